@@ -1,0 +1,47 @@
+//! Consent: what each device decided, when, for which purposes (DESIGN.md §5).
+
+use serde::{Deserialize, Serialize};
+
+/// A user's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Granted,
+    Refused,
+    Withdrawn,
+}
+
+/// A processing purpose consent can be given for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    Advertising,
+    Analytics,
+    Personalization,
+    Social,
+    Functional,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 5] = [
+        Purpose::Advertising,
+        Purpose::Analytics,
+        Purpose::Personalization,
+        Purpose::Social,
+        Purpose::Functional,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Advertising => "advertising",
+            Purpose::Analytics => "analytics",
+            Purpose::Personalization => "personalization",
+            Purpose::Social => "social",
+            Purpose::Functional => "functional",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Purpose> {
+        Purpose::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}

@@ -1,0 +1,16 @@
+//! consentry: finds personal data in network traffic, knows who receives it and what
+//! the user decided about consent, and reports every transmission that broke it.
+//!
+//! The pipeline, one module per stage:
+//! `source` (HAR, …) → [`exchange::Exchange`] → `decode` (bodies, fields) → `pii`
+//! (personal data) + `parties` (receiver) + `consent` (timeline) → `rules` (findings)
+//! → `report` (table, JSON). The analysis stages are pure: no I/O, no threads.
+
+pub mod case;
+pub mod consent;
+pub mod decode;
+pub mod exchange;
+pub mod parties;
+pub mod pii;
+pub mod source;
+pub mod timestamp;
