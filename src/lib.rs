@@ -7,6 +7,7 @@
 //! → `report` (table, JSON). The analysis stages are pure: no I/O, no threads.
 
 pub mod case;
+pub mod checksum;
 pub mod consent;
 pub mod decode;
 pub mod exchange;

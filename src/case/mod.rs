@@ -5,6 +5,12 @@ use std::fmt;
 
 use serde::Serialize;
 
+mod identifiers;
+mod parse;
+
+pub use identifiers::parse_mac;
+pub use parse::{load, parse, CaseError};
+
 use crate::consent::{Decision, Purpose};
 use crate::timestamp::Timestamp;
 
@@ -187,8 +193,13 @@ pub struct ManualConsent {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleSettings {
+    /// Decisions this close to a transmission make its finding `borderline`.
     pub grace_ms: i64,
+    /// `excessive-frequency` fires above this many sends of one identifier to one
+    /// receiver within a minute.
     pub frequency_per_minute: u32,
+    /// Report personal data sent to infrastructure (CDN, hosting) receivers too.
+    pub flag_infrastructure: bool,
 }
 
 impl Default for RuleSettings {
@@ -196,6 +207,7 @@ impl Default for RuleSettings {
         RuleSettings {
             grace_ms: 1000,
             frequency_per_minute: 30,
+            flag_infrastructure: false,
         }
     }
 }
