@@ -13,5 +13,6 @@ pub mod decode;
 pub mod exchange;
 pub mod parties;
 pub mod pii;
+pub mod rules;
 pub mod source;
 pub mod timestamp;

@@ -45,3 +45,7 @@ impl Purpose {
         Purpose::ALL.into_iter().find(|p| p.as_str() == text)
     }
 }
+
+pub mod timeline;
+
+pub use timeline::{ConsentEvent, EventSource, State, Timeline};

@@ -9,7 +9,7 @@ use std::ops::Range;
 use crate::exchange::{Anomaly, Exchange};
 
 /// Limits on work an attacker controls. Each, when hit, becomes an anomaly.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Limits {
     /// Largest body (after transfer decoding, before content decoding) examined.
     pub max_body_bytes: usize,

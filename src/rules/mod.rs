@@ -1,0 +1,354 @@
+//! Rules: turn what one exchange carries, who receives it and the consent state into
+//! findings (DESIGN.md §6). [`Analyzer::observe`] is the whole analysis of one
+//! exchange: decode → detect personal data → classify the receiver → judge. It does
+//! no I/O and is deterministic.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::case::Case;
+use crate::consent::{Purpose, State, Timeline};
+use crate::decode::{self, Part};
+use crate::exchange::{Anomaly, Exchange};
+use crate::parties::{Classifier, Destination, Party};
+use crate::pii::{Confidence, Detector, PiiMatch};
+
+mod catalogue;
+mod finding;
+mod frequency;
+mod judge;
+mod summary;
+
+pub use catalogue::{Catalogue, Citation};
+pub use finding::{ConsentInfo, DataItem, EventRef, Finding};
+pub use frequency::{FrequencyTracker, MAX_FREQUENCY_KEYS};
+pub use judge::{judge, Verdict};
+
+/// The rules of DESIGN.md §6 (ids are a public interface).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleId {
+    ShareBeforeConsent,
+    CollectBeforeConsent,
+    ShareAfterRefusal,
+    CollectAfterRefusal,
+    ShareAfterWithdrawal,
+    /// Extension: the first-party counterpart of `share-after-withdrawal`.
+    CollectAfterWithdrawal,
+    BeyondScope,
+    SensitiveWithoutConsent,
+    SignalIgnored,
+    TrackerContactBeforeConsent,
+    ExcessiveFrequency,
+}
+
+impl RuleId {
+    pub const ALL: [RuleId; 11] = [
+        RuleId::ShareBeforeConsent,
+        RuleId::CollectBeforeConsent,
+        RuleId::ShareAfterRefusal,
+        RuleId::CollectAfterRefusal,
+        RuleId::ShareAfterWithdrawal,
+        RuleId::CollectAfterWithdrawal,
+        RuleId::BeyondScope,
+        RuleId::SensitiveWithoutConsent,
+        RuleId::SignalIgnored,
+        RuleId::TrackerContactBeforeConsent,
+        RuleId::ExcessiveFrequency,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::ShareBeforeConsent => "share-before-consent",
+            RuleId::CollectBeforeConsent => "collect-before-consent",
+            RuleId::ShareAfterRefusal => "share-after-refusal",
+            RuleId::CollectAfterRefusal => "collect-after-refusal",
+            RuleId::ShareAfterWithdrawal => "share-after-withdrawal",
+            RuleId::CollectAfterWithdrawal => "collect-after-withdrawal",
+            RuleId::BeyondScope => "beyond-scope",
+            RuleId::SensitiveWithoutConsent => "sensitive-without-consent",
+            RuleId::SignalIgnored => "signal-ignored",
+            RuleId::TrackerContactBeforeConsent => "tracker-contact-before-consent",
+            RuleId::ExcessiveFrequency => "excessive-frequency",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+
+    /// One step less severe (a pattern-only match is weaker evidence).
+    pub fn lowered(self) -> Severity {
+        match self {
+            Severity::High => Severity::Medium,
+            _ => Severity::Low,
+        }
+    }
+}
+
+/// Options of an analysis run (how to run, not what to monitor).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Put the matched values into findings (`--reveal`).
+    pub reveal: bool,
+    pub limits: decode::Limits,
+}
+
+/// What observing one exchange produced.
+#[derive(Debug, Default)]
+pub struct Observation {
+    pub findings: Vec<Finding>,
+    /// Personal data found, whether or not a rule fired.
+    pub matches: usize,
+    /// Problems met while decoding the exchange.
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// The analysis of one case: shared, immutable parts built once, plus the state that
+/// spans exchanges (consent timeline, frequency counters).
+pub struct Analyzer {
+    case: Arc<Case>,
+    detector: Arc<Detector>,
+    classifier: Arc<Classifier>,
+    catalogue: Arc<Catalogue>,
+    timeline: Timeline,
+    frequency: FrequencyTracker,
+    options: Options,
+}
+
+impl Analyzer {
+    /// Builds detector, classifier and timeline for `case`.
+    pub fn new(case: Arc<Case>, options: Options) -> Self {
+        let detector = Arc::new(Detector::new(&case));
+        let classifier = Arc::new(Classifier::new(&case.app));
+        Self::with_parts(case, detector, classifier, options)
+    }
+
+    /// Builds an analyzer sharing already-built detector and classifier.
+    pub fn with_parts(
+        case: Arc<Case>,
+        detector: Arc<Detector>,
+        classifier: Arc<Classifier>,
+        options: Options,
+    ) -> Self {
+        Analyzer {
+            timeline: Timeline::from_case(&case),
+            frequency: FrequencyTracker::new(case.rules.frequency_per_minute),
+            catalogue: Arc::new(Catalogue::embedded()),
+            case,
+            detector,
+            classifier,
+            options,
+        }
+    }
+
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// Analyses one exchange.
+    pub fn observe(&mut self, x: &Exchange) -> Observation {
+        let mut obs = Observation::default();
+        let device = x.device.as_deref().unwrap_or("unknown").to_string();
+        let dest = self.classifier.classify(&x.host);
+        if x.metadata_only {
+            self.judge_metadata_only(x, &device, dest, &mut obs);
+            return obs;
+        }
+        let parts = decode::request_parts(x, &self.options.limits, &mut obs.anomalies);
+        let matches = self.detector.scan(&parts);
+        obs.matches = matches.len();
+        if matches.is_empty() || (dest.infrastructure && !self.case.rules.flag_infrastructure) {
+            return obs;
+        }
+        let items = data_items(&matches, &parts, self.options.reveal);
+        let grace = self.case.rules.grace_ms;
+        let verdict = judge(&self.timeline, &device, &dest, x.at, grace);
+
+        if let Some(rule) = verdict.rule {
+            let f = self.finding(rule, x, &device, &dest, items.clone(), &verdict);
+            obs.findings.push(f);
+        }
+        if !verdict.granted() {
+            let sensitive: Vec<DataItem> = items.iter().filter(|d| d.sensitive).cloned().collect();
+            if !sensitive.is_empty() {
+                let f = self.finding(
+                    RuleId::SensitiveWithoutConsent,
+                    x,
+                    &device,
+                    &dest,
+                    sensitive,
+                    &verdict,
+                );
+                obs.findings.push(f);
+            }
+        }
+        // Frequency counts each identifier type once per exchange, known values only.
+        let kinds: BTreeSet<String> = items
+            .iter()
+            .filter(|d| d.confidence == Confidence::Exact)
+            .map(|d| d.kind.clone())
+            .collect();
+        for kind in kinds {
+            if let Some(count) = self.frequency.record(&device, &kind, &dest.site, x.at) {
+                let of_kind: Vec<DataItem> =
+                    items.iter().filter(|d| d.kind == kind).cloned().collect();
+                let mut f = self.finding(
+                    RuleId::ExcessiveFrequency,
+                    x,
+                    &device,
+                    &dest,
+                    of_kind,
+                    &verdict,
+                );
+                f.summary =
+                    summary::frequency(&kind, &dest, count, self.case.rules.frequency_per_minute);
+                obs.findings.push(f);
+            }
+        }
+        obs
+    }
+
+    fn judge_metadata_only(
+        &self,
+        x: &Exchange,
+        device: &str,
+        dest: Destination,
+        obs: &mut Observation,
+    ) {
+        if dest.party != Party::Third || !dest.known || dest.infrastructure {
+            return;
+        }
+        let verdict = judge(
+            &self.timeline,
+            device,
+            &dest,
+            x.at,
+            self.case.rules.grace_ms,
+        );
+        // Contact alone is reported only before any decision or against a refusal;
+        // a purpose never asked while others were granted is not proof of anything.
+        let denied = matches!(
+            verdict.state,
+            State::NotAsked | State::Refused | State::Withdrawn
+        ) && verdict.rule != Some(RuleId::BeyondScope);
+        if !verdict.granted() && denied {
+            let f = self.finding(
+                RuleId::TrackerContactBeforeConsent,
+                x,
+                device,
+                &dest,
+                Vec::new(),
+                &verdict,
+            );
+            obs.findings.push(f);
+        }
+    }
+
+    fn finding(
+        &self,
+        rule: RuleId,
+        x: &Exchange,
+        device: &str,
+        dest: &Destination,
+        data: Vec<DataItem>,
+        verdict: &Verdict<'_>,
+    ) -> Finding {
+        let mut severity = self.catalogue.severity(rule);
+        if !data.is_empty() && data.iter().all(|d| d.confidence == Confidence::Pattern) {
+            severity = severity.lowered();
+        }
+        let consent = ConsentInfo {
+            purpose: verdict.purpose.map_or("any", Purpose::as_str).to_string(),
+            state: verdict.state.as_str().to_string(),
+            event: verdict.event.map(EventRef::from),
+        };
+        let summary = summary::sentence(rule, dest, &data, verdict);
+        Finding {
+            id: finding_id(rule, &x.id, &data),
+            rule,
+            severity,
+            borderline: verdict.borderline,
+            at: x.at,
+            device: device.to_string(),
+            exchange: x.id.clone(),
+            destination: dest.clone(),
+            data,
+            consent,
+            citations: self.catalogue.citations(rule).to_vec(),
+            summary,
+        }
+    }
+}
+
+/// The data items of a finding: one per distinct (type, encoding, where, confidence).
+fn data_items(matches: &[PiiMatch], parts: &[Part<'_>], reveal: bool) -> Vec<DataItem> {
+    let mut items: BTreeSet<DataItem> = BTreeSet::new();
+    for m in matches {
+        let value = reveal.then(|| {
+            parts
+                .iter()
+                .find(|p| m.location.starts_with(p.location.as_str()))
+                .and_then(|p| p.data.get(m.range.clone()))
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        });
+        items.insert(DataItem {
+            kind: m.kind.key(),
+            encoding: m.encoding.clone(),
+            location: m.location.clone(),
+            confidence: m.confidence,
+            sensitive: m.sensitive,
+            value,
+        });
+    }
+    items.into_iter().collect()
+}
+
+/// `f-` and 16 hex digits of SHA-256 over rule, exchange and data: stable across runs.
+fn finding_id(rule: RuleId, exchange: &str, data: &[DataItem]) -> String {
+    let mut h = Sha256::new();
+    h.update(rule.as_str());
+    h.update([0]);
+    h.update(exchange);
+    for d in data {
+        h.update([0]);
+        h.update(&d.kind);
+        h.update([1]);
+        h.update(&d.encoding);
+        h.update([1]);
+        h.update(&d.location);
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("f-{hex}")
+}
+
+#[cfg(test)]
+mod tests;
