@@ -16,3 +16,5 @@ pub mod pii;
 pub mod rules;
 pub mod source;
 pub mod timestamp;
+pub mod report;
+pub mod cli;

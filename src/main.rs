@@ -1,1 +1,16 @@
-fn main() {}
+//! The `consentry` command: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = consentry::cli::Cli::parse();
+    match consentry::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("consentry: error: {e:#}");
+            ExitCode::from(consentry::cli::EXIT_USAGE)
+        }
+    }
+}

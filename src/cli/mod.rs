@@ -1,0 +1,56 @@
+//! The command line (DESIGN.md §9): one module per subcommand, each with its `Args`
+//! and a `run` function. Exit codes: 0 success, 1 findings at or above `--fail-on`,
+//! 2 bad usage or unreadable input.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod analyze;
+pub mod case_check;
+pub mod signatures;
+
+/// Findings at or above `--fail-on` were reported.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Bad usage or unreadable input.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "consentry", version, about = "Finds personal data sent before consent, after refusal or beyond the purposes consented to")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse capture files (HAR) against a case and print the findings.
+    Analyze(analyze::Args),
+    /// Work with case files.
+    #[command(subcommand)]
+    Case(CaseCommand),
+    /// Work with the signature databases (trackers, citations).
+    #[command(subcommand)]
+    Signatures(SignaturesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Validate a case file and print what it says.
+    Check(case_check::Args),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SignaturesCommand {
+    /// Validate the tracker database and citation table.
+    Check(signatures::Args),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(args) => analyze::run(args),
+        Command::Case(CaseCommand::Check(args)) => case_check::run(args),
+        Command::Signatures(SignaturesCommand::Check(args)) => signatures::run(args),
+    }
+}

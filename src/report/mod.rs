@@ -1,0 +1,98 @@
+//! Output of findings: a table for people, JSON and JSON lines for machines
+//! (DESIGN.md §6). Every format is deterministic: findings are sorted by time, then
+//! id, and times are UTC.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::rules::{Finding, RuleId, Severity};
+
+mod table;
+
+pub use table::write_table;
+
+/// Output formats of commands that print results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Jsonl,
+}
+
+/// One input file of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputInfo {
+    pub path: String,
+    pub kind: String,
+    pub sha256: String,
+    pub exchanges: u64,
+}
+
+/// Counts describing a run, printed with the findings.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub case: String,
+    pub inputs: Vec<InputInfo>,
+    pub exchanges: u64,
+    pub exchanges_with_personal_data: u64,
+    pub metadata_only: u64,
+    pub anomalies: u64,
+    /// Anomaly counts by kind.
+    pub anomaly_kinds: BTreeMap<String, u64>,
+    pub findings: u64,
+    pub findings_by_rule: BTreeMap<String, u64>,
+    pub findings_by_severity: BTreeMap<String, u64>,
+}
+
+impl RunSummary {
+    /// Fills the finding counts from `findings`.
+    pub fn count_findings(&mut self, findings: &[Finding]) {
+        self.findings = findings.len() as u64;
+        self.findings_by_rule.clear();
+        self.findings_by_severity.clear();
+        for f in findings {
+            *self.findings_by_rule.entry(f.rule.as_str().to_string()).or_default() += 1;
+            *self.findings_by_severity.entry(f.severity.as_str().to_string()).or_default() += 1;
+        }
+    }
+}
+
+/// Sorts findings into their output order: time, then id.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+}
+
+/// One finding per line, exactly the DESIGN.md §6 object.
+pub fn write_jsonl(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
+    for f in findings {
+        serde_json::to_writer(&mut *out, f)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// One JSON document: `{"summary": …, "findings": […]}`.
+pub fn write_json(summary: &RunSummary, findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        summary: &'a RunSummary,
+        findings: &'a [Finding],
+    }
+    serde_json::to_writer_pretty(&mut *out, &Doc { summary, findings })?;
+    out.write_all(b"\n")
+}
+
+/// Whether any finding is at or above `threshold` (for `--fail-on`).
+pub fn any_at_or_above(findings: &[Finding], threshold: Severity) -> bool {
+    findings.iter().any(|f| f.severity >= threshold)
+}
+
+/// Rules in catalogue order, for stable listings.
+pub fn rule_order(rule: &str) -> usize {
+    RuleId::ALL
+        .iter()
+        .position(|r| r.as_str() == rule)
+        .unwrap_or(usize::MAX)
+}

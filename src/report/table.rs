@@ -1,0 +1,119 @@
+//! The human table: findings grouped by receiving host, with counts, fitting an
+//! 80-column terminal.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use super::{rule_order, RunSummary};
+use crate::parties::Party;
+use crate::rules::Finding;
+
+const WIDTH: usize = 80;
+
+/// Cuts `s` to `max` characters, marking the cut with `…`.
+fn fit(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `10:15:29.112` from an RFC 3339 UTC time.
+fn clock(at: &str) -> &str {
+    at.get(11..23).unwrap_or(at)
+}
+
+pub fn write_table(summary: &RunSummary, findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
+    let case = if summary.case.is_empty() { "(no case id)" } else { &summary.case };
+    writeln!(out, "{}", fit(&format!("case {case}"), WIDTH))?;
+    writeln!(
+        out,
+        "{} exchanges ({} with personal data, {} metadata only), {} anomalies",
+        summary.exchanges, summary.exchanges_with_personal_data, summary.metadata_only, summary.anomalies
+    )?;
+    let sev = |s: &str| summary.findings_by_severity.get(s).copied().unwrap_or(0);
+    writeln!(
+        out,
+        "{} findings: {} high, {} medium, {} low   (times UTC)",
+        summary.findings,
+        sev("high"),
+        sev("medium"),
+        sev("low")
+    )?;
+
+    // Group by host, hosts ordered by their first finding.
+    let mut groups: Vec<(&str, Vec<&Finding>)> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in findings {
+        let host = f.destination.host.as_str();
+        let i = *index.entry(host).or_insert_with(|| {
+            groups.push((host, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(f);
+    }
+    for (host, list) in &groups {
+        let d = &list[0].destination;
+        let party = match d.party {
+            Party::First => "first party".to_string(),
+            Party::Third => d.entity.clone().unwrap_or_else(|| "unknown third party".into()),
+        };
+        let count = format!("{} finding{}", list.len(), if list.len() == 1 { "" } else { "s" });
+        let head = fit(&format!("{host} · {party}"), WIDTH - count.len() - 2);
+        writeln!(out)?;
+        writeln!(out, "{head:<w$}  {count}", w = WIDTH - count.len() - 2)?;
+        if !d.categories.is_empty() {
+            writeln!(out, "  {}", fit(&d.categories.join(", "), WIDTH - 2))?;
+        }
+        for f in list {
+            let data: Vec<String> = f
+                .data
+                .iter()
+                .map(|x| format!("{} ({}) {}", x.kind, x.encoding, x.location))
+                .collect();
+            let data = if data.is_empty() { "-".to_string() } else { data.join("; ") };
+            let flag = if f.borderline { "~" } else { " " };
+            let at = f.at.to_string();
+            let line = format!(
+                "  {} {:<6}{}{:<30} {}",
+                clock(&at),
+                f.severity.as_str(),
+                flag,
+                f.rule.as_str(),
+                data
+            );
+            writeln!(out, "{}", fit(&line, WIDTH))?;
+        }
+    }
+    if !summary.findings_by_rule.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "by rule:")?;
+        let mut rules: Vec<_> = summary.findings_by_rule.iter().collect();
+        rules.sort_by_key(|(r, _)| rule_order(r));
+        for (rule, n) in rules {
+            writeln!(out, "  {rule:<32}{n:>6}")?;
+        }
+    }
+    if findings.iter().any(|f| f.borderline) {
+        writeln!(out, "~ borderline: a consent decision lies within the grace window")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_cuts_with_ellipsis() {
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 4), "abc");
+    }
+
+    #[test]
+    fn clock_extracts_time() {
+        assert_eq!(clock("2026-11-28T10:15:29.112345Z"), "10:15:29.112");
+    }
+}
