@@ -1,0 +1,139 @@
+//! The `consentry` binary as a user runs it: exit codes, messages, formats.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_consentry"))
+}
+
+fn demo(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo").join(file)
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("running consentry")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn analyze_demo(extra: &[&str]) -> Output {
+    let mut cmd = bin();
+    cmd.arg("analyze").arg(demo("demo.har")).arg("--case").arg(demo("consentry.toml"));
+    cmd.args(extra);
+    run(&mut cmd)
+}
+
+#[test]
+fn demo_table_fits_80_columns() {
+    let o = analyze_demo(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("share-before-consent"), "{out}");
+    for line in out.lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line:?}");
+    }
+}
+
+#[test]
+fn jsonl_is_deterministic_and_per_design() {
+    let a = analyze_demo(&["--format", "jsonl"]);
+    let b = analyze_demo(&["--format", "jsonl"]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(a.stdout, b.stdout);
+    let first: serde_json::Value = serde_json::from_str(stdout(&a).lines().next().unwrap()).unwrap();
+    for key in ["id", "rule", "severity", "borderline", "at", "device", "exchange", "destination", "data", "consent", "citations", "summary"] {
+        assert!(first.get(key).is_some(), "missing {key} in {first}");
+    }
+    for key in ["host", "site", "party", "categories"] {
+        assert!(first["destination"].get(key).is_some(), "missing destination.{key}");
+    }
+    for key in ["type", "encoding", "where", "confidence", "sensitive"] {
+        assert!(first["data"][0].get(key).is_some(), "missing data[].{key}");
+    }
+    assert!(first["data"][0].get("value").is_none(), "values only with --reveal");
+}
+
+#[test]
+fn json_has_summary_and_reveal_shows_values() {
+    let o = analyze_demo(&["--format", "json", "--reveal"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc["summary"]["exchanges"].as_u64().unwrap() > 0);
+    let findings = doc["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["data"].as_array().unwrap().iter().any(|d| d["value"].is_string())));
+}
+
+#[test]
+fn fail_on_sets_exit_code_1() {
+    let o = analyze_demo(&["--fail-on", "high", "--format", "jsonl"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_case_file_is_exit_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("consentry.toml");
+    std::fs::write(&case, "[[device]]\nid = \"p\"\n[device.identifiers]\nimei = \"490154203237517\"\n").unwrap();
+    let o = run(bin().arg("analyze").arg(demo("demo.har")).arg("--case").arg(&case));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("consentry.toml:4:") && err.contains("imei"), "{err}");
+    let o = run(bin().args(["case", "check"]).arg(&case));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn unreadable_or_unknown_input_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.har");
+    std::fs::write(&junk, b"\x00\x01 definitely not a capture").unwrap();
+    let o = run(bin().arg("analyze").arg(&junk).arg("--case").arg(demo("consentry.toml")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("junk.har"), "{}", stderr(&o));
+    let o = run(bin().arg("analyze").arg(dir.path().join("missing.har")).arg("--case").arg(demo("consentry.toml")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.har"), "{}", stderr(&o));
+}
+
+#[test]
+fn truncated_har_reports_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.har");
+    let full = std::fs::read(demo("demo.har")).unwrap();
+    std::fs::write(&cut, &full[..full.len() / 2]).unwrap();
+    let o = run(bin().arg("analyze").arg(&cut).arg("--case").arg(demo("consentry.toml")));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("cut.har:") && err.contains("syntax"), "{err}");
+}
+
+#[test]
+fn several_devices_need_device_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("c.toml");
+    std::fs::write(&case, "[[device]]\nid = \"a\"\n[[device]]\nid = \"b\"\n").unwrap();
+    let o = run(bin().arg("analyze").arg(demo("demo.har")).arg("--case").arg(&case));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--device"), "{}", stderr(&o));
+    let o = run(bin().arg("analyze").arg(demo("demo.har")).arg("--case").arg(&case).args(["--device", "b"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn case_check_and_signatures_check() {
+    let o = run(bin().args(["case", "check"]).arg(demo("consentry.toml")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("pixel7") && out.contains("OK"), "{out}");
+    assert!(!out.contains("490154203237518"), "values are masked without --reveal");
+    let o = run(bin().args(["signatures", "check"]));
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("OK"));
+}

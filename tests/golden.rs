@@ -1,0 +1,48 @@
+//! Golden pipeline tests: each capture in `captures/` runs through the whole pipeline
+//! and its findings must equal the checked-in `.findings.jsonl` byte for byte.
+//! Regenerate after an intended change with `CONSENTRY_BLESS=1 cargo test --test golden`
+//! and review the diff.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use consentry::cli::analyze::analyze_files;
+use consentry::report::write_jsonl;
+use consentry::rules::Options;
+
+fn captures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
+}
+
+fn run_golden(dir: &str, capture: &str, device: Option<&str>) {
+    let dir = captures().join(dir);
+    let case = Arc::new(consentry::case::load(&dir.join("consentry.toml")).expect("case file"));
+    let run = analyze_files(
+        case,
+        &[dir.join(capture)],
+        device.map(str::to_string),
+        Options::default(),
+    )
+    .expect("analysis");
+    let mut got = Vec::new();
+    write_jsonl(&run.findings, &mut got).unwrap();
+    let golden = dir.join(capture.rsplit_once('.').map_or(capture, |(stem, _)| stem).to_string() + ".findings.jsonl");
+    if std::env::var_os("CONSENTRY_BLESS").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read(&golden).unwrap_or_else(|e| panic!("{}: {e} (run with CONSENTRY_BLESS=1)", golden.display()));
+    if got != want {
+        let got = String::from_utf8_lossy(&got);
+        let want = String::from_utf8_lossy(&want);
+        for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+            assert_eq!(g, w, "first difference at line {}", i + 1);
+        }
+        assert_eq!(got.lines().count(), want.lines().count(), "number of findings differs");
+    }
+}
+
+#[test]
+fn demo_first_launch() {
+    run_golden("demo", "demo.har", None);
+}
