@@ -818,6 +818,7 @@ fn convert_entry(value: &Value, index: u64, opts: &HarOptions) -> Result<Vec<Exc
         Some(Value::Null) | None => {}
         Some(other) => notes.wrong_type("request.postData", "an object", other),
     }
+    reconcile_content_encoding(&mut headers, &body, false, "request", &mut notes);
 
     let method = match str_field(request, "method", "request.method", &mut notes).map(str::trim) {
         Some(m) if !m.is_empty() => truncate_str(m, 64).to_string(),
@@ -1204,7 +1205,7 @@ fn read_response(r: &Map<String, Value>, opts: &HarOptions, notes: &mut Notes) -
             0
         }
     };
-    let headers = read_headers(
+    let mut headers = read_headers(
         array_field(r, "headers", "response.headers", notes),
         "response",
         &opts.limits,
@@ -1227,6 +1228,7 @@ fn read_response(r: &Map<String, Value>, opts: &HarOptions, notes: &mut Notes) -
             Some(other) => notes.wrong_type("response.content", "an object", other),
         }
     }
+    reconcile_content_encoding(&mut headers, &body, true, "response", notes);
     // Browsers write status 0 and no headers for requests that never got a response.
     if status == 0 && headers.is_empty() && body.is_empty() {
         return None;
@@ -1236,6 +1238,57 @@ fn read_response(r: &Map<String, Value>, opts: &HarOptions, notes: &mut Notes) -
         headers,
         body,
     })
+}
+
+/// Removes a `Content-Encoding` header that does not describe the body: HAR exporters
+/// write bodies already decoded (the spec says so for responses; mitmproxy and others
+/// do it for `postData` too) but keep the header, and the decode stage would then fail
+/// to gunzip plain text. `always_decoded`: the body is known to be decoded (response
+/// `content.text`). Otherwise a gzip/zstd body without its magic number, a deflate
+/// body without a zlib header, or a brotli body that is printable UTF-8 counts as
+/// decoded. Recorded as anomaly `har-body-decoded` with the removed value.
+fn reconcile_content_encoding(
+    headers: &mut Vec<Header>,
+    body: &[u8],
+    always_decoded: bool,
+    what: &str,
+    notes: &mut Notes,
+) {
+    if body.is_empty() {
+        return;
+    }
+    let Some(pos) = headers
+        .iter()
+        .position(|h| h.name.eq_ignore_ascii_case("content-encoding"))
+    else {
+        return;
+    };
+    let value = String::from_utf8_lossy(&headers[pos].value)
+        .trim()
+        .to_ascii_lowercase();
+    let decoded = always_decoded
+        || match value.as_str() {
+            "gzip" | "x-gzip" => !body.starts_with(&[0x1f, 0x8b]),
+            "zstd" => !body.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]),
+            "deflate" => {
+                !(body.len() >= 2
+                    && body[0] & 0x0f == 8
+                    && u16::from_be_bytes([body[0], body[1]]) % 31 == 0)
+            }
+            "br" => std::str::from_utf8(body)
+                .is_ok_and(|t| t.chars().all(|c| !c.is_control() || c.is_whitespace())),
+            _ => false,
+        };
+    if decoded && !matches!(value.as_str(), "identity" | "") {
+        notes.add(
+            "har-body-decoded",
+            format!(
+                "{what} body is already decoded; `Content-Encoding: {}` removed",
+                truncate_str(&value, 100)
+            ),
+        );
+        headers.remove(pos);
+    }
 }
 
 /// Base64 (standard or URL-safe alphabet, padding optional, line breaks ignored);
@@ -1575,7 +1628,7 @@ mod tests {
           "request": {"method": "GET", "url": "https://cdn.example.com/a.png?size=2",
                       "queryString": [{"name": "size", "value": "2"}]},
           "response": {"status": "200", "headers": [{"name": "Content-Type", "value": "image/png"}]},
-          "serverIPAddress": "192.0.2.7"
+          "serverIPAddress": "192.0.2.7", "_clientAddress": "192.168.50.23"
         }"#;
         let (_, xs) = read_ok(&har(&[e]));
         let x = &xs[0];
@@ -1585,6 +1638,7 @@ mod tests {
         assert!(x.request_headers.is_empty());
         assert_eq!(x.response.as_ref().unwrap().status, 200);
         assert_eq!(x.server.as_deref(), Some("192.0.2.7"));
+        assert_eq!(x.client.as_deref(), Some("192.168.50.23"));
         assert!(x.anomalies.is_empty(), "{:?}", x.anomalies);
     }
 
@@ -1718,6 +1772,36 @@ mod tests {
             xs[1].request_header("Content-Type"),
             Some(&b"text/plain"[..])
         );
+    }
+
+    #[test]
+    fn content_encoding_of_decoded_bodies_is_removed() {
+        // mitmproxy's har_dump: decoded postData, header still says gzip.
+        let plain = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
+          "request": {"method": "POST", "url": "https://a.example/",
+            "headers": [{"name": "Content-Encoding", "value": "gzip"}, {"name": "X", "value": "1"}],
+            "postData": {"mimeType": "application/json", "text": "{\"a\":1}"}},
+          "response": {"status": 200, "headers": [{"name": "content-encoding", "value": "br"}],
+            "content": {"text": "hello"}}}"#;
+        // A real gzip body (magic 1f 8b) keeps its header.
+        let gzipped = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
+          "request": {"method": "POST", "url": "https://a.example/",
+            "headers": [{"name": "Content-Encoding", "value": "gzip"}],
+            "postData": {"mimeType": "application/json", "encoding": "base64", "text": "H4sIAAAAAAAAA6tWSlSyMqwFAHJ4AmcHAAAA"}}}"#;
+        let keep = opts().keep_response_bodies(true);
+        let (r, xs) = read_with(har(&[plain, gzipped]).as_bytes(), &keep);
+        r.unwrap();
+        assert_eq!(xs[0].request_header("content-encoding"), None);
+        assert_eq!(xs[0].request_header("X"), Some(&b"1"[..]));
+        assert_eq!(xs[0].response.as_ref().unwrap().headers, vec![]);
+        assert_eq!(kinds(&xs[0]), ["har-body-decoded", "har-body-decoded"]);
+        assert!(xs[0].anomalies[0].detail.contains("gzip"));
+        assert_eq!(xs[1].request_header("content-encoding"), Some(&b"gzip"[..]));
+        assert!(xs[1].request_body.starts_with(&[0x1f, 0x8b]));
+        assert!(xs[1].anomalies.is_empty());
+        // Response bodies not kept: headers untouched.
+        let (_, xs) = read_ok(&har(&[plain]));
+        assert_eq!(xs[0].response.as_ref().unwrap().headers.len(), 1);
     }
 
     #[test]

@@ -93,6 +93,27 @@ pub fn open_input(path: &Path) -> Result<(InputKind, File), SourceError> {
     Ok((kind, file))
 }
 
+/// Reads the HAR file at `path`: hashes it (for evidence ids), then streams its
+/// exchanges to `each`. The file's type is not checked; see [`open_input`].
+pub fn read_har_file<E, F>(
+    path: &Path,
+    keep_response_bodies: bool,
+    each: F,
+) -> Result<HarSummary, SourceError>
+where
+    E: Into<BoxError>,
+    F: FnMut(crate::exchange::Exchange) -> Result<(), E>,
+{
+    let sha = file_sha256(path)?;
+    let file = File::open(path).map_err(|source| SourceError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    let opts = HarOptions::new(path.display().to_string(), Some(sha))
+        .keep_response_bodies(keep_response_bodies);
+    read_har(file, &opts, each)
+}
+
 /// SHA-256 (lowercase hex) of a file, read in a streaming fashion. Evidence ids of
 /// file sources derive from it.
 pub fn file_sha256(path: &Path) -> Result<String, SourceError> {
@@ -160,6 +181,29 @@ mod tests {
         let err = open_input(missing).unwrap_err();
         assert!(matches!(err, SourceError::Io { .. }));
         assert!(err.to_string().contains("/nonexistent/consentry/x.har"));
+    }
+
+    #[test]
+    fn read_har_file_hashes_and_reads() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(
+            br#"{"log": {"entries": [{"startedDateTime": "2026-11-28T10:00:00Z",
+            "request": {"method": "GET", "url": "https://a.example/"}}]}}"#,
+        )
+        .unwrap();
+        let sha = file_sha256(f.path()).unwrap();
+        let mut got = Vec::new();
+        let s = read_har_file(f.path(), false, |x| {
+            got.push(x);
+            Ok::<(), BoxError>(())
+        })
+        .unwrap();
+        assert_eq!(s.exchanges, 1);
+        assert_eq!(got[0].evidence.file_sha256.as_deref(), Some(sha.as_str()));
+        let err = read_har_file(Path::new("/nonexistent/y.har"), false, |_| {
+            Ok::<(), BoxError>(())
+        });
+        assert!(err.unwrap_err().to_string().contains("/nonexistent/y.har"));
     }
 
     #[test]
