@@ -45,7 +45,8 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// - pcap / pcapng by their magic numbers;
 /// - HAR: a JSON object (after an optional UTF-8 BOM and whitespace) whose first key
 ///   is `"log"`, or which has a top-level `"log": {` within the prefix;
-/// - JSON lines: a first line that is a complete JSON object and not a HAR.
+/// - JSON lines: a first line that is a complete JSON object and not a HAR (or, when
+///   the first line is longer than the prefix, valid JSON as far as it goes).
 pub fn detect(prefix: &[u8]) -> Option<InputKind> {
     let prefix = &prefix[..prefix.len().min(DETECT_PREFIX)];
     if let Some(magic) = prefix.get(..4) {
@@ -66,9 +67,17 @@ pub fn detect(prefix: &[u8]) -> Option<InputKind> {
     if keys.first_key_is_log {
         return Some(InputKind::Har);
     }
-    let first_line = text.split(|&b| b == b'\n').next().unwrap_or(text);
-    if serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(first_line).is_ok() {
-        return Some(InputKind::Jsonl);
+    let newline = text.iter().position(|&b| b == b'\n');
+    let first_line = &text[..newline.unwrap_or(text.len())];
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(first_line) {
+        Ok(_) => return Some(InputKind::Jsonl),
+        // A first line longer than the prefix: valid JSON as far as we can see.
+        Err(e) if e.is_eof() && newline.is_none() && prefix.len() == DETECT_PREFIX => {
+            if !keys.has_log_object {
+                return Some(InputKind::Jsonl);
+            }
+        }
+        Err(_) => {}
     }
     if keys.has_log_object {
         return Some(InputKind::Har);
@@ -212,6 +221,16 @@ mod tests {
         assert_eq!(detect(b"[1,2,3]"), None);
         assert_eq!(detect(b"GET / HTTP/1.1\r\n"), None);
         assert_eq!(detect(b"{\n  \"foo\": 1\n}"), None);
+        // A JSON line longer than the prefix.
+        let mut long = br#"{"body": ""#.to_vec();
+        long.resize(DETECT_PREFIX + 100, b'x');
+        assert_eq!(detect(&long[..DETECT_PREFIX]), Some(InputKind::Jsonl));
+        long[50] = b'"';
+        assert_eq!(
+            detect(&long[..DETECT_PREFIX]),
+            None,
+            "not JSON after byte 50"
+        );
     }
 
     proptest! {

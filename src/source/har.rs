@@ -76,6 +76,9 @@ pub const MAX_WS_MESSAGES: usize = 10_000;
 /// How many skipped entries [`HarSummary::skip_reasons`] describes; all are counted.
 pub const MAX_SKIP_REASONS: usize = 100;
 
+/// Cap on one header name (`header-size-limit`).
+pub const MAX_HEADER_NAME: usize = 1024;
+
 const READ_BUFFER: usize = 64 * 1024;
 const MAX_CREATOR_LEN: usize = 200;
 
@@ -412,8 +415,13 @@ impl<'de> Visitor<'de> for LogSeed<'_, '_, '_> {
                     self.ctx.path.pop();
                 }
                 "creator" => {
-                    let creator: Creator = map.next_value()?;
-                    self.ctx.summary.creator = creator.describe();
+                    self.ctx.path.push(Seg::Key("creator".into()));
+                    let creator = map.next_value_seed(PrunedSeed {
+                        path: &mut self.ctx.path,
+                        children: CREATOR_PRUNE,
+                    })?;
+                    self.ctx.path.pop();
+                    self.ctx.summary.creator = describe_creator(&creator);
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -424,21 +432,15 @@ impl<'de> Visitor<'de> for LogSeed<'_, '_, '_> {
     }
 }
 
-/// `log.creator`, read leniently: only string `name`/`version` are kept.
-#[derive(serde::Deserialize, Default)]
-#[serde(default)]
-struct Creator {
-    name: Option<Value>,
-    version: Option<Value>,
-}
+/// `log.creator` members never used (`comment` can be long).
+const CREATOR_PRUNE: &[PruneNode] = &[drop_key("comment")];
 
-impl Creator {
-    fn describe(&self) -> Option<String> {
-        let name = self.name.as_ref().and_then(Value::as_str).unwrap_or("");
-        let version = self.version.as_ref().and_then(Value::as_str).unwrap_or("");
-        let s = format!("{name} {version}").trim().to_string();
-        (!s.is_empty()).then(|| truncate_str(&s, MAX_CREATOR_LEN).to_string())
-    }
+/// `name version` of `log.creator`, if it is an object with string members.
+fn describe_creator(creator: &Value) -> Option<String> {
+    let name = creator.get("name").and_then(Value::as_str).unwrap_or("");
+    let version = creator.get("version").and_then(Value::as_str).unwrap_or("");
+    let s = format!("{name} {version}").trim().to_string();
+    (!s.is_empty()).then(|| truncate_str(&s, MAX_CREATOR_LEN).to_string())
 }
 
 /// `log.entries`: one entry at a time.
@@ -1030,7 +1032,16 @@ fn push_header(
         );
         value.truncate(limits.max_header_value);
     }
-    headers.push(Header::new(truncate_str(name, 1024), value));
+    if name.len() > MAX_HEADER_NAME {
+        notes.add(
+            "header-size-limit",
+            format!(
+                "{what} header name of {} bytes truncated to {MAX_HEADER_NAME}",
+                name.len()
+            ),
+        );
+    }
+    headers.push(Header::new(truncate_str(name, MAX_HEADER_NAME), value));
 }
 
 /// `Cookie` header text for cookies in `request.cookies` not found in any `Cookie`
@@ -1132,7 +1143,7 @@ fn read_post_data(
             }
         }
     };
-    if !content_type.is_empty() && header(headers, "content-type").is_none() {
+    if !body.is_empty() && !content_type.is_empty() && header(headers, "content-type").is_none() {
         push_header(
             headers,
             "Content-Type",
@@ -1399,6 +1410,27 @@ struct UrlParts {
 
 fn split_url(url: &str) -> UrlParts {
     let (scheme, rest) = match url.split_once(':') {
+        // `host:443/…` (no scheme, a port) is an authority, not a scheme named `host`.
+        Some((_, rest))
+            if rest.starts_with(|c: char| c.is_ascii_digit())
+                && rest
+                    .split('/')
+                    .next()
+                    .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            let end = url.find(['/', '?', '#']).unwrap_or(url.len());
+            let path = url[end..].split('#').next().unwrap_or("");
+            let path = if path.starts_with('/') {
+                path.to_string()
+            } else {
+                format!("/{path}")
+            };
+            return UrlParts {
+                scheme: None,
+                host: host_of(&url[..end]),
+                path,
+            };
+        }
         Some((s, rest))
             if s.starts_with(|c: char| c.is_ascii_alphabetic())
                 && s.bytes()
@@ -1746,6 +1778,18 @@ mod tests {
     }
 
     #[test]
+    fn empty_post_data_adds_nothing() {
+        // Insomnia writes an empty postData on GET requests.
+        let e = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
+          "request": {"method": "GET", "url": "http://a.example/", "headers": [],
+            "postData": {"mimeType": "application/json", "text": "", "params": []}}}"#;
+        let (_, xs) = read_ok(&har(&[e]));
+        assert!(xs[0].request_headers.is_empty());
+        assert!(xs[0].request_body.is_empty());
+        assert!(xs[0].anomalies.is_empty());
+    }
+
+    #[test]
     fn query_rebuilt_from_query_string() {
         let e = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
           "request": {"method": "GET", "url": "https://a.example/q",
@@ -2069,6 +2113,15 @@ mod tests {
     }
 
     #[test]
+    fn odd_log_members_are_ignored() {
+        let text = r#"{"comment": 1, "log": {"creator": "Exporter 1", "pages": {"x": [1, {"y": null}]},
+            "browser": 5, "entries": [], "version": null}}"#;
+        let (s, _) = read_ok(text);
+        assert_eq!(s.creator, None);
+        assert_eq!(s.entries, 0);
+    }
+
+    #[test]
     fn empty_entries_is_fine() {
         let (s, xs) = read_ok(r#"{"log": {"entries": []}}"#);
         assert_eq!(s, HarSummary::default());
@@ -2106,6 +2159,15 @@ mod tests {
         assert_eq!(p.path, "/?q=1");
         let p = split_url("http://a.example");
         assert_eq!(p.path, "/");
+        let p = split_url("tunnel.example:443");
+        assert_eq!(p.scheme, None);
+        assert_eq!(p.host.as_deref(), Some("tunnel.example"));
+        assert_eq!(p.path, "/");
+        let p = split_url("a.example:8080/x?y#z");
+        assert_eq!(p.host.as_deref(), Some("a.example"));
+        assert_eq!(p.path, "/x?y");
+        let p = split_url("about:blank");
+        assert_eq!(p.scheme.as_deref(), Some("about"));
         let p = split_url("//a.example/x");
         assert_eq!(p.scheme, None);
         assert_eq!(p.host.as_deref(), Some("a.example"));
