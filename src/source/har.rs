@@ -2173,6 +2173,88 @@ mod tests {
         assert_eq!(p.host.as_deref(), Some("a.example"));
     }
 
+    /// Any JSON value, biased towards strings HAR fields hold.
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[a-z:/?#@\\[\\]=&%.0-9 +-]{0,30}".prop_map(Value::from),
+            prop_oneof![
+                Just("https://a.example:8443/p?q=1"),
+                Just("data:,x"),
+                Just("/rel"),
+                Just("2026-11-28T10:00:00+0800"),
+                Just("base64"),
+                Just("send"),
+                Just("gzip"),
+                Just("multipart/form-data; boundary=b"),
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((arb_key(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn arb_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("name"),
+            Just("value"),
+            Just("url"),
+            Just("headers"),
+            Just("text"),
+            Just("encoding"),
+            Just("params"),
+            Just("fileName"),
+            Just("mimeType"),
+            Just("status"),
+            Just("content"),
+            Just("cookies"),
+            Just("queryString"),
+            Just("type"),
+            Just("time"),
+            Just("opcode"),
+            Just("data"),
+            Just("method"),
+            Just("x"),
+        ]
+        .prop_map(String::from)
+    }
+
+    /// An entry with a valid time and URL and arbitrary everything else.
+    fn arb_entry() -> impl Strategy<Value = Value> {
+        (
+            prop_oneof![
+                Just("https://a.example/x"),
+                Just("http://[::1]:80"),
+                Just("/rel?x"),
+                Just("b.example:443"),
+                Just("wss://c.example")
+            ],
+            arb_json(),
+            arb_json(),
+            arb_json(),
+            arb_json(),
+            arb_json(),
+        )
+            .prop_map(|(url, headers, post, resp, ws, cookies)| {
+                serde_json::json!({
+                    "startedDateTime": "2026-11-28T10:00:00Z",
+                    "request": {"url": url, "headers": headers, "postData": post,
+                                "cookies": cookies, "queryString": [{"name": "q", "value": "1"}]},
+                    "response": resp,
+                    "_webSocketMessages": ws,
+                    "serverIPAddress": "[::1]"
+                })
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -2194,6 +2276,20 @@ mod tests {
             prop_assert!(xs.len() <= 2);
             if r.is_ok() {
                 prop_assert!(!text.is_empty());
+            }
+        }
+
+        #[test]
+        fn arbitrary_entry_shapes_never_panic(entry in arb_entry()) {
+            let text = har(&[&entry.to_string()]);
+            let keep = opts().keep_response_bodies(true);
+            let (r, xs) = read_with(text.as_bytes(), &keep);
+            let s = r.unwrap();
+            prop_assert_eq!(s.entries, 1);
+            prop_assert_eq!(s.exchanges as usize, xs.len());
+            for x in &xs {
+                prop_assert!(x.path.starts_with('/'));
+                prop_assert!(!x.host.is_empty());
             }
         }
 

@@ -1,7 +1,7 @@
 //! Sources: where exchanges come from. The only place (with `store`, `web` and the
 //! CLI) that does I/O.
 //!
-//! A file's type is found from its content ([`detect`]); a HAR file is then streamed
+//! A file's type is found from its content ([`detect()`]); a HAR file is then streamed
 //! entry by entry into [`Exchange`](crate::exchange::Exchange)s by [`har::read_har`].
 //! Errors name the file and what is wrong with it ([`SourceError`]); the CLI prints
 //! them once and exits with code 2.
