@@ -39,6 +39,13 @@ pub enum Content {
     Compressed,
 }
 
+/// A cheap pre-check: whether `s` could be base64 (or a JWT) at all.
+pub fn candidate(s: &[u8]) -> bool {
+    s.len() >= MIN_LEN
+        && s.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"+/-_=. ".contains(&b))
+}
+
 /// Decodes `s` if it looks like base64 of something worth searching.
 pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
     if s.len() < MIN_LEN {
@@ -149,6 +156,14 @@ mod tests {
         ] {
             assert_eq!(decode(s.as_bytes()), None, "{s}");
         }
+    }
+
+    #[test]
+    fn candidates() {
+        assert!(candidate(b"eyJhbGciOi.eyJzdWIi.sig"));
+        assert!(candidate(b"QUJDREVGR0hJSktM"));
+        assert!(!candidate(b"short"));
+        assert!(!candidate(b"https://example.org/x"));
     }
 
     #[test]

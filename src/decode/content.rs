@@ -28,7 +28,7 @@ pub enum Coding {
 
 impl Coding {
     /// The coding named by a `Content-Encoding` token; `Ok(None)` for `identity`.
-    pub fn parse(token: &str) -> Result<Option<Coding>, ()> {
+    pub fn parse(token: &str) -> Result<Option<Coding>, UnknownCoding> {
         let t = token.trim();
         if t.eq_ignore_ascii_case("gzip") || t.eq_ignore_ascii_case("x-gzip") {
             Ok(Some(Coding::Gzip))
@@ -41,7 +41,7 @@ impl Coding {
         } else if t.is_empty() || t.eq_ignore_ascii_case("identity") {
             Ok(None)
         } else {
-            Err(())
+            Err(UnknownCoding)
         }
     }
 
@@ -55,6 +55,10 @@ impl Coding {
         }
     }
 }
+
+/// A content coding we cannot undo (`compress`, a typo, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownCoding;
 
 /// What decoding one coding produced.
 #[derive(Debug, PartialEq, Eq)]
@@ -373,6 +377,6 @@ pub(crate) mod tests {
     fn parse_tokens() {
         assert_eq!(Coding::parse(" X-GZIP "), Ok(Some(Coding::Gzip)));
         assert_eq!(Coding::parse("identity"), Ok(None));
-        assert_eq!(Coding::parse("compress"), Err(()));
+        assert_eq!(Coding::parse("compress"), Err(UnknownCoding));
     }
 }

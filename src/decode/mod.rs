@@ -279,6 +279,9 @@ fn lossy(name: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(name)
 }
 
+// `&Cow` arguments are deliberate: whether data is borrowed decides whether the
+// pieces cut from it can borrow too (`lift`).
+#[allow(clippy::ptr_arg)]
 impl<'a> Ctx<'a, '_> {
     fn anomaly(&mut self, kind: &str, detail: String) {
         if self.added < MAX_ANOMALIES {
@@ -510,14 +513,19 @@ impl<'a> Ctx<'a, '_> {
             if raw.len() < 2 {
                 continue;
             }
-            let loc = join(location, &index.path(data, v.id));
             if escaped {
                 let plain = json::unescape(raw);
                 if plain != raw {
+                    let loc = join(location, &index.path(data, v.id));
                     self.field(Cow::Owned(plain), loc, layers.to_vec(), level.inside());
                     continue;
                 }
             }
+            // Most strings hold nothing encoded; skip them before building a path.
+            if !b64::candidate(raw) {
+                continue;
+            }
+            let loc = join(location, &index.path(data, v.id));
             let piece = lift(data, raw);
             self.look_inside(&piece, &loc, layers, level.inside(), false);
         }
@@ -648,7 +656,7 @@ impl<'a> Ctx<'a, '_> {
             let coding = match Coding::parse(token) {
                 Ok(Some(c)) => c,
                 Ok(None) => continue,
-                Err(()) => {
+                Err(content::UnknownCoding) => {
                     self.anomaly(
                         "content-decoding-error",
                         format!("unsupported coding {token:?}; body searched as is"),
