@@ -90,6 +90,11 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
         engine.decode(body).ok()?
     };
     let kind = classify(&out)?;
+    // Spaces (read as `+`) also occur in plain text such as `Signal Catcher`: then
+    // only clean text or compressed data will do.
+    if memchr::memchr(b' ', body).is_some() && (kind == Content::MostlyText || s.len() < 16) {
+        return None;
+    }
     Some((out, kind))
 }
 
@@ -153,6 +158,8 @@ mod tests {
             "QUJDREVGR0hJSktM===",
             "hello world how are you",
             " QUJDREVGR0hJSktM",
+            "Signal Catcher",
+            "Some Thread Name 12",
         ] {
             assert_eq!(decode(s.as_bytes()), None, "{s}");
         }
@@ -164,6 +171,14 @@ mod tests {
         assert!(candidate(b"QUJDREVGR0hJSktM"));
         assert!(!candidate(b"short"));
         assert!(!candidate(b"https://example.org/x"));
+    }
+
+    #[test]
+    fn plus_turned_space_is_repaired() {
+        let enc = gp::STANDARD.encode(b"{\"k\":\">>>? tester@example.org\"}");
+        assert!(enc.contains('+'));
+        let spaced = enc.replace('+', " ");
+        assert!(decode(spaced.as_bytes()).is_some());
     }
 
     #[test]
