@@ -131,7 +131,11 @@ pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
         Coding::Deflate => is_zlib(input) || !looks_like_text(input),
         Coding::Brotli => !looks_like_text(input),
     };
-    if !magic_ok && looks_like_text(input) {
+    // Without its magic number a body cannot be gzip or zstd: it was decoded already
+    // (HAR exports of binary bodies keep the header). Formats without a magic number
+    // are only passed through when they read as text.
+    let has_magic = matches!(coding, Coding::Gzip | Coding::Zstd);
+    if !magic_ok && (has_magic || looks_like_text(input)) {
         return Decoded::Passthrough;
     }
     match coding {
@@ -297,6 +301,10 @@ pub(crate) mod tests {
             decode(Coding::Gzip, "名字=张三&x=1".as_bytes(), CAP),
             Decoded::Passthrough
         );
+        // Decoded binary (protobuf) under a gzip or zstd header.
+        let proto = b"\n\x14tester@example.org\x10c\x18\x01\x88\xff";
+        assert_eq!(decode(Coding::Gzip, proto, CAP), Decoded::Passthrough);
+        assert_eq!(decode(Coding::Zstd, proto, CAP), Decoded::Passthrough);
     }
 
     #[test]
@@ -327,7 +335,12 @@ pub(crate) mod tests {
             Decoded::Failed { .. }
         ));
         let junk = [0x80u8, 0x81, 0xfe, 0x00, 0x13, 0x37, 0x99, 0xaa];
-        for coding in [Coding::Deflate, Coding::Brotli, Coding::Zstd] {
+        let bad_zstd = [0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff, 0x13, 0x37];
+        assert!(matches!(
+            decode(Coding::Zstd, &bad_zstd, CAP),
+            Decoded::Failed { .. }
+        ));
+        for coding in [Coding::Deflate, Coding::Brotli] {
             assert!(
                 matches!(decode(coding, &junk, CAP), Decoded::Failed { .. }),
                 "{coding:?}"

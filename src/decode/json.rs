@@ -192,7 +192,7 @@ fn push_key(out: &mut String, key: &str) {
 
 /// Whether `data`, after leading whitespace, starts like a JSON object or array.
 pub fn looks_like_json(data: &[u8]) -> bool {
-    let t = data.trim_ascii_start();
+    let t = strip_bom(data).trim_ascii_start();
     match t.first() {
         Some(b'{') => matches!(t[1..].trim_ascii_start().first(), Some(b'"' | b'}')),
         Some(b'[') => matches!(
@@ -201,6 +201,11 @@ pub fn looks_like_json(data: &[u8]) -> bool {
         ),
         _ => false,
     }
+}
+
+/// `data` without a leading UTF-8 byte order mark.
+fn strip_bom(data: &[u8]) -> &[u8] {
+    data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,7 +246,7 @@ pub fn scan_with(data: &[u8], max_nesting: usize, max_values: usize) -> (JsonInd
     let mut key = Key::Root;
     let mut expect = Expect::Top;
     let mut seen_value = false;
-    let mut i = 0;
+    let mut i = data.len() - strip_bom(data).len();
     let len = data.len();
     // Offsets fit in u32: checked above.
     let at32 = |i: usize| i as u32;
@@ -639,6 +644,11 @@ mod tests {
         assert!(looks_like_json(b"  {\"a\":1}"));
         assert!(looks_like_json(b"[1]"));
         assert!(looks_like_json(b"{}"));
+        assert!(looks_like_json(b"\xef\xbb\xbf{\"a\":1}"));
+        assert_eq!(
+            paths(b"\xef\xbb\xbf{\"a\":1}"),
+            (vec![p("$.a", "1")], Outcome::Complete)
+        );
         assert!(!looks_like_json(b"[abc]"));
         assert!(!looks_like_json(b"{abc}"));
         assert!(!looks_like_json(b"a=1"));
