@@ -13,6 +13,11 @@ use std::io::Read;
 /// of JSON padding is ordinary, and that little memory cannot hurt.
 pub const SMALL_OUTPUT_BYTES: usize = 1024 * 1024;
 
+/// Largest zstd window accepted whatever the output cap (`zstd -19` uses 8 MiB). The
+/// decoder reserves the whole window up front, so a 10-byte frame declaring a 100 MiB
+/// window would otherwise cost 100 MiB.
+const MAX_ZSTD_WINDOW: u64 = 8 << 20;
+
 /// How much the decoder reads at once.
 const STEP: usize = 64 * 1024;
 
@@ -151,6 +156,12 @@ pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
         }
         Coding::Deflate => pull(flate2::read::DeflateDecoder::new(input), cap),
         Coding::Brotli => pull(brotli_decompressor::Decompressor::new(input, 4096), cap),
+        Coding::Zstd if zstd_window(input).is_some_and(|w| w > MAX_ZSTD_WINDOW.max(cap as u64)) => {
+            Decoded::Failed {
+                partial: Vec::new(),
+                error: "zstd window larger than the decoding limit".into(),
+            }
+        }
         Coding::Zstd => match ruzstd::StreamingDecoder::new(input) {
             Ok(d) => pull(d, cap),
             Err(e) => Decoded::Failed {
@@ -159,6 +170,28 @@ pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
             },
         },
     }
+}
+
+/// The window size a zstd frame header declares (RFC 8878 §3.1.1.1).
+fn zstd_window(data: &[u8]) -> Option<u64> {
+    let fhd = *data.get(4)?;
+    let single_segment = fhd & 0x20 != 0;
+    if !single_segment {
+        let wd = *data.get(5)?;
+        let log = 10 + u32::from(wd >> 3);
+        let base = 1u64 << log;
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    // Single segment: the window is the frame content size.
+    let dict_len = [0usize, 1, 2, 4][usize::from(fhd & 3)];
+    let at = 5 + dict_len;
+    let fcs = match fhd >> 6 {
+        0 => u64::from(*data.get(at)?),
+        1 => u64::from(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?)) + 256,
+        2 => u64::from(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?)),
+        _ => u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?),
+    };
+    Some(fcs)
 }
 
 /// Reads `r` to its end or to `cap` bytes, whichever comes first.
@@ -364,6 +397,23 @@ pub(crate) mod tests {
         let z = zstd_rle_bomb(0, 800);
         let cap = output_cap(z.len(), 32 << 20, 100);
         assert!(matches!(decode(Coding::Zstd, &z, cap), Decoded::Limited(o) if o.len() == cap));
+    }
+
+    #[test]
+    fn huge_zstd_window_is_refused() {
+        // Window descriptor 0xb8: 2^33 bytes; one empty raw block.
+        let frame = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xb8, 0x01, 0x00, 0x00];
+        assert_eq!(zstd_window(&frame), Some(1 << 33));
+        assert!(matches!(
+            decode(Coding::Zstd, &frame, CAP),
+            Decoded::Failed { .. }
+        ));
+        // Single segment with a 2-byte content size: 256 + 0x0100.
+        assert_eq!(
+            zstd_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x60, 0x00, 0x01]),
+            Some(512)
+        );
+        assert_eq!(zstd_window(&zstd_raw(b"abc")), Some(128 * 1024));
     }
 
     #[test]
