@@ -283,6 +283,7 @@ pub fn scan_with(data: &[u8], max_nesting: usize, max_values: usize) -> (JsonInd
                         let node = at32(index.nodes.len());
                         index.nodes.push(Node { parent, key });
                         let object = b == b'{';
+                        seen_value = true;
                         stack.push(Frame {
                             node,
                             object,
@@ -564,6 +565,8 @@ mod tests {
     #[test]
     fn top_level_values_and_json_lines() {
         assert_eq!(paths(b"\"abc\"").0, vec![p("$", "abc")]);
+        assert_eq!(paths(b"[]"), (vec![], Outcome::Complete));
+        assert_eq!(paths(b" {} "), (vec![], Outcome::Complete));
         assert_eq!(paths(b"[1,2]").0, vec![p("$[0]", "1"), p("$[1]", "2")]);
         let (v, outcome) = paths(b"{\"a\":1}\n{\"a\":2}\n");
         assert_eq!(outcome, Outcome::Complete);
@@ -637,6 +640,80 @@ mod tests {
         assert_eq!(unescape(br"\u12"), b"\\u12");
         assert_eq!(unescape(br"\q"), b"\\q");
         assert_eq!(unescape(b"\\"), b"\\");
+    }
+
+    fn reference(v: &serde_json::Value, path: String, out: &mut Vec<(String, String)>) {
+        use serde_json::Value as V;
+        match v {
+            V::String(s) => {
+                let enc = serde_json::to_string(s).unwrap();
+                out.push((path, enc[1..enc.len() - 1].to_string()));
+            }
+            V::Number(n) => out.push((path, n.to_string())),
+            V::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    reference(x, format!("{path}[{i}]"), out);
+                }
+            }
+            V::Object(m) => {
+                for (k, x) in m {
+                    let plain = k
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    let p = if plain {
+                        format!("{path}.{k}")
+                    } else {
+                        format!("{path}['{}']", k.replace('\\', "\\\\").replace('\'', "\\'"))
+                    };
+                    reference(x, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::Value as V;
+        let leaf = prop_oneof![
+            Just(V::Null),
+            any::<bool>().prop_map(V::Bool),
+            any::<i64>().prop_map(|n| V::from(n)),
+            (-1e6f64..1e6).prop_map(|f| V::from(f)),
+            "\\PC{0,12}".prop_map(V::String),
+            "[a-z\"\\\\\n\u{7f}-\u{10ffff}]{0,6}".prop_map(V::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(V::Array),
+                prop::collection::btree_map("[a-z_.' \\\\0-9\u{e9}]{0,6}", inner, 0..6)
+                    .prop_map(|m| V::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// STYLE.md #18: the scanner against serde_json's own tree.
+        #[test]
+        fn agrees_with_serde_json(v in arb_json(), pretty in proptest::bool::ANY) {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+            let mut want = Vec::new();
+            reference(&v, "$".into(), &mut want);
+            let (got, outcome) = paths(text.as_bytes());
+            proptest::prop_assert_eq!(outcome, Outcome::Complete);
+            proptest::prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let (idx, _) = scan(&data);
+            for v in idx.values() {
+                let _ = idx.path(&data, v.id);
+                proptest::prop_assert!(v.range.end <= data.len());
+            }
+        }
     }
 
     #[test]
