@@ -1283,6 +1283,7 @@ mod tests {
             ce in prop::sample::select(vec!["", "gzip", "deflate", "br", "zstd", "gzip, br", "identity", "bogus"]),
             te in prop::sample::select(vec!["", "chunked", "gzip, chunked"]),
             query in "[a-z0-9=&%+/_-]{0,40}",
+            tight in any::<bool>(),
         ) {
             let mut headers: Vec<(&str, &[u8])> = Vec::new();
             if !ct.is_empty() { headers.push(("Content-Type", ct.as_bytes())); }
@@ -1290,7 +1291,13 @@ mod tests {
             if !te.is_empty() { headers.push(("Transfer-Encoding", te.as_bytes())); }
             headers.push(("Cookie", &body[..body.len().min(30)]));
             let e = ex(&format!("/p?{query}"), &headers, &body);
-            let (parts, _) = run(&e);
+            let limits = if tight {
+                Limits { max_body_bytes: 100, max_decoded_bytes: 1000, max_ratio: 2, max_depth: 6, max_parts: 4 }
+            } else {
+                Limits::default()
+            };
+            let (parts, _) = run_with(&e, &limits);
+            prop_assert!(parts.len() <= limits.max_parts);
             for p in &parts {
                 for at in [0, p.data.len() / 2] {
                     let _ = p.location_at(at..(at + 3).min(p.data.len()));
