@@ -4,8 +4,10 @@
 //! that never grows past a cap: the smaller of `max_decoded_bytes` and
 //! `max_ratio × input` (but at least [`SMALL_OUTPUT_BYTES`], so tiny bodies that
 //! compress extremely well still decode). Bodies that are already decoded although the
-//! header names an encoding (HAR exports keep the header but store the decoded text)
-//! are recognised by their content and passed through untouched.
+//! header names an encoding (HAR exports keep the header but store the decoded body)
+//! are passed through untouched: for gzip and zstd when the magic number is missing,
+//! for deflate and br (which have none) when the body reads as text. The pipeline
+//! calls [`decode`] once per coding named in the headers, last applied first.
 
 use std::io::Read;
 

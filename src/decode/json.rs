@@ -680,8 +680,8 @@ mod tests {
         let leaf = prop_oneof![
             Just(V::Null),
             any::<bool>().prop_map(V::Bool),
-            any::<i64>().prop_map(|n| V::from(n)),
-            (-1e6f64..1e6).prop_map(|f| V::from(f)),
+            any::<i64>().prop_map(V::from),
+            (-1e6f64..1e6).prop_map(V::from),
             "\\PC{0,12}".prop_map(V::String),
             "[a-z\"\\\\\n\u{7f}-\u{10ffff}]{0,6}".prop_map(V::String),
         ];

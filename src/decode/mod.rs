@@ -13,7 +13,7 @@
 //! - The body, after undoing `Transfer-Encoding: chunked` (when it really is chunked:
 //!   sources such as HAR hand it over de-chunked) and every `Content-Encoding` (gzip,
 //!   x-gzip, deflate as zlib or raw, br, zstd; a body that is already decoded despite
-//!   the header passes as is):
+//!   the header passes as is, see [`content`]):
 //!   - `application/x-www-form-urlencoded` (or a body that reads like one): one
 //!     `form:NAME` part per field, percent-decoded;
 //!   - `multipart/form-data`: one `form:NAME` part per part (`form:FILENAME` when it
