@@ -325,57 +325,66 @@ impl<'a> Ctx<'a, '_> {
         let Some(slot) = self.push(part) else {
             return;
         };
-        let json = self.look_inside(&data, &location, &layers, level, true);
+        let json = self.look_inside(&data, &location, &layers, level);
         let part = &mut self.parts[slot];
         part.data = data;
         part.json = json;
     }
 
-    /// Finds what is encoded in `data` and adds parts for it. With `own_part`, `data`
-    /// is (about to be) a part itself and gets its JSON index back; without, it is a
-    /// piece of a larger part (a JSON string, a path segment) that needs no index.
+    /// Finds what is encoded in `data`, a part's content, and adds parts for it;
+    /// returns the JSON index when `data` is JSON.
     fn look_inside(
         &mut self,
         data: &Cow<'a, [u8]>,
         location: &str,
         layers: &[&'static str],
         level: Level,
-        own_part: bool,
     ) -> Option<JsonIndex> {
         if self.full || level.nest > MAX_NESTING {
             return None;
         }
-        if own_part && json::looks_like_json(data) {
+        if json::looks_like_json(data) {
             return Some(self.json_values(data, location, layers, level));
         }
-        if own_part
-            && (!layers.is_empty() || memchr::memchr(b'&', data).is_some())
+        if (!layers.is_empty() || memchr::memchr(b'&', data).is_some())
             && form::looks_like_form(data)
         {
             self.form_fields(data, location, layers, level);
             return None;
         }
-        if level.depth >= self.limits.max_depth {
-            return None;
+        self.blobs(data, &|| location.to_string(), layers, level);
+        None
+    }
+
+    /// Decodes `data` — a value, or a piece of one (JSON string, path segment) — if it
+    /// is compressed or base64, and adds a part for the result. The location is only
+    /// built when something is found: most values hold nothing.
+    fn blobs(
+        &mut self,
+        data: &[u8],
+        location: &dyn Fn() -> String,
+        layers: &[&'static str],
+        level: Level,
+    ) {
+        if self.full || level.nest > MAX_NESTING || level.depth >= self.limits.max_depth {
+            return;
         }
         if let Some(coding) = magic(data) {
-            self.inflate(coding, data, location, layers, level, &[]);
-            return None;
+            self.inflate(coding, data, &location(), layers, level, &[]);
+            return;
         }
         if let Some((decoded, kind)) = b64::decode(data) {
-            self.decoded_blob(decoded, kind, location, layers, level);
-            return None;
+            self.decoded_blob(decoded, kind, &location(), layers, level);
+            return;
         }
         if data.starts_with(b"eyJ") && memchr::memchr(b'.', data).is_some() {
             // A JWT: header.payload.signature, each base64url.
             for seg in data.split(|&b| b == b'.') {
                 if let Some((decoded, kind)) = b64::decode(seg) {
-                    self.decoded_blob(decoded, kind, location, layers, level);
+                    self.decoded_blob(decoded, kind, &location(), layers, level);
                 }
             }
-            return None;
         }
-        None
     }
 
     /// Adds a part for each field of the form string `data` found at `location`.
@@ -515,19 +524,23 @@ impl<'a> Ctx<'a, '_> {
             }
             if escaped {
                 let plain = json::unescape(raw);
-                if plain != raw {
+                if json::only_slash_escapes(raw) {
+                    // `https:\/\/…` everywhere in some encoders' output: not worth a
+                    // part of its own, but `\/` may hide inside base64.
+                    if b64::candidate(&plain) {
+                        let loc = || join(location, &index.path(data, v.id));
+                        self.blobs(&plain, &loc, layers, level.inside());
+                    }
+                } else {
                     let loc = join(location, &index.path(data, v.id));
                     self.field(Cow::Owned(plain), loc, layers.to_vec(), level.inside());
-                    continue;
                 }
-            }
-            // Most strings hold nothing encoded; skip them before building a path.
-            if !b64::candidate(raw) {
                 continue;
             }
-            let loc = join(location, &index.path(data, v.id));
-            let piece = lift(data, raw);
-            self.look_inside(&piece, &loc, layers, level.inside(), false);
+            if b64::candidate(raw) {
+                let loc = || join(location, &index.path(data, v.id));
+                self.blobs(raw, &loc, layers, level.inside());
+            }
         }
         index
     }
@@ -539,15 +552,14 @@ impl<'a> Ctx<'a, '_> {
             None => (target.as_bytes(), None),
         };
         if !path.is_empty() {
-            let whole = Cow::Borrowed(path);
             let decoded = form::percent_decode(path, false);
             if self.push(Part::new("path", decoded)).is_some() {
                 for seg in path
                     .split(|&b| b == b'/')
                     .filter(|s| s.len() >= b64::MIN_LEN)
                 {
-                    let seg = lift_decoded(&whole, seg, false);
-                    self.look_inside(&seg, "path", &[], Level::TOP, false);
+                    let seg = form::percent_decode(seg, false);
+                    self.blobs(&seg, &|| "path".to_string(), &[], Level::TOP);
                 }
             }
         }
@@ -596,8 +608,8 @@ impl<'a> Ctx<'a, '_> {
                 || h.name.eq_ignore_ascii_case("proxy-authorization");
             if let Some(sp) = memchr::memchr(b' ', value).filter(|_| auth) {
                 // `Basic <base64>`, `Bearer <jwt>`: the credentials after the scheme.
-                let token = Cow::Borrowed(value[sp + 1..].trim_ascii());
-                self.look_inside(&token, &location, &[], Level::TOP, false);
+                let token = value[sp + 1..].trim_ascii();
+                self.blobs(token, &|| location.clone(), &[], Level::TOP);
             }
         }
     }
@@ -1203,6 +1215,23 @@ mod tests {
                 "header:X-Info$.device.imei".to_string(),
                 vec!["gzip", "base64"]
             )]
+        );
+    }
+
+    #[test]
+    fn slash_escapes_make_no_part_but_hide_no_base64() {
+        let blob = gp::STANDARD.encode(format!("??>imei={IMEI}??>"));
+        assert!(blob.contains('/'));
+        let body = format!(
+            "{{\"u\":\"https:\\/\\/a.example\\/x\",\"b\":\"{}\"}}",
+            blob.replace('/', "\\/")
+        );
+        let e = ex("/", &[], body.as_bytes());
+        let (parts, _) = run(&e);
+        assert_eq!(parts.len(), 3, "{parts:?}"); // path, body, the base64 content
+        assert_eq!(
+            hits(&parts, IMEI),
+            vec![("body:$.b".to_string(), vec!["base64"])]
         );
     }
 
