@@ -488,18 +488,6 @@ pub fn unescape(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Whether every escape in the raw string text `raw` is `\/`.
-pub fn only_slash_escapes(raw: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(off) = memchr::memchr(b'\\', &raw[i..]) {
-        if raw.get(i + off + 1) != Some(&b'/') {
-            return false;
-        }
-        i += off + 2;
-    }
-    true
-}
-
 fn hex4(raw: &[u8], at: usize) -> Option<u32> {
     let h = raw.get(at..at + 4)?;
     let s = std::str::from_utf8(h).ok()?;
@@ -652,10 +640,6 @@ mod tests {
         assert_eq!(unescape(br"\u12"), b"\\u12");
         assert_eq!(unescape(br"\q"), b"\\q");
         assert_eq!(unescape(b"\\"), b"\\");
-        assert!(only_slash_escapes(br"https:\/\/x.example\/a"));
-        assert!(only_slash_escapes(b"plain"));
-        assert!(!only_slash_escapes(br"a\/b\nc"));
-        assert!(!only_slash_escapes(br"a\\/b"));
     }
 
     fn reference(v: &serde_json::Value, path: String, out: &mut Vec<(String, String)>) {

@@ -523,18 +523,11 @@ impl<'a> Ctx<'a, '_> {
                 continue;
             }
             if escaped {
+                // Also for `\/` alone: the matcher's JSON-escaped variants need not
+                // cover it, and `Europe\/Berlin` must still be found.
                 let plain = json::unescape(raw);
-                if json::only_slash_escapes(raw) {
-                    // `https:\/\/…` everywhere in some encoders' output: not worth a
-                    // part of its own, but `\/` may hide inside base64.
-                    if b64::candidate(&plain) {
-                        let loc = || join(location, &index.path(data, v.id));
-                        self.blobs(&plain, &loc, layers, level.inside());
-                    }
-                } else {
-                    let loc = join(location, &index.path(data, v.id));
-                    self.field(Cow::Owned(plain), loc, layers.to_vec(), level.inside());
-                }
+                let loc = join(location, &index.path(data, v.id));
+                self.field(Cow::Owned(plain), loc, layers.to_vec(), level.inside());
                 continue;
             }
             if b64::candidate(raw) {
@@ -1219,16 +1212,19 @@ mod tests {
     }
 
     #[test]
-    fn slash_escapes_make_no_part_but_hide_no_base64() {
+    fn slash_escapes_are_undone() {
         let blob = gp::STANDARD.encode(format!("??>imei={IMEI}??>"));
         assert!(blob.contains('/'));
         let body = format!(
-            "{{\"u\":\"https:\\/\\/a.example\\/x\",\"b\":\"{}\"}}",
+            "{{\"tz\":\"Europe\\/Berlin\",\"b\":\"{}\"}}",
             blob.replace('/', "\\/")
         );
         let e = ex("/", &[], body.as_bytes());
         let (parts, _) = run(&e);
-        assert_eq!(parts.len(), 3, "{parts:?}"); // path, body, the base64 content
+        assert_eq!(
+            hits(&parts, "Europe/Berlin"),
+            vec![("body:$.tz".to_string(), vec![])]
+        );
         assert_eq!(
             hits(&parts, IMEI),
             vec![("body:$.b".to_string(), vec!["base64"])]
