@@ -1,12 +1,98 @@
-//! Decoding of message bodies and fields before matching (DESIGN.md §2).
+//! Decoding of requests before matching (DESIGN.md §2): one [`Exchange`] becomes the
+//! list of [`Part`]s that `pii` searches — the URL path, each query parameter, header,
+//! cookie and form field, and the body, plus everything found encoded inside them.
 //!
-//! INTERFACE STUB — to be implemented (see the decode work item). The public API below
-//! is what `pii` and `rules` build against; keep it.
+//! # What becomes a part
+//! - `path`: the percent-decoded URL path. Path segments that hold base64 are decoded
+//!   into further `path` parts.
+//! - `query:NAME`: each query value, percent-decoded (`+` is a space). A parameter
+//!   without `=` becomes a part `query` holding its name.
+//! - `header:NAME` (name as sent): every header except the HTTP/2 pseudo-headers
+//!   `:method`, `:path`, `:scheme`; `Cookie` is split into `cookie:NAME` parts instead
+//!   (values percent-decoded when they contain `%XX`).
+//! - The body, after undoing `Transfer-Encoding: chunked` (when it really is chunked:
+//!   sources such as HAR hand it over de-chunked) and every `Content-Encoding` (gzip,
+//!   x-gzip, deflate as zlib or raw, br, zstd; a body that is already decoded despite
+//!   the header passes as is, see [`content`]):
+//!   - `application/x-www-form-urlencoded` (or a body that reads like one): one
+//!     `form:NAME` part per field, percent-decoded;
+//!   - `multipart/form-data`: one `form:NAME` part per part (`form:FILENAME` when it
+//!     only has a file name);
+//!   - JSON (by type or by sniffing): ONE part `body` holding the whole text, which is
+//!     what is searched, with an index of the span and JSON path of every string and
+//!     number value (see [`Part::location_at`]);
+//!   - anything else: one part `body`.
+//!
+//! # Nested encodings
+//! Any value — query, form, cookie or header value, JSON string, path segment,
+//! multipart content, or the body itself — is looked into, up to `max_depth` levels
+//! (the part itself is level 1):
+//! - base64 (standard or URL-safe, padded or not; the heuristic is in [`b64`]) gives a
+//!   new part at the same location with `"base64"` added to its layers; JWTs
+//!   (`eyJ….….…`) are decoded segment by segment the same way;
+//! - gzip, zlib or zstd data (by magic number, also right after base64) is inflated
+//!   into a new part with layer `"gzip"`, `"deflate"` or `"zstd"`;
+//! - JSON text is indexed like a JSON body, and a JSON string value holding escapes
+//!   (`tester\u0040example.org`) also becomes a part of its own with the unescaped
+//!   text, located at its JSON path (unescaping is container syntax: no layer);
+//! - a form string (`a=b&c=d`) inside a value is split into its fields.
+//!
+//! `layers` lists the encodings undone, innermost first, as [`Part::layers`] says:
+//! base64 of gzip of JSON gives `["gzip", "base64"]`.
+//!
+//! # Location convention
+//! A JSON path is appended to the location of the part whose text holds the JSON:
+//! with a `:` when the location has none yet (`body` → `body:$.device.adid`,
+//! `path` → `path:$.id`), directly otherwise (`query:data` → `query:data$.device.imei`,
+//! a JSON string holding JSON: `body:$.payload$.imei`). A field of a form string found
+//! inside a value is appended with `&` (`query:data&imei`, `form:p&uid`).
+//!
+//! # Limits and failures
+//! Everything is bounded by [`Limits`] (defaults below) and, for JSON, by
+//! [`json::MAX_JSON_NESTING`] and [`json::MAX_JSON_VALUES`]. A limit hit or a decoding
+//! failure becomes an [`Anomaly`] and processing goes on with what is there: a body
+//! that fails to decompress is searched raw (or, if part of it decompressed, as that
+//! part); a malformed JSON body is still searched as text. Anomaly kinds:
+//! `body-size-limit`, `decompression-limit`, `content-decoding-error`,
+//! `chunked-malformed`, `multipart-malformed`, `json-malformed`,
+//! `json-nesting-limit`, `json-value-limit`, `too-many-parts`. Decoding that is only a
+//! guess (base64 or magic numbers found inside values) fails silently.
+//!
+//! Parts borrow from the exchange when nothing had to be decoded; only decoded data
+//! is allocated.
+
+pub mod b64;
+pub mod chunked;
+pub mod content;
+pub mod form;
+pub mod json;
+pub mod multipart;
 
 use std::borrow::Cow;
+use std::fmt;
 use std::ops::Range;
 
 use crate::exchange::{Anomaly, Exchange};
+
+use self::content::{Coding, Decoded};
+use self::json::JsonIndex;
+
+/// Default [`Limits::max_body_bytes`]: 8 MiB, above any real analytics upload.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 << 20;
+/// Default [`Limits::max_decoded_bytes`]: 32 MiB of decompressed data per message.
+pub const DEFAULT_MAX_DECODED_BYTES: usize = 32 << 20;
+/// Default [`Limits::max_ratio`]: 100; outputs under [`content::SMALL_OUTPUT_BYTES`]
+/// are accepted whatever the ratio.
+pub const DEFAULT_MAX_RATIO: usize = 100;
+/// Default [`Limits::max_depth`]: 3 (a value, base64 inside it, base64 inside that).
+pub const DEFAULT_MAX_DEPTH: usize = 3;
+/// Default [`Limits::max_parts`]: 10 000 parts per message.
+pub const DEFAULT_MAX_PARTS: usize = 10_000;
+/// Most anomalies one message adds; a hostile message cannot flood the log.
+const MAX_ANOMALIES: usize = 32;
+/// Hard cap on how deep decoding recurses, whatever `max_depth` says (JSON strings
+/// holding JSON, forms in forms: syntax levels that add no layer).
+const MAX_NESTING: usize = 16;
 
 /// Limits on work an attacker controls. Each, when hit, becomes an anomaly.
 #[derive(Debug, Clone, Default)]
@@ -23,9 +109,21 @@ pub struct Limits {
     pub max_parts: usize,
 }
 
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES,
+            max_ratio: DEFAULT_MAX_RATIO,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_parts: DEFAULT_MAX_PARTS,
+        }
+    }
+}
+
 /// One piece of a request to search: a header, a cookie, a query or form value, a
 /// body, or something decoded out of one of them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Part<'a> {
     /// Where the data sits in the message (`query:aaid`, `header:User-Agent`, `body`).
     pub location: String,
@@ -34,21 +132,1212 @@ pub struct Part<'a> {
     /// container's own syntax (percent-encoding of query values) are not listed.
     pub layers: Vec<&'static str>,
     pub data: Cow<'a, [u8]>,
+    /// When `data` is JSON text: where its values are, for [`Part::location_at`].
+    pub json: Option<JsonIndex>,
 }
 
-impl Part<'_> {
+impl fmt::Debug for Part<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = String::from_utf8_lossy(&self.data[..self.data.len().min(200)]);
+        f.debug_struct("Part")
+            .field("location", &self.location)
+            .field("layers", &self.layers)
+            .field("data", &text)
+            .field("len", &self.data.len())
+            .field("json", &self.json)
+            .finish()
+    }
+}
+
+impl<'a> Part<'a> {
+    /// A part with no layers and no JSON index.
+    pub fn new(location: impl Into<String>, data: impl Into<Cow<'a, [u8]>>) -> Self {
+        Part {
+            location: location.into(),
+            layers: Vec::new(),
+            data: data.into(),
+            json: None,
+        }
+    }
+
     /// The location of a hit at `range` of `data`, refined where the part knows more
     /// (the JSON path of a value: `body:$.device.adid`).
-    pub fn location_at(&self, _range: Range<usize>) -> String {
-        self.location.clone()
+    pub fn location_at(&self, range: Range<usize>) -> String {
+        match &self.json {
+            Some(index) => match index.value_at(&range) {
+                Some(id) => join(&self.location, &index.path(&self.data, id)),
+                None => self.location.clone(),
+            },
+            None => self.location.clone(),
+        }
+    }
+}
+
+/// Appends a JSON path (or a form field) to a location; see the module doc.
+fn join(location: &str, path: &str) -> String {
+    if location.contains(':') {
+        format!("{location}{path}")
+    } else {
+        format!("{location}:{path}")
     }
 }
 
 /// Splits and decodes a request into parts, recording limit hits and decode failures.
 pub fn request_parts<'a>(
-    _exchange: &'a Exchange,
-    _limits: &Limits,
-    _anomalies: &mut Vec<Anomaly>,
+    exchange: &'a Exchange,
+    limits: &Limits,
+    anomalies: &mut Vec<Anomaly>,
 ) -> Vec<Part<'a>> {
-    Vec::new()
+    let mut cx = Ctx {
+        limits,
+        anomalies,
+        added: 0,
+        parts: Vec::new(),
+        full: false,
+        budget: limits.max_decoded_bytes,
+    };
+    if exchange.metadata_only {
+        return cx.parts;
+    }
+    cx.url(&exchange.path);
+    cx.headers(exchange);
+    cx.body(exchange);
+    cx.parts
+}
+
+/// Where a value sits in the decoding: how many levels deep, how far recursed, and
+/// whether it is a body (whose JSON faults are worth an anomaly).
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    depth: usize,
+    nest: usize,
+    body: bool,
+}
+
+impl Level {
+    const TOP: Level = Level {
+        depth: 1,
+        nest: 0,
+        body: false,
+    };
+
+    /// A level for a value decoded out of this one.
+    fn deeper(self) -> Level {
+        Level {
+            depth: self.depth + 1,
+            nest: self.nest + 1,
+            body: false,
+        }
+    }
+
+    /// A level for a value taken out of this one's syntax (no new encoding layer).
+    fn inside(self) -> Level {
+        Level {
+            nest: self.nest + 1,
+            body: false,
+            ..self
+        }
+    }
+}
+
+struct Ctx<'a, 'l> {
+    limits: &'l Limits,
+    anomalies: &'l mut Vec<Anomaly>,
+    /// Anomalies added so far.
+    added: usize,
+    parts: Vec<Part<'a>>,
+    /// `max_parts` was hit: add nothing more.
+    full: bool,
+    /// Decompressed bytes still allowed for this message.
+    budget: usize,
+}
+
+/// `piece`, a sub-slice of `data`, with `data`'s lifetime when `data` is borrowed.
+fn lift<'a>(data: &Cow<'a, [u8]>, piece: &[u8]) -> Cow<'a, [u8]> {
+    match data {
+        Cow::Borrowed(whole) => {
+            // `piece` was sliced out of `data`, so its offset lies within it.
+            let start = (piece.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+            match whole.get(start..start.saturating_add(piece.len())) {
+                Some(s) if s.as_ptr() == piece.as_ptr() => Cow::Borrowed(s),
+                _ => Cow::Owned(piece.to_vec()),
+            }
+        }
+        Cow::Owned(_) => Cow::Owned(piece.to_vec()),
+    }
+}
+
+/// Percent-decodes `piece` of `data`, borrowing from `data` when possible.
+fn lift_decoded<'a>(data: &Cow<'a, [u8]>, piece: &[u8], plus_is_space: bool) -> Cow<'a, [u8]> {
+    match form::percent_decode(piece, plus_is_space) {
+        Cow::Borrowed(_) => lift(data, piece),
+        Cow::Owned(v) => Cow::Owned(v),
+    }
+}
+
+fn lossy(name: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(name)
+}
+
+// `&Cow` arguments are deliberate: whether data is borrowed decides whether the
+// pieces cut from it can borrow too (`lift`).
+#[allow(clippy::ptr_arg)]
+impl<'a> Ctx<'a, '_> {
+    fn anomaly(&mut self, kind: &str, detail: String) {
+        if self.added < MAX_ANOMALIES {
+            self.added += 1;
+            self.anomalies.push(Anomaly::new(kind, detail));
+        }
+    }
+
+    /// Reserves a part; `None` once `max_parts` is reached.
+    fn push(&mut self, part: Part<'a>) -> Option<usize> {
+        if self.full {
+            return None;
+        }
+        if self.parts.len() >= self.limits.max_parts {
+            self.full = true;
+            let detail = format!(
+                "more than {} parts; the rest is not searched",
+                self.limits.max_parts
+            );
+            self.anomaly("too-many-parts", detail);
+            return None;
+        }
+        self.parts.push(part);
+        Some(self.parts.len() - 1)
+    }
+
+    /// Adds a part for `data` at `location`, then what is encoded inside it.
+    fn field(
+        &mut self,
+        data: Cow<'a, [u8]>,
+        location: String,
+        layers: Vec<&'static str>,
+        level: Level,
+    ) {
+        let part = Part {
+            location: location.clone(),
+            layers: layers.clone(),
+            data: Cow::Borrowed(&[]),
+            json: None,
+        };
+        let Some(slot) = self.push(part) else {
+            return;
+        };
+        let json = self.look_inside(&data, &location, &layers, level);
+        let part = &mut self.parts[slot];
+        part.data = data;
+        part.json = json;
+    }
+
+    /// Finds what is encoded in `data`, a part's content, and adds parts for it;
+    /// returns the JSON index when `data` is JSON.
+    fn look_inside(
+        &mut self,
+        data: &Cow<'a, [u8]>,
+        location: &str,
+        layers: &[&'static str],
+        level: Level,
+    ) -> Option<JsonIndex> {
+        if self.full || level.nest > MAX_NESTING {
+            return None;
+        }
+        if json::looks_like_json(data) {
+            return Some(self.json_values(data, location, layers, level));
+        }
+        if (!layers.is_empty() || memchr::memchr(b'&', data).is_some())
+            && form::looks_like_form(data)
+        {
+            self.form_fields(data, location, layers, level);
+            return None;
+        }
+        self.blobs(data, &|| location.to_string(), layers, level);
+        None
+    }
+
+    /// Decodes `data` — a value, or a piece of one (JSON string, path segment) — if it
+    /// is compressed or base64, and adds a part for the result. The location is only
+    /// built when something is found: most values hold nothing.
+    fn blobs(
+        &mut self,
+        data: &[u8],
+        location: &dyn Fn() -> String,
+        layers: &[&'static str],
+        level: Level,
+    ) {
+        if self.full || level.nest > MAX_NESTING || level.depth >= self.limits.max_depth {
+            return;
+        }
+        if let Some(coding) = magic(data) {
+            self.inflate(coding, data, &location(), layers, level, &[]);
+            return;
+        }
+        if let Some((decoded, kind)) = b64::decode(data) {
+            self.decoded_blob(decoded, kind, &location(), layers, level);
+            return;
+        }
+        if data.starts_with(b"eyJ") && memchr::memchr(b'.', data).is_some() {
+            // A JWT: header.payload.signature, each base64url.
+            for seg in data.split(|&b| b == b'.') {
+                if let Some((decoded, kind)) = b64::decode(seg) {
+                    self.decoded_blob(decoded, kind, &location(), layers, level);
+                }
+            }
+        }
+    }
+
+    /// Adds a part for each field of the form string `data` found at `location`.
+    fn form_fields(
+        &mut self,
+        data: &Cow<'a, [u8]>,
+        location: &str,
+        layers: &[&'static str],
+        level: Level,
+    ) {
+        for pair in form::pairs(data) {
+            let Some(value) = pair.value.filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let name = form::percent_decode(pair.name, true);
+            let loc = format!("{location}&{}", lossy(&name));
+            let value = lift_decoded(data, value, true);
+            self.field(value, loc, layers.to_vec(), level.inside());
+        }
+    }
+
+    /// Adds the part for the base64-decoded `decoded` found at `location`.
+    fn decoded_blob(
+        &mut self,
+        decoded: Vec<u8>,
+        kind: b64::Content,
+        location: &str,
+        layers: &[&'static str],
+        level: Level,
+    ) {
+        if kind == b64::Content::Compressed {
+            if let Some(coding) = magic(&decoded) {
+                self.inflate(
+                    coding,
+                    &Cow::Owned(decoded),
+                    location,
+                    layers,
+                    level,
+                    &["base64"],
+                );
+            }
+            return;
+        }
+        self.field(
+            Cow::Owned(decoded),
+            location.to_string(),
+            with_layer("base64", layers),
+            level.deeper(),
+        );
+    }
+
+    /// Decompresses `data` found inside a value (a guess by magic number: failure is
+    /// silent) and adds a part for the result. `also` are layers undone on the way
+    /// (base64 around the compressed data), innermost first.
+    fn inflate(
+        &mut self,
+        coding: Coding,
+        data: &[u8],
+        location: &str,
+        layers: &[&'static str],
+        level: Level,
+        also: &[&'static str],
+    ) {
+        let cap = content::output_cap(
+            data.len(),
+            self.budget.min(self.limits.max_decoded_bytes),
+            self.limits.max_ratio,
+        );
+        let out = match content::decode(coding, data, cap) {
+            Decoded::Complete(v) => v,
+            Decoded::Limited(v) => {
+                self.anomaly(
+                    "decompression-limit",
+                    format!("{} data in {location} decompresses past {cap} bytes; searching the first {}", coding.name(), v.len()),
+                );
+                v
+            }
+            Decoded::Passthrough | Decoded::Failed { .. } => return,
+        };
+        if out.is_empty() {
+            return;
+        }
+        self.budget = self.budget.saturating_sub(out.len());
+        let mut all = vec![coding.name()];
+        all.extend_from_slice(also);
+        all.extend_from_slice(layers);
+        self.field(Cow::Owned(out), location.to_string(), all, level.deeper());
+    }
+
+    /// Indexes JSON `data` and looks inside its string values.
+    fn json_values(
+        &mut self,
+        data: &Cow<'a, [u8]>,
+        location: &str,
+        layers: &[&'static str],
+        level: Level,
+    ) -> JsonIndex {
+        let (index, outcome) = json::scan(data);
+        match outcome {
+            json::Outcome::Complete => {}
+            json::Outcome::Malformed { at } if level.body => self.anomaly(
+                "json-malformed",
+                format!(
+                    "{location}: JSON ends or breaks at byte {at}; values before it are indexed"
+                ),
+            ),
+            json::Outcome::Malformed { .. } => {}
+            json::Outcome::NestingLimit { at } => self.anomaly(
+                "json-nesting-limit",
+                format!(
+                    "{location}: JSON nested deeper than {} at byte {at}",
+                    json::MAX_JSON_NESTING
+                ),
+            ),
+            json::Outcome::ValueLimit => self.anomaly(
+                "json-value-limit",
+                format!(
+                    "{location}: more than {} JSON values; the rest is searched as text only",
+                    json::MAX_JSON_VALUES
+                ),
+            ),
+            json::Outcome::TooLarge => self.anomaly(
+                "json-value-limit",
+                format!("{location}: JSON text too large to index"),
+            ),
+        }
+        for v in index.values() {
+            if self.full {
+                break;
+            }
+            let json::ValueKind::String { escaped } = v.kind else {
+                continue;
+            };
+            let raw = &data[v.range.clone()];
+            if raw.len() < 2 {
+                continue;
+            }
+            if escaped {
+                // Also for `\/` alone: the matcher's JSON-escaped variants need not
+                // cover it, and `Europe\/Berlin` must still be found.
+                let plain = json::unescape(raw);
+                let loc = join(location, &index.path(data, v.id));
+                self.field(Cow::Owned(plain), loc, layers.to_vec(), level.inside());
+                continue;
+            }
+            if b64::candidate(raw) {
+                let loc = || join(location, &index.path(data, v.id));
+                self.blobs(raw, &loc, layers, level.inside());
+            }
+        }
+        index
+    }
+
+    fn url(&mut self, target: &'a str) {
+        let target = target.split('#').next().unwrap_or(target);
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.as_bytes(), Some(q.as_bytes())),
+            None => (target.as_bytes(), None),
+        };
+        if !path.is_empty() {
+            let decoded = form::percent_decode(path, false);
+            if self.push(Part::new("path", decoded)).is_some() {
+                for seg in path
+                    .split(|&b| b == b'/')
+                    .filter(|s| s.len() >= b64::MIN_LEN)
+                {
+                    let seg = form::percent_decode(seg, false);
+                    self.blobs(&seg, &|| "path".to_string(), &[], Level::TOP);
+                }
+            }
+        }
+        let Some(query) = query else {
+            return;
+        };
+        let whole = Cow::Borrowed(query);
+        for pair in form::pairs(query) {
+            let name = form::percent_decode(pair.name, true);
+            match pair.value {
+                Some(v) => {
+                    let value = lift_decoded(&whole, v, true);
+                    self.field(
+                        value,
+                        format!("query:{}", lossy(&name)),
+                        Vec::new(),
+                        Level::TOP,
+                    );
+                }
+                None => {
+                    let name = lift_decoded(&whole, pair.name, true);
+                    self.field(name, "query".into(), Vec::new(), Level::TOP);
+                }
+            }
+        }
+    }
+
+    fn headers(&mut self, ex: &'a Exchange) {
+        for h in &ex.request_headers {
+            if matches!(h.name.as_str(), ":method" | ":path" | ":scheme") {
+                continue;
+            }
+            let value: &'a [u8] = &h.value;
+            if h.name.eq_ignore_ascii_case("cookie") {
+                self.cookies(value);
+                continue;
+            }
+            let location = format!("header:{}", h.name);
+            self.field(
+                Cow::Borrowed(value),
+                location.clone(),
+                Vec::new(),
+                Level::TOP,
+            );
+            let auth = h.name.eq_ignore_ascii_case("authorization")
+                || h.name.eq_ignore_ascii_case("proxy-authorization");
+            if let Some(sp) = memchr::memchr(b' ', value).filter(|_| auth) {
+                // `Basic <base64>`, `Bearer <jwt>`: the credentials after the scheme.
+                let token = value[sp + 1..].trim_ascii();
+                self.blobs(token, &|| location.clone(), &[], Level::TOP);
+            }
+        }
+    }
+
+    fn cookies(&mut self, value: &'a [u8]) {
+        for c in form::cookies(value) {
+            let (location, raw) = match c.value {
+                Some(v) => (format!("cookie:{}", lossy(c.name)), v),
+                None => ("cookie".to_string(), c.name),
+            };
+            let data = if form::has_percent_escape(raw) {
+                form::percent_decode(raw, false)
+            } else {
+                Cow::Borrowed(raw)
+            };
+            self.field(data, location, Vec::new(), Level::TOP);
+        }
+    }
+
+    fn body(&mut self, ex: &'a Exchange) {
+        let raw: &'a [u8] = &ex.request_body;
+        if raw.is_empty() {
+            return;
+        }
+        let mut data = Cow::Borrowed(raw);
+        if raw.len() > self.limits.max_body_bytes {
+            self.anomaly(
+                "body-size-limit",
+                format!(
+                    "body of {} bytes; only the first {} are examined",
+                    raw.len(),
+                    self.limits.max_body_bytes
+                ),
+            );
+            data = Cow::Borrowed(&raw[..self.limits.max_body_bytes]);
+        }
+        let tokens = |name: &str| -> Vec<String> {
+            ex.request_header(name)
+                .map(|v| {
+                    lossy(v)
+                        .split(',')
+                        .map(|t| t.trim().to_ascii_lowercase())
+                        .filter(|t| !t.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let transfer = tokens("transfer-encoding");
+        if transfer.iter().any(|t| t == "chunked") {
+            data = self.dechunk(data);
+        }
+        // Codings were applied content first, then transfer; undo them in reverse.
+        let mut codings = tokens("content-encoding");
+        codings.extend(transfer.into_iter().filter(|t| t != "chunked"));
+        for token in codings.iter().rev() {
+            let coding = match Coding::parse(token) {
+                Ok(Some(c)) => c,
+                Ok(None) => continue,
+                Err(content::UnknownCoding) => {
+                    self.anomaly(
+                        "content-decoding-error",
+                        format!("unsupported coding {token:?}; body searched as is"),
+                    );
+                    break;
+                }
+            };
+            let cap = content::output_cap(
+                data.len(),
+                self.budget.min(self.limits.max_decoded_bytes),
+                self.limits.max_ratio,
+            );
+            match content::decode(coding, &data, cap) {
+                Decoded::Passthrough => break,
+                Decoded::Complete(v) => {
+                    self.budget = self.budget.saturating_sub(v.len());
+                    data = Cow::Owned(v);
+                }
+                Decoded::Limited(v) => {
+                    self.anomaly(
+                        "decompression-limit",
+                        format!(
+                            "{} body of {} bytes decompresses past {cap} bytes; searching the first {}",
+                            coding.name(),
+                            data.len(),
+                            v.len()
+                        ),
+                    );
+                    self.budget = self.budget.saturating_sub(v.len());
+                    data = Cow::Owned(v);
+                }
+                Decoded::Failed { partial, error } => {
+                    let what = if partial.is_empty() {
+                        "body searched undecoded".to_string()
+                    } else {
+                        format!(
+                            "searching the {} bytes decoded before the error",
+                            partial.len()
+                        )
+                    };
+                    self.anomaly(
+                        "content-decoding-error",
+                        format!("{}: {error}; {what}", coding.name()),
+                    );
+                    if !partial.is_empty() {
+                        data = Cow::Owned(partial);
+                    }
+                    break;
+                }
+            }
+        }
+        self.body_content(ex, data);
+    }
+
+    /// Undoes chunked framing when the body really is framed.
+    fn dechunk(&mut self, data: Cow<'a, [u8]>) -> Cow<'a, [u8]> {
+        match chunked::dechunk(&data) {
+            chunked::Dechunked::NotChunked => data,
+            chunked::Dechunked::Complete(v) => Cow::Owned(v),
+            chunked::Dechunked::Truncated(v) => {
+                self.anomaly(
+                    "chunked-malformed",
+                    format!(
+                        "chunked body ends before its last chunk ({} data bytes)",
+                        v.len()
+                    ),
+                );
+                Cow::Owned(v)
+            }
+            chunked::Dechunked::Malformed { data: mut out, at } => {
+                self.anomaly(
+                    "chunked-malformed",
+                    format!("chunked framing breaks at byte {at}; the rest is searched as is"),
+                );
+                out.extend_from_slice(data.get(at..).unwrap_or_default());
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    fn body_content(&mut self, ex: &Exchange, data: Cow<'a, [u8]>) {
+        let ct = ex.request_header("content-type").unwrap_or(b"");
+        let mime = lossy(ct.split(|&b| b == b';').next().unwrap_or(b""))
+            .trim()
+            .to_ascii_lowercase();
+        let body = Level {
+            body: true,
+            ..Level::TOP
+        };
+        if mime.starts_with("multipart/") {
+            if let Some(boundary) = multipart::boundary(ct) {
+                let room = self.limits.max_parts.saturating_sub(self.parts.len()) + 1;
+                if let Some(m) = multipart::parse(&data, &boundary, room) {
+                    if m.truncated {
+                        self.anomaly(
+                            "multipart-malformed",
+                            "multipart body ends without its closing delimiter".into(),
+                        );
+                    }
+                    for p in &m.parts {
+                        let location = match (&p.name, &p.filename) {
+                            (Some(n), _) => format!("form:{n}"),
+                            (None, Some(f)) => format!("form:{f}"),
+                            (None, None) => "form".to_string(),
+                        };
+                        self.field(lift(&data, p.content), location, Vec::new(), Level::TOP);
+                    }
+                    return;
+                }
+            }
+        }
+        let is_json = json::looks_like_json(&data);
+        let declared_form = mime == "application/x-www-form-urlencoded"
+            // Some SDKs send one base64 blob under the form type.
+            && (memchr::memchr(b'&', &data).is_some() || b64::decode(&data).is_none());
+        if !is_json && (declared_form || form::looks_like_form(&data)) {
+            for pair in form::pairs(&data) {
+                let name = form::percent_decode(pair.name, true);
+                let (location, value) = match pair.value {
+                    Some(v) => (format!("form:{}", lossy(&name)), v),
+                    None => ("form".to_string(), pair.name),
+                };
+                let value = lift_decoded(&data, value, true);
+                self.field(value, location, Vec::new(), Level::TOP);
+            }
+            return;
+        }
+        self.field(data, "body".into(), Vec::new(), body);
+    }
+}
+
+/// `layer` added as the innermost of `outer`.
+fn with_layer(layer: &'static str, outer: &[&'static str]) -> Vec<&'static str> {
+    let mut v = Vec::with_capacity(outer.len() + 1);
+    v.push(layer);
+    v.extend_from_slice(outer);
+    v
+}
+
+/// The compression whose magic number `data` starts with.
+fn magic(data: &[u8]) -> Option<Coding> {
+    if content::is_gzip(data) {
+        Some(Coding::Gzip)
+    } else if content::is_zstd(data) {
+        Some(Coding::Zstd)
+    } else if content::is_zlib(data) {
+        Some(Coding::Deflate)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content::tests::{brotli, gzip, raw_deflate, zlib, zstd_raw};
+    use super::*;
+    use crate::exchange::{Header, SourceKind};
+    use crate::timestamp::Timestamp;
+    use base64::engine::general_purpose as gp;
+    use base64::Engine;
+    use proptest::prelude::*;
+
+    const IMEI: &str = "490154203237518";
+    const JSON: &[u8] = br#"{"device":{"imei":"490154203237518","adid":"38400000-8cf0-11bd-b23e-10b96e40000d"},"email":"tester\u0040example.org"}"#;
+
+    fn ex(path: &str, headers: &[(&str, &[u8])], body: &[u8]) -> Exchange {
+        let mut e = Exchange::new("x-1", SourceKind::Har, Timestamp(0));
+        e.path = path.into();
+        e.request_headers = headers.iter().map(|(n, v)| Header::new(*n, *v)).collect();
+        e.request_body = body.to_vec();
+        e
+    }
+
+    fn run(e: &Exchange) -> (Vec<Part<'_>>, Vec<Anomaly>) {
+        run_with(e, &Limits::default())
+    }
+
+    fn run_with<'a>(e: &'a Exchange, limits: &Limits) -> (Vec<Part<'a>>, Vec<Anomaly>) {
+        let mut anomalies = Vec::new();
+        let parts = request_parts(e, limits, &mut anomalies);
+        (parts, anomalies)
+    }
+
+    fn kinds(a: &[Anomaly]) -> Vec<&str> {
+        a.iter().map(|a| a.kind.as_str()).collect()
+    }
+
+    /// (location of the hit, layers) for every occurrence of `needle` in any part.
+    fn hits(parts: &[Part<'_>], needle: &str) -> Vec<(String, Vec<&'static str>)> {
+        let n = needle.as_bytes();
+        let mut out = Vec::new();
+        for p in parts {
+            for i in memchr::memmem::find_iter(&p.data, n) {
+                out.push((p.location_at(i..i + n.len()), p.layers.clone()));
+            }
+        }
+        out
+    }
+
+    fn part<'p>(parts: &'p [Part<'_>], location: &str) -> &'p Part<'p> {
+        parts
+            .iter()
+            .find(|p| p.location == location)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no part {location}: {:?}",
+                    parts.iter().map(|p| &p.location).collect::<Vec<_>>()
+                )
+            })
+    }
+
+    #[test]
+    fn url_path_and_query() {
+        let e = ex(
+            "/v1/dev%20ice/list?aaid=abc&name=Zhang+San&e=tester%40example.org&flag#frag",
+            &[],
+            b"",
+        );
+        let (parts, anomalies) = run(&e);
+        assert!(anomalies.is_empty());
+        assert_eq!(&*part(&parts, "path").data, b"/v1/dev ice/list");
+        assert!(matches!(
+            part(&parts, "query:aaid").data,
+            Cow::Borrowed(b"abc")
+        ));
+        assert_eq!(&*part(&parts, "query:name").data, b"Zhang San");
+        assert_eq!(&*part(&parts, "query:e").data, b"tester@example.org");
+        assert_eq!(&*part(&parts, "query").data, b"flag");
+        assert_eq!(parts.len(), 5);
+    }
+
+    #[test]
+    fn base64_path_segment() {
+        let seg = gp::URL_SAFE_NO_PAD.encode(format!("imei={IMEI}"));
+        let e = ex(&format!("/t/{seg}/x"), &[], b"");
+        let (parts, _) = run(&e);
+        assert_eq!(
+            hits(&parts, IMEI),
+            vec![
+                ("path".to_string(), vec!["base64"]),
+                ("path&imei".to_string(), vec!["base64"])
+            ]
+        );
+    }
+
+    #[test]
+    fn headers_and_cookies() {
+        let basic = format!("Basic {}", gp::STANDARD.encode("tester@example.org:secret"));
+        let e = ex(
+            "/",
+            &[
+                (":method", b"GET"),
+                (":path", b"/"),
+                (":scheme", b"https"),
+                (":authority", b"h.example"),
+                ("User-Agent", b"Mozilla/5.0"),
+                ("Cookie", b"sid=s1; em=tester%40example.org; uid=\"u1\""),
+                ("Authorization", basic.as_bytes()),
+            ],
+            b"",
+        );
+        let (parts, _) = run(&e);
+        let locs: Vec<_> = parts.iter().map(|p| p.location.as_str()).collect();
+        assert_eq!(
+            locs,
+            vec![
+                "path",
+                "header::authority",
+                "header:User-Agent",
+                "cookie:sid",
+                "cookie:em",
+                "cookie:uid",
+                "header:Authorization",
+                "header:Authorization",
+            ]
+        );
+        assert_eq!(&*part(&parts, "cookie:em").data, b"tester@example.org");
+        assert_eq!(&*part(&parts, "cookie:uid").data, b"u1");
+        assert_eq!(
+            hits(&parts, "tester@example.org"),
+            vec![
+                ("cookie:em".to_string(), vec![]),
+                ("header:Authorization".to_string(), vec!["base64"])
+            ]
+        );
+    }
+
+    #[test]
+    fn each_content_encoding() {
+        for (name, enc) in [
+            ("gzip", gzip(JSON)),
+            ("x-gzip", gzip(JSON)),
+            ("deflate", zlib(JSON)),
+            ("deflate", raw_deflate(JSON)),
+            ("br", brotli(JSON)),
+            ("zstd", zstd_raw(JSON)),
+        ] {
+            let e = ex("/", &[("Content-Encoding", name.as_bytes())], &enc);
+            let (parts, anomalies) = run(&e);
+            assert!(anomalies.is_empty(), "{name}: {anomalies:?}");
+            assert_eq!(&*part(&parts, "body").data, JSON, "{name}");
+        }
+    }
+
+    #[test]
+    fn several_encodings_and_chunked() {
+        let enc = brotli(&gzip(JSON));
+        let mut chunked = Vec::new();
+        for c in enc.chunks(7) {
+            chunked.extend_from_slice(format!("{:x};x=y\r\n", c.len()).as_bytes());
+            chunked.extend_from_slice(c);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\nTrailer: t\r\n\r\n");
+        let e = ex(
+            "/",
+            &[
+                ("Content-Encoding", b"gzip, br"),
+                ("Transfer-Encoding", b"chunked"),
+                ("Content-Type", b"application/json; charset=utf-8"),
+            ],
+            &chunked,
+        );
+        let (parts, anomalies) = run(&e);
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        assert_eq!(&*part(&parts, "body").data, JSON);
+    }
+
+    #[test]
+    fn already_decoded_bodies_pass_silently() {
+        // HAR: decoded text, headers still say chunked and gzip.
+        let e = ex(
+            "/",
+            &[
+                ("Content-Encoding", b"gzip"),
+                ("Transfer-Encoding", b"chunked"),
+            ],
+            JSON,
+        );
+        let (parts, anomalies) = run(&e);
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        assert!(matches!(part(&parts, "body").data, Cow::Borrowed(_)));
+        assert_eq!(
+            hits(&parts, IMEI),
+            vec![("body:$.device.imei".to_string(), vec![])]
+        );
+    }
+
+    #[test]
+    fn corrupt_and_unknown_encodings() {
+        let mut enc = gzip(JSON);
+        enc.truncate(12);
+        let e = ex("/", &[("Content-Encoding", b"gzip")], &enc);
+        let (parts, anomalies) = run(&e);
+        assert_eq!(kinds(&anomalies), vec!["content-decoding-error"]);
+        assert_eq!(&*part(&parts, "body").data, &enc[..]);
+
+        let e = ex(
+            "/",
+            &[("Content-Encoding", b"compress")],
+            b"\x1f\x9d\x90abc",
+        );
+        let (parts, anomalies) = run(&e);
+        assert_eq!(kinds(&anomalies), vec!["content-decoding-error"]);
+        assert_eq!(&*part(&parts, "body").data, b"\x1f\x9d\x90abc");
+    }
+
+    #[test]
+    fn decompression_bomb_is_cut() {
+        let member = gzip(&vec![0u8; 1 << 20]);
+        let bomb = member.repeat(100);
+        let e = ex("/", &[("Content-Encoding", b"gzip")], &bomb);
+        let limits = Limits {
+            max_decoded_bytes: 4 << 20,
+            ..Limits::default()
+        };
+        let (parts, anomalies) = run_with(&e, &limits);
+        assert_eq!(kinds(&anomalies), vec!["decompression-limit"]);
+        assert_eq!(part(&parts, "body").data.len(), 4 << 20);
+    }
+
+    #[test]
+    fn body_size_limit() {
+        let e = ex("/", &[], b"abcdefghij");
+        let limits = Limits {
+            max_body_bytes: 4,
+            ..Limits::default()
+        };
+        let (parts, anomalies) = run_with(&e, &limits);
+        assert_eq!(kinds(&anomalies), vec!["body-size-limit"]);
+        assert_eq!(&*part(&parts, "body").data, b"abcd");
+    }
+
+    #[test]
+    fn malformed_chunked_keeps_everything() {
+        let e = ex(
+            "/",
+            &[("Transfer-Encoding", b"chunked")],
+            b"5\r\nhello\r\nzz\r\nworld",
+        );
+        let (parts, anomalies) = run(&e);
+        assert_eq!(kinds(&anomalies), vec!["chunked-malformed"]);
+        assert_eq!(&*part(&parts, "body").data, b"hellozz\r\nworld");
+    }
+
+    #[test]
+    fn form_body() {
+        let e = ex(
+            "/",
+            &[("Content-Type", b"application/x-www-form-urlencoded")],
+            b"imei=490154203237518&email=tester%40example.org&n=a+b",
+        );
+        let (parts, _) = run(&e);
+        assert!(matches!(part(&parts, "form:imei").data, Cow::Borrowed(_)));
+        assert_eq!(&*part(&parts, "form:email").data, b"tester@example.org");
+        assert_eq!(&*part(&parts, "form:n").data, b"a b");
+        // Sniffed without a content type, too.
+        let e = ex(
+            "/",
+            &[("Content-Type", b"text/plain")],
+            b"a=1&imei=490154203237518",
+        );
+        assert_eq!(
+            hits(&run(&e).0, IMEI),
+            vec![("form:imei".to_string(), vec![])]
+        );
+    }
+
+    #[test]
+    fn multipart_body() {
+        let gz = gzip(format!("log line imei {IMEI}").as_bytes());
+        let mut body = b"--a\"b\r\nContent-Disposition: form-data; name=\"meta\"\r\nContent-Type: application/json\r\n\r\n{\"d\":{\"imei\":\"490154203237518\"}}\r\n--a\"b\r\nContent-Disposition: form-data; filename=\"crash.gz\"\r\n\r\n".to_vec();
+        body.extend_from_slice(&gz);
+        body.extend_from_slice(b"\r\n--a\"b--\r\n");
+        let e = ex(
+            "/",
+            &[("Content-Type", b"multipart/form-data; boundary=\"a\\\"b\"")],
+            &body,
+        );
+        let (parts, anomalies) = run(&e);
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        assert_eq!(
+            hits(&parts, IMEI),
+            vec![
+                ("form:meta$.d.imei".to_string(), vec![]),
+                ("form:crash.gz".to_string(), vec!["gzip"])
+            ]
+        );
+        // LF line ends, unquoted boundary.
+        let e = ex(
+            "/",
+            &[("Content-Type", b"multipart/form-data; boundary=XX")],
+            b"--XX\nContent-Disposition: form-data; name=imei\n\n490154203237518\n--XX--\n",
+        );
+        assert_eq!(
+            hits(&run(&e).0, IMEI),
+            vec![("form:imei".to_string(), vec![])]
+        );
+    }
+
+    #[test]
+    fn json_body_paths_and_unescaped_strings() {
+        let e = ex("/", &[("Content-Type", b"application/json")], JSON);
+        let (parts, anomalies) = run(&e);
+        assert!(anomalies.is_empty());
+        assert_eq!(parts.len(), 4, "{parts:?}"); // path, header, body, body:$.email
+        let body = part(&parts, "body");
+        assert!(matches!(body.data, Cow::Borrowed(_)));
+        assert_eq!(
+            hits(&parts, IMEI),
+            vec![("body:$.device.imei".to_string(), vec![])]
+        );
+        assert_eq!(
+            hits(&parts, "8cf0"),
+            vec![("body:$.device.adid".to_string(), vec![])]
+        );
+        // The plain form of an escaped string is its own part at its path.
+        assert_eq!(
+            hits(&parts, "tester@example.org"),
+            vec![("body:$.email".to_string(), vec![])]
+        );
+        // A hit spanning two values, or outside any, is just `body`.
+        let at = memchr::memmem::find(JSON, b"518\",\"adid").unwrap();
+        assert_eq!(body.location_at(at..at + 10), "body");
+        assert_eq!(body.location_at(0..1), "body");
+    }
+
+    #[test]
+    fn truncated_and_deep_json() {
+        let e = ex("/", &[("Content-Type", b"application/json")], &JSON[..60]);
+        let (parts, anomalies) = run(&e);
+        assert_eq!(kinds(&anomalies), vec!["json-malformed"]);
+        assert_eq!(
+            hits(&parts, IMEI),
+            vec![("body:$.device.imei".to_string(), vec![])]
+        );
+
+        let e = ex("/", &[], &vec![b'['; 100_000]);
+        let (parts, anomalies) = run(&e);
+        assert_eq!(kinds(&anomalies), vec!["json-nesting-limit"]);
+        assert_eq!(part(&parts, "body").data.len(), 100_000);
+    }
+
+    #[test]
+    fn base64_nested_twice() {
+        let inner = gp::STANDARD.encode(format!("imei={IMEI}"));
+        let outer = gp::URL_SAFE.encode(format!("{{\"a\":1,\"blob\":\"{inner}\"}}"));
+        let e = ex(&format!("/c?data={outer}"), &[], b"");
+        let (parts, _) = run(&e);
+        assert_eq!(
+            hits(&parts, IMEI),
+            vec![
+                ("query:data$.blob".to_string(), vec!["base64", "base64"]),
+                (
+                    "query:data$.blob&imei".to_string(),
+                    vec!["base64", "base64"]
+                ),
+            ]
+        );
+        // One level less deep than needed: the inner blob stays encoded.
+        let limits = Limits {
+            max_depth: 2,
+            ..Limits::default()
+        };
+        assert!(hits(&run_with(&e, &limits).0, IMEI).is_empty());
+    }
+
+    #[test]
+    fn percent_encoded_json_and_base64_gzip_values() {
+        let e = ex(
+            "/c?data=%7B%22device%22%3A%7B%22imei%22%3A%22490154203237518%22%7D%7D",
+            &[],
+            b"",
+        );
+        assert_eq!(
+            hits(&run(&e).0, IMEI),
+            vec![("query:data$.device.imei".to_string(), vec![])]
+        );
+        let blob = gp::STANDARD.encode(gzip(JSON));
+        let e = ex("/", &[("X-Info", blob.as_bytes())], b"");
+        assert_eq!(
+            hits(&run(&e).0, IMEI),
+            vec![(
+                "header:X-Info$.device.imei".to_string(),
+                vec!["gzip", "base64"]
+            )]
+        );
+    }
+
+    #[test]
+    fn slash_escapes_are_undone() {
+        let blob = gp::STANDARD.encode(format!("??>imei={IMEI}??>"));
+        assert!(blob.contains('/'));
+        let body = format!(
+            "{{\"tz\":\"Europe\\/Berlin\",\"b\":\"{}\"}}",
+            blob.replace('/', "\\/")
+        );
+        let e = ex("/", &[], body.as_bytes());
+        let (parts, _) = run(&e);
+        assert_eq!(
+            hits(&parts, "Europe/Berlin"),
+            vec![("body:$.tz".to_string(), vec![])]
+        );
+        assert_eq!(
+            hits(&parts, IMEI),
+            vec![("body:$.b".to_string(), vec!["base64"])]
+        );
+    }
+
+    #[test]
+    fn json_string_holding_json_and_jwt() {
+        let body = br#"{"payload":"{\"imei\":\"490154203237518\"}"}"#;
+        let e = ex("/", &[], body);
+        // The raw text shows the IMEI too (inside the escaped string).
+        assert_eq!(
+            hits(&run(&e).0, IMEI),
+            vec![
+                ("body:$.payload".to_string(), vec![]),
+                ("body:$.payload$.imei".to_string(), vec![])
+            ]
+        );
+        let jwt = format!(
+            "Bearer {}.{}.c2lnbmF0dXJl",
+            gp::URL_SAFE_NO_PAD.encode("{\"alg\":\"HS256\"}"),
+            gp::URL_SAFE_NO_PAD.encode(format!("{{\"sub\":\"{IMEI}\"}}"))
+        );
+        let e = ex("/", &[("Authorization", jwt.as_bytes())], b"");
+        assert_eq!(
+            hits(&run(&e).0, IMEI),
+            vec![("header:Authorization$.sub".to_string(), vec!["base64"])]
+        );
+    }
+
+    #[test]
+    fn ordinary_values_are_not_decoded() {
+        let e = ex(
+            "/c?app=ApplicationName&id=9774d56d682e549c&u=38400000-8cf0-11bd-b23e-10b96e40000d",
+            &[("User-Agent", b"okhttp/4.9.0")],
+            b"",
+        );
+        let (parts, _) = run(&e);
+        assert!(parts.iter().all(|p| p.layers.is_empty()));
+        assert_eq!(parts.len(), 5);
+    }
+
+    #[test]
+    fn too_many_parts() {
+        let query: String = (0..50).map(|i| format!("k{i}=v&")).collect();
+        let e = ex(&format!("/?{query}"), &[("Cookie", b"a=1")], b"");
+        let limits = Limits {
+            max_parts: 10,
+            ..Limits::default()
+        };
+        let (parts, anomalies) = run_with(&e, &limits);
+        assert_eq!(parts.len(), 10);
+        assert_eq!(kinds(&anomalies), vec!["too-many-parts"]);
+    }
+
+    #[test]
+    fn nested_bomb_counts_against_the_budget() {
+        let member = gzip(&vec![b'a'; 1 << 20]);
+        let blob = gp::STANDARD.encode(member.repeat(8));
+        let e = ex(&format!("/?a={blob}&b={blob}"), &[], b"");
+        let limits = Limits {
+            max_decoded_bytes: 3 << 20,
+            ..Limits::default()
+        };
+        let (parts, anomalies) = run_with(&e, &limits);
+        let decoded: usize = parts
+            .iter()
+            .filter(|p| p.layers.contains(&"gzip"))
+            .map(|p| p.data.len())
+            .sum();
+        assert!(decoded <= 3 << 20, "{decoded}");
+        assert!(kinds(&anomalies).contains(&"decompression-limit"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn never_panics(
+            body in prop::collection::vec(any::<u8>(), 0..400),
+            ct in prop::sample::select(vec!["", "application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b", "multipart/form-data", "text/plain", "application/octet-stream"]),
+            ce in prop::sample::select(vec!["", "gzip", "deflate", "br", "zstd", "gzip, br", "identity", "bogus"]),
+            te in prop::sample::select(vec!["", "chunked", "gzip, chunked"]),
+            query in "[a-z0-9=&%+/_-]{0,40}",
+            tight in any::<bool>(),
+        ) {
+            let mut headers: Vec<(&str, &[u8])> = Vec::new();
+            if !ct.is_empty() { headers.push(("Content-Type", ct.as_bytes())); }
+            if !ce.is_empty() { headers.push(("Content-Encoding", ce.as_bytes())); }
+            if !te.is_empty() { headers.push(("Transfer-Encoding", te.as_bytes())); }
+            headers.push(("Cookie", &body[..body.len().min(30)]));
+            let e = ex(&format!("/p?{query}"), &headers, &body);
+            let limits = if tight {
+                Limits { max_body_bytes: 100, max_decoded_bytes: 1000, max_ratio: 2, max_depth: 6, max_parts: 4 }
+            } else {
+                Limits::default()
+            };
+            let (parts, _) = run_with(&e, &limits);
+            prop_assert!(parts.len() <= limits.max_parts);
+            for p in &parts {
+                for at in [0, p.data.len() / 2] {
+                    let _ = p.location_at(at..(at + 3).min(p.data.len()));
+                }
+            }
+        }
+
+        #[test]
+        fn never_panics_on_structured_input(
+            body in prop::collection::vec(prop::sample::select(b"{}[]\":,\\u0a=&%+eyJ-_/QUJD 1\r\n".to_vec()), 0..300),
+        ) {
+            let e = ex("/", &[], &body);
+            let _ = run(&e);
+            let e = ex("/", &[("Content-Type", b"multipart/form-data; boundary=\"\r\"")], &body);
+            let _ = run(&e);
+        }
+    }
 }

@@ -1,0 +1,447 @@
+//! `Content-Encoding` decoding (gzip, deflate, br, zstd), bounded against bombs.
+//!
+//! Every decoder is a streaming `Read` pulled in small steps into an output vector
+//! that never grows past a cap: the smaller of `max_decoded_bytes` and
+//! `max_ratio × input` (but at least [`SMALL_OUTPUT_BYTES`], so tiny bodies that
+//! compress extremely well still decode). Bodies that are already decoded although the
+//! header names an encoding (HAR exports keep the header but store the decoded body)
+//! are passed through untouched: for gzip and zstd when the magic number is missing,
+//! for deflate and br (which have none) when the body reads as text. The pipeline
+//! calls [`decode`] once per coding named in the headers, last applied first.
+
+use std::io::Read;
+
+/// Outputs up to this size are accepted whatever the ratio: a 200-byte gzip of 50 KiB
+/// of JSON padding is ordinary, and that little memory cannot hurt.
+pub const SMALL_OUTPUT_BYTES: usize = 1024 * 1024;
+
+/// Largest zstd window accepted whatever the output cap (`zstd -19` uses 8 MiB). The
+/// decoder reserves the whole window up front, so a 10-byte frame declaring a 100 MiB
+/// window would otherwise cost 100 MiB.
+const MAX_ZSTD_WINDOW: u64 = 8 << 20;
+
+/// How much the decoder reads at once.
+const STEP: usize = 64 * 1024;
+
+/// One content coding we can undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Gzip,
+    /// `deflate`: zlib-wrapped as the RFC says, or raw deflate as some servers send.
+    Deflate,
+    Brotli,
+    Zstd,
+}
+
+impl Coding {
+    /// The coding named by a `Content-Encoding` token; `Ok(None)` for `identity`.
+    pub fn parse(token: &str) -> Result<Option<Coding>, UnknownCoding> {
+        let t = token.trim();
+        if t.eq_ignore_ascii_case("gzip") || t.eq_ignore_ascii_case("x-gzip") {
+            Ok(Some(Coding::Gzip))
+        } else if t.eq_ignore_ascii_case("deflate") {
+            Ok(Some(Coding::Deflate))
+        } else if t.eq_ignore_ascii_case("br") {
+            Ok(Some(Coding::Brotli))
+        } else if t.eq_ignore_ascii_case("zstd") {
+            Ok(Some(Coding::Zstd))
+        } else if t.is_empty() || t.eq_ignore_ascii_case("identity") {
+            Ok(None)
+        } else {
+            Err(UnknownCoding)
+        }
+    }
+
+    /// The name used in layers and anomalies.
+    pub fn name(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Deflate => "deflate",
+            Coding::Brotli => "br",
+            Coding::Zstd => "zstd",
+        }
+    }
+}
+
+/// A content coding we cannot undo (`compress`, a typo, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownCoding;
+
+/// What decoding one coding produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// The input already looks decoded; use it as is.
+    Passthrough,
+    /// Fully decoded.
+    Complete(Vec<u8>),
+    /// The output cap was reached; the output up to it.
+    Limited(Vec<u8>),
+    /// The stream is corrupt or truncated; the output before the error (maybe empty)
+    /// and the error.
+    Failed { partial: Vec<u8>, error: String },
+}
+
+/// Whether `data` starts with a gzip member header.
+pub fn is_gzip(data: &[u8]) -> bool {
+    data.len() >= 3 && data[0] == 0x1f && data[1] == 0x8b && data[2] == 8
+}
+
+/// Whether `data` starts with a zlib header (deflate method, valid check bits).
+pub fn is_zlib(data: &[u8]) -> bool {
+    data.len() >= 2
+        && data[0] & 0x0f == 8
+        && data[0] >> 4 <= 7
+        && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0
+}
+
+/// Whether `data` starts with a zstd frame magic number.
+pub fn is_zstd(data: &[u8]) -> bool {
+    data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
+/// Whether the start of `data` reads as text (UTF-8 without control characters other
+/// than whitespace). Compressed streams essentially never do, so a body that does is
+/// taken as already decoded.
+pub fn looks_like_text(data: &[u8]) -> bool {
+    if data.is_empty() {
+        return true;
+    }
+    let head = &data[..data.len().min(512)];
+    let valid = match std::str::from_utf8(head) {
+        Ok(s) => s,
+        // A multi-byte character cut by the 512-byte window is fine.
+        Err(e) if e.error_len().is_none() => {
+            // Invariant: `valid_up_to` is a char boundary of `head`.
+            std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or("")
+        }
+        Err(_) => return false,
+    };
+    !valid.is_empty()
+        && valid
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// The output cap for `input_len` bytes of compressed input.
+pub fn output_cap(input_len: usize, max_decoded: usize, max_ratio: usize) -> usize {
+    input_len
+        .saturating_mul(max_ratio)
+        .max(SMALL_OUTPUT_BYTES)
+        .min(max_decoded)
+}
+
+/// Undoes `coding` on `input`, producing at most `cap` bytes.
+pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
+    let magic_ok = match coding {
+        Coding::Gzip => is_gzip(input),
+        Coding::Zstd => is_zstd(input),
+        Coding::Deflate => is_zlib(input) || !looks_like_text(input),
+        Coding::Brotli => !looks_like_text(input),
+    };
+    // Without its magic number a body cannot be gzip or zstd: it was decoded already
+    // (HAR exports of binary bodies keep the header). Formats without a magic number
+    // are only passed through when they read as text.
+    let has_magic = matches!(coding, Coding::Gzip | Coding::Zstd);
+    if !magic_ok && (has_magic || looks_like_text(input)) {
+        return Decoded::Passthrough;
+    }
+    match coding {
+        Coding::Gzip => pull(flate2::read::MultiGzDecoder::new(input), cap),
+        Coding::Deflate if is_zlib(input) => {
+            match pull(flate2::read::ZlibDecoder::new(input), cap) {
+                // A raw deflate stream can start with bytes that pass the zlib check.
+                Decoded::Failed { partial, .. } if partial.is_empty() => {
+                    pull(flate2::read::DeflateDecoder::new(input), cap)
+                }
+                other => other,
+            }
+        }
+        Coding::Deflate => pull(flate2::read::DeflateDecoder::new(input), cap),
+        Coding::Brotli => pull(brotli_decompressor::Decompressor::new(input, 4096), cap),
+        Coding::Zstd if zstd_window(input).is_some_and(|w| w > MAX_ZSTD_WINDOW.max(cap as u64)) => {
+            Decoded::Failed {
+                partial: Vec::new(),
+                error: "zstd window larger than the decoding limit".into(),
+            }
+        }
+        Coding::Zstd => match ruzstd::StreamingDecoder::new(input) {
+            Ok(d) => pull(d, cap),
+            Err(e) => Decoded::Failed {
+                partial: Vec::new(),
+                error: e.to_string(),
+            },
+        },
+    }
+}
+
+/// The window size a zstd frame header declares (RFC 8878 §3.1.1.1).
+fn zstd_window(data: &[u8]) -> Option<u64> {
+    let fhd = *data.get(4)?;
+    let single_segment = fhd & 0x20 != 0;
+    if !single_segment {
+        let wd = *data.get(5)?;
+        let log = 10 + u32::from(wd >> 3);
+        let base = 1u64 << log;
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    // Single segment: the window is the frame content size.
+    let dict_len = [0usize, 1, 2, 4][usize::from(fhd & 3)];
+    let at = 5 + dict_len;
+    let fcs = match fhd >> 6 {
+        0 => u64::from(*data.get(at)?),
+        1 => u64::from(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?)) + 256,
+        2 => u64::from(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?)),
+        _ => u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?),
+    };
+    Some(fcs)
+}
+
+/// Reads `r` to its end or to `cap` bytes, whichever comes first.
+fn pull<R: Read>(mut r: R, cap: usize) -> Decoded {
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let room = cap - out.len();
+        if room == 0 {
+            // Only a further byte tells a stream that ends exactly at the cap from a bomb.
+            let mut probe = [0u8; 1];
+            return match r.read(&mut probe) {
+                Ok(0) => Decoded::Complete(out),
+                _ => Decoded::Limited(out),
+            };
+        }
+        let start = out.len();
+        let want = room.min(STEP);
+        out.resize(start + want, 0);
+        match r.read(&mut out[start..]) {
+            Ok(0) => {
+                out.truncate(start);
+                return Decoded::Complete(out);
+            }
+            Ok(n) => out.truncate(start + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => out.truncate(start),
+            Err(e) => {
+                out.truncate(start);
+                return Decoded::Failed {
+                    partial: out,
+                    error: e.to_string(),
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::io::Write;
+
+    pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    pub(crate) fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    pub(crate) fn raw_deflate(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    pub(crate) fn brotli(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+            w.write_all(data).unwrap();
+        }
+        out
+    }
+
+    /// A zstd frame of raw blocks (ruzstd has no encoder; the format is simple).
+    pub(crate) fn zstd_raw(data: &[u8]) -> Vec<u8> {
+        // Frame header descriptor 0 (no size, no checksum), window 128 KiB.
+        let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+        let chunks: Vec<&[u8]> = if data.is_empty() {
+            vec![&[][..]]
+        } else {
+            data.chunks(128 * 1024).collect()
+        };
+        for (i, c) in chunks.iter().enumerate() {
+            let last = u32::from(i + 1 == chunks.len());
+            let h = last | ((c.len() as u32) << 3);
+            out.extend_from_slice(&h.to_le_bytes()[..3]);
+            out.extend_from_slice(c);
+        }
+        out
+    }
+
+    /// A zstd frame of `blocks` RLE blocks of 128 KiB of `byte` each.
+    pub(crate) fn zstd_rle_bomb(byte: u8, blocks: usize) -> Vec<u8> {
+        let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+        for i in 0..blocks {
+            let last = u32::from(i + 1 == blocks);
+            let h = last | (1 << 1) | ((128 * 1024) << 3);
+            out.extend_from_slice(&h.to_le_bytes()[..3]);
+            out.push(byte);
+        }
+        out
+    }
+
+    const TEXT: &[u8] =
+        b"{\"device\":{\"imei\":\"490154203237518\"},\"email\":\"tester@example.org\"}";
+    const CAP: usize = 32 << 20;
+
+    #[test]
+    fn each_coding_round_trips() {
+        for (coding, enc) in [
+            (Coding::Gzip, gzip(TEXT)),
+            (Coding::Deflate, zlib(TEXT)),
+            (Coding::Deflate, raw_deflate(TEXT)),
+            (Coding::Brotli, brotli(TEXT)),
+            (Coding::Zstd, zstd_raw(TEXT)),
+        ] {
+            assert_eq!(
+                decode(coding, &enc, CAP),
+                Decoded::Complete(TEXT.to_vec()),
+                "{coding:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn concatenated_gzip_members() {
+        let mut enc = gzip(b"first ");
+        enc.extend(gzip(b"second"));
+        assert_eq!(
+            decode(Coding::Gzip, &enc, CAP),
+            Decoded::Complete(b"first second".to_vec())
+        );
+    }
+
+    #[test]
+    fn already_decoded_text_passes_through() {
+        for coding in [Coding::Gzip, Coding::Deflate, Coding::Brotli, Coding::Zstd] {
+            assert_eq!(
+                decode(coding, TEXT, CAP),
+                Decoded::Passthrough,
+                "{coding:?}"
+            );
+        }
+        assert_eq!(
+            decode(Coding::Gzip, "名字=张三&x=1".as_bytes(), CAP),
+            Decoded::Passthrough
+        );
+        // Decoded binary (protobuf) under a gzip or zstd header.
+        let proto = b"\n\x14tester@example.org\x10c\x18\x01\x88\xff";
+        assert_eq!(decode(Coding::Gzip, proto, CAP), Decoded::Passthrough);
+        assert_eq!(decode(Coding::Zstd, proto, CAP), Decoded::Passthrough);
+    }
+
+    #[test]
+    fn corrupt_streams_fail_without_panic() {
+        let mut enc = gzip(TEXT);
+        let n = enc.len();
+        enc[n / 2] ^= 0xff;
+        enc[n / 2 + 1] ^= 0x55;
+        assert!(matches!(
+            decode(Coding::Gzip, &enc, CAP),
+            Decoded::Failed { .. }
+        ));
+        // Truncated: the part decoded so far is kept.
+        let big: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| i.to_string().into_bytes())
+            .collect();
+        let enc = gzip(&big);
+        match decode(Coding::Gzip, &enc[..enc.len() / 2], CAP) {
+            Decoded::Failed { partial, .. } => {
+                assert!(!partial.is_empty());
+                assert!(big.starts_with(&partial));
+            }
+            other => panic!("{other:?}"),
+        }
+        let binary = [0x1f, 0x8b, 0x08, 0xff, 0x00, 0x01, 0x02];
+        assert!(matches!(
+            decode(Coding::Gzip, &binary, CAP),
+            Decoded::Failed { .. }
+        ));
+        let junk = [0x80u8, 0x81, 0xfe, 0x00, 0x13, 0x37, 0x99, 0xaa];
+        let bad_zstd = [0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff, 0x13, 0x37];
+        assert!(matches!(
+            decode(Coding::Zstd, &bad_zstd, CAP),
+            Decoded::Failed { .. }
+        ));
+        for coding in [Coding::Deflate, Coding::Brotli] {
+            assert!(
+                matches!(decode(coding, &junk, CAP), Decoded::Failed { .. }),
+                "{coding:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bombs_stop_at_the_cap() {
+        // 100 MB of zeros in each format; the cap keeps memory bounded.
+        // Gzip: 100 members of 1 MiB of zeros each (compressing 100 MB at once would be
+        // slow in a debug build; a multi-member stream is the same bomb).
+        let member = gzip(&vec![0u8; 1 << 20]);
+        let gz = member.repeat(100);
+        let cap = output_cap(gz.len(), 32 << 20, 100);
+        assert!(cap < 32 << 20);
+        match decode(Coding::Gzip, &gz, cap) {
+            Decoded::Limited(out) => assert_eq!(out.len(), cap),
+            other => panic!("{:?}", std::mem::discriminant(&other)),
+        }
+        let z = zstd_rle_bomb(0, 800);
+        let cap = output_cap(z.len(), 32 << 20, 100);
+        assert!(matches!(decode(Coding::Zstd, &z, cap), Decoded::Limited(o) if o.len() == cap));
+    }
+
+    #[test]
+    fn huge_zstd_window_is_refused() {
+        // Window descriptor 0xb8: 2^33 bytes; one empty raw block.
+        let frame = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xb8, 0x01, 0x00, 0x00];
+        assert_eq!(zstd_window(&frame), Some(1 << 33));
+        assert!(matches!(
+            decode(Coding::Zstd, &frame, CAP),
+            Decoded::Failed { .. }
+        ));
+        // Single segment with a 2-byte content size: 256 + 0x0100.
+        assert_eq!(
+            zstd_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x60, 0x00, 0x01]),
+            Some(512)
+        );
+        assert_eq!(zstd_window(&zstd_raw(b"abc")), Some(128 * 1024));
+    }
+
+    #[test]
+    fn output_exactly_at_cap_is_complete() {
+        let data = vec![b'a'; 5000];
+        assert_eq!(
+            decode(Coding::Gzip, &gzip(&data), 5000),
+            Decoded::Complete(data.clone())
+        );
+        assert!(matches!(
+            decode(Coding::Gzip, &gzip(&data), 4999),
+            Decoded::Limited(_)
+        ));
+    }
+
+    #[test]
+    fn caps() {
+        assert_eq!(output_cap(10, 32 << 20, 100), SMALL_OUTPUT_BYTES);
+        assert_eq!(output_cap(1 << 20, 32 << 20, 100), 32 << 20);
+        assert_eq!(output_cap(100_000, 32 << 20, 100), 10_000_000);
+    }
+
+    #[test]
+    fn parse_tokens() {
+        assert_eq!(Coding::parse(" X-GZIP "), Ok(Some(Coding::Gzip)));
+        assert_eq!(Coding::parse("identity"), Ok(None));
+        assert_eq!(Coding::parse("compress"), Err(UnknownCoding));
+    }
+}

@@ -1,0 +1,210 @@
+//! Percent-decoding and the `name=value` syntaxes: URL query strings,
+//! `application/x-www-form-urlencoded` bodies, and `Cookie` headers.
+//!
+//! Values come back as `Cow`: borrowed from the message when nothing needed decoding.
+
+use std::borrow::Cow;
+
+/// Percent-decodes `s`; with `plus_is_space`, `+` becomes a space (query and form
+/// syntax). Invalid escapes are kept as they are. Borrows when there is nothing to do.
+pub fn percent_decode(s: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
+    let needs = s
+        .iter()
+        .any(|&b| (b == b'%') || (plus_is_space && b == b'+'));
+    if !needs {
+        return Cow::Borrowed(s);
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'%' => match (hex(s.get(i + 1)), hex(s.get(i + 2))) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn hex(b: Option<&u8>) -> Option<u8> {
+    match *b? {
+        b @ b'0'..=b'9' => Some(b - b'0'),
+        b @ b'a'..=b'f' => Some(b - b'a' + 10),
+        b @ b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Whether `s` contains a valid `%XX` escape.
+pub fn has_percent_escape(s: &[u8]) -> bool {
+    s.windows(3)
+        .any(|w| w[0] == b'%' && hex(Some(&w[1])).is_some() && hex(Some(&w[2])).is_some())
+}
+
+/// One `name=value` pair, both still encoded, as slices of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pair<'a> {
+    pub name: &'a [u8],
+    /// `None` for a bare name without `=`.
+    pub value: Option<&'a [u8]>,
+}
+
+/// Splits a query string or form body on `&` into pairs; empty pieces are skipped.
+pub fn pairs(s: &[u8]) -> impl Iterator<Item = Pair<'_>> {
+    s.split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match memchr::memchr(b'=', p) {
+            Some(eq) => Pair {
+                name: &p[..eq],
+                value: Some(&p[eq + 1..]),
+            },
+            None => Pair {
+                name: p,
+                value: None,
+            },
+        })
+}
+
+/// Splits a `Cookie` header value (`a=1; b=2`) into pairs, names and values trimmed.
+pub fn cookies(s: &[u8]) -> impl Iterator<Item = Pair<'_>> {
+    s.split(|&b| b == b';')
+        .map(|p| p.trim_ascii())
+        .filter(|p| !p.is_empty())
+        .map(|p| match memchr::memchr(b'=', p) {
+            Some(eq) => Pair {
+                name: p[..eq].trim_ascii(),
+                value: Some(strip_quotes(p[eq + 1..].trim_ascii())),
+            },
+            None => Pair {
+                name: p,
+                value: None,
+            },
+        })
+}
+
+fn strip_quotes(v: &[u8]) -> &[u8] {
+    if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    }
+}
+
+/// Whether `s` reads like a form string `a=b&c=d`: a non-empty field name of name-ish
+/// characters before the first `=`, and no whitespace or control bytes anywhere.
+pub fn looks_like_form(s: &[u8]) -> bool {
+    let Some(eq) = memchr::memchr(b'=', s) else {
+        return false;
+    };
+    let name = &s[..eq];
+    // `QUJD=`, `eyJ9==`: base64 padding, not a field.
+    let value_starts = !matches!(s.get(eq + 1), None | Some(b'=') | Some(b'&'));
+    value_starts
+        && !name.is_empty()
+        && name.len() <= 256
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"_-.%[]+*~".contains(&b))
+        && s.iter().all(|&b| b > b' ' && b != 0x7f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent() {
+        assert!(matches!(
+            percent_decode(b"abc", true),
+            Cow::Borrowed(b"abc")
+        ));
+        assert_eq!(&*percent_decode(b"a%40b+c", true), b"a@b c");
+        assert_eq!(&*percent_decode(b"a%40b+c", false), b"a@b+c");
+        assert_eq!(&*percent_decode(b"%zz%4", true), b"%zz%4");
+        assert_eq!(&*percent_decode(b"%", true), b"%");
+        assert_eq!(&*percent_decode(b"%E5%BC%A0", false), "张".as_bytes());
+        assert_eq!(&*percent_decode(b"x%2", false), b"x%2");
+        assert_eq!(&*percent_decode(b"x%20", false), b"x ");
+        assert!(has_percent_escape(b"a%2Fb"));
+        assert!(!has_percent_escape(b"100%"));
+    }
+
+    #[test]
+    fn query_pairs() {
+        let p: Vec<_> = pairs(b"a=1&&b=&c&d=x=y").collect();
+        assert_eq!(
+            p,
+            vec![
+                Pair {
+                    name: b"a",
+                    value: Some(b"1")
+                },
+                Pair {
+                    name: b"b",
+                    value: Some(b"")
+                },
+                Pair {
+                    name: b"c",
+                    value: None
+                },
+                Pair {
+                    name: b"d",
+                    value: Some(b"x=y")
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn cookie_pairs() {
+        let p: Vec<_> = cookies(b" sid=abc ; uid=\"q%40x\";flag; =v ;").collect();
+        assert_eq!(
+            p,
+            vec![
+                Pair {
+                    name: b"sid",
+                    value: Some(b"abc")
+                },
+                Pair {
+                    name: b"uid",
+                    value: Some(b"q%40x")
+                },
+                Pair {
+                    name: b"flag",
+                    value: None
+                },
+                Pair {
+                    name: b"",
+                    value: Some(b"v")
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn form_sniffing() {
+        assert!(looks_like_form(b"a=b&c=d"));
+        assert!(looks_like_form(b"imei=490154203237518"));
+        assert!(!looks_like_form(b"hello world=1"));
+        assert!(!looks_like_form(b"{\"a\":\"b=c\"}"));
+        assert!(!looks_like_form(b"=abc"));
+        assert!(!looks_like_form(b"no equals"));
+        assert!(!looks_like_form(b"eyJhIjoxfQ=="));
+        assert!(!looks_like_form(b"QUJDREVGR0g="));
+    }
+}

@@ -1,0 +1,733 @@
+//! A JSON scanner that records where every string and number value sits and under
+//! which JSON path, so a hit found in the raw text can be reported as
+//! `body:$.device.adid` (DESIGN.md §2: JSON is matched on the raw decoded text).
+//!
+//! The scanner is a loop over bytes with an explicit stack (no recursion: 100 000 `[`
+//! cannot overflow anything), stops at [`MAX_JSON_NESTING`] and [`MAX_JSON_VALUES`], and
+//! allocates only two vectors of small fixed-size records: paths are rebuilt from
+//! parent links when a hit asks for one. Malformed or truncated input keeps the values
+//! found before the fault. Several top-level values in a row (JSON lines) are accepted.
+
+use std::fmt;
+use std::ops::Range;
+
+/// Deepest nesting of arrays and objects indexed; deeper input stops the scan.
+pub const MAX_JSON_NESTING: usize = 512;
+/// Most values indexed in one document (a record costs 24 bytes).
+pub const MAX_JSON_VALUES: usize = 1_000_000;
+/// Longest key rendered in a path; longer keys are cut and marked with `…`.
+const MAX_KEY_CHARS: usize = 128;
+
+const NO_PARENT: u32 = u32::MAX;
+
+/// How a value's parent refers to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    /// A top-level value.
+    Root,
+    Index(u32),
+    /// An object member; the key's raw text (between the quotes) in the data.
+    Name {
+        start: u32,
+        end: u32,
+    },
+}
+
+/// An array or object, so a path can walk up from a value.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    parent: u32,
+    key: Key,
+}
+
+/// The kind of an indexed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A string; the span is its raw text between the quotes. `escaped` when it holds
+    /// backslash escapes, so the raw text differs from the string's value.
+    String {
+        escaped: bool,
+    },
+    Number,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+    parent: u32,
+    key: Key,
+    kind: ValueKind,
+}
+
+/// One indexed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    /// Its number in the index (for [`JsonIndex::path`]).
+    pub id: usize,
+    /// Byte range in the data (string contents without the quotes).
+    pub range: Range<usize>,
+    pub kind: ValueKind,
+}
+
+/// Byte spans and paths of the string and number values of a JSON text.
+#[derive(Clone, Default)]
+pub struct JsonIndex {
+    spans: Vec<Span>,
+    nodes: Vec<Node>,
+}
+
+impl fmt::Debug for JsonIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonIndex")
+            .field("values", &self.spans.len())
+            .field("containers", &self.nodes.len())
+            .finish()
+    }
+}
+
+/// How a scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    /// Not JSON from byte `at` on (`at == len` for truncated input).
+    Malformed {
+        at: usize,
+    },
+    /// Nesting deeper than [`MAX_JSON_NESTING`] at byte `at`.
+    NestingLimit {
+        at: usize,
+    },
+    /// More than [`MAX_JSON_VALUES`] values; those after it are not indexed.
+    ValueLimit,
+    /// The text is too large for 32-bit offsets; nothing indexed.
+    TooLarge,
+}
+
+impl JsonIndex {
+    /// Number of indexed values.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether no value was indexed.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The indexed values, in text order.
+    pub fn values(&self) -> impl Iterator<Item = Value> + '_ {
+        self.spans.iter().enumerate().map(|(id, s)| Value {
+            id,
+            range: s.start as usize..s.end as usize,
+            kind: s.kind,
+        })
+    }
+
+    /// The value whose span contains all of `range`, if any.
+    pub fn value_at(&self, range: &Range<usize>) -> Option<usize> {
+        // Spans are in text order and do not overlap.
+        let after = self
+            .spans
+            .partition_point(|s| (s.start as usize) <= range.start);
+        let id = after.checked_sub(1)?;
+        let s = &self.spans[id];
+        (range.end <= s.end as usize).then_some(id)
+    }
+
+    /// The JSON path of value `id` (`$.events[3].id`, `$['a.b']`) in `data`, the text
+    /// the index was built from.
+    pub fn path(&self, data: &[u8], id: usize) -> String {
+        let Some(span) = self.spans.get(id) else {
+            return "$".into();
+        };
+        let mut keys = vec![span.key];
+        let mut parent = span.parent;
+        // Each node's parent was pushed before it, so this walk ends.
+        while let Some(n) = self.nodes.get(parent as usize) {
+            keys.push(n.key);
+            parent = n.parent;
+        }
+        let mut out = String::from("$");
+        for k in keys.iter().rev() {
+            match *k {
+                Key::Root => {}
+                Key::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+                Key::Name { start, end } => {
+                    let raw = data.get(start as usize..end as usize).unwrap_or(&[]);
+                    push_key(&mut out, &String::from_utf8_lossy(&unescape(raw)));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn push_key(out: &mut String, key: &str) {
+    let plain = !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let cut: String = key.chars().take(MAX_KEY_CHARS).collect();
+    let ellipsis = if cut.len() < key.len() { "…" } else { "" };
+    if plain {
+        out.push('.');
+        out.push_str(&cut);
+        out.push_str(ellipsis);
+    } else {
+        out.push_str("['");
+        for c in cut.chars() {
+            if c == '\'' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push_str(ellipsis);
+        out.push_str("']");
+    }
+}
+
+/// Whether `data`, after leading whitespace, starts like a JSON object or array.
+pub fn looks_like_json(data: &[u8]) -> bool {
+    let t = strip_bom(data).trim_ascii_start();
+    match t.first() {
+        Some(b'{') => matches!(t[1..].trim_ascii_start().first(), Some(b'"' | b'}')),
+        Some(b'[') => matches!(
+            t[1..].trim_ascii_start().first(),
+            Some(b'"' | b'{' | b'[' | b']' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+        ),
+        _ => false,
+    }
+}
+
+/// `data` without a leading UTF-8 byte order mark.
+fn strip_bom(data: &[u8]) -> &[u8] {
+    data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A value (after `:` or `,` in an array).
+    Value,
+    /// A value or `]` (just after `[`).
+    ValueOrClose,
+    /// A key or `}` (just after `{`).
+    KeyOrClose,
+    /// A key (after `,` in an object).
+    Key,
+    Colon,
+    CommaOrClose,
+    /// Between top-level values.
+    Top,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    node: u32,
+    object: bool,
+    count: u32,
+}
+
+/// Indexes the values of `data`.
+pub fn scan(data: &[u8]) -> (JsonIndex, Outcome) {
+    scan_with(data, MAX_JSON_NESTING, MAX_JSON_VALUES)
+}
+
+/// [`scan`] with explicit limits.
+pub fn scan_with(data: &[u8], max_nesting: usize, max_values: usize) -> (JsonIndex, Outcome) {
+    let mut index = JsonIndex::default();
+    if u32::try_from(data.len()).is_err() {
+        return (index, Outcome::TooLarge);
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut key = Key::Root;
+    let mut expect = Expect::Top;
+    let mut seen_value = false;
+    let mut i = data.len() - strip_bom(data).len();
+    let len = data.len();
+    // Offsets fit in u32: checked above.
+    let at32 = |i: usize| i as u32;
+    loop {
+        while i < len && matches!(data[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        if i >= len {
+            let outcome = if expect == Expect::Top && seen_value {
+                Outcome::Complete
+            } else {
+                Outcome::Malformed { at: len }
+            };
+            return (index, outcome);
+        }
+        let b = data[i];
+        let parent = stack.last().map_or(NO_PARENT, |f| f.node);
+        match expect {
+            Expect::Value | Expect::ValueOrClose | Expect::Top => {
+                if expect == Expect::ValueOrClose && b == b']' {
+                    stack.pop();
+                    i += 1;
+                    expect = after_value(&stack);
+                    continue;
+                }
+                if expect == Expect::Top {
+                    key = Key::Root;
+                }
+                match b {
+                    b'{' | b'[' => {
+                        if stack.len() >= max_nesting {
+                            return (index, Outcome::NestingLimit { at: i });
+                        }
+                        let node = at32(index.nodes.len());
+                        index.nodes.push(Node { parent, key });
+                        let object = b == b'{';
+                        seen_value = true;
+                        stack.push(Frame {
+                            node,
+                            object,
+                            count: 0,
+                        });
+                        if object {
+                            expect = Expect::KeyOrClose;
+                        } else {
+                            key = Key::Index(0);
+                            expect = Expect::ValueOrClose;
+                        }
+                        i += 1;
+                        continue;
+                    }
+                    b'"' => {
+                        let Some((end, escaped)) = string_end(data, i + 1) else {
+                            return (index, Outcome::Malformed { at: len });
+                        };
+                        if index.spans.len() >= max_values {
+                            return (index, Outcome::ValueLimit);
+                        }
+                        index.spans.push(Span {
+                            start: at32(i + 1),
+                            end: at32(end),
+                            parent,
+                            key,
+                            kind: ValueKind::String { escaped },
+                        });
+                        i = end + 1;
+                    }
+                    b'-' | b'0'..=b'9' => {
+                        let end = number_end(data, i);
+                        if end == i + 1 && b == b'-' {
+                            return (index, Outcome::Malformed { at: i });
+                        }
+                        if index.spans.len() >= max_values {
+                            return (index, Outcome::ValueLimit);
+                        }
+                        index.spans.push(Span {
+                            start: at32(i),
+                            end: at32(end),
+                            parent,
+                            key,
+                            kind: ValueKind::Number,
+                        });
+                        i = end;
+                    }
+                    b't' | b'f' | b'n' => {
+                        let word: &[u8] = match b {
+                            b't' => b"true",
+                            b'f' => b"false",
+                            _ => b"null",
+                        };
+                        let have = &data[i..len.min(i + word.len())];
+                        if !word.starts_with(have) {
+                            return (index, Outcome::Malformed { at: i });
+                        }
+                        if have.len() < word.len() {
+                            return (index, Outcome::Malformed { at: len });
+                        }
+                        i += word.len();
+                    }
+                    _ => return (index, Outcome::Malformed { at: i }),
+                }
+                seen_value = true;
+                expect = after_value(&stack);
+            }
+            Expect::KeyOrClose | Expect::Key => {
+                if expect == Expect::KeyOrClose && b == b'}' {
+                    stack.pop();
+                    i += 1;
+                    expect = after_value(&stack);
+                    continue;
+                }
+                if b != b'"' {
+                    return (index, Outcome::Malformed { at: i });
+                }
+                let Some((end, _)) = string_end(data, i + 1) else {
+                    return (index, Outcome::Malformed { at: len });
+                };
+                key = Key::Name {
+                    start: at32(i + 1),
+                    end: at32(end),
+                };
+                i = end + 1;
+                expect = Expect::Colon;
+            }
+            Expect::Colon => {
+                if b != b':' {
+                    return (index, Outcome::Malformed { at: i });
+                }
+                i += 1;
+                expect = Expect::Value;
+            }
+            Expect::CommaOrClose => {
+                // Invariant: CommaOrClose is only set with a non-empty stack.
+                let Some(top) = stack.last_mut() else {
+                    return (index, Outcome::Malformed { at: i });
+                };
+                match (b, top.object) {
+                    (b',', true) => expect = Expect::Key,
+                    (b',', false) => {
+                        top.count = top.count.saturating_add(1);
+                        key = Key::Index(top.count);
+                        expect = Expect::Value;
+                    }
+                    (b'}', true) | (b']', false) => {
+                        stack.pop();
+                        expect = after_value(&stack);
+                    }
+                    _ => return (index, Outcome::Malformed { at: i }),
+                }
+                i += 1;
+            }
+        }
+    }
+}
+
+fn after_value(stack: &[Frame]) -> Expect {
+    if stack.is_empty() {
+        Expect::Top
+    } else {
+        Expect::CommaOrClose
+    }
+}
+
+/// The index of the quote closing a string whose contents start at `from`, and
+/// whether the string holds escapes; `None` when the input ends first.
+fn string_end(data: &[u8], from: usize) -> Option<(usize, bool)> {
+    let mut i = from;
+    let mut escaped = false;
+    loop {
+        let j = i + memchr::memchr2(b'"', b'\\', data.get(i..)?)?;
+        if data[j] == b'"' {
+            return Some((j, escaped));
+        }
+        escaped = true;
+        i = j + 2;
+    }
+}
+
+fn number_end(data: &[u8], from: usize) -> usize {
+    let mut i = from + 1;
+    while i < data.len() && matches!(data[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+        i += 1;
+    }
+    i
+}
+
+/// The value of a JSON string from its raw text between the quotes, as UTF-8 bytes.
+/// Invalid escapes are kept as written; lone surrogates become U+FFFD.
+pub fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let Some(off) = memchr::memchr(b'\\', &raw[i..]) else {
+            out.extend_from_slice(&raw[i..]);
+            break;
+        };
+        out.extend_from_slice(&raw[i..i + off]);
+        i += off;
+        let simple = match raw.get(i + 1) {
+            Some(b'"') => Some(b'"'),
+            Some(b'\\') => Some(b'\\'),
+            Some(b'/') => Some(b'/'),
+            Some(b'b') => Some(8),
+            Some(b'f') => Some(12),
+            Some(b'n') => Some(b'\n'),
+            Some(b'r') => Some(b'\r'),
+            Some(b't') => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            i += 2;
+            continue;
+        }
+        let Some(u) = hex4(raw, i + 2).filter(|_| raw.get(i + 1) == Some(&b'u')) else {
+            out.push(b'\\');
+            i += 1;
+            continue;
+        };
+        i += 6;
+        let c = if (0xd800..0xdc00).contains(&u) {
+            match (raw.get(i..i + 2), hex4(raw, i + 2)) {
+                (Some(b"\\u"), Some(lo)) if (0xdc00..0xe000).contains(&lo) => {
+                    i += 6;
+                    char::from_u32(0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00))
+                }
+                _ => None,
+            }
+        } else {
+            char::from_u32(u)
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(
+            c.unwrap_or(char::REPLACEMENT_CHARACTER)
+                .encode_utf8(&mut buf)
+                .as_bytes(),
+        );
+    }
+    out
+}
+
+fn hex4(raw: &[u8], at: usize) -> Option<u32> {
+    let h = raw.get(at..at + 4)?;
+    let s = std::str::from_utf8(h).ok()?;
+    if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(data: &[u8]) -> (Vec<(String, String)>, Outcome) {
+        let (idx, outcome) = scan(data);
+        let v = idx
+            .values()
+            .map(|v| {
+                (
+                    idx.path(data, v.id),
+                    String::from_utf8_lossy(&data[v.range]).into_owned(),
+                )
+            })
+            .collect();
+        (v, outcome)
+    }
+
+    fn p(a: &str, b: &str) -> (String, String) {
+        (a.to_string(), b.to_string())
+    }
+
+    #[test]
+    fn nested_paths() {
+        let data = br#" {"device":{"adid":"38400000-8cf0","geo":[31.23,-121.4e2]},
+            "events":[{"id":1},[],{},{"id":"x","tags":[["a"],["b","c"]]}], "ok":true, "n":null } "#;
+        let (v, outcome) = paths(data);
+        assert_eq!(outcome, Outcome::Complete);
+        assert_eq!(
+            v,
+            vec![
+                p("$.device.adid", "38400000-8cf0"),
+                p("$.device.geo[0]", "31.23"),
+                p("$.device.geo[1]", "-121.4e2"),
+                p("$.events[0].id", "1"),
+                p("$.events[3].id", "x"),
+                p("$.events[3].tags[0][0]", "a"),
+                p("$.events[3].tags[1][0]", "b"),
+                p("$.events[3].tags[1][1]", "c"),
+            ]
+        );
+    }
+
+    #[test]
+    fn odd_keys_and_escapes() {
+        let data = br#"{"a.b":"1","it's":"2","\u0041x":"3","9z":"4","\u540d":"tester\u0040example.org","q\"k":5}"#;
+        let (v, outcome) = paths(data);
+        assert_eq!(outcome, Outcome::Complete);
+        assert_eq!(
+            v,
+            vec![
+                p("$['a.b']", "1"),
+                p("$['it\\'s']", "2"),
+                p("$.Ax", "3"),
+                p("$['9z']", "4"),
+                p("$['名']", "tester\\u0040example.org"),
+                p("$['q\"k']", "5"),
+            ]
+        );
+        let (idx, _) = scan(data);
+        let kinds: Vec<_> = idx.values().map(|v| v.kind).collect();
+        assert_eq!(kinds[4], ValueKind::String { escaped: true });
+        assert_eq!(kinds[0], ValueKind::String { escaped: false });
+    }
+
+    #[test]
+    fn top_level_values_and_json_lines() {
+        assert_eq!(paths(b"\"abc\"").0, vec![p("$", "abc")]);
+        assert_eq!(paths(b"[]"), (vec![], Outcome::Complete));
+        assert_eq!(paths(b" {} "), (vec![], Outcome::Complete));
+        assert_eq!(paths(b"[1,2]").0, vec![p("$[0]", "1"), p("$[1]", "2")]);
+        let (v, outcome) = paths(b"{\"a\":1}\n{\"a\":2}\n");
+        assert_eq!(outcome, Outcome::Complete);
+        assert_eq!(v, vec![p("$.a", "1"), p("$.a", "2")]);
+    }
+
+    #[test]
+    fn truncated_and_malformed_keep_earlier_values() {
+        let (v, outcome) = paths(br#"{"a":"1","b":{"c":"xy"#);
+        assert_eq!(v, vec![p("$.a", "1")]);
+        assert_eq!(outcome, Outcome::Malformed { at: 21 });
+        let (v, outcome) = paths(br#"{"a":1,"b" 2}"#);
+        assert_eq!(v, vec![p("$.a", "1")]);
+        assert_eq!(outcome, Outcome::Malformed { at: 11 });
+        assert!(matches!(paths(b"[1,2}").1, Outcome::Malformed { at: 4 }));
+        assert!(matches!(paths(b"{\"a\":tru}").1, Outcome::Malformed { .. }));
+        assert!(matches!(
+            paths(b"{\"a\":tr").1,
+            Outcome::Malformed { at: 7 }
+        ));
+        assert!(matches!(paths(b"").1, Outcome::Malformed { at: 0 }));
+        assert!(matches!(paths(b"[-]").1, Outcome::Malformed { .. }));
+        assert!(matches!(paths(b"{\"a\\").1, Outcome::Malformed { .. }));
+    }
+
+    #[test]
+    fn deep_nesting_stops_without_recursion() {
+        let data = vec![b'['; 100_000];
+        let (idx, outcome) = scan(&data);
+        assert_eq!(
+            outcome,
+            Outcome::NestingLimit {
+                at: MAX_JSON_NESTING
+            }
+        );
+        assert!(idx.is_empty());
+        // Under the limit, a deep value gets its full path.
+        let mut d = vec![b'['; 300];
+        d.extend_from_slice(b"7");
+        d.extend(vec![b']'; 300]);
+        let (v, outcome) = paths(&d);
+        assert_eq!(outcome, Outcome::Complete);
+        assert_eq!(v[0].0, format!("${}", "[0]".repeat(300)));
+    }
+
+    #[test]
+    fn value_limit() {
+        let (idx, outcome) = scan_with(b"[1,2,3,4]", 10, 3);
+        assert_eq!(outcome, Outcome::ValueLimit);
+        assert_eq!(idx.len(), 3);
+    }
+
+    #[test]
+    fn value_lookup() {
+        let data = br#"{"a":"hello","b":[12345]}"#;
+        let (idx, _) = scan(data);
+        assert_eq!(idx.value_at(&(6..9)), Some(0));
+        assert_eq!(idx.value_at(&(6..11)), Some(0));
+        assert_eq!(idx.value_at(&(6..13)), None);
+        assert_eq!(idx.value_at(&(0..2)), None);
+        assert_eq!(idx.value_at(&(18..23)), Some(1));
+        assert_eq!(idx.value_at(&(8..20)), None);
+    }
+
+    #[test]
+    fn unescaping() {
+        assert_eq!(unescape(br"tester\u0040example.org"), b"tester@example.org");
+        assert_eq!(unescape(br#"a\"b\\c\/d\n"#), b"a\"b\\c/d\n");
+        assert_eq!(unescape(br"\ud83d\ude00"), "😀".as_bytes());
+        assert_eq!(unescape(br"\ud83dx"), "\u{fffd}x".as_bytes());
+        assert_eq!(unescape(br"\u12"), b"\\u12");
+        assert_eq!(unescape(br"\q"), b"\\q");
+        assert_eq!(unescape(b"\\"), b"\\");
+    }
+
+    fn reference(v: &serde_json::Value, path: String, out: &mut Vec<(String, String)>) {
+        use serde_json::Value as V;
+        match v {
+            V::String(s) => {
+                let enc = serde_json::to_string(s).unwrap();
+                out.push((path, enc[1..enc.len() - 1].to_string()));
+            }
+            V::Number(n) => out.push((path, n.to_string())),
+            V::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    reference(x, format!("{path}[{i}]"), out);
+                }
+            }
+            V::Object(m) => {
+                for (k, x) in m {
+                    let plain = k
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    let p = if plain {
+                        format!("{path}.{k}")
+                    } else {
+                        format!("{path}['{}']", k.replace('\\', "\\\\").replace('\'', "\\'"))
+                    };
+                    reference(x, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::Value as V;
+        let leaf = prop_oneof![
+            Just(V::Null),
+            any::<bool>().prop_map(V::Bool),
+            any::<i64>().prop_map(V::from),
+            (-1e6f64..1e6).prop_map(V::from),
+            "\\PC{0,12}".prop_map(V::String),
+            "[a-z\"\\\\\n\u{7f}-\u{10ffff}]{0,6}".prop_map(V::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(V::Array),
+                prop::collection::btree_map("[a-z_.' \\\\0-9\u{e9}]{0,6}", inner, 0..6)
+                    .prop_map(|m| V::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// STYLE.md #18: the scanner against serde_json's own tree.
+        #[test]
+        fn agrees_with_serde_json(v in arb_json(), pretty in proptest::bool::ANY) {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+            let mut want = Vec::new();
+            reference(&v, "$".into(), &mut want);
+            let (got, outcome) = paths(text.as_bytes());
+            proptest::prop_assert_eq!(outcome, Outcome::Complete);
+            proptest::prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let (idx, _) = scan(&data);
+            for v in idx.values() {
+                let _ = idx.path(&data, v.id);
+                proptest::prop_assert!(v.range.end <= data.len());
+            }
+        }
+    }
+
+    #[test]
+    fn sniffing() {
+        assert!(looks_like_json(b"  {\"a\":1}"));
+        assert!(looks_like_json(b"[1]"));
+        assert!(looks_like_json(b"{}"));
+        assert!(looks_like_json(b"\xef\xbb\xbf{\"a\":1}"));
+        assert_eq!(
+            paths(b"\xef\xbb\xbf{\"a\":1}"),
+            (vec![p("$.a", "1")], Outcome::Complete)
+        );
+        assert!(!looks_like_json(b"[abc]"));
+        assert!(!looks_like_json(b"{abc}"));
+        assert!(!looks_like_json(b"a=1"));
+    }
+}
