@@ -95,7 +95,7 @@ const MAX_ANOMALIES: usize = 32;
 const MAX_NESTING: usize = 16;
 
 /// Limits on work an attacker controls. Each, when hit, becomes an anomaly.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest body (after transfer decoding, before content decoding) examined.
     pub max_body_bytes: usize,
