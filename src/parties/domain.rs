@@ -291,6 +291,9 @@ mod tests {
             // IDN: the punycode form decides.
             ("www.例子.中国", "xn--fsqu00a.xn--fiqs8s"),
             ("shop.xn--fsqu00a.xn--fiqs8s", "xn--fsqu00a.xn--fiqs8s"),
+            // 公司.cn is a public suffix in either spelling.
+            ("www.例子.公司.cn", "xn--fsqu00a.xn--55qx5d.cn"),
+            ("www.xn--fsqu00a.xn--55qx5d.cn", "xn--fsqu00a.xn--55qx5d.cn"),
             ("WWW.Example.COM.:443", "example.com"),
             ("192.0.2.1", "192.0.2.1"),
             ("[2001:db8::1]:443", "2001:db8::1"),

@@ -260,6 +260,35 @@ struct RawEntity {
     iab_vendor_id: Option<u32>,
 }
 
+/// The `*.toml` files of a folder as (path, contents), sorted by path.
+fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
+    let io = |source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let io = |source| LoadError::Io {
+            path: path.clone(),
+            source,
+        };
+        if std::fs::metadata(&path).map_err(io)?.len() > MAX_FILE_BYTES {
+            return Err(LoadError::TooLarge { path });
+        }
+        let text = std::fs::read_to_string(&path).map_err(io)?;
+        files.push((path.display().to_string(), text));
+    }
+    Ok(files)
+}
+
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
@@ -287,35 +316,7 @@ impl TrackerDb {
     /// Loads every `*.toml` file of a folder, in file-name order. When the folder
     /// defines no `[[category]]`, the embedded categories are used.
     pub fn load_dir(dir: &Path) -> Result<TrackerDb, LoadError> {
-        let io = |source| LoadError::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
-        let mut paths = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io)? {
-            let path = entry.map_err(io)?.path();
-            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
-                paths.push(path);
-            }
-        }
-        paths.sort();
-        let mut files = Vec::with_capacity(paths.len());
-        for path in paths {
-            let len = std::fs::metadata(&path)
-                .map_err(|source| LoadError::Io {
-                    path: path.clone(),
-                    source,
-                })?
-                .len();
-            if len > MAX_FILE_BYTES {
-                return Err(LoadError::TooLarge { path });
-            }
-            let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            files.push((path.display().to_string(), text));
-        }
+        let files = read_dir_files(dir)?;
         let mut db = TrackerDb::from_sources(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
         if db.categories.is_empty() {
             let cats = EMBEDDED_SOURCES
@@ -327,6 +328,15 @@ impl TrackerDb {
             db.resolve();
         }
         Ok(db)
+    }
+
+    /// The user's folder on top of the embedded database: the folder's files come
+    /// first, so where both list a domain the user's entity wins (and `check`
+    /// reports the embedded entry as the duplicate).
+    pub fn load_dir_over_embedded(dir: &Path) -> Result<TrackerDb, LoadError> {
+        let files = read_dir_files(dir)?;
+        let user = files.iter().map(|(n, t)| (n.as_str(), t.as_str()));
+        TrackerDb::from_sources(user.chain(EMBEDDED_SOURCES.iter().copied()))
     }
 
     /// Parses database files given as (file name, contents), in order.
@@ -954,9 +964,73 @@ name = "nothing"
             Some(vec![Purpose::Analytics])
         );
 
+        let over = TrackerDb::load_dir_over_embedded(dir.path()).expect("loads");
+        assert_eq!(
+            over.entities().len(),
+            TrackerDb::embedded().entities().len() + 1
+        );
+        assert!(over.check().is_empty());
+        // The user's entry overrides an embedded domain; check names the duplicate.
+        std::fs::write(
+            dir.path().join("override.toml"),
+            "[[entity]]\nname = \"My Sentry\"\ndomains = [\"sentry.io\"]\ncategories = [\"hosting\"]\n",
+        )
+        .expect("write");
+        let over = TrackerDb::load_dir_over_embedded(dir.path()).expect("loads");
+        assert_eq!(
+            over.lookup("o1.ingest.sentry.io")
+                .map(|m| m.entity.name.as_str()),
+            Some("My Sentry")
+        );
+        let problems = over.check();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].kind, ProblemKind::DuplicateDomain);
+        assert_eq!(problems[0].file, "analytics.toml");
+        std::fs::remove_file(dir.path().join("override.toml")).expect("remove");
+
         std::fs::write(dir.path().join("zbad.toml"), "[[entity]]\nname = 1\n").expect("write");
         let err = TrackerDb::load_dir(dir.path()).expect_err("bad file");
         assert!(err.to_string().contains("zbad.toml:2:"), "{err}");
         assert!(TrackerDb::load_dir(&dir.path().join("missing")).is_err());
+    }
+
+    /// The naive model: scan every domain, keep the longest that the host is within;
+    /// on equal domains the first entity wins.
+    fn naive_lookup<'a>(db: &'a TrackerDb, host: &str) -> Option<(&'a str, &'a str)> {
+        let mut best: Option<(&str, &str)> = None;
+        for e in db.entities() {
+            for d in &e.domains {
+                let within = host == d
+                    || (host.len() > d.len()
+                        && host.ends_with(d.as_str())
+                        && host.as_bytes()[host.len() - d.len() - 1] == b'.');
+                if within && best.map_or(true, |(b, _)| d.len() > b.len()) {
+                    best = Some((d, &e.name));
+                }
+            }
+        }
+        best
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lookup_matches_naive_model(
+            pick in 0usize..10_000,
+            prefix in proptest::collection::vec("[a-z0-9-]{0,6}", 0..4),
+            cut in 0usize..40,
+        ) {
+            let db = TrackerDb::embedded();
+            let all: Vec<&str> = db.entities().iter().flat_map(|e| e.domains.iter().map(String::as_str)).collect();
+            let base = all[pick % all.len()];
+            let mut host = prefix.join(".");
+            if !host.is_empty() {
+                host.push('.');
+            }
+            host.push_str(base);
+            // Also probe truncated hosts (partial labels, lone suffixes).
+            let host = &host[cut.min(host.len())..];
+            let got = db.lookup(host).map(|m| (m.domain, m.entity.name.as_str()));
+            proptest::prop_assert_eq!(got, naive_lookup(&db, host), "host {:?}", host);
+        }
     }
 }
