@@ -28,9 +28,12 @@
 //! that the real recipient, the tenant, is unknown.
 //!
 //! For the first party the reported `entity` is the database's entity when it knows
-//! the host's own company, else the app's name; `purposes` is empty (any purpose covers it). For an
-//! unknown third party `purposes` is the case's `app.unknown_third_party_purposes`,
-//! or advertising + analytics when that is empty (DESIGN.md §6).
+//! the host's own company, else the app's name; `purposes` is empty (any purpose
+//! covers the operator). A known third party needs the union of its categories'
+//! purposes (none for infrastructure). An unknown third party, and an entity with
+//! an unknown category, needs the case's `app.unknown_third_party_purposes`, or
+//! advertising + analytics when that is empty (DESIGN.md §6). IP addresses are
+//! never looked up in the database and are first party only when listed exactly.
 
 pub mod domain;
 pub mod trackers;
@@ -156,10 +159,11 @@ impl Classifier {
         } else {
             self.db.lookup(&host.name)
         };
-        let by_domain = self
-            .first_party
-            .iter()
-            .any(|d| domain::is_within(&host.name, d));
+        // An address is first party only when listed itself ("0.0.1" is no parent).
+        let by_domain = self.first_party.iter().any(|d| match host.ip {
+            Some(_) => host.name == *d,
+            None => domain::is_within(&host.name, d),
+        });
         let by_company = found.is_some_and(|m| {
             self.first_party_companies
                 .iter()
@@ -820,6 +824,15 @@ categories = ["advertising", "made-up"]
         assert!(d.known);
         assert_eq!(d.purposes, [Ad, An]);
         assert!(!d.infrastructure);
+    }
+
+    #[test]
+    fn addresses_are_first_party_only_when_listed() {
+        let c = Classifier::new(&app(&["192.0.2.10", "[2001:db8::10]", "0.2.10"]));
+        assert_eq!(c.classify("192.0.2.10:8443").party, Party::First);
+        assert_eq!(c.classify("[2001:DB8:0::10]").party, Party::First);
+        assert_eq!(c.classify("192.0.2.11").party, Party::Third);
+        assert_eq!(c.classify("198.0.2.10").party, Party::Third);
     }
 
     #[test]
