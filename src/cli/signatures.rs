@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use crate::parties::TrackerDb;
 use crate::rules::Catalogue;
@@ -15,18 +16,19 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let db = match &args.dir {
-        Some(dir) => TrackerDb::load_dir(dir)?,
-        None => TrackerDb::embedded()?,
+        Some(dir) => Arc::new(TrackerDb::load_dir(dir)?),
+        None => TrackerDb::embedded(),
     };
     let catalogue = Catalogue::embedded();
     let problems = db.check();
     for p in &problems {
         println!("{p}");
     }
+    let chinese = db.count_by_country().get("CN").copied().unwrap_or(0);
     println!(
-        "{} entities, {} domains, {} citations: {}",
-        db.entity_count(),
-        db.domain_count(),
+        "{} entities ({chinese} Chinese), {} domains, {} citations: {}",
+        db.entities().len(),
+        db.entities().iter().map(|e| e.domains.len()).sum::<usize>(),
         catalogue.citations.len(),
         if problems.is_empty() { "OK".to_string() } else { format!("{} problems", problems.len()) }
     );
