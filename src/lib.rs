@@ -8,13 +8,13 @@
 
 pub mod case;
 pub mod checksum;
+pub mod cli;
 pub mod consent;
 pub mod decode;
 pub mod exchange;
 pub mod parties;
 pub mod pii;
+pub mod report;
 pub mod rules;
 pub mod source;
 pub mod timestamp;
-pub mod report;
-pub mod cli;

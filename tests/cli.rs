@@ -8,7 +8,9 @@ fn bin() -> Command {
 }
 
 fn demo(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/demo")
+        .join(file)
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -25,7 +27,10 @@ fn stderr(o: &Output) -> String {
 
 fn analyze_demo(extra: &[&str]) -> Output {
     let mut cmd = bin();
-    cmd.arg("analyze").arg(demo("demo.har")).arg("--case").arg(demo("consentry.toml"));
+    cmd.arg("analyze")
+        .arg(demo("demo.har"))
+        .arg("--case")
+        .arg(demo("consentry.toml"));
     cmd.args(extra);
     run(&mut cmd)
 }
@@ -47,17 +52,37 @@ fn jsonl_is_deterministic_and_per_design() {
     let b = analyze_demo(&["--format", "jsonl"]);
     assert!(a.status.success(), "{}", stderr(&a));
     assert_eq!(a.stdout, b.stdout);
-    let first: serde_json::Value = serde_json::from_str(stdout(&a).lines().next().unwrap()).unwrap();
-    for key in ["id", "rule", "severity", "borderline", "at", "device", "exchange", "destination", "data", "consent", "citations", "summary"] {
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&a).lines().next().unwrap()).unwrap();
+    for key in [
+        "id",
+        "rule",
+        "severity",
+        "borderline",
+        "at",
+        "device",
+        "exchange",
+        "destination",
+        "data",
+        "consent",
+        "citations",
+        "summary",
+    ] {
         assert!(first.get(key).is_some(), "missing {key} in {first}");
     }
     for key in ["host", "site", "party", "categories"] {
-        assert!(first["destination"].get(key).is_some(), "missing destination.{key}");
+        assert!(
+            first["destination"].get(key).is_some(),
+            "missing destination.{key}"
+        );
     }
     for key in ["type", "encoding", "where", "confidence", "sensitive"] {
         assert!(first["data"][0].get(key).is_some(), "missing data[].{key}");
     }
-    assert!(first["data"][0].get("value").is_none(), "values only with --reveal");
+    assert!(
+        first["data"][0].get("value").is_none(),
+        "values only with --reveal"
+    );
 }
 
 #[test]
@@ -67,7 +92,11 @@ fn json_has_summary_and_reveal_shows_values() {
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(doc["summary"]["exchanges"].as_u64().unwrap() > 0);
     let findings = doc["findings"].as_array().unwrap();
-    assert!(findings.iter().any(|f| f["data"].as_array().unwrap().iter().any(|d| d["value"].is_string())));
+    assert!(findings.iter().any(|f| f["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["value"].is_string())));
 }
 
 #[test]
@@ -80,11 +109,22 @@ fn fail_on_sets_exit_code_1() {
 fn bad_case_file_is_exit_2_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("consentry.toml");
-    std::fs::write(&case, "[[device]]\nid = \"p\"\n[device.identifiers]\nimei = \"490154203237517\"\n").unwrap();
-    let o = run(bin().arg("analyze").arg(demo("demo.har")).arg("--case").arg(&case));
+    std::fs::write(
+        &case,
+        "[[device]]\nid = \"p\"\n[device.identifiers]\nimei = \"490154203237517\"\n",
+    )
+    .unwrap();
+    let o = run(bin()
+        .arg("analyze")
+        .arg(demo("demo.har"))
+        .arg("--case")
+        .arg(&case));
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("consentry.toml:4:") && err.contains("imei"), "{err}");
+    assert!(
+        err.contains("consentry.toml:4:") && err.contains("imei"),
+        "{err}"
+    );
     let o = run(bin().args(["case", "check"]).arg(&case));
     assert_eq!(o.status.code(), Some(2));
 }
@@ -94,10 +134,18 @@ fn unreadable_or_unknown_input_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.har");
     std::fs::write(&junk, b"\x00\x01 definitely not a capture").unwrap();
-    let o = run(bin().arg("analyze").arg(&junk).arg("--case").arg(demo("consentry.toml")));
+    let o = run(bin()
+        .arg("analyze")
+        .arg(&junk)
+        .arg("--case")
+        .arg(demo("consentry.toml")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("junk.har"), "{}", stderr(&o));
-    let o = run(bin().arg("analyze").arg(dir.path().join("missing.har")).arg("--case").arg(demo("consentry.toml")));
+    let o = run(bin()
+        .arg("analyze")
+        .arg(dir.path().join("missing.har"))
+        .arg("--case")
+        .arg(demo("consentry.toml")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("missing.har"), "{}", stderr(&o));
 }
@@ -108,7 +156,11 @@ fn truncated_har_reports_position() {
     let cut = dir.path().join("cut.har");
     let full = std::fs::read(demo("demo.har")).unwrap();
     std::fs::write(&cut, &full[..full.len() / 2]).unwrap();
-    let o = run(bin().arg("analyze").arg(&cut).arg("--case").arg(demo("consentry.toml")));
+    let o = run(bin()
+        .arg("analyze")
+        .arg(&cut)
+        .arg("--case")
+        .arg(demo("consentry.toml")));
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(err.contains("cut.har:") && err.contains("syntax"), "{err}");
@@ -119,10 +171,19 @@ fn several_devices_need_device_flag() {
     let dir = tempfile::tempdir().unwrap();
     let case = dir.path().join("c.toml");
     std::fs::write(&case, "[[device]]\nid = \"a\"\n[[device]]\nid = \"b\"\n").unwrap();
-    let o = run(bin().arg("analyze").arg(demo("demo.har")).arg("--case").arg(&case));
+    let o = run(bin()
+        .arg("analyze")
+        .arg(demo("demo.har"))
+        .arg("--case")
+        .arg(&case));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--device"), "{}", stderr(&o));
-    let o = run(bin().arg("analyze").arg(demo("demo.har")).arg("--case").arg(&case).args(["--device", "b"]));
+    let o = run(bin()
+        .arg("analyze")
+        .arg(demo("demo.har"))
+        .arg("--case")
+        .arg(&case)
+        .args(["--device", "b"]));
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -132,7 +193,10 @@ fn case_check_and_signatures_check() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("pixel7") && out.contains("OK"), "{out}");
-    assert!(!out.contains("490154203237518"), "values are masked without --reveal");
+    assert!(
+        !out.contains("490154203237518"),
+        "values are masked without --reveal"
+    );
     let o = run(bin().args(["signatures", "check"]));
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("OK"));

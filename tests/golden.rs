@@ -26,19 +26,30 @@ fn run_golden(dir: &str, capture: &str, device: Option<&str>) {
     .expect("analysis");
     let mut got = Vec::new();
     write_jsonl(&run.findings, &mut got).unwrap();
-    let golden = dir.join(capture.rsplit_once('.').map_or(capture, |(stem, _)| stem).to_string() + ".findings.jsonl");
+    let golden = dir.join(
+        capture
+            .rsplit_once('.')
+            .map_or(capture, |(stem, _)| stem)
+            .to_string()
+            + ".findings.jsonl",
+    );
     if std::env::var_os("CONSENTRY_BLESS").is_some() {
         std::fs::write(&golden, &got).unwrap();
         return;
     }
-    let want = std::fs::read(&golden).unwrap_or_else(|e| panic!("{}: {e} (run with CONSENTRY_BLESS=1)", golden.display()));
+    let want = std::fs::read(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with CONSENTRY_BLESS=1)", golden.display()));
     if got != want {
         let got = String::from_utf8_lossy(&got);
         let want = String::from_utf8_lossy(&want);
         for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
             assert_eq!(g, w, "first difference at line {}", i + 1);
         }
-        assert_eq!(got.lines().count(), want.lines().count(), "number of findings differs");
+        assert_eq!(
+            got.lines().count(),
+            want.lines().count(),
+            "number of findings differs"
+        );
     }
 }
 

@@ -49,7 +49,13 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn entry(second: u32, method: &str, url: &str, headers: &[(&str, &str)], post: Option<Value>) -> Value {
+fn entry(
+    second: u32,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    post: Option<Value>,
+) -> Value {
     let mut request = json!({
         "method": method,
         "url": url,
@@ -84,39 +90,142 @@ fn each_encoding_and_place_is_reported_exactly() {
     let phone_sha256 = hex(&sha2::Sha256::digest("8613800138000"));
     let android_sha1_upper = hex(&sha1::Sha1::digest(ANDROID_ID)).to_uppercase();
     let email_sha512 = hex(&sha2::Sha512::digest(EMAIL));
-    let nested = b64(json!({"dev": {"mac": "020000445566"}}).to_string().as_bytes());
+    let nested = b64(json!({"dev": {"mac": "020000445566"}})
+        .to_string()
+        .as_bytes());
     let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(json!({"sdk": "x", "oaid": OAID}).to_string().as_bytes()).unwrap();
+    gz.write_all(json!({"sdk": "x", "oaid": OAID}).to_string().as_bytes())
+        .unwrap();
     let gzipped = gz.finish().unwrap();
     let multipart = format!(
         "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"imei\"\r\n\r\n{IMEI}\r\n--XyZ--\r\n"
     );
 
     let entries = vec![
-        entry(1, "GET", &format!("https://ads.mintegral.net/a?gaid={AD_ID}&v=2"), &[], None),
-        entry(2, "POST", "https://graph.facebook.com/v16.0/1/activities", &[],
-              text("application/x-www-form-urlencoded", &format!("event=X&ud%5Bph%5D={phone_sha256}"))),
-        entry(3, "POST", "https://ulogs.umeng.com/unify_logs", &[],
-              text("application/json", &json!({"h": {"mid": imei_md5, "os": "android"}}).to_string())),
-        entry(4, "GET", "https://t.appsflyer.com/api/v6/ping", &[("X-Device", &b64(ANDROID_ID.as_bytes()))], None),
-        entry(5, "GET", "https://api.mixpanel.com/track", &[("Cookie", "theme=dark; uid=tester%40example.org")], None),
-        entry(6, "POST", "https://sdk.e.qq.com/report", &[("Content-Encoding", "gzip")],
-              Some(json!({"mimeType": "application/json", "text": b64(&gzipped), "encoding": "base64"}))),
-        entry(7, "POST", "https://api.getui.com/upload", &[],
-              text("multipart/form-data; boundary=XyZ", &multipart)),
-        entry(8, "GET", &format!("https://log.tbs.qq.com/q?data={}", urlencode(&nested)), &[], None),
-        entry(9, "POST", "https://api2.amplitude.com/2/httpapi", &[],
-              text("application/json", &json!({"events": [{"device_id": android_sha1_upper}]}).to_string())),
-        entry(10, "GET", &format!("https://sdk.talkingdata.com/g/d?sn={}", hex(SERIAL.as_bytes())), &[], None),
-        entry(11, "POST", "https://api.braze.com/users/track", &[],
-              text("application/json", &json!({"attributes": [{"email_hash": email_sha512}]}).to_string())),
-        entry(12, "POST", "https://api.amap.com/v3/ip", &[],
-              text("application/json", &json!({"pos": {"lat": 31.2304, "lng": 121.4737}}).to_string())),
+        entry(
+            1,
+            "GET",
+            &format!("https://ads.mintegral.net/a?gaid={AD_ID}&v=2"),
+            &[],
+            None,
+        ),
+        entry(
+            2,
+            "POST",
+            "https://graph.facebook.com/v16.0/1/activities",
+            &[],
+            text(
+                "application/x-www-form-urlencoded",
+                &format!("event=X&ud%5Bph%5D={phone_sha256}"),
+            ),
+        ),
+        entry(
+            3,
+            "POST",
+            "https://ulogs.umeng.com/unify_logs",
+            &[],
+            text(
+                "application/json",
+                &json!({"h": {"mid": imei_md5, "os": "android"}}).to_string(),
+            ),
+        ),
+        entry(
+            4,
+            "GET",
+            "https://t.appsflyer.com/api/v6/ping",
+            &[("X-Device", &b64(ANDROID_ID.as_bytes()))],
+            None,
+        ),
+        entry(
+            5,
+            "GET",
+            "https://api.mixpanel.com/track",
+            &[("Cookie", "theme=dark; uid=tester%40example.org")],
+            None,
+        ),
+        entry(
+            6,
+            "POST",
+            "https://sdk.e.qq.com/report",
+            &[("Content-Encoding", "gzip")],
+            Some(
+                json!({"mimeType": "application/json", "text": b64(&gzipped), "encoding": "base64"}),
+            ),
+        ),
+        entry(
+            7,
+            "POST",
+            "https://api.getui.com/upload",
+            &[],
+            text("multipart/form-data; boundary=XyZ", &multipart),
+        ),
+        entry(
+            8,
+            "GET",
+            &format!("https://log.tbs.qq.com/q?data={}", urlencode(&nested)),
+            &[],
+            None,
+        ),
+        entry(
+            9,
+            "POST",
+            "https://api2.amplitude.com/2/httpapi",
+            &[],
+            text(
+                "application/json",
+                &json!({"events": [{"device_id": android_sha1_upper}]}).to_string(),
+            ),
+        ),
+        entry(
+            10,
+            "GET",
+            &format!(
+                "https://sdk.talkingdata.com/g/d?sn={}",
+                hex(SERIAL.as_bytes())
+            ),
+            &[],
+            None,
+        ),
+        entry(
+            11,
+            "POST",
+            "https://api.braze.com/users/track",
+            &[],
+            text(
+                "application/json",
+                &json!({"attributes": [{"email_hash": email_sha512}]}).to_string(),
+            ),
+        ),
+        entry(
+            12,
+            "POST",
+            "https://api.amap.com/v3/ip",
+            &[],
+            text(
+                "application/json",
+                &json!({"pos": {"lat": 31.2304, "lng": 121.4737}}).to_string(),
+            ),
+        ),
         // No personal data: random ids, a timestamp, another device's UUID.
-        entry(13, "POST", "https://app-measurement.com/a", &[],
-              text("application/json", &json!({"id": "5f0c3e1a9b7d4c2e8f6a1b3c5d7e9f0a",
-                  "ts": 1795860000123u64, "uuid": "11111111-2222-4333-8444-555555555555"}).to_string())),
-        entry(14, "GET", "https://api.example-shop.com/v1/feed?page=2", &[], None),
+        entry(
+            13,
+            "POST",
+            "https://app-measurement.com/a",
+            &[],
+            text(
+                "application/json",
+                &json!({"id": "5f0c3e1a9b7d4c2e8f6a1b3c5d7e9f0a",
+                  "ts": 1795860000123u64, "uuid": "11111111-2222-4333-8444-555555555555"})
+                .to_string(),
+            ),
+        ),
+        entry(
+            14,
+            "GET",
+            "https://api.example-shop.com/v1/feed?page=2",
+            &[],
+            None,
+        ),
     ];
     let har = json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}});
 
@@ -141,28 +250,117 @@ fn each_encoding_and_place_is_reported_exactly() {
             })
         })
         .collect();
-    let s = |r: &str, h: &str, k: &str, e: &str, w: &str| (r.into(), h.into(), k.into(), e.into(), w.into());
+    let s = |r: &str, h: &str, k: &str, e: &str, w: &str| {
+        (r.into(), h.into(), k.into(), e.into(), w.into())
+    };
     let want: BTreeSet<_> = [
-        s("share-before-consent", "ads.mintegral.net", "advertising_id", "plain", "query:gaid"),
-        s("share-before-consent", "graph.facebook.com", "phone", "sha256", "form:ud[ph]"),
-        s("sensitive-without-consent", "graph.facebook.com", "phone", "sha256", "form:ud[ph]"),
-        s("share-before-consent", "ulogs.umeng.com", "imei", "md5", "body:$.h.mid"),
-        s("share-before-consent", "t.appsflyer.com", "android_id", "base64", "header:X-Device"),
-        s("share-before-consent", "api.mixpanel.com", "email", "plain", "cookie:uid"),
-        s("share-before-consent", "sdk.e.qq.com", "oaid", "plain", "body:$.oaid"),
-        s("share-before-consent", "api.getui.com", "imei", "plain", "form:imei"),
-        s("share-before-consent", "log.tbs.qq.com", "mac", "base64", "query:data$.dev.mac"),
-        s("share-before-consent", "api2.amplitude.com", "android_id", "sha1", "body:$.events[0].device_id"),
-        s("share-before-consent", "sdk.talkingdata.com", "serial", "hex", "query:sn"),
-        s("share-before-consent", "api.braze.com", "email", "sha512", "body:$.attributes[0].email_hash"),
-        s("share-before-consent", "api.amap.com", "location", "plain", "body:$.pos.lat"),
-        s("sensitive-without-consent", "api.amap.com", "location", "plain", "body:$.pos.lat"),
+        s(
+            "share-before-consent",
+            "ads.mintegral.net",
+            "advertising_id",
+            "plain",
+            "query:gaid",
+        ),
+        s(
+            "share-before-consent",
+            "graph.facebook.com",
+            "phone",
+            "sha256",
+            "form:ud[ph]",
+        ),
+        s(
+            "sensitive-without-consent",
+            "graph.facebook.com",
+            "phone",
+            "sha256",
+            "form:ud[ph]",
+        ),
+        s(
+            "share-before-consent",
+            "ulogs.umeng.com",
+            "imei",
+            "md5",
+            "body:$.h.mid",
+        ),
+        s(
+            "share-before-consent",
+            "t.appsflyer.com",
+            "android_id",
+            "base64",
+            "header:X-Device",
+        ),
+        s(
+            "share-before-consent",
+            "api.mixpanel.com",
+            "email",
+            "plain",
+            "cookie:uid",
+        ),
+        s(
+            "share-before-consent",
+            "sdk.e.qq.com",
+            "oaid",
+            "plain",
+            "body:$.oaid",
+        ),
+        s(
+            "share-before-consent",
+            "api.getui.com",
+            "imei",
+            "plain",
+            "form:imei",
+        ),
+        s(
+            "share-before-consent",
+            "log.tbs.qq.com",
+            "mac",
+            "base64",
+            "query:data$.dev.mac",
+        ),
+        s(
+            "share-before-consent",
+            "api2.amplitude.com",
+            "android_id",
+            "sha1",
+            "body:$.events[0].device_id",
+        ),
+        s(
+            "share-before-consent",
+            "sdk.talkingdata.com",
+            "serial",
+            "hex",
+            "query:sn",
+        ),
+        s(
+            "share-before-consent",
+            "api.braze.com",
+            "email",
+            "sha512",
+            "body:$.attributes[0].email_hash",
+        ),
+        s(
+            "share-before-consent",
+            "api.amap.com",
+            "location",
+            "plain",
+            "body:$.pos.lat",
+        ),
+        s(
+            "sensitive-without-consent",
+            "api.amap.com",
+            "location",
+            "plain",
+            "body:$.pos.lat",
+        ),
     ]
     .into_iter()
     .collect();
     let missing: Vec<_> = want.difference(&got).collect();
     let extra: Vec<_> = got.difference(&want).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing: {missing:#?}\nextra: {extra:#?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing: {missing:#?}\nextra: {extra:#?}"
+    );
     assert_eq!(run.summary.exchanges, 14);
 }
 

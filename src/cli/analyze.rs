@@ -64,7 +64,10 @@ fn har_device(case: &Case, wanted: Option<&str>) -> anyhow::Result<Option<String
                 Ok(Some(id.to_string()))
             } else {
                 let known: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
-                bail!("--device {id:?} is not a device of the case (it has: {})", known.join(", "))
+                bail!(
+                    "--device {id:?} is not a device of the case (it has: {})",
+                    known.join(", ")
+                )
             }
         }
         (None, []) => Ok(None),
@@ -132,12 +135,18 @@ pub fn analyze_files(
         let label = path.display().to_string();
         let (kind, file) = source::open_input(path)?;
         if kind != InputKind::Har {
-            bail!("{label}: {} input is not supported yet (HAR is)", kind.name());
+            bail!(
+                "{label}: {} input is not supported yet (HAR is)",
+                kind.name()
+            );
         }
         let sha256 = source::file_sha256(path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let bar = progress(size, &label);
-        let reader = Counting { inner: file, bar: bar.clone() };
+        let reader = Counting {
+            inner: file,
+            bar: bar.clone(),
+        };
         let opts = HarOptions::new(label.clone(), Some(sha256.clone()));
         let mut exchanges = 0u64;
         let har = source::read_har(reader, &opts, |mut x| {
@@ -160,7 +169,10 @@ pub fn analyze_files(
         bar.finish_and_clear();
         let har = har?;
         if har.skipped > 0 {
-            eprintln!("consentry: warning: {label}: {} entries skipped", har.skipped);
+            eprintln!(
+                "consentry: warning: {label}: {} entries skipped",
+                har.skipped
+            );
             for s in &har.skip_reasons {
                 eprintln!("  entry {}: {}", s.index, s.reason);
             }

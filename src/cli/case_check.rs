@@ -21,7 +21,13 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let case = case::load(&args.file)?;
     let mut out = std::io::stdout().lock();
-    describe(&case, &args.file.display().to_string(), args.reveal, &mut out).context("writing to stdout")?;
+    describe(
+        &case,
+        &args.file.display().to_string(),
+        args.reveal,
+        &mut out,
+    )
+    .context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -40,10 +46,19 @@ fn describe(case: &Case, file: &str, reveal: bool, out: &mut dyn Write) -> std::
     writeln!(out, "{file}: OK")?;
     writeln!(out, "case      {} — {}", case.meta.id, case.meta.title)?;
     writeln!(out, "app       {} ({})", case.app.name, case.app.package)?;
-    writeln!(out, "first party domains: {}", case.app.first_party.join(", "))?;
+    writeln!(
+        out,
+        "first party domains: {}",
+        case.app.first_party.join(", ")
+    )?;
     let detector = Detector::new(case);
     for d in &case.devices {
-        writeln!(out, "device {}  addresses: {}", d.id, d.addresses.join(", "))?;
+        writeln!(
+            out,
+            "device {}  addresses: {}",
+            d.id,
+            d.addresses.join(", ")
+        )?;
         if let Some(u) = &d.proxy_user {
             writeln!(out, "  proxy user {u}")?;
         }
@@ -54,16 +69,28 @@ fn describe(case: &Case, file: &str, reveal: bool, out: &mut dyn Write) -> std::
                 IdentifierValue::Location { lat, lon } if reveal => format!("{lat}, {lon}"),
                 IdentifierValue::Location { .. } => "(lat, lon)".to_string(),
             };
-            let sensitive = if id.kind.sensitive() { "  [sensitive]" } else { "" };
+            let sensitive = if id.kind.sensitive() {
+                "  [sensitive]"
+            } else {
+                ""
+            };
             writeln!(out, "  {:<22}{shown}{sensitive}", id.kind.key())?;
         }
     }
-    writeln!(out, "search patterns (all variants of all devices): {}", detector.pattern_count())?;
+    writeln!(
+        out,
+        "search patterns (all variants of all devices): {}",
+        detector.pattern_count()
+    )?;
     for c in &case.consent {
         let purposes = if c.purposes.is_empty() {
             "all purposes".to_string()
         } else {
-            c.purposes.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+            c.purposes
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         writeln!(
             out,
@@ -72,7 +99,10 @@ fn describe(case: &Case, file: &str, reveal: bool, out: &mut dyn Write) -> std::
             c.device,
             c.decision,
             purposes,
-            c.note.as_deref().map(|n| format!("  ({n})")).unwrap_or_default()
+            c.note
+                .as_deref()
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default()
         )?;
     }
     writeln!(
@@ -80,6 +110,10 @@ fn describe(case: &Case, file: &str, reveal: bool, out: &mut dyn Write) -> std::
         "rules     grace {} ms, frequency limit {}/min, infrastructure {}",
         case.rules.grace_ms,
         case.rules.frequency_per_minute,
-        if case.rules.flag_infrastructure { "flagged" } else { "not flagged" }
+        if case.rules.flag_infrastructure {
+            "flagged"
+        } else {
+            "not flagged"
+        }
     )
 }

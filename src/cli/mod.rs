@@ -16,7 +16,11 @@ pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "consentry", version, about = "Finds personal data sent before consent, after refusal or beyond the purposes consented to")]
+#[command(
+    name = "consentry",
+    version,
+    about = "Finds personal data sent before consent, after refusal or beyond the purposes consented to"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -30,7 +30,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         db.entities().len(),
         db.entities().iter().map(|e| e.domains.len()).sum::<usize>(),
         catalogue.citations.len(),
-        if problems.is_empty() { "OK".to_string() } else { format!("{} problems", problems.len()) }
+        if problems.is_empty() {
+            "OK".to_string()
+        } else {
+            format!("{} problems", problems.len())
+        }
     );
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS

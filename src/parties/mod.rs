@@ -23,9 +23,10 @@
 //! does not make all of Google first party.
 //!
 //! A host that is a customer site on a known platform (`abc.cloudfront.net`,
-//! `evil.github.io`) is reported with the platform as `entity`, the platform's
-//! categories (so usually `infrastructure`) and `tenant = true`: the rules can tell
-//! that the real recipient, the tenant, is unknown.
+//! `evil.github.io`) has `tenant = true`. Whoever runs it is unknown, so as a third
+//! party it is classified as an unknown third party (no entity, the default
+//! purposes), not exempted as the platform's infrastructure: a tracker hosted on
+//! CloudFront is still flagged.
 //!
 //! For the first party the reported `entity` is the database's entity when it knows
 //! the host's own company, else the app's name; `purposes` is empty (any purpose
@@ -80,8 +81,8 @@ pub struct Destination {
     #[serde(skip)]
     pub infrastructure: bool,
     /// The host is a customer's own site on a platform the database knows (a private
-    /// public suffix such as `abc.cloudfront.net`): `entity` is the platform, which
-    /// processes the data for a tenant the database does not know.
+    /// public suffix such as `abc.cloudfront.net`), run by a tenant the database does
+    /// not know.
     #[serde(skip)]
     pub tenant: bool,
 }
@@ -207,6 +208,22 @@ impl Classifier {
             }
             (_, e) => e,
         };
+        if party == Party::Third && tenant {
+            // A customer's site on a hosting platform (`abc.cloudfront.net`): whoever
+            // runs it is unknown, so it is judged as an unknown third party rather
+            // than exempted as the platform's infrastructure.
+            return Destination {
+                host: host.name,
+                site,
+                party,
+                entity: None,
+                categories: Vec::new(),
+                purposes: self.unknown_purposes.clone(),
+                known: false,
+                infrastructure: false,
+                tenant,
+            };
+        }
         Destination {
             host: host.name,
             site,
@@ -259,7 +276,7 @@ mod tests {
             ("EXAMPLE-SHOP.COM.:443", "example-shop.com", First, Some("Example Shop"), &[], false),
             ("shop.example.github.io", "example.github.io", First, Some("Example Shop"), &[], true),
             // Another customer of the same platform is a third party (GitHub Pages hosting).
-            ("evil.github.io", "evil.github.io", Third, Some("GitHub Pages"), &[], true),
+            ("evil.github.io", "evil.github.io", Third, None, &[Ad, An], false),
             ("example-shop.com.evil.net", "evil.net", Third, None, &[Ad, An], false),
             // Western SDKs.
             ("graph.facebook.com", "facebook.com", Third, Some("Meta Platforms, Inc."), &[Ad, An, So], false),
@@ -275,7 +292,7 @@ mod tests {
             ("consent.cookiebot.com", "cookiebot.com", Third, Some("Cookiebot (Usercentrics)"), &[Fu], false),
             // Infrastructure: private-suffix hosts are their own site, but the
             // database still knows the platform.
-            ("d111111abcdef8.cloudfront.net", "d111111abcdef8.cloudfront.net", Third, Some("Amazon CloudFront"), &[], true),
+            ("d111111abcdef8.cloudfront.net", "d111111abcdef8.cloudfront.net", Third, None, &[Ad, An], false),
             ("cdnjs.cloudflare.com", "cloudflare.com", Third, Some("Cloudflare"), &[], true),
             // Generic Google API host (googleapis.com is a private suffix, so every
             // host is its own site): not attributed to a tracker product, no tenant.
@@ -332,7 +349,11 @@ mod tests {
                 .any(|p| host.contains(p));
             assert_eq!(d.tenant, platform, "tenant {host}");
             let own = party == First && entity == Some("Example Shop") && !platform;
-            assert_eq!(d.known, entity.is_some() && !own, "known {host}");
+            assert_eq!(
+                d.known,
+                entity.is_some() && !own && !(platform && party == Third),
+                "known {host}"
+            );
             let mut sorted = d.categories.clone();
             sorted.sort();
             assert_eq!(sorted, d.categories, "categories of {host} sorted");

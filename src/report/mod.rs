@@ -53,8 +53,14 @@ impl RunSummary {
         self.findings_by_rule.clear();
         self.findings_by_severity.clear();
         for f in findings {
-            *self.findings_by_rule.entry(f.rule.as_str().to_string()).or_default() += 1;
-            *self.findings_by_severity.entry(f.severity.as_str().to_string()).or_default() += 1;
+            *self
+                .findings_by_rule
+                .entry(f.rule.as_str().to_string())
+                .or_default() += 1;
+            *self
+                .findings_by_severity
+                .entry(f.severity.as_str().to_string())
+                .or_default() += 1;
         }
     }
 }
@@ -74,7 +80,11 @@ pub fn write_jsonl(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> 
 }
 
 /// One JSON document: `{"summary": …, "findings": […]}`.
-pub fn write_json(summary: &RunSummary, findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
+pub fn write_json(
+    summary: &RunSummary,
+    findings: &[Finding],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     #[derive(Serialize)]
     struct Doc<'a> {
         summary: &'a RunSummary,

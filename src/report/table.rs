@@ -25,13 +25,24 @@ fn clock(at: &str) -> &str {
     at.get(11..23).unwrap_or(at)
 }
 
-pub fn write_table(summary: &RunSummary, findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
-    let case = if summary.case.is_empty() { "(no case id)" } else { &summary.case };
+pub fn write_table(
+    summary: &RunSummary,
+    findings: &[Finding],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let case = if summary.case.is_empty() {
+        "(no case id)"
+    } else {
+        &summary.case
+    };
     writeln!(out, "{}", fit(&format!("case {case}"), WIDTH))?;
     writeln!(
         out,
         "{} exchanges ({} with personal data, {} metadata only), {} anomalies",
-        summary.exchanges, summary.exchanges_with_personal_data, summary.metadata_only, summary.anomalies
+        summary.exchanges,
+        summary.exchanges_with_personal_data,
+        summary.metadata_only,
+        summary.anomalies
     )?;
     let sev = |s: &str| summary.findings_by_severity.get(s).copied().unwrap_or(0);
     writeln!(
@@ -58,9 +69,16 @@ pub fn write_table(summary: &RunSummary, findings: &[Finding], out: &mut dyn Wri
         let d = &list[0].destination;
         let party = match d.party {
             Party::First => "first party".to_string(),
-            Party::Third => d.entity.clone().unwrap_or_else(|| "unknown third party".into()),
+            Party::Third => d
+                .entity
+                .clone()
+                .unwrap_or_else(|| "unknown third party".into()),
         };
-        let count = format!("{} finding{}", list.len(), if list.len() == 1 { "" } else { "s" });
+        let count = format!(
+            "{} finding{}",
+            list.len(),
+            if list.len() == 1 { "" } else { "s" }
+        );
         let head = fit(&format!("{host} · {party}"), WIDTH - count.len() - 2);
         writeln!(out)?;
         writeln!(out, "{head:<w$}  {count}", w = WIDTH - count.len() - 2)?;
@@ -73,7 +91,11 @@ pub fn write_table(summary: &RunSummary, findings: &[Finding], out: &mut dyn Wri
                 .iter()
                 .map(|x| format!("{} ({}) {}", x.kind, x.encoding, x.location))
                 .collect();
-            let data = if data.is_empty() { "-".to_string() } else { data.join("; ") };
+            let data = if data.is_empty() {
+                "-".to_string()
+            } else {
+                data.join("; ")
+            };
             let flag = if f.borderline { "~" } else { " " };
             let at = f.at.to_string();
             let line = format!(
@@ -97,7 +119,10 @@ pub fn write_table(summary: &RunSummary, findings: &[Finding], out: &mut dyn Wri
         }
     }
     if findings.iter().any(|f| f.borderline) {
-        writeln!(out, "~ borderline: a consent decision lies within the grace window")?;
+        writeln!(
+            out,
+            "~ borderline: a consent decision lies within the grace window"
+        )?;
     }
     Ok(())
 }

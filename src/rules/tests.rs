@@ -22,6 +22,7 @@ fn dest(party: Party, purposes: &[Purpose]) -> Destination {
         purposes: purposes.to_vec(),
         known: true,
         infrastructure: false,
+        tenant: false,
     }
 }
 
