@@ -2,6 +2,8 @@
 //!
 //! INTERFACE STUB — to be implemented (see the pii work item).
 
+pub mod matcher;
+
 use std::ops::Range;
 
 use serde::Serialize;
