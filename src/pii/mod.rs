@@ -3,6 +3,7 @@
 //! INTERFACE STUB — to be implemented (see the pii work item).
 
 pub mod matcher;
+pub mod patterns;
 pub mod variants;
 
 use std::ops::Range;

@@ -203,11 +203,12 @@ pub fn textual_forms(kind: &IdentifierKind, text: &str) -> Vec<String> {
             if separators_are_formatting(kind) {
                 let bare = strip(trimmed, &[':', '-', ' ', '.']);
                 push_cases(&mut forms, &bare);
-                if matches!(kind, IdentifierKind::Mac | IdentifierKind::Bssid) && bare.len() == 12
-                {
+                if matches!(kind, IdentifierKind::Mac | IdentifierKind::Bssid) && bare.len() == 12 {
                     // The other common MAC notations: 02-00-00-44-55-66, 0200.0044.5566.
-                    let pairs: Vec<&str> = (0..6).filter_map(|i| bare.get(2 * i..2 * i + 2)).collect();
-                    let quads: Vec<&str> = (0..3).filter_map(|i| bare.get(4 * i..4 * i + 4)).collect();
+                    let pairs: Vec<&str> =
+                        (0..6).filter_map(|i| bare.get(2 * i..2 * i + 2)).collect();
+                    let quads: Vec<&str> =
+                        (0..3).filter_map(|i| bare.get(4 * i..4 * i + 4)).collect();
                     push_cases(&mut forms, &pairs.join(":"));
                     push_cases(&mut forms, &pairs.join("-"));
                     push_cases(&mut forms, &quads.join("."));
@@ -390,7 +391,10 @@ pub fn location_variants(lat: f64, lon: f64) -> Vec<(Vec<u8>, Role)> {
     if !lat.is_finite() || !lon.is_finite() {
         return out;
     }
-    for (v, role, int_role) in [(lat, Role::Lat, Role::LatInt), (lon, Role::Lon, Role::LonInt)] {
+    for (v, role, int_role) in [
+        (lat, Role::Lat, Role::LatInt),
+        (lon, Role::Lon, Role::LonInt),
+    ] {
         let mut push = |s: String, r: Role| {
             let b = s.into_bytes();
             if !out.iter().any(|(x, _)| *x == b) {
@@ -462,7 +466,14 @@ mod tests {
     #[test]
     fn mac_separators_and_cases() {
         let vs = variants(&IdentifierKind::Mac, &text("02:00:00:44:55:aa"));
-        for s in ["02:00:00:44:55:aa", "02:00:00:44:55:AA", "0200004455aa", "0200004455AA", "02-00-00-44-55-aa", "0200.0044.55aa"] {
+        for s in [
+            "02:00:00:44:55:aa",
+            "02:00:00:44:55:AA",
+            "0200004455aa",
+            "0200004455AA",
+            "02-00-00-44-55-aa",
+            "0200.0044.55aa",
+        ] {
             assert!(has(&vs, s, "plain"), "{s}");
         }
         assert!(has(&vs, "02%3A00%3A00%3A44%3A55%3Aaa", "url"));
@@ -484,11 +495,21 @@ mod tests {
     #[test]
     fn phone_forms_cn_and_us() {
         let f = textual_forms(&IdentifierKind::Phone, "+86 138-0013-8000");
-        for s in ["+8613800138000", "8613800138000", "13800138000", "008613800138000"] {
+        for s in [
+            "+8613800138000",
+            "8613800138000",
+            "13800138000",
+            "008613800138000",
+        ] {
             assert!(f.contains(&s.to_string()), "{s} in {f:?}");
         }
         let f = textual_forms(&IdentifierKind::Phone, "+14155550100");
-        for s in ["4155550100", "14155550100", "(415) 555-0100", "415-555-0100"] {
+        for s in [
+            "4155550100",
+            "14155550100",
+            "(415) 555-0100",
+            "415-555-0100",
+        ] {
             assert!(f.contains(&s.to_string()), "{s} in {f:?}");
         }
         let f = textual_forms(&IdentifierKind::Phone, "+442079460000");
@@ -511,7 +532,9 @@ mod tests {
     #[test]
     fn short_values_only_digests() {
         let vs = variants(&IdentifierKind::Custom("x".into()), &text("ab"));
-        assert!(vs.iter().all(|v| matches!(v.encoding, "md5" | "sha1" | "sha256" | "sha512")));
+        assert!(vs
+            .iter()
+            .all(|v| matches!(v.encoding, "md5" | "sha1" | "sha256" | "sha512")));
         // md5("ab") = 187ef4436122d1cc2f40dc2b92f0eba0
         assert!(has(&vs, "187ef4436122d1cc2f40dc2b92f0eba0", "md5"));
     }
