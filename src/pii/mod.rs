@@ -28,7 +28,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::case::{Case, IdentifierKind, IdentifierValue};
+use crate::case::{Case, IdentifierKind};
 use crate::decode::Part;
 use crate::exchange::Anomaly;
 
@@ -404,7 +404,7 @@ mod tests {
     use base64::Engine;
 
     use super::*;
-    use crate::case::{Device, Identifier};
+    use crate::case::{Device, Identifier, IdentifierValue};
 
     fn device(id: &str, idents: &[(IdentifierKind, IdentifierValue)]) -> Device {
         Device {
