@@ -3,8 +3,8 @@
 //! resident ids (GB 11643 check digit, plausible birth date), IMEI (Luhn) and bank
 //! cards (Luhn, known issuer prefixes).
 //!
-//! One pass finds maximal digit runs (an 8-bytes-at-a-time skip over text without
-//! digits), and `memchr` finds `@` for e-mail addresses; no regular expressions. A
+//! One pass finds maximal runs of 8 or more digits (testing one aligned 4-byte block
+//! per 4 bytes, see [`long_digit_runs`]), and `memchr` finds `@` for e-mail addresses; no regular expressions. A
 //! candidate must not touch a letter or digit on either side (a digit run inside a hex
 //! id or a longer number is not a phone number). Digit runs are classified by length:
 //! - `+` and 8–15 digits: phone (E.164); nothing else is tried on that run.
@@ -54,7 +54,7 @@ const MAX_EMAIL_DOMAIN: usize = 255;
 /// Calls `f(kind, start, end)` for every pattern hit in `data`, in order of position
 /// within each detector.
 pub fn scan(data: &[u8], mut f: impl FnMut(PatternKind, usize, usize)) {
-    digit_runs(data, |s, e| classify_digits(data, s, e, &mut f));
+    long_digit_runs(data, |s, e| classify_digits(data, s, e, &mut f));
     for at in memchr_iter(b'@', data) {
         if let Some((s, e)) = email_at(data, at) {
             f(PatternKind::Email, s, e);
@@ -62,37 +62,60 @@ pub fn scan(data: &[u8], mut f: impl FnMut(PatternKind, usize, usize)) {
     }
 }
 
-/// Position of the first ASCII digit at or after `i`.
-#[inline]
-fn next_digit(data: &[u8], mut i: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    while i + 8 <= data.len() {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&data[i..i + 8]);
-        // x ^ 0x30 is < 10 exactly for '0'..='9'; "has a byte < 10" (exact test).
-        let x = u64::from_le_bytes(b) ^ (0x30 * LO);
-        if x.wrapping_sub(10 * LO) & !x & HI != 0 {
-            break;
-        }
-        i += 8;
-    }
-    data[i.min(data.len())..]
-        .iter()
-        .position(u8::is_ascii_digit)
-        .map(|p| i + p)
+/// Shortest digit run any detector looks at (E.164: `+` and 8 digits).
+const MIN_RUN: usize = 8;
+
+/// High bit set in each byte of the 8 at `p` that is not an ASCII digit.
+#[inline(always)]
+fn non_digits8(data: &[u8], p: usize) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&data[p..p + 8]);
+    // x ^ '0' maps digits to 0..=9; adding 0x76 to the low 7 bits (no carry between
+    // bytes) sets the high bit exactly for values 10..=127; OR-ing x covers 128..=255.
+    let x = u64::from_le_bytes(b) ^ 0x3030_3030_3030_3030;
+    (((x & LOW7) + 0x7676_7676_7676_7676) | x) & HIGH
 }
 
-/// Calls `f(start, end)` for each maximal run of ASCII digits.
-fn digit_runs(data: &[u8], mut f: impl FnMut(usize, usize)) {
-    let mut i = 0;
-    while let Some(s) = next_digit(data, i) {
-        let e = data[s..]
+/// Calls `f(start, end)` for each maximal run of at least [`MIN_RUN`] ASCII digits.
+///
+/// A run of 8 or more digits always contains a whole 4-byte block starting at a
+/// multiple of 4, so only those blocks are tested (two per 8-byte word operation); a block of
+/// four digits is expanded to its run. Text with short digit groups (hex ids,
+/// timestamps of other lengths) costs one test per 4 bytes.
+fn long_digit_runs(data: &[u8], mut f: impl FnMut(usize, usize)) {
+    let mut p = 0;
+    while p + 4 <= data.len() {
+        // Test two blocks per load where 8 bytes remain, else the last block alone.
+        let nd = if p + 8 <= data.len() {
+            non_digits8(data, p)
+        } else {
+            let mut b = [b'x'; 8];
+            b[..4].copy_from_slice(&data[p..p + 4]);
+            non_digits8(&b, 0)
+        };
+        let block = if nd & 0x8080_8080 == 0 {
+            p
+        } else if nd >> 32 == 0 {
+            p + 4
+        } else {
+            p += 8;
+            continue;
+        };
+        let s = data[..block]
+            .iter()
+            .rposition(|b| !b.is_ascii_digit())
+            .map_or(0, |i| i + 1);
+        let e = data[block + 4..]
             .iter()
             .position(|b| !b.is_ascii_digit())
-            .map_or(data.len(), |p| s + p);
-        f(s, e);
-        i = e;
+            .map_or(data.len(), |i| block + 4 + i);
+        if e - s >= MIN_RUN {
+            f(s, e);
+        }
+        // Next block strictly after the non-digit at `e`.
+        p = (e + 4) & !3;
     }
 }
 
@@ -371,10 +394,31 @@ mod tests {
     }
 
     #[test]
-    fn digit_skip_agrees_with_scalar() {
-        let data = b"abcdefghijklmnop7qrstuvwxyz0123456789ABCDEFGH/:;9";
+    fn long_runs_at_edges() {
+        let data = b"12345678a1234567+123456789012345678901234567890";
         let mut runs = Vec::new();
-        digit_runs(data, |s, e| runs.push((s, e)));
-        assert_eq!(runs, vec![(16, 17), (27, 37), (48, 49)]);
+        long_digit_runs(data, |s, e| runs.push((s, e)));
+        assert_eq!(runs, vec![(0, 8), (17, data.len())]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn long_runs_same_as_naive(data in proptest::collection::vec(
+            proptest::sample::select(b"0123456789a+".to_vec()), 0..200)) {
+            let mut want = Vec::new();
+            let mut i = 0;
+            while i < data.len() {
+                if data[i].is_ascii_digit() {
+                    let s = i;
+                    while i < data.len() && data[i].is_ascii_digit() { i += 1; }
+                    if i - s >= MIN_RUN { want.push((s, i)); }
+                } else {
+                    i += 1;
+                }
+            }
+            let mut got = Vec::new();
+            long_digit_runs(&data, |s, e| got.push((s, e)));
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }
