@@ -40,33 +40,36 @@ pub type PatternId = u32;
 /// `[min_len, next shard's min_len)`, the last row takes everything longer.
 /// Patterns shorter than the smallest `min_len` go to the Aho-Corasick fallback.
 ///
-/// Strides: 3 for 6..12 bytes (q 4), 8 for 12..32 (q 5), 25 for 32+ (q 8: digests).
+/// Strides: 4 for 6..12 bytes (q 3), 8 for 12..32 (q 5), 25 for 32+ (q 8: digests).
 /// Measured over the bench corpus (MB per CPU-second, machine shared and noisy, ±10%;
 /// 1 000 / 30 000 patterns), all with the two-bit filter and unrolled loop:
-/// `6:4,12:8,32:8` 870 / 722 · `6:4,12:5,32:8` 1 025 / 895 · `6:4,12:6,32:8` 1 025 / 748 ·
+/// `6:3,12:5,32:8` 1 199 / 784 (chosen) · `6:4,12:5,32:8` 1 042 / 804 ·
+/// `7:4,12:5,32:8` 1 077 / 471 (6-byte patterns in the fallback) · `6:4,12:8,32:8` 870 / 722 · `6:4,12:6,32:8` 1 025 / 748 ·
 /// `6:4,12:4,32:8` 1 059 / 804 (4-byte grams of hex text pass the filter too often) ·
 /// `6:4,12:5,20:6,32:8` 859 / 611 (a fourth pass costs more than its larger stride
 /// saves) · `12:6,32:8` with everything under 12 bytes in the Aho-Corasick fallback
 /// 340 / 316 (its overlapping search gets no prefilter).
 /// Earlier steps, layout `6:4,12:8,32:8`: one-bit filter, one sample per branch
 /// 583 / 402; two-bit filter 669 / 557; unchecked loads in the hot loop 870 / 722.
-pub const SHARDS: [(usize, usize); 3] = [(6, 4), (12, 5), (32, 8)];
+pub const SHARDS: [(usize, usize); 3] = [(6, 3), (12, 5), (32, 8)];
 
 /// Golden-ratio multiplier (Knuth's multiplicative hashing).
 const HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// Bits of fast-reject table per indexed gram: 16 keeps the false-positive rate near
-/// 1/16 (a hash-map probe per 16 useless samples at worst).
+/// Bits of fast-reject filter per indexed gram: with two bits set per gram in one word
+/// the false-positive rate is about 1.5% (observed on the bench corpus: 1.3% in the
+/// middle shard at 1 000 patterns, 2.8% in the long shard at 30 000 where the table
+/// is capped).
 const BITS_PER_GRAM: usize = 16;
-/// Fast-reject table bounds (log2 of bits): 2^13 bits = 1 KiB, 2^22 bits = 512 KiB
-/// (the L2 size of the benchmark machine's core; larger tables miss the cache).
+/// Fast-reject filter bounds (log2 of bits): 2^13 bits = 1 KiB, 2^22 bits = 512 KiB
+/// per shard (the L2 size of the benchmark machine's core; 2^24 measured no better).
 const MIN_TABLE_LOG2: u32 = 13;
 const MAX_TABLE_LOG2: u32 = 22;
 
 /// One length class of patterns with its sampled gram index.
 #[derive(Debug, Clone)]
 struct Shard {
-    /// Gram size in bytes, 4..=8.
+    /// Gram size in bytes, 3..=8.
     q: usize,
     /// Distance between samples: `min_len − q + 1`.
     stride: usize,
@@ -163,6 +166,7 @@ impl Shard {
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
     {
         match self.q {
+            3 => self.scan_q::<3, F>(m, hay, f),
             4 => self.scan_q::<4, F>(m, hay, f),
             5 => self.scan_q::<5, F>(m, hay, f),
             6 => self.scan_q::<6, F>(m, hay, f),
@@ -250,13 +254,13 @@ impl Matcher {
     }
 
     /// [`Matcher::new`] with another shard layout: `(min_len, q)` rows sorted by
-    /// `min_len`, `4 <= q <= 8`, `q <= min_len` (rows breaking this are skipped, their
+    /// `min_len`, `3 <= q <= 8`, `q <= min_len` (rows breaking this are skipped, their
     /// patterns going to the next shorter row or the fallback). For benchmarks.
     pub fn with_shards<P: AsRef<[u8]>>(patterns: &[P], layout: &[(usize, usize)]) -> Matcher {
         let layout: Vec<(usize, usize)> = layout
             .iter()
             .copied()
-            .filter(|&(min, q)| (4..=8).contains(&q) && q <= min)
+            .filter(|&(min, q)| (3..=8).contains(&q) && q <= min)
             .collect();
         let mut bytes = Vec::new();
         let mut spans = Vec::with_capacity(patterns.len());
@@ -500,7 +504,7 @@ mod tests {
             let m = Matcher::new(&pats);
             prop_assert_eq!(found(&m, &hay), want.clone());
             // Other gram sizes and strides, as the benchmarks use them.
-            let m = Matcher::with_shards(&pats, &[(4, 4), (7, 6), (9, 7), (20, 8)]);
+            let m = Matcher::with_shards(&pats, &[(3, 3), (5, 4), (9, 6), (11, 7), (20, 8)]);
             prop_assert_eq!(found(&m, &hay), want);
         }
     }

@@ -457,7 +457,10 @@ mod tests {
         }
     }
 
-    fn summary(ms: &[PiiMatch]) -> Vec<(String, Option<String>, String, String, Range<usize>)> {
+    /// kind, device, encoding, location, range
+    type Row = (String, Option<String>, String, String, Range<usize>);
+
+    fn summary(ms: &[PiiMatch]) -> Vec<Row> {
         ms.iter()
             .map(|m| {
                 (

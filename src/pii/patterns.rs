@@ -126,7 +126,7 @@ fn alnum_at(data: &[u8], i: usize) -> bool {
 fn classify_digits(data: &[u8], s: usize, e: usize, f: &mut impl FnMut(PatternKind, usize, usize)) {
     let run = &data[s..e];
     let n = run.len();
-    if n < 8 || n > 19 {
+    if !(MIN_RUN..=19).contains(&n) {
         return;
     }
     let left_ok = s == 0 || !data[s - 1].is_ascii_alphanumeric();
