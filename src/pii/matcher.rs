@@ -9,9 +9,9 @@
 //! occurrence `[start, start + len)` with `len ≥ m` contains exactly one sample `p` with
 //! `start ≤ p < start + s`, and the gram `hay[p..p+q]` lies inside the occurrence
 //! (`p + q ≤ start + s − 1 + q = start + m ≤ start + len`). So each pattern is indexed
-//! by its grams at offsets `0..s` only; at sample `p` the gram is looked up (a bit
-//! table of `2^k` bits indexed by a multiplicative hash rejects almost every sample;
-//! on a hit, an exact map gram → `(pattern, offset)` list) and every candidate is
+//! by its grams at offsets `0..s` only; at sample `p` the gram is looked up (a
+//! one-word, two-bit blocked Bloom filter indexed by a multiplicative hash rejects
+//! almost every sample; on a pass, an exact map gram → `(pattern, offset)` list) and every candidate is
 //! verified by a slice comparison at `p − offset`. Each occurrence is reported exactly
 //! once (its sample and offset are unique). No tail case exists: a sample with
 //! `p + q > len` cannot lie inside an occurrence, by the inequality above.
@@ -21,12 +21,25 @@
 //! short custom strings, small coordinates).
 //!
 //! # Why not `aho-corasick` alone
-//! Measured on the 2-core AMD EPYC (Zen 1, 2 GHz) this project runs its benches on,
-//! over the corpus of `benches/matcher.rs`, `cargo bench --bench matcher`:
-//! see the table in the comment on [`SHARDS`] (figures recorded there).
-//! The digest variants (32–128 hex, 22–88 base64) are most of the patterns and become
-//! nearly free here (one lookup per 25 bytes), while an automaton pays per byte and its
-//! state table outgrows the cache as the pattern count grows.
+//! `cargo bench --bench matcher -- --warm-up-time 1 --measurement-time 3` on the
+//! 2-core AMD EPYC (Zen 1) development VM, shared with other builds (wall clock,
+//! ±10%), corpus of 2.1 MB of JSON/form bodies, all overlapping occurrences:
+//!
+//! | matcher                       | 1 000 patterns | 30 000 patterns |
+//! |-------------------------------|----------------|-----------------|
+//! | this (sampled q-grams)        | 1 094 MiB/s    | 671 MiB/s       |
+//! | `aho_corasick` DFA            | 210 MiB/s      | 25 MiB/s (468 MB of tables) |
+//! | `aho_corasick` default (NFA)  | 96 MiB/s       | 34 MiB/s        |
+//!
+//! Build for 30 000 patterns: 77 ms. At 30 000 patterns the shards cost, alone,
+//! 1.18 GiB/s (6..12 bytes, 425 patterns), 3.15 GiB/s (12..32, 9 535), 4.44 GiB/s
+//! (32+, 20 040): the digest variants, most of the patterns, are nearly free (one
+//! probe per 25 bytes), while an automaton pays per byte and its tables outgrow the
+//! cache as patterns are added. The layout experiments are listed at [`SHARDS`].
+//!
+//! Worst case: a haystack made of a character frequent in the patterns (1 MiB of
+//! `0`) makes many probes pass the filter and verify near-misses: ~30 MB/s, still
+//! linear (each sample verifies at most the patterns sharing its gram).
 
 use std::ops::ControlFlow;
 

@@ -589,11 +589,11 @@ mod tests {
     #[test]
     fn hit_limit_is_an_anomaly() {
         let case = Case {
-            devices: vec![device("d", &[(IdentifierKind::Name, text("aaaaaa"))])],
+            devices: vec![device("d", &[(IdentifierKind::Name, text("ababab"))])],
             ..Case::default()
         };
         let det = Detector::new(&case);
-        let data = vec![b'a'; MAX_HITS_PER_PART + 100];
+        let data = b"ab".repeat(MAX_HITS_PER_PART + 100);
         let mut anomalies = Vec::new();
         let got = det.scan_with_anomalies(&[part("body", vec![], &data)], &mut anomalies);
         assert!(anomalies.iter().any(|a| a.kind == "pii-hit-limit"));

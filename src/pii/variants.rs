@@ -17,6 +17,8 @@
 //!   (`+44 20…` → `020…`). A number written without `+` or `00` is kept as given (and
 //!   without separators): its country cannot be known.
 //! - Locations: see [`location_variants`].
+//! - Placeholder values (one character repeated, e.g. the all-zero advertising id of
+//!   a device with limited ad tracking) yield no variants: see [`is_placeholder`].
 
 use std::collections::HashMap;
 
@@ -103,6 +105,7 @@ pub fn encoding_rank(encoding: &str) -> u8 {
 pub fn variants(kind: &IdentifierKind, value: &IdentifierValue) -> Vec<Variant> {
     let mut out = Variants::default();
     match value {
+        IdentifierValue::Text(text) if is_placeholder(text) => {}
         IdentifierValue::Text(text) => {
             for form in textual_forms(kind, text) {
                 expand(&form, &mut out);
@@ -115,6 +118,21 @@ pub fn variants(kind: &IdentifierKind, value: &IdentifierValue) -> Vec<Variant> 
         }
     }
     out.finish()
+}
+
+/// Whether `text` is one character repeated, apart from separators: the all-zero
+/// IDFA/advertising id that iOS and Android report when tracking is limited, an empty
+/// IMEI `000000000000000`. It identifies nobody, occurs in traffic of every device, and
+/// makes the matcher verify a candidate at every sample of a run of that character.
+pub fn is_placeholder(text: &str) -> bool {
+    let mut chars = text
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | ' ' | '.'))
+        .map(|c| c.to_ascii_lowercase());
+    match chars.next() {
+        None => true,
+        Some(first) => chars.all(|c| c == first),
+    }
 }
 
 #[derive(Default)]
@@ -551,6 +569,15 @@ mod tests {
         assert!(has_loc("121.474", Role::Lon)); // rounded
         assert!(has_loc("121.473", Role::Lon)); // truncated
         assert!(has_loc("1214737010", Role::LonInt));
+    }
+
+    #[test]
+    fn placeholders_yield_nothing() {
+        let zero = text("00000000-0000-0000-0000-000000000000");
+        assert!(variants(&IdentifierKind::Idfa, &zero).is_empty());
+        assert!(variants(&IdentifierKind::Imei, &text("000000000000000")).is_empty());
+        assert!(!variants(&IdentifierKind::Imei, &text("490154203237518")).is_empty());
+        assert!(!is_placeholder("aA1"));
     }
 
     #[test]
