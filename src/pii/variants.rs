@@ -572,6 +572,43 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_has_plain_forms_and_digests() {
+        let sample = |k: &IdentifierKind| match k {
+            IdentifierKind::Phone => "+8613800138000",
+            IdentifierKind::Email => "tester@example.org",
+            IdentifierKind::Imei | IdentifierKind::Meid => "49-015420-323751-8",
+            IdentifierKind::Mac | IdentifierKind::Bssid => "02:00:00:44:55:66",
+            IdentifierKind::ResidentId => "11010519491231002x",
+            IdentifierKind::BankCard => "6222 0212 3456 7890 128",
+            IdentifierKind::Ssid => "Lab WiFi 5G",
+            IdentifierKind::Name => "Zhang San",
+            IdentifierKind::Serial => "R58M12ABCDE",
+            _ => "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b",
+        };
+        for kind in IdentifierKind::BUILTIN
+            .iter()
+            .filter(|k| **k != IdentifierKind::Location)
+        {
+            let value = sample(kind);
+            let vs = variants(kind, &text(value));
+            assert!(has(&vs, value, "plain"), "{kind}: as-is");
+            let md5 = hex_lower(&Md5::digest(value.as_bytes()));
+            assert!(has(&vs, &md5, "md5"), "{kind}: md5 of as-is");
+            assert!(
+                has(&vs, &STANDARD.encode(value), "base64"),
+                "{kind}: base64"
+            );
+            if separators_are_formatting(kind) {
+                let bare = strip(value, &[':', '-', ' ', '.']);
+                assert!(has(&vs, &bare.to_uppercase(), "plain"), "{kind}: {bare}");
+            }
+        }
+        // Resident id: the check character in both cases.
+        let vs = variants(&IdentifierKind::ResidentId, &text("11010519491231002x"));
+        assert!(has(&vs, "11010519491231002X", "plain"));
+    }
+
+    #[test]
     fn placeholders_yield_nothing() {
         let zero = text("00000000-0000-0000-0000-000000000000");
         assert!(variants(&IdentifierKind::Idfa, &zero).is_empty());
