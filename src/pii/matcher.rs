@@ -342,40 +342,6 @@ impl Matcher {
         &self.bytes[start as usize..(start + len) as usize]
     }
 
-    /// Diagnostics: per shard `(min_len, q, patterns-grams, table bits, samples,
-    /// filter passes, exact gram hits, candidates verified)` over `hay`.
-    #[doc(hidden)]
-    pub fn probe(&self, hay: &[u8]) -> Vec<[usize; 7]> {
-        self.shards
-            .iter()
-            .map(|sh| {
-                let mut st = [
-                    sh.q,
-                    sh.stride,
-                    sh.entries.len(),
-                    sh.bits.len() * 64,
-                    0,
-                    0,
-                    0,
-                ];
-                let mut p = 0;
-                while p + sh.q <= hay.len() {
-                    st[4] += 1;
-                    let g = load_gram(hay, p, sh.q).unwrap_or(0);
-                    let (w, mask) = filter_slot(g, sh.shift);
-                    if sh.bits[w] & mask == mask {
-                        st[5] += 1;
-                        if let Some(&(a, b)) = sh.table.get(&g) {
-                            st[6] += (b - a) as usize;
-                        }
-                    }
-                    p += sh.stride;
-                }
-                st
-            })
-            .collect()
-    }
-
     /// Calls `f(pattern, start)` for every occurrence in `hay`, in no particular order,
     /// until `f` breaks. Allocates nothing.
     pub fn for_each<F>(&self, hay: &[u8], mut f: F) -> ControlFlow<()>

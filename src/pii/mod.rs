@@ -40,6 +40,9 @@ use variants::{encoding_rank, Role};
 /// Most raw matcher hits examined in one part; a part crafted to match a pattern at
 /// every byte stops here (anomaly `pii-hit-limit`).
 pub const MAX_HITS_PER_PART: usize = 65_536;
+/// Most hits (with their labels) collected for one message before post-processing;
+/// the rest of the message's known-value hits are dropped (anomaly `pii-hit-limit`).
+pub const MAX_RAW_PER_SCAN: usize = 262_144;
 /// Most matches returned for one message (anomaly `pii-match-limit`).
 pub const MAX_MATCHES_PER_SCAN: usize = 10_000;
 
@@ -234,6 +237,16 @@ impl Detector {
                 ));
             }
             for &(id, start) in &hits {
+                if found.len() + exact.len() + coords.len() >= MAX_RAW_PER_SCAN {
+                    anomalies.push(Anomaly::new(
+                        "pii-hit-limit",
+                        format!(
+                            "{}: more than {MAX_RAW_PER_SCAN} identifier hits in the message, rest not examined",
+                            part.location
+                        ),
+                    ));
+                    break;
+                }
                 let end = start + self.matcher.pattern(id).len();
                 let (from, to) = self.label_spans[id as usize];
                 for l in &self.labels[from as usize..to as usize] {
@@ -599,6 +612,22 @@ mod tests {
         assert!(anomalies.iter().any(|a| a.kind == "pii-hit-limit"));
         assert!(anomalies.iter().any(|a| a.kind == "pii-match-limit"));
         assert_eq!(got.len(), MAX_MATCHES_PER_SCAN);
+    }
+
+    #[test]
+    fn raw_hit_limit_per_message() {
+        let devices = (0..5)
+            .map(|i| device(&format!("d{i}"), &[(IdentifierKind::Name, text("ababab"))]))
+            .collect();
+        let det = Detector::new(&Case {
+            devices,
+            ..Case::default()
+        });
+        let data = b"ab".repeat(60_000); // under the per-part limit, 5 labels per hit
+        let mut anomalies = Vec::new();
+        det.scan_with_anomalies(&[part("body", vec![], &data)], &mut anomalies);
+        assert_eq!(anomalies.len(), 2, "{anomalies:?}"); // raw limit, then match limit
+        assert!(anomalies[0].detail.contains("in the message"));
     }
 
     #[test]
