@@ -223,6 +223,7 @@ impl Detector {
         let mut exact: Vec<Raw> = Vec::new();
         let mut found: Vec<Raw> = Vec::new();
         let mut coords: Vec<CoordHit> = Vec::new();
+        let mut full = false;
         for (pi, part) in parts.iter().enumerate() {
             let data: &[u8] = &part.data;
             hits.clear();
@@ -238,13 +239,7 @@ impl Detector {
             }
             for &(id, start) in &hits {
                 if found.len() + exact.len() + coords.len() >= MAX_RAW_PER_SCAN {
-                    anomalies.push(Anomaly::new(
-                        "pii-hit-limit",
-                        format!(
-                            "{}: more than {MAX_RAW_PER_SCAN} identifier hits in the message, rest not examined",
-                            part.location
-                        ),
-                    ));
+                    full = true;
                     break;
                 }
                 let end = start + self.matcher.pattern(id).len();
@@ -275,9 +270,14 @@ impl Detector {
                 }
             }
             let covered = exact_cover(&exact);
+            let room = MAX_RAW_PER_SCAN.saturating_sub(found.len() + exact.len() + coords.len());
+            let mut pattern_hits = 0usize;
             patterns::scan(data, |pk, start, end| {
                 let kind = self.pattern_kinds[pk as usize];
-                if !overlaps(&covered, kind, start, end) {
+                if pattern_hits >= room {
+                    full = true;
+                } else if !overlaps(&covered, kind, start, end) {
+                    pattern_hits += 1;
                     found.push(Raw {
                         part: pi,
                         start,
@@ -290,6 +290,12 @@ impl Detector {
                 }
             });
             found.append(&mut exact);
+        }
+        if full {
+            anomalies.push(Anomaly::new(
+                "pii-hit-limit",
+                format!("more than {MAX_RAW_PER_SCAN} personal-data hits in one message, rest not examined"),
+            ));
         }
         for c in location::pair(&mut coords) {
             if let Some(l) = self.labels.iter().find(|l| l.ident == c.ident) {
@@ -627,7 +633,7 @@ mod tests {
         let mut anomalies = Vec::new();
         det.scan_with_anomalies(&[part("body", vec![], &data)], &mut anomalies);
         assert_eq!(anomalies.len(), 2, "{anomalies:?}"); // raw limit, then match limit
-        assert!(anomalies[0].detail.contains("in the message"));
+        assert!(anomalies[0].detail.contains("in one message"));
     }
 
     #[test]
