@@ -6,7 +6,8 @@
 //! returns the [`PiiMatch`]es that `rules` turns into findings. The [`Detector`] is
 //! built once per case ([`variants`] of every device value compiled into one
 //! [`matcher::Matcher`]) and shared by every thread (`Arc<Detector>`); scanning reads
-//! the parts' borrowed bytes and allocates only for the matches it returns.
+//! the parts' borrowed bytes, and allocates per call (hit buffers reused across the
+//! parts, the returned matches), never per byte or per matcher hit.
 //!
 //! Reported `encoding`: the variant's encoding (omitted when `plain`), then the part's
 //! decoder layers, joined by `+`: `md5` inside a base64-decoded part is `md5+base64`;
@@ -634,6 +635,29 @@ mod tests {
         det.scan_with_anomalies(&[part("body", vec![], &data)], &mut anomalies);
         assert_eq!(anomalies.len(), 2, "{anomalies:?}"); // raw limit, then match limit
         assert!(anomalies[0].detail.contains("in one message"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Hostile bytes: no panic, ranges inside the part, output sorted.
+        #[test]
+        fn scan_arbitrary_bytes(
+            data in proptest::collection::vec(
+                proptest::sample::select(b"0123456789@.+-Xx:aZ=&\"/13800138000".to_vec()), 0..600),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            let det = Detector::new(&pixel());
+            let mut data = data;
+            data.extend(tail);
+            data.extend_from_slice(b"+8613800138000");
+            let parts = [part("a", vec![], &data), part("b", vec!["base64"], &data[data.len() / 2..])];
+            let got = det.scan(&parts);
+            proptest::prop_assert!(got.iter().any(|m| m.confidence == Confidence::Exact));
+            for m in &got {
+                let len = if m.location == "a" { data.len() } else { data.len() - data.len() / 2 };
+                proptest::prop_assert!(m.range.start < m.range.end && m.range.end <= len);
+            }
+        }
     }
 
     #[test]
