@@ -10,8 +10,8 @@
 //! `start ≤ p < start + s`, and the gram `hay[p..p+q]` lies inside the occurrence
 //! (`p + q ≤ start + s − 1 + q = start + m ≤ start + len`). So each pattern is indexed
 //! by its grams at offsets `0..s` only; at sample `p` the gram is looked up (a
-//! one-word, two-bit blocked Bloom filter indexed by a multiplicative hash rejects
-//! almost every sample; on a pass, an exact map gram → `(pattern, offset)` list) and every candidate is
+//! one-word blocked Bloom filter indexed by a multiplicative hash — two bits per gram,
+//! one when the filter is sparse — rejects almost every sample; on a pass, an exact map gram → `(pattern, offset)` list) and every candidate is
 //! verified by a slice comparison at `p − offset`. Each occurrence is reported exactly
 //! once (its sample and offset are unique). No tail case exists: a sample with
 //! `p + q > len` cannot lie inside an occurrence, by the inequality above.
@@ -27,17 +27,17 @@
 //!
 //! | matcher                       | 1 000 patterns | 30 000 patterns |
 //! |-------------------------------|----------------|-----------------|
-//! | this (sampled q-grams)        | 1 094 MiB/s    | 671 MiB/s       |
+//! | this (sampled q-grams)        | 1 209 MiB/s    | 719 MiB/s       |
 //! | `aho_corasick` DFA            | 210 MiB/s      | 25 MiB/s (468 MB of tables) |
 //! | `aho_corasick` default (NFA)  | 96 MiB/s       | 34 MiB/s        |
 //! | `aho_corasick` DFA, leftmost-first, no overlaps (not the same job) | 207 MiB/s | 25 MiB/s |
 //!
-//! (A second run: 1 033 / 669 MiB/s for this matcher.) The automaton is slow on this
+//! (Before sparse shards got a one-bit filter: 1 033–1 094 / 669–671 MiB/s.) The automaton is slow on this
 //! corpus because its hex ids and base64 blobs share prefixes with the digest variants:
 //! it rarely falls back to its start state, so its prefilter never gets to skip.
 //!
-//! Build for 30 000 patterns: 77 ms. At 30 000 patterns the shards cost, alone,
-//! 1.18 GiB/s (6..12 bytes, 425 patterns), 3.15 GiB/s (12..32, 9 535), 4.44 GiB/s
+//! Build for 30 000 patterns: 77–81 ms. At 30 000 patterns the shards run, alone, at
+//! 1.27 GiB/s (6..12 bytes, 425 patterns), 2.95 GiB/s (12..32, 9 535), 5.4 GiB/s
 //! (32+, 20 040): the digest variants, most of the patterns, are nearly free (one
 //! probe per 25 bytes), while an automaton pays per byte and its tables outgrow the
 //! cache as patterns are added. The layout experiments are listed at [`SHARDS`].
@@ -89,6 +89,8 @@ const MAX_TABLE_LOG2: u32 = 22;
 struct Shard {
     /// Gram size in bytes, 3..=8.
     q: usize,
+    /// Two filter bits per gram (else one: a sparse filter).
+    two_bits: bool,
     /// Distance between samples: `min_len − q + 1`.
     stride: usize,
     /// `64 − log2(filter words)`.
@@ -127,12 +129,19 @@ fn load_gram(hay: &[u8], p: usize, q: usize) -> Option<u64> {
 /// gram: a blocked Bloom filter with two bits per gram in one `u64`, so a probe is a
 /// single memory access.
 #[inline(always)]
-fn filter_slot(gram: u64, shift: u32) -> (usize, u64) {
+fn filter_slot<const TWO: bool>(gram: u64, shift: u32) -> (usize, u64) {
     let h = gram.wrapping_mul(HASH_MUL);
     let word = (h >> shift) as usize;
-    let mask = (1u64 << ((h >> 20) & 63)) | (1u64 << ((h >> 26) & 63));
+    let mut mask = 1u64 << ((h >> 20) & 63);
+    if TWO {
+        mask |= 1u64 << ((h >> 26) & 63);
+    }
     (word, mask)
 }
+
+/// Filter bits per distinct gram from which one bit per gram suffices (false-positive
+/// rate ≤ 1/64, and the probe is cheaper).
+const ONE_BIT_FROM: usize = 64;
 
 impl Shard {
     fn build(q: usize, min_len: usize, members: &[(PatternId, &[u8])]) -> Shard {
@@ -153,6 +162,7 @@ impl Shard {
         // Word index = top (log2 - 6) bits of the hash.
         let shift = 64 - (log2 - 6);
         let mut bits = vec![0u64; (1usize << log2) / 64];
+        let two_bits = (1usize << log2) / distinct < ONE_BIT_FROM;
         let mut table = FxHashMap::default();
         table.reserve(distinct);
         let mut entries = Vec::with_capacity(grams.len());
@@ -165,11 +175,16 @@ impl Shard {
                 i += 1;
             }
             table.insert(g, (from, entries.len() as u32));
-            let (w, mask) = filter_slot(g, shift);
+            let (w, mask) = if two_bits {
+                filter_slot::<true>(g, shift)
+            } else {
+                filter_slot::<false>(g, shift)
+            };
             bits[w] |= mask;
         }
         Shard {
             q,
+            two_bits,
             stride,
             shift,
             bits,
@@ -183,18 +198,35 @@ impl Shard {
     where
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
     {
-        match self.q {
-            3 => self.scan_q::<3, F>(m, hay, f),
-            4 => self.scan_q::<4, F>(m, hay, f),
-            5 => self.scan_q::<5, F>(m, hay, f),
-            6 => self.scan_q::<6, F>(m, hay, f),
-            7 => self.scan_q::<7, F>(m, hay, f),
-            _ => self.scan_q::<8, F>(m, hay, f),
+        if self.two_bits {
+            self.scan_k::<true, F>(m, hay, f)
+        } else {
+            self.scan_k::<false, F>(m, hay, f)
         }
     }
 
     #[inline(always)]
-    fn scan_q<const Q: usize, F>(&self, m: &Matcher, hay: &[u8], f: &mut F) -> ControlFlow<()>
+    fn scan_k<const TWO: bool, F>(&self, m: &Matcher, hay: &[u8], f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(PatternId, usize) -> ControlFlow<()>,
+    {
+        match self.q {
+            3 => self.scan_q::<3, TWO, F>(m, hay, f),
+            4 => self.scan_q::<4, TWO, F>(m, hay, f),
+            5 => self.scan_q::<5, TWO, F>(m, hay, f),
+            6 => self.scan_q::<6, TWO, F>(m, hay, f),
+            7 => self.scan_q::<7, TWO, F>(m, hay, f),
+            _ => self.scan_q::<8, TWO, F>(m, hay, f),
+        }
+    }
+
+    #[inline(always)]
+    fn scan_q<const Q: usize, const TWO: bool, F>(
+        &self,
+        m: &Matcher,
+        hay: &[u8],
+        f: &mut F,
+    ) -> ControlFlow<()>
     where
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
     {
@@ -210,7 +242,7 @@ impl Shard {
         let shift = self.shift;
         let bits = &self.bits[..];
         let pass = |g: u64| -> bool {
-            let (w, mask) = filter_slot(g, shift);
+            let (w, mask) = filter_slot::<TWO>(g, shift);
             debug_assert!(w < bits.len());
             // SAFETY: `w = hash >> shift` has `64 - shift` bits and `bits` has exactly
             // `2^(64 - shift)` words (see `Shard::build`).
@@ -421,6 +453,33 @@ mod tests {
         let got = found(&m, hay);
         assert_eq!(got, naive(&pats, hay));
         assert_eq!(got.iter().filter(|(id, _)| *id == 1).count(), 11);
+    }
+
+    #[test]
+    fn many_patterns_dense_filter() {
+        // Enough grams for the two-bit filter, on a 4-letter alphabet.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let pats: Vec<Vec<u8>> = (0..3000)
+            .map(|_| {
+                let len = 1 + next(60) as usize;
+                (0..len).map(|_| b'a' + next(4) as u8).collect()
+            })
+            .collect();
+        let mut hay: Vec<u8> = (0..20_000).map(|_| b'a' + next(4) as u8).collect();
+        for i in 0..200 {
+            let p = &pats[(i * 13) % pats.len()];
+            let at = next(hay.len() as u64) as usize;
+            hay.splice(at..at, p.iter().copied());
+        }
+        let m = Matcher::new(&pats);
+        assert!(m.shards.iter().any(|s| s.two_bits));
+        assert_eq!(found(&m, &hay), naive(&pats, &hay));
     }
 
     #[test]
