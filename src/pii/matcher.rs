@@ -10,9 +10,10 @@
 //! `start ≤ p < start + s`, and the gram `hay[p..p+q]` lies inside the occurrence
 //! (`p + q ≤ start + s − 1 + q = start + m ≤ start + len`). So each pattern is indexed
 //! by its grams at offsets `0..s` only; at sample `p` the gram is looked up (a
-//! one-word blocked Bloom filter indexed by a multiplicative hash — two bits per gram,
-//! one when the filter is sparse — rejects almost every sample; on a pass, an exact map gram → `(pattern, offset)` list) and every candidate is
-//! verified by a slice comparison at `p − offset`. Each occurrence is reported exactly
+//! one-word blocked Bloom filter indexed by a multiplicative hash — two bits per
+//! gram, one when the filter is sparse — rejects almost every sample; on a pass, an
+//! exact map gram → `(pattern, offset)` list) and every candidate is verified by a
+//! slice comparison at `p − offset`. Each occurrence is reported exactly
 //! once (its sample and offset are unique). No tail case exists: a sample with
 //! `p + q > len` cannot lie inside an occurrence, by the inequality above.
 //!
@@ -30,11 +31,16 @@
 //! | this (sampled q-grams)        | 1 209 MiB/s    | 719 MiB/s       |
 //! | `aho_corasick` DFA            | 210 MiB/s      | 25 MiB/s (468 MB of tables) |
 //! | `aho_corasick` default (NFA)  | 96 MiB/s       | 34 MiB/s        |
-//! | `aho_corasick` DFA, leftmost-first, no overlaps (not the same job) | 207 MiB/s | 25 MiB/s |
+//! | `aho_corasick` DFA leftmost-first, no overlaps (not the same job) | 207 MiB/s | 25 MiB/s |
 //!
-//! (Before sparse shards got a one-bit filter: 1 033–1 094 / 669–671 MiB/s.) The automaton is slow on this
-//! corpus because its hex ids and base64 blobs share prefixes with the digest variants:
-//! it rarely falls back to its start state, so its prefilter never gets to skip.
+//! (Before sparse shards got a one-bit filter: 1 033–1 094 / 669–671 MiB/s.) The
+//! automaton is slow on this corpus because its hex ids and base64 blobs share
+//! prefixes with the digest variants: it rarely falls back to its start state, so its
+//! prefilter never gets to skip.
+//!
+//! The hot loop reads the haystack and the filter with two `unsafe` unchecked loads
+//! (bounds proven by the loop condition and the filter's size); the bounds checks cost
+//! a quarter of the throughput (870 → 1 025 MB per CPU-second measured).
 //!
 //! Build for 30 000 patterns: 77–81 ms. At 30 000 patterns the shards run, alone, at
 //! 1.27 GiB/s (6..12 bytes, 425 patterns), 2.95 GiB/s (12..32, 9 535), 5.4 GiB/s
