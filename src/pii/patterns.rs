@@ -1,0 +1,424 @@
+//! Pattern detectors for personal data not tied to a device value (DESIGN.md §3,
+//! confidence `pattern`): e-mail addresses, phone numbers (CN mobile, E.164), CN
+//! resident ids (GB 11643 check digit, plausible birth date), IMEI (Luhn) and bank
+//! cards (Luhn, known issuer prefixes).
+//!
+//! One pass finds maximal runs of 8 or more digits (testing one aligned 4-byte block
+//! per 4 bytes, see [`long_digit_runs`]), and `memchr` finds `@` for e-mail addresses; no regular expressions. A
+//! candidate must not touch a letter or digit on either side (a digit run inside a hex
+//! id or a longer number is not a phone number). Digit runs are classified by length:
+//! - `+` and 8–15 digits: phone (E.164); nothing else is tried on that run.
+//! - 11 digits `1[3-9]…`: phone (CN mobile).
+//! - 15 digits, Luhn-valid, not all zeros: IMEI (the 15-digit MEID-with-check form is
+//!   the same shape), except Amex prefixes 34/37 which are reported as bank cards.
+//! - 17 digits + `X`/`x`, or 18 digits: resident id when the ISO 7064 MOD 11-2 check
+//!   character is right, the region's first digit is 1–8 and the birth date
+//!   (1900–2099) exists.
+//! - 13–19 digits, Luhn-valid, with a known issuer prefix: bank card. Prefixes:
+//!   UnionPay `62` (16–19), Visa `4` (13, 16, 19), Mastercard `51`–`55` and
+//!   `2221`–`2720` (16), Amex `34`/`37` (15), JCB `3528`–`3589` (16–19), Discover
+//!   `6011`/`644`–`649`/`65` (16–19).
+
+use memchr::memchr_iter;
+
+use crate::case::IdentifierKind;
+
+/// What a pattern found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PatternKind {
+    Email,
+    Phone,
+    ResidentId,
+    Imei,
+    BankCard,
+}
+
+impl PatternKind {
+    /// The identifier kind reported for it.
+    pub fn kind(self) -> IdentifierKind {
+        match self {
+            PatternKind::Email => IdentifierKind::Email,
+            PatternKind::Phone => IdentifierKind::Phone,
+            PatternKind::ResidentId => IdentifierKind::ResidentId,
+            PatternKind::Imei => IdentifierKind::Imei,
+            PatternKind::BankCard => IdentifierKind::BankCard,
+        }
+    }
+}
+
+/// Longest local part of an e-mail address (RFC 5321).
+const MAX_EMAIL_LOCAL: usize = 64;
+/// Longest domain of an e-mail address (RFC 5321).
+const MAX_EMAIL_DOMAIN: usize = 255;
+
+/// Calls `f(kind, start, end)` for every pattern hit in `data`, in order of position
+/// within each detector.
+pub fn scan(data: &[u8], mut f: impl FnMut(PatternKind, usize, usize)) {
+    long_digit_runs(data, |s, e| classify_digits(data, s, e, &mut f));
+    for at in memchr_iter(b'@', data) {
+        if let Some((s, e)) = email_at(data, at) {
+            f(PatternKind::Email, s, e);
+        }
+    }
+}
+
+/// Shortest digit run any detector looks at (E.164: `+` and 8 digits).
+const MIN_RUN: usize = 8;
+
+/// High bit set in each byte of the 8 at `p` that is not an ASCII digit.
+#[inline(always)]
+fn non_digits8(data: &[u8], p: usize) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&data[p..p + 8]);
+    // x ^ '0' maps digits to 0..=9; adding 0x76 to the low 7 bits (no carry between
+    // bytes) sets the high bit exactly for values 10..=127; OR-ing x covers 128..=255.
+    let x = u64::from_le_bytes(b) ^ 0x3030_3030_3030_3030;
+    (((x & LOW7) + 0x7676_7676_7676_7676) | x) & HIGH
+}
+
+/// Calls `f(start, end)` for each maximal run of at least [`MIN_RUN`] ASCII digits.
+///
+/// A run of 8 or more digits always contains a whole 4-byte block starting at a
+/// multiple of 4, so only those blocks are tested (two per 8-byte word operation); a block of
+/// four digits is expanded to its run. Text with short digit groups (hex ids,
+/// timestamps of other lengths) costs one test per 4 bytes.
+fn long_digit_runs(data: &[u8], mut f: impl FnMut(usize, usize)) {
+    let mut p = 0;
+    while p + 4 <= data.len() {
+        // Test two blocks per load where 8 bytes remain, else the last block alone.
+        let nd = if p + 8 <= data.len() {
+            non_digits8(data, p)
+        } else {
+            let mut b = [b'x'; 8];
+            b[..4].copy_from_slice(&data[p..p + 4]);
+            non_digits8(&b, 0)
+        };
+        let block = if nd & 0x8080_8080 == 0 {
+            p
+        } else if nd >> 32 == 0 {
+            p + 4
+        } else {
+            p += 8;
+            continue;
+        };
+        let s = data[..block]
+            .iter()
+            .rposition(|b| !b.is_ascii_digit())
+            .map_or(0, |i| i + 1);
+        let e = data[block + 4..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .map_or(data.len(), |i| block + 4 + i);
+        if e - s >= MIN_RUN {
+            f(s, e);
+        }
+        // Next block strictly after the non-digit at `e`.
+        p = (e + 4) & !3;
+    }
+}
+
+fn alnum_at(data: &[u8], i: usize) -> bool {
+    data.get(i).is_some_and(u8::is_ascii_alphanumeric)
+}
+
+fn classify_digits(data: &[u8], s: usize, e: usize, f: &mut impl FnMut(PatternKind, usize, usize)) {
+    let run = &data[s..e];
+    let n = run.len();
+    if !(MIN_RUN..=19).contains(&n) {
+        return;
+    }
+    let left_ok = s == 0 || !data[s - 1].is_ascii_alphanumeric();
+    if s > 0 && data[s - 1] == b'+' {
+        let before_ok = s < 2 || !data[s - 2].is_ascii_alphanumeric();
+        if before_ok && !alnum_at(data, e) && (8..=15).contains(&n) {
+            f(PatternKind::Phone, s - 1, e);
+        }
+        return;
+    }
+    if !left_ok {
+        return;
+    }
+    if n == 17 && matches!(data.get(e), Some(b'X' | b'x')) && !alnum_at(data, e + 1) {
+        if resident_id_valid(&data[s..e + 1]) {
+            f(PatternKind::ResidentId, s, e + 1);
+        }
+        return;
+    }
+    if alnum_at(data, e) {
+        return;
+    }
+    match n {
+        11 if run[0] == b'1' && (b'3'..=b'9').contains(&run[1]) => f(PatternKind::Phone, s, e),
+        15 if luhn(run) && run.iter().any(|&b| b != b'0') => {
+            if run.starts_with(b"34") || run.starts_with(b"37") {
+                f(PatternKind::BankCard, s, e);
+            } else {
+                f(PatternKind::Imei, s, e);
+            }
+        }
+        18 if resident_id_valid(run) => f(PatternKind::ResidentId, s, e),
+        13..=19 if luhn(run) && known_iin(run) => f(PatternKind::BankCard, s, e),
+        _ => {}
+    }
+}
+
+/// Luhn check over ASCII digits.
+pub fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, &b) in digits.iter().rev().enumerate() {
+        let mut d = u32::from(b.wrapping_sub(b'0'));
+        if d > 9 {
+            return false;
+        }
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+fn prefix_num(run: &[u8], k: usize) -> u32 {
+    run.iter()
+        .take(k)
+        .fold(0, |acc, &b| acc * 10 + u32::from(b.wrapping_sub(b'0')))
+}
+
+fn known_iin(run: &[u8]) -> bool {
+    let n = run.len();
+    let p2 = prefix_num(run, 2);
+    let p3 = prefix_num(run, 3);
+    let p4 = prefix_num(run, 4);
+    (p2 == 62 && (16..=19).contains(&n))
+        || (run[0] == b'4' && matches!(n, 13 | 16 | 19))
+        || ((51..=55).contains(&p2) && n == 16)
+        || ((2221..=2720).contains(&p4) && n == 16)
+        || ((p2 == 34 || p2 == 37) && n == 15)
+        || ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
+        || ((p4 == 6011 || (644..=649).contains(&p3) || p2 == 65) && (16..=19).contains(&n))
+}
+
+/// GB 11643-1999: 17 digits and an ISO 7064 MOD 11-2 check character (`0`–`9`, `X`),
+/// region starting 1–8, a birth date that exists between 1900 and 2099.
+pub fn resident_id_valid(id: &[u8]) -> bool {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    if id.len() != 18 || !id[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if !(b'1'..=b'8').contains(&id[0]) {
+        return false;
+    }
+    let sum: u32 = id[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(&b, w)| u32::from(b - b'0') * w)
+        .sum();
+    if id[17].to_ascii_uppercase() != CHECK[(sum % 11) as usize] {
+        return false;
+    }
+    let year = prefix_num(&id[6..], 4);
+    let month = prefix_num(&id[10..], 2);
+    let day = prefix_num(&id[12..], 2);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1900..=2099).contains(&year) && (1..=days).contains(&day)
+}
+
+fn email_local(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn email_domain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+/// The e-mail address around the `@` at `at`, if there is a plausible one.
+fn email_at(data: &[u8], at: usize) -> Option<(usize, usize)> {
+    let mut s = at;
+    while s > 0 && at - s <= MAX_EMAIL_LOCAL && email_local(data[s - 1]) {
+        s -= 1;
+    }
+    if at - s > MAX_EMAIL_LOCAL {
+        return None;
+    }
+    while s < at && !data[s].is_ascii_alphanumeric() {
+        s += 1; // a local part starts with a letter or digit here
+    }
+    if s == at {
+        return None;
+    }
+    let mut e = at + 1;
+    while e < data.len() && e - at <= MAX_EMAIL_DOMAIN && email_domain(data[e]) {
+        e += 1;
+    }
+    if e - at > MAX_EMAIL_DOMAIN {
+        return None;
+    }
+    while e > at + 1 && matches!(data[e - 1], b'.' | b'-') {
+        e -= 1;
+    }
+    let domain = &data[at + 1..e];
+    let dot = domain.iter().rposition(|&b| b == b'.')?;
+    let tld = &domain[dot + 1..];
+    if dot == 0 || tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    if domain.windows(2).any(|w| w == b"..") {
+        return None;
+    }
+    Some((s, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(data: &str) -> Vec<(PatternKind, String)> {
+        let mut out = Vec::new();
+        scan(data.as_bytes(), |k, s, e| {
+            out.push((k, data[s..e].to_string()))
+        });
+        out
+    }
+
+    fn one(data: &str, kind: PatternKind, text: &str) {
+        assert_eq!(hits(data), vec![(kind, text.to_string())], "in {data:?}");
+    }
+
+    fn none(data: &str) {
+        assert_eq!(hits(data), vec![], "in {data:?}");
+    }
+
+    #[test]
+    fn cn_mobile() {
+        one("tel=13800138000&x=1", PatternKind::Phone, "13800138000");
+        none("tel=12800138000"); // 12x is not a mobile prefix
+        none("id=138001380001"); // 12 digits
+        none("h=a13800138000"); // inside an alnum run
+        none("h=13800138000f");
+    }
+
+    #[test]
+    fn e164() {
+        one(
+            "{\"p\":\"+8613800138000\"}",
+            PatternKind::Phone,
+            "+8613800138000",
+        );
+        one("to=+14155550100", PatternKind::Phone, "+14155550100");
+        none("x=+1234567"); // 7 digits
+        none("x=+1234567890123456"); // 16 digits
+    }
+
+    #[test]
+    fn resident_id() {
+        // Synthetic ids with correct check characters (computed by the rule above).
+        one(
+            "id=11010519491231002X;",
+            PatternKind::ResidentId,
+            "11010519491231002X",
+        );
+        one(
+            "id=440524198001010013",
+            PatternKind::ResidentId,
+            "440524198001010013",
+        );
+        none("id=440524188001010014"); // born 1880
+        none("id=11010519491231002Y");
+        none("id=110105194912310021"); // wrong check digit
+        none("id=11010519491331002X"); // month 13
+        assert!(!resident_id_valid(b"910105194912310029")); // region 9
+    }
+
+    #[test]
+    fn imei() {
+        one("imei=490154203237518", PatternKind::Imei, "490154203237518");
+        none("imei=490154203237517"); // Luhn fails
+        none("imei=000000000000000");
+    }
+
+    #[test]
+    fn bank_cards() {
+        one(
+            "card=6222021234567890128 ",
+            PatternKind::BankCard,
+            "6222021234567890128",
+        );
+        one(
+            "card=4111111111111111",
+            PatternKind::BankCard,
+            "4111111111111111",
+        );
+        one(
+            "card=5500000000000004",
+            PatternKind::BankCard,
+            "5500000000000004",
+        );
+        one(
+            "card=378282246310005",
+            PatternKind::BankCard,
+            "378282246310005",
+        );
+        none("card=4111111111111112"); // Luhn fails
+        none("card=9111111111111110"); // Luhn ok, unknown prefix
+        none("ts=1732790000000");
+    }
+
+    #[test]
+    fn emails() {
+        one(
+            "a=tester@example.org&b=1",
+            PatternKind::Email,
+            "tester@example.org",
+        );
+        one(
+            "\"Zhang.San+x@mail.example.co.uk.\"",
+            PatternKind::Email,
+            "Zhang.San+x@mail.example.co.uk",
+        );
+        none("user@localhost");
+        none("@example.org");
+        none("a@b.c1");
+    }
+
+    #[test]
+    fn long_runs_at_edges() {
+        let data = b"12345678a1234567+123456789012345678901234567890";
+        let mut runs = Vec::new();
+        long_digit_runs(data, |s, e| runs.push((s, e)));
+        assert_eq!(runs, vec![(0, 8), (17, data.len())]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn long_runs_same_as_naive(data in proptest::collection::vec(
+            proptest::sample::select(b"0123456789a+".to_vec()), 0..200)) {
+            let mut want = Vec::new();
+            let mut i = 0;
+            while i < data.len() {
+                if data[i].is_ascii_digit() {
+                    let s = i;
+                    while i < data.len() && data[i].is_ascii_digit() { i += 1; }
+                    if i - s >= MIN_RUN { want.push((s, i)); }
+                } else {
+                    i += 1;
+                }
+            }
+            let mut got = Vec::new();
+            long_digit_runs(&data, |s, e| got.push((s, e)));
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+}
