@@ -9,7 +9,7 @@ Story (times from 2026-11-28T10:15:00Z; the decisions are in consentry.toml):
   15–66 s  SDKs keep sending after the refusal; a heartbeat floods Umeng
   30 s     user accepts the basic-features policy (functional + personalization)
   35 s     login with phone number to the app's own server (covered)
-  50 s     phone number to a social SDK (purpose never asked: beyond scope)
+  50 s     phone number to WeChat's SDK (social: never asked, so beyond scope)
   60 s     an unknown verification service gets a resident id (pattern only)
   120 s    user withdraws all consent; traffic continues
 
@@ -184,8 +184,8 @@ entry(40.0, "POST", "https://api2.amplitude.com/2/httpapi",
                                    "event_type": "login"}]}),
       mime=JSON)
 entry(45.0, "GET", "https://sdk.e.qq.com/launch?muidtype=1&muid=" + md5(IMEI) + "&appid=1101152570")
-entry(50.0, "POST", "https://api.weibo.com/2/account/bind_phone.json",
-      body=urlencode({"phone": PHONE.lstrip("+"), "source": "211160679"}), mime=FORM)
+entry(50.0, "POST", "https://open.weixin.qq.com/connect/sdk/bind_phone",
+      body=urlencode({"phone": PHONE.lstrip("+"), "appid": "wx0123456789abcdef"}), mime=FORM)
 entry(55.0, "POST", "https://api.example-shop.com/v1/stores/nearby", http2=True,
       body=json.dumps({"lat": LAT, "lng": LON, "radius_km": 3}), mime=JSON)
 entry(60.0, "POST", "https://kyc.example-verify.net/v2/check",

@@ -68,7 +68,9 @@ pub struct PiiMatch {
     pub encoding: String,
     /// `query:NAME`, `header:NAME`, `cookie:NAME`, `form:NAME`, `body:$.path`, `path`.
     pub location: String,
-    /// Byte range within the part it was found in.
+    /// Index of the part (in the slice given to [`Detector::scan`]) it was found in.
+    pub part: usize,
+    /// Byte range within that part.
     pub range: Range<usize>,
     pub confidence: Confidence,
     pub sensitive: bool,
@@ -348,6 +350,7 @@ impl Detector {
                     device: self.devices.get(r.device as usize).cloned(),
                     encoding: encoding_chain(r.encoding, &part.layers),
                     location: part.location_at(r.start..r.end),
+                    part: r.part,
                     range: r.start..r.end,
                     confidence: r.confidence,
                     sensitive: kind.sensitive(),
@@ -471,9 +474,8 @@ mod tests {
 
     fn part<'a>(location: &str, layers: Vec<&'static str>, data: &'a [u8]) -> Part<'a> {
         Part {
-            location: location.to_string(),
             layers,
-            data: Cow::Borrowed(data),
+            ..Part::new(location, Cow::Borrowed(data))
         }
     }
 

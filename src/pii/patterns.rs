@@ -275,10 +275,20 @@ fn email_at(data: &[u8], at: usize) -> Option<(usize, usize)> {
     if dot == 0 || tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) {
         return None;
     }
-    if domain.windows(2).any(|w| w == b"..") {
+    if domain.windows(2).any(|w| w == b"..") || is_file_extension(tld) {
         return None;
     }
     Some((s, e))
+}
+
+/// File-name endings that look like top-level domains after an `@`: image assets
+/// are named `icon@2x.png`, and no e-mail domain ends in these.
+fn is_file_extension(tld: &[u8]) -> bool {
+    const EXTENSIONS: [&[u8]; 14] = [
+        b"png", b"jpg", b"jpeg", b"gif", b"webp", b"svg", b"ico", b"bmp", b"js", b"css", b"json",
+        b"html", b"mp4", b"pdf",
+    ];
+    EXTENSIONS.iter().any(|x| tld.eq_ignore_ascii_case(x))
 }
 
 #[cfg(test)]
@@ -374,6 +384,12 @@ mod tests {
         none("card=4111111111111112"); // Luhn fails
         none("card=9111111111111110"); // Luhn ok, unknown prefix
         none("ts=1732790000000");
+    }
+
+    #[test]
+    fn asset_names_are_not_emails() {
+        assert!(hits("/img/welcome@2x.png?v=1 icon@3x.JPG").is_empty());
+        assert_eq!(hits("mail me@example.org").len(), 1);
     }
 
     #[test]

@@ -65,9 +65,17 @@ impl RunSummary {
     }
 }
 
-/// Sorts findings into their output order: time, then id.
+/// Sorts findings into their output order: time, exchange, rule (catalogue order),
+/// then id.
 pub fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    findings.sort_by(|a, b| {
+        (a.at, &a.exchange, rule_order(a.rule.as_str()), &a.id).cmp(&(
+            b.at,
+            &b.exchange,
+            rule_order(b.rule.as_str()),
+            &b.id,
+        ))
+    });
 }
 
 /// One finding per line, exactly the DESIGN.md §6 object.

@@ -9,6 +9,9 @@ use crate::parties::Party;
 use crate::rules::Finding;
 
 const WIDTH: usize = 80;
+/// Data items listed under a finding before `+N more`.
+const MAX_DATA_LINES: usize = 3;
+const DATA_INDENT: &str = "                 ";
 
 /// Cuts `s` to `max` characters, marking the cut with `…`.
 fn fit(s: &str, max: usize) -> String {
@@ -86,27 +89,28 @@ pub fn write_table(
             writeln!(out, "  {}", fit(&d.categories.join(", "), WIDTH - 2))?;
         }
         for f in list {
-            let data: Vec<String> = f
-                .data
-                .iter()
-                .map(|x| format!("{} ({}) {}", x.kind, x.encoding, x.location))
-                .collect();
-            let data = if data.is_empty() {
-                "-".to_string()
-            } else {
-                data.join("; ")
-            };
             let flag = if f.borderline { "~" } else { " " };
             let at = f.at.to_string();
-            let line = format!(
-                "  {} {:<6}{}{:<30} {}",
+            writeln!(
+                out,
+                "  {} {:<6}{}{}",
                 clock(&at),
                 f.severity.as_str(),
                 flag,
-                f.rule.as_str(),
-                data
-            );
-            writeln!(out, "{}", fit(&line, WIDTH))?;
+                f.rule.as_str()
+            )?;
+            // The data, one item per line under the rule, at most three.
+            for x in f.data.iter().take(MAX_DATA_LINES) {
+                let item = format!("{} ({}) {}", x.kind, x.encoding, x.location);
+                writeln!(
+                    out,
+                    "{DATA_INDENT}{}",
+                    fit(&item, WIDTH - DATA_INDENT.len())
+                )?;
+            }
+            if f.data.len() > MAX_DATA_LINES {
+                writeln!(out, "{DATA_INDENT}+{} more", f.data.len() - MAX_DATA_LINES)?;
+            }
         }
     }
     if !summary.findings_by_rule.is_empty() {

@@ -313,8 +313,7 @@ fn data_items(matches: &[PiiMatch], parts: &[Part<'_>], reveal: bool) -> Vec<Dat
     for m in matches {
         let value = reveal.then(|| {
             parts
-                .iter()
-                .find(|p| m.location.starts_with(p.location.as_str()))
+                .get(m.part)
                 .and_then(|p| p.data.get(m.range.clone()))
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default()
@@ -328,7 +327,20 @@ fn data_items(matches: &[PiiMatch], parts: &[Part<'_>], reveal: bool) -> Vec<Dat
             value,
         });
     }
-    items.into_iter().collect()
+    // The decoder offers some data twice: as raw JSON text at `body:$.payload` and
+    // decoded at `body:$.payload$.imei`. Keep the most precise place only.
+    let all: Vec<DataItem> = items.into_iter().collect();
+    all.iter()
+        .filter(|d| {
+            !all.iter().any(|o| {
+                o.kind == d.kind
+                    && o.encoding == d.encoding
+                    && o.location.len() > d.location.len()
+                    && o.location.starts_with(d.location.as_str())
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 /// `f-` and 16 hex digits of SHA-256 over rule, exchange and data: stable across runs.
