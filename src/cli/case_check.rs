@@ -94,10 +94,10 @@ fn describe(case: &Case, file: &str, reveal: bool, out: &mut dyn Write) -> std::
         };
         writeln!(
             out,
-            "consent   {}  {}  {:?} {}{}",
+            "consent   {}  {}  {} {}{}",
             c.at,
             c.device,
-            c.decision,
+            c.decision.as_str(),
             purposes,
             c.note
                 .as_deref()

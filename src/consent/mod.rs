@@ -11,6 +11,16 @@ pub enum Decision {
     Withdrawn,
 }
 
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Granted => "granted",
+            Decision::Refused => "refused",
+            Decision::Withdrawn => "withdrawn",
+        }
+    }
+}
+
 /// A processing purpose consent can be given for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
