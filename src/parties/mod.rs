@@ -151,6 +151,11 @@ impl Classifier {
         &self.db
     }
 
+    /// Purposes assumed for a third party the database does not know.
+    pub fn unknown_purposes(&self) -> &[Purpose] {
+        &self.unknown_purposes
+    }
+
     /// Classifies one host (any spelling: port, brackets, case, trailing dot).
     pub fn classify(&self, host: &str) -> Destination {
         let host = normalize_host(host);

@@ -176,7 +176,11 @@ impl Analyzer {
     pub fn observe(&mut self, x: &Exchange) -> Observation {
         let mut obs = Observation::default();
         let device = x.device.as_deref().unwrap_or("unknown").to_string();
-        let dest = self.classifier.classify(&x.host);
+        let mut dest = self.classifier.classify(&x.host);
+        if dest.infrastructure && self.case.rules.flag_infrastructure {
+            // Flagging infrastructure means judging it like an unknown third party.
+            dest.purposes = self.classifier.unknown_purposes().to_vec();
+        }
         if x.metadata_only {
             self.judge_metadata_only(x, &device, dest, &mut obs);
             return obs;

@@ -156,3 +156,240 @@ fn frequency_and_ids_are_stable() {
     );
     assert!(a.starts_with("f-") && a.len() == 18);
 }
+
+// ---- The whole Analyzer over built exchanges ------------------------------------
+
+use crate::exchange::{Exchange, Header, SourceKind};
+
+const CASE: &str = r#"
+[app]
+name = "Shop"
+first_party = ["example-shop.com"]
+[[device]]
+id = "dev"
+[device.identifiers]
+imei = "490154203237518"
+phone = "+8613800138000"
+[[consent]]
+device = "dev"
+at = "2027-01-15T08:00:10Z"
+decision = "refused"
+purposes = ["advertising"]
+[[consent]]
+device = "dev"
+at = "2027-01-15T08:00:20Z"
+decision = "granted"
+[rules]
+frequency_per_minute = 2
+"#;
+
+/// Seconds after the case's epoch (the first decision is at 10 s).
+fn sec(s: i64) -> Timestamp {
+    Timestamp::parse_rfc3339("2027-01-15T08:00:00Z")
+        .unwrap()
+        .add_millis(s * 1000)
+}
+
+/// A test exchange builder: `exchange("h").at(5).query("imei=…").build()`.
+struct XBuilder(Exchange);
+
+fn exchange(host: &str) -> XBuilder {
+    let mut x = Exchange::new("x-test", SourceKind::Har, sec(0));
+    x.host = host.to_string();
+    x.device = Some("dev".into());
+    XBuilder(x)
+}
+
+impl XBuilder {
+    fn at(mut self, s: i64) -> Self {
+        self.0.at = sec(s);
+        self.0.id = format!("x-{s}");
+        self
+    }
+    fn query(mut self, q: &str) -> Self {
+        self.0.path = format!("/p?{q}");
+        self
+    }
+    fn json(mut self, body: &str) -> Self {
+        self.0.method = "POST".into();
+        self.0
+            .request_headers
+            .push(Header::new("Content-Type", "application/json"));
+        self.0.request_body = body.as_bytes().to_vec();
+        self
+    }
+    fn metadata_only(mut self) -> Self {
+        self.0.metadata_only = true;
+        self
+    }
+    fn build(self) -> Exchange {
+        self.0
+    }
+}
+
+fn analyzer(case_text: &str) -> Analyzer {
+    let case = crate::case::parse(case_text, "test.toml").unwrap();
+    Analyzer::new(Arc::new(case), Options::default())
+}
+
+fn rules_of(a: &mut Analyzer, x: Exchange) -> Vec<(RuleId, Severity)> {
+    let mut v: Vec<_> = a
+        .observe(&x)
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.severity))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn tracker_contact_on_metadata_only_connections() {
+    let mut a = analyzer(CASE);
+    let ads = || exchange("graph.facebook.com").metadata_only();
+    assert_eq!(
+        rules_of(&mut a, ads().at(5).build()),
+        [(TrackerContactBeforeConsent, Severity::Low)]
+    );
+    assert_eq!(
+        rules_of(&mut a, ads().at(15).build()),
+        [(TrackerContactBeforeConsent, Severity::Low)],
+        "after refusal"
+    );
+    assert_eq!(
+        rules_of(&mut a, ads().at(30).build()),
+        [],
+        "after a grant of all"
+    );
+    // Not a known tracker, infrastructure, or the app itself: nothing.
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("api.unknown.example")
+                .metadata_only()
+                .at(5)
+                .build()
+        ),
+        []
+    );
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("x.fastly.net").metadata_only().at(5).build()
+        ),
+        []
+    );
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("api.example-shop.com")
+                .metadata_only()
+                .at(5)
+                .build()
+        ),
+        []
+    );
+}
+
+#[test]
+fn personal_data_rules_end_to_end() {
+    let mut a = analyzer(CASE);
+    let imei = "imei=490154203237518";
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("ulogs.umeng.com").at(5).query(imei).build()
+        ),
+        [(ShareBeforeConsent, Severity::High)]
+    );
+    assert_eq!(
+        rules_of(&mut a, exchange("sdk.e.qq.com").at(15).query(imei).build()),
+        [(ShareAfterRefusal, Severity::High)]
+    );
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("api.example-shop.com").at(5).query(imei).build()
+        ),
+        [(CollectBeforeConsent, Severity::Medium)]
+    );
+    // Phone is sensitive: two findings.
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("api.unknown.example")
+                .at(6)
+                .json(r#"{"tel":"+8613800138000"}"#)
+                .build()
+        ),
+        [
+            (ShareBeforeConsent, Severity::High),
+            (SensitiveWithoutConsent, Severity::High)
+        ]
+    );
+    // A resident id found by pattern only: one severity step lower.
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("api.unknown.example")
+                .at(7)
+                .json(r#"{"id":"11010519491231002X"}"#)
+                .build()
+        ),
+        [
+            (ShareBeforeConsent, Severity::Medium),
+            (SensitiveWithoutConsent, Severity::Medium)
+        ]
+    );
+    // No personal data, no finding; infrastructure is not flagged by default (but a
+    // tenant's own site on a platform, `x.akamaihd.net`, is an unknown third party).
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("ulogs.umeng.com")
+                .at(8)
+                .json(r#"{"ts":1795860000}"#)
+                .build()
+        ),
+        []
+    );
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("cdnjs.cloudflare.com").at(9).query(imei).build()
+        ),
+        []
+    );
+    assert_eq!(
+        rules_of(&mut a, exchange("x.akamaihd.net").at(9).query(imei).build()),
+        [(ShareBeforeConsent, Severity::High)]
+    );
+}
+
+#[test]
+fn infrastructure_flagged_when_the_case_says_so() {
+    let mut a = analyzer(&format!("{CASE}flag_infrastructure = true\n"));
+    let x = exchange("cdnjs.cloudflare.com")
+        .at(5)
+        .query("imei=490154203237518")
+        .build();
+    let found = rules_of(&mut a, x);
+    assert_eq!(found.len(), 1, "{found:?}");
+}
+
+#[test]
+fn excessive_frequency_once_per_burst() {
+    let mut a = analyzer(CASE);
+    let mut freq = 0;
+    for s in 30..36 {
+        let x = exchange("api.example-shop.com")
+            .at(s)
+            .query("imei=490154203237518")
+            .build();
+        freq += rules_of(&mut a, x)
+            .iter()
+            .filter(|(r, _)| *r == ExcessiveFrequency)
+            .count();
+    }
+    assert_eq!(freq, 1);
+}
