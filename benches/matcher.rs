@@ -404,11 +404,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes as u64));
     let parts: Vec<Part<'_>> = corpus
         .iter()
-        .map(|b| Part {
-            location: "body".to_string(),
-            layers: Vec::new(),
-            data: Cow::Borrowed(b.as_slice()),
-        })
+        .map(|b| Part::new("body", Cow::Borrowed(b.as_slice())))
         .collect();
     let found = parts
         .iter()
