@@ -1004,7 +1004,7 @@ name = "nothing"
                     || (host.len() > d.len()
                         && host.ends_with(d.as_str())
                         && host.as_bytes()[host.len() - d.len() - 1] == b'.');
-                if within && best.map_or(true, |(b, _)| d.len() > b.len()) {
+                if within && best.is_none_or(|(b, _)| d.len() > b.len()) {
                     best = Some((d, &e.name));
                 }
             }

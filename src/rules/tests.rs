@@ -26,12 +26,22 @@ fn dest(party: Party, purposes: &[Purpose]) -> Destination {
     }
 }
 
+/// A consent decision at a time in ms: (time, decision, purposes).
+type Ev<'a> = (i64, Decision, &'a [Purpose]);
+/// A third-party row: name, decisions, send time, receiver, expected rule and borderline.
+type ThirdRow<'a> = (
+    &'a str,
+    &'a [Ev<'a>],
+    i64,
+    &'a Destination,
+    Option<RuleId>,
+    bool,
+);
+/// A first-party row: name, decisions, send time, expected rule and state.
+type FirstRow<'a> = (&'a str, &'a [Ev<'a>], i64, Option<RuleId>, State);
+
 /// `events`: (time in ms, decision, purposes); then a send at `send_ms`.
-fn verdict(
-    events: &[(i64, Decision, &[Purpose])],
-    send_ms: i64,
-    d: &Destination,
-) -> (Option<RuleId>, bool, State) {
+fn verdict(events: &[Ev<'_>], send_ms: i64, d: &Destination) -> (Option<RuleId>, bool, State) {
     let mut tl = Timeline::default();
     for (at, decision, purposes) in events {
         tl.add(ConsentEvent {
@@ -58,7 +68,7 @@ fn third_party_table() {
     let ad_an = dest(Party::Third, &[Ad, An]);
     let all: &[Purpose] = &[];
     #[rustfmt::skip]
-    let table: &[(&str, &[(i64, Decision, &[Purpose])], i64, &Destination, Option<RuleId>, bool)] = &[
+    let table: &[ThirdRow<'_>] = &[
         ("no decision at all",               &[],                            5_000, &ads,   Some(ShareBeforeConsent), false),
         ("well before a grant",              &[(10_000, Granted, all)],      5_000, &ads,   Some(ShareBeforeConsent), false),
         ("grant just after (within grace)",  &[(10_000, Granted, all)],      9_500, &ads,   Some(ShareBeforeConsent), true),
@@ -91,7 +101,7 @@ fn first_party_table() {
     let fp = dest(Party::First, &[]);
     let all: &[Purpose] = &[];
     #[rustfmt::skip]
-    let table: &[(&str, &[(i64, Decision, &[Purpose])], i64, Option<RuleId>, State)] = &[
+    let table: &[FirstRow<'_>] = &[
         ("before any decision",        &[],                          5_000, Some(CollectBeforeConsent),   State::NotAsked),
         ("after any grant",            &[(1_000, Granted, &[Fu])],   5_000, None,                         State::Granted),
         ("after refusal of all",       &[(1_000, Refused, all)],     5_000, Some(CollectAfterRefusal),    State::Refused),
