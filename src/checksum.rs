@@ -42,9 +42,31 @@ pub fn gb11643_check_char(first17: &[u8]) -> Option<u8> {
     CHECK.get((sum % 11) as usize).copied()
 }
 
-/// An 18-character CN resident id with a valid check character (`x` accepted).
+/// A CN resident id (GB 11643-1999): 17 digits and a valid check character (`x`
+/// accepted), a region code starting 1–8, and a birth date that exists between 1900
+/// and 2099.
 pub fn resident_id_valid(id: &[u8]) -> bool {
-    id.len() == 18 && gb11643_check_char(&id[..17]) == Some(id[17].to_ascii_uppercase())
+    if id.len() != 18 || gb11643_check_char(&id[..17]) != Some(id[17].to_ascii_uppercase()) {
+        return false;
+    }
+    if !(b'1'..=b'8').contains(&id[0]) {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| {
+        id[r]
+            .iter()
+            .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'))
+    };
+    let (year, month, day) = (num(6..10), num(10..12), num(12..14));
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1900..=2099).contains(&year) && (1..=days).contains(&day)
 }
 
 #[cfg(test)]
@@ -67,5 +89,9 @@ mod tests {
         assert!(resident_id_valid(b"11010519491231002x"));
         assert!(!resident_id_valid(b"110105194912310021"));
         assert!(!resident_id_valid(b"1101051949123100"));
+        // Valid check character but impossible birth date (1949-02-30).
+        let mut bad_date = *b"11010519490230002?";
+        bad_date[17] = gb11643_check_char(&bad_date[..17]).unwrap();
+        assert!(!resident_id_valid(&bad_date));
     }
 }

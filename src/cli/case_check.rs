@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::case::{self, Case, IdentifierValue};
+use crate::consent::describe_purposes;
 use crate::pii::Detector;
 
 #[derive(Debug, clap::Args)]
@@ -83,15 +84,7 @@ fn describe(case: &Case, file: &str, reveal: bool, out: &mut dyn Write) -> std::
         detector.pattern_count()
     )?;
     for c in &case.consent {
-        let purposes = if c.purposes.is_empty() {
-            "all purposes".to_string()
-        } else {
-            c.purposes
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let purposes = describe_purposes(&c.purposes);
         writeln!(
             out,
             "consent   {}  {}  {} {}{}",

@@ -56,6 +56,18 @@ impl Purpose {
     }
 }
 
+/// `advertising, analytics`, or `all purposes` for the empty list (which means all).
+pub fn describe_purposes(purposes: &[Purpose]) -> String {
+    if purposes.is_empty() {
+        return "all purposes".to_string();
+    }
+    purposes
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub mod timeline;
 
 pub use timeline::{ConsentEvent, EventSource, State, Timeline};

@@ -21,6 +21,8 @@
 
 use memchr::memchr_iter;
 
+use crate::checksum::{luhn_valid, resident_id_valid};
+
 use crate::case::IdentifierKind;
 
 /// What a pattern found.
@@ -151,7 +153,7 @@ fn classify_digits(data: &[u8], s: usize, e: usize, f: &mut impl FnMut(PatternKi
     }
     match n {
         11 if run[0] == b'1' && (b'3'..=b'9').contains(&run[1]) => f(PatternKind::Phone, s, e),
-        15 if luhn(run) && run.iter().any(|&b| b != b'0') => {
+        15 if luhn_valid(run) && run.iter().any(|&b| b != b'0') => {
             if run.starts_with(b"34") || run.starts_with(b"37") {
                 f(PatternKind::BankCard, s, e);
             } else {
@@ -159,28 +161,9 @@ fn classify_digits(data: &[u8], s: usize, e: usize, f: &mut impl FnMut(PatternKi
             }
         }
         18 if resident_id_valid(run) => f(PatternKind::ResidentId, s, e),
-        13..=19 if luhn(run) && known_iin(run) => f(PatternKind::BankCard, s, e),
+        13..=19 if luhn_valid(run) && known_iin(run) => f(PatternKind::BankCard, s, e),
         _ => {}
     }
-}
-
-/// Luhn check over ASCII digits.
-pub fn luhn(digits: &[u8]) -> bool {
-    let mut sum = 0u32;
-    for (i, &b) in digits.iter().rev().enumerate() {
-        let mut d = u32::from(b.wrapping_sub(b'0'));
-        if d > 9 {
-            return false;
-        }
-        if i % 2 == 1 {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
-    }
-    sum % 10 == 0
 }
 
 fn prefix_num(run: &[u8], k: usize) -> u32 {
@@ -201,39 +184,6 @@ fn known_iin(run: &[u8]) -> bool {
         || ((p2 == 34 || p2 == 37) && n == 15)
         || ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
         || ((p4 == 6011 || (644..=649).contains(&p3) || p2 == 65) && (16..=19).contains(&n))
-}
-
-/// GB 11643-1999: 17 digits and an ISO 7064 MOD 11-2 check character (`0`–`9`, `X`),
-/// region starting 1–8, a birth date that exists between 1900 and 2099.
-pub fn resident_id_valid(id: &[u8]) -> bool {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const CHECK: &[u8; 11] = b"10X98765432";
-    if id.len() != 18 || !id[..17].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    if !(b'1'..=b'8').contains(&id[0]) {
-        return false;
-    }
-    let sum: u32 = id[..17]
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(&b, w)| u32::from(b - b'0') * w)
-        .sum();
-    if id[17].to_ascii_uppercase() != CHECK[(sum % 11) as usize] {
-        return false;
-    }
-    let year = prefix_num(&id[6..], 4);
-    let month = prefix_num(&id[10..], 2);
-    let day = prefix_num(&id[12..], 2);
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1900..=2099).contains(&year) && (1..=days).contains(&day)
 }
 
 fn email_local(b: u8) -> bool {

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::{DataItem, RuleId, Verdict};
-use crate::consent::State;
+use crate::consent::{describe_purposes, State};
 use crate::parties::Destination;
 
 /// `advertising_id (sha256), imei (plain)`: distinct type/encoding pairs, at most three.
@@ -64,17 +64,7 @@ pub fn sentence(rule: RuleId, dest: &Destination, data: &[DataItem], v: &Verdict
         RuleId::BeyondScope => {
             let granted = v
                 .event
-                .map(|e| {
-                    if e.purposes.is_empty() {
-                        "all purposes".to_string()
-                    } else {
-                        e.purposes
-                            .iter()
-                            .map(|p| p.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                })
+                .map(|e| describe_purposes(&e.purposes))
                 .unwrap_or_default();
             format!(
                 "{what} sent to {to} for {}, beyond the consent given (only {granted})",
