@@ -71,3 +71,4 @@ pub fn describe_purposes(purposes: &[Purpose]) -> String {
 pub mod timeline;
 
 pub use timeline::{ConsentEvent, EventSource, State, Timeline};
+pub mod signals;

@@ -1,0 +1,253 @@
+//! Finding consent signals in a request: the places where apps, SDKs and ad requests
+//! carry what the user allowed (IAB TCF, US Privacy, GPP, Global Privacy Control,
+//! Google Consent Mode, CMP cookies). Pure: works on the parts `decode` produced, so
+//! nothing is decoded twice. Interpreting a signal is the job of its decoder.
+
+use crate::decode::Part;
+
+/// Most signals taken from one request; the rest are ignored (a hostile request may
+/// repeat a parameter endlessly).
+pub const MAX_SIGNALS_PER_REQUEST: usize = 32;
+/// Longest signal value kept (a TC string with many vendors is a few KiB).
+pub const MAX_SIGNAL_LEN: usize = 64 * 1024;
+
+/// What a signal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SignalKind {
+    /// IAB TCF v2 TC string (`gdpr_consent`, `euconsent-v2`, OpenRTB `user.ext.consent`).
+    TcString,
+    /// Whether GDPR applies (`gdpr=1`, OpenRTB `regs.ext.gdpr`).
+    GdprApplies,
+    /// IAB US Privacy string (`us_privacy=1YNN`).
+    UsPrivacy,
+    /// IAB GPP string (`gpp`, `__gpp`, OpenRTB `regs.gpp`).
+    Gpp,
+    /// GPP section ids in force (`gpp_sid=7,8`).
+    GppSectionIds,
+    /// Global Privacy Control (`Sec-GPC: 1`).
+    Gpc,
+    /// Google Consent Mode state (`gcs=G1xy`).
+    ConsentModeGcs,
+    /// Google Consent Mode defaults and updates (`gcd=…`).
+    ConsentModeGcd,
+    /// Google non-personalised ads flag (`npa=1`).
+    NonPersonalizedAds,
+    /// OneTrust consent cookie (`OptanonConsent`, `groups=C0001:1,C0004:0`).
+    OneTrust,
+    /// Cookiebot consent cookie (`CookieConsent`).
+    Cookiebot,
+}
+
+/// One signal as found, not yet interpreted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireSignal {
+    pub kind: SignalKind,
+    pub value: String,
+    /// Where it was: `query:gdpr_consent`, `cookie:euconsent-v2`, `body:$.user.ext.consent`.
+    pub location: String,
+}
+
+/// Signals by the name of the query/form field or cookie that carries them
+/// (compared ASCII case-insensitively).
+const BY_NAME: &[(&str, SignalKind)] = &[
+    ("gdpr_consent", SignalKind::TcString),
+    ("euconsent-v2", SignalKind::TcString),
+    ("euconsent", SignalKind::TcString),
+    ("gdpr", SignalKind::GdprApplies),
+    ("us_privacy", SignalKind::UsPrivacy),
+    ("usprivacy", SignalKind::UsPrivacy),
+    ("gpp", SignalKind::Gpp),
+    ("__gpp", SignalKind::Gpp),
+    ("gpp_sid", SignalKind::GppSectionIds),
+    ("__gpp_sid", SignalKind::GppSectionIds),
+    ("gcs", SignalKind::ConsentModeGcs),
+    ("gcd", SignalKind::ConsentModeGcd),
+    ("npa", SignalKind::NonPersonalizedAds),
+    ("optanonconsent", SignalKind::OneTrust),
+    ("cookieconsent", SignalKind::Cookiebot),
+];
+
+/// Signals in JSON bodies by path (OpenRTB 2.5 extensions and 2.6 fields).
+const BY_JSON_PATH: &[(&str, SignalKind)] = &[
+    ("$.user.ext.consent", SignalKind::TcString),
+    ("$.user.consent", SignalKind::TcString),
+    ("$.regs.ext.gdpr", SignalKind::GdprApplies),
+    ("$.regs.gdpr", SignalKind::GdprApplies),
+    ("$.regs.ext.us_privacy", SignalKind::UsPrivacy),
+    ("$.regs.us_privacy", SignalKind::UsPrivacy),
+    ("$.regs.gpp", SignalKind::Gpp),
+];
+
+/// Every consent signal in the parts of one request, in part order.
+pub fn extract(parts: &[Part<'_>]) -> Vec<WireSignal> {
+    let mut out = Vec::new();
+    for part in parts {
+        if out.len() >= MAX_SIGNALS_PER_REQUEST {
+            break;
+        }
+        if !part.layers.is_empty() {
+            continue; // signals travel as themselves, not inside other encodings
+        }
+        if let Some((place, name)) = part.location.split_once(':') {
+            match place {
+                "query" | "form" | "cookie" => {
+                    if let Some(&(_, kind)) =
+                        BY_NAME.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    {
+                        push(&mut out, kind, &part.data, &part.location);
+                    }
+                }
+                "header" if name.eq_ignore_ascii_case("sec-gpc") => {
+                    push(&mut out, SignalKind::Gpc, &part.data, &part.location);
+                }
+                _ => {}
+            }
+        }
+        // OpenRTB requests: JSON bodies, or JSON inside a field. Paths cost an
+        // allocation each, so only texts naming a signal key are walked.
+        if let Some(index) = part.json.as_ref().filter(|_| names_signal_key(&part.data)) {
+            for v in index.values() {
+                if out.len() >= MAX_SIGNALS_PER_REQUEST {
+                    break;
+                }
+                let path = index.path(&part.data, v.id);
+                if let Some(&(_, kind)) = BY_JSON_PATH.iter().find(|(p, _)| *p == path) {
+                    if let Some(value) = part.data.get(v.range.clone()) {
+                        push(&mut out, kind, value, &part.location_at(v.range.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `json` contains a key that one of [`BY_JSON_PATH`] ends in.
+fn names_signal_key(json: &[u8]) -> bool {
+    [
+        &b"\"consent\""[..],
+        b"\"gdpr\"",
+        b"\"us_privacy\"",
+        b"\"gpp\"",
+    ]
+    .iter()
+    .any(|key| memchr::memmem::find(json, key).is_some())
+}
+
+fn push(out: &mut Vec<WireSignal>, kind: SignalKind, value: &[u8], location: &str) {
+    if out.len() >= MAX_SIGNALS_PER_REQUEST || value.len() > MAX_SIGNAL_LEN {
+        return;
+    }
+    let value = String::from_utf8_lossy(value).trim().to_string();
+    if value.is_empty() {
+        return;
+    }
+    out.push(WireSignal {
+        kind,
+        value,
+        location: location.to_string(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{request_parts, Limits};
+    use crate::exchange::{Exchange, Header, SourceKind};
+    use crate::timestamp::Timestamp;
+
+    fn signals(
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Vec<(SignalKind, String, String)> {
+        let mut x = Exchange::new("x-1", SourceKind::Har, Timestamp(0));
+        x.host = "ads.example".into();
+        x.path = path.into();
+        x.request_headers = headers.iter().map(|(n, v)| Header::new(*n, *v)).collect();
+        x.request_body = body.as_bytes().to_vec();
+        let parts = request_parts(&x, &Limits::default(), &mut Vec::new());
+        extract(&parts)
+            .into_iter()
+            .map(|s| (s.kind, s.value, s.location))
+            .collect()
+    }
+
+    #[test]
+    fn finds_query_cookie_and_header_signals() {
+        let got = signals(
+            "/ad?gdpr=1&gdpr_consent=CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA&us_privacy=1YNN&gcs=G100",
+            &[("Cookie", "euconsent-v2=CAAA; OptanonConsent=groups=C0001%3A1%2CC0004%3A0"), ("Sec-GPC", "1")],
+            "",
+        );
+        let kinds: Vec<_> = got.iter().map(|g| g.0).collect();
+        for k in [
+            SignalKind::GdprApplies,
+            SignalKind::TcString,
+            SignalKind::UsPrivacy,
+            SignalKind::ConsentModeGcs,
+            SignalKind::OneTrust,
+            SignalKind::Gpc,
+        ] {
+            assert!(kinds.contains(&k), "{k:?} missing from {got:?}");
+        }
+        assert!(got.contains(&(
+            SignalKind::UsPrivacy,
+            "1YNN".into(),
+            "query:us_privacy".into()
+        )));
+        assert!(got.contains(&(
+            SignalKind::OneTrust,
+            "groups=C0001:1,C0004:0".into(),
+            "cookie:OptanonConsent".into()
+        )));
+        assert!(got.contains(&(
+            SignalKind::TcString,
+            "CAAA".into(),
+            "cookie:euconsent-v2".into()
+        )));
+    }
+
+    #[test]
+    fn finds_openrtb_fields() {
+        let body = r#"{"id":"r1","user":{"ext":{"consent":"CPXxRfAPXxRfA"}},"regs":{"ext":{"gdpr":1,"us_privacy":"1---"},"gpp":"DBABMA~CPXxRfAPXxRfA"}}"#;
+        let got = signals(
+            "/openrtb2/auction",
+            &[("Content-Type", "application/json")],
+            body,
+        );
+        assert!(
+            got.contains(&(
+                SignalKind::TcString,
+                "CPXxRfAPXxRfA".into(),
+                "body:$.user.ext.consent".into()
+            )),
+            "{got:?}"
+        );
+        assert!(got.contains(&(
+            SignalKind::GdprApplies,
+            "1".into(),
+            "body:$.regs.ext.gdpr".into()
+        )));
+        assert!(got.contains(&(
+            SignalKind::UsPrivacy,
+            "1---".into(),
+            "body:$.regs.ext.us_privacy".into()
+        )));
+        assert!(got.contains(&(
+            SignalKind::Gpp,
+            "DBABMA~CPXxRfAPXxRfA".into(),
+            "body:$.regs.gpp".into()
+        )));
+    }
+
+    #[test]
+    fn ignores_lookalikes_and_is_bounded() {
+        assert!(signals("/p?gdpr_consent_version=2&consent=1", &[], "").is_empty());
+        let many: String = (0..500).map(|i| format!("gpp=DBA{i}&")).collect();
+        assert_eq!(
+            signals(&format!("/p?{many}"), &[], "").len(),
+            MAX_SIGNALS_PER_REQUEST
+        );
+    }
+}
