@@ -72,3 +72,4 @@ pub mod timeline;
 
 pub use timeline::{ConsentEvent, EventSource, State, Timeline};
 pub mod signals;
+pub mod wire;

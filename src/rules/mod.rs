@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::case::Case;
-use crate::consent::{Purpose, State, Timeline};
+use crate::consent::signals::{self, WireSignal};
+use crate::consent::{wire, ConsentEvent, EventSource, Purpose, State, Timeline};
 use crate::decode::{self, Part};
 use crate::exchange::{Anomaly, Exchange};
 use crate::parties::{Classifier, Destination, Party};
@@ -124,6 +125,8 @@ pub struct Observation {
     pub matches: usize,
     /// Problems met while decoding the exchange.
     pub anomalies: Vec<Anomaly>,
+    /// Consent decisions the exchange itself announced (wire signals).
+    pub consent_events: Vec<ConsentEvent>,
 }
 
 /// The analysis of one case: shared, immutable parts built once, plus the state that
@@ -134,6 +137,9 @@ pub struct Analyzer {
     classifier: Arc<Classifier>,
     catalogue: Arc<Catalogue>,
     timeline: Timeline,
+    /// Decisions announced in the traffic itself, kept apart from the user's own
+    /// (manual) ones: `signal-ignored` compares transmissions against these.
+    wire: Timeline,
     frequency: FrequencyTracker,
     options: Options,
 }
@@ -155,6 +161,7 @@ impl Analyzer {
     ) -> Self {
         Analyzer {
             timeline: Timeline::from_case(&case),
+            wire: Timeline::default(),
             frequency: FrequencyTracker::new(case.rules.frequency_per_minute),
             catalogue: Arc::new(Catalogue::embedded()),
             case,
@@ -166,6 +173,11 @@ impl Analyzer {
 
     pub fn timeline(&self) -> &Timeline {
         &self.timeline
+    }
+
+    /// The decisions announced by wire signals so far.
+    pub fn wire_timeline(&self) -> &Timeline {
+        &self.wire
     }
 
     pub fn catalogue(&self) -> &Catalogue {
@@ -186,6 +198,10 @@ impl Analyzer {
             return obs;
         }
         let parts = decode::request_parts(x, &self.options.limits, &mut obs.anomalies);
+        // A signal carried by this very request is in force for it: record it first.
+        for signal in signals::extract(&parts) {
+            self.record_signal(x, &device, &signal, &mut obs);
+        }
         let matches = self.detector.scan(&parts);
         obs.matches = matches.len();
         if matches.is_empty() || (dest.infrastructure && !self.case.rules.flag_infrastructure) {
@@ -198,6 +214,21 @@ impl Analyzer {
         if let Some(rule) = verdict.rule {
             let f = self.finding(rule, x, &device, &dest, items.clone(), &verdict);
             obs.findings.push(f);
+        }
+        if dest.party == Party::Third {
+            let by_signal = judge(&self.wire, &device, &dest, x.at, grace);
+            if matches!(by_signal.state, State::Refused | State::Withdrawn) {
+                let mut f = self.finding(
+                    RuleId::SignalIgnored,
+                    x,
+                    &device,
+                    &dest,
+                    items.clone(),
+                    &by_signal,
+                );
+                f.summary = summary::signal_ignored(&dest, &items, &by_signal);
+                obs.findings.push(f);
+            }
         }
         if !verdict.granted() {
             let sensitive: Vec<DataItem> = items.iter().filter(|d| d.sensitive).cloned().collect();
@@ -237,6 +268,40 @@ impl Analyzer {
             }
         }
         obs
+    }
+
+    /// Turns one wire signal into `wire` consent events of `device`.
+    fn record_signal(
+        &mut self,
+        x: &Exchange,
+        device: &str,
+        signal: &WireSignal,
+        obs: &mut Observation,
+    ) {
+        let Some(meaning) = wire::interpret(signal) else {
+            return;
+        };
+        let heuristic = if meaning.heuristic {
+            " (heuristic)"
+        } else {
+            ""
+        };
+        for (decision, purposes) in meaning.decisions {
+            let event = ConsentEvent {
+                device: device.to_string(),
+                at: x.at,
+                decision,
+                purposes,
+                vendors: Vec::new(),
+                source: EventSource::Wire,
+                evidence: Some(format!(
+                    "{}{heuristic} at {} of {}",
+                    meaning.summary, signal.location, x.id
+                )),
+            };
+            self.wire.add(event.clone());
+            obs.consent_events.push(event);
+        }
     }
 
     fn judge_metadata_only(

@@ -99,3 +99,17 @@ pub fn frequency(kind: &str, dest: &Destination, count: usize, limit: u32) -> St
         receiver(dest)
     )
 }
+
+/// The summary of a `signal-ignored` finding: what went where, against which signal.
+pub fn signal_ignored(dest: &Destination, data: &[DataItem], v: &Verdict<'_>) -> String {
+    let signal = v
+        .event
+        .and_then(|e| e.evidence.as_deref())
+        .unwrap_or("a consent signal");
+    format!(
+        "{} sent to {} although {signal} denies {}",
+        describe_data(data),
+        receiver(dest),
+        purpose(v)
+    )
+}

@@ -228,6 +228,10 @@ impl XBuilder {
         self.0.request_body = body.as_bytes().to_vec();
         self
     }
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.0.request_headers.push(Header::new(name, value));
+        self
+    }
     fn metadata_only(mut self) -> Self {
         self.0.metadata_only = true;
         self
@@ -402,4 +406,66 @@ fn excessive_frequency_once_per_burst() {
             .count();
     }
     assert_eq!(freq, 1);
+}
+
+#[test]
+fn signal_ignored_when_the_traffic_itself_says_no() {
+    let mut a = analyzer(CASE);
+    let imei = "imei=490154203237518";
+    // A page announces GPC; no personal data in it, but the signal is recorded.
+    let banner = a.observe(
+        &exchange("api.example-shop.com")
+            .at(1)
+            .header("Sec-GPC", "1")
+            .build(),
+    );
+    assert!(banner.findings.is_empty());
+    assert_eq!(banner.consent_events.len(), 1);
+    // Data to an ad network afterwards: the signal denies advertising.
+    let found = a.observe(&exchange("graph.facebook.com").at(2).query(imei).build());
+    let f = found
+        .findings
+        .iter()
+        .find(|f| f.rule == SignalIgnored)
+        .expect("signal-ignored");
+    assert_eq!(f.consent.state, "refused");
+    assert!(f.summary.contains("Sec-GPC: 1"), "{}", f.summary);
+    assert_eq!(
+        f.consent.event.as_ref().map(|e| e.source),
+        Some(EventSource::Wire)
+    );
+    // The first party is not what GPC restricts; analytics-only receivers neither.
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("api.example-shop.com").at(3).query(imei).build()
+        ),
+        [(CollectBeforeConsent, Severity::Medium)]
+    );
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("api2.amplitude.com").at(4).query(imei).build()
+        ),
+        [(ShareBeforeConsent, Severity::High)]
+    );
+}
+
+#[test]
+fn a_signal_in_the_request_itself_is_in_force_for_it() {
+    let mut a = analyzer(CASE);
+    // Consent Mode says analytics denied in the very request that carries the IMEI.
+    let x = exchange("app-measurement.com")
+        .at(2)
+        .query("gcs=G100&imei=490154203237518")
+        .build();
+    let rules: Vec<RuleId> = a.observe(&x).findings.iter().map(|f| f.rule).collect();
+    assert!(rules.contains(&SignalIgnored), "{rules:?}");
+    // Granted by the signal: no signal-ignored.
+    let x = exchange("app-measurement.com")
+        .at(3)
+        .query("gcs=G111&imei=490154203237518")
+        .build();
+    let rules: Vec<RuleId> = a.observe(&x).findings.iter().map(|f| f.rule).collect();
+    assert!(!rules.contains(&SignalIgnored), "{rules:?}");
 }
