@@ -56,6 +56,12 @@ impl Purpose {
     }
 }
 
+mod bits;
+pub mod gpp;
+pub mod tcf;
 pub mod timeline;
+pub mod usp;
+
+pub use bits::{DecodeError, DecodeErrorKind, MAX_CONSENT_STRING_LEN};
 
 pub use timeline::{ConsentEvent, EventSource, State, Timeline};
