@@ -3,8 +3,10 @@
 //! A GPP string is `header~section~section…`: the header (type 3, version, and the
 //! section ids as a Fibonacci-coded range) says which section each `~`-separated part
 //! is. We decode tcfeuv2 (id 2, via [`super::tcf`]), uspv1 (6, via [`super::usp`]),
-//! usnat (7) and the state sections usca (8), usva (9), usco (10), usut (11) and
-//! usct (12) with their optional GPC sub-segment; any other section is kept raw.
+//! usnat (7, versions 1 and 2) and the state sections usca (8), usva (9), usco (10),
+//! usut (11), usct (12) and usfl … usmn (13–23) with their optional GPC sub-segment;
+//! any other section (tcfeuv1, tcfcav1, usmd, usin, usky, usri, unknown ids) is kept
+//! raw.
 //! Signal extraction reads [`GppString::us_opted_out`], [`GppString::gpc`] and
 //! [`GppString::tcf_eu_v2`]. JSON output uses the field names of the official
 //! `@iabgpp/cmpapi`.
@@ -187,7 +189,68 @@ const USCT: &[(&str, Kind)] = &[
     ("MspaServiceProviderMode", Int),
 ];
 
-/// The US sections we decode, per (section id, version).
+/// The state sections of the 2024 release (ids 13–23) share one shape: notices, two
+/// opt-outs, sensitive data and child consents of varying lengths, then the MSPA fields.
+macro_rules! state_layout {
+    ($name:ident, $sdp:expr, $child:expr) => {
+        const $name: &[(&str, Kind)] = &[
+            ("ProcessingNotice", Int),
+            ("SaleOptOutNotice", Int),
+            ("TargetedAdvertisingOptOutNotice", Int),
+            ("SaleOptOut", Int),
+            ("TargetedAdvertisingOptOut", Int),
+            ("SensitiveDataProcessing", List($sdp)),
+            ("KnownChildSensitiveDataConsents", $child),
+            ("AdditionalDataProcessingConsent", Int),
+            ("MspaCoveredTransaction", Int),
+            ("MspaOptOutOptionMode", Int),
+            ("MspaServiceProviderMode", Int),
+        ];
+    };
+}
+
+state_layout!(USFL, 8, List(3));
+state_layout!(USOR, 11, List(3));
+state_layout!(USTX, 8, Int);
+state_layout!(USDE, 9, List(5));
+state_layout!(USNE, 8, Int);
+state_layout!(USNH, 8, List(3));
+state_layout!(USNJ, 10, List(5));
+state_layout!(USTN, 8, Int);
+state_layout!(USMN, 8, Int);
+
+/// Montana names its first notice `SharingNotice`.
+const USMT: &[(&str, Kind)] = &[
+    ("SharingNotice", Int),
+    ("SaleOptOutNotice", Int),
+    ("TargetedAdvertisingOptOutNotice", Int),
+    ("SaleOptOut", Int),
+    ("TargetedAdvertisingOptOut", Int),
+    ("SensitiveDataProcessing", List(8)),
+    ("KnownChildSensitiveDataConsents", List(3)),
+    ("AdditionalDataProcessingConsent", Int),
+    ("MspaCoveredTransaction", Int),
+    ("MspaOptOutOptionMode", Int),
+    ("MspaServiceProviderMode", Int),
+];
+
+/// Iowa has a sensitive-data opt-out notice and no additional-processing consent.
+const USIA: &[(&str, Kind)] = &[
+    ("ProcessingNotice", Int),
+    ("SaleOptOutNotice", Int),
+    ("TargetedAdvertisingOptOutNotice", Int),
+    ("SensitiveDataOptOutNotice", Int),
+    ("SaleOptOut", Int),
+    ("TargetedAdvertisingOptOut", Int),
+    ("SensitiveDataProcessing", List(8)),
+    ("KnownChildSensitiveDataConsents", Int),
+    ("MspaCoveredTransaction", Int),
+    ("MspaOptOutOptionMode", Int),
+    ("MspaServiceProviderMode", Int),
+];
+
+/// The US sections we decode, per (section id, version). Ids 24–27 (usmd, usin, usky,
+/// usri) use a newer layout starting with `MspaVersion` and are kept raw for now.
 const LAYOUTS: &[Layout] = &[
     Layout {
         id: 7,
@@ -231,7 +294,94 @@ const LAYOUTS: &[Layout] = &[
         fields: USCT,
         gpc: true,
     },
+    Layout {
+        id: 13,
+        version: 1,
+        fields: USFL,
+        gpc: false,
+    },
+    Layout {
+        id: 14,
+        version: 1,
+        fields: USMT,
+        gpc: true,
+    },
+    Layout {
+        id: 15,
+        version: 1,
+        fields: USOR,
+        gpc: true,
+    },
+    Layout {
+        id: 16,
+        version: 1,
+        fields: USTX,
+        gpc: true,
+    },
+    Layout {
+        id: 17,
+        version: 1,
+        fields: USDE,
+        gpc: true,
+    },
+    Layout {
+        id: 18,
+        version: 1,
+        fields: USIA,
+        gpc: true,
+    },
+    Layout {
+        id: 19,
+        version: 1,
+        fields: USNE,
+        gpc: true,
+    },
+    Layout {
+        id: 20,
+        version: 1,
+        fields: USNH,
+        gpc: true,
+    },
+    Layout {
+        id: 21,
+        version: 1,
+        fields: USNJ,
+        gpc: true,
+    },
+    Layout {
+        id: 22,
+        version: 1,
+        fields: USTN,
+        gpc: true,
+    },
+    Layout {
+        id: 23,
+        version: 1,
+        fields: USMN,
+        gpc: true,
+    },
 ];
+
+/// Highest section id with a US layout in [`LAYOUTS`].
+const LAST_US_ID: u64 = 23;
+
+/// Bits in a usnat v1 core segment as CMPs pad it (60 used, base64 to 66).
+const USNAT_V1_BITS: usize = 66;
+/// Bits from which a "version 1" usnat core is really a v2 one (70 used, padded to 72).
+const USNAT_V2_BITS: usize = 72;
+
+/// Picks the usnat layout from the bit length as the IAB libraries do: some CMPs
+/// encoded the v2 fields while still writing version 1 (iabgpp-java upgrades such
+/// strings of 72+ bits to v2), and 66-bit strings are v1-sized whatever the version
+/// says (iabgpp-es). Other sections go by their version.
+fn layout_for(id: u64, version: u8, bits: usize) -> Option<&'static Layout> {
+    let version = match (id, version) {
+        (7, 1) if bits >= USNAT_V2_BITS => 2,
+        (7, 2) if bits == USNAT_V1_BITS => 1,
+        _ => version,
+    };
+    LAYOUTS.iter().find(|l| l.id == id && l.version == version)
+}
 
 /// A field value of a US section: one 2-bit value or a list of them. In the US
 /// sections 0 means not applicable, 1 opted out / no consent / notice provided
@@ -316,7 +466,7 @@ pub enum SectionData {
     TcfEuV2(Box<TcString>),
     /// Section 6: a US Privacy string.
     UspV1(UsPrivacy),
-    /// Sections 7–12: usnat and the state sections.
+    /// Sections 7–23: usnat and the state sections.
     Us(UsSection),
     /// Any other section, undecoded.
     Raw(String),
@@ -466,7 +616,7 @@ fn decode_section(id: u64, body: &str, base: usize) -> Result<SectionData, Decod
     match id {
         2 => TcString::parse(body).map(|tc| SectionData::TcfEuV2(Box::new(tc))),
         6 => UsPrivacy::parse(body).map(SectionData::UspV1),
-        7..=12 => decode_us(id, body, base).map(SectionData::Us),
+        7..=LAST_US_ID => decode_us(id, body, base).map(SectionData::Us),
         _ => Ok(SectionData::Raw(body.to_string())),
     }
 }
@@ -476,8 +626,9 @@ fn decode_us(id: u64, body: &str, base: usize) -> Result<UsSection, DecodeError>
     // `split` yields at least one item, possibly empty (checked by the reader).
     let core = segments.next().unwrap_or("");
     let mut r = BitReader::from_base64url(core, "core", base)?;
+    let bits = r.remaining();
     let version = r.u8(6, "Version")?;
-    let Some(layout) = LAYOUTS.iter().find(|l| l.id == id && l.version == version) else {
+    let Some(layout) = layout_for(id, version, bits) else {
         return Err(DecodeError::new(
             "Version",
             0,
@@ -500,33 +651,29 @@ fn decode_us(id: u64, body: &str, base: usize) -> Result<UsSection, DecodeError>
     }
     let mut gpc = None;
     let mut base = base + core.len() + 1;
-    if let Some(seg) = segments.next() {
-        if !layout.gpc {
+    if layout.gpc {
+        if let Some(seg) = segments.next() {
+            let mut r = BitReader::from_base64url(seg, "GpcSegment", base)?;
+            let t = r.u8(2, "GpcSegmentType")?;
+            if t != 1 {
+                return Err(DecodeError::invalid(
+                    "GpcSegmentType",
+                    0,
+                    format!("sub-segment type {t}, GPC is 1"),
+                ));
+            }
+            gpc = Some(r.bool("Gpc")?);
+            base += seg.len() + 1;
+        }
+        if segments.next().is_some() {
             return Err(DecodeError::invalid(
                 "segment",
                 base,
-                "this section has no sub-segments",
+                "unexpected extra segment",
             ));
         }
-        let mut r = BitReader::from_base64url(seg, "GpcSegment", base)?;
-        let t = r.u8(2, "GpcSegmentType")?;
-        if t != 1 {
-            return Err(DecodeError::invalid(
-                "GpcSegmentType",
-                0,
-                format!("sub-segment type {t}, GPC is 1"),
-            ));
-        }
-        gpc = Some(r.bool("Gpc")?);
-        base += seg.len() + 1;
     }
-    if segments.next().is_some() {
-        return Err(DecodeError::invalid(
-            "segment",
-            base,
-            "unexpected extra segment",
-        ));
-    }
+    // Sections without sub-segments: anything after a `.` is ignored, as cmpapi does.
     Ok(UsSection {
         version,
         fields,
@@ -660,7 +807,7 @@ mod tests {
         for ids in [
             vec![1],
             vec![1, 5],
-            vec![13, 14, 15, 16, 17, 18],
+            vec![24, 25, 26, 27, 28, 29],
             vec![5, 30],
             vec![3, 4],
         ] {
@@ -753,6 +900,101 @@ mod tests {
             assert!(e.field.starts_with(name), "{e}");
             assert!(matches!(e.kind, DecodeErrorKind::Truncated { .. }), "{e}");
         }
+    }
+
+    #[test]
+    fn usnat_length_heuristics_follow_the_iab_libraries() {
+        // Version 1 but 72 bits: a v2 encoding with a stale version (iabgpp-java
+        // upgrades these). Last sensitive-data entry and last child consent set.
+        let mut w = BitWriter::default();
+        w.int(6, 1)
+            .int(18, 0)
+            .int(30, 0)
+            .int(2, 1)
+            .int(4, 0)
+            .int(2, 1);
+        w.int(2, 0).int(2, 1).int(4, 0).int(2, 0);
+        assert_eq!(w.bits.len(), 72);
+        let g = GppString::parse(&format!("{}~{}", header(&[7]), w.base64url())).unwrap();
+        let (_, u) = g.us_sections().next().unwrap();
+        assert_eq!(u.version, 1);
+        let mut sdp = vec![0; 16];
+        sdp[15] = 1;
+        assert_eq!(
+            u.field("SensitiveDataProcessing"),
+            Some(&UsValue::List(sdp))
+        );
+        assert_eq!(
+            u.field("KnownChildSensitiveDataConsents"),
+            Some(&UsValue::List(vec![0, 0, 1]))
+        );
+        assert_eq!(u.field("MspaCoveredTransaction"), Some(&UsValue::One(1)));
+        // Version 2 in a 66-bit (v1-sized) string: read with the v1 layout.
+        let mut w = BitWriter::default();
+        w.int(6, 2)
+            .int(18, 0)
+            .int(24, 0)
+            .int(4, 0)
+            .int(2, 0)
+            .int(2, 1)
+            .int(4, 0);
+        w.int(6, 0);
+        assert_eq!(w.bits.len(), 66);
+        let g = GppString::parse(&format!("{}~{}", header(&[7]), w.base64url())).unwrap();
+        let (_, u) = g.us_sections().next().unwrap();
+        assert_eq!(
+            u.field("SensitiveDataProcessing"),
+            Some(&UsValue::List(vec![0; 12]))
+        );
+        assert_eq!(u.field("MspaCoveredTransaction"), Some(&UsValue::One(1)));
+    }
+
+    #[test]
+    fn later_state_sections_decode() {
+        // (id, name, values in wire order, has GPC): two of each shape of the 2024 states.
+        let cases: [(u64, &str, Vec<Vec<u8>>, bool); 4] = [
+            (
+                13,
+                "usfl",
+                vec![vec![1; 5], vec![2; 8], vec![2; 3], vec![2; 4]],
+                false,
+            ),
+            (
+                16,
+                "ustx",
+                vec![vec![1; 5], vec![2; 8], vec![2], vec![2; 4]],
+                true,
+            ),
+            (
+                18,
+                "usia",
+                vec![vec![1; 6], vec![2; 8], vec![2], vec![2; 3]],
+                true,
+            ),
+            (
+                21,
+                "usnj",
+                vec![vec![1; 5], vec![2; 10], vec![2; 5], vec![2; 4]],
+                true,
+            ),
+        ];
+        for (id, name, values, has_gpc) in cases {
+            let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+            let gpc = has_gpc.then_some(true);
+            let s = format!("{}~{}", header(&[id]), us_section(1, &refs, gpc));
+            let g = GppString::parse(&s).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (n, u) = g.us_sections().next().unwrap();
+            assert_eq!(n, name);
+            assert!(
+                u.sale_opted_out() && u.targeted_advertising_opted_out(),
+                "{name}"
+            );
+            assert_eq!(g.gpc(), gpc, "{name}");
+        }
+        // Sections without sub-segments ignore a trailing one, as cmpapi does.
+        let refs: Vec<&[u8]> = vec![&[1; 5], &[2; 8], &[2; 3], &[2; 4]];
+        let s = format!("{}~{}.", header(&[13]), us_section(1, &refs, None));
+        assert!(GppString::parse(&s).is_ok());
     }
 
     #[test]
