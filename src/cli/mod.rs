@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod analyze;
 pub mod case_check;
+pub mod decode;
 pub mod signatures;
 
 /// Findings at or above `--fail-on` were reported.
@@ -33,6 +34,8 @@ pub enum Command {
     /// Work with case files.
     #[command(subcommand)]
     Case(CaseCommand),
+    /// Decode a consent string (IAB TCF v2, GPP or US Privacy) and print every field.
+    Decode(decode::Args),
     /// Work with the signature databases (trackers, citations).
     #[command(subcommand)]
     Signatures(SignaturesCommand),
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Case(CaseCommand::Check(args)) => case_check::run(args),
+        Command::Decode(args) => decode::run(args),
         Command::Signatures(SignaturesCommand::Check(args)) => signatures::run(args),
     }
 }

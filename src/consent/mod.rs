@@ -68,8 +68,13 @@ pub fn describe_purposes(purposes: &[Purpose]) -> String {
         .join(", ")
 }
 
-pub mod timeline;
-
-pub use timeline::{ConsentEvent, EventSource, State, Timeline};
+mod bits;
+pub mod gpp;
 pub mod signals;
+pub mod tcf;
+pub mod timeline;
+pub mod usp;
 pub mod wire;
+
+pub use bits::{DecodeError, DecodeErrorKind, MAX_CONSENT_STRING_LEN};
+pub use timeline::{ConsentEvent, EventSource, State, Timeline};
