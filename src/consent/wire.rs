@@ -1,8 +1,27 @@
 //! What a consent signal found in traffic says, as consent decisions (DESIGN.md §5
 //! `wire` events). Each interpreter is small and pure; the string decoders (TCF, GPP,
 //! US Privacy) live in their own modules.
+//!
+//! TCF purposes map to ours as follows (TCF v2.2 numbering). A purpose of ours is
+//! *granted* when storage/access (1) and all its TCF purposes are consented, and
+//! *refused* when storage/access or every one of its TCF purposes is not; anything in
+//! between expresses no decision.
+//!
+//! | ours | TCF purposes |
+//! |---|---|
+//! | advertising | 2 basic ads, 3 ad profile, 4 personalised ads |
+//! | analytics | 8 content measurement, 9 audience research (7, ad measurement, counts for neither: it follows advertising) |
+//! | personalization | 5 content profile, 6 personalised content |
+//!
+//! US Privacy and the GPP US sections are opt-out signals: an opt-out of sale,
+//! sharing or targeted advertising refuses `advertising`, no opt-out grants it. GPC
+//! refuses `advertising`. Consent Mode and the OneTrust groups are heuristics (their
+//! meanings are informally documented or configurable) and marked so.
 
+use super::gpp::GppString;
 use super::signals::{SignalKind, WireSignal};
+use super::tcf::TcString;
+use super::usp::UsPrivacy;
 use super::{Decision, Purpose};
 
 /// The decisions one signal expresses.
@@ -16,14 +35,204 @@ pub struct Interpretation {
     pub heuristic: bool,
 }
 
-/// Interprets a signal; `None` when it expresses no decision (e.g. `gdpr=1`, which
-/// only says the regulation applies) or cannot be read.
-pub fn interpret(signal: &WireSignal) -> Option<Interpretation> {
-    match signal.kind {
+/// Interprets a signal: `Ok(None)` when it expresses no decision (e.g. `gdpr=1`,
+/// which only says the regulation applies), `Err` with the reason when it is
+/// malformed.
+pub fn interpret(signal: &WireSignal) -> Result<Option<Interpretation>, String> {
+    Ok(match signal.kind {
         SignalKind::Gpc => gpc(&signal.value),
         SignalKind::ConsentModeGcs => gcs(&signal.value),
-        _ => None,
+        SignalKind::TcString => {
+            let tc = TcString::parse(&signal.value).map_err(|e| format!("TC string: {e}"))?;
+            tcf(&tc)
+        }
+        SignalKind::UsPrivacy => {
+            let usp = UsPrivacy::parse(&signal.value).map_err(|e| format!("US Privacy: {e}"))?;
+            us_privacy(&usp)
+        }
+        SignalKind::Gpp => {
+            let gpp = GppString::parse(&signal.value).map_err(|e| format!("GPP: {e}"))?;
+            gpp_string(&gpp)
+        }
+        SignalKind::OneTrust => one_trust(&signal.value),
+        SignalKind::Cookiebot => cookiebot(&signal.value),
+        SignalKind::GdprApplies
+        | SignalKind::GppSectionIds
+        | SignalKind::ConsentModeGcd
+        | SignalKind::NonPersonalizedAds => None,
+    })
+}
+
+/// Our purposes and the TCF purposes behind each (see the module doc).
+const TCF_PURPOSES: [(Purpose, &[u8]); 3] = [
+    (Purpose::Advertising, &[2, 3, 4]),
+    (Purpose::Analytics, &[8, 9]),
+    (Purpose::Personalization, &[5, 6]),
+];
+
+fn tcf(tc: &TcString) -> Option<Interpretation> {
+    let storage = tc.purpose_consent(1);
+    let mut granted = Vec::new();
+    let mut refused = Vec::new();
+    for (ours, theirs) in TCF_PURPOSES {
+        if storage && theirs.iter().all(|&n| tc.purpose_consent(n)) {
+            granted.push(ours);
+        } else if !storage || theirs.iter().all(|&n| !tc.purpose_consent(n)) {
+            refused.push(ours);
+        }
     }
+    let consents: Vec<String> = tc.purpose_consents.iter().map(u8::to_string).collect();
+    decisions(
+        granted,
+        refused,
+        format!(
+            "TC string (CMP {}, created {}) consenting to TCF purposes [{}]",
+            tc.cmp_id,
+            tc.created(),
+            consents.join(",")
+        ),
+        false,
+    )
+}
+
+fn us_privacy(usp: &UsPrivacy) -> Option<Interpretation> {
+    if usp.not_applicable() {
+        return None;
+    }
+    let text = usp.encode();
+    if usp.opted_out() {
+        decisions(
+            vec![],
+            vec![Purpose::Advertising],
+            format!("US Privacy {text} (opted out of sale)"),
+            false,
+        )
+    } else {
+        decisions(
+            vec![Purpose::Advertising],
+            vec![],
+            format!("US Privacy {text} (no opt-out)"),
+            false,
+        )
+    }
+}
+
+fn gpp_string(gpp: &GppString) -> Option<Interpretation> {
+    // The EU section speaks for itself; the US ones are opt-outs.
+    if let Some(tc) = gpp.tcf_eu_v2() {
+        if let Some(mut i) = tcf(tc) {
+            i.summary = format!("GPP {}", i.summary);
+            return Some(i);
+        }
+    }
+    if let Some(usp) = gpp.us_privacy() {
+        if let Some(mut i) = us_privacy(usp) {
+            i.summary = format!("GPP {}", i.summary);
+            return Some(i);
+        }
+    }
+    let us: Vec<&str> = gpp.us_sections().map(|(name, _)| name).collect();
+    if us.is_empty() {
+        return None;
+    }
+    let names = us.join(",");
+    if gpp.us_opted_out() || gpp.gpc() == Some(true) {
+        decisions(
+            vec![],
+            vec![Purpose::Advertising],
+            format!("GPP {names} (opted out of sale, sharing or targeted advertising)"),
+            false,
+        )
+    } else {
+        decisions(
+            vec![Purpose::Advertising],
+            vec![],
+            format!("GPP {names} (no opt-out)"),
+            false,
+        )
+    }
+}
+
+/// OneTrust's default category ids in `groups=C0001:1,C0002:0,…`: C0002 performance,
+/// C0003 functional, C0004 targeting, C0005 social media. Sites can renumber them,
+/// so this is a heuristic.
+fn one_trust(value: &str) -> Option<Interpretation> {
+    let groups = value
+        .split('&')
+        .find_map(|kv| kv.trim().strip_prefix("groups="))?;
+    let mut granted = Vec::new();
+    let mut refused = Vec::new();
+    for pair in groups.split(',') {
+        let Some((group, flag)) = pair.split_once(':') else {
+            continue;
+        };
+        let purpose = match group.trim() {
+            "C0002" => Purpose::Analytics,
+            "C0003" => Purpose::Functional,
+            "C0004" => Purpose::Advertising,
+            "C0005" => Purpose::Social,
+            _ => continue,
+        };
+        match flag.trim() {
+            "1" => granted.push(purpose),
+            "0" => refused.push(purpose),
+            _ => {}
+        }
+    }
+    decisions(
+        granted,
+        refused,
+        format!("OneTrust consent cookie groups={groups}"),
+        true,
+    )
+}
+
+/// Cookiebot's `CookieConsent` cookie: `{…,preferences:false,statistics:true,marketing:false,…}`.
+fn cookiebot(value: &str) -> Option<Interpretation> {
+    let mut granted = Vec::new();
+    let mut refused = Vec::new();
+    for (key, purpose) in [
+        ("statistics", Purpose::Analytics),
+        ("marketing", Purpose::Advertising),
+        ("preferences", Purpose::Personalization),
+    ] {
+        let Some(at) = value.find(&format!("{key}:")) else {
+            continue;
+        };
+        let rest = &value[at + key.len() + 1..];
+        if rest.starts_with("true") {
+            granted.push(purpose);
+        } else if rest.starts_with("false") {
+            refused.push(purpose);
+        }
+    }
+    decisions(
+        granted,
+        refused,
+        "Cookiebot consent cookie".to_string(),
+        false,
+    )
+}
+
+/// An interpretation granting and refusing the given purposes, if any.
+fn decisions(
+    granted: Vec<Purpose>,
+    refused: Vec<Purpose>,
+    summary: String,
+    heuristic: bool,
+) -> Option<Interpretation> {
+    let mut d = Vec::new();
+    if !granted.is_empty() {
+        d.push((Decision::Granted, granted));
+    }
+    if !refused.is_empty() {
+        d.push((Decision::Refused, refused));
+    }
+    (!d.is_empty()).then_some(Interpretation {
+        decisions: d,
+        summary,
+        heuristic,
+    })
 }
 
 /// Global Privacy Control: `1` is an opt-out of sale and sharing (CCPA/CPRA § 7025),
@@ -87,17 +296,19 @@ mod tests {
 
     #[test]
     fn gpc() {
-        let i = interpret(&sig(SignalKind::Gpc, "1")).unwrap();
+        let i = interpret(&sig(SignalKind::Gpc, "1")).unwrap().unwrap();
         assert_eq!(
             i.decisions,
             vec![(Decision::Refused, vec![Purpose::Advertising])]
         );
-        assert!(interpret(&sig(SignalKind::Gpc, "0")).is_none());
+        assert_eq!(interpret(&sig(SignalKind::Gpc, "0")), Ok(None));
     }
 
     #[test]
     fn consent_mode() {
-        let i = interpret(&sig(SignalKind::ConsentModeGcs, "G101")).unwrap();
+        let i = interpret(&sig(SignalKind::ConsentModeGcs, "G101"))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             i.decisions,
             vec![
@@ -106,18 +317,103 @@ mod tests {
             ]
         );
         assert!(i.heuristic);
-        assert_eq!(
-            interpret(&sig(SignalKind::ConsentModeGcs, "G1-0"))
-                .unwrap()
-                .decisions
-                .len(),
-            1
-        );
+        assert_eq!(decided(SignalKind::ConsentModeGcs, "G1-0").len(), 1);
         for bad in ["G1", "G2100", "G1x0", "G1--", ""] {
             assert!(
-                interpret(&sig(SignalKind::ConsentModeGcs, bad)).is_none(),
+                interpret(&sig(SignalKind::ConsentModeGcs, bad)) == Ok(None),
                 "{bad}"
             );
         }
+    }
+
+    fn tc_with(purposes: &[u8]) -> String {
+        let mut tc = crate::consent::tcf::encode::sample();
+        tc.purpose_consents = purposes.to_vec();
+        crate::consent::tcf::encode::encode(&tc, false)
+    }
+
+    fn decided(kind: SignalKind, value: &str) -> Vec<(Decision, Vec<Purpose>)> {
+        interpret(&sig(kind, value))
+            .unwrap()
+            .map(|i| i.decisions)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn tcf_purposes_map_to_ours() {
+        use Purpose::*;
+        // Everything consented.
+        let all = decided(
+            SignalKind::TcString,
+            &tc_with(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+        );
+        assert_eq!(
+            all,
+            vec![(
+                Decision::Granted,
+                vec![Advertising, Analytics, Personalization]
+            )]
+        );
+        // Only storage and measurement: advertising and personalization refused, analytics granted.
+        let some = decided(SignalKind::TcString, &tc_with(&[1, 8, 9]));
+        assert_eq!(
+            some,
+            vec![
+                (Decision::Granted, vec![Analytics]),
+                (Decision::Refused, vec![Advertising, Personalization])
+            ]
+        );
+        // No storage/access: everything refused.
+        let none = decided(SignalKind::TcString, &tc_with(&[2, 3, 4]));
+        assert_eq!(
+            none,
+            vec![(
+                Decision::Refused,
+                vec![Advertising, Analytics, Personalization]
+            )]
+        );
+        // Partial advertising consent decides nothing for advertising.
+        let partial = decided(SignalKind::TcString, &tc_with(&[1, 2]));
+        assert!(
+            partial.iter().all(|(_, p)| !p.contains(&Advertising)),
+            "{partial:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_strings_are_errors_not_decisions() {
+        assert!(interpret(&sig(SignalKind::TcString, "not a tc string!")).is_err());
+        assert!(interpret(&sig(SignalKind::UsPrivacy, "2ZZZ")).is_err());
+        assert!(interpret(&sig(SignalKind::Gpp, "~~~")).is_err());
+    }
+
+    #[test]
+    fn us_privacy_and_cmp_cookies() {
+        assert_eq!(
+            decided(SignalKind::UsPrivacy, "1YYN"),
+            vec![(Decision::Refused, vec![Purpose::Advertising])]
+        );
+        assert_eq!(
+            decided(SignalKind::UsPrivacy, "1YNN"),
+            vec![(Decision::Granted, vec![Purpose::Advertising])]
+        );
+        assert_eq!(decided(SignalKind::UsPrivacy, "1---"), vec![]);
+        assert_eq!(
+            decided(
+                SignalKind::OneTrust,
+                "isGpcEnabled=0&groups=C0001:1,C0002:0,C0004:0,C0003:1"
+            ),
+            vec![
+                (Decision::Granted, vec![Purpose::Functional]),
+                (
+                    Decision::Refused,
+                    vec![Purpose::Analytics, Purpose::Advertising]
+                )
+            ]
+        );
+        assert_eq!(
+            decided(SignalKind::Cookiebot, "{stamp:'x',necessary:true,preferences:true,statistics:false,marketing:false,method:'explicit'}"),
+            vec![(Decision::Granted, vec![Purpose::Personalization]), (Decision::Refused, vec![Purpose::Analytics, Purpose::Advertising])]
+        );
     }
 }

@@ -278,8 +278,15 @@ impl Analyzer {
         signal: &WireSignal,
         obs: &mut Observation,
     ) {
-        let Some(meaning) = wire::interpret(signal) else {
-            return;
+        let meaning = match wire::interpret(signal) {
+            Ok(Some(meaning)) => meaning,
+            Ok(None) => return,
+            Err(reason) => {
+                let detail = format!("{} at {}: {reason}", signal.value, signal.location);
+                obs.anomalies
+                    .push(Anomaly::new("consent-signal-malformed", detail));
+                return;
+            }
         };
         let heuristic = if meaning.heuristic {
             " (heuristic)"

@@ -469,3 +469,48 @@ fn a_signal_in_the_request_itself_is_in_force_for_it() {
     let rules: Vec<RuleId> = a.observe(&x).findings.iter().map(|f| f.rule).collect();
     assert!(!rules.contains(&SignalIgnored), "{rules:?}");
 }
+
+#[test]
+fn tcf_banner_denies_then_ad_request_is_signal_ignored() {
+    let mut a = analyzer(CASE);
+    let mut tc = crate::consent::tcf::encode::sample();
+    tc.purpose_consents = vec![1]; // storage only: advertising purposes denied
+    let tc = crate::consent::tcf::encode::encode(&tc, false);
+    let banner = a.observe(
+        &exchange("cmp.example-shop.com")
+            .at(1)
+            .query(&format!("gdpr=1&gdpr_consent={tc}"))
+            .build(),
+    );
+    assert!(!banner.consent_events.is_empty());
+    let ad = exchange("sdk.e.qq.com")
+        .at(2)
+        .query("muid=490154203237518")
+        .build();
+    let f = a.observe(&ad);
+    let ignored = f
+        .findings
+        .iter()
+        .find(|f| f.rule == SignalIgnored)
+        .expect("signal-ignored");
+    assert!(ignored.summary.contains("TC string"), "{}", ignored.summary);
+    assert!(
+        ignored.summary.contains("query:gdpr_consent"),
+        "{}",
+        ignored.summary
+    );
+    // A malformed TC string is an anomaly, not a decision.
+    let bad = a.observe(
+        &exchange("cmp.example-shop.com")
+            .at(3)
+            .query("gdpr_consent=%%%garbage")
+            .build(),
+    );
+    assert!(
+        bad.anomalies
+            .iter()
+            .any(|x| x.kind == "consent-signal-malformed"),
+        "{:?}",
+        bad.anomalies
+    );
+}
