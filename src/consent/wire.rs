@@ -23,6 +23,7 @@ use super::signals::{SignalKind, WireSignal};
 use super::tcf::TcString;
 use super::usp::UsPrivacy;
 use super::{Decision, Purpose};
+use crate::timestamp::Timestamp;
 
 /// The decisions one signal expresses.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +34,8 @@ pub struct Interpretation {
     pub summary: String,
     /// Inferred by a documented heuristic rather than a specified meaning.
     pub heuristic: bool,
+    /// When the signal says the consent was given (a TC string's `created`).
+    pub created: Option<Timestamp>,
 }
 
 /// Interprets a signal: `Ok(None)` when it expresses no decision (e.g. `gdpr=1`,
@@ -82,6 +85,10 @@ fn tcf(tc: &TcString) -> Option<Interpretation> {
         }
     }
     let consents: Vec<String> = tc.purpose_consents.iter().map(u8::to_string).collect();
+    let created = i64::try_from(tc.created_ds)
+        .ok()
+        .and_then(|ds| ds.checked_mul(100_000))
+        .map(Timestamp::from_micros);
     decisions(
         granted,
         refused,
@@ -93,6 +100,7 @@ fn tcf(tc: &TcString) -> Option<Interpretation> {
         ),
         false,
     )
+    .map(|i| Interpretation { created, ..i })
 }
 
 fn us_privacy(usp: &UsPrivacy) -> Option<Interpretation> {
@@ -232,6 +240,7 @@ fn decisions(
         decisions: d,
         summary,
         heuristic,
+        created: None,
     })
 }
 
@@ -242,6 +251,7 @@ fn gpc(value: &str) -> Option<Interpretation> {
         decisions: vec![(Decision::Refused, vec![Purpose::Advertising])],
         summary: "Sec-GPC: 1 (Global Privacy Control: do not sell or share)".into(),
         heuristic: false,
+        created: None,
     })
 }
 
@@ -271,6 +281,7 @@ fn gcs(value: &str) -> Option<Interpretation> {
             flag_word(b[3])
         ),
         heuristic: true,
+        created: None,
     })
 }
 
