@@ -137,6 +137,19 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// A zstd frame of `blocks` RLE blocks of 128 KiB each, 4 bytes per block.
+fn zstd_rle(blocks: usize) -> Vec<u8> {
+    // Magic, frame header without content size, window 2^(10+7).
+    let mut v = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+    for i in 0..blocks {
+        let last = u32::from(i + 1 == blocks);
+        let header = last | (1 << 1) | ((128 * 1024) << 3);
+        v.extend_from_slice(&header.to_le_bytes()[..3]);
+        v.push(b'A');
+    }
+    v
+}
+
 #[test]
 fn hand_written_hostile_inputs_do_not_crash() {
     for data in hostile_hars() {
@@ -153,7 +166,8 @@ fn hand_written_hostile_inputs_do_not_crash() {
         STANDARD.encode(v).into_bytes()
     });
     let bomb = gzip(&gzip(&vec![0u8; 4 << 20]));
-    let bodies: [&[u8]; 8] = [
+    let zstd_bomb = zstd_rle(100);
+    let bodies: [&[u8]; 9] = [
         b"",
         b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff",
         b"\x28\xb5\x2f\xfd\x00\x58",
@@ -162,6 +176,7 @@ fn hand_written_hostile_inputs_do_not_crash() {
         b"0;x=\"\r\n\r\n",
         &nested_b64,
         &bomb,
+        &zstd_bomb,
     ];
     for ct in 0..targets::CONTENT_TYPES.len() as u8 {
         for ce in 0..targets::CONTENT_ENCODINGS.len() as u8 {
@@ -209,6 +224,22 @@ fn hand_written_hostile_inputs_do_not_crash() {
     targets::pii(&b"1.2,".repeat(20_000));
     targets::pii(&b"a@b.cn ".repeat(20_000));
     targets::pii(&b"9".repeat(100_000));
+}
+
+#[test]
+fn hand_written_bombs_hit_the_decompression_limit() {
+    // The bombs above must really be bombs, or the hostile-input test proves little.
+    for (ce, body) in [(1u8, gzip(&vec![0u8; 4 << 20])), (4, zstd_rle(100))] {
+        let mut input = vec![0, ce, 0, 0, 1, b'/'];
+        input.extend_from_slice(&body);
+        let x = targets::decode_exchange(&input);
+        let mut anomalies = Vec::new();
+        consentry::decode::request_parts(&x, &Default::default(), &mut anomalies);
+        assert!(
+            anomalies.iter().any(|a| a.kind == "decompression-limit"),
+            "{ce}: {anomalies:?}"
+        );
+    }
 }
 
 #[test]
