@@ -49,6 +49,48 @@ def chunked(data, size=7):
     return out + b"0\r\n\r\n"
 
 
+T0 = "2026-11-28T10:15:29.112345Z"
+
+# Entries exercising what demo.har lacks: websocket messages, base64 and params
+# bodies, queryString and cookies to synthesise, relative URLs, odd types.
+HAR_ENTRIES = {
+    "websocket": {
+        "startedDateTime": T0,
+        "request": {"method": "GET", "url": "wss://ws.example/socket?x=1", "headers": []},
+        "response": {"status": 101, "headers": []},
+        "_webSocketMessages": [
+            {"type": "send", "time": 1795860929.5, "opcode": 1, "data": json.dumps({"imei": IMEI})},
+            {"type": "send", "time": 3.25, "opcode": 2, "data": base64.b64encode(ADID.encode()).decode()},
+            {"type": "receive", "time": 4, "opcode": 1, "data": "ok"},
+        ],
+    },
+    "base64-post": {
+        "startedDateTime": T0,
+        "request": {
+            "method": "POST", "url": "https://t.example/c", "httpVersion": "HTTP/2",
+            "headers": [{"name": ":authority", "value": "t.example:443"}, {"name": "Content-Encoding", "value": "gzip"}],
+            "postData": {"mimeType": "application/json", "encoding": "base64", "text": base64.b64encode(gzip.compress(json.dumps({"mail": EMAIL}).encode())).decode()},
+        },
+        "response": {"status": "200", "headers": [], "content": {"size": 2, "text": "e30=", "encoding": "base64"}},
+        "serverIPAddress": "[2001:db8::1]",
+    },
+    "params": {
+        "startedDateTime": T0,
+        "request": {
+            "method": "POST", "url": "/rel/path", "headers": [{"name": ":scheme", "value": "https"}, {"name": "Host", "value": "h.example"}],
+            "queryString": [{"name": "aaid", "value": ADID}, {"name": "sp ace", "value": "%"}],
+            "cookies": [{"name": "uid", "value": IMEI}],
+            "postData": {"mimeType": "multipart/form-data", "params": [{"name": "e", "value": EMAIL}, {"name": "f", "fileName": "a.txt", "value": "x", "contentType": "text/plain"}]},
+        },
+    },
+    "odd-types": {
+        "startedDateTime": "2026-11-28 10:15:29",
+        "request": {"method": 5, "url": "https://o.example/#frag", "headers": 5, "cookies": {}, "postData": []},
+        "response": {"status": [], "headers": None},
+    },
+}
+
+
 def zstd_rle(byte, blocks, block=128 * 1024):
     """A zstd frame of RLE blocks: `blocks * block` bytes from a few bytes each."""
     out = b"\x28\xb5\x2f\xfd" + b"\x00" + b"\x38"  # no FCS; window 2^(10+7)
@@ -71,6 +113,9 @@ def main():
             one = {"log": {"version": "1.2", "entries": [entry]}}
             write(target, f"entry-{i:02}.har", json.dumps(one))
         write(target, "empty.har", '{"log":{"entries":[]}}')
+        for name, entry in HAR_ENTRIES.items():
+            one = {"log": {"creator": {"name": "fuzz", "version": "1"}, "entries": [entry]}}
+            write(target, f"feature-{name}.har", json.dumps(one))
 
     # case: the demo case file, and its sections alone.
     write("case", "demo.toml", demo_case)
