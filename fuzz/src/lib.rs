@@ -1,0 +1,245 @@
+//! The fuzz entry points of consentry, one per parser entry point (STYLE.md #19).
+//!
+//! Each function takes the raw fuzz input and drives one public API of the library
+//! with it; a panic, an abort, a hang or unbounded memory is a bug. The binaries in
+//! `fuzz_targets/` are one-line wrappers around these functions, and the main crate's
+//! `tests/fuzz_regressions.rs` includes this very file (`#[path]`) to replay saved
+//! crash inputs through the same code, so a fix is checked by `cargo test` without
+//! cargo-fuzz or a nightly toolchain.
+//!
+//! This file depends on `consentry` and `std` only, so that both crates can compile it.
+
+use std::sync::{Arc, OnceLock};
+
+use consentry::case::Case;
+use consentry::decode::{self, Limits, Part};
+use consentry::exchange::{Exchange, Header, SourceKind};
+use consentry::parties::Classifier;
+use consentry::pii::Detector;
+use consentry::rules::{Analyzer, Options};
+use consentry::source::{read_har, HarOptions};
+use consentry::timestamp::Timestamp;
+
+/// The fuzz target names, in the order of fuzz/README.md.
+pub const TARGETS: [&str; 5] = ["har", "decode", "case", "pii", "analyze"];
+
+/// Runs the entry point called `target` on `data`; `false` when there is no such target.
+pub fn run(target: &str, data: &[u8]) -> bool {
+    match target {
+        "har" => har(data),
+        "decode" => decode(data),
+        "case" => case(data),
+        "pii" => pii(data),
+        "analyze" => analyze(data),
+        _ => return false,
+    }
+    true
+}
+
+/// `har`: the input is a HAR file, streamed by `source::read_har`.
+pub fn har(data: &[u8]) {
+    let opts = HarOptions::new("fuzz", None);
+    let _ = read_har(data, &opts, |_x| Ok::<(), std::convert::Infallible>(()));
+}
+
+/// `Content-Type` values the `decode` target picks from (`None`: no header).
+pub const CONTENT_TYPES: [Option<&str>; 12] = [
+    None,
+    Some("application/json"),
+    Some("application/x-www-form-urlencoded"),
+    Some("multipart/form-data; boundary=XyZ"),
+    Some("multipart/form-data; boundary=\"a b\""),
+    Some("multipart/form-data"),
+    Some("text/plain; charset=utf-8"),
+    Some("application/octet-stream"),
+    Some("application/json; charset=utf-8"),
+    Some("application/x-protobuf"),
+    Some("multipart/mixed; boundary="),
+    Some("application/vnd.api+json"),
+];
+
+/// `Content-Encoding` values the `decode` target picks from.
+pub const CONTENT_ENCODINGS: [Option<&str>; 12] = [
+    None,
+    Some("gzip"),
+    Some("deflate"),
+    Some("br"),
+    Some("zstd"),
+    Some("x-gzip"),
+    Some("identity"),
+    Some("gzip, br"),
+    Some("deflate, gzip, zstd"),
+    Some("gzip, gzip, gzip"),
+    Some("compress"),
+    Some(""),
+];
+
+/// `Transfer-Encoding` values the `decode` target picks from.
+pub const TRANSFER_ENCODINGS: [Option<&str>; 5] = [
+    None,
+    Some("chunked"),
+    Some("gzip, chunked"),
+    Some("identity"),
+    Some("CHUNKED"),
+];
+
+/// Bytes of the `decode` input read before the path length and the rest.
+pub const DECODE_HEADER_LEN: usize = 5;
+
+/// Picks entry `b` of a table (modulo its length).
+fn pick<T: Copy>(table: &[T], b: u8) -> T {
+    table[usize::from(b) % table.len()]
+}
+
+/// Builds the exchange the `decode` target decodes. Input layout:
+///
+/// | byte | meaning |
+/// |---|---|
+/// | 0 | `Content-Type` from [`CONTENT_TYPES`] |
+/// | 1 | `Content-Encoding` from [`CONTENT_ENCODINGS`] |
+/// | 2 | `Transfer-Encoding` from [`TRANSFER_ENCODINGS`] |
+/// | 3 | flags: bit 0 the text also as `Cookie`, bit 1 as `Authorization`, bit 2 as `X-Data`, bit 3 `metadata_only` |
+/// | 4 | length n of the text (clamped to what is left) |
+/// | 5..5+n | the text: path and query (lossy UTF-8), and the header values above |
+/// | rest | the request body |
+///
+/// Shorter inputs read missing bytes as 0.
+pub fn decode_exchange(data: &[u8]) -> Exchange {
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let rest = data.get(DECODE_HEADER_LEN..).unwrap_or(&[]);
+    let n = usize::from(byte(4)).min(rest.len());
+    let (text, body) = rest.split_at(n);
+    let flags = byte(3);
+
+    let mut x = Exchange::new("x-fuzz", SourceKind::Har, Timestamp::from_micros(0));
+    x.host = "fuzz.example".into();
+    x.method = "POST".into();
+    x.path = String::from_utf8_lossy(text).into_owned();
+    let mut headers = Vec::new();
+    for (name, table, b) in [
+        ("Content-Type", &CONTENT_TYPES[..], byte(0)),
+        ("Content-Encoding", &CONTENT_ENCODINGS[..], byte(1)),
+        ("Transfer-Encoding", &TRANSFER_ENCODINGS[..], byte(2)),
+    ] {
+        if let Some(value) = pick(table, b) {
+            headers.push(Header::new(name, value));
+        }
+    }
+    for (bit, name) in [(0, "Cookie"), (1, "Authorization"), (2, "X-Data")] {
+        if flags & (1 << bit) != 0 {
+            headers.push(Header::new(name, text));
+        }
+    }
+    x.request_headers = headers;
+    x.request_body = body.to_vec();
+    x.metadata_only = flags & 8 != 0;
+    x
+}
+
+/// `decode`: an exchange built by [`decode_exchange`], split and decoded into parts.
+pub fn decode(data: &[u8]) {
+    let x = decode_exchange(data);
+    let mut anomalies = Vec::new();
+    let parts = decode::request_parts(&x, &Limits::default(), &mut anomalies);
+    // Touch every part so that lazily wrong data (a bad range) would show.
+    for p in &parts {
+        let _ = p.location_at(0..p.data.len());
+    }
+}
+
+/// `case`: the input, as lossy UTF-8, is a case file.
+pub fn case(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = consentry::case::parse(&text, "fuzz.toml");
+}
+
+/// The case of the `pii` target: one device with identifiers of many kinds (all
+/// synthetic values).
+pub const PII_CASE: &str = r#"
+[case]
+id = "fuzz"
+
+[app]
+name = "Fuzz"
+first_party = ["fuzz.example"]
+
+[[device]]
+id = "d1"
+[device.identifiers]
+advertising_id = "38400000-8cf0-11bd-b23e-10b96e40000d"
+android_id = "9774d56d682e549c"
+imei = "490154203237518"
+oaid = "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b"
+mac = "02:00:00:44:55:66"
+phone = "+8613800138000"
+email = "tester@example.org"
+serial = "R58M12ABCDE"
+location = { lat = 31.230416, lon = 121.473701 }
+custom = { user_name = "Zhang San", short = "ab1" }
+"#;
+
+fn pii_detector() -> &'static Detector {
+    static DETECTOR: OnceLock<Detector> = OnceLock::new();
+    DETECTOR.get_or_init(|| {
+        // A constant that tests/fuzz_regressions.rs checks parses.
+        let case = consentry::case::parse(PII_CASE, "pii-case.toml").expect("PII_CASE is valid");
+        Detector::new(&case)
+    })
+}
+
+/// `pii`: the input is one message body scanned by a fixed detector.
+pub fn pii(data: &[u8]) {
+    let _ = pii_detector().scan(&[Part::new("body", data)]);
+}
+
+/// The case of the `analyze` target: the demo case (one device, refusals, grants).
+pub const ANALYZE_CASE: &str = include_str!("../../captures/demo/consentry.toml");
+/// The device every HAR exchange is attributed to, as the CLI does for a one-device case.
+pub const ANALYZE_DEVICE: &str = "pixel7";
+
+struct Shared {
+    case: Arc<Case>,
+    detector: Arc<Detector>,
+    classifier: Arc<Classifier>,
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        // A constant that tests/fuzz_regressions.rs checks parses.
+        let case = consentry::case::parse(ANALYZE_CASE, "demo.toml").expect("demo case is valid");
+        Shared {
+            detector: Arc::new(Detector::new(&case)),
+            classifier: Arc::new(Classifier::new(&case.app)),
+            case: Arc::new(case),
+        }
+    })
+}
+
+/// `analyze`: the input is a HAR file; every exchange goes through a fresh analyzer
+/// of the demo case (decode, pii, parties, consent, rules) and the findings are
+/// written as JSON lines.
+pub fn analyze(data: &[u8]) {
+    let s = shared();
+    let mut analyzer = Analyzer::with_parts(
+        s.case.clone(),
+        s.detector.clone(),
+        s.classifier.clone(),
+        Options::default(),
+    );
+    let mut findings = Vec::new();
+    let _ = read_har(data, &HarOptions::new("fuzz", None), |mut x| {
+        x.device = Some(ANALYZE_DEVICE.to_string());
+        findings.extend(analyzer.observe(&x).findings);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    consentry::report::sort_findings(&mut findings);
+    let _ = consentry::report::write_jsonl(&findings, &mut std::io::sink());
+}
+
+/// Whether the shared cases parse (for tests: the targets `expect` it).
+pub fn cases_parse() -> Result<(), String> {
+    consentry::case::parse(PII_CASE, "pii-case.toml").map_err(|e| e.to_string())?;
+    consentry::case::parse(ANALYZE_CASE, "demo.toml").map_err(|e| e.to_string())?;
+    Ok(())
+}

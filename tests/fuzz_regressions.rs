@@ -1,0 +1,263 @@
+//! Inputs that once broke a fuzz target, replayed as ordinary tests (STYLE.md #19).
+//!
+//! Every file under `tests/fuzz-regressions/<target>/` goes through the same entry
+//! point as the cargo-fuzz target `<target>`: this test includes `fuzz/src/lib.rs`
+//! itself, so neither cargo-fuzz nor nightly is needed. Add a crash input with
+//! `cp fuzz/artifacts/<target>/minimized-from-… tests/fuzz-regressions/<target>/`
+//! (see fuzz/README.md). Hand-written hostile inputs below run too, so the test is
+//! meaningful while the directory is empty.
+
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod targets;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+fn regressions() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions")
+}
+
+/// Every file of `tests/fuzz-regressions/<target>/`, sorted; none when it is absent.
+fn saved_inputs(target: &str) -> Vec<PathBuf> {
+    let dir = regressions().join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("reading tests/fuzz-regressions").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn saved_crash_inputs_do_not_crash() {
+    for target in targets::TARGETS {
+        for path in saved_inputs(target) {
+            let data = std::fs::read(&path).expect("reading a regression input");
+            eprintln!("{target}: {}", path.display());
+            assert!(targets::run(target, &data));
+        }
+    }
+}
+
+#[test]
+fn regression_dirs_name_known_targets() {
+    // A misspelt directory would silently never run.
+    let Ok(entries) = std::fs::read_dir(regressions()) else {
+        return;
+    };
+    for e in entries {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                targets::TARGETS.contains(&name.as_str()),
+                "tests/fuzz-regressions/{name} is not a fuzz target ({:?})",
+                targets::TARGETS
+            );
+        }
+    }
+    assert!(!targets::run("no-such-target", b""));
+}
+
+#[test]
+fn the_targets_fixed_cases_are_valid() {
+    // The targets `expect` these to parse; a case-format change must not turn every
+    // fuzz input into a crash.
+    targets::cases_parse().unwrap();
+}
+
+/// Deep nesting of one bracket kind, `depth` levels.
+fn nested(open: &str, close: &str, depth: usize) -> Vec<u8> {
+    let mut v = open.repeat(depth).into_bytes();
+    v.extend(close.repeat(depth).into_bytes());
+    v
+}
+
+/// A HAR file with one entry whose request has `post` as its `postData.text`.
+fn har_with(url: &str, headers: &str, post: &str) -> Vec<u8> {
+    format!(
+        r#"{{"log":{{"entries":[{{"startedDateTime":"2026-11-28T10:15:00Z",
+        "request":{{"method":"POST","url":{url},"headers":[{headers}],
+        "postData":{{"mimeType":"application/json","text":{post}}}}}}}]}}}}"#
+    )
+    .into_bytes()
+}
+
+/// Hostile HAR inputs (for `har` and `analyze`).
+fn hostile_hars() -> Vec<Vec<u8>> {
+    let b64_of_b64 = "ZXlKaGJHY2lPaUp1YjI1bEluMC5leUpwYldWcElqb2lORGt3TVRVME1qQXpNak0zTlRFNEluMC4=";
+    vec![
+        Vec::new(),
+        b"\xEF\xBB\xBF".to_vec(),
+        b"{\"log\":".to_vec(),
+        b"{\"log\":{\"entries\":[{}]}}".to_vec(),
+        b"{\"log\":{\"entries\":[null, 1, \"x\", [], {\"request\":7}]}}".to_vec(),
+        b"{\"log\":{\"entries\":{}}}".to_vec(),
+        b"{\"log\":{\"entries\":[{\"startedDateTime\":\"9999-99-99T99:99:99Z\",\"request\":{\"method\":\"\",\"url\":\"\"}}]}}".to_vec(),
+        nested("[", "]", 100_000),
+        {
+            let mut v = b"{\"log\":{\"entries\":[{\"request\":".to_vec();
+            v.extend(nested("{\"a\":", "}", 50_000));
+            v
+        },
+        har_with("\"http://[::1\"", "", "\"\""),
+        har_with(
+            "\"https://graph.facebook.com/x?aaid=38400000-8cf0-11bd-b23e-10b96e40000d&%zz=%\"",
+            r#"{"name":"Content-Encoding","value":"gzip"},{"name":"Cookie","value":";;=;a=%;"}"#,
+            "\"\\u0000\\ud800 not gzip\"",
+        ),
+        har_with(
+            "\"https://t.example/\"",
+            r#"{"name":"Content-Type","value":"multipart/form-data; boundary=b"}"#,
+            "\"--b\\r\\nContent-Disposition: form-data; name=\\\"x\\\"\\r\\n\\r\\n--b--\\r\\n--b\"",
+        ),
+        har_with(
+            "\"https://t.example/\"",
+            "",
+            &format!("\"{{\\\"d\\\":\\\"{b64_of_b64}\\\"}}\""),
+        ),
+        har_with(
+            "\"https://t.example/\"",
+            "",
+            &format!("\"{}\"", "[".repeat(10_000)),
+        ),
+    ]
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A zstd frame of `blocks` RLE blocks of 128 KiB each, 4 bytes per block.
+fn zstd_rle(blocks: usize) -> Vec<u8> {
+    // Magic, frame header without content size, window 2^(10+7).
+    let mut v = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+    for i in 0..blocks {
+        let last = u32::from(i + 1 == blocks);
+        let header = last | (1 << 1) | ((128 * 1024) << 3);
+        v.extend_from_slice(&header.to_le_bytes()[..3]);
+        v.push(b'A');
+    }
+    v
+}
+
+#[test]
+fn hand_written_hostile_inputs_do_not_crash() {
+    for data in hostile_hars() {
+        targets::har(&data);
+        targets::analyze(&data);
+    }
+    let demo = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo/demo.har"))
+        .unwrap();
+    targets::analyze(&demo);
+    targets::analyze(&demo[..demo.len() / 2]);
+
+    // decode: every header table entry with a few hostile bodies.
+    let nested_b64 = (0..12).fold(b"{\"imei\":\"490154203237518\"}".to_vec(), |v, _| {
+        STANDARD.encode(v).into_bytes()
+    });
+    let bomb = gzip(&gzip(&vec![0u8; 4 << 20]));
+    let zstd_bomb = zstd_rle(100);
+    let bodies: [&[u8]; 9] = [
+        b"",
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff",
+        b"\x28\xb5\x2f\xfd\x00\x58",
+        b"fffffffffffffff\r\n",
+        b"--XyZ\r\n\r\n--XyZ",
+        b"0;x=\"\r\n\r\n",
+        &nested_b64,
+        &bomb,
+        &zstd_bomb,
+    ];
+    for ct in 0..targets::CONTENT_TYPES.len() as u8 {
+        for ce in 0..targets::CONTENT_ENCODINGS.len() as u8 {
+            for (i, body) in bodies.iter().enumerate() {
+                let mut input = vec![ct, ce, i as u8, 0b111, 3];
+                input.extend_from_slice(b"/?a");
+                input.extend_from_slice(body);
+                targets::decode(&input);
+            }
+        }
+    }
+    for short in [&b""[..], b"\x01", b"\x01\x01\x01\x0f\xff"] {
+        targets::decode(short);
+    }
+
+    // case: syntax errors, wrong types, deep nesting, odd bytes.
+    let cases: [&[u8]; 8] = [
+        b"",
+        b"[[device]]\nid = 1\n",
+        b"[[device]]\nid = \"a\"\n[device.identifiers]\nmac = \"zz:zz\"\nlocation = { lat = 1e400, lon = -nan }\n",
+        b"[[consent]]\ndevice = \"x\"\nat = 1979-05-27T07:32:00Z\ndecision = \"maybe\"\n",
+        b"[rules]\ngrace_ms = -9223372036854775808\nfrequency_per_minute = 9223372036854775807\n",
+        b"\xff\xfe[case]\nid = \"\xc3\x28\"",
+        b"a = \"\"\"\n\n\n",
+        &nested("[", "]", 10_000)[..],
+    ];
+    for c in cases {
+        targets::case(c);
+    }
+    targets::case(&nested("a = [", "]", 5_000));
+    targets::case(&nested("a = {b=", "}", 5_000));
+
+    // pii: the identifiers in many encodings, plus near misses and long runs.
+    let pii_inputs: [&[u8]; 6] = [
+        b"",
+        b"38400000-8cf0-11bd-b23e-10b96e40000d tester%40example.org 020000445566",
+        b"lat=31.230416&lng=121.473701 31.2304160,121.4737010 [121.473701,31.230416]",
+        b"490154203237518490154203237518 +86 138 0013 8000 ab1ab1ab1",
+        b"\xff\xfe\x00\x00\xc0\x80",
+        b"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@",
+    ];
+    for p in pii_inputs {
+        targets::pii(p);
+    }
+    targets::pii(&b"1.2,".repeat(20_000));
+    targets::pii(&b"a@b.cn ".repeat(20_000));
+    targets::pii(&b"9".repeat(100_000));
+}
+
+#[test]
+fn hand_written_bombs_hit_the_decompression_limit() {
+    // The bombs above must really be bombs, or the hostile-input test proves little.
+    for (ce, body) in [(1u8, gzip(&vec![0u8; 4 << 20])), (4, zstd_rle(100))] {
+        let mut input = vec![0, ce, 0, 0, 1, b'/'];
+        input.extend_from_slice(&body);
+        let x = targets::decode_exchange(&input);
+        let mut anomalies = Vec::new();
+        consentry::decode::request_parts(&x, &Default::default(), &mut anomalies);
+        assert!(
+            anomalies.iter().any(|a| a.kind == "decompression-limit"),
+            "{ce}: {anomalies:?}"
+        );
+    }
+}
+
+#[test]
+fn decode_exchange_follows_its_layout() {
+    // Guards the input layout that saved `decode` inputs depend on.
+    let x = targets::decode_exchange(b"\x01\x01\x01\x09\x04/?q=body");
+    assert_eq!(x.path, "/?q=");
+    assert_eq!(x.request_body, b"body");
+    assert_eq!(
+        x.request_header("content-type"),
+        Some(&b"application/json"[..])
+    );
+    assert_eq!(x.request_header("content-encoding"), Some(&b"gzip"[..]));
+    assert_eq!(x.request_header("transfer-encoding"), Some(&b"chunked"[..]));
+    assert_eq!(x.request_header("cookie"), Some(&b"/?q="[..]));
+    assert_eq!(x.request_header("authorization"), None);
+    assert!(x.metadata_only);
+    let empty = targets::decode_exchange(b"");
+    assert_eq!(empty.path, "");
+    assert!(empty.request_headers.is_empty() && empty.request_body.is_empty());
+}
