@@ -195,6 +195,7 @@ pub fn request_parts<'a>(
         parts: Vec::new(),
         full: false,
         budget: limits.max_decoded_bytes,
+        budget_spent: false,
     };
     if exchange.metadata_only {
         return cx.parts;
@@ -250,6 +251,8 @@ struct Ctx<'a, 'l> {
     full: bool,
     /// Decompressed bytes still allowed for this message.
     budget: usize,
+    /// The budget ran out and that was recorded.
+    budget_spent: bool,
 }
 
 /// `piece`, a sub-slice of `data`, with `data`'s lifetime when `data` is borrowed.
@@ -448,6 +451,18 @@ impl<'a> Ctx<'a, '_> {
         level: Level,
         also: &[&'static str],
     ) {
+        if self.budget == 0 {
+            // Said once per message, not once per further compressed value.
+            if !self.budget_spent {
+                self.budget_spent = true;
+                let detail = format!(
+                    "the message's decompression budget of {} bytes is used up; further compressed values (from {location} on) are searched as they are",
+                    self.limits.max_decoded_bytes
+                );
+                self.anomaly("decompression-limit", detail);
+            }
+            return;
+        }
         let cap = content::output_cap(
             data.len(),
             self.budget.min(self.limits.max_decoded_bytes),
@@ -1297,6 +1312,30 @@ mod tests {
             .sum();
         assert!(decoded <= 3 << 20, "{decoded}");
         assert!(kinds(&anomalies).contains(&"decompression-limit"));
+    }
+
+    #[test]
+    fn a_spent_budget_is_reported_once() {
+        let blob = gp::STANDARD.encode(gzip(&vec![b'a'; 1 << 20]));
+        let query: Vec<String> = (0..6).map(|i| format!("v{i}={blob}")).collect();
+        let e = ex(&format!("/?{}", query.join("&")), &[], b"");
+        let limits = Limits {
+            max_decoded_bytes: 2 << 20,
+            ..Limits::default()
+        };
+        let (_, anomalies) = run_with(&e, &limits);
+        let spent = anomalies
+            .iter()
+            .filter(|a| a.detail.contains("budget"))
+            .count();
+        assert_eq!(spent, 1, "{anomalies:?}");
+        assert!(
+            kinds(&anomalies)
+                .iter()
+                .filter(|k| **k == "decompression-limit")
+                .count()
+                <= 2
+        );
     }
 
     proptest! {

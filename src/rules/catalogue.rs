@@ -2,6 +2,7 @@
 //! texts, read from `signatures/citations.toml` (compiled in).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
@@ -41,11 +42,16 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// The catalogue shipped in the binary.
-    pub fn embedded() -> Catalogue {
-        // The embedded file is checked by `embedded_catalogue_is_complete`; a broken
-        // one is a build defect, not an input error.
-        Self::parse(CITATIONS_TOML).expect("signatures/citations.toml is valid")
+    /// The catalogue shipped in the binary, parsed once per process.
+    pub fn embedded() -> Arc<Catalogue> {
+        static EMBEDDED: OnceLock<Arc<Catalogue>> = OnceLock::new();
+        EMBEDDED
+            .get_or_init(|| {
+                // The embedded file is checked by `embedded_catalogue_is_complete`; a
+                // broken one is a build defect, not an input error.
+                Arc::new(Self::parse(CITATIONS_TOML).expect("signatures/citations.toml is valid"))
+            })
+            .clone()
     }
 
     /// Parses a catalogue and checks it: every rule present, every citation known.

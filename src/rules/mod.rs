@@ -163,7 +163,7 @@ impl Analyzer {
             timeline: Timeline::from_case(&case),
             wire: Timeline::default(),
             frequency: FrequencyTracker::new(case.rules.frequency_per_minute),
-            catalogue: Arc::new(Catalogue::embedded()),
+            catalogue: Catalogue::embedded(),
             case,
             detector,
             classifier,
