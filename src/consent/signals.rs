@@ -78,6 +78,42 @@ const BY_JSON_PATH: &[(&str, SignalKind)] = &[
     ("$.regs.gpp", SignalKind::Gpp),
 ];
 
+/// Ad servers whose request protocol carries the IAB consent parameters
+/// (`gdpr`, `gdpr_consent`, `us_privacy`, `gpp`): a request to them without any is
+/// a request that withholds the user's decision. Matched as host suffixes.
+pub const SIGNAL_CARRYING_AD_HOSTS: &[&str] = &[
+    "doubleclick.net",
+    "googlesyndication.com",
+    "googleadservices.com",
+    "adnxs.com",
+    "rubiconproject.com",
+    "pubmatic.com",
+    "openx.net",
+    "casalemedia.com",
+    "criteo.com",
+    "amazon-adsystem.com",
+    "smartadserver.com",
+    "adform.net",
+    "3lift.com",
+    "yieldmo.com",
+    "sharethrough.com",
+];
+
+/// Whether a request to `host` with these parts should carry a consent signal by
+/// its protocol: an OpenRTB bid request (a JSON body with `imp`), or a request to a
+/// TCF-aware ad server.
+pub fn expects_signal(host: &str, parts: &[Part<'_>]) -> bool {
+    let by_host = SIGNAL_CARRYING_AD_HOSTS
+        .iter()
+        .any(|d| host == *d || host.strip_suffix(d).is_some_and(|p| p.ends_with('.')));
+    by_host
+        || parts.iter().any(|p| {
+            p.location == "body"
+                && p.json.is_some()
+                && memchr::memmem::find(&p.data, b"\"imp\"").is_some()
+        })
+}
+
 /// Every consent signal in the parts of one request, in part order.
 pub fn extract(parts: &[Part<'_>]) -> Vec<WireSignal> {
     let mut out = Vec::new();

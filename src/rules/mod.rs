@@ -44,10 +44,14 @@ pub enum RuleId {
     SignalIgnored,
     TrackerContactBeforeConsent,
     ExcessiveFrequency,
+    /// A consent signal claims consent the user never gave (issue 6).
+    ConsentPredatesDecision,
+    /// An ad request that should carry a consent signal carries none after refusal.
+    ConsentSignalMissing,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 11] = [
+    pub const ALL: [RuleId; 13] = [
         RuleId::ShareBeforeConsent,
         RuleId::CollectBeforeConsent,
         RuleId::ShareAfterRefusal,
@@ -59,6 +63,8 @@ impl RuleId {
         RuleId::SignalIgnored,
         RuleId::TrackerContactBeforeConsent,
         RuleId::ExcessiveFrequency,
+        RuleId::ConsentPredatesDecision,
+        RuleId::ConsentSignalMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +80,8 @@ impl RuleId {
             RuleId::SignalIgnored => "signal-ignored",
             RuleId::TrackerContactBeforeConsent => "tracker-contact-before-consent",
             RuleId::ExcessiveFrequency => "excessive-frequency",
+            RuleId::ConsentPredatesDecision => "consent-predates-decision",
+            RuleId::ConsentSignalMissing => "consent-signal-missing",
         }
     }
 
@@ -199,8 +207,12 @@ impl Analyzer {
         }
         let parts = decode::request_parts(x, &self.options.limits, &mut obs.anomalies);
         // A signal carried by this very request is in force for it: record it first.
-        for signal in signals::extract(&parts) {
-            self.record_signal(x, &device, &signal, &mut obs);
+        let found_signals = signals::extract(&parts);
+        for signal in &found_signals {
+            self.record_signal(x, &device, &dest, signal, &mut obs);
+        }
+        if found_signals.is_empty() {
+            self.check_signal_missing(x, &device, &dest, &parts, &mut obs);
         }
         let matches = self.detector.scan(&parts);
         obs.matches = matches.len();
@@ -270,11 +282,135 @@ impl Analyzer {
         obs
     }
 
+    /// `consent-signal-missing`: an ad request whose protocol carries consent (OpenRTB,
+    /// TCF-aware ad servers) goes out without any signal after the user refused
+    /// advertising, so the ad ecosystem is never told.
+    fn check_signal_missing(
+        &self,
+        x: &Exchange,
+        device: &str,
+        dest: &Destination,
+        parts: &[Part<'_>],
+        obs: &mut Observation,
+    ) {
+        let advertising = dest.categories.iter().any(|c| c == "advertising");
+        if dest.party != Party::Third || !advertising || !signals::expects_signal(&dest.host, parts)
+        {
+            return;
+        }
+        let grace = self.case.rules.grace_ms;
+        let (state, event) = self.timeline.state(device, Purpose::Advertising, x.at);
+        if matches!(state, State::Refused | State::Withdrawn) {
+            let verdict = Verdict {
+                rule: Some(RuleId::ConsentSignalMissing),
+                purpose: Some(Purpose::Advertising),
+                state,
+                event,
+                borderline: self.timeline.decision_near(
+                    device,
+                    Some(Purpose::Advertising),
+                    x.at,
+                    grace,
+                ),
+            };
+            let mut f = self.finding(
+                RuleId::ConsentSignalMissing,
+                x,
+                device,
+                dest,
+                Vec::new(),
+                &verdict,
+            );
+            f.summary = summary::signal_missing(dest, &verdict);
+            obs.findings.push(f);
+        }
+    }
+
+    /// `consent-predates-decision`: a signal granting consent that the user's own
+    /// decisions contradict — created before the first decision, or positive after a
+    /// refusal that is still in force.
+    fn check_predates(
+        &self,
+        x: &Exchange,
+        device: &str,
+        dest: &Destination,
+        meaning: &wire::Interpretation,
+        signal: &WireSignal,
+        obs: &mut Observation,
+    ) {
+        let grants: Vec<Purpose> = meaning
+            .decisions
+            .iter()
+            .filter(|(d, _)| *d == crate::consent::Decision::Granted)
+            .flat_map(|(_, p)| {
+                if p.is_empty() {
+                    Purpose::ALL.to_vec()
+                } else {
+                    p.clone()
+                }
+            })
+            .collect();
+        let Some(&first_purpose) = grants.first() else {
+            return;
+        };
+        let grace = self.case.rules.grace_ms;
+        let manual = self.timeline.events(device);
+        let claim = format!("{} at {}", meaning.summary, signal.location);
+        let (purpose, state, event, why) = match (meaning.created, manual.first()) {
+            (Some(created), Some(first)) if created < first.at => {
+                let (state, _) = self.timeline.state(device, first_purpose, x.at);
+                (first_purpose, state, Some(first), format!("{claim} says consent was given at {created}, before the user's first decision at {}", first.at))
+            }
+            _ => {
+                let refused =
+                    grants
+                        .iter()
+                        .find_map(|&p| match self.timeline.state(device, p, x.at) {
+                            (State::Refused, Some(e)) => Some((p, e)),
+                            _ => None,
+                        });
+                let Some((p, e)) = refused else {
+                    return;
+                };
+                (
+                    p,
+                    State::Refused,
+                    Some(e),
+                    format!(
+                        "{claim} claims consent to {} although the user refused it at {}",
+                        p.as_str(),
+                        e.at
+                    ),
+                )
+            }
+        };
+        let verdict = Verdict {
+            rule: Some(RuleId::ConsentPredatesDecision),
+            purpose: Some(purpose),
+            state,
+            event,
+            borderline: event.is_some_and(|e| {
+                (e.at.micros() - x.at.micros()).abs() <= grace.saturating_mul(1000)
+            }),
+        };
+        let mut f = self.finding(
+            RuleId::ConsentPredatesDecision,
+            x,
+            device,
+            dest,
+            Vec::new(),
+            &verdict,
+        );
+        f.summary = why;
+        obs.findings.push(f);
+    }
+
     /// Turns one wire signal into `wire` consent events of `device`.
     fn record_signal(
         &mut self,
         x: &Exchange,
         device: &str,
+        dest: &Destination,
         signal: &WireSignal,
         obs: &mut Observation,
     ) {
@@ -288,6 +424,7 @@ impl Analyzer {
                 return;
             }
         };
+        self.check_predates(x, device, dest, &meaning, signal, obs);
         let heuristic = if meaning.heuristic {
             " (heuristic)"
         } else {

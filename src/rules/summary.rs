@@ -87,7 +87,10 @@ pub fn sentence(rule: RuleId, dest: &Destination, data: &[DataItem], v: &Verdict
                 purpose(v)
             ),
         },
-        RuleId::SignalIgnored | RuleId::ExcessiveFrequency => format!("{what} sent to {to}"),
+        RuleId::SignalIgnored
+        | RuleId::ExcessiveFrequency
+        | RuleId::ConsentPredatesDecision
+        | RuleId::ConsentSignalMissing => format!("{what} sent to {to}"),
     };
     format!("{s}{near}")
 }
@@ -111,5 +114,14 @@ pub fn signal_ignored(dest: &Destination, data: &[DataItem], v: &Verdict<'_>) ->
         describe_data(data),
         receiver(dest),
         purpose(v)
+    )
+}
+
+/// The summary of a `consent-signal-missing` finding.
+pub fn signal_missing(dest: &Destination, v: &Verdict<'_>) -> String {
+    let when = v.event.map(|e| format!(" at {}", e.at)).unwrap_or_default();
+    format!(
+        "ad request to {} carries no consent signal although the user refused advertising{when}",
+        receiver(dest)
     )
 }

@@ -514,3 +514,88 @@ fn tcf_banner_denies_then_ad_request_is_signal_ignored() {
         bad.anomalies
     );
 }
+
+fn tc_string(purposes: &[u8], created: Timestamp) -> String {
+    let mut tc = crate::consent::tcf::encode::sample();
+    tc.purpose_consents = purposes.to_vec();
+    tc.created_ds = u64::try_from(created.micros() / 100_000).unwrap();
+    crate::consent::tcf::encode::encode(&tc, false)
+}
+
+#[test]
+fn consent_predates_decision() {
+    let mut a = analyzer(CASE);
+    // Created before the user's first decision (at 10 s), though sent later.
+    let early = tc_string(&[1, 2, 3, 4], sec(-3600));
+    let x = exchange("cmp.example-shop.com")
+        .at(12)
+        .query(&format!("gdpr_consent={early}"))
+        .build();
+    let f = a.observe(&x).findings;
+    assert_eq!(
+        f.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        [ConsentPredatesDecision],
+        "{f:?}"
+    );
+    assert!(
+        f[0].summary.contains("before the user's first decision"),
+        "{}",
+        f[0].summary
+    );
+    // Created after the refusal but granting advertising while the refusal stands.
+    let after = tc_string(&[1, 2, 3, 4], sec(11));
+    let x = exchange("cmp.example-shop.com")
+        .at(15)
+        .query(&format!("gdpr_consent={after}"))
+        .build();
+    let f = a.observe(&x).findings;
+    assert_eq!(
+        f.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        [ConsentPredatesDecision]
+    );
+    assert!(
+        f[0].summary.contains("although the user refused"),
+        "{}",
+        f[0].summary
+    );
+    // A signal that agrees with the user (advertising refused) is fine.
+    let agrees = tc_string(&[1, 8, 9], sec(11));
+    let x = exchange("cmp.example-shop.com")
+        .at(16)
+        .query(&format!("gdpr_consent={agrees}"))
+        .build();
+    assert!(a.observe(&x).findings.is_empty());
+}
+
+#[test]
+fn consent_signal_missing_from_ad_requests() {
+    let mut a = analyzer(CASE);
+    let bid = r#"{"id":"b1","imp":[{"id":"1"}],"app":{"bundle":"com.example.shop"}}"#;
+    // Before any decision: nothing to withhold.
+    assert_eq!(
+        rules_of(&mut a, exchange("sdk.e.qq.com").at(5).json(bid).build()),
+        []
+    );
+    // After the refusal of advertising: the bid request should say so.
+    assert_eq!(
+        rules_of(&mut a, exchange("sdk.e.qq.com").at(15).json(bid).build()),
+        [(ConsentSignalMissing, Severity::Medium)]
+    );
+    // With a signal, it is not missing.
+    let with = r#"{"id":"b2","imp":[{"id":"1"}],"regs":{"ext":{"gdpr":1}},"user":{"ext":{"consent":"x"}}}"#;
+    let rules: Vec<RuleId> = a
+        .observe(&exchange("sdk.e.qq.com").at(16).json(with).build())
+        .findings
+        .iter()
+        .map(|f| f.rule)
+        .collect();
+    assert!(!rules.contains(&ConsentSignalMissing), "{rules:?}");
+    // Not an ad request: not expected to carry one.
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("api2.amplitude.com").at(17).json(bid).build()
+        ),
+        []
+    );
+}
