@@ -292,41 +292,78 @@ impl TcString {
         deciseconds_rfc3339(self.last_updated_ds)
     }
 
-    /// The decoded fields under `@iabtcf/core`'s names (absent segments as empty sets).
-    pub fn to_json(&self) -> Value {
+    /// The decoded fields in wire order under `@iabtcf/core`'s names (absent segments
+    /// as empty sets).
+    pub fn fields(&self) -> Vec<(&'static str, Value)> {
         let p = self.publisher_tc.clone().unwrap_or_default();
-        json!({
-            "version": self.version,
-            "created": self.created(),
-            "lastUpdated": self.last_updated(),
-            "cmpId": self.cmp_id,
-            "cmpVersion": self.cmp_version,
-            "consentScreen": self.consent_screen,
-            "consentLanguage": self.consent_language,
-            "vendorListVersion": self.vendor_list_version,
-            "policyVersion": self.policy_version,
-            "isServiceSpecific": self.is_service_specific,
-            "useNonStandardStacks": self.use_non_standard_stacks,
-            "purposeOneTreatment": self.purpose_one_treatment,
-            "publisherCountryCode": self.publisher_country_code,
-            "specialFeatureOptins": self.special_feature_optins,
-            "purposeConsents": self.purpose_consents,
-            "purposeLegitimateInterests": self.purpose_legitimate_interests,
-            "vendorConsents": self.vendor_consents,
-            "vendorLegitimateInterests": self.vendor_legitimate_interests,
-            "publisherRestrictions": self.publisher_restrictions.iter().map(|r| json!({
-                "purposeId": r.purpose_id,
-                "restrictionType": r.restriction_type.value(),
-                "vendorIds": r.vendor_ids,
-            })).collect::<Vec<_>>(),
-            "vendorsDisclosed": self.vendors_disclosed.clone().unwrap_or_default(),
-            "vendorsAllowed": self.vendors_allowed.clone().unwrap_or_default(),
-            "publisherConsents": p.consents,
-            "publisherLegitimateInterests": p.legitimate_interests,
-            "numCustomPurposes": p.num_custom_purposes,
-            "publisherCustomConsents": p.custom_consents,
-            "publisherCustomLegitimateInterests": p.custom_legitimate_interests,
-        })
+        vec![
+            ("version", json!(self.version)),
+            ("created", json!(self.created())),
+            ("lastUpdated", json!(self.last_updated())),
+            ("cmpId", json!(self.cmp_id)),
+            ("cmpVersion", json!(self.cmp_version)),
+            ("consentScreen", json!(self.consent_screen)),
+            ("consentLanguage", json!(self.consent_language)),
+            ("vendorListVersion", json!(self.vendor_list_version)),
+            ("policyVersion", json!(self.policy_version)),
+            ("isServiceSpecific", json!(self.is_service_specific)),
+            ("useNonStandardStacks", json!(self.use_non_standard_stacks)),
+            ("specialFeatureOptins", json!(self.special_feature_optins)),
+            ("purposeConsents", json!(self.purpose_consents)),
+            (
+                "purposeLegitimateInterests",
+                json!(self.purpose_legitimate_interests),
+            ),
+            ("purposeOneTreatment", json!(self.purpose_one_treatment)),
+            ("publisherCountryCode", json!(self.publisher_country_code)),
+            ("vendorConsents", json!(self.vendor_consents)),
+            (
+                "vendorLegitimateInterests",
+                json!(self.vendor_legitimate_interests),
+            ),
+            (
+                "publisherRestrictions",
+                self.publisher_restrictions
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "purposeId": r.purpose_id,
+                            "restrictionType": r.restriction_type.value(),
+                            "vendorIds": r.vendor_ids,
+                        })
+                    })
+                    .collect(),
+            ),
+            (
+                "vendorsDisclosed",
+                json!(self.vendors_disclosed.clone().unwrap_or_default()),
+            ),
+            (
+                "vendorsAllowed",
+                json!(self.vendors_allowed.clone().unwrap_or_default()),
+            ),
+            ("publisherConsents", json!(p.consents)),
+            (
+                "publisherLegitimateInterests",
+                json!(p.legitimate_interests),
+            ),
+            ("numCustomPurposes", json!(p.num_custom_purposes)),
+            ("publisherCustomConsents", json!(p.custom_consents)),
+            (
+                "publisherCustomLegitimateInterests",
+                json!(p.custom_legitimate_interests),
+            ),
+        ]
+    }
+
+    /// The decoded fields as a JSON object (see [`TcString::fields`]).
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
     }
 }
 
