@@ -1117,12 +1117,9 @@ mod tests {
             bits in proptest::collection::vec(any::<bool>(), 1..300),
             sub in proptest::option::of(proptest::collection::vec(any::<bool>(), 1..12)),
         ) {
-            let mut w = BitWriter::default();
-            w.bits = bits;
-            let mut body = w.base64url();
+            let mut body = BitWriter { bits }.base64url();
             if let Some(sub) = sub {
-                let mut w = BitWriter::default();
-                w.bits = sub;
+                let w = BitWriter { bits: sub };
                 body.push('.');
                 body.push_str(&w.base64url());
             }
