@@ -17,7 +17,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::bits::{deciseconds_rfc3339, BitReader, DecodeError, DecodeErrorKind};
+use super::bits::{check_len, deciseconds_rfc3339, BitReader, DecodeError, DecodeErrorKind};
 use super::tcf::{TcString, PURPOSE_BITS, SPECIAL_FEATURE_BITS};
 use super::usp::UsPrivacy;
 
@@ -495,6 +495,7 @@ impl GppString {
     /// Parses `header~section~…`.
     pub fn parse(text: &str) -> Result<GppString, DecodeError> {
         let text = text.trim();
+        check_len(text)?;
         let mut parts = text.split('~');
         // `split` yields at least one item, possibly empty (checked by the reader).
         let header = parts.next().unwrap_or("");

@@ -16,10 +16,15 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::bits::{deciseconds_rfc3339, BitReader, DecodeError, DecodeErrorKind, IdSet};
+use super::bits::{check_len, deciseconds_rfc3339, BitReader, DecodeError, DecodeErrorKind, IdSet};
 
 /// Number of purposes a TC string has bits for.
 pub const PURPOSE_BITS: usize = 24;
+/// Most vendor ids all publisher restrictions of one string may expand to (512 KiB as
+/// `u16`). Real strings restrict a few purposes for at most every registered vendor
+/// (about 1 200 today), so 24 purposes × 3 types × 3 600 vendors still fit.
+pub const MAX_RESTRICTION_IDS: usize = 262_144;
+
 /// Number of special features a TC string has bits for.
 pub const SPECIAL_FEATURE_BITS: usize = 12;
 
@@ -125,6 +130,7 @@ impl TcString {
     /// Parses a TC string: `core[.segment]*`, base64url segments.
     pub fn parse(text: &str) -> Result<TcString, DecodeError> {
         let text = text.trim();
+        check_len(text)?;
         let mut segments = text.split('.');
         let mut base = 0;
         // `split` yields at least one item, possibly empty (checked by the reader).
@@ -199,7 +205,9 @@ impl TcString {
         let vendor_legitimate_interests = r.vendor_section("vendorLegitimateInterests")?;
         let num_restrictions = r.u16(12, "publisherRestrictions")?;
         let mut publisher_restrictions = Vec::new();
+        let mut total_ids = 0usize;
         for _ in 0..num_restrictions {
+            let at = r.pos();
             let purpose_id = r.u8(6, "publisherRestrictions.purposeId")?;
             let restriction_type =
                 RestrictionType::from_bits(r.u8(2, "publisherRestrictions.restrictionType")?);
@@ -208,10 +216,21 @@ impl TcString {
             for _ in 0..count {
                 r.tcf_range_entry(&mut set, "publisherRestrictions.vendorIds")?;
             }
+            let vendor_ids = set.to_vec();
+            total_ids += vendor_ids.len();
+            if total_ids > MAX_RESTRICTION_IDS {
+                // 33 bits can claim 65 535 vendors; thousands of such entries would
+                // otherwise expand to gigabytes.
+                return Err(DecodeError::invalid(
+                    "publisherRestrictions",
+                    at,
+                    format!("more than {MAX_RESTRICTION_IDS} vendor ids in total"),
+                ));
+            }
             publisher_restrictions.push(PublisherRestriction {
                 purpose_id,
                 restriction_type,
-                vendor_ids: set.to_vec(),
+                vendor_ids,
             });
         }
         Ok(TcString {
@@ -630,6 +649,39 @@ mod tests {
         ] {
             assert!(TcString::parse(&bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn restriction_expansion_is_capped() {
+        // The sample up to its restriction count, then 4095 restrictions each claiming
+        // every vendor with one 33-bit range entry.
+        let core = encode(&sample(), false);
+        let mut r = BitReader::from_base64url(&core, "t", 0).unwrap();
+        TcString::parse_core(&mut r).unwrap();
+        let head_bits = r.pos() - 12;
+        let mut r = BitReader::from_base64url(&core, "t", 0).unwrap();
+        let mut w = crate::consent::bits::writer::BitWriter {
+            bits: r.bools(head_bits, "head").unwrap(),
+        };
+        w.int(12, 4095);
+        for _ in 0..4095 {
+            w.int(6, 1)
+                .int(2, 1)
+                .int(12, 1)
+                .bool(true)
+                .int(16, 1)
+                .int(16, 65535);
+        }
+        let e = TcString::parse(&w.base64url()).unwrap_err();
+        assert_eq!(e.field, "core.publisherRestrictions");
+        assert!(e.to_string().contains("vendor ids in total"), "{e}");
+    }
+
+    #[test]
+    fn overlong_strings_are_refused_before_decoding() {
+        let long = "C".repeat(crate::consent::MAX_CONSENT_STRING_LEN + 1);
+        let e = TcString::parse(&long).unwrap_err();
+        assert!(matches!(e.kind, DecodeErrorKind::TooLong { .. }), "{e}");
     }
 
     #[test]
