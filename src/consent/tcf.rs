@@ -706,6 +706,7 @@ mod tests {
             sf in arb_numbers(12), pc in arb_numbers(24), pli in arb_numbers(24),
             vc in arb_ids(3000), vli in arb_ids(500), disclosed in proptest::option::of(arb_ids(900)),
             custom in 0u8..64,
+            restrictions in proptest::collection::vec((1u8..64, 0u8..4, arb_ids(2000)), 0..4),
         ) -> TcString {
             let mut tc = sample();
             tc.created_ds = created;
@@ -722,6 +723,14 @@ mod tests {
             tc.vendor_consents = vc;
             tc.vendor_legitimate_interests = vli;
             tc.vendors_disclosed = disclosed;
+            tc.publisher_restrictions = restrictions
+                .into_iter()
+                .map(|(purpose_id, t, vendor_ids)| PublisherRestriction {
+                    purpose_id,
+                    restriction_type: RestrictionType::from_bits(t),
+                    vendor_ids,
+                })
+                .collect();
             tc.publisher_tc = Some(PublisherTc {
                 num_custom_purposes: custom,
                 custom_consents: if custom > 0 { vec![custom] } else { vec![] },
