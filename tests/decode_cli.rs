@@ -122,3 +122,27 @@ fn bad_strings_exit_2_naming_field_and_offset() {
         assert!(o.stdout.is_empty(), "{s:?}");
     }
 }
+
+#[test]
+fn vendor_list_names_vendors_in_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let gvl = dir.path().join("vendor-list.json");
+    std::fs::write(
+        &gvl,
+        r#"{"vendors": {"6": {"id": 6, "name": "Example Exchange Inc"}}}"#,
+    )
+    .unwrap();
+    let o = decode(&[TCF_SPEC_CORE, "--vendor-list", gvl.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    // Vendor 6 has consent and legitimate interest: named under both.
+    assert_eq!(
+        out.matches("      6 Example Exchange Inc").count(),
+        2,
+        "{out}"
+    );
+
+    let o = decode(&[TCF_SPEC_CORE, "--vendor-list", "/nonexistent/gvl.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("reading vendor list"), "{}", stderr(&o));
+}

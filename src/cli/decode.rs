@@ -7,7 +7,9 @@
 //! with the reference libraries' field names (see [`crate::consent::tcf`],
 //! [`crate::consent::gpp`]).
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -31,6 +33,56 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// An IAB Global Vendor List (`vendor-list.json`) to name vendors in the table.
+    #[arg(long, env = "CONSENTRY_VENDOR_LIST")]
+    pub vendor_list: Option<PathBuf>,
+}
+
+/// Largest vendor list file we read (the GVL is about 1 MB today).
+const MAX_VENDOR_LIST_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Vendor id → name, from an IAB Global Vendor List.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VendorNames(BTreeMap<u64, String>);
+
+impl VendorNames {
+    /// Reads the `vendors` object of a GVL JSON document (`{"vendors": {"2": {"name": …}}}`).
+    pub fn from_gvl_json(text: &str) -> anyhow::Result<VendorNames> {
+        let v: Value = serde_json::from_str(text).context("vendor list is not JSON")?;
+        let vendors = v
+            .get("vendors")
+            .and_then(Value::as_object)
+            .context("vendor list has no \"vendors\" object")?;
+        let names = vendors
+            .iter()
+            .filter_map(|(id, e)| {
+                let name = e.get("name")?.as_str()?;
+                Some((id.parse::<u64>().ok()?, name.to_string()))
+            })
+            .collect();
+        Ok(VendorNames(names))
+    }
+
+    /// Reads a GVL file.
+    pub fn load(path: &Path) -> anyhow::Result<VendorNames> {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("reading vendor list {}", path.display()))?
+            .len();
+        if size > MAX_VENDOR_LIST_BYTES {
+            anyhow::bail!(
+                "vendor list {} is {size} bytes, limit {MAX_VENDOR_LIST_BYTES}",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading vendor list {}", path.display()))?;
+        VendorNames::from_gvl_json(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// The name of vendor `id`, if listed.
+    pub fn get(&self, id: u64) -> Option<&str> {
+        self.0.get(&id).map(String::as_str)
+    }
 }
 
 /// Which kind of consent string a text looks like.
@@ -89,8 +141,9 @@ impl Decoded {
         }
     }
 
-    /// One line per field in wire order, long id lists wrapped, purposes named.
-    pub fn table(&self) -> String {
+    /// One line per field in wire order, long id lists wrapped, purposes named, and
+    /// vendors named when a vendor list is given.
+    pub fn table(&self, vendors: Option<&VendorNames>) -> String {
         let mut out = String::new();
         match self {
             Decoded::Tcf(tc) => {
@@ -98,6 +151,7 @@ impl Decoded {
                 for (k, v) in tc.fields() {
                     row(&mut out, k, &v, 0);
                     names(&mut out, k, &v, 0);
+                    vendor_names(&mut out, k, &v, 0, vendors);
                 }
             }
             Decoded::Gpp(g) => {
@@ -116,6 +170,7 @@ impl Decoded {
                     for (k, v) in s.fields() {
                         row(&mut out, k, &v, 2);
                         names(&mut out, k, &v, 2);
+                        vendor_names(&mut out, k, &v, 2, vendors);
                     }
                 }
             }
@@ -138,10 +193,15 @@ pub fn decode(text: &str) -> anyhow::Result<Value> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let d = Decoded::parse(&args.string)?;
+    let vendors = args
+        .vendor_list
+        .as_deref()
+        .map(VendorNames::load)
+        .transpose()?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&d.to_json())?),
-        Format::Table => write!(out, "{}", d.table()),
+        Format::Table => write!(out, "{}", d.table(vendors.as_ref())),
     }
     .context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
@@ -199,6 +259,38 @@ fn names(out: &mut String, key: &str, v: &Value, indent: usize) {
         let line = format!("{}  {n:>3} {name}", " ".repeat(indent));
         out.extend(line.chars().take(WIDTH));
         out.push('\n');
+    }
+}
+
+/// Under a vendor id field, one line per id the vendor list names.
+fn vendor_names(
+    out: &mut String,
+    key: &str,
+    v: &Value,
+    indent: usize,
+    vendors: Option<&VendorNames>,
+) {
+    let Some(vendors) = vendors else { return };
+    let is_vendor_field = matches!(
+        key,
+        "vendorConsents"
+            | "vendorLegitimateInterests"
+            | "vendorsDisclosed"
+            | "vendorsAllowed"
+            | "VendorConsents"
+            | "VendorLegitimateInterests"
+            | "VendorsDisclosed"
+            | "VendorsAllowed"
+    );
+    if !is_vendor_field {
+        return;
+    }
+    for id in set_numbers(v) {
+        if let Some(name) = vendors.get(id as u64) {
+            let line = format!("{}  {id:>5} {name}", " ".repeat(indent));
+            out.extend(line.chars().take(WIDTH));
+            out.push('\n');
+        }
     }
 }
 
@@ -328,7 +420,7 @@ mod tests {
         let v = d.to_json();
         assert_eq!(v["type"], "usp");
         assert_eq!(v["data"]["optOutSale"], "Y");
-        let t = d.table();
+        let t = d.table(None);
         assert!(t.contains("optOutSale"), "{t}");
         assert!(t.lines().all(|l| l.chars().count() <= WIDTH));
     }
@@ -361,6 +453,24 @@ mod tests {
             "{t}"
         );
         assert!(t.lines().all(|l| l.chars().count() <= WIDTH), "{t}");
+    }
+
+    #[test]
+    fn vendors_are_named_from_a_vendor_list() {
+        let gvl = r#"{"vendorListVersion": 1, "vendors": {
+            "2": {"id": 2, "name": "Example Ads Ltd"},
+            "8": {"id": 8, "name": "Sample Metrics GmbH"},
+            "x": {"name": "ignored"}
+        }}"#;
+        let names = VendorNames::from_gvl_json(gvl).unwrap();
+        assert_eq!(names.get(8), Some("Sample Metrics GmbH"));
+        let d = Decoded::parse("COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA").unwrap();
+        let t = d.table(Some(&names));
+        assert!(t.contains("      2 Example Ads Ltd\n"), "{t}");
+        assert!(t.contains("      8 Sample Metrics GmbH\n"), "{t}");
+        assert!(!d.table(None).contains("Example Ads"));
+        assert!(VendorNames::from_gvl_json("{}").is_err());
+        assert!(VendorNames::from_gvl_json("not json").is_err());
     }
 
     #[test]
