@@ -843,8 +843,8 @@ mod tests {
 
     #[test]
     fn header_examples_from_the_spec() {
-        // The GPP spec's header examples: DBABMA lists section 2, DBACNYA 2 and 6,
-        // DBABTA lists 6 (re-derived by hand from the spec's bit tables).
+        // The GPP specification's example string (TC string + US Privacy) and its
+        // single-section forms: DBABMA lists section 2, DBACNYA 2 and 6, DBABTA 6.
         let g = GppString::parse("DBABMA~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA").unwrap();
         assert_eq!(g.section_ids, vec![2]);
         assert!(g.tcf_eu_v2().is_some());

@@ -604,7 +604,8 @@ mod tests {
 
     #[test]
     fn spec_example_core_fields() {
-        // The TCF v2 spec's example string (core segment), fields per the spec's table.
+        // The core segment of the example TC string in the TCF v2 specification
+        // (section "Example TC String" / the gdpr_consent macro example).
         let tc = TcString::parse("COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA").unwrap();
         assert_eq!(tc.version, 2);
         assert_eq!(tc.cmp_id, 27);
@@ -612,6 +613,9 @@ mod tests {
         assert_eq!(tc.vendor_list_version, 15);
         assert_eq!(tc.publisher_country_code, "AA");
         assert_eq!(tc.purpose_consents, vec![1, 2, 3]);
+        assert_eq!(tc.vendor_consents, vec![2, 6, 8]);
+        assert_eq!(tc.vendor_legitimate_interests, vec![2, 6, 8]);
+        assert_eq!(tc.created_ds, tc.last_updated_ds);
     }
 
     #[test]
