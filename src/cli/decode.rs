@@ -409,7 +409,7 @@ mod tests {
         assert_eq!(detect("1YNN"), Kind::Usp);
         assert_eq!(detect("1---"), Kind::Usp);
         assert_eq!(detect("1Y"), Kind::Usp);
-        assert_eq!(detect("DBABTA~1YNN"), Kind::Gpp);
+        assert_eq!(detect("DBABTA~1NYY"), Kind::Gpp);
         assert_eq!(detect("DBABMA"), Kind::Gpp);
         assert_eq!(detect("CPXxRfAPXxRfAAfKABENB"), Kind::Tcf);
     }

@@ -1075,7 +1075,7 @@ mod tests {
         assert!(GppString::parse(&good).is_ok());
         let cases = [
             (String::new(), "header"),
-            ("DBABL~section1~section2".to_string(), "header.SectionIds"),
+            (format!("{}~a~b", header(&[2])), "header.SectionIds"),
             (format!("{}~~1YNN", header(&[2, 6])), "tcfeuv2.core"),
             (format!("{good}."), "usnat.GpcSegment"),
             (
