@@ -7,13 +7,15 @@
 //! with the reference libraries' field names (see [`crate::consent::tcf`],
 //! [`crate::consent::gpp`]).
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::consent::gpp::GppString;
+use crate::consent::gpp::{GppString, SectionData};
 use crate::consent::tcf::TcString;
 use crate::consent::usp::UsPrivacy;
 
@@ -31,6 +33,56 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// An IAB Global Vendor List (`vendor-list.json`) to name vendors in the table.
+    #[arg(long, env = "CONSENTRY_VENDOR_LIST")]
+    pub vendor_list: Option<PathBuf>,
+}
+
+/// Largest vendor list file we read (the GVL is about 1 MB today).
+const MAX_VENDOR_LIST_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Vendor id → name, from an IAB Global Vendor List.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VendorNames(BTreeMap<u64, String>);
+
+impl VendorNames {
+    /// Reads the `vendors` object of a GVL JSON document (`{"vendors": {"2": {"name": …}}}`).
+    pub fn from_gvl_json(text: &str) -> anyhow::Result<VendorNames> {
+        let v: Value = serde_json::from_str(text).context("vendor list is not JSON")?;
+        let vendors = v
+            .get("vendors")
+            .and_then(Value::as_object)
+            .context("vendor list has no \"vendors\" object")?;
+        let names = vendors
+            .iter()
+            .filter_map(|(id, e)| {
+                let name = e.get("name")?.as_str()?;
+                Some((id.parse::<u64>().ok()?, name.to_string()))
+            })
+            .collect();
+        Ok(VendorNames(names))
+    }
+
+    /// Reads a GVL file.
+    pub fn load(path: &Path) -> anyhow::Result<VendorNames> {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("reading vendor list {}", path.display()))?
+            .len();
+        if size > MAX_VENDOR_LIST_BYTES {
+            anyhow::bail!(
+                "vendor list {} is {size} bytes, limit {MAX_VENDOR_LIST_BYTES}",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading vendor list {}", path.display()))?;
+        VendorNames::from_gvl_json(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// The name of vendor `id`, if listed.
+    pub fn get(&self, id: u64) -> Option<&str> {
+        self.0.get(&id).map(String::as_str)
+    }
 }
 
 /// Which kind of consent string a text looks like.
@@ -58,31 +110,98 @@ pub fn detect(text: &str) -> Kind {
     }
 }
 
+/// A decoded consent string of any supported kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    Tcf(Box<TcString>),
+    Gpp(GppString),
+    Usp(UsPrivacy),
+}
+
+impl Decoded {
+    /// Detects the kind of `text` and decodes it.
+    pub fn parse(text: &str) -> anyhow::Result<Decoded> {
+        Ok(match detect(text) {
+            Kind::Usp => {
+                Decoded::Usp(UsPrivacy::parse(text).context("not a valid US Privacy string")?)
+            }
+            Kind::Gpp => Decoded::Gpp(GppString::parse(text).context("not a valid GPP string")?),
+            Kind::Tcf => Decoded::Tcf(Box::new(
+                TcString::parse(text).context("not a valid TC string")?,
+            )),
+        })
+    }
+
+    /// `{"type": "tcf"|"gpp"|"usp", "data": …}`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Decoded::Tcf(tc) => json!({"type": "tcf", "data": tc.to_json()}),
+            Decoded::Gpp(g) => json!({"type": "gpp", "data": g.to_json()}),
+            Decoded::Usp(u) => json!({"type": "usp", "data": u}),
+        }
+    }
+
+    /// One line per field in wire order, long id lists wrapped, purposes named, and
+    /// vendors named when a vendor list is given.
+    pub fn table(&self, vendors: Option<&VendorNames>) -> String {
+        let mut out = String::new();
+        match self {
+            Decoded::Tcf(tc) => {
+                out.push_str("TC string (IAB TCF v2)\n");
+                for (k, v) in tc.fields() {
+                    row(&mut out, k, &v, 0);
+                    names(&mut out, k, &v, 0);
+                    vendor_names(&mut out, k, &v, 0, vendors);
+                }
+            }
+            Decoded::Gpp(g) => {
+                out.push_str("GPP string (IAB Global Privacy Platform)\n");
+                row(&mut out, "version", &json!(g.version), 0);
+                row(&mut out, "sectionIds", &json!(g.section_ids), 0);
+                for s in &g.sections {
+                    let name = s.name.unwrap_or("unknown");
+                    out.push_str(&format!("section {} ({name})\n", s.id));
+                    if let SectionData::Raw(raw) = &s.data {
+                        row(&mut out, "raw (not decoded)", &json!(raw), 2);
+                    }
+                    if let SectionData::Us(_) = &s.data {
+                        out.push_str(US_LEGEND);
+                    }
+                    for (k, v) in s.fields() {
+                        row(&mut out, k, &v, 2);
+                        names(&mut out, k, &v, 2);
+                        vendor_names(&mut out, k, &v, 2, vendors);
+                    }
+                }
+            }
+            Decoded::Usp(u) => {
+                out.push_str("US Privacy string (IAB CCPA)\n");
+                row(&mut out, "version", &json!(u.version), 0);
+                row(&mut out, "notice", &json!(u.notice), 0);
+                row(&mut out, "optOutSale", &json!(u.opt_out_sale), 0);
+                row(&mut out, "lspaCovered", &json!(u.lspa_covered), 0);
+            }
+        }
+        out
+    }
+}
+
 /// Decodes `text` to `{"type": …, "data": …}`.
 pub fn decode(text: &str) -> anyhow::Result<Value> {
-    let v = match detect(text) {
-        Kind::Usp => {
-            let u = UsPrivacy::parse(text).context("not a valid US Privacy string")?;
-            json!({"type": "usp", "data": u})
-        }
-        Kind::Gpp => {
-            let g = GppString::parse(text).context("not a valid GPP string")?;
-            json!({"type": "gpp", "data": g.to_json()})
-        }
-        Kind::Tcf => {
-            let tc = TcString::parse(text).context("not a valid TC string")?;
-            json!({"type": "tcf", "data": tc.to_json()})
-        }
-    };
-    Ok(v)
+    Decoded::parse(text).map(|d| d.to_json())
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let v = decode(&args.string)?;
+    let d = Decoded::parse(&args.string)?;
+    let vendors = args
+        .vendor_list
+        .as_deref()
+        .map(VendorNames::load)
+        .transpose()?;
     let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&v)?),
-        Format::Table => write!(out, "{}", table(&v)),
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&d.to_json())?),
+        Format::Table => write!(out, "{}", d.table(vendors.as_ref())),
     }
     .context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
@@ -91,46 +210,106 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Width the table is wrapped to.
 const WIDTH: usize = 80;
 /// Column where values start.
-const KEY_WIDTH: usize = 36;
+const KEY_WIDTH: usize = 38;
 
-/// One line per field, long id lists wrapped under the value column.
-pub fn table(v: &Value) -> String {
-    let mut out = String::new();
-    let kind = v["type"].as_str().unwrap_or("?");
-    let label = match kind {
-        "tcf" => "TC string (IAB TCF v2)",
-        "gpp" => "GPP string (IAB Global Privacy Platform)",
-        "usp" => "US Privacy string (IAB CCPA)",
-        _ => kind,
+/// What the 2-bit values of the US sections mean.
+const US_LEGEND: &str = "  (0 not applicable; opt-outs 1 opted out, 2 did not; notices 1 given,\n   2 not given; consents 1 no consent, 2 consent; Mspa* 1 yes, 2 no)\n";
+
+/// TCF v2.2 purpose names (Global Vendor List v3), for the table.
+const PURPOSES: [&str; 11] = [
+    "Store and/or access information on a device",
+    "Use limited data to select advertising",
+    "Create profiles for personalised advertising",
+    "Use profiles to select personalised advertising",
+    "Create profiles to personalise content",
+    "Use profiles to select personalised content",
+    "Measure advertising performance",
+    "Measure content performance",
+    "Understand audiences through statistics or combinations of data",
+    "Develop and improve services",
+    "Use limited data to select content",
+];
+
+/// TCF special feature names, for the table.
+const SPECIAL_FEATURES: [&str; 2] = [
+    "Use precise geolocation data",
+    "Actively scan device characteristics for identification",
+];
+
+/// Under a purpose or special-feature field, one line per set number with its name.
+fn names(out: &mut String, key: &str, v: &Value, indent: usize) {
+    let table: &[&str] = match key {
+        "purposeConsents"
+        | "purposeLegitimateInterests"
+        | "publisherConsents"
+        | "publisherLegitimateInterests"
+        | "PurposeConsents"
+        | "PurposeLegitimateInterests"
+        | "PublisherConsents"
+        | "PublisherLegitimateInterests" => &PURPOSES,
+        "specialFeatureOptins" | "SpecialFeatureOptins" => &SPECIAL_FEATURES,
+        _ => return,
     };
-    out.push_str(label);
-    out.push('\n');
-    let data = &v["data"];
-    if kind == "gpp" {
-        row(&mut out, "version", &data["version"], 0);
-        row(&mut out, "sectionIds", &data["sectionIds"], 0);
-        for s in data["sections"].as_array().into_iter().flatten() {
-            out.push_str(&format!(
-                "section {} ({})\n",
-                s["id"],
-                s["name"].as_str().unwrap_or("unknown")
-            ));
-            if let Some(raw) = s.get("raw") {
-                row(&mut out, "raw (not decoded)", raw, 2);
-            }
-            fields(&mut out, &s["fields"], 2);
-        }
-    } else {
-        fields(&mut out, data, 0);
+    for n in set_numbers(v) {
+        let name = n
+            .checked_sub(1)
+            .and_then(|i| table.get(i))
+            .copied()
+            .unwrap_or("(not defined in TCF v2.2)");
+        let line = format!("{}  {n:>3} {name}", " ".repeat(indent));
+        out.extend(line.chars().take(WIDTH));
+        out.push('\n');
     }
-    out
 }
 
-fn fields(out: &mut String, obj: &Value, indent: usize) {
-    if let Some(m) = obj.as_object() {
-        for (k, v) in m {
-            row(out, k, v, indent);
+/// Under a vendor id field, one line per id the vendor list names.
+fn vendor_names(
+    out: &mut String,
+    key: &str,
+    v: &Value,
+    indent: usize,
+    vendors: Option<&VendorNames>,
+) {
+    let Some(vendors) = vendors else { return };
+    let is_vendor_field = matches!(
+        key,
+        "vendorConsents"
+            | "vendorLegitimateInterests"
+            | "vendorsDisclosed"
+            | "vendorsAllowed"
+            | "VendorConsents"
+            | "VendorLegitimateInterests"
+            | "VendorsDisclosed"
+            | "VendorsAllowed"
+    );
+    if !is_vendor_field {
+        return;
+    }
+    for id in set_numbers(v) {
+        if let Some(name) = vendors.get(id as u64) {
+            let line = format!("{}  {id:>5} {name}", " ".repeat(indent));
+            out.extend(line.chars().take(WIDTH));
+            out.push('\n');
         }
+    }
+}
+
+/// 1-based numbers of a field: an array of numbers, or cmpapi's boolean array.
+fn set_numbers(v: &Value) -> Vec<usize> {
+    let Some(a) = v.as_array() else {
+        return Vec::new();
+    };
+    if a.iter().all(Value::is_boolean) {
+        a.iter()
+            .enumerate()
+            .filter(|(_, b)| b.as_bool() == Some(true))
+            .map(|(i, _)| i + 1)
+            .collect()
+    } else {
+        a.iter()
+            .filter_map(Value::as_u64)
+            .filter_map(|n| usize::try_from(n).ok())
+            .collect()
     }
 }
 
@@ -153,9 +332,26 @@ fn scalar(v: &Value) -> String {
         }
         Value::Array(a) if a.is_empty() => "(none)".into(),
         Value::Array(a) => a.iter().map(scalar).collect::<Vec<_>>().join(" "),
-        Value::Object(_) => v.to_string(),
+        Value::Object(m) => restriction(m).unwrap_or_else(|| v.to_string()),
         other => other.to_string(),
     }
+}
+
+/// A publisher restriction (`@iabtcf/core` or cmpapi names) in words, so it wraps.
+fn restriction(m: &serde_json::Map<String, Value>) -> Option<String> {
+    let purpose = m.get("purposeId").or_else(|| m.get("key"))?;
+    let kind = m.get("restrictionType").or_else(|| m.get("type"))?;
+    let ids = m.get("vendorIds").or_else(|| m.get("ids"))?;
+    let kind = match kind.as_u64() {
+        Some(0) => "not allowed",
+        Some(1) => "requires consent",
+        Some(2) => "requires legitimate interest",
+        _ => "undefined restriction",
+    };
+    Some(format!(
+        "purpose {purpose} {kind} for vendors {}",
+        scalar(ids)
+    ))
 }
 
 fn row(out: &mut String, key: &str, v: &Value, indent: usize) {
@@ -213,17 +409,18 @@ mod tests {
         assert_eq!(detect("1YNN"), Kind::Usp);
         assert_eq!(detect("1---"), Kind::Usp);
         assert_eq!(detect("1Y"), Kind::Usp);
-        assert_eq!(detect("DBABTA~1YNN"), Kind::Gpp);
+        assert_eq!(detect("DBABTA~1NYY"), Kind::Gpp);
         assert_eq!(detect("DBABMA"), Kind::Gpp);
         assert_eq!(detect("CPXxRfAPXxRfAAfKABENB"), Kind::Tcf);
     }
 
     #[test]
     fn usp_json_and_table() {
-        let v = decode("1NYN").unwrap();
+        let d = Decoded::parse("1NYN").unwrap();
+        let v = d.to_json();
         assert_eq!(v["type"], "usp");
         assert_eq!(v["data"]["optOutSale"], "Y");
-        let t = table(&v);
+        let t = d.table(None);
         assert!(t.contains("optOutSale"), "{t}");
         assert!(t.lines().all(|l| l.chars().count() <= WIDTH));
     }
@@ -231,11 +428,64 @@ mod tests {
     #[test]
     fn long_lists_wrap_within_80_columns() {
         let ids: Vec<u32> = (1..400).collect();
-        let v = json!({"type": "tcf", "data": {"vendorConsents": ids}});
-        let t = table(&v);
+        let mut t = String::new();
+        row(&mut t, "vendorConsents", &json!(ids), 0);
         assert!(t.lines().count() > 5);
         assert!(t.lines().all(|l| l.chars().count() <= WIDTH), "{t}");
         assert!(t.contains(" 399\n"));
+        let expected = format!("{:<KEY_WIDTH$}1 2 3", "vendorConsents");
+        assert!(t.starts_with(&expected), "{t}");
+    }
+
+    #[test]
+    fn restrictions_read_as_words_and_wrap() {
+        let ids: Vec<u32> = (1..300).collect();
+        let mut t = String::new();
+        row(
+            &mut t,
+            "publisherRestrictions",
+            &json!([{"purposeId": 3, "restrictionType": 1, "vendorIds": ids}]),
+            0,
+        );
+        assert!(t.starts_with("publisherRestrictions[0]"), "{t}");
+        assert!(
+            t.contains("purpose 3 requires consent for vendors 1 2\n"),
+            "{t}"
+        );
+        assert!(t.lines().all(|l| l.chars().count() <= WIDTH), "{t}");
+    }
+
+    #[test]
+    fn vendors_are_named_from_a_vendor_list() {
+        let gvl = r#"{"vendorListVersion": 1, "vendors": {
+            "2": {"id": 2, "name": "Example Ads Ltd"},
+            "8": {"id": 8, "name": "Sample Metrics GmbH"},
+            "x": {"name": "ignored"}
+        }}"#;
+        let names = VendorNames::from_gvl_json(gvl).unwrap();
+        assert_eq!(names.get(8), Some("Sample Metrics GmbH"));
+        let d = Decoded::parse("COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA").unwrap();
+        let t = d.table(Some(&names));
+        assert!(t.contains("      2 Example Ads Ltd\n"), "{t}");
+        assert!(t.contains("      8 Sample Metrics GmbH\n"), "{t}");
+        assert!(!d.table(None).contains("Example Ads"));
+        assert!(VendorNames::from_gvl_json("{}").is_err());
+        assert!(VendorNames::from_gvl_json("not json").is_err());
+    }
+
+    #[test]
+    fn purposes_are_named_under_their_numbers() {
+        let mut t = String::new();
+        names(&mut t, "purposeConsents", &json!([1, 12]), 0);
+        assert!(
+            t.contains("  1 Store and/or access information on a device"),
+            "{t}"
+        );
+        assert!(t.contains(" 12 (not defined in TCF v2.2)"), "{t}");
+        let mut t = String::new();
+        names(&mut t, "SpecialFeatureOptins", &json!([false, true]), 2);
+        assert!(t.contains("  2 Actively scan device"), "{t}");
+        assert!(t.lines().all(|l| l.chars().count() <= WIDTH), "{t}");
     }
 
     #[test]

@@ -126,6 +126,18 @@ impl DecodeError {
     }
 }
 
+/// Refuses a whole consent string longer than [`MAX_CONSENT_STRING_LEN`].
+pub(crate) fn check_len(text: &str) -> Result<(), DecodeError> {
+    if text.len() > MAX_CONSENT_STRING_LEN {
+        return Err(DecodeError::new(
+            "string",
+            0,
+            DecodeErrorKind::TooLong { len: text.len() },
+        ));
+    }
+    Ok(())
+}
+
 /// Maps a base64url character to its 6-bit value.
 fn sextet(c: u8) -> Option<u8> {
     match c {

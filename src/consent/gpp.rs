@@ -13,11 +13,11 @@
 //!
 //! Why our own decoder and not the `iab_gpp` crate: it needs Rust 1.89 (we support
 //! 1.80) and its errors name neither the field nor the bit offset; the US sections are
-//! a small table here ([`LAYOUTS`]) and the TCF section shares [`super::tcf`].
+//! a small table here (`LAYOUTS`) and the TCF section shares [`super::tcf`].
 
 use serde_json::{json, Map, Value};
 
-use super::bits::{deciseconds_rfc3339, BitReader, DecodeError, DecodeErrorKind};
+use super::bits::{check_len, deciseconds_rfc3339, BitReader, DecodeError, DecodeErrorKind};
 use super::tcf::{TcString, PURPOSE_BITS, SPECIAL_FEATURE_BITS};
 use super::usp::UsPrivacy;
 
@@ -362,7 +362,7 @@ const LAYOUTS: &[Layout] = &[
     },
 ];
 
-/// Highest section id with a US layout in [`LAYOUTS`].
+/// Highest section id with a US layout in `LAYOUTS`.
 const LAST_US_ID: u64 = 23;
 
 /// Bits in a usnat v1 core segment as CMPs pad it (60 used, base64 to 66).
@@ -440,22 +440,22 @@ impl UsSection {
         self.sale_opted_out() || self.sharing_opted_out() || self.targeted_advertising_opted_out()
     }
 
-    fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("Version".into(), json!(self.version));
+    /// The fields in wire order as cmpapi names them, with the GPC sub-segment last.
+    pub fn named_fields(&self) -> Vec<(&'static str, Value)> {
+        let mut out = vec![("Version", json!(self.version))];
         for (name, v) in &self.fields {
             let v = match v {
                 UsValue::One(x) => json!(x),
                 UsValue::List(xs) => json!(xs),
             };
-            m.insert((*name).into(), v);
+            out.push((*name, v));
         }
         if self.gpc_capable {
             // cmpapi reports the sub-segment's defaults when it is absent.
-            m.insert("GpcSegmentType".into(), json!(1));
-            m.insert("Gpc".into(), json!(self.gpc.unwrap_or(false)));
+            out.push(("GpcSegmentType", json!(1)));
+            out.push(("Gpc", json!(self.gpc.unwrap_or(false))));
         }
-        Value::Object(m)
+        out
     }
 }
 
@@ -495,6 +495,7 @@ impl GppString {
     /// Parses `header~section~…`.
     pub fn parse(text: &str) -> Result<GppString, DecodeError> {
         let text = text.trim();
+        check_len(text)?;
         let mut parts = text.split('~');
         // `split` yields at least one item, possibly empty (checked by the reader).
         let header = parts.next().unwrap_or("");
@@ -591,24 +592,39 @@ impl GppString {
             "version": self.version,
             "sectionIds": self.section_ids,
             "sections": self.sections.iter().map(|s| {
-                let mut o = json!({"id": s.id, "name": s.name.unwrap_or("unknown")});
-                match &s.data {
-                    SectionData::Raw(raw) => {
-                        o["fields"] = json!({});
-                        o["raw"] = json!(raw);
-                    }
-                    SectionData::TcfEuV2(tc) => o["fields"] = tcf_eu_v2_json(tc),
-                    SectionData::UspV1(u) => o["fields"] = json!({
-                        "Version": u.version,
-                        "Notice": u.notice,
-                        "OptOutSale": u.opt_out_sale,
-                        "LspaCovered": u.lspa_covered,
-                    }),
-                    SectionData::Us(u) => o["fields"] = u.to_json(),
+                let fields: Map<String, Value> = s
+                    .fields()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                let mut o = json!({
+                    "id": s.id,
+                    "name": s.name.unwrap_or("unknown"),
+                    "fields": fields,
+                });
+                if let SectionData::Raw(raw) = &s.data {
+                    o["raw"] = json!(raw);
                 }
                 o
             }).collect::<Vec<_>>(),
         })
+    }
+}
+
+impl Section {
+    /// The section's fields in wire order as `@iabgpp/cmpapi` names them (none when raw).
+    pub fn fields(&self) -> Vec<(&'static str, Value)> {
+        match &self.data {
+            SectionData::Raw(_) => Vec::new(),
+            SectionData::TcfEuV2(tc) => tcf_eu_v2_fields(tc),
+            SectionData::UspV1(u) => vec![
+                ("Version", json!(u.version)),
+                ("Notice", json!(u.notice)),
+                ("OptOutSale", json!(u.opt_out_sale)),
+                ("LspaCovered", json!(u.lspa_covered)),
+            ],
+            SectionData::Us(u) => u.named_fields(),
+        }
     }
 }
 
@@ -688,44 +704,84 @@ fn bool_array(numbers: &[u8], len: usize) -> Vec<bool> {
 }
 
 /// The tcfeuv2 section as `@iabgpp/cmpapi` prints it (boolean arrays, PascalCase).
-fn tcf_eu_v2_json(tc: &TcString) -> Value {
+fn tcf_eu_v2_fields(tc: &TcString) -> Vec<(&'static str, Value)> {
     let p = tc.publisher_tc.clone().unwrap_or_default();
     let n = usize::from(p.num_custom_purposes);
-    json!({
-        "Version": tc.version,
-        "Created": deciseconds_rfc3339(tc.created_ds),
-        "LastUpdated": deciseconds_rfc3339(tc.last_updated_ds),
-        "CmpId": tc.cmp_id,
-        "CmpVersion": tc.cmp_version,
-        "ConsentScreen": tc.consent_screen,
-        "ConsentLanguage": tc.consent_language,
-        "VendorListVersion": tc.vendor_list_version,
-        "PolicyVersion": tc.policy_version,
-        "IsServiceSpecific": tc.is_service_specific,
-        "UseNonStandardStacks": tc.use_non_standard_stacks,
-        "SpecialFeatureOptins": bool_array(&tc.special_feature_optins, SPECIAL_FEATURE_BITS),
-        "PurposeConsents": bool_array(&tc.purpose_consents, PURPOSE_BITS),
-        "PurposeLegitimateInterests": bool_array(&tc.purpose_legitimate_interests, PURPOSE_BITS),
-        "PurposeOneTreatment": tc.purpose_one_treatment,
-        "PublisherCountryCode": tc.publisher_country_code,
-        "VendorConsents": tc.vendor_consents,
-        "VendorLegitimateInterests": tc.vendor_legitimate_interests,
-        "PublisherRestrictions": tc.publisher_restrictions.iter().map(|r| json!({
-            "key": r.purpose_id,
-            "type": r.restriction_type.value(),
-            "ids": r.vendor_ids,
-        })).collect::<Vec<_>>(),
-        "PublisherPurposesSegmentType": 3,
-        "PublisherConsents": bool_array(&p.consents, PURPOSE_BITS),
-        "PublisherLegitimateInterests": bool_array(&p.legitimate_interests, PURPOSE_BITS),
-        "NumCustomPurposes": p.num_custom_purposes,
-        "PublisherCustomConsents": bool_array(&p.custom_consents, n),
-        "PublisherCustomLegitimateInterests": bool_array(&p.custom_legitimate_interests, n),
-        "VendorsAllowedSegmentType": 2,
-        "VendorsAllowed": tc.vendors_allowed.clone().unwrap_or_default(),
-        "VendorsDisclosedSegmentType": 1,
-        "VendorsDisclosed": tc.vendors_disclosed.clone().unwrap_or_default(),
-    })
+    vec![
+        ("Version", json!(tc.version)),
+        ("Created", json!(deciseconds_rfc3339(tc.created_ds))),
+        (
+            "LastUpdated",
+            json!(deciseconds_rfc3339(tc.last_updated_ds)),
+        ),
+        ("CmpId", json!(tc.cmp_id)),
+        ("CmpVersion", json!(tc.cmp_version)),
+        ("ConsentScreen", json!(tc.consent_screen)),
+        ("ConsentLanguage", json!(tc.consent_language)),
+        ("VendorListVersion", json!(tc.vendor_list_version)),
+        ("PolicyVersion", json!(tc.policy_version)),
+        ("IsServiceSpecific", json!(tc.is_service_specific)),
+        ("UseNonStandardStacks", json!(tc.use_non_standard_stacks)),
+        (
+            "SpecialFeatureOptins",
+            json!(bool_array(&tc.special_feature_optins, SPECIAL_FEATURE_BITS)),
+        ),
+        (
+            "PurposeConsents",
+            json!(bool_array(&tc.purpose_consents, PURPOSE_BITS)),
+        ),
+        (
+            "PurposeLegitimateInterests",
+            json!(bool_array(&tc.purpose_legitimate_interests, PURPOSE_BITS)),
+        ),
+        ("PurposeOneTreatment", json!(tc.purpose_one_treatment)),
+        ("PublisherCountryCode", json!(tc.publisher_country_code)),
+        ("VendorConsents", json!(tc.vendor_consents)),
+        (
+            "VendorLegitimateInterests",
+            json!(tc.vendor_legitimate_interests),
+        ),
+        (
+            "PublisherRestrictions",
+            json!(tc
+                .publisher_restrictions
+                .iter()
+                .map(|r| json!({
+                    "key": r.purpose_id,
+                    "type": r.restriction_type.value(),
+                    "ids": r.vendor_ids,
+                }))
+                .collect::<Vec<_>>()),
+        ),
+        ("PublisherPurposesSegmentType", json!(3)),
+        (
+            "PublisherConsents",
+            json!(bool_array(&p.consents, PURPOSE_BITS)),
+        ),
+        (
+            "PublisherLegitimateInterests",
+            json!(bool_array(&p.legitimate_interests, PURPOSE_BITS)),
+        ),
+        ("NumCustomPurposes", json!(p.num_custom_purposes)),
+        (
+            "PublisherCustomConsents",
+            json!(bool_array(&p.custom_consents, n)),
+        ),
+        (
+            "PublisherCustomLegitimateInterests",
+            json!(bool_array(&p.custom_legitimate_interests, n)),
+        ),
+        ("VendorsAllowedSegmentType", json!(2)),
+        (
+            "VendorsAllowed",
+            json!(tc.vendors_allowed.clone().unwrap_or_default()),
+        ),
+        ("VendorsDisclosedSegmentType", json!(1)),
+        (
+            "VendorsDisclosed",
+            json!(tc.vendors_disclosed.clone().unwrap_or_default()),
+        ),
+    ]
 }
 
 /// Test-only encoders for GPP strings.
@@ -787,8 +843,8 @@ mod tests {
 
     #[test]
     fn header_examples_from_the_spec() {
-        // The GPP spec's header examples: DBABMA lists section 2, DBACNYA 2 and 6,
-        // DBABTA lists 6 (re-derived by hand from the spec's bit tables).
+        // The GPP specification's example string (TC string + US Privacy) and its
+        // single-section forms: DBABMA lists section 2, DBACNYA 2 and 6, DBABTA 6.
         let g = GppString::parse("DBABMA~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA").unwrap();
         assert_eq!(g.section_ids, vec![2]);
         assert!(g.tcf_eu_v2().is_some());
@@ -1019,7 +1075,7 @@ mod tests {
         assert!(GppString::parse(&good).is_ok());
         let cases = [
             (String::new(), "header"),
-            ("DBABL~section1~section2".to_string(), "header.SectionIds"),
+            (format!("{}~a~b", header(&[2])), "header.SectionIds"),
             (format!("{}~~1YNN", header(&[2, 6])), "tcfeuv2.core"),
             (format!("{good}."), "usnat.GpcSegment"),
             (
@@ -1052,6 +1108,16 @@ mod tests {
 
     proptest! {
         #[test]
+        fn header_ids_round_trip(ids in proptest::collection::btree_set(1u64..5000, 1..12)) {
+            let ids: Vec<u64> = ids.into_iter().collect();
+            let body = vec!["raw"; ids.len()].join("~");
+            // Ids without a decoder in this range are kept raw, whatever the body.
+            prop_assume!(ids.iter().all(|&i| i > LAST_US_ID));
+            let g = GppString::parse(&format!("{}~{body}", header(&ids))).unwrap();
+            prop_assert_eq!(g.section_ids, ids);
+        }
+
+        #[test]
         fn random_strings_never_panic(s in "[A-Za-z0-9_~.-]{0,120}") {
             let _ = GppString::parse(&s);
         }
@@ -1062,12 +1128,9 @@ mod tests {
             bits in proptest::collection::vec(any::<bool>(), 1..300),
             sub in proptest::option::of(proptest::collection::vec(any::<bool>(), 1..12)),
         ) {
-            let mut w = BitWriter::default();
-            w.bits = bits;
-            let mut body = w.base64url();
+            let mut body = BitWriter { bits }.base64url();
             if let Some(sub) = sub {
-                let mut w = BitWriter::default();
-                w.bits = sub;
+                let w = BitWriter { bits: sub };
                 body.push('.');
                 body.push_str(&w.base64url());
             }

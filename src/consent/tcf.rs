@@ -16,10 +16,15 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::bits::{deciseconds_rfc3339, BitReader, DecodeError, DecodeErrorKind, IdSet};
+use super::bits::{check_len, deciseconds_rfc3339, BitReader, DecodeError, DecodeErrorKind, IdSet};
 
 /// Number of purposes a TC string has bits for.
 pub const PURPOSE_BITS: usize = 24;
+/// Most vendor ids all publisher restrictions of one string may expand to (512 KiB as
+/// `u16`). Real strings restrict a few purposes for at most every registered vendor
+/// (about 1 200 today), so 24 purposes × 3 types × 3 600 vendors still fit.
+pub const MAX_RESTRICTION_IDS: usize = 262_144;
+
 /// Number of special features a TC string has bits for.
 pub const SPECIAL_FEATURE_BITS: usize = 12;
 
@@ -125,6 +130,7 @@ impl TcString {
     /// Parses a TC string: `core[.segment]*`, base64url segments.
     pub fn parse(text: &str) -> Result<TcString, DecodeError> {
         let text = text.trim();
+        check_len(text)?;
         let mut segments = text.split('.');
         let mut base = 0;
         // `split` yields at least one item, possibly empty (checked by the reader).
@@ -199,7 +205,9 @@ impl TcString {
         let vendor_legitimate_interests = r.vendor_section("vendorLegitimateInterests")?;
         let num_restrictions = r.u16(12, "publisherRestrictions")?;
         let mut publisher_restrictions = Vec::new();
+        let mut total_ids = 0usize;
         for _ in 0..num_restrictions {
+            let at = r.pos();
             let purpose_id = r.u8(6, "publisherRestrictions.purposeId")?;
             let restriction_type =
                 RestrictionType::from_bits(r.u8(2, "publisherRestrictions.restrictionType")?);
@@ -208,10 +216,21 @@ impl TcString {
             for _ in 0..count {
                 r.tcf_range_entry(&mut set, "publisherRestrictions.vendorIds")?;
             }
+            let vendor_ids = set.to_vec();
+            total_ids += vendor_ids.len();
+            if total_ids > MAX_RESTRICTION_IDS {
+                // 33 bits can claim 65 535 vendors; thousands of such entries would
+                // otherwise expand to gigabytes.
+                return Err(DecodeError::invalid(
+                    "publisherRestrictions",
+                    at,
+                    format!("more than {MAX_RESTRICTION_IDS} vendor ids in total"),
+                ));
+            }
             publisher_restrictions.push(PublisherRestriction {
                 purpose_id,
                 restriction_type,
-                vendor_ids: set.to_vec(),
+                vendor_ids,
             });
         }
         Ok(TcString {
@@ -292,41 +311,78 @@ impl TcString {
         deciseconds_rfc3339(self.last_updated_ds)
     }
 
-    /// The decoded fields under `@iabtcf/core`'s names (absent segments as empty sets).
-    pub fn to_json(&self) -> Value {
+    /// The decoded fields in wire order under `@iabtcf/core`'s names (absent segments
+    /// as empty sets).
+    pub fn fields(&self) -> Vec<(&'static str, Value)> {
         let p = self.publisher_tc.clone().unwrap_or_default();
-        json!({
-            "version": self.version,
-            "created": self.created(),
-            "lastUpdated": self.last_updated(),
-            "cmpId": self.cmp_id,
-            "cmpVersion": self.cmp_version,
-            "consentScreen": self.consent_screen,
-            "consentLanguage": self.consent_language,
-            "vendorListVersion": self.vendor_list_version,
-            "policyVersion": self.policy_version,
-            "isServiceSpecific": self.is_service_specific,
-            "useNonStandardStacks": self.use_non_standard_stacks,
-            "purposeOneTreatment": self.purpose_one_treatment,
-            "publisherCountryCode": self.publisher_country_code,
-            "specialFeatureOptins": self.special_feature_optins,
-            "purposeConsents": self.purpose_consents,
-            "purposeLegitimateInterests": self.purpose_legitimate_interests,
-            "vendorConsents": self.vendor_consents,
-            "vendorLegitimateInterests": self.vendor_legitimate_interests,
-            "publisherRestrictions": self.publisher_restrictions.iter().map(|r| json!({
-                "purposeId": r.purpose_id,
-                "restrictionType": r.restriction_type.value(),
-                "vendorIds": r.vendor_ids,
-            })).collect::<Vec<_>>(),
-            "vendorsDisclosed": self.vendors_disclosed.clone().unwrap_or_default(),
-            "vendorsAllowed": self.vendors_allowed.clone().unwrap_or_default(),
-            "publisherConsents": p.consents,
-            "publisherLegitimateInterests": p.legitimate_interests,
-            "numCustomPurposes": p.num_custom_purposes,
-            "publisherCustomConsents": p.custom_consents,
-            "publisherCustomLegitimateInterests": p.custom_legitimate_interests,
-        })
+        vec![
+            ("version", json!(self.version)),
+            ("created", json!(self.created())),
+            ("lastUpdated", json!(self.last_updated())),
+            ("cmpId", json!(self.cmp_id)),
+            ("cmpVersion", json!(self.cmp_version)),
+            ("consentScreen", json!(self.consent_screen)),
+            ("consentLanguage", json!(self.consent_language)),
+            ("vendorListVersion", json!(self.vendor_list_version)),
+            ("policyVersion", json!(self.policy_version)),
+            ("isServiceSpecific", json!(self.is_service_specific)),
+            ("useNonStandardStacks", json!(self.use_non_standard_stacks)),
+            ("specialFeatureOptins", json!(self.special_feature_optins)),
+            ("purposeConsents", json!(self.purpose_consents)),
+            (
+                "purposeLegitimateInterests",
+                json!(self.purpose_legitimate_interests),
+            ),
+            ("purposeOneTreatment", json!(self.purpose_one_treatment)),
+            ("publisherCountryCode", json!(self.publisher_country_code)),
+            ("vendorConsents", json!(self.vendor_consents)),
+            (
+                "vendorLegitimateInterests",
+                json!(self.vendor_legitimate_interests),
+            ),
+            (
+                "publisherRestrictions",
+                self.publisher_restrictions
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "purposeId": r.purpose_id,
+                            "restrictionType": r.restriction_type.value(),
+                            "vendorIds": r.vendor_ids,
+                        })
+                    })
+                    .collect(),
+            ),
+            (
+                "vendorsDisclosed",
+                json!(self.vendors_disclosed.clone().unwrap_or_default()),
+            ),
+            (
+                "vendorsAllowed",
+                json!(self.vendors_allowed.clone().unwrap_or_default()),
+            ),
+            ("publisherConsents", json!(p.consents)),
+            (
+                "publisherLegitimateInterests",
+                json!(p.legitimate_interests),
+            ),
+            ("numCustomPurposes", json!(p.num_custom_purposes)),
+            ("publisherCustomConsents", json!(p.custom_consents)),
+            (
+                "publisherCustomLegitimateInterests",
+                json!(p.custom_legitimate_interests),
+            ),
+        ]
+    }
+
+    /// The decoded fields as a JSON object (see [`TcString::fields`]).
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
     }
 }
 
@@ -548,7 +604,8 @@ mod tests {
 
     #[test]
     fn spec_example_core_fields() {
-        // The TCF v2 spec's example string (core segment), fields per the spec's table.
+        // The core segment of the example TC string in the TCF v2 specification
+        // (section "Example TC String" / the gdpr_consent macro example).
         let tc = TcString::parse("COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA").unwrap();
         assert_eq!(tc.version, 2);
         assert_eq!(tc.cmp_id, 27);
@@ -556,6 +613,9 @@ mod tests {
         assert_eq!(tc.vendor_list_version, 15);
         assert_eq!(tc.publisher_country_code, "AA");
         assert_eq!(tc.purpose_consents, vec![1, 2, 3]);
+        assert_eq!(tc.vendor_consents, vec![2, 6, 8]);
+        assert_eq!(tc.vendor_legitimate_interests, vec![2, 6, 8]);
+        assert_eq!(tc.created_ds, tc.last_updated_ds);
     }
 
     #[test]
@@ -596,6 +656,39 @@ mod tests {
     }
 
     #[test]
+    fn restriction_expansion_is_capped() {
+        // The sample up to its restriction count, then 4095 restrictions each claiming
+        // every vendor with one 33-bit range entry.
+        let core = encode(&sample(), false);
+        let mut r = BitReader::from_base64url(&core, "t", 0).unwrap();
+        TcString::parse_core(&mut r).unwrap();
+        let head_bits = r.pos() - 12;
+        let mut r = BitReader::from_base64url(&core, "t", 0).unwrap();
+        let mut w = crate::consent::bits::writer::BitWriter {
+            bits: r.bools(head_bits, "head").unwrap(),
+        };
+        w.int(12, 4095);
+        for _ in 0..4095 {
+            w.int(6, 1)
+                .int(2, 1)
+                .int(12, 1)
+                .bool(true)
+                .int(16, 1)
+                .int(16, 65535);
+        }
+        let e = TcString::parse(&w.base64url()).unwrap_err();
+        assert_eq!(e.field, "core.publisherRestrictions");
+        assert!(e.to_string().contains("vendor ids in total"), "{e}");
+    }
+
+    #[test]
+    fn overlong_strings_are_refused_before_decoding() {
+        let long = "C".repeat(crate::consent::MAX_CONSENT_STRING_LEN + 1);
+        let e = TcString::parse(&long).unwrap_err();
+        assert!(matches!(e.kind, DecodeErrorKind::TooLong { .. }), "{e}");
+    }
+
+    #[test]
     fn padding_is_tolerated() {
         let s = encode(&sample(), false);
         let padded = format!("{s}{}", "=".repeat((4 - s.len() % 4) % 4));
@@ -617,6 +710,7 @@ mod tests {
             sf in arb_numbers(12), pc in arb_numbers(24), pli in arb_numbers(24),
             vc in arb_ids(3000), vli in arb_ids(500), disclosed in proptest::option::of(arb_ids(900)),
             custom in 0u8..64,
+            restrictions in proptest::collection::vec((1u8..64, 0u8..4, arb_ids(2000)), 0..4),
         ) -> TcString {
             let mut tc = sample();
             tc.created_ds = created;
@@ -633,6 +727,14 @@ mod tests {
             tc.vendor_consents = vc;
             tc.vendor_legitimate_interests = vli;
             tc.vendors_disclosed = disclosed;
+            tc.publisher_restrictions = restrictions
+                .into_iter()
+                .map(|(purpose_id, t, vendor_ids)| PublisherRestriction {
+                    purpose_id,
+                    restriction_type: RestrictionType::from_bits(t),
+                    vendor_ids,
+                })
+                .collect();
             tc.publisher_tc = Some(PublisherTc {
                 num_custom_purposes: custom,
                 custom_consents: if custom > 0 { vec![custom] } else { vec![] },
