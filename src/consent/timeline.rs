@@ -62,7 +62,8 @@ impl State {
         }
     }
 
-    fn of(decision: Decision) -> State {
+    /// The state a decision puts its purposes in.
+    pub fn of(decision: Decision) -> State {
         match decision {
             Decision::Granted => State::Granted,
             Decision::Refused => State::Refused,

@@ -117,12 +117,28 @@ impl Severity {
     }
 }
 
+/// Most wire consent-state changes kept per device: signals come from the traffic,
+/// so their number is the attacker's to choose.
+pub const MAX_WIRE_EVENTS_PER_DEVICE: usize = 10_000;
+
 /// Options of an analysis run (how to run, not what to monitor).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Put the matched values into findings (`--reveal`).
     pub reveal: bool,
     pub limits: decode::Limits,
+    /// Read consent signals in the traffic (on by default; off only to measure them).
+    pub wire_signals: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            reveal: false,
+            limits: decode::Limits::default(),
+            wire_signals: true,
+        }
+    }
 }
 
 /// What observing one exchange produced.
@@ -207,11 +223,15 @@ impl Analyzer {
         }
         let parts = decode::request_parts(x, &self.options.limits, &mut obs.anomalies);
         // A signal carried by this very request is in force for it: record it first.
-        let found_signals = signals::extract(&parts);
+        let found_signals = if self.options.wire_signals {
+            signals::extract(&parts)
+        } else {
+            Vec::new()
+        };
         for signal in &found_signals {
             self.record_signal(x, &device, &dest, signal, &mut obs);
         }
-        if found_signals.is_empty() {
+        if found_signals.is_empty() && self.options.wire_signals {
             self.check_signal_missing(x, &device, &dest, &parts, &mut obs);
         }
         let matches = self.detector.scan(&parts);
@@ -294,13 +314,14 @@ impl Analyzer {
         obs: &mut Observation,
     ) {
         let advertising = dest.categories.iter().any(|c| c == "advertising");
-        if dest.party != Party::Third || !advertising || !signals::expects_signal(&dest.host, parts)
-        {
+        if dest.party != Party::Third || !advertising {
             return;
         }
         let grace = self.case.rules.grace_ms;
         let (state, event) = self.timeline.state(device, Purpose::Advertising, x.at);
-        if matches!(state, State::Refused | State::Withdrawn) {
+        // The state first: looking for a bid request costs a pass over the body.
+        let refused = matches!(state, State::Refused | State::Withdrawn);
+        if refused && signals::expects_signal(&dest.host, parts) {
             let verdict = Verdict {
                 rule: Some(RuleId::ConsentSignalMissing),
                 purpose: Some(Purpose::Advertising),
@@ -431,6 +452,27 @@ impl Analyzer {
             ""
         };
         for (decision, purposes) in meaning.decisions {
+            // Apps repeat the same signal in every request: only a change of state
+            // is a new decision (the first signal stays the evidence).
+            let covered: Vec<Purpose> = if purposes.is_empty() {
+                Purpose::ALL.to_vec()
+            } else {
+                purposes.clone()
+            };
+            let unchanged = covered.iter().all(|&p| {
+                let (state, event) = self.wire.state(device, p, x.at);
+                state == State::of(decision) && event.is_some_and(|e| e.purposes == purposes)
+            });
+            if unchanged {
+                continue;
+            }
+            if self.wire.events(device).len() >= MAX_WIRE_EVENTS_PER_DEVICE {
+                obs.anomalies.push(Anomaly::new(
+                    "wire-event-limit",
+                    format!("more than {MAX_WIRE_EVENTS_PER_DEVICE} consent-state changes from signals for {device}; this one is not recorded"),
+                ));
+                continue;
+            }
             let event = ConsentEvent {
                 device: device.to_string(),
                 at: x.at,

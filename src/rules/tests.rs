@@ -599,3 +599,25 @@ fn consent_signal_missing_from_ad_requests() {
         []
     );
 }
+
+#[test]
+fn repeated_signals_record_one_decision() {
+    let mut a = analyzer(CASE);
+    for s in 1..=5 {
+        a.observe(
+            &exchange("api.example-shop.com")
+                .at(s)
+                .header("Sec-GPC", "1")
+                .build(),
+        );
+    }
+    assert_eq!(a.wire_timeline().events("dev").len(), 1);
+    // A change is recorded: US Privacy without opt-out grants advertising again.
+    a.observe(
+        &exchange("api.example-shop.com")
+            .at(6)
+            .query("us_privacy=1YNN")
+            .build(),
+    );
+    assert_eq!(a.wire_timeline().events("dev").len(), 2);
+}
