@@ -7,6 +7,8 @@ Story (times from 2026-11-28T10:15:00Z; the decisions are in consentry.toml):
   10.25 s  user taps "Disagree" (advertising + analytics refused)
   10.6 s   a beacon races the tap (borderline)
   15–66 s  SDKs keep sending after the refusal; a heartbeat floods Umeng
+  17–19 s  the app's own API records a US Privacy opt-out, then a bid request
+           carries the advertising id without any consent signal
   30 s     user accepts the basic-features policy (functional + personalization)
   35 s     login with phone number to the app's own server (covered)
   50 s     phone number to WeChat's SDK (social: never asked, so beyond scope)
@@ -173,6 +175,16 @@ entry(15.0, "POST", "https://graph.facebook.com/v16.0/1234567890/activities",
 entry(16.0, "POST", "https://t.appsflyer.com/api/v6.3/androidevent?app_id=com.example.shop&buildnumber=6.12.1",
       body=json.dumps({"advertiserId": AD_ID, "android_id": ANDROID_ID,
                        "eventName": "af_app_opened", "deviceData": {"arch": "arm64"}}),
+      mime=JSON)
+
+# The app's own consent API records the refusal as a US Privacy opt-out ...
+entry(17.0, "POST", "https://api.example-shop.com/v1/privacy/consent?us_privacy=1YYN",
+      body=json.dumps({"choice": "reject_all"}), mime=JSON, http2=True)
+# ... yet its ad SDK's bid request carries the advertising id and no consent signal.
+entry(19.0, "POST", "https://hbopenbid.pubmatic.com/translator?source=prebid-server",
+      body=json.dumps({"id": "b7f1c2", "imp": [{"id": "1", "banner": {"w": 320, "h": 50}}],
+                       "app": {"bundle": "com.example.shop"},
+                       "device": {"ifa": AD_ID, "os": "android"}}),
       mime=JSON)
 
 # --- user accepts the basic-features policy at 30 s (consentry.toml) -------------
