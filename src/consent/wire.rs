@@ -45,6 +45,7 @@ pub fn interpret(signal: &WireSignal) -> Result<Option<Interpretation>, String> 
     Ok(match signal.kind {
         SignalKind::Gpc => gpc(&signal.value),
         SignalKind::ConsentModeGcs => gcs(&signal.value),
+        SignalKind::ConsentModeGcd => gcd(&signal.value),
         SignalKind::TcString => {
             let tc = TcString::parse(&signal.value).map_err(|e| format!("TC string: {e}"))?;
             tcf(&tc)
@@ -59,10 +60,9 @@ pub fn interpret(signal: &WireSignal) -> Result<Option<Interpretation>, String> 
         }
         SignalKind::OneTrust => one_trust(&signal.value),
         SignalKind::Cookiebot => cookiebot(&signal.value),
-        SignalKind::GdprApplies
-        | SignalKind::GppSectionIds
-        | SignalKind::ConsentModeGcd
-        | SignalKind::NonPersonalizedAds => None,
+        SignalKind::GdprApplies | SignalKind::GppSectionIds | SignalKind::NonPersonalizedAds => {
+            None
+        }
     })
 }
 
@@ -285,6 +285,57 @@ fn gcs(value: &str) -> Option<Interpretation> {
     })
 }
 
+/// The state a Consent Mode v2 `gcd` letter ends in: `Some(true)` granted,
+/// `Some(false)` denied, `None` not set. The letters combine the default and the
+/// update of one signal (as decoded by the measurement community, not by Google):
+/// `l` not set; `p` denied by default; `q` denied by default and update; `t` granted
+/// by default; `r` denied by default, granted by update; `m` denied by update only;
+/// `n` granted by update only; `u` granted by default, denied by update; `v`
+/// granted by default and update.
+fn gcd_letter(letter: u8) -> Option<Option<bool>> {
+    Some(match letter {
+        b't' | b'r' | b'n' | b'v' => Some(true),
+        b'p' | b'q' | b'm' | b'u' => Some(false),
+        b'l' => None,
+        _ => return None,
+    })
+}
+
+/// Google Consent Mode v2 `gcd=11a1b1c1d5`: letters for ad_storage,
+/// analytics_storage, ad_user_data and ad_personalization, separated by digits.
+/// `advertising` is refused when any of its three signals is denied and granted
+/// when all are; `analytics` follows analytics_storage. Heuristic.
+fn gcd(value: &str) -> Option<Interpretation> {
+    let b = value.trim().as_bytes();
+    if b.len() != 10 || &b[..2] != b"11" || !b[3..].iter().step_by(2).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut states = [None; 4];
+    for (i, state) in states.iter_mut().enumerate() {
+        *state = gcd_letter(b[2 + 2 * i])?;
+    }
+    let [ad_storage, analytics_storage, ad_user_data, ad_personalization] = states;
+    let ads = [ad_storage, ad_user_data, ad_personalization];
+    let mut granted = Vec::new();
+    let mut refused = Vec::new();
+    if ads.contains(&Some(false)) {
+        refused.push(Purpose::Advertising);
+    } else if ads.iter().all(|s| *s == Some(true)) {
+        granted.push(Purpose::Advertising);
+    }
+    match analytics_storage {
+        Some(true) => granted.push(Purpose::Analytics),
+        Some(false) => refused.push(Purpose::Analytics),
+        None => {}
+    }
+    decisions(
+        granted,
+        refused,
+        format!("Google Consent Mode gcd={}", value.trim()),
+        true,
+    )
+}
+
 fn flag_word(flag: u8) -> &'static str {
     match flag {
         b'1' => "granted",
@@ -389,6 +440,35 @@ mod tests {
             partial.iter().all(|(_, p)| !p.contains(&Advertising)),
             "{partial:?}"
         );
+    }
+
+    #[test]
+    fn consent_mode_v2_gcd() {
+        use Purpose::*;
+        assert_eq!(
+            decided(SignalKind::ConsentModeGcd, "11t1t1t1t5"),
+            vec![(Decision::Granted, vec![Advertising, Analytics])]
+        );
+        assert_eq!(
+            decided(SignalKind::ConsentModeGcd, "11p1p1p1p5"),
+            vec![(Decision::Refused, vec![Advertising, Analytics])]
+        );
+        // Ads denied by update, analytics granted by update.
+        assert_eq!(
+            decided(SignalKind::ConsentModeGcd, "11u1r1v1v5"),
+            vec![
+                (Decision::Granted, vec![Analytics]),
+                (Decision::Refused, vec![Advertising])
+            ]
+        );
+        assert_eq!(decided(SignalKind::ConsentModeGcd, "11l1l1l1l5"), vec![]);
+        for bad in ["11x1t1t1t5", "11t1t1t1t", "12t1t1t1t5", "11ttt1t1t5", ""] {
+            assert_eq!(
+                interpret(&sig(SignalKind::ConsentModeGcd, bad)),
+                Ok(None),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
