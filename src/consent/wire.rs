@@ -36,6 +36,8 @@ pub struct Interpretation {
     pub heuristic: bool,
     /// When the signal says the consent was given (a TC string's `created`).
     pub created: Option<Timestamp>,
+    /// IAB vendor ids with consent (sorted), for signals that list vendors (TCF).
+    pub vendor_consents: Option<Vec<u16>>,
 }
 
 /// Interprets a signal: `Ok(None)` when it expresses no decision (e.g. `gdpr=1`,
@@ -89,18 +91,25 @@ fn tcf(tc: &TcString) -> Option<Interpretation> {
         .ok()
         .and_then(|ds| ds.checked_mul(100_000))
         .map(Timestamp::from_micros);
-    decisions(
-        granted,
-        refused,
-        format!(
-            "TC string (CMP {}, created {}) consenting to TCF purposes [{}]",
-            tc.cmp_id,
-            tc.created(),
-            consents.join(",")
-        ),
-        false,
-    )
-    .map(|i| Interpretation { created, ..i })
+    let summary = format!(
+        "TC string (CMP {}, created {}) consenting to TCF purposes [{}]",
+        tc.cmp_id,
+        tc.created(),
+        consents.join(",")
+    );
+    // Even without a purpose decision the vendor consents matter.
+    let decided = decisions(granted, refused, summary.clone(), false);
+    Some(Interpretation {
+        created,
+        vendor_consents: Some(tc.vendor_consents.clone()),
+        ..decided.unwrap_or(Interpretation {
+            decisions: Vec::new(),
+            summary,
+            heuristic: false,
+            created: None,
+            vendor_consents: None,
+        })
+    })
 }
 
 fn us_privacy(usp: &UsPrivacy) -> Option<Interpretation> {
@@ -241,6 +250,7 @@ fn decisions(
         summary,
         heuristic,
         created: None,
+        vendor_consents: None,
     })
 }
 
@@ -252,6 +262,7 @@ fn gpc(value: &str) -> Option<Interpretation> {
         summary: "Sec-GPC: 1 (Global Privacy Control: do not sell or share)".into(),
         heuristic: false,
         created: None,
+        vendor_consents: None,
     })
 }
 
@@ -282,6 +293,7 @@ fn gcs(value: &str) -> Option<Interpretation> {
         ),
         heuristic: true,
         created: None,
+        vendor_consents: None,
     })
 }
 

@@ -85,6 +85,9 @@ pub struct Destination {
     /// not know.
     #[serde(skip)]
     pub tenant: bool,
+    /// The receiver's IAB TCF Global Vendor List id, when the database knows it.
+    #[serde(skip)]
+    pub iab_vendor_id: Option<u32>,
 }
 
 /// Classifies hosts for one case.
@@ -227,6 +230,7 @@ impl Classifier {
                 known: false,
                 infrastructure: false,
                 tenant,
+                iab_vendor_id: None,
             };
         }
         Destination {
@@ -239,6 +243,7 @@ impl Classifier {
             known: found.is_some(),
             infrastructure,
             tenant,
+            iab_vendor_id: found.and_then(|m| m.entity.iab_vendor_id),
         }
     }
 }

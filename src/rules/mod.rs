@@ -3,7 +3,7 @@
 //! exchange: decode → detect personal data → classify the receiver → judge. It does
 //! no I/O and is deterministic.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -121,6 +121,15 @@ impl Severity {
 /// so their number is the attacker's to choose.
 pub const MAX_WIRE_EVENTS_PER_DEVICE: usize = 10_000;
 
+/// The vendor consents of a TC string, with where it was seen.
+#[derive(Debug, Clone)]
+struct VendorConsents {
+    at: crate::timestamp::Timestamp,
+    /// Sorted IAB vendor ids with consent.
+    consents: Vec<u16>,
+    evidence: String,
+}
+
 /// Options of an analysis run (how to run, not what to monitor).
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -164,6 +173,8 @@ pub struct Analyzer {
     /// Decisions announced in the traffic itself, kept apart from the user's own
     /// (manual) ones: `signal-ignored` compares transmissions against these.
     wire: Timeline,
+    /// Per device, the vendor consents of the latest TC string seen.
+    tc_vendors: HashMap<String, VendorConsents>,
     frequency: FrequencyTracker,
     options: Options,
 }
@@ -186,6 +197,7 @@ impl Analyzer {
         Analyzer {
             timeline: Timeline::from_case(&case),
             wire: Timeline::default(),
+            tc_vendors: HashMap::new(),
             frequency: FrequencyTracker::new(case.rules.frequency_per_minute),
             catalogue: Catalogue::embedded(),
             case,
@@ -260,6 +272,8 @@ impl Analyzer {
                 );
                 f.summary = summary::signal_ignored(&dest, &items, &by_signal);
                 obs.findings.push(f);
+            } else if let Some(f) = self.vendor_not_consented(x, &device, &dest, &items) {
+                obs.findings.push(f);
             }
         }
         if !verdict.granted() {
@@ -300,6 +314,57 @@ impl Analyzer {
             }
         }
         obs
+    }
+
+    /// `signal-ignored` at vendor level: the TC string in force gives the receiver's
+    /// IAB vendor id no consent, whatever it says about purposes.
+    fn vendor_not_consented(
+        &self,
+        x: &Exchange,
+        device: &str,
+        dest: &Destination,
+        items: &[DataItem],
+    ) -> Option<Finding> {
+        let vendor = dest.iab_vendor_id?;
+        let tc = self.tc_vendors.get(device).filter(|tc| tc.at <= x.at)?;
+        let id = u16::try_from(vendor).ok()?;
+        if tc.consents.binary_search(&id).is_ok() {
+            return None;
+        }
+        let name = dest
+            .entity
+            .clone()
+            .unwrap_or_else(|| format!("vendor {vendor}"));
+        let event = ConsentEvent {
+            device: device.to_string(),
+            at: tc.at,
+            decision: crate::consent::Decision::Refused,
+            purposes: Vec::new(),
+            vendors: vec![name],
+            source: EventSource::Wire,
+            evidence: Some(format!(
+                "{} (no consent for IAB vendor {vendor})",
+                tc.evidence
+            )),
+        };
+        let grace = self.case.rules.grace_ms;
+        let verdict = Verdict {
+            rule: Some(RuleId::SignalIgnored),
+            purpose: dest.purposes.first().copied(),
+            state: State::Refused,
+            event: Some(&event),
+            borderline: (x.at.micros() - tc.at.micros()).abs() <= grace.saturating_mul(1000),
+        };
+        let mut f = self.finding(
+            RuleId::SignalIgnored,
+            x,
+            device,
+            dest,
+            items.to_vec(),
+            &verdict,
+        );
+        f.summary = summary::signal_ignored(dest, items, &verdict);
+        Some(f)
     }
 
     /// `consent-signal-missing`: an ad request whose protocol carries consent (OpenRTB,
@@ -446,6 +511,16 @@ impl Analyzer {
             }
         };
         self.check_predates(x, device, dest, &meaning, signal, obs);
+        if let Some(consents) = &meaning.vendor_consents {
+            self.tc_vendors.insert(
+                device.to_string(),
+                VendorConsents {
+                    at: x.at,
+                    consents: consents.clone(),
+                    evidence: format!("{} at {} of {}", meaning.summary, signal.location, x.id),
+                },
+            );
+        }
         let heuristic = if meaning.heuristic {
             " (heuristic)"
         } else {

@@ -23,6 +23,7 @@ fn dest(party: Party, purposes: &[Purpose]) -> Destination {
         known: true,
         infrastructure: false,
         tenant: false,
+        iab_vendor_id: None,
     }
 }
 
@@ -620,4 +621,38 @@ fn repeated_signals_record_one_decision() {
             .build(),
     );
     assert_eq!(a.wire_timeline().events("dev").len(), 2);
+}
+
+#[test]
+fn tcf_vendor_without_consent_is_signal_ignored() {
+    let mut a = analyzer(CASE);
+    // All purposes consented, but only for vendors 2, 6, 8 and 755 (Google).
+    let all = tc_string(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], sec(0));
+    a.observe(
+        &exchange("cmp.example-shop.com")
+            .at(1)
+            .query(&format!("gdpr_consent={all}"))
+            .build(),
+    );
+    let imei = "imei=490154203237518";
+    // Criteo (IAB vendor 91) has no consent in the TC string.
+    let found = a.observe(&exchange("bidder.criteo.com").at(3).query(imei).build());
+    let f = found
+        .findings
+        .iter()
+        .find(|f| f.rule == SignalIgnored)
+        .expect("vendor-level signal-ignored");
+    assert!(f.summary.contains("IAB vendor 91"), "{}", f.summary);
+    // Google Ads (755) has consent: no signal-ignored.
+    let found = a.observe(
+        &exchange("securepubads.g.doubleclick.net")
+            .at(4)
+            .query(imei)
+            .build(),
+    );
+    assert!(
+        found.findings.iter().all(|f| f.rule != SignalIgnored),
+        "{:?}",
+        found.findings
+    );
 }
