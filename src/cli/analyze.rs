@@ -164,6 +164,7 @@ pub fn analyze_files(
                 *summary.anomaly_kinds.entry(a.kind.clone()).or_default() += 1;
             }
             findings.extend(obs.findings);
+            summary.add_conflicts(obs.consent_conflicts);
             Ok::<(), std::convert::Infallible>(())
         });
         bar.finish_and_clear();

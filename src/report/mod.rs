@@ -13,6 +13,9 @@ mod table;
 
 pub use table::write_table;
 
+/// Conflicts between signals and manual decisions listed in a summary.
+pub const MAX_CONFLICTS_LISTED: usize = 20;
+
 /// Output formats of commands that print results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -41,12 +44,25 @@ pub struct RunSummary {
     pub anomalies: u64,
     /// Anomaly counts by kind.
     pub anomaly_kinds: BTreeMap<String, u64>,
+    /// Consent signals in the traffic that disagree with the user's recorded
+    /// decisions (which win): how many, and the first [`MAX_CONFLICTS_LISTED`].
+    pub consent_conflicts: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consent_conflict_examples: Vec<String>,
     pub findings: u64,
     pub findings_by_rule: BTreeMap<String, u64>,
     pub findings_by_severity: BTreeMap<String, u64>,
 }
 
 impl RunSummary {
+    /// Counts conflicts, keeping the first few as examples.
+    pub fn add_conflicts(&mut self, conflicts: Vec<String>) {
+        self.consent_conflicts += conflicts.len() as u64;
+        let room = MAX_CONFLICTS_LISTED.saturating_sub(self.consent_conflict_examples.len());
+        self.consent_conflict_examples
+            .extend(conflicts.into_iter().take(room));
+    }
+
     /// Fills the finding counts from `findings`.
     pub fn count_findings(&mut self, findings: &[Finding]) {
         self.findings = findings.len() as u64;

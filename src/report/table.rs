@@ -122,6 +122,18 @@ pub fn write_table(
             writeln!(out, "  {rule:<32}{n:>6}")?;
         }
     }
+    if summary.consent_conflicts > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} consent signal(s) in the traffic disagree with the user's recorded",
+            summary.consent_conflicts
+        )?;
+        writeln!(out, "decisions (the user's decisions were used), e.g.:")?;
+        for c in summary.consent_conflict_examples.iter().take(3) {
+            writeln!(out, "  {}", fit(c, WIDTH - 2))?;
+        }
+    }
     if findings.iter().any(|f| f.borderline) {
         writeln!(
             out,

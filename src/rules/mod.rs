@@ -151,6 +151,9 @@ pub struct Observation {
     pub anomalies: Vec<Anomaly>,
     /// Consent decisions the exchange itself announced (wire signals).
     pub consent_events: Vec<ConsentEvent>,
+    /// Signals that disagree with the user's own decision in force (the user's
+    /// decision is the one the consent rules use), one line each.
+    pub consent_conflicts: Vec<String>,
 }
 
 /// The analysis of one case: shared, immutable parts built once, plus the state that

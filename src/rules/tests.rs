@@ -656,3 +656,29 @@ fn tcf_vendor_without_consent_is_signal_ignored() {
         found.findings
     );
 }
+
+#[test]
+fn signals_that_contradict_the_user_are_conflicts() {
+    let mut a = analyzer(CASE);
+    // No manual decision yet: nothing to contradict.
+    let o = a.observe(
+        &exchange("api.example-shop.com")
+            .at(5)
+            .header("Sec-GPC", "1")
+            .build(),
+    );
+    assert!(o.consent_conflicts.is_empty());
+    // The user granted everything at 20 s; a GPC refusal after that disagrees.
+    let o = a.observe(
+        &exchange("api.example-shop.com")
+            .at(25)
+            .query("us_privacy=1YYN")
+            .build(),
+    );
+    assert_eq!(o.consent_conflicts.len(), 1, "{:?}", o.consent_conflicts);
+    assert!(
+        o.consent_conflicts[0].contains("advertising refused"),
+        "{}",
+        o.consent_conflicts[0]
+    );
+}

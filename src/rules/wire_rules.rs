@@ -239,6 +239,25 @@ impl Analyzer {
             } else {
                 purposes.clone()
             };
+            // Manual decisions win; a signal saying otherwise is reported.
+            for &p in &covered {
+                if let (manual, Some(e)) = self.timeline.state(device, p, x.at) {
+                    if manual != State::of(decision) {
+                        obs.consent_conflicts.push(format!(
+                            "{} {}: {} at {} of {} says {} {}, the user's decision of {} says {}",
+                            x.at,
+                            device,
+                            meaning.summary,
+                            signal.location,
+                            x.id,
+                            p.as_str(),
+                            State::of(decision).as_str(),
+                            e.at,
+                            manual.as_str()
+                        ));
+                    }
+                }
+            }
             let unchanged = covered.iter().all(|&p| {
                 let (state, event) = self.wire.state(device, p, x.at);
                 state == State::of(decision) && event.is_some_and(|e| e.purposes == purposes)
