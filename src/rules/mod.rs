@@ -403,19 +403,29 @@ fn data_items(matches: &[PiiMatch], parts: &[Part<'_>], reveal: bool) -> Vec<Dat
         });
     }
     // The decoder offers some data twice: as raw JSON text at `body:$.payload` and
-    // decoded at `body:$.payload$.imei`. Keep the most precise place only.
+    // decoded at `body:$.payload$.imei`. Keep the most precise place only. Items are
+    // sorted by (type, encoding, place), so the places extending a place follow it
+    // directly: comparing with the next different place is enough (linear, as a
+    // request may carry thousands of matches).
     let all: Vec<DataItem> = items.into_iter().collect();
-    all.iter()
-        .filter(|d| {
-            !all.iter().any(|o| {
-                o.kind == d.kind
-                    && o.encoding == d.encoding
-                    && o.location.len() > d.location.len()
-                    && o.location.starts_with(d.location.as_str())
-            })
-        })
-        .cloned()
-        .collect()
+    let mut kept = Vec::with_capacity(all.len());
+    for (i, d) in all.iter().enumerate() {
+        let next_place = all[i + 1..]
+            .iter()
+            .take_while(|o| o.kind == d.kind && o.encoding == d.encoding)
+            .find(|o| o.location != d.location);
+        // Inner places continue with `$` (JSON inside) or `&` (a form inside); `$`
+        // sorts before any key character, so an inner place would come first.
+        let refined = next_place.is_some_and(|o| {
+            o.location
+                .strip_prefix(d.location.as_str())
+                .is_some_and(|rest| rest.starts_with(['$', '&']))
+        });
+        if !refined {
+            kept.push(d.clone());
+        }
+    }
+    kept
 }
 
 /// `f-` and 16 hex digits of SHA-256 over rule, exchange and data: stable across runs.
@@ -439,3 +449,53 @@ fn finding_id(rule: RuleId, exchange: &str, data: &[DataItem]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod data_item_tests {
+    use super::*;
+    use crate::case::IdentifierKind;
+
+    fn m(kind: IdentifierKind, encoding: &str, location: &str) -> PiiMatch {
+        PiiMatch {
+            kind,
+            device: None,
+            encoding: encoding.into(),
+            location: location.into(),
+            part: 0,
+            range: 0..1,
+            confidence: Confidence::Exact,
+            sensitive: false,
+        }
+    }
+
+    #[test]
+    fn the_most_precise_place_wins_per_type_and_encoding() {
+        use IdentifierKind::{Imei, Oaid};
+        let items = data_items(
+            &[
+                m(Imei, "plain", "body:$.payload"),
+                m(Imei, "plain", "body:$.payload$.imei"),
+                m(Imei, "plain", "body:$.payload$.imei"),
+                m(Imei, "md5", "body:$.payload"),
+                m(Oaid, "plain", "body:$.p"),
+                m(Oaid, "plain", "body:$.pq"),
+            ],
+            &[],
+            false,
+        );
+        let got: Vec<(String, String, String)> = items
+            .into_iter()
+            .map(|d| (d.kind, d.encoding, d.location))
+            .collect();
+        let s = |k: &str, e: &str, l: &str| (k.to_string(), e.to_string(), l.to_string());
+        assert_eq!(
+            got,
+            [
+                s("imei", "md5", "body:$.payload"),
+                s("imei", "plain", "body:$.payload$.imei"),
+                s("oaid", "plain", "body:$.p"),
+                s("oaid", "plain", "body:$.pq"),
+            ]
+        );
+    }
+}
