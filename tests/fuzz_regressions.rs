@@ -224,6 +224,22 @@ fn hand_written_hostile_inputs_do_not_crash() {
     targets::pii(&b"1.2,".repeat(20_000));
     targets::pii(&b"a@b.cn ".repeat(20_000));
     targets::pii(&b"9".repeat(100_000));
+
+    // consent: truncated, oversized, wrong-version and padded strings.
+    let strings: [&[u8]; 7] = [
+        b"",
+        b"CPXxRfAPXxRfA",
+        b"BOEFEAyOEFEAyAHABDENAI4AAAB9vABAASA",
+        b"DBABMA~~~~",
+        b"DBACNY~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA~1YNN",
+        b"1YNN====",
+        b"\xff\xfe~.~.",
+    ];
+    for s in strings {
+        targets::consent(s);
+    }
+    targets::consent(&b"A".repeat(70_000));
+    targets::consent(&b"D~".repeat(10_000));
 }
 
 #[test]

@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 5] = ["har", "decode", "case", "pii", "analyze"];
+pub const TARGETS: [&str; 6] = ["har", "decode", "case", "pii", "analyze", "consent"];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
 pub fn run(target: &str, data: &[u8]) -> bool {
@@ -31,9 +31,23 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "case" => case(data),
         "pii" => pii(data),
         "analyze" => analyze(data),
+        "consent" => consent(data),
         _ => return false,
     }
     true
+}
+
+/// `consent`: the input (lossy UTF-8) as a TC string, a GPP string and a US Privacy
+/// string, each decoded and, when it decodes, printed as JSON.
+pub fn consent(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(tc) = consentry::consent::tcf::TcString::parse(&text) {
+        let _ = tc.to_json();
+    }
+    if let Ok(gpp) = consentry::consent::gpp::GppString::parse(&text) {
+        let _ = gpp.to_json();
+    }
+    let _ = consentry::consent::usp::UsPrivacy::parse(&text);
 }
 
 /// `har`: the input is a HAR file, streamed by `source::read_har`.
