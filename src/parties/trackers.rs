@@ -201,6 +201,8 @@ pub enum ProblemKind {
     DuplicateCategory,
     UnknownPurpose,
     CategoryWithoutPurpose,
+    /// Two entities claim the same IAB TCF vendor id.
+    DuplicateVendorId,
 }
 
 /// One problem found by [`TrackerDb::check`].
@@ -553,6 +555,7 @@ impl TrackerDb {
 
     fn check_entities(&self, out: &mut Vec<Problem>) {
         let mut names: HashMap<&str, &EntityLoc> = HashMap::new();
+        let mut vendor_ids: HashMap<u32, &str> = HashMap::new();
         // domain → (entity index, position in its list) of the first occurrence.
         let mut domains: HashMap<&str, (usize, usize)> = HashMap::new();
         for (ei, entity) in self.entities.iter().enumerate() {
@@ -576,6 +579,17 @@ impl TrackerDb {
                     ),
                 ));
                 names.insert(&entity.name, first);
+            }
+            if let Some(id) = entity.iab_vendor_id {
+                if let Some(first) = vendor_ids.insert(id, &entity.name) {
+                    out.push(problem(
+                        loc.name_line,
+                        format!("{key}.iab_vendor_id"),
+                        ProblemKind::DuplicateVendorId,
+                        format!("IAB vendor id {id} is already that of {first:?}"),
+                    ));
+                    vendor_ids.insert(id, first);
+                }
             }
             if let Some(country) = &entity.country {
                 let ok = country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase());
@@ -855,6 +869,18 @@ name = "One"
 country = "usa"
 domains = []
 categories = []
+
+[[entity]]
+name = "Three"
+iab_vendor_id = 7
+domains = ["three.example"]
+categories = ["advertising"]
+
+[[entity]]
+name = "Four"
+iab_vendor_id = 7
+domains = ["four.example"]
+categories = ["advertising"]
 "#);
         let got = kinds(&db);
         let want = [
@@ -870,6 +896,7 @@ categories = []
             (ProblemKind::BadCountry, 20),
             (ProblemKind::EmptyDomains, 19),
             (ProblemKind::NoCategories, 19),
+            (ProblemKind::DuplicateVendorId, 31),
         ];
         for w in want {
             assert!(got.contains(&w), "missing {w:?} in {got:?}");
