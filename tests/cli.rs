@@ -148,6 +148,20 @@ fn unreadable_or_unknown_input_is_exit_2() {
         .arg(demo("consentry.toml")));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("missing.har"), "{}", stderr(&o));
+    // One bad input among good ones: the good one is still analysed, exit 2.
+    let o = run(bin()
+        .arg("analyze")
+        .arg(&junk)
+        .arg(demo("demo.har"))
+        .arg("--case")
+        .arg(demo("consentry.toml")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stdout(&o).contains("share-before-consent"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("junk.har"), "{}", stderr(&o));
 }
 
 #[test]
@@ -164,6 +178,12 @@ fn truncated_har_reports_position() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(err.contains("cut.har:") && err.contains("syntax"), "{err}");
+    // The findings of the complete entries before the cut are still printed.
+    assert!(
+        stdout(&o).contains("share-before-consent"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

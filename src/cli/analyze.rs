@@ -133,14 +133,26 @@ pub fn analyze_files(
     let mut findings: Vec<Finding> = Vec::new();
     for path in files {
         let label = path.display().to_string();
-        let (kind, file) = source::open_input(path)?;
-        if kind != InputKind::Har {
-            bail!(
-                "{label}: {} input is not supported yet (HAR is)",
-                kind.name()
-            );
-        }
-        let sha256 = source::file_sha256(path)?;
+        // A bad input is reported and the others still analysed; what was found
+        // before a file's defect is kept (DESIGN: nothing already found is lost).
+        let opened = source::open_input(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|(kind, file)| {
+                if kind != InputKind::Har {
+                    bail!(
+                        "{label}: {} input is not supported yet (HAR is)",
+                        kind.name()
+                    );
+                }
+                Ok((kind, file, source::file_sha256(path)?))
+            });
+        let (kind, file, sha256) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                summary.input_errors.push(format!("{e:#}"));
+                continue;
+            }
+        };
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let bar = progress(size, &label);
         let reader = Counting {
@@ -168,15 +180,18 @@ pub fn analyze_files(
             Ok::<(), std::convert::Infallible>(())
         });
         bar.finish_and_clear();
-        let har = har?;
-        if har.skipped > 0 {
-            eprintln!(
-                "consentry: warning: {label}: {} entries skipped",
-                har.skipped
-            );
-            for s in &har.skip_reasons {
-                eprintln!("  entry {}: {}", s.index, s.reason);
+        match har {
+            Ok(har) if har.skipped > 0 => {
+                eprintln!(
+                    "consentry: warning: {label}: {} entries skipped",
+                    har.skipped
+                );
+                for s in &har.skip_reasons {
+                    eprintln!("  entry {}: {}", s.index, s.reason);
+                }
             }
+            Ok(_) => {}
+            Err(e) => summary.input_errors.push(e.to_string()),
         }
         summary.exchanges += exchanges;
         summary.inputs.push(InputInfo {
@@ -216,6 +231,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // A closed pipe (`| head`) is the reader's choice, not an error.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Err(e) => return Err(e).context("writing findings"),
+    }
+    // Input errors come after the findings that were still made, and win over
+    // `--fail-on`: the analysis is incomplete.
+    if !run.summary.input_errors.is_empty() {
+        for e in &run.summary.input_errors {
+            eprintln!("consentry: error: {e}");
+        }
+        return Ok(ExitCode::from(super::EXIT_USAGE));
     }
     let fail = args
         .fail_on

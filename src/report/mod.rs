@@ -38,6 +38,10 @@ pub struct InputInfo {
 pub struct RunSummary {
     pub case: String,
     pub inputs: Vec<InputInfo>,
+    /// Inputs that could not be read, or not to the end (the findings before the
+    /// defect are kept).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub input_errors: Vec<String>,
     pub exchanges: u64,
     pub exchanges_with_personal_data: u64,
     pub metadata_only: u64,
