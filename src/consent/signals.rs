@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
-use crate::decode::Part;
+use crate::decode::{json, Part};
 
 /// Most signals taken from one request; the rest are ignored (a hostile request may
 /// repeat a parameter endlessly).
@@ -151,7 +151,7 @@ pub fn extract(parts: &[Part<'_>]) -> Vec<WireSignal> {
                     break;
                 }
                 // Only values under a signal key are worth building a path for.
-                if !key_before(&part.data, v.range.start).is_some_and(is_signal_key) {
+                if !json::key_before(&part.data, v.range.start).is_some_and(is_signal_key) {
                     continue;
                 }
                 let path = index.path(&part.data, v.id);
@@ -169,33 +169,6 @@ pub fn extract(parts: &[Part<'_>]) -> Vec<WireSignal> {
 /// The last key of each of [`BY_JSON_PATH`].
 fn is_signal_key(key: &[u8]) -> bool {
     matches!(key, b"consent" | b"gdpr" | b"us_privacy" | b"gpp")
-}
-
-/// The object key right before the value starting at `start` (string contents
-/// start after the quote), or `None` when the value is not an object member or
-/// the key is escaped. Cheap: looks back over `"key" :` and whitespace only.
-fn key_before(json: &[u8], start: usize) -> Option<&[u8]> {
-    let mut i = start.min(json.len());
-    if i > 0 && json[i - 1] == b'"' {
-        i -= 1; // the opening quote of a string value
-    }
-    while i > 0 && json[i - 1].is_ascii_whitespace() {
-        i -= 1;
-    }
-    if i == 0 || json[i - 1] != b':' {
-        return None;
-    }
-    i -= 1;
-    while i > 0 && json[i - 1].is_ascii_whitespace() {
-        i -= 1;
-    }
-    if i == 0 || json[i - 1] != b'"' {
-        return None;
-    }
-    let end = i - 1;
-    let open = memchr::memrchr(b'"', &json[..end])?;
-    let key = &json[open + 1..end];
-    (!key.contains(&b'\\')).then_some(key)
 }
 
 /// Whether `json` contains a key that one of [`BY_JSON_PATH`] ends in. Four
@@ -318,16 +291,6 @@ mod tests {
             "DBABMA~CPXxRfAPXxRfA".into(),
             "body:$.regs.gpp".into()
         )));
-    }
-
-    #[test]
-    fn key_before_values() {
-        let j = br#"{"a": {"consent" : "xyz", "gdpr":1, "n":[2]}}"#;
-        let at = |needle: &[u8]| memchr::memmem::find(j, needle).unwrap();
-        assert_eq!(key_before(j, at(b"xyz")), Some(&b"consent"[..]));
-        assert_eq!(key_before(j, at(b"1,")), Some(&b"gdpr"[..]));
-        assert_eq!(key_before(j, at(b"2]")), None, "array element");
-        assert_eq!(key_before(j, 0), None);
     }
 
     #[test]

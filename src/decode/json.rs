@@ -190,6 +190,33 @@ fn push_key(out: &mut String, key: &str) {
     }
 }
 
+/// The object key right before the value starting at `start` (string contents
+/// start after the quote), or `None` when the value is not an object member or
+/// the key is escaped. Cheap: looks back over `"key" :` and whitespace only.
+pub fn key_before(json: &[u8], start: usize) -> Option<&[u8]> {
+    let mut i = start.min(json.len());
+    if i > 0 && json[i - 1] == b'"' {
+        i -= 1; // the opening quote of a string value
+    }
+    while i > 0 && json[i - 1].is_ascii_whitespace() {
+        i -= 1;
+    }
+    if i == 0 || json[i - 1] != b':' {
+        return None;
+    }
+    i -= 1;
+    while i > 0 && json[i - 1].is_ascii_whitespace() {
+        i -= 1;
+    }
+    if i == 0 || json[i - 1] != b'"' {
+        return None;
+    }
+    let end = i - 1;
+    let open = memchr::memrchr(b'"', &json[..end])?;
+    let key = &json[open + 1..end];
+    (!key.contains(&b'\\')).then_some(key)
+}
+
 /// Whether `data`, after leading whitespace, starts like a JSON object or array.
 pub fn looks_like_json(data: &[u8]) -> bool {
     let t = strip_bom(data).trim_ascii_start();
@@ -499,6 +526,16 @@ fn hex4(raw: &[u8], at: usize) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn key_before_values() {
+        let j = br#"{"a": {"consent" : "xyz", "gdpr":1, "n":[2]}}"#;
+        let at = |needle: &[u8]| memchr::memmem::find(j, needle).unwrap();
+        assert_eq!(key_before(j, at(b"xyz")), Some(&b"consent"[..]));
+        assert_eq!(key_before(j, at(b"1,")), Some(&b"gdpr"[..]));
+        assert_eq!(key_before(j, at(b"2]")), None, "array element");
+        assert_eq!(key_before(j, 0), None);
+    }
+
     use super::*;
 
     fn paths(data: &[u8]) -> (Vec<(String, String)>, Outcome) {

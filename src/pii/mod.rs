@@ -18,6 +18,7 @@
 //! device and kind in the same part is dropped (unpadded base64 inside padded, a
 //! truncated coordinate inside a longer one); output is sorted by part, start, kind.
 
+pub mod coordinates;
 pub mod location;
 pub mod matcher;
 pub mod patterns;
@@ -95,6 +96,8 @@ pub struct Detector {
     kinds: Vec<IdentifierKind>,
     /// Index in `kinds` of each [`PatternKind`], in declaration order.
     pattern_kinds: [u32; 5],
+    /// Index in `kinds` of `location` (for positions found by coordinate names).
+    location_kind: u32,
     matcher: Matcher,
     /// Per pattern id, its range in `labels`.
     label_spans: Vec<(u32, u32)>,
@@ -154,6 +157,7 @@ impl Detector {
             PatternKind::BankCard,
         ]
         .map(|p| intern(&mut kinds, &p.kind()));
+        let location_kind = intern(&mut kinds, &IdentifierKind::Location);
         let mut index: HashMap<Vec<u8>, PatternId> = HashMap::new();
         let mut patterns: Vec<Vec<u8>> = Vec::new();
         let mut per_pattern: Vec<Vec<Label>> = Vec::new();
@@ -199,6 +203,7 @@ impl Detector {
             devices: case.devices.iter().map(|d| d.id.clone()).collect(),
             kinds,
             pattern_kinds,
+            location_kind,
             matcher: Matcher::new(&patterns),
             label_spans,
             labels,
@@ -310,6 +315,23 @@ impl Detector {
                     device: l.device,
                     encoding: "plain",
                     confidence: Confidence::Exact,
+                });
+            }
+        }
+        // A position under coordinate names, when no known position was found.
+        if !found
+            .iter()
+            .any(|r| r.kind == self.location_kind && r.confidence == Confidence::Exact)
+        {
+            if let Some(hit) = coordinates::find(parts) {
+                found.push(Raw {
+                    part: hit.part,
+                    start: hit.range.start,
+                    end: hit.range.end,
+                    kind: self.location_kind,
+                    device: NO_DEVICE,
+                    encoding: "plain",
+                    confidence: Confidence::Pattern,
                 });
             }
         }

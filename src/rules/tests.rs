@@ -682,3 +682,26 @@ fn signals_that_contradict_the_user_are_conflicts() {
         o.consent_conflicts[0]
     );
 }
+
+#[test]
+fn a_position_the_case_does_not_list_is_still_found() {
+    let mut a = analyzer(CASE);
+    let x = exchange("api.unknown.example")
+        .at(5)
+        .json(r#"{"lat":48.8566,"lng":2.3522}"#)
+        .build();
+    let o = a.observe(&x);
+    let rules: Vec<(RuleId, Severity)> = o.findings.iter().map(|f| (f.rule, f.severity)).collect();
+    assert_eq!(
+        rules,
+        [
+            (ShareBeforeConsent, Severity::Medium),
+            (SensitiveWithoutConsent, Severity::Medium)
+        ]
+    );
+    let d = &o.findings[0].data[0];
+    assert_eq!(
+        (d.kind.as_str(), d.location.as_str(), d.confidence),
+        ("location", "body:$.lat", Confidence::Pattern)
+    );
+}
