@@ -151,10 +151,11 @@ pub fn find(parts: &[Part<'_>]) -> Option<Hit> {
     None
 }
 
-/// Whether a JSON text may hold coordinate keys: `"la…` or `"lo…` (cheap prefilter,
-/// so ordinary bodies are not walked value by value).
+/// Whether a JSON text may hold coordinate keys: `"la…` and `"lo…`/`"ln…` (cheap
+/// prefilter, so ordinary bodies are not walked value by value).
 fn mentions_coordinates(json: &[u8]) -> bool {
-    memmem::find(json, b"\"la").is_some() && memmem::find(json, b"\"lo").is_some()
+    let has = |needle: &[u8]| memmem::find(json, needle).is_some();
+    has(b"\"la") && (has(b"\"lo") || has(b"\"ln"))
         || memmem::find(json, b"\"gps_").is_some()
         || memmem::find(json, b"\"user_l").is_some()
         || memmem::find(json, b"\"geo_l").is_some()
