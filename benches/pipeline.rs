@@ -1,6 +1,7 @@
 //! Whole-analysis throughput: `Analyzer::observe` (decode, consent-signal extraction,
 //! personal-data detection, classification, rules) over generated app requests, with
-//! and without reading consent signals, to measure what signal extraction costs.
+//! and without reading consent signals; and signal extraction and interpretation
+//! alone against the decoding they ride on.
 //!
 //! Corpus: 2 000 POST requests to a mix of first- and third-party hosts, JSON bodies
 //! of 0.5–8 KiB with ids, timestamps and base64 blobs; one in ten carries a device
@@ -133,6 +134,37 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+
+    // Signal extraction alone, against the decoding it rides on.
+    let limits = consentry::decode::Limits::default();
+    let mut g = c.benchmark_group("signals");
+    g.throughput(Throughput::Bytes(bytes));
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for x in &exchanges {
+                n += consentry::decode::request_parts(x, &limits, &mut Vec::new()).len();
+            }
+            n
+        })
+    });
+    g.bench_function("decode_and_extract", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for x in &exchanges {
+                let parts = consentry::decode::request_parts(x, &limits, &mut Vec::new());
+                for s in consentry::consent::signals::extract(&parts) {
+                    n += usize::from(matches!(
+                        consentry::consent::wire::interpret(&s),
+                        Ok(Some(_))
+                    ));
+                }
+                n += parts.len();
+            }
+            n
+        })
+    });
     g.finish();
 }
 

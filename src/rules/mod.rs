@@ -169,6 +169,9 @@ pub struct Analyzer {
     wire: Timeline,
     /// Per device, the vendor consents of the latest TC string seen.
     tc_vendors: HashMap<String, VendorConsents>,
+    /// Per device, the signals of its last signalling request and its wire-event
+    /// count after them, to skip repeats.
+    last_signals: HashMap<String, (Vec<WireSignal>, usize)>,
     frequency: FrequencyTracker,
     options: Options,
 }
@@ -192,6 +195,7 @@ impl Analyzer {
             timeline: Timeline::from_case(&case),
             wire: Timeline::default(),
             tc_vendors: HashMap::new(),
+            last_signals: HashMap::new(),
             frequency: FrequencyTracker::new(case.rules.frequency_per_minute),
             catalogue: Catalogue::embedded(),
             case,
@@ -234,8 +238,8 @@ impl Analyzer {
         } else {
             Vec::new()
         };
-        for signal in &found_signals {
-            self.record_signal(x, &device, &dest, signal, &mut obs);
+        if !found_signals.is_empty() {
+            self.record_signals(x, &device, &dest, &found_signals, &mut obs);
         }
         if found_signals.is_empty() && self.options.wire_signals {
             self.check_signal_missing(x, &device, &dest, &parts, &mut obs);

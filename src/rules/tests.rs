@@ -705,3 +705,35 @@ fn a_position_the_case_does_not_list_is_still_found() {
         ("location", "body:$.lat", Confidence::Pattern)
     );
 }
+
+#[test]
+fn a_repeated_signal_is_in_force_again_after_another_changed_the_state() {
+    let mut a = analyzer(CASE);
+    let imei = "imei=490154203237518";
+    // GPC (refuses advertising), then US Privacy without opt-out (grants it) ...
+    a.observe(
+        &exchange("api.example-shop.com")
+            .at(1)
+            .header("Sec-GPC", "1")
+            .build(),
+    );
+    a.observe(
+        &exchange("api.example-shop.com")
+            .at(2)
+            .query("us_privacy=1YNN")
+            .build(),
+    );
+    // ... then GPC again, in the very request that sends data to an ad network.
+    let o = a.observe(
+        &exchange("sdk.e.qq.com")
+            .at(3)
+            .header("Sec-GPC", "1")
+            .query(imei)
+            .build(),
+    );
+    assert!(
+        o.findings.iter().any(|f| f.rule == SignalIgnored),
+        "{:?}",
+        o.findings
+    );
+}

@@ -196,8 +196,36 @@ impl Analyzer {
         obs.findings.push(f);
     }
 
+    /// Records the signals of one request. SDKs repeat the same signals in every
+    /// request: when a request carries exactly the signals of the device's previous
+    /// signalling request and nothing changed the wire state since, it says nothing
+    /// new (and any finding about it was made the first time).
+    pub(super) fn record_signals(
+        &mut self,
+        x: &Exchange,
+        device: &str,
+        dest: &Destination,
+        signals: &[WireSignal],
+        obs: &mut Observation,
+    ) {
+        let events_now = self.wire.events(device).len();
+        if self
+            .last_signals
+            .get(device)
+            .is_some_and(|(last, events)| last.as_slice() == signals && *events == events_now)
+        {
+            return;
+        }
+        for signal in signals {
+            self.record_signal(x, device, dest, signal, obs);
+        }
+        let events = self.wire.events(device).len();
+        self.last_signals
+            .insert(device.to_string(), (signals.to_vec(), events));
+    }
+
     /// Turns one wire signal into `wire` consent events of `device`.
-    pub(super) fn record_signal(
+    fn record_signal(
         &mut self,
         x: &Exchange,
         device: &str,
