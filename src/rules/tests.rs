@@ -559,6 +559,18 @@ fn consent_predates_decision() {
         "{}",
         f[0].summary
     );
+    // Created just before the decision (device clock skew within the grace window).
+    let mut b = analyzer(CASE);
+    let skewed = tc_string(&[1, 2, 3, 4], sec(10).add_millis(-400));
+    let x = exchange("cmp.example-shop.com")
+        .at(21)
+        .query(&format!("gdpr_consent={skewed}"))
+        .build();
+    assert!(b
+        .observe(&x)
+        .findings
+        .iter()
+        .all(|f| f.rule != ConsentPredatesDecision));
     // A signal that agrees with the user (advertising refused) is fine.
     let agrees = tc_string(&[1, 8, 9], sec(11));
     let x = exchange("cmp.example-shop.com")

@@ -147,8 +147,10 @@ impl Analyzer {
         let grace = self.case.rules.grace_ms;
         let manual = self.timeline.events(device);
         let claim = format!("{} at {}", meaning.summary, signal.location);
+        // The CMP's clock is the device's, not the capture's: a creation time within
+        // the grace window of the first decision is not evidence of anything.
         let (purpose, state, event, why) = match (meaning.created, manual.first()) {
-            (Some(created), Some(first)) if created < first.at => {
+            (Some(created), Some(first)) if created.add_millis(grace) < first.at => {
                 let (state, _) = self.timeline.state(device, first_purpose, x.at);
                 (first_purpose, state, Some(first), format!("{claim} says consent was given at {created}, before the user's first decision at {}", first.at))
             }
