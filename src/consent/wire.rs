@@ -116,21 +116,18 @@ fn us_privacy(usp: &UsPrivacy) -> Option<Interpretation> {
     if usp.not_applicable() {
         return None;
     }
-    let text = usp.encode();
-    if usp.opted_out() {
-        decisions(
-            vec![],
-            vec![Purpose::Advertising],
-            format!("US Privacy {text} (opted out of sale)"),
-            false,
-        )
+    let what = format!("US Privacy {}", usp.encode());
+    opt_out(usp.opted_out(), &what, "opted out of sale")
+}
+
+/// An opt-out signal (US Privacy, GPP US sections): an opt-out refuses
+/// `advertising`, no opt-out grants it.
+fn opt_out(opted_out: bool, what: &str, opt_out_meaning: &str) -> Option<Interpretation> {
+    let ad = vec![Purpose::Advertising];
+    if opted_out {
+        decisions(vec![], ad, format!("{what} ({opt_out_meaning})"), false)
     } else {
-        decisions(
-            vec![Purpose::Advertising],
-            vec![],
-            format!("US Privacy {text} (no opt-out)"),
-            false,
-        )
+        decisions(ad, vec![], format!("{what} (no opt-out)"), false)
     }
 }
 
@@ -152,22 +149,11 @@ fn gpp_string(gpp: &GppString) -> Option<Interpretation> {
     if us.is_empty() {
         return None;
     }
-    let names = us.join(",");
-    if gpp.us_opted_out() || gpp.gpc() == Some(true) {
-        decisions(
-            vec![],
-            vec![Purpose::Advertising],
-            format!("GPP {names} (opted out of sale, sharing or targeted advertising)"),
-            false,
-        )
-    } else {
-        decisions(
-            vec![Purpose::Advertising],
-            vec![],
-            format!("GPP {names} (no opt-out)"),
-            false,
-        )
-    }
+    opt_out(
+        gpp.us_opted_out() || gpp.gpc() == Some(true),
+        &format!("GPP {}", us.join(",")),
+        "opted out of sale, sharing or targeted advertising",
+    )
 }
 
 /// OneTrust's default category ids in `groups=C0001:1,C0002:0,…`: C0002 performance,
