@@ -12,6 +12,7 @@ pub mod cli;
 pub mod consent;
 pub mod decode;
 pub mod exchange;
+pub mod net;
 pub mod parties;
 pub mod pii;
 pub mod report;

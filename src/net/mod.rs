@@ -1,0 +1,22 @@
+//! Network traffic → exchanges: the pcap tap's pure, sans-I/O half.
+//!
+//! A capture file (or a live interface) yields frames ([`capture`]); each frame is
+//! decoded down to a TCP or UDP payload ([`link`], [`ip`], [`packet`], with IPv4
+//! defragmentation); TCP payloads are put back in order per direction ([`tcp`]);
+//! the flow table ([`flow`]) keeps one state per connection and hands the ordered
+//! bytes to the application-layer parser picked by content ([`sniff`]): HTTP/1
+//! ([`http1`]), TLS handshakes ([`tls`]) or DNS ([`dns`]). What comes out is
+//! [`Exchange`](crate::exchange::Exchange)s: one per HTTP request, or one
+//! metadata-only exchange per connection that could not be read.
+//!
+//! Nothing here does I/O; `source::pcap` reads files and `source::live` interfaces.
+
+pub mod capture;
+pub mod dns;
+pub mod http1;
+pub mod ip;
+pub mod link;
+pub mod packet;
+pub mod sniff;
+pub mod tcp;
+pub mod tls;
