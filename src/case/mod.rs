@@ -5,9 +5,11 @@ use std::fmt;
 
 use serde::Serialize;
 
+mod addresses;
 mod identifiers;
 mod parse;
 
+pub use addresses::DeviceResolver;
 pub use identifiers::parse_mac;
 pub use parse::{load, parse, CaseError};
 
@@ -44,7 +46,7 @@ pub struct App {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Device {
     pub id: String,
-    /// Client addresses (IP) that identify this device.
+    /// Client addresses that identify this device: IP addresses, CIDR ranges, MACs.
     pub addresses: Vec<String>,
     pub proxy_user: Option<String>,
     pub identifiers: Vec<Identifier>,
