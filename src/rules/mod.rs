@@ -156,6 +156,82 @@ pub struct Observation {
     pub consent_conflicts: Vec<String>,
 }
 
+/// What the stateless half of the analysis found in one exchange: where it goes,
+/// the consent signals it carries, the personal data in it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    dest: Destination,
+    signals: Vec<WireSignal>,
+    /// An ad-tech request that by its protocol should carry a consent signal and
+    /// carries none (judged against the consent state later).
+    expects_signal: bool,
+    matches: usize,
+    items: Vec<DataItem>,
+    anomalies: Vec<Anomaly>,
+}
+
+/// The stateless half of an [`Analyzer`]: decoding, signal extraction, matching and
+/// classification. Cheap to clone (shared parts); any number may run in parallel.
+#[derive(Clone)]
+pub struct Preparer {
+    case: Arc<Case>,
+    detector: Arc<Detector>,
+    classifier: Arc<Classifier>,
+    options: Options,
+}
+
+impl Preparer {
+    pub fn prepare(&self, x: &Exchange) -> Prepared {
+        prepare(
+            &self.case,
+            &self.detector,
+            &self.classifier,
+            &self.options,
+            x,
+        )
+    }
+}
+
+fn prepare(
+    case: &Case,
+    detector: &Detector,
+    classifier: &Classifier,
+    options: &Options,
+    x: &Exchange,
+) -> Prepared {
+    let mut dest = classifier.classify(&x.host);
+    if dest.infrastructure && case.rules.flag_infrastructure {
+        // Flagging infrastructure means judging it like an unknown third party.
+        dest.purposes = classifier.unknown_purposes().to_vec();
+    }
+    let mut prepared = Prepared {
+        dest,
+        signals: Vec::new(),
+        expects_signal: false,
+        matches: 0,
+        items: Vec::new(),
+        anomalies: Vec::new(),
+    };
+    if x.metadata_only {
+        return prepared;
+    }
+    let parts = decode::request_parts(x, &options.limits, &mut prepared.anomalies);
+    if options.wire_signals {
+        prepared.signals = signals::extract(&parts);
+        let dest = &prepared.dest;
+        prepared.expects_signal = prepared.signals.is_empty()
+            && dest.party == Party::Third
+            && dest.categories.iter().any(|c| c == "advertising")
+            && signals::expects_signal(&dest.host, &parts);
+    }
+    let matches = detector.scan(&parts);
+    prepared.matches = matches.len();
+    if !matches.is_empty() {
+        prepared.items = data_items(&matches, &parts, options.reveal);
+    }
+    prepared
+}
+
 /// The analysis of one case: shared, immutable parts built once, plus the state that
 /// spans exchanges (consent timeline, frequency counters).
 pub struct Analyzer {
@@ -218,38 +294,59 @@ impl Analyzer {
         &self.catalogue
     }
 
-    /// Analyses one exchange.
-    pub fn observe(&mut self, x: &Exchange) -> Observation {
-        let mut obs = Observation::default();
-        let device = x.device.as_deref().unwrap_or("unknown").to_string();
-        let mut dest = self.classifier.classify(&x.host);
-        if dest.infrastructure && self.case.rules.flag_infrastructure {
-            // Flagging infrastructure means judging it like an unknown third party.
-            dest.purposes = self.classifier.unknown_purposes().to_vec();
+    /// The stateless half of this analyzer, to prepare exchanges on other threads.
+    pub fn preparer(&self) -> Preparer {
+        Preparer {
+            case: self.case.clone(),
+            detector: self.detector.clone(),
+            classifier: self.classifier.clone(),
+            options: self.options.clone(),
         }
+    }
+
+    /// Analyses one exchange: [`Preparer::prepare`], then [`Analyzer::judge`].
+    pub fn observe(&mut self, x: &Exchange) -> Observation {
+        let prepared = prepare(
+            &self.case,
+            &self.detector,
+            &self.classifier,
+            &self.options,
+            x,
+        );
+        self.judge(x, prepared)
+    }
+
+    /// The stateful half: consent timeline, wire signals and frequency, for an
+    /// exchange prepared by this analyzer's [`Preparer`]. Exchanges must be judged in
+    /// the order they happened on the wire (that is what makes results deterministic).
+    pub fn judge(&mut self, x: &Exchange, prepared: Prepared) -> Observation {
+        let Prepared {
+            dest,
+            signals: found_signals,
+            expects_signal,
+            matches,
+            items,
+            anomalies,
+        } = prepared;
+        let mut obs = Observation {
+            anomalies,
+            matches,
+            ..Observation::default()
+        };
+        let device = x.device.as_deref().unwrap_or("unknown").to_string();
         if x.metadata_only {
             self.judge_metadata_only(x, &device, dest, &mut obs);
             return obs;
         }
-        let parts = decode::request_parts(x, &self.options.limits, &mut obs.anomalies);
         // A signal carried by this very request is in force for it: record it first.
-        let found_signals = if self.options.wire_signals {
-            signals::extract(&parts)
-        } else {
-            Vec::new()
-        };
         if !found_signals.is_empty() {
             self.record_signals(x, &device, &dest, &found_signals, &mut obs);
+        } else if expects_signal {
+            self.check_signal_missing(x, &device, &dest, &mut obs);
         }
-        if found_signals.is_empty() && self.options.wire_signals {
-            self.check_signal_missing(x, &device, &dest, &parts, &mut obs);
-        }
-        let matches = self.detector.scan(&parts);
-        obs.matches = matches.len();
-        if matches.is_empty() || (dest.infrastructure && !self.case.rules.flag_infrastructure) {
+        if items.is_empty() || (dest.infrastructure && !self.case.rules.flag_infrastructure) {
             return obs;
         }
-        let items = data_items(&matches, &parts, self.options.reveal);
         let grace = self.case.rules.grace_ms;
         let verdict = judge(&self.timeline, &device, &dest, x.at, grace);
 

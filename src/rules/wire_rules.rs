@@ -80,7 +80,6 @@ impl Analyzer {
         x: &Exchange,
         device: &str,
         dest: &Destination,
-        parts: &[Part<'_>],
         obs: &mut Observation,
     ) {
         let advertising = dest.categories.iter().any(|c| c == "advertising");
@@ -89,9 +88,7 @@ impl Analyzer {
         }
         let grace = self.case.rules.grace_ms;
         let (state, event) = self.timeline.state(device, Purpose::Advertising, x.at);
-        // The state first: looking for a bid request costs a pass over the body.
-        let refused = matches!(state, State::Refused | State::Withdrawn);
-        if refused && signals::expects_signal(&dest.host, parts) {
+        if matches!(state, State::Refused | State::Withdrawn) {
             let verdict = Verdict {
                 rule: Some(RuleId::ConsentSignalMissing),
                 purpose: Some(Purpose::Advertising),
