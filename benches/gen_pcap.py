@@ -188,8 +188,25 @@ def client_hello(sni):
     except ssl.SSLWantReadError:
         pass
     ch = bytearray(out.read())
+    # Random, session id and key share from a seed: deterministic output.
     r = random.Random(sni)
-    ch[11:43] = r.randbytes(32)  # client random: deterministic per host
+    ch[11:43] = r.randbytes(32)
+    sid_len = ch[43]
+    ch[44:44 + sid_len] = r.randbytes(sid_len)
+    p = 44 + sid_len
+    p += 2 + struct.unpack_from("!H", ch, p)[0]  # cipher suites
+    p += 1 + ch[p]  # compression methods
+    end = p + 2 + struct.unpack_from("!H", ch, p)[0]
+    p += 2
+    while p < end:
+        etype, elen = struct.unpack_from("!HH", ch, p)
+        if etype == 0x0033:  # key_share: (group, key) entries after a 2-byte list length
+            q = p + 6
+            while q < p + 4 + elen:
+                klen = struct.unpack_from("!H", ch, q + 2)[0]
+                ch[q + 4:q + 4 + klen] = r.randbytes(klen)
+                q += 4 + klen
+        p += 4 + elen
     return bytes(ch)
 
 
