@@ -7,7 +7,8 @@
 #   NEEDLE  one identifier string in the capture (gen_pcap.py --id-needle-out, read it
 #           with "$(cat FILE.needle)")
 # Env: CONSENTRY=path of the binary (default target/release/consentry),
-#      RUNS=n (default 1): each tool runs n times, the run with least CPU is kept.
+#      RUNS=n (default 1): each tool runs n times, the run with least CPU is kept;
+#      TOOLS="cat consentry tshark suricata ngrep" (default: all) picks the tools.
 #
 # Runs, each under /usr/bin/time -f '%e %U %S %M': cat (the ceiling), consentry analyze
 # (jsonl findings), tshark -Y 'http contains "NEEDLE"', Suricata single-threaded with
@@ -18,7 +19,7 @@
 set -u
 
 if [ $# -ne 3 ]; then
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 FILE=$1 CASE=$2 NEEDLE=$3
@@ -28,6 +29,8 @@ case "$NEEDLE" in *'"'* | *'\'* | *';'*)
 esac
 CONSENTRY=${CONSENTRY:-target/release/consentry}
 RUNS=${RUNS:-1}
+TOOLS=" ${TOOLS:-cat consentry tshark suricata ngrep} "
+want() { [[ $TOOLS == *" $1 "* ]]; }
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "compare_pcap.sh: needs GNU time (apt-get install time)" >&2; exit 2; }
 
@@ -112,21 +115,27 @@ run() {
     }')")
 }
 
-run cat "" "echo -" -- cat "$FILE"
-if "$CONSENTRY" --version >/dev/null 2>&1; then
+want cat && run cat "" "echo -" -- cat "$FILE"
+if ! want consentry; then
+    :
+elif "$CONSENTRY" --version >/dev/null 2>&1; then
     run consentry findings "wc -l <'$WORK/consentry.out'" -- \
         "$CONSENTRY" analyze --case "$CASE" "$FILE" --format jsonl
 else
     echo "compare_pcap.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
     ROWS+=("| consentry | n/a | n/a | n/a | n/a | n/a | n/a |")
 fi
-if command -v tshark >/dev/null; then
+if ! want tshark; then
+    :
+elif command -v tshark >/dev/null; then
     run tshark requests "wc -l <'$WORK/tshark.out'" -- \
         tshark -n -r "$FILE" -Y "http contains \"$NEEDLE\""
 else
     ROWS+=("| tshark | n/a | n/a | n/a | n/a | n/a | n/a |")
 fi
-if command -v suricata >/dev/null; then
+if ! want suricata; then
+    :
+elif command -v suricata >/dev/null; then
     SV=$(suricata -V 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p')
     run "suricata ${SV:-?}" alerts "wc -l <'$WORK/suricata/fast.log'" -- \
         suricata -c "$WORK/suricata.yaml" -S "$WORK/needle.rules" --runmode single -k none \
@@ -134,7 +143,9 @@ if command -v suricata >/dev/null; then
 else
     ROWS+=("| suricata | n/a | n/a | n/a | n/a | n/a | n/a |")
 fi
-if command -v ngrep >/dev/null; then
+if ! want ngrep; then
+    :
+elif command -v ngrep >/dev/null; then
     run ngrep packets "grep -c '^[TU] ' '$WORK/ngrep.out'" -- \
         ngrep -q -I "$FILE" "$NEEDLE"
 else
