@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Times consentry and peer tools side by side on one capture (issue 3 benchmarks).
+#
+# Usage: benches/compare_pcap.sh FILE CASE NEEDLE
+#   FILE    a pcap (e.g. from benches/gen_pcap.py --out)
+#   CASE    its case file (gen_pcap.py --case-out)
+#   NEEDLE  one identifier string in the capture (gen_pcap.py --id-needle-out, read it
+#           with "$(cat FILE.needle)")
+# Env: CONSENTRY=path of the binary (default target/release/consentry),
+#      RUNS=n (default 1): each tool runs n times, the run with least CPU is kept;
+#      TOOLS="cat consentry tshark suricata ngrep" (default: all) picks the tools.
+#
+# Runs, each under /usr/bin/time -f '%e %U %S %M': cat (the ceiling), consentry analyze
+# (jsonl findings), tshark -Y 'http contains "NEEDLE"', Suricata single-threaded with
+# one content rule (raw stream: sees identifiers split across segments), ngrep (per
+# packet: does not). Prints a markdown table: wall s, CPU s (user+sys), MB/s wall,
+# MB/s per CPU-second, peak RSS MB, and what each found (findings / matching packets
+# or requests / alerts). MB = 10^6 bytes. A tool that is missing or fails prints n/a.
+set -u
+
+if [ $# -ne 3 ]; then
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+FILE=$1 CASE=$2 NEEDLE=$3
+[ -r "$FILE" ] || { echo "compare_pcap.sh: cannot read capture $FILE" >&2; exit 2; }
+case "$NEEDLE" in *'"'* | *'\'* | *';'*)
+    echo "compare_pcap.sh: the needle must not contain quotes, backslashes or ';'" >&2; exit 2;;
+esac
+CONSENTRY=${CONSENTRY:-target/release/consentry}
+RUNS=${RUNS:-1}
+TOOLS=" ${TOOLS:-cat consentry tshark suricata ngrep} "
+want() { [[ $TOOLS == *" $1 "* ]]; }
+TIME=/usr/bin/time
+[ -x "$TIME" ] || { echo "compare_pcap.sh: needs GNU time (apt-get install time)" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/compare_pcap.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+SIZE=$(stat -c %s "$FILE")
+MB=$(awk -v s="$SIZE" 'BEGIN { printf "%.1f", s / 1e6 }')
+
+# Suricata: a minimal configuration (alerts to fast.log only; no protocol logs) and
+# one content rule matched on the reassembled TCP stream.
+cat >"$WORK/suricata.yaml" <<EOF
+%YAML 1.1
+---
+vars:
+  address-groups:
+    HOME_NET: "[10.0.0.0/8,172.16.0.0/12,192.168.0.0/16]"
+    EXTERNAL_NET: "any"
+  port-groups:
+    HTTP_PORTS: "[80,8080]"
+default-log-dir: $WORK/suricata
+stats:
+  enabled: no
+outputs:
+  - fast:
+      enabled: yes
+      filename: fast.log
+      append: no
+logging:
+  default-log-level: warning
+  outputs:
+    - console:
+        enabled: yes
+app-layer:
+  protocols:
+    http:
+      enabled: yes
+    tls:
+      enabled: yes
+    dns:
+      tcp:
+        enabled: yes
+      udp:
+        enabled: yes
+stream:
+  memcap: 256mb
+  reassembly:
+    memcap: 512mb
+    depth: 0
+EOF
+mkdir -p "$WORK/suricata"
+printf 'alert tcp any any -> any any (msg:"device identifier"; content:"%s"; sid:1000001; rev:1;)\n' \
+    "$NEEDLE" >"$WORK/needle.rules"
+
+# run NAME UNIT COUNT_CMD -- CMD...: times CMD (stdout to $WORK/NAME.out), keeps the run
+# with least CPU, then evaluates COUNT_CMD (prints a number) for the "found" column.
+ROWS=()
+run() {
+    local name=$1 unit=$2 count=$3
+    shift 4
+    local best="" i
+    for ((i = 0; i < RUNS; i++)); do
+        if ! "$TIME" -f '%e %U %S %M' -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
+            echo "compare_pcap.sh: $name failed: $(tail -n 3 "$WORK/$name.err" | tr '\n' ' ')" >&2
+            ROWS+=("| $name | n/a | n/a | n/a | n/a | n/a | n/a |")
+            return
+        fi
+        local line
+        line=$(tail -n 1 "$WORK/$name.time")
+        if [ -z "$best" ] || awk -v a="$line" -v b="$best" \
+            'BEGIN { split(a, x, " "); split(b, y, " "); exit !(x[2] + x[3] < y[2] + y[3]) }'; then
+            best=$line
+        fi
+    done
+    local found
+    found=$(eval "$count" 2>/dev/null | tr -d ' \n')
+    found="${found:-?}${unit:+ $unit}"
+    ROWS+=("$(awk -v l="$best" -v mb="$MB" -v name="$name" -v found="$found" 'BEGIN {
+        split(l, t, " "); cpu = t[2] + t[3]
+        wall = t[1] > 0 ? sprintf("%.0f", mb / t[1]) : "inf"
+        percpu = cpu > 0 ? sprintf("%.0f", mb / cpu) : "inf"
+        printf "| %s | %.2f | %.2f | %s | %s | %.0f | %s |", name, t[1], cpu, wall, percpu, t[4] / 1024, found
+    }')")
+}
+
+want cat && run cat "" "echo -" -- cat "$FILE"
+if ! want consentry; then
+    :
+elif "$CONSENTRY" --version >/dev/null 2>&1; then
+    run consentry findings "wc -l <'$WORK/consentry.out'" -- \
+        "$CONSENTRY" analyze --case "$CASE" "$FILE" --format jsonl
+else
+    echo "compare_pcap.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
+    ROWS+=("| consentry | n/a | n/a | n/a | n/a | n/a | n/a |")
+fi
+if ! want tshark; then
+    :
+elif command -v tshark >/dev/null; then
+    run tshark requests "wc -l <'$WORK/tshark.out'" -- \
+        tshark -n -r "$FILE" -Y "http contains \"$NEEDLE\""
+else
+    ROWS+=("| tshark | n/a | n/a | n/a | n/a | n/a | n/a |")
+fi
+if ! want suricata; then
+    :
+elif command -v suricata >/dev/null; then
+    SV=$(suricata -V 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p')
+    run "suricata ${SV:-?}" alerts "wc -l <'$WORK/suricata/fast.log'" -- \
+        suricata -c "$WORK/suricata.yaml" -S "$WORK/needle.rules" --runmode single -k none \
+        -r "$FILE" -l "$WORK/suricata"
+else
+    ROWS+=("| suricata | n/a | n/a | n/a | n/a | n/a | n/a |")
+fi
+if ! want ngrep; then
+    :
+elif command -v ngrep >/dev/null; then
+    run ngrep packets "grep -c '^[TU] ' '$WORK/ngrep.out'" -- \
+        ngrep -q -I "$FILE" "$NEEDLE"
+else
+    ROWS+=("| ngrep | n/a | n/a | n/a | n/a | n/a | n/a |")
+fi
+
+echo "capture: $FILE ($MB MB); needle: $NEEDLE; runs per tool: $RUNS (least CPU kept); $(nproc) cores"
+echo
+echo "| tool | wall s | CPU s (user+sys) | MB/s wall | MB/s per CPU-s | peak RSS MB | found |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
