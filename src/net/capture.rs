@@ -1066,3 +1066,650 @@ impl<R: Read> CaptureReader<R> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pcap file: (ts_sec, ts_frac, data) records.
+    fn pcap(
+        big_endian: bool,
+        nanos: bool,
+        snaplen: u32,
+        link: u32,
+        recs: &[(u32, u32, &[u8])],
+    ) -> Vec<u8> {
+        let w32 = |v: &mut Vec<u8>, x: u32| {
+            v.extend_from_slice(&if big_endian {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
+        };
+        let w16 = |v: &mut Vec<u8>, x: u16| {
+            v.extend_from_slice(&if big_endian {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
+        };
+        let mut v = Vec::new();
+        w32(&mut v, if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 });
+        w16(&mut v, 2);
+        w16(&mut v, 4);
+        w32(&mut v, 0);
+        w32(&mut v, 0);
+        w32(&mut v, snaplen);
+        w32(&mut v, link);
+        for (sec, frac, data) in recs {
+            w32(&mut v, *sec);
+            w32(&mut v, *frac);
+            w32(&mut v, data.len() as u32);
+            w32(&mut v, data.len() as u32 + 4);
+            v.extend_from_slice(data);
+        }
+        v
+    }
+
+    /// pcapng blocks written in one byte order.
+    struct Ng {
+        be: bool,
+        out: Vec<u8>,
+    }
+
+    impl Ng {
+        fn u32(&self, x: u32) -> [u8; 4] {
+            if self.be {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            }
+        }
+        fn u16(&self, x: u16) -> [u8; 2] {
+            if self.be {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            }
+        }
+        fn block(&mut self, btype: u32, body: &[u8]) -> &mut Self {
+            let mut body = body.to_vec();
+            while body.len() % 4 != 0 {
+                body.push(0);
+            }
+            let len = 12 + body.len() as u32;
+            let t = if btype == SHB_TYPE {
+                SHB_BYTES
+            } else {
+                self.u32(btype)
+            };
+            self.out.extend_from_slice(&t);
+            self.out.extend_from_slice(&self.u32(len));
+            self.out.extend_from_slice(&body);
+            self.out.extend_from_slice(&self.u32(len));
+            self
+        }
+        fn shb(&mut self) -> &mut Self {
+            let mut b = vec![];
+            b.extend_from_slice(&self.u32(0x1a2b_3c4d));
+            b.extend_from_slice(&self.u16(1));
+            b.extend_from_slice(&self.u16(0));
+            b.extend_from_slice(&[0xff; 8]);
+            self.block(SHB_TYPE, &b)
+        }
+        /// An IDB with optional if_tsresol and if_tsoffset.
+        fn idb(
+            &mut self,
+            link: u16,
+            snaplen: u32,
+            tsresol: Option<u8>,
+            tsoffset: Option<i64>,
+        ) -> &mut Self {
+            let mut b = vec![];
+            b.extend_from_slice(&self.u16(link));
+            b.extend_from_slice(&[0, 0]);
+            b.extend_from_slice(&self.u32(snaplen));
+            if let Some(r) = tsresol {
+                b.extend_from_slice(&self.u16(OPT_IF_TSRESOL));
+                b.extend_from_slice(&self.u16(1));
+                b.extend_from_slice(&[r, 0, 0, 0]);
+            }
+            if let Some(o) = tsoffset {
+                b.extend_from_slice(&self.u16(OPT_IF_TSOFFSET));
+                b.extend_from_slice(&self.u16(8));
+                b.extend_from_slice(&if self.be {
+                    o.to_be_bytes()
+                } else {
+                    o.to_le_bytes()
+                });
+            }
+            if tsresol.is_some() || tsoffset.is_some() {
+                b.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+            }
+            self.block(IDB_TYPE, &b)
+        }
+        fn epb(&mut self, iface: u32, ts: u64, data: &[u8]) -> &mut Self {
+            let mut b = vec![];
+            b.extend_from_slice(&self.u32(iface));
+            b.extend_from_slice(&self.u32((ts >> 32) as u32));
+            b.extend_from_slice(&self.u32(ts as u32));
+            b.extend_from_slice(&self.u32(data.len() as u32));
+            b.extend_from_slice(&self.u32(data.len() as u32));
+            b.extend_from_slice(data);
+            self.block(EPB_TYPE, &b)
+        }
+        fn spb(&mut self, origlen: u32, data: &[u8]) -> &mut Self {
+            let mut b = self.u32(origlen).to_vec();
+            b.extend_from_slice(data);
+            self.block(SPB_TYPE, &b)
+        }
+        fn opb(&mut self, iface: u16, ts: u64, data: &[u8]) -> &mut Self {
+            let mut b = vec![];
+            b.extend_from_slice(&self.u16(iface));
+            b.extend_from_slice(&self.u16(0));
+            b.extend_from_slice(&self.u32((ts >> 32) as u32));
+            b.extend_from_slice(&self.u32(ts as u32));
+            b.extend_from_slice(&self.u32(data.len() as u32));
+            b.extend_from_slice(&self.u32(data.len() as u32));
+            b.extend_from_slice(data);
+            self.block(OPB_TYPE, &b)
+        }
+        fn dsb(&mut self, stype: u32, data: &[u8]) -> &mut Self {
+            let mut b = self.u32(stype).to_vec();
+            b.extend_from_slice(&self.u32(data.len() as u32));
+            b.extend_from_slice(data);
+            self.block(DSB_TYPE, &b)
+        }
+    }
+
+    fn ng(be: bool) -> Ng {
+        Ng {
+            be,
+            out: Vec::new(),
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Ev {
+        F {
+            number: u64,
+            ts: i64,
+            link: LinkType,
+            interface: u32,
+            data: Vec<u8>,
+            orig: u32,
+        },
+        S(u32, Vec<u8>),
+    }
+
+    fn read_all_from<R: Read>(r: R) -> (Vec<Ev>, Result<(), CaptureError>) {
+        // A tiny initial buffer exercises growth (and keeps debug tests fast).
+        let limits = CaptureLimits {
+            initial_buffer: 64,
+            ..CaptureLimits::default()
+        };
+        let mut reader = match CaptureReader::with_limits(r, limits) {
+            Ok(r) => r,
+            Err(e) => return (Vec::new(), Err(e)),
+        };
+        let mut evs = Vec::new();
+        loop {
+            match reader.next_event() {
+                Ok(Some(CaptureEvent::Frame(f))) => evs.push(Ev::F {
+                    number: f.number,
+                    ts: f.ts.0,
+                    link: f.link,
+                    interface: f.interface,
+                    data: f.data.to_vec(),
+                    orig: f.original_len,
+                }),
+                Ok(Some(CaptureEvent::Secrets { secrets_type, data })) => {
+                    evs.push(Ev::S(secrets_type, data.to_vec()))
+                }
+                Ok(None) => {
+                    // Fused after the end.
+                    assert!(matches!(reader.next_event(), Ok(None)));
+                    return (evs, Ok(()));
+                }
+                Err(e) => {
+                    assert!(matches!(reader.next_event(), Ok(None)));
+                    return (evs, Err(e));
+                }
+            }
+        }
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<Ev>, Result<(), CaptureError>) {
+        read_all_from(bytes)
+    }
+
+    /// A reader handing out at most `n` bytes per call.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn frames(evs: &[Ev]) -> Vec<(u64, i64, Vec<u8>)> {
+        evs.iter()
+            .filter_map(|e| match e {
+                Ev::F {
+                    number, ts, data, ..
+                } => Some((*number, *ts, data.clone())),
+                Ev::S(..) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pcap_all_magics_and_byte_orders() {
+        for be in [false, true] {
+            for nanos in [false, true] {
+                let frac = if nanos { 123_456_789 } else { 123_456 };
+                let f = pcap(
+                    be,
+                    nanos,
+                    65535,
+                    1,
+                    &[(1_700_000_000, frac, b"abc"), (1_700_000_001, 0, b"")],
+                );
+                let (evs, end) = read_all(&f);
+                end.unwrap();
+                assert_eq!(
+                    evs[0],
+                    Ev::F {
+                        number: 1,
+                        ts: 1_700_000_000_123_456,
+                        link: LinkType::Ethernet,
+                        interface: 0,
+                        data: b"abc".to_vec(),
+                        orig: 7
+                    },
+                    "be={be} nanos={nanos}"
+                );
+                assert_eq!(frames(&evs)[1], (2, 1_700_000_001_000_000, vec![]));
+                let r = CaptureReader::new(&f[..]).unwrap();
+                assert_eq!(r.format(), "pcap");
+            }
+        }
+    }
+
+    #[test]
+    fn pcap_link_types_and_fcs_bits() {
+        for (n, lt) in [
+            (113, LinkType::LinuxSll),
+            (276, LinkType::LinuxSll2),
+            (101, LinkType::Raw),
+            (12, LinkType::Raw),
+            (14, LinkType::Raw),
+            (228, LinkType::Ipv4),
+            (229, LinkType::Ipv6),
+            (0, LinkType::Null),
+            (108, LinkType::Loop),
+            (127, LinkType::Other(127)),
+            (1 | 0x1000_0000, LinkType::Ethernet),
+        ] {
+            let (evs, end) = read_all(&pcap(false, false, 0, n, &[(0, 0, b"x")]));
+            end.unwrap();
+            assert!(matches!(evs[0], Ev::F { link, .. } if link == lt), "{n}");
+        }
+    }
+
+    #[test]
+    fn pcap_snaplen_zero_and_caplen_beyond_snaplen() {
+        // Snaplen 0: no limit.
+        let (evs, end) = read_all(&pcap(false, false, 0, 1, &[(0, 0, &[7; 100])]));
+        end.unwrap();
+        assert_eq!(frames(&evs)[0].2.len(), 100);
+        // Snaplen 10: the 100 claimed bytes are skipped, 10 are delivered, the next
+        // record is still found.
+        let f = pcap(true, false, 10, 1, &[(0, 0, &[7; 100]), (1, 0, b"next")]);
+        let mut r = CaptureReader::new(&f[..]).unwrap();
+        let Some(CaptureEvent::Frame(fr)) = r.next_event().unwrap() else {
+            panic!()
+        };
+        assert_eq!((fr.data.len(), fr.original_len), (10, 104));
+        let Some(CaptureEvent::Frame(fr)) = r.next_event().unwrap() else {
+            panic!()
+        };
+        assert_eq!(fr.data, b"next");
+        assert_eq!(r.stats().cut_to_snaplen, 1);
+        assert_eq!(r.offset(), f.len() as u64);
+    }
+
+    #[test]
+    fn pcap_huge_caplen_is_malformed_with_offset() {
+        let mut f = pcap(false, false, 0, 1, &[(0, 0, b"ok")]);
+        let second = f.len();
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&u32::MAX.to_le_bytes());
+        f.extend_from_slice(&[0; 4]);
+        let (evs, end) = read_all(&f);
+        assert_eq!(evs.len(), 1);
+        let e = end.unwrap_err();
+        assert!(
+            matches!(e, CaptureError::Malformed { offset, .. } if offset == second as u64),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&format!("offset {second}")), "{e}");
+    }
+
+    /// Two sections (little- then big-endian), two interfaces of different link types
+    /// and resolutions, every packet block type, a DSB and an unknown block.
+    fn two_sections() -> Vec<u8> {
+        let mut a = ng(false);
+        a.shb()
+            .idb(1, 0, None, None) // Ethernet, µs
+            .idb(101, 0, Some(9), Some(-1)) // raw IP, ns, 1 s before
+            .epb(0, 1_700_000_000_000_001, b"eth frame")
+            .epb(1, 1_700_000_000_123_456_789, b"raw ip")
+            .block(0x0bad, b"unknown block contents")
+            .dsb(0x544c_534b, b"CLIENT_RANDOM 00 11\n")
+            .spb(3, b"spb-padded")
+            .opb(1, 5_000_000_000, b"opb");
+        let mut b = ng(true);
+        b.shb()
+            .idb(113, 4, Some(0x80 | 10), None) // SLL, 2^-10 s, snaplen 4
+            .epb(0, 3 << 10, b"sll frame")
+            .epb(1, 0, b"undefined interface")
+            .spb(100, b"short");
+        let mut out = a.out;
+        out.extend(b.out);
+        out
+    }
+
+    fn two_sections_expected() -> Vec<Ev> {
+        vec![
+            Ev::F {
+                number: 1,
+                ts: 1_700_000_000_000_001,
+                link: LinkType::Ethernet,
+                interface: 0,
+                data: b"eth frame".to_vec(),
+                orig: 9,
+            },
+            Ev::F {
+                number: 2,
+                ts: 1_699_999_999_123_456,
+                link: LinkType::Raw,
+                interface: 1,
+                data: b"raw ip".to_vec(),
+                orig: 6,
+            },
+            Ev::S(0x544c_534b, b"CLIENT_RANDOM 00 11\n".to_vec()),
+            // SPB: interface 0, origlen 3 bounds the data, last timestamp.
+            Ev::F {
+                number: 3,
+                ts: 1_699_999_999_123_456,
+                link: LinkType::Ethernet,
+                interface: 0,
+                data: b"spb".to_vec(),
+                orig: 3,
+            },
+            Ev::F {
+                number: 4,
+                ts: 4_000_000,
+                link: LinkType::Raw,
+                interface: 1,
+                data: b"opb".to_vec(),
+                orig: 3,
+            },
+            // Second section: big-endian, interfaces reset, snaplen 4.
+            Ev::F {
+                number: 5,
+                ts: 3_000_000,
+                link: LinkType::LinuxSll,
+                interface: 0,
+                data: b"sll ".to_vec(),
+                orig: 9,
+            },
+            Ev::F {
+                number: 6,
+                ts: 3_000_000,
+                link: LinkType::LinuxSll,
+                interface: 0,
+                data: b"shor".to_vec(),
+                orig: 100,
+            },
+        ]
+    }
+
+    #[test]
+    fn pcapng_sections_interfaces_and_blocks() {
+        let f = two_sections();
+        let mut r = CaptureReader::new(&f[..]).unwrap();
+        assert_eq!(r.format(), "pcapng");
+        let mut evs = Vec::new();
+        while let Some(ev) = r.next_event().unwrap() {
+            evs.push(format!("{ev:?}"));
+        }
+        assert_eq!(r.offset(), f.len() as u64);
+        assert_eq!(r.stats().sections, 2);
+        assert_eq!(r.stats().skipped_blocks, 1);
+        assert_eq!(r.stats().undefined_interface, 1);
+        assert_eq!(r.stats().cut_to_snaplen, 2);
+        let (evs, end) = read_all(&f);
+        end.unwrap();
+        assert_eq!(evs, two_sections_expected());
+    }
+
+    #[test]
+    fn any_read_size_gives_the_same_events() {
+        let f = two_sections();
+        for n in [1, 2, 3, 7, 64, 4096] {
+            let (evs, end) = read_all_from(Trickle(&f, n));
+            end.unwrap();
+            assert_eq!(evs, two_sections_expected(), "reads of {n}");
+        }
+        let p = pcap(true, true, 0, 1, &[(1, 2, b"a"), (3, 4, b"bc")]);
+        let (evs, end) = read_all_from(Trickle(&p, 1));
+        end.unwrap();
+        assert_eq!(frames(&evs).len(), 2);
+    }
+
+    #[test]
+    fn small_buffer_grows_for_large_blocks_within_the_limit() {
+        let big = vec![0x5a; 100_000];
+        let mut w = ng(false);
+        w.shb()
+            .idb(1, 0, None, None)
+            .epb(0, 0, &big)
+            .epb(0, 0, b"after");
+        let limits = CaptureLimits {
+            initial_buffer: 64,
+            ..CaptureLimits::default()
+        };
+        let mut r = CaptureReader::with_limits(&w.out[..], limits).unwrap();
+        let Some(CaptureEvent::Frame(f)) = r.next_event().unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.data.len(), 100_000);
+        let Some(CaptureEvent::Frame(f)) = r.next_event().unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.data, b"after");
+        // The same block over a 50 000-byte limit is malformed, naming its offset.
+        let limits = CaptureLimits {
+            max_block_len: 50_000,
+            ..CaptureLimits::default()
+        };
+        let mut r = CaptureReader::with_limits(&w.out[..], limits).unwrap();
+        let e = r.next_event().unwrap_err();
+        let idb_end = 28 + 20;
+        assert!(
+            matches!(e, CaptureError::Malformed { offset, .. } if offset == idb_end),
+            "{e}"
+        );
+    }
+
+    /// Offsets where a block (or the pcap file header) ends.
+    fn boundaries(f: &[u8]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut at;
+        if f[..4] == SHB_BYTES {
+            at = 0;
+            let mut be = false;
+            while at + 12 <= f.len() {
+                if f[at..at + 4] == SHB_BYTES {
+                    be = f[at + 8..at + 12] == BOM_BE;
+                }
+                at += u32_at(f, at + 4, be).unwrap() as usize;
+                out.push(at);
+            }
+        } else {
+            let be = f[0] == 0xa1;
+            at = 24;
+            out.push(at);
+            while at + 16 <= f.len() {
+                at += 16 + u32_at(f, at + 8, be).unwrap() as usize;
+                out.push(at);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn truncated_at_every_offset_yields_the_frames_before_the_cut() {
+        let cases = [
+            two_sections(),
+            pcap(
+                false,
+                false,
+                0,
+                1,
+                &[(1, 0, b"first"), (2, 0, b"second"), (3, 0, b"")],
+            ),
+            pcap(true, true, 0, 101, &[(1, 0, b"first"), (2, 0, b"second")]),
+        ];
+        for f in &cases {
+            let (full, end) = read_all(f);
+            end.unwrap();
+            // Where each event's block ends.
+            let mut ends = Vec::new();
+            let limits = CaptureLimits {
+                initial_buffer: 64,
+                ..CaptureLimits::default()
+            };
+            let mut r = CaptureReader::with_limits(&f[..], limits).unwrap();
+            while r.next_event().unwrap().is_some() {
+                ends.push(r.offset() as usize);
+            }
+            for cut in 0..f.len() {
+                let (evs, end) = read_all(&f[..cut]);
+                let complete = ends.iter().filter(|&&e| e <= cut).count();
+                assert_eq!(evs, full[..complete], "cut at {cut}");
+                match end {
+                    Err(CaptureError::Truncated { offset, .. }) => {
+                        assert!(offset as usize <= cut, "cut at {cut}: offset {offset}")
+                    }
+                    Err(CaptureError::NotACapture { .. }) if cut == 0 => {}
+                    Ok(()) if boundaries(f).contains(&cut) => {}
+                    other => panic!("cut at {cut}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn not_a_capture() {
+        for bytes in [
+            &b""[..],
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"\x1f\x8b\x08\x00\x00",
+            b"ab",
+        ] {
+            let e = CaptureReader::new(bytes).err().unwrap();
+            assert!(
+                matches!(e, CaptureError::NotACapture { .. }),
+                "{bytes:?}: {e}"
+            );
+        }
+        // The start of a magic is a truncated capture, not "not a capture".
+        let e = CaptureReader::new(&[0xd4u8, 0xc3][..]).err().unwrap();
+        assert!(
+            matches!(e, CaptureError::Truncated { offset: 0, .. }),
+            "{e}"
+        );
+        // pcapng magic without a byte-order magic.
+        let e = CaptureReader::new(&[0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 1, 2, 3, 4][..])
+            .err()
+            .unwrap();
+        assert!(matches!(e, CaptureError::NotACapture { .. }), "{e}");
+    }
+
+    #[test]
+    fn pcapng_bogus_lengths_are_malformed() {
+        let mut w = ng(false);
+        w.shb().idb(1, 0, None, None);
+        let good = w.out.len() as u64;
+        // Not a multiple of 4, too small, trailing length differs, EPB caplen beyond block.
+        let mut odd = w.out.clone();
+        odd.extend_from_slice(&[6, 0, 0, 0, 33, 0, 0, 0]);
+        odd.extend_from_slice(&[0; 40]);
+        let mut small = w.out.clone();
+        small.extend_from_slice(&[6, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0]);
+        let mut trailer = ng(false);
+        trailer.shb().idb(1, 0, None, None).epb(0, 0, b"abcd");
+        let n = trailer.out.len();
+        trailer.out[n - 4] ^= 4;
+        let mut caplen = ng(false);
+        caplen.shb().idb(1, 0, None, None).epb(0, 0, b"abcd");
+        caplen.out[good as usize + 20..good as usize + 24].copy_from_slice(&1000u32.to_le_bytes());
+        for (name, f) in [
+            ("odd", odd),
+            ("small", small),
+            ("trailer", trailer.out),
+            ("caplen", caplen.out),
+        ] {
+            let (evs, end) = read_all(&f);
+            assert!(evs.is_empty(), "{name}");
+            let e = end.unwrap_err();
+            assert!(
+                matches!(e, CaptureError::Malformed { offset, .. } if offset == good),
+                "{name}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn io_errors_are_passed_on() {
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let f = pcap(false, false, 0, 1, &[(0, 0, b"x")]);
+                if self.0 >= f.len() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "disk on fire",
+                    ));
+                }
+                let n = buf.len().min(f.len() - self.0);
+                buf[..n].copy_from_slice(&f[self.0..self.0 + n]);
+                self.0 += n;
+                Ok(n)
+            }
+        }
+        let (evs, end) = read_all_from(Failing(0));
+        assert_eq!(evs.len(), 1);
+        let e = end.unwrap_err();
+        assert!(
+            matches!(&e, CaptureError::Io(io) if io.to_string() == "disk on fire"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn timestamp_resolutions() {
+        assert_eq!(ng_micros(1_500, 3, 0), Timestamp(1_500_000)); // ms
+        assert_eq!(ng_micros(1_999, 9, 0), Timestamp(1)); // ns floored
+        assert_eq!(ng_micros(7, 0, 10), Timestamp(17_000_000)); // s + offset
+        assert_eq!(ng_micros(1 << 20, 0x80 | 20, 0), Timestamp(1_000_000)); // 2^-20
+        assert_eq!(ng_micros(u64::MAX, 0, 0), Timestamp(i64::MAX)); // saturates
+        assert_eq!(ng_micros(u64::MAX, 127, 0), Timestamp(0));
+        assert_eq!(ng_micros(u64::MAX, 0xff, i64::MIN), Timestamp(i64::MIN));
+    }
+}
