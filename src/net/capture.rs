@@ -570,6 +570,11 @@ impl<R: Read> CaptureReader<R> {
         self.offset
     }
 
+    /// Current buffer size in bytes (never above `max_block_len` + 32 once grown).
+    pub fn buffer_capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Counters of skipped and adjusted blocks.
     pub fn stats(&self) -> &CaptureStats {
         &self.stats
