@@ -17,6 +17,9 @@
 //!   (we read it in the order that gives a value below 2^16, as Wireshark does), LOOP
 //!   in network order. AF_INET is 2; AF_INET6 is 24, 28 or 30 depending on the BSD.
 //!
+//! - **Linux NFLOG** (link type 239, `LinkType::Other(239)`): the packet TLV, IP
+//!   version from the header's address family.
+//!
 //! Non-IP traffic (ARP, LLDP, …) is [`NetProto::Other`], not an error. The payload is
 //! a borrowed slice of the frame (Ethernet padding included: the IP layer cuts it by
 //! its total length).
@@ -36,6 +39,9 @@ const VLAN_TPIDS: [u16; 4] = [0x8100, 0x88a8, 0x9100, 0x9200];
 const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
 const ARPHRD_ETHER: u16 = 1;
+/// LINKTYPE of Linux NFLOG captures (`tcpdump -i nflog:N`), decoded as a shim.
+pub const LINKTYPE_NFLOG: u32 = 239;
+const NFULA_PAYLOAD: u16 = 9;
 const ARPHRD_NETLINK: u16 = 824;
 
 /// What a frame carries above the link layer.
@@ -314,8 +320,54 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
             };
             Ok(plain(proto, payload))
         }
+        LinkType::Other(LINKTYPE_NFLOG) => nflog(data),
         LinkType::Other(n) => Err(LinkError::Unsupported(n)),
     }
+}
+
+/// Linux NFLOG: family (1), version (1), resource id (2), then TLVs of a host-order
+/// (little-endian in practice) length and type, padded to 4 bytes; type 9 holds the
+/// packet, whose IP version the family gives.
+fn nflog(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
+    let short = |needed| LinkError::Truncated {
+        layer: "NFLOG",
+        needed,
+        len: data.len(),
+    };
+    let family = *data.first().ok_or(short(4))?;
+    let mut at = 4;
+    // Each TLV is at least 4 bytes long, so this ends.
+    while at + 4 <= data.len() {
+        let len = usize::from(u16::from_le_bytes([data[at], data[at + 1]]));
+        let kind = u16::from_le_bytes([data[at + 2], data[at + 3]]);
+        if len < 4 {
+            break;
+        }
+        let end = at + len;
+        if kind == NFULA_PAYLOAD {
+            let payload = data.get(at + 4..end).ok_or(short(end))?;
+            let proto = match family {
+                2 => NetProto::Ipv4,
+                10 => NetProto::Ipv6,
+                _ => ip_by_nibble(payload).unwrap_or(NetProto::Other(u16::from(family))),
+            };
+            return Ok(LinkFrame {
+                src_mac: None,
+                dst_mac: None,
+                vlan: None,
+                proto,
+                payload,
+            });
+        }
+        at = end.saturating_add(3) & !3;
+    }
+    Ok(LinkFrame {
+        src_mac: None,
+        dst_mac: None,
+        vlan: None,
+        proto: NetProto::Other(0),
+        payload: &[],
+    })
 }
 
 #[cfg(test)]
@@ -562,6 +614,31 @@ mod tests {
             NetProto::Other(7)
         );
         assert!(decode(LinkType::Null, &[2, 0]).unwrap_err().is_truncated());
+    }
+
+    #[test]
+    fn nflog_packet_tlv() {
+        let mut f = vec![2, 0, 0, 0];
+        f.extend_from_slice(&[8, 0, 1, 0, 0x08, 0, 1, 0]); // packet header TLV
+        f.extend_from_slice(&[7, 0, 10, 0, b'p', b'r', b'e']); // prefix, padded
+        f.push(0);
+        f.extend_from_slice(&[8, 0, 9, 0]);
+        f.extend_from_slice(&IP4);
+        let d = decode(LinkType::Other(LINKTYPE_NFLOG), &f).unwrap();
+        assert_eq!((d.proto, d.payload), (NetProto::Ipv4, &IP4[..]));
+        // A payload TLV running past the frame; a frame without one.
+        assert!(decode(LinkType::Other(LINKTYPE_NFLOG), &f[..f.len() - 1])
+            .unwrap_err()
+            .is_truncated());
+        let d = decode(LinkType::Other(LINKTYPE_NFLOG), &f[..12]).unwrap();
+        assert_eq!(d.proto, NetProto::Other(0));
+        let zero_len = [2, 0, 0, 0, 0, 0, 9, 0];
+        assert_eq!(
+            decode(LinkType::Other(LINKTYPE_NFLOG), &zero_len)
+                .unwrap()
+                .proto,
+            NetProto::Other(0)
+        );
     }
 
     #[test]
