@@ -1708,6 +1708,13 @@ mod tests {
     }
 
     #[test]
+    fn reader_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<CaptureReader<std::fs::File>>();
+        send::<crate::net::packet::PacketDecoder>();
+    }
+
+    #[test]
     fn timestamp_resolutions() {
         assert_eq!(ng_micros(1_500, 3, 0), Timestamp(1_500_000)); // ms
         assert_eq!(ng_micros(1_999, 9, 0), Timestamp(1)); // ns floored
