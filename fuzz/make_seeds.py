@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import os
+import struct
 import zlib
 
 FUZZ = os.path.dirname(os.path.abspath(__file__))
@@ -165,6 +166,80 @@ def main():
     }
     for name, data in pii.items():
         write("pii", name, data)
+
+    # capture / packet: small pcap and pcapng files of frames built here.
+    for name, data in capture_seeds().items():
+        write("capture", name, data)
+    for name, data in packet_seeds().items():
+        write("packet", name, data)
+
+
+def ipv4_tcp(payload, frag=0, more=False, ident=1):
+    tcp = struct.pack(">HHIIBBHHH", 40000, 80, 1000, 1, 0x50, 0x18, 65535, 0, 0) + payload
+    flags = (0x2000 if more else 0) | (frag // 8)
+    return struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), ident, flags, 64, 6, 0,
+                       bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + tcp
+
+
+def ether(payload, ethertype=0x0800, vlans=()):
+    head = bytes([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1])
+    for tpid, vid in vlans:
+        head += struct.pack(">HH", tpid, vid)
+    return head + struct.pack(">H", ethertype) + payload
+
+
+def pcap(frames, link=1, endian="<", nanos=False):
+    magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
+    out = struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, 65535, link)
+    for i, f in enumerate(frames):
+        out += struct.pack(endian + "IIII", 1700000000 + i, 1000 * i, len(f), len(f)) + f
+    return out
+
+
+def ng_block(btype, body, endian="<"):
+    body += bytes(-len(body) % 4)
+    n = 12 + len(body)
+    return struct.pack(endian + "II", btype, n) + body + struct.pack(endian + "I", n)
+
+
+def pcapng(frames, endian="<"):
+    shb = ng_block(0x0A0D0D0A, struct.pack(endian + "IHHq", 0x1A2B3C4D, 1, 0, -1), endian)
+    idb0 = ng_block(1, struct.pack(endian + "HHI", 1, 0, 0), endian)
+    opts = struct.pack(endian + "HH", 9, 1) + bytes([9, 0, 0, 0]) + bytes(4)
+    idb1 = ng_block(1, struct.pack(endian + "HHI", 101, 0, 0) + opts, endian)
+    out = shb + idb0 + idb1
+    for i, (iface, f) in enumerate(frames):
+        out += ng_block(6, struct.pack(endian + "IIIII", iface, 0, i, len(f), len(f)) + f, endian)
+    out += ng_block(0xA, struct.pack(endian + "II", 0x544C534B, 6) + b"KEYLOG", endian)
+    out += ng_block(3, struct.pack(endian + "I", 20) + ipv4_tcp(b"")[:20], endian)
+    return out
+
+
+def capture_seeds():
+    get = ipv4_tcp(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    return {
+        "pcap-le": pcap([ether(get), ether(get, vlans=[(0x8100, 7)])]),
+        "pcap-be-ns": pcap([ether(get)], endian=">", nanos=True),
+        "pcap-raw": pcap([get], link=101),
+        "pcapng-le": pcapng([(0, ether(get)), (1, get)]),
+        "pcapng-be": pcapng([(1, get)], endian=">"),
+    }
+
+
+def packet_seeds():
+    body = b"x" * 40
+    whole = ipv4_tcp(body)
+    frag_a = bytearray(whole[:20] + whole[20:44])
+    struct.pack_into(">HH", frag_a, 2, 44, 0x2000)
+    frag_b = bytearray(whole[:20] + whole[44:])
+    struct.pack_into(">HH", frag_b, 2, 20 + len(whole) - 44, 3)
+    sep = b"\xfe\xfd"
+    return {
+        "eth": bytes([0, 0]) + ether(whole),
+        "qinq": bytes([0, 0]) + ether(whole, 0x0800, [(0x88A8, 1), (0x8100, 2)]),
+        "raw-frags": bytes([3, 1]) + bytes(frag_b) + sep + bytes(frag_a),
+        "null": bytes([6, 0]) + struct.pack("<I", 2) + whole,
+    }
 
 
 if __name__ == "__main__":

@@ -277,3 +277,47 @@ fn decode_exchange_follows_its_layout() {
     assert_eq!(empty.path, "");
     assert!(empty.request_headers.is_empty() && empty.request_body.is_empty());
 }
+
+#[test]
+fn capture_and_packet_targets_survive_hostile_inputs() {
+    let mut pcap = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    pcap.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0]);
+    let mut huge = pcap.clone();
+    huge.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    let shb = [
+        0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0,
+    ];
+    let mut epb_no_idb = shb.to_vec();
+    epb_no_idb.extend_from_slice(&[6, 0, 0, 0, 32, 0, 0, 0]);
+    epb_no_idb.extend_from_slice(&[0; 20]);
+    epb_no_idb.extend_from_slice(&[32, 0, 0, 0]);
+    for input in [
+        &b""[..],
+        &pcap,
+        &huge,
+        &shb,
+        &epb_no_idb,
+        &pcap[..10],
+        b"\x0a\x0d\x0d\x0a",
+    ] {
+        targets::capture(input);
+    }
+    // packet: every link type with empty, short and tag-bomb frames.
+    let mut vlan_bomb = vec![0u8; 12];
+    for _ in 0..1000 {
+        vlan_bomb.extend_from_slice(&[0x81, 0x00, 0x00, 0x01]);
+    }
+    for link in 0..targets::PACKET_LINKS.len() as u8 {
+        for frame in [
+            &b""[..],
+            b"\x45",
+            b"\x60\x00\x00\x00\x00\x00\x2c\x40",
+            &vlan_bomb,
+        ] {
+            let mut input = vec![link, 0];
+            input.extend_from_slice(frame);
+            targets::packet(&input);
+        }
+    }
+}

@@ -21,7 +21,9 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 6] = ["har", "decode", "case", "pii", "analyze", "consent"];
+pub const TARGETS: [&str; 8] = [
+    "har", "decode", "case", "pii", "analyze", "consent", "capture", "packet",
+];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
 pub fn run(target: &str, data: &[u8]) -> bool {
@@ -32,6 +34,8 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "pii" => pii(data),
         "analyze" => analyze(data),
         "consent" => consent(data),
+        "capture" => capture(data),
+        "packet" => packet(data),
         _ => return false,
     }
     true
@@ -48,6 +52,64 @@ pub fn consent(data: &[u8]) {
         let _ = gpp.to_json();
     }
     let _ = consentry::consent::usp::UsPrivacy::parse(&text);
+}
+
+/// `capture`: the input is a pcap or pcapng file, read to its end (or first error)
+/// with every frame decoded by a `net::packet::PacketDecoder`; a small initial buffer
+/// makes growth happen on small inputs too.
+pub fn capture(data: &[u8]) {
+    use consentry::net::capture::{CaptureEvent, CaptureLimits, CaptureReader};
+    let limits = CaptureLimits {
+        initial_buffer: 64,
+        ..CaptureLimits::default()
+    };
+    let Ok(mut reader) = CaptureReader::with_limits(data, limits) else {
+        return;
+    };
+    let mut decoder = consentry::net::packet::PacketDecoder::new(Default::default());
+    let mut last = 0;
+    while let Ok(Some(event)) = reader.next_event() {
+        if let CaptureEvent::Frame(f) = event {
+            let _ = decoder.decode(f.ts, f.link, f.data, &mut |_| {});
+        }
+        // Every event consumes bytes: no loop can stand still.
+        assert!(reader.offset() > last, "no progress");
+        last = reader.offset();
+    }
+}
+
+/// Link types the `packet` target picks from (byte 0 of the input).
+pub const PACKET_LINKS: [u32; 10] = [1, 113, 276, 101, 228, 229, 0, 108, 12, 147];
+
+/// `packet`: byte 0 picks a link type from [`PACKET_LINKS`], byte 1 a timestamp step
+/// in seconds; the rest is split at 0xFE 0xFD markers into frames decoded in turn by
+/// one `PacketDecoder` (so fragments of one datagram can meet).
+pub fn packet(data: &[u8]) {
+    use consentry::net::capture::LinkType;
+    use consentry::net::packet::{PacketDecoder, Transport};
+    let link = LinkType::from_number(pick(&PACKET_LINKS, data.first().copied().unwrap_or(0)));
+    let step = i64::from(data.get(1).copied().unwrap_or(0)) * 1_000_000;
+    let rest = data.get(2..).unwrap_or(&[]);
+    let mut decoder = PacketDecoder::new(Default::default());
+    let mut ts = 0i64;
+    let mut start = 0;
+    let mut frames = Vec::new();
+    for i in 0..rest.len() {
+        if rest[i] == 0xfe && rest.get(i + 1) == Some(&0xfd) {
+            frames.push(&rest[start..i]);
+            start = i + 2;
+        }
+    }
+    frames.push(rest.get(start..).unwrap_or(&[]));
+    for f in frames {
+        ts += step;
+        let _ = decoder.decode(Timestamp::from_micros(ts), link, f, &mut |p| {
+            // Touch the payload so a bad slice would show.
+            if let Transport::Tcp(t) = p.transport {
+                let _ = t.payload.iter().map(|&b| usize::from(b)).sum::<usize>();
+            }
+        });
+    }
 }
 
 /// `har`: the input is a HAR file, streamed by `source::read_har`.
