@@ -1321,7 +1321,7 @@ fn check_first_line(client: bool, line: &[u8]) -> Result<(), Anomaly> {
     let ok = if client {
         let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(_), Some(_), None, _) => {
+            (Some(_), Some(t), None, _) if !t.starts_with(b"HTTP/") => {
                 return Err(Anomaly::new(
                     "http-0.9",
                     "request line without a version (HTTP/0.9)",
@@ -1699,6 +1699,8 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         assert_eq!(anomaly_kinds(&ev), ["http-not-http"]);
         let ev = run(b"GET /index.html\r\n", b"<html>");
         assert_eq!(anomaly_kinds(&ev), ["http-0.9", "http-not-http"]);
+        let ev = run(b"OPTIONS HTTP/1.1\r\n\r\n", b"");
+        assert_eq!(anomaly_kinds(&ev), ["http-not-http"]);
         assert!(requests(&ev).is_empty());
         // Later valid-looking data is ignored once stopped.
         let ev = run(b"BLAH\x00 / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", b"");

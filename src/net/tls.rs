@@ -46,14 +46,14 @@ pub struct ClientHello {
 }
 
 impl ClientHello {
-    /// The highest version offered: from `supported_versions` without GREASE, else the
-    /// legacy version field.
+    /// The highest version offered: from `supported_versions` (GREASE and unknown
+    /// values aside; drafts rank just below TLS 1.3), else the legacy version field.
     pub fn offered_version(&self) -> u16 {
         self.supported_versions
             .iter()
             .copied()
-            .filter(|&v| !is_grease(v))
-            .max()
+            .filter(|&v| version_rank(v) > 0)
+            .max_by_key(|&v| version_rank(v))
             .unwrap_or(self.legacy_version)
     }
 }
@@ -207,6 +207,16 @@ pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
+/// Order of TLS versions for picking the highest offered; 0 for GREASE and unknowns.
+fn version_rank(v: u16) -> u16 {
+    match v {
+        0x0300..=0x0303 => v - 0x0300 + 1,
+        0x7f00..=0x7fff | 0xfb00..=0xfbff => 5,
+        0x0304 => 6,
+        _ => 0,
+    }
+}
+
 /// The usual name of a protocol version number.
 pub fn version_name(v: u16) -> &'static str {
     match v {
@@ -216,7 +226,8 @@ pub fn version_name(v: u16) -> &'static str {
         0x0302 => "TLS 1.1",
         0x0303 => "TLS 1.2",
         0x0304 => "TLS 1.3",
-        0x7f00..=0x7fff => "TLS 1.3 draft",
+        // IETF drafts, and Facebook's Fizz experiments (0xfb1a seen in app traffic).
+        0x7f00..=0x7fff | 0xfb00..=0xfbff => "TLS 1.3 draft",
         0xfeff => "DTLS 1.0",
         0xfefd => "DTLS 1.2",
         0xfefc => "DTLS 1.3",
@@ -515,6 +526,20 @@ mod tests {
         assert_eq!(h.supported_versions, [0x7a7a, 0x0304, 0x0303]);
         assert_eq!(h.offered_version(), 0x0304);
         assert_eq!(version_name(0x7a7a), "GREASE");
+        // Facebook's Fizz draft version ranks below TLS 1.3, above 1.2.
+        let fb = ClientHello {
+            supported_versions: vec![0xfb1a, 0x0303],
+            ..h.clone()
+        };
+        assert_eq!(
+            (fb.offered_version(), version_name(0xfb1a)),
+            (0xfb1a, "TLS 1.3 draft")
+        );
+        let fb = ClientHello {
+            supported_versions: vec![0x0304, 0xfb1a],
+            ..h.clone()
+        };
+        assert_eq!(fb.offered_version(), 0x0304);
         for cut in (0..=stream.len()).step_by(7).chain([1004, 1005, 1006]) {
             assert_eq!(
                 feed_pieces(&stream, &[cut]),
