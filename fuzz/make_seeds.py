@@ -174,6 +174,57 @@ def main():
         write("packet", name, data)
 
 
+    # http1: steps of client data, server data and gaps (control bytes, see fuzz/src/lib.rs).
+    def step(server, data):
+        out = b""
+        while data:
+            piece, data = data[:62], data[62:]
+            out += bytes([(0x80 if server else 0) | len(piece)]) + piece
+        return out
+
+    def gap(server, n):
+        return bytes([(0x80 if server else 0) | 0x40 | (n - 1)])
+
+    req = b"POST /t?aaid=" + ADID.encode() + b" HTTP/1.1\r\nHost: a.example\r\nContent-Length: 5\r\n\r\nhello"
+    chunked_resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    http1 = {
+        "pipelined": step(False, req + b"HEAD / HTTP/1.1\r\n\r\n") + step(True, chunked_resp + b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"),
+        "continue": step(False, b"PUT /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        + step(True, b"HTTP/1.1 100 Continue\r\n\r\n") + step(False, b"ok") + step(True, b"HTTP/1.0 200 OK\r\n\r\nbody until close"),
+        "connect": step(False, b"CONNECT a:443 HTTP/1.1\r\n\r\n\x16\x03\x01\x00\x05") + step(True, b"HTTP/1.1 200 OK\r\n\r\n\x16\x03\x03"),
+        "upgrade": step(False, b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /n HTTP/1.1\r\n\r\n")
+        + step(True, b"HTTP/1.1 426 No\r\nContent-Length: 0\r\n\r\nHTTP/1.1 101 Switching\r\n\r\n"),
+        "gaps": step(False, req[:60]) + gap(False, 20) + step(False, b"}GET /y HTTP/1.1\r\n\r\n")
+        + step(True, chunked_resp[:50]) + gap(True, 3) + step(True, b"xHTTP/1.1 204 No Content\r\n\r\n"),
+    }
+    for name, data in http1.items():
+        write("http1", name, data)
+
+    # dns: a response with a compressed CNAME chain and A/AAAA records; the same over TCP.
+    q = b"\x03www\x07example\x03com\x00"
+    resp = (b"\x12\x34\x81\x80\x00\x01\x00\x03\x00\x00\x00\x00" + q + b"\x00\x01\x00\x01"
+            + b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x01\x2c\x00\x06\x03cdn\xc0\x10"
+            + b"\xc0\x2d\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x5d\xb8\xd8\x22"
+            + b"\xc0\x2d\x00\x1c\x00\x01\x00\x00\x00\x3c\x00\x10" + bytes(15) + b"\x01")
+    write("dns", "response", resp)
+    write("dns", "tcp", len(resp).to_bytes(2, "big") + resp + b"\x00\x11" + resp[:17])
+
+    # tls_hello: a ClientHello from Python's ssl module (see net::tls tests).
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
+    s = ctx.wrap_bio(i, o, server_hostname="tracker.example.com")
+    try:
+        s.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = o.read()
+    write("tls_hello", "client-hello", hello)
+    write("tls_hello", "two-records", hello[:5 + 100].replace(b"\x16\x03\x01\x02\x00", b"\x16\x03\x01\x00\x64", 1)
+          + b"\x16\x03\x01" + (len(hello) - 105).to_bytes(2, "big") + hello[105:])
+
+
 def ipv4_tcp(payload, frag=0, more=False, ident=1):
     tcp = struct.pack(">HHIIBBHHH", 40000, 80, 1000, 1, 0x50, 0x18, 65535, 0, 0) + payload
     flags = (0x2000 if more else 0) | (frag // 8)

@@ -243,6 +243,43 @@ fn hand_written_hostile_inputs_do_not_crash() {
 }
 
 #[test]
+fn hand_written_hostile_net_inputs_do_not_crash() {
+    // http1: a long head byte by byte, endless chunk extensions, a 101 with data
+    // behind it, gaps everywhere (control bytes: see fuzz/src/lib.rs `http1_steps`).
+    let mut long_head = b"\x3f\xff\xf0GET / HTTP/1.1\r\nX: ".to_vec();
+    long_head.extend_from_slice(&[b'a'; 0xfff0 - 19]);
+    targets::http1(&long_head);
+    let mut ext = b"\x3f\x80\x00POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;".to_vec();
+    ext.resize(3 + 0x8000, b'x');
+    targets::http1(&ext);
+    for http1 in [
+        &b"\x1bGET /a HTTP/1.1\r\nUpgrade: x\r\n\r\n\x7f\xa2HTTP/1.1 101 Switching\r\n\r\n\x00\x01"
+            [..],
+        b"\x40\xc0\x41\x0eGET / HTTP/1.1\n\n\x4a\x01\xff",
+        b"\x3f",
+        b"\x3f\xff",
+    ] {
+        targets::http1(http1);
+    }
+    targets::http1(&b"\x12HTTP/1.1 200 OK\r\n".repeat(3_000));
+
+    // dns: pointer chains, maximal counts, a TCP stream of empty messages.
+    let mut chain = vec![0u8, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0];
+    for i in 0..200u16 {
+        let prev = 12 + 2 * i.saturating_sub(1) + if i == 0 { 0 } else { 3 };
+        chain.extend_from_slice(&(0xc000 | prev).to_be_bytes());
+    }
+    targets::dns(&chain);
+    targets::dns(&[0xff; 12]);
+    targets::dns(&[0; 4_096]);
+
+    // tls_hello: records of every type, a hello announced larger than the stream limit.
+    targets::tls_hello(b"\x16\x03\x01\x00\x04\x01\xff\xff\xff");
+    targets::tls_hello(&b"\x16\x03\x03\x00\x01\x01".repeat(20_000));
+    targets::tls_hello(b"\x15\x03\x03\x00\x02\x02\x28");
+}
+
+#[test]
 fn hand_written_bombs_hit_the_decompression_limit() {
     // The bombs above must really be bombs, or the hostile-input test proves little.
     for (ce, body) in [(1u8, gzip(&vec![0u8; 4 << 20])), (4, zstd_rle(100))] {

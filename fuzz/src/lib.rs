@@ -21,8 +21,9 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 8] = [
-    "har", "decode", "case", "pii", "analyze", "consent", "capture", "packet",
+pub const TARGETS: [&str; 11] = [
+    "har", "decode", "case", "pii", "analyze", "consent", "capture", "packet", "http1", "dns",
+    "tls_hello",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -36,6 +37,9 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "consent" => consent(data),
         "capture" => capture(data),
         "packet" => packet(data),
+        "http1" => http1(data),
+        "dns" => dns(data),
+        "tls_hello" => tls_hello(data),
         _ => return false,
     }
     true
@@ -318,4 +322,134 @@ pub fn cases_parse() -> Result<(), String> {
     consentry::case::parse(PII_CASE, "pii-case.toml").map_err(|e| e.to_string())?;
     consentry::case::parse(ANALYZE_CASE, "demo.toml").map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// One step of the `http1` input: see [`http1`].
+enum Http1Step<'a> {
+    Data { client: bool, bytes: &'a [u8] },
+    Gap { client: bool, len: u64 },
+}
+
+/// Splits an `http1` input into steps. Each step starts with a control byte `c`:
+/// bit 7 = server side; bit 6 = a gap of `(c & 0x3f) + 1` bytes; otherwise `c & 0x3f`
+/// is the length of the data that follows (0x3f: the next two bytes, big-endian).
+fn http1_steps(mut data: &[u8]) -> Vec<Http1Step<'_>> {
+    let mut steps = Vec::new();
+    while let Some((&c, rest)) = data.split_first() {
+        data = rest;
+        let client = c & 0x80 == 0;
+        if c & 0x40 != 0 {
+            steps.push(Http1Step::Gap {
+                client,
+                len: u64::from(c & 0x3f) + 1,
+            });
+            continue;
+        }
+        let mut len = usize::from(c & 0x3f);
+        if len == 0x3f {
+            let [a, b, ..] = data else { break };
+            len = usize::from(u16::from_be_bytes([*a, *b]));
+            data = &data[2..];
+        }
+        let (bytes, rest) = data.split_at(len.min(data.len()));
+        data = rest;
+        steps.push(Http1Step::Data { client, bytes });
+    }
+    steps
+}
+
+fn http1_run(steps: &[Http1Step<'_>], bytewise: bool) -> Vec<consentry::net::http1::Http1Event> {
+    use consentry::net::http1::{Http1Conn, Http1Limits};
+    let limits = Http1Limits {
+        max_body_bytes: 256,
+        max_pending_requests: 8,
+        ..Http1Limits::default()
+    };
+    let mut conn = Http1Conn::new(limits);
+    let mut out = Vec::new();
+    for (frame, step) in steps.iter().enumerate() {
+        let ts = Timestamp::from_micros(frame as i64);
+        match *step {
+            Http1Step::Data { client, bytes } => {
+                let pieces: Vec<&[u8]> = if bytewise {
+                    bytes.chunks(1).collect()
+                } else {
+                    vec![bytes]
+                };
+                for p in pieces {
+                    if client {
+                        conn.client_data(p, ts, frame as u64, &mut out);
+                    } else {
+                        conn.server_data(p, ts, frame as u64, &mut out);
+                    }
+                }
+                let _ = conn.take_opaque_bytes(client);
+            }
+            Http1Step::Gap { client: true, len } => conn.client_gap(len, &mut out),
+            Http1Step::Gap { client: false, len } => conn.server_gap(len, &mut out),
+        }
+    }
+    conn.close(&mut out);
+    out
+}
+
+/// `http1`: the input is split into client data, server data and gaps by control bytes
+/// (see `http1_steps`); the events must not depend on how each piece is split further
+/// (the same steps fed byte by byte give the same events).
+pub fn http1(data: &[u8]) {
+    let steps = http1_steps(data);
+    let whole = http1_run(&steps, false);
+    let bytewise = http1_run(&steps, true);
+    assert_eq!(whole, bytewise, "split-dependent HTTP/1 events");
+}
+
+/// `dns`: the input as a DNS message (into a `DnsMap`), and as a DNS-over-TCP stream
+/// cut at the position given by its first byte (both cuts must frame alike).
+pub fn dns(data: &[u8]) {
+    use consentry::net::dns::{parse, DnsMap, DnsTcpFramer};
+    let mut map = DnsMap::new();
+    if let Ok(msg) = parse(data) {
+        map.insert_answers(&msg, Timestamp::from_micros(1));
+        for rec in &msg.answers {
+            if let consentry::net::dns::RecordData::A(a) = rec.data {
+                let _ = map.lookup(std::net::IpAddr::V4(a), Timestamp::from_micros(2));
+            }
+        }
+    }
+    let cut = usize::from(data.first().copied().unwrap_or(0)).min(data.len());
+    let mut framer = DnsTcpFramer::new();
+    let mut split = Vec::new();
+    framer.push(&data[..cut], &mut split);
+    framer.push(&data[cut..], &mut split);
+    let mut whole = Vec::new();
+    DnsTcpFramer::new().push(data, &mut whole);
+    assert_eq!(whole, split, "split-dependent DNS framing");
+    for m in &whole {
+        if let Ok(msg) = parse(m) {
+            map.insert_answers(&msg, Timestamp::from_micros(3));
+        }
+    }
+}
+
+/// `tls_hello`: the input as a client and as a server stream for `HelloReader`, whole
+/// and cut at the position given by its first byte (same answer), and through the
+/// protocol sniffer.
+pub fn tls_hello(data: &[u8]) {
+    use consentry::net::sniff;
+    use consentry::net::tls::{version_name, HelloPoll, HelloReader};
+    let cut = usize::from(data.first().copied().unwrap_or(0)).min(data.len());
+    let whole = HelloReader::new().client_hello(data);
+    let mut r = HelloReader::new();
+    let split = match r.client_hello(&data[..cut]) {
+        HelloPoll::NeedMore => r.client_hello(&data[cut..]),
+        other => other,
+    };
+    assert_eq!(whole, split, "split-dependent ClientHello");
+    if let HelloPoll::Done(h) = whole {
+        let _ = version_name(h.offered_version());
+    }
+    let _ = HelloReader::new().server_hello(data);
+    let _ = sniff::sniff_client(data);
+    let _ = sniff::sniff_client_with_ports(data, 53, 1);
+    let _ = sniff::sniff_server(data);
 }

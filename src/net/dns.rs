@@ -1,1 +1,816 @@
-//! (being written)
+//! DNS messages (RFC 1035) from UDP payloads and TCP streams, and the time-aware
+//! address → name map their answers build.
+//!
+//! Most app traffic is TLS; when a ClientHello carries no SNI (or the connection is
+//! QUIC or plain TCP) the name the app asked the resolver for is the best host we
+//! have. The flow table feeds every DNS payload to [`parse`] (over TCP through a
+//! [`DnsTcpFramer`]), hands responses to [`DnsMap::insert_answers`], and asks
+//! [`DnsMap::lookup`] for the server address of each metadata-only connection.
+//!
+//! Hostile input: compression pointers must point strictly backwards (no loops, no
+//! forward references), at most [`MAX_POINTER_JUMPS`] of them per name; labels over 63
+//! bytes, names over 255 wire bytes and section counts larger than the message are
+//! errors, never allocations. Only the question and answer sections are read; answer
+//! records other than A, AAAA and CNAME are skipped by their length.
+//!
+//! Names are lower-cased ASCII without the trailing dot; bytes outside printable
+//! ASCII, dots inside labels and backslashes are written `\DDD` (RFC 4343 style), so
+//! a name never contains something a report would misread.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use crate::timestamp::Timestamp;
+
+/// Most compression pointers followed within one name.
+pub const MAX_POINTER_JUMPS: usize = 32;
+/// Longest name on the wire (RFC 1035 §2.3.4).
+pub const MAX_NAME_WIRE: usize = 255;
+/// Most questions or answers kept from one message; the rest are not read.
+pub const MAX_RECORDS: usize = 256;
+
+/// Record type A.
+pub const TYPE_A: u16 = 1;
+/// Record type CNAME.
+pub const TYPE_CNAME: u16 = 5;
+/// Record type AAAA.
+pub const TYPE_AAAA: u16 = 28;
+
+/// Why a message could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    #[error("DNS message truncated at byte {at}")]
+    Truncated { at: usize },
+    #[error("DNS label of reserved type at byte {at}")]
+    BadLabel { at: usize },
+    #[error("DNS name longer than 255 bytes at byte {at}")]
+    NameTooLong { at: usize },
+    #[error("DNS compression pointer at byte {at} does not point backwards")]
+    BadPointer { at: usize },
+    #[error("DNS name at byte {at} follows too many compression pointers")]
+    TooManyPointers { at: usize },
+    #[error("DNS record data of {len} bytes does not fit its type {rtype}")]
+    BadRdata { rtype: u16, len: usize },
+}
+
+/// One question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub name: String,
+    pub qtype: u16,
+    pub qclass: u16,
+}
+
+/// The data of an answer record we read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordData {
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Cname(String),
+}
+
+/// One A, AAAA or CNAME answer record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Owner name.
+    pub name: String,
+    /// Time to live, seconds.
+    pub ttl: u32,
+    pub data: RecordData,
+}
+
+/// The parts of a DNS message the tap uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsMessage {
+    pub id: u16,
+    /// QR bit: a response.
+    pub response: bool,
+    pub opcode: u8,
+    /// TC bit: truncated (the full answer comes over TCP).
+    pub truncated: bool,
+    /// Response code (0 = no error, 3 = NXDOMAIN).
+    pub rcode: u8,
+    pub questions: Vec<Question>,
+    /// A, AAAA and CNAME answers in message order; other types are skipped.
+    pub answers: Vec<Record>,
+    /// Answer records skipped (other types, or beyond [`MAX_RECORDS`]).
+    pub skipped_answers: u16,
+}
+
+/// Parses one DNS message (a UDP payload, or one message out of [`DnsTcpFramer`]).
+pub fn parse(msg: &[u8]) -> Result<DnsMessage, DnsError> {
+    let mut r = Reader { msg, pos: 0 };
+    let id = r.u16()?;
+    let flags = r.u16()?;
+    let qd = r.u16()?;
+    let an = r.u16()?;
+    let _ns = r.u16()?;
+    let _ar = r.u16()?;
+    // Each question takes at least 5 bytes and each record 11: the capacity is bounded
+    // by the message, whatever the counts claim.
+    let mut questions = Vec::with_capacity(usize::from(qd).min(msg.len() / 5).min(MAX_RECORDS));
+    for _ in 0..qd {
+        let name = r.name()?;
+        let qtype = r.u16()?;
+        let qclass = r.u16()?;
+        if questions.len() < MAX_RECORDS {
+            questions.push(Question {
+                name,
+                qtype,
+                qclass,
+            });
+        }
+    }
+    let mut answers = Vec::with_capacity(usize::from(an).min(msg.len() / 11).min(MAX_RECORDS));
+    let mut skipped_answers = 0u16;
+    for _ in 0..an {
+        let name = r.name()?;
+        let rtype = r.u16()?;
+        let _class = r.u16()?;
+        let ttl = r.u32()?;
+        let len = usize::from(r.u16()?);
+        let start = r.pos;
+        let rdata = r.take(len)?;
+        if answers.len() >= MAX_RECORDS {
+            skipped_answers = skipped_answers.saturating_add(1);
+            continue;
+        }
+        let data = match rtype {
+            TYPE_A => RecordData::A(Ipv4Addr::from(
+                <[u8; 4]>::try_from(rdata).map_err(|_| DnsError::BadRdata { rtype, len })?,
+            )),
+            TYPE_AAAA => RecordData::Aaaa(Ipv6Addr::from(
+                <[u8; 16]>::try_from(rdata).map_err(|_| DnsError::BadRdata { rtype, len })?,
+            )),
+            TYPE_CNAME => {
+                let mut sub = Reader { msg, pos: start };
+                let target = sub.name()?;
+                if sub.pos > start + len {
+                    return Err(DnsError::BadRdata { rtype, len });
+                }
+                RecordData::Cname(target)
+            }
+            _ => {
+                skipped_answers = skipped_answers.saturating_add(1);
+                continue;
+            }
+        };
+        answers.push(Record { name, ttl, data });
+    }
+    Ok(DnsMessage {
+        id,
+        response: flags & 0x8000 != 0,
+        opcode: ((flags >> 11) & 0xf) as u8,
+        truncated: flags & 0x0200 != 0,
+        rcode: (flags & 0xf) as u8,
+        questions,
+        answers,
+        skipped_answers,
+    })
+}
+
+struct Reader<'a> {
+    msg: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DnsError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.msg.len());
+        let end = end.ok_or(DnsError::Truncated { at: self.pos })?;
+        let s = &self.msg[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u16(&mut self) -> Result<u16, DnsError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, DnsError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Reads a possibly compressed name; `pos` ends after its in-place part.
+    fn name(&mut self) -> Result<String, DnsError> {
+        let mut out = String::new();
+        let mut wire = 0usize;
+        let mut at = self.pos;
+        let mut jumps = 0;
+        // Pointers must go strictly below the start of the name part they continue.
+        let mut floor = self.pos;
+        let mut resume = None;
+        loop {
+            let len = *self.msg.get(at).ok_or(DnsError::Truncated { at })?;
+            match len & 0xc0 {
+                0x00 if len == 0 => {
+                    at += 1;
+                    break;
+                }
+                0x00 => {
+                    let n = usize::from(len);
+                    wire += n + 1;
+                    if wire + 1 > MAX_NAME_WIRE {
+                        return Err(DnsError::NameTooLong { at });
+                    }
+                    let label = self
+                        .msg
+                        .get(at + 1..at + 1 + n)
+                        .ok_or(DnsError::Truncated { at })?;
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    push_label(&mut out, label);
+                    at += 1 + n;
+                }
+                0xc0 => {
+                    let lo = *self.msg.get(at + 1).ok_or(DnsError::Truncated { at })?;
+                    let target = usize::from(u16::from_be_bytes([len & 0x3f, lo]));
+                    if target >= floor {
+                        return Err(DnsError::BadPointer { at });
+                    }
+                    jumps += 1;
+                    if jumps > MAX_POINTER_JUMPS {
+                        return Err(DnsError::TooManyPointers { at });
+                    }
+                    resume.get_or_insert(at + 2);
+                    floor = target;
+                    at = target;
+                }
+                _ => return Err(DnsError::BadLabel { at }),
+            }
+        }
+        self.pos = resume.unwrap_or(at);
+        Ok(out)
+    }
+}
+
+fn push_label(out: &mut String, label: &[u8]) {
+    for &b in label {
+        match b {
+            b'.' | b'\\' => out.push_str(&format!("\\{b:03}")),
+            0x21..=0x7e => out.push(char::from(b.to_ascii_lowercase())),
+            _ => out.push_str(&format!("\\{b:03}")),
+        }
+    }
+}
+
+/// Largest message a 2-byte length prefix can announce.
+const MAX_TCP_MESSAGE: usize = u16::MAX as usize;
+
+/// DNS over TCP (RFC 7766): splits a stream into messages at their 2-byte length
+/// prefixes. Holds at most one incomplete message (≤ 64 KiB).
+#[derive(Debug, Default)]
+pub struct DnsTcpFramer {
+    buf: Vec<u8>,
+    /// A gap broke the framing; nothing more is read.
+    lost: bool,
+}
+
+impl DnsTcpFramer {
+    /// A framer at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds in-order stream bytes; complete messages are appended to `out`. Empty
+    /// messages (length 0) are skipped.
+    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Vec<u8>>) {
+        if self.lost {
+            return;
+        }
+        while !data.is_empty() {
+            if self.buf.len() < 2 {
+                let take = (2 - self.buf.len()).min(data.len());
+                self.buf.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.buf.len() < 2 {
+                    return;
+                }
+            }
+            let want = usize::from(u16::from_be_bytes([self.buf[0], self.buf[1]]));
+            debug_assert!(want <= MAX_TCP_MESSAGE);
+            let have = self.buf.len() - 2;
+            let take = (want - have).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() - 2 == want {
+                if want > 0 {
+                    out.push(self.buf[2..].to_vec());
+                }
+                self.buf.clear();
+            }
+        }
+    }
+
+    /// Bytes were lost: the length prefixes can no longer be found.
+    pub fn gap(&mut self) {
+        self.lost = true;
+        self.buf = Vec::new();
+    }
+
+    /// Whether a gap stopped the framer.
+    pub fn is_lost(&self) -> bool {
+        self.lost
+    }
+}
+
+/// Default [`DnsMapLimits::max_entries`].
+pub const DEFAULT_MAX_ENTRIES: usize = 65_536;
+/// Default [`DnsMapLimits::max_names_per_addr`]: CDN addresses serve many names.
+pub const DEFAULT_MAX_NAMES_PER_ADDR: usize = 8;
+/// Default [`DnsMapLimits::grace_micros`]: one hour past the TTL.
+pub const DEFAULT_GRACE_MICROS: i64 = 3_600 * 1_000_000;
+/// Most names of a CNAME chain remembered (question name first).
+const MAX_CHAIN: usize = 8;
+
+/// Bounds of a [`DnsMap`].
+#[derive(Debug, Clone)]
+pub struct DnsMapLimits {
+    /// Most (address, name) entries; beyond it the least recently answered goes.
+    pub max_entries: usize,
+    /// Most names remembered per address; beyond it its least recently answered goes.
+    pub max_names_per_addr: usize,
+    /// How long past its TTL an answer still counts as fresh.
+    pub grace_micros: i64,
+}
+
+impl Default for DnsMapLimits {
+    fn default() -> Self {
+        DnsMapLimits {
+            max_entries: DEFAULT_MAX_ENTRIES,
+            max_names_per_addr: DEFAULT_MAX_NAMES_PER_ADDR,
+            grace_micros: DEFAULT_GRACE_MICROS,
+        }
+    }
+}
+
+/// What the map knows about one address under one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsEntry {
+    /// The question name: what the app asked for.
+    pub name: Arc<str>,
+    /// The CNAME chain from the question name to the owner of the address record
+    /// (just the question name when there was no CNAME).
+    pub chain: Arc<[Arc<str>]>,
+    /// First answer for this address and name.
+    pub first_seen: Timestamp,
+    /// Latest answer for this address and name.
+    pub last_seen: Timestamp,
+    /// End of the latest answer's TTL.
+    pub expires: Timestamp,
+    /// Eviction key: (last_seen, insertion sequence).
+    key: (Timestamp, u64),
+}
+
+/// Time-aware address → name map built from DNS answers.
+///
+/// [`lookup`](Self::lookup)`(addr, at)` considers the entries of `addr` first
+/// answered at or before `at`. Among them, fresh ones (TTL + grace not yet over at
+/// `at`) rank above stale ones; within a rank the most recently answered wins (its
+/// latest answer at or before `at`, else its first). Stale entries are still used:
+/// apps keep connections and caches far longer than TTLs say. Bounded by
+/// [`DnsMapLimits`]; lookups are a hash probe plus a scan of at most
+/// `max_names_per_addr` entries, inserts O(log n).
+#[derive(Debug, Default)]
+pub struct DnsMap {
+    limits: DnsMapLimits,
+    by_addr: HashMap<IpAddr, Vec<DnsEntry>>,
+    /// All entries by eviction key, oldest first.
+    order: BTreeMap<(Timestamp, u64), IpAddr>,
+    seq: u64,
+}
+
+impl DnsMap {
+    /// An empty map with default limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty map with the given limits.
+    pub fn with_limits(limits: DnsMapLimits) -> Self {
+        DnsMap {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Number of (address, name) entries.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Records the addresses of a response seen at `ts`. Queries, error responses and
+    /// answers without addresses change nothing. Each address maps to the question
+    /// name, following CNAMEs back from the record's owner; an address record whose
+    /// owner is not reached from the question maps to its own owner.
+    pub fn insert_answers(&mut self, msg: &DnsMessage, ts: Timestamp) {
+        if !msg.response || msg.rcode != 0 {
+            return;
+        }
+        let question = msg.questions.first().map(|q| q.name.as_str());
+        let mut chains: HashMap<&str, Arc<[Arc<str>]>> = HashMap::new();
+        for rec in &msg.answers {
+            let addr = match rec.data {
+                RecordData::A(a) => IpAddr::V4(a),
+                RecordData::Aaaa(a) => IpAddr::V6(a),
+                RecordData::Cname(_) => continue,
+            };
+            let chain = chains
+                .entry(rec.name.as_str())
+                .or_insert_with(|| chain_to(msg, &rec.name, question))
+                .clone();
+            let ttl = i64::from(rec.ttl).saturating_mul(1_000_000);
+            self.insert(addr, chain, ts, ts.0.saturating_add(ttl));
+        }
+    }
+
+    fn insert(&mut self, addr: IpAddr, chain: Arc<[Arc<str>]>, ts: Timestamp, expires: i64) {
+        let Some(name) = chain.first().cloned() else {
+            return;
+        };
+        self.seq += 1;
+        let key = (ts, self.seq);
+        let expires = Timestamp::from_micros(expires);
+        let entries = self.by_addr.entry(addr).or_default();
+        if let Some(e) = entries.iter_mut().find(|e| e.name == name) {
+            self.order.remove(&e.key);
+            if ts >= e.last_seen {
+                e.last_seen = ts;
+                e.expires = expires;
+                e.chain = chain;
+            }
+            e.first_seen = e.first_seen.min(ts);
+            e.key = key;
+            self.order.insert(key, addr);
+            return;
+        }
+        if entries.len() >= self.limits.max_names_per_addr.max(1) {
+            if let Some(i) = (0..entries.len()).min_by_key(|&i| entries[i].key) {
+                let old = entries.swap_remove(i);
+                self.order.remove(&old.key);
+            }
+        }
+        entries.push(DnsEntry {
+            name,
+            chain,
+            first_seen: ts,
+            last_seen: ts,
+            expires,
+            key,
+        });
+        self.order.insert(key, addr);
+        while self.order.len() > self.limits.max_entries.max(1) {
+            let Some((old_key, old_addr)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some(list) = self.by_addr.get_mut(&old_addr) {
+                list.retain(|e| e.key != old_key);
+                if list.is_empty() {
+                    self.by_addr.remove(&old_addr);
+                }
+            }
+        }
+    }
+
+    /// The name `addr` was answered for, as seen at `at`; see the type doc.
+    pub fn lookup(&self, addr: IpAddr, at: Timestamp) -> Option<&str> {
+        self.lookup_entry(addr, at).map(|e| &*e.name)
+    }
+
+    /// The whole entry behind [`lookup`](Self::lookup), with its CNAME chain.
+    pub fn lookup_entry(&self, addr: IpAddr, at: Timestamp) -> Option<&DnsEntry> {
+        let grace = self.limits.grace_micros;
+        self.by_addr
+            .get(&addr)?
+            .iter()
+            .filter(|e| e.first_seen <= at)
+            .max_by_key(|e| {
+                let seen = if e.last_seen <= at {
+                    e.last_seen
+                } else {
+                    e.first_seen
+                };
+                let fresh = e.expires.0.saturating_add(grace) >= at.0;
+                (fresh, seen, e.key.1)
+            })
+    }
+}
+
+/// The CNAME chain from the question name down to `owner`, question first. When
+/// `owner` is not reached from the question, the chain starts at `owner`'s furthest
+/// alias.
+fn chain_to(msg: &DnsMessage, owner: &str, question: Option<&str>) -> Arc<[Arc<str>]> {
+    let mut chain: Vec<&str> = vec![owner];
+    let mut cur = owner;
+    // Walk back: which record aliases `cur`? Bounded, so a CNAME loop ends.
+    while chain.len() < MAX_CHAIN && Some(cur) != question {
+        let prev = msg.answers.iter().find_map(|r| match &r.data {
+            RecordData::Cname(t) if t == cur && !chain.contains(&r.name.as_str()) => {
+                Some(r.name.as_str())
+            }
+            _ => None,
+        });
+        match prev {
+            Some(p) => {
+                chain.push(p);
+                cur = p;
+            }
+            None => break,
+        }
+    }
+    chain.reverse();
+    chain.into_iter().map(Arc::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Builds a DNS message: header, questions, answers (name, type, ttl, rdata).
+    struct Msg {
+        bytes: Vec<u8>,
+    }
+
+    fn name(n: &str) -> Vec<u8> {
+        let mut v = Vec::new();
+        for l in n.split('.').filter(|l| !l.is_empty()) {
+            v.push(l.len() as u8);
+            v.extend_from_slice(l.as_bytes());
+        }
+        v.push(0);
+        v
+    }
+
+    impl Msg {
+        fn new(id: u16, flags: u16, qd: u16, an: u16) -> Self {
+            let mut bytes = Vec::new();
+            for v in [id, flags, qd, an, 0, 0] {
+                bytes.extend_from_slice(&v.to_be_bytes());
+            }
+            Msg { bytes }
+        }
+        fn question(mut self, n: &str, t: u16) -> Self {
+            self.bytes.extend(name(n));
+            self.bytes.extend_from_slice(&t.to_be_bytes());
+            self.bytes.extend_from_slice(&1u16.to_be_bytes());
+            self
+        }
+        fn answer_raw(mut self, owner: &[u8], t: u16, ttl: u32, rdata: &[u8]) -> Self {
+            self.bytes.extend_from_slice(owner);
+            self.bytes.extend_from_slice(&t.to_be_bytes());
+            self.bytes.extend_from_slice(&1u16.to_be_bytes());
+            self.bytes.extend_from_slice(&ttl.to_be_bytes());
+            self.bytes
+                .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            self.bytes.extend_from_slice(rdata);
+            self
+        }
+    }
+
+    /// www.example.com CNAME www.example.com.cdn.net (pointer), A ×2 and AAAA.
+    fn cdn_response() -> Vec<u8> {
+        let m = Msg::new(0x1234, 0x8180, 1, 5).question("WWW.Example.com", TYPE_A);
+        // Question name sits at offset 12; the CNAME target reuses it by pointer.
+        // The target's tail `example.com` points into the question (offset 16).
+        let cname_rdata = [
+            &[3, b'w', b'w', b'w', 3][..],
+            b"cdn",
+            &[3],
+            b"net",
+            &[0xc0, 16],
+        ]
+        .concat();
+        let m = m.answer_raw(&[0xc0, 12], TYPE_CNAME, 300, &cname_rdata);
+        // The CNAME target starts at offset 12 + 21 (question) + 12 (record header).
+        let t = 12 + 21 + 12;
+        m.answer_raw(&[0xc0, t as u8], TYPE_A, 60, &[93, 184, 216, 34])
+            .answer_raw(&[0xc0, t as u8], TYPE_A, 60, &[93, 184, 216, 35])
+            .answer_raw(
+                &[0xc0, t as u8],
+                TYPE_AAAA,
+                60,
+                &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            )
+            .answer_raw(&[0xc0, 12], 16, 60, b"\x03txt")
+            .bytes
+    }
+
+    #[test]
+    fn parses_cdn_response() {
+        let m = parse(&cdn_response()).unwrap();
+        assert_eq!(
+            (m.id, m.response, m.rcode, m.truncated),
+            (0x1234, true, 0, false)
+        );
+        assert_eq!(
+            m.questions,
+            [Question {
+                name: "www.example.com".into(),
+                qtype: 1,
+                qclass: 1
+            }]
+        );
+        assert_eq!(m.answers.len(), 4);
+        assert_eq!(
+            m.answers[0].data,
+            RecordData::Cname("www.cdn.net.example.com".into())
+        );
+        assert_eq!(m.answers[1].name, "www.cdn.net.example.com");
+        assert_eq!(m.answers[1].ttl, 60);
+        assert_eq!(
+            m.answers[2].data,
+            RecordData::A(Ipv4Addr::new(93, 184, 216, 35))
+        );
+        assert!(matches!(m.answers[3].data, RecordData::Aaaa(_)));
+        assert_eq!(m.skipped_answers, 1);
+    }
+
+    #[test]
+    fn hostile_names() {
+        let base = Msg::new(1, 0x0100, 1, 0).bytes;
+        // Pointer to itself.
+        let mut m = base.clone();
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        assert_eq!(parse(&m), Err(DnsError::BadPointer { at: 12 }));
+        // Forward pointer.
+        let mut m = base.clone();
+        m.extend_from_slice(&[0xc0, 20, 0, 1, 0, 1, 0, 0, 1, b'a', 0]);
+        assert_eq!(parse(&m), Err(DnsError::BadPointer { at: 12 }));
+        // Two names pointing at each other: the second points back to the first,
+        // which points forward: rejected.
+        let mut m = Msg::new(1, 0x0100, 2, 0).bytes;
+        m.extend_from_slice(&[1, b'a', 0xc0, 18, 0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1]);
+        assert!(matches!(parse(&m), Err(DnsError::BadPointer { .. })));
+        // Label types 01 and 10 are reserved.
+        let mut m = base.clone();
+        m.extend_from_slice(&[0x40, 0, 1, 0, 1]);
+        assert_eq!(parse(&m), Err(DnsError::BadLabel { at: 12 }));
+        // A name over 255 bytes.
+        let mut m = base.clone();
+        for _ in 0..5 {
+            m.push(63);
+            m.extend_from_slice(&[b'a'; 63]);
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        assert!(matches!(parse(&m), Err(DnsError::NameTooLong { .. })));
+        // Counts larger than the message.
+        let m = Msg::new(1, 0x8180, 65535, 65535).bytes;
+        assert_eq!(parse(&m), Err(DnsError::Truncated { at: 12 }));
+        // A with 5 bytes of data.
+        let m = Msg::new(1, 0x8180, 0, 1)
+            .answer_raw(&[0], TYPE_A, 1, &[1, 2, 3, 4, 5])
+            .bytes;
+        assert_eq!(parse(&m), Err(DnsError::BadRdata { rtype: 1, len: 5 }));
+    }
+
+    #[test]
+    fn odd_bytes_in_names_are_escaped() {
+        let mut m = Msg::new(1, 0x0100, 1, 0).bytes;
+        m.extend_from_slice(&[3, b'a', b'.', 0xff, 2, b'\\', b' ', 0, 0, 1, 0, 1]);
+        assert_eq!(
+            parse(&m).unwrap().questions[0].name,
+            "a\\046\\255.\\092\\032"
+        );
+    }
+
+    #[test]
+    fn tcp_framer_any_split() {
+        let a = cdn_response();
+        let b = Msg::new(7, 0x0100, 1, 0).question("x.org", 1).bytes;
+        let mut stream = Vec::new();
+        for m in [&a[..], &[][..], &b[..]] {
+            stream.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            stream.extend_from_slice(m);
+        }
+        for cut in 0..=stream.len() {
+            let mut f = DnsTcpFramer::new();
+            let mut out = Vec::new();
+            f.push(&stream[..cut], &mut out);
+            f.push(&stream[cut..], &mut out);
+            assert_eq!(out, vec![a.clone(), b.clone()], "cut at {cut}");
+        }
+        let mut f = DnsTcpFramer::new();
+        let mut out = Vec::new();
+        f.push(&stream[..5], &mut out);
+        f.gap();
+        f.push(&stream[5..], &mut out);
+        assert!(out.is_empty() && f.is_lost());
+    }
+
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_micros(s * 1_000_000)
+    }
+
+    #[test]
+    fn map_follows_cname_to_question() {
+        let mut map = DnsMap::new();
+        let m = parse(&cdn_response()).unwrap();
+        map.insert_answers(&m, ts(100));
+        let a: IpAddr = "93.184.216.34".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(map.lookup(a, ts(100)), Some("www.example.com"));
+        assert_eq!(map.lookup(v6, ts(200)), Some("www.example.com"));
+        assert_eq!(map.lookup(a, ts(99)), None, "not before the answer");
+        let e = map.lookup_entry(a, ts(101)).unwrap();
+        let chain: Vec<&str> = e.chain.iter().map(|s| &**s).collect();
+        assert_eq!(chain, ["www.example.com", "www.cdn.net.example.com"]);
+        // Queries and errors change nothing.
+        let q = parse(&Msg::new(2, 0x0100, 1, 0).question("x.org", 1).bytes).unwrap();
+        map.insert_answers(&q, ts(1));
+        assert_eq!(map.len(), 3);
+    }
+
+    fn answer(q: &str, ip: [u8; 4], ttl: u32) -> DnsMessage {
+        parse(
+            &Msg::new(1, 0x8180, 1, 1)
+                .question(q, 1)
+                .answer_raw(&[0xc0, 12], TYPE_A, ttl, &ip)
+                .bytes,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn map_is_time_aware_and_prefers_fresh() {
+        let mut map = DnsMap::new();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        map.insert_answers(&answer("a.com", [10, 0, 0, 1], 86_400), ts(0));
+        map.insert_answers(&answer("b.com", [10, 0, 0, 1], 10), ts(100));
+        assert_eq!(map.lookup(ip, ts(50)), Some("a.com"));
+        assert_eq!(map.lookup(ip, ts(150)), Some("b.com"));
+        // b.com's TTL + 1 h grace is over at 3 711 s; a.com is still fresh.
+        assert_eq!(map.lookup(ip, ts(3_711)), Some("a.com"));
+        // A fresh answer for b.com again wins.
+        map.insert_answers(&answer("b.com", [10, 0, 0, 1], 10), ts(5_000));
+        assert_eq!(map.lookup(ip, ts(5_001)), Some("b.com"));
+        // Both stale: the most recently answered.
+        assert_eq!(map.lookup(ip, ts(10_000_000)), Some("b.com"));
+    }
+
+    #[test]
+    fn map_is_bounded() {
+        let mut map = DnsMap::with_limits(DnsMapLimits {
+            max_entries: 10,
+            max_names_per_addr: 2,
+            ..DnsMapLimits::default()
+        });
+        for i in 0..100u8 {
+            map.insert_answers(
+                &answer(&format!("h{i}.com"), [10, 0, 0, i], 60),
+                ts(i64::from(i)),
+            );
+        }
+        assert_eq!(map.len(), 10);
+        assert_eq!(
+            map.lookup("10.0.0.99".parse().unwrap(), ts(1000)),
+            Some("h99.com")
+        );
+        assert_eq!(map.lookup("10.0.0.1".parse().unwrap(), ts(1000)), None);
+        for i in 0..5u8 {
+            map.insert_answers(
+                &answer(&format!("n{i}.com"), [10, 0, 0, 99], 60),
+                ts(200 + i64::from(i)),
+            );
+        }
+        assert_eq!(
+            map.by_addr[&"10.0.0.99".parse::<IpAddr>().unwrap()].len(),
+            2
+        );
+        assert_eq!(
+            map.lookup("10.0.0.99".parse().unwrap(), ts(1000)),
+            Some("n4.com")
+        );
+        assert!(map.len() <= 10);
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(data in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse(&data);
+        }
+
+        /// Mutated real messages still parse or fail cleanly, and the map accepts them.
+        #[test]
+        fn mutated_messages(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+            let mut m = cdn_response();
+            for (i, b) in flips {
+                let at = i.index(m.len());
+                m[at] = b;
+            }
+            if let Ok(msg) = parse(&m) {
+                let mut map = DnsMap::new();
+                map.insert_answers(&msg, ts(1));
+            }
+        }
+    }
+}

@@ -1,1 +1,1884 @@
-//! (being written)
+//! HTTP/1.x over one reassembled TCP connection, both directions, sans I/O.
+//!
+//! The flow table hands [`Http1Conn`] the in-order bytes of each direction (and the
+//! gaps the TCP layer could not fill); it answers with [`Http1Event`]s: each request as
+//! soon as it is complete, each final response with the index of the request it
+//! answers, connection-level anomalies, and the point where the connection stops being
+//! HTTP (CONNECT tunnel, `101 Switching Protocols`). The flow table pairs requests and
+//! responses into [`Exchange`](crate::exchange::Exchange)s.
+//!
+//! Heads are parsed by `httparse`; body framing is ours (RFC 9112 §6):
+//! `Transfer-Encoding: chunked` (de-chunked with
+//! [`ChunkedDecoder`](crate::decode::chunked::ChunkedDecoder), trailers skipped),
+//! `Content-Length`, body until close for responses without either, no body for
+//! responses to HEAD, 1xx, 204 and 304. Interim 1xx responses (`100 Continue`) are
+//! skipped: they do not answer a request. `Content-Encoding` is left as is
+//! (`crate::decode` undoes it).
+//!
+//! Policies:
+//! - **Limits** ([`Http1Limits`]): a head larger than `max_head_bytes` or with more than
+//!   `max_headers` fields abandons the message (anomaly, then resync); bodies are stored
+//!   up to `max_body_bytes`, the rest is framed but not kept (`truncated`, anomaly
+//!   `body-size-limit`); at most `max_pending_requests` request methods wait for their
+//!   response (beyond that a response is framed as if its request were a GET).
+//! - **Pairing**: the n-th final response answers request n (`request_index`), counted
+//!   from the first request or response seen. After a gap in the client direction lost
+//!   requests are not counted, so indices may then drift: a gap makes pairing a guess.
+//! - **Gaps**: inside a `Content-Length` body a gap that ends before the body does only
+//!   marks the message truncated (framing is known, nothing is lost after it); inside a
+//!   body that runs until close likewise. Anywhere else the current message is completed
+//!   as truncated and the direction resyncs: it scans for the next request line
+//!   (`METHOD SP target SP HTTP/1.x`) or status line (`HTTP/1.x NNN`).
+//! - **Garbage** (not HTTP/1.x, HTTP/0.9, a malformed head, broken chunking): an
+//!   anomaly, then that direction stops, unless it is resyncing after a gap, in which
+//!   case it scans on.
+//! - **Tunnels**: after a CONNECT request or a request with `Upgrade`, the client's
+//!   further bytes are held (up to `max_head_bytes`) until the response decides: a 2xx
+//!   to CONNECT or a 101 makes both directions opaque ([`Http1Event::Opaque`], once per
+//!   direction; the bytes already received after the switch point are handed over by
+//!   [`Http1Conn::take_opaque_bytes`]); any other answer resumes parsing.
+//!
+//! Hot path: while a direction has nothing buffered, input is parsed in place; only an
+//! incomplete head (or the held bytes of a tunnel request) is copied, once.
+
+use std::collections::VecDeque;
+
+use crate::decode::chunked::{ChunkedDecoder, Malformed, Status};
+use crate::exchange::{Anomaly, Header};
+use crate::timestamp::Timestamp;
+
+/// Default [`Http1Limits::max_head_bytes`]: 64 KiB (browsers send < 16 KiB).
+pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 << 10;
+/// Default [`Http1Limits::max_headers`]: 256 header fields.
+pub const DEFAULT_MAX_HEADERS: usize = 256;
+/// Default [`Http1Limits::max_pending_requests`]: 64 requests awaiting a response.
+pub const DEFAULT_MAX_PENDING_REQUESTS: usize = 64;
+/// Longest method token accepted before the head is called garbage.
+const MAX_METHOD_LEN: usize = 32;
+/// Largest piece fed to the chunk decoder at once: bounds its scratch output.
+const CHUNK_FEED: usize = 16 << 10;
+/// Most bytes handed over after a protocol switch; the caller should take them at once.
+const MAX_OPAQUE_BYTES: usize = 64 << 10;
+
+/// Methods recognised when resyncing after a gap (IANA HTTP method registry and a few
+/// common extensions). Heads themselves may carry any token.
+pub(crate) const METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "OPTIONS",
+    "TRACE",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+    "MKCALENDAR",
+    "ACL",
+    "BIND",
+    "UNBIND",
+    "REBIND",
+    "CHECKOUT",
+    "CHECKIN",
+    "MERGE",
+    "MKACTIVITY",
+    "MKWORKSPACE",
+    "VERSION-CONTROL",
+    "UPDATE",
+    "LABEL",
+    "BASELINE-CONTROL",
+    "ORDERPATCH",
+    "PURGE",
+    "LINK",
+    "UNLINK",
+    "M-SEARCH",
+    "NOTIFY",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "QUERY",
+];
+
+/// Limits on what one connection may make us hold; each, when hit, is an anomaly.
+#[derive(Debug, Clone)]
+pub struct Http1Limits {
+    /// Largest request/status line plus header fields.
+    pub max_head_bytes: usize,
+    /// Most header fields in one head.
+    pub max_headers: usize,
+    /// Largest de-chunked body kept per message.
+    pub max_body_bytes: usize,
+    /// Most requests remembered while awaiting their responses (pipelining).
+    pub max_pending_requests: usize,
+}
+
+impl Default for Http1Limits {
+    fn default() -> Self {
+        Http1Limits {
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_body_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
+            max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
+        }
+    }
+}
+
+/// Where a message sits in the capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// Time of the message's first byte.
+    pub ts: Timestamp,
+    /// Frame that carried its first byte.
+    pub first_frame: u64,
+    /// Frame that carried its last byte (or the last one seen, when truncated).
+    pub last_frame: u64,
+}
+
+/// One request as seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub target: String,
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub version: String,
+    pub headers: Vec<Header>,
+    /// De-chunked body, at most `max_body_bytes`.
+    pub body: Vec<u8>,
+    /// Body length on the wire (de-chunked), including what was not kept or was lost.
+    pub body_len: u64,
+    /// The body is incomplete: size limit, gap or connection end.
+    pub truncated: bool,
+    pub meta: MessageMeta,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// One final response as seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub reason: String,
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub version: String,
+    pub headers: Vec<Header>,
+    /// De-chunked body, at most `max_body_bytes`.
+    pub body: Vec<u8>,
+    /// Body length on the wire (de-chunked), including what was not kept or was lost.
+    pub body_len: u64,
+    /// The body is incomplete: size limit, gap or connection end.
+    pub truncated: bool,
+    pub meta: MessageMeta,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// What the parser found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Http1Event {
+    /// A complete (or truncated) request.
+    Request(HttpRequest),
+    /// A final response.
+    Response {
+        /// 0-based index of the request this answers on this connection.
+        request_index: u64,
+        response: HttpResponse,
+    },
+    /// This direction stopped being HTTP (tunnel or upgrade); later bytes are the
+    /// caller's (see [`Http1Conn::take_opaque_bytes`]).
+    Opaque { from_client: bool },
+    /// Something odd about the connection, not tied to an emitted message.
+    Anomaly(Anomaly),
+}
+
+/// How a body is delimited.
+#[derive(Debug)]
+enum Framing {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+#[derive(Debug)]
+enum Start {
+    Request {
+        method: String,
+        target: String,
+    },
+    Response {
+        status: u16,
+        reason: String,
+        request_index: u64,
+    },
+}
+
+/// A message whose head is parsed and whose body is being read.
+#[derive(Debug)]
+struct Partial {
+    start: Start,
+    version: String,
+    headers: Vec<Header>,
+    body: Vec<u8>,
+    body_len: u64,
+    truncated: bool,
+    meta: MessageMeta,
+    anomalies: Vec<Anomaly>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Between messages or inside a head. `scanned`: bytes of the pending head already
+    /// searched (never searched twice); `line_ok`: the first line was checked; `start`:
+    /// time and frame of the head's first byte.
+    Head {
+        scanned: usize,
+        line_ok: bool,
+        start: Option<(Timestamp, u64)>,
+    },
+    Body {
+        msg: Box<Partial>,
+        framing: Framing,
+    },
+    /// Client bytes after a CONNECT/Upgrade request, held until the response decides.
+    Hold {
+        start: Option<(Timestamp, u64)>,
+    },
+    /// Looking for the next message start after a gap or garbage; `scanned` as in Head.
+    Resync {
+        scanned: usize,
+    },
+    Opaque,
+    Stopped,
+}
+
+#[derive(Debug)]
+struct Dir {
+    /// Unconsumed bytes: an incomplete head, held tunnel bytes or a resync window.
+    buf: Vec<u8>,
+    phase: Phase,
+    /// Since a gap: garbage makes the direction scan on instead of stopping.
+    resyncing: bool,
+    /// Bytes received after a protocol switch, for the caller.
+    opaque: Vec<u8>,
+    last_frame: u64,
+}
+
+impl Dir {
+    fn new() -> Self {
+        Dir {
+            buf: Vec::new(),
+            phase: head_phase(),
+            resyncing: false,
+            opaque: Vec::new(),
+            last_frame: 0,
+        }
+    }
+}
+
+fn head_phase() -> Phase {
+    Phase::Head {
+        scanned: 0,
+        line_ok: false,
+        start: None,
+    }
+}
+
+/// What the response to a pending request depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MethodKind {
+    Head,
+    Connect,
+    Upgrade,
+    Other,
+}
+
+/// One HTTP/1.x connection, both directions; see the module doc.
+#[derive(Debug)]
+pub struct Http1Conn {
+    limits: Http1Limits,
+    client: Dir,
+    server: Dir,
+    /// Requests whose response has not been seen: (index, kind), oldest first.
+    pending: VecDeque<(u64, MethodKind)>,
+    next_request: u64,
+    next_response: u64,
+    /// Index of the CONNECT/Upgrade request whose answer the client side waits for.
+    hold_for: Option<u64>,
+    pending_overflow_reported: bool,
+}
+
+/// Result of one step of a direction's state machine.
+enum Step {
+    /// Consumed this many bytes; call again.
+    Go(usize),
+    /// Consumed this many bytes; the rest needs more input.
+    Wait(usize),
+}
+
+impl Http1Conn {
+    /// A connection at its start, both directions expecting a head.
+    pub fn new(limits: Http1Limits) -> Self {
+        Http1Conn {
+            limits,
+            client: Dir::new(),
+            server: Dir::new(),
+            pending: VecDeque::new(),
+            next_request: 0,
+            next_response: 0,
+            hold_for: None,
+            pending_overflow_reported: false,
+        }
+    }
+
+    /// In-order bytes from the client, carried by `frame` captured at `ts`.
+    pub fn client_data(
+        &mut self,
+        data: &[u8],
+        ts: Timestamp,
+        frame: u64,
+        out: &mut Vec<Http1Event>,
+    ) {
+        self.data(true, data, ts, frame, out);
+    }
+
+    /// In-order bytes from the server, carried by `frame` captured at `ts`.
+    pub fn server_data(
+        &mut self,
+        data: &[u8],
+        ts: Timestamp,
+        frame: u64,
+        out: &mut Vec<Http1Event>,
+    ) {
+        self.data(false, data, ts, frame, out);
+    }
+
+    /// `len` bytes from the client were lost.
+    pub fn client_gap(&mut self, len: u64, out: &mut Vec<Http1Event>) {
+        self.gap(true, len, out);
+    }
+
+    /// `len` bytes from the server were lost.
+    pub fn server_gap(&mut self, len: u64, out: &mut Vec<Http1Event>) {
+        self.gap(false, len, out);
+    }
+
+    /// Connection closed (FIN/RST/timeout/end of capture): a body-until-close response
+    /// completes; half-read messages are emitted truncated with an anomaly.
+    pub fn close(&mut self, out: &mut Vec<Http1Event>) {
+        for client in [true, false] {
+            let dir = self.dir(client);
+            let phase = std::mem::replace(&mut dir.phase, Phase::Stopped);
+            let had_bytes = !dir.buf.is_empty();
+            dir.buf = Vec::new();
+            match phase {
+                Phase::Body {
+                    mut msg,
+                    framing: Framing::UntilClose,
+                } => self.finish(client, &mut msg, out),
+                Phase::Body { mut msg, .. } => {
+                    mark_truncated(
+                        &mut msg,
+                        "http-truncated",
+                        "connection ended inside the body",
+                    );
+                    self.finish(client, &mut msg, out);
+                }
+                Phase::Hold { .. } if had_bytes => {
+                    out.push(Http1Event::Anomaly(Anomaly::new(
+                        "http-truncated",
+                        "connection ended with client bytes held after a CONNECT/Upgrade request",
+                    )));
+                }
+                Phase::Head { start: Some(_), .. } if had_bytes => {
+                    out.push(Http1Event::Anomaly(Anomaly::new(
+                        "http-truncated",
+                        format!("connection ended inside a {} head", side(client)),
+                    )));
+                }
+                _ => {}
+            }
+            let dir = self.dir(client);
+            dir.phase = Phase::Stopped;
+            dir.buf = Vec::new();
+        }
+    }
+
+    /// Takes the bytes of one direction received after it became opaque (at most
+    /// 64 KiB; later data is the caller's to route elsewhere).
+    pub fn take_opaque_bytes(&mut self, from_client: bool) -> Vec<u8> {
+        std::mem::take(&mut self.dir(from_client).opaque)
+    }
+
+    /// Whether both directions stopped being parsed (opaque, garbage or closed).
+    pub fn is_done(&self) -> bool {
+        let done = |d: &Dir| matches!(d.phase, Phase::Opaque | Phase::Stopped);
+        done(&self.client) && done(&self.server)
+    }
+
+    fn dir(&mut self, client: bool) -> &mut Dir {
+        if client {
+            &mut self.client
+        } else {
+            &mut self.server
+        }
+    }
+
+    fn data(
+        &mut self,
+        client: bool,
+        data: &[u8],
+        ts: Timestamp,
+        frame: u64,
+        out: &mut Vec<Http1Event>,
+    ) {
+        let dir = self.dir(client);
+        dir.last_frame = frame;
+        match dir.phase {
+            Phase::Stopped => return,
+            Phase::Opaque => {
+                push_opaque(&mut dir.opaque, data);
+                return;
+            }
+            _ => {}
+        }
+        if dir.buf.is_empty() {
+            // In place: no copy unless something is left over.
+            let used = self.run(client, data, ts, frame, out);
+            let rest = data.get(used..).unwrap_or_default();
+            if !rest.is_empty() {
+                self.keep(client, rest.to_vec(), out);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut self.dir(client).buf);
+            buf.extend_from_slice(data);
+            let used = self.run(client, &buf, ts, frame, out);
+            buf.drain(..used.min(buf.len()));
+            self.keep(client, buf, out);
+        }
+    }
+
+    /// Stores what `run` left unconsumed, within limits.
+    fn keep(&mut self, client: bool, rest: Vec<u8>, out: &mut Vec<Http1Event>) {
+        let limit = self.limits.max_head_bytes;
+        let dir = self.dir(client);
+        match dir.phase {
+            Phase::Opaque | Phase::Stopped => return,
+            Phase::Hold { .. } if rest.len() > limit => {
+                dir.phase = Phase::Stopped;
+                dir.buf = Vec::new();
+                out.push(Http1Event::Anomaly(Anomaly::new(
+                    "http-hold-limit",
+                    format!("more than {limit} client bytes before the answer to a CONNECT/Upgrade request"),
+                )));
+                return;
+            }
+            _ => {}
+        }
+        // `run` never leaves bytes in the buffer of the direction it ran.
+        dir.buf = rest;
+    }
+
+    /// Runs the state machine of one direction over `input`; returns bytes consumed.
+    fn run(
+        &mut self,
+        client: bool,
+        input: &[u8],
+        ts: Timestamp,
+        frame: u64,
+        out: &mut Vec<Http1Event>,
+    ) -> usize {
+        let mut pos = 0;
+        loop {
+            let rest = input.get(pos..).unwrap_or_default();
+            let phase = std::mem::replace(&mut self.dir(client).phase, Phase::Stopped);
+            let step = match phase {
+                Phase::Head {
+                    scanned,
+                    line_ok,
+                    start,
+                } => self.head(client, rest, scanned, line_ok, start, ts, frame, out),
+                Phase::Body { msg, framing } => self.body(client, rest, msg, framing, frame, out),
+                Phase::Resync { scanned } => self.resync(client, rest, scanned),
+                Phase::Hold { start } => {
+                    let start = start.or((!rest.is_empty()).then_some((ts, frame)));
+                    self.dir(client).phase = Phase::Hold { start };
+                    Step::Wait(0)
+                }
+                Phase::Opaque => {
+                    let dir = self.dir(client);
+                    dir.phase = Phase::Opaque;
+                    push_opaque(&mut dir.opaque, rest);
+                    Step::Wait(rest.len())
+                }
+                Phase::Stopped => Step::Wait(rest.len()),
+            };
+            match step {
+                Step::Go(n) => pos += n,
+                Step::Wait(n) => return pos + n,
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn head(
+        &mut self,
+        client: bool,
+        rest: &[u8],
+        mut scanned: usize,
+        mut line_ok: bool,
+        mut start: Option<(Timestamp, u64)>,
+        ts: Timestamp,
+        frame: u64,
+        out: &mut Vec<Http1Event>,
+    ) -> Step {
+        if start.is_none() {
+            // Blank lines between messages are tolerated (RFC 9112 §2.2).
+            let blank = rest
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            if blank == rest.len() {
+                self.dir(client).phase = head_phase();
+                return Step::Wait(blank);
+            }
+            if blank > 0 {
+                self.dir(client).phase = head_phase();
+                return Step::Go(blank);
+            }
+            start = Some((ts, frame));
+        }
+        let limit = self.limits.max_head_bytes;
+        let window = &rest[..rest.len().min(limit.saturating_add(4))];
+        if !line_ok {
+            match memchr::memchr(b'\n', window.get(scanned..).unwrap_or_default()) {
+                Some(i) => {
+                    let end = scanned + i;
+                    if let Err(a) = check_first_line(client, &window[..end]) {
+                        return self.garbage(client, a, out);
+                    }
+                    line_ok = true;
+                    scanned = end;
+                }
+                None => {
+                    if let Err(a) = check_prefix(client, window) {
+                        return self.garbage(client, a, out);
+                    }
+                    scanned = window.len();
+                }
+            }
+        }
+        let mut end = None;
+        if line_ok {
+            // The head ends at LF (CR) LF; `scanned` is where the next LF is looked for.
+            let mut j = scanned;
+            while let Some(i) = memchr::memchr(b'\n', window.get(j..).unwrap_or_default()) {
+                let k = j + i;
+                match (window.get(k + 1), window.get(k + 2)) {
+                    (Some(b'\n'), _) => {
+                        end = Some(k + 2);
+                        break;
+                    }
+                    (Some(b'\r'), Some(b'\n')) => {
+                        end = Some(k + 3);
+                        break;
+                    }
+                    (None, _) | (Some(b'\r'), None) => break,
+                    _ => j = k + 1,
+                }
+            }
+            scanned = match end {
+                Some(_) => scanned,
+                // An LF in the last two bytes may still start the end: look again.
+                None => window.len().saturating_sub(2).max(scanned),
+            };
+        }
+        match end {
+            Some(e) if e <= limit => {
+                let (t, f) = start.unwrap_or((ts, frame));
+                let meta = MessageMeta {
+                    ts: t,
+                    first_frame: f,
+                    last_frame: frame,
+                };
+                self.parsed_head(client, &rest[..e], meta, out)
+                    .map_or_else(|| Step::Wait(0), |()| Step::Go(e))
+            }
+            _ if rest.len() > limit => {
+                out.push(Http1Event::Anomaly(Anomaly::new(
+                    "http-head-too-large",
+                    format!("{} head larger than {limit} bytes abandoned", side(client)),
+                )));
+                let dir = self.dir(client);
+                dir.resyncing = true;
+                dir.phase = Phase::Resync { scanned: 0 };
+                Step::Go(limit)
+            }
+            _ => {
+                self.dir(client).phase = Phase::Head {
+                    scanned,
+                    line_ok,
+                    start,
+                };
+                Step::Wait(0)
+            }
+        }
+    }
+
+    /// Garbage where a head should start: stop, or scan on after a gap.
+    fn garbage(&mut self, client: bool, a: Anomaly, out: &mut Vec<Http1Event>) -> Step {
+        out.push(Http1Event::Anomaly(a));
+        let dir = self.dir(client);
+        if dir.resyncing {
+            // Skip one byte so the same false start is not found again.
+            dir.phase = Phase::Resync { scanned: 0 };
+            Step::Go(1)
+        } else {
+            dir.phase = Phase::Stopped;
+            dir.buf = Vec::new();
+            Step::Wait(0)
+        }
+    }
+
+    /// Parses a complete head and sets the next phase. `None` when the phase was set to
+    /// one that consumes nothing more from this input (garbage, stop).
+    fn parsed_head(
+        &mut self,
+        client: bool,
+        head: &[u8],
+        meta: MessageMeta,
+        out: &mut Vec<Http1Event>,
+    ) -> Option<()> {
+        let n = self.limits.max_headers.max(1);
+        let mut small = [httparse::EMPTY_HEADER; DEFAULT_MAX_HEADERS];
+        let mut big;
+        let fields: &mut [httparse::Header<'_>] = if n <= small.len() {
+            &mut small[..n]
+        } else {
+            big = vec![httparse::EMPTY_HEADER; n];
+            &mut big
+        };
+        let mut cfg = httparse::ParserConfig::default();
+        cfg.allow_spaces_after_header_name_in_responses(true)
+            .allow_obsolete_multiline_headers_in_responses(true)
+            .allow_multiple_spaces_in_response_status_delimiters(true)
+            .ignore_invalid_headers_in_responses(true)
+            .ignore_invalid_headers_in_requests(true);
+        let parsed = if client {
+            let mut req = httparse::Request::new(fields);
+            match cfg.parse_request(&mut req, head) {
+                Ok(httparse::Status::Complete(_)) => {}
+                Ok(httparse::Status::Partial) => {
+                    return self.bad_head(client, httparse::Error::Token, out)
+                }
+                Err(e) => return self.bad_head(client, e, out),
+            }
+            let headers = convert(req.headers);
+            (
+                Start::Request {
+                    method: req.method.unwrap_or_default().to_string(),
+                    target: req.path.unwrap_or_default().to_string(),
+                },
+                req.version.unwrap_or(1),
+                headers,
+            )
+        } else {
+            let mut resp = httparse::Response::new(fields);
+            match cfg.parse_response(&mut resp, head) {
+                Ok(httparse::Status::Complete(_)) => {}
+                Ok(httparse::Status::Partial) => {
+                    return self.bad_head(client, httparse::Error::Token, out)
+                }
+                Err(e) => return self.bad_head(client, e, out),
+            }
+            let headers = convert(resp.headers);
+            (
+                Start::Response {
+                    status: resp.code.unwrap_or_default(),
+                    reason: resp.reason.unwrap_or_default().to_string(),
+                    request_index: self.next_response,
+                },
+                resp.version.unwrap_or(1),
+                headers,
+            )
+        };
+        let (start, version, headers) = parsed;
+        let mut msg = Box::new(Partial {
+            start,
+            version: format!("HTTP/1.{version}"),
+            headers,
+            body: Vec::new(),
+            body_len: 0,
+            truncated: false,
+            meta,
+            anomalies: Vec::new(),
+        });
+        if client {
+            self.request_head(&msg, out);
+        }
+        let framing = match self.framing(&mut msg) {
+            Ok(f) => f,
+            Err(a) => {
+                // The head is still worth reporting; the framing after it is lost.
+                msg.anomalies.push(a);
+                msg.truncated = true;
+                self.finish(client, &mut msg, out);
+                let dir = self.dir(client);
+                if !matches!(dir.phase, Phase::Opaque | Phase::Stopped) {
+                    dir.resyncing = true;
+                    dir.phase = Phase::Resync { scanned: 0 };
+                }
+                return Some(());
+            }
+        };
+        match framing {
+            None => self.finish(client, &mut msg, out),
+            Some(framing) => self.dir(client).phase = Phase::Body { msg, framing },
+        }
+        Some(())
+    }
+
+    fn bad_head(
+        &mut self,
+        client: bool,
+        e: httparse::Error,
+        out: &mut Vec<Http1Event>,
+    ) -> Option<()> {
+        let kind = if e == httparse::Error::TooManyHeaders {
+            "http-too-many-headers"
+        } else {
+            "http-malformed-head"
+        };
+        let a = Anomaly::new(kind, format!("{} head: {e}", side(client)));
+        match self.garbage(client, a, out) {
+            // Resyncing: the whole head is skipped (`Some`), scanning resumes after it.
+            Step::Go(_) => Some(()),
+            Step::Wait(_) => None,
+        }
+    }
+
+    /// Remembers a request's method kind for framing its response.
+    fn request_head(&mut self, msg: &Partial, out: &mut Vec<Http1Event>) {
+        let Start::Request { method, .. } = &msg.start else {
+            return;
+        };
+        let index = self.next_request;
+        self.next_request += 1;
+        let kind = if method.eq_ignore_ascii_case("HEAD") {
+            MethodKind::Head
+        } else if method.eq_ignore_ascii_case("CONNECT") {
+            MethodKind::Connect
+        } else if crate::exchange::header(&msg.headers, "upgrade").is_some()
+            && crate::exchange::header(&msg.headers, "connection")
+                .is_some_and(|v| contains_token(v, b"upgrade"))
+        {
+            MethodKind::Upgrade
+        } else {
+            MethodKind::Other
+        };
+        if self.pending.len() >= self.limits.max_pending_requests {
+            // Reported once per connection; the response is framed as if to a GET.
+            if !self.pending_overflow_reported {
+                self.pending_overflow_reported = true;
+                out.push(Http1Event::Anomaly(Anomaly::new(
+                    "http-pending-limit",
+                    format!(
+                        "more than {} requests awaiting responses",
+                        self.limits.max_pending_requests
+                    ),
+                )));
+            }
+            return;
+        }
+        self.pending.push_back((index, kind));
+    }
+
+    /// Body framing of a parsed head: `None` when it has no body.
+    fn framing(&mut self, msg: &mut Partial) -> Result<Option<Framing>, Anomaly> {
+        let (chunked, te) = transfer_encoding(&msg.headers);
+        let length = content_length(&msg.headers)?;
+        match &msg.start {
+            Start::Request { .. } => {
+                if te {
+                    if !chunked {
+                        return Err(Anomaly::new(
+                            "http-malformed-head",
+                            "request Transfer-Encoding does not end in chunked",
+                        ));
+                    }
+                    if length.is_some() {
+                        msg.anomalies.push(Anomaly::new(
+                            "http-length-conflict",
+                            "request has both Transfer-Encoding and Content-Length; chunked wins",
+                        ));
+                    }
+                    return Ok(Some(Framing::Chunked(ChunkedDecoder::new())));
+                }
+                Ok(match length {
+                    Some(0) | None => None,
+                    Some(n) => Some(Framing::Length(n)),
+                })
+            }
+            Start::Response {
+                status,
+                request_index,
+                ..
+            } => {
+                let kind = self.kind_of(*request_index);
+                if (100..200).contains(status)
+                    || *status == 204
+                    || *status == 304
+                    || kind == MethodKind::Head
+                {
+                    return Ok(None);
+                }
+                if kind == MethodKind::Connect && (200..300).contains(status) {
+                    return Ok(None);
+                }
+                if te {
+                    if length.is_some() {
+                        msg.anomalies.push(Anomaly::new(
+                            "http-length-conflict",
+                            "response has both Transfer-Encoding and Content-Length; Transfer-Encoding wins",
+                        ));
+                    }
+                    return Ok(Some(if chunked {
+                        Framing::Chunked(ChunkedDecoder::new())
+                    } else {
+                        Framing::UntilClose
+                    }));
+                }
+                Ok(Some(match length {
+                    Some(0) => return Ok(None),
+                    Some(n) => Framing::Length(n),
+                    None => Framing::UntilClose,
+                }))
+            }
+        }
+    }
+
+    fn kind_of(&self, index: u64) -> MethodKind {
+        self.pending
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map_or(MethodKind::Other, |&(_, k)| k)
+    }
+
+    fn body(
+        &mut self,
+        client: bool,
+        rest: &[u8],
+        mut msg: Box<Partial>,
+        framing: Framing,
+        frame: u64,
+        out: &mut Vec<Http1Event>,
+    ) -> Step {
+        let max = self.limits.max_body_bytes;
+        msg.meta.last_frame = frame;
+        match framing {
+            Framing::Length(left) => {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
+                push_body(&mut msg, &rest[..take], max);
+                let left = left - take as u64;
+                if left == 0 {
+                    self.finish(client, &mut msg, out);
+                    Step::Go(take)
+                } else {
+                    self.dir(client).phase = Phase::Body {
+                        msg,
+                        framing: Framing::Length(left),
+                    };
+                    Step::Wait(take)
+                }
+            }
+            Framing::UntilClose => {
+                push_body(&mut msg, rest, max);
+                self.dir(client).phase = Phase::Body {
+                    msg,
+                    framing: Framing::UntilClose,
+                };
+                Step::Wait(rest.len())
+            }
+            Framing::Chunked(mut dec) => {
+                let mut used = 0;
+                let mut scratch = Vec::new();
+                while used < rest.len() {
+                    let piece = &rest[used..rest.len().min(used + CHUNK_FEED)];
+                    scratch.clear();
+                    let st = dec.feed(piece, &mut scratch);
+                    push_body(&mut msg, &scratch, max);
+                    match st {
+                        Ok(Status::NeedMore) => used += piece.len(),
+                        Ok(Status::Done { consumed }) => {
+                            self.finish(client, &mut msg, out);
+                            return Step::Go(used + consumed);
+                        }
+                        Err(Malformed { consumed }) => {
+                            mark_truncated(
+                                &mut msg,
+                                "http-chunked-malformed",
+                                "broken chunked framing",
+                            );
+                            self.finish(client, &mut msg, out);
+                            // The framing is lost: look for the next message.
+                            let dir = self.dir(client);
+                            dir.resyncing = true;
+                            dir.phase = Phase::Resync { scanned: 0 };
+                            return Step::Go(used + consumed);
+                        }
+                    }
+                }
+                self.dir(client).phase = Phase::Body {
+                    msg,
+                    framing: Framing::Chunked(dec),
+                };
+                Step::Wait(rest.len())
+            }
+        }
+    }
+
+    /// Scans for the next message start; see the module doc.
+    fn resync(&mut self, client: bool, rest: &[u8], scanned: usize) -> Step {
+        let keep = self.limits.max_head_bytes.max(64);
+        let finder = memchr::memmem::Finder::new(b"HTTP/1.");
+        let mut from = scanned.min(rest.len());
+        while let Some(i) = finder.find(&rest[from..]) {
+            let p = from + i;
+            let found = if client {
+                request_start(rest, p, keep)
+            } else {
+                status_start(rest, p)
+            };
+            match found {
+                Found::At(s) => {
+                    self.dir(client).phase = head_phase();
+                    return Step::Go(s);
+                }
+                Found::NeedMore => {
+                    return self.resync_wait(client, rest, p, keep);
+                }
+                Found::No => from = p + 1,
+            }
+        }
+        // "HTTP/1." may be cut at the end: rescan its possible start.
+        self.resync_wait(client, rest, rest.len().saturating_sub(6), keep)
+    }
+
+    /// Stays in resync having searched up to `scanned`; drops old bytes in batches.
+    fn resync_wait(&mut self, client: bool, rest: &[u8], scanned: usize, keep: usize) -> Step {
+        let drop = if rest.len() > 2 * keep {
+            rest.len() - keep
+        } else {
+            0
+        };
+        let drop = drop.min(scanned);
+        self.dir(client).phase = Phase::Resync {
+            scanned: scanned - drop,
+        };
+        Step::Wait(drop)
+    }
+
+    /// Emits a complete message and moves its direction on.
+    fn finish(&mut self, client: bool, msg: &mut Partial, out: &mut Vec<Http1Event>) {
+        let dir = self.dir(client);
+        dir.resyncing = false;
+        dir.phase = head_phase();
+        let partial = std::mem::replace(
+            msg,
+            Partial {
+                start: Start::Request {
+                    method: String::new(),
+                    target: String::new(),
+                },
+                version: String::new(),
+                headers: Vec::new(),
+                body: Vec::new(),
+                body_len: 0,
+                truncated: false,
+                meta: msg.meta.clone(),
+                anomalies: Vec::new(),
+            },
+        );
+        match partial.start {
+            Start::Request { method, target } => {
+                let is_hold = method.eq_ignore_ascii_case("CONNECT")
+                    || (crate::exchange::header(&partial.headers, "upgrade").is_some()
+                        && crate::exchange::header(&partial.headers, "connection")
+                            .is_some_and(|v| contains_token(v, b"upgrade")));
+                out.push(Http1Event::Request(HttpRequest {
+                    method,
+                    target,
+                    version: partial.version,
+                    headers: partial.headers,
+                    body: partial.body,
+                    body_len: partial.body_len,
+                    truncated: partial.truncated,
+                    meta: partial.meta,
+                    anomalies: partial.anomalies,
+                }));
+                let index = self.next_request.saturating_sub(1);
+                if is_hold
+                    && self.next_response <= index
+                    && !matches!(self.client.phase, Phase::Stopped | Phase::Opaque)
+                {
+                    self.hold_for = Some(index);
+                    self.client.phase = Phase::Hold { start: None };
+                }
+            }
+            Start::Response {
+                status,
+                reason,
+                request_index,
+            } => {
+                if (100..200).contains(&status) && status != 101 {
+                    // Interim response (100 Continue, 103 Early Hints): the real one follows.
+                    return;
+                }
+                let kind = self.kind_of(request_index);
+                self.next_response = request_index + 1;
+                while self
+                    .pending
+                    .front()
+                    .is_some_and(|&(i, _)| i <= request_index)
+                {
+                    self.pending.pop_front();
+                }
+                let switch =
+                    status == 101 || (kind == MethodKind::Connect && (200..300).contains(&status));
+                out.push(Http1Event::Response {
+                    request_index,
+                    response: HttpResponse {
+                        status,
+                        reason,
+                        version: partial.version,
+                        headers: partial.headers,
+                        body: partial.body,
+                        body_len: partial.body_len,
+                        truncated: partial.truncated,
+                        meta: partial.meta,
+                        anomalies: partial.anomalies,
+                    },
+                });
+                if switch {
+                    self.go_opaque(out);
+                } else if self.hold_for.is_some_and(|i| i <= request_index) {
+                    self.hold_for = None;
+                    self.release_hold(out);
+                }
+            }
+        }
+    }
+
+    /// Both directions become opaque; bytes already held are handed over.
+    fn go_opaque(&mut self, out: &mut Vec<Http1Event>) {
+        for client in [false, true] {
+            let dir = self.dir(client);
+            if matches!(dir.phase, Phase::Stopped | Phase::Opaque) {
+                continue;
+            }
+            let held = std::mem::take(&mut dir.buf);
+            push_opaque(&mut dir.opaque, &held);
+            dir.phase = Phase::Opaque;
+            out.push(Http1Event::Opaque {
+                from_client: client,
+            });
+        }
+        self.hold_for = None;
+    }
+
+    /// The answer to a CONNECT/Upgrade request kept the connection HTTP: parse the held
+    /// client bytes.
+    fn release_hold(&mut self, out: &mut Vec<Http1Event>) {
+        let Phase::Hold { start } = self.client.phase else {
+            return;
+        };
+        self.client.phase = head_phase();
+        let held = std::mem::take(&mut self.client.buf);
+        if held.is_empty() {
+            return;
+        }
+        let (ts, frame) = start.unwrap_or((Timestamp::default(), self.client.last_frame));
+        let last = self.client.last_frame;
+        self.data(true, &held, ts, frame, out);
+        self.client.last_frame = last;
+    }
+
+    fn gap(&mut self, client: bool, len: u64, out: &mut Vec<Http1Event>) {
+        if len == 0 {
+            return;
+        }
+        let dir = self.dir(client);
+        let phase = std::mem::replace(&mut dir.phase, Phase::Stopped);
+        let had_bytes = !dir.buf.is_empty();
+        dir.buf.clear();
+        let resync = Phase::Resync { scanned: 0 };
+        let next = match phase {
+            Phase::Stopped => Phase::Stopped,
+            Phase::Opaque => Phase::Opaque,
+            Phase::Body {
+                mut msg,
+                framing: Framing::Length(left),
+            } if len < left => {
+                mark_truncated(&mut msg, "http-gap", "bytes lost inside the body");
+                msg.body_len = msg.body_len.saturating_add(len);
+                Phase::Body {
+                    msg,
+                    framing: Framing::Length(left - len),
+                }
+            }
+            Phase::Body {
+                mut msg,
+                framing: Framing::UntilClose,
+            } => {
+                mark_truncated(&mut msg, "http-gap", "bytes lost inside the body");
+                msg.body_len = msg.body_len.saturating_add(len);
+                Phase::Body {
+                    msg,
+                    framing: Framing::UntilClose,
+                }
+            }
+            Phase::Body { mut msg, framing } => {
+                if let Framing::Length(left) = framing {
+                    msg.body_len = msg.body_len.saturating_add(left);
+                }
+                mark_truncated(&mut msg, "http-gap", "bytes lost at the end of the body");
+                self.finish(client, &mut msg, out);
+                if matches!(self.dir(client).phase, Phase::Opaque) {
+                    return;
+                }
+                resync
+            }
+            Phase::Head { start, .. } => {
+                if start.is_some() || had_bytes {
+                    out.push(Http1Event::Anomaly(Anomaly::new(
+                        "http-gap",
+                        format!("bytes lost inside a {} head; message dropped", side(client)),
+                    )));
+                }
+                resync
+            }
+            Phase::Hold { .. } => {
+                out.push(Http1Event::Anomaly(Anomaly::new(
+                    "http-gap",
+                    "client bytes lost after a CONNECT/Upgrade request",
+                )));
+                Phase::Hold { start: None }
+            }
+            Phase::Resync { .. } => resync,
+        };
+        let dir = self.dir(client);
+        if matches!(next, Phase::Resync { .. }) {
+            dir.resyncing = true;
+        }
+        dir.phase = next;
+    }
+}
+
+fn side(client: bool) -> &'static str {
+    if client {
+        "request"
+    } else {
+        "response"
+    }
+}
+
+fn push_opaque(store: &mut Vec<u8>, data: &[u8]) {
+    let room = MAX_OPAQUE_BYTES.saturating_sub(store.len());
+    store.extend_from_slice(&data[..data.len().min(room)]);
+}
+
+fn push_body(msg: &mut Partial, data: &[u8], max: usize) {
+    msg.body_len = msg.body_len.saturating_add(data.len() as u64);
+    let room = max.saturating_sub(msg.body.len());
+    msg.body.extend_from_slice(&data[..data.len().min(room)]);
+    if data.len() > room && !msg.anomalies.iter().any(|a| a.kind == "body-size-limit") {
+        msg.truncated = true;
+        msg.anomalies.push(Anomaly::new(
+            "body-size-limit",
+            format!("body larger than {max} bytes; the rest was not kept"),
+        ));
+    }
+}
+
+fn mark_truncated(msg: &mut Partial, kind: &str, detail: &str) {
+    msg.truncated = true;
+    if !msg.anomalies.iter().any(|a| a.kind == kind) {
+        msg.anomalies.push(Anomaly::new(kind, detail));
+    }
+}
+
+fn convert(fields: &[httparse::Header<'_>]) -> Vec<Header> {
+    fields
+        .iter()
+        .filter(|h| !h.name.is_empty())
+        .map(|h| Header::new(h.name, h.value))
+        .collect()
+}
+
+/// (`chunked` is the last transfer coding, any `Transfer-Encoding` present).
+fn transfer_encoding(headers: &[Header]) -> (bool, bool) {
+    let mut last = None;
+    let mut any = false;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        for coding in h.value.split(|&b| b == b',') {
+            let c = coding.trim_ascii();
+            if !c.is_empty() {
+                any = true;
+                last = Some(c);
+            }
+        }
+    }
+    (
+        last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")),
+        any,
+    )
+}
+
+/// The message's Content-Length: repeated identical values are one (RFC 9110 §8.6);
+/// differing or non-numeric ones are an error.
+fn content_length(headers: &[Header]) -> Result<Option<u64>, Anomaly> {
+    let mut found: Option<u64> = None;
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("content-length"))
+    {
+        for v in h.value.split(|&b| b == b',') {
+            let v = v.trim_ascii();
+            let n = parse_decimal(v).ok_or_else(|| {
+                Anomaly::new(
+                    "http-bad-length",
+                    format!(
+                        "Content-Length {:?} is not a number",
+                        String::from_utf8_lossy(v)
+                    ),
+                )
+            })?;
+            if found.is_some_and(|f| f != n) {
+                return Err(Anomaly::new(
+                    "http-bad-length",
+                    "conflicting Content-Length values",
+                ));
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn parse_decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+fn contains_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Early rejection of a head that cannot become HTTP/1.x, before its first line ends.
+fn check_prefix(client: bool, prefix: &[u8]) -> Result<(), Anomaly> {
+    let bad = || {
+        Err(Anomaly::new(
+            "http-not-http",
+            format!("{} does not start like HTTP/1.x", side(client)),
+        ))
+    };
+    if client {
+        let token = prefix.iter().take_while(|&&b| is_tchar(b)).count();
+        if token > MAX_METHOD_LEN || (token < prefix.len() && (token == 0 || prefix[token] != b' '))
+        {
+            return bad();
+        }
+    } else {
+        let n = prefix.len().min(7);
+        if prefix[..n] != b"HTTP/1."[..n] {
+            return bad();
+        }
+    }
+    Ok(())
+}
+
+/// A complete first line (without its LF): `METHOD SP target SP HTTP/1.d` or
+/// `HTTP/1.d SP NNN …`.
+fn check_first_line(client: bool, line: &[u8]) -> Result<(), Anomaly> {
+    check_prefix(client, line)?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let ok = if client {
+        let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(_), Some(t), None, _) if !t.starts_with(b"HTTP/") => {
+                return Err(Anomaly::new(
+                    "http-0.9",
+                    "request line without a version (HTTP/0.9)",
+                ));
+            }
+            (Some(_), Some(_), Some(v), None) => is_version(v),
+            _ => false,
+        }
+    } else {
+        line.len() >= 12
+            && is_version(&line[..8])
+            && line[8] == b' '
+            && line[9..12].iter().all(u8::is_ascii_digit)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Anomaly::new(
+            "http-not-http",
+            format!(
+                "{} line is not HTTP/1.x: {:?}",
+                side(client),
+                String::from_utf8_lossy(&line[..line.len().min(64)])
+            ),
+        ))
+    }
+}
+
+fn is_version(v: &[u8]) -> bool {
+    v.len() == 8 && v.starts_with(b"HTTP/1.") && v[7].is_ascii_digit()
+}
+
+enum Found {
+    At(usize),
+    NeedMore,
+    No,
+}
+
+/// A request line whose version starts at `p` (`…METHOD SP target SP HTTP/1.d EOL`).
+fn request_start(buf: &[u8], p: usize, keep: usize) -> Found {
+    match (buf.get(p + 7), buf.get(p + 8)) {
+        (None, _) | (Some(_), None) => return Found::NeedMore,
+        (Some(d), Some(e)) if d.is_ascii_digit() && matches!(e, b'\r' | b'\n') => {}
+        _ => return Found::No,
+    }
+    if p < 2 || buf[p - 1] != b' ' {
+        return Found::No;
+    }
+    // The target: back to the previous space, not crossing a line end.
+    let lo = p.saturating_sub(keep);
+    let before = &buf[lo..p - 1];
+    let Some(sp) = memchr::memrchr3(b' ', b'\n', b'\r', before).map(|i| lo + i) else {
+        return Found::No;
+    };
+    if buf[sp] != b' ' || sp + 1 >= p - 1 {
+        return Found::No;
+    }
+    let run = buf[..sp]
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_uppercase() || **b == b'-')
+        .count();
+    let word = &buf[sp - run..sp];
+    METHODS
+        .iter()
+        .filter(|m| word.ends_with(m.as_bytes()))
+        .map(|m| m.len())
+        .max()
+        .map_or(Found::No, |n| Found::At(sp - n))
+}
+
+/// A status line starting at `p` (`HTTP/1.d SP NNN (SP|EOL)`).
+fn status_start(buf: &[u8], p: usize) -> Found {
+    let Some(tail) = buf.get(p..p + 13) else {
+        // Not enough bytes yet to decide; check what there is.
+        let have = buf.get(p..).unwrap_or_default();
+        let pat = |i: usize, b: u8| match i {
+            7 | 9..=11 => b.is_ascii_digit(),
+            8 => b == b' ',
+            _ => true,
+        };
+        return if have.iter().enumerate().all(|(i, &b)| pat(i, b)) {
+            Found::NeedMore
+        } else {
+            Found::No
+        };
+    };
+    if tail[7].is_ascii_digit()
+        && tail[8] == b' '
+        && tail[9..12].iter().all(u8::is_ascii_digit)
+        && matches!(tail[12], b' ' | b'\r' | b'\n')
+    {
+        Found::At(p)
+    } else {
+        Found::No
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TS: Timestamp = Timestamp::from_micros(1_000);
+
+    fn limits() -> Http1Limits {
+        Http1Limits::default()
+    }
+
+    /// Feeds the client stream then the server stream, each cut at `cuts` (sorted
+    /// offsets), then closes.
+    fn run_split(
+        lim: Http1Limits,
+        client: &[u8],
+        ccuts: &[usize],
+        server: &[u8],
+        scuts: &[usize],
+    ) -> Vec<Http1Event> {
+        let mut conn = Http1Conn::new(lim);
+        let mut out = Vec::new();
+        for (data, cuts, is_client) in [(client, ccuts, true), (server, scuts, false)] {
+            let mut prev = 0;
+            for &c in cuts.iter().chain(std::iter::once(&data.len())) {
+                let piece = &data[prev..c.max(prev)];
+                if is_client {
+                    conn.client_data(piece, TS, 1, &mut out);
+                } else {
+                    conn.server_data(piece, TS, 1, &mut out);
+                }
+                prev = c.max(prev);
+            }
+        }
+        conn.close(&mut out);
+        out
+    }
+
+    fn run(client: &[u8], server: &[u8]) -> Vec<Http1Event> {
+        run_split(limits(), client, &[], server, &[])
+    }
+
+    fn requests(ev: &[Http1Event]) -> Vec<&HttpRequest> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Http1Event::Request(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn responses(ev: &[Http1Event]) -> Vec<(u64, &HttpResponse)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Http1Event::Response {
+                    request_index,
+                    response,
+                } => Some((*request_index, response)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn anomaly_kinds(ev: &[Http1Event]) -> Vec<String> {
+        let mut kinds = Vec::new();
+        for e in ev {
+            match e {
+                Http1Event::Anomaly(a) => kinds.push(a.kind.clone()),
+                Http1Event::Request(r) => kinds.extend(r.anomalies.iter().map(|a| a.kind.clone())),
+                Http1Event::Response { response, .. } => {
+                    kinds.extend(response.anomalies.iter().map(|a| a.kind.clone()))
+                }
+                Http1Event::Opaque { .. } => {}
+            }
+        }
+        kinds
+    }
+
+    /// A conversation touching every framing: pipelining, HEAD, chunked with trailers,
+    /// 100-continue, 204, 304, Content-Length, keep-alive, body until close.
+    const CLIENT: &[u8] = b"GET /a?id=1 HTTP/1.1\r\nHost: example.com\r\n\r\n\
+HEAD /b HTTP/1.1\r\nHost: example.com\r\n\r\n\
+POST /c HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n\
+PUT /d HTTP/1.1\r\nHost: example.com\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\ndata\
+\r\nDELETE /e HTTP/1.0\r\n\r\n\
+GET /f HTTP/1.1\r\n\r\n\
+GET /g HTTP/1.1\n\n";
+    const SERVER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\
+HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n\
+HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n0\r\n\r\n\
+HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n\
+HTTP/1.1 204 No Content\r\n\r\n\
+HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n\
+HTTP/1.0 200 OK\r\n\r\nuntil close";
+
+    #[test]
+    fn conversation() {
+        let ev = run(CLIENT, SERVER);
+        let reqs = requests(&ev);
+        let names: Vec<(&str, &str)> = reqs
+            .iter()
+            .map(|r| (r.method.as_str(), r.target.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("GET", "/a?id=1"),
+                ("HEAD", "/b"),
+                ("POST", "/c"),
+                ("PUT", "/d"),
+                ("DELETE", "/e"),
+                ("GET", "/f"),
+                ("GET", "/g")
+            ]
+        );
+        assert_eq!(reqs[2].body, b"helloabc");
+        assert_eq!(reqs[2].body_len, 8);
+        assert_eq!(reqs[3].body, b"data");
+        assert_eq!(reqs[4].version, "HTTP/1.0");
+        assert_eq!(reqs[0].headers, vec![Header::new("Host", "example.com")]);
+        let resps = responses(&ev);
+        let got: Vec<(u64, u16, &[u8])> = resps
+            .iter()
+            .map(|(i, r)| (*i, r.status, r.body.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, 200, &b"ok"[..]),
+                (1, 200, b""),
+                (2, 201, b"wiki"),
+                (3, 200, b""),
+                (4, 204, b""),
+                (5, 304, b""),
+                (6, 200, b"until close"),
+            ]
+        );
+        assert!(resps.iter().all(|(_, r)| !r.truncated));
+        assert_eq!(anomaly_kinds(&ev), Vec::<String>::new());
+    }
+
+    /// STYLE.md #14: every split point, and byte by byte, gives the same events.
+    #[test]
+    fn split_at_every_offset() {
+        let whole = run(CLIENT, SERVER);
+        for at in 0..=CLIENT.len() {
+            assert_eq!(
+                run_split(limits(), CLIENT, &[at], SERVER, &[]),
+                whole,
+                "client cut at {at}"
+            );
+        }
+        for at in 0..=SERVER.len() {
+            assert_eq!(
+                run_split(limits(), CLIENT, &[], SERVER, &[at]),
+                whole,
+                "server cut at {at}"
+            );
+        }
+        let c: Vec<usize> = (0..CLIENT.len()).collect();
+        let s: Vec<usize> = (0..SERVER.len()).collect();
+        assert_eq!(
+            run_split(limits(), CLIENT, &c, SERVER, &s),
+            whole,
+            "byte by byte"
+        );
+    }
+
+    #[test]
+    fn request_emitted_before_response_and_meta() {
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(
+            b"POST /x HTTP/1.1\r\nContent-",
+            Timestamp::from_micros(5),
+            10,
+            &mut out,
+        );
+        conn.client_data(
+            b"Length: 3\r\n\r\nab",
+            Timestamp::from_micros(6),
+            11,
+            &mut out,
+        );
+        assert!(out.is_empty());
+        conn.client_data(b"c", Timestamp::from_micros(7), 12, &mut out);
+        let reqs = requests(&out);
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(
+            reqs[0].meta,
+            MessageMeta {
+                ts: Timestamp::from_micros(5),
+                first_frame: 10,
+                last_frame: 12
+            }
+        );
+    }
+
+    #[test]
+    fn body_limit_truncates_but_keeps_framing() {
+        let lim = Http1Limits {
+            max_body_bytes: 10,
+            ..limits()
+        };
+        let mut client = b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n".to_vec();
+        client.extend_from_slice(&[b'x'; 100]);
+        client.extend_from_slice(b"GET /next HTTP/1.1\r\n\r\n");
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\n";
+        let ev = run_split(lim, &client, &[50], chunked, &[60]);
+        let reqs = requests(&ev);
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[0].body.len(), 10);
+        assert_eq!(reqs[0].body_len, 100);
+        assert!(reqs[0].truncated);
+        assert_eq!(reqs[1].target, "/next");
+        let resps = responses(&ev);
+        assert_eq!(resps[0].1.body, b"0123456789");
+        assert_eq!(resps[0].1.body_len, 32);
+        assert_eq!(anomaly_kinds(&ev), ["body-size-limit", "body-size-limit"]);
+    }
+
+    #[test]
+    fn connect_tunnel_goes_opaque_with_held_bytes() {
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01",
+            TS,
+            1,
+            &mut out,
+        );
+        conn.client_data(b"\x00\x05", TS, 2, &mut out);
+        assert_eq!(requests(&out).len(), 1);
+        conn.server_data(
+            b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03",
+            TS,
+            3,
+            &mut out,
+        );
+        assert!(out.contains(&Http1Event::Opaque { from_client: true }));
+        assert!(out.contains(&Http1Event::Opaque { from_client: false }));
+        assert_eq!(responses(&out)[0].1.status, 200);
+        conn.client_data(b"more", TS, 4, &mut out);
+        assert_eq!(conn.take_opaque_bytes(true), b"\x16\x03\x01\x00\x05more");
+        assert_eq!(conn.take_opaque_bytes(false), b"\x16\x03\x03");
+        assert!(conn.is_done());
+    }
+
+    #[test]
+    fn websocket_upgrade_and_declined_upgrade() {
+        let req = b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello";
+        let ev = run(
+            req,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi",
+        );
+        assert_eq!(responses(&ev)[0].1.status, 101);
+        assert_eq!(
+            ev.iter()
+                .filter(|e| matches!(e, Http1Event::Opaque { .. }))
+                .count(),
+            2
+        );
+        assert_eq!(anomaly_kinds(&ev), Vec::<String>::new());
+        // Declined: the bytes after the request are parsed again as HTTP.
+        let req = b"GET /h2c HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nGET /next HTTP/1.1\r\n\r\n";
+        let ev = run(req, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+        let reqs = requests(&ev);
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[1].target, "/next");
+        assert_eq!(responses(&ev).len(), 2);
+        assert!(!ev.iter().any(|e| matches!(e, Http1Event::Opaque { .. })));
+    }
+
+    #[test]
+    fn garbage_and_http09_stop_the_direction() {
+        let ev = run(b"\x16\x03\x01\x02\x00\x01\x00", b"");
+        assert_eq!(anomaly_kinds(&ev), ["http-not-http"]);
+        let ev = run(b"GET /index.html\r\n", b"<html>");
+        assert_eq!(anomaly_kinds(&ev), ["http-0.9", "http-not-http"]);
+        let ev = run(b"OPTIONS HTTP/1.1\r\n\r\n", b"");
+        assert_eq!(anomaly_kinds(&ev), ["http-not-http"]);
+        assert!(requests(&ev).is_empty());
+        // Later valid-looking data is ignored once stopped.
+        let ev = run(b"BLAH\x00 / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", b"");
+        assert!(requests(&ev).is_empty());
+    }
+
+    #[test]
+    fn head_limits() {
+        let lim = Http1Limits {
+            max_head_bytes: 100,
+            max_headers: 4,
+            ..limits()
+        };
+        let mut client = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        client.extend_from_slice(&[b'a'; 200]);
+        client.extend_from_slice(b"\r\n\r\nGET /ok HTTP/1.1\r\n\r\n");
+        client.extend_from_slice(
+            b"GET /many HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n",
+        );
+        let ev = run_split(lim.clone(), &client, &[], b"", &[]);
+        let whole_kinds = anomaly_kinds(&ev);
+        assert_eq!(
+            whole_kinds,
+            ["http-head-too-large", "http-too-many-headers"]
+        );
+        let reqs = requests(&ev);
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].target, "/ok");
+        let bytes: Vec<usize> = (0..client.len()).collect();
+        assert_eq!(run_split(lim, &client, &bytes, b"", &[]), ev);
+    }
+
+    #[test]
+    fn gap_inside_length_body_keeps_framing() {
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(
+            b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+            TS,
+            1,
+            &mut out,
+        );
+        conn.client_gap(4, &mut out);
+        conn.client_data(b"hijGET /2 HTTP/1.1\r\n\r\n", TS, 2, &mut out);
+        let reqs = requests(&out);
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[0].body, b"abchij");
+        assert_eq!(reqs[0].body_len, 10);
+        assert!(reqs[0].truncated);
+        assert_eq!(reqs[1].target, "/2");
+        assert_eq!(anomaly_kinds(&out), ["http-gap"]);
+    }
+
+    #[test]
+    fn gap_in_chunked_body_resyncs_on_request_line() {
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n{\"a\":",
+            TS,
+            1,
+            &mut out,
+        );
+        conn.client_gap(100, &mut out);
+        conn.client_data(
+            b"1}\r\n0\r\n\r\nXPOST /next?x=1 HTTP/1.1\r\nContent-Length: 2\r\n\r\nok",
+            TS,
+            2,
+            &mut out,
+        );
+        let reqs = requests(&out);
+        assert_eq!(reqs.len(), 2);
+        assert!(reqs[0].truncated);
+        assert_eq!(reqs[0].body, b"{\"a\":");
+        assert_eq!(
+            (reqs[1].method.as_str(), reqs[1].target.as_str()),
+            ("POST", "/next?x=1")
+        );
+        assert_eq!(reqs[1].body, b"ok");
+    }
+
+    #[test]
+    fn server_gap_resyncs_on_status_line() {
+        let client = b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(client, TS, 1, &mut out);
+        conn.server_data(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+            TS,
+            2,
+            &mut out,
+        );
+        conn.server_gap(50, &mut out);
+        conn.server_data(
+            b"xx\r\n0\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\nz",
+            TS,
+            3,
+            &mut out,
+        );
+        let resps = responses(&out);
+        assert_eq!(resps.len(), 2);
+        assert!(resps[0].1.truncated);
+        assert_eq!(
+            (resps[1].0, resps[1].1.status, resps[1].1.body.as_slice()),
+            (1, 404, &b"z"[..])
+        );
+    }
+
+    #[test]
+    fn close_truncates_half_messages() {
+        let ev = run(
+            b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+            b"HTTP/1.1 200 OK\r\nContent-Le",
+        );
+        let reqs = requests(&ev);
+        assert!(reqs[0].truncated);
+        assert_eq!(reqs[0].body, b"abc");
+        assert_eq!(anomaly_kinds(&ev), ["http-truncated", "http-truncated"]);
+    }
+
+    #[test]
+    fn bad_content_length_reports_head_then_resyncs() {
+        let ev = run(b"POST /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhelloGET /y HTTP/1.1\r\n\r\n", b"");
+        let reqs = requests(&ev);
+        assert_eq!(reqs.len(), 2);
+        assert!(reqs[0].truncated);
+        assert_eq!(reqs[1].target, "/y");
+        assert_eq!(anomaly_kinds(&ev), ["http-bad-length"]);
+    }
+
+    #[test]
+    fn pending_limit_is_bounded() {
+        let lim = Http1Limits {
+            max_pending_requests: 2,
+            ..limits()
+        };
+        let client = b"HEAD /1 HTTP/1.1\r\n\r\n".repeat(4);
+        let server = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n".repeat(2);
+        let ev = run_split(lim, &client, &[], &server, &[]);
+        assert_eq!(requests(&ev).len(), 4);
+        assert_eq!(responses(&ev).len(), 2);
+        assert_eq!(anomaly_kinds(&ev), ["http-pending-limit"]);
+    }
+
+    fn fragment() -> impl Strategy<Value = Vec<u8>> {
+        prop::sample::select(vec![
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"HTTP/1.1 200 OK\r\n",
+            b"HTTP/1.1 100 Continue\r\n",
+            b"Content-Length: 3\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"Connection: upgrade\r\nUpgrade: x\r\n",
+            b"\r\n",
+            b"\n",
+            b"3\r\nabc\r\n",
+            b"0\r\n\r\n",
+            b"abc",
+            b"CONNECT a:1 HTTP/1.1\r\n",
+            b"HEAD /h HTTP/1.0\r\n",
+            b"\x00\xff",
+        ])
+        .prop_map(<[u8]>::to_vec)
+    }
+
+    fn stream() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(fragment(), 0..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        /// Any split of either direction gives the events of the unsplit input, even
+        /// on malformed conversations.
+        #[test]
+        fn split_invariance(c in stream(), s in stream(), ci in any::<prop::sample::Index>(), si in any::<prop::sample::Index>()) {
+            let whole = run(&c, &s);
+            let cc = ci.index(c.len() + 1);
+            let sc = si.index(s.len() + 1);
+            prop_assert_eq!(run_split(limits(), &c, &[cc], &s, &[sc]), whole);
+        }
+    }
+}

@@ -1,1 +1,323 @@
-//! (being written)
+//! Which application protocol a TCP connection speaks, guessed from its first bytes,
+//! not its port: HTTP on 8080 and TLS on 8443 are the rule in app traffic.
+//!
+//! The flow table calls [`sniff_client`] with the first in-order client bytes until it
+//! answers something other than [`Sniff::NeedMore`], and hands the connection to the
+//! matching parser (`http1`, `tls`, `dns`); when the server speaks first (or the
+//! client's bytes were lost) [`sniff_server`] looks at the server's.
+//!
+//! Signatures (all need at most 24 bytes):
+//! - HTTP/1: a known method (RFC 9110, WebDAV, CONNECT …, see `http1::METHODS`)
+//!   followed by a space; servers: `HTTP/1.`.
+//! - HTTP/2 with prior knowledge: the client preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`
+//!   (all 24 bytes); a server's first SETTINGS frame on stream 0.
+//! - TLS: a handshake record (type 22, version 3.0–3.4, length 1..=2^14+2048) whose
+//!   first handshake message is a ClientHello (servers: ServerHello, or an alert).
+//! - DNS over TCP: content alone is too weak (a 2-byte length and a 12-byte header fit
+//!   many binary protocols), so it is only recognised when the caller's port hint says
+//!   53 is involved ([`sniff_client_with_ports`]) and the bytes parse as a query
+//!   header with a length prefix that fits. Any content signature wins over the port:
+//!   HTTP on port 53 is HTTP.
+
+use super::http1::METHODS;
+
+/// Application protocols the tap can parse (or recognise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AppProtocol {
+    Http1,
+    Http2PriorKnowledge,
+    Tls,
+    Dns,
+    Unknown,
+}
+
+/// The verdict on a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniff {
+    Known(AppProtocol),
+    /// A signature may still match with more bytes.
+    NeedMore,
+    /// No signature can match.
+    Unknown,
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Largest TLS record fragment (2^14 plus the expansion RFC 8446 allows).
+const MAX_RECORD: u16 = (1 << 14) + 2048;
+
+/// Port conventionally used by DNS.
+pub const DNS_PORT: u16 = 53;
+
+/// Guesses from the client's first bytes, content only (never DNS; see the module doc).
+pub fn sniff_client(prefix: &[u8]) -> Sniff {
+    let mut verdicts = [
+        http1_request(prefix),
+        h2_preface(prefix),
+        tls_record(prefix, &[1]),
+    ];
+    pick(&mut verdicts)
+}
+
+/// Like [`sniff_client`], with the connection's ports as a hint: when one is 53, a
+/// DNS-over-TCP query is also recognised.
+pub fn sniff_client_with_ports(prefix: &[u8], src_port: u16, dst_port: u16) -> Sniff {
+    let content = sniff_client(prefix);
+    if matches!(content, Sniff::Known(_)) || (src_port != DNS_PORT && dst_port != DNS_PORT) {
+        return content;
+    }
+    let mut verdicts = [content, dns_tcp(prefix)];
+    pick(&mut verdicts)
+}
+
+/// Guesses from the server's first bytes (a server that speaks first, or the client
+/// side was not seen).
+pub fn sniff_server(prefix: &[u8]) -> Sniff {
+    let mut verdicts = [
+        prefix_of(prefix, b"HTTP/1.", AppProtocol::Http1),
+        tls_record(prefix, &[2]),
+        tls_alert(prefix),
+        h2_settings(prefix),
+    ];
+    pick(&mut verdicts)
+}
+
+/// Known beats NeedMore beats Unknown.
+fn pick(v: &mut [Sniff]) -> Sniff {
+    if let Some(k) = v.iter().find(|s| matches!(s, Sniff::Known(_))) {
+        return *k;
+    }
+    if v.contains(&Sniff::NeedMore) {
+        Sniff::NeedMore
+    } else {
+        Sniff::Unknown
+    }
+}
+
+/// `sig` fully present → Known; `prefix` a proper prefix of it → NeedMore.
+fn prefix_of(prefix: &[u8], sig: &[u8], p: AppProtocol) -> Sniff {
+    if prefix.starts_with(sig) {
+        Sniff::Known(p)
+    } else if sig.starts_with(prefix) {
+        Sniff::NeedMore
+    } else {
+        Sniff::Unknown
+    }
+}
+
+fn http1_request(prefix: &[u8]) -> Sniff {
+    let mut best = Sniff::Unknown;
+    for verdict in METHODS.iter().map(|m| {
+        let n = m.len();
+        match prefix.get(..n) {
+            Some(head) if head == m.as_bytes() => match prefix.get(n) {
+                Some(b' ') => Sniff::Known(AppProtocol::Http1),
+                Some(_) => Sniff::Unknown,
+                None => Sniff::NeedMore,
+            },
+            Some(_) => Sniff::Unknown,
+            None if m.as_bytes().starts_with(prefix) => Sniff::NeedMore,
+            None => Sniff::Unknown,
+        }
+    }) {
+        best = pick(&mut [best, verdict]);
+    }
+    best
+}
+
+fn h2_preface(prefix: &[u8]) -> Sniff {
+    prefix_of(prefix, H2_PREFACE, AppProtocol::Http2PriorKnowledge)
+}
+
+/// A handshake record whose first message type is one of `types`.
+fn tls_record(prefix: &[u8], types: &[u8]) -> Sniff {
+    match prefix.first() {
+        None => return Sniff::NeedMore,
+        Some(22) => {}
+        Some(_) => return Sniff::Unknown,
+    }
+    match prefix.get(1) {
+        None => return Sniff::NeedMore,
+        Some(3) => {}
+        Some(_) => return Sniff::Unknown,
+    }
+    match prefix.get(2) {
+        None => return Sniff::NeedMore,
+        Some(0..=4) => {}
+        Some(_) => return Sniff::Unknown,
+    }
+    let (Some(&hi), Some(&lo)) = (prefix.get(3), prefix.get(4)) else {
+        return Sniff::NeedMore;
+    };
+    let len = u16::from_be_bytes([hi, lo]);
+    if len == 0 || len > MAX_RECORD {
+        return Sniff::Unknown;
+    }
+    match prefix.get(5) {
+        None => Sniff::NeedMore,
+        Some(t) if types.contains(t) => Sniff::Known(AppProtocol::Tls),
+        Some(_) => Sniff::Unknown,
+    }
+}
+
+/// A server rejecting the handshake straight away: an alert record of 2 bytes.
+fn tls_alert(prefix: &[u8]) -> Sniff {
+    let sig = [21u8, 3];
+    match prefix.get(..2) {
+        None => {
+            return if sig.starts_with(prefix) {
+                Sniff::NeedMore
+            } else {
+                Sniff::Unknown
+            }
+        }
+        Some(h) if h != sig => return Sniff::Unknown,
+        _ => {}
+    }
+    match prefix.get(2..5) {
+        None => Sniff::NeedMore,
+        Some([minor, 0, 2]) if *minor <= 4 => Sniff::Known(AppProtocol::Tls),
+        Some(_) => Sniff::Unknown,
+    }
+}
+
+/// A SETTINGS frame on stream 0 without flags, its length a multiple of 6 (RFC 9113
+/// §6.5): what an HTTP/2 server sends first.
+fn h2_settings(prefix: &[u8]) -> Sniff {
+    let Some(h) = prefix.get(..9) else {
+        // Decide early when what is there already rules it out.
+        let ok = match prefix {
+            [] | [_] | [_, _] => true,
+            [_, _, _, rest @ ..] => {
+                rest.first().is_none_or(|&t| t == 4) && rest.iter().skip(1).all(|&b| b == 0)
+            }
+        };
+        return if ok { Sniff::NeedMore } else { Sniff::Unknown };
+    };
+    let len = u32::from_be_bytes([0, h[0], h[1], h[2]]);
+    if h[3] == 4 && h[4] == 0 && h[5..9] == [0, 0, 0, 0] && len % 6 == 0 && len <= 16_384 {
+        Sniff::Known(AppProtocol::Http2PriorKnowledge)
+    } else {
+        Sniff::Unknown
+    }
+}
+
+/// A DNS query with a 2-byte length prefix: standard query, one question, no answers.
+fn dns_tcp(prefix: &[u8]) -> Sniff {
+    let Some(h) = prefix.get(..14) else {
+        return Sniff::NeedMore;
+    };
+    let len = u16::from_be_bytes([h[0], h[1]]);
+    let flags = u16::from_be_bytes([h[4], h[5]]);
+    let count = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+    // QR = 0, opcode 0 (query), Z bit clear; 1 question, 0 answers, 0 authority.
+    let query = flags & 0xf840 == 0;
+    if len >= 17 && query && count(6) == 1 && count(8) == 0 && count(10) == 0 && count(12) <= 2 {
+        Sniff::Known(AppProtocol::Dns)
+    } else {
+        Sniff::Unknown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every proper prefix of a recognised input answers NeedMore (or already Known).
+    fn check_prefixes(input: &[u8], f: impl Fn(&[u8]) -> Sniff, want: AppProtocol) {
+        assert_eq!(f(input), Sniff::Known(want), "{input:?}");
+        let mut known = false;
+        for n in 0..input.len() {
+            match f(&input[..n]) {
+                Sniff::Known(p) => {
+                    assert_eq!(p, want);
+                    known = true;
+                }
+                Sniff::NeedMore => assert!(!known, "NeedMore after Known at {n}"),
+                Sniff::Unknown => panic!("prefix of {n} bytes of {input:?} called Unknown"),
+            }
+        }
+    }
+
+    #[test]
+    fn http_methods() {
+        for m in [
+            "GET /",
+            "POST /x",
+            "PROPFIND /dav",
+            "CONNECT a:443",
+            "M-SEARCH *",
+            "OPTIONS *",
+            "PATCH /",
+        ] {
+            check_prefixes(m.as_bytes(), sniff_client, AppProtocol::Http1);
+        }
+        assert_eq!(sniff_client(b"GETX /"), Sniff::Unknown);
+        assert_eq!(sniff_client(b"get /"), Sniff::Unknown);
+        assert_eq!(sniff_client(b"SSH-2.0-OpenSSH"), Sniff::Unknown);
+        assert_eq!(sniff_client(b""), Sniff::NeedMore);
+    }
+
+    #[test]
+    fn h2_preface_and_server_settings() {
+        check_prefixes(H2_PREFACE, sniff_client, AppProtocol::Http2PriorKnowledge);
+        assert_eq!(sniff_client(b"PRI * HTTP/2.1"), Sniff::Unknown);
+        check_prefixes(
+            b"\x00\x00\x12\x04\x00\x00\x00\x00\x00",
+            sniff_server,
+            AppProtocol::Http2PriorKnowledge,
+        );
+        assert_eq!(
+            sniff_server(b"\x00\x00\x13\x04\x00\x00\x00\x00\x00"),
+            Sniff::Unknown
+        );
+    }
+
+    #[test]
+    fn tls_client_and_server() {
+        check_prefixes(b"\x16\x03\x01\x02\x00\x01", sniff_client, AppProtocol::Tls);
+        assert_eq!(
+            sniff_client(b"\x16\x03\x01\x02\x00\x02"),
+            Sniff::Unknown,
+            "ServerHello from a client"
+        );
+        assert_eq!(
+            sniff_client(b"\x16\x03\x01\x7f\xff\x01"),
+            Sniff::Unknown,
+            "record too long"
+        );
+        assert_eq!(sniff_client(b"\x16\x02"), Sniff::Unknown);
+        check_prefixes(b"\x16\x03\x03\x00\x7a\x02", sniff_server, AppProtocol::Tls);
+        check_prefixes(b"\x15\x03\x03\x00\x02", sniff_server, AppProtocol::Tls);
+        check_prefixes(b"HTTP/1.1 200 OK", sniff_server, AppProtocol::Http1);
+        assert_eq!(sniff_server(b"HTTP/2"), Sniff::Unknown);
+        assert_eq!(sniff_server(b"220 smtp.example.com ESMTP"), Sniff::Unknown);
+    }
+
+    fn dns_query() -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+        [&(q.len() as u16).to_be_bytes()[..], &q].concat()
+    }
+
+    #[test]
+    fn dns_needs_the_port_hint() {
+        let q = dns_query();
+        assert_eq!(sniff_client(&q), Sniff::Unknown);
+        assert_eq!(sniff_client_with_ports(&q, 40_000, 8053), Sniff::Unknown);
+        check_prefixes(
+            &q,
+            |p| sniff_client_with_ports(p, 40_000, 53),
+            AppProtocol::Dns,
+        );
+        // Content wins over the port.
+        assert_eq!(
+            sniff_client_with_ports(b"GET / HTTP/1.1", 40_000, 53),
+            Sniff::Known(AppProtocol::Http1)
+        );
+        // A response (QR set) from the client is not a query.
+        let mut r = q.clone();
+        r[4] |= 0x80;
+        assert_eq!(sniff_client_with_ports(&r, 40_000, 53), Sniff::Unknown);
+    }
+}

@@ -1,1 +1,641 @@
-//! (being written)
+//! TLS hellos from the first bytes of a connection: the metadata a tap can read when it
+//! cannot decrypt.
+//!
+//! The flow table feeds the in-order client bytes of a connection sniffed as TLS to a
+//! [`HelloReader`] until it answers; the ClientHello's SNI becomes the exchange's host
+//! (the `tracker-contact-before-consent` rule needs nothing more), its ALPN and offered
+//! versions go with it. Feeding the server bytes to a second reader yields the
+//! ServerHello, whose `supported_versions` extension tells the negotiated version.
+//!
+//! Records (RFC 8446 §5.1) are reassembled across TCP segments and a handshake message
+//! across records (post-quantum key shares make a ClientHello larger than one
+//! record). Everything is bounded: at most [`MAX_HELLO_STREAM`] bytes of stream are read
+//! before the reader gives up. Parsing is by hand over borrowed slices; unknown
+//! extensions, cipher suites and GREASE values (RFC 8701) are kept as raw numbers or
+//! skipped, never rejected.
+
+/// Most stream bytes read looking for a hello (records headers included).
+pub const MAX_HELLO_STREAM: usize = 64 << 10;
+/// Largest record fragment allowed (2^14 plus the expansion RFC 8446 allows).
+const MAX_RECORD: usize = (1 << 14) + 2048;
+/// Content type of handshake records.
+const HANDSHAKE: u8 = 22;
+const CLIENT_HELLO: u8 = 1;
+const SERVER_HELLO: u8 = 2;
+const EXT_SNI: u16 = 0;
+const EXT_ALPN: u16 = 16;
+const EXT_SUPPORTED_VERSIONS: u16 = 43;
+/// Most ALPN protocols kept from one hello.
+const MAX_ALPN: usize = 16;
+
+/// A parsed ClientHello (RFC 8446 §4.1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientHello {
+    pub legacy_version: u16,
+    /// The `supported_versions` extension, GREASE values included, in offered order.
+    pub supported_versions: Vec<u16>,
+    pub random: [u8; 32],
+    pub session_id: Vec<u8>,
+    /// Offered cipher suites, GREASE values included.
+    pub cipher_suites: Vec<u16>,
+    /// The first `host_name` of the server_name extension, lower-cased; bytes outside
+    /// printable ASCII written `\DDD`.
+    pub sni: Option<String>,
+    /// ALPN protocol names offered (at most 16), bytes outside printable ASCII as `\DDD`.
+    pub alpn: Vec<String>,
+}
+
+impl ClientHello {
+    /// The highest version offered: from `supported_versions` (GREASE and unknown
+    /// values aside; drafts rank just below TLS 1.3), else the legacy version field.
+    pub fn offered_version(&self) -> u16 {
+        self.supported_versions
+            .iter()
+            .copied()
+            .filter(|&v| version_rank(v) > 0)
+            .max_by_key(|&v| version_rank(v))
+            .unwrap_or(self.legacy_version)
+    }
+}
+
+/// A parsed ServerHello (RFC 8446 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerHello {
+    pub legacy_version: u16,
+    /// The negotiated version: the `supported_versions` extension, else the legacy field.
+    pub version: u16,
+    pub random: [u8; 32],
+    pub session_id: Vec<u8>,
+    pub cipher_suite: u16,
+    /// ALPN chosen (TLS ≤ 1.2 only: TLS 1.3 sends it encrypted).
+    pub alpn: Option<String>,
+    /// A HelloRetryRequest (RFC 8446 §4.1.3 special random): the real ServerHello follows.
+    pub retry_request: bool,
+}
+
+/// Answer of a [`HelloReader`] feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelloPoll<T> {
+    /// The hello is not complete yet.
+    NeedMore,
+    Done(T),
+    /// The stream does not start with a TLS handshake record.
+    NotTls,
+    /// TLS records, but a broken or over-long hello (the reason).
+    Malformed(String),
+}
+
+/// Reassembles one direction's first handshake message from stream bytes; see the
+/// module doc. Feed until the answer is not `NeedMore`; later feeds answer
+/// `Malformed("finished")`.
+#[derive(Debug, Default)]
+pub struct HelloReader {
+    /// Bytes of a record not complete yet.
+    record: Vec<u8>,
+    /// Handshake bytes collected from complete records.
+    handshake: Vec<u8>,
+    /// Stream bytes consumed so far.
+    seen: usize,
+    records: usize,
+    finished: bool,
+}
+
+impl HelloReader {
+    /// A reader at the start of a direction's stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds client bytes; answers with the ClientHello once complete.
+    pub fn client_hello(&mut self, data: &[u8]) -> HelloPoll<ClientHello> {
+        self.feed(data, CLIENT_HELLO, parse_client_hello)
+    }
+
+    /// Feeds server bytes; answers with the ServerHello once complete.
+    pub fn server_hello(&mut self, data: &[u8]) -> HelloPoll<ServerHello> {
+        self.feed(data, SERVER_HELLO, parse_server_hello)
+    }
+
+    fn feed<T>(
+        &mut self,
+        mut data: &[u8],
+        want: u8,
+        parse: fn(&[u8]) -> Result<T, String>,
+    ) -> HelloPoll<T> {
+        if self.finished {
+            return HelloPoll::Malformed("finished".into());
+        }
+        let answer = loop {
+            // Complete the record header, then the fragment, copying only what is needed.
+            let need = if self.record.len() < 5 {
+                5 - self.record.len()
+            } else {
+                let len = usize::from(u16::from_be_bytes([self.record[3], self.record[4]]));
+                5 + len - self.record.len()
+            };
+            if need > 0 {
+                if data.is_empty() {
+                    break HelloPoll::NeedMore;
+                }
+                let take = need.min(data.len());
+                if self.seen + take > MAX_HELLO_STREAM {
+                    break HelloPoll::Malformed(format!(
+                        "no hello within {MAX_HELLO_STREAM} bytes"
+                    ));
+                }
+                self.record.extend_from_slice(&data[..take]);
+                self.seen += take;
+                data = &data[take..];
+                if self.record.len() == 5 {
+                    if let Some(bad) = self.check_header() {
+                        break bad;
+                    }
+                }
+                continue;
+            }
+            self.records += 1;
+            self.handshake.extend_from_slice(&self.record[5..]);
+            self.record.clear();
+            if self.handshake.len() >= 4 {
+                let h = &self.handshake;
+                if h[0] != want {
+                    break HelloPoll::Malformed(format!(
+                        "handshake message type {} where a hello was expected",
+                        h[0]
+                    ));
+                }
+                let len = usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
+                if len > MAX_HELLO_STREAM {
+                    break HelloPoll::Malformed(format!("hello of {len} bytes"));
+                }
+                if h.len() >= 4 + len {
+                    break match parse(&h[4..4 + len]) {
+                        Ok(hello) => HelloPoll::Done(hello),
+                        Err(e) => HelloPoll::Malformed(e),
+                    };
+                }
+            }
+        };
+        if !matches!(answer, HelloPoll::NeedMore) {
+            self.finished = true;
+            self.record = Vec::new();
+            self.handshake = Vec::new();
+        }
+        answer
+    }
+
+    /// Checks a complete record header: `NotTls` on the first record, `Malformed` later.
+    fn check_header<T>(&self) -> Option<HelloPoll<T>> {
+        let r = &self.record;
+        let len = usize::from(u16::from_be_bytes([r[3], r[4]]));
+        let ok = r[0] == HANDSHAKE && r[1] == 3 && r[2] <= 4 && len <= MAX_RECORD && len > 0;
+        if ok {
+            None
+        } else if self.records == 0 {
+            Some(HelloPoll::NotTls)
+        } else {
+            Some(HelloPoll::Malformed(format!(
+                "record type {} version {}.{} length {len} inside the hello",
+                r[0], r[1], r[2]
+            )))
+        }
+    }
+}
+
+/// Whether `v` is a GREASE value (RFC 8701: 0x0a0a, 0x1a1a, … 0xfafa).
+pub fn is_grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
+}
+
+/// Order of TLS versions for picking the highest offered; 0 for GREASE and unknowns.
+fn version_rank(v: u16) -> u16 {
+    match v {
+        0x0300..=0x0303 => v - 0x0300 + 1,
+        0x7f00..=0x7fff | 0xfb00..=0xfbff => 5,
+        0x0304 => 6,
+        _ => 0,
+    }
+}
+
+/// The usual name of a protocol version number.
+pub fn version_name(v: u16) -> &'static str {
+    match v {
+        0x0002 => "SSL 2.0",
+        0x0300 => "SSL 3.0",
+        0x0301 => "TLS 1.0",
+        0x0302 => "TLS 1.1",
+        0x0303 => "TLS 1.2",
+        0x0304 => "TLS 1.3",
+        // IETF drafts, and Facebook's Fizz experiments (0xfb1a seen in app traffic).
+        0x7f00..=0x7fff | 0xfb00..=0xfbff => "TLS 1.3 draft",
+        0xfeff => "DTLS 1.0",
+        0xfefd => "DTLS 1.2",
+        0xfefc => "DTLS 1.3",
+        v if is_grease(v) => "GREASE",
+        _ => "unknown",
+    }
+}
+
+/// Big-endian cursor over a borrowed slice; every read is checked.
+struct Cur<'a> {
+    b: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Cur<'a> {
+    fn new(b: &'a [u8], what: &'static str) -> Self {
+        Cur { b, what }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.b.len() < n {
+            return Err(format!("{} truncated", self.what));
+        }
+        let (head, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, String> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    /// A vector with a 1- or 2-byte length prefix.
+    fn vec8(&mut self) -> Result<&'a [u8], String> {
+        let n = usize::from(self.u8()?);
+        self.take(n)
+    }
+
+    fn vec16(&mut self) -> Result<&'a [u8], String> {
+        let n = usize::from(self.u16()?);
+        self.take(n)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.b.is_empty()
+    }
+}
+
+fn u16s(b: &[u8], what: &str) -> Result<Vec<u16>, String> {
+    if b.len() % 2 != 0 {
+        return Err(format!("{what}: odd length"));
+    }
+    Ok(b.chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect())
+}
+
+/// Bytes as text: printable ASCII as is (lower-cased when `lower`), others `\DDD`.
+fn text(b: &[u8], lower: bool) -> String {
+    let mut s = String::with_capacity(b.len());
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\092"),
+            0x21..=0x7e => s.push(char::from(if lower { c.to_ascii_lowercase() } else { c })),
+            _ => s.push_str(&format!("\\{c:03}")),
+        }
+    }
+    s
+}
+
+/// The common start of both hellos: version, random, session id.
+fn hello_start(c: &mut Cur<'_>) -> Result<(u16, [u8; 32], Vec<u8>), String> {
+    let version = c.u16()?;
+    let mut random = [0u8; 32];
+    random.copy_from_slice(c.take(32)?);
+    let session_id = c.vec8()?;
+    if session_id.len() > 32 {
+        return Err(format!("session id of {} bytes", session_id.len()));
+    }
+    Ok((version, random, session_id.to_vec()))
+}
+
+/// Iterates over `(type, data)` of an extensions block.
+fn extensions<'a>(c: &mut Cur<'a>) -> Result<Vec<(u16, &'a [u8])>, String> {
+    if c.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut e = Cur::new(c.vec16()?, "extensions");
+    let mut out = Vec::new();
+    while !e.is_empty() {
+        let t = e.u16()?;
+        let d = e.vec16()?;
+        out.push((t, d));
+    }
+    Ok(out)
+}
+
+fn alpn_list(d: &[u8]) -> Result<Vec<String>, String> {
+    let mut l = Cur::new(d, "ALPN");
+    let mut list = Cur::new(l.vec16()?, "ALPN");
+    let mut out = Vec::new();
+    while !list.is_empty() {
+        let p = list.vec8()?;
+        if out.len() < MAX_ALPN {
+            out.push(text(p, false));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a ClientHello handshake body (after the 4-byte handshake header).
+pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, String> {
+    let mut c = Cur::new(body, "ClientHello");
+    let (legacy_version, random, session_id) = hello_start(&mut c)?;
+    let cipher_suites = u16s(c.vec16()?, "cipher suites")?;
+    let _compression = c.vec8()?;
+    let mut hello = ClientHello {
+        legacy_version,
+        supported_versions: Vec::new(),
+        random,
+        session_id,
+        cipher_suites,
+        sni: None,
+        alpn: Vec::new(),
+    };
+    for (t, d) in extensions(&mut c)? {
+        match t {
+            EXT_SNI if hello.sni.is_none() => {
+                let mut e = Cur::new(d, "server_name");
+                let mut list = Cur::new(e.vec16()?, "server_name");
+                while !list.is_empty() {
+                    let kind = list.u8()?;
+                    let name = list.vec16()?;
+                    if kind == 0 && hello.sni.is_none() && !name.is_empty() {
+                        hello.sni = Some(text(name, true));
+                    }
+                }
+            }
+            EXT_ALPN => hello.alpn = alpn_list(d)?,
+            EXT_SUPPORTED_VERSIONS => {
+                let mut e = Cur::new(d, "supported_versions");
+                hello.supported_versions = u16s(e.vec8()?, "supported_versions")?;
+            }
+            _ => {}
+        }
+    }
+    Ok(hello)
+}
+
+/// SHA-256 of "HelloRetryRequest": the random of a HelloRetryRequest.
+const HRR_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+/// Parses a ServerHello handshake body (after the 4-byte handshake header).
+pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, String> {
+    let mut c = Cur::new(body, "ServerHello");
+    let (legacy_version, random, session_id) = hello_start(&mut c)?;
+    let cipher_suite = c.u16()?;
+    let _compression = c.u8()?;
+    let mut hello = ServerHello {
+        legacy_version,
+        version: legacy_version,
+        random,
+        session_id,
+        cipher_suite,
+        alpn: None,
+        retry_request: random == HRR_RANDOM,
+    };
+    for (t, d) in extensions(&mut c)? {
+        match t {
+            EXT_SUPPORTED_VERSIONS => hello.version = Cur::new(d, "supported_versions").u16()?,
+            EXT_ALPN => hello.alpn = alpn_list(d)?.into_iter().next(),
+            _ => {}
+        }
+    }
+    Ok(hello)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A ClientHello from Python 3 `ssl` (OpenSSL 3.0.19): `SSLContext(PROTOCOL_TLS_CLIENT)`,
+    /// `set_alpn_protocols(["h2", "http/1.1"])`, `wrap_bio(MemoryBIO(), MemoryBIO(),
+    /// server_hostname="tracker.example.com")`, first `do_handshake()` output.
+    const PYTHON_HELLO: &str = "1603010200010001fc0303fd7a5c7d6151f2209b5fd6f25d7b2f76c181966933b3d4c5a43971094b0a251120350db9471dcab85962aa781d6e9c18abd7b29f3a7edd3b1ae028bd75d50adc7f0024130213031301c02cc030c02bc02fcca9cca8c024c028c023c027009f009e006b006700ff0100018f000000180016000013747261636b65722e6578616d706c652e636f6d000b000403000102000a00160014001d0017001e0019001801000101010201030104002300000010000e000c02683208687474702f312e310016000000170000000d002a0028040305030603080708080809080a080b080408050806040105010601030303010302040205020602002b00050403040303002d00020101003300260024001d00202b99b30c5285ba1d3378ec86a8faa0939e072b6bf127694b6654bb9eb8310843001500c80000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn feed_pieces(stream: &[u8], cuts: &[usize]) -> HelloPoll<ClientHello> {
+        let mut r = HelloReader::new();
+        let mut prev = 0;
+        for &c in cuts.iter().chain(std::iter::once(&stream.len())) {
+            match r.client_hello(&stream[prev..c]) {
+                HelloPoll::NeedMore => prev = c,
+                other => return other,
+            }
+        }
+        HelloPoll::NeedMore
+    }
+
+    #[test]
+    fn python_client_hello() {
+        let stream = unhex(PYTHON_HELLO);
+        let HelloPoll::Done(h) = feed_pieces(&stream, &[]) else {
+            panic!("not done");
+        };
+        assert_eq!(h.sni.as_deref(), Some("tracker.example.com"));
+        assert_eq!(h.alpn, ["h2", "http/1.1"]);
+        assert_eq!(h.legacy_version, 0x0303);
+        assert_eq!(h.supported_versions, [0x0304, 0x0303]);
+        assert_eq!(version_name(h.offered_version()), "TLS 1.3");
+        assert_eq!(&h.random[..], &stream[11..43]);
+        assert_eq!(h.session_id.len(), 32);
+        assert_eq!(&h.cipher_suites[..3], [0x1302, 0x1303, 0x1301]);
+        assert_eq!(h.cipher_suites.len(), 18);
+        // STYLE.md #14: every split point gives the same answer.
+        for cut in 0..=stream.len() {
+            assert_eq!(
+                feed_pieces(&stream, &[cut]),
+                HelloPoll::Done(h.clone()),
+                "cut at {cut}"
+            );
+        }
+        let bytes: Vec<usize> = (0..stream.len()).collect();
+        assert_eq!(feed_pieces(&stream, &bytes), HelloPoll::Done(h));
+    }
+
+    /// A Chrome-like hello: GREASE cipher, extension and versions, an X25519MLKEM768
+    /// key share (1 216 bytes) that pushes the hello past one record, which we cut in two.
+    fn pq_hello_stream() -> Vec<u8> {
+        let ext =
+            |t: u16, d: &[u8]| [&t.to_be_bytes()[..], &(d.len() as u16).to_be_bytes(), d].concat();
+        let v16 = |d: &[u8]| [&(d.len() as u16).to_be_bytes()[..], d].concat();
+        let sni = v16(&[&[0u8][..], &v16(b"Ads.Tracker.Example")].concat());
+        let alpn = v16(&[&[2u8][..], b"h2", &[8], b"http/1.1"].concat());
+        let versions = [&[6u8][..], &[0x7a, 0x7a, 0x03, 0x04, 0x03, 0x03]].concat();
+        let share = [
+            &[0x11u8, 0xec][..],
+            &v16(&[0x42; 1216]),
+            &[0x00, 0x1d],
+            &v16(&[7; 32]),
+        ]
+        .concat();
+        let exts = [
+            ext(0x0a0a, b""),
+            ext(0, &sni),
+            ext(16, &alpn),
+            ext(43, &versions),
+            ext(51, &v16(&share)),
+            ext(0x1a1a, b"\0"),
+        ]
+        .concat();
+        let suites: Vec<u8> = [0x3a3au16, 0x1301, 0x1302, 0xc02b]
+            .iter()
+            .flat_map(|s| s.to_be_bytes())
+            .collect();
+        let body = [
+            &[3u8, 3][..],
+            &[9; 32],
+            &[0],
+            &v16(&suites),
+            &[1, 0],
+            &v16(&exts),
+        ]
+        .concat();
+        let len = body.len() as u32;
+        let hs = [&[1u8][..], &len.to_be_bytes()[1..], &body].concat();
+        let (a, b) = hs.split_at(1000);
+        let rec = |f: &[u8]| [&[22u8, 3, 1][..], &(f.len() as u16).to_be_bytes(), f].concat();
+        [rec(a), rec(b)].concat()
+    }
+
+    #[test]
+    fn grease_and_pq_key_share_over_two_records() {
+        let stream = pq_hello_stream();
+        let HelloPoll::Done(h) = feed_pieces(&stream, &[]) else {
+            panic!("not done");
+        };
+        assert_eq!(h.sni.as_deref(), Some("ads.tracker.example"));
+        assert_eq!(h.alpn, ["h2", "http/1.1"]);
+        assert_eq!(h.cipher_suites, [0x3a3a, 0x1301, 0x1302, 0xc02b]);
+        assert_eq!(h.supported_versions, [0x7a7a, 0x0304, 0x0303]);
+        assert_eq!(h.offered_version(), 0x0304);
+        assert_eq!(version_name(0x7a7a), "GREASE");
+        // Facebook's Fizz draft version ranks below TLS 1.3, above 1.2.
+        let fb = ClientHello {
+            supported_versions: vec![0xfb1a, 0x0303],
+            ..h.clone()
+        };
+        assert_eq!(
+            (fb.offered_version(), version_name(0xfb1a)),
+            (0xfb1a, "TLS 1.3 draft")
+        );
+        let fb = ClientHello {
+            supported_versions: vec![0x0304, 0xfb1a],
+            ..h.clone()
+        };
+        assert_eq!(fb.offered_version(), 0x0304);
+        for cut in (0..=stream.len()).step_by(7).chain([1004, 1005, 1006]) {
+            assert_eq!(
+                feed_pieces(&stream, &[cut]),
+                HelloPoll::Done(h.clone()),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn not_tls_and_malformed() {
+        assert_eq!(feed_pieces(b"GET / HTTP/1.1\r\n", &[]), HelloPoll::NotTls);
+        assert_eq!(feed_pieces(b"\x16\x03\x01", &[]), HelloPoll::NeedMore);
+        assert_eq!(feed_pieces(b"\x16\x03\x01\x00\x00", &[]), HelloPoll::NotTls);
+        // A ServerHello where a ClientHello should be.
+        assert!(matches!(
+            feed_pieces(b"\x16\x03\x03\x00\x04\x02\x00\x00\x00", &[]),
+            HelloPoll::Malformed(_)
+        ));
+        // Second record is an alert.
+        let stream = pq_hello_stream();
+        let mut bad = stream[..1005].to_vec();
+        bad.extend_from_slice(b"\x15\x03\x03\x00\x02\x02\x28");
+        assert!(matches!(feed_pieces(&bad, &[]), HelloPoll::Malformed(_)));
+        // A hello announcing 16 MiB.
+        assert!(matches!(
+            feed_pieces(b"\x16\x03\x01\x00\x04\x01\xff\xff\xff", &[]),
+            HelloPoll::Malformed(_)
+        ));
+        // Endless small records never exceed the bound.
+        let mut endless = b"\x16\x03\x01\x00\x04\x01\x00\xff\xff".to_vec();
+        for _ in 0..20_000 {
+            endless.extend_from_slice(b"\x16\x03\x01\x00\x01\x00");
+        }
+        assert!(matches!(
+            feed_pieces(&endless, &[]),
+            HelloPoll::Malformed(_)
+        ));
+        // Lengths inside the hello that overrun it.
+        let mut s = unhex(PYTHON_HELLO);
+        s[9 + 2 + 32] = 0xff; // session id length
+        assert!(matches!(feed_pieces(&s, &[]), HelloPoll::Malformed(_)));
+    }
+
+    #[test]
+    fn server_hello_tls13_and_hrr() {
+        let exts = [&[0u8, 43, 0, 2, 3, 4][..], &[0, 51, 0, 4, 0, 0x1d, 0, 0]].concat();
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[5; 32]);
+        body.extend_from_slice(&[0, 0x13, 0x01, 0]);
+        body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+        body.extend_from_slice(&exts);
+        let hs = [&[2u8, 0, 0, body.len() as u8][..], &body].concat();
+        let stream = [
+            &[22u8, 3, 3, 0, hs.len() as u8][..],
+            &hs,
+            b"\x14\x03\x03\x00\x01\x01",
+        ]
+        .concat();
+        let mut r = HelloReader::new();
+        let HelloPoll::Done(h) = r.server_hello(&stream) else {
+            panic!("not done");
+        };
+        assert_eq!(
+            (h.version, h.cipher_suite, h.retry_request),
+            (0x0304, 0x1301, false)
+        );
+        assert_eq!(version_name(h.version), "TLS 1.3");
+        body[2..34].copy_from_slice(&HRR_RANDOM);
+        assert!(parse_server_hello(&body).unwrap().retry_request);
+        // TLS 1.2 with ALPN.
+        let mut b12 = vec![3, 3];
+        b12.extend_from_slice(&[1; 32]);
+        b12.extend_from_slice(&[0, 0xc0, 0x2f, 0, 0, 9, 0, 16, 0, 5, 0, 3, 2, b'h', b'2']);
+        let h = parse_server_hello(&b12).unwrap();
+        assert_eq!((h.version, h.alpn.as_deref()), (0x0303, Some("h2")));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(data in prop::collection::vec(any::<u8>(), 0..400), cut in any::<prop::sample::Index>()) {
+            let at = cut.index(data.len() + 1);
+            let _ = feed_pieces(&data, &[at]);
+            let _ = parse_client_hello(&data);
+            let _ = parse_server_hello(&data);
+        }
+
+        #[test]
+        fn mutated_hello(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)) {
+            let mut s = unhex(PYTHON_HELLO);
+            for (i, b) in flips {
+                let at = i.index(s.len());
+                s[at] = b;
+            }
+            let whole = feed_pieces(&s, &[]);
+            prop_assert_eq!(feed_pieces(&s, &[s.len() / 3]), whole);
+        }
+    }
+}
