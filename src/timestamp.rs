@@ -40,6 +40,15 @@ impl Timestamp {
         })
     }
 
+    /// The current time of the system clock (for live sources only; analysis takes
+    /// its times from the traffic).
+    pub fn now() -> Self {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
+    }
+
     /// Milliseconds added (negative to go back), saturating.
     pub fn add_millis(self, ms: i64) -> Self {
         Timestamp(self.0.saturating_add(ms.saturating_mul(1_000)))

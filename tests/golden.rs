@@ -17,15 +17,28 @@ fn captures() -> PathBuf {
 fn run_golden(dir: &str, capture: &str, device: Option<&str>) {
     let dir = captures().join(dir);
     let case = Arc::new(consentry::case::load(&dir.join("consentry.toml")).expect("case file"));
-    let run = analyze_files(
-        case,
-        &[dir.join(capture)],
-        device.map(str::to_string),
-        Options::default(),
-    )
-    .expect("analysis");
-    let mut got = Vec::new();
-    write_jsonl(&run.findings, &mut got).unwrap();
+    let findings = |workers: usize| {
+        let run = analyze_files(
+            case.clone(),
+            &[dir.join(capture)],
+            device.map(str::to_string),
+            Options::default(),
+            workers,
+        )
+        .expect("analysis");
+        assert!(run.summary.input_errors.is_empty(), "{:?}", run.summary.input_errors);
+        let mut out = Vec::new();
+        write_jsonl(&run.findings, &mut out).unwrap();
+        out
+    };
+    let got = findings(0);
+    // The same findings, byte for byte, whatever the number of threads.
+    for workers in [1, 3] {
+        assert!(
+            findings(workers) == got,
+            "{capture}: findings with {workers} worker threads differ from one thread"
+        );
+    }
     let golden = dir.join(
         capture
             .rsplit_once('.')
@@ -56,4 +69,9 @@ fn run_golden(dir: &str, capture: &str, device: Option<&str>) {
 #[test]
 fn demo_first_launch() {
     run_golden("demo", "demo.har", None);
+}
+
+#[test]
+fn gateway_span_port() {
+    run_golden("gateway", "gateway.pcapng", None);
 }

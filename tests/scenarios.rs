@@ -233,7 +233,7 @@ fn each_encoding_and_place_is_reported_exactly() {
     let har_path = dir.path().join("unseen.har");
     std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
     let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
-    let run = analyze_files(case, &[har_path], None, Options::default()).unwrap();
+    let run = analyze_files(case, &[har_path], None, Options::default(), 1).unwrap();
 
     let got: BTreeSet<(String, String, String, String, String)> = run
         .findings

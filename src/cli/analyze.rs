@@ -1,28 +1,32 @@
 //! `consentry analyze FILE... --case FILE`: one-shot, in-memory analysis of capture
 //! files, printing the findings.
 
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::cell::Cell;
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
+use anyhow::Context;
 
+use super::input::{read_input, Attribution};
+use super::pipeline::analyze_stream;
 use crate::case::{self, Case};
-use crate::report::{self, Format, InputInfo, RunSummary};
+use crate::exchange::SourceKind;
+use crate::report::{self, Format, RunSummary};
 use crate::rules::{Analyzer, Finding, Options, Severity};
-use crate::source::{self, HarOptions, InputKind};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Capture files to analyse (HAR; the type is detected from the content).
+    /// Capture files to analyse: pcap, pcapng or HAR (the type is detected from the
+    /// content, not the name).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// The case file describing the devices, the app and the consent decisions.
     #[arg(long, value_name = "FILE", env = "CONSENTRY_CASE")]
     pub case: PathBuf,
-    /// Attribute traffic without client addresses (HAR) to this device of the case.
+    /// Attribute traffic without client addresses (HAR), and capture traffic of
+    /// clients that match no device address, to this device of the case.
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
     /// Output format.
@@ -34,6 +38,9 @@ pub struct Args {
     /// Include the matched personal data values in the output.
     #[arg(long)]
     pub reveal: bool,
+    /// Threads to use (default: one per core). Results are the same for any number.
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
     /// Write the findings to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -56,62 +63,6 @@ impl From<SeverityArg> for Severity {
     }
 }
 
-/// Which device file-level traffic without client addresses belongs to.
-fn har_device(case: &Case, wanted: Option<&str>) -> anyhow::Result<Option<String>> {
-    match (wanted, case.devices.as_slice()) {
-        (Some(id), devices) => {
-            if devices.iter().any(|d| d.id == id) {
-                Ok(Some(id.to_string()))
-            } else {
-                let known: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
-                bail!(
-                    "--device {id:?} is not a device of the case (it has: {})",
-                    known.join(", ")
-                )
-            }
-        }
-        (None, []) => Ok(None),
-        (None, [only]) => Ok(Some(only.id.clone())),
-        (None, several) => {
-            let known: Vec<&str> = several.iter().map(|d| d.id.as_str()).collect();
-            bail!(
-                "the case has {} devices ({}) and HAR files carry no client address: say which one with --device",
-                several.len(),
-                known.join(", ")
-            )
-        }
-    }
-}
-
-/// A progress bar on a terminal, nothing when stderr is piped.
-fn progress(total: u64, name: &str) -> ProgressBar {
-    if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message(name.to_string());
-    bar
-}
-
-/// Counts bytes read through it into a progress bar.
-struct Counting<R> {
-    inner: R,
-    bar: ProgressBar,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
-        Ok(n)
-    }
-}
-
 /// The result of analysing a set of files.
 pub struct AnalysisRun {
     pub summary: RunSummary,
@@ -119,101 +70,109 @@ pub struct AnalysisRun {
 }
 
 /// Analyses `files` against `case`; the library entry point behind `analyze`.
+///
+/// Traffic of capture clients that are no case device (and not given `device`) is
+/// counted in the summary, not analysed: its consent state is unknown. `workers`
+/// threads prepare exchanges besides the calling thread (0: all on the calling
+/// thread); the results are the same for any number.
 pub fn analyze_files(
     case: Arc<Case>,
     files: &[PathBuf],
     device: Option<String>,
     options: Options,
+    workers: usize,
 ) -> anyhow::Result<AnalysisRun> {
+    let attribution = Attribution::new(&case, device)?;
     let mut analyzer = Analyzer::new(case.clone(), options);
     let mut summary = RunSummary {
         case: case.meta.id.clone(),
         ..RunSummary::default()
     };
+    let mut read = RunSummary::default();
+    let mut outcomes = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
-    for path in files {
-        let label = path.display().to_string();
-        // A bad input is reported and the others still analysed; what was found
-        // before a file's defect is kept (DESIGN: nothing already found is lost).
-        let opened = source::open_input(path)
-            .map_err(anyhow::Error::from)
-            .and_then(|(kind, file)| {
-                if kind != InputKind::Har {
-                    bail!(
-                        "{label}: {} input is not supported yet (HAR is)",
-                        kind.name()
-                    );
+    let found = Cell::new(0usize);
+    let status = || format!("{} findings", found.get());
+    analyze_stream(
+        &mut analyzer,
+        workers,
+        &mut |analyse| {
+            for path in files {
+                // A bad input is reported and the others still analysed; what was
+                // found before a file's defect is kept (nothing found is lost).
+                let outcome = read_input(path, &attribution, &status, &mut |x| {
+                    read.exchanges += 1;
+                    if x.metadata_only {
+                        read.metadata_only += 1;
+                    }
+                    count_anomalies(&mut read, &x.anomalies);
+                    if x.device.is_some() || x.source != SourceKind::Pcap {
+                        analyse(x);
+                    }
+                });
+                for w in &outcome.warnings {
+                    eprintln!("consentry: warning: {w}");
                 }
-                Ok((kind, file, source::file_sha256(path)?))
-            });
-        let (kind, file, sha256) = match opened {
-            Ok(opened) => opened,
-            Err(e) => {
-                summary.input_errors.push(format!("{e:#}"));
-                continue;
+                outcomes.push(outcome);
             }
-        };
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let bar = progress(size, &label);
-        let reader = Counting {
-            inner: file,
-            bar: bar.clone(),
-        };
-        let opts = HarOptions::new(label.clone(), Some(sha256.clone()));
-        let mut exchanges = 0u64;
-        let har = source::read_har(reader, &opts, |mut x| {
-            x.device = device.clone();
-            exchanges += 1;
-            let obs = analyzer.observe(&x);
+        },
+        &mut |_, obs| {
             if obs.matches > 0 {
                 summary.exchanges_with_personal_data += 1;
             }
-            if x.metadata_only {
-                summary.metadata_only += 1;
-            }
-            for a in x.anomalies.iter().chain(&obs.anomalies) {
-                summary.anomalies += 1;
-                *summary.anomaly_kinds.entry(a.kind.clone()).or_default() += 1;
-            }
+            count_anomalies(&mut summary, &obs.anomalies);
             findings.extend(obs.findings);
+            found.set(findings.len());
             summary.add_conflicts(obs.consent_conflicts);
-            Ok::<(), std::convert::Infallible>(())
-        });
-        bar.finish_and_clear();
-        match har {
-            Ok(har) if har.skipped > 0 => {
-                eprintln!(
-                    "consentry: warning: {label}: {} entries skipped",
-                    har.skipped
-                );
-                for s in &har.skip_reasons {
-                    eprintln!("  entry {}: {}", s.index, s.reason);
-                }
-            }
-            Ok(_) => {}
-            Err(e) => summary.input_errors.push(e.to_string()),
+        },
+    );
+    summary.exchanges = read.exchanges;
+    summary.metadata_only = read.metadata_only;
+    summary.anomalies += read.anomalies;
+    for (kind, n) in read.anomaly_kinds {
+        *summary.anomaly_kinds.entry(kind).or_default() += n;
+    }
+    for outcome in outcomes {
+        if let Some(traffic) = outcome.traffic {
+            summary
+                .traffic
+                .get_or_insert_with(Default::default)
+                .merge(traffic);
         }
-        summary.exchanges += exchanges;
-        summary.inputs.push(InputInfo {
-            path: label,
-            kind: kind.name().to_string(),
-            sha256,
-            exchanges,
-        });
+        summary.inputs.extend(outcome.info);
+        summary.input_errors.extend(outcome.error);
     }
     report::sort_findings(&mut findings);
     summary.count_findings(&findings);
     Ok(AnalysisRun { summary, findings })
 }
 
+fn count_anomalies(summary: &mut RunSummary, anomalies: &[crate::exchange::Anomaly]) {
+    for a in anomalies {
+        summary.anomalies += 1;
+        *summary.anomaly_kinds.entry(a.kind.clone()).or_default() += 1;
+    }
+}
+
+/// Worker threads by default: one per core beyond the calling thread's, at least one.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().max(2) - 1)
+        .unwrap_or(1)
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let case = Arc::new(case::load(&args.case)?);
-    let device = har_device(&case, args.device.as_deref())?;
     let options = Options {
         reveal: args.reveal,
         ..Options::default()
     };
-    let run = analyze_files(case, &args.files, device, options)?;
+    let workers = match args.threads {
+        Some(0) | Some(1) => 0,
+        Some(n) => n - 1,
+        None => default_workers(),
+    };
+    let run = analyze_files(case, &args.files, args.device.clone(), options, workers)?;
 
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(

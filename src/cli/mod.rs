@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand};
 pub mod analyze;
 pub mod case_check;
 pub mod decode;
+pub mod exchanges;
+pub mod input;
+pub mod pipeline;
 pub mod signatures;
+#[cfg(feature = "live")]
+pub mod tap;
 
 /// Findings at or above `--fail-on` were reported.
 pub const EXIT_FINDINGS: u8 = 1;
@@ -29,13 +34,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Analyse capture files (HAR) against a case and print the findings.
+    /// Analyse capture files (pcap, pcapng, HAR) against a case and print the findings.
     Analyze(analyze::Args),
+    /// List the exchanges a capture holds: time, device, host, request, status, TLS.
+    Exchanges(exchanges::Args),
     /// Work with case files.
     #[command(subcommand)]
     Case(CaseCommand),
     /// Decode a consent string (IAB TCF v2, GPP or US Privacy) and print every field.
     Decode(decode::Args),
+    /// Capture live from a network interface and print findings as they happen
+    /// (built with the `live` feature).
+    #[cfg(feature = "live")]
+    Tap(tap::Args),
     /// Work with the signature databases (trackers, citations).
     #[command(subcommand)]
     Signatures(SignaturesCommand),
@@ -57,8 +68,11 @@ pub enum SignaturesCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Exchanges(args) => exchanges::run(args),
         Command::Case(CaseCommand::Check(args)) => case_check::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Signatures(SignaturesCommand::Check(args)) => signatures::run(args),
+        #[cfg(feature = "live")]
+        Command::Tap(args) => tap::run(args),
     }
 }

@@ -13,10 +13,12 @@
 
 pub mod capture;
 pub mod dns;
+pub mod flow;
 pub mod http1;
 pub mod ip;
 pub mod link;
 pub mod packet;
 pub mod sniff;
+pub mod tap;
 pub mod tcp;
 pub mod tls;

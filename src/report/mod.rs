@@ -33,6 +33,58 @@ pub struct InputInfo {
     pub exchanges: u64,
 }
 
+/// What the packet captures of a run held (absent when there were none).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrafficSummary {
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp_connections: u64,
+    pub udp_flows: u64,
+    pub dns_messages: u64,
+    /// Frames that could not be decoded, by kind (`packet-truncated`, …).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub packet_errors: BTreeMap<String, u64>,
+    /// Exchanges whose client is no device of the case …
+    pub unknown_client_exchanges: u64,
+    /// … and the busiest of those clients, with their exchange counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_clients: Vec<(String, u64)>,
+    /// pcapng Decryption Secrets Blocks seen.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub secrets_blocks: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Unknown clients listed in a run's summary.
+pub const MAX_UNKNOWN_CLIENTS_SHOWN: usize = 20;
+
+impl TrafficSummary {
+    /// Adds another capture's counts to these.
+    pub fn merge(&mut self, other: TrafficSummary) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.tcp_connections += other.tcp_connections;
+        self.udp_flows += other.udp_flows;
+        self.dns_messages += other.dns_messages;
+        for (k, n) in other.packet_errors {
+            *self.packet_errors.entry(k).or_default() += n;
+        }
+        self.unknown_client_exchanges += other.unknown_client_exchanges;
+        let mut clients: BTreeMap<String, u64> = self.unknown_clients.drain(..).collect();
+        for (addr, n) in other.unknown_clients {
+            *clients.entry(addr).or_default() += n;
+        }
+        self.unknown_clients = clients.into_iter().collect();
+        self.unknown_clients
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.unknown_clients.truncate(MAX_UNKNOWN_CLIENTS_SHOWN);
+        self.secrets_blocks += other.secrets_blocks;
+    }
+}
+
 /// Counts describing a run, printed with the findings.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunSummary {
@@ -42,6 +94,9 @@ pub struct RunSummary {
     /// defect are kept).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub input_errors: Vec<String>,
+    /// Packet-level counts of the pcap/pcapng inputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficSummary>,
     pub exchanges: u64,
     pub exchanges_with_personal_data: u64,
     pub metadata_only: u64,

@@ -47,6 +47,41 @@ pub fn write_table(
         summary.metadata_only,
         summary.anomalies
     )?;
+    if let Some(t) = &summary.traffic {
+        writeln!(
+            out,
+            "{} packets, {} bytes, {} TCP connections, {} UDP flows, {} DNS messages",
+            t.packets, t.bytes, t.tcp_connections, t.udp_flows, t.dns_messages
+        )?;
+        if !t.packet_errors.is_empty() {
+            let kinds: Vec<String> = t
+                .packet_errors
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            writeln!(out, "{}", fit(&format!("undecodable frames: {}", kinds.join(", ")), WIDTH))?;
+        }
+        if t.unknown_client_exchanges > 0 {
+            let clients: Vec<String> = t
+                .unknown_clients
+                .iter()
+                .take(5)
+                .map(|(a, n)| format!("{a} ({n})"))
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                fit(
+                    &format!(
+                        "{} exchanges of clients that are no case device, not analysed: {}",
+                        t.unknown_client_exchanges,
+                        clients.join(", ")
+                    ),
+                    WIDTH
+                )
+            )?;
+        }
+    }
     let sev = |s: &str| summary.findings_by_severity.get(s).copied().unwrap_or(0);
     writeln!(
         out,

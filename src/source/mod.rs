@@ -8,6 +8,10 @@
 
 pub mod detect;
 pub mod har;
+#[cfg(feature = "live")]
+pub mod live;
+pub mod pcap;
+pub mod ring;
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -57,6 +61,9 @@ pub enum SourceError {
         path: String,
         message: String,
     },
+    /// A pcap/pcapng file that is damaged (the message names the byte offset).
+    #[error("{file}: {message}")]
+    Capture { file: String, message: String },
     /// The consumer of the exchanges returned an error; reading stopped there.
     #[error("{file}: entry {entry}: {source}")]
     Consumer {

@@ -1,0 +1,169 @@
+//! `consentry exchanges FILE...`: what a capture holds, one line per exchange (time,
+//! device, host, request, status, TLS): the quick look a Wireshark user takes before
+//! analysing. No case is needed; with `--case` the devices are named.
+//!
+//! `table` and `json` are sorted by time (then id) and so hold the list in memory;
+//! `jsonl` streams each exchange as soon as it is complete (in the order the capture
+//! completes them, which is deterministic), for pipelines over large captures.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::input::{read_input, Attribution};
+use crate::case::{self, Case};
+use crate::exchange::Exchange;
+use crate::report::{Format, InputInfo};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Capture files: pcap, pcapng or HAR (detected from the content).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// A case file, to name the devices by their addresses.
+    #[arg(long, value_name = "FILE", env = "CONSENTRY_CASE")]
+    pub case: Option<PathBuf>,
+    /// Attribute HAR traffic, and capture traffic of unknown clients, to this device.
+    #[arg(long, value_name = "ID")]
+    pub device: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Path characters shown in the table before the cut.
+const TABLE_PATH_CHARS: usize = 60;
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let case = match &args.case {
+        Some(path) => case::load(path)?,
+        None => Case::default(),
+    };
+    let attribution = Attribution::new(&case, args.device.clone())?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let mut kept: Vec<Exchange> = Vec::new();
+    let mut inputs: Vec<InputInfo> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut write_error: Option<io::Error> = None;
+    for path in &args.files {
+        let status = String::new;
+        let outcome = read_input(path, &attribution, &status, &mut |mut x| {
+            if args.format == Format::Jsonl {
+                if write_error.is_none() {
+                    let line = serde_json::to_string(&x).map_err(io::Error::other);
+                    if let Err(e) = line.and_then(|l| writeln!(out, "{l}")) {
+                        write_error = Some(e);
+                    }
+                }
+            } else {
+                // Bodies are not listed; dropping them bounds what the list holds.
+                x.request_body = Vec::new();
+                x.request_headers = Vec::new();
+                kept.push(x);
+            }
+        });
+        for w in &outcome.warnings {
+            eprintln!("consentry: warning: {w}");
+        }
+        inputs.extend(outcome.info);
+        errors.extend(outcome.error);
+    }
+    kept.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    let written = match (write_error, args.format) {
+        (Some(e), _) => Err(e),
+        (None, Format::Jsonl) => Ok(()),
+        (None, Format::Json) => write_json(&inputs, &kept, &mut out),
+        (None, Format::Table) => write_table(&kept, &mut out),
+    };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e).context("writing exchanges"),
+    }
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("consentry: error: {e}");
+        }
+        return Ok(ExitCode::from(super::EXIT_USAGE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_json(inputs: &[InputInfo], list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        inputs: &'a [InputInfo],
+        exchanges: &'a [Exchange],
+    }
+    serde_json::to_writer_pretty(&mut *out, &Doc { inputs, exchanges: list }).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
+fn write_table(list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} {}",
+        "time (UTC)", "device", "host", "method", "status", "tls", "path"
+    )?;
+    for x in list {
+        let status = x
+            .response
+            .as_ref()
+            .map(|r| r.status.to_string())
+            .unwrap_or_else(|| "-".into());
+        let tls = match &x.tls {
+            None => "-".to_string(),
+            Some(t) => {
+                let version = t.version.as_deref().unwrap_or("TLS");
+                let version = version.strip_prefix("TLS ").unwrap_or(version);
+                if t.decrypted {
+                    format!("{version} dec")
+                } else {
+                    format!("{version} enc")
+                }
+            }
+        };
+        let method = if x.metadata_only {
+            x.scheme.to_ascii_uppercase()
+        } else {
+            x.method.clone()
+        };
+        let path = if x.metadata_only {
+            "(not readable)".to_string()
+        } else {
+            fit(&x.path, TABLE_PATH_CHARS)
+        };
+        writeln!(
+            out,
+            "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} {}",
+            x.at.to_string(),
+            fit(x.device.as_deref().unwrap_or("-"), 10),
+            fit(&x.host, 30),
+            fit(&method, 7),
+            status,
+            tls,
+            path
+        )?;
+    }
+    writeln!(out, "{} exchanges", list.len())
+}
+
+/// Cuts `s` to `max` characters, marking the cut with `…`.
+fn fit(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut cut: String = s.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}

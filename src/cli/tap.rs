@@ -1,0 +1,183 @@
+//! `consentry tap --interface IF --case FILE`: live capture (feature `live`).
+//! Findings are printed as they happen, one line each (or one JSON object per line for
+//! a SIEM); the raw packets go to an evidence ring of pcapng files beside the case
+//! file; SIGINT/SIGTERM stop it cleanly with a summary on standard error.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::input::Attribution;
+use crate::case;
+use crate::net::tap::TapLimits;
+use crate::rules::{Analyzer, Finding, Options};
+use crate::source::live::{self, LiveOptions};
+use crate::source::ring::RingLimits;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LiveFormat {
+    /// One line per finding, for people.
+    Line,
+    /// One JSON object per finding and line (the `analyze --format jsonl` shape).
+    Jsonl,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Network interface to capture on (`lo`, `eth0`, …).
+    #[arg(long, short, value_name = "IF")]
+    pub interface: String,
+    /// Capture filter in tcpdump syntax, e.g. `host 192.168.50.23`.
+    #[arg(long, value_name = "FILTER")]
+    pub bpf: Option<String>,
+    /// The case file: devices by address, identifiers, consent decisions.
+    #[arg(long, value_name = "FILE", env = "CONSENTRY_CASE")]
+    pub case: PathBuf,
+    /// Attribute traffic of clients that match no device address to this device.
+    #[arg(long, value_name = "ID")]
+    pub device: Option<String>,
+    /// How findings are printed.
+    #[arg(long, value_enum, default_value_t = LiveFormat::Line)]
+    pub format: LiveFormat,
+    /// Include the matched personal data values in the output.
+    #[arg(long)]
+    pub reveal: bool,
+    /// Directory of the evidence ring (default: `evidence/` beside the case file).
+    #[arg(long, value_name = "DIR")]
+    pub ring_dir: Option<PathBuf>,
+    /// Size of one ring file in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 100)]
+    pub ring_file_mib: u64,
+    /// Ring files kept (the oldest is deleted beyond this).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub ring_files: usize,
+    /// Write no evidence ring.
+    #[arg(long)]
+    pub no_ring: bool,
+    /// Bytes kept of each packet.
+    #[arg(long, default_value_t = 262_144)]
+    pub snaplen: i32,
+    /// Do not put the interface into promiscuous mode.
+    #[arg(long)]
+    pub no_promiscuous: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<u64>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let case = Arc::new(case::load(&args.case)?);
+    let attribution = Attribution::new(&case, args.device.clone())?;
+    let ring_dir = if args.no_ring {
+        None
+    } else {
+        Some(args.ring_dir.clone().unwrap_or_else(|| {
+            args.case
+                .parent()
+                .map(|p| p.join("evidence"))
+                .unwrap_or_else(|| PathBuf::from("evidence"))
+        }))
+    };
+    let opts = LiveOptions {
+        interface: args.interface.clone(),
+        bpf: args.bpf.clone(),
+        snaplen: args.snaplen,
+        promiscuous: !args.no_promiscuous,
+        ring_dir,
+        ring_limits: RingLimits {
+            max_file_bytes: args.ring_file_mib.saturating_mul(1 << 20).max(1 << 16),
+            max_files: args.ring_files,
+        },
+        devices: attribution.devices.clone(),
+        fallback_device: attribution.device.clone(),
+        limits: TapLimits::default(),
+        duration: args.duration.map(Duration::from_secs),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handler")?;
+    }
+    let mut analyzer = Analyzer::new(
+        case.clone(),
+        Options {
+            reveal: args.reveal,
+            ..Options::default()
+        },
+    );
+    let mut findings = 0u64;
+    let mut unanalysed = 0u64;
+    let stdout = io::stdout();
+    let mut ready = || {
+        eprintln!(
+            "consentry: capturing on {}{} (Ctrl-C to stop)",
+            args.interface,
+            args.bpf
+                .as_deref()
+                .map(|f| format!(" with filter {f:?}"))
+                .unwrap_or_default()
+        );
+    };
+    let summary = live::capture(&opts, &stop, &mut ready, &mut |x| {
+        if x.device.is_none() {
+            unanalysed += 1;
+            return;
+        }
+        for f in analyzer.observe(&x).findings {
+            findings += 1;
+            let mut out = stdout.lock();
+            // A closed stdout (`| head`) must not stop the evidence capture.
+            let _ = match args.format {
+                LiveFormat::Jsonl => serde_json::to_string(&f)
+                    .map_err(io::Error::other)
+                    .and_then(|l| writeln!(out, "{l}")),
+                LiveFormat::Line => writeln!(out, "{}", line(&f)),
+            };
+            let _ = out.flush();
+        }
+    })?;
+    eprintln!(
+        "consentry: {} packets ({} bytes), {} exchanges, {} findings; {} exchanges of unknown clients not analysed",
+        summary.tap.frames, summary.tap.bytes, summary.tap.exchanges, findings, unanalysed
+    );
+    eprintln!(
+        "consentry: libpcap received {}, kernel dropped {}, interface dropped {}",
+        summary.received, summary.kernel_dropped, summary.interface_dropped
+    );
+    if !summary.ring_files.is_empty() {
+        eprintln!(
+            "consentry: {} packets kept as evidence in {}",
+            summary.ring_packets,
+            summary
+                .ring_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `10:15:29.112345 pixel7 high share-before-consent graph.facebook.com advertising_id(plain)`
+fn line(f: &Finding) -> String {
+    let data: Vec<String> = f
+        .data
+        .iter()
+        .map(|d| format!("{}({})", d.kind, d.encoding))
+        .collect();
+    let at = f.at.to_string();
+    format!(
+        "{} {} {} {} {} {}",
+        at.get(11..26).unwrap_or(&at),
+        f.device,
+        f.severity.as_str(),
+        f.rule.as_str(),
+        f.destination.host,
+        data.join(",")
+    )
+}

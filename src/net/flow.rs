@@ -1,0 +1,995 @@
+//! The flow table: one state per TCP connection or UDP flow, from decoded packets to
+//! application-layer events ([`FlowEvent`]).
+//!
+//! A TCP connection gets two [`Reassembler`]s (client → server, server → client) and,
+//! once its first client bytes say what it speaks ([`sniff`]), one parser: HTTP/1
+//! ([`Http1Conn`]), a TLS handshake reader ([`HelloReader`]) or DNS over TCP. HTTP
+//! requests are held until their response arrives (bounded) and then handed out as
+//! [`FlowEvent::Http`]; a connection that produced no HTTP exchange becomes exactly
+//! one [`FlowEvent::Metadata`] (TLS without keys, unknown protocols, connections that
+//! never carried data), so contact with a tracker is never invisible.
+//!
+//! # Who is the client
+//! The sender of a SYN without ACK, or the receiver of a SYN-ACK. A connection picked
+//! up mid-stream (capture started late, SYN lost) takes as client the side whose
+//! address is a case device, else the side with the higher port (ephemeral ports are
+//! high, services low), else the sender of the first packet.
+//!
+//! # Limits (all in [`FlowLimits`])
+//! - idle timeouts by capture time (TCP 5 minutes, as Zeek's `tcp_inactivity_timeout`;
+//!   UDP 1 minute): an idle flow is closed and its events handed out;
+//! - a maximum number of flows: when full, the least recently active flow is closed
+//!   (anomaly `flow-table-full` counted);
+//! - a global budget of out-of-order bytes held by all reassemblers: over it, the
+//!   least recently active flows give up their oldest holes (the data behind a hole is
+//!   delivered, the hole becomes a gap) until the total is under the budget again.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use crate::exchange::Anomaly;
+use crate::net::dns::{self, DnsMessage, DnsTcpFramer};
+use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse};
+use crate::net::packet::{Packet, TcpSegment, Transport};
+use crate::net::sniff::{self, AppProtocol, Sniff};
+use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
+use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
+use crate::timestamp::Timestamp;
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
+/// Client bytes looked at to guess the protocol (longest signature: the HTTP/2
+/// connection preface, 24 bytes).
+const SNIFF_BYTES: usize = 64;
+/// Connection-level anomalies kept per flow; more are only counted.
+const MAX_FLOW_ANOMALIES: usize = 16;
+/// How often (capture time) idle flows are looked for.
+const SWEEP_INTERVAL_MICROS: i64 = MICROS_PER_SECOND;
+
+/// Bounds of the flow table. Defaults are documented on each field.
+#[derive(Debug, Clone)]
+pub struct FlowLimits {
+    pub tcp: TcpLimits,
+    pub http: Http1Limits,
+    /// Flows tracked at once (default 100 000).
+    pub max_flows: usize,
+    /// Out-of-order bytes held by all reassemblers together (default 128 MiB).
+    pub max_buffered_total: usize,
+    /// A TCP connection without packets for this long is closed (default 300 s).
+    pub tcp_idle_micros: i64,
+    /// A UDP flow without packets for this long is forgotten (default 60 s).
+    pub udp_idle_micros: i64,
+    /// HTTP requests of one connection held waiting for their responses (default 16);
+    /// beyond it the oldest is handed out without its response.
+    pub max_pending_requests: usize,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            tcp: TcpLimits::default(),
+            http: Http1Limits::default(),
+            max_flows: 100_000,
+            max_buffered_total: 128 << 20,
+            tcp_idle_micros: 300 * MICROS_PER_SECOND,
+            udp_idle_micros: 60 * MICROS_PER_SECOND,
+            max_pending_requests: 16,
+        }
+    }
+}
+
+/// One end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub mac: Option<[u8; 6]>,
+}
+
+/// Transport protocol of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// What the TLS handshake said, as far as it was seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSeen {
+    pub client_hello: Option<ClientHello>,
+    pub server_hello: Option<ServerHello>,
+}
+
+impl TlsSeen {
+    /// The negotiated version when the ServerHello was seen, else the highest offered.
+    pub fn version(&self) -> Option<u16> {
+        if let Some(sh) = &self.server_hello {
+            return Some(sh.version);
+        }
+        self.client_hello.as_ref().map(ClientHello::offered_version)
+    }
+
+    pub fn sni(&self) -> Option<&str> {
+        self.client_hello.as_ref()?.sni.as_deref()
+    }
+}
+
+/// Facts about a connection, handed out with each of its events.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub proto: Proto,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// Time and frame of the connection's first packet.
+    pub first_ts: Timestamp,
+    /// Time of the client's first payload byte (a TLS ClientHello, a request), if any.
+    pub first_client_data: Option<Timestamp>,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    /// Payload bytes each way (as captured, retransmissions included).
+    pub client_bytes: u64,
+    pub server_bytes: u64,
+    pub tls: Option<TlsSeen>,
+    /// Protocol guessed from content, once known.
+    pub protocol: Option<AppProtocol>,
+}
+
+/// What the flow table hands to its owner.
+#[derive(Debug)]
+pub enum FlowEvent {
+    /// One HTTP request with its response when that was seen.
+    Http {
+        conn: ConnInfo,
+        /// Position of the request on its connection (0-based).
+        index: u64,
+        request: Box<HttpRequest>,
+        response: Option<Box<HttpResponse>>,
+        anomalies: Vec<Anomaly>,
+    },
+    /// A connection or UDP flow of which nothing above the transport could be read.
+    Metadata {
+        conn: ConnInfo,
+        anomalies: Vec<Anomaly>,
+    },
+    /// A DNS message (UDP or TCP), for the address → name map.
+    Dns { message: DnsMessage, ts: Timestamp },
+}
+
+/// Counters of the flow table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub tcp_connections: u64,
+    pub udp_flows: u64,
+    pub timed_out: u64,
+    pub evicted_table_full: u64,
+    pub budget_shrinks: u64,
+    pub dns_messages: u64,
+    pub dns_errors: u64,
+    /// Connection-level anomalies by kind (also attached to the connection's events).
+    pub anomalies: u64,
+}
+
+/// Key of a flow: its two ends in a fixed order, so both directions find it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey {
+    proto: Proto,
+    lo: (IpAddr, u16),
+    hi: (IpAddr, u16),
+}
+
+impl FlowKey {
+    fn new(proto: Proto, a: (IpAddr, u16), b: (IpAddr, u16)) -> Self {
+        if a <= b {
+            FlowKey { proto, lo: a, hi: b }
+        } else {
+            FlowKey { proto, lo: b, hi: a }
+        }
+    }
+}
+
+/// The application-layer state of a TCP connection.
+enum App {
+    /// Waiting for enough client bytes to guess the protocol.
+    Sniffing {
+        prefix: Vec<u8>,
+        meta: Option<SegmentMeta>,
+    },
+    Http(Box<Http1Conn>),
+    /// Reading the two hellos; each reader is dropped once its hello is read.
+    Tls {
+        client: Option<Box<HelloReader>>,
+        server: Option<Box<HelloReader>>,
+    },
+    DnsTcp(Box<DnsTcpFramer>),
+    /// Nothing more to read (unknown protocol, encrypted, tunnel, lost sync).
+    Opaque,
+}
+
+/// Everything of a TCP connection except its two reassemblers, so that their
+/// deliveries can be fed here while they are borrowed.
+struct ConnState {
+    info: ConnInfo,
+    app: App,
+    requests_seen: u64,
+    pending: VecDeque<(u64, HttpRequest)>,
+    /// An HTTP exchange or the metadata exchange was handed out.
+    emitted: bool,
+    /// The metadata event waits for the ServerHello (or the close).
+    metadata_due: bool,
+    anomalies: Vec<Anomaly>,
+    last_ts: Timestamp,
+    /// The segment of the latest bytes delivered.
+    last_meta: Option<SegmentMeta>,
+    http_events: Vec<Http1Event>,
+}
+
+struct TcpFlow {
+    to_server: Reassembler,
+    to_client: Reassembler,
+    state: ConnState,
+    buffered: usize,
+}
+
+struct UdpFlow {
+    info: ConnInfo,
+    last_ts: Timestamp,
+}
+
+enum Flow {
+    Tcp(Box<TcpFlow>),
+    Udp(UdpFlow),
+}
+
+impl Flow {
+    fn last_ts(&self) -> Timestamp {
+        match self {
+            Flow::Tcp(t) => t.state.last_ts,
+            Flow::Udp(u) => u.last_ts,
+        }
+    }
+}
+
+/// Decides whether an address is a case device (used to tell the client apart when a
+/// connection is picked up mid-stream).
+pub trait IsDevice {
+    fn is_device(&self, ip: IpAddr, mac: Option<[u8; 6]>) -> bool;
+}
+
+impl IsDevice for crate::case::DeviceResolver {
+    fn is_device(&self, ip: IpAddr, mac: Option<[u8; 6]>) -> bool {
+        self.resolve(ip, mac).is_some()
+    }
+}
+
+/// The flow table.
+pub struct FlowTable {
+    limits: FlowLimits,
+    flows: HashMap<FlowKey, Flow>,
+    buffered_total: usize,
+    next_sweep: Option<Timestamp>,
+    stats: FlowStats,
+}
+
+impl FlowTable {
+    pub fn new(limits: FlowLimits) -> Self {
+        FlowTable {
+            limits,
+            flows: HashMap::new(),
+            buffered_total: 0,
+            next_sweep: None,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &FlowStats {
+        &self.stats
+    }
+
+    /// Flows currently open.
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// One decoded packet of frame `frame` captured at `ts`.
+    pub fn packet(
+        &mut self,
+        ts: Timestamp,
+        frame: u64,
+        packet: &Packet<'_>,
+        devices: &dyn IsDevice,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        self.sweep_if_due(ts, out);
+        match &packet.transport {
+            Transport::Tcp(seg) => self.tcp(ts, frame, packet, seg, devices, out),
+            Transport::Udp {
+                src_port,
+                dst_port,
+                payload,
+            } => self.udp(ts, frame, packet, *src_port, *dst_port, payload, devices, out),
+            Transport::Other { .. } => {}
+        }
+    }
+
+    /// End of input: closes every flow, oldest first, and hands out their events.
+    pub fn finish(&mut self, out: &mut Vec<FlowEvent>) {
+        let mut keys: Vec<(Timestamp, u64, FlowKey)> = self
+            .flows
+            .iter()
+            .map(|(k, f)| (first_ts(f), first_frame(f), *k))
+            .collect();
+        // Deterministic order whatever the hash map's: by first packet.
+        keys.sort_by_key(|(ts, frame, _)| (*ts, *frame));
+        for (_, _, key) in keys {
+            self.close(&key, out);
+        }
+    }
+
+    fn sweep_if_due(&mut self, now: Timestamp, out: &mut Vec<FlowEvent>) {
+        match self.next_sweep {
+            Some(due) if now < due => return,
+            None => {
+                self.next_sweep = Some(Timestamp::from_micros(
+                    now.micros().saturating_add(SWEEP_INTERVAL_MICROS),
+                ));
+                return;
+            }
+            Some(_) => {}
+        }
+        self.next_sweep = Some(Timestamp::from_micros(
+            now.micros().saturating_add(SWEEP_INTERVAL_MICROS),
+        ));
+        let (tcp_idle, udp_idle) = (self.limits.tcp_idle_micros, self.limits.udp_idle_micros);
+        let mut idle: Vec<(Timestamp, u64, FlowKey)> = self
+            .flows
+            .iter()
+            .filter(|(k, f)| {
+                let limit = match k.proto {
+                    Proto::Tcp => tcp_idle,
+                    Proto::Udp => udp_idle,
+                };
+                now.micros().saturating_sub(f.last_ts().micros()) > limit
+            })
+            .map(|(k, f)| (first_ts(f), first_frame(f), *k))
+            .collect();
+        idle.sort_by_key(|(ts, frame, _)| (*ts, *frame));
+        for (_, _, key) in idle {
+            self.stats.timed_out += 1;
+            self.close(&key, out);
+        }
+    }
+
+    fn make_room(&mut self, out: &mut Vec<FlowEvent>) {
+        if self.flows.len() < self.limits.max_flows {
+            return;
+        }
+        let oldest = self
+            .flows
+            .iter()
+            .min_by_key(|(_, f)| (f.last_ts(), first_frame(f)))
+            .map(|(k, _)| *k);
+        if let Some(key) = oldest {
+            self.stats.evicted_table_full += 1;
+            if let Some(Flow::Tcp(t)) = self.flows.get_mut(&key) {
+                t.state.note(Anomaly::new(
+                    "flow-table-full",
+                    "closed early: the flow table was full and this flow was the least recently active",
+                ));
+            }
+            self.close(&key, out);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn udp(
+        &mut self,
+        ts: Timestamp,
+        frame: u64,
+        packet: &Packet<'_>,
+        src_port: u16,
+        dst_port: u16,
+        payload: &[u8],
+        devices: &dyn IsDevice,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        if src_port == 53 || dst_port == 53 || src_port == 5353 || dst_port == 5353 {
+            self.dns_message(payload, ts, out);
+            return;
+        }
+        let key = FlowKey::new(Proto::Udp, (packet.src, src_port), (packet.dst, dst_port));
+        if let Some(Flow::Udp(flow)) = self.flows.get_mut(&key) {
+            flow.last_ts = ts;
+            flow.info.last_frame = frame;
+            if flow.info.client.ip == packet.src && flow.info.client.port == src_port {
+                flow.info.client_bytes += payload.len() as u64;
+            } else {
+                flow.info.server_bytes += payload.len() as u64;
+            }
+            return;
+        }
+        self.make_room(out);
+        let src = Endpoint {
+            ip: packet.src,
+            port: src_port,
+            mac: packet.src_mac,
+        };
+        let dst = Endpoint {
+            ip: packet.dst,
+            port: dst_port,
+            mac: packet.dst_mac,
+        };
+        // The first sender is the client unless only the receiver is a device.
+        let (client, server) =
+            if !devices.is_device(src.ip, src.mac) && devices.is_device(dst.ip, dst.mac) {
+                (dst, src)
+            } else {
+                (src, dst)
+            };
+        let from_client = client == src;
+        let mut info = new_info(Proto::Udp, client, server, ts, frame);
+        if from_client {
+            info.client_bytes = payload.len() as u64;
+        } else {
+            info.server_bytes = payload.len() as u64;
+        }
+        self.stats.udp_flows += 1;
+        // The flow is reported at once (its address is what there is to know); the
+        // entry only stops the next datagrams from reporting it again.
+        out.push(FlowEvent::Metadata {
+            conn: info.clone(),
+            anomalies: Vec::new(),
+        });
+        self.flows
+            .insert(key, Flow::Udp(UdpFlow { info, last_ts: ts }));
+    }
+
+    fn dns_message(&mut self, payload: &[u8], ts: Timestamp, out: &mut Vec<FlowEvent>) {
+        match dns::parse(payload) {
+            Ok(message) => {
+                self.stats.dns_messages += 1;
+                out.push(FlowEvent::Dns { message, ts });
+            }
+            Err(_) => self.stats.dns_errors += 1,
+        }
+    }
+
+    fn tcp(
+        &mut self,
+        ts: Timestamp,
+        frame: u64,
+        packet: &Packet<'_>,
+        seg: &TcpSegment<'_>,
+        devices: &dyn IsDevice,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        let src = Endpoint {
+            ip: packet.src,
+            port: seg.src_port,
+            mac: packet.src_mac,
+        };
+        let dst = Endpoint {
+            ip: packet.dst,
+            port: seg.dst_port,
+            mac: packet.dst_mac,
+        };
+        let key = FlowKey::new(Proto::Tcp, (src.ip, src.port), (dst.ip, dst.port));
+        // A fresh SYN on a connection that already carried data is a new connection on
+        // reused ports: the old one is over.
+        if seg.syn && !seg.ack_flag {
+            if let Some(Flow::Tcp(t)) = self.flows.get(&key) {
+                if t.state.info.client_bytes > 0 || t.state.info.server_bytes > 0 {
+                    self.close(&key, out);
+                }
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            // Only a SYN or data opens a flow: the last ACK of a closed connection, a
+            // late FIN or a reset of a connection we never saw say nothing.
+            if seg.rst || (!seg.syn && seg.payload.is_empty()) {
+                return;
+            }
+            self.make_room(out);
+            let (client, server) = choose_client(src, dst, seg, devices);
+            let info = new_info(Proto::Tcp, client, server, ts, frame);
+            self.stats.tcp_connections += 1;
+            let flow = TcpFlow {
+                to_server: Reassembler::new(self.limits.tcp.clone()),
+                to_client: Reassembler::new(self.limits.tcp.clone()),
+                state: ConnState::new(info, ts),
+                buffered: 0,
+            };
+            self.flows.insert(key, Flow::Tcp(Box::new(flow)));
+        }
+        let Some(Flow::Tcp(flow)) = self.flows.get_mut(&key) else {
+            return;
+        };
+        let flow = flow.as_mut();
+        let from_client = flow.state.info.client.ip == src.ip && flow.state.info.client.port == src.port;
+        flow.state.last_ts = ts;
+        flow.state.info.last_frame = frame;
+        if from_client {
+            flow.state.info.client_bytes += seg.payload.len() as u64;
+        } else {
+            flow.state.info.server_bytes += seg.payload.len() as u64;
+        }
+        let meta = SegmentMeta { ts, frame };
+        let limits = &self.limits;
+        let TcpFlow {
+            to_server,
+            to_client,
+            state,
+            buffered,
+        } = flow;
+        let stream = if from_client {
+            &mut *to_server
+        } else {
+            &mut *to_client
+        };
+        if seg.syn {
+            stream.syn(seg.seq);
+        }
+        // The SYN occupies one sequence number before the data.
+        let seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
+        stream.segment(seq, seg.payload, seg.fin, meta, &mut |d| {
+            state.deliver(from_client, d, limits, out)
+        });
+        let now_buffered = to_server.buffered_bytes() + to_client.buffered_bytes();
+        self.buffered_total = self
+            .buffered_total
+            .saturating_sub(*buffered)
+            .saturating_add(now_buffered);
+        *buffered = now_buffered;
+        let done = seg.rst || (to_server.is_finished() && to_client.is_finished());
+        if done {
+            self.close(&key, out);
+        } else if self.buffered_total > self.limits.max_buffered_total {
+            self.relieve_pressure(out);
+        }
+    }
+
+    /// Over the global budget: the least recently active flows give up their oldest
+    /// holes until the total is back under it.
+    fn relieve_pressure(&mut self, out: &mut Vec<FlowEvent>) {
+        self.stats.budget_shrinks += 1;
+        let mut holders: Vec<(Timestamp, u64, FlowKey)> = self
+            .flows
+            .iter()
+            .filter_map(|(k, f)| match f {
+                Flow::Tcp(t) if t.buffered > 0 => {
+                    Some((t.state.last_ts, t.state.info.first_frame, *k))
+                }
+                _ => None,
+            })
+            .collect();
+        holders.sort_by_key(|(ts, frame, _)| (*ts, *frame));
+        let limits = &self.limits;
+        for (_, _, key) in holders {
+            if self.buffered_total <= limits.max_buffered_total / 2 {
+                break;
+            }
+            let Some(Flow::Tcp(flow)) = self.flows.get_mut(&key) else {
+                continue;
+            };
+            let TcpFlow {
+                to_server,
+                to_client,
+                state,
+                buffered,
+            } = flow.as_mut();
+            state.note(Anomaly::new(
+                "tcp-memory-limit",
+                "out-of-order data given up: the capture's total reassembly budget was exceeded",
+            ));
+            to_server.shrink_to(0, &mut |d| state.deliver(true, d, limits, out));
+            to_client.shrink_to(0, &mut |d| state.deliver(false, d, limits, out));
+            let now_buffered = to_server.buffered_bytes() + to_client.buffered_bytes();
+            self.buffered_total = self
+                .buffered_total
+                .saturating_sub(*buffered)
+                .saturating_add(now_buffered);
+            *buffered = now_buffered;
+        }
+    }
+
+    /// Closes one flow: flushes its streams, completes its parser, hands out events.
+    fn close(&mut self, key: &FlowKey, out: &mut Vec<FlowEvent>) {
+        let Some(flow) = self.flows.remove(key) else {
+            return;
+        };
+        match flow {
+            Flow::Udp(_) => {}
+            Flow::Tcp(mut flow) => {
+                self.buffered_total = self.buffered_total.saturating_sub(flow.buffered);
+                let limits = &self.limits;
+                let TcpFlow {
+                    to_server,
+                    to_client,
+                    state,
+                    ..
+                } = flow.as_mut();
+                to_server.flush(&mut |d| state.deliver(true, d, limits, out));
+                to_client.flush(&mut |d| state.deliver(false, d, limits, out));
+                self.stats.anomalies += state.anomalies.len() as u64;
+                state.close(limits, out);
+            }
+        }
+    }
+}
+
+fn first_ts(f: &Flow) -> Timestamp {
+    match f {
+        Flow::Tcp(t) => t.state.info.first_ts,
+        Flow::Udp(u) => u.info.first_ts,
+    }
+}
+
+fn first_frame(f: &Flow) -> u64 {
+    match f {
+        Flow::Tcp(t) => t.state.info.first_frame,
+        Flow::Udp(u) => u.info.first_frame,
+    }
+}
+
+fn new_info(proto: Proto, client: Endpoint, server: Endpoint, ts: Timestamp, frame: u64) -> ConnInfo {
+    ConnInfo {
+        proto,
+        client,
+        server,
+        first_ts: ts,
+        first_client_data: None,
+        first_frame: frame,
+        last_frame: frame,
+        client_bytes: 0,
+        server_bytes: 0,
+        tls: None,
+        protocol: None,
+    }
+}
+
+/// Which end of a new connection is the client (see the module docs).
+fn choose_client(
+    src: Endpoint,
+    dst: Endpoint,
+    seg: &TcpSegment<'_>,
+    devices: &dyn IsDevice,
+) -> (Endpoint, Endpoint) {
+    if seg.syn {
+        return if seg.ack_flag { (dst, src) } else { (src, dst) };
+    }
+    match (devices.is_device(src.ip, src.mac), devices.is_device(dst.ip, dst.mac)) {
+        (true, false) => return (src, dst),
+        (false, true) => return (dst, src),
+        _ => {}
+    }
+    if dst.port > src.port {
+        (dst, src)
+    } else {
+        (src, dst)
+    }
+}
+
+impl ConnState {
+    fn new(info: ConnInfo, ts: Timestamp) -> Self {
+        ConnState {
+            info,
+            app: App::Sniffing {
+                prefix: Vec::new(),
+                meta: None,
+            },
+            requests_seen: 0,
+            pending: VecDeque::new(),
+            emitted: false,
+            metadata_due: false,
+            anomalies: Vec::new(),
+            last_ts: ts,
+            last_meta: None,
+            http_events: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, anomaly: Anomaly) {
+        if self.anomalies.len() < MAX_FLOW_ANOMALIES {
+            self.anomalies.push(anomaly);
+        }
+    }
+
+    /// Bytes (or a gap) of one direction, in order.
+    fn deliver(
+        &mut self,
+        from_client: bool,
+        delivery: Delivery<'_>,
+        limits: &FlowLimits,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        match delivery {
+            Delivery::Data { bytes, meta } => self.data(from_client, bytes, meta, limits, out),
+            Delivery::Gap { len, meta } => self.gap(from_client, len, meta, limits, out),
+        }
+    }
+
+    fn data(
+        &mut self,
+        from_client: bool,
+        bytes: &[u8],
+        meta: SegmentMeta,
+        limits: &FlowLimits,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.last_meta = Some(meta);
+        if from_client && self.info.first_client_data.is_none() {
+            self.info.first_client_data = Some(meta.ts);
+        }
+        match &mut self.app {
+            App::Sniffing { prefix, meta: first } => {
+                if !from_client {
+                    // A server speaking first: only a response start tells us
+                    // anything (an HTTP connection picked up mid-stream).
+                    if prefix.is_empty() && sniff::sniff_server(bytes) == Sniff::Known(AppProtocol::Http1) {
+                        self.start(AppProtocol::Http1, limits);
+                        self.feed(false, bytes, meta, limits, out);
+                    }
+                    return;
+                }
+                let first = *first.get_or_insert(meta);
+                let take = bytes.len().min(SNIFF_BYTES.saturating_sub(prefix.len()));
+                prefix.extend_from_slice(&bytes[..take]);
+                let verdict = sniff::sniff_client_with_ports(
+                    prefix,
+                    self.info.client.port,
+                    self.info.server.port,
+                );
+                let protocol = match verdict {
+                    Sniff::Known(p) => p,
+                    Sniff::NeedMore if take == bytes.len() && prefix.len() < SNIFF_BYTES => return,
+                    Sniff::NeedMore | Sniff::Unknown => AppProtocol::Unknown,
+                };
+                let prefix = std::mem::take(prefix);
+                self.start(protocol, limits);
+                self.feed(true, &prefix, first, limits, out);
+                if let Some(rest) = bytes.get(take..) {
+                    self.feed(true, rest, meta, limits, out);
+                }
+            }
+            _ => self.feed(from_client, bytes, meta, limits, out),
+        }
+    }
+
+    /// Switches to the parser for `protocol`.
+    fn start(&mut self, protocol: AppProtocol, limits: &FlowLimits) {
+        self.info.protocol = Some(protocol);
+        self.app = match protocol {
+            AppProtocol::Http1 => App::Http(Box::new(Http1Conn::new(limits.http.clone()))),
+            AppProtocol::Tls => {
+                self.info.tls = Some(TlsSeen::default());
+                App::Tls {
+                    client: Some(Box::new(HelloReader::new())),
+                    server: Some(Box::new(HelloReader::new())),
+                }
+            }
+            AppProtocol::Dns => App::DnsTcp(Box::new(DnsTcpFramer::new())),
+            // HTTP/2 needs TLS keys or h2c parsing (a later issue): metadata only.
+            AppProtocol::Http2PriorKnowledge | AppProtocol::Unknown => App::Opaque,
+        };
+    }
+
+    /// Bytes for the chosen parser.
+    fn feed(
+        &mut self,
+        from_client: bool,
+        bytes: &[u8],
+        meta: SegmentMeta,
+        limits: &FlowLimits,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        match &mut self.app {
+            App::Sniffing { .. } | App::Opaque => {}
+            App::Http(http) => {
+                let mut events = std::mem::take(&mut self.http_events);
+                if from_client {
+                    http.client_data(bytes, meta.ts, meta.frame, &mut events);
+                } else {
+                    http.server_data(bytes, meta.ts, meta.frame, &mut events);
+                }
+                self.http(&mut events, limits, out);
+                self.http_events = events;
+            }
+            App::Tls { client, server } => {
+                if from_client {
+                    let Some(reader) = client else { return };
+                    match reader.client_hello(bytes) {
+                        HelloPoll::NeedMore => {}
+                        HelloPoll::Done(hello) => {
+                            *client = None;
+                            if let Some(tls) = &mut self.info.tls {
+                                tls.client_hello = Some(hello);
+                            }
+                            self.metadata_due = true;
+                        }
+                        HelloPoll::NotTls => self.app = App::Opaque,
+                        HelloPoll::Malformed(why) => {
+                            self.note(Anomaly::new("tls-malformed", format!("ClientHello: {why}")));
+                            self.app = App::Opaque;
+                        }
+                    }
+                } else {
+                    let Some(reader) = server else { return };
+                    match reader.server_hello(bytes) {
+                        HelloPoll::NeedMore => {}
+                        HelloPoll::Done(hello) => {
+                            // A HelloRetryRequest: the real ServerHello follows.
+                            if hello.retry_request {
+                                *server = Some(Box::new(HelloReader::new()));
+                                return;
+                            }
+                            *server = None;
+                            if let Some(tls) = &mut self.info.tls {
+                                tls.server_hello = Some(hello);
+                            }
+                            if client.is_none() {
+                                // Both hellos read: nothing more is readable without keys.
+                                self.emit_metadata(out);
+                                self.app = App::Opaque;
+                            }
+                        }
+                        HelloPoll::NotTls | HelloPoll::Malformed(_) => *server = None,
+                    }
+                }
+            }
+            App::DnsTcp(framer) => {
+                if !from_client && !bytes.is_empty() {
+                    let mut messages = Vec::new();
+                    framer.push(bytes, &mut messages);
+                    for m in messages {
+                        if let Ok(message) = dns::parse(&m) {
+                            out.push(FlowEvent::Dns { message, ts: meta.ts });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn gap(
+        &mut self,
+        from_client: bool,
+        len: u64,
+        meta: SegmentMeta,
+        limits: &FlowLimits,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        let _ = meta;
+        match &mut self.app {
+            App::Http(http) => {
+                let mut events = std::mem::take(&mut self.http_events);
+                if from_client {
+                    http.client_gap(len, &mut events);
+                } else {
+                    http.server_gap(len, &mut events);
+                }
+                self.http(&mut events, limits, out);
+                self.http_events = events;
+            }
+            App::Opaque => {}
+            _ => {
+                self.note(Anomaly::new(
+                    "tcp-gap",
+                    format!("{len} bytes missing before the protocol could be read"),
+                ));
+                self.app = App::Opaque;
+            }
+        }
+    }
+
+    /// Pairs the HTTP parser's events into requests with responses.
+    fn http(&mut self, events: &mut Vec<Http1Event>, limits: &FlowLimits, out: &mut Vec<FlowEvent>) {
+        for event in events.drain(..) {
+            match event {
+                Http1Event::Request(request) => {
+                    let index = self.requests_seen;
+                    self.requests_seen += 1;
+                    self.pending.push_back((index, request));
+                    if self.pending.len() > limits.max_pending_requests {
+                        if let Some((index, oldest)) = self.pending.pop_front() {
+                            self.emit_http(index, oldest, None, out);
+                        }
+                    }
+                }
+                Http1Event::Response {
+                    request_index,
+                    response,
+                } => {
+                    while let Some((index, _)) = self.pending.front() {
+                        if *index >= request_index {
+                            break;
+                        }
+                        if let Some((index, unanswered)) = self.pending.pop_front() {
+                            self.emit_http(index, unanswered, None, out);
+                        }
+                    }
+                    match self.pending.front() {
+                        Some((index, _)) if *index == request_index => {
+                            if let Some((index, request)) = self.pending.pop_front() {
+                                self.emit_http(index, request, Some(response), out);
+                            }
+                        }
+                        _ => self.note(Anomaly::new(
+                            "http-response-without-request",
+                            format!("response {} has no request in this capture", response.status),
+                        )),
+                    }
+                }
+                Http1Event::Opaque { .. } => {
+                    // A CONNECT tunnel or an upgrade: what follows is another
+                    // protocol, guessed afresh from the bytes after the switch.
+                    let App::Http(http) = &mut self.app else {
+                        continue;
+                    };
+                    let after_client = http.take_opaque_bytes(true);
+                    let after_server = http.take_opaque_bytes(false);
+                    self.flush_pending(out);
+                    self.app = App::Sniffing {
+                        prefix: Vec::new(),
+                        meta: None,
+                    };
+                    if let Some(meta) = self.last_meta {
+                        self.data(true, &after_client, meta, limits, out);
+                        self.data(false, &after_server, meta, limits, out);
+                    }
+                }
+                Http1Event::Anomaly(a) => self.note(a),
+            }
+        }
+    }
+
+    fn emit_http(
+        &mut self,
+        index: u64,
+        request: HttpRequest,
+        response: Option<HttpResponse>,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        self.emitted = true;
+        out.push(FlowEvent::Http {
+            conn: self.info.clone(),
+            index,
+            request: Box::new(request),
+            response: response.map(Box::new),
+            anomalies: std::mem::take(&mut self.anomalies),
+        });
+    }
+
+    fn emit_metadata(&mut self, out: &mut Vec<FlowEvent>) {
+        // DNS over TCP is name resolution, reported through the address map.
+        if self.emitted || self.info.protocol == Some(AppProtocol::Dns) {
+            return;
+        }
+        self.emitted = true;
+        self.metadata_due = false;
+        out.push(FlowEvent::Metadata {
+            conn: self.info.clone(),
+            anomalies: std::mem::take(&mut self.anomalies),
+        });
+    }
+
+    fn flush_pending(&mut self, out: &mut Vec<FlowEvent>) {
+        while let Some((index, request)) = self.pending.pop_front() {
+            self.emit_http(index, request, None, out);
+        }
+    }
+
+    /// The connection is over: the parser completes what it can, held requests go
+    /// out, and a connection that showed nothing readable becomes one metadata event.
+    fn close(&mut self, limits: &FlowLimits, out: &mut Vec<FlowEvent>) {
+        if let App::Http(http) = &mut self.app {
+            let mut events = std::mem::take(&mut self.http_events);
+            http.close(&mut events);
+            self.http(&mut events, limits, out);
+        }
+        self.flush_pending(out);
+        if !self.emitted || self.metadata_due {
+            self.emit_metadata(out);
+        }
+    }
+}

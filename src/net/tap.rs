@@ -1,0 +1,364 @@
+//! The tap: frames in, [`Exchange`]s out. Owns the packet decoder, the flow table,
+//! the DNS address → name map and the device resolver, and turns the flow table's
+//! events into exchanges (DESIGN.md §2) with their host, device and evidence.
+//!
+//! Host of an exchange: the `Host` header (or the authority of an absolute request
+//! target), else the TLS server name, else the name the device's DNS answers gave
+//! the server's address at that time, else the address itself.
+//!
+//! Traffic of clients that are no case device is turned into exchanges too (with no
+//! device) and counted per address in [`TapStats::unknown_clients`], so a summary can
+//! say what was not attributed instead of dropping it silently.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use sha2::{Digest, Sha256};
+
+use crate::case::DeviceResolver;
+use crate::exchange::{Anomaly, EvidenceRef, Exchange, Header, Response, SourceKind, TlsInfo};
+use crate::net::capture::Frame;
+use crate::net::dns::DnsMap;
+use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
+use crate::net::http1::{HttpRequest, HttpResponse};
+use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
+use crate::net::tls;
+
+/// Addresses listed individually in [`TapStats::unknown_clients`]; the rest are
+/// only counted in `unknown_clients_other`.
+pub const MAX_UNKNOWN_CLIENTS_LISTED: usize = 1000;
+
+/// Bounds of a tap.
+#[derive(Debug, Clone, Default)]
+pub struct TapLimits {
+    pub packet: PacketLimits,
+    pub flow: FlowLimits,
+}
+
+/// Counters of one tap.
+#[derive(Debug, Clone, Default)]
+pub struct TapStats {
+    pub frames: u64,
+    /// Captured bytes of all frames.
+    pub bytes: u64,
+    /// Frames that could not be decoded, by anomaly kind.
+    pub packet_errors: BTreeMap<String, u64>,
+    pub exchanges: u64,
+    /// Exchanges per client address that is no case device.
+    pub unknown_clients: BTreeMap<IpAddr, u64>,
+    pub unknown_clients_other: u64,
+}
+
+/// Frames to exchanges.
+pub struct Tap {
+    decoder: PacketDecoder,
+    flows: FlowTable,
+    dns: DnsMap,
+    devices: DeviceResolver,
+    /// Device for traffic whose client is no case device (`--device`), if any.
+    fallback_device: Option<String>,
+    file_sha256: Option<String>,
+    source: SourceKind,
+    stats: TapStats,
+    events: Vec<FlowEvent>,
+}
+
+impl Tap {
+    /// A tap for one input. `file_sha256` names the evidence file (and seeds the
+    /// exchange ids, so that the same file always gives the same ids).
+    pub fn new(
+        devices: DeviceResolver,
+        fallback_device: Option<String>,
+        file_sha256: Option<String>,
+        source: SourceKind,
+        limits: TapLimits,
+    ) -> Self {
+        Tap {
+            decoder: PacketDecoder::new(limits.packet),
+            flows: FlowTable::new(limits.flow),
+            dns: DnsMap::new(),
+            devices,
+            fallback_device,
+            file_sha256,
+            source,
+            stats: TapStats::default(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn stats(&self) -> &TapStats {
+        &self.stats
+    }
+
+    pub fn flow_stats(&self) -> &FlowStats {
+        self.flows.stats()
+    }
+
+    pub fn packet_stats(&self) -> &PacketStats {
+        self.decoder.stats()
+    }
+
+    /// Flows open right now.
+    pub fn open_flows(&self) -> usize {
+        self.flows.open_flows()
+    }
+
+    /// One captured frame; the exchanges it completes go to `out`.
+    pub fn frame(&mut self, frame: &Frame<'_>, out: &mut dyn FnMut(Exchange)) {
+        self.stats.frames += 1;
+        self.stats.bytes += frame.data.len() as u64;
+        let Tap {
+            decoder,
+            flows,
+            devices,
+            events,
+            stats,
+            ..
+        } = self;
+        let (ts, number) = (frame.ts, frame.number);
+        let decoded = decoder.decode(ts, frame.link, frame.data, &mut |packet| {
+            flows.packet(ts, number, &packet, &*devices, events)
+        });
+        if let Err(e) = decoded {
+            *stats.packet_errors.entry(e.kind().to_string()).or_default() += 1;
+        }
+        self.drain(out);
+    }
+
+    /// End of input: every open flow is closed and its exchanges handed out.
+    pub fn finish(&mut self, out: &mut dyn FnMut(Exchange)) {
+        self.flows.finish(&mut self.events);
+        self.drain(out);
+    }
+
+    fn drain(&mut self, out: &mut dyn FnMut(Exchange)) {
+        let mut events = std::mem::take(&mut self.events);
+        for event in events.drain(..) {
+            match event {
+                FlowEvent::Dns { message, ts } => self.dns.insert_answers(&message, ts),
+                FlowEvent::Http {
+                    conn,
+                    index,
+                    request,
+                    response,
+                    anomalies,
+                } => {
+                    let x = self.http_exchange(&conn, index, *request, response.map(|r| *r), anomalies);
+                    self.emit(x, out);
+                }
+                FlowEvent::Metadata { conn, anomalies } => {
+                    let x = self.metadata_exchange(&conn, anomalies);
+                    self.emit(x, out);
+                }
+            }
+        }
+        self.events = events;
+    }
+
+    fn emit(&mut self, x: Exchange, out: &mut dyn FnMut(Exchange)) {
+        self.stats.exchanges += 1;
+        out(x);
+    }
+
+    /// The device of a connection's client, counting clients that are none.
+    fn device(&mut self, conn: &ConnInfo) -> Option<String> {
+        if let Some(id) = self.devices.resolve(conn.client.ip, conn.client.mac) {
+            return Some(id.to_string());
+        }
+        let listed = self.stats.unknown_clients.len();
+        match self.stats.unknown_clients.get_mut(&conn.client.ip) {
+            Some(n) => *n += 1,
+            None if listed < MAX_UNKNOWN_CLIENTS_LISTED => {
+                self.stats.unknown_clients.insert(conn.client.ip, 1);
+            }
+            None => self.stats.unknown_clients_other += 1,
+        }
+        self.fallback_device.clone()
+    }
+
+    fn base_exchange(&mut self, conn: &ConnInfo, discriminator: u64, at: crate::timestamp::Timestamp) -> Exchange {
+        let mut x = Exchange::new(
+            exchange_id(self.file_sha256.as_deref(), conn.first_frame, discriminator),
+            self.source,
+            at,
+        );
+        x.client = Some(conn.client.ip.to_string());
+        x.server = Some(conn.server.ip.to_string());
+        x.device = self.device(conn);
+        x.tls = conn.tls.as_ref().map(|t| TlsInfo {
+            version: t.version().map(|v| tls::version_name(v).to_string()),
+            sni: t.sni().map(str::to_string),
+            decrypted: false,
+        });
+        x
+    }
+
+    /// The name of `conn`'s server: TLS server name, else DNS, else the address.
+    fn server_name(&self, conn: &ConnInfo, at: crate::timestamp::Timestamp) -> String {
+        if let Some(sni) = conn.tls.as_ref().and_then(|t| t.sni()) {
+            return sni.to_ascii_lowercase();
+        }
+        if let Some(name) = self.dns.lookup(conn.server.ip, at) {
+            return name.to_string();
+        }
+        conn.server.ip.to_string()
+    }
+
+    fn http_exchange(
+        &mut self,
+        conn: &ConnInfo,
+        index: u64,
+        request: HttpRequest,
+        response: Option<HttpResponse>,
+        mut anomalies: Vec<Anomaly>,
+    ) -> Exchange {
+        let at = request.meta.ts;
+        let mut x = self.base_exchange(conn, index, at);
+        let last_frame = response
+            .as_ref()
+            .map(|r| r.meta.last_frame)
+            .unwrap_or(request.meta.last_frame);
+        x.evidence = EvidenceRef {
+            file_sha256: self.file_sha256.clone(),
+            locator: frames(request.meta.first_frame, last_frame),
+        };
+        let (authority, path) = split_target(&request.target);
+        let host_header = crate::exchange::header(&request.headers, "host")
+            .map(|h| String::from_utf8_lossy(h).into_owned());
+        x.host = authority
+            .map(str::to_string)
+            .or(host_header)
+            .map(|h| host_without_port(&h))
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| self.server_name(conn, at));
+        x.scheme = if conn.tls.is_some() { "https" } else { "http" }.to_string();
+        x.method = request.method;
+        x.path = path.to_string();
+        x.http_version = request.version;
+        x.request_headers = request.headers;
+        x.request_body = request.body;
+        anomalies.extend(request.anomalies);
+        if let Some(r) = response {
+            anomalies.extend(r.anomalies);
+            x.response = Some(Response {
+                status: r.status,
+                headers: r.headers,
+                // Response bodies are not analysed; not keeping them bounds memory.
+                body: Vec::new(),
+            });
+        }
+        x.anomalies = anomalies;
+        x
+    }
+
+    fn metadata_exchange(&mut self, conn: &ConnInfo, anomalies: Vec<Anomaly>) -> Exchange {
+        // One per connection: the discriminator cannot clash with a request's first frame.
+        // Contact counts from the client's first bytes (the ClientHello), else the SYN.
+        let at = conn.first_client_data.unwrap_or(conn.first_ts);
+        let mut x = self.base_exchange(conn, u64::MAX, at);
+        x.evidence = EvidenceRef {
+            file_sha256: self.file_sha256.clone(),
+            locator: frames(conn.first_frame, conn.last_frame),
+        };
+        x.host = self.server_name(conn, at);
+        x.scheme = match (conn.proto, &conn.tls) {
+            (Proto::Tcp, Some(_)) => "tls",
+            (Proto::Tcp, None) => "tcp",
+            (Proto::Udp, _) => "udp",
+        }
+        .to_string();
+        x.method = String::new();
+        x.path = String::new();
+        x.metadata_only = true;
+        x.anomalies = anomalies;
+        x
+    }
+}
+
+/// `frames 10-14`, or `frame 10` for one.
+fn frames(first: u64, last: u64) -> String {
+    if last > first {
+        format!("frames {first}-{last}")
+    } else {
+        format!("frame {first}")
+    }
+}
+
+/// A stable exchange id from the input, the connection's first frame and the
+/// position of the exchange in it.
+fn exchange_id(file_sha256: Option<&str>, first_frame: u64, discriminator: u64) -> String {
+    let mut h = Sha256::new();
+    h.update(file_sha256.unwrap_or("").as_bytes());
+    h.update(b"pcap");
+    h.update(first_frame.to_be_bytes());
+    h.update(discriminator.to_be_bytes());
+    let digest = h.finalize();
+    format!("x-{}", crate::source::hex(&digest[..8]))
+}
+
+/// Splits an absolute-form request target (`http://host:8080/p?q`, as sent to
+/// proxies) into its authority and path; other targets are a path as they are.
+fn split_target(target: &str) -> (Option<&str>, &str) {
+    let rest = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"))
+        .or_else(|| target.strip_prefix("HTTP://"))
+        .or_else(|| target.strip_prefix("HTTPS://"));
+    match rest {
+        Some(rest) => match rest.find('/') {
+            Some(i) => (Some(&rest[..i]), &rest[i..]),
+            None => (Some(rest), "/"),
+        },
+        None => (None, target),
+    }
+}
+
+/// `Host` value without its port, lower case: `[fd00::1]:8080` → `fd00::1`.
+fn host_without_port(host: &str) -> String {
+    let host = host.trim();
+    let bare = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else if host.matches(':').count() == 1 {
+        host.split(':').next().unwrap_or(host)
+    } else {
+        host
+    };
+    bare.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Header list helper for tests and callers building requests by hand.
+#[allow(dead_code)]
+fn header(name: &str, value: &str) -> Header {
+    Header::new(name, value.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_hosts() {
+        assert_eq!(split_target("/a?b"), (None, "/a?b"));
+        assert_eq!(
+            split_target("http://ex.com:8080/p?q=1"),
+            (Some("ex.com:8080"), "/p?q=1")
+        );
+        assert_eq!(split_target("http://ex.com"), (Some("ex.com"), "/"));
+        assert_eq!(host_without_port("Ex.COM:8080"), "ex.com");
+        assert_eq!(host_without_port("[fd00::1]:80"), "fd00::1");
+        assert_eq!(host_without_port("fd00::1"), "fd00::1");
+        assert_eq!(host_without_port("ex.com."), "ex.com");
+        assert_eq!(frames(3, 3), "frame 3");
+        assert_eq!(frames(3, 9), "frames 3-9");
+    }
+
+    #[test]
+    fn ids_depend_on_file_frame_and_position() {
+        let a = exchange_id(Some("aa"), 1, 1);
+        assert_eq!(a, exchange_id(Some("aa"), 1, 1));
+        assert_ne!(a, exchange_id(Some("ab"), 1, 1));
+        assert_ne!(a, exchange_id(Some("aa"), 2, 1));
+        assert_ne!(a, exchange_id(Some("aa"), 1, 2));
+        assert!(a.starts_with("x-") && a.len() == 18);
+    }
+}

@@ -1,0 +1,124 @@
+//! pcap and pcapng files → exchanges: reads the file frame by frame (streaming, the
+//! file is never held in memory) and runs each frame through a [`Tap`].
+//!
+//! A file cut short (a capture that was still being written, a copy that stopped)
+//! gives every exchange before the cut and a warning with the byte offset; a damaged
+//! block in the middle is an error with its offset, after the exchanges of everything
+//! before it have been handed out (DESIGN: nothing already found is lost).
+
+use std::io::Read;
+
+use crate::case::DeviceResolver;
+use crate::exchange::{Exchange, SourceKind};
+use crate::net::capture::{CaptureError, CaptureEvent, CaptureReader};
+use crate::net::tap::{Tap, TapLimits, TapStats};
+use crate::net::flow::FlowStats;
+use crate::net::packet::PacketStats;
+
+use super::SourceError;
+
+/// Frames between two calls of the progress callback.
+const PROGRESS_EVERY_FRAMES: u64 = 4096;
+
+/// How to read one capture file.
+#[derive(Debug, Clone)]
+pub struct CaptureOptions {
+    /// The file's name, for messages.
+    pub label: String,
+    /// SHA-256 of the file (evidence reference and exchange id seed).
+    pub file_sha256: Option<String>,
+    pub devices: DeviceResolver,
+    /// Device for traffic of clients that are no case device (`--device`).
+    pub fallback_device: Option<String>,
+    pub limits: TapLimits,
+}
+
+/// What reading a capture saw.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureSummary {
+    /// `pcap` or `pcapng`.
+    pub format: &'static str,
+    pub tap: TapStats,
+    pub flows: FlowStats,
+    pub packets: PacketStats,
+    /// pcapng Decryption Secrets Blocks seen (their use is a later feature).
+    pub secrets_blocks: u64,
+    /// Set when the file ended in the middle of a block.
+    pub truncated_at: Option<u64>,
+}
+
+/// Progress of a running read, for a progress bar.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CaptureProgress {
+    pub frames: u64,
+    pub bytes: u64,
+    pub open_flows: usize,
+    pub exchanges: u64,
+}
+
+/// Reads a pcap or pcapng stream, handing each exchange to `consumer` as soon as it
+/// is complete, and `progress` every few thousand frames.
+///
+/// Fails at once when the stream is no capture. Otherwise returns what was read and,
+/// when a damaged block stopped the reading, the error (its exchanges before the
+/// damage were handed out all the same).
+pub fn read_capture<R: Read>(
+    reader: R,
+    opts: &CaptureOptions,
+    progress: &mut dyn FnMut(CaptureProgress),
+    consumer: &mut dyn FnMut(Exchange),
+) -> Result<(CaptureSummary, Option<SourceError>), SourceError> {
+    let mut capture = CaptureReader::new(reader).map_err(|e| capture_error(&opts.label, e))?;
+    let mut tap = Tap::new(
+        opts.devices.clone(),
+        opts.fallback_device.clone(),
+        opts.file_sha256.clone(),
+        SourceKind::Pcap,
+        opts.limits.clone(),
+    );
+    let mut summary = CaptureSummary {
+        format: capture.format(),
+        ..CaptureSummary::default()
+    };
+    let failure = loop {
+        match capture.next_event() {
+            Ok(None) => break None,
+            Ok(Some(CaptureEvent::Frame(frame))) => {
+                tap.frame(&frame, consumer);
+                if frame.number % PROGRESS_EVERY_FRAMES == 0 {
+                    progress(CaptureProgress {
+                        frames: tap.stats().frames,
+                        bytes: tap.stats().bytes,
+                        open_flows: tap.open_flows(),
+                        exchanges: tap.stats().exchanges,
+                    });
+                }
+            }
+            Ok(Some(CaptureEvent::Secrets { .. })) => summary.secrets_blocks += 1,
+            Err(CaptureError::Truncated { offset, .. }) => {
+                summary.truncated_at = Some(offset);
+                break None;
+            }
+            Err(e) => break Some(e),
+        }
+    };
+    // Whatever stopped the reading, the open connections still become exchanges.
+    tap.finish(consumer);
+    summary.tap = tap.stats().clone();
+    summary.flows = tap.flow_stats().clone();
+    summary.packets = tap.packet_stats().clone();
+    Ok((summary, failure.map(|e| capture_error(&opts.label, e))))
+}
+
+fn capture_error(file: &str, e: CaptureError) -> SourceError {
+    match e {
+        CaptureError::Io(source) => SourceError::Io {
+            file: file.to_string(),
+            source,
+        },
+        other => SourceError::Capture {
+            file: file.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
