@@ -458,7 +458,9 @@ impl Defragmenter {
             self.buffered += end - p.data.len();
             p.data.resize(end, 0);
         }
-        // Copy into the holes of [start, end) only: first wins.
+        // Copy into the holes of [start, end) only: first wins. Indexing is in bounds:
+        // `data` holds end - start bytes, `p.data` at least `end`, and every copied
+        // range lies within [start, end).
         let mut overlapped = false;
         let mut cursor = start;
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(p.filled.len() + 1);
