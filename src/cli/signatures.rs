@@ -1,6 +1,6 @@
 //! `consentry signatures check [DIR]`: validate the tracker database, the citation
-//! table and the CMP endpoint table (`signatures/consent.toml`), the embedded ones or
-//! a directory of your own (its `consent.toml`, if any, is checked too).
+//! table and the CMP endpoint table (`signatures/consent.toml`): the embedded ones, or
+//! a directory of tracker files and a CMP table file of your own.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +16,9 @@ use crate::rules::Catalogue;
 pub struct Args {
     /// A directory of tracker TOML files to check instead of the embedded database.
     pub dir: Option<PathBuf>,
+    /// A CMP endpoint table to check instead of the embedded `signatures/consent.toml`.
+    #[arg(long, value_name = "FILE")]
+    pub cmp: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -24,13 +27,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => TrackerDb::embedded(),
     };
     let catalogue = Catalogue::embedded();
-    let cmp = match args.dir.as_ref().map(|d| d.join("consent.toml")) {
-        Some(path) if path.exists() => {
+    let cmp = match &args.cmp {
+        Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             CmpTable::parse(&text).with_context(|| format!("parsing {}", path.display()))?
         }
-        _ => CmpTable::embedded().clone(),
+        None => CmpTable::embedded().clone(),
     };
     let mut problems: Vec<String> = db.check().iter().map(ToString::to_string).collect();
     problems.extend(cmp.check());
