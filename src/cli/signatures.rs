@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let catalogue = Catalogue::embedded();
     let cmp = match &args.cmp {
         Some(path) => {
-            let text = std::fs::read_to_string(&path)
+            let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             CmpTable::parse(&text).with_context(|| format!("parsing {}", path.display()))?
         }
