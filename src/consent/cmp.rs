@@ -11,8 +11,8 @@
 //!   purposes; among fields of the same reach, the later one wins.
 //! - A call that matches but yields no decision records a decision whose contents we
 //!   cannot read: it is reported (anomaly `cmp-decision-unread`), not guessed.
-//! - Entries marked `confidence = "heuristic"` (or using a heuristic field) make the
-//!   interpretation heuristic, and findings based on it say so.
+//! - Entries marked `confidence = "heuristic"`, or a heuristic field that changes a
+//!   decision, make the interpretation heuristic, and findings based on it say so.
 //! - Host and path patterns are matched with a linear-space wildcard matcher; paths
 //!   longer than [`MAX_PATH_LEN`] are not matched.
 
@@ -240,16 +240,20 @@ fn reading(e: &Endpoint, path: &str, parts: &[Part<'_>]) -> CmpReading {
     let mut state: [Option<(Decision, bool)>; Purpose::ALL.len()] = [None; Purpose::ALL.len()];
     let mut heuristic = e.confidence == Confidence::Heuristic;
     let mut evidence = Vec::new();
+    // Returns whether the field changed any purpose's decision.
     let mut apply = |decision: Decision, purposes: &[Purpose]| {
         let specific = !purposes.is_empty();
+        let mut changed = false;
         for (i, p) in Purpose::ALL.iter().enumerate() {
             if specific && !purposes.contains(p) {
                 continue;
             }
             if specific || !state[i].is_some_and(|(_, s)| s) {
+                changed |= state[i].map(|(d, _)| d) != Some(decision);
                 state[i] = Some((decision, specific));
             }
         }
+        changed
     };
     if let Some(d) = e.decision {
         apply(d, &e.purposes);
@@ -269,10 +273,11 @@ fn reading(e: &Endpoint, path: &str, parts: &[Part<'_>]) -> CmpReading {
         } else {
             continue;
         };
-        apply(decision, &r.purposes);
+        let changed = apply(decision, &r.purposes);
         let name = r.field.split_once(':').map_or(r.field.as_str(), |(_, n)| n);
         evidence.push(format!("{name}={value}"));
-        if r.confidence.unwrap_or(e.confidence) == Confidence::Heuristic {
+        // A heuristic field that only agrees with what is already read adds no doubt.
+        if changed && r.confidence.unwrap_or(e.confidence) == Confidence::Heuristic {
             heuristic = true;
         }
     }
