@@ -141,6 +141,8 @@ fn gpp_vectors_agree_with_iabgpp_cmpapi() {
                 let _ = err;
                 t.agree += 1;
             }
+            // The oracle fails the whole string; we fail the bad section only.
+            (Some(_), Ok(g)) if g.section_errors().next().is_some() => t.agree += 1,
             (Some(err), Ok(g)) => {
                 let msg = format!(
                     "{}: oracle fails ({}), we decode {:?}",
@@ -412,6 +414,9 @@ fn iab_gpp_crate_vectors_agree() {
                     }
                 }
                 SectionData::UspV1(_) => {}
+                SectionData::Error { error, .. } => {
+                    diffs.push(format!("{kind}: we reject the section: {error}"));
+                }
             }
         }
         if diffs.is_empty() {

@@ -367,3 +367,55 @@ fn each_encoding_and_place_is_reported_exactly() {
 fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+/// A first-launch dialog whose "Reject all" is recorded with Sourcepoint, then an ad
+/// request with the advertising id: the CMP call is a wire refusal, and the ad
+/// request ignores it.
+#[test]
+fn cmp_call_refusal_then_ad_request_is_signal_ignored() {
+    let entries =
+        vec![
+        entry(
+            1,
+            "POST",
+            "https://cdn.privacy-mgmt.com/wrapper/v2/choice/gdpr/13?env=prod&scriptType=android",
+            &[("Content-Type", "application/json")],
+            text("application/json", r#"{"uuid":"u-1","messageId":1,"sendPVData":true}"#),
+        ),
+        entry(
+            3,
+            "GET",
+            &format!("https://ads.mintegral.net/openapi/ad/v3?gaid={AD_ID}"),
+            &[],
+            None,
+        ),
+    ];
+    let har = json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}});
+    let dir = tempfile::tempdir().unwrap();
+    let har_path = dir.path().join("cmp.har");
+    std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
+    let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
+    let run = analyze_files(case, &[har_path], None, Options::default()).unwrap();
+
+    let ignored: Vec<_> = run
+        .findings
+        .iter()
+        .filter(|f| f.rule.as_str() == "signal-ignored")
+        .collect();
+    assert_eq!(ignored.len(), 1, "{:#?}", run.findings);
+    let f = ignored[0];
+    assert_eq!(f.destination.host, "ads.mintegral.net");
+    assert_eq!(f.data[0].kind, "advertising_id");
+    assert_eq!(f.consent.state, "refused");
+    assert!(
+        f.summary.contains("Sourcepoint") && f.summary.contains("cmp:Sourcepoint"),
+        "{}",
+        f.summary
+    );
+    assert!(!f.summary.contains("heuristic"), "{}", f.summary);
+    // The CMP call itself carries no personal data and yields no finding.
+    assert!(run
+        .findings
+        .iter()
+        .all(|f| f.destination.host != "cdn.privacy-mgmt.com"));
+}

@@ -46,7 +46,9 @@ pub fn run(target: &str, data: &[u8]) -> bool {
 }
 
 /// `consent`: the input (lossy UTF-8) as a TC string, a GPP string and a US Privacy
-/// string, each decoded and, when it decodes, printed as JSON.
+/// string, each decoded and, when it decodes, printed as JSON; the GPP string
+/// interpreted as a wire signal (sections decode independently); and the input as a
+/// request to the CMP endpoint table (see `cmp_call`).
 pub fn consent(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(tc) = consentry::consent::tcf::TcString::parse(&text) {
@@ -56,6 +58,49 @@ pub fn consent(data: &[u8]) {
         let _ = gpp.to_json();
     }
     let _ = consentry::consent::usp::UsPrivacy::parse(&text);
+    // Interpretation, including GPP strings with some bad sections.
+    use consentry::consent::signals::{SignalKind, WireSignal};
+    let signal = WireSignal {
+        kind: SignalKind::Gpp,
+        value: text.to_string(),
+        location: "fuzz".into(),
+        cmp: None,
+    };
+    let _ = consentry::consent::wire::interpret(&signal);
+    cmp_call(data);
+}
+
+/// The CMP endpoint table over a request built from the input: first line the host,
+/// second the path and query, the rest a JSON or form body; the first byte picks
+/// the method and content type.
+fn cmp_call(data: &[u8]) {
+    use consentry::consent::cmp::CmpTable;
+    let mut lines = data.splitn(3, |&b| b == b'\n');
+    let host = String::from_utf8_lossy(lines.next().unwrap_or(b""));
+    let path = String::from_utf8_lossy(lines.next().unwrap_or(b""));
+    let body = lines.next().unwrap_or(b"");
+    let mut x = Exchange::new("x-fuzz", SourceKind::Har, Timestamp(0));
+    let pick = data.first().copied().unwrap_or(0);
+    x.method = if pick & 1 == 0 { "GET" } else { "POST" }.into();
+    x.host = host.trim().to_string();
+    x.path = path.trim().to_string();
+    let ct = if pick & 2 == 0 {
+        "application/json"
+    } else {
+        "application/x-www-form-urlencoded"
+    };
+    x.request_headers.push(Header::new("Content-Type", ct));
+    x.request_body = body.to_vec();
+    let parts = decode::request_parts(&x, &Limits::default(), &mut Vec::new());
+    if let Some(signal) = consentry::consent::signals::extract_cmp(
+        CmpTable::embedded(),
+        &x.host,
+        &x.method,
+        &x.path,
+        &parts,
+    ) {
+        let _ = consentry::consent::wire::interpret(&signal);
+    }
 }
 
 /// `capture`: the input is a pcap or pcapng file, read to its end (or first error)

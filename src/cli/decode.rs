@@ -125,7 +125,16 @@ impl Decoded {
             Kind::Usp => {
                 Decoded::Usp(UsPrivacy::parse(text).context("not a valid US Privacy string")?)
             }
-            Kind::Gpp => Decoded::Gpp(GppString::parse(text).context("not a valid GPP string")?),
+            Kind::Gpp => {
+                let g = GppString::parse(text).context("not a valid GPP string")?;
+                // Bad sections are shown as error entries beside the good ones; a
+                // string with no good section at all is an error.
+                let errors: Vec<String> = g.section_errors().map(ToString::to_string).collect();
+                if !g.sections.is_empty() && errors.len() == g.sections.len() {
+                    anyhow::bail!("not a valid GPP string: {}", errors.join("; "));
+                }
+                Decoded::Gpp(g)
+            }
             Kind::Tcf => Decoded::Tcf(Box::new(
                 TcString::parse(text).context("not a valid TC string")?,
             )),
@@ -163,6 +172,10 @@ impl Decoded {
                     out.push_str(&format!("section {} ({name})\n", s.id));
                     if let SectionData::Raw(raw) = &s.data {
                         row(&mut out, "raw (not decoded)", &json!(raw), 2);
+                    }
+                    if let SectionData::Error { raw, error } = &s.data {
+                        row(&mut out, "raw (malformed)", &json!(raw), 2);
+                        row(&mut out, "error", &json!(error.to_string()), 2);
                     }
                     if let SectionData::Us(_) = &s.data {
                         out.push_str(US_LEGEND);
@@ -493,5 +506,13 @@ mod tests {
         let e = decode("DBABTA~1YXN").unwrap_err();
         let msg = format!("{e:#}");
         assert!(msg.contains("uspv1.optOutSale at char 2"), "{msg}");
+        // One bad section among good ones is an error entry, not a failure.
+        let j = decode("DBACNYA~!!~1YNN").unwrap();
+        assert!(j["data"]["sections"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("tcfeuv2")));
+        assert_eq!(j["data"]["sections"][1]["fields"]["OptOutSale"], json!("N"));
+        let t = Decoded::parse("DBACNYA~!!~1YNN").unwrap().table(None);
+        assert!(t.contains("error"), "{t}");
     }
 }

@@ -7,6 +7,10 @@
 //! usut (11), usct (12) and usfl … usmn (13–23) with their optional GPC sub-segment;
 //! any other section (tcfeuv1, tcfcav1, usmd, usin, usky, usri, unknown ids) is kept
 //! raw.
+//!
+//! Sections decode independently: a malformed header fails the whole string, but a
+//! malformed section becomes [`SectionData::Error`] (its raw text and the error naming
+//! the section, field and offset) and the other sections are still decoded and used.
 //! Signal extraction reads [`GppString::us_opted_out`], [`GppString::gpc`] and
 //! [`GppString::tcf_eu_v2`]. JSON output uses the field names of the official
 //! `@iabgpp/cmpapi`.
@@ -470,6 +474,9 @@ pub enum SectionData {
     Us(UsSection),
     /// Any other section, undecoded.
     Raw(String),
+    /// A section we decode whose body is malformed: kept raw with the error, while
+    /// the string's other sections are still used.
+    Error { raw: String, error: DecodeError },
 }
 
 /// One section of a GPP string.
@@ -539,7 +546,12 @@ impl GppString {
         for (&id, body) in section_ids.iter().zip(bodies) {
             let name = section_name(id);
             let prefix = name.map_or_else(|| format!("section{id}"), str::to_string);
-            let data = decode_section(id, body, base).map_err(|e| e.within(&prefix))?;
+            // One bad section does not spoil the others (CMPs write sections
+            // independently; an SDK bug in one state section is common).
+            let data = decode_section(id, body, base).unwrap_or_else(|e| SectionData::Error {
+                raw: body.to_string(),
+                error: e.within(&prefix),
+            });
             sections.push(Section { id, name, data });
             base += body.len() + 1;
         }
@@ -547,6 +559,14 @@ impl GppString {
             version,
             section_ids,
             sections,
+        })
+    }
+
+    /// The sections that failed to decode, with their errors, in header order.
+    pub fn section_errors(&self) -> impl Iterator<Item = &DecodeError> {
+        self.sections.iter().filter_map(|s| match &s.data {
+            SectionData::Error { error, .. } => Some(error),
+            _ => None,
         })
     }
 
@@ -602,8 +622,13 @@ impl GppString {
                     "name": s.name.unwrap_or("unknown"),
                     "fields": fields,
                 });
-                if let SectionData::Raw(raw) = &s.data {
-                    o["raw"] = json!(raw);
+                match &s.data {
+                    SectionData::Raw(raw) => o["raw"] = json!(raw),
+                    SectionData::Error { raw, error } => {
+                        o["raw"] = json!(raw);
+                        o["error"] = json!(error.to_string());
+                    }
+                    _ => {}
                 }
                 o
             }).collect::<Vec<_>>(),
@@ -615,7 +640,7 @@ impl Section {
     /// The section's fields in wire order as `@iabgpp/cmpapi` names them (none when raw).
     pub fn fields(&self) -> Vec<(&'static str, Value)> {
         match &self.data {
-            SectionData::Raw(_) => Vec::new(),
+            SectionData::Raw(_) | SectionData::Error { .. } => Vec::new(),
             SectionData::TcfEuV2(tc) => tcf_eu_v2_fields(tc),
             SectionData::UspV1(u) => vec![
                 ("Version", json!(u.version)),
@@ -952,7 +977,8 @@ mod tests {
             assert_eq!(u.gpc, gpc);
             // A too-short body is a named truncation.
             let short = us_section(1, &refs[..1], None);
-            let e = GppString::parse(&format!("{}~{short}", header(&[id]))).unwrap_err();
+            let g = GppString::parse(&format!("{}~{short}", header(&[id]))).unwrap();
+            let e = g.section_errors().next().unwrap();
             assert!(e.field.starts_with(name), "{e}");
             assert!(matches!(e.kind, DecodeErrorKind::Truncated { .. }), "{e}");
         }
@@ -1073,24 +1099,60 @@ mod tests {
     fn malformed_strings_are_named_errors() {
         let good = format!("{}~{}", header(&[7]), usnat_v1(None));
         assert!(GppString::parse(&good).is_ok());
+        // A bad header fails the whole string.
         let cases = [
             (String::new(), "header"),
             (format!("{}~a~b", header(&[2])), "header.SectionIds"),
+            ("CBABTA~1YNN".to_string(), "header.Type"),
+            ("DCABTA~1YNN".to_string(), "header.Version"),
+            (format!("{}~1YNN", header(&[6, 7])), "header.SectionIds"),
+        ];
+        for (s, field) in cases {
+            let e = GppString::parse(&s).unwrap_err();
+            assert_eq!(e.field, field, "{s}: {e}");
+        }
+        // A bad section is an error entry for that section only.
+        let cases = [
             (format!("{}~~1YNN", header(&[2, 6])), "tcfeuv2.core"),
             (format!("{good}."), "usnat.GpcSegment"),
             (
                 format!("{}~{}", header(&[7]), us_section(3, &[], None)),
                 "usnat.Version",
             ),
-            ("CBABTA~1YNN".to_string(), "header.Type"),
-            ("DCABTA~1YNN".to_string(), "header.Version"),
-            (format!("{}~1YNN", header(&[6, 7])), "header.SectionIds"),
             (format!("{}~1YXN", header(&[6])), "uspv1.optOutSale"),
         ];
         for (s, field) in cases {
-            let e = GppString::parse(&s).unwrap_err();
-            assert_eq!(e.field, field, "{s}: {e}");
+            let g = GppString::parse(&s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            let errors: Vec<_> = g.section_errors().collect();
+            assert_eq!(errors.len(), 1, "{s}");
+            assert_eq!(errors[0].field, field, "{s}: {}", errors[0]);
         }
+    }
+
+    #[test]
+    fn one_bad_section_leaves_the_others_usable() {
+        // tcfeuv2 broken, uspv1 opted out, usnat fine: the US decisions survive.
+        let s = format!("{}~not*base64~1YYN~{}", header(&[2, 6, 7]), usnat_v1(None));
+        let g = GppString::parse(&s).unwrap();
+        assert_eq!(g.sections.len(), 3);
+        assert!(matches!(
+            &g.sections[0].data,
+            SectionData::Error { raw, error } if raw == "not*base64" && error.field.starts_with("tcfeuv2")
+        ));
+        assert!(g.tcf_eu_v2().is_none());
+        assert!(g.us_privacy().is_some_and(UsPrivacy::opted_out));
+        assert_eq!(g.us_sections().count(), 1);
+        assert!(g.us_opted_out());
+        let j = g.to_json();
+        assert_eq!(j["sections"][0]["raw"], json!("not*base64"));
+        assert!(j["sections"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("tcfeuv2")));
+        assert!(j["sections"][1]["error"].is_null());
+        // Every section bad: still a GPP string, with nothing usable in it.
+        let g = GppString::parse(&format!("{}~!!~1YXN", header(&[2, 6]))).unwrap();
+        assert_eq!(g.section_errors().count(), 2);
+        assert!(!g.us_opted_out());
     }
 
     #[test]

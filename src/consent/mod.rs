@@ -69,6 +69,7 @@ pub fn describe_purposes(purposes: &[Purpose]) -> String {
 }
 
 mod bits;
+pub mod cmp;
 pub mod gpp;
 pub mod signals;
 pub mod tcf;

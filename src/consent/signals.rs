@@ -1,12 +1,13 @@
 //! Finding consent signals in a request: the places where apps, SDKs and ad requests
 //! carry what the user allowed (IAB TCF, US Privacy, GPP, Global Privacy Control,
-//! Google Consent Mode, CMP cookies). Pure: works on the parts `decode` produced, so
+//! Google Consent Mode, CMP cookies, calls to CMP endpoints). Pure: works on the parts `decode` produced, so
 //! nothing is decoded twice. Interpreting a signal is the job of its decoder.
 
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
+use super::cmp::{CmpReading, CmpTable};
 use crate::decode::{json, Part};
 
 /// Most signals taken from one request; the rest are ignored (a hostile request may
@@ -40,6 +41,9 @@ pub enum SignalKind {
     OneTrust,
     /// Cookiebot consent cookie (`CookieConsent`).
     Cookiebot,
+    /// A call to a consent-management endpoint of `signatures/consent.toml`
+    /// (the reading is in [`WireSignal::cmp`]).
+    Cmp,
 }
 
 /// One signal as found, not yet interpreted.
@@ -47,8 +51,36 @@ pub enum SignalKind {
 pub struct WireSignal {
     pub kind: SignalKind,
     pub value: String,
-    /// Where it was: `query:gdpr_consent`, `cookie:euconsent-v2`, `body:$.user.ext.consent`.
+    /// Where it was: `query:gdpr_consent`, `cookie:euconsent-v2`, `body:$.user.ext.consent`,
+    /// `cmp:Cookiebot` for a CMP call.
     pub location: String,
+    /// For [`SignalKind::Cmp`]: what the call records.
+    pub cmp: Option<Box<CmpReading>>,
+}
+
+/// A call to a known consent-management endpoint in this request, as a signal
+/// (`value` names the endpoint and the values read, `location` is `cmp:NAME`).
+pub fn extract_cmp(
+    table: &CmpTable,
+    host: &str,
+    method: &str,
+    path_and_query: &str,
+    parts: &[Part<'_>],
+) -> Option<WireSignal> {
+    let reading = table.read(host, method, path_and_query, parts)?;
+    let path = path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(p, _)| p);
+    let mut value = format!("{method} {host}{path}");
+    if !reading.evidence.is_empty() {
+        value = format!("{value} ({})", reading.evidence);
+    }
+    Some(WireSignal {
+        kind: SignalKind::Cmp,
+        value,
+        location: format!("cmp:{}", reading.cmp),
+        cmp: Some(Box::new(reading)),
+    })
 }
 
 /// Signals by the name of the query/form field or cookie that carries them
@@ -198,6 +230,7 @@ fn push(out: &mut Vec<WireSignal>, kind: SignalKind, value: &[u8], location: &st
         kind,
         value,
         location: location.to_string(),
+        cmp: None,
     });
 }
 

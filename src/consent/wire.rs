@@ -15,9 +15,11 @@
 //!
 //! US Privacy and the GPP US sections are opt-out signals: an opt-out of sale,
 //! sharing or targeted advertising refuses `advertising`, no opt-out grants it. GPC
-//! refuses `advertising`. Consent Mode and the OneTrust groups are heuristics (their
+//! refuses `advertising`. A CMP call (see [`super::cmp`]) decides what its table
+//! entry reads, heuristic where the entry says so. Consent Mode and the OneTrust groups are heuristics (their
 //! meanings are informally documented or configurable) and marked so.
 
+use super::cmp::CmpReading;
 use super::gpp::GppString;
 use super::signals::{SignalKind, WireSignal};
 use super::tcf::TcString;
@@ -38,6 +40,9 @@ pub struct Interpretation {
     pub created: Option<Timestamp>,
     /// IAB vendor ids with consent (sorted), for signals that list vendors (TCF).
     pub vendor_consents: Option<Vec<u16>>,
+    /// Parts of the signal that could not be decoded although the rest could (a
+    /// GPP section), one line each; recorded as anomalies.
+    pub problems: Vec<String>,
 }
 
 /// Interprets a signal: `Ok(None)` when it expresses no decision (e.g. `gdpr=1`,
@@ -58,14 +63,57 @@ pub fn interpret(signal: &WireSignal) -> Result<Option<Interpretation>, String> 
         }
         SignalKind::Gpp => {
             let gpp = GppString::parse(&signal.value).map_err(|e| format!("GPP: {e}"))?;
-            gpp_string(&gpp)
+            let problems: Vec<String> = gpp.section_errors().map(|e| format!("GPP: {e}")).collect();
+            match gpp_string(&gpp) {
+                Some(mut i) => {
+                    i.problems = problems;
+                    Some(i)
+                }
+                // Nothing usable: the bad sections are the news.
+                None if !problems.is_empty() => return Err(problems.join("; ")),
+                None => None,
+            }
         }
+        SignalKind::Cmp => signal.cmp.as_deref().map(cmp_call),
         SignalKind::OneTrust => one_trust(&signal.value),
         SignalKind::Cookiebot => cookiebot(&signal.value),
         SignalKind::GdprApplies | SignalKind::GppSectionIds | SignalKind::NonPersonalizedAds => {
             None
         }
     })
+}
+
+/// A CMP call: its decisions as read by [`super::cmp`]; none read means a decision
+/// was recorded whose contents are unknown, which is reported, not guessed.
+fn cmp_call(reading: &CmpReading) -> Interpretation {
+    let summary = format!("{} consent call recording {}", reading.cmp, {
+        let d: Vec<String> = reading
+            .decisions
+            .iter()
+            .map(|(d, p)| format!("{} {}", d.as_str(), super::describe_purposes(p)))
+            .collect();
+        if d.is_empty() {
+            "a decision with unknown contents".to_string()
+        } else {
+            d.join("; ")
+        }
+    });
+    let problems = if reading.decisions.is_empty() {
+        vec![format!(
+            "{}: decision recorded, contents unknown",
+            reading.cmp
+        )]
+    } else {
+        Vec::new()
+    };
+    Interpretation {
+        decisions: reading.decisions.clone(),
+        summary,
+        heuristic: reading.heuristic,
+        created: None,
+        vendor_consents: None,
+        problems,
+    }
 }
 
 /// Our purposes and the TCF purposes behind each (see the module doc).
@@ -108,6 +156,7 @@ fn tcf(tc: &TcString) -> Option<Interpretation> {
             heuristic: false,
             created: None,
             vendor_consents: None,
+            problems: Vec::new(),
         })
     })
 }
@@ -237,6 +286,7 @@ fn decisions(
         heuristic,
         created: None,
         vendor_consents: None,
+        problems: Vec::new(),
     })
 }
 
@@ -249,6 +299,7 @@ fn gpc(value: &str) -> Option<Interpretation> {
         heuristic: false,
         created: None,
         vendor_consents: None,
+        problems: Vec::new(),
     })
 }
 
@@ -280,6 +331,7 @@ fn gcs(value: &str) -> Option<Interpretation> {
         heuristic: true,
         created: None,
         vendor_consents: None,
+        problems: Vec::new(),
     })
 }
 
@@ -351,6 +403,7 @@ mod tests {
             kind,
             value: value.into(),
             location: "x".into(),
+            cmp: None,
         }
     }
 
@@ -467,6 +520,55 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn gpp_with_one_bad_section_still_decides() {
+        // Header for sections 2 and 6 (tcfeuv2, uspv1): the TC string is garbage,
+        // the US Privacy section opts out.
+        let header = "DBACNYA";
+        let value = format!("{header}~!!bad!!~1YYN");
+        let i = interpret(&sig(SignalKind::Gpp, &value)).unwrap().unwrap();
+        assert_eq!(
+            i.decisions,
+            vec![(Decision::Refused, vec![Purpose::Advertising])]
+        );
+        assert_eq!(i.problems.len(), 1);
+        assert!(i.problems[0].contains("tcfeuv2"), "{:?}", i.problems);
+        // Nothing usable left: an error naming the section.
+        let e = interpret(&sig(SignalKind::Gpp, &format!("{header}~!!~1YXN"))).unwrap_err();
+        assert!(e.contains("tcfeuv2") && e.contains("uspv1"), "{e}");
+    }
+
+    #[test]
+    fn cmp_calls() {
+        let reading = CmpReading {
+            cmp: "Cookiebot".into(),
+            decisions: vec![(Decision::Refused, vec![])],
+            evidence: "action=decline".into(),
+            heuristic: false,
+        };
+        let mut s = sig(SignalKind::Cmp, "GET consent.cookiebot.com/logconsent.ashx");
+        s.cmp = Some(Box::new(reading.clone()));
+        let i = interpret(&s).unwrap().unwrap();
+        assert_eq!(i.decisions, vec![(Decision::Refused, vec![])]);
+        assert!(
+            i.summary.contains("Cookiebot") && i.summary.contains("refused all purposes"),
+            "{}",
+            i.summary
+        );
+        assert!(i.problems.is_empty() && !i.heuristic);
+        // Contents unknown: no decision, one problem saying so.
+        s.cmp = Some(Box::new(CmpReading {
+            decisions: vec![],
+            heuristic: true,
+            ..reading
+        }));
+        let i = interpret(&s).unwrap().unwrap();
+        assert!(i.decisions.is_empty());
+        assert!(i.problems[0].contains("contents unknown"));
+        // A Cmp signal without a reading says nothing.
+        assert_eq!(interpret(&sig(SignalKind::Cmp, "x")), Ok(None));
     }
 
     #[test]

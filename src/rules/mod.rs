@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::case::Case;
+use crate::consent::cmp::CmpTable;
 use crate::consent::signals::{self, WireSignal};
 use crate::consent::{wire, ConsentEvent, EventSource, Purpose, State, Timeline};
 use crate::decode::{self, Part};
@@ -218,6 +219,13 @@ fn prepare(
     let parts = decode::request_parts(x, &options.limits, &mut prepared.anomalies);
     if options.wire_signals {
         prepared.signals = signals::extract(&parts);
+        // A CMP call records a decision: first, so the request's own signals follow it.
+        if let Some(call) =
+            signals::extract_cmp(CmpTable::embedded(), &x.host, &x.method, &x.path, &parts)
+        {
+            prepared.signals.insert(0, call);
+            prepared.signals.truncate(signals::MAX_SIGNALS_PER_REQUEST);
+        }
         let dest = &prepared.dest;
         prepared.expects_signal = prepared.signals.is_empty()
             && dest.party == Party::Third

@@ -221,6 +221,11 @@ impl XBuilder {
         self.0.path = format!("/p?{q}");
         self
     }
+    /// A full path with query, for requests whose path matters (CMP endpoints).
+    fn path(mut self, p: &str) -> Self {
+        self.0.path = p.to_string();
+        self
+    }
     fn json(mut self, body: &str) -> Self {
         self.0.method = "POST".into();
         self.0
@@ -513,6 +518,95 @@ fn tcf_banner_denies_then_ad_request_is_signal_ignored() {
             .any(|x| x.kind == "consent-signal-malformed"),
         "{:?}",
         bad.anomalies
+    );
+}
+
+#[test]
+fn cmp_refusal_then_ad_request_is_signal_ignored() {
+    let mut a = analyzer(CASE);
+    // The dialog's "Decline" is logged with Cookiebot: a wire refusal of everything.
+    let banner = a.observe(
+        &exchange("consent.cookiebot.com")
+            .at(1)
+            .path("/logconsent.ashx?action=decline&nocache=1&cbid=c1&cbt=leveloptin")
+            .build(),
+    );
+    assert_eq!(banner.consent_events.len(), 1, "{banner:?}");
+    let e = &banner.consent_events[0];
+    assert_eq!(
+        (e.decision, e.source),
+        (Decision::Refused, EventSource::Wire)
+    );
+    assert!(e.purposes.is_empty());
+    let evidence = e.evidence.as_deref().unwrap_or("");
+    assert!(
+        evidence.contains("Cookiebot")
+            && evidence.contains("x-1")
+            && !evidence.contains("heuristic"),
+        "{evidence}"
+    );
+    let f = a.observe(
+        &exchange("sdk.e.qq.com")
+            .at(2)
+            .query("muid=490154203237518")
+            .build(),
+    );
+    let ignored = f
+        .findings
+        .iter()
+        .find(|f| f.rule == SignalIgnored)
+        .expect("signal-ignored");
+    assert!(ignored.summary.contains("Cookiebot"), "{}", ignored.summary);
+    assert!(
+        ignored.summary.contains("cmp:Cookiebot"),
+        "{}",
+        ignored.summary
+    );
+}
+
+#[test]
+fn heuristic_cmp_entries_say_so_and_unreadable_calls_are_reported() {
+    let mut a = analyzer(CASE);
+    let deny = a.observe(
+        &exchange("consent-api.service.consent.usercentrics.eu")
+            .at(1)
+            .path("/consent/uw/3")
+            .json(r#"{"action":"onDenyAllServices"}"#)
+            .build(),
+    );
+    assert_eq!(deny.consent_events.len(), 1, "{deny:?}");
+    let f = a.observe(
+        &exchange("sdk.e.qq.com")
+            .at(2)
+            .query("muid=490154203237518")
+            .build(),
+    );
+    let ignored = f
+        .findings
+        .iter()
+        .find(|f| f.rule == SignalIgnored)
+        .expect("signal-ignored");
+    assert!(
+        ignored.summary.contains("(heuristic)"),
+        "{}",
+        ignored.summary
+    );
+    // A receipt whose contents cannot be read: no decision, an anomaly saying so.
+    let receipt = a.observe(
+        &exchange("privacyportal-eu.onetrust.com")
+            .at(3)
+            .path("/request/v1/consentreceipts")
+            .json(r#"{"identifier":"u","purposes":[{"Id":"p1"}]}"#)
+            .build(),
+    );
+    assert!(receipt.consent_events.is_empty());
+    assert!(
+        receipt
+            .anomalies
+            .iter()
+            .any(|x| x.kind == "cmp-decision-unread" && x.detail.contains("OneTrust")),
+        "{:?}",
+        receipt.anomalies
     );
 }
 

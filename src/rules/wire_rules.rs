@@ -4,6 +4,7 @@
 //! `signal-ignored` is judged in [`Analyzer::observe`] like the other consent rules.
 
 use super::*;
+use crate::consent::signals::SignalKind;
 use crate::consent::Decision;
 use crate::timestamp::Timestamp;
 
@@ -242,6 +243,19 @@ impl Analyzer {
                 return;
             }
         };
+        // A CMP call we cannot read is a decision we know of but cannot place.
+        let kind = if signal.kind == SignalKind::Cmp {
+            "cmp-decision-unread"
+        } else {
+            "consent-signal-malformed"
+        };
+        for problem in &meaning.problems {
+            let detail = format!(
+                "{} at {} of {}: {problem}",
+                signal.value, signal.location, x.id
+            );
+            obs.anomalies.push(Anomaly::new(kind, detail));
+        }
         self.check_predates(x, device, dest, &meaning, signal, obs);
         if let Some(consents) = &meaning.vendor_consents {
             self.tc_vendors.insert(
