@@ -395,7 +395,7 @@ fn cmp_call_refusal_then_ad_request_is_signal_ignored() {
     let har_path = dir.path().join("cmp.har");
     std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
     let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
-    let run = analyze_files(case, &[har_path], None, Options::default()).unwrap();
+    let run = analyze_files(case, &[har_path], None, Options::default(), 1).unwrap();
 
     let ignored: Vec<_> = run
         .findings

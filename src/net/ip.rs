@@ -312,10 +312,20 @@ pub struct FragKey {
 struct Pending {
     serial: u64,
     first_ts: i64,
+    first_frame: u64,
     data: Vec<u8>,
     /// Filled byte ranges, sorted, disjoint, not adjacent.
     filled: Vec<(usize, usize)>,
     total: Option<usize>,
+}
+
+/// A datagram put back together from its fragments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassembled {
+    pub data: Vec<u8>,
+    /// Capture time and frame of the fragment that arrived first.
+    pub first_ts: Timestamp,
+    pub first_frame: u64,
 }
 
 /// Reassembles IPv4 and IPv6 fragments (see the module documentation for policy and
@@ -410,6 +420,20 @@ impl Defragmenter {
         frag: FragmentInfo,
         data: &[u8],
     ) -> Option<Vec<u8>> {
+        self.push_frame(ts, 0, key, frag, data).map(|r| r.data)
+    }
+
+    /// [`push`](Self::push) for fragment carried by capture frame `frame`; the
+    /// datagram it completes comes with the time and frame of its first fragment (the
+    /// time its first byte was on the wire).
+    pub fn push_frame(
+        &mut self,
+        ts: Timestamp,
+        frame: u64,
+        key: FragKey,
+        frag: FragmentInfo,
+        data: &[u8],
+    ) -> Option<Reassembled> {
         self.stats.fragments += 1;
         self.now = self.now.max(ts.0);
         let start = frag.offset;
@@ -437,6 +461,7 @@ impl Defragmenter {
                 Pending {
                     serial: self.serial,
                     first_ts: ts.0,
+                    first_frame: frame,
                     data: Vec::new(),
                     filled: Vec::new(),
                     total: None,
@@ -503,7 +528,11 @@ impl Defragmenter {
             let mut done = self.remove(&key)?;
             done.data.truncate(total);
             self.stats.reassembled += 1;
-            return Some(done.data);
+            return Some(Reassembled {
+                data: done.data,
+                first_ts: Timestamp(done.first_ts),
+                first_frame: done.first_frame,
+            });
         }
         None
     }

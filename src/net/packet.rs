@@ -84,6 +84,9 @@ pub struct Packet<'a> {
     pub dst: IpAddr,
     /// Transport header and payload.
     pub transport: Transport<'a>,
+    /// For a datagram reassembled from fragments: the capture time and frame of its
+    /// first fragment (the frame decoded last only completed it).
+    pub reassembled_from: Option<(Timestamp, u64)>,
 }
 
 /// Limits of a [`PacketDecoder`].
@@ -248,8 +251,21 @@ impl PacketDecoder {
         data: &[u8],
         out: &mut dyn FnMut(Packet<'_>),
     ) -> Result<(), PacketError> {
+        self.decode_frame(ts, 0, link, data, out)
+    }
+
+    /// [`decode`](Self::decode) of capture frame number `frame`, so that reassembled
+    /// datagrams can name the frame of their first fragment.
+    pub fn decode_frame(
+        &mut self,
+        ts: Timestamp,
+        frame: u64,
+        link: LinkType,
+        data: &[u8],
+        out: &mut dyn FnMut(Packet<'_>),
+    ) -> Result<(), PacketError> {
         self.stats.frames += 1;
-        let r = self.decode_inner(ts, link, data, out);
+        let r = self.decode_inner(ts, frame, link, data, out);
         if r.is_err() {
             self.stats.malformed += 1;
         }
@@ -259,6 +275,7 @@ impl PacketDecoder {
     fn decode_inner(
         &mut self,
         ts: Timestamp,
+        frame_number: u64,
         link: LinkType,
         data: &[u8],
         out: &mut dyn FnMut(Packet<'_>),
@@ -279,18 +296,19 @@ impl PacketDecoder {
         if ipp.truncated {
             self.stats.truncated += 1;
         }
-        let packet = |transport| Packet {
+        let packet = |transport, reassembled_from| Packet {
             src_mac: frame.src_mac,
             dst_mac: frame.dst_mac,
             vlan: frame.vlan,
             src: ipp.src,
             dst: ipp.dst,
             transport,
+            reassembled_from,
         };
         let Some(frag) = ipp.fragment else {
             let t = transport(ipp.protocol, ipp.payload)?;
             self.stats.packets += 1;
-            out(packet(t));
+            out(packet(t, None));
             return Ok(());
         };
         if ipp.truncated {
@@ -306,9 +324,16 @@ impl PacketDecoder {
             protocol: ipp.protocol,
             id: frag.id,
         };
-        let whole = self.defrag.push(ts, key, frag, ipp.payload);
+        let whole = self
+            .defrag
+            .push_frame(ts, frame_number, key, frag, ipp.payload);
         self.sync_defrag_stats();
-        let Some(whole) = whole else {
+        let Some(ip::Reassembled {
+            data: whole,
+            first_ts,
+            first_frame,
+        }) = whole
+        else {
             return Ok(());
         };
         // An IPv6 datagram's fragmentable part may start with more extension headers.
@@ -319,7 +344,7 @@ impl PacketDecoder {
         };
         let t = transport(protocol, whole.get(start..).unwrap_or(&[]))?;
         self.stats.packets += 1;
-        out(packet(t));
+        out(packet(t, Some((first_ts, first_frame))));
         Ok(())
     }
 }
@@ -525,6 +550,29 @@ mod tests {
             assert_eq!(d.stats().fragments, 4);
             assert_eq!(d.stats().reassembled, 1);
         }
+    }
+
+    #[test]
+    fn reassembled_datagram_names_its_first_fragment() {
+        let frags = v4_fragments(b"0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ", 78);
+        let mut d = PacketDecoder::new(PacketLimits::default());
+        let mut origins = Vec::new();
+        // Frame 10 at t=5 carries the second fragment, the others follow later.
+        for (frame, (t, i)) in [(5, 1), (6, 0), (7, 3), (8, 2)].into_iter().enumerate() {
+            let frame = 10 + frame as u64;
+            d.decode_frame(Timestamp(t), frame, LinkType::Raw, &frags[i], &mut |p| {
+                origins.push(p.reassembled_from)
+            })
+            .unwrap();
+        }
+        assert_eq!(origins, [Some((Timestamp(5), 10))]);
+        let whole = v4_fragments(b"short", 79);
+        let mut plain = Vec::new();
+        d.decode_frame(Timestamp(9), 20, LinkType::Raw, &whole[0], &mut |p| {
+            plain.push(p.reassembled_from)
+        })
+        .unwrap();
+        assert_eq!(plain, [None], "an unfragmented packet is its own origin");
     }
 
     #[test]

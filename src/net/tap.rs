@@ -116,7 +116,9 @@ impl Tap {
             ..
         } = self;
         let (ts, number) = (frame.ts, frame.number);
-        let decoded = decoder.decode(ts, frame.link, frame.data, &mut |packet| {
+        let decoded = decoder.decode_frame(ts, number, frame.link, frame.data, &mut |packet| {
+            // A reassembled datagram started with its first fragment.
+            let (ts, number) = packet.reassembled_from.unwrap_or((ts, number));
             flows.packet(ts, number, &packet, &*devices, events)
         });
         if let Err(e) = decoded {

@@ -1,7 +1,8 @@
 //! Live capture from a network interface with libpcap (feature `live`): packets go
 //! through the same [`Tap`] as capture files, and unchanged into the evidence ring.
 //!
-//! The loop wakes at least every [`POLL_MILLIS`] to look at the stop flag, so SIGINT
+//! Reads are non-blocking and the loop looks at the stop flag between packets (every
+//! few milliseconds when idle), so SIGINT
 //! and SIGTERM end it within a fraction of a second; then every open flow is flushed
 //! into exchanges and the ring file is closed, and libpcap's counters (packets the
 //! kernel dropped, the interface dropped) are reported.
@@ -18,8 +19,10 @@ use crate::timestamp::Timestamp;
 
 use super::ring::{EvidenceRing, RingLimits};
 
-/// Longest wait for a packet before the stop flag is looked at again.
+/// libpcap's read timeout (buffering delay in non-immediate kernels).
 pub const POLL_MILLIS: i32 = 200;
+/// Pause when no packet is waiting, before the stop flag is looked at again.
+const IDLE_SLEEP: Duration = Duration::from_millis(5);
 
 /// How to capture.
 #[derive(Debug, Clone)]
@@ -84,6 +87,11 @@ pub fn capture(
         .immediate_mode(true)
         .timeout(POLL_MILLIS)
         .open()
+        .map_err(pcap_err)?
+        // With immediate mode, Linux libpcap may block without ever honouring the
+        // read timeout; non-blocking reads plus a short sleep when idle keep the stop
+        // flag and the duration checked.
+        .setnonblock()
         .map_err(pcap_err)?;
     if let Some(filter) = &opts.bpf {
         cap.filter(filter, true).map_err(pcap_err)?;
@@ -146,7 +154,7 @@ pub fn capture(
                 };
                 tap.frame(&frame, consumer);
             }
-            Err(pcap::Error::TimeoutExpired) => {}
+            Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
             Err(e) => {
                 tap.finish(consumer);
                 return Err(pcap_err(e));
