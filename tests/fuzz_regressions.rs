@@ -240,6 +240,27 @@ fn hand_written_hostile_inputs_do_not_crash() {
     }
     targets::consent(&b"A".repeat(70_000));
     targets::consent(&b"D~".repeat(10_000));
+
+    // tcp: op streams (see `targets::tcp`): every flag, wrap, jumps, zero limits.
+    let mut ops = vec![0u8, 0, 0xf0, 0xff, 0xff, 0xff];
+    for i in 0..2000u32 {
+        let flags = [0u8, 0, 1, 0x10, 0x20, 4, 8, 2, 0x11, 0][(i % 10) as usize];
+        let delta = ((i * 7919) % 700) as i16 - 350;
+        ops.push(flags);
+        ops.extend_from_slice(&delta.to_le_bytes());
+        ops.push((i * 31 % 256) as u8);
+    }
+    targets::tcp(&ops);
+    ops[0] = 255;
+    ops[1] = 15;
+    targets::tcp(&ops);
+    for short in [
+        &b""[..],
+        b"\x01",
+        b"\x00\x00\x00\x00\x00\x00\x01\xff\x7f\xff",
+    ] {
+        targets::tcp(short);
+    }
 }
 
 #[test]
