@@ -35,9 +35,12 @@
 //!
 //! # Overlap policy: first arrival wins
 //! A byte offset takes the value of the first segment that carried it and was
-//! accepted (delivered or buffered); later segments never overwrite it. This is the
-//! behaviour Wireshark's reassembly and Suricata's default policy target for the
-//! common cases (a retransmission does not replace what was already seen).
+//! accepted (delivered or buffered); later segments never overwrite it, whatever
+//! their start or length. This is what Wireshark does with retransmitted data (the
+//! first copy is kept), and it agrees with Suricata's default `bsd` policy except in
+//! one case: under `bsd` a new segment that *starts before* a buffered one
+//! overwrites the overlap. Receivers differ here, which is what overlap evasion
+//! exploits; we do not guess the receiver's OS but count the disagreement.
 //! Overlapping bytes are counted (`overlap_bytes`); where they differ from still
 //! buffered data, `overlap_mismatches` counts the segment once (a sign of evasion or
 //! corruption). Bytes already delivered are not kept, so a retransmission of them is
