@@ -224,6 +224,26 @@ def main():
     write("tls_hello", "two-records", hello[:5 + 100].replace(b"\x16\x03\x01\x02\x00", b"\x16\x03\x01\x00\x64", 1)
           + b"\x16\x03\x01" + (len(hello) - 105).to_bytes(2, "big") + hello[105:])
 
+    # tcp: op sequences for the layout of `tcp` in fuzz/src/lib.rs (flags, i16 delta,
+    # length), from an ISN near the wrap point.
+    def tcp_input(max_bytes_div4, max_segs, isn, ops):
+        out = bytes([max_bytes_div4, max_segs]) + isn.to_bytes(4, "little")
+        for flags, delta, length in ops:
+            out += bytes([flags]) + delta.to_bytes(2, "little", signed=True) + bytes([length])
+        return out
+
+    tcp = {
+        "in-order": [(2, -1, 0)] + [(0, 0, 100)] * 6 + [(1, 0, 0)],
+        "reordered": [(2, -1, 0), (0, 50, 40), (0, -140, 50), (0, 40, 10), (0, -60, 50)],
+        "overlap-altered": [(0, 0, 60), (0, 20, 30), (0x20, -70, 80), (0, -100, 120)],
+        "holes-limit": [(0, 0, 10)] + [(0, 5, 20)] * 12 + [(4, 0, 0)],
+        "jump": [(0, 0, 30), (0x10, 3, 40), (0, 0, 40), (0, -10, 5)],
+        "fin-then-data": [(0, 0, 20), (0, 20, 20), (1, -40, 20), (0, 0, 50), (4, 0, 0)],
+        "shrink": [(0, 0, 5), (0, 10, 40), (0, 10, 40), (8, 0, 30), (8, 0, 0)],
+    }
+    for name, ops in tcp.items():
+        write("tcp", name, tcp_input(16, 3, 0xFFFFFF80, ops))
+
 
 def ipv4_tcp(payload, frag=0, more=False, ident=1):
     tcp = struct.pack(">HHIIBBHHH", 40000, 80, 1000, 1, 0x50, 0x18, 65535, 0, 0) + payload

@@ -240,6 +240,42 @@ fn hand_written_hostile_inputs_do_not_crash() {
     }
     targets::consent(&b"A".repeat(70_000));
     targets::consent(&b"D~".repeat(10_000));
+
+    // tcp: op streams (see `targets::tcp`): every flag, wrap, jumps, zero limits.
+    let mut ops = vec![0u8, 0, 0xf0, 0xff, 0xff, 0xff];
+    for i in 0..2000u32 {
+        // A FIN ends the stream, so only the last op carries one.
+        let flags =
+            [0u8, 0, 0, 0x10, 0x20, 0, 8, 2, 0x10, 4][(i % 10) as usize] | u8::from(i == 1999);
+        // Mostly overlapping or reordered; jumps go 6.5 MB ahead.
+        let delta = if flags & 0x10 != 0 {
+            100
+        } else {
+            ((i * 7919) % 400) as i16 - 250
+        };
+        ops.push(flags);
+        ops.extend_from_slice(&delta.to_le_bytes());
+        ops.push((i * 31 % 256) as u8);
+    }
+    targets::tcp(&ops);
+    ops[0] = 255;
+    ops[1] = 15;
+    targets::tcp(&ops);
+    // Without altered bytes the target also checks where every byte lands.
+    for op in ops[6..].chunks_mut(4) {
+        op[0] &= !0x20;
+    }
+    targets::tcp(&ops);
+    ops[0] = 4;
+    ops[1] = 2;
+    targets::tcp(&ops);
+    for short in [
+        &b""[..],
+        b"\x01",
+        b"\x00\x00\x00\x00\x00\x00\x01\xff\x7f\xff",
+    ] {
+        targets::tcp(short);
+    }
 }
 
 #[test]

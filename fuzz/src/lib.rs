@@ -21,9 +21,9 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 11] = [
+pub const TARGETS: [&str; 12] = [
     "har", "decode", "case", "pii", "analyze", "consent", "capture", "packet", "http1", "dns",
-    "tls_hello",
+    "tls_hello", "tcp",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -40,6 +40,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "http1" => http1(data),
         "dns" => dns(data),
         "tls_hello" => tls_hello(data),
+        "tcp" => tcp(data),
         _ => return false,
     }
     true
@@ -497,4 +498,113 @@ pub fn tls_hello(data: &[u8]) {
     let _ = sniff::sniff_client(data);
     let _ = sniff::sniff_client_with_ports(data, 53, 1);
     let _ = sniff::sniff_server(data);
+/// Bytes of the `tcp` input read before the ops.
+pub const TCP_HEADER_LEN: usize = 6;
+
+/// What the `tcp` target checks about the deliveries it sees.
+struct TcpCheck {
+    /// Bytes delivered plus gap lengths: must equal `Reassembler::next_offset`.
+    total: u64,
+    /// The byte expected next (segment bytes are their sequence number's low byte),
+    /// once a first data byte was seen; checked only when no op altered bytes.
+    expect: Option<u8>,
+    clean: bool,
+}
+
+impl TcpCheck {
+    fn see(&mut self, d: consentry::net::tcp::Delivery<'_>) {
+        use consentry::net::tcp::Delivery;
+        match d {
+            Delivery::Data { bytes, .. } => {
+                assert!(!bytes.is_empty(), "empty data delivery");
+                self.total += bytes.len() as u64;
+                for &b in bytes {
+                    if self.clean {
+                        if let Some(e) = self.expect {
+                            assert_eq!(b, e, "byte delivered out of its place");
+                        }
+                    }
+                    self.expect = Some(b.wrapping_add(1));
+                }
+            }
+            Delivery::Gap { len, .. } => {
+                assert!(len > 0, "empty gap");
+                self.total += len;
+                self.expect = self.expect.map(|e| e.wrapping_add(len as u8));
+            }
+        }
+    }
+}
+
+/// `tcp`: one `net::tcp::Reassembler` with small limits, driven by ops. Input layout:
+///
+/// | byte | meaning |
+/// |---|---|
+/// | 0 | `max_buffered_bytes` / 4 |
+/// | 1 | `max_segments` - 1 (mod 16); `max_window` is 4096 |
+/// | 2..6 | the first sequence number (little endian) |
+/// | then 4 bytes per op | flags, sequence delta (i16 LE), length |
+///
+/// The sequence number of an op is the end of the previous segment plus the delta
+/// (plus the delta shifted by 16 bits when flag 0x10 is set: a jump). Flags: 0x01 FIN,
+/// 0x02 a SYN at that sequence number instead of a segment, 0x04 flush, 0x08
+/// `shrink_to(length)` instead of a segment, 0x20 bytes altered (otherwise every
+/// payload byte is the low byte of its sequence number, which lets the target check
+/// that each delivered byte sits at its place). Shorter inputs read missing bytes as 0.
+pub fn tcp(data: &[u8]) {
+    use consentry::net::tcp::{Reassembler, SegmentMeta, TcpLimits};
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let limits = TcpLimits {
+        max_buffered_bytes: usize::from(byte(0)) * 4,
+        max_segments: usize::from(byte(1) % 16) + 1,
+        max_window: 4096,
+    };
+    let ops = data.get(TCP_HEADER_LEN..).unwrap_or(&[]);
+    let mut r = Reassembler::new(limits);
+    let mut check = TcpCheck {
+        total: 0,
+        expect: None,
+        clean: !ops
+            .chunks(4)
+            .any(|op| op.first().is_some_and(|f| f & 0x20 != 0)),
+    };
+    let mut cursor = u32::from_le_bytes([byte(2), byte(3), byte(4), byte(5)]);
+    let mut payload = Vec::with_capacity(255);
+    for (frame, op) in ops.chunks(4).enumerate() {
+        let at = |i: usize| op.get(i).copied().unwrap_or(0);
+        let (flags, len) = (at(0), at(3));
+        let delta = i32::from(i16::from_le_bytes([at(1), at(2)])) as u32;
+        let mut seq = cursor.wrapping_add(delta);
+        if flags & 0x10 != 0 {
+            seq = seq.wrapping_add(delta << 16);
+        }
+        let meta = SegmentMeta {
+            ts: Timestamp::from_micros(frame as i64),
+            frame: frame as u64,
+        };
+        if flags & 0x02 != 0 {
+            r.syn(seq);
+        } else if flags & 0x08 != 0 {
+            r.shrink_to(usize::from(len), &mut |d| check.see(d));
+            assert!(r.buffered_bytes() <= usize::from(len));
+        } else {
+            let xor = if flags & 0x20 != 0 { 0x5a } else { 0 };
+            payload.clear();
+            payload.extend((0..u32::from(len)).map(|k| seq.wrapping_add(k) as u8 ^ xor));
+            r.segment(seq, &payload, flags & 0x01 != 0, meta, &mut |d| {
+                check.see(d)
+            });
+            cursor = seq.wrapping_add(u32::from(len));
+        }
+        if flags & 0x04 != 0 {
+            r.flush(&mut |d| check.see(d));
+            assert_eq!(r.buffered_bytes(), 0);
+        }
+        assert!(r.buffered_bytes() <= limits.max_buffered_bytes);
+        assert!(r.buffered_segments() <= limits.max_segments);
+        assert_eq!(check.total, r.next_offset());
+    }
+    r.flush(&mut |d| check.see(d));
+    assert_eq!(r.buffered_bytes(), 0);
+    assert_eq!(check.total, r.next_offset());
 }

@@ -10,8 +10,8 @@
 //!
 //! # Positions
 //! Sequence numbers are 32 bits and wrap; internally every byte has a 64-bit
-//! absolute offset from the stream start (offset 0 is `ISN + 1` after a SYN, or the
-//! first payload byte seen on mid-stream pickup). A segment's place is found by the
+//! absolute offset from the stream start (offset 0 is `ISN + 1` after a SYN, or, on
+//! mid-stream pickup, the sequence number of the first segment with payload or FIN). A segment's place is found by the
 //! wrapping difference between its sequence number and that of the next expected
 //! byte, read as a signed 32-bit number `rel`:
 //! - `rel < 0`: the segment starts before the next expected byte. Its bytes before
@@ -23,20 +23,24 @@
 //!   the caller's buffer (zero-copy, the hot path); ahead of a hole, it is buffered.
 //! - `rel > max_window`: a *sequence jump* (capture loss of more than the window,
 //!   or a bogus segment). The segment is held as a jump candidate (one at most,
-//!   nothing allocated for the distance). When the next segment continues it exactly,
-//!   the jump is confirmed: everything buffered is delivered with its holes as gaps,
-//!   the distance becomes one [`Delivery::Gap`], and the stream goes on from the
-//!   candidate. An unconfirmed candidate is replaced by the next far segment and
-//!   dropped at flush (counted in `jump_candidates_dropped`): one stray segment cannot
-//!   derail a stream.
+//!   nothing allocated for the distance). When another far segment starts within
+//!   `max_window` of the candidate (before or after it), the jump is confirmed:
+//!   everything buffered is delivered with its holes as gaps, the distance to the
+//!   earlier of the two becomes one [`Delivery::Gap`], and the stream goes on from
+//!   there. A candidate is replaced by a far segment not near it, and an unconfirmed
+//!   one is dropped at flush (both counted in `jump_candidates_dropped`): one stray
+//!   segment cannot derail a stream.
 //!
 //! A segment 2 GiB or more ahead is indistinguishable from one behind; it is old.
 //!
 //! # Overlap policy: first arrival wins
 //! A byte offset takes the value of the first segment that carried it and was
-//! accepted (delivered or buffered); later segments never overwrite it. This is the
-//! behaviour Wireshark's reassembly and Suricata's default policy target for the
-//! common cases (a retransmission does not replace what was already seen).
+//! accepted (delivered or buffered); later segments never overwrite it, whatever
+//! their start or length. This is what Wireshark does with retransmitted data (the
+//! first copy is kept), and it agrees with Suricata's default `bsd` policy except in
+//! one case: under `bsd` a new segment that *starts before* a buffered one
+//! overwrites the overlap. Receivers differ here, which is what overlap evasion
+//! exploits; we do not guess the receiver's OS but count the disagreement.
 //! Overlapping bytes are counted (`overlap_bytes`); where they differ from still
 //! buffered data, `overlap_mismatches` counts the segment once (a sign of evasion or
 //! corruption). Bytes already delivered are not kept, so a retransmission of them is
@@ -400,23 +404,38 @@ impl Reassembler {
         if payload.is_empty() {
             return; // a bare FIN far away confirms nothing
         }
+        // A second far segment within the window of the candidate (before or after
+        // it: segments around a loss may be reordered) confirms the jump.
+        let window = self.limits.max_window;
         let confirmed = self
             .candidate
             .as_ref()
-            .is_some_and(|c| c.seq.wrapping_add(c.data.len() as u32) == seq);
+            .is_some_and(|c| (seq.wrapping_sub(c.seq) as i32).unsigned_abs() <= window);
         if confirmed {
             if let Some(c) = self.candidate.take() {
                 self.buffered -= c.data.len();
                 self.deliver_all_buffered(out);
-                let base = self.base.unwrap_or(c.seq);
-                let dist = c.seq.wrapping_sub(base.wrapping_add(self.next as u32)) as i32;
+                let cand_first = seq.wrapping_sub(c.seq) as i32 >= 0;
+                let (first_seq, first_meta) = if cand_first {
+                    (c.seq, c.meta)
+                } else {
+                    (seq, meta)
+                };
+                let base = self.base.unwrap_or(first_seq);
+                let dist = first_seq.wrapping_sub(base.wrapping_add(self.next as u32)) as i32;
                 if dist > 0 {
-                    self.deliver_gap(u64::from(dist.unsigned_abs()), c.meta, out);
+                    self.deliver_gap(u64::from(dist.unsigned_abs()), first_meta, out);
                 }
                 self.stats.jumps += 1;
-                // Both are now in order (or old): no further jump, no deeper recursion.
-                self.segment_inner(c.seq, &c.data, c.fin, c.meta, out);
-                self.segment_inner(seq, payload, fin, meta, out);
+                // The earlier one is now at `next` and the other within the window of
+                // it: neither is a jump again, so the recursion stops here.
+                if cand_first {
+                    self.segment_inner(c.seq, &c.data, c.fin, c.meta, out);
+                    self.segment_inner(seq, payload, fin, meta, out);
+                } else {
+                    self.segment_inner(seq, payload, fin, meta, out);
+                    self.segment_inner(c.seq, &c.data, c.fin, c.meta, out);
+                }
             }
             return;
         }
@@ -929,6 +948,23 @@ mod tests {
         assert_eq!(t.r.next_offset(), 2_000_000_003);
         t.seg(far + 3, b"!", false);
         assert_eq!(t.text(), "!");
+    }
+
+    #[test]
+    fn a_jump_is_confirmed_by_a_reordered_neighbour() {
+        let mut t = T::new(TcpLimits {
+            max_window: 1000,
+            ..TcpLimits::default()
+        });
+        t.r.syn(0);
+        t.seg(1, b"ab", false);
+        t.seg(100_005, b"fg", false); // offset 100004: far
+        t.seg(100_001, b"bc", false); // offset 100000, before it and near: confirmed
+        assert_eq!(t.text(), "ab<99998>bc");
+        t.seg(100_003, b"de", false);
+        assert_eq!(t.text(), "defg");
+        assert_eq!(t.r.stats().jumps, 1);
+        assert_eq!(t.r.buffered_bytes(), 0);
     }
 
     #[test]
