@@ -26,7 +26,11 @@ fn run_golden(dir: &str, capture: &str, device: Option<&str>) {
             workers,
         )
         .expect("analysis");
-        assert!(run.summary.input_errors.is_empty(), "{:?}", run.summary.input_errors);
+        assert!(
+            run.summary.input_errors.is_empty(),
+            "{:?}",
+            run.summary.input_errors
+        );
         let mut out = Vec::new();
         write_jsonl(&run.findings, &mut out).unwrap();
         out

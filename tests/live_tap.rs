@@ -123,7 +123,9 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
         }
     }
 
-    let body = format!(r#"{{"event":"app_open","device":{{"ifa":"{AD_ID}"}},"pad":"xxxxxxxxxxxxxxxxxxxx"}}"#);
+    let body = format!(
+        r#"{{"event":"app_open","device":{{"ifa":"{AD_ID}"}},"pad":"xxxxxxxxxxxxxxxxxxxx"}}"#
+    );
     let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         client,
@@ -151,7 +153,10 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
         .read_to_string(&mut stdout)
         .unwrap();
     let status = child.wait().unwrap();
-    assert!(status.success(), "tap exited with {status}; stdout: {stdout}");
+    assert!(
+        status.success(),
+        "tap exited with {status}; stdout: {stdout}"
+    );
 
     let has_finding = |jsonl: &str| {
         jsonl.lines().any(|l| {
@@ -161,7 +166,10 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
                 && l.contains("\"device\":\"loopback-phone\"")
         })
     };
-    assert!(has_finding(&stdout), "no finding printed by the tap: {stdout}");
+    assert!(
+        has_finding(&stdout),
+        "no finding printed by the tap: {stdout}"
+    );
 
     // The evidence ring holds the packets: analysing it finds the same transmission.
     let files: Vec<_> = std::fs::read_dir(&ring)
@@ -179,5 +187,8 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
         .output()
         .unwrap();
     let analysed = String::from_utf8_lossy(&analysed.stdout);
-    assert!(has_finding(&analysed), "the ring file does not give the finding: {analysed}");
+    assert!(
+        has_finding(&analysed),
+        "the ring file does not give the finding: {analysed}"
+    );
 }

@@ -20,7 +20,11 @@ fn dir() -> PathBuf {
 fn analyse(file: &str) -> AnalysisRun {
     let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
     let run = analyze_files(case, &[dir().join(file)], None, Options::default(), 0).unwrap();
-    assert!(run.summary.input_errors.is_empty(), "{:?}", run.summary.input_errors);
+    assert!(
+        run.summary.input_errors.is_empty(),
+        "{:?}",
+        run.summary.input_errors
+    );
     run
 }
 
@@ -106,7 +110,11 @@ fn check_against_expected(file: &str) {
     // The laptop is no case device: counted, named, not analysed.
     let traffic = run.summary.traffic.as_ref().expect("traffic summary");
     assert_eq!(traffic.packets, expected["frames"].as_u64().unwrap());
-    let unknown: Vec<&str> = traffic.unknown_clients.iter().map(|(a, _)| a.as_str()).collect();
+    let unknown: Vec<&str> = traffic
+        .unknown_clients
+        .iter()
+        .map(|(a, _)| a.as_str())
+        .collect();
     assert_eq!(unknown, ["192.168.60.77"]);
     assert!(traffic.unknown_client_exchanges >= 2);
     assert!(traffic.dns_messages > 0);
@@ -136,7 +144,10 @@ fn pcap_and_pcapng_of_the_same_traffic_give_the_same_findings() {
             })
             .collect()
     };
-    assert_eq!(strip(analyse("gateway.pcapng")), strip(analyse("gateway.pcap")));
+    assert_eq!(
+        strip(analyse("gateway.pcapng")),
+        strip(analyse("gateway.pcap"))
+    );
 }
 
 #[test]
@@ -150,7 +161,11 @@ fn metadata_only_tls_connections_carry_their_server_name() {
         .collect();
     assert_eq!(
         tls_contacts,
-        BTreeSet::from(["api16-access-sg.pangle.io", "rt.applovin.com", "ulogs.umeng.com"])
+        BTreeSet::from([
+            "api16-access-sg.pangle.io",
+            "rt.applovin.com",
+            "ulogs.umeng.com"
+        ])
     );
     assert_eq!(run.summary.metadata_only, 8);
 }

@@ -22,8 +22,18 @@ use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
 pub const TARGETS: [&str; 12] = [
-    "har", "decode", "case", "pii", "analyze", "consent", "capture", "packet", "http1", "dns",
-    "tls_hello", "tcp",
+    "har",
+    "decode",
+    "case",
+    "pii",
+    "analyze",
+    "consent",
+    "capture",
+    "packet",
+    "http1",
+    "dns",
+    "tls_hello",
+    "tcp",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -498,6 +508,8 @@ pub fn tls_hello(data: &[u8]) {
     let _ = sniff::sniff_client(data);
     let _ = sniff::sniff_client_with_ports(data, 53, 1);
     let _ = sniff::sniff_server(data);
+}
+
 /// Bytes of the `tcp` input read before the ops.
 pub const TCP_HEADER_LEN: usize = 6;
 

@@ -105,7 +105,14 @@ fn write_json(inputs: &[InputInfo], list: &[Exchange], out: &mut dyn Write) -> i
         inputs: &'a [InputInfo],
         exchanges: &'a [Exchange],
     }
-    serde_json::to_writer_pretty(&mut *out, &Doc { inputs, exchanges: list }).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(
+        &mut *out,
+        &Doc {
+            inputs,
+            exchanges: list,
+        },
+    )
+    .map_err(io::Error::other)?;
     writeln!(out)
 }
 

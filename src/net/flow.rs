@@ -179,9 +179,17 @@ struct FlowKey {
 impl FlowKey {
     fn new(proto: Proto, a: (IpAddr, u16), b: (IpAddr, u16)) -> Self {
         if a <= b {
-            FlowKey { proto, lo: a, hi: b }
+            FlowKey {
+                proto,
+                lo: a,
+                hi: b,
+            }
         } else {
-            FlowKey { proto, lo: b, hi: a }
+            FlowKey {
+                proto,
+                lo: b,
+                hi: a,
+            }
         }
     }
 }
@@ -305,7 +313,9 @@ impl FlowTable {
                 src_port,
                 dst_port,
                 payload,
-            } => self.udp(ts, frame, packet, *src_port, *dst_port, payload, devices, out),
+            } => self.udp(
+                ts, frame, packet, *src_port, *dst_port, payload, devices, out,
+            ),
             Transport::Other { .. } => {}
         }
     }
@@ -503,7 +513,8 @@ impl FlowTable {
             return;
         };
         let flow = flow.as_mut();
-        let from_client = flow.state.info.client.ip == src.ip && flow.state.info.client.port == src.port;
+        let from_client =
+            flow.state.info.client.ip == src.ip && flow.state.info.client.port == src.port;
         flow.state.last_ts = ts;
         flow.state.info.last_frame = frame;
         if from_client {
@@ -528,7 +539,11 @@ impl FlowTable {
             stream.syn(seg.seq);
         }
         // The SYN occupies one sequence number before the data.
-        let seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
+        let seq = if seg.syn {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
         stream.segment(seq, seg.payload, seg.fin, meta, &mut |d| {
             state.deliver(from_client, d, limits, out)
         });
@@ -629,7 +644,13 @@ fn first_frame(f: &Flow) -> u64 {
     }
 }
 
-fn new_info(proto: Proto, client: Endpoint, server: Endpoint, ts: Timestamp, frame: u64) -> ConnInfo {
+fn new_info(
+    proto: Proto,
+    client: Endpoint,
+    server: Endpoint,
+    ts: Timestamp,
+    frame: u64,
+) -> ConnInfo {
     ConnInfo {
         proto,
         client,
@@ -655,7 +676,10 @@ fn choose_client(
     if seg.syn {
         return if seg.ack_flag { (dst, src) } else { (src, dst) };
     }
-    match (devices.is_device(src.ip, src.mac), devices.is_device(dst.ip, dst.mac)) {
+    match (
+        devices.is_device(src.ip, src.mac),
+        devices.is_device(dst.ip, dst.mac),
+    ) {
         (true, false) => return (src, dst),
         (false, true) => return (dst, src),
         _ => {}
@@ -722,11 +746,16 @@ impl ConnState {
             self.info.first_client_data = Some(meta.ts);
         }
         match &mut self.app {
-            App::Sniffing { prefix, meta: first } => {
+            App::Sniffing {
+                prefix,
+                meta: first,
+            } => {
                 if !from_client {
                     // A server speaking first: only a response start tells us
                     // anything (an HTTP connection picked up mid-stream).
-                    if prefix.is_empty() && sniff::sniff_server(bytes) == Sniff::Known(AppProtocol::Http1) {
+                    if prefix.is_empty()
+                        && sniff::sniff_server(bytes) == Sniff::Known(AppProtocol::Http1)
+                    {
                         self.start(AppProtocol::Http1, limits);
                         self.feed(false, bytes, meta, limits, out);
                     }
@@ -843,7 +872,10 @@ impl ConnState {
                     framer.push(bytes, &mut messages);
                     for m in messages {
                         if let Ok(message) = dns::parse(&m) {
-                            out.push(FlowEvent::Dns { message, ts: meta.ts });
+                            out.push(FlowEvent::Dns {
+                                message,
+                                ts: meta.ts,
+                            });
                         }
                     }
                 }
@@ -883,7 +915,12 @@ impl ConnState {
     }
 
     /// Pairs the HTTP parser's events into requests with responses.
-    fn http(&mut self, events: &mut Vec<Http1Event>, limits: &FlowLimits, out: &mut Vec<FlowEvent>) {
+    fn http(
+        &mut self,
+        events: &mut Vec<Http1Event>,
+        limits: &FlowLimits,
+        out: &mut Vec<FlowEvent>,
+    ) {
         for event in events.drain(..) {
             match event {
                 Http1Event::Request(request) => {
@@ -916,7 +953,10 @@ impl ConnState {
                         }
                         _ => self.note(Anomaly::new(
                             "http-response-without-request",
-                            format!("response {} has no request in this capture", response.status),
+                            format!(
+                                "response {} has no request in this capture",
+                                response.status
+                            ),
                         )),
                     }
                 }

@@ -145,7 +145,8 @@ impl Tap {
                     response,
                     anomalies,
                 } => {
-                    let x = self.http_exchange(&conn, index, *request, response.map(|r| *r), anomalies);
+                    let x =
+                        self.http_exchange(&conn, index, *request, response.map(|r| *r), anomalies);
                     self.emit(x, out);
                 }
                 FlowEvent::Metadata { conn, anomalies } => {
@@ -178,7 +179,12 @@ impl Tap {
         self.fallback_device.clone()
     }
 
-    fn base_exchange(&mut self, conn: &ConnInfo, discriminator: u64, at: crate::timestamp::Timestamp) -> Exchange {
+    fn base_exchange(
+        &mut self,
+        conn: &ConnInfo,
+        discriminator: u64,
+        at: crate::timestamp::Timestamp,
+    ) -> Exchange {
         let mut x = Exchange::new(
             exchange_id(self.file_sha256.as_deref(), conn.first_frame, discriminator),
             self.source,

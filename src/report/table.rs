@@ -59,7 +59,11 @@ pub fn write_table(
                 .iter()
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
-            writeln!(out, "{}", fit(&format!("undecodable frames: {}", kinds.join(", ")), WIDTH))?;
+            writeln!(
+                out,
+                "{}",
+                fit(&format!("undecodable frames: {}", kinds.join(", ")), WIDTH)
+            )?;
         }
         if t.unknown_client_exchanges > 0 {
             let clients: Vec<String> = t

@@ -11,9 +11,9 @@ use std::io::Read;
 use crate::case::DeviceResolver;
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::capture::{CaptureError, CaptureEvent, CaptureReader};
-use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::net::flow::FlowStats;
 use crate::net::packet::PacketStats;
+use crate::net::tap::{Tap, TapLimits, TapStats};
 
 use super::SourceError;
 
