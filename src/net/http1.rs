@@ -435,6 +435,10 @@ impl Http1Conn {
         frame: u64,
         out: &mut Vec<Http1Event>,
     ) {
+        if data.is_empty() {
+            // Nothing arrived: in particular no frame to record as a message's last.
+            return;
+        }
         let dir = self.dir(client);
         dir.last_frame = frame;
         match dir.phase {
@@ -877,7 +881,9 @@ impl Http1Conn {
         out: &mut Vec<Http1Event>,
     ) -> Step {
         let max = self.limits.max_body_bytes;
-        msg.meta.last_frame = frame;
+        if !rest.is_empty() {
+            msg.meta.last_frame = frame;
+        }
         match framing {
             Framing::Length(left) => {
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
