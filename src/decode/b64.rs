@@ -80,6 +80,17 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
         return None;
     }
     let engine = if url_sym { &URL_SAFE } else { &STANDARD };
+    // Most candidates are random tokens: judge the first 48 decoded bytes on the
+    // stack and give up before allocating when they cannot be worth searching.
+    let prefix_len = body.len().min(PREFIX_CHARS) / 4 * 4;
+    let prefix = &body[..prefix_len];
+    if prefix_len < body.len() && memchr::memchr(b' ', prefix).is_none() {
+        let mut buf = [0u8; PREFIX_CHARS / 4 * 3];
+        match engine.decode_slice(prefix, &mut buf) {
+            Ok(n) if plausible_prefix(&buf[..n]) => {}
+            _ => return None,
+        }
+    }
     let out = if memchr::memchr(b' ', body).is_some() {
         let fixed: Vec<u8> = body
             .iter()
@@ -96,6 +107,36 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
         return None;
     }
     Some((out, kind))
+}
+
+/// Encoded characters judged before a blob is decoded whole (48 decoded bytes).
+const PREFIX_CHARS: usize = 64;
+
+/// Whether the start of a decoded blob could begin something [`classify`] accepts:
+/// compressed data, text (a multi-byte character may be cut at the end), or at least
+/// half printable bytes (a binary header before long text still passes; random bytes,
+/// 37 % printable on average, fail 97 % of the time at 48 bytes).
+fn plausible_prefix(d: &[u8]) -> bool {
+    if content::is_gzip(d) || content::is_zstd(d) || content::is_zlib(d) {
+        return true;
+    }
+    let text = match std::str::from_utf8(d) {
+        Ok(s) => Some(s),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&d[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    if let Some(s) = text {
+        if s.chars()
+            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        {
+            return true;
+        }
+    }
+    let printable = d
+        .iter()
+        .filter(|&&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
+        .count();
+    printable * 2 >= d.len()
 }
 
 fn classify(d: &[u8]) -> Option<Content> {
@@ -179,6 +220,25 @@ mod tests {
         assert!(enc.contains('+'));
         let spaced = enc.replace('+', " ");
         assert!(decode(spaced.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn long_blobs_are_judged_by_their_start_then_whole() {
+        use base64::engine::general_purpose::STANDARD as B64;
+        // Chinese text: the 48-byte prefix cuts a character in two.
+        let text = "用户设备标识符上报，广告标识 38400000-8cf0-11bd-b23e-10b96e40000d 与手机号一起发送";
+        let (out, kind) = decode(B64.encode(text).as_bytes()).expect("text decodes");
+        assert_eq!(out, text.as_bytes());
+        assert_eq!(kind, Content::Text);
+        // A binary header (half printable) before long text is still mostly text.
+        let mut mixed: Vec<u8> = (0..24u8).flat_map(|i| [i, b'a' + i]).collect();
+        mixed.extend(std::iter::repeat_n(b"imei=490154203237518;".as_slice(), 12).flatten());
+        let (out, kind) = decode(B64.encode(&mixed).as_bytes()).expect("mostly text decodes");
+        assert_eq!(out, mixed);
+        assert_eq!(kind, Content::MostlyText);
+        // Long random bytes are rejected from their start.
+        let random: Vec<u8> = (0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        assert!(decode(B64.encode(&random).as_bytes()).is_none());
     }
 
     #[test]
