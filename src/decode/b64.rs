@@ -30,6 +30,36 @@ const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
 const STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIENT);
 const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
 
+// Character classes of the base64 alphabets (0: not base64).
+const STD_SYM: u8 = 1; // `+`, `/`, or a space that was a `+` before query decoding
+const URL_SYM: u8 = 2; // `-`, `_`
+const DIGIT: u8 = 4;
+const UPPER: u8 = 8;
+const LOWER: u8 = 16;
+/// Not a hex digit (nor `-`, as in UUIDs): rules out hex ids that fit the alphabet.
+const NON_HEX: u8 = 32;
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b'+' | b'/' | b' ' => STD_SYM | NON_HEX,
+            b'-' => URL_SYM,
+            b'_' => URL_SYM | NON_HEX,
+            b'0'..=b'9' => DIGIT,
+            b'A'..=b'F' => UPPER,
+            b'G'..=b'Z' => UPPER | NON_HEX,
+            b'a'..=b'f' => LOWER,
+            b'g'..=b'z' => LOWER | NON_HEX,
+            _ => 0,
+        };
+        b += 1;
+    }
+    t
+};
+
 /// What the decoded bytes of a blob look like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Content {
@@ -57,26 +87,22 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
     if padding > 2 || (padding > 0 && s.len() % 4 != 0) || body_len % 4 == 1 {
         return None;
     }
-    let (mut std_sym, mut url_sym, mut digit, mut upper, mut lower, mut non_hex) =
-        (false, false, false, false, false, false);
+    // One table lookup per character, OR-ed together: this runs on every candidate
+    // value of every request, most of which are rejected here.
+    let mut seen = 0u8;
     for &b in body {
-        match b {
-            // A `+` that query decoding turned into a space.
-            b'+' | b'/' | b' ' => std_sym = true,
-            b'-' | b'_' => url_sym = true,
-            b'0'..=b'9' => digit = true,
-            b'A'..=b'Z' => upper = true,
-            b'a'..=b'z' => lower = true,
-            _ => return None,
+        let class = CLASS[usize::from(b)];
+        if class == 0 {
+            return None;
         }
-        if !b.is_ascii_hexdigit() && b != b'-' {
-            non_hex = true;
-        }
+        seen |= class;
     }
-    if std_sym && url_sym || !non_hex {
+    let has = |flag: u8| seen & flag != 0;
+    let (std_sym, url_sym) = (has(STD_SYM), has(URL_SYM));
+    if std_sym && url_sym || !has(NON_HEX) {
         return None;
     }
-    if !(digit || std_sym || url_sym || padding > 0 || (upper && lower)) {
+    if !(has(DIGIT) || std_sym || url_sym || padding > 0 || (has(UPPER) && has(LOWER))) {
         return None;
     }
     let engine = if url_sym { &URL_SAFE } else { &STANDARD };
@@ -142,6 +168,13 @@ fn plausible_prefix(d: &[u8]) -> bool {
 fn classify(d: &[u8]) -> Option<Content> {
     if content::is_gzip(d) || content::is_zstd(d) || content::is_zlib(d) {
         return Some(Content::Compressed);
+    }
+    // Printable ASCII (the usual decoded text) is text without a UTF-8 pass.
+    if d
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
+    {
+        return Some(Content::Text);
     }
     if let Ok(s) = std::str::from_utf8(d) {
         if s.chars()
