@@ -8,9 +8,11 @@ use std::borrow::Cow;
 /// Percent-decodes `s`; with `plus_is_space`, `+` becomes a space (query and form
 /// syntax). Invalid escapes are kept as they are. Borrows when there is nothing to do.
 pub fn percent_decode(s: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
-    let needs = s
-        .iter()
-        .any(|&b| (b == b'%') || (plus_is_space && b == b'+'));
+    let needs = if plus_is_space {
+        memchr::memchr2(b'%', b'+', s).is_some()
+    } else {
+        memchr::memchr(b'%', s).is_some()
+    };
     if !needs {
         return Cow::Borrowed(s);
     }
