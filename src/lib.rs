@@ -2,7 +2,8 @@
 //! the user decided about consent, and reports every transmission that broke it.
 //!
 //! The pipeline, one module per stage:
-//! `source` (HAR, …) → [`exchange::Exchange`] → `decode` (bodies, fields) → `pii`
+//! `source` (HAR; pcap/pcapng and live interfaces through `net`: packets, TCP
+//! reassembly, HTTP/1, TLS hellos, DNS) → [`exchange::Exchange`] → `decode` (bodies, fields) → `pii`
 //! (personal data) + `parties` (receiver) + `consent` (timeline) → `rules` (findings)
 //! → `report` (table, JSON). The analysis stages are pure: no I/O, no threads.
 

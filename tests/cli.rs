@@ -221,3 +221,100 @@ fn case_check_and_signatures_check() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("OK"));
 }
+
+fn gateway(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/gateway")
+        .join(file)
+}
+
+#[test]
+fn exchanges_lists_what_a_capture_holds() {
+    let o = run(bin()
+        .arg("exchanges")
+        .arg(gateway("gateway.pcapng"))
+        .arg("--case")
+        .arg(gateway("consentry.toml")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("time (UTC)"), "{out}");
+    assert!(out.trim_end().ends_with("30 exchanges"), "{out}");
+    assert!(out.contains("pixel7     sdk.e.qq.com"), "{out}");
+    assert!(out.contains("api16-access-sg.pangle.io      TLS"), "{out}");
+    // JSON lines: one exchange each, metadata-only connections flagged.
+    let o = run(bin()
+        .arg("exchanges")
+        .arg(gateway("gateway.pcap"))
+        .args(["--format", "jsonl"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 30);
+    let metadata = lines.iter().filter(|x| x["metadata_only"] == true).count();
+    assert_eq!(metadata, 8);
+    // Without a case no device is named.
+    assert!(lines.iter().all(|x| x.get("device").is_none()));
+    assert!(lines.iter().all(|x| x["evidence"]["locator"]
+        .as_str()
+        .unwrap()
+        .starts_with("frame")));
+}
+
+#[test]
+fn capture_cut_short_is_analysed_up_to_the_cut_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    let full = std::fs::read(gateway("gateway.pcap")).unwrap();
+    std::fs::write(&cut, &full[..full.len() * 3 / 4 + 7]).unwrap();
+    let o = run(bin()
+        .arg("analyze")
+        .arg(&cut)
+        .arg("--case")
+        .arg(gateway("consentry.toml")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cut.pcap") && err.contains("cut short at byte"),
+        "{err}"
+    );
+    assert!(
+        stdout(&o).contains("share-before-consent"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn damaged_capture_block_is_exit_2_with_its_offset_after_the_findings_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("damaged.pcapng");
+    let mut data = std::fs::read(gateway("gateway.pcapng")).unwrap();
+    // Walk the blocks (little-endian file) to the one that starts past 70 % of the
+    // file, and give it an impossible length.
+    let mut offset = 0usize;
+    while offset < data.len() * 7 / 10 {
+        let len = u32::from_le_bytes(data[offset + 4..offset + 8].try_into().unwrap());
+        offset += len as usize;
+    }
+    data[offset + 4..offset + 8].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
+    std::fs::write(&bad, &data).unwrap();
+    let o = run(bin()
+        .arg("analyze")
+        .arg(&bad)
+        .arg("--case")
+        .arg(gateway("consentry.toml")));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("damaged.pcapng"), "{err}");
+    assert!(
+        err.contains(&offset.to_string()),
+        "offset {offset} not named: {err}"
+    );
+    assert!(
+        stdout(&o).contains("share-before-consent"),
+        "{}",
+        stdout(&o)
+    );
+}

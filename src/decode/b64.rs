@@ -170,8 +170,7 @@ fn classify(d: &[u8]) -> Option<Content> {
         return Some(Content::Compressed);
     }
     // Printable ASCII (the usual decoded text) is text without a UTF-8 pass.
-    if d
-        .iter()
+    if d.iter()
         .all(|&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
     {
         return Some(Content::Text);
@@ -259,7 +258,8 @@ mod tests {
     fn long_blobs_are_judged_by_their_start_then_whole() {
         use base64::engine::general_purpose::STANDARD as B64;
         // Chinese text: the 48-byte prefix cuts a character in two.
-        let text = "用户设备标识符上报，广告标识 38400000-8cf0-11bd-b23e-10b96e40000d 与手机号一起发送";
+        let text =
+            "用户设备标识符上报，广告标识 38400000-8cf0-11bd-b23e-10b96e40000d 与手机号一起发送";
         let (out, kind) = decode(B64.encode(text).as_bytes()).expect("text decodes");
         assert_eq!(out, text.as_bytes());
         assert_eq!(kind, Content::Text);
@@ -270,7 +270,9 @@ mod tests {
         assert_eq!(out, mixed);
         assert_eq!(kind, Content::MostlyText);
         // Long random bytes are rejected from their start.
-        let random: Vec<u8> = (0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let random: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         assert!(decode(B64.encode(&random).as_bytes()).is_none());
     }
 
