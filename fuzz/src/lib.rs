@@ -51,6 +51,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "dns" => dns(data),
         "tls_hello" => tls_hello(data),
         "tcp" => tcp(data),
+        "tap" => tap(data),
         _ => return false,
     }
     true
@@ -170,6 +171,66 @@ pub fn packet(data: &[u8]) {
             }
         });
     }
+}
+
+/// `tap`: the `packet` input layout (link type, time step, frames split at FE FD) run
+/// through a whole `net::tap::Tap` (flow table, reassembly, HTTP/TLS/DNS parsing,
+/// exchange building) with tiny limits, so that eviction, budget and timeout paths
+/// run; every exchange must have a host and an id.
+pub fn tap(data: &[u8]) {
+    use consentry::case::DeviceResolver;
+    use consentry::net::capture::{Frame, LinkType};
+    use consentry::net::flow::FlowLimits;
+    use consentry::net::tap::{Tap, TapLimits};
+    use consentry::net::tcp::TcpLimits;
+    let link = LinkType::from_number(pick(&PACKET_LINKS, data.first().copied().unwrap_or(0)));
+    let step = i64::from(data.get(1).copied().unwrap_or(0)) * 100_000;
+    let rest = data.get(2..).unwrap_or(&[]);
+    let limits = TapLimits {
+        flow: FlowLimits {
+            tcp: TcpLimits {
+                max_buffered_bytes: 64,
+                max_segments: 4,
+                ..TcpLimits::default()
+            },
+            max_flows: 4,
+            max_buffered_total: 96,
+            tcp_idle_micros: 2_000_000,
+            udp_idle_micros: 1_000_000,
+            max_pending_requests: 2,
+            ..FlowLimits::default()
+        },
+        ..TapLimits::default()
+    };
+    static DEVICES: OnceLock<DeviceResolver> = OnceLock::new();
+    let devices = DEVICES.get_or_init(|| {
+        // Every address a device: attribution and mid-stream client choice both run.
+        let case = consentry::case::parse(
+            "[[device]]\nid = \"any\"\naddresses = [\"0.0.0.0/0\", \"::/0\"]\n",
+            "tap-case.toml",
+        )
+        .expect("tap case is valid");
+        DeviceResolver::new(&case)
+    });
+    let mut tap = Tap::new(devices.clone(), None, None, SourceKind::Pcap, limits);
+    let mut check = |x: Exchange| {
+        assert!(!x.host.is_empty(), "exchange without host");
+        assert!(x.id.starts_with("x-"));
+    };
+    let mut ts = 0i64;
+    for (number, f) in rest.split(|&b| b == 0xfe).enumerate() {
+        ts += step;
+        let frame = Frame {
+            number: number as u64 + 1,
+            ts: Timestamp::from_micros(ts),
+            link,
+            interface: 0,
+            data: f,
+            original_len: f.len() as u32,
+        };
+        tap.frame(&frame, &mut check);
+    }
+    tap.finish(&mut check);
 }
 
 /// `har`: the input is a HAR file, streamed by `source::read_har`.

@@ -71,9 +71,10 @@ pub enum Content {
 
 /// A cheap pre-check: whether `s` could be base64 (or a JWT) at all.
 pub fn candidate(s: &[u8]) -> bool {
+    // The base64 alphabets (the class table), padding, and JWT dots.
     s.len() >= MIN_LEN
         && s.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"+/-_=. ".contains(&b))
+            .all(|&b| CLASS[usize::from(b)] != 0 || b == b'=' || b == b'.')
 }
 
 /// Decodes `s` if it looks like base64 of something worth searching.
@@ -106,12 +107,17 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
         return None;
     }
     let engine = if url_sym { &URL_SAFE } else { &STANDARD };
-    // Most candidates are random tokens: judge the first 48 decoded bytes on the
-    // stack and give up before allocating when they cannot be worth searching.
-    let prefix_len = body.len().min(PREFIX_CHARS) / 4 * 4;
-    let prefix = &body[..prefix_len];
-    if prefix_len < body.len() && memchr::memchr(b' ', prefix).is_none() {
-        let mut buf = [0u8; PREFIX_CHARS / 4 * 3];
+    // Most candidates are random tokens. A short one is decoded and judged on the
+    // stack, a long one by its first 48 bytes: rejections never allocate.
+    let spaced = memchr::memchr(b' ', body).is_some();
+    let mut buf = [0u8; PREFIX_CHARS / 4 * 3];
+    if !spaced && body.len() <= PREFIX_CHARS {
+        let n = engine.decode_slice(body, &mut buf).ok()?;
+        let kind = classify(&buf[..n])?;
+        return Some((buf[..n].to_vec(), kind));
+    }
+    let prefix = &body[..PREFIX_CHARS.min(body.len()) / 4 * 4];
+    if !spaced {
         match engine.decode_slice(prefix, &mut buf) {
             Ok(n) if plausible_prefix(&buf[..n]) => {}
             _ => return None,
