@@ -887,6 +887,12 @@ impl Http1Conn {
         match framing {
             Framing::Length(left) => {
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
+                if msg.body.is_empty() {
+                    // Room for the announced body at once (capped: the length is the
+                    // sender's claim), instead of growing segment by segment.
+                    let announced = usize::try_from(left).unwrap_or(usize::MAX);
+                    msg.body.reserve(announced.min(max).min(BODY_RESERVE_CAP));
+                }
                 push_body(&mut msg, &rest[..take], max);
                 let left = left - take as u64;
                 if left == 0 {
@@ -1195,6 +1201,9 @@ fn push_opaque(store: &mut Vec<u8>, data: &[u8]) {
     let room = MAX_OPAQUE_BYTES.saturating_sub(store.len());
     store.extend_from_slice(&data[..data.len().min(room)]);
 }
+
+/// Most body bytes reserved up front from a `Content-Length` (more grows as it comes).
+const BODY_RESERVE_CAP: usize = 1 << 20;
 
 fn push_body(msg: &mut Partial, data: &[u8], max: usize) {
     msg.body_len = msg.body_len.saturating_add(data.len() as u64);
