@@ -402,7 +402,20 @@ fn capture_and_packet_targets_survive_hostile_inputs() {
 fn hand_written_hostile_tap_inputs_do_not_crash() {
     fn ipv4_tcp(sport: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
         let total = (40 + payload.len()) as u16;
-        let mut f = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 6, 0, 0];
+        let mut f = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ];
         f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
         f.extend_from_slice(&sport.to_be_bytes());
         f.extend_from_slice(&80u16.to_be_bytes());
@@ -420,12 +433,27 @@ fn hand_written_hostile_tap_inputs_do_not_crash() {
     };
     for port in 1000..1010 {
         push(ipv4_tcp(port, 1, 0x02, b""));
-        push(ipv4_tcp(port, 2, 0x18, b"POST / HTTP/1.1\r\nContent-Length: 40\r\n\r\n"));
+        push(ipv4_tcp(
+            port,
+            2,
+            0x18,
+            b"POST / HTTP/1.1\r\nContent-Length: 40\r\n\r\n",
+        ));
         push(ipv4_tcp(port, 200, 0x18, &[b'x'; 100]));
     }
     push(ipv4_tcp(1000, 5, 0x02, b""));
-    push(ipv4_tcp(2000, 9, 0x18, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
-    push(ipv4_tcp(2001, 9, 0x18, &[0x16, 3, 1, 0x40, 0, 1, 0, 0x3f, 0]));
+    push(ipv4_tcp(
+        2000,
+        9,
+        0x18,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    ));
+    push(ipv4_tcp(
+        2001,
+        9,
+        0x18,
+        &[0x16, 3, 1, 0x40, 0, 1, 0, 0x3f, 0],
+    ));
     targets::tap(&input);
     // The same with a time step of 200 s between frames: every flow times out.
     input[1] = 20;

@@ -111,6 +111,7 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
         Ok(Ok(())) => {}
         Ok(Err(stderr)) => {
             let _ = child.kill();
+            let _ = child.wait();
             if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
                 eprintln!("skipped: live capture unavailable: {stderr}");
                 return;
@@ -119,6 +120,7 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
         }
         Err(_) => {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("consentry tap did not report that it is capturing within 20 s");
         }
     }

@@ -119,8 +119,8 @@ fn write_json(inputs: &[InputInfo], list: &[Exchange], out: &mut dyn Write) -> i
 fn write_table(list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} {}",
-        "time (UTC)", "device", "host", "method", "status", "tls", "path"
+        "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} path",
+        "time (UTC)", "device", "host", "method", "status", "tls"
     )?;
     for x in list {
         let status = x

@@ -26,6 +26,8 @@ const BATCH: usize = 64;
 const QUEUE_BATCHES: usize = 4;
 
 type Batch = Vec<Exchange>;
+/// Produces exchanges by calling the sink it is given for each.
+pub type Producer<'p> = dyn FnMut(&mut dyn FnMut(Exchange)) + 'p;
 type Results = Vec<(Exchange, Prepared)>;
 
 /// Feeds every exchange that `produce` yields through `analyzer`, calling `judged`
@@ -34,7 +36,7 @@ type Results = Vec<(Exchange, Prepared)>;
 pub fn analyze_stream(
     analyzer: &mut Analyzer,
     workers: usize,
-    produce: &mut dyn FnMut(&mut dyn FnMut(Exchange)),
+    produce: &mut Producer<'_>,
     judged: &mut dyn FnMut(&Exchange, Observation),
 ) {
     if workers == 0 {

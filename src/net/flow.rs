@@ -244,7 +244,7 @@ struct UdpFlow {
 
 enum Flow {
     Tcp(Box<TcpFlow>),
-    Udp(UdpFlow),
+    Udp(Box<UdpFlow>),
 }
 
 impl Flow {
@@ -449,7 +449,7 @@ impl FlowTable {
             anomalies: Vec::new(),
         });
         self.flows
-            .insert(key, Flow::Udp(UdpFlow { info, last_ts: ts }));
+            .insert(key, Flow::Udp(Box::new(UdpFlow { info, last_ts: ts })));
     }
 
     fn dns_message(&mut self, payload: &[u8], ts: Timestamp, out: &mut Vec<FlowEvent>) {
@@ -502,8 +502,8 @@ impl FlowTable {
             let info = new_info(Proto::Tcp, client, server, ts, frame);
             self.stats.tcp_connections += 1;
             let flow = TcpFlow {
-                to_server: Reassembler::new(self.limits.tcp.clone()),
-                to_client: Reassembler::new(self.limits.tcp.clone()),
+                to_server: Reassembler::new(self.limits.tcp),
+                to_client: Reassembler::new(self.limits.tcp),
                 state: ConnState::new(info, ts),
                 buffered: 0,
             };

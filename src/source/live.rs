@@ -133,8 +133,14 @@ pub fn capture(
         match cap.next_packet() {
             Ok(packet) => {
                 number += 1;
+                let (secs, micros) = (packet.header.ts.tv_sec, packet.header.ts.tv_usec);
+                // `time_t`/`suseconds_t` are i64 on the 64-bit targets we build for; the
+                // `From` keeps this compiling (not truncating) where they are narrower.
+                #[allow(clippy::useless_conversion)]
                 let ts = Timestamp::from_micros(
-                    packet.header.ts.tv_sec as i64 * 1_000_000 + packet.header.ts.tv_usec as i64,
+                    i64::from(secs)
+                        .saturating_mul(1_000_000)
+                        .saturating_add(i64::from(micros)),
                 );
                 if let Some(r) = &mut ring {
                     if let Err(e) = r.write(ts, packet.data, packet.header.len) {
