@@ -61,6 +61,10 @@ pub struct FlowLimits {
     /// HTTP requests of one connection held waiting for their responses (default 16);
     /// beyond it the oldest is handed out without its response.
     pub max_pending_requests: usize,
+    /// Body bytes of the requests one connection holds waiting (default 1 MiB); beyond
+    /// it the oldest are handed out without their responses, so waiting for a
+    /// response never holds large uploads.
+    pub max_pending_body_bytes: usize,
 }
 
 impl Default for FlowLimits {
@@ -73,6 +77,7 @@ impl Default for FlowLimits {
             tcp_idle_micros: 300 * MICROS_PER_SECOND,
             udp_idle_micros: 60 * MICROS_PER_SECOND,
             max_pending_requests: 16,
+            max_pending_body_bytes: 1 << 20,
         }
     }
 }
@@ -927,10 +932,13 @@ impl ConnState {
                     let index = self.requests_seen;
                     self.requests_seen += 1;
                     self.pending.push_back((index, request));
-                    if self.pending.len() > limits.max_pending_requests {
-                        if let Some((index, oldest)) = self.pending.pop_front() {
-                            self.emit_http(index, oldest, None, out);
-                        }
+                    while self.pending.len() > limits.max_pending_requests
+                        || self.pending_body_bytes() > limits.max_pending_body_bytes
+                    {
+                        let Some((index, oldest)) = self.pending.pop_front() else {
+                            break;
+                        };
+                        self.emit_http(index, oldest, None, out);
                     }
                 }
                 Http1Event::Response {
@@ -983,6 +991,10 @@ impl ConnState {
         }
     }
 
+    fn pending_body_bytes(&self) -> usize {
+        self.pending.iter().map(|(_, r)| r.body.len()).sum()
+    }
+
     fn emit_http(
         &mut self,
         index: u64,
@@ -1031,5 +1043,259 @@ impl ConnState {
         if !self.emitted || self.metadata_due {
             self.emit_metadata(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    struct NoDevices;
+    impl IsDevice for NoDevices {
+        fn is_device(&self, _: IpAddr, _: Option<[u8; 6]>) -> bool {
+            false
+        }
+    }
+
+    const PHONE: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9));
+    const SYN: u8 = 1;
+    const ACK: u8 = 2;
+    const FIN: u8 = 4;
+    const RST: u8 = 8;
+
+    /// Feeds one TCP segment (from the phone when `up`) at time `t` ms, frame `n`.
+    #[allow(clippy::too_many_arguments)]
+    fn seg(
+        table: &mut FlowTable,
+        out: &mut Vec<FlowEvent>,
+        n: u64,
+        up: bool,
+        port: u16,
+        seq: u32,
+        flags: u8,
+        payload: &[u8],
+    ) {
+        let (src, dst, sport, dport) = if up {
+            (PHONE, SERVER, port, 80)
+        } else {
+            (SERVER, PHONE, 80, port)
+        };
+        let packet = Packet {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            src,
+            dst,
+            transport: Transport::Tcp(TcpSegment {
+                src_port: sport,
+                dst_port: dport,
+                seq,
+                ack: 0,
+                syn: flags & SYN != 0,
+                ack_flag: flags & ACK != 0,
+                fin: flags & FIN != 0,
+                rst: flags & RST != 0,
+                payload,
+            }),
+            reassembled_from: None,
+        };
+        let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
+        table.packet(ts, n, &packet, &NoDevices, out);
+    }
+
+    fn handshake(t: &mut FlowTable, out: &mut Vec<FlowEvent>, port: u16) {
+        seg(t, out, 1, true, port, 100, SYN, b"");
+        seg(t, out, 2, false, port, 500, SYN | ACK, b"");
+        seg(t, out, 3, true, port, 101, ACK, b"");
+    }
+
+    fn kinds(out: &[FlowEvent]) -> Vec<String> {
+        out.iter()
+            .map(|e| match e {
+                FlowEvent::Http {
+                    request, response, ..
+                } => format!(
+                    "http {} {}",
+                    request.target,
+                    response.as_ref().map_or(0, |r| r.status)
+                ),
+                FlowEvent::Metadata { conn, .. } => format!(
+                    "metadata {}",
+                    conn.tls.as_ref().and_then(|t| t.sni()).unwrap_or("-")
+                ),
+                FlowEvent::Dns { .. } => "dns".into(),
+            })
+            .collect()
+    }
+
+    const REQ: &[u8] = b"POST /a HTTP/1.1\r\nHost: x.example\r\nContent-Length: 8\r\n\r\n12345678";
+    const RESP: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    #[test]
+    fn request_and_response_make_one_exchange_and_the_last_ack_no_flow() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40000);
+        seg(&mut t, &mut out, 4, true, 40000, 101, ACK, REQ);
+        assert!(out.is_empty(), "the request waits for its response");
+        seg(&mut t, &mut out, 5, false, 40000, 501, ACK, RESP);
+        assert_eq!(kinds(&out), ["http /a 200"]);
+        let end = 101 + REQ.len() as u32;
+        seg(&mut t, &mut out, 6, true, 40000, end, FIN | ACK, b"");
+        seg(
+            &mut t,
+            &mut out,
+            7,
+            false,
+            40000,
+            501 + RESP.len() as u32,
+            FIN | ACK,
+            b"",
+        );
+        assert_eq!(t.open_flows(), 0, "both FINs close the connection");
+        seg(&mut t, &mut out, 8, true, 40000, end + 1, ACK, b"");
+        assert_eq!(t.open_flows(), 0, "the last ACK opens nothing");
+        assert_eq!(kinds(&out), ["http /a 200"], "no metadata exchange besides");
+        if let FlowEvent::Http { request, conn, .. } = &out[0] {
+            assert_eq!((request.meta.first_frame, conn.client.port), (4, 40000));
+        }
+    }
+
+    #[test]
+    fn a_connection_without_http_is_one_metadata_exchange() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40001);
+        seg(
+            &mut t,
+            &mut out,
+            4,
+            true,
+            40001,
+            101,
+            ACK,
+            b"\x00\x01binary protocol",
+        );
+        seg(&mut t, &mut out, 5, true, 40001, 118, RST, b"");
+        assert_eq!(kinds(&out), ["metadata -"]);
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40002);
+        t.finish(&mut out);
+        assert_eq!(
+            kinds(&out),
+            ["metadata -"],
+            "a bare handshake is contact too"
+        );
+    }
+
+    #[test]
+    fn tls_client_hello_names_the_metadata_exchange() {
+        // A minimal ClientHello: TLS 1.2 record, one suite, SNI extension only.
+        let name = b"ads.tracker.example";
+        let mut sni = vec![0, 0];
+        let list_len = (name.len() + 3) as u16;
+        sni.extend_from_slice(&(list_len + 2).to_be_bytes());
+        sni.extend_from_slice(&list_len.to_be_bytes());
+        sni.push(0);
+        sni.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        sni.extend_from_slice(name);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7; 32]);
+        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+        body.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+        body.extend_from_slice(&sni);
+        let mut hs = vec![1, 0];
+        hs.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        hs.extend_from_slice(&body);
+        let mut record = vec![22, 3, 1];
+        record.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        record.extend_from_slice(&hs);
+
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40003);
+        // Split across two segments: the hello is reassembled first.
+        let (a, b) = record.split_at(20);
+        seg(&mut t, &mut out, 4, true, 40003, 101, ACK, a);
+        seg(&mut t, &mut out, 5, true, 40003, 121, ACK, b);
+        assert!(
+            out.is_empty(),
+            "emitted once the server answers or the connection ends"
+        );
+        t.finish(&mut out);
+        assert_eq!(kinds(&out), ["metadata ads.tracker.example"]);
+        if let FlowEvent::Metadata { conn, .. } = &out[0] {
+            assert_eq!(conn.protocol, Some(AppProtocol::Tls));
+            assert!(conn.first_client_data.is_some());
+        }
+    }
+
+    #[test]
+    fn held_requests_are_bounded_by_count_and_body_bytes() {
+        let limits = FlowLimits {
+            max_pending_body_bytes: 10,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40004);
+        seg(&mut t, &mut out, 4, true, 40004, 101, ACK, REQ);
+        assert!(out.is_empty());
+        seg(
+            &mut t,
+            &mut out,
+            5,
+            true,
+            40004,
+            101 + REQ.len() as u32,
+            ACK,
+            REQ,
+        );
+        assert_eq!(
+            kinds(&out),
+            ["http /a 0"],
+            "16 body bytes held > 10: oldest goes out"
+        );
+        // Its response still pairs with the right (second) request.
+        seg(&mut t, &mut out, 6, false, 40004, 501, ACK, RESP);
+        seg(
+            &mut t,
+            &mut out,
+            7,
+            false,
+            40004,
+            501 + RESP.len() as u32,
+            ACK,
+            RESP,
+        );
+        assert_eq!(kinds(&out), ["http /a 0", "http /a 200"]);
+    }
+
+    #[test]
+    fn a_new_syn_on_busy_ports_starts_a_new_connection() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40005);
+        seg(&mut t, &mut out, 4, true, 40005, 101, ACK, REQ);
+        seg(&mut t, &mut out, 5, true, 40005, 9_000, SYN, b"");
+        assert_eq!(kinds(&out), ["http /a 0"], "the old connection was closed");
+        assert_eq!(t.open_flows(), 1);
+        assert_eq!(t.stats().tcp_connections, 2);
+    }
+
+    #[test]
+    fn mid_stream_pickup_takes_the_high_port_as_client() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        // First packet seen is the server's response: no SYN anywhere.
+        seg(&mut t, &mut out, 1, false, 40006, 900, ACK, RESP);
+        seg(&mut t, &mut out, 2, true, 40006, 300, ACK, REQ);
+        t.finish(&mut out);
+        let FlowEvent::Http { conn, .. } = &out[0] else {
+            panic!("{:?}", kinds(&out));
+        };
+        assert_eq!((conn.client.ip, conn.client.port), (PHONE, 40006));
     }
 }
