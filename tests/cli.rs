@@ -318,3 +318,31 @@ fn damaged_capture_block_is_exit_2_with_its_offset_after_the_findings_before_it(
         stdout(&o)
     );
 }
+
+#[test]
+fn gzip_compressed_capture_is_read_like_the_plain_one() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let gz_path = dir.path().join("gateway.pcapng.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&std::fs::read(gateway("gateway.pcapng")).unwrap())
+        .unwrap();
+    std::fs::write(&gz_path, gz.finish().unwrap()).unwrap();
+    let list = |path: &Path| {
+        let o = run(bin().arg("exchanges").arg(path).args(["--format", "jsonl"]));
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+            .lines()
+            .map(|l| {
+                // Ids and evidence name the file, which differs.
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("id");
+                v.as_object_mut().unwrap().remove("evidence");
+                v.to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    let plain = list(&gateway("gateway.pcapng"));
+    assert_eq!(plain.len(), 30);
+    assert_eq!(list(&gz_path), plain);
+}

@@ -44,7 +44,7 @@ fn third_party_har_files() {
         let broken = ["brokenfile", "not-json", "not-valid", "har_extractor"]
             .iter()
             .any(|w| name.contains(w));
-        let outcome = open_input(path).and_then(|(kind, file)| {
+        let outcome = open_input(path).and_then(|consentry::source::Opened { kind, file, .. }| {
             if kind != InputKind::Har {
                 return Ok(format!("detected as {}", kind.name()));
             }

@@ -85,8 +85,8 @@ pub fn read_input(
     };
     let opened = source::open_input(path)
         .map_err(anyhow::Error::from)
-        .and_then(|(kind, file)| Ok((kind, file, source::file_sha256(path)?)));
-    let (kind, file, sha256) = match opened {
+        .and_then(|opened| Ok((opened, source::file_sha256(path)?)));
+    let (source::Opened { kind, gzip, file }, sha256) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             outcome.error = Some(format!("{e:#}"));
@@ -95,9 +95,15 @@ pub fn read_input(
     };
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(size, &label);
-    let reader = Counting {
+    // The bar counts bytes of the file as stored (compressed or not).
+    let counting = Counting {
         inner: file,
         bar: bar.clone(),
+    };
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(counting))
+    } else {
+        Box::new(counting)
     };
     let exchanges = Cell::new(0u64);
     let mut counted = |x: Exchange| {

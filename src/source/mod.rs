@@ -74,9 +74,19 @@ pub enum SourceError {
     },
 }
 
-/// Opens `path`, detects its type from its first bytes and returns the file rewound
-/// to its start, ready for the matching reader.
-pub fn open_input(path: &Path) -> Result<(InputKind, File), SourceError> {
+/// An input file, opened and recognised, rewound to its start.
+#[derive(Debug)]
+pub struct Opened {
+    pub kind: InputKind,
+    /// The file is gzip-compressed (`capture.pcap.gz`, as Wireshark reads them): read
+    /// it through a gzip decoder; `kind` is what the decompressed content is.
+    pub gzip: bool,
+    pub file: File,
+}
+
+/// Opens `path` and detects its type from its first bytes (decompressing them first
+/// when the file is gzip-compressed), returning the file rewound to its start.
+pub fn open_input(path: &Path) -> Result<Opened, SourceError> {
     let label = path.display().to_string();
     let io_err = |source| SourceError::Io {
         file: label.clone(),
@@ -88,6 +98,17 @@ pub fn open_input(path: &Path) -> Result<(InputKind, File), SourceError> {
         .take(DETECT_PREFIX as u64)
         .read_to_end(&mut prefix)
         .map_err(io_err)?;
+    let gzip = prefix.starts_with(&[0x1f, 0x8b]);
+    if gzip {
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let mut inflated = Vec::with_capacity(DETECT_PREFIX);
+        // A damaged gzip stream is reported by the reader later; detection uses
+        // what inflated.
+        let _ = flate2::read::MultiGzDecoder::new(&mut file)
+            .take(DETECT_PREFIX as u64)
+            .read_to_end(&mut inflated);
+        prefix = inflated;
+    }
     let kind = detect(&prefix).ok_or_else(|| SourceError::Unrecognised {
         file: label.clone(),
         reason: if prefix.iter().all(u8::is_ascii_whitespace) {
@@ -97,7 +118,7 @@ pub fn open_input(path: &Path) -> Result<(InputKind, File), SourceError> {
         },
     })?;
     file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-    Ok((kind, file))
+    Ok(Opened { kind, gzip, file })
 }
 
 /// Reads the HAR file at `path`: hashes it (for evidence ids), then streams its
@@ -164,11 +185,34 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(b"\xEF\xBB\xBF{\"log\":{\"entries\":[]}}")
             .unwrap();
-        let (kind, mut file) = open_input(f.path()).unwrap();
-        assert_eq!(kind, InputKind::Har);
+        let Opened {
+            kind,
+            gzip,
+            mut file,
+        } = open_input(f.path()).unwrap();
+        assert_eq!((kind, gzip), (InputKind::Har, false));
         let mut all = Vec::new();
         file.read_to_end(&mut all).unwrap();
         assert!(all.starts_with(b"\xEF\xBB\xBF{"));
+    }
+
+    #[test]
+    fn gzip_compressed_inputs_are_detected_by_their_content() {
+        let mut pcap = Vec::new();
+        pcap.extend_from_slice(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]);
+        pcap.extend_from_slice(&[0; 8]);
+        pcap.extend_from_slice(&[0xff, 0xff, 0, 0, 1, 0, 0, 0]);
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&pcap).unwrap();
+        f.write_all(&gz.finish().unwrap()).unwrap();
+        let opened = open_input(f.path()).unwrap();
+        assert_eq!((opened.kind, opened.gzip), (InputKind::Pcap, true));
+        let mut all = Vec::new();
+        flate2::read::MultiGzDecoder::new(opened.file)
+            .read_to_end(&mut all)
+            .unwrap();
+        assert_eq!(all, pcap);
     }
 
     #[test]
