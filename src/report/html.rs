@@ -105,7 +105,10 @@ dl.meta dt{color:var(--muted)}dl.meta dd{margin:0}
 table{border-collapse:collapse;width:100%;font-size:12.5px;margin:6px 0 12px}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 th{background:var(--bg);font-weight:600;color:#334155;white-space:nowrap}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+table.rules{max-width:640px}
+tr.receiver td{background:#eef2f7;border-top:2px solid #c9d2de;font-size:13px}
+td.t{white-space:nowrap}
 code,.mono{font-family:"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:11.5px}
 td.ex code{display:block;white-space:pre-wrap;word-break:break-all;color:#334155}
 .hash{word-break:break-all}
@@ -421,6 +424,14 @@ fn timeline(h: &mut String, t: &DeviceTimeline) {
             plot_top + 16.0
         );
     }
+    if t.events.is_empty() {
+        let _ = write!(
+            h,
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#b71c1c\" font-weight=\"600\">no consent decision recorded for this device</text>\n",
+            LABEL_W + 4.0,
+            LABEL_ROW_H
+        );
+    }
     // Before the first decision of the device: shaded.
     let first_decision = t.events.first().map(|e| x(e.at)).unwrap_or(W - RIGHT);
     if first_decision > LABEL_W {
@@ -575,6 +586,15 @@ fn timeline(h: &mut String, t: &DeviceTimeline) {
     }
 }
 
+/// `2026-11-28 10:15:29.112` from a timestamp: compact, still unambiguous UTC.
+fn short_time(t: Timestamp) -> String {
+    let s = t.to_string();
+    match (s.get(0..10), s.get(11..23)) {
+        (Some(d), Some(c)) => format!("{d} {c}"),
+        _ => s,
+    }
+}
+
 fn groups(h: &mut String, r: &Report) {
     h.push_str("<section id=\"findings\">\n<h2>Findings by receiver and data type</h2>\n");
     if r.groups.is_empty() {
@@ -582,31 +602,49 @@ fn groups(h: &mut String, r: &Report) {
         return;
     }
     h.push_str(
-        "<table class=\"groups\">\n<thead><tr><th>Receiver</th><th>Data</th>\
+        "<table class=\"groups\">\n<thead><tr><th>Data</th>\
          <th class=\"num\">Count</th><th>First / last (UTC)</th><th>Encodings</th>\
          <th>Rules</th><th>Example requests</th></tr></thead>\n<tbody>\n",
     );
-    for g in &r.groups {
-        let hosts = g
-            .hosts
-            .iter()
-            .map(|x| format!("<code>{}</code>", esc(x)))
-            .collect::<Vec<_>>()
-            .join("<br>");
+    let mut current: Option<&str> = None;
+    for (i, g) in r.groups.iter().enumerate() {
+        if current != Some(g.receiver.as_str()) {
+            current = Some(g.receiver.as_str());
+            // Hosts of every group of this receiver.
+            let mut hosts: Vec<&str> = r.groups[i..]
+                .iter()
+                .take_while(|x| x.receiver == g.receiver)
+                .flat_map(|x| x.hosts.iter().map(String::as_str))
+                .collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            let _ = write!(
+                h,
+                "<tr class=\"receiver\"><td colspan=\"6\"><strong>{}</strong> \
+                 <span class=\"muted small\">{} party</span> · {}</td></tr>\n",
+                esc(&g.receiver),
+                match g.party {
+                    Party::First => "first",
+                    Party::Third => "third",
+                },
+                hosts
+                    .iter()
+                    .map(|x| format!("<code>{}</code>", esc(x)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let times = if g.first == g.last {
+            short_time(g.first)
+        } else {
+            format!("{}<br>{}", short_time(g.first), short_time(g.last))
+        };
         let _ = write!(
             h,
-            "<tr class=\"group\"><td><strong>{}</strong> <span class=\"muted small\">({} party)</span><br>{hosts}</td>\
-             <td><code>{}</code></td><td class=\"num\">{}</td>\
-             <td class=\"mono\">{}<br>{}</td><td>{}</td><td>{}</td><td class=\"ex\">{}</td></tr>\n",
-            esc(&g.receiver),
-            match g.party {
-                Party::First => "first",
-                Party::Third => "third",
-            },
+            "<tr class=\"group\"><td><code>{}</code></td><td class=\"num\">{}</td>\
+             <td class=\"mono t\">{times}</td><td>{}</td><td>{}</td><td class=\"ex\">{}</td></tr>\n",
             esc(&g.data_type),
             g.count,
-            g.first,
-            g.last,
             g.encodings
                 .iter()
                 .map(|e| format!("<span class=\"tag\">{}</span>", esc(e)))
@@ -680,4 +718,112 @@ fn evidence(h: &mut String, r: &Report) {
             None => "none — a one-shot analysis has no case store; the file hashes above identify the evidence.".to_string(),
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::EventSource;
+    use crate::report::model::testing::*;
+    use crate::report::ReportInput;
+    use crate::rules::Catalogue;
+
+    fn html(input: &ReportInput) -> String {
+        render(&Report::build(input, &Catalogue::embedded()))
+    }
+
+    #[test]
+    fn hostile_text_from_traffic_is_escaped() {
+        let mut i = input();
+        i.findings[2].destination.host = "<script>alert(1)</script>".into();
+        i.findings[2].summary = "x\" onload=\"alert(2)".into();
+        i.consent[0].evidence = Some("<img src=x onerror=alert(3)>".into());
+        i.request_lines
+            .insert("x-0003".into(), "GET http://<script>/a'b\"c".into());
+        i.case.title = "A & B <i>".into();
+        let h = html(&i);
+        assert!(!h.contains("<script"), "raw script tag in output");
+        assert!(!h.contains("<img"));
+        assert!(!h.contains("<i>"));
+        assert!(!h.contains("\" onload=\""));
+        assert!(h.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(h.contains("A &amp; B &lt;i&gt;"));
+        assert!(h.contains("&lt;img src=x onerror=alert(3)&gt;"));
+    }
+
+    #[test]
+    fn esc_covers_attribute_quotes_and_controls() {
+        assert_eq!(esc("a'\"<>&\u{1b}"), "a&#39;&quot;&lt;&gt;&amp;\u{FFFD}");
+    }
+
+    #[test]
+    fn one_marker_per_consent_event_and_one_mark_per_finding() {
+        let mut i = input();
+        i.consent.push(event(
+            35,
+            crate::consent::Decision::Withdrawn,
+            EventSource::Manual,
+        ));
+        let h = html(&i);
+        assert_eq!(h.matches("<svg").count(), 1);
+        assert_eq!(h.matches("class=\"consent-marker\"").count(), 3);
+        assert_eq!(h.matches("class=\"mark third\"").count(), 3);
+        assert_eq!(h.matches("class=\"mark first\"").count(), 1);
+        assert_eq!(h.matches("data-decision=\"withdrawn\"").count(), 1);
+        // The stretch before the first decision is shaded.
+        assert_eq!(h.matches("class=\"before-consent\"").count(), 1);
+        // Rule colours: the legend names every rule on the timeline.
+        assert!(h.contains(rule_colour("share-after-refusal", Severity::High)));
+    }
+
+    #[test]
+    fn a_device_without_events_or_findings_gets_no_picture() {
+        let mut i = input();
+        i.case.devices.push("redmi".into());
+        let h = html(&i);
+        assert_eq!(h.matches("<svg").count(), 1);
+        assert!(h.contains("No consent decision and no finding for this device."));
+    }
+
+    #[test]
+    fn output_is_deterministic_and_needs_no_network() {
+        let a = html(&input());
+        // Input order of findings and events does not matter.
+        let mut shuffled = input();
+        shuffled.findings.reverse();
+        let b = html(&shuffled);
+        assert_eq!(a, b);
+        assert!(!a.contains("<script"));
+        // Nothing is loaded: no source, link or reference attribute at all.
+        assert!(!a.contains("src=") && !a.contains("href=") && !a.contains("url("));
+        assert!(!a.contains("<link"));
+        assert!(!a.contains("@import"));
+    }
+
+    #[test]
+    fn ticks_and_labels_are_utc() {
+        let h = html(&input());
+        assert!(h.contains(">10:15:00<") || h.contains(">10:15:10<"), "{h}");
+        assert!(h.contains("UTC, "));
+        assert_eq!(tick_step(40_000_000), 5_000_000);
+        assert_eq!(tick_step(0), 1_000);
+    }
+
+    #[test]
+    fn one_timestamp_only_does_not_divide_by_zero() {
+        let mut i = input();
+        i.findings.truncate(1);
+        i.consent.clear();
+        let h = html(&i);
+        assert_eq!(h.matches("class=\"mark third\"").count(), 1);
+        assert!(!h.contains("NaN") && !h.contains("\"inf") && !h.contains("\"-inf"));
+    }
+
+    #[test]
+    fn chain_head_is_shown_when_given() {
+        let mut i = input();
+        i.chain_head = Some("c0ffee".repeat(10));
+        assert!(html(&i).contains(&"c0ffee".repeat(10)));
+        assert!(html(&input()).contains("one-shot analysis"));
+    }
 }

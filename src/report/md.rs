@@ -238,3 +238,52 @@ fn timeline(m: &mut String, t: &DeviceTimeline) {
     }
     m.push('\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::testing::*;
+    use crate::rules::Catalogue;
+
+    fn md(input: &crate::report::ReportInput) -> String {
+        render(&Report::build(input, &Catalogue::embedded()))
+    }
+
+    #[test]
+    fn same_sections_and_rows_as_html() {
+        let m = md(&input());
+        for section in [
+            "## Summary",
+            "## Timeline per device",
+            "### Device pixel7",
+            "## Findings by receiver and data type",
+            "## Legal provisions cited",
+            "## Evidence",
+        ] {
+            assert!(m.contains(section), "{section} missing");
+        }
+        assert_eq!(m.matches("**consent ").count(), 2);
+        assert_eq!(m.matches(" party, ").count(), 4);
+        assert!(m.contains("| Meta Platforms, Inc. | third |"));
+        assert!(m.contains("PIPL-23"));
+        assert!(!m.contains("38400000"), "identifier values are masked");
+    }
+
+    #[test]
+    fn hostile_text_cannot_break_tables_or_inject_html() {
+        let mut i = input();
+        i.findings[2].destination.host = "<script>|[x](javascript:1)\n# h".into();
+        let m = md(&i);
+        assert!(!m.contains("<script>"));
+        assert!(m.contains("&lt;script&gt;\\|\\[x\\]\\(javascript:1\\) \\# h"));
+    }
+
+    #[test]
+    fn deterministic() {
+        let mut shuffled = input();
+        shuffled.findings.reverse();
+        shuffled.consent.reverse();
+        // Simultaneous events keep their order, so only reorder distinct times.
+        assert_eq!(md(&input()), md(&shuffled));
+    }
+}

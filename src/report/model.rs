@@ -412,3 +412,245 @@ fn citations(findings: &[Finding], catalogue: &Catalogue) -> Vec<Citation> {
 pub fn rule_ids() -> impl Iterator<Item = RuleId> {
     RuleId::ALL.into_iter()
 }
+
+/// Builders of report inputs for the renderers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::consent::{ConsentEvent, EventSource, Purpose};
+    use crate::parties::Destination;
+    use crate::pii::Confidence;
+    use crate::rules::{ConsentInfo, DataItem};
+
+    /// `2026-11-28T10:15:00Z` plus `s` seconds.
+    pub fn at(s: i64) -> Timestamp {
+        Timestamp::from_micros(1_795_860_900_000_000 + s * 1_000_000)
+    }
+
+    pub fn finding(
+        n: u32,
+        s: i64,
+        rule: RuleId,
+        host: &str,
+        entity: Option<&str>,
+        party: Party,
+        types: &[&str],
+    ) -> Finding {
+        Finding {
+            id: format!("f-{n:04}"),
+            rule,
+            severity: Catalogue::embedded().severity(rule),
+            borderline: false,
+            at: at(s),
+            device: "pixel7".into(),
+            exchange: format!("x-{n:04}"),
+            destination: Destination {
+                host: host.into(),
+                site: host.into(),
+                party,
+                entity: entity.map(str::to_string),
+                categories: vec!["advertising".into()],
+                purposes: vec![],
+                known: true,
+                infrastructure: false,
+                tenant: false,
+                iab_vendor_id: None,
+            },
+            data: types
+                .iter()
+                .map(|t| DataItem {
+                    kind: t.to_string(),
+                    encoding: "plain".into(),
+                    location: "query:id".into(),
+                    confidence: Confidence::Exact,
+                    sensitive: false,
+                    value: None,
+                })
+                .collect(),
+            consent: ConsentInfo {
+                purpose: "advertising".into(),
+                state: "not-asked".into(),
+                event: None,
+            },
+            citations: Catalogue::embedded().citations(rule).to_vec(),
+            summary: format!("{} sent to {host}", types.join(", ")),
+        }
+    }
+
+    pub fn event(s: i64, decision: Decision, source: EventSource) -> ConsentEvent {
+        ConsentEvent {
+            device: "pixel7".into(),
+            at: at(s),
+            decision,
+            purposes: vec![Purpose::Advertising],
+            vendors: vec![],
+            source,
+            evidence: Some("tapped Disagree".into()),
+        }
+    }
+
+    /// Two decisions, three third-party and one first-party finding on `pixel7`.
+    pub fn input() -> ReportInput {
+        let mut request_lines = BTreeMap::new();
+        for n in 1..=4 {
+            request_lines.insert(
+                format!("x-{n:04}"),
+                format!("POST https://h{n}.example/v1/u/12345678ab?idfa=38400000-8cf0&os=android"),
+            );
+        }
+        ReportInput {
+            case: CaseInfo {
+                id: "c-1".into(),
+                title: "Test case".into(),
+                app: "Example Shop".into(),
+                package: "com.example.shop".into(),
+                devices: vec!["pixel7".into()],
+            },
+            consent: vec![
+                event(30, Decision::Refused, EventSource::Manual),
+                event(10, Decision::Granted, EventSource::Wire),
+            ],
+            findings: vec![
+                finding(
+                    1,
+                    5,
+                    RuleId::ShareBeforeConsent,
+                    "graph.facebook.com",
+                    Some("Meta Platforms, Inc."),
+                    Party::Third,
+                    &["advertising_id", "android_id"],
+                ),
+                finding(
+                    2,
+                    40,
+                    RuleId::ShareAfterRefusal,
+                    "graph.facebook.com",
+                    Some("Meta Platforms, Inc."),
+                    Party::Third,
+                    &["advertising_id"],
+                ),
+                finding(
+                    3,
+                    41,
+                    RuleId::ShareAfterRefusal,
+                    "t.tracker.example",
+                    None,
+                    Party::Third,
+                    &[],
+                ),
+                finding(
+                    4,
+                    2,
+                    RuleId::CollectBeforeConsent,
+                    "api.example-shop.com",
+                    None,
+                    Party::First,
+                    &["imei"],
+                ),
+            ],
+            request_lines,
+            evidence: vec![InputInfo {
+                path: "captures/demo.har".into(),
+                kind: "har".into(),
+                sha256: "ab".repeat(32),
+                exchanges: 29,
+            }],
+            exchanges: 29,
+            chain_head: None,
+            generated_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    fn build(input: &ReportInput) -> Report {
+        Report::build(input, &Catalogue::embedded())
+    }
+
+    #[test]
+    fn groups_by_receiver_entity_else_host_and_data_type() {
+        let r = build(&input());
+        let keys: Vec<(&str, &str, u64)> = r
+            .groups
+            .iter()
+            .map(|g| (g.receiver.as_str(), g.data_type.as_str(), g.count))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("Meta Platforms, Inc.", "advertising_id", 2),
+                ("Meta Platforms, Inc.", "android_id", 1),
+                ("api.example-shop.com", "imei", 1),
+                ("t.tracker.example", NO_DATA_TYPE, 1),
+            ]
+        );
+        let meta = &r.groups[0];
+        assert_eq!((meta.first, meta.last), (at(5), at(40)));
+        assert_eq!(meta.rules, ["share-before-consent", "share-after-refusal"]);
+        assert_eq!(meta.severity, Severity::High);
+        assert_eq!(meta.encodings, ["plain"]);
+        assert_eq!(meta.examples.len(), 2);
+        assert_eq!(r.groups[2].party, Party::First);
+    }
+
+    #[test]
+    fn examples_are_masked_unless_values_were_revealed() {
+        let r = build(&input());
+        let ex = &r.groups[0].examples[0];
+        assert_eq!(ex, "POST https://h1.example/v1/u/•••?idfa=•••&os=•••");
+        assert!(!ex.contains("38400000"));
+        let mut revealed = input();
+        revealed.findings[0].data[0].value = Some("38400000-8cf0".into());
+        let r = build(&revealed);
+        assert!(r.groups[0].examples[0].contains("idfa=38400000-8cf0"));
+    }
+
+    #[test]
+    fn mask_keeps_keys_and_plain_path() {
+        assert_eq!(
+            mask_request_line("GET https://a.b/x/y"),
+            "GET https://a.b/x/y"
+        );
+        assert_eq!(
+            mask_request_line("GET https://a.b/u/me@x.org/p?a=1&&b"),
+            "GET https://a.b/u/•••/p?a=•••&&•••"
+        );
+        assert_eq!(
+            mask_request_line("(connection only) a.b"),
+            "(connection only) a.b"
+        );
+    }
+
+    #[test]
+    fn summary_and_timelines() {
+        let r = build(&input());
+        assert_eq!(r.summary.findings, 4);
+        assert_eq!(r.summary.third_party_findings, 3);
+        assert_eq!(r.summary.before_any_decision, 4);
+        assert_eq!(r.summary.receivers, 3);
+        assert_eq!(r.summary.by_rule[0].rule, "share-before-consent");
+        assert_eq!(r.timelines.len(), 1);
+        let t = &r.timelines[0];
+        // Events sorted by time whatever the input order.
+        assert_eq!(t.events[0].at, at(10));
+        assert_eq!(t.events[0].source, "wire");
+        assert_eq!(t.marks.len(), 4);
+        assert_eq!((t.start, t.end), (Some(at(2)), Some(at(41))));
+        // Only the citations used, in catalogue order.
+        assert!(r.citations.iter().any(|c| c.id == "PIPL-23"));
+        assert!(r.citations.len() < Catalogue::embedded().citations.len());
+    }
+
+    #[test]
+    fn devices_with_findings_but_not_in_the_case_get_a_timeline() {
+        let mut i = input();
+        i.findings[0].device = "stranger".into();
+        let r = build(&i);
+        let names: Vec<&str> = r.timelines.iter().map(|t| t.device.as_str()).collect();
+        assert_eq!(names, ["pixel7", "stranger"]);
+    }
+}
