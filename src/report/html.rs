@@ -12,6 +12,10 @@
 //! the lane of its rule, coloured by rule; the stretch before the device's first
 //! decision shaded, so data sent before the user said anything stands out.
 
+// Markup templates end in `\n` like the multi-line ones beside them; `writeln!` for
+// some and `write!` for others would only make them harder to read.
+#![allow(clippy::write_with_newline)]
+
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -89,7 +93,7 @@ fn decision_style(d: Decision) -> (&'static str, &'static str) {
 const CSS: &str = r#"
 :root{--ink:#1f2933;--muted:#5f6b7a;--line:#d9dee5;--bg:#f6f8fa;--accent:#1a3a5f}
 *{box-sizing:border-box}
-body{margin:0;font:14px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans",sans-serif;color:var(--ink);background:#fff}
+body{margin:0;font:14px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif;color:var(--ink);background:#fff}
 main{max-width:1180px;margin:0 auto;padding:32px 40px 48px}
 header.top{border-bottom:3px solid var(--accent);padding-bottom:14px;margin-bottom:22px}
 .kicker{font-size:12px;letter-spacing:.12em;text-transform:uppercase;color:var(--muted);margin:0}
@@ -108,7 +112,7 @@ th{background:var(--bg);font-weight:600;color:#334155;white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 table.rules{max-width:640px}
 tr.receiver td{background:#eef2f7;border-top:2px solid #c9d2de;font-size:13px}
-td.t{white-space:nowrap}
+td.t,table.citations td:first-child{white-space:nowrap}
 code,.mono{font-family:"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:11.5px}
 td.ex code{display:block;white-space:pre-wrap;word-break:break-all;color:#334155}
 .hash{word-break:break-all}
@@ -712,10 +716,12 @@ fn evidence(h: &mut String, r: &Report) {
     }
     let _ = write!(
         h,
-        "<p class=\"small\">Chain head: <span class=\"mono hash\">{}</span></p>\n</section>\n",
+        "<p class=\"small\">Chain head: {}</p>\n</section>\n",
         match &r.chain_head {
-            Some(c) => esc(c),
-            None => "none — a one-shot analysis has no case store; the file hashes above identify the evidence.".to_string(),
+            Some(c) => format!("<span class=\"mono hash\">{}</span>", esc(c)),
+            None => "none — a one-shot analysis has no case store; the file hashes above \
+                     identify the evidence."
+                .to_string(),
         }
     );
 }
