@@ -31,11 +31,11 @@ const W: f64 = 1000.0;
 const LABEL_W: f64 = 215.0;
 const RIGHT: f64 = 24.0;
 const LANE_H: f64 = 24.0;
-const LABEL_ROW_H: f64 = 15.0;
+const LABEL_ROW_H: f64 = 16.0;
 /// Rows of consent labels before labels may overlap.
 const MAX_LABEL_ROWS: usize = 4;
 /// Approximate width of one label character at the label font size.
-const CHAR_W: f64 = 6.1;
+const CHAR_W: f64 = 6.7;
 /// Most ticks on a time axis.
 const MAX_TICKS: i64 = 8;
 
@@ -114,13 +114,14 @@ table.rules{max-width:640px}
 tr.receiver td{background:#eef2f7;border-top:2px solid #c9d2de;font-size:13px}
 td.t,table.citations td:first-child{white-space:nowrap}
 code,.mono{font-family:"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:11.5px}
+td.ex{width:34%}
 td.ex code{display:block;white-space:pre-wrap;word-break:break-all;color:#334155}
 .hash{word-break:break-all}
 .sw{display:inline-block;width:11px;height:11px;border-radius:2px;vertical-align:-1px;margin-right:5px}
 .sw.hollow{background:#fff!important;border:2px solid}
 .sev{display:inline-block;font-size:11px;font-weight:600;border-radius:3px;padding:0 6px;color:#fff}
 .sev.high{background:#b71c1c}.sev.medium{background:#e08e0b}.sev.low{background:#607d8b}
-.tag{display:inline-block;font-size:11px;border:1px solid var(--line);border-radius:3px;padding:0 5px;margin:1px 2px 1px 0;background:#fff}
+.tag{display:inline-block;white-space:nowrap;font-size:11px;border:1px solid var(--line);border-radius:3px;padding:0 5px;margin:1px 2px 1px 0;background:#fff}
 figure{margin:8px 0 6px;border:1px solid var(--line);border-radius:6px;padding:10px 10px 4px}
 figure svg{width:100%;height:auto;display:block}
 figcaption{font-size:12px;color:var(--muted);margin-top:4px}
@@ -130,9 +131,11 @@ figcaption{font-size:12px;color:var(--muted);margin-top:4px}
 footer{margin-top:40px;font-size:11.5px;color:var(--muted);border-top:1px solid var(--line);padding-top:8px}
 @page{size:A4;margin:14mm 12mm}
 @media print{
- body{font-size:11pt}main{max-width:none;padding:0}
+ body{font-size:9.5pt}main{max-width:none;padding:0}
+ .card{min-width:0;flex:1;padding:6px 10px}.card .n{font-size:18px}
+ figure{padding:4px}.legend{font-size:8pt}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
- h2{break-after:avoid}figure,tr,.card{break-inside:avoid}
+ h2,h3{break-after:avoid}figure,tr,.card{break-inside:avoid}
  thead{display:table-header-group}
  a{color:inherit;text-decoration:none}
 }
@@ -400,7 +403,7 @@ fn timeline(h: &mut String, t: &DeviceTimeline) {
         "<figure>\n<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" \
          data-device=\"{}\" viewBox=\"0 0 {W} {height:.0}\" role=\"img\" \
          aria-label=\"Consent timeline of device {}\" \
-         font-family=\"-apple-system,Segoe UI,Roboto,Helvetica Neue,Arial,sans-serif\" font-size=\"11\">\n",
+         font-family=\"-apple-system,Segoe UI,Roboto,Helvetica Neue,Arial,sans-serif\" font-size=\"12\">\n",
         esc(&t.device),
         esc(&t.device)
     );
@@ -578,7 +581,7 @@ fn timeline(h: &mut String, t: &DeviceTimeline) {
         for e in &t.events {
             let _ = write!(
                 h,
-                "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td class=\"mono t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 e.at,
                 e.decision.as_str(),
                 esc(&e.purposes),
@@ -755,6 +758,30 @@ mod tests {
         assert!(h.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(h.contains("A &amp; B &lt;i&gt;"));
         assert!(h.contains("&lt;img src=x onerror=alert(3)&gt;"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the traffic holds, it adds no markup: the output has exactly as
+        /// many `<` and `"` as with harmless text in the same places.
+        #[test]
+        fn traffic_text_adds_no_markup(host in ".{0,40}", note in ".{0,40}", path in ".{0,60}") {
+            let with = |host: &str, note: &str, path: &str| {
+                let mut i = input();
+                i.findings[2].destination.host = host.to_string();
+                i.findings[2].summary = note.to_string();
+                i.consent[0].evidence = Some(note.to_string());
+                i.request_lines.insert("x-0003".into(), format!("GET http://h{path}"));
+                html(&i)
+            };
+            let hostile = with(&host, &note, &path);
+            let benign = with("h", "n", "/p");
+            for c in ['<', '>', '"'] {
+                proptest::prop_assert_eq!(
+                    hostile.matches(c).count(),
+                    benign.matches(c).count()
+                );
+            }
+        }
     }
 
     #[test]
