@@ -241,3 +241,35 @@ fn chromium_renders_the_report() {
     assert!(png.len() > 50_000, "screenshot is only {} bytes", png.len());
     eprintln!("screenshot: {}", shot.display());
 }
+
+/// Report of 100 000 findings (the demo's, repeated at shifted times): prints the
+/// time and size. Ignored by default; `cargo test --release --test report -- --ignored`.
+#[test]
+#[ignore]
+fn report_of_100k_findings() {
+    let (_, mut input) = analyse("demo", "demo.har", 0);
+    let base = input.findings.clone();
+    input.findings.clear();
+    let mut n = 0u64;
+    'fill: for round in 0.. {
+        for f in &base {
+            let mut f = f.clone();
+            f.id = format!("{}-{round}", f.id);
+            f.at = consentry::timestamp::Timestamp::from_micros(f.at.micros() + round * 1_000);
+            input.findings.push(f);
+            n += 1;
+            if n == 100_000 {
+                break 'fill;
+            }
+        }
+    }
+    for format in [ReportFormat::Html, ReportFormat::Md, ReportFormat::Json] {
+        let start = std::time::Instant::now();
+        let out = render(&input, format);
+        eprintln!(
+            "{format:?}: {:.2} s, {} bytes",
+            start.elapsed().as_secs_f64(),
+            out.len()
+        );
+    }
+}

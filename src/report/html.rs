@@ -354,11 +354,12 @@ fn timeline(h: &mut String, t: &DeviceTimeline) {
     lanes.sort_by_key(|(p, r, _)| (*p == Party::First, super::rule_order(r)));
 
     // Time scale, padded so marks at the ends stay visible.
-    let raw = (end.micros() - start.micros()).max(1_000_000);
+    // Saturating: a hostile capture may hold any 64-bit time.
+    let raw = end.micros().saturating_sub(start.micros()).max(1_000_000);
     let pad = raw / 25;
     let t0 = start.micros().saturating_sub(pad);
     let t1 = t0.saturating_add(raw).saturating_add(2 * pad);
-    let span = (t1 - t0).max(1) as f64;
+    let span = t1.saturating_sub(t0).max(1) as f64;
     let plot_w = W - LABEL_W - RIGHT;
     let x = |ts: Timestamp| LABEL_W + (ts.micros().saturating_sub(t0)) as f64 / span * plot_w;
 
@@ -451,7 +452,7 @@ fn timeline(h: &mut String, t: &DeviceTimeline) {
         );
     }
     // Axis and ticks.
-    let step = tick_step(t1 - t0);
+    let step = tick_step(t1.saturating_sub(t0));
     let mut tick = t0.div_euclid(step).saturating_add(1).saturating_mul(step);
     let _ = write!(
         h,
@@ -850,6 +851,17 @@ mod tests {
         let h = html(&i);
         assert_eq!(h.matches("class=\"mark third\"").count(), 1);
         assert!(!h.contains("NaN") && !h.contains("\"inf") && !h.contains("\"-inf"));
+    }
+
+    #[test]
+    fn extreme_times_neither_overflow_nor_flood_the_axis() {
+        let mut i = input();
+        i.findings[0].at = Timestamp::from_micros(i64::MIN);
+        i.findings[1].at = Timestamp::from_micros(i64::MAX);
+        let h = html(&i);
+        let svg = &h[h.find("<svg").unwrap()..h.find("</svg>").unwrap()];
+        assert!(svg.matches("text-anchor=\"middle\"").count() <= MAX_TICKS as usize + 1);
+        assert_eq!(svg.matches("class=\"mark third\"").count(), 3);
     }
 
     #[test]
