@@ -5,7 +5,7 @@
 //! `source` (HAR; pcap/pcapng and live interfaces through `net`: packets, TCP
 //! reassembly, HTTP/1, TLS hellos, DNS) → [`exchange::Exchange`] → `decode` (bodies, fields) → `pii`
 //! (personal data) + `parties` (receiver) + `consent` (timeline) → `rules` (findings)
-//! → `report` (table, JSON). The analysis stages are pure: no I/O, no threads.
+//! → `report` (table, JSON; the case report as HTML, Markdown or JSON). The analysis stages are pure: no I/O, no threads.
 
 pub mod case;
 pub mod checksum;

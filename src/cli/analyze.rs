@@ -2,6 +2,7 @@
 //! files, printing the findings.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +13,9 @@ use anyhow::Context;
 use super::input::{read_input, Attribution};
 use super::pipeline::analyze_stream;
 use crate::case::{self, Case};
-use crate::exchange::SourceKind;
-use crate::report::{self, Format, RunSummary};
+use crate::consent::ConsentEvent;
+use crate::exchange::{Exchange, SourceKind};
+use crate::report::{self, CaseInfo, Format, ReportFormat, ReportInput, RunSummary};
 use crate::rules::{Analyzer, Finding, Options, Severity};
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +46,13 @@ pub struct Args {
     /// Write the findings to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the case report of this analysis to this file (one self-contained
+    /// HTML file by default).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Form of the `--report` file.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Html)]
+    pub report_format: ReportFormat,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -63,10 +72,46 @@ impl From<SeverityArg> for Severity {
     }
 }
 
+/// Characters of a request line kept for the report's examples.
+pub const MAX_REQUEST_LINE_CHARS: usize = 1024;
+
 /// The result of analysing a set of files.
 pub struct AnalysisRun {
     pub summary: RunSummary,
     pub findings: Vec<Finding>,
+    /// Every consent event of the case's devices: the case file's decisions, then
+    /// those announced by wire signals (bounded per device by the analyzer).
+    pub consent: Vec<ConsentEvent>,
+    /// Request line of each exchange that has findings, by exchange id (for the
+    /// report's examples; unmasked, cut to [`MAX_REQUEST_LINE_CHARS`]).
+    pub request_lines: BTreeMap<String, String>,
+}
+
+impl AnalysisRun {
+    /// The report input of this one-shot run (no chain head, no generation time).
+    pub fn report_input(&self, case: &Case) -> ReportInput {
+        ReportInput {
+            case: CaseInfo::from_case(case),
+            consent: self.consent.clone(),
+            findings: self.findings.clone(),
+            request_lines: self.request_lines.clone(),
+            evidence: self.summary.inputs.clone(),
+            exchanges: self.summary.exchanges,
+            chain_head: None,
+            generated_at: None,
+        }
+    }
+}
+
+/// `METHOD scheme://host/path?query`, or the host alone for a metadata-only
+/// connection; cut to [`MAX_REQUEST_LINE_CHARS`].
+fn request_line(x: &Exchange) -> String {
+    let line = if x.metadata_only || x.method.is_empty() {
+        format!("(connection only) {}", x.host)
+    } else {
+        format!("{} {}", x.method, x.url())
+    };
+    line.chars().take(MAX_REQUEST_LINE_CHARS).collect()
 }
 
 /// Analyses `files` against `case`; the library entry point behind `analyze`.
@@ -91,6 +136,7 @@ pub fn analyze_files(
     let mut read = RunSummary::default();
     let mut outcomes = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
+    let mut request_lines = BTreeMap::new();
     let found = Cell::new(0usize);
     let status = || format!("{} findings", found.get());
     analyze_stream(
@@ -116,7 +162,10 @@ pub fn analyze_files(
                 outcomes.push(outcome);
             }
         },
-        &mut |_, obs| {
+        &mut |x, obs| {
+            if !obs.findings.is_empty() {
+                request_lines.insert(x.id.clone(), request_line(x));
+            }
             if obs.matches > 0 {
                 summary.exchanges_with_personal_data += 1;
             }
@@ -144,7 +193,32 @@ pub fn analyze_files(
     }
     report::sort_findings(&mut findings);
     summary.count_findings(&findings);
-    Ok(AnalysisRun { summary, findings })
+    let mut consent = Vec::new();
+    for timeline in [analyzer.timeline(), analyzer.wire_timeline()] {
+        for d in &case.devices {
+            consent.extend(timeline.events(&d.id).iter().cloned());
+        }
+    }
+    Ok(AnalysisRun {
+        summary,
+        findings,
+        consent,
+        request_lines,
+    })
+}
+
+/// Writes the case report to `path` (created or truncated).
+pub fn write_report_file(
+    path: &std::path::Path,
+    input: &ReportInput,
+    format: ReportFormat,
+) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    report::write_report(input, format, &mut out)
+        .and_then(|()| out.flush())
+        .with_context(|| format!("writing report {}", path.display()))
 }
 
 fn count_anomalies(summary: &mut RunSummary, anomalies: &[crate::exchange::Anomaly]) {
@@ -172,7 +246,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(n) => n - 1,
         None => default_workers(),
     };
-    let run = analyze_files(case, &args.files, args.device.clone(), options, workers)?;
+    let run = analyze_files(
+        case.clone(),
+        &args.files,
+        args.device.clone(),
+        options,
+        workers,
+    )?;
+    if let Some(path) = &args.report {
+        write_report_file(path, &run.report_input(&case), args.report_format)?;
+    }
 
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(

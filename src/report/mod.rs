@@ -1,6 +1,7 @@
 //! Output of findings: a table for people, JSON and JSON lines for machines
-//! (DESIGN.md §6). Every format is deterministic: findings are sorted by time, then
-//! id, and times are UTC.
+//! (DESIGN.md §6), and the case report (one self-contained HTML file, Markdown or
+//! JSON) built from a [`ReportInput`]. Every format is deterministic: findings are
+//! sorted by time, then id, and times are UTC.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -9,9 +10,45 @@ use serde::Serialize;
 
 use crate::rules::{Finding, RuleId, Severity};
 
+pub mod html;
+pub mod input;
+pub mod md;
+pub mod model;
 mod table;
 
+pub use input::{CaseInfo, ReportInput};
+pub use model::Report;
 pub use table::write_table;
+
+/// Forms of the case report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One self-contained HTML file (inline CSS and SVG).
+    #[default]
+    Html,
+    /// The same content as Markdown.
+    Md,
+    /// The same content as data.
+    Json,
+}
+
+/// Renders the case report of `input` in `format`, with citation texts from the
+/// embedded catalogue.
+pub fn write_report(
+    input: &ReportInput,
+    format: ReportFormat,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let report = Report::build(input, &crate::rules::Catalogue::embedded());
+    match format {
+        ReportFormat::Html => html::write_html(&report, out),
+        ReportFormat::Md => md::write_md(&report, out),
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            out.write_all(b"\n")
+        }
+    }
+}
 
 /// Conflicts between signals and manual decisions listed in a summary.
 pub const MAX_CONFLICTS_LISTED: usize = 20;

@@ -1,0 +1,63 @@
+//! What a case report is made from: plain data, so that a one-shot analysis
+//! (`consentry analyze --report`) and the case store can both feed the renderers.
+//!
+//! Everything in here may come from traffic (hosts, paths, notes) and is treated as
+//! hostile text by the renderers: they escape it, never interpret it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::InputInfo;
+use crate::case::Case;
+use crate::consent::ConsentEvent;
+use crate::rules::Finding;
+use crate::timestamp::Timestamp;
+
+/// Who and what the case is about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CaseInfo {
+    pub id: String,
+    pub title: String,
+    /// The app's display name.
+    pub app: String,
+    /// The app's package or bundle id.
+    pub package: String,
+    /// Device ids of the case, in case-file order.
+    pub devices: Vec<String>,
+}
+
+impl CaseInfo {
+    /// The report's view of a case file.
+    pub fn from_case(case: &Case) -> Self {
+        CaseInfo {
+            id: case.meta.id.clone(),
+            title: case.meta.title.clone(),
+            app: case.app.name.clone(),
+            package: case.app.package.clone(),
+            devices: case.devices.iter().map(|d| d.id.clone()).collect(),
+        }
+    }
+}
+
+/// Everything a report shows, as plain data.
+#[derive(Debug, Clone, Default)]
+pub struct ReportInput {
+    pub case: CaseInfo,
+    /// Consent events of every device, manual and wire (any order: the report sorts).
+    pub consent: Vec<ConsentEvent>,
+    pub findings: Vec<Finding>,
+    /// Request line (`METHOD scheme://host/path?query`) of the exchanges that have
+    /// findings, by exchange id, as captured. The renderers mask query values and
+    /// identifier-like path segments unless the exchange's findings carry revealed
+    /// values.
+    pub request_lines: BTreeMap<String, String>,
+    /// The evidence files: path, kind, SHA-256, exchange count.
+    pub evidence: Vec<InputInfo>,
+    /// Exchanges analysed in all.
+    pub exchanges: u64,
+    /// Head of the case store's hash chain (hex); `None` for a one-shot analysis.
+    pub chain_head: Option<String>,
+    /// When the report was made; `None` leaves it out, keeping output reproducible.
+    pub generated_at: Option<Timestamp>,
+}

@@ -1,0 +1,656 @@
+//! The case report's content, computed once from a [`ReportInput`] and rendered as
+//! HTML, Markdown or JSON (the JSON form is this struct serialised), so the three
+//! formats cannot disagree.
+//!
+//! Policies:
+//! - Order is deterministic: devices in case order (then any others by name), events
+//!   and marks by time, groups by receiver then data type, citations in catalogue
+//!   order.
+//! - Findings are grouped by receiving company (the tracker database's entity, else
+//!   the host) and data type; a finding with several data types counts in each of its
+//!   groups, one without data (a metadata-only contact) under `connection`.
+//! - Example request lines are masked ([`mask_request_line`]) unless the exchange's
+//!   findings carry revealed values (`--reveal`); at most [`MAX_EXAMPLES`] per group,
+//!   each cut to [`MAX_LINE_CHARS`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::input::{CaseInfo, ReportInput};
+use super::{rule_order, InputInfo};
+use crate::consent::{describe_purposes, Decision};
+use crate::parties::Party;
+use crate::rules::{Catalogue, Citation, Finding, RuleId, Severity};
+use crate::timestamp::Timestamp;
+
+/// Example request lines listed per group.
+pub const MAX_EXAMPLES: usize = 3;
+/// Characters of a request line shown before it is cut with `…`.
+pub const MAX_LINE_CHARS: usize = 240;
+/// The data type of findings without personal data (metadata-only contacts).
+pub const NO_DATA_TYPE: &str = "connection";
+/// What masked values are replaced with.
+pub const MASK: &str = "•••";
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub case: CaseInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_at: Option<Timestamp>,
+    pub summary: Summary,
+    pub timelines: Vec<DeviceTimeline>,
+    pub groups: Vec<Group>,
+    pub citations: Vec<Citation>,
+    pub evidence: Vec<InputInfo>,
+    pub chain_head: Option<String>,
+    /// The findings themselves, in output order (DESIGN.md §6 objects).
+    pub findings: Vec<Finding>,
+}
+
+/// Counts at the top of the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub exchanges: u64,
+    pub findings: u64,
+    pub third_party_findings: u64,
+    /// Findings made while the device had made no consent decision at all.
+    pub before_any_decision: u64,
+    pub by_severity: BTreeMap<String, u64>,
+    /// Rules with their counts, in catalogue order.
+    pub by_rule: Vec<RuleCount>,
+    pub receivers: u64,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+}
+
+/// How often one rule fired.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleCount {
+    pub rule: String,
+    pub severity: Severity,
+    pub count: u64,
+}
+
+/// One device's consent decisions and flagged transmissions.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceTimeline {
+    pub device: String,
+    pub events: Vec<EventView>,
+    pub marks: Vec<Mark>,
+    /// The time range the picture spans (covers events and marks).
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+}
+
+/// A consent decision as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    pub at: Timestamp,
+    pub decision: Decision,
+    /// `all purposes` or the purposes, comma separated.
+    pub purposes: String,
+    /// `manual` or `wire`.
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One flagged transmission (one finding) on a device's timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mark {
+    pub at: Timestamp,
+    pub rule: String,
+    pub severity: Severity,
+    pub party: Party,
+    pub host: String,
+    pub finding: String,
+    pub summary: String,
+}
+
+/// Findings to one receiver of one data type.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// The company (entity) or, when unknown, the host.
+    pub receiver: String,
+    pub party: Party,
+    pub hosts: Vec<String>,
+    pub data_type: String,
+    pub count: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub encodings: Vec<String>,
+    pub rules: Vec<String>,
+    pub severity: Severity,
+    pub examples: Vec<String>,
+}
+
+impl Report {
+    /// Computes the report of `input`; citation texts come from `catalogue`.
+    pub fn build(input: &ReportInput, catalogue: &Catalogue) -> Report {
+        let mut findings = input.findings.clone();
+        super::sort_findings(&mut findings);
+        Report {
+            case: input.case.clone(),
+            generated_at: input.generated_at,
+            summary: summarise(input, &findings),
+            timelines: timelines(input, &findings),
+            groups: groups(input, &findings),
+            citations: citations(&findings, catalogue),
+            evidence: input.evidence.clone(),
+            chain_head: input.chain_head.clone(),
+            findings,
+        }
+    }
+}
+
+fn summarise(input: &ReportInput, findings: &[Finding]) -> Summary {
+    let mut s = Summary {
+        exchanges: input.exchanges,
+        findings: findings.len() as u64,
+        ..Summary::default()
+    };
+    let mut rules: BTreeMap<(usize, &str), (Severity, u64)> = BTreeMap::new();
+    let mut receivers = BTreeSet::new();
+    for f in findings {
+        if f.destination.party == Party::Third {
+            s.third_party_findings += 1;
+        }
+        if f.consent.event.is_none() && f.consent.state == "not-asked" {
+            s.before_any_decision += 1;
+        }
+        *s.by_severity
+            .entry(f.severity.as_str().to_string())
+            .or_default() += 1;
+        let r = rules
+            .entry((rule_order(f.rule.as_str()), f.rule.as_str()))
+            .or_insert((f.severity, 0));
+        r.0 = r.0.max(f.severity);
+        r.1 += 1;
+        receivers.insert(receiver(f));
+        s.first = Some(s.first.map_or(f.at, |t| t.min(f.at)));
+        s.last = Some(s.last.map_or(f.at, |t| t.max(f.at)));
+    }
+    s.by_rule = rules
+        .into_iter()
+        .map(|((_, rule), (severity, count))| RuleCount {
+            rule: rule.to_string(),
+            severity,
+            count,
+        })
+        .collect();
+    s.receivers = receivers.len() as u64;
+    s
+}
+
+/// The receiving company of a finding, else its host.
+pub fn receiver(f: &Finding) -> String {
+    f.destination
+        .entity
+        .clone()
+        .unwrap_or_else(|| f.destination.host.clone())
+}
+
+fn timelines(input: &ReportInput, findings: &[Finding]) -> Vec<DeviceTimeline> {
+    let mut devices: Vec<String> = input.case.devices.clone();
+    let extra: BTreeSet<&str> = input
+        .consent
+        .iter()
+        .map(|e| e.device.as_str())
+        .chain(findings.iter().map(|f| f.device.as_str()))
+        .filter(|d| !input.case.devices.iter().any(|c| c == d))
+        .collect();
+    devices.extend(extra.into_iter().map(str::to_string));
+    devices
+        .into_iter()
+        .map(|device| {
+            let mut evs: Vec<_> = input
+                .consent
+                .iter()
+                .filter(|e| e.device == device)
+                .collect();
+            // Stable sort: simultaneous events keep their recorded order.
+            evs.sort_by_key(|e| e.at);
+            let events: Vec<EventView> = evs
+                .into_iter()
+                .map(|e| EventView {
+                    at: e.at,
+                    decision: e.decision,
+                    purposes: describe_purposes(&e.purposes),
+                    source: match e.source {
+                        crate::consent::EventSource::Manual => "manual".into(),
+                        crate::consent::EventSource::Wire => "wire".into(),
+                    },
+                    note: e.evidence.clone(),
+                })
+                .collect();
+            let marks: Vec<Mark> = findings
+                .iter()
+                .filter(|f| f.device == device)
+                .map(|f| Mark {
+                    at: f.at,
+                    rule: f.rule.as_str().to_string(),
+                    severity: f.severity,
+                    party: f.destination.party,
+                    host: f.destination.host.clone(),
+                    finding: f.id.clone(),
+                    summary: f.summary.clone(),
+                })
+                .collect();
+            let times = events
+                .iter()
+                .map(|e| e.at)
+                .chain(marks.iter().map(|m| m.at));
+            let start = times.clone().min();
+            let end = times.max();
+            DeviceTimeline {
+                device,
+                events,
+                marks,
+                start,
+                end,
+            }
+        })
+        .collect()
+}
+
+fn groups(input: &ReportInput, findings: &[Finding]) -> Vec<Group> {
+    // Exchanges whose findings carry revealed values may be shown unmasked.
+    let revealed: BTreeSet<&str> = findings
+        .iter()
+        .filter(|f| f.data.iter().any(|d| d.value.is_some()))
+        .map(|f| f.exchange.as_str())
+        .collect();
+    let mut map: BTreeMap<(String, String), Group> = BTreeMap::new();
+    for f in findings {
+        let mut types: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for d in &f.data {
+            types
+                .entry(d.kind.as_str())
+                .or_default()
+                .insert(d.encoding.as_str());
+        }
+        if types.is_empty() {
+            types.insert(NO_DATA_TYPE, BTreeSet::new());
+        }
+        let who = receiver(f);
+        for (kind, encodings) in types {
+            let g = map
+                .entry((who.clone(), kind.to_string()))
+                .or_insert_with(|| Group {
+                    receiver: who.clone(),
+                    party: f.destination.party,
+                    hosts: Vec::new(),
+                    data_type: kind.to_string(),
+                    count: 0,
+                    first: f.at,
+                    last: f.at,
+                    encodings: Vec::new(),
+                    rules: Vec::new(),
+                    severity: f.severity,
+                    examples: Vec::new(),
+                });
+            g.count += 1;
+            g.first = g.first.min(f.at);
+            g.last = g.last.max(f.at);
+            g.severity = g.severity.max(f.severity);
+            if f.destination.party == Party::Third {
+                g.party = Party::Third;
+            }
+            insert_sorted(&mut g.hosts, &f.destination.host);
+            for e in encodings {
+                insert_sorted(&mut g.encodings, e);
+            }
+            if !g.rules.iter().any(|r| r == f.rule.as_str()) {
+                g.rules.push(f.rule.as_str().to_string());
+                g.rules.sort_by_key(|r| rule_order(r));
+            }
+            if g.examples.len() < MAX_EXAMPLES {
+                if let Some(line) = input.request_lines.get(&f.exchange) {
+                    let shown = if revealed.contains(f.exchange.as_str()) {
+                        line.clone()
+                    } else {
+                        mask_request_line(line)
+                    };
+                    let shown = cut(&shown, MAX_LINE_CHARS);
+                    if !g.examples.contains(&shown) {
+                        g.examples.push(shown);
+                    }
+                }
+            }
+        }
+    }
+    map.into_values().collect()
+}
+
+fn insert_sorted(v: &mut Vec<String>, s: &str) {
+    if let Err(pos) = v.binary_search_by(|x| x.as_str().cmp(s)) {
+        v.insert(pos, s.to_string());
+    }
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Hides the values a request line may carry: every query (and fragment) value, and
+/// path segments that look like identifiers (8 or more characters with at least 4
+/// digits, or containing `@`). Keys and the rest of the path stay, so the reader sees
+/// where the data went without seeing the data.
+pub fn mask_request_line(line: &str) -> String {
+    let (head, query) = match line.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (line, None),
+    };
+    // The path starts after `scheme://host`; the method and URL are left as they are.
+    let path_start = head
+        .find("://")
+        .and_then(|i| head[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(head.len());
+    let (prefix, path) = head.split_at(path_start);
+    let mut out = String::with_capacity(line.len());
+    out.push_str(prefix);
+    let masked_path: Vec<String> = path
+        .split('/')
+        .map(|seg| {
+            let digits = seg.chars().filter(char::is_ascii_digit).count();
+            if (seg.chars().count() >= 8 && digits >= 4) || seg.contains('@') {
+                MASK.to_string()
+            } else {
+                seg.to_string()
+            }
+        })
+        .collect();
+    out.push_str(&masked_path.join("/"));
+    if let Some(q) = query {
+        out.push('?');
+        let parts: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) => format!("{k}={MASK}"),
+                None if kv.is_empty() => String::new(),
+                None => MASK.to_string(),
+            })
+            .collect();
+        out.push_str(&parts.join("&"));
+    }
+    out
+}
+
+fn citations(findings: &[Finding], catalogue: &Catalogue) -> Vec<Citation> {
+    let used: BTreeSet<&str> = findings
+        .iter()
+        .flat_map(|f| f.citations.iter().map(String::as_str))
+        .collect();
+    let mut out: Vec<Citation> = catalogue
+        .citations
+        .iter()
+        .filter(|c| used.contains(c.id.as_str()))
+        .cloned()
+        .collect();
+    // A citation the catalogue does not know (an older store) is still listed.
+    for id in used {
+        if !out.iter().any(|c| c.id == id) {
+            out.push(Citation {
+                id: id.to_string(),
+                title: String::new(),
+                reference: String::new(),
+                text: String::new(),
+            });
+        }
+    }
+    out
+}
+
+/// Rules in catalogue order, as the legend lists them.
+pub fn rule_ids() -> impl Iterator<Item = RuleId> {
+    RuleId::ALL.into_iter()
+}
+
+/// Builders of report inputs for the renderers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::consent::{ConsentEvent, EventSource, Purpose};
+    use crate::parties::Destination;
+    use crate::pii::Confidence;
+    use crate::rules::{ConsentInfo, DataItem};
+
+    /// `2026-11-28T10:15:00Z` plus `s` seconds.
+    pub fn at(s: i64) -> Timestamp {
+        Timestamp::from_micros(1_795_860_900_000_000 + s * 1_000_000)
+    }
+
+    pub fn finding(
+        n: u32,
+        s: i64,
+        rule: RuleId,
+        host: &str,
+        entity: Option<&str>,
+        party: Party,
+        types: &[&str],
+    ) -> Finding {
+        Finding {
+            id: format!("f-{n:04}"),
+            rule,
+            severity: Catalogue::embedded().severity(rule),
+            borderline: false,
+            at: at(s),
+            device: "pixel7".into(),
+            exchange: format!("x-{n:04}"),
+            destination: Destination {
+                host: host.into(),
+                site: host.into(),
+                party,
+                entity: entity.map(str::to_string),
+                categories: vec!["advertising".into()],
+                purposes: vec![],
+                known: true,
+                infrastructure: false,
+                tenant: false,
+                iab_vendor_id: None,
+            },
+            data: types
+                .iter()
+                .map(|t| DataItem {
+                    kind: t.to_string(),
+                    encoding: "plain".into(),
+                    location: "query:id".into(),
+                    confidence: Confidence::Exact,
+                    sensitive: false,
+                    value: None,
+                })
+                .collect(),
+            consent: ConsentInfo {
+                purpose: "advertising".into(),
+                state: "not-asked".into(),
+                event: None,
+            },
+            citations: Catalogue::embedded().citations(rule).to_vec(),
+            summary: format!("{} sent to {host}", types.join(", ")),
+        }
+    }
+
+    pub fn event(s: i64, decision: Decision, source: EventSource) -> ConsentEvent {
+        ConsentEvent {
+            device: "pixel7".into(),
+            at: at(s),
+            decision,
+            purposes: vec![Purpose::Advertising],
+            vendors: vec![],
+            source,
+            evidence: Some("tapped Disagree".into()),
+        }
+    }
+
+    /// Two decisions, three third-party and one first-party finding on `pixel7`.
+    pub fn input() -> ReportInput {
+        let mut request_lines = BTreeMap::new();
+        for n in 1..=4 {
+            request_lines.insert(
+                format!("x-{n:04}"),
+                format!("POST https://h{n}.example/v1/u/12345678ab?idfa=38400000-8cf0&os=android"),
+            );
+        }
+        ReportInput {
+            case: CaseInfo {
+                id: "c-1".into(),
+                title: "Test case".into(),
+                app: "Example Shop".into(),
+                package: "com.example.shop".into(),
+                devices: vec!["pixel7".into()],
+            },
+            consent: vec![
+                event(30, Decision::Refused, EventSource::Manual),
+                event(10, Decision::Granted, EventSource::Wire),
+            ],
+            findings: vec![
+                finding(
+                    1,
+                    5,
+                    RuleId::ShareBeforeConsent,
+                    "graph.facebook.com",
+                    Some("Meta Platforms, Inc."),
+                    Party::Third,
+                    &["advertising_id", "android_id"],
+                ),
+                finding(
+                    2,
+                    40,
+                    RuleId::ShareAfterRefusal,
+                    "graph.facebook.com",
+                    Some("Meta Platforms, Inc."),
+                    Party::Third,
+                    &["advertising_id"],
+                ),
+                finding(
+                    3,
+                    41,
+                    RuleId::ShareAfterRefusal,
+                    "t.tracker.example",
+                    None,
+                    Party::Third,
+                    &[],
+                ),
+                finding(
+                    4,
+                    2,
+                    RuleId::CollectBeforeConsent,
+                    "api.example-shop.com",
+                    None,
+                    Party::First,
+                    &["imei"],
+                ),
+            ],
+            request_lines,
+            evidence: vec![InputInfo {
+                path: "captures/demo.har".into(),
+                kind: "har".into(),
+                sha256: "ab".repeat(32),
+                exchanges: 29,
+            }],
+            exchanges: 29,
+            chain_head: None,
+            generated_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    fn build(input: &ReportInput) -> Report {
+        Report::build(input, &Catalogue::embedded())
+    }
+
+    #[test]
+    fn groups_by_receiver_entity_else_host_and_data_type() {
+        let r = build(&input());
+        let keys: Vec<(&str, &str, u64)> = r
+            .groups
+            .iter()
+            .map(|g| (g.receiver.as_str(), g.data_type.as_str(), g.count))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("Meta Platforms, Inc.", "advertising_id", 2),
+                ("Meta Platforms, Inc.", "android_id", 1),
+                ("api.example-shop.com", "imei", 1),
+                ("t.tracker.example", NO_DATA_TYPE, 1),
+            ]
+        );
+        let meta = &r.groups[0];
+        assert_eq!((meta.first, meta.last), (at(5), at(40)));
+        assert_eq!(meta.rules, ["share-before-consent", "share-after-refusal"]);
+        assert_eq!(meta.severity, Severity::High);
+        assert_eq!(meta.encodings, ["plain"]);
+        assert_eq!(meta.examples.len(), 2);
+        assert_eq!(r.groups[2].party, Party::First);
+    }
+
+    #[test]
+    fn examples_are_masked_unless_values_were_revealed() {
+        let r = build(&input());
+        let ex = &r.groups[0].examples[0];
+        assert_eq!(ex, "POST https://h1.example/v1/u/•••?idfa=•••&os=•••");
+        assert!(!ex.contains("38400000"));
+        let mut revealed = input();
+        revealed.findings[0].data[0].value = Some("38400000-8cf0".into());
+        let r = build(&revealed);
+        assert!(r.groups[0].examples[0].contains("idfa=38400000-8cf0"));
+    }
+
+    #[test]
+    fn mask_keeps_keys_and_plain_path() {
+        assert_eq!(
+            mask_request_line("GET https://a.b/x/y"),
+            "GET https://a.b/x/y"
+        );
+        assert_eq!(
+            mask_request_line("GET https://a.b/u/me@x.org/p?a=1&&b"),
+            "GET https://a.b/u/•••/p?a=•••&&•••"
+        );
+        assert_eq!(
+            mask_request_line("(connection only) a.b"),
+            "(connection only) a.b"
+        );
+    }
+
+    #[test]
+    fn summary_and_timelines() {
+        let r = build(&input());
+        assert_eq!(r.summary.findings, 4);
+        assert_eq!(r.summary.third_party_findings, 3);
+        assert_eq!(r.summary.before_any_decision, 4);
+        assert_eq!(r.summary.receivers, 3);
+        assert_eq!(r.summary.by_rule[0].rule, "share-before-consent");
+        assert_eq!(r.timelines.len(), 1);
+        let t = &r.timelines[0];
+        // Events sorted by time whatever the input order.
+        assert_eq!(t.events[0].at, at(10));
+        assert_eq!(t.events[0].source, "wire");
+        assert_eq!(t.marks.len(), 4);
+        assert_eq!((t.start, t.end), (Some(at(2)), Some(at(41))));
+        // Only the citations used, in catalogue order.
+        assert!(r.citations.iter().any(|c| c.id == "PIPL-23"));
+        assert!(r.citations.len() < Catalogue::embedded().citations.len());
+    }
+
+    #[test]
+    fn devices_with_findings_but_not_in_the_case_get_a_timeline() {
+        let mut i = input();
+        i.findings[0].device = "stranger".into();
+        let r = build(&i);
+        let names: Vec<&str> = r.timelines.iter().map(|t| t.device.as_str()).collect();
+        assert_eq!(names, ["pixel7", "stranger"]);
+    }
+}
