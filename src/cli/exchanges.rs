@@ -15,7 +15,7 @@ use anyhow::Context;
 use super::input::{read_input, Attribution};
 use crate::case::{self, Case};
 use crate::exchange::Exchange;
-use crate::report::{Format, InputInfo};
+use crate::report::{fit, Format, InputInfo};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -163,14 +163,4 @@ fn write_table(list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     writeln!(out, "{} exchanges", list.len())
-}
-
-/// Cuts `s` to `max` characters, marking the cut with `…`.
-fn fit(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut cut: String = s.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }

@@ -18,7 +18,7 @@ mod table;
 
 pub use input::{CaseInfo, ReportInput};
 pub use model::Report;
-pub use table::write_table;
+pub use table::{fit, write_table};
 
 /// Forms of the case report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

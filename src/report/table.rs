@@ -14,7 +14,7 @@ const MAX_DATA_LINES: usize = 3;
 const DATA_INDENT: &str = "                 ";
 
 /// Cuts `s` to `max` characters, marking the cut with `…`.
-fn fit(s: &str, max: usize) -> String {
+pub fn fit(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
