@@ -1,0 +1,361 @@
+//! Records of the case log and their hash chain, without any I/O.
+//!
+//! A record is `(seq, kind, at, body, prev_hash, hash)`. `body` is the record's
+//! **canonical bytes**: the compact `serde_json` encoding of an [`Envelope`]
+//! `{"kind":…,"at":…,"data":…}`, keys in the declaration order of the Rust structs
+//! (serde's derive order, which never depends on a map's iteration order), no
+//! whitespace, UTF-8. `data` is the kind's body: [`IngestBody`], [`ExchangeBody`],
+//! the `ConsentEvent` or `Finding` JSON as the rest of consentry prints it, or
+//! [`AnnotationBody`]. Putting `kind` and `at` inside the hashed bytes means the
+//! plain `kind`/`at` columns cannot be altered unnoticed either.
+//!
+//! `hash = sha256(prev_hash ‖ body)`; the first record's `prev_hash` is 32 zero
+//! bytes ([`GENESIS`]). [`verify_chain`] walks records in `seq` order and names the
+//! first one that breaks the chain.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::timestamp::Timestamp;
+
+/// `prev_hash` of the first record.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// What a record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Ingest,
+    Exchange,
+    Consent,
+    Finding,
+    Annotation,
+    Seal,
+}
+
+impl Kind {
+    /// The name stored in the `kind` column (the same as in the canonical bytes).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ingest => "ingest",
+            Kind::Exchange => "exchange",
+            Kind::Consent => "consent",
+            Kind::Finding => "finding",
+            Kind::Annotation => "annotation",
+            Kind::Seal => "seal",
+        }
+    }
+}
+
+/// The hashed form of every record: `data` is the kind's body.
+#[derive(Debug, Serialize)]
+pub struct Envelope<'a, T: Serialize> {
+    pub kind: Kind,
+    /// When the record was appended (UTC, RFC 3339).
+    pub at: Timestamp,
+    pub data: &'a T,
+}
+
+/// An envelope read back, `data` kept as the exact stored bytes.
+#[derive(Debug, Deserialize)]
+pub struct RawEnvelope<'a> {
+    pub kind: Kind,
+    pub at: String,
+    #[serde(borrow)]
+    pub data: &'a RawValue,
+}
+
+/// Canonical bytes of a record of `kind` appended at `at`.
+pub fn canonical<T: Serialize>(kind: Kind, at: Timestamp, data: &T) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Envelope { kind, at, data })
+}
+
+/// `sha256(prev_hash ‖ body)`.
+pub fn chain_hash(prev_hash: &[u8; 32], body: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev_hash);
+    h.update(body);
+    h.finalize().into()
+}
+
+/// Phase of an ingest: a file's `started` record comes before its exchanges, its
+/// `complete` record after the last of them, so an interrupted ingest is visible
+/// and resumable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Started,
+    Complete,
+}
+
+/// Body of an `ingest` record: a capture copied into the evidence directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestBody {
+    pub phase: Phase,
+    /// The file name as given (last path component).
+    pub name: String,
+    pub size: u64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+    /// Detected input type: `har`, `pcap`, `pcapng`.
+    pub kind: String,
+    /// Path of the copy, relative to the case directory.
+    pub evidence: String,
+    /// Exchanges and findings stored for the file (`complete` only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exchanges: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub findings: Option<u64>,
+}
+
+/// Body of an `exchange` record: metadata only, never bodies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeBody {
+    pub id: String,
+    pub at: Timestamp,
+    pub device: Option<String>,
+    pub host: String,
+    pub scheme: String,
+    pub method: String,
+    pub path: String,
+    pub status: Option<u16>,
+    /// `TLS 1.3 dec`, `TLS 1.2 enc`, or none.
+    pub tls: Option<String>,
+    pub metadata_only: bool,
+    /// SHA-256 of the capture file the exchange came from.
+    pub file_sha256: Option<String>,
+    /// Position in that file: `entry 12`, `frames 10-14`.
+    pub locator: String,
+}
+
+impl ExchangeBody {
+    /// The stored metadata of `x`.
+    pub fn of(x: &crate::exchange::Exchange) -> Self {
+        let tls = x.tls.as_ref().map(|t| {
+            let version = t.version.as_deref().unwrap_or("TLS");
+            format!("{version} {}", if t.decrypted { "dec" } else { "enc" })
+        });
+        ExchangeBody {
+            id: x.id.clone(),
+            at: x.at,
+            device: x.device.clone(),
+            host: x.host.clone(),
+            scheme: x.scheme.clone(),
+            method: x.method.clone(),
+            path: x.path.clone(),
+            status: x.response.as_ref().map(|r| r.status),
+            tls,
+            metadata_only: x.metadata_only,
+            file_sha256: x.evidence.file_sha256.clone(),
+            locator: x.evidence.locator.clone(),
+        }
+    }
+}
+
+/// Body of an `annotation` record: a note by the investigator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnotationBody {
+    pub text: String,
+}
+
+/// One stored record, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub seq: i64,
+    pub kind: String,
+    pub at: String,
+    pub body: Vec<u8>,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// The last record of a verified chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Records verified.
+    pub records: u64,
+    /// `seq` of the last record (0: empty log).
+    pub seq: i64,
+    pub hash: [u8; 32],
+}
+
+impl Head {
+    /// The head of an empty log.
+    pub const EMPTY: Head = Head {
+        records: 0,
+        seq: 0,
+        hash: GENESIS,
+    };
+}
+
+/// The first record that breaks the chain, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {seq}: {reason}")]
+pub struct ChainError {
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// Checks one record against the head before it and returns the new head.
+pub fn check_record(head: &Head, r: &Record) -> Result<Head, ChainError> {
+    let fail = |reason: String| ChainError { seq: r.seq, reason };
+    if r.seq != head.seq + 1 {
+        return Err(fail(format!(
+            "sequence number {} follows {} (records missing or reordered)",
+            r.seq, head.seq
+        )));
+    }
+    if r.prev_hash.as_slice() != head.hash {
+        return Err(fail(
+            "prev_hash is not the hash of the record before it".into(),
+        ));
+    }
+    let hash = chain_hash(&head.hash, &r.body);
+    if r.hash.as_slice() != hash {
+        return Err(fail(
+            "hash does not match sha256(prev_hash ‖ body): the body or the hash was altered".into(),
+        ));
+    }
+    let env: RawEnvelope<'_> = serde_json::from_slice(&r.body)
+        .map_err(|e| fail(format!("body is not a record envelope: {e}")))?;
+    if env.kind.as_str() != r.kind {
+        return Err(fail(format!(
+            "kind column {:?} differs from the hashed kind {:?}",
+            r.kind,
+            env.kind.as_str()
+        )));
+    }
+    if env.at != r.at {
+        return Err(fail(format!(
+            "at column {:?} differs from the hashed time {:?}",
+            r.at, env.at
+        )));
+    }
+    Ok(Head {
+        records: head.records + 1,
+        seq: r.seq,
+        hash,
+    })
+}
+
+/// Verifies records given in `seq` order from the genesis; the head of the chain, or
+/// the first record that breaks it.
+pub fn verify_chain<I>(records: I) -> Result<Head, ChainError>
+where
+    I: IntoIterator<Item = Record>,
+{
+    let mut head = Head::EMPTY;
+    for r in records {
+        head = check_record(&head, &r)?;
+    }
+    Ok(head)
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    crate::source::hex(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: usize) -> Vec<Record> {
+        let mut prev = GENESIS;
+        (1..=n as i64)
+            .map(|seq| {
+                let at = Timestamp::from_micros(1_700_000_000_000_000 + seq);
+                let data = AnnotationBody {
+                    text: format!("note {seq}"),
+                };
+                let body = canonical(Kind::Annotation, at, &data).unwrap();
+                let hash = chain_hash(&prev, &body);
+                let r = Record {
+                    seq,
+                    kind: "annotation".into(),
+                    at: at.to_string(),
+                    body,
+                    prev_hash: prev.to_vec(),
+                    hash: hash.to_vec(),
+                };
+                prev = hash;
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn canonical_bytes_are_fixed() {
+        let at = Timestamp::from_micros(0);
+        let b = canonical(Kind::Annotation, at, &AnnotationBody { text: "x".into() }).unwrap();
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            format!(
+                r#"{{"kind":"annotation","at":{},"data":{{"text":"x"}}}}"#,
+                serde_json::to_string(&at).unwrap()
+            )
+        );
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let records = chain(5);
+        let head = verify_chain(records.clone()).unwrap();
+        assert_eq!(head.records, 5);
+        assert_eq!(head.seq, 5);
+        assert_eq!(head.hash.as_slice(), records[4].hash.as_slice());
+        assert_eq!(verify_chain(Vec::new()).unwrap(), Head::EMPTY);
+    }
+
+    #[test]
+    fn a_flipped_body_byte_names_its_record() {
+        for i in 0..5 {
+            let mut records = chain(5);
+            let len = records[i].body.len();
+            records[i].body[len / 2] ^= 0x01;
+            let e = verify_chain(records).unwrap_err();
+            assert_eq!(e.seq, i as i64 + 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_flipped_hash_byte_names_its_record() {
+        let mut records = chain(5);
+        records[2].hash[7] ^= 0x80;
+        assert_eq!(verify_chain(records).unwrap_err().seq, 3);
+        // A rewritten hash that is also carried into the next prev_hash is still
+        // caught: it is not sha256 of the body.
+        let mut records = chain(5);
+        records[2].hash[7] ^= 0x80;
+        records[3].prev_hash = records[2].hash.clone();
+        assert_eq!(verify_chain(records).unwrap_err().seq, 3);
+    }
+
+    #[test]
+    fn reordered_or_missing_records_are_named() {
+        let mut records = chain(5);
+        records.swap(1, 2);
+        assert_eq!(verify_chain(records).unwrap_err().seq, 3);
+        let mut records = chain(5);
+        records.remove(3);
+        assert_eq!(verify_chain(records).unwrap_err().seq, 5);
+        // Renumbered after a removal: the prev_hash link breaks.
+        let mut records = chain(5);
+        records.remove(1);
+        for (i, r) in records.iter_mut().enumerate() {
+            r.seq = i as i64 + 1;
+        }
+        assert_eq!(verify_chain(records).unwrap_err().seq, 2);
+    }
+
+    #[test]
+    fn altered_columns_are_caught() {
+        let mut records = chain(3);
+        records[1].kind = "finding".into();
+        assert_eq!(verify_chain(records).unwrap_err().seq, 2);
+        let mut records = chain(3);
+        records[2].at = "2020-01-01T00:00:00Z".into();
+        assert_eq!(verify_chain(records).unwrap_err().seq, 3);
+    }
+}
