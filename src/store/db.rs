@@ -25,6 +25,9 @@ use crate::timestamp::Timestamp;
 
 /// Records per transaction during bulk appends.
 pub const BATCH: usize = 1000;
+/// Environment variable overriding [`BATCH`] (tests use small batches to make
+/// crashes between commits likely).
+pub const BATCH_ENV: &str = "CONSENTRY_STORE_BATCH";
 /// How long a writer waits for another process's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -146,6 +149,7 @@ pub struct Store {
     /// Head of the chain inside the open transaction.
     head: Option<Head>,
     pending: usize,
+    batch: usize,
 }
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -192,6 +196,11 @@ impl Store {
             path: path.to_path_buf(),
             head: None,
             pending: 0,
+            batch: std::env::var(BATCH_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or(BATCH),
         };
         store.migrate()?;
         Ok(store)
@@ -376,7 +385,7 @@ impl Store {
             hash,
         });
         self.pending += 1;
-        if self.pending >= BATCH {
+        if self.pending >= self.batch {
             self.commit()?;
         }
         Ok(seq)
@@ -694,7 +703,8 @@ impl SideCheck {
     }
 
     fn compare(&self, conn: &Connection) -> Result<(), SideError> {
-        let tables: [(&str, &str, &[(i64, String)]); 3] = [
+        type Table<'a> = (&'a str, &'a str, &'a [(i64, String)]);
+        let tables: [Table<'_>; 3] = [
             (
                 "ingests",
                 "SELECT seq, sha256 || '|' || phase FROM ingests ORDER BY seq",
@@ -831,6 +841,44 @@ mod tests {
             .unwrap();
         match s.verify(dir.path()) {
             Err(VerifyError::Chain(c)) => assert_eq!(c.seq, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn verify_names_an_index_row_that_disagrees_with_its_record() {
+        use crate::exchange::{Exchange, SourceKind};
+        use crate::store::record::ExchangeBody;
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.db")).unwrap();
+        note(&mut s, "first");
+        let mut x = Exchange::new("x-01", SourceKind::Har, Timestamp::from_micros(5));
+        x.host = "tracker.example".into();
+        x.evidence.file_sha256 = Some("ab".into());
+        let b = ExchangeBody::of(&x);
+        let side = Side::Exchange {
+            ingest: "ab",
+            id: &b.id,
+            at: b.at,
+            device: None,
+            host: &b.host,
+        };
+        let seq = s.append(Kind::Exchange, &b, side).unwrap();
+        s.commit().unwrap();
+        s.verify(dir.path()).unwrap();
+        s.conn
+            .execute("UPDATE exchanges SET host = 'innocent.example'", [])
+            .unwrap();
+        match s.verify(dir.path()) {
+            Err(VerifyError::Index(m)) => {
+                assert!(m.contains(&format!("record {seq}")), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A removed index row is named too.
+        s.conn.execute("DELETE FROM exchanges", []).unwrap();
+        match s.verify(dir.path()) {
+            Err(VerifyError::Index(m)) => assert!(m.contains("has no row for record 2"), "{m}"),
             other => panic!("{other:?}"),
         }
     }
