@@ -403,3 +403,44 @@ fn sigkill_during_ingest_leaves_a_verifiable_store_and_the_rerun_completes() {
     assert_eq!(stored_f.lines().count(), json_lines(&stored_f).len());
     assert_eq!(json_lines(&stored_f), json_lines(&analysed));
 }
+
+#[test]
+fn seal_signs_the_head_and_verify_checks_the_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = case_with(
+        tmp.path(),
+        &capture("demo", "consentry.toml"),
+        &capture("demo", "demo.har"),
+    );
+    let (_, before) = verify(&dir);
+    let records: u64 = before[4..].split(' ').next().unwrap().parse().unwrap();
+    let out = ok(&run(args!("-C", &dir, "seal")));
+    assert!(
+        out.starts_with(&format!("sealed record {records} ")),
+        "{out}"
+    );
+    let key = dir.join(".consentry/seal.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let public = dir.join(".consentry/seal.pub");
+    let o = run(args!("verify", &dir, "--public-key", &public));
+    let out = ok(&o);
+    assert!(
+        out.contains(&format!("the last covers records 1-{records}")),
+        "{out}"
+    );
+    // Another key is refused.
+    let o = run(args!("verify", &dir, "--public-key", &"11".repeat(32)));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("FAILED: the last seal is by key"));
+    // An unsealed case is refused when a key is required.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let other = tmp2.path().join("c");
+    ok(&run(args!("init", &other)));
+    let o = run(args!("verify", &other, "--public-key", &public));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("not sealed"));
+}

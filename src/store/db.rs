@@ -284,6 +284,9 @@ impl Store {
                     records: n as u64,
                     seq,
                     hash: h,
+                    // Counted by verify, not here.
+                    seals: 0,
+                    last_seal: None,
                 }
             }
         })
@@ -297,19 +300,7 @@ impl Store {
         data: &T,
         side: Side<'_>,
     ) -> Result<i64, StoreError> {
-        let head = match self.head {
-            Some(h) => h,
-            None => {
-                // IMMEDIATE takes the write lock now, so the head read below is
-                // still the head when we append (another writer waits).
-                self.conn
-                    .execute_batch("BEGIN IMMEDIATE")
-                    .map_err(self.err())?;
-                let h = self.head()?;
-                self.head = Some(h);
-                h
-            }
-        };
+        let head = self.begin()?;
         let at = Timestamp::now();
         let body = canonical(kind, at, data)?;
         let hash = chain_hash(&head.hash, &body);
@@ -383,12 +374,38 @@ impl Store {
             records: head.records + 1,
             seq,
             hash,
+            seals: head.seals,
+            last_seal: head.last_seal,
         });
         self.pending += 1;
         if self.pending >= self.batch {
             self.commit()?;
         }
         Ok(seq)
+    }
+
+    /// Opens a write transaction unless one is open; the head appends will follow.
+    /// `BEGIN IMMEDIATE` takes the write lock now, so the head read is still the
+    /// head when we append (another writer waits for our commit).
+    pub fn begin(&mut self) -> Result<Head, StoreError> {
+        if let Some(h) = self.head {
+            return Ok(h);
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.err())?;
+        let h = self.head()?;
+        self.head = Some(h);
+        Ok(h)
+    }
+
+    /// Appends a seal of the current head signed with `key`, and commits.
+    pub fn seal(&mut self, key: &ed25519_dalek::SigningKey) -> Result<(Head, i64), StoreError> {
+        let head = self.begin()?;
+        let body = record::seal(&head, key);
+        let seq = self.append(Kind::Seal, &body, Side::None)?;
+        self.commit()?;
+        Ok((head, seq))
     }
 
     /// Commits the open transaction, if any.

@@ -12,6 +12,12 @@
 //! `hash = sha256(prev_hash ‖ body)`; the first record's `prev_hash` is 32 zero
 //! bytes ([`GENESIS`]). [`verify_chain`] walks records in `seq` order and names the
 //! first one that breaks the chain.
+//!
+//! A `seal` record ([`SealBody`]) carries an Ed25519 signature over the head before
+//! it: the message is [`seal_message`] = `"consentry seal v1\0" ‖ seq (8 bytes,
+//! big-endian) ‖ hash (32 bytes)`. The chain walk checks that the sealed head is the
+//! record just before the seal and that the signature verifies with the public key
+//! the seal names.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -159,6 +165,78 @@ pub struct AnnotationBody {
     pub text: String,
 }
 
+/// Body of a `seal` record: a signature over the chain head before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealBody {
+    /// `seq` of the sealed record (the one just before the seal).
+    pub head_seq: i64,
+    /// Its hash, lowercase hex.
+    pub head_hash: String,
+    /// The Ed25519 public key, lowercase hex (32 bytes).
+    pub public_key: String,
+    /// The Ed25519 signature of [`seal_message`], lowercase hex (64 bytes).
+    pub signature: String,
+}
+
+/// What a seal signs.
+pub fn seal_message(seq: i64, hash: &[u8; 32]) -> Vec<u8> {
+    let mut m = b"consentry seal v1\0".to_vec();
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(hash);
+    m
+}
+
+/// A seal of `head` by `key`.
+pub fn seal(head: &Head, key: &ed25519_dalek::SigningKey) -> SealBody {
+    use ed25519_dalek::Signer;
+    let sig = key.sign(&seal_message(head.seq, &head.hash));
+    SealBody {
+        head_seq: head.seq,
+        head_hash: hex(&head.hash),
+        public_key: hex(key.verifying_key().as_bytes()),
+        signature: hex(&sig.to_bytes()),
+    }
+}
+
+/// Checks a seal against the head it must seal; its public key.
+pub fn check_seal(head: &Head, s: &SealBody) -> Result<[u8; 32], String> {
+    if s.head_seq != head.seq || s.head_hash != hex(&head.hash) {
+        return Err(format!(
+            "seal is over record {} ({}), but the record before it is {} ({})",
+            s.head_seq,
+            s.head_hash,
+            head.seq,
+            hex(&head.hash)
+        ));
+    }
+    let key: [u8; 32] = unhex(&s.public_key)
+        .and_then(|k| k.try_into().ok())
+        .ok_or("seal public key is not 32 bytes of hex")?;
+    let sig: [u8; 64] = unhex(&s.signature)
+        .and_then(|k| k.try_into().ok())
+        .ok_or("seal signature is not 64 bytes of hex")?;
+    let verifying = ed25519_dalek::VerifyingKey::from_bytes(&key)
+        .map_err(|e| format!("seal public key: {e}"))?;
+    verifying
+        .verify_strict(
+            &seal_message(head.seq, &head.hash),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .map_err(|_| "seal signature does not verify with its public key".to_string())?;
+    Ok(key)
+}
+
+/// Bytes of lowercase or uppercase hex; `None` if not hex.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
+        .collect()
+}
+
 /// One stored record, as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -178,6 +256,10 @@ pub struct Head {
     /// `seq` of the last record (0: empty log).
     pub seq: i64,
     pub hash: [u8; 32],
+    /// Seal records verified.
+    pub seals: u64,
+    /// The last seal: the `seq` it sealed and its public key.
+    pub last_seal: Option<(i64, [u8; 32])>,
 }
 
 impl Head {
@@ -186,6 +268,8 @@ impl Head {
         records: 0,
         seq: 0,
         hash: GENESIS,
+        seals: 0,
+        last_seal: None,
     };
 }
 
@@ -232,10 +316,20 @@ pub fn check_record(head: &Head, r: &Record) -> Result<Head, ChainError> {
             r.at, env.at
         )));
     }
+    let (mut seals, mut last_seal) = (head.seals, head.last_seal);
+    if env.kind == Kind::Seal {
+        let s: SealBody =
+            serde_json::from_str(env.data.get()).map_err(|e| fail(format!("seal body: {e}")))?;
+        let key = check_seal(head, &s).map_err(fail)?;
+        seals += 1;
+        last_seal = Some((s.head_seq, key));
+    }
     Ok(Head {
         records: head.records + 1,
         seq: r.seq,
         hash,
+        seals,
+        last_seal,
     })
 }
 
@@ -357,5 +451,89 @@ mod tests {
         let mut records = chain(3);
         records[2].at = "2020-01-01T00:00:00Z".into();
         assert_eq!(verify_chain(records).unwrap_err().seq, 3);
+    }
+
+    fn seal_record(prev: &Record, key: &ed25519_dalek::SigningKey, records: u64) -> Record {
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&prev.hash);
+        let head = Head {
+            records,
+            seq: prev.seq,
+            hash: h,
+            seals: 0,
+            last_seal: None,
+        };
+        let at = Timestamp::from_micros(1);
+        let body = canonical(Kind::Seal, at, &seal(&head, key)).unwrap();
+        let hash = chain_hash(&h, &body);
+        Record {
+            seq: prev.seq + 1,
+            kind: "seal".into(),
+            at: at.to_string(),
+            body,
+            prev_hash: h.to_vec(),
+            hash: hash.to_vec(),
+        }
+    }
+
+    #[test]
+    fn seals_verify_and_forged_ones_are_named() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        let mut records = chain(3);
+        let s = seal_record(&records[2], &key, 3);
+        records.push(s);
+        let head = verify_chain(records.clone()).unwrap();
+        assert_eq!((head.records, head.seals), (4, 1));
+        assert_eq!(head.last_seal, Some((3, *key.verifying_key().as_bytes())));
+        // The sealed head must be the record just before the seal.
+        let mut moved = chain(3);
+        let early = seal_record(&moved[1], &key, 2);
+        moved.push(Record {
+            seq: 4,
+            prev_hash: moved[2].hash.clone(),
+            ..early
+        });
+        let fixed = chain_hash(
+            &moved[3].prev_hash.clone().try_into().unwrap(),
+            &moved[3].body,
+        );
+        moved[3].hash = fixed.to_vec();
+        let e = verify_chain(moved).unwrap_err();
+        assert!(
+            e.seq == 4 && e.reason.contains("seal is over record 2"),
+            "{e}"
+        );
+
+        // A signature by another key under this key's name fails.
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8u8; 32]);
+        let mut forged = records.clone();
+        let mut bad = seal(
+            &Head {
+                records: 3,
+                seq: 3,
+                hash: records[2].hash.clone().try_into().unwrap(),
+                seals: 0,
+                last_seal: None,
+            },
+            &other,
+        );
+        bad.public_key = hex(key.verifying_key().as_bytes());
+        let at = Timestamp::from_micros(1);
+        forged[3].body = canonical(Kind::Seal, at, &bad).unwrap();
+        forged[3].hash = chain_hash(
+            &forged[3].prev_hash.clone().try_into().unwrap(),
+            &forged[3].body,
+        )
+        .to_vec();
+        let e = verify_chain(forged).unwrap_err();
+        assert_eq!(e.seq, 4);
+        assert!(e.reason.contains("does not verify"), "{e}");
+    }
+
+    #[test]
+    fn unhex_round_trips() {
+        assert_eq!(unhex("00ff10").unwrap(), vec![0, 255, 16]);
+        assert_eq!(unhex(&hex(&[1, 2, 254])).unwrap(), vec![1, 2, 254]);
+        assert!(unhex("0").is_none() && unhex("zz").is_none() && unhex("é0").is_none());
     }
 }
