@@ -1,0 +1,75 @@
+//! Case store append throughput: exchange records (canonical JSON, SHA-256 chain,
+//! the `exchanges` index with its four B-trees) appended in transactions of
+//! `store::db::BATCH`, on a file in a temporary directory (WAL, synchronous = FULL).
+//! Analysis is not included: this is the cost the store adds to an ingest.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use consentry::exchange::{Exchange, Response, SourceKind, TlsInfo};
+use consentry::store::db::Side;
+use consentry::store::record::{ExchangeBody, Kind};
+use consentry::store::Store;
+use consentry::timestamp::Timestamp;
+
+const N: usize = 20_000;
+const HOSTS: [&str; 4] = [
+    "api.example-shop.com",
+    "graph.facebook.com",
+    "ulogs.umeng.com",
+    "app-measurement.com",
+];
+
+fn exchanges() -> Vec<ExchangeBody> {
+    (0..N)
+        .map(|i| {
+            let at = Timestamp::from_micros(1_764_000_000_000_000 + i as i64 * 1_000);
+            let mut x = Exchange::new(format!("x-{i:016x}"), SourceKind::Har, at);
+            x.device = Some("pixel7".into());
+            x.host = HOSTS[i % HOSTS.len()].into();
+            x.method = "POST".into();
+            x.path = format!("/v1/collect?session={i}&platform=android");
+            x.response = Some(Response {
+                status: 200,
+                ..Response::default()
+            });
+            x.tls = Some(TlsInfo {
+                version: Some("TLS 1.3".into()),
+                sni: None,
+                decrypted: true,
+            });
+            x.evidence.file_sha256 = Some("ab".repeat(32));
+            x.evidence.locator = format!("entry {i}");
+            ExchangeBody::of(&x)
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let bodies = exchanges();
+    let mut g = c.benchmark_group("store");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("append_exchanges", |b| {
+        b.iter_with_large_drop(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut store = Store::open(&dir.path().join("store.db")).expect("store");
+            let ingest = "ab".repeat(32);
+            for x in &bodies {
+                let side = Side::Exchange {
+                    ingest: &ingest,
+                    id: &x.id,
+                    at: x.at,
+                    device: x.device.as_deref(),
+                    host: &x.host,
+                };
+                store.append(Kind::Exchange, x, side).expect("append");
+            }
+            store.commit().expect("commit");
+            dir
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
