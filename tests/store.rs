@@ -444,3 +444,49 @@ fn seal_signs_the_head_and_verify_checks_the_key() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("not sealed"));
 }
+
+#[test]
+fn readers_in_other_processes_see_consistent_snapshots_during_an_ingest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let har = tmp.path().join("big.har");
+    let gen = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/gen_har.py"))
+        .arg(&har)
+        .arg("3")
+        .output()
+        .expect("benches/gen_har.py needs python3");
+    assert!(gen.status.success());
+    let dir = tmp.path().join("case");
+    ok(&run(args!(
+        "init",
+        &dir,
+        "--from-case",
+        &tmp.path().join("big.har.toml")
+    )));
+    let mut writer = bin()
+        .args([std::ffi::OsStr::new("-C"), dir.as_os_str()])
+        .arg("ingest")
+        .arg(&har)
+        .env("CONSENTRY_STORE_BATCH", "20")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    let mut done = false;
+    while !done {
+        done = writer.try_wait().unwrap().is_some();
+        let (good, out) = verify(&dir);
+        assert!(good, "{out}");
+        seen.insert(out);
+        let o = run(args!("-C", &dir, "exchanges", "--format", "jsonl"));
+        ok(&o);
+    }
+    let status = writer.wait_with_output().unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(seen.len() > 2, "the readers saw the log grow: {seen:?}");
+}

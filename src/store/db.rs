@@ -513,6 +513,17 @@ impl Store {
     /// Verifies the store: the hash chain, SQLite's own structure, the side tables
     /// against the hashed bodies, and every evidence file under `case_dir`.
     pub fn verify(&self, case_dir: &Path) -> Result<Verified, VerifyError> {
+        // One read transaction: every check sees the same snapshot while a writer in
+        // another process goes on appending (WAL).
+        self.conn
+            .execute_batch("BEGIN")
+            .map_err(|s| VerifyError::Store(sql(&self.path)(s)))?;
+        let result = self.verify_snapshot(case_dir);
+        let _ = self.conn.execute_batch("COMMIT");
+        result
+    }
+
+    fn verify_snapshot(&self, case_dir: &Path) -> Result<Verified, VerifyError> {
         let e = |source: rusqlite::Error| VerifyError::Store(sql(&self.path)(source));
         let mut stmt = self
             .conn
@@ -751,6 +762,11 @@ impl SideCheck {
                     Some((s, _)) if *s < seq => {
                         return Err(SideError::Mismatch(format!(
                             "{name} has no row for record {s}"
+                        )))
+                    }
+                    None => {
+                        return Err(SideError::Mismatch(format!(
+                            "{name} has a row for record {seq}, which is no record of its kind"
                         )))
                     }
                     _ => {
