@@ -53,10 +53,11 @@ fn bench(c: &mut Criterion) {
         b.iter_with_large_drop(|| {
             let dir = tempfile::tempdir().expect("temp dir");
             let mut store = Store::open(&dir.path().join("store.db")).expect("store");
-            let ingest = "ab".repeat(32);
+            // The seq of the file's `started` ingest record.
+            let ingest = 1;
             for x in &bodies {
                 let side = Side::Exchange {
-                    ingest: &ingest,
+                    ingest,
                     id: &x.id,
                     at: x.at,
                     device: x.device.as_deref(),

@@ -156,6 +156,8 @@ pub fn store_case_consent(store: &mut Store, case: &Case) -> Result<(), StoreErr
 struct Sink<'s> {
     store: &'s mut Store,
     sha256: String,
+    /// `seq` of the file's `started` ingest record.
+    ingest: i64,
     have_exchanges: HashSet<String>,
     have_findings: HashSet<String>,
     exchanges: u64,
@@ -173,7 +175,7 @@ impl Sink<'_> {
         }
         let body = ExchangeBody::of(x);
         let side = Side::Exchange {
-            ingest: &self.sha256,
+            ingest: self.ingest,
             id: &body.id,
             at: body.at,
             device: body.device.as_deref(),
@@ -192,7 +194,7 @@ impl Sink<'_> {
                 continue;
             }
             let side = Side::Finding {
-                ingest: &self.sha256,
+                ingest: self.ingest,
                 id: &f.id,
                 at: f.at,
                 device: &f.device,
@@ -253,10 +255,10 @@ pub fn ingest_file(
     drop(file);
     let sha256 = source::file_sha256(path)?;
     let phase = store.ingest_phase(&sha256)?;
-    if phase == Some(Phase::Complete) {
+    if let Some((Phase::Complete, _)) = phase {
         return Ok(Ingested::AlreadyPresent { sha256 });
     }
-    let resumed = phase == Some(Phase::Started);
+    let resumed = phase.is_some();
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -273,22 +275,26 @@ pub fn ingest_file(
         findings: None,
     };
     let mut new_records = 0;
-    if !resumed {
-        store.append(
-            Kind::Ingest,
-            &body,
-            Side::Ingest {
-                sha256: &sha256,
-                phase: Phase::Started,
-            },
-        )?;
-        new_records += 1;
-    }
+    let ingest = match phase {
+        Some((_, started)) => started,
+        None => {
+            new_records += 1;
+            store.append(
+                Kind::Ingest,
+                &body,
+                Side::Ingest {
+                    sha256: &sha256,
+                    phase: Phase::Started,
+                },
+            )?
+        }
+    };
     let attribution = Attribution::new(&case, device)?;
     let mut analyzer = Analyzer::new(case.clone(), Options::default());
     let sink = RefCell::new(Sink {
-        have_exchanges: store.stored_ids(StoredTable::Exchanges, &sha256)?,
-        have_findings: store.stored_ids(StoredTable::Findings, &sha256)?,
+        have_exchanges: store.stored_ids(StoredTable::Exchanges, ingest)?,
+        have_findings: store.stored_ids(StoredTable::Findings, ingest)?,
+        ingest,
         store,
         sha256: sha256.clone(),
         exchanges: 0,

@@ -54,7 +54,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX ingests_sha256 ON ingests(sha256);
      CREATE TABLE exchanges(
         seq INTEGER PRIMARY KEY REFERENCES records(seq),
-        ingest TEXT NOT NULL,
+        ingest INTEGER NOT NULL, -- seq of the file's `started` ingest record
         id TEXT NOT NULL,
         at INTEGER NOT NULL,     -- µs since the epoch
         device TEXT,
@@ -66,7 +66,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX exchanges_host ON exchanges(host, at);
      CREATE TABLE findings(
         seq INTEGER PRIMARY KEY REFERENCES records(seq),
-        ingest TEXT NOT NULL,
+        ingest INTEGER NOT NULL,
         id TEXT NOT NULL,
         at INTEGER NOT NULL,
         device TEXT NOT NULL,
@@ -118,15 +118,16 @@ pub enum Side<'a> {
         sha256: &'a str,
         phase: Phase,
     },
+    /// `ingest`: `seq` of the file's `started` ingest record.
     Exchange {
-        ingest: &'a str,
+        ingest: i64,
         id: &'a str,
         at: Timestamp,
         device: Option<&'a str>,
         host: &'a str,
     },
     Finding {
-        ingest: &'a str,
+        ingest: i64,
         id: &'a str,
         at: Timestamp,
         device: &'a str,
@@ -189,7 +190,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(path))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql(path))?;
-        conn.pragma_update(None, "synchronous", "FULL")
+        conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql(path))?;
         let mut store = Store {
             conn,
@@ -417,31 +418,34 @@ impl Store {
         Ok(())
     }
 
-    /// The phase an ingest of `sha256` reached: `Complete` if any ingest of it
-    /// completed, `Started` if one began, `None` if never ingested.
-    pub fn ingest_phase(&self, sha256: &str) -> Result<Option<Phase>, StoreError> {
-        let phases: Vec<String> = self
+    /// The phase an ingest of `sha256` reached (`Complete` if any ingest of it
+    /// completed, `Started` if one began, `None` if never ingested) and the `seq` of
+    /// its `started` record.
+    pub fn ingest_phase(&self, sha256: &str) -> Result<Option<(Phase, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = self
             .conn
-            .prepare("SELECT phase FROM ingests WHERE sha256 = ?1")
+            .prepare("SELECT phase, seq FROM ingests WHERE sha256 = ?1 ORDER BY seq")
             .and_then(|mut s| {
-                s.query_map([sha256], |r| r.get(0))?
-                    .collect::<Result<Vec<String>, _>>()
+                s.query_map([sha256], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()
             })
             .map_err(self.err())?;
-        Ok(if phases.iter().any(|p| p == "complete") {
-            Some(Phase::Complete)
-        } else if phases.is_empty() {
-            None
+        let Some((_, started)) = rows.first() else {
+            return Ok(None);
+        };
+        let phase = if rows.iter().any(|(p, _)| p == "complete") {
+            Phase::Complete
         } else {
-            Some(Phase::Started)
-        })
+            Phase::Started
+        };
+        Ok(Some((phase, *started)))
     }
 
     /// Ids already stored for one ingest, from `exchanges` or `findings`.
     pub fn stored_ids(
         &self,
         table: StoredTable,
-        ingest: &str,
+        ingest: i64,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         let q = match table {
             StoredTable::Exchanges => "SELECT id FROM exchanges WHERE ingest = ?1",
@@ -648,6 +652,8 @@ impl From<serde_json::Error> for VerifyError {
 struct SideCheck {
     /// (seq, row as text) per table.
     ingests: Vec<(i64, String)>,
+    /// SHA-256 of each ingested file → `seq` of its first `started` record.
+    started: std::collections::HashMap<String, i64>,
     exchanges: Vec<(i64, String)>,
     findings: Vec<(i64, String)>,
 }
@@ -691,16 +697,26 @@ impl SideCheck {
                     Phase::Complete => "complete",
                 };
                 self.ingests.push((r.seq, format!("{}|{phase}", b.sha256)));
+                if b.phase == Phase::Started {
+                    self.started.entry(b.sha256.clone()).or_insert(r.seq);
+                }
                 evidence.push((r.seq, b));
             }
             Kind::Exchange => {
                 let b: record::ExchangeBody =
                     serde_json::from_str(data).map_err(|x| fail(format!("exchange body: {x}")))?;
+                // -1 (no ingest of its file): no stored row can match.
+                let ingest = b
+                    .file_sha256
+                    .as_ref()
+                    .and_then(|h| self.started.get(h))
+                    .copied()
+                    .unwrap_or(-1);
                 self.exchanges.push((
                     r.seq,
                     format!(
                         "{}|{}|{}|{}|{}",
-                        b.file_sha256.unwrap_or_default(),
+                        ingest,
                         b.id,
                         b.at.micros(),
                         b.device.unwrap_or_default(),
@@ -881,16 +897,40 @@ mod tests {
     #[test]
     fn verify_names_an_index_row_that_disagrees_with_its_record() {
         use crate::exchange::{Exchange, SourceKind};
-        use crate::store::record::ExchangeBody;
+        use crate::store::record::{ExchangeBody, IngestBody};
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("store.db")).unwrap();
         note(&mut s, "first");
         let mut x = Exchange::new("x-01", SourceKind::Har, Timestamp::from_micros(5));
         x.host = "tracker.example".into();
-        x.evidence.file_sha256 = Some("ab".into());
+        // SHA-256 of the empty evidence file written below.
+        let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        x.evidence.file_sha256 = Some(sha.into());
+        let started = IngestBody {
+            phase: Phase::Started,
+            name: "a.har".into(),
+            size: 0,
+            sha256: sha.into(),
+            kind: "har".into(),
+            evidence: "evidence/a.har".into(),
+            exchanges: None,
+            findings: None,
+        };
+        std::fs::create_dir(dir.path().join("evidence")).unwrap();
+        std::fs::write(dir.path().join("evidence/a.har"), b"").unwrap();
+        let ingest = s
+            .append(
+                Kind::Ingest,
+                &started,
+                Side::Ingest {
+                    sha256: sha,
+                    phase: Phase::Started,
+                },
+            )
+            .unwrap();
         let b = ExchangeBody::of(&x);
         let side = Side::Exchange {
-            ingest: "ab",
+            ingest,
             id: &b.id,
             at: b.at,
             device: None,
@@ -911,7 +951,9 @@ mod tests {
         // A removed index row is named too.
         s.conn.execute("DELETE FROM exchanges", []).unwrap();
         match s.verify(dir.path()) {
-            Err(VerifyError::Index(m)) => assert!(m.contains("has no row for record 2"), "{m}"),
+            Err(VerifyError::Index(m)) => {
+                assert!(m.contains(&format!("has no row for record {seq}")), "{m}")
+            }
             other => panic!("{other:?}"),
         }
     }
