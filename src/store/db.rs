@@ -20,7 +20,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::record::{self, canonical, chain_hash, ChainError, Head, Kind, Phase, Record};
+use super::record::{self, chain_hash, ChainError, Head, Kind, Phase, Record};
 use crate::timestamp::Timestamp;
 
 /// Records per transaction during bulk appends.
@@ -302,8 +302,8 @@ impl Store {
         side: Side<'_>,
     ) -> Result<i64, StoreError> {
         let head = self.begin()?;
-        let at = Timestamp::now();
-        let body = canonical(kind, at, data)?;
+        let at = Timestamp::now().to_string();
+        let body = record::canonical_at(kind, &at, data)?;
         let hash = chain_hash(&head.hash, &body);
         let seq = head.seq + 1;
         let e = sql(&self.path);
@@ -315,7 +315,7 @@ impl Store {
                 s.execute(params![
                     seq,
                     kind.as_str(),
-                    at.to_string(),
+                    at,
                     body,
                     &head.hash[..],
                     &hash[..]

@@ -58,8 +58,8 @@ impl Kind {
 #[derive(Debug, Serialize)]
 pub struct Envelope<'a, T: Serialize> {
     pub kind: Kind,
-    /// When the record was appended (UTC, RFC 3339).
-    pub at: Timestamp,
+    /// When the record was appended (UTC, RFC 3339 as [`Timestamp`] prints it).
+    pub at: &'a str,
     pub data: &'a T,
 }
 
@@ -74,7 +74,14 @@ pub struct RawEnvelope<'a> {
 
 /// Canonical bytes of a record of `kind` appended at `at`.
 pub fn canonical<T: Serialize>(kind: Kind, at: Timestamp, data: &T) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&Envelope { kind, at, data })
+    canonical_at(kind, &at.to_string(), data)
+}
+
+/// [`canonical`] with the time already formatted (`Timestamp`'s `Display`).
+pub fn canonical_at<T: Serialize>(kind: Kind, at: &str, data: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256);
+    serde_json::to_writer(&mut out, &Envelope { kind, at, data })?;
+    Ok(out)
 }
 
 /// `sha256(prev_hash ‖ body)`.
