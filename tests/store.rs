@@ -491,3 +491,33 @@ fn readers_in_other_processes_see_consistent_snapshots_during_an_ingest() {
     // At least one state before the final one was read mid-ingest.
     assert!(seen.len() >= 2, "the readers saw the log grow: {seen:?}");
 }
+
+#[test]
+fn a_failed_input_is_not_marked_complete_and_a_rerun_finishes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("case");
+    // Two devices: a HAR needs --device.
+    ok(&run(args!(
+        "init",
+        &dir,
+        "--from-case",
+        &capture("gateway", "consentry.toml")
+    )));
+    let har = capture("demo", "demo.har");
+    let o = run(args!("-C", &dir, "ingest", &har));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("NOT complete"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--device"));
+    let (good, out) = verify(&dir);
+    assert!(good, "{out}");
+    let o = ok(&run(args!(
+        "-C", &dir, "ingest", &har, "--device", "pixel7"
+    )));
+    assert!(o.contains("interrupted ingest completed"), "{o}");
+    let o = ok(&run(args!(
+        "-C", &dir, "ingest", &har, "--device", "pixel7"
+    )));
+    assert!(o.contains("already ingested"), "{o}");
+    let (good, out) = verify(&dir);
+    assert!(good, "{out}");
+}

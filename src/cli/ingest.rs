@@ -6,7 +6,10 @@
 //! as it is at ingest time. Exactly once: a file whose SHA-256 has a `complete`
 //! ingest record is skipped; one with only a `started` record (an ingest that was
 //! interrupted) is analysed again and only the exchanges, findings and consent
-//! events not yet stored are appended (their ids are deterministic). The case file's
+//! events not yet stored are appended (their ids are deterministic). An input that
+//! fails to read (e.g. a HAR in a case of several devices without `--device`) keeps
+//! what was read but gets no `complete` record, so ingesting it again resumes it.
+//! The case file's
 //! own consent decisions are stored once per case (keyed by their hash).
 
 use std::cell::RefCell;
@@ -57,6 +60,8 @@ pub enum Ingested {
         findings: u64,
         new_records: u64,
         resumed: bool,
+        /// Whether the `complete` record was written (not when the input failed).
+        complete: bool,
         /// The input could not be read to the end (what was read is stored).
         error: Option<String>,
     },
@@ -93,12 +98,17 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                 findings,
                 new_records,
                 resumed,
+                complete,
                 error,
             } => {
+                let how = match (complete, resumed) {
+                    (false, _) => "NOT complete (run ingest again once the error is fixed); ",
+                    (true, true) => "interrupted ingest completed; ",
+                    (true, false) => "",
+                };
                 println!(
-                    "{}: {}ingested as {evidence} (SHA-256 {sha256}): {exchanges} exchanges, {findings} findings, {new_records} new records",
+                    "{}: {how}ingested as {evidence} (SHA-256 {sha256}): {exchanges} exchanges, {findings} findings, {new_records} new records",
                     path.display(),
-                    if resumed { "interrupted ingest completed; " } else { "" }
                 );
                 if let Some(e) = error {
                     eprintln!("consentry: error: {e}");
@@ -328,6 +338,22 @@ pub fn ingest_file(
     if let Some(e) = sink.error.take() {
         return Err(e.into());
     }
+    let error = outcome.and_then(|o| o.error);
+    if error.is_some() {
+        // Not marked complete: what was read is kept, and a later `ingest` of the
+        // same file (e.g. with the missing --device) resumes it.
+        sink.store.commit()?;
+        return Ok(Ingested::Stored {
+            sha256,
+            evidence,
+            exchanges: sink.exchanges,
+            findings: sink.findings,
+            new_records: sink.new_records,
+            resumed,
+            complete: false,
+            error,
+        });
+    }
     body.phase = Phase::Complete;
     body.exchanges = Some(sink.exchanges);
     body.findings = Some(sink.findings);
@@ -347,6 +373,7 @@ pub fn ingest_file(
         findings: sink.findings,
         new_records: sink.new_records + 1,
         resumed,
-        error: outcome.and_then(|o| o.error),
+        complete: true,
+        error: None,
     })
 }

@@ -804,15 +804,6 @@ impl SideCheck {
     }
 }
 
-impl From<StoreError> for ChainError {
-    fn from(e: StoreError) -> Self {
-        ChainError {
-            seq: 0,
-            reason: e.to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
