@@ -19,4 +19,5 @@ pub mod pii;
 pub mod report;
 pub mod rules;
 pub mod source;
+pub mod store;
 pub mod timestamp;

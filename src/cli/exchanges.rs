@@ -7,7 +7,7 @@
 //! completes them, which is deterministic), for pipelines over large captures.
 
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -16,18 +16,33 @@ use super::input::{read_input, Attribution};
 use crate::case::{self, Case};
 use crate::exchange::Exchange;
 use crate::report::{fit, Format, InputInfo};
+use crate::store::record::ExchangeBody;
+use crate::store::{CaseDir, Query, StoredTable};
+use crate::timestamp::Timestamp;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Capture files: pcap, pcapng or HAR (detected from the content).
-    #[arg(required = true, value_name = "FILE")]
+    /// Capture files: pcap, pcapng or HAR (detected from the content). Without
+    /// files, the exchanges stored in the case directory are listed (the stored
+    /// metadata, filtered with --since/--until/--device/--host).
+    #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// A case file, to name the devices by their addresses.
     #[arg(long, value_name = "FILE", env = "CONSENTRY_CASE")]
     pub case: Option<PathBuf>,
-    /// Attribute HAR traffic, and capture traffic of unknown clients, to this device.
+    /// Attribute HAR traffic, and capture traffic of unknown clients, to this device
+    /// (with files); only this device's exchanges (on a case).
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
+    /// On a case: from this time on (RFC 3339, inclusive).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub since: Option<Timestamp>,
+    /// On a case: before this time (RFC 3339, exclusive).
+    #[arg(long, value_name = "T", value_parser = parse_time)]
+    pub until: Option<Timestamp>,
+    /// On a case: only hosts matching this glob (`*.example.com`).
+    #[arg(long, value_name = "GLOB")]
+    pub host: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -39,7 +54,17 @@ pub struct Args {
 /// Path characters shown in the table before the cut.
 const TABLE_PATH_CHARS: usize = 60;
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(s).map_err(|e| e.to_string())
+}
+
+pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if args.files.is_empty() {
+        return run_store(&args, dir);
+    }
+    if args.since.is_some() || args.until.is_some() || args.host.is_some() {
+        anyhow::bail!("--since, --until and --host filter a case's stored exchanges; with capture files they are not available");
+    }
     let case = match &args.case {
         Some(path) => case::load(path)?,
         None => Case::default(),
@@ -97,6 +122,64 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `exchanges` without files: the case store's exchanges, through its indexes.
+fn run_store(args: &Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let dir = CaseDir::locate(dir)
+        .context("give capture files, or run inside a case directory (or with -C DIR)")?;
+    let store = dir.open_store()?;
+    let q = Query {
+        since: args.since,
+        until: args.until,
+        device: args.device.clone(),
+        rule: None,
+        host: args.host.clone(),
+    };
+    let rows = store.query(StoredTable::Exchanges, &q)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let written = super::findings::write_rows(&rows, args.format, &mut out, write_stored_table);
+    super::findings::finish(written.and_then(|()| out.flush()))
+}
+
+fn write_stored_table(rows: &[String], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} path",
+        "time (UTC)", "device", "host", "method", "status", "tls"
+    )?;
+    for r in rows {
+        let x: ExchangeBody = serde_json::from_str(r).map_err(io::Error::other)?;
+        let tls = x
+            .tls
+            .as_deref()
+            .map(|t| t.strip_prefix("TLS ").unwrap_or(t).to_string())
+            .unwrap_or_else(|| "-".into());
+        let (method, path) = if x.metadata_only {
+            (x.scheme.to_ascii_uppercase(), "(not readable)".to_string())
+        } else {
+            (x.method.clone(), fit(&x.path, TABLE_PATH_CHARS))
+        };
+        writeln!(
+            out,
+            "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} {}",
+            x.at.to_string(),
+            fit(x.device.as_deref().unwrap_or("-"), 10),
+            fit(&x.host, 30),
+            fit(&method, 7),
+            x.status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            tls,
+            path
+        )?;
+    }
+    writeln!(out, "{} exchanges", rows.len())
 }
 
 fn write_json(inputs: &[InputInfo], list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {

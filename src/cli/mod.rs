@@ -10,11 +10,16 @@ pub mod analyze;
 pub mod case_check;
 pub mod decode;
 pub mod exchanges;
+pub mod findings;
+pub mod ingest;
+pub mod init;
 pub mod input;
 pub mod pipeline;
+pub mod seal;
 pub mod signatures;
 #[cfg(feature = "live")]
 pub mod tap;
+pub mod verify;
 
 /// Findings at or above `--fail-on` were reported.
 pub const EXIT_FINDINGS: u8 = 1;
@@ -28,6 +33,16 @@ pub const EXIT_USAGE: u8 = 2;
     about = "Finds personal data sent before consent, after refusal or beyond the purposes consented to"
 )]
 pub struct Cli {
+    /// The case directory for case commands (`ingest`, `verify`, `findings`,
+    /// `exchanges` without files); default: found from the current directory upward.
+    #[arg(
+        short = 'C',
+        long = "case-dir",
+        global = true,
+        value_name = "DIR",
+        env = "CONSENTRY_CASE_DIR"
+    )]
+    pub case_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -36,8 +51,19 @@ pub struct Cli {
 pub enum Command {
     /// Analyse capture files (pcap, pcapng, HAR) against a case and print the findings.
     Analyze(analyze::Args),
-    /// List the exchanges a capture holds: time, device, host, request, status, TLS.
+    /// List the exchanges a capture holds (or, without files, the case store holds):
+    /// time, device, host, request, status, TLS.
     Exchanges(exchanges::Args),
+    /// Create a case directory: case file, evidence directory and store.
+    Init(init::Args),
+    /// Copy captures into the case as evidence and store their exchanges and findings.
+    Ingest(ingest::Args),
+    /// Check the case store's hash chain, indexes and evidence files.
+    Verify(verify::Args),
+    /// List the findings stored in the case.
+    Findings(findings::Args),
+    /// Sign the case log's head with the case's Ed25519 key.
+    Seal(seal::Args),
     /// Work with case files.
     #[command(subcommand)]
     Case(CaseCommand),
@@ -66,9 +92,15 @@ pub enum SignaturesCommand {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let dir = cli.case_dir.as_deref();
     match cli.command {
         Command::Analyze(args) => analyze::run(args),
-        Command::Exchanges(args) => exchanges::run(args),
+        Command::Exchanges(args) => exchanges::run(args, dir),
+        Command::Init(args) => init::run(args, dir),
+        Command::Ingest(args) => ingest::run(args, dir),
+        Command::Verify(args) => verify::run(args, dir),
+        Command::Findings(args) => findings::run(args, dir),
+        Command::Seal(args) => seal::run(args, dir),
         Command::Case(CaseCommand::Check(args)) => case_check::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Signatures(SignaturesCommand::Check(args)) => signatures::run(args),

@@ -1,0 +1,88 @@
+//! `consentry verify [DIR]`: recomputes the hash chain, checks SQLite's structure
+//! and the indexes against the hashed records, and re-hashes every evidence file.
+//! Prints `OK: …` and exits 0, or names the first record or file that does not match
+//! and exits 1. Seal records are checked in the chain walk; `--public-key` further
+//! requires the last seal to be by that key.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::store::record::{hex, unhex};
+use crate::store::CaseDir;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The case directory (default: `-C DIR`, else found from the current directory up).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Require the log to be sealed by this Ed25519 public key (hex, or a file
+    /// holding it, such as `.consentry/seal.pub`).
+    #[arg(long, value_name = "HEX|FILE")]
+    pub public_key: Option<String>,
+}
+
+pub fn run(args: Args, global_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let dir = CaseDir::locate(args.dir.as_deref().or(global_dir))?;
+    let store = match dir.open_store() {
+        Ok(s) => s,
+        Err(e) => {
+            println!("FAILED: the store does not open: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let wanted = match &args.public_key {
+        None => None,
+        Some(k) => {
+            let text = match std::fs::read_to_string(k) {
+                Ok(t) => t,
+                Err(_) => k.clone(),
+            };
+            let key: [u8; 32] = unhex(text.trim())
+                .and_then(|b| b.try_into().ok())
+                .with_context(|| format!("--public-key {k}: not 32 bytes of hex"))?;
+            Some(key)
+        }
+    };
+    match store.verify(&dir.root) {
+        Ok(v) => {
+            if let Some(want) = wanted {
+                match v.head.last_seal {
+                    Some((_, key)) if key == want => {}
+                    Some((_, key)) => {
+                        println!(
+                            "FAILED: the last seal is by key {}, not {}",
+                            hex(&key),
+                            hex(&want)
+                        );
+                        return Ok(ExitCode::from(1));
+                    }
+                    None => {
+                        println!("FAILED: the log is not sealed");
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+            }
+            println!(
+                "OK: {} records, {} evidence files, head {}",
+                v.head.records,
+                v.files,
+                hex(&v.head.hash)
+            );
+            if let Some((sealed, key)) = v.head.last_seal {
+                println!(
+                    "sealed: {} seals; the last covers records 1-{sealed}, key {}; {} records after it",
+                    v.head.seals,
+                    hex(&key),
+                    v.head.seq - sealed - 1
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,953 @@
+//! The SQLite file behind the case log: schema and migrations, batched appends,
+//! indexed queries and verification. The chain logic itself is in [`super::record`].
+//!
+//! Policies:
+//! - WAL mode and a busy timeout, so one writer (an ingest, later a proxy) and
+//!   readers in other processes work at the same time.
+//! - `records` is append-only: triggers refuse `UPDATE` and `DELETE`.
+//! - Side tables (`ingests`, `exchanges`, `findings`, `consents`) are indexes over
+//!   records, written in the same transaction as the record they point to (`seq`);
+//!   `verify` checks them against the hashed bodies.
+//! - Appends are grouped into transactions of [`BATCH`] records; a crash (even
+//!   SIGKILL) loses at most the open transaction. `synchronous = NORMAL` (WAL): a
+//!   committed batch survives any process crash; a power cut may roll back the last
+//!   batches but never corrupts the file (FULL would fsync every commit, ~10 % of
+//!   ingest throughput in `benches/store.rs`).
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::record::{self, chain_hash, ChainError, Head, Kind, Phase, Record};
+use crate::timestamp::Timestamp;
+
+/// Records per transaction during bulk appends.
+pub const BATCH: usize = 1000;
+/// Environment variable overriding [`BATCH`] (tests use small batches to make
+/// crashes between commits likely).
+pub const BATCH_ENV: &str = "CONSENTRY_STORE_BATCH";
+/// How long a writer waits for another process's lock before failing.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Schema migrations; migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // v1
+    "CREATE TABLE records(
+        seq INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        body BLOB NOT NULL,      -- canonical JSON bytes (store::record)
+        prev_hash BLOB NOT NULL,
+        hash BLOB NOT NULL
+     );
+     CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+        BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
+     CREATE TRIGGER records_no_delete BEFORE DELETE ON records
+        BEGIN SELECT RAISE(ABORT, 'records are append-only'); END;
+     CREATE TABLE ingests(
+        seq INTEGER PRIMARY KEY REFERENCES records(seq),
+        sha256 TEXT NOT NULL,
+        phase TEXT NOT NULL
+     );
+     CREATE INDEX ingests_sha256 ON ingests(sha256);
+     CREATE TABLE exchanges(
+        seq INTEGER PRIMARY KEY REFERENCES records(seq),
+        ingest INTEGER NOT NULL, -- seq of the file's `started` ingest record
+        id TEXT NOT NULL,
+        at INTEGER NOT NULL,     -- µs since the epoch
+        device TEXT,
+        host TEXT NOT NULL
+     );
+     CREATE UNIQUE INDEX exchanges_key ON exchanges(ingest, id);
+     CREATE INDEX exchanges_at ON exchanges(at);
+     CREATE INDEX exchanges_device ON exchanges(device, at);
+     CREATE INDEX exchanges_host ON exchanges(host, at);
+     CREATE TABLE findings(
+        seq INTEGER PRIMARY KEY REFERENCES records(seq),
+        ingest INTEGER NOT NULL,
+        id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        device TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        host TEXT NOT NULL
+     );
+     CREATE UNIQUE INDEX findings_key ON findings(ingest, id);
+     CREATE INDEX findings_at ON findings(at);
+     CREATE INDEX findings_device ON findings(device, at);
+     CREATE INDEX findings_rule ON findings(rule, at);
+     CREATE INDEX findings_host ON findings(host, at);
+     CREATE TABLE consents(
+        seq INTEGER PRIMARY KEY REFERENCES records(seq),
+        key TEXT NOT NULL UNIQUE, -- what makes the event unique (see Side::Consent)
+        at INTEGER NOT NULL,
+        device TEXT NOT NULL
+     );",
+];
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store {path} has schema version {found}, newer than this consentry knows ({known})")]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("encoding a record: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// What a record adds to the side tables.
+pub enum Side<'a> {
+    None,
+    Ingest {
+        sha256: &'a str,
+        phase: Phase,
+    },
+    /// `ingest`: `seq` of the file's `started` ingest record.
+    Exchange {
+        ingest: i64,
+        id: &'a str,
+        at: Timestamp,
+        device: Option<&'a str>,
+        host: &'a str,
+    },
+    Finding {
+        ingest: i64,
+        id: &'a str,
+        at: Timestamp,
+        device: &'a str,
+        rule: &'a str,
+        host: &'a str,
+    },
+    /// `key` identifies the event: the hex SHA-256 of its data for case-file events,
+    /// prefixed by the ingest's SHA-256 for events read from traffic.
+    Consent {
+        key: &'a str,
+        at: Timestamp,
+        device: &'a str,
+    },
+}
+
+/// An open case store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// Head of the chain inside the open transaction.
+    head: Option<Head>,
+    pending: usize,
+    batch: usize,
+}
+
+fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl Store {
+    /// Creates (mode 0600) or opens the store at `path`, applying migrations.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() && !parent.exists() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(|source| StoreError::Io {
+                        path: parent.display().to_string(),
+                        source,
+                    })?;
+            }
+        }
+        // Create the file ourselves so it is 0600 from the first byte; SQLite gives
+        // its -wal and -shm files the database file's mode.
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|source| StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let conn = Connection::open(path).map_err(sql(path))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(path))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql(path))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql(path))?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            head: None,
+            pending: 0,
+            batch: std::env::var(BATCH_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or(BATCH),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        sql(&self.path)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let e = sql(&path);
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS schema_version(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);")
+            .map_err(&e)?;
+        let result = (|| {
+            let current: i64 = self
+                .conn
+                .query_row(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(&e)?;
+            let known = MIGRATIONS.len() as i64;
+            if current > known {
+                return Err(StoreError::TooNew {
+                    path: path.display().to_string(),
+                    found: current,
+                    known,
+                });
+            }
+            for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                self.conn.execute_batch(m).map_err(&e)?;
+                self.conn
+                    .execute(
+                        "INSERT INTO schema_version(version, applied_at) VALUES (?1, ?2)",
+                        params![i as i64 + 1, Timestamp::now().to_string()],
+                    )
+                    .map_err(&e)?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(&e),
+            Err(err) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(err)
+            }
+        }
+    }
+
+    /// The schema version of the open store.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+            .map_err(self.err())
+    }
+
+    /// The last record's `seq` and hash (the genesis for an empty log).
+    pub fn head(&self) -> Result<Head, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT seq, hash, (SELECT COUNT(*) FROM records) FROM records ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?)),
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(match row {
+            None => Head::EMPTY,
+            Some((seq, hash, n)) => {
+                let mut h = [0u8; 32];
+                // A hash of another length is caught by verify; here it only seeds
+                // the next prev_hash, which verify then reports.
+                if hash.len() == 32 {
+                    h.copy_from_slice(&hash);
+                }
+                Head {
+                    records: n as u64,
+                    seq,
+                    hash: h,
+                    // Counted by verify, not here.
+                    seals: 0,
+                    last_seal: None,
+                }
+            }
+        })
+    }
+
+    /// Appends one record (opening a transaction if none is open; committing every
+    /// [`BATCH`] records). Returns its `seq`. Call [`Store::commit`] at the end.
+    pub fn append<T: Serialize>(
+        &mut self,
+        kind: Kind,
+        data: &T,
+        side: Side<'_>,
+    ) -> Result<i64, StoreError> {
+        let head = self.begin()?;
+        let at = Timestamp::now().to_string();
+        let body = record::canonical_at(kind, &at, data)?;
+        let hash = chain_hash(&head.hash, &body);
+        let seq = head.seq + 1;
+        let e = sql(&self.path);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO records(seq, kind, at, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    seq,
+                    kind.as_str(),
+                    at,
+                    body,
+                    &head.hash[..],
+                    &hash[..]
+                ])
+            })
+            .map_err(&e)?;
+        let side_insert = match side {
+            Side::None => Ok(0),
+            Side::Ingest { sha256, phase } => self
+                .conn
+                .prepare_cached("INSERT INTO ingests(seq, sha256, phase) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| {
+                    s.execute(params![
+                        seq,
+                        sha256,
+                        match phase {
+                            Phase::Started => "started",
+                            Phase::Complete => "complete",
+                        }
+                    ])
+                }),
+            Side::Exchange {
+                ingest,
+                id,
+                at,
+                device,
+                host,
+            } => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO exchanges(seq, ingest, id, at, device, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut s| s.execute(params![seq, ingest, id, at.micros(), device, host])),
+            Side::Finding {
+                ingest,
+                id,
+                at,
+                device,
+                rule,
+                host,
+            } => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO findings(seq, ingest, id, at, device, rule, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![seq, ingest, id, at.micros(), device, rule, host])
+                }),
+            Side::Consent { key, at, device } => self
+                .conn
+                .prepare_cached("INSERT INTO consents(seq, key, at, device) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![seq, key, at.micros(), device])),
+        };
+        side_insert.map_err(&e)?;
+        drop(e);
+        self.head = Some(Head {
+            records: head.records + 1,
+            seq,
+            hash,
+            seals: head.seals,
+            last_seal: head.last_seal,
+        });
+        self.pending += 1;
+        if self.pending >= self.batch {
+            self.commit()?;
+        }
+        Ok(seq)
+    }
+
+    /// Opens a write transaction unless one is open; the head appends will follow.
+    /// `BEGIN IMMEDIATE` takes the write lock now, so the head read is still the
+    /// head when we append (another writer waits for our commit).
+    pub fn begin(&mut self) -> Result<Head, StoreError> {
+        if let Some(h) = self.head {
+            return Ok(h);
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.err())?;
+        let h = self.head()?;
+        self.head = Some(h);
+        Ok(h)
+    }
+
+    /// Appends a seal of the current head signed with `key`, and commits.
+    pub fn seal(&mut self, key: &ed25519_dalek::SigningKey) -> Result<(Head, i64), StoreError> {
+        let head = self.begin()?;
+        let body = record::seal(&head, key);
+        let seq = self.append(Kind::Seal, &body, Side::None)?;
+        self.commit()?;
+        Ok((head, seq))
+    }
+
+    /// Commits the open transaction, if any.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.head.take().is_some() {
+            self.pending = 0;
+            self.conn.execute_batch("COMMIT").map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    /// The phase an ingest of `sha256` reached (`Complete` if any ingest of it
+    /// completed, `Started` if one began, `None` if never ingested) and the `seq` of
+    /// its `started` record.
+    pub fn ingest_phase(&self, sha256: &str) -> Result<Option<(Phase, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = self
+            .conn
+            .prepare("SELECT phase, seq FROM ingests WHERE sha256 = ?1 ORDER BY seq")
+            .and_then(|mut s| {
+                s.query_map([sha256], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(self.err())?;
+        let Some((_, started)) = rows.first() else {
+            return Ok(None);
+        };
+        let phase = if rows.iter().any(|(p, _)| p == "complete") {
+            Phase::Complete
+        } else {
+            Phase::Started
+        };
+        Ok(Some((phase, *started)))
+    }
+
+    /// Ids already stored for one ingest, from `exchanges` or `findings`.
+    pub fn stored_ids(
+        &self,
+        table: StoredTable,
+        ingest: i64,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let q = match table {
+            StoredTable::Exchanges => "SELECT id FROM exchanges WHERE ingest = ?1",
+            StoredTable::Findings => "SELECT id FROM findings WHERE ingest = ?1",
+        };
+        self.conn
+            .prepare(q)
+            .and_then(|mut s| {
+                s.query_map([ingest], |r| r.get(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(self.err())
+    }
+
+    /// Whether a consent event with this key is stored.
+    pub fn has_consent(&self, key: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT 1 FROM consents WHERE key = ?1", [key], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.err())
+    }
+
+    /// Stored bodies (`data` bytes of the envelope) of findings or exchanges
+    /// matching `q`, in time order (then `seq`).
+    pub fn query(&self, table: StoredTable, q: &Query) -> Result<Vec<String>, StoreError> {
+        let (t, with_rule) = match table {
+            StoredTable::Exchanges => ("exchanges", false),
+            StoredTable::Findings => ("findings", true),
+        };
+        let mut sql_text =
+            format!("SELECT r.body FROM {t} x JOIN records r ON r.seq = x.seq WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(s) = q.since {
+            sql_text.push_str(" AND x.at >= ?");
+            args.push(s.micros().into());
+        }
+        if let Some(u) = q.until {
+            sql_text.push_str(" AND x.at < ?");
+            args.push(u.micros().into());
+        }
+        if let Some(d) = &q.device {
+            sql_text.push_str(" AND x.device = ?");
+            args.push(d.clone().into());
+        }
+        if let (Some(r), true) = (&q.rule, with_rule) {
+            sql_text.push_str(" AND x.rule = ?");
+            args.push(r.clone().into());
+        }
+        if let Some(h) = &q.host {
+            // SQLite's GLOB: `*`, `?`, `[...]`, case-sensitive (hosts are lower case).
+            sql_text.push_str(" AND x.host GLOB ?");
+            args.push(h.clone().into());
+        }
+        sql_text.push_str(" ORDER BY x.at, x.seq");
+        let mut stmt = self.conn.prepare(&sql_text).map_err(self.err())?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, Vec<u8>>(0))
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let body = row.map_err(self.err())?;
+            let env: record::RawEnvelope<'_> = serde_json::from_slice(&body)?;
+            out.push(env.data.get().to_string());
+        }
+        Ok(out)
+    }
+
+    /// Verifies the store: the hash chain, SQLite's own structure, the side tables
+    /// against the hashed bodies, and every evidence file under `case_dir`.
+    pub fn verify(&self, case_dir: &Path) -> Result<Verified, VerifyError> {
+        // One read transaction: every check sees the same snapshot while a writer in
+        // another process goes on appending (WAL).
+        self.conn
+            .execute_batch("BEGIN")
+            .map_err(|s| VerifyError::Store(sql(&self.path)(s)))?;
+        let result = self.verify_snapshot(case_dir);
+        let _ = self.conn.execute_batch("COMMIT");
+        result
+    }
+
+    fn verify_snapshot(&self, case_dir: &Path) -> Result<Verified, VerifyError> {
+        let e = |source: rusqlite::Error| VerifyError::Store(sql(&self.path)(source));
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, kind, at, body, prev_hash, hash FROM records ORDER BY seq")
+            .map_err(e)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Record {
+                    seq: r.get(0)?,
+                    kind: r.get(1)?,
+                    at: r.get(2)?,
+                    body: r.get(3)?,
+                    prev_hash: r.get(4)?,
+                    hash: r.get(5)?,
+                })
+            })
+            .map_err(e)?;
+        let mut head = Head::EMPTY;
+        let mut evidence: Vec<(i64, record::IngestBody)> = Vec::new();
+        let mut expected_side = SideCheck::default();
+        for row in rows {
+            let r = row.map_err(e)?;
+            head = record::check_record(&head, &r)?;
+            expected_side.add(&r, &mut evidence)?;
+        }
+        let integrity: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(e)?;
+        if integrity != "ok" {
+            return Err(VerifyError::Integrity(integrity));
+        }
+        expected_side.compare(&self.conn).map_err(|err| match err {
+            SideError::Sql(s) => e(s),
+            SideError::Mismatch(m) => VerifyError::Index(m),
+        })?;
+        let mut files = 0;
+        for (seq, ing) in &evidence {
+            if ing.phase != Phase::Started {
+                continue;
+            }
+            let path = case_dir.join(&ing.evidence);
+            let got = crate::source::file_sha256(&path).map_err(|err| VerifyError::Evidence {
+                seq: *seq,
+                path: path.display().to_string(),
+                reason: format!("cannot be read: {err}"),
+            })?;
+            if got != ing.sha256 {
+                return Err(VerifyError::Evidence {
+                    seq: *seq,
+                    path: path.display().to_string(),
+                    reason: format!("SHA-256 is {got}, the ingest record says {}", ing.sha256),
+                });
+            }
+            files += 1;
+        }
+        Ok(Verified { head, files })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Which side table.
+#[derive(Debug, Clone, Copy)]
+pub enum StoredTable {
+    Exchanges,
+    Findings,
+}
+
+/// Filters of `findings` and `exchanges` queries; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// From this time on (inclusive).
+    pub since: Option<Timestamp>,
+    /// Before this time (exclusive).
+    pub until: Option<Timestamp>,
+    pub device: Option<String>,
+    /// Findings only.
+    pub rule: Option<String>,
+    /// A glob over the receiving host (`*.example.com`).
+    pub host: Option<String>,
+}
+
+/// A store that verified.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified {
+    pub head: Head,
+    /// Evidence files whose hash matched.
+    pub files: usize,
+}
+
+/// Why a store does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("evidence file {path} (ingest record {seq}): {reason}")]
+    Evidence {
+        seq: i64,
+        path: String,
+        reason: String,
+    },
+    #[error("SQLite integrity check: {0}")]
+    Integrity(String),
+    #[error("index: {0}")]
+    Index(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<serde_json::Error> for VerifyError {
+    fn from(e: serde_json::Error) -> Self {
+        VerifyError::Store(StoreError::Encode(e))
+    }
+}
+
+/// The side-table rows the hashed records imply, to compare with the stored ones.
+#[derive(Default)]
+struct SideCheck {
+    /// (seq, row as text) per table.
+    ingests: Vec<(i64, String)>,
+    /// SHA-256 of each ingested file → `seq` of its first `started` record.
+    started: std::collections::HashMap<String, i64>,
+    exchanges: Vec<(i64, String)>,
+    findings: Vec<(i64, String)>,
+}
+
+enum SideError {
+    Sql(rusqlite::Error),
+    Mismatch(String),
+}
+
+#[derive(Deserialize)]
+struct FindingKeys {
+    id: String,
+    at: Timestamp,
+    device: String,
+    rule: String,
+    destination: DestKeys,
+}
+#[derive(Deserialize)]
+struct DestKeys {
+    host: String,
+}
+
+impl SideCheck {
+    fn add(
+        &mut self,
+        r: &Record,
+        evidence: &mut Vec<(i64, record::IngestBody)>,
+    ) -> Result<(), ChainError> {
+        let fail = |reason: String| ChainError { seq: r.seq, reason };
+        // check_record already parsed the envelope; parse errors here are defects of
+        // the data (valid JSON, wrong shape).
+        let env: record::RawEnvelope<'_> =
+            serde_json::from_slice(&r.body).map_err(|x| fail(x.to_string()))?;
+        let data = env.data.get();
+        match env.kind {
+            Kind::Ingest => {
+                let b: record::IngestBody =
+                    serde_json::from_str(data).map_err(|x| fail(format!("ingest body: {x}")))?;
+                let phase = match b.phase {
+                    Phase::Started => "started",
+                    Phase::Complete => "complete",
+                };
+                self.ingests.push((r.seq, format!("{}|{phase}", b.sha256)));
+                if b.phase == Phase::Started {
+                    self.started.entry(b.sha256.clone()).or_insert(r.seq);
+                }
+                evidence.push((r.seq, b));
+            }
+            Kind::Exchange => {
+                let b: record::ExchangeBody =
+                    serde_json::from_str(data).map_err(|x| fail(format!("exchange body: {x}")))?;
+                // -1 (no ingest of its file): no stored row can match.
+                let ingest = b
+                    .file_sha256
+                    .as_ref()
+                    .and_then(|h| self.started.get(h))
+                    .copied()
+                    .unwrap_or(-1);
+                self.exchanges.push((
+                    r.seq,
+                    format!(
+                        "{}|{}|{}|{}|{}",
+                        ingest,
+                        b.id,
+                        b.at.micros(),
+                        b.device.unwrap_or_default(),
+                        b.host
+                    ),
+                ));
+            }
+            Kind::Finding => {
+                let b: FindingKeys =
+                    serde_json::from_str(data).map_err(|x| fail(format!("finding body: {x}")))?;
+                // The ingest a finding belongs to is not in its body (the Finding
+                // JSON is the public shape); it is checked through its exchange.
+                self.findings.push((
+                    r.seq,
+                    format!(
+                        "{}|{}|{}|{}|{}",
+                        b.id,
+                        b.at.micros(),
+                        b.device,
+                        b.rule,
+                        b.destination.host
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn compare(&self, conn: &Connection) -> Result<(), SideError> {
+        type Table<'a> = (&'a str, &'a str, &'a [(i64, String)]);
+        let tables: [Table<'_>; 3] = [
+            (
+                "ingests",
+                "SELECT seq, sha256 || '|' || phase FROM ingests ORDER BY seq",
+                &self.ingests,
+            ),
+            (
+                "exchanges",
+                "SELECT seq, ingest || '|' || id || '|' || at || '|' || COALESCE(device, '') || '|' || host FROM exchanges ORDER BY seq",
+                &self.exchanges,
+            ),
+            (
+                "findings",
+                "SELECT seq, id || '|' || at || '|' || device || '|' || rule || '|' || host FROM findings ORDER BY seq",
+                &self.findings,
+            ),
+        ];
+        for (name, q, expected) in tables {
+            let mut stmt = conn.prepare(q).map_err(SideError::Sql)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(SideError::Sql)?;
+            let mut want = expected.iter();
+            for row in rows {
+                let (seq, text) = row.map_err(SideError::Sql)?;
+                match want.next() {
+                    Some((s, t)) if *s == seq && *t == text => {}
+                    Some((s, _)) if *s < seq => {
+                        return Err(SideError::Mismatch(format!(
+                            "{name} has no row for record {s}"
+                        )))
+                    }
+                    None => {
+                        return Err(SideError::Mismatch(format!(
+                            "{name} has a row for record {seq}, which is no record of its kind"
+                        )))
+                    }
+                    _ => {
+                        return Err(SideError::Mismatch(format!(
+                            "{name} row for record {seq} does not match the record's body"
+                        )))
+                    }
+                }
+            }
+            if let Some((s, _)) = want.next() {
+                return Err(SideError::Mismatch(format!(
+                    "{name} has no row for record {s}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::record::AnnotationBody;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn note(s: &mut Store, text: &str) -> i64 {
+        s.append(
+            Kind::Annotation,
+            &AnnotationBody { text: text.into() },
+            Side::None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn creates_private_store_and_migrates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/store.db");
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dmode = fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dmode, 0o700);
+        note(&mut s, "a");
+        s.commit().unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.head().unwrap().seq, 1);
+    }
+
+    #[test]
+    fn appends_chain_across_batches_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut s = Store::open(&path).unwrap();
+        for i in 0..(BATCH + 5) {
+            note(&mut s, &i.to_string());
+        }
+        s.commit().unwrap();
+        drop(s);
+        let mut s = Store::open(&path).unwrap();
+        note(&mut s, "after");
+        s.commit().unwrap();
+        let v = s.verify(dir.path()).unwrap();
+        assert_eq!(v.head.records, BATCH as u64 + 6);
+        assert_eq!(v.head, s.head().unwrap());
+    }
+
+    #[test]
+    fn records_cannot_be_updated_or_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.db")).unwrap();
+        note(&mut s, "a");
+        s.commit().unwrap();
+        assert!(s.conn.execute("UPDATE records SET kind = 'x'", []).is_err());
+        assert!(s.conn.execute("DELETE FROM records", []).is_err());
+    }
+
+    #[test]
+    fn verify_names_an_altered_body_and_index_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.db")).unwrap();
+        for i in 0..3 {
+            note(&mut s, &i.to_string());
+        }
+        s.commit().unwrap();
+        // Tampering needs the trigger gone, as an attacker with the file would do.
+        s.conn
+            .execute_batch("DROP TRIGGER records_no_update; UPDATE records SET body = CAST(replace(body, '\"1\"', '\"7\"') AS BLOB) WHERE seq = 2")
+            .unwrap();
+        match s.verify(dir.path()) {
+            Err(VerifyError::Chain(c)) => assert_eq!(c.seq, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn verify_names_an_index_row_that_disagrees_with_its_record() {
+        use crate::exchange::{Exchange, SourceKind};
+        use crate::store::record::{ExchangeBody, IngestBody};
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("store.db")).unwrap();
+        note(&mut s, "first");
+        let mut x = Exchange::new("x-01", SourceKind::Har, Timestamp::from_micros(5));
+        x.host = "tracker.example".into();
+        // SHA-256 of the empty evidence file written below.
+        let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        x.evidence.file_sha256 = Some(sha.into());
+        let started = IngestBody {
+            phase: Phase::Started,
+            name: "a.har".into(),
+            size: 0,
+            sha256: sha.into(),
+            kind: "har".into(),
+            evidence: "evidence/a.har".into(),
+            exchanges: None,
+            findings: None,
+        };
+        std::fs::create_dir(dir.path().join("evidence")).unwrap();
+        std::fs::write(dir.path().join("evidence/a.har"), b"").unwrap();
+        let ingest = s
+            .append(
+                Kind::Ingest,
+                &started,
+                Side::Ingest {
+                    sha256: sha,
+                    phase: Phase::Started,
+                },
+            )
+            .unwrap();
+        let b = ExchangeBody::of(&x);
+        let side = Side::Exchange {
+            ingest,
+            id: &b.id,
+            at: b.at,
+            device: None,
+            host: &b.host,
+        };
+        let seq = s.append(Kind::Exchange, &b, side).unwrap();
+        s.commit().unwrap();
+        s.verify(dir.path()).unwrap();
+        s.conn
+            .execute("UPDATE exchanges SET host = 'innocent.example'", [])
+            .unwrap();
+        match s.verify(dir.path()) {
+            Err(VerifyError::Index(m)) => {
+                assert!(m.contains(&format!("record {seq}")), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A removed index row is named too.
+        s.conn.execute("DELETE FROM exchanges", []).unwrap();
+        match s.verify(dir.path()) {
+            Err(VerifyError::Index(m)) => {
+                assert!(m.contains(&format!("has no row for record {seq}")), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,546 @@
+//! Records of the case log and their hash chain, without any I/O.
+//!
+//! A record is `(seq, kind, at, body, prev_hash, hash)`. `body` is the record's
+//! **canonical bytes**: the compact `serde_json` encoding of an [`Envelope`]
+//! `{"kind":…,"at":…,"data":…}`, keys in the declaration order of the Rust structs
+//! (serde's derive order, which never depends on a map's iteration order), no
+//! whitespace, UTF-8. `data` is the kind's body: [`IngestBody`], [`ExchangeBody`],
+//! the `ConsentEvent` or `Finding` JSON as the rest of consentry prints it, or
+//! [`AnnotationBody`]. Putting `kind` and `at` inside the hashed bytes means the
+//! plain `kind`/`at` columns cannot be altered unnoticed either.
+//!
+//! `hash = sha256(prev_hash ‖ body)`; the first record's `prev_hash` is 32 zero
+//! bytes ([`GENESIS`]). [`verify_chain`] walks records in `seq` order and names the
+//! first one that breaks the chain.
+//!
+//! A `seal` record ([`SealBody`]) carries an Ed25519 signature over the head before
+//! it: the message is [`seal_message`] = `"consentry seal v1\0" ‖ seq (8 bytes,
+//! big-endian) ‖ hash (32 bytes)`. The chain walk checks that the sealed head is the
+//! record just before the seal and that the signature verifies with the public key
+//! the seal names.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::timestamp::Timestamp;
+
+/// `prev_hash` of the first record.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// What a record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Ingest,
+    Exchange,
+    Consent,
+    Finding,
+    Annotation,
+    Seal,
+}
+
+impl Kind {
+    /// The name stored in the `kind` column (the same as in the canonical bytes).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ingest => "ingest",
+            Kind::Exchange => "exchange",
+            Kind::Consent => "consent",
+            Kind::Finding => "finding",
+            Kind::Annotation => "annotation",
+            Kind::Seal => "seal",
+        }
+    }
+}
+
+/// The hashed form of every record: `data` is the kind's body.
+#[derive(Debug, Serialize)]
+pub struct Envelope<'a, T: Serialize> {
+    pub kind: Kind,
+    /// When the record was appended (UTC, RFC 3339 as [`Timestamp`] prints it).
+    pub at: &'a str,
+    pub data: &'a T,
+}
+
+/// An envelope read back, `data` kept as the exact stored bytes.
+#[derive(Debug, Deserialize)]
+pub struct RawEnvelope<'a> {
+    pub kind: Kind,
+    pub at: String,
+    #[serde(borrow)]
+    pub data: &'a RawValue,
+}
+
+/// Canonical bytes of a record of `kind` appended at `at`.
+pub fn canonical<T: Serialize>(kind: Kind, at: Timestamp, data: &T) -> serde_json::Result<Vec<u8>> {
+    canonical_at(kind, &at.to_string(), data)
+}
+
+/// [`canonical`] with the time already formatted (`Timestamp`'s `Display`).
+pub fn canonical_at<T: Serialize>(kind: Kind, at: &str, data: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256);
+    serde_json::to_writer(&mut out, &Envelope { kind, at, data })?;
+    Ok(out)
+}
+
+/// `sha256(prev_hash ‖ body)`.
+pub fn chain_hash(prev_hash: &[u8; 32], body: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev_hash);
+    h.update(body);
+    h.finalize().into()
+}
+
+/// Phase of an ingest: a file's `started` record comes before its exchanges, its
+/// `complete` record after the last of them, so an interrupted ingest is visible
+/// and resumable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Started,
+    Complete,
+}
+
+/// Body of an `ingest` record: a capture copied into the evidence directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestBody {
+    pub phase: Phase,
+    /// The file name as given (last path component).
+    pub name: String,
+    pub size: u64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+    /// Detected input type: `har`, `pcap`, `pcapng`.
+    pub kind: String,
+    /// Path of the copy, relative to the case directory.
+    pub evidence: String,
+    /// Exchanges and findings stored for the file (`complete` only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exchanges: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub findings: Option<u64>,
+}
+
+/// Body of an `exchange` record: metadata only, never bodies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangeBody {
+    pub id: String,
+    pub at: Timestamp,
+    pub device: Option<String>,
+    pub host: String,
+    pub scheme: String,
+    pub method: String,
+    pub path: String,
+    pub status: Option<u16>,
+    /// `TLS 1.3 dec`, `TLS 1.2 enc`, or none.
+    pub tls: Option<String>,
+    pub metadata_only: bool,
+    /// SHA-256 of the capture file the exchange came from.
+    pub file_sha256: Option<String>,
+    /// Position in that file: `entry 12`, `frames 10-14`.
+    pub locator: String,
+}
+
+impl ExchangeBody {
+    /// The stored metadata of `x`.
+    pub fn of(x: &crate::exchange::Exchange) -> Self {
+        let tls = x.tls.as_ref().map(|t| {
+            let version = t.version.as_deref().unwrap_or("TLS");
+            format!("{version} {}", if t.decrypted { "dec" } else { "enc" })
+        });
+        ExchangeBody {
+            id: x.id.clone(),
+            at: x.at,
+            device: x.device.clone(),
+            host: x.host.clone(),
+            scheme: x.scheme.clone(),
+            method: x.method.clone(),
+            path: x.path.clone(),
+            status: x.response.as_ref().map(|r| r.status),
+            tls,
+            metadata_only: x.metadata_only,
+            file_sha256: x.evidence.file_sha256.clone(),
+            locator: x.evidence.locator.clone(),
+        }
+    }
+}
+
+/// Body of an `annotation` record: a note by the investigator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnotationBody {
+    pub text: String,
+}
+
+/// Body of a `seal` record: a signature over the chain head before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealBody {
+    /// `seq` of the sealed record (the one just before the seal).
+    pub head_seq: i64,
+    /// Its hash, lowercase hex.
+    pub head_hash: String,
+    /// The Ed25519 public key, lowercase hex (32 bytes).
+    pub public_key: String,
+    /// The Ed25519 signature of [`seal_message`], lowercase hex (64 bytes).
+    pub signature: String,
+}
+
+/// What a seal signs.
+pub fn seal_message(seq: i64, hash: &[u8; 32]) -> Vec<u8> {
+    let mut m = b"consentry seal v1\0".to_vec();
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(hash);
+    m
+}
+
+/// A seal of `head` by `key`.
+pub fn seal(head: &Head, key: &ed25519_dalek::SigningKey) -> SealBody {
+    use ed25519_dalek::Signer;
+    let sig = key.sign(&seal_message(head.seq, &head.hash));
+    SealBody {
+        head_seq: head.seq,
+        head_hash: hex(&head.hash),
+        public_key: hex(key.verifying_key().as_bytes()),
+        signature: hex(&sig.to_bytes()),
+    }
+}
+
+/// Checks a seal against the head it must seal; its public key.
+pub fn check_seal(head: &Head, s: &SealBody) -> Result<[u8; 32], String> {
+    if s.head_seq != head.seq || s.head_hash != hex(&head.hash) {
+        return Err(format!(
+            "seal is over record {} ({}), but the record before it is {} ({})",
+            s.head_seq,
+            s.head_hash,
+            head.seq,
+            hex(&head.hash)
+        ));
+    }
+    let key: [u8; 32] = unhex(&s.public_key)
+        .and_then(|k| k.try_into().ok())
+        .ok_or("seal public key is not 32 bytes of hex")?;
+    let sig: [u8; 64] = unhex(&s.signature)
+        .and_then(|k| k.try_into().ok())
+        .ok_or("seal signature is not 64 bytes of hex")?;
+    let verifying = ed25519_dalek::VerifyingKey::from_bytes(&key)
+        .map_err(|e| format!("seal public key: {e}"))?;
+    verifying
+        .verify_strict(
+            &seal_message(head.seq, &head.hash),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .map_err(|_| "seal signature does not verify with its public key".to_string())?;
+    Ok(key)
+}
+
+/// Bytes of lowercase or uppercase hex; `None` if not hex.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
+        .collect()
+}
+
+/// One stored record, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub seq: i64,
+    pub kind: String,
+    pub at: String,
+    pub body: Vec<u8>,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// The last record of a verified chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Records verified.
+    pub records: u64,
+    /// `seq` of the last record (0: empty log).
+    pub seq: i64,
+    pub hash: [u8; 32],
+    /// Seal records verified.
+    pub seals: u64,
+    /// The last seal: the `seq` it sealed and its public key.
+    pub last_seal: Option<(i64, [u8; 32])>,
+}
+
+impl Head {
+    /// The head of an empty log.
+    pub const EMPTY: Head = Head {
+        records: 0,
+        seq: 0,
+        hash: GENESIS,
+        seals: 0,
+        last_seal: None,
+    };
+}
+
+/// The first record that breaks the chain, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {seq}: {reason}")]
+pub struct ChainError {
+    pub seq: i64,
+    pub reason: String,
+}
+
+/// Checks one record against the head before it and returns the new head.
+pub fn check_record(head: &Head, r: &Record) -> Result<Head, ChainError> {
+    let fail = |reason: String| ChainError { seq: r.seq, reason };
+    if r.seq != head.seq + 1 {
+        return Err(fail(format!(
+            "sequence number {} follows {} (records missing or reordered)",
+            r.seq, head.seq
+        )));
+    }
+    if r.prev_hash.as_slice() != head.hash {
+        return Err(fail(
+            "prev_hash is not the hash of the record before it".into(),
+        ));
+    }
+    let hash = chain_hash(&head.hash, &r.body);
+    if r.hash.as_slice() != hash {
+        return Err(fail(
+            "hash does not match sha256(prev_hash ‖ body): the body or the hash was altered".into(),
+        ));
+    }
+    let env: RawEnvelope<'_> = serde_json::from_slice(&r.body)
+        .map_err(|e| fail(format!("body is not a record envelope: {e}")))?;
+    if env.kind.as_str() != r.kind {
+        return Err(fail(format!(
+            "kind column {:?} differs from the hashed kind {:?}",
+            r.kind,
+            env.kind.as_str()
+        )));
+    }
+    if env.at != r.at {
+        return Err(fail(format!(
+            "at column {:?} differs from the hashed time {:?}",
+            r.at, env.at
+        )));
+    }
+    let (mut seals, mut last_seal) = (head.seals, head.last_seal);
+    if env.kind == Kind::Seal {
+        let s: SealBody =
+            serde_json::from_str(env.data.get()).map_err(|e| fail(format!("seal body: {e}")))?;
+        let key = check_seal(head, &s).map_err(fail)?;
+        seals += 1;
+        last_seal = Some((s.head_seq, key));
+    }
+    Ok(Head {
+        records: head.records + 1,
+        seq: r.seq,
+        hash,
+        seals,
+        last_seal,
+    })
+}
+
+/// Verifies records given in `seq` order from the genesis; the head of the chain, or
+/// the first record that breaks it.
+pub fn verify_chain<I>(records: I) -> Result<Head, ChainError>
+where
+    I: IntoIterator<Item = Record>,
+{
+    let mut head = Head::EMPTY;
+    for r in records {
+        head = check_record(&head, &r)?;
+    }
+    Ok(head)
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    crate::source::hex(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: usize) -> Vec<Record> {
+        let mut prev = GENESIS;
+        (1..=n as i64)
+            .map(|seq| {
+                let at = Timestamp::from_micros(1_700_000_000_000_000 + seq);
+                let data = AnnotationBody {
+                    text: format!("note {seq}"),
+                };
+                let body = canonical(Kind::Annotation, at, &data).unwrap();
+                let hash = chain_hash(&prev, &body);
+                let r = Record {
+                    seq,
+                    kind: "annotation".into(),
+                    at: at.to_string(),
+                    body,
+                    prev_hash: prev.to_vec(),
+                    hash: hash.to_vec(),
+                };
+                prev = hash;
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn canonical_bytes_are_fixed() {
+        let at = Timestamp::from_micros(0);
+        let b = canonical(Kind::Annotation, at, &AnnotationBody { text: "x".into() }).unwrap();
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            format!(
+                r#"{{"kind":"annotation","at":{},"data":{{"text":"x"}}}}"#,
+                serde_json::to_string(&at).unwrap()
+            )
+        );
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let records = chain(5);
+        let head = verify_chain(records.clone()).unwrap();
+        assert_eq!(head.records, 5);
+        assert_eq!(head.seq, 5);
+        assert_eq!(head.hash.as_slice(), records[4].hash.as_slice());
+        assert_eq!(verify_chain(Vec::new()).unwrap(), Head::EMPTY);
+    }
+
+    #[test]
+    fn a_flipped_body_byte_names_its_record() {
+        for i in 0..5 {
+            let mut records = chain(5);
+            let len = records[i].body.len();
+            records[i].body[len / 2] ^= 0x01;
+            let e = verify_chain(records).unwrap_err();
+            assert_eq!(e.seq, i as i64 + 1, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_flipped_hash_byte_names_its_record() {
+        let mut records = chain(5);
+        records[2].hash[7] ^= 0x80;
+        assert_eq!(verify_chain(records).unwrap_err().seq, 3);
+        // A rewritten hash that is also carried into the next prev_hash is still
+        // caught: it is not sha256 of the body.
+        let mut records = chain(5);
+        records[2].hash[7] ^= 0x80;
+        records[3].prev_hash = records[2].hash.clone();
+        assert_eq!(verify_chain(records).unwrap_err().seq, 3);
+    }
+
+    #[test]
+    fn reordered_or_missing_records_are_named() {
+        let mut records = chain(5);
+        records.swap(1, 2);
+        assert_eq!(verify_chain(records).unwrap_err().seq, 3);
+        let mut records = chain(5);
+        records.remove(3);
+        assert_eq!(verify_chain(records).unwrap_err().seq, 5);
+        // Renumbered after a removal: the prev_hash link breaks.
+        let mut records = chain(5);
+        records.remove(1);
+        for (i, r) in records.iter_mut().enumerate() {
+            r.seq = i as i64 + 1;
+        }
+        assert_eq!(verify_chain(records).unwrap_err().seq, 2);
+    }
+
+    #[test]
+    fn altered_columns_are_caught() {
+        let mut records = chain(3);
+        records[1].kind = "finding".into();
+        assert_eq!(verify_chain(records).unwrap_err().seq, 2);
+        let mut records = chain(3);
+        records[2].at = "2020-01-01T00:00:00Z".into();
+        assert_eq!(verify_chain(records).unwrap_err().seq, 3);
+    }
+
+    fn seal_record(prev: &Record, key: &ed25519_dalek::SigningKey, records: u64) -> Record {
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&prev.hash);
+        let head = Head {
+            records,
+            seq: prev.seq,
+            hash: h,
+            seals: 0,
+            last_seal: None,
+        };
+        let at = Timestamp::from_micros(1);
+        let body = canonical(Kind::Seal, at, &seal(&head, key)).unwrap();
+        let hash = chain_hash(&h, &body);
+        Record {
+            seq: prev.seq + 1,
+            kind: "seal".into(),
+            at: at.to_string(),
+            body,
+            prev_hash: h.to_vec(),
+            hash: hash.to_vec(),
+        }
+    }
+
+    #[test]
+    fn seals_verify_and_forged_ones_are_named() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        let mut records = chain(3);
+        let s = seal_record(&records[2], &key, 3);
+        records.push(s);
+        let head = verify_chain(records.clone()).unwrap();
+        assert_eq!((head.records, head.seals), (4, 1));
+        assert_eq!(head.last_seal, Some((3, *key.verifying_key().as_bytes())));
+        // The sealed head must be the record just before the seal.
+        let mut moved = chain(3);
+        let early = seal_record(&moved[1], &key, 2);
+        moved.push(Record {
+            seq: 4,
+            prev_hash: moved[2].hash.clone(),
+            ..early
+        });
+        let fixed = chain_hash(
+            &moved[3].prev_hash.clone().try_into().unwrap(),
+            &moved[3].body,
+        );
+        moved[3].hash = fixed.to_vec();
+        let e = verify_chain(moved).unwrap_err();
+        assert!(
+            e.seq == 4 && e.reason.contains("seal is over record 2"),
+            "{e}"
+        );
+
+        // A signature by another key under this key's name fails.
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8u8; 32]);
+        let mut forged = records.clone();
+        let mut bad = seal(
+            &Head {
+                records: 3,
+                seq: 3,
+                hash: records[2].hash.clone().try_into().unwrap(),
+                seals: 0,
+                last_seal: None,
+            },
+            &other,
+        );
+        bad.public_key = hex(key.verifying_key().as_bytes());
+        let at = Timestamp::from_micros(1);
+        forged[3].body = canonical(Kind::Seal, at, &bad).unwrap();
+        forged[3].hash = chain_hash(
+            &forged[3].prev_hash.clone().try_into().unwrap(),
+            &forged[3].body,
+        )
+        .to_vec();
+        let e = verify_chain(forged).unwrap_err();
+        assert_eq!(e.seq, 4);
+        assert!(e.reason.contains("does not verify"), "{e}");
+    }
+
+    #[test]
+    fn unhex_round_trips() {
+        assert_eq!(unhex("00ff10").unwrap(), vec![0, 255, 16]);
+        assert_eq!(unhex(&hex(&[1, 2, 254])).unwrap(), vec![1, 2, 254]);
+        assert!(unhex("0").is_none() && unhex("zz").is_none() && unhex("é0").is_none());
+    }
+}

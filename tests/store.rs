@@ -1,0 +1,523 @@
+//! The case store end to end through the binary: init, ingest, verify, queries,
+//! tampering, and SIGKILL during an ingest.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_consentry"))
+}
+
+fn capture(dir: &str, file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(dir)
+        .join(file)
+}
+
+fn run(args: &[&std::ffi::OsStr]) -> Output {
+    bin().args(args).output().expect("running consentry")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
+}
+
+/// JSON lines as a sorted set of values (order-independent comparison).
+fn json_lines(s: &str) -> BTreeSet<String> {
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v.to_string()
+        })
+        .collect()
+}
+
+/// Inits a case from `case_file` and ingests `file` into it.
+fn case_with(tmp: &Path, case_file: &Path, file: &Path) -> PathBuf {
+    let dir = tmp.join("case");
+    ok(&run(args!("init", &dir, "--from-case", case_file)));
+    let out = ok(&run(args!("-C", &dir, "ingest", file)));
+    assert!(out.contains("ingested as evidence/"), "{out}");
+    dir
+}
+
+fn verify(dir: &Path) -> (bool, String) {
+    let o = run(args!("verify", dir));
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+fn check_case(dir_name: &str, file: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let case_file = capture(dir_name, "consentry.toml");
+    let input = capture(dir_name, file);
+    let dir = case_with(tmp.path(), &case_file, &input);
+
+    let (good, out) = verify(&dir);
+    assert!(good, "{out}");
+    assert!(
+        out.starts_with("OK: ") && out.contains(" 1 evidence files, head "),
+        "{out}"
+    );
+
+    // The stored findings are the findings `analyze` prints.
+    let stored = ok(&run(args!("-C", &dir, "findings", "--format", "jsonl")));
+    let analysed = ok(&run(args!(
+        "analyze", &input, "--case", &case_file, "--format", "jsonl"
+    )));
+    let stored = json_lines(&stored);
+    assert!(!stored.is_empty());
+    assert_eq!(stored, json_lines(&analysed));
+
+    // So are the exchanges (ids) that `exchanges FILE` lists.
+    let listed = ok(&run(args!(
+        "exchanges",
+        &input,
+        "--case",
+        &case_file,
+        "--format",
+        "jsonl"
+    )));
+    let stored_x = ok(&run(args!("-C", &dir, "exchanges", "--format", "jsonl")));
+    let ids = |s: &str| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&stored_x), ids(&listed));
+
+    // Ingesting again does nothing.
+    let head_before = out.clone();
+    let again = ok(&run(args!("-C", &dir, "ingest", &input)));
+    assert!(again.contains("already ingested"), "{again}");
+    let (good, out) = verify(&dir);
+    assert!(good);
+    assert_eq!(out, head_before);
+}
+
+#[test]
+fn demo_har_case_verifies_and_matches_analyze() {
+    check_case("demo", "demo.har");
+}
+
+#[test]
+fn gateway_pcapng_case_verifies_and_matches_analyze() {
+    check_case("gateway", "gateway.pcapng");
+}
+
+#[test]
+fn queries_filter_through_the_indexes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = case_with(
+        tmp.path(),
+        &capture("demo", "consentry.toml"),
+        &capture("demo", "demo.har"),
+    );
+    let all = json_lines(&ok(&run(args!(
+        "-C", &dir, "findings", "--format", "jsonl"
+    ))));
+    let field = |s: &String, k: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(s).unwrap();
+        v.pointer(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let rule = "share-before-consent";
+    let by_rule = json_lines(&ok(&run(args!(
+        "-C", &dir, "findings", "--rule", rule, "--format", "jsonl"
+    ))));
+    let want: BTreeSet<String> = all
+        .iter()
+        .filter(|f| field(f, "/rule") == rule)
+        .cloned()
+        .collect();
+    assert!(!want.is_empty() && want.len() < all.len());
+    assert_eq!(by_rule, want);
+
+    let by_host = json_lines(&ok(&run(args!(
+        "-C",
+        &dir,
+        "findings",
+        "--host",
+        "*.umeng.com",
+        "--format",
+        "jsonl"
+    ))));
+    let want: BTreeSet<String> = all
+        .iter()
+        .filter(|f| field(f, "/destination/host").ends_with(".umeng.com"))
+        .cloned()
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(by_host, want);
+
+    let since = "2026-11-28T10:15:10.250Z";
+    let later = json_lines(&ok(&run(args!(
+        "-C", &dir, "findings", "--since", since, "--format", "jsonl"
+    ))));
+    let want: BTreeSet<String> = all
+        .iter()
+        .filter(|f| field(f, "/at").as_str() >= "2026-11-28T10:15:10.250000Z")
+        .cloned()
+        .collect();
+    assert!(!want.is_empty() && want.len() < all.len());
+    assert_eq!(later, want);
+
+    let none = ok(&run(args!("-C", &dir, "findings", "--device", "nobody")));
+    assert!(none.ends_with("0 findings\n"), "{none}");
+
+    // The case directory is found from a subdirectory, as git does.
+    let sub = dir.join("evidence");
+    let o = bin()
+        .current_dir(&sub)
+        .args(["findings", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(json_lines(&ok(&o)), all);
+    // Outside a case directory: a clear error, exit 2.
+    let o = bin()
+        .current_dir(tmp.path())
+        .args(["findings"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no case directory"));
+}
+
+#[test]
+fn a_flipped_evidence_byte_fails_verify_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = case_with(
+        tmp.path(),
+        &capture("demo", "consentry.toml"),
+        &capture("demo", "demo.har"),
+    );
+    let evidence = std::fs::read_dir(dir.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let mut bytes = std::fs::read(&evidence).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&evidence, bytes).unwrap();
+    let (good, out) = verify(&dir);
+    assert!(!good);
+    let name = evidence.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        out.starts_with("FAILED: evidence file") && out.contains(&name),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_flipped_database_byte_fails_verify_naming_the_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = case_with(
+        tmp.path(),
+        &capture("demo", "consentry.toml"),
+        &capture("demo", "demo.har"),
+    );
+    let db = dir.join(".consentry/store.db");
+    // Pick a finding record in the middle and a piece of its body found nowhere else
+    // in the file (the summary text is not in any index).
+    let (seq, needle) = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let rows: Vec<(i64, Vec<u8>)> = conn
+            .prepare("SELECT seq, body FROM records WHERE kind = 'finding' ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let (seq, body) = rows[rows.len() / 2].clone();
+        let body = String::from_utf8(body).unwrap();
+        let at = body.find("\"summary\":\"").unwrap();
+        // The summary plus the finding's own id make the needle unique.
+        (seq, body[..at + 40].to_string())
+    };
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(
+        !dir.join(".consentry/store.db-wal").exists()
+            || std::fs::metadata(dir.join(".consentry/store.db-wal"))
+                .unwrap()
+                .len()
+                == 0,
+        "the WAL is checkpointed when the last connection closes"
+    );
+    let needle = needle.as_bytes();
+    let hits: Vec<usize> = bytes
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(hits.len(), 1, "the record body is stored once");
+    let pos = hits[0] + needle.len() - 3;
+    bytes[pos] ^= 0x01;
+    std::fs::write(&db, bytes).unwrap();
+    let (good, out) = verify(&dir);
+    assert!(!good, "{out}");
+    assert!(out.starts_with(&format!("FAILED: record {seq}: ")), "{out}");
+}
+
+#[test]
+fn init_makes_a_template_case_and_store_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("new");
+    ok(&run(args!("init", &dir)));
+    assert!(std::fs::read_to_string(dir.join("consentry.toml"))
+        .unwrap()
+        .contains("[case]"));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.join(".consentry")), 0o700);
+    assert_eq!(mode(&dir.join(".consentry/store.db")), 0o600);
+    let (good, out) = verify(&dir);
+    assert!(good, "{out}");
+    assert!(out.starts_with("OK: 0 records, 0 evidence files"), "{out}");
+    // The template case is usable: a HAR needs no device when the case has none.
+    let o = ok(&run(args!(
+        "-C",
+        &dir,
+        "ingest",
+        &capture("demo", "demo.har")
+    )));
+    assert!(o.contains("ingested"), "{o}");
+    let evidence: Vec<_> = std::fs::read_dir(dir.join("evidence")).unwrap().collect();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(mode(&evidence[0].as_ref().unwrap().path()), 0o600);
+}
+
+/// A small deterministic generator, seeded from the clock (the seed is printed).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+#[test]
+fn sigkill_during_ingest_leaves_a_verifiable_store_and_the_rerun_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let har = tmp.path().join("big.har");
+    let gen = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/gen_har.py"))
+        .arg(&har)
+        .arg("4")
+        .output();
+    match gen {
+        Ok(o) if o.status.success() => {}
+        other => panic!("benches/gen_har.py (python3) is needed: {other:?}"),
+    }
+    let case_file = tmp.path().join("big.har.toml");
+    let dir = tmp.path().join("case");
+    ok(&run(args!("init", &dir, "--from-case", &case_file)));
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill schedule seed {seed}");
+    let mut rng = Lcg(seed);
+    let mut partial_seen = false;
+    for round in 0..5 {
+        let mut child = bin()
+            .args([std::ffi::OsStr::new("-C"), dir.as_os_str()])
+            .arg("ingest")
+            .arg(&har)
+            .args(["-j", "1"])
+            // Small transactions: many commits, so kills land between and inside them.
+            .env("CONSENTRY_STORE_BATCH", "25")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200 + rng.next(2500)));
+        // SIGKILL: no destructor, no flush, no commit.
+        let _ = child.kill();
+        let _ = child.wait();
+        let (good, out) = verify(&dir);
+        assert!(good, "round {round}, seed {seed}: {out}");
+        let records: u64 = out
+            .trim_start_matches("OK: ")
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if records > 1 {
+            partial_seen = true;
+        }
+    }
+    let out = ok(&run(args!("-C", &dir, "ingest", &har)));
+    assert!(
+        out.contains("ingested as") || out.contains("already ingested"),
+        "{out}"
+    );
+    let (good, out) = verify(&dir);
+    assert!(good, "{out}");
+    assert!(
+        partial_seen,
+        "no kill landed after the first commit (seed {seed})"
+    );
+
+    // Exactly the exchanges and findings of one uninterrupted analysis, no duplicate.
+    let stored = ok(&run(args!("-C", &dir, "exchanges", "--format", "jsonl")));
+    let ids: Vec<&str> = stored.lines().collect();
+    let unique: BTreeSet<String> = ids
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(unique.len(), ids.len(), "duplicate exchanges");
+    let listed = ok(&run(args!("exchanges", &har, "--format", "jsonl")));
+    assert_eq!(ids.len(), listed.lines().count());
+    let stored_f = ok(&run(args!("-C", &dir, "findings", "--format", "jsonl")));
+    let analysed = ok(&run(args!(
+        "analyze", &har, "--case", &case_file, "--format", "jsonl"
+    )));
+    assert_eq!(stored_f.lines().count(), json_lines(&stored_f).len());
+    assert_eq!(json_lines(&stored_f), json_lines(&analysed));
+}
+
+#[test]
+fn seal_signs_the_head_and_verify_checks_the_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = case_with(
+        tmp.path(),
+        &capture("demo", "consentry.toml"),
+        &capture("demo", "demo.har"),
+    );
+    let (_, before) = verify(&dir);
+    let records: u64 = before[4..].split(' ').next().unwrap().parse().unwrap();
+    let out = ok(&run(args!("-C", &dir, "seal")));
+    assert!(
+        out.starts_with(&format!("sealed record {records} ")),
+        "{out}"
+    );
+    let key = dir.join(".consentry/seal.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let public = dir.join(".consentry/seal.pub");
+    let o = run(args!("verify", &dir, "--public-key", &public));
+    let out = ok(&o);
+    assert!(
+        out.contains(&format!("the last covers records 1-{records}")),
+        "{out}"
+    );
+    // Another key is refused.
+    let o = run(args!("verify", &dir, "--public-key", &"11".repeat(32)));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("FAILED: the last seal is by key"));
+    // An unsealed case is refused when a key is required.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let other = tmp2.path().join("c");
+    ok(&run(args!("init", &other)));
+    let o = run(args!("verify", &other, "--public-key", &public));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("not sealed"));
+}
+
+#[test]
+fn readers_in_other_processes_see_consistent_snapshots_during_an_ingest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let har = tmp.path().join("big.har");
+    let gen = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/gen_har.py"))
+        .arg(&har)
+        .arg("5")
+        .output()
+        .expect("benches/gen_har.py needs python3");
+    assert!(gen.status.success());
+    let dir = tmp.path().join("case");
+    ok(&run(args!(
+        "init",
+        &dir,
+        "--from-case",
+        &tmp.path().join("big.har.toml")
+    )));
+    let mut writer = bin()
+        .args([std::ffi::OsStr::new("-C"), dir.as_os_str()])
+        .arg("ingest")
+        .arg(&har)
+        .env("CONSENTRY_STORE_BATCH", "20")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    let mut done = false;
+    while !done {
+        done = writer.try_wait().unwrap().is_some();
+        let (good, out) = verify(&dir);
+        assert!(good, "{out}");
+        seen.insert(out);
+        let o = run(args!("-C", &dir, "exchanges", "--format", "jsonl"));
+        ok(&o);
+    }
+    let status = writer.wait_with_output().unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    // At least one state before the final one was read mid-ingest.
+    assert!(seen.len() >= 2, "the readers saw the log grow: {seen:?}");
+}
+
+#[test]
+fn a_failed_input_is_not_marked_complete_and_a_rerun_finishes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("case");
+    // Two devices: a HAR needs --device.
+    ok(&run(args!(
+        "init",
+        &dir,
+        "--from-case",
+        &capture("gateway", "consentry.toml")
+    )));
+    let har = capture("demo", "demo.har");
+    let o = run(args!("-C", &dir, "ingest", &har));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("NOT complete"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--device"));
+    let (good, out) = verify(&dir);
+    assert!(good, "{out}");
+    let o = ok(&run(args!(
+        "-C", &dir, "ingest", &har, "--device", "pixel7"
+    )));
+    assert!(o.contains("interrupted ingest completed"), "{o}");
+    let o = ok(&run(args!(
+        "-C", &dir, "ingest", &har, "--device", "pixel7"
+    )));
+    assert!(o.contains("already ingested"), "{o}");
+    let (good, out) = verify(&dir);
+    assert!(good, "{out}");
+}
