@@ -521,3 +521,54 @@ fn a_failed_input_is_not_marked_complete_and_a_rerun_finishes_it() {
     let (good, out) = verify(&dir);
     assert!(good, "{out}");
 }
+
+/// `consentry report` renders what the store holds: the same findings, consent
+/// timeline, groups and citations as the one-shot `analyze --report` of the same
+/// capture, plus the evidence copy and the chain head that `verify` prints.
+#[test]
+fn the_case_report_shows_the_stored_findings_and_the_chain_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case_file = capture("demo", "consentry.toml");
+    let har = capture("demo", "demo.har");
+    let dir = case_with(tmp.path(), &case_file, &har);
+    let stored: serde_json::Value =
+        serde_json::from_str(&ok(&run(args!("-C", &dir, "report", "--format", "json")))).unwrap();
+    let one_shot_path = tmp.path().join("one-shot.json");
+    ok(&run(args!(
+        "analyze",
+        &har,
+        "--case",
+        &case_file,
+        "--report",
+        &one_shot_path,
+        "--report-format",
+        "json"
+    )));
+    let one_shot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&one_shot_path).unwrap()).unwrap();
+    let keys: Vec<&String> = one_shot.as_object().unwrap().keys().collect();
+    for key in keys {
+        // The evidence (the copy in the case) and its chain head differ by design;
+        // the case block is the store's copy of the same case file.
+        if matches!(key.as_str(), "evidence" | "chain_head") {
+            continue;
+        }
+        assert_eq!(stored[key], one_shot[key], "report field {key}");
+    }
+    assert!(!stored["findings"].as_array().unwrap().is_empty());
+    let (verified, out) = verify(&dir);
+    assert!(verified, "{out}");
+    let head = stored["evidence"]["chain_head"]
+        .as_str()
+        .or_else(|| stored["chain_head"].as_str())
+        .expect("a chain head in the stored report");
+    assert!(out.contains(head), "verify prints {out}, report has {head}");
+    // The HTML form as a browser gets it.
+    let html = ok(&run(args!("-C", &dir, "report")));
+    assert!(
+        html.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &html[..40.min(html.len())]
+    );
+    assert!(html.contains(head));
+}

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod init;
 pub mod input;
 pub mod pipeline;
+pub mod report;
 pub mod seal;
 pub mod signatures;
 #[cfg(feature = "live")]
@@ -62,6 +63,8 @@ pub enum Command {
     Verify(verify::Args),
     /// List the findings stored in the case.
     Findings(findings::Args),
+    /// Write the case report (HTML, Markdown or JSON) of everything stored in the case.
+    Report(report::Args),
     /// Sign the case log's head with the case's Ed25519 key.
     Seal(seal::Args),
     /// Work with case files.
@@ -100,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest::run(args, dir),
         Command::Verify(args) => verify::run(args, dir),
         Command::Findings(args) => findings::run(args, dir),
+        Command::Report(args) => report::run(args, dir),
         Command::Seal(args) => seal::run(args, dir),
         Command::Case(CaseCommand::Check(args)) => case_check::run(args),
         Command::Decode(args) => decode::run(args),

@@ -10,7 +10,7 @@ use crate::case::Case;
 use crate::timestamp::Timestamp;
 
 /// Where a consent event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventSource {
     /// The case file, the CLI, the dashboard or the proxy's magic URL.
@@ -20,7 +20,7 @@ pub enum EventSource {
 }
 
 /// One consent decision of one device.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ConsentEvent {
     pub device: String,
     pub at: Timestamp,
@@ -28,11 +28,11 @@ pub struct ConsentEvent {
     /// Empty means all purposes.
     pub purposes: Vec<Purpose>,
     /// Vendors the decision is limited to; empty means all.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub vendors: Vec<String>,
     pub source: EventSource,
     /// What proves it: a case-file note, an exchange id.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub evidence: Option<String>,
 }
 

@@ -53,7 +53,7 @@ pub use trackers::{Entity, LoadError, Problem, ProblemKind, TrackerDb};
 pub const DEFAULT_UNKNOWN_PURPOSES: [Purpose; 2] = [Purpose::Advertising, Purpose::Analytics];
 
 /// Whether the receiver is the app's operator or someone else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Party {
     First,
@@ -61,14 +61,15 @@ pub enum Party {
 }
 
 /// The receiver of an exchange, as a finding reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Read back (from a case store), the fields findings do not print are empty.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Destination {
     /// Normalised host (lower case, no port or trailing dot, punycode).
     pub host: String,
     /// Registrable domain (eTLD+1) of `host`, or the host itself for an address.
     pub site: String,
     pub party: Party,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub entity: Option<String>,
     pub categories: Vec<String>,
     /// Purposes this receiver needs consent for; empty for the first party.

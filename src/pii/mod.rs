@@ -49,7 +49,9 @@ pub const MAX_RAW_PER_SCAN: usize = 262_144;
 pub const MAX_MATCHES_PER_SCAN: usize = 10_000;
 
 /// How sure a match is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     /// A known value of a case device, in one of its variants.

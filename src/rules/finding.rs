@@ -1,7 +1,7 @@
 //! The `Finding`: one rule broken by one exchange, in the public JSON shape of
 //! DESIGN.md §6. Field names here are a public interface.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::consent::{ConsentEvent, Decision, Purpose};
 use crate::parties::Destination;
@@ -10,7 +10,7 @@ use crate::timestamp::Timestamp;
 
 use super::{RuleId, Severity};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable: a hash of rule, exchange id and data.
     pub id: String,
@@ -28,7 +28,7 @@ pub struct Finding {
 }
 
 /// One piece of personal data a finding is about.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DataItem {
     #[serde(rename = "type")]
     pub kind: String,
@@ -38,12 +38,12 @@ pub struct DataItem {
     pub confidence: Confidence,
     pub sensitive: bool,
     /// The matched bytes, only with `--reveal`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub value: Option<String>,
 }
 
 /// The consent state the finding was judged against.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsentInfo {
     /// The purpose the receiver needs, or `any` for the first party.
     pub purpose: String,
@@ -52,13 +52,13 @@ pub struct ConsentInfo {
 }
 
 /// The consent decision that set the state, as cited by a finding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRef {
     pub at: Timestamp,
     pub decision: Decision,
     pub purposes: Vec<Purpose>,
     pub source: crate::consent::EventSource,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
 }
 

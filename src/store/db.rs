@@ -473,6 +473,25 @@ impl Store {
 
     /// Stored bodies (`data` bytes of the envelope) of findings or exchanges
     /// matching `q`, in time order (then `seq`).
+    /// The `data` of every record of `kind`, in log order (for the report: consent
+    /// events and ingests, which have no query of their own).
+    pub fn bodies(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM records WHERE kind = ?1 ORDER BY seq")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([kind.as_str()], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let body = row.map_err(self.err())?;
+            let env: record::RawEnvelope<'_> = serde_json::from_slice(&body)?;
+            out.push(env.data.get().to_string());
+        }
+        Ok(out)
+    }
+
     pub fn query(&self, table: StoredTable, q: &Query) -> Result<Vec<String>, StoreError> {
         let (t, with_rule) = match table {
             StoredTable::Exchanges => ("exchanges", false),

@@ -1,0 +1,111 @@
+//! `consentry report [--out FILE] [--format html|md|json]`: the case report of
+//! everything stored in the case directory — every ingested capture's findings, the
+//! consent decisions, the evidence files with their hashes, and the chain head that
+//! `consentry verify` checks. The same renderer as `analyze --report`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::case;
+use crate::consent::ConsentEvent;
+use crate::report::{write_report, CaseInfo, InputInfo, ReportFormat, ReportInput};
+use crate::rules::Finding;
+use crate::store::record::{ExchangeBody, IngestBody, Kind, Phase};
+use crate::store::{CaseDir, Query, StoredTable};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Write the report here (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// `html` (one self-contained file), `md` or `json`.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+}
+
+pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let dir = CaseDir::locate(dir)?;
+    let input = report_input(&dir)?;
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    match write_report(&input, args.format, &mut out).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e).context("writing the report"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Everything the report shows, read from the case directory's store.
+pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
+    let case = case::load(&dir.case_file())?;
+    let store = dir.open_store()?;
+    let parse_err = |what: &str| format!("a stored {what} record does not read back");
+    let findings: Vec<Finding> = store
+        .query(StoredTable::Findings, &Query::default())?
+        .iter()
+        .map(|body| serde_json::from_str(body))
+        .collect::<Result<_, _>>()
+        .with_context(|| parse_err("finding"))?;
+    let consent: Vec<ConsentEvent> = store
+        .bodies(Kind::Consent)?
+        .iter()
+        .map(|body| serde_json::from_str(body))
+        .collect::<Result<_, _>>()
+        .with_context(|| parse_err("consent"))?;
+    // Example request lines of the exchanges that findings name.
+    let named: BTreeSet<&str> = findings.iter().map(|f| f.exchange.as_str()).collect();
+    let exchanges = store.query(StoredTable::Exchanges, &Query::default())?;
+    let mut request_lines = BTreeMap::new();
+    for body in &exchanges {
+        let x: ExchangeBody = serde_json::from_str(body).with_context(|| parse_err("exchange"))?;
+        if named.contains(x.id.as_str()) {
+            request_lines.insert(x.id.clone(), request_line(&x));
+        }
+    }
+    let mut evidence = Vec::new();
+    for body in store.bodies(Kind::Ingest)? {
+        let ingest: IngestBody =
+            serde_json::from_str(&body).with_context(|| parse_err("ingest"))?;
+        if ingest.phase == Phase::Complete {
+            evidence.push(InputInfo {
+                path: ingest.evidence,
+                kind: ingest.kind,
+                sha256: ingest.sha256,
+                exchanges: ingest.exchanges.unwrap_or(0),
+            });
+        }
+    }
+    let head = store.head()?;
+    Ok(ReportInput {
+        case: CaseInfo::from_case(&case),
+        consent,
+        findings,
+        request_lines,
+        evidence,
+        exchanges: exchanges.len() as u64,
+        chain_head: (head.seq > 0).then(|| crate::source::hex(&head.hash)),
+        generated_at: None,
+    })
+}
+
+/// `METHOD scheme://host/path`, or the host alone for a connection that was not
+/// readable (the form `analyze --report` uses).
+fn request_line(x: &ExchangeBody) -> String {
+    let line = if x.metadata_only || x.method.is_empty() {
+        format!("(connection only) {}", x.host)
+    } else {
+        format!("{} {}://{}{}", x.method, x.scheme, x.host, x.path)
+    };
+    line.chars()
+        .take(super::analyze::MAX_REQUEST_LINE_CHARS)
+        .collect()
+}
