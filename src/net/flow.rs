@@ -731,7 +731,7 @@ impl ConnState {
     ) {
         match delivery {
             Delivery::Data { bytes, meta } => self.data(from_client, bytes, meta, limits, out),
-            Delivery::Gap { len, meta } => self.gap(from_client, len, meta, limits, out),
+            Delivery::Gap { len, .. } => self.gap(from_client, len, limits, out),
         }
     }
 
@@ -888,15 +888,7 @@ impl ConnState {
         }
     }
 
-    fn gap(
-        &mut self,
-        from_client: bool,
-        len: u64,
-        meta: SegmentMeta,
-        limits: &FlowLimits,
-        out: &mut Vec<FlowEvent>,
-    ) {
-        let _ = meta;
+    fn gap(&mut self, from_client: bool, len: u64, limits: &FlowLimits, out: &mut Vec<FlowEvent>) {
         match &mut self.app {
             App::Http(http) => {
                 let mut events = std::mem::take(&mut self.http_events);

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use sha2::{Digest, Sha256};
 
 use crate::case::DeviceResolver;
-use crate::exchange::{Anomaly, EvidenceRef, Exchange, Header, Response, SourceKind, TlsInfo};
+use crate::exchange::{Anomaly, EvidenceRef, Exchange, Response, SourceKind, TlsInfo};
 use crate::net::capture::Frame;
 use crate::net::dns::DnsMap;
 use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
@@ -332,12 +332,6 @@ fn host_without_port(host: &str) -> String {
         host
     };
     bare.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// Header list helper for tests and callers building requests by hand.
-#[allow(dead_code)]
-fn header(name: &str, value: &str) -> Header {
-    Header::new(name, value.as_bytes().to_vec())
 }
 
 #[cfg(test)]
