@@ -18,7 +18,7 @@
 //! # Limits (all in [`FlowLimits`])
 //! - idle timeouts by capture time (TCP 5 minutes, as Zeek's `tcp_inactivity_timeout`;
 //!   UDP 1 minute): an idle flow is closed and its events handed out;
-//! - a maximum number of flows: when full, the least recently active flow is closed
+//! - a maximum number of flows: when full, the least recently active 1 % are closed
 //!   (anomaly `flow-table-full` counted);
 //! - a global budget of out-of-order bytes held by all reassemblers: over it, the
 //!   least recently active flows give up their oldest holes (the data behind a hole is
@@ -42,6 +42,8 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 const SNIFF_BYTES: usize = 64;
 /// Connection-level anomalies kept per flow; more are only counted.
 const MAX_FLOW_ANOMALIES: usize = 16;
+/// A full flow table closes 1/this of its flows at once (see `make_room`).
+const EVICT_FRACTION: usize = 100;
 /// How often (capture time) idle flows are looked for.
 const SWEEP_INTERVAL_MICROS: i64 = MICROS_PER_SECOND;
 
@@ -373,21 +375,32 @@ impl FlowTable {
         }
     }
 
+    /// A full table closes its least recently active flows, [`EVICT_FRACTION`] of them
+    /// at once: one pass over the table per batch instead of one per new flow, so a
+    /// flood of new connections (a SYN or port scan) costs linear time, not quadratic.
     fn make_room(&mut self, out: &mut Vec<FlowEvent>) {
         if self.flows.len() < self.limits.max_flows {
             return;
         }
-        let oldest = self
+        let mut by_age: Vec<(Timestamp, u64, FlowKey)> = self
             .flows
             .iter()
-            .min_by_key(|(_, f)| (f.last_ts(), first_frame(f)))
-            .map(|(k, _)| *k);
-        if let Some(key) = oldest {
+            .map(|(k, f)| (f.last_ts(), first_frame(f), *k))
+            .collect();
+        let batch = (self.flows.len() / EVICT_FRACTION).clamp(1, by_age.len());
+        if batch < by_age.len() {
+            by_age.select_nth_unstable_by_key(batch, |(ts, frame, _)| (*ts, *frame));
+        }
+        let mut oldest = by_age;
+        oldest.truncate(batch);
+        // Deterministic order of the events they produce.
+        oldest.sort_by_key(|(ts, frame, _)| (*ts, *frame));
+        for (_, _, key) in oldest {
             self.stats.evicted_table_full += 1;
             if let Some(Flow::Tcp(t)) = self.flows.get_mut(&key) {
                 t.state.note(Anomaly::new(
                     "flow-table-full",
-                    "closed early: the flow table was full and this flow was the least recently active",
+                    "closed early: the flow table was full and this flow was among the least recently active",
                 ));
             }
             self.close(&key, out);
@@ -1275,6 +1288,30 @@ mod tests {
         assert_eq!(kinds(&out), ["http /a 0"], "the old connection was closed");
         assert_eq!(t.open_flows(), 1);
         assert_eq!(t.stats().tcp_connections, 2);
+    }
+
+    #[test]
+    fn a_full_table_closes_its_least_recently_active_flows() {
+        let limits = FlowLimits {
+            max_flows: 4,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        for (n, port) in (50_000u16..50_010).enumerate() {
+            seg(&mut t, &mut out, n as u64 + 1, true, port, 1, SYN, b"");
+            assert!(t.open_flows() <= 4);
+        }
+        assert_eq!(t.stats().evicted_table_full, 6);
+        // Each closed connection is reported once, oldest first.
+        let ports: Vec<u16> = out
+            .iter()
+            .map(|e| match e {
+                FlowEvent::Metadata { conn, .. } => conn.client.port,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(ports, (50_000..50_006).collect::<Vec<_>>());
     }
 
     #[test]
