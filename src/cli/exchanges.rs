@@ -148,38 +148,11 @@ fn run_store(args: &Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
 }
 
 fn write_stored_table(rows: &[String], out: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} path",
-        "time (UTC)", "device", "host", "method", "status", "tls"
-    )?;
-    for r in rows {
-        let x: ExchangeBody = serde_json::from_str(r).map_err(io::Error::other)?;
-        let tls = x
-            .tls
-            .as_deref()
-            .map(|t| t.strip_prefix("TLS ").unwrap_or(t).to_string())
-            .unwrap_or_else(|| "-".into());
-        let (method, path) = if x.metadata_only {
-            (x.scheme.to_ascii_uppercase(), "(not readable)".to_string())
-        } else {
-            (x.method.clone(), fit(&x.path, TABLE_PATH_CHARS))
-        };
-        writeln!(
-            out,
-            "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} {}",
-            x.at.to_string(),
-            fit(x.device.as_deref().unwrap_or("-"), 10),
-            fit(&x.host, 30),
-            fit(&method, 7),
-            x.status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "-".into()),
-            tls,
-            path
-        )?;
-    }
-    writeln!(out, "{} exchanges", rows.len())
+    let bodies = rows
+        .iter()
+        .map(|r| serde_json::from_str::<ExchangeBody>(r).map_err(io::Error::other))
+        .collect::<io::Result<Vec<_>>>()?;
+    write_rows_table(&bodies, out)
 }
 
 fn write_json(inputs: &[InputInfo], list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
@@ -200,38 +173,30 @@ fn write_json(inputs: &[InputInfo], list: &[Exchange], out: &mut dyn Write) -> i
 }
 
 fn write_table(list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
+    let rows: Vec<ExchangeBody> = list.iter().map(ExchangeBody::of).collect();
+    write_rows_table(&rows, out)
+}
+
+/// The table of `exchanges`, from capture files or from the store alike.
+fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} path",
         "time (UTC)", "device", "host", "method", "status", "tls"
     )?;
-    for x in list {
-        let status = x
-            .response
-            .as_ref()
-            .map(|r| r.status.to_string())
-            .unwrap_or_else(|| "-".into());
-        let tls = match &x.tls {
-            None => "-".to_string(),
-            Some(t) => {
-                let version = t.version.as_deref().unwrap_or("TLS");
-                let version = version.strip_prefix("TLS ").unwrap_or(version);
-                if t.decrypted {
-                    format!("{version} dec")
-                } else {
-                    format!("{version} enc")
-                }
-            }
+    for x in rows {
+        // `TLS 1.3 enc` shows as `1.3 enc`; without a known version, `TLS enc`.
+        let tls = match x.tls.as_deref() {
+            None => "-",
+            Some(t) => t
+                .strip_prefix("TLS ")
+                .filter(|rest| rest.contains(' '))
+                .unwrap_or(t),
         };
-        let method = if x.metadata_only {
-            x.scheme.to_ascii_uppercase()
+        let (method, path) = if x.metadata_only {
+            (x.scheme.to_ascii_uppercase(), "(not readable)".to_string())
         } else {
-            x.method.clone()
-        };
-        let path = if x.metadata_only {
-            "(not readable)".to_string()
-        } else {
-            fit(&x.path, TABLE_PATH_CHARS)
+            (x.method.clone(), fit(&x.path, TABLE_PATH_CHARS))
         };
         writeln!(
             out,
@@ -240,10 +205,12 @@ fn write_table(list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
             fit(x.device.as_deref().unwrap_or("-"), 10),
             fit(&x.host, 30),
             fit(&method, 7),
-            status,
+            x.status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
             tls,
             path
         )?;
     }
-    writeln!(out, "{} exchanges", list.len())
+    writeln!(out, "{} exchanges", rows.len())
 }

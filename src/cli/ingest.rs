@@ -25,7 +25,7 @@ use super::analyze::default_workers;
 use super::input::{read_input, Attribution};
 use super::pipeline::analyze_stream;
 use crate::case::{self, Case};
-use crate::consent::{ConsentEvent, EventSource};
+use crate::consent::ConsentEvent;
 use crate::exchange::SourceKind;
 use crate::rules::{Analyzer, Options};
 use crate::source;
@@ -133,15 +133,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
 /// Appends the case file's consent decisions not stored yet.
 pub fn store_case_consent(store: &mut Store, case: &Case) -> Result<(), StoreError> {
     for c in &case.consent {
-        let event = ConsentEvent {
-            device: c.device.clone(),
-            at: c.at,
-            decision: c.decision,
-            purposes: c.purposes.clone(),
-            vendors: Vec::new(),
-            source: EventSource::Manual,
-            evidence: c.note.clone(),
-        };
+        let event = ConsentEvent::manual(c);
         let bytes = serde_json::to_vec(&event)?;
         let key = format!(
             "case:{}",

@@ -7,8 +7,7 @@
 //! hex, to hand out).
 
 use std::fs;
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -47,26 +46,14 @@ pub fn load_or_create_key(dir: &CaseDir) -> anyhow::Result<SigningKey> {
         .and_then(|mut f| f.read_exact(&mut secret))
         .context("reading /dev/urandom for the case key")?;
     let key = SigningKey::from_bytes(&secret);
-    write_private(&path, format!("{}\n", hex(&secret)).as_bytes(), 0o600)?;
+    crate::store::write_new(&path, format!("{}\n", hex(&secret)).as_bytes(), 0o600)?;
     let public = public_key_path(dir);
-    write_private(
+    crate::store::write_new(
         &public,
         format!("{}\n", hex(key.verifying_key().as_bytes())).as_bytes(),
         0o644,
     )?;
     Ok(key)
-}
-
-fn write_private(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn run(_args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {

@@ -37,6 +37,19 @@ pub struct ConsentEvent {
 }
 
 impl ConsentEvent {
+    /// A decision written in the case file.
+    pub fn manual(c: &crate::case::ManualConsent) -> Self {
+        ConsentEvent {
+            device: c.device.clone(),
+            at: c.at,
+            decision: c.decision,
+            purposes: c.purposes.clone(),
+            vendors: Vec::new(),
+            source: EventSource::Manual,
+            evidence: c.note.clone(),
+        }
+    }
+
     pub fn covers(&self, purpose: Purpose) -> bool {
         self.purposes.is_empty() || self.purposes.contains(&purpose)
     }
@@ -83,15 +96,7 @@ impl Timeline {
     pub fn from_case(case: &Case) -> Self {
         let mut t = Timeline::default();
         for c in &case.consent {
-            t.add(ConsentEvent {
-                device: c.device.clone(),
-                at: c.at,
-                decision: c.decision,
-                purposes: c.purposes.clone(),
-                vendors: Vec::new(),
-                source: EventSource::Manual,
-                evidence: c.note.clone(),
-            });
+            t.add(ConsentEvent::manual(c));
         }
         t
     }

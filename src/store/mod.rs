@@ -176,8 +176,8 @@ pub fn evidence_name(sha256: &str, file_name: &str) -> String {
     format!("{prefix}-{clean}")
 }
 
-/// Writes a file that must not exist yet, with `mode`.
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+/// Writes a file that must not exist yet, with `mode`, and syncs it.
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::io::Write;
     let mut f = fs::OpenOptions::new()
         .write(true)
