@@ -22,7 +22,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::analyze::default_workers;
-use super::input::{read_input, Attribution};
+use super::input::{read_input_with_hash, Attribution};
 use super::pipeline::analyze_stream;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
@@ -312,13 +312,20 @@ pub fn ingest_file(
         workers,
         &mut |analyse| {
             let status = String::new;
-            let read = read_input(&evidence_path, &attribution, &status, &mut |x| {
-                sink.borrow_mut().exchange(&x);
-                // As `analyze`: capture traffic of no case device is listed, not judged.
-                if x.device.is_some() || x.source != SourceKind::Pcap {
-                    analyse(x);
-                }
-            });
+            // The copy was hashed and checked against `sha256` as it was made.
+            let read = read_input_with_hash(
+                &evidence_path,
+                Some(&sha256),
+                &attribution,
+                &status,
+                &mut |x| {
+                    sink.borrow_mut().exchange(&x);
+                    // As `analyze`: capture traffic of no case device is listed, not judged.
+                    if x.device.is_some() || x.source != SourceKind::Pcap {
+                        analyse(x);
+                    }
+                },
+            );
             for w in &read.warnings {
                 eprintln!("consentry: warning: {w}");
             }

@@ -76,6 +76,18 @@ pub fn read_input(
     status: &dyn Fn() -> String,
     consumer: &mut dyn FnMut(Exchange),
 ) -> InputOutcome {
+    read_input_with_hash(path, None, attribution, status, consumer)
+}
+
+/// [`read_input`] of a file whose SHA-256 the caller already has (an evidence copy
+/// it just verified), so the file is not read an extra time to hash it.
+pub fn read_input_with_hash(
+    path: &Path,
+    known_sha256: Option<&str>,
+    attribution: &Attribution,
+    status: &dyn Fn() -> String,
+    consumer: &mut dyn FnMut(Exchange),
+) -> InputOutcome {
     let label = path.display().to_string();
     let mut outcome = InputOutcome {
         info: None,
@@ -85,7 +97,13 @@ pub fn read_input(
     };
     let opened = source::open_input(path)
         .map_err(anyhow::Error::from)
-        .and_then(|opened| Ok((opened, source::file_sha256(path)?)));
+        .and_then(|opened| {
+            let sha256 = match known_sha256 {
+                Some(known) => known.to_string(),
+                None => source::file_sha256(path)?,
+            };
+            Ok((opened, sha256))
+        });
     let (source::Opened { kind, gzip, file }, sha256) = match opened {
         Ok(opened) => opened,
         Err(e) => {
