@@ -1,0 +1,286 @@
+//! TLS secrets in the NSS key log format (what browsers write to `SSLKEYLOGFILE`,
+//! Frida scripts dump from apps, and `editcap --inject-secrets` embeds in a pcapng
+//! Decryption Secrets Block).
+//!
+//! Each line is `LABEL <client_random hex> <secret hex>`; `#` starts a comment.
+//! Recognised labels: `CLIENT_RANDOM` (TLS ≤ 1.2 master secret),
+//! `CLIENT_EARLY_TRAFFIC_SECRET`, `CLIENT_HANDSHAKE_TRAFFIC_SECRET`,
+//! `SERVER_HANDSHAKE_TRAFFIC_SECRET`, `CLIENT_TRAFFIC_SECRET_0`,
+//! `SERVER_TRAFFIC_SECRET_0`, `EXPORTER_SECRET` (TLS 1.3), and `RSA <first 8 bytes of
+//! the encrypted pre-master secret> <pre-master secret>` (TLS ≤ 1.2 RSA key exchange).
+//! Anything else (other labels, bad hex, wrong lengths) is skipped and counted, never
+//! an error: key logs are often concatenated from several tools.
+//!
+//! Memory is bounded: at most [`MAX_ENTRIES`] client randoms are kept; later ones are
+//! counted as skipped.
+
+use std::collections::HashMap;
+
+/// Client randoms (and RSA entries) kept at most.
+pub const MAX_ENTRIES: usize = 1 << 20;
+/// Longest secret accepted (SHA-384 secrets are 48 bytes; pre-master secrets 48).
+const MAX_SECRET: usize = 64;
+
+/// The secrets logged for one client random.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    /// `CLIENT_RANDOM`: the TLS ≤ 1.2 master secret (48 bytes).
+    pub master_secret: Option<Vec<u8>>,
+    pub client_early_traffic: Option<Vec<u8>>,
+    pub client_handshake_traffic: Option<Vec<u8>>,
+    pub server_handshake_traffic: Option<Vec<u8>>,
+    pub client_traffic_0: Option<Vec<u8>>,
+    pub server_traffic_0: Option<Vec<u8>>,
+    pub exporter: Option<Vec<u8>>,
+}
+
+/// Counts of lines read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyLogStats {
+    /// Non-empty, non-comment lines.
+    pub lines: u64,
+    /// Lines whose secret was stored.
+    pub used: u64,
+    /// Lines skipped: unknown label, bad hex or length, or over [`MAX_ENTRIES`].
+    pub skipped: u64,
+}
+
+/// Secrets from any number of key logs, looked up by client random.
+#[derive(Debug, Default)]
+pub struct KeyLog {
+    by_random: HashMap<[u8; 32], Secrets>,
+    /// RSA pre-master secrets by the first 8 bytes of their encrypted form.
+    rsa: HashMap<[u8; 8], Vec<u8>>,
+    stats: KeyLogStats,
+}
+
+impl KeyLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the lines of one key log (a file's or a Decryption Secrets Block's
+    /// contents); returns the counts of this call. A later line for the same client
+    /// random and label replaces the earlier one.
+    pub fn add(&mut self, text: &[u8]) -> KeyLogStats {
+        let mut stats = KeyLogStats::default();
+        for line in text.split(|&b| b == b'\n') {
+            let line = trim(line);
+            if line.is_empty() || line[0] == b'#' {
+                continue;
+            }
+            stats.lines += 1;
+            if self.add_line(line) {
+                stats.used += 1;
+            } else {
+                stats.skipped += 1;
+            }
+        }
+        self.stats.lines += stats.lines;
+        self.stats.used += stats.used;
+        self.stats.skipped += stats.skipped;
+        stats
+    }
+
+    fn add_line(&mut self, line: &[u8]) -> bool {
+        let mut fields = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty());
+        let (Some(label), Some(id), Some(secret), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        let Some(secret) = unhex(secret).filter(|s| !s.is_empty() && s.len() <= MAX_SECRET) else {
+            return false;
+        };
+        if label == b"RSA" {
+            let Some(prefix) = unhex(id).and_then(|p| <[u8; 8]>::try_from(p).ok()) else {
+                return false;
+            };
+            if !self.rsa.contains_key(&prefix) && self.entries() >= MAX_ENTRIES {
+                return false;
+            }
+            self.rsa.insert(prefix, secret);
+            return true;
+        }
+        let Some(random) = unhex(id).and_then(|r| <[u8; 32]>::try_from(r).ok()) else {
+            return false;
+        };
+        if label == b"CLIENT_RANDOM" && secret.len() != 48 {
+            return false;
+        }
+        if slot(&mut Secrets::default(), label).is_none() {
+            return false;
+        }
+        if !self.by_random.contains_key(&random) && self.entries() >= MAX_ENTRIES {
+            return false;
+        }
+        let entry = self.by_random.entry(random).or_default();
+        match slot(entry, label) {
+            Some(field) => {
+                *field = Some(secret);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn entries(&self) -> usize {
+        self.by_random.len() + self.rsa.len()
+    }
+
+    /// The secrets logged for a connection's client random.
+    pub fn secrets(&self, client_random: &[u8; 32]) -> Option<&Secrets> {
+        self.by_random.get(client_random)
+    }
+
+    /// The pre-master secret of an RSA key exchange, by the first 8 bytes of the
+    /// encrypted pre-master secret in the ClientKeyExchange.
+    pub fn rsa_premaster(&self, encrypted_prefix: &[u8; 8]) -> Option<&[u8]> {
+        self.rsa.get(encrypted_prefix).map(Vec::as_slice)
+    }
+
+    /// Client randoms and RSA entries known.
+    pub fn len(&self) -> usize {
+        self.entries()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries() == 0
+    }
+
+    /// Counts over every [`add`](Self::add) so far.
+    pub fn stats(&self) -> &KeyLogStats {
+        &self.stats
+    }
+}
+
+/// The field of `s` a label fills; `None` for labels we do not use.
+fn slot<'a>(s: &'a mut Secrets, label: &[u8]) -> Option<&'a mut Option<Vec<u8>>> {
+    Some(match label {
+        b"CLIENT_RANDOM" => &mut s.master_secret,
+        b"CLIENT_EARLY_TRAFFIC_SECRET" => &mut s.client_early_traffic,
+        b"CLIENT_HANDSHAKE_TRAFFIC_SECRET" => &mut s.client_handshake_traffic,
+        b"SERVER_HANDSHAKE_TRAFFIC_SECRET" => &mut s.server_handshake_traffic,
+        b"CLIENT_TRAFFIC_SECRET_0" => &mut s.client_traffic_0,
+        b"SERVER_TRAFFIC_SECRET_0" => &mut s.server_traffic_0,
+        b"EXPORTER_SECRET" => &mut s.exporter,
+        _ => return None,
+    })
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if first.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if last.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+fn unhex(s: &[u8]) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    s.chunks_exact(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect()
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RANDOM: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    fn random() -> [u8; 32] {
+        let mut r = [0u8; 32];
+        for (i, b) in r.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        r
+    }
+
+    #[test]
+    fn reads_tls12_and_tls13_labels_and_skips_the_rest() {
+        let master = "ab".repeat(48);
+        let hs = "cd".repeat(32);
+        let text = format!(
+            "# comment\r\nCLIENT_RANDOM {RANDOM} {master}\r\n\n\
+             CLIENT_HANDSHAKE_TRAFFIC_SECRET {RANDOM} {hs}\n\
+             SERVER_TRAFFIC_SECRET_0 {} {hs}\n\
+             UNKNOWN_LABEL {RANDOM} {hs}\n\
+             CLIENT_RANDOM {RANDOM} zz\n\
+             CLIENT_RANDOM abcd {master}\n\
+             CLIENT_RANDOM {RANDOM} {hs}\n\
+             garbage\n",
+            RANDOM.to_uppercase()
+        );
+        let mut log = KeyLog::new();
+        let stats = log.add(text.as_bytes());
+        assert_eq!(
+            stats,
+            KeyLogStats {
+                lines: 8,
+                used: 3,
+                skipped: 5
+            }
+        );
+        let s = log.secrets(&random()).expect("secrets for the random");
+        assert_eq!(s.master_secret.as_deref(), Some(&[0xab; 48][..]));
+        assert_eq!(s.client_handshake_traffic.as_deref(), Some(&[0xcd; 32][..]));
+        assert_eq!(s.server_traffic_0.as_deref(), Some(&[0xcd; 32][..]));
+        assert_eq!(s.client_traffic_0, None);
+        assert_eq!(log.len(), 1);
+        assert_eq!(log.stats(), &stats);
+    }
+
+    #[test]
+    fn rsa_lines_are_keyed_by_the_encrypted_prefix() {
+        let pms = "03".repeat(48);
+        let mut log = KeyLog::new();
+        log.add(format!("RSA 0011223344556677 {pms}").as_bytes());
+        assert_eq!(
+            log.rsa_premaster(&[0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77]),
+            Some(&[3u8; 48][..])
+        );
+        assert_eq!(log.rsa_premaster(&[0; 8]), None);
+    }
+
+    #[test]
+    fn hostile_lines_never_panic() {
+        let mut log = KeyLog::new();
+        for line in [
+            &b"\xff\xfe CLIENT_RANDOM"[..],
+            b"CLIENT_RANDOM",
+            b"CLIENT_RANDOM  ",
+            b"RSA 00 11",
+            b"CLIENT_RANDOM a b c d",
+            b"\0\0\0",
+        ] {
+            log.add(line);
+        }
+        assert!(log.is_empty());
+        assert_eq!(log.stats().used, 0);
+        assert_eq!(log.stats().skipped, 6);
+    }
+}
