@@ -283,6 +283,97 @@ fn a_flipped_database_byte_fails_verify_naming_the_record() {
 }
 
 #[test]
+fn prune_drops_old_exchanges_without_findings_and_verify_still_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = case_with(
+        tmp.path(),
+        &capture("gateway", "consentry.toml"),
+        &capture("gateway", "gateway.pcapng"),
+    );
+    let ids = |out: &str| -> BTreeSet<String> {
+        json_lines(out)
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+            .collect()
+    };
+    let findings_before = ok(&run(args!("-C", &dir, "findings", "--format", "jsonl")));
+    let exchanges_before = ids(&ok(&run(args!(
+        "-C",
+        &dir,
+        "exchanges",
+        "--format",
+        "jsonl"
+    ))));
+    // Exchanges a finding points at must survive.
+    let needed: BTreeSet<String> = json_lines(&findings_before)
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["exchange"].to_string())
+        .collect();
+    assert!(!needed.is_empty() && needed.len() < exchanges_before.len());
+
+    let cut = "2100-01-01T00:00:00Z";
+    let dry = ok(&run(args!(
+        "-C",
+        &dir,
+        "prune",
+        "--before",
+        cut,
+        "--dry-run"
+    )));
+    assert!(dry.starts_with("would prune "), "{dry}");
+    assert_eq!(
+        ids(&ok(&run(args!(
+            "-C",
+            &dir,
+            "exchanges",
+            "--format",
+            "jsonl"
+        )))),
+        exchanges_before,
+        "a dry run changes nothing"
+    );
+    let out = ok(&run(args!(
+        "-C", &dir, "prune", "--before", cut, "--vacuum"
+    )));
+    let want = format!(
+        "pruned {} of {} exchanges",
+        exchanges_before.len() - needed.len(),
+        exchanges_before.len()
+    );
+    assert!(
+        out.starts_with(&want) && out.contains("checkpoint record"),
+        "{out}"
+    );
+
+    let (passed, text) = verify(&dir);
+    assert!(passed, "{text}");
+    assert_eq!(
+        ids(&ok(&run(args!(
+            "-C",
+            &dir,
+            "exchanges",
+            "--format",
+            "jsonl"
+        )))),
+        needed
+    );
+    assert_eq!(
+        json_lines(&ok(&run(args!(
+            "-C", &dir, "findings", "--format", "jsonl"
+        )))),
+        json_lines(&findings_before),
+        "findings are never pruned"
+    );
+    ok(&run(args!(
+        "-C",
+        &dir,
+        "report",
+        "--out",
+        &tmp.path().join("r.html")
+    )));
+}
+
+#[test]
 fn init_makes_a_template_case_and_store_files_private() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
@@ -322,6 +413,25 @@ impl Lcg {
     }
 }
 
+/// Waits until the store at `path` holds more records than when called (or `limit`
+/// passes): a reader in WAL mode sees each commit of the writer.
+fn wait_for_new_records(path: &Path, limit: Duration) {
+    let count = || -> i64 {
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| {
+                c.query_row("SELECT COALESCE(MAX(seq), 0) FROM records", [], |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap_or(0)
+    };
+    let start = count();
+    let t0 = std::time::Instant::now();
+    while count() <= start && t0.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn sigkill_during_ingest_leaves_a_verifiable_store_and_the_rerun_completes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -357,7 +467,14 @@ fn sigkill_during_ingest_leaves_a_verifiable_store_and_the_rerun_completes() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(200 + rng.next(2500)));
+        if round > 0 {
+            // Later rounds kill after the first commits of this run (the WAL grows),
+            // however slow the machine: a kill must land mid-ingest, not before it.
+            wait_for_new_records(&dir.join(".consentry/store.db"), Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(rng.next(1500)));
+        } else {
+            std::thread::sleep(Duration::from_millis(200 + rng.next(2500)));
+        }
         // SIGKILL: no destructor, no flush, no commit.
         let _ = child.kill();
         let _ = child.wait();

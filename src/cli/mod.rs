@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod init;
 pub mod input;
 pub mod pipeline;
+pub mod prune;
 pub mod report;
 pub mod seal;
 pub mod signatures;
@@ -67,6 +68,9 @@ pub enum Command {
     Report(report::Args),
     /// Sign the case log's head with the case's Ed25519 key.
     Seal(seal::Args),
+    /// Remove old exchanges without findings from the case store, keeping the log
+    /// verifiable.
+    Prune(prune::Args),
     /// Work with case files.
     #[command(subcommand)]
     Case(CaseCommand),
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Findings(args) => findings::run(args, dir),
         Command::Report(args) => report::run(args, dir),
         Command::Seal(args) => seal::run(args, dir),
+        Command::Prune(args) => prune::run(args, dir),
         Command::Case(CaseCommand::Check(args)) => case_check::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Signatures(SignaturesCommand::Check(args)) => signatures::run(args),

@@ -4,7 +4,10 @@
 //! Policies:
 //! - WAL mode and a busy timeout, so one writer (an ingest, later a proxy) and
 //!   readers in other processes work at the same time.
-//! - `records` is append-only: triggers refuse `UPDATE` and `DELETE`.
+//! - `records` is append-only: triggers refuse `UPDATE` and `DELETE`, with one
+//!   exception: `prune` empties the body of old exchange records without findings,
+//!   after listing them in `pruned` under a `checkpoint` record that fixes their
+//!   hashes (see [`Store::prune`]).
 //! - Side tables (`ingests`, `exchanges`, `findings`, `consents`) are indexes over
 //!   records, written in the same transaction as the record they point to (`seq`);
 //!   `verify` checks them against the hashed bodies.
@@ -86,6 +89,20 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         device TEXT NOT NULL
      );",
+    // v2: pruning (`consentry prune`). A pruned record keeps its row, hashes and
+    // kind; only its body is emptied, and only for exchange records listed in
+    // `pruned` (written first, in the same transaction, with the checkpoint record).
+    "CREATE TABLE pruned(
+        seq INTEGER PRIMARY KEY REFERENCES records(seq),
+        checkpoint INTEGER NOT NULL REFERENCES records(seq)
+     );
+     DROP TRIGGER records_no_update;
+     CREATE TRIGGER records_no_update BEFORE UPDATE ON records
+        WHEN NOT (NEW.seq = OLD.seq AND NEW.kind = OLD.kind AND NEW.at = OLD.at
+                  AND NEW.prev_hash = OLD.prev_hash AND NEW.hash = OLD.hash
+                  AND length(NEW.body) = 0 AND OLD.kind = 'exchange'
+                  AND EXISTS (SELECT 1 FROM pruned WHERE pruned.seq = OLD.seq))
+        BEGIN SELECT RAISE(ABORT, 'records are append-only (only prune empties an exchange body)'); END;",
 ];
 
 /// Errors of the store.
@@ -478,7 +495,7 @@ impl Store {
     pub fn bodies(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT body FROM records WHERE kind = ?1 ORDER BY seq")
+            .prepare("SELECT body FROM records WHERE kind = ?1 AND length(body) > 0 ORDER BY seq")
             .map_err(self.err())?;
         let rows = stmt
             .query_map([kind.as_str()], |r| r.get::<_, Vec<u8>>(0))
@@ -535,6 +552,124 @@ impl Store {
         Ok(out)
     }
 
+    /// Prunes exchange records older than `before` that no finding refers to (and whose
+    /// ingest completed): appends a `checkpoint` record naming them by a digest of
+    /// their `seq` and hash, lists them in `pruned`, empties their bodies and drops
+    /// their index rows, all in one transaction. With `dry_run` nothing is written.
+    pub fn prune(&mut self, before: Timestamp, dry_run: bool) -> Result<Pruned, StoreError> {
+        self.commit()?;
+        self.begin()?;
+        let result = self.prune_in_transaction(before, dry_run);
+        match result {
+            Ok(p) if !dry_run => {
+                self.commit()?;
+                Ok(p)
+            }
+            other => {
+                self.head = None;
+                self.pending = 0;
+                let _ = self.conn.execute_batch("ROLLBACK");
+                other
+            }
+        }
+    }
+
+    fn prune_in_transaction(
+        &mut self,
+        before: Timestamp,
+        dry_run: bool,
+    ) -> Result<Pruned, StoreError> {
+        let e = sql(&self.path);
+        // Exchanges a finding refers to, by (ingest, exchange id); the finding's
+        // exchange id is only in its body.
+        self.conn
+            .execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS prune_keep(ingest INTEGER, id TEXT);
+                 DELETE FROM prune_keep;
+                 INSERT INTO prune_keep
+                    SELECT f.ingest, json_extract(CAST(r.body AS TEXT), '$.data.exchange')
+                    FROM findings f JOIN records r ON r.seq = f.seq;
+                 CREATE INDEX IF NOT EXISTS prune_keep_key ON prune_keep(ingest, id);",
+            )
+            .map_err(&e)?;
+        let older: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM exchanges WHERE at < ?1",
+                [before.micros()],
+                |r| r.get(0),
+            )
+            .map_err(&e)?;
+        let victims: Vec<(i64, Vec<u8>)> = self
+            .conn
+            .prepare(
+                "SELECT x.seq, r.hash FROM exchanges x JOIN records r ON r.seq = x.seq
+                 WHERE x.at < ?1
+                   AND NOT EXISTS (SELECT 1 FROM prune_keep k WHERE k.ingest = x.ingest AND k.id = x.id)
+                   AND EXISTS (SELECT 1 FROM ingests s JOIN ingests c
+                                 ON c.sha256 = s.sha256 AND c.phase = 'complete'
+                               WHERE s.seq = x.ingest)
+                 ORDER BY x.seq",
+            )
+            .and_then(|mut st| {
+                st.query_map([before.micros()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(&e)?;
+        let mut digest = record::PrunedDigest::default();
+        for (seq, hash) in &victims {
+            digest.add(*seq, hash);
+        }
+        let mut outcome = Pruned {
+            older: older as u64,
+            pruned: digest.count,
+            checkpoint: None,
+        };
+        if dry_run || victims.is_empty() {
+            return Ok(outcome);
+        }
+        let body = record::CheckpointBody {
+            before,
+            pruned: digest.count,
+            first_seq: digest.first_seq,
+            last_seq: digest.last_seq,
+            digest: digest.finish(),
+        };
+        drop(e);
+        // Appended without committing: the whole prune is one transaction.
+        let batch = std::mem::replace(&mut self.batch, usize::MAX);
+        let appended = self.append(Kind::Checkpoint, &body, Side::None);
+        self.batch = batch;
+        let checkpoint = appended?;
+        let e = sql(&self.path);
+        let mut mark = self
+            .conn
+            .prepare("INSERT INTO pruned(seq, checkpoint) VALUES (?1, ?2)")
+            .map_err(&e)?;
+        let mut empty = self
+            .conn
+            .prepare("UPDATE records SET body = x'' WHERE seq = ?1")
+            .map_err(&e)?;
+        let mut unindex = self
+            .conn
+            .prepare("DELETE FROM exchanges WHERE seq = ?1")
+            .map_err(&e)?;
+        for (seq, _) in &victims {
+            mark.execute(params![seq, checkpoint]).map_err(&e)?;
+            empty.execute([seq]).map_err(&e)?;
+            unindex.execute([seq]).map_err(&e)?;
+        }
+        outcome.checkpoint = Some(checkpoint);
+        Ok(outcome)
+    }
+
+    /// Rewrites the database file to give the space of pruned bodies back to the file
+    /// system (SQLite's `VACUUM`; needs no other writer at the time).
+    pub fn vacuum(&mut self) -> Result<(), StoreError> {
+        self.commit()?;
+        self.conn.execute_batch("VACUUM").map_err(self.err())
+    }
+
     /// Verifies the store: the hash chain, SQLite's own structure, the side tables
     /// against the hashed bodies, and every evidence file under `case_dir`.
     pub fn verify(&self, case_dir: &Path) -> Result<Verified, VerifyError> {
@@ -566,13 +701,39 @@ impl Store {
                 })
             })
             .map_err(e)?;
+        let pruned: std::collections::HashMap<i64, i64> = self
+            .conn
+            .prepare("SELECT seq, checkpoint FROM pruned")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(e)?;
+        let mut digests: std::collections::HashMap<i64, record::PrunedDigest> =
+            std::collections::HashMap::new();
         let mut head = Head::EMPTY;
         let mut evidence: Vec<(i64, record::IngestBody)> = Vec::new();
         let mut expected_side = SideCheck::default();
         for row in rows {
             let r = row.map_err(e)?;
+            if let Some(checkpoint) = pruned.get(&r.seq) {
+                head = record::check_pruned_record(&head, &r)?;
+                digests.entry(*checkpoint).or_default().add(r.seq, &r.hash);
+                continue;
+            }
             head = record::check_record(&head, &r)?;
+            if r.kind == Kind::Checkpoint.as_str() {
+                check_checkpoint(&r, digests.remove(&r.seq).unwrap_or_default())?;
+            }
             expected_side.add(&r, &mut evidence)?;
+        }
+        if let Some((checkpoint, d)) = digests.into_iter().min_by_key(|(c, _)| *c) {
+            return Err(VerifyError::Chain(ChainError {
+                seq: d.first_seq,
+                reason: format!(
+                    "marked pruned by record {checkpoint}, which is no checkpoint after it"
+                ),
+            }));
         }
         let integrity: String = self
             .conn
@@ -612,6 +773,39 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Checks a checkpoint record's body against the records found pruned under it.
+fn check_checkpoint(r: &Record, found: record::PrunedDigest) -> Result<(), ChainError> {
+    let fail = |reason: String| ChainError { seq: r.seq, reason };
+    let env: record::RawEnvelope<'_> =
+        serde_json::from_slice(&r.body).map_err(|x| fail(x.to_string()))?;
+    let b: record::CheckpointBody =
+        serde_json::from_str(env.data.get()).map_err(|x| fail(format!("checkpoint body: {x}")))?;
+    let (count, first, last) = (found.count, found.first_seq, found.last_seq);
+    if b.pruned != count || (count > 0 && (b.first_seq != first || b.last_seq != last)) {
+        return Err(fail(format!(
+            "checkpoint says {} records ({}-{}) were pruned, the log has {count} ({first}-{last})",
+            b.pruned, b.first_seq, b.last_seq
+        )));
+    }
+    if found.finish() != b.digest {
+        return Err(fail(
+            "the hashes of the records pruned under this checkpoint were altered".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What [`Store::prune`] did (or, dry, would do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Exchanges older than the cut-off.
+    pub older: u64,
+    /// Of those, pruned (the rest have findings or belong to an unfinished ingest).
+    pub pruned: u64,
+    /// `seq` of the checkpoint record written.
+    pub checkpoint: Option<i64>,
 }
 
 /// Which side table.
@@ -843,7 +1037,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/store.db");
         let mut s = Store::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let dmode = fs::metadata(path.parent().unwrap())
@@ -856,7 +1050,7 @@ mod tests {
         s.commit().unwrap();
         drop(s);
         let s = Store::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(s.head().unwrap().seq, 1);
     }
 
@@ -967,6 +1161,182 @@ mod tests {
                 assert!(m.contains(&format!("has no row for record {seq}")), "{m}")
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// A store with one completed ingest of four exchanges (at 5, 10, 15, 20 µs) and
+    /// a finding on the second; returns the exchanges' `seq`s.
+    fn store_with_exchanges(dir: &Path) -> (Store, Vec<i64>) {
+        use crate::exchange::{Exchange, SourceKind};
+        use crate::store::record::{ExchangeBody, IngestBody};
+        let mut s = Store::open(&dir.join("store.db")).unwrap();
+        let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        std::fs::create_dir(dir.join("evidence")).unwrap();
+        std::fs::write(dir.join("evidence/a.har"), b"").unwrap();
+        let mut ingest_body = IngestBody {
+            phase: Phase::Started,
+            name: "a.har".into(),
+            size: 0,
+            sha256: sha.into(),
+            kind: "har".into(),
+            evidence: "evidence/a.har".into(),
+            exchanges: None,
+            findings: None,
+        };
+        let ingest = s
+            .append(
+                Kind::Ingest,
+                &ingest_body,
+                Side::Ingest {
+                    sha256: sha,
+                    phase: Phase::Started,
+                },
+            )
+            .unwrap();
+        let mut seqs = Vec::new();
+        for i in 1..=4 {
+            let mut x = Exchange::new(
+                format!("x-{i}"),
+                SourceKind::Har,
+                Timestamp::from_micros(5 * i),
+            );
+            x.host = "tracker.example".into();
+            x.evidence.file_sha256 = Some(sha.into());
+            let b = ExchangeBody::of(&x);
+            let side = Side::Exchange {
+                ingest,
+                id: &b.id,
+                at: b.at,
+                device: None,
+                host: &b.host,
+            };
+            seqs.push(s.append(Kind::Exchange, &b, side).unwrap());
+        }
+        let at = Timestamp::from_micros(10);
+        let finding = serde_json::json!({
+            "id": "f-1", "at": at, "device": "phone", "rule": "share-before-consent",
+            "destination": {"host": "tracker.example"}, "exchange": "x-2",
+        });
+        let side = Side::Finding {
+            ingest,
+            id: "f-1",
+            at,
+            device: "phone",
+            rule: "share-before-consent",
+            host: "tracker.example",
+        };
+        s.append(Kind::Finding, &finding, side).unwrap();
+        ingest_body.phase = Phase::Complete;
+        let side = Side::Ingest {
+            sha256: sha,
+            phase: Phase::Complete,
+        };
+        s.append(Kind::Ingest, &ingest_body, side).unwrap();
+        s.commit().unwrap();
+        (s, seqs)
+    }
+
+    fn stored_exchange_ids(s: &Store) -> Vec<String> {
+        s.query(StoredTable::Exchanges, &Query::default())
+            .unwrap()
+            .iter()
+            .map(|b| serde_json::from_str::<serde_json::Value>(b).unwrap()["id"].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn prune_keeps_exchanges_with_findings_and_the_chain_verifiable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, seqs) = store_with_exchanges(dir.path());
+        let before = Timestamp::from_micros(16);
+        let head = s.head().unwrap();
+        let dry = s.prune(before, true).unwrap();
+        assert_eq!(
+            dry,
+            Pruned {
+                older: 3,
+                pruned: 2,
+                checkpoint: None
+            }
+        );
+        assert_eq!(s.head().unwrap(), head, "a dry run writes nothing");
+
+        let p = s.prune(before, false).unwrap();
+        assert_eq!((p.older, p.pruned), (3, 2));
+        let checkpoint = p.checkpoint.expect("a checkpoint record");
+        assert_eq!(checkpoint, head.seq + 1);
+        let v = s.verify(dir.path()).unwrap();
+        assert_eq!(v.head.seq, checkpoint);
+        assert_eq!(stored_exchange_ids(&s), [r#""x-2""#, r#""x-4""#]);
+        // x-1 and x-3 keep their rows and hashes, without bodies.
+        let empty: i64 = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM records WHERE length(body) = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(empty, 2);
+        assert_eq!(s.bodies(Kind::Exchange).unwrap().len(), 2);
+        // Nothing left to prune: no second checkpoint.
+        let again = s.prune(before, false).unwrap();
+        assert_eq!((again.older, again.pruned, again.checkpoint), (1, 0, None));
+        s.vacuum().unwrap();
+        s.verify(dir.path()).unwrap();
+        // Only pruning may empty a body: other records stay append-only.
+        for q in [
+            format!("UPDATE records SET body = x'' WHERE seq = {}", seqs[3]),
+            format!(
+                "UPDATE records SET hash = zeroblob(32) WHERE seq = {}",
+                seqs[0]
+            ),
+            format!("DELETE FROM records WHERE seq = {}", seqs[0]),
+        ] {
+            let e = s.conn.execute(&q, []).unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{q}: {e}");
+        }
+    }
+
+    #[test]
+    fn verify_catches_tampering_with_pruned_records() {
+        type Tamper = fn(&Connection, &[i64]);
+        let cases: [(&str, Tamper); 3] = [
+            ("altered hash of a pruned record", |c, seqs| {
+                c.execute_batch("DROP TRIGGER records_no_update").unwrap();
+                c.execute(
+                    "UPDATE records SET hash = zeroblob(32) WHERE seq = ?1",
+                    [seqs[2]],
+                )
+                .unwrap();
+            }),
+            ("pruned mark removed", |c, seqs| {
+                c.execute("DELETE FROM pruned WHERE seq = ?1", [seqs[0]])
+                    .unwrap();
+            }),
+            ("a kept record emptied and marked", |c, seqs| {
+                c.execute_batch("DROP TRIGGER records_no_update").unwrap();
+                c.execute(
+                    "INSERT INTO pruned(seq, checkpoint) SELECT ?1, checkpoint FROM pruned LIMIT 1",
+                    [seqs[3]],
+                )
+                .unwrap();
+                c.execute("UPDATE records SET body = x'' WHERE seq = ?1", [seqs[3]])
+                    .unwrap();
+                c.execute("DELETE FROM exchanges WHERE seq = ?1", [seqs[3]])
+                    .unwrap();
+            }),
+        ];
+        for (what, tamper) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut s, seqs) = store_with_exchanges(dir.path());
+            s.prune(Timestamp::from_micros(16), false).unwrap();
+            s.verify(dir.path()).unwrap();
+            tamper(&s.conn, &seqs);
+            match s.verify(dir.path()) {
+                Err(VerifyError::Chain(e)) => eprintln!("{what}: {e}"),
+                other => panic!("{what}: {other:?}"),
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ use anyhow::Context;
 pub mod db;
 pub mod record;
 
-pub use db::{Query, Store, StoreError, StoredTable, Verified, VerifyError};
+pub use db::{Pruned, Query, Store, StoreError, StoredTable, Verified, VerifyError};
 
 /// The case file's name inside a case directory.
 pub const CASE_FILE: &str = "consentry.toml";

@@ -38,6 +38,8 @@ pub enum Kind {
     Finding,
     Annotation,
     Seal,
+    /// Exchanges were pruned (`consentry prune`): see [`CheckpointBody`].
+    Checkpoint,
 }
 
 impl Kind {
@@ -50,6 +52,7 @@ impl Kind {
             Kind::Finding => "finding",
             Kind::Annotation => "annotation",
             Kind::Seal => "seal",
+            Kind::Checkpoint => "checkpoint",
         }
     }
 }
@@ -183,6 +186,87 @@ pub struct SealBody {
     pub public_key: String,
     /// The Ed25519 signature of [`seal_message`], lowercase hex (64 bytes).
     pub signature: String,
+}
+
+/// Body of a `checkpoint` record: exchange records older than `before` and without
+/// findings had their bodies removed. Their rows stay in the log with `seq`,
+/// `prev_hash` and `hash`, so the chain still links; `digest` fixes which records
+/// were pruned and their hashes, which can no longer be recomputed from a body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointBody {
+    pub before: Timestamp,
+    /// Records pruned by this checkpoint.
+    pub pruned: u64,
+    /// Lowest and highest `seq` pruned (0 when none).
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// [`PrunedDigest`] of the pruned records, lowercase hex.
+    pub digest: String,
+}
+
+/// `sha256` over `seq (8 bytes, big-endian) ‖ hash (32 bytes)` of each pruned record,
+/// in `seq` order.
+#[derive(Debug, Clone, Default)]
+pub struct PrunedDigest {
+    hasher: Sha256,
+    pub count: u64,
+    pub first_seq: i64,
+    pub last_seq: i64,
+}
+
+impl PrunedDigest {
+    pub fn add(&mut self, seq: i64, hash: &[u8]) {
+        self.hasher.update(seq.to_be_bytes());
+        self.hasher.update(hash);
+        if self.count == 0 {
+            self.first_seq = seq;
+        }
+        self.last_seq = seq;
+        self.count += 1;
+    }
+
+    /// The digest as a checkpoint records it.
+    pub fn finish(self) -> String {
+        hex(&self.hasher.finalize())
+    }
+}
+
+/// Checks a record whose body was pruned: it must be an exchange, and it must link to
+/// the head before it. Its own hash cannot be recomputed; the checkpoint that pruned it
+/// vouches for it (see [`CheckpointBody`]), and the next record's `prev_hash` must be it.
+pub fn check_pruned_record(head: &Head, r: &Record) -> Result<Head, ChainError> {
+    let fail = |reason: String| ChainError { seq: r.seq, reason };
+    if r.seq != head.seq + 1 {
+        return Err(fail(format!(
+            "sequence number {} follows {} (records missing or reordered)",
+            r.seq, head.seq
+        )));
+    }
+    if r.prev_hash.as_slice() != head.hash {
+        return Err(fail(
+            "prev_hash is not the hash of the record before it".into(),
+        ));
+    }
+    if !r.body.is_empty() {
+        return Err(fail("marked pruned but still has a body".into()));
+    }
+    if r.kind != Kind::Exchange.as_str() {
+        return Err(fail(format!(
+            "a pruned record must be an exchange, this one says {:?}",
+            r.kind
+        )));
+    }
+    let hash: [u8; 32] = r
+        .hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| fail(format!("hash is {} bytes, not 32", r.hash.len())))?;
+    Ok(Head {
+        records: head.records + 1,
+        seq: r.seq,
+        hash,
+        ..*head
+    })
 }
 
 /// What a seal signs.
