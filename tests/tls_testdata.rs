@@ -63,7 +63,8 @@ fn run(capture: &Path, keylog: Option<&Path>) -> Vec<Conn> {
     let mut reader = CaptureReader::new(&data[..]).expect("capture");
     let mut decoder = PacketDecoder::new(PacketLimits::default());
     let mut conns: Vec<Conn> = Vec::new();
-    let mut by_key: HashMap<((IpAddr, u16), (IpAddr, u16)), usize> = HashMap::new();
+    type Endpoint = (IpAddr, u16);
+    let mut by_key: HashMap<(Endpoint, Endpoint), usize> = HashMap::new();
     while let Some(ev) = reader.next_event().expect("capture event") {
         let frame = match ev {
             CaptureEvent::Secrets { data, .. } => {

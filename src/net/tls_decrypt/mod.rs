@@ -456,6 +456,14 @@ impl TlsDecryptor {
             if dir.held.is_empty() && ctype == ALERT {
                 return;
             }
+            let after_retry = self
+                .server_hello
+                .as_ref()
+                .is_some_and(|sh| sh.retry_request);
+            if ctype == CHANGE_CIPHER_SPEC && after_retry {
+                // Only TLS 1.3 retries: a compatibility record, not a key change.
+                return;
+            }
             if !hello_seen {
                 // A direction that does not begin with its hello: mid-connection capture.
                 self.fail(NotDecrypted::MissingHandshake);
@@ -916,3 +924,6 @@ impl TlsDecryptor {
         self.install12(suite, &master, keys, false);
     }
 }
+
+#[cfg(test)]
+mod tests;
