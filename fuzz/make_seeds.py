@@ -224,6 +224,27 @@ def main():
     write("tls_hello", "two-records", hello[:5 + 100].replace(b"\x16\x03\x01\x02\x00", b"\x16\x03\x01\x00\x64", 1)
           + b"\x16\x03\x01" + (len(hello) - 105).to_bytes(2, "big") + hello[105:])
 
+    # tls_decrypt: the RFC 8448 §3 connection (hex constants of the decryptor's tests),
+    # as steps of at most 126 bytes: ClientHello, server flight, client's answer.
+    import re
+    src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "net",
+                            "tls_decrypt", "tests.rs")).read()
+    r = {m.group(1): bytes.fromhex(re.sub(r"\s", "", m.group(2)))
+         for m in re.finditer(r'const (R8448_[A-Z_]+): &str =\s*"([0-9a-f \n]+)";', src)}
+    ch = r["R8448_CH"]
+    client_hello = b"\x16\x03\x01" + len(ch).to_bytes(2, "big") + ch
+    server = r["R8448_SH_REC"] + r["R8448_FLIGHT_REC"] + r["R8448_NST_REC"] + r["R8448_S_APP_REC"]
+    client = r["R8448_CFIN_REC"] + r["R8448_C_APP_REC"] + r["R8448_C_ALERT_REC"]
+
+    def steps(server_side, data):
+        out = b""
+        for i in range(0, len(data), 126):
+            piece = data[i:i + 126]
+            out += bytes([len(piece) | (0x80 if server_side else 0)]) + piece
+        return out
+    write("tls_decrypt", "rfc8448", steps(False, client_hello) + steps(True, server) + steps(False, client))
+    write("tls_decrypt", "rfc8448-client-first", steps(False, client_hello + client) + steps(True, server))
+
     # tcp: op sequences for the layout of `tcp` in fuzz/src/lib.rs (flags, i16 delta,
     # length), from an ISN near the wrap point.
     def tcp_input(max_bytes_div4, max_segs, isn, ops):

@@ -313,6 +313,20 @@ fn hand_written_hostile_net_inputs_do_not_crash() {
     targets::tls_hello(b"\x16\x03\x01\x00\x04\x01\xff\xff\xff");
     targets::tls_hello(&b"\x16\x03\x03\x00\x01\x01".repeat(20_000));
     targets::tls_hello(b"\x15\x03\x03\x00\x02\x02\x28");
+
+    // tls_decrypt: a hello then endless held records, gaps on both sides, an
+    // oversized record header, a ServerHello without a ClientHello.
+    let hello = b"\x16\x03\x01\x00\x2e\x01\x00\x00\x2a\x03\x03".to_vec();
+    let mut steps = vec![hello.len() as u8];
+    steps.extend(&hello);
+    steps.extend([0u8; 32]);
+    for _ in 0..2_000 {
+        steps.extend(b"\x06\x17\x03\x03\x00\x01\x00");
+    }
+    targets::tls_decrypt(&steps);
+    targets::tls_decrypt(b"\x7f\xff\x05\x16\x03\x03\xff\xff");
+    targets::tls_decrypt(b"\x85\x16\x03\x03\x00\x04\x84\x02\x00\x00\x00");
+    targets::tls_decrypt(&[0x7e; 4_000]);
 }
 
 #[test]

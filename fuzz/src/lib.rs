@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 12] = [
+pub const TARGETS: [&str; 13] = [
     "har",
     "decode",
     "case",
@@ -34,6 +34,7 @@ pub const TARGETS: [&str; 12] = [
     "dns",
     "tls_hello",
     "tcp",
+    "tls_decrypt",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -50,6 +51,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "http1" => http1(data),
         "dns" => dns(data),
         "tls_hello" => tls_hello(data),
+        "tls_decrypt" => tls_decrypt(data),
         "tcp" => tcp(data),
         "tap" => tap(data),
         _ => return false,
@@ -569,6 +571,68 @@ pub fn tls_hello(data: &[u8]) {
     let _ = sniff::sniff_client(data);
     let _ = sniff::sniff_client_with_ports(data, 53, 1);
     let _ = sniff::sniff_server(data);
+}
+
+/// The key log of the `tls_decrypt` target: RFC 8448 §3's traffic secrets for its
+/// client random, and a TLS 1.2 master secret for the all-zero client random.
+const TLS_DECRYPT_KEYLOG: &str = "\
+CLIENT_HANDSHAKE_TRAFFIC_SECRET cb34ecb1e78163ba1c38c6dacb196a6dffa21a8d9912ec18a2ef6283024dece7 b3eddb126e067f35a780b3abf45e2d8f3b1a950738f52e9600746a0e27a55a21
+SERVER_HANDSHAKE_TRAFFIC_SECRET cb34ecb1e78163ba1c38c6dacb196a6dffa21a8d9912ec18a2ef6283024dece7 b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38
+CLIENT_TRAFFIC_SECRET_0 cb34ecb1e78163ba1c38c6dacb196a6dffa21a8d9912ec18a2ef6283024dece7 9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5
+SERVER_TRAFFIC_SECRET_0 cb34ecb1e78163ba1c38c6dacb196a6dffa21a8d9912ec18a2ef6283024dece7 a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643
+CLIENT_RANDOM 0000000000000000000000000000000000000000000000000000000000000000 616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161616161
+";
+
+/// `tls_decrypt`: `net::tls_decrypt::TlsDecryptor` with a fixed key log. The input is
+/// steps: a byte `h` (bit 7: server side; `h & 0x7f == 0x7f`: a gap on that side;
+/// else that many bytes follow, fewer at the end). Asserts that cutting every step in
+/// two at its middle gives the same outputs and status (stream-split invariance).
+pub fn tls_decrypt(data: &[u8]) {
+    use consentry::net::keylog::KeyLog;
+    use consentry::net::tls_decrypt::{TlsDecryptor, TlsOutput};
+    let mut steps: Vec<(bool, Option<&[u8]>)> = Vec::new();
+    let mut rest = data;
+    while let [h, tail @ ..] = rest {
+        let from_client = h & 0x80 == 0;
+        let n = usize::from(h & 0x7f);
+        if n == 0x7f {
+            steps.push((from_client, None));
+            rest = tail;
+            continue;
+        }
+        let (bytes, tail) = tail.split_at(n.min(tail.len()));
+        steps.push((from_client, Some(bytes)));
+        rest = tail;
+    }
+    let run = |split: bool| {
+        let mut keys = KeyLog::new();
+        keys.add(TLS_DECRYPT_KEYLOG.as_bytes());
+        let mut tls = TlsDecryptor::new();
+        let (mut plain, mut anomalies) = ([Vec::new(), Vec::new()], Vec::new());
+        for &(from_client, bytes) in &steps {
+            let mut out = Vec::new();
+            match bytes {
+                None => tls.gap(from_client),
+                Some(b) if split => {
+                    let (x, y) = b.split_at(b.len() / 2);
+                    tls.push(from_client, x, &mut keys, &mut out);
+                    tls.push(from_client, y, &mut keys, &mut out);
+                }
+                Some(b) => tls.push(from_client, b, &mut keys, &mut out),
+            }
+            for o in out {
+                match o {
+                    TlsOutput::Plaintext { from_client, data } => {
+                        plain[usize::from(!from_client)].extend(data)
+                    }
+                    TlsOutput::Anomaly(a) => anomalies.push(a),
+                }
+            }
+        }
+        let _ = (tls.alpn(), tls.client_hello(), tls.server_hello());
+        (plain, anomalies, tls.status(), tls.records_decrypted())
+    };
+    assert_eq!(run(false), run(true), "split-dependent TLS decryption");
 }
 
 /// Bytes of the `tcp` input read before the ops.

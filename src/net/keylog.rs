@@ -13,11 +13,21 @@
 //!
 //! Memory is bounded: at most [`MAX_ENTRIES`] client randoms are kept; later ones are
 //! counted as skipped.
+//!
+//! Besides what was logged, a `KeyLog` learns TLS ≤ 1.2 sessions from connections the
+//! decryptor keyed (session id or ticket → master secret), so a later connection that
+//! resumes one decrypts even when its own `CLIENT_RANDOM` line is missing, as in
+//! Wireshark. That cache holds at most [`MAX_SESSIONS`] sessions; when full it is
+//! emptied at once (a new session is likelier to be resumed than an old one).
 
 use std::collections::HashMap;
 
+use sha2::{Digest, Sha256};
+
 /// Client randoms (and RSA entries) kept at most.
 pub const MAX_ENTRIES: usize = 1 << 20;
+/// Sessions (ids and tickets) remembered at most; see the module doc.
+pub const MAX_SESSIONS: usize = 1 << 16;
 /// Longest secret accepted (SHA-384 secrets are 48 bytes; pre-master secrets 48).
 const MAX_SECRET: usize = 64;
 
@@ -51,6 +61,9 @@ pub struct KeyLog {
     by_random: HashMap<[u8; 32], Secrets>,
     /// RSA pre-master secrets by the first 8 bytes of their encrypted form.
     rsa: HashMap<[u8; 8], Vec<u8>>,
+    /// Learnt TLS ≤ 1.2 sessions: SHA-256 of a kind byte and the session id or ticket
+    /// (tickets can be large) → master secret.
+    sessions: HashMap<[u8; 32], Vec<u8>>,
     stats: KeyLogStats,
 }
 
@@ -141,6 +154,41 @@ impl KeyLog {
         self.rsa.get(encrypted_prefix).map(Vec::as_slice)
     }
 
+    /// Remembers the master secret of a TLS ≤ 1.2 session by its session id.
+    pub fn remember_session(&mut self, session_id: &[u8], master_secret: &[u8]) {
+        self.remember(b'i', session_id, master_secret);
+    }
+
+    /// Remembers the master secret of a TLS ≤ 1.2 session by its ticket (RFC 5077).
+    pub fn remember_ticket(&mut self, ticket: &[u8], master_secret: &[u8]) {
+        self.remember(b't', ticket, master_secret);
+    }
+
+    /// The master secret of a remembered session, by session id.
+    pub fn session_master(&self, session_id: &[u8]) -> Option<&[u8]> {
+        self.sessions
+            .get(&session_key(b'i', session_id))
+            .map(Vec::as_slice)
+    }
+
+    /// The master secret of a remembered session, by ticket.
+    pub fn ticket_master(&self, ticket: &[u8]) -> Option<&[u8]> {
+        self.sessions
+            .get(&session_key(b't', ticket))
+            .map(Vec::as_slice)
+    }
+
+    fn remember(&mut self, kind: u8, id: &[u8], master_secret: &[u8]) {
+        if id.is_empty() || master_secret.is_empty() || master_secret.len() > MAX_SECRET {
+            return;
+        }
+        if self.sessions.len() >= MAX_SESSIONS {
+            self.sessions.clear();
+        }
+        self.sessions
+            .insert(session_key(kind, id), master_secret.to_vec());
+    }
+
     /// Client randoms and RSA entries known.
     pub fn len(&self) -> usize {
         self.entries()
@@ -154,6 +202,13 @@ impl KeyLog {
     pub fn stats(&self) -> &KeyLogStats {
         &self.stats
     }
+}
+
+fn session_key(kind: u8, id: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([kind]);
+    h.update(id);
+    h.finalize().into()
 }
 
 /// The field of `s` a label fills; `None` for labels we do not use.
@@ -264,6 +319,22 @@ mod tests {
             Some(&[3u8; 48][..])
         );
         assert_eq!(log.rsa_premaster(&[0; 8]), None);
+    }
+
+    #[test]
+    fn sessions_by_id_and_ticket_are_separate_and_bounded() {
+        let mut log = KeyLog::new();
+        log.remember_session(b"id-1", &[1; 48]);
+        log.remember_ticket(b"id-1", &[2; 48]);
+        log.remember_session(b"", &[3; 48]);
+        assert_eq!(log.session_master(b"id-1"), Some(&[1u8; 48][..]));
+        assert_eq!(log.ticket_master(b"id-1"), Some(&[2u8; 48][..]));
+        assert_eq!(log.session_master(b""), None);
+        assert_eq!(log.session_master(b"id-2"), None);
+        for i in 0..MAX_SESSIONS as u32 {
+            log.remember_session(&i.to_be_bytes(), &[4; 48]);
+        }
+        assert!(log.sessions.len() <= MAX_SESSIONS);
     }
 
     #[test]

@@ -25,6 +25,10 @@ const SERVER_HELLO: u8 = 2;
 const EXT_SNI: u16 = 0;
 const EXT_ALPN: u16 = 16;
 const EXT_SUPPORTED_VERSIONS: u16 = 43;
+const EXT_ENCRYPT_THEN_MAC: u16 = 22;
+const EXT_EXTENDED_MASTER_SECRET: u16 = 23;
+const EXT_SESSION_TICKET: u16 = 35;
+const EXT_EARLY_DATA: u16 = 42;
 /// Most ALPN protocols kept from one hello.
 const MAX_ALPN: usize = 16;
 
@@ -43,6 +47,14 @@ pub struct ClientHello {
     pub sni: Option<String>,
     /// ALPN protocol names offered (at most 16), bytes outside printable ASCII as `\DDD`.
     pub alpn: Vec<String>,
+    /// Extension 22 (RFC 7366) offered.
+    pub encrypt_then_mac: bool,
+    /// Extension 23 (RFC 7627) offered.
+    pub extended_master_secret: bool,
+    /// Extension 42: the client sends 0-RTT data (TLS 1.3).
+    pub early_data: bool,
+    /// Extension 35 (RFC 5077) with a ticket: a TLS ≤ 1.2 resumption attempt.
+    pub session_ticket: Option<Vec<u8>>,
 }
 
 impl ClientHello {
@@ -71,6 +83,10 @@ pub struct ServerHello {
     pub alpn: Option<String>,
     /// A HelloRetryRequest (RFC 8446 §4.1.3 special random): the real ServerHello follows.
     pub retry_request: bool,
+    /// Extension 22 (RFC 7366) accepted.
+    pub encrypt_then_mac: bool,
+    /// Extension 23 (RFC 7627) accepted.
+    pub extended_master_secret: bool,
 }
 
 /// Answer of a [`HelloReader`] feed.
@@ -357,6 +373,10 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, String> {
         cipher_suites,
         sni: None,
         alpn: Vec::new(),
+        encrypt_then_mac: false,
+        extended_master_secret: false,
+        early_data: false,
+        session_ticket: None,
     };
     for (t, d) in extensions(&mut c)? {
         match t {
@@ -372,6 +392,10 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, String> {
                 }
             }
             EXT_ALPN => hello.alpn = alpn_list(d)?,
+            EXT_ENCRYPT_THEN_MAC => hello.encrypt_then_mac = true,
+            EXT_EXTENDED_MASTER_SECRET => hello.extended_master_secret = true,
+            EXT_EARLY_DATA => hello.early_data = true,
+            EXT_SESSION_TICKET if !d.is_empty() => hello.session_ticket = Some(d.to_vec()),
             EXT_SUPPORTED_VERSIONS => {
                 let mut e = Cur::new(d, "supported_versions");
                 hello.supported_versions = u16s(e.vec8()?, "supported_versions")?;
@@ -402,15 +426,31 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, String> {
         cipher_suite,
         alpn: None,
         retry_request: random == HRR_RANDOM,
+        encrypt_then_mac: false,
+        extended_master_secret: false,
     };
     for (t, d) in extensions(&mut c)? {
         match t {
             EXT_SUPPORTED_VERSIONS => hello.version = Cur::new(d, "supported_versions").u16()?,
             EXT_ALPN => hello.alpn = alpn_list(d)?.into_iter().next(),
+            EXT_ENCRYPT_THEN_MAC => hello.encrypt_then_mac = true,
+            EXT_EXTENDED_MASTER_SECRET => hello.extended_master_secret = true,
             _ => {}
         }
     }
     Ok(hello)
+}
+
+/// The ALPN protocol chosen in a TLS 1.3 EncryptedExtensions body (after the 4-byte
+/// handshake header), if it names one.
+pub fn parse_encrypted_extensions_alpn(body: &[u8]) -> Result<Option<String>, String> {
+    let mut c = Cur::new(body, "EncryptedExtensions");
+    for (t, d) in extensions(&mut c)? {
+        if t == EXT_ALPN {
+            return Ok(alpn_list(d)?.into_iter().next());
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -457,6 +497,9 @@ mod tests {
         assert_eq!(h.session_id.len(), 32);
         assert_eq!(&h.cipher_suites[..3], [0x1302, 0x1303, 0x1301]);
         assert_eq!(h.cipher_suites.len(), 18);
+        // OpenSSL offers encrypt-then-MAC, extended master secret and an empty ticket.
+        assert!(h.encrypt_then_mac && h.extended_master_secret);
+        assert!(!h.early_data && h.session_ticket.is_none());
         // STYLE.md #14: every split point gives the same answer.
         for cut in 0..=stream.len() {
             assert_eq!(
