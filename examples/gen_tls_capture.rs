@@ -58,12 +58,18 @@ fn main() -> std::io::Result<()> {
     let keylog = corpus.keylog.as_bytes();
     std::fs::write(dir.join("tls.keylog"), keylog)?;
     std::fs::write(dir.join("tls.pcap"), tls_corpus::write_pcap(&corpus.tls))?;
-    std::fs::write(dir.join("tls.pcapng"), tls_corpus::write_pcapng(&corpus.tls, None))?;
+    std::fs::write(
+        dir.join("tls.pcapng"),
+        tls_corpus::write_pcapng(&corpus.tls, None),
+    )?;
     std::fs::write(
         dir.join("tls-dsb.pcapng"),
         tls_corpus::write_pcapng(&corpus.tls, Some(keylog)),
     )?;
-    std::fs::write(dir.join("plain.pcap"), tls_corpus::write_pcap(&corpus.plain))?;
+    std::fs::write(
+        dir.join("plain.pcap"),
+        tls_corpus::write_pcap(&corpus.plain),
+    )?;
     std::fs::write(dir.join("consentry.toml"), CASE)?;
     for line in &corpus.negotiated {
         println!("{line}");

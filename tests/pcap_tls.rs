@@ -72,6 +72,14 @@ fn projected(run: &AnalysisRun) -> Vec<Value> {
         .collect()
 }
 
+/// `got` equals `want`, reported finding by finding.
+fn assert_same_findings(got: &[Value], want: &[Value], what: &str) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g, w, "{what}: finding {i} differs");
+    }
+    assert_eq!(got.len(), want.len(), "{what}: number of findings");
+}
+
 /// Every exchange of a capture, read with `keylogs`, and the reader's summary.
 fn exchanges(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSummary) {
     let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
@@ -114,7 +122,10 @@ fn plaintext_twin_gives_the_golden_findings() {
     }
     let want = std::fs::read(&golden)
         .unwrap_or_else(|e| panic!("{}: {e} (run with CONSENTRY_BLESS=1)", golden.display()));
-    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
     // The twin carries every request of the corpus, HTTP/1 and HTTP/2 alike.
     assert!(run.findings.len() >= 11, "{} findings", run.findings.len());
 }
@@ -124,7 +135,7 @@ fn with_the_key_log_the_findings_are_the_plaintext_ones() {
     let want = projected(&analyse("plain.pcap", &[]));
     for file in ["tls.pcap", "tls.pcapng"] {
         let run = analyse(file, &[keylog()]);
-        assert_eq!(projected(&run), want, "{file}");
+        assert_same_findings(&projected(&run), &want, file);
         let traffic = run.summary.traffic.as_ref().unwrap();
         assert_eq!(traffic.tls_decrypted, tls_connections(), "{file}");
         assert!(traffic.tls_not_decrypted.is_empty(), "{file}: {traffic:?}");
@@ -135,10 +146,13 @@ fn with_the_key_log_the_findings_are_the_plaintext_ones() {
 fn the_secrets_block_alone_decrypts() {
     let want = projected(&analyse("plain.pcap", &[]));
     let run = analyse("tls-dsb.pcapng", &[]);
-    assert_eq!(projected(&run), want);
+    assert_same_findings(&projected(&run), &want, "tls-dsb.pcapng");
     let (list, summary) = exchanges("tls-dsb.pcapng", Vec::new());
     assert_eq!(summary.secrets_blocks, 1);
-    let lines = keylog().split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+    let lines = keylog()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count() as u64;
     assert_eq!(summary.secrets_keylog.lines, lines);
     assert_eq!(summary.secrets_keylog.used, lines);
     assert!(list
@@ -164,7 +178,9 @@ fn without_keys_each_connection_is_metadata_named_by_its_sni() {
             assert_eq!(t.sni.as_deref(), Some(x.host.as_str()));
             assert!(!t.decrypted);
             assert!(
-                t.decrypt_error.as_deref().is_some_and(|e| e.starts_with("no key")),
+                t.decrypt_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("no key")),
                 "{file}: {:?}",
                 t.decrypt_error
             );
@@ -267,7 +283,13 @@ fn decrypted_requests_are_the_plaintext_requests() {
 #[test]
 fn the_generator_runs_every_suite_resumption_and_key_update() {
     let corpus = tls_corpus::generate();
-    let n = |needle: &str| corpus.negotiated.iter().filter(|l| l.contains(needle)).count();
+    let n = |needle: &str| {
+        corpus
+            .negotiated
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    };
     for suite in [
         "TLS13_AES_128_GCM_SHA256",
         "TLS13_AES_256_GCM_SHA384",
@@ -309,10 +331,11 @@ fn tshark_requests(tshark: &Path, file: &str, keylog: Option<&Path>) -> Vec<Stri
     let mut cmd = Command::new(tshark);
     cmd.arg("-n").arg("-r").arg(dir().join(file));
     if let Some(k) = keylog {
-        cmd.arg("-o").arg(format!("tls.keylog_file:{}", k.display()));
+        cmd.arg("-o")
+            .arg(format!("tls.keylog_file:{}", k.display()));
     }
-    // The plaintext twin's HTTP/2 runs on port 80 with prior knowledge.
-    cmd.args(["-d", "tcp.port==80,http2"]);
+    // The plaintext twin's HTTP/2 runs with prior knowledge, found by its preface.
+    cmd.args(["--enable-heuristic", "http2_tcp"]);
     cmd.args([
         "-Y",
         "http.request or http2.headers.method",
@@ -391,4 +414,132 @@ fn tshark_and_consentry_decrypt_the_same_requests() {
     let theirs = tshark_requests(&tshark, "tls.pcap", Some(&dir().join("tls.keylog")));
     let (ours, _) = exchanges("tls.pcap", vec![keylog()]);
     assert_eq!(request_lines(&ours), theirs, "tls.pcap");
+}
+
+// --- the command line ---------------------------------------------------------
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_consentry"))
+}
+
+#[test]
+fn cli_reports_each_key_log_and_names_a_missing_one() {
+    let case = dir().join("consentry.toml");
+    let o = bin()
+        .arg("exchanges")
+        .arg(dir().join("tls.pcap"))
+        .arg("--case")
+        .arg(&case)
+        .arg("--keylog")
+        .arg(dir().join("tls.keylog"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let lines = keylog()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert!(
+        err.contains(&format!(": {lines} lines, {lines} used, 0 skipped")),
+        "{err}"
+    );
+
+    let o = bin()
+        .arg("analyze")
+        .arg(dir().join("tls.pcap"))
+        .arg("--case")
+        .arg(&case)
+        .arg("--keylog")
+        .arg(dir().join("no-such.keylog"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no-such.keylog"), "{err}");
+}
+
+#[test]
+fn cli_summary_counts_tls_connections_by_reason() {
+    let o = bin()
+        .arg("analyze")
+        .arg(dir().join("tls.pcap"))
+        .arg("--case")
+        .arg(dir().join("consentry.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    let n = tls_connections();
+    assert!(
+        out.contains(&format!(
+            "{n} TLS connections: 0 decrypted, {n} not (no-key {n})"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_secrets_block_is_reported() {
+    let o = bin()
+        .arg("exchanges")
+        .arg(dir().join("tls-dsb.pcapng"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("key log in the secrets blocks of ") && err.contains("tls-dsb.pcapng (1): "),
+        "{err}"
+    );
+}
+
+#[test]
+fn ingest_keeps_the_key_log_as_hashed_evidence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case_dir = tmp.path().join("case");
+    let init = bin()
+        .arg("init")
+        .arg(&case_dir)
+        .arg("--from-case")
+        .arg(dir().join("consentry.toml"))
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let ingest = |extra: &[&str]| {
+        let o = bin()
+            .arg("-C")
+            .arg(&case_dir)
+            .arg("ingest")
+            .arg(dir().join("tls.pcap"))
+            .arg("--keylog")
+            .arg(dir().join("tls.keylog"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    let out = ingest(&[]);
+    assert!(out.contains("key log stored as evidence/"), "{out}");
+    let again = ingest(&[]);
+    assert!(again.contains("key log already stored"), "{again}");
+    let evidence: Vec<String> = std::fs::read_dir(case_dir.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(evidence.len(), 2, "{evidence:?}");
+    assert!(
+        evidence.iter().any(|n| n.ends_with("tls.keylog")),
+        "{evidence:?}"
+    );
+    let verify = bin().arg("verify").arg(&case_dir).output().unwrap();
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{out}");
+    assert!(out.contains(" 2 evidence files"), "{out}");
 }

@@ -191,7 +191,10 @@ pub fn read_input_with_hash(
                     }
                     if summary.secrets_keylog.lines > 0 {
                         outcome.notes.push(super::keylog::describe(
-                            &format!("in {label} ({} secrets blocks)", summary.secrets_blocks),
+                            &format!(
+                                "in the secrets blocks of {label} ({})",
+                                summary.secrets_blocks
+                            ),
                             &summary.secrets_keylog,
                         ));
                     }

@@ -364,7 +364,11 @@ pub fn generate() -> Corpus {
         }
         conv.close(start + 302_000, &mut plain);
     }
-    let keylog = keylog.0.lock().map(|l| l.join("\n") + "\n").unwrap_or_default();
+    let keylog = keylog
+        .0
+        .lock()
+        .map(|l| l.join("\n") + "\n")
+        .unwrap_or_default();
     Corpus {
         keylog,
         tls,
@@ -455,8 +459,9 @@ fn run_tls(
     let mut client = Connection::Client(
         rustls::ClientConnection::new(client_config, name).expect("client connection"),
     );
-    let mut server =
-        Connection::Server(rustls::ServerConnection::new(server_config).expect("server connection"));
+    let mut server = Connection::Server(
+        rustls::ServerConnection::new(server_config).expect("server connection"),
+    );
     let mut flights = Vec::new();
     // The handshake: flights 1 ms apart.
     let mut ts = start + 1_000;
@@ -476,7 +481,11 @@ fn run_tls(
             break;
         }
     }
-    assert!(!client.is_handshaking(), "{}: handshake did not finish", spec.host);
+    assert!(
+        !client.is_handshaking(),
+        "{}: handshake did not finish",
+        spec.host
+    );
     for (n, req) in spec.requests.iter().enumerate() {
         let at = start + 100_000 * (n as i64 + 1);
         if spec.key_update && n > 0 {
@@ -489,7 +498,12 @@ fn run_tls(
         client.writer().write_all(&up).expect("client write");
         let bytes = pump(&mut client, &mut server);
         flights.push((true, at, bytes));
-        assert_eq!(received(&mut server), up, "{}: server got the request", spec.host);
+        assert_eq!(
+            received(&mut server),
+            up,
+            "{}: server got the request",
+            spec.host
+        );
         let down = match spec.app {
             App::Http1 => http1_response().to_vec(),
             App::H2 => h2_response(),
@@ -497,7 +511,12 @@ fn run_tls(
         server.writer().write_all(&down).expect("server write");
         let bytes = pump(&mut server, &mut client);
         flights.push((false, at + 1_000, bytes));
-        assert_eq!(received(&mut client), down, "{}: client got the response", spec.host);
+        assert_eq!(
+            received(&mut client),
+            down,
+            "{}: client got the response",
+            spec.host
+        );
     }
     client.send_close_notify();
     let bytes = pump(&mut client, &mut server);
@@ -657,7 +676,14 @@ impl Tcp {
         }
     }
 
-    fn segment(&mut self, from_client: bool, flags: u8, payload: &[u8], ts: i64, out: &mut Vec<Packet>) {
+    fn segment(
+        &mut self,
+        from_client: bool,
+        flags: u8,
+        payload: &[u8],
+        ts: i64,
+        out: &mut Vec<Packet>,
+    ) {
         let (src, dst, seq, ack) = if from_client {
             (self.client, self.server, self.client_seq, self.server_seq)
         } else {
