@@ -43,6 +43,7 @@ fn exchanges_n(n: usize) -> Vec<ExchangeBody> {
                 version: Some("TLS 1.3".into()),
                 sni: None,
                 decrypted: true,
+                decrypt_error: None,
             });
             x.evidence.file_sha256 = Some("ab".repeat(32));
             x.evidence.locator = format!("entry {i}");

@@ -72,6 +72,10 @@ pub struct TlsInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
     pub decrypted: bool,
+    /// Why the connection was not decrypted (`no key for this client random`, …), when
+    /// it was not and the reason is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decrypt_error: Option<String>,
 }
 
 /// Something odd about an exchange that did not stop processing: a limit hit, a body

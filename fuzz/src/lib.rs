@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 13] = [
+pub const TARGETS: [&str; 14] = [
     "har",
     "decode",
     "case",
@@ -35,6 +35,7 @@ pub const TARGETS: [&str; 13] = [
     "tls_hello",
     "tcp",
     "tls_decrypt",
+    "tls_tap",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -54,6 +55,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "tls_decrypt" => tls_decrypt(data),
         "tcp" => tcp(data),
         "tap" => tap(data),
+        "tls_tap" => tls_tap(data),
         _ => return false,
     }
     true
@@ -231,6 +233,46 @@ pub fn tap(data: &[u8]) {
             original_len: f.len() as u32,
         };
         tap.frame(&frame, &mut check);
+    }
+    tap.finish(&mut check);
+}
+
+/// The key log of the TLS corpus (`captures/tls/`), which the `tls_tap` seeds use.
+const TLS_CORPUS_KEYLOG: &[u8] = include_bytes!("../../captures/tls/tls.keylog");
+
+/// `tls_tap`: the input is a pcap or pcapng file (seeds: `captures/tls/*`), run through
+/// a `Tap` that knows the TLS corpus's key log, and also the key log of any Decryption
+/// Secrets Block in it, so mutated records, hellos and secrets reach the decryptor and
+/// the plaintext the parsers above it. Asserts every exchange has an id and a host.
+pub fn tls_tap(data: &[u8]) {
+    use consentry::case::DeviceResolver;
+    use consentry::net::capture::{CaptureEvent, CaptureReader};
+    use consentry::net::flow::SECRETS_TYPE_TLS_KEYLOG;
+    use consentry::net::tap::Tap;
+    let Ok(mut reader) = CaptureReader::new(data) else {
+        return;
+    };
+    let mut tap = Tap::new(
+        DeviceResolver::default(),
+        None,
+        None,
+        SourceKind::Pcap,
+        Default::default(),
+    );
+    tap.add_keylog(TLS_CORPUS_KEYLOG);
+    let mut check = |x: Exchange| {
+        assert!(!x.host.is_empty(), "exchange without host");
+        assert!(x.id.starts_with("x-"));
+    };
+    while let Ok(Some(event)) = reader.next_event() {
+        match event {
+            CaptureEvent::Frame(f) => tap.frame(&f, &mut check),
+            CaptureEvent::Secrets { secrets_type, data } => {
+                if secrets_type == SECRETS_TYPE_TLS_KEYLOG {
+                    tap.add_keylog(data);
+                }
+            }
+        }
     }
     tap.finish(&mut check);
 }

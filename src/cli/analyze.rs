@@ -31,6 +31,10 @@ pub struct Args {
     /// clients that match no device address, to this device of the case.
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
+    /// NSS key log with the TLS secrets of the captures (the `SSLKEYLOGFILE` format);
+    /// several allowed. Secrets inside a pcapng are used without it.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -127,7 +131,21 @@ pub fn analyze_files(
     options: Options,
     workers: usize,
 ) -> anyhow::Result<AnalysisRun> {
-    let attribution = Attribution::new(&case, device)?;
+    analyze_files_with_keylogs(case, files, device, &[], options, workers)
+}
+
+/// [`analyze_files`] decrypting the captures' TLS with `keylogs` (`--keylog` files'
+/// contents, see [`super::keylog`]) besides the secrets the captures carry.
+pub fn analyze_files_with_keylogs(
+    case: Arc<Case>,
+    files: &[PathBuf],
+    device: Option<String>,
+    keylogs: &[Arc<[u8]>],
+    options: Options,
+    workers: usize,
+) -> anyhow::Result<AnalysisRun> {
+    let mut attribution = Attribution::new(&case, device)?;
+    attribution.keylogs = keylogs.to_vec();
     let mut analyzer = Analyzer::new(case.clone(), options);
     let mut summary = RunSummary {
         case: case.meta.id.clone(),
@@ -158,6 +176,9 @@ pub fn analyze_files(
                 });
                 for w in &outcome.warnings {
                     eprintln!("consentry: warning: {w}");
+                }
+                for n in &outcome.notes {
+                    eprintln!("consentry: {n}");
                 }
                 outcomes.push(outcome);
             }
@@ -237,6 +258,8 @@ pub fn default_workers() -> usize {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let case = Arc::new(case::load(&args.case)?);
+    let keylogs = super::keylog::load(&args.keylog)?;
+    super::keylog::report(&keylogs);
     let options = Options {
         reveal: args.reveal,
         ..Options::default()
@@ -246,10 +269,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(n) => n - 1,
         None => default_workers(),
     };
-    let run = analyze_files(
+    let run = analyze_files_with_keylogs(
         case.clone(),
         &args.files,
         args.device.clone(),
+        &super::keylog::texts(&keylogs),
         options,
         workers,
     )?;

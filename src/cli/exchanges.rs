@@ -34,6 +34,10 @@ pub struct Args {
     /// (with files); only this device's exchanges (on a case).
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
+    /// NSS key log with the TLS secrets of the captures (the `SSLKEYLOGFILE` format);
+    /// several allowed. Secrets inside a pcapng are used without it.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
     /// On a case: from this time on (RFC 3339, inclusive).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub since: Option<Timestamp>,
@@ -60,6 +64,9 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
 
 pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     if args.files.is_empty() {
+        if !args.keylog.is_empty() {
+            anyhow::bail!("--keylog decrypts capture files; give the files");
+        }
         return run_store(&args, dir);
     }
     if args.since.is_some() || args.until.is_some() || args.host.is_some() {
@@ -69,7 +76,10 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         Some(path) => case::load(path)?,
         None => Case::default(),
     };
-    let attribution = Attribution::new(&case, args.device.clone())?;
+    let mut attribution = Attribution::new(&case, args.device.clone())?;
+    let keylogs = super::keylog::load(&args.keylog)?;
+    super::keylog::report(&keylogs);
+    attribution.keylogs = super::keylog::texts(&keylogs);
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -99,6 +109,9 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         });
         for w in &outcome.warnings {
             eprintln!("consentry: warning: {w}");
+        }
+        for n in &outcome.notes {
+            eprintln!("consentry: {n}");
         }
         inputs.extend(outcome.info);
         errors.extend(outcome.error);

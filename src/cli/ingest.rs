@@ -11,6 +11,11 @@
 //! what was read but gets no `complete` record, so ingesting it again resumes it.
 //! The case file's
 //! own consent decisions are stored once per case (keyed by their hash).
+//!
+//! `--keylog FILE` key logs are evidence too: each is copied into the evidence
+//! directory and logged with its SHA-256 (an ingest record of kind `keylog`, checked by
+//! `verify` like a capture) before the captures are analysed with its secrets. A
+//! capture already ingested is not analysed again: give its key log the first time.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -23,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use super::analyze::default_workers;
 use super::input::{read_input_with_hash, Attribution};
+use super::keylog::{self, KeyLogFile};
 use super::pipeline::analyze_stream;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
@@ -42,6 +48,10 @@ pub struct Args {
     /// clients that match no device address, to this device of the case.
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
+    /// NSS key log with the TLS secrets of the captures (the `SSLKEYLOGFILE` format),
+    /// stored as evidence beside them; several allowed.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
     /// Threads to use (default: one per core).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
@@ -75,16 +85,34 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         Some(n) => n - 1,
         None => default_workers(),
     };
+    let keylogs = keylog::load(&args.keylog)?;
+    keylog::report(&keylogs);
     let mut store = dir.open_store()?;
     let mut failed = false;
     store_case_consent(&mut store, &case)?;
+    for k in &keylogs {
+        match ingest_keylog(&dir, &mut store, k)? {
+            Ingested::AlreadyPresent { sha256 } => println!(
+                "{}: key log already stored (SHA-256 {sha256})",
+                k.path.display()
+            ),
+            Ingested::Stored {
+                sha256, evidence, ..
+            } => println!(
+                "{}: key log stored as {evidence} (SHA-256 {sha256})",
+                k.path.display()
+            ),
+        }
+    }
+    let texts = keylog::texts(&keylogs);
     for path in &args.files {
-        match ingest_file(
+        match ingest_file_with_keylogs(
             &dir,
             &mut store,
             case.clone(),
             path,
             args.device.clone(),
+            &texts,
             workers,
         )? {
             Ingested::AlreadyPresent { sha256 } => println!(
@@ -240,6 +268,64 @@ impl Sink<'_> {
     }
 }
 
+/// Copies a key log into the evidence directory and logs its SHA-256 (an ingest of
+/// kind `keylog`, with no exchanges), once per content.
+pub fn ingest_keylog(
+    dir: &CaseDir,
+    store: &mut Store,
+    file: &KeyLogFile,
+) -> anyhow::Result<Ingested> {
+    let sha256 = crate::store::record::hex(&Sha256::digest(&file.text));
+    let phase = store.ingest_phase(&sha256)?;
+    if let Some((Phase::Complete, _)) = phase {
+        return Ok(Ingested::AlreadyPresent { sha256 });
+    }
+    let name = file
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "keylog".into());
+    let evidence = copy_evidence(dir, &file.path, &evidence_name(&sha256, &name), &sha256)?;
+    let mut body = IngestBody {
+        phase: Phase::Started,
+        name,
+        size: file.text.len() as u64,
+        sha256: sha256.clone(),
+        kind: "keylog".to_string(),
+        evidence: evidence.clone(),
+        exchanges: None,
+        findings: None,
+    };
+    let mut new_records = 0;
+    for phase in [Phase::Started, Phase::Complete] {
+        // An interrupted earlier run may have written the `started` record already.
+        if phase == Phase::Started && store.ingest_phase(&sha256)?.is_some() {
+            continue;
+        }
+        body.phase = phase;
+        store.append(
+            Kind::Ingest,
+            &body,
+            Side::Ingest {
+                sha256: &sha256,
+                phase,
+            },
+        )?;
+        new_records += 1;
+    }
+    store.commit()?;
+    Ok(Ingested::Stored {
+        sha256,
+        evidence,
+        exchanges: 0,
+        findings: 0,
+        new_records,
+        resumed: phase.is_some(),
+        complete: true,
+        error: None,
+    })
+}
+
 /// Ingests one capture into the case (see the module documentation).
 pub fn ingest_file(
     dir: &CaseDir,
@@ -247,6 +333,20 @@ pub fn ingest_file(
     case: Arc<Case>,
     path: &Path,
     device: Option<String>,
+    workers: usize,
+) -> anyhow::Result<Ingested> {
+    ingest_file_with_keylogs(dir, store, case, path, device, &[], workers)
+}
+
+/// [`ingest_file`] decrypting the capture's TLS with `keylogs` (`--keylog` files'
+/// contents) besides the secrets it carries.
+pub fn ingest_file_with_keylogs(
+    dir: &CaseDir,
+    store: &mut Store,
+    case: Arc<Case>,
+    path: &Path,
+    device: Option<String>,
+    keylogs: &[Arc<[u8]>],
     workers: usize,
 ) -> anyhow::Result<Ingested> {
     let source::Opened { kind, file, .. } = source::open_input(path)?;
@@ -291,7 +391,8 @@ pub fn ingest_file(
             )?
         }
     };
-    let attribution = Attribution::new(&case, device)?;
+    let mut attribution = Attribution::new(&case, device)?;
+    attribution.keylogs = keylogs.to_vec();
     let mut analyzer = Analyzer::new(case.clone(), Options::default());
     let sink = RefCell::new(Sink {
         have_exchanges: store.stored_ids(StoredTable::Exchanges, ingest)?,
@@ -328,6 +429,9 @@ pub fn ingest_file(
             );
             for w in &read.warnings {
                 eprintln!("consentry: warning: {w}");
+            }
+            for n in &read.notes {
+                eprintln!("consentry: {n}");
             }
             outcome = Some(read);
         },

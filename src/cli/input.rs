@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::io::{self, IsTerminal, Read};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,6 +24,8 @@ pub struct Attribution {
     pub device: Option<String>,
     /// Device ids of the case, for the HAR rule "one device or say which".
     pub device_ids: Vec<String>,
+    /// `--keylog` files' contents: TLS secrets for the captures (see `cli::keylog`).
+    pub keylogs: Vec<Arc<[u8]>>,
 }
 
 impl Attribution {
@@ -40,6 +43,7 @@ impl Attribution {
             devices: DeviceResolver::new(case),
             device,
             device_ids,
+            keylogs: Vec::new(),
         })
     }
 
@@ -66,6 +70,8 @@ pub struct InputOutcome {
     /// Why the input was not read (to the end).
     pub error: Option<String>,
     pub warnings: Vec<String>,
+    /// What else the reader wants the user to know (the key log a pcapng carried).
+    pub notes: Vec<String>,
 }
 
 /// Reads `path` and hands every exchange to `consumer`. `status` adds a word to the
@@ -94,6 +100,7 @@ pub fn read_input_with_hash(
         traffic: None,
         error: None,
         warnings: Vec::new(),
+        notes: Vec::new(),
     };
     let opened = source::open_input(path)
         .map_err(anyhow::Error::from)
@@ -162,6 +169,7 @@ pub fn read_input_with_hash(
                 devices: attribution.devices.clone(),
                 fallback_device: attribution.device.clone(),
                 limits: TapLimits::default(),
+                keylogs: attribution.keylogs.clone(),
             };
             let started = Instant::now();
             let mut on_progress = |p: CaptureProgress| {
@@ -179,6 +187,15 @@ pub fn read_input_with_hash(
                     if let Some(offset) = summary.truncated_at {
                         outcome.warnings.push(format!(
                             "{label}: the capture is cut short at byte {offset}; everything before it was analysed"
+                        ));
+                    }
+                    if summary.secrets_keylog.lines > 0 {
+                        outcome.notes.push(super::keylog::describe(
+                            &format!(
+                                "in the secrets blocks of {label} ({})",
+                                summary.secrets_blocks
+                            ),
+                            &summary.secrets_keylog,
                         ));
                     }
                     outcome.traffic = Some(traffic_summary(&summary));
@@ -223,6 +240,8 @@ fn traffic_summary(s: &CaptureSummary) -> TrafficSummary {
             + s.tap.unknown_clients_other,
         unknown_clients: unknown,
         secrets_blocks: s.secrets_blocks,
+        tls_decrypted: s.flows.tls_decrypted,
+        tls_not_decrypted: s.flows.tls_not_decrypted.clone(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod findings;
 pub mod ingest;
 pub mod init;
 pub mod input;
+pub mod keylog;
 pub mod pipeline;
 pub mod prune;
 pub mod report;

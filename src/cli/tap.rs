@@ -41,6 +41,10 @@ pub struct Args {
     /// Attribute traffic of clients that match no device address to this device.
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
+    /// NSS key log with the TLS secrets of the traffic (the `SSLKEYLOGFILE` format),
+    /// read once at start; several allowed.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
     /// How findings are printed.
     #[arg(long, value_enum, default_value_t = LiveFormat::Line)]
     pub format: LiveFormat,
@@ -73,6 +77,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let case = Arc::new(case::load(&args.case)?);
     let attribution = Attribution::new(&case, args.device.clone())?;
+    let keylogs = super::keylog::load(&args.keylog)?;
+    super::keylog::report(&keylogs);
     let ring_dir = if args.no_ring {
         None
     } else {
@@ -96,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         devices: attribution.devices.clone(),
         fallback_device: attribution.device.clone(),
         limits: TapLimits::default(),
+        keylogs: super::keylog::texts(&keylogs),
         duration: args.duration.map(Duration::from_secs),
     };
     let stop = Arc::new(AtomicBool::new(false));

@@ -15,6 +15,26 @@
 //! address is a case device, else the side with the higher port (ephemeral ports are
 //! high, services low), else the sender of the first packet.
 //!
+//! # TLS decryption
+//! With a key log ([`FlowTable::add_keylog`]: `--keylog` files, or pcapng Decryption
+//! Secrets Blocks as the capture reader meets them), a connection sniffed as TLS gets a
+//! [`TlsDecryptor`] *below* its application parser: every in-order byte goes through
+//! it, and the plaintext it yields enters the connection as cleartext bytes would
+//! (sniffed, then HTTP/1 or HTTP/2), with the time and frame of the TLS record that
+//! carried it. The decryptor also reads the hellos for [`TlsSeen`]. Policies:
+//! - keys count from the moment a connection is sniffed as TLS: a TLS connection whose
+//!   first bytes came before any key log was loaded is read for its hellos only (a
+//!   pcapng writer puts its secrets blocks before the packets they unlock);
+//! - a TCP gap goes to the decryptor ([`TlsDecryptor::gap`]), never to the parser
+//!   above (its length counts ciphertext); the parser simply gets no more bytes of
+//!   that direction;
+//! - every TLS connection ends with a status ([`TlsSeen::status`]): decrypted, or not
+//!   and why ([`NotDecrypted`]); without a key log that is always "no key". The counts
+//!   by reason are in [`FlowStats`].
+//!
+//! Without a key log nothing changes: the two hellos are read, the connection becomes
+//! one metadata event as soon as both are, and its bytes are not looked at further.
+//!
 //! # Limits (all in [`FlowLimits`])
 //! - idle timeouts by capture time (TCP 5 minutes, as Zeek's `tcp_inactivity_timeout`;
 //!   UDP 1 minute): an idle flow is closed and its events handed out;
@@ -24,16 +44,18 @@
 //!   least recently active flows give up their oldest holes (the data behind a hole is
 //!   delivered, the hole becomes a gap) until the total is under the budget again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 
 use crate::exchange::Anomaly;
 use crate::net::dns::{self, DnsMessage, DnsTcpFramer};
 use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse};
+use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::{Packet, TcpSegment, Transport};
 use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
+use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted, TlsDecryptor, TlsOutput};
 use crate::timestamp::Timestamp;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -46,6 +68,8 @@ const MAX_FLOW_ANOMALIES: usize = 16;
 const EVICT_FRACTION: usize = 100;
 /// How often (capture time) idle flows are looked for.
 const SWEEP_INTERVAL_MICROS: i64 = MICROS_PER_SECOND;
+/// pcapng Decryption Secrets Block type of an NSS key log (`TLSK`, pcapng spec §4.7).
+pub const SECRETS_TYPE_TLS_KEYLOG: u32 = 0x544c_534b;
 
 /// Bounds of the flow table. Defaults are documented on each field.
 #[derive(Debug, Clone)]
@@ -99,14 +123,40 @@ pub enum Proto {
     Udp,
 }
 
-/// What the TLS handshake said, as far as it was seen.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the TLS handshake said, as far as it was seen, and whether the connection's
+/// application data could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSeen {
     pub client_hello: Option<ClientHello>,
     pub server_hello: Option<ServerHello>,
+    /// `Pending` while it is not known yet; settled when the connection closes.
+    pub status: DecryptStatus,
+}
+
+impl Default for TlsSeen {
+    fn default() -> Self {
+        TlsSeen {
+            client_hello: None,
+            server_hello: None,
+            status: DecryptStatus::Pending,
+        }
+    }
 }
 
 impl TlsSeen {
+    /// Application data (or the encrypted handshake) was decrypted.
+    pub fn decrypted(&self) -> bool {
+        self.status == DecryptStatus::Decrypted
+    }
+
+    /// Why the connection was not decrypted, once that is known.
+    pub fn not_decrypted(&self) -> Option<&NotDecrypted> {
+        match &self.status {
+            DecryptStatus::NotDecrypted(why) => Some(why),
+            _ => None,
+        }
+    }
+
     /// The negotiated version when the ServerHello was seen, else the highest offered.
     pub fn version(&self) -> Option<u16> {
         if let Some(sh) = &self.server_hello {
@@ -161,6 +211,18 @@ pub enum FlowEvent {
     Dns { message: DnsMessage, ts: Timestamp },
 }
 
+/// A short, stable name of a reason for not decrypting (summary keys, counters).
+pub fn not_decrypted_kind(why: &NotDecrypted) -> &'static str {
+    match why {
+        NotDecrypted::NoKey => "no-key",
+        NotDecrypted::UnsupportedSuite(_) => "unsupported-suite",
+        NotDecrypted::MissingHandshake => "missing-handshake",
+        NotDecrypted::AuthenticationFailed => "authentication-failed",
+        NotDecrypted::UnsupportedVersion(_) => "unsupported-version",
+        NotDecrypted::LostSync => "lost-sync",
+    }
+}
+
 /// Counters of the flow table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowStats {
@@ -173,6 +235,10 @@ pub struct FlowStats {
     pub dns_errors: u64,
     /// Connection-level anomalies by kind (also attached to the connection's events).
     pub anomalies: u64,
+    /// Closed TLS connections whose data was decrypted …
+    pub tls_decrypted: u64,
+    /// … and those that were not, by reason ([`not_decrypted_kind`]).
+    pub tls_not_decrypted: BTreeMap<String, u64>,
 }
 
 /// Key of a flow: its two ends in a fixed order, so both directions find it.
@@ -235,6 +301,14 @@ struct ConnState {
     /// The segment of the latest bytes delivered.
     last_meta: Option<SegmentMeta>,
     http_events: Vec<Http1Event>,
+    /// TLS decryption below `app` (see the module docs): only with a key log.
+    tls: Option<Box<TlsDecryptor>>,
+    /// The table had keys when the latest bytes were delivered.
+    keys_loaded: bool,
+    /// Client bytes that were sniffed as TLS, waiting for the new decryptor (`deliver`).
+    tls_backlog: Vec<u8>,
+    /// The decryptor's output, reused between feeds.
+    tls_out: Vec<TlsOutput>,
 }
 
 struct TcpFlow {
@@ -278,6 +352,8 @@ impl IsDevice for crate::case::DeviceResolver {
 /// The flow table.
 pub struct FlowTable {
     limits: FlowLimits,
+    /// TLS secrets; mutable because decryptors learn sessions for later resumption.
+    keys: KeyLog,
     flows: HashMap<FlowKey, Flow>,
     buffered_total: usize,
     next_sweep: Option<Timestamp>,
@@ -288,6 +364,7 @@ impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
             limits,
+            keys: KeyLog::new(),
             flows: HashMap::new(),
             buffered_total: 0,
             next_sweep: None,
@@ -297,6 +374,23 @@ impl FlowTable {
 
     pub fn stats(&self) -> &FlowStats {
         &self.stats
+    }
+
+    /// Adds the lines of an NSS key log (a `--keylog` file, or the data of a pcapng
+    /// Decryption Secrets Block of type [`SECRETS_TYPE_TLS_KEYLOG`]); TLS connections
+    /// sniffed from now on are decrypted where their secrets are known.
+    pub fn add_keylog(&mut self, text: &[u8]) -> KeyLogStats {
+        self.keys.add(text)
+    }
+
+    /// Replaces the key log (see [`add_keylog`](Self::add_keylog)).
+    pub fn set_keylog(&mut self, keys: KeyLog) {
+        self.keys = keys;
+    }
+
+    /// The secrets known so far.
+    pub fn keylog(&self) -> &KeyLog {
+        &self.keys
     }
 
     /// Flows currently open.
@@ -562,8 +656,9 @@ impl FlowTable {
         } else {
             seg.seq
         };
+        let keys = &mut self.keys;
         stream.segment(seq, seg.payload, seg.fin, meta, &mut |d| {
-            state.deliver(from_client, d, limits, out)
+            state.deliver(from_client, d, limits, keys, out)
         });
         let now_buffered = to_server.buffered_bytes() + to_client.buffered_bytes();
         self.buffered_total = self
@@ -595,6 +690,7 @@ impl FlowTable {
             .collect();
         holders.sort_by_key(|(ts, frame, _)| (*ts, *frame));
         let limits = &self.limits;
+        let keys = &mut self.keys;
         for (_, _, key) in holders {
             if self.buffered_total <= limits.max_buffered_total / 2 {
                 break;
@@ -612,8 +708,8 @@ impl FlowTable {
                 "tcp-memory-limit",
                 "out-of-order data given up: the capture's total reassembly budget was exceeded",
             ));
-            to_server.shrink_to(0, &mut |d| state.deliver(true, d, limits, out));
-            to_client.shrink_to(0, &mut |d| state.deliver(false, d, limits, out));
+            to_server.shrink_to(0, &mut |d| state.deliver(true, d, limits, keys, out));
+            to_client.shrink_to(0, &mut |d| state.deliver(false, d, limits, keys, out));
             let now_buffered = to_server.buffered_bytes() + to_client.buffered_bytes();
             self.buffered_total = self
                 .buffered_total
@@ -633,14 +729,28 @@ impl FlowTable {
             Flow::Tcp(mut flow) => {
                 self.buffered_total = self.buffered_total.saturating_sub(flow.buffered);
                 let limits = &self.limits;
+                let keys = &mut self.keys;
                 let TcpFlow {
                     to_server,
                     to_client,
                     state,
                     ..
                 } = flow.as_mut();
-                to_server.flush(&mut |d| state.deliver(true, d, limits, out));
-                to_client.flush(&mut |d| state.deliver(false, d, limits, out));
+                to_server.flush(&mut |d| state.deliver(true, d, limits, keys, out));
+                to_client.flush(&mut |d| state.deliver(false, d, limits, keys, out));
+                state.settle_tls(keys);
+                if let Some(tls) = &state.info.tls {
+                    match tls.not_decrypted() {
+                        None => self.stats.tls_decrypted += 1,
+                        Some(why) => {
+                            *self
+                                .stats
+                                .tls_not_decrypted
+                                .entry(not_decrypted_kind(why).to_string())
+                                .or_default() += 1
+                        }
+                    }
+                }
                 self.stats.anomalies += state.anomalies.len() as u64;
                 state.close(limits, out);
             }
@@ -725,6 +835,10 @@ impl ConnState {
             last_ts: ts,
             last_meta: None,
             http_events: Vec::new(),
+            tls: None,
+            keys_loaded: false,
+            tls_backlog: Vec::new(),
+            tls_out: Vec::new(),
         }
     }
 
@@ -734,18 +848,123 @@ impl ConnState {
         }
     }
 
-    /// Bytes (or a gap) of one direction, in order.
+    /// Bytes (or a gap) of one direction, in order: through the decryptor when the
+    /// connection has one, else straight to the parser.
     fn deliver(
         &mut self,
         from_client: bool,
         delivery: Delivery<'_>,
         limits: &FlowLimits,
+        keys: &mut KeyLog,
         out: &mut Vec<FlowEvent>,
     ) {
+        self.keys_loaded = !keys.is_empty();
         match delivery {
-            Delivery::Data { bytes, meta } => self.data(from_client, bytes, meta, limits, out),
-            Delivery::Gap { len, .. } => self.gap(from_client, len, limits, out),
+            Delivery::Data { bytes, meta } if self.tls.is_some() => {
+                self.decrypt(from_client, bytes, meta, limits, keys, out)
+            }
+            Delivery::Data { bytes, meta } => {
+                self.data(from_client, bytes, meta, limits, out);
+                // Sniffing just chose TLS with keys at hand: the bytes it looked at
+                // are the decryptor's first.
+                if self.tls.is_some() && !self.tls_backlog.is_empty() {
+                    let backlog = std::mem::take(&mut self.tls_backlog);
+                    self.decrypt(true, &backlog, meta, limits, keys, out);
+                }
+            }
+            Delivery::Gap { len, .. } => match &mut self.tls {
+                Some(tls) => {
+                    tls.gap(from_client);
+                    self.note(Anomaly::new(
+                        "tcp-gap",
+                        format!("{len} bytes missing in a TLS stream: its decryption stops"),
+                    ));
+                    self.tls_progress(out);
+                }
+                None => self.gap(from_client, len, limits, out),
+            },
         }
+    }
+
+    /// Encrypted bytes of one direction: decrypted, and the plaintext handed to the
+    /// parser above as cleartext, with the segment that carried it.
+    fn decrypt(
+        &mut self,
+        from_client: bool,
+        bytes: &[u8],
+        meta: SegmentMeta,
+        limits: &FlowLimits,
+        keys: &mut KeyLog,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        let Some(tls) = self.tls.as_mut() else {
+            return;
+        };
+        if bytes.is_empty() {
+            return;
+        }
+        self.last_meta = Some(meta);
+        if from_client && self.info.first_client_data.is_none() {
+            self.info.first_client_data = Some(meta.ts);
+        }
+        let mut outputs = std::mem::take(&mut self.tls_out);
+        tls.push(from_client, bytes, keys, &mut outputs);
+        self.tls_progress(out);
+        for output in outputs.drain(..) {
+            match output {
+                TlsOutput::Plaintext { from_client, data } => {
+                    self.data(from_client, &data, meta, limits, out)
+                }
+                TlsOutput::Anomaly(a) => self.note(a),
+            }
+        }
+        self.tls_out = outputs;
+    }
+
+    /// Copies what the decryptor learnt into the connection's facts; a connection
+    /// that turns out unreadable before anything was read becomes its metadata event
+    /// at once (as without keys), so a live tap reports it without waiting for the close.
+    fn tls_progress(&mut self, out: &mut Vec<FlowEvent>) {
+        let (Some(tls), Some(seen)) = (&self.tls, &mut self.info.tls) else {
+            return;
+        };
+        if seen.client_hello.is_none() {
+            if let Some(hello) = tls.client_hello() {
+                seen.client_hello = Some(hello.clone());
+                self.metadata_due = true;
+            }
+        }
+        if seen.server_hello.is_none() {
+            seen.server_hello = tls.server_hello().cloned();
+        }
+        seen.status = tls.status();
+        if seen.not_decrypted().is_some()
+            && !self.emitted
+            && matches!(self.app, App::Sniffing { .. })
+        {
+            self.emit_metadata(out);
+        }
+    }
+
+    /// The connection is closing: a TLS status still pending becomes final.
+    fn settle_tls(&mut self, keys: &KeyLog) {
+        let Some(seen) = &mut self.info.tls else {
+            return;
+        };
+        if seen.status != DecryptStatus::Pending {
+            return;
+        }
+        let known = seen
+            .client_hello
+            .as_ref()
+            .is_some_and(|h| keys.secrets(&h.random).is_some());
+        seen.status = DecryptStatus::NotDecrypted(
+            if self.tls.is_none() || (!known && seen.server_hello.is_some()) {
+                NotDecrypted::NoKey
+            } else {
+                NotDecrypted::MissingHandshake
+            },
+        );
     }
 
     fn data(
@@ -805,11 +1024,28 @@ impl ConnState {
 
     /// Switches to the parser for `protocol`.
     fn start(&mut self, protocol: AppProtocol, limits: &FlowLimits) {
-        self.info.protocol = Some(protocol);
+        // Under a decryptor the connection stays TLS; the parser is for its plaintext.
+        if self.tls.is_none() {
+            self.info.protocol = Some(protocol);
+        }
         self.app = match protocol {
             AppProtocol::Http1 => App::Http(Box::new(Http1Conn::new(limits.http.clone()))),
-            AppProtocol::Tls => {
+            // TLS inside decrypted TLS (a tunnel) is not opened.
+            AppProtocol::Tls if self.tls.is_some() => App::Opaque,
+            AppProtocol::Tls if self.keys_loaded => {
                 self.info.tls = Some(TlsSeen::default());
+                self.tls = Some(Box::new(TlsDecryptor::new()));
+                // The decryptor reads the hellos; its plaintext is sniffed afresh.
+                App::Sniffing {
+                    prefix: Vec::new(),
+                    meta: None,
+                }
+            }
+            AppProtocol::Tls => {
+                self.info.tls = Some(TlsSeen {
+                    status: DecryptStatus::NotDecrypted(NotDecrypted::NoKey),
+                    ..TlsSeen::default()
+                });
                 App::Tls {
                     client: Some(Box::new(HelloReader::new())),
                     server: Some(Box::new(HelloReader::new())),
@@ -831,7 +1067,13 @@ impl ConnState {
         out: &mut Vec<FlowEvent>,
     ) {
         match &mut self.app {
-            App::Sniffing { .. } | App::Opaque => {}
+            // Only right after sniffing chose TLS with keys: for the new decryptor.
+            App::Sniffing { .. } => {
+                if self.tls.is_some() && from_client {
+                    self.tls_backlog.extend_from_slice(bytes);
+                }
+            }
+            App::Opaque => {}
             App::Http(http) => {
                 let mut events = std::mem::take(&mut self.http_events);
                 if from_client {
@@ -1195,10 +1437,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn tls_client_hello_names_the_metadata_exchange() {
-        // A minimal ClientHello: TLS 1.2 record, one suite, SNI extension only.
-        let name = b"ads.tracker.example";
+    /// A minimal ClientHello record: TLS 1.2 record, one suite, SNI extension only.
+    fn client_hello_record(name: &[u8]) -> Vec<u8> {
         let mut sni = vec![0, 0];
         let list_len = (name.len() + 3) as u16;
         sni.extend_from_slice(&(list_len + 2).to_be_bytes());
@@ -1217,7 +1457,12 @@ mod tests {
         let mut record = vec![22, 3, 1];
         record.extend_from_slice(&(hs.len() as u16).to_be_bytes());
         record.extend_from_slice(&hs);
+        record
+    }
 
+    #[test]
+    fn tls_client_hello_names_the_metadata_exchange() {
+        let record = client_hello_record(b"ads.tracker.example");
         let mut t = FlowTable::new(FlowLimits::default());
         let mut out = Vec::new();
         handshake(&mut t, &mut out, 40003);
@@ -1231,10 +1476,89 @@ mod tests {
         );
         t.finish(&mut out);
         assert_eq!(kinds(&out), ["metadata ads.tracker.example"]);
-        if let FlowEvent::Metadata { conn, .. } = &out[0] {
-            assert_eq!(conn.protocol, Some(AppProtocol::Tls));
-            assert!(conn.first_client_data.is_some());
-        }
+        let FlowEvent::Metadata { conn, .. } = &out[0] else {
+            panic!("{:?}", kinds(&out));
+        };
+        assert_eq!(conn.protocol, Some(AppProtocol::Tls));
+        assert!(conn.first_client_data.is_some());
+        // Without a key log: not decrypted, for want of a key, and counted so.
+        let tls = conn.tls.as_ref().expect("TLS facts");
+        assert!(!tls.decrypted());
+        assert_eq!(tls.not_decrypted(), Some(&NotDecrypted::NoKey));
+        assert_eq!(t.stats().tls_decrypted, 0);
+        assert_eq!(
+            t.stats().tls_not_decrypted,
+            BTreeMap::from([("no-key".to_string(), 1)])
+        );
+    }
+
+    fn keyed_table() -> FlowTable {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let line = format!("CLIENT_RANDOM {} {}\n", "ab".repeat(32), "cd".repeat(48));
+        assert_eq!(t.add_keylog(line.as_bytes()).used, 1);
+        assert_eq!(t.keylog().len(), 1);
+        t
+    }
+
+    #[test]
+    fn with_keys_a_tls_connection_gets_a_decryptor_and_a_final_status() {
+        let record = client_hello_record(b"ads.tracker.example");
+        let mut t = keyed_table();
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40010);
+        let (a, b) = record.split_at(3);
+        seg(&mut t, &mut out, 4, true, 40010, 101, ACK, a);
+        seg(&mut t, &mut out, 5, true, 40010, 104, ACK, b);
+        // Server bytes that are no TLS at all: whatever the decryptor makes of them,
+        // nothing reaches an HTTP parser and nothing panics.
+        seg(&mut t, &mut out, 6, false, 40010, 501, ACK, RESP);
+        t.finish(&mut out);
+        let metadata: Vec<&ConnInfo> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Metadata { conn, .. } => Some(conn),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(metadata.len(), 1, "{:?}", kinds(&out));
+        assert_eq!(out.len(), 1, "{:?}", kinds(&out));
+        let conn = metadata[0];
+        assert_eq!(conn.protocol, Some(AppProtocol::Tls));
+        let tls = conn.tls.as_ref().expect("TLS facts");
+        assert!(!tls.decrypted());
+        assert!(tls.not_decrypted().is_some(), "{:?}", tls.status);
+        let counted: u64 = t.stats().tls_not_decrypted.values().sum();
+        assert_eq!((t.stats().tls_decrypted, counted), (0, 1));
+    }
+
+    #[test]
+    fn keys_change_nothing_for_cleartext() {
+        let mut t = keyed_table();
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40011);
+        seg(&mut t, &mut out, 4, true, 40011, 101, ACK, REQ);
+        seg(&mut t, &mut out, 5, false, 40011, 501, ACK, RESP);
+        t.finish(&mut out);
+        assert_eq!(kinds(&out), ["http /a 200"]);
+        let FlowEvent::Http { conn, .. } = &out[0] else {
+            panic!();
+        };
+        assert!(conn.tls.is_none());
+        assert_eq!(t.stats().tls_not_decrypted.len(), 0);
+    }
+
+    #[test]
+    fn reasons_have_stable_names() {
+        assert_eq!(not_decrypted_kind(&NotDecrypted::NoKey), "no-key");
+        assert_eq!(
+            not_decrypted_kind(&NotDecrypted::UnsupportedSuite(0x0a)),
+            "unsupported-suite"
+        );
+        assert_eq!(
+            not_decrypted_kind(&NotDecrypted::AuthenticationFailed),
+            "authentication-failed"
+        );
+        assert_eq!(not_decrypted_kind(&NotDecrypted::LostSync), "lost-sync");
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::net::capture::Frame;
 use crate::net::dns::DnsMap;
 use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
 use crate::net::http1::{HttpRequest, HttpResponse};
+use crate::net::keylog::KeyLogStats;
 use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
 use crate::net::tls;
 
@@ -101,6 +102,12 @@ impl Tap {
     /// Flows open right now.
     pub fn open_flows(&self) -> usize {
         self.flows.open_flows()
+    }
+
+    /// Adds an NSS key log's lines (a `--keylog` file, or a pcapng Decryption Secrets
+    /// Block's data): TLS connections from now on are decrypted where it has their keys.
+    pub fn add_keylog(&mut self, text: &[u8]) -> KeyLogStats {
+        self.flows.add_keylog(text)
     }
 
     /// One captured frame; the exchanges it completes go to `out`.
@@ -196,7 +203,8 @@ impl Tap {
         x.tls = conn.tls.as_ref().map(|t| TlsInfo {
             version: t.version().map(|v| tls::version_name(v).to_string()),
             sni: t.sni().map(str::to_string),
-            decrypted: false,
+            decrypted: t.decrypted(),
+            decrypt_error: t.not_decrypted().map(ToString::to_string),
         });
         x
     }

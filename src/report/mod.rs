@@ -89,6 +89,13 @@ pub struct TrafficSummary {
     /// pcapng Decryption Secrets Blocks seen.
     #[serde(skip_serializing_if = "is_zero")]
     pub secrets_blocks: u64,
+    /// TLS connections whose application data was decrypted …
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tls_decrypted: u64,
+    /// … and those that were not, by reason (`no-key`, `unsupported-suite`,
+    /// `missing-handshake`, `authentication-failed`, `unsupported-version`, `lost-sync`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tls_not_decrypted: BTreeMap<String, u64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -119,6 +126,15 @@ impl TrafficSummary {
             .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         self.unknown_clients.truncate(MAX_UNKNOWN_CLIENTS_SHOWN);
         self.secrets_blocks += other.secrets_blocks;
+        self.tls_decrypted += other.tls_decrypted;
+        for (k, n) in other.tls_not_decrypted {
+            *self.tls_not_decrypted.entry(k).or_default() += n;
+        }
+    }
+
+    /// TLS connections seen (decrypted or not).
+    pub fn tls_connections(&self) -> u64 {
+        self.tls_decrypted + self.tls_not_decrypted.values().sum::<u64>()
     }
 }
 

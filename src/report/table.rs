@@ -53,6 +53,23 @@ pub fn write_table(
             "{} packets, {} bytes, {} TCP connections, {} UDP flows, {} DNS messages",
             t.packets, t.bytes, t.tcp_connections, t.udp_flows, t.dns_messages
         )?;
+        if t.tls_connections() > 0 {
+            let mut line = format!(
+                "{} TLS connections: {} decrypted",
+                t.tls_connections(),
+                t.tls_decrypted
+            );
+            if !t.tls_not_decrypted.is_empty() {
+                let why: Vec<String> = t
+                    .tls_not_decrypted
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect();
+                let not: u64 = t.tls_not_decrypted.values().sum();
+                line.push_str(&format!(", {not} not ({})", why.join(", ")));
+            }
+            writeln!(out, "{}", fit(&line, WIDTH))?;
+        }
         if !t.packet_errors.is_empty() {
             let kinds: Vec<String> = t
                 .packet_errors

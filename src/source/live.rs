@@ -38,6 +38,8 @@ pub struct LiveOptions {
     pub devices: DeviceResolver,
     pub fallback_device: Option<String>,
     pub limits: TapLimits,
+    /// NSS key logs (`--keylog` files' contents) to decrypt TLS with.
+    pub keylogs: Vec<std::sync::Arc<[u8]>>,
     /// Stop after this long (for tests and timed runs).
     pub duration: Option<Duration>,
 }
@@ -122,6 +124,9 @@ pub fn capture(
         SourceKind::Pcap,
         opts.limits.clone(),
     );
+    for text in &opts.keylogs {
+        tap.add_keylog(text);
+    }
     ready();
     let clock = Instant::now();
     let mut number = 0u64;

@@ -7,11 +7,13 @@
 //! before it have been handed out (DESIGN: nothing already found is lost).
 
 use std::io::Read;
+use std::sync::Arc;
 
 use crate::case::DeviceResolver;
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::capture::{CaptureError, CaptureEvent, CaptureReader};
-use crate::net::flow::FlowStats;
+use crate::net::flow::{FlowStats, SECRETS_TYPE_TLS_KEYLOG};
+use crate::net::keylog::KeyLogStats;
 use crate::net::packet::PacketStats;
 use crate::net::tap::{Tap, TapLimits, TapStats};
 
@@ -31,6 +33,9 @@ pub struct CaptureOptions {
     /// Device for traffic of clients that are no case device (`--device`).
     pub fallback_device: Option<String>,
     pub limits: TapLimits,
+    /// NSS key logs (`--keylog` files' contents) to decrypt TLS with, besides the
+    /// capture's own Decryption Secrets Blocks, which are used as they are met.
+    pub keylogs: Vec<Arc<[u8]>>,
 }
 
 /// What reading a capture saw.
@@ -41,8 +46,10 @@ pub struct CaptureSummary {
     pub tap: TapStats,
     pub flows: FlowStats,
     pub packets: PacketStats,
-    /// pcapng Decryption Secrets Blocks seen (their use is a later feature).
+    /// pcapng Decryption Secrets Blocks seen …
     pub secrets_blocks: u64,
+    /// … and the key log lines of those that hold one (type `TLSK`).
+    pub secrets_keylog: KeyLogStats,
     /// Set when the file ended in the middle of a block.
     pub truncated_at: Option<u64>,
 }
@@ -76,6 +83,9 @@ pub fn read_capture<R: Read>(
         SourceKind::Pcap,
         opts.limits.clone(),
     );
+    for text in &opts.keylogs {
+        tap.add_keylog(text);
+    }
     let mut summary = CaptureSummary {
         format: capture.format(),
         ..CaptureSummary::default()
@@ -94,7 +104,16 @@ pub fn read_capture<R: Read>(
                     });
                 }
             }
-            Ok(Some(CaptureEvent::Secrets { .. })) => summary.secrets_blocks += 1,
+            Ok(Some(CaptureEvent::Secrets { secrets_type, data })) => {
+                summary.secrets_blocks += 1;
+                // Other secrets (WireGuard, ZigBee, OPC UA, …) are only counted.
+                if secrets_type == SECRETS_TYPE_TLS_KEYLOG {
+                    let stats = tap.add_keylog(data);
+                    summary.secrets_keylog.lines += stats.lines;
+                    summary.secrets_keylog.used += stats.used;
+                    summary.secrets_keylog.skipped += stats.skipped;
+                }
+            }
             Err(CaptureError::Truncated { offset, .. }) => {
                 summary.truncated_at = Some(offset);
                 break None;

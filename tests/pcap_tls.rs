@@ -1,0 +1,545 @@
+//! TLS in captures (issue 7): the corpus in `captures/tls/` (real rustls connections in
+//! every suite and version, written by `examples/gen_tls_capture.rs` from
+//! `tests/tls_corpus`) must give, decrypted with its key log (a file, or the
+//! Decryption Secrets Block inside the pcapng), the same findings as its plaintext
+//! twin; without keys, metadata-only exchanges named by their SNI and marked "no key";
+//! with wrong keys, anomalies and no crash. `tshark`, when installed, cross-checks the
+//! requests. `CONSENTRY_BLESS=1` rewrites the golden findings of the plaintext twin.
+
+mod tls_corpus;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use consentry::case::DeviceResolver;
+use consentry::cli::analyze::{analyze_files_with_keylogs, AnalysisRun};
+use consentry::exchange::Exchange;
+use consentry::report::write_jsonl;
+use consentry::rules::Options;
+use consentry::source::pcap::{read_capture, CaptureOptions, CaptureSummary};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/tls")
+}
+
+fn keylog() -> Arc<[u8]> {
+    Arc::from(std::fs::read(dir().join("tls.keylog")).expect("captures/tls/tls.keylog"))
+}
+
+/// TLS connections of the corpus (one per `tls_corpus::specs` entry).
+fn tls_connections() -> u64 {
+    tls_corpus::specs().len() as u64
+}
+
+fn analyse(file: &str, keylogs: &[Arc<[u8]>]) -> AnalysisRun {
+    let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
+    let run = analyze_files_with_keylogs(
+        case,
+        &[dir().join(file)],
+        None,
+        keylogs,
+        Options::default(),
+        0,
+    )
+    .unwrap();
+    assert!(
+        run.summary.input_errors.is_empty(),
+        "{:?}",
+        run.summary.input_errors
+    );
+    run
+}
+
+/// The findings as JSON values without what names the connection or the file (the
+/// finding and exchange ids are derived from the capture's hash and frames).
+fn projected(run: &AnalysisRun) -> Vec<Value> {
+    let mut out = Vec::new();
+    write_jsonl(&run.findings, &mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("id");
+                o.remove("exchange");
+            }
+            v
+        })
+        .collect()
+}
+
+/// `got` equals `want`, reported finding by finding.
+fn assert_same_findings(got: &[Value], want: &[Value], what: &str) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g, w, "{what}: finding {i} differs");
+    }
+    assert_eq!(got.len(), want.len(), "{what}: number of findings");
+}
+
+/// Every exchange of a capture, read with `keylogs`, and the reader's summary.
+fn exchanges(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSummary) {
+    let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
+    let opts = CaptureOptions {
+        label: file.to_string(),
+        file_sha256: None,
+        devices: DeviceResolver::new(&case),
+        fallback_device: None,
+        limits: Default::default(),
+        keylogs,
+    };
+    let bytes = std::fs::read(dir().join(file)).unwrap();
+    let mut list = Vec::new();
+    let (summary, error) =
+        read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| list.push(x)).unwrap();
+    assert!(error.is_none(), "{error:?}");
+    (list, summary)
+}
+
+/// `METHOD host path` of every request exchange, sorted.
+fn request_lines(list: &[Exchange]) -> Vec<String> {
+    let mut lines: Vec<String> = list
+        .iter()
+        .filter(|x| !x.metadata_only)
+        .map(|x| format!("{} {} {}", x.method, x.host, x.path))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn plaintext_twin_gives_the_golden_findings() {
+    let run = analyse("plain.pcap", &[]);
+    let mut got = Vec::new();
+    write_jsonl(&run.findings, &mut got).unwrap();
+    let golden = dir().join("plain.findings.jsonl");
+    if std::env::var_os("CONSENTRY_BLESS").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with CONSENTRY_BLESS=1)", golden.display()));
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+    // The twin carries every request of the corpus, HTTP/1 and HTTP/2 alike.
+    assert!(run.findings.len() >= 11, "{} findings", run.findings.len());
+}
+
+#[test]
+fn with_the_key_log_the_findings_are_the_plaintext_ones() {
+    let want = projected(&analyse("plain.pcap", &[]));
+    for file in ["tls.pcap", "tls.pcapng"] {
+        let run = analyse(file, &[keylog()]);
+        assert_same_findings(&projected(&run), &want, file);
+        let traffic = run.summary.traffic.as_ref().unwrap();
+        assert_eq!(traffic.tls_decrypted, tls_connections(), "{file}");
+        assert!(traffic.tls_not_decrypted.is_empty(), "{file}: {traffic:?}");
+    }
+}
+
+#[test]
+fn the_secrets_block_alone_decrypts() {
+    let want = projected(&analyse("plain.pcap", &[]));
+    let run = analyse("tls-dsb.pcapng", &[]);
+    assert_same_findings(&projected(&run), &want, "tls-dsb.pcapng");
+    let (list, summary) = exchanges("tls-dsb.pcapng", Vec::new());
+    assert_eq!(summary.secrets_blocks, 1);
+    let lines = keylog()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count() as u64;
+    assert_eq!(summary.secrets_keylog.lines, lines);
+    assert_eq!(summary.secrets_keylog.used, lines);
+    assert!(list
+        .iter()
+        .all(|x| x.tls.as_ref().is_some_and(|t| t.decrypted)));
+}
+
+#[test]
+fn without_keys_each_connection_is_metadata_named_by_its_sni() {
+    for file in ["tls.pcap", "tls.pcapng"] {
+        let (list, summary) = exchanges(file, Vec::new());
+        let tls: Vec<&Exchange> = list.iter().filter(|x| x.tls.is_some()).collect();
+        assert_eq!(tls.len() as u64, tls_connections(), "{file}");
+        let mut hosts: Vec<&str> = tls.iter().map(|x| x.host.as_str()).collect();
+        hosts.sort();
+        let mut want: Vec<&str> = tls_corpus::specs().iter().map(|s| s.host).collect();
+        want.sort();
+        assert_eq!(hosts, want, "{file}");
+        for x in &tls {
+            let t = x.tls.as_ref().unwrap();
+            assert!(x.metadata_only, "{file}: {}", x.host);
+            assert_eq!(x.scheme, "tls");
+            assert_eq!(t.sni.as_deref(), Some(x.host.as_str()));
+            assert!(!t.decrypted);
+            assert!(
+                t.decrypt_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("no key")),
+                "{file}: {:?}",
+                t.decrypt_error
+            );
+            assert!(matches!(t.version.as_deref(), Some("TLS 1.2" | "TLS 1.3")));
+        }
+        assert_eq!(summary.flows.tls_decrypted, 0);
+        assert_eq!(
+            summary.flows.tls_not_decrypted,
+            BTreeMap::from([("no-key".to_string(), tls_connections())]),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn a_key_log_for_other_connections_leaves_them_unread_with_no_key() {
+    // Lines of the right shape for other client randoms: keys present, none fits.
+    let other = format!(
+        "CLIENT_RANDOM {} {}\nCLIENT_TRAFFIC_SECRET_0 {} {}\n",
+        "ab".repeat(32),
+        "cd".repeat(48),
+        "ef".repeat(32),
+        "01".repeat(32)
+    );
+    let (list, summary) = exchanges("tls.pcap", vec![Arc::from(other.into_bytes())]);
+    for x in list.iter().filter(|x| x.tls.is_some()) {
+        let t = x.tls.as_ref().unwrap();
+        assert!(x.metadata_only && !t.decrypted, "{}", x.host);
+        assert_eq!(t.sni.as_deref(), Some(x.host.as_str()));
+    }
+    assert_eq!(
+        summary.flows.tls_not_decrypted.get("no-key"),
+        Some(&tls_connections()),
+        "{:?}",
+        summary.flows.tls_not_decrypted
+    );
+}
+
+#[test]
+fn wrong_keys_are_anomalies_not_a_crash() {
+    // Every secret of the real key log with its bits flipped: the client randoms
+    // match, the records do not authenticate.
+    let text = String::from_utf8(keylog().to_vec()).unwrap();
+    let wrong: String = text
+        .lines()
+        .map(|l| {
+            let mut f: Vec<String> = l.split(' ').map(str::to_string).collect();
+            if let Some(secret) = f.get_mut(2) {
+                *secret = secret
+                    .chars()
+                    .map(|c| match c {
+                        '0' => 'f',
+                        'f' => '0',
+                        c if c.is_ascii_digit() => 'a',
+                        _ => '1',
+                    })
+                    .collect();
+            }
+            f.join(" ") + "\n"
+        })
+        .collect();
+    let (list, summary) = exchanges("tls.pcap", vec![Arc::from(wrong.into_bytes())]);
+    let tls: Vec<&Exchange> = list.iter().filter(|x| x.tls.is_some()).collect();
+    assert_eq!(tls.len() as u64, tls_connections());
+    for x in &tls {
+        let t = x.tls.as_ref().unwrap();
+        assert!(x.metadata_only && !t.decrypted, "{}", x.host);
+        assert_eq!(t.sni.as_deref(), Some(x.host.as_str()));
+        assert!(t.decrypt_error.is_some(), "{}", x.host);
+    }
+    assert_eq!(summary.flows.tls_decrypted, 0);
+    assert!(
+        summary.flows.anomalies > 0 || tls.iter().any(|x| !x.anomalies.is_empty()),
+        "authentication failures are recorded"
+    );
+    assert!(
+        summary
+            .flows
+            .tls_not_decrypted
+            .contains_key("authentication-failed"),
+        "{:?}",
+        summary.flows.tls_not_decrypted
+    );
+}
+
+#[test]
+fn decrypted_requests_are_the_plaintext_requests() {
+    let (plain, _) = exchanges("plain.pcap", Vec::new());
+    let (tls, summary) = exchanges("tls.pcap", vec![keylog()]);
+    assert_eq!(request_lines(&tls), request_lines(&plain));
+    assert_eq!(summary.flows.tls_decrypted, tls_connections());
+    for x in tls.iter().filter(|x| !x.metadata_only) {
+        assert_eq!(x.scheme, "https");
+        let t = x.tls.as_ref().expect("TLS facts on a decrypted exchange");
+        assert!(t.decrypted && t.decrypt_error.is_none());
+        assert_eq!(t.sni.as_deref(), Some(x.host.as_str()));
+    }
+}
+
+#[test]
+fn the_generator_runs_every_suite_resumption_and_key_update() {
+    let corpus = tls_corpus::generate();
+    let n = |needle: &str| {
+        corpus
+            .negotiated
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    };
+    for suite in [
+        "TLS13_AES_128_GCM_SHA256",
+        "TLS13_AES_256_GCM_SHA384",
+        "TLS13_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    ] {
+        assert!(n(suite) >= 1, "{suite}: {:#?}", corpus.negotiated);
+    }
+    assert_eq!(n("Resumed"), 2, "{:#?}", corpus.negotiated);
+    assert_eq!(n("alpn=h2"), 2, "{:#?}", corpus.negotiated);
+    for label in [
+        "CLIENT_RANDOM",
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+    ] {
+        assert!(corpus.keylog.contains(label), "{label}");
+    }
+    // The same packets in the three container forms consentry reads alike.
+    let pcap = tls_corpus::write_pcap(&corpus.tls);
+    let ng = tls_corpus::write_pcapng(&corpus.tls, Some(corpus.keylog.as_bytes()));
+    assert!(pcap.starts_with(&[0xd4, 0xc3, 0xb2, 0xa1]));
+    assert!(ng.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]));
+}
+
+// --- tshark cross-check ---------------------------------------------------------
+
+fn tshark() -> Option<PathBuf> {
+    let found = Command::new("tshark").arg("--version").output().ok()?;
+    found.status.success().then(|| PathBuf::from("tshark"))
+}
+
+/// `METHOD host path` of every HTTP/1 and HTTP/2 request tshark finds in `file`
+/// (decrypting with `keylog` when given).
+fn tshark_requests(tshark: &Path, file: &str, keylog: Option<&Path>) -> Vec<String> {
+    let mut cmd = Command::new(tshark);
+    cmd.arg("-n").arg("-r").arg(dir().join(file));
+    if let Some(k) = keylog {
+        cmd.arg("-o")
+            .arg(format!("tls.keylog_file:{}", k.display()));
+    }
+    // The plaintext twin's HTTP/2 runs with prior knowledge, found by its preface.
+    cmd.args(["--enable-heuristic", "http2_tcp"]);
+    cmd.args([
+        "-Y",
+        "http.request or http2.headers.method",
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-e",
+        "http.request.method",
+        "-e",
+        "http.host",
+        "-e",
+        "http.request.uri",
+        "-e",
+        "http2.headers.method",
+        "-e",
+        "http2.headers.authority",
+        "-e",
+        "http2.headers.path",
+    ]);
+    let out = cmd.output().expect("running tshark");
+    assert!(
+        out.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let get = |i: usize| f.get(i).copied().unwrap_or("");
+            if !get(0).is_empty() {
+                Some(format!("{} {} {}", get(0), get(1), get(2)))
+            } else if !get(3).is_empty() {
+                Some(format!("{} {} {}", get(3), get(4), get(5)))
+            } else {
+                None
+            }
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn tshark_reads_the_corpus_as_its_plaintext_twin() {
+    let Some(tshark) = tshark() else {
+        eprintln!("note: tshark not on PATH; the tshark cross-check is skipped");
+        return;
+    };
+    let keylog = dir().join("tls.keylog");
+    let plain = tshark_requests(&tshark, "plain.pcap", None);
+    assert_eq!(plain.len(), 12, "{plain:#?}");
+    for file in ["tls.pcap", "tls.pcapng"] {
+        assert_eq!(
+            tshark_requests(&tshark, file, Some(&keylog)),
+            plain,
+            "tshark on {file}"
+        );
+    }
+    assert_eq!(tshark_requests(&tshark, "tls-dsb.pcapng", None), plain);
+}
+
+#[test]
+fn tshark_and_consentry_decrypt_the_same_requests() {
+    let Some(tshark) = tshark() else {
+        eprintln!("note: tshark not on PATH; the tshark cross-check is skipped");
+        return;
+    };
+    let (plain, _) = exchanges("plain.pcap", Vec::new());
+    assert_eq!(
+        request_lines(&plain),
+        tshark_requests(&tshark, "plain.pcap", None),
+        "plain.pcap"
+    );
+    let theirs = tshark_requests(&tshark, "tls.pcap", Some(&dir().join("tls.keylog")));
+    let (ours, _) = exchanges("tls.pcap", vec![keylog()]);
+    assert_eq!(request_lines(&ours), theirs, "tls.pcap");
+}
+
+// --- the command line ---------------------------------------------------------
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_consentry"))
+}
+
+#[test]
+fn cli_reports_each_key_log_and_names_a_missing_one() {
+    let case = dir().join("consentry.toml");
+    let o = bin()
+        .arg("exchanges")
+        .arg(dir().join("tls.pcap"))
+        .arg("--case")
+        .arg(&case)
+        .arg("--keylog")
+        .arg(dir().join("tls.keylog"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let lines = keylog()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert!(
+        err.contains(&format!(": {lines} lines, {lines} used, 0 skipped")),
+        "{err}"
+    );
+
+    let o = bin()
+        .arg("analyze")
+        .arg(dir().join("tls.pcap"))
+        .arg("--case")
+        .arg(&case)
+        .arg("--keylog")
+        .arg(dir().join("no-such.keylog"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no-such.keylog"), "{err}");
+}
+
+#[test]
+fn cli_summary_counts_tls_connections_by_reason() {
+    let o = bin()
+        .arg("analyze")
+        .arg(dir().join("tls.pcap"))
+        .arg("--case")
+        .arg(dir().join("consentry.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    let n = tls_connections();
+    assert!(
+        out.contains(&format!(
+            "{n} TLS connections: 0 decrypted, {n} not (no-key {n})"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_secrets_block_is_reported() {
+    let o = bin()
+        .arg("exchanges")
+        .arg(dir().join("tls-dsb.pcapng"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("key log in the secrets blocks of ") && err.contains("tls-dsb.pcapng (1): "),
+        "{err}"
+    );
+}
+
+#[test]
+fn ingest_keeps_the_key_log_as_hashed_evidence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case_dir = tmp.path().join("case");
+    let init = bin()
+        .arg("init")
+        .arg(&case_dir)
+        .arg("--from-case")
+        .arg(dir().join("consentry.toml"))
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let ingest = |extra: &[&str]| {
+        let o = bin()
+            .arg("-C")
+            .arg(&case_dir)
+            .arg("ingest")
+            .arg(dir().join("tls.pcap"))
+            .arg("--keylog")
+            .arg(dir().join("tls.keylog"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    let out = ingest(&[]);
+    assert!(out.contains("key log stored as evidence/"), "{out}");
+    let again = ingest(&[]);
+    assert!(again.contains("key log already stored"), "{again}");
+    let evidence: Vec<String> = std::fs::read_dir(case_dir.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(evidence.len(), 2, "{evidence:?}");
+    assert!(
+        evidence.iter().any(|n| n.ends_with("tls.keylog")),
+        "{evidence:?}"
+    );
+    let verify = bin().arg("verify").arg(&case_dir).output().unwrap();
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{out}");
+    assert!(out.contains(" 2 evidence files"), "{out}");
+}
