@@ -126,6 +126,8 @@ impl Default for Http2Limits {
 }
 
 /// What the parser found.
+// Exchanges are the common case and are moved, not copied, to the flow table.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Http2Event {
     /// One stream: its request, with the response when seen. Emitted when the stream
@@ -627,10 +629,8 @@ impl Http2Conn {
             return;
         }
         match f.ty {
-            DATA => {
-                if f.flags & flags::END_STREAM != 0 {
-                    self.end_stream(client, f.stream, capture_frame, out);
-                }
+            DATA if f.flags & flags::END_STREAM != 0 => {
+                self.end_stream(client, f.stream, capture_frame, out);
             }
             HEADERS | PUSH_PROMISE => self.block_start(client, f, capture_frame, out),
             CONTINUATION => self.continuation(client, f, capture_frame, out),
@@ -648,11 +648,7 @@ impl Http2Conn {
                     }
                 }
             }
-            SETTINGS => {
-                if f.flags & flags::ACK == 0 {
-                    self.settings(client, &f.buf);
-                }
-            }
+            SETTINGS if f.flags & flags::ACK == 0 => self.settings(client, &f.buf),
             GOAWAY => self.goaway(client, &f.buf, out),
             _ => {}
         }
