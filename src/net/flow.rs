@@ -3,9 +3,11 @@
 //!
 //! A TCP connection gets two [`Reassembler`]s (client → server, server → client) and,
 //! once its first client bytes say what it speaks ([`sniff`]), one parser: HTTP/1
-//! ([`Http1Conn`]), a TLS handshake reader ([`HelloReader`]) or DNS over TCP. HTTP
-//! requests are held until their response arrives (bounded) and then handed out as
-//! [`FlowEvent::Http`]; a connection that produced no HTTP exchange becomes exactly
+//! ([`Http1Conn`]), HTTP/2 ([`Http2Conn`]: h2c with prior knowledge, or after an
+//! HTTP/1.1 `Upgrade: h2c` answered by `101`), a TLS handshake reader
+//! ([`HelloReader`]) or DNS over TCP. HTTP/1 requests are held until their response
+//! arrives (bounded) and then handed out as [`FlowEvent::Http`]; HTTP/2 streams come
+//! out of their parser whole, each as one [`FlowEvent::Http`]; a connection that produced no HTTP exchange becomes exactly
 //! one [`FlowEvent::Metadata`] (TLS without keys, unknown protocols, connections that
 //! never carried data), so contact with a tracker is never invisible.
 //!
@@ -51,6 +53,7 @@ use crate::exchange::Anomaly;
 use crate::net::dns::{self, DnsMessage, DnsTcpFramer};
 use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse};
 use crate::net::keylog::{KeyLog, KeyLogStats};
+use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
 use crate::net::packet::{Packet, TcpSegment, Transport};
 use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
@@ -76,6 +79,7 @@ pub const SECRETS_TYPE_TLS_KEYLOG: u32 = 0x544c_534b;
 pub struct FlowLimits {
     pub tcp: TcpLimits,
     pub http: Http1Limits,
+    pub http2: Http2Limits,
     /// Flows tracked at once (default 100 000).
     pub max_flows: usize,
     /// Out-of-order bytes held by all reassemblers together (default 128 MiB).
@@ -98,6 +102,7 @@ impl Default for FlowLimits {
         FlowLimits {
             tcp: TcpLimits::default(),
             http: Http1Limits::default(),
+            http2: Http2Limits::default(),
             max_flows: 100_000,
             max_buffered_total: 128 << 20,
             tcp_idle_micros: 300 * MICROS_PER_SECOND,
@@ -196,7 +201,9 @@ pub enum FlowEvent {
     /// One HTTP request with its response when that was seen.
     Http {
         conn: ConnInfo,
-        /// Position of the request on its connection (0-based).
+        /// Position of the request on its connection (0-based): HTTP/1 in request
+        /// order; HTTP/2 streams in the order they complete (an h2c upgrade's stream 1
+        /// keeps the index of the HTTP/1.1 request it answers).
         index: u64,
         request: Box<HttpRequest>,
         response: Option<Box<HttpResponse>>,
@@ -275,6 +282,7 @@ enum App {
         meta: Option<SegmentMeta>,
     },
     Http(Box<Http1Conn>),
+    Http2(Box<Http2Conn>),
     /// Reading the two hellos; each reader is dropped once its hello is read.
     Tls {
         client: Option<Box<HelloReader>>,
@@ -309,6 +317,12 @@ struct ConnState {
     tls_backlog: Vec<u8>,
     /// The decryptor's output, reused between feeds.
     tls_out: Vec<TlsOutput>,
+    h2_events: Vec<Http2Event>,
+    /// An HTTP/1.1 request with `Upgrade: h2c` answered by `101`: its index and the
+    /// 101, until the connection switches (then HTTP/2 stream 1 answers it).
+    h2c_upgrade: Option<(u64, HttpRequest, HttpResponse)>,
+    /// Index of the upgrade request, for the exchange of HTTP/2 stream 1.
+    h2c_stream1_index: Option<u64>,
 }
 
 struct TcpFlow {
@@ -758,6 +772,14 @@ impl FlowTable {
     }
 }
 
+/// Whether a request asks to switch to HTTP/2 (`Upgrade: h2c`, RFC 7540 §3.2).
+fn asks_h2c(request: &HttpRequest) -> bool {
+    crate::exchange::header(&request.headers, "upgrade").is_some_and(|v| {
+        v.split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c"))
+    })
+}
+
 fn first_ts(f: &Flow) -> Timestamp {
     match f {
         Flow::Tcp(t) => t.state.info.first_ts,
@@ -839,6 +861,9 @@ impl ConnState {
             keys_loaded: false,
             tls_backlog: Vec::new(),
             tls_out: Vec::new(),
+            h2_events: Vec::new(),
+            h2c_upgrade: None,
+            h2c_stream1_index: None,
         }
     }
 
@@ -1052,8 +1077,10 @@ impl ConnState {
                 }
             }
             AppProtocol::Dns => App::DnsTcp(Box::new(DnsTcpFramer::new())),
-            // HTTP/2 needs TLS keys or h2c parsing (a later issue): metadata only.
-            AppProtocol::Http2PriorKnowledge | AppProtocol::Unknown => App::Opaque,
+            AppProtocol::Http2PriorKnowledge => {
+                App::Http2(Box::new(Http2Conn::new(limits.http2.clone())))
+            }
+            AppProtocol::Unknown => App::Opaque,
         };
     }
 
@@ -1083,6 +1110,16 @@ impl ConnState {
                 }
                 self.http(&mut events, limits, out);
                 self.http_events = events;
+            }
+            App::Http2(h2) => {
+                let mut events = std::mem::take(&mut self.h2_events);
+                if from_client {
+                    h2.client_data(bytes, meta.ts, meta.frame, &mut events);
+                } else {
+                    h2.server_data(bytes, meta.ts, meta.frame, &mut events);
+                }
+                self.http2(&mut events, out);
+                self.h2_events = events;
             }
             App::Tls { client, server } => {
                 if from_client {
@@ -1155,6 +1192,16 @@ impl ConnState {
                 self.http(&mut events, limits, out);
                 self.http_events = events;
             }
+            App::Http2(h2) => {
+                let mut events = std::mem::take(&mut self.h2_events);
+                if from_client {
+                    h2.client_gap(len, &mut events);
+                } else {
+                    h2.server_gap(len, &mut events);
+                }
+                self.http2(&mut events, out);
+                self.h2_events = events;
+            }
             App::Opaque => {}
             _ => {
                 self.note(Anomaly::new(
@@ -1201,7 +1248,14 @@ impl ConnState {
                         }
                     }
                     match self.pending.front() {
-                        Some((index, _)) if *index == request_index => {
+                        Some((index, request)) if *index == request_index => {
+                            if response.status == 101 && asks_h2c(request) {
+                                // HTTP/2 stream 1 will answer it (see `Opaque` below).
+                                if let Some((index, request)) = self.pending.pop_front() {
+                                    self.h2c_upgrade = Some((index, request, response));
+                                }
+                                continue;
+                            }
                             if let Some((index, request)) = self.pending.pop_front() {
                                 self.emit_http(index, request, Some(response), out);
                             }
@@ -1224,6 +1278,21 @@ impl ConnState {
                     let after_client = http.take_opaque_bytes(true);
                     let after_server = http.take_opaque_bytes(false);
                     self.flush_pending(out);
+                    if let Some((index, request, _)) = self.h2c_upgrade.take() {
+                        // `101` to `Upgrade: h2c`: HTTP/2 from here on, both ways (the
+                        // server may speak first: no sniffing of client bytes).
+                        self.h2c_stream1_index = Some(index);
+                        self.info.protocol = Some(AppProtocol::Http2PriorKnowledge);
+                        self.app = App::Http2(Box::new(Http2Conn::upgraded(
+                            limits.http2.clone(),
+                            request,
+                        )));
+                        if let Some(meta) = self.last_meta {
+                            self.feed(true, &after_client, meta, limits, out);
+                            self.feed(false, &after_server, meta, limits, out);
+                        }
+                        continue;
+                    }
                     self.app = App::Sniffing {
                         prefix: Vec::new(),
                         meta: None,
@@ -1234,6 +1303,30 @@ impl ConnState {
                     }
                 }
                 Http1Event::Anomaly(a) => self.note(a),
+            }
+        }
+    }
+
+    /// Hands out the exchanges of HTTP/2 streams as they complete.
+    fn http2(&mut self, events: &mut Vec<Http2Event>, out: &mut Vec<FlowEvent>) {
+        for event in events.drain(..) {
+            match event {
+                Http2Event::Exchange {
+                    stream_id,
+                    request,
+                    response,
+                } => {
+                    let index = match self.h2c_stream1_index {
+                        Some(i) if stream_id == 1 => i,
+                        _ => {
+                            let i = self.requests_seen;
+                            self.requests_seen += 1;
+                            i
+                        }
+                    };
+                    self.emit_http(index, request, response, out);
+                }
+                Http2Event::Anomaly(a) => self.note(a),
             }
         }
     }
@@ -1285,6 +1378,14 @@ impl ConnState {
             let mut events = std::mem::take(&mut self.http_events);
             http.close(&mut events);
             self.http(&mut events, limits, out);
+        }
+        if let App::Http2(h2) = &mut self.app {
+            let mut events = std::mem::take(&mut self.h2_events);
+            h2.close(&mut events);
+            self.http2(&mut events, out);
+        }
+        if let Some((index, request, response)) = self.h2c_upgrade.take() {
+            self.emit_http(index, request, Some(response), out);
         }
         self.flush_pending(out);
         if !self.emitted || self.metadata_due {
@@ -1408,6 +1509,121 @@ mod tests {
         if let FlowEvent::Http { request, conn, .. } = &out[0] {
             assert_eq!((request.meta.first_frame, conn.client.port), (4, 40000));
         }
+    }
+
+    fn h2_request(id: u32, path: &str) -> Vec<u8> {
+        use crate::net::http2::{build, flags, frame_type};
+        build::frame(
+            frame_type::HEADERS,
+            flags::END_HEADERS | flags::END_STREAM,
+            id,
+            &build::block(&[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":authority", "h2.example"),
+                (":path", path),
+            ]),
+        )
+    }
+
+    fn h2_response(id: u32, status: &str) -> Vec<u8> {
+        use crate::net::http2::{build, flags, frame_type};
+        let mut r = build::frame(frame_type::SETTINGS, 0, 0, &[]);
+        r.extend(build::frame(
+            frame_type::HEADERS,
+            flags::END_HEADERS | flags::END_STREAM,
+            id,
+            &build::block(&[(":status", status)]),
+        ));
+        r
+    }
+
+    #[test]
+    fn h2c_prior_knowledge_streams_become_exchanges_in_completion_order() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40001);
+        let mut c = sniff::H2_PREFACE.to_vec();
+        c.extend(h2_request(1, "/one"));
+        c.extend(h2_request(3, "/three"));
+        seg(&mut t, &mut out, 4, true, 40001, 101, ACK, &c);
+        assert!(out.is_empty());
+        let mut s = h2_response(3, "204");
+        s.extend(h2_response(1, "200"));
+        seg(&mut t, &mut out, 5, false, 40001, 501, ACK, &s);
+        assert_eq!(kinds(&out), ["http /three 204", "http /one 200"]);
+        let indices: Vec<u64> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http { index, conn, .. } => {
+                    assert_eq!(conn.protocol, Some(AppProtocol::Http2PriorKnowledge));
+                    Some(*index)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(indices, [0, 1]);
+        t.finish(&mut out);
+        assert_eq!(out.len(), 2, "no metadata exchange besides");
+    }
+
+    #[test]
+    fn h2c_upgrade_is_answered_on_stream_1() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40002);
+        let up = b"GET /first HTTP/1.1\r\nHost: h2.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n";
+        seg(&mut t, &mut out, 4, true, 40002, 101, ACK, up);
+        // The server switches and answers stream 1 at once, in the same segment.
+        let mut s =
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+                .to_vec();
+        s.extend(h2_response(1, "200"));
+        seg(&mut t, &mut out, 5, false, 40002, 501, ACK, &s);
+        assert_eq!(kinds(&out), ["http /first 200"]);
+        let mut c = sniff::H2_PREFACE.to_vec();
+        c.extend(h2_request(3, "/second"));
+        seg(
+            &mut t,
+            &mut out,
+            6,
+            true,
+            40002,
+            101 + up.len() as u32,
+            ACK,
+            &c,
+        );
+        let next = 501 + s.len() as u32;
+        seg(
+            &mut t,
+            &mut out,
+            7,
+            false,
+            40002,
+            next,
+            ACK,
+            &h2_response(3, "404"),
+        );
+        assert_eq!(kinds(&out), ["http /first 200", "http /second 404"]);
+        let got: Vec<(u64, &str)> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http { index, request, .. } => Some((*index, request.version.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(got, [(0, "HTTP/1.1"), (1, "HTTP/2")]);
+    }
+
+    #[test]
+    fn a_declined_h2c_upgrade_stays_http1() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40003);
+        let up = b"GET /x HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+        seg(&mut t, &mut out, 4, true, 40003, 101, ACK, up);
+        seg(&mut t, &mut out, 5, false, 40003, 501, ACK, RESP);
+        assert_eq!(kinds(&out), ["http /x 200"]);
     }
 
     #[test]

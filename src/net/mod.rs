@@ -14,7 +14,9 @@
 pub mod capture;
 pub mod dns;
 pub mod flow;
+pub mod hpack;
 pub mod http1;
+pub mod http2;
 pub mod ip;
 pub mod keylog;
 pub mod link;

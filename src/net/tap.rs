@@ -3,7 +3,7 @@
 //! events into exchanges (DESIGN.md §2) with their host, device and evidence.
 //!
 //! Host of an exchange: the `Host` header (or the authority of an absolute request
-//! target), else the TLS server name, else the name the device's DNS answers gave
+//! target, or HTTP/2's `:authority`), else the TLS server name, else the name the device's DNS answers gave
 //! the server's address at that time, else the address itself.
 //!
 //! Traffic of clients that are no case device is turned into exchanges too (with no
@@ -239,7 +239,9 @@ impl Tap {
             locator: frames(request.meta.first_frame, last_frame),
         };
         let (authority, path) = split_target(&request.target);
+        // HTTP/2 requests name their host in `:authority` (a `host` field may be absent).
         let host_header = crate::exchange::header(&request.headers, "host")
+            .or_else(|| crate::exchange::header(&request.headers, ":authority"))
             .map(|h| String::from_utf8_lossy(h).into_owned());
         x.host = authority
             .map(str::to_string)
