@@ -10,7 +10,12 @@
 //! `--keylog` files are followed while capturing: an app instrumented with Frida or a
 //! browser with `SSLKEYLOGFILE` writes its secrets as it connects, so every
 //! [`KEYLOG_POLL`] the lines appended since (complete lines only) are added to the tap.
-//! A file that shrinks (truncated, replaced) is read again from its start.
+//! A file that shrinks (truncated, replaced) is read again from its start. Those
+//! secrets are written just *after* the handshake messages that derive them went on the
+//! wire, and the decryptor looks them up when it reads the hellos; so while key logs
+//! are followed, packets reach the tap [`KEYLOG_DELAY`] after their capture (the key
+//! logs polled just before), bounded by [`MAX_DELAYED_BYTES`] (beyond it the oldest go
+//! at once). The evidence ring gets every packet at once.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -30,6 +35,10 @@ use super::ring::{EvidenceRing, RingLimits};
 pub const KEYLOG_POLL: Duration = Duration::from_millis(200);
 /// Bytes read from a followed key log at one look (the rest waits for the next).
 const KEYLOG_READ_MAX: u64 = 16 << 20;
+/// How long packets wait for their secrets while key logs are followed.
+pub const KEYLOG_DELAY: Duration = Duration::from_millis(500);
+/// Captured bytes held back at most for [`KEYLOG_DELAY`].
+pub const MAX_DELAYED_BYTES: usize = 64 << 20;
 
 /// libpcap's read timeout (buffering delay in non-immediate kernels).
 pub const POLL_MILLIS: i32 = 200;
@@ -68,6 +77,76 @@ pub struct LiveSummary {
     pub interface_dropped: u64,
     pub ring_files: Vec<PathBuf>,
     pub ring_packets: u64,
+}
+
+/// Packets held back for [`KEYLOG_DELAY`], oldest first.
+#[derive(Default)]
+struct DelayQueue {
+    /// (arrival, frame number, capture time, bytes, original length)
+    packets: std::collections::VecDeque<(Instant, u64, Timestamp, Vec<u8>, u32)>,
+    bytes: usize,
+}
+
+impl DelayQueue {
+    fn push(&mut self, now: Instant, number: u64, ts: Timestamp, data: &[u8], len: u32) {
+        self.bytes += data.len();
+        self.packets
+            .push_back((now, number, ts, data.to_vec(), len));
+    }
+
+    /// The oldest packet has waited long enough.
+    fn due(&self, now: Instant) -> bool {
+        self.packets
+            .front()
+            .is_some_and(|p| now.duration_since(p.0) >= KEYLOG_DELAY)
+    }
+
+    fn pop_into(
+        &mut self,
+        link: LinkType,
+        tap: &mut Tap,
+        consumer: &mut dyn FnMut(Exchange),
+    ) -> bool {
+        let Some((_, number, ts, data, original_len)) = self.packets.pop_front() else {
+            return false;
+        };
+        self.bytes = self.bytes.saturating_sub(data.len());
+        let frame = Frame {
+            number,
+            ts,
+            link,
+            interface: 0,
+            data: &data,
+            original_len,
+        };
+        tap.frame(&frame, consumer);
+        true
+    }
+
+    /// Hands the packets that waited [`KEYLOG_DELAY`] to the tap.
+    fn release(
+        &mut self,
+        now: Instant,
+        link: LinkType,
+        tap: &mut Tap,
+        consumer: &mut dyn FnMut(Exchange),
+    ) {
+        while self.due(now) && self.pop_into(link, tap, consumer) {}
+    }
+
+    /// Over [`MAX_DELAYED_BYTES`]: the oldest go at once.
+    fn release_over_budget(
+        &mut self,
+        link: LinkType,
+        tap: &mut Tap,
+        consumer: &mut dyn FnMut(Exchange),
+    ) {
+        while self.bytes > MAX_DELAYED_BYTES && self.pop_into(link, tap, consumer) {}
+    }
+
+    fn release_all(&mut self, link: LinkType, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) {
+        while self.pop_into(link, tap, consumer) {}
+    }
 }
 
 /// A key log file followed as it grows.
@@ -195,6 +274,7 @@ pub fn capture(
         })
         .collect();
     let mut next_poll = Instant::now() + KEYLOG_POLL;
+    let mut delayed = DelayQueue::default();
     ready();
     let clock = Instant::now();
     let mut number = 0u64;
@@ -203,11 +283,16 @@ pub fn capture(
         if opts.duration.is_some_and(|d| clock.elapsed() >= d) {
             break;
         }
-        if !followed.is_empty() && Instant::now() >= next_poll {
-            next_poll = Instant::now() + KEYLOG_POLL;
-            for f in &mut followed {
-                f.poll(&mut tap);
+        if !followed.is_empty() {
+            let now = Instant::now();
+            if now >= next_poll || delayed.due(now) {
+                // Polled right before any release, so held packets meet fresh secrets.
+                next_poll = now + KEYLOG_POLL;
+                for f in &mut followed {
+                    f.poll(&mut tap);
+                }
             }
+            delayed.release(now, link, &mut tap, consumer);
         }
         match cap.next_packet() {
             Ok(packet) => {
@@ -229,6 +314,11 @@ pub fn capture(
                         break;
                     }
                 }
+                if !followed.is_empty() {
+                    delayed.push(Instant::now(), number, ts, packet.data, packet.header.len);
+                    delayed.release_over_budget(link, &mut tap, consumer);
+                    continue;
+                }
                 let frame = Frame {
                     number,
                     ts,
@@ -241,11 +331,16 @@ pub fn capture(
             }
             Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
             Err(e) => {
+                delayed.release_all(link, &mut tap, consumer);
                 tap.finish(consumer);
                 return Err(pcap_err(e));
             }
         }
     }
+    for f in &mut followed {
+        f.poll(&mut tap);
+    }
+    delayed.release_all(link, &mut tap, consumer);
     tap.finish(consumer);
     let mut summary = LiveSummary {
         tap: tap.stats().clone(),
@@ -285,6 +380,41 @@ mod tests {
             format!("{n:02x}").repeat(32),
             "ab".repeat(48)
         )
+    }
+
+    #[test]
+    fn delayed_packets_reach_the_tap_after_the_delay_in_order() {
+        let mut tap = Tap::new(
+            DeviceResolver::default(),
+            None,
+            None,
+            SourceKind::Pcap,
+            TapLimits::default(),
+        );
+        let link = LinkType::from_number(1);
+        let mut q = DelayQueue::default();
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        q.push(t0, 1, Timestamp::from_micros(1), &[0u8; 20], 20);
+        q.push(
+            t0 + Duration::from_millis(300),
+            2,
+            Timestamp::from_micros(2),
+            &[0; 30],
+            30,
+        );
+        assert_eq!(q.bytes, 50);
+        q.release(t0 + Duration::from_millis(100), link, &mut tap, &mut |x| {
+            got.push(x)
+        });
+        assert_eq!(tap.stats().frames, 0, "nothing waited long enough");
+        q.release(t0 + KEYLOG_DELAY, link, &mut tap, &mut |x| got.push(x));
+        assert_eq!(tap.stats().frames, 1);
+        assert_eq!(q.bytes, 30);
+        q.release_all(link, &mut tap, &mut |x| got.push(x));
+        assert_eq!((tap.stats().frames, tap.stats().bytes), (2, 50));
+        assert_eq!(q.bytes, 0);
+        assert!(!q.due(t0 + KEYLOG_DELAY * 10));
     }
 
     #[test]
