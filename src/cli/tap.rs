@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
     /// NSS key log with the TLS secrets of the traffic (the `SSLKEYLOGFILE` format),
-    /// read once at start; several allowed.
+    /// followed for lines appended while capturing; several allowed.
     #[arg(long = "keylog", value_name = "FILE")]
     pub keylog: Vec<PathBuf>,
     /// How findings are printed.
@@ -102,7 +102,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         devices: attribution.devices.clone(),
         fallback_device: attribution.device.clone(),
         limits: TapLimits::default(),
-        keylogs: super::keylog::texts(&keylogs),
+        keylogs: keylogs
+            .iter()
+            .map(|k| (k.path.clone(), k.text.clone()))
+            .collect(),
         duration: args.duration.map(Duration::from_secs),
     };
     let stop = Arc::new(AtomicBool::new(false));

@@ -18,15 +18,16 @@
 //! high, services low), else the sender of the first packet.
 //!
 //! # TLS decryption
-//! With a key log ([`FlowTable::add_keylog`]: `--keylog` files, or pcapng Decryption
-//! Secrets Blocks as the capture reader meets them), a connection sniffed as TLS gets a
-//! [`TlsDecryptor`] *below* its application parser: every in-order byte goes through
-//! it, and the plaintext it yields enters the connection as cleartext bytes would
-//! (sniffed, then HTTP/1 or HTTP/2), with the time and frame of the TLS record that
-//! carried it. The decryptor also reads the hellos for [`TlsSeen`]. Policies:
-//! - keys count from the moment a connection is sniffed as TLS: a TLS connection whose
-//!   first bytes came before any key log was loaded is read for its hellos only (a
-//!   pcapng writer puts its secrets blocks before the packets they unlock);
+//! With a key log ([`FlowTable::add_keylog`]: `--keylog` files, even empty ones, or
+//! pcapng Decryption Secrets Blocks as the capture reader meets them), a connection
+//! sniffed as TLS gets a [`TlsDecryptor`] *below* its application parser: every
+//! in-order byte goes through it, and the plaintext it yields enters the connection as
+//! cleartext bytes would (sniffed, then HTTP/1 or HTTP/2), with the time and frame of
+//! the TLS record that carried it. The decryptor also reads the hellos for [`TlsSeen`]. Policies:
+//! - a TLS connection whose first bytes came before any key log was given is read for
+//!   its hellos only (a pcapng writer puts its secrets blocks before the packets they
+//!   unlock); a connection with a decryptor looks its secrets up in the key log as it
+//!   stands when it needs them;
 //! - a TCP gap goes to the decryptor ([`TlsDecryptor::gap`]), never to the parser
 //!   above (its length counts ciphertext); the parser simply gets no more bytes of
 //!   that direction;
@@ -311,7 +312,7 @@ struct ConnState {
     http_events: Vec<Http1Event>,
     /// TLS decryption below `app` (see the module docs): only with a key log.
     tls: Option<Box<TlsDecryptor>>,
-    /// The table had keys when the latest bytes were delivered.
+    /// The table had a key log when the latest bytes were delivered.
     keys_loaded: bool,
     /// Client bytes that were sniffed as TLS, waiting for the new decryptor (`deliver`).
     tls_backlog: Vec<u8>,
@@ -363,11 +364,20 @@ impl IsDevice for crate::case::DeviceResolver {
     }
 }
 
+/// The TLS secrets of a flow table.
+#[derive(Debug, Default)]
+struct TlsKeys {
+    /// Mutable because decryptors learn sessions for later resumption.
+    log: KeyLog,
+    /// A key log was given (even an empty one, e.g. a file still being written): TLS
+    /// connections get a decryptor, so each gets its own status.
+    decrypt: bool,
+}
+
 /// The flow table.
 pub struct FlowTable {
     limits: FlowLimits,
-    /// TLS secrets; mutable because decryptors learn sessions for later resumption.
-    keys: KeyLog,
+    keys: TlsKeys,
     flows: HashMap<FlowKey, Flow>,
     buffered_total: usize,
     next_sweep: Option<Timestamp>,
@@ -378,7 +388,7 @@ impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
             limits,
-            keys: KeyLog::new(),
+            keys: TlsKeys::default(),
             flows: HashMap::new(),
             buffered_total: 0,
             next_sweep: None,
@@ -393,18 +403,24 @@ impl FlowTable {
     /// Adds the lines of an NSS key log (a `--keylog` file, or the data of a pcapng
     /// Decryption Secrets Block of type [`SECRETS_TYPE_TLS_KEYLOG`]); TLS connections
     /// sniffed from now on are decrypted where their secrets are known.
+    /// Even an empty text turns decryption on (each TLS connection then gets its own
+    /// decryption status).
     pub fn add_keylog(&mut self, text: &[u8]) -> KeyLogStats {
-        self.keys.add(text)
+        self.keys.decrypt = true;
+        self.keys.log.add(text)
     }
 
     /// Replaces the key log (see [`add_keylog`](Self::add_keylog)).
     pub fn set_keylog(&mut self, keys: KeyLog) {
-        self.keys = keys;
+        self.keys = TlsKeys {
+            log: keys,
+            decrypt: true,
+        };
     }
 
     /// The secrets known so far.
     pub fn keylog(&self) -> &KeyLog {
-        &self.keys
+        &self.keys.log
     }
 
     /// Flows currently open.
@@ -752,7 +768,7 @@ impl FlowTable {
                 } = flow.as_mut();
                 to_server.flush(&mut |d| state.deliver(true, d, limits, keys, out));
                 to_client.flush(&mut |d| state.deliver(false, d, limits, keys, out));
-                state.settle_tls(keys);
+                state.settle_tls(&keys.log);
                 if let Some(tls) = &state.info.tls {
                     match tls.not_decrypted() {
                         None => self.stats.tls_decrypted += 1,
@@ -880,13 +896,13 @@ impl ConnState {
         from_client: bool,
         delivery: Delivery<'_>,
         limits: &FlowLimits,
-        keys: &mut KeyLog,
+        keys: &mut TlsKeys,
         out: &mut Vec<FlowEvent>,
     ) {
-        self.keys_loaded = !keys.is_empty();
+        self.keys_loaded = keys.decrypt;
         match delivery {
             Delivery::Data { bytes, meta } if self.tls.is_some() => {
-                self.decrypt(from_client, bytes, meta, limits, keys, out)
+                self.decrypt(from_client, bytes, meta, limits, &mut keys.log, out)
             }
             Delivery::Data { bytes, meta } => {
                 self.data(from_client, bytes, meta, limits, out);
@@ -894,7 +910,7 @@ impl ConnState {
                 // are the decryptor's first.
                 if self.tls.is_some() && !self.tls_backlog.is_empty() {
                     let backlog = std::mem::take(&mut self.tls_backlog);
-                    self.decrypt(true, &backlog, meta, limits, keys, out);
+                    self.decrypt(true, &backlog, meta, limits, &mut keys.log, out);
                 }
             }
             Delivery::Gap { len, .. } => match &mut self.tls {

@@ -21,7 +21,7 @@ use crate::net::capture::Frame;
 use crate::net::dns::DnsMap;
 use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
 use crate::net::http1::{HttpRequest, HttpResponse};
-use crate::net::keylog::KeyLogStats;
+use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
 use crate::net::tls;
 
@@ -108,6 +108,11 @@ impl Tap {
     /// Block's data): TLS connections from now on are decrypted where it has their keys.
     pub fn add_keylog(&mut self, text: &[u8]) -> KeyLogStats {
         self.flows.add_keylog(text)
+    }
+
+    /// The TLS secrets known so far.
+    pub fn keylog(&self) -> &KeyLog {
+        self.flows.keylog()
     }
 
     /// One captured frame; the exchanges it completes go to `out`.

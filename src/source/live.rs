@@ -6,9 +6,21 @@
 //! and SIGTERM end it within a fraction of a second; then every open flow is flushed
 //! into exchanges and the ring file is closed, and libpcap's counters (packets the
 //! kernel dropped, the interface dropped) are reported.
+//!
+//! `--keylog` files are followed while capturing: an app instrumented with Frida or a
+//! browser with `SSLKEYLOGFILE` writes its secrets as it connects, so every
+//! [`KEYLOG_POLL`] the lines appended since (complete lines only) are added to the tap.
+//! A file that shrinks (truncated, replaced) is read again from its start. Those
+//! secrets are written just *after* the handshake messages that derive them went on the
+//! wire, and the decryptor looks them up when it reads the hellos; so while key logs
+//! are followed, packets reach the tap [`KEYLOG_DELAY`] after their capture (the key
+//! logs polled just before), bounded by [`MAX_DELAYED_BYTES`] (beyond it the oldest go
+//! at once). The evidence ring gets every packet at once.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::case::DeviceResolver;
@@ -18,6 +30,15 @@ use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::timestamp::Timestamp;
 
 use super::ring::{EvidenceRing, RingLimits};
+
+/// How often followed key log files are looked at for new lines.
+pub const KEYLOG_POLL: Duration = Duration::from_millis(200);
+/// Bytes read from a followed key log at one look (the rest waits for the next).
+const KEYLOG_READ_MAX: u64 = 16 << 20;
+/// How long packets wait for their secrets while key logs are followed.
+pub const KEYLOG_DELAY: Duration = Duration::from_millis(500);
+/// Captured bytes held back at most for [`KEYLOG_DELAY`].
+pub const MAX_DELAYED_BYTES: usize = 64 << 20;
 
 /// libpcap's read timeout (buffering delay in non-immediate kernels).
 pub const POLL_MILLIS: i32 = 200;
@@ -38,8 +59,9 @@ pub struct LiveOptions {
     pub devices: DeviceResolver,
     pub fallback_device: Option<String>,
     pub limits: TapLimits,
-    /// NSS key logs (`--keylog` files' contents) to decrypt TLS with.
-    pub keylogs: Vec<std::sync::Arc<[u8]>>,
+    /// NSS key logs to decrypt TLS with: each file and the contents it had when it
+    /// was read; the file is followed for lines appended later.
+    pub keylogs: Vec<(PathBuf, Arc<[u8]>)>,
     /// Stop after this long (for tests and timed runs).
     pub duration: Option<Duration>,
 }
@@ -55,6 +77,120 @@ pub struct LiveSummary {
     pub interface_dropped: u64,
     pub ring_files: Vec<PathBuf>,
     pub ring_packets: u64,
+}
+
+/// Packets held back for [`KEYLOG_DELAY`], oldest first.
+#[derive(Default)]
+struct DelayQueue {
+    /// (arrival, frame number, capture time, bytes, original length)
+    packets: std::collections::VecDeque<(Instant, u64, Timestamp, Vec<u8>, u32)>,
+    bytes: usize,
+}
+
+impl DelayQueue {
+    fn push(&mut self, now: Instant, number: u64, ts: Timestamp, data: &[u8], len: u32) {
+        self.bytes += data.len();
+        self.packets
+            .push_back((now, number, ts, data.to_vec(), len));
+    }
+
+    /// The oldest packet has waited long enough.
+    fn due(&self, now: Instant) -> bool {
+        self.packets
+            .front()
+            .is_some_and(|p| now.duration_since(p.0) >= KEYLOG_DELAY)
+    }
+
+    fn pop_into(
+        &mut self,
+        link: LinkType,
+        tap: &mut Tap,
+        consumer: &mut dyn FnMut(Exchange),
+    ) -> bool {
+        let Some((_, number, ts, data, original_len)) = self.packets.pop_front() else {
+            return false;
+        };
+        self.bytes = self.bytes.saturating_sub(data.len());
+        let frame = Frame {
+            number,
+            ts,
+            link,
+            interface: 0,
+            data: &data,
+            original_len,
+        };
+        tap.frame(&frame, consumer);
+        true
+    }
+
+    /// Hands the packets that waited [`KEYLOG_DELAY`] to the tap.
+    fn release(
+        &mut self,
+        now: Instant,
+        link: LinkType,
+        tap: &mut Tap,
+        consumer: &mut dyn FnMut(Exchange),
+    ) {
+        while self.due(now) && self.pop_into(link, tap, consumer) {}
+    }
+
+    /// Over [`MAX_DELAYED_BYTES`]: the oldest go at once.
+    fn release_over_budget(
+        &mut self,
+        link: LinkType,
+        tap: &mut Tap,
+        consumer: &mut dyn FnMut(Exchange),
+    ) {
+        while self.bytes > MAX_DELAYED_BYTES && self.pop_into(link, tap, consumer) {}
+    }
+
+    fn release_all(&mut self, link: LinkType, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) {
+        while self.pop_into(link, tap, consumer) {}
+    }
+}
+
+/// A key log file followed as it grows.
+struct Followed {
+    path: PathBuf,
+    /// Bytes of it already added (up to a line end).
+    offset: u64,
+}
+
+impl Followed {
+    /// Adds the complete lines appended since the last look. Errors (the file gone for
+    /// a moment, unreadable) are retried at the next look.
+    fn poll(&mut self, tap: &mut Tap) {
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return;
+        };
+        let Ok(len) = file.metadata().map(|m| m.len()) else {
+            return;
+        };
+        if len < self.offset {
+            self.offset = 0;
+        }
+        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return;
+        }
+        let mut new = Vec::new();
+        if file
+            .take((len - self.offset).min(KEYLOG_READ_MAX))
+            .read_to_end(&mut new)
+            .is_err()
+        {
+            return;
+        }
+        match new.iter().rposition(|&b| b == b'\n') {
+            Some(end) => {
+                let lines = &new[..=end];
+                tap.add_keylog(lines);
+                self.offset += lines.len() as u64;
+            }
+            // No line end in a whole read: no key log line is that long; skip it.
+            None if new.len() as u64 == KEYLOG_READ_MAX => self.offset += KEYLOG_READ_MAX,
+            None => {}
+        }
+    }
 }
 
 /// Why a live capture could not run.
@@ -124,9 +260,21 @@ pub fn capture(
         SourceKind::Pcap,
         opts.limits.clone(),
     );
-    for text in &opts.keylogs {
-        tap.add_keylog(text);
-    }
+    let mut followed: Vec<Followed> = opts
+        .keylogs
+        .iter()
+        .map(|(path, text)| {
+            tap.add_keylog(text);
+            // A last line still being written is read again once it is complete.
+            let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            Followed {
+                path: path.clone(),
+                offset: complete as u64,
+            }
+        })
+        .collect();
+    let mut next_poll = Instant::now() + KEYLOG_POLL;
+    let mut delayed = DelayQueue::default();
     ready();
     let clock = Instant::now();
     let mut number = 0u64;
@@ -134,6 +282,17 @@ pub fn capture(
     while !stop.load(Ordering::Relaxed) {
         if opts.duration.is_some_and(|d| clock.elapsed() >= d) {
             break;
+        }
+        if !followed.is_empty() {
+            let now = Instant::now();
+            if now >= next_poll || delayed.due(now) {
+                // Polled right before any release, so held packets meet fresh secrets.
+                next_poll = now + KEYLOG_POLL;
+                for f in &mut followed {
+                    f.poll(&mut tap);
+                }
+            }
+            delayed.release(now, link, &mut tap, consumer);
         }
         match cap.next_packet() {
             Ok(packet) => {
@@ -155,6 +314,11 @@ pub fn capture(
                         break;
                     }
                 }
+                if !followed.is_empty() {
+                    delayed.push(Instant::now(), number, ts, packet.data, packet.header.len);
+                    delayed.release_over_budget(link, &mut tap, consumer);
+                    continue;
+                }
                 let frame = Frame {
                     number,
                     ts,
@@ -167,11 +331,16 @@ pub fn capture(
             }
             Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
             Err(e) => {
+                delayed.release_all(link, &mut tap, consumer);
                 tap.finish(consumer);
                 return Err(pcap_err(e));
             }
         }
     }
+    for f in &mut followed {
+        f.poll(&mut tap);
+    }
+    delayed.release_all(link, &mut tap, consumer);
     tap.finish(consumer);
     let mut summary = LiveSummary {
         tap: tap.stats().clone(),
@@ -198,4 +367,94 @@ pub fn capture(
         }
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn line(n: u8) -> String {
+        format!(
+            "CLIENT_RANDOM {} {}\n",
+            format!("{n:02x}").repeat(32),
+            "ab".repeat(48)
+        )
+    }
+
+    #[test]
+    fn delayed_packets_reach_the_tap_after_the_delay_in_order() {
+        let mut tap = Tap::new(
+            DeviceResolver::default(),
+            None,
+            None,
+            SourceKind::Pcap,
+            TapLimits::default(),
+        );
+        let link = LinkType::from_number(1);
+        let mut q = DelayQueue::default();
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        q.push(t0, 1, Timestamp::from_micros(1), &[0u8; 20], 20);
+        q.push(
+            t0 + Duration::from_millis(300),
+            2,
+            Timestamp::from_micros(2),
+            &[0; 30],
+            30,
+        );
+        assert_eq!(q.bytes, 50);
+        q.release(t0 + Duration::from_millis(100), link, &mut tap, &mut |x| {
+            got.push(x)
+        });
+        assert_eq!(tap.stats().frames, 0, "nothing waited long enough");
+        q.release(t0 + KEYLOG_DELAY, link, &mut tap, &mut |x| got.push(x));
+        assert_eq!(tap.stats().frames, 1);
+        assert_eq!(q.bytes, 30);
+        q.release_all(link, &mut tap, &mut |x| got.push(x));
+        assert_eq!((tap.stats().frames, tap.stats().bytes), (2, 50));
+        assert_eq!(q.bytes, 0);
+        assert!(!q.due(t0 + KEYLOG_DELAY * 10));
+    }
+
+    #[test]
+    fn a_followed_key_log_adds_complete_lines_as_they_are_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.log");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let mut tap = Tap::new(
+            DeviceResolver::default(),
+            None,
+            None,
+            SourceKind::Pcap,
+            TapLimits::default(),
+        );
+        let mut f = Followed {
+            path: path.clone(),
+            offset: 0,
+        };
+        f.poll(&mut tap);
+        assert_eq!(tap.keylog().len(), 0);
+        file.write_all(line(1).as_bytes()).unwrap();
+        f.poll(&mut tap);
+        assert_eq!(tap.keylog().len(), 1);
+        // Half a line waits for its end.
+        let second = line(2);
+        let (a, b) = second.split_at(30);
+        file.write_all(a.as_bytes()).unwrap();
+        f.poll(&mut tap);
+        assert_eq!(tap.keylog().len(), 1);
+        file.write_all(b.as_bytes()).unwrap();
+        f.poll(&mut tap);
+        assert_eq!(tap.keylog().len(), 2);
+        assert_eq!(tap.keylog().stats().skipped, 0);
+        // Replaced by a shorter file: read from its start.
+        std::fs::write(&path, line(3)).unwrap();
+        f.poll(&mut tap);
+        assert_eq!(tap.keylog().len(), 3);
+        // Gone for a moment: nothing happens.
+        std::fs::remove_file(&path).unwrap();
+        f.poll(&mut tap);
+        assert_eq!(tap.keylog().len(), 3);
+    }
 }
