@@ -573,11 +573,8 @@ impl Http2Conn {
             s.response.as_mut().map(MsgMut::response)
         };
         let Some(m) = msg else {
-            // DATA before the response's HEADERS: nothing to attach it to.
-            out.push(Http2Event::Anomaly(Anomaly::new(
-                "h2-data-before-headers",
-                format!("server DATA on stream {stream} before its HEADERS"),
-            )));
+            // DATA before the response's HEADERS: nothing to attach it to (reported
+            // once per frame, by `end_frame`).
             return;
         };
         *m.last_frame = capture_frame;
@@ -628,6 +625,18 @@ impl Http2Conn {
             if let Some(mut b) = self.dir(client).block.take() {
                 b.lost = true;
                 self.end_block(client, b, capture_frame, out);
+            }
+        }
+        if f.ty == DATA && !client && f.len > 0 {
+            if self
+                .streams
+                .get(&f.stream)
+                .is_some_and(|s| s.response.is_none())
+            {
+                out.push(Http2Event::Anomaly(Anomaly::new(
+                    "h2-data-before-headers",
+                    format!("server DATA on stream {} before its HEADERS", f.stream),
+                )));
             }
         }
         if f.skipped && f.ty == DATA {
