@@ -334,5 +334,46 @@ def packet_seeds():
     }
 
 
+def h2_frame(ty, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([ty, flags]) + struct.pack(">I", stream) + payload
+
+
+def h2_literal(name, value):
+    # Literal without indexing, literal name, plain strings (lengths < 127).
+    return bytes([0x00, len(name)]) + name + bytes([len(value)]) + value
+
+
+def h2_steps(client, data):
+    # `http1`/`http2` input layout: control byte (bit 7 server), 0x3f = 2-byte length.
+    return bytes([0x3F | (0 if client else 0x80)]) + struct.pack(">H", len(data)) + data
+
+
+def h2_seeds():
+    """`hpack` and `http2` seeds: RFC 7541 C.3/C.4 blocks, and a small conversation."""
+    c3 = bytes.fromhex("828684410f7777772e6578616d706c652e636f6d")
+    c4 = bytes.fromhex("828684418cf1e3c2e5f23a6ba0ab90f4ff")
+    c4b = bytes.fromhex("828785bf408825a849e95ba97d7f8925a849e95bb8e8b4bf")
+    write("hpack", "c3", bytes([64, 64]) + c3 + b"\xfe\xfd" + bytes.fromhex("828684be58086e6f2d6361636865"))
+    write("hpack", "c4", bytes([64, 64]) + c4 + b"\xfe\xfd" + c4b)
+    headers = h2_literal(b":method", b"POST") + h2_literal(b":path", b"/e?aaid=" + ADID.encode())
+    client = (
+        h2_frame(4, 0, 0, struct.pack(">HI", 1, 8192))
+        + h2_frame(1, 0x4, 1, headers)
+        + h2_frame(0, 0x9, 1, bytes([2]) + IMEI.encode() + b"\0\0")
+        + h2_frame(1, 0x1, 3, c4)
+        + h2_frame(9, 0x4, 3, b"")
+    )
+    server = (
+        h2_frame(4, 0, 0, b"")
+        + h2_frame(1, 0x4, 1, h2_literal(b":status", b"200"))
+        + h2_frame(0, 0x1, 1, b"ok")
+        + h2_frame(3, 0, 3, struct.pack(">I", 8))
+        + h2_frame(7, 0, 0, struct.pack(">II", 1, 0))
+    )
+    write("http2", "conversation", h2_steps(True, client) + h2_steps(False, server))
+    write("http2", "client-gap", h2_steps(True, client[:40]) + bytes([0x45]) + h2_steps(True, client[40:]))
+
+
 if __name__ == "__main__":
     main()
+    h2_seeds()

@@ -475,3 +475,43 @@ fn hand_written_hostile_tap_inputs_do_not_crash() {
     targets::tap(&[3, 1]);
     targets::tap(&[0; 64]);
 }
+
+#[test]
+fn hostile_http2_and_hpack_inputs_do_not_crash() {
+    // hpack: a table of big entries referenced many times, size updates to the limit,
+    // long integers, Huffman EOS and padding.
+    let mut refs = vec![
+        255u8, 255, 0x3f, 0xe1, 0x7f, 0x40, 0x01, b'a', 0x7f, 0x81, 0x0f,
+    ];
+    refs.extend(std::iter::repeat(b'x').take(0x7f + 0x0f));
+    refs.extend(std::iter::repeat(0xbe).take(10_000));
+    targets::hpack(&refs);
+    targets::hpack(&[0, 0, 0x3f, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+    targets::hpack(&[1, 1, 0x00, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00]);
+    // http2 (layout of `http1`): a CONTINUATION flood, a frame of 2^24-1 bytes,
+    // padding longer than its frame, streams without end.
+    let step = |client: bool, data: &[u8]| {
+        let mut s = vec![0x3f | if client { 0 } else { 0x80 }];
+        s.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        s.extend_from_slice(data);
+        s
+    };
+    let frame = |ty: u8, flags: u8, stream: u32, payload: &[u8]| {
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[ty, flags]);
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    };
+    let mut flood = frame(1, 0, 1, &[0x82]);
+    for _ in 0..2_000 {
+        flood.extend(frame(9, 0, 1, &[0x40; 16]));
+    }
+    let mut input = step(true, &flood);
+    input.extend(step(false, &[0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1, 1, 2, 3]));
+    input.extend(step(true, &frame(0, 0x8, 1, &[200, 1, 2])));
+    for id in (1..400u32).step_by(2) {
+        input.extend(step(true, &frame(1, 0x4, id, &[0x82, 0x84])));
+    }
+    targets::http2(&input);
+}

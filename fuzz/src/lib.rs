@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 14] = [
+pub const TARGETS: [&str; 16] = [
     "har",
     "decode",
     "case",
@@ -36,6 +36,8 @@ pub const TARGETS: [&str; 14] = [
     "tcp",
     "tls_decrypt",
     "tls_tap",
+    "hpack",
+    "http2",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -56,6 +58,8 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "tcp" => tcp(data),
         "tap" => tap(data),
         "tls_tap" => tls_tap(data),
+        "hpack" => hpack(data),
+        "http2" => http2(data),
         _ => return false,
     }
     true
@@ -786,4 +790,110 @@ pub fn tcp(data: &[u8]) {
     r.flush(&mut |d| check.see(d));
     assert_eq!(r.buffered_bytes(), 0);
     assert_eq!(check.total, r.next_offset());
+}
+
+/// `hpack`: byte 0 picks the dynamic table cap (`byte * 64`) and byte 1 the announced
+/// `SETTINGS_HEADER_TABLE_SIZE` (`byte * 256`); the rest is split at `FE FD` into
+/// header blocks decoded in turn by one `HpackDecoder` (so the dynamic table carries
+/// over) until the first error; the table must stay within the cap. Each block is also
+/// Huffman-decoded on its own: a valid Huffman string has exactly one encoding, so
+/// re-encoding what was decoded must give the input back.
+pub fn hpack(data: &[u8]) {
+    use consentry::net::hpack::{encode, huffman_decode, HpackDecoder};
+    let cap = usize::from(data.first().copied().unwrap_or(0)) * 64;
+    let announced = u32::from(data.get(1).copied().unwrap_or(0)) * 256;
+    let rest = data.get(2..).unwrap_or(&[]);
+    let mut decoder = HpackDecoder::new(cap);
+    decoder.announce_table_size(announced);
+    let mut broken = false;
+    let mut start = 0;
+    let mut blocks = Vec::new();
+    for i in 0..rest.len() {
+        if rest[i] == 0xfe && rest.get(i + 1) == Some(&0xfd) {
+            blocks.push(&rest[start..i]);
+            start = i + 2;
+        }
+    }
+    blocks.push(rest.get(start..).unwrap_or(&[]));
+    for block in blocks {
+        if !broken {
+            let mut out = Vec::new();
+            broken = decoder.decode(block, 4096, &mut out).is_err();
+            let listed: usize = out.iter().map(|h| h.name.len() + h.value.len() + 32).sum();
+            assert!(listed <= 4096, "header list over its limit");
+            assert!(decoder.table_size() <= cap, "dynamic table over its cap");
+        }
+        let mut text = Vec::new();
+        if huffman_decode(block, &mut text).is_ok() {
+            assert_eq!(
+                encode::huffman(&text),
+                block,
+                "Huffman decoding is not one-to-one"
+            );
+        }
+    }
+}
+
+fn http2_run(steps: &[Http1Step<'_>], bytewise: bool) -> Vec<consentry::net::http2::Http2Event> {
+    use consentry::net::http2::{Http2Conn, Http2Limits};
+    let limits = Http2Limits {
+        max_frame_bytes: 512,
+        max_header_list_bytes: 1024,
+        max_streams_open: 4,
+        max_body_bytes: 64,
+        max_held_bytes: 2048,
+        max_dynamic_table: 512,
+    };
+    let mut conn = Http2Conn::new(limits);
+    let mut out = Vec::new();
+    conn.client_data(
+        consentry::net::sniff::H2_PREFACE,
+        Timestamp::from_micros(0),
+        0,
+        &mut out,
+    );
+    for (frame, step) in steps.iter().enumerate() {
+        let ts = Timestamp::from_micros(frame as i64);
+        match *step {
+            Http1Step::Data { client, bytes } => {
+                let pieces: Vec<&[u8]> = if bytewise {
+                    bytes.chunks(1).collect()
+                } else {
+                    vec![bytes]
+                };
+                for p in pieces {
+                    if client {
+                        conn.client_data(p, ts, frame as u64, &mut out);
+                    } else {
+                        conn.server_data(p, ts, frame as u64, &mut out);
+                    }
+                }
+            }
+            Http1Step::Gap { client: true, len } => conn.client_gap(len, &mut out),
+            Http1Step::Gap { client: false, len } => conn.server_gap(len, &mut out),
+        }
+    }
+    conn.close(&mut out);
+    out
+}
+
+/// `http2`: the `http1` input layout (client data, server data and gaps by control
+/// bytes) driving an `Http2Conn` with small limits, after the client preface (fed
+/// first, so frames are reached at once); the same steps fed byte by byte must give
+/// the same events, and bodies stay within their limit.
+pub fn http2(data: &[u8]) {
+    use consentry::net::http2::Http2Event;
+    let steps = http1_steps(data);
+    let whole = http2_run(&steps, false);
+    let bytewise = http2_run(&steps, true);
+    assert_eq!(whole, bytewise, "split-dependent HTTP/2 events");
+    for e in &whole {
+        if let Http2Event::Exchange {
+            request, response, ..
+        } = e
+        {
+            assert!(request.body.len() <= 64);
+            assert!(response.as_ref().is_none_or(|r| r.body.len() <= 64));
+        }
+    }
 }

@@ -29,9 +29,11 @@
 //!   are kept up to as much (a CONTINUATION flood costs time, never memory); at most
 //!   `max_streams_open` streams are tracked, the headers of further ones are decoded
 //!   (HPACK must stay in step) and their stream ignored (`h2-too-many-streams`);
-//!   bodies are kept up to `max_body_bytes` each (`body-size-limit`, as HTTP/1) and up
-//!   to `max_held_body_bytes` over all open streams (`h2-body-budget`); `body_len`
-//!   always counts every DATA byte.
+//!   bodies are kept up to `max_body_bytes` each (`body-size-limit`, as HTTP/1); header
+//!   fields and bodies of all open streams together are kept up to `max_held_bytes`
+//!   (beyond it: body bytes not kept, `h2-body-budget`; response headers or trailers
+//!   not kept and new streams not tracked, `h2-held-limit`); `body_len` always counts
+//!   every DATA byte.
 //! - **HPACK state**: a header block that cannot be decoded (HPACK error, too large,
 //!   bad padding, interleaved frames) leaves that direction's dynamic table out of step
 //!   with the sender's, as it would a real peer (a connection error): anomaly
@@ -60,8 +62,9 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_HEADER_LIST_BYTES: usize = 64 << 10;
 /// Default [`Http2Limits::max_streams_open`]: 256 (servers allow 100–250 at once).
 pub const DEFAULT_MAX_STREAMS_OPEN: usize = 256;
-/// Default [`Http2Limits::max_held_body_bytes`]: 16 MiB over all open streams.
-pub const DEFAULT_MAX_HELD_BODY_BYTES: usize = 16 << 20;
+/// Default [`Http2Limits::max_held_bytes`]: 16 MiB of headers and bodies over all open
+/// streams of a connection.
+pub const DEFAULT_MAX_HELD_BYTES: usize = 16 << 20;
 
 /// Frame types (RFC 9113 §6).
 pub mod frame_type {
@@ -106,8 +109,8 @@ pub struct Http2Limits {
     pub max_streams_open: usize,
     /// Largest body kept per message (the analysis copy); `body_len` counts all.
     pub max_body_bytes: usize,
-    /// Body bytes kept over all open streams of the connection.
-    pub max_held_body_bytes: usize,
+    /// Header and body bytes kept over all open streams of the connection.
+    pub max_held_bytes: usize,
     /// Hard cap on each direction's HPACK dynamic table.
     pub max_dynamic_table: usize,
 }
@@ -119,7 +122,7 @@ impl Default for Http2Limits {
             max_header_list_bytes: DEFAULT_MAX_HEADER_LIST_BYTES,
             max_streams_open: DEFAULT_MAX_STREAMS_OPEN,
             max_body_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
-            max_held_body_bytes: DEFAULT_MAX_HELD_BODY_BYTES,
+            max_held_bytes: DEFAULT_MAX_HELD_BYTES,
             max_dynamic_table: DEFAULT_MAX_TABLE,
         }
     }
@@ -244,9 +247,10 @@ pub struct Http2Conn {
     client: Dir,
     server: Dir,
     streams: BTreeMap<u32, Stream>,
-    /// Body bytes kept by open streams.
+    /// Header and body bytes kept by open streams.
     held: usize,
     too_many_reported: bool,
+    held_limit_reported: bool,
 }
 
 impl Http2Conn {
@@ -259,6 +263,7 @@ impl Http2Conn {
             streams: BTreeMap::new(),
             held: 0,
             too_many_reported: false,
+            held_limit_reported: false,
         }
     }
 
@@ -279,7 +284,7 @@ impl Http2Conn {
             }
         }
         conn.client.max_opened = 1;
-        conn.held = request.body.len();
+        conn.held = request.body.len() + header_bytes(&request.headers);
         conn.streams.insert(
             1,
             Stream {
@@ -555,7 +560,7 @@ impl Http2Conn {
         out: &mut Vec<Http2Event>,
     ) {
         let max = self.limits.max_body_bytes;
-        let budget = self.limits.max_held_body_bytes.saturating_sub(self.held);
+        let budget = self.limits.max_held_bytes.saturating_sub(self.held);
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
@@ -568,11 +573,8 @@ impl Http2Conn {
             s.response.as_mut().map(MsgMut::response)
         };
         let Some(m) = msg else {
-            // DATA before the response's HEADERS: nothing to attach it to.
-            out.push(Http2Event::Anomaly(Anomaly::new(
-                "h2-data-before-headers",
-                format!("server DATA on stream {stream} before its HEADERS"),
-            )));
+            // DATA before the response's HEADERS: nothing to attach it to (reported
+            // once per frame, by `end_frame`).
             return;
         };
         *m.last_frame = capture_frame;
@@ -596,7 +598,7 @@ impl Http2Conn {
                     "h2-body-budget",
                     format!(
                         "open streams hold {} body bytes; the rest of this body was not kept",
-                        self.limits.max_held_body_bytes
+                        self.limits.max_held_bytes
                     ),
                 )
             };
@@ -625,7 +627,22 @@ impl Http2Conn {
                 self.end_block(client, b, capture_frame, out);
             }
         }
-        if f.skipped && !matches!(f.ty, HEADERS | PUSH_PROMISE | CONTINUATION) {
+        if f.ty == DATA && !client && f.len > 0 {
+            if self
+                .streams
+                .get(&f.stream)
+                .is_some_and(|s| s.response.is_none())
+            {
+                out.push(Http2Event::Anomaly(Anomaly::new(
+                    "h2-data-before-headers",
+                    format!("server DATA on stream {} before its HEADERS", f.stream),
+                )));
+            }
+        }
+        if f.skipped && f.ty == DATA {
+            // Its bytes are not read, but its framing (and END_STREAM) is known.
+            self.mark_truncated(client, f.stream);
+        } else if f.skipped && !matches!(f.ty, HEADERS | PUSH_PROMISE | CONTINUATION) {
             return;
         }
         match f.ty {
@@ -651,6 +668,17 @@ impl Http2Conn {
             SETTINGS if f.flags & flags::ACK == 0 => self.settings(client, &f.buf),
             GOAWAY => self.goaway(client, &f.buf, out),
             _ => {}
+        }
+    }
+
+    /// The message one side sends on `stream` lost bytes (already reported).
+    fn mark_truncated(&mut self, client: bool, stream: u32) {
+        if let Some(s) = self.streams.get_mut(&stream) {
+            if client {
+                s.request.truncated = true;
+            } else if let Some(r) = &mut s.response {
+                r.truncated = true;
+            }
         }
     }
 
@@ -922,9 +950,10 @@ impl Http2Conn {
                     return;
                 }
                 if client {
-                    if let Some(s) = self.streams.get_mut(&id) {
-                        // Trailers.
-                        if !s.client_done {
+                    if self.streams.contains_key(&id) {
+                        let (headers, anomalies) = self.hold_headers(headers, anomalies);
+                        if let Some(s) = self.streams.get_mut(&id).filter(|s| !s.client_done) {
+                            // Trailers.
                             s.request.headers.extend(headers);
                             s.request.anomalies.extend(anomalies);
                             s.request.meta.last_frame = capture_frame;
@@ -933,7 +962,18 @@ impl Http2Conn {
                         let request = request_from(headers, anomalies, meta);
                         self.open(true, id, request, false, out);
                     }
-                } else if let Some(s) = self.streams.get_mut(&id) {
+                } else if self.streams.contains_key(&id) {
+                    let status = status_of(&headers);
+                    let interim = (100..200).contains(&status) && !end_stream;
+                    let answered = self.streams.get(&id).is_some_and(|s| s.response.is_some());
+                    if interim && !answered {
+                        // Interim (100 Continue, 103 Early Hints): not the answer.
+                        return;
+                    }
+                    let (headers, anomalies) = self.hold_headers(headers, anomalies);
+                    let Some(s) = self.streams.get_mut(&id) else {
+                        return;
+                    };
                     match &mut s.response {
                         Some(r) => {
                             r.headers.extend(headers);
@@ -941,12 +981,9 @@ impl Http2Conn {
                             r.meta.last_frame = capture_frame;
                         }
                         None => {
-                            let status = status_of(&headers);
-                            if (100..200).contains(&status) && !end_stream {
-                                // Interim (100 Continue, 103 Early Hints): not the answer.
-                                return;
-                            }
-                            s.response = Some(response_from(headers, anomalies, meta));
+                            let mut r = response_from(headers, anomalies, meta);
+                            r.status = status;
+                            s.response = Some(r);
                         }
                     }
                 }
@@ -957,7 +994,29 @@ impl Http2Conn {
         }
     }
 
-    /// Opens a stream, within the limit on open streams.
+    /// Header fields of an open stream, kept within the connection's budget (counted
+    /// in `held`); beyond it none are kept.
+    fn hold_headers(
+        &mut self,
+        headers: Vec<Header>,
+        mut anomalies: Vec<Anomaly>,
+    ) -> (Vec<Header>, Vec<Anomaly>) {
+        let size = header_bytes(&headers);
+        if self.held + size > self.limits.max_held_bytes {
+            anomalies.push(Anomaly::new(
+                "h2-held-limit",
+                format!(
+                    "open streams hold {} bytes of headers and bodies; these header fields were not kept",
+                    self.limits.max_held_bytes
+                ),
+            ));
+            return (Vec::new(), anomalies);
+        }
+        self.held += size;
+        (headers, anomalies)
+    }
+
+    /// Opens a stream, within the limits on open streams and held bytes.
     fn open(
         &mut self,
         client: bool,
@@ -972,6 +1031,20 @@ impl Http2Conn {
             return;
         }
         dir.max_opened = id;
+        let size = header_bytes(&request.headers) + request.body.len();
+        if self.held + size > self.limits.max_held_bytes {
+            if !self.held_limit_reported {
+                self.held_limit_reported = true;
+                out.push(Http2Event::Anomaly(Anomaly::new(
+                    "h2-held-limit",
+                    format!(
+                        "open streams hold {} bytes of headers and bodies; further streams are not tracked",
+                        self.limits.max_held_bytes
+                    ),
+                )));
+            }
+            return;
+        }
         if self.streams.len() >= self.limits.max_streams_open {
             if !self.too_many_reported {
                 self.too_many_reported = true;
@@ -985,6 +1058,7 @@ impl Http2Conn {
             }
             return;
         }
+        self.held += size;
         self.streams.insert(
             id,
             Stream {
@@ -1027,9 +1101,12 @@ impl Http2Conn {
         let Some(mut s) = self.streams.remove(&id) else {
             return;
         };
-        self.held = self
-            .held
-            .saturating_sub(s.request.body.len() + s.response.as_ref().map_or(0, |r| r.body.len()));
+        let kept = s.request.body.len()
+            + header_bytes(&s.request.headers)
+            + s.response
+                .as_ref()
+                .map_or(0, |r| r.body.len() + header_bytes(&r.headers));
+        self.held = self.held.saturating_sub(kept);
         if let Some(Early::Reset { by_client, code }) = early {
             let a = Anomaly::new(
                 "h2-stream-reset",
@@ -1106,6 +1183,11 @@ impl<'a> MsgMut<'a> {
             last_frame: &mut r.meta.last_frame,
         }
     }
+}
+
+/// What a header list costs to hold (names and values).
+fn header_bytes(headers: &[Header]) -> usize {
+    headers.iter().map(|h| h.name.len() + h.value.len()).sum()
 }
 
 fn value<'h>(headers: &'h [Header], name: &str) -> Option<&'h [u8]> {
@@ -1608,7 +1690,35 @@ mod tests {
         let ev = run_split(lim, &c, &[], &[], &[]);
         let ex = exchanges(&ev);
         assert_eq!(ex[0].1.body, b"tail");
+        assert!(ex[0].1.truncated);
         assert_eq!(kinds(&ev), ["h2-frame-too-large"]);
+        // A skipped frame's END_STREAM still ends the stream.
+        let mut c = H2_PREFACE.to_vec();
+        c.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &block(&[(":method", "POST")]),
+        ));
+        c.extend(frame(DATA, END_STREAM, 1, &[b'x'; 150]));
+        let mut conn = Http2Conn::new(Http2Limits {
+            max_frame_bytes: 100,
+            ..limits()
+        });
+        let mut out = Vec::new();
+        conn.client_data(&c, TS, 1, &mut out);
+        conn.server_data(
+            &frame(
+                HEADERS,
+                END_HEADERS | END_STREAM,
+                1,
+                &block(&[(":status", "413")]),
+            ),
+            TS,
+            2,
+            &mut out,
+        );
+        assert_eq!(exchanges(&out).len(), 1, "complete before close");
     }
 
     #[test]
@@ -1683,7 +1793,8 @@ mod tests {
         ));
         c.extend(frame(DATA, PADDED | END_STREAM, 1, &[9, b'a']));
         let ev = run(&c, &[]);
-        assert_eq!(kinds(&ev), ["h2-bad-padding", "h2-truncated"]);
+        assert_eq!(kinds(&ev), ["h2-bad-padding"]);
+        assert!(exchanges(&ev)[0].1.truncated);
         let mut c = H2_PREFACE.to_vec();
         c.extend(frame(HEADERS, END_HEADERS | PADDED, 1, &[200, 0x82]));
         c.extend(frame(
@@ -1795,7 +1906,7 @@ mod tests {
     fn body_limits() {
         let lim = Http2Limits {
             max_body_bytes: 10,
-            max_held_body_bytes: 15,
+            max_held_bytes: 15 + 2 * ":methodPOST:path/".len(),
             ..limits()
         };
         let mut c = H2_PREFACE.to_vec();
@@ -1813,6 +1924,56 @@ mod tests {
         assert_eq!((ex[0].1.body.len(), ex[0].1.body_len), (10, 12));
         assert_eq!((ex[1].1.body.len(), ex[1].1.body_len), (5, 12));
         assert_eq!(kinds(&ev), ["body-size-limit", "h2-body-budget"]);
+    }
+
+    #[test]
+    fn held_headers_are_bounded_per_connection() {
+        let lim = Http2Limits {
+            max_held_bytes: 1000,
+            ..limits()
+        };
+        let big = "v".repeat(400);
+        let mut c = H2_PREFACE.to_vec();
+        for id in [1u32, 3, 5] {
+            c.extend(frame(
+                HEADERS,
+                END_HEADERS,
+                id,
+                &block(&[(":method", "GET"), ("x-big", &big)]),
+            ));
+        }
+        let mut conn = Http2Conn::new(lim);
+        let mut out = Vec::new();
+        conn.client_data(&c, TS, 1, &mut out);
+        assert!(conn.held <= 1000);
+        conn.server_data(
+            &frame(
+                HEADERS,
+                END_HEADERS,
+                1,
+                &block(&[(":status", "200"), ("x-big", &big)]),
+            ),
+            TS,
+            2,
+            &mut out,
+        );
+        assert!(conn.held <= 1000);
+        conn.close(&mut out);
+        let ex = exchanges(&out);
+        assert_eq!(ex.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 3]);
+        let r1 = ex[0].2.unwrap();
+        assert_eq!((r1.status, r1.headers.len()), (200, 0));
+        assert_eq!(conn.held, 0, "everything released");
+        assert_eq!(
+            kinds(&out),
+            [
+                "h2-held-limit",
+                "h2-truncated",
+                "h2-held-limit",
+                "h2-truncated",
+                "h2-truncated"
+            ]
+        );
     }
 
     #[test]
