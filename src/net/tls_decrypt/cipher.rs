@@ -34,6 +34,8 @@ pub(crate) enum Bulk {
     },
     /// AES-CBC with a key of this many bytes (TLS ≤ 1.2, with an HMAC).
     AesCbc(usize),
+    /// Camellia-CBC with a key of this many bytes (RFC 5932).
+    CamelliaCbc(usize),
     /// No encryption, only the HMAC (the `*_NULL_*` suites).
     Null,
 }
@@ -166,6 +168,17 @@ pub(crate) fn suite(id: u16) -> Option<Suite> {
         0x00af | 0x00b3 | 0x00b7 | 0xc024 | 0xc026 | 0xc028 | 0xc02a | 0xc038 => {
             s(AesCbc(32), Mac::Sha384, h384, false)
         }
+        // Camellia-CBC (RFC 5932): SHA-1, SHA-256 and SHA-384 MACs.
+        0x0041 => s(CamelliaCbc(16), Mac::Sha1, h256, true),
+        0x0084 => s(CamelliaCbc(32), Mac::Sha1, h256, true),
+        0x0042..=0x0046 => s(CamelliaCbc(16), Mac::Sha1, h256, false),
+        0x0085..=0x0089 => s(CamelliaCbc(32), Mac::Sha1, h256, false),
+        0x00ba => s(CamelliaCbc(16), Mac::Sha256, h256, true),
+        0x00c0 => s(CamelliaCbc(32), Mac::Sha256, h256, true),
+        0x00bb..=0x00bf => s(CamelliaCbc(16), Mac::Sha256, h256, false),
+        0x00c1..=0x00c5 => s(CamelliaCbc(32), Mac::Sha256, h256, false),
+        0xc072 | 0xc074 | 0xc076 | 0xc078 => s(CamelliaCbc(16), Mac::Sha256, h256, false),
+        0xc073 | 0xc075 | 0xc077 | 0xc079 => s(CamelliaCbc(32), Mac::Sha384, h384, false),
         // NULL encryption, MAC only.
         0x0002 => s(Null, Mac::Sha1, h256, true),
         0x003b => s(Null, Mac::Sha256, h256, true),
@@ -274,6 +287,8 @@ enum Protection {
 enum CbcKey {
     Aes128(Aes128Dec),
     Aes256(Aes256Dec),
+    Camellia128(camellia::Camellia128),
+    Camellia256(camellia::Camellia256),
 }
 
 /// The keys of one direction and its record sequence number.
@@ -428,8 +443,8 @@ impl RecordCipher {
         let (key_len, iv_len) = match suite.bulk {
             Bulk::AesGcm(n) | Bulk::AesCcm { key: n, .. } => (n, 4),
             Bulk::ChaCha20Poly1305 => (32, 12),
-            Bulk::AesCbc(n) if version <= 0x0301 => (n, 16),
-            Bulk::AesCbc(n) => (n, 0),
+            Bulk::AesCbc(n) | Bulk::CamelliaCbc(n) if version <= 0x0301 => (n, 16),
+            Bulk::AesCbc(n) | Bulk::CamelliaCbc(n) => (n, 0),
             Bulk::Null => (0, 0),
         };
         let seed = [&server_random[..], &client_random[..]].concat();
@@ -460,7 +475,7 @@ impl RecordCipher {
                     key: aead_key(suite.bulk, key)?,
                     iv: iv.try_into().ok()?,
                 },
-                Bulk::AesCbc(_) | Bulk::Null => Protection::Cbc {
+                Bulk::AesCbc(_) | Bulk::CamelliaCbc(_) | Bulk::Null => Protection::Cbc {
                     aes: match suite.bulk {
                         Bulk::AesCbc(16) => {
                             Some(CbcKey::Aes128(Aes128Dec::new_from_slice(key).ok()?))
@@ -468,6 +483,12 @@ impl RecordCipher {
                         Bulk::AesCbc(32) => {
                             Some(CbcKey::Aes256(Aes256Dec::new_from_slice(key).ok()?))
                         }
+                        Bulk::CamelliaCbc(16) => Some(CbcKey::Camellia128(
+                            camellia::Camellia128::new_from_slice(key).ok()?,
+                        )),
+                        Bulk::CamelliaCbc(32) => Some(CbcKey::Camellia256(
+                            camellia::Camellia256::new_from_slice(key).ok()?,
+                        )),
                         Bulk::Null => None,
                         _ => return None,
                     },
@@ -597,6 +618,22 @@ impl RecordCipher {
                         cbc::Decryptor::<Aes256Dec>::inner_iv_init(k.clone(), &iv.into())
                             .decrypt_padded_mut::<NoPadding>(body)
                             .is_ok()
+                    }
+                    CbcKey::Camellia128(k) => {
+                        cbc::Decryptor::<camellia::Camellia128>::inner_iv_init(
+                            k.clone(),
+                            &iv.into(),
+                        )
+                        .decrypt_padded_mut::<NoPadding>(body)
+                        .is_ok()
+                    }
+                    CbcKey::Camellia256(k) => {
+                        cbc::Decryptor::<camellia::Camellia256>::inner_iv_init(
+                            k.clone(),
+                            &iv.into(),
+                        )
+                        .decrypt_padded_mut::<NoPadding>(body)
+                        .is_ok()
                     }
                 };
                 if !ok {

@@ -388,7 +388,7 @@ impl SealKey {
 
 fn key_len(bulk: Bulk) -> usize {
     match bulk {
-        Bulk::AesGcm(n) | Bulk::AesCcm { key: n, .. } | Bulk::AesCbc(n) => n,
+        Bulk::AesGcm(n) | Bulk::AesCcm { key: n, .. } | Bulk::AesCbc(n) | Bulk::CamelliaCbc(n) => n,
         Bulk::ChaCha20Poly1305 => 32,
         Bulk::Null => 0,
     }
@@ -726,7 +726,7 @@ impl Seal12 {
         let (key_len, iv_len) = match s.bulk {
             Bulk::AesGcm(n) | Bulk::AesCcm { key: n, .. } => (n, 4),
             Bulk::ChaCha20Poly1305 => (32, 12),
-            Bulk::AesCbc(n) => (n, if version == 0x0301 { 16 } else { 0 }),
+            Bulk::AesCbc(n) | Bulk::CamelliaCbc(n) => (n, if version == 0x0301 { 16 } else { 0 }),
             Bulk::Null => unreachable!(),
         };
         let block = kdf::prf(
