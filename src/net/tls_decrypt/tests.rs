@@ -337,6 +337,7 @@ const HRR_RANDOM: [u8; 32] = [
 ];
 
 /// An AEAD sealing key of a suite's bulk cipher: ring's, or RustCrypto's CCM.
+#[allow(clippy::large_enum_variant)]
 enum SealKey {
     Ring(LessSafeKey),
     Ccm16(Box<ccm::Ccm<aes::Aes128, ccm::consts::U16, ccm::consts::U12>>),
