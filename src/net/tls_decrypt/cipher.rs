@@ -2,16 +2,20 @@
 //! gives, and opening one protected record (RFC 8446 §5.2–5.3 for TLS 1.3; RFC 5246
 //! §6.2.3 with RFC 7905 and RFC 7366 for TLS ≤ 1.2).
 //!
-//! AEADs and HMAC come from ring (hardware AES-GCM); AES-CBC from RustCrypto `aes` +
-//! `cbc`, which ring lacks. Decryption is in place in the record's own buffer. A
+//! AEADs and HMAC come from ring (hardware AES-GCM); AES-CBC and AES-CCM from
+//! RustCrypto `aes` + `cbc` / `ccm`, which ring lacks. Decryption is in place in the record's own buffer. A
 //! failed open leaves the buffer unspecified, so callers that try several keys on one
 //! record give each trial a copy.
 
 use std::ops::Range;
 
-use aes::{Aes128Dec, Aes256Dec};
+use aes::{Aes128, Aes128Dec, Aes256, Aes256Dec};
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyInit};
+use ccm::aead::generic_array::GenericArray;
+use ccm::aead::AeadInPlace;
+use ccm::consts::{U12, U16, U8};
+use ccm::Ccm;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hmac;
 
@@ -23,8 +27,15 @@ pub(crate) enum Bulk {
     /// AES-GCM with a key of this many bytes.
     AesGcm(usize),
     ChaCha20Poly1305,
+    /// AES-CCM with a key of `key` bytes and a tag of `tag` bytes (16, or 8 for `_CCM_8`).
+    AesCcm {
+        key: usize,
+        tag: usize,
+    },
     /// AES-CBC with a key of this many bytes (TLS ≤ 1.2, with an HMAC).
     AesCbc(usize),
+    /// Camellia-CBC with a key of this many bytes (RFC 5932).
+    CamelliaCbc(usize),
     /// No encryption, only the HMAC (the `*_NULL_*` suites).
     Null,
 }
@@ -88,12 +99,14 @@ pub(crate) fn suite(id: u16) -> Option<Suite> {
     };
     let (h256, h384) = (Hash::Sha256, Hash::Sha384);
     match id {
-        0x1301..=0x1303 => Some(Suite {
+        0x1301..=0x1305 => Some(Suite {
             id,
             bulk: match id {
                 0x1301 => AesGcm(16),
                 0x1302 => AesGcm(32),
-                _ => ChaCha20Poly1305,
+                0x1303 => ChaCha20Poly1305,
+                0x1304 => AesCcm { key: 16, tag: 16 },
+                _ => AesCcm { key: 16, tag: 8 },
             },
             mac: Mac::Aead,
             hash: if id == 0x1302 { h384 } else { h256 },
@@ -108,6 +121,10 @@ pub(crate) fn suite(id: u16) -> Option<Suite> {
         0x009d => s(AesGcm(32), Mac::Aead, h384, true),
         0x009f | 0x00a1 | 0x00a3 | 0x00a5 | 0x00a7 | 0x00a9 | 0x00ab | 0x00ad | 0xc02c | 0xc02e
         | 0xc030 | 0xc032 | 0xd002 => s(AesGcm(32), Mac::Aead, h384, false),
+        // AES-CCM (RFC 6655, RFC 7251): 16-byte tags, then the _CCM_8 ones.
+        0xc09c | 0xc09d => s(ccm_bulk(id), Mac::Aead, h256, true),
+        0xc0a0 | 0xc0a1 => s(ccm_bulk(id), Mac::Aead, h256, true),
+        0xc09e | 0xc09f | 0xc0a2..=0xc0af => s(ccm_bulk(id), Mac::Aead, h256, false),
         // ChaCha20-Poly1305 (RFC 7905).
         0xcca8..=0xccae => s(ChaCha20Poly1305, Mac::Aead, h256, false),
         // AES-CBC with HMAC-SHA1 (PRF SHA-256 in TLS 1.2).
@@ -151,6 +168,17 @@ pub(crate) fn suite(id: u16) -> Option<Suite> {
         0x00af | 0x00b3 | 0x00b7 | 0xc024 | 0xc026 | 0xc028 | 0xc02a | 0xc038 => {
             s(AesCbc(32), Mac::Sha384, h384, false)
         }
+        // Camellia-CBC (RFC 5932): SHA-1, SHA-256 and SHA-384 MACs.
+        0x0041 => s(CamelliaCbc(16), Mac::Sha1, h256, true),
+        0x0084 => s(CamelliaCbc(32), Mac::Sha1, h256, true),
+        0x0042..=0x0046 => s(CamelliaCbc(16), Mac::Sha1, h256, false),
+        0x0085..=0x0089 => s(CamelliaCbc(32), Mac::Sha1, h256, false),
+        0x00ba => s(CamelliaCbc(16), Mac::Sha256, h256, true),
+        0x00c0 => s(CamelliaCbc(32), Mac::Sha256, h256, true),
+        0x00bb..=0x00bf => s(CamelliaCbc(16), Mac::Sha256, h256, false),
+        0x00c1..=0x00c5 => s(CamelliaCbc(32), Mac::Sha256, h256, false),
+        0xc072 | 0xc074 | 0xc076 | 0xc078 => s(CamelliaCbc(16), Mac::Sha256, h256, false),
+        0xc073 | 0xc075 | 0xc077 | 0xc079 => s(CamelliaCbc(32), Mac::Sha384, h384, false),
         // NULL encryption, MAC only.
         0x0002 => s(Null, Mac::Sha1, h256, true),
         0x003b => s(Null, Mac::Sha256, h256, true),
@@ -161,6 +189,17 @@ pub(crate) fn suite(id: u16) -> Option<Suite> {
         0x00b1 | 0x00b5 | 0x00b9 | 0xc03b => s(Null, Mac::Sha384, h384, false),
         _ => None,
     }
+}
+
+/// The CCM suites come in AES-128/AES-256 pairs (even/odd numbers); 0xc0a0–0xc0a3,
+/// 0xc0a8–0xc0ab and 0xc0ae–0xc0af have 8-byte tags.
+fn ccm_bulk(id: u16) -> Bulk {
+    let key = if id % 2 == 0 { 16 } else { 32 };
+    let tag = match id {
+        0xc0a0..=0xc0a3 | 0xc0a8..=0xc0ab | 0xc0ae | 0xc0af => 8,
+        _ => 16,
+    };
+    Bulk::AesCcm { key, tag }
 }
 
 /// 16 for the first suite of an AES-128/AES-256 pair, else 32.
@@ -222,15 +261,16 @@ pub(crate) enum OpenError {
 enum Protection {
     /// TLS 1.3 AEAD: nonce = iv ⊕ seq, AAD = record header, inner content type.
     Tls13 {
-        key: LessSafeKey,
+        key: AeadKey,
         iv: [u8; 12],
         secret: Vec<u8>,
         suite: Suite,
     },
-    /// TLS 1.2 AES-GCM: 4-byte implicit salt, 8-byte explicit nonce in the record.
-    Gcm12 { key: LessSafeKey, salt: [u8; 4] },
+    /// TLS 1.2 AES-GCM and AES-CCM: 4-byte implicit salt, 8-byte explicit nonce in
+    /// the record.
+    Explicit12 { key: AeadKey, salt: [u8; 4] },
     /// TLS 1.2 ChaCha20-Poly1305 (RFC 7905): nonce = iv ⊕ seq.
-    ChaCha12 { key: LessSafeKey, iv: [u8; 12] },
+    ChaCha12 { key: AeadKey, iv: [u8; 12] },
     /// AES-CBC or NULL with an HMAC.
     Cbc {
         aes: Option<CbcKey>,
@@ -247,6 +287,8 @@ enum Protection {
 enum CbcKey {
     Aes128(Aes128Dec),
     Aes256(Aes256Dec),
+    Camellia128(camellia::Camellia128),
+    Camellia256(camellia::Camellia256),
 }
 
 /// The keys of one direction and its record sequence number.
@@ -263,14 +305,77 @@ impl std::fmt::Debug for RecordCipher {
     }
 }
 
-fn aead_key(bulk: Bulk, key: &[u8]) -> Option<LessSafeKey> {
-    let alg = match bulk {
+/// An AEAD key: ring's (GCM, ChaCha20-Poly1305) or RustCrypto's CCM.
+#[allow(clippy::large_enum_variant)]
+enum AeadKey {
+    Ring(LessSafeKey),
+    Ccm128(Ccm<Aes128, U16, U12>),
+    Ccm128Short(Ccm<Aes128, U8, U12>),
+    Ccm256(Ccm<Aes256, U16, U12>),
+    Ccm256Short(Ccm<Aes256, U8, U12>),
+}
+
+impl AeadKey {
+    fn tag_len(&self) -> usize {
+        match self {
+            AeadKey::Ccm128Short(_) | AeadKey::Ccm256Short(_) => 8,
+            _ => 16,
+        }
+    }
+
+    /// Opens `buf` (ciphertext ‖ tag) in place; the plaintext is `buf[..len - tag]`.
+    fn open(&self, nonce: [u8; 12], aad: &[u8], buf: &mut [u8]) -> Result<(), OpenError> {
+        let Some(split) = buf.len().checked_sub(self.tag_len()) else {
+            return Err(OpenError::Malformed("record shorter than its tag"));
+        };
+        let (data, tag) = buf.split_at_mut(split);
+        let n = GenericArray::from_slice(&nonce);
+        let ok = match self {
+            AeadKey::Ring(key) => {
+                return key
+                    .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), buf)
+                    .map(|_| ())
+                    .map_err(|_| OpenError::Auth)
+            }
+            AeadKey::Ccm128(k) => {
+                k.decrypt_in_place_detached(n, aad, data, GenericArray::from_slice(tag))
+            }
+            AeadKey::Ccm128Short(k) => {
+                k.decrypt_in_place_detached(n, aad, data, GenericArray::from_slice(tag))
+            }
+            AeadKey::Ccm256(k) => {
+                k.decrypt_in_place_detached(n, aad, data, GenericArray::from_slice(tag))
+            }
+            AeadKey::Ccm256Short(k) => {
+                k.decrypt_in_place_detached(n, aad, data, GenericArray::from_slice(tag))
+            }
+        };
+        ok.map_err(|_| OpenError::Auth)
+    }
+}
+
+fn aead_key(bulk: Bulk, key: &[u8]) -> Option<AeadKey> {
+    let ring_alg = match bulk {
         Bulk::AesGcm(16) => &aead::AES_128_GCM,
         Bulk::AesGcm(32) => &aead::AES_256_GCM,
         Bulk::ChaCha20Poly1305 => &aead::CHACHA20_POLY1305,
+        Bulk::AesCcm { key: 16, tag: 16 } => {
+            return KeyInit::new_from_slice(key).ok().map(AeadKey::Ccm128)
+        }
+        Bulk::AesCcm { key: 16, tag: 8 } => {
+            return KeyInit::new_from_slice(key).ok().map(AeadKey::Ccm128Short)
+        }
+        Bulk::AesCcm { key: 32, tag: 16 } => {
+            return KeyInit::new_from_slice(key).ok().map(AeadKey::Ccm256)
+        }
+        Bulk::AesCcm { key: 32, tag: 8 } => {
+            return KeyInit::new_from_slice(key).ok().map(AeadKey::Ccm256Short)
+        }
         _ => return None,
     };
-    UnboundKey::new(alg, key).ok().map(LessSafeKey::new)
+    UnboundKey::new(ring_alg, key)
+        .ok()
+        .map(|k| AeadKey::Ring(LessSafeKey::new(k)))
 }
 
 fn seq_nonce(iv: &[u8; 12], seq: u64) -> [u8; 12] {
@@ -281,9 +386,6 @@ fn seq_nonce(iv: &[u8; 12], seq: u64) -> [u8; 12] {
     n
 }
 
-/// The AEAD tag length of every suite we support.
-const TAG: usize = 16;
-
 impl RecordCipher {
     /// TLS 1.3 keys from a traffic secret (RFC 8446 §7.3); `None` when the secret
     /// does not fit the suite.
@@ -292,7 +394,7 @@ impl RecordCipher {
             return None;
         }
         let key_len = match suite.bulk {
-            Bulk::AesGcm(n) => n,
+            Bulk::AesGcm(n) | Bulk::AesCcm { key: n, .. } => n,
             Bulk::ChaCha20Poly1305 => 32,
             _ => return None,
         };
@@ -339,10 +441,10 @@ impl RecordCipher {
         };
         let mac_len = suite.mac.len();
         let (key_len, iv_len) = match suite.bulk {
-            Bulk::AesGcm(n) => (n, 4),
+            Bulk::AesGcm(n) | Bulk::AesCcm { key: n, .. } => (n, 4),
             Bulk::ChaCha20Poly1305 => (32, 12),
-            Bulk::AesCbc(n) if version <= 0x0301 => (n, 16),
-            Bulk::AesCbc(n) => (n, 0),
+            Bulk::AesCbc(n) | Bulk::CamelliaCbc(n) if version <= 0x0301 => (n, 16),
+            Bulk::AesCbc(n) | Bulk::CamelliaCbc(n) => (n, 0),
             Bulk::Null => (0, 0),
         };
         let seed = [&server_random[..], &client_random[..]].concat();
@@ -365,7 +467,7 @@ impl RecordCipher {
         let (c_iv, s_iv) = (take(iv_len), take(iv_len));
         let one = |mac: &[u8], key: &[u8], iv: &[u8]| -> Option<RecordCipher> {
             let protection = match suite.bulk {
-                Bulk::AesGcm(_) => Protection::Gcm12 {
+                Bulk::AesGcm(_) | Bulk::AesCcm { .. } => Protection::Explicit12 {
                     key: aead_key(suite.bulk, key)?,
                     salt: iv.try_into().ok()?,
                 },
@@ -373,7 +475,7 @@ impl RecordCipher {
                     key: aead_key(suite.bulk, key)?,
                     iv: iv.try_into().ok()?,
                 },
-                Bulk::AesCbc(_) | Bulk::Null => Protection::Cbc {
+                Bulk::AesCbc(_) | Bulk::CamelliaCbc(_) | Bulk::Null => Protection::Cbc {
                     aes: match suite.bulk {
                         Bulk::AesCbc(16) => {
                             Some(CbcKey::Aes128(Aes128Dec::new_from_slice(key).ok()?))
@@ -381,6 +483,12 @@ impl RecordCipher {
                         Bulk::AesCbc(32) => {
                             Some(CbcKey::Aes256(Aes256Dec::new_from_slice(key).ok()?))
                         }
+                        Bulk::CamelliaCbc(16) => Some(CbcKey::Camellia128(
+                            camellia::Camellia128::new_from_slice(key).ok()?,
+                        )),
+                        Bulk::CamelliaCbc(32) => Some(CbcKey::Camellia256(
+                            camellia::Camellia256::new_from_slice(key).ok()?,
+                        )),
                         Bulk::Null => None,
                         _ => return None,
                     },
@@ -424,46 +532,30 @@ impl RecordCipher {
         };
         let result = match &mut self.protection {
             Protection::Tls13 { key, iv, .. } => {
-                if buf.len() < TAG + 1 {
-                    return Err(OpenError::Malformed("record shorter than its tag"));
-                }
-                let nonce = Nonce::assume_unique_for_key(seq_nonce(iv, seq));
-                let plain = key
-                    .open_in_place(nonce, Aad::from(*header), buf)
-                    .map_err(|_| OpenError::Auth)?;
+                key.open(seq_nonce(iv, seq), header, buf)?;
+                let plain = &buf[..buf.len() - key.tag_len()];
                 // RFC 8446 §5.4: the content type is the last non-zero byte.
                 let Some(end) = plain.iter().rposition(|&b| b != 0) else {
                     return Err(OpenError::Malformed("inner plaintext is all padding"));
                 };
                 Ok((plain[end], 0..end))
             }
-            Protection::Gcm12 { key, salt } => {
-                if buf.len() < 8 + TAG {
+            Protection::Explicit12 { key, salt } => {
+                if buf.len() < 8 + key.tag_len() {
                     return Err(OpenError::Malformed("record shorter than nonce and tag"));
                 }
                 let mut nonce = [0u8; 12];
                 nonce[..4].copy_from_slice(salt);
                 nonce[4..].copy_from_slice(&buf[..8]);
-                let len = buf.len() - 8 - TAG;
-                key.open_in_place(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::from(aad12(len)),
-                    &mut buf[8..],
-                )
-                .map_err(|_| OpenError::Auth)?;
+                let len = buf.len() - 8 - key.tag_len();
+                key.open(nonce, &aad12(len), &mut buf[8..])?;
                 Ok((outer_type, 8..8 + len))
             }
             Protection::ChaCha12 { key, iv } => {
-                if buf.len() < TAG {
+                let Some(len) = buf.len().checked_sub(key.tag_len()) else {
                     return Err(OpenError::Malformed("record shorter than its tag"));
-                }
-                let len = buf.len() - TAG;
-                key.open_in_place(
-                    Nonce::assume_unique_for_key(seq_nonce(iv, seq)),
-                    Aad::from(aad12(len)),
-                    buf,
-                )
-                .map_err(|_| OpenError::Auth)?;
+                };
+                key.open(seq_nonce(iv, seq), &aad12(len), buf)?;
                 Ok((outer_type, 0..len))
             }
             Protection::Cbc {
@@ -526,6 +618,22 @@ impl RecordCipher {
                         cbc::Decryptor::<Aes256Dec>::inner_iv_init(k.clone(), &iv.into())
                             .decrypt_padded_mut::<NoPadding>(body)
                             .is_ok()
+                    }
+                    CbcKey::Camellia128(k) => {
+                        cbc::Decryptor::<camellia::Camellia128>::inner_iv_init(
+                            k.clone(),
+                            &iv.into(),
+                        )
+                        .decrypt_padded_mut::<NoPadding>(body)
+                        .is_ok()
+                    }
+                    CbcKey::Camellia256(k) => {
+                        cbc::Decryptor::<camellia::Camellia256>::inner_iv_init(
+                            k.clone(),
+                            &iv.into(),
+                        )
+                        .decrypt_padded_mut::<NoPadding>(body)
+                        .is_ok()
                     }
                 };
                 if !ok {

@@ -133,6 +133,7 @@ pub enum DecryptStatus {
     Pending,
     /// Application data (or at least the encrypted handshake) decrypted.
     Decrypted,
+    /// Nothing decrypted, and why (the first reason found).
     NotDecrypted(NotDecrypted),
 }
 

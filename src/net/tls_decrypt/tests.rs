@@ -336,12 +336,71 @@ const HRR_RANDOM: [u8; 32] = [
     0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
 
+/// An AEAD sealing key of a suite's bulk cipher: ring's, or RustCrypto's CCM.
+#[allow(clippy::large_enum_variant)]
+enum SealKey {
+    Ring(LessSafeKey),
+    Ccm16(Box<ccm::Ccm<aes::Aes128, ccm::consts::U16, ccm::consts::U12>>),
+    Ccm8(Box<ccm::Ccm<aes::Aes256, ccm::consts::U8, ccm::consts::U12>>),
+    Ccm8Short(Box<ccm::Ccm<aes::Aes128, ccm::consts::U8, ccm::consts::U12>>),
+}
+
+impl SealKey {
+    fn new(bulk: Bulk, key: &[u8]) -> Self {
+        use ccm::aead::KeyInit;
+        let ring = |alg| SealKey::Ring(LessSafeKey::new(UnboundKey::new(alg, key).unwrap()));
+        match bulk {
+            Bulk::AesGcm(16) => ring(&raead::AES_128_GCM),
+            Bulk::AesGcm(_) => ring(&raead::AES_256_GCM),
+            Bulk::ChaCha20Poly1305 => ring(&raead::CHACHA20_POLY1305),
+            Bulk::AesCcm { key: 16, tag: 16 } => {
+                SealKey::Ccm16(Box::new(KeyInit::new_from_slice(key).unwrap()))
+            }
+            Bulk::AesCcm { key: 16, tag: 8 } => {
+                SealKey::Ccm8Short(Box::new(KeyInit::new_from_slice(key).unwrap()))
+            }
+            Bulk::AesCcm { key: 32, tag: 8 } => {
+                SealKey::Ccm8(Box::new(KeyInit::new_from_slice(key).unwrap()))
+            }
+            other => panic!("no sealing key for {other:?} in these tests"),
+        }
+    }
+
+    fn tag_len(&self) -> usize {
+        match self {
+            SealKey::Ccm8(_) | SealKey::Ccm8Short(_) => 8,
+            _ => 16,
+        }
+    }
+
+    fn seal(&self, nonce: [u8; 12], aad: &[u8], p: &mut Vec<u8>) {
+        use ccm::aead::AeadInPlace;
+        let n = ccm::aead::generic_array::GenericArray::from_slice(&nonce);
+        match self {
+            SealKey::Ring(k) => k
+                .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), p)
+                .unwrap(),
+            SealKey::Ccm16(k) => k.encrypt_in_place(n, aad, p).unwrap(),
+            SealKey::Ccm8(k) => k.encrypt_in_place(n, aad, p).unwrap(),
+            SealKey::Ccm8Short(k) => k.encrypt_in_place(n, aad, p).unwrap(),
+        }
+    }
+}
+
+fn key_len(bulk: Bulk) -> usize {
+    match bulk {
+        Bulk::AesGcm(n) | Bulk::AesCcm { key: n, .. } | Bulk::AesCbc(n) | Bulk::CamelliaCbc(n) => n,
+        Bulk::ChaCha20Poly1305 => 32,
+        Bulk::Null => 0,
+    }
+}
+
 /// Seals TLS 1.3 records the way a peer would (RFC 8446 §5.2).
 struct Seal13 {
     hash: Hash,
-    alg: &'static raead::Algorithm,
+    bulk: Bulk,
     secret: Vec<u8>,
-    key: LessSafeKey,
+    key: SealKey,
     iv: [u8; 12],
     seq: u64,
 }
@@ -349,40 +408,21 @@ struct Seal13 {
 impl Seal13 {
     fn new(suite_id: u16, secret: &[u8]) -> Self {
         let s = suite(suite_id).unwrap();
-        let (alg, key_len): (&'static raead::Algorithm, usize) = match s.bulk {
-            Bulk::AesGcm(16) => (&raead::AES_128_GCM, 16),
-            Bulk::AesGcm(_) => (&raead::AES_256_GCM, 32),
-            _ => (&raead::CHACHA20_POLY1305, 32),
-        };
-        let key = kdf::expand_label(s.hash, secret, b"key", b"", key_len);
-        let iv = kdf::expand_label(s.hash, secret, b"iv", b"", 12);
-        Seal13 {
-            hash: s.hash,
-            alg,
-            secret: secret.to_vec(),
-            key: LessSafeKey::new(UnboundKey::new(alg, &key).unwrap()),
-            iv: iv.try_into().unwrap(),
-            seq: 0,
-        }
+        Seal13::with(s.bulk, s.hash, secret)
     }
 
     fn seal(&mut self, inner: u8, data: &[u8], pad: usize) -> Vec<u8> {
         let mut p = data.to_vec();
         p.push(inner);
         p.resize(p.len() + pad, 0);
-        let header = [23, 3, 3, ((p.len() + 16) >> 8) as u8, (p.len() + 16) as u8];
+        let len = p.len() + self.key.tag_len();
+        let header = [23, 3, 3, (len >> 8) as u8, len as u8];
         let mut nonce = self.iv;
         for (b, s) in nonce[4..].iter_mut().zip(self.seq.to_be_bytes()) {
             *b ^= s;
         }
         self.seq += 1;
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(header),
-                &mut p,
-            )
-            .unwrap();
+        self.key.seal(nonce, &header, &mut p);
         [&header[..], &p].concat()
     }
 
@@ -394,21 +434,17 @@ impl Seal13 {
             b"",
             self.hash.len(),
         );
-        let fresh = Seal13 {
-            secret: next.clone(),
-            ..Seal13::with(self.alg, self.hash, &next)
-        };
-        *self = fresh;
+        *self = Seal13::with(self.bulk, self.hash, &next);
     }
 
-    fn with(alg: &'static raead::Algorithm, hash: Hash, secret: &[u8]) -> Self {
-        let key = kdf::expand_label(hash, secret, b"key", b"", alg.key_len());
+    fn with(bulk: Bulk, hash: Hash, secret: &[u8]) -> Self {
+        let key = kdf::expand_label(hash, secret, b"key", b"", key_len(bulk));
         let iv = kdf::expand_label(hash, secret, b"iv", b"", 12);
         Seal13 {
             hash,
-            alg,
+            bulk,
             secret: secret.to_vec(),
-            key: LessSafeKey::new(UnboundKey::new(alg, &key).unwrap()),
+            key: SealKey::new(bulk, &key),
             iv: iv.try_into().unwrap(),
             seq: 0,
         }
@@ -570,7 +606,7 @@ fn check_tls13(case: Tls13Case) {
 
 #[test]
 fn tls13_all_suites() {
-    for suite in [0x1301, 0x1302, 0x1303] {
+    for suite in [0x1301, 0x1302, 0x1303, 0x1304, 0x1305] {
         check_tls13(Tls13Case {
             suite,
             early: false,
@@ -653,7 +689,7 @@ fn tls13_hello_retry_request() {
 #[allow(clippy::large_enum_variant)]
 enum Seal12 {
     Aead {
-        key: LessSafeKey,
+        key: SealKey,
         iv: Vec<u8>,
         explicit: bool,
         seq: u64,
@@ -689,9 +725,9 @@ impl Seal12 {
             Mac::Sha384 => (48, hmac::HMAC_SHA384),
         };
         let (key_len, iv_len) = match s.bulk {
-            Bulk::AesGcm(n) => (n, 4),
+            Bulk::AesGcm(n) | Bulk::AesCcm { key: n, .. } => (n, 4),
             Bulk::ChaCha20Poly1305 => (32, 12),
-            Bulk::AesCbc(n) => (n, if version == 0x0301 { 16 } else { 0 }),
+            Bulk::AesCbc(n) | Bulk::CamelliaCbc(n) => (n, if version == 0x0301 { 16 } else { 0 }),
             Bulk::Null => unreachable!(),
         };
         let block = kdf::prf(
@@ -708,19 +744,12 @@ impl Seal12 {
             let key = piece(i, key_len, 2 * mac_len);
             let iv = piece(i, iv_len, 2 * (mac_len + key_len));
             match s.bulk {
-                Bulk::AesGcm(_) | Bulk::ChaCha20Poly1305 => {
-                    let alg = match s.bulk {
-                        Bulk::AesGcm(16) => &raead::AES_128_GCM,
-                        Bulk::AesGcm(_) => &raead::AES_256_GCM,
-                        _ => &raead::CHACHA20_POLY1305,
-                    };
-                    Seal12::Aead {
-                        key: LessSafeKey::new(UnboundKey::new(alg, &key).unwrap()),
-                        explicit: iv.len() == 4,
-                        iv,
-                        seq: 0,
-                    }
-                }
+                Bulk::AesGcm(_) | Bulk::ChaCha20Poly1305 | Bulk::AesCcm { .. } => Seal12::Aead {
+                    key: SealKey::new(s.bulk, &key),
+                    explicit: iv.len() == 4,
+                    iv,
+                    seq: 0,
+                },
                 _ => Seal12::Cbc {
                     key,
                     mac: hmac::Key::new(mac_alg, &mac),
@@ -761,12 +790,7 @@ impl Seal12 {
                     }
                 }
                 let mut p = data.to_vec();
-                key.seal_in_place_append_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::from(aad),
-                    &mut p,
-                )
-                .unwrap();
+                key.seal(nonce, &aad, &mut p);
                 *seq += 1;
                 record(t, version, &[prefix, p].concat())
             }
@@ -960,6 +984,9 @@ fn tls12_suites_versions_and_etm() {
         (0x009c, 0x0303, false), // RSA-AES128-GCM-SHA256
         (0xcca8, 0x0303, false), // ECDHE-RSA-CHACHA20-POLY1305
         (0xccaa, 0x0303, false), // DHE-RSA-CHACHA20-POLY1305
+        (0xc0ac, 0x0303, false), // ECDHE-ECDSA-AES128-CCM
+        (0xc0a2, 0x0303, false), // DHE-RSA-AES128-CCM8
+        (0xc0af, 0x0303, false), // ECDHE-ECDSA-AES256-CCM8
         (0xc013, 0x0303, false), // ECDHE-RSA-AES128-SHA
         (0xc014, 0x0303, true),  // ECDHE-RSA-AES256-SHA, encrypt-then-MAC
         (0x003c, 0x0303, false), // RSA-AES128-SHA256
@@ -1086,7 +1113,7 @@ fn unsupported_suite_and_version() {
     let mut server = conn.server.clone();
     // The suite in the ServerHello (after type, length, version, random, session id).
     let at = 5 + 4 + 2 + 32 + 1 + 32;
-    server[at..at + 2].copy_from_slice(&[0xc0, 0x9c]); // AES-128-CCM
+    server[at..at + 2].copy_from_slice(&[0xc0, 0x50]); // ARIA-128-GCM
     let (_, _, _, tls) = feed(
         &[(true, &conn.client), (false, &server)],
         usize::MAX,
@@ -1094,7 +1121,7 @@ fn unsupported_suite_and_version() {
     );
     assert_eq!(
         tls.status(),
-        DecryptStatus::NotDecrypted(NotDecrypted::UnsupportedSuite(0xc09c))
+        DecryptStatus::NotDecrypted(NotDecrypted::UnsupportedSuite(0xc050))
     );
     let mut server = conn.server.clone();
     server[9..11].copy_from_slice(&[3, 0]);
