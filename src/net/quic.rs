@@ -574,7 +574,7 @@ pub struct QuicInitialReader {
     refused: Option<CryptoRefused>,
     refused_reported: bool,
     finished: bool,
-    /// Decryption buffer, reused across packets (at most one datagram long).
+    /// Decryption buffer, reused across the packets of one datagram.
     scratch: Vec<u8>,
 }
 
@@ -650,10 +650,12 @@ impl QuicInitialReader {
             return HelloPoll::Malformed("finished".into());
         }
         let answer = self.feed(datagram);
+        // A reader waiting for more holds only its CRYPTO data, not a datagram's worth
+        // of scratch space: flow tables keep many of them.
+        self.scratch = Vec::new();
         if !matches!(answer, HelloPoll::NeedMore) {
             self.finished = true;
             self.crypto = CryptoStream::default();
-            self.scratch = Vec::new();
         }
         answer
     }
