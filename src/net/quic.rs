@@ -804,6 +804,75 @@ impl QuicInitialReader {
     }
 }
 
+/// Builds a protected client Initial packet as a client sends it (RFC 9001 §5; no
+/// token; `frames` padded with PADDING to at least `min_payload` bytes): for tests,
+/// fuzzing and capture generators. `None` for an unknown version, a packet number
+/// length outside 1..=4 or a connection ID over 20 bytes.
+pub fn protect_client_initial(
+    version: u32,
+    dcid: &[u8],
+    scid: &[u8],
+    pn: u64,
+    pn_len: usize,
+    frames: &[u8],
+    min_payload: usize,
+) -> Option<Vec<u8>> {
+    let type_bits = match version {
+        QUIC_V1 => 0u8,
+        QUIC_V2 => 1,
+        _ => return None,
+    };
+    if !(1..=4).contains(&pn_len) || dcid.len() > MAX_CID_LEN || scid.len() > MAX_CID_LEN {
+        return None;
+    }
+    let s = client_initial_secrets(version, dcid)?;
+    let mut payload = frames.to_vec();
+    // The header protection sample needs 4 + 16 bytes after the packet number's start.
+    let min = min_payload.max(4 - pn_len + SAMPLE_LEN);
+    if payload.len() < min {
+        payload.resize(min, 0);
+    }
+    let mut header = vec![0xc0 | type_bits << 4 | (pn_len as u8 - 1)];
+    header.extend(version.to_be_bytes());
+    header.push(dcid.len() as u8);
+    header.extend_from_slice(dcid);
+    header.push(scid.len() as u8);
+    header.extend_from_slice(scid);
+    header.push(0); // no token
+    let length = u32::try_from(pn_len + payload.len() + TAG_LEN)
+        .ok()
+        .filter(|&l| l < 1 << 30)?;
+    // Two bytes when it fits (as the RFC examples), else four.
+    match u16::try_from(length) {
+        Ok(l) if l < 1 << 14 => header.extend((0x4000 | l).to_be_bytes()),
+        _ => header.extend((0x8000_0000 | length).to_be_bytes()),
+    }
+    let pn_offset = header.len();
+    header.extend(&pn.to_be_bytes()[8 - pn_len..]);
+    let key = LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, &s.key).ok()?);
+    let mut nonce = s.iv;
+    for (n, p) in nonce[4..].iter_mut().zip(pn.to_be_bytes()) {
+        *n ^= p;
+    }
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(&header[..]),
+        &mut payload,
+    )
+    .ok()?;
+    let mut packet = header;
+    packet.extend(payload);
+    let hpk = hp::HeaderProtectionKey::new(&hp::AES_128, &s.hp).ok()?;
+    let mask = hpk
+        .new_mask(packet.get(pn_offset + 4..pn_offset + 4 + SAMPLE_LEN)?)
+        .ok()?;
+    packet[0] ^= mask[0] & 0x0f;
+    for i in 0..pn_len {
+        packet[pn_offset + i] ^= mask[1 + i];
+    }
+    Some(packet)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -980,47 +1049,7 @@ pub(crate) mod tests {
         frames: &[u8],
         min_payload: usize,
     ) -> Vec<u8> {
-        let s = client_initial_secrets(version, dcid).unwrap();
-        let mut payload = frames.to_vec();
-        // The header protection sample needs 4 + 16 bytes after the packet number start.
-        let min = min_payload.max(4usize.saturating_sub(pn_len) + SAMPLE_LEN);
-        if payload.len() < min {
-            payload.resize(min, 0);
-        }
-        let type_bits: u8 = if version == QUIC_V2 { 1 } else { 0 };
-        let mut header = vec![0xc0 | type_bits << 4 | (pn_len as u8 - 1)];
-        header.extend(version.to_be_bytes());
-        header.push(dcid.len() as u8);
-        header.extend_from_slice(dcid);
-        header.push(scid.len() as u8);
-        header.extend_from_slice(scid);
-        header.push(0); // no token
-        let length = pn_len + payload.len() + TAG_LEN;
-        header.extend((0x4000 | length as u16).to_be_bytes());
-        let pn_offset = header.len();
-        header.extend(&pn.to_be_bytes()[8 - pn_len..]);
-        let key = LessSafeKey::new(UnboundKey::new(&aead::AES_128_GCM, &s.key).unwrap());
-        let mut nonce = s.iv;
-        for (n, p) in nonce[4..].iter_mut().zip(pn.to_be_bytes()) {
-            *n ^= p;
-        }
-        key.seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(&header[..]),
-            &mut payload,
-        )
-        .unwrap();
-        let mut packet = header;
-        packet.extend(payload);
-        let hpk = hp::HeaderProtectionKey::new(&hp::AES_128, &s.hp).unwrap();
-        let mask = hpk
-            .new_mask(&packet[pn_offset + 4..pn_offset + 4 + SAMPLE_LEN])
-            .unwrap();
-        packet[0] ^= mask[0] & 0x0f;
-        for i in 0..pn_len {
-            packet[pn_offset + i] ^= mask[1 + i];
-        }
-        packet
+        protect_client_initial(version, dcid, scid, pn, pn_len, frames, min_payload).unwrap()
     }
 
     fn done(poll: HelloPoll<ClientHello>) -> ClientHello {
