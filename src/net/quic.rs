@@ -1394,6 +1394,20 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn protect_refuses_bad_arguments_and_handles_big_packets() {
+        assert!(protect_client_initial(0xff00_001d, &[1; 8], &[], 0, 1, b"", 0).is_none());
+        assert!(protect_client_initial(QUIC_V1, &[1; 21], &[], 0, 1, b"", 0).is_none());
+        assert!(protect_client_initial(QUIC_V1, &[1; 8], &[], 0, 0, b"", 0).is_none());
+        assert!(protect_client_initial(QUIC_V1, &[1; 8], &[], 0, 5, b"", 0).is_none());
+        // Over 16 383 bytes the length field takes four bytes; still read.
+        let hello = client_hello("big.example", &[], 20_000);
+        let p = protect_initial(QUIC_V1, &[1; 8], &[], 0, 4, &crypto_frame(0, &hello), 0);
+        assert_eq!(p[16] >> 6, 2, "four-byte length");
+        let h = done(QuicInitialReader::new().push(&p));
+        assert_eq!(h.sni.as_deref(), Some("big.example"));
+    }
+
+    #[test]
     fn crypto_ranges_are_bounded() {
         let mut c = CryptoStream::default();
         for i in 0..MAX_CRYPTO_RANGES {
