@@ -182,13 +182,21 @@ pub struct Exported {
 /// Writes the bundle of the case directory `dir` to `out` (through a temporary file
 /// renamed at the end, so a failed export leaves no half bundle under that name).
 pub fn export(dir: &CaseDir, out: &Path) -> anyhow::Result<Exported> {
+    let tmp = out.with_extension("zip.part");
+    let result = export_to(dir, out, &tmp);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> {
     let case = crate::case::load(&dir.case_file())?;
     let store = dir.open_store()?;
     // Every pass below reads records up to this head only, so a writer appending
     // meanwhile does not make the members disagree.
     let head = store.head()?;
-    let tmp = out.with_extension("zip.part");
-    let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let file = File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let mut b = BundleWriter {
         zip: zip::ZipWriter::new(file),
         files: Vec::new(),
@@ -325,7 +333,7 @@ pub fn export(dir: &CaseDir, out: &Path) -> anyhow::Result<Exported> {
     b.zip.write_all(b"\n")?;
     let file = b.zip.finish().context("finishing the bundle")?;
     file.sync_all()?;
-    std::fs::rename(&tmp, out)
+    std::fs::rename(tmp, out)
         .with_context(|| format!("moving {} to {}", tmp.display(), out.display()))?;
     Ok(Exported { manifest })
 }
@@ -379,7 +387,14 @@ pub fn is_zip(path: &Path) -> bool {
 /// Verifies the bundle at `path`; see the module doc.
 pub fn verify_bundle(path: &Path) -> Result<BundleVerified, BundleError> {
     let whole = path.display().to_string();
-    let file = File::open(path).map_err(|e| fail(&whole, format!("cannot be read: {e}")))?;
+    let mut file = File::open(path).map_err(|e| fail(&whole, format!("cannot be read: {e}")))?;
+    // The zip reader allocates per central directory entry before we could count
+    // them: check the count the end-of-directory record states first.
+    match declared_members(&mut file) {
+        Ok(n) if n <= MAX_MEMBERS as u64 => {}
+        Ok(n) => return Err(fail(&whole, format!("{n} members (limit {MAX_MEMBERS})"))),
+        Err(e) => return Err(fail(&whole, format!("not a readable zip file: {e}"))),
+    }
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| fail(&whole, format!("not a readable zip file: {e}")))?;
     if zip.len() > MAX_MEMBERS {
@@ -525,6 +540,44 @@ pub fn verify_bundle(path: &Path) -> Result<BundleVerified, BundleError> {
     })
 }
 
+/// The number of members the end of central directory record (or its zip64
+/// version) states.
+fn declared_members(file: &mut File) -> io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let len = file.seek(SeekFrom::End(0))?;
+    // The record is 22 bytes plus a comment of at most 65 535.
+    let tail_len = len.min(22 + 65_535);
+    file.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact(&mut tail)?;
+    let at = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail[i..i + 4] == *b"PK\x05\x06")
+        .ok_or_else(|| bad("no end of central directory record"))?;
+    let count = u64::from(u16::from_le_bytes([tail[at + 10], tail[at + 11]]));
+    if count != 0xffff {
+        return Ok(count);
+    }
+    // Zip64: the locator (20 bytes) just before gives the zip64 record's offset.
+    let loc = at
+        .checked_sub(20)
+        .filter(|&l| tail[l..l + 4] == *b"PK\x06\x07")
+        .ok_or_else(|| bad("no zip64 end of central directory locator"))?;
+    let mut off = [0u8; 8];
+    off.copy_from_slice(&tail[loc + 8..loc + 16]);
+    let offset = u64::from_le_bytes(off);
+    let mut rec = [0u8; 40];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut rec)?;
+    if rec[..4] != *b"PK\x06\x06" {
+        return Err(bad("no zip64 end of central directory record"));
+    }
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&rec[32..40]);
+    Ok(u64::from_le_bytes(n))
+}
+
 struct HashSink<'a>(&'a mut Sha256);
 
 impl Write for HashSink<'_> {
@@ -664,6 +717,28 @@ fn check_records<R: Read + io::Seek>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_declared_member_count_is_refused_before_reading() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("x.zip");
+        // A zip64 end record claiming 2^40 members (a plain one holds at most 65 535,
+        // under the limit).
+        let mut z64 = b"PK\x03\x04".to_vec();
+        let rec_at = z64.len() as u64;
+        z64.extend(b"PK\x06\x06");
+        z64.extend([0; 28]);
+        z64.extend((1u64 << 40).to_le_bytes());
+        z64.extend([0; 16]);
+        z64.extend(b"PK\x06\x07\0\0\0\0");
+        z64.extend(rec_at.to_le_bytes());
+        z64.extend([1, 0, 0, 0]);
+        z64.extend(b"PK\x05\x06\0\0\0\0\xff\xff\xff\xff");
+        z64.extend([0; 10]);
+        std::fs::write(&path, &z64).unwrap();
+        let e = verify_bundle(&path).unwrap_err();
+        assert!(e.reason.contains("1099511627776 members"), "{e}");
+    }
 
     #[test]
     fn member_names() {
