@@ -244,6 +244,17 @@ def main():
         return out
     write("tls_decrypt", "rfc8448", steps(False, client_hello) + steps(True, server) + steps(False, client))
     write("tls_decrypt", "rfc8448-client-first", steps(False, client_hello + client) + steps(True, server))
+    # quic: the client datagrams of the QUIC sample capture as they are (mode 0), and
+    # the ClientHello above as CRYPTO frames for the target to protect (mode 1: one
+    # packet; 0x11: cut in two, coalesced; 0x03: v2).
+    for i, d in enumerate(quic_client_datagrams()):
+        write("quic", f"datagram-{i:02}", b"\x00" + d)
+    ch = hello[5:]
+    def crypto(off, data):
+        return b"\x06" + (0x4000 | off).to_bytes(2, "big") + (0x4000 | len(data)).to_bytes(2, "big") + data
+    write("quic", "frames-one", b"\x01" + b"\x01\x00\x00" + crypto(0, ch))
+    write("quic", "frames-two-coalesced", b"\x11" + crypto(100, ch[100:]) + b"\xfe\xfd" + crypto(0, ch[:100]))
+    write("quic", "frames-v2-ack", b"\x03" + b"\x02\x05\x00\x01\x02\x03\x01" + crypto(0, ch))
 
     # tcp: op sequences for the layout of `tcp` in fuzz/src/lib.rs (flags, i16 delta,
     # length), from an ISN near the wrap point.
@@ -316,6 +327,20 @@ def capture_seeds():
         "pcapng-le": pcapng([(0, ether(get)), (1, get)]),
         "pcapng-be": pcapng([(1, get)], endian=">"),
     }
+
+
+def quic_client_datagrams():
+    """UDP payloads the phone sends in captures/quic/quic.pcap (classic pcap, Ethernet,
+    IPv4 without options)."""
+    data = open(os.path.join(ROOT, "captures", "quic", "quic.pcap"), "rb").read()
+    at, out = 24, []
+    while at + 16 <= len(data):
+        n = struct.unpack("<I", data[at + 8:at + 12])[0]
+        frame = data[at + 16:at + 16 + n]
+        at += 16 + n
+        if frame[26:30] == bytes([192, 168, 70, 23]) and frame[23] == 17:
+            out.append(frame[42:])
+    return out
 
 
 def packet_seeds():

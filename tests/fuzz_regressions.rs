@@ -327,6 +327,20 @@ fn hand_written_hostile_net_inputs_do_not_crash() {
     targets::tls_decrypt(b"\x7f\xff\x05\x16\x03\x03\xff\xff");
     targets::tls_decrypt(b"\x85\x16\x03\x03\x00\x04\x84\x02\x00\x00\x00");
     targets::tls_decrypt(&[0x7e; 4_000]);
+    // quic: raw datagrams (mode 0) and frames the target protects (mode 1): a long
+    // header cut everywhere, CRYPTO frames at huge offsets, an ACK with a huge range
+    // count, too many pieces, a frame type varint cut short.
+    let header = b"\xc0\x00\x00\x00\x01\x08\x83\x94\xc8\xf0\x3e\x51\x57\x08\x00\x00\x44\x9e";
+    for n in 0..=header.len() {
+        targets::quic(&[&[0u8][..], &header[..n]].concat());
+    }
+    targets::quic(b"\x00\xc0\x6b\x33\x43\xcf\x14");
+    targets::quic(b"\x01\x06\xbf\xff\xff\xff\xff\xff\xff\xff\x01x");
+    targets::quic(b"\x01\x06\x80\x00\xff\xff\x01x");
+    targets::quic(b"\x05\x02\x00\x00\xbf\xff\xff\xff\x00");
+    targets::quic(b"\x01\xff");
+    targets::quic(&[&b"\x11"[..], &b"\x06\x00\x01\x01\xfe\xfd".repeat(200)].concat());
+    targets::quic(&[&b"\x01"[..], &b"\x06\x00\x04\x01\x00\x00\x00"[..]].concat());
 }
 
 #[test]

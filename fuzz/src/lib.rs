@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 16] = [
+pub const TARGETS: [&str; 17] = [
     "har",
     "decode",
     "case",
@@ -38,6 +38,7 @@ pub const TARGETS: [&str; 16] = [
     "tls_tap",
     "hpack",
     "http2",
+    "quic",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -56,6 +57,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "tls_hello" => tls_hello(data),
         "tls_decrypt" => tls_decrypt(data),
         "tcp" => tcp(data),
+        "quic" => quic(data),
         "tap" => tap(data),
         "tls_tap" => tls_tap(data),
         "hpack" => hpack(data),
@@ -679,6 +681,73 @@ pub fn tls_decrypt(data: &[u8]) {
         (plain, anomalies, tls.status(), tls.records_decrypted())
     };
     assert_eq!(run(false), run(true), "split-dependent TLS decryption");
+}
+
+/// `quic`: byte 0 picks the mode, the rest is split at `FE FD` into pieces.
+/// Mode bit 0 clear: each piece is a client datagram fed to one
+/// `net::quic::QuicInitialReader` as it is (header parsing, authentication failures).
+/// Bit 0 set: each piece is the plaintext frames of an Initial packet, protected with
+/// `net::quic::protect_client_initial` (bit 1: QUIC v2 instead of v1; packet number =
+/// the piece's index, its length from bits 2-3) and fed one per datagram, or all
+/// coalesced in one when bit 4 is set — so frame parsing, CRYPTO reassembly and the
+/// ClientHello parser see the fuzzer's bytes. Answers must be consistent: `NotTls`
+/// only on the first datagram, nothing but `Malformed` after a final answer.
+pub fn quic(data: &[u8]) {
+    use consentry::net::quic::{self, QuicInitialReader, QUIC_V1, QUIC_V2};
+    use consentry::net::tls::HelloPoll;
+    let mode = data.first().copied().unwrap_or(0);
+    let rest = data.get(1..).unwrap_or(&[]);
+    let mut pieces: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i + 1 < rest.len() {
+        if rest[i] == 0xfe && rest[i + 1] == 0xfd {
+            pieces.push(&rest[start..i]);
+            start = i + 2;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    pieces.push(&rest[start..]);
+    let datagrams: Vec<Vec<u8>> = if mode & 1 == 0 {
+        pieces.iter().map(|p| p.to_vec()).collect()
+    } else {
+        let version = if mode & 2 == 0 { QUIC_V1 } else { QUIC_V2 };
+        let pn_len = usize::from((mode >> 2) & 3) + 1;
+        let packets: Vec<Vec<u8>> = pieces
+            .iter()
+            .enumerate()
+            .filter_map(|(n, p)| {
+                quic::protect_client_initial(version, &[0x5a; 8], &[1, 2], n as u64, pn_len, p, 0)
+            })
+            .collect();
+        if mode & 16 != 0 {
+            vec![packets.concat()]
+        } else {
+            packets
+        }
+    };
+    let mut r = QuicInitialReader::new();
+    let mut finished = false;
+    for (n, d) in datagrams.iter().enumerate() {
+        let _ = quic::looks_like_initial(d);
+        let poll = r.push(d);
+        if finished {
+            assert!(
+                matches!(poll, HelloPoll::Malformed(_)),
+                "answer after the end"
+            );
+        }
+        if n > 0 {
+            assert_ne!(poll, HelloPoll::NotTls, "NotTls after the first datagram");
+        }
+        if let HelloPoll::Done(h) = &poll {
+            let _ = consentry::net::tls::version_name(h.offered_version());
+        }
+        finished |= poll != HelloPoll::NeedMore;
+        assert!(r.anomalies().len() <= 8);
+    }
 }
 
 /// Bytes of the `tcp` input read before the ops.

@@ -10,6 +10,7 @@ pub mod analyze;
 pub mod case_check;
 pub mod decode;
 pub mod exchanges;
+pub mod export;
 pub mod findings;
 pub mod ingest;
 pub mod init;
@@ -61,12 +62,16 @@ pub enum Command {
     Init(init::Args),
     /// Copy captures into the case as evidence and store their exchanges and findings.
     Ingest(ingest::Args),
-    /// Check the case store's hash chain, indexes and evidence files.
+    /// Check the case store's hash chain, indexes and evidence files (or an export
+    /// bundle).
     Verify(verify::Args),
     /// List the findings stored in the case.
     Findings(findings::Args),
     /// Write the case report (HTML, Markdown or JSON) of everything stored in the case.
     Report(report::Args),
+    /// Write the case as one zip bundle (report, findings, exchanges as JSON lines and
+    /// HAR, evidence, log records, manifest) that `verify BUNDLE` checks.
+    Export(export::Args),
     /// Sign the case log's head with the case's Ed25519 key.
     Seal(seal::Args),
     /// Remove old exchanges without findings from the case store, keeping the log
@@ -109,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args, dir),
         Command::Findings(args) => findings::run(args, dir),
         Command::Report(args) => report::run(args, dir),
+        Command::Export(args) => export::run(args, dir),
         Command::Seal(args) => seal::run(args, dir),
         Command::Prune(args) => prune::run(args, dir),
         Command::Case(CaseCommand::Check(args)) => case_check::run(args),

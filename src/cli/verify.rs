@@ -2,7 +2,8 @@
 //! and the indexes against the hashed records, and re-hashes every evidence file.
 //! Prints `OK: …` and exits 0, or names the first record or file that does not match
 //! and exits 1. Seal records are checked in the chain walk; `--public-key` further
-//! requires the last seal to be by that key.
+//! requires the last seal to be by that key. Given a file, verifies an export bundle
+//! instead (`store::bundle`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +15,8 @@ use crate::store::CaseDir;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The case directory (default: `-C DIR`, else found from the current directory up).
+    /// The case directory (default: `-C DIR`, else found from the current directory
+    /// up), or an export bundle (`case.zip`).
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Require the log to be sealed by this Ed25519 public key (hex, or a file
@@ -24,6 +26,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if let Some(file) = args.dir.as_deref().filter(|p| p.is_file()) {
+        return verify_bundle(file, args.public_key.as_deref());
+    }
     let dir = CaseDir::locate(args.dir.as_deref().or(global_dir))?;
     let store = match dir.open_store() {
         Ok(s) => s,
@@ -77,6 +82,49 @@ pub fn run(args: Args, global_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                     hex(&key),
                     v.head.seq - sealed - 1
                 );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `verify case.zip`: the bundle's manifest, chain and evidence (see `store::bundle`).
+fn verify_bundle(file: &Path, public_key: Option<&str>) -> anyhow::Result<ExitCode> {
+    use crate::store::bundle;
+    if !bundle::is_zip(file) {
+        anyhow::bail!(
+            "{}: neither a case directory nor a bundle (zip)",
+            file.display()
+        );
+    }
+    match bundle::verify_bundle(file) {
+        Ok(v) => {
+            let m = &v.manifest;
+            if let Some(k) = public_key {
+                let text = std::fs::read_to_string(k).unwrap_or_else(|_| k.to_string());
+                let want = text.trim().to_ascii_lowercase();
+                match &m.sealed {
+                    Some((_, key)) if *key == want => {}
+                    Some((_, key)) => {
+                        println!("FAILED: the last seal is by key {key}, not {want}");
+                        return Ok(ExitCode::from(1));
+                    }
+                    None => {
+                        println!("FAILED: the bundle's log is not sealed");
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+            }
+            println!(
+                "OK: bundle of case {}: {} members, {} records, head {}",
+                m.case, v.members, m.chain_head.records, m.chain_head.hash
+            );
+            if let Some((seq, key)) = &m.sealed {
+                println!("sealed: the last seal covers records 1-{seq}, key {key}");
             }
             Ok(ExitCode::SUCCESS)
         }

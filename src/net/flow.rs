@@ -11,6 +11,12 @@
 //! one [`FlowEvent::Metadata`] (TLS without keys, unknown protocols, connections that
 //! never carried data), so contact with a tracker is never invisible.
 //!
+//! A UDP flow is reported as one [`FlowEvent::Metadata`] at its first datagram, except
+//! when that datagram is a QUIC client Initial ([`sniff::sniff_udp_client`]): then the
+//! client's datagrams go to a [`QuicInitialReader`] and the event waits until the
+//! ClientHello is read (its SNI names the flow), the reader gives up, or the flow
+//! closes.
+//!
 //! # Who is the client
 //! The sender of a SYN without ACK, or the receiver of a SYN-ACK. A connection picked
 //! up mid-stream (capture started late, SYN lost) takes as client the side whose
@@ -45,7 +51,10 @@
 //!   (anomaly `flow-table-full` counted);
 //! - a global budget of out-of-order bytes held by all reassemblers: over it, the
 //!   least recently active flows give up their oldest holes (the data behind a hole is
-//!   delivered, the hole becomes a gap) until the total is under the budget again.
+//!   delivered, the hole becomes a gap) until the total is under the budget again;
+//! - a maximum number of UDP flows reading a QUIC ClientHello at once (each holds at
+//!   most `quic::MAX_CRYPTO_BYTES`); beyond it a new QUIC flow is reported at once,
+//!   without its server name (anomaly `quic-reader-limit`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -56,6 +65,7 @@ use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpRes
 use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
 use crate::net::packet::{Packet, TcpSegment, Transport};
+use crate::net::quic::QuicInitialReader;
 use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
@@ -96,6 +106,8 @@ pub struct FlowLimits {
     /// it the oldest are handed out without their responses, so waiting for a
     /// response never holds large uploads.
     pub max_pending_body_bytes: usize,
+    /// UDP flows reading a QUIC ClientHello at once (default 1024).
+    pub max_quic_readers: usize,
 }
 
 impl Default for FlowLimits {
@@ -110,6 +122,7 @@ impl Default for FlowLimits {
             udp_idle_micros: 60 * MICROS_PER_SECOND,
             max_pending_requests: 16,
             max_pending_body_bytes: 1 << 20,
+            max_quic_readers: 1024,
         }
     }
 }
@@ -228,6 +241,7 @@ pub fn not_decrypted_kind(why: &NotDecrypted) -> &'static str {
         NotDecrypted::AuthenticationFailed => "authentication-failed",
         NotDecrypted::UnsupportedVersion(_) => "unsupported-version",
         NotDecrypted::LostSync => "lost-sync",
+        NotDecrypted::QuicPayload => "quic",
     }
 }
 
@@ -336,6 +350,8 @@ struct TcpFlow {
 struct UdpFlow {
     info: ConnInfo,
     last_ts: Timestamp,
+    /// Reading a QUIC ClientHello: the flow's metadata event waits for it.
+    quic: Option<Box<QuicInitialReader>>,
 }
 
 enum Flow {
@@ -382,6 +398,8 @@ pub struct FlowTable {
     buffered_total: usize,
     next_sweep: Option<Timestamp>,
     stats: FlowStats,
+    /// UDP flows with a QUIC reader.
+    quic_readers: usize,
 }
 
 impl FlowTable {
@@ -393,6 +411,7 @@ impl FlowTable {
             buffered_total: 0,
             next_sweep: None,
             stats: FlowStats::default(),
+            quic_readers: 0,
         }
     }
 
@@ -553,6 +572,18 @@ impl FlowTable {
             flow.info.last_frame = frame;
             if flow.info.client.ip == packet.src && flow.info.client.port == src_port {
                 flow.info.client_bytes += payload.len() as u64;
+                if let Some(reader) = flow.quic.as_mut() {
+                    let poll = reader.push(payload);
+                    if poll != HelloPoll::NeedMore {
+                        self.quic_readers = self.quic_readers.saturating_sub(1);
+                        let anomalies = quic_outcome(&mut flow.info, reader, poll);
+                        flow.quic = None;
+                        out.push(FlowEvent::Metadata {
+                            conn: flow.info.clone(),
+                            anomalies,
+                        });
+                    }
+                }
             } else {
                 flow.info.server_bytes += payload.len() as u64;
             }
@@ -584,14 +615,42 @@ impl FlowTable {
             info.server_bytes = payload.len() as u64;
         }
         self.stats.udp_flows += 1;
-        // The flow is reported at once (its address is what there is to know); the
-        // entry only stops the next datagrams from reporting it again.
-        out.push(FlowEvent::Metadata {
-            conn: info.clone(),
-            anomalies: Vec::new(),
-        });
-        self.flows
-            .insert(key, Flow::Udp(Box::new(UdpFlow { info, last_ts: ts })));
+        let mut quic = None;
+        let mut anomalies = Vec::new();
+        if from_client && sniff::sniff_udp_client(payload) == Sniff::Known(AppProtocol::Quic) {
+            if self.quic_readers < self.limits.max_quic_readers {
+                let mut reader = Box::new(QuicInitialReader::new());
+                let poll = reader.push(payload);
+                if poll == HelloPoll::NeedMore {
+                    self.quic_readers += 1;
+                    quic = Some(reader);
+                } else {
+                    anomalies = quic_outcome(&mut info, &mut reader, poll);
+                }
+            } else {
+                info.protocol = Some(AppProtocol::Quic);
+                anomalies.push(Anomaly::new(
+                    "quic-reader-limit",
+                    "QUIC Initial not read: too many QUIC flows were being read at once",
+                ));
+            }
+        }
+        // Otherwise the flow is reported at once (its address is what there is to
+        // know); the entry only stops the next datagrams from reporting it again.
+        if quic.is_none() {
+            out.push(FlowEvent::Metadata {
+                conn: info.clone(),
+                anomalies,
+            });
+        }
+        self.flows.insert(
+            key,
+            Flow::Udp(Box::new(UdpFlow {
+                info,
+                last_ts: ts,
+                quic,
+            })),
+        );
     }
 
     fn dns_message(&mut self, payload: &[u8], ts: Timestamp, out: &mut Vec<FlowEvent>) {
@@ -755,7 +814,17 @@ impl FlowTable {
             return;
         };
         match flow {
-            Flow::Udp(_) => {}
+            Flow::Udp(mut flow) => {
+                // A QUIC flow still waiting for its ClientHello is reported now.
+                if let Some(mut reader) = flow.quic.take() {
+                    self.quic_readers = self.quic_readers.saturating_sub(1);
+                    let anomalies = quic_outcome(&mut flow.info, &mut reader, HelloPoll::NeedMore);
+                    out.push(FlowEvent::Metadata {
+                        conn: flow.info,
+                        anomalies,
+                    });
+                }
+            }
             Flow::Tcp(mut flow) => {
                 self.buffered_total = self.buffered_total.saturating_sub(flow.buffered);
                 let limits = &self.limits;
@@ -794,6 +863,38 @@ fn asks_h2c(request: &HttpRequest) -> bool {
         v.split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c"))
     })
+}
+
+/// What a QUIC reader's last answer tells about its flow: protocol and ClientHello
+/// into `info`, what went wrong as anomalies.
+fn quic_outcome(
+    info: &mut ConnInfo,
+    reader: &mut QuicInitialReader,
+    poll: HelloPoll<ClientHello>,
+) -> Vec<Anomaly> {
+    let mut anomalies = reader.take_anomalies();
+    let is_quic = reader.decrypted_packets() > 0;
+    if is_quic {
+        info.protocol = Some(AppProtocol::Quic);
+    }
+    match poll {
+        HelloPoll::Done(hello) => {
+            info.tls = Some(TlsSeen {
+                client_hello: Some(hello),
+                server_hello: None,
+                status: DecryptStatus::NotDecrypted(NotDecrypted::QuicPayload),
+            });
+        }
+        HelloPoll::Malformed(why) if is_quic => {
+            anomalies.push(Anomaly::new("quic-no-client-hello", why));
+        }
+        HelloPoll::NeedMore if is_quic => anomalies.push(Anomaly::new(
+            "quic-no-client-hello",
+            "the flow ended before the ClientHello was complete",
+        )),
+        _ => {}
+    }
+    anomalies
 }
 
 fn first_ts(f: &Flow) -> Timestamp {
@@ -1096,7 +1197,8 @@ impl ConnState {
             AppProtocol::Http2PriorKnowledge => {
                 App::Http2(Box::new(Http2Conn::new(limits.http2.clone())))
             }
-            AppProtocol::Unknown => App::Opaque,
+            // QUIC is told only on UDP; on TCP it cannot be sniffed.
+            AppProtocol::Quic | AppProtocol::Unknown => App::Opaque,
         };
     }
 
@@ -1882,5 +1984,126 @@ mod tests {
             panic!("{:?}", kinds(&out));
         };
         assert_eq!((conn.client.ip, conn.client.port), (PHONE, 40006));
+    }
+
+    /// Feeds one UDP datagram (from the phone when `up`, port 443) at `n` ms, frame `n`.
+    fn dgram(t: &mut FlowTable, out: &mut Vec<FlowEvent>, n: u64, up: bool, port: u16, p: &[u8]) {
+        let (src, dst, sport, dport) = if up {
+            (PHONE, SERVER, port, 443)
+        } else {
+            (SERVER, PHONE, 443, port)
+        };
+        let packet = Packet {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            src,
+            dst,
+            transport: Transport::Udp {
+                src_port: sport,
+                dst_port: dport,
+                payload: p,
+            },
+            reassembled_from: None,
+        };
+        let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
+        t.packet(ts, n, &packet, &NoDevices, out);
+    }
+
+    /// Two client Initial datagrams carrying a ClientHello for `sni` (split between them).
+    fn quic_initials(sni: &str) -> (Vec<u8>, Vec<u8>) {
+        use crate::net::quic::{tests as q, QUIC_V1};
+        let hello = q::client_hello(sni, &["h3"], 1500);
+        let (a, b) = hello.split_at(1000);
+        let dcid = [0x11; 8];
+        (
+            q::protect_initial(QUIC_V1, &dcid, &[], 0, 1, &q::crypto_frame(0, a), 1162),
+            q::protect_initial(QUIC_V1, &dcid, &[], 1, 1, &q::crypto_frame(1000, b), 1162),
+        )
+    }
+
+    #[test]
+    fn quic_flow_is_named_by_its_client_hello() {
+        let (d1, d2) = quic_initials("app-measurement.com");
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        dgram(&mut t, &mut out, 1, true, 50_000, &d1);
+        assert!(out.is_empty(), "waits for the rest of the ClientHello");
+        // Server datagrams do not go to the reader.
+        dgram(&mut t, &mut out, 2, false, 50_000, &[0x40; 50]);
+        assert!(out.is_empty());
+        dgram(&mut t, &mut out, 3, true, 50_000, &d2);
+        assert_eq!(kinds(&out), ["metadata app-measurement.com"]);
+        let FlowEvent::Metadata { conn, anomalies } = &out[0] else {
+            unreachable!()
+        };
+        assert_eq!(conn.protocol, Some(AppProtocol::Quic));
+        assert_eq!(conn.proto, Proto::Udp);
+        assert_eq!((conn.first_frame, conn.last_frame), (1, 3));
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        // Later datagrams say nothing more.
+        dgram(&mut t, &mut out, 4, true, 50_000, &[0x40; 50]);
+        t.finish(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(t.quic_readers, 0);
+    }
+
+    #[test]
+    fn quic_flow_without_its_whole_hello_is_reported_at_close() {
+        let (d1, _) = quic_initials("x.example");
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        dgram(&mut t, &mut out, 1, true, 50_001, &d1);
+        // Not QUIC at all: reported at once, as before.
+        dgram(
+            &mut t,
+            &mut out,
+            2,
+            true,
+            50_002,
+            b"\x00\x01 some game protocol",
+        );
+        assert_eq!(kinds(&out), ["metadata -"]);
+        assert_eq!(out[0].conn_protocol(), None);
+        t.finish(&mut out);
+        assert_eq!(kinds(&out), ["metadata -", "metadata -"]);
+        let FlowEvent::Metadata { conn, anomalies } = &out[1] else {
+            unreachable!()
+        };
+        assert_eq!(conn.protocol, Some(AppProtocol::Quic));
+        assert_eq!(anomalies[0].kind, "quic-no-client-hello");
+        assert_eq!(t.quic_readers, 0);
+    }
+
+    #[test]
+    fn quic_readers_are_bounded() {
+        let (d1, _) = quic_initials("x.example");
+        let limits = FlowLimits {
+            max_quic_readers: 2,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        for port in 50_010..50_013 {
+            dgram(&mut t, &mut out, 1, true, port, &d1);
+        }
+        assert_eq!(t.quic_readers, 2);
+        let FlowEvent::Metadata { conn, anomalies } = &out[0] else {
+            unreachable!()
+        };
+        assert_eq!(conn.client.port, 50_012);
+        assert_eq!(anomalies[0].kind, "quic-reader-limit");
+        t.finish(&mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(t.quic_readers, 0);
+    }
+
+    impl FlowEvent {
+        fn conn_protocol(&self) -> Option<AppProtocol> {
+            match self {
+                FlowEvent::Http { conn, .. } | FlowEvent::Metadata { conn, .. } => conn.protocol,
+                FlowEvent::Dns { .. } => None,
+            }
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod ip;
 pub mod keylog;
 pub mod link;
 pub mod packet;
+pub mod quic;
 pub mod sniff;
 pub mod tap;
 pub mod tcp;

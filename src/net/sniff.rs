@@ -18,8 +18,12 @@
 //!   53 is involved ([`sniff_client_with_ports`]) and the bytes parse as a query
 //!   header with a length prefix that fits. Any content signature wins over the port:
 //!   HTTP on port 53 is HTTP.
+//! - QUIC (UDP, [`sniff_udp_client`]): a long-header client Initial packet of QUIC v1
+//!   or v2 ([`quic::looks_like_initial`]); any port, 443 is not required. Decrypting
+//!   the packet (which `quic` does next) is the real proof.
 
 use super::http1::METHODS;
+use super::quic;
 
 /// Application protocols the tap can parse (or recognise).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,6 +32,8 @@ pub enum AppProtocol {
     Http2PriorKnowledge,
     Tls,
     Dns,
+    /// QUIC (over UDP): only its Initial packets are read, for the server name.
+    Quic,
     Unknown,
 }
 
@@ -80,6 +86,16 @@ pub fn sniff_server(prefix: &[u8]) -> Sniff {
         h2_settings(prefix),
     ];
     pick(&mut verdicts)
+}
+
+/// Guesses from a UDP flow's first client datagram: QUIC or nothing (DNS is told by
+/// its port; see the flow table).
+pub fn sniff_udp_client(datagram: &[u8]) -> Sniff {
+    if quic::looks_like_initial(datagram) {
+        Sniff::Known(AppProtocol::Quic)
+    } else {
+        Sniff::Unknown
+    }
 }
 
 /// Known beats NeedMore beats Unknown.
@@ -319,5 +335,26 @@ mod tests {
         let mut r = q.clone();
         r[4] |= 0x80;
         assert_eq!(sniff_client_with_ports(&r, 40_000, 53), Sniff::Unknown);
+    }
+
+    #[test]
+    fn quic_initials_by_content() {
+        let hello = crate::net::quic::tests::client_hello("q.example", &["h3"], 0);
+        let frames = crate::net::quic::tests::crypto_frame(0, &hello);
+        for version in [quic::QUIC_V1, quic::QUIC_V2] {
+            let p = crate::net::quic::tests::protect_initial(
+                version,
+                &[1; 8],
+                &[],
+                0,
+                1,
+                &frames,
+                1162,
+            );
+            assert_eq!(sniff_udp_client(&p), Sniff::Known(AppProtocol::Quic));
+        }
+        assert_eq!(sniff_udp_client(b"\x40short header"), Sniff::Unknown);
+        assert_eq!(sniff_udp_client(&dns_query()), Sniff::Unknown);
+        assert_eq!(sniff_udp_client(b""), Sniff::Unknown);
     }
 }

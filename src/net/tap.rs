@@ -5,6 +5,8 @@
 //! Host of an exchange: the `Host` header (or the authority of an absolute request
 //! target, or HTTP/2's `:authority`), else the TLS server name, else the name the device's DNS answers gave
 //! the server's address at that time, else the address itself.
+//! A QUIC flow's server
+//! name comes from the ClientHello of its Initial packets (scheme `quic`).
 //!
 //! Traffic of clients that are no case device is turned into exchanges too (with no
 //! device) and counted per address in [`TapStats::unknown_clients`], so a summary can
@@ -23,6 +25,7 @@ use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Pr
 use crate::net::http1::{HttpRequest, HttpResponse};
 use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
+use crate::net::sniff::AppProtocol;
 use crate::net::tls;
 
 /// Addresses listed individually in [`TapStats::unknown_clients`]; the rest are
@@ -287,6 +290,7 @@ impl Tap {
         x.scheme = match (conn.proto, &conn.tls) {
             (Proto::Tcp, Some(_)) => "tls",
             (Proto::Tcp, None) => "tcp",
+            (Proto::Udp, _) if conn.protocol == Some(AppProtocol::Quic) => "quic",
             (Proto::Udp, _) => "udp",
         }
         .to_string();

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::rules::{Finding, RuleId, Severity};
 
+pub mod har;
 pub mod html;
 pub mod input;
 pub mod md;

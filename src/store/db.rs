@@ -769,6 +769,37 @@ impl Store {
         Ok(Verified { head, files })
     }
 
+    /// Hands every record with `seq <= max_seq` to `each`, in `seq` order, as stored
+    /// (for the export bundle; the caller checks the chain).
+    pub fn for_each_record<E: From<StoreError>>(
+        &self,
+        max_seq: i64,
+        mut each: impl FnMut(Record) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, kind, at, body, prev_hash, hash FROM records WHERE seq <= ?1 ORDER BY seq",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([max_seq], |r| {
+                Ok(Record {
+                    seq: r.get(0)?,
+                    kind: r.get(1)?,
+                    at: r.get(2)?,
+                    body: r.get(3)?,
+                    prev_hash: r.get(4)?,
+                    hash: r.get(5)?,
+                })
+            })
+            .map_err(self.err())?;
+        for row in rows {
+            each(row.map_err(self.err())?)?;
+        }
+        Ok(())
+    }
+
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path

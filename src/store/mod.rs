@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+pub mod bundle;
 pub mod db;
 pub mod record;
 

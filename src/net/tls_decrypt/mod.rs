@@ -109,6 +109,8 @@ pub enum NotDecrypted {
     UnsupportedVersion(u16),
     /// Bytes lost in the capture (a TCP gap) after decryption had started.
     LostSync,
+    /// A QUIC connection: only its Initial packets (the ClientHello) are read.
+    QuicPayload,
 }
 
 impl std::fmt::Display for NotDecrypted {
@@ -122,6 +124,9 @@ impl std::fmt::Display for NotDecrypted {
             }
             NotDecrypted::UnsupportedVersion(v) => write!(f, "unsupported TLS version 0x{v:04x}"),
             NotDecrypted::LostSync => f.write_str("bytes missing from the capture"),
+            NotDecrypted::QuicPayload => {
+                f.write_str("QUIC: only the Initial packets are read, not the payload")
+            }
         }
     }
 }
