@@ -1977,6 +1977,22 @@ mod tests {
     }
 
     #[test]
+    fn data_before_response_headers_is_one_anomaly_per_frame() {
+        let mut c = H2_PREFACE.to_vec();
+        c.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &block(&[(":method", "GET")]),
+        ));
+        let s = frame(DATA, 0, 1, b"abcdef");
+        let cuts: Vec<usize> = (0..s.len()).collect();
+        let ev = run_split(limits(), &c, &[], &s, &cuts);
+        assert_eq!(ev, run(&c, &s));
+        assert_eq!(kinds(&ev), ["h2-data-before-headers", "h2-truncated"]);
+    }
+
+    #[test]
     fn goaway_hands_out_unprocessed_streams() {
         let mut c = H2_PREFACE.to_vec();
         for id in [1u32, 3] {
