@@ -536,7 +536,7 @@ impl Http2Conn {
                 if from < to {
                     let stream = f.stream;
                     let piece = &chunk[from - at..to - at];
-                    self.body(client, stream, piece, capture_frame, out);
+                    self.body(client, stream, piece, capture_frame);
                 }
             }
         }
@@ -551,14 +551,7 @@ impl Http2Conn {
     }
 
     /// DATA bytes for a stream.
-    fn body(
-        &mut self,
-        client: bool,
-        stream: u32,
-        piece: &[u8],
-        capture_frame: u64,
-        out: &mut Vec<Http2Event>,
-    ) {
+    fn body(&mut self, client: bool, stream: u32, piece: &[u8], capture_frame: u64) {
         let max = self.limits.max_body_bytes;
         let budget = self.limits.max_held_bytes.saturating_sub(self.held);
         let Some(s) = self.streams.get_mut(&stream) else {
@@ -627,17 +620,16 @@ impl Http2Conn {
                 self.end_block(client, b, capture_frame, out);
             }
         }
-        if f.ty == DATA && !client && f.len > 0 {
-            if self
-                .streams
+        let unanswered = || {
+            self.streams
                 .get(&f.stream)
                 .is_some_and(|s| s.response.is_none())
-            {
-                out.push(Http2Event::Anomaly(Anomaly::new(
-                    "h2-data-before-headers",
-                    format!("server DATA on stream {} before its HEADERS", f.stream),
-                )));
-            }
+        };
+        if f.ty == DATA && !client && f.len > 0 && unanswered() {
+            out.push(Http2Event::Anomaly(Anomaly::new(
+                "h2-data-before-headers",
+                format!("server DATA on stream {} before its HEADERS", f.stream),
+            )));
         }
         if f.skipped && f.ty == DATA {
             // Its bytes are not read, but its framing (and END_STREAM) is known.
@@ -1974,6 +1966,22 @@ mod tests {
                 "h2-truncated"
             ]
         );
+    }
+
+    #[test]
+    fn data_before_response_headers_is_one_anomaly_per_frame() {
+        let mut c = H2_PREFACE.to_vec();
+        c.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &block(&[(":method", "GET")]),
+        ));
+        let s = frame(DATA, 0, 1, b"abcdef");
+        let cuts: Vec<usize> = (0..s.len()).collect();
+        let ev = run_split(limits(), &c, &[], &s, &cuts);
+        assert_eq!(ev, run(&c, &s));
+        assert_eq!(kinds(&ev), ["h2-data-before-headers", "h2-truncated"]);
     }
 
     #[test]

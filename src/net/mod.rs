@@ -5,7 +5,8 @@
 //! defragmentation); TCP payloads are put back in order per direction ([`tcp`]);
 //! the flow table ([`flow`]) keeps one state per connection and hands the ordered
 //! bytes to the application-layer parser picked by content ([`sniff`]): HTTP/1
-//! ([`http1`]), TLS handshakes ([`tls`]) or DNS ([`dns`]). What comes out is
+//! ([`http1`]), HTTP/2 ([`http2`], with [`hpack`]), TLS handshakes ([`tls`]) or DNS
+//! ([`dns`]). What comes out is
 //! [`Exchange`](crate::exchange::Exchange)s: one per HTTP request, or one
 //! metadata-only exchange per connection that could not be read.
 //!
