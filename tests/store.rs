@@ -371,6 +371,10 @@ fn prune_drops_old_exchanges_without_findings_and_verify_still_passes() {
         "--out",
         &tmp.path().join("r.html")
     )));
+    // A bundle of a pruned case verifies without the store.
+    let zip = tmp.path().join("case.zip");
+    ok(&run(args!("-C", &dir, "export", "--out", &zip)));
+    ok(&run(args!("verify", &zip)));
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! MANIFEST.json     format, case id, chain head, counts, and path/size/SHA-256 of
 //!                   every other member
 //! records.jsonl     every log record: {"seq","kind","at","body","prev_hash","hash"},
-//!                   `body` the canonical bytes as a JSON string, hashes in hex
+//!                   `body` the canonical bytes as a JSON string, hashes in hex; a
+//!                   pruned exchange has an empty body and `pruned_by` (its checkpoint)
 //! findings.jsonl    the `data` of every finding record, log order (as `findings
 //!                   --format jsonl` prints them)
 //! exchanges.jsonl   the `data` of every exchange record, log order
@@ -24,7 +25,8 @@
 //! bundle is tied to the hash chain instead. `verify_bundle` checks every member's
 //! size and SHA-256 against the manifest (and that no member is missing or extra),
 //! recomputes the chain from `records.jsonl` alone (each record's hash, the
-//! sequence, every seal's signature) and compares its head with the manifest's, and
+//! sequence, every seal's signature, pruned records against their checkpoint as
+//! `verify` does on a store) and compares its head with the manifest's, and
 //! checks that `findings.jsonl` and `exchanges.jsonl` are exactly the data of the
 //! finding and exchange records, that every evidence file has the SHA-256 its
 //! ingest record gives, and, with `seal.pub`, that the last seal is by that key. A
@@ -114,6 +116,9 @@ struct RecordLine {
     body: String,
     prev_hash: String,
     hash: String,
+    /// The checkpoint that pruned this record (its body is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pruned_by: Option<i64>,
 }
 
 /// A writer that hashes and counts what goes through it.
@@ -205,22 +210,27 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
     let mut ingests: Vec<IngestBody> = Vec::new();
     let mut device_of_file: BTreeMap<String, String> = BTreeMap::new();
     let mut chain = Head::EMPTY;
+    let pruned = store.pruned_records()?;
+    let mut walk = record::ChainWalk::new();
     b.member(RECORDS, |w| {
         store.for_each_record(head.seq, |r: Record| -> anyhow::Result<()> {
-            chain = record::check_record(&chain, &r).map_err(|e| {
+            let pruned_by = pruned.get(&r.seq).copied();
+            chain = walk.check(&r, pruned_by).map_err(|e| {
                 anyhow::anyhow!("the store does not verify ({e}); run `consentry verify`")
             })?;
             *counts.entry(r.kind.clone()).or_default() += 1;
-            let env: RawEnvelope<'_> = serde_json::from_slice(&r.body)?;
-            match env.kind {
-                Kind::Ingest => ingests.push(serde_json::from_str(env.data.get())?),
-                Kind::Exchange => {
-                    let x: record::ExchangeBody = serde_json::from_str(env.data.get())?;
-                    if let (Some(file), Some(device)) = (x.file_sha256, x.device) {
-                        device_of_file.entry(file).or_insert(device);
+            if pruned_by.is_none() {
+                let env: RawEnvelope<'_> = serde_json::from_slice(&r.body)?;
+                match env.kind {
+                    Kind::Ingest => ingests.push(serde_json::from_str(env.data.get())?),
+                    Kind::Exchange => {
+                        let x: record::ExchangeBody = serde_json::from_str(env.data.get())?;
+                        if let (Some(file), Some(device)) = (x.file_sha256, x.device) {
+                            device_of_file.entry(file).or_insert(device);
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
             }
             let line = RecordLine {
                 seq: r.seq,
@@ -229,6 +239,7 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
                 body: String::from_utf8(r.body).context("a record body is not UTF-8")?,
                 prev_hash: hex(&r.prev_hash),
                 hash: hex(&r.hash),
+                pruned_by,
             };
             serde_json::to_writer(&mut *w, &line)?;
             w.write_all(b"\n")?;
@@ -238,7 +249,8 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
     for (path, kind) in [(FINDINGS, Kind::Finding), (EXCHANGES, Kind::Exchange)] {
         b.member(path, |w| {
             store.for_each_record(head.seq, |r: Record| -> anyhow::Result<()> {
-                if r.kind == kind.as_str() {
+                // A pruned exchange (empty body) is in records.jsonl only.
+                if r.kind == kind.as_str() && !r.body.is_empty() {
                     let env: RawEnvelope<'_> = serde_json::from_slice(&r.body)?;
                     w.write_all(env.data.get().as_bytes())?;
                     w.write_all(b"\n")?;
@@ -627,7 +639,7 @@ fn check_records<R: Read + io::Seek>(
         .by_name(RECORDS)
         .map_err(|_| fail(RECORDS, "missing from the bundle"))?;
     let mut lines = BufReader::new(m);
-    let mut head = Head::EMPTY;
+    let mut walk = record::ChainWalk::new();
     let (mut findings, mut exchanges) = (Sha256::new(), Sha256::new());
     let mut evidence = Vec::new();
     let mut seen = BTreeSet::new();
@@ -661,8 +673,12 @@ fn check_records<R: Read + io::Seek>(
                 .ok_or_else(|| at_line("prev_hash is not hex".into()))?,
             hash: record::unhex(&l.hash).ok_or_else(|| at_line("hash is not hex".into()))?,
         };
-        head = record::check_record(&head, &r).map_err(|e| at_line(e.to_string()))?;
-        // check_record parsed this envelope already; it cannot fail here.
+        walk.check(&r, l.pruned_by)
+            .map_err(|e| at_line(e.to_string()))?;
+        if l.pruned_by.is_some() {
+            continue;
+        }
+        // The walk parsed this envelope already; it cannot fail here.
         let env: RawEnvelope<'_> =
             serde_json::from_slice(&r.body).map_err(|e| at_line(e.to_string()))?;
         match env.kind {
@@ -687,6 +703,7 @@ fn check_records<R: Read + io::Seek>(
             _ => {}
         }
     }
+    let head = walk.finish().map_err(|e| fail(RECORDS, e.to_string()))?;
     let want = &manifest.chain_head;
     if head.seq != want.seq || hex(&head.hash) != want.hash || head.records != want.records {
         return Err(fail(

@@ -663,6 +663,17 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Pruned records: `seq` → the checkpoint that pruned them.
+    pub fn pruned_records(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
+        self.conn
+            .prepare("SELECT seq, checkpoint FROM pruned")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(self.err())
+    }
+
     /// Rewrites the database file to give the space of pruned bodies back to the file
     /// system (SQLite's `VACUUM`; needs no other writer at the time).
     pub fn vacuum(&mut self) -> Result<(), StoreError> {
@@ -701,40 +712,19 @@ impl Store {
                 })
             })
             .map_err(e)?;
-        let pruned: std::collections::HashMap<i64, i64> = self
-            .conn
-            .prepare("SELECT seq, checkpoint FROM pruned")
-            .and_then(|mut st| {
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()
-            })
-            .map_err(e)?;
-        let mut digests: std::collections::HashMap<i64, record::PrunedDigest> =
-            std::collections::HashMap::new();
-        let mut head = Head::EMPTY;
+        let pruned = self.pruned_records().map_err(VerifyError::Store)?;
+        let mut walk = record::ChainWalk::new();
         let mut evidence: Vec<(i64, record::IngestBody)> = Vec::new();
         let mut expected_side = SideCheck::default();
         for row in rows {
             let r = row.map_err(e)?;
-            if let Some(checkpoint) = pruned.get(&r.seq) {
-                head = record::check_pruned_record(&head, &r)?;
-                digests.entry(*checkpoint).or_default().add(r.seq, &r.hash);
-                continue;
+            let pruned_by = pruned.get(&r.seq).copied();
+            walk.check(&r, pruned_by)?;
+            if pruned_by.is_none() {
+                expected_side.add(&r, &mut evidence)?;
             }
-            head = record::check_record(&head, &r)?;
-            if r.kind == Kind::Checkpoint.as_str() {
-                check_checkpoint(&r, digests.remove(&r.seq).unwrap_or_default())?;
-            }
-            expected_side.add(&r, &mut evidence)?;
         }
-        if let Some((checkpoint, d)) = digests.into_iter().min_by_key(|(c, _)| *c) {
-            return Err(VerifyError::Chain(ChainError {
-                seq: d.first_seq,
-                reason: format!(
-                    "marked pruned by record {checkpoint}, which is no checkpoint after it"
-                ),
-            }));
-        }
+        let head = walk.finish()?;
         let integrity: String = self
             .conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -804,28 +794,6 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// Checks a checkpoint record's body against the records found pruned under it.
-fn check_checkpoint(r: &Record, found: record::PrunedDigest) -> Result<(), ChainError> {
-    let fail = |reason: String| ChainError { seq: r.seq, reason };
-    let env: record::RawEnvelope<'_> =
-        serde_json::from_slice(&r.body).map_err(|x| fail(x.to_string()))?;
-    let b: record::CheckpointBody =
-        serde_json::from_str(env.data.get()).map_err(|x| fail(format!("checkpoint body: {x}")))?;
-    let (count, first, last) = (found.count, found.first_seq, found.last_seq);
-    if b.pruned != count || (count > 0 && (b.first_seq != first || b.last_seq != last)) {
-        return Err(fail(format!(
-            "checkpoint says {} records ({}-{}) were pruned, the log has {count} ({first}-{last})",
-            b.pruned, b.first_seq, b.last_seq
-        )));
-    }
-    if found.finish() != b.digest {
-        return Err(fail(
-            "the hashes of the records pruned under this checkpoint were altered".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// What [`Store::prune`] did (or, dry, would do).

@@ -269,6 +269,83 @@ pub fn check_pruned_record(head: &Head, r: &Record) -> Result<Head, ChainError> 
     })
 }
 
+/// Walks a log record by record, pruned records included: each record is checked
+/// against the head before it ([`check_record`], or [`check_pruned_record`] when it
+/// was pruned by the checkpoint `pruned_by` names), and each checkpoint against the
+/// pruned records found before it. The one place the chain rules live for the store,
+/// the export and the bundle check.
+#[derive(Debug, Default)]
+pub struct ChainWalk {
+    head: Option<Head>,
+    /// Pruned records seen, by the checkpoint that pruned them.
+    pruned: std::collections::HashMap<i64, PrunedDigest>,
+}
+
+impl ChainWalk {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Checks the next record; `pruned_by` is the checkpoint that pruned it, if any.
+    pub fn check(&mut self, r: &Record, pruned_by: Option<i64>) -> Result<Head, ChainError> {
+        let head = self.head.unwrap_or(Head::EMPTY);
+        let next = match pruned_by {
+            Some(checkpoint) => {
+                let next = check_pruned_record(&head, r)?;
+                self.pruned
+                    .entry(checkpoint)
+                    .or_default()
+                    .add(r.seq, &r.hash);
+                next
+            }
+            None => {
+                let next = check_record(&head, r)?;
+                if r.kind == Kind::Checkpoint.as_str() {
+                    check_checkpoint(r, self.pruned.remove(&r.seq).unwrap_or_default())?;
+                }
+                next
+            }
+        };
+        self.head = Some(next);
+        Ok(next)
+    }
+
+    /// The head after the last record; fails if a record was marked pruned by a
+    /// checkpoint that never came after it.
+    pub fn finish(self) -> Result<Head, ChainError> {
+        if let Some((checkpoint, d)) = self.pruned.into_iter().min_by_key(|(c, _)| *c) {
+            return Err(ChainError {
+                seq: d.first_seq,
+                reason: format!(
+                    "marked pruned by record {checkpoint}, which is no checkpoint after it"
+                ),
+            });
+        }
+        Ok(self.head.unwrap_or(Head::EMPTY))
+    }
+}
+
+/// Checks a checkpoint record's body against the records found pruned under it.
+fn check_checkpoint(r: &Record, found: PrunedDigest) -> Result<(), ChainError> {
+    let fail = |reason: String| ChainError { seq: r.seq, reason };
+    let env: RawEnvelope<'_> = serde_json::from_slice(&r.body).map_err(|x| fail(x.to_string()))?;
+    let b: CheckpointBody =
+        serde_json::from_str(env.data.get()).map_err(|x| fail(format!("checkpoint body: {x}")))?;
+    let (count, first, last) = (found.count, found.first_seq, found.last_seq);
+    if b.pruned != count || (count > 0 && (b.first_seq != first || b.last_seq != last)) {
+        return Err(fail(format!(
+            "checkpoint says {} records ({}-{}) were pruned, the log has {count} ({first}-{last})",
+            b.pruned, b.first_seq, b.last_seq
+        )));
+    }
+    if found.finish() != b.digest {
+        return Err(fail(
+            "the hashes of the records pruned under this checkpoint were altered".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// What a seal signs.
 pub fn seal_message(seq: i64, hash: &[u8; 32]) -> Vec<u8> {
     let mut m = b"consentry seal v1\0".to_vec();
