@@ -375,7 +375,9 @@ impl TlsDecryptor {
         }
     }
 
-    /// Bytes of one direction were lost (a TCP gap): decryption of it stops.
+    /// Bytes of one direction were lost (a TCP gap): decryption of it stops (record
+    /// boundaries and sequence numbers are lost). The status becomes `LostSync`, or
+    /// `MissingHandshake` before the ServerHello, unless something already decrypted.
     pub fn gap(&mut self, from_client: bool) {
         let dir = &mut self.dirs[index(from_client)];
         if dir.stopped {
