@@ -32,6 +32,9 @@ use crate::store::{CaseDir, Store};
 pub const DRAIN: Duration = Duration::from_secs(5);
 /// Interval of the counters line on standard error.
 const COUNTERS_EVERY: Duration = Duration::from_secs(60);
+/// The `ingest` of stored rows that come from no file (what `verify` expects of an
+/// exchange without `file_sha256`); exchange ids are unique per proxy run.
+const LIVE_INGEST: i64 = -1;
 /// Name of the control token file in the CA directory.
 pub const TOKEN_FILE: &str = "control-token";
 
@@ -255,7 +258,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         server
             .http1()
-            .title_case_headers(true)
+            // Header names go to the client as the server wrote them.
             .preserve_header_case(true)
             // A slow client may not hold a connection with half a request head.
             .timer(hudsucker::hyper_util::rt::TokioTimer::new())
@@ -464,7 +467,7 @@ enum Output {
     Store {
         store: Box<Store>,
         dir: PathBuf,
-        /// `seq` of this run's annotation record, used as the `ingest` of its rows.
+        /// `seq` of this run's annotation record.
         run: i64,
         session: String,
         consents: u64,
@@ -559,7 +562,6 @@ impl Output {
         match self {
             Output::Store {
                 store,
-                run,
                 session,
                 consents,
                 ..
@@ -569,7 +571,7 @@ impl Output {
                     Kind::Exchange,
                     &body,
                     Side::Exchange {
-                        ingest: *run,
+                        ingest: LIVE_INGEST,
                         id: &body.id,
                         at: body.at,
                         device: body.device.as_deref(),
@@ -581,7 +583,7 @@ impl Output {
                         Kind::Finding,
                         f,
                         Side::Finding {
-                            ingest: *run,
+                            ingest: LIVE_INGEST,
                             id: &f.id,
                             at: f.at,
                             device: &f.device,

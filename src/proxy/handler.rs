@@ -96,7 +96,7 @@ impl Handler {
         &self,
         ctx: &HttpContext,
         req: &Request<Body>,
-    ) -> Result<Option<String>, Response<Body>> {
+    ) -> Result<Option<String>, Box<Response<Body>>> {
         let creds = req
             .headers()
             .get(header::PROXY_AUTHORIZATION)
@@ -131,7 +131,7 @@ impl Handler {
             header::PROXY_AUTHENTICATE,
             header::HeaderValue::from_static("Basic realm=\"consentry\""),
         );
-        Err(r)
+        Err(Box::new(r))
     }
 }
 
@@ -143,7 +143,7 @@ impl HttpHandler for Handler {
     ) -> RequestOrResponse {
         let user = match self.authenticate(ctx, &req) {
             Ok(u) => u,
-            Err(r) => return r.into(),
+            Err(r) => return (*r).into(),
         };
         // Hop-by-hop proxy headers: the credentials are ours, never the server's.
         req.headers_mut().remove(header::PROXY_AUTHORIZATION);
