@@ -42,6 +42,11 @@ fn big_body() -> Vec<u8> {
 
 async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let uri = req.uri().clone();
+    if req.headers().contains_key("proxy-authorization") {
+        return Ok(Response::new(Full::new(Bytes::from_static(
+            b"LEAKED credentials\n",
+        ))));
+    }
     let body = match uri.path() {
         "/big" => big_body(),
         "/echo" => {

@@ -658,9 +658,11 @@ impl Output {
                 consent,
                 ..
             } => {
-                exchanges.flush()?;
+                // Findings before their exchanges: a reader that sees an exchange
+                // sees its findings.
                 findings.flush()?;
                 consent.flush()?;
+                exchanges.flush()?;
             }
         }
         Ok(())

@@ -269,6 +269,8 @@ impl Minter {
 
     /// A server config presenting the leaf for `host`, or `None` if it cannot be minted.
     pub fn server_config(&self, host: &str) -> Option<Arc<ServerConfig>> {
+        let host = crate::proxy::handler::norm_host(host);
+        let host = host.as_str();
         let key = self.leaf(host).ok()?;
         let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
@@ -334,8 +336,17 @@ impl std::fmt::Debug for HandshakeWatch {
 
 impl StoresServerSessions for HandshakeWatch {
     fn put(&self, _key: Vec<u8>, _value: Vec<u8>) -> bool {
-        self.completed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Reported at once (not when the connection closes), so the wait for the
+        // outcome of a handshake stays short; Drop then stays silent.
+        if !self
+            .completed
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            (self.watch)(HandshakeOutcome {
+                host: self.host.clone(),
+                completed: true,
+            });
+        }
         // Pretend to store, so rustls goes on and sends the ticket.
         true
     }
@@ -352,10 +363,12 @@ impl StoresServerSessions for HandshakeWatch {
 
 impl Drop for HandshakeWatch {
     fn drop(&mut self) {
-        (self.watch)(HandshakeOutcome {
-            host: std::mem::take(&mut self.host),
-            completed: self.completed.load(std::sync::atomic::Ordering::Relaxed),
-        });
+        if !self.completed.load(std::sync::atomic::Ordering::Relaxed) {
+            (self.watch)(HandshakeOutcome {
+                host: std::mem::take(&mut self.host),
+                completed: false,
+            });
+        }
     }
 }
 

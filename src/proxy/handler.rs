@@ -276,15 +276,21 @@ impl HttpHandler for Handler {
     ) -> bool {
         let shared = &self.shared;
         let sni = hello.server_name().map(norm_host);
-        shared.with_conn(ctx.client_addr, |c| {
+        // The certificate is minted for the SNI, else for the CONNECT host.
+        let host = shared.with_conn(ctx.client_addr, |c| {
             if let Some(s) = &sni {
                 c.handshake = Some(s.clone());
             }
-            match c.handshake.as_deref() {
-                Some(h) if h != MAGIC_HOST => !(shared.ignored(h) || shared.is_pinned(h)),
-                _ => true,
-            }
-        })
+            c.handshake.clone()
+        });
+        let Some(host) = host else {
+            return true;
+        };
+        if host != MAGIC_HOST && (shared.ignored(&host) || shared.is_pinned(&host)) {
+            return false;
+        }
+        shared.handshake_started(&host, ctx.client_addr);
+        true
     }
 }
 

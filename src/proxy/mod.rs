@@ -29,7 +29,7 @@ mod handler;
 pub mod page;
 pub mod upstream;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
@@ -47,6 +47,8 @@ pub const DEFAULT_BODY_CAP: usize = 1 << 20;
 /// Client connections remembered (authentication, device, pending handshake) before
 /// the oldest half are forgotten.
 pub const MAX_CONNECTIONS: usize = 65_536;
+/// Hosts remembered as pinned (tunnelled after a rejected certificate), at most.
+pub const MAX_PINNED: usize = 10_000;
 /// Events queued for the consumer before the proxy waits for it.
 pub const EVENT_QUEUE: usize = 4_096;
 /// The host name the proxy answers itself.
@@ -122,6 +124,9 @@ pub struct Shared {
     conns: Mutex<HashMap<SocketAddr, Conn>>,
     conn_seq: AtomicU64,
     pinned: Mutex<HashSet<String>>,
+    /// Per host, clients whose intercepted handshake has not ended yet, oldest first.
+    pending: Mutex<HashMap<String, VecDeque<SocketAddr>>>,
+    pending_count: AtomicU64,
     events: SyncSender<Event>,
     /// Run id: exchange ids and evidence locators are unique per run.
     session: String,
@@ -153,6 +158,8 @@ impl Shared {
             conns: Mutex::new(HashMap::new()),
             conn_seq: AtomicU64::new(0),
             pinned: Mutex::new(HashSet::new()),
+            pending: Mutex::new(HashMap::new()),
+            pending_count: AtomicU64::new(0),
             events,
             session,
             seq: AtomicU64::new(0),
@@ -197,6 +204,21 @@ impl Shared {
         f(c)
     }
 
+    /// Notes that `client` starts an intercepted handshake for `host`.
+    fn handshake_started(&self, host: &str, client: SocketAddr) {
+        let mut pending = lock(&self.pending);
+        // Handshakes whose end was never reported (none, by construction) must not
+        // accumulate: past the bound, forget them all.
+        if self.pending_count.fetch_add(1, Ordering::Relaxed) as usize >= MAX_CONNECTIONS {
+            pending.clear();
+            self.pending_count.store(1, Ordering::Relaxed);
+        }
+        pending
+            .entry(host.to_string())
+            .or_default()
+            .push_back(client);
+    }
+
     fn is_pinned(&self, host: &str) -> bool {
         lock(&self.pinned).contains(host)
     }
@@ -215,24 +237,28 @@ impl Shared {
 
     /// The outcome of an intercepted handshake (from [`ca::Minter`]'s watch).
     pub fn handshake_outcome(&self, o: ca::HandshakeOutcome) {
+        // Which client it was: handshakes are matched to clients per host in the order
+        // they started (exact for one client per host; for several clients of one
+        // host at once the attribution of a failure may swap between them).
         let client = {
-            let mut conns = lock(&self.conns);
-            let found = conns
-                .iter()
-                .find(|(_, c)| c.handshake.as_deref() == Some(o.host.as_str()))
-                .map(|(a, _)| *a);
-            if let Some(a) = found {
-                if let Some(c) = conns.get_mut(&a) {
-                    c.handshake = None;
-                }
+            let mut pending = lock(&self.pending);
+            let found = pending.get_mut(&o.host).and_then(|q| q.pop_front());
+            if found.is_some() {
+                self.pending_count.fetch_sub(1, Ordering::Relaxed);
+            }
+            if pending.get(&o.host).is_some_and(|q| q.is_empty()) {
+                pending.remove(&o.host);
             }
             found
         };
         if o.completed || o.host == MAGIC_HOST {
             return;
         }
-        if !lock(&self.pinned).insert(o.host.clone()) {
-            return;
+        {
+            let mut pinned = lock(&self.pinned);
+            if pinned.len() >= MAX_PINNED || !pinned.insert(o.host.clone()) {
+                return;
+            }
         }
         self.counters.pinned_hosts.fetch_add(1, Ordering::Relaxed);
         let device = client.map(|a| self.device_of(a, None));
