@@ -40,12 +40,25 @@ fn big_body() -> Vec<u8> {
     (0..BIG_RESPONSE).map(|i| (i % 251) as u8).collect()
 }
 
-async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> {
     let uri = req.uri().clone();
     if req.headers().contains_key("proxy-authorization") {
-        return Ok(Response::new(Full::new(Bytes::from_static(
-            b"LEAKED credentials\n",
-        ))));
+        return Ok(Response::new(
+            Full::new(Bytes::from_static(b"LEAKED credentials\n")).boxed(),
+        ));
+    }
+    if uri.path() == "/stall" {
+        // One chunk, then nothing ever again: the response never completes.
+        use hudsucker::futures::StreamExt;
+        let chunks = hudsucker::futures::stream::iter([Ok::<_, Infallible>(
+            http_body::Frame::data(Bytes::from_static(b"first chunk\n")),
+        )])
+        .chain(hudsucker::futures::stream::pending());
+        return Ok(Response::new(BodyExt::boxed(
+            http_body_util::StreamBody::new(chunks),
+        )));
     }
     let body = match uri.path() {
         "/big" => big_body(),
@@ -70,7 +83,7 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         )
         .into_bytes(),
     };
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
     r.headers_mut()
         .insert("x-upstream", "consentry-test".parse().unwrap());
     Ok(r)
@@ -843,4 +856,67 @@ fn case_directory_store_and_ignored_hosts() {
     assert!(!exchanges.contains("/ignored"), "{exchanges}");
     assert!(run(&["findings"]).contains("share-before-consent"));
     assert!(run(&["verify"]).starts_with("OK"));
+}
+
+#[test]
+fn client_going_away_mid_body_is_recorded_once_and_the_proxy_keeps_serving() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(dir.path(), &case, &[]);
+    // Reads the head and the first chunk of a response that never ends, then closes
+    // the connection.
+    rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        let req = format!(
+            "GET http://{}/stall HTTP/1.1\r\nHost: {}\r\n\r\n",
+            up.http, up.http
+        );
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = tcp.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+    });
+    p.wait_exchanges("the abandoned exchange", |xs| {
+        xs.iter().any(|x| x["path"] == "/stall")
+    });
+    // Malformed requests and 200 sequential connections do not stop it.
+    rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        tcp.write_all(b"\x16\x03\x01garbage\r\n\r\n").await.unwrap();
+        let mut sink = Vec::new();
+        let _ = tcp.read_to_end(&mut sink).await;
+    });
+    for i in 0..200 {
+        rt.block_on(async {
+            let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+            let req = format!(
+                "GET http://{}/n{i} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                up.http, up.http
+            );
+            tcp.write_all(req.as_bytes()).await.unwrap();
+            let mut all = Vec::new();
+            tcp.read_to_end(&mut all).await.unwrap();
+            assert!(all.ends_with(format!("hello /n{i}\n").as_bytes()));
+        });
+    }
+    p.wait_exchanges("all 201 exchanges", |xs| xs.len() == 201);
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let big: Vec<_> = xs.iter().filter(|x| x["path"] == "/stall").collect();
+    assert_eq!(big.len(), 1, "recorded exactly once");
+    assert_eq!(
+        big[0]["anomalies"][0]["kind"], "response-incomplete",
+        "{:#}",
+        big[0]
+    );
+    let mut ids: Vec<_> = xs
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 201, "exchange ids are unique");
+    let (status, _) = p.stop();
+    assert!(status.success());
 }
