@@ -461,6 +461,18 @@ fn https_through_curl_is_byte_identical_and_findings_appear() {
         .map(|a| a["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["body-truncated"], "{upload_x:#}");
+    // The evidence digest covers the whole upload, not the analysed prefix.
+    assert_eq!(upload_x["digests"]["request_bytes"], 200_000);
+    assert_eq!(
+        upload_x["digests"]["request_sha256"],
+        hex(&sha2::Sha256::digest(vec![b'a'; 200_000]))
+    );
+    let big_x = xs.iter().find(|x| x["path"] == "/big").unwrap();
+    assert_eq!(big_x["digests"]["response_bytes"], BIG_RESPONSE);
+    assert_eq!(
+        big_x["digests"]["response_sha256"],
+        hex(&sha2::Sha256::digest(big_body()))
+    );
     let h2 = xs
         .iter()
         .find(|x| x["path"] == format!("/track2?adid={AD_ID}"))

@@ -14,7 +14,7 @@ use hudsucker::hyper::{header, Method, Request, Response, StatusCode, Version};
 use hudsucker::{Body, HttpContext, HttpHandler, RequestOrResponse};
 
 use super::{lock, page, Event, Shared, MAGIC_HOST};
-use crate::exchange::{Anomaly, Exchange, Header, SourceKind, TlsInfo};
+use crate::exchange::{Anomaly, BodyDigests, Exchange, Header, SourceKind, TlsInfo};
 use crate::timestamp::Timestamp;
 
 /// The proxy's [`HttpHandler`]. hudsucker clones it for every request, so the clone
@@ -312,6 +312,9 @@ struct Draft {
     x: Exchange,
     request_bytes: u64,
     response_bytes: u64,
+    /// Digests of the whole bodies, as evidence (`Exchange::digests`).
+    request_sha256: ring::digest::Context,
+    response_sha256: ring::digest::Context,
     responded: bool,
     response_ended: bool,
     body_error: Option<String>,
@@ -326,6 +329,8 @@ impl Recording {
                 x,
                 request_bytes: 0,
                 response_bytes: 0,
+                request_sha256: ring::digest::Context::new(&ring::digest::SHA256),
+                response_sha256: ring::digest::Context::new(&ring::digest::SHA256),
                 responded: false,
                 response_ended: false,
                 body_error: None,
@@ -339,6 +344,7 @@ impl Recording {
         match side {
             Side::Request => {
                 d.request_bytes = d.request_bytes.saturating_add(chunk.len() as u64);
+                d.request_sha256.update(chunk);
                 let room = cap.saturating_sub(d.x.request_body.len());
                 let take = room.min(chunk.len());
                 if let Some(part) = chunk.get(..take) {
@@ -347,6 +353,7 @@ impl Recording {
             }
             Side::Response => {
                 d.response_bytes = d.response_bytes.saturating_add(chunk.len() as u64);
+                d.response_sha256.update(chunk);
             }
         }
     }
@@ -398,6 +405,14 @@ impl Drop for Recording {
                 ),
             ));
         }
+        let hex =
+            |c: &ring::digest::Context| crate::store::record::hex(c.clone().finish().as_ref());
+        x.digests = Some(BodyDigests {
+            request_bytes: d.request_bytes,
+            request_sha256: hex(&d.request_sha256),
+            response_bytes: d.responded.then_some(d.response_bytes),
+            response_sha256: d.responded.then(|| hex(&d.response_sha256)),
+        });
         let c = &self.shared.counters;
         c.in_flight.fetch_sub(1, Ordering::Relaxed);
         c.exchanges.fetch_add(1, Ordering::Relaxed);
