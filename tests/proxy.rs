@@ -613,6 +613,18 @@ fn upstream_failure_gives_502_with_a_readable_body() {
         assert!(text.ends_with("\n502"), "{text}");
         assert!(text.contains("could not reach 127.0.0.1"), "{text}");
     }
+    // A request addressed to the proxy itself is answered, never forwarded (a loop).
+    let own = format!("http://{}/loop", p.addr);
+    let out = curl(&[
+        "--proxy",
+        &proxy,
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        &own,
+    ]);
+    assert_eq!(out, b"508");
     // Without --upstream-ca the self-signed upstream is not trusted: 502 too.
     let out = curl(&[
         "--proxy",

@@ -179,8 +179,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         proxy_auth,
         ignore_hosts,
         fallback_device: args.device.clone(),
+        listen_port: None,
     };
-    let shared = Shared::new(&case, settings, &ca, tx, session.clone());
     output.begin(&session, args.listen)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -191,6 +191,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .block_on(tokio::net::TcpListener::bind(args.listen))
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
+    let settings = Settings {
+        listen_port: Some(bound.port()),
+        ..settings
+    };
+    let shared = Shared::new(&case, settings, &ca, tx, session.clone());
     let control_listener = match control {
         Some(a) => {
             let l = runtime

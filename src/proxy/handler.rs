@@ -163,6 +163,22 @@ impl HttpHandler for Handler {
             })
             .map(|h| norm_host(&h))
             .unwrap_or_default();
+        let port = req.uri().port_u16().or(match req.uri().scheme_str() {
+            Some("https") => Some(443),
+            Some(_) => Some(80),
+            None => None,
+        });
+        if req.uri().authority().is_none() && req.method() != Method::CONNECT {
+            // Origin-form: someone opened the proxy's address as a web server.
+            return page::serve(&shared, addr, &device, &req).into();
+        }
+        if shared.is_self(&host, port) {
+            return text_response(
+                StatusCode::LOOP_DETECTED,
+                "consentry proxy: this request is addressed to the proxy itself; see http://consentry.invalid/\n".into(),
+            )
+            .into();
+        }
         if req.method() == Method::CONNECT {
             // Inner requests of the tunnel carry no credentials: remember who this is.
             shared.with_conn(addr, |c| {

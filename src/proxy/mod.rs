@@ -78,6 +78,9 @@ pub struct Settings {
     pub ignore_hosts: Vec<regex::Regex>,
     /// Device of clients no address or user name identifies.
     pub fallback_device: Option<String>,
+    /// The proxy's own listening port: requests aimed at it are answered, not
+    /// forwarded (forwarding them would loop).
+    pub listen_port: Option<u16>,
 }
 
 impl Default for Settings {
@@ -87,6 +90,7 @@ impl Default for Settings {
             proxy_auth: None,
             ignore_hosts: Vec::new(),
             fallback_device: None,
+            listen_port: None,
         }
     }
 }
@@ -217,6 +221,21 @@ impl Shared {
             .entry(host.to_string())
             .or_default()
             .push_back(client);
+    }
+
+    /// True when `host:port` is (very likely) this proxy itself: a loopback or
+    /// unspecified address, or `localhost`, on the listening port.
+    fn is_self(&self, host: &str, port: Option<u16>) -> bool {
+        let Some(listen) = self.settings.listen_port else {
+            return false;
+        };
+        if port != Some(listen) {
+            return false;
+        }
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
     }
 
     fn is_pinned(&self, host: &str) -> bool {
