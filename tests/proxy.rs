@@ -89,9 +89,25 @@ async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible
     Ok(r)
 }
 
+/// Echoes every WebSocket message back.
+async fn ws_echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: S) {
+    use hudsucker::futures::{SinkExt, StreamExt};
+    let Ok(mut ws) = hudsucker::tokio_tungstenite::accept_async(s).await else {
+        return;
+    };
+    while let Some(Ok(m)) = ws.next().await {
+        if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+            break;
+        }
+    }
+}
+
 struct Upstreams {
     https: SocketAddr,
     http: SocketAddr,
+    /// WebSocket echo servers, plain and TLS.
+    ws: SocketAddr,
+    wss: SocketAddr,
     ca_pem: PathBuf,
     ca_der: Vec<u8>,
 }
@@ -125,6 +141,35 @@ fn upstreams(rt: &tokio::runtime::Runtime, dir: &Path) -> Upstreams {
         (tls_l, plain_l)
     });
     let (https_addr, http_addr) = (https.local_addr().unwrap(), http.local_addr().unwrap());
+    let (ws, wss) = rt.block_on(async {
+        (
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        )
+    });
+    let (ws_addr, wss_addr) = (ws.local_addr().unwrap(), wss.local_addr().unwrap());
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = ws.accept().await else {
+                continue;
+            };
+            tokio::spawn(ws_echo(tcp));
+        }
+    });
+    let ws_acceptor = acceptor.clone();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = wss.accept().await else {
+                continue;
+            };
+            let a = ws_acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(s) = a.accept(tcp).await {
+                    ws_echo(s).await;
+                }
+            });
+        }
+    });
     rt.spawn(async move {
         loop {
             let Ok((tcp, _)) = https.accept().await else {
@@ -155,6 +200,8 @@ fn upstreams(rt: &tokio::runtime::Runtime, dir: &Path) -> Upstreams {
     Upstreams {
         https: https_addr,
         http: http_addr,
+        ws: ws_addr,
+        wss: wss_addr,
         ca_pem,
         ca_der: cert.der().to_vec(),
     }
@@ -941,6 +988,106 @@ fn client_going_away_mid_body_is_recorded_once_and_the_proxy_keeps_serving() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 201, "exchange ids are unique");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// CONNECT through the proxy, then (for wss, trusting `root`) a WebSocket to `target`:
+/// sends `text`, returns the echo.
+async fn ws_client(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    tls_root: Option<&[u8]>,
+    text: &str,
+) -> String {
+    use hudsucker::futures::{SinkExt, StreamExt};
+    use hudsucker::tokio_tungstenite::tungstenite::Message;
+    let mut tcp = TcpStream::connect(proxy).await.unwrap();
+    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        tcp.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    let echo = match tls_root {
+        None => {
+            let url = format!("ws://{target}/socket?app=1");
+            let (mut ws, _) = hudsucker::tokio_tungstenite::client_async(url, tcp)
+                .await
+                .unwrap();
+            ws.send(Message::text(text)).await.unwrap();
+            ws.next().await.unwrap().unwrap()
+        }
+        Some(root) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(root.to_vec().into()).unwrap();
+            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            let url = format!("wss://{target}/socket?app=1");
+            let (mut ws, _) = hudsucker::tokio_tungstenite::client_async(url, tls)
+                .await
+                .unwrap();
+            ws.send(Message::text(text)).await.unwrap();
+            ws.next().await.unwrap().unwrap()
+        }
+    };
+    echo.into_text().unwrap().to_string()
+}
+
+#[test]
+fn websocket_messages_pass_and_are_analysed() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(
+        dir.path(),
+        &case,
+        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
+    );
+    let exported = Command::new(bin())
+        .args(["ca", "export", "--format", "der", "--ca-dir"])
+        .arg(dir.path().join("ca"))
+        .output()
+        .unwrap();
+    let ws_text = format!("{{\"event\":\"open\",\"gaid\":\"{AD_ID}\"}}");
+    let echo = rt.block_on(ws_client(p.addr, up.ws, None, &ws_text));
+    assert_eq!(echo, ws_text);
+    let wss_text = format!("{{\"event\":\"tls\",\"gaid\":\"{AD_ID}\"}}");
+    let echo = rt.block_on(ws_client(p.addr, up.wss, Some(&exported.stdout), &wss_text));
+    assert_eq!(echo, wss_text, "wss through the proxy (hudsucker #133)");
+    p.wait_exchanges("two WebSocket messages", |xs| {
+        xs.iter().filter(|x| x["method"] == "WS").count() == 2
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let ws: Vec<_> = xs.iter().filter(|x| x["method"] == "WS").collect();
+    let schemes: Vec<&str> = ws.iter().map(|x| x["scheme"].as_str().unwrap()).collect();
+    assert!(
+        schemes.contains(&"ws") && schemes.contains(&"wss"),
+        "{ws:#?}"
+    );
+    for x in &ws {
+        let f: Vec<_> = p
+            .jsonl("proxy-findings.jsonl")
+            .into_iter()
+            .filter(|f| f["exchange"] == x["id"])
+            .collect();
+        assert_eq!(f.len(), 1, "{x:#}");
+        assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+    }
     let (status, _) = p.stop();
     assert!(status.success());
 }

@@ -162,11 +162,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let ca = ca::Ca::load_or_create(&ca_dir)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Two providers are compiled in (see Cargo.toml); code that asks rustls for the
+    // process default must get ring. Already installed (a second run in one process)
+    // is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let upstream_opts = upstream::UpstreamOptions {
         extra_ca: args.upstream_ca.clone(),
         danger_accept_invalid_certs: args.danger_accept_invalid_upstream_certs,
     };
     let connector = upstream::connector(&upstream_opts, provider.clone())?;
+    let ws_connector = hudsucker::tokio_tungstenite::Connector::Rustls(Arc::new(
+        upstream::client_config(&upstream_opts, provider.clone())?,
+    ));
     let token = match &args.control_token {
         Some(t) if !t.is_empty() => t.clone(),
         _ => random_token()?,
@@ -272,7 +279,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_listener(listener)
             .with_ca(minter)
             .with_http_connector(connector)
-            .with_http_handler(handler)
+            .with_http_handler(handler.clone())
+            .with_websocket_handler(handler)
+            .with_websocket_connector(ws_connector)
             .with_server(server)
             .with_graceful_shutdown(stop_signal())
             .build()

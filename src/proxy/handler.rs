@@ -11,7 +11,10 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use hudsucker::hyper::{header, Method, Request, Response, StatusCode, Version};
-use hudsucker::{Body, HttpContext, HttpHandler, RequestOrResponse};
+use hudsucker::tokio_tungstenite::tungstenite::Message;
+use hudsucker::{
+    Body, HttpContext, HttpHandler, RequestOrResponse, WebSocketContext, WebSocketHandler,
+};
 
 use super::{lock, page, Event, Shared, MAGIC_HOST};
 use crate::exchange::{Anomaly, BodyDigests, Exchange, Header, SourceKind, TlsInfo};
@@ -307,6 +310,56 @@ impl HttpHandler for Handler {
         }
         shared.handshake_started(&host, ctx.client_addr);
         true
+    }
+}
+
+impl WebSocketHandler for Handler {
+    /// Each text or binary message from the client becomes an exchange (method `WS`,
+    /// the message as its request body, capped like bodies); messages are passed on
+    /// unchanged. Messages from the server are not transmissions of the device's
+    /// data and are only forwarded.
+    async fn handle_message(&mut self, ctx: &WebSocketContext, msg: Message) -> Option<Message> {
+        if let WebSocketContext::ClientToServer { src, dst, .. } = ctx {
+            let payload: Option<&[u8]> = match &msg {
+                Message::Text(t) => Some(t.as_bytes()),
+                Message::Binary(b) => Some(b.as_ref()),
+                _ => None,
+            };
+            if let Some(payload) = payload {
+                self.record_ws(*src, dst, payload);
+            }
+        }
+        Some(msg)
+    }
+}
+
+impl Handler {
+    fn record_ws(&self, src: std::net::SocketAddr, dst: &hudsucker::hyper::Uri, payload: &[u8]) {
+        let shared = self.shared.clone();
+        let (n, id) = shared.next_id();
+        let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
+        x.evidence.locator = format!("proxy {} record {n}", shared.session);
+        x.client = Some(src.to_string());
+        x.server = dst.authority().map(|a| a.to_string());
+        x.device = Some(shared.device_of(src, None));
+        x.host = dst.host().map(norm_host).unwrap_or_default();
+        x.scheme = dst.scheme_str().unwrap_or("ws").to_string();
+        x.method = "WS".into();
+        x.path = dst
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        x.http_version = "WebSocket".into();
+        if x.scheme == "wss" {
+            x.tls = Some(TlsInfo {
+                version: None,
+                sni: Some(x.host.clone()),
+                decrypted: true,
+            });
+        }
+        let rec = Recording::start(shared, x);
+        rec.data(Side::Request, payload);
+        // Dropped here: emitted at once, one exchange per message.
     }
 }
 

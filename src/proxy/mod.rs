@@ -7,6 +7,7 @@
 //! `proxy`), sent as an [`Event`] to the consumer (the CLI), which analyses it with
 //! the same `rules::Analyzer` every other source uses and writes the results.
 //!
+//! - WebSocket messages from the client are exchanges too (method `WS`).
 //! - Bodies stream through unchanged; the analysis gets a copy of at most
 //!   [`Settings::body_cap`] bytes per request body ([`DEFAULT_BODY_CAP`]); beyond it the
 //!   exchange carries a `body-truncated` anomaly. Response bodies are counted only.
