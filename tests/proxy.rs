@@ -853,6 +853,27 @@ fn authentication_is_required_off_loopback_and_names_the_device() {
     assert_eq!(xs.len(), 1, "refused requests are not exchanges: {xs:#?}");
     let (status, _) = p.stop();
     assert!(status.success());
+
+    // --allow-case-addresses: a device address gets in without credentials, any
+    // other address is refused.
+    for (addresses, expect) in [
+        (r#"["127.0.0.1"]"#, &b"200"[..]),
+        (r#"["10.9.9.9"]"#, b"407"),
+    ] {
+        let case = case_file(dir.path(), &format!("addresses = {addresses}"));
+        let p = Proxy::start(dir.path(), &case, &["--allow-case-addresses"]);
+        let got = curl(&[
+            "--proxy",
+            &p.url(),
+            "-w",
+            "%{http_code}",
+            "-o",
+            "/dev/null",
+            &url,
+        ]);
+        assert_eq!(got, expect, "{addresses}");
+        p.stop();
+    }
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::case::{self, Case};
+use crate::case::{self, Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
 use crate::proxy::{self, ca, upstream, Event, Settings, Shared};
@@ -84,6 +84,11 @@ pub struct Args {
         hide_env_values = true
     )]
     pub proxy_auth: Option<String>,
+    /// Let in clients whose address is one of the case's device `addresses` without
+    /// credentials (phones whose proxy setting has no password field, as Android's);
+    /// everyone else needs --proxy-auth, or is refused if none is given.
+    #[arg(long)]
+    pub allow_case_addresses: bool,
     /// Device of clients that no address or proxy user identifies (else `unknown`).
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
@@ -138,9 +143,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let proxy_auth = args.proxy_auth.as_deref().map(parse_auth).transpose()?;
-    if !args.listen.ip().is_loopback() && proxy_auth.is_none() {
+    if args.allow_case_addresses && DeviceResolver::new(&case).is_empty() {
+        anyhow::bail!("--allow-case-addresses: the case gives no device `addresses`");
+    }
+    if !args.listen.ip().is_loopback() && proxy_auth.is_none() && !args.allow_case_addresses {
         anyhow::bail!(
-            "--listen {} is not a loopback address: give --proxy-auth USER:PASS so this is not an open proxy",
+            "--listen {} is not a loopback address: give --proxy-auth USER:PASS (or --allow-case-addresses) so this is not an open proxy",
             args.listen
         );
     }
@@ -186,6 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         proxy_auth,
         ignore_hosts,
         fallback_device: args.device.clone(),
+        allow_case_addresses: args.allow_case_addresses,
         listen_port: None,
     };
     output.begin(&session, args.listen)?;

@@ -105,10 +105,19 @@ impl Handler {
             .get(header::PROXY_AUTHORIZATION)
             .and_then(|v| basic_credentials(v.as_bytes()));
         let shared = &self.shared;
+        let known_address = shared.settings.allow_case_addresses
+            && shared.devices.resolve(ctx.client_addr.ip(), None).is_some();
         let Some((user, pass)) = &shared.settings.proxy_auth else {
-            // No credentials configured (loopback): a user name only attributes.
-            return Ok(creds.map(|(u, _)| u));
+            // No password configured: loopback (a user name only attributes), or
+            // only the case's device addresses are let in.
+            if !shared.settings.allow_case_addresses || known_address {
+                return Ok(creds.map(|(u, _)| u));
+            }
+            return Err(Box::new(self.denied()));
         };
+        if creds.is_none() && known_address {
+            return Ok(None);
+        }
         let valid = creds.as_ref().is_some_and(|(u, p)| {
             (u == user || shared.users.contains_key(u)) && same_secret(p, pass)
         });
@@ -121,7 +130,12 @@ impl Handler {
         if valid || (creds.is_none() && remembered) {
             return Ok(creds.map(|(u, _)| u));
         }
-        shared
+        Err(Box::new(self.denied()))
+    }
+
+    /// The 407 answer, counted.
+    fn denied(&self) -> Response<Body> {
+        self.shared
             .counters
             .auth_failures
             .fetch_add(1, Ordering::Relaxed);
@@ -134,7 +148,7 @@ impl Handler {
             header::PROXY_AUTHENTICATE,
             header::HeaderValue::from_static("Basic realm=\"consentry\""),
         );
-        Err(Box::new(r))
+        r
     }
 }
 

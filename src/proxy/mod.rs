@@ -79,6 +79,10 @@ pub struct Settings {
     pub ignore_hosts: Vec<regex::Regex>,
     /// Device of clients no address or user name identifies.
     pub fallback_device: Option<String>,
+    /// Accept clients whose address is a case device's (`addresses`) without
+    /// credentials (`--allow-case-addresses`: Android's Wi-Fi proxy setting cannot
+    /// send any). Weaker than a password: addresses can be spoofed on the LAN.
+    pub allow_case_addresses: bool,
     /// The proxy's own listening port: requests aimed at it are answered, not
     /// forwarded (forwarding them would loop).
     pub listen_port: Option<u16>,
@@ -91,6 +95,7 @@ impl Default for Settings {
             proxy_auth: None,
             ignore_hosts: Vec::new(),
             fallback_device: None,
+            allow_case_addresses: false,
             listen_port: None,
         }
     }
