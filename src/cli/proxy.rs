@@ -197,7 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         allow_case_addresses: args.allow_case_addresses,
         listen_port: None,
     };
-    output.begin(&session, args.listen)?;
+    output.begin(&case, &session, args.listen)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -555,7 +555,7 @@ impl Output {
         }
     }
 
-    fn begin(&mut self, session: &str, listen: SocketAddr) -> anyhow::Result<()> {
+    fn begin(&mut self, case: &Case, session: &str, listen: SocketAddr) -> anyhow::Result<()> {
         if let Output::Store {
             store,
             run,
@@ -563,6 +563,8 @@ impl Output {
             ..
         } = self
         {
+            // The case file's own decisions, as `ingest` stores them (once).
+            super::ingest::store_case_consent(store, case)?;
             *s = session.to_string();
             *run = store.append(
                 Kind::Annotation,
