@@ -219,3 +219,58 @@ Certification Authorities; macOS: Keychain Access, System, Always Trust; Linux: 
         ce = n(&c.consent_events),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> (tempfile::TempDir, std::sync::Arc<Shared>) {
+        let case = crate::case::parse(
+            "[case]\nid = \"t\"\n[[device]]\nid = \"pixel7\"\n[device.identifiers]\nemail = \"tester@example.org\"\n",
+            "case.toml",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = super::super::ca::Ca::load_or_create(dir.path()).unwrap();
+        let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+        let s = Shared::new(
+            &case,
+            super::super::Settings::default(),
+            &ca,
+            tx,
+            "t".into(),
+        );
+        (dir, s)
+    }
+
+    #[test]
+    fn consent_queries_parse_and_name_what_is_wrong() {
+        let (_d, s) = shared();
+        let e = consent_from_query(
+            &s,
+            "device=pixel7&decision=refused&purposes=advertising%2Canalytics,advertising",
+            None,
+            "x".into(),
+        )
+        .unwrap();
+        assert_eq!(e.device, "pixel7");
+        assert_eq!(e.decision, Decision::Refused);
+        assert_eq!(e.purposes, [Purpose::Advertising, Purpose::Analytics]);
+        assert_eq!(e.source, EventSource::Manual);
+        // The requesting client's device is the default; "all" means every purpose.
+        let e = consent_from_query(
+            &s,
+            "decision=granted&purposes=all",
+            Some("pixel7"),
+            "x".into(),
+        )
+        .unwrap();
+        assert!(e.purposes.is_empty());
+        let err = |q: &str, d: Option<&str>| consent_from_query(&s, q, d, "x".into()).unwrap_err();
+        assert!(err("device=pixel7", None).contains("missing decision"));
+        assert!(err("device=pixel7&decision=maybe", None).contains("\"maybe\""));
+        assert!(err("device=pixel7&decision=granted&purposes=spying", None).contains("\"spying\""));
+        assert!(err("device=ipad&decision=granted", None).contains("not a device"));
+        assert!(err("decision=granted", Some("unknown")).contains("missing device"));
+    }
+}
