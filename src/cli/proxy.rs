@@ -266,6 +266,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let handler = proxy::Handler::new(shared.clone());
     let proxy_shared = shared.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_rx_drain_tx, stop_rx_drain) = tokio::sync::watch::channel(false);
     let result: anyhow::Result<()> = runtime.block_on(async move {
         let control_task = control_listener.map(|l| {
             tokio::spawn(proxy::control::serve(
@@ -292,16 +294,43 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_websocket_handler(handler)
             .with_websocket_connector(ws_connector)
             .with_server(server)
-            .with_graceful_shutdown(stop_signal())
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
             .build()
             .context("building the proxy")?;
-        p.start().await.context("running the proxy")?;
+        // hudsucker waits for every plain connection to finish after the signal; a
+        // response that never ends (a stream) must not hold the shutdown forever.
+        tokio::spawn(async move {
+            stop_signal().await;
+            let _ = stop_tx.send(());
+            let _ = stop_rx_drain_tx.send(true);
+        });
+        let started = p.start();
+        tokio::pin!(started);
+        let mut drain = stop_rx_drain;
+        let drained = tokio::select! {
+            r = &mut started => {
+                r.context("running the proxy")?;
+                true
+            }
+            _ = async {
+                let _ = drain.wait_for(|stopped| *stopped).await;
+                tokio::time::sleep(DRAIN).await;
+            } => {
+                eprintln!(
+                    "consentry: connections still open after {} s; closing them",
+                    DRAIN.as_secs()
+                );
+                false
+            }
+        };
         if let Some(t) = control_task {
             t.abort();
         }
         // Tunnels live outside hudsucker's shutdown tracking: give exchanges under way
         // a moment to complete.
-        let deadline = Instant::now() + DRAIN;
+        let deadline = Instant::now() + if drained { DRAIN } else { Duration::ZERO };
         while proxy_shared.counters.in_flight.load(Ordering::Relaxed) > 0
             && Instant::now() < deadline
         {
