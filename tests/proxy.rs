@@ -241,6 +241,16 @@ struct Proxy {
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
+impl Drop for Proxy {
+    /// A failing test must not leave its proxy running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn collect(r: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
         for line in BufReader::new(r).lines().map_while(Result::ok) {

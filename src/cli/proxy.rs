@@ -28,6 +28,15 @@ use crate::store::db::Side;
 use crate::store::record::{AnnotationBody, ExchangeBody, Kind};
 use crate::store::{CaseDir, Store};
 
+/// `eprintln!` that cannot panic: a proxy whose terminal went away (closed stderr
+/// pipe) must still stop cleanly on a signal and keep recording.
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// How long in-flight exchanges may take to finish after a stop signal.
 pub const DRAIN: Duration = Duration::from_secs(5);
 /// Interval of the counters line on standard error.
@@ -239,22 +248,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }),
     )?;
-    eprintln!(
+    note!(
         "consentry: CA {} (SHA-256 {}){}",
         ca.dir.join(ca::CA_CERT_FILE).display(),
         ca.fingerprint(),
         if ca.created { ", created now" } else { "" }
     );
-    eprintln!("consentry: {}", output.describe());
+    note!("consentry: {}", output.describe());
     if let Some(l) = &control_listener {
         if let Ok(a) = l.local_addr() {
-            eprintln!(
+            note!(
                 "consentry: control API on {a} (token in {})",
                 token_path.display()
             );
         }
     }
-    eprintln!("consentry: proxy listening on {bound} (Ctrl-C to stop)");
+    note!("consentry: proxy listening on {bound} (Ctrl-C to stop)");
 
     let reveal = args.reveal;
     let format = args.format;
@@ -318,7 +327,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let _ = drain.wait_for(|stopped| *stopped).await;
                 tokio::time::sleep(DRAIN).await;
             } => {
-                eprintln!(
+                note!(
                     "consentry: connections still open after {} s; closing them",
                     DRAIN.as_secs()
                 );
@@ -348,7 +357,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(_) => anyhow::bail!("the analysis thread failed"),
     };
     result?;
-    eprintln!(
+    note!(
         "consentry: {} exchanges, {} findings, {} consent events marked{}",
         summary.exchanges,
         summary.findings,
@@ -379,7 +388,7 @@ async fn stop_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-    eprintln!("consentry: stopping: draining open exchanges");
+    note!("consentry: stopping: draining open exchanges");
 }
 
 /// What the consumer did.
@@ -422,9 +431,10 @@ fn consume(
             Err(RecvTimeoutError::Timeout) => {
                 if last_counters.elapsed() >= COUNTERS_EVERY {
                     last_counters = Instant::now();
-                    eprintln!(
+                    note!(
                         "consentry: {} exchanges, {} findings so far",
-                        c.summary.exchanges, c.summary.findings
+                        c.summary.exchanges,
+                        c.summary.findings
                     );
                 }
                 continue;
@@ -441,12 +451,12 @@ fn consume(
         }
         for ev in batch {
             if let Err(e) = c.handle(ev) {
-                eprintln!("consentry: error: writing results: {e:#}");
+                note!("consentry: error: writing results: {e:#}");
                 error.get_or_insert(e);
             }
         }
         if let Err(e) = c.output.flush() {
-            eprintln!("consentry: error: writing results: {e:#}");
+            note!("consentry: error: writing results: {e:#}");
             error.get_or_insert(e);
         }
     }
@@ -488,12 +498,12 @@ impl Consumer {
             }
             Event::Consent(e) => {
                 self.summary.consents += 1;
-                eprintln!("consentry: {}", crate::proxy::page::describe(&e).trim_end());
+                note!("consentry: {}", crate::proxy::page::describe(&e).trim_end());
                 self.analyzer.add_consent(e.clone());
                 self.output.consent(&e)
             }
             Event::Notice(n) => {
-                eprintln!("consentry: {n}");
+                note!("consentry: {n}");
                 Ok(())
             }
         }
