@@ -97,6 +97,20 @@ impl Anomaly {
     }
 }
 
+/// Sizes and SHA-256 digests of an exchange's whole bodies as they crossed the wire
+/// (before any decoding), for sources that see them in full (the proxy): the
+/// evidence that a body was what it was, even where the analysis saw only a prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct BodyDigests {
+    pub request_bytes: u64,
+    /// Lowercase hex.
+    pub request_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_sha256: Option<String>,
+}
+
 /// One HTTP request/response pair, or one connection of which only metadata is known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exchange {
@@ -133,6 +147,9 @@ pub struct Exchange {
     pub metadata_only: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub anomalies: Vec<Anomaly>,
+    /// Whole-body sizes and digests, where the source saw the bodies in full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digests: Option<BodyDigests>,
 }
 
 impl Exchange {
@@ -157,6 +174,7 @@ impl Exchange {
             tls: None,
             metadata_only: false,
             anomalies: Vec::new(),
+            digests: None,
         }
     }
 

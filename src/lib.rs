@@ -16,6 +16,7 @@ pub mod exchange;
 pub mod net;
 pub mod parties;
 pub mod pii;
+pub mod proxy;
 pub mod report;
 pub mod rules;
 pub mod source;

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod analyze;
+pub mod ca;
 pub mod case_check;
+pub mod consent;
 pub mod decode;
 pub mod exchanges;
 pub mod export;
@@ -17,6 +19,7 @@ pub mod init;
 pub mod input;
 pub mod keylog;
 pub mod pipeline;
+pub mod proxy;
 pub mod prune;
 pub mod report;
 pub mod seal;
@@ -89,6 +92,19 @@ pub enum Command {
     /// Work with the signature databases (trackers, citations).
     #[command(subcommand)]
     Signatures(SignaturesCommand),
+    /// Run the intercepting proxy for test devices and print findings as they happen.
+    Proxy(proxy::Args),
+    /// Mark a consent decision in a running proxy (through its control API).
+    Consent(consent::Args),
+    /// Work with the proxy's certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Print the CA certificate (created on first use).
+    Export(ca::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,5 +138,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Signatures(SignaturesCommand::Check(args)) => signatures::run(args),
         #[cfg(feature = "live")]
         Command::Tap(args) => tap::run(args),
+        Command::Proxy(args) => proxy::run(args),
+        Command::Consent(args) => consent::run(args),
+        Command::Ca(CaCommand::Export(args)) => ca::export(args),
     }
+}
+
+/// One line per finding, as the live sources print them:
+/// `10:15:29.112345 pixel7 high share-before-consent graph.facebook.com advertising_id(plain)`
+pub fn finding_line(f: &crate::rules::Finding) -> String {
+    let data: Vec<String> = f
+        .data
+        .iter()
+        .map(|d| format!("{}({})", d.kind, d.encoding))
+        .collect();
+    let at = f.at.to_string();
+    format!(
+        "{} {} {} {} {} {}",
+        at.get(11..26).unwrap_or(&at),
+        f.device,
+        f.severity.as_str(),
+        f.rule.as_str(),
+        f.destination.host,
+        data.join(",")
+    )
 }

@@ -15,7 +15,7 @@ use anyhow::Context;
 use super::input::Attribution;
 use crate::case;
 use crate::net::tap::TapLimits;
-use crate::rules::{Analyzer, Finding, Options};
+use crate::rules::{Analyzer, Options};
 use crate::source::live::{self, LiveOptions};
 use crate::source::ring::RingLimits;
 
@@ -145,7 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 LiveFormat::Jsonl => serde_json::to_string(&f)
                     .map_err(io::Error::other)
                     .and_then(|l| writeln!(out, "{l}")),
-                LiveFormat::Line => writeln!(out, "{}", line(&f)),
+                LiveFormat::Line => writeln!(out, "{}", super::finding_line(&f)),
             };
             let _ = out.flush();
         }
@@ -171,23 +171,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `10:15:29.112345 pixel7 high share-before-consent graph.facebook.com advertising_id(plain)`
-fn line(f: &Finding) -> String {
-    let data: Vec<String> = f
-        .data
-        .iter()
-        .map(|d| format!("{}({})", d.kind, d.encoding))
-        .collect();
-    let at = f.at.to_string();
-    format!(
-        "{} {} {} {} {} {}",
-        at.get(11..26).unwrap_or(&at),
-        f.device,
-        f.severity.as_str(),
-        f.rule.as_str(),
-        f.destination.host,
-        data.join(",")
-    )
 }

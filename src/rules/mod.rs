@@ -293,6 +293,12 @@ impl Analyzer {
         &self.timeline
     }
 
+    /// Adds a decision marked while the analysis runs (a live source's magic URL or
+    /// control API): it applies to exchanges judged from now on.
+    pub fn add_consent(&mut self, event: ConsentEvent) {
+        self.timeline.add(event);
+    }
+
     /// The decisions announced by wire signals so far.
     pub fn wire_timeline(&self) -> &Timeline {
         &self.wire

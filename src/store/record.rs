@@ -143,6 +143,9 @@ pub struct ExchangeBody {
     pub file_sha256: Option<String>,
     /// Position in that file: `entry 12`, `frames 10-14`.
     pub locator: String,
+    /// Whole-body sizes and digests (proxy exchanges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digests: Option<crate::exchange::BodyDigests>,
 }
 
 impl ExchangeBody {
@@ -165,6 +168,7 @@ impl ExchangeBody {
             metadata_only: x.metadata_only,
             file_sha256: x.evidence.file_sha256.clone(),
             locator: x.evidence.locator.clone(),
+            digests: x.digests.clone(),
         }
     }
 }

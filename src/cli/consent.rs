@@ -1,0 +1,111 @@
+//! `consentry consent DEVICE DECISION [--purposes a,b]`: marks a consent decision in
+//! a running `consentry proxy` through its control API, at the proxy's current time.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::proxy::ca;
+
+/// Bytes of the control API's answer read, at most.
+const MAX_ANSWER: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DecisionArg {
+    Granted,
+    Refused,
+    Withdrawn,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Device id from the case file.
+    pub device: String,
+    /// What the user decided.
+    #[arg(value_enum)]
+    pub decision: DecisionArg,
+    /// Purposes the decision covers, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "PURPOSES")]
+    pub purposes: Vec<String>,
+    /// The proxy's control API.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    pub control: SocketAddr,
+    /// Control token (default: the `control-token` file the proxy wrote in the CA directory).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CONSENTRY_CONTROL_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// CA directory of the proxy, where its token file is.
+    #[arg(long, value_name = "DIR", env = "CONSENTRY_CA_DIR")]
+    pub ca_dir: Option<PathBuf>,
+}
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let token = match args.token {
+        Some(t) => t,
+        None => {
+            let dir = match args.ca_dir {
+                Some(d) => d,
+                None => ca::default_dir()?,
+            };
+            let path = dir.join(super::proxy::TOKEN_FILE);
+            std::fs::read_to_string(&path)
+                .with_context(|| {
+                    format!(
+                        "reading the control token {} (is `consentry proxy` running? else give --token)",
+                        path.display()
+                    )
+                })?
+                .trim()
+                .to_string()
+        }
+    };
+    let decision = match args.decision {
+        DecisionArg::Granted => "granted",
+        DecisionArg::Refused => "refused",
+        DecisionArg::Withdrawn => "withdrawn",
+    };
+    let target = format!(
+        "/consent?device={}&decision={decision}&purposes={}",
+        enc(&args.device),
+        enc(&args.purposes.join(","))
+    );
+    let mut s = TcpStream::connect_timeout(&args.control, Duration::from_secs(5))
+        .with_context(|| format!("connecting to the proxy's control API at {}", args.control))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .context("setting a timeout")?;
+    write!(
+        s,
+        "POST {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        args.control
+    )
+    .context("sending to the control API")?;
+    let mut answer = Vec::new();
+    s.take(MAX_ANSWER)
+        .read_to_end(&mut answer)
+        .context("reading the control API's answer")?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let ok = head.starts_with("HTTP/1.1 200");
+    if ok {
+        print!("{body}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprint!("{}", if body.is_empty() { head } else { body });
+        if !body.ends_with('\n') {
+            eprintln!();
+        }
+        Ok(ExitCode::from(super::EXIT_USAGE))
+    }
+}

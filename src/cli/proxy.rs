@@ -1,0 +1,734 @@
+//! `consentry proxy --case FILE`: the intercepting proxy (see `crate::proxy`), with
+//! the live consumer of its events: each exchange is analysed as it completes, each
+//! finding printed at once (one line, as `tap` prints them, coloured by severity on
+//! a terminal, or JSON lines), and exchanges, findings and consent events are written
+//! as they happen: to the case store when the case file lives in a case directory,
+//! else to `proxy-exchanges.jsonl`, `proxy-findings.jsonl` and `proxy-consent.jsonl`
+//! beside the case file. SIGINT/SIGTERM stop accepting, drain in-flight exchanges (up
+//! to [`DRAIN`]) and flush everything.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::case::{self, Case, DeviceResolver};
+use crate::consent::timeline::ConsentEvent;
+use crate::exchange::Exchange;
+use crate::proxy::{self, ca, upstream, Event, Settings, Shared};
+use crate::rules::{Analyzer, Finding, Options, Severity};
+use crate::store::db::Side;
+use crate::store::record::{AnnotationBody, ExchangeBody, Kind};
+use crate::store::{CaseDir, Store};
+
+/// `eprintln!` that cannot panic: a proxy whose terminal went away (closed stderr
+/// pipe) must still stop cleanly on a signal and keep recording.
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// How long in-flight exchanges may take to finish after a stop signal.
+pub const DRAIN: Duration = Duration::from_secs(5);
+/// Interval of the counters line on standard error.
+const COUNTERS_EVERY: Duration = Duration::from_secs(60);
+/// The `ingest` of stored rows that come from no file (what `verify` expects of an
+/// exchange without `file_sha256`); exchange ids are unique per proxy run.
+const LIVE_INGEST: i64 = -1;
+/// Name of the control token file in the CA directory.
+pub const TOKEN_FILE: &str = "control-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LiveFormat {
+    /// One line per finding, for people.
+    Line,
+    /// One JSON object per finding and line (the `analyze --format jsonl` shape).
+    Jsonl,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The case file: devices (addresses, proxy users), identifiers, consent decisions.
+    #[arg(long, value_name = "FILE", env = "CONSENTRY_CASE")]
+    pub case: PathBuf,
+    /// Address to listen on. Anything but loopback needs --proxy-auth.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "CONSENTRY_LISTEN"
+    )]
+    pub listen: SocketAddr,
+    /// Directory of the CA (created on first run) [default: $XDG_DATA_HOME/consentry
+    /// or ~/.local/share/consentry].
+    #[arg(long, value_name = "DIR", env = "CONSENTRY_CA_DIR")]
+    pub ca_dir: Option<PathBuf>,
+    /// Control API address for `consentry consent`, or `off`.
+    #[arg(long, value_name = "ADDR|off", default_value = "127.0.0.1:8081")]
+    pub control: String,
+    /// Token the control API requires (default: a random one written to
+    /// `control-token` in the CA directory, where `consentry consent` finds it).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CONSENTRY_CONTROL_TOKEN",
+        hide_env_values = true
+    )]
+    pub control_token: Option<String>,
+    /// Require `Proxy-Authorization: Basic` with this user and password; case devices'
+    /// `proxy_user` names are accepted with the same password (and identify the device).
+    #[arg(
+        long,
+        value_name = "USER:PASS",
+        env = "CONSENTRY_PROXY_AUTH",
+        hide_env_values = true
+    )]
+    pub proxy_auth: Option<String>,
+    /// Let in clients whose address is one of the case's device `addresses` without
+    /// credentials (phones whose proxy setting has no password field, as Android's);
+    /// everyone else needs --proxy-auth, or is refused if none is given.
+    #[arg(long)]
+    pub allow_case_addresses: bool,
+    /// Device of clients that no address or proxy user identifies (else `unknown`).
+    #[arg(long, value_name = "ID")]
+    pub device: Option<String>,
+    /// Bytes of each request body the analysis sees (the rest is forwarded unanalysed
+    /// and the exchange marked `body-truncated`).
+    #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_BODY_CAP)]
+    pub body_cap: usize,
+    /// Tunnel hosts matching this regular expression without interception (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub ignore_host: Vec<String>,
+    /// Also trust these CA certificates (PEM) for upstream servers (repeatable).
+    #[arg(long, value_name = "PEM")]
+    pub upstream_ca: Vec<PathBuf>,
+    /// Accept any upstream certificate (test labs only).
+    #[arg(long)]
+    pub danger_accept_invalid_upstream_certs: bool,
+    /// How findings are printed.
+    #[arg(long, value_enum, default_value_t = LiveFormat::Line)]
+    pub format: LiveFormat,
+    /// Include the matched personal data values in the output.
+    #[arg(long)]
+    pub reveal: bool,
+}
+
+fn parse_auth(text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once(':') {
+        Some((u, p)) if !u.is_empty() && !p.is_empty() => Ok((u.to_string(), p.to_string())),
+        _ => anyhow::bail!("--proxy-auth must be USER:PASS with both parts non-empty"),
+    }
+}
+
+fn random_token() -> anyhow::Result<String> {
+    let mut b = [0u8; 24];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    Ok(crate::store::record::hex(&b))
+}
+
+/// Writes the control token for `consentry consent` (mode 0600, replaced each run).
+fn write_token(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join(TOKEN_FILE);
+    let _ = std::fs::remove_file(&path);
+    crate::store::write_new(&path, format!("{token}\n").as_bytes(), 0o600)?;
+    Ok(path)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let case = Arc::new(case::load(&args.case)?);
+    if let Some(id) = &args.device {
+        if case.device(id).is_none() {
+            anyhow::bail!("--device {id:?} is not a device of the case");
+        }
+    }
+    let proxy_auth = args.proxy_auth.as_deref().map(parse_auth).transpose()?;
+    if args.allow_case_addresses && DeviceResolver::new(&case).is_empty() {
+        anyhow::bail!("--allow-case-addresses: the case gives no device `addresses`");
+    }
+    if !args.listen.ip().is_loopback() && proxy_auth.is_none() && !args.allow_case_addresses {
+        anyhow::bail!(
+            "--listen {} is not a loopback address: give --proxy-auth USER:PASS (or --allow-case-addresses) so this is not an open proxy",
+            args.listen
+        );
+    }
+    let control: Option<SocketAddr> = match args.control.as_str() {
+        "off" => None,
+        a => Some(
+            a.parse()
+                .with_context(|| format!("--control {a:?} is not ADDR:PORT or off"))?,
+        ),
+    };
+    let ignore_hosts = args
+        .ignore_host
+        .iter()
+        .map(|r| regex::Regex::new(r).with_context(|| format!("--ignore-host {r:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ca_dir = match &args.ca_dir {
+        Some(d) => d.clone(),
+        None => ca::default_dir()?,
+    };
+    let ca = ca::Ca::load_or_create(&ca_dir)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Two providers are compiled in (see Cargo.toml); code that asks rustls for the
+    // process default must get ring. Already installed (a second run in one process)
+    // is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream_opts = upstream::UpstreamOptions {
+        extra_ca: args.upstream_ca.clone(),
+        danger_accept_invalid_certs: args.danger_accept_invalid_upstream_certs,
+    };
+    let connector = upstream::connector(&upstream_opts, provider.clone())?;
+    let ws_connector = hudsucker::tokio_tungstenite::Connector::Rustls(Arc::new(
+        upstream::client_config(&upstream_opts, provider.clone())?,
+    ));
+    let token = match &args.control_token {
+        Some(t) if !t.is_empty() => t.clone(),
+        _ => random_token()?,
+    };
+    let mut output = Output::open(&args.case)?;
+    let session = Timestamp::now().to_string();
+    let (tx, rx) = std::sync::mpsc::sync_channel(proxy::EVENT_QUEUE);
+    let settings = Settings {
+        body_cap: args.body_cap,
+        proxy_auth,
+        ignore_hosts,
+        fallback_device: args.device.clone(),
+        allow_case_addresses: args.allow_case_addresses,
+        listen_port: None,
+    };
+    output.begin(&case, &session, args.listen)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(args.listen))
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let settings = Settings {
+        listen_port: Some(bound.port()),
+        ..settings
+    };
+    let shared = Shared::new(&case, settings, &ca, tx, session.clone());
+    let control_listener = match control {
+        Some(a) => {
+            let l = runtime
+                .block_on(tokio::net::TcpListener::bind(a))
+                .with_context(|| format!("control API on {a}"))?;
+            Some(l)
+        }
+        None => None,
+    };
+    if let Some(l) = &control_listener {
+        let local = l.local_addr().context("reading the control address")?;
+        if !local.ip().is_loopback() && args.control_token.is_none() {
+            anyhow::bail!("--control {local} is not loopback: give --control-token");
+        }
+    }
+    let token_path = write_token(&ca.dir, &token)?;
+
+    let watch_shared = Arc::downgrade(&shared);
+    let minter = ca::Minter::new(
+        &ca,
+        provider,
+        Arc::new(move |o| {
+            if let Some(s) = watch_shared.upgrade() {
+                s.handshake_outcome(o);
+            }
+        }),
+    )?;
+    note!(
+        "consentry: CA {} (SHA-256 {}){}",
+        ca.dir.join(ca::CA_CERT_FILE).display(),
+        ca.fingerprint(),
+        if ca.created { ", created now" } else { "" }
+    );
+    note!("consentry: {}", output.describe());
+    if let Some(l) = &control_listener {
+        if let Ok(a) = l.local_addr() {
+            note!(
+                "consentry: control API on {a} (token in {})",
+                token_path.display()
+            );
+        }
+    }
+    note!("consentry: proxy listening on {bound} (Ctrl-C to stop)");
+
+    let reveal = args.reveal;
+    let format = args.format;
+    let consumer_case = case.clone();
+    let consumer = std::thread::Builder::new()
+        .name("consentry-analysis".into())
+        .spawn(move || consume(rx, consumer_case, output, reveal, format))
+        .context("starting the analysis thread")?;
+
+    let handler = proxy::Handler::new(shared.clone());
+    let proxy_shared = shared.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_rx_drain_tx, stop_rx_drain) = tokio::sync::watch::channel(false);
+    let result: anyhow::Result<()> = runtime.block_on(async move {
+        let control_task = control_listener.map(|l| {
+            tokio::spawn(proxy::control::serve(
+                l,
+                proxy_shared.clone(),
+                Arc::new(token),
+            ))
+        });
+        let mut server = hudsucker::hyper_util::server::conn::auto::Builder::new(
+            hudsucker::hyper_util::rt::TokioExecutor::new(),
+        );
+        server
+            .http1()
+            // Header names go to the client as the server wrote them.
+            .preserve_header_case(true)
+            // A slow client may not hold a connection with half a request head.
+            .timer(hudsucker::hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Some(Duration::from_secs(30)));
+        let p = hudsucker::Proxy::builder()
+            .with_listener(listener)
+            .with_ca(minter)
+            .with_http_connector(connector)
+            .with_http_handler(handler.clone())
+            .with_websocket_handler(handler)
+            .with_websocket_connector(ws_connector)
+            .with_server(server)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .build()
+            .context("building the proxy")?;
+        // hudsucker waits for every plain connection to finish after the signal; a
+        // response that never ends (a stream) must not hold the shutdown forever.
+        tokio::spawn(async move {
+            stop_signal().await;
+            let _ = stop_tx.send(());
+            let _ = stop_rx_drain_tx.send(true);
+        });
+        let started = p.start();
+        tokio::pin!(started);
+        let mut drain = stop_rx_drain;
+        let drained = tokio::select! {
+            r = &mut started => {
+                r.context("running the proxy")?;
+                true
+            }
+            _ = async {
+                let _ = drain.wait_for(|stopped| *stopped).await;
+                tokio::time::sleep(DRAIN).await;
+            } => {
+                note!(
+                    "consentry: connections still open after {} s; closing them",
+                    DRAIN.as_secs()
+                );
+                false
+            }
+        };
+        if let Some(t) = control_task {
+            t.abort();
+        }
+        // Tunnels live outside hudsucker's shutdown tracking: give exchanges under way
+        // a moment to complete.
+        let deadline = Instant::now() + if drained { DRAIN } else { Duration::ZERO };
+        while proxy_shared.counters.in_flight.load(Ordering::Relaxed) > 0
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    });
+    let in_flight = shared.counters.in_flight.load(Ordering::Relaxed);
+    // The consumer stops when every sender is gone; connections still open hold
+    // clones, so shut the runtime down (dropping them) without waiting for them.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    drop(shared);
+    let summary = match consumer.join() {
+        Ok(s) => s?,
+        Err(_) => anyhow::bail!("the analysis thread failed"),
+    };
+    result?;
+    note!(
+        "consentry: {} exchanges, {} findings, {} consent events marked{}",
+        summary.exchanges,
+        summary.findings,
+        summary.consents,
+        if in_flight > 0 {
+            format!("; {in_flight} exchanges were still open at shutdown")
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+use crate::timestamp::Timestamp;
+
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    note!("consentry: stopping: draining open exchanges");
+}
+
+/// What the consumer did.
+#[derive(Debug, Default)]
+struct Summary {
+    exchanges: u64,
+    findings: u64,
+    consents: u64,
+}
+
+/// Events handled between two flushes (store commits), at most.
+const FLUSH_EVERY: usize = 256;
+
+/// Analyses and writes every event until the proxy is gone.
+fn consume(
+    rx: Receiver<Event>,
+    case: Arc<Case>,
+    output: Output,
+    reveal: bool,
+    format: LiveFormat,
+) -> anyhow::Result<Summary> {
+    let mut c = Consumer {
+        analyzer: Analyzer::new(
+            case,
+            Options {
+                reveal,
+                ..Options::default()
+            },
+        ),
+        output,
+        summary: Summary::default(),
+        colour: io::stdout().is_terminal(),
+        format,
+    };
+    let mut last_counters = Instant::now();
+    let mut error: Option<anyhow::Error> = None;
+    loop {
+        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(ev) => ev,
+            Err(RecvTimeoutError::Timeout) => {
+                if last_counters.elapsed() >= COUNTERS_EVERY {
+                    last_counters = Instant::now();
+                    note!(
+                        "consentry: {} exchanges, {} findings so far",
+                        c.summary.exchanges,
+                        c.summary.findings
+                    );
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        // Everything already queued, then one flush (one store commit) for the lot.
+        let mut batch = vec![first];
+        while batch.len() < FLUSH_EVERY {
+            match rx.try_recv() {
+                Ok(ev) => batch.push(ev),
+                Err(_) => break,
+            }
+        }
+        for ev in batch {
+            if let Err(e) = c.handle(ev) {
+                note!("consentry: error: writing results: {e:#}");
+                error.get_or_insert(e);
+            }
+        }
+        if let Err(e) = c.output.flush() {
+            note!("consentry: error: writing results: {e:#}");
+            error.get_or_insert(e);
+        }
+    }
+    c.output.flush()?;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(c.summary),
+    }
+}
+
+/// The analysis and the outputs, on the consumer thread.
+struct Consumer {
+    analyzer: Analyzer,
+    output: Output,
+    summary: Summary,
+    colour: bool,
+    format: LiveFormat,
+}
+
+impl Consumer {
+    fn handle(&mut self, ev: Event) -> anyhow::Result<()> {
+        match ev {
+            Event::Exchange(x) => {
+                self.summary.exchanges += 1;
+                let obs = self.analyzer.observe(&x);
+                let mut out = io::stdout().lock();
+                for f in &obs.findings {
+                    self.summary.findings += 1;
+                    // A closed stdout (`| head`) must not stop the recording.
+                    let _ = match self.format {
+                        LiveFormat::Jsonl => serde_json::to_string(f)
+                            .map_err(io::Error::other)
+                            .and_then(|l| writeln!(out, "{l}")),
+                        LiveFormat::Line => writeln!(out, "{}", painted(f, self.colour)),
+                    };
+                }
+                let _ = out.flush();
+                self.output.exchange(&x, &obs.findings, &obs.consent_events)
+            }
+            Event::Consent(e) => {
+                self.summary.consents += 1;
+                note!("consentry: {}", crate::proxy::page::describe(&e).trim_end());
+                self.analyzer.add_consent(e.clone());
+                self.output.consent(&e)
+            }
+            Event::Notice(n) => {
+                note!("consentry: {n}");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The `tap` line, coloured by severity on a terminal.
+fn painted(f: &Finding, colour: bool) -> String {
+    let line = super::finding_line(f);
+    if !colour {
+        return line;
+    }
+    let code = match f.severity {
+        Severity::High => "31",
+        Severity::Medium => "33",
+        Severity::Low => "36",
+    };
+    format!("\x1b[{code}m{line}\x1b[0m")
+}
+
+/// Where results go: the case store, or JSON lines files beside the case file.
+enum Output {
+    Store {
+        store: Box<Store>,
+        dir: PathBuf,
+        /// `seq` of this run's annotation record.
+        run: i64,
+        session: String,
+        consents: u64,
+    },
+    Files {
+        dir: PathBuf,
+        exchanges: BufWriter<File>,
+        findings: BufWriter<File>,
+        consent: BufWriter<File>,
+    },
+}
+
+fn append_file(path: &Path) -> anyhow::Result<BufWriter<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map(BufWriter::new)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+fn jsonl<T: serde::Serialize>(w: &mut BufWriter<File>, v: &T) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *w, v)?;
+    w.write_all(b"\n")?;
+    Ok(())
+}
+
+impl Output {
+    fn open(case_file: &Path) -> anyhow::Result<Output> {
+        let parent = match case_file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if parent.join(".consentry").join("store.db").is_file() {
+            let dir = CaseDir { root: parent };
+            let store = dir.open_store()?;
+            return Ok(Output::Store {
+                store: Box::new(store),
+                dir: dir.root,
+                run: 0,
+                session: String::new(),
+                consents: 0,
+            });
+        }
+        Ok(Output::Files {
+            exchanges: append_file(&parent.join("proxy-exchanges.jsonl"))?,
+            findings: append_file(&parent.join("proxy-findings.jsonl"))?,
+            consent: append_file(&parent.join("proxy-consent.jsonl"))?,
+            dir: parent,
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Output::Store { dir, .. } => format!("recording into the case store of {}", dir.display()),
+            Output::Files { dir, .. } => format!(
+                "recording into proxy-exchanges.jsonl, proxy-findings.jsonl, proxy-consent.jsonl in {}",
+                dir.display()
+            ),
+        }
+    }
+
+    fn begin(&mut self, case: &Case, session: &str, listen: SocketAddr) -> anyhow::Result<()> {
+        if let Output::Store {
+            store,
+            run,
+            session: s,
+            ..
+        } = self
+        {
+            // The case file's own decisions, as `ingest` stores them (once).
+            super::ingest::store_case_consent(store, case)?;
+            *s = session.to_string();
+            *run = store.append(
+                Kind::Annotation,
+                &AnnotationBody {
+                    text: format!("consentry proxy run {session} started on {listen}"),
+                },
+                Side::None,
+            )?;
+            store.commit()?;
+        }
+        Ok(())
+    }
+
+    fn exchange(
+        &mut self,
+        x: &Exchange,
+        findings: &[Finding],
+        wire: &[ConsentEvent],
+    ) -> anyhow::Result<()> {
+        match self {
+            Output::Store {
+                store,
+                session,
+                consents,
+                ..
+            } => {
+                let body = ExchangeBody::of(x);
+                store.append(
+                    Kind::Exchange,
+                    &body,
+                    Side::Exchange {
+                        ingest: LIVE_INGEST,
+                        id: &body.id,
+                        at: body.at,
+                        device: body.device.as_deref(),
+                        host: &body.host,
+                    },
+                )?;
+                for f in findings {
+                    store.append(
+                        Kind::Finding,
+                        f,
+                        Side::Finding {
+                            ingest: LIVE_INGEST,
+                            id: &f.id,
+                            at: f.at,
+                            device: &f.device,
+                            rule: f.rule.as_str(),
+                            host: &f.destination.host,
+                        },
+                    )?;
+                }
+                for e in wire {
+                    *consents += 1;
+                    let key = format!("proxy:{session}:{consents}");
+                    store.append(
+                        Kind::Consent,
+                        e,
+                        Side::Consent {
+                            key: &key,
+                            at: e.at,
+                            device: &e.device,
+                        },
+                    )?;
+                }
+            }
+            Output::Files {
+                exchanges,
+                findings: fw,
+                consent,
+                ..
+            } => {
+                jsonl(exchanges, x)?;
+                for f in findings {
+                    jsonl(fw, f)?;
+                }
+                for e in wire {
+                    jsonl(consent, e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn consent(&mut self, e: &ConsentEvent) -> anyhow::Result<()> {
+        match self {
+            Output::Store {
+                store,
+                session,
+                consents,
+                ..
+            } => {
+                *consents += 1;
+                let key = format!("proxy:{session}:{consents}");
+                store.append(
+                    Kind::Consent,
+                    e,
+                    Side::Consent {
+                        key: &key,
+                        at: e.at,
+                        device: &e.device,
+                    },
+                )?;
+            }
+            Output::Files { consent, .. } => jsonl(consent, e)?,
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        match self {
+            Output::Store { store, .. } => store.commit()?,
+            Output::Files {
+                exchanges,
+                findings,
+                consent,
+                ..
+            } => {
+                // Findings before their exchanges: a reader that sees an exchange
+                // sees its findings.
+                findings.flush()?;
+                consent.flush()?;
+                exchanges.flush()?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,474 @@
+//! The proxy's certificate authority: a CA created once per user (or per `--ca-dir`)
+//! and the leaf certificates minted from it for every intercepted host.
+//!
+//! Files: `consentry-ca.pem` (certificate) and `consentry-ca-key.pem` (PKCS#8 key),
+//! both created mode 0600 in the CA directory. The CA is ECDSA P-256, valid 10 years.
+//!
+//! Leaves: one ECDSA P-256 key per proxy run (not the CA key: a leaked leaf key must
+//! not sign certificates) shared by all leaves, so minting is one signature. A leaf
+//! names its host as a DNS SAN, or as an IP SAN when the host is an address (a
+//! CONNECT to a bare IP sends no SNI; strict clients reject a DNS SAN holding an IP).
+//! Leaves are cached per host ([`LEAF_CACHE`] entries, the cache is emptied when full:
+//! re-minting is cheap, a growing map is not). hudsucker asks for a `ServerConfig`
+//! per handshake; each gets a fresh config around the cached key so the handshake's
+//! outcome can be observed (see [`HandshakeWatch`]).
+
+use std::collections::HashMap;
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use hudsucker::certificate_authority::CertificateAuthority;
+use hudsucker::hyper::http::uri::Authority;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
+};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::{ResolvesServerCert, StoresServerSessions};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+
+/// File name of the CA certificate in the CA directory.
+pub const CA_CERT_FILE: &str = "consentry-ca.pem";
+/// File name of the CA private key in the CA directory.
+pub const CA_KEY_FILE: &str = "consentry-ca-key.pem";
+/// Leaf certificates kept per run before the cache is emptied.
+pub const LEAF_CACHE: usize = 10_000;
+/// Leaf validity. Short: leaves are re-minted every run anyway; some clients reject
+/// leaves valid longer than 398 days.
+const LEAF_DAYS: i64 = 300;
+/// Leaves start an hour in the past, for test devices whose clock runs behind.
+const LEAF_BACKDATE_SECS: i64 = 3600;
+
+/// The CA directory when `--ca-dir` is not given: `$XDG_DATA_HOME/consentry`, else
+/// `~/.local/share/consentry`.
+pub fn default_dir() -> anyhow::Result<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d).join("consentry"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("neither XDG_DATA_HOME nor HOME is set: give --ca-dir")?;
+    Ok(PathBuf::from(home).join(".local/share/consentry"))
+}
+
+/// A loaded (or just created) CA.
+pub struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    cert_der: CertificateDer<'static>,
+    cert_pem: String,
+    /// Where it was loaded from.
+    pub dir: PathBuf,
+    /// True when this call created it.
+    pub created: bool,
+}
+
+impl Ca {
+    /// Loads the CA in `dir`, creating it (and `dir`, mode 0700) on first use.
+    pub fn load_or_create(dir: &Path) -> anyhow::Result<Ca> {
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        if cert_path.exists() || key_path.exists() {
+            return Self::load(dir);
+        }
+        create_dir_private(dir)?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating CA key")?;
+        let cert = ca_params()
+            .self_signed(&key)
+            .context("signing the CA certificate")?;
+        crate::store::write_new(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+        crate::store::write_new(&cert_path, cert.pem().as_bytes(), 0o600)?;
+        let mut ca = Self::load(dir)?;
+        ca.created = true;
+        Ok(ca)
+    }
+
+    /// Loads the CA in `dir`; both files must be there.
+    pub fn load(dir: &Path) -> anyhow::Result<Ca> {
+        let cert_path = dir.join(CA_CERT_FILE);
+        let key_path = dir.join(CA_KEY_FILE);
+        let cert_pem = fs::read_to_string(&cert_path)
+            .with_context(|| format!("reading CA certificate {}", cert_path.display()))?;
+        let key_pem = fs::read_to_string(&key_path)
+            .with_context(|| format!("reading CA key {}", key_path.display()))?;
+        let key = KeyPair::from_pem(&key_pem)
+            .with_context(|| format!("CA key {} is not a PEM private key", key_path.display()))?;
+        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).with_context(|| {
+            format!(
+                "CA certificate {} does not parse or does not match {}",
+                cert_path.display(),
+                key_path.display()
+            )
+        })?;
+        let cert_der = pem_certificate(&cert_pem)
+            .with_context(|| format!("no certificate in {}", cert_path.display()))?;
+        Ok(Ca {
+            issuer,
+            cert_der,
+            cert_pem,
+            dir: dir.to_path_buf(),
+            created: false,
+        })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// SHA-256 of the DER certificate, colon-separated upper-case hex (as browsers show it).
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(self.cert_der.as_ref())
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+fn create_dir_private(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating CA directory {}", dir.display()))
+}
+
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "consentry interception CA");
+    dn.push(DnType::OrganizationName, "consentry (test lab)");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(3650);
+    params
+}
+
+/// The first certificate of a PEM text, DER.
+fn pem_certificate(pem: &str) -> Option<CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .and_then(Result::ok)
+}
+
+/// Mints leaf certificates for hosts and hands hudsucker a `ServerConfig` per handshake.
+pub struct Minter {
+    issuer: Issuer<'static, KeyPair>,
+    leaf_key: KeyPair,
+    signing_key: Arc<dyn rustls::sign::SigningKey>,
+    ca_der: CertificateDer<'static>,
+    provider: Arc<CryptoProvider>,
+    cache: Mutex<HashMap<String, Arc<CertifiedKey>>>,
+    watch: Arc<dyn Fn(HandshakeOutcome) + Send + Sync>,
+}
+
+/// How an intercepted TLS handshake with a client ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeOutcome {
+    /// The host the leaf was minted for.
+    pub host: String,
+    /// False when the client went away before finishing the handshake: it did not
+    /// accept our certificate (certificate pinning, or the CA is not installed).
+    pub completed: bool,
+}
+
+impl Minter {
+    /// A minter issuing from `ca`; `watch` hears how every handshake ended.
+    pub fn new(
+        ca: &Ca,
+        provider: Arc<CryptoProvider>,
+        watch: Arc<dyn Fn(HandshakeOutcome) + Send + Sync>,
+    ) -> anyhow::Result<Minter> {
+        let leaf_key =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating the leaf key")?;
+        let der = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let signing_key = provider
+            .key_provider
+            .load_private_key(der)
+            .context("loading the leaf key into rustls")?;
+        // Issuer is not Clone; re-reading it from the CA's own PEM is exact.
+        let ca_key =
+            KeyPair::from_pem(&ca.issuer.key().serialize_pem()).context("copying the CA key")?;
+        let issuer =
+            Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).context("copying the CA certificate")?;
+        Ok(Minter {
+            issuer,
+            leaf_key,
+            signing_key,
+            ca_der: ca.cert_der.clone(),
+            provider,
+            cache: Mutex::new(HashMap::new()),
+            watch,
+        })
+    }
+
+    /// The leaf for `host` (name or address, no port), minted on first use.
+    pub fn leaf(&self, host: &str) -> anyhow::Result<Arc<CertifiedKey>> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = host.to_ascii_lowercase();
+        if let Some(k) = lock(&self.cache).get(&host) {
+            return Ok(k.clone());
+        }
+        let der = self.mint(&host)?;
+        let key = Arc::new(CertifiedKey::new(
+            vec![der, self.ca_der.clone()],
+            self.signing_key.clone(),
+        ));
+        let mut cache = lock(&self.cache);
+        if cache.len() >= LEAF_CACHE {
+            cache.clear();
+        }
+        cache.insert(host, key.clone());
+        Ok(key)
+    }
+
+    fn mint(&self, host: &str) -> anyhow::Result<CertificateDer<'static>> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, host);
+        params.distinguished_name = dn;
+        params.subject_alt_names = vec![match host.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(
+                host.try_into()
+                    .with_context(|| format!("{host:?} is not a DNS name"))?,
+            ),
+        }];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::seconds(LEAF_BACKDATE_SECS);
+        params.not_after = now + time::Duration::days(LEAF_DAYS);
+        params.serial_number = Some(random_serial().into());
+        let cert = params
+            .signed_by(&self.leaf_key, &self.issuer)
+            .with_context(|| format!("minting a certificate for {host}"))?;
+        Ok(cert.der().clone())
+    }
+
+    /// A server config presenting the leaf for `host`, or `None` if it cannot be minted.
+    pub fn server_config(&self, host: &str) -> Option<Arc<ServerConfig>> {
+        let host = crate::proxy::handler::norm_host(host);
+        let host = host.as_str();
+        let key = self.leaf(host).ok()?;
+        let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Fixed(key)));
+        // Offer h2 first: the client's ALPN list decides what is spoken.
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        cfg.session_storage = Arc::new(HandshakeWatch {
+            host: host.to_string(),
+            completed: std::sync::atomic::AtomicBool::new(false),
+            watch: self.watch.clone(),
+        });
+        // One ticket: issuing it is the signal that the handshake completed.
+        cfg.send_tls13_tickets = 1;
+        Some(Arc::new(cfg))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the cache lock leaves a map that is still valid.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn random_serial() -> u64 {
+    let mut b = [0u8; 8];
+    // A serial from the system RNG; on failure a time-based one is still unique enough
+    // for leaves of one run.
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).is_err() {
+        return crate::timestamp::Timestamp::now().micros().unsigned_abs();
+    }
+    u64::from_be_bytes(b) >> 1
+}
+
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Fixed {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// Observes one handshake through the session store of its own `ServerConfig`:
+/// rustls stores a session (to issue a TLS 1.3 ticket, or a TLS 1.2 session id) only
+/// after the client's Finished message verified, that is once the client accepted
+/// our certificate. The config is dropped with the connection; dropped without a
+/// stored session means the client gave up during the handshake. Sessions are not
+/// kept (no resumption: each handshake must be observable).
+struct HandshakeWatch {
+    host: String,
+    completed: std::sync::atomic::AtomicBool,
+    watch: Arc<dyn Fn(HandshakeOutcome) + Send + Sync>,
+}
+
+impl std::fmt::Debug for HandshakeWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandshakeWatch")
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl StoresServerSessions for HandshakeWatch {
+    fn put(&self, _key: Vec<u8>, _value: Vec<u8>) -> bool {
+        // Reported at once (not when the connection closes), so the wait for the
+        // outcome of a handshake stays short; Drop then stays silent.
+        if !self
+            .completed
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            (self.watch)(HandshakeOutcome {
+                host: self.host.clone(),
+                completed: true,
+            });
+        }
+        // Pretend to store, so rustls goes on and sends the ticket.
+        true
+    }
+    fn get(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    fn take(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+impl Drop for HandshakeWatch {
+    fn drop(&mut self) {
+        if !self.completed.load(std::sync::atomic::Ordering::Relaxed) {
+            (self.watch)(HandshakeOutcome {
+                host: std::mem::take(&mut self.host),
+                completed: false,
+            });
+        }
+    }
+}
+
+impl CertificateAuthority for Minter {
+    async fn gen_server_config(&self, authority: &Authority) -> Arc<ServerConfig> {
+        let host = authority.host();
+        match self.server_config(host) {
+            Some(c) => c,
+            None => {
+                // A host rcgen cannot name (not a DNS name): serve the CA's own name;
+                // the client rejects it, which is what such a host deserves.
+                self.server_config("invalid.consentry")
+                    .unwrap_or_else(|| fallback_config(&self.provider))
+            }
+        }
+    }
+}
+
+/// A config with no certificate at all: handshakes fail. Only reached when minting
+/// for a fixed valid name failed, which it does not.
+fn fallback_config(provider: &Arc<CryptoProvider>) -> Arc<ServerConfig> {
+    #[derive(Debug)]
+    struct NoCert;
+    impl ResolvesServerCert for NoCert {
+        fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+            None
+        }
+    }
+    match ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => Arc::new(b.with_no_client_auth().with_cert_resolver(Arc::new(NoCert))),
+        Err(_) => Arc::new(
+            ServerConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                // The ring provider supports TLS 1.3: the fallback of the fallback.
+                .unwrap_or_else(|_| unreachable_config())
+                .with_no_client_auth()
+                .with_cert_resolver(Arc::new(NoCert)),
+        ),
+    }
+}
+
+fn unreachable_config() -> rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier> {
+    ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("ring supports TLS 1.3") // invariant: ring's provider has TLS 1.3 suites
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> Arc<CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    #[test]
+    fn created_once_with_private_files_then_loaded() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("ca");
+        let a = Ca::load_or_create(&d).unwrap();
+        assert!(a.created);
+        for f in [CA_CERT_FILE, CA_KEY_FILE] {
+            let mode = fs::metadata(d.join(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+        let b = Ca::load_or_create(&d).unwrap();
+        assert!(!b.created);
+        assert_eq!(a.cert_der(), b.cert_der());
+        assert!(a.cert_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(a.fingerprint().len(), 32 * 3 - 1);
+    }
+
+    #[test]
+    fn leaf_names_host_as_dns_or_ip_and_is_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::load_or_create(dir.path()).unwrap();
+        let m = Minter::new(&ca, provider(), Arc::new(|_| {})).unwrap();
+        let a = m.leaf("Example.COM").unwrap();
+        let b = m.leaf("example.com").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.cert.len(), 2, "leaf and CA");
+        // The SAN bytes appear in the DER: the name as text, the address as 4 octets.
+        let der = a.cert[0].as_ref();
+        assert!(der.windows(11).any(|w| w == b"example.com"));
+        let ip = m.leaf("127.0.0.1").unwrap();
+        let der = ip.cert[0].as_ref();
+        // GeneralName iPAddress: context tag [7] primitive (0x87), length 4.
+        assert!(der.windows(6).any(|w| w == [0x87, 4, 127, 0, 0, 1]));
+        let v6 = m.leaf("[::1]").unwrap();
+        assert!(v6.cert[0].as_ref().windows(2).any(|w| w == [0x87, 16]));
+    }
+
+    #[test]
+    fn load_rejects_mismatched_or_garbage_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(CA_CERT_FILE), "not pem").unwrap();
+        fs::write(dir.path().join(CA_KEY_FILE), "not pem").unwrap();
+        assert!(Ca::load_or_create(dir.path()).is_err());
+    }
+}

@@ -1,0 +1,596 @@
+//! hudsucker's request/response hooks: authentication, device attribution, the magic
+//! host, interception decisions, and the recording of each exchange from a bounded
+//! copy of its request body (see the module documentation of `proxy`).
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::combinators::BoxBody;
+use hudsucker::hyper::{header, Method, Request, Response, StatusCode, Version};
+use hudsucker::tokio_tungstenite::tungstenite::Message;
+use hudsucker::{
+    Body, HttpContext, HttpHandler, RequestOrResponse, WebSocketContext, WebSocketHandler,
+};
+
+use super::{lock, page, Event, Shared, MAGIC_HOST};
+use crate::exchange::{Anomaly, BodyDigests, Exchange, Header, SourceKind, TlsInfo};
+use crate::timestamp::Timestamp;
+
+/// The proxy's [`HttpHandler`]. hudsucker clones it for every request, so the clone
+/// carries that request's recording from `handle_request` to `handle_response`.
+#[derive(Clone)]
+pub struct Handler {
+    shared: Arc<Shared>,
+    rec: Option<Arc<Recording>>,
+}
+
+impl Handler {
+    /// A handler over the run's shared state.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Handler { shared, rec: None }
+    }
+}
+
+/// Host as used for certificates, pinning and matching: lower case, no brackets.
+pub(crate) fn norm_host(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// User and password of a `Proxy-Authorization: Basic …` header.
+fn basic_credentials(value: &[u8]) -> Option<(String, String)> {
+    use base64::Engine;
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, b64) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (u, p) = raw.split_once(':')?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// Equality that takes the same time wherever the strings differ (passwords).
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn text_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn version_name(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP",
+    }
+}
+
+fn headers_of(map: &header::HeaderMap) -> Vec<Header> {
+    map.iter()
+        .map(|(n, v)| Header::new(n.as_str(), v.as_bytes()))
+        .collect()
+}
+
+impl Handler {
+    /// Checks the client's credentials. `Ok(user)` lets the request through (with the
+    /// user name it gave, if any); `Err` is the 407 to send.
+    fn authenticate(
+        &self,
+        ctx: &HttpContext,
+        req: &Request<Body>,
+    ) -> Result<Option<String>, Box<Response<Body>>> {
+        let creds = req
+            .headers()
+            .get(header::PROXY_AUTHORIZATION)
+            .and_then(|v| basic_credentials(v.as_bytes()));
+        let shared = &self.shared;
+        let known_address = shared.settings.allow_case_addresses
+            && shared.devices.resolve(ctx.client_addr.ip(), None).is_some();
+        let Some((user, pass)) = &shared.settings.proxy_auth else {
+            // No password configured: loopback (a user name only attributes), or
+            // only the case's device addresses are let in.
+            if !shared.settings.allow_case_addresses || known_address {
+                return Ok(creds.map(|(u, _)| u));
+            }
+            return Err(Box::new(self.denied()));
+        };
+        if creds.is_none() && known_address {
+            return Ok(None);
+        }
+        let valid = creds.as_ref().is_some_and(|(u, p)| {
+            (u == user || shared.users.contains_key(u)) && same_secret(p, pass)
+        });
+        let remembered = shared.with_conn(ctx.client_addr, |c| {
+            if valid {
+                c.authenticated = true;
+            }
+            c.authenticated
+        });
+        if valid || (creds.is_none() && remembered) {
+            return Ok(creds.map(|(u, _)| u));
+        }
+        Err(Box::new(self.denied()))
+    }
+
+    /// The 407 answer, counted.
+    fn denied(&self) -> Response<Body> {
+        self.shared
+            .counters
+            .auth_failures
+            .fetch_add(1, Ordering::Relaxed);
+        let mut r = text_response(
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            "consentry: proxy authentication required (Proxy-Authorization: Basic, see --proxy-auth)\n"
+                .into(),
+        );
+        r.headers_mut().insert(
+            header::PROXY_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"consentry\""),
+        );
+        r
+    }
+}
+
+impl HttpHandler for Handler {
+    async fn handle_request(
+        &mut self,
+        ctx: &HttpContext,
+        mut req: Request<Body>,
+    ) -> RequestOrResponse {
+        let user = match self.authenticate(ctx, &req) {
+            Ok(u) => u,
+            Err(r) => return (*r).into(),
+        };
+        // Hop-by-hop proxy headers: the credentials are ours, never the server's.
+        req.headers_mut().remove(header::PROXY_AUTHORIZATION);
+        req.headers_mut().remove("proxy-connection");
+        let shared = self.shared.clone();
+        let addr = ctx.client_addr;
+        let device = shared.device_of(addr, user.as_deref());
+        let host = req
+            .uri()
+            .host()
+            .map(str::to_string)
+            .or_else(|| {
+                req.headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(|h| h.rsplit_once(':').map_or(h, |(a, _)| a).to_string())
+            })
+            .map(|h| norm_host(&h))
+            .unwrap_or_default();
+        let port = req.uri().port_u16().or(match req.uri().scheme_str() {
+            Some("https") => Some(443),
+            Some(_) => Some(80),
+            None => None,
+        });
+        if req.uri().authority().is_none() && req.method() != Method::CONNECT {
+            // Origin-form: someone opened the proxy's address as a web server.
+            return page::serve(&shared, addr, &device, &req).into();
+        }
+        if shared.is_self(&host, port) {
+            return text_response(
+                StatusCode::LOOP_DETECTED,
+                "consentry proxy: this request is addressed to the proxy itself; see http://consentry.invalid/\n".into(),
+            )
+            .into();
+        }
+        if req.method() == Method::CONNECT {
+            // Inner requests of the tunnel carry no credentials: remember who this is.
+            shared.with_conn(addr, |c| {
+                c.device = Some(device.clone());
+                c.handshake = Some(host.clone());
+            });
+            return req.into();
+        }
+        shared.with_conn(addr, |c| {
+            c.handshake = None;
+            if user.is_some() {
+                c.device = Some(device.clone());
+            }
+        });
+        if host == MAGIC_HOST {
+            return page::serve(&shared, addr, &device, &req).into();
+        }
+        let (n, id) = shared.next_id();
+        let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
+        x.evidence.locator = format!("proxy {} record {n}", shared.session);
+        x.client = Some(addr.to_string());
+        x.server = req.uri().authority().map(|a| a.to_string());
+        x.device = Some(device);
+        x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
+        x.method = req.method().as_str().to_string();
+        x.path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        x.http_version = version_name(req.version()).to_string();
+        x.request_headers = headers_of(req.headers());
+        if x.scheme == "https" {
+            x.tls = Some(TlsInfo {
+                version: None,
+                sni: Some(host.clone()),
+                decrypted: true,
+                decrypt_error: None,
+            });
+        }
+        x.host = host;
+        let rec = Recording::start(shared, x);
+        self.rec = Some(rec.clone());
+        let (parts, body) = req.into_parts();
+        let body = Tap::new(body, rec, Side::Request);
+        Request::from_parts(parts, Body::from(BoxBody::new(body))).into()
+    }
+
+    async fn handle_response(&mut self, _ctx: &HttpContext, res: Response<Body>) -> Response<Body> {
+        let Some(rec) = self.rec.take() else {
+            return res;
+        };
+        {
+            let mut d = lock(&rec.draft);
+            d.x.response = Some(crate::exchange::Response {
+                status: res.status().as_u16(),
+                headers: headers_of(res.headers()),
+                body: Vec::new(),
+            });
+            d.responded = true;
+        }
+        let (parts, body) = res.into_parts();
+        Response::from_parts(
+            parts,
+            Body::from(BoxBody::new(Tap::new(body, rec, Side::Response))),
+        )
+    }
+
+    async fn handle_error(
+        &mut self,
+        _ctx: &HttpContext,
+        err: hudsucker::hyper_util::client::legacy::Error,
+    ) -> Response<Body> {
+        let shared = &self.shared;
+        shared
+            .counters
+            .upstream_errors
+            .fetch_add(1, Ordering::Relaxed);
+        let mut chain = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        let host = match &self.rec {
+            Some(rec) => {
+                let mut d = lock(&rec.draft);
+                d.x.anomalies
+                    .push(Anomaly::new("upstream-error", chain.clone()));
+                d.x.host.clone()
+            }
+            None => "?".into(),
+        };
+        self.rec = None;
+        shared.emit(Event::Notice(format!("upstream {host} failed: {chain}")));
+        text_response(
+            StatusCode::BAD_GATEWAY,
+            format!("consentry proxy: could not reach {host}: {chain}\n"),
+        )
+    }
+
+    async fn should_intercept_connect(&mut self, _ctx: &HttpContext, req: &Request<Body>) -> bool {
+        let host = req.uri().host().map(norm_host).unwrap_or_default();
+        host == MAGIC_HOST || !(self.shared.ignored(&host) || self.shared.is_pinned(&host))
+    }
+
+    async fn should_intercept_tls(
+        &mut self,
+        ctx: &HttpContext,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> bool {
+        let shared = &self.shared;
+        let sni = hello.server_name().map(norm_host);
+        // The certificate is minted for the SNI, else for the CONNECT host.
+        let host = shared.with_conn(ctx.client_addr, |c| {
+            if let Some(s) = &sni {
+                c.handshake = Some(s.clone());
+            }
+            c.handshake.clone()
+        });
+        let Some(host) = host else {
+            return true;
+        };
+        if host != MAGIC_HOST && (shared.ignored(&host) || shared.is_pinned(&host)) {
+            return false;
+        }
+        shared.handshake_started(&host, ctx.client_addr);
+        true
+    }
+}
+
+impl WebSocketHandler for Handler {
+    /// Each text or binary message from the client becomes an exchange (method `WS`,
+    /// the message as its request body, capped like bodies); messages are passed on
+    /// unchanged. Messages from the server are not transmissions of the device's
+    /// data and are only forwarded.
+    async fn handle_message(&mut self, ctx: &WebSocketContext, msg: Message) -> Option<Message> {
+        if let WebSocketContext::ClientToServer { src, dst, .. } = ctx {
+            let payload: Option<&[u8]> = match &msg {
+                Message::Text(t) => Some(t.as_bytes()),
+                Message::Binary(b) => Some(b.as_ref()),
+                _ => None,
+            };
+            if let Some(payload) = payload {
+                self.record_ws(*src, dst, payload);
+            }
+        }
+        Some(msg)
+    }
+}
+
+impl Handler {
+    fn record_ws(&self, src: std::net::SocketAddr, dst: &hudsucker::hyper::Uri, payload: &[u8]) {
+        let shared = self.shared.clone();
+        let (n, id) = shared.next_id();
+        let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
+        x.evidence.locator = format!("proxy {} record {n}", shared.session);
+        x.client = Some(src.to_string());
+        x.server = dst.authority().map(|a| a.to_string());
+        x.device = Some(shared.device_of(src, None));
+        x.host = dst.host().map(norm_host).unwrap_or_default();
+        x.scheme = dst.scheme_str().unwrap_or("ws").to_string();
+        x.method = "WS".into();
+        x.path = dst
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        x.http_version = "WebSocket".into();
+        if x.scheme == "wss" {
+            x.tls = Some(TlsInfo {
+                version: None,
+                sni: Some(x.host.clone()),
+                decrypted: true,
+                decrypt_error: None,
+            });
+        }
+        let rec = Recording::start(shared, x);
+        rec.data(Side::Request, payload);
+        // Dropped here: emitted at once, one exchange per message.
+    }
+}
+
+/// Which body of an exchange a [`Tap`] copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Request,
+    Response,
+}
+
+/// An exchange being recorded. Emitted once, when dropped: after the handler, the
+/// request body and the response body have all let go of it.
+struct Recording {
+    shared: Arc<Shared>,
+    draft: Mutex<Draft>,
+}
+
+struct Draft {
+    x: Exchange,
+    request_bytes: u64,
+    response_bytes: u64,
+    /// Digests of the whole bodies, as evidence (`Exchange::digests`).
+    request_sha256: ring::digest::Context,
+    response_sha256: ring::digest::Context,
+    responded: bool,
+    response_ended: bool,
+    body_error: Option<String>,
+}
+
+impl Recording {
+    fn start(shared: Arc<Shared>, x: Exchange) -> Arc<Recording> {
+        shared.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Recording {
+            shared,
+            draft: Mutex::new(Draft {
+                x,
+                request_bytes: 0,
+                response_bytes: 0,
+                request_sha256: ring::digest::Context::new(&ring::digest::SHA256),
+                response_sha256: ring::digest::Context::new(&ring::digest::SHA256),
+                responded: false,
+                response_ended: false,
+                body_error: None,
+            }),
+        })
+    }
+
+    fn data(&self, side: Side, chunk: &[u8]) {
+        let cap = self.shared.settings.body_cap;
+        let mut d = lock(&self.draft);
+        match side {
+            Side::Request => {
+                d.request_bytes = d.request_bytes.saturating_add(chunk.len() as u64);
+                d.request_sha256.update(chunk);
+                let room = cap.saturating_sub(d.x.request_body.len());
+                let take = room.min(chunk.len());
+                if let Some(part) = chunk.get(..take) {
+                    d.x.request_body.extend_from_slice(part);
+                }
+            }
+            Side::Response => {
+                d.response_bytes = d.response_bytes.saturating_add(chunk.len() as u64);
+                d.response_sha256.update(chunk);
+            }
+        }
+    }
+
+    fn end(&self, side: Side) {
+        if side == Side::Response {
+            lock(&self.draft).response_ended = true;
+        }
+    }
+
+    fn fail(&self, side: Side, err: String) {
+        let mut d = lock(&self.draft);
+        let what = match side {
+            Side::Request => "request",
+            Side::Response => "response",
+        };
+        d.body_error.get_or_insert(format!("{what} body: {err}"));
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let d = match self.draft.get_mut() {
+            Ok(d) => d,
+            Err(e) => e.into_inner(),
+        };
+        let mut x = std::mem::replace(
+            &mut d.x,
+            Exchange::new(String::new(), SourceKind::Proxy, Timestamp::default()),
+        );
+        if d.request_bytes > x.request_body.len() as u64 {
+            x.anomalies.push(Anomaly::new(
+                "body-truncated",
+                format!(
+                    "request body of {} bytes: the first {} analysed (--body-cap)",
+                    d.request_bytes,
+                    x.request_body.len()
+                ),
+            ));
+        }
+        if let Some(e) = d.body_error.take() {
+            x.anomalies.push(Anomaly::new("body-error", e));
+        } else if d.responded && !d.response_ended {
+            x.anomalies.push(Anomaly::new(
+                "response-incomplete",
+                format!(
+                    "the response body stopped after {} bytes (client or server went away)",
+                    d.response_bytes
+                ),
+            ));
+        }
+        let hex =
+            |c: &ring::digest::Context| crate::store::record::hex(c.clone().finish().as_ref());
+        x.digests = Some(BodyDigests {
+            request_bytes: d.request_bytes,
+            request_sha256: hex(&d.request_sha256),
+            response_bytes: d.responded.then_some(d.response_bytes),
+            response_sha256: d.responded.then(|| hex(&d.response_sha256)),
+        });
+        let c = &self.shared.counters;
+        c.in_flight.fetch_sub(1, Ordering::Relaxed);
+        c.exchanges.fetch_add(1, Ordering::Relaxed);
+        self.shared.emit(Event::Exchange(Box::new(x)));
+    }
+}
+
+/// A body passed through frame by frame while its data is copied (request: up to
+/// the cap) into the exchange's recording.
+struct Tap {
+    inner: Body,
+    rec: Arc<Recording>,
+    side: Side,
+}
+
+impl Tap {
+    fn new(inner: Body, rec: Arc<Recording>, side: Side) -> Self {
+        if inner.is_end_stream() {
+            // An empty body may never be polled.
+            rec.end(side);
+        }
+        Tap { inner, rec, side }
+    }
+}
+
+impl HttpBody for Tap {
+    type Data = Bytes;
+    type Error = hudsucker::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hudsucker::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.rec.data(this.side, data);
+                }
+                // A body of known length is not polled again after its last frame.
+                if this.inner.is_end_stream() {
+                    this.rec.end(this.side);
+                }
+            }
+            Poll::Ready(Some(Err(e))) => this.rec.fail(this.side, e.to_string()),
+            Poll::Ready(None) => this.rec.end(this.side),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_parse_and_reject() {
+        // "pixel7:s3cret"
+        assert_eq!(
+            basic_credentials(b"Basic cGl4ZWw3OnMzY3JldA=="),
+            Some(("pixel7".into(), "s3cret".into()))
+        );
+        assert_eq!(
+            basic_credentials(b"basic  cGl4ZWw3OnMzY3JldA== "),
+            Some(("pixel7".into(), "s3cret".into()))
+        );
+        assert_eq!(basic_credentials(b"Bearer abc"), None);
+        assert_eq!(basic_credentials(b"Basic !!!"), None);
+        assert_eq!(basic_credentials(b"Basic bm9jb2xvbg=="), None); // "nocolon"
+        assert_eq!(basic_credentials(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert!(!same_secret("", "a"));
+    }
+
+    #[test]
+    fn hosts_are_normalised() {
+        assert_eq!(norm_host("[::1]"), "::1");
+        assert_eq!(norm_host("Example.COM."), "example.com");
+    }
+}

@@ -1,0 +1,344 @@
+//! `consentry proxy`: the intercepting HTTP(S) proxy source (DESIGN.md §2).
+//!
+//! A phone (or any client) uses it as its explicit HTTP proxy. Plain HTTP requests
+//! are forwarded; `CONNECT` tunnels are intercepted with a leaf certificate minted
+//! per host from the consentry CA ([`ca`]), so HTTP/1.1 and HTTP/2 inside TLS are
+//! seen in clear. Every request/response pair becomes one [`Exchange`] (source
+//! `proxy`), sent as an [`Event`] to the consumer (the CLI), which analyses it with
+//! the same `rules::Analyzer` every other source uses and writes the results.
+//!
+//! - WebSocket messages from the client are exchanges too (method `WS`).
+//! - Bodies stream through unchanged; the analysis gets a copy of at most
+//!   [`Settings::body_cap`] bytes per request body ([`DEFAULT_BODY_CAP`]); beyond it the
+//!   exchange carries a `body-truncated` anomaly. Response bodies are counted only.
+//! - An exchange is emitted exactly once, when the last of its request body, response
+//!   body and handler lets go of it (complete, failed or abandoned by the client).
+//! - `http://consentry.invalid/` is served by the proxy itself ([`page`]): the CA
+//!   download, install steps, and `/consent?device=&decision=&purposes=` which puts a
+//!   manual consent event into the live timeline (same clock as the traffic).
+//! - Devices: by `Proxy-Authorization` user name (case `proxy_user`), else by client
+//!   address (case `addresses`), else `--device`, else `unknown`.
+//! - Pinned apps: a client that abandons the TLS handshake after seeing our
+//!   certificate gets one metadata-only exchange for that host, which is then tunnelled
+//!   untouched (as are `--ignore-host` matches).
+//! - Security: on a non-loopback address every client must authenticate (the CLI
+//!   refuses to start otherwise); `Proxy-Authorization` is never forwarded upstream.
+
+pub mod ca;
+pub mod control;
+mod handler;
+pub mod page;
+pub mod upstream;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+
+use crate::case::{Case, DeviceResolver};
+use crate::consent::timeline::ConsentEvent;
+use crate::exchange::Exchange;
+
+pub use handler::Handler;
+
+/// Bytes of each request body copied for the analysis (the client and server always
+/// get the whole body).
+pub const DEFAULT_BODY_CAP: usize = 1 << 20;
+/// Client connections remembered (authentication, device, pending handshake) before
+/// the oldest half are forgotten.
+pub const MAX_CONNECTIONS: usize = 65_536;
+/// Hosts remembered as pinned (tunnelled after a rejected certificate), at most.
+pub const MAX_PINNED: usize = 10_000;
+/// Events queued for the consumer before the proxy waits for it.
+pub const EVENT_QUEUE: usize = 4_096;
+/// The host name the proxy answers itself.
+pub const MAGIC_HOST: &str = "consentry.invalid";
+
+/// What the proxy tells its consumer.
+#[derive(Debug)]
+pub enum Event {
+    /// A finished exchange, to analyse and store.
+    Exchange(Box<Exchange>),
+    /// A consent decision marked through the magic URL or the control API.
+    Consent(ConsentEvent),
+    /// Something the operator should read (upstream failure, pinned host), already
+    /// free of identifier values.
+    Notice(String),
+}
+
+/// How the proxy runs (what to monitor is in the case).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Bytes of each request body given to the analysis.
+    pub body_cap: usize,
+    /// `USER:PASS` every client must present (required off loopback). Case devices'
+    /// `proxy_user` names are accepted with the same password.
+    pub proxy_auth: Option<(String, String)>,
+    /// Hosts tunnelled without interception (`--ignore-host`).
+    pub ignore_hosts: Vec<regex::Regex>,
+    /// Device of clients no address or user name identifies.
+    pub fallback_device: Option<String>,
+    /// Accept clients whose address is a case device's (`addresses`) without
+    /// credentials (`--allow-case-addresses`: Android's Wi-Fi proxy setting cannot
+    /// send any). Weaker than a password: addresses can be spoofed on the LAN.
+    pub allow_case_addresses: bool,
+    /// The proxy's own listening port: requests aimed at it are answered, not
+    /// forwarded (forwarding them would loop).
+    pub listen_port: Option<u16>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            body_cap: DEFAULT_BODY_CAP,
+            proxy_auth: None,
+            ignore_hosts: Vec::new(),
+            fallback_device: None,
+            allow_case_addresses: false,
+            listen_port: None,
+        }
+    }
+}
+
+/// Counters shown on the page and the control API.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub exchanges: AtomicU64,
+    pub upstream_errors: AtomicU64,
+    pub auth_failures: AtomicU64,
+    pub pinned_hosts: AtomicU64,
+    pub consent_events: AtomicU64,
+    /// Exchanges started and not yet emitted.
+    pub in_flight: AtomicU64,
+}
+
+/// What one client connection (one source address and port) has shown so far.
+#[derive(Debug, Clone, Default)]
+struct Conn {
+    device: Option<String>,
+    authenticated: bool,
+    /// Host of the TLS handshake under way on this connection.
+    handshake: Option<String>,
+    /// Order of first sight, to forget the oldest.
+    seen: u64,
+}
+
+/// State shared by every request of a proxy run.
+pub struct Shared {
+    pub settings: Settings,
+    devices: DeviceResolver,
+    /// `proxy_user` → device id.
+    users: HashMap<String, String>,
+    device_ids: Vec<String>,
+    conns: Mutex<HashMap<SocketAddr, Conn>>,
+    conn_seq: AtomicU64,
+    pinned: Mutex<HashSet<String>>,
+    /// Per host, clients whose intercepted handshake has not ended yet, oldest first.
+    pending: Mutex<HashMap<String, VecDeque<SocketAddr>>>,
+    pending_count: AtomicU64,
+    events: SyncSender<Event>,
+    /// Run id: exchange ids and evidence locators are unique per run.
+    session: String,
+    seq: AtomicU64,
+    pub counters: Counters,
+    ca_pem: String,
+    ca_der: Vec<u8>,
+}
+
+impl Shared {
+    /// State for one run over `case`, sending events to `events`.
+    pub fn new(
+        case: &Case,
+        settings: Settings,
+        ca: &ca::Ca,
+        events: SyncSender<Event>,
+        session: String,
+    ) -> Arc<Shared> {
+        let users = case
+            .devices
+            .iter()
+            .filter_map(|d| d.proxy_user.clone().map(|u| (u, d.id.clone())))
+            .collect();
+        Arc::new(Shared {
+            settings,
+            devices: DeviceResolver::new(case),
+            users,
+            device_ids: case.devices.iter().map(|d| d.id.clone()).collect(),
+            conns: Mutex::new(HashMap::new()),
+            conn_seq: AtomicU64::new(0),
+            pinned: Mutex::new(HashSet::new()),
+            pending: Mutex::new(HashMap::new()),
+            pending_count: AtomicU64::new(0),
+            events,
+            session,
+            seq: AtomicU64::new(0),
+            counters: Counters::default(),
+            ca_pem: ca.cert_pem().to_string(),
+            ca_der: ca.cert_der().to_vec(),
+        })
+    }
+
+    /// Hands an event to the consumer, waiting if its queue is full (back-pressure
+    /// rather than loss). A consumer that is gone drops it: the run is ending.
+    pub fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    /// Records a consent decision now, from the magic URL or the control API.
+    pub fn mark_consent(&self, e: ConsentEvent) {
+        self.counters.consent_events.fetch_add(1, Ordering::Relaxed);
+        self.emit(Event::Consent(e));
+    }
+
+    /// True when `id` is a device of the case.
+    pub fn knows_device(&self, id: &str) -> bool {
+        self.device_ids.iter().any(|d| d == id)
+    }
+
+    fn with_conn<T>(&self, addr: SocketAddr, f: impl FnOnce(&mut Conn) -> T) -> T {
+        let mut conns = lock(&self.conns);
+        if conns.len() >= MAX_CONNECTIONS && !conns.contains_key(&addr) {
+            // Forget the older half: a flood of connections costs O(n) once per n/2
+            // new ones, not per connection.
+            let mut seen: Vec<u64> = conns.values().map(|c| c.seen).collect();
+            seen.sort_unstable();
+            let cut = seen.get(seen.len() / 2).copied().unwrap_or(0);
+            conns.retain(|_, c| c.seen >= cut);
+        }
+        let seq = &self.conn_seq;
+        let c = conns.entry(addr).or_insert_with(|| Conn {
+            seen: seq.fetch_add(1, Ordering::Relaxed),
+            ..Conn::default()
+        });
+        f(c)
+    }
+
+    /// Notes that `client` starts an intercepted handshake for `host`.
+    fn handshake_started(&self, host: &str, client: SocketAddr) {
+        let mut pending = lock(&self.pending);
+        // Handshakes whose end was never reported (none, by construction) must not
+        // accumulate: past the bound, forget them all.
+        if self.pending_count.fetch_add(1, Ordering::Relaxed) as usize >= MAX_CONNECTIONS {
+            pending.clear();
+            self.pending_count.store(1, Ordering::Relaxed);
+        }
+        pending
+            .entry(host.to_string())
+            .or_default()
+            .push_back(client);
+    }
+
+    /// True when `host:port` is (very likely) this proxy itself: a loopback or
+    /// unspecified address, or `localhost`, on the listening port.
+    fn is_self(&self, host: &str, port: Option<u16>) -> bool {
+        let Some(listen) = self.settings.listen_port else {
+            return false;
+        };
+        if port != Some(listen) {
+            return false;
+        }
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+    }
+
+    fn is_pinned(&self, host: &str) -> bool {
+        lock(&self.pinned).contains(host)
+    }
+
+    fn ignored(&self, host: &str) -> bool {
+        self.settings.ignore_hosts.iter().any(|r| r.is_match(host))
+    }
+
+    /// Next exchange number and its id (`x-` + 16 hex digits of SHA-256 of run and number).
+    fn next_id(&self) -> (u64, String) {
+        use sha2::Digest;
+        let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let h = sha2::Sha256::digest(format!("proxy\0{}\0{n}", self.session).as_bytes());
+        (n, format!("x-{}", crate::store::record::hex(&h[..8])))
+    }
+
+    /// The outcome of an intercepted handshake (from [`ca::Minter`]'s watch).
+    pub fn handshake_outcome(&self, o: ca::HandshakeOutcome) {
+        // Which client it was: handshakes are matched to clients per host in the order
+        // they started (exact for one client per host; for several clients of one
+        // host at once the attribution of a failure may swap between them).
+        let client = {
+            let mut pending = lock(&self.pending);
+            let found = pending.get_mut(&o.host).and_then(|q| q.pop_front());
+            if found.is_some() {
+                self.pending_count.fetch_sub(1, Ordering::Relaxed);
+            }
+            if pending.get(&o.host).is_some_and(|q| q.is_empty()) {
+                pending.remove(&o.host);
+            }
+            found
+        };
+        if o.completed || o.host == MAGIC_HOST {
+            return;
+        }
+        {
+            let mut pinned = lock(&self.pinned);
+            if pinned.len() >= MAX_PINNED || !pinned.insert(o.host.clone()) {
+                return;
+            }
+        }
+        self.counters.pinned_hosts.fetch_add(1, Ordering::Relaxed);
+        let device = client.map(|a| self.device_of(a, None));
+        let (n, id) = self.next_id();
+        let mut x = Exchange::new(
+            id,
+            crate::exchange::SourceKind::Proxy,
+            crate::timestamp::Timestamp::now(),
+        );
+        x.evidence.locator = format!("proxy {} record {n}", self.session);
+        x.client = client.map(|a| a.to_string());
+        x.device = device;
+        x.host = o.host.clone();
+        x.scheme = "https".into();
+        x.method = "CONNECT".into();
+        x.path = String::new();
+        x.metadata_only = true;
+        x.tls = Some(crate::exchange::TlsInfo {
+            version: None,
+            sni: Some(o.host.clone()),
+            decrypted: false,
+            decrypt_error: Some("the client refused our certificate (pinned)".into()),
+        });
+        x.anomalies.push(crate::exchange::Anomaly::new(
+            "tls-rejected-by-client",
+            "the client abandoned the TLS handshake after our certificate (pinning, or CA not installed); the host is tunnelled from now on",
+        ));
+        self.counters.exchanges.fetch_add(1, Ordering::Relaxed);
+        self.emit(Event::Exchange(Box::new(x)));
+        self.emit(Event::Notice(format!(
+            "{}: the client rejected our certificate (pinned app, or the CA is not installed); tunnelling it untouched from now on",
+            o.host
+        )));
+    }
+
+    /// The device of a client: by proxy user name, else address, else what its
+    /// connection said before, else `--device`, else `unknown`.
+    fn device_of(&self, addr: SocketAddr, user: Option<&str>) -> String {
+        if let Some(d) = user.and_then(|u| self.users.get(u)) {
+            return d.clone();
+        }
+        if let Some(d) = self.devices.resolve(addr.ip(), None) {
+            return d.to_string();
+        }
+        if let Some(d) = lock(&self.conns).get(&addr).and_then(|c| c.device.clone()) {
+            return d;
+        }
+        self.settings
+            .fallback_device
+            .clone()
+            .unwrap_or_else(|| "unknown".to_string())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section leaves the maps valid; a panic inside one cannot corrupt them.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

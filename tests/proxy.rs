@@ -1,0 +1,1124 @@
+//! `consentry proxy` driven by real clients (curl over HTTP/1.1 and HTTP/2, and a
+//! Rust client doing CONNECT + TLS itself) against local upstream servers on
+//! 127.0.0.1: an HTTPS one with a self-signed certificate (trusted through
+//! `--upstream-ca`) and a plain HTTP one. Only 127.0.0.1 is ever contacted.
+//! Identifiers are the synthetic ones of DESIGN.md's example case.
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hudsucker::hyper::body::Incoming;
+use hudsucker::hyper::service::service_fn;
+use hudsucker::hyper::{Request, Response};
+use hudsucker::hyper_util::rt::{TokioExecutor, TokioIo};
+use hudsucker::hyper_util::server::conn::auto;
+use sha2::Digest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const AD_ID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
+const BIG_RESPONSE: usize = 3_000_000;
+/// `--body-cap` of the tests: small, so a 200 kB upload exceeds it.
+const CAP: usize = 65_536;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_consentry")
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn big_body() -> Vec<u8> {
+    (0..BIG_RESPONSE).map(|i| (i % 251) as u8).collect()
+}
+
+type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> {
+    let uri = req.uri().clone();
+    if req.headers().contains_key("proxy-authorization") {
+        return Ok(Response::new(
+            Full::new(Bytes::from_static(b"LEAKED credentials\n")).boxed(),
+        ));
+    }
+    if uri.path() == "/stall" {
+        // One chunk, then nothing ever again: the response never completes.
+        use hudsucker::futures::StreamExt;
+        let chunks = hudsucker::futures::stream::iter([Ok::<_, Infallible>(
+            http_body::Frame::data(Bytes::from_static(b"first chunk\n")),
+        )])
+        .chain(hudsucker::futures::stream::pending());
+        return Ok(Response::new(BodyExt::boxed(
+            http_body_util::StreamBody::new(chunks),
+        )));
+    }
+    let body = match uri.path() {
+        "/big" => big_body(),
+        "/echo" => {
+            let got = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            format!(
+                "len={} sha={}\n",
+                got.len(),
+                hex(&sha2::Sha256::digest(&got))
+            )
+            .into_bytes()
+        }
+        // The path only: over HTTP/2 the server sees scheme and authority too.
+        _ => format!(
+            "hello {}\n",
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        )
+        .into_bytes(),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
+    r.headers_mut()
+        .insert("x-upstream", "consentry-test".parse().unwrap());
+    Ok(r)
+}
+
+/// Echoes every WebSocket message back.
+async fn ws_echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: S) {
+    use hudsucker::futures::{SinkExt, StreamExt};
+    let Ok(mut ws) = hudsucker::tokio_tungstenite::accept_async(s).await else {
+        return;
+    };
+    while let Some(Ok(m)) = ws.next().await {
+        if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+            break;
+        }
+    }
+}
+
+struct Upstreams {
+    https: SocketAddr,
+    http: SocketAddr,
+    /// WebSocket echo servers, plain and TLS.
+    ws: SocketAddr,
+    wss: SocketAddr,
+    ca_pem: PathBuf,
+    ca_der: Vec<u8>,
+}
+
+/// Starts both upstream servers on `rt`; the HTTPS certificate goes to `dir`.
+fn upstreams(rt: &tokio::runtime::Runtime, dir: &Path) -> Upstreams {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let cert = params.self_signed(&key).unwrap();
+    let ca_pem = dir.join("upstream.pem");
+    std::fs::write(&ca_pem, cert.pem()).unwrap();
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let (https, http) = rt.block_on(async {
+        let tls_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        (tls_l, plain_l)
+    });
+    let (https_addr, http_addr) = (https.local_addr().unwrap(), http.local_addr().unwrap());
+    let (ws, wss) = rt.block_on(async {
+        (
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        )
+    });
+    let (ws_addr, wss_addr) = (ws.local_addr().unwrap(), wss.local_addr().unwrap());
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = ws.accept().await else {
+                continue;
+            };
+            tokio::spawn(ws_echo(tcp));
+        }
+    });
+    let ws_acceptor = acceptor.clone();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = wss.accept().await else {
+                continue;
+            };
+            let a = ws_acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(s) = a.accept(tcp).await {
+                    ws_echo(s).await;
+                }
+            });
+        }
+    });
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = https.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(s) = acceptor.accept(tcp).await {
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(s), service_fn(answer))
+                        .await;
+                }
+            });
+        }
+    });
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = http.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), service_fn(answer))
+                    .await;
+            });
+        }
+    });
+    Upstreams {
+        https: https_addr,
+        http: http_addr,
+        ws: ws_addr,
+        wss: wss_addr,
+        ca_pem,
+        ca_der: cert.der().to_vec(),
+    }
+}
+
+fn case_file(dir: &Path, device_block: &str) -> PathBuf {
+    let p = dir.join("case.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"[case]
+id = "proxy-test"
+
+[app]
+name = "Example Shop"
+first_party = ["example-shop.com"]
+
+[[device]]
+id = "pixel7"
+{device_block}
+[device.identifiers]
+advertising_id = "{AD_ID}"
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// A running `consentry proxy` with its output collected.
+struct Proxy {
+    child: Child,
+    addr: SocketAddr,
+    control: Option<SocketAddr>,
+    dir: PathBuf,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Proxy {
+    /// A failing test must not leave its proxy running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn collect(r: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            into.lock().unwrap().push(line);
+        }
+    });
+}
+
+impl Proxy {
+    fn start(dir: &Path, case: &Path, extra: &[&str]) -> Proxy {
+        let mut child = Command::new(bin())
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--control",
+                "127.0.0.1:0",
+            ])
+            .arg("--case")
+            .arg(case)
+            .arg("--ca-dir")
+            .arg(dir.join("ca"))
+            .args(["--body-cap", &CAP.to_string()])
+            .args(extra)
+            .env_remove("CONSENTRY_CASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().unwrap(), stdout.clone());
+        collect(child.stderr.take().unwrap(), stderr.clone());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let lines = stderr.lock().unwrap().clone();
+            let find = |key: &str| {
+                lines.iter().find_map(|l| {
+                    l.split_once(key)
+                        .and_then(|(_, rest)| rest.split_whitespace().next())
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                })
+            };
+            if let Some(addr) = find("proxy listening on ") {
+                return Proxy {
+                    child,
+                    addr,
+                    control: find("control API on "),
+                    dir: dir.to_path_buf(),
+                    stdout,
+                    stderr,
+                };
+            }
+            if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+                panic!("proxy did not start: {lines:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn ca_pem(&self) -> PathBuf {
+        self.dir.join("ca").join("consentry-ca.pem")
+    }
+
+    fn jsonl(&self, name: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits until `pred` holds for the exchanges written so far.
+    fn wait_exchanges(&self, what: &str, pred: impl Fn(&[serde_json::Value]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !pred(&self.jsonl("proxy-exchanges.jsonl")) {
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}; exchanges: {:#?}; stderr: {:#?}",
+                    self.jsonl("proxy-exchanges.jsonl"),
+                    self.stderr.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Findings of the exchange whose path is `path`, once that exchange is written.
+    fn findings_for(&self, path: &str) -> Vec<serde_json::Value> {
+        self.wait_exchanges(path, |xs| xs.iter().any(|x| x["path"] == path));
+        let ids: Vec<serde_json::Value> = self
+            .jsonl("proxy-exchanges.jsonl")
+            .into_iter()
+            .filter(|x| x["path"] == path)
+            .map(|x| x["id"].clone())
+            .collect();
+        self.jsonl("proxy-findings.jsonl")
+            .into_iter()
+            .filter(|f| ids.contains(&f["exchange"]))
+            .collect()
+    }
+
+    /// SIGINT, then the exit status and the whole standard error.
+    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("proxy did not stop on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        (status, self.stderr.lock().unwrap().clone())
+    }
+}
+
+/// curl's stdout (the body) and the `-w` line, as bytes.
+fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--noproxy", ""])
+        .args(args)
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .output()
+        .expect("curl must be installed (apt-get install -y curl)");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn https_through_curl_is_byte_identical_and_findings_appear() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(
+        dir.path(),
+        &case,
+        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
+    );
+    let up_ca = up.ca_pem.to_str().unwrap().to_string();
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let proxy = p.url();
+    let base = format!("https://{}", up.https);
+
+    // Small response, HTTP/1.1 and HTTP/2 to the proxy, headers included (-i).
+    let url = format!("{base}/track?adid={AD_ID}");
+    let direct = curl(&["-i", "--http1.1", "--cacert", &up_ca, &url]);
+    let via_h1 = curl(&[
+        "-i",
+        "--http1.1",
+        "--proxy",
+        &proxy,
+        "--cacert",
+        &ours,
+        &url,
+    ]);
+    // Headers compared without `date`, and without the proxy's answer to CONNECT.
+    let strip_date = |b: &[u8]| {
+        let text = String::from_utf8_lossy(b).into_owned();
+        let text = match text.split_once("\r\n\r\n") {
+            Some((_, rest)) if rest.starts_with("HTTP/") => rest.to_string(),
+            _ => text,
+        };
+        text.lines()
+            .filter(|l| !l.to_ascii_lowercase().starts_with("date:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip_date(&via_h1), strip_date(&direct));
+    let url2 = format!("{base}/track2?adid={AD_ID}");
+    let via_h2 = curl(&[
+        "--http2",
+        "--proxy",
+        &proxy,
+        "--cacert",
+        &ours,
+        "-w",
+        "\n%{http_version}",
+        &url2,
+    ]);
+    let direct2 = curl(&[
+        "--http2",
+        "--cacert",
+        &up_ca,
+        "-w",
+        "\n%{http_version}",
+        &url2,
+    ]);
+    assert_eq!(via_h2, direct2);
+    assert!(
+        via_h2.ends_with(b"\n2"),
+        "{}",
+        String::from_utf8_lossy(&via_h2)
+    );
+
+    // A 3 MB response passes unchanged.
+    let big = curl(&["--proxy", &proxy, "--cacert", &ours, &format!("{base}/big")]);
+    assert_eq!(big.len(), BIG_RESPONSE);
+    assert!(big == big_body());
+
+    // A 200 kB upload (over the analysis cap) passes unchanged; the identifier in the
+    // query is still found and the exchange is marked truncated.
+    let upload = dir.path().join("upload.bin");
+    std::fs::write(&upload, vec![b'a'; 200_000]).unwrap();
+    let echo = format!("{base}/echo?adid={AD_ID}");
+    let data = format!("@{}", upload.display());
+    let via = curl(&[
+        "--proxy",
+        &proxy,
+        "--cacert",
+        &ours,
+        "--data-binary",
+        &data,
+        &echo,
+    ]);
+    let direct = curl(&["--cacert", &up_ca, "--data-binary", &data, &echo]);
+    assert_eq!(via, direct);
+    assert!(String::from_utf8_lossy(&via).starts_with("len=200000 "));
+
+    for path in [
+        format!("/track?adid={AD_ID}"),
+        format!("/track2?adid={AD_ID}"),
+        format!("/echo?adid={AD_ID}"),
+    ] {
+        let f = p.findings_for(&path);
+        assert_eq!(f.len(), 1, "{path}: {f:#?}");
+        assert_eq!(f[0]["rule"], "share-before-consent");
+        assert_eq!(f[0]["device"], "pixel7");
+        assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+        assert_eq!(f[0]["data"][0]["where"], "query:adid");
+    }
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let upload_x = xs.iter().find(|x| x["method"] == "POST").unwrap();
+    let kinds: Vec<&str> = upload_x["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["body-truncated"], "{upload_x:#}");
+    // The evidence digest covers the whole upload, not the analysed prefix.
+    assert_eq!(upload_x["digests"]["request_bytes"], 200_000);
+    assert_eq!(
+        upload_x["digests"]["request_sha256"],
+        hex(&sha2::Sha256::digest(vec![b'a'; 200_000]))
+    );
+    let big_x = xs.iter().find(|x| x["path"] == "/big").unwrap();
+    assert_eq!(big_x["digests"]["response_bytes"], BIG_RESPONSE);
+    assert_eq!(
+        big_x["digests"]["response_sha256"],
+        hex(&sha2::Sha256::digest(big_body()))
+    );
+    let h2 = xs
+        .iter()
+        .find(|x| x["path"] == format!("/track2?adid={AD_ID}"))
+        .unwrap();
+    assert_eq!(h2["http_version"], "HTTP/2");
+    assert_eq!(h2["tls"]["decrypted"], true);
+    // Completed exchanges carry no anomaly.
+    let small = xs.iter().find(|x| x["path"] == "/big").unwrap();
+    assert!(small.get("anomalies").is_none(), "{small:#}");
+
+    // The finding lines were printed live, without the identifier's value.
+    let out = p.stdout.lock().unwrap().clone();
+    assert!(
+        out.iter()
+            .filter(|l| l.contains("share-before-consent"))
+            .count()
+            >= 3,
+        "{out:#?}"
+    );
+    assert!(out.iter().all(|l| !l.contains(AD_ID)));
+    let (status, err) = p.stop();
+    assert!(status.success(), "{err:#?}");
+    assert!(
+        err.iter()
+            .any(|l| l.contains("exchanges,") && l.contains("findings")),
+        "{err:#?}"
+    );
+    drop(rt);
+}
+
+#[test]
+fn consent_marking_changes_the_verdict_of_later_requests() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(dir.path(), &case, &[]);
+    let proxy = p.url();
+    let get = |path: &str| {
+        curl(&["--proxy", &proxy, &format!("http://{}{path}", up.http)]);
+    };
+    get(&format!("/a?adid={AD_ID}"));
+    assert_eq!(
+        p.findings_for(&format!("/a?adid={AD_ID}"))[0]["rule"],
+        "share-before-consent"
+    );
+
+    // Granted through the magic URL: the next request is no violation.
+    let said = curl(&[
+        "--proxy",
+        &proxy,
+        "http://consentry.invalid/consent?decision=granted&purposes=advertising,analytics",
+    ]);
+    assert!(String::from_utf8_lossy(&said).starts_with("recorded: pixel7 granted"));
+    get(&format!("/b?adid={AD_ID}"));
+    assert_eq!(
+        p.findings_for(&format!("/b?adid={AD_ID}")),
+        Vec::<serde_json::Value>::new()
+    );
+
+    // Refused through `consentry consent` and the control API.
+    let out = Command::new(bin())
+        .args(["consent", "pixel7", "refused", "--control"])
+        .arg(p.control.unwrap().to_string())
+        .arg("--ca-dir")
+        .arg(dir.path().join("ca"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pixel7 refused all purposes"));
+    std::thread::sleep(Duration::from_millis(1_100)); // past the grace window
+    get(&format!("/c?adid={AD_ID}"));
+    let f = p.findings_for(&format!("/c?adid={AD_ID}"));
+    assert_eq!(f[0]["rule"], "share-after-refusal", "{f:#?}");
+    assert_eq!(f[0]["borderline"], false);
+    assert_eq!(p.jsonl("proxy-consent.jsonl").len(), 2);
+
+    // A wrong token is refused.
+    let bad = Command::new(bin())
+        .args([
+            "consent",
+            "pixel7",
+            "granted",
+            "--token",
+            "nope",
+            "--control",
+        ])
+        .arg(p.control.unwrap().to_string())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    // The page with the certificate is served by the proxy itself.
+    let page = curl(&["--proxy", &proxy, "http://consentry.invalid/"]);
+    assert!(String::from_utf8_lossy(&page).contains("network_security_config"));
+    let der = curl(&[
+        "--proxy",
+        &proxy,
+        "http://consentry.invalid/consentry-ca.crt",
+    ]);
+    let exported = Command::new(bin())
+        .args(["ca", "export", "--format", "der", "--ca-dir"])
+        .arg(dir.path().join("ca"))
+        .output()
+        .unwrap();
+    assert_eq!(der, exported.stdout);
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn upstream_failure_gives_502_with_a_readable_body() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(dir.path(), &case, &[]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = p.url();
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    for url in [format!("http://{closed}/x"), format!("https://{closed}/x")] {
+        let out = curl(&[
+            "--proxy",
+            &proxy,
+            "--cacert",
+            &ours,
+            "-w",
+            "\n%{http_code}",
+            &url,
+        ]);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.ends_with("\n502"), "{text}");
+        assert!(text.contains("could not reach 127.0.0.1"), "{text}");
+    }
+    // A request addressed to the proxy itself is answered, never forwarded (a loop).
+    let own = format!("http://{}/loop", p.addr);
+    let out = curl(&[
+        "--proxy",
+        &proxy,
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        &own,
+    ]);
+    assert_eq!(out, b"508");
+    // Without --upstream-ca the self-signed upstream is not trusted: 502 too.
+    let out = curl(&[
+        "--proxy",
+        &proxy,
+        "--cacert",
+        &ours,
+        "-w",
+        "\n%{http_code}",
+        &format!("https://{}/x", up.https),
+    ]);
+    assert!(String::from_utf8_lossy(&out).ends_with("\n502"));
+    let (status, err) = p.stop();
+    assert!(status.success());
+    assert!(
+        err.iter().any(|l| l.contains("upstream 127.0.0.1 failed")),
+        "{err:#?}"
+    );
+}
+
+/// CONNECT, then TLS trusting only `root`; the response to `GET path`, or the TLS error.
+async fn rust_client(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    root: &[u8],
+    path: &str,
+) -> Result<Vec<u8>, String> {
+    let mut tcp = TcpStream::connect(proxy).await.unwrap();
+    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        tcp.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.to_vec().into()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut all = Vec::new();
+    let _ = tls.read_to_end(&mut all).await;
+    Ok(all)
+}
+
+fn body_of(response: &[u8]) -> Vec<u8> {
+    let at = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    response[at + 4..].to_vec()
+}
+
+#[test]
+fn rust_client_and_pinned_client() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(
+        dir.path(),
+        &case,
+        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
+    );
+    let exported = Command::new(bin())
+        .args(["ca", "export", "--format", "der", "--ca-dir"])
+        .arg(dir.path().join("ca"))
+        .output()
+        .unwrap();
+    assert!(exported.status.success());
+    let path = format!("/rust?adid={AD_ID}");
+    // Through the proxy, trusting its CA: the leaf names the bare IP (IP SAN).
+    let via = rt
+        .block_on(rust_client(p.addr, up.https, &exported.stdout, &path))
+        .unwrap();
+    assert_eq!(body_of(&via), format!("hello {path}\n").as_bytes());
+    assert_eq!(p.findings_for(&path)[0]["rule"], "share-before-consent");
+
+    // A pinned client trusts only the real server's certificate: it aborts the
+    // handshake, the proxy records one metadata-only exchange, then tunnels the host.
+    let pinned = rt.block_on(rust_client(p.addr, up.https, &up.ca_der, "/pinned"));
+    assert!(pinned.is_err(), "our certificate must be rejected");
+    p.wait_exchanges("the pinned host's exchange", |xs| {
+        xs.iter().any(|x| x["metadata_only"] == true)
+    });
+    let meta: Vec<_> = p
+        .jsonl("proxy-exchanges.jsonl")
+        .into_iter()
+        .filter(|x| x["metadata_only"] == true)
+        .collect();
+    assert_eq!(meta.len(), 1);
+    assert_eq!(meta[0]["host"], "127.0.0.1");
+    assert_eq!(meta[0]["anomalies"][0]["kind"], "tls-rejected-by-client");
+    let tunnelled = rt
+        .block_on(rust_client(p.addr, up.https, &up.ca_der, "/pinned2"))
+        .expect("the second connection is tunnelled to the real server");
+    assert_eq!(body_of(&tunnelled), b"hello /pinned2\n");
+    let (status, err) = p.stop();
+    assert!(status.success());
+    assert!(
+        err.iter().any(|l| l.contains("rejected our certificate")),
+        "{err:#?}"
+    );
+}
+
+#[test]
+fn authentication_is_required_off_loopback_and_names_the_device() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"proxy_user = "pixel7""#);
+    // Off loopback without --proxy-auth: refused before listening.
+    let out = Command::new(bin())
+        .args([
+            "proxy",
+            "--listen",
+            "0.0.0.0:0",
+            "--control",
+            "off",
+            "--case",
+        ])
+        .arg(&case)
+        .arg("--ca-dir")
+        .arg(dir.path().join("ca"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--proxy-auth"));
+
+    let p = Proxy::start(dir.path(), &case, &["--proxy-auth", "lab:s3cret"]);
+    let proxy = p.url();
+    let url = format!("http://{}/auth?adid={AD_ID}", up.http);
+    let denied = curl(&[
+        "--proxy",
+        &proxy,
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        &url,
+    ]);
+    assert_eq!(denied, b"407");
+    let wrong = curl(&[
+        "--proxy",
+        &proxy,
+        "--proxy-user",
+        "pixel7:nope",
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        &url,
+    ]);
+    assert_eq!(wrong, b"407");
+    // The device's proxy_user with the shared password: served, attributed, and the
+    // credentials are not forwarded upstream (the echo shows the request URI only).
+    let ok = curl(&["--proxy", &proxy, "--proxy-user", "pixel7:s3cret", &url]);
+    assert!(String::from_utf8_lossy(&ok).starts_with("hello"));
+    let f = p.findings_for(&format!("/auth?adid={AD_ID}"));
+    assert_eq!(f[0]["device"], "pixel7");
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    assert_eq!(xs.len(), 1, "refused requests are not exchanges: {xs:#?}");
+    let (status, _) = p.stop();
+    assert!(status.success());
+
+    // --allow-case-addresses: a device address gets in without credentials, any
+    // other address is refused.
+    for (addresses, expect) in [
+        (r#"["127.0.0.1"]"#, &b"200"[..]),
+        (r#"["10.9.9.9"]"#, b"407"),
+    ] {
+        let case = case_file(dir.path(), &format!("addresses = {addresses}"));
+        let p = Proxy::start(dir.path(), &case, &["--allow-case-addresses"]);
+        let got = curl(&[
+            "--proxy",
+            &p.url(),
+            "-w",
+            "%{http_code}",
+            "-o",
+            "/dev/null",
+            &url,
+        ]);
+        assert_eq!(got, expect, "{addresses}");
+        p.stop();
+    }
+}
+
+#[test]
+fn case_directory_store_and_ignored_hosts() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let template = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let case_dir = dir.path().join("case");
+    let init = Command::new(bin())
+        .arg("init")
+        .arg(&case_dir)
+        .arg("--from-case")
+        .arg(&template)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let p = Proxy::start(
+        dir.path(),
+        &case_dir.join("consentry.toml"),
+        &[
+            "--upstream-ca",
+            up.ca_pem.to_str().unwrap(),
+            "--ignore-host",
+            r"^127\.0\.0\.1$",
+        ],
+    );
+    // Ignored: tunnelled to the real server (its own certificate verifies), not recorded.
+    let tunnelled = rt
+        .block_on(rust_client(p.addr, up.https, &up.ca_der, "/ignored"))
+        .expect("an ignored host is tunnelled");
+    assert_eq!(body_of(&tunnelled), b"hello /ignored\n");
+    // Plain HTTP is still recorded, into the store.
+    curl(&[
+        "--proxy",
+        &p.url(),
+        &format!("http://{}/stored?adid={AD_ID}", up.http),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !p
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("share-before-consent"))
+    {
+        assert!(Instant::now() < deadline, "no finding printed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _) = p.stop();
+    assert!(status.success());
+    let run = |args: &[&str]| {
+        let o = Command::new(bin())
+            .arg("-C")
+            .arg(&case_dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let exchanges = run(&["exchanges"]);
+    assert!(exchanges.contains("/stored?adid="), "{exchanges}");
+    assert!(!exchanges.contains("/ignored"), "{exchanges}");
+    assert!(run(&["findings"]).contains("share-before-consent"));
+    assert!(run(&["verify"]).starts_with("OK"));
+}
+
+#[test]
+fn client_going_away_mid_body_is_recorded_once_and_the_proxy_keeps_serving() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(dir.path(), &case, &[]);
+    // Reads the head and the first chunk of a response that never ends, then closes
+    // the connection.
+    rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        let req = format!(
+            "GET http://{}/stall HTTP/1.1\r\nHost: {}\r\n\r\n",
+            up.http, up.http
+        );
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = tcp.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+    });
+    p.wait_exchanges("the abandoned exchange", |xs| {
+        xs.iter().any(|x| x["path"] == "/stall")
+    });
+    // Malformed requests and 200 sequential connections do not stop it.
+    rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        tcp.write_all(b"\x16\x03\x01garbage\r\n\r\n").await.unwrap();
+        let mut sink = Vec::new();
+        let _ = tcp.read_to_end(&mut sink).await;
+    });
+    for i in 0..200 {
+        rt.block_on(async {
+            let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+            let req = format!(
+                "GET http://{}/n{i} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                up.http, up.http
+            );
+            tcp.write_all(req.as_bytes()).await.unwrap();
+            let mut all = Vec::new();
+            tcp.read_to_end(&mut all).await.unwrap();
+            assert!(all.ends_with(format!("hello /n{i}\n").as_bytes()));
+        });
+    }
+    p.wait_exchanges("all 201 exchanges", |xs| xs.len() == 201);
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let big: Vec<_> = xs.iter().filter(|x| x["path"] == "/stall").collect();
+    assert_eq!(big.len(), 1, "recorded exactly once");
+    assert_eq!(
+        big[0]["anomalies"][0]["kind"], "response-incomplete",
+        "{:#}",
+        big[0]
+    );
+    let mut ids: Vec<_> = xs
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 201, "exchange ids are unique");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// CONNECT through the proxy, then (for wss, trusting `root`) a WebSocket to `target`:
+/// sends `text`, returns the echo.
+async fn ws_client(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    tls_root: Option<&[u8]>,
+    text: &str,
+) -> String {
+    use hudsucker::futures::{SinkExt, StreamExt};
+    use hudsucker::tokio_tungstenite::tungstenite::Message;
+    let mut tcp = TcpStream::connect(proxy).await.unwrap();
+    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        tcp.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    let echo = match tls_root {
+        None => {
+            let url = format!("ws://{target}/socket?app=1");
+            let (mut ws, _) = hudsucker::tokio_tungstenite::client_async(url, tcp)
+                .await
+                .unwrap();
+            ws.send(Message::text(text)).await.unwrap();
+            ws.next().await.unwrap().unwrap()
+        }
+        Some(root) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(root.to_vec().into()).unwrap();
+            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            let url = format!("wss://{target}/socket?app=1");
+            let (mut ws, _) = hudsucker::tokio_tungstenite::client_async(url, tls)
+                .await
+                .unwrap();
+            ws.send(Message::text(text)).await.unwrap();
+            ws.next().await.unwrap().unwrap()
+        }
+    };
+    echo.into_text().unwrap().to_string()
+}
+
+#[test]
+fn websocket_messages_pass_and_are_analysed() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(
+        dir.path(),
+        &case,
+        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
+    );
+    let exported = Command::new(bin())
+        .args(["ca", "export", "--format", "der", "--ca-dir"])
+        .arg(dir.path().join("ca"))
+        .output()
+        .unwrap();
+    let ws_text = format!("{{\"event\":\"open\",\"gaid\":\"{AD_ID}\"}}");
+    let echo = rt.block_on(ws_client(p.addr, up.ws, None, &ws_text));
+    assert_eq!(echo, ws_text);
+    let wss_text = format!("{{\"event\":\"tls\",\"gaid\":\"{AD_ID}\"}}");
+    let echo = rt.block_on(ws_client(p.addr, up.wss, Some(&exported.stdout), &wss_text));
+    assert_eq!(echo, wss_text, "wss through the proxy (hudsucker #133)");
+    p.wait_exchanges("two WebSocket messages", |xs| {
+        xs.iter().filter(|x| x["method"] == "WS").count() == 2
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let ws: Vec<_> = xs.iter().filter(|x| x["method"] == "WS").collect();
+    let schemes: Vec<&str> = ws.iter().map(|x| x["scheme"].as_str().unwrap()).collect();
+    assert!(
+        schemes.contains(&"ws") && schemes.contains(&"wss"),
+        "{ws:#?}"
+    );
+    for x in &ws {
+        let f: Vec<_> = p
+            .jsonl("proxy-findings.jsonl")
+            .into_iter()
+            .filter(|f| f["exchange"] == x["id"])
+            .collect();
+        assert_eq!(f.len(), 1, "{x:#}");
+        assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+    }
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
