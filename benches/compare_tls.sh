@@ -19,9 +19,9 @@
 #   tshark-2       the same with -2 (two passes, as needed for some reassembly)
 # Prints a markdown table: wall s, CPU s (user+sys), MB/s wall, MB/s per CPU-second,
 # peak RSS MB, and the HTTP requests each tool read (consentry: exchanges of decrypted
-# connections; tshark: http.request or http2.headers.method frames, counted in a
-# separate untimed run with that filter). MB = 10^6 bytes. A missing or failing tool
-# prints n/a.
+# connections; tshark: lines with an HTTP/1 URI plus POST method values among the
+# HTTP/2 header values of its output -- the generator's requests are all POSTs).
+# MB = 10^6 bytes. A missing or failing tool prints n/a.
 set -u
 
 if [ $# -ne 3 ]; then
@@ -84,7 +84,9 @@ print("%d requests, %d/%d TLS decrypted" % (s["exchanges"] - s["metadata_only"],
 }
 
 want cat && run cat "echo -" -- cat "$FILE"
-if "$CONSENTRY" --version >/dev/null 2>&1; then
+if ! want consentry-j1 && ! want consentry; then
+    :
+elif "$CONSENTRY" --version >/dev/null 2>&1; then
     want consentry-j1 && run consentry-j1 "consentry_count '$WORK/consentry-j1.out'" -- \
         "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" -j 1 --format json "$FILE"
     want consentry && run consentry "consentry_count '$WORK/consentry.out'" -- \
@@ -94,17 +96,18 @@ else
 fi
 if command -v tshark >/dev/null; then
     TV=$(tshark --version 2>/dev/null | sed -n '1s/.* \([0-9][0-9.]*\).*/\1/p')
-    # The requests tshark reads, counted apart from the timed runs.
+    # The requests tshark read, from its own output: a line with a URI is an HTTP/1
+    # request; in HTTP/2 header values, the method values (every request here is a
+    # POST; the generator's responses carry none).
     tshark_count() {
-        tshark -n "$@" -r "$FILE" -o "tls.keylog_file:$KEYLOG" \
-            -Y 'http.request or http2.headers.method' -T fields -e frame.number \
-            -e http.request.method -e http2.headers.method |
-            awk -F'\t' '{ n += ($2 != "") + split($3, m, ",") } END { print n " requests" }'
+        awk -F'\t' '$1 != "" { n++ }
+            { k = split($2, v, ","); for (i = 1; i <= k; i++) n += v[i] == "POST" }
+            END { print n " requests" }' "$1"
     }
-    want tshark && run "tshark ${TV:-?}" "tshark_count" -- \
+    want tshark && run "tshark ${TV:-?}" "tshark_count '$WORK/tshark ${TV:-?}.out'" -- \
         tshark -n -r "$FILE" -o "tls.keylog_file:$KEYLOG" -Y 'http or http2' \
         -T fields -e http.request.uri -e http2.header.value
-    want tshark-2 && run "tshark ${TV:-?} -2" "tshark_count -2" -- \
+    want tshark-2 && run "tshark ${TV:-?} -2" "tshark_count '$WORK/tshark ${TV:-?} -2.out'" -- \
         tshark -n -2 -r "$FILE" -o "tls.keylog_file:$KEYLOG" -Y 'http or http2' \
         -T fields -e http.request.uri -e http2.header.value
 fi
