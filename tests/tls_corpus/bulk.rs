@@ -28,6 +28,9 @@ const HOSTS: [&str; 5] = [
     "t.appsflyer.com",
 ];
 
+/// Configurations shared by the connections of one (suite slot, HTTP/2) key.
+type Configs = Vec<((usize, bool), Arc<ClientConfig>, Arc<ServerConfig>)>;
+
 /// What [`write_bulk`] wrote.
 #[derive(Debug, Default)]
 pub struct BulkSummary {
@@ -180,7 +183,7 @@ pub fn write_bulk(target_bytes: u64, pcap: &mut impl Write) -> io::Result<(Strin
     let key_der = certified.signing_key.serialize_der();
     let keylog = Arc::new(Collect::default());
     // (suite index, h2) -> configurations, so later connections resume.
-    let mut configs: Vec<((usize, bool), Arc<ClientConfig>, Arc<ServerConfig>)> = Vec::new();
+    let mut configs: Configs = Vec::new();
     let mut rng = Rng(0x5eed_2026_1128);
     let mut sum = BulkSummary::default();
     write_pcap_header(pcap)?;
