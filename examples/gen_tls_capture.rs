@@ -6,6 +6,11 @@
 //! `cargo run --example gen_tls_capture [DIR]` (default `captures/tls`). Each run
 //! gives new randoms and keys; regenerate the golden findings afterwards with
 //! `CONSENTRY_BLESS=1 cargo test --test pcap_tls`.
+//!
+//! `cargo run --example gen_tls_capture -- --size 600M --out DIR` writes instead the
+//! benchmark capture of issue 7 (`tests/tls_corpus/bulk.rs`): `DIR/bulk.pcap` of at
+//! least that size (suffix K, M or G: powers of 1000), `DIR/bulk.keylog` and
+//! `DIR/consentry.toml`. Put it in /tmp; never commit it.
 
 #[path = "../tests/tls_corpus/mod.rs"]
 mod tls_corpus;
@@ -47,7 +52,50 @@ grace_ms = 1000
 frequency_per_minute = 30
 "#;
 
+/// `600M` → 600 000 000.
+fn parse_size(s: &str) -> Option<u64> {
+    let (digits, unit) = match s.as_bytes().last()? {
+        b'K' | b'k' => (&s[..s.len() - 1], 1_000),
+        b'M' | b'm' => (&s[..s.len() - 1], 1_000_000),
+        b'G' | b'g' => (&s[..s.len() - 1], 1_000_000_000),
+        _ => (s, 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+fn bulk(size: &str, dir: PathBuf) -> std::io::Result<()> {
+    let size = parse_size(size).ok_or_else(|| std::io::Error::other("bad --size"))?;
+    std::fs::create_dir_all(&dir)?;
+    let file = std::fs::File::create(dir.join("bulk.pcap"))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let (keylog, sum) = tls_corpus::bulk::write_bulk(size, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    std::fs::write(dir.join("bulk.keylog"), keylog)?;
+    std::fs::write(dir.join("consentry.toml"), CASE)?;
+    println!(
+        "{}: {} bytes, {} packets, {} connections, {} requests ({} with identifiers)",
+        dir.join("bulk.pcap").display(),
+        sum.bytes,
+        sum.packets,
+        sum.connections,
+        sum.requests,
+        sum.with_identifiers
+    );
+    Ok(())
+}
+
 fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--size") {
+        let size = args.get(i + 1).cloned().unwrap_or_default();
+        let out = args
+            .iter()
+            .position(|a| a == "--out")
+            .and_then(|j| args.get(j + 1))
+            .cloned()
+            .unwrap_or_else(|| "/tmp/consentry-bulk".into());
+        return bulk(&size, PathBuf::from(out));
+    }
     let dir = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -21,6 +21,8 @@
 
 #![allow(dead_code)]
 
+pub mod bulk;
+
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
