@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod init;
 pub mod input;
 pub mod keylog;
+pub mod live_store;
 pub mod pipeline;
 pub mod proxy;
 pub mod prune;
