@@ -56,7 +56,12 @@ impl LiveStore {
             store: Box::new(store),
             dir: dir.root,
             source,
-            session: crate::timestamp::Timestamp::now().to_string(),
+            // The process id too: two processes may start in the same microsecond.
+            session: format!(
+                "{}-{}",
+                crate::timestamp::Timestamp::now(),
+                std::process::id()
+            ),
             consents: 0,
         })
     }

@@ -140,7 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "live")]
         Command::Tap(args) => tap::run(args),
         Command::Proxy(args) => proxy::run(args),
-        Command::Consent(args) => consent::run(args),
+        Command::Consent(args) => consent::run(args, dir),
         Command::Ca(CaCommand::Export(args)) => ca::export(args),
     }
 }
