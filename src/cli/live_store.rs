@@ -145,3 +145,47 @@ impl LiveStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::Decision;
+    use crate::timestamp::Timestamp;
+
+    fn event(device: &str) -> ConsentEvent {
+        ConsentEvent::manual(&crate::case::ManualConsent {
+            device: device.to_string(),
+            at: Timestamp::from_micros(1_000_000),
+            decision: Decision::Refused,
+            purposes: Vec::new(),
+            note: None,
+        })
+    }
+
+    #[test]
+    fn only_a_case_directory_has_a_live_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let loose = tmp.path().join("consentry.toml");
+        std::fs::write(&loose, "").unwrap();
+        assert!(LiveStore::open_beside(&loose, "tap").unwrap().is_none());
+        let dir = CaseDir::init(&tmp.path().join("case"), None).unwrap();
+        let found = LiveStore::open_beside(&dir.case_file(), "tap").unwrap();
+        assert!(found.is_some());
+    }
+
+    #[test]
+    fn consents_of_one_run_get_distinct_keys_and_survive_a_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CaseDir::init(&tmp.path().join("case"), None).unwrap();
+        let mut s = LiveStore::open(dir.clone(), "tap").unwrap();
+        s.begin(None, "S", "on lo").unwrap();
+        s.consent(&event("a")).unwrap();
+        s.consent(&event("a")).unwrap();
+        s.commit().unwrap();
+        drop(s);
+        let store = dir.open_store().unwrap();
+        assert!(store.has_consent("tap:S:1").unwrap());
+        assert!(store.has_consent("tap:S:2").unwrap());
+        assert!(!store.has_consent("tap:S:3").unwrap());
+    }
+}
