@@ -11,7 +11,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -193,4 +193,110 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
         has_finding(&analysed),
         "the ring file does not give the finding: {analysed}"
     );
+}
+
+/// Starts `consentry tap` on `lo` for `port` with `extra` arguments; `None` when live
+/// capture is unavailable and `CONSENTRY_SKIP_LIVE` says to skip.
+fn start_tap(port: u16, case: &Path, extra: &[&std::ffi::OsStr]) -> Option<Child> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["tap", "--interface", "lo", "--bpf"])
+        .arg(format!("tcp port {port}"))
+        .arg("--case")
+        .arg(case)
+        .args(["--format", "jsonl", "--duration", "30"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start consentry tap");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("capturing on") {
+                let _ = tx.send(Ok(()));
+            }
+            lines.push(line);
+        }
+        let _ = tx.send(Err(lines.join("\n")));
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Ok(())) => Some(child),
+        Ok(Err(stderr)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
+                eprintln!("skipped: live capture unavailable: {stderr}");
+                return None;
+            }
+            panic!("consentry tap did not start (capturing needs CAP_NET_RAW / root; set CONSENTRY_SKIP_LIVE=1 to skip): {stderr}");
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("consentry tap did not report that it is capturing within 20 s");
+        }
+    }
+}
+
+#[test]
+fn tap_into_a_case_directory_stores_the_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = case_file(dir.path());
+    let root = dir.path().join("case");
+    let init = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .arg("init")
+        .arg(&root)
+        .arg("--from-case")
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "init: {init:?}");
+    let case = root.join("consentry.toml");
+    assert!(case.is_file());
+    let port = serve();
+    let Some(mut child) = start_tap(port, &case, &["--no-ring".as_ref()]) else {
+        return;
+    };
+    let body = format!(r#"{{"device":{{"ifa":"{AD_ID}"}},"pad":"xxxxxxxxxxxxxxxxxxxxxxxx"}}"#);
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        client,
+        "POST /v1/events HTTP/1.1\r\nHost: graph.facebook.com\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    client.read_to_end(&mut response).unwrap();
+    drop(client);
+    thread::sleep(Duration::from_millis(800));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "tap exited with {status}");
+
+    let findings = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .arg("-C")
+        .arg(&root)
+        .args(["findings", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    let findings = String::from_utf8_lossy(&findings.stdout);
+    assert!(
+        findings.lines().any(|l| l.contains("share-before-consent")
+            && l.contains("graph.facebook.com")
+            && l.contains("loopback-phone")),
+        "the stored findings lack the tap's: {findings}"
+    );
+    let verify = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .arg("-C")
+        .arg(&root)
+        .arg("verify")
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "verify failed: {verify:?}");
 }

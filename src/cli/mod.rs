@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod init;
 pub mod input;
 pub mod keylog;
+pub mod live_store;
 pub mod pipeline;
 pub mod proxy;
 pub mod prune;
@@ -139,7 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "live")]
         Command::Tap(args) => tap::run(args),
         Command::Proxy(args) => proxy::run(args),
-        Command::Consent(args) => consent::run(args),
+        Command::Consent(args) => consent::run(args, dir),
         Command::Ca(CaCommand::Export(args)) => ca::export(args),
     }
 }

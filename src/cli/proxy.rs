@@ -19,14 +19,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::live_store::LiveStore;
 use crate::case::{self, Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
 use crate::proxy::{self, ca, upstream, Event, Settings, Shared};
 use crate::rules::{Analyzer, Finding, Options, Severity};
-use crate::store::db::Side;
-use crate::store::record::{AnnotationBody, ExchangeBody, Kind};
-use crate::store::{CaseDir, Store};
 
 /// `eprintln!` that cannot panic: a proxy whose terminal went away (closed stderr
 /// pipe) must still stop cleanly on a signal and keep recording.
@@ -41,9 +39,6 @@ macro_rules! note {
 pub const DRAIN: Duration = Duration::from_secs(5);
 /// Interval of the counters line on standard error.
 const COUNTERS_EVERY: Duration = Duration::from_secs(60);
-/// The `ingest` of stored rows that come from no file (what `verify` expects of an
-/// exchange without `file_sha256`); exchange ids are unique per proxy run.
-const LIVE_INGEST: i64 = -1;
 /// Name of the control token file in the CA directory.
 pub const TOKEN_FILE: &str = "control-token";
 
@@ -526,14 +521,7 @@ fn painted(f: &Finding, colour: bool) -> String {
 
 /// Where results go: the case store, or JSON lines files beside the case file.
 enum Output {
-    Store {
-        store: Box<Store>,
-        dir: PathBuf,
-        /// `seq` of this run's annotation record.
-        run: i64,
-        session: String,
-        consents: u64,
-    },
+    Store(Box<LiveStore>),
     Files {
         dir: PathBuf,
         exchanges: BufWriter<File>,
@@ -565,16 +553,8 @@ impl Output {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        if parent.join(".consentry").join("store.db").is_file() {
-            let dir = CaseDir { root: parent };
-            let store = dir.open_store()?;
-            return Ok(Output::Store {
-                store: Box::new(store),
-                dir: dir.root,
-                run: 0,
-                session: String::new(),
-                consents: 0,
-            });
+        if let Some(store) = LiveStore::open_beside(case_file, "proxy")? {
+            return Ok(Output::Store(Box::new(store)));
         }
         Ok(Output::Files {
             exchanges: append_file(&parent.join("proxy-exchanges.jsonl"))?,
@@ -586,7 +566,7 @@ impl Output {
 
     fn describe(&self) -> String {
         match self {
-            Output::Store { dir, .. } => format!("recording into the case store of {}", dir.display()),
+            Output::Store(s) => format!("recording into the case store of {}", s.dir.display()),
             Output::Files { dir, .. } => format!(
                 "recording into proxy-exchanges.jsonl, proxy-findings.jsonl, proxy-consent.jsonl in {}",
                 dir.display()
@@ -595,24 +575,8 @@ impl Output {
     }
 
     fn begin(&mut self, case: &Case, session: &str, listen: SocketAddr) -> anyhow::Result<()> {
-        if let Output::Store {
-            store,
-            run,
-            session: s,
-            ..
-        } = self
-        {
-            // The case file's own decisions, as `ingest` stores them (once).
-            super::ingest::store_case_consent(store, case)?;
-            *s = session.to_string();
-            *run = store.append(
-                Kind::Annotation,
-                &AnnotationBody {
-                    text: format!("consentry proxy run {session} started on {listen}"),
-                },
-                Side::None,
-            )?;
-            store.commit()?;
+        if let Output::Store(store) = self {
+            store.begin(Some(case), session, &format!("on {listen}"))?;
         }
         Ok(())
     }
@@ -624,52 +588,7 @@ impl Output {
         wire: &[ConsentEvent],
     ) -> anyhow::Result<()> {
         match self {
-            Output::Store {
-                store,
-                session,
-                consents,
-                ..
-            } => {
-                let body = ExchangeBody::of(x);
-                store.append(
-                    Kind::Exchange,
-                    &body,
-                    Side::Exchange {
-                        ingest: LIVE_INGEST,
-                        id: &body.id,
-                        at: body.at,
-                        device: body.device.as_deref(),
-                        host: &body.host,
-                    },
-                )?;
-                for f in findings {
-                    store.append(
-                        Kind::Finding,
-                        f,
-                        Side::Finding {
-                            ingest: LIVE_INGEST,
-                            id: &f.id,
-                            at: f.at,
-                            device: &f.device,
-                            rule: f.rule.as_str(),
-                            host: &f.destination.host,
-                        },
-                    )?;
-                }
-                for e in wire {
-                    *consents += 1;
-                    let key = format!("proxy:{session}:{consents}");
-                    store.append(
-                        Kind::Consent,
-                        e,
-                        Side::Consent {
-                            key: &key,
-                            at: e.at,
-                            device: &e.device,
-                        },
-                    )?;
-                }
-            }
+            Output::Store(store) => store.exchange(x, findings, wire)?,
             Output::Files {
                 exchanges,
                 findings: fw,
@@ -690,24 +609,7 @@ impl Output {
 
     fn consent(&mut self, e: &ConsentEvent) -> anyhow::Result<()> {
         match self {
-            Output::Store {
-                store,
-                session,
-                consents,
-                ..
-            } => {
-                *consents += 1;
-                let key = format!("proxy:{session}:{consents}");
-                store.append(
-                    Kind::Consent,
-                    e,
-                    Side::Consent {
-                        key: &key,
-                        at: e.at,
-                        device: &e.device,
-                    },
-                )?;
-            }
+            Output::Store(store) => store.consent(e)?,
             Output::Files { consent, .. } => jsonl(consent, e)?,
         }
         Ok(())
@@ -715,7 +617,7 @@ impl Output {
 
     fn flush(&mut self) -> anyhow::Result<()> {
         match self {
-            Output::Store { store, .. } => store.commit()?,
+            Output::Store(store) => store.commit()?,
             Output::Files {
                 exchanges,
                 findings,

@@ -1,7 +1,11 @@
 //! `consentry tap --interface IF --case FILE`: live capture (feature `live`).
 //! Findings are printed as they happen, one line each (or one JSON object per line for
 //! a SIEM); the raw packets go to an evidence ring of pcapng files beside the case
-//! file; SIGINT/SIGTERM stop it cleanly with a summary on standard error.
+//! file; SIGINT/SIGTERM stop it cleanly with a summary on standard error. When the
+//! case file lives in a case directory, every exchange, finding and consent event read
+//! from traffic is appended to its store ([`super::live_store`]), committed after each
+//! exchange (readers see it at once) and on stop. Ring files are not recorded in the
+//! store yet.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -132,12 +136,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
     };
+    let mut store = super::live_store::LiveStore::open_beside(&args.case, "tap")?;
+    if let Some(s) = store.as_mut() {
+        let session = crate::timestamp::Timestamp::now().to_string();
+        s.begin(Some(&case), &session, &format!("on {}", args.interface))?;
+        eprintln!(
+            "consentry: recording into the case store of {}",
+            s.dir.display()
+        );
+    }
+    let mut store_error: Option<anyhow::Error> = None;
     let summary = live::capture(&opts, &stop, &mut ready, &mut |x| {
         if x.device.is_none() {
             unanalysed += 1;
             return;
         }
-        for f in analyzer.observe(&x).findings {
+        let obs = analyzer.observe(&x);
+        if let Some(s) = store.as_mut() {
+            // One commit per exchange: readers see it at once, and a stop loses nothing.
+            if let Err(e) = s
+                .exchange(&x, &obs.findings, &obs.consent_events)
+                .and_then(|()| s.commit())
+            {
+                eprintln!("consentry: error: writing to the case store: {e:#}");
+                store_error.get_or_insert(e);
+            }
+        }
+        for f in obs.findings {
             findings += 1;
             let mut out = stdout.lock();
             // A closed stdout (`| head`) must not stop the evidence capture.
@@ -170,5 +195,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .join(", ")
         );
     }
-    Ok(ExitCode::SUCCESS)
+    if let Some(s) = store.as_mut() {
+        s.commit()?;
+    }
+    match store_error {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }

@@ -1,0 +1,191 @@
+//! The case-store writer of the live sources (`consentry proxy`, `consentry tap`) and
+//! of `consentry consent` without a proxy: appends exchanges, findings and consent
+//! events as they happen.
+//!
+//! Policy: live rows have no ingest record (`ingest = -1`, what `verify` expects of
+//! rows that come from no file) and hang off one annotation record per run,
+//! `consentry SOURCE run SESSION started …`. Consent keys are `SOURCE:SESSION:N`, unique
+//! per run; SQLite's own locking lets several processes append to one store (a busy
+//! store is waited for by [`Store`]). Nothing is visible to readers before
+//! [`LiveStore::commit`]; callers commit at least once a second.
+
+use std::path::{Path, PathBuf};
+
+use crate::case::Case;
+use crate::consent::timeline::ConsentEvent;
+use crate::exchange::Exchange;
+use crate::rules::Finding;
+use crate::store::db::Side;
+use crate::store::record::{AnnotationBody, ExchangeBody, Kind};
+use crate::store::{CaseDir, Store};
+
+/// The `ingest` of stored rows that come from no file (what `verify` expects of an
+/// exchange or finding without an ingest record).
+pub const LIVE_INGEST: i64 = -1;
+
+/// An open case store that a live source writes into.
+pub struct LiveStore {
+    store: Box<Store>,
+    /// The case directory's root.
+    pub dir: PathBuf,
+    /// `proxy`, `tap`, `consent`: the prefix of this run's consent keys.
+    source: &'static str,
+    session: String,
+    /// Consent events appended by this run (makes their keys unique).
+    consents: u64,
+}
+
+impl LiveStore {
+    /// The store of the case directory `case_file` lives in (the directory holding
+    /// it has `.consentry/store.db`), or `None` when it lives in none.
+    pub fn open_beside(case_file: &Path, source: &'static str) -> anyhow::Result<Option<Self>> {
+        let parent = match case_file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !parent.join(".consentry").join("store.db").is_file() {
+            return Ok(None);
+        }
+        Self::open(CaseDir { root: parent }, source).map(Some)
+    }
+
+    /// The store of `dir`.
+    pub fn open(dir: CaseDir, source: &'static str) -> anyhow::Result<Self> {
+        let store = dir.open_store()?;
+        Ok(LiveStore {
+            store: Box::new(store),
+            dir: dir.root,
+            source,
+            // The process id too: two processes may start in the same microsecond.
+            session: format!(
+                "{}-{}",
+                crate::timestamp::Timestamp::now(),
+                std::process::id()
+            ),
+            consents: 0,
+        })
+    }
+
+    /// Stores the case file's own decisions (once, as `ingest` does) and this run's
+    /// annotation `consentry SOURCE run SESSION started WHERE`; commits.
+    pub fn begin(&mut self, case: Option<&Case>, session: &str, place: &str) -> anyhow::Result<()> {
+        if let Some(case) = case {
+            super::ingest::store_case_consent(&mut self.store, case)?;
+        }
+        self.session = session.to_string();
+        self.store.append(
+            Kind::Annotation,
+            &AnnotationBody {
+                text: format!("consentry {} run {session} started {place}", self.source),
+            },
+            Side::None,
+        )?;
+        self.store.commit()?;
+        Ok(())
+    }
+
+    /// Appends one exchange, its findings and the consent events read from it.
+    pub fn exchange(
+        &mut self,
+        x: &Exchange,
+        findings: &[Finding],
+        wire: &[ConsentEvent],
+    ) -> anyhow::Result<()> {
+        let body = ExchangeBody::of(x);
+        self.store.append(
+            Kind::Exchange,
+            &body,
+            Side::Exchange {
+                ingest: LIVE_INGEST,
+                id: &body.id,
+                at: body.at,
+                device: body.device.as_deref(),
+                host: &body.host,
+            },
+        )?;
+        for f in findings {
+            self.store.append(
+                Kind::Finding,
+                f,
+                Side::Finding {
+                    ingest: LIVE_INGEST,
+                    id: &f.id,
+                    at: f.at,
+                    device: &f.device,
+                    rule: f.rule.as_str(),
+                    host: &f.destination.host,
+                },
+            )?;
+        }
+        for e in wire {
+            self.consent(e)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one consent event.
+    pub fn consent(&mut self, e: &ConsentEvent) -> anyhow::Result<()> {
+        self.consents += 1;
+        let key = format!("{}:{}:{}", self.source, self.session, self.consents);
+        self.store.append(
+            Kind::Consent,
+            e,
+            Side::Consent {
+                key: &key,
+                at: e.at,
+                device: &e.device,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Makes everything appended so far visible to readers.
+    pub fn commit(&mut self) -> anyhow::Result<()> {
+        self.store.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::Decision;
+    use crate::timestamp::Timestamp;
+
+    fn event(device: &str) -> ConsentEvent {
+        ConsentEvent::manual(&crate::case::ManualConsent {
+            device: device.to_string(),
+            at: Timestamp::from_micros(1_000_000),
+            decision: Decision::Refused,
+            purposes: Vec::new(),
+            note: None,
+        })
+    }
+
+    #[test]
+    fn only_a_case_directory_has_a_live_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let loose = tmp.path().join("consentry.toml");
+        std::fs::write(&loose, "").unwrap();
+        assert!(LiveStore::open_beside(&loose, "tap").unwrap().is_none());
+        let dir = CaseDir::init(&tmp.path().join("case"), None).unwrap();
+        let found = LiveStore::open_beside(&dir.case_file(), "tap").unwrap();
+        assert!(found.is_some());
+    }
+
+    #[test]
+    fn consents_of_one_run_get_distinct_keys_and_survive_a_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CaseDir::init(&tmp.path().join("case"), None).unwrap();
+        let mut s = LiveStore::open(dir.clone(), "tap").unwrap();
+        s.begin(None, "S", "on lo").unwrap();
+        s.consent(&event("a")).unwrap();
+        s.consent(&event("a")).unwrap();
+        s.commit().unwrap();
+        drop(s);
+        let store = dir.open_store().unwrap();
+        assert!(store.has_consent("tap:S:1").unwrap());
+        assert!(store.has_consent("tap:S:2").unwrap());
+        assert!(!store.has_consent("tap:S:3").unwrap());
+    }
+}
