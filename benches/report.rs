@@ -72,7 +72,10 @@ fn bench(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let t = Instant::now();
     let dir = case_with_findings(tmp.path());
-    eprintln!("store with {FINDINGS} findings built in {:.1?}", t.elapsed());
+    eprintln!(
+        "store with {FINDINGS} findings built in {:.1?}",
+        t.elapsed()
+    );
     let mut g = c.benchmark_group("report");
     g.sample_size(10);
     g.bench_function("html_100k_findings_from_store", |b| {

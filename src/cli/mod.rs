@@ -42,7 +42,8 @@ pub const EXIT_USAGE: u8 = 2;
 )]
 pub struct Cli {
     /// The case directory for case commands (`ingest`, `verify`, `findings`,
-    /// `exchanges` without files); default: found from the current directory upward.
+    /// `exchanges` without files, `report`, `seal`, `prune`, `export`, and `consent`
+    /// without a running proxy); default: found from the current directory upward.
     #[arg(
         short = 'C',
         long = "case-dir",
