@@ -497,8 +497,8 @@ fn hostile_http2_and_hpack_inputs_do_not_crash() {
     let mut refs = vec![
         255u8, 255, 0x3f, 0xe1, 0x7f, 0x40, 0x01, b'a', 0x7f, 0x81, 0x0f,
     ];
-    refs.extend(std::iter::repeat(b'x').take(0x7f + 0x0f));
-    refs.extend(std::iter::repeat(0xbe).take(10_000));
+    refs.extend(std::iter::repeat_n(b'x', 0x7f + 0x0f));
+    refs.extend(std::iter::repeat_n(0xbe, 10_000));
     targets::hpack(&refs);
     targets::hpack(&[0, 0, 0x3f, 0xff, 0xff, 0xff, 0xff, 0x7f]);
     targets::hpack(&[1, 1, 0x00, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00]);

@@ -108,7 +108,7 @@ mod tests {
         let path = dir.path().join("keys.log");
         let line = format!("CLIENT_RANDOM {} {}\n", "11".repeat(32), "22".repeat(48));
         std::fs::write(&path, format!("# comment\n{line}garbage\n")).unwrap();
-        let files = load(&[path.clone()]).unwrap();
+        let files = load(std::slice::from_ref(&path)).unwrap();
         assert_eq!(files.len(), 1);
         assert_eq!(
             files[0].describe(),

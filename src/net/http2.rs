@@ -1399,7 +1399,7 @@ mod tests {
     fn padded(pad: u8, body: &[u8]) -> Vec<u8> {
         let mut p = vec![pad];
         p.extend_from_slice(body);
-        p.extend(std::iter::repeat(0).take(usize::from(pad)));
+        p.extend(std::iter::repeat_n(0, usize::from(pad)));
         p
     }
 
