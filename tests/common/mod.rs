@@ -1,0 +1,4 @@
+//! Code shared by integration tests (each test crate uses a part of it).
+#![allow(dead_code)]
+
+pub mod proxy_harness;

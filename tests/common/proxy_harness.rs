@@ -1,0 +1,477 @@
+//! The proxy test harness shared by `tests/proxy.rs`, `tests/proxy_reliability.rs`
+//! and `tests/proxy_browser.rs`: local upstream servers on 127.0.0.1 (HTTPS with a
+//! self-signed certificate trusted through `--upstream-ca`, plain HTTP, WebSocket),
+//! a `consentry proxy` child process with its output collected, curl, and a Rust
+//! client doing CONNECT + TLS itself. Identifiers are the synthetic ones of
+//! DESIGN.md's example case.
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hudsucker::hyper::body::Incoming;
+use hudsucker::hyper::service::service_fn;
+use hudsucker::hyper::{Request, Response};
+use hudsucker::hyper_util::rt::{TokioExecutor, TokioIo};
+use hudsucker::hyper_util::server::conn::auto;
+use sha2::Digest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub const AD_ID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
+pub const BIG_RESPONSE: usize = 3_000_000;
+/// `--body-cap` of the tests: small, so a 200 kB upload exceeds it.
+pub const CAP: usize = 65_536;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_consentry")
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn big_body() -> Vec<u8> {
+    (0..BIG_RESPONSE).map(|i| (i % 251) as u8).collect()
+}
+
+pub type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> {
+    let uri = req.uri().clone();
+    if req.headers().contains_key("proxy-authorization") {
+        return Ok(Response::new(
+            Full::new(Bytes::from_static(b"LEAKED credentials\n")).boxed(),
+        ));
+    }
+    if uri.path() == "/stall" {
+        // One chunk, then nothing ever again: the response never completes.
+        use hudsucker::futures::StreamExt;
+        let chunks = hudsucker::futures::stream::iter([Ok::<_, Infallible>(
+            http_body::Frame::data(Bytes::from_static(b"first chunk\n")),
+        )])
+        .chain(hudsucker::futures::stream::pending());
+        return Ok(Response::new(BodyExt::boxed(
+            http_body_util::StreamBody::new(chunks),
+        )));
+    }
+    let body = match uri.path() {
+        "/big" => big_body(),
+        "/echo" => {
+            let got = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            format!(
+                "len={} sha={}\n",
+                got.len(),
+                hex(&sha2::Sha256::digest(&got))
+            )
+            .into_bytes()
+        }
+        // The path only: over HTTP/2 the server sees scheme and authority too.
+        _ => format!(
+            "hello {}\n",
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        )
+        .into_bytes(),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
+    r.headers_mut()
+        .insert("x-upstream", "consentry-test".parse().unwrap());
+    Ok(r)
+}
+
+/// Echoes every WebSocket message back.
+pub async fn ws_echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: S) {
+    use hudsucker::futures::{SinkExt, StreamExt};
+    let Ok(mut ws) = hudsucker::tokio_tungstenite::accept_async(s).await else {
+        return;
+    };
+    while let Some(Ok(m)) = ws.next().await {
+        if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+            break;
+        }
+    }
+}
+
+pub struct Upstreams {
+    pub https: SocketAddr,
+    pub http: SocketAddr,
+    /// WebSocket echo servers, plain and TLS.
+    pub ws: SocketAddr,
+    pub wss: SocketAddr,
+    pub ca_pem: PathBuf,
+    pub ca_der: Vec<u8>,
+}
+
+/// Starts both upstream servers on `rt`; the HTTPS certificate goes to `dir`.
+pub fn upstreams(rt: &tokio::runtime::Runtime, dir: &Path) -> Upstreams {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let cert = params.self_signed(&key).unwrap();
+    let ca_pem = dir.join("upstream.pem");
+    std::fs::write(&ca_pem, cert.pem()).unwrap();
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let (https, http) = rt.block_on(async {
+        let tls_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        (tls_l, plain_l)
+    });
+    let (https_addr, http_addr) = (https.local_addr().unwrap(), http.local_addr().unwrap());
+    let (ws, wss) = rt.block_on(async {
+        (
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        )
+    });
+    let (ws_addr, wss_addr) = (ws.local_addr().unwrap(), wss.local_addr().unwrap());
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = ws.accept().await else {
+                continue;
+            };
+            tokio::spawn(ws_echo(tcp));
+        }
+    });
+    let ws_acceptor = acceptor.clone();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = wss.accept().await else {
+                continue;
+            };
+            let a = ws_acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(s) = a.accept(tcp).await {
+                    ws_echo(s).await;
+                }
+            });
+        }
+    });
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = https.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(s) = acceptor.accept(tcp).await {
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(s), service_fn(answer))
+                        .await;
+                }
+            });
+        }
+    });
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = http.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), service_fn(answer))
+                    .await;
+            });
+        }
+    });
+    Upstreams {
+        https: https_addr,
+        http: http_addr,
+        ws: ws_addr,
+        wss: wss_addr,
+        ca_pem,
+        ca_der: cert.der().to_vec(),
+    }
+}
+
+pub fn case_file(dir: &Path, device_block: &str) -> PathBuf {
+    let p = dir.join("case.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"[case]
+id = "proxy-test"
+
+[app]
+name = "Example Shop"
+first_party = ["example-shop.com"]
+
+[[device]]
+id = "pixel7"
+{device_block}
+[device.identifiers]
+advertising_id = "{AD_ID}"
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// A running `consentry proxy` with its output collected.
+pub struct Proxy {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub control: Option<SocketAddr>,
+    pub dir: PathBuf,
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Proxy {
+    /// A failing test must not leave its proxy running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn collect(r: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            into.lock().unwrap().push(line);
+        }
+    });
+}
+
+impl Proxy {
+    pub fn start(dir: &Path, case: &Path, extra: &[&str]) -> Proxy {
+        let mut child = Command::new(bin())
+            .args([
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--control",
+                "127.0.0.1:0",
+            ])
+            .arg("--case")
+            .arg(case)
+            .arg("--ca-dir")
+            .arg(dir.join("ca"))
+            .args(["--body-cap", &CAP.to_string()])
+            .args(extra)
+            .env_remove("CONSENTRY_CASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().unwrap(), stdout.clone());
+        collect(child.stderr.take().unwrap(), stderr.clone());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let lines = stderr.lock().unwrap().clone();
+            let find = |key: &str| {
+                lines.iter().find_map(|l| {
+                    l.split_once(key)
+                        .and_then(|(_, rest)| rest.split_whitespace().next())
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                })
+            };
+            if let Some(addr) = find("proxy listening on ") {
+                return Proxy {
+                    child,
+                    addr,
+                    control: find("control API on "),
+                    dir: dir.to_path_buf(),
+                    stdout,
+                    stderr,
+                };
+            }
+            if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+                panic!("proxy did not start: {lines:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ca_pem(&self) -> PathBuf {
+        self.dir.join("ca").join("consentry-ca.pem")
+    }
+
+    /// The complete lines of a JSON lines output file (a line the proxy is still
+    /// writing is left out).
+    pub fn jsonl(&self, name: &str) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+        let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+        complete
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The proxy's resident set size in kB (VmRSS of /proc/PID/status).
+    pub fn rss_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("reading the proxy's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
+    /// True while the proxy process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits until `pred` holds for the exchanges written so far.
+    pub fn wait_exchanges(&self, what: &str, pred: impl Fn(&[serde_json::Value]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !pred(&self.jsonl("proxy-exchanges.jsonl")) {
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}; exchanges: {:#?}; stderr: {:#?}",
+                    self.jsonl("proxy-exchanges.jsonl"),
+                    self.stderr.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Findings of the exchange whose path is `path`, once that exchange is written.
+    pub fn findings_for(&self, path: &str) -> Vec<serde_json::Value> {
+        self.wait_exchanges(path, |xs| xs.iter().any(|x| x["path"] == path));
+        let ids: Vec<serde_json::Value> = self
+            .jsonl("proxy-exchanges.jsonl")
+            .into_iter()
+            .filter(|x| x["path"] == path)
+            .map(|x| x["id"].clone())
+            .collect();
+        self.jsonl("proxy-findings.jsonl")
+            .into_iter()
+            .filter(|f| ids.contains(&f["exchange"]))
+            .collect()
+    }
+
+    /// SIGINT, then the exit status and the whole standard error.
+    pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("proxy did not stop on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        (status, self.stderr.lock().unwrap().clone())
+    }
+}
+
+/// curl's stdout (the body) and the `-w` line, as bytes.
+pub fn curl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--noproxy", ""])
+        .args(args)
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .output()
+        .expect("curl must be installed (apt-get install -y curl)");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub async fn rust_client(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    root: &[u8],
+    path: &str,
+) -> Result<Vec<u8>, String> {
+    let mut tcp = TcpStream::connect(proxy).await.unwrap();
+    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        tcp.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.to_vec().into()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut all = Vec::new();
+    let _ = tls.read_to_end(&mut all).await;
+    Ok(all)
+}
+
+pub fn body_of(response: &[u8]) -> Vec<u8> {
+    let at = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    response[at + 4..].to_vec()
+}
