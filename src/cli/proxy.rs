@@ -37,6 +37,8 @@ macro_rules! note {
 
 /// How long in-flight exchanges may take to finish after a stop signal.
 pub const DRAIN: Duration = Duration::from_secs(5);
+/// Default of `--header-timeout` (as nginx's `client_header_timeout` and hyper's own).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Interval of the counters line on standard error.
 const COUNTERS_EVERY: Duration = Duration::from_secs(60);
 /// Name of the control token file in the CA directory.
@@ -115,6 +117,11 @@ pub struct Args {
     /// Include the matched personal data values in the output.
     #[arg(long)]
     pub reveal: bool,
+    /// Seconds a client may take to send a whole HTTP/1 request head, also while an
+    /// idle keep-alive connection waits for the next one; a client that takes longer
+    /// is disconnected (slow or stalled clients cannot hold connections). 0 = no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_HEADER_TIMEOUT.as_secs())]
+    pub header_timeout: u64,
 }
 
 fn parse_auth(text: &str) -> anyhow::Result<(String, String)> {
@@ -262,13 +269,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let reveal = args.reveal;
     let format = args.format;
+    let header_timeout =
+        (args.header_timeout > 0).then(|| Duration::from_secs(args.header_timeout));
     let consumer_case = case.clone();
     let consumer = std::thread::Builder::new()
         .name("consentry-analysis".into())
         .spawn(move || consume(rx, consumer_case, output, reveal, format))
         .context("starting the analysis thread")?;
 
+    // Two new handlers, not clones: each clone is one client connection (see Handler).
     let handler = proxy::Handler::new(shared.clone());
+    let ws_handler = proxy::Handler::new(shared.clone());
     let proxy_shared = shared.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_rx_drain_tx, stop_rx_drain) = tokio::sync::watch::channel(false);
@@ -287,15 +298,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .http1()
             // Header names go to the client as the server wrote them.
             .preserve_header_case(true)
-            // A slow client may not hold a connection with half a request head.
+            // A slow client may not hold a connection with half a request head
+            // (--header-timeout; also applies inside intercepted tunnels, which
+            // hudsucker serves with this same builder).
             .timer(hudsucker::hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Some(Duration::from_secs(30)));
+            .header_read_timeout(header_timeout);
         let p = hudsucker::Proxy::builder()
             .with_listener(listener)
             .with_ca(minter)
             .with_http_connector(connector)
-            .with_http_handler(handler.clone())
-            .with_websocket_handler(handler)
+            .with_http_handler(handler)
+            .with_websocket_handler(ws_handler)
             .with_websocket_connector(ws_connector)
             .with_server(server)
             .with_graceful_shutdown(async move {

@@ -94,6 +94,8 @@ fn answer<B>(
                 "auth_failures": n(&c.auth_failures),
                 "pinned_hosts": n(&c.pinned_hosts),
                 "consent_events": n(&c.consent_events),
+                "connections": shared.tracked_connections(),
+                "pending_handshakes": shared.pending_handshakes(),
             });
             reply(StatusCode::OK, format!("{body}\n"))
         }

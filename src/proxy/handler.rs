@@ -2,9 +2,10 @@
 //! host, interception decisions, and the recording of each exchange from a bounded
 //! copy of its request body (see the module documentation of `proxy`).
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -22,16 +23,70 @@ use crate::timestamp::Timestamp;
 
 /// The proxy's [`HttpHandler`]. hudsucker clones it for every request, so the clone
 /// carries that request's recording from `handle_request` to `handle_response`.
-#[derive(Clone)]
+///
+/// Give hudsucker a handler from [`Handler::new`], never a clone of one: hudsucker
+/// clones the handler it was given once per accepted connection, and that clone
+/// once per request of the connection (the `CONNECT` one lives as long as its
+/// tunnel, and the tunnel's requests are clones of it). So a clone of a new handler
+/// opens a [`ConnScope`] that its own clones share, and the connection's state is
+/// forgotten when the last of them is dropped.
 pub struct Handler {
     shared: Arc<Shared>,
     rec: Option<Arc<Recording>>,
+    /// The client connection this handler serves (`None` on the handler given to
+    /// hudsucker).
+    scope: Option<Arc<ConnScope>>,
 }
 
 impl Handler {
     /// A handler over the run's shared state.
     pub fn new(shared: Arc<Shared>) -> Self {
-        Handler { shared, rec: None }
+        Handler {
+            shared,
+            rec: None,
+            scope: None,
+        }
+    }
+}
+
+impl Clone for Handler {
+    fn clone(&self) -> Self {
+        let scope = match &self.scope {
+            Some(s) => s.clone(),
+            None => Arc::new(ConnScope {
+                shared: self.shared.clone(),
+                addr: OnceLock::new(),
+            }),
+        };
+        Handler {
+            shared: self.shared.clone(),
+            rec: self.rec.clone(),
+            scope: Some(scope),
+        }
+    }
+}
+
+/// One client connection, from its first request until the connection and any
+/// tunnel it became are gone: then its entry in the connection table goes too (a
+/// proxy serving millions of connections keeps state for the open ones only).
+struct ConnScope {
+    shared: Arc<Shared>,
+    addr: OnceLock<SocketAddr>,
+}
+
+impl ConnScope {
+    fn enter(&self, addr: SocketAddr) {
+        if self.addr.set(addr).is_ok() {
+            self.shared.attach(addr);
+        }
+    }
+}
+
+impl Drop for ConnScope {
+    fn drop(&mut self) {
+        if let Some(a) = self.addr.get() {
+            self.shared.detach(*a);
+        }
     }
 }
 
@@ -158,6 +213,9 @@ impl HttpHandler for Handler {
         ctx: &HttpContext,
         mut req: Request<Body>,
     ) -> RequestOrResponse {
+        if let Some(scope) = &self.scope {
+            scope.enter(ctx.client_addr);
+        }
         let user = match self.authenticate(ctx, &req) {
             Ok(u) => u,
             Err(r) => return (*r).into(),
@@ -586,6 +644,67 @@ mod tests {
         assert!(!same_secret("abc", "abd"));
         assert!(!same_secret("abc", "abcd"));
         assert!(!same_secret("", "a"));
+    }
+
+    /// The run's shared state over a one-device case, with a fresh CA.
+    fn shared() -> (Arc<Shared>, tempfile::TempDir) {
+        let case = crate::case::parse(
+            "[case]\nid = \"t\"\n[app]\nname = \"a\"\n[[device]]\nid = \"pixel7\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = super::super::ca::Ca::load_or_create(&dir.path().join("ca")).unwrap();
+        // The receiver is dropped: emitted events are discarded (see `Shared::emit`).
+        let (tx, _) = std::sync::mpsc::sync_channel(1);
+        let s = Shared::new(
+            &case,
+            super::super::Settings::default(),
+            &ca,
+            tx,
+            "t".into(),
+        );
+        (s, dir)
+    }
+
+    #[test]
+    fn a_connections_state_lives_as_long_as_its_handlers() {
+        let (shared, _dir) = shared();
+        let a: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        // As hudsucker does: the handler it was given, one clone per connection, one
+        // clone of that per request (the CONNECT one lives on as the tunnel).
+        let given = Handler::new(shared.clone());
+        let conn = given.clone();
+        let connect = conn.clone();
+        let inner = connect.clone();
+        for h in [&connect, &inner] {
+            h.scope.as_ref().unwrap().enter(a);
+        }
+        shared.with_conn(a, |c| c.device = Some("pixel7".into()));
+        assert_eq!(shared.tracked_connections(), 1);
+        drop(conn);
+        drop(connect);
+        assert_eq!(
+            shared.device_of(a, None),
+            "pixel7",
+            "the tunnel is still open"
+        );
+        drop(inner);
+        assert_eq!(shared.tracked_connections(), 0);
+        assert_eq!(shared.device_of(a, None), "unknown");
+
+        // A new connection from the same address and port while the old one's last
+        // handler is still around: the old one ending does not forget the new one.
+        let old = given.clone().clone();
+        old.scope.as_ref().unwrap().enter(a);
+        let new = given.clone().clone();
+        new.scope.as_ref().unwrap().enter(a);
+        drop(old);
+        assert_eq!(shared.tracked_connections(), 1);
+        drop(new);
+        assert_eq!(shared.tracked_connections(), 0);
+        // The handler given to hudsucker serves no connection itself.
+        assert!(given.scope.is_none());
     }
 
     #[test]

@@ -122,6 +122,9 @@ struct Conn {
     handshake: Option<String>,
     /// Order of first sight, to forget the oldest.
     seen: u64,
+    /// Live handler scopes of this address (see `handler::ConnScope`): the entry is
+    /// forgotten when the last one ends, so the table holds open connections only.
+    scopes: u32,
 }
 
 /// State shared by every request of a proxy run.
@@ -191,6 +194,17 @@ impl Shared {
         self.emit(Event::Consent(e));
     }
 
+    /// Client connections whose state is remembered now (the control API's status:
+    /// it returns to 0 when no client is connected).
+    pub fn tracked_connections(&self) -> usize {
+        lock(&self.conns).len()
+    }
+
+    /// Intercepted TLS handshakes under way.
+    pub fn pending_handshakes(&self) -> usize {
+        lock(&self.pending).values().map(VecDeque::len).sum()
+    }
+
     /// True when `id` is a device of the case.
     pub fn knows_device(&self, id: &str) -> bool {
         self.device_ids.iter().any(|d| d == id)
@@ -212,6 +226,24 @@ impl Shared {
             ..Conn::default()
         });
         f(c)
+    }
+
+    /// A connection from `addr` starts (its first request reached the handler).
+    fn attach(&self, addr: SocketAddr) {
+        self.with_conn(addr, |c| c.scopes = c.scopes.saturating_add(1));
+    }
+
+    /// A connection from `addr` has ended, tunnel included: its state goes once no
+    /// other connection from the same address and port is open. (An entry forgotten
+    /// early by the `MAX_CONNECTIONS` bound simply is not there any more.)
+    fn detach(&self, addr: SocketAddr) {
+        let mut conns = lock(&self.conns);
+        if let Some(c) = conns.get_mut(&addr) {
+            c.scopes = c.scopes.saturating_sub(1);
+            if c.scopes == 0 {
+                conns.remove(&addr);
+            }
+        }
     }
 
     /// Notes that `client` starts an intercepted handshake for `host`.

@@ -1,0 +1,673 @@
+//! `consentry proxy` under hostile and unlucky conditions (issue 4, "Reliability"):
+//! clients that go away mid body, upstreams that reset the connection, slow clients,
+//! malformed requests, and 10 000 sequential connections. Each scenario runs the real
+//! proxy binary against local servers on 127.0.0.1 only, then checks that the proxy
+//! still serves and what it recorded: every exchange exactly once (count and unique
+//! ids in `proxy-exchanges.jsonl`), with an anomaly when it did not complete.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::proxy_harness::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Bytes a misbehaving upstream announces for a body it never finishes.
+const ANNOUNCED: usize = 100_000;
+
+/// An upstream on 127.0.0.1 that reads a request head and then, by path:
+/// `/reset-head` resets the connection (TCP RST) before any response;
+/// `/reset-body` sends a head announcing [`ANNOUNCED`] bytes and 1 000 of them, then
+/// resets; anything else gets a small complete response.
+fn rude_upstream(rt: &tokio::runtime::Runtime) -> SocketAddr {
+    let l = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = l.local_addr().unwrap();
+    rt.spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = l.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if tcp.read(&mut b).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(b[0]);
+                }
+                let line = String::from_utf8_lossy(&head).into_owned();
+                let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+                match path.as_str() {
+                    "/reset-head" => {}
+                    "/reset-body" => {
+                        let h = format!("HTTP/1.1 200 OK\r\nContent-Length: {ANNOUNCED}\r\n\r\n");
+                        tcp.write_all(h.as_bytes()).await.unwrap();
+                        tcp.write_all(&[b'x'; 1000]).await.unwrap();
+                        tcp.flush().await.unwrap();
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    _ => {
+                        let _ = tcp
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                            .await;
+                        return;
+                    }
+                }
+                // Linger 0: close() sends RST instead of FIN.
+                tcp.set_zero_linger().unwrap();
+                drop(tcp);
+            });
+        }
+    });
+    addr
+}
+
+/// Writes `request` to the proxy, then reads what comes back until the proxy closes
+/// the connection (or 15 s pass: then `None`).
+async fn raw(proxy: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
+    let mut tcp = TcpStream::connect(proxy).await.unwrap();
+    // The proxy may answer (and close) before it has read everything: that is fine.
+    let _ = tcp.write_all(request).await;
+    let mut all = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(15), tcp.read_to_end(&mut all)).await {
+        Ok(_) => Some(all),
+        Err(_) => None,
+    }
+}
+
+fn status_of(response: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(response.get(..12)?).ok()?;
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+/// A complete plain request through the proxy still works (the proxy keeps serving).
+fn still_serves(rt: &tokio::runtime::Runtime, p: &mut Proxy, up: &Upstreams, tag: &str) {
+    assert!(p.is_running(), "the proxy exited");
+    let req = format!(
+        "GET http://{}/{tag} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        up.http, up.http
+    );
+    let got = rt.block_on(raw(p.addr, req.as_bytes())).expect("answered");
+    assert!(
+        got.ends_with(format!("hello /{tag}\n").as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+/// The exchanges recorded for `path`, once `n` of them are there (and a moment later,
+/// to see a duplicate if one were coming).
+fn recorded(p: &Proxy, path: &str, n: usize) -> Vec<serde_json::Value> {
+    p.wait_exchanges(path, |xs| {
+        xs.iter().filter(|x| x["path"] == path).count() >= n
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    p.jsonl("proxy-exchanges.jsonl")
+        .into_iter()
+        .filter(|x| x["path"] == path)
+        .collect()
+}
+
+fn anomaly_kinds(x: &serde_json::Value) -> Vec<String> {
+    x["anomalies"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|a| a["kind"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every exchange id in the output is unique.
+fn assert_unique_ids(p: &Proxy) -> usize {
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let mut ids: Vec<&str> = xs.iter().map(|x| x["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate exchange ids");
+    n
+}
+
+#[test]
+fn client_going_away_mid_request_body_and_mid_response_body() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start(
+        dir.path(),
+        &case,
+        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
+    );
+
+    // Mid request body: 1 000 of 100 000 announced bytes, then the client closes.
+    let path = format!("/echo?adid={AD_ID}");
+    rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        let head = format!(
+            "POST http://{}{path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {ANNOUNCED}\r\n\r\n",
+            up.http, up.http
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        tcp.write_all(&[b'a'; 1000]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    });
+    let xs = recorded(&p, &path, 1);
+    assert_eq!(xs.len(), 1, "recorded exactly once: {xs:#?}");
+    assert_eq!(xs[0]["digests"]["request_bytes"], 1000, "{:#}", xs[0]);
+    assert!(
+        anomaly_kinds(&xs[0]).contains(&"body-error".to_string()),
+        "{:#}",
+        xs[0]
+    );
+    // The identifier in the query is analysed although the body never completed.
+    assert_eq!(p.findings_for(&path)[0]["rule"], "share-before-consent");
+    still_serves(&rt, &mut p, &up, "after-request-cut");
+
+    // Mid response body: 3 MB announced, the client reads 64 kB and closes.
+    rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        let req = format!(
+            "GET http://{}/big HTTP/1.1\r\nHost: {}\r\n\r\n",
+            up.http, up.http
+        );
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut got = 0;
+        let mut buf = vec![0u8; 16 * 1024];
+        while got < 64 * 1024 {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got += n;
+        }
+    });
+    let xs = recorded(&p, "/big", 1);
+    assert_eq!(xs.len(), 1, "recorded exactly once: {xs:#?}");
+    let kinds = anomaly_kinds(&xs[0]);
+    assert!(
+        kinds
+            .iter()
+            .any(|k| k == "response-incomplete" || k == "body-error"),
+        "{:#}",
+        xs[0]
+    );
+    assert!(xs[0]["digests"]["response_bytes"].as_u64().unwrap() < BIG_RESPONSE as u64);
+
+    // The same over HTTPS: CONNECT, TLS with our CA, a partial upload, gone.
+    let exported = ca_der(&p);
+    let tls_path = format!("/echo?tls=1&adid={AD_ID}");
+    rt.block_on(async {
+        let mut tls = connect_tls(p.addr, up.https, &exported).await;
+        let head = format!(
+            "POST {tls_path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {ANNOUNCED}\r\n\r\n",
+            up.https
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.write_all(&[b'a'; 500]).await.unwrap();
+        tls.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    });
+    let xs = recorded(&p, &tls_path, 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert!(
+        anomaly_kinds(&xs[0]).contains(&"body-error".to_string()),
+        "{:#}",
+        xs[0]
+    );
+    still_serves(&rt, &mut p, &up, "after-response-cut");
+    p.wait_exchanges("all", |xs| xs.len() == 5);
+    assert_eq!(assert_unique_ids(&p), 5);
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// The proxy's CA certificate (DER), as `consentry ca export` gives it.
+fn ca_der(p: &Proxy) -> Vec<u8> {
+    let out = std::process::Command::new(bin())
+        .args(["ca", "export", "--format", "der", "--ca-dir"])
+        .arg(p.dir.join("ca"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// CONNECT to `target` through the proxy, then TLS trusting only `root`.
+async fn connect_tls(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    root: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut tcp = TcpStream::connect(proxy).await.unwrap();
+    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        tcp.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.to_vec().into()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+#[test]
+fn upstream_resets_give_502_or_a_cut_body_and_one_exchange_with_an_anomaly() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let rude = rude_upstream(&rt);
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start(dir.path(), &case, &[]);
+
+    // Reset before the response head: the client gets a 502 with a readable body.
+    let req = format!(
+        "GET http://{rude}/reset-head HTTP/1.1\r\nHost: {rude}\r\nConnection: close\r\n\r\n"
+    );
+    let got = rt.block_on(raw(p.addr, req.as_bytes())).expect("answered");
+    assert_eq!(
+        status_of(&got),
+        Some(502),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(String::from_utf8_lossy(&got).contains("could not reach 127.0.0.1"));
+    let xs = recorded(&p, "/reset-head", 1);
+    assert_eq!(xs.len(), 1, "recorded exactly once: {xs:#?}");
+    assert!(xs[0].get("response").is_none(), "{:#}", xs[0]);
+    assert_eq!(anomaly_kinds(&xs[0]), ["upstream-error"], "{:#}", xs[0]);
+
+    // Reset in the middle of the body: the client gets the head and a cut body (the
+    // connection ends short of Content-Length), never a complete-looking response.
+    let req = format!("GET http://{rude}/reset-body HTTP/1.1\r\nHost: {rude}\r\n\r\n");
+    let got = rt.block_on(raw(p.addr, req.as_bytes())).expect("closed");
+    assert_eq!(
+        status_of(&got),
+        Some(200),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(
+        text.contains(&format!("content-length: {ANNOUNCED}")),
+        "{text}"
+    );
+    assert_eq!(body_of(&got).len(), 1000);
+    let xs = recorded(&p, "/reset-body", 1);
+    assert_eq!(xs.len(), 1, "recorded exactly once: {xs:#?}");
+    assert_eq!(xs[0]["response"]["status"], 200);
+    assert_eq!(anomaly_kinds(&xs[0]), ["body-error"], "{:#}", xs[0]);
+    assert_eq!(xs[0]["digests"]["response_bytes"], 1000);
+
+    // The same host still answers a normal request, and so does everything else.
+    let req =
+        format!("GET http://{rude}/fine HTTP/1.1\r\nHost: {rude}\r\nConnection: close\r\n\r\n");
+    let got = rt.block_on(raw(p.addr, req.as_bytes())).expect("answered");
+    assert!(
+        got.ends_with(b"\r\n\r\nok\n"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    still_serves(&rt, &mut p, &up, "after-resets");
+    p.wait_exchanges("all four", |xs| xs.len() >= 4);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(assert_unique_ids(&p), 4);
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn slow_clients_are_disconnected_after_the_header_timeout() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start(dir.path(), &case, &["--header-timeout", "1"]);
+    let exported = ca_der(&p);
+    rt.block_on(async {
+        // Half a request head, then nothing: closed after about a second.
+        let started = Instant::now();
+        let half = format!("GET http://{}/slow HTTP/1.1\r\nHost: ", up.http);
+        let got = raw_keep_open(p.addr, half.as_bytes()).await;
+        assert!(got.is_some(), "the proxy never closed the slow connection");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+
+        // An idle keep-alive connection after a complete exchange: closed too.
+        let req = format!(
+            "GET http://{}/first HTTP/1.1\r\nHost: {}\r\n\r\n",
+            up.http, up.http
+        );
+        let got = raw_keep_open(p.addr, req.as_bytes())
+            .await
+            .expect("closed when idle");
+        assert!(
+            got.ends_with(b"hello /first\n"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+
+        // Inside an intercepted tunnel: half a head over TLS, closed as well.
+        let mut tls = connect_tls(p.addr, up.https, &exported).await;
+        tls.write_all(b"GET /slow-tls HTTP/1.1\r\nHost: x")
+            .await
+            .unwrap();
+        let mut sink = Vec::new();
+        let started = Instant::now();
+        let r = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut sink)).await;
+        assert!(r.is_ok(), "the tunnel's slow request was never closed");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    });
+    // A slow client is not an exchange: nothing was recorded for it.
+    still_serves(&rt, &mut p, &up, "after-slow");
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    assert!(xs
+        .iter()
+        .all(|x| x["path"] != "/slow" && x["path"] != "/slow-tls"));
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// Writes `bytes`, keeps the connection open, and returns what the proxy sent once it
+/// closes the connection (`None` if it has not after 10 s).
+async fn raw_keep_open(proxy: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut tcp = TcpStream::connect(proxy).await.unwrap();
+    tcp.write_all(bytes).await.unwrap();
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut all))
+        .await
+        .ok()
+        .map(|_| all)
+}
+
+#[test]
+fn malformed_requests_get_4xx_or_a_close_and_the_proxy_keeps_serving() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start(dir.path(), &case, &[]);
+    let h = up.http;
+    let huge_header = format!(
+        "GET http://{h}/huge HTTP/1.1\r\nHost: {h}\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(1 << 20)
+    );
+    let many_headers = format!(
+        "GET http://{h}/many HTTP/1.1\r\nHost: {h}\r\n{}\r\n",
+        (0..500)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+        ("garbage", b"\x00\xff\x13garbage\r\n\r\n".to_vec(), &[400]),
+        ("bad request line", b"GET\r\n\r\n".to_vec(), &[400]),
+        ("bad version", format!("GET http://{h}/ HTTP/9.9\r\n\r\n").into_bytes(), &[400, 505]),
+        ("bad header", format!("GET http://{h}/ HTTP/1.1\r\nHo st: x\r\n\r\n").into_bytes(), &[400]),
+        ("huge header", huge_header.into_bytes(), &[431]),
+        ("500 headers", many_headers.into_bytes(), &[431]),
+        ("bad CONNECT target", b"CONNECT / HTTP/1.1\r\n\r\n".to_vec(), &[400]),
+        (
+            "two content lengths",
+            format!("POST http://{h}/echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab").into_bytes(),
+            &[400],
+        ),
+        (
+            "invalid chunked body",
+            format!("POST http://{h}/echo HTTP/1.1\r\nHost: {h}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n").into_bytes(),
+            &[400, 502],
+        ),
+    ];
+    for (what, bytes, allowed) in &cases {
+        let (got, closed) = rt.block_on(answer_or_close(p.addr, bytes));
+        assert!(
+            closed || !got.is_empty(),
+            "{what}: the proxy neither answered nor closed"
+        );
+        // An answer is a 4xx/5xx from the list; no answer at all (a close) is fine too.
+        if !got.is_empty() {
+            let status = status_of(&got);
+            assert!(
+                status.is_some_and(|s| allowed.contains(&s)),
+                "{what}: {}",
+                String::from_utf8_lossy(&got[..got.len().min(300)])
+            );
+        }
+        still_serves(
+            &rt,
+            &mut p,
+            &up,
+            &format!("after-{}", what.replace(' ', "-")),
+        );
+    }
+    // Inside an intercepted tunnel: garbage and an authority-form request line.
+    let exported = ca_der(&p);
+    for (what, inner) in [
+        ("tls garbage", &b"\x00\xffgarbage\r\n\r\n"[..]),
+        (
+            "tls CONNECT inside",
+            b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n",
+        ),
+        ("tls asterisk", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ] {
+        rt.block_on(async {
+            let mut tls = connect_tls(p.addr, up.https, &exported).await;
+            tls.write_all(inner).await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 16 * 1024];
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+            let closed = loop {
+                match tokio::time::timeout_at(deadline, tls.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break true,
+                    Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                    Err(_) => break false,
+                }
+            };
+            eprintln!(
+                "{what}: {:?}, closed: {closed}",
+                String::from_utf8_lossy(&got)
+            );
+            assert!(
+                closed || !got.is_empty(),
+                "{what}: never answered or closed"
+            );
+        });
+        still_serves(
+            &rt,
+            &mut p,
+            &up,
+            &format!("after-{}", what.replace(' ', "-")),
+        );
+    }
+    let (status, err) = p.stop();
+    assert!(status.success());
+    // One panic is known and outside our code: hudsucker 0.25 `expect`s that an
+    // HTTP/1 request inside a tunnel has a path, which an authority-form `CONNECT`
+    // has not (internal.rs, "Failed to build URI"). tokio confines it to that
+    // connection's task: the client sees a close and the proxy goes on (checked above).
+    let panics: Vec<_> = err
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("panicked"))
+        .filter(|(i, l)| {
+            !(l.contains("hudsucker-0.25.0/src/proxy/internal.rs")
+                && err
+                    .get(i + 1)
+                    .is_some_and(|next| next.contains("PathAndQueryMissing")))
+        })
+        .collect();
+    assert!(
+        panics.is_empty(),
+        "a malformed request made the proxy panic: {err:#?}"
+    );
+}
+
+/// Writes `request` and reads for up to 3 s: what came back, and whether the proxy
+/// closed the connection (a 400 on a keep-alive connection leaves it open).
+async fn answer_or_close(proxy: SocketAddr, request: &[u8]) -> (Vec<u8>, bool) {
+    let mut tcp = TcpStream::connect(proxy).await.unwrap();
+    let _ = tcp.write_all(request).await;
+    let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (all, true),
+            Ok(Ok(n)) => all.extend_from_slice(&buf[..n]),
+            Err(_) => return (all, false),
+        }
+    }
+}
+
+/// Tracked client connections and pending handshakes, from the control API.
+fn status(p: &Proxy) -> serde_json::Value {
+    let token = std::fs::read_to_string(p.dir.join("ca").join("control-token")).unwrap();
+    let out = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {}", token.trim()),
+        &format!("http://{}/status", p.control.unwrap()),
+    ]);
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// `n` sequential plain HTTP exchanges, each on a new connection.
+fn plain_run(rt: &tokio::runtime::Runtime, p: &Proxy, up: &Upstreams, tag: &str, n: usize) {
+    rt.block_on(async {
+        for i in 0..n {
+            // Every tenth request carries the identifier, so the analysis works too.
+            let q = if i % 10 == 0 {
+                format!("?adid={AD_ID}")
+            } else {
+                String::new()
+            };
+            let req = format!(
+                "GET http://{}/{tag}/{i}{q} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                up.http, up.http
+            );
+            let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+            tcp.write_all(req.as_bytes()).await.unwrap();
+            let mut all = Vec::new();
+            tcp.read_to_end(&mut all).await.unwrap();
+            assert!(
+                all.ends_with(format!("hello /{tag}/{i}{q}\n").as_bytes()),
+                "{i}"
+            );
+        }
+    });
+}
+
+/// `n` sequential intercepted HTTPS exchanges, each on a new CONNECT.
+fn https_run(
+    rt: &tokio::runtime::Runtime,
+    p: &Proxy,
+    up: &Upstreams,
+    root: &[u8],
+    tag: &str,
+    n: usize,
+) {
+    rt.block_on(async {
+        for i in 0..n {
+            let mut tls = connect_tls(p.addr, up.https, root).await;
+            let req = format!(
+                "GET /{tag}/{i} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                up.https
+            );
+            tls.write_all(req.as_bytes()).await.unwrap();
+            let mut all = Vec::new();
+            let _ = tls.read_to_end(&mut all).await;
+            assert!(
+                all.ends_with(format!("hello /{tag}/{i}\n").as_bytes()),
+                "{i}"
+            );
+        }
+    });
+}
+
+/// Growth of the proxy's RSS over the long run that is accepted as "back to the
+/// baseline": allocator caches and the analysis' bounded tables, not a leak (a leak
+/// of even a few hundred bytes per connection shows in the connection table check).
+const RSS_TOLERANCE_KB: u64 = 20 * 1024;
+
+#[test]
+fn ten_thousand_sequential_connections_are_each_recorded_once_and_memory_returns() {
+    const PLAIN: usize = 10_000;
+    const HTTPS: usize = 1_000;
+    const WARM: usize = 500;
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start(
+        dir.path(),
+        &case,
+        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
+    );
+    let root = ca_der(&p);
+    let started = Instant::now();
+    plain_run(&rt, &p, &up, "warm", WARM);
+    https_run(&rt, &p, &up, &root, "warmtls", WARM / 5);
+    p.wait_exchanges("the warm-up", |xs| xs.len() == WARM + WARM / 5);
+    let baseline = p.rss_kb();
+
+    plain_run(&rt, &p, &up, "plain", PLAIN);
+    https_run(&rt, &p, &up, &root, "tls", HTTPS);
+    let total = WARM + WARM / 5 + PLAIN + HTTPS;
+    p.wait_exchanges("every exchange", |xs| xs.len() >= total);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = p.rss_kb();
+    eprintln!(
+        "{total} sequential connections in {:.1} s; RSS after warm-up {baseline} kB, after the run {after} kB",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(p.is_running());
+    // Exactly once: the count, unique ids, and every path present once.
+    assert_eq!(assert_unique_ids(&p), total);
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let mut paths: Vec<&str> = xs.iter().map(|x| x["path"].as_str().unwrap()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    assert_eq!(paths.len(), total, "a path recorded twice");
+    assert!(
+        xs.iter().all(|x| x.get("anomalies").is_none()),
+        "completed exchanges carry no anomaly"
+    );
+    // One consent finding per request with the identifier (the repetition adds
+    // `excessive-frequency` ones on top).
+    let findings = p.jsonl("proxy-findings.jsonl");
+    let consent = findings
+        .iter()
+        .filter(|f| f["rule"] == "share-before-consent")
+        .count();
+    assert_eq!(consent, (WARM + PLAIN) / 10);
+    // Per-connection state is forgotten when the connection ends.
+    let s = status(&p);
+    assert_eq!(s["connections"], 0, "{s}");
+    assert_eq!(s["pending_handshakes"], 0, "{s}");
+    assert_eq!(s["in_flight"], 0, "{s}");
+    assert!(
+        after <= baseline + RSS_TOLERANCE_KB,
+        "RSS grew from {baseline} kB to {after} kB"
+    );
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
