@@ -1,4 +1,5 @@
 //! Code shared by integration tests (each test crate uses a part of it).
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod proxy_harness;

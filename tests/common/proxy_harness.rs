@@ -41,6 +41,21 @@ pub fn big_body() -> Vec<u8> {
     (0..BIG_RESPONSE).map(|i| (i % 251) as u8).collect()
 }
 
+/// A shop page whose script sends a tracker beacon with the device's advertising id
+/// (a JSON body) to `localhost` on the page's own port, the way an analytics SDK in
+/// a web view would; it shows `beacon-sent` once the request went out.
+pub const SHOP_PAGE: &str = r#"<!DOCTYPE html>
+<html><head><title>Example Shop</title></head>
+<body><h1>Example Shop</h1><p id="state">loading</p>
+<script>
+const tracker = "https://localhost:" + location.port + "/collect?app=shop";
+const payload = JSON.stringify({event: "open", gaid: "38400000-8cf0-11bd-b23e-10b96e40000d"});
+const done = () => { document.getElementById("state").textContent = "beacon-sent"; };
+fetch(tracker, {method: "POST", mode: "no-cors", body: payload, keepalive: true})
+  .then(done, (e) => { document.getElementById("state").textContent = "beacon-failed " + e; });
+</script></body></html>
+"#;
+
 pub type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> {
@@ -60,6 +75,12 @@ pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infall
         return Ok(Response::new(BodyExt::boxed(
             http_body_util::StreamBody::new(chunks),
         )));
+    }
+    if uri.path() == "/shop.html" {
+        let mut r = Response::new(Full::new(Bytes::from_static(SHOP_PAGE.as_bytes())).boxed());
+        r.headers_mut()
+            .insert("content-type", "text/html; charset=utf-8".parse().unwrap());
+        return Ok(r);
     }
     let body = match uri.path() {
         "/big" => big_body(),
