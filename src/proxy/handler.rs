@@ -120,6 +120,18 @@ fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// An error with its sources, `outer: inner: …` (hyper's own messages are terse).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    chain
+}
+
 fn text_response(status: StatusCode, body: String) -> Response<Body> {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
@@ -328,18 +340,26 @@ impl HttpHandler for Handler {
         err: hudsucker::hyper_util::client::legacy::Error,
     ) -> Response<Body> {
         let shared = &self.shared;
+        let chain = error_chain(&err);
+        let rec = self.rec.take();
+        if rec
+            .as_ref()
+            .is_some_and(|r| lock(&r.draft).request_body_failed)
+        {
+            // The client's own body broke (malformed chunking, or the client went
+            // away mid-upload): not the server's failure, and the exchange already
+            // carries the `body-error` anomaly.
+            return text_response(
+                StatusCode::BAD_REQUEST,
+                "consentry proxy: the request body could not be read (malformed, or cut short)\n"
+                    .into(),
+            );
+        }
         shared
             .counters
             .upstream_errors
             .fetch_add(1, Ordering::Relaxed);
-        let mut chain = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
-        let host = match &self.rec {
+        let host = match &rec {
             Some(rec) => {
                 let mut d = lock(&rec.draft);
                 d.x.anomalies
@@ -348,7 +368,7 @@ impl HttpHandler for Handler {
             }
             None => "?".into(),
         };
-        self.rec = None;
+        drop(rec);
         shared.emit(Event::Notice(format!("upstream {host} failed: {chain}")));
         text_response(
             StatusCode::BAD_GATEWAY,
@@ -461,6 +481,8 @@ struct Draft {
     responded: bool,
     response_ended: bool,
     body_error: Option<String>,
+    /// The client's request body failed (then an upstream error is its consequence).
+    request_body_failed: bool,
 }
 
 impl Recording {
@@ -477,6 +499,7 @@ impl Recording {
                 responded: false,
                 response_ended: false,
                 body_error: None,
+                request_body_failed: false,
             }),
         })
     }
@@ -510,7 +533,10 @@ impl Recording {
     fn fail(&self, side: Side, err: String) {
         let mut d = lock(&self.draft);
         let what = match side {
-            Side::Request => "request",
+            Side::Request => {
+                d.request_body_failed = true;
+                "request"
+            }
             Side::Response => "response",
         };
         d.body_error.get_or_insert(format!("{what} body: {err}"));
@@ -601,7 +627,7 @@ impl HttpBody for Tap {
                     this.rec.end(this.side);
                 }
             }
-            Poll::Ready(Some(Err(e))) => this.rec.fail(this.side, e.to_string()),
+            Poll::Ready(Some(Err(e))) => this.rec.fail(this.side, error_chain(e)),
             Poll::Ready(None) => this.rec.end(this.side),
             Poll::Pending => {}
         }
