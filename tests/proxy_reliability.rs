@@ -216,9 +216,34 @@ fn client_going_away_mid_request_body_and_mid_response_body() {
         "{:#}",
         xs[0]
     );
+
+    // HTTP/2 inside the tunnel: curl gives up on a response that never ends (its
+    // stream is reset, the connection closed); the exchange is recorded once.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--http2", "--max-time", "2", "--noproxy", ""])
+        .args([
+            "--proxy",
+            &p.url(),
+            "--cacert",
+            p.ca_pem().to_str().unwrap(),
+        ])
+        .arg(format!("https://{}/stall", up.https))
+        .output()
+        .expect("curl must be installed");
+    assert_eq!(out.status.code(), Some(28), "curl timed out");
+    assert_eq!(out.stdout, b"first chunk\n");
+    let xs = recorded(&p, "/stall", 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert_eq!(xs[0]["http_version"], "HTTP/2");
+    assert_eq!(
+        anomaly_kinds(&xs[0]),
+        ["response-incomplete"],
+        "{:#}",
+        xs[0]
+    );
     still_serves(&rt, &mut p, &up, "after-response-cut");
-    p.wait_exchanges("all", |xs| xs.len() == 5);
-    assert_eq!(assert_unique_ids(&p), 5);
+    p.wait_exchanges("all", |xs| xs.len() == 6);
+    assert_eq!(assert_unique_ids(&p), 6);
     let (status, err) = p.stop();
     assert!(status.success());
     // A client that went away is not reported as a failing server.
