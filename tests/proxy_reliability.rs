@@ -407,6 +407,20 @@ fn slow_clients_are_disconnected_after_the_header_timeout() {
         assert!(r.is_ok(), "the tunnel's slow request was never closed");
         assert!(started.elapsed() < Duration::from_secs(5));
     });
+    // The control API: a client that connects and says nothing is closed after 5 s.
+    let started = Instant::now();
+    let silent = rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.control.unwrap()).await.unwrap();
+        let mut sink = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut sink)).await
+    });
+    assert!(silent.is_ok(), "the control API kept a silent client");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status(&p)["connections"], 0, "and still answers");
     // A slow client is not an exchange: nothing was recorded for it.
     still_serves(&rt, &mut p, &up, "after-slow");
     let xs = p.jsonl("proxy-exchanges.jsonl");

@@ -7,15 +7,20 @@
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hudsucker::hyper::{header, Method, Request, Response, StatusCode};
-use hudsucker::hyper_util::rt::{TokioExecutor, TokioIo};
+use hudsucker::hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hudsucker::hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 
 use super::{page, Shared};
+
+/// Time a control client has to send its whole request head (from connecting, or
+/// between keep-alive requests); `consentry consent` sends it at once.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves the control API on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, token: Arc<String>) {
@@ -30,10 +35,15 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, token: Arc<String
                 let r = answer(&shared, &token, peer, req);
                 async move { Ok::<_, Infallible>(r) }
             });
-            // A client that misbehaves only loses its own connection.
-            let _ = Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service)
-                .await;
+            // A client that misbehaves only loses its own connection. HTTP/1 only (the
+            // CLI and curl speak it): then the header timeout runs from the first byte
+            // on, where protocol detection would wait for a silent client forever.
+            let mut server = Builder::new(TokioExecutor::new()).http1_only();
+            server
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let _ = server.serve_connection(TokioIo::new(tcp), service).await;
         });
     }
 }
