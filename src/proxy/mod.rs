@@ -21,6 +21,9 @@
 //! - Pinned apps: a client that abandons the TLS handshake after seeing our
 //!   certificate gets one metadata-only exchange for that host, which is then tunnelled
 //!   untouched (as are `--ignore-host` matches).
+//! - Client connections: what one has shown (device, authentication, the host of its
+//!   handshake) is kept while it, or the tunnel it became, is open, then forgotten.
+//!   Slow clients are cut by the CLI's header read timeout (`--header-timeout`).
 //! - Security: on a non-loopback address every client must authenticate (the CLI
 //!   refuses to start otherwise); `Proxy-Authorization` is never forwarded upstream.
 
@@ -45,8 +48,9 @@ pub use handler::Handler;
 /// Bytes of each request body copied for the analysis (the client and server always
 /// get the whole body).
 pub const DEFAULT_BODY_CAP: usize = 1 << 20;
-/// Client connections remembered (authentication, device, pending handshake) before
-/// the oldest half are forgotten.
+/// Open client connections remembered (authentication, device, pending handshake)
+/// before the oldest half are forgotten. A connection's state goes anyway when it
+/// closes (see `handler::ConnScope`): this bounds a flood of simultaneous ones.
 pub const MAX_CONNECTIONS: usize = 65_536;
 /// Hosts remembered as pinned (tunnelled after a rejected certificate), at most.
 pub const MAX_PINNED: usize = 10_000;
