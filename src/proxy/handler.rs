@@ -28,7 +28,7 @@ use crate::timestamp::Timestamp;
 /// clones the handler it was given once per accepted connection, and that clone
 /// once per request of the connection (the `CONNECT` one lives as long as its
 /// tunnel, and the tunnel's requests are clones of it). So a clone of a new handler
-/// opens a [`ConnScope`] that its own clones share, and the connection's state is
+/// opens a `ConnScope` that its own clones share, and the connection's state is
 /// forgotten when the last of them is dropped.
 pub struct Handler {
     shared: Arc<Shared>,
