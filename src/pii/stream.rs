@@ -13,8 +13,8 @@
 //! the last `overlap` bytes before it, `overlap = longest variant + 1`. A window
 //! covering body bytes `[a, b)` reports the hits that end in `[b', b)`, where `b'` is
 //! the end of the window before. Such a hit starts at or after `b' − longest`, so it
-//! lies inside the window with one byte of context before it (coordinates are checked
-//! against the byte before and after them). A hit ending exactly at `b` waits for the
+//! lies inside the window with one byte of context before it (the detector's boundary
+//! checks look at the bytes around a hit). A hit ending exactly at `b` waits for the
 //! next window, which shows the byte after it; at the end of the body it is reported
 //! as is. The first window is seeded with the end of the analysed prefix, and only hits
 //! ending past the cap are reported: a value straddling the cap is found here, a value
@@ -27,9 +27,10 @@
 //!   content decoding): a gzip-compressed or base64-wrapped tail is not decoded, so
 //!   only the variants themselves are found there (plain, case, URL-encoded, base64,
 //!   hex, digests, JSON-escaped).
-//! - Known values only ([`Detector::scan_known`]): validated patterns (e-mail, phone,
-//!   IMEI, …) have no fixed length, so no overlap guarantees them across chunks. A
-//!   position (latitude and longitude) is found when both lie in one window.
+//! - Known values only ([`Detector::scan_known`]), and not positions: validated
+//!   patterns (e-mail, phone, IMEI, …) have no fixed length, so no overlap guarantees
+//!   them across chunks, and a position is two hits (latitude, longitude) any distance
+//!   apart, which windows would find or miss depending on where the chunks are cut.
 //! - Kept: the first hit of each (type, device, encoding), at most [`MAX_KEPT_HITS`];
 //!   every hit is counted ([`StreamOutcome::total_hits`]).
 
@@ -37,6 +38,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{Confidence, Detector};
+use crate::case::IdentifierKind;
 use crate::decode::Part;
 use crate::exchange::{Anomaly, BeyondCapHit};
 
@@ -166,7 +168,9 @@ impl StreamScanner {
         }
         let mut fresh = Vec::new();
         for m in matches {
-            if m.confidence != Confidence::Exact {
+            // A position is a pair of hits that may fall in different windows, and is
+            // reported at its latitude only: no overlap rule can place it exactly once.
+            if m.confidence != Confidence::Exact || m.kind == IdentifierKind::Location {
                 continue;
             }
             let hit_end = self.window_start.saturating_add(m.range.end as u64);
@@ -210,7 +214,7 @@ impl StreamScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::case::{Case, Device, Identifier, IdentifierKind, IdentifierValue};
+    use crate::case::{Case, Device, Identifier, IdentifierValue};
 
     const AD_ID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
     const ANDROID_ID: &str = "9774d56d682e549c";
