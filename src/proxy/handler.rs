@@ -452,7 +452,8 @@ impl Recording {
                 d.request_sha256.update(chunk);
                 let room = cap.saturating_sub(d.x.request_body.len());
                 let take = room.min(chunk.len());
-                let (kept, rest) = chunk.split_at(take);
+                // `take <= chunk.len()` (a `min` above): the fallback never happens.
+                let (kept, rest) = chunk.split_at_checked(take).unwrap_or((chunk, &[]));
                 d.x.request_body.extend_from_slice(kept);
                 if !rest.is_empty() {
                     if let Some(det) = &self.shared.settings.detector {
