@@ -662,6 +662,22 @@ mod tests {
     }
 
     #[test]
+    fn scan_known_reports_known_values_only() {
+        let det = Detector::new(&pixel());
+        let data =
+            b"p=13900139000&m=other@example.com&aid=9774d56d682e549c&lat=31.2304&lng=121.4737";
+        let all = det.scan(&[part("body", vec![], data)]);
+        assert!(all.iter().any(|m| m.confidence == Confidence::Pattern));
+        let known = det.scan_known(&[part("body", vec![], data)], &mut Vec::new());
+        let kinds: Vec<String> = known.iter().map(|m| m.kind.key()).collect();
+        assert_eq!(kinds, ["android_id", "location"]);
+        assert!(known.iter().all(|m| m.confidence == Confidence::Exact));
+        // The longest variant of the case (a SHA-512 in hex, 128 bytes, or longer).
+        assert!(det.longest_pattern() >= 128, "{}", det.longest_pattern());
+        assert_eq!(Detector::default().longest_pattern(), 0);
+    }
+
+    #[test]
     fn hit_limit_is_an_anomaly() {
         let case = Case {
             devices: vec![device("d", &[(IdentifierKind::Name, text("ababab"))])],
