@@ -955,6 +955,22 @@ fn case_directory_store_and_ignored_hosts() {
     };
     let exchanges = run(&["exchanges"]);
     assert!(exchanges.contains("/stored?adid="), "{exchanges}");
+    // The stored exchange records carry the heads as evidence (hash-chained).
+    let stored = run(&["exchanges", "--format", "jsonl"]);
+    let row: serde_json::Value = stored
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|x| x["path"].as_str().is_some_and(|p| p.starts_with("/stored")))
+        .unwrap();
+    let head = row["request_head"]["text"].as_str().unwrap();
+    assert!(
+        head.starts_with(&format!("GET http://{}/stored?adid=", up.http)),
+        "{row:#}"
+    );
+    assert!(row["response_head"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(!exchanges.contains("/ignored"), "{exchanges}");
     assert!(run(&["findings"]).contains("share-before-consent"));
     assert!(run(&["verify"]).starts_with("OK"));
