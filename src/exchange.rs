@@ -23,7 +23,115 @@ pub struct EvidenceRef {
     pub file_sha256: Option<String>,
     /// Source-specific position: `entry 12` (HAR), `frames 10-14` (pcap), `record 7`.
     pub locator: String,
+    /// The request head as the source received it (the proxy; see [`RawHead`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_head: Option<RawHead>,
+    /// The response head as the source received it from the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_head: Option<RawHead>,
 }
+
+/// Most bytes of one head kept as evidence ([`RawHead`]); hyper already refuses
+/// heads much larger than this (HTTP/1: 400 KiB buffer, 100 fields; HTTP/2: 16 KiB
+/// header list), so the cap only matters for the largest it lets through.
+pub const MAX_HEAD_BYTES: usize = 64 << 10;
+
+/// A message head (request or status line and header fields) kept as evidence, with
+/// the SHA-256 of all its bytes. How faithful the bytes are depends on the source:
+/// the proxy's are rebuilt from hyper's parsed message (see `proxy::head`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RawHead {
+    /// The head, when it is UTF-8 (almost always): lines end in CRLF and the blank
+    /// line that ends an HTTP/1 head is included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The head in standard base64, when it is not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+    /// SHA-256 (lowercase hex) of the whole head, also when only a prefix is kept.
+    pub sha256: String,
+    /// Length of the whole head in bytes.
+    pub bytes: u64,
+    /// Only the first [`MAX_HEAD_BYTES`] are kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl RawHead {
+    /// The evidence form of `head`: its digest and length, and at most
+    /// [`MAX_HEAD_BYTES`] of it, as text when UTF-8 (a cut inside a UTF-8 sequence
+    /// is moved back to the sequence's start), else as base64.
+    pub fn new(head: &[u8]) -> RawHead {
+        use base64::Engine;
+        use sha2::Digest;
+        let sha256 = crate::source::hex(&sha2::Sha256::digest(head));
+        let truncated = head.len() > MAX_HEAD_BYTES;
+        let mut kept = head.get(..MAX_HEAD_BYTES).unwrap_or(head);
+        let text = match std::str::from_utf8(kept) {
+            Ok(t) => Some(t.to_string()),
+            // Cut inside a character: keep the valid prefix (at most 3 bytes shorter).
+            Err(e) if truncated && e.error_len().is_none() => {
+                kept = kept.get(..e.valid_up_to()).unwrap_or_default();
+                std::str::from_utf8(kept).ok().map(str::to_string)
+            }
+            Err(_) => None,
+        };
+        let base64 = match text {
+            Some(_) => None,
+            None => Some(base64::engine::general_purpose::STANDARD.encode(kept)),
+        };
+        RawHead {
+            text,
+            base64,
+            sha256,
+            bytes: head.len() as u64,
+            truncated,
+        }
+    }
+
+    /// The kept bytes (the whole head unless [`RawHead::truncated`]).
+    pub fn kept(&self) -> Vec<u8> {
+        use base64::Engine;
+        match (&self.text, &self.base64) {
+            (Some(t), _) => t.as_bytes().to_vec(),
+            (None, Some(b)) => base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
+/// Personal data a source found in a request body beyond the bytes it kept for the
+/// analysis (the proxy streams the case's matcher past `--body-cap`, see
+/// `pii::stream`). The rules turn each into a finding's data item located
+/// `body-beyond-cap:OFFSET`. Never serialised: `value` is the identifier itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeyondCapHit {
+    /// Identifier type key (`advertising_id`, `custom.user_name`, …).
+    pub kind: String,
+    /// The case device whose value it is.
+    pub device: Option<String>,
+    /// Variant encoding (`plain`, `md5`, `base64`, …).
+    pub encoding: String,
+    /// Byte offset of the hit in the request body (after transfer decoding, before
+    /// content decoding: the bytes hyper hands over).
+    pub offset: u64,
+    pub sensitive: bool,
+    /// The matched bytes (for `--reveal` only).
+    pub value: Vec<u8>,
+}
+
+impl BeyondCapHit {
+    /// The `where` of the finding's data item.
+    pub fn location(&self) -> String {
+        format!("{BEYOND_CAP_LOCATION}:{}", self.offset)
+    }
+}
+
+/// Location prefix of personal data found past the analysis cap ([`BeyondCapHit`]):
+/// `body-beyond-cap:N` reads "request body beyond the analysis cap at offset N".
+pub const BEYOND_CAP_LOCATION: &str = "body-beyond-cap";
 
 /// One header as seen on the wire. Values are bytes: traffic is not always UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -139,6 +247,9 @@ pub struct Exchange {
     pub request_headers: Vec<Header>,
     #[serde(skip)]
     pub request_body: Vec<u8>,
+    /// Personal data found past the part of the request body kept in `request_body`.
+    #[serde(skip)]
+    pub beyond_cap: Vec<BeyondCapHit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<Response>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,6 +281,7 @@ impl Exchange {
             http_version: String::new(),
             request_headers: Vec::new(),
             request_body: Vec::new(),
+            beyond_cap: Vec::new(),
             response: None,
             tls: None,
             metadata_only: false,
@@ -186,5 +298,72 @@ impl Exchange {
     /// `scheme://host/path`, for display.
     pub fn url(&self) -> String {
         format!("{}://{}{}", self.scheme, self.host, self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    fn sha(b: &[u8]) -> String {
+        crate::source::hex(&sha2::Sha256::digest(b))
+    }
+
+    #[test]
+    fn raw_head_text_base64_and_cap() {
+        let h = RawHead::new(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n");
+        assert_eq!(h.text.as_deref(), Some("GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
+        assert_eq!(
+            (h.base64.is_none(), h.bytes, h.truncated),
+            (true, 27, false)
+        );
+        assert_eq!(h.sha256, sha(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n"));
+
+        let bin = b"GET / HTTP/1.1\r\nx: \xff\r\n\r\n";
+        let h = RawHead::new(bin);
+        assert!(h.text.is_none());
+        assert_eq!(h.kept(), bin);
+
+        // Over the cap: a prefix is kept, the digest and length cover the whole head;
+        // a cut inside a character moves back to its start.
+        let mut big = vec![b'a'; MAX_HEAD_BYTES - 1];
+        big.extend_from_slice("é and more".as_bytes());
+        let h = RawHead::new(&big);
+        assert!(h.truncated);
+        assert_eq!(h.bytes, big.len() as u64);
+        assert_eq!(h.sha256, sha(&big));
+        assert_eq!(h.kept(), vec![b'a'; MAX_HEAD_BYTES - 1]);
+        assert!(h.text.is_some());
+    }
+
+    #[test]
+    fn heads_serialise_under_evidence_only_when_present() {
+        let mut x = Exchange::new("x-1", SourceKind::Proxy, Timestamp::from_micros(0));
+        x.evidence.locator = "record 1".into();
+        let plain = serde_json::to_value(&x).unwrap();
+        assert_eq!(
+            plain["evidence"],
+            serde_json::json!({"locator": "record 1"})
+        );
+        x.evidence.request_head = Some(RawHead::new(b"GET / HTTP/1.1\r\n\r\n"));
+        x.beyond_cap.push(BeyondCapHit {
+            kind: "imei".into(),
+            device: None,
+            encoding: "plain".into(),
+            offset: 7,
+            sensitive: false,
+            value: b"490154203237518".to_vec(),
+        });
+        let v = serde_json::to_value(&x).unwrap();
+        assert_eq!(
+            v["evidence"]["request_head"]["text"],
+            "GET / HTTP/1.1\r\n\r\n"
+        );
+        assert_eq!(v["evidence"]["request_head"]["bytes"], 18);
+        assert!(v["evidence"].get("response_head").is_none());
+        // The value found beyond the cap never reaches the exchange record.
+        assert!(!v.to_string().contains("490154203237518"));
+        assert_eq!(x.beyond_cap[0].location(), "body-beyond-cap:7");
     }
 }

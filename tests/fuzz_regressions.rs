@@ -529,3 +529,19 @@ fn hostile_http2_and_hpack_inputs_do_not_crash() {
     }
     targets::http2(&input);
 }
+
+#[test]
+fn pii_stream_finds_the_same_whatever_the_pieces() {
+    // An identifier and a position around every cap and piece size the layout allows
+    // here; the target asserts split-invariance and exact offsets.
+    let mut body = b"x".repeat(30);
+    body.extend_from_slice(b"38400000-8cf0-11bd-b23e-10b96e40000d&");
+    body.extend_from_slice(b"{\"lat\":31.230416,\"lon\":121.473701}");
+    for cap in [0u8, 5, 10, 16, 20, 255] {
+        for step in [0u8, 1, 2, 5, 255] {
+            let mut data = vec![cap, step];
+            data.extend_from_slice(&body);
+            targets::pii_stream(&data);
+        }
+    }
+}

@@ -515,6 +515,22 @@ fn case_directory_store_and_ignored_hosts() {
     };
     let exchanges = run(&["exchanges"]);
     assert!(exchanges.contains("/stored?adid="), "{exchanges}");
+    // The stored exchange records carry the heads as evidence (hash-chained).
+    let stored = run(&["exchanges", "--format", "jsonl"]);
+    let row: serde_json::Value = stored
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|x| x["path"].as_str().is_some_and(|p| p.starts_with("/stored")))
+        .unwrap();
+    let head = row["request_head"]["text"].as_str().unwrap();
+    assert!(
+        head.starts_with(&format!("GET http://{}/stored?adid=", up.http)),
+        "{row:#}"
+    );
+    assert!(row["response_head"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(!exchanges.contains("/ignored"), "{exchanges}");
     assert!(run(&["findings"]).contains("share-before-consent"));
     assert!(run(&["verify"]).starts_with("OK"));
@@ -681,4 +697,120 @@ fn websocket_messages_pass_and_are_analysed() {
     }
     let (status, _) = p.stop();
     assert!(status.success());
+}
+
+#[test]
+fn heads_are_evidence_and_an_identifier_past_the_body_cap_is_found() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(
+        dir.path(),
+        &case,
+        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
+    );
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let proxy = p.url();
+    let base = format!("https://{}", up.https);
+
+    // A 200 kB upload whose only identifier lies past the 64 KiB cap, at 150 000.
+    const AT: usize = 150_000;
+    let mut body = vec![b'a'; AT];
+    body.extend_from_slice(AD_ID.as_bytes());
+    body.resize(200_000, b'b');
+    let upload = dir.path().join("upload.bin");
+    std::fs::write(&upload, &body).unwrap();
+    let via = curl(&[
+        "--http1.1",
+        "--proxy",
+        &proxy,
+        "--cacert",
+        &ours,
+        "--data-binary",
+        &format!("@{}", upload.display()),
+        &format!("{base}/echo?beyond"),
+    ]);
+    assert!(String::from_utf8_lossy(&via).starts_with("len=200000 "));
+    let f = p.findings_for("/echo?beyond");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["rule"], "share-before-consent");
+    assert_eq!(
+        f[0]["data"],
+        serde_json::json!([{"type": "advertising_id", "encoding": "plain",
+            "where": format!("body-beyond-cap:{AT}"), "confidence": "exact", "sensitive": false}])
+    );
+
+    // Heads: HTTP/1.1 inside the tunnel (origin form), HTTP/2, and plain HTTP.
+    curl(&[
+        "--http2",
+        "--proxy",
+        &proxy,
+        "--cacert",
+        &ours,
+        &format!("{base}/h2head"),
+    ]);
+    curl(&[
+        "--proxy",
+        &proxy,
+        "-H",
+        "X-Custom: Yes",
+        &format!("http://{}/plainhead", up.http),
+    ]);
+    p.wait_exchanges("the three exchanges", |xs| {
+        ["/echo?beyond", "/h2head", "/plainhead"]
+            .iter()
+            .all(|path| xs.iter().any(|x| x["path"] == *path))
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let ev = |path: &str| xs.iter().find(|x| x["path"] == path).unwrap()["evidence"].clone();
+    let text = |h: &serde_json::Value| {
+        let t = h["text"].as_str().unwrap().to_string();
+        // The digest is over the bytes kept, which are the whole head here.
+        assert_eq!(h["sha256"], hex(&sha2::Sha256::digest(t.as_bytes())));
+        assert_eq!(h["bytes"], t.len());
+        t
+    };
+    let up_https = up.https.to_string();
+    let beyond = ev("/echo?beyond");
+    let req = text(&beyond["request_head"]);
+    assert!(req.starts_with("POST /echo?beyond HTTP/1.1\r\n"), "{req}");
+    assert!(req.contains(&format!("\r\nhost: {up_https}\r\n")), "{req}");
+    assert!(req.contains("\r\ncontent-length: 200000\r\n"), "{req}");
+    assert!(req.ends_with("\r\n\r\n"), "{req}");
+    let res = text(&beyond["response_head"]);
+    // The proxy talks HTTP/2 to this server when ALPN offers it: a head of either kind.
+    assert!(
+        res.starts_with(":status: 200\r\n") || res.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{res}"
+    );
+    assert!(res.contains("\r\nx-upstream: consentry-test\r\n"), "{res}");
+    let upload_x = xs.iter().find(|x| x["path"] == "/echo?beyond").unwrap();
+    let truncated = &upload_x["anomalies"][0];
+    assert_eq!(truncated["kind"], "body-truncated");
+    assert!(
+        truncated["detail"].as_str().unwrap().contains(": 1 hit(s)"),
+        "{truncated}"
+    );
+
+    let h2 = text(&ev("/h2head")["request_head"]);
+    assert!(
+        h2.starts_with(&format!(
+            ":method: GET\r\n:scheme: https\r\n:authority: {up_https}\r\n:path: /h2head\r\n"
+        )),
+        "{h2}"
+    );
+    assert!(text(&ev("/h2head")["response_head"]).contains("x-upstream: consentry-test\r\n"));
+
+    let plain = text(&ev("/plainhead")["request_head"]);
+    assert!(
+        plain.starts_with(&format!("GET http://{}/plainhead HTTP/1.1\r\n", up.http)),
+        "{plain}"
+    );
+    assert!(plain.contains("\r\nx-custom: Yes\r\n"), "{plain}");
+    let plain_res = text(&ev("/plainhead")["response_head"]);
+    assert!(plain_res.starts_with("HTTP/1.1 200 OK\r\n"), "{plain_res}");
+    let (status, err) = p.stop();
+    assert!(status.success(), "{err:#?}");
+    drop(rt);
 }

@@ -21,11 +21,12 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 17] = [
+pub const TARGETS: [&str; 18] = [
     "har",
     "decode",
     "case",
     "pii",
+    "pii_stream",
     "analyze",
     "consent",
     "capture",
@@ -62,6 +63,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "tls_tap" => tls_tap(data),
         "hpack" => hpack(data),
         "http2" => http2(data),
+        "pii_stream" => pii_stream(data),
         _ => return false,
     }
     true
@@ -437,6 +439,49 @@ fn pii_detector() -> &'static Detector {
 /// `pii`: the input is one message body scanned by a fixed detector.
 pub fn pii(data: &[u8]) {
     let _ = pii_detector().scan(&[Part::new("body", data)]);
+}
+
+fn pii_stream_detector() -> Arc<Detector> {
+    static DETECTOR: OnceLock<Arc<Detector>> = OnceLock::new();
+    DETECTOR
+        .get_or_init(|| {
+            let case =
+                consentry::case::parse(PII_CASE, "pii-case.toml").expect("PII_CASE is valid");
+            Arc::new(Detector::new(&case))
+        })
+        .clone()
+}
+
+/// `pii_stream`: byte 0 picks the cap (byte × 4, at most the body's length), byte 1
+/// the piece size (1 + byte × 8); the rest is a body whose bytes past the cap go
+/// through `pii::stream::StreamScanner`. Asserts that feeding it in those pieces
+/// finds the same as feeding it whole, and that every hit's value is the body's
+/// bytes at its offset, ending past the cap.
+pub fn pii_stream(data: &[u8]) {
+    use consentry::pii::stream::StreamScanner;
+    let (Some(&c), Some(&k)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let body = data.get(2..).unwrap_or_default();
+    let cap = (usize::from(c) * 4).min(body.len());
+    let step = 1 + usize::from(k) * 8;
+    let det = pii_stream_detector();
+    let (prefix, rest) = body.split_at(cap);
+    let mut whole = StreamScanner::new(det.clone(), prefix);
+    whole.feed(rest);
+    let whole = whole.finish();
+    let mut pieces = StreamScanner::new(det, prefix);
+    for piece in rest.chunks(step) {
+        pieces.feed(piece);
+    }
+    let pieces = pieces.finish();
+    assert_eq!(whole, pieces, "a split changed what the stream found");
+    for h in &whole.hits {
+        let at = h.offset as usize;
+        let end = at + h.value.len();
+        assert!(end > cap, "a hit inside the analysed prefix: {h:?}");
+        assert_eq!(body.get(at..end), Some(&h.value[..]), "{h:?}");
+    }
 }
 
 /// The case of the `analyze` target: the demo case (one device, refusals, grants).

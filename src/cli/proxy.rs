@@ -23,6 +23,8 @@ use super::live_store::LiveStore;
 use crate::case::{self, Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
+use crate::parties::Classifier;
+use crate::pii::Detector;
 use crate::proxy::{self, ca, upstream, Event, Settings, Shared};
 use crate::rules::{Analyzer, Finding, Options, Severity};
 
@@ -98,8 +100,9 @@ pub struct Args {
     /// Device of clients that no address or proxy user identifies (else `unknown`).
     #[arg(long, value_name = "ID")]
     pub device: Option<String>,
-    /// Bytes of each request body the analysis sees (the rest is forwarded unanalysed
-    /// and the exchange marked `body-truncated`).
+    /// Bytes of each request body the analysis sees in full; the rest is forwarded,
+    /// searched for the case's known values as it passes, and the exchange marked
+    /// `body-truncated`.
     #[arg(long, value_name = "BYTES", default_value_t = proxy::DEFAULT_BODY_CAP)]
     pub body_cap: usize,
     /// Tunnel hosts matching this regular expression without interception (repeatable).
@@ -200,6 +203,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut output = Output::open(&args.case)?;
     let session = Timestamp::now().to_string();
     let (tx, rx) = std::sync::mpsc::sync_channel(proxy::EVENT_QUEUE);
+    // One detector for the analysis and for the bodies streamed past --body-cap.
+    let detector = Arc::new(Detector::new(&case));
     let settings = Settings {
         body_cap: args.body_cap,
         proxy_auth,
@@ -207,6 +212,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         fallback_device: args.device.clone(),
         allow_case_addresses: args.allow_case_addresses,
         listen_port: None,
+        detector: Some(detector.clone()),
     };
     output.begin(&case, &session, args.listen)?;
 
@@ -274,7 +280,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let consumer_case = case.clone();
     let consumer = std::thread::Builder::new()
         .name("consentry-analysis".into())
-        .spawn(move || consume(rx, consumer_case, output, reveal, format))
+        .spawn(move || consume(rx, consumer_case, detector, output, reveal, format))
         .context("starting the analysis thread")?;
 
     // Two new handlers, not clones: each clone is one client connection (see Handler).
@@ -414,13 +420,16 @@ const FLUSH_EVERY: usize = 256;
 fn consume(
     rx: Receiver<Event>,
     case: Arc<Case>,
+    detector: Arc<Detector>,
     output: Output,
     reveal: bool,
     format: LiveFormat,
 ) -> anyhow::Result<Summary> {
     let mut c = Consumer {
-        analyzer: Analyzer::new(
-            case,
+        analyzer: Analyzer::with_parts(
+            case.clone(),
+            detector,
+            Arc::new(Classifier::new(&case.app)),
             Options {
                 reveal,
                 ..Options::default()

@@ -245,6 +245,7 @@ impl Tap {
         x.evidence = EvidenceRef {
             file_sha256: self.file_sha256.clone(),
             locator: frames(request.meta.first_frame, last_frame),
+            ..EvidenceRef::default()
         };
         let (authority, path) = split_target(&request.target);
         // HTTP/2 requests name their host in `:authority` (a `host` field may be absent).
@@ -285,6 +286,7 @@ impl Tap {
         x.evidence = EvidenceRef {
             file_sha256: self.file_sha256.clone(),
             locator: frames(conn.first_frame, conn.last_frame),
+            ..EvidenceRef::default()
         };
         x.host = self.server_name(conn, at);
         x.scheme = match (conn.proto, &conn.tls) {

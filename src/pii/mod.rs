@@ -22,6 +22,7 @@ pub mod coordinates;
 pub mod location;
 pub mod matcher;
 pub mod patterns;
+pub mod stream;
 pub mod variants;
 
 use std::collections::HashMap;
@@ -229,6 +230,31 @@ impl Detector {
         parts: &[Part<'_>],
         anomalies: &mut Vec<Anomaly>,
     ) -> Vec<PiiMatch> {
+        self.scan_inner(parts, anomalies, true)
+    }
+
+    /// [`Detector::scan_with_anomalies`] for the case's known values only (no
+    /// validated patterns, no positions found by coordinate names): the exact,
+    /// fixed-length matches that [`stream::StreamScanner`] can find across chunks.
+    pub fn scan_known(&self, parts: &[Part<'_>], anomalies: &mut Vec<Anomaly>) -> Vec<PiiMatch> {
+        self.scan_inner(parts, anomalies, false)
+    }
+
+    /// Length of the longest known-value variant (0 without any): a match never
+    /// spans more bytes than this.
+    pub fn longest_pattern(&self) -> usize {
+        (0..self.matcher.len())
+            .map(|id| self.matcher.pattern(id as PatternId).len())
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn scan_inner(
+        &self,
+        parts: &[Part<'_>],
+        anomalies: &mut Vec<Anomaly>,
+        with_patterns: bool,
+    ) -> Vec<PiiMatch> {
         let mut hits: Vec<(PatternId, usize)> = Vec::new();
         let mut exact: Vec<Raw> = Vec::new();
         let mut found: Vec<Raw> = Vec::new();
@@ -282,23 +308,25 @@ impl Detector {
             let covered = exact_cover(&exact);
             let room = MAX_RAW_PER_SCAN.saturating_sub(found.len() + exact.len() + coords.len());
             let mut pattern_hits = 0usize;
-            patterns::scan(data, |pk, start, end| {
-                let kind = self.pattern_kinds[pk as usize];
-                if pattern_hits >= room {
-                    full = true;
-                } else if !overlaps(&covered, kind, start, end) {
-                    pattern_hits += 1;
-                    found.push(Raw {
-                        part: pi,
-                        start,
-                        end,
-                        kind,
-                        device: NO_DEVICE,
-                        encoding: "plain",
-                        confidence: Confidence::Pattern,
-                    });
-                }
-            });
+            if with_patterns {
+                patterns::scan(data, |pk, start, end| {
+                    let kind = self.pattern_kinds[pk as usize];
+                    if pattern_hits >= room {
+                        full = true;
+                    } else if !overlaps(&covered, kind, start, end) {
+                        pattern_hits += 1;
+                        found.push(Raw {
+                            part: pi,
+                            start,
+                            end,
+                            kind,
+                            device: NO_DEVICE,
+                            encoding: "plain",
+                            confidence: Confidence::Pattern,
+                        });
+                    }
+                });
+            }
             found.append(&mut exact);
         }
         if full {
@@ -321,9 +349,10 @@ impl Detector {
             }
         }
         // A position under coordinate names, when no known position was found.
-        if !found
-            .iter()
-            .any(|r| r.kind == self.location_kind && r.confidence == Confidence::Exact)
+        if with_patterns
+            && !found
+                .iter()
+                .any(|r| r.kind == self.location_kind && r.confidence == Confidence::Exact)
         {
             if let Some(hit) = coordinates::find(parts) {
                 found.push(Raw {
@@ -630,6 +659,22 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn scan_known_reports_known_values_only() {
+        let det = Detector::new(&pixel());
+        let data =
+            b"p=13900139000&m=other@example.com&aid=9774d56d682e549c&lat=31.2304&lng=121.4737";
+        let all = det.scan(&[part("body", vec![], data)]);
+        assert!(all.iter().any(|m| m.confidence == Confidence::Pattern));
+        let known = det.scan_known(&[part("body", vec![], data)], &mut Vec::new());
+        let kinds: Vec<String> = known.iter().map(|m| m.kind.key()).collect();
+        assert_eq!(kinds, ["android_id", "location"]);
+        assert!(known.iter().all(|m| m.confidence == Confidence::Exact));
+        // The longest variant of the case (a SHA-512 in hex, 128 bytes, or longer).
+        assert!(det.longest_pattern() >= 128, "{}", det.longest_pattern());
+        assert_eq!(Detector::default().longest_pattern(), 0);
     }
 
     #[test]

@@ -1,6 +1,14 @@
 //! hudsucker's request/response hooks: authentication, device attribution, the magic
-//! host, interception decisions, and the recording of each exchange from a bounded
-//! copy of its request body (see the module documentation of `proxy`).
+//! host, interception decisions, and the recording of each exchange (see the module
+//! documentation of `proxy`).
+//!
+//! A [`Recording`] collects one exchange: its request and response heads as evidence
+//! ([`super::head`]), a copy of the request body up to `--body-cap` for the analysis,
+//! the case's known values streamed over the request body past the cap
+//! ([`StreamScanner`]: hits become `Exchange::beyond_cap`), and the size and SHA-256 of
+//! both whole bodies. Everything it keeps is bounded: the head by
+//! [`crate::exchange::MAX_HEAD_BYTES`], the body copy by the cap, the stream by one
+//! window and [`crate::pii::stream::MAX_KEPT_HITS`] hits.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -17,8 +25,9 @@ use hudsucker::{
     Body, HttpContext, HttpHandler, RequestOrResponse, WebSocketContext, WebSocketHandler,
 };
 
-use super::{lock, page, Event, Shared, MAGIC_HOST};
-use crate::exchange::{Anomaly, BodyDigests, Exchange, Header, SourceKind, TlsInfo};
+use super::{head, lock, page, Event, Shared, MAGIC_HOST};
+use crate::exchange::{Anomaly, BodyDigests, Exchange, Header, RawHead, SourceKind, TlsInfo};
+use crate::pii::stream::StreamScanner;
 use crate::timestamp::Timestamp;
 
 /// The proxy's [`HttpHandler`]. hudsucker clones it for every request, so the clone
@@ -232,6 +241,10 @@ impl HttpHandler for Handler {
             Ok(u) => u,
             Err(r) => return (*r).into(),
         };
+        // Evidence before anything is changed (hop-by-hop headers go next).
+        let is_connect = req.method() == Method::CONNECT;
+        let in_tunnel = !is_connect && self.shared.with_conn(ctx.client_addr, |c| c.tunnel);
+        let raw_head = (!is_connect).then(|| head::request_head(&req, in_tunnel));
         // Hop-by-hop proxy headers: the credentials are ours, never the server's.
         req.headers_mut().remove(header::PROXY_AUTHORIZATION);
         req.headers_mut().remove("proxy-connection");
@@ -271,6 +284,7 @@ impl HttpHandler for Handler {
             shared.with_conn(addr, |c| {
                 c.device = Some(device.clone());
                 c.handshake = Some(host.clone());
+                c.tunnel = true;
             });
             return req.into();
         }
@@ -286,6 +300,7 @@ impl HttpHandler for Handler {
         let (n, id) = shared.next_id();
         let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
         x.evidence.locator = format!("proxy {} record {n}", shared.session);
+        x.evidence.request_head = raw_head.as_deref().map(RawHead::new);
         x.client = Some(addr.to_string());
         x.server = req.uri().authority().map(|a| a.to_string());
         x.device = Some(device);
@@ -325,6 +340,7 @@ impl HttpHandler for Handler {
                 headers: headers_of(res.headers()),
                 body: Vec::new(),
             });
+            d.x.evidence.response_head = Some(RawHead::new(&head::response_head(&res)));
             d.responded = true;
         }
         let (parts, body) = res.into_parts();
@@ -408,9 +424,10 @@ impl HttpHandler for Handler {
 
 impl WebSocketHandler for Handler {
     /// Each text or binary message from the client becomes an exchange (method `WS`,
-    /// the message as its request body, capped like bodies); messages are passed on
-    /// unchanged. Messages from the server are not transmissions of the device's
-    /// data and are only forwarded.
+    /// the message as its request body, capped like bodies, the rest streamed like
+    /// theirs); messages are passed on unchanged. Messages from the server are only
+    /// forwarded: they are what the server sends the app, not the device's data
+    /// leaving it, which is what the rules judge (as with response bodies).
     async fn handle_message(&mut self, ctx: &WebSocketContext, msg: Message) -> Option<Message> {
         if let WebSocketContext::ClientToServer { src, dst, .. } = ctx {
             let payload: Option<&[u8]> = match &msg {
@@ -477,6 +494,8 @@ struct Draft {
     response_bytes: u64,
     /// Digests of the whole bodies, as evidence (`Exchange::digests`).
     request_sha256: ring::digest::Context,
+    /// The request body past the cap, searched as it passes (once there is any).
+    beyond: Option<StreamScanner>,
     response_sha256: ring::digest::Context,
     responded: bool,
     response_ended: bool,
@@ -496,6 +515,7 @@ impl Recording {
                 response_bytes: 0,
                 request_sha256: ring::digest::Context::new(&ring::digest::SHA256),
                 response_sha256: ring::digest::Context::new(&ring::digest::SHA256),
+                beyond: None,
                 responded: false,
                 response_ended: false,
                 body_error: None,
@@ -513,8 +533,18 @@ impl Recording {
                 d.request_sha256.update(chunk);
                 let room = cap.saturating_sub(d.x.request_body.len());
                 let take = room.min(chunk.len());
-                if let Some(part) = chunk.get(..take) {
-                    d.x.request_body.extend_from_slice(part);
+                // `take <= chunk.len()` (a `min` above): the fallback never happens.
+                let (kept, rest) = chunk.split_at_checked(take).unwrap_or((chunk, &[]));
+                d.x.request_body.extend_from_slice(kept);
+                if !rest.is_empty() {
+                    if let Some(det) = &self.shared.settings.detector {
+                        let d = &mut *d;
+                        d.beyond
+                            .get_or_insert_with(|| {
+                                StreamScanner::new(det.clone(), &d.x.request_body)
+                            })
+                            .feed(rest);
+                    }
                 }
             }
             Side::Response => {
@@ -554,10 +584,22 @@ impl Drop for Recording {
             Exchange::new(String::new(), SourceKind::Proxy, Timestamp::default()),
         );
         if d.request_bytes > x.request_body.len() as u64 {
+            let streamed = match d.beyond.take() {
+                Some(scanner) => {
+                    let o = scanner.finish();
+                    x.beyond_cap = o.hits;
+                    x.anomalies.extend(o.anomalies);
+                    format!(
+                        "; the rest searched for the case's known values as it passed: {} hit(s)",
+                        o.total_hits
+                    )
+                }
+                None => String::new(),
+            };
             x.anomalies.push(Anomaly::new(
                 "body-truncated",
                 format!(
-                    "request body of {} bytes: the first {} analysed (--body-cap)",
+                    "request body of {} bytes: the first {} analysed (--body-cap){streamed}",
                     d.request_bytes,
                     x.request_body.len()
                 ),

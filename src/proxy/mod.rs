@@ -7,10 +7,20 @@
 //! `proxy`), sent as an [`Event`] to the consumer (the CLI), which analyses it with
 //! the same `rules::Analyzer` every other source uses and writes the results.
 //!
-//! - WebSocket messages from the client are exchanges too (method `WS`).
+//! - WebSocket messages from the client are exchanges too (method `WS`). Messages
+//!   from the server are only forwarded: they carry what the server sends the app,
+//!   not the device's data leaving it, which is what the rules judge.
 //! - Bodies stream through unchanged; the analysis gets a copy of at most
 //!   [`Settings::body_cap`] bytes per request body ([`DEFAULT_BODY_CAP`]); beyond it the
-//!   exchange carries a `body-truncated` anomaly. Response bodies are counted only.
+//!   exchange carries a `body-truncated` anomaly, and the rest of the body is searched
+//!   as it streams past for the case's known values ([`crate::pii::stream`]): a hit
+//!   there becomes a finding located `body-beyond-cap:OFFSET`. Response bodies are
+//!   counted and digested only: they are what the app receives, not a transmission
+//!   of the device's data, so they are never searched for identifiers.
+//! - Evidence per exchange: the request and response heads as received (rebuilt from
+//!   hyper's parsed messages, see [`head`] for exactly how faithfully) with their
+//!   SHA-256, in `evidence.request_head` / `evidence.response_head`; sizes and SHA-256
+//!   of both whole bodies in `digests`.
 //! - An exchange is emitted exactly once, when the last of its request body, response
 //!   body and handler lets go of it (complete, failed or abandoned by the client).
 //! - `http://consentry.invalid/` is served by the proxy itself ([`page`]): the CA
@@ -30,6 +40,7 @@
 pub mod ca;
 pub mod control;
 mod handler;
+pub mod head;
 pub mod page;
 pub mod upstream;
 
@@ -90,6 +101,10 @@ pub struct Settings {
     /// The proxy's own listening port: requests aimed at it are answered, not
     /// forwarded (forwarding them would loop).
     pub listen_port: Option<u16>,
+    /// The case's detector (the analysis's own, shared), streamed over request body
+    /// bytes past `body_cap` so an identifier there is still found
+    /// ([`crate::pii::stream`]). `None`: those bytes are only counted and digested.
+    pub detector: Option<Arc<crate::pii::Detector>>,
 }
 
 impl Default for Settings {
@@ -101,6 +116,7 @@ impl Default for Settings {
             fallback_device: None,
             allow_case_addresses: false,
             listen_port: None,
+            detector: None,
         }
     }
 }
@@ -124,6 +140,9 @@ struct Conn {
     authenticated: bool,
     /// Host of the TLS handshake under way on this connection.
     handshake: Option<String>,
+    /// The client sent `CONNECT` on this connection: what follows is tunnelled, and
+    /// HTTP/1 request targets in it are in origin form (`/path`).
+    tunnel: bool,
     /// Order of first sight, to forget the oldest.
     seen: u64,
     /// Live handler scopes of this address (see `handler::ConnScope`): the entry is

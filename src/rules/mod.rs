@@ -14,7 +14,7 @@ use crate::consent::cmp::CmpTable;
 use crate::consent::signals::{self, WireSignal};
 use crate::consent::{wire, ConsentEvent, EventSource, Purpose, State, Timeline};
 use crate::decode::{self, Part};
-use crate::exchange::{Anomaly, Exchange};
+use crate::exchange::{Anomaly, BeyondCapHit, Exchange};
 use crate::parties::{Classifier, Destination, Party};
 use crate::pii::{Confidence, Detector, PiiMatch};
 
@@ -233,9 +233,9 @@ fn prepare(
             && signals::expects_signal(&dest.host, &parts);
     }
     let matches = detector.scan(&parts);
-    prepared.matches = matches.len();
-    if !matches.is_empty() {
-        prepared.items = data_items(&matches, &parts, options.reveal);
+    prepared.matches = matches.len() + x.beyond_cap.len();
+    if prepared.matches > 0 {
+        prepared.items = data_items(&matches, &parts, &x.beyond_cap, options.reveal);
     }
     prepared
 }
@@ -498,8 +498,25 @@ impl Analyzer {
 }
 
 /// The data items of a finding: one per distinct (type, encoding, where, confidence).
-fn data_items(matches: &[PiiMatch], parts: &[Part<'_>], reveal: bool) -> Vec<DataItem> {
+/// `beyond_cap`: hits a source found past the analysed part of the body (known values,
+/// located `body-beyond-cap:OFFSET`).
+fn data_items(
+    matches: &[PiiMatch],
+    parts: &[Part<'_>],
+    beyond_cap: &[BeyondCapHit],
+    reveal: bool,
+) -> Vec<DataItem> {
     let mut items: BTreeSet<DataItem> = BTreeSet::new();
+    for h in beyond_cap {
+        items.insert(DataItem {
+            kind: h.kind.clone(),
+            encoding: h.encoding.clone(),
+            location: h.location(),
+            confidence: Confidence::Exact,
+            sensitive: h.sensitive,
+            value: reveal.then(|| String::from_utf8_lossy(&h.value).into_owned()),
+        });
+    }
     for m in matches {
         let value = reveal.then(|| {
             parts
@@ -595,6 +612,7 @@ mod data_item_tests {
                 m(Oaid, "plain", "body:$.p"),
                 m(Oaid, "plain", "body:$.pq"),
             ],
+            &[],
             &[],
             false,
         );

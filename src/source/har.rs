@@ -866,6 +866,7 @@ fn convert_entry(value: &Value, index: u64, opts: &HarOptions) -> Result<Vec<Exc
     x.evidence = EvidenceRef {
         file_sha256: opts.file_sha256.clone(),
         locator: format!("entry {index}"),
+        ..EvidenceRef::default()
     };
     x.client = client;
     x.server = server;
@@ -950,6 +951,7 @@ fn websocket_exchanges(
         x.evidence = EvidenceRef {
             file_sha256: opts.file_sha256.clone(),
             locator: format!("entry {index} message {m}"),
+            ..EvidenceRef::default()
         };
         x.client = base.client.clone();
         x.server = base.server.clone();

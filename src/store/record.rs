@@ -146,6 +146,12 @@ pub struct ExchangeBody {
     /// Whole-body sizes and digests (proxy exchanges).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digests: Option<crate::exchange::BodyDigests>,
+    /// The request head as received, with its SHA-256 (proxy exchanges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_head: Option<crate::exchange::RawHead>,
+    /// The response head as received from the server (proxy exchanges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_head: Option<crate::exchange::RawHead>,
 }
 
 impl ExchangeBody {
@@ -169,6 +175,8 @@ impl ExchangeBody {
             file_sha256: x.evidence.file_sha256.clone(),
             locator: x.evidence.locator.clone(),
             digests: x.digests.clone(),
+            request_head: x.evidence.request_head.clone(),
+            response_head: x.evidence.response_head.clone(),
         }
     }
 }
@@ -700,6 +708,30 @@ mod tests {
         let e = verify_chain(forged).unwrap_err();
         assert_eq!(e.seq, 4);
         assert!(e.reason.contains("does not verify"), "{e}");
+    }
+
+    #[test]
+    fn exchange_bodies_without_heads_keep_their_bytes_and_heads_round_trip() {
+        let mut x = crate::exchange::Exchange::new(
+            "x-1",
+            crate::exchange::SourceKind::Pcap,
+            Timestamp::from_micros(0),
+        );
+        let before = serde_json::to_string(&ExchangeBody::of(&x)).unwrap();
+        // Records written before heads existed verify the same (no new keys).
+        assert!(!before.contains("head"), "{before}");
+        x.evidence.request_head = Some(crate::exchange::RawHead::new(b"GET / HTTP/1.1\r\n\r\n"));
+        x.evidence.response_head = Some(crate::exchange::RawHead::new(b":status: 200\r\n"));
+        let body = ExchangeBody::of(&x);
+        let text = serde_json::to_string(&body).unwrap();
+        let back: ExchangeBody = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, body);
+        assert_eq!(
+            back.response_head.unwrap().text.as_deref(),
+            Some(":status: 200\r\n")
+        );
+        let old: ExchangeBody = serde_json::from_str(&before).unwrap();
+        assert!(old.request_head.is_none());
     }
 
     #[test]
