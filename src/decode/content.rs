@@ -20,8 +20,10 @@ pub const SMALL_OUTPUT_BYTES: usize = 1024 * 1024;
 /// window would otherwise cost 100 MiB.
 const MAX_ZSTD_WINDOW: u64 = 8 << 20;
 
-/// How much the decoder reads at once.
+/// Most the decoder reads at once.
 const STEP: usize = 64 * 1024;
+/// What the decoder reads first (then twice as much each time, up to [`STEP`]).
+const FIRST_STEP: usize = 1024;
 
 /// One content coding we can undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +212,10 @@ fn pull<R: Read>(mut r: R, cap: usize) -> Decoded {
             };
         }
         let start = out.len();
-        let want = room.min(STEP);
+        // Start small and double: most inflation attempts are on values that merely
+        // begin like a zlib header and fail within a few bytes, and zeroing a whole
+        // step for each of them was a visible cost.
+        let want = room.min(STEP).min(start.max(FIRST_STEP));
         out.resize(start + want, 0);
         match r.read(&mut out[start..]) {
             Ok(0) => {
