@@ -165,14 +165,15 @@ fn decode_short(body: &[u8], url_safe: bool, out: &mut [u8; PREFIX_CHARS / 4 * 3
         for &c in quad {
             acc = acc << 6 | u32::from(table[usize::from(c)]);
         }
-        // 4 characters give 3 bytes, 3 give 2, 2 give 1 (1 cannot occur).
+        // 4 characters give 3 bytes, 3 give 2, 2 give 1 (1 cannot occur). All 3 are
+        // written: the buffer holds 3 per group, and the extra bytes of a short last
+        // group lie past the returned length.
         acc <<= 6 * (4 - quad.len() as u32);
-        let bytes = acc.to_be_bytes();
-        let take = quad.len().saturating_sub(1);
-        for (o, &b) in out.iter_mut().skip(n).zip(&bytes[1..1 + take]) {
-            *o = b;
+        let [_, a, b, c] = acc.to_be_bytes();
+        if let Some(dst) = out.get_mut(n..n + 3) {
+            dst.copy_from_slice(&[a, b, c]);
         }
-        n += take;
+        n += quad.len().saturating_sub(1);
     }
     n
 }

@@ -351,7 +351,8 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
             };
         }
         let b = data[i];
-        let parent = stack.last().map_or(NO_PARENT, |f| f.node);
+        // Only containers and values need it (and only the index uses it).
+        let parent = || stack.last().map_or(NO_PARENT, |f| f.node);
         match expect {
             Expect::Value | Expect::ValueOrClose | Expect::Top => {
                 if expect == Expect::ValueOrClose && b == b']' {
@@ -371,7 +372,7 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                         let node = nodes;
                         // At most one container per byte: below u32::MAX (checked above).
                         nodes += 1;
-                        sink.container(parent, key);
+                        sink.container(parent(), key);
                         let object = b == b'{';
                         seen_value = true;
                         stack.push(Frame {
@@ -405,7 +406,7 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                             Span {
                                 start: at32(i + 1),
                                 end: at32(end),
-                                parent,
+                                parent: parent(),
                                 key,
                                 kind: ValueKind::String { escaped },
                             },
@@ -426,7 +427,7 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                             Span {
                                 start: at32(i),
                                 end: at32(end),
-                                parent,
+                                parent: parent(),
                                 key,
                                 kind: ValueKind::Number,
                             },

@@ -492,6 +492,9 @@ impl<'a> Ctx<'a, '_> {
             }
             return;
         }
+        if coding == Coding::Deflate && content::zlib_guess_fails(data) {
+            return; // what the attempt below would find: nothing
+        }
         let cap = content::output_cap(
             data.len(),
             self.budget.min(self.limits.max_decoded_bytes),
