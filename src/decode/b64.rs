@@ -387,7 +387,9 @@ mod tests {
             // Dropping characters leaves trailing bits, which the lenient engines ignore.
             let mut body = text.as_bytes().to_vec();
             body.truncate(body.len().saturating_sub(cut));
-            proptest::prop_assume!(body.len() % 4 != 1);
+            if body.len() % 4 == 1 {
+                body.pop(); // a length base64 cannot have
+            }
             let lenient = if url { &URL_SAFE } else { &STANDARD };
             let want = lenient.decode(&body).unwrap();
             let mut out = [0u8; PREFIX_CHARS / 4 * 3];
