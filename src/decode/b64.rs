@@ -38,6 +38,8 @@ const UPPER: u8 = 8;
 const LOWER: u8 = 16;
 /// Not a hex digit (nor `-`, as in UUIDs): rules out hex ids that fit the alphabet.
 const NON_HEX: u8 = 32;
+/// A space (a `+` before query decoding).
+const SPACE: u8 = 64;
 
 const CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -45,7 +47,8 @@ const CLASS: [u8; 256] = {
     while b < 256 {
         let c = b as u8;
         t[b] = match c {
-            b'+' | b'/' | b' ' => STD_SYM | NON_HEX,
+            b'+' | b'/' => STD_SYM | NON_HEX,
+            b' ' => STD_SYM | NON_HEX | SPACE,
             b'-' => URL_SYM,
             b'_' => URL_SYM | NON_HEX,
             b'0'..=b'9' => DIGIT,
@@ -118,7 +121,7 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
     let engine = if url_sym { &URL_SAFE } else { &STANDARD };
     // Most candidates are random tokens. A short one is decoded and judged on the
     // stack, a long one by its first 48 bytes: rejections never allocate.
-    let spaced = memchr::memchr(b' ', body).is_some();
+    let spaced = has(SPACE);
     let mut buf = [0u8; PREFIX_CHARS / 4 * 3];
     if !spaced && body.len() <= PREFIX_CHARS {
         // Every character is in the engine's alphabet (the class check above, no
@@ -134,7 +137,7 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
             _ => return None,
         }
     }
-    let out = if memchr::memchr(b' ', body).is_some() {
+    let out = if spaced {
         let fixed: Vec<u8> = body
             .iter()
             .map(|&b| if b == b' ' { b'+' } else { b })
@@ -146,7 +149,7 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
     let kind = classify(&out)?;
     // Spaces (read as `+`) also occur in plain text such as `Signal Catcher`: then
     // only clean text or compressed data will do.
-    if memchr::memchr(b' ', body).is_some() && (kind == Content::MostlyText || s.len() < 16) {
+    if spaced && (kind == Content::MostlyText || s.len() < 16) {
         return None;
     }
     Some((out, kind))
