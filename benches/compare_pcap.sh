@@ -8,7 +8,8 @@
 #           with "$(cat FILE.needle)")
 # Env: CONSENTRY=path of the binary (default target/release/consentry),
 #      RUNS=n (default 1): each tool runs n times, the run with least CPU is kept;
-#      TOOLS="cat consentry tshark suricata ngrep" (default: all) picks the tools.
+#      TOOLS="cat consentry consentry-j1 tshark suricata ngrep" (default: all) picks
+#      the tools (consentry: default threads; consentry-j1: -j 1, one thread).
 #
 # Runs, each under /usr/bin/time -f '%e %U %S %M': cat (the ceiling), consentry analyze
 # (jsonl findings), tshark -Y 'http contains "NEEDLE"', Suricata single-threaded with
@@ -29,7 +30,7 @@ case "$NEEDLE" in *'"'* | *'\'* | *';'*)
 esac
 CONSENTRY=${CONSENTRY:-target/release/consentry}
 RUNS=${RUNS:-1}
-TOOLS=" ${TOOLS:-cat consentry tshark suricata ngrep} "
+TOOLS=" ${TOOLS:-cat consentry consentry-j1 tshark suricata ngrep} "
 want() { [[ $TOOLS == *" $1 "* ]]; }
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "compare_pcap.sh: needs GNU time (apt-get install time)" >&2; exit 2; }
@@ -116,15 +117,20 @@ run() {
 }
 
 want cat && run cat "" "echo -" -- cat "$FILE"
-if ! want consentry; then
-    :
-elif "$CONSENTRY" --version >/dev/null 2>&1; then
-    run consentry findings "wc -l <'$WORK/consentry.out'" -- \
-        "$CONSENTRY" analyze --case "$CASE" "$FILE" --format jsonl
-else
-    echo "compare_pcap.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
-    ROWS+=("| consentry | n/a | n/a | n/a | n/a | n/a | n/a |")
-fi
+for variant in consentry consentry-j1; do
+    if ! want $variant; then
+        continue
+    fi
+    threads=()
+    [ $variant = consentry-j1 ] && threads=(-j 1)
+    if "$CONSENTRY" --version >/dev/null 2>&1; then
+        run $variant findings "wc -l <'$WORK/$variant.out'" -- \
+            "$CONSENTRY" analyze "${threads[@]}" --case "$CASE" "$FILE" --format jsonl
+    else
+        echo "compare_pcap.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
+        ROWS+=("| $variant | n/a | n/a | n/a | n/a | n/a | n/a |")
+    fi
+done
 if ! want tshark; then
     :
 elif command -v tshark >/dev/null; then

@@ -346,7 +346,7 @@ fn field_value(field: &str, path: &str, parts: &[Part<'_>]) -> Option<String> {
             .iter()
             .filter(|p| p.layers.is_empty() && p.location == "body")
             .find_map(|p| {
-                let index = p.json.as_ref()?;
+                let index = p.json_index()?;
                 let v = index.values().find(|v| {
                     if name.starts_with('$') {
                         // Paths cost an allocation: only for values under the last key.

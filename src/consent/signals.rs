@@ -177,7 +177,13 @@ pub fn extract(parts: &[Part<'_>]) -> Vec<WireSignal> {
         }
         // OpenRTB requests: JSON bodies, or JSON inside a field. Paths cost an
         // allocation each, so only texts naming a signal key are walked.
-        if let Some(index) = part.json.as_ref().filter(|_| names_signal_key(&part.data)) {
+        // The index is built only for texts that name a signal key.
+        let index = if part.json.is_some() && names_signal_key(&part.data) {
+            part.json_index()
+        } else {
+            None
+        };
+        if let Some(index) = index {
             for v in index.values() {
                 if out.len() >= MAX_SIGNALS_PER_REQUEST {
                     break;

@@ -38,6 +38,8 @@ const UPPER: u8 = 8;
 const LOWER: u8 = 16;
 /// Not a hex digit (nor `-`, as in UUIDs): rules out hex ids that fit the alphabet.
 const NON_HEX: u8 = 32;
+/// A space (a `+` before query decoding).
+const SPACE: u8 = 64;
 
 const CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -45,7 +47,8 @@ const CLASS: [u8; 256] = {
     while b < 256 {
         let c = b as u8;
         t[b] = match c {
-            b'+' | b'/' | b' ' => STD_SYM | NON_HEX,
+            b'+' | b'/' => STD_SYM | NON_HEX,
+            b' ' => STD_SYM | NON_HEX | SPACE,
             b'-' => URL_SYM,
             b'_' => URL_SYM | NON_HEX,
             b'0'..=b'9' => DIGIT,
@@ -71,11 +74,20 @@ pub enum Content {
 
 /// A cheap pre-check: whether `s` could be base64 (or a JWT) at all.
 pub fn candidate(s: &[u8]) -> bool {
-    // The base64 alphabets (the class table), padding, and JWT dots.
-    s.len() >= MIN_LEN
-        && s.iter()
-            .all(|&b| CLASS[usize::from(b)] != 0 || b == b'=' || b == b'.')
+    s.len() >= MIN_LEN && s.iter().all(|&b| CANDIDATE[usize::from(b)])
 }
+
+/// The bytes [`candidate`] accepts: the base64 alphabets (the class table), padding,
+/// and JWT dots.
+const CANDIDATE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = CLASS[b] != 0 || b == b'=' as usize || b == b'.' as usize;
+        b += 1;
+    }
+    t
+};
 
 /// Decodes `s` if it looks like base64 of something worth searching.
 pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
@@ -109,10 +121,12 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
     let engine = if url_sym { &URL_SAFE } else { &STANDARD };
     // Most candidates are random tokens. A short one is decoded and judged on the
     // stack, a long one by its first 48 bytes: rejections never allocate.
-    let spaced = memchr::memchr(b' ', body).is_some();
+    let spaced = has(SPACE);
     let mut buf = [0u8; PREFIX_CHARS / 4 * 3];
     if !spaced && body.len() <= PREFIX_CHARS {
-        let n = engine.decode_slice(body, &mut buf).ok()?;
+        // Every character is in the engine's alphabet (the class check above, no
+        // spaces, not both symbol pairs), so this decoding cannot fail.
+        let n = decode_short(body, url_sym, &mut buf);
         let kind = classify(&buf[..n])?;
         return Some((buf[..n].to_vec(), kind));
     }
@@ -123,7 +137,7 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
             _ => return None,
         }
     }
-    let out = if memchr::memchr(b' ', body).is_some() {
+    let out = if spaced {
         let fixed: Vec<u8> = body
             .iter()
             .map(|&b| if b == b' ' { b'+' } else { b })
@@ -135,11 +149,53 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
     let kind = classify(&out)?;
     // Spaces (read as `+`) also occur in plain text such as `Signal Catcher`: then
     // only clean text or compressed data will do.
-    if memchr::memchr(b' ', body).is_some() && (kind == Content::MostlyText || s.len() < 16) {
+    if spaced && (kind == Content::MostlyText || s.len() < 16) {
         return None;
     }
     Some((out, kind))
 }
+
+/// Decodes `body` (unpadded, at most [`PREFIX_CHARS`] characters, all of the standard
+/// alphabet or all of the URL-safe one, length not 1 mod 4) into `out`, as the lenient
+/// engines do (trailing bits ignored); returns the decoded length. A table-driven
+/// loop: the `base64` crate's general decoder was most of the cost for the short
+/// random tokens that app traffic is full of.
+fn decode_short(body: &[u8], url_safe: bool, out: &mut [u8; PREFIX_CHARS / 4 * 3]) -> usize {
+    let table = if url_safe { &URL_VALUE } else { &STD_VALUE };
+    let mut n = 0;
+    for quad in body.chunks(4) {
+        let mut acc = 0u32;
+        for &c in quad {
+            acc = acc << 6 | u32::from(table[usize::from(c)]);
+        }
+        // 4 characters give 3 bytes, 3 give 2, 2 give 1 (1 cannot occur). All 3 are
+        // written: the buffer holds 3 per group, and the extra bytes of a short last
+        // group lie past the returned length.
+        acc <<= 6 * (4 - quad.len() as u32);
+        let [_, a, b, c] = acc.to_be_bytes();
+        if let Some(dst) = out.get_mut(n..n + 3) {
+            dst.copy_from_slice(&[a, b, c]);
+        }
+        n += quad.len().saturating_sub(1);
+    }
+    n
+}
+
+/// The 6-bit value of each character of an alphabet (0 for others: never looked up).
+const fn values(alphabet: &[u8; 64]) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+}
+
+const STD_VALUE: [u8; 256] =
+    values(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+const URL_VALUE: [u8; 256] =
+    values(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
 
 /// Encoded characters judged before a blob is decoded whole (48 decoded bytes).
 const PREFIX_CHARS: usize = 64;
@@ -152,46 +208,53 @@ fn plausible_prefix(d: &[u8]) -> bool {
     if content::is_gzip(d) || content::is_zstd(d) || content::is_zlib(d) {
         return true;
     }
-    let text = match std::str::from_utf8(d) {
-        Ok(s) => Some(s),
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&d[..e.valid_up_to()]).ok(),
-        Err(_) => None,
-    };
-    if let Some(s) = text {
-        if s.chars()
-            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-        {
-            return true;
-        }
+    let (printable, high) = printable_ascii(d);
+    if printable * 2 >= d.len() {
+        return true;
     }
-    let printable = d
-        .iter()
-        .filter(|&&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
-        .count();
-    printable * 2 >= d.len()
+    // Not mostly printable: only text with multi-byte characters can still pass (a
+    // character may be cut at the end). Without bytes ≥ 0x80 it holds ASCII controls.
+    high && {
+        let text = match std::str::from_utf8(d) {
+            Ok(s) => Some(s),
+            Err(e) if e.error_len().is_none() => std::str::from_utf8(&d[..e.valid_up_to()]).ok(),
+            Err(_) => None,
+        };
+        text.is_some_and(clean_text)
+    }
+}
+
+/// How many bytes of `d` are printable ASCII (tab, newline and carriage return
+/// included), and whether any is ≥ 0x80. One branch-free pass: this judges every
+/// base64-looking value of every request, and most are rejected on its counts.
+fn printable_ascii(d: &[u8]) -> (usize, bool) {
+    let mut printable = 0usize;
+    let mut high = 0u8;
+    for &b in d {
+        let visible = b.wrapping_sub(0x20) < 0x5f;
+        let space = b == b'\t' || b == b'\n' || b == b'\r';
+        printable += usize::from(visible | space);
+        high |= b & 0x80;
+    }
+    (printable, high != 0)
+}
+
+/// Text without control characters other than tab, newline and carriage return.
+fn clean_text(s: &str) -> bool {
+    s.chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
 }
 
 fn classify(d: &[u8]) -> Option<Content> {
     if content::is_gzip(d) || content::is_zstd(d) || content::is_zlib(d) {
         return Some(Content::Compressed);
     }
-    // Printable ASCII (the usual decoded text) is text without a UTF-8 pass.
-    if d.iter()
-        .all(|&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
-    {
+    let (printable, high) = printable_ascii(d);
+    // Printable ASCII (the usual decoded text) is text without a UTF-8 pass; without
+    // bytes ≥ 0x80 anything else holds an ASCII control, so only UTF-8 can be text.
+    if printable == d.len() || (high && std::str::from_utf8(d).is_ok_and(clean_text)) {
         return Some(Content::Text);
     }
-    if let Ok(s) = std::str::from_utf8(d) {
-        if s.chars()
-            .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-        {
-            return Some(Content::Text);
-        }
-    }
-    let printable = d
-        .iter()
-        .filter(|&&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'))
-        .count();
     (printable * 5 >= d.len() * 4).then_some(Content::MostlyText)
 }
 
@@ -199,6 +262,7 @@ fn classify(d: &[u8]) -> Option<Content> {
 mod tests {
     use super::*;
     use base64::engine::general_purpose as gp;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn decodes_base64_of_text_in_all_forms() {
@@ -294,5 +358,66 @@ mod tests {
         let (d, kind) = decode(gp::STANDARD.encode(&gz).as_bytes()).unwrap();
         assert_eq!(d, gz);
         assert_eq!(kind, Content::Compressed);
+    }
+
+    /// The old, slower judgement of decoded bytes, as the model for [`classify`].
+    fn classify_model(d: &[u8]) -> Option<Content> {
+        let printable_byte =
+            |b: &u8| (0x20..0x7f).contains(b) || matches!(b, b'\t' | b'\n' | b'\r');
+        if content::is_gzip(d) || content::is_zstd(d) || content::is_zlib(d) {
+            return Some(Content::Compressed);
+        }
+        if d.iter().all(printable_byte) {
+            return Some(Content::Text);
+        }
+        if std::str::from_utf8(d).is_ok_and(clean_text) {
+            return Some(Content::Text);
+        }
+        let printable = d.iter().filter(|b| printable_byte(b)).count();
+        (printable * 5 >= d.len() * 4).then_some(Content::MostlyText)
+    }
+
+    proptest::proptest! {
+        /// The table decoder against the `base64` crate's lenient engines.
+        #[test]
+        fn short_decoding_agrees_with_the_engines(
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..=48),
+            url in proptest::bool::ANY,
+            cut in 0usize..3,
+        ) {
+            let engine = if url { &gp::URL_SAFE_NO_PAD } else { &gp::STANDARD_NO_PAD };
+            let text = engine.encode(&raw);
+            // Dropping characters leaves trailing bits, which the lenient engines ignore.
+            let mut body = text.as_bytes().to_vec();
+            body.truncate(body.len().saturating_sub(cut));
+            if body.len() % 4 == 1 {
+                body.pop(); // a length base64 cannot have
+            }
+            let lenient = if url { &URL_SAFE } else { &STANDARD };
+            let want = lenient.decode(&body).unwrap();
+            let mut out = [0u8; PREFIX_CHARS / 4 * 3];
+            let n = decode_short(&body, url, &mut out);
+            proptest::prop_assert_eq!(&out[..n], &want[..]);
+        }
+
+        /// [`classify`] and [`plausible_prefix`] against straightforward versions.
+        #[test]
+        fn judging_agrees_with_the_model(
+            d in proptest::prop_oneof![
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+                "\\PC{0,20}".prop_map(String::into_bytes),
+                "[ -~\t\n\x00-\x1f\u{80}-\u{9f}é名]{0,20}".prop_map(String::into_bytes),
+            ],
+        ) {
+            proptest::prop_assert_eq!(classify(&d), classify_model(&d));
+            let text = match std::str::from_utf8(&d) {
+                Ok(s) => Some(s),
+                Err(e) if e.error_len().is_none() => std::str::from_utf8(&d[..e.valid_up_to()]).ok(),
+                Err(_) => None,
+            };
+            let half = d.iter().filter(|&&b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r')).count() * 2 >= d.len();
+            let magic = content::is_gzip(&d) || content::is_zstd(&d) || content::is_zlib(&d);
+            proptest::prop_assert_eq!(plausible_prefix(&d), magic || text.is_some_and(clean_text) || half);
+        }
     }
 }

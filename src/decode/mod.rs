@@ -69,6 +69,7 @@ pub mod json;
 pub mod multipart;
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 use std::ops::Range;
 
@@ -132,8 +133,31 @@ pub struct Part<'a> {
     /// container's own syntax (percent-encoding of query values) are not listed.
     pub layers: Vec<&'static str>,
     pub data: Cow<'a, [u8]>,
-    /// When `data` is JSON text: where its values are, for [`Part::location_at`].
-    pub json: Option<JsonIndex>,
+    /// When `data` is JSON text: where its values are, for [`Part::location_at`]
+    /// (built on first use: see [`LazyIndex`]).
+    pub json: Option<LazyIndex>,
+}
+
+/// The [`JsonIndex`] of a part's JSON text, built the first time it is asked for.
+/// Most JSON texts never need one: only the values where a hit or a decoded blob is
+/// found get a path, and indexing every text up front was a tenth of the analysis.
+#[derive(Clone, Default)]
+pub struct LazyIndex(OnceCell<JsonIndex>);
+
+impl LazyIndex {
+    /// The index of `data`, which must be the text this index belongs to.
+    pub fn get(&self, data: &[u8]) -> &JsonIndex {
+        self.0.get_or_init(|| json::scan(data).0)
+    }
+}
+
+impl fmt::Debug for LazyIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.get() {
+            Some(index) => index.fmt(f),
+            None => f.write_str("JsonIndex(not built)"),
+        }
+    }
 }
 
 impl fmt::Debug for Part<'_> {
@@ -163,13 +187,18 @@ impl<'a> Part<'a> {
     /// The location of a hit at `range` of `data`, refined where the part knows more
     /// (the JSON path of a value: `body:$.device.adid`).
     pub fn location_at(&self, range: Range<usize>) -> String {
-        match &self.json {
+        match self.json_index() {
             Some(index) => match index.value_at(&range) {
                 Some(id) => join(&self.location, &index.path(&self.data, id)),
                 None => self.location.clone(),
             },
             None => self.location.clone(),
         }
+    }
+
+    /// The JSON index of `data` when it is JSON text (built now if not yet).
+    pub fn json_index(&self) -> Option<&JsonIndex> {
+        self.json.as_ref().map(|lazy| lazy.get(&self.data))
     }
 }
 
@@ -319,17 +348,15 @@ impl<'a> Ctx<'a, '_> {
         layers: Vec<&'static str>,
         level: Level,
     ) {
-        let part = Part {
-            location: location.clone(),
-            layers: layers.clone(),
-            data: Cow::Borrowed(&[]),
-            json: None,
-        };
-        let Some(slot) = self.push(part) else {
+        // The slot is reserved first (parts stay in the order they are found); it is
+        // filled after looking inside, which needs location and layers too.
+        let Some(slot) = self.push(Part::new(String::new(), &[][..])) else {
             return;
         };
         let json = self.look_inside(&data, &location, &layers, level);
         let part = &mut self.parts[slot];
+        part.location = location;
+        part.layers = layers;
         part.data = data;
         part.json = json;
     }
@@ -342,7 +369,7 @@ impl<'a> Ctx<'a, '_> {
         location: &str,
         layers: &[&'static str],
         level: Level,
-    ) -> Option<JsonIndex> {
+    ) -> Option<LazyIndex> {
         if self.full || level.nest > MAX_NESTING {
             return None;
         }
@@ -373,18 +400,18 @@ impl<'a> Ctx<'a, '_> {
             return;
         }
         if let Some(coding) = magic(data) {
-            self.inflate(coding, data, &location(), layers, level, &[]);
+            self.inflate(coding, data, location, layers, level, &[]);
             return;
         }
         if let Some((decoded, kind)) = b64::decode(data) {
-            self.decoded_blob(decoded, kind, &location(), layers, level);
+            self.decoded_blob(decoded, kind, location, layers, level);
             return;
         }
         if data.starts_with(b"eyJ") && memchr::memchr(b'.', data).is_some() {
             // A JWT: header.payload.signature, each base64url.
             for seg in data.split(|&b| b == b'.') {
                 if let Some((decoded, kind)) = b64::decode(seg) {
-                    self.decoded_blob(decoded, kind, &location(), layers, level);
+                    self.decoded_blob(decoded, kind, location, layers, level);
                 }
             }
         }
@@ -414,7 +441,7 @@ impl<'a> Ctx<'a, '_> {
         &mut self,
         decoded: Vec<u8>,
         kind: b64::Content,
-        location: &str,
+        location: &dyn Fn() -> String,
         layers: &[&'static str],
         level: Level,
     ) {
@@ -433,7 +460,7 @@ impl<'a> Ctx<'a, '_> {
         }
         self.field(
             Cow::Owned(decoded),
-            location.to_string(),
+            location(),
             with_layer("base64", layers),
             level.deeper(),
         );
@@ -441,12 +468,13 @@ impl<'a> Ctx<'a, '_> {
 
     /// Decompresses `data` found inside a value (a guess by magic number: failure is
     /// silent) and adds a part for the result. `also` are layers undone on the way
-    /// (base64 around the compressed data), innermost first.
+    /// (base64 around the compressed data), innermost first. The location is built
+    /// only when needed: most guesses fail, and a JSON path costs an index.
     fn inflate(
         &mut self,
         coding: Coding,
         data: &[u8],
-        location: &str,
+        location: &dyn Fn() -> String,
         layers: &[&'static str],
         level: Level,
         also: &[&'static str],
@@ -456,12 +484,16 @@ impl<'a> Ctx<'a, '_> {
             if !self.budget_spent {
                 self.budget_spent = true;
                 let detail = format!(
-                    "the message's decompression budget of {} bytes is used up; further compressed values (from {location} on) are searched as they are",
-                    self.limits.max_decoded_bytes
+                    "the message's decompression budget of {} bytes is used up; further compressed values (from {} on) are searched as they are",
+                    self.limits.max_decoded_bytes,
+                    location()
                 );
                 self.anomaly("decompression-limit", detail);
             }
             return;
+        }
+        if coding == Coding::Deflate && content::zlib_guess_fails(data) {
+            return; // what the attempt below would find: nothing
         }
         let cap = content::output_cap(
             data.len(),
@@ -473,7 +505,12 @@ impl<'a> Ctx<'a, '_> {
             Decoded::Limited(v) => {
                 self.anomaly(
                     "decompression-limit",
-                    format!("{} data in {location} decompresses past {cap} bytes; searching the first {}", coding.name(), v.len()),
+                    format!(
+                        "{} data in {} decompresses past {cap} bytes; searching the first {}",
+                        coding.name(),
+                        location(),
+                        v.len()
+                    ),
                 );
                 v
             }
@@ -486,18 +523,28 @@ impl<'a> Ctx<'a, '_> {
         let mut all = vec![coding.name()];
         all.extend_from_slice(also);
         all.extend_from_slice(layers);
-        self.field(Cow::Owned(out), location.to_string(), all, level.deeper());
+        self.field(Cow::Owned(out), location(), all, level.deeper());
     }
 
-    /// Indexes JSON `data` and looks inside its string values.
+    /// Checks JSON `data` and looks inside its string values; paths are computed (the
+    /// index built) only for values where something is found.
     fn json_values(
         &mut self,
         data: &Cow<'a, [u8]>,
         location: &str,
         layers: &[&'static str],
         level: Level,
-    ) -> JsonIndex {
-        let (index, outcome) = json::scan(data);
+    ) -> LazyIndex {
+        // The strings worth a closer look: escaped ones, and those that could be
+        // base64. Collected first so that the scan's own anomaly comes before those
+        // of the values, as it always has.
+        let mut wanted: Vec<json::StringValue> = Vec::new();
+        let outcome = json::strings(data, |v| {
+            let raw = &data[v.range.clone()];
+            if raw.len() >= 2 && (v.escaped || b64::candidate(raw)) {
+                wanted.push(v);
+            }
+        });
         match outcome {
             json::Outcome::Complete => {}
             json::Outcome::Malformed { at } if level.body => self.anomaly(
@@ -526,29 +573,22 @@ impl<'a> Ctx<'a, '_> {
                 format!("{location}: JSON text too large to index"),
             ),
         }
-        for v in index.values() {
+        let index = LazyIndex::default();
+        for v in wanted {
             if self.full {
                 break;
             }
-            let json::ValueKind::String { escaped } = v.kind else {
-                continue;
-            };
             let raw = &data[v.range.clone()];
-            if raw.len() < 2 {
-                continue;
-            }
-            if escaped {
+            if v.escaped {
                 // Also for `\/` alone: the matcher's JSON-escaped variants need not
                 // cover it, and `Europe\/Berlin` must still be found.
                 let plain = json::unescape(raw);
-                let loc = join(location, &index.path(data, v.id));
+                let loc = join(location, &index.get(data).path(data, v.id));
                 self.field(Cow::Owned(plain), loc, layers.to_vec(), level.inside());
                 continue;
             }
-            if b64::candidate(raw) {
-                let loc = || join(location, &index.path(data, v.id));
-                self.blobs(raw, &loc, layers, level.inside());
-            }
+            let loc = || join(location, &index.get(data).path(data, v.id));
+            self.blobs(raw, &loc, layers, level.inside());
         }
         index
     }

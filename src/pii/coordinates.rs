@@ -120,11 +120,13 @@ pub fn find(parts: &[Part<'_>]) -> Option<Hit> {
                 }
             }
         }
-        if let Some(index) = part
-            .json
-            .as_ref()
-            .filter(|_| mentions_coordinates(&part.data))
-        {
+        // The index is built only for texts that name a coordinate key.
+        let index = if part.json.is_some() && mentions_coordinates(&part.data) {
+            part.json_index()
+        } else {
+            None
+        };
+        if let Some(index) = index {
             for v in index.values() {
                 let Some(key) = json::key_before(&part.data, v.range.start) else {
                     continue;
