@@ -434,7 +434,9 @@ impl DnsMap {
     }
 
     fn insert(&mut self, addr: IpAddr, chain: Arc<[Arc<str>]>, ts: Timestamp, expires: i64) {
-        let Some(name) = chain.first().cloned() else {
+        // The root name (an answer owned by ".") names no host: a connection to
+        // that address is better described by the address itself.
+        let Some(name) = chain.first().filter(|n| !n.is_empty()).cloned() else {
             return;
         };
         self.seq += 1;
@@ -738,6 +740,22 @@ mod tests {
                 .bytes,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn root_name_answers_name_nothing() {
+        // Found by the `tls_tap` fuzz target: an exchange's host came out empty.
+        let mut map = DnsMap::new();
+        let root = parse(
+            &Msg::new(1, 0x8180, 0, 1)
+                .answer_raw(&[0], TYPE_A, 60, &[10, 0, 0, 9])
+                .bytes,
+        )
+        .unwrap();
+        assert_eq!(root.answers[0].name, "");
+        map.insert_answers(&root, ts(1));
+        assert_eq!(map.lookup("10.0.0.9".parse().unwrap(), ts(2)), None);
+        assert!(map.is_empty());
     }
 
     #[test]

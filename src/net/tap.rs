@@ -220,7 +220,9 @@ impl Tap {
     /// The name of `conn`'s server: TLS server name, else DNS, else the address.
     fn server_name(&self, conn: &ConnInfo, at: crate::timestamp::Timestamp) -> String {
         if let Some(sni) = conn.tls.as_ref().and_then(|t| t.sni()) {
-            return sni.to_ascii_lowercase();
+            if !sni.is_empty() {
+                return sni.to_ascii_lowercase();
+            }
         }
         if let Some(name) = self.dns.lookup(conn.server.ip, at) {
             return name.to_string();
