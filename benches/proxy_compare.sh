@@ -15,7 +15,8 @@
 #   SPECIAL=0 skips the special targets (1 000 idle tunnels, 1 GB upload); UPLOAD_MB
 #   (default 1000); IDLE (default 1000); OUTPUT=store|files (consentry's recording:
 #   a case directory's store as `consentry init` makes, or JSON lines files);
-#   CONSENTRY, NOOP, MITMDUMP, OHA = paths; PORT_BASE (default 27400).
+#   CONSENTRY, NOOP, MITMDUMP, OHA = paths; PORT_BASE (default 27400); PERF_DIR=DIR
+#   records each consentry row with `perf record -g` into DIR/ROW.data.
 #
 # Upstream: nginx (1 worker per core, HTTP/1.1, access log off) serving a 240-byte
 # JSON document (/small.json) and a 1 MiB file (/1m.bin) over HTTP and HTTPS (its own
@@ -88,6 +89,9 @@ trap 'exit 130' INT TERM
 
 # --- upstream: certificates, content, nginx -------------------------------------
 mkdir -p "$WORK/www" "$WORK/tmp" "$WORK/ca" "$WORK/mitm"
+# nginx's workers (www-data when started as root) traverse to the content.
+chmod 711 "$WORK"
+chmod 755 "$WORK/www"
 (
     cd "$WORK" || exit 1
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -218,10 +222,18 @@ row() { # proxy scheme size conns mode
     [ "$mode" = new ] && args+=(--disable-keepalive)
     [ "$proxy" = direct ] || args+=(-x "http://127.0.0.1:$PROXY_PORT")
     start_proxy "$proxy" || { echo "| $proxy | $scheme | $size | $conns | $mode | n/a | | | | | start failed |"; return; }
-    local t0 t1
+    local t0 t1 perf_pid=""
+    if [ -n "${PERF_DIR:-}" ] && [ "$proxy" = consentry ]; then
+        perf record -F 999 ${PERF_ARGS:--g} -p "$PROXY_PID" -o "$PERF_DIR/${id//\//_}.data" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     t0=$(cpu_ticks)
     "$OHA" "${args[@]}" "$url" >"$WORK/oha.json" 2>"$WORK/oha.err"
     t1=$(cpu_ticks)
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid"
+        wait "$perf_pid"
+    fi
     local hwm
     hwm=$(status_kb VmHWM)
     stop_proxy
@@ -231,7 +243,8 @@ path, proxy, scheme, size, conns, mode, t0, t1, hz, hwm = sys.argv[1:]
 d = json.load(open(path))
 s = d["summary"]
 ok = sum(v for k, v in d.get("statusCodeDistribution", {}).items() if k.startswith("2"))
-errs = sum(d.get("errorDistribution", {}).values())
+# Requests cut by the end of the run (-z) are not failures.
+errs = sum(v for k, v in d.get("errorDistribution", {}).items() if "deadline" not in k)
 bad = sum(v for k, v in d.get("statusCodeDistribution", {}).items() if not k.startswith("2"))
 rps = ok / s["total"] if s.get("total") else 0
 lp = d.get("latencyPercentiles", {})

@@ -121,6 +121,31 @@ impl CertificateAuthority for NoopCa {
     }
 }
 
+/// hudsucker's `NoopHandler`, except that an upstream failure is printed (once per
+/// failure, off the hot path) so a broken benchmark setup shows why.
+#[derive(Clone)]
+struct Noop;
+
+impl hudsucker::HttpHandler for Noop {
+    async fn handle_error(
+        &mut self,
+        _ctx: &hudsucker::HttpContext,
+        err: hudsucker::hyper_util::client::legacy::Error,
+    ) -> hudsucker::hyper::Response<hudsucker::Body> {
+        let mut chain = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        eprintln!("upstream error: {chain}");
+        let mut r = hudsucker::hyper::Response::new(hudsucker::Body::empty());
+        *r.status_mut() = hudsucker::hyper::StatusCode::BAD_GATEWAY;
+        r
+    }
+}
+
 struct Args {
     listen: SocketAddr,
     upstream_ca: Vec<PathBuf>,
@@ -173,6 +198,7 @@ fn main() -> anyhow::Result<()> {
             .with_listener(listener)
             .with_ca(ca)
             .with_http_connector(connector)
+            .with_http_handler(Noop)
             .with_graceful_shutdown(async {
                 use tokio::signal::unix::{signal, SignalKind};
                 if let Ok(mut t) = signal(SignalKind::terminate()) {
