@@ -10,7 +10,8 @@
 //!   key, DNS SAN) and one `ServerConfig` is cached per authority, as there: a client
 //!   may resume its TLS session.
 //! - Upstream: consentry's connector (`proxy::upstream::connector`: ring, webpki
-//!   roots plus `--upstream-ca`, TCP_NODELAY), the one `consentry proxy` uses.
+//!   roots plus `--upstream-ca`, TCP_NODELAY), and its listener (`proxy::listen`,
+//!   TCP_NODELAY on client connections): the ones `consentry proxy` uses.
 //!
 //! ```text
 //! cargo run --release --example hudsucker_noop -- --listen 127.0.0.1:9100 \
@@ -190,8 +191,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
+        // The listener `consentry proxy` uses (TCP_NODELAY inherited by clients).
+        let listener = consentry::proxy::listen(args.listen)
             .with_context(|| format!("listening on {}", args.listen))?;
         println!("listening on {}", listener.local_addr()?);
         let proxy = hudsucker::Proxy::builder()
