@@ -313,7 +313,7 @@ special_upload() { # proxy: 1 GB upload through HTTPS interception, RSS growth
     [ "$proxy" = direct ] || px=(-x "http://127.0.0.1:$PROXY_PORT")
     local out
     out=$(head -c "$((UPLOAD_MB * 1000000))" /dev/zero |
-        curl -sS -k "${px[@]}" -T - -o /dev/null \
+        curl -sS -k --max-time 300 "${px[@]}" -T - -o /dev/null \
             -w '%{http_code} %{size_upload} %{time_total}' \
             "https://127.0.0.1:$HTTPS_PORT/upload?adid=$ADID" 2>"$WORK/upload.err")
     local hwm
