@@ -10,8 +10,15 @@
 //! CONNECT to a bare IP sends no SNI; strict clients reject a DNS SAN holding an IP).
 //! Leaves are cached per host ([`LEAF_CACHE`] entries, the cache is emptied when full:
 //! re-minting is cheap, a growing map is not). hudsucker asks for a `ServerConfig`
-//! per handshake; each gets a fresh config around the cached key so the handshake's
-//! outcome can be observed (see [`HandshakeWatch`]).
+//! per handshake; each gets its own config (a clone of one template, cheaper than a
+//! builder) around the cached key so the handshake's outcome can be observed (see
+//! [`HandshakeWatch`]).
+//!
+//! Resumption: the configs share one session cache ([`SESSION_CACHE`] entries), so a
+//! client's next connection resumes its TLS session instead of a full handshake (no
+//! signature, no certificate chain; measured in issue 4's new-connection benchmark).
+//! A client that resumes our session accepted our certificate before, so a resumption
+//! counts as a completed handshake for the pinning detection.
 
 use std::collections::HashMap;
 use std::fs;
@@ -38,6 +45,11 @@ pub const CA_CERT_FILE: &str = "consentry-ca.pem";
 pub const CA_KEY_FILE: &str = "consentry-ca-key.pem";
 /// Leaf certificates kept per run before the cache is emptied.
 pub const LEAF_CACHE: usize = 10_000;
+/// TLS sessions (TLS 1.3 tickets, TLS 1.2 session ids) kept for client resumption;
+/// rustls evicts the oldest beyond it. Small because its cache finds the entry a
+/// resumption consumes by a linear scan (8 192 entries cost 2 % of the CPU of new
+/// connections in issue 4's profile); a few test phones need far fewer.
+pub const SESSION_CACHE: usize = 1_024;
 /// Leaf validity. Short: leaves are re-minted every run anyway; some clients reject
 /// leaves valid longer than 398 days.
 const LEAF_DAYS: i64 = 300;
@@ -180,6 +192,10 @@ pub struct Minter {
     provider: Arc<CryptoProvider>,
     cache: Mutex<HashMap<String, Arc<CertifiedKey>>>,
     watch: Arc<dyn Fn(HandshakeOutcome) + Send + Sync>,
+    /// What every handshake's config is cloned from (protocols, ALPN, tickets).
+    template: ServerConfig,
+    /// Sessions of every intercepted handshake, for resumption.
+    sessions: Arc<dyn StoresServerSessions>,
 }
 
 /// How an intercepted TLS handshake with a client ended.
@@ -211,6 +227,15 @@ impl Minter {
             KeyPair::from_pem(&ca.issuer.key().serialize_pem()).context("copying the CA key")?;
         let issuer =
             Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).context("copying the CA certificate")?;
+        let mut template = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(NoCert));
+        // Offer h2 first: the client's ALPN list decides what is spoken.
+        template.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // One ticket: issuing it is the signal that the handshake completed.
+        template.send_tls13_tickets = 1;
         Ok(Minter {
             issuer,
             leaf_key,
@@ -219,6 +244,8 @@ impl Minter {
             provider,
             cache: Mutex::new(HashMap::new()),
             watch,
+            template,
+            sessions: rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE),
         })
     }
 
@@ -272,20 +299,14 @@ impl Minter {
         let host = crate::proxy::handler::norm_host(host);
         let host = host.as_str();
         let key = self.leaf(host).ok()?;
-        let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
-            .with_safe_default_protocol_versions()
-            .ok()?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(Fixed(key)));
-        // Offer h2 first: the client's ALPN list decides what is spoken.
-        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut cfg = self.template.clone();
+        cfg.cert_resolver = Arc::new(Fixed(key));
         cfg.session_storage = Arc::new(HandshakeWatch {
             host: host.to_string(),
             completed: std::sync::atomic::AtomicBool::new(false),
             watch: self.watch.clone(),
+            sessions: self.sessions.clone(),
         });
-        // One ticket: issuing it is the signal that the handshake completed.
-        cfg.send_tls13_tickets = 1;
         Some(Arc::new(cfg))
     }
 }
@@ -308,6 +329,16 @@ fn random_serial() -> u64 {
 #[derive(Debug)]
 struct Fixed(Arc<CertifiedKey>);
 
+/// No certificate: the template's resolver (always replaced) and the last fallback's.
+#[derive(Debug)]
+struct NoCert;
+
+impl ResolvesServerCert for NoCert {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        None
+    }
+}
+
 impl ResolvesServerCert for Fixed {
     fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.0.clone())
@@ -317,25 +348,20 @@ impl ResolvesServerCert for Fixed {
 /// Observes one handshake through the session store of its own `ServerConfig`:
 /// rustls stores a session (to issue a TLS 1.3 ticket, or a TLS 1.2 session id) only
 /// after the client's Finished message verified, that is once the client accepted
-/// our certificate. The config is dropped with the connection; dropped without a
-/// stored session means the client gave up during the handshake. Sessions are not
-/// kept (no resumption: each handshake must be observable).
+/// our certificate; and it looks one up only for a client resuming a session it got
+/// from us, so one that accepted our certificate before. Either completes the
+/// handshake; the config is dropped with the connection, and dropped with neither
+/// means the client gave up during the handshake. Sessions themselves go to the
+/// minter's shared cache.
 struct HandshakeWatch {
     host: String,
     completed: std::sync::atomic::AtomicBool,
     watch: Arc<dyn Fn(HandshakeOutcome) + Send + Sync>,
+    sessions: Arc<dyn StoresServerSessions>,
 }
 
-impl std::fmt::Debug for HandshakeWatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HandshakeWatch")
-            .field("host", &self.host)
-            .finish()
-    }
-}
-
-impl StoresServerSessions for HandshakeWatch {
-    fn put(&self, _key: Vec<u8>, _value: Vec<u8>) -> bool {
+impl HandshakeWatch {
+    fn complete(&self) {
         // Reported at once (not when the connection closes), so the wait for the
         // outcome of a handshake stays short; Drop then stays silent.
         if !self
@@ -347,14 +373,37 @@ impl StoresServerSessions for HandshakeWatch {
                 completed: true,
             });
         }
-        // Pretend to store, so rustls goes on and sends the ticket.
+    }
+}
+
+impl std::fmt::Debug for HandshakeWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandshakeWatch")
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl StoresServerSessions for HandshakeWatch {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.complete();
+        // Stored or not, rustls goes on (a full cache evicts its oldest entry).
+        self.sessions.put(key, value);
         true
     }
-    fn get(&self, _key: &[u8]) -> Option<Vec<u8>> {
-        None
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let v = self.sessions.get(key);
+        if v.is_some() {
+            self.complete();
+        }
+        v
     }
-    fn take(&self, _key: &[u8]) -> Option<Vec<u8>> {
-        None
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let v = self.sessions.take(key);
+        if v.is_some() {
+            self.complete();
+        }
+        v
     }
     fn can_cache(&self) -> bool {
         true
@@ -390,13 +439,6 @@ impl CertificateAuthority for Minter {
 /// A config with no certificate at all: handshakes fail. Only reached when minting
 /// for a fixed valid name failed, which it does not.
 fn fallback_config(provider: &Arc<CryptoProvider>) -> Arc<ServerConfig> {
-    #[derive(Debug)]
-    struct NoCert;
-    impl ResolvesServerCert for NoCert {
-        fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-            None
-        }
-    }
     match ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
     {
@@ -462,6 +504,92 @@ mod tests {
         assert!(der.windows(6).any(|w| w == [0x87, 4, 127, 0, 0, 1]));
         let v6 = m.leaf("[::1]").unwrap();
         assert!(v6.cert[0].as_ref().windows(2).any(|w| w == [0x87, 16]));
+    }
+
+    /// Moves TLS bytes between an in-memory client and server until both are idle.
+    fn pump(c: &mut rustls::ClientConnection, s: &mut rustls::ServerConnection) {
+        for _ in 0..20 {
+            let mut moved = false;
+            while c.wants_write() {
+                let mut buf = Vec::new();
+                c.write_tls(&mut buf).unwrap();
+                s.read_tls(&mut &buf[..]).unwrap();
+                s.process_new_packets().unwrap();
+                moved = true;
+            }
+            while s.wants_write() {
+                let mut buf = Vec::new();
+                s.write_tls(&mut buf).unwrap();
+                c.read_tls(&mut &buf[..]).unwrap();
+                c.process_new_packets().unwrap();
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("handshake did not settle");
+    }
+
+    #[test]
+    fn later_connections_resume_and_every_handshake_counts_as_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::load_or_create(dir.path()).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let m = Minter::new(
+            &ca,
+            provider(),
+            Arc::new(move |o| log.lock().unwrap().push(o)),
+        )
+        .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.cert_der.clone()).unwrap();
+        let client = Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        let mut kinds = Vec::new();
+        for _ in 0..3 {
+            let mut c =
+                rustls::ClientConnection::new(client.clone(), "example.com".try_into().unwrap())
+                    .unwrap();
+            let mut s =
+                rustls::ServerConnection::new(m.server_config("example.com").unwrap()).unwrap();
+            pump(&mut c, &mut s);
+            assert!(!c.is_handshaking() && !s.is_handshaking());
+            kinds.push(s.handshake_kind());
+        }
+        use rustls::HandshakeKind::{Full, Resumed};
+        assert_eq!(kinds, [Some(Full), Some(Resumed), Some(Resumed)]);
+        let completed = HandshakeOutcome {
+            host: "example.com".into(),
+            completed: true,
+        };
+        assert_eq!(*seen.lock().unwrap(), vec![completed; 3]);
+
+        // A new client (no ticket) that goes away after our certificate is still
+        // reported as such.
+        let fresh = Arc::new((*client).clone());
+        let mut c =
+            rustls::ClientConnection::new(fresh, "other.example".try_into().unwrap()).unwrap();
+        let cfg = m.server_config("other.example").unwrap();
+        let mut s = rustls::ServerConnection::new(cfg).unwrap();
+        let mut buf = Vec::new();
+        c.write_tls(&mut buf).unwrap();
+        s.read_tls(&mut &buf[..]).unwrap();
+        s.process_new_packets().unwrap();
+        drop(s);
+        assert_eq!(
+            seen.lock().unwrap().last(),
+            Some(&HandshakeOutcome {
+                host: "other.example".into(),
+                completed: false,
+            })
+        );
     }
 
     #[test]

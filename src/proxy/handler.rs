@@ -324,6 +324,8 @@ impl HttpHandler for Handler {
         x.host = host;
         let rec = Recording::start(shared, x);
         self.rec = Some(rec.clone());
+        // After the exchange recorded them: the evidence keeps what the client sent.
+        super::strip_hop_by_hop(req.headers_mut());
         let (parts, body) = req.into_parts();
         let body = Tap::new(body, rec, Side::Request);
         Request::from_parts(parts, Body::from(BoxBody::new(body))).into()

@@ -393,7 +393,135 @@ impl Shared {
     }
 }
 
+/// Pending connections the listening socket queues (as `TcpListener::bind`).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// The proxy's listening socket, with TCP_NODELAY set so every accepted client
+/// connection inherits it (Linux copies it on accept; hudsucker does not set it):
+/// without it a response written in two segments waits for the client's delayed ACK,
+/// 40 ms per request on a keep-alive connection (issue 4 benchmark, 1 connection).
+/// Must be called inside the tokio runtime.
+pub fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Removes the hop-by-hop headers of a request about to be forwarded (RFC 9110
+/// §7.6.1): `Connection`, the headers it names, `Keep-Alive`, `Proxy-Connection`. The
+/// upstream connection is the proxy's own and pooled: a client's `Connection: close`
+/// must not close it, or every request of a client that does not keep its connection
+/// alive costs a new upstream TCP and TLS handshake (issue 4 benchmark: new intercepted
+/// HTTPS connections/s). A WebSocket upgrade (`Connection: upgrade`) is left whole:
+/// hudsucker recognises it by these headers. Framing headers (`Content-Length`,
+/// `Transfer-Encoding`) stay even when named: hyper frames the body by them.
+pub(crate) fn strip_hop_by_hop(headers: &mut hudsucker::hyper::HeaderMap) {
+    use hudsucker::hyper::header::{self, HeaderName};
+    let mut named: Vec<HeaderName> = Vec::new();
+    for v in headers.get_all(header::CONNECTION) {
+        // Bounded by hyper's limits on header count and size.
+        for token in v.as_bytes().split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"upgrade") {
+                return;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token) {
+                named.push(name);
+            }
+        }
+    }
+    for name in named {
+        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
+            headers.remove(name);
+        }
+    }
+    headers.remove(header::CONNECTION);
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section leaves the maps valid; a panic inside one cannot corrupt them.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hudsucker::hyper::HeaderMap;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                hudsucker::hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn names(h: &HeaderMap) -> Vec<&str> {
+        let mut n: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        n.sort_unstable();
+        n
+    }
+
+    #[test]
+    fn accepted_connections_inherit_nodelay() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = l.local_addr().unwrap();
+            let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (accepted, _) = l.accept().await.unwrap();
+            assert!(accepted.nodelay().unwrap());
+            assert!(!client.nodelay().unwrap(), "a socket's default is off");
+        });
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_not_forwarded() {
+        let mut h = headers(&[
+            ("connection", "close, X-Trace"),
+            ("connection", "keep-alive"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("x-trace", "1"),
+            ("content-length", "3"),
+            ("user-agent", "app"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(names(&h), ["content-length", "user-agent"]);
+    }
+
+    #[test]
+    fn framing_headers_survive_being_named() {
+        let mut h = headers(&[
+            ("connection", "Transfer-Encoding, content-length"),
+            ("transfer-encoding", "chunked"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(names(&h), ["transfer-encoding"]);
+    }
+
+    #[test]
+    fn websocket_upgrades_are_left_whole() {
+        let mut h = headers(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
+    }
 }
