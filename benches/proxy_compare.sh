@@ -20,7 +20,7 @@
 #
 # Upstream: nginx (1 worker per core, HTTP/1.1, access log off) serving a 240-byte
 # JSON document (/small.json) and a 1 MiB file (/1m.bin) over HTTP and HTTPS (its own
-# throw-away CA, which every proxy trusts for upstream), and /upload accepting any body.
+# throw-away CA, which every proxy trusts for upstream), and /upload/ accepting any body by PUT (written to disk, then deleted).
 # Request URLs carry phone00's advertising id (`?adid=...`): consentry runs on a
 # realistic case (10 devices, every identifier type, consent refused), so every
 # request through it is a finding (full analysis, recorded as a tester would).
@@ -105,6 +105,7 @@ chmod 755 "$WORK/www"
 printf '{"status":"ok","config":{"refresh":300,"features":["feed","cart","search"],"ab":"b"},"ts":1764417600,"message":"hello from the benchmark upstream","padding":"%s"}' \
     "$(head -c 60 /dev/zero | tr '\0' x)" >"$WORK/www/small.json"
 head -c 1048576 /dev/urandom >"$WORK/www/1m.bin"
+mkdir -p "$WORK/dav" && chmod 777 "$WORK/dav"
 cat >"$WORK/nginx.conf" <<EOF
 worker_processes auto;
 pid $WORK/nginx.pid;
@@ -128,9 +129,13 @@ http {
         ssl_certificate_key $WORK/up.key;
         ssl_session_cache shared:SSL:10m;
         root $WORK/www;
-        location /upload {
+        # The upload is written to disk by WebDAV PUT: nginx reads the whole body
+        # before it answers (a bare 'return 200' answers first and leaves the client
+        # and the proxies stuck with the rest of the body).
+        location /upload/ {
             client_max_body_size 0;
-            return 200 "uploaded\n";
+            dav_methods PUT;
+            alias $WORK/dav/;
         }
     }
 }
@@ -315,7 +320,8 @@ special_upload() { # proxy: 1 GB upload through HTTPS interception, RSS growth
     out=$(head -c "$((UPLOAD_MB * 1000000))" /dev/zero |
         curl -sS -k --max-time 300 "${px[@]}" -T - -o /dev/null \
             -w '%{http_code} %{size_upload} %{time_total}' \
-            "https://127.0.0.1:$HTTPS_PORT/upload?adid=$ADID" 2>"$WORK/upload.err")
+            "https://127.0.0.1:$HTTPS_PORT/upload/up.bin?adid=$ADID" 2>"$WORK/upload.err")
+    rm -f "$WORK/dav/up.bin"
     local hwm
     hwm=$(status_kb VmHWM)
     stop_proxy

@@ -168,6 +168,11 @@ pub struct Store {
     path: PathBuf,
     /// Head of the chain inside the open transaction.
     head: Option<Head>,
+    /// `seq` and record count at our last commit: while the last `seq` is still that
+    /// one, no writer has appended since (every change to the log, pruning included,
+    /// appends a record), so the next transaction need not count the records again
+    /// (`COUNT(*)` reads the whole table: a long proxy run commits every 100 ms).
+    committed: Option<(i64, u64)>,
     pending: usize,
     batch: usize,
 }
@@ -223,6 +228,7 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             head: None,
+            committed: None,
             pending: 0,
             batch: std::env::var(BATCH_ENV)
                 .ok()
@@ -290,15 +296,35 @@ impl Store {
 
     /// The last record's `seq` and hash (the genesis for an empty log).
     pub fn head(&self) -> Result<Head, StoreError> {
-        let row = self
+        self.head_counted(None)
+    }
+
+    /// [`Store::head`], taking the record count from `known` when the last `seq` is
+    /// still `known.0`.
+    fn head_counted(&self, known: Option<(i64, u64)>) -> Result<Head, StoreError> {
+        let last = self
             .conn
             .query_row(
-                "SELECT seq, hash, (SELECT COUNT(*) FROM records) FROM records ORDER BY seq DESC LIMIT 1",
+                "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1",
                 [],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?)),
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
             )
             .optional()
             .map_err(self.err())?;
+        let row = match last {
+            None => None,
+            Some((seq, hash)) => {
+                let n = match known {
+                    Some((k, n)) if k == seq => n,
+                    _ => self
+                        .conn
+                        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0))
+                        .map_err(self.err())?
+                        .max(0) as u64,
+                };
+                Some((seq, hash, n))
+            }
+        };
         Ok(match row {
             None => Head::EMPTY,
             Some((seq, hash, n)) => {
@@ -309,7 +335,7 @@ impl Store {
                     h.copy_from_slice(&hash);
                 }
                 Head {
-                    records: n as u64,
+                    records: n,
                     seq,
                     hash: h,
                     // Counted by verify, not here.
@@ -422,7 +448,7 @@ impl Store {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(self.err())?;
-        let h = self.head()?;
+        let h = self.head_counted(self.committed)?;
         self.head = Some(h);
         Ok(h)
     }
@@ -438,9 +464,11 @@ impl Store {
 
     /// Commits the open transaction, if any.
     pub fn commit(&mut self) -> Result<(), StoreError> {
-        if self.head.take().is_some() {
+        if let Some(h) = self.head.take() {
             self.pending = 0;
+            self.committed = None;
             self.conn.execute_batch("COMMIT").map_err(self.err())?;
+            self.committed = Some((h.seq, h.records));
         }
         Ok(())
     }
@@ -1077,6 +1105,29 @@ mod tests {
         let v = s.verify(dir.path()).unwrap();
         assert_eq!(v.head.records, BATCH as u64 + 6);
         assert_eq!(v.head, s.head().unwrap());
+    }
+
+    #[test]
+    fn record_count_follows_other_writers() {
+        // The count is remembered between our transactions; another writer's
+        // appends in between must still be counted.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut a = Store::open(&path).unwrap();
+        note(&mut a, "a1");
+        a.commit().unwrap();
+        let mut b = Store::open(&path).unwrap();
+        note(&mut b, "b1");
+        note(&mut b, "b2");
+        b.commit().unwrap();
+        note(&mut a, "a2");
+        a.commit().unwrap();
+        assert_eq!(a.committed, Some((4, 4)));
+        note(&mut a, "a3");
+        a.commit().unwrap();
+        let v = a.verify(dir.path()).unwrap();
+        assert_eq!(v.head.records, 5);
+        assert_eq!(v.head, a.head().unwrap());
     }
 
     #[test]
