@@ -243,12 +243,8 @@ fn consent_marking_changes_the_verdict_of_later_requests() {
         &proxy,
         "http://consentry.invalid/consentry-ca.crt",
     ]);
-    let exported = Command::new(bin())
-        .args(["ca", "export", "--format", "der", "--ca-dir"])
-        .arg(dir.path().join("ca"))
-        .output()
-        .unwrap();
-    assert_eq!(der, exported.stdout);
+    let exported = p.ca_der();
+    assert_eq!(der, exported);
     let (status, _) = p.stop();
     assert!(status.success());
 }
@@ -323,16 +319,11 @@ fn rust_client_and_pinned_client() {
         &case,
         &["--upstream-ca", up.ca_pem.to_str().unwrap()],
     );
-    let exported = Command::new(bin())
-        .args(["ca", "export", "--format", "der", "--ca-dir"])
-        .arg(dir.path().join("ca"))
-        .output()
-        .unwrap();
-    assert!(exported.status.success());
+    let exported = p.ca_der();
     let path = format!("/rust?adid={AD_ID}");
     // Through the proxy, trusting its CA: the leaf names the bare IP (IP SAN).
     let via = rt
-        .block_on(rust_client(p.addr, up.https, &exported.stdout, &path))
+        .block_on(rust_client(p.addr, up.https, &exported, &path))
         .unwrap();
     assert_eq!(body_of(&via), format!("hello {path}\n").as_bytes());
     assert_eq!(p.findings_for(&path)[0]["rule"], "share-before-consent");
@@ -665,16 +656,12 @@ fn websocket_messages_pass_and_are_analysed() {
         &case,
         &["--upstream-ca", up.ca_pem.to_str().unwrap()],
     );
-    let exported = Command::new(bin())
-        .args(["ca", "export", "--format", "der", "--ca-dir"])
-        .arg(dir.path().join("ca"))
-        .output()
-        .unwrap();
+    let exported = p.ca_der();
     let ws_text = format!("{{\"event\":\"open\",\"gaid\":\"{AD_ID}\"}}");
     let echo = rt.block_on(ws_client(p.addr, up.ws, None, &ws_text));
     assert_eq!(echo, ws_text);
     let wss_text = format!("{{\"event\":\"tls\",\"gaid\":\"{AD_ID}\"}}");
-    let echo = rt.block_on(ws_client(p.addr, up.wss, Some(&exported.stdout), &wss_text));
+    let echo = rt.block_on(ws_client(p.addr, up.wss, Some(&exported), &wss_text));
     assert_eq!(echo, wss_text, "wss through the proxy (hudsucker #133)");
     p.wait_exchanges("two WebSocket messages", |xs| {
         xs.iter().filter(|x| x["method"] == "WS").count() == 2

@@ -36,13 +36,8 @@ fn chromium_through_the_proxy_sends_a_beacon_and_the_finding_appears() {
         &case,
         &["--upstream-ca", up.ca_pem.to_str().unwrap()],
     );
-    let ca = Command::new(bin())
-        .args(["ca", "export", "--format", "der", "--ca-dir"])
-        .arg(dir.path().join("ca"))
-        .output()
-        .unwrap();
-    assert!(ca.status.success());
-    let spki = spki_sha256_base64(&ca.stdout);
+    let ca = p.ca_der();
+    let spki = spki_sha256_base64(&ca);
     let page = format!("https://127.0.0.1:{}/shop.html", up.https.port());
     let out = Command::new(&browser)
         .args([

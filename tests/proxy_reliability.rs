@@ -196,7 +196,7 @@ fn client_going_away_mid_request_body_and_mid_response_body() {
     assert!(xs[0]["digests"]["response_bytes"].as_u64().unwrap() < BIG_RESPONSE as u64);
 
     // The same over HTTPS: CONNECT, TLS with our CA, a partial upload, gone.
-    let exported = ca_der(&p);
+    let exported = p.ca_der();
     let tls_path = format!("/echo?tls=1&adid={AD_ID}");
     rt.block_on(async {
         let mut tls = connect_tls(p.addr, up.https, &exported).await;
@@ -251,17 +251,6 @@ fn client_going_away_mid_request_body_and_mid_response_body() {
         err.iter().all(|l| !l.contains("upstream 127.0.0.1 failed")),
         "{err:#?}"
     );
-}
-
-/// The proxy's CA certificate (DER), as `consentry ca export` gives it.
-fn ca_der(p: &Proxy) -> Vec<u8> {
-    let out = std::process::Command::new(bin())
-        .args(["ca", "export", "--format", "der", "--ca-dir"])
-        .arg(p.dir.join("ca"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    out.stdout
 }
 
 /// CONNECT to `target` through the proxy, then TLS trusting only `root`.
@@ -369,7 +358,7 @@ fn slow_clients_are_disconnected_after_the_header_timeout() {
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let mut p = Proxy::start(dir.path(), &case, &["--header-timeout", "1"]);
-    let exported = ca_der(&p);
+    let exported = p.ca_der();
     rt.block_on(async {
         // Half a request head, then nothing: closed after about a second.
         let started = Instant::now();
@@ -508,7 +497,7 @@ fn malformed_requests_get_4xx_or_a_close_and_the_proxy_keeps_serving() {
         );
     }
     // Inside an intercepted tunnel: garbage and an authority-form request line.
-    let exported = ca_der(&p);
+    let exported = p.ca_der();
     for (what, inner) in [
         ("tls garbage", &b"\x00\xffgarbage\r\n\r\n"[..]),
         (
@@ -690,7 +679,7 @@ fn ten_thousand_sequential_connections_are_each_recorded_once_and_memory_returns
         &case,
         &["--upstream-ca", up.ca_pem.to_str().unwrap()],
     );
-    let root = ca_der(&p);
+    let root = p.ca_der();
     let started = Instant::now();
     plain_run(&rt, &p, &up, "warm", WARM);
     https_run(&rt, &p, &up, &root, "warmtls", WARM / 5);

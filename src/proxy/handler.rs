@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
-use hudsucker::hyper::{header, Method, Request, Response, StatusCode, Version};
+use hudsucker::hyper::{header, Method, Request, Response, StatusCode};
 use hudsucker::tokio_tungstenite::tungstenite::Message;
 use hudsucker::{
     Body, HttpContext, HttpHandler, RequestOrResponse, WebSocketContext, WebSocketHandler,
@@ -149,17 +149,6 @@ fn text_response(status: StatusCode, body: String) -> Response<Body> {
         header::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     r
-}
-
-fn version_name(v: Version) -> &'static str {
-    match v {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_11 => "HTTP/1.1",
-        Version::HTTP_2 => "HTTP/2",
-        Version::HTTP_3 => "HTTP/3",
-        _ => "HTTP",
-    }
 }
 
 fn headers_of(map: &header::HeaderMap) -> Vec<Header> {
@@ -311,7 +300,7 @@ impl HttpHandler for Handler {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        x.http_version = version_name(req.version()).to_string();
+        x.http_version = head::version_text(req.version()).to_string();
         x.request_headers = headers_of(req.headers());
         if x.scheme == "https" {
             x.tls = Some(TlsInfo {

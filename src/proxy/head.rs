@@ -32,7 +32,8 @@ use hudsucker::hyper::{header, HeaderMap, Method, Request, Response, Version};
 /// Replacement for the credentials of a `Proxy-Authorization` field.
 pub const REDACTED: &str = "[redacted]";
 
-fn version_text(v: Version) -> &'static str {
+/// The version as HTTP writes it (`HTTP/1.1`; the exchange's `http_version`).
+pub(crate) fn version_text(v: Version) -> &'static str {
     match v {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",

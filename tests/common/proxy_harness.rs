@@ -282,6 +282,17 @@ pub fn collect(r: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<Strin
 }
 
 impl Proxy {
+    /// The proxy's CA certificate (DER), as `consentry ca export` gives it.
+    pub fn ca_der(&self) -> Vec<u8> {
+        let out = Command::new(bin())
+            .args(["ca", "export", "--format", "der", "--ca-dir"])
+            .arg(self.dir.join("ca"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    }
+
     pub fn start(dir: &Path, case: &Path, extra: &[&str]) -> Proxy {
         let mut child = Command::new(bin())
             .args([
