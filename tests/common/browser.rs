@@ -1,26 +1,32 @@
-//! Finding the headless browser for tests, as `tests/report.rs` does: Debian's
-//! `chromium` (`apt-get install chromium`; `.ci/run` installs it).
+//! Finding the headless browser for tests: Debian's `chromium` (`apt-get install
+//! chromium`; `.ci/run` installs it). One policy for every browser test, as for the
+//! live-capture tests: a missing browser fails the test and says how to get one, unless
+//! `CONSENTRY_SKIP_BROWSER=1` asks to skip it.
 
 use std::path::PathBuf;
 
-/// The browser to use: `$CONSENTRY_CHROMIUM`, else `chromium` on the PATH; `Err` is
-/// why the browser test is skipped (none found, or `CONSENTRY_SKIP_BROWSER=1`).
-pub fn chromium() -> Result<PathBuf, String> {
+/// The browser to use: `$CONSENTRY_CHROMIUM`, else `chromium` on the PATH. `None`
+/// (after printing why) when `CONSENTRY_SKIP_BROWSER=1` asks to skip browser tests;
+/// panics with instructions when there is no browser and skipping was not asked for.
+pub fn chromium() -> Option<PathBuf> {
     if std::env::var_os("CONSENTRY_SKIP_BROWSER").is_some_and(|v| v == "1") {
-        return Err("CONSENTRY_SKIP_BROWSER=1".into());
+        eprintln!("skipped: CONSENTRY_SKIP_BROWSER=1");
+        return None;
     }
     if let Some(p) = std::env::var_os("CONSENTRY_CHROMIUM") {
-        return Ok(PathBuf::from(p));
+        return Some(PathBuf::from(p));
     }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("chromium"))
-                .find(|p| p.is_file())
-        })
-        .ok_or_else(|| {
-            "no `chromium` on the PATH (apt-get install chromium, or set CONSENTRY_CHROMIUM)".into()
-        })
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("chromium"))
+            .find(|p| p.is_file())
+    });
+    assert!(
+        found.is_some(),
+        "no `chromium` on the PATH: apt-get install chromium, set CONSENTRY_CHROMIUM, \
+         or CONSENTRY_SKIP_BROWSER=1 to skip this test"
+    );
+    found
 }
 
 /// The base64 SHA-256 of a certificate's SubjectPublicKeyInfo, the form Chromium's
