@@ -5,6 +5,12 @@
 //! twin; without keys, metadata-only exchanges named by their SNI and marked "no key";
 //! with wrong keys, anomalies and no crash. `tshark`, when installed, cross-checks the
 //! requests. `CONSENTRY_BLESS=1` rewrites the golden findings of the plaintext twin.
+//!
+//! The OpenSSL half of the corpus (module `openssl` at the end) covers the suites rustls
+//! cannot make — TLS 1.2 AES-CBC-SHA/SHA256/SHA384 with and without encrypt-then-MAC,
+//! RSA key exchange, DHE, extended master secret off, resumption by session id, TLS 1.1
+//! and 1.0 CBC — written by `captures/tls/make_openssl_tls.py` (OpenSSL through
+//! Python's `ssl`, in memory), checked the same way against its own plaintext twin.
 
 mod tls_corpus;
 
@@ -25,8 +31,15 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/tls")
 }
 
+/// A key log of the corpus, by file name.
+fn keylog_named(name: &str) -> Arc<[u8]> {
+    let path = dir().join(name);
+    Arc::from(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+/// The key log of the rustls corpus.
 fn keylog() -> Arc<[u8]> {
-    Arc::from(std::fs::read(dir().join("tls.keylog")).expect("captures/tls/tls.keylog"))
+    keylog_named("tls.keylog")
 }
 
 /// TLS connections of the corpus (one per `tls_corpus::specs` entry).
@@ -542,4 +555,76 @@ fn ingest_keeps_the_key_log_as_hashed_evidence() {
     let out = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "{out}");
     assert!(out.contains(" 2 evidence files"), "{out}");
+}
+
+// --- the OpenSSL half of the corpus ----------------------------------------------
+
+mod openssl {
+    use super::*;
+
+    /// Connections in the capture (`CONNS` of the script).
+    const CONNECTIONS: u64 = 18;
+    /// Two HTTP/1.1 requests per connection.
+    const REQUESTS: usize = 36;
+
+    fn keylog() -> Arc<[u8]> {
+        keylog_named("openssl.keylog")
+    }
+
+    #[test]
+    fn with_the_key_log_the_findings_are_the_plaintext_twins() {
+        let want = projected(&analyse("openssl-plain.pcap", &[]));
+        // Each connection's two requests carry identifiers after the refusal.
+        assert!(want.len() >= REQUESTS, "{} findings", want.len());
+        let run = analyse("openssl.pcap", &[keylog()]);
+        assert_same_findings(&projected(&run), &want, "openssl.pcap");
+        let traffic = run.summary.traffic.as_ref().unwrap();
+        assert_eq!(traffic.tls_decrypted, CONNECTIONS);
+        assert!(traffic.tls_not_decrypted.is_empty(), "{traffic:?}");
+    }
+
+    #[test]
+    fn every_connection_is_decrypted_in_every_version() {
+        let (list, summary) = exchanges("openssl.pcap", vec![keylog()]);
+        assert_eq!(list.len(), REQUESTS);
+        let mut versions: Vec<&str> = Vec::new();
+        for x in &list {
+            let t = x.tls.as_ref().expect("a TLS exchange");
+            assert!(t.decrypted, "{} {:?}", x.host, t.decrypt_error);
+            assert!(!x.metadata_only, "{}", x.host);
+            assert!(x.anomalies.is_empty(), "{}: {:?}", x.host, x.anomalies);
+            versions.push(t.version.as_deref().unwrap_or("?"));
+        }
+        versions.sort();
+        versions.dedup();
+        assert_eq!(versions, ["TLS 1.0", "TLS 1.1", "TLS 1.2"]);
+        assert_eq!(summary.flows.tls_decrypted, CONNECTIONS);
+    }
+
+    #[test]
+    fn without_the_key_log_nothing_is_read() {
+        let (list, summary) = exchanges("openssl.pcap", Vec::new());
+        assert_eq!(list.len() as u64, CONNECTIONS);
+        assert!(list.iter().all(|x| x.metadata_only));
+        assert_eq!(summary.flows.tls_decrypted, 0);
+        assert!(analyse("openssl.pcap", &[]).findings.len() < REQUESTS);
+    }
+
+    #[test]
+    fn tshark_reads_the_same_requests() {
+        let Some(tshark) = tshark() else {
+            eprintln!("note: tshark not on PATH; the tshark cross-check is skipped");
+            return;
+        };
+        let plain = tshark_requests(&tshark, "openssl-plain.pcap", None);
+        assert_eq!(plain.len(), REQUESTS, "{plain:#?}");
+        let keylog_path = dir().join("openssl.keylog");
+        assert_eq!(
+            tshark_requests(&tshark, "openssl.pcap", Some(&keylog_path)),
+            plain
+        );
+        // And consentry reads those very requests.
+        let (list, _) = exchanges("openssl.pcap", vec![keylog()]);
+        assert_eq!(request_lines(&list), plain);
+    }
 }
