@@ -8,13 +8,16 @@
 
 #![cfg(feature = "live")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
+
+use common::live::start_tap;
 
 const AD_ID: &str = "5f3c9a1e-7b2d-4e8f-9a6b-1c2d3e4f5a6b";
 
@@ -82,48 +85,9 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
     let case = case_file(dir.path());
     let ring = dir.path().join("evidence");
     let port = serve();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["tap", "--interface", "lo", "--bpf"])
-        .arg(format!("tcp port {port}"))
-        .arg("--case")
-        .arg(&case)
-        .args(["--format", "jsonl", "--duration", "30", "--ring-dir"])
-        .arg(&ring)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start consentry tap");
-
-    // Wait until the tap says it is capturing (or fails to start).
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("capturing on") {
-                let _ = tx.send(Ok(()));
-            }
-            lines.push(line);
-        }
-        let _ = tx.send(Err(lines.join("\n")));
-    });
-    match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Ok(())) => {}
-        Ok(Err(stderr)) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
-                eprintln!("skipped: live capture unavailable: {stderr}");
-                return;
-            }
-            panic!("consentry tap did not start (capturing needs CAP_NET_RAW / root; set CONSENTRY_SKIP_LIVE=1 to skip): {stderr}");
-        }
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("consentry tap did not report that it is capturing within 20 s");
-        }
-    }
+    let Some(mut child) = start_tap(port, &case, &["--ring-dir".as_ref(), ring.as_os_str()]) else {
+        return;
+    };
 
     let body = format!(
         r#"{{"event":"app_open","device":{{"ifa":"{AD_ID}"}},"pad":"xxxxxxxxxxxxxxxxxxxx"}}"#
@@ -193,51 +157,6 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
         has_finding(&analysed),
         "the ring file does not give the finding: {analysed}"
     );
-}
-
-/// Starts `consentry tap` on `lo` for `port` with `extra` arguments; `None` when live
-/// capture is unavailable and `CONSENTRY_SKIP_LIVE` says to skip.
-fn start_tap(port: u16, case: &Path, extra: &[&std::ffi::OsStr]) -> Option<Child> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["tap", "--interface", "lo", "--bpf"])
-        .arg(format!("tcp port {port}"))
-        .arg("--case")
-        .arg(case)
-        .args(["--format", "jsonl", "--duration", "30"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start consentry tap");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("capturing on") {
-                let _ = tx.send(Ok(()));
-            }
-            lines.push(line);
-        }
-        let _ = tx.send(Err(lines.join("\n")));
-    });
-    match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Ok(())) => Some(child),
-        Ok(Err(stderr)) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
-                eprintln!("skipped: live capture unavailable: {stderr}");
-                return None;
-            }
-            panic!("consentry tap did not start (capturing needs CAP_NET_RAW / root; set CONSENTRY_SKIP_LIVE=1 to skip): {stderr}");
-        }
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("consentry tap did not report that it is capturing within 20 s");
-        }
-    }
 }
 
 #[test]

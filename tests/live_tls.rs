@@ -8,14 +8,17 @@
 
 #![cfg(feature = "live")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use common::live::start_tap;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
 const AD_ID: &str = "5f3c9a1e-7b2d-4e8f-9a6b-1c2d3e4f5a6b";
@@ -146,48 +149,15 @@ fn tap_decrypts_with_a_key_log_written_while_it_captures() {
     std::fs::write(&keylog, "").unwrap();
     let (client_config, server_config) = configs(&keylog);
     let port = serve(server_config);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["tap", "--interface", "lo", "--bpf"])
-        .arg(format!("tcp port {port}"))
-        .arg("--case")
-        .arg(&case)
-        .arg("--keylog")
-        .arg(&keylog)
-        .args(["--format", "jsonl", "--duration", "30", "--ring-dir"])
-        .arg(&ring)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start consentry tap");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("capturing on") {
-                let _ = tx.send(Ok(()));
-            }
-            lines.push(line);
-        }
-        let _ = tx.send(Err(lines.join("\n")));
-    });
-    match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Ok(())) => {}
-        Ok(Err(stderr)) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
-                eprintln!("skipped: live capture unavailable: {stderr}");
-                return;
-            }
-            panic!("consentry tap did not start (capturing needs CAP_NET_RAW / root; set CONSENTRY_SKIP_LIVE=1 to skip): {stderr}");
-        }
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("consentry tap did not report that it is capturing within 20 s");
-        }
-    }
+    let extra = [
+        "--keylog".as_ref(),
+        keylog.as_os_str(),
+        "--ring-dir".as_ref(),
+        ring.as_os_str(),
+    ];
+    let Some(mut child) = start_tap(port, &case, &extra) else {
+        return;
+    };
 
     let body = format!(r#"{{"event":"app_open","device":{{"ifa":"{AD_ID}"}}}}"#);
     let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();

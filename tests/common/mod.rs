@@ -2,4 +2,6 @@
 #![allow(dead_code)]
 
 pub mod browser;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod proxy_harness;

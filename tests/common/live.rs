@@ -1,0 +1,55 @@
+//! Starting `consentry tap` on the loopback interface for the live tests, with one
+//! policy: capturing needs CAP_NET_RAW (root in CI); without it a test fails and says
+//! so, unless `CONSENTRY_SKIP_LIVE=1` asks to skip it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// Starts `consentry tap` on `lo` for `port` with `extra` arguments; `None` when live
+/// capture is unavailable and `CONSENTRY_SKIP_LIVE` says to skip.
+pub fn start_tap(port: u16, case: &Path, extra: &[&std::ffi::OsStr]) -> Option<Child> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["tap", "--interface", "lo", "--bpf"])
+        .arg(format!("tcp port {port}"))
+        .arg("--case")
+        .arg(case)
+        .args(["--format", "jsonl", "--duration", "30"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start consentry tap");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("capturing on") {
+                let _ = tx.send(Ok(()));
+            }
+            lines.push(line);
+        }
+        let _ = tx.send(Err(lines.join("\n")));
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Ok(())) => Some(child),
+        Ok(Err(stderr)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
+                eprintln!("skipped: live capture unavailable: {stderr}");
+                return None;
+            }
+            panic!("consentry tap did not start (capturing needs CAP_NET_RAW / root; set CONSENTRY_SKIP_LIVE=1 to skip): {stderr}");
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("consentry tap did not report that it is capturing within 20 s");
+        }
+    }
+}
