@@ -32,13 +32,8 @@ CONSENTRY=${CONSENTRY:-target/release/consentry}
 RUNS=${RUNS:-1}
 TOOLS=" ${TOOLS:-cat consentry consentry-j1 tshark suricata ngrep} "
 want() { [[ $TOOLS == *" $1 "* ]]; }
-TIME=/usr/bin/time
-[ -x "$TIME" ] || { echo "compare_pcap.sh: needs GNU time (apt-get install time)" >&2; exit 2; }
-
-WORK=$(mktemp -d /tmp/compare_pcap.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-SIZE=$(stat -c %s "$FILE")
-MB=$(awk -v s="$SIZE" 'BEGIN { printf "%.1f", s / 1e6 }')
+. "$(dirname "$0")/timing.sh"
+timing_init compare_pcap.sh "$FILE"
 
 # Suricata: a minimal configuration (alerts to fast.log only; no protocol logs) and
 # one content rule matched on the reassembled TCP stream.
@@ -85,38 +80,10 @@ mkdir -p "$WORK/suricata"
 printf 'alert tcp any any -> any any (msg:"device identifier"; content:"%s"; sid:1000001; rev:1;)\n' \
     "$NEEDLE" >"$WORK/needle.rules"
 
-# run NAME UNIT COUNT_CMD -- CMD...: times CMD (stdout to $WORK/NAME.out), keeps the run
-# with least CPU, then evaluates COUNT_CMD (prints a number) for the "found" column.
-ROWS=()
-run() {
-    local name=$1 unit=$2 count=$3
-    shift 4
-    local best="" i
-    for ((i = 0; i < RUNS; i++)); do
-        if ! "$TIME" -f '%e %U %S %M' -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
-            echo "compare_pcap.sh: $name failed: $(tail -n 3 "$WORK/$name.err" | tr '\n' ' ')" >&2
-            ROWS+=("| $name | n/a | n/a | n/a | n/a | n/a | n/a |")
-            return
-        fi
-        local line
-        line=$(tail -n 1 "$WORK/$name.time")
-        if [ -z "$best" ] || awk -v a="$line" -v b="$best" \
-            'BEGIN { split(a, x, " "); split(b, y, " "); exit !(x[2] + x[3] < y[2] + y[3]) }'; then
-            best=$line
-        fi
-    done
-    local found
-    found=$(eval "$count" 2>/dev/null | tr -d ' \n')
-    found="${found:-?}${unit:+ $unit}"
-    ROWS+=("$(awk -v l="$best" -v mb="$MB" -v name="$name" -v found="$found" 'BEGIN {
-        split(l, t, " "); cpu = t[2] + t[3]
-        wall = t[1] > 0 ? sprintf("%.0f", mb / t[1]) : "inf"
-        percpu = cpu > 0 ? sprintf("%.0f", mb / cpu) : "inf"
-        printf "| %s | %.2f | %.2f | %s | %s | %.0f | %s |", name, t[1], cpu, wall, percpu, t[4] / 1024, found
-    }')")
-}
+# Lines of FILE, followed by UNIT: the "found" column.
+count_lines() { echo "$(wc -l <"$1") $2"; }
 
-want cat && run cat "" "echo -" -- cat "$FILE"
+want cat && run cat "echo -" -- cat "$FILE"
 for variant in consentry consentry-j1; do
     if ! want $variant; then
         continue
@@ -124,42 +91,40 @@ for variant in consentry consentry-j1; do
     threads=()
     [ $variant = consentry-j1 ] && threads=(-j 1)
     if "$CONSENTRY" --version >/dev/null 2>&1; then
-        run $variant findings "wc -l <'$WORK/$variant.out'" -- \
+        run $variant "count_lines '$WORK/$variant.out' findings" -- \
             "$CONSENTRY" analyze "${threads[@]}" --case "$CASE" "$FILE" --format jsonl
     else
         echo "compare_pcap.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
-        ROWS+=("| $variant | n/a | n/a | n/a | n/a | n/a | n/a |")
+        na_row $variant
     fi
 done
 if ! want tshark; then
     :
 elif command -v tshark >/dev/null; then
-    run tshark requests "wc -l <'$WORK/tshark.out'" -- \
+    run tshark "count_lines '$WORK/tshark.out' requests" -- \
         tshark -n -r "$FILE" -Y "http contains \"$NEEDLE\""
 else
-    ROWS+=("| tshark | n/a | n/a | n/a | n/a | n/a | n/a |")
+    na_row tshark
 fi
 if ! want suricata; then
     :
 elif command -v suricata >/dev/null; then
     SV=$(suricata -V 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p')
-    run "suricata ${SV:-?}" alerts "wc -l <'$WORK/suricata/fast.log'" -- \
+    run "suricata ${SV:-?}" "count_lines '$WORK/suricata/fast.log' alerts" -- \
         suricata -c "$WORK/suricata.yaml" -S "$WORK/needle.rules" --runmode single -k none \
         -r "$FILE" -l "$WORK/suricata"
 else
-    ROWS+=("| suricata | n/a | n/a | n/a | n/a | n/a | n/a |")
+    na_row suricata
 fi
 if ! want ngrep; then
     :
 elif command -v ngrep >/dev/null; then
-    run ngrep packets "grep -c '^[TU] ' '$WORK/ngrep.out'" -- \
+    run ngrep "echo \$(grep -c '^[TU] ' '$WORK/ngrep.out') packets" -- \
         ngrep -q -I "$FILE" "$NEEDLE"
 else
-    ROWS+=("| ngrep | n/a | n/a | n/a | n/a | n/a | n/a |")
+    na_row ngrep
 fi
 
-echo "capture: $FILE ($MB MB); needle: $NEEDLE; runs per tool: $RUNS (least CPU kept); $(nproc) cores"
+echo "capture: $FILE ($MB MB); needle: $NEEDLE; runs per tool: $RUNS (least CPU kept); $(nproc) cores; load average before: $LOAD"
 echo
-echo "| tool | wall s | CPU s (user+sys) | MB/s wall | MB/s per CPU-s | peak RSS MB | found |"
-echo "|---|---|---|---|---|---|---|"
-printf '%s\n' "${ROWS[@]}"
+print_rows

@@ -36,44 +36,8 @@ CONSENTRY=${CONSENTRY:-target/release/consentry}
 RUNS=${RUNS:-1}
 TOOLS=" ${TOOLS:-cat consentry-j1 consentry tshark tshark-2} "
 want() { [[ $TOOLS == *" $1 "* ]]; }
-TIME=/usr/bin/time
-[ -x "$TIME" ] || { echo "compare_tls.sh: needs GNU time (apt-get install time)" >&2; exit 2; }
-
-WORK=$(mktemp -d /tmp/compare_tls.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-SIZE=$(stat -c %s "$FILE")
-MB=$(awk -v s="$SIZE" 'BEGIN { printf "%.1f", s / 1e6 }')
-LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-
-# run NAME COUNT_CMD -- CMD...: times CMD (stdout to $WORK/NAME.out), keeps the run
-# with least CPU, then evaluates COUNT_CMD (prints the requests read).
-ROWS=()
-run() {
-    local name=$1 count=$2
-    shift 3
-    local best="" i
-    for ((i = 0; i < RUNS; i++)); do
-        if ! "$TIME" -f '%e %U %S %M' -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"; then
-            echo "compare_tls.sh: $name failed: $(tail -n 3 "$WORK/$name.err" | tr '\n' ' ')" >&2
-            ROWS+=("| $name | n/a | n/a | n/a | n/a | n/a | n/a |")
-            return
-        fi
-        local line
-        line=$(tail -n 1 "$WORK/$name.time")
-        if [ -z "$best" ] || awk -v a="$line" -v b="$best" \
-            'BEGIN { split(a, x, " "); split(b, y, " "); exit !(x[2] + x[3] < y[2] + y[3]) }'; then
-            best=$line
-        fi
-    done
-    local found
-    found=$(eval "$count" 2>/dev/null | tr -d '\n')
-    ROWS+=("$(awk -v l="$best" -v mb="$MB" -v name="$name" -v found="${found:-?}" 'BEGIN {
-        split(l, t, " "); cpu = t[2] + t[3]
-        wall = t[1] > 0 ? sprintf("%.1f", mb / t[1]) : "inf"
-        percpu = cpu > 0 ? sprintf("%.1f", mb / cpu) : "inf"
-        printf "| %s | %.2f | %.2f | %s | %s | %.0f | %s |", name, t[1], cpu, wall, percpu, t[4] / 1024, found
-    }')")
-}
+. "$(dirname "$0")/timing.sh"
+timing_init compare_tls.sh "$FILE"
 
 # Requests and decrypted connections from consentry's JSON summary.
 consentry_count() {
@@ -114,6 +78,4 @@ fi
 
 echo "capture: $FILE ($MB MB); key log: $KEYLOG; runs per tool: $RUNS (least CPU kept); $(nproc) cores; load average before: $LOAD"
 echo
-echo "| tool | wall s | CPU s (user+sys) | MB/s wall | MB/s per CPU-s | peak RSS MB | read |"
-echo "|---|---|---|---|---|---|---|"
-printf '%s\n' "${ROWS[@]}"
+print_rows
