@@ -1,6 +1,7 @@
 //! The baseline of issue 4's proxy benchmark: a bare hudsucker MITM proxy that
 //! forwards everything untouched (hudsucker's `NoopHandler`), with the same
-//! hudsucker/rustls/ring setup as `consentry proxy` and nothing of consentry's
+//! hudsucker/rustls setup as `consentry proxy` (its crypto provider,
+//! `proxy::tls_provider`) and nothing of consentry's
 //! analysis, so "≥ 75 % of a no-op hudsucker" is measured on the same machine in the
 //! same run (`benches/proxy_compare.sh`).
 //!
@@ -9,7 +10,7 @@
 //! - Leaves are minted as hudsucker's own `RcgenAuthority` does (signed with the CA
 //!   key, DNS SAN) and one `ServerConfig` is cached per authority, as there: a client
 //!   may resume its TLS session.
-//! - Upstream: consentry's connector (`proxy::upstream::connector`: ring, webpki
+//! - Upstream: consentry's connector (`proxy::upstream::connector`: webpki
 //!   roots plus `--upstream-ca`, TCP_NODELAY), and its listener (`proxy::listen`,
 //!   TCP_NODELAY on client connections): the ones `consentry proxy` uses.
 //!
@@ -40,7 +41,7 @@ use rustls::ServerConfig;
 /// Server configs kept before the cache is emptied (hudsucker's example uses 1 000).
 const CACHE: usize = 1_000;
 
-/// hudsucker's `RcgenAuthority`, on ring and without the `moka` cache (the
+/// hudsucker's `RcgenAuthority` (leaves signed by rcgen on ring), without the `moka` cache (the
 /// `rcgen-ca` feature is off in our build).
 struct NoopCa {
     issuer: Issuer<'static, KeyPair>,
@@ -95,6 +96,8 @@ impl NoopCa {
             .with_no_client_auth()
             .with_single_cert(vec![leaf], self.key_der.clone_key())?;
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // As `consentry proxy` (ca::Minter): our suite order over the client's.
+        cfg.ignore_client_order = true;
         Ok(Arc::new(cfg))
     }
 }
@@ -176,7 +179,9 @@ fn args() -> anyhow::Result<Args> {
 
 fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Our proxy's provider (aws-lc-rs, its groups and suite order): the baseline
+    // differs from `consentry proxy` by the handler only.
+    let provider = consentry::proxy::tls_provider();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (ca, pem) = NoopCa::generate(provider.clone())?;
     if let Some(p) = &args.ca_out {

@@ -183,7 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => ca::default_dir()?,
     };
     let ca = ca::Ca::load_or_create(&ca_dir)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = proxy::tls_provider();
     // Two providers are compiled in (see Cargo.toml); code that asks rustls for the
     // process default must get ring. Already installed (a second run in one process)
     // is fine.

@@ -14,11 +14,17 @@
 //! builder) around the cached key so the handshake's outcome can be observed (see
 //! [`HandshakeWatch`]).
 //!
-//! Resumption: the configs share one session cache ([`SESSION_CACHE`] entries), so a
-//! client's next connection resumes its TLS session instead of a full handshake (no
-//! signature, no certificate chain; measured in issue 4's new-connection benchmark).
-//! A client that resumes our session accepted our certificate before, so a resumption
-//! counts as a completed handshake for the pinning detection.
+//! Resumption: the configs share one session store ([`SESSION_CACHE`] entries, O(1)
+//! per operation, see [`SessionStore`]), so a client's next connection resumes its TLS
+//! session instead of a full handshake (no signature, no certificate chain; measured
+//! in issue 4's new-connection benchmark). Each handshake issues two TLS 1.3 tickets,
+//! so clients that open connections in parallel keep some in stock. A client that
+//! resumes our session accepted our certificate before, so a resumption counts as a
+//! completed handshake for the pinning detection.
+//!
+//! TLS parameters: the provider is the proxy's ([`crate::proxy::tls_provider`]), and
+//! its cipher suite order is applied over the client's (SHA-256 suites first: cheaper
+//! key schedule).
 
 use std::collections::HashMap;
 use std::fs;
@@ -46,10 +52,8 @@ pub const CA_KEY_FILE: &str = "consentry-ca-key.pem";
 /// Leaf certificates kept per run before the cache is emptied.
 pub const LEAF_CACHE: usize = 10_000;
 /// TLS sessions (TLS 1.3 tickets, TLS 1.2 session ids) kept for client resumption;
-/// rustls evicts the oldest beyond it. Small because its cache finds the entry a
-/// resumption consumes by a linear scan (8 192 entries cost 2 % of the CPU of new
-/// connections in issue 4's profile); a few test phones need far fewer.
-pub const SESSION_CACHE: usize = 1_024;
+/// the oldest is evicted beyond it. About 200 bytes each.
+pub const SESSION_CACHE: usize = 8_192;
 /// Leaf validity. Short: leaves are re-minted every run anyway; some clients reject
 /// leaves valid longer than 398 days.
 const LEAF_DAYS: i64 = 300;
@@ -234,8 +238,14 @@ impl Minter {
             .with_cert_resolver(Arc::new(NoCert));
         // Offer h2 first: the client's ALPN list decides what is spoken.
         template.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        // One ticket: issuing it is the signal that the handshake completed.
-        template.send_tls13_tickets = 1;
+        // Issuing the first ticket is the signal that the handshake completed. Two
+        // (rustls' and OpenSSL's default), not one: a client that opens connections in
+        // parallel uses up a ticket per connection, so a spare one keeps its stock up.
+        template.send_tls13_tickets = 2;
+        // Our suite order (the provider's: SHA-256 suites first, see
+        // `proxy::tls_provider`) over the client's: rustls clients list AES-256-GCM
+        // first, whose SHA-384 key schedule costs the proxy more than the rest.
+        template.ignore_client_order = true;
         Ok(Minter {
             issuer,
             leaf_key,
@@ -245,7 +255,7 @@ impl Minter {
             cache: Mutex::new(HashMap::new()),
             watch,
             template,
-            sessions: rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE),
+            sessions: Arc::new(SessionStore::new(SESSION_CACHE)),
         })
     }
 
@@ -314,6 +324,75 @@ impl Minter {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the cache lock leaves a map that is still valid.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The TLS sessions of every intercepted handshake, for resumption: at most `cap`,
+/// the oldest evicted first, every operation O(1) amortised (rustls'
+/// `ServerSessionMemoryCache` finds the entry a resumption takes by a linear scan of
+/// its eviction queue: 2.6 % of the CPU of new connections in issue 4's profile).
+/// Keys are the session ids and ticket ids rustls draws at random, but a client can
+/// send any key to look up, hence SipHash.
+#[derive(Debug)]
+struct SessionStore {
+    cap: usize,
+    inner: Mutex<Sessions>,
+}
+
+#[derive(Debug, Default)]
+struct Sessions {
+    /// Key → (insertion number, value).
+    map: HashMap<Vec<u8>, (u64, Vec<u8>)>,
+    /// (insertion number, key), oldest first. An entry whose number no longer matches
+    /// the map's (taken, or put again since) is stale and skipped: removal stays O(1).
+    order: std::collections::VecDeque<(u64, Vec<u8>)>,
+    next: u64,
+}
+
+impl SessionStore {
+    fn new(cap: usize) -> SessionStore {
+        SessionStore {
+            cap: cap.max(1),
+            inner: Mutex::new(Sessions::default()),
+        }
+    }
+}
+
+impl StoresServerSessions for SessionStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let mut guard = lock(&self.inner);
+        let s = &mut *guard;
+        let n = s.next;
+        s.next += 1;
+        s.order.push_back((n, key.clone()));
+        s.map.insert(key, (n, value));
+        while s.map.len() > self.cap {
+            let Some((n, old)) = s.order.pop_front() else {
+                break;
+            };
+            if s.map.get(&old).is_some_and(|(m, _)| *m == n) {
+                s.map.remove(&old);
+            }
+        }
+        // Stale entries: compact once they outnumber the live ones, so the queue
+        // stays under 2 × cap + 1 and the cost O(1) per put.
+        if s.order.len() > 2 * self.cap {
+            let Sessions { map, order, .. } = s;
+            order.retain(|(n, k)| map.get(k).is_some_and(|(m, _)| m == n));
+        }
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        lock(&self.inner).map.get(key).map(|(_, v)| v.clone())
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        lock(&self.inner).map.remove(key).map(|(_, v)| v)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
 }
 
 fn random_serial() -> u64 {
@@ -464,8 +543,9 @@ fn unreachable_config() -> rustls::ConfigBuilder<ServerConfig, rustls::WantsVeri
 mod tests {
     use super::*;
 
+    /// The proxy's own provider: the configs under test are the ones it serves.
     fn provider() -> Arc<CryptoProvider> {
-        Arc::new(rustls::crypto::ring::default_provider())
+        crate::proxy::tls_provider()
     }
 
     #[test]
@@ -589,6 +669,139 @@ mod tests {
                 host: "other.example".into(),
                 completed: false,
             })
+        );
+    }
+
+    #[test]
+    fn session_store_evicts_oldest_and_takes_once() {
+        let s = SessionStore::new(2);
+        assert!(s.put(b"a".to_vec(), b"1".to_vec()));
+        s.put(b"b".to_vec(), b"2".to_vec());
+        assert_eq!(s.get(b"a"), Some(b"1".to_vec()), "get leaves it there");
+        s.put(b"c".to_vec(), b"3".to_vec());
+        assert_eq!(s.get(b"a"), None, "the oldest went");
+        assert_eq!(s.take(b"b"), Some(b"2".to_vec()));
+        assert_eq!(s.take(b"b"), None, "a session resumes once");
+        // "a" put again is the newest: "c" goes first.
+        s.put(b"a".to_vec(), b"4".to_vec());
+        s.put(b"d".to_vec(), b"5".to_vec());
+        assert_eq!(s.get(b"c"), None);
+        assert_eq!(s.get(b"a"), Some(b"4".to_vec()));
+    }
+
+    #[test]
+    fn session_store_queue_stays_bounded_under_churn() {
+        let s = SessionStore::new(4);
+        for i in 0u32..10_000 {
+            let k = i.to_be_bytes().to_vec();
+            s.put(k.clone(), vec![1]);
+            s.take(&k);
+            let inner = lock(&s.inner);
+            assert!(inner.order.len() <= 2 * 4 + 1, "{}", inner.order.len());
+        }
+    }
+
+    proptest::proptest! {
+        /// The store against a naive model: a list in insertion order, a key put
+        /// again moved to the end, the front dropped beyond the capacity.
+        #[test]
+        fn session_store_matches_naive_model(
+            ops in proptest::collection::vec((0u8..3, 0u8..12), 0..300),
+            cap in 1usize..6,
+        ) {
+            let s = SessionStore::new(cap);
+            let mut model: Vec<(u8, u16)> = Vec::new();
+            for (i, (op, k)) in ops.into_iter().enumerate() {
+                let key = vec![k];
+                match op {
+                    0 => {
+                        let v = i as u16;
+                        s.put(key, v.to_be_bytes().to_vec());
+                        model.retain(|(m, _)| *m != k);
+                        model.push((k, v));
+                        if model.len() > cap {
+                            model.remove(0);
+                        }
+                    }
+                    1 => {
+                        let want = model.iter().find(|(m, _)| *m == k).map(|(_, v)| v.to_be_bytes().to_vec());
+                        proptest::prop_assert_eq!(s.get(&key), want);
+                    }
+                    _ => {
+                        let pos = model.iter().position(|(m, _)| *m == k);
+                        let want = pos.map(|p| model.remove(p).1.to_be_bytes().to_vec());
+                        proptest::prop_assert_eq!(s.take(&key), want);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A client that opens connections in parallel resumes after its first ones, as
+    /// long as its ticket store holds enough: rustls keeps 8 per server, so 8 parallel
+    /// handshakes finishing together leave 8 tickets for the next 8 (more at once fall
+    /// back to full handshakes, see README "Intercepting proxy").
+    #[test]
+    fn parallel_clients_keep_resuming() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::load_or_create(dir.path()).unwrap();
+        let m = Minter::new(&ca, provider(), Arc::new(|_| {})).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.cert_der.clone()).unwrap();
+        let client = Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        const PARALLEL: usize = 8;
+        let mut slots: Vec<Option<(rustls::ClientConnection, rustls::ServerConnection)>> =
+            (0..PARALLEL).map(|_| None).collect();
+        let (mut full, mut resumed) = (0, 0);
+        for _ in 0..200 {
+            for slot in slots.iter_mut() {
+                let (c, s) = slot.get_or_insert_with(|| {
+                    (
+                        rustls::ClientConnection::new(
+                            client.clone(),
+                            "example.com".try_into().unwrap(),
+                        )
+                        .unwrap(),
+                        rustls::ServerConnection::new(m.server_config("example.com").unwrap())
+                            .unwrap(),
+                    )
+                });
+                // One flight each way per round: the connections interleave.
+                let mut buf = Vec::new();
+                while c.wants_write() {
+                    c.write_tls(&mut buf).unwrap();
+                }
+                if !buf.is_empty() {
+                    s.read_tls(&mut &buf[..]).unwrap();
+                    s.process_new_packets().unwrap();
+                }
+                let mut buf = Vec::new();
+                while s.wants_write() {
+                    s.write_tls(&mut buf).unwrap();
+                }
+                if !buf.is_empty() {
+                    c.read_tls(&mut &buf[..]).unwrap();
+                    c.process_new_packets().unwrap();
+                }
+                if !c.is_handshaking() && !s.is_handshaking() && !s.wants_write() {
+                    match s.handshake_kind() {
+                        Some(rustls::HandshakeKind::Resumed) => resumed += 1,
+                        _ => full += 1,
+                    }
+                    *slot = None;
+                }
+            }
+        }
+        assert!(full + resumed > 200, "{full} + {resumed}");
+        assert_eq!(
+            full, PARALLEL,
+            "only the first round is full ({resumed} resumed)"
         );
     }
 
