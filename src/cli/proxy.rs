@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -202,7 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut output = Output::open(&args.case)?;
     let session = Timestamp::now().to_string();
-    let (tx, rx) = std::sync::mpsc::sync_channel(proxy::EVENT_QUEUE);
+    let (tx, rx) = proxy::events();
     // One detector for the analysis and for the bodies streamed past --body-cap.
     let detector = Arc::new(Detector::new(&case));
     let settings = Settings {
@@ -423,7 +423,7 @@ const FLUSH_AFTER: Duration = Duration::from_millis(100);
 
 /// Analyses and writes every event until the proxy is gone.
 fn consume(
-    rx: Receiver<Event>,
+    rx: proxy::EventReceiver,
     case: Arc<Case>,
     detector: Arc<Detector>,
     output: Output,

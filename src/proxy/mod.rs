@@ -36,6 +36,14 @@
 //!   Slow clients are cut by the CLI's header read timeout (`--header-timeout`).
 //! - Security: on a non-loopback address every client must authenticate (the CLI
 //!   refuses to start otherwise); `Proxy-Authorization` is never forwarded upstream.
+//! - Hand-off to the consumer ([`events`]): queueing an event never blocks, so a
+//!   runtime thread is never parked while the consumer is busy (a full queue used to
+//!   block the tokio worker inside `send`, stalling every connection on it: the p99
+//!   tail of issue 4's benchmark). Back-pressure is applied where it costs nothing:
+//!   while [`EVENT_QUEUE`] events wait for the consumer, new requests wait
+//!   (asynchronously) before they are read further. The queue holds at most
+//!   `EVENT_QUEUE` events plus the exchanges already under way when it filled, plus
+//!   pinned-host records (at most [`MAX_PINNED`]) and control-API consent events.
 
 pub mod ca;
 pub mod control;
@@ -46,9 +54,10 @@ pub mod upstream;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::case::{Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
@@ -65,7 +74,8 @@ pub const DEFAULT_BODY_CAP: usize = 1 << 20;
 pub const MAX_CONNECTIONS: usize = 65_536;
 /// Hosts remembered as pinned (tunnelled after a rejected certificate), at most.
 pub const MAX_PINNED: usize = 10_000;
-/// Events queued for the consumer before the proxy waits for it.
+/// Events waiting for the consumer beyond which new requests wait for it (see
+/// [`events`]).
 pub const EVENT_QUEUE: usize = 4_096;
 /// The host name the proxy answers itself.
 pub const MAGIC_HOST: &str = "consentry.invalid";
@@ -80,6 +90,112 @@ pub enum Event {
     /// Something the operator should read (upstream failure, pinned host), already
     /// free of identifier values.
     Notice(String),
+}
+
+/// What the proxy's event queue holds and who waits for room in it.
+#[derive(Debug, Default)]
+struct Backlog {
+    /// Events sent and not yet taken by the consumer.
+    queued: AtomicUsize,
+    /// Requests waiting for `queued` to fall under [`EVENT_QUEUE`].
+    room: tokio::sync::Notify,
+    /// The consumer is gone: nobody waits for room any more.
+    closed: AtomicBool,
+}
+
+/// The proxy's end of the event queue: sending never blocks.
+#[derive(Debug)]
+pub struct EventSender {
+    tx: Sender<Event>,
+    backlog: Arc<Backlog>,
+}
+
+/// The consumer's end of the event queue.
+#[derive(Debug)]
+pub struct EventReceiver {
+    rx: Receiver<Event>,
+    backlog: Arc<Backlog>,
+}
+
+/// The queue from the proxy to its consumer (see the module documentation: sending
+/// never blocks; [`EventSender::room`] is where requests wait for a lagging consumer).
+pub fn events() -> (EventSender, EventReceiver) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let backlog = Arc::new(Backlog::default());
+    (
+        EventSender {
+            tx,
+            backlog: backlog.clone(),
+        },
+        EventReceiver { rx, backlog },
+    )
+}
+
+impl EventSender {
+    /// Queues `e` at once. A consumer that is gone drops it: the run is ending.
+    pub fn send(&self, e: Event) {
+        self.backlog.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(e).is_err() {
+            self.backlog.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits, without blocking the thread, until fewer than [`EVENT_QUEUE`] events
+    /// wait for the consumer (at once when they are fewer, the usual case).
+    pub async fn room(&self) {
+        let b = &self.backlog;
+        loop {
+            if b.queued.load(Ordering::Relaxed) < EVENT_QUEUE || b.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            let notified = b.room.notified();
+            tokio::pin!(notified);
+            // Registered before the check below: a wake-up in between is not lost.
+            notified.as_mut().enable();
+            if b.queued.load(Ordering::Acquire) < EVENT_QUEUE || b.closed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Events sent and not yet taken by the consumer.
+    pub fn queued(&self) -> usize {
+        self.backlog.queued.load(Ordering::Relaxed)
+    }
+}
+
+impl EventReceiver {
+    /// The next event, waiting at most `timeout`; `Disconnected` once every sender
+    /// is gone and the queue is empty.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
+        let e = self.rx.recv_timeout(timeout)?;
+        self.took();
+        Ok(e)
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&self) -> Result<Event, TryRecvError> {
+        let e = self.rx.try_recv()?;
+        self.took();
+        Ok(e)
+    }
+
+    fn took(&self) {
+        let before = self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
+        // Only the consumer takes, one at a time: on its way down from a full queue
+        // the count passes EVENT_QUEUE exactly, whatever senders add meanwhile.
+        if before == EVENT_QUEUE {
+            self.backlog.room.notify_waiters();
+        }
+    }
+}
+
+impl Drop for EventReceiver {
+    fn drop(&mut self) {
+        self.backlog.closed.store(true, Ordering::Release);
+        self.backlog.room.notify_waiters();
+    }
 }
 
 /// How the proxy runs (what to monitor is in the case).
@@ -163,7 +279,7 @@ pub struct Shared {
     /// Per host, clients whose intercepted handshake has not ended yet, oldest first.
     pending: Mutex<HashMap<String, VecDeque<SocketAddr>>>,
     pending_count: AtomicU64,
-    events: SyncSender<Event>,
+    events: EventSender,
     /// Run id: exchange ids and evidence locators are unique per run.
     session: String,
     seq: AtomicU64,
@@ -178,7 +294,7 @@ impl Shared {
         case: &Case,
         settings: Settings,
         ca: &ca::Ca,
-        events: SyncSender<Event>,
+        events: EventSender,
         session: String,
     ) -> Arc<Shared> {
         let users = case
@@ -205,10 +321,15 @@ impl Shared {
         })
     }
 
-    /// Hands an event to the consumer, waiting if its queue is full (back-pressure
-    /// rather than loss). A consumer that is gone drops it: the run is ending.
+    /// Hands an event to the consumer without waiting (see [`events`]). A consumer
+    /// that is gone drops it: the run is ending.
     pub fn emit(&self, e: Event) {
-        let _ = self.events.send(e);
+        self.events.send(e);
+    }
+
+    /// Waits while the consumer lags [`EVENT_QUEUE`] events behind (see [`events`]).
+    pub async fn room(&self) {
+        self.events.room().await;
     }
 
     /// Records a consent decision now, from the magic URL or the control API.
@@ -470,6 +591,79 @@ mod tests {
         let mut n: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         n.sort_unstable();
         n
+    }
+
+    fn notice(n: usize) -> Event {
+        Event::Notice(n.to_string())
+    }
+
+    #[test]
+    fn sending_never_blocks_and_room_waits_for_the_consumer() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, rx) = events();
+        // Past the limit: sending still returns at once (it used to block here).
+        for n in 0..EVENT_QUEUE + 10 {
+            tx.send(notice(n));
+        }
+        assert_eq!(tx.queued(), EVENT_QUEUE + 10);
+        let tx = Arc::new(tx);
+        let waiter = {
+            let tx = tx.clone();
+            rt.spawn(async move { tx.room().await })
+        };
+        rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished(), "a full queue makes requests wait");
+            // The consumer takes events in order; room comes once fewer than
+            // EVENT_QUEUE wait.
+            for n in 0..10 {
+                match rx.try_recv() {
+                    Ok(Event::Notice(t)) => assert_eq!(t, n.to_string()),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished(), "still EVENT_QUEUE waiting");
+            assert!(rx.recv_timeout(Duration::from_millis(10)).is_ok());
+            tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("room once the consumer caught up")
+                .unwrap();
+        });
+        assert_eq!(tx.queued(), EVENT_QUEUE - 1);
+    }
+
+    #[test]
+    fn a_gone_consumer_releases_waiting_requests() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, rx) = events();
+        for n in 0..EVENT_QUEUE {
+            tx.send(notice(n));
+        }
+        let tx = Arc::new(tx);
+        let waiter = {
+            let tx = tx.clone();
+            rt.spawn(async move { tx.room().await })
+        };
+        rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished());
+            drop(rx);
+            tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("released when the consumer is gone")
+                .unwrap();
+        });
+        // Sending to a gone consumer drops the event and counts nothing.
+        let before = tx.queued();
+        tx.send(notice(0));
+        assert_eq!(tx.queued(), before);
     }
 
     #[test]
