@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use serde_json::value::RawValue;
 
 use super::live_store::LiveStore;
 use crate::case::{self, Case, DeviceResolver};
@@ -205,6 +206,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (tx, rx) = proxy::events();
     // One detector for the analysis and for the bodies streamed past --body-cap.
     let detector = Arc::new(Detector::new(&case));
+    let analyzer = Analyzer::with_parts(
+        case.clone(),
+        detector.clone(),
+        Arc::new(Classifier::new(&case.app)),
+        Options {
+            reveal: args.reveal,
+            ..Options::default()
+        },
+    );
     let settings = Settings {
         body_cap: args.body_cap,
         proxy_auth,
@@ -212,7 +222,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         fallback_device: args.device.clone(),
         allow_case_addresses: args.allow_case_addresses,
         listen_port: None,
-        detector: Some(detector.clone()),
+        detector: Some(detector),
+        // Decoding and matching on the runtime's threads; the consumer judges.
+        preparer: Some(proxy::PrepareHook(analyzer.preparer())),
     };
     output.begin(&case, &session, args.listen)?;
 
@@ -273,14 +285,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     note!("consentry: proxy listening on {bound} (Ctrl-C to stop)");
 
-    let reveal = args.reveal;
     let format = args.format;
     let header_timeout =
         (args.header_timeout > 0).then(|| Duration::from_secs(args.header_timeout));
-    let consumer_case = case.clone();
     let consumer = std::thread::Builder::new()
         .name("consentry-analysis".into())
-        .spawn(move || consume(rx, consumer_case, detector, output, reveal, format))
+        .spawn(move || consume(rx, analyzer, output, format))
         .context("starting the analysis thread")?;
 
     // Two new handlers, not clones: each clone is one client connection (see Handler).
@@ -413,8 +423,11 @@ struct Summary {
     consents: u64,
 }
 
-/// Events handled between two flushes (store commits), at most.
-const FLUSH_EVERY: usize = 256;
+/// Events handled between two flushes (store commits), at most. Large: a commit
+/// writes each touched page once (the ends of the records table and of the side
+/// tables' indexes), so records per commit is what makes the store cheap per
+/// exchange; [`FLUSH_AFTER`] bounds the wait.
+const FLUSH_EVERY: usize = 4096;
 /// Longest time a handled event waits for its store commit. Findings are printed at
 /// once; only the commit is grouped: one per event cost a transaction, a chain-head
 /// query and a WAL write each (an eighth of the proxy's CPU per new connection in
@@ -424,26 +437,17 @@ const FLUSH_AFTER: Duration = Duration::from_millis(100);
 /// Analyses and writes every event until the proxy is gone.
 fn consume(
     rx: proxy::EventReceiver,
-    case: Arc<Case>,
-    detector: Arc<Detector>,
+    analyzer: Analyzer,
     output: Output,
-    reveal: bool,
     format: LiveFormat,
 ) -> anyhow::Result<Summary> {
     let mut c = Consumer {
-        analyzer: Analyzer::with_parts(
-            case.clone(),
-            detector,
-            Arc::new(Classifier::new(&case.app)),
-            Options {
-                reveal,
-                ..Options::default()
-            },
-        ),
+        analyzer,
         output,
         summary: Summary::default(),
         colour: io::stdout().is_terminal(),
         format,
+        stdout: BufWriter::with_capacity(STDOUT_BUFFER, io::stdout()),
     };
     let mut last_counters = Instant::now();
     let mut error: Option<anyhow::Error> = None;
@@ -471,6 +475,9 @@ fn consume(
                         None
                     };
                 }
+                // Everything queued is handled: its findings reach the terminal now,
+                // in one write rather than one per line.
+                c.flush_stdout();
                 oldest.get_or_insert_with(Instant::now);
             }
             Err(RecvTimeoutError::Timeout) => {
@@ -501,12 +508,16 @@ fn consume(
             oldest = None;
         }
     }
+    c.flush_stdout();
     c.output.flush()?;
     match error {
         Some(e) => Err(e),
         None => Ok(c.summary),
     }
 }
+
+/// Bytes of findings printed between two writes to standard output, at most.
+const STDOUT_BUFFER: usize = 64 * 1024;
 
 /// The analysis and the outputs, on the consumer thread.
 struct Consumer {
@@ -515,27 +526,44 @@ struct Consumer {
     summary: Summary,
     colour: bool,
     format: LiveFormat,
+    /// Findings printed, written out whenever the queue is empty ([`consume`]).
+    stdout: BufWriter<io::Stdout>,
 }
 
 impl Consumer {
+    fn flush_stdout(&mut self) {
+        // A closed stdout (`| head`) must not stop the recording.
+        let _ = self.stdout.flush();
+    }
+
     fn handle(&mut self, ev: Event) -> anyhow::Result<()> {
         match ev {
-            Event::Exchange(x) => {
+            Event::Exchange(done) => {
+                let proxy::Finished { x, prepared } = *done;
                 self.summary.exchanges += 1;
-                let obs = self.analyzer.observe(&x);
-                let mut out = io::stdout().lock();
-                for f in &obs.findings {
+                let obs = match prepared {
+                    Some(p) => self.analyzer.judge(&x, p),
+                    None => self.analyzer.observe(&x),
+                };
+                // Each finding encoded once: the line printed and the record stored
+                // are the same bytes.
+                let encoded = obs
+                    .findings
+                    .iter()
+                    .map(serde_json::value::to_raw_value)
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (f, json) in obs.findings.iter().zip(&encoded) {
                     self.summary.findings += 1;
-                    // A closed stdout (`| head`) must not stop the recording.
+                    let out = &mut self.stdout;
                     let _ = match self.format {
-                        LiveFormat::Jsonl => serde_json::to_string(f)
-                            .map_err(io::Error::other)
-                            .and_then(|l| writeln!(out, "{l}")),
+                        LiveFormat::Jsonl => out
+                            .write_all(json.get().as_bytes())
+                            .and_then(|()| out.write_all(b"\n")),
                         LiveFormat::Line => writeln!(out, "{}", painted(f, self.colour)),
                     };
                 }
-                let _ = out.flush();
-                self.output.exchange(&x, &obs.findings, &obs.consent_events)
+                self.output
+                    .exchange(&x, &obs.findings, &encoded, &obs.consent_events)
             }
             Event::Consent(e) => {
                 self.summary.consents += 1;
@@ -627,14 +655,16 @@ impl Output {
         Ok(())
     }
 
+    /// `encoded[i]` is `findings[i]` as JSON.
     fn exchange(
         &mut self,
         x: &Exchange,
         findings: &[Finding],
+        encoded: &[Box<RawValue>],
         wire: &[ConsentEvent],
     ) -> anyhow::Result<()> {
         match self {
-            Output::Store(store) => store.exchange(x, findings, wire)?,
+            Output::Store(store) => store.exchange_encoded(x, findings, encoded, wire)?,
             Output::Files {
                 exchanges,
                 findings: fw,
@@ -642,8 +672,9 @@ impl Output {
                 ..
             } => {
                 jsonl(exchanges, x)?;
-                for f in findings {
-                    jsonl(fw, f)?;
+                for json in encoded {
+                    fw.write_all(json.get().as_bytes())?;
+                    fw.write_all(b"\n")?;
                 }
                 for e in wire {
                     jsonl(consent, e)?;

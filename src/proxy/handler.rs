@@ -624,7 +624,7 @@ impl Drop for Recording {
         let c = &self.shared.counters;
         c.in_flight.fetch_sub(1, Ordering::Relaxed);
         c.exchanges.fetch_add(1, Ordering::Relaxed);
-        self.shared.emit(Event::Exchange(Box::new(x)));
+        self.shared.emit_exchange(x);
     }
 }
 

@@ -84,12 +84,32 @@ pub const MAGIC_HOST: &str = "consentry.invalid";
 #[derive(Debug)]
 pub enum Event {
     /// A finished exchange, to analyse and store.
-    Exchange(Box<Exchange>),
+    Exchange(Box<Finished>),
     /// A consent decision marked through the magic URL or the control API.
     Consent(ConsentEvent),
     /// Something the operator should read (upstream failure, pinned host), already
     /// free of identifier values.
     Notice(String),
+}
+
+/// A finished exchange and, when [`Settings::preparer`] is set, the stateless half of
+/// its analysis, done on the runtime thread that finished it (in parallel; the
+/// consumer then only judges it, in event order).
+#[derive(Debug)]
+pub struct Finished {
+    pub x: Exchange,
+    pub prepared: Option<crate::rules::Prepared>,
+}
+
+/// The stateless half of the consumer's analysis ([`crate::rules::Preparer`]), run on
+/// the proxy's threads.
+#[derive(Clone)]
+pub struct PrepareHook(pub crate::rules::Preparer);
+
+impl std::fmt::Debug for PrepareHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrepareHook")
+    }
 }
 
 /// What the proxy's event queue holds and who waits for room in it.
@@ -221,6 +241,11 @@ pub struct Settings {
     /// bytes past `body_cap` so an identifier there is still found
     /// ([`crate::pii::stream`]). `None`: those bytes are only counted and digested.
     pub detector: Option<Arc<crate::pii::Detector>>,
+    /// The consumer's [`crate::rules::Preparer`]: each finished exchange is prepared
+    /// before it is queued, on the thread that finished it, so decoding and matching
+    /// run on every runtime thread instead of the one consumer. `None`: the consumer
+    /// does it.
+    pub preparer: Option<PrepareHook>,
 }
 
 impl Default for Settings {
@@ -233,6 +258,7 @@ impl Default for Settings {
             allow_case_addresses: false,
             listen_port: None,
             detector: None,
+            preparer: None,
         }
     }
 }
@@ -282,6 +308,9 @@ pub struct Shared {
     events: EventSender,
     /// Run id: exchange ids and evidence locators are unique per run.
     session: String,
+    /// SHA-256 state after `proxy\0SESSION\0`, the common prefix of every exchange
+    /// id's hash input (see [`Shared::next_id`]).
+    id_prefix: sha2::Sha256,
     seq: AtomicU64,
     pub counters: Counters,
     ca_pem: String,
@@ -313,6 +342,10 @@ impl Shared {
             pending: Mutex::new(HashMap::new()),
             pending_count: AtomicU64::new(0),
             events,
+            id_prefix: {
+                use sha2::Digest;
+                sha2::Sha256::new_with_prefix(format!("proxy\0{session}\0").as_bytes())
+            },
             session,
             seq: AtomicU64::new(0),
             counters: Counters::default(),
@@ -325,6 +358,13 @@ impl Shared {
     /// that is gone drops it: the run is ending.
     pub fn emit(&self, e: Event) {
         self.events.send(e);
+    }
+
+    /// Hands a finished exchange to the consumer, prepared for its analysis here
+    /// when [`Settings::preparer`] says how.
+    pub fn emit_exchange(&self, x: Exchange) {
+        let prepared = self.settings.preparer.as_ref().map(|p| p.0.prepare(&x));
+        self.emit(Event::Exchange(Box::new(Finished { x, prepared })));
     }
 
     /// Waits while the consumer lags [`EVENT_QUEUE`] events behind (see [`events`]).
@@ -432,8 +472,27 @@ impl Shared {
     fn next_id(&self) -> (u64, String) {
         use sha2::Digest;
         let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let h = sha2::Sha256::digest(format!("proxy\0{}\0{n}", self.session).as_bytes());
-        (n, format!("x-{}", crate::store::record::hex(&h[..8])))
+        let mut h = self.id_prefix.clone();
+        // `n` in decimal, without a `format!` per exchange.
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n;
+        while at > 0 {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + (rest % 10) as u8;
+            }
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        h.update(digits.get(at..).unwrap_or_default());
+        let h = h.finalize();
+        let mut id = String::with_capacity(18);
+        id.push_str("x-");
+        id.push_str(&crate::store::record::hex(h.get(..8).unwrap_or_default()));
+        (n, id)
     }
 
     /// The outcome of an intercepted handshake (from [`ca::Minter`]'s watch).
@@ -488,7 +547,7 @@ impl Shared {
             "the client abandoned the TLS handshake after our certificate (pinning, or CA not installed); the host is tunnelled from now on",
         ));
         self.counters.exchanges.fetch_add(1, Ordering::Relaxed);
-        self.emit(Event::Exchange(Box::new(x)));
+        self.emit_exchange(x);
         self.emit(Event::Notice(format!(
             "{}: the client rejected our certificate (pinned app, or the CA is not installed); tunnelling it untouched from now on",
             o.host
@@ -591,6 +650,25 @@ mod tests {
         let mut n: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         n.sort_unstable();
         n
+    }
+
+    #[test]
+    fn exchange_ids_hash_run_and_number() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca::Ca::load_or_create(dir.path()).unwrap();
+        let case = crate::case::parse("[case]\nid = \"t\"\n", "t.toml").unwrap();
+        let (tx, _rx) = events();
+        let s = Shared::new(&case, Settings::default(), &ca, tx, "RUN".into());
+        let expect = |n: u64| {
+            let h = sha2::Sha256::digest(format!("proxy\0RUN\0{n}").as_bytes());
+            format!("x-{}", crate::store::record::hex(&h[..8]))
+        };
+        for n in 1..=12 {
+            assert_eq!(s.next_id(), (n, expect(n)));
+        }
+        s.seq.store(u64::MAX - 1, Ordering::Relaxed);
+        assert_eq!(s.next_id(), (u64::MAX, expect(u64::MAX)));
     }
 
     fn notice(n: usize) -> Event {
