@@ -433,6 +433,11 @@ const FLUSH_EVERY: usize = 4096;
 /// query and a WAL write each (an eighth of the proxy's CPU per new connection in
 /// issue 4's profile).
 const FLUSH_AFTER: Duration = Duration::from_millis(100);
+/// Pause of the consumer after each batch of events it handled, so that under load
+/// it takes them in batches (one wake-up per pause, not one per event). Adds at most
+/// this much to the time a finding takes to be printed and stored; never limits the
+/// rate (a batch takes whatever has queued meanwhile).
+const COALESCE: Duration = Duration::from_millis(2);
 
 /// Analyses and writes every event until the proxy is gone.
 fn consume(
@@ -459,8 +464,10 @@ fn consume(
             Some(t) => FLUSH_AFTER.saturating_sub(t.elapsed()),
             None => Duration::from_secs(1),
         };
+        let mut handled = false;
         match rx.recv_timeout(wait) {
             Ok(ev) => {
+                handled = true;
                 // This event, then everything already queued.
                 let mut next = Some(ev);
                 while let Some(ev) = next {
@@ -506,6 +513,12 @@ fn consume(
             }
             unflushed = 0;
             oldest = None;
+        }
+        if handled {
+            // Let the next events gather rather than waking for each one: a wake-up
+            // costs the proxy thread that sends a futex call and this one a context
+            // switch, per event, once the consumer keeps up easily.
+            std::thread::sleep(COALESCE);
         }
     }
     c.flush_stdout();
