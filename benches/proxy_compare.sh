@@ -21,7 +21,7 @@
 #   saturation): RATES="1000 3000" req/s (oha -q RATE --latency-correction, small
 #   responses, keep-alive, LOAD_CONNS=50 connections, both SCHEMES) for direct,
 #   hudsucker and consentry; MITM_RATES="100" for mitmdump (what it can carry);
-#   RATES="" skips them. Their ids end in /qRATE (consentry/https/small/50/ka/q3000)
+#   RATES="" MITM_RATES="" skip them. Their ids end in /qRATE (consentry/https/small/50/ka/q3000)
 #   and are filtered by ROWS too. "p99 added" is the row's p99 minus direct's at the
 #   same scheme and rate (run direct first, as PROXIES does by default).
 #
@@ -317,6 +317,8 @@ run_load() {
         for proxy in $AVAILABLE; do
             rates=$RATES
             [ "$proxy" = mitmdump ] && rates=$MITM_RATES
+            # direct at mitmdump's rates too: its "p99 added" needs them.
+            [ "$proxy" = direct ] && rates="$RATES $MITM_RATES"
             for rate in $rates; do
                 line=$(row "$proxy" "$scheme" small "$LOAD_CONNS" ka "$rate")
                 if [ -n "$line" ]; then
