@@ -17,6 +17,13 @@
 #   a case directory's store as `consentry init` makes, or JSON lines files);
 #   CONSENTRY, NOOP, MITMDUMP, OHA = paths; PORT_BASE (default 27400); PERF_DIR=DIR
 #   records each consentry row with `perf record -g` into DIR/ROW.data.
+#   Fixed offered load (latency as it is usually measured: at a given rate, not at
+#   saturation): RATES="1000 3000" req/s (oha -q RATE --latency-correction, small
+#   responses, keep-alive, LOAD_CONNS=50 connections, both SCHEMES) for direct,
+#   hudsucker and consentry; MITM_RATES="100" for mitmdump (what it can carry);
+#   RATES="" MITM_RATES="" skip them. Their ids end in /qRATE (consentry/https/small/50/ka/q3000)
+#   and are filtered by ROWS too. "p99 added" is the row's p99 minus direct's at the
+#   same scheme and rate (run direct first, as PROXIES does by default).
 #
 # Upstream: nginx (1 worker per core, HTTP/1.1, access log off) serving a 240-byte
 # JSON document (/small.json) and a 1 MiB file (/1m.bin) over HTTP and HTTPS (its own
@@ -43,6 +50,9 @@ SPECIAL=${SPECIAL:-1}
 UPLOAD_MB=${UPLOAD_MB:-1000}
 IDLE=${IDLE:-1000}
 OUTPUT=${OUTPUT:-store}
+RATES=${RATES-1000 3000}
+MITM_RATES=${MITM_RATES-100}
+LOAD_CONNS=${LOAD_CONNS:-50}
 CONSENTRY=${CONSENTRY:-target/release/consentry}
 NOOP=${NOOP:-target/release/examples/hudsucker_noop}
 MITMDUMP=${MITMDUMP:-$(command -v mitmdump || echo /work/venv-mitm/bin/mitmdump)}
@@ -215,9 +225,10 @@ status_kb() { # VmHWM or VmRSS of the proxy, kB
 
 # --- the matrix -------------------------------------------------------------------
 TABLE=()
-row() { # proxy scheme size conns mode
-    local proxy=$1 scheme=$2 size=$3 conns=$4 mode=$5
+row() { # proxy scheme size conns mode [rate: fixed offered load, req/s]
+    local proxy=$1 scheme=$2 size=$3 conns=$4 mode=$5 rate=${6:-}
     local id="$proxy/$scheme/$size/$conns/$mode"
+    [ -n "$rate" ] && id="$id/q$rate"
     [[ $id =~ $ROWS ]] || return 0
     local port=$HTTP_PORT path=/small.json
     [ "$scheme" = https ] && port=$HTTPS_PORT
@@ -225,8 +236,11 @@ row() { # proxy scheme size conns mode
     local url="$scheme://127.0.0.1:$port$path?adid=$ADID&event=app_open"
     local args=(--no-tui --output-format json -z "${DURATION}s" -c "$conns" --insecure)
     [ "$mode" = new ] && args+=(--disable-keepalive)
+    [ -n "$rate" ] && args+=(-q "$rate" --latency-correction)
     [ "$proxy" = direct ] || args+=(-x "http://127.0.0.1:$PROXY_PORT")
-    start_proxy "$proxy" || { echo "| $proxy | $scheme | $size | $conns | $mode | n/a | | | | | start failed |"; return; }
+    local fail_cols="| | | | |"
+    [ -n "$rate" ] && fail_cols="| $rate | | | | | |"
+    start_proxy "$proxy" || { echo "| $proxy | $scheme | $size | $conns | $mode | n/a $fail_cols start failed |"; return; }
     local t0 t1 perf_pid=""
     if [ -n "${PERF_DIR:-}" ] && [ "$proxy" = consentry ]; then
         perf record -F 999 ${PERF_ARGS:--g} -p "$PROXY_PID" -o "$PERF_DIR/${id//\//_}.data" >/dev/null 2>&1 &
@@ -242,9 +256,11 @@ row() { # proxy scheme size conns mode
     local hwm
     hwm=$(status_kb VmHWM)
     stop_proxy
-    python3 - "$WORK/oha.json" "$proxy" "$scheme" "$size" "$conns" "$mode" "$t0" "$t1" "$HZ" "${hwm:-0}" <<'EOF' || echo "| $proxy | $scheme | $size | $conns | $mode | n/a | | | | | oha failed: $(tail -n 1 "$WORK/oha.err") |"
+    local direct_p99=""
+    [ -n "$rate" ] && [ -f "$WORK/p99-direct-$scheme-$rate" ] && direct_p99=$(cat "$WORK/p99-direct-$scheme-$rate")
+    python3 - "$WORK/oha.json" "$proxy" "$scheme" "$size" "$conns" "$mode" "$t0" "$t1" "$HZ" "${hwm:-0}" "$rate" "$direct_p99" "$WORK/p99-$proxy-$scheme-$rate" <<'EOF' || echo "| $proxy | $scheme | $size | $conns | $mode | n/a $fail_cols oha failed: $(tail -n 1 "$WORK/oha.err") |"
 import json, sys
-path, proxy, scheme, size, conns, mode, t0, t1, hz, hwm = sys.argv[1:]
+path, proxy, scheme, size, conns, mode, t0, t1, hz, hwm, rate, direct_p99, p99_out = sys.argv[1:]
 d = json.load(open(path))
 s = d["summary"]
 ok = sum(v for k, v in d.get("statusCodeDistribution", {}).items() if k.startswith("2"))
@@ -260,9 +276,18 @@ rss = ("%.0f" % (int(hwm) / 1024)) if proxy != "direct" else "–"
 note = []
 if errs: note.append("%d errors" % errs)
 if bad: note.append("%d non-2xx" % bad)
-print("| %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s |" % (
-    proxy, scheme, size, conns, "keep-alive" if mode == "ka" else "new conn",
-    rps, ms(lp.get("p50")), ms(lp.get("p99")), cpu_req, rss, ", ".join(note)))
+p99 = lp.get("p99")
+if not rate:
+    print("| %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s |" % (
+        proxy, scheme, size, conns, "keep-alive" if mode == "ka" else "new conn",
+        rps, ms(lp.get("p50")), ms(p99), cpu_req, rss, ", ".join(note)))
+    sys.exit(0)
+if p99 is not None:
+    open(p99_out, "w").write("%f" % p99)
+added = "%.2f" % ((p99 - float(direct_p99)) * 1000) if p99 is not None and direct_p99 and proxy != "direct" else "–"
+print("| %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |" % (
+    proxy, scheme, size, conns, "keep-alive" if mode == "ka" else "new conn", rate,
+    rps, ms(lp.get("p50")), ms(p99), added, cpu_req, rss, ", ".join(note)))
 EOF
 }
 run_matrix() {
@@ -279,6 +304,27 @@ run_matrix() {
                         fi
                     done
                 done
+            done
+        done
+    done
+}
+
+# Fixed offered load: small responses, keep-alive, LOAD_CONNS connections.
+LOAD_TABLE=()
+run_load() {
+    local scheme rate proxy line rates
+    for scheme in $SCHEMES; do
+        for proxy in $AVAILABLE; do
+            rates=$RATES
+            [ "$proxy" = mitmdump ] && rates=$MITM_RATES
+            # direct at mitmdump's rates too: its "p99 added" needs them.
+            [ "$proxy" = direct ] && rates="$RATES $MITM_RATES"
+            for rate in $rates; do
+                line=$(row "$proxy" "$scheme" small "$LOAD_CONNS" ka "$rate")
+                if [ -n "$line" ]; then
+                    LOAD_TABLE+=("$line")
+                    echo "$line" >&2
+                fi
             done
         done
     done
@@ -332,6 +378,7 @@ special_upload() { # proxy: 1 GB upload through HTTPS interception, RSS growth
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date -u +%FT%TZ)
 run_matrix
+[ -n "$RATES$MITM_RATES" ] && run_load
 if [ "$SPECIAL" = 1 ]; then
     for p in $AVAILABLE; do
         [ "$p" = direct ] && continue
@@ -355,6 +402,14 @@ echo
 echo "| proxy | scheme | response | conns | connections | req/s | p50 ms | p99 ms | CPU ms/req | peak RSS MB | notes |"
 echo "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|"
 printf '%s\n' "${TABLE[@]}"
+if [ ${#LOAD_TABLE[@]} -gt 0 ]; then
+    echo
+    echo "Fixed offered load (oha -q RATE --latency-correction); p99 added = p99 − direct's p99 at the same scheme and rate:"
+    echo
+    echo "| proxy | scheme | response | conns | connections | offered req/s | req/s | p50 ms | p99 ms | p99 added ms | CPU ms/req | peak RSS MB | notes |"
+    echo "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    printf '%s\n' "${LOAD_TABLE[@]}"
+fi
 if [ ${#SPECIALS[@]} -gt 0 ]; then
     echo
     echo "| proxy | special target | result |"

@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than glibc malloc: threads freeing each other's memory (the proxy
+/// hands every exchange to its analysis thread) do not wait on arena locks.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = consentry::cli::Cli::parse();
     match consentry::cli::run(cli) {

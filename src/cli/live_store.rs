@@ -91,6 +91,25 @@ impl LiveStore {
         findings: &[Finding],
         wire: &[ConsentEvent],
     ) -> anyhow::Result<()> {
+        self.exchange_encoded(x, findings, findings, wire)
+    }
+
+    /// [`LiveStore::exchange`] with each finding's stored data given: `data[i]` must
+    /// serialize as `findings[i]` does (e.g. its `serde_json::value::to_raw_value`,
+    /// so a caller that prints the JSON encodes it once).
+    pub fn exchange_encoded<D: serde::Serialize>(
+        &mut self,
+        x: &Exchange,
+        findings: &[Finding],
+        data: &[D],
+        wire: &[ConsentEvent],
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            findings.len() == data.len(),
+            "{} findings, {} encoded",
+            findings.len(),
+            data.len()
+        );
         let body = ExchangeBody::of(x);
         self.store.append(
             Kind::Exchange,
@@ -103,10 +122,10 @@ impl LiveStore {
                 host: &body.host,
             },
         )?;
-        for f in findings {
+        for (f, data) in findings.iter().zip(data) {
             self.store.append(
                 Kind::Finding,
-                f,
+                data,
                 Side::Finding {
                     ingest: LIVE_INGEST,
                     id: &f.id,
@@ -160,6 +179,50 @@ mod tests {
             purposes: Vec::new(),
             note: None,
         })
+    }
+
+    #[test]
+    fn findings_stored_from_their_encoding_are_the_same_records() {
+        use crate::exchange::SourceKind;
+        use crate::rules::{Analyzer, Options};
+        let case = crate::case::parse(
+            "[case]\nid = \"t\"\n[[device]]\nid = \"pixel7\"\n[device.identifiers]\nemail = \"tester@example.org\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let mut x = Exchange::new("x-1", SourceKind::Proxy, Timestamp::from_micros(5_000_000));
+        x.device = Some("pixel7".into());
+        x.host = "graph.facebook.com".into();
+        x.scheme = "https".into();
+        x.method = "GET".into();
+        x.path = "/tr?em=tester%40example.org".into();
+        let obs = Analyzer::new(std::sync::Arc::new(case), Options::default()).observe(&x);
+        assert!(!obs.findings.is_empty());
+        let encoded: Vec<_> = obs
+            .findings
+            .iter()
+            .map(|f| serde_json::value::to_raw_value(f).unwrap())
+            .collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut stored = Vec::new();
+        for (i, name) in ["a", "b"].into_iter().enumerate() {
+            let dir = CaseDir::init(&tmp.path().join(name), None).unwrap();
+            let mut s = LiveStore::open(dir.clone(), "proxy").unwrap();
+            if i == 0 {
+                s.exchange(&x, &obs.findings, &[]).unwrap();
+            } else {
+                s.exchange_encoded(&x, &obs.findings, &encoded, &[])
+                    .unwrap();
+                assert!(s
+                    .exchange_encoded(&x, &obs.findings, &encoded[..0], &[])
+                    .is_err());
+            }
+            s.commit().unwrap();
+            drop(s);
+            stored.push(dir.open_store().unwrap().bodies(Kind::Finding).unwrap());
+        }
+        assert_eq!(stored[0].len(), obs.findings.len());
+        assert_eq!(stored[0], stored[1]);
     }
 
     #[test]

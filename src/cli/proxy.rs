@@ -13,11 +13,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use serde_json::value::RawValue;
 
 use super::live_store::LiveStore;
 use crate::case::{self, Case, DeviceResolver};
@@ -202,9 +203,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut output = Output::open(&args.case)?;
     let session = Timestamp::now().to_string();
-    let (tx, rx) = std::sync::mpsc::sync_channel(proxy::EVENT_QUEUE);
+    let (tx, rx) = proxy::events();
     // One detector for the analysis and for the bodies streamed past --body-cap.
     let detector = Arc::new(Detector::new(&case));
+    let analyzer = Analyzer::with_parts(
+        case.clone(),
+        detector.clone(),
+        Arc::new(Classifier::new(&case.app)),
+        Options {
+            reveal: args.reveal,
+            ..Options::default()
+        },
+    );
     let settings = Settings {
         body_cap: args.body_cap,
         proxy_auth,
@@ -212,7 +222,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         fallback_device: args.device.clone(),
         allow_case_addresses: args.allow_case_addresses,
         listen_port: None,
-        detector: Some(detector.clone()),
+        detector: Some(detector),
+        // Decoding and matching on the runtime's threads; the consumer judges.
+        preparer: Some(proxy::PrepareHook(analyzer.preparer())),
     };
     output.begin(&case, &session, args.listen)?;
 
@@ -273,14 +285,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     note!("consentry: proxy listening on {bound} (Ctrl-C to stop)");
 
-    let reveal = args.reveal;
     let format = args.format;
     let header_timeout =
         (args.header_timeout > 0).then(|| Duration::from_secs(args.header_timeout));
-    let consumer_case = case.clone();
     let consumer = std::thread::Builder::new()
         .name("consentry-analysis".into())
-        .spawn(move || consume(rx, consumer_case, detector, output, reveal, format))
+        .spawn(move || consume(rx, analyzer, output, format))
         .context("starting the analysis thread")?;
 
     // Two new handlers, not clones: each clone is one client connection (see Handler).
@@ -413,37 +423,36 @@ struct Summary {
     consents: u64,
 }
 
-/// Events handled between two flushes (store commits), at most.
-const FLUSH_EVERY: usize = 256;
+/// Events handled between two flushes (store commits), at most. Large: a commit
+/// writes each touched page once (the ends of the records table and of the side
+/// tables' indexes), so records per commit is what makes the store cheap per
+/// exchange; [`FLUSH_AFTER`] bounds the wait.
+const FLUSH_EVERY: usize = 4096;
 /// Longest time a handled event waits for its store commit. Findings are printed at
 /// once; only the commit is grouped: one per event cost a transaction, a chain-head
 /// query and a WAL write each (an eighth of the proxy's CPU per new connection in
 /// issue 4's profile).
 const FLUSH_AFTER: Duration = Duration::from_millis(100);
+/// Pause of the consumer after each batch of events it handled, so that under load
+/// it takes them in batches (one wake-up per pause, not one per event). Adds at most
+/// this much to the time a finding takes to be printed and stored; never limits the
+/// rate (a batch takes whatever has queued meanwhile).
+const COALESCE: Duration = Duration::from_millis(2);
 
 /// Analyses and writes every event until the proxy is gone.
 fn consume(
-    rx: Receiver<Event>,
-    case: Arc<Case>,
-    detector: Arc<Detector>,
+    rx: proxy::EventReceiver,
+    analyzer: Analyzer,
     output: Output,
-    reveal: bool,
     format: LiveFormat,
 ) -> anyhow::Result<Summary> {
     let mut c = Consumer {
-        analyzer: Analyzer::with_parts(
-            case.clone(),
-            detector,
-            Arc::new(Classifier::new(&case.app)),
-            Options {
-                reveal,
-                ..Options::default()
-            },
-        ),
+        analyzer,
         output,
         summary: Summary::default(),
         colour: io::stdout().is_terminal(),
         format,
+        stdout: BufWriter::with_capacity(STDOUT_BUFFER, io::stdout()),
     };
     let mut last_counters = Instant::now();
     let mut error: Option<anyhow::Error> = None;
@@ -455,8 +464,10 @@ fn consume(
             Some(t) => FLUSH_AFTER.saturating_sub(t.elapsed()),
             None => Duration::from_secs(1),
         };
+        let mut handled = false;
         match rx.recv_timeout(wait) {
             Ok(ev) => {
+                handled = true;
                 // This event, then everything already queued.
                 let mut next = Some(ev);
                 while let Some(ev) = next {
@@ -471,6 +482,9 @@ fn consume(
                         None
                     };
                 }
+                // Everything queued is handled: its findings reach the terminal now,
+                // in one write rather than one per line.
+                c.flush_stdout();
                 oldest.get_or_insert_with(Instant::now);
             }
             Err(RecvTimeoutError::Timeout) => {
@@ -500,13 +514,23 @@ fn consume(
             unflushed = 0;
             oldest = None;
         }
+        if handled {
+            // Let the next events gather rather than waking for each one: a wake-up
+            // costs the proxy thread that sends a futex call and this one a context
+            // switch, per event, once the consumer keeps up easily.
+            std::thread::sleep(COALESCE);
+        }
     }
+    c.flush_stdout();
     c.output.flush()?;
     match error {
         Some(e) => Err(e),
         None => Ok(c.summary),
     }
 }
+
+/// Bytes of findings printed between two writes to standard output, at most.
+const STDOUT_BUFFER: usize = 64 * 1024;
 
 /// The analysis and the outputs, on the consumer thread.
 struct Consumer {
@@ -515,27 +539,44 @@ struct Consumer {
     summary: Summary,
     colour: bool,
     format: LiveFormat,
+    /// Findings printed, written out whenever the queue is empty ([`consume`]).
+    stdout: BufWriter<io::Stdout>,
 }
 
 impl Consumer {
+    fn flush_stdout(&mut self) {
+        // A closed stdout (`| head`) must not stop the recording.
+        let _ = self.stdout.flush();
+    }
+
     fn handle(&mut self, ev: Event) -> anyhow::Result<()> {
         match ev {
-            Event::Exchange(x) => {
+            Event::Exchange(done) => {
+                let proxy::Finished { x, prepared } = *done;
                 self.summary.exchanges += 1;
-                let obs = self.analyzer.observe(&x);
-                let mut out = io::stdout().lock();
-                for f in &obs.findings {
+                let obs = match prepared {
+                    Some(p) => self.analyzer.judge(&x, p),
+                    None => self.analyzer.observe(&x),
+                };
+                // Each finding encoded once: the line printed and the record stored
+                // are the same bytes.
+                let encoded = obs
+                    .findings
+                    .iter()
+                    .map(serde_json::value::to_raw_value)
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (f, json) in obs.findings.iter().zip(&encoded) {
                     self.summary.findings += 1;
-                    // A closed stdout (`| head`) must not stop the recording.
+                    let out = &mut self.stdout;
                     let _ = match self.format {
-                        LiveFormat::Jsonl => serde_json::to_string(f)
-                            .map_err(io::Error::other)
-                            .and_then(|l| writeln!(out, "{l}")),
+                        LiveFormat::Jsonl => out
+                            .write_all(json.get().as_bytes())
+                            .and_then(|()| out.write_all(b"\n")),
                         LiveFormat::Line => writeln!(out, "{}", painted(f, self.colour)),
                     };
                 }
-                let _ = out.flush();
-                self.output.exchange(&x, &obs.findings, &obs.consent_events)
+                self.output
+                    .exchange(&x, &obs.findings, &encoded, &obs.consent_events)
             }
             Event::Consent(e) => {
                 self.summary.consents += 1;
@@ -627,14 +668,16 @@ impl Output {
         Ok(())
     }
 
+    /// `encoded[i]` is `findings[i]` as JSON.
     fn exchange(
         &mut self,
         x: &Exchange,
         findings: &[Finding],
+        encoded: &[Box<RawValue>],
         wire: &[ConsentEvent],
     ) -> anyhow::Result<()> {
         match self {
-            Output::Store(store) => store.exchange(x, findings, wire)?,
+            Output::Store(store) => store.exchange_encoded(x, findings, encoded, wire)?,
             Output::Files {
                 exchanges,
                 findings: fw,
@@ -642,8 +685,9 @@ impl Output {
                 ..
             } => {
                 jsonl(exchanges, x)?;
-                for f in findings {
-                    jsonl(fw, f)?;
+                for json in encoded {
+                    fw.write_all(json.get().as_bytes())?;
+                    fw.write_all(b"\n")?;
                 }
                 for e in wire {
                     jsonl(consent, e)?;

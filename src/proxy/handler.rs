@@ -226,6 +226,11 @@ impl HttpHandler for Handler {
         if let Some(scope) = &self.scope {
             scope.enter(ctx.client_addr);
         }
+        if req.method() != Method::CONNECT {
+            // A request becomes an event: wait here (not in the hand-off, which would
+            // park a runtime thread) while the consumer lags far behind.
+            self.shared.room().await;
+        }
         let user = match self.authenticate(ctx, &req) {
             Ok(u) => u,
             Err(r) => return (*r).into(),
@@ -427,6 +432,7 @@ impl WebSocketHandler for Handler {
                 _ => None,
             };
             if let Some(payload) = payload {
+                self.shared.room().await;
                 self.record_ws(*src, dst, payload);
             }
         }
@@ -618,7 +624,7 @@ impl Drop for Recording {
         let c = &self.shared.counters;
         c.in_flight.fetch_sub(1, Ordering::Relaxed);
         c.exchanges.fetch_add(1, Ordering::Relaxed);
-        self.shared.emit(Event::Exchange(Box::new(x)));
+        self.shared.emit_exchange(x);
     }
 }
 
@@ -715,7 +721,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca = super::super::ca::Ca::load_or_create(&dir.path().join("ca")).unwrap();
         // The receiver is dropped: emitted events are discarded (see `Shared::emit`).
-        let (tx, _) = std::sync::mpsc::sync_channel(1);
+        let (tx, _) = super::super::events();
         let s = Shared::new(
             &case,
             super::super::Settings::default(),

@@ -36,6 +36,14 @@
 //!   Slow clients are cut by the CLI's header read timeout (`--header-timeout`).
 //! - Security: on a non-loopback address every client must authenticate (the CLI
 //!   refuses to start otherwise); `Proxy-Authorization` is never forwarded upstream.
+//! - Hand-off to the consumer ([`events`]): queueing an event never blocks, so a
+//!   runtime thread is never parked while the consumer is busy (a full queue used to
+//!   block the tokio worker inside `send`, stalling every connection on it: the p99
+//!   tail of issue 4's benchmark). Back-pressure is applied where it costs nothing:
+//!   while [`EVENT_QUEUE`] events wait for the consumer, new requests wait
+//!   (asynchronously) before they are read further. The queue holds at most
+//!   `EVENT_QUEUE` events plus the exchanges already under way when it filled, plus
+//!   pinned-host records (at most [`MAX_PINNED`]) and control-API consent events.
 
 pub mod ca;
 pub mod control;
@@ -46,9 +54,10 @@ pub mod upstream;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::case::{Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
@@ -65,7 +74,8 @@ pub const DEFAULT_BODY_CAP: usize = 1 << 20;
 pub const MAX_CONNECTIONS: usize = 65_536;
 /// Hosts remembered as pinned (tunnelled after a rejected certificate), at most.
 pub const MAX_PINNED: usize = 10_000;
-/// Events queued for the consumer before the proxy waits for it.
+/// Events waiting for the consumer beyond which new requests wait for it (see
+/// [`events`]).
 pub const EVENT_QUEUE: usize = 4_096;
 /// The host name the proxy answers itself.
 pub const MAGIC_HOST: &str = "consentry.invalid";
@@ -74,12 +84,138 @@ pub const MAGIC_HOST: &str = "consentry.invalid";
 #[derive(Debug)]
 pub enum Event {
     /// A finished exchange, to analyse and store.
-    Exchange(Box<Exchange>),
+    Exchange(Box<Finished>),
     /// A consent decision marked through the magic URL or the control API.
     Consent(ConsentEvent),
     /// Something the operator should read (upstream failure, pinned host), already
     /// free of identifier values.
     Notice(String),
+}
+
+/// A finished exchange and, when [`Settings::preparer`] is set, the stateless half of
+/// its analysis, done on the runtime thread that finished it (in parallel; the
+/// consumer then only judges it, in event order).
+#[derive(Debug)]
+pub struct Finished {
+    pub x: Exchange,
+    pub prepared: Option<crate::rules::Prepared>,
+}
+
+/// The stateless half of the consumer's analysis ([`crate::rules::Preparer`]), run on
+/// the proxy's threads.
+#[derive(Clone)]
+pub struct PrepareHook(pub crate::rules::Preparer);
+
+impl std::fmt::Debug for PrepareHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrepareHook")
+    }
+}
+
+/// What the proxy's event queue holds and who waits for room in it.
+#[derive(Debug, Default)]
+struct Backlog {
+    /// Events sent and not yet taken by the consumer.
+    queued: AtomicUsize,
+    /// Requests waiting for `queued` to fall under [`EVENT_QUEUE`].
+    room: tokio::sync::Notify,
+    /// The consumer is gone: nobody waits for room any more.
+    closed: AtomicBool,
+}
+
+/// The proxy's end of the event queue: sending never blocks.
+#[derive(Debug)]
+pub struct EventSender {
+    tx: Sender<Event>,
+    backlog: Arc<Backlog>,
+}
+
+/// The consumer's end of the event queue.
+#[derive(Debug)]
+pub struct EventReceiver {
+    rx: Receiver<Event>,
+    backlog: Arc<Backlog>,
+}
+
+/// The queue from the proxy to its consumer (see the module documentation: sending
+/// never blocks; [`EventSender::room`] is where requests wait for a lagging consumer).
+pub fn events() -> (EventSender, EventReceiver) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let backlog = Arc::new(Backlog::default());
+    (
+        EventSender {
+            tx,
+            backlog: backlog.clone(),
+        },
+        EventReceiver { rx, backlog },
+    )
+}
+
+impl EventSender {
+    /// Queues `e` at once. A consumer that is gone drops it: the run is ending.
+    pub fn send(&self, e: Event) {
+        self.backlog.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(e).is_err() {
+            self.backlog.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits, without blocking the thread, until fewer than [`EVENT_QUEUE`] events
+    /// wait for the consumer (at once when they are fewer, the usual case).
+    pub async fn room(&self) {
+        let b = &self.backlog;
+        loop {
+            if b.queued.load(Ordering::Relaxed) < EVENT_QUEUE || b.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            let notified = b.room.notified();
+            tokio::pin!(notified);
+            // Registered before the check below: a wake-up in between is not lost.
+            notified.as_mut().enable();
+            if b.queued.load(Ordering::Acquire) < EVENT_QUEUE || b.closed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Events sent and not yet taken by the consumer.
+    pub fn queued(&self) -> usize {
+        self.backlog.queued.load(Ordering::Relaxed)
+    }
+}
+
+impl EventReceiver {
+    /// The next event, waiting at most `timeout`; `Disconnected` once every sender
+    /// is gone and the queue is empty.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
+        let e = self.rx.recv_timeout(timeout)?;
+        self.took();
+        Ok(e)
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&self) -> Result<Event, TryRecvError> {
+        let e = self.rx.try_recv()?;
+        self.took();
+        Ok(e)
+    }
+
+    fn took(&self) {
+        let before = self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
+        // Only the consumer takes, one at a time: on its way down from a full queue
+        // the count passes EVENT_QUEUE exactly, whatever senders add meanwhile.
+        if before == EVENT_QUEUE {
+            self.backlog.room.notify_waiters();
+        }
+    }
+}
+
+impl Drop for EventReceiver {
+    fn drop(&mut self) {
+        self.backlog.closed.store(true, Ordering::Release);
+        self.backlog.room.notify_waiters();
+    }
 }
 
 /// How the proxy runs (what to monitor is in the case).
@@ -105,6 +241,11 @@ pub struct Settings {
     /// bytes past `body_cap` so an identifier there is still found
     /// ([`crate::pii::stream`]). `None`: those bytes are only counted and digested.
     pub detector: Option<Arc<crate::pii::Detector>>,
+    /// The consumer's [`crate::rules::Preparer`]: each finished exchange is prepared
+    /// before it is queued, on the thread that finished it, so decoding and matching
+    /// run on every runtime thread instead of the one consumer. `None`: the consumer
+    /// does it.
+    pub preparer: Option<PrepareHook>,
 }
 
 impl Default for Settings {
@@ -117,6 +258,7 @@ impl Default for Settings {
             allow_case_addresses: false,
             listen_port: None,
             detector: None,
+            preparer: None,
         }
     }
 }
@@ -163,9 +305,12 @@ pub struct Shared {
     /// Per host, clients whose intercepted handshake has not ended yet, oldest first.
     pending: Mutex<HashMap<String, VecDeque<SocketAddr>>>,
     pending_count: AtomicU64,
-    events: SyncSender<Event>,
+    events: EventSender,
     /// Run id: exchange ids and evidence locators are unique per run.
     session: String,
+    /// SHA-256 state after `proxy\0SESSION\0`, the common prefix of every exchange
+    /// id's hash input (see [`Shared::next_id`]).
+    id_prefix: sha2::Sha256,
     seq: AtomicU64,
     pub counters: Counters,
     ca_pem: String,
@@ -178,7 +323,7 @@ impl Shared {
         case: &Case,
         settings: Settings,
         ca: &ca::Ca,
-        events: SyncSender<Event>,
+        events: EventSender,
         session: String,
     ) -> Arc<Shared> {
         let users = case
@@ -197,6 +342,10 @@ impl Shared {
             pending: Mutex::new(HashMap::new()),
             pending_count: AtomicU64::new(0),
             events,
+            id_prefix: {
+                use sha2::Digest;
+                sha2::Sha256::new_with_prefix(format!("proxy\0{session}\0").as_bytes())
+            },
             session,
             seq: AtomicU64::new(0),
             counters: Counters::default(),
@@ -205,10 +354,22 @@ impl Shared {
         })
     }
 
-    /// Hands an event to the consumer, waiting if its queue is full (back-pressure
-    /// rather than loss). A consumer that is gone drops it: the run is ending.
+    /// Hands an event to the consumer without waiting (see [`events`]). A consumer
+    /// that is gone drops it: the run is ending.
     pub fn emit(&self, e: Event) {
-        let _ = self.events.send(e);
+        self.events.send(e);
+    }
+
+    /// Hands a finished exchange to the consumer, prepared for its analysis here
+    /// when [`Settings::preparer`] says how.
+    pub fn emit_exchange(&self, x: Exchange) {
+        let prepared = self.settings.preparer.as_ref().map(|p| p.0.prepare(&x));
+        self.emit(Event::Exchange(Box::new(Finished { x, prepared })));
+    }
+
+    /// Waits while the consumer lags [`EVENT_QUEUE`] events behind (see [`events`]).
+    pub async fn room(&self) {
+        self.events.room().await;
     }
 
     /// Records a consent decision now, from the magic URL or the control API.
@@ -311,8 +472,27 @@ impl Shared {
     fn next_id(&self) -> (u64, String) {
         use sha2::Digest;
         let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let h = sha2::Sha256::digest(format!("proxy\0{}\0{n}", self.session).as_bytes());
-        (n, format!("x-{}", crate::store::record::hex(&h[..8])))
+        let mut h = self.id_prefix.clone();
+        // `n` in decimal, without a `format!` per exchange.
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n;
+        while at > 0 {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + (rest % 10) as u8;
+            }
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        h.update(digits.get(at..).unwrap_or_default());
+        let h = h.finalize();
+        let mut id = String::with_capacity(18);
+        id.push_str("x-");
+        id.push_str(&crate::store::record::hex(h.get(..8).unwrap_or_default()));
+        (n, id)
     }
 
     /// The outcome of an intercepted handshake (from [`ca::Minter`]'s watch).
@@ -367,7 +547,7 @@ impl Shared {
             "the client abandoned the TLS handshake after our certificate (pinning, or CA not installed); the host is tunnelled from now on",
         ));
         self.counters.exchanges.fetch_add(1, Ordering::Relaxed);
-        self.emit(Event::Exchange(Box::new(x)));
+        self.emit_exchange(x);
         self.emit(Event::Notice(format!(
             "{}: the client rejected our certificate (pinned app, or the CA is not installed); tunnelling it untouched from now on",
             o.host
@@ -508,6 +688,98 @@ mod tests {
         let mut n: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         n.sort_unstable();
         n
+    }
+
+    #[test]
+    fn exchange_ids_hash_run_and_number() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca::Ca::load_or_create(dir.path()).unwrap();
+        let case = crate::case::parse("[case]\nid = \"t\"\n", "t.toml").unwrap();
+        let (tx, _rx) = events();
+        let s = Shared::new(&case, Settings::default(), &ca, tx, "RUN".into());
+        let expect = |n: u64| {
+            let h = sha2::Sha256::digest(format!("proxy\0RUN\0{n}").as_bytes());
+            format!("x-{}", crate::store::record::hex(&h[..8]))
+        };
+        for n in 1..=12 {
+            assert_eq!(s.next_id(), (n, expect(n)));
+        }
+        s.seq.store(u64::MAX - 1, Ordering::Relaxed);
+        assert_eq!(s.next_id(), (u64::MAX, expect(u64::MAX)));
+    }
+
+    fn notice(n: usize) -> Event {
+        Event::Notice(n.to_string())
+    }
+
+    #[test]
+    fn sending_never_blocks_and_room_waits_for_the_consumer() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, rx) = events();
+        // Past the limit: sending still returns at once (it used to block here).
+        for n in 0..EVENT_QUEUE + 10 {
+            tx.send(notice(n));
+        }
+        assert_eq!(tx.queued(), EVENT_QUEUE + 10);
+        let tx = Arc::new(tx);
+        let waiter = {
+            let tx = tx.clone();
+            rt.spawn(async move { tx.room().await })
+        };
+        rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished(), "a full queue makes requests wait");
+            // The consumer takes events in order; room comes once fewer than
+            // EVENT_QUEUE wait.
+            for n in 0..10 {
+                match rx.try_recv() {
+                    Ok(Event::Notice(t)) => assert_eq!(t, n.to_string()),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished(), "still EVENT_QUEUE waiting");
+            assert!(rx.recv_timeout(Duration::from_millis(10)).is_ok());
+            tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("room once the consumer caught up")
+                .unwrap();
+        });
+        assert_eq!(tx.queued(), EVENT_QUEUE - 1);
+    }
+
+    #[test]
+    fn a_gone_consumer_releases_waiting_requests() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, rx) = events();
+        for n in 0..EVENT_QUEUE {
+            tx.send(notice(n));
+        }
+        let tx = Arc::new(tx);
+        let waiter = {
+            let tx = tx.clone();
+            rt.spawn(async move { tx.room().await })
+        };
+        rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished());
+            drop(rx);
+            tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("released when the consumer is gone")
+                .unwrap();
+        });
+        // Sending to a gone consumer drops the event and counts nothing.
+        let before = tx.queued();
+        tx.send(notice(0));
+        assert_eq!(tx.queued(), before);
     }
 
     #[test]

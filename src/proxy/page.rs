@@ -232,7 +232,7 @@ mod tests {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let ca = super::super::ca::Ca::load_or_create(dir.path()).unwrap();
-        let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+        let (tx, _rx) = super::super::events();
         let s = Shared::new(
             &case,
             super::super::Settings::default(),
