@@ -13,6 +13,7 @@
 //! - Upstream: consentry's connector (`proxy::upstream::connector`: webpki
 //!   roots plus `--upstream-ca`, TCP_NODELAY), and its listener (`proxy::listen`,
 //!   TCP_NODELAY on client connections): the ones `consentry proxy` uses.
+//! - The global allocator is mimalloc, as in the `consentry` binary (`src/main.rs`).
 //!
 //! ```text
 //! cargo run --release --example hudsucker_noop -- --listen 127.0.0.1:9100 \
@@ -37,6 +38,10 @@ use rcgen::{
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
+
+/// The allocator of `consentry` too: a like-for-like baseline.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Server configs kept before the cache is emptied (hudsucker's example uses 1 000).
 const CACHE: usize = 1_000;
