@@ -142,18 +142,30 @@ pub struct Part<'a> {
 /// Most JSON texts never need one: only the values where a hit or a decoded blob is
 /// found get a path, and indexing every text up front was a tenth of the analysis.
 #[derive(Clone, Default)]
-pub struct LazyIndex(OnceCell<JsonIndex>);
+pub struct LazyIndex {
+    index: OnceCell<JsonIndex>,
+    /// Whether a value sits under a consent-signal key
+    /// ([`signals::is_signal_key`](crate::consent::signals::is_signal_key)), noted by
+    /// the decoder's walk over the text; `None` when not noted.
+    signal_key: Option<bool>,
+}
 
 impl LazyIndex {
     /// The index of `data`, which must be the text this index belongs to.
     pub fn get(&self, data: &[u8]) -> &JsonIndex {
-        self.0.get_or_init(|| json::scan(data).0)
+        self.index.get_or_init(|| json::scan(data).0)
+    }
+
+    /// Whether some value of the text sits directly under a consent-signal key, when
+    /// the decoder noted it (`None`: not known, look).
+    pub fn names_signal_key(&self) -> Option<bool> {
+        self.signal_key
     }
 }
 
 impl fmt::Debug for LazyIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.get() {
+        match self.index.get() {
             Some(index) => index.fmt(f),
             None => f.write_str("JsonIndex(not built)"),
         }
@@ -538,13 +550,19 @@ impl<'a> Ctx<'a, '_> {
         // The strings worth a closer look: escaped ones, and those that could be
         // base64. Collected first so that the scan's own anomaly comes before those
         // of the values, as it always has.
+        // The walk also notes consent-signal keys, so that signal extraction need not
+        // search every JSON text for them again.
         let mut wanted: Vec<json::StringValue> = Vec::new();
-        let outcome = json::strings(data, |v| {
-            let raw = &data[v.range.clone()];
-            if raw.len() >= 2 && (v.escaped || b64::candidate(raw)) {
-                wanted.push(v);
-            }
-        });
+        let (outcome, signal_key) = json::strings_noting_keys(
+            data,
+            |v| {
+                let raw = &data[v.range.clone()];
+                if raw.len() >= 2 && (v.escaped || b64::candidate(raw)) {
+                    wanted.push(v);
+                }
+            },
+            crate::consent::signals::is_signal_key,
+        );
         match outcome {
             json::Outcome::Complete => {}
             json::Outcome::Malformed { at } if level.body => self.anomaly(
@@ -573,7 +591,10 @@ impl<'a> Ctx<'a, '_> {
                 format!("{location}: JSON text too large to index"),
             ),
         }
-        let index = LazyIndex::default();
+        let index = LazyIndex {
+            signal_key: Some(signal_key),
+            ..LazyIndex::default()
+        };
         for v in wanted {
             if self.full {
                 break;
