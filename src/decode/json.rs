@@ -286,22 +286,23 @@ pub struct StringValue {
 /// every message and needs paths only for the few values where it finds something;
 /// not building the index for every JSON text saves a fifth of the JSON work.
 pub fn strings(data: &[u8], each: impl FnMut(StringValue)) -> Outcome {
-    strings_noting_keys(data, each, |_| false).0
+    strings_noting_keys(data, each, |_| 0).0
 }
 
-/// [`strings`], also telling whether some string or number value sits directly under
-/// a member key (raw text between the quotes) that `wanted` accepts: the question a
-/// later reader of the text would otherwise answer with a search of its own.
+/// [`strings`], also returning the union (bitwise or) of `key_class` over the member
+/// keys (raw text between the quotes) that string or number values sit directly
+/// under: what later readers of the text would otherwise find out with searches of
+/// their own ("is there a value under a key named like this?").
 pub fn strings_noting_keys(
     data: &[u8],
     each: impl FnMut(StringValue),
-    wanted: impl Fn(&[u8]) -> bool,
-) -> (Outcome, bool) {
+    key_class: impl Fn(&[u8]) -> u8,
+) -> (Outcome, u8) {
     let mut sink = Strings {
         each,
-        wanted,
+        key_class,
         data,
-        noted: false,
+        noted: 0,
     };
     let outcome = walk(data, MAX_JSON_NESTING, MAX_JSON_VALUES, &mut sink);
     (outcome, sink.noted)
@@ -327,22 +328,21 @@ impl Sink for JsonIndex {
 
 struct Strings<'d, F, W> {
     each: F,
-    wanted: W,
+    key_class: W,
     data: &'d [u8],
-    /// A value under a key that `wanted` accepts was seen.
-    noted: bool,
+    /// The union of `key_class` over the keys of the values seen so far.
+    noted: u8,
 }
 
-impl<F: FnMut(StringValue), W: Fn(&[u8]) -> bool> Sink for Strings<'_, F, W> {
+impl<F: FnMut(StringValue), W: Fn(&[u8]) -> u8> Sink for Strings<'_, F, W> {
     fn container(&mut self, _parent: u32, _key: Key) {}
 
     // Called for every value: a call per value showed up as 2 % of `analyze`.
     #[inline(always)]
     fn value(&mut self, id: usize, span: Span) {
-        if !self.noted {
-            if let Key::Name { start, end } = span.key {
-                let key = self.data.get(start as usize..end as usize);
-                self.noted = key.is_some_and(&self.wanted);
+        if let Key::Name { start, end } = span.key {
+            if let Some(key) = self.data.get(start as usize..end as usize) {
+                self.noted |= (self.key_class)(key);
             }
         }
         if let ValueKind::String { escaped } = span.kind {
@@ -738,8 +738,12 @@ mod tests {
 
     #[test]
     fn strings_note_wanted_keys_of_values_only() {
-        let wanted = |k: &[u8]| k == b"gdpr";
-        let noted = |j: &[u8]| strings_noting_keys(j, |_| {}, wanted).1;
+        let wanted = |k: &[u8]| u8::from(k == b"gdpr") | u8::from(k == b"x") << 1;
+        let noted = |j: &[u8]| strings_noting_keys(j, |_| {}, wanted).1 & 1 == 1;
+        assert_eq!(
+            strings_noting_keys(br#"{"x":1,"a":[{"gdpr":"2"}]}"#, |_| {}, wanted).1,
+            3
+        );
         assert!(noted(br#"{"a":{"gdpr":1}}"#), "number value");
         assert!(
             noted(br#"[{"x":"y"},{"gdpr" : "1"}]"#),

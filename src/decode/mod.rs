@@ -144,10 +144,35 @@ pub struct Part<'a> {
 #[derive(Clone, Default)]
 pub struct LazyIndex {
     index: OnceCell<JsonIndex>,
-    /// Whether a value sits under a consent-signal key
-    /// ([`signals::is_signal_key`](crate::consent::signals::is_signal_key)), noted by
-    /// the decoder's walk over the text; `None` when not noted.
-    signal_key: Option<bool>,
+    /// Which kinds of keys values sit under ([`KEY_SIGNAL`], [`KEY_COORDINATE`]),
+    /// noted by the decoder's walk over the text; `None` when not noted.
+    keys: Option<u8>,
+}
+
+/// A value sits under a consent-signal key
+/// ([`signals::is_signal_key`](crate::consent::signals::is_signal_key)).
+const KEY_SIGNAL: u8 = 1;
+/// A value sits under a latitude or longitude key
+/// ([`coordinates::is_axis_key`](crate::pii::coordinates::is_axis_key)).
+const KEY_COORDINATE: u8 = 2;
+
+/// The kinds of a JSON member key that later readers of the text ask about.
+fn key_class(key: &[u8]) -> u8 {
+    // Every such key starts with one of these letters (in either case): most keys
+    // are settled by their first byte.
+    match key.first().map(|b| b | 0x20) {
+        Some(b'c' | b'g' | b'u' | b'l') => {
+            let mut class = 0;
+            if crate::consent::signals::is_signal_key(key) {
+                class |= KEY_SIGNAL;
+            }
+            if crate::pii::coordinates::is_axis_key(key) {
+                class |= KEY_COORDINATE;
+            }
+            class
+        }
+        _ => 0,
+    }
 }
 
 impl LazyIndex {
@@ -159,7 +184,13 @@ impl LazyIndex {
     /// Whether some value of the text sits directly under a consent-signal key, when
     /// the decoder noted it (`None`: not known, look).
     pub fn names_signal_key(&self) -> Option<bool> {
-        self.signal_key
+        self.keys.map(|k| k & KEY_SIGNAL != 0)
+    }
+
+    /// Whether some value of the text sits directly under a latitude or longitude
+    /// key, when the decoder noted it (`None`: not known, look).
+    pub fn names_coordinate_key(&self) -> Option<bool> {
+        self.keys.map(|k| k & KEY_COORDINATE != 0)
     }
 }
 
@@ -550,10 +581,10 @@ impl<'a> Ctx<'a, '_> {
         // The strings worth a closer look: escaped ones, and those that could be
         // base64. Collected first so that the scan's own anomaly comes before those
         // of the values, as it always has.
-        // The walk also notes consent-signal keys, so that signal extraction need not
-        // search every JSON text for them again.
+        // The walk also notes consent-signal and coordinate keys, so that signal
+        // extraction and the coordinate detector need not search every JSON text.
         let mut wanted: Vec<json::StringValue> = Vec::new();
-        let (outcome, signal_key) = json::strings_noting_keys(
+        let (outcome, keys) = json::strings_noting_keys(
             data,
             |v| {
                 let raw = &data[v.range.clone()];
@@ -561,7 +592,7 @@ impl<'a> Ctx<'a, '_> {
                     wanted.push(v);
                 }
             },
-            crate::consent::signals::is_signal_key,
+            key_class,
         );
         match outcome {
             json::Outcome::Complete => {}
@@ -592,7 +623,7 @@ impl<'a> Ctx<'a, '_> {
             ),
         }
         let index = LazyIndex {
-            signal_key: Some(signal_key),
+            keys: Some(keys),
             ..LazyIndex::default()
         };
         for v in wanted {
@@ -947,6 +978,31 @@ mod tests {
                     parts.iter().map(|p| &p.location).collect::<Vec<_>>()
                 )
             })
+    }
+
+    #[test]
+    fn json_walk_notes_signal_and_coordinate_keys() {
+        let noted = |body: &str| {
+            let e = ex(
+                "/",
+                &[("Content-Type", b"application/json")],
+                body.as_bytes(),
+            );
+            let (parts, _) = run(&e);
+            let j = part(&parts, "body").json.clone().expect("a JSON part");
+            (j.names_signal_key(), j.names_coordinate_key())
+        };
+        assert_eq!(
+            noted(r#"{"a":"gdpr","b":{"lat":1}}"#),
+            (Some(false), Some(false))
+        );
+        assert_eq!(noted(r#"{"regs":{"gdpr":1}}"#), (Some(true), Some(false)));
+        assert_eq!(noted(r#"[{"Latitude":"1.5"}]"#), (Some(false), Some(true)));
+        assert_eq!(
+            noted(r#"{"gps_lng":2,"consent":"x"}"#),
+            (Some(true), Some(true))
+        );
+        assert_eq!(LazyIndex::default().names_signal_key(), None, "not walked");
     }
 
     #[test]
