@@ -993,7 +993,7 @@ mod tests {
             (j.names_signal_key(), j.names_coordinate_key())
         };
         assert_eq!(
-            noted(r#"{"a":"gdpr","b":{"lat":1}}"#),
+            noted(r#"{"a":"gdpr","lat":{"x":1},"gpp":[1]}"#),
             (Some(false), Some(false))
         );
         assert_eq!(noted(r#"{"regs":{"gdpr":1}}"#), (Some(true), Some(false)));
