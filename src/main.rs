@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc rather than glibc malloc: threads freeing each other's memory (the proxy
-/// hands every exchange to its analysis thread) do not wait on arena locks.
+/// mimalloc rather than glibc malloc (see Cargo.toml): the analysis allocates and
+/// frees many small buffers per exchange, and threads that free each other's memory
+/// (the proxy hands every exchange to its analysis thread) do not wait on arena locks.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

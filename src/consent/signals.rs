@@ -178,7 +178,13 @@ pub fn extract(parts: &[Part<'_>]) -> Vec<WireSignal> {
         // OpenRTB requests: JSON bodies, or JSON inside a field. Paths cost an
         // allocation each, so only texts naming a signal key are walked.
         // The index is built only for texts that name a signal key.
-        let index = if part.json.is_some() && names_signal_key(&part.data) {
+        // The decoder's walk noted whether the text has such a key; texts it did not
+        // walk are searched.
+        let named = part.json.as_ref().map(|j| {
+            j.names_signal_key()
+                .unwrap_or_else(|| names_signal_key(&part.data))
+        });
+        let index = if named == Some(true) {
             part.json_index()
         } else {
             None
@@ -204,8 +210,8 @@ pub fn extract(parts: &[Part<'_>]) -> Vec<WireSignal> {
     out
 }
 
-/// The last key of each of [`BY_JSON_PATH`].
-fn is_signal_key(key: &[u8]) -> bool {
+/// The last key of each of [`BY_JSON_PATH`] (raw key text, as between the quotes).
+pub fn is_signal_key(key: &[u8]) -> bool {
     matches!(key, b"consent" | b"gdpr" | b"us_privacy" | b"gpp")
 }
 

@@ -142,18 +142,61 @@ pub struct Part<'a> {
 /// Most JSON texts never need one: only the values where a hit or a decoded blob is
 /// found get a path, and indexing every text up front was a tenth of the analysis.
 #[derive(Clone, Default)]
-pub struct LazyIndex(OnceCell<JsonIndex>);
+pub struct LazyIndex {
+    index: OnceCell<JsonIndex>,
+    /// Which kinds of keys values sit under ([`KEY_SIGNAL`], [`KEY_COORDINATE`]),
+    /// noted by the decoder's walk over the text; `None` when not noted.
+    keys: Option<u8>,
+}
+
+/// A value sits under a consent-signal key
+/// ([`signals::is_signal_key`](crate::consent::signals::is_signal_key)).
+const KEY_SIGNAL: u8 = 1;
+/// A value sits under a latitude or longitude key
+/// ([`coordinates::is_axis_key`](crate::pii::coordinates::is_axis_key)).
+const KEY_COORDINATE: u8 = 2;
+
+/// The kinds of a JSON member key that later readers of the text ask about.
+fn key_class(key: &[u8]) -> u8 {
+    // Every such key starts with one of these letters (in either case): most keys
+    // are settled by their first byte.
+    match key.first().map(|b| b | 0x20) {
+        Some(b'c' | b'g' | b'u' | b'l') => {
+            let mut class = 0;
+            if crate::consent::signals::is_signal_key(key) {
+                class |= KEY_SIGNAL;
+            }
+            if crate::pii::coordinates::is_axis_key(key) {
+                class |= KEY_COORDINATE;
+            }
+            class
+        }
+        _ => 0,
+    }
+}
 
 impl LazyIndex {
     /// The index of `data`, which must be the text this index belongs to.
     pub fn get(&self, data: &[u8]) -> &JsonIndex {
-        self.0.get_or_init(|| json::scan(data).0)
+        self.index.get_or_init(|| json::scan(data).0)
+    }
+
+    /// Whether some value of the text sits directly under a consent-signal key, when
+    /// the decoder noted it (`None`: not known, look).
+    pub fn names_signal_key(&self) -> Option<bool> {
+        self.keys.map(|k| k & KEY_SIGNAL != 0)
+    }
+
+    /// Whether some value of the text sits directly under a latitude or longitude
+    /// key, when the decoder noted it (`None`: not known, look).
+    pub fn names_coordinate_key(&self) -> Option<bool> {
+        self.keys.map(|k| k & KEY_COORDINATE != 0)
     }
 }
 
 impl fmt::Debug for LazyIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.get() {
+        match self.index.get() {
             Some(index) => index.fmt(f),
             None => f.write_str("JsonIndex(not built)"),
         }
@@ -538,13 +581,19 @@ impl<'a> Ctx<'a, '_> {
         // The strings worth a closer look: escaped ones, and those that could be
         // base64. Collected first so that the scan's own anomaly comes before those
         // of the values, as it always has.
+        // The walk also notes consent-signal and coordinate keys, so that signal
+        // extraction and the coordinate detector need not search every JSON text.
         let mut wanted: Vec<json::StringValue> = Vec::new();
-        let outcome = json::strings(data, |v| {
-            let raw = &data[v.range.clone()];
-            if raw.len() >= 2 && (v.escaped || b64::candidate(raw)) {
-                wanted.push(v);
-            }
-        });
+        let (outcome, keys) = json::strings_noting_keys(
+            data,
+            |v| {
+                let raw = &data[v.range.clone()];
+                if raw.len() >= 2 && (v.escaped || b64::candidate(raw)) {
+                    wanted.push(v);
+                }
+            },
+            key_class,
+        );
         match outcome {
             json::Outcome::Complete => {}
             json::Outcome::Malformed { at } if level.body => self.anomaly(
@@ -573,7 +622,10 @@ impl<'a> Ctx<'a, '_> {
                 format!("{location}: JSON text too large to index"),
             ),
         }
-        let index = LazyIndex::default();
+        let index = LazyIndex {
+            keys: Some(keys),
+            ..LazyIndex::default()
+        };
         for v in wanted {
             if self.full {
                 break;
@@ -926,6 +978,31 @@ mod tests {
                     parts.iter().map(|p| &p.location).collect::<Vec<_>>()
                 )
             })
+    }
+
+    #[test]
+    fn json_walk_notes_signal_and_coordinate_keys() {
+        let noted = |body: &str| {
+            let e = ex(
+                "/",
+                &[("Content-Type", b"application/json")],
+                body.as_bytes(),
+            );
+            let (parts, _) = run(&e);
+            let j = part(&parts, "body").json.clone().expect("a JSON part");
+            (j.names_signal_key(), j.names_coordinate_key())
+        };
+        assert_eq!(
+            noted(r#"{"a":"gdpr","lat":{"x":1},"gpp":[1]}"#),
+            (Some(false), Some(false))
+        );
+        assert_eq!(noted(r#"{"regs":{"gdpr":1}}"#), (Some(true), Some(false)));
+        assert_eq!(noted(r#"[{"Latitude":"1.5"}]"#), (Some(false), Some(true)));
+        assert_eq!(
+            noted(r#"{"gps_lng":2,"consent":"x"}"#),
+            (Some(true), Some(true))
+        );
+        assert_eq!(LazyIndex::default().names_signal_key(), None, "not walked");
     }
 
     #[test]

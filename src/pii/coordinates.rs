@@ -52,6 +52,11 @@ enum Axis {
     Lon,
 }
 
+/// Whether `key` names a latitude or a longitude (ASCII case-insensitive).
+pub fn is_axis_key(key: &[u8]) -> bool {
+    axis_of(key).is_some()
+}
+
 fn axis_of(key: &[u8]) -> Option<Axis> {
     let is = |names: &[&str]| names.iter().any(|n| key.eq_ignore_ascii_case(n.as_bytes()));
     if is(LAT_KEYS) {
@@ -120,8 +125,14 @@ pub fn find(parts: &[Part<'_>]) -> Option<Hit> {
                 }
             }
         }
-        // The index is built only for texts that name a coordinate key.
-        let index = if part.json.is_some() && mentions_coordinates(&part.data) {
+        // The index is built only for texts that name a coordinate key. The decoder's
+        // walk noted whether any value sits under one: if none does, nothing below
+        // could match, and the text need not be searched.
+        let named = part
+            .json
+            .as_ref()
+            .map(|j| j.names_coordinate_key() != Some(false) && mentions_coordinates(&part.data));
+        let index = if named == Some(true) {
             part.json_index()
         } else {
             None
