@@ -22,6 +22,11 @@
 #   responses, keep-alive, LOAD_CONNS=50 connections, both SCHEMES) for direct,
 #   hudsucker and consentry; MITM_RATES="100" for mitmdump (what it can carry);
 #   RATES="" MITM_RATES="" skip them. Their ids end in /qRATE (consentry/https/small/50/ka/q3000)
+#   Each runs RATE_DURATION s (default 30) after a 1 s unmeasured warm-up at the same
+#   concurrency (certificates minted, sessions and upstream pools filled), so the
+#   opening of the LOAD_CONNS connections — dozens of full TLS handshakes at once,
+#   which with --latency-correction delay every request scheduled meanwhile — stays
+#   under 1 % of the requests: p99 is the steady state's.
 #   and are filtered by ROWS too. "p99 added" is the row's p99 minus direct's at the
 #   same scheme and rate (run direct first, as PROXIES does by default).
 #
@@ -52,6 +57,7 @@ IDLE=${IDLE:-1000}
 OUTPUT=${OUTPUT:-store}
 RATES=${RATES-1000 3000}
 MITM_RATES=${MITM_RATES-100}
+RATE_DURATION=${RATE_DURATION:-30}
 LOAD_CONNS=${LOAD_CONNS:-50}
 CONSENTRY=${CONSENTRY:-target/release/consentry}
 NOOP=${NOOP:-target/release/examples/hudsucker_noop}
@@ -234,14 +240,25 @@ row() { # proxy scheme size conns mode [rate: fixed offered load, req/s]
     [ "$scheme" = https ] && port=$HTTPS_PORT
     [ "$size" = 1m ] && path=/1m.bin
     local url="$scheme://127.0.0.1:$port$path?adid=$ADID&event=app_open"
-    local args=(--no-tui --output-format json -z "${DURATION}s" -c "$conns" --insecure)
+    local args=(--no-tui --output-format json -c "$conns" --insecure)
     [ "$mode" = new ] && args+=(--disable-keepalive)
-    [ -n "$rate" ] && args+=(-q "$rate" --latency-correction)
-    [ "$proxy" = direct ] || args+=(-x "http://127.0.0.1:$PROXY_PORT")
+    local via=()
+    [ "$proxy" = direct ] || via=(-x "http://127.0.0.1:$PROXY_PORT")
+    args+=("${via[@]}")
+    local warmup=""
+    if [ -n "$rate" ]; then
+        warmup=1
+        args+=(-z "${RATE_DURATION}s" -q "$rate" --latency-correction)
+    else
+        args+=(-z "${DURATION}s")
+    fi
     local fail_cols="| | | | |"
     [ -n "$rate" ] && fail_cols="| $rate | | | | | |"
     start_proxy "$proxy" || { echo "| $proxy | $scheme | $size | $conns | $mode | n/a $fail_cols start failed |"; return; }
     local t0 t1 perf_pid=""
+    if [ -n "$warmup" ]; then
+        "$OHA" --no-tui -z 1s -c "$conns" --insecure "${via[@]}" "$url" >/dev/null 2>&1 || true
+    fi
     if [ -n "${PERF_DIR:-}" ] && [ "$proxy" = consentry ]; then
         perf record -F 999 ${PERF_ARGS:--g} -p "$PROXY_PID" -o "$PERF_DIR/${id//\//_}.data" >/dev/null 2>&1 &
         perf_pid=$!
@@ -394,7 +411,7 @@ fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
-echo "proxy_compare.sh $STARTED: ${DURATION} s per row, $(nproc) cores, load average $LOAD_BEFORE (start) / $LOAD_AFTER (end); oha $("$OHA" --version 2>/dev/null | awk '{print $2}'), $(nginx -v 2>&1 | sed 's/.*: //'), mitmdump $("$MITMDUMP" --version 2>/dev/null | awk '/Mitmproxy/ {print $2}')"
+echo "proxy_compare.sh $STARTED: ${DURATION} s per row (fixed-load rows: ${RATE_DURATION} s after a 1 s warm-up), $(nproc) cores, load average $LOAD_BEFORE (start) / $LOAD_AFTER (end); oha $("$OHA" --version 2>/dev/null | awk '{print $2}'), $(nginx -v 2>&1 | sed 's/.*: //'), mitmdump $("$MITMDUMP" --version 2>/dev/null | awk '/Mitmproxy/ {print $2}')"
 if [ -f "$WORK/consentry-findings.jsonl" ]; then
     echo "consentry findings printed: $(wc -l <"$WORK/consentry-findings.jsonl")"
 fi
