@@ -611,6 +611,19 @@ mod tests {
         panic!("handshake did not settle");
     }
 
+    /// A rustls client on the proxy's provider that trusts only `ca`.
+    fn client_trusting(ca: &Ca) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.cert_der.clone()).unwrap();
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+
     #[test]
     fn later_connections_resume_and_every_handshake_counts_as_completed() {
         let dir = tempfile::tempdir().unwrap();
@@ -623,15 +636,7 @@ mod tests {
             Arc::new(move |o| log.lock().unwrap().push(o)),
         )
         .unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.cert_der.clone()).unwrap();
-        let client = Arc::new(
-            rustls::ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        );
+        let client = client_trusting(&ca);
         let mut kinds = Vec::new();
         for _ in 0..3 {
             let mut c =
@@ -746,15 +751,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ca = Ca::load_or_create(dir.path()).unwrap();
         let m = Minter::new(&ca, provider(), Arc::new(|_| {})).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.cert_der.clone()).unwrap();
-        let client = Arc::new(
-            rustls::ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        );
+        let client = client_trusting(&ca);
         const PARALLEL: usize = 8;
         let mut slots: Vec<Option<(rustls::ClientConnection, rustls::ServerConnection)>> =
             (0..PARALLEL).map(|_| None).collect();

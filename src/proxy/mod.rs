@@ -713,12 +713,25 @@ mod tests {
         Event::Notice(n.to_string())
     }
 
-    #[test]
-    fn sending_never_blocks_and_room_waits_for_the_consumer() {
-        let rt = tokio::runtime::Builder::new_current_thread()
+    fn current_thread_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A request waiting for room in the queue, as a task on `rt`.
+    fn waiting_for_room(
+        rt: &tokio::runtime::Runtime,
+        tx: &Arc<EventSender>,
+    ) -> tokio::task::JoinHandle<()> {
+        let tx = tx.clone();
+        rt.spawn(async move { tx.room().await })
+    }
+
+    #[test]
+    fn sending_never_blocks_and_room_waits_for_the_consumer() {
+        let rt = current_thread_runtime();
         let (tx, rx) = events();
         // Past the limit: sending still returns at once (it used to block here).
         for n in 0..EVENT_QUEUE + 10 {
@@ -726,10 +739,7 @@ mod tests {
         }
         assert_eq!(tx.queued(), EVENT_QUEUE + 10);
         let tx = Arc::new(tx);
-        let waiter = {
-            let tx = tx.clone();
-            rt.spawn(async move { tx.room().await })
-        };
+        let waiter = waiting_for_room(&rt, &tx);
         rt.block_on(async {
             tokio::time::sleep(Duration::from_millis(20)).await;
             assert!(!waiter.is_finished(), "a full queue makes requests wait");
@@ -754,19 +764,13 @@ mod tests {
 
     #[test]
     fn a_gone_consumer_releases_waiting_requests() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread_runtime();
         let (tx, rx) = events();
         for n in 0..EVENT_QUEUE {
             tx.send(notice(n));
         }
         let tx = Arc::new(tx);
-        let waiter = {
-            let tx = tx.clone();
-            rt.spawn(async move { tx.room().await })
-        };
+        let waiter = waiting_for_room(&rt, &tx);
         rt.block_on(async {
             tokio::time::sleep(Duration::from_millis(20)).await;
             assert!(!waiter.is_finished());
@@ -784,10 +788,7 @@ mod tests {
 
     #[test]
     fn accepted_connections_inherit_nodelay() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = current_thread_runtime();
         rt.block_on(async {
             let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
             let addr = l.local_addr().unwrap();
