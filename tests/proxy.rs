@@ -8,7 +8,6 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::proxy_harness::*;
@@ -307,7 +306,6 @@ fn upstream_failure_gives_502_with_a_readable_body() {
     );
 }
 
-/// CONNECT, then TLS trusting only `root`; the response to `GET path`, or the TLS error.
 #[test]
 fn rust_client_and_pinned_client() {
     let rt = rt();
@@ -600,16 +598,7 @@ async fn ws_client(
 ) -> String {
     use hudsucker::futures::{SinkExt, StreamExt};
     use hudsucker::tokio_tungstenite::tungstenite::Message;
-    let mut tcp = TcpStream::connect(proxy).await.unwrap();
-    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        tcp.read_exact(&mut b).await.unwrap();
-        head.push(b[0]);
-    }
+    let (tcp, _) = tunnel(proxy, target).await;
     let echo = match tls_root {
         None => {
             let url = format!("ws://{target}/socket?app=1");
@@ -620,20 +609,7 @@ async fn ws_client(
             ws.next().await.unwrap().unwrap()
         }
         Some(root) => {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(root.to_vec().into()).unwrap();
-            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-                .connect(name, tcp)
-                .await
-                .unwrap();
+            let tls = tls_to_ip(tcp, target, root).await.unwrap();
             let url = format!("wss://{target}/socket?app=1");
             let (mut ws, _) = hudsucker::tokio_tungstenite::client_async(url, tls)
                 .await

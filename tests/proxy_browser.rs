@@ -15,7 +15,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::browser::{chromium, spki_sha256_base64};
+use common::browser::{chromium, spki_sha256_base64, HEADLESS};
 use common::proxy_harness::*;
 
 #[test]
@@ -36,15 +36,8 @@ fn chromium_through_the_proxy_sends_a_beacon_and_the_finding_appears() {
     let spki = spki_sha256_base64(&ca);
     let page = format!("https://127.0.0.1:{}/shop.html", up.https.port());
     let out = Command::new(&browser)
+        .args(HEADLESS)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             // Through the proxy also for loopback hosts (Chromium bypasses them by default).
             "--proxy-bypass-list=<-loopback>",
             // Wait for the page's network activity before printing the DOM.

@@ -199,7 +199,7 @@ fn client_going_away_mid_request_body_and_mid_response_body() {
     let exported = p.ca_der();
     let tls_path = format!("/echo?tls=1&adid={AD_ID}");
     rt.block_on(async {
-        let mut tls = connect_tls(p.addr, up.https, &exported).await;
+        let mut tls = connect_tls(p.addr, up.https, &exported).await.unwrap();
         let head = format!(
             "POST {tls_path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {ANNOUNCED}\r\n\r\n",
             up.https
@@ -251,39 +251,6 @@ fn client_going_away_mid_request_body_and_mid_response_body() {
         err.iter().all(|l| !l.contains("upstream 127.0.0.1 failed")),
         "{err:#?}"
     );
-}
-
-/// CONNECT to `target` through the proxy, then TLS trusting only `root`.
-async fn connect_tls(
-    proxy: SocketAddr,
-    target: SocketAddr,
-    root: &[u8],
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let mut tcp = TcpStream::connect(proxy).await.unwrap();
-    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        tcp.read_exact(&mut b).await.unwrap();
-        head.push(b[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 200"));
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(root.to_vec().into()).unwrap();
-    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
-        .connect(name, tcp)
-        .await
-        .unwrap()
 }
 
 #[test]
@@ -386,7 +353,7 @@ fn slow_clients_are_disconnected_after_the_header_timeout() {
         );
 
         // Inside an intercepted tunnel: half a head over TLS, closed as well.
-        let mut tls = connect_tls(p.addr, up.https, &exported).await;
+        let mut tls = connect_tls(p.addr, up.https, &exported).await.unwrap();
         tls.write_all(b"GET /slow-tls HTTP/1.1\r\nHost: x")
             .await
             .unwrap();
@@ -507,7 +474,7 @@ fn malformed_requests_get_4xx_or_a_close_and_the_proxy_keeps_serving() {
         ("tls asterisk", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
     ] {
         rt.block_on(async {
-            let mut tls = connect_tls(p.addr, up.https, &exported).await;
+            let mut tls = connect_tls(p.addr, up.https, &exported).await.unwrap();
             tls.write_all(inner).await.unwrap();
             let mut got = Vec::new();
             let mut buf = vec![0u8; 16 * 1024];
@@ -644,7 +611,7 @@ fn https_run(
 ) {
     rt.block_on(async {
         for i in 0..n {
-            let mut tls = connect_tls(p.addr, up.https, root).await;
+            let mut tls = connect_tls(p.addr, up.https, root).await.unwrap();
             let req = format!(
                 "GET /{tag}/{i} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
                 up.https

@@ -17,7 +17,7 @@ use consentry::parties::Party;
 use consentry::report::{write_report, ReportFormat, ReportInput};
 use consentry::rules::Options;
 
-use common::browser::chromium;
+use common::browser::{chromium, HEADLESS};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -166,18 +166,8 @@ fn cli_writes_the_report_besides_the_findings() {
 
 fn run_chromium(browser: &Path, profile: &Path, extra: &[&str], page: &Path) -> Vec<u8> {
     let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1280,2000",
-        ])
+        .args(HEADLESS)
+        .args(["--hide-scrollbars", "--window-size=1280,2000"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
         .arg(format!("file://{}", page.display()))

@@ -29,6 +29,19 @@ pub fn chromium() -> Option<PathBuf> {
     found
 }
 
+/// The flags every headless Chromium run of the tests takes: no sandbox (CI runs as
+/// root), no GPU, no QUIC, and no background traffic of its own.
+pub const HEADLESS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// The base64 SHA-256 of a certificate's SubjectPublicKeyInfo, the form Chromium's
 /// `--ignore-certificate-errors-spki-list` takes. `cert` is DER.
 pub fn spki_sha256_base64(cert: &[u8]) -> String {

@@ -458,12 +458,9 @@ pub fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-pub async fn rust_client(
-    proxy: SocketAddr,
-    target: SocketAddr,
-    root: &[u8],
-    path: &str,
-) -> Result<Vec<u8>, String> {
+/// A TCP connection to `proxy` with a CONNECT to `target` sent and the proxy's
+/// response head read (returned as received: callers judge it).
+pub async fn tunnel(proxy: SocketAddr, target: SocketAddr) -> (TcpStream, Vec<u8>) {
     let mut tcp = TcpStream::connect(proxy).await.unwrap();
     tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
         .await
@@ -474,11 +471,15 @@ pub async fn rust_client(
         tcp.read_exact(&mut b).await.unwrap();
         head.push(b[0]);
     }
-    assert!(
-        head.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    (tcp, head)
+}
+
+/// TLS client on `tcp` to `target`'s IP address, trusting only `root` (DER).
+pub async fn tls_to_ip(
+    tcp: TcpStream,
+    target: SocketAddr,
+    root: &[u8],
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root.to_vec().into()).unwrap();
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -489,10 +490,36 @@ pub async fn rust_client(
     .with_root_certificates(roots)
     .with_no_client_auth();
     let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect(name, tcp)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// CONNECT to `target` through `proxy` (which must answer 200), then TLS trusting
+/// only `root`.
+pub async fn connect_tls(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    root: &[u8],
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let (tcp, head) = tunnel(proxy, target).await;
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tls_to_ip(tcp, target, root).await
+}
+
+/// CONNECT, then TLS trusting only `root`; the response to `GET path`, or the TLS error.
+pub async fn rust_client(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    root: &[u8],
+    path: &str,
+) -> Result<Vec<u8>, String> {
+    let mut tls = connect_tls(proxy, target, root).await?;
     tls.write_all(
         format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n").as_bytes(),
     )
