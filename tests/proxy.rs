@@ -21,11 +21,7 @@ fn https_through_curl_is_byte_identical_and_findings_appear() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let p = Proxy::start(
-        dir.path(),
-        &case,
-        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
-    );
+    let p = Proxy::start_for(dir.path(), &case, &up);
     let up_ca = up.ca_pem.to_str().unwrap().to_string();
     let ours = p.ca_pem().to_str().unwrap().to_string();
     let proxy = p.url();
@@ -312,11 +308,7 @@ fn rust_client_and_pinned_client() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let p = Proxy::start(
-        dir.path(),
-        &case,
-        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
-    );
+    let p = Proxy::start_for(dir.path(), &case, &up);
     let exported = p.ca_der();
     let path = format!("/rust?adid={AD_ID}");
     // Through the proxy, trusting its CA: the leaf names the bare IP (IP SAN).
@@ -627,11 +619,7 @@ fn websocket_messages_pass_and_are_analysed() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let p = Proxy::start(
-        dir.path(),
-        &case,
-        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
-    );
+    let p = Proxy::start_for(dir.path(), &case, &up);
     let exported = p.ca_der();
     let ws_text = format!("{{\"event\":\"open\",\"gaid\":\"{AD_ID}\"}}");
     let echo = rt.block_on(ws_client(p.addr, up.ws, None, &ws_text));
@@ -668,11 +656,7 @@ fn heads_are_evidence_and_an_identifier_past_the_body_cap_is_found() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let p = Proxy::start(
-        dir.path(),
-        &case,
-        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
-    );
+    let p = Proxy::start_for(dir.path(), &case, &up);
     let ours = p.ca_pem().to_str().unwrap().to_string();
     let proxy = p.url();
     let base = format!("https://{}", up.https);

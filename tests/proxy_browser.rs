@@ -27,11 +27,7 @@ fn chromium_through_the_proxy_sends_a_beacon_and_the_finding_appears() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let p = Proxy::start(
-        dir.path(),
-        &case,
-        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
-    );
+    let p = Proxy::start_for(dir.path(), &case, &up);
     let ca = p.ca_der();
     let spki = spki_sha256_base64(&ca);
     let page = format!("https://127.0.0.1:{}/shop.html", up.https.port());

@@ -139,11 +139,7 @@ fn client_going_away_mid_request_body_and_mid_response_body() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let mut p = Proxy::start(
-        dir.path(),
-        &case,
-        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
-    );
+    let mut p = Proxy::start_for(dir.path(), &case, &up);
 
     // Mid request body: 1 000 of 100 000 announced bytes, then the client closes.
     let path = format!("/echo?adid={AD_ID}");
@@ -405,11 +401,7 @@ fn malformed_requests_get_4xx_or_a_close_and_the_proxy_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let mut p = Proxy::start(
-        dir.path(),
-        &case,
-        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
-    );
+    let mut p = Proxy::start_for(dir.path(), &case, &up);
     let h = up.http;
     let huge_header = format!(
         "GET http://{h}/huge HTTP/1.1\r\nHost: {h}\r\nX-Big: {}\r\n\r\n",
@@ -641,11 +633,7 @@ fn ten_thousand_sequential_connections_are_each_recorded_once_and_memory_returns
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let mut p = Proxy::start(
-        dir.path(),
-        &case,
-        &["--upstream-ca", up.ca_pem.to_str().unwrap()],
-    );
+    let mut p = Proxy::start_for(dir.path(), &case, &up);
     let root = p.ca_der();
     let started = Instant::now();
     plain_run(&rt, &p, &up, "warm", WARM);

@@ -293,6 +293,12 @@ impl Proxy {
         out.stdout
     }
 
+    /// [`Proxy::start`] trusting the test upstreams' CA (`--upstream-ca`), no other
+    /// arguments: the usual setup.
+    pub fn start_for(dir: &Path, case: &Path, up: &Upstreams) -> Proxy {
+        Proxy::start(dir, case, &["--upstream-ca", up.ca_pem.to_str().unwrap()])
+    }
+
     pub fn start(dir: &Path, case: &Path, extra: &[&str]) -> Proxy {
         let mut child = Command::new(bin())
             .args([
