@@ -112,6 +112,11 @@ fn gateway_report_has_a_timeline_per_device() {
     assert_eq!(html.matches("<svg").count(), 2);
     check_timelines(&run, &html, &["pixel7", "redmi"]);
     assert!(html.contains("no consent decision recorded for this device"));
+    // What the capture could show, with the TLS it could not read.
+    let t = input.traffic.as_ref().expect("a capture's traffic summary");
+    assert!(t.tls_connections() > 0);
+    assert!(html.contains("What the captures could show:"));
+    assert!(html.contains(&format!("{} TLS connections", t.tls_connections())));
 }
 
 #[test]

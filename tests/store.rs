@@ -643,6 +643,36 @@ fn a_failed_input_is_not_marked_complete_and_a_rerun_finishes_it() {
     assert!(good, "{out}");
 }
 
+/// A stored capture keeps what it held (packets, TLS connections decrypted or not):
+/// the case report states what the captures could show, as the one-shot report does.
+#[test]
+fn the_case_report_says_what_the_stored_captures_could_show() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case_file = capture("gateway", "consentry.toml");
+    let pcap = capture("gateway", "gateway.pcapng");
+    let dir = case_with(tmp.path(), &case_file, &pcap);
+    let stored: serde_json::Value =
+        serde_json::from_str(&ok(&run(args!("-C", &dir, "report", "--format", "json")))).unwrap();
+    let one_shot_path = tmp.path().join("one-shot.json");
+    ok(&run(args!(
+        "analyze",
+        &pcap,
+        "--case",
+        &case_file,
+        "--report",
+        &one_shot_path,
+        "--report-format",
+        "json"
+    )));
+    let one_shot: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&one_shot_path).unwrap()).unwrap();
+    assert!(one_shot["traffic"]["packets"].as_u64().unwrap() > 0);
+    assert_eq!(stored["traffic"], one_shot["traffic"]);
+    let md = ok(&run(args!("-C", &dir, "report", "--format", "md")));
+    assert!(md.contains("What the captures could show:"), "{md}");
+    assert!(md.contains(" TLS connections"), "{md}");
+}
+
 /// `consentry report` renders what the store holds: the same findings, consent
 /// timeline, groups and citations as the one-shot `analyze --report` of the same
 /// capture, plus the evidence copy and the chain head that `verify` prints.

@@ -101,6 +101,7 @@ impl AnalysisRun {
             request_lines: self.request_lines.clone(),
             evidence: self.summary.inputs.clone(),
             exchanges: self.summary.exchanges,
+            traffic: self.summary.traffic.clone(),
             chain_head: None,
             generated_at: None,
         }

@@ -295,6 +295,7 @@ pub fn ingest_keylog(
         evidence: evidence.clone(),
         exchanges: None,
         findings: None,
+        traffic: None,
     };
     let mut new_records = 0;
     for phase in [Phase::Started, Phase::Complete] {
@@ -375,6 +376,7 @@ pub fn ingest_file_with_keylogs(
         evidence: evidence.clone(),
         exchanges: None,
         findings: None,
+        traffic: None,
     };
     let mut new_records = 0;
     let ingest = match phase {
@@ -441,7 +443,10 @@ pub fn ingest_file_with_keylogs(
     if let Some(e) = sink.error.take() {
         return Err(e.into());
     }
-    let error = outcome.and_then(|o| o.error);
+    let (error, traffic) = match outcome {
+        Some(o) => (o.error, o.traffic),
+        None => (None, None),
+    };
     if error.is_some() {
         // Not marked complete: what was read is kept, and a later `ingest` of the
         // same file (e.g. with the missing --device) resumes it.
@@ -460,6 +465,7 @@ pub fn ingest_file_with_keylogs(
     body.phase = Phase::Complete;
     body.exchanges = Some(sink.exchanges);
     body.findings = Some(sink.findings);
+    body.traffic = traffic;
     sink.store.append(
         Kind::Ingest,
         &body,

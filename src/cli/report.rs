@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use crate::case;
 use crate::consent::ConsentEvent;
-use crate::report::{write_report, CaseInfo, InputInfo, ReportFormat, ReportInput};
+use crate::report::{write_report, CaseInfo, InputInfo, ReportFormat, ReportInput, TrafficSummary};
 use crate::rules::Finding;
 use crate::store::record::{ExchangeBody, IngestBody, Kind, Phase};
 use crate::store::{CaseDir, Query, StoredTable};
@@ -72,10 +72,14 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
         }
     }
     let mut evidence = Vec::new();
+    let mut traffic: Option<TrafficSummary> = None;
     for body in store.bodies(Kind::Ingest)? {
         let ingest: IngestBody =
             serde_json::from_str(&body).with_context(|| parse_err("ingest"))?;
         if ingest.phase == Phase::Complete {
+            if let Some(t) = ingest.traffic {
+                traffic.get_or_insert_with(TrafficSummary::default).merge(t);
+            }
             evidence.push(InputInfo {
                 path: ingest.evidence,
                 kind: ingest.kind,
@@ -92,6 +96,7 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
         request_lines,
         evidence,
         exchanges: exchanges.len() as u64,
+        traffic,
         chain_head: (head.seq > 0).then(|| crate::source::hex(&head.hash)),
         generated_at: None,
     })

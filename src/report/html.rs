@@ -718,6 +718,14 @@ fn evidence(h: &mut String, r: &Report) {
         }
         h.push_str("</tbody>\n</table>\n");
     }
+    let visibility = r.visibility();
+    if !visibility.is_empty() {
+        h.push_str("<p class=\"small\">What the captures could show:</p>\n<ul class=\"small\">\n");
+        for line in &visibility {
+            let _ = writeln!(h, "<li>{}</li>", esc(line));
+        }
+        h.push_str("</ul>\n");
+    }
     let _ = write!(
         h,
         "<p class=\"small\">Chain head: {}</p>\n</section>\n",

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::InputInfo;
+use super::{InputInfo, TrafficSummary};
 use crate::case::Case;
 use crate::consent::ConsentEvent;
 use crate::rules::Finding;
@@ -56,6 +56,9 @@ pub struct ReportInput {
     pub evidence: Vec<InputInfo>,
     /// Exchanges analysed in all.
     pub exchanges: u64,
+    /// What the packet captures held, all inputs together (`None` without captures,
+    /// or from a store whose ingests predate this record).
+    pub traffic: Option<TrafficSummary>,
     /// Head of the case store's hash chain (hex); `None` for a one-shot analysis.
     pub chain_head: Option<String>,
     /// When the report was made; `None` leaves it out, keeping output reproducible.

@@ -166,6 +166,14 @@ pub fn render(r: &Report) -> String {
         }
         m.push('\n');
     }
+    let visibility = r.visibility();
+    if !visibility.is_empty() {
+        m.push_str("What the captures could show:\n\n");
+        for line in &visibility {
+            let _ = writeln!(m, "- {}", md_esc(line));
+        }
+        m.push('\n');
+    }
     let _ = writeln!(
         m,
         "Chain head: {}",

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rules::{Finding, RuleId, Severity};
 
@@ -72,7 +72,11 @@ pub struct InputInfo {
 }
 
 /// What the packet captures of a run held (absent when there were none).
-#[derive(Debug, Clone, Default, Serialize)]
+///
+/// Also stored with each completed capture ingest (so a case report can say what the
+/// captures could and could not show): every field defaults when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrafficSummary {
     pub packets: u64,
     pub bytes: u64,

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::input::{CaseInfo, ReportInput};
-use super::{rule_order, InputInfo};
+use super::{rule_order, InputInfo, TrafficSummary};
 use crate::consent::{describe_purposes, Decision};
 use crate::parties::Party;
 use crate::rules::{Catalogue, Citation, Finding, RuleId, Severity};
@@ -44,6 +44,9 @@ pub struct Report {
     pub groups: Vec<Group>,
     pub citations: Vec<Citation>,
     pub evidence: Vec<InputInfo>,
+    /// What the packet captures held (absent without captures); see [`Report::visibility`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficSummary>,
     pub chain_head: Option<String>,
     /// The findings themselves, in output order (DESIGN.md §6 objects).
     pub findings: Vec<Finding>,
@@ -139,9 +142,62 @@ impl Report {
             groups: groups(input, &findings),
             citations: citations(&findings, catalogue),
             evidence: input.evidence.clone(),
+            traffic: input.traffic.clone(),
             chain_head: input.chain_head.clone(),
             findings,
         }
+    }
+
+    /// What the captures could and could not show, as sentences for the evidence
+    /// section (plain text: the renderers escape it). A reader of the findings must
+    /// know that traffic which was not decrypted was judged by its connection only.
+    pub fn visibility(&self) -> Vec<String> {
+        let Some(t) = &self.traffic else {
+            return Vec::new();
+        };
+        let mut lines = vec![format!(
+            "The captures held {} packets ({} bytes): {} TCP connections, {} UDP flows, \
+             {} DNS messages.",
+            t.packets, t.bytes, t.tcp_connections, t.udp_flows, t.dns_messages
+        )];
+        let tls = t.tls_connections();
+        let not_decrypted: u64 = t.tls_not_decrypted.values().sum();
+        if not_decrypted > 0 {
+            let why: Vec<String> = t
+                .tls_not_decrypted
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            lines.push(format!(
+                "{tls} TLS connections: {} decrypted, {not_decrypted} not ({}). Those not \
+                 decrypted were judged by their connection only (time, device, server name); \
+                 personal data they may carry is not in these findings.",
+                t.tls_decrypted,
+                why.join(", ")
+            ));
+        } else if tls > 0 {
+            lines.push(format!("{tls} TLS connections, all decrypted."));
+        }
+        if !t.packet_errors.is_empty() {
+            let kinds: Vec<String> = t
+                .packet_errors
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            let n: u64 = t.packet_errors.values().sum();
+            lines.push(format!(
+                "{n} frames could not be decoded ({}).",
+                kinds.join(", ")
+            ));
+        }
+        if t.unknown_client_exchanges > 0 {
+            lines.push(format!(
+                "{} exchanges came from clients that are no device of the case; they are \
+                 listed in the run's summary, not judged.",
+                t.unknown_client_exchanges
+            ));
+        }
+        lines
     }
 }
 
@@ -556,6 +612,7 @@ pub(crate) mod testing {
                 exchanges: 29,
             }],
             exchanges: 29,
+            traffic: None,
             chain_head: None,
             generated_at: None,
         }
@@ -643,6 +700,47 @@ mod tests {
         // Only the citations used, in catalogue order.
         assert!(r.citations.iter().any(|c| c.id == "PIPL-23"));
         assert!(r.citations.len() < Catalogue::embedded().citations.len());
+    }
+
+    #[test]
+    fn visibility_says_what_was_not_decrypted() {
+        assert!(
+            build(&input()).visibility().is_empty(),
+            "no captures, no lines"
+        );
+        let mut i = input();
+        let mut t = TrafficSummary {
+            packets: 120,
+            bytes: 64_000,
+            tcp_connections: 9,
+            udp_flows: 2,
+            dns_messages: 4,
+            tls_decrypted: 3,
+            ..TrafficSummary::default()
+        };
+        i.traffic = Some(t.clone());
+        let lines = build(&i).visibility();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("The captures held 120 packets (64000 bytes): 9 TCP"));
+        assert_eq!(lines[1], "3 TLS connections, all decrypted.");
+
+        t.tls_not_decrypted.insert("no-key".into(), 4);
+        t.tls_not_decrypted.insert("lost-sync".into(), 1);
+        t.packet_errors.insert("packet-truncated".into(), 2);
+        t.unknown_client_exchanges = 7;
+        i.traffic = Some(t);
+        let lines = build(&i).visibility();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(
+            lines[1].starts_with("8 TLS connections: 3 decrypted, 5 not (lost-sync 1, no-key 4)."),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(
+            lines[2],
+            "2 frames could not be decoded (packet-truncated 2)."
+        );
+        assert!(lines[3].starts_with("7 exchanges came from clients"));
     }
 
     #[test]

@@ -1179,6 +1179,7 @@ mod tests {
             evidence: "evidence/a.har".into(),
             exchanges: None,
             findings: None,
+            traffic: None,
         };
         std::fs::create_dir(dir.path().join("evidence")).unwrap();
         std::fs::write(dir.path().join("evidence/a.har"), b"").unwrap();
@@ -1240,6 +1241,7 @@ mod tests {
             evidence: "evidence/a.har".into(),
             exchanges: None,
             findings: None,
+            traffic: None,
         };
         let ingest = s
             .append(

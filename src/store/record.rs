@@ -123,6 +123,10 @@ pub struct IngestBody {
     pub exchanges: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub findings: Option<u64>,
+    /// What a capture held (packets, TLS connections decrypted or not, …; `complete`
+    /// records of captures only): the case report's statement of what could be seen.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub traffic: Option<crate::report::TrafficSummary>,
 }
 
 /// Body of an `exchange` record: metadata only, never bodies.
