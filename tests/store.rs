@@ -643,20 +643,22 @@ fn a_failed_input_is_not_marked_complete_and_a_rerun_finishes_it() {
     assert!(good, "{out}");
 }
 
-/// A stored capture keeps what it held (packets, TLS connections decrypted or not):
-/// the case report states what the captures could show, as the one-shot report does.
-#[test]
-fn the_case_report_says_what_the_stored_captures_could_show() {
-    let tmp = tempfile::tempdir().unwrap();
-    let case_file = capture("gateway", "consentry.toml");
-    let pcap = capture("gateway", "gateway.pcapng");
-    let dir = case_with(tmp.path(), &case_file, &pcap);
+/// The JSON case report of a case directory holding `file`, and the one-shot
+/// `analyze --report` of the same file, with the case directory.
+fn stored_and_one_shot_reports(
+    tmp: &Path,
+    dir_name: &str,
+    file: &str,
+) -> (serde_json::Value, serde_json::Value, PathBuf) {
+    let case_file = capture(dir_name, "consentry.toml");
+    let input = capture(dir_name, file);
+    let dir = case_with(tmp, &case_file, &input);
     let stored: serde_json::Value =
         serde_json::from_str(&ok(&run(args!("-C", &dir, "report", "--format", "json")))).unwrap();
-    let one_shot_path = tmp.path().join("one-shot.json");
+    let one_shot_path = tmp.join("one-shot.json");
     ok(&run(args!(
         "analyze",
-        &pcap,
+        &input,
         "--case",
         &case_file,
         "--report",
@@ -666,6 +668,16 @@ fn the_case_report_says_what_the_stored_captures_could_show() {
     )));
     let one_shot: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&one_shot_path).unwrap()).unwrap();
+    (stored, one_shot, dir)
+}
+
+/// A stored capture keeps what it held (packets, TLS connections decrypted or not):
+/// the case report states what the captures could show, as the one-shot report does.
+#[test]
+fn the_case_report_says_what_the_stored_captures_could_show() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (stored, one_shot, dir) =
+        stored_and_one_shot_reports(tmp.path(), "gateway", "gateway.pcapng");
     assert!(one_shot["traffic"]["packets"].as_u64().unwrap() > 0);
     assert_eq!(stored["traffic"], one_shot["traffic"]);
     let md = ok(&run(args!("-C", &dir, "report", "--format", "md")));
@@ -679,24 +691,7 @@ fn the_case_report_says_what_the_stored_captures_could_show() {
 #[test]
 fn the_case_report_shows_the_stored_findings_and_the_chain_head() {
     let tmp = tempfile::tempdir().unwrap();
-    let case_file = capture("demo", "consentry.toml");
-    let har = capture("demo", "demo.har");
-    let dir = case_with(tmp.path(), &case_file, &har);
-    let stored: serde_json::Value =
-        serde_json::from_str(&ok(&run(args!("-C", &dir, "report", "--format", "json")))).unwrap();
-    let one_shot_path = tmp.path().join("one-shot.json");
-    ok(&run(args!(
-        "analyze",
-        &har,
-        "--case",
-        &case_file,
-        "--report",
-        &one_shot_path,
-        "--report-format",
-        "json"
-    )));
-    let one_shot: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&one_shot_path).unwrap()).unwrap();
+    let (stored, one_shot, dir) = stored_and_one_shot_reports(tmp.path(), "demo", "demo.har");
     let keys: Vec<&String> = one_shot.as_object().unwrap().keys().collect();
     for key in keys {
         // The evidence (the copy in the case) and its chain head differ by design;
