@@ -217,101 +217,99 @@ pub(crate) async fn request(
         shared: &scope.shared,
         addr: scope.addr,
     };
-    {
-        if req.method() != Method::CONNECT {
-            // A request becomes an event: wait here (not in the hand-off, which would
-            // park a runtime thread) while the consumer lags far behind.
-            this.shared.room().await;
-        }
-        let user = match this.authenticate(&req) {
-            Ok(u) => u,
-            Err(r) => return Respond(*r),
-        };
-        // Evidence before anything is changed (hop-by-hop headers go next).
-        let is_connect = req.method() == Method::CONNECT;
-        let raw_head = (!is_connect).then(|| head::request_head(&req, in_tunnel));
-        // Hop-by-hop proxy headers: the credentials are ours, never the server's.
-        req.headers_mut().remove(header::PROXY_AUTHORIZATION);
-        req.headers_mut().remove("proxy-connection");
-        let shared = this.shared.clone();
-        let addr = this.addr;
-        let device = shared.device_of(addr, user.as_deref());
-        let host = req
-            .uri()
-            .host()
-            .map(str::to_string)
-            .or_else(|| {
-                req.headers()
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(|h| h.rsplit_once(':').map_or(h, |(a, _)| a).to_string())
-            })
-            .map(|h| norm_host(&h))
-            .unwrap_or_default();
-        let port = req.uri().port_u16().or(match req.uri().scheme_str() {
-            Some("https") => Some(443),
-            Some(_) => Some(80),
-            None => None,
-        });
-        if req.uri().authority().is_none() && req.method() != Method::CONNECT {
-            // Origin-form: someone opened the proxy's address as a web server.
-            return Respond(page::serve(&shared, addr, &device, &req));
-        }
-        if shared.is_self(&host, port) {
-            return Respond(text_response(
-                StatusCode::LOOP_DETECTED,
-                "consentry proxy: this request is addressed to the proxy itself; see http://consentry.invalid/\n".into(),
-            ));
-        }
-        if req.method() == Method::CONNECT {
-            // Inner requests of the tunnel carry no credentials: remember who this is.
-            shared.with_conn(addr, |c| {
-                c.device = Some(device.clone());
-                c.handshake = Some(host.clone());
-            });
-            return Decision::Forward(req.map(|b| b.map_err(BoxError::from).boxed()), None);
-        }
-        shared.with_conn(addr, |c| {
-            c.handshake = None;
-            if user.is_some() {
-                c.device = Some(device.clone());
-            }
-        });
-        if host == MAGIC_HOST {
-            return Respond(page::serve(&shared, addr, &device, &req));
-        }
-        let (n, id) = shared.next_id();
-        let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
-        x.evidence.locator = format!("proxy {} record {n}", shared.session);
-        x.evidence.request_head = raw_head.as_deref().map(RawHead::new);
-        x.client = Some(addr.to_string());
-        x.server = req.uri().authority().map(|a| a.to_string());
-        x.device = Some(device);
-        x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
-        x.method = req.method().as_str().to_string();
-        x.path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        x.http_version = head::version_text(req.version()).to_string();
-        x.request_headers = headers_of(req.headers());
-        if x.scheme == "https" {
-            x.tls = Some(TlsInfo {
-                version: None,
-                sni: Some(host.clone()),
-                decrypted: true,
-                decrypt_error: None,
-            });
-        }
-        x.host = host;
-        let rec = Recording::start(shared, x);
-        // After the exchange recorded them: the evidence keeps what the client sent.
-        super::strip_hop_by_hop(req.headers_mut());
-        let (parts, body) = req.into_parts();
-        let body = Tap::new(body, rec.clone(), Side::Request, body_timeout);
-        Decision::Forward(Request::from_parts(parts, body.boxed()), Some(rec))
+    if req.method() != Method::CONNECT {
+        // A request becomes an event: wait here (not in the hand-off, which would
+        // park a runtime thread) while the consumer lags far behind.
+        this.shared.room().await;
     }
+    let user = match this.authenticate(&req) {
+        Ok(u) => u,
+        Err(r) => return Respond(*r),
+    };
+    // Evidence before anything is changed (hop-by-hop headers go next).
+    let is_connect = req.method() == Method::CONNECT;
+    let raw_head = (!is_connect).then(|| head::request_head(&req, in_tunnel));
+    // Hop-by-hop proxy headers: the credentials are ours, never the server's.
+    req.headers_mut().remove(header::PROXY_AUTHORIZATION);
+    req.headers_mut().remove("proxy-connection");
+    let shared = this.shared.clone();
+    let addr = this.addr;
+    let device = shared.device_of(addr, user.as_deref());
+    let host = req
+        .uri()
+        .host()
+        .map(str::to_string)
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| h.rsplit_once(':').map_or(h, |(a, _)| a).to_string())
+        })
+        .map(|h| norm_host(&h))
+        .unwrap_or_default();
+    let port = req.uri().port_u16().or(match req.uri().scheme_str() {
+        Some("https") => Some(443),
+        Some(_) => Some(80),
+        None => None,
+    });
+    if req.uri().authority().is_none() && req.method() != Method::CONNECT {
+        // Origin-form: someone opened the proxy's address as a web server.
+        return Respond(page::serve(&shared, addr, &device, &req));
+    }
+    if shared.is_self(&host, port) {
+        return Respond(text_response(
+            StatusCode::LOOP_DETECTED,
+            "consentry proxy: this request is addressed to the proxy itself; see http://consentry.invalid/\n".into(),
+        ));
+    }
+    if req.method() == Method::CONNECT {
+        // Inner requests of the tunnel carry no credentials: remember who this is.
+        shared.with_conn(addr, |c| {
+            c.device = Some(device.clone());
+            c.handshake = Some(host.clone());
+        });
+        return Decision::Forward(req.map(|b| b.map_err(BoxError::from).boxed()), None);
+    }
+    shared.with_conn(addr, |c| {
+        c.handshake = None;
+        if user.is_some() {
+            c.device = Some(device.clone());
+        }
+    });
+    if host == MAGIC_HOST {
+        return Respond(page::serve(&shared, addr, &device, &req));
+    }
+    let (n, id) = shared.next_id();
+    let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
+    x.evidence.locator = format!("proxy {} record {n}", shared.session);
+    x.evidence.request_head = raw_head.as_deref().map(RawHead::new);
+    x.client = Some(addr.to_string());
+    x.server = req.uri().authority().map(|a| a.to_string());
+    x.device = Some(device);
+    x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
+    x.method = req.method().as_str().to_string();
+    x.path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    x.http_version = head::version_text(req.version()).to_string();
+    x.request_headers = headers_of(req.headers());
+    if x.scheme == "https" {
+        x.tls = Some(TlsInfo {
+            version: None,
+            sni: Some(host.clone()),
+            decrypted: true,
+            decrypt_error: None,
+        });
+    }
+    x.host = host;
+    let rec = Recording::start(shared, x);
+    // After the exchange recorded them: the evidence keeps what the client sent.
+    super::strip_hop_by_hop(req.headers_mut());
+    let (parts, body) = req.into_parts();
+    let body = Tap::new(body, rec.clone(), Side::Request, body_timeout);
+    Decision::Forward(Request::from_parts(parts, body.boxed()), Some(rec))
 }
 
 /// The upstream's response to a recorded request, passed to the client as it streams
@@ -322,22 +320,20 @@ pub(crate) fn response(
     body_timeout: Option<Duration>,
 ) -> Response<Body> {
     {
-        {
-            let mut d = lock(&rec.draft);
-            d.x.response = Some(crate::exchange::Response {
-                status: res.status().as_u16(),
-                headers: headers_of(res.headers()),
-                body: Vec::new(),
-            });
-            d.x.evidence.response_head = Some(RawHead::new(&head::response_head(&res)));
-            d.responded = true;
-        }
-        let (parts, body) = res.into_parts();
-        Response::from_parts(
-            parts,
-            Tap::new(body, rec, Side::Response, body_timeout).boxed(),
-        )
+        let mut d = lock(&rec.draft);
+        d.x.response = Some(crate::exchange::Response {
+            status: res.status().as_u16(),
+            headers: headers_of(res.headers()),
+            body: Vec::new(),
+        });
+        d.x.evidence.response_head = Some(RawHead::new(&head::response_head(&res)));
+        d.responded = true;
     }
+    let (parts, body) = res.into_parts();
+    Response::from_parts(
+        parts,
+        Tap::new(body, rec, Side::Response, body_timeout).boxed(),
+    )
 }
 
 /// Why no response came from upstream.
@@ -355,56 +351,54 @@ pub(crate) fn upstream_failed(
     rec: Option<Arc<Recording>>,
     failure: UpstreamFailure<'_>,
 ) -> Response<Body> {
-    {
-        let (chain, status) = match failure {
-            UpstreamFailure::Error(e) => (error_chain(e), StatusCode::BAD_GATEWAY),
-            UpstreamFailure::Timeout(d) => (
-                format!("no response within {} s (--body-timeout)", d.as_secs_f64()),
-                StatusCode::GATEWAY_TIMEOUT,
-            ),
-        };
-        let body_failed = rec.as_ref().map(|r| {
-            let d = lock(&r.draft);
-            (d.request_body_failed, d.request_body_stalled)
-        });
-        if let Some((true, stalled)) = body_failed {
-            if stalled {
-                return text_response(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "consentry proxy: the request body stopped arriving (--body-timeout)\n".into(),
-                );
-            }
-            // The client's own body broke (malformed chunking, or the client went
-            // away mid-upload): not the server's failure, and the exchange already
-            // carries the `body-error` anomaly.
+    let (chain, status) = match failure {
+        UpstreamFailure::Error(e) => (error_chain(e), StatusCode::BAD_GATEWAY),
+        UpstreamFailure::Timeout(d) => (
+            format!("no response within {} s (--body-timeout)", d.as_secs_f64()),
+            StatusCode::GATEWAY_TIMEOUT,
+        ),
+    };
+    let body_failed = rec.as_ref().map(|r| {
+        let d = lock(&r.draft);
+        (d.request_body_failed, d.request_body_stalled)
+    });
+    if let Some((true, stalled)) = body_failed {
+        if stalled {
             return text_response(
-                StatusCode::BAD_REQUEST,
-                "consentry proxy: the request body could not be read (malformed, or cut short)\n"
-                    .into(),
+                StatusCode::REQUEST_TIMEOUT,
+                "consentry proxy: the request body stopped arriving (--body-timeout)\n".into(),
             );
         }
-        shared
-            .counters
-            .upstream_errors
-            .fetch_add(1, Ordering::Relaxed);
-        let verb = if status == StatusCode::GATEWAY_TIMEOUT {
-            "got no answer from"
-        } else {
-            "could not reach"
-        };
-        let host = match &rec {
-            Some(rec) => {
-                let mut d = lock(&rec.draft);
-                d.x.anomalies
-                    .push(Anomaly::new("upstream-error", chain.clone()));
-                d.x.host.clone()
-            }
-            None => "?".into(),
-        };
-        drop(rec);
-        shared.emit(Event::Notice(format!("upstream {host} failed: {chain}")));
-        text_response(status, format!("consentry proxy: {verb} {host}: {chain}\n"))
+        // The client's own body broke (malformed chunking, or the client went
+        // away mid-upload): not the server's failure, and the exchange already
+        // carries the `body-error` anomaly.
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "consentry proxy: the request body could not be read (malformed, or cut short)\n"
+                .into(),
+        );
     }
+    shared
+        .counters
+        .upstream_errors
+        .fetch_add(1, Ordering::Relaxed);
+    let verb = if status == StatusCode::GATEWAY_TIMEOUT {
+        "got no answer from"
+    } else {
+        "could not reach"
+    };
+    let host = match &rec {
+        Some(rec) => {
+            let mut d = lock(&rec.draft);
+            d.x.anomalies
+                .push(Anomaly::new("upstream-error", chain.clone()));
+            d.x.host.clone()
+        }
+        None => "?".into(),
+    };
+    drop(rec);
+    shared.emit(Event::Notice(format!("upstream {host} failed: {chain}")));
+    text_response(status, format!("consentry proxy: {verb} {host}: {chain}\n"))
 }
 
 /// True when the tunnel to `host` (normalised) is to be intercepted: not ignored,
@@ -416,24 +410,22 @@ pub(crate) fn intercept_connect(shared: &Shared, host: &str) -> bool {
 /// True when the TLS handshake a client of `addr` starts (with `sni`, if it named
 /// one) is to be intercepted; then its outcome is watched for pinning.
 pub(crate) fn intercept_tls(shared: &Shared, addr: SocketAddr, sni: Option<&str>) -> bool {
-    {
-        let sni = sni.map(norm_host);
-        // The certificate is minted for the SNI, else for the CONNECT host.
-        let host = shared.with_conn(addr, |c| {
-            if let Some(s) = &sni {
-                c.handshake = Some(s.clone());
-            }
-            c.handshake.clone()
-        });
-        let Some(host) = host else {
-            return true;
-        };
-        if host != MAGIC_HOST && (shared.ignored(&host) || shared.is_pinned(&host)) {
-            return false;
+    let sni = sni.map(norm_host);
+    // The certificate is minted for the SNI, else for the CONNECT host.
+    let host = shared.with_conn(addr, |c| {
+        if let Some(s) = &sni {
+            c.handshake = Some(s.clone());
         }
-        shared.handshake_started(&host, addr);
-        true
+        c.handshake.clone()
+    });
+    let Some(host) = host else {
+        return true;
+    };
+    if host != MAGIC_HOST && (shared.ignored(&host) || shared.is_pinned(&host)) {
+        return false;
     }
+    shared.handshake_started(&host, addr);
+    true
 }
 
 /// A text or binary message from a WebSocket client at `src` to `dst` (a `ws://` or
@@ -444,34 +436,32 @@ pub(crate) fn intercept_tls(shared: &Shared, addr: SocketAddr, sni: Option<&str>
 /// with response bodies).
 pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri, payload: &[u8]) {
     shared.room().await;
-    {
-        let shared = shared.clone();
-        let (n, id) = shared.next_id();
-        let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
-        x.evidence.locator = format!("proxy {} record {n}", shared.session);
-        x.client = Some(src.to_string());
-        x.server = dst.authority().map(|a| a.to_string());
-        x.device = Some(shared.device_of(src, None));
-        x.host = dst.host().map(norm_host).unwrap_or_default();
-        x.scheme = dst.scheme_str().unwrap_or("ws").to_string();
-        x.method = "WS".into();
-        x.path = dst
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        x.http_version = "WebSocket".into();
-        if x.scheme == "wss" {
-            x.tls = Some(TlsInfo {
-                version: None,
-                sni: Some(x.host.clone()),
-                decrypted: true,
-                decrypt_error: None,
-            });
-        }
-        let rec = Recording::start(shared, x);
-        rec.data(Side::Request, payload);
-        // Dropped here: emitted at once, one exchange per message.
+    let shared = shared.clone();
+    let (n, id) = shared.next_id();
+    let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
+    x.evidence.locator = format!("proxy {} record {n}", shared.session);
+    x.client = Some(src.to_string());
+    x.server = dst.authority().map(|a| a.to_string());
+    x.device = Some(shared.device_of(src, None));
+    x.host = dst.host().map(norm_host).unwrap_or_default();
+    x.scheme = dst.scheme_str().unwrap_or("ws").to_string();
+    x.method = "WS".into();
+    x.path = dst
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    x.http_version = "WebSocket".into();
+    if x.scheme == "wss" {
+        x.tls = Some(TlsInfo {
+            version: None,
+            sni: Some(x.host.clone()),
+            decrypted: true,
+            decrypt_error: None,
+        });
     }
+    let rec = Recording::start(shared, x);
+    rec.data(Side::Request, payload);
+    // Dropped here: emitted at once, one exchange per message.
 }
 
 /// Which body of an exchange a [`Tap`] copies.
