@@ -951,3 +951,93 @@ fn ten_thousand_sequential_connections_are_each_recorded_once_and_memory_returns
     let (status, _) = p.stop();
     assert!(status.success());
 }
+
+/// Reads from `io` until what came ends with `end` (panics after 10 s).
+async fn read_until(io: &mut (impl tokio::io::AsyncRead + Unpin), end: &[u8]) {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !all.ends_with(end) {
+        let n = tokio::time::timeout_at(deadline, io.read(&mut buf))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&all));
+        all.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn a_stop_closes_idle_connections_and_pass_through_tunnels_at_once() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(
+        dir.path(),
+        &case,
+        &[
+            "--upstream-ca",
+            up.ca_pem.to_str().unwrap(),
+            "--ignore-host",
+            r"^127\.0\.0\.1$",
+        ],
+    );
+    let (mut tls, mut idle) = rt.block_on(async {
+        // A pass-through tunnel (the upstream's own certificate), used and left open.
+        let (tcp, head) = tunnel(p.addr, up.https).await;
+        assert!(head.starts_with(b"HTTP/1.1 200"));
+        let mut tls = tls_to_ip(tcp, up.https, &up.ca_der).await.unwrap();
+        tls.write_all(b"GET /through HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        read_until(&mut tls, b"hello /through\n").await;
+        // A keep-alive connection after one exchange, idle.
+        let mut idle = TcpStream::connect(p.addr).await.unwrap();
+        let req = format!(
+            "GET http://{}/kept HTTP/1.1\r\nHost: {}\r\n\r\n",
+            up.http, up.http
+        );
+        idle.write_all(req.as_bytes()).await.unwrap();
+        read_until(&mut idle, b"hello /kept\n").await;
+        (tls, idle)
+    });
+    let started = Instant::now();
+    let (status, err) = p.stop();
+    assert!(status.success());
+    // Not the 5 s drain: nothing was waiting to be recorded.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}: {err:#?}",
+        started.elapsed()
+    );
+    assert!(err.iter().all(|l| !l.contains("still open")), "{err:#?}");
+    rt.block_on(async {
+        assert!(closed_after(&mut tls, "tunnel").await < Duration::from_secs(5));
+        assert!(closed_after(&mut idle, "idle").await < Duration::from_secs(5));
+    });
+}
+
+#[test]
+fn a_websocket_upgrade_the_server_refuses_gets_a_502_and_is_recorded_once() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start_for(dir.path(), &case, &up);
+    // The plain HTTP upstream answers the upgrade with an ordinary 200.
+    let req = format!(
+        "GET http://{h}/socket HTTP/1.1\r\nHost: {h}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        h = up.http
+    );
+    let got = rt.block_on(answer_or_close(p.addr, req.as_bytes())).0;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(status_of(&got), Some(502), "{text}");
+    assert!(text.contains("could not reach 127.0.0.1"), "{text}");
+    let xs = recorded(&p, "/socket", 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert_eq!(anomaly_kinds(&xs[0]), ["upstream-error"], "{:#}", xs[0]);
+    still_serves(&rt, &mut p, &up, "after-refused-upgrade");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}

@@ -42,8 +42,10 @@
 //! (long-lived connections of real apps) and HTTP/2 connections with no stream open.
 //!
 //! Shutdown: [`run`] stops accepting when its `stop` future completes, asks every
-//! HTTP connection to finish gracefully, and returns once every connection and tunnel
-//! it started has ended (the CLI bounds that wait).
+//! HTTP connection (tunnelled ones included) to finish its requests under way and
+//! close, closes pass-through tunnels and WebSockets at once (nothing in them waits to
+//! be recorded), and returns once every connection and tunnel it started has ended
+//! (the CLI bounds that wait).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -595,7 +597,10 @@ where
     if server.write_all(replay).await.is_err() {
         return;
     }
-    let _ = tokio::io::copy_bidirectional(&mut io, &mut server).await;
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut io, &mut server) => {}
+        () = t.stopping() => {}
+    }
 }
 
 /// True for an HTTP/1.1 WebSocket upgrade request.
@@ -725,7 +730,10 @@ async fn websocket(
             }
             let _ = to_client.close().await;
         };
-        tokio::join!(upward, downward);
+        tokio::select! {
+            _ = async { tokio::join!(upward, downward) } => {}
+            () = t.stopping() => {}
+        }
         drop(scope);
     });
     res
