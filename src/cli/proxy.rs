@@ -130,7 +130,8 @@ pub struct Args {
     pub header_timeout: u64,
     /// Seconds a request or response body may go without a byte before it is cut
     /// (the exchange gets a `body-error` anomaly; a stalled upload gets a 408), and a
-    /// response head may take once the request is sent (else a 504). 0 = no limit.
+    /// response head may take once the request is sent (else a 504); long polls that
+    /// stay silent longer need a higher value. 0 = no limit.
     #[arg(long, value_name = "SECONDS", default_value_t = proxy::DEFAULT_BODY_TIMEOUT.as_secs())]
     pub body_timeout: u64,
 }
