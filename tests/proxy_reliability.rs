@@ -20,7 +20,8 @@ const ANNOUNCED: usize = 100_000;
 /// An upstream on 127.0.0.1 that reads a request head and then, by path:
 /// `/reset-head` resets the connection (TCP RST) before any response;
 /// `/reset-body` sends a head announcing [`ANNOUNCED`] bytes and 1 000 of them, then
-/// resets; anything else gets a small complete response.
+/// resets; `/silent` never answers (the connection stays open a minute); anything
+/// else gets a small complete response.
 fn rude_upstream(rt: &tokio::runtime::Runtime) -> SocketAddr {
     let l = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = l.local_addr().unwrap();
@@ -42,6 +43,10 @@ fn rude_upstream(rt: &tokio::runtime::Runtime) -> SocketAddr {
                 let path = line.split(' ').nth(1).unwrap_or("/").to_string();
                 match path.as_str() {
                     "/reset-head" => {}
+                    "/silent" => {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        return;
+                    }
                     "/reset-body" => {
                         let h = format!("HTTP/1.1 200 OK\r\nContent-Length: {ANNOUNCED}\r\n\r\n");
                         tcp.write_all(h.as_bytes()).await.unwrap();
@@ -517,25 +522,288 @@ fn malformed_requests_get_4xx_or_a_close_and_the_proxy_keeps_serving() {
     );
     let (status, err) = p.stop();
     assert!(status.success());
-    // One panic is known and outside our code: hudsucker 0.25 `expect`s that an
-    // HTTP/1 request inside a tunnel has a path, which an authority-form `CONNECT`
-    // has not (internal.rs, "Failed to build URI"). tokio confines it to that
-    // connection's task: the client sees a close and the proxy goes on (checked above).
-    let panics: Vec<_> = err
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.contains("panicked"))
-        .filter(|(i, l)| {
-            !(l.contains("hudsucker-0.25.0/src/proxy/internal.rs")
-                && err
-                    .get(i + 1)
-                    .is_some_and(|next| next.contains("PathAndQueryMissing")))
-        })
-        .collect();
+    // No panic at all (hudsucker 0.25 had one here, on a CONNECT inside a tunnel).
     assert!(
-        panics.is_empty(),
+        err.iter().all(|l| !l.contains("panicked")),
         "a malformed request made the proxy panic: {err:#?}"
     );
+}
+
+#[test]
+fn connect_inside_a_tunnel_gets_a_405_and_the_tunnel_goes_on() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start_for(dir.path(), &case, &up);
+    let exported = p.ca_der();
+    let got = rt.block_on(async {
+        let mut tls = connect_tls(p.addr, up.https, &exported).await.unwrap();
+        // A nested CONNECT, then an ordinary request on the same TLS connection.
+        let req = format!(
+            "CONNECT {h} HTTP/1.1\r\nHost: {h}\r\n\r\nGET /after-nested HTTP/1.1\r\nHost: {h}\r\nConnection: close\r\n\r\n",
+            h = up.https
+        );
+        tls.write_all(req.as_bytes()).await.unwrap();
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut all))
+            .await
+            .expect("answered and closed")
+            .ok();
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    assert!(got.starts_with("HTTP/1.1 405"), "{got}");
+    assert!(got.contains("CONNECT inside a CONNECT tunnel"), "{got}");
+    assert!(got.ends_with("hello /after-nested\n"), "{got}");
+    still_serves(&rt, &mut p, &up, "after-nested-connect");
+    // The nested CONNECT began no exchange; the request after it is recorded once.
+    let xs = recorded(&p, "/after-nested", 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert!(p
+        .jsonl("proxy-exchanges.jsonl")
+        .iter()
+        .all(|x| x["method"] != "CONNECT"));
+    let (status, err) = p.stop();
+    assert!(status.success());
+    assert!(err.iter().all(|l| !l.contains("panicked")), "{err:#?}");
+}
+
+/// Reads until the proxy closes the connection; how long that took (panics when it
+/// is still open after 10 s).
+async fn closed_after(mut io: impl tokio::io::AsyncRead + Unpin, what: &str) -> Duration {
+    let started = Instant::now();
+    let mut sink = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(10), io.read_to_end(&mut sink)).await {
+        Ok(_) => started.elapsed(),
+        Err(_) => panic!("{what}: the proxy kept the connection open"),
+    }
+}
+
+/// A connection cut by a 1 s timeout: after it, and well before 10 s.
+fn assert_cut_at_the_timeout(took: Duration, what: &str) {
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(5),
+        "{what}: closed after {took:?}"
+    );
+}
+
+#[test]
+fn silent_clients_are_cut_at_every_stage_before_their_first_request() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start(
+        dir.path(),
+        &case,
+        &[
+            "--upstream-ca",
+            up.ca_pem.to_str().unwrap(),
+            "--header-timeout",
+            "1",
+        ],
+    );
+    let exported = p.ca_der();
+    rt.block_on(async {
+        // Connects and says nothing.
+        let tcp = TcpStream::connect(p.addr).await.unwrap();
+        assert_cut_at_the_timeout(closed_after(tcp, "silent").await, "silent");
+
+        // Half of the HTTP/2 preface (h2c with prior knowledge), then nothing.
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        tcp.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        assert_cut_at_the_timeout(closed_after(tcp, "half preface").await, "half preface");
+
+        // CONNECT, then no ClientHello.
+        let (tcp, head) = tunnel(p.addr, up.https).await;
+        assert!(head.starts_with(b"HTTP/1.1 200"));
+        assert_cut_at_the_timeout(closed_after(tcp, "CONNECT").await, "CONNECT, then silence");
+
+        // CONNECT, then the first bytes of a ClientHello (a record of 512 bytes).
+        let (mut tcp, _) = tunnel(p.addr, up.https).await;
+        tcp.write_all(&[
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+        ])
+        .await
+        .unwrap();
+        assert_cut_at_the_timeout(closed_after(tcp, "half hello").await, "half ClientHello");
+
+        // A complete handshake with ALPN h2, then no HTTP/2 preface.
+        let (tcp, _) = tunnel(p.addr, up.https).await;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(exported.clone().into()).unwrap();
+        let mut cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        let name = rustls::pki_types::ServerName::IpAddress(up.https.ip().into());
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        assert_cut_at_the_timeout(closed_after(tls, "h2").await, "h2 without preface");
+    });
+    // None of them began an exchange, none is remembered, and the proxy serves.
+    still_serves(&rt, &mut p, &up, "after-silent-clients");
+    std::thread::sleep(Duration::from_millis(300));
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    let s = status(&p);
+    assert_eq!(s["connections"], 0, "{s}");
+    assert_eq!(s["in_flight"], 0, "{s}");
+    let (status, err) = p.stop();
+    assert!(status.success());
+    assert!(err.iter().all(|l| !l.contains("panicked")), "{err:#?}");
+}
+
+#[test]
+fn stalled_bodies_and_silent_upstreams_are_cut_after_the_body_timeout() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let rude = rude_upstream(&rt);
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start(
+        dir.path(),
+        &case,
+        &[
+            "--upstream-ca",
+            up.ca_pem.to_str().unwrap(),
+            "--body-timeout",
+            "1",
+        ],
+    );
+    let exported = p.ca_der();
+    let h = up.http;
+
+    // Half a request body, then silence (connection kept open): a 408, then a close.
+    let path = format!("/echo?stalled&adid={AD_ID}");
+    let (got, took) = rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        let head = format!(
+            "POST http://{h}{path} HTTP/1.1\r\nHost: {h}\r\nContent-Length: {ANNOUNCED}\r\n\r\n"
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        tcp.write_all(&[b'a'; 1000]).await.unwrap();
+        let started = Instant::now();
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut all))
+            .await
+            .expect("closed")
+            .unwrap();
+        (all, started.elapsed())
+    });
+    assert_eq!(
+        status_of(&got),
+        Some(408),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_cut_at_the_timeout(took, "stalled request body");
+    let xs = recorded(&p, &path, 1);
+    assert_eq!(xs.len(), 1, "recorded exactly once: {xs:#?}");
+    assert_eq!(anomaly_kinds(&xs[0]), ["body-error"], "{:#}", xs[0]);
+    assert!(
+        xs[0]["anomalies"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--body-timeout"),
+        "{:#}",
+        xs[0]
+    );
+    assert_eq!(xs[0]["digests"]["request_bytes"], 1000);
+    // Its identifier is analysed all the same.
+    assert_eq!(p.findings_for(&path)[0]["rule"], "share-before-consent");
+
+    // The same inside an intercepted tunnel (HTTP/1.1 over TLS).
+    let tls_path = "/echo?stalled-tls";
+    let (got, took) = rt.block_on(async {
+        let mut tls = connect_tls(p.addr, up.https, &exported).await.unwrap();
+        let head = format!(
+            "POST {tls_path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {ANNOUNCED}\r\n\r\n",
+            up.https
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.write_all(&[b'a'; 500]).await.unwrap();
+        tls.flush().await.unwrap();
+        let started = Instant::now();
+        let mut all = Vec::new();
+        let r = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut all)).await;
+        assert!(r.is_ok(), "closed");
+        (all, started.elapsed())
+    });
+    assert_eq!(
+        status_of(&got),
+        Some(408),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_cut_at_the_timeout(took, "stalled request body in a tunnel");
+    let xs = recorded(&p, tls_path, 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert_eq!(anomaly_kinds(&xs[0]), ["body-error"], "{:#}", xs[0]);
+
+    // An upstream that stops mid-response: the client gets what came and a close.
+    let (got, took) = rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        let req = format!("GET http://{h}/stall HTTP/1.1\r\nHost: {h}\r\n\r\n");
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut all))
+            .await
+            .expect("closed")
+            .ok();
+        (all, started.elapsed())
+    });
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("first chunk"), "{text}");
+    // Chunked and cut: never the last chunk, so the client knows it is incomplete.
+    assert!(!text.ends_with("0\r\n\r\n"), "{text}");
+    assert_cut_at_the_timeout(took, "stalled response body");
+    let xs = recorded(&p, "/stall", 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert_eq!(anomaly_kinds(&xs[0]), ["body-error"], "{:#}", xs[0]);
+    assert!(
+        xs[0]["anomalies"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("response body: no data"),
+        "{:#}",
+        xs[0]
+    );
+
+    // An upstream that reads the request and never answers: 504 after the timeout.
+    let req =
+        format!("GET http://{rude}/silent HTTP/1.1\r\nHost: {rude}\r\nConnection: close\r\n\r\n");
+    let started = Instant::now();
+    let got = rt.block_on(raw(p.addr, req.as_bytes())).expect("answered");
+    assert_eq!(
+        status_of(&got),
+        Some(504),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(String::from_utf8_lossy(&got).contains("no response within 1 s"));
+    assert_cut_at_the_timeout(started.elapsed(), "silent upstream");
+    let xs = recorded(&p, "/silent", 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert_eq!(anomaly_kinds(&xs[0]), ["upstream-error"], "{:#}", xs[0]);
+
+    still_serves(&rt, &mut p, &up, "after-stalls");
+    p.wait_exchanges("all five", |xs| xs.len() >= 5);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(assert_unique_ids(&p), 5);
+    let s = status(&p);
+    assert_eq!(s["in_flight"], 0, "{s}");
+    let (status, _) = p.stop();
+    assert!(status.success());
 }
 
 /// Writes `request` and reads for up to 3 s: what came back, and whether the proxy
@@ -680,6 +948,96 @@ fn ten_thousand_sequential_connections_are_each_recorded_once_and_memory_returns
         after <= baseline + RSS_TOLERANCE_KB,
         "RSS grew from {baseline} kB to {after} kB"
     );
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// Reads from `io` until what came ends with `end` (panics after 10 s).
+async fn read_until(io: &mut (impl tokio::io::AsyncRead + Unpin), end: &[u8]) {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !all.ends_with(end) {
+        let n = tokio::time::timeout_at(deadline, io.read(&mut buf))
+            .await
+            .expect("answered")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&all));
+        all.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn a_stop_closes_idle_connections_and_pass_through_tunnels_at_once() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(
+        dir.path(),
+        &case,
+        &[
+            "--upstream-ca",
+            up.ca_pem.to_str().unwrap(),
+            "--ignore-host",
+            r"^127\.0\.0\.1$",
+        ],
+    );
+    let (mut tls, mut idle) = rt.block_on(async {
+        // A pass-through tunnel (the upstream's own certificate), used and left open.
+        let (tcp, head) = tunnel(p.addr, up.https).await;
+        assert!(head.starts_with(b"HTTP/1.1 200"));
+        let mut tls = tls_to_ip(tcp, up.https, &up.ca_der).await.unwrap();
+        tls.write_all(b"GET /through HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        read_until(&mut tls, b"hello /through\n").await;
+        // A keep-alive connection after one exchange, idle.
+        let mut idle = TcpStream::connect(p.addr).await.unwrap();
+        let req = format!(
+            "GET http://{}/kept HTTP/1.1\r\nHost: {}\r\n\r\n",
+            up.http, up.http
+        );
+        idle.write_all(req.as_bytes()).await.unwrap();
+        read_until(&mut idle, b"hello /kept\n").await;
+        (tls, idle)
+    });
+    let started = Instant::now();
+    let (status, err) = p.stop();
+    assert!(status.success());
+    // Not the 5 s drain: nothing was waiting to be recorded.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}: {err:#?}",
+        started.elapsed()
+    );
+    assert!(err.iter().all(|l| !l.contains("still open")), "{err:#?}");
+    rt.block_on(async {
+        assert!(closed_after(&mut tls, "tunnel").await < Duration::from_secs(5));
+        assert!(closed_after(&mut idle, "idle").await < Duration::from_secs(5));
+    });
+}
+
+#[test]
+fn a_websocket_upgrade_the_server_refuses_gets_a_502_and_is_recorded_once() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start_for(dir.path(), &case, &up);
+    // The plain HTTP upstream answers the upgrade with an ordinary 200.
+    let req = format!(
+        "GET http://{h}/socket HTTP/1.1\r\nHost: {h}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        h = up.http
+    );
+    let got = rt.block_on(answer_or_close(p.addr, req.as_bytes())).0;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(status_of(&got), Some(502), "{text}");
+    assert!(text.contains("could not reach 127.0.0.1"), "{text}");
+    let xs = recorded(&p, "/socket", 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert_eq!(anomaly_kinds(&xs[0]), ["upstream-error"], "{:#}", xs[0]);
+    still_serves(&rt, &mut p, &up, "after-refused-upgrade");
     let (status, _) = p.stop();
     assert!(status.success());
 }

@@ -41,7 +41,7 @@ macro_rules! note {
 /// How long in-flight exchanges may take to finish after a stop signal.
 pub const DRAIN: Duration = Duration::from_secs(5);
 /// Default of `--header-timeout` (as nginx's `client_header_timeout` and hyper's own).
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_HEADER_TIMEOUT: Duration = proxy::DEFAULT_HEADER_TIMEOUT;
 /// Interval of the counters line on standard error.
 const COUNTERS_EVERY: Duration = Duration::from_secs(60);
 /// Name of the control token file in the CA directory.
@@ -122,10 +122,18 @@ pub struct Args {
     #[arg(long)]
     pub reveal: bool,
     /// Seconds a client may take to send a whole HTTP/1 request head, also while an
-    /// idle keep-alive connection waits for the next one; a client that takes longer
-    /// is disconnected (slow or stalled clients cannot hold connections). 0 = no limit.
+    /// idle keep-alive connection waits for the next one, and to get a new connection
+    /// or CONNECT tunnel to its first request (first bytes, TLS handshake, HTTP/2
+    /// preface); a client that takes longer is disconnected (slow or stalled clients
+    /// cannot hold connections). 0 = no limit.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_HEADER_TIMEOUT.as_secs())]
     pub header_timeout: u64,
+    /// Seconds a request or response body may go without a byte before it is cut
+    /// (the exchange gets a `body-error` anomaly; a stalled upload gets a 408), and a
+    /// response head may take once the request is sent (else a 504); long polls that
+    /// stay silent longer need a higher value. 0 = no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = proxy::DEFAULT_BODY_TIMEOUT.as_secs())]
+    pub body_timeout: u64,
 }
 
 fn parse_auth(text: &str) -> anyhow::Result<(String, String)> {
@@ -194,9 +202,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         danger_accept_invalid_certs: args.danger_accept_invalid_upstream_certs,
     };
     let connector = upstream::connector(&upstream_opts, provider.clone())?;
-    let ws_connector = hudsucker::tokio_tungstenite::Connector::Rustls(Arc::new(
-        upstream::client_config(&upstream_opts, provider.clone())?,
-    ));
+    let ws_tls = upstream::client_config(&upstream_opts, provider.clone())?;
     let token = match &args.control_token {
         Some(t) if !t.is_empty() => t.clone(),
         _ => random_token()?,
@@ -225,6 +231,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         detector: Some(detector),
         // Decoding and matching on the runtime's threads; the consumer judges.
         preparer: Some(proxy::PrepareHook(analyzer.preparer())),
+        header_timeout: (args.header_timeout > 0).then(|| Duration::from_secs(args.header_timeout)),
+        body_timeout: (args.body_timeout > 0).then(|| Duration::from_secs(args.body_timeout)),
     };
     output.begin(&case, &session, args.listen)?;
 
@@ -286,16 +294,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     note!("consentry: proxy listening on {bound} (Ctrl-C to stop)");
 
     let format = args.format;
-    let header_timeout =
-        (args.header_timeout > 0).then(|| Duration::from_secs(args.header_timeout));
     let consumer = std::thread::Builder::new()
         .name("consentry-analysis".into())
         .spawn(move || consume(rx, analyzer, output, format))
         .context("starting the analysis thread")?;
 
-    // Two new handlers, not clones: each clone is one client connection (see Handler).
-    let handler = proxy::Handler::new(shared.clone());
-    let ws_handler = proxy::Handler::new(shared.clone());
+    let core = proxy::serve::Core::new(shared.clone(), minter, connector, ws_tls);
     let proxy_shared = shared.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_rx_drain_tx, stop_rx_drain) = tokio::sync::watch::channel(false);
@@ -307,46 +311,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Arc::new(token),
             ))
         });
-        let mut server = hudsucker::hyper_util::server::conn::auto::Builder::new(
-            hudsucker::hyper_util::rt::TokioExecutor::new(),
-        );
-        server
-            .http1()
-            // Header names go to the client as the server wrote them.
-            .preserve_header_case(true)
-            // A slow client may not hold a connection with half a request head
-            // (--header-timeout; also applies inside intercepted tunnels, which
-            // hudsucker serves with this same builder).
-            .timer(hudsucker::hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(header_timeout);
-        let p = hudsucker::Proxy::builder()
-            .with_listener(listener)
-            .with_ca(minter)
-            .with_http_connector(connector)
-            .with_http_handler(handler)
-            .with_websocket_handler(ws_handler)
-            .with_websocket_connector(ws_connector)
-            .with_server(server)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .build()
-            .context("building the proxy")?;
-        // hudsucker waits for every plain connection to finish after the signal; a
-        // response that never ends (a stream) must not hold the shutdown forever.
+        // The core waits for every connection, tunnels and WebSockets included, after
+        // the signal; one that never ends (a stream) must not hold the shutdown forever.
         tokio::spawn(async move {
             stop_signal().await;
             let _ = stop_tx.send(());
             let _ = stop_rx_drain_tx.send(true);
         });
-        let started = p.start();
+        let started = proxy::serve::run(core, listener, async move {
+            let _ = stop_rx.await;
+        });
         tokio::pin!(started);
         let mut drain = stop_rx_drain;
         let drained = tokio::select! {
-            r = &mut started => {
-                r.context("running the proxy")?;
-                true
-            }
+            () = &mut started => true,
             _ = async {
                 let _ = drain.wait_for(|stopped| *stopped).await;
                 tokio::time::sleep(DRAIN).await;
@@ -361,8 +339,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(t) = control_task {
             t.abort();
         }
-        // Tunnels live outside hudsucker's shutdown tracking: give exchanges under way
-        // a moment to complete.
+        // Exchanges whose connection ended are emitted as their last part lets go:
+        // give them a moment to complete.
         let deadline = Instant::now() + if drained { DRAIN } else { Duration::ZERO };
         while proxy_shared.counters.in_flight.load(Ordering::Relaxed) > 0
             && Instant::now() < deadline

@@ -9,7 +9,7 @@
 //! names its host as a DNS SAN, or as an IP SAN when the host is an address (a
 //! CONNECT to a bare IP sends no SNI; strict clients reject a DNS SAN holding an IP).
 //! Leaves are cached per host ([`LEAF_CACHE`] entries, the cache is emptied when full:
-//! re-minting is cheap, a growing map is not). hudsucker asks for a `ServerConfig`
+//! re-minting is cheap, a growing map is not). The proxy core asks for a `ServerConfig`
 //! per handshake; each gets its own config (a clone of one template, cheaper than a
 //! builder) around the cached key so the handshake's outcome can be observed (see
 //! [`HandshakeWatch`]).
@@ -33,8 +33,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use hudsucker::certificate_authority::CertificateAuthority;
-use hudsucker::hyper::http::uri::Authority;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
@@ -187,7 +185,7 @@ fn pem_certificate(pem: &str) -> Option<CertificateDer<'static>> {
         .and_then(Result::ok)
 }
 
-/// Mints leaf certificates for hosts and hands hudsucker a `ServerConfig` per handshake.
+/// Mints leaf certificates for hosts and hands the core a `ServerConfig` per handshake.
 pub struct Minter {
     issuer: Issuer<'static, KeyPair>,
     leaf_key: KeyPair,
@@ -500,9 +498,11 @@ impl Drop for HandshakeWatch {
     }
 }
 
-impl CertificateAuthority for Minter {
-    async fn gen_server_config(&self, authority: &Authority) -> Arc<ServerConfig> {
-        let host = authority.host();
+impl Minter {
+    /// The config for an intercepted handshake with `host` (the SNI, else the CONNECT
+    /// host): [`Minter::server_config`], or one the client will reject when `host`
+    /// cannot be named in a certificate.
+    pub fn config_for(&self, host: &str) -> Arc<ServerConfig> {
         match self.server_config(host) {
             Some(c) => c,
             None => {

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hudsucker::hyper::{header, Method, Request, Response, StatusCode};
-use hudsucker::hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hudsucker::hyper_util::server::conn::auto::Builder;
+use hyper::{header, Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use super::{page, Shared};
@@ -31,16 +30,15 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, token: Arc<String
         let shared = shared.clone();
         let token = token.clone();
         tokio::spawn(async move {
-            let service = hudsucker::hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |req| {
                 let r = answer(&shared, &token, peer, req);
                 async move { Ok::<_, Infallible>(r) }
             });
             // A client that misbehaves only loses its own connection. HTTP/1 only (the
             // CLI and curl speak it): then the header timeout runs from the first byte
             // on, where protocol detection would wait for a silent client forever.
-            let mut server = Builder::new(TokioExecutor::new()).http1_only();
+            let mut server = hyper::server::conn::http1::Builder::new();
             server
-                .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT);
             let _ = server.serve_connection(TokioIo::new(tcp), service).await;

@@ -1,6 +1,8 @@
-//! hudsucker's request/response hooks: authentication, device attribution, the magic
-//! host, interception decisions, and the recording of each exchange (see the module
-//! documentation of `proxy`).
+//! What the proxy core ([`super::serve`]) asks about every request, tunnel and
+//! WebSocket message: authentication, device attribution, the magic host,
+//! interception decisions, and the recording of each exchange (see the module
+//! documentation of `proxy`). The core owns the connections; this module owns the
+//! decisions and the records, and does no I/O of its own.
 //!
 //! A [`Recording`] collects one exchange: its request and response heads as evidence
 //! ([`super::head`]), a copy of the request body up to `--body-cap` for the analysis,
@@ -12,89 +14,60 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use http_body_util::combinators::BoxBody;
-use hudsucker::hyper::{header, Method, Request, Response, StatusCode};
-use hudsucker::tokio_tungstenite::tungstenite::Message;
-use hudsucker::{
-    Body, HttpContext, HttpHandler, RequestOrResponse, WebSocketContext, WebSocketHandler,
-};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{header, Method, Request, Response, StatusCode, Uri};
 
+use super::body::{self, Body, BoxError, Stall};
 use super::{head, lock, page, Event, Shared, MAGIC_HOST};
 use crate::exchange::{Anomaly, BodyDigests, Exchange, Header, RawHead, SourceKind, TlsInfo};
 use crate::pii::stream::StreamScanner;
 use crate::timestamp::Timestamp;
 
-/// The proxy's [`HttpHandler`]. hudsucker clones it for every request, so the clone
-/// carries that request's recording from `handle_request` to `handle_response`.
-///
-/// Give hudsucker a handler from [`Handler::new`], never a clone of one: hudsucker
-/// clones the handler it was given once per accepted connection, and that clone
-/// once per request of the connection (the `CONNECT` one lives as long as its
-/// tunnel, and the tunnel's requests are clones of it). So a clone of a new handler
-/// opens a `ConnScope` that its own clones share, and the connection's state is
-/// forgotten when the last of them is dropped.
-pub struct Handler {
-    shared: Arc<Shared>,
-    rec: Option<Arc<Recording>>,
-    /// The client connection this handler serves (`None` on the handler given to
-    /// hudsucker).
-    scope: Option<Arc<ConnScope>>,
-}
-
-impl Handler {
-    /// A handler over the run's shared state.
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Handler {
-            shared,
-            rec: None,
-            scope: None,
-        }
-    }
-}
-
-impl Clone for Handler {
-    fn clone(&self) -> Self {
-        let scope = match &self.scope {
-            Some(s) => s.clone(),
-            None => Arc::new(ConnScope {
-                shared: self.shared.clone(),
-                addr: OnceLock::new(),
-            }),
-        };
-        Handler {
-            shared: self.shared.clone(),
-            rec: self.rec.clone(),
-            scope: Some(scope),
-        }
-    }
-}
-
 /// One client connection, from its first request until the connection and any
-/// tunnel it became are gone: then its entry in the connection table goes too (a
-/// proxy serving millions of connections keeps state for the open ones only).
-struct ConnScope {
+/// tunnel or WebSocket it became are gone (the core holds one `Arc` per task serving
+/// it): then its entry in the connection table goes too (a proxy serving millions of
+/// connections keeps state for the open ones only).
+pub(crate) struct ConnScope {
     shared: Arc<Shared>,
-    addr: OnceLock<SocketAddr>,
+    addr: SocketAddr,
+    /// The connection reached the handler (has an entry in the table).
+    entered: AtomicBool,
 }
 
 impl ConnScope {
-    fn enter(&self, addr: SocketAddr) {
-        if self.addr.set(addr).is_ok() {
-            self.shared.attach(addr);
+    /// The scope of a connection from `addr`, not in the table until its first request.
+    pub(crate) fn new(shared: Arc<Shared>, addr: SocketAddr) -> Arc<ConnScope> {
+        Arc::new(ConnScope {
+            shared,
+            addr,
+            entered: AtomicBool::new(false),
+        })
+    }
+
+    /// The client's address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn enter(&self) {
+        if !self.entered.swap(true, Ordering::Relaxed) {
+            self.shared.attach(self.addr);
         }
     }
 }
 
 impl Drop for ConnScope {
     fn drop(&mut self) {
-        if let Some(a) = self.addr.get() {
-            self.shared.detach(*a);
+        if *self.entered.get_mut() {
+            self.shared.detach(self.addr);
         }
     }
 }
@@ -141,8 +114,9 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     chain
 }
 
-fn text_response(status: StatusCode, body: String) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
+/// A plain-text answer of the proxy itself.
+pub(crate) fn text_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(body::full(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -157,21 +131,32 @@ fn headers_of(map: &header::HeaderMap) -> Vec<Header> {
         .collect()
 }
 
-impl Handler {
+/// What the handler decided about a request.
+pub(crate) enum Decision {
+    /// Answer the client with this (the proxy's own page, a refusal …).
+    Respond(Response<Body>),
+    /// Forward the request (or open the tunnel it asks for); the recording, when
+    /// there is one, gets the response or the failure.
+    Forward(Request<Body>, Option<Arc<Recording>>),
+}
+
+/// The request's side of the handler, one per request.
+struct Handler<'a> {
+    shared: &'a Arc<Shared>,
+    addr: SocketAddr,
+}
+
+impl Handler<'_> {
     /// Checks the client's credentials. `Ok(user)` lets the request through (with the
     /// user name it gave, if any); `Err` is the 407 to send.
-    fn authenticate(
-        &self,
-        ctx: &HttpContext,
-        req: &Request<Body>,
-    ) -> Result<Option<String>, Box<Response<Body>>> {
+    fn authenticate<B>(&self, req: &Request<B>) -> Result<Option<String>, Box<Response<Body>>> {
         let creds = req
             .headers()
             .get(header::PROXY_AUTHORIZATION)
             .and_then(|v| basic_credentials(v.as_bytes()));
         let shared = &self.shared;
         let known_address = shared.settings.allow_case_addresses
-            && shared.devices.resolve(ctx.client_addr.ip(), None).is_some();
+            && shared.devices.resolve(self.addr.ip(), None).is_some();
         let Some((user, pass)) = &shared.settings.proxy_auth else {
             // No password configured: loopback (a user name only attributes), or
             // only the case's device addresses are let in.
@@ -186,7 +171,7 @@ impl Handler {
         let valid = creds.as_ref().is_some_and(|(u, p)| {
             (u == user || shared.users.contains_key(u)) && same_secret(p, pass)
         });
-        let remembered = shared.with_conn(ctx.client_addr, |c| {
+        let remembered = shared.with_conn(self.addr, |c| {
             if valid {
                 c.authenticated = true;
             }
@@ -217,258 +202,266 @@ impl Handler {
     }
 }
 
-impl HttpHandler for Handler {
-    async fn handle_request(
-        &mut self,
-        ctx: &HttpContext,
-        mut req: Request<Body>,
-    ) -> RequestOrResponse {
-        if let Some(scope) = &self.scope {
-            scope.enter(ctx.client_addr);
-        }
-        if req.method() != Method::CONNECT {
-            // A request becomes an event: wait here (not in the hand-off, which would
-            // park a runtime thread) while the consumer lags far behind.
-            self.shared.room().await;
-        }
-        let user = match self.authenticate(ctx, &req) {
-            Ok(u) => u,
-            Err(r) => return (*r).into(),
-        };
-        // Evidence before anything is changed (hop-by-hop headers go next).
-        let is_connect = req.method() == Method::CONNECT;
-        let in_tunnel = !is_connect && self.shared.with_conn(ctx.client_addr, |c| c.tunnel);
-        let raw_head = (!is_connect).then(|| head::request_head(&req, in_tunnel));
-        // Hop-by-hop proxy headers: the credentials are ours, never the server's.
-        req.headers_mut().remove(header::PROXY_AUTHORIZATION);
-        req.headers_mut().remove("proxy-connection");
-        let shared = self.shared.clone();
-        let addr = ctx.client_addr;
-        let device = shared.device_of(addr, user.as_deref());
-        let host = req
-            .uri()
-            .host()
-            .map(str::to_string)
-            .or_else(|| {
-                req.headers()
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(|h| h.rsplit_once(':').map_or(h, |(a, _)| a).to_string())
-            })
-            .map(|h| norm_host(&h))
-            .unwrap_or_default();
-        let port = req.uri().port_u16().or(match req.uri().scheme_str() {
-            Some("https") => Some(443),
-            Some(_) => Some(80),
-            None => None,
-        });
-        if req.uri().authority().is_none() && req.method() != Method::CONNECT {
-            // Origin-form: someone opened the proxy's address as a web server.
-            return page::serve(&shared, addr, &device, &req).into();
-        }
-        if shared.is_self(&host, port) {
-            return text_response(
-                StatusCode::LOOP_DETECTED,
-                "consentry proxy: this request is addressed to the proxy itself; see http://consentry.invalid/\n".into(),
-            )
-            .into();
-        }
-        if req.method() == Method::CONNECT {
-            // Inner requests of the tunnel carry no credentials: remember who this is.
-            shared.with_conn(addr, |c| {
-                c.device = Some(device.clone());
-                c.handshake = Some(host.clone());
-                c.tunnel = true;
-            });
-            return req.into();
-        }
+/// Decides about a request from the connection of `scope` (`in_tunnel`: inside its
+/// `CONNECT` tunnel, where request targets are in origin form), and starts its
+/// recording. A body that makes no progress for `body_timeout` is cut.
+pub(crate) async fn request(
+    scope: &ConnScope,
+    in_tunnel: bool,
+    mut req: Request<Incoming>,
+    body_timeout: Option<Duration>,
+) -> Decision {
+    use Decision::Respond;
+    scope.enter();
+    let this = Handler {
+        shared: &scope.shared,
+        addr: scope.addr,
+    };
+    if req.method() != Method::CONNECT {
+        // A request becomes an event: wait here (not in the hand-off, which would
+        // park a runtime thread) while the consumer lags far behind.
+        this.shared.room().await;
+    }
+    let user = match this.authenticate(&req) {
+        Ok(u) => u,
+        Err(r) => return Respond(*r),
+    };
+    // Evidence before anything is changed (hop-by-hop headers go next).
+    let is_connect = req.method() == Method::CONNECT;
+    let raw_head = (!is_connect).then(|| head::request_head(&req, in_tunnel));
+    // Hop-by-hop proxy headers: the credentials are ours, never the server's.
+    req.headers_mut().remove(header::PROXY_AUTHORIZATION);
+    req.headers_mut().remove("proxy-connection");
+    let shared = this.shared.clone();
+    let addr = this.addr;
+    let device = shared.device_of(addr, user.as_deref());
+    let host = req
+        .uri()
+        .host()
+        .map(str::to_string)
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| h.rsplit_once(':').map_or(h, |(a, _)| a).to_string())
+        })
+        .map(|h| norm_host(&h))
+        .unwrap_or_default();
+    let port = req.uri().port_u16().or(match req.uri().scheme_str() {
+        Some("https") => Some(443),
+        Some(_) => Some(80),
+        None => None,
+    });
+    if req.uri().authority().is_none() && req.method() != Method::CONNECT {
+        // Origin-form: someone opened the proxy's address as a web server.
+        return Respond(page::serve(&shared, addr, &device, &req));
+    }
+    if shared.is_self(&host, port) {
+        return Respond(text_response(
+            StatusCode::LOOP_DETECTED,
+            "consentry proxy: this request is addressed to the proxy itself; see http://consentry.invalid/\n".into(),
+        ));
+    }
+    if req.method() == Method::CONNECT {
+        // Inner requests of the tunnel carry no credentials: remember who this is.
         shared.with_conn(addr, |c| {
-            c.handshake = None;
-            if user.is_some() {
-                c.device = Some(device.clone());
-            }
+            c.device = Some(device.clone());
+            c.handshake = Some(host.clone());
         });
-        if host == MAGIC_HOST {
-            return page::serve(&shared, addr, &device, &req).into();
-        }
-        let (n, id) = shared.next_id();
-        let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
-        x.evidence.locator = format!("proxy {} record {n}", shared.session);
-        x.evidence.request_head = raw_head.as_deref().map(RawHead::new);
-        x.client = Some(addr.to_string());
-        x.server = req.uri().authority().map(|a| a.to_string());
-        x.device = Some(device);
-        x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
-        x.method = req.method().as_str().to_string();
-        x.path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        x.http_version = head::version_text(req.version()).to_string();
-        x.request_headers = headers_of(req.headers());
-        if x.scheme == "https" {
-            x.tls = Some(TlsInfo {
-                version: None,
-                sni: Some(host.clone()),
-                decrypted: true,
-                decrypt_error: None,
-            });
-        }
-        x.host = host;
-        let rec = Recording::start(shared, x);
-        self.rec = Some(rec.clone());
-        // After the exchange recorded them: the evidence keeps what the client sent.
-        super::strip_hop_by_hop(req.headers_mut());
-        let (parts, body) = req.into_parts();
-        let body = Tap::new(body, rec, Side::Request);
-        Request::from_parts(parts, Body::from(BoxBody::new(body))).into()
+        return Decision::Forward(req.map(|b| b.map_err(BoxError::from).boxed()), None);
     }
-
-    async fn handle_response(&mut self, _ctx: &HttpContext, res: Response<Body>) -> Response<Body> {
-        let Some(rec) = self.rec.take() else {
-            return res;
-        };
-        {
-            let mut d = lock(&rec.draft);
-            d.x.response = Some(crate::exchange::Response {
-                status: res.status().as_u16(),
-                headers: headers_of(res.headers()),
-                body: Vec::new(),
-            });
-            d.x.evidence.response_head = Some(RawHead::new(&head::response_head(&res)));
-            d.responded = true;
+    shared.with_conn(addr, |c| {
+        c.handshake = None;
+        if user.is_some() {
+            c.device = Some(device.clone());
         }
-        let (parts, body) = res.into_parts();
-        Response::from_parts(
-            parts,
-            Body::from(BoxBody::new(Tap::new(body, rec, Side::Response))),
-        )
+    });
+    if host == MAGIC_HOST {
+        return Respond(page::serve(&shared, addr, &device, &req));
     }
+    let (n, id) = shared.next_id();
+    let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
+    x.evidence.locator = format!("proxy {} record {n}", shared.session);
+    x.evidence.request_head = raw_head.as_deref().map(RawHead::new);
+    x.client = Some(addr.to_string());
+    x.server = req.uri().authority().map(|a| a.to_string());
+    x.device = Some(device);
+    x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
+    x.method = req.method().as_str().to_string();
+    x.path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    x.http_version = head::version_text(req.version()).to_string();
+    x.request_headers = headers_of(req.headers());
+    if x.scheme == "https" {
+        x.tls = Some(TlsInfo {
+            version: None,
+            sni: Some(host.clone()),
+            decrypted: true,
+            decrypt_error: None,
+        });
+    }
+    x.host = host;
+    let rec = Recording::start(shared, x);
+    // After the exchange recorded them: the evidence keeps what the client sent.
+    super::strip_hop_by_hop(req.headers_mut());
+    let (parts, body) = req.into_parts();
+    let body = Tap::new(body, rec.clone(), Side::Request, body_timeout);
+    Decision::Forward(Request::from_parts(parts, body.boxed()), Some(rec))
+}
 
-    async fn handle_error(
-        &mut self,
-        _ctx: &HttpContext,
-        err: hudsucker::hyper_util::client::legacy::Error,
-    ) -> Response<Body> {
-        let shared = &self.shared;
-        let chain = error_chain(&err);
-        let rec = self.rec.take();
-        if rec
-            .as_ref()
-            .is_some_and(|r| lock(&r.draft).request_body_failed)
-        {
-            // The client's own body broke (malformed chunking, or the client went
-            // away mid-upload): not the server's failure, and the exchange already
-            // carries the `body-error` anomaly.
+/// The upstream's response to a recorded request, passed to the client as it streams
+/// (a body that makes no progress for `body_timeout` is cut).
+pub(crate) fn response(
+    rec: Arc<Recording>,
+    res: Response<Incoming>,
+    body_timeout: Option<Duration>,
+) -> Response<Body> {
+    {
+        let mut d = lock(&rec.draft);
+        d.x.response = Some(crate::exchange::Response {
+            status: res.status().as_u16(),
+            headers: headers_of(res.headers()),
+            body: Vec::new(),
+        });
+        d.x.evidence.response_head = Some(RawHead::new(&head::response_head(&res)));
+        d.responded = true;
+    }
+    let (parts, body) = res.into_parts();
+    Response::from_parts(
+        parts,
+        Tap::new(body, rec, Side::Response, body_timeout).boxed(),
+    )
+}
+
+/// Why no response came from upstream.
+pub(crate) enum UpstreamFailure<'a> {
+    /// The client (connect, TLS, or the exchange) failed.
+    Error(&'a (dyn std::error::Error + 'static)),
+    /// No response head within this time without progress (`--body-timeout`).
+    Timeout(Duration),
+}
+
+/// The answer to a request the upstream did not answer (502, or 504 on a timeout),
+/// or whose own body broke (400, or 408 when it stalled).
+pub(crate) fn upstream_failed(
+    shared: &Shared,
+    rec: Option<Arc<Recording>>,
+    failure: UpstreamFailure<'_>,
+) -> Response<Body> {
+    let (chain, status) = match failure {
+        UpstreamFailure::Error(e) => (error_chain(e), StatusCode::BAD_GATEWAY),
+        UpstreamFailure::Timeout(d) => (
+            format!("no response within {} s (--body-timeout)", d.as_secs_f64()),
+            StatusCode::GATEWAY_TIMEOUT,
+        ),
+    };
+    let body_failed = rec.as_ref().map(|r| {
+        let d = lock(&r.draft);
+        (d.request_body_failed, d.request_body_stalled)
+    });
+    if let Some((true, stalled)) = body_failed {
+        if stalled {
             return text_response(
-                StatusCode::BAD_REQUEST,
-                "consentry proxy: the request body could not be read (malformed, or cut short)\n"
-                    .into(),
+                StatusCode::REQUEST_TIMEOUT,
+                "consentry proxy: the request body stopped arriving (--body-timeout)\n".into(),
             );
         }
-        shared
-            .counters
-            .upstream_errors
-            .fetch_add(1, Ordering::Relaxed);
-        let host = match &rec {
-            Some(rec) => {
-                let mut d = lock(&rec.draft);
-                d.x.anomalies
-                    .push(Anomaly::new("upstream-error", chain.clone()));
-                d.x.host.clone()
-            }
-            None => "?".into(),
-        };
-        drop(rec);
-        shared.emit(Event::Notice(format!("upstream {host} failed: {chain}")));
-        text_response(
-            StatusCode::BAD_GATEWAY,
-            format!("consentry proxy: could not reach {host}: {chain}\n"),
-        )
+        // The client's own body broke (malformed chunking, or the client went
+        // away mid-upload): not the server's failure, and the exchange already
+        // carries the `body-error` anomaly.
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "consentry proxy: the request body could not be read (malformed, or cut short)\n"
+                .into(),
+        );
     }
+    shared
+        .counters
+        .upstream_errors
+        .fetch_add(1, Ordering::Relaxed);
+    let verb = if status == StatusCode::GATEWAY_TIMEOUT {
+        "got no answer from"
+    } else {
+        "could not reach"
+    };
+    let host = match &rec {
+        Some(rec) => {
+            let mut d = lock(&rec.draft);
+            d.x.anomalies
+                .push(Anomaly::new("upstream-error", chain.clone()));
+            d.x.host.clone()
+        }
+        None => "?".into(),
+    };
+    drop(rec);
+    shared.emit(Event::Notice(format!("upstream {host} failed: {chain}")));
+    text_response(status, format!("consentry proxy: {verb} {host}: {chain}\n"))
+}
 
-    async fn should_intercept_connect(&mut self, _ctx: &HttpContext, req: &Request<Body>) -> bool {
-        let host = req.uri().host().map(norm_host).unwrap_or_default();
-        host == MAGIC_HOST || !(self.shared.ignored(&host) || self.shared.is_pinned(&host))
+/// True when the tunnel to `host` (normalised) is to be intercepted: not ignored,
+/// not pinned (the magic host always is).
+pub(crate) fn intercept_connect(shared: &Shared, host: &str) -> bool {
+    host == MAGIC_HOST || !(shared.ignored(host) || shared.is_pinned(host))
+}
+
+/// True when the TLS handshake a client of `addr` starts (with `sni`, if it named
+/// one) is to be intercepted; then its outcome is watched for pinning.
+pub(crate) fn intercept_tls(shared: &Shared, addr: SocketAddr, sni: Option<&str>) -> bool {
+    let sni = sni.map(norm_host);
+    // The certificate is minted for the SNI, else for the CONNECT host.
+    let host = shared.with_conn(addr, |c| {
+        if let Some(s) = &sni {
+            c.handshake = Some(s.clone());
+        }
+        c.handshake.clone()
+    });
+    let Some(host) = host else {
+        return true;
+    };
+    if host != MAGIC_HOST && (shared.ignored(&host) || shared.is_pinned(&host)) {
+        return false;
     }
+    shared.handshake_started(&host, addr);
+    true
+}
 
-    async fn should_intercept_tls(
-        &mut self,
-        ctx: &HttpContext,
-        hello: rustls::server::ClientHello<'_>,
-    ) -> bool {
-        let shared = &self.shared;
-        let sni = hello.server_name().map(norm_host);
-        // The certificate is minted for the SNI, else for the CONNECT host.
-        let host = shared.with_conn(ctx.client_addr, |c| {
-            if let Some(s) = &sni {
-                c.handshake = Some(s.clone());
-            }
-            c.handshake.clone()
+/// A text or binary message from a WebSocket client at `src` to `dst` (a `ws://` or
+/// `wss://` URI) becomes an exchange (method `WS`, the message as its request body,
+/// capped like bodies, the rest streamed like theirs); the caller passes it on
+/// unchanged. Messages from the server are only forwarded: they are what the server
+/// sends the app, not the device's data leaving it, which is what the rules judge (as
+/// with response bodies).
+pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri, payload: &[u8]) {
+    shared.room().await;
+    let shared = shared.clone();
+    let (n, id) = shared.next_id();
+    let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
+    x.evidence.locator = format!("proxy {} record {n}", shared.session);
+    x.client = Some(src.to_string());
+    x.server = dst.authority().map(|a| a.to_string());
+    x.device = Some(shared.device_of(src, None));
+    x.host = dst.host().map(norm_host).unwrap_or_default();
+    x.scheme = dst.scheme_str().unwrap_or("ws").to_string();
+    x.method = "WS".into();
+    x.path = dst
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    x.http_version = "WebSocket".into();
+    if x.scheme == "wss" {
+        x.tls = Some(TlsInfo {
+            version: None,
+            sni: Some(x.host.clone()),
+            decrypted: true,
+            decrypt_error: None,
         });
-        let Some(host) = host else {
-            return true;
-        };
-        if host != MAGIC_HOST && (shared.ignored(&host) || shared.is_pinned(&host)) {
-            return false;
-        }
-        shared.handshake_started(&host, ctx.client_addr);
-        true
     }
-}
-
-impl WebSocketHandler for Handler {
-    /// Each text or binary message from the client becomes an exchange (method `WS`,
-    /// the message as its request body, capped like bodies, the rest streamed like
-    /// theirs); messages are passed on unchanged. Messages from the server are only
-    /// forwarded: they are what the server sends the app, not the device's data
-    /// leaving it, which is what the rules judge (as with response bodies).
-    async fn handle_message(&mut self, ctx: &WebSocketContext, msg: Message) -> Option<Message> {
-        if let WebSocketContext::ClientToServer { src, dst, .. } = ctx {
-            let payload: Option<&[u8]> = match &msg {
-                Message::Text(t) => Some(t.as_bytes()),
-                Message::Binary(b) => Some(b.as_ref()),
-                _ => None,
-            };
-            if let Some(payload) = payload {
-                self.shared.room().await;
-                self.record_ws(*src, dst, payload);
-            }
-        }
-        Some(msg)
-    }
-}
-
-impl Handler {
-    fn record_ws(&self, src: std::net::SocketAddr, dst: &hudsucker::hyper::Uri, payload: &[u8]) {
-        let shared = self.shared.clone();
-        let (n, id) = shared.next_id();
-        let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
-        x.evidence.locator = format!("proxy {} record {n}", shared.session);
-        x.client = Some(src.to_string());
-        x.server = dst.authority().map(|a| a.to_string());
-        x.device = Some(shared.device_of(src, None));
-        x.host = dst.host().map(norm_host).unwrap_or_default();
-        x.scheme = dst.scheme_str().unwrap_or("ws").to_string();
-        x.method = "WS".into();
-        x.path = dst
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        x.http_version = "WebSocket".into();
-        if x.scheme == "wss" {
-            x.tls = Some(TlsInfo {
-                version: None,
-                sni: Some(x.host.clone()),
-                decrypted: true,
-                decrypt_error: None,
-            });
-        }
-        let rec = Recording::start(shared, x);
-        rec.data(Side::Request, payload);
-        // Dropped here: emitted at once, one exchange per message.
-    }
+    let rec = Recording::start(shared, x);
+    rec.data(Side::Request, payload);
+    // Dropped here: emitted at once, one exchange per message.
 }
 
 /// Which body of an exchange a [`Tap`] copies.
@@ -478,9 +471,9 @@ enum Side {
     Response,
 }
 
-/// An exchange being recorded. Emitted once, when dropped: after the handler, the
+/// An exchange being recorded. Emitted once, when dropped: after the core, the
 /// request body and the response body have all let go of it.
-struct Recording {
+pub(crate) struct Recording {
     shared: Arc<Shared>,
     draft: Mutex<Draft>,
 }
@@ -496,9 +489,14 @@ struct Draft {
     response_sha256: ring::digest::Context,
     responded: bool,
     response_ended: bool,
+    request_ended: bool,
     body_error: Option<String>,
     /// The client's request body failed (then an upstream error is its consequence).
     request_body_failed: bool,
+    /// … because it stalled (`--body-timeout`).
+    request_body_stalled: bool,
+    /// When the request last made progress (started, or request body data).
+    last_progress: tokio::time::Instant,
 }
 
 impl Recording {
@@ -515,8 +513,11 @@ impl Recording {
                 beyond: None,
                 responded: false,
                 response_ended: false,
+                request_ended: false,
                 body_error: None,
                 request_body_failed: false,
+                request_body_stalled: false,
+                last_progress: tokio::time::Instant::now(),
             }),
         })
     }
@@ -526,6 +527,7 @@ impl Recording {
         let mut d = lock(&self.draft);
         match side {
             Side::Request => {
+                d.last_progress = tokio::time::Instant::now();
                 d.request_bytes = d.request_bytes.saturating_add(chunk.len() as u64);
                 d.request_sha256.update(chunk);
                 let room = cap.saturating_sub(d.x.request_body.len());
@@ -551,17 +553,31 @@ impl Recording {
         }
     }
 
+    /// When the request last made progress: the client's body is part of the wait for
+    /// the response, so a long upload does not count as upstream silence.
+    pub(crate) fn last_progress(&self) -> tokio::time::Instant {
+        lock(&self.draft).last_progress
+    }
+
+    /// True once the whole request body has been read from the client.
+    pub(crate) fn request_ended(&self) -> bool {
+        lock(&self.draft).request_ended
+    }
+
     fn end(&self, side: Side) {
-        if side == Side::Response {
-            lock(&self.draft).response_ended = true;
+        let mut d = lock(&self.draft);
+        match side {
+            Side::Request => d.request_ended = true,
+            Side::Response => d.response_ended = true,
         }
     }
 
-    fn fail(&self, side: Side, err: String) {
+    fn fail(&self, side: Side, err: String, stalled: bool) {
         let mut d = lock(&self.draft);
         let what = match side {
             Side::Request => {
                 d.request_body_failed = true;
+                d.request_body_stalled = stalled;
                 "request"
             }
             Side::Response => "response",
@@ -629,34 +645,39 @@ impl Drop for Recording {
 }
 
 /// A body passed through frame by frame while its data is copied (request: up to
-/// the cap) into the exchange's recording.
+/// the cap) into the exchange's recording; cut when it stalls (see [`body::Stall`]).
 struct Tap {
-    inner: Body,
+    inner: Incoming,
     rec: Arc<Recording>,
     side: Side,
+    stall: Option<Stall>,
 }
 
 impl Tap {
-    fn new(inner: Body, rec: Arc<Recording>, side: Side) -> Self {
+    fn new(inner: Incoming, rec: Arc<Recording>, side: Side, timeout: Option<Duration>) -> Self {
         if inner.is_end_stream() {
             // An empty body may never be polled.
             rec.end(side);
         }
-        Tap { inner, rec, side }
+        Tap {
+            inner,
+            rec,
+            side,
+            stall: timeout.map(Stall::new),
+        }
     }
 }
 
 impl HttpBody for Tap {
     type Data = Bytes;
-    type Error = hudsucker::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hudsucker::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
+        match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.rec.data(this.side, data);
@@ -665,12 +686,29 @@ impl HttpBody for Tap {
                 if this.inner.is_end_stream() {
                     this.rec.end(this.side);
                 }
+                if let Some(s) = &mut this.stall {
+                    s.progress();
+                }
+                Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => this.rec.fail(this.side, error_chain(e)),
-            Poll::Ready(None) => this.rec.end(this.side),
-            Poll::Pending => {}
+            Poll::Ready(Some(Err(e))) => {
+                this.rec.fail(this.side, error_chain(&e), false);
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                this.rec.end(this.side);
+                Poll::Ready(None)
+            }
+            Poll::Pending => match this.stall.as_mut().map(|s| s.pending(cx)) {
+                Some(Err(stalled)) => {
+                    this.rec.fail(this.side, stalled.to_string(), true);
+                    // Not polled again: the reader sees the error and gives up.
+                    this.stall = None;
+                    Poll::Ready(Some(Err(stalled.into())))
+                }
+                _ => Poll::Pending,
+            },
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -733,43 +771,45 @@ mod tests {
     }
 
     #[test]
-    fn a_connections_state_lives_as_long_as_its_handlers() {
+    fn a_connections_state_lives_as_long_as_its_scope() {
         let (shared, _dir) = shared();
         let a: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        // As hudsucker does: the handler it was given, one clone per connection, one
-        // clone of that per request (the CONNECT one lives on as the tunnel).
-        let given = Handler::new(shared.clone());
-        let conn = given.clone();
-        let connect = conn.clone();
-        let inner = connect.clone();
-        for h in [&connect, &inner] {
-            h.scope.as_ref().unwrap().enter(a);
-        }
+        // As the core does: one scope per accepted connection, a clone for the tunnel
+        // (or WebSocket) it becomes.
+        let conn = ConnScope::new(shared.clone(), a);
+        assert_eq!(
+            shared.tracked_connections(),
+            0,
+            "not before its first request"
+        );
+        conn.enter();
+        let tunnel = conn.clone();
+        tunnel.enter();
         shared.with_conn(a, |c| c.device = Some("pixel7".into()));
         assert_eq!(shared.tracked_connections(), 1);
         drop(conn);
-        drop(connect);
         assert_eq!(
             shared.device_of(a, None),
             "pixel7",
             "the tunnel is still open"
         );
-        drop(inner);
+        drop(tunnel);
         assert_eq!(shared.tracked_connections(), 0);
         assert_eq!(shared.device_of(a, None), "unknown");
 
-        // A new connection from the same address and port while the old one's last
-        // handler is still around: the old one ending does not forget the new one.
-        let old = given.clone().clone();
-        old.scope.as_ref().unwrap().enter(a);
-        let new = given.clone().clone();
-        new.scope.as_ref().unwrap().enter(a);
+        // A new connection from the same address and port while the old one is still
+        // around: the old one ending does not forget the new one.
+        let old = ConnScope::new(shared.clone(), a);
+        old.enter();
+        let new = ConnScope::new(shared.clone(), a);
+        new.enter();
         drop(old);
         assert_eq!(shared.tracked_connections(), 1);
         drop(new);
         assert_eq!(shared.tracked_connections(), 0);
-        // The handler given to hudsucker serves no connection itself.
-        assert!(given.scope.is_none());
+        // A connection that never sent a request leaves nothing behind.
+        drop(ConnScope::new(shared.clone(), a));
+        assert_eq!(shared.tracked_connections(), 0);
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! The request and response heads of a proxy exchange, rebuilt as evidence
 //! ([`crate::exchange::RawHead`], `evidence.request_head` / `evidence.response_head`).
 //!
-//! hudsucker hands the handler hyper's parsed messages, not the bytes read from the
-//! socket, so the heads are rebuilt from them. How faithful that is:
+//! hyper hands the proxy core parsed messages, not the bytes read from the socket,
+//! so the heads are rebuilt from them. How faithful that is:
 //! - **Request line (HTTP/1.x)**: method and version as received; the target in the
 //!   form the client used on that connection: absolute form (`http://host/p?q`) for a
 //!   request to the proxy itself, origin form (`/p?q`) inside a `CONNECT` tunnel (the
-//!   form clients send there; hudsucker has already made it absolute). The target is
+//!   form clients send there; the core has already made it absolute). The target is
 //!   hyper's `Uri` printed back: byte-identical for every target a client normally
 //!   sends, except that an absolute target without a path (`http://host`) shows `/`.
 //! - **HTTP/2**: no request line; the pseudo-header fields `:method`, `:scheme`,
@@ -27,7 +27,7 @@
 //! - Lines end in CRLF; an HTTP/1 head ends with the empty line, an HTTP/2 one does
 //!   not. Values that are not UTF-8 make the whole head base64 in the evidence.
 
-use hudsucker::hyper::{header, HeaderMap, Method, Request, Response, Version};
+use hyper::{header, HeaderMap, Method, Request, Response, Version};
 
 /// Replacement for the credentials of a `Proxy-Authorization` field.
 pub const REDACTED: &str = "[redacted]";
@@ -122,10 +122,7 @@ pub fn response_head<B>(res: &Response<B>) -> Vec<u8> {
     out.extend_from_slice(version_text(res.version()).as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.as_str().as_bytes());
-    let reason: &[u8] = match res
-        .extensions()
-        .get::<hudsucker::hyper::ext::ReasonPhrase>()
-    {
+    let reason: &[u8] = match res.extensions().get::<hyper::ext::ReasonPhrase>() {
         Some(r) => r.as_bytes(),
         None => status.canonical_reason().unwrap_or("").as_bytes(),
     };
@@ -217,9 +214,7 @@ mod tests {
         );
         let mut odd = Response::builder().status(299).body(()).unwrap();
         odd.extensions_mut()
-            .insert(hudsucker::hyper::ext::ReasonPhrase::from_static(
-                b"Fine Anyway",
-            ));
+            .insert(hyper::ext::ReasonPhrase::from_static(b"Fine Anyway"));
         assert_eq!(
             text(response_head(&odd)),
             "HTTP/1.1 299 Fine Anyway\r\n\r\n"

@@ -31,9 +31,12 @@
 //! - Pinned apps: a client that abandons the TLS handshake after seeing our
 //!   certificate gets one metadata-only exchange for that host, which is then tunnelled
 //!   untouched (as are `--ignore-host` matches).
-//! - Client connections: what one has shown (device, authentication, the host of its
-//!   handshake) is kept while it, or the tunnel it became, is open, then forgotten.
-//!   Slow clients are cut by the CLI's header read timeout (`--header-timeout`).
+//! - Connections are ours ([`serve`], on hyper, hyper-util's client, tokio-rustls and
+//!   tungstenite): what one client connection has shown (device, authentication, the
+//!   host of its handshake) is kept while it, or the tunnel it became, is open, then
+//!   forgotten. Every wait for a client has a deadline: [`Settings::header_timeout`]
+//!   until its protocol is known and for each request head, [`Settings::body_timeout`]
+//!   for a body (or a response head) that stops making progress.
 //! - Security: on a non-loopback address every client must authenticate (the CLI
 //!   refuses to start otherwise); `Proxy-Authorization` is never forwarded upstream.
 //! - Hand-off to the consumer ([`events`]): queueing an event never blocks, so a
@@ -45,11 +48,13 @@
 //!   `EVENT_QUEUE` events plus the exchanges already under way when it filled, plus
 //!   pinned-host records (at most [`MAX_PINNED`]) and control-API consent events.
 
+pub mod body;
 pub mod ca;
 pub mod control;
 mod handler;
 pub mod head;
 pub mod page;
+pub mod serve;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -63,8 +68,6 @@ use crate::case::{Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
 
-pub use handler::Handler;
-
 /// Bytes of each request body copied for the analysis (the client and server always
 /// get the whole body).
 pub const DEFAULT_BODY_CAP: usize = 1 << 20;
@@ -77,6 +80,12 @@ pub const MAX_PINNED: usize = 10_000;
 /// Events waiting for the consumer beyond which new requests wait for it (see
 /// [`events`]).
 pub const EVENT_QUEUE: usize = 4_096;
+/// Default of [`Settings::header_timeout`] (as nginx's `client_header_timeout` and
+/// hyper's own).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of [`Settings::body_timeout`] (as nginx's `client_body_timeout` and
+/// `proxy_read_timeout`).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The host name the proxy answers itself.
 pub const MAGIC_HOST: &str = "consentry.invalid";
 
@@ -246,6 +255,14 @@ pub struct Settings {
     /// run on every runtime thread instead of the one consumer. `None`: the consumer
     /// does it.
     pub preparer: Option<PrepareHook>,
+    /// Time a client has to get a connection to its first request (first bytes, TLS
+    /// handshake, HTTP/2 preface) and to send each HTTP/1 request head, also while
+    /// an idle keep-alive connection waits for the next one. `None`: no limit.
+    pub header_timeout: Option<Duration>,
+    /// Time a request or response body may go without progress before it is cut,
+    /// and a response head may take after the request's last progress. `None`: no
+    /// limit.
+    pub body_timeout: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -259,6 +276,8 @@ impl Default for Settings {
             listen_port: None,
             detector: None,
             preparer: None,
+            header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
+            body_timeout: Some(DEFAULT_BODY_TIMEOUT),
         }
     }
 }
@@ -282,9 +301,6 @@ struct Conn {
     authenticated: bool,
     /// Host of the TLS handshake under way on this connection.
     handshake: Option<String>,
-    /// The client sent `CONNECT` on this connection: what follows is tunnelled, and
-    /// HTTP/1 request targets in it are in origin form (`/path`).
-    tunnel: bool,
     /// Order of first sight, to forget the oldest.
     seen: u64,
     /// Live handler scopes of this address (see `handler::ConnScope`): the entry is
@@ -577,7 +593,7 @@ impl Shared {
 const LISTEN_BACKLOG: u32 = 1024;
 
 /// The proxy's listening socket, with TCP_NODELAY set so every accepted client
-/// connection inherits it (Linux copies it on accept; hudsucker does not set it):
+/// connection inherits it (Linux copies it on accept):
 /// without it a response written in two segments waits for the client's delayed ACK,
 /// 40 ms per request on a keep-alive connection (issue 4 benchmark, 1 connection).
 /// Must be called inside the tokio runtime.
@@ -636,10 +652,10 @@ pub fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// must not close it, or every request of a client that does not keep its connection
 /// alive costs a new upstream TCP and TLS handshake (issue 4 benchmark: new intercepted
 /// HTTPS connections/s). A WebSocket upgrade (`Connection: upgrade`) is left whole:
-/// hudsucker recognises it by these headers. Framing headers (`Content-Length`,
+/// the core recognises it by these headers. Framing headers (`Content-Length`,
 /// `Transfer-Encoding`) stay even when named: hyper frames the body by them.
-pub(crate) fn strip_hop_by_hop(headers: &mut hudsucker::hyper::HeaderMap) {
-    use hudsucker::hyper::header::{self, HeaderName};
+pub(crate) fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    use hyper::header::{self, HeaderName};
     let mut named: Vec<HeaderName> = Vec::new();
     for v in headers.get_all(header::CONNECTION) {
         // Bounded by hyper's limits on header count and size.
@@ -671,13 +687,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hudsucker::hyper::HeaderMap;
+    use hyper::HeaderMap;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
-                hudsucker::hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
                 v.parse().unwrap(),
             );
         }

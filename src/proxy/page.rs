@@ -4,8 +4,9 @@
 
 use std::net::SocketAddr;
 
-use hudsucker::hyper::{header, Request, Response, StatusCode};
-use hudsucker::Body;
+use hyper::{header, Request, Response, StatusCode};
+
+use super::body::{self, Body};
 
 use super::Shared;
 use crate::consent::timeline::{ConsentEvent, EventSource};
@@ -16,11 +17,11 @@ use crate::timestamp::Timestamp;
 const MAX_PARAMS: usize = 16;
 
 /// The answer to a request for the magic host from `client` (device `device`).
-pub fn serve(
+pub fn serve<B>(
     shared: &Shared,
     client: SocketAddr,
     device: &str,
-    req: &Request<Body>,
+    req: &Request<B>,
 ) -> Response<Body> {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
@@ -32,7 +33,7 @@ pub fn serve(
             shared.ca_pem.clone(),
         ),
         "/consentry-ca.crt" | "/consentry-ca.cer" => {
-            let mut r = Response::new(Body::from(bytes::Bytes::from(shared.ca_der.clone())));
+            let mut r = Response::new(body::full(shared.ca_der.clone()));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static("application/x-x509-ca-cert"),
@@ -67,7 +68,7 @@ pub fn serve(
 }
 
 fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
+    let mut r = Response::new(body::full(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hudsucker::hyper_util::client::legacy::connect::HttpConnector;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -60,7 +60,7 @@ pub fn client_config(
     Ok(cfg)
 }
 
-/// The connector hudsucker's client uses for every upstream request.
+/// The connector of the core's upstream client, for every upstream request.
 pub fn connector(
     opts: &UpstreamOptions,
     provider: Arc<CryptoProvider>,

@@ -1,0 +1,823 @@
+//! The proxy's connection core: accepts client connections, speaks HTTP/1.1 and
+//! HTTP/2 to them, opens `CONNECT` tunnels (intercepted with our CA, or passed through
+//! untouched), forwards requests to the real servers and WebSockets both ways, and
+//! asks [`super::handler`] what to do with each request and what to record. It owns
+//! every connection and every task it spawns, so it can put a deadline on every wait
+//! and drain all of them on shutdown.
+//!
+//! Pipeline position: the network edge of the `proxy` source. What it hands on are
+//! the handler's recordings (one [`crate::exchange::Exchange`] per request, per
+//! WebSocket message), queued to the consumer as [`super::Event`]s.
+//!
+//! Per client connection:
+//! 1. The first bytes decide the protocol: the HTTP/2 preface (h2c with prior
+//!    knowledge) or else HTTP/1.1. They must come within `header_timeout`.
+//! 2. A `CONNECT` is answered `200` and the connection becomes a tunnel. A tunnel to
+//!    an ignored or pinned host is passed through at once (bytes untouched, whatever
+//!    the protocol; a server that speaks first works). Otherwise its first bytes are
+//!    sniffed: a TLS record (`16 03`) is intercepted (ClientHello read by us, the
+//!    handshake completed with a leaf for its SNI, else the `CONNECT` host; a
+//!    ClientHello the handler says to leave alone is replayed to the server and the
+//!    tunnel passed through), `GET ` is plain HTTP served in the tunnel, anything
+//!    else is passed through with the sniffed bytes replayed.
+//! 3. Inside an intercepted TLS tunnel the protocol is the one ALPN chose: `h2` →
+//!    HTTP/2 (its preface must arrive in time), anything else → HTTP/1.1; no
+//!    sniffing. HTTP/1 request targets there are origin form; they are completed with
+//!    the tunnel's scheme and `CONNECT` authority. A `CONNECT` inside a tunnel gets a
+//!    `405` with a readable body (nested tunnels are not supported).
+//!
+//! Deadlines (hostile or broken clients must not hold a task or a socket forever):
+//! - `header_timeout` (`--header-timeout`): from accepting a connection (or from the
+//!   `200` to a `CONNECT`) to the protocol being known: the first bytes, a TLS
+//!   ClientHello and the whole handshake, the HTTP/2 preface. HTTP/1 connections
+//!   then use hyper's own header read timer, which also runs while an idle
+//!   keep-alive connection waits for its next request.
+//! - `body_timeout` (`--body-timeout`): a request or response body that makes no
+//!   progress for it is cut ([`super::body::Stall`]; the exchange gets a `body-error`
+//!   anomaly, a stalled request body a `408`), and a response head that does not come
+//!   within it after the request's last progress gives a `504`.
+//! - upstream TCP connects: [`super::upstream::CONNECT_TIMEOUT`].
+//!
+//! Not bounded by time, on purpose: established pass-through tunnels and WebSockets
+//! (long-lived connections of real apps) and HTTP/2 connections with no stream open.
+//!
+//! Shutdown: [`run`] stops accepting when its `stop` future completes, asks every
+//! HTTP connection (tunnelled ones included) to finish its requests under way and
+//! close, closes pass-through tunnels and WebSockets at once (nothing in them waits to
+//! be recorded), and returns once every connection and tunnel it started has ended
+//! (the CLI bounds that wait).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::http::uri::{Authority, Scheme};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::body::{self, Body, Rewind};
+use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
+use super::{ca, upstream, Shared};
+
+/// Bytes of a TLS ClientHello read, at most, before the connection is dropped (a
+/// real one is under 2 kB; rustls bounds a handshake message at 64 KiB).
+pub const MAX_CLIENT_HELLO: usize = 80 * 1024;
+/// Pause after a failed `accept` (out of file descriptors, …) so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Extra time a response head may take while the request body is still being sent:
+/// a client that stalls mid-body is the body timer's (`408`), not the server's (`504`).
+const HEAD_GRACE: Duration = Duration::from_secs(1);
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const TLS_HANDSHAKE: &[u8] = &[0x16, 0x03];
+
+/// The upstream HTTP client: our connector, header case kept towards HTTP/1 servers.
+type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// Everything the connections of one proxy run share.
+pub struct Core {
+    shared: Arc<Shared>,
+    minter: ca::Minter,
+    client: UpstreamClient,
+    ws_tls: tokio_tungstenite::Connector,
+    http1: hyper::server::conn::http1::Builder,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    /// Connections, tunnels and WebSockets under way.
+    open: AtomicUsize,
+    /// Woken when `open` falls to 0.
+    idle: tokio::sync::Notify,
+    /// True once the run is stopping.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Core {
+    /// The core of a run: `minter` for intercepted handshakes, `connector` for
+    /// upstream HTTP(S), `ws_tls` for `wss://` servers. Timeouts come from
+    /// `shared.settings`.
+    pub fn new(
+        shared: Arc<Shared>,
+        minter: ca::Minter,
+        connector: HttpsConnector<HttpConnector>,
+        ws_tls: rustls::ClientConfig,
+    ) -> Arc<Core> {
+        let client = Client::builder(TokioExecutor::new())
+            .http1_title_case_headers(true)
+            .http1_preserve_header_case(true)
+            // Idle upstream connections are closed after the pool's timeout (90 s).
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            // Header names go to the client as the server wrote them.
+            .preserve_header_case(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(shared.settings.header_timeout);
+        let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        http2.timer(TokioTimer::new());
+        Arc::new(Core {
+            shared,
+            minter,
+            client,
+            ws_tls: tokio_tungstenite::Connector::Rustls(Arc::new(ws_tls)),
+            http1,
+            http2,
+            open: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
+            stop: tokio::sync::watch::channel(false).0,
+        })
+    }
+
+    /// Connections, tunnels and WebSockets under way.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    fn track(self: &Arc<Self>) -> Tracked {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Tracked(self.clone())
+    }
+
+    /// Completes once the run is stopping.
+    fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.shared
+            .settings
+            .header_timeout
+            .map(|t| Instant::now() + t)
+    }
+
+    /// `fut`, unless `deadline` passes or the run stops first.
+    async fn within<T>(
+        &self,
+        deadline: Option<Instant>,
+        fut: impl Future<Output = T>,
+    ) -> Option<T> {
+        let stop = self.stopping();
+        let timed = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, fut).await.ok(),
+                None => Some(fut.await),
+            }
+        };
+        tokio::select! {
+            r = timed => r,
+            _ = stop => None,
+        }
+    }
+}
+
+/// A task of the core: counted in [`Core::open`] while it lives.
+struct Tracked(Arc<Core>);
+
+impl std::ops::Deref for Tracked {
+    type Target = Arc<Core>;
+    fn deref(&self) -> &Arc<Core> {
+        &self.0
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Serves `listener` until `stop` completes, then lets every connection finish (HTTP
+/// ones are asked to close after their current requests) and returns when none is
+/// left.
+pub async fn run(core: Arc<Core>, listener: TcpListener, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((tcp, addr)) => {
+                    let t = core.track();
+                    tokio::spawn(connection(t, tcp, addr));
+                }
+                Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+            },
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    core.stop.send_replace(true);
+    loop {
+        let idle = core.idle.notified();
+        tokio::pin!(idle);
+        // Registered before the check: a last connection ending in between wakes it.
+        idle.as_mut().enable();
+        if core.open.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        idle.await;
+    }
+}
+
+/// What a request handler knows about the connection it serves.
+struct Ctx {
+    scope: Arc<ConnScope>,
+    /// Scheme and `CONNECT` authority of the tunnel this connection is inside.
+    tunnel: Option<(Scheme, Authority)>,
+}
+
+/// One accepted client connection.
+async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
+    let scope = ConnScope::new(t.shared.clone(), addr);
+    let deadline = t.deadline();
+    let mut io = Rewind::new(tcp);
+    let decided =
+        |p: &[u8]| !p.is_empty() && (p.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(p));
+    if !matches!(t.within(deadline, io.fill(decided)).await, Some(Ok(true))) {
+        return;
+    }
+    let h2 = io.prefix() == H2_PREFACE;
+    serve_http(
+        &t,
+        io,
+        h2,
+        Ctx {
+            scope,
+            tunnel: None,
+        },
+    )
+    .await;
+}
+
+/// Serves HTTP on `io` (HTTP/2 when `h2`, else HTTP/1.1 with upgrades) until the
+/// connection ends; on stop, after the requests under way.
+async fn serve_http<I>(t: &Tracked, io: I, h2: bool, ctx: Ctx)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let ctx = Arc::new(ctx);
+    let core = t.0.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        let core = core.clone();
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(proxy(&core, &ctx, req).await) }
+    });
+    let io = TokioIo::new(io);
+    let stopping = t.stopping();
+    // A failed connection (client gone, malformed, timed out) concerns that client
+    // only: hyper has answered what can be answered.
+    if h2 {
+        let conn = t.http2.serve_connection(io, svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stopping => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    } else {
+        let conn = t.http1.serve_connection(io, svc).with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = stopping => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
+}
+
+/// One request: asks the handler, then forwards it, opens its tunnel or its WebSocket.
+async fn proxy(core: &Arc<Core>, ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
+    let req = match &ctx.tunnel {
+        Some(_) if req.method() == Method::CONNECT => {
+            return text_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "consentry proxy: CONNECT inside a CONNECT tunnel is not supported\n".into(),
+            );
+        }
+        Some((scheme, authority))
+            if matches!(req.version(), Version::HTTP_10 | Version::HTTP_11) =>
+        {
+            match in_tunnel(req, scheme, authority) {
+                Ok(r) => r,
+                Err(r) => return *r,
+            }
+        }
+        _ => req,
+    };
+    let body_timeout = core.shared.settings.body_timeout;
+    match handler::request(&ctx.scope, ctx.tunnel.is_some(), req, body_timeout).await {
+        Decision::Respond(r) => r,
+        Decision::Forward(req, _) if req.method() == Method::CONNECT => connect(core, ctx, req),
+        Decision::Forward(req, rec) if is_websocket(&req) => websocket(core, ctx, req, rec).await,
+        Decision::Forward(req, rec) => forward(core, req, rec).await,
+    }
+}
+
+/// An HTTP/1 request inside a tunnel with the tunnel's scheme and authority (its
+/// target is origin form; an absolute one is overridden: the tunnel decides where it
+/// goes).
+fn in_tunnel<B>(
+    req: Request<B>,
+    scheme: &Scheme,
+    authority: &Authority,
+) -> Result<Request<B>, Box<Response<Body>>> {
+    let (mut parts, body) = req.into_parts();
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    uri.scheme = Some(scheme.clone());
+    uri.authority = Some(authority.clone());
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
+    }
+    match Uri::from_parts(uri) {
+        Ok(u) => {
+            parts.uri = u;
+            Ok(Request::from_parts(parts, body))
+        }
+        Err(_) => Err(Box::new(text_response(
+            StatusCode::BAD_REQUEST,
+            "consentry proxy: this request target cannot be sent through the tunnel\n".into(),
+        ))),
+    }
+}
+
+/// Forwards a request upstream and passes the response back (recorded by `rec`).
+async fn forward(
+    core: &Arc<Core>,
+    req: Request<Body>,
+    rec: Option<Arc<handler::Recording>>,
+) -> Response<Body> {
+    let body_timeout = core.shared.settings.body_timeout;
+    let fut = core.client.request(normalize(req));
+    let res = match (body_timeout, &rec) {
+        (Some(t), Some(rec)) => {
+            tokio::pin!(fut);
+            loop {
+                let grace = if rec.request_ended() {
+                    Duration::ZERO
+                } else {
+                    HEAD_GRACE
+                };
+                let deadline = rec.last_progress() + t + grace;
+                match tokio::time::timeout_at(deadline, &mut fut).await {
+                    Ok(r) => break r,
+                    // The request body moved meanwhile: wait on from its progress.
+                    Err(_) if rec.last_progress() + t + grace > Instant::now() => continue,
+                    Err(_) => {
+                        return handler::upstream_failed(
+                            &core.shared,
+                            Some(rec.clone()),
+                            UpstreamFailure::Timeout(t),
+                        )
+                    }
+                }
+            }
+        }
+        _ => fut.await,
+    };
+    match (res, rec) {
+        (Ok(res), Some(rec)) => handler::response(rec, res, body_timeout),
+        (Ok(res), None) => res.map(|b| b.map_err(body::BoxError::from).boxed()),
+        (Err(e), rec) => handler::upstream_failed(&core.shared, rec, UpstreamFailure::Error(&e)),
+    }
+}
+
+/// A request as it goes upstream: HTTP/1.1 (the client picks HTTP/2 by ALPN with
+/// the server), `Host` from the target (hyper sets it), cookies in one field (as
+/// HTTP/1 requires; HTTP/2 clients split them).
+fn normalize(mut req: Request<Body>) -> Request<Body> {
+    req.headers_mut().remove(header::HOST);
+    if let header::Entry::Occupied(mut cookies) = req.headers_mut().entry(header::COOKIE) {
+        if cookies.iter().nth(1).is_some() {
+            let mut joined = Vec::new();
+            for (i, v) in cookies.iter().enumerate() {
+                if i > 0 {
+                    joined.extend_from_slice(b"; ");
+                }
+                joined.extend_from_slice(v.as_bytes());
+            }
+            if let Ok(v) = HeaderValue::from_bytes(&joined) {
+                cookies.insert(v);
+            }
+        }
+    }
+    *req.version_mut() = Version::HTTP_11;
+    req
+}
+
+/// Answers a `CONNECT` with `200` and runs its tunnel once hyper hands the
+/// connection over.
+fn connect(core: &Arc<Core>, ctx: &Ctx, mut req: Request<Body>) -> Response<Body> {
+    let Some(authority) = req.uri().authority().cloned() else {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "consentry proxy: CONNECT needs a host:port target\n".into(),
+        );
+    };
+    let upgrade = hyper::upgrade::on(&mut req);
+    let t = core.track();
+    let scope = ctx.scope.clone();
+    tokio::spawn(async move {
+        // Fails when the client goes away before the 200 is out.
+        if let Ok(up) = upgrade.await {
+            tunnel(t, TokioIo::new(up), authority, scope).await;
+        }
+    });
+    Response::new(body::empty())
+}
+
+/// What the first bytes of a tunnel say it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sniffed {
+    Tls,
+    Http,
+    Other,
+}
+
+/// `None` while `p` may still become a TLS record or `GET `.
+fn sniff(p: &[u8]) -> Option<Sniffed> {
+    if p.starts_with(TLS_HANDSHAKE) {
+        Some(Sniffed::Tls)
+    } else if p.starts_with(b"GET ") {
+        Some(Sniffed::Http)
+    } else if TLS_HANDSHAKE.starts_with(p) || b"GET ".starts_with(p) {
+        None
+    } else {
+        Some(Sniffed::Other)
+    }
+}
+
+/// A `CONNECT` tunnel to `authority` (see the module documentation).
+async fn tunnel<I>(t: Tracked, io: I, authority: Authority, scope: Arc<ConnScope>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let host = handler::norm_host(authority.host());
+    let mut io = Rewind::new(io);
+    if !handler::intercept_connect(&t.shared, &host) {
+        pass_through(&t, io, &authority, &[]).await;
+        return;
+    }
+    let deadline = t.deadline();
+    if !matches!(
+        t.within(deadline, io.fill(|p| sniff(p).is_some())).await,
+        Some(Ok(true))
+    ) {
+        return;
+    }
+    match sniff(io.prefix()) {
+        Some(Sniffed::Http) => {
+            let ctx = Ctx {
+                scope,
+                tunnel: Some((Scheme::HTTP, authority)),
+            };
+            serve_http(&t, io, false, ctx).await;
+        }
+        Some(Sniffed::Tls) => intercept_tls(&t, io, authority, scope, deadline).await,
+        _ => pass_through(&t, io, &authority, &[]).await,
+    }
+}
+
+/// The intercepted TLS side of a tunnel whose first bytes are a TLS record.
+async fn intercept_tls<I>(
+    t: &Tracked,
+    mut io: Rewind<I>,
+    authority: Authority,
+    scope: Arc<ConnScope>,
+    deadline: Option<Instant>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // The ClientHello, read by us so a tunnel left alone can replay it.
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut seen: Vec<u8> = Vec::with_capacity(2048);
+    let accepted = loop {
+        let before = seen.len();
+        match t.within(deadline, io.read_buf(&mut seen)).await {
+            Some(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+        if seen.len() > MAX_CLIENT_HELLO {
+            return;
+        }
+        let mut fresh = seen.get(before..).unwrap_or_default();
+        while !fresh.is_empty() {
+            match acceptor.read_tls(&mut fresh) {
+                Ok(n) if n > 0 => {}
+                _ => return,
+            }
+        }
+        match acceptor.accept() {
+            Ok(Some(a)) => break a,
+            Ok(None) => continue,
+            Err((_, mut alert)) => {
+                let mut out = Vec::new();
+                let _ = alert.write(&mut out);
+                let _ = io.write_all(&out).await;
+                return;
+            }
+        }
+    };
+    let sni = accepted.client_hello().server_name().map(str::to_string);
+    if !handler::intercept_tls(&t.shared, scope.addr(), sni.as_deref()) {
+        pass_through(t, io, &authority, &seen).await;
+        return;
+    }
+    drop(seen);
+    let config = t
+        .minter
+        .config_for(sni.as_deref().unwrap_or(authority.host()));
+    let handshake = tokio_rustls::StartHandshake::from_parts(accepted, io).into_stream(config);
+    let Some(Ok(tls)) = t.within(deadline, handshake).await else {
+        return;
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let mut io = Rewind::new(tls);
+    if h2 {
+        // hyper would wait for the preface without a timer.
+        let preface = |p: &[u8]| p.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(p);
+        if !matches!(t.within(deadline, io.fill(preface)).await, Some(Ok(true))) {
+            return;
+        }
+    }
+    let ctx = Ctx {
+        scope,
+        tunnel: Some((Scheme::HTTPS, authority)),
+    };
+    serve_http(t, io, h2, ctx).await;
+}
+
+/// Connects to `authority` (`host:port`, port 443 when it has none).
+async fn connect_upstream(authority: &Authority, default_port: u16) -> std::io::Result<TcpStream> {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = authority.port_u16().unwrap_or(default_port);
+    let tcp = tokio::time::timeout(upstream::CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
+/// Passes a tunnel through to `authority` untouched: `replay` (bytes we read from the
+/// client) first, then both ways until either side closes.
+async fn pass_through<I>(t: &Tracked, mut io: Rewind<I>, authority: &Authority, replay: &[u8])
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(mut server) = connect_upstream(authority, 443).await else {
+        t.shared.emit(super::Event::Notice(format!(
+            "tunnel to {authority} failed: cannot connect"
+        )));
+        return;
+    };
+    if server.write_all(replay).await.is_err() {
+        return;
+    }
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut io, &mut server) => {}
+        () = t.stopping() => {}
+    }
+}
+
+/// True for an HTTP/1.1 WebSocket upgrade request.
+fn is_websocket<B>(req: &Request<B>) -> bool {
+    let has = |name: header::HeaderName, token: &[u8]| {
+        req.headers().get_all(name).iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+        })
+    };
+    has(header::CONNECTION, b"upgrade") && has(header::UPGRADE, b"websocket")
+}
+
+/// A WebSocket upgrade: the server's WebSocket is opened first (a failure is the
+/// client's `502`), then the client gets its `101` and messages flow both ways.
+async fn websocket(
+    core: &Arc<Core>,
+    ctx: &Ctx,
+    mut req: Request<Body>,
+    rec: Option<Arc<handler::Recording>>,
+) -> Response<Body> {
+    let bad = |why: &str| {
+        text_response(
+            StatusCode::BAD_REQUEST,
+            format!("consentry proxy: not a valid WebSocket upgrade: {why}\n"),
+        )
+    };
+    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        return bad("no Sec-WebSocket-Key");
+    };
+    if req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return bad("Sec-WebSocket-Version is not 13");
+    }
+    let (tls, scheme) = match req.uri().scheme_str() {
+        Some("https") => (true, "wss"),
+        _ => (false, "ws"),
+    };
+    let Some(authority) = req.uri().authority().cloned() else {
+        return bad("no host");
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let Ok(dst) = Uri::builder()
+        .scheme(scheme)
+        .authority(authority.clone())
+        .path_and_query(path)
+        .build()
+    else {
+        return bad("target");
+    };
+    let upgrade = hyper::upgrade::on(&mut req);
+    let (mut parts, _body) = req.into_parts();
+    parts.uri = dst.clone();
+    let upstream_req = Request::from_parts(parts, ());
+    let opened = async {
+        let tcp = connect_upstream(&authority, if tls { 443 } else { 80 })
+            .await
+            .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
+        tokio_tungstenite::client_async_tls_with_config(
+            upstream_req,
+            tcp,
+            None,
+            Some(core.ws_tls.clone()),
+        )
+        .await
+    };
+    let (server_ws, server_res) = match opened.await {
+        Ok(x) => x,
+        Err(e) => return handler::upstream_failed(&core.shared, rec, UpstreamFailure::Error(&e)),
+    };
+    // The upgrade request is an exchange of its own, without a response (as the
+    // messages are).
+    drop(rec);
+    let mut res = Response::new(body::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if let Some(p) = server_res.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, p.clone());
+    }
+    let t = core.track();
+    let scope = ctx.scope.clone();
+    tokio::spawn(async move {
+        let Ok(up) = upgrade.await else {
+            return;
+        };
+        let client_ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Server, None).await;
+        let (mut to_client, mut from_client) = client_ws.split();
+        let (mut to_server, mut from_server) = server_ws.split();
+        let src = scope.addr();
+        let shared = t.shared.clone();
+        let upward = async {
+            while let Some(Ok(m)) = from_client.next().await {
+                let payload: Option<&[u8]> = match &m {
+                    Message::Text(s) => Some(s.as_bytes()),
+                    Message::Binary(b) => Some(b),
+                    _ => None,
+                };
+                if let Some(p) = payload {
+                    handler::ws_message(&shared, src, &dst, p).await;
+                }
+                if to_server.send(m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = to_server.close().await;
+        };
+        let downward = async {
+            while let Some(Ok(m)) = from_server.next().await {
+                if to_client.send(m).await.is_err() {
+                    break;
+                }
+            }
+            let _ = to_client.close().await;
+        };
+        tokio::select! {
+            _ = async { tokio::join!(upward, downward) } => {}
+            () = t.stopping() => {}
+        }
+        drop(scope);
+    });
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnels_are_sniffed_from_their_first_bytes() {
+        assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(b"\x16"), None);
+        assert_eq!(sniff(b"\x16\x03"), Some(Sniffed::Tls));
+        assert_eq!(sniff(b"\x16\x03\x01\x02\x00"), Some(Sniffed::Tls));
+        assert_eq!(sniff(b"GE"), None);
+        assert_eq!(sniff(b"GET "), Some(Sniffed::Http));
+        assert_eq!(sniff(b"GET /x HTTP/1.1"), Some(Sniffed::Http));
+        // Decided at the first byte that cannot start either.
+        assert_eq!(sniff(b"S"), Some(Sniffed::Other));
+        assert_eq!(sniff(b"\x16\x01"), Some(Sniffed::Other));
+        assert_eq!(sniff(b"GETX"), Some(Sniffed::Other));
+        assert_eq!(sniff(b"POST / HTTP/1.1"), Some(Sniffed::Other));
+    }
+
+    #[test]
+    fn websocket_upgrades_are_recognised_by_their_tokens() {
+        let req = |conn: &str, up: &str| {
+            Request::builder()
+                .header("connection", conn)
+                .header("upgrade", up)
+                .body(())
+                .unwrap()
+        };
+        assert!(is_websocket(&req("Upgrade", "websocket")));
+        assert!(is_websocket(&req("keep-alive, upgrade", "WebSocket")));
+        assert!(!is_websocket(&req("keep-alive", "websocket")));
+        assert!(!is_websocket(&req("upgrade", "h2c")));
+        assert!(!is_websocket(&Request::new(())));
+    }
+
+    #[test]
+    fn upstream_requests_are_http11_without_host_and_with_one_cookie_field() {
+        let req = Request::builder()
+            .version(Version::HTTP_2)
+            .uri("https://example.com/p")
+            .header("host", "example.com")
+            .header("cookie", "a=1")
+            .header("cookie", "b=2")
+            .header("x-other", "kept")
+            .body(body::empty())
+            .unwrap();
+        let req = normalize(req);
+        assert_eq!(req.version(), Version::HTTP_11);
+        assert!(req.headers().get("host").is_none());
+        let cookies: Vec<_> = req.headers().get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["a=1; b=2"]);
+        assert_eq!(req.headers()["x-other"], "kept");
+    }
+
+    fn tunnel_uri(target: &str, scheme: Scheme) -> Uri {
+        let req = Request::builder().uri(target).body(()).unwrap();
+        let authority = Authority::from_static("127.0.0.1:8443");
+        match in_tunnel(req, &scheme, &authority) {
+            Ok(r) => r.uri().clone(),
+            Err(r) => panic!("refused: {}", r.status()),
+        }
+    }
+
+    #[test]
+    fn tunnel_targets_take_the_tunnels_scheme_and_authority() {
+        assert_eq!(
+            tunnel_uri("/a?b=1", Scheme::HTTPS),
+            "https://127.0.0.1:8443/a?b=1"
+        );
+        assert_eq!(
+            tunnel_uri("http://elsewhere.example/x", Scheme::HTTP),
+            "http://127.0.0.1:8443/x"
+        );
+        // The authority-form target of a CONNECT has no path (hudsucker panicked
+        // here); the core refuses CONNECT before, and this never panics either.
+        assert_eq!(
+            tunnel_uri("127.0.0.1:1", Scheme::HTTPS),
+            "https://127.0.0.1:8443/"
+        );
+    }
+}
