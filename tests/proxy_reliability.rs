@@ -170,11 +170,11 @@ fn client_going_away_mid_request_body_and_mid_response_body() {
     assert_eq!(p.findings_for(&path)[0]["rule"], "share-before-consent");
     still_serves(&rt, &mut p, &up, "after-request-cut");
 
-    // Mid response body: 3 MB announced, the client reads 64 kB and closes.
+    // Mid response body: 256 MiB announced, the client reads 64 kB and closes.
     rt.block_on(async {
         let mut tcp = TcpStream::connect(p.addr).await.unwrap();
         let req = format!(
-            "GET http://{}/big HTTP/1.1\r\nHost: {}\r\n\r\n",
+            "GET http://{}/huge HTTP/1.1\r\nHost: {}\r\n\r\n",
             up.http, up.http
         );
         tcp.write_all(req.as_bytes()).await.unwrap();
@@ -186,7 +186,7 @@ fn client_going_away_mid_request_body_and_mid_response_body() {
             got += n;
         }
     });
-    let xs = recorded(&p, "/big", 1);
+    let xs = recorded(&p, "/huge", 1);
     assert_eq!(xs.len(), 1, "recorded exactly once: {xs:#?}");
     assert_eq!(
         anomaly_kinds(&xs[0]),
@@ -194,7 +194,7 @@ fn client_going_away_mid_request_body_and_mid_response_body() {
         "{:#}",
         xs[0]
     );
-    assert!(xs[0]["digests"]["response_bytes"].as_u64().unwrap() < BIG_RESPONSE as u64);
+    assert!(xs[0]["digests"]["response_bytes"].as_u64().unwrap() < HUGE_RESPONSE as u64);
 
     // The same over HTTPS: CONNECT, TLS with our CA, a partial upload, gone.
     let exported = p.ca_der();

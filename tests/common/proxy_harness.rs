@@ -26,6 +26,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub const AD_ID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
 pub const BIG_RESPONSE: usize = 3_000_000;
+/// Length `/huge` announces and streams: far more than loopback socket buffers hold
+/// (tcp_rmem may grow to 32 MiB), so a client that stops reading always cuts it.
+pub const HUGE_RESPONSE: usize = 256 << 20;
 /// `--body-cap` of the tests: small, so a 200 kB upload exceeds it.
 pub const CAP: usize = 65_536;
 
@@ -75,6 +78,17 @@ pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infall
         return Ok(Response::new(BodyExt::boxed(
             http_body_util::StreamBody::new(chunks),
         )));
+    }
+    if uri.path() == "/huge" {
+        // Generated as it is sent: one shared 64 KiB chunk, never the whole body.
+        use hudsucker::futures::StreamExt;
+        let chunk = Bytes::from(vec![b'h'; 64 << 10]);
+        let chunks = hudsucker::futures::stream::iter(0..HUGE_RESPONSE / chunk.len())
+            .map(move |_| Ok::<_, Infallible>(http_body::Frame::data(chunk.clone())));
+        let mut r = Response::new(BodyExt::boxed(http_body_util::StreamBody::new(chunks)));
+        r.headers_mut()
+            .insert("content-length", HUGE_RESPONSE.to_string().parse().unwrap());
+        return Ok(r);
     }
     if uri.path() == "/shop.html" {
         let mut r = Response::new(Full::new(Bytes::from_static(SHOP_PAGE.as_bytes())).boxed());
