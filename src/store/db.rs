@@ -355,8 +355,18 @@ impl Store {
         side: Side<'_>,
     ) -> Result<i64, StoreError> {
         let head = self.begin()?;
-        let at = Timestamp::now().to_string();
-        let body = record::canonical_at(kind, &at, data)?;
+        let now = Timestamp::now();
+        // Formatted on the stack (years 0000-9999, i.e. any clock we run under).
+        let text = now.rfc3339();
+        let owned;
+        let at = match &text {
+            Some(t) => t.as_str(),
+            None => {
+                owned = now.to_string();
+                owned.as_str()
+            }
+        };
+        let body = record::canonical_at(kind, at, data)?;
         let hash = chain_hash(&head.hash, &body);
         let seq = head.seq + 1;
         let e = sql(&self.path);
