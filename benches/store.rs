@@ -23,6 +23,11 @@ use consentry::store::record::{ExchangeBody, Kind};
 use consentry::store::{Query, Store, StoredTable};
 use consentry::timestamp::Timestamp;
 
+// The allocator of the `consentry` binary: the consumer's work is measured as the
+// proxy does it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 
 use consentry::cli::live_store::LiveStore;
