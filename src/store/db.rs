@@ -199,7 +199,12 @@ pub struct Store {
     rolled_back: Cell<bool>,
 }
 
-/// One table's rows waiting to be inserted, as a flat list of cells.
+/// One table's rows waiting to be inserted, as a flat list of cells. The inserts are
+/// `INSERT OR ROLLBACK`: a multi-row statement that could fail half-way with a
+/// constraint (`ABORT`, the default) makes SQLite keep a statement journal of every
+/// page it touches, spilled to a temporary file past 64 KiB; a failure rolls the
+/// whole transaction back anyway (the module doc). See also `foreign_keys` in
+/// [`Store::open`].
 struct Rows {
     /// `INSERT INTO t(a, b, …) VALUES `.
     insert: &'static str,
@@ -267,19 +272,25 @@ impl Default for Unwritten {
     fn default() -> Self {
         Unwritten {
             records: Rows::new(
-                "INSERT INTO records(seq, kind, at, body, prev_hash, hash) VALUES ",
+                "INSERT OR ROLLBACK INTO records(seq, kind, at, body, prev_hash, hash) VALUES ",
                 6,
             ),
-            ingests: Rows::new("INSERT INTO ingests(seq, sha256, phase) VALUES ", 3),
+            ingests: Rows::new(
+                "INSERT OR ROLLBACK INTO ingests(seq, sha256, phase) VALUES ",
+                3,
+            ),
             exchanges: Rows::new(
-                "INSERT INTO exchanges(seq, ingest, id, at, device, host) VALUES ",
+                "INSERT OR ROLLBACK INTO exchanges(seq, ingest, id, at, device, host) VALUES ",
                 6,
             ),
             findings: Rows::new(
-                "INSERT INTO findings(seq, ingest, id, at, device, rule, host) VALUES ",
+                "INSERT OR ROLLBACK INTO findings(seq, ingest, id, at, device, rule, host) VALUES ",
                 7,
             ),
-            consents: Rows::new("INSERT INTO consents(seq, key, at, device) VALUES ", 4),
+            consents: Rows::new(
+                "INSERT OR ROLLBACK INTO consents(seq, key, at, device) VALUES ",
+                4,
+            ),
         }
     }
 }
@@ -353,6 +364,17 @@ impl Store {
         // 64 MiB of page cache (SQLite's default is 2 MiB): appends touch the ends of
         // the records table and of five index B-trees at once.
         conn.pragma_update(None, "cache_size", -65536)
+            .map_err(sql(path))?;
+        // The side tables' `REFERENCES records(seq)` are documentation, not checks:
+        // rusqlite's bundled SQLite turns foreign keys on by default, which made
+        // every side row a lookup in `records` and every multi-row insert keep a
+        // statement journal in a temporary file (together a sixth of the store's CPU
+        // per proxy exchange in `benches/store.rs`). What they would guard is
+        // guaranteed here
+        // (a record is inserted before, and in the same transaction as, its side row:
+        // `Unwritten::write`) and checked by `verify` (a side row of no record of its
+        // kind is named).
+        conn.pragma_update(None, "foreign_keys", false)
             .map_err(sql(path))?;
         // Checkpoint the WAL every 16 MiB instead of 4 MiB: fewer copies of hot index
         // pages into the database file during a bulk ingest.
