@@ -662,6 +662,8 @@ impl Store {
     /// Inserts the rows appended but not inserted yet (see the module doc). On
     /// failure the open transaction is rolled back.
     fn flush(&self) -> Result<(), StoreError> {
+        // Never borrowed elsewhere while this runs: `append` takes it through
+        // `get_mut`, and nothing called from here reaches back into the store.
         let mut u = self.unwritten.borrow_mut();
         if u.is_empty() {
             return Ok(());
