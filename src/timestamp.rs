@@ -55,32 +55,110 @@ impl Timestamp {
     }
 }
 
+/// Seconds since the epoch of 0000-01-01T00:00:00Z and of 10000-01-01T00:00:00Z: the
+/// years [`Timestamp::rfc3339`] formats itself (four digits, no sign).
+const FAST_SECS: std::ops::Range<i64> = -62_167_219_200..253_402_300_800;
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, formatted on the stack.
+pub struct Rfc3339Text([u8; 27]);
+
+impl Rfc3339Text {
+    pub fn as_str(&self) -> &str {
+        // Every byte written by `Timestamp::rfc3339` is an ASCII digit or one of
+        // `-T:.Z`, so the buffer is always UTF-8; the fallback never fires.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+/// Year, month (1–12) and day (1–31) of the proleptic Gregorian calendar for a day
+/// count since 1970-01-01 (Howard Hinnant's `civil_from_days`). Exact for any `i64`
+/// day count that does not overflow; callers pass years 0–9999 only.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Writes `v` as exactly `out.len()` decimal digits (the low ones, zero-padded).
+fn digits(out: &mut [u8], mut v: u64) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+impl Timestamp {
+    /// The RFC 3339 form [`Display`](fmt::Display) prints, without allocating, for
+    /// the years 0000–9999 (`None` outside them). Every record, finding and stored
+    /// time is printed through here: the hot path of the store (issue 4's profile put
+    /// the `time`-crate formatting at 1–2 % of the proxy's CPU).
+    pub fn rfc3339(self) -> Option<Rfc3339Text> {
+        let secs = self.0.div_euclid(1_000_000);
+        if !FAST_SECS.contains(&secs) {
+            return None;
+        }
+        let micros = self.0.rem_euclid(1_000_000) as u64;
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400) as u64;
+        let (year, month, day) = civil_from_days(days);
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        // `FAST_SECS` keeps the year in 0..=9999.
+        digits(&mut b[0..4], year as u64);
+        digits(&mut b[5..7], u64::from(month));
+        digits(&mut b[8..10], u64::from(day));
+        digits(&mut b[11..13], sod / 3_600);
+        digits(&mut b[14..16], sod / 60 % 60);
+        digits(&mut b[17..19], sod % 60);
+        digits(&mut b[20..26], micros);
+        Some(Rfc3339Text(b))
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// `2026-11-28T10:15:29.112345Z`: always UTC, always six fractional digits, so that
     /// output is byte-for-byte stable and sorts as text.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0.div_euclid(1_000_000);
-        let micros = self.0.rem_euclid(1_000_000);
-        match OffsetDateTime::from_unix_timestamp(secs) {
-            Ok(dt) => write!(
-                f,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-                dt.year(),
-                u8::from(dt.month()),
-                dt.day(),
-                dt.hour(),
-                dt.minute(),
-                dt.second(),
-                micros
-            ),
-            Err(_) => write!(f, "@{}us", self.0),
+        match self.rfc3339() {
+            Some(text) => f.write_str(text.as_str()),
+            None => display_via_time(*self, f),
         }
+    }
+}
+
+/// The general formatter (any year the `time` crate knows; `@…us` beyond), for the
+/// rare times outside [`FAST_SECS`]; also the model the fast one is tested against.
+fn display_via_time(t: Timestamp, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let secs = t.0.div_euclid(1_000_000);
+    let micros = t.0.rem_euclid(1_000_000);
+    match OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(dt) => write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            dt.year(),
+            u8::from(dt.month()),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second(),
+            micros
+        ),
+        Err(_) => write!(f, "@{}us", t.0),
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.rfc3339() {
+            Some(text) => s.serialize_str(text.as_str()),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -112,5 +190,70 @@ mod tests {
     #[test]
     fn formats_before_epoch() {
         assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999999Z");
+    }
+
+    /// `Display` through the `time` crate only: the formatter before the fast one.
+    struct ViaTime(Timestamp);
+    impl fmt::Display for ViaTime {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            display_via_time(self.0, f)
+        }
+    }
+
+    #[test]
+    fn fast_formatter_edges_match_the_time_crate() {
+        let edges = [
+            0,
+            -1,
+            FAST_SECS.start * 1_000_000,
+            FAST_SECS.start * 1_000_000 - 1,
+            FAST_SECS.end * 1_000_000 - 1,
+            FAST_SECS.end * 1_000_000,
+            // 2000-02-29, 2100-03-01 (not a leap year), 1600-02-29.
+            951_782_400_000_000,
+            4_107_542_400_000_000,
+            -11_670_912_000_000_000,
+            i64::MIN,
+            i64::MAX,
+        ];
+        for us in edges {
+            let t = Timestamp(us);
+            assert_eq!(t.to_string(), ViaTime(t).to_string(), "{us}");
+        }
+        assert!(Timestamp(FAST_SECS.end * 1_000_000).rfc3339().is_none());
+        assert_eq!(
+            Timestamp(FAST_SECS.end * 1_000_000 - 1).to_string(),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            Timestamp(FAST_SECS.start * 1_000_000).to_string(),
+            "0000-01-01T00:00:00.000000Z"
+        );
+        assert_eq!(
+            serde_json::to_string(&Timestamp(i64::MAX)).unwrap(),
+            format!("\"@{}us\"", i64::MAX)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_formatter_matches_the_time_crate(us in proptest::prelude::any::<i64>()) {
+            let t = Timestamp(us);
+            proptest::prop_assert_eq!(t.to_string(), ViaTime(t).to_string());
+            proptest::prop_assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                serde_json::to_string(&ViaTime(t).to_string()).unwrap()
+            );
+        }
+
+        #[test]
+        fn fast_formatter_matches_in_its_range(
+            us in (FAST_SECS.start * 1_000_000)..(FAST_SECS.end * 1_000_000)
+        ) {
+            let t = Timestamp(us);
+            proptest::prop_assert_eq!(t.to_string(), ViaTime(t).to_string());
+            // And parses back to itself.
+            proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&t.to_string()).unwrap(), t);
+        }
     }
 }

@@ -36,7 +36,7 @@ use crate::exchange::SourceKind;
 use crate::rules::{Analyzer, Options};
 use crate::source;
 use crate::store::db::Side;
-use crate::store::record::{ExchangeBody, IngestBody, Kind, Phase};
+use crate::store::record::{ExchangeBodyRef, IngestBody, Kind, Phase};
 use crate::store::{copy_evidence, evidence_name, CaseDir, Store, StoreError, StoredTable};
 
 #[derive(Debug, clap::Args)]
@@ -203,13 +203,13 @@ impl Sink<'_> {
         if self.error.is_some() || self.have_exchanges.contains(&x.id) {
             return;
         }
-        let body = ExchangeBody::of(x);
+        let body = ExchangeBodyRef::of(x);
         let side = Side::Exchange {
             ingest: self.ingest,
-            id: &body.id,
+            id: body.id,
             at: body.at,
-            device: body.device.as_deref(),
-            host: &body.host,
+            device: body.device,
+            host: body.host,
         };
         match self.store.append(Kind::Exchange, &body, side) {
             Ok(_) => self.new_records += 1,

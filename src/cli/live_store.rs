@@ -16,7 +16,7 @@ use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
 use crate::rules::Finding;
 use crate::store::db::Side;
-use crate::store::record::{AnnotationBody, ExchangeBody, Kind};
+use crate::store::record::{AnnotationBody, ExchangeBodyRef, Kind};
 use crate::store::{CaseDir, Store};
 
 /// The `ingest` of stored rows that come from no file (what `verify` expects of an
@@ -110,16 +110,16 @@ impl LiveStore {
             findings.len(),
             data.len()
         );
-        let body = ExchangeBody::of(x);
+        let body = ExchangeBodyRef::of(x);
         self.store.append(
             Kind::Exchange,
             &body,
             Side::Exchange {
                 ingest: LIVE_INGEST,
-                id: &body.id,
+                id: body.id,
                 at: body.at,
-                device: body.device.as_deref(),
-                host: &body.host,
+                device: body.device,
+                host: body.host,
             },
         )?;
         for (f, data) in findings.iter().zip(data) {

@@ -11,6 +11,15 @@
 //! - Side tables (`ingests`, `exchanges`, `findings`, `consents`) are indexes over
 //!   records, written in the same transaction as the record they point to (`seq`);
 //!   `verify` checks them against the hashed bodies.
+//! - Appended rows are held in memory and inserted [`ROWS_PER_FLUSH`] records at a
+//!   time with multi-row `INSERT`s (a few statements per hundred records rather than
+//!   two per record: statement overhead was most of the store's CPU per proxy
+//!   exchange), and before anything reads the database through this `Store` or
+//!   commits. They are part of the open transaction either way: a crash loses them
+//!   as it loses the transaction. If such an insert fails, the whole open
+//!   transaction is rolled back and the error returned (then, once more, by the
+//!   next append or [`Store::commit`]): the log never holds a record without its
+//!   index row.
 //! - Appends are grouped into transactions of [`BATCH`] records; a crash (even
 //!   SIGKILL) loses at most the open transaction. `synchronous = NORMAL` (WAL): a
 //!   committed batch survives any process crash; a power cut may roll back the last
@@ -22,6 +31,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::cell::{Cell, RefCell};
+
+use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +42,8 @@ use crate::timestamp::Timestamp;
 
 /// Records per transaction during bulk appends.
 pub const BATCH: usize = 1000;
+/// Records held in memory before they are inserted (see the module doc).
+pub const ROWS_PER_FLUSH: usize = 128;
 /// Environment variable overriding [`BATCH`] (tests use small batches to make
 /// crashes between commits likely).
 pub const BATCH_ENV: &str = "CONSENTRY_STORE_BATCH";
@@ -128,6 +142,8 @@ pub enum StoreError {
     },
     #[error("encoding a record: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("store {path}: an earlier write failed; the records appended since the last commit were rolled back")]
+    RolledBack { path: String },
 }
 
 /// What a record adds to the side tables.
@@ -175,6 +191,135 @@ pub struct Store {
     committed: Option<(i64, u64)>,
     pending: usize,
     batch: usize,
+    /// Appended rows not inserted yet (see the module doc).
+    unwritten: RefCell<Unwritten>,
+    /// An insert of unwritten rows failed and the transaction was rolled back; the
+    /// next [`Store::begin`] or [`Store::commit`] forgets the head it had and
+    /// returns [`StoreError::RolledBack`] (once).
+    rolled_back: Cell<bool>,
+}
+
+/// One table's rows waiting to be inserted, as a flat list of cells. The inserts are
+/// `INSERT OR ROLLBACK`: a multi-row statement that could fail half-way with a
+/// constraint (`ABORT`, the default) makes SQLite keep a statement journal of every
+/// page it touches, spilled to a temporary file past 64 KiB; a failure rolls the
+/// whole transaction back anyway (the module doc). See also `foreign_keys` in
+/// [`Store::open`].
+struct Rows {
+    /// `INSERT INTO t(a, b, …) VALUES `.
+    insert: &'static str,
+    columns: usize,
+    cells: Vec<Value>,
+}
+
+impl Rows {
+    const fn new(insert: &'static str, columns: usize) -> Rows {
+        Rows {
+            insert,
+            columns,
+            cells: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.cells.len() / self.columns
+    }
+
+    /// Inserts every row, in order: in statements of a power of two rows each, so
+    /// that at most eight statements per table are ever prepared (and cached).
+    fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut left = self.len();
+        let mut cells = std::mem::take(&mut self.cells).into_iter();
+        while left > 0 {
+            let n = 1usize << left.ilog2().min(ROWS_PER_FLUSH.ilog2());
+            let mut stmt = conn.prepare_cached(&self.sql(n))?;
+            for i in 1..=n * self.columns {
+                // `left` counts whole rows of `cells`, so there is a cell here.
+                let v = cells.next().unwrap_or(Value::Null);
+                stmt.raw_bind_parameter(i, v)?;
+            }
+            stmt.raw_execute()?;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    /// The statement inserting `n` rows.
+    fn sql(&self, n: usize) -> String {
+        let mut q = String::with_capacity(self.insert.len() + n * (4 * self.columns + 3));
+        q.push_str(self.insert);
+        for r in 0..n {
+            q.push_str(if r == 0 { "(" } else { ",(" });
+            for c in 0..self.columns {
+                q.push_str(if c == 0 { "?" } else { ",?" });
+            }
+            q.push(')');
+        }
+        q
+    }
+}
+
+/// The rows of every table appended since the last insert.
+struct Unwritten {
+    records: Rows,
+    ingests: Rows,
+    exchanges: Rows,
+    findings: Rows,
+    consents: Rows,
+}
+
+impl Default for Unwritten {
+    fn default() -> Self {
+        Unwritten {
+            records: Rows::new(
+                "INSERT OR ROLLBACK INTO records(seq, kind, at, body, prev_hash, hash) VALUES ",
+                6,
+            ),
+            ingests: Rows::new(
+                "INSERT OR ROLLBACK INTO ingests(seq, sha256, phase) VALUES ",
+                3,
+            ),
+            exchanges: Rows::new(
+                "INSERT OR ROLLBACK INTO exchanges(seq, ingest, id, at, device, host) VALUES ",
+                6,
+            ),
+            findings: Rows::new(
+                "INSERT OR ROLLBACK INTO findings(seq, ingest, id, at, device, rule, host) VALUES ",
+                7,
+            ),
+            consents: Rows::new(
+                "INSERT OR ROLLBACK INTO consents(seq, key, at, device) VALUES ",
+                4,
+            ),
+        }
+    }
+}
+
+impl Unwritten {
+    fn is_empty(&self) -> bool {
+        self.records.cells.is_empty()
+    }
+
+    /// Records first: every side row points to one.
+    fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.records.write(conn)?;
+        self.ingests.write(conn)?;
+        self.exchanges.write(conn)?;
+        self.findings.write(conn)?;
+        self.consents.write(conn)
+    }
+
+    fn clear(&mut self) {
+        for t in [
+            &mut self.records,
+            &mut self.ingests,
+            &mut self.exchanges,
+            &mut self.findings,
+            &mut self.consents,
+        ] {
+            t.cells.clear();
+        }
+    }
 }
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -220,6 +365,17 @@ impl Store {
         // the records table and of five index B-trees at once.
         conn.pragma_update(None, "cache_size", -65536)
             .map_err(sql(path))?;
+        // The side tables' `REFERENCES records(seq)` are documentation, not checks:
+        // rusqlite's bundled SQLite turns foreign keys on by default, which made
+        // every side row a lookup in `records` and every multi-row insert keep a
+        // statement journal in a temporary file (together a sixth of the store's CPU
+        // per proxy exchange in `benches/store.rs`). What they would guard is
+        // guaranteed here
+        // (a record is inserted before, and in the same transaction as, its side row:
+        // `Unwritten::write`) and checked by `verify` (a side row of no record of its
+        // kind is named).
+        conn.pragma_update(None, "foreign_keys", false)
+            .map_err(sql(path))?;
         // Checkpoint the WAL every 16 MiB instead of 4 MiB: fewer copies of hot index
         // pages into the database file during a bulk ingest.
         conn.pragma_update(None, "wal_autocheckpoint", 4096)
@@ -235,7 +391,11 @@ impl Store {
                 .and_then(|v| v.parse().ok())
                 .filter(|&n: &usize| n > 0)
                 .unwrap_or(BATCH),
+            unwritten: RefCell::new(Unwritten::default()),
+            rolled_back: Cell::new(false),
         };
+        // Eight multi-row inserts per table (see `Rows::write`) and the queries.
+        store.conn.set_prepared_statement_cache_capacity(64);
         store.migrate()?;
         Ok(store)
     }
@@ -289,6 +449,7 @@ impl Store {
 
     /// The schema version of the open store.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.flush()?;
         self.conn
             .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
             .map_err(self.err())
@@ -302,6 +463,7 @@ impl Store {
     /// [`Store::head`], taking the record count from `known` when the last `seq` is
     /// still `known.0`.
     fn head_counted(&self, known: Option<(i64, u64)>) -> Result<Head, StoreError> {
+        self.flush()?;
         let last = self
             .conn
             .query_row(
@@ -355,53 +517,54 @@ impl Store {
         side: Side<'_>,
     ) -> Result<i64, StoreError> {
         let head = self.begin()?;
-        let at = Timestamp::now().to_string();
-        let body = record::canonical_at(kind, &at, data)?;
+        let now = Timestamp::now();
+        // Formatted on the stack (years 0000-9999, i.e. any clock we run under).
+        let text = now.rfc3339();
+        let owned;
+        let at = match &text {
+            Some(t) => t.as_str(),
+            None => {
+                owned = now.to_string();
+                owned.as_str()
+            }
+        };
+        let body = record::canonical_at(kind, at, data)?;
         let hash = chain_hash(&head.hash, &body);
         let seq = head.seq + 1;
-        let e = sql(&self.path);
-        self.conn
-            .prepare_cached(
-                "INSERT INTO records(seq, kind, at, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    seq,
-                    kind.as_str(),
-                    at,
-                    body,
-                    &head.hash[..],
-                    &hash[..]
-                ])
-            })
-            .map_err(&e)?;
-        let side_insert = match side {
-            Side::None => Ok(0),
-            Side::Ingest { sha256, phase } => self
-                .conn
-                .prepare_cached("INSERT INTO ingests(seq, sha256, phase) VALUES (?1, ?2, ?3)")
-                .and_then(|mut s| {
-                    s.execute(params![
-                        seq,
-                        sha256,
-                        match phase {
-                            Phase::Started => "started",
-                            Phase::Complete => "complete",
-                        }
-                    ])
+        let u = self.unwritten.get_mut();
+        u.records.cells.extend([
+            Value::Integer(seq),
+            Value::Text(kind.as_str().to_string()),
+            Value::Text(at.to_string()),
+            Value::Blob(body),
+            Value::Blob(head.hash.to_vec()),
+            Value::Blob(hash.to_vec()),
+        ]);
+        let text = |t: &str| Value::Text(t.to_string());
+        match side {
+            Side::None => {}
+            Side::Ingest { sha256, phase } => u.ingests.cells.extend([
+                Value::Integer(seq),
+                text(sha256),
+                text(match phase {
+                    Phase::Started => "started",
+                    Phase::Complete => "complete",
                 }),
+            ]),
             Side::Exchange {
                 ingest,
                 id,
                 at,
                 device,
                 host,
-            } => self
-                .conn
-                .prepare_cached(
-                    "INSERT INTO exchanges(seq, ingest, id, at, device, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .and_then(|mut s| s.execute(params![seq, ingest, id, at.micros(), device, host])),
+            } => u.exchanges.cells.extend([
+                Value::Integer(seq),
+                Value::Integer(ingest),
+                text(id),
+                Value::Integer(at.micros()),
+                device.map_or(Value::Null, text),
+                text(host),
+            ]),
             Side::Finding {
                 ingest,
                 id,
@@ -409,21 +572,28 @@ impl Store {
                 device,
                 rule,
                 host,
-            } => self
-                .conn
-                .prepare_cached(
-                    "INSERT INTO findings(seq, ingest, id, at, device, rule, host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![seq, ingest, id, at.micros(), device, rule, host])
-                }),
-            Side::Consent { key, at, device } => self
-                .conn
-                .prepare_cached("INSERT INTO consents(seq, key, at, device) VALUES (?1, ?2, ?3, ?4)")
-                .and_then(|mut s| s.execute(params![seq, key, at.micros(), device])),
-        };
-        side_insert.map_err(&e)?;
-        drop(e);
+            } => u.findings.cells.extend([
+                Value::Integer(seq),
+                Value::Integer(ingest),
+                text(id),
+                Value::Integer(at.micros()),
+                text(device),
+                text(rule),
+                text(host),
+            ]),
+            Side::Consent { key, at, device } => u.consents.cells.extend([
+                Value::Integer(seq),
+                text(key),
+                Value::Integer(at.micros()),
+                text(device),
+            ]),
+        }
+        if u.records.len() >= ROWS_PER_FLUSH {
+            if let Err(e) = self.flush() {
+                self.forget_transaction();
+                return Err(e);
+            }
+        }
         self.head = Some(Head {
             records: head.records + 1,
             seq,
@@ -442,6 +612,12 @@ impl Store {
     /// `BEGIN IMMEDIATE` takes the write lock now, so the head read is still the
     /// head when we append (another writer waits for our commit).
     pub fn begin(&mut self) -> Result<Head, StoreError> {
+        if self.rolled_back.get() {
+            self.forget_transaction();
+            return Err(StoreError::RolledBack {
+                path: self.path.display().to_string(),
+            });
+        }
         if let Some(h) = self.head {
             return Ok(h);
         }
@@ -464,6 +640,16 @@ impl Store {
 
     /// Commits the open transaction, if any.
     pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.rolled_back.get() {
+            self.forget_transaction();
+            return Err(StoreError::RolledBack {
+                path: self.path.display().to_string(),
+            });
+        }
+        if let Err(e) = self.flush() {
+            self.forget_transaction();
+            return Err(e);
+        }
         if let Some(h) = self.head.take() {
             self.pending = 0;
             self.committed = None;
@@ -473,10 +659,37 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts the rows appended but not inserted yet (see the module doc). On
+    /// failure the open transaction is rolled back.
+    fn flush(&self) -> Result<(), StoreError> {
+        // Never borrowed elsewhere while this runs: `append` takes it through
+        // `get_mut`, and nothing called from here reaches back into the store.
+        let mut u = self.unwritten.borrow_mut();
+        if u.is_empty() {
+            return Ok(());
+        }
+        let written = u.write(&self.conn);
+        u.clear();
+        written.map_err(|source| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.rolled_back.set(true);
+            sql(&self.path)(source)
+        })
+    }
+
+    /// After a rollback: no transaction is open, nothing is waiting.
+    fn forget_transaction(&mut self) {
+        self.rolled_back.set(false);
+        self.head = None;
+        self.pending = 0;
+        self.unwritten.get_mut().clear();
+    }
+
     /// The phase an ingest of `sha256` reached (`Complete` if any ingest of it
     /// completed, `Started` if one began, `None` if never ingested) and the `seq` of
     /// its `started` record.
     pub fn ingest_phase(&self, sha256: &str) -> Result<Option<(Phase, i64)>, StoreError> {
+        self.flush()?;
         let rows: Vec<(String, i64)> = self
             .conn
             .prepare("SELECT phase, seq FROM ingests WHERE sha256 = ?1 ORDER BY seq")
@@ -502,6 +715,7 @@ impl Store {
         table: StoredTable,
         ingest: i64,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.flush()?;
         let q = match table {
             StoredTable::Exchanges => "SELECT id FROM exchanges WHERE ingest = ?1",
             StoredTable::Findings => "SELECT id FROM findings WHERE ingest = ?1",
@@ -517,6 +731,7 @@ impl Store {
 
     /// Whether a consent event with this key is stored.
     pub fn has_consent(&self, key: &str) -> Result<bool, StoreError> {
+        self.flush()?;
         self.conn
             .query_row("SELECT 1 FROM consents WHERE key = ?1", [key], |_| Ok(()))
             .optional()
@@ -529,6 +744,7 @@ impl Store {
     /// The `data` of every record of `kind`, in log order (for the report: consent
     /// events and ingests, which have no query of their own).
     pub fn bodies(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
+        self.flush()?;
         let mut stmt = self
             .conn
             .prepare("SELECT body FROM records WHERE kind = ?1 AND length(body) > 0 ORDER BY seq")
@@ -546,6 +762,7 @@ impl Store {
     }
 
     pub fn query(&self, table: StoredTable, q: &Query) -> Result<Vec<String>, StoreError> {
+        self.flush()?;
         let (t, with_rule) = match table {
             StoredTable::Exchanges => ("exchanges", false),
             StoredTable::Findings => ("findings", true),
@@ -677,6 +894,8 @@ impl Store {
         let appended = self.append(Kind::Checkpoint, &body, Side::None);
         self.batch = batch;
         let checkpoint = appended?;
+        // The marks below update records: every record must be in the table.
+        self.flush()?;
         let e = sql(&self.path);
         let mut mark = self
             .conn
@@ -701,6 +920,7 @@ impl Store {
 
     /// Pruned records: `seq` → the checkpoint that pruned them.
     pub fn pruned_records(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
+        self.flush()?;
         self.conn
             .prepare("SELECT seq, checkpoint FROM pruned")
             .and_then(|mut st| {
@@ -720,6 +940,7 @@ impl Store {
     /// Verifies the store: the hash chain, SQLite's own structure, the side tables
     /// against the hashed bodies, and every evidence file under `case_dir`.
     pub fn verify(&self, case_dir: &Path) -> Result<Verified, VerifyError> {
+        self.flush().map_err(VerifyError::Store)?;
         // One read transaction: every check sees the same snapshot while a writer in
         // another process goes on appending (WAL).
         self.conn
@@ -802,6 +1023,7 @@ impl Store {
         max_seq: i64,
         mut each: impl FnMut(Record) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.flush()?;
         let mut stmt = self
             .conn
             .prepare(
@@ -1105,6 +1327,90 @@ mod tests {
         let v = s.verify(dir.path()).unwrap();
         assert_eq!(v.head.records, BATCH as u64 + 6);
         assert_eq!(v.head, s.head().unwrap());
+    }
+
+    #[test]
+    fn rows_held_in_memory_are_read_back_inserted_in_order_and_rolled_back_whole() {
+        use crate::exchange::{Exchange, SourceKind};
+        use crate::store::record::ExchangeBody;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut s = Store::open(&path).unwrap();
+        // Odd counts of each kind, across several flushes: every power-of-two
+        // statement size is used.
+        let n = 3 * ROWS_PER_FLUSH + 7;
+        let mut exchanges = 0;
+        for i in 0..n {
+            let at = Timestamp::from_micros(i as i64);
+            match i % 3 {
+                0 => {
+                    note(&mut s, &i.to_string());
+                }
+                1 => {
+                    let mut x = Exchange::new(format!("x-{i}"), SourceKind::Proxy, at);
+                    x.host = "h.example".into();
+                    x.device = (i % 2 == 0).then(|| "d".to_string());
+                    let b = ExchangeBody::of(&x);
+                    let side = Side::Exchange {
+                        ingest: -1,
+                        id: &b.id,
+                        at,
+                        device: b.device.as_deref(),
+                        host: &b.host,
+                    };
+                    s.append(Kind::Exchange, &b, side).unwrap();
+                    exchanges += 1;
+                }
+                _ => {
+                    let key = format!("k{i}");
+                    let side = Side::Consent {
+                        key: &key,
+                        at,
+                        device: "d",
+                    };
+                    s.append(
+                        Kind::Annotation,
+                        &AnnotationBody { text: key.clone() },
+                        side,
+                    )
+                    .unwrap();
+                    // Read back at once, inside the open transaction.
+                    assert!(s.has_consent(&key).unwrap(), "{key}");
+                }
+            }
+        }
+        assert_eq!(s.head().unwrap().seq, n as i64);
+        s.commit().unwrap();
+        let v = s.verify(dir.path()).unwrap();
+        assert_eq!(v.head.records, n as u64);
+        let ids = stored_exchange_ids(&s);
+        assert_eq!(ids.len(), exchanges);
+        assert_eq!(ids[0], r#""x-1""#);
+
+        // A failing insert (a consent key stored already) rolls the whole open
+        // transaction back, and commit says so once.
+        let before = s.head().unwrap();
+        note(&mut s, "lost");
+        let side = Side::Consent {
+            key: "k2",
+            at: Timestamp::from_micros(0),
+            device: "d",
+        };
+        s.append(
+            Kind::Annotation,
+            &AnnotationBody { text: "dup".into() },
+            side,
+        )
+        .unwrap();
+        assert!(s.has_consent("k2").is_err());
+        assert!(matches!(s.commit(), Err(StoreError::RolledBack { .. })));
+        assert_eq!(s.head().unwrap(), before);
+        // Said once: the next transaction goes on.
+        s.commit().unwrap();
+        note(&mut s, "after");
+        s.commit().unwrap();
+        let v = s.verify(dir.path()).unwrap();
+        assert_eq!(v.head.records, n as u64 + 1);
     }
 
     #[test]

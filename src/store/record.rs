@@ -185,6 +185,77 @@ impl ExchangeBody {
     }
 }
 
+/// [`ExchangeBody`] borrowed from its exchange: the same fields in the same order
+/// with the same serde attributes, so it serializes to the same bytes (tested) without
+/// copying eight strings and two raw heads per stored exchange (the proxy's hot path).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ExchangeBodyRef<'a> {
+    pub id: &'a str,
+    pub at: Timestamp,
+    pub device: Option<&'a str>,
+    pub host: &'a str,
+    pub scheme: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: Option<u16>,
+    pub tls: Option<TlsLabel<'a>>,
+    pub metadata_only: bool,
+    pub file_sha256: Option<&'a str>,
+    pub locator: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digests: Option<&'a crate::exchange::BodyDigests>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_head: Option<&'a crate::exchange::RawHead>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_head: Option<&'a crate::exchange::RawHead>,
+}
+
+impl<'a> ExchangeBodyRef<'a> {
+    /// The stored metadata of `x`, borrowed.
+    pub fn of(x: &'a crate::exchange::Exchange) -> Self {
+        ExchangeBodyRef {
+            id: &x.id,
+            at: x.at,
+            device: x.device.as_deref(),
+            host: &x.host,
+            scheme: &x.scheme,
+            method: &x.method,
+            path: &x.path,
+            status: x.response.as_ref().map(|r| r.status),
+            tls: x.tls.as_ref().map(|t| TlsLabel {
+                version: t.version.as_deref().unwrap_or("TLS"),
+                decrypted: t.decrypted,
+            }),
+            metadata_only: x.metadata_only,
+            file_sha256: x.evidence.file_sha256.as_deref(),
+            locator: &x.evidence.locator,
+            digests: x.digests.as_ref(),
+            request_head: x.evidence.request_head.as_ref(),
+            response_head: x.evidence.response_head.as_ref(),
+        }
+    }
+}
+
+/// `ExchangeBody::tls` unformatted: `{version} dec|enc`, serialized as that string.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsLabel<'a> {
+    pub version: &'a str,
+    pub decrypted: bool,
+}
+
+impl std::fmt::Display for TlsLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = if self.decrypted { "dec" } else { "enc" };
+        write!(f, "{} {state}", self.version)
+    }
+}
+
+impl Serialize for TlsLabel<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Body of an `annotation` record: a note by the investigator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AnnotationBody {
@@ -538,6 +609,56 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The borrowed exchange body is the stored one, byte for byte.
+        #[test]
+        fn borrowed_exchange_body_serializes_as_the_owned_one(
+            text in "\\PC{0,12}",
+            flags in proptest::prelude::any::<[bool; 8]>(),
+            us in proptest::prelude::any::<i64>(),
+            status in proptest::prelude::any::<u16>(),
+        ) {
+            use crate::exchange::{BodyDigests, Exchange, RawHead, Response, SourceKind, TlsInfo};
+            let mut x = Exchange::new(format!("x-{text}"), SourceKind::Proxy, Timestamp(us));
+            x.device = flags[0].then(|| format!("d\"{text}"));
+            x.host = format!("{text}.example");
+            x.scheme = "https".into();
+            x.method = text.clone();
+            x.path = format!("/p?q={text}\r\n");
+            x.response = flags[1].then(|| Response { status, ..Response::default() });
+            x.tls = flags[2].then(|| TlsInfo {
+                version: flags[3].then(|| format!("TLS {text}")),
+                sni: None,
+                decrypted: flags[4],
+                decrypt_error: None,
+            });
+            x.metadata_only = flags[5];
+            x.evidence.file_sha256 = flags[6].then(|| text.clone());
+            x.evidence.locator = format!("record {text}");
+            if flags[7] {
+                x.digests = Some(BodyDigests {
+                    request_bytes: 3,
+                    request_sha256: text.clone(),
+                    response_bytes: flags[0].then_some(9),
+                    response_sha256: flags[1].then(|| text.clone()),
+                });
+                x.evidence.request_head = Some(RawHead::new(format!("GET /{text} HTTP/1.1\r\n\r\n").as_bytes()));
+                x.evidence.response_head = Some(RawHead::new(b"HTTP/1.1 200 OK\r\nx: \xff\r\n\r\n"));
+            }
+            let owned = serde_json::to_vec(&ExchangeBody::of(&x)).unwrap();
+            let borrowed = serde_json::to_vec(&ExchangeBodyRef::of(&x)).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&owned),
+                String::from_utf8_lossy(&borrowed)
+            );
+            // And it reads back as the owned body.
+            if Timestamp(us).rfc3339().is_some() {
+                let back: ExchangeBody = serde_json::from_slice(&borrowed).unwrap();
+                proptest::prop_assert_eq!(back, ExchangeBody::of(&x));
+            }
+        }
+    }
 
     fn chain(n: usize) -> Vec<Record> {
         let mut prev = GENESIS;
