@@ -136,8 +136,8 @@ fn screen(s: &[u8]) -> Option<Screened> {
     // JSON walk), most of which are rejected here.
     let mut seen = 0u8;
     let mut foreign = false;
-    let (octets, rest) = body.as_chunks::<8>();
-    for octet in octets {
+    let mut octets = body.chunks_exact(8);
+    for octet in &mut octets {
         for &b in octet {
             let class = CLASS[usize::from(b)];
             seen |= class;
@@ -147,7 +147,7 @@ fn screen(s: &[u8]) -> Option<Screened> {
             return None;
         }
     }
-    for &b in rest {
+    for &b in octets.remainder() {
         let class = CLASS[usize::from(b)];
         seen |= class;
         foreign |= class == 0;

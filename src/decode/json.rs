@@ -637,9 +637,10 @@ struct Stops {
 
 impl Stops {
     fn new(data: &[u8]) -> Stops {
-        let (blocks, rest) = data.as_chunks::<64>();
-        let mut words = Vec::with_capacity(blocks.len() + 1);
-        words.extend(blocks.iter().map(stop_bits));
+        let mut blocks = data.chunks_exact(64);
+        let mut words = Vec::with_capacity(data.len() / 64 + 1);
+        words.extend((&mut blocks).map(stop_bits));
+        let rest = blocks.remainder();
         if !rest.is_empty() {
             // Zero bytes past the end are no stops.
             let mut last = [0u8; 64];
@@ -662,20 +663,21 @@ impl Stops {
     }
 }
 
-/// Bit `k` set where `block[k]` is `"` or `\`.
+/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes).
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn stop_bits(block: &[u8; 64]) -> u64 {
+fn stop_bits(block: &[u8]) -> u64 {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
     // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always
-    // available; each load reads the 16 bytes of one `lane` (unaligned loads allowed).
+    // available; each load reads the 16 bytes of one `lane`, which `chunks_exact`
+    // makes 16 long (unaligned loads are allowed).
     unsafe {
         let quote = _mm_set1_epi8(b'"' as i8);
         let backslash = _mm_set1_epi8(b'\\' as i8);
         let mut bits = 0u64;
-        for (k, lane) in block.as_chunks::<16>().0.iter().enumerate() {
+        for (k, lane) in block.chunks_exact(16).enumerate() {
             let v = _mm_loadu_si128(lane.as_ptr().cast());
             let hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
             bits |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
@@ -684,9 +686,9 @@ fn stop_bits(block: &[u8; 64]) -> u64 {
     }
 }
 
-/// Bit `k` set where `block[k]` is `"` or `\`.
+/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes).
 #[cfg(not(target_arch = "x86_64"))]
-fn stop_bits(block: &[u8; 64]) -> u64 {
+fn stop_bits(block: &[u8]) -> u64 {
     block.iter().enumerate().fold(0, |bits, (k, &b)| {
         bits | u64::from(b == b'"' || b == b'\\') << k
     })
