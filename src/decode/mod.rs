@@ -923,11 +923,15 @@ impl<'a> Ctx<'a, '_> {
 /// For the first and last the string must also be a `candidate`, as before this
 /// screen existed. Hex ids (most base64-alphabet strings in app JSON) are settled
 /// here instead of being collected and looked at a second time.
+#[inline]
 fn blob_worth_trying(raw: &[u8]) -> bool {
-    b64::worth_decoding(raw)
-        || ((magic(raw).is_some()
-            || (raw.starts_with(b"eyJ") && memchr::memchr(b'.', raw).is_some()))
-            && b64::candidate(raw))
+    // Every try needs a `candidate`, at least `MIN_LEN` long: most JSON strings (keys'
+    // values, words, numbers as text) are settled by their length, without a call.
+    raw.len() >= b64::MIN_LEN
+        && (b64::worth_decoding(raw)
+            || ((magic(raw).is_some()
+                || (raw.starts_with(b"eyJ") && memchr::memchr(b'.', raw).is_some()))
+                && b64::candidate(raw)))
 }
 
 /// `layer` added as the innermost of `outer`.
