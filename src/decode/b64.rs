@@ -110,9 +110,9 @@ const CANDIDATE: [bool; 256] = {
     t
 };
 
-/// What [`screen`] learnt about a value that passed it.
-#[derive(Debug, Clone, Copy)]
-struct Screened {
+/// What [`screen`] learnt about a value that passed it, for [`decode_screened`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Screened {
     /// Characters before the `=` padding.
     body_len: usize,
     /// The union of the [`CLASS`]es of those characters.
@@ -121,7 +121,7 @@ struct Screened {
 
 /// The checks of [`decode`] that need no decoding (heuristic steps 1–3 of the module
 /// doc): `None` means [`decode`] returns `None` for `s` without decoding anything.
-fn screen(s: &[u8]) -> Option<Screened> {
+pub fn screen(s: &[u8]) -> Option<Screened> {
     if s.len() < MIN_LEN {
         return None;
     }
@@ -174,7 +174,13 @@ pub fn worth_decoding(s: &[u8]) -> bool {
 
 /// Decodes `s` if it looks like base64 of something worth searching.
 pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
-    let Screened { body_len, seen } = screen(s)?;
+    decode_screened(s, screen(s)?)
+}
+
+/// [`decode`] of `s` whose [`screen`] gave `screened` (`screened` must come from
+/// `screen(s)`: the same string), without screening it again.
+pub fn decode_screened(s: &[u8], screened: Screened) -> Option<(Vec<u8>, Content)> {
+    let Screened { body_len, seen } = screened;
     let body = &s[..body_len];
     let has = |flag: u8| seen & flag != 0;
     let url_sym = has(URL_SYM);
@@ -479,6 +485,8 @@ mod tests {
             } else {
                 proptest::prop_assert!(candidate(&s));
             }
+            // Decoding with a screen taken earlier is decoding.
+            proptest::prop_assert_eq!(screen(&s).and_then(|sc| decode_screened(&s, sc)), decode(&s));
         }
 
         /// [`classify`] and [`plausible_prefix`] against straightforward versions.

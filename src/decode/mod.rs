@@ -450,6 +450,19 @@ impl<'a> Ctx<'a, '_> {
         layers: &[&'static str],
         level: Level,
     ) {
+        self.blobs_screened(data, None, location, layers, level);
+    }
+
+    /// [`Ctx::blobs`]; `screened`, when given, is `b64::screen(data)` already
+    /// computed (the JSON walk's screen), so `data` is not screened twice.
+    fn blobs_screened(
+        &mut self,
+        data: &[u8],
+        screened: Option<Option<b64::Screened>>,
+        location: &dyn Fn() -> String,
+        layers: &[&'static str],
+        level: Level,
+    ) {
         if self.full || level.nest > MAX_NESTING || level.depth >= self.limits.max_depth {
             return;
         }
@@ -457,7 +470,11 @@ impl<'a> Ctx<'a, '_> {
             self.inflate(coding, data, location, layers, level, &[]);
             return;
         }
-        if let Some((decoded, kind)) = b64::decode(data) {
+        let decoded = match screened {
+            Some(screened) => screened.and_then(|sc| b64::decode_screened(data, sc)),
+            None => b64::decode(data),
+        };
+        if let Some((decoded, kind)) = decoded {
             self.decoded_blob(decoded, kind, location, layers, level);
             return;
         }
@@ -594,13 +611,20 @@ impl<'a> Ctx<'a, '_> {
         // of the values, as it always has.
         // The walk also notes consent-signal and coordinate keys, so that signal
         // extraction and the coordinate detector need not search every JSON text.
-        let mut wanted: Vec<json::StringValue> = Vec::new();
+        // Each with its `b64::screen` when it was taken (not escaped), so that
+        // `blobs` need not screen it again.
+        let mut wanted: Vec<(json::StringValue, Option<b64::Screened>)> = Vec::new();
         let (outcome, keys) = json::strings_noting_keys(
             data,
             |v| {
                 let raw = &data[v.range.clone()];
-                if raw.len() >= 2 && (v.escaped || blob_worth_trying(raw)) {
-                    wanted.push(v);
+                if raw.len() < 2 {
+                    return;
+                }
+                if v.escaped {
+                    wanted.push((v, None));
+                } else if let Some(screened) = blob_worth_trying(raw) {
+                    wanted.push((v, screened));
                 }
             },
             key_class,
@@ -637,7 +661,7 @@ impl<'a> Ctx<'a, '_> {
             keys: Some(keys),
             ..LazyIndex::default()
         };
-        for v in wanted {
+        for (v, screened) in wanted {
             if self.full {
                 break;
             }
@@ -651,7 +675,7 @@ impl<'a> Ctx<'a, '_> {
                 continue;
             }
             let loc = || join(location, &index.get(data).path(data, v.id));
-            self.blobs(raw, &loc, layers, level.inside());
+            self.blobs_screened(raw, Some(screened), &loc, layers, level.inside());
         }
         index
     }
@@ -923,15 +947,22 @@ impl<'a> Ctx<'a, '_> {
 /// For the first and last the string must also be a `candidate`, as before this
 /// screen existed. Hex ids (most base64-alphabet strings in app JSON) are settled
 /// here instead of being collected and looked at a second time.
+///
+/// Returns `None` for "nothing to find", else `Some` of `b64::screen(raw)` (itself
+/// `None` when only the magic number or the JWT shape let the string through).
 #[inline]
-fn blob_worth_trying(raw: &[u8]) -> bool {
+fn blob_worth_trying(raw: &[u8]) -> Option<Option<b64::Screened>> {
     // Every try needs a `candidate`, at least `MIN_LEN` long: most JSON strings (keys'
     // values, words, numbers as text) are settled by their length, without a call.
-    raw.len() >= b64::MIN_LEN
-        && (b64::worth_decoding(raw)
-            || ((magic(raw).is_some()
-                || (raw.starts_with(b"eyJ") && memchr::memchr(b'.', raw).is_some()))
-                && b64::candidate(raw)))
+    if raw.len() < b64::MIN_LEN {
+        return None;
+    }
+    let screened = b64::screen(raw);
+    let other = || {
+        (magic(raw).is_some() || (raw.starts_with(b"eyJ") && memchr::memchr(b'.', raw).is_some()))
+            && b64::candidate(raw)
+    };
+    (screened.is_some() || other()).then_some(screened)
 }
 
 /// `layer` added as the innermost of `outer`.
@@ -1538,7 +1569,7 @@ mod tests {
             ],
         ) {
             // Only strings the walk would have collected before the screen matter.
-            if !b64::candidate(&s) || blob_worth_trying(&s) {
+            if !b64::candidate(&s) || blob_worth_trying(&s).is_some() {
                 return Ok(());
             }
             let limits = Limits::default();
