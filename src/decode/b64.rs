@@ -110,8 +110,18 @@ const CANDIDATE: [bool; 256] = {
     t
 };
 
-/// Decodes `s` if it looks like base64 of something worth searching.
-pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
+/// What [`screen`] learnt about a value that passed it, for [`decode_screened`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Screened {
+    /// Characters before the `=` padding.
+    body_len: usize,
+    /// The union of the [`CLASS`]es of those characters.
+    seen: u8,
+}
+
+/// The checks of [`decode`] that need no decoding (heuristic steps 1–3 of the module
+/// doc): `None` means [`decode`] returns `None` for `s` without decoding anything.
+pub fn screen(s: &[u8]) -> Option<Screened> {
     if s.len() < MIN_LEN {
         return None;
     }
@@ -121,15 +131,29 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
     if padding > 2 || (padding > 0 && s.len() % 4 != 0) || body_len % 4 == 1 {
         return None;
     }
-    // One table lookup per character, OR-ed together: this runs on every candidate
-    // value of every request, most of which are rejected here.
+    // One table lookup per character, OR-ed together, and one branch per eight
+    // characters: this runs on every long JSON string of every request (inside the
+    // JSON walk), most of which are rejected here.
     let mut seen = 0u8;
-    for &b in body {
-        let class = CLASS[usize::from(b)];
-        if class == 0 {
+    let mut foreign = false;
+    let mut octets = body.chunks_exact(8);
+    for octet in &mut octets {
+        for &b in octet {
+            let class = CLASS[usize::from(b)];
+            seen |= class;
+            foreign |= class == 0;
+        }
+        if foreign {
             return None;
         }
+    }
+    for &b in octets.remainder() {
+        let class = CLASS[usize::from(b)];
         seen |= class;
+        foreign |= class == 0;
+    }
+    if foreign {
+        return None;
     }
     let has = |flag: u8| seen & flag != 0;
     let (std_sym, url_sym) = (has(STD_SYM), has(URL_SYM));
@@ -139,6 +163,27 @@ pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
     if !(has(DIGIT) || std_sym || url_sym || padding > 0 || (has(UPPER) && has(LOWER))) {
         return None;
     }
+    Some(Screened { body_len, seen })
+}
+
+/// Whether [`decode`] would decode `s` at all (and judge what comes out): `false`
+/// means it certainly returns `None`. Cheap: one table lookup per character.
+pub fn worth_decoding(s: &[u8]) -> bool {
+    screen(s).is_some()
+}
+
+/// Decodes `s` if it looks like base64 of something worth searching.
+pub fn decode(s: &[u8]) -> Option<(Vec<u8>, Content)> {
+    decode_screened(s, screen(s)?)
+}
+
+/// [`decode`] of `s` whose [`screen`] gave `screened` (`screened` must come from
+/// `screen(s)`: the same string), without screening it again.
+pub fn decode_screened(s: &[u8], screened: Screened) -> Option<(Vec<u8>, Content)> {
+    let Screened { body_len, seen } = screened;
+    let body = &s[..body_len];
+    let has = |flag: u8| seen & flag != 0;
+    let url_sym = has(URL_SYM);
     let engine = if url_sym { &URL_SAFE } else { &STANDARD };
     // Most candidates are random tokens. A short one is decoded and judged on the
     // stack, a long one by its first 48 bytes: rejections never allocate.
@@ -419,6 +464,29 @@ mod tests {
             let mut out = [0u8; PREFIX_CHARS / 4 * 3];
             let n = decode_short(&body, url, &mut out);
             proptest::prop_assert_eq!(&out[..n], &want[..]);
+        }
+
+        /// The screen never rejects what [`decode`] would decode, and accepts only
+        /// [`candidate`]s (the JSON walk relies on both).
+        #[test]
+        fn screen_is_exact(
+            s in proptest::prop_oneof![
+                "[A-Za-z0-9+/=._ -]{0,40}".prop_map(String::into_bytes),
+                "[a-f0-9-]{10,40}".prop_map(String::into_bytes),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)
+                    .prop_map(|raw| gp::STANDARD.encode(raw).into_bytes()),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)
+                    .prop_map(|raw| gp::URL_SAFE_NO_PAD.encode(raw).into_bytes()),
+                "[ -~]{0,40}".prop_map(|t| gp::STANDARD.encode(t).into_bytes()),
+            ],
+        ) {
+            if !worth_decoding(&s) {
+                proptest::prop_assert_eq!(decode(&s), None);
+            } else {
+                proptest::prop_assert!(candidate(&s));
+            }
+            // Decoding with a screen taken earlier is decoding.
+            proptest::prop_assert_eq!(screen(&s).and_then(|sc| decode_screened(&s, sc)), decode(&s));
         }
 
         /// [`classify`] and [`plausible_prefix`] against straightforward versions.

@@ -245,6 +245,17 @@ impl<'a> Part<'a> {
     }
 }
 
+/// `base`, `sep` and `name` in one string: a part's location (`header:User-Agent`).
+/// Without `format!`: its machinery cost more than the copy, once per header, query
+/// and form field of every request.
+fn located(base: &str, sep: &str, name: &str) -> String {
+    let mut s = String::with_capacity(base.len() + sep.len() + name.len());
+    s.push_str(base);
+    s.push_str(sep);
+    s.push_str(name);
+    s
+}
+
 /// Appends a JSON path (or a form field) to a location; see the module doc.
 fn join(location: &str, path: &str) -> String {
     if location.contains(':') {
@@ -439,6 +450,19 @@ impl<'a> Ctx<'a, '_> {
         layers: &[&'static str],
         level: Level,
     ) {
+        self.blobs_screened(data, None, location, layers, level);
+    }
+
+    /// [`Ctx::blobs`]; `screened`, when given, is `b64::screen(data)` already
+    /// computed (the JSON walk's screen), so `data` is not screened twice.
+    fn blobs_screened(
+        &mut self,
+        data: &[u8],
+        screened: Option<Option<b64::Screened>>,
+        location: &dyn Fn() -> String,
+        layers: &[&'static str],
+        level: Level,
+    ) {
         if self.full || level.nest > MAX_NESTING || level.depth >= self.limits.max_depth {
             return;
         }
@@ -446,7 +470,11 @@ impl<'a> Ctx<'a, '_> {
             self.inflate(coding, data, location, layers, level, &[]);
             return;
         }
-        if let Some((decoded, kind)) = b64::decode(data) {
+        let decoded = match screened {
+            Some(screened) => screened.and_then(|sc| b64::decode_screened(data, sc)),
+            None => b64::decode(data),
+        };
+        if let Some((decoded, kind)) = decoded {
             self.decoded_blob(decoded, kind, location, layers, level);
             return;
         }
@@ -473,7 +501,7 @@ impl<'a> Ctx<'a, '_> {
                 continue;
             };
             let name = form::percent_decode(pair.name, true);
-            let loc = format!("{location}&{}", lossy(&name));
+            let loc = located(location, "&", &lossy(&name));
             let value = lift_decoded(data, value, true);
             self.field(value, loc, layers.to_vec(), level.inside());
         }
@@ -583,13 +611,20 @@ impl<'a> Ctx<'a, '_> {
         // of the values, as it always has.
         // The walk also notes consent-signal and coordinate keys, so that signal
         // extraction and the coordinate detector need not search every JSON text.
-        let mut wanted: Vec<json::StringValue> = Vec::new();
+        // Each with its `b64::screen` when it was taken (not escaped), so that
+        // `blobs` need not screen it again.
+        let mut wanted: Vec<(json::StringValue, Option<b64::Screened>)> = Vec::new();
         let (outcome, keys) = json::strings_noting_keys(
             data,
             |v| {
                 let raw = &data[v.range.clone()];
-                if raw.len() >= 2 && (v.escaped || b64::candidate(raw)) {
-                    wanted.push(v);
+                if raw.len() < 2 {
+                    return;
+                }
+                if v.escaped {
+                    wanted.push((v, None));
+                } else if let Some(screened) = blob_worth_trying(raw) {
+                    wanted.push((v, screened));
                 }
             },
             key_class,
@@ -626,7 +661,7 @@ impl<'a> Ctx<'a, '_> {
             keys: Some(keys),
             ..LazyIndex::default()
         };
-        for v in wanted {
+        for (v, screened) in wanted {
             if self.full {
                 break;
             }
@@ -640,7 +675,7 @@ impl<'a> Ctx<'a, '_> {
                 continue;
             }
             let loc = || join(location, &index.get(data).path(data, v.id));
-            self.blobs(raw, &loc, layers, level.inside());
+            self.blobs_screened(raw, Some(screened), &loc, layers, level.inside());
         }
         index
     }
@@ -674,7 +709,7 @@ impl<'a> Ctx<'a, '_> {
                     let value = lift_decoded(&whole, v, true);
                     self.field(
                         value,
-                        format!("query:{}", lossy(&name)),
+                        located("query", ":", &lossy(&name)),
                         Vec::new(),
                         Level::TOP,
                     );
@@ -697,7 +732,7 @@ impl<'a> Ctx<'a, '_> {
                 self.cookies(value);
                 continue;
             }
-            let location = format!("header:{}", h.name);
+            let location = located("header", ":", &h.name);
             self.field(
                 Cow::Borrowed(value),
                 location.clone(),
@@ -717,7 +752,7 @@ impl<'a> Ctx<'a, '_> {
     fn cookies(&mut self, value: &'a [u8]) {
         for c in form::cookies(value) {
             let (location, raw) = match c.value {
-                Some(v) => (format!("cookie:{}", lossy(c.name)), v),
+                Some(v) => (located("cookie", ":", &lossy(c.name)), v),
                 None => ("cookie".to_string(), c.name),
             };
             let data = if form::has_percent_escape(raw) {
@@ -888,7 +923,7 @@ impl<'a> Ctx<'a, '_> {
             for pair in form::pairs(&data) {
                 let name = form::percent_decode(pair.name, true);
                 let (location, value) = match pair.value {
-                    Some(v) => (format!("form:{}", lossy(&name)), v),
+                    Some(v) => (located("form", ":", &lossy(&name)), v),
                     None => ("form".to_string(), pair.name),
                 };
                 let value = lift_decoded(&data, value, true);
@@ -898,6 +933,36 @@ impl<'a> Ctx<'a, '_> {
         }
         self.field(data, "body".into(), Vec::new(), body);
     }
+}
+
+/// Whether [`Ctx::blobs`] could find anything in `raw`, an unescaped JSON string
+/// that [`b64::candidate`] accepts or not. Exact: `false` only where `blobs` would do
+/// nothing, for each of its three tries —
+/// - a magic number: tested here the same way ([`magic`]);
+/// - base64: [`b64::decode`] returns `None` wherever [`b64::worth_decoding`] is false
+///   (it runs the same checks first), and every string `worth_decoding` accepts is a
+///   `candidate` (length, alphabet and padding are among its checks);
+/// - a JWT: the same test as `blobs` (`eyJ` and a dot).
+///
+/// For the first and last the string must also be a `candidate`, as before this
+/// screen existed. Hex ids (most base64-alphabet strings in app JSON) are settled
+/// here instead of being collected and looked at a second time.
+///
+/// Returns `None` for "nothing to find", else `Some` of `b64::screen(raw)` (itself
+/// `None` when only the magic number or the JWT shape let the string through).
+#[inline]
+fn blob_worth_trying(raw: &[u8]) -> Option<Option<b64::Screened>> {
+    // Every try needs a `candidate`, at least `MIN_LEN` long: most JSON strings (keys'
+    // values, words, numbers as text) are settled by their length, without a call.
+    if raw.len() < b64::MIN_LEN {
+        return None;
+    }
+    let screened = b64::screen(raw);
+    let other = || {
+        (magic(raw).is_some() || (raw.starts_with(b"eyJ") && memchr::memchr(b'.', raw).is_some()))
+            && b64::candidate(raw)
+    };
+    (screened.is_some() || other()).then_some(screened)
 }
 
 /// `layer` added as the innermost of `outer`.
@@ -1484,6 +1549,43 @@ mod tests {
                     let _ = p.location_at(at..(at + 3).min(p.data.len()));
                 }
             }
+        }
+
+        /// The JSON walk's screen ([`blob_worth_trying`]) drops only strings in which
+        /// [`Ctx::blobs`] finds nothing: no part, no anomaly.
+        #[test]
+        fn blob_screen_hides_nothing(
+            s in prop_oneof![
+                "[A-Za-z0-9+/=._ -]{0,48}".prop_map(String::into_bytes),
+                "[0-9a-f]{12,40}".prop_map(String::into_bytes),
+                "[a-z]{12,30}|[A-Z]{12,30}|[0-9]{12,30}".prop_map(String::into_bytes),
+                "eyJ[A-Za-z0-9_.=-]{0,40}".prop_map(String::into_bytes),
+                "[xh8HX][ -~]{1,20}".prop_map(String::into_bytes),
+                prop::collection::vec(any::<u8>(), 0..48)
+                    .prop_map(|raw| gp::STANDARD.encode(raw).into_bytes()),
+                "[ -~]{0,40}".prop_map(|t| gp::URL_SAFE_NO_PAD.encode(t).into_bytes()),
+                Just(gp::STANDARD.encode(gzip(b"{\"imei\":\"490154203237518\"}")).into_bytes()),
+                Just(zlib(b"hello hello hello hello")),
+            ],
+        ) {
+            // Only strings the walk would have collected before the screen matter.
+            if !b64::candidate(&s) || blob_worth_trying(&s).is_some() {
+                return Ok(());
+            }
+            let limits = Limits::default();
+            let mut anomalies = Vec::new();
+            let mut cx = Ctx {
+                limits: &limits,
+                anomalies: &mut anomalies,
+                added: 0,
+                parts: Vec::new(),
+                full: false,
+                budget: limits.max_decoded_bytes,
+                budget_spent: false,
+            };
+            cx.blobs(&s, &|| "body:$.v".to_string(), &[], Level::TOP.inside());
+            prop_assert!(cx.parts.is_empty());
+            prop_assert!(anomalies.is_empty());
         }
 
         #[test]

@@ -117,6 +117,10 @@ pub struct Http1Limits {
     pub max_body_bytes: usize,
     /// Most requests remembered while awaiting their responses (pipelining).
     pub max_pending_requests: usize,
+    /// Keep response bodies (default). When `false` they are still framed (length,
+    /// chunks, `truncated`, the same anomalies) but not stored: `body` stays empty,
+    /// for consumers that never read it (the pcap tap analyses requests only).
+    pub keep_response_bodies: bool,
 }
 
 impl Default for Http1Limits {
@@ -126,6 +130,7 @@ impl Default for Http1Limits {
             max_headers: DEFAULT_MAX_HEADERS,
             max_body_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
             max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
+            keep_response_bodies: true,
         }
     }
 }
@@ -223,6 +228,9 @@ struct Partial {
     version: String,
     headers: Vec<Header>,
     body: Vec<u8>,
+    /// Bytes of `body` that would be stored had it been kept (response bodies with
+    /// `keep_response_bodies` off); 0 when it is kept.
+    unkept: usize,
     body_len: u64,
     truncated: bool,
     meta: MessageMeta,
@@ -715,6 +723,7 @@ impl Http1Conn {
             version: format!("HTTP/1.{version}"),
             headers,
             body: Vec::new(),
+            unkept: 0,
             body_len: 0,
             truncated: false,
             meta,
@@ -881,19 +890,20 @@ impl Http1Conn {
         out: &mut Vec<Http1Event>,
     ) -> Step {
         let max = self.limits.max_body_bytes;
+        let keep = client || self.limits.keep_response_bodies;
         if !rest.is_empty() {
             msg.meta.last_frame = frame;
         }
         match framing {
             Framing::Length(left) => {
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
-                if msg.body.is_empty() {
+                if msg.body.is_empty() && keep {
                     // Room for the announced body at once (capped: the length is the
                     // sender's claim), instead of growing segment by segment.
                     let announced = usize::try_from(left).unwrap_or(usize::MAX);
                     msg.body.reserve(announced.min(max).min(BODY_RESERVE_CAP));
                 }
-                push_body(&mut msg, &rest[..take], max);
+                push_body(&mut msg, &rest[..take], max, keep);
                 let left = left - take as u64;
                 if left == 0 {
                     self.finish(client, &mut msg, out);
@@ -907,7 +917,7 @@ impl Http1Conn {
                 }
             }
             Framing::UntilClose => {
-                push_body(&mut msg, rest, max);
+                push_body(&mut msg, rest, max, keep);
                 self.dir(client).phase = Phase::Body {
                     msg,
                     framing: Framing::UntilClose,
@@ -921,7 +931,7 @@ impl Http1Conn {
                     let piece = &rest[used..rest.len().min(used + CHUNK_FEED)];
                     scratch.clear();
                     let st = dec.feed(piece, &mut scratch);
-                    push_body(&mut msg, &scratch, max);
+                    push_body(&mut msg, &scratch, max, keep);
                     match st {
                         Ok(Status::NeedMore) => used += piece.len(),
                         Ok(Status::Done { consumed }) => {
@@ -1008,6 +1018,7 @@ impl Http1Conn {
                 version: String::new(),
                 headers: Vec::new(),
                 body: Vec::new(),
+                unkept: 0,
                 body_len: 0,
                 truncated: false,
                 meta: msg.meta.clone(),
@@ -1205,10 +1216,18 @@ fn push_opaque(store: &mut Vec<u8>, data: &[u8]) {
 /// Most body bytes reserved up front from a `Content-Length` (more grows as it comes).
 const BODY_RESERVE_CAP: usize = 1 << 20;
 
-fn push_body(msg: &mut Partial, data: &[u8], max: usize) {
+/// Appends `data` to the body (stored only when `keep`), up to `max` bytes kept.
+fn push_body(msg: &mut Partial, data: &[u8], max: usize, keep: bool) {
     msg.body_len = msg.body_len.saturating_add(data.len() as u64);
-    let room = max.saturating_sub(msg.body.len());
-    msg.body.extend_from_slice(&data[..data.len().min(room)]);
+    // Counted the same whether or not the bytes are kept, so the limit, `truncated`
+    // and the anomaly come out the same.
+    let room = max.saturating_sub(msg.body.len() + msg.unkept);
+    let take = &data[..data.len().min(room)];
+    if keep {
+        msg.body.extend_from_slice(take);
+    } else {
+        msg.unkept += take.len();
+    }
     if data.len() > room && !msg.anomalies.iter().any(|a| a.kind == "body-size-limit") {
         msg.truncated = true;
         msg.anomalies.push(Anomaly::new(
@@ -1654,6 +1673,63 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         assert_eq!(resps[0].1.body, b"0123456789");
         assert_eq!(resps[0].1.body_len, 32);
         assert_eq!(anomaly_kinds(&ev), ["body-size-limit", "body-size-limit"]);
+    }
+
+    proptest! {
+        /// Not keeping response bodies changes nothing but the bodies: the same
+        /// events, lengths, `truncated` flags and anomalies (body cap hit or not,
+        /// any framing, any split of the streams).
+        #[test]
+        fn unkept_response_bodies_change_only_the_bodies(
+            framing in 0usize..3,
+            len in 0usize..40,
+            cap in prop::sample::select(vec![5usize, 16, 64]),
+            scut in 0usize..120,
+            gap in any::<bool>(),
+        ) {
+            let body: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut server = match framing {
+                0 => format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes(),
+                1 => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+                _ => b"HTTP/1.1 200 OK\r\n\r\n".to_vec(),
+            };
+            if framing == 1 {
+                server.extend_from_slice(format!("{len:x}\r\n").as_bytes());
+                server.extend_from_slice(&body);
+                server.extend_from_slice(b"\r\n0\r\n\r\n");
+            } else {
+                server.extend_from_slice(&body);
+            }
+            let client = b"GET / HTTP/1.1\r\n\r\n";
+            let feed = |keep: bool| {
+                let lim = Http1Limits { max_body_bytes: cap, keep_response_bodies: keep, ..limits() };
+                let mut conn = Http1Conn::new(lim);
+                let mut out = Vec::new();
+                conn.client_data(client, TS, 1, &mut out);
+                let cut = scut.min(server.len());
+                conn.server_data(&server[..cut], TS, 2, &mut out);
+                if gap {
+                    conn.server_gap(3, &mut out);
+                }
+                conn.server_data(&server[cut..], TS, 4, &mut out);
+                conn.close(&mut out);
+                out
+            };
+            let kept = feed(true);
+            let mut unkept = feed(false);
+            for e in &mut unkept {
+                if let Http1Event::Response { response, .. } = e {
+                    prop_assert!(response.body.is_empty());
+                }
+            }
+            let mut want = kept;
+            for e in &mut want {
+                if let Http1Event::Response { response, .. } = e {
+                    response.body.clear();
+                }
+            }
+            prop_assert_eq!(unkept, want);
+        }
     }
 
     #[test]

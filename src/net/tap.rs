@@ -77,9 +77,13 @@ impl Tap {
         source: SourceKind,
         limits: TapLimits,
     ) -> Self {
+        let mut flow = limits.flow;
+        // `http_exchange` drops response bodies (they are not analysed): not storing
+        // them in the first place saves a copy and an allocation per response.
+        flow.http.keep_response_bodies = false;
         Tap {
             decoder: PacketDecoder::new(limits.packet),
-            flows: FlowTable::new(limits.flow),
+            flows: FlowTable::new(flow),
             dns: DnsMap::new(),
             devices,
             fallback_device,
