@@ -446,15 +446,11 @@ fn case_directory_store_and_ignored_hosts() {
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
-    let p = Proxy::start(
+    let p = Proxy::start_for_with(
         dir.path(),
         &case_dir.join("consentry.toml"),
-        &[
-            "--upstream-ca",
-            up.ca_pem.to_str().unwrap(),
-            "--ignore-host",
-            r"^127\.0\.0\.1$",
-        ],
+        &up,
+        &["--ignore-host", r"^127\.0\.0\.1$"],
     );
     // Ignored: tunnelled to the real server (its own certificate verifies), not recorded.
     let tunnelled = rt

@@ -593,16 +593,7 @@ fn silent_clients_are_cut_at_every_stage_before_their_first_request() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let mut p = Proxy::start(
-        dir.path(),
-        &case,
-        &[
-            "--upstream-ca",
-            up.ca_pem.to_str().unwrap(),
-            "--header-timeout",
-            "1",
-        ],
-    );
+    let mut p = Proxy::start_for_with(dir.path(), &case, &up, &["--header-timeout", "1"]);
     let exported = p.ca_der();
     rt.block_on(async {
         // Connects and says nothing.
@@ -668,16 +659,7 @@ fn stalled_bodies_and_silent_upstreams_are_cut_after_the_body_timeout() {
     let up = upstreams(&rt, dir.path());
     let rude = rude_upstream(&rt);
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let mut p = Proxy::start(
-        dir.path(),
-        &case,
-        &[
-            "--upstream-ca",
-            up.ca_pem.to_str().unwrap(),
-            "--body-timeout",
-            "1",
-        ],
-    );
+    let mut p = Proxy::start_for_with(dir.path(), &case, &up, &["--body-timeout", "1"]);
     let exported = p.ca_der();
     let h = up.http;
 
@@ -973,15 +955,11 @@ fn a_stop_closes_idle_connections_and_pass_through_tunnels_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let p = Proxy::start(
+    let p = Proxy::start_for_with(
         dir.path(),
         &case,
-        &[
-            "--upstream-ca",
-            up.ca_pem.to_str().unwrap(),
-            "--ignore-host",
-            r"^127\.0\.0\.1$",
-        ],
+        &up,
+        &["--ignore-host", r"^127\.0\.0\.1$"],
     );
     let (mut tls, mut idle) = rt.block_on(async {
         // A pass-through tunnel (the upstream's own certificate), used and left open.

@@ -310,7 +310,14 @@ impl Proxy {
     /// [`Proxy::start`] trusting the test upstreams' CA (`--upstream-ca`), no other
     /// arguments: the usual setup.
     pub fn start_for(dir: &Path, case: &Path, up: &Upstreams) -> Proxy {
-        Proxy::start(dir, case, &["--upstream-ca", up.ca_pem.to_str().unwrap()])
+        Proxy::start_for_with(dir, case, up, &[])
+    }
+
+    /// [`Proxy::start_for`] with `extra` arguments (e.g. a short timeout).
+    pub fn start_for_with(dir: &Path, case: &Path, up: &Upstreams, extra: &[&str]) -> Proxy {
+        let mut args = vec!["--upstream-ca", up.ca_pem.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Proxy::start(dir, case, &args)
     }
 
     pub fn start(dir: &Path, case: &Path, extra: &[&str]) -> Proxy {
