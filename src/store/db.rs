@@ -476,13 +476,20 @@ impl Store {
         let row = match last {
             None => None,
             Some((seq, hash)) => {
+                // Records are never deleted (a trigger refuses) and each takes the
+                // next `seq`, so the count is the span of `seq`: two index lookups,
+                // where `COUNT(*)` read the whole table (and filled the page cache)
+                // each time a store was opened. A gap can only be tampering, which
+                // `verify` reports as a broken chain.
                 let n = match known {
                     Some((k, n)) if k == seq => n,
-                    _ => self
-                        .conn
-                        .query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0))
-                        .map_err(self.err())?
-                        .max(0) as u64,
+                    _ => {
+                        let first: i64 = self
+                            .conn
+                            .query_row("SELECT MIN(seq) FROM records", [], |r| r.get(0))
+                            .map_err(self.err())?;
+                        (seq - first + 1).max(0) as u64
+                    }
                 };
                 Some((seq, hash, n))
             }
