@@ -4,9 +4,9 @@
 //!
 //! - [`Body`]: one boxed body type for everything the proxy answers or forwards (a
 //!   tapped request or response body, a page of the magic host, an error text).
-//! - [`Stall`]: the `--body-timeout` policy. A body that has delivered a frame and
-//!   then makes no progress for the timeout while someone waits for it fails with
-//!   [`Stalled`]. The clock starts at the first `Pending` after progress, so the time
+//! - [`Stall`]: the `--body-timeout` policy. A body that makes no progress for the
+//!   timeout (since its last frame, or since it was first polled) while someone
+//!   waits for it fails with [`Stalled`]. The clock starts at the first `Pending` after progress, so the time
 //!   the *reader* takes (a slow client reading a response, back-pressure) never
 //!   counts against the sender: only waiting for data that does not come does.
 //! - [`Rewind`]: a stream with a prefix already read from it, replayed before the
