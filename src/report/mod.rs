@@ -139,8 +139,19 @@ impl TrafficSummary {
 
     /// TLS connections seen (decrypted or not).
     pub fn tls_connections(&self) -> u64 {
-        self.tls_decrypted + self.tls_not_decrypted.values().sum::<u64>()
+        self.tls_decrypted + self.tls_not_decrypted_total()
     }
+
+    /// TLS connections that were not decrypted, whatever the reason.
+    pub fn tls_not_decrypted_total(&self) -> u64 {
+        self.tls_not_decrypted.values().sum()
+    }
+}
+
+/// `name count` pairs of a count map, comma-separated (`no-key 3, lost-sync 1`).
+pub fn list_counts(counts: &BTreeMap<String, u64>) -> String {
+    let items: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    items.join(", ")
 }
 
 /// Counts describing a run, printed with the findings.

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::input::{CaseInfo, ReportInput};
-use super::{rule_order, InputInfo, TrafficSummary};
+use super::{list_counts, rule_order, InputInfo, TrafficSummary};
 use crate::consent::{describe_purposes, Decision};
 use crate::parties::Party;
 use crate::rules::{Catalogue, Citation, Finding, RuleId, Severity};
@@ -161,33 +161,23 @@ impl Report {
             t.packets, t.bytes, t.tcp_connections, t.udp_flows, t.dns_messages
         )];
         let tls = t.tls_connections();
-        let not_decrypted: u64 = t.tls_not_decrypted.values().sum();
+        let not_decrypted = t.tls_not_decrypted_total();
         if not_decrypted > 0 {
-            let why: Vec<String> = t
-                .tls_not_decrypted
-                .iter()
-                .map(|(reason, n)| format!("{reason} {n}"))
-                .collect();
             lines.push(format!(
                 "{tls} TLS connections: {} decrypted, {not_decrypted} not ({}). Those not \
                  decrypted were judged by their connection only (time, device, server name); \
                  personal data they may carry is not in these findings.",
                 t.tls_decrypted,
-                why.join(", ")
+                list_counts(&t.tls_not_decrypted)
             ));
         } else if tls > 0 {
             lines.push(format!("{tls} TLS connections, all decrypted."));
         }
         if !t.packet_errors.is_empty() {
-            let kinds: Vec<String> = t
-                .packet_errors
-                .iter()
-                .map(|(kind, n)| format!("{kind} {n}"))
-                .collect();
             let n: u64 = t.packet_errors.values().sum();
             lines.push(format!(
                 "{n} frames could not be decoded ({}).",
-                kinds.join(", ")
+                list_counts(&t.packet_errors)
             ));
         }
         if t.unknown_client_exchanges > 0 {

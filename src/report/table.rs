@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use super::{rule_order, RunSummary};
+use super::{list_counts, rule_order, RunSummary};
 use crate::parties::Party;
 use crate::rules::Finding;
 
@@ -60,26 +60,20 @@ pub fn write_table(
                 t.tls_decrypted
             );
             if !t.tls_not_decrypted.is_empty() {
-                let why: Vec<String> = t
-                    .tls_not_decrypted
-                    .iter()
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect();
-                let not: u64 = t.tls_not_decrypted.values().sum();
-                line.push_str(&format!(", {not} not ({})", why.join(", ")));
+                line.push_str(&format!(
+                    ", {} not ({})",
+                    t.tls_not_decrypted_total(),
+                    list_counts(&t.tls_not_decrypted)
+                ));
             }
             writeln!(out, "{}", fit(&line, WIDTH))?;
         }
         if !t.packet_errors.is_empty() {
-            let kinds: Vec<String> = t
-                .packet_errors
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
+            let kinds = list_counts(&t.packet_errors);
             writeln!(
                 out,
                 "{}",
-                fit(&format!("undecodable frames: {}", kinds.join(", ")), WIDTH)
+                fit(&format!("undecodable frames: {kinds}"), WIDTH)
             )?;
         }
         if t.unknown_client_exchanges > 0 {
