@@ -615,6 +615,13 @@ impl Store {
         Ok(seq)
     }
 
+    /// Sets the page cache of this connection to `kib` KiB.
+    pub fn set_cache_kib(&self, kib: i64) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "cache_size", -kib)
+            .map_err(self.err())
+    }
+
     /// Opens a write transaction unless one is open; the head appends will follow.
     /// `BEGIN IMMEDIATE` takes the write lock now, so the head read is still the
     /// head when we append (another writer waits for our commit).
@@ -1316,6 +1323,20 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(s.head().unwrap().seq, 1);
+    }
+
+    #[test]
+    fn cache_size_is_set_per_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("store.db")).unwrap();
+        let size = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(size(&s), -65536);
+        s.set_cache_kib(4096).unwrap();
+        assert_eq!(size(&s), -4096);
     }
 
     #[test]
