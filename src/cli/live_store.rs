@@ -23,6 +23,15 @@ use crate::store::{CaseDir, Store};
 /// exchange or finding without an ingest record).
 pub const LIVE_INGEST: i64 = -1;
 
+/// Page cache of a live writer's connection, KiB (`Store::open` sets 64 MiB for
+/// ingests and queries). A live source only appends: the pages it needs are the ends
+/// of the records table and of the side tables' indexes, and a transaction's dirty
+/// pages (100 ms of a busy proxy: about a megabyte). The larger cache only filled
+/// with pages written once and never read again, each a fresh allocation and page
+/// fault (the proxy's benchmark: peak RSS 104 -> 80 MB, fewer page faults on its
+/// analysis thread).
+pub const LIVE_CACHE_KIB: i64 = 4096;
+
 /// An open case store that a live source writes into.
 pub struct LiveStore {
     store: Box<Store>,
@@ -52,6 +61,7 @@ impl LiveStore {
     /// The store of `dir`.
     pub fn open(dir: CaseDir, source: &'static str) -> anyhow::Result<Self> {
         let store = dir.open_store()?;
+        store.set_cache_kib(LIVE_CACHE_KIB)?;
         Ok(LiveStore {
             store: Box::new(store),
             dir: dir.root,

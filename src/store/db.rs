@@ -355,6 +355,8 @@ impl Store {
                 path: path.display().to_string(),
                 source,
             })?;
+        // Before the process's first connection (see the module).
+        super::sqlite_alloc::install();
         let conn = Connection::open(path).map_err(sql(path))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(path))?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -613,6 +615,13 @@ impl Store {
             self.commit()?;
         }
         Ok(seq)
+    }
+
+    /// Sets the page cache of this connection to `kib` KiB.
+    pub fn set_cache_kib(&self, kib: i64) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "cache_size", -kib)
+            .map_err(self.err())
     }
 
     /// Opens a write transaction unless one is open; the head appends will follow.
@@ -1316,6 +1325,20 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(s.head().unwrap().seq, 1);
+    }
+
+    #[test]
+    fn cache_size_is_set_per_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("store.db")).unwrap();
+        let size = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(size(&s), -65536);
+        s.set_cache_kib(4096).unwrap();
+        assert_eq!(size(&s), -4096);
     }
 
     #[test]
