@@ -355,8 +355,6 @@ impl Store {
                 path: path.display().to_string(),
                 source,
             })?;
-        // Before the process's first connection (see the module).
-        super::sqlite_alloc::install();
         let conn = Connection::open(path).map_err(sql(path))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql(path))?;
         conn.pragma_update(None, "journal_mode", "WAL")

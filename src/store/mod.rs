@@ -21,7 +21,6 @@ use anyhow::Context;
 pub mod bundle;
 pub mod db;
 pub mod record;
-pub mod sqlite_alloc;
 
 pub use db::{Pruned, Query, Store, StoreError, StoredTable, Verified, VerifyError};
 
