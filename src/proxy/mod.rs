@@ -55,6 +55,7 @@ mod handler;
 pub mod head;
 pub mod page;
 pub mod serve;
+pub mod server_tls;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet, VecDeque};
