@@ -10,8 +10,7 @@
 //! Finished arrives, are not written on their own: they wait in the connection's
 //! buffer and leave with the first bytes the server writes (the response, or HTTP/2's
 //! SETTINGS), in one `writev`. A client never waits for tickets before it sends its
-//! request, so nothing waits on them (a flush before anything was written leaves
-//! them queued: hyper flushes on every turn of its loop). Whatever else the handshake queues (TLS 1.2's
+//! request, so nothing waits on them. Whatever else the handshake queues (TLS 1.2's
 //! last flight, which the client does wait for) is written at once. Application
 //! writes are encrypted and written at once, as tokio-rustls does; `poll_flush` and
 //! `poll_shutdown` write whatever is queued (shutdown sends `close_notify` first).
@@ -36,9 +35,6 @@ pub struct ServerTls<I> {
     conn: ServerConnection,
     /// `close_notify` queued (by `poll_shutdown`).
     closing: bool,
-    /// The queue holds only what the handshake left (TLS 1.3 tickets): `poll_flush`
-    /// leaves it for the first write (hyper flushes before it has written anything).
-    hold: bool,
 }
 
 /// Completes the handshake the ClientHello in `accepted` began, with `config`. An
@@ -65,7 +61,6 @@ where
         io,
         conn,
         closing: false,
-        hold: false,
     };
     std::future::poll_fn(|cx| tls.poll_handshake(cx)).await?;
     Ok(tls)
@@ -88,9 +83,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> ServerTls<I> {
         }
         // TLS 1.3 leaves only tickets queued: they go with the first write. Anything
         // else (TLS 1.2's ChangeCipherSpec and Finished) the client is waiting for.
-        if self.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
-            self.hold = self.conn.wants_write();
-        } else {
+        if self.conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
             while self.conn.wants_write() {
                 ready!(self.poll_write_tls(cx))?;
             }
@@ -183,7 +176,6 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ServerTls<I> {
         // rustls takes what its send buffer has room for; queued bytes (tickets, earlier
         // records) leave with it in one write.
         let n = this.conn.writer().write(buf)?;
-        this.hold = false;
         let flushed = this.poll_write_all_tls(cx)?;
         match (n, flushed) {
             (0, Poll::Pending) => Poll::Pending,
@@ -195,9 +187,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ServerTls<I> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.hold {
-            ready!(this.poll_write_all_tls(cx))?;
-        }
+        ready!(this.poll_write_all_tls(cx))?;
         Pin::new(&mut this.io).poll_flush(cx)
     }
 
@@ -206,7 +196,6 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncWrite for ServerTls<I> {
         if !this.closing {
             this.conn.send_close_notify();
             this.closing = true;
-            this.hold = false;
         }
         ready!(this.poll_write_all_tls(cx))?;
         match ready!(Pin::new(&mut this.io).poll_shutdown(cx)) {
@@ -353,8 +342,6 @@ mod tests {
             }
         };
         let mut tls = accept(accepted, m.config_for("example.com"), io).await?;
-        // As hyper does before it has anything to write.
-        tls.flush().await?;
         let mut req = [0u8; 4];
         tls.read_exact(&mut req).await?;
         assert_eq!(&req, b"ping");
