@@ -55,7 +55,6 @@ mod handler;
 pub mod head;
 pub mod page;
 pub mod serve;
-pub mod server_tls;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet, VecDeque};

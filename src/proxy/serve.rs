@@ -19,10 +19,7 @@
 //!    handshake completed with a leaf for its SNI, else the `CONNECT` host; a
 //!    ClientHello the handler says to leave alone is replayed to the server and the
 //!    tunnel passed through), `GET ` is plain HTTP served in the tunnel, anything
-//!    else is passed through with the sniffed bytes replayed. The TLS server side is
-//!    [`super::server_tls`] (fewer writes per connection than tokio-rustls). An
-//!    HTTP/1 connection's tunnel runs in that connection's task, once hyper lets go
-//!    of it.
+//!    else is passed through with the sniffed bytes replayed.
 //! 3. Inside an intercepted TLS tunnel the protocol is the one ALPN chose: `h2` →
 //!    HTTP/2 (its preface must arrive in time), anything else → HTTP/1.1; no
 //!    sniffing. HTTP/1 request targets there are origin form; they are completed with
@@ -76,7 +73,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::body::{self, Body, Rewind};
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
-use super::{ca, server_tls, upstream, Shared};
+use super::{ca, upstream, Shared};
 
 /// Bytes of a TLS ClientHello read, at most, before the connection is dropped (a
 /// real one is under 2 kB; rustls bounds a handshake message at 64 KiB).
@@ -575,13 +572,11 @@ async fn intercept_tls<I>(
     let config = t
         .minter
         .config_for(sni.as_deref().unwrap_or(authority.host()));
-    let Some(Ok(tls)) = t
-        .within(deadline, server_tls::accept(accepted, config, io))
-        .await
-    else {
+    let handshake = tokio_rustls::StartHandshake::from_parts(accepted, io).into_stream(config);
+    let Some(Ok(tls)) = t.within(deadline, handshake).await else {
         return;
     };
-    let h2 = tls.conn().alpn_protocol() == Some(b"h2");
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let mut io = Rewind::new(tls);
     if h2 {
         // hyper would wait for the preface without a timer.
