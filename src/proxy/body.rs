@@ -115,29 +115,40 @@ impl std::fmt::Debug for Stall {
 /// the longest thing the core reads to decide a protocol.
 pub const MAX_PREFIX: usize = 24;
 
-/// A stream with up to [`MAX_PREFIX`] bytes already read from it, replayed first.
+/// A stream with bytes already read from it (up to [`MAX_PREFIX`], or the limit given
+/// to [`Rewind::reading_ahead`]), replayed first.
 #[derive(Debug)]
 pub struct Rewind<I> {
-    prefix: [u8; MAX_PREFIX],
-    len: usize,
+    /// Read and not yet replayed from `pos`; allocated by the first fill, freed once
+    /// replayed (a long-lived tunnel keeps nothing).
+    prefix: Vec<u8>,
     pos: usize,
+    /// Most bytes [`Rewind::fill`] reads.
+    limit: usize,
     inner: I,
 }
 
 impl<I> Rewind<I> {
     /// `inner`, with nothing read from it yet.
     pub fn new(inner: I) -> Rewind<I> {
+        Rewind::reading_ahead(inner, MAX_PREFIX)
+    }
+
+    /// `inner`, whose [`Rewind::fill`] reads up to `limit` bytes: whatever came with
+    /// the first bytes is read in the same call (a whole CONNECT request, a whole TLS
+    /// ClientHello), not by a second one.
+    pub fn reading_ahead(inner: I, limit: usize) -> Rewind<I> {
         Rewind {
-            prefix: [0; MAX_PREFIX],
-            len: 0,
+            prefix: Vec::new(),
             pos: 0,
+            limit,
             inner,
         }
     }
 
     /// The bytes read so far and not yet replayed.
     pub fn prefix(&self) -> &[u8] {
-        self.prefix.get(self.pos..self.len).unwrap_or_default()
+        self.prefix.get(self.pos..).unwrap_or_default()
     }
 
     /// The inner stream (bytes already read are in [`Rewind::prefix`]).
@@ -152,18 +163,19 @@ impl<I: AsyncRead + Unpin> Rewind<I> {
     /// Must be called before anything is replayed.
     pub async fn fill(&mut self, enough: impl Fn(&[u8]) -> bool) -> io::Result<bool> {
         use tokio::io::AsyncReadExt;
-        while self.len < MAX_PREFIX {
-            if enough(self.prefix.get(..self.len).unwrap_or_default()) {
+        while self.prefix.len() < self.limit {
+            if enough(&self.prefix) {
                 return Ok(true);
             }
-            let Some(room) = self.prefix.get_mut(self.len..) else {
-                break;
-            };
-            let n = self.inner.read(room).await?;
+            let room = self.limit.saturating_sub(self.prefix.len());
+            self.prefix.reserve_exact(room);
+            let n = self
+                .inner
+                .read_buf(&mut bytes::BufMut::limit(&mut self.prefix, room))
+                .await?;
             if n == 0 {
                 return Ok(false);
             }
-            self.len += n;
         }
         Ok(true)
     }
@@ -176,11 +188,15 @@ impl<I: AsyncRead + Unpin> AsyncRead for Rewind<I> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.pos < this.len {
-            let rest = this.prefix.get(this.pos..this.len).unwrap_or_default();
+        if this.pos < this.prefix.len() {
+            let rest = this.prefix.get(this.pos..).unwrap_or_default();
             let n = rest.len().min(buf.remaining());
             buf.put_slice(rest.get(..n).unwrap_or_default());
             this.pos += n;
+            if this.pos >= this.prefix.len() {
+                this.prefix = Vec::new();
+                this.pos = 0;
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)
@@ -273,6 +289,29 @@ mod tests {
             let mut r = Rewind::new(b);
             assert!(r.fill(|_| false).await.unwrap());
             assert_eq!(r.prefix().len(), MAX_PREFIX);
+        });
+    }
+
+    #[test]
+    fn reading_ahead_takes_what_came_in_one_read_up_to_its_limit() {
+        let rt = rt();
+        rt.block_on(async {
+            let msg = b"CONNECT h.example:443 HTTP/1.1\r\n\r\n";
+            for (limit, want) in [(8, &msg[..8]), (4096, &msg[..])] {
+                let (mut a, b) = tokio::io::duplex(256);
+                a.write_all(msg).await.unwrap();
+                drop(a);
+                let mut r = Rewind::reading_ahead(b, limit);
+                // Decided by the first byte, yet everything that came (up to the limit)
+                // is read with it.
+                assert!(r.fill(|p| !p.is_empty()).await.unwrap());
+                assert_eq!(r.prefix(), want);
+                let mut all = Vec::new();
+                r.read_to_end(&mut all).await.unwrap();
+                assert_eq!(all, msg);
+                // Replayed: nothing kept.
+                assert!(r.prefix().is_empty() && r.prefix.capacity() == 0);
+            }
         });
     }
 

@@ -84,6 +84,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// a client that stalls mid-body is the body timer's (`408`), not the server's (`504`).
 const HEAD_GRACE: Duration = Duration::from_secs(1);
 
+/// Bytes read at once from a new connection or tunnel to decide its protocol: a whole
+/// CONNECT request or TLS ClientHello fits, so it costs one read, not a short one for
+/// the decision and another for the rest (issue 4: new connections per second).
+const READ_AHEAD: usize = 4096;
+
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const TLS_HANDSHAKE: &[u8] = &[0x16, 0x03];
 
@@ -242,38 +247,51 @@ struct Ctx {
     scope: Arc<ConnScope>,
     /// Scheme and `CONNECT` authority of the tunnel this connection is inside.
     tunnel: Option<(Scheme, Authority)>,
+    /// A client connection's HTTP/1 `CONNECT` answered `200`: the tunnel its task runs
+    /// once hyper hands the connection over (no task spawned per tunnel). `None` in
+    /// tunnels and on HTTP/2, where a `CONNECT` is one stream among others.
+    then: Option<std::sync::Mutex<Option<(hyper::upgrade::OnUpgrade, Authority)>>>,
+}
+
+impl Ctx {
+    fn take_tunnel(&self) -> Option<(hyper::upgrade::OnUpgrade, Authority)> {
+        let slot = self.then.as_ref()?;
+        // A panic while holding it leaves an Option: still valid.
+        slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
 
 /// One accepted client connection.
 async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
     let scope = ConnScope::new(t.shared.clone(), addr);
     let deadline = t.deadline();
-    let mut io = Rewind::new(tcp);
+    let mut io = Rewind::reading_ahead(tcp, READ_AHEAD);
     let decided =
         |p: &[u8]| !p.is_empty() && (p.len() >= H2_PREFACE.len() || !H2_PREFACE.starts_with(p));
     if !matches!(t.within(deadline, io.fill(decided)).await, Some(Ok(true))) {
         return;
     }
-    let h2 = io.prefix() == H2_PREFACE;
-    serve_http(
-        &t,
-        io,
-        h2,
-        Ctx {
-            scope,
-            tunnel: None,
-        },
-    )
-    .await;
+    let h2 = io.prefix().starts_with(H2_PREFACE);
+    let ctx = Arc::new(Ctx {
+        scope: scope.clone(),
+        tunnel: None,
+        then: (!h2).then(Default::default),
+    });
+    serve_http(&t, io, h2, ctx.clone()).await;
+    if let Some((upgrade, authority)) = ctx.take_tunnel() {
+        // Fails when the client went away before the 200 was out.
+        if let Ok(up) = upgrade.await {
+            tunnel(t, TokioIo::new(up), authority, scope).await;
+        }
+    }
 }
 
 /// Serves HTTP on `io` (HTTP/2 when `h2`, else HTTP/1.1 with upgrades) until the
 /// connection ends; on stop, after the requests under way.
-async fn serve_http<I>(t: &Tracked, io: I, h2: bool, ctx: Ctx)
+async fn serve_http<I>(t: &Tracked, io: I, h2: bool, ctx: Arc<Ctx>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let ctx = Arc::new(ctx);
     let core = t.0.clone();
     let svc = hyper::service::service_fn(move |req| {
         let core = core.clone();
@@ -436,6 +454,11 @@ fn connect(core: &Arc<Core>, ctx: &Ctx, mut req: Request<Body>) -> Response<Body
         );
     };
     let upgrade = hyper::upgrade::on(&mut req);
+    if let Some(slot) = &ctx.then {
+        // The connection's own task runs it (see `connection`).
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((upgrade, authority));
+        return Response::new(body::empty());
+    }
     let t = core.track();
     let scope = ctx.scope.clone();
     tokio::spawn(async move {
@@ -474,7 +497,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let host = handler::norm_host(authority.host());
-    let mut io = Rewind::new(io);
+    let mut io = Rewind::reading_ahead(io, READ_AHEAD);
     if !handler::intercept_connect(&t.shared, &host) {
         pass_through(&t, io, &authority, &[]).await;
         return;
@@ -491,8 +514,9 @@ where
             let ctx = Ctx {
                 scope,
                 tunnel: Some((Scheme::HTTP, authority)),
+                then: None,
             };
-            serve_http(&t, io, false, ctx).await;
+            serve_http(&t, io, false, Arc::new(ctx)).await;
         }
         Some(Sniffed::Tls) => intercept_tls(&t, io, authority, scope, deadline).await,
         _ => pass_through(&t, io, &authority, &[]).await,
@@ -564,8 +588,9 @@ async fn intercept_tls<I>(
     let ctx = Ctx {
         scope,
         tunnel: Some((Scheme::HTTPS, authority)),
+        then: None,
     };
-    serve_http(t, io, h2, ctx).await;
+    serve_http(t, io, h2, Arc::new(ctx)).await;
 }
 
 /// Connects to `authority` (`host:port`, port 443 when it has none).
