@@ -296,6 +296,17 @@ fn plausible_prefix(d: &[u8]) -> bool {
 fn printable_ascii(d: &[u8]) -> (usize, bool) {
     let mut printable = 0usize;
     let mut high = 0u8;
+    #[cfg(target_arch = "x86_64")]
+    let d = {
+        // 16 bytes per SSE2 compare: a decoded token is judged here every time.
+        let mut lanes = d.chunks_exact(16);
+        for lane in &mut lanes {
+            let (p, h) = printable16(lane);
+            printable += p;
+            high |= h;
+        }
+        lanes.remainder()
+    };
     for &b in d {
         let visible = b.wrapping_sub(0x20) < 0x5f;
         let space = b == b'\t' || b == b'\n' || b == b'\r';
@@ -303,6 +314,35 @@ fn printable_ascii(d: &[u8]) -> (usize, bool) {
         high |= b & 0x80;
     }
     (printable, high != 0)
+}
+
+/// [`printable_ascii`] of 16 bytes (`lane.len() == 16`): the count, and a nonzero
+/// byte when any is ≥ 0x80.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn printable16(lane: &[u8]) -> (usize, u8) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_sub_epi8,
+    };
+    debug_assert_eq!(lane.len(), 16);
+    // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the 16 bytes of
+    // `lane`, which the caller's `chunks_exact(16)` makes 16 long (unaligned loads are
+    // allowed).
+    let (printable, high) = unsafe {
+        let v = _mm_loadu_si128(lane.as_ptr().cast());
+        let set = |b: u8| _mm_set1_epi8(b as i8);
+        // b - 0x20 (wrapping) ≤ 0x5e exactly for 0x20..=0x7e: min(x, 0x5e) == x.
+        let x = _mm_sub_epi8(v, set(0x20));
+        let visible = _mm_cmpeq_epi8(_mm_min_epu8(x, set(0x5e)), x);
+        let space = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, set(b'\t')), _mm_cmpeq_epi8(v, set(b'\n'))),
+            _mm_cmpeq_epi8(v, set(b'\r')),
+        );
+        let printable = _mm_movemask_epi8(_mm_or_si128(visible, space)) as u32;
+        (printable.count_ones() as usize, _mm_movemask_epi8(v) != 0)
+    };
+    (printable, u8::from(high) << 7)
 }
 
 /// Text without control characters other than tab, newline and carriage return.
