@@ -69,7 +69,7 @@ pub mod json;
 pub mod multipart;
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::ops::Range;
 
@@ -144,6 +144,10 @@ pub struct Part<'a> {
 #[derive(Clone, Default)]
 pub struct LazyIndex {
     index: OnceCell<JsonIndex>,
+    /// A hit's location was found by a walk up to the hit ([`json::scan_upto`]): the
+    /// next location builds the whole index, so several hits never walk the text
+    /// more than twice.
+    partial_used: Cell<bool>,
     /// Which kinds of keys values sit under ([`KEY_SIGNAL`], [`KEY_COORDINATE`]),
     /// noted by the decoder's walk over the text; `None` when not noted.
     keys: Option<u8>,
@@ -236,11 +240,21 @@ impl<'a> Part<'a> {
     /// The location of a hit at `range` of `data`, refined where the part knows more
     /// (the JSON path of a value: `body:$.device.adid`).
     pub fn location_at(&self, range: Range<usize>) -> String {
-        match self.json_index() {
-            Some(index) => match index.value_at(&range) {
-                Some(id) => join(&self.location, &index.path(&self.data, id)),
-                None => self.location.clone(),
-            },
+        let Some(lazy) = &self.json else {
+            return self.location.clone();
+        };
+        let at = |index: &JsonIndex| index.value_at(&range).map(|id| index.path(&self.data, id));
+        let path = match lazy.index.get() {
+            Some(index) => at(index),
+            // The first hit of a text not indexed yet (most texts have one, near the
+            // start): a walk up to it answers the same (see `json::scan_upto`).
+            None if !lazy.partial_used.replace(true) => {
+                at(&json::scan_upto(&self.data, range.start))
+            }
+            None => at(lazy.get(&self.data)),
+        };
+        match path {
+            Some(path) => join(&self.location, &path),
             None => self.location.clone(),
         }
     }
