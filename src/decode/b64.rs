@@ -296,6 +296,17 @@ fn plausible_prefix(d: &[u8]) -> bool {
 fn printable_ascii(d: &[u8]) -> (usize, bool) {
     let mut printable = 0usize;
     let mut high = 0u8;
+    #[cfg(target_arch = "x86_64")]
+    let d = {
+        // 16 bytes per SSE2 compare: a decoded token is judged here every time.
+        let mut lanes = d.chunks_exact(16);
+        for lane in &mut lanes {
+            let (p, h) = printable16(lane);
+            printable += p;
+            high |= h;
+        }
+        lanes.remainder()
+    };
     for &b in d {
         let visible = b.wrapping_sub(0x20) < 0x5f;
         let space = b == b'\t' || b == b'\n' || b == b'\r';
@@ -305,10 +316,69 @@ fn printable_ascii(d: &[u8]) -> (usize, bool) {
     (printable, high != 0)
 }
 
+/// [`printable_ascii`] of 16 bytes (`lane.len() == 16`): the count, and a nonzero
+/// byte when any is ≥ 0x80.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn printable16(lane: &[u8]) -> (usize, u8) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_sub_epi8,
+    };
+    debug_assert_eq!(lane.len(), 16);
+    // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the 16 bytes of
+    // `lane`, which the caller's `chunks_exact(16)` makes 16 long (unaligned loads are
+    // allowed).
+    let (printable, high) = unsafe {
+        let v = _mm_loadu_si128(lane.as_ptr().cast());
+        let set = |b: u8| _mm_set1_epi8(b as i8);
+        // b - 0x20 (wrapping) ≤ 0x5e exactly for 0x20..=0x7e: min(x, 0x5e) == x.
+        let x = _mm_sub_epi8(v, set(0x20));
+        let visible = _mm_cmpeq_epi8(_mm_min_epu8(x, set(0x5e)), x);
+        let space = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, set(b'\t')), _mm_cmpeq_epi8(v, set(b'\n'))),
+            _mm_cmpeq_epi8(v, set(b'\r')),
+        );
+        let printable = _mm_movemask_epi8(_mm_or_si128(visible, space)) as u32;
+        (printable.count_ones() as usize, _mm_movemask_epi8(v) != 0)
+    };
+    (printable, u8::from(high) << 7)
+}
+
 /// Text without control characters other than tab, newline and carriage return.
 fn clean_text(s: &str) -> bool {
     s.chars()
         .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// How a byte counts in [`utf8_balanced`]: a lead byte +1 per continuation byte it
+/// needs, a continuation byte −1, ASCII 0, a byte that never occurs in UTF-8 (`C0`,
+/// `C1`, `F5`–`FF`) +64.
+const UTF8_WEIGHT: [i8; 256] = {
+    let mut t = [0i8; 256];
+    let mut b = 0x80;
+    while b < 256 {
+        t[b] = match b {
+            0x80..=0xBF => -1,
+            0xC2..=0xDF => 1,
+            0xE0..=0xEF => 2,
+            0xF0..=0xF4 => 3,
+            _ => 64,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// A necessary condition for `d` to be UTF-8, in one branch-free pass: every lead
+/// byte's continuation bytes are there, in number. `false` means `from_utf8` fails;
+/// `true` decides nothing. Random bytes (a decoded token that is no base64 of text)
+/// almost never balance, so they skip the validator's call and its setup.
+fn utf8_balanced(d: &[u8]) -> bool {
+    d.iter()
+        .map(|&b| i64::from(UTF8_WEIGHT[usize::from(b)]))
+        .sum::<i64>()
+        == 0
 }
 
 fn classify(d: &[u8]) -> Option<Content> {
@@ -318,7 +388,9 @@ fn classify(d: &[u8]) -> Option<Content> {
     let (printable, high) = printable_ascii(d);
     // Printable ASCII (the usual decoded text) is text without a UTF-8 pass; without
     // bytes ≥ 0x80 anything else holds an ASCII control, so only UTF-8 can be text.
-    if printable == d.len() || (high && std::str::from_utf8(d).is_ok_and(clean_text)) {
+    if printable == d.len()
+        || (high && utf8_balanced(d) && std::str::from_utf8(d).is_ok_and(clean_text))
+    {
         return Some(Content::Text);
     }
     (printable * 5 >= d.len() * 4).then_some(Content::MostlyText)
@@ -426,6 +498,14 @@ mod tests {
         assert_eq!(kind, Content::Compressed);
     }
 
+    #[test]
+    fn utf8_balance() {
+        assert!(utf8_balanced("plain é名 text 😀".as_bytes()));
+        assert!(!utf8_balanced(b"\xe5\x90")); // a character cut short
+        assert!(!utf8_balanced(b"\x80abc")); // a stray continuation byte
+        assert!(!utf8_balanced(b"\xc0\x80")); // overlong: never in UTF-8
+    }
+
     /// The old, slower judgement of decoded bytes, as the model for [`classify`].
     fn classify_model(d: &[u8]) -> Option<Content> {
         let printable_byte =
@@ -487,6 +567,21 @@ mod tests {
             }
             // Decoding with a screen taken earlier is decoding.
             proptest::prop_assert_eq!(screen(&s).and_then(|sc| decode_screened(&s, sc)), decode(&s));
+        }
+
+        /// UTF-8 always balances (what [`classify`] relies on to skip `from_utf8`).
+        #[test]
+        fn utf8_is_balanced(
+            d in proptest::prop_oneof![
+                "\\PC{0,24}".prop_map(String::into_bytes),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+                proptest::collection::vec(proptest::prelude::any::<char>(), 0..12)
+                    .prop_map(|cs| cs.into_iter().collect::<String>().into_bytes()),
+            ],
+        ) {
+            if std::str::from_utf8(&d).is_ok() {
+                proptest::prop_assert!(utf8_balanced(&d));
+            }
         }
 
         /// [`classify`] and [`plausible_prefix`] against straightforward versions.

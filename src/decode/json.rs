@@ -266,6 +266,44 @@ pub fn scan(data: &[u8]) -> (JsonIndex, Outcome) {
     scan_with(data, MAX_JSON_NESTING, MAX_JSON_VALUES)
 }
 
+/// The start of [`scan`]'s index of `data`: every value that starts at or before
+/// `pos` (and the containers above them), plus at most one after it. For a range
+/// starting at `pos`, [`JsonIndex::value_at`] and [`JsonIndex::path`] answer as on
+/// the whole index (values are indexed in text order and do not overlap; a value's
+/// containers are indexed before it), so a hit's JSON path costs a walk up to the
+/// hit rather than an index of the whole text.
+pub fn scan_upto(data: &[u8], pos: usize) -> JsonIndex {
+    let mut sink = Upto {
+        index: JsonIndex::default(),
+        pos,
+    };
+    walk(data, MAX_JSON_NESTING, MAX_JSON_VALUES, &mut sink);
+    sink.index
+}
+
+/// The sink of [`scan_upto`].
+struct Upto {
+    index: JsonIndex,
+    pos: usize,
+}
+
+impl Sink for Upto {
+    fn container(&mut self, parent: u32, key: Key) {
+        self.index.container(parent, key);
+    }
+
+    fn value(&mut self, id: usize, span: Span) {
+        self.index.value(id, span);
+    }
+
+    fn done(&self) -> bool {
+        self.index
+            .spans
+            .last()
+            .is_some_and(|s| s.start as usize > self.pos)
+    }
+}
+
 /// [`scan`] with explicit limits.
 pub fn scan_with(data: &[u8], max_nesting: usize, max_values: usize) -> (JsonIndex, Outcome) {
     let mut index = JsonIndex::default();
@@ -317,6 +355,11 @@ trait Sink {
     fn container(&mut self, parent: u32, key: Key);
     /// A string or number value; values are numbered from 0 in this order.
     fn value(&mut self, id: usize, span: Span);
+    /// Whether the sink has what it needs: asked after each value, `true` ends the walk.
+    #[inline(always)]
+    fn done(&self) -> bool {
+        false
+    }
 }
 
 impl Sink for JsonIndex {
@@ -447,6 +490,9 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                             },
                         );
                         values += 1;
+                        if sink.done() {
+                            return Outcome::Complete;
+                        }
                         i = end + 1;
                     }
                     b'-' | b'0'..=b'9' => {
@@ -468,6 +514,9 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                             },
                         );
                         values += 1;
+                        if sink.done() {
+                            return Outcome::Complete;
+                        }
                         i = end;
                     }
                     b't' | b'f' | b'n' => {
@@ -1040,6 +1089,23 @@ mod tests {
                 None
             };
             proptest::prop_assert_eq!(string_end(&data, &Stops::new(&data), from), naive());
+        }
+
+        /// A hit's value and path from [`scan_upto`] are those of the whole index.
+        #[test]
+        fn partial_index_answers_as_the_whole(
+            v in arb_json(),
+            pretty in proptest::bool::ANY,
+            at in 0usize..400,
+            len in 0usize..8,
+        ) {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+            let data = text.as_bytes();
+            let range = at..at + len;
+            let (whole, _) = scan(data);
+            let part = scan_upto(data, at);
+            let answer = |idx: &JsonIndex| idx.value_at(&range).map(|id| (id, idx.path(data, id)));
+            proptest::prop_assert_eq!(answer(&part), answer(&whole));
         }
 
         #[test]

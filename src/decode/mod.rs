@@ -69,7 +69,7 @@ pub mod json;
 pub mod multipart;
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::ops::Range;
 
@@ -144,6 +144,10 @@ pub struct Part<'a> {
 #[derive(Clone, Default)]
 pub struct LazyIndex {
     index: OnceCell<JsonIndex>,
+    /// A hit's location was found by a walk up to the hit ([`json::scan_upto`]): the
+    /// next location builds the whole index, so several hits never walk the text
+    /// more than twice.
+    partial_used: Cell<bool>,
     /// Which kinds of keys values sit under ([`KEY_SIGNAL`], [`KEY_COORDINATE`]),
     /// noted by the decoder's walk over the text; `None` when not noted.
     keys: Option<u8>,
@@ -157,22 +161,28 @@ const KEY_SIGNAL: u8 = 1;
 const KEY_COORDINATE: u8 = 2;
 
 /// The kinds of a JSON member key that later readers of the text ask about.
+/// Inlined into the JSON walk (it runs for every value under a key), the rare keys
+/// out of line.
+#[inline(always)]
 fn key_class(key: &[u8]) -> u8 {
     // Every such key starts with one of these letters (in either case): most keys
     // are settled by their first byte.
     match key.first().map(|b| b | 0x20) {
-        Some(b'c' | b'g' | b'u' | b'l') => {
-            let mut class = 0;
-            if crate::consent::signals::is_signal_key(key) {
-                class |= KEY_SIGNAL;
-            }
-            if crate::pii::coordinates::is_axis_key(key) {
-                class |= KEY_COORDINATE;
-            }
-            class
-        }
+        Some(b'c' | b'g' | b'u' | b'l') => key_class_slow(key),
         _ => 0,
     }
+}
+
+#[inline(never)]
+fn key_class_slow(key: &[u8]) -> u8 {
+    let mut class = 0;
+    if crate::consent::signals::is_signal_key(key) {
+        class |= KEY_SIGNAL;
+    }
+    if crate::pii::coordinates::is_axis_key(key) {
+        class |= KEY_COORDINATE;
+    }
+    class
 }
 
 impl LazyIndex {
@@ -230,11 +240,21 @@ impl<'a> Part<'a> {
     /// The location of a hit at `range` of `data`, refined where the part knows more
     /// (the JSON path of a value: `body:$.device.adid`).
     pub fn location_at(&self, range: Range<usize>) -> String {
-        match self.json_index() {
-            Some(index) => match index.value_at(&range) {
-                Some(id) => join(&self.location, &index.path(&self.data, id)),
-                None => self.location.clone(),
-            },
+        let Some(lazy) = &self.json else {
+            return self.location.clone();
+        };
+        let at = |index: &JsonIndex| index.value_at(&range).map(|id| index.path(&self.data, id));
+        let path = match lazy.index.get() {
+            Some(index) => at(index),
+            // The first hit of a text not indexed yet (most texts have one, near the
+            // start): a walk up to it answers the same (see `json::scan_upto`).
+            None if !lazy.partial_used.replace(true) => {
+                at(&json::scan_upto(&self.data, range.start))
+            }
+            None => at(lazy.get(&self.data)),
+        };
+        match path {
+            Some(path) => join(&self.location, &path),
             None => self.location.clone(),
         }
     }
@@ -617,14 +637,11 @@ impl<'a> Ctx<'a, '_> {
         let (outcome, keys) = json::strings_noting_keys(
             data,
             |v| {
-                let raw = &data[v.range.clone()];
-                if raw.len() < 2 {
-                    return;
-                }
-                if v.escaped {
-                    wanted.push((v, None));
-                } else if let Some(screened) = blob_worth_trying(raw) {
-                    wanted.push((v, screened));
+                // Most strings are settled by their length, here in the walk; the
+                // rest out of line (a call per string value was 2 % of `analyze`).
+                let len = v.range.len();
+                if len >= 2 && (v.escaped || len >= b64::MIN_LEN) {
+                    want_string(data, v, &mut wanted);
                 }
             },
             key_class,
@@ -932,6 +949,22 @@ impl<'a> Ctx<'a, '_> {
             return;
         }
         self.field(data, "body".into(), Vec::new(), body);
+    }
+}
+
+/// The strings of a JSON text that [`Ctx::json_values`] looks into: an escaped one
+/// (at least 2 bytes long, which the caller checked), or one that
+/// [`blob_worth_trying`], with what its screen learnt.
+#[inline(never)]
+fn want_string(
+    data: &[u8],
+    v: json::StringValue,
+    wanted: &mut Vec<(json::StringValue, Option<b64::Screened>)>,
+) {
+    if v.escaped {
+        wanted.push((v, None));
+    } else if let Some(screened) = data.get(v.range.clone()).and_then(blob_worth_trying) {
+        wanted.push((v, screened));
     }
 }
 

@@ -722,26 +722,20 @@ impl FlowTable {
                 }
             }
         }
-        if !self.flows.contains_key(&key) {
-            // Only a SYN or data opens a flow: the last ACK of a closed connection, a
-            // late FIN or a reset of a connection we never saw say nothing.
-            if seg.rst || (!seg.syn && seg.payload.is_empty()) {
-                return;
+        // One lookup for a packet of a known flow (nearly every packet); a new flow
+        // costs a second one, after its insertion.
+        let flow = match self.flows.get_mut(&key) {
+            Some(Flow::Tcp(flow)) => flow,
+            Some(Flow::Udp(_)) => return,
+            None => {
+                let Some(flow) = self.new_tcp_flow(ts, frame, src, dst, seg, devices, out) else {
+                    return;
+                };
+                match self.flows.entry(key).or_insert(Flow::Tcp(Box::new(flow))) {
+                    Flow::Tcp(flow) => flow,
+                    Flow::Udp(_) => return,
+                }
             }
-            self.make_room(out);
-            let (client, server) = choose_client(src, dst, seg, devices);
-            let info = new_info(Proto::Tcp, client, server, ts, frame);
-            self.stats.tcp_connections += 1;
-            let flow = TcpFlow {
-                to_server: Reassembler::new(self.limits.tcp),
-                to_client: Reassembler::new(self.limits.tcp),
-                state: ConnState::new(info, ts),
-                buffered: 0,
-            };
-            self.flows.insert(key, Flow::Tcp(Box::new(flow)));
-        }
-        let Some(Flow::Tcp(flow)) = self.flows.get_mut(&key) else {
-            return;
         };
         let flow = flow.as_mut();
         let from_client =
@@ -791,6 +785,37 @@ impl FlowTable {
         } else if self.buffered_total > self.limits.max_buffered_total {
             self.relieve_pressure(out);
         }
+    }
+
+    /// A new TCP flow for a packet of a connection the table does not hold, when the
+    /// packet may open one (room is made for it); `None` for packets that say nothing
+    /// on their own.
+    #[allow(clippy::too_many_arguments)]
+    fn new_tcp_flow(
+        &mut self,
+        ts: Timestamp,
+        frame: u64,
+        src: Endpoint,
+        dst: Endpoint,
+        seg: &TcpSegment<'_>,
+        devices: &dyn IsDevice,
+        out: &mut Vec<FlowEvent>,
+    ) -> Option<TcpFlow> {
+        // Only a SYN or data opens a flow: the last ACK of a closed connection, a
+        // late FIN or a reset of a connection we never saw say nothing.
+        if seg.rst || (!seg.syn && seg.payload.is_empty()) {
+            return None;
+        }
+        self.make_room(out);
+        let (client, server) = choose_client(src, dst, seg, devices);
+        let info = new_info(Proto::Tcp, client, server, ts, frame);
+        self.stats.tcp_connections += 1;
+        Some(TcpFlow {
+            to_server: Reassembler::new(self.limits.tcp),
+            to_client: Reassembler::new(self.limits.tcp),
+            state: ConnState::new(info, ts),
+            buffered: 0,
+        })
     }
 
     /// Over the global budget: the least recently active flows give up their oldest

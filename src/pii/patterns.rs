@@ -83,12 +83,25 @@ fn non_digits8(data: &[u8], p: usize) -> u64 {
 /// Calls `f(start, end)` for each maximal run of at least [`MIN_RUN`] ASCII digits.
 ///
 /// A run of 8 or more digits always contains a whole 4-byte block starting at a
-/// multiple of 4, so only those blocks are tested (two per 8-byte word operation); a block of
-/// four digits is expanded to its run. Text with short digit groups (hex ids,
+/// multiple of 4, so only those blocks are tested (four per SSE2 compare, two per
+/// 8-byte word operation near the end); a block of four digits is expanded to its run. Text with short digit groups (hex ids,
 /// timestamps of other lengths) costs one test per 4 bytes.
 fn long_digit_runs(data: &[u8], mut f: impl FnMut(usize, usize)) {
     let mut p = 0;
     while p + 4 <= data.len() {
+        // Four blocks per SSE2 compare where 16 bytes remain: the first all-digit
+        // block at or after `p`, the same one the 8-byte steps below would reach.
+        #[cfg(target_arch = "x86_64")]
+        if p + 16 <= data.len() {
+            let full = digit_blocks16(data, p);
+            if full == 0 {
+                p += 16;
+                continue;
+            }
+            let block = p + full.trailing_zeros() as usize;
+            p = expand_run(data, block, &mut f);
+            continue;
+        }
         // Test two blocks per load where 8 bytes remain, else the last block alone.
         let nd = if p + 8 <= data.len() {
             non_digits8(data, p)
@@ -105,20 +118,50 @@ fn long_digit_runs(data: &[u8], mut f: impl FnMut(usize, usize)) {
             p += 8;
             continue;
         };
-        let s = data[..block]
-            .iter()
-            .rposition(|b| !b.is_ascii_digit())
-            .map_or(0, |i| i + 1);
-        let e = data[block + 4..]
-            .iter()
-            .position(|b| !b.is_ascii_digit())
-            .map_or(data.len(), |i| block + 4 + i);
-        if e - s >= MIN_RUN {
-            f(s, e);
-        }
-        // Next block strictly after the non-digit at `e`.
-        p = (e + 4) & !3;
+        p = expand_run(data, block, &mut f);
     }
+}
+
+/// Expands the all-digit block `data[block..block + 4]` to its maximal run, reports
+/// it when long enough, and returns the next block offset to test: the first
+/// multiple of 4 strictly after the non-digit that ends the run.
+#[inline(always)]
+fn expand_run(data: &[u8], block: usize, f: &mut impl FnMut(usize, usize)) -> usize {
+    let s = data[..block]
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    let e = data[block + 4..]
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .map_or(data.len(), |i| block + 4 + i);
+    if e - s >= MIN_RUN {
+        f(s, e);
+    }
+    (e + 4) & !3
+}
+
+/// The all-digit 4-byte blocks among the four at `p`, `p + 4`, `p + 8`, `p + 12`:
+/// bit `4k` set when `data[p + 4k..p + 4k + 4]` is all ASCII digits (needs
+/// `p + 16 <= data.len()`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn digit_blocks16(data: &[u8], p: usize) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
+        _mm_sub_epi8,
+    };
+    let lane = &data[p..p + 16];
+    // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the 16 bytes of
+    // `lane` (bounds checked by the slice above; unaligned loads are allowed).
+    let digits = unsafe {
+        let v = _mm_loadu_si128(lane.as_ptr().cast());
+        // b - '0' (wrapping) is at most 9 exactly for ASCII digits: min(x, 9) == x.
+        let x = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+        let le9 = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(9)), x);
+        _mm_movemask_epi8(le9) as u32
+    };
+    digits & digits >> 1 & digits >> 2 & digits >> 3 & 0x1111
 }
 
 fn alnum_at(data: &[u8], i: usize) -> bool {
@@ -370,7 +413,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn long_runs_same_as_naive(data in proptest::collection::vec(
-            proptest::sample::select(b"0123456789a+".to_vec()), 0..200)) {
+            proptest::sample::select(b"0123456789a+/:\x00\xff\xb0".to_vec()), 0..200)) {
             let mut want = Vec::new();
             let mut i = 0;
             while i < data.len() {
