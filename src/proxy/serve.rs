@@ -301,7 +301,10 @@ where
     let io = TokioIo::new(io);
     let stopping = t.stopping();
     // A failed connection (client gone, malformed, timed out) concerns that client
-    // only: hyper has answered what can be answered.
+    // only: hyper has answered what can be answered. The two arms are alike on
+    // purpose: hyper's connections share no trait for `graceful_shutdown`, and a
+    // generic async helper taking it as a closure defeats the `Send` inference of
+    // the spawned connection future (higher-ranked lifetime errors).
     if h2 {
         let conn = t.http2.serve_connection(io, svc);
         tokio::pin!(conn);
