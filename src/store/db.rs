@@ -370,10 +370,9 @@ impl Store {
         // every side row a lookup in `records` and every multi-row insert keep a
         // statement journal in a temporary file (together a sixth of the store's CPU
         // per proxy exchange in `benches/store.rs`). What they would guard is
-        // guaranteed here
-        // (a record is inserted before, and in the same transaction as, its side row:
-        // `Unwritten::write`) and checked by `verify` (a side row of no record of its
-        // kind is named).
+        // guaranteed here (a record is inserted before, and in the same transaction
+        // as, its side row: `Unwritten::write`) and checked by `verify` (a side row of
+        // no record of its kind is named).
         conn.pragma_update(None, "foreign_keys", false)
             .map_err(sql(path))?;
         // Checkpoint the WAL every 16 MiB instead of 4 MiB: fewer copies of hot index
