@@ -1034,3 +1034,166 @@ fn a_websocket_upgrade_the_server_refuses_gets_a_502_and_is_recorded_once() {
     let (status, _) = p.stop();
     assert!(status.success());
 }
+
+/// An HTTP/2 client connection (ALPN `h2`) through a `CONNECT` tunnel to `target`,
+/// trusting only `root`; the connection's task ends when the proxy closes it.
+async fn h2_through_tunnel(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    root: &[u8],
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tcp, head) = tunnel(proxy, target).await;
+    assert!(head.starts_with(b"HTTP/1.1 200"));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.to_vec().into()).unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (send, task)
+}
+
+fn h2_get(target: SocketAddr, path: &str) -> hyper::Request<http_body_util::Empty<bytes::Bytes>> {
+    hyper::Request::get(format!("https://{target}{path}"))
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
+
+#[test]
+fn idle_http2_connections_are_closed_after_the_header_timeout_and_busy_ones_are_not() {
+    use http_body_util::BodyExt;
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start_for_with(
+        dir.path(),
+        &case,
+        &up,
+        &["--header-timeout", "1", "--body-timeout", "3"],
+    );
+    let exported = p.ca_der();
+    rt.block_on(async {
+        // Two requests, one after the other, then nothing: closed a timeout after the
+        // last response, not after the first.
+        let (mut send, conn) = h2_through_tunnel(p.addr, up.https, &exported).await;
+        for path in ["/h2-idle-1", "/h2-idle-2"] {
+            let res = send.send_request(h2_get(up.https, path)).await.unwrap();
+            assert_eq!(res.status(), 200);
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], format!("hello {path}\n").as_bytes());
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        let idle_from = Instant::now() - Duration::from_millis(600);
+        tokio::time::timeout(Duration::from_secs(10), conn)
+            .await
+            .expect("the proxy kept an idle HTTP/2 connection open")
+            .unwrap();
+        assert_cut_at_the_timeout(idle_from.elapsed(), "idle HTTP/2");
+
+        // A response still coming (its upstream stalls after one chunk) keeps the
+        // connection open past the header timeout, until the body timeout cuts it.
+        let (mut send, conn) = h2_through_tunnel(p.addr, up.https, &exported).await;
+        let res = send.send_request(h2_get(up.https, "/stall")).await.unwrap();
+        let mut body = res.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"first chunk\n");
+        let opened = Instant::now();
+        // Twice the header timeout later, the connection still takes new streams (a
+        // GOAWAY would refuse them).
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        assert!(
+            !conn.is_finished(),
+            "an HTTP/2 connection with a stream open was closed"
+        );
+        let res = send.send_request(h2_get(up.https, "/h2-busy")).await;
+        let res = res.expect("a busy HTTP/2 connection refused a new stream");
+        let busy = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&busy[..], b"hello /h2-busy\n");
+        // The stalled body is cut at 3 s; the connection is idle from then on.
+        while let Some(Ok(_)) = body.frame().await {}
+        tokio::time::timeout(Duration::from_secs(10), conn)
+            .await
+            .expect("the proxy kept the HTTP/2 connection open after its stream ended")
+            .unwrap();
+        let took = opened.elapsed();
+        assert!(
+            took >= Duration::from_millis(2800) && took < Duration::from_secs(8),
+            "closed after {took:?}"
+        );
+    });
+    still_serves(&rt, &mut p, &up, "after-idle-h2");
+    let s = status(&p);
+    assert_eq!(s["connections"], 0, "{s}");
+    let (status, err) = p.stop();
+    assert!(status.success());
+    assert!(err.iter().all(|l| !l.contains("panicked")), "{err:#?}");
+}
+
+/// The kernel timer of the proxy's side of the connection from `client` (local
+/// address of a client socket) to the proxy at `proxy`: the `tr` column of
+/// `/proc/net/tcp` (0 none, 1 retransmit, 2 keepalive, ...).
+fn server_side_timer(proxy: SocketAddr, client: SocketAddr) -> Option<u32> {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => unreachable!("the test proxy listens on IPv4"),
+    };
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let (local, remote) = (hex(proxy), hex(client));
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        (cols.get(1) == Some(&local.as_str()) && cols.get(2) == Some(&remote.as_str()))
+            .then(|| cols.get(5)?.split(':').next()?.parse().ok())
+            .flatten()
+    })
+}
+
+#[test]
+fn client_connections_have_tcp_keepalive_so_vanished_clients_are_found() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    rt.block_on(async {
+        // A pass-through-to-be tunnel, which no deadline bounds once established.
+        let (tcp, head) = tunnel(p.addr, up.http).await;
+        assert!(head.starts_with(b"HTTP/1.1 200"));
+        let client = tcp.local_addr().unwrap();
+        assert_eq!(
+            server_side_timer(p.addr, client),
+            Some(2),
+            "no keepalive timer on the proxy's side of {client}"
+        );
+        drop(tcp);
+    });
+    let (status, err) = p.stop();
+    assert!(status.success());
+    assert!(err.iter().all(|l| !l.contains("panicked")), "{err:#?}");
+}

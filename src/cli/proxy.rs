@@ -125,7 +125,8 @@ pub struct Args {
     /// idle keep-alive connection waits for the next one, and to get a new connection
     /// or CONNECT tunnel to its first request (first bytes, TLS handshake, HTTP/2
     /// preface); a client that takes longer is disconnected (slow or stalled clients
-    /// cannot hold connections). 0 = no limit.
+    /// cannot hold connections). An HTTP/2 connection with no stream open for as long
+    /// is closed (GOAWAY). 0 = no limit.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_HEADER_TIMEOUT.as_secs())]
     pub header_timeout: u64,
     /// Seconds a request or response body may go without a byte before it is cut

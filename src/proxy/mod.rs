@@ -592,10 +592,25 @@ impl Shared {
 /// Pending connections the listening socket queues (as `TcpListener::bind`).
 const LISTEN_BACKLOG: u32 = 1024;
 
-/// The proxy's listening socket, with TCP_NODELAY set so every accepted client
-/// connection inherits it (Linux copies it on accept):
-/// without it a response written in two segments waits for the client's delayed ACK,
-/// 40 ms per request on a keep-alive connection (issue 4 benchmark, 1 connection).
+/// TCP keepalive of client connections: first probe after this long without traffic.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// TCP keepalive of client connections: time between unanswered probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// TCP keepalive of client connections: unanswered probes before the kernel closes
+/// the connection (so a vanished client is gone after about 2 minutes).
+pub const KEEPALIVE_PROBES: u32 = 6;
+
+/// The proxy's listening socket. Every accepted client connection inherits its
+/// options (Linux copies them on accept, so they cost no system call per
+/// connection):
+/// - TCP_NODELAY: without it a response written in two segments waits for the
+///   client's delayed ACK, 40 ms per request on a keep-alive connection (issue 4
+///   benchmark, 1 connection);
+/// - TCP keepalive ([`KEEPALIVE_IDLE`], [`KEEPALIVE_INTERVAL`], [`KEEPALIVE_PROBES`]):
+///   tunnels, WebSockets and HTTP/2 connections have no idle limit of their own, so
+///   a phone that leaves the network without closing them would otherwise hold them
+///   (and their sockets) forever.
+///
 /// Must be called inside the tokio runtime.
 pub fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = match addr {
@@ -604,6 +619,12 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     };
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
+    socket2::SockRef::from(&socket).set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(KEEPALIVE_PROBES),
+    )?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }

@@ -31,7 +31,9 @@
 //!   `200` to a `CONNECT`) to the protocol being known: the first bytes, a TLS
 //!   ClientHello and the whole handshake, the HTTP/2 preface. HTTP/1 connections
 //!   then use hyper's own header read timer, which also runs while an idle
-//!   keep-alive connection waits for its next request.
+//!   keep-alive connection waits for its next request; an HTTP/2 connection with
+//!   no stream open for it is closed with a GOAWAY (the client opens a new one when
+//!   it needs one, as after nginx's `keepalive_timeout`).
 //! - `body_timeout` (`--body-timeout`): a request or response body that makes no
 //!   progress for it is cut ([`super::body::Stall`]; the exchange gets a `body-error`
 //!   anomaly, a stalled request body a `408`), and a response head that does not come
@@ -39,7 +41,9 @@
 //! - upstream TCP connects: [`super::upstream::CONNECT_TIMEOUT`].
 //!
 //! Not bounded by time, on purpose: established pass-through tunnels and WebSockets
-//! (long-lived connections of real apps) and HTTP/2 connections with no stream open.
+//! (long-lived connections of real apps), and HTTP/2 connections while a stream is
+//! open. A client that vanishes without closing (a phone leaving the Wi-Fi) is found
+//! by TCP keepalive probes ([`super::listen`]).
 //!
 //! Shutdown: [`run`] stops accepting when its `stop` future completes, asks every
 //! HTTP connection (tunnelled ones included) to finish its requests under way and
@@ -251,6 +255,8 @@ struct Ctx {
     /// once hyper hands the connection over (no task spawned per tunnel). `None` in
     /// tunnels and on HTTP/2, where a `CONNECT` is one stream among others.
     then: Option<std::sync::Mutex<Option<(hyper::upgrade::OnUpgrade, Authority)>>>,
+    /// On HTTP/2: the streams open on the connection, for its idle timer.
+    streams: Option<Arc<OpenStreams>>,
 }
 
 impl Ctx {
@@ -276,6 +282,7 @@ async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
         scope: scope.clone(),
         tunnel: None,
         then: (!h2).then(Default::default),
+        streams: h2.then(Default::default),
     });
     serve_http(&t, io, h2, ctx.clone()).await;
     if let Some((upgrade, authority)) = ctx.take_tunnel() {
@@ -287,16 +294,26 @@ async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
 }
 
 /// Serves HTTP on `io` (HTTP/2 when `h2`, else HTTP/1.1 with upgrades) until the
-/// connection ends; on stop, after the requests under way.
+/// connection ends; on stop, after the requests under way. An HTTP/2 connection with
+/// no stream open for `header_timeout` is closed the same way (GOAWAY).
 async fn serve_http<I>(t: &Tracked, io: I, h2: bool, ctx: Arc<Ctx>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let core = t.0.clone();
+    let streams = ctx.streams.clone();
     let svc = hyper::service::service_fn(move |req| {
         let core = core.clone();
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(proxy(&core, &ctx, req).await) }
+        async move {
+            // Counted open from the request until its response body is done.
+            let open = ctx.streams.as_ref().map(|s| s.open());
+            let res = proxy(&core, &ctx, req).await;
+            Ok::<_, Infallible>(match open {
+                Some(open) => res.map(|body| StreamBody { body, _open: open }.boxed()),
+                None => res,
+            })
+        }
     });
     let io = TokioIo::new(io);
     let stopping = t.stopping();
@@ -306,11 +323,18 @@ where
     // generic async helper taking it as a closure defeats the `Send` inference of
     // the spawned connection future (higher-ranked lifetime errors).
     if h2 {
+        let idle = idle_timer(streams, t.shared.settings.header_timeout);
+        let close = async move {
+            tokio::select! {
+                _ = stopping => {}
+                _ = idle => {}
+            }
+        };
         let conn = t.http2.serve_connection(io, svc);
         tokio::pin!(conn);
         tokio::select! {
             _ = conn.as_mut() => {}
-            _ = stopping => {
+            _ = close => {
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.await;
             }
@@ -325,6 +349,79 @@ where
                 let _ = conn.await;
             }
         }
+    }
+}
+
+/// The streams open on one HTTP/2 connection: requests until their response body is
+/// done (or dropped, when the client resets the stream), `CONNECT` tunnels until they
+/// end. While none is, the connection's idle timer runs.
+#[derive(Default)]
+struct OpenStreams(tokio::sync::watch::Sender<usize>);
+
+impl OpenStreams {
+    fn open(self: &Arc<Self>) -> StreamOpen {
+        self.0.send_modify(|n| *n += 1);
+        StreamOpen(self.clone())
+    }
+
+    /// Completes once no stream has been open for `timeout`.
+    async fn idle_for(&self, timeout: Duration) {
+        let mut rx = self.0.subscribe();
+        loop {
+            // Errors only once the sender, `self`, is gone: cannot happen here.
+            if rx.wait_for(|&n| n == 0).await.is_err() {
+                return;
+            }
+            // Any stream opening or ending restarts the wait.
+            if tokio::time::timeout(timeout, rx.changed()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One stream counted in [`OpenStreams`] while it lives.
+struct StreamOpen(Arc<OpenStreams>);
+
+impl Drop for StreamOpen {
+    fn drop(&mut self) {
+        self.0 .0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Completes when the HTTP/2 connection of `streams` has been idle for `timeout`;
+/// never without either (HTTP/1, or no `--header-timeout`).
+async fn idle_timer(streams: Option<Arc<OpenStreams>>, timeout: Option<Duration>) {
+    match (streams, timeout) {
+        (Some(streams), Some(timeout)) => streams.idle_for(timeout).await,
+        _ => std::future::pending().await,
+    }
+}
+
+/// An HTTP/2 response body, holding its stream open until hyper drops it (done,
+/// reset, or the connection gone).
+struct StreamBody {
+    body: Body,
+    _open: StreamOpen,
+}
+
+impl http_body::Body for StreamBody {
+    type Data = bytes::Bytes;
+    type Error = body::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -464,7 +561,10 @@ fn connect(core: &Arc<Core>, ctx: &Ctx, mut req: Request<Body>) -> Response<Body
     }
     let t = core.track();
     let scope = ctx.scope.clone();
+    // An HTTP/2 connection with a tunnel in one of its streams is not idle.
+    let open = ctx.streams.as_ref().map(|s| s.open());
     tokio::spawn(async move {
+        let _open = open;
         // Fails when the client goes away before the 200 is out.
         if let Ok(up) = upgrade.await {
             tunnel(t, TokioIo::new(up), authority, scope).await;
@@ -518,6 +618,7 @@ where
                 scope,
                 tunnel: Some((Scheme::HTTP, authority)),
                 then: None,
+                streams: None,
             };
             serve_http(&t, io, false, Arc::new(ctx)).await;
         }
@@ -592,6 +693,7 @@ async fn intercept_tls<I>(
         scope,
         tunnel: Some((Scheme::HTTPS, authority)),
         then: None,
+        streams: h2.then(Default::default),
     };
     serve_http(t, io, h2, Arc::new(ctx)).await;
 }
