@@ -633,22 +633,7 @@ fn silent_clients_are_cut_at_every_stage_before_their_first_request() {
         // covers everything after the `200`, the handshake included: time it from there.
         let (tcp, _) = tunnel(p.addr, up.https).await;
         let tunnel_open = Instant::now();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(exported.clone().into()).unwrap();
-        let mut cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        cfg.alpn_protocols = vec![b"h2".to_vec()];
-        let name = rustls::pki_types::ServerName::IpAddress(up.https.ip().into());
-        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let tls = tls_h2(tcp, up.https, &exported).await;
         assert_cut_at_the_timeout(
             closed_since(tls, "h2", tunnel_open).await,
             "h2 without preface",
@@ -1035,18 +1020,13 @@ fn a_websocket_upgrade_the_server_refuses_gets_a_502_and_is_recorded_once() {
     assert!(status.success());
 }
 
-/// An HTTP/2 client connection (ALPN `h2`) through a `CONNECT` tunnel to `target`,
-/// trusting only `root`; the connection's task ends when the proxy closes it.
-async fn h2_through_tunnel(
-    proxy: SocketAddr,
+/// TLS on `tcp` (a tunnel to `target`) offering only ALPN `h2`, trusting only `root`
+/// (DER); the proxy must choose `h2`.
+async fn tls_h2(
+    tcp: TcpStream,
     target: SocketAddr,
     root: &[u8],
-) -> (
-    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (tcp, head) = tunnel(proxy, target).await;
-    assert!(head.starts_with(b"HTTP/1.1 200"));
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root.to_vec().into()).unwrap();
     let mut cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
@@ -1063,6 +1043,22 @@ async fn h2_through_tunnel(
         .await
         .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    tls
+}
+
+/// An HTTP/2 client connection (ALPN `h2`) through a `CONNECT` tunnel to `target`,
+/// trusting only `root`; the connection's task ends when the proxy closes it.
+async fn h2_through_tunnel(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    root: &[u8],
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tcp, head) = tunnel(proxy, target).await;
+    assert!(head.starts_with(b"HTTP/1.1 200"));
+    let tls = tls_h2(tcp, target, root).await;
     let (send, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(tls),
