@@ -645,10 +645,21 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 ///   ChaCha20-Poly1305, then AES-256-GCM): the handshake's key schedule runs on the
 ///   suite's hash, and SHA-256 has CPU instructions here, SHA-384 does not. The
 ///   intercepted side applies this order over the client's ([`ca::Minter`]).
+/// - the TLS 1.3 key schedule (HKDF, the Finished HMACs) is ring's, the rest of each
+///   suite (AEAD, transcript hash) aws-lc-rs': ring keeps a pseudorandom key as a
+///   precomputed HMAC state, aws-lc-rs sets the HMAC key up again for every one of
+///   the ~25 expansions of a handshake. Server side of a resumed handshake, in
+///   memory, thread CPU time: 132 → 121 µs (2026-11-29, loaded 2-core machine).
 pub fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
     use rustls::crypto::aws_lc_rs::{self as aws, kx_group};
     use rustls::CipherSuite as S;
-    let mut cipher_suites = aws::DEFAULT_CIPHER_SUITES.to_vec();
+    let mut cipher_suites: Vec<rustls::SupportedCipherSuite> = aws::DEFAULT_CIPHER_SUITES
+        .iter()
+        .map(|s| match tls13_with_ring_hkdf(s.suite()) {
+            Some(ours) if s.tls13().is_some() => rustls::SupportedCipherSuite::Tls13(ours),
+            _ => *s,
+        })
+        .collect();
     // A stable sort: TLS 1.3 suites stay first, the provider's order stays within
     // each group.
     cipher_suites.sort_by_key(|s| {
@@ -665,6 +676,43 @@ pub fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
         kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
         ..aws::default_provider()
     })
+}
+
+/// aws-lc-rs' TLS 1.3 suite `suite` with ring's HKDF (see [`tls_provider`]); `None`
+/// for a suite either provider lacks.
+fn tls13_with_ring_hkdf(suite: rustls::CipherSuite) -> Option<&'static rustls::Tls13CipherSuite> {
+    use rustls::crypto::CipherSuiteCommon;
+    use rustls::{SupportedCipherSuite, Tls13CipherSuite};
+    // Suites are referenced as `&'static`: built once per process.
+    static SUITES: std::sync::OnceLock<Vec<Tls13CipherSuite>> = std::sync::OnceLock::new();
+    let suites = SUITES.get_or_init(|| {
+        let tls13 = |list: &[SupportedCipherSuite]| -> Vec<&'static Tls13CipherSuite> {
+            list.iter()
+                .filter_map(|s| match s {
+                    SupportedCipherSuite::Tls13(t) => Some(*t),
+                    _ => None,
+                })
+                .collect()
+        };
+        let ring = tls13(rustls::crypto::ring::DEFAULT_CIPHER_SUITES);
+        tls13(rustls::crypto::aws_lc_rs::DEFAULT_CIPHER_SUITES)
+            .into_iter()
+            .filter_map(|aws| {
+                let ring = ring.iter().find(|r| r.common.suite == aws.common.suite)?;
+                Some(Tls13CipherSuite {
+                    common: CipherSuiteCommon {
+                        suite: aws.common.suite,
+                        hash_provider: aws.common.hash_provider,
+                        confidentiality_limit: aws.common.confidentiality_limit,
+                    },
+                    hkdf_provider: ring.hkdf_provider,
+                    aead_alg: aws.aead_alg,
+                    quic: aws.quic,
+                })
+            })
+            .collect()
+    });
+    suites.iter().find(|s| s.common.suite == suite)
 }
 
 /// Removes the hop-by-hop headers of a request about to be forwarded (RFC 9110
@@ -859,6 +907,22 @@ mod tests {
         ours.sort_by_key(|s| u16::from(*s));
         ring.sort_by_key(|s| u16::from(*s));
         assert_eq!(ours, ring);
+        // Every TLS 1.3 suite runs its key schedule on ring's HKDF.
+        let ring_hkdf = |s: S| {
+            rustls::crypto::ring::DEFAULT_CIPHER_SUITES
+                .iter()
+                .find_map(|r| r.tls13().filter(|t| t.common.suite == s))
+                .map(|t| t.hkdf_provider as *const dyn rustls::crypto::tls13::Hkdf as *const ())
+        };
+        for s in p.cipher_suites.iter().filter_map(|s| s.tls13()) {
+            let ours = s.hkdf_provider as *const dyn rustls::crypto::tls13::Hkdf as *const ();
+            assert_eq!(
+                Some(ours),
+                ring_hkdf(s.common.suite),
+                "{:?}",
+                s.common.suite
+            );
+        }
         let groups: Vec<NamedGroup> = p.kx_groups.iter().map(|g| g.name()).collect();
         assert_eq!(
             groups,
