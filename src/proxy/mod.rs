@@ -50,6 +50,7 @@
 
 pub mod body;
 pub mod ca;
+mod coalesce;
 pub mod control;
 mod handler;
 pub mod head;
