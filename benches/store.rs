@@ -11,6 +11,9 @@
 //! 3 000 req/s). `judge_encode`: the analysis half of the same consumer (judging an
 //! exchange already prepared on the runtime threads, and the finding's JSON). Both
 //! measure the thread's CPU time (user + system), not wall time.
+//! `live_proxy_exchange_grown`: the same appends to a store already holding 300 000
+//! live exchanges (a long proxy session), where each index insert at a random key
+//! lands on a page of its own.
 //!
 //! `query_1m`: a time-range query returning 1 000 exchanges (one second) from a store
 //! of 1 000 000 exchanges (one per millisecond), through the `exchanges_at` index.
@@ -151,6 +154,9 @@ fn bench_query(c: &mut Criterion) {
 const LIVE_COMMIT: usize = 300;
 /// Exchanges per `live_proxy_exchange` iteration.
 const LIVE_N: usize = 3_000;
+/// Exchanges in the store before `live_proxy_exchange_grown` measures (about an hour
+/// of a phone's traffic at 100 requests/s).
+const GROWN: usize = 300_000;
 
 const ADID: &str = "68f662b5-fcdd-46af-ae5c-b58c76bdc10a";
 
@@ -168,7 +174,8 @@ fn live_case() -> consentry::case::Case {
 /// The `i`th request of the proxy benchmark, as the proxy hands it to the consumer.
 fn live_exchange(i: usize) -> Exchange {
     let at = Timestamp::from_micros(1_764_000_000_000_000 + i as i64 * 300);
-    let mut x = Exchange::new(format!("x-{:016x}", i * 7919), SourceKind::Proxy, at);
+    // Ids in no particular order, as the proxy's (the first 8 bytes of a SHA-256).
+    let mut x = Exchange::new(format!("x-{:016x}", mix(i as u64)), SourceKind::Proxy, at);
     x.device = Some("phone00".into());
     x.client = Some("127.0.0.1:51234".into());
     x.server = Some("127.0.0.1:27401".into());
@@ -211,6 +218,14 @@ fn live_exchange(i: usize) -> Exchange {
         ),
     });
     x
+}
+
+/// A bijective mix of `i` (splitmix64's finaliser): distinct ids in random order.
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 fn bench_live(c: &mut Criterion<ThreadCpu>) {
@@ -256,6 +271,71 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
                 }
                 live.commit().expect("commit");
                 (tmp, live)
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    // The same appends to a store that already holds GROWN exchanges of an earlier
+    // run (a long proxy session): index inserts at random keys touch more pages.
+    let mut g = c.benchmark_group("store");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(LIVE_N as u64));
+    g.bench_function("live_proxy_exchange_grown", |b| {
+        // Built here, not before: only when this benchmark is selected.
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = CaseDir::init(tmp.path(), None).expect("case dir");
+        let mut live = LiveStore::open(dir, "proxy").expect("live store");
+        let mut next = LIVE_N;
+        let mut append = |live: &mut LiveStore, n: usize| {
+            for _ in 0..n {
+                let x = live_exchange(next);
+                next += 1;
+                let obs = analyzer.judge(&x, preparer.prepare(&x));
+                let encoded: Vec<_> = obs
+                    .findings
+                    .iter()
+                    .map(|f| serde_json::value::to_raw_value(f).expect("finding JSON"))
+                    .collect();
+                live.exchange_encoded(&x, &obs.findings, &encoded, &obs.consent_events)
+                    .expect("append");
+                if next % LIVE_COMMIT == 0 {
+                    live.commit().expect("commit");
+                }
+            }
+            live.commit().expect("commit");
+        };
+        append(&mut live, GROWN);
+        // Appends of the measured exchanges only: judged beforehand, as above.
+        b.iter_batched(
+            || {
+                let xs: Vec<Exchange> = (next..next + LIVE_N).map(live_exchange).collect();
+                next += LIVE_N;
+                let judged: Vec<_> = xs
+                    .iter()
+                    .map(|x| {
+                        let obs = analyzer.judge(x, preparer.prepare(x));
+                        let encoded: Vec<_> = obs
+                            .findings
+                            .iter()
+                            .map(|f| serde_json::value::to_raw_value(f).expect("finding JSON"))
+                            .collect();
+                        (obs, encoded)
+                    })
+                    .collect();
+                (xs, judged)
+            },
+            |(xs, judged)| {
+                for (i, (x, (obs, encoded))) in xs.iter().zip(&judged).enumerate() {
+                    live.exchange_encoded(x, &obs.findings, encoded, &obs.consent_events)
+                        .expect("append");
+                    if i % LIVE_COMMIT == LIVE_COMMIT - 1 {
+                        live.commit().expect("commit");
+                    }
+                }
+                live.commit().expect("commit");
+                (xs, judged)
             },
             criterion::BatchSize::PerIteration,
         )

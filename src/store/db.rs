@@ -117,6 +117,16 @@ const MIGRATIONS: &[&str] = &[
                   AND length(NEW.body) = 0 AND OLD.kind = 'exchange'
                   AND EXISTS (SELECT 1 FROM pruned WHERE pruned.seq = OLD.seq))
         BEGIN SELECT RAISE(ABORT, 'records are append-only (only prune empties an exchange body)'); END;",
+    // v3: the key indexes hold rows of ingested files only. Their one reader is an
+    // ingest's resume (`Store::stored_ids`, always for a file's ingest); live rows
+    // (`ingest = -1`, proxy and tap) carry hash-derived ids, so each one was an
+    // insert at a random place of an ever larger B-tree: on a store of 300 000
+    // live exchanges, most of the store's CPU per proxy exchange
+    // (`benches/store.rs`, `live_proxy_exchange_grown`).
+    "DROP INDEX exchanges_key;
+     CREATE UNIQUE INDEX exchanges_key ON exchanges(ingest, id) WHERE ingest >= 0;
+     DROP INDEX findings_key;
+     CREATE UNIQUE INDEX findings_key ON findings(ingest, id) WHERE ingest >= 0;",
 ];
 
 /// Errors of the store.
@@ -729,9 +739,11 @@ impl Store {
         ingest: i64,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         self.flush()?;
+        // `ingest >= 0` as the key indexes' own condition (schema v3), so SQLite uses
+        // them; live rows (`ingest = -1`) are in no index and asked for by nobody.
         let q = match table {
-            StoredTable::Exchanges => "SELECT id FROM exchanges WHERE ingest = ?1",
-            StoredTable::Findings => "SELECT id FROM findings WHERE ingest = ?1",
+            StoredTable::Exchanges => "SELECT id FROM exchanges WHERE ingest = ?1 AND ingest >= 0",
+            StoredTable::Findings => "SELECT id FROM findings WHERE ingest = ?1 AND ingest >= 0",
         };
         self.conn
             .prepare(q)
@@ -1322,6 +1334,87 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(s.head().unwrap().seq, 1);
+    }
+
+    #[test]
+    fn a_v2_store_migrates_and_its_key_indexes_serve_ingest_resume_only() {
+        use crate::exchange::{Exchange, SourceKind};
+        use crate::store::record::ExchangeBody;
+        let dir = tempfile::tempdir().unwrap();
+        // A store as consentry wrote it before v3: rows of a file's ingest and live ones.
+        let (mut s, _) = store_with_exchanges(dir.path());
+        for i in 0..3 {
+            let mut x = Exchange::new(
+                format!("live-{i}"),
+                SourceKind::Proxy,
+                Timestamp::from_micros(30 + i),
+            );
+            x.host = "tracker.example".into();
+            let b = ExchangeBody::of(&x);
+            let side = Side::Exchange {
+                ingest: -1,
+                id: &b.id,
+                at: b.at,
+                device: None,
+                host: &b.host,
+            };
+            s.append(Kind::Exchange, &b, side).unwrap();
+        }
+        s.commit().unwrap();
+        s.conn
+            .execute_batch(
+                "DROP INDEX exchanges_key; CREATE UNIQUE INDEX exchanges_key ON exchanges(ingest, id);
+                 DROP INDEX findings_key; CREATE UNIQUE INDEX findings_key ON findings(ingest, id);
+                 DELETE FROM schema_version WHERE version > 2;",
+            )
+            .unwrap();
+        assert_eq!(s.schema_version().unwrap(), 2);
+        drop(s);
+        let s = Store::open(&dir.path().join("store.db")).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 3);
+        s.verify(dir.path()).unwrap();
+        let ingest = 1;
+        let ids = s.stored_ids(StoredTable::Exchanges, ingest).unwrap();
+        assert_eq!(ids.len(), 4);
+        assert!(ids.contains("x-1") && !ids.contains("live-0"));
+        assert_eq!(
+            s.stored_ids(StoredTable::Findings, ingest).unwrap().len(),
+            1
+        );
+        // Resume reads the index, which holds the file's rows and no live one.
+        for (table, q) in [
+            (
+                "exchanges",
+                "SELECT id FROM exchanges WHERE ingest = ?1 AND ingest >= 0",
+            ),
+            (
+                "findings",
+                "SELECT id FROM findings WHERE ingest = ?1 AND ingest >= 0",
+            ),
+        ] {
+            let plan: String = s
+                .conn
+                .query_row(&format!("EXPLAIN QUERY PLAN {q}"), [ingest], |r| r.get(3))
+                .unwrap();
+            assert!(plan.contains(&format!("{table}_key")), "{plan}");
+        }
+        let indexed: i64 = s
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM exchanges INDEXED BY exchanges_key WHERE ingest >= 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 4);
+        // Still unique per file: a second row of one file's exchange id is refused.
+        assert!(s
+            .conn
+            .execute(
+                "INSERT INTO exchanges(seq, ingest, id, at, device, host) VALUES (999, 1, 'x-1', 0, NULL, 'h')",
+                [],
+            )
+            .is_err());
     }
 
     #[test]
