@@ -10,6 +10,7 @@ pub mod detect;
 pub mod har;
 #[cfg(feature = "live")]
 pub mod live;
+pub mod mapped;
 pub mod pcap;
 pub mod ring;
 
