@@ -14,7 +14,6 @@ use crate::case::{Case, DeviceResolver};
 use crate::exchange::Exchange;
 use crate::net::tap::TapLimits;
 use crate::report::{InputInfo, TrafficSummary};
-use crate::source::mapped::MappedFile;
 use crate::source::pcap::{self, CaptureOptions, CaptureProgress, CaptureSummary};
 use crate::source::{self, HarOptions, InputKind};
 
@@ -105,37 +104,21 @@ pub fn read_input_with_hash(
     };
     let opened = source::open_input(path)
         .map_err(anyhow::Error::from)
-        .and_then(|source::Opened { kind, gzip, file }| {
-            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            // A regular file is hashed and read through a map (one kernel copy of
-            // the whole file fewer per pass); anything else with read(2).
-            let (file, sha256): (Box<dyn Read>, String) = match MappedFile::open(file) {
-                Ok(mut mapped) => {
-                    let sha256 = match known_sha256 {
-                        Some(known) => known.to_string(),
-                        None => mapped
-                            .sha256()
-                            .map_err(|e| anyhow::anyhow!("{label}: {e}"))?,
-                    };
-                    (Box::new(mapped), sha256)
-                }
-                Err(file) => {
-                    let sha256 = match known_sha256 {
-                        Some(known) => known.to_string(),
-                        None => source::file_sha256(path)?,
-                    };
-                    (Box::new(file), sha256)
-                }
+        .and_then(|opened| {
+            let sha256 = match known_sha256 {
+                Some(known) => known.to_string(),
+                None => source::file_sha256(path)?,
             };
-            Ok((kind, gzip, file, size, sha256))
+            Ok((opened, sha256))
         });
-    let (kind, gzip, file, size, sha256) = match opened {
+    let (source::Opened { kind, gzip, file }, sha256) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             outcome.error = Some(format!("{e:#}"));
             return outcome;
         }
     };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(size, &label);
     // The bar counts bytes of the file as stored (compressed or not).
     let counting = Counting {

@@ -10,7 +10,6 @@ pub mod detect;
 pub mod har;
 #[cfg(feature = "live")]
 pub mod live;
-pub mod mapped;
 pub mod pcap;
 pub mod ring;
 
