@@ -238,6 +238,20 @@ mod tests {
                 naive_percent_decode(&s, plus)
             );
         }
+
+        /// Long inputs with escapes every few bytes (the eight-byte steps), and some
+        /// invalid or cut ones.
+        #[test]
+        fn percent_decode_long_equals_naive_model(
+            s in proptest::collection::vec(
+                proptest::sample::select(b"%%%+2B7aF0xyzAbcdef-._".to_vec()), 0..300),
+            plus in proptest::bool::ANY,
+        ) {
+            proptest::prop_assert_eq!(
+                percent_decode(&s, plus).into_owned(),
+                naive_percent_decode(&s, plus)
+            );
+        }
     }
 
     #[test]
