@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use consentry::cli::live_store::LiveStore;
 use consentry::exchange::{BodyDigests, Header, RawHead};
-use consentry::rules::{Analyzer, Options};
+use consentry::rules::{Analyzer, Observation, Options, Preparer};
 use consentry::store::CaseDir;
 
 const N: usize = 20_000;
@@ -228,6 +228,21 @@ fn mix(i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// `x` judged as the consumer has it: observed, each finding encoded once.
+fn judge_encoded(
+    analyzer: &mut Analyzer,
+    preparer: &Preparer,
+    x: &Exchange,
+) -> (Observation, Vec<Box<serde_json::value::RawValue>>) {
+    let obs = analyzer.judge(x, preparer.prepare(x));
+    let encoded = obs
+        .findings
+        .iter()
+        .map(|f| serde_json::value::to_raw_value(f).expect("finding JSON"))
+        .collect();
+    (obs, encoded)
+}
+
 fn bench_live(c: &mut Criterion<ThreadCpu>) {
     let case = Arc::new(live_case());
     let mut analyzer = Analyzer::new(case, Options::default());
@@ -236,15 +251,7 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
     // Findings as the consumer has them: judged in order, each encoded once.
     let judged: Vec<_> = xs
         .iter()
-        .map(|x| {
-            let obs = analyzer.judge(x, preparer.prepare(x));
-            let encoded: Vec<_> = obs
-                .findings
-                .iter()
-                .map(|f| serde_json::value::to_raw_value(f).expect("finding JSON"))
-                .collect();
-            (obs, encoded)
-        })
+        .map(|x| judge_encoded(&mut analyzer, &preparer, x))
         .collect();
     assert!(judged.iter().all(|(o, _)| !o.findings.is_empty()));
 
@@ -292,12 +299,7 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
             for _ in 0..n {
                 let x = live_exchange(next);
                 next += 1;
-                let obs = analyzer.judge(&x, preparer.prepare(&x));
-                let encoded: Vec<_> = obs
-                    .findings
-                    .iter()
-                    .map(|f| serde_json::value::to_raw_value(f).expect("finding JSON"))
-                    .collect();
+                let (obs, encoded) = judge_encoded(&mut analyzer, &preparer, &x);
                 live.exchange_encoded(&x, &obs.findings, &encoded, &obs.consent_events)
                     .expect("append");
                 if next % LIVE_COMMIT == 0 {
@@ -314,15 +316,7 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
                 next += LIVE_N;
                 let judged: Vec<_> = xs
                     .iter()
-                    .map(|x| {
-                        let obs = analyzer.judge(x, preparer.prepare(x));
-                        let encoded: Vec<_> = obs
-                            .findings
-                            .iter()
-                            .map(|f| serde_json::value::to_raw_value(f).expect("finding JSON"))
-                            .collect();
-                        (obs, encoded)
-                    })
+                    .map(|x| judge_encoded(&mut analyzer, &preparer, x))
                     .collect();
                 (xs, judged)
             },
