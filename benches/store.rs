@@ -243,6 +243,23 @@ fn judge_encoded(
     (obs, encoded)
 }
 
+/// Appends exchanges judged beforehand as the consumer does: a commit every
+/// [`LIVE_COMMIT`] and one at the end.
+fn append_judged(
+    live: &mut LiveStore,
+    xs: &[Exchange],
+    judged: &[(Observation, Vec<Box<serde_json::value::RawValue>>)],
+) {
+    for (i, (x, (obs, encoded))) in xs.iter().zip(judged).enumerate() {
+        live.exchange_encoded(x, &obs.findings, encoded, &obs.consent_events)
+            .expect("append");
+        if i % LIVE_COMMIT == LIVE_COMMIT - 1 {
+            live.commit().expect("commit");
+        }
+    }
+    live.commit().expect("commit");
+}
+
 fn bench_live(c: &mut Criterion<ThreadCpu>) {
     let case = Arc::new(live_case());
     let mut analyzer = Analyzer::new(case, Options::default());
@@ -269,14 +286,7 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
                 (tmp, live)
             },
             |(tmp, mut live)| {
-                for (i, (x, (obs, encoded))) in xs.iter().zip(&judged).enumerate() {
-                    live.exchange_encoded(x, &obs.findings, encoded, &obs.consent_events)
-                        .expect("append");
-                    if i % LIVE_COMMIT == LIVE_COMMIT - 1 {
-                        live.commit().expect("commit");
-                    }
-                }
-                live.commit().expect("commit");
+                append_judged(&mut live, &xs, &judged);
                 (tmp, live)
             },
             criterion::BatchSize::PerIteration,
@@ -321,14 +331,7 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
                 (xs, judged)
             },
             |(xs, judged)| {
-                for (i, (x, (obs, encoded))) in xs.iter().zip(&judged).enumerate() {
-                    live.exchange_encoded(x, &obs.findings, encoded, &obs.consent_events)
-                        .expect("append");
-                    if i % LIVE_COMMIT == LIVE_COMMIT - 1 {
-                        live.commit().expect("commit");
-                    }
-                }
-                live.commit().expect("commit");
+                append_judged(&mut live, &xs, &judged);
                 (xs, judged)
             },
             criterion::BatchSize::PerIteration,
