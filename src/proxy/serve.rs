@@ -1062,6 +1062,28 @@ mod tests {
     }
 
     #[test]
+    fn a_connect_head_cut_anywhere_is_left_to_hyper_until_it_is_whole() {
+        let head = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
+        for cut in 0..head.len() {
+            assert!(parse_connect(&head[..cut]).is_none(), "cut at {cut}");
+        }
+        assert_eq!(parse_connect(head).map(|(_, n)| n), Some(head.len()));
+        // Arbitrary bytes after a CONNECT never panic.
+        let mut x = 0x9e37_79b9_u32;
+        for len in 0..300 {
+            let mut p = b"CONNECT ".to_vec();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let alphabet = b" :\r\nCONECT/1.HTPx";
+                p.push(alphabet[x as usize % alphabet.len()]);
+            }
+            let _ = parse_connect(&p);
+        }
+    }
+
+    #[test]
     fn refusals_are_encoded_whole_with_their_headers() {
         let mut res = text_response(StatusCode::PROXY_AUTHENTICATION_REQUIRED, "no\n".into());
         res.headers_mut().insert(
