@@ -151,6 +151,14 @@ impl<I> Rewind<I> {
         self.prefix.get(self.pos..).unwrap_or_default()
     }
 
+    /// Drops the first `n` bytes of the prefix (a request head the core answered
+    /// itself): they are not replayed. The allocation stays for the next
+    /// [`Rewind::fill`].
+    pub fn consume(&mut self, n: usize) {
+        let end = self.pos.saturating_add(n).min(self.prefix.len());
+        self.prefix.drain(self.pos..end);
+    }
+
     /// The inner stream (bytes already read are in [`Rewind::prefix`]).
     pub fn get_mut(&mut self) -> &mut I {
         &mut self.inner
@@ -312,6 +320,33 @@ mod tests {
                 // Replayed: nothing kept.
                 assert!(r.prefix().is_empty() && r.prefix.capacity() == 0);
             }
+        });
+    }
+
+    #[test]
+    fn consumed_bytes_are_not_replayed_and_fill_goes_on_after_the_rest() {
+        let rt = rt();
+        rt.block_on(async {
+            let (mut a, b) = tokio::io::duplex(256);
+            a.write_all(b"CONNECT h:1 HTTP/1.1\r\n\r\n\x16\x03")
+                .await
+                .unwrap();
+            let mut r = Rewind::reading_ahead(b, 4096);
+            assert!(r.fill(|p| !p.is_empty()).await.unwrap());
+            r.consume(24);
+            assert_eq!(r.prefix(), b"\x16\x03");
+            let capacity = r.prefix.capacity();
+            a.write_all(b"\x01rest").await.unwrap();
+            drop(a);
+            assert!(r.fill(|p| p.len() >= 3).await.unwrap());
+            assert_eq!(r.prefix(), b"\x16\x03\x01rest");
+            // The same buffer, not a new one.
+            assert_eq!(r.prefix.capacity(), capacity);
+            // More than is left: all of it goes.
+            r.consume(100);
+            let mut all = Vec::new();
+            r.read_to_end(&mut all).await.unwrap();
+            assert!(all.is_empty());
         });
     }
 

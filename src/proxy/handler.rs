@@ -202,6 +202,39 @@ impl Handler<'_> {
     }
 }
 
+/// Decides about a `CONNECT` from the connection of `scope`: `Ok` opens the tunnel
+/// (the client is remembered for the tunnel's inner requests, which carry no
+/// credentials), `Err` is the answer to send instead. Any body type: the core parses
+/// most `CONNECT` heads itself, without hyper (issue 4, new connections per second).
+pub(crate) fn connect<B>(scope: &ConnScope, req: &Request<B>) -> Result<(), Box<Response<Body>>> {
+    scope.enter();
+    let this = Handler {
+        shared: &scope.shared,
+        addr: scope.addr,
+    };
+    let user = this.authenticate(req)?;
+    let shared = this.shared;
+    let addr = this.addr;
+    let device = shared.device_of(addr, user.as_deref());
+    let host = req.uri().host().map(norm_host).unwrap_or_default();
+    if shared.is_self(&host, req.uri().port_u16()) {
+        return Err(Box::new(loop_detected()));
+    }
+    shared.with_conn(addr, |c| {
+        c.device = Some(device);
+        c.handshake = Some(host);
+    });
+    Ok(())
+}
+
+/// The answer to a request addressed to the proxy itself (forwarding it would loop).
+fn loop_detected() -> Response<Body> {
+    text_response(
+        StatusCode::LOOP_DETECTED,
+        "consentry proxy: this request is addressed to the proxy itself; see http://consentry.invalid/\n".into(),
+    )
+}
+
 /// Decides about a request from the connection of `scope` (`in_tunnel`: inside its
 /// `CONNECT` tunnel, where request targets are in origin form), and starts its
 /// recording. A body that makes no progress for `body_timeout` is cut.
@@ -212,23 +245,31 @@ pub(crate) async fn request(
     body_timeout: Option<Duration>,
 ) -> Decision {
     use Decision::Respond;
+    if req.method() == Method::CONNECT {
+        return match connect(scope, &req) {
+            Ok(()) => {
+                // Hop-by-hop proxy headers: the credentials are ours.
+                req.headers_mut().remove(header::PROXY_AUTHORIZATION);
+                req.headers_mut().remove("proxy-connection");
+                Decision::Forward(req.map(|b| b.map_err(BoxError::from).boxed()), None)
+            }
+            Err(r) => Respond(*r),
+        };
+    }
     scope.enter();
     let this = Handler {
         shared: &scope.shared,
         addr: scope.addr,
     };
-    if req.method() != Method::CONNECT {
-        // A request becomes an event: wait here (not in the hand-off, which would
-        // park a runtime thread) while the consumer lags far behind.
-        this.shared.room().await;
-    }
+    // A request becomes an event: wait here (not in the hand-off, which would
+    // park a runtime thread) while the consumer lags far behind.
+    this.shared.room().await;
     let user = match this.authenticate(&req) {
         Ok(u) => u,
         Err(r) => return Respond(*r),
     };
     // Evidence before anything is changed (hop-by-hop headers go next).
-    let is_connect = req.method() == Method::CONNECT;
-    let raw_head = (!is_connect).then(|| head::request_head(&req, in_tunnel));
+    let raw_head = Some(head::request_head(&req, in_tunnel));
     // Hop-by-hop proxy headers: the credentials are ours, never the server's.
     req.headers_mut().remove(header::PROXY_AUTHORIZATION);
     req.headers_mut().remove("proxy-connection");
@@ -252,23 +293,12 @@ pub(crate) async fn request(
         Some(_) => Some(80),
         None => None,
     });
-    if req.uri().authority().is_none() && req.method() != Method::CONNECT {
+    if req.uri().authority().is_none() {
         // Origin-form: someone opened the proxy's address as a web server.
         return Respond(page::serve(&shared, addr, &device, &req));
     }
     if shared.is_self(&host, port) {
-        return Respond(text_response(
-            StatusCode::LOOP_DETECTED,
-            "consentry proxy: this request is addressed to the proxy itself; see http://consentry.invalid/\n".into(),
-        ));
-    }
-    if req.method() == Method::CONNECT {
-        // Inner requests of the tunnel carry no credentials: remember who this is.
-        shared.with_conn(addr, |c| {
-            c.device = Some(device.clone());
-            c.handshake = Some(host.clone());
-        });
-        return Decision::Forward(req.map(|b| b.map_err(BoxError::from).boxed()), None);
+        return Respond(loop_detected());
     }
     shared.with_conn(addr, |c| {
         c.handshake = None;

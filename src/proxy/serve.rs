@@ -12,7 +12,9 @@
 //! Per client connection:
 //! 1. The first bytes decide the protocol: the HTTP/2 preface (h2c with prior
 //!    knowledge) or else HTTP/1.1. They must come within `header_timeout`.
-//! 2. A `CONNECT` is answered `200` and the connection becomes a tunnel. A tunnel to
+//! 2. A `CONNECT` is answered `200` and the connection becomes a tunnel (an HTTP/1.1
+//!    `CONNECT` whose whole head came first is parsed and answered by the core
+//!    itself, without hyper: [`own_connect`]; anything else goes to hyper). A tunnel to
 //!    an ignored or pinned host is passed through at once (bytes untouched, whatever
 //!    the protocol; a server that speaks first works). Otherwise its first bytes are
 //!    sniffed: a TLS record (`16 03`) is intercepted (ClientHello read by us, the
@@ -279,6 +281,13 @@ async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
         return;
     }
     let h2 = io.prefix().starts_with(H2_PREFACE);
+    if !h2 {
+        match own_connect(&t, &mut io, &scope, deadline).await {
+            Connect::Tunnel(authority) => return tunnel(t, io, authority, scope).await,
+            Connect::Hyper => {}
+            Connect::Gone => return,
+        }
+    }
     let ctx = Arc::new(Ctx {
         scope: scope.clone(),
         tunnel: None,
@@ -289,9 +298,119 @@ async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
     if let Some((upgrade, authority)) = ctx.take_tunnel() {
         // Fails when the client went away before the 200 was out.
         if let Ok(up) = upgrade.await {
-            tunnel(t, TokioIo::new(up), authority, scope).await;
+            let io = Rewind::reading_ahead(TokioIo::new(up), READ_AHEAD);
+            tunnel(t, io, authority, scope).await;
         }
     }
+}
+
+/// What [`own_connect`] did with a connection's first request.
+enum Connect {
+    /// A `CONNECT` answered `200`: its tunnel starts.
+    Tunnel(Authority),
+    /// Left to hyper: not a `CONNECT` head the core parses itself, or one refused
+    /// (answered, the connection goes on).
+    Hyper,
+    /// The client went away or did not read the answer in time.
+    Gone,
+}
+
+/// Answers the connection's first request itself when it is an HTTP/1.1 `CONNECT`
+/// whose whole head came with the first read ([`parse_connect`]), the common case of
+/// a proxy client: no hyper connection is set up for a request that only opens a
+/// tunnel, and the tunnel goes on with the same socket and read-ahead buffer (issue 4,
+/// new intercepted connections per second). The handler decides as for any
+/// `CONNECT` ([`handler::connect`]); a refusal (`407`, …) is answered here and hyper
+/// serves the rest of the connection (a client sends its credentials on it).
+async fn own_connect(
+    t: &Tracked,
+    io: &mut Rewind<TcpStream>,
+    scope: &ConnScope,
+    deadline: Option<Instant>,
+) -> Connect {
+    let Some((req, head_len)) = parse_connect(io.prefix()) else {
+        return Connect::Hyper;
+    };
+    io.consume(head_len);
+    let (answer, then) = match handler::connect(scope, &req) {
+        Ok(()) => match req.into_parts().0.uri.into_parts().authority {
+            // parse_connect only returns a target with an authority.
+            Some(authority) => (CONNECTED.to_vec(), Connect::Tunnel(authority)),
+            None => return Connect::Gone,
+        },
+        Err(res) => match encode_response(*res).await {
+            Some(bytes) => (bytes, Connect::Hyper),
+            None => return Connect::Gone,
+        },
+    };
+    match t.within(deadline, io.get_mut().write_all(&answer)).await {
+        Some(Ok(())) => then,
+        _ => Connect::Gone,
+    }
+}
+
+/// The answer to a `CONNECT` the core opens itself.
+const CONNECTED: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
+/// Headers of a `CONNECT` request [`parse_connect`] reads, at most; hyper takes one
+/// with more.
+const MAX_CONNECT_HEADERS: usize = 32;
+
+/// The `CONNECT` request at the start of `p` and the length of its head, when `p`
+/// starts with a whole HTTP/1.1 `CONNECT` head to a `host:port` target, without a
+/// body. Anything else (a partial head, HTTP/1.0, a body, a malformed head, too many
+/// headers) is `None`: hyper serves it, and answers it as it always did.
+fn parse_connect(p: &[u8]) -> Option<(Request<()>, usize)> {
+    if !p.starts_with(b"CONNECT ") {
+        return None;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_CONNECT_HEADERS];
+    let mut head = httparse::Request::new(&mut headers);
+    let httparse::Status::Complete(len) = head.parse(p).ok()? else {
+        return None;
+    };
+    if head.version != Some(1) {
+        return None;
+    }
+    let uri: Uri = head.path?.parse().ok()?;
+    if uri.scheme().is_some() || uri.authority().is_none() || !uri.path().is_empty() {
+        return None;
+    }
+    let mut req = Request::new(());
+    *req.method_mut() = Method::CONNECT;
+    *req.uri_mut() = uri;
+    let map = req.headers_mut();
+    for h in head.headers.iter() {
+        let name = header::HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        if (name == header::CONTENT_LENGTH && h.value != b"0") || name == header::TRANSFER_ENCODING
+        {
+            return None;
+        }
+        map.append(name, HeaderValue::from_bytes(h.value).ok()?);
+    }
+    Some((req, len))
+}
+
+/// `res` as HTTP/1.1 bytes, its body whole (the proxy's own short answers).
+async fn encode_response(res: Response<Body>) -> Option<Vec<u8>> {
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.ok()?.to_bytes();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\n",
+        parts.status.as_u16(),
+        parts.status.canonical_reason().unwrap_or("")
+    )
+    .into_bytes();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    out.extend_from_slice(&body);
+    Some(out)
 }
 
 /// Serves HTTP on `io` (HTTP/2 when `h2`, else HTTP/1.1 with upgrades) until the
@@ -568,7 +687,8 @@ fn connect(core: &Arc<Core>, ctx: &Ctx, mut req: Request<Body>) -> Response<Body
         let _open = open;
         // Fails when the client goes away before the 200 is out.
         if let Ok(up) = upgrade.await {
-            tunnel(t, TokioIo::new(up), authority, scope).await;
+            let io = Rewind::reading_ahead(TokioIo::new(up), READ_AHEAD);
+            tunnel(t, io, authority, scope).await;
         }
     });
     Response::new(body::empty())
@@ -596,12 +716,12 @@ fn sniff(p: &[u8]) -> Option<Sniffed> {
 }
 
 /// A `CONNECT` tunnel to `authority` (see the module documentation).
-async fn tunnel<I>(t: Tracked, io: I, authority: Authority, scope: Arc<ConnScope>)
+/// `io` reads ahead ([`Rewind::reading_ahead`]) what comes first.
+async fn tunnel<I>(t: Tracked, mut io: Rewind<I>, authority: Authority, scope: Arc<ConnScope>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let host = handler::norm_host(authority.host());
-    let mut io = Rewind::reading_ahead(io, READ_AHEAD);
     if !handler::intercept_connect(&t.shared, &host) {
         pass_through(&t, io, &authority, &[]).await;
         return;
@@ -897,6 +1017,93 @@ mod tests {
         assert_eq!(sniff(b"\x16\x01"), Some(Sniffed::Other));
         assert_eq!(sniff(b"GETX"), Some(Sniffed::Other));
         assert_eq!(sniff(b"POST / HTTP/1.1"), Some(Sniffed::Other));
+    }
+
+    #[test]
+    fn connect_heads_are_parsed_here_only_when_hyper_would_do_the_same() {
+        let head = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\
+            Proxy-Authorization: Basic dTpw\r\n\r\n\x16\x03\x01";
+        let (req, len) = parse_connect(head).unwrap();
+        assert_eq!(
+            len,
+            head.len() - 3,
+            "the ClientHello after it is not the head's"
+        );
+        assert_eq!(req.method(), Method::CONNECT);
+        assert_eq!(req.uri().authority().unwrap().as_str(), "example.com:443");
+        assert_eq!(req.headers()["proxy-authorization"], "Basic dTpw");
+        assert_eq!(req.headers()["host"], "example.com:443");
+        let (req, _) = parse_connect(b"CONNECT [::1]:8443 HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(req.uri().port_u16(), Some(8443));
+        assert!(parse_connect(b"CONNECT h:1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n").is_some());
+        // Left to hyper.
+        for other in [
+            &b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n"[..],
+            b"CONNECT example.com:443 HTTP/1.0\r\n\r\n",
+            b"CONNECT / HTTP/1.1\r\n\r\n",
+            b"CONNECT http://example.com/ HTTP/1.1\r\n\r\n",
+            b"CONNECT h:1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            b"CONNECT h:1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"CONNECT h:1 HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            b"connect h:1 HTTP/1.1\r\n\r\n",
+            b"GET http://h/ HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(
+                parse_connect(other).is_none(),
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        let many: String = (0..=MAX_CONNECT_HEADERS)
+            .map(|i| format!("x-{i}: v\r\n"))
+            .collect();
+        let many = format!("CONNECT h:1 HTTP/1.1\r\n{many}\r\n");
+        assert!(parse_connect(many.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn a_connect_head_cut_anywhere_is_left_to_hyper_until_it_is_whole() {
+        let head = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
+        for cut in 0..head.len() {
+            assert!(parse_connect(&head[..cut]).is_none(), "cut at {cut}");
+        }
+        assert_eq!(parse_connect(head).map(|(_, n)| n), Some(head.len()));
+        // Arbitrary bytes after a CONNECT never panic.
+        let mut x = 0x9e37_79b9_u32;
+        for len in 0..300 {
+            let mut p = b"CONNECT ".to_vec();
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let alphabet = b" :\r\nCONECT/1.HTPx";
+                p.push(alphabet[x as usize % alphabet.len()]);
+            }
+            let _ = parse_connect(&p);
+        }
+    }
+
+    #[test]
+    fn refusals_are_encoded_whole_with_their_headers() {
+        let mut res = text_response(StatusCode::PROXY_AUTHENTICATION_REQUIRED, "no\n".into());
+        res.headers_mut().insert(
+            header::PROXY_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"consentry\""),
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt.block_on(encode_response(res)).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 407 Proxy Authentication Required\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nproxy-authenticate: Basic realm=\"consentry\"\r\n"));
+        assert!(
+            text.ends_with("\r\ncontent-length: 3\r\n\r\nno\n"),
+            "{text}"
+        );
     }
 
     #[test]
