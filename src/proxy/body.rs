@@ -246,16 +246,9 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     #[test]
     fn rewind_replays_the_prefix_then_the_rest_whatever_the_split() {
-        let rt = rt();
+        let rt = crate::proxy::test_runtime();
         let data = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nand then the frames";
         for split in 1..data.len() {
             rt.block_on(async {
@@ -283,7 +276,7 @@ mod tests {
 
     #[test]
     fn fill_reports_an_early_end_and_stops_at_the_limit() {
-        let rt = rt();
+        let rt = crate::proxy::test_runtime();
         rt.block_on(async {
             let (mut a, b) = tokio::io::duplex(64);
             a.write_all(b"GE").await.unwrap();
@@ -302,7 +295,7 @@ mod tests {
 
     #[test]
     fn reading_ahead_takes_what_came_in_one_read_up_to_its_limit() {
-        let rt = rt();
+        let rt = crate::proxy::test_runtime();
         rt.block_on(async {
             let msg = b"CONNECT h.example:443 HTTP/1.1\r\n\r\n";
             for (limit, want) in [(8, &msg[..8]), (4096, &msg[..])] {
@@ -325,7 +318,7 @@ mod tests {
 
     #[test]
     fn consumed_bytes_are_not_replayed_and_fill_goes_on_after_the_rest() {
-        let rt = rt();
+        let rt = crate::proxy::test_runtime();
         rt.block_on(async {
             let (mut a, b) = tokio::io::duplex(256);
             a.write_all(b"CONNECT h:1 HTTP/1.1\r\n\r\n\x16\x03")
@@ -398,7 +391,7 @@ mod tests {
 
     #[test]
     fn a_body_is_cut_after_the_timeout_without_progress_only() {
-        let rt = rt();
+        let rt = crate::proxy::test_runtime();
         rt.block_on(async {
             // Gaps under the timeout, however many: the body completes.
             let b = slow(vec![(4, b"a"), (4, b"b"), (4, b"c")]);
@@ -416,7 +409,7 @@ mod tests {
 
     #[test]
     fn time_the_reader_takes_does_not_count() {
-        let rt = rt();
+        let rt = crate::proxy::test_runtime();
         rt.block_on(async {
             let mut b = slow(vec![(0, b"a"), (3, b"b")]);
             let first = b.frame().await.unwrap().unwrap();

@@ -319,13 +319,6 @@ mod tests {
         r
     }
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     #[test]
     fn encrypted_records_are_recognised_whole() {
         let two = [record(0x17, 3), record(0x17, 0)].concat();
@@ -344,7 +337,7 @@ mod tests {
 
     #[test]
     fn tls13_tickets_wait_for_the_next_write() {
-        rt().block_on(async {
+        crate::proxy::test_runtime().block_on(async {
             let mut reads = std::collections::VecDeque::new();
             reads.push_back(b"client finished".to_vec());
             let mut c = Coalesce::new(Recorder {
@@ -378,7 +371,7 @@ mod tests {
 
     #[test]
     fn what_a_client_waits_for_is_never_held() {
-        rt().block_on(async {
+        crate::proxy::test_runtime().block_on(async {
             let answer = || {
                 let mut reads = std::collections::VecDeque::new();
                 reads.push_back(b"answer".to_vec());
@@ -428,7 +421,7 @@ mod tests {
 
     #[test]
     fn held_bytes_go_before_a_shutdown_or_on_request() {
-        rt().block_on(async {
+        crate::proxy::test_runtime().block_on(async {
             let held = || async {
                 let mut reads = std::collections::VecDeque::new();
                 reads.push_back(b"finished".to_vec());
@@ -562,7 +555,7 @@ mod tests {
                     pong
                 };
                 let both = async { tokio::join!(server, client) };
-                let (kind, pong) = rt()
+                let (kind, pong) = crate::proxy::test_runtime()
                     .block_on(async { tokio::time::timeout(Duration::from_secs(10), both).await })
                     .unwrap_or_else(|_| panic!("{version:?} {round}: stuck"));
                 assert_eq!(pong, b"pong");

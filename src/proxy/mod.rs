@@ -754,6 +754,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A single-threaded runtime with timers and I/O, for the proxy's unit tests.
+#[cfg(test)]
+pub(crate) fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -799,13 +808,6 @@ mod tests {
         Event::Notice(n.to_string())
     }
 
-    fn current_thread_runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     /// A request waiting for room in the queue, as a task on `rt`.
     fn waiting_for_room(
         rt: &tokio::runtime::Runtime,
@@ -817,7 +819,7 @@ mod tests {
 
     #[test]
     fn sending_never_blocks_and_room_waits_for_the_consumer() {
-        let rt = current_thread_runtime();
+        let rt = super::test_runtime();
         let (tx, rx) = events();
         // Past the limit: sending still returns at once (it used to block here).
         for n in 0..EVENT_QUEUE + 10 {
@@ -850,7 +852,7 @@ mod tests {
 
     #[test]
     fn a_gone_consumer_releases_waiting_requests() {
-        let rt = current_thread_runtime();
+        let rt = super::test_runtime();
         let (tx, rx) = events();
         for n in 0..EVENT_QUEUE {
             tx.send(notice(n));
@@ -874,7 +876,7 @@ mod tests {
 
     #[test]
     fn accepted_connections_inherit_nodelay() {
-        let rt = current_thread_runtime();
+        let rt = super::test_runtime();
         rt.block_on(async {
             let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
             let addr = l.local_addr().unwrap();

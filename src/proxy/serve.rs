@@ -1090,10 +1090,9 @@ mod tests {
             header::PROXY_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"consentry\""),
         );
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
+        let bytes = crate::proxy::test_runtime()
+            .block_on(encode_response(res))
             .unwrap();
-        let bytes = rt.block_on(encode_response(res)).unwrap();
         let text = String::from_utf8(bytes).unwrap();
         assert!(
             text.starts_with("HTTP/1.1 407 Proxy Authentication Required\r\n"),
