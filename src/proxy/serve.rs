@@ -80,6 +80,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::body::{self, Body, Rewind};
 use super::coalesce::Coalesce;
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
+use super::head;
 use super::{ca, upstream, Shared};
 
 /// Bytes of a TLS ClientHello read, at most, before the connection is dropped (a
@@ -390,25 +391,18 @@ fn parse_connect(p: &[u8]) -> Option<(Request<()>, usize)> {
     Some((req, len))
 }
 
-/// `res` as HTTP/1.1 bytes, its body whole (the proxy's own short answers).
+/// `res` as HTTP/1.1 bytes, its body whole (the proxy's own short answers), the head
+/// written as evidence heads are ([`head::response_head`]).
 async fn encode_response(res: Response<Body>) -> Option<Vec<u8>> {
-    let (parts, body) = res.into_parts();
+    let (mut parts, body) = res.into_parts();
     let body = body.collect().await.ok()?.to_bytes();
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\n",
-        parts.status.as_u16(),
-        parts.status.canonical_reason().unwrap_or("")
-    )
-    .into_bytes();
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_LENGTH {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    out.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    parts.version = Version::HTTP_11;
+    // Last, so that it follows the handler's own fields.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let mut out = head::response_head(&Response::from_parts(parts, ()));
     out.extend_from_slice(&body);
     Some(out)
 }
