@@ -402,6 +402,23 @@ fn authentication_is_required_off_loopback_and_names_the_device() {
     assert_eq!(f[0]["device"], "pixel7");
     let xs = p.jsonl("proxy-exchanges.jsonl");
     assert_eq!(xs.len(), 1, "refused requests are not exchanges: {xs:#?}");
+    // A CONNECT without credentials is refused whole (head and body), and the same
+    // connection then gets its tunnel with them, as a client retrying after a 407.
+    rt.block_on(async {
+        let mut c = TcpStream::connect(p.addr).await.unwrap();
+        let connect =
+            |auth: &str| format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n{auth}\r\n", up.https);
+        c.write_all(connect("").as_bytes()).await.unwrap();
+        let refused = read_response(&mut c).await;
+        assert!(refused.starts_with("HTTP/1.1 407 "), "{refused}");
+        assert!(refused.contains("proxy-authenticate: Basic"), "{refused}");
+        let with_credentials = "Proxy-Authorization: Basic cGl4ZWw3OnMzY3JldA==\r\n";
+        c.write_all(connect(with_credentials).as_bytes())
+            .await
+            .unwrap();
+        let opened = read_response(&mut c).await;
+        assert!(opened.starts_with("HTTP/1.1 200 "), "{opened}");
+    });
     let (status, _) = p.stop();
     assert!(status.success());
 
@@ -756,4 +773,36 @@ fn heads_are_evidence_and_an_identifier_past_the_body_cap_is_found() {
     let (status, err) = p.stop();
     assert!(status.success(), "{err:#?}");
     drop(rt);
+}
+
+/// One HTTP/1.1 response read from `c`: its head, and its body when it has a
+/// `content-length` (a `200` to a `CONNECT` has none).
+async fn read_response(c: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let head_end = loop {
+        if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut byte))
+            .await
+            .expect("a response within 10 s")
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed after {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.push(byte[0]);
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+    let body_len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+    let mut body = vec![0u8; body_len];
+    c.read_exact(&mut body).await.unwrap();
+    got.extend_from_slice(&body);
+    String::from_utf8_lossy(&got).into_owned()
 }
