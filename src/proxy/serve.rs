@@ -365,14 +365,14 @@ fn parse_connect(p: &[u8]) -> Option<(Request<()>, usize)> {
         return None;
     }
     let mut headers = [httparse::EMPTY_HEADER; MAX_CONNECT_HEADERS];
-    let mut head = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(len) = head.parse(p).ok()? else {
+    let mut parsed = httparse::Request::new(&mut headers);
+    let httparse::Status::Complete(len) = parsed.parse(p).ok()? else {
         return None;
     };
-    if head.version != Some(1) {
+    if parsed.version != Some(1) {
         return None;
     }
-    let uri: Uri = head.path?.parse().ok()?;
+    let uri: Uri = parsed.path?.parse().ok()?;
     if uri.scheme().is_some() || uri.authority().is_none() || !uri.path().is_empty() {
         return None;
     }
@@ -380,7 +380,7 @@ fn parse_connect(p: &[u8]) -> Option<(Request<()>, usize)> {
     *req.method_mut() = Method::CONNECT;
     *req.uri_mut() = uri;
     let map = req.headers_mut();
-    for h in head.headers.iter() {
+    for h in parsed.headers.iter() {
         let name = header::HeaderName::from_bytes(h.name.as_bytes()).ok()?;
         if (name == header::CONTENT_LENGTH && h.value != b"0") || name == header::TRANSFER_ENCODING
         {
