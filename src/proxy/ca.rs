@@ -239,6 +239,10 @@ impl Minter {
         // Issuing the first ticket is the signal that the handshake completed. Two
         // (rustls' and OpenSSL's default), not one: a client that opens connections in
         // parallel uses up a ticket per connection, so a spare one keeps its stock up.
+        // Not more: a rustls client keeps 8 per server, bursts of new connections run
+        // past any stock of 8, and each ticket costs about 7 µs (README, issue 4: 8 per
+        // handshake cut full handshakes at 50 connections by about a quarter and cost
+        // more CPU than the signatures they saved).
         template.send_tls13_tickets = 2;
         // Our suite order (the provider's: SHA-256 suites first, see
         // `proxy::tls_provider`) over the client's: rustls clients list AES-256-GCM
