@@ -257,20 +257,23 @@ impl Tap {
             locator: frames(request.meta.first_frame, last_frame),
             ..EvidenceRef::default()
         };
-        let (authority, path) = split_target(&request.target);
+        // Origin-form targets (the usual case) are the path: taken over without a copy.
+        let (authority, path) = match split_target(&request.target) {
+            (Some(authority), path) => (Some(authority.to_string()), Some(path.to_string())),
+            (None, _) => (None, None),
+        };
         // HTTP/2 requests name their host in `:authority` (a `host` field may be absent).
         let host_header = crate::exchange::header(&request.headers, "host")
             .or_else(|| crate::exchange::header(&request.headers, ":authority"))
             .map(|h| String::from_utf8_lossy(h).into_owned());
         x.host = authority
-            .map(str::to_string)
             .or(host_header)
             .map(|h| host_without_port(&h))
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| self.server_name(conn, at));
         x.scheme = if conn.tls.is_some() { "https" } else { "http" }.to_string();
         x.method = request.method;
-        x.path = path.to_string();
+        x.path = path.unwrap_or(request.target);
         x.http_version = request.version;
         x.request_headers = request.headers;
         x.request_body = request.body;
