@@ -750,17 +750,17 @@ impl<'a> Ctx<'a, '_> {
                 continue;
             }
             let location = located("header", ":", &h.name);
-            self.field(
-                Cow::Borrowed(value),
-                location.clone(),
-                Vec::new(),
-                Level::TOP,
-            );
             let auth = h.name.eq_ignore_ascii_case("authorization")
                 || h.name.eq_ignore_ascii_case("proxy-authorization");
-            if let Some(sp) = memchr::memchr(b' ', value).filter(|_| auth) {
-                // `Basic <base64>`, `Bearer <jwt>`: the credentials after the scheme.
-                let token = value[sp + 1..].trim_ascii();
+            // `Basic <base64>`, `Bearer <jwt>`: the credentials after the scheme.
+            let token = memchr::memchr(b' ', value)
+                .filter(|_| auth)
+                .map(|sp| value[sp + 1..].trim_ascii());
+            // Only credentials need the location a second time: other headers hand
+            // theirs over without a copy.
+            let again = token.map(|_| location.clone());
+            self.field(Cow::Borrowed(value), location, Vec::new(), Level::TOP);
+            if let (Some(token), Some(location)) = (token, again) {
                 self.blobs(token, &|| location.clone(), &[], Level::TOP);
             }
         }

@@ -543,7 +543,7 @@ impl<R: Read> CaptureReader<R> {
             // pcap-parser returns the file header as its first block.
             match reader.inner.it().next() {
                 Ok((n, PcapBlockOwned::LegacyHeader(_))) => {
-                    reader.inner.it().consume(n);
+                    reader.inner.it().consume_noshift(n);
                     reader.offset = n as u64;
                 }
                 _ => {
@@ -689,7 +689,10 @@ impl<R: Read> CaptureReader<R> {
         if self.pending > 0 {
             // Already counted in `offset` when delivered.
             let n = std::mem::take(&mut self.pending);
-            self.inner.it().consume(n);
+            // Without the shift `consume` does once past half the buffer (moving the
+            // unread half to the front: a copy of about every byte of the file);
+            // `refill` moves the few unread bytes left when the buffer runs dry.
+            self.inner.it().consume_noshift(n);
         }
         match self.pcap {
             Some(info) => self.advance_pcap(info),
@@ -842,7 +845,7 @@ impl<R: Read> CaptureReader<R> {
     }
 
     fn skip(&mut self, n: usize) {
-        self.inner.it().consume(n);
+        self.inner.it().consume_noshift(n);
         self.offset += n as u64;
     }
 

@@ -42,6 +42,7 @@
 //! incomplete head (or the held bytes of a tunnel request) is copied, once.
 
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 
 use crate::decode::chunked::{ChunkedDecoder, Malformed, Status};
 use crate::exchange::{Anomaly, Header};
@@ -665,12 +666,17 @@ impl Http1Conn {
         out: &mut Vec<Http1Event>,
     ) -> Option<()> {
         let n = self.limits.max_headers.max(1);
-        let mut small = [httparse::EMPTY_HEADER; DEFAULT_MAX_HEADERS];
+        // Uninitialised slots: httparse writes each header it returns before handing
+        // the filled prefix back, so the 8 KiB of the array need not be zeroed first
+        // (they were, once per message head).
+        let mut small =
+            [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; DEFAULT_MAX_HEADERS];
         let mut big;
-        let fields: &mut [httparse::Header<'_>] = if n <= small.len() {
+        let fields: &mut [MaybeUninit<httparse::Header<'_>>] = if n <= small.len() {
             &mut small[..n]
         } else {
-            big = vec![httparse::EMPTY_HEADER; n];
+            big = Vec::with_capacity(n);
+            big.resize_with(n, MaybeUninit::uninit);
             &mut big
         };
         let mut cfg = httparse::ParserConfig::default();
@@ -680,8 +686,8 @@ impl Http1Conn {
             .ignore_invalid_headers_in_responses(true)
             .ignore_invalid_headers_in_requests(true);
         let parsed = if client {
-            let mut req = httparse::Request::new(fields);
-            match cfg.parse_request(&mut req, head) {
+            let mut req = httparse::Request::new(&mut []);
+            match cfg.parse_request_with_uninit_headers(&mut req, head, fields) {
                 Ok(httparse::Status::Complete(_)) => {}
                 Ok(httparse::Status::Partial) => {
                     return self.bad_head(client, httparse::Error::Token, out)
@@ -698,8 +704,8 @@ impl Http1Conn {
                 headers,
             )
         } else {
-            let mut resp = httparse::Response::new(fields);
-            match cfg.parse_response(&mut resp, head) {
+            let mut resp = httparse::Response::new(&mut []);
+            match cfg.parse_response_with_uninit_headers(&mut resp, head, fields) {
                 Ok(httparse::Status::Complete(_)) => {}
                 Ok(httparse::Status::Partial) => {
                     return self.bad_head(client, httparse::Error::Token, out)
@@ -720,7 +726,12 @@ impl Http1Conn {
         let (start, version, headers) = parsed;
         let mut msg = Box::new(Partial {
             start,
-            version: format!("HTTP/1.{version}"),
+            // Not `format!`: its machinery, once per message, for one of two strings.
+            version: match version {
+                0 => "HTTP/1.0".to_string(),
+                1 => "HTTP/1.1".to_string(),
+                v => format!("HTTP/1.{v}"),
+            },
             headers,
             body: Vec::new(),
             unkept: 0,

@@ -62,6 +62,9 @@ pub struct Tap {
     /// Device for traffic whose client is no case device (`--device`), if any.
     fallback_device: Option<String>,
     file_sha256: Option<String>,
+    /// The id hash with the file's part already absorbed ([`id_seed`]): cloned per
+    /// exchange, it saves one of the two SHA-256 blocks each id would cost.
+    id_seed: Sha256,
     source: SourceKind,
     stats: TapStats,
     events: Vec<FlowEvent>,
@@ -87,6 +90,7 @@ impl Tap {
             dns: DnsMap::new(),
             devices,
             fallback_device,
+            id_seed: id_seed(file_sha256.as_deref()),
             file_sha256,
             source,
             stats: TapStats::default(),
@@ -205,7 +209,7 @@ impl Tap {
         at: crate::timestamp::Timestamp,
     ) -> Exchange {
         let mut x = Exchange::new(
-            exchange_id(self.file_sha256.as_deref(), conn.first_frame, discriminator),
+            exchange_id_from(&self.id_seed, conn.first_frame, discriminator),
             self.source,
             at,
         );
@@ -253,20 +257,23 @@ impl Tap {
             locator: frames(request.meta.first_frame, last_frame),
             ..EvidenceRef::default()
         };
-        let (authority, path) = split_target(&request.target);
+        // Origin-form targets (the usual case) are the path: taken over without a copy.
+        let (authority, path) = match split_target(&request.target) {
+            (Some(authority), path) => (Some(authority.to_string()), Some(path.to_string())),
+            (None, _) => (None, None),
+        };
         // HTTP/2 requests name their host in `:authority` (a `host` field may be absent).
         let host_header = crate::exchange::header(&request.headers, "host")
             .or_else(|| crate::exchange::header(&request.headers, ":authority"))
             .map(|h| String::from_utf8_lossy(h).into_owned());
         x.host = authority
-            .map(str::to_string)
             .or(host_header)
             .map(|h| host_without_port(&h))
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| self.server_name(conn, at));
         x.scheme = if conn.tls.is_some() { "https" } else { "http" }.to_string();
         x.method = request.method;
-        x.path = path.to_string();
+        x.path = path.unwrap_or(request.target);
         x.http_version = request.version;
         x.request_headers = request.headers;
         x.request_body = request.body;
@@ -319,16 +326,31 @@ fn frames(first: u64, last: u64) -> String {
     }
 }
 
-/// A stable exchange id from the input, the connection's first frame and the
-/// position of the exchange in it.
+/// [`exchange_id_from`] of a fresh seed (tests).
+#[cfg(test)]
 fn exchange_id(file_sha256: Option<&str>, first_frame: u64, discriminator: u64) -> String {
+    exchange_id_from(&id_seed(file_sha256), first_frame, discriminator)
+}
+
+/// The hash state every exchange id of an input starts from.
+fn id_seed(file_sha256: Option<&str>) -> Sha256 {
     let mut h = Sha256::new();
     h.update(file_sha256.unwrap_or("").as_bytes());
     h.update(b"pcap");
+    h
+}
+
+/// A stable exchange id from the input (its [`id_seed`]), the connection's first frame
+/// and the position of the exchange in it.
+fn exchange_id_from(seed: &Sha256, first_frame: u64, discriminator: u64) -> String {
+    let mut h = seed.clone();
     h.update(first_frame.to_be_bytes());
     h.update(discriminator.to_be_bytes());
     let digest = h.finalize();
-    format!("x-{}", crate::source::hex(&digest[..8]))
+    let mut id = String::with_capacity(18);
+    id.push_str("x-");
+    id.push_str(&crate::source::hex(&digest[..8]));
+    id
 }
 
 /// Splits an absolute-form request target (`http://host:8080/p?q`, as sent to
@@ -389,5 +411,14 @@ mod tests {
         assert_ne!(a, exchange_id(Some("aa"), 2, 1));
         assert_ne!(a, exchange_id(Some("aa"), 1, 2));
         assert!(a.starts_with("x-") && a.len() == 18);
+        // The seeded form is the one-shot hash it replaced, byte for byte.
+        let sha = "ab".repeat(32);
+        let mut h = Sha256::new();
+        h.update(sha.as_bytes());
+        h.update(b"pcap");
+        h.update(7u64.to_be_bytes());
+        h.update(3u64.to_be_bytes());
+        let want = format!("x-{}", crate::source::hex(&h.finalize()[..8]));
+        assert_eq!(exchange_id(Some(&sha), 7, 3), want);
     }
 }
