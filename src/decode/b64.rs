@@ -710,6 +710,41 @@ mod tests {
             }
         }
 
+        /// [`screen`] against a straightforward version of heuristic steps 1–3.
+        #[test]
+        fn screen_agrees_with_the_model(
+            s in proptest::prop_oneof![
+                "[A-Za-z0-9+/=_ -]{0,40}".prop_map(String::into_bytes),
+                "[A-Za-z0-9+/=_ \x00-\x1f\u{80}-\u{ff}.:]{0,40}".prop_map(String::into_bytes),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            ],
+        ) {
+            let model = || -> Option<usize> {
+                if s.len() < MIN_LEN {
+                    return None;
+                }
+                let body_len = s.len() - s.iter().rev().take_while(|&&b| b == b'=').count();
+                let (body, padding) = (&s[..body_len], s.len() - body_len);
+                if padding > 2 || (padding > 0 && s.len() % 4 != 0) || body_len % 4 == 1 {
+                    return None;
+                }
+                let any = |f: fn(&u8) -> bool| body.iter().any(f);
+                if !body.iter().all(|&b| b.is_ascii_alphanumeric() || b"+/-_ ".contains(&b)) {
+                    return None;
+                }
+                let std_sym = any(|b| b"+/ ".contains(b));
+                let url_sym = any(|b| b"-_".contains(b));
+                let non_hex = any(|b| !b.is_ascii_hexdigit() && *b != b'-');
+                if std_sym && url_sym || !non_hex {
+                    return None;
+                }
+                let mixed = any(u8::is_ascii_uppercase) && any(u8::is_ascii_lowercase);
+                let ok = any(u8::is_ascii_digit) || std_sym || url_sym || padding > 0 || mixed;
+                ok.then_some(body_len)
+            };
+            proptest::prop_assert_eq!(screen(&s).map(|sc| sc.body_len), model());
+        }
+
         /// The screen never rejects what [`decode`] would decode, and accepts only
         /// [`candidate`]s (the JSON walk relies on both).
         #[test]
