@@ -4,8 +4,9 @@
 //!
 //! # Design: a sampled q-gram index, sharded by pattern length
 //!
-//! A shard holds the patterns of length ≥ `m`; it uses grams of `q` bytes and the
-//! stride `s = m − q + 1`. It looks only at haystack positions `p = 0, s, 2s, …`. Any
+//! A shard holds patterns of length ≥ `m` (`m` is its shortest member's length,
+//! at least the layout's bound: a shard of long patterns samples more sparsely); it
+//! uses grams of `q` bytes and the stride `s = m − q + 1`. It looks only at haystack positions `p = 0, s, 2s, …`. Any
 //! occurrence `[start, start + len)` with `len ≥ m` contains exactly one sample `p` with
 //! `start ≤ p < start + s`, and the gram `hay[p..p+q]` lies inside the occurrence
 //! (`p + q ≤ start + s − 1 + q = start + m ≤ start + len`). So each pattern is indexed
@@ -97,11 +98,13 @@ struct Shard {
     q: usize,
     /// Two filter bits per gram (else one: a sparse filter).
     two_bits: bool,
-    /// Distance between samples: `min_len − q + 1`.
+    /// Distance between samples: `min_len − q + 1`, `min_len` the shortest member's
+    /// length.
     stride: usize,
-    /// `64 − log2(filter words)`.
-    shift: u32,
-    /// Fast-reject bit table, indexed by `hash(gram) >> shift`.
+    /// Filter words − 1 (a power of two minus one).
+    word_mask: usize,
+    /// Fast-reject bit table (`word_mask + 1` words), indexed by
+    /// `(hash(gram) >> WORD_SHIFT) & word_mask`.
     bits: Vec<u64>,
     /// Exact gram → range in `entries`.
     table: FxHashMap<u64, (u32, u32)>,
@@ -131,19 +134,40 @@ fn load_gram(hay: &[u8], p: usize, q: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b))
 }
 
-/// The filter word (top bits) and the two-bit mask within it (from middle bits) of a
-/// gram: a blocked Bloom filter with two bits per gram in one `u64`, so a probe is a
+/// The filter word (top bits, masked to the table's size) and the two-bit mask
+/// within it (from middle bits) of a gram: a blocked Bloom filter with two bits per gram in one `u64`, so a probe is a
 /// single memory access.
 #[inline(always)]
-fn filter_slot<const TWO: bool>(gram: u64, shift: u32) -> (usize, u64) {
+fn filter_slot<const TWO: bool>(gram: u64, word_mask: usize) -> (usize, u64) {
     let h = gram.wrapping_mul(HASH_MUL);
-    let word = (h >> shift) as usize;
+    let word = (h >> WORD_SHIFT) as usize & word_mask;
     let mut mask = 1u64 << ((h >> 20) & 63);
     if TWO {
         mask |= 1u64 << ((h >> 26) & 63);
     }
     (word, mask)
 }
+
+/// Whether `gram` passes the filter `bits` (`word_mask + 1` words): the probe of
+/// [`filter_slot`], as a bit test of the loaded word rather than a mask compare.
+#[inline(always)]
+fn passes<const TWO: bool>(bits: &[u64], gram: u64, word_mask: usize) -> bool {
+    let h = gram.wrapping_mul(HASH_MUL);
+    let w = (h >> WORD_SHIFT) as usize & word_mask;
+    debug_assert!(w < bits.len());
+    // SAFETY: `w <= word_mask` and `bits.len() == word_mask + 1` (see `Shard::build`).
+    let word = unsafe { *bits.get_unchecked(w) };
+    let mut t = word >> ((h >> 20) & 63);
+    if TWO {
+        t &= word >> ((h >> 26) & 63);
+    }
+    t & 1 != 0
+}
+
+/// The word index is taken from the hash's top bits (a multiplicative hash's best),
+/// at a fixed shift so the probe needs no variable shift: the table has at most
+/// `2^(MAX_TABLE_LOG2 - 6)` = 2^(64 - WORD_SHIFT) words.
+const WORD_SHIFT: u32 = 64 - (MAX_TABLE_LOG2 - 6);
 
 /// Filter bits per distinct gram from which one bit per gram suffices (false-positive
 /// rate ≤ 1/64, and the probe is cheaper).
@@ -165,8 +189,7 @@ impl Shard {
         let distinct = grams.windows(2).filter(|w| w[0].0 != w[1].0).count() + 1;
         let want = (distinct * BITS_PER_GRAM).next_power_of_two();
         let log2 = want.trailing_zeros().clamp(MIN_TABLE_LOG2, MAX_TABLE_LOG2);
-        // Word index = top (log2 - 6) bits of the hash.
-        let shift = 64 - (log2 - 6);
+        let word_mask = (1usize << (log2 - 6)) - 1;
         let mut bits = vec![0u64; (1usize << log2) / 64];
         let two_bits = (1usize << log2) / distinct < ONE_BIT_FROM;
         let mut table = FxHashMap::default();
@@ -182,9 +205,9 @@ impl Shard {
             }
             table.insert(g, (from, entries.len() as u32));
             let (w, mask) = if two_bits {
-                filter_slot::<true>(g, shift)
+                filter_slot::<true>(g, word_mask)
             } else {
-                filter_slot::<false>(g, shift)
+                filter_slot::<false>(g, word_mask)
             };
             bits[w] |= mask;
         }
@@ -192,7 +215,7 @@ impl Shard {
             q,
             two_bits,
             stride,
-            shift,
+            word_mask,
             bits,
             table,
             entries,
@@ -245,29 +268,24 @@ impl Shard {
             unsafe { std::ptr::read_unaligned(hay.as_ptr().add(p).cast::<u64>()) }.to_le()
         }
         let s = self.stride;
-        let shift = self.shift;
+        let word_mask = self.word_mask;
         let bits = &self.bits[..];
-        let pass = |g: u64| -> bool {
-            let (w, mask) = filter_slot::<TWO>(g, shift);
-            debug_assert!(w < bits.len());
-            // SAFETY: `w = hash >> shift` has `64 - shift` bits and `bits` has exactly
-            // `2^(64 - shift)` words (see `Shard::build`).
-            unsafe { bits.get_unchecked(w) & mask == mask }
-        };
+        let pass = |g: u64| passes::<TWO>(bits, g, word_mask);
         let mut p = 0usize;
         // Four independent samples per round and one branch: the filter rejects almost
-        // every sample, so the loads and multiplies of a round overlap.
+        // every sample, so the loads and multiplies of a round overlap. The grams are
+        // loaded again on a pass (rare) rather than kept in registers.
         while p + 3 * s + 8 <= hay.len() {
-            let g = [
-                word8(hay, p) & keep,
-                word8(hay, p + s) & keep,
-                word8(hay, p + 2 * s) & keep,
-                word8(hay, p + 3 * s) & keep,
-            ];
-            if pass(g[0]) | pass(g[1]) | pass(g[2]) | pass(g[3]) {
-                for (k, &gk) in g.iter().enumerate() {
-                    if pass(gk) {
-                        self.verify(m, gk, p + k * s, hay, f)?;
+            let any = pass(word8(hay, p) & keep)
+                | pass(word8(hay, p + s) & keep)
+                | pass(word8(hay, p + 2 * s) & keep)
+                | pass(word8(hay, p + 3 * s) & keep);
+            if any {
+                for k in 0..4 {
+                    let at = p + k * s;
+                    let g = word8(hay, at) & keep;
+                    if pass(g) {
+                        self.verify(m, g, at, hay, f)?;
                     }
                 }
             }
@@ -341,7 +359,12 @@ impl Matcher {
             .iter()
             .zip(&classes)
             .filter(|(_, members)| !members.is_empty())
-            .map(|(&(min, q), members)| Shard::build(q, min, members))
+            .map(|(&(min, q), members)| {
+                // The stride follows the shortest member, not the layout's bound:
+                // sampling stays complete (module doc) and sparser when it can.
+                let shortest = members.iter().map(|(_, p)| p.len()).min().unwrap_or(min);
+                Shard::build(q, shortest.max(min), members)
+            })
             .collect();
         let fallback = if short.is_empty() {
             None
@@ -486,6 +509,17 @@ mod tests {
         let m = Matcher::new(&pats);
         assert!(m.shards.iter().any(|s| s.two_bits));
         assert_eq!(found(&m, &hay), naive(&pats, &hay));
+    }
+
+    #[test]
+    fn stride_follows_the_shortest_member() {
+        // Layout bound 12, shortest member 20: stride 20 - 5 + 1 = 16, not 8.
+        let pats = vec![b"0123456789abcdefghij".to_vec(), b"x".repeat(25)];
+        let m = Matcher::with_shards(&pats, &[(12, 5)]);
+        assert_eq!(m.shards[0].stride, 16);
+        let hay = [&b"--"[..], &pats[0], &pats[1], b"0123456789abcdefghij"].concat();
+        assert_eq!(found(&m, &hay), naive(&pats, &hay));
+        assert_eq!(found(&m, &hay).len(), 3);
     }
 
     #[test]
