@@ -1123,7 +1123,7 @@ mod tests {
         fn number_end_agrees_with_bytewise_reading(
             data in proptest::collection::vec(
                 proptest::prop_oneof![
-                    4 => (b'0'..=b'9'),
+                    4 => b'0'..=b'9',
                     1 => proptest::sample::select(vec![b'.', b'e', b'E', b'+', b'-', b'/', b':', b'0' - 1, b'9' + 1, 0x80, 0xb0, 0xb9, 0xff, b',']),
                     1 => proptest::prelude::any::<u8>(),
                 ],
