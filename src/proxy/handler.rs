@@ -269,7 +269,7 @@ pub(crate) async fn request(
         Err(r) => return Respond(*r),
     };
     // Evidence before anything is changed (hop-by-hop headers go next).
-    let raw_head = Some(head::request_head(&req, in_tunnel));
+    let raw_head = RawHead::new(&head::request_head(&req, in_tunnel));
     // Hop-by-hop proxy headers: the credentials are ours, never the server's.
     req.headers_mut().remove(header::PROXY_AUTHORIZATION);
     req.headers_mut().remove("proxy-connection");
@@ -312,7 +312,7 @@ pub(crate) async fn request(
     let (n, id) = shared.next_id();
     let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
     x.evidence.locator = format!("proxy {} record {n}", shared.session);
-    x.evidence.request_head = raw_head.as_deref().map(RawHead::new);
+    x.evidence.request_head = Some(raw_head);
     x.client = Some(addr.to_string());
     x.server = req.uri().authority().map(|a| a.to_string());
     x.device = Some(device);
