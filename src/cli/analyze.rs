@@ -155,7 +155,10 @@ pub fn analyze_files_with_keylogs(
     let mut read = RunSummary::default();
     let mut outcomes = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
-    let mut request_lines = BTreeMap::new();
+    // Collected in judging order and sorted once at the end: an insertion into a map
+    // of thousands of ids per exchange with findings waits on a cache miss per key
+    // comparison (about 1 % of a `-j 1` run on the 522 MB bench file, perf).
+    let mut request_lines: Vec<(String, String)> = Vec::new();
     let found = Cell::new(0usize);
     let status = || format!("{} findings", found.get());
     analyze_stream(
@@ -186,7 +189,7 @@ pub fn analyze_files_with_keylogs(
         },
         &mut |x, obs| {
             if !obs.findings.is_empty() {
-                request_lines.insert(x.id.clone(), request_line(x));
+                request_lines.push((x.id.clone(), request_line(x)));
             }
             if obs.matches > 0 {
                 summary.exchanges_with_personal_data += 1;
@@ -225,7 +228,9 @@ pub fn analyze_files_with_keylogs(
         summary,
         findings,
         consent,
-        request_lines,
+        // A stable sort that keeps the last of equal keys: what inserting one by one
+        // gave (the same file read twice yields the same ids).
+        request_lines: request_lines.into_iter().collect(),
     })
 }
 

@@ -26,5 +26,6 @@ pub mod quic;
 pub mod sniff;
 pub mod tap;
 pub mod tcp;
+pub mod text;
 pub mod tls;
 pub mod tls_decrypt;

@@ -26,6 +26,7 @@ use crate::net::http1::{HttpRequest, HttpResponse};
 use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
 use crate::net::sniff::AppProtocol;
+use crate::net::text;
 use crate::net::tls;
 
 /// Addresses listed individually in [`TapStats::unknown_clients`]; the rest are
@@ -213,8 +214,8 @@ impl Tap {
             self.source,
             at,
         );
-        x.client = Some(conn.client.ip.to_string());
-        x.server = Some(conn.server.ip.to_string());
+        x.client = Some(text::ip_string(conn.client.ip));
+        x.server = Some(text::ip_string(conn.server.ip));
         x.device = self.device(conn);
         x.tls = conn.tls.as_ref().map(|t| TlsInfo {
             version: t.version().map(|v| tls::version_name(v).to_string()),
@@ -235,7 +236,7 @@ impl Tap {
         if let Some(name) = self.dns.lookup(conn.server.ip, at) {
             return name.to_string();
         }
-        conn.server.ip.to_string()
+        text::ip_string(conn.server.ip)
     }
 
     fn http_exchange(
@@ -319,11 +320,17 @@ impl Tap {
 
 /// `frames 10-14`, or `frame 10` for one.
 fn frames(first: u64, last: u64) -> String {
+    let mut s = String::with_capacity(48);
     if last > first {
-        format!("frames {first}-{last}")
+        s.push_str("frames ");
+        text::push_decimal(&mut s, first);
+        s.push('-');
+        text::push_decimal(&mut s, last);
     } else {
-        format!("frame {first}")
+        s.push_str("frame ");
+        text::push_decimal(&mut s, first);
     }
+    s
 }
 
 /// [`exchange_id_from`] of a fresh seed (tests).
@@ -401,6 +408,8 @@ mod tests {
         assert_eq!(host_without_port("ex.com."), "ex.com");
         assert_eq!(frames(3, 3), "frame 3");
         assert_eq!(frames(3, 9), "frames 3-9");
+        assert_eq!(frames(9, 3), "frame 9");
+        assert_eq!(frames(0, u64::MAX), format!("frames 0-{}", u64::MAX));
     }
 
     #[test]
