@@ -666,6 +666,10 @@ fn after_value(stack: &[Frame]) -> Expect {
 /// be the [`Stops`] of `data`.
 #[inline]
 fn string_end(data: &[u8], stops: &Stops, from: usize) -> Option<(usize, bool)> {
+    if stops.quotes_only {
+        // Every stop is a quote: no need to look at the byte.
+        return Some((stops.next(from)?, false));
+    }
     let mut i = from;
     let mut escaped = false;
     loop {
@@ -685,21 +689,33 @@ fn string_end(data: &[u8], stops: &Stops, from: usize) -> Option<(usize, bool)> 
 /// string (string ends were a third of the walk: app JSON is made of short strings).
 struct Stops {
     words: Vec<u64>,
+    /// The text holds no `\` (as most app JSON): every stop is a quote.
+    quotes_only: bool,
 }
 
 impl Stops {
     fn new(data: &[u8]) -> Stops {
         let mut blocks = data.chunks_exact(64);
         let mut words = Vec::with_capacity(data.len() / 64 + 1);
-        words.extend((&mut blocks).map(stop_bits));
+        let mut backslashes = 0u64;
+        for block in &mut blocks {
+            let (stops, escapes) = stop_bits(block);
+            words.push(stops);
+            backslashes |= escapes;
+        }
         let rest = blocks.remainder();
         if !rest.is_empty() {
             // Zero bytes past the end are no stops.
             let mut last = [0u8; 64];
             last[..rest.len()].copy_from_slice(rest);
-            words.push(stop_bits(&last));
+            let (stops, escapes) = stop_bits(&last);
+            words.push(stops);
+            backslashes |= escapes;
         }
-        Stops { words }
+        Stops {
+            words,
+            quotes_only: backslashes == 0,
+        }
     }
 
     /// The first `"` or `\` at or after `from`.
@@ -715,10 +731,11 @@ impl Stops {
     }
 }
 
-/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes).
+/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes), and where it is
+/// `\`.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn stop_bits(block: &[u8]) -> u64 {
+fn stop_bits(block: &[u8]) -> (u64, u64) {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
@@ -729,20 +746,27 @@ fn stop_bits(block: &[u8]) -> u64 {
         let quote = _mm_set1_epi8(b'"' as i8);
         let backslash = _mm_set1_epi8(b'\\' as i8);
         let mut bits = 0u64;
+        let mut escapes = 0u64;
         for (k, lane) in block.chunks_exact(16).enumerate() {
             let v = _mm_loadu_si128(lane.as_ptr().cast());
-            let hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+            let esc = _mm_cmpeq_epi8(v, backslash);
+            let hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), esc);
             bits |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
+            escapes |= u64::from(_mm_movemask_epi8(esc) as u16) << (16 * k);
         }
-        bits
+        (bits, escapes)
     }
 }
 
-/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes).
+/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes), and where it is
+/// `\`.
 #[cfg(not(target_arch = "x86_64"))]
-fn stop_bits(block: &[u8]) -> u64 {
-    block.iter().enumerate().fold(0, |bits, (k, &b)| {
-        bits | u64::from(b == b'"' || b == b'\\') << k
+fn stop_bits(block: &[u8]) -> (u64, u64) {
+    block.iter().enumerate().fold((0, 0), |(bits, escapes), (k, &b)| {
+        (
+            bits | u64::from(b == b'"' || b == b'\\') << k,
+            escapes | u64::from(b == b'\\') << k,
+        )
     })
 }
 
@@ -1115,6 +1139,19 @@ mod tests {
                 None
             };
             proptest::prop_assert_eq!(string_end(&data, &Stops::new(&data), from), naive());
+        }
+
+        /// The same on texts without a backslash, where every stop is taken for a
+        /// quote without a look at the byte: still the byte-by-byte reading.
+        #[test]
+        fn string_end_without_backslashes_agrees_with_bytewise_reading(
+            data in proptest::collection::vec(proptest::sample::select(vec![b'"', b'a', b'{']), 0..300),
+            from in 0usize..310,
+        ) {
+            let naive = (from..data.len()).find(|&i| data[i] == b'"').map(|i| (i, false));
+            let stops = Stops::new(&data);
+            proptest::prop_assert!(stops.quotes_only);
+            proptest::prop_assert_eq!(string_end(&data, &stops, from), naive);
         }
 
         /// The word-at-a-time number end against the byte loop alone, with digit runs
