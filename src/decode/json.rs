@@ -582,10 +582,13 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
         // Separators that follow at once (`,"k":` after a value, `},{` between
         // objects, `]}` closing) are taken here rather than by another round of the
         // dispatch above, whose jump mispredicts: the same steps, in the same order.
-        while expect == Expect::CommaOrClose && matches!(data.get(i), Some(b',' | b'}' | b']')) {
+        // Any other byte (whitespace, or one that does not fit) is left to that
+        // dispatch: `comma_or_close` changes nothing when it returns `None`, and the
+        // dispatch calls it again and reports the same byte as malformed.
+        while expect == Expect::CommaOrClose {
             match comma_or_close(data, &stops, &mut i, &mut stack, &mut key) {
                 Some(next) => expect = next,
-                None => return Outcome::Malformed { at: i },
+                None => break,
             }
         }
     }
@@ -593,7 +596,9 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
 
 /// The step of [`walk`] at a `,`, `}` or `]` (`data[*i]`) after a value: advances `i`
 /// past it (and past the next member's key and colon when they follow at once) and
-/// returns what is expected next; `None` when the byte does not fit (malformed at `i`).
+/// returns what is expected next; `None` when the byte is no separator that fits
+/// (then nothing is changed, and the walk reads it as malformed at `i` unless it is
+/// whitespace).
 #[inline(always)]
 fn comma_or_close(
     data: &[u8],
