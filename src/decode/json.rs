@@ -436,12 +436,10 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                 if expect == Expect::ValueOrClose && b == b']' {
                     stack.pop();
                     i += 1;
-                    expect = after_value(&stack);
+                    expect = after_value(&stack, &mut key);
                     continue;
                 }
-                if expect == Expect::Top {
-                    key = Key::Root;
-                }
+                // At `Top` the key is already `Key::Root` (set by `after_value`).
                 match b {
                     b'{' | b'[' => {
                         if stack.len() >= max_nesting {
@@ -537,13 +535,13 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                     _ => return Outcome::Malformed { at: i },
                 }
                 seen_value = true;
-                expect = after_value(&stack);
+                expect = after_value(&stack, &mut key);
             }
             Expect::KeyOrClose | Expect::Key => {
                 if expect == Expect::KeyOrClose && b == b'}' {
                     stack.pop();
                     i += 1;
-                    expect = after_value(&stack);
+                    expect = after_value(&stack, &mut key);
                     continue;
                 }
                 if b != b'"' {
@@ -625,7 +623,7 @@ fn comma_or_close(
         }
         (b'}', true) | (b']', false) => {
             stack.pop();
-            after_value(stack)
+            after_value(stack, key)
         }
         _ => return None,
     };
@@ -658,8 +656,11 @@ fn member_key(data: &[u8], stops: &Stops, from: usize) -> Option<(Key, usize)> {
     Some((key, end + 2))
 }
 
-fn after_value(stack: &[Frame]) -> Expect {
+/// What follows a value (or a closed container); between top-level values the key
+/// goes back to `Key::Root`, here rather than at each value (JSON lines, `1 2`).
+fn after_value(stack: &[Frame], key: &mut Key) -> Expect {
     if stack.is_empty() {
+        *key = Key::Root;
         Expect::Top
     } else {
         Expect::CommaOrClose
