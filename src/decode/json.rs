@@ -768,12 +768,15 @@ fn stop_bits(block: &[u8]) -> (u64, u64) {
 /// `\`.
 #[cfg(not(target_arch = "x86_64"))]
 fn stop_bits(block: &[u8]) -> (u64, u64) {
-    block.iter().enumerate().fold((0, 0), |(bits, escapes), (k, &b)| {
-        (
-            bits | u64::from(b == b'"' || b == b'\\') << k,
-            escapes | u64::from(b == b'\\') << k,
-        )
-    })
+    block
+        .iter()
+        .enumerate()
+        .fold((0, 0), |(bits, escapes), (k, &b)| {
+            (
+                bits | u64::from(b == b'"' || b == b'\\') << k,
+                escapes | u64::from(b == b'\\') << k,
+            )
+        })
 }
 
 /// The end of the number starting at `from`: the first byte after it that is not a
