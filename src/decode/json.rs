@@ -737,13 +737,14 @@ impl Stops {
     }
 }
 
-/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes), and where it is
-/// `\`.
+/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes), and a value that
+/// is non-zero exactly when the block holds a `\`.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn stop_bits(block: &[u8]) -> (u64, u64) {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_setzero_si128,
     };
     // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always
     // available; each load reads the 16 bytes of one `lane`, which `chunks_exact`
@@ -752,15 +753,17 @@ fn stop_bits(block: &[u8]) -> (u64, u64) {
         let quote = _mm_set1_epi8(b'"' as i8);
         let backslash = _mm_set1_epi8(b'\\' as i8);
         let mut bits = 0u64;
-        let mut escapes = 0u64;
+        // Whether there is a backslash is all the caller needs: the lanes' compares
+        // are OR-ed together and turned into bits once per block.
+        let mut escapes = _mm_setzero_si128();
         for (k, lane) in block.chunks_exact(16).enumerate() {
             let v = _mm_loadu_si128(lane.as_ptr().cast());
             let esc = _mm_cmpeq_epi8(v, backslash);
             let hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), esc);
             bits |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
-            escapes |= u64::from(_mm_movemask_epi8(esc) as u16) << (16 * k);
+            escapes = _mm_or_si128(escapes, esc);
         }
-        (bits, escapes)
+        (bits, u64::from(_mm_movemask_epi8(escapes) as u16))
     }
 }
 
