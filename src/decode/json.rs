@@ -436,12 +436,10 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                 if expect == Expect::ValueOrClose && b == b']' {
                     stack.pop();
                     i += 1;
-                    expect = after_value(&stack);
+                    expect = after_value(&stack, &mut key);
                     continue;
                 }
-                if expect == Expect::Top {
-                    key = Key::Root;
-                }
+                // At `Top` the key is already `Key::Root` (set by `after_value`).
                 match b {
                     b'{' | b'[' => {
                         if stack.len() >= max_nesting {
@@ -537,13 +535,13 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                     _ => return Outcome::Malformed { at: i },
                 }
                 seen_value = true;
-                expect = after_value(&stack);
+                expect = after_value(&stack, &mut key);
             }
             Expect::KeyOrClose | Expect::Key => {
                 if expect == Expect::KeyOrClose && b == b'}' {
                     stack.pop();
                     i += 1;
-                    expect = after_value(&stack);
+                    expect = after_value(&stack, &mut key);
                     continue;
                 }
                 if b != b'"' {
@@ -582,10 +580,13 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
         // Separators that follow at once (`,"k":` after a value, `},{` between
         // objects, `]}` closing) are taken here rather than by another round of the
         // dispatch above, whose jump mispredicts: the same steps, in the same order.
-        while expect == Expect::CommaOrClose && matches!(data.get(i), Some(b',' | b'}' | b']')) {
+        // Any other byte (whitespace, or one that does not fit) is left to that
+        // dispatch: `comma_or_close` changes nothing when it returns `None`, and the
+        // dispatch calls it again and reports the same byte as malformed.
+        while expect == Expect::CommaOrClose {
             match comma_or_close(data, &stops, &mut i, &mut stack, &mut key) {
                 Some(next) => expect = next,
-                None => return Outcome::Malformed { at: i },
+                None => break,
             }
         }
     }
@@ -593,7 +594,9 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
 
 /// The step of [`walk`] at a `,`, `}` or `]` (`data[*i]`) after a value: advances `i`
 /// past it (and past the next member's key and colon when they follow at once) and
-/// returns what is expected next; `None` when the byte does not fit (malformed at `i`).
+/// returns what is expected next; `None` when the byte is no separator that fits
+/// (then nothing is changed, and the walk reads it as malformed at `i` unless it is
+/// whitespace).
 #[inline(always)]
 fn comma_or_close(
     data: &[u8],
@@ -620,7 +623,7 @@ fn comma_or_close(
         }
         (b'}', true) | (b']', false) => {
             stack.pop();
-            after_value(stack)
+            after_value(stack, key)
         }
         _ => return None,
     };
@@ -653,8 +656,11 @@ fn member_key(data: &[u8], stops: &Stops, from: usize) -> Option<(Key, usize)> {
     Some((key, end + 2))
 }
 
-fn after_value(stack: &[Frame]) -> Expect {
+/// What follows a value (or a closed container); between top-level values the key
+/// goes back to `Key::Root`, here rather than at each value (JSON lines, `1 2`).
+fn after_value(stack: &[Frame], key: &mut Key) -> Expect {
     if stack.is_empty() {
+        *key = Key::Root;
         Expect::Top
     } else {
         Expect::CommaOrClose
@@ -666,6 +672,10 @@ fn after_value(stack: &[Frame]) -> Expect {
 /// be the [`Stops`] of `data`.
 #[inline]
 fn string_end(data: &[u8], stops: &Stops, from: usize) -> Option<(usize, bool)> {
+    if stops.quotes_only {
+        // Every stop is a quote: no need to look at the byte.
+        return Some((stops.next(from)?, false));
+    }
     let mut i = from;
     let mut escaped = false;
     loop {
@@ -685,21 +695,33 @@ fn string_end(data: &[u8], stops: &Stops, from: usize) -> Option<(usize, bool)> 
 /// string (string ends were a third of the walk: app JSON is made of short strings).
 struct Stops {
     words: Vec<u64>,
+    /// The text holds no `\` (as most app JSON): every stop is a quote.
+    quotes_only: bool,
 }
 
 impl Stops {
     fn new(data: &[u8]) -> Stops {
         let mut blocks = data.chunks_exact(64);
         let mut words = Vec::with_capacity(data.len() / 64 + 1);
-        words.extend((&mut blocks).map(stop_bits));
+        let mut backslashes = 0u64;
+        for block in &mut blocks {
+            let (stops, escapes) = stop_bits(block);
+            words.push(stops);
+            backslashes |= escapes;
+        }
         let rest = blocks.remainder();
         if !rest.is_empty() {
             // Zero bytes past the end are no stops.
             let mut last = [0u8; 64];
             last[..rest.len()].copy_from_slice(rest);
-            words.push(stop_bits(&last));
+            let (stops, escapes) = stop_bits(&last);
+            words.push(stops);
+            backslashes |= escapes;
         }
-        Stops { words }
+        Stops {
+            words,
+            quotes_only: backslashes == 0,
+        }
     }
 
     /// The first `"` or `\` at or after `from`.
@@ -715,12 +737,14 @@ impl Stops {
     }
 }
 
-/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes).
+/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes), and a value that
+/// is non-zero exactly when the block holds a `\`.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn stop_bits(block: &[u8]) -> u64 {
+fn stop_bits(block: &[u8]) -> (u64, u64) {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_setzero_si128,
     };
     // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics are always
     // available; each load reads the 16 bytes of one `lane`, which `chunks_exact`
@@ -729,21 +753,33 @@ fn stop_bits(block: &[u8]) -> u64 {
         let quote = _mm_set1_epi8(b'"' as i8);
         let backslash = _mm_set1_epi8(b'\\' as i8);
         let mut bits = 0u64;
+        // Whether there is a backslash is all the caller needs: the lanes' compares
+        // are OR-ed together and turned into bits once per block.
+        let mut escapes = _mm_setzero_si128();
         for (k, lane) in block.chunks_exact(16).enumerate() {
             let v = _mm_loadu_si128(lane.as_ptr().cast());
-            let hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+            let esc = _mm_cmpeq_epi8(v, backslash);
+            let hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), esc);
             bits |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
+            escapes = _mm_or_si128(escapes, esc);
         }
-        bits
+        (bits, u64::from(_mm_movemask_epi8(escapes) as u16))
     }
 }
 
-/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes).
+/// Bit `k` set where `block[k]` is `"` or `\` (`block`: 64 bytes), and where it is
+/// `\`.
 #[cfg(not(target_arch = "x86_64"))]
-fn stop_bits(block: &[u8]) -> u64 {
-    block.iter().enumerate().fold(0, |bits, (k, &b)| {
-        bits | u64::from(b == b'"' || b == b'\\') << k
-    })
+fn stop_bits(block: &[u8]) -> (u64, u64) {
+    block
+        .iter()
+        .enumerate()
+        .fold((0, 0), |(bits, escapes), (k, &b)| {
+            (
+                bits | u64::from(b == b'"' || b == b'\\') << k,
+                escapes | u64::from(b == b'\\') << k,
+            )
+        })
 }
 
 /// The end of the number starting at `from`: the first byte after it that is not a
@@ -1115,6 +1151,19 @@ mod tests {
                 None
             };
             proptest::prop_assert_eq!(string_end(&data, &Stops::new(&data), from), naive());
+        }
+
+        /// The same on texts without a backslash, where every stop is taken for a
+        /// quote without a look at the byte: still the byte-by-byte reading.
+        #[test]
+        fn string_end_without_backslashes_agrees_with_bytewise_reading(
+            data in proptest::collection::vec(proptest::sample::select(vec![b'"', b'a', b'{']), 0..300),
+            from in 0usize..310,
+        ) {
+            let naive = (from..data.len()).find(|&i| data[i] == b'"').map(|i| (i, false));
+            let stops = Stops::new(&data);
+            proptest::prop_assert!(stops.quotes_only);
+            proptest::prop_assert_eq!(string_end(&data, &stops, from), naive);
         }
 
         /// The word-at-a-time number end against the byte loop alone, with digit runs
