@@ -131,16 +131,21 @@ pub struct Pair<'a> {
 pub fn pairs(s: &[u8]) -> impl Iterator<Item = Pair<'_>> {
     Pieces { rest: s, sep: b'&' }
         .filter(|p| !p.is_empty())
-        .map(|p| match memchr::memchr(b'=', p) {
-            Some(eq) => Pair {
-                name: &p[..eq],
-                value: Some(&p[eq + 1..]),
-            },
-            None => Pair {
-                name: p,
-                value: None,
-            },
-        })
+        .map(pair)
+}
+
+/// One piece between `&`s as a pair: split at its first `=`, if any.
+fn pair(piece: &[u8]) -> Pair<'_> {
+    match memchr::memchr(b'=', piece) {
+        Some(eq) => Pair {
+            name: &piece[..eq],
+            value: Some(&piece[eq + 1..]),
+        },
+        None => Pair {
+            name: piece,
+            value: None,
+        },
+    }
 }
 
 /// The pieces of a text between `sep` bytes, empty ones included, except that an
@@ -287,16 +292,7 @@ mod tests {
     fn split_pairs(s: &[u8]) -> Vec<Pair<'_>> {
         s.split(|&b| b == b'&')
             .filter(|p| !p.is_empty())
-            .map(|p| match memchr::memchr(b'=', p) {
-                Some(eq) => Pair {
-                    name: &p[..eq],
-                    value: Some(&p[eq + 1..]),
-                },
-                None => Pair {
-                    name: p,
-                    value: None,
-                },
-            })
+            .map(pair)
             .collect()
     }
 
