@@ -267,6 +267,17 @@ impl Exchange {
     /// An empty exchange with the fields every source must set.
     pub fn new(id: impl Into<String>, source: SourceKind, at: Timestamp) -> Self {
         Exchange {
+            scheme: "http".into(),
+            method: "GET".into(),
+            path: "/".into(),
+            ..Exchange::blank(id, source, at)
+        }
+    }
+
+    /// [`Exchange::new`] with `scheme`, `method` and `path` empty, for a source that
+    /// sets all three (the pcap tap: three allocations and frees per exchange saved).
+    pub fn blank(id: impl Into<String>, source: SourceKind, at: Timestamp) -> Self {
+        Exchange {
             id: id.into(),
             source,
             evidence: EvidenceRef::default(),
@@ -275,9 +286,9 @@ impl Exchange {
             server: None,
             device: None,
             host: String::new(),
-            scheme: "http".into(),
-            method: "GET".into(),
-            path: "/".into(),
+            scheme: String::new(),
+            method: String::new(),
+            path: String::new(),
             http_version: String::new(),
             request_headers: Vec::new(),
             request_body: Vec::new(),

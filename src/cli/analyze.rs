@@ -147,6 +147,8 @@ pub fn analyze_files_with_keylogs(
 ) -> anyhow::Result<AnalysisRun> {
     let mut attribution = Attribution::new(&case, device)?;
     attribution.keylogs = keylogs.to_vec();
+    // Nothing `analyze` reports or judges reads a response's header fields.
+    attribution.keep_response_headers = false;
     let mut analyzer = Analyzer::new(case.clone(), options);
     let mut summary = RunSummary {
         case: case.meta.id.clone(),

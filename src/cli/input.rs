@@ -26,6 +26,9 @@ pub struct Attribution {
     pub device_ids: Vec<String>,
     /// `--keylog` files' contents: TLS secrets for the captures (see `cli::keylog`).
     pub keylogs: Vec<Arc<[u8]>>,
+    /// Whether capture exchanges carry their response header fields and reason
+    /// (default): `analyze` reads only the status and turns this off.
+    pub keep_response_headers: bool,
 }
 
 impl Attribution {
@@ -44,6 +47,7 @@ impl Attribution {
             device,
             device_ids,
             keylogs: Vec::new(),
+            keep_response_headers: true,
         })
     }
 
@@ -168,7 +172,11 @@ pub fn read_input_with_hash(
                 file_sha256: Some(sha256.clone()),
                 devices: attribution.devices.clone(),
                 fallback_device: attribution.device.clone(),
-                limits: TapLimits::default(),
+                limits: {
+                    let mut limits = TapLimits::default();
+                    limits.flow.http.keep_response_headers = attribution.keep_response_headers;
+                    limits
+                },
                 keylogs: attribution.keylogs.clone(),
             };
             let started = Instant::now();

@@ -11,6 +11,8 @@
 
 use std::io::Read;
 
+use super::inflate::{with_inflater, Wrapping};
+
 /// Outputs up to this size are accepted whatever the ratio: a 200-byte gzip of 50 KiB
 /// of JSON padding is ordinary, and that little memory cannot hurt.
 pub const SMALL_OUTPUT_BYTES: usize = 1024 * 1024;
@@ -100,8 +102,8 @@ pub fn is_zlib(data: &[u8]) -> bool {
 /// from [`decode`] with [`Coding::Deflate`]: both its zlib attempt and its raw deflate
 /// fallback stop before the first output byte. Values that merely begin like a zlib
 /// header (`"80…"`, `"x^…"`, one random base64 blob in a thousand) are common, and an
-/// attempt costs a 40 KiB decoder state; these checks reject three in four of them
-/// from the first bytes alone.
+/// attempt costs the reset of a 40 KiB decoder state; these checks reject three in
+/// four of them from the first bytes alone.
 pub fn zlib_guess_fails(data: &[u8]) -> bool {
     // The zlib attempt: a preset dictionary (FDICT) is never at hand; after the header
     // a block of the reserved type 3, or a stored block whose length and its
@@ -180,15 +182,15 @@ pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
     match coding {
         Coding::Gzip => pull(flate2::read::MultiGzDecoder::new(input), cap),
         Coding::Deflate if is_zlib(input) => {
-            match pull(flate2::read::ZlibDecoder::new(input), cap) {
+            match with_inflater(Wrapping::Zlib, input, |r| pull(r, cap)) {
                 // A raw deflate stream can start with bytes that pass the zlib check.
                 Decoded::Failed { partial, .. } if partial.is_empty() => {
-                    pull(flate2::read::DeflateDecoder::new(input), cap)
+                    with_inflater(Wrapping::Raw, input, |r| pull(r, cap))
                 }
                 other => other,
             }
         }
-        Coding::Deflate => pull(flate2::read::DeflateDecoder::new(input), cap),
+        Coding::Deflate => with_inflater(Wrapping::Raw, input, |r| pull(r, cap)),
         Coding::Brotli => pull(brotli_decompressor::Decompressor::new(input, 4096), cap),
         Coding::Zstd if zstd_window(input).is_some_and(|w| w > MAX_ZSTD_WINDOW.max(cap as u64)) => {
             Decoded::Failed {

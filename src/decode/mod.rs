@@ -65,6 +65,7 @@ pub mod b64;
 pub mod chunked;
 pub mod content;
 pub mod form;
+mod inflate;
 pub mod json;
 pub mod multipart;
 

@@ -122,6 +122,11 @@ pub struct Http1Limits {
     /// chunks, `truncated`, the same anomalies) but not stored: `body` stays empty,
     /// for consumers that never read it (the pcap tap analyses requests only).
     pub keep_response_bodies: bool,
+    /// Keep response header fields and reason phrases (default). When `false` only the
+    /// fields the framing reads (`Content-Length`, `Transfer-Encoding`) are kept and
+    /// the reason is empty, for consumers that read only the status (`analyze`):
+    /// converting each field cost two allocations.
+    pub keep_response_headers: bool,
 }
 
 impl Default for Http1Limits {
@@ -132,6 +137,7 @@ impl Default for Http1Limits {
             max_body_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
             max_pending_requests: DEFAULT_MAX_PENDING_REQUESTS,
             keep_response_bodies: true,
+            keep_response_headers: true,
         }
     }
 }
@@ -712,11 +718,19 @@ impl Http1Conn {
                 }
                 Err(e) => return self.bad_head(client, e, out),
             }
-            let headers = convert(resp.headers);
+            let keep = self.limits.keep_response_headers;
+            let headers = if keep {
+                convert(resp.headers)
+            } else {
+                convert_framing(resp.headers)
+            };
             (
                 Start::Response {
                     status: resp.code.unwrap_or_default(),
-                    reason: resp.reason.unwrap_or_default().to_string(),
+                    reason: match resp.reason {
+                        Some(r) if keep => r.to_string(),
+                        _ => String::new(),
+                    },
                     request_index: self.next_response,
                 },
                 resp.version.unwrap_or(1),
@@ -1261,6 +1275,20 @@ fn convert(fields: &[httparse::Header<'_>]) -> Vec<Header> {
         .filter(|h| !h.name.is_empty())
         .map(|h| Header::new(h.name, h.value))
         .collect()
+}
+
+/// The fields of a head that [`Http1Conn::framing`] reads ([`transfer_encoding`],
+/// [`content_length`]), in their order: framing from these is framing from all.
+fn convert_framing(fields: &[httparse::Header<'_>]) -> Vec<Header> {
+    fields
+        .iter()
+        .filter(|h| is_framing_field(h.name))
+        .map(|h| Header::new(h.name, h.value))
+        .collect()
+}
+
+fn is_framing_field(name: &str) -> bool {
+    name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding")
 }
 
 /// (`chunked` is the last transfer coding, any `Transfer-Encoding` present).
@@ -1972,7 +2000,94 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         prop::collection::vec(fragment(), 0..12).prop_map(|v| v.concat())
     }
 
+    /// `events` as they are with `keep_response_headers` off: response fields other
+    /// than the framing ones dropped, reasons empty.
+    fn without_response_headers(mut events: Vec<Http1Event>) -> Vec<Http1Event> {
+        for e in &mut events {
+            if let Http1Event::Response { response, .. } = e {
+                response.headers.retain(|h| is_framing_field(&h.name));
+                response.reason = String::new();
+            }
+        }
+        events
+    }
+
+    /// Messages of a start line, header fields that decide or disturb the framing
+    /// (and some that do not), and a body-ish tail; now and then a fragment of
+    /// [`stream`]'s garbage.
+    fn messages(starts: &'static [&'static [u8]]) -> impl Strategy<Value = Vec<u8>> {
+        let field = prop::sample::select(vec![
+            &b"Content-Length: 3\r\n"[..],
+            b"Content-Length: 0\r\n",
+            b"content-LENGTH: 3, 3\r\n",
+            b"Content-Length: x\r\n",
+            b"Transfer-Encoding: chunked\r\n",
+            b"transfer-encoding: gzip\r\n",
+            b"Transfer-Encoding: gzip, chunked\r\n",
+            b"Server: nginx\r\n",
+            b"Connection: upgrade\r\nUpgrade: x\r\n",
+            b"X: a\r\n  folded\r\n",
+        ]);
+        let tail =
+            prop::sample::select(vec![&b""[..], b"abc", b"3\r\nabc\r\n0\r\n\r\n", b"3\r\nab"]);
+        let message = (
+            prop::sample::select(starts),
+            prop::collection::vec(field, 0..4),
+            tail,
+        )
+            .prop_map(|(start, fields, tail)| [start, &fields.concat(), b"\r\n", tail].concat());
+        prop::collection::vec(prop_oneof![4 => message, 1 => fragment()], 0..5)
+            .prop_map(|v| v.concat())
+    }
+
+    const REQUEST_LINES: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\n",
+        b"POST /p HTTP/1.1\r\n",
+        b"HEAD /h HTTP/1.0\r\n",
+        b"CONNECT a:1 HTTP/1.1\r\n",
+    ];
+    const STATUS_LINES: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.1 100 Continue\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\n",
+        b"HTTP/1.1 204 No Content\r\n",
+        b"HTTP/1.0 304\r\n",
+        b"HTTP/1.1 404 Not Found\r\n",
+    ];
+
+    #[test]
+    fn response_headers_off_keeps_framing_fields_only() {
+        let server = b"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 2\r\nX: y\r\n\r\nhi";
+        let lim = Http1Limits {
+            keep_response_headers: false,
+            ..limits()
+        };
+        let ev = run_split(lim, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", &[], server, &[]);
+        let r = responses(&ev)[0].1;
+        assert_eq!(r.headers, vec![Header::new("Content-Length", "2")]);
+        assert_eq!(
+            (r.status, r.reason.as_str(), &r.body[..]),
+            (200, "", &b"hi"[..])
+        );
+        // Requests keep every field.
+        assert_eq!(requests(&ev)[0].headers, vec![Header::new("Host", "a")]);
+    }
+
     proptest! {
+        /// Without response header fields the events are the same, framing, anomalies
+        /// and pairing included, as those of the full parse with the fields dropped.
+        #[test]
+        fn response_headers_off_changes_nothing_else(
+            c in messages(REQUEST_LINES),
+            s in messages(STATUS_LINES),
+        ) {
+            let lim = Http1Limits { keep_response_headers: false, ..limits() };
+            prop_assert_eq!(
+                run_split(lim, &c, &[], &s, &[]),
+                without_response_headers(run(&c, &s))
+            );
+        }
+
         /// Any split of either direction gives the events of the unsplit input, even
         /// on malformed conversations.
         #[test]

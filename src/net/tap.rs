@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use sha2::{Digest, Sha256};
 
 use crate::case::DeviceResolver;
-use crate::exchange::{Anomaly, EvidenceRef, Exchange, Response, SourceKind, TlsInfo};
+use crate::exchange::{Anomaly, EvidenceRef, Exchange, Header, Response, SourceKind, TlsInfo};
 use crate::net::capture::Frame;
 use crate::net::dns::DnsMap;
 use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
@@ -209,7 +209,8 @@ impl Tap {
         discriminator: u64,
         at: crate::timestamp::Timestamp,
     ) -> Exchange {
-        let mut x = Exchange::new(
+        // Both callers set scheme, method and path.
+        let mut x = Exchange::blank(
             exchange_id_from(&self.id_seed, conn.first_frame, discriminator),
             self.source,
             at,
@@ -260,18 +261,11 @@ impl Tap {
         };
         // Origin-form targets (the usual case) are the path: taken over without a copy.
         let (authority, path) = match split_target(&request.target) {
-            (Some(authority), path) => (Some(authority.to_string()), Some(path.to_string())),
+            (Some(authority), path) => (Some(authority), Some(path.to_string())),
             (None, _) => (None, None),
         };
-        // HTTP/2 requests name their host in `:authority` (a `host` field may be absent).
-        let host_header = crate::exchange::header(&request.headers, "host")
-            .or_else(|| crate::exchange::header(&request.headers, ":authority"))
-            .map(|h| String::from_utf8_lossy(h).into_owned());
-        x.host = authority
-            .or(host_header)
-            .map(|h| host_without_port(&h))
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| self.server_name(conn, at));
+        x.host =
+            request_host(authority, &request.headers).unwrap_or_else(|| self.server_name(conn, at));
         x.scheme = if conn.tls.is_some() { "https" } else { "http" }.to_string();
         x.method = request.method;
         x.path = path.unwrap_or(request.target);
@@ -377,6 +371,22 @@ fn split_target(target: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// The host a request names: the authority of its absolute-form target, else its
+/// `Host` field (HTTP/2: `:authority`, as a `host` field may be absent), without port,
+/// lower case; `None` when absent or empty. Read in place: only the result is a new
+/// string (the field was copied into one first, then normalised into another).
+fn request_host(authority: Option<&str>, headers: &[Header]) -> Option<String> {
+    let host = match authority {
+        Some(a) => host_without_port(a),
+        None => {
+            let field = crate::exchange::header(headers, "host")
+                .or_else(|| crate::exchange::header(headers, ":authority"))?;
+            host_without_port(&String::from_utf8_lossy(field))
+        }
+    };
+    Some(host).filter(|h| !h.is_empty())
+}
+
 /// `Host` value without its port, lower case: `[fd00::1]:8080` → `fd00::1`.
 fn host_without_port(host: &str) -> String {
     let host = host.trim();
@@ -410,6 +420,43 @@ mod tests {
         assert_eq!(frames(3, 9), "frames 3-9");
         assert_eq!(frames(9, 3), "frame 9");
         assert_eq!(frames(0, u64::MAX), format!("frames 0-{}", u64::MAX));
+    }
+
+    /// The host as `http_exchange` found it before `request_host`: both candidates
+    /// copied into strings first.
+    fn request_host_model(authority: Option<&str>, headers: &[Header]) -> Option<String> {
+        let authority = authority.map(str::to_string);
+        let host_header = crate::exchange::header(headers, "host")
+            .or_else(|| crate::exchange::header(headers, ":authority"))
+            .map(|h| String::from_utf8_lossy(h).into_owned());
+        authority
+            .or(host_header)
+            .map(|h| host_without_port(&h))
+            .filter(|h| !h.is_empty())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn request_host_as_before(
+            authority in proptest::option::of("[a-zA-Z0-9.:\\[\\] ]{0,12}"),
+            fields in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["Host", "host", ":authority", "X-Host"]),
+                    proptest::collection::vec(
+                        proptest::sample::select(b"aZ9.:[] \xff\xc3".to_vec()),
+                        0..10,
+                    ),
+                ),
+                0..4,
+            ),
+        ) {
+            let headers: Vec<Header> =
+                fields.into_iter().map(|(n, v)| Header::new(n, v)).collect();
+            proptest::prop_assert_eq!(
+                request_host(authority.as_deref(), &headers),
+                request_host_model(authority.as_deref(), &headers)
+            );
+        }
     }
 
     #[test]

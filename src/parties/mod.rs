@@ -37,6 +37,7 @@
 //! never looked up in the database and are first party only when listed exactly.
 
 pub mod domain;
+mod memo;
 pub mod trackers;
 
 use std::sync::Arc;
@@ -101,6 +102,8 @@ pub struct Classifier {
     first_party_companies: Vec<String>,
     app_name: String,
     unknown_purposes: Vec<Purpose>,
+    /// Names this classifier's results in the per-thread [`memo`] (0: not memoised).
+    memo_id: u64,
 }
 
 impl Classifier {
@@ -147,6 +150,7 @@ impl Classifier {
             first_party_companies: companies,
             app_name: app.name.clone(),
             unknown_purposes,
+            memo_id: memo::next_id(),
         }
     }
 
@@ -162,6 +166,11 @@ impl Classifier {
 
     /// Classifies one host (any spelling: port, brackets, case, trailing dot).
     pub fn classify(&self, host: &str) -> Destination {
+        memo::memoised(self.memo_id, host, || self.classify_anew(host))
+    }
+
+    /// [`Classifier::classify`] without the memo.
+    fn classify_anew(&self, host: &str) -> Destination {
         let host = normalize_host(host);
         let site = domain::site(&host).to_string();
         let found = if host.ip.is_some() {
@@ -431,6 +440,39 @@ categories = ["advertising", "made-up"]
         let cats = trackers::EMBEDDED_SOURCES[0];
         let db = TrackerDb::from_sources([cats, ("t.toml", DB)]).expect("parses");
         Classifier::with_db(&app(first_party), Arc::new(db))
+    }
+
+    /// Two classifiers that tell the same hosts apart differently, used in turn on one
+    /// thread, with repeated hosts and more distinct ones than the memo holds: every
+    /// answer is the one computed anew.
+    #[test]
+    fn memoised_answers_are_those_computed_anew() {
+        let a = custom(&["example-shop.com"]);
+        let b = custom(&["myapp.hostco.example"]);
+        let mut hosts: Vec<String> = [
+            "static.exshop-cdn.net",
+            "myapp.hostco.example",
+            "API.MyApp.hostco.example.:443",
+            "graph.facebook.com",
+            "10.0.0.1",
+            "[fd00::1]:80",
+            "",
+        ]
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+        hosts.extend((0..memo::MAX_HOSTS + 10).map(|i| format!("h{}.adco.example", i % 700)));
+        hosts.extend(hosts.clone());
+        let mut differ = 0;
+        for host in &hosts {
+            for c in [&a, &b, &a, &b] {
+                assert_eq!(c.classify(host), c.classify_anew(host), "{host}");
+            }
+            differ += usize::from(a.classify_anew(host) != b.classify_anew(host));
+        }
+        // The two classifiers' answers do differ, so a memo shared between them would
+        // show.
+        assert!(differ > 0);
     }
 
     #[test]
