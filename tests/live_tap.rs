@@ -313,6 +313,33 @@ fn ring_files_of_a_tap_into_a_case_directory_are_recorded_and_verified() {
     assert!(removed >= 1, "the ring rotated files out");
     assert_eq!(closed, removed + 2);
 
+    // The stored exchange names the ring file(s) holding its packets, by the names
+    // the evidence records give.
+    let exchanges = consentry(&["exchanges", "--format", "jsonl"]);
+    let exchanges = String::from_utf8_lossy(&exchanges.stdout);
+    let post = exchanges
+        .lines()
+        .find(|l| l.contains("/v1/events"))
+        .unwrap_or_else(|| panic!("no stored exchange: {exchanges}"));
+    let locator: serde_json::Value = serde_json::from_str(post).unwrap();
+    let locator = locator["locator"].as_str().unwrap().to_string();
+    let recorded: Vec<String> = db
+        .prepare("SELECT json_extract(CAST(body AS TEXT), '$.data.path') FROM records WHERE kind = 'evidence'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let first_file = locator.split(' ').next().unwrap();
+    assert!(
+        first_file.starts_with("tap-")
+            && recorded
+                .iter()
+                .any(|p| p == &format!("evidence/{first_file}"))
+            && locator.contains(" frame"),
+        "{locator} does not name a recorded ring file: {recorded:?}"
+    );
+
     // A kept ring file altered: verify names it.
     let victim = &ring[0];
     let mut bytes = std::fs::read(victim).unwrap();

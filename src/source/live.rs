@@ -17,6 +17,7 @@
 //! logs polled just before), bounded by [`MAX_DELAYED_BYTES`] (beyond it the oldest go
 //! at once). The evidence ring gets every packet at once.
 
+use std::cell::RefCell;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +30,7 @@ use crate::net::capture::{Frame, LinkType};
 use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::timestamp::Timestamp;
 
-use super::ring::{EvidenceRing, RingEvent, RingLimits};
+use super::ring::{EvidenceRing, FrameFiles, RingEvent, RingLimits};
 
 /// How often followed key log files are looked at for new lines.
 pub const KEYLOG_POLL: Duration = Duration::from_millis(200);
@@ -276,6 +277,18 @@ pub fn capture(
             }
         })
         .collect();
+    // Exchanges name the ring file holding their packets (their frame numbers are the
+    // ring's packet numbers: every packet goes to the ring, and a failed write stops).
+    let frame_files = RefCell::new(FrameFiles::default());
+    let mut named = |mut x: Exchange| {
+        let located = crate::net::tap::parse_frames(&x.evidence.locator)
+            .and_then(|(a, b)| frame_files.borrow().locate(a, b));
+        if let Some(l) = located {
+            x.evidence.locator = l;
+        }
+        consumer(x)
+    };
+    let consumer: &mut dyn FnMut(Exchange) = if ring.is_some() { &mut named } else { consumer };
     let mut next_poll = Instant::now() + KEYLOG_POLL;
     let mut delayed = DelayQueue::default();
     ready();
@@ -311,6 +324,7 @@ pub fn capture(
                 );
                 if let Some(r) = &mut ring {
                     let written = r.write(ts, packet.data, packet.header.len);
+                    frame_files.borrow_mut().note(r);
                     r.take_events().into_iter().for_each(&mut *ring_events);
                     if let Err(e) = written {
                         // Evidence that cannot be written stops the tap: findings

@@ -112,6 +112,58 @@ impl OpenFile {
     }
 }
 
+/// Files a [`FrameFiles`] remembers (names of about 40 bytes each): far more than a
+/// ring keeps, so an exchange of a long connection still names a file rotated out.
+pub const FRAME_FILES_KEPT: usize = 4096;
+
+/// Which ring file holds which packets, by their number in the ring (the live tap's
+/// frame number), so an exchange can name the file and the frames in it that a
+/// reader opens in Wireshark.
+#[derive(Debug, Default)]
+pub struct FrameFiles {
+    /// (number of the file's first packet, file name), oldest first.
+    starts: VecDeque<(u64, String)>,
+}
+
+impl FrameFiles {
+    /// Learns the ring's current file if it is new (call after each write).
+    pub fn note(&mut self, ring: &EvidenceRing) {
+        let Some(f) = &ring.current else { return };
+        if self
+            .starts
+            .back()
+            .is_some_and(|(n, _)| *n == f.first_packet)
+        {
+            return;
+        }
+        let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name {
+            if self.starts.len() == FRAME_FILES_KEPT {
+                self.starts.pop_front();
+            }
+            self.starts.push_back((f.first_packet, name));
+        }
+    }
+
+    /// `tap-….pcapng frames 3-9` (numbered within the file, as Wireshark does), or
+    /// `tap-…-00001.pcapng frame 990 to tap-…-00002.pcapng frame 12` across files;
+    /// `None` for packets of a file no longer remembered.
+    pub fn locate(&self, first: u64, last: u64) -> Option<String> {
+        let file_of = |n: u64| {
+            let i = self.starts.partition_point(|(start, _)| *start <= n);
+            let (start, name) = self.starts.get(i.checked_sub(1)?)?;
+            Some((name.as_str(), n - start + 1))
+        };
+        let (a_file, a) = file_of(first)?;
+        let (b_file, b) = file_of(last.max(first))?;
+        Some(if a_file == b_file {
+            format!("{a_file} {}", crate::net::tap::frames(a, b))
+        } else {
+            format!("{a_file} frame {a} to {b_file} frame {b}")
+        })
+    }
+}
+
 /// A size-capped ring of pcapng files.
 pub struct EvidenceRing {
     dir: PathBuf,
@@ -467,5 +519,50 @@ mod tests {
         };
         assert_eq!(f.packets, 1);
         assert_eq!(crate::source::file_sha256(&f.path).unwrap(), f.sha256);
+    }
+
+    #[test]
+    fn frame_numbers_map_to_the_file_and_its_own_numbering() {
+        let dir = tempfile::tempdir().unwrap();
+        // 300-byte files: packets 1-3 in the first file, 4-6 in the second, …
+        let mut ring = ring_of(dir.path(), 300, 2);
+        let mut files = FrameFiles::default();
+        assert_eq!(files.locate(1, 1), None);
+        for i in 0..8u8 {
+            ring.write(Timestamp::from_micros(i64::from(i)), &[i; 40], 40)
+                .unwrap();
+            files.note(&ring);
+        }
+        let closed: Vec<RingFile> = ring
+            .take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                RingEvent::Closed(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        let name = |i: usize| format!("tap-19700101T000000-{:05}.pcapng", i);
+        assert_eq!(
+            closed[0].path.file_name().unwrap().to_str(),
+            Some(&*name(1))
+        );
+        let per_file = closed[0].packets;
+        assert!(per_file >= 2 && closed[1].first_packet == per_file + 1);
+        assert_eq!(files.locate(1, 2), Some(format!("{} frames 1-2", name(1))));
+        assert_eq!(
+            files.locate(per_file + 2, per_file + 2),
+            Some(format!("{} frame 2", name(2)))
+        );
+        // Across a rotation; the first file is deleted by now, still named.
+        assert_eq!(
+            files.locate(per_file, per_file + 1),
+            Some(format!(
+                "{} frame {per_file} to {} frame 1",
+                name(1),
+                name(2)
+            ))
+        );
+        // Frame numbers from 0 (before the ring's first packet) name nothing.
+        assert_eq!(files.locate(0, 3), None);
     }
 }
