@@ -460,4 +460,69 @@ mod tests {
             Some("evidence/ring")
         );
     }
+
+    #[test]
+    fn an_export_carries_the_ring_files_still_expected_and_its_verify_checks_them() {
+        use crate::store::bundle;
+        let (tmp, dir, kept, removed) = recorded_ring();
+        let out = tmp.path().join("case.zip");
+        let exported = bundle::export(&dir, &out).unwrap();
+        let members: Vec<&str> = exported
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        for p in &kept {
+            let name = format!("evidence/{}", p.file_name().unwrap().to_str().unwrap());
+            assert!(
+                members.contains(&name.as_str()),
+                "{name} not in {members:?}"
+            );
+        }
+        for p in &removed {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            assert!(
+                !members.iter().any(|m| m.ends_with(name)),
+                "{name} exported"
+            );
+        }
+        assert_eq!(exported.manifest.counts["evidence_files"], 2);
+        bundle::verify_bundle(&out).unwrap();
+
+        // A ring file missing from the bundle (manifest consistent) is named.
+        let short = tmp.path().join("short.zip");
+        {
+            let mut zin = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+            let mut zout = zip::ZipWriter::new(std::fs::File::create(&short).unwrap());
+            let victim = format!(
+                "evidence/{}",
+                kept[0].file_name().unwrap().to_str().unwrap()
+            );
+            for i in 0..zin.len() {
+                let mut m = zin.by_index(i).unwrap();
+                let name = m.name().to_string();
+                if name == victim {
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut m, &mut bytes).unwrap();
+                if name == "MANIFEST.json" {
+                    let mut manifest: bundle::Manifest = serde_json::from_slice(&bytes).unwrap();
+                    manifest.files.retain(|f| f.path != victim);
+                    bytes = serde_json::to_vec(&manifest).unwrap();
+                }
+                zout.start_file(name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                std::io::Write::write_all(&mut zout, &bytes).unwrap();
+            }
+            zout.finish().unwrap();
+        }
+        let e = bundle::verify_bundle(&short).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("named by an evidence record but missing"),
+            "{e}"
+        );
+    }
 }
