@@ -219,3 +219,139 @@ fn tap_into_a_case_directory_stores_the_finding() {
         .unwrap();
     assert!(verify.status.success(), "verify failed: {verify:?}");
 }
+
+#[test]
+fn ring_files_of_a_tap_into_a_case_directory_are_recorded_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = case_file(dir.path());
+    let root = dir.path().join("case");
+    let init = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .arg("init")
+        .arg(&root)
+        .arg("--from-case")
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "init: {init:?}");
+    let case = root.join("consentry.toml");
+    let port = serve();
+    // Files of 64 KiB (the least `--ring-file-mib 0` gives), two kept: the request
+    // below fills several, so the ring rotates and deletes. Packets of about 1 KiB
+    // (small paced writes, short snaplen): libpcap's buffer holds few packets of
+    // loopback's 64 KiB, and the kernel drops the rest.
+    let ring_args = [
+        "--ring-file-mib",
+        "0",
+        "--ring-files",
+        "2",
+        "--snaplen",
+        "2048",
+    ];
+    let ring_args: Vec<&std::ffi::OsStr> = ring_args.iter().map(|a| a.as_ref()).collect();
+    let Some(mut child) = start_tap(port, &case, &ring_args) else {
+        return;
+    };
+    let body = format!(
+        r#"{{"device":{{"ifa":"{AD_ID}"}},"pad":"{}"}}"#,
+        "x".repeat(300_000)
+    );
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.set_nodelay(true).unwrap();
+    write!(
+        client,
+        "POST /v1/events HTTP/1.1\r\nHost: graph.facebook.com\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    for chunk in body.as_bytes().chunks(1000) {
+        client.write_all(chunk).unwrap();
+        // One packet each: without a pause, Linux coalesces the writes (autocorking).
+        thread::sleep(Duration::from_millis(1));
+    }
+    let mut response = Vec::new();
+    client.read_to_end(&mut response).unwrap();
+    drop(client);
+    thread::sleep(Duration::from_millis(800));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "tap exited with {status}");
+
+    let consentry = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .arg("-C")
+            .arg(&root)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ring: Vec<_> = std::fs::read_dir(root.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
+        .collect();
+    assert_eq!(ring.len(), 2, "two ring files kept: {ring:?}");
+    let verify = consentry(&["verify"]);
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "verify failed: {out}");
+    assert!(out.contains(" 2 evidence files"), "{out}");
+
+    // The store names every file the ring closed, and the ones it deleted.
+    let db = rusqlite::Connection::open(root.join(".consentry/store.db")).unwrap();
+    let count = |event: &str| -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM records WHERE kind = 'evidence' AND json_extract(CAST(body AS TEXT), '$.data.event') = ?1",
+            [event],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (closed, removed) = (count("closed"), count("removed"));
+    assert!(removed >= 1, "the ring rotated files out");
+    assert_eq!(closed, removed + 2);
+
+    // The stored exchange names the ring file(s) holding its packets, by the names
+    // the evidence records give.
+    let exchanges = consentry(&["exchanges", "--format", "jsonl"]);
+    let exchanges = String::from_utf8_lossy(&exchanges.stdout);
+    let post = exchanges
+        .lines()
+        .find(|l| l.contains("/v1/events"))
+        .unwrap_or_else(|| panic!("no stored exchange: {exchanges}"));
+    let locator: serde_json::Value = serde_json::from_str(post).unwrap();
+    let locator = locator["locator"].as_str().unwrap().to_string();
+    let recorded: Vec<String> = db
+        .prepare("SELECT json_extract(CAST(body AS TEXT), '$.data.path') FROM records WHERE kind = 'evidence'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let first_file = locator.split(' ').next().unwrap();
+    assert!(
+        first_file.starts_with("tap-")
+            && recorded
+                .iter()
+                .any(|p| p == &format!("evidence/{first_file}"))
+            && locator.contains(" frame"),
+        "{locator} does not name a recorded ring file: {recorded:?}"
+    );
+
+    // A kept ring file altered: verify names it.
+    let victim = &ring[0];
+    let mut bytes = std::fs::read(victim).unwrap();
+    let last = bytes.len() - 40;
+    bytes[last] ^= 0x20;
+    std::fs::write(victim, bytes).unwrap();
+    let verify = consentry(&["verify"]);
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert_eq!(verify.status.code(), Some(1), "{out}");
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    assert!(
+        out.contains("FAILED") && out.contains(name) && out.contains("evidence record"),
+        "{out}"
+    );
+}

@@ -8,15 +8,26 @@
 //! per run; SQLite's own locking lets several processes append to one store (a busy
 //! store is waited for by [`Store`]). Nothing is visible to readers before
 //! [`LiveStore::commit`]; callers commit at least once a second.
+//!
+//! The tap's evidence ring files are recorded as `evidence` records
+//! ([`LiveStore::ring_event`]): one when a file is closed (path relative to the case
+//! directory, size, SHA-256 computed while writing it, packets and their times), one
+//! when the ring deletes it, so `verify` re-hashes every ring file still expected
+//! and no longer expects one the ring removed on purpose.
 
 use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use crate::case::Case;
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
 use crate::rules::Finding;
+use crate::source::ring::{RingEvent, RingFile};
 use crate::store::db::Side;
-use crate::store::record::{AnnotationBody, ExchangeBodyRef, Kind};
+use crate::store::record::{
+    AnnotationBody, EvidenceEvent, EvidenceFileBody, ExchangeBodyRef, Kind,
+};
 use crate::store::{CaseDir, Store};
 
 /// The `ingest` of stored rows that come from no file (what `verify` expects of an
@@ -168,11 +179,65 @@ impl LiveStore {
         Ok(())
     }
 
+    /// Records a ring file closed or removed by the ring; `rel_dir` is the ring's
+    /// directory relative to the case directory ([`ring_dir_in_case`]). A file the
+    /// ring could not remove is not recorded (it stays expected). Returns whether a
+    /// record was appended.
+    pub fn ring_event(&mut self, rel_dir: &str, event: &RingEvent) -> anyhow::Result<bool> {
+        let (event, file) = match event {
+            RingEvent::Closed(f) => (EvidenceEvent::Closed, f),
+            RingEvent::Removed(f) => (EvidenceEvent::Removed, f),
+            RingEvent::NotRemoved(..) => return Ok(false),
+        };
+        let body = evidence_body(rel_dir, event, file)?;
+        self.store.append(Kind::Evidence, &body, Side::None)?;
+        Ok(true)
+    }
+
     /// Makes everything appended so far visible to readers.
     pub fn commit(&mut self) -> anyhow::Result<()> {
         self.store.commit()?;
         Ok(())
     }
+}
+
+/// The `evidence` record of ring file `file` in the ring directory `rel_dir`.
+fn evidence_body(
+    rel_dir: &str,
+    event: EvidenceEvent,
+    file: &RingFile,
+) -> anyhow::Result<EvidenceFileBody> {
+    let name = file
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("ring file {} has no UTF-8 name", file.path.display()))?;
+    Ok(EvidenceFileBody {
+        event,
+        path: if rel_dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel_dir}/{name}")
+        },
+        size: file.size,
+        sha256: file.sha256.clone(),
+        kind: "pcapng".into(),
+        packets: file.packets,
+        first: file.first,
+        last: file.last,
+    })
+}
+
+/// `ring_dir` relative to the case directory `case_root`, `/`-separated (empty when
+/// it is the root itself); `None` when it lies outside the case directory or its
+/// path is not UTF-8 (its files cannot be named in the store). Both must exist.
+pub fn ring_dir_in_case(case_root: &Path, ring_dir: &Path) -> Option<String> {
+    let root = std::fs::canonicalize(case_root).ok()?;
+    let ring = std::fs::canonicalize(ring_dir).ok()?;
+    let rel = ring.strip_prefix(&root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    let rel = parts?.join("/");
+    (rel.is_empty() || crate::store::bundle::safe_name(&rel).is_some()).then_some(rel)
 }
 
 #[cfg(test)]
@@ -260,5 +325,204 @@ mod tests {
         assert!(store.has_consent("tap:S:1").unwrap());
         assert!(store.has_consent("tap:S:2").unwrap());
         assert!(!store.has_consent("tap:S:3").unwrap());
+    }
+
+    /// A case directory whose store recorded a ring of 10 packets in files of at most
+    /// 300 bytes, 2 kept: returns it, the kept files and the removed ones.
+    fn recorded_ring() -> (tempfile::TempDir, CaseDir, Vec<PathBuf>, Vec<PathBuf>) {
+        use crate::source::ring::{EvidenceRing, RingLimits};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CaseDir::init(&tmp.path().join("case"), None).unwrap();
+        let mut s = LiveStore::open(dir.clone(), "tap").unwrap();
+        s.begin(None, "S", "on lo").unwrap();
+        let limits = RingLimits {
+            max_file_bytes: 300,
+            max_files: 2,
+        };
+        let t0 = Timestamp::from_micros(1_764_000_000_000_000);
+        let mut ring = EvidenceRing::create(&dir.evidence_dir(), t0, 1, 65535, limits).unwrap();
+        let rel = ring_dir_in_case(&dir.root, &dir.evidence_dir()).unwrap();
+        assert_eq!(rel, "evidence");
+        let mut removed = Vec::new();
+        let mut record = |s: &mut LiveStore, ring: &mut EvidenceRing| {
+            for e in ring.take_events() {
+                if let RingEvent::Removed(f) = &e {
+                    removed.push(f.path.clone());
+                }
+                assert!(s.ring_event(&rel, &e).unwrap());
+            }
+            s.commit().unwrap();
+        };
+        for i in 0..10u8 {
+            let t = Timestamp::from_micros(t0.micros() + i64::from(i));
+            ring.write(t, &[i; 61], 100).unwrap();
+            record(&mut s, &mut ring);
+        }
+        ring.close().unwrap();
+        record(&mut s, &mut ring);
+        let kept: Vec<PathBuf> = ring.files().map(Path::to_path_buf).collect();
+        (tmp, dir, kept, removed)
+    }
+
+    #[test]
+    fn recorded_ring_files_verify_and_rotated_out_ones_are_not_missed() {
+        let (_tmp, dir, kept, removed) = recorded_ring();
+        assert_eq!(kept.len(), 2);
+        assert!(!removed.is_empty() && removed.iter().all(|p| !p.exists()));
+        let store = dir.open_store().unwrap();
+        let v = store.verify(&dir.root).unwrap();
+        assert_eq!(v.files, 2, "the two files still in the ring are re-hashed");
+        let bodies: Vec<EvidenceFileBody> = store
+            .bodies(Kind::Evidence)
+            .unwrap()
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect();
+        let closed: Vec<_> = bodies
+            .iter()
+            .filter(|b| b.event == EvidenceEvent::Closed)
+            .collect();
+        assert_eq!(closed.len(), kept.len() + removed.len());
+        assert_eq!(closed.iter().map(|b| b.packets).sum::<u64>(), 10);
+        for b in &closed {
+            assert!(b.path.starts_with("evidence/tap-") && b.path.ends_with(".pcapng"));
+            assert_eq!(b.kind, "pcapng");
+            assert!(b.first <= b.last && b.first.is_some());
+        }
+    }
+
+    #[test]
+    fn an_altered_or_vanished_ring_file_fails_verify_naming_it() {
+        use crate::store::VerifyError;
+        type Tamper = fn(&Path);
+        let cases: [(&str, Tamper, &str); 3] = [
+            (
+                "a byte appended",
+                |p| {
+                    let mut bytes = std::fs::read(p).unwrap();
+                    bytes.push(0);
+                    std::fs::write(p, bytes).unwrap();
+                },
+                "SHA-256 is",
+            ),
+            (
+                "a packet byte flipped",
+                |p| {
+                    let mut bytes = std::fs::read(p).unwrap();
+                    let last = bytes.len() - 20;
+                    bytes[last] ^= 1;
+                    std::fs::write(p, bytes).unwrap();
+                },
+                "SHA-256 is",
+            ),
+            (
+                "removed by hand",
+                |p| std::fs::remove_file(p).unwrap(),
+                "cannot be read",
+            ),
+        ];
+        for (what, tamper, reason) in cases {
+            let (_tmp, dir, kept, _) = recorded_ring();
+            tamper(&kept[0]);
+            let name = kept[0].file_name().unwrap().to_str().unwrap().to_string();
+            match dir.open_store().unwrap().verify(&dir.root) {
+                Err(e @ VerifyError::Evidence { .. }) => {
+                    let m = e.to_string();
+                    assert!(
+                        m.contains(&name) && m.contains("(evidence record ") && m.contains(reason),
+                        "{what}: {m}"
+                    );
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ring_directories_are_named_relative_to_the_case_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("case");
+        let inside = root.join("evidence/ring");
+        let outside = tmp.path().join("elsewhere");
+        for d in [&inside, &outside] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        assert_eq!(
+            ring_dir_in_case(&root, &inside).as_deref(),
+            Some("evidence/ring")
+        );
+        assert_eq!(ring_dir_in_case(&root, &root).as_deref(), Some(""));
+        assert_eq!(ring_dir_in_case(&root, &outside), None);
+        // The same directory through `..` is still inside.
+        let roundabout = root.join("evidence/../evidence/ring");
+        assert_eq!(
+            ring_dir_in_case(&root, &roundabout).as_deref(),
+            Some("evidence/ring")
+        );
+    }
+
+    #[test]
+    fn an_export_carries_the_ring_files_still_expected_and_its_verify_checks_them() {
+        use crate::store::bundle;
+        let (tmp, dir, kept, removed) = recorded_ring();
+        let out = tmp.path().join("case.zip");
+        let exported = bundle::export(&dir, &out).unwrap();
+        let members: Vec<&str> = exported
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        for p in &kept {
+            let name = format!("evidence/{}", p.file_name().unwrap().to_str().unwrap());
+            assert!(
+                members.contains(&name.as_str()),
+                "{name} not in {members:?}"
+            );
+        }
+        for p in &removed {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            assert!(
+                !members.iter().any(|m| m.ends_with(name)),
+                "{name} exported"
+            );
+        }
+        assert_eq!(exported.manifest.counts["evidence_files"], 2);
+        bundle::verify_bundle(&out).unwrap();
+
+        // A ring file missing from the bundle (manifest consistent) is named.
+        let short = tmp.path().join("short.zip");
+        {
+            let mut zin = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+            let mut zout = zip::ZipWriter::new(std::fs::File::create(&short).unwrap());
+            let victim = format!(
+                "evidence/{}",
+                kept[0].file_name().unwrap().to_str().unwrap()
+            );
+            for i in 0..zin.len() {
+                let mut m = zin.by_index(i).unwrap();
+                let name = m.name().to_string();
+                if name == victim {
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut m, &mut bytes).unwrap();
+                if name == "MANIFEST.json" {
+                    let mut manifest: bundle::Manifest = serde_json::from_slice(&bytes).unwrap();
+                    manifest.files.retain(|f| f.path != victim);
+                    bytes = serde_json::to_vec(&manifest).unwrap();
+                }
+                zout.start_file(name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                std::io::Write::write_all(&mut zout, &bytes).unwrap();
+            }
+            zout.finish().unwrap();
+        }
+        let e = bundle::verify_bundle(&short).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("named by an evidence record but missing"),
+            "{e}"
+        );
     }
 }

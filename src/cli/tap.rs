@@ -4,9 +4,11 @@
 //! file; SIGINT/SIGTERM stop it cleanly with a summary on standard error. When the
 //! case file lives in a case directory, every exchange, finding and consent event read
 //! from traffic is appended to its store ([`super::live_store`]), committed after each
-//! exchange (readers see it at once) and on stop. Ring files are not recorded in the
-//! store yet.
+//! exchange (readers see it at once) and on stop, and so is each ring file as the ring
+//! closes or deletes it (an `evidence` record: see [`super::live_store`]), when the
+//! ring lies inside the case directory.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +23,7 @@ use crate::case;
 use crate::net::tap::TapLimits;
 use crate::rules::{Analyzer, Options};
 use crate::source::live::{self, LiveOptions};
-use crate::source::ring::RingLimits;
+use crate::source::ring::{RingEvent, RingLimits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LiveFormat {
@@ -76,6 +78,34 @@ pub struct Args {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<u64>,
+}
+
+/// The case store of a run (if any), shared by the exchange and ring callbacks.
+struct Recording {
+    store: Option<super::live_store::LiveStore>,
+    /// The ring's directory relative to the case directory, when inside it.
+    ring_in_case: Option<String>,
+    /// The first failed write: the run goes on (the evidence ring and the printed
+    /// findings matter more), and exits with it.
+    error: Option<anyhow::Error>,
+}
+
+impl Recording {
+    /// Appends with `append` and commits if it appended anything; an error is printed
+    /// and kept.
+    fn record(
+        &mut self,
+        append: impl FnOnce(&mut super::live_store::LiveStore) -> anyhow::Result<bool>,
+    ) {
+        let Some(s) = self.store.as_mut() else {
+            return;
+        };
+        let result = append(s).and_then(|appended| if appended { s.commit() } else { Ok(()) });
+        if let Err(e) = result {
+            eprintln!("consentry: error: writing to the case store: {e:#}");
+            self.error.get_or_insert(e);
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -137,6 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     };
     let mut store = super::live_store::LiveStore::open_beside(&args.case, "tap")?;
+    let mut ring_in_case = None;
     if let Some(s) = store.as_mut() {
         let session = crate::timestamp::Timestamp::now().to_string();
         s.begin(Some(&case), &session, &format!("on {}", args.interface))?;
@@ -144,37 +175,69 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "consentry: recording into the case store of {}",
             s.dir.display()
         );
-    }
-    let mut store_error: Option<anyhow::Error> = None;
-    let summary = live::capture(&opts, &stop, &mut ready, &mut |x| {
-        if x.device.is_none() {
-            unanalysed += 1;
-            return;
-        }
-        let obs = analyzer.observe(&x);
-        if let Some(s) = store.as_mut() {
-            // One commit per exchange: readers see it at once, and a stop loses nothing.
-            if let Err(e) = s
-                .exchange(&x, &obs.findings, &obs.consent_events)
-                .and_then(|()| s.commit())
-            {
-                eprintln!("consentry: error: writing to the case store: {e:#}");
-                store_error.get_or_insert(e);
+        if let Some(dir) = &opts.ring_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the evidence ring in {}", dir.display()))?;
+            ring_in_case = super::live_store::ring_dir_in_case(&s.dir, dir);
+            if ring_in_case.is_none() {
+                eprintln!(
+                    "consentry: warning: the evidence ring in {} is outside the case directory: its files are not recorded in the case store",
+                    dir.display()
+                );
             }
         }
-        for f in obs.findings {
-            findings += 1;
-            let mut out = stdout.lock();
-            // A closed stdout (`| head`) must not stop the evidence capture.
-            let _ = match args.format {
-                LiveFormat::Jsonl => serde_json::to_string(&f)
-                    .map_err(io::Error::other)
-                    .and_then(|l| writeln!(out, "{l}")),
-                LiveFormat::Line => writeln!(out, "{}", super::finding_line(&f)),
-            };
-            let _ = out.flush();
-        }
-    })?;
+    }
+    let recording = RefCell::new(Recording {
+        store,
+        ring_in_case,
+        error: None,
+    });
+    let summary = live::capture(
+        &opts,
+        &stop,
+        &mut ready,
+        &mut |x| {
+            if x.device.is_none() {
+                unanalysed += 1;
+                return;
+            }
+            let obs = analyzer.observe(&x);
+            // One commit per exchange: readers see it at once, and a stop loses nothing.
+            recording.borrow_mut().record(|s| {
+                s.exchange(&x, &obs.findings, &obs.consent_events)?;
+                Ok(true)
+            });
+            for f in obs.findings {
+                findings += 1;
+                let mut out = stdout.lock();
+                // A closed stdout (`| head`) must not stop the evidence capture.
+                let _ = match args.format {
+                    LiveFormat::Jsonl => serde_json::to_string(&f)
+                        .map_err(io::Error::other)
+                        .and_then(|l| writeln!(out, "{l}")),
+                    LiveFormat::Line => writeln!(out, "{}", super::finding_line(&f)),
+                };
+                let _ = out.flush();
+            }
+        },
+        &mut |event| {
+            if let RingEvent::NotRemoved(f, e) = &event {
+                eprintln!(
+                    "consentry: warning: the ring could not delete {}: {e}; it stays recorded as evidence",
+                    f.path.display()
+                );
+            }
+            let mut r = recording.borrow_mut();
+            if let Some(rel) = r.ring_in_case.clone() {
+                r.record(|s| s.ring_event(&rel, &event));
+            }
+        },
+    )?;
+    let Recording {
+        mut store,
+        error: store_error,
+        ..
+    } = recording.into_inner();
     eprintln!(
         "consentry: {} packets ({} bytes), {} exchanges, {} findings; {} exchanges of unknown clients not analysed",
         summary.tap.frames, summary.tap.bytes, summary.tap.exchanges, findings, unanalysed

@@ -313,7 +313,7 @@ impl Tap {
 }
 
 /// `frames 10-14`, or `frame 10` for one.
-fn frames(first: u64, last: u64) -> String {
+pub fn frames(first: u64, last: u64) -> String {
     let mut s = String::with_capacity(48);
     if last > first {
         s.push_str("frames ");
@@ -325,6 +325,17 @@ fn frames(first: u64, last: u64) -> String {
         text::push_decimal(&mut s, first);
     }
     s
+}
+
+/// The first and last frame of a locator [`frames`] wrote; `None` for any other text.
+pub fn parse_frames(locator: &str) -> Option<(u64, u64)> {
+    if let Some(range) = locator.strip_prefix("frames ") {
+        let (a, b) = range.split_once('-')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    } else {
+        let n = locator.strip_prefix("frame ")?.parse().ok()?;
+        Some((n, n))
+    }
 }
 
 /// [`exchange_id_from`] of a fresh seed (tests).
@@ -420,6 +431,19 @@ mod tests {
         assert_eq!(frames(3, 9), "frames 3-9");
         assert_eq!(frames(9, 3), "frame 9");
         assert_eq!(frames(0, u64::MAX), format!("frames 0-{}", u64::MAX));
+        for (a, b) in [(3, 3), (3, 9), (0, u64::MAX), (u64::MAX, u64::MAX)] {
+            assert_eq!(parse_frames(&frames(a, b)), Some((a, b)));
+        }
+        for other in [
+            "entry 3",
+            "frames 3",
+            "frame x",
+            "frames 1-2-3",
+            "frame -1",
+            "",
+        ] {
+            assert_eq!(parse_frames(other), None, "{other}");
+        }
     }
 
     /// The host as `http_exchange` found it before `request_host`: both candidates

@@ -17,6 +17,7 @@
 //! logs polled just before), bounded by [`MAX_DELAYED_BYTES`] (beyond it the oldest go
 //! at once). The evidence ring gets every packet at once.
 
+use std::cell::RefCell;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +30,7 @@ use crate::net::capture::{Frame, LinkType};
 use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::timestamp::Timestamp;
 
-use super::ring::{EvidenceRing, RingLimits};
+use super::ring::{EvidenceRing, FrameFiles, RingEvent, RingLimits};
 
 /// How often followed key log files are looked at for new lines.
 pub const KEYLOG_POLL: Duration = Duration::from_millis(200);
@@ -207,12 +208,15 @@ pub enum LiveError {
 }
 
 /// Captures until `stop` is set (or the duration passes), handing out exchanges as
-/// they complete. `ready` is called once the interface is open and filtering.
+/// they complete and the evidence ring's files as they are closed or removed (the
+/// last one closed at the end). `ready` is called once the interface is open and
+/// filtering.
 pub fn capture(
     opts: &LiveOptions,
     stop: &AtomicBool,
     ready: &mut dyn FnMut(),
     consumer: &mut dyn FnMut(Exchange),
+    ring_events: &mut dyn FnMut(RingEvent),
 ) -> Result<LiveSummary, LiveError> {
     let pcap_err = |e: pcap::Error| LiveError::Pcap {
         interface: opts.interface.clone(),
@@ -273,6 +277,18 @@ pub fn capture(
             }
         })
         .collect();
+    // Exchanges name the ring file holding their packets (their frame numbers are the
+    // ring's packet numbers: every packet goes to the ring, and a failed write stops).
+    let frame_files = RefCell::new(FrameFiles::default());
+    let mut named = |mut x: Exchange| {
+        let located = crate::net::tap::parse_frames(&x.evidence.locator)
+            .and_then(|(a, b)| frame_files.borrow().locate(a, b));
+        if let Some(l) = located {
+            x.evidence.locator = l;
+        }
+        consumer(x)
+    };
+    let consumer: &mut dyn FnMut(Exchange) = if ring.is_some() { &mut named } else { consumer };
     let mut next_poll = Instant::now() + KEYLOG_POLL;
     let mut delayed = DelayQueue::default();
     ready();
@@ -307,7 +323,10 @@ pub fn capture(
                         .saturating_add(i64::from(micros)),
                 );
                 if let Some(r) = &mut ring {
-                    if let Err(e) = r.write(ts, packet.data, packet.header.len) {
+                    let written = r.write(ts, packet.data, packet.header.len);
+                    frame_files.borrow_mut().note(r);
+                    r.take_events().into_iter().for_each(&mut *ring_events);
+                    if let Err(e) = written {
                         // Evidence that cannot be written stops the tap: findings
                         // without their packets would not hold up.
                         ring_error = Some(e);
@@ -333,6 +352,11 @@ pub fn capture(
             Err(e) => {
                 delayed.release_all(link, &mut tap, consumer);
                 tap.finish(consumer);
+                // The packets written so far are evidence all the same.
+                if let Some(r) = &mut ring {
+                    let _ = r.close();
+                    r.take_events().into_iter().for_each(&mut *ring_events);
+                }
                 return Err(pcap_err(e));
             }
         }
@@ -352,10 +376,11 @@ pub fn capture(
         summary.interface_dropped = u64::from(stats.if_dropped);
     }
     if let Some(mut r) = ring {
-        let flushed = r.flush();
+        let closed = r.close();
+        r.take_events().into_iter().for_each(&mut *ring_events);
         summary.ring_files = r.files().map(|p| p.to_path_buf()).collect();
         summary.ring_packets = r.packets();
-        if let Some(e) = ring_error.or(flushed.err()) {
+        if let Some(e) = ring_error.or(closed.err()) {
             return Err(LiveError::Ring {
                 dir: opts
                     .ring_dir

@@ -12,6 +12,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use crate::timestamp::Timestamp;
 
 /// Sizes of the ring.
@@ -32,6 +34,136 @@ impl Default for RingLimits {
     }
 }
 
+/// A closed file of the ring: what a store record says of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingFile {
+    pub path: PathBuf,
+    pub size: u64,
+    /// SHA-256 of the file, lowercase hex, computed from the bytes as they were
+    /// written (the file is never read back).
+    pub sha256: String,
+    pub packets: u64,
+    /// Number of its first packet among all packets of the ring (from 1): the live
+    /// tap's frame number, so an exchange's frames map to files.
+    pub first_packet: u64,
+    /// Capture times of its first and last packet.
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+}
+
+/// What happened to a file of the ring, for the case store ([`EvidenceRing::take_events`]).
+#[derive(Debug)]
+pub enum RingEvent {
+    /// Complete: flushed, synced and closed; it never changes again.
+    Closed(RingFile),
+    /// The ring deleted it (the oldest beyond `max_files`).
+    Removed(RingFile),
+    /// The ring could not delete it (or it was gone already, removed by someone
+    /// else): it is forgotten by the ring but not recorded as removed.
+    NotRemoved(RingFile, io::Error),
+}
+
+/// The file being written, with its running hash and counts.
+struct OpenFile {
+    path: PathBuf,
+    out: BufWriter<File>,
+    written: u64,
+    hash: Sha256,
+    packets: u64,
+    first_packet: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    /// A write failed: what is on disk is unknown, so the file is never reported closed.
+    failed: bool,
+}
+
+impl OpenFile {
+    /// Writes `bytes` and hashes them once written.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Err(e) = self.out.write_all(bytes) {
+            self.failed = true;
+            return Err(e);
+        }
+        self.hash.update(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes, syncs (a recorded hash must not outlive the bytes after a power cut)
+    /// and closes the file.
+    fn close(mut self) -> io::Result<RingFile> {
+        if self.failed {
+            return Err(io::Error::other(format!(
+                "{}: an earlier write failed",
+                self.path.display()
+            )));
+        }
+        self.out.flush()?;
+        self.out.get_ref().sync_all()?;
+        Ok(RingFile {
+            sha256: crate::source::hex(&self.hash.finalize()),
+            path: self.path,
+            size: self.written,
+            packets: self.packets,
+            first_packet: self.first_packet,
+            first: self.first,
+            last: self.last,
+        })
+    }
+}
+
+/// Files a [`FrameFiles`] remembers (names of about 40 bytes each): far more than a
+/// ring keeps, so an exchange of a long connection still names a file rotated out.
+pub const FRAME_FILES_KEPT: usize = 4096;
+
+/// Which ring file holds which packets, by their number in the ring (the live tap's
+/// frame number), so an exchange can name the file and the frames in it that a
+/// reader opens in Wireshark.
+#[derive(Debug, Default)]
+pub struct FrameFiles {
+    /// (number of the file's first packet, file name), oldest first.
+    starts: VecDeque<(u64, String)>,
+}
+
+impl FrameFiles {
+    /// Learns the ring's current file if it is new (call after each write).
+    pub fn note(&mut self, ring: &EvidenceRing) {
+        let Some(f) = &ring.current else { return };
+        if self
+            .starts
+            .back()
+            .is_some_and(|(n, _)| *n == f.first_packet)
+        {
+            return;
+        }
+        let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name {
+            if self.starts.len() == FRAME_FILES_KEPT {
+                self.starts.pop_front();
+            }
+            self.starts.push_back((f.first_packet, name));
+        }
+    }
+
+    /// `tap-….pcapng frames 3-9` (numbered within the file, as Wireshark does), or
+    /// `tap-…-00001.pcapng frame 990 to tap-…-00002.pcapng frame 12` across files;
+    /// `None` for packets of a file no longer remembered.
+    pub fn locate(&self, first: u64, last: u64) -> Option<String> {
+        let file_of = |n: u64| {
+            let i = self.starts.partition_point(|(start, _)| *start <= n);
+            let (start, name) = self.starts.get(i.checked_sub(1)?)?;
+            Some((name.as_str(), n - start + 1))
+        };
+        let (a_file, a) = file_of(first)?;
+        let (b_file, b) = file_of(last.max(first))?;
+        Some(if a_file == b_file {
+            format!("{a_file} {}", crate::net::tap::frames(a, b))
+        } else {
+            format!("{a_file} frame {a} to {b_file} frame {b}")
+        })
+    }
+}
+
 /// A size-capped ring of pcapng files.
 pub struct EvidenceRing {
     dir: PathBuf,
@@ -39,10 +171,12 @@ pub struct EvidenceRing {
     limits: RingLimits,
     link_type: u16,
     snaplen: u32,
-    current: Option<(BufWriter<File>, u64)>,
+    current: Option<OpenFile>,
     next_index: u64,
-    files: VecDeque<PathBuf>,
+    /// Closed files still on disk, oldest first.
+    closed: VecDeque<RingFile>,
     packets: u64,
+    events: Vec<RingEvent>,
 }
 
 impl EvidenceRing {
@@ -72,33 +206,44 @@ impl EvidenceRing {
             snaplen,
             current: None,
             next_index: 1,
-            files: VecDeque::new(),
+            closed: VecDeque::new(),
             packets: 0,
+            events: Vec::new(),
         })
     }
 
     /// The files of the ring that still exist, oldest first.
     pub fn files(&self) -> impl Iterator<Item = &Path> {
-        self.files.iter().map(PathBuf::as_path)
+        self.closed
+            .iter()
+            .map(|f| f.path.as_path())
+            .chain(self.current.as_ref().map(|f| f.path.as_path()))
     }
 
     pub fn packets(&self) -> u64 {
         self.packets
     }
 
+    /// Files closed and removed since the last call, in the order it happened.
+    pub fn take_events(&mut self) -> Vec<RingEvent> {
+        std::mem::take(&mut self.events)
+    }
+
     /// Appends one packet as captured (`data` may be shorter than `original_len`).
     pub fn write(&mut self, ts: Timestamp, data: &[u8], original_len: u32) -> io::Result<()> {
         let block = enhanced_packet_block(ts, data, original_len);
         let full = match &self.current {
-            Some((_, written)) => *written + block.len() as u64 > self.limits.max_file_bytes,
+            Some(f) => f.written + block.len() as u64 > self.limits.max_file_bytes,
             None => true,
         };
         if full {
             self.rotate()?;
         }
-        if let Some((file, written)) = &mut self.current {
-            file.write_all(&block)?;
-            *written += block.len() as u64;
+        if let Some(f) = &mut self.current {
+            f.append(&block)?;
+            f.packets += 1;
+            f.first.get_or_insert(ts);
+            f.last = Some(ts);
             self.packets += 1;
         }
         Ok(())
@@ -107,33 +252,55 @@ impl EvidenceRing {
     /// Writes buffered packets to disk (also done on rotation and drop).
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.current {
-            Some((file, _)) => file.flush(),
+            Some(f) => f.out.flush(),
             None => Ok(()),
         }
     }
 
-    fn rotate(&mut self) -> io::Result<()> {
-        if let Some((mut file, _)) = self.current.take() {
-            file.flush()?;
+    /// Closes the file being written (at the end of a capture), reporting it as a
+    /// [`RingEvent::Closed`]; a later packet starts a new file.
+    pub fn close(&mut self) -> io::Result<()> {
+        if let Some(f) = self.current.take() {
+            let file = f.close()?;
+            self.events.push(RingEvent::Closed(file.clone()));
+            self.closed.push_back(file);
         }
-        while self.files.len() >= self.limits.max_files {
-            if let Some(old) = self.files.pop_front() {
-                // Already gone (removed by hand) is fine: the ring only bounds space.
-                let _ = fs::remove_file(old);
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.close()?;
+        while self.closed.len() >= self.limits.max_files {
+            if let Some(old) = self.closed.pop_front() {
+                // Only a file the ring deleted itself is reported removed: one gone
+                // already was removed by someone else, which `verify` must report.
+                self.events.push(match fs::remove_file(&old.path) {
+                    Ok(()) => RingEvent::Removed(old),
+                    Err(e) => RingEvent::NotRemoved(old, e),
+                });
             }
         }
         let path = self
             .dir
             .join(format!("{}-{:05}.pcapng", self.stem, self.next_index));
         self.next_index += 1;
-        let file = open_private(&path)?;
-        let mut file = BufWriter::new(file);
+        let mut file = OpenFile {
+            out: BufWriter::new(open_private(&path)?),
+            path,
+            written: 0,
+            hash: Sha256::new(),
+            packets: 0,
+            first_packet: self.packets + 1,
+            first: None,
+            last: None,
+            failed: false,
+        };
         let mut head = section_header_block();
         head.extend(interface_description_block(self.link_type, self.snaplen));
-        file.write_all(&head)?;
-        self.files.push_back(path);
-        self.current = Some((file, head.len() as u64));
-        Ok(())
+        // Tracked before the first write, so a file whose head failed is still listed.
+        let appended = file.append(&head);
+        self.current = Some(file);
+        appended
     }
 }
 
@@ -244,5 +411,158 @@ mod tests {
         assert!(!seen.is_empty() && seen.len() < 10);
         assert_eq!(*seen.last().unwrap(), 9);
         assert!(seen.windows(2).all(|w| w[1] == w[0] + 1));
+    }
+
+    fn ring_of(dir: &Path, max_file_bytes: u64, max_files: usize) -> EvidenceRing {
+        let limits = RingLimits {
+            max_file_bytes,
+            max_files,
+        };
+        EvidenceRing::create(dir, Timestamp::from_micros(0), 1, 65535, limits).unwrap()
+    }
+
+    #[test]
+    fn closed_files_carry_the_hash_size_and_packets_of_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ring = ring_of(dir.path(), 300, 3);
+        for i in 0..10u8 {
+            // Packets of varying length: blocks with and without padding.
+            let data = vec![i; 40 + usize::from(i)];
+            ring.write(Timestamp::from_micros(1000 + i64::from(i)), &data, 200)
+                .unwrap();
+        }
+        ring.close().unwrap();
+        let events = ring.take_events();
+        assert!(ring.take_events().is_empty(), "events are handed out once");
+        let closed: Vec<&RingFile> = events
+            .iter()
+            .filter_map(|e| match e {
+                RingEvent::Closed(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        let removed: Vec<&RingFile> = events
+            .iter()
+            .filter_map(|e| match e {
+                RingEvent::Removed(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        assert!(closed.len() > 3, "the ring rotated: {closed:?}");
+        assert_eq!(removed.len(), closed.len() - 3);
+        // Every packet is in exactly one file, numbered on from the file before.
+        assert_eq!(closed.iter().map(|f| f.packets).sum::<u64>(), 10);
+        let mut next = 1;
+        for f in &closed {
+            assert_eq!(f.first_packet, next);
+            next += f.packets;
+            let first = f.first.unwrap().micros() - 1000;
+            let last = f.last.unwrap().micros() - 1000;
+            assert_eq!(first as u64 + 1, f.first_packet);
+            assert_eq!(last - first + 1, f.packets as i64);
+        }
+        // The files still there hash, as read back, to what was computed while
+        // writing them; the ones removed are gone and were closed before.
+        let kept: Vec<&Path> = ring.files().collect();
+        assert_eq!(kept.len(), 3);
+        for f in &closed {
+            if kept.contains(&f.path.as_path()) {
+                assert_eq!(crate::source::file_sha256(&f.path).unwrap(), f.sha256);
+                assert_eq!(fs::metadata(&f.path).unwrap().len(), f.size);
+            } else {
+                assert!(!f.path.exists());
+                assert!(removed.contains(f), "{f:?} vanished unreported");
+            }
+        }
+        for (i, e) in events.iter().enumerate() {
+            if let RingEvent::Removed(f) = e {
+                let closed_at = events
+                    .iter()
+                    .position(|c| matches!(c, RingEvent::Closed(c) if c == f))
+                    .unwrap();
+                assert!(closed_at < i, "removed before it was closed");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_removed_by_someone_else_is_not_reported_removed_by_the_ring() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ring = ring_of(dir.path(), 200, 1);
+        ring.write(Timestamp::from_micros(1), &[1; 100], 100)
+            .unwrap();
+        let first: PathBuf = ring.files().next().unwrap().to_path_buf();
+        fs::remove_file(&first).unwrap();
+        // The next packet does not fit: the first file is closed, then due for removal.
+        ring.write(Timestamp::from_micros(2), &[2; 100], 100)
+            .unwrap();
+        let events = ring.take_events();
+        assert!(matches!(&events[0], RingEvent::Closed(f) if f.path == first));
+        assert!(
+            matches!(&events[1], RingEvent::NotRemoved(f, e) if f.path == first && e.kind() == io::ErrorKind::NotFound),
+            "{events:?}"
+        );
+        assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn an_empty_ring_closes_nothing_and_empty_packets_hash_as_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ring = ring_of(dir.path(), 1 << 20, 2);
+        ring.close().unwrap();
+        assert!(ring.take_events().is_empty());
+        ring.write(Timestamp::from_micros(5), &[], 0).unwrap();
+        ring.close().unwrap();
+        let events = ring.take_events();
+        let [RingEvent::Closed(f)] = &events[..] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(f.packets, 1);
+        assert_eq!(crate::source::file_sha256(&f.path).unwrap(), f.sha256);
+    }
+
+    #[test]
+    fn frame_numbers_map_to_the_file_and_its_own_numbering() {
+        let dir = tempfile::tempdir().unwrap();
+        // 300-byte files: packets 1-3 in the first file, 4-6 in the second, …
+        let mut ring = ring_of(dir.path(), 300, 2);
+        let mut files = FrameFiles::default();
+        assert_eq!(files.locate(1, 1), None);
+        for i in 0..8u8 {
+            ring.write(Timestamp::from_micros(i64::from(i)), &[i; 40], 40)
+                .unwrap();
+            files.note(&ring);
+        }
+        let closed: Vec<RingFile> = ring
+            .take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                RingEvent::Closed(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        let name = |i: usize| format!("tap-19700101T000000-{:05}.pcapng", i);
+        assert_eq!(
+            closed[0].path.file_name().unwrap().to_str(),
+            Some(&*name(1))
+        );
+        let per_file = closed[0].packets;
+        assert!(per_file >= 2 && closed[1].first_packet == per_file + 1);
+        assert_eq!(files.locate(1, 2), Some(format!("{} frames 1-2", name(1))));
+        assert_eq!(
+            files.locate(per_file + 2, per_file + 2),
+            Some(format!("{} frame 2", name(2)))
+        );
+        // Across a rotation; the first file is deleted by now, still named.
+        assert_eq!(
+            files.locate(per_file, per_file + 1),
+            Some(format!(
+                "{} frame {per_file} to {} frame 1",
+                name(1),
+                name(2)
+            ))
+        );
+        // Frame numbers from 0 (before the ring's first packet) name nothing.
+        assert_eq!(files.locate(0, 3), None);
     }
 }

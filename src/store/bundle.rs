@@ -17,7 +17,8 @@
 //! report.html       the case report (`consentry report`)
 //! consentry.toml    the case file
 //! seal.pub          the case's public key, when the log was sealed
-//! evidence/…        the ingested captures, byte for byte
+//! evidence/…        the ingested captures, byte for byte, and the files consentry
+//!                   wrote itself that the log still expects (the tap's ring files)
 //! ```
 //!
 //! # What `verify` checks, and why it is enough
@@ -29,8 +30,8 @@
 //! `verify` does on a store) and compares its head with the manifest's, and
 //! checks that `findings.jsonl` and `exchanges.jsonl` are exactly the data of the
 //! finding and exchange records, that every evidence file has the SHA-256 its
-//! ingest record gives, and, with `seal.pub`, that the last seal is by that key. A
-//! reader who knows the chain head (from the report, a seal, or the investigator)
+//! ingest or evidence record gives, and, with `seal.pub`, that the last seal is by
+//! that key. A reader who knows the chain head (from the report, a seal, or the investigator)
 //! thus knows that the findings and evidence are the ones logged. `report.html` and
 //! `exchanges.har` are derived views: their hashes are checked, their content is not
 //! re-derived.
@@ -208,6 +209,7 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
     };
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut ingests: Vec<IngestBody> = Vec::new();
+    let mut written = record::WrittenFiles::default();
     let mut device_of_file: BTreeMap<String, String> = BTreeMap::new();
     let mut chain = Head::EMPTY;
     let pruned = store.pruned_records()?;
@@ -223,6 +225,9 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
                 let env: RawEnvelope<'_> = serde_json::from_slice(&r.body)?;
                 match env.kind {
                     Kind::Ingest => ingests.push(serde_json::from_str(env.data.get())?),
+                    Kind::Evidence => written
+                        .add(r.seq, serde_json::from_str(env.data.get())?)
+                        .map_err(|e| anyhow::anyhow!("record {}: {e}", r.seq))?,
                     Kind::Exchange => {
                         let x: record::ExchangeBody = serde_json::from_str(env.data.get())?;
                         if let (Some(file), Some(device)) = (x.file_sha256, x.device) {
@@ -322,9 +327,22 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
             Ok(())
         })?;
     }
+    // Files consentry wrote itself (the tap's ring) that the log still expects.
+    let written = written.expected();
+    for (_, w) in &written {
+        b.member(&w.path, |out| {
+            let path = dir.root.join(&w.path);
+            let mut f = File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+            io::copy(&mut f, out)?;
+            Ok(())
+        })?;
+    }
     // Counts; the seal's covered record and key.
     counts.insert("har_entries".into(), har_entries);
-    counts.insert("evidence_files".into(), evidence.len() as u64);
+    counts.insert(
+        "evidence_files".into(),
+        (evidence.len() + written.len()) as u64,
+    );
     let manifest = Manifest {
         format: FORMAT.into(),
         case: case.meta.id.clone(),
@@ -533,6 +551,21 @@ pub fn verify_bundle(path: &Path) -> Result<BundleVerified, BundleError> {
             Some(_) => {}
         }
     }
+    for w in &expect.written {
+        match listed.get(w.path.as_str()) {
+            None => return Err(fail(&w.path, "named by an evidence record but missing")),
+            Some(f) if f.sha256 != w.sha256 || f.size != w.size => {
+                return Err(fail(
+                    &w.path,
+                    format!(
+                        "SHA-256 {} ({} bytes), the evidence record says {} ({} bytes)",
+                        f.sha256, f.size, w.sha256, w.size
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     if listed.contains_key(SEAL_PUB) {
         let text = read_member(&mut zip, SEAL_PUB, 4096)?;
         let key = String::from_utf8_lossy(&text).trim().to_ascii_lowercase();
@@ -629,6 +662,8 @@ struct Expected {
     exchanges: String,
     /// Evidence files with their logged hashes (paths checked safe).
     evidence: Vec<IngestBody>,
+    /// Files consentry wrote itself that the log still expects (paths checked safe).
+    written: Vec<record::EvidenceFileBody>,
 }
 
 fn check_records<R: Read + io::Seek>(
@@ -642,6 +677,7 @@ fn check_records<R: Read + io::Seek>(
     let mut walk = record::ChainWalk::new();
     let (mut findings, mut exchanges) = (Sha256::new(), Sha256::new());
     let mut evidence = Vec::new();
+    let mut written = record::WrittenFiles::default();
     let mut seen = BTreeSet::new();
     let mut line = Vec::new();
     let mut number = 0u64;
@@ -700,6 +736,11 @@ fn check_records<R: Read + io::Seek>(
                     evidence.push(ing);
                 }
             }
+            Kind::Evidence => {
+                let body = serde_json::from_str(env.data.get())
+                    .map_err(|e| at_line(format!("evidence record: {e}")))?;
+                written.add(r.seq, body).map_err(at_line)?;
+            }
             _ => {}
         }
     }
@@ -728,6 +769,11 @@ fn check_records<R: Read + io::Seek>(
         findings: hex(&findings.finalize()),
         exchanges: hex(&exchanges.finalize()),
         evidence,
+        written: written
+            .expected()
+            .into_iter()
+            .map(|(_, w)| w.clone())
+            .collect(),
     })
 }
 

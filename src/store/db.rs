@@ -1023,19 +1023,18 @@ impl Store {
             if ing.phase != Phase::Started {
                 continue;
             }
-            let path = case_dir.join(&ing.evidence);
-            let got = crate::source::file_sha256(&path).map_err(|err| VerifyError::Evidence {
-                seq: *seq,
-                path: path.display().to_string(),
-                reason: format!("cannot be read: {err}"),
-            })?;
-            if got != ing.sha256 {
-                return Err(VerifyError::Evidence {
-                    seq: *seq,
-                    path: path.display().to_string(),
-                    reason: format!("SHA-256 is {got}, the ingest record says {}", ing.sha256),
-                });
-            }
+            check_evidence_file(case_dir, *seq, Kind::Ingest, &ing.evidence, &ing.sha256)?;
+            files += 1;
+        }
+        // Files consentry wrote itself (the tap's ring), unless it recorded removing them.
+        for (seq, written) in expected_side.written.expected() {
+            check_evidence_file(
+                case_dir,
+                seq,
+                Kind::Evidence,
+                &written.path,
+                &written.sha256,
+            )?;
             files += 1;
         }
         Ok(Verified { head, files })
@@ -1077,6 +1076,33 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Re-hashes the evidence file `rel` (relative to `case_dir`) that record `seq` of
+/// `kind` gives SHA-256 `sha256`.
+fn check_evidence_file(
+    case_dir: &Path,
+    seq: i64,
+    kind: Kind,
+    rel: &str,
+    sha256: &str,
+) -> Result<(), VerifyError> {
+    let path = case_dir.join(rel);
+    let fail = |reason: String| VerifyError::Evidence {
+        seq,
+        record: kind.as_str(),
+        path: path.display().to_string(),
+        reason,
+    };
+    let got =
+        crate::source::file_sha256(&path).map_err(|err| fail(format!("cannot be read: {err}")))?;
+    if got != sha256 {
+        return Err(fail(format!(
+            "SHA-256 is {got}, the {} record says {sha256}",
+            kind.as_str()
+        )));
+    }
+    Ok(())
 }
 
 /// What [`Store::prune`] did (or, dry, would do).
@@ -1124,9 +1150,11 @@ pub struct Verified {
 pub enum VerifyError {
     #[error(transparent)]
     Chain(#[from] ChainError),
-    #[error("evidence file {path} (ingest record {seq}): {reason}")]
+    #[error("evidence file {path} ({record} record {seq}): {reason}")]
     Evidence {
         seq: i64,
+        /// The kind of the record that names the file: `ingest`, `evidence`.
+        record: &'static str,
         path: String,
         reason: String,
     },
@@ -1153,6 +1181,8 @@ struct SideCheck {
     started: std::collections::HashMap<String, i64>,
     exchanges: Vec<(i64, String)>,
     findings: Vec<(i64, String)>,
+    /// Evidence files consentry wrote itself (no index table; checked on disk).
+    written: record::WrittenFiles,
 }
 
 enum SideError {
@@ -1237,6 +1267,11 @@ impl SideCheck {
                         b.destination.host
                     ),
                 ));
+            }
+            Kind::Evidence => {
+                let b: record::EvidenceFileBody =
+                    serde_json::from_str(data).map_err(|x| fail(format!("evidence body: {x}")))?;
+                self.written.add(r.seq, b).map_err(fail)?;
             }
             _ => {}
         }

@@ -5,9 +5,10 @@
 //! `{"kind":…,"at":…,"data":…}`, keys in the declaration order of the Rust structs
 //! (serde's derive order, which never depends on a map's iteration order), no
 //! whitespace, UTF-8. `data` is the kind's body: [`IngestBody`], [`ExchangeBody`],
-//! the `ConsentEvent` or `Finding` JSON as the rest of consentry prints it, or
-//! [`AnnotationBody`]. Putting `kind` and `at` inside the hashed bytes means the
-//! plain `kind`/`at` columns cannot be altered unnoticed either.
+//! the `ConsentEvent` or `Finding` JSON as the rest of consentry prints it,
+//! [`AnnotationBody`], [`SealBody`], [`CheckpointBody`] or [`EvidenceFileBody`].
+//! Putting `kind` and `at` inside the hashed bytes means the plain `kind`/`at`
+//! columns cannot be altered unnoticed either.
 //!
 //! `hash = sha256(prev_hash ‖ body)`; the first record's `prev_hash` is 32 zero
 //! bytes ([`GENESIS`]). [`verify_chain`] walks records in `seq` order and names the
@@ -40,6 +41,9 @@ pub enum Kind {
     Seal,
     /// Exchanges were pruned (`consentry prune`): see [`CheckpointBody`].
     Checkpoint,
+    /// An evidence file consentry wrote itself (the tap's ring) was closed or
+    /// removed: see [`EvidenceFileBody`].
+    Evidence,
 }
 
 impl Kind {
@@ -53,6 +57,7 @@ impl Kind {
             Kind::Annotation => "annotation",
             Kind::Seal => "seal",
             Kind::Checkpoint => "checkpoint",
+            Kind::Evidence => "evidence",
         }
     }
 }
@@ -127,6 +132,81 @@ pub struct IngestBody {
     /// records of captures only): the case report's statement of what could be seen.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub traffic: Option<crate::report::TrafficSummary>,
+}
+
+/// What happened to an evidence file of an [`EvidenceFileBody`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceEvent {
+    /// Written and closed: from now on it must have exactly this size and SHA-256.
+    Closed,
+    /// Deleted by consentry on purpose (the ring's oldest file, to bound disk space):
+    /// `verify` no longer expects it.
+    Removed,
+}
+
+/// Body of an `evidence` record: a file consentry wrote into the case directory
+/// itself (not a copy of an input, which is an `ingest`), such as a pcapng file of
+/// the tap's evidence ring. Its exchanges were stored live, not under this record.
+/// A `removed` record repeats the fields of the `closed` one it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceFileBody {
+    pub event: EvidenceEvent,
+    /// Path relative to the case directory (`evidence/tap-….pcapng`).
+    pub path: String,
+    pub size: u64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+    /// File type: `pcapng`.
+    pub kind: String,
+    /// Packets in it and the capture times of the first and last (none when empty).
+    pub packets: u64,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+}
+
+/// The files that `evidence` records say must exist, from the records in log order:
+/// each path's `closed` record, unless a `removed` record of the same file (path and
+/// SHA-256) came after it.
+#[derive(Debug, Default)]
+pub struct WrittenFiles {
+    files: std::collections::BTreeMap<String, (i64, EvidenceFileBody)>,
+}
+
+impl WrittenFiles {
+    /// Takes the body of record `seq`; a path that is not relative and inside the
+    /// case directory is refused (`verify` would read whatever it named).
+    pub fn add(&mut self, seq: i64, b: EvidenceFileBody) -> Result<(), String> {
+        if super::bundle::safe_name(&b.path).is_none() {
+            return Err(format!(
+                "evidence path {:?} is not a path inside the case directory",
+                b.path
+            ));
+        }
+        match b.event {
+            EvidenceEvent::Closed => {
+                self.files.insert(b.path.clone(), (seq, b));
+            }
+            EvidenceEvent::Removed => {
+                // A removal of other contents than the ones recorded ends nothing.
+                if self
+                    .files
+                    .get(&b.path)
+                    .is_some_and(|(_, c)| c.sha256 == b.sha256)
+                {
+                    self.files.remove(&b.path);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The files expected, each with the `seq` of its `closed` record, in log order.
+    pub fn expected(&self) -> Vec<(i64, &EvidenceFileBody)> {
+        let mut v: Vec<_> = self.files.values().map(|(s, b)| (*s, b)).collect();
+        v.sort_by_key(|(s, _)| *s);
+        v
+    }
 }
 
 /// Body of an `exchange` record: metadata only, never bodies.
@@ -864,5 +944,52 @@ mod tests {
         assert_eq!(unhex("00ff10").unwrap(), vec![0, 255, 16]);
         assert_eq!(unhex(&hex(&[1, 2, 254])).unwrap(), vec![1, 2, 254]);
         assert!(unhex("0").is_none() && unhex("zz").is_none() && unhex("é0").is_none());
+    }
+
+    #[test]
+    fn written_files_end_only_with_a_removal_of_the_same_file() {
+        let body = |event, path: &str, sha: &str| EvidenceFileBody {
+            event,
+            path: path.into(),
+            size: 1,
+            sha256: sha.into(),
+            kind: "pcapng".into(),
+            packets: 0,
+            first: None,
+            last: None,
+        };
+        let mut w = WrittenFiles::default();
+        w.add(3, body(EvidenceEvent::Closed, "evidence/b", "bb"))
+            .unwrap();
+        w.add(2, body(EvidenceEvent::Closed, "evidence/a", "aa"))
+            .unwrap();
+        w.add(4, body(EvidenceEvent::Closed, "evidence/c", "cc"))
+            .unwrap();
+        // Another file's hash under a's name ends nothing; b's own removal ends b.
+        w.add(5, body(EvidenceEvent::Removed, "evidence/a", "xx"))
+            .unwrap();
+        w.add(6, body(EvidenceEvent::Removed, "evidence/b", "bb"))
+            .unwrap();
+        // A removal of a file never closed is no error (and expects nothing).
+        w.add(7, body(EvidenceEvent::Removed, "evidence/z", "zz"))
+            .unwrap();
+        let left: Vec<(i64, &str)> = w
+            .expected()
+            .into_iter()
+            .map(|(s, b)| (s, b.path.as_str()))
+            .collect();
+        assert_eq!(left, [(2, "evidence/a"), (4, "evidence/c")]);
+        for bad in ["/etc/passwd", "../x", "evidence/../../x", ""] {
+            assert!(
+                w.add(8, body(EvidenceEvent::Closed, bad, "aa")).is_err(),
+                "{bad}"
+            );
+        }
+        let json =
+            serde_json::to_string(&body(EvidenceEvent::Removed, "evidence/a", "aa")).unwrap();
+        assert!(
+            json.starts_with(r#"{"event":"removed","path":"evidence/a""#),
+            "{json}"
+        );
     }
 }
