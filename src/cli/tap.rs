@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -176,7 +177,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             s.dir.display()
         );
         if let Some(dir) = &opts.ring_dir {
-            std::fs::create_dir_all(dir)
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
                 .with_context(|| format!("creating the evidence ring in {}", dir.display()))?;
             ring_in_case = super::live_store::ring_dir_in_case(&s.dir, dir);
             if ring_in_case.is_none() {

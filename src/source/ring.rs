@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -188,7 +189,12 @@ impl EvidenceRing {
         snaplen: u32,
         limits: RingLimits,
     ) -> io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        // Captured traffic is personal data: the directory is the owner's alone, as the
+        // case directory's `evidence/` (the files themselves are 0600).
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let stamp: String = started
             .to_string()
             .chars()
@@ -411,6 +417,23 @@ mod tests {
         assert!(!seen.is_empty() && seen.len() < 10);
         assert_eq!(*seen.last().unwrap(), 9);
         assert!(seen.windows(2).all(|w| w[1] == w[0] + 1));
+    }
+
+    #[test]
+    fn a_directory_the_ring_creates_is_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("case/evidence");
+        let limits = RingLimits {
+            max_file_bytes: 1 << 16,
+            max_files: 2,
+        };
+        let t0 = Timestamp::from_micros(1_764_000_000_123_456);
+        EvidenceRing::create(&nested, t0, 1, 65535, limits).unwrap();
+        for d in [dir.path().join("case"), nested] {
+            let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", d.display());
+        }
     }
 
     fn ring_of(dir: &Path, max_file_bytes: u64, max_files: usize) -> EvidenceRing {
