@@ -12,8 +12,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
 use std::thread;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use common::live::start_tap;
 
 const AD_ID: &str = "5f3c9a1e-7b2d-4e8f-9a6b-1c2d3e4f5a6b";
 
-fn case_file(dir: &Path) -> std::path::PathBuf {
+fn case_file(dir: &Path) -> PathBuf {
     let path = dir.join("consentry.toml");
     std::fs::write(
         &path,
@@ -46,6 +46,49 @@ advertising_id = "{AD_ID}"
 }
 
 /// A one-request-per-connection HTTP server on 127.0.0.1; returns its port.
+/// `consentry init ROOT --from-case SOURCE` in `dir`: the case directory and its case file.
+fn init_case_dir(dir: &Path, source: &Path) -> (PathBuf, PathBuf) {
+    let root = dir.join("case");
+    let init = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .arg("init")
+        .arg(&root)
+        .arg("--from-case")
+        .arg(source)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "init: {init:?}");
+    let case = root.join("consentry.toml");
+    (root, case)
+}
+
+/// `consentry -C ROOT ARGS…`.
+fn consentry_in(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Stops a tap as a user would: SIGINT.
+fn interrupt(child: &Child) {
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+/// The pcapng files in `dir` (the evidence ring).
+fn pcapng_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
+        .collect()
+}
+
 fn serve() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -106,11 +149,7 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
 
     // Let the last packets (FIN/ACK) arrive, then stop the tap as a user would.
     thread::sleep(Duration::from_millis(800));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    interrupt(&child);
     let mut stdout = String::new();
     child
         .stdout
@@ -138,11 +177,7 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
     );
 
     // The evidence ring holds the packets: analysing it finds the same transmission.
-    let files: Vec<_> = std::fs::read_dir(&ring)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
-        .collect();
+    let files = pcapng_files(&ring);
     assert_eq!(files.len(), 1, "one ring file expected: {files:?}");
     let analysed = Command::new(env!("CARGO_BIN_EXE_consentry"))
         .arg("analyze")
@@ -163,16 +198,7 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
 fn tap_into_a_case_directory_stores_the_finding() {
     let dir = tempfile::tempdir().unwrap();
     let source = case_file(dir.path());
-    let root = dir.path().join("case");
-    let init = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .arg("init")
-        .arg(&root)
-        .arg("--from-case")
-        .arg(&source)
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "init: {init:?}");
-    let case = root.join("consentry.toml");
+    let (root, case) = init_case_dir(dir.path(), &source);
     assert!(case.is_file());
     let port = serve();
     let Some(mut child) = start_tap(port, &case, &["--no-ring".as_ref()]) else {
@@ -190,20 +216,11 @@ fn tap_into_a_case_directory_stores_the_finding() {
     client.read_to_end(&mut response).unwrap();
     drop(client);
     thread::sleep(Duration::from_millis(800));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    interrupt(&child);
     let status = child.wait().unwrap();
     assert!(status.success(), "tap exited with {status}");
 
-    let findings = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .arg("-C")
-        .arg(&root)
-        .args(["findings", "--format", "jsonl"])
-        .output()
-        .unwrap();
+    let findings = consentry_in(&root, &["findings", "--format", "jsonl"]);
     let findings = String::from_utf8_lossy(&findings.stdout);
     assert!(
         findings.lines().any(|l| l.contains("share-before-consent")
@@ -211,12 +228,7 @@ fn tap_into_a_case_directory_stores_the_finding() {
             && l.contains("loopback-phone")),
         "the stored findings lack the tap's: {findings}"
     );
-    let verify = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .arg("-C")
-        .arg(&root)
-        .arg("verify")
-        .output()
-        .unwrap();
+    let verify = consentry_in(&root, &["verify"]);
     assert!(verify.status.success(), "verify failed: {verify:?}");
 }
 
@@ -224,16 +236,7 @@ fn tap_into_a_case_directory_stores_the_finding() {
 fn ring_files_of_a_tap_into_a_case_directory_are_recorded_and_verified() {
     let dir = tempfile::tempdir().unwrap();
     let source = case_file(dir.path());
-    let root = dir.path().join("case");
-    let init = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .arg("init")
-        .arg(&root)
-        .arg("--from-case")
-        .arg(&source)
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "init: {init:?}");
-    let case = root.join("consentry.toml");
+    let (root, case) = init_case_dir(dir.path(), &source);
     let port = serve();
     // Files of 64 KiB (the least `--ring-file-mib 0` gives), two kept: the request
     // below fills several, so the ring rotates and deletes. Packets of about 1 KiB
@@ -272,27 +275,12 @@ fn ring_files_of_a_tap_into_a_case_directory_are_recorded_and_verified() {
     client.read_to_end(&mut response).unwrap();
     drop(client);
     thread::sleep(Duration::from_millis(800));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    interrupt(&child);
     let status = child.wait().unwrap();
     assert!(status.success(), "tap exited with {status}");
 
-    let consentry = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_consentry"))
-            .arg("-C")
-            .arg(&root)
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let ring: Vec<_> = std::fs::read_dir(root.join("evidence"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
-        .collect();
+    let consentry = |args: &[&str]| consentry_in(&root, args);
+    let ring = pcapng_files(&root.join("evidence"));
     assert_eq!(ring.len(), 2, "two ring files kept: {ring:?}");
     let verify = consentry(&["verify"]);
     let out = String::from_utf8_lossy(&verify.stdout);
