@@ -409,6 +409,9 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
 /// first element of an array, or at the top level), the inner loop what follows a
 /// value. Each turn of the outer loop is one value, and the common shapes
 /// (`,"key":` and `},{` after a value, `]}` closing) take no dispatch on a state.
+/// Never inlined: within the decoder's larger functions its loop shared their
+/// registers and spilled.
+#[inline(never)]
 fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
     data: &[u8],
     stops: &Stops,
