@@ -329,7 +329,7 @@ pub fn strings_noting_keys(
     let mut sink = Strings {
         each,
         key_class,
-        data,
+        class: 0,
         noted: 0,
     };
     let outcome = walk(data, MAX_JSON_NESTING, MAX_JSON_VALUES, &mut sink);
@@ -342,6 +342,10 @@ trait Sink {
     fn container(&mut self, parent: u32, key: Key);
     /// A string or number value; values are numbered from 0 in this order.
     fn value(&mut self, id: usize, span: Span);
+    /// An object member's key (its raw text between the quotes), read before its
+    /// value, whose span then has this key as its `Key::Name`.
+    #[inline(always)]
+    fn key(&mut self, _raw: &[u8]) {}
     /// Whether the sink has what it needs: asked after each value, `true` ends the walk.
     #[inline(always)]
     fn done(&self) -> bool {
@@ -359,24 +363,30 @@ impl Sink for JsonIndex {
     }
 }
 
-struct Strings<'d, F, W> {
+struct Strings<F, W> {
     each: F,
     key_class: W,
-    data: &'d [u8],
+    /// `key_class` of the last key read: that of a value's key when it has one.
+    class: u8,
     /// The union of `key_class` over the keys of the values seen so far.
     noted: u8,
 }
 
-impl<F: FnMut(StringValue), W: Fn(&[u8]) -> u8> Sink for Strings<'_, F, W> {
+impl<F: FnMut(StringValue), W: Fn(&[u8]) -> u8> Sink for Strings<F, W> {
     fn container(&mut self, _parent: u32, _key: Key) {}
+
+    // Classed where the key is read, its bytes at hand: from the span's offsets,
+    // for every value, it took bounds checks and spilled registers in the walk.
+    #[inline(always)]
+    fn key(&mut self, raw: &[u8]) {
+        self.class = (self.key_class)(raw);
+    }
 
     // Called for every value: a call per value showed up as 2 % of `analyze`.
     #[inline(always)]
     fn value(&mut self, id: usize, span: Span) {
-        if let Key::Name { start, end } = span.key {
-            if let Some(key) = self.data.get(start as usize..end as usize) {
-                self.noted |= (self.key_class)(key);
-            }
+        if let Key::Name { .. } = span.key {
+            self.noted |= self.class;
         }
         if let ValueKind::String { escaped } = span.kind {
             (self.each)(StringValue {
@@ -466,7 +476,7 @@ fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
                         i += 1;
                     }
                     (_, true) => {
-                        match member_key::<QUOTES_ONLY>(data, stops, &mut i) {
+                        match member_key::<S, QUOTES_ONLY>(data, stops, &mut i, sink) {
                             Ok(k) => key = k,
                             Err(outcome) => return outcome,
                         }
@@ -557,7 +567,7 @@ fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
             match (b, top.object) {
                 (b',', true) => {
                     i += 1;
-                    match member_key::<QUOTES_ONLY>(data, stops, &mut i) {
+                    match member_key::<S, QUOTES_ONLY>(data, stops, &mut i, sink) {
                         Ok(k) => key = k,
                         Err(outcome) => return outcome,
                     }
@@ -598,10 +608,11 @@ fn next_token(data: &[u8], i: &mut usize) -> Option<u8> {
 /// allowed around the key): the key, with `*i` moved past the colon, or the outcome
 /// that ends the walk (the byte that does not fit, or the end of the text).
 #[inline(always)]
-fn member_key<const QUOTES_ONLY: bool>(
+fn member_key<S: Sink, const QUOTES_ONLY: bool>(
     data: &[u8],
     stops: &Stops,
     i: &mut usize,
+    sink: &mut S,
 ) -> Result<Key, Outcome> {
     let len = data.len();
     match next_token(data, i) {
@@ -617,6 +628,9 @@ fn member_key<const QUOTES_ONLY: bool>(
         start: (*i + 1) as u32,
         end: end as u32,
     };
+    if let Some(raw) = data.get(*i + 1..end) {
+        sink.key(raw);
+    }
     *i = end + 1;
     match next_token(data, i) {
         Some(b':') => {

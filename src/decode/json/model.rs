@@ -421,6 +421,39 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// The `Strings` sink as it was: the class of a value's key looked up from the
+/// span's offsets at each value.
+struct OldNoting<'d> {
+    data: &'d [u8],
+    noted: u8,
+    strings: Vec<(usize, Range<usize>, bool)>,
+}
+
+impl Sink for OldNoting<'_> {
+    fn container(&mut self, _parent: u32, _key: Key) {}
+
+    fn value(&mut self, id: usize, span: Span) {
+        if let Key::Name { start, end } = span.key {
+            if let Some(key) = self.data.get(start as usize..end as usize) {
+                self.noted |= sparse_class(key);
+            }
+        }
+        if let ValueKind::String { escaped } = span.kind {
+            let range = span.start as usize..span.end as usize;
+            self.strings.push((id, range, escaped));
+        }
+    }
+}
+
+/// A key class for the tests: few keys have one, so that the union tells which.
+fn sparse_class(key: &[u8]) -> u8 {
+    match key {
+        [a] => 1 << (a % 8),
+        [a, b] if a == b => 1 << (a % 4),
+        _ => 0,
+    }
+}
+
 use proptest::prelude::*;
 
 proptest! {
@@ -438,5 +471,17 @@ proptest! {
         let new = record(super::walk, &data, nesting, values, stop_after);
         let old = record(walk, &data, nesting, values, stop_after);
         prop_assert_eq!(new, old);
+    }
+
+    /// [`strings_noting_keys`] (keys classed as they are read) against the old
+    /// walk with the old sink (keys classed at each value from its span).
+    #[test]
+    fn noted_keys_and_strings_agree_with_model(data in input()) {
+        let mut got = Vec::new();
+        let (outcome, noted) =
+            strings_noting_keys(&data, |v| got.push((v.id, v.range, v.escaped)), sparse_class);
+        let mut old = OldNoting { data: &data, noted: 0, strings: Vec::new() };
+        let old_outcome = walk(&data, MAX_JSON_NESTING, MAX_JSON_VALUES, &mut old);
+        prop_assert_eq!((outcome, noted, got), (old_outcome, old.noted, old.strings));
     }
 }
