@@ -21,6 +21,8 @@ use base64::Engine;
 
 use super::content;
 
+mod classes;
+
 /// Shortest value considered (9 decoded bytes).
 pub const MIN_LEN: usize = 12;
 
@@ -131,30 +133,9 @@ pub fn screen(s: &[u8]) -> Option<Screened> {
     if padding > 2 || (padding > 0 && s.len() % 4 != 0) || body_len % 4 == 1 {
         return None;
     }
-    // One table lookup per character, OR-ed together, and one branch per eight
-    // characters: this runs on every long JSON string of every request (inside the
-    // JSON walk), most of which are rejected here.
-    let mut seen = 0u8;
-    let mut foreign = false;
-    let mut octets = body.chunks_exact(8);
-    for octet in &mut octets {
-        for &b in octet {
-            let class = CLASS[usize::from(b)];
-            seen |= class;
-            foreign |= class == 0;
-        }
-        if foreign {
-            return None;
-        }
-    }
-    for &b in octets.remainder() {
-        let class = CLASS[usize::from(b)];
-        seen |= class;
-        foreign |= class == 0;
-    }
-    if foreign {
-        return None;
-    }
+    // This runs on every long JSON string of every request (inside the JSON walk),
+    // most of which are rejected here.
+    let seen = classes::classes(body)?;
     let has = |flag: u8| seen & flag != 0;
     let (std_sym, url_sym) = (has(STD_SYM), has(URL_SYM));
     if std_sym && url_sym || !has(NON_HEX) {

@@ -14,6 +14,9 @@
 use std::fmt;
 use std::ops::Range;
 
+#[cfg(test)]
+mod model;
+
 /// Deepest nesting of arrays and objects indexed; deeper input stops the scan.
 pub const MAX_JSON_NESTING: usize = 512;
 /// Most values indexed in one document (a record costs 24 bytes).
@@ -238,22 +241,6 @@ fn strip_bom(data: &[u8]) -> &[u8] {
     data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    /// A value (after `:` or `,` in an array).
-    Value,
-    /// A value or `]` (just after `[`).
-    ValueOrClose,
-    /// A key or `}` (just after `{`).
-    KeyOrClose,
-    /// A key (after `,` in an object).
-    Key,
-    Colon,
-    CommaOrClose,
-    /// Between top-level values.
-    Top,
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Frame {
     node: u32,
@@ -342,7 +329,7 @@ pub fn strings_noting_keys(
     let mut sink = Strings {
         each,
         key_class,
-        data,
+        class: 0,
         noted: 0,
     };
     let outcome = walk(data, MAX_JSON_NESTING, MAX_JSON_VALUES, &mut sink);
@@ -355,6 +342,10 @@ trait Sink {
     fn container(&mut self, parent: u32, key: Key);
     /// A string or number value; values are numbered from 0 in this order.
     fn value(&mut self, id: usize, span: Span);
+    /// An object member's key (its raw text between the quotes), read before its
+    /// value, whose span then has this key as its `Key::Name`.
+    #[inline(always)]
+    fn key(&mut self, _raw: &[u8]) {}
     /// Whether the sink has what it needs: asked after each value, `true` ends the walk.
     #[inline(always)]
     fn done(&self) -> bool {
@@ -372,24 +363,30 @@ impl Sink for JsonIndex {
     }
 }
 
-struct Strings<'d, F, W> {
+struct Strings<F, W> {
     each: F,
     key_class: W,
-    data: &'d [u8],
+    /// `key_class` of the last key read: that of a value's key when it has one.
+    class: u8,
     /// The union of `key_class` over the keys of the values seen so far.
     noted: u8,
 }
 
-impl<F: FnMut(StringValue), W: Fn(&[u8]) -> u8> Sink for Strings<'_, F, W> {
+impl<F: FnMut(StringValue), W: Fn(&[u8]) -> u8> Sink for Strings<F, W> {
     fn container(&mut self, _parent: u32, _key: Key) {}
+
+    // Classed where the key is read, its bytes at hand: from the span's offsets,
+    // for every value, it took bounds checks and spilled registers in the walk.
+    #[inline(always)]
+    fn key(&mut self, raw: &[u8]) {
+        self.class = (self.key_class)(raw);
+    }
 
     // Called for every value: a call per value showed up as 2 % of `analyze`.
     #[inline(always)]
     fn value(&mut self, id: usize, span: Span) {
-        if let Key::Name { start, end } = span.key {
-            if let Some(key) = self.data.get(start as usize..end as usize) {
-                self.noted |= (self.key_class)(key);
-            }
+        if let Key::Name { .. } = span.key {
+            self.noted |= self.class;
         }
         if let ValueKind::String { escaped } = span.kind {
             (self.each)(StringValue {
@@ -401,278 +398,269 @@ impl<F: FnMut(StringValue), W: Fn(&[u8]) -> u8> Sink for Strings<'_, F, W> {
     }
 }
 
-/// The scanner behind [`scan`] and [`strings`].
+/// The scanner behind [`scan`] and [`strings`]. The walk over a text without any
+/// backslash (most app JSON) is compiled apart, so that it takes every stop for a
+/// closing quote without a test per string.
 fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut S) -> Outcome {
     if u32::try_from(data.len()).is_err() {
         return Outcome::TooLarge;
     }
     let stops = Stops::new(data);
+    if stops.quotes_only {
+        walk_stops::<S, true>(data, &stops, max_nesting, max_values, sink)
+    } else {
+        walk_stops::<S, false>(data, &stops, max_nesting, max_values, sink)
+    }
+}
+
+/// [`walk`] once the length is checked and `stops` are found; `QUOTES_ONLY` is
+/// `stops.quotes_only`. Where the walk stands is where it is in the code, not a
+/// state variable: the top of the outer loop reads a value (after `:`, `,`, the
+/// first element of an array, or at the top level), the inner loop what follows a
+/// value. Each turn of the outer loop is one value, and the common shapes
+/// (`,"key":` and `},{` after a value, `]}` closing) take no dispatch on a state.
+/// Never inlined: within the decoder's larger functions its loop shared their
+/// registers and spilled.
+#[inline(never)]
+fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
+    data: &[u8],
+    stops: &Stops,
+    max_nesting: usize,
+    max_values: usize,
+    sink: &mut S,
+) -> Outcome {
+    let len = data.len();
+    // Offsets fit in u32: checked by `walk`.
+    let at32 = |i: usize| i as u32;
     let mut stack: Vec<Frame> = Vec::new();
     let mut key = Key::Root;
-    let mut expect = Expect::Top;
+    // A top-level value was read (the text is complete when it ends between values).
     let mut seen_value = false;
     let mut values = 0usize;
     let mut nodes = 0u32;
-    let mut i = data.len() - strip_bom(data).len();
-    let len = data.len();
-    // Offsets fit in u32: checked above.
-    let at32 = |i: usize| i as u32;
-    loop {
-        while i < len && matches!(data[i], b' ' | b'\t' | b'\n' | b'\r') {
-            i += 1;
-        }
-        if i >= len {
-            return if expect == Expect::Top && seen_value {
+    let mut i = len - strip_bom(data).len();
+    'value: loop {
+        let Some(b) = next_token(data, &mut i) else {
+            // Between top-level values, or inside one (after `[`, `:` or `,`).
+            return if stack.is_empty() && seen_value {
                 Outcome::Complete
             } else {
                 Outcome::Malformed { at: len }
             };
-        }
-        let b = data[i];
+        };
         // Only containers and values need it (and only the index uses it).
-        let parent = || stack.last().map_or(NO_PARENT, |f| f.node);
-        match expect {
-            Expect::Value | Expect::ValueOrClose | Expect::Top => {
-                if expect == Expect::ValueOrClose && b == b']' {
-                    stack.pop();
-                    i += 1;
-                    expect = after_value(&stack, &mut key);
-                    continue;
+        let parent = stack.last().map_or(NO_PARENT, |f| f.node);
+        match b {
+            b'{' | b'[' => {
+                if stack.len() >= max_nesting {
+                    return Outcome::NestingLimit { at: i };
                 }
-                // At `Top` the key is already `Key::Root` (set by `after_value`).
-                match b {
-                    b'{' | b'[' => {
-                        if stack.len() >= max_nesting {
-                            return Outcome::NestingLimit { at: i };
-                        }
-                        let node = nodes;
-                        // At most one container per byte: below u32::MAX (checked above).
-                        nodes += 1;
-                        sink.container(parent(), key);
-                        let object = b == b'{';
-                        seen_value = true;
-                        stack.push(Frame {
-                            node,
-                            object,
-                            count: 0,
-                        });
-                        i += 1;
-                        if object {
-                            expect = Expect::KeyOrClose;
-                            if let Some((k, next)) = member_key(data, &stops, i) {
-                                key = k;
-                                i = next;
-                                expect = Expect::Value;
-                            }
-                        } else {
-                            key = Key::Index(0);
-                            expect = Expect::ValueOrClose;
-                        }
-                        continue;
-                    }
-                    b'"' => {
-                        let Some((end, escaped)) = string_end(data, &stops, i + 1) else {
-                            return Outcome::Malformed { at: len };
-                        };
-                        if values >= max_values {
-                            return Outcome::ValueLimit;
-                        }
-                        sink.value(
-                            values,
-                            Span {
-                                start: at32(i + 1),
-                                end: at32(end),
-                                parent: parent(),
-                                key,
-                                kind: ValueKind::String { escaped },
-                            },
-                        );
-                        values += 1;
-                        if sink.done() {
-                            return Outcome::Complete;
-                        }
-                        i = end + 1;
-                    }
-                    b'-' | b'0'..=b'9' => {
-                        let end = number_end(data, i);
-                        if end == i + 1 && b == b'-' {
-                            return Outcome::Malformed { at: i };
-                        }
-                        if values >= max_values {
-                            return Outcome::ValueLimit;
-                        }
-                        sink.value(
-                            values,
-                            Span {
-                                start: at32(i),
-                                end: at32(end),
-                                parent: parent(),
-                                key,
-                                kind: ValueKind::Number,
-                            },
-                        );
-                        values += 1;
-                        if sink.done() {
-                            return Outcome::Complete;
-                        }
-                        i = end;
-                    }
-                    b't' | b'f' | b'n' => {
-                        let word: &[u8] = match b {
-                            b't' => b"true",
-                            b'f' => b"false",
-                            _ => b"null",
-                        };
-                        let have = &data[i..len.min(i + word.len())];
-                        if !word.starts_with(have) {
-                            return Outcome::Malformed { at: i };
-                        }
-                        if have.len() < word.len() {
-                            return Outcome::Malformed { at: len };
-                        }
-                        i += word.len();
-                    }
-                    _ => return Outcome::Malformed { at: i },
-                }
-                seen_value = true;
-                expect = after_value(&stack, &mut key);
-            }
-            Expect::KeyOrClose | Expect::Key => {
-                if expect == Expect::KeyOrClose && b == b'}' {
-                    stack.pop();
-                    i += 1;
-                    expect = after_value(&stack, &mut key);
-                    continue;
-                }
-                if b != b'"' {
-                    return Outcome::Malformed { at: i };
-                }
-                let Some((end, _)) = string_end(data, &stops, i + 1) else {
+                let node = nodes;
+                // At most one container per byte: below u32::MAX (checked by `walk`).
+                nodes += 1;
+                sink.container(parent, key);
+                let object = b == b'{';
+                stack.push(Frame {
+                    node,
+                    object,
+                    count: 0,
+                });
+                i += 1;
+                let Some(first) = next_token(data, &mut i) else {
                     return Outcome::Malformed { at: len };
                 };
-                key = Key::Name {
-                    start: at32(i + 1),
-                    end: at32(end),
-                };
-                i = end + 1;
-                // Almost always the colon follows at once: skip a round of the loop.
-                if data.get(i) == Some(&b':') {
-                    i += 1;
-                    expect = Expect::Value;
-                } else {
-                    expect = Expect::Colon;
+                match (first, object) {
+                    // Empty: closed at once, then what follows a value.
+                    (b'}', true) | (b']', false) => {
+                        stack.pop();
+                        i += 1;
+                    }
+                    (_, true) => {
+                        match member_key::<S, QUOTES_ONLY>(data, stops, &mut i, sink) {
+                            Ok(k) => key = k,
+                            Err(outcome) => return outcome,
+                        }
+                        continue 'value;
+                    }
+                    (_, false) => {
+                        key = Key::Index(0);
+                        continue 'value;
+                    }
                 }
             }
-            Expect::Colon => {
-                if b != b':' {
+            b'"' => {
+                let Some((end, escaped)) = string_end_as::<QUOTES_ONLY>(data, stops, i + 1) else {
+                    return Outcome::Malformed { at: len };
+                };
+                if values >= max_values {
+                    return Outcome::ValueLimit;
+                }
+                sink.value(
+                    values,
+                    Span {
+                        start: at32(i + 1),
+                        end: at32(end),
+                        parent,
+                        key,
+                        kind: ValueKind::String { escaped },
+                    },
+                );
+                values += 1;
+                if sink.done() {
+                    return Outcome::Complete;
+                }
+                i = end + 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let end = number_end(data, i);
+                if end == i + 1 && b == b'-' {
                     return Outcome::Malformed { at: i };
                 }
-                i += 1;
-                expect = Expect::Value;
-            }
-            Expect::CommaOrClose => {
-                match comma_or_close(data, &stops, &mut i, &mut stack, &mut key) {
-                    Some(next) => expect = next,
-                    None => return Outcome::Malformed { at: i },
+                if values >= max_values {
+                    return Outcome::ValueLimit;
                 }
+                sink.value(
+                    values,
+                    Span {
+                        start: at32(i),
+                        end: at32(end),
+                        parent,
+                        key,
+                        kind: ValueKind::Number,
+                    },
+                );
+                values += 1;
+                if sink.done() {
+                    return Outcome::Complete;
+                }
+                i = end;
             }
+            b't' | b'f' | b'n' => {
+                let word: &[u8] = match b {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    _ => b"null",
+                };
+                let have = &data[i..len.min(i + word.len())];
+                if !word.starts_with(have) {
+                    return Outcome::Malformed { at: i };
+                }
+                if have.len() < word.len() {
+                    return Outcome::Malformed { at: len };
+                }
+                i += word.len();
+            }
+            _ => return Outcome::Malformed { at: i },
         }
-        // Separators that follow at once (`,"k":` after a value, `},{` between
-        // objects, `]}` closing) are taken here rather than by another round of the
-        // dispatch above, whose jump mispredicts: the same steps, in the same order.
-        // Any other byte (whitespace, or one that does not fit) is left to that
-        // dispatch: `comma_or_close` changes nothing when it returns `None`, and the
-        // dispatch calls it again and reports the same byte as malformed.
-        while expect == Expect::CommaOrClose {
-            match comma_or_close(data, &stops, &mut i, &mut stack, &mut key) {
-                Some(next) => expect = next,
-                None => break,
+        // What follows a value: `,` (then the next member's key, or the next
+        // element), or the close of its container (then what follows that).
+        loop {
+            let Some(top) = stack.last_mut() else {
+                // Between top-level values (JSON lines, `1 2`).
+                key = Key::Root;
+                seen_value = true;
+                continue 'value;
+            };
+            let Some(b) = next_token(data, &mut i) else {
+                return Outcome::Malformed { at: len };
+            };
+            match (b, top.object) {
+                (b',', true) => {
+                    i += 1;
+                    match member_key::<S, QUOTES_ONLY>(data, stops, &mut i, sink) {
+                        Ok(k) => key = k,
+                        Err(outcome) => return outcome,
+                    }
+                    continue 'value;
+                }
+                (b',', false) => {
+                    top.count = top.count.saturating_add(1);
+                    key = Key::Index(top.count);
+                    i += 1;
+                    continue 'value;
+                }
+                (b'}', true) | (b']', false) => {
+                    stack.pop();
+                    i += 1;
+                }
+                _ => return Outcome::Malformed { at: i },
             }
         }
     }
 }
 
-/// The step of [`walk`] at a `,`, `}` or `]` (`data[*i]`) after a value: advances `i`
-/// past it (and past the next member's key and colon when they follow at once) and
-/// returns what is expected next; `None` when the byte is no separator that fits
-/// (then nothing is changed, and the walk reads it as malformed at `i` unless it is
-/// whitespace).
+/// The byte at `*i` or, when that is whitespace, the first one after it (moving
+/// `*i` there); `None` at the end of `data`. Compact JSON has no whitespace: one
+/// compare settles it (every JSON whitespace byte is at most `b' '`).
 #[inline(always)]
-fn comma_or_close(
+fn next_token(data: &[u8], i: &mut usize) -> Option<u8> {
+    let b = *data.get(*i)?;
+    if b > b' ' {
+        return Some(b);
+    }
+    while matches!(data.get(*i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        *i += 1;
+    }
+    data.get(*i).copied()
+}
+
+/// An object member's key and its colon, from `*i` (after `{` or `,`; whitespace
+/// allowed around the key): the key, with `*i` moved past the colon, or the outcome
+/// that ends the walk (the byte that does not fit, or the end of the text).
+#[inline(always)]
+fn member_key<S: Sink, const QUOTES_ONLY: bool>(
     data: &[u8],
     stops: &Stops,
     i: &mut usize,
-    stack: &mut Vec<Frame>,
-    key: &mut Key,
-) -> Option<Expect> {
-    // Invariant: CommaOrClose is only set with a non-empty stack.
-    let top = stack.last_mut()?;
-    let next = match (data.get(*i)?, top.object) {
-        (b',', true) => {
-            if let Some((k, next)) = member_key(data, stops, *i + 1) {
-                *key = k;
-                *i = next;
-                return Some(Expect::Value);
-            }
-            Expect::Key
-        }
-        (b',', false) => {
-            top.count = top.count.saturating_add(1);
-            *key = Key::Index(top.count);
-            Expect::Value
-        }
-        (b'}', true) | (b']', false) => {
-            stack.pop();
-            after_value(stack, key)
-        }
-        _ => return None,
+    sink: &mut S,
+) -> Result<Key, Outcome> {
+    let len = data.len();
+    match next_token(data, i) {
+        Some(b'"') => {}
+        Some(_) => return Err(Outcome::Malformed { at: *i }),
+        None => return Err(Outcome::Malformed { at: len }),
+    }
+    let Some((end, _)) = string_end_as::<QUOTES_ONLY>(data, stops, *i + 1) else {
+        return Err(Outcome::Malformed { at: len });
     };
-    *i += 1;
-    Some(next)
-}
-
-/// The usual start of an object member at `from`: optional whitespace, a key and
-/// its colon. Returns the key and the offset after the colon; `None` for anything
-/// else, which the state machine then reads (and reports) the slow way. Taking the
-/// common case in one step saves two rounds of [`walk`]'s dispatch per member.
-#[inline]
-fn member_key(data: &[u8], stops: &Stops, from: usize) -> Option<(Key, usize)> {
-    let mut i = from;
-    while matches!(data.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        i += 1;
-    }
-    if data.get(i) != Some(&b'"') {
-        return None;
-    }
-    let (end, _) = string_end(data, stops, i + 1)?;
-    if data.get(end + 1) != Some(&b':') {
-        return None;
-    }
     // Offsets fit in u32: `walk` checked the length.
     let key = Key::Name {
-        start: (i + 1) as u32,
+        start: (*i + 1) as u32,
         end: end as u32,
     };
-    Some((key, end + 2))
+    if let Some(raw) = data.get(*i + 1..end) {
+        sink.key(raw);
+    }
+    *i = end + 1;
+    match next_token(data, i) {
+        Some(b':') => {
+            *i += 1;
+            Ok(key)
+        }
+        Some(_) => Err(Outcome::Malformed { at: *i }),
+        None => Err(Outcome::Malformed { at: len }),
+    }
 }
-
-/// What follows a value (or a closed container); between top-level values the key
-/// goes back to `Key::Root`, here rather than at each value (JSON lines, `1 2`).
-fn after_value(stack: &[Frame], key: &mut Key) -> Expect {
-    if stack.is_empty() {
-        *key = Key::Root;
-        Expect::Top
+/// The index of the quote closing a string whose contents start at `from`, and
+/// whether the string holds escapes; `None` when the input ends first. `stops` must
+/// be the [`Stops`] of `data`. (The walk calls [`string_end_as`] directly.)
+#[cfg(test)]
+fn string_end(data: &[u8], stops: &Stops, from: usize) -> Option<(usize, bool)> {
+    if stops.quotes_only {
+        string_end_as::<true>(data, stops, from)
     } else {
-        Expect::CommaOrClose
+        string_end_as::<false>(data, stops, from)
     }
 }
 
-/// The index of the quote closing a string whose contents start at `from`, and
-/// whether the string holds escapes; `None` when the input ends first. `stops` must
-/// be the [`Stops`] of `data`.
-#[inline]
-fn string_end(data: &[u8], stops: &Stops, from: usize) -> Option<(usize, bool)> {
-    if stops.quotes_only {
+/// [`string_end`] where `QUOTES_ONLY` is `stops.quotes_only`, known to the caller.
+#[inline(always)]
+fn string_end_as<const QUOTES_ONLY: bool>(
+    data: &[u8],
+    stops: &Stops,
+    from: usize,
+) -> Option<(usize, bool)> {
+    if QUOTES_ONLY {
         // Every stop is a quote: no need to look at the byte.
         return Some((stops.next(from)?, false));
     }
