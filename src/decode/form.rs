@@ -223,6 +223,7 @@ pub fn looks_like_form(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy as _;
 
     #[test]
     fn percent() {
@@ -281,6 +282,46 @@ mod tests {
                 proptest::sample::select(b"%%%+2B7aF0xyzAbcdef-._".to_vec()), 0..300),
             plus in proptest::bool::ANY,
         ) {
+            proptest::prop_assert_eq!(
+                percent_decode(&s, plus).into_owned(),
+                naive_percent_decode(&s, plus)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Any bytes at all (non-UTF-8, controls), with `%` and `+` made common.
+        #[test]
+        fn percent_decode_any_bytes_equals_naive_model(
+            s in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::sample::select(b"%+".to_vec())
+                ],
+                0..200),
+            plus in proptest::bool::ANY,
+        ) {
+            proptest::prop_assert_eq!(
+                percent_decode(&s, plus).into_owned(),
+                naive_percent_decode(&s, plus)
+            );
+        }
+
+        /// Escapes, cut escapes and runs of plain bytes of every length across the
+        /// eight-byte words, ending anywhere (a `%` or half an escape last).
+        #[test]
+        fn percent_decode_escape_runs_equal_naive_model(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        &b"%7B"[..], b"%22", b"%3a", b"%", b"%2", b"%g1", b"%%", b"+", b"%+"
+                    ]).prop_map(<[u8]>::to_vec),
+                    proptest::collection::vec(proptest::sample::select(b"ab9Z-._".to_vec()), 0..12),
+                ],
+                0..40),
+            plus in proptest::bool::ANY,
+        ) {
+            let s = pieces.concat();
             proptest::prop_assert_eq!(
                 percent_decode(&s, plus).into_owned(),
                 naive_percent_decode(&s, plus)
