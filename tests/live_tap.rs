@@ -80,6 +80,14 @@ fn interrupt(child: &Child) {
     assert!(killed.success());
 }
 
+/// Lets the last packets (FIN/ACK) arrive, stops the tap and checks it exited cleanly.
+fn stop(child: &mut Child) {
+    thread::sleep(Duration::from_millis(800));
+    interrupt(child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "tap exited with {status}");
+}
+
 /// The pcapng files in `dir` (the evidence ring).
 fn pcapng_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
@@ -215,10 +223,7 @@ fn tap_into_a_case_directory_stores_the_finding() {
     let mut response = Vec::new();
     client.read_to_end(&mut response).unwrap();
     drop(client);
-    thread::sleep(Duration::from_millis(800));
-    interrupt(&child);
-    let status = child.wait().unwrap();
-    assert!(status.success(), "tap exited with {status}");
+    stop(&mut child);
 
     let findings = consentry_in(&root, &["findings", "--format", "jsonl"]);
     let findings = String::from_utf8_lossy(&findings.stdout);
@@ -274,10 +279,7 @@ fn ring_files_of_a_tap_into_a_case_directory_are_recorded_and_verified() {
     let mut response = Vec::new();
     client.read_to_end(&mut response).unwrap();
     drop(client);
-    thread::sleep(Duration::from_millis(800));
-    interrupt(&child);
-    let status = child.wait().unwrap();
-    assert!(status.success(), "tap exited with {status}");
+    stop(&mut child);
 
     let consentry = |args: &[&str]| consentry_in(&root, args);
     let ring = pcapng_files(&root.join("evidence"));
