@@ -23,7 +23,11 @@ struct Window {
 #[derive(Debug)]
 pub struct FrequencyTracker {
     limit: usize,
-    windows: HashMap<(String, String, String), Window>,
+    /// Keyed by [`key_into`]'s encoding of (device, identifier type, site): one byte
+    /// string, so a lookup borrows the reused `key` buffer instead of building three
+    /// `String`s per call.
+    windows: HashMap<Vec<u8>, Window>,
+    key: Vec<u8>,
     /// Keys not tracked because of [`MAX_FREQUENCY_KEYS`].
     pub keys_dropped: u64,
 }
@@ -33,6 +37,7 @@ impl FrequencyTracker {
         FrequencyTracker {
             limit: per_minute as usize,
             windows: HashMap::new(),
+            key: Vec::new(),
             keys_dropped: 0,
         }
     }
@@ -40,12 +45,15 @@ impl FrequencyTracker {
     /// Records one send at `at`; returns the count in the last minute when this send
     /// first takes the key over the limit (once per burst).
     pub fn record(&mut self, device: &str, kind: &str, site: &str, at: Timestamp) -> Option<usize> {
-        let key = (device.to_string(), kind.to_string(), site.to_string());
-        if !self.windows.contains_key(&key) && self.windows.len() >= MAX_FREQUENCY_KEYS {
-            self.keys_dropped += 1;
-            return None;
+        key_into(&mut self.key, device, kind, site);
+        if !self.windows.contains_key(self.key.as_slice()) {
+            if self.windows.len() >= MAX_FREQUENCY_KEYS {
+                self.keys_dropped += 1;
+                return None;
+            }
+            self.windows.insert(self.key.clone(), Window::default());
         }
-        let w = self.windows.entry(key).or_default();
+        let w = self.windows.get_mut(self.key.as_slice())?;
         while w.times.front().is_some_and(|t| t.0 <= at.0 - WINDOW_US) {
             w.times.pop_front();
         }
@@ -65,9 +73,103 @@ impl FrequencyTracker {
     }
 }
 
+/// Writes the key of (device, kind, site) into `out`: the first two length-prefixed,
+/// so no two triples share a key whatever bytes traffic puts in a name.
+fn key_into(out: &mut Vec<u8>, device: &str, kind: &str, site: &str) {
+    out.clear();
+    for part in [device, kind] {
+        out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out.extend_from_slice(site.as_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The tracker as it was: keyed by the owned triple.
+    struct Model {
+        limit: usize,
+        max_keys: usize,
+        windows: HashMap<(String, String, String), Window>,
+        keys_dropped: u64,
+    }
+
+    impl Model {
+        fn record(&mut self, device: &str, kind: &str, site: &str, at: Timestamp) -> Option<usize> {
+            let key = (device.to_string(), kind.to_string(), site.to_string());
+            if !self.windows.contains_key(&key) && self.windows.len() >= self.max_keys {
+                self.keys_dropped += 1;
+                return None;
+            }
+            let w = self.windows.entry(key).or_default();
+            while w.times.front().is_some_and(|t| t.0 <= at.0 - WINDOW_US) {
+                w.times.pop_front();
+            }
+            w.times.push_back(at);
+            if w.times.len() > self.limit + 1 {
+                w.times.pop_front();
+            }
+            if w.times.len() > self.limit {
+                if !w.reported {
+                    w.reported = true;
+                    return Some(w.times.len());
+                }
+            } else {
+                w.reported = false;
+            }
+            None
+        }
+    }
+
+    proptest! {
+        /// Same answers and same dropped-key count as the triple-keyed model, on names
+        /// that share prefixes and contain separators (`a`+`bc` against `ab`+`c`).
+        #[test]
+        fn matches_the_triple_keyed_model(
+            sends in proptest::collection::vec(
+                ("[ab\\x00]{0,2}", "[ab\\x00]{0,2}", "[ab\\x00]{0,2}", 0i64..200),
+                0..200,
+            ),
+            limit in 1usize..4,
+        ) {
+            let mut f = FrequencyTracker::new(limit as u32);
+            let mut m = Model { limit, max_keys: MAX_FREQUENCY_KEYS, windows: HashMap::new(), keys_dropped: 0 };
+            let mut at = 0i64;
+            for (d, k, s, step) in &sends {
+                at += step * 1_000_000;
+                prop_assert_eq!(f.record(d, k, s, Timestamp(at)), m.record(d, k, s, Timestamp(at)));
+            }
+            prop_assert_eq!(f.windows.len(), m.windows.len());
+            prop_assert_eq!(f.keys_dropped, m.keys_dropped);
+        }
+    }
+
+    #[test]
+    fn keys_of_different_triples_differ() {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        key_into(&mut a, "a", "bc", "d");
+        key_into(&mut b, "ab", "c", "d");
+        assert_ne!(a, b);
+        key_into(&mut b, "a", "b", "cd");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn keys_beyond_the_bound_are_dropped_and_counted() {
+        let mut f = FrequencyTracker::new(1);
+        for i in 0..MAX_FREQUENCY_KEYS {
+            f.record("d", "k", &i.to_string(), Timestamp(0));
+        }
+        assert_eq!(f.keys_dropped, 0);
+        assert_eq!(f.record("d", "k", "new.example", Timestamp(0)), None);
+        assert_eq!(f.keys_dropped, 1);
+        // A tracked key still counts.
+        assert_eq!(f.record("d", "k", "0", Timestamp(1)), Some(2));
+    }
 
     #[test]
     fn fires_once_per_burst() {

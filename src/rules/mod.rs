@@ -400,13 +400,13 @@ impl Analyzer {
             }
         }
         // Frequency counts each identifier type once per exchange, known values only.
-        let kinds: BTreeSet<String> = items
+        let kinds: BTreeSet<&str> = items
             .iter()
             .filter(|d| d.confidence == Confidence::Exact)
-            .map(|d| d.kind.clone())
+            .map(|d| d.kind.as_str())
             .collect();
         for kind in kinds {
-            if let Some(count) = self.frequency.record(&device, &kind, &dest.site, x.at) {
+            if let Some(count) = self.frequency.record(&device, kind, &dest.site, x.at) {
                 let of_kind: Vec<DataItem> =
                     items.iter().filter(|d| d.kind == kind).cloned().collect();
                 let mut f = self.finding(
@@ -418,7 +418,7 @@ impl Analyzer {
                     &verdict,
                 );
                 f.summary =
-                    summary::frequency(&kind, &dest, count, self.case.rules.frequency_per_minute);
+                    summary::frequency(kind, &dest, count, self.case.rules.frequency_per_minute);
                 obs.findings.push(f);
             }
         }
@@ -575,8 +575,12 @@ fn finding_id(rule: RuleId, exchange: &str, data: &[DataItem]) -> String {
         h.update(&d.location);
     }
     let digest = h.finalize();
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("f-{hex}")
+    // One allocation: the prefix and the first 8 bytes' hex go into the same string
+    // (a `format!` per byte cost ten allocations per finding).
+    let mut id = String::with_capacity(18);
+    id.push_str("f-");
+    crate::source::push_hex(&mut id, digest.get(..8).unwrap_or(&digest));
+    id
 }
 
 #[cfg(test)]

@@ -168,6 +168,49 @@ fn frequency_and_ids_are_stable() {
     assert!(a.starts_with("f-") && a.len() == 18);
 }
 
+/// The id as it was built before (a `format!` per byte): the same string.
+#[test]
+fn finding_id_matches_the_per_byte_format_model() {
+    use sha2::{Digest, Sha256};
+    fn model(rule: RuleId, exchange: &str, data: &[DataItem]) -> String {
+        let mut h = Sha256::new();
+        h.update(rule.as_str());
+        h.update([0]);
+        h.update(exchange);
+        for d in data {
+            h.update([0]);
+            h.update(&d.kind);
+            h.update([1]);
+            h.update(&d.encoding);
+            h.update([1]);
+            h.update(&d.location);
+        }
+        let digest = h.finalize();
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("f-{hex}")
+    }
+    let items: Vec<DataItem> = ["imei", "adid", "email"]
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| DataItem {
+            kind: (*kind).into(),
+            encoding: if i % 2 == 0 { "plain" } else { "base64" }.into(),
+            location: format!("query:k{i}"),
+            confidence: Confidence::Exact,
+            sensitive: false,
+            value: None,
+        })
+        .collect();
+    for n in 0..=items.len() {
+        for (rule, x) in [(ShareBeforeConsent, "x-1"), (ShareAfterRefusal, "x-77")] {
+            assert_eq!(
+                finding_id(rule, x, &items[..n]),
+                model(rule, x, &items[..n])
+            );
+        }
+    }
+}
+
 // ---- The whole Analyzer over built exchanges ------------------------------------
 
 use crate::exchange::{Exchange, Header, SourceKind};
