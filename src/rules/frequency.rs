@@ -19,6 +19,29 @@ struct Window {
     reported: bool,
 }
 
+impl Window {
+    /// Counts a send at `at`; returns the count in the last minute when this send
+    /// first takes it over `limit` (once per burst).
+    fn send(&mut self, at: Timestamp, limit: usize) -> Option<usize> {
+        while self.times.front().is_some_and(|t| t.0 <= at.0 - WINDOW_US) {
+            self.times.pop_front();
+        }
+        self.times.push_back(at);
+        if self.times.len() > limit + 1 {
+            self.times.pop_front();
+        }
+        if self.times.len() > limit {
+            if !self.reported {
+                self.reported = true;
+                return Some(self.times.len());
+            }
+        } else {
+            self.reported = false;
+        }
+        None
+    }
+}
+
 /// Sliding-window counters keyed by (device, identifier type, receiver site).
 #[derive(Debug)]
 pub struct FrequencyTracker {
@@ -53,23 +76,9 @@ impl FrequencyTracker {
             }
             self.windows.insert(self.key.clone(), Window::default());
         }
-        let w = self.windows.get_mut(self.key.as_slice())?;
-        while w.times.front().is_some_and(|t| t.0 <= at.0 - WINDOW_US) {
-            w.times.pop_front();
-        }
-        w.times.push_back(at);
-        if w.times.len() > self.limit + 1 {
-            w.times.pop_front();
-        }
-        if w.times.len() > self.limit {
-            if !w.reported {
-                w.reported = true;
-                return Some(w.times.len());
-            }
-        } else {
-            w.reported = false;
-        }
-        None
+        self.windows
+            .get_mut(self.key.as_slice())?
+            .send(at, self.limit)
     }
 }
 
@@ -89,7 +98,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The tracker as it was: keyed by the owned triple.
+    /// The tracker as it was: keyed by the owned triple (the window itself is shared:
+    /// what changed is the keying).
     struct Model {
         limit: usize,
         max_keys: usize,
@@ -104,23 +114,7 @@ mod tests {
                 self.keys_dropped += 1;
                 return None;
             }
-            let w = self.windows.entry(key).or_default();
-            while w.times.front().is_some_and(|t| t.0 <= at.0 - WINDOW_US) {
-                w.times.pop_front();
-            }
-            w.times.push_back(at);
-            if w.times.len() > self.limit + 1 {
-                w.times.pop_front();
-            }
-            if w.times.len() > self.limit {
-                if !w.reported {
-                    w.reported = true;
-                    return Some(w.times.len());
-                }
-            } else {
-                w.reported = false;
-            }
-            None
+            self.windows.entry(key).or_default().send(at, self.limit)
         }
     }
 

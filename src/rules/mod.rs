@@ -560,8 +560,19 @@ fn data_items(
     kept
 }
 
-/// `f-` and 16 hex digits of SHA-256 over rule, exchange and data: stable across runs.
+/// `f-` and 16 hex digits of [`finding_digest`]: stable across runs.
 fn finding_id(rule: RuleId, exchange: &str, data: &[DataItem]) -> String {
+    let digest = finding_digest(rule, exchange, data);
+    // One allocation: the prefix and the first 8 bytes' hex go into the same string
+    // (a `format!` per byte cost ten allocations per finding).
+    let mut id = String::with_capacity(18);
+    id.push_str("f-");
+    crate::source::push_hex(&mut id, digest.get(..8).unwrap_or(&digest));
+    id
+}
+
+/// SHA-256 over rule, exchange and data items, each field separated.
+fn finding_digest(rule: RuleId, exchange: &str, data: &[DataItem]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(rule.as_str());
     h.update([0]);
@@ -574,13 +585,7 @@ fn finding_id(rule: RuleId, exchange: &str, data: &[DataItem]) -> String {
         h.update([1]);
         h.update(&d.location);
     }
-    let digest = h.finalize();
-    // One allocation: the prefix and the first 8 bytes' hex go into the same string
-    // (a `format!` per byte cost ten allocations per finding).
-    let mut id = String::with_capacity(18);
-    id.push_str("f-");
-    crate::source::push_hex(&mut id, digest.get(..8).unwrap_or(&digest));
-    id
+    h.finalize().into()
 }
 
 #[cfg(test)]

@@ -171,21 +171,8 @@ fn frequency_and_ids_are_stable() {
 /// The id as it was built before (a `format!` per byte): the same string.
 #[test]
 fn finding_id_matches_the_per_byte_format_model() {
-    use sha2::{Digest, Sha256};
     fn model(rule: RuleId, exchange: &str, data: &[DataItem]) -> String {
-        let mut h = Sha256::new();
-        h.update(rule.as_str());
-        h.update([0]);
-        h.update(exchange);
-        for d in data {
-            h.update([0]);
-            h.update(&d.kind);
-            h.update([1]);
-            h.update(&d.encoding);
-            h.update([1]);
-            h.update(&d.location);
-        }
-        let digest = h.finalize();
+        let digest = finding_digest(rule, exchange, data);
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         format!("f-{hex}")
     }
