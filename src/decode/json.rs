@@ -535,21 +535,10 @@ fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
                 }
                 i = end;
             }
-            b't' | b'f' | b'n' => {
-                let word: &[u8] = match b {
-                    b't' => b"true",
-                    b'f' => b"false",
-                    _ => b"null",
-                };
-                let have = &data[i..len.min(i + word.len())];
-                if !word.starts_with(have) {
-                    return Outcome::Malformed { at: i };
-                }
-                if have.len() < word.len() {
-                    return Outcome::Malformed { at: len };
-                }
-                i += word.len();
-            }
+            b't' | b'f' | b'n' => match literal_end(data, i) {
+                Ok(end) => i = end,
+                Err(malformed) => return malformed,
+            },
             _ => return Outcome::Malformed { at: i },
         }
         // What follows a value: `,` (then the next member's key, or the next
@@ -768,6 +757,27 @@ fn stop_bits(block: &[u8]) -> (u64, u64) {
                 escapes | u64::from(b == b'\\') << k,
             )
         })
+}
+
+/// End of the literal `true`, `false` or `null` starting at `from` (whose first byte is
+/// `t`, `f` or `n`); a literal that differs is malformed where it starts, one cut short
+/// at the end of `data`.
+pub(super) fn literal_end(data: &[u8], from: usize) -> Result<usize, Outcome> {
+    let word: &[u8] = match data.get(from) {
+        Some(b't') => b"true",
+        Some(b'f') => b"false",
+        _ => b"null",
+    };
+    let have = data
+        .get(from..data.len().min(from + word.len()))
+        .unwrap_or_default();
+    if !word.starts_with(have) {
+        return Err(Outcome::Malformed { at: from });
+    }
+    if have.len() < word.len() {
+        return Err(Outcome::Malformed { at: data.len() });
+    }
+    Ok(from + word.len())
 }
 
 /// The end of the number starting at `from`: the first byte after it that is not a

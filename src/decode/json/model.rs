@@ -136,21 +136,10 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
                         }
                         i = end;
                     }
-                    b't' | b'f' | b'n' => {
-                        let word: &[u8] = match b {
-                            b't' => b"true",
-                            b'f' => b"false",
-                            _ => b"null",
-                        };
-                        let have = &data[i..len.min(i + word.len())];
-                        if !word.starts_with(have) {
-                            return Outcome::Malformed { at: i };
-                        }
-                        if have.len() < word.len() {
-                            return Outcome::Malformed { at: len };
-                        }
-                        i += word.len();
-                    }
+                    b't' | b'f' | b'n' => match literal_end(data, i) {
+                        Ok(end) => i = end,
+                        Err(malformed) => return malformed,
+                    },
                     _ => return Outcome::Malformed { at: i },
                 }
                 seen_value = true;
