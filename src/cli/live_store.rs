@@ -392,6 +392,49 @@ mod tests {
     }
 
     #[test]
+    fn the_case_report_lists_the_ring_files_still_expected_with_their_exchanges() {
+        use crate::exchange::SourceKind;
+        let (_tmp, dir, kept, _removed) = recorded_ring();
+        let name = |p: &PathBuf| p.file_name().unwrap().to_str().unwrap().to_string();
+        // Two exchanges in the newest file, one across the two kept files.
+        let mut s = LiveStore::open(dir.clone(), "tap").unwrap();
+        let locators = [
+            format!("{} frames 1-2", name(&kept[1])),
+            format!("{} frame 3", name(&kept[1])),
+            format!("{} frame 2 to {} frame 1", name(&kept[0]), name(&kept[1])),
+        ];
+        for (i, locator) in locators.iter().enumerate() {
+            let mut x = Exchange::new(
+                format!("x-{i}"),
+                SourceKind::Pcap,
+                Timestamp::from_micros(1_764_000_000_000_000),
+            );
+            x.host = "example.org".into();
+            x.evidence.locator = locator.clone();
+            s.exchange(&x, &[], &[]).unwrap();
+        }
+        s.commit().unwrap();
+        drop(s);
+        let input = crate::cli::report::report_input(&dir).unwrap();
+        let listed: Vec<(String, u64)> = input
+            .evidence
+            .iter()
+            .map(|e| (e.path.clone(), e.exchanges))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (format!("evidence/{}", name(&kept[0])), 1),
+                (format!("evidence/{}", name(&kept[1])), 3),
+            ]
+        );
+        for (e, path) in input.evidence.iter().zip(&kept) {
+            assert_eq!(e.kind, "pcapng");
+            assert_eq!(e.sha256, crate::source::file_sha256(path).unwrap());
+        }
+    }
+
+    #[test]
     fn an_altered_or_vanished_ring_file_fails_verify_naming_it() {
         use crate::store::VerifyError;
         type Tamper = fn(&Path);

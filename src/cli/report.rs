@@ -14,7 +14,7 @@ use crate::case;
 use crate::consent::ConsentEvent;
 use crate::report::{write_report, CaseInfo, InputInfo, ReportFormat, ReportInput, TrafficSummary};
 use crate::rules::Finding;
-use crate::store::record::{ExchangeBody, IngestBody, Kind, Phase};
+use crate::store::record::{EvidenceFileBody, ExchangeBody, IngestBody, Kind, Phase, WrittenFiles};
 use crate::store::{CaseDir, Query, StoredTable};
 
 #[derive(Debug, clap::Args)]
@@ -65,11 +65,14 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
     let named: BTreeSet<&str> = findings.iter().map(|f| f.exchange.as_str()).collect();
     let exchanges = store.query(StoredTable::Exchanges, &Query::default())?;
     let mut request_lines = BTreeMap::new();
+    // Where each exchange's packets are (for the ring files' exchange counts).
+    let mut locators = Vec::with_capacity(exchanges.len());
     for body in &exchanges {
         let x: ExchangeBody = serde_json::from_str(body).with_context(|| parse_err("exchange"))?;
         if named.contains(x.id.as_str()) {
             request_lines.insert(x.id.clone(), request_line(&x));
         }
+        locators.push(x.locator);
     }
     let mut evidence = Vec::new();
     let mut traffic: Option<TrafficSummary> = None;
@@ -85,6 +88,34 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
                 kind: ingest.kind,
                 sha256: ingest.sha256,
                 exchanges: ingest.exchanges.unwrap_or(0),
+            });
+        }
+    }
+    // The tap's ring files that the log still expects (what `verify` re-hashes), with
+    // the exchanges whose locators name them.
+    let mut written = WrittenFiles::default();
+    for (n, body) in store.bodies(Kind::Evidence)?.iter().enumerate() {
+        let file: EvidenceFileBody =
+            serde_json::from_str(body).with_context(|| parse_err("evidence"))?;
+        written
+            .add(n as i64, file)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", parse_err("evidence")))?;
+    }
+    let expected = written.expected();
+    if !expected.is_empty() {
+        let mut in_file: BTreeMap<&str, u64> = BTreeMap::new();
+        for locator in &locators {
+            for name in crate::source::ring::files_in_locator(locator) {
+                *in_file.entry(name).or_default() += 1;
+            }
+        }
+        for (_, file) in expected {
+            let name = file.path.rsplit('/').next().unwrap_or(&file.path);
+            evidence.push(InputInfo {
+                path: file.path.clone(),
+                kind: file.kind.clone(),
+                sha256: file.sha256.clone(),
+                exchanges: in_file.get(name).copied().unwrap_or(0),
             });
         }
     }

@@ -165,6 +165,16 @@ impl FrameFiles {
     }
 }
 
+/// The ring files a locator written by [`FrameFiles::locate`] names (one, or the first
+/// and the last across files); none for any other locator.
+pub fn files_in_locator(locator: &str) -> impl Iterator<Item = &str> {
+    locator.split(" to ").filter_map(|part| {
+        let (name, rest) = part.split_once(' ')?;
+        (name.ends_with(".pcapng") && (rest.starts_with("frame ") || rest.starts_with("frames ")))
+            .then_some(name)
+    })
+}
+
 /// A size-capped ring of pcapng files.
 pub struct EvidenceRing {
     dir: PathBuf,
@@ -587,5 +597,16 @@ mod tests {
         );
         // Frame numbers from 0 (before the ring's first packet) name nothing.
         assert_eq!(files.locate(0, 3), None);
+        // The files a locator names are read back from it.
+        let named = |first, last| -> Vec<String> {
+            let locator = files.locate(first, last).unwrap();
+            files_in_locator(&locator).map(str::to_string).collect()
+        };
+        assert_eq!(named(1, 2), [name(1)]);
+        assert_eq!(named(per_file + 2, per_file + 2), [name(2)]);
+        assert_eq!(named(per_file, per_file + 1), [name(1), name(2)]);
+        for other in ["frames 1-9", "record 3", "a.pcapng", "x.har frames 1-2", ""] {
+            assert_eq!(files_in_locator(other).count(), 0, "{other}");
+        }
     }
 }
