@@ -194,6 +194,59 @@ impl LiveStore {
         Ok(true)
     }
 
+    /// Records the ring files in `ring_dir` (`rel_dir` in the case directory) that no
+    /// `evidence` record names: files an earlier run was still writing when it died
+    /// (a run records a file only as it closes it). Each gets an annotation saying so
+    /// and a `closed` record as the file is now; returns their names. Commits.
+    pub fn record_unrecorded_ring_files(
+        &mut self,
+        ring_dir: &Path,
+        rel_dir: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut recorded = std::collections::BTreeSet::new();
+        for body in self.store.bodies(Kind::Evidence)? {
+            let b: EvidenceFileBody = serde_json::from_str(&body)
+                .context("a stored evidence record does not read back")?;
+            recorded.insert(b.path);
+        }
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(ring_dir)
+            .with_context(|| format!("reading the evidence ring {}", ring_dir.display()))?
+        {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !crate::source::ring::is_ring_file_name(name) || !entry.file_type()?.is_file() {
+                continue;
+            }
+            if recorded.contains(&path_in_case(rel_dir, name)) {
+                continue;
+            }
+            let file = crate::source::ring::describe_found_file(&entry.path())
+                .with_context(|| format!("reading {}", entry.path().display()))?;
+            found.push((
+                evidence_body(rel_dir, EvidenceEvent::Closed, &file)?,
+                name.to_string(),
+            ));
+        }
+        found.sort_by(|a, b| a.1.cmp(&b.1));
+        for (body, _) in &found {
+            self.store.append(
+                Kind::Annotation,
+                &AnnotationBody {
+                    text: format!(
+                        "ring file {} found unrecorded (an earlier run ended without closing it); recorded as found",
+                        body.path
+                    ),
+                },
+                Side::None,
+            )?;
+            self.store.append(Kind::Evidence, body, Side::None)?;
+        }
+        self.store.commit()?;
+        Ok(found.into_iter().map(|(_, name)| name).collect())
+    }
+
     /// Makes everything appended so far visible to readers.
     pub fn commit(&mut self) -> anyhow::Result<()> {
         self.store.commit()?;
@@ -214,11 +267,7 @@ fn evidence_body(
         .with_context(|| format!("ring file {} has no UTF-8 name", file.path.display()))?;
     Ok(EvidenceFileBody {
         event,
-        path: if rel_dir.is_empty() {
-            name.to_string()
-        } else {
-            format!("{rel_dir}/{name}")
-        },
+        path: path_in_case(rel_dir, name),
         size: file.size,
         sha256: file.sha256.clone(),
         kind: "pcapng".into(),
@@ -226,6 +275,16 @@ fn evidence_body(
         first: file.first,
         last: file.last,
     })
+}
+
+/// The path relative to the case directory of file `name` in the ring directory
+/// `rel_dir` (itself relative, empty for the case directory).
+fn path_in_case(rel_dir: &str, name: &str) -> String {
+    if rel_dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel_dir}/{name}")
+    }
 }
 
 /// `ring_dir` relative to the case directory `case_root`, `/`-separated (empty when
@@ -432,6 +491,46 @@ mod tests {
             assert_eq!(e.kind, "pcapng");
             assert_eq!(e.sha256, crate::source::file_sha256(path).unwrap());
         }
+    }
+
+    #[test]
+    fn a_ring_file_left_unrecorded_by_a_crash_is_recorded_by_the_next_run() {
+        let (_tmp, dir, kept, _removed) = recorded_ring();
+        // A file a killed run was writing: packets on disk, cut mid-block, no record.
+        let crashed = dir.evidence_dir().join("tap-20261130T000000-00001.pcapng");
+        let mut bytes = std::fs::read(&kept[1]).unwrap();
+        bytes.truncate(bytes.len() - 7);
+        std::fs::write(&crashed, &bytes).unwrap();
+        std::fs::write(dir.evidence_dir().join("notes.txt"), b"not a ring file").unwrap();
+        let mut s = LiveStore::open(dir.clone(), "tap").unwrap();
+        let found = s
+            .record_unrecorded_ring_files(&dir.evidence_dir(), "evidence")
+            .unwrap();
+        assert_eq!(found, ["tap-20261130T000000-00001.pcapng"]);
+        // Recorded once: a second start finds nothing new.
+        assert!(s
+            .record_unrecorded_ring_files(&dir.evidence_dir(), "evidence")
+            .unwrap()
+            .is_empty());
+        drop(s);
+        let store = dir.open_store().unwrap();
+        assert_eq!(store.verify(&dir.root).unwrap().files, 3);
+        let last: EvidenceFileBody =
+            serde_json::from_str(store.bodies(Kind::Evidence).unwrap().last().unwrap()).unwrap();
+        assert_eq!(last.path, "evidence/tap-20261130T000000-00001.pcapng");
+        assert_eq!(last.sha256, crate::source::file_sha256(&crashed).unwrap());
+        assert_eq!(last.size, bytes.len() as u64);
+        // The packets before the cut: all of the copied file's but its last.
+        let whole = crate::source::ring::describe_found_file(&kept[1]).unwrap();
+        assert_eq!(last.packets, whole.packets - 1);
+        let notes = store.bodies(Kind::Annotation).unwrap();
+        assert!(notes
+            .last()
+            .unwrap()
+            .contains("tap-20261130T000000-00001.pcapng found unrecorded"));
+        // Altered afterwards, it fails verify like any recorded file.
+        std::fs::write(&crashed, b"x").unwrap();
+        assert!(store.verify(&dir.root).is_err());
     }
 
     #[test]

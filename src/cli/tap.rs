@@ -183,6 +183,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .create(dir)
                 .with_context(|| format!("creating the evidence ring in {}", dir.display()))?;
             ring_in_case = super::live_store::ring_dir_in_case(&s.dir, dir);
+            if let Some(rel) = &ring_in_case {
+                for name in s.record_unrecorded_ring_files(dir, rel)? {
+                    eprintln!(
+                        "consentry: warning: ring file {name} was never recorded (an earlier run ended without closing it): recorded now, as found"
+                    );
+                }
+            }
             if ring_in_case.is_none() {
                 eprintln!(
                     "consentry: warning: the evidence ring in {} is outside the case directory: its files are not recorded in the case store",

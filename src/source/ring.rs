@@ -165,6 +165,38 @@ impl FrameFiles {
     }
 }
 
+/// Whether `name` is that of a ring file (`tap-<start>-<NNNNN>.pcapng`).
+pub fn is_ring_file_name(name: &str) -> bool {
+    name.starts_with("tap-") && name.ends_with(".pcapng")
+}
+
+/// A ring file as found on disk rather than as written: its size and SHA-256 read
+/// from the file, and the packets the pcapng reader gets out of it (a file cut short
+/// by a crash gives those before the cut). `first_packet` is unknown (0).
+pub fn describe_found_file(path: &Path) -> io::Result<RingFile> {
+    let sha256 = crate::source::file_sha256(path).map_err(io::Error::other)?;
+    let size = fs::metadata(path)?.len();
+    let (mut packets, mut first, mut last) = (0, None, None);
+    if let Ok(mut reader) = crate::net::capture::CaptureReader::new(File::open(path)?) {
+        while let Ok(Some(event)) = reader.next_event() {
+            if let crate::net::capture::CaptureEvent::Frame(frame) = event {
+                packets += 1;
+                first.get_or_insert(frame.ts);
+                last = Some(frame.ts);
+            }
+        }
+    }
+    Ok(RingFile {
+        path: path.to_path_buf(),
+        size,
+        sha256,
+        packets,
+        first_packet: 0,
+        first,
+        last,
+    })
+}
+
 /// The ring files a locator written by [`FrameFiles::locate`] names (one, or the first
 /// and the last across files); none for any other locator.
 pub fn files_in_locator(locator: &str) -> impl Iterator<Item = &str> {
