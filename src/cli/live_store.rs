@@ -219,7 +219,11 @@ impl LiveStore {
             if !crate::source::ring::is_ring_file_name(name) || !entry.file_type()?.is_file() {
                 continue;
             }
-            if recorded.contains(&path_in_case(rel_dir, name)) {
+            // A file another tap is writing into the same directory right now is
+            // recorded by that tap as it closes it.
+            if recorded.contains(&path_in_case(rel_dir, name))
+                || crate::source::ring::is_being_written(&entry.path())?
+            {
                 continue;
             }
             let file = crate::source::ring::describe_found_file(&entry.path())
@@ -502,6 +506,17 @@ mod tests {
         bytes.truncate(bytes.len() - 7);
         std::fs::write(&crashed, &bytes).unwrap();
         std::fs::write(dir.evidence_dir().join("notes.txt"), b"not a ring file").unwrap();
+        // A file a running ring (another tap into the same directory) is writing.
+        let limits = crate::source::ring::RingLimits {
+            max_file_bytes: 1 << 20,
+            max_files: 2,
+        };
+        let t = Timestamp::from_micros(1_764_000_100_000_000);
+        let mut running =
+            crate::source::ring::EvidenceRing::create(&dir.evidence_dir(), t, 1, 65535, limits)
+                .unwrap();
+        running.write(t, &[1; 61], 100).unwrap();
+        running.flush().unwrap();
         let mut s = LiveStore::open(dir.clone(), "tap").unwrap();
         let found = s
             .record_unrecorded_ring_files(&dir.evidence_dir(), "evidence")
@@ -512,6 +527,11 @@ mod tests {
             .record_unrecorded_ring_files(&dir.evidence_dir(), "evidence")
             .unwrap()
             .is_empty());
+        // Once the running ring is gone (closed here; a dead process's lock goes with
+        // it too), its file is no longer skipped.
+        let left = running.files().next().unwrap().to_path_buf();
+        drop(running);
+        assert!(!crate::source::ring::is_being_written(&left).unwrap());
         drop(s);
         let store = dir.open_store().unwrap();
         assert_eq!(store.verify(&dir.root).unwrap().files, 3);

@@ -358,7 +358,10 @@ impl Drop for EvidenceRing {
     }
 }
 
-/// Creates `path` for writing with mode 0600 where the platform has modes.
+/// Creates `path` for writing with mode 0600 where the platform has modes, locked
+/// (`flock`, exclusive) for as long as it is open: another run that finds the file
+/// unrecorded can tell a file still being written from one a dead run left (the
+/// kernel drops the lock with the process).
 fn open_private(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
@@ -367,7 +370,42 @@ fn open_private(path: &Path) -> io::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path)
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    flock(&file, libc::LOCK_EX)?;
+    Ok(file)
+}
+
+/// `flock(2)` on `file` without waiting: `Ok(false)` when another open file holds a
+/// conflicting lock.
+#[cfg(unix)]
+fn flock(file: &File, operation: libc::c_int) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `flock` only reads the descriptor number, which `file` owns and keeps
+    // open for the duration of the call; it touches no memory of ours.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), operation | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// Whether a running ring is writing `path` (it holds the file's lock).
+pub fn is_being_written(path: &Path) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        Ok(!flock(&File::open(path)?, libc::LOCK_SH)?)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(false)
+    }
 }
 
 /// A pcapng block: type, total length, body padded to 32 bits, total length again.
