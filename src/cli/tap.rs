@@ -6,7 +6,8 @@
 //! from traffic is appended to its store ([`super::live_store`]), committed after each
 //! exchange (readers see it at once) and on stop, and so is each ring file as the ring
 //! closes or deletes it (an `evidence` record: see [`super::live_store`]), when the
-//! ring lies inside the case directory.
+//! ring lies inside the case directory; a run first records the ring files a dead run
+//! left unrecorded.
 
 use std::cell::RefCell;
 use std::io::{self, Write};
