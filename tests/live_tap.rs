@@ -88,6 +88,11 @@ fn stop(child: &mut Child) {
     assert!(status.success(), "tap exited with {status}");
 }
 
+/// Longer than the ring's flush interval, with a margin for a loaded machine.
+fn live_flush_wait() -> Duration {
+    consentry::source::live::RING_FLUSH + Duration::from_millis(1500)
+}
+
 /// The pcapng files in `dir` (the evidence ring).
 fn pcapng_files(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
@@ -154,6 +159,18 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
     client.read_to_end(&mut response).unwrap();
     assert!(response.starts_with(b"HTTP/1.1 200"));
     drop(client);
+
+    // While the tap still runs, the packets are already on disk (the ring's buffer is
+    // flushed every second): a crash now would not lose them.
+    thread::sleep(live_flush_wait());
+    let on_disk: Vec<u8> = pcapng_files(&ring)
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert!(
+        on_disk.windows(AD_ID.len()).any(|w| w == AD_ID.as_bytes()),
+        "the request is not in the ring file while the tap runs"
+    );
 
     // Let the last packets (FIN/ACK) arrive, then stop the tap as a user would.
     thread::sleep(Duration::from_millis(800));

@@ -45,6 +45,9 @@ pub const MAX_DELAYED_BYTES: usize = 64 << 20;
 pub const POLL_MILLIS: i32 = 200;
 /// Pause when no packet is waiting, before the stop flag is looked at again.
 const IDLE_SLEEP: Duration = Duration::from_millis(5);
+/// Longest time packets wait in the evidence ring's write buffer: what a crash
+/// (`kill -9`, power aside) can lose of the file being written.
+pub const RING_FLUSH: Duration = Duration::from_secs(1);
 
 /// How to capture.
 #[derive(Debug, Clone)]
@@ -295,9 +298,20 @@ pub fn capture(
     let clock = Instant::now();
     let mut number = 0u64;
     let mut ring_error = None;
+    let mut next_ring_flush = Instant::now() + RING_FLUSH;
     while !stop.load(Ordering::Relaxed) {
         if opts.duration.is_some_and(|d| clock.elapsed() >= d) {
             break;
+        }
+        if let Some(r) = &mut ring {
+            let now = Instant::now();
+            if now >= next_ring_flush {
+                next_ring_flush = now + RING_FLUSH;
+                if let Err(e) = r.flush() {
+                    ring_error = Some(e);
+                    break;
+                }
+            }
         }
         if !followed.is_empty() {
             let now = Instant::now();
