@@ -65,14 +65,21 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
     let named: BTreeSet<&str> = findings.iter().map(|f| f.exchange.as_str()).collect();
     let exchanges = store.query(StoredTable::Exchanges, &Query::default())?;
     let mut request_lines = BTreeMap::new();
-    // Where each exchange's packets are (for the ring files' exchange counts).
-    let mut locators = Vec::with_capacity(exchanges.len());
+    // Exchanges by the tap's ring file their locators name.
+    let mut in_ring_file: BTreeMap<String, u64> = BTreeMap::new();
     for body in &exchanges {
         let x: ExchangeBody = serde_json::from_str(body).with_context(|| parse_err("exchange"))?;
         if named.contains(x.id.as_str()) {
             request_lines.insert(x.id.clone(), request_line(&x));
         }
-        locators.push(x.locator);
+        for name in crate::source::ring::files_in_locator(&x.locator) {
+            match in_ring_file.get_mut(name) {
+                Some(n) => *n += 1,
+                None => {
+                    in_ring_file.insert(name.to_string(), 1);
+                }
+            }
+        }
     }
     let mut evidence = Vec::new();
     let mut traffic: Option<TrafficSummary> = None;
@@ -101,23 +108,14 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
             .add(n as i64, file)
             .map_err(|e| anyhow::anyhow!("{}: {e}", parse_err("evidence")))?;
     }
-    let expected = written.expected();
-    if !expected.is_empty() {
-        let mut in_file: BTreeMap<&str, u64> = BTreeMap::new();
-        for locator in &locators {
-            for name in crate::source::ring::files_in_locator(locator) {
-                *in_file.entry(name).or_default() += 1;
-            }
-        }
-        for (_, file) in expected {
-            let name = file.path.rsplit('/').next().unwrap_or(&file.path);
-            evidence.push(InputInfo {
-                path: file.path.clone(),
-                kind: file.kind.clone(),
-                sha256: file.sha256.clone(),
-                exchanges: in_file.get(name).copied().unwrap_or(0),
-            });
-        }
+    for (_, file) in written.expected() {
+        let name = file.path.rsplit('/').next().unwrap_or(&file.path);
+        evidence.push(InputInfo {
+            path: file.path.clone(),
+            kind: file.kind.clone(),
+            sha256: file.sha256.clone(),
+            exchanges: in_ring_file.get(name).copied().unwrap_or(0),
+        });
     }
     let head = store.head()?;
     Ok(ReportInput {
