@@ -5,6 +5,9 @@
 
 use std::borrow::Cow;
 
+#[cfg(target_arch = "x86_64")]
+mod percent_ssse3;
+
 /// Percent-decodes `s`; with `plus_is_space`, `+` becomes a space (query and form
 /// syntax). Invalid escapes are kept as they are. Borrows when there is nothing to do.
 pub fn percent_decode(s: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
@@ -25,6 +28,16 @@ pub fn percent_decode(s: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
     let mut out = vec![0u8; s.len()];
     let mut n = 0;
     let mut i = 0;
+    // Whole 16-byte windows with SSSE3; the byte loop below does the rest.
+    #[cfg(target_arch = "x86_64")]
+    if s.len() >= 16
+        && std::arch::is_x86_feature_detected!("ssse3")
+        && std::arch::is_x86_feature_detected!("popcnt")
+    {
+        // SAFETY: SSSE3 and POPCNT are present (checked just above), `out` is as long
+        // as `s`, and `n == i == 0`.
+        unsafe { percent_ssse3::decode_windows(s, &mut out, &mut i, &mut n, plus_is_space) };
+    }
     while let Some(&b) = s.get(i) {
         if b == b'%' {
             let h = s.get(i + 1).map_or(NOT_HEX, |&c| HEX_VALUE[usize::from(c)]);
@@ -327,6 +340,37 @@ mod tests {
             let s = pieces.concat();
             agrees_with_naive_model(&s, plus)?;
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The 16-byte windows: a plain prefix of any length puts every escape, cut
+        /// escape, `%%` and `+` at every offset of a window, its last two bytes
+        /// included, and the text ends anywhere in the next one.
+        #[test]
+        fn percent_decode_windows_equal_naive_model(
+            prefix in 0usize..16,
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    &b"%7B"[..], b"%22", b"%3a", b"%Ff", b"%", b"%2", b"%g1", b"%%41", b"+",
+                    b"%+", b"%2%41", b"x", b"yz", b"0123456789abcdef"
+                ]),
+                0..24),
+            plus in proptest::bool::ANY,
+        ) {
+            let mut s = vec![b'.'; prefix];
+            s.extend(pieces.concat());
+            agrees_with_naive_model(&s, plus)?;
+        }
+    }
+
+    /// The tests above hold the vector path to the model only where it runs.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_vector_path_runs_here() {
+        assert!(std::arch::is_x86_feature_detected!("ssse3"));
+        assert!(std::arch::is_x86_feature_detected!("popcnt"));
     }
 
     /// The pairs as `pairs` found them with `slice::split`, before `Pieces`.
