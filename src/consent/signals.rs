@@ -160,7 +160,7 @@ pub fn extract(parts: &[Part<'_>]) -> Vec<WireSignal> {
         if !part.layers.is_empty() {
             continue; // signals travel as themselves, not inside other encodings
         }
-        if let Some((place, name)) = part.location.split_once(':') {
+        if let Some((place, name)) = part.place_and_name() {
             match place {
                 "query" | "form" | "cookie" => {
                     if let Some(&(_, kind)) =

@@ -102,7 +102,7 @@ pub fn find(parts: &[Part<'_>]) -> Option<Hit> {
     let mut lat: Option<Hit> = None;
     let mut lon = false;
     for (pi, part) in parts.iter().enumerate() {
-        if let Some((place, key)) = part.location.split_once(':') {
+        if let Some((place, key)) = part.place_and_name() {
             if matches!(place, "query" | "form" | "cookie") && !key.contains('$') {
                 let key = key.as_bytes();
                 if PAIR_KEYS
