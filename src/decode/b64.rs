@@ -123,6 +123,9 @@ pub struct Screened {
 
 /// The checks of [`decode`] that need no decoding (heuristic steps 1–3 of the module
 /// doc): `None` means [`decode`] returns `None` for `s` without decoding anything.
+/// Inlined: the JSON walk's string filter (`decode::want_string`) calls it for every
+/// long string, and a call of its own cost a prologue and an epilogue each time.
+#[inline(always)]
 pub fn screen(s: &[u8]) -> Option<Screened> {
     if s.len() < MIN_LEN {
         return None;
