@@ -566,6 +566,18 @@ impl Store {
         data: &T,
         side: Side<'_>,
     ) -> Result<i64, StoreError> {
+        self.append_with(kind, |out| serde_json::to_writer(out, data), side)
+    }
+
+    /// [`Store::append`] for data that writes its own JSON: `write_data` appends to
+    /// the buffer it is given exactly what `serde_json` would write for the data
+    /// (see [`record::canonical_with`]).
+    pub fn append_with(
+        &mut self,
+        kind: Kind,
+        write_data: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+        side: Side<'_>,
+    ) -> Result<i64, StoreError> {
         let head = self.begin()?;
         let now = Timestamp::now();
         // Formatted on the stack (years 0000-9999, i.e. any clock we run under).
@@ -578,7 +590,7 @@ impl Store {
                 owned.as_str()
             }
         };
-        let body = record::canonical_at(kind, at, data)?;
+        let body = record::canonical_with(kind, at, write_data)?;
         let hash = chain_hash(&head.hash, &body);
         let seq = head.seq + 1;
         let u = self.unwritten.get_mut();
