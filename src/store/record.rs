@@ -101,14 +101,25 @@ pub fn canonical_with(
     write_data: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
 ) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(256);
+    write_canonical(&mut out, kind, at, write_data)?;
+    Ok(out)
+}
+
+/// [`canonical_with`] appended to `out` (on an error, part of it may be there).
+pub fn write_canonical(
+    out: &mut Vec<u8>,
+    kind: Kind,
+    at: &str,
+    write_data: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"kind\":\"");
     out.extend_from_slice(kind.as_str().as_bytes());
     out.extend_from_slice(b"\",\"at\":");
-    super::json_string::push(&mut out, at);
+    super::json_string::push(out, at);
     out.extend_from_slice(b",\"data\":");
-    write_data(&mut out)?;
+    write_data(out)?;
     out.push(b'}');
-    Ok(out)
+    Ok(())
 }
 
 /// `sha256(prev_hash ‖ body)`.
