@@ -132,9 +132,12 @@ impl LiveStore {
             data.len()
         );
         let body = ExchangeBodyRef::of(x);
-        self.store.append(
+        self.store.append_with(
             Kind::Exchange,
-            &body,
+            |out| {
+                body.write_json(out);
+                Ok(())
+            },
             Side::Exchange {
                 ingest: LIVE_INGEST,
                 id: body.id,

@@ -92,6 +92,36 @@ pub fn canonical_at<T: Serialize>(kind: Kind, at: &str, data: &T) -> serde_json:
     Ok(out)
 }
 
+/// [`canonical_at`] with `data`'s JSON written by `write_data` (appended to the buffer
+/// it is given): the same envelope bytes, for data that writes its own JSON
+/// ([`ExchangeBodyRef::write_json`]).
+pub fn canonical_with(
+    kind: Kind,
+    at: &str,
+    write_data: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(256);
+    write_canonical(&mut out, kind, at, write_data)?;
+    Ok(out)
+}
+
+/// [`canonical_with`] appended to `out` (on an error, part of it may be there).
+pub fn write_canonical(
+    out: &mut Vec<u8>,
+    kind: Kind,
+    at: &str,
+    write_data: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"kind\":\"");
+    out.extend_from_slice(kind.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"at\":");
+    super::json_string::push(out, at);
+    out.extend_from_slice(b",\"data\":");
+    write_data(out)?;
+    out.push(b'}');
+    Ok(())
+}
+
 /// `sha256(prev_hash ‖ body)`.
 pub fn chain_hash(prev_hash: &[u8; 32], body: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
@@ -314,6 +344,129 @@ impl<'a> ExchangeBodyRef<'a> {
             response_head: x.evidence.response_head.as_ref(),
         }
     }
+}
+
+impl ExchangeBodyRef<'_> {
+    /// Appends the JSON serde writes for this body (the same bytes, property-tested),
+    /// its strings escaped by [`super::json_string`]: the raw heads are most of a
+    /// proxy exchange record, and serde_json escapes byte by byte.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use super::json_string::push as string;
+        out.extend_from_slice(b"{\"id\":");
+        string(out, self.id);
+        out.extend_from_slice(b",\"at\":");
+        push_timestamp(out, self.at);
+        out.extend_from_slice(b",\"device\":");
+        push_option(out, self.device, string);
+        out.extend_from_slice(b",\"host\":");
+        string(out, self.host);
+        out.extend_from_slice(b",\"scheme\":");
+        string(out, self.scheme);
+        out.extend_from_slice(b",\"method\":");
+        string(out, self.method);
+        out.extend_from_slice(b",\"path\":");
+        string(out, self.path);
+        out.extend_from_slice(b",\"status\":");
+        push_option(out, self.status, |out, n| push_u64(out, n.into()));
+        out.extend_from_slice(b",\"tls\":");
+        push_option(out, self.tls, |out, t| {
+            out.push(b'"');
+            super::json_string::push_contents(out, t.version.as_bytes());
+            out.extend_from_slice(if t.decrypted { b" dec\"" } else { b" enc\"" });
+        });
+        out.extend_from_slice(b",\"metadata_only\":");
+        out.extend_from_slice(if self.metadata_only {
+            b"true"
+        } else {
+            b"false"
+        });
+        out.extend_from_slice(b",\"file_sha256\":");
+        push_option(out, self.file_sha256, string);
+        out.extend_from_slice(b",\"locator\":");
+        string(out, self.locator);
+        if let Some(d) = self.digests {
+            out.extend_from_slice(b",\"digests\":{\"request_bytes\":");
+            push_u64(out, d.request_bytes);
+            out.extend_from_slice(b",\"request_sha256\":");
+            string(out, &d.request_sha256);
+            if let Some(n) = d.response_bytes {
+                out.extend_from_slice(b",\"response_bytes\":");
+                push_u64(out, n);
+            }
+            if let Some(h) = &d.response_sha256 {
+                out.extend_from_slice(b",\"response_sha256\":");
+                string(out, h);
+            }
+            out.push(b'}');
+        }
+        for (key, head) in [
+            (&b",\"request_head\":"[..], self.request_head),
+            (&b",\"response_head\":"[..], self.response_head),
+        ] {
+            if let Some(h) = head {
+                out.extend_from_slice(key);
+                push_raw_head(out, h);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// A [`crate::exchange::RawHead`] as serde writes it.
+fn push_raw_head(out: &mut Vec<u8>, h: &crate::exchange::RawHead) {
+    use super::json_string::push as string;
+    // `{` then each present field with its separator; `sha256` and `bytes` always are.
+    out.push(b'{');
+    if let Some(t) = &h.text {
+        out.extend_from_slice(b"\"text\":");
+        string(out, t);
+        out.push(b',');
+    }
+    if let Some(b) = &h.base64 {
+        out.extend_from_slice(b"\"base64\":");
+        string(out, b);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"sha256\":");
+    string(out, &h.sha256);
+    out.extend_from_slice(b",\"bytes\":");
+    push_u64(out, h.bytes);
+    if h.truncated {
+        out.extend_from_slice(b",\"truncated\":true");
+    }
+    out.push(b'}');
+}
+
+/// `null`, or the value as `write` writes it.
+fn push_option<T>(out: &mut Vec<u8>, v: Option<T>, write: impl FnOnce(&mut Vec<u8>, T)) {
+    match v {
+        Some(v) => write(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A [`Timestamp`] as its `Serialize` writes it (a string).
+fn push_timestamp(out: &mut Vec<u8>, at: Timestamp) {
+    match at.rfc3339() {
+        Some(text) => super::json_string::push(out, text.as_str()),
+        None => super::json_string::push(out, &at.to_string()),
+    }
+}
+
+/// `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    // u64::MAX has 20 digits; filled from the end.
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(start..).unwrap_or_default());
 }
 
 /// `ExchangeBody::tls` unformatted: `{version} dec|enc`, serialized as that string.
@@ -732,10 +885,93 @@ mod tests {
                 String::from_utf8_lossy(&owned),
                 String::from_utf8_lossy(&borrowed)
             );
+            let mut written = Vec::new();
+            ExchangeBodyRef::of(&x).write_json(&mut written);
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&owned),
+                String::from_utf8_lossy(&written)
+            );
             // And it reads back as the owned body.
             if Timestamp(us).rfc3339().is_some() {
                 let back: ExchangeBody = serde_json::from_slice(&borrowed).unwrap();
                 proptest::prop_assert_eq!(back, ExchangeBody::of(&x));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The body written without serde is serde's, byte for byte, whatever the
+        /// strings hold (any character, controls included) and whichever optional
+        /// fields are there.
+        #[test]
+        fn exchange_body_written_without_serde_is_serdes(
+            strings in proptest::collection::vec(proptest::prelude::any::<String>(), 12),
+            flags in proptest::prelude::any::<[bool; 12]>(),
+            numbers in proptest::prelude::any::<[u64; 3]>(),
+            us in proptest::prelude::any::<i64>(),
+            status in proptest::prelude::any::<u16>(),
+        ) {
+            use crate::exchange::{BodyDigests, RawHead};
+            let s = |i: usize| strings[i].as_str();
+            let head = |i: usize, f: usize| RawHead {
+                text: flags[f].then(|| strings[i].clone()),
+                base64: flags[f + 1].then(|| strings[i + 1].clone()),
+                sha256: strings[i + 2].clone(),
+                bytes: numbers[f % 3],
+                truncated: flags[f + 2],
+            };
+            let digests = BodyDigests {
+                request_bytes: numbers[0],
+                request_sha256: strings[9].clone(),
+                response_bytes: flags[2].then_some(numbers[1]),
+                response_sha256: flags[3].then(|| strings[10].clone()),
+            };
+            let request_head = head(3, 5);
+            let response_head = head(6, 8);
+            let body = ExchangeBodyRef {
+                id: s(0),
+                at: Timestamp(us),
+                device: flags[0].then(|| s(1)),
+                host: s(2),
+                scheme: s(11),
+                method: s(1),
+                path: s(4),
+                status: flags[1].then_some(status),
+                tls: flags[4].then(|| TlsLabel { version: s(5), decrypted: flags[11] }),
+                metadata_only: flags[10],
+                file_sha256: flags[11].then(|| s(7)),
+                locator: s(8),
+                digests: flags[6].then_some(&digests),
+                request_head: flags[7].then_some(&request_head),
+                response_head: flags[9].then_some(&response_head),
+            };
+            let mut written = Vec::new();
+            body.write_json(&mut written);
+            let serde = serde_json::to_vec(&body).unwrap();
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&serde),
+                String::from_utf8_lossy(&written)
+            );
+            // And inside the envelope, as `canonical_at` writes it.
+            let at = Timestamp(us).to_string();
+            let envelope = canonical_with(Kind::Exchange, &at, |out| {
+                body.write_json(out);
+                Ok(())
+            })
+            .unwrap();
+            proptest::prop_assert_eq!(envelope, canonical_at(Kind::Exchange, &at, &body).unwrap());
+        }
+
+        /// Every kind's envelope, with any `at` text, is `canonical_at`'s.
+        #[test]
+        fn envelopes_written_around_data_are_canonical(at in "\\PC{0,40}|[\\x00-\\x7f]{0,40}") {
+            let data = AnnotationBody { text: at.clone() };
+            for kind in [
+                Kind::Ingest, Kind::Exchange, Kind::Consent, Kind::Finding,
+                Kind::Annotation, Kind::Seal, Kind::Checkpoint, Kind::Evidence,
+            ] {
+                let with = canonical_with(kind, &at, |out| serde_json::to_writer(out, &data)).unwrap();
+                proptest::prop_assert_eq!(with, canonical_at(kind, &at, &data).unwrap());
             }
         }
     }
