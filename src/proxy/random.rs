@@ -60,10 +60,7 @@ impl SecureRandom for Buffered {
                 pool.pos = 0;
             }
             let end = pool.pos + out.len();
-            let taken = pool
-                .bytes
-                .get_mut(pool.pos..end)
-                .ok_or(GetRandomFailed)?;
+            let taken = pool.bytes.get_mut(pool.pos..end).ok_or(GetRandomFailed)?;
             out.copy_from_slice(taken);
             taken.fill(0);
             pool.pos = end;
