@@ -596,7 +596,7 @@ mod tests {
             last.poll_pending(&mut std::task::Context::from_waker(&waker));
             assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
             c.flush().await.unwrap();
-            assert_eq!(c.inner.writes, [response.clone()]);
+            assert_eq!(c.inner.writes, std::slice::from_ref(&response));
             last.poll_pending(&mut std::task::Context::from_waker(&waker));
             assert_eq!(
                 wakes.0.load(Ordering::Relaxed),
