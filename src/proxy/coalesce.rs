@@ -75,6 +75,10 @@ pub(super) struct Coalesce<I> {
 pub(super) struct LastResponse {
     /// The response being written is the connection's last.
     last: AtomicBool,
+    /// Never hold: hyper may hand the connection to an upgrade instead of shutting
+    /// it down (a `CONNECT` or `Upgrade` request was seen on it), and held bytes
+    /// would go with it.
+    never: AtomicBool,
     /// Bytes of it are held.
     holding: AtomicBool,
     /// The poll that held them ended: the next flush sends them.
@@ -85,6 +89,11 @@ impl LastResponse {
     /// The response about to be written is the connection's last.
     pub(super) fn set_last(&self) {
         self.last.store(true, Ordering::Relaxed);
+    }
+
+    /// Nothing is held for the rest of the connection (see `never`).
+    pub(super) fn never(&self) {
+        self.never.store(true, Ordering::Relaxed);
     }
 
     /// Called before each poll of the connection above.
@@ -121,7 +130,9 @@ impl<I> Coalesce<I> {
 
     /// True while the connection's last response is written (after the handshake).
     fn writing_last(&self) -> bool {
-        !self.handshaking && self.last.last.load(Ordering::Relaxed)
+        !self.handshaking
+            && self.last.last.load(Ordering::Relaxed)
+            && !self.last.never.load(Ordering::Relaxed)
     }
 
     /// Nothing is held any more.
@@ -621,6 +632,12 @@ mod tests {
             let alert = record(0x15, 26);
             c.write_all(&alert).await.unwrap();
             assert_eq!(c.inner.writes, [[response.clone(), alert].concat()]);
+            // Not on a connection that hyper may hand to an upgrade.
+            let (mut c, last) = after_handshake();
+            last.never();
+            last.set_last();
+            c.write_all(&response).await.unwrap();
+            assert_eq!(c.inner.writes.len(), 1);
             // During the handshake the last-response hold does not apply.
             let mut c = Coalesce::new(Recorder::default());
             c.last_response().set_last();

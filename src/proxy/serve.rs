@@ -453,6 +453,13 @@ where
         async move {
             // Counted open from the request until its response body is done.
             let open = ctx.streams.as_ref().map(|s| s.open());
+            if let Some(l) = &ctx.last {
+                // hyper keeps such a connection for an upgrade: it may never shut it
+                // down (a pipelined request after a refused CONNECT lost its answer).
+                if req.method() == Method::CONNECT || req.headers().contains_key(header::UPGRADE) {
+                    l.never();
+                }
+            }
             let last = ctx.last.as_ref().filter(|_| asks_to_close(&req)).cloned();
             let res = proxy(&core, &ctx, req).await;
             // hyper writes it next, then shuts the connection down.
