@@ -1,14 +1,19 @@
 //! [`Coalesce`]: the socket under rustls on the client side of an intercepted TLS
 //! connection (`serve::intercept_tls` wraps every accepted tunnel in it). It holds
 //! back the TLS 1.3 session tickets rustls writes at the end of the handshake so they
-//! leave with the next bytes, one write and one TCP segment fewer per new connection
-//! (issue 4, new intercepted connections per second). The policy, what may be held
-//! and what never is, is on the type.
+//! leave with the next bytes, and the connection's last response so that it leaves
+//! with the `close_notify` after it: a write and a TCP segment fewer each per new
+//! connection (issue 4, new intercepted connections per second). The policy, what
+//! may be held and what never is, is on the type; [`LastResponse`] is how the
+//! connection above says that a response is the last.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Bytes of TLS records [`Coalesce`] holds back, at most (two session tickets are
-/// ~200 bytes).
+/// ~200 bytes; tickets, a small response and a `close_notify` some 700).
 const MAX_HELD: usize = 4096;
 
 /// Where a [`Coalesce`] is in the TLS handshake it carries.
@@ -42,6 +47,17 @@ enum Flight {
 /// (hyper flushes while it waits for the request, which would send them alone).
 /// After a failed handshake the caller sends them ([`Coalesce::write_held`]): an
 /// alert about the failure may be among them.
+///
+/// The last response: once the connection above said that the response it writes
+/// is the connection's last ([`LastResponse::set_last`]: its request asked to close,
+/// so hyper shuts the connection down right after it), every write of whole
+/// encrypted records after the handshake is held too (with what is held, at most
+/// [`MAX_HELD`] bytes; more passes with what was held), and they leave with the
+/// `close_notify` rustls writes as hyper shuts down, in the shutdown's one write. A
+/// flush does not send them while the poll of the connection that wrote them goes
+/// on; if that poll ends with bytes still held (a response body still streaming),
+/// [`LastResponse::poll_pending`] wakes the task and its next flush (hyper flushes on
+/// every poll) sends them: nothing waits longer than one more poll.
 pub(super) struct Coalesce<I> {
     inner: I,
     flight: Flight,
@@ -49,6 +65,50 @@ pub(super) struct Coalesce<I> {
     held: Vec<u8>,
     /// Bytes of `held` already written.
     sent: usize,
+    /// Shared with the connection above (see [`LastResponse`]).
+    last: Arc<LastResponse>,
+}
+
+/// What the HTTP/1 connection above a [`Coalesce`] tells it about its last response,
+/// and when the poll that wrote it ended.
+#[derive(Debug, Default)]
+pub(super) struct LastResponse {
+    /// The response being written is the connection's last.
+    last: AtomicBool,
+    /// Never hold: hyper may hand the connection to an upgrade instead of shutting
+    /// it down (a `CONNECT` or `Upgrade` request was seen on it), and held bytes
+    /// would go with it.
+    never: AtomicBool,
+    /// Bytes of it are held.
+    holding: AtomicBool,
+    /// The poll that held them ended: the next flush sends them.
+    release: AtomicBool,
+}
+
+impl LastResponse {
+    /// The response about to be written is the connection's last.
+    pub(super) fn set_last(&self) {
+        self.last.store(true, Ordering::Relaxed);
+    }
+
+    /// Nothing is held for the rest of the connection (see `never`).
+    pub(super) fn never(&self) {
+        self.never.store(true, Ordering::Relaxed);
+    }
+
+    /// Called before each poll of the connection above.
+    pub(super) fn poll_started(&self) {
+        self.release.store(false, Ordering::Relaxed);
+    }
+
+    /// Called after a poll of the connection above that returned `Pending`: bytes
+    /// held are released to the next flush, and the task is woken for it.
+    pub(super) fn poll_pending(&self, cx: &mut std::task::Context<'_>) {
+        if self.holding.load(Ordering::Relaxed) {
+            self.release.store(true, Ordering::Relaxed);
+            cx.waker().wake_by_ref();
+        }
+    }
 }
 
 impl<I> Coalesce<I> {
@@ -59,11 +119,31 @@ impl<I> Coalesce<I> {
             handshaking: true,
             held: Vec::new(),
             sent: 0,
+            last: Arc::default(),
         }
     }
 
-    /// The handshake is over: nothing more is held (what is held still waits for the
-    /// next write).
+    /// The connection's [`LastResponse`], for the connection above.
+    pub(super) fn last_response(&self) -> Arc<LastResponse> {
+        self.last.clone()
+    }
+
+    /// True while the connection's last response is written (after the handshake).
+    fn writing_last(&self) -> bool {
+        !self.handshaking
+            && self.last.last.load(Ordering::Relaxed)
+            && !self.last.never.load(Ordering::Relaxed)
+    }
+
+    /// Nothing is held any more.
+    fn emptied(&mut self) {
+        self.held = Vec::new();
+        self.sent = 0;
+        self.last.holding.store(false, Ordering::Relaxed);
+    }
+
+    /// The handshake is over: its hold ends (what is held still waits for the next
+    /// write).
     pub(super) fn handshake_done(&mut self) {
         self.handshaking = false;
         self.flight = Flight::Passing;
@@ -111,13 +191,15 @@ impl<I: AsyncWrite + Unpin> Coalesce<I> {
             }
             self.sent += n;
         }
-        self.held = Vec::new();
-        self.sent = 0;
+        self.emptied();
         std::task::Poll::Ready(Ok(()))
     }
 
     /// Holds `bufs` if the policy allows it (see [`Coalesce`]); their length if held.
     fn hold(&mut self, bufs: &[std::io::IoSlice<'_>]) -> Option<usize> {
+        if self.writing_last() {
+            return self.hold_last(bufs);
+        }
         if !(self.handshaking && self.flight == Flight::Answered && self.held.is_empty()) {
             return None;
         }
@@ -135,6 +217,25 @@ impl<I: AsyncWrite + Unpin> Coalesce<I> {
         }
         self.held = held;
         self.sent = 0;
+        Some(total)
+    }
+
+    /// Adds `bufs` of the last response to what is held, if the policy allows it.
+    fn hold_last(&mut self, bufs: &[std::io::IoSlice<'_>]) -> Option<usize> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        // Not while a write of the held bytes is under way, nor past the bound.
+        if self.sent > 0 || self.held.len() + total > MAX_HELD {
+            return None;
+        }
+        let before = self.held.len();
+        for b in bufs {
+            self.held.extend_from_slice(b);
+        }
+        if !only_encrypted_records(self.held.get(before..).unwrap_or_default()) {
+            self.held.truncate(before);
+            return None;
+        }
+        self.last.holding.store(true, Ordering::Relaxed);
         Some(total)
     }
 
@@ -180,8 +281,7 @@ impl<I: AsyncWrite + Unpin> Coalesce<I> {
                 self.sent += n;
                 continue;
             }
-            self.held = Vec::new();
-            self.sent = 0;
+            self.emptied();
             if n > held_len {
                 return Poll::Ready(Ok(n - held_len));
             }
@@ -228,10 +328,18 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Coalesce<I> {
     }
 
     fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        let this = self.get_mut();
+        if !this.held.is_empty() && this.writing_last() {
+            if !this.last.release.load(Ordering::Relaxed) {
+                // Held for the close_notify; released when this poll ends.
+                return std::task::Poll::Ready(Ok(()));
+            }
+            std::task::ready!(this.poll_held(cx))?;
+        }
+        std::pin::Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(
@@ -448,6 +556,96 @@ mod tests {
         });
     }
 
+    /// A waker that counts its wake-ups.
+    struct CountWakes(AtomicUsize);
+
+    impl std::task::Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_last_response_waits_for_the_close_notify_or_for_the_end_of_its_poll() {
+        crate::proxy::test_runtime().block_on(async {
+            let after_handshake = || {
+                let mut c = Coalesce::new(Recorder::default());
+                c.handshake_done();
+                let last = c.last_response();
+                (c, last)
+            };
+            let response = [record(0x17, 300), record(0x17, 40)].concat();
+            let close_notify = record(0x17, 19);
+            // Not the last response: written at once.
+            let (mut c, _) = after_handshake();
+            c.write_all(&response).await.unwrap();
+            assert_eq!(c.inner.writes.len(), 1);
+            // The last: it and the close_notify in the shutdown's one write.
+            let (mut c, last) = after_handshake();
+            last.set_last();
+            c.write_all(&response).await.unwrap();
+            c.flush().await.unwrap();
+            c.write_all(&close_notify).await.unwrap();
+            c.flush().await.unwrap();
+            assert!(
+                c.inner.writes.is_empty(),
+                "held through this poll's flushes"
+            );
+            c.shutdown().await.unwrap();
+            assert_eq!(c.inner.writes, [[response.clone(), close_notify].concat()]);
+            assert!(c.inner.shut);
+            // The poll ends with it held (a body still streaming): the task is woken
+            // and its next flush sends it; then the next write is held again.
+            let (mut c, last) = after_handshake();
+            last.set_last();
+            last.poll_started();
+            c.write_all(&response).await.unwrap();
+            c.flush().await.unwrap();
+            assert!(c.inner.writes.is_empty());
+            let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+            let waker = std::task::Waker::from(wakes.clone());
+            last.poll_pending(&mut std::task::Context::from_waker(&waker));
+            assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+            c.flush().await.unwrap();
+            assert_eq!(c.inner.writes, std::slice::from_ref(&response));
+            last.poll_pending(&mut std::task::Context::from_waker(&waker));
+            assert_eq!(
+                wakes.0.load(Ordering::Relaxed),
+                1,
+                "nothing held: no wake-up"
+            );
+            last.poll_started();
+            c.write_all(&response).await.unwrap();
+            c.flush().await.unwrap();
+            assert_eq!(c.inner.writes.len(), 1);
+            // More than MAX_HELD, or anything but encrypted records (a TLS 1.2
+            // alert), goes out with what is held, in one write.
+            let (mut c, last) = after_handshake();
+            last.set_last();
+            c.write_all(&response).await.unwrap();
+            let big = record(0x17, MAX_HELD);
+            c.write_all(&big).await.unwrap();
+            assert_eq!(c.inner.writes, [[response.clone(), big].concat()]);
+            let (mut c, last) = after_handshake();
+            last.set_last();
+            c.write_all(&response).await.unwrap();
+            let alert = record(0x15, 26);
+            c.write_all(&alert).await.unwrap();
+            assert_eq!(c.inner.writes, [[response.clone(), alert].concat()]);
+            // Not on a connection that hyper may hand to an upgrade.
+            let (mut c, last) = after_handshake();
+            last.never();
+            last.set_last();
+            c.write_all(&response).await.unwrap();
+            assert_eq!(c.inner.writes.len(), 1);
+            // During the handshake the last-response hold does not apply.
+            let mut c = Coalesce::new(Recorder::default());
+            c.last_response().set_last();
+            c.write_all(&record(0x16, 100)).await.unwrap();
+            assert_eq!(c.inner.writes.len(), 1);
+        });
+    }
+
     /// Counts the write calls that reach the socket.
     struct Counting<I>(I, Arc<AtomicUsize>);
 
@@ -501,8 +699,9 @@ mod tests {
     }
 
     /// Real rustls handshakes (TLS 1.2 and 1.3, full then resumed) through
-    /// [`Coalesce`] as `intercept_tls` runs them: none waits on a held write, and in
-    /// TLS 1.3 the tickets go out with the first response bytes.
+    /// [`Coalesce`] as `intercept_tls` runs them: none waits on a held write, in
+    /// TLS 1.3 the tickets go out with the first response bytes, and a last response
+    /// goes out with the close_notify.
     #[test]
     fn real_handshakes_complete_and_tls13_tickets_ride_with_the_response() {
         let dir = tempfile::tempdir().unwrap();
@@ -510,7 +709,8 @@ mod tests {
         let minter = ca::Minter::new(&ca, crate::proxy::tls_provider(), Arc::new(|_| {})).unwrap();
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca.cert_der().to_vec().into()).unwrap();
-        for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let versions = [&rustls::version::TLS12, &rustls::version::TLS13];
+        for (version, last) in versions.into_iter().flat_map(|v| [(v, false), (v, true)]) {
             let client = Arc::new(
                 rustls::ClientConfig::builder_with_provider(crate::proxy::tls_provider())
                     .with_protocol_versions(&[version])
@@ -523,6 +723,7 @@ mod tests {
                 let (client_io, server_io) = tokio::io::duplex(64 * 1024);
                 let server = async {
                     let io = Coalesce::new(Counting(server_io, writes.clone()));
+                    let last_response = io.last_response();
                     let start = tokio_rustls::LazyConfigAcceptor::new(
                         rustls::server::Acceptor::default(),
                         io,
@@ -538,6 +739,9 @@ mod tests {
                     tls.get_mut().0.handshake_done();
                     let mut ping = [0u8; 4];
                     tls.read_exact(&mut ping).await.unwrap();
+                    if last {
+                        last_response.set_last();
+                    }
                     tls.write_all(b"pong").await.unwrap();
                     tls.flush().await.unwrap();
                     tls.shutdown().await.unwrap();
@@ -565,13 +769,15 @@ mod tests {
                     resumed,
                     "{version:?}"
                 );
-                // First flight, [second flight,] pong (+ held tickets), close_notify.
-                let want = if version == &rustls::version::TLS12 && !resumed {
-                    4
-                } else {
-                    3
-                };
-                assert_eq!(writes.load(Ordering::Relaxed), want, "{version:?} {round}");
+                // First flight, [second flight,] pong (+ held tickets), close_notify;
+                // the last response leaves with the close_notify.
+                let full_tls12 = version == &rustls::version::TLS12 && !resumed;
+                let want = 3 + usize::from(full_tls12) - usize::from(last);
+                assert_eq!(
+                    writes.load(Ordering::Relaxed),
+                    want,
+                    "{version:?} {round} last={last}"
+                );
             }
         }
     }

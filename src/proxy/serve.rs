@@ -78,7 +78,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::body::{self, Body, Rewind};
-use super::coalesce::Coalesce;
+use super::coalesce::{Coalesce, LastResponse};
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
 use super::head;
 use super::{ca, upstream, Shared};
@@ -233,7 +233,12 @@ pub async fn run(core: Arc<Core>, listener: TcpListener, stop: impl Future<Outpu
             r = listener.accept() => match r {
                 Ok((tcp, addr)) => {
                     let t = core.track();
-                    tokio::spawn(connection(t, tcp, addr));
+                    // Boxed: the connection's future is ~15 KB (TLS, hyper and tunnel
+                    // state inline), and tokio moves a task's future by value several
+                    // times while spawning and completing it (about nine copies per
+                    // connection); boxed, it is copied once and the task holds a
+                    // pointer (issue 4, new intercepted connections per second).
+                    tokio::spawn(Box::pin(connection(t, tcp, addr)));
                 }
                 Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
             },
@@ -282,6 +287,9 @@ struct Ctx {
     then: Option<std::sync::Mutex<Option<(hyper::upgrade::OnUpgrade, Authority)>>>,
     /// On HTTP/2: the streams open on the connection, for its idle timer.
     streams: Option<Arc<OpenStreams>>,
+    /// On HTTP/1 in an intercepted TLS tunnel: told when a response is the
+    /// connection's last, so it leaves with the `close_notify` ([`Coalesce`]).
+    last: Option<Arc<LastResponse>>,
 }
 
 impl Ctx {
@@ -315,6 +323,7 @@ async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
         tunnel: None,
         then: (!h2).then(Default::default),
         streams: h2.then(Default::default),
+        last: None,
     });
     serve_http(&t, io, h2, ctx.clone()).await;
     if let Some((upgrade, authority)) = ctx.take_tunnel() {
@@ -437,13 +446,26 @@ where
 {
     let core = t.0.clone();
     let streams = ctx.streams.clone();
+    let last = ctx.last.clone();
     let svc = hyper::service::service_fn(move |req| {
         let core = core.clone();
         let ctx = ctx.clone();
         async move {
             // Counted open from the request until its response body is done.
             let open = ctx.streams.as_ref().map(|s| s.open());
+            if let Some(l) = &ctx.last {
+                // hyper keeps such a connection for an upgrade: it may never shut it
+                // down (a pipelined request after a refused CONNECT lost its answer).
+                if req.method() == Method::CONNECT || req.headers().contains_key(header::UPGRADE) {
+                    l.never();
+                }
+            }
+            let last = ctx.last.as_ref().filter(|_| asks_to_close(&req)).cloned();
             let res = proxy(&core, &ctx, req).await;
+            // hyper writes it next, then shuts the connection down.
+            if let Some(last) = last {
+                last.set_last();
+            }
             Ok::<_, Infallible>(match open {
                 Some(open) => res.map(|body| StreamBody { body, _open: open }.boxed()),
                 None => res,
@@ -477,8 +499,20 @@ where
     } else {
         let conn = t.http1.serve_connection(io, svc).with_upgrades();
         tokio::pin!(conn);
+        // Each poll is reported to the `Coalesce` under TLS: a last response it
+        // holds for the close_notify is released when a poll ends without it.
+        let polled = std::future::poll_fn(|cx| {
+            if let Some(l) = &last {
+                l.poll_started();
+            }
+            let r = conn.as_mut().poll(cx);
+            if let (Some(l), true) = (&last, r.is_pending()) {
+                l.poll_pending(cx);
+            }
+            r
+        });
         tokio::select! {
-            _ = conn.as_mut() => {}
+            _ = polled => {}
             _ = stopping => {
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.await;
@@ -585,6 +619,27 @@ async fn proxy(core: &Arc<Core>, ctx: &Ctx, req: Request<Incoming>) -> Response<
         Decision::Forward(req, _) if req.method() == Method::CONNECT => connect(core, ctx, req),
         Decision::Forward(req, rec) if is_websocket(&req) => websocket(core, ctx, req, rec).await,
         Decision::Forward(req, rec) => forward(core, req, rec).await,
+    }
+}
+
+/// True when hyper closes the connection after answering `req` (HTTP/1.1 with a
+/// `close` token in `Connection`, HTTP/1.0 without `keep-alive`), and it is not an
+/// upgrade (whose connection goes on under the new protocol).
+fn asks_to_close<B>(req: &Request<B>) -> bool {
+    let has = |token: &[u8]| {
+        req.headers().get_all(header::CONNECTION).iter().any(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+        })
+    };
+    if has(b"upgrade") {
+        return false;
+    }
+    match req.version() {
+        Version::HTTP_11 => has(b"close"),
+        Version::HTTP_10 => !has(b"keep-alive"),
+        _ => false,
     }
 }
 
@@ -755,6 +810,7 @@ where
                 tunnel: Some((Scheme::HTTP, authority)),
                 then: None,
                 streams: None,
+                last: None,
             };
             serve_http(&t, io, false, Arc::new(ctx)).await;
         }
@@ -812,7 +868,9 @@ async fn intercept_tls<I>(
     let config = t
         .minter
         .config_for(sni.as_deref().unwrap_or(authority.host()));
-    let handshake = tokio_rustls::StartHandshake::from_parts(accepted, Coalesce::new(io))
+    let coalesce = Coalesce::new(io);
+    let last = coalesce.last_response();
+    let handshake = tokio_rustls::StartHandshake::from_parts(accepted, coalesce)
         .into_stream(config)
         .into_fallible();
     let mut tls = match t.within(deadline, handshake).await {
@@ -839,6 +897,7 @@ async fn intercept_tls<I>(
         tunnel: Some((Scheme::HTTPS, authority)),
         then: None,
         streams: h2.then(Default::default),
+        last: (!h2).then_some(last),
     };
     serve_http(t, io, h2, Arc::new(ctx)).await;
 }
@@ -1118,6 +1177,29 @@ mod tests {
             text.ends_with("\r\ncontent-length: 3\r\n\r\nno\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn requests_that_close_their_connection_are_told_apart() {
+        let req = |version: Version, conn: Option<&str>| {
+            let mut b = Request::builder().version(version);
+            if let Some(c) = conn {
+                b = b.header("connection", c);
+            }
+            b.body(()).unwrap()
+        };
+        assert!(asks_to_close(&req(Version::HTTP_11, Some("close"))));
+        assert!(asks_to_close(&req(Version::HTTP_11, Some("TE, Close"))));
+        assert!(!asks_to_close(&req(Version::HTTP_11, None)));
+        assert!(!asks_to_close(&req(Version::HTTP_11, Some("keep-alive"))));
+        assert!(!asks_to_close(&req(Version::HTTP_11, Some("closed"))));
+        assert!(asks_to_close(&req(Version::HTTP_10, None)));
+        assert!(!asks_to_close(&req(Version::HTTP_10, Some("Keep-Alive"))));
+        assert!(!asks_to_close(&req(
+            Version::HTTP_11,
+            Some("close, upgrade")
+        )));
+        assert!(!asks_to_close(&req(Version::HTTP_2, Some("close"))));
     }
 
     #[test]
