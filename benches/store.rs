@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use consentry::cli::live_store::LiveStore;
 use consentry::exchange::{BodyDigests, Header, RawHead};
-use consentry::rules::{Analyzer, Observation, Options, Preparer};
+use consentry::rules::{finding_json, Analyzer, Observation, Options, Preparer};
 use consentry::store::CaseDir;
 
 const N: usize = 20_000;
@@ -233,13 +233,10 @@ fn judge_encoded(
     analyzer: &mut Analyzer,
     preparer: &Preparer,
     x: &Exchange,
-) -> (Observation, Vec<Box<serde_json::value::RawValue>>) {
+) -> (Observation, finding_json::Encoded) {
     let obs = analyzer.judge(x, preparer.prepare(x));
-    let encoded = obs
-        .findings
-        .iter()
-        .map(|f| serde_json::value::to_raw_value(f).expect("finding JSON"))
-        .collect();
+    let mut encoded = finding_json::Encoded::default();
+    encoded.encode(&obs.findings);
     (obs, encoded)
 }
 
@@ -248,10 +245,10 @@ fn judge_encoded(
 fn append_judged(
     live: &mut LiveStore,
     xs: &[Exchange],
-    judged: &[(Observation, Vec<Box<serde_json::value::RawValue>>)],
+    judged: &[(Observation, finding_json::Encoded)],
 ) {
     for (i, (x, (obs, encoded))) in xs.iter().zip(judged).enumerate() {
-        live.exchange_encoded(x, &obs.findings, encoded, &obs.consent_events)
+        live.exchange_json(x, &obs.findings, encoded, &obs.consent_events)
             .expect("append");
         if i % LIVE_COMMIT == LIVE_COMMIT - 1 {
             live.commit().expect("commit");
@@ -310,7 +307,7 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
                 let x = live_exchange(next);
                 next += 1;
                 let (obs, encoded) = judge_encoded(&mut analyzer, &preparer, &x);
-                live.exchange_encoded(&x, &obs.findings, &encoded, &obs.consent_events)
+                live.exchange_json(&x, &obs.findings, &encoded, &obs.consent_events)
                     .expect("append");
                 if next % LIVE_COMMIT == 0 {
                     live.commit().expect("commit");
@@ -342,6 +339,7 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
     let mut g = c.benchmark_group("consumer");
     g.throughput(Throughput::Elements(1));
     let mut i = 0usize;
+    let mut encoded = finding_json::Encoded::default();
     g.bench_function("judge_encode", |b| {
         b.iter_batched(
             || {
@@ -352,12 +350,8 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
             },
             |(x, p)| {
                 let obs = analyzer.judge(&x, p);
-                let encoded: Vec<_> = obs
-                    .findings
-                    .iter()
-                    .map(|f| serde_json::value::to_raw_value(f).expect("finding JSON"))
-                    .collect();
-                (obs, encoded)
+                encoded.encode(&obs.findings);
+                obs
             },
             criterion::BatchSize::SmallInput,
         )

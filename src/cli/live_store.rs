@@ -131,6 +131,42 @@ impl LiveStore {
             findings.len(),
             data.len()
         );
+        self.exchange_with(x, findings, wire, |i, out| match data.get(i) {
+            Some(d) => serde_json::to_writer(out, d),
+            None => Ok(()),
+        })
+    }
+
+    /// [`LiveStore::exchange_encoded`] with the findings' JSON already written
+    /// ([`crate::rules::finding_json`], the bytes `serde_json` writes for them).
+    pub fn exchange_json(
+        &mut self,
+        x: &Exchange,
+        findings: &[Finding],
+        json: &crate::rules::finding_json::Encoded,
+        wire: &[ConsentEvent],
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            findings.len() == json.len(),
+            "{} findings, {} encoded",
+            findings.len(),
+            json.len()
+        );
+        self.exchange_with(x, findings, wire, |i, out| {
+            out.extend_from_slice(json.get(i).unwrap_or_default());
+            Ok(())
+        })
+    }
+
+    /// Appends the exchange, then finding `i` with its data written by `data(i, out)`,
+    /// then the consent events.
+    fn exchange_with(
+        &mut self,
+        x: &Exchange,
+        findings: &[Finding],
+        wire: &[ConsentEvent],
+        mut data: impl FnMut(usize, &mut Vec<u8>) -> serde_json::Result<()>,
+    ) -> anyhow::Result<()> {
         let body = ExchangeBodyRef::of(x);
         self.store.append_with(
             Kind::Exchange,
@@ -146,10 +182,10 @@ impl LiveStore {
                 host: body.host,
             },
         )?;
-        for (f, data) in findings.iter().zip(data) {
-            self.store.append(
+        for (i, f) in findings.iter().enumerate() {
+            self.store.append_with(
                 Kind::Finding,
-                data,
+                |out| data(i, out),
                 Side::Finding {
                     ingest: LIVE_INGEST,
                     id: &f.id,

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::value::RawValue;
 
 use super::live_store::LiveStore;
 use crate::case::{self, Case, DeviceResolver};
@@ -27,7 +26,7 @@ use crate::exchange::Exchange;
 use crate::parties::Classifier;
 use crate::pii::Detector;
 use crate::proxy::{self, ca, upstream, Event, Settings, Shared};
-use crate::rules::{Analyzer, Finding, Options, Severity};
+use crate::rules::{finding_json, Analyzer, Finding, Options, Severity};
 
 /// `eprintln!` that cannot panic: a proxy whose terminal went away (closed stderr
 /// pipe) must still stop cleanly on a signal and keep recording.
@@ -464,6 +463,7 @@ fn consume(
         colour: io::stdout().is_terminal(),
         format,
         stdout: BufWriter::with_capacity(STDOUT_BUFFER, io::stdout()),
+        encoded: finding_json::Encoded::default(),
     };
     let mut last_counters = Instant::now();
     let mut error: Option<anyhow::Error> = None;
@@ -552,6 +552,8 @@ struct Consumer {
     format: LiveFormat,
     /// Findings printed, written out whenever the queue is empty ([`consume`]).
     stdout: BufWriter<io::Stdout>,
+    /// The findings of the exchange at hand as JSON (buffer reused).
+    encoded: finding_json::Encoded,
 }
 
 impl Consumer {
@@ -571,23 +573,20 @@ impl Consumer {
                 };
                 // Each finding encoded once: the line printed and the record stored
                 // are the same bytes.
-                let encoded = obs
-                    .findings
-                    .iter()
-                    .map(serde_json::value::to_raw_value)
-                    .collect::<Result<Vec<_>, _>>()?;
-                for (f, json) in obs.findings.iter().zip(&encoded) {
+                let encoded = &mut self.encoded;
+                encoded.encode(&obs.findings);
+                for (f, json) in obs.findings.iter().zip(encoded.iter()) {
                     self.summary.findings += 1;
                     let out = &mut self.stdout;
                     let _ = match self.format {
-                        LiveFormat::Jsonl => out
-                            .write_all(json.get().as_bytes())
-                            .and_then(|()| out.write_all(b"\n")),
+                        LiveFormat::Jsonl => {
+                            out.write_all(json).and_then(|()| out.write_all(b"\n"))
+                        }
                         LiveFormat::Line => writeln!(out, "{}", painted(f, self.colour)),
                     };
                 }
                 self.output
-                    .exchange(&x, &obs.findings, &encoded, &obs.consent_events)
+                    .exchange(&x, &obs.findings, encoded, &obs.consent_events)
             }
             Event::Consent(e) => {
                 self.summary.consents += 1;
@@ -684,11 +683,11 @@ impl Output {
         &mut self,
         x: &Exchange,
         findings: &[Finding],
-        encoded: &[Box<RawValue>],
+        encoded: &finding_json::Encoded,
         wire: &[ConsentEvent],
     ) -> anyhow::Result<()> {
         match self {
-            Output::Store(store) => store.exchange_encoded(x, findings, encoded, wire)?,
+            Output::Store(store) => store.exchange_json(x, findings, encoded, wire)?,
             Output::Files {
                 exchanges,
                 findings: fw,
@@ -696,8 +695,8 @@ impl Output {
                 ..
             } => {
                 jsonl(exchanges, x)?;
-                for json in encoded {
-                    fw.write_all(json.get().as_bytes())?;
+                for json in encoded.iter() {
+                    fw.write_all(json)?;
                     fw.write_all(b"\n")?;
                 }
                 for e in wire {

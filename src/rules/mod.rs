@@ -20,6 +20,7 @@ use crate::pii::{Confidence, Detector, PiiMatch};
 
 mod catalogue;
 mod finding;
+pub mod finding_json;
 mod frequency;
 mod judge;
 mod summary;

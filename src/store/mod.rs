@@ -20,7 +20,7 @@ use anyhow::Context;
 
 pub mod bundle;
 pub mod db;
-mod json_string;
+pub(crate) mod json_string;
 pub mod record;
 
 pub use db::{Pruned, Query, Store, StoreError, StoredTable, Verified, VerifyError};
