@@ -33,11 +33,11 @@ use std::time::Duration;
 
 use std::cell::{Cell, RefCell};
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::record::{self, chain_hash, ChainError, Head, Kind, Phase, Record};
+use super::static_insert;
 use crate::timestamp::Timestamp;
 
 /// Records per transaction during bulk appends.
@@ -190,6 +190,9 @@ pub enum Side<'a> {
 
 /// An open case store.
 pub struct Store {
+    /// The appends' prepared inserts. Declared before `conn`: fields drop in order,
+    /// and the statements must be finalized while the connection is open.
+    inserts: RefCell<static_insert::Statements>,
     conn: Connection,
     path: PathBuf,
     /// Head of the chain inside the open transaction.
@@ -275,15 +278,16 @@ impl Rows {
 
     /// What `p` binds as. Text of a span is whole `str`s appended by [`Rows::text`]
     /// (a span out of the buffer cannot happen; it would bind as empty).
-    fn value<'a>(&'a self, p: &'a Param) -> ValueRef<'a> {
+    fn value<'a>(&'a self, p: &'a Param) -> static_insert::Cell<'a> {
+        use static_insert::Cell;
         let at = |s: &Span| self.bytes.get(s.start..s.end).unwrap_or_default();
         match p {
-            Param::Null => ValueRef::Null,
-            Param::Integer(i) => ValueRef::Integer(*i),
-            Param::Name(t) => ValueRef::Text(t.as_bytes()),
-            Param::Text(s) => ValueRef::Text(at(s)),
-            Param::Blob(s) => ValueRef::Blob(at(s)),
-            Param::Hash(h) => ValueRef::Blob(h),
+            Param::Null => Cell::Null,
+            Param::Integer(i) => Cell::Integer(*i),
+            Param::Name(t) => Cell::Text(t.as_bytes()),
+            Param::Text(s) => Cell::Text(at(s)),
+            Param::Blob(s) => Cell::Blob(at(s)),
+            Param::Hash(h) => Cell::Blob(h),
         }
     }
 
@@ -299,24 +303,28 @@ impl Rows {
     /// Inserts every row, in order: in statements of a power of two rows each, so
     /// that at most eight statements per table are ever prepared (and cached). The
     /// cells are gone afterwards, written or not; their buffer is kept for the next.
-    fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let written = self.insert_all(conn);
+    fn write(
+        &mut self,
+        conn: &Connection,
+        inserts: &mut static_insert::Statements,
+    ) -> rusqlite::Result<()> {
+        let written = self.insert_all(conn, inserts);
         self.clear();
         written
     }
 
-    fn insert_all(&self, conn: &Connection) -> rusqlite::Result<()> {
+    fn insert_all(
+        &self,
+        conn: &Connection,
+        inserts: &mut static_insert::Statements,
+    ) -> rusqlite::Result<()> {
         let mut left = self.len();
         let mut cells = self.cells.iter();
         while left > 0 {
             let n = 1usize << left.ilog2().min(ROWS_PER_FLUSH.ilog2());
-            let mut stmt = conn.prepare_cached(&self.sql(n))?;
-            for i in 1..=n * self.columns {
-                // `left` counts whole rows of `cells`, so there is a cell here.
-                let v = cells.next().map_or(ValueRef::Null, |p| self.value(p));
-                stmt.raw_bind_parameter(i, ToSqlOutput::Borrowed(v))?;
-            }
-            stmt.raw_execute()?;
+            // `left` counts whole rows of `cells`, so these are whole rows.
+            let row_cells = cells.by_ref().take(n * self.columns).map(|p| self.value(p));
+            inserts.execute(conn, (self.insert, n), || self.sql(n), row_cells)?;
             left -= n;
         }
         Ok(())
@@ -379,12 +387,16 @@ impl Unwritten {
     }
 
     /// Records first: every side row points to one.
-    fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        self.records.write(conn)?;
-        self.ingests.write(conn)?;
-        self.exchanges.write(conn)?;
-        self.findings.write(conn)?;
-        self.consents.write(conn)
+    fn write(
+        &mut self,
+        conn: &Connection,
+        inserts: &mut static_insert::Statements,
+    ) -> rusqlite::Result<()> {
+        self.records.write(conn, inserts)?;
+        self.ingests.write(conn, inserts)?;
+        self.exchanges.write(conn, inserts)?;
+        self.findings.write(conn, inserts)?;
+        self.consents.write(conn, inserts)
     }
 
     fn clear(&mut self) {
@@ -469,6 +481,7 @@ impl Store {
                 .filter(|&n: &usize| n > 0)
                 .unwrap_or(BATCH),
             unwritten: RefCell::new(Unwritten::default()),
+            inserts: RefCell::new(static_insert::Statements::new()),
             rolled_back: Cell::new(false),
         };
         // Eight multi-row inserts per table (see `Rows::write`) and the queries.
@@ -802,7 +815,7 @@ impl Store {
         if u.is_empty() {
             return Ok(());
         }
-        let written = u.write(&self.conn);
+        let written = u.write(&self.conn, &mut self.inserts.borrow_mut());
         u.clear();
         written.map_err(|source| {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -1476,20 +1489,29 @@ mod tests {
             (after, Value::Text("x".into())),
             (Param::Hash(hash), Value::Blob(hash.to_vec())),
         ];
+        conn.execute_batch("CREATE TABLE ours(v); CREATE TABLE theirs(v)")
+            .unwrap();
+        let mut inserts = static_insert::Statements::new();
+        let row = |conn: &Connection, table: &str| -> (Value, String) {
+            conn.query_row(
+                &format!("SELECT v, typeof(v) FROM {table} ORDER BY rowid DESC LIMIT 1"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
         for (param, value) in pairs {
-            let got: (Value, String) = conn
-                .query_row(
-                    "SELECT ?1, typeof(?1)",
-                    [ToSqlOutput::Borrowed(rows.value(&param))],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+            inserts
+                .execute(
+                    &conn,
+                    ("ours", 1),
+                    || "INSERT INTO ours(v) VALUES (?)".into(),
+                    [rows.value(&param)],
                 )
                 .unwrap();
-            let want: (Value, String) = conn
-                .query_row("SELECT ?1, typeof(?1)", [&value], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+            conn.execute("INSERT INTO theirs(v) VALUES (?1)", [&value])
                 .unwrap();
-            assert_eq!(got, want, "{param:?}");
+            assert_eq!(row(&conn, "ours"), row(&conn, "theirs"), "{param:?}");
         }
     }
 

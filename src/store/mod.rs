@@ -22,6 +22,7 @@ pub mod bundle;
 pub mod db;
 pub(crate) mod json_string;
 pub mod record;
+mod static_insert;
 
 pub use db::{Pruned, Query, Store, StoreError, StoredTable, Verified, VerifyError};
 
