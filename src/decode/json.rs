@@ -11,6 +11,7 @@
 //! Malformed or truncated input keeps the values found before the fault. Several
 //! top-level values in a row (JSON lines) are accepted.
 
+use std::cell::Cell;
 use std::fmt;
 use std::ops::Range;
 
@@ -405,13 +406,29 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
     if u32::try_from(data.len()).is_err() {
         return Outcome::TooLarge;
     }
-    let stops = Stops::new(data);
-    if stops.quotes_only {
+    let stops = Stops::new_in(data, SPARE_WORDS.try_with(Cell::take).unwrap_or_default());
+    let outcome = if stops.quotes_only {
         walk_stops::<S, true>(data, &stops, max_nesting, max_values, sink)
     } else {
         walk_stops::<S, false>(data, &stops, max_nesting, max_values, sink)
+    };
+    // Kept unless a huge text made it large.
+    if stops.words.capacity() <= MAX_SPARE_WORDS {
+        // Fails only while the thread is being torn down; it is then dropped.
+        let _ = SPARE_WORDS.try_with(|spare| spare.set(stops.words));
     }
+    outcome
 }
+
+thread_local! {
+    /// The thread's spare vector for the stop bitmap of [`walk`]: a capture holds
+    /// thousands of small JSON texts, and each allocated its own. Taken out of the
+    /// cell while a walk runs.
+    static SPARE_WORDS: Cell<Vec<u64>> = const { Cell::new(Vec::new()) };
+}
+
+/// The largest stop bitmap kept for the next walk: that of a 1 MiB text.
+const MAX_SPARE_WORDS: usize = 1 << 14;
 
 /// [`walk`] once the length is checked and `stops` are found; `QUOTES_ONLY` is
 /// `stops.quotes_only`. Where the walk stands is where it is in the code, not a
@@ -677,9 +694,16 @@ struct Stops {
 }
 
 impl Stops {
+    #[cfg(test)]
     fn new(data: &[u8]) -> Stops {
+        Stops::new_in(data, Vec::new())
+    }
+
+    /// The stops of `data`, in `words` (emptied first; its capacity reused).
+    fn new_in(data: &[u8], mut words: Vec<u64>) -> Stops {
         let mut blocks = data.chunks_exact(64);
-        let mut words = Vec::with_capacity(data.len() / 64 + 1);
+        words.clear();
+        words.reserve(data.len() / 64 + 1);
         let mut backslashes = 0u64;
         for block in &mut blocks {
             let (stops, escapes) = stop_bits(block);
@@ -1162,6 +1186,19 @@ mod tests {
             let stops = Stops::new(&data);
             proptest::prop_assert!(stops.quotes_only);
             proptest::prop_assert_eq!(string_end(&data, &stops, from), naive);
+        }
+
+        /// Stops built in a vector left by another text (the walk's spare) are those
+        /// of a fresh vector: nothing of the earlier text remains.
+        #[test]
+        fn stops_in_a_used_vector_are_those_of_a_fresh_one(
+            earlier in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..40),
+            data in proptest::collection::vec(proptest::sample::select(vec![b'"', b'\\', b'a']), 0..300),
+        ) {
+            let fresh = Stops::new(&data);
+            let reused = Stops::new_in(&data, earlier);
+            proptest::prop_assert_eq!(&reused.words, &fresh.words);
+            proptest::prop_assert_eq!(reused.quotes_only, fresh.quotes_only);
         }
 
         /// The word-at-a-time number end against the byte loop alone, with digit runs

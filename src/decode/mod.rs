@@ -645,7 +645,8 @@ impl<'a> Ctx<'a, '_> {
         // extraction and the coordinate detector need not search every JSON text.
         // Each with its `b64::screen` when it was taken (not escaped), so that
         // `blobs` need not screen it again.
-        let mut wanted: Vec<(json::StringValue, Option<b64::Screened>)> = Vec::new();
+        let mut wanted = SPARE_WANTED.try_with(Cell::take).unwrap_or_default();
+        wanted.clear();
         let (outcome, keys) = json::strings_noting_keys(
             data,
             |v| {
@@ -690,7 +691,7 @@ impl<'a> Ctx<'a, '_> {
             keys: Some(keys),
             ..LazyIndex::default()
         };
-        for (v, screened) in wanted {
+        for (v, screened) in wanted.drain(..) {
             if self.full {
                 break;
             }
@@ -705,6 +706,11 @@ impl<'a> Ctx<'a, '_> {
             }
             let loc = || join(location, &index.get(data).path(data, v.id));
             self.blobs_screened(raw, Some(screened), &loc, layers, level.inside());
+        }
+        // Kept for the next text unless one with very many candidates grew it.
+        if wanted.capacity() <= MAX_SPARE_WANTED {
+            // Fails only while the thread is being torn down; it is then dropped.
+            let _ = SPARE_WANTED.try_with(|spare| spare.set(wanted));
         }
         index
     }
@@ -964,15 +970,24 @@ impl<'a> Ctx<'a, '_> {
     }
 }
 
+/// A JSON text's strings that [`Ctx::json_values`] looks into.
+type Wanted = Vec<(json::StringValue, Option<b64::Screened>)>;
+
+thread_local! {
+    /// The thread's spare [`Wanted`] list: each of a capture's thousands of JSON texts
+    /// built and grew its own. Taken out while a text is looked into (a text nested in
+    /// one of its strings then makes its own).
+    static SPARE_WANTED: Cell<Wanted> = const { Cell::new(Vec::new()) };
+}
+
+/// The largest [`Wanted`] list kept for the next text.
+const MAX_SPARE_WANTED: usize = 1 << 12;
+
 /// The strings of a JSON text that [`Ctx::json_values`] looks into: an escaped one
 /// (at least 2 bytes long, which the caller checked), or one that
 /// [`blob_worth_trying`], with what its screen learnt.
 #[inline(never)]
-fn want_string(
-    data: &[u8],
-    v: json::StringValue,
-    wanted: &mut Vec<(json::StringValue, Option<b64::Screened>)>,
-) {
+fn want_string(data: &[u8], v: json::StringValue, wanted: &mut Wanted) {
     if v.escaped {
         wanted.push((v, None));
     } else if let Some(screened) = data.get(v.range.clone()).and_then(blob_worth_trying) {
