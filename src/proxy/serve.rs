@@ -184,23 +184,42 @@ impl Core {
             .map(|t| Instant::now() + t)
     }
 
-    /// `fut`, unless `deadline` passes or the run stops first.
+    /// `fut`, unless `deadline` passes or the run stops first ([`until_stopped`]).
     async fn within<T>(
         &self,
         deadline: Option<Instant>,
         fut: impl Future<Output = T>,
     ) -> Option<T> {
-        let stop = self.stopping();
-        let timed = async {
-            match deadline {
-                Some(d) => tokio::time::timeout_at(d, fut).await.ok(),
-                None => Some(fut.await),
-            }
-        };
-        tokio::select! {
-            r = timed => r,
-            _ = stop => None,
+        until_stopped(&self.stop, deadline, fut).await
+    }
+}
+
+/// `fut`, unless `deadline` passes or `stop` turns true first.
+///
+/// `fut` is polled first, and `stop` is subscribed to only when `fut` is not ready
+/// at once: many steps are (bytes already read ahead, a short write to an empty
+/// socket buffer), and then neither the timer nor the stop signal (a receiver of the
+/// run's watch channel, shared by every connection on both workers) is touched
+/// (issue 4, new intercepted connections per second). A step ready at once is taken
+/// even after the stop: the next one that waits sees it.
+async fn until_stopped<T>(
+    stop: &tokio::sync::watch::Sender<bool>,
+    deadline: Option<Instant>,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    let timed = async {
+        match deadline {
+            Some(d) => tokio::time::timeout_at(d, fut).await.ok(),
+            None => Some(fut.await),
         }
+    };
+    let stopped = async {
+        let _ = stop.subscribe().wait_for(|s| *s).await;
+    };
+    tokio::select! {
+        biased;
+        r = timed => r,
+        _ = stopped => None,
     }
 }
 
@@ -1080,6 +1099,31 @@ async fn websocket(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_end_at_their_deadline_or_the_stop_unless_ready_at_once() {
+        let rt = crate::proxy::test_runtime();
+        rt.block_on(async {
+            let stop = tokio::sync::watch::channel(false).0;
+            let soon = || Some(Instant::now() + Duration::from_millis(20));
+            let never = std::future::pending::<u8>;
+            assert_eq!(until_stopped(&stop, soon(), async { 1 }).await, Some(1));
+            assert_eq!(until_stopped(&stop, None, async { 2 }).await, Some(2));
+            assert_eq!(until_stopped(&stop, soon(), never()).await, None);
+            // The stop ends a step that waits…
+            let waiting = until_stopped(&stop, None, never());
+            let stopping = async {
+                tokio::task::yield_now().await;
+                stop.send_replace(true);
+            };
+            assert_eq!(tokio::join!(waiting, stopping).0, None);
+            // …and any later one that would wait, but not one that is ready at once.
+            assert_eq!(until_stopped(&stop, soon(), never()).await, None);
+            for _ in 0..32 {
+                assert_eq!(until_stopped(&stop, soon(), async { 3 }).await, Some(3));
+            }
+        });
+    }
 
     #[test]
     fn tunnels_are_sniffed_from_their_first_bytes() {
