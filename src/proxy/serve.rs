@@ -256,11 +256,15 @@ pub async fn run(core: Arc<Core>, listener: TcpListener, stop: impl Future<Outpu
                     // state inline), and tokio moves a task's future by value several
                     // times while spawning and completing it (about nine copies per
                     // connection); boxed, the task holds a pointer. Built in its box
-                    // (`Box::write` into fresh memory) rather than on the stack and
-                    // then copied: `Box::pin(fut)` copied all 15 KB, mostly unused
-                    // bytes, into cold memory (15 k instructions, 1.2 % of the CPU
-                    // of a new intercepted connection; issue 4).
-                    let task: Box<_> = Box::write(Box::new_uninit(), connection(t, tcp, addr));
+                    // (written into fresh uninitialised memory) rather than on the
+                    // stack and then copied: `Box::pin(fut)` copied all 15 KB, mostly
+                    // unused bytes, into cold memory (15 k instructions, 1.2 % of the
+                    // CPU of a new intercepted connection; issue 4). `Box::write`
+                    // says the same without `unsafe` but needs Rust 1.87 (MSRV 1.86).
+                    let mut task = Box::new_uninit();
+                    task.write(connection(t, tcp, addr));
+                    // SAFETY: `write` just initialised the box's whole contents.
+                    let task = unsafe { task.assume_init() };
                     tokio::spawn(Box::into_pin(task));
                 }
                 Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
