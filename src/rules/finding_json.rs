@@ -11,8 +11,7 @@ use super::finding::{ConsentInfo, DataItem, EventRef, Finding};
 use crate::consent::EventSource;
 use crate::parties::{Destination, Party};
 use crate::pii::Confidence;
-use crate::store::json_string::push as string;
-use crate::timestamp::Timestamp;
+use crate::store::json_string::{push as string, push_timestamp};
 
 /// The findings of one exchange as JSON, in one buffer reused from exchange to
 /// exchange (the consumer prints and stores the same bytes).
@@ -68,7 +67,7 @@ pub fn write(out: &mut Vec<u8>, f: &Finding) {
     out.extend_from_slice(b"\",\"borderline\":");
     boolean(out, f.borderline);
     out.extend_from_slice(b",\"at\":");
-    time(out, f.at);
+    push_timestamp(out, f.at);
     out.extend_from_slice(b",\"device\":");
     string(out, &f.device);
     out.extend_from_slice(b",\"exchange\":");
@@ -93,14 +92,6 @@ pub fn write(out: &mut Vec<u8>, f: &Finding) {
 
 fn boolean(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
-}
-
-/// As `Timestamp`'s `Serialize`: RFC 3339 from the stack, else its `Display`.
-fn time(out: &mut Vec<u8>, t: Timestamp) {
-    match t.rfc3339() {
-        Some(text) => string(out, text.as_str()),
-        None => string(out, &t.to_string()),
-    }
 }
 
 fn strings(out: &mut Vec<u8>, list: &[String]) {
@@ -171,7 +162,7 @@ fn consent(out: &mut Vec<u8>, c: &ConsentInfo) {
 
 fn event(out: &mut Vec<u8>, e: &EventRef) {
     out.extend_from_slice(b"{\"at\":");
-    time(out, e.at);
+    push_timestamp(out, e.at);
     out.extend_from_slice(b",\"decision\":\"");
     out.extend_from_slice(e.decision.as_str().as_bytes());
     out.extend_from_slice(b"\",\"purposes\":[");
@@ -201,6 +192,7 @@ mod tests {
     use super::*;
     use crate::consent::{Decision, Purpose};
     use crate::rules::{RuleId, Severity};
+    use crate::timestamp::Timestamp;
     use proptest::prelude::*;
 
     /// Strings with what JSON escapes (quotes, backslashes, control bytes, DEL) and

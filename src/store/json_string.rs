@@ -18,6 +18,15 @@ pub fn push(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends `at` as the string its `Serialize` writes: RFC 3339 formatted on the
+/// stack, or its `Display` for the times that formatter does not cover.
+pub fn push_timestamp(out: &mut Vec<u8>, at: crate::timestamp::Timestamp) {
+    match at.rfc3339() {
+        Some(text) => push(out, text.as_str()),
+        None => push(out, &at.to_string()),
+    }
+}
+
 /// Appends the escaped contents of `s` (no quotes). `s` must be UTF-8 for the result
 /// to be JSON; only ASCII bytes are ever escaped, so a valid string stays valid.
 pub fn push_contents(out: &mut Vec<u8>, s: &[u8]) {

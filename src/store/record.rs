@@ -355,7 +355,7 @@ impl ExchangeBodyRef<'_> {
         out.extend_from_slice(b"{\"id\":");
         string(out, self.id);
         out.extend_from_slice(b",\"at\":");
-        push_timestamp(out, self.at);
+        super::json_string::push_timestamp(out, self.at);
         out.extend_from_slice(b",\"device\":");
         push_option(out, self.device, string);
         out.extend_from_slice(b",\"host\":");
@@ -442,14 +442,6 @@ fn push_option<T>(out: &mut Vec<u8>, v: Option<T>, write: impl FnOnce(&mut Vec<u
     match v {
         Some(v) => write(out, v),
         None => out.extend_from_slice(b"null"),
-    }
-}
-
-/// A [`Timestamp`] as its `Serialize` writes it (a string).
-fn push_timestamp(out: &mut Vec<u8>, at: Timestamp) {
-    match at.rfc3339() {
-        Some(text) => super::json_string::push(out, text.as_str()),
-        None => super::json_string::push(out, &at.to_string()),
     }
 }
 
