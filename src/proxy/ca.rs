@@ -14,7 +14,7 @@
 //! builder) around the cached key so the handshake's outcome can be observed (see
 //! [`HandshakeWatch`]).
 //!
-//! Resumption: the configs share one session store ([`SESSION_CACHE`] entries, O(1)
+//! Resumption: the configs share one session store ([`SESSION_CACHE`] slots, O(1)
 //! per operation, see [`SessionStore`]), so a client's next connection resumes its TLS
 //! session instead of a full handshake (no signature, no certificate chain; measured
 //! in issue 4's new-connection benchmark). Each handshake issues two TLS 1.3 tickets,
@@ -49,8 +49,8 @@ pub const CA_CERT_FILE: &str = "consentry-ca.pem";
 pub const CA_KEY_FILE: &str = "consentry-ca-key.pem";
 /// Leaf certificates kept per run before the cache is emptied.
 pub const LEAF_CACHE: usize = 10_000;
-/// TLS sessions (TLS 1.3 tickets, TLS 1.2 session ids) kept for client resumption;
-/// the oldest is evicted beyond it. About 200 bytes each.
+/// TLS sessions (TLS 1.3 tickets, TLS 1.2 session ids) kept for client resumption: a
+/// session stays until this many more were stored. About 250 bytes each.
 pub const SESSION_CACHE: usize = 8_192;
 /// Leaf validity. Short: leaves are re-minted every run anyway; some clients reject
 /// leaves valid longer than 398 days.
@@ -328,32 +328,71 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The TLS sessions of every intercepted handshake, for resumption: at most `cap`,
-/// the oldest evicted first, every operation O(1) amortised (rustls'
-/// `ServerSessionMemoryCache` finds the entry a resumption takes by a linear scan of
-/// its eviction queue: 2.6 % of the CPU of new connections in issue 4's profile).
-/// Keys are the session ids and ticket ids rustls draws at random, but a client can
-/// send any key to look up, hence SipHash.
+/// The TLS sessions of every intercepted handshake, for resumption: a session stays
+/// until `cap` more have been put after it (or until it is taken, or put again), in a
+/// ring of `cap` slots that each put writes in turn, evicting what the slot held
+/// (rustls' `ServerSessionMemoryCache` finds the entry a resumption takes by a linear
+/// scan of its eviction queue: 2.6 % of the CPU of new connections in issue 4's
+/// profile). Keys are held inline ([`SessionKey`]), so a put or an eviction touches
+/// the slot and the map's bucket, not heap copies of the key (the queue of keys this
+/// replaced cost 1.2–2.2 % of the CPU per new connection in cache misses, issue 4).
+/// A slot emptied by a take stays empty until the ring comes round to it: with two
+/// tickets per handshake and one taken per resumption, some two thirds of the slots
+/// hold a session.
 #[derive(Debug)]
 struct SessionStore {
     cap: usize,
     inner: Mutex<Sessions>,
 }
 
+/// The longest key stored: rustls' session ids and TLS 1.3 ticket ids are 32 random
+/// bytes. A longer key (only a client's lookup can have one) is never found.
+const SESSION_KEY: usize = 32;
+
+/// A session key held inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SessionKey {
+    len: u8,
+    bytes: [u8; SESSION_KEY],
+}
+
+impl SessionKey {
+    fn new(key: &[u8]) -> Option<SessionKey> {
+        let mut bytes = [0u8; SESSION_KEY];
+        bytes.get_mut(..key.len())?.copy_from_slice(key);
+        Some(SessionKey {
+            len: u8::try_from(key.len()).ok()?,
+            bytes,
+        })
+    }
+}
+
+impl std::hash::Hash for SessionKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Padding zeros are part of the key; `len` tells "a" from "a\0".
+        state.write_u8(self.len);
+        state.write(&self.bytes);
+    }
+}
+
 #[derive(Debug, Default)]
 struct Sessions {
-    /// Key → (insertion number, value).
-    map: HashMap<Vec<u8>, (u64, Vec<u8>)>,
-    /// (insertion number, key), oldest first. An entry whose number no longer matches
-    /// the map's (taken, or put again since) is stale and skipped: removal stays O(1).
-    order: std::collections::VecDeque<(u64, Vec<u8>)>,
-    next: u64,
+    /// Key → its slot in `ring`. Unkeyed FxHash is safe here: every stored key is
+    /// one rustls drew at random, so the table fills evenly whatever clients send,
+    /// and a client's chosen key costs one lookup in that table.
+    map: rustc_hash::FxHashMap<SessionKey, u32>,
+    /// The sessions of the last `cap` puts, in put order from `next` on; a slot whose
+    /// session was taken (or put again) holds `None`.
+    ring: Vec<(SessionKey, Option<Vec<u8>>)>,
+    /// The slot the next put writes (grown into until the ring holds `cap`).
+    next: usize,
 }
 
 impl SessionStore {
     fn new(cap: usize) -> SessionStore {
         SessionStore {
-            cap: cap.max(1),
+            // Slot numbers are u32.
+            cap: cap.clamp(1, u32::MAX as usize),
             inner: Mutex::new(Sessions::default()),
         }
     }
@@ -361,35 +400,48 @@ impl SessionStore {
 
 impl StoresServerSessions for SessionStore {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let Some(key) = SessionKey::new(&key) else {
+            return false;
+        };
         let mut guard = lock(&self.inner);
         let s = &mut *guard;
-        let n = s.next;
-        s.next += 1;
-        s.order.push_back((n, key.clone()));
-        s.map.insert(key, (n, value));
-        while s.map.len() > self.cap {
-            let Some((n, old)) = s.order.pop_front() else {
-                break;
-            };
-            if s.map.get(&old).is_some_and(|(m, _)| *m == n) {
-                s.map.remove(&old);
+        if let Some(old) = s.map.remove(&key) {
+            if let Some(slot) = s.ring.get_mut(old as usize) {
+                slot.1 = None;
             }
         }
-        // Stale entries: compact once they outnumber the live ones, so the queue
-        // stays under 2 × cap + 1 and the cost O(1) per put.
-        if s.order.len() > 2 * self.cap {
-            let Sessions { map, order, .. } = s;
-            order.retain(|(n, k)| map.get(k).is_some_and(|(m, _)| m == n));
+        let at = s.next;
+        s.next = (at + 1) % self.cap;
+        match s.ring.get_mut(at) {
+            Some(slot) => {
+                if slot.1.is_some() {
+                    s.map.remove(&slot.0);
+                }
+                // The evicted value is dropped after the lock (below).
+                let evicted = std::mem::replace(slot, (key, Some(value)));
+                s.map.insert(key, at as u32);
+                drop(guard);
+                drop(evicted);
+                return true;
+            }
+            None => s.ring.push((key, Some(value))),
         }
+        s.map.insert(key, at as u32);
         true
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        lock(&self.inner).map.get(key).map(|(_, v)| v.clone())
+        let key = SessionKey::new(key)?;
+        let s = lock(&self.inner);
+        let at = *s.map.get(&key)?;
+        s.ring.get(at as usize)?.1.clone()
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        lock(&self.inner).map.remove(key).map(|(_, v)| v)
+        let key = SessionKey::new(key)?;
+        let mut s = lock(&self.inner);
+        let at = s.map.remove(&key)?;
+        s.ring.get_mut(at as usize)?.1.take()
     }
 
     fn can_cache(&self) -> bool {
@@ -699,46 +751,71 @@ mod tests {
     }
 
     #[test]
-    fn session_store_queue_stays_bounded_under_churn() {
+    fn session_store_stays_bounded_under_churn() {
         let s = SessionStore::new(4);
         for i in 0u32..10_000 {
             let k = i.to_be_bytes().to_vec();
             s.put(k.clone(), vec![1]);
-            s.take(&k);
+            if i % 3 == 0 {
+                s.take(&k);
+            }
             let inner = lock(&s.inner);
-            assert!(inner.order.len() <= 2 * 4 + 1, "{}", inner.order.len());
+            assert!(inner.ring.len() <= 4 && inner.map.len() <= 4);
         }
     }
 
+    #[test]
+    fn session_store_keys_are_whole_and_bounded() {
+        let s = SessionStore::new(8);
+        let long = vec![7u8; SESSION_KEY + 1];
+        assert!(!s.put(long.clone(), vec![1]), "longer than rustls' ids");
+        assert_eq!(s.get(&long), None);
+        let full = vec![7u8; SESSION_KEY];
+        assert!(s.put(full.clone(), vec![2]));
+        assert!(s.put(b"a".to_vec(), vec![3]));
+        assert_eq!(s.get(b"a\0"), None, "the padding is not part of the key");
+        assert_eq!(s.get(b""), None);
+        assert_eq!(s.take(&full), Some(vec![2]));
+        assert_eq!(s.get(&long), None);
+    }
+
     proptest::proptest! {
-        /// The store against a naive model: a list in insertion order, a key put
-        /// again moved to the end, the front dropped beyond the capacity.
+        /// The store against a naive model: every put in order, each either still
+        /// there or taken; only the last `cap` puts are kept, and a key put again
+        /// replaces its older session.
         #[test]
         fn session_store_matches_naive_model(
             ops in proptest::collection::vec((0u8..3, 0u8..12), 0..300),
             cap in 1usize..6,
         ) {
             let s = SessionStore::new(cap);
-            let mut model: Vec<(u8, u16)> = Vec::new();
+            let mut puts: Vec<(u8, u16, bool)> = Vec::new();
+            // The put of `k` still there, if any: among the last `cap`, not taken.
+            let live = |puts: &[(u8, u16, bool)], k: u8| {
+                let from = puts.len().saturating_sub(cap);
+                (from..puts.len()).find(|&j| puts[j].2 && puts[j].0 == k)
+            };
             for (i, (op, k)) in ops.into_iter().enumerate() {
-                let key = vec![k];
+                // Keys of 1 and 32 bytes (rustls' length) alike.
+                let key = if k % 2 == 0 { vec![k] } else { vec![k; SESSION_KEY] };
                 match op {
                     0 => {
                         let v = i as u16;
-                        s.put(key, v.to_be_bytes().to_vec());
-                        model.retain(|(m, _)| *m != k);
-                        model.push((k, v));
-                        if model.len() > cap {
-                            model.remove(0);
+                        proptest::prop_assert!(s.put(key, v.to_be_bytes().to_vec()));
+                        for e in puts.iter_mut().filter(|(m, _, _)| *m == k) {
+                            e.2 = false;
                         }
+                        puts.push((k, v, true));
                     }
                     1 => {
-                        let want = model.iter().find(|(m, _)| *m == k).map(|(_, v)| v.to_be_bytes().to_vec());
+                        let want = live(&puts, k).map(|j| puts[j].1.to_be_bytes().to_vec());
                         proptest::prop_assert_eq!(s.get(&key), want);
                     }
                     _ => {
-                        let pos = model.iter().position(|(m, _)| *m == k);
-                        let want = pos.map(|p| model.remove(p).1.to_be_bytes().to_vec());
+                        let want = live(&puts, k).map(|j| {
+                            puts[j].2 = false;
+                            puts[j].1.to_be_bytes().to_vec()
+                        });
                         proptest::prop_assert_eq!(s.take(&key), want);
                     }
                 }

@@ -78,7 +78,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::body::{self, Body, Rewind};
-use super::coalesce::{Coalesce, LastResponse};
+use super::coalesce::{Coalesce, LastResponse, ShutdownWrite};
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
 use super::head;
 use super::{ca, upstream, Shared};
@@ -816,7 +816,7 @@ fn sniff(p: &[u8]) -> Option<Sniffed> {
 /// `io` reads ahead ([`Rewind::reading_ahead`]) what comes first.
 async fn tunnel<I>(t: Tracked, mut io: Rewind<I>, authority: Authority, scope: Arc<ConnScope>)
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + ShutdownWrite + Send + 'static,
 {
     let host = handler::norm_host(authority.host());
     if !handler::intercept_connect(&t.shared, &host) {
@@ -854,7 +854,7 @@ async fn intercept_tls<I>(
     scope: Arc<ConnScope>,
     deadline: Option<Instant>,
 ) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + ShutdownWrite + Send + 'static,
 {
     // The ClientHello, read by us so a tunnel left alone can replay it.
     let mut acceptor = rustls::server::Acceptor::default();
