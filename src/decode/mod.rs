@@ -654,7 +654,14 @@ impl<'a> Ctx<'a, '_> {
                 // rest out of line (a call per string value was 2 % of `analyze`).
                 let len = v.range.len();
                 if len >= 2 && (v.escaped || len >= b64::MIN_LEN) {
-                    want_string(data, v, &mut wanted);
+                    want_string(
+                        data,
+                        v.id,
+                        v.range.start,
+                        v.range.end,
+                        v.escaped,
+                        &mut wanted,
+                    );
                 }
             },
             key_class,
@@ -986,8 +993,22 @@ const MAX_SPARE_WANTED: usize = 1 << 12;
 /// The strings of a JSON text that [`Ctx::json_values`] looks into: an escaped one
 /// (at least 2 bytes long, which the caller checked), or one that
 /// [`blob_worth_trying`], with what its screen learnt.
+/// The value comes in its fields: as one argument it was a 40-byte copy on the
+/// stack, written for every string value before the walk knew whether to call.
 #[inline(never)]
-fn want_string(data: &[u8], v: json::StringValue, wanted: &mut Wanted) {
+fn want_string(
+    data: &[u8],
+    id: usize,
+    start: usize,
+    end: usize,
+    escaped: bool,
+    wanted: &mut Wanted,
+) {
+    let v = json::StringValue {
+        id,
+        range: start..end,
+        escaped,
+    };
     if v.escaped {
         wanted.push((v, None));
     } else if let Some(screened) = data.get(v.range.clone()).and_then(blob_worth_trying) {
