@@ -570,21 +570,21 @@ fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
             let Some(b) = next_token(data, &mut i) else {
                 return Outcome::Malformed { at: len };
             };
-            match (b, top.object) {
-                (b',', true) => {
-                    i += 1;
+            // A comma first: three in four separators here.
+            if b == b',' {
+                i += 1;
+                if top.object {
                     match member_key::<S, QUOTES_ONLY>(data, stops, &mut i, sink) {
                         Ok(k) => key = k,
                         Err(outcome) => return outcome,
                     }
-                    continue 'value;
-                }
-                (b',', false) => {
+                } else {
                     top.count = top.count.saturating_add(1);
                     key = Key::Index(top.count);
-                    i += 1;
-                    continue 'value;
                 }
+                continue 'value;
+            }
+            match (b, top.object) {
                 (b'}', true) | (b']', false) => {
                     stack.pop();
                     i += 1;
