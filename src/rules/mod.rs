@@ -162,7 +162,8 @@ pub struct Observation {
 /// the consent signals it carries, the personal data in it.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    dest: Destination,
+    /// Shared with the classifier's memo: cloned only into findings.
+    dest: Arc<Destination>,
     signals: Vec<WireSignal>,
     /// An ad-tech request that by its protocol should carry a consent signal and
     /// carries none (judged against the consent state later).
@@ -204,7 +205,7 @@ fn prepare(
     let mut dest = classifier.classify(&x.host);
     if dest.infrastructure && case.rules.flag_infrastructure {
         // Flagging infrastructure means judging it like an unknown third party.
-        dest.purposes = classifier.unknown_purposes().to_vec();
+        Arc::make_mut(&mut dest).purposes = classifier.unknown_purposes().to_vec();
     }
     let mut prepared = Prepared {
         dest,
@@ -350,7 +351,7 @@ impl Analyzer {
         };
         let device = x.device.as_deref().unwrap_or("unknown").to_string();
         if x.metadata_only {
-            self.judge_metadata_only(x, &device, dest, &mut obs);
+            self.judge_metadata_only(x, &device, &dest, &mut obs);
             return obs;
         }
         // A signal carried by this very request is in force for it: record it first.
@@ -430,7 +431,7 @@ impl Analyzer {
         &self,
         x: &Exchange,
         device: &str,
-        dest: Destination,
+        dest: &Destination,
         obs: &mut Observation,
     ) {
         if dest.party != Party::Third || !dest.known || dest.infrastructure {
@@ -439,7 +440,7 @@ impl Analyzer {
         let verdict = judge(
             &self.timeline,
             device,
-            &dest,
+            dest,
             x.at,
             self.case.rules.grace_ms,
         );
@@ -454,7 +455,7 @@ impl Analyzer {
                 RuleId::TrackerContactBeforeConsent,
                 x,
                 device,
-                &dest,
+                dest,
                 Vec::new(),
                 &verdict,
             );
