@@ -316,9 +316,9 @@ pub(crate) async fn request(
     let (n, id) = shared.next_id();
     // Scheme, method and path are all set below.
     let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
-    x.evidence.locator = format!("proxy {} record {n}", shared.session);
+    x.evidence.locator = super::locator(&shared.session, n);
     x.evidence.request_head = Some(raw_head);
-    x.client = Some(addr.to_string());
+    x.client = Some(crate::net::text::socket_string(addr));
     x.server = req.uri().authority().map(|a| a.to_string());
     x.device = Some(device);
     x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
