@@ -89,6 +89,32 @@ impl RawHead {
         }
     }
 
+    /// [`RawHead::new`] of a head the caller no longer needs: a UTF-8 head within
+    /// [`MAX_HEAD_BYTES`] (the proxy's, always) becomes the text without a copy.
+    pub fn from_vec(head: Vec<u8>) -> RawHead {
+        use base64::Engine;
+        use sha2::Digest;
+        if head.len() > MAX_HEAD_BYTES {
+            return RawHead::new(&head);
+        }
+        let sha256 = crate::source::hex(&sha2::Sha256::digest(&head));
+        let bytes = head.len() as u64;
+        let (text, base64) = match String::from_utf8(head) {
+            Ok(t) => (Some(t), None),
+            Err(e) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+            ),
+        };
+        RawHead {
+            text,
+            base64,
+            sha256,
+            bytes,
+            truncated: false,
+        }
+    }
+
     /// The kept bytes (the whole head unless [`RawHead::truncated`]).
     pub fn kept(&self) -> Vec<u8> {
         use base64::Engine;
@@ -346,6 +372,36 @@ mod tests {
         assert_eq!(h.sha256, sha(&big));
         assert_eq!(h.kept(), vec![b'a'; MAX_HEAD_BYTES - 1]);
         assert!(h.text.is_some());
+    }
+
+    /// `from_vec` is `new` without the copy: same fields for text, binary, empty,
+    /// at and over the cap (with a character cut at the cap).
+    #[test]
+    fn raw_head_from_vec_is_new() {
+        let mut at_cap = vec![b'a'; MAX_HEAD_BYTES - 1];
+        at_cap.push(b'\n');
+        let mut over = vec![b'a'; MAX_HEAD_BYTES - 1];
+        over.extend_from_slice("é and more".as_bytes());
+        let heads: Vec<Vec<u8>> = vec![
+            b"GET / HTTP/1.1\r\nhost: a\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nx: \xff\r\n\r\n".to_vec(),
+            Vec::new(),
+            at_cap,
+            over,
+            vec![0xc3; MAX_HEAD_BYTES + 3],
+        ];
+        for h in heads {
+            assert_eq!(RawHead::from_vec(h.clone()), RawHead::new(&h));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn raw_head_from_vec_is_new_on_any_bytes(
+            h in proptest::collection::vec(proptest::num::u8::ANY, 0..300)
+        ) {
+            proptest::prop_assert_eq!(RawHead::from_vec(h.clone()), RawHead::new(&h));
+        }
     }
 
     #[test]

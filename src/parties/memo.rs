@@ -1,13 +1,14 @@
 //! A per-thread memo of [`Classifier::classify`](super::Classifier::classify): an app
 //! talks to a few dozen hosts, and every exchange classified its host anew
 //! (normalisation, public-suffix and tracker lookups, purpose lists: about 2 000
-//! instructions and several allocations). A remembered [`Destination`] is cloned
-//! instead; the result is the same, since `classify` depends only on the classifier
-//! and the host.
+//! instructions and several allocations). A remembered [`Destination`] is shared
+//! (an `Arc`: a count, not the five or so allocations of a deep clone); the result is
+//! the same, since `classify` depends only on the classifier and the host.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::Destination;
 
@@ -25,15 +26,19 @@ pub(super) fn next_id() -> u64 {
 thread_local! {
     /// The id of the classifier the memo holds results of, and its results by host
     /// as given. std's keyed SipHash: the keys come from the traffic.
-    static MEMO: RefCell<(u64, HashMap<String, Destination>)> =
+    static MEMO: RefCell<(u64, HashMap<String, Arc<Destination>>)> =
         RefCell::new((0, HashMap::new()));
 }
 
 /// `classify()`'s result for `host` under the classifier `id`, from the memo when it
 /// is there.
-pub(super) fn memoised(id: u64, host: &str, classify: impl FnOnce() -> Destination) -> Destination {
+pub(super) fn memoised(
+    id: u64,
+    host: &str,
+    classify: impl FnOnce() -> Destination,
+) -> Arc<Destination> {
     if id == 0 {
-        return classify();
+        return Arc::new(classify());
     }
     let hit = MEMO
         .try_with(|memo| {
@@ -49,7 +54,7 @@ pub(super) fn memoised(id: u64, host: &str, classify: impl FnOnce() -> Destinati
     if let Some(d) = hit {
         return d;
     }
-    let d = classify();
+    let d = Arc::new(classify());
     // Fails only while the thread is torn down: nothing is remembered then.
     let _ = MEMO.try_with(|memo| {
         if let Ok(mut memo) = memo.try_borrow_mut() {

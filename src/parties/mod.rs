@@ -164,8 +164,9 @@ impl Classifier {
         &self.unknown_purposes
     }
 
-    /// Classifies one host (any spelling: port, brackets, case, trailing dot).
-    pub fn classify(&self, host: &str) -> Destination {
+    /// Classifies one host (any spelling: port, brackets, case, trailing dot). Shared:
+    /// the same host's answer is remembered per thread (see [`memo`]).
+    pub fn classify(&self, host: &str) -> Arc<Destination> {
         memo::memoised(self.memo_id, host, || self.classify_anew(host))
     }
 
@@ -466,7 +467,7 @@ categories = ["advertising", "made-up"]
         let mut differ = 0;
         for host in &hosts {
             for c in [&a, &b, &a, &b] {
-                assert_eq!(c.classify(host), c.classify_anew(host), "{host}");
+                assert_eq!(*c.classify(host), c.classify_anew(host), "{host}");
             }
             differ += usize::from(a.classify_anew(host) != b.classify_anew(host));
         }

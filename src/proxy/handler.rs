@@ -126,9 +126,13 @@ pub(crate) fn text_response(status: StatusCode, body: String) -> Response<Body> 
 }
 
 fn headers_of(map: &header::HeaderMap) -> Vec<Header> {
-    map.iter()
-        .map(|(n, v)| Header::new(n.as_str(), v.as_bytes()))
-        .collect()
+    // Sized up front (`len` counts every value): no growth while filling.
+    let mut headers = Vec::with_capacity(map.len());
+    headers.extend(
+        map.iter()
+            .map(|(n, v)| Header::new(n.as_str(), v.as_bytes())),
+    );
+    headers
 }
 
 /// What the handler decided about a request.
@@ -269,7 +273,7 @@ pub(crate) async fn request(
         Err(r) => return Respond(*r),
     };
     // Evidence before anything is changed (hop-by-hop headers go next).
-    let raw_head = RawHead::new(&head::request_head(&req, in_tunnel));
+    let raw_head = RawHead::from_vec(head::request_head(&req, in_tunnel));
     // Hop-by-hop proxy headers: the credentials are ours, never the server's.
     req.headers_mut().remove(header::PROXY_AUTHORIZATION);
     req.headers_mut().remove("proxy-connection");
@@ -310,10 +314,11 @@ pub(crate) async fn request(
         return Respond(page::serve(&shared, addr, &device, &req));
     }
     let (n, id) = shared.next_id();
-    let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
-    x.evidence.locator = format!("proxy {} record {n}", shared.session);
+    // Scheme, method and path are all set below.
+    let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
+    x.evidence.locator = super::locator(&shared.session, n);
     x.evidence.request_head = Some(raw_head);
-    x.client = Some(addr.to_string());
+    x.client = Some(crate::net::text::socket_string(addr));
     x.server = req.uri().authority().map(|a| a.to_string());
     x.device = Some(device);
     x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
@@ -356,7 +361,7 @@ pub(crate) fn response(
             headers: headers_of(res.headers()),
             body: Vec::new(),
         });
-        d.x.evidence.response_head = Some(RawHead::new(&head::response_head(&res)));
+        d.x.evidence.response_head = Some(RawHead::from_vec(head::response_head(&res)));
         d.responded = true;
     }
     let (parts, body) = res.into_parts();
@@ -468,7 +473,8 @@ pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri,
     shared.room().await;
     let shared = shared.clone();
     let (n, id) = shared.next_id();
-    let mut x = Exchange::new(id, SourceKind::Proxy, Timestamp::now());
+    // Scheme, method and path are all set below.
+    let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
     x.evidence.locator = format!("proxy {} record {n}", shared.session);
     x.client = Some(src.to_string());
     x.server = dst.authority().map(|a| a.to_string());
@@ -622,9 +628,10 @@ impl Drop for Recording {
             Ok(d) => d,
             Err(e) => e.into_inner(),
         };
+        // A placeholder never read again: `blank` allocates nothing.
         let mut x = std::mem::replace(
             &mut d.x,
-            Exchange::new(String::new(), SourceKind::Proxy, Timestamp::default()),
+            Exchange::blank(String::new(), SourceKind::Proxy, Timestamp::default()),
         );
         if d.request_bytes > x.request_body.len() as u64 {
             let streamed = match d.beyond.take() {

@@ -546,7 +546,7 @@ impl Shared {
             crate::exchange::SourceKind::Proxy,
             crate::timestamp::Timestamp::now(),
         );
-        x.evidence.locator = format!("proxy {} record {n}", self.session);
+        x.evidence.locator = locator(&self.session, n);
         x.client = client.map(|a| a.to_string());
         x.device = device;
         x.host = o.host.clone();
@@ -758,6 +758,17 @@ pub(crate) fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
     headers.remove("proxy-connection");
 }
 
+/// An exchange's evidence locator, `proxy SESSION record N`, without `format!`
+/// (once per request).
+pub(crate) fn locator(session: &str, n: u64) -> String {
+    let mut s = String::with_capacity(session.len() + 30);
+    s.push_str("proxy ");
+    s.push_str(session);
+    s.push_str(" record ");
+    crate::net::text::push_decimal(&mut s, n);
+    s
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section leaves the maps valid; a panic inside one cannot corrupt them.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -776,6 +787,13 @@ pub(crate) fn test_runtime() -> tokio::runtime::Runtime {
 mod tests {
     use super::*;
     use hyper::HeaderMap;
+
+    #[test]
+    fn locator_is_the_format() {
+        for (session, n) in [("", 0), ("20261130T120000Z-ab12", 1), ("s", u64::MAX)] {
+            assert_eq!(locator(session, n), format!("proxy {session} record {n}"));
+        }
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

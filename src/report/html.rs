@@ -753,7 +753,8 @@ mod tests {
     #[test]
     fn hostile_text_from_traffic_is_escaped() {
         let mut i = input();
-        i.findings[2].destination.host = "<script>alert(1)</script>".into();
+        std::sync::Arc::make_mut(&mut i.findings[2].destination).host =
+            "<script>alert(1)</script>".into();
         i.findings[2].summary = "x\" onload=\"alert(2)".into();
         i.consent[0].evidence = Some("<img src=x onerror=alert(3)>".into());
         i.request_lines
@@ -776,7 +777,7 @@ mod tests {
         fn traffic_text_adds_no_markup(host in ".{0,40}", note in ".{0,40}", path in ".{0,60}") {
             let with = |host: &str, note: &str, path: &str| {
                 let mut i = input();
-                i.findings[2].destination.host = host.to_string();
+                std::sync::Arc::make_mut(&mut i.findings[2].destination).host = host.to_string();
                 i.findings[2].summary = note.to_string();
                 i.consent[0].evidence = Some(note.to_string());
                 i.request_lines.insert("x-0003".into(), format!("GET http://h{path}"));

@@ -280,7 +280,8 @@ mod tests {
     #[test]
     fn hostile_text_cannot_break_tables_or_inject_html() {
         let mut i = input();
-        i.findings[2].destination.host = "<script>|[x](javascript:1)\n# h".into();
+        std::sync::Arc::make_mut(&mut i.findings[2].destination).host =
+            "<script>|[x](javascript:1)\n# h".into();
         let m = md(&i);
         assert!(!m.contains("<script>"));
         assert!(m.contains("&lt;script&gt;\\|\\[x\\]\\(javascript:1\\) \\# h"));

@@ -490,7 +490,7 @@ pub(crate) mod testing {
             at: at(s),
             device: "pixel7".into(),
             exchange: format!("x-{n:04}"),
-            destination: Destination {
+            destination: std::sync::Arc::new(Destination {
                 host: host.into(),
                 site: host.into(),
                 party,
@@ -501,7 +501,7 @@ pub(crate) mod testing {
                 infrastructure: false,
                 tenant: false,
                 iab_vendor_id: None,
-            },
+            }),
             data: types
                 .iter()
                 .map(|t| DataItem {
@@ -518,7 +518,7 @@ pub(crate) mod testing {
                 state: "not-asked".into(),
                 event: None,
             },
-            citations: Catalogue::embedded().citations(rule).to_vec(),
+            citations: Catalogue::embedded().citations(rule),
             summary: format!("{} sent to {host}", types.join(", ")),
         }
     }

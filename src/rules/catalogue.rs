@@ -24,7 +24,8 @@ pub struct Citation {
 #[serde(deny_unknown_fields)]
 struct RuleEntry {
     severity: Severity,
-    citations: Vec<String>,
+    /// Shared by every finding of the rule (a count, not a copy of each id).
+    citations: Arc<[String]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,7 +61,7 @@ impl Catalogue {
         let mut rules = BTreeMap::new();
         for (name, entry) in raw.rule {
             let rule = RuleId::parse(&name).ok_or_else(|| format!("unknown rule {name:?}"))?;
-            for c in &entry.citations {
+            for c in entry.citations.iter() {
                 if !raw.citation.iter().any(|k| &k.id == c) {
                     return Err(format!("rule {name} cites unknown {c:?}"));
                 }
@@ -80,10 +81,11 @@ impl Catalogue {
         self.rules.get(&rule).map_or(Severity::High, |e| e.severity)
     }
 
-    pub fn citations(&self, rule: RuleId) -> &[String] {
+    /// The ids of the provisions `rule` cites, shared.
+    pub fn citations(&self, rule: RuleId) -> Arc<[String]> {
         self.rules
             .get(&rule)
-            .map_or(&[], |e| e.citations.as_slice())
+            .map_or_else(|| Arc::from([]), |e| Arc::clone(&e.citations))
     }
 
     pub fn citation(&self, id: &str) -> Option<&Citation> {

@@ -1,6 +1,9 @@
 //! The `Finding`: one rule broken by one exchange, in the public JSON shape of
 //! DESIGN.md §6. Field names here are a public interface.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::consent::{ConsentEvent, Decision, Purpose};
@@ -20,10 +23,12 @@ pub struct Finding {
     pub at: Timestamp,
     pub device: String,
     pub exchange: String,
-    pub destination: Destination,
+    /// Shared with the classifier's memo and the exchange's other findings.
+    pub destination: Arc<Destination>,
     pub data: Vec<DataItem>,
     pub consent: ConsentInfo,
-    pub citations: Vec<String>,
+    /// Shared with the catalogue's entry for the rule.
+    pub citations: Arc<[String]>,
     pub summary: String,
 }
 
@@ -45,9 +50,11 @@ pub struct DataItem {
 /// The consent state the finding was judged against.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsentInfo {
-    /// The purpose the receiver needs, or `any` for the first party.
-    pub purpose: String,
-    pub state: String,
+    /// The purpose the receiver needs, or `any` for the first party. Borrowed when
+    /// the analysis writes it (a name from a fixed set: no allocation per finding).
+    pub purpose: Cow<'static, str>,
+    /// Borrowed like `purpose`.
+    pub state: Cow<'static, str>,
     pub event: Option<EventRef>,
 }
 

@@ -302,10 +302,14 @@ mod tests {
                 at,
                 device,
                 exchange,
-                destination,
+                destination: std::sync::Arc::new(destination),
                 data,
-                consent: ConsentInfo { purpose, state, event },
-                citations,
+                consent: ConsentInfo {
+                    purpose: purpose.into(),
+                    state: state.into(),
+                    event,
+                },
+                citations: citations.into(),
                 summary,
             }
         }

@@ -3,6 +3,7 @@
 //! exchange: decode → detect personal data → classify the receiver → judge. It does
 //! no I/O and is deterministic.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -162,7 +163,8 @@ pub struct Observation {
 /// the consent signals it carries, the personal data in it.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    dest: Destination,
+    /// Shared with the classifier's memo: cloned only into findings.
+    dest: Arc<Destination>,
     signals: Vec<WireSignal>,
     /// An ad-tech request that by its protocol should carry a consent signal and
     /// carries none (judged against the consent state later).
@@ -204,7 +206,7 @@ fn prepare(
     let mut dest = classifier.classify(&x.host);
     if dest.infrastructure && case.rules.flag_infrastructure {
         // Flagging infrastructure means judging it like an unknown third party.
-        dest.purposes = classifier.unknown_purposes().to_vec();
+        Arc::make_mut(&mut dest).purposes = classifier.unknown_purposes().to_vec();
     }
     let mut prepared = Prepared {
         dest,
@@ -348,41 +350,42 @@ impl Analyzer {
             matches,
             ..Observation::default()
         };
-        let device = x.device.as_deref().unwrap_or("unknown").to_string();
+        // Borrowed: only a finding keeps a copy.
+        let device = x.device.as_deref().unwrap_or("unknown");
         if x.metadata_only {
-            self.judge_metadata_only(x, &device, dest, &mut obs);
+            self.judge_metadata_only(x, device, &dest, &mut obs);
             return obs;
         }
         // A signal carried by this very request is in force for it: record it first.
         if !found_signals.is_empty() {
-            self.record_signals(x, &device, &dest, &found_signals, &mut obs);
+            self.record_signals(x, device, &dest, &found_signals, &mut obs);
         } else if expects_signal {
-            self.check_signal_missing(x, &device, &dest, &mut obs);
+            self.check_signal_missing(x, device, &dest, &mut obs);
         }
         if items.is_empty() || (dest.infrastructure && !self.case.rules.flag_infrastructure) {
             return obs;
         }
         let grace = self.case.rules.grace_ms;
-        let verdict = judge(&self.timeline, &device, &dest, x.at, grace);
+        let verdict = judge(&self.timeline, device, &dest, x.at, grace);
 
         if let Some(rule) = verdict.rule {
-            let f = self.finding(rule, x, &device, &dest, items.clone(), &verdict);
+            let f = self.finding(rule, x, device, &dest, items.clone(), &verdict);
             obs.findings.push(f);
         }
         if dest.party == Party::Third {
-            let by_signal = judge(&self.wire, &device, &dest, x.at, grace);
+            let by_signal = judge(&self.wire, device, &dest, x.at, grace);
             if matches!(by_signal.state, State::Refused | State::Withdrawn) {
                 let mut f = self.finding(
                     RuleId::SignalIgnored,
                     x,
-                    &device,
+                    device,
                     &dest,
                     items.clone(),
                     &by_signal,
                 );
                 f.summary = summary::signal_ignored(&dest, &items, &by_signal);
                 obs.findings.push(f);
-            } else if let Some(f) = self.vendor_not_consented(x, &device, &dest, &items) {
+            } else if let Some(f) = self.vendor_not_consented(x, device, &dest, &items) {
                 obs.findings.push(f);
             }
         }
@@ -392,7 +395,7 @@ impl Analyzer {
                 let f = self.finding(
                     RuleId::SensitiveWithoutConsent,
                     x,
-                    &device,
+                    device,
                     &dest,
                     sensitive,
                     &verdict,
@@ -407,13 +410,13 @@ impl Analyzer {
             .map(|d| d.kind.as_str())
             .collect();
         for kind in kinds {
-            if let Some(count) = self.frequency.record(&device, kind, &dest.site, x.at) {
+            if let Some(count) = self.frequency.record(device, kind, &dest.site, x.at) {
                 let of_kind: Vec<DataItem> =
                     items.iter().filter(|d| d.kind == kind).cloned().collect();
                 let mut f = self.finding(
                     RuleId::ExcessiveFrequency,
                     x,
-                    &device,
+                    device,
                     &dest,
                     of_kind,
                     &verdict,
@@ -430,19 +433,13 @@ impl Analyzer {
         &self,
         x: &Exchange,
         device: &str,
-        dest: Destination,
+        dest: &Arc<Destination>,
         obs: &mut Observation,
     ) {
         if dest.party != Party::Third || !dest.known || dest.infrastructure {
             return;
         }
-        let verdict = judge(
-            &self.timeline,
-            device,
-            &dest,
-            x.at,
-            self.case.rules.grace_ms,
-        );
+        let verdict = judge(&self.timeline, device, dest, x.at, self.case.rules.grace_ms);
         // Contact alone is reported only before any decision or against a refusal;
         // a purpose never asked while others were granted is not proof of anything.
         let denied = matches!(
@@ -454,7 +451,7 @@ impl Analyzer {
                 RuleId::TrackerContactBeforeConsent,
                 x,
                 device,
-                &dest,
+                dest,
                 Vec::new(),
                 &verdict,
             );
@@ -467,7 +464,7 @@ impl Analyzer {
         rule: RuleId,
         x: &Exchange,
         device: &str,
-        dest: &Destination,
+        dest: &Arc<Destination>,
         data: Vec<DataItem>,
         verdict: &Verdict<'_>,
     ) -> Finding {
@@ -476,8 +473,8 @@ impl Analyzer {
             severity = severity.lowered();
         }
         let consent = ConsentInfo {
-            purpose: verdict.purpose.map_or("any", Purpose::as_str).to_string(),
-            state: verdict.state.as_str().to_string(),
+            purpose: Cow::Borrowed(verdict.purpose.map_or("any", Purpose::as_str)),
+            state: Cow::Borrowed(verdict.state.as_str()),
             event: verdict.event.map(EventRef::from),
         };
         let summary = summary::sentence(rule, dest, &data, verdict);
@@ -489,10 +486,10 @@ impl Analyzer {
             at: x.at,
             device: device.to_string(),
             exchange: x.id.clone(),
-            destination: dest.clone(),
+            destination: Arc::clone(dest),
             data,
             consent,
-            citations: self.catalogue.citations(rule).to_vec(),
+            citations: self.catalogue.citations(rule),
             summary,
         }
     }
@@ -535,30 +532,37 @@ fn data_items(
             value,
         });
     }
-    // The decoder offers some data twice: as raw JSON text at `body:$.payload` and
-    // decoded at `body:$.payload$.imei`. Keep the most precise place only. Items are
-    // sorted by (type, encoding, place), so the places extending a place follow it
-    // directly: comparing with the next different place is enough (linear, as a
-    // request may carry thousands of matches).
-    let all: Vec<DataItem> = items.into_iter().collect();
-    let mut kept = Vec::with_capacity(all.len());
-    for (i, d) in all.iter().enumerate() {
-        let next_place = all[i + 1..]
-            .iter()
-            .take_while(|o| o.kind == d.kind && o.encoding == d.encoding)
-            .find(|o| o.location != d.location);
-        // Inner places continue with `$` (JSON inside) or `&` (a form inside); `$`
-        // sorts before any key character, so an inner place would come first.
-        let refined = next_place.is_some_and(|o| {
-            o.location
-                .strip_prefix(d.location.as_str())
-                .is_some_and(|rest| rest.starts_with(['$', '&']))
-        });
-        if !refined {
-            kept.push(d.clone());
-        }
-    }
-    kept
+    most_precise(items.into_iter().collect())
+}
+
+/// The decoder offers some data twice: as raw JSON text at `body:$.payload` and
+/// decoded at `body:$.payload$.imei`. Keep the most precise place only. `all` is
+/// sorted by (type, encoding, place), so the places extending a place follow it
+/// directly: comparing with the next different place is enough (linear, as a
+/// request may carry thousands of matches). The items kept are moved, not copied:
+/// which to drop is decided first.
+fn most_precise(mut all: Vec<DataItem>) -> Vec<DataItem> {
+    let refined: Vec<bool> = all
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let next_place = all[i + 1..]
+                .iter()
+                .take_while(|o| o.kind == d.kind && o.encoding == d.encoding)
+                .find(|o| o.location != d.location);
+            // Inner places continue with `$` (JSON inside) or `&` (a form inside); `$`
+            // sorts before any key character, so an inner place would come first.
+            next_place.is_some_and(|o| {
+                o.location
+                    .strip_prefix(d.location.as_str())
+                    .is_some_and(|rest| rest.starts_with(['$', '&']))
+            })
+        })
+        .collect();
+    // `retain` visits the items once each, in order.
+    let mut drop = refined.into_iter();
+    all.retain(|_| !drop.next().unwrap_or(false));
+    all
 }
 
 /// `f-` and 16 hex digits of [`finding_digest`]: stable across runs.

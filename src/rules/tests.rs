@@ -873,3 +873,57 @@ fn a_repeated_signal_is_in_force_again_after_another_changed_the_state() {
         o.findings
     );
 }
+
+/// [`most_precise`] as it was, copying each item it keeps: the model the moving
+/// version must agree with.
+fn most_precise_model(all: &[DataItem]) -> Vec<DataItem> {
+    let mut kept = Vec::new();
+    for (i, d) in all.iter().enumerate() {
+        let next_place = all[i + 1..]
+            .iter()
+            .take_while(|o| o.kind == d.kind && o.encoding == d.encoding)
+            .find(|o| o.location != d.location);
+        let refined = next_place.is_some_and(|o| {
+            o.location
+                .strip_prefix(d.location.as_str())
+                .is_some_and(|rest| rest.starts_with(['$', '&']))
+        });
+        if !refined {
+            kept.push(d.clone());
+        }
+    }
+    kept
+}
+
+proptest::proptest! {
+    /// Same items kept, in the same order, as the copying model, over sorted sets
+    /// whose places nest (`body`, `body$.a`, `body$.a&b` …) and repeat.
+    #[test]
+    fn most_precise_keeps_what_the_copying_model_kept(
+        raw in proptest::collection::vec(
+            (
+                0u8..3,
+                0u8..2,
+                proptest::collection::vec(0u8..5, 0..4),
+                proptest::bool::ANY,
+                proptest::bool::ANY,
+            ),
+            0..24,
+        )
+    ) {
+        let pieces = ["body", "$.a", "&b", "$.a.c", "x"];
+        let set: BTreeSet<DataItem> = raw
+            .into_iter()
+            .map(|(kind, enc, place, exact, sensitive)| DataItem {
+                kind: ["imei", "email", "adid"][kind as usize].to_string(),
+                encoding: ["plain", "md5"][enc as usize].to_string(),
+                location: place.iter().map(|&p| pieces[p as usize]).collect(),
+                confidence: if exact { Confidence::Exact } else { Confidence::Pattern },
+                sensitive,
+                value: None,
+            })
+            .collect();
+        let all: Vec<DataItem> = set.into_iter().collect();
+        proptest::prop_assert_eq!(most_precise(all.clone()), most_precise_model(&all));
+    }
+}

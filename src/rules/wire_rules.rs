@@ -28,7 +28,7 @@ impl Analyzer {
         &self,
         x: &Exchange,
         device: &str,
-        dest: &Destination,
+        dest: &Arc<Destination>,
         items: &[DataItem],
     ) -> Option<Finding> {
         let vendor = dest.iab_vendor_id?;
@@ -80,7 +80,7 @@ impl Analyzer {
         &self,
         x: &Exchange,
         device: &str,
-        dest: &Destination,
+        dest: &Arc<Destination>,
         obs: &mut Observation,
     ) {
         let advertising = dest.categories.iter().any(|c| c == "advertising");
@@ -122,7 +122,7 @@ impl Analyzer {
         &self,
         x: &Exchange,
         device: &str,
-        dest: &Destination,
+        dest: &Arc<Destination>,
         meaning: &wire::Interpretation,
         signal: &WireSignal,
         obs: &mut Observation,
@@ -204,7 +204,7 @@ impl Analyzer {
         &mut self,
         x: &Exchange,
         device: &str,
-        dest: &Destination,
+        dest: &Arc<Destination>,
         signals: &[WireSignal],
         obs: &mut Observation,
     ) {
@@ -229,7 +229,7 @@ impl Analyzer {
         &mut self,
         x: &Exchange,
         device: &str,
-        dest: &Destination,
+        dest: &Arc<Destination>,
         signal: &WireSignal,
         obs: &mut Observation,
     ) {
