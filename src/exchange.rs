@@ -92,26 +92,20 @@ impl RawHead {
     /// [`RawHead::new`] of a head the caller no longer needs: a UTF-8 head within
     /// [`MAX_HEAD_BYTES`] (the proxy's, always) becomes the text without a copy.
     pub fn from_vec(head: Vec<u8>) -> RawHead {
-        use base64::Engine;
         use sha2::Digest;
         if head.len() > MAX_HEAD_BYTES {
             return RawHead::new(&head);
         }
-        let sha256 = crate::source::hex(&sha2::Sha256::digest(&head));
-        let bytes = head.len() as u64;
-        let (text, base64) = match String::from_utf8(head) {
-            Ok(t) => (Some(t), None),
-            Err(e) => (
-                None,
-                Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
-            ),
-        };
-        RawHead {
-            text,
-            base64,
-            sha256,
-            bytes,
-            truncated: false,
+        match String::from_utf8(head) {
+            Ok(text) => RawHead {
+                sha256: crate::source::hex(&sha2::Sha256::digest(text.as_bytes())),
+                bytes: text.len() as u64,
+                text: Some(text),
+                base64: None,
+                truncated: false,
+            },
+            // Not UTF-8 (rare): kept as base64, as `new` does.
+            Err(e) => RawHead::new(e.as_bytes()),
         }
     }
 

@@ -475,8 +475,8 @@ pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri,
     let (n, id) = shared.next_id();
     // Scheme, method and path are all set below.
     let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
-    x.evidence.locator = format!("proxy {} record {n}", shared.session);
-    x.client = Some(src.to_string());
+    x.evidence.locator = super::locator(&shared.session, n);
+    x.client = Some(crate::net::text::socket_string(src));
     x.server = dst.authority().map(|a| a.to_string());
     x.device = Some(shared.device_of(src, None));
     x.host = dst.host().map(norm_host).unwrap_or_default();

@@ -547,7 +547,7 @@ impl Shared {
             crate::timestamp::Timestamp::now(),
         );
         x.evidence.locator = locator(&self.session, n);
-        x.client = client.map(|a| a.to_string());
+        x.client = client.map(crate::net::text::socket_string);
         x.device = device;
         x.host = o.host.clone();
         x.scheme = "https".into();

@@ -9,26 +9,16 @@ use crate::parties::Destination;
 
 /// `advertising_id (sha256), imei (plain)`: distinct type/encoding pairs, at most three.
 fn describe_data(data: &[DataItem]) -> String {
-    let pairs: BTreeSet<(&str, &str)> = data
-        .iter()
-        .map(|d| (d.kind.as_str(), d.encoding.as_str()))
-        .collect();
-    let mut parts: Vec<String> = pairs
-        .iter()
-        .take(3)
-        .map(|(k, e)| format!("{k} ({e})"))
-        .collect();
-    if pairs.len() > 3 {
-        parts.push(format!("{} more", pairs.len() - 3));
-    }
-    parts.join(", ")
+    let mut s = String::new();
+    push_data(&mut s, data);
+    s
 }
 
+/// `host (entity)`, or the host alone.
 fn receiver(dest: &Destination) -> String {
-    match &dest.entity {
-        Some(entity) => format!("{} ({entity})", dest.host),
-        None => dest.host.clone(),
-    }
+    let mut s = String::new();
+    push_receiver(&mut s, dest);
+    s
 }
 
 fn purpose(v: &Verdict<'_>) -> &'static str {
@@ -189,6 +179,31 @@ mod tests {
     use crate::pii::Confidence;
     use crate::timestamp::Timestamp;
 
+    /// `describe_data` as it was: a string per pair, joined.
+    fn describe_data_model(data: &[DataItem]) -> String {
+        let pairs: BTreeSet<(&str, &str)> = data
+            .iter()
+            .map(|d| (d.kind.as_str(), d.encoding.as_str()))
+            .collect();
+        let mut parts: Vec<String> = pairs
+            .iter()
+            .take(3)
+            .map(|(k, e)| format!("{k} ({e})"))
+            .collect();
+        if pairs.len() > 3 {
+            parts.push(format!("{} more", pairs.len() - 3));
+        }
+        parts.join(", ")
+    }
+
+    /// `receiver` as it was.
+    fn receiver_model(dest: &Destination) -> String {
+        match &dest.entity {
+            Some(entity) => format!("{} ({entity})", dest.host),
+            None => dest.host.clone(),
+        }
+    }
+
     /// `sentence` as it was, `format!` by `format!`: the model the one-string
     /// version must agree with.
     fn sentence_model(
@@ -197,8 +212,8 @@ mod tests {
         data: &[DataItem],
         v: &Verdict<'_>,
     ) -> String {
-        let what = describe_data(data);
-        let to = receiver(dest);
+        let what = describe_data_model(data);
+        let to = receiver_model(dest);
         let near = if v.borderline {
             " (within the grace window of a decision)"
         } else {
@@ -333,6 +348,8 @@ mod tests {
                                         sentence(rule, &dest, data, &v),
                                         sentence_model(rule, &dest, data, &v)
                                     );
+                                    assert_eq!(describe_data(data), describe_data_model(data));
+                                    assert_eq!(receiver(&dest), receiver_model(&dest));
                                     checked += 1;
                                 }
                             }
