@@ -86,11 +86,31 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Writes `v` as exactly `out.len()` decimal digits (the low ones, zero-padded).
+/// `"00"` to `"99"`: the two digits of each value below 100.
+static PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// Writes `v` as exactly `out.len()` decimal digits (the low ones, zero-padded), two
+/// at a time (a division per digit was most of [`Timestamp::rfc3339`], called a few
+/// times per stored record).
 fn digits(out: &mut [u8], mut v: u64) {
-    for b in out.iter_mut().rev() {
-        *b = b'0' + (v % 10) as u8;
-        v /= 10;
+    let mut rest = out;
+    while let [head @ .., hi, lo] = rest {
+        // `v % 100 < 100`: the fallback never happens.
+        let [h, l] = PAIRS.get((v % 100) as usize).copied().unwrap_or([b'0'; 2]);
+        (*hi, *lo) = (h, l);
+        v /= 100;
+        rest = head;
+    }
+    if let [only] = rest {
+        *only = b'0' + (v % 10) as u8;
     }
 }
 
@@ -233,6 +253,29 @@ mod tests {
             serde_json::to_string(&Timestamp(i64::MAX)).unwrap(),
             format!("\"@{}us\"", i64::MAX)
         );
+    }
+
+    #[test]
+    fn digits_are_the_low_decimal_digits_zero_padded() {
+        for (len, v) in [
+            (1, 7),
+            (1, 42),
+            (2, 5),
+            (3, 123),
+            (4, 2026),
+            (4, 12_345),
+            (6, 999_999),
+            (6, 0),
+        ] {
+            let mut out = vec![b'x'; len];
+            digits(&mut out, v);
+            let naive = format!("{v:0len$}");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                naive[naive.len() - len..],
+                "{len} {v}"
+            );
+        }
     }
 
     proptest::proptest! {

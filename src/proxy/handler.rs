@@ -666,19 +666,31 @@ impl Drop for Recording {
                 ),
             ));
         }
-        let hex =
-            |c: &ring::digest::Context| crate::store::record::hex(c.clone().finish().as_ref());
         x.digests = Some(BodyDigests {
             request_bytes: d.request_bytes,
-            request_sha256: hex(&d.request_sha256),
+            request_sha256: body_sha256(&d.request_sha256, d.request_bytes),
             response_bytes: d.responded.then_some(d.response_bytes),
-            response_sha256: d.responded.then(|| hex(&d.response_sha256)),
+            response_sha256: d
+                .responded
+                .then(|| body_sha256(&d.response_sha256, d.response_bytes)),
         });
         let c = &self.shared.counters;
         c.in_flight.fetch_sub(1, Ordering::Relaxed);
         c.exchanges.fetch_add(1, Ordering::Relaxed);
         self.shared.emit_exchange(x);
     }
+}
+
+/// SHA-256 of the empty string, lowercase hex: the digest of most request bodies
+/// (every `GET`), written without hashing anything.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// The hex digest of a body of `bytes` bytes that `digest` was fed.
+fn body_sha256(digest: &ring::digest::Context, bytes: u64) -> String {
+    if bytes == 0 {
+        return EMPTY_SHA256.to_string();
+    }
+    crate::store::record::hex(digest.clone().finish().as_ref())
 }
 
 /// A body passed through frame by frame while its data is copied (request: up to
@@ -847,6 +859,18 @@ mod tests {
         // A connection that never sent a request leaves nothing behind.
         drop(ConnScope::new(shared.clone(), a));
         assert_eq!(shared.tracked_connections(), 0);
+    }
+
+    #[test]
+    fn a_bodys_digest_is_its_sha256_empty_or_not() {
+        for body in [&b""[..], b"a", b"{\"adid\":\"x\"}"] {
+            let mut c = ring::digest::Context::new(&ring::digest::SHA256);
+            c.update(body);
+            let hashed = crate::store::record::hex(
+                ring::digest::digest(&ring::digest::SHA256, body).as_ref(),
+            );
+            assert_eq!(body_sha256(&c, body.len() as u64), hashed);
+        }
     }
 
     #[test]

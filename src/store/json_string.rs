@@ -34,11 +34,20 @@ pub fn push_contents(out: &mut Vec<u8>, s: &[u8]) {
     while let Some(at) = next_escape(rest) {
         let (run, tail) = rest.split_at(at);
         out.extend_from_slice(run);
-        let Some((&byte, tail)) = tail.split_first() else {
+        let Some((&byte, mut tail)) = tail.split_first() else {
             // `at` is the position of a byte of `rest`, so there is one.
             break;
         };
         push_escape(out, byte);
+        // The bytes right after it may need escaping too (a head's CRLF): escaped
+        // here, rather than by another search starting at each.
+        while let [next, after @ ..] = tail {
+            if !needs_escape(*next) {
+                break;
+            }
+            push_escape(out, *next);
+            tail = after;
+        }
         rest = tail;
     }
     out.extend_from_slice(rest);
