@@ -51,7 +51,12 @@ pub(super) fn finalize(
     let unhashed = |id: &str| ids.parts(id).is_some_and(|p| seed(p.input).is_none());
 
     let mut dropped = vec![0u64; file_sha256.len()];
+    // Every input hashed (the usual case): nothing to drop, no id to look at twice.
+    let all_hashed = seeds.iter().all(Option::is_some);
     texts.findings.retain(|f| {
+        if all_hashed {
+            return true;
+        }
         let drop = unhashed(&f.exchange);
         if drop {
             let input = ids.parts(&f.exchange).map(|p| p.input);
@@ -78,7 +83,9 @@ pub(super) fn finalize(
     for c in texts.conflict_examples.iter_mut() {
         ids.rewrite(c, &mut final_id);
     }
-    texts.request_lines.retain(|(id, _)| !unhashed(id));
+    if !all_hashed {
+        texts.request_lines.retain(|(id, _)| !unhashed(id));
+    }
     for (id, _) in texts.request_lines.iter_mut() {
         ids.rewrite(id, &mut final_id);
     }

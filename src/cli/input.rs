@@ -443,3 +443,68 @@ impl<R: Read> Read for Counting<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `data`, then a read error when `fail` is set.
+    struct Source<'a> {
+        data: &'a [u8],
+        fail: bool,
+    }
+
+    impl Read for Source<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.data.is_empty() && self.fail {
+                return Err(io::Error::other("device gone"));
+            }
+            let n = self.data.len().min(buf.len()).min(1000);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_rest_of_a_file_the_parser_left_is_hashed() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let want = source::hex(&Sha256::digest(&data));
+        for parsed in [0, 1, 999, 150_000, data.len()] {
+            let mut hashed = Hashed::new(
+                Source {
+                    data: &data,
+                    fail: false,
+                },
+                true,
+            );
+            let mut sink = vec![0u8; parsed];
+            hashed.read_exact(&mut sink).unwrap();
+            assert_eq!(hashed.finish().unwrap(), want, "parsed {parsed}");
+        }
+    }
+
+    #[test]
+    fn a_file_not_read_to_its_end_has_no_hash() {
+        let data = [7u8; 5000];
+        // The error met by the parser…
+        let mut hashed = Hashed::new(
+            Source {
+                data: &data,
+                fail: true,
+            },
+            true,
+        );
+        assert!(io::copy(&mut hashed, &mut io::sink()).is_err());
+        assert!(hashed.finish().is_err());
+        // … or only while draining.
+        let hashed = Hashed::new(
+            Source {
+                data: &data,
+                fail: true,
+            },
+            true,
+        );
+        assert_eq!(hashed.finish().unwrap_err().to_string(), "device gone");
+    }
+}

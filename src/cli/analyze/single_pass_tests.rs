@@ -226,6 +226,19 @@ impl Pcap {
     }
 }
 
+/// Bytes that do not compress (a linear congruential generator's high bytes).
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 56) as u8
+        })
+        .collect()
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -235,16 +248,22 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 #[test]
 fn wire_evidence_conflicts_and_damaged_files_get_the_final_ids() {
     let dir = tempfile::tempdir().unwrap();
+    let case = captures().join("demo/consentry.toml");
     let pcap = demo_capture();
     let plain = write(dir.path(), "demo.pcap", &pcap);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&pcap).unwrap();
-    let gzipped = write(dir.path(), "demo.pcap.gz", &gz.finish().unwrap());
+    let gzipped = gz.finish().unwrap();
+    // Half-way into the capture's deflate data: past what type detection reads.
+    let damage_at = gzipped.len() / 2;
+    let gzipped = write(dir.path(), "demo.pcap.gz", &gzipped);
     // Cut inside the last record: a truncated capture (a warning, not an error).
     let truncated = write(dir.path(), "cut.pcap", &pcap[..pcap.len() - 7]);
     // A record header claiming 3 GB, two thirds in: a damaged capture (an error
-    // after the exchanges before it; the rest must still be hashed).
+    // after the exchanges before it; the rest, more than any read buffer, must
+    // still be hashed).
     let mut damaged = pcap.clone();
+    damaged.extend(noise(4 << 20));
     let mut at = 24;
     while at < pcap.len() * 2 / 3 {
         let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap());
@@ -252,7 +271,21 @@ fn wire_evidence_conflicts_and_damaged_files_get_the_final_ids() {
     }
     damaged[at + 8..at + 12].copy_from_slice(&3_000_000_000u32.to_le_bytes());
     let damaged = write(dir.path(), "damaged.pcap", &damaged);
-    let case = captures().join("demo/consentry.toml");
+    // A gzip stream damaged early, with megabytes after the damage.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&pcap).unwrap();
+    gz.write_all(&noise(4 << 20)).unwrap();
+    let mut bad_gzip = gz.finish().unwrap();
+    for b in &mut bad_gzip[damage_at..damage_at + 64] {
+        *b ^= 0x5a;
+    }
+    let bad_gzip = write(dir.path(), "bad.pcap.gz", &bad_gzip);
+    let outcome = same_both_ways(&case, std::slice::from_ref(&bad_gzip), &[]);
+    assert!(
+        !outcome.summary.input_errors.is_empty() && outcome.summary.inputs.len() == 1,
+        "the damaged gzip stream reads to its end: {:?}",
+        outcome.summary
+    );
 
     let one = same_both_ways(&case, std::slice::from_ref(&plain), &[]);
     // The capture reaches every text an id goes into, or this test proves little.
@@ -291,10 +324,12 @@ fn wire_evidence_conflicts_and_damaged_files_get_the_final_ids() {
         vec![gzipped.clone()],
         vec![truncated.clone()],
         vec![damaged.clone()],
+        vec![bad_gzip.clone()],
         // Several files in one run: the same bytes plain and gzip'd share their ids.
-        vec![plain.clone(), gzipped, truncated, damaged, plain],
+        vec![plain.clone(), gzipped, truncated, damaged, bad_gzip, plain],
     ] {
         let one = same_both_ways(&case, &files, &[]);
+        assert_eq!(one.summary.inputs.len(), files.len());
         for (input, path) in one.summary.inputs.iter().zip(&files) {
             assert_eq!(input.sha256, crate::source::file_sha256(path).unwrap());
         }
