@@ -16,7 +16,6 @@ use super::pipeline::analyze_stream;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::exchange::{Exchange, SourceKind};
-use crate::net::provisional_id::ProvisionalIds;
 use crate::report::{self, CaseInfo, Format, ReportFormat, ReportInput, RunSummary};
 use crate::rules::{Analyzer, Finding, Options, Severity};
 
@@ -173,10 +172,7 @@ fn analyze_inputs(
     passes: Passes,
 ) -> anyhow::Result<AnalysisRun> {
     let provisional = match passes {
-        Passes::One => Some(
-            ProvisionalIds::new()
-                .map_err(|_| anyhow::anyhow!("the system's random source failed"))?,
-        ),
+        Passes::One => Some(final_ids::fresh_ids()?),
         Passes::Two => None,
     };
     let mut attribution = Attribution::new(&case, device)?;

@@ -7,9 +7,18 @@
 use sha2::Sha256;
 
 use crate::consent::ConsentEvent;
-use crate::net::provisional_id::{IdParts, ProvisionalIds};
+use crate::net::provisional_id::{IdParts, ProvisionalIds, NONCE_BYTES};
 use crate::net::tap::{exchange_id_from, id_seed};
 use crate::rules::Finding;
+
+/// Provisional ids with a fresh nonce from the system's random source: traffic
+/// written before the run cannot contain it.
+pub(super) fn fresh_ids() -> anyhow::Result<ProvisionalIds> {
+    let mut nonce = [0u8; NONCE_BYTES];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| anyhow::anyhow!("the system's random source failed"))?;
+    Ok(ProvisionalIds::with_nonce(nonce))
+}
 
 /// The texts of a run that can hold exchange ids (anomaly details are only counted
 /// by `analyze`, not kept).

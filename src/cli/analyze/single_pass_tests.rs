@@ -79,7 +79,9 @@ fn same_both_ways(case: &Path, files: &[PathBuf], keylogs: &[Arc<[u8]>]) -> Anal
 fn every_sample_capture_gives_the_two_pass_run() {
     let dir = captures();
     let keylog = |name: &str| -> Arc<[u8]> { Arc::from(std::fs::read(dir.join(name)).unwrap()) };
-    let cases: [(&str, &[&str], Vec<Arc<[u8]>>); 10] = [
+    // Directory, files of one run, key logs.
+    type Run<'a> = (&'a str, &'a [&'a str], Vec<Arc<[u8]>>);
+    let cases: [Run<'_>; 10] = [
         ("gateway", &["gateway.pcap"], vec![]),
         ("gateway", &["gateway.pcapng"], vec![]),
         ("gateway", &["gateway.pcap", "gateway.pcapng"], vec![]),
@@ -166,16 +168,16 @@ impl Pcap {
         Pcap { bytes }
     }
 
+    /// One TCP segment; `tcp` is sequence number, acknowledgement number, flags.
     fn segment(
         &mut self,
         micros: i64,
         to_server: bool,
         port: u16,
-        seq: u32,
-        ack: u32,
-        flags: u8,
+        tcp: (u32, u32, u8),
         data: &[u8],
     ) {
+        let (seq, ack, flags) = tcp;
         let (client, server) = ([192, 168, 50, 23], [203, 0, 113, 9]);
         let (src, dst, sport, dport) = if to_server {
             (client, server, port, 80)
@@ -216,13 +218,13 @@ impl Pcap {
         const FIN_ACK: u8 = 0x11;
         let (c, s) = (1000u32, 5000u32);
         let (cq, sq) = (request.len() as u32, response.len() as u32);
-        self.segment(at - 3, true, port, c, 0, SYN, &[]);
-        self.segment(at - 2, false, port, s, c + 1, SYN | ACK, &[]);
-        self.segment(at - 1, true, port, c + 1, s + 1, ACK, &[]);
-        self.segment(at, true, port, c + 1, s + 1, PSH_ACK, request);
-        self.segment(at + 1, false, port, s + 1, c + 1 + cq, PSH_ACK, response);
-        self.segment(at + 2, true, port, c + 1 + cq, s + 1 + sq, FIN_ACK, &[]);
-        self.segment(at + 3, false, port, s + 1 + sq, c + 2 + cq, FIN_ACK, &[]);
+        self.segment(at - 3, true, port, (c, 0, SYN), &[]);
+        self.segment(at - 2, false, port, (s, c + 1, SYN | ACK), &[]);
+        self.segment(at - 1, true, port, (c + 1, s + 1, ACK), &[]);
+        self.segment(at, true, port, (c + 1, s + 1, PSH_ACK), request);
+        self.segment(at + 1, false, port, (s + 1, c + 1 + cq, PSH_ACK), response);
+        self.segment(at + 2, true, port, (c + 1 + cq, s + 1 + sq, FIN_ACK), &[]);
+        self.segment(at + 3, false, port, (s + 1 + sq, c + 2 + cq, FIN_ACK), &[]);
     }
 }
 
@@ -387,6 +389,15 @@ fn findings_of_an_input_that_cannot_be_hashed_are_dropped() {
     for text in conflicts.iter().chain(consent[0].evidence.iter()) {
         assert!(!ids.marks(text));
     }
+}
+
+#[test]
+fn nonces_differ_between_runs() {
+    let (a, b) = (
+        final_ids::fresh_ids().unwrap(),
+        final_ids::fresh_ids().unwrap(),
+    );
+    assert_ne!(a.input(0).id(1, 1), b.input(0).id(1, 1));
 }
 
 #[test]
