@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::input::{read_input, Attribution};
+use super::final_ids::{self, RunTexts};
+use super::input::{read_input, read_input_once, Attribution, InputOutcome};
 use super::pipeline::analyze_stream;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
@@ -145,6 +146,35 @@ pub fn analyze_files_with_keylogs(
     options: Options,
     workers: usize,
 ) -> anyhow::Result<AnalysisRun> {
+    analyze_inputs(case, files, device, keylogs, options, workers, Passes::One)
+}
+
+/// How often a capture file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Passes {
+    /// Hashed while parsed, its exchanges named provisionally until the end (the
+    /// first pass was ~0.3 s of SHA-256 and up to 0.76 s of kernel copying of a
+    /// 3 CPU-s run on the 522 MB bench file).
+    One,
+    /// Hashed, then parsed with the final ids: what `exchanges` and `ingest` do, and
+    /// the model the single pass is tested against.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Two,
+}
+
+fn analyze_inputs(
+    case: Arc<Case>,
+    files: &[PathBuf],
+    device: Option<String>,
+    keylogs: &[Arc<[u8]>],
+    options: Options,
+    workers: usize,
+    passes: Passes,
+) -> anyhow::Result<AnalysisRun> {
+    let provisional = match passes {
+        Passes::One => Some(final_ids::fresh_ids()?),
+        Passes::Two => None,
+    };
     let mut attribution = Attribution::new(&case, device)?;
     attribution.keylogs = keylogs.to_vec();
     // Nothing `analyze` reports or judges reads a response's header fields.
@@ -155,7 +185,7 @@ pub fn analyze_files_with_keylogs(
         ..RunSummary::default()
     };
     let mut read = RunSummary::default();
-    let mut outcomes = Vec::new();
+    let mut outcomes: Vec<InputOutcome> = Vec::new();
     let mut findings: Vec<Finding> = Vec::new();
     // Collected in judging order and sorted once at the end: an insertion into a map
     // of thousands of ids per exchange with findings waits on a cache miss per key
@@ -167,19 +197,26 @@ pub fn analyze_files_with_keylogs(
         &mut analyzer,
         workers,
         &mut |analyse| {
-            for path in files {
+            let mut each = |x: Exchange| {
+                read.exchanges += 1;
+                if x.metadata_only {
+                    read.metadata_only += 1;
+                }
+                count_anomalies(&mut read, &x.anomalies);
+                if x.device.is_some() || x.source != SourceKind::Pcap {
+                    analyse(x);
+                }
+            };
+            for (index, path) in files.iter().enumerate() {
                 // A bad input is reported and the others still analysed; what was
                 // found before a file's defect is kept (nothing found is lost).
-                let outcome = read_input(path, &attribution, &status, &mut |x| {
-                    read.exchanges += 1;
-                    if x.metadata_only {
-                        read.metadata_only += 1;
+                let outcome = match &provisional {
+                    Some(ids) => {
+                        let ids = ids.input(index as u64);
+                        read_input_once(path, ids, &attribution, &status, &mut each)
                     }
-                    count_anomalies(&mut read, &x.anomalies);
-                    if x.device.is_some() || x.source != SourceKind::Pcap {
-                        analyse(x);
-                    }
-                });
+                    None => read_input(path, &attribution, &status, &mut each),
+                };
                 for w in &outcome.warnings {
                     eprintln!("consentry: warning: {w}");
                 }
@@ -208,6 +245,34 @@ pub fn analyze_files_with_keylogs(
     for (kind, n) in read.anomaly_kinds {
         *summary.anomaly_kinds.entry(kind).or_default() += n;
     }
+    let mut consent = Vec::new();
+    for timeline in [analyzer.timeline(), analyzer.wire_timeline()] {
+        for d in &case.devices {
+            consent.extend(timeline.events(&d.id).iter().cloned());
+        }
+    }
+    if let Some(ids) = &provisional {
+        // Every file's SHA-256 is known now: the exchanges get their final ids,
+        // before anything is sorted by them.
+        let file_sha256: Vec<Option<String>> = outcomes
+            .iter()
+            .map(|o| o.info.as_ref().map(|i| i.sha256.clone()))
+            .collect();
+        let texts = RunTexts {
+            findings: &mut findings,
+            consent: &mut consent,
+            conflict_examples: &mut summary.consent_conflict_examples,
+            request_lines: &mut request_lines,
+        };
+        let dropped = final_ids::finalize(ids, &file_sha256, texts);
+        for (outcome, n) in outcomes.iter_mut().zip(dropped) {
+            if let (Some(e), 1..) = (&mut outcome.error, n) {
+                e.push_str(&format!(
+                    " ({n} findings of it are dropped: their ids derive from the file's SHA-256)"
+                ));
+            }
+        }
+    }
     for outcome in outcomes {
         if let Some(traffic) = outcome.traffic {
             summary
@@ -220,21 +285,25 @@ pub fn analyze_files_with_keylogs(
     }
     report::sort_findings(&mut findings);
     summary.count_findings(&findings);
-    let mut consent = Vec::new();
-    for timeline in [analyzer.timeline(), analyzer.wire_timeline()] {
-        for d in &case.devices {
-            consent.extend(timeline.events(&d.id).iter().cloned());
-        }
-    }
-    Ok(AnalysisRun {
+    let run = AnalysisRun {
         summary,
         findings,
         consent,
         // A stable sort that keeps the last of equal keys: what inserting one by one
         // gave (the same file read twice yields the same ids).
         request_lines: request_lines.into_iter().collect(),
-    })
+    };
+    if let Some(ids) = &provisional {
+        debug_assert!(
+            !final_ids::any_left(ids, &run),
+            "a provisional exchange id is left in the run"
+        );
+    }
+    Ok(run)
 }
+
+#[cfg(test)]
+mod single_pass_tests;
 
 /// Writes the case report to `path` (created or truncated).
 pub fn write_report_file(

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
 
 use crate::case::{Case, DeviceResolver};
 use crate::exchange::Exchange;
+use crate::net::provisional_id::InputIds;
 use crate::net::tap::TapLimits;
 use crate::report::{InputInfo, TrafficSummary};
 use crate::source::pcap::{self, CaptureOptions, CaptureProgress, CaptureSummary};
@@ -98,6 +100,51 @@ pub fn read_input_with_hash(
     status: &dyn Fn() -> String,
     consumer: &mut dyn FnMut(Exchange),
 ) -> InputOutcome {
+    let hashing = match known_sha256 {
+        Some(known) => Hashing::Known(known),
+        None => Hashing::Before,
+    };
+    read_input_as(path, hashing, attribution, status, consumer)
+}
+
+/// [`read_input`] reading a pcap/pcapng file once: its bytes as stored are hashed as
+/// they are read, and its exchanges carry `ids`' provisional ids, which the caller
+/// rewrites once the SHA-256 is known (a HAR file is hashed first as usual, its ids
+/// are final). The outcome's `info` holds the SHA-256; it is `None`, and `error`
+/// says why, when the file could not be read to its end.
+pub fn read_input_once(
+    path: &Path,
+    ids: InputIds,
+    attribution: &Attribution,
+    status: &dyn Fn() -> String,
+    consumer: &mut dyn FnMut(Exchange),
+) -> InputOutcome {
+    read_input_as(
+        path,
+        Hashing::WhileReading(ids),
+        attribution,
+        status,
+        consumer,
+    )
+}
+
+/// When an input's SHA-256 is had.
+enum Hashing<'a> {
+    /// The caller has it.
+    Known(&'a str),
+    /// A pass over the file before it is read.
+    Before,
+    /// While a capture is read (its exchanges get these provisional ids).
+    WhileReading(InputIds),
+}
+
+fn read_input_as(
+    path: &Path,
+    hashing: Hashing<'_>,
+    attribution: &Attribution,
+    status: &dyn Fn() -> String,
+    consumer: &mut dyn FnMut(Exchange),
+) -> InputOutcome {
     let label = path.display().to_string();
     let mut outcome = InputOutcome {
         info: None,
@@ -109,13 +156,17 @@ pub fn read_input_with_hash(
     let opened = source::open_input(path)
         .map_err(anyhow::Error::from)
         .and_then(|opened| {
-            let sha256 = match known_sha256 {
-                Some(known) => known.to_string(),
-                None => source::file_sha256(path)?,
+            let capture = matches!(opened.kind, InputKind::Pcap | InputKind::Pcapng);
+            let (sha256, provisional) = match hashing {
+                Hashing::Known(known) => (Some(known.to_string()), None),
+                Hashing::WhileReading(ids) if capture => (None, Some(ids)),
+                Hashing::Before | Hashing::WhileReading(_) => {
+                    (Some(source::file_sha256(path)?), None)
+                }
             };
-            Ok((opened, sha256))
+            Ok((opened, sha256, provisional))
         });
-    let (source::Opened { kind, gzip, file }, sha256) = match opened {
+    let (source::Opened { kind, gzip, file }, sha256, provisional) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             outcome.error = Some(format!("{e:#}"));
@@ -124,26 +175,81 @@ pub fn read_input_with_hash(
     };
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(size, &label);
-    // The bar counts bytes of the file as stored (compressed or not).
+    // The bar counts bytes of the file as stored (compressed or not); so does the
+    // hash.
     let counting = Counting {
         inner: file,
         bar: bar.clone(),
     };
-    let reader: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(counting))
-    } else {
-        Box::new(counting)
-    };
+    let mut stored = Hashed::new(counting, provisional.is_some());
     let exchanges = Cell::new(0u64);
+    let reader: Box<dyn Read + '_> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(&mut stored))
+    } else {
+        Box::new(&mut stored)
+    };
     let mut counted = |x: Exchange| {
         exchanges.set(exchanges.get() + 1);
         consumer(x)
     };
+    read_content(
+        reader,
+        kind,
+        &label,
+        sha256.as_deref(),
+        provisional,
+        attribution,
+        status,
+        &bar,
+        &mut outcome,
+        &mut counted,
+    );
+    // Whatever stopped the parser, the rest of the file goes through the hash.
+    let sha256 = match sha256 {
+        Some(known) => known,
+        None => match stored.finish() {
+            Ok(sha256) => sha256,
+            Err(source) => {
+                bar.finish_and_clear();
+                let e = anyhow::Error::from(source::SourceError::Io {
+                    file: label,
+                    source,
+                });
+                outcome.error = Some(format!("{e:#}"));
+                return outcome;
+            }
+        },
+    };
+    bar.finish_and_clear();
+    outcome.info = Some(InputInfo {
+        path: label,
+        kind: kind.name().to_string(),
+        sha256,
+        exchanges: exchanges.get(),
+    });
+    outcome
+}
+
+/// Parses an opened input's content (`reader`: decompressed when it was gzip'd),
+/// naming capture exchanges with `provisional` ids when given.
+#[allow(clippy::too_many_arguments)]
+fn read_content(
+    reader: Box<dyn Read + '_>,
+    kind: InputKind,
+    label: &str,
+    sha256: Option<&str>,
+    provisional: Option<InputIds>,
+    attribution: &Attribution,
+    status: &dyn Fn() -> String,
+    bar: &ProgressBar,
+    outcome: &mut InputOutcome,
+    counted: &mut dyn FnMut(Exchange),
+) {
     match kind {
         InputKind::Har => match attribution.har_device() {
             Err(e) => outcome.error = Some(format!("{label}: {e}")),
             Ok(device) => {
-                let opts = HarOptions::new(label.clone(), Some(sha256.clone()));
+                let opts = HarOptions::new(label, sha256.map(str::to_string));
                 let read = source::read_har(reader, &opts, |mut x| {
                     x.device = device.clone();
                     counted(x);
@@ -168,8 +274,10 @@ pub fn read_input_with_hash(
         },
         InputKind::Pcap | InputKind::Pcapng => {
             let opts = CaptureOptions {
-                label: label.clone(),
-                file_sha256: Some(sha256.clone()),
+                label: label.to_string(),
+                // Unknown until the end when hashed while read: nothing `analyze`
+                // outputs reads it.
+                file_sha256: sha256.map(str::to_string),
                 devices: attribution.devices.clone(),
                 fallback_device: attribution.device.clone(),
                 limits: {
@@ -190,7 +298,9 @@ pub fn read_input_with_hash(
                     status()
                 ));
             };
-            match pcap::read_capture(reader, &opts, &mut on_progress, &mut counted) {
+            let read =
+                pcap::read_capture_with_ids(reader, &opts, provisional, &mut on_progress, counted);
+            match read {
                 Ok((summary, error)) => {
                     if let Some(offset) = summary.truncated_at {
                         outcome.warnings.push(format!(
@@ -218,14 +328,6 @@ pub fn read_input_with_hash(
             ));
         }
     }
-    bar.finish_and_clear();
-    outcome.info = Some(InputInfo {
-        path: label,
-        kind: kind.name().to_string(),
-        sha256,
-        exchanges: exchanges.get(),
-    });
-    outcome
 }
 
 fn traffic_summary(s: &CaptureSummary) -> TrafficSummary {
@@ -268,6 +370,66 @@ fn progress_bar(total: u64, name: &str) -> ProgressBar {
     bar
 }
 
+/// Hashes the bytes read through it (when asked to), for a file hashed as it is read.
+struct Hashed<R> {
+    inner: R,
+    hasher: Option<Sha256>,
+    /// The first read error: the hash of a file not read to its end is unknown.
+    failed: Option<io::Error>,
+}
+
+impl<R: Read> Hashed<R> {
+    fn new(inner: R, hash: bool) -> Self {
+        Hashed {
+            inner,
+            hasher: hash.then(Sha256::new),
+            failed: None,
+        }
+    }
+
+    /// Reads what the parser left through the hash; the file's SHA-256 (lowercase
+    /// hex), or why it cannot be had.
+    fn finish(mut self) -> io::Result<String> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        let mut hasher = self
+            .hasher
+            .take()
+            .ok_or_else(|| io::Error::other("the file was not hashed"))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match self.inner.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(source::hex(&hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                if let Some(hasher) = &mut self.hasher {
+                    hasher.update(buf.get(..n).unwrap_or_default());
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != io::ErrorKind::Interrupted && self.hasher.is_some() {
+                    self.failed
+                        .get_or_insert_with(|| io::Error::new(e.kind(), e.to_string()));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Counts bytes read through it into a progress bar.
 struct Counting<R> {
     inner: R,
@@ -279,5 +441,70 @@ impl<R: Read> Read for Counting<R> {
         let n = self.inner.read(buf)?;
         self.bar.inc(n as u64);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `data`, then a read error when `fail` is set.
+    struct Source<'a> {
+        data: &'a [u8],
+        fail: bool,
+    }
+
+    impl Read for Source<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.data.is_empty() && self.fail {
+                return Err(io::Error::other("device gone"));
+            }
+            let n = self.data.len().min(buf.len()).min(1000);
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_rest_of_a_file_the_parser_left_is_hashed() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let want = source::hex(&Sha256::digest(&data));
+        for parsed in [0, 1, 999, 150_000, data.len()] {
+            let mut hashed = Hashed::new(
+                Source {
+                    data: &data,
+                    fail: false,
+                },
+                true,
+            );
+            let mut sink = vec![0u8; parsed];
+            hashed.read_exact(&mut sink).unwrap();
+            assert_eq!(hashed.finish().unwrap(), want, "parsed {parsed}");
+        }
+    }
+
+    #[test]
+    fn a_file_not_read_to_its_end_has_no_hash() {
+        let data = [7u8; 5000];
+        // The error met by the parser…
+        let mut hashed = Hashed::new(
+            Source {
+                data: &data,
+                fail: true,
+            },
+            true,
+        );
+        assert!(io::copy(&mut hashed, &mut io::sink()).is_err());
+        assert!(hashed.finish().is_err());
+        // … or only while draining.
+        let hashed = Hashed::new(
+            Source {
+                data: &data,
+                fail: true,
+            },
+            true,
+        );
+        assert_eq!(hashed.finish().unwrap_err().to_string(), "device gone");
     }
 }

@@ -13,6 +13,7 @@ pub mod consent;
 pub mod decode;
 pub mod exchanges;
 pub mod export;
+mod final_ids;
 pub mod findings;
 pub mod ingest;
 pub mod init;

@@ -22,6 +22,7 @@ pub mod ip;
 pub mod keylog;
 pub mod link;
 pub mod packet;
+pub mod provisional_id;
 pub mod quic;
 pub mod sniff;
 pub mod tap;

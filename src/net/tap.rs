@@ -25,6 +25,7 @@ use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Pr
 use crate::net::http1::{HttpRequest, HttpResponse};
 use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
+use crate::net::provisional_id::InputIds;
 use crate::net::sniff::AppProtocol;
 use crate::net::text;
 use crate::net::tls;
@@ -54,6 +55,14 @@ pub struct TapStats {
     pub unknown_clients_other: u64,
 }
 
+/// How a tap names its exchanges.
+enum Ids {
+    /// The id hash with the file's part already absorbed ([`id_seed`]): cloned per
+    /// exchange, it saves one of the two SHA-256 blocks each id would cost.
+    Final(Sha256),
+    Provisional(InputIds),
+}
+
 /// Frames to exchanges.
 pub struct Tap {
     decoder: PacketDecoder,
@@ -63,9 +72,7 @@ pub struct Tap {
     /// Device for traffic whose client is no case device (`--device`), if any.
     fallback_device: Option<String>,
     file_sha256: Option<String>,
-    /// The id hash with the file's part already absorbed ([`id_seed`]): cloned per
-    /// exchange, it saves one of the two SHA-256 blocks each id would cost.
-    id_seed: Sha256,
+    ids: Ids,
     source: SourceKind,
     stats: TapStats,
     events: Vec<FlowEvent>,
@@ -91,12 +98,18 @@ impl Tap {
             dns: DnsMap::new(),
             devices,
             fallback_device,
-            id_seed: id_seed(file_sha256.as_deref()),
+            ids: Ids::Final(id_seed(file_sha256.as_deref())),
             file_sha256,
             source,
             stats: TapStats::default(),
             events: Vec::new(),
         }
+    }
+
+    /// Names exchanges with provisional ids (see [`crate::net::provisional_id`]) for
+    /// a reader that learns the file's SHA-256 only at its end.
+    pub fn use_provisional_ids(&mut self, ids: InputIds) {
+        self.ids = Ids::Provisional(ids);
     }
 
     pub fn stats(&self) -> &TapStats {
@@ -210,11 +223,11 @@ impl Tap {
         at: crate::timestamp::Timestamp,
     ) -> Exchange {
         // Both callers set scheme, method and path.
-        let mut x = Exchange::blank(
-            exchange_id_from(&self.id_seed, conn.first_frame, discriminator),
-            self.source,
-            at,
-        );
+        let id = match &self.ids {
+            Ids::Final(seed) => exchange_id_from(seed, conn.first_frame, discriminator),
+            Ids::Provisional(ids) => ids.id(conn.first_frame, discriminator),
+        };
+        let mut x = Exchange::blank(id, self.source, at);
         x.client = Some(text::ip_string(conn.client.ip));
         x.server = Some(text::ip_string(conn.server.ip));
         x.device = self.device(conn);
@@ -345,7 +358,7 @@ fn exchange_id(file_sha256: Option<&str>, first_frame: u64, discriminator: u64) 
 }
 
 /// The hash state every exchange id of an input starts from.
-fn id_seed(file_sha256: Option<&str>) -> Sha256 {
+pub(crate) fn id_seed(file_sha256: Option<&str>) -> Sha256 {
     let mut h = Sha256::new();
     h.update(file_sha256.unwrap_or("").as_bytes());
     h.update(b"pcap");
@@ -354,7 +367,7 @@ fn id_seed(file_sha256: Option<&str>) -> Sha256 {
 
 /// A stable exchange id from the input (its [`id_seed`]), the connection's first frame
 /// and the position of the exchange in it.
-fn exchange_id_from(seed: &Sha256, first_frame: u64, discriminator: u64) -> String {
+pub(crate) fn exchange_id_from(seed: &Sha256, first_frame: u64, discriminator: u64) -> String {
     let mut h = seed.clone();
     h.update(first_frame.to_be_bytes());
     h.update(discriminator.to_be_bytes());

@@ -566,6 +566,14 @@ fn most_precise(mut all: Vec<DataItem>) -> Vec<DataItem> {
 }
 
 /// `f-` and 16 hex digits of [`finding_digest`]: stable across runs.
+impl Finding {
+    /// Computes `id` again from rule, exchange and data: for a finding whose exchange
+    /// id was provisional when it was made (see `cli::final_ids`).
+    pub fn refresh_id(&mut self) {
+        self.id = finding_id(self.rule, &self.exchange, &self.data);
+    }
+}
+
 fn finding_id(rule: RuleId, exchange: &str, data: &[DataItem]) -> String {
     let digest = finding_digest(rule, exchange, data);
     // One allocation: the prefix and the first 8 bytes' hex go into the same string

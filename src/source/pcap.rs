@@ -15,6 +15,7 @@ use crate::net::capture::{CaptureError, CaptureEvent, CaptureReader};
 use crate::net::flow::{FlowStats, SECRETS_TYPE_TLS_KEYLOG};
 use crate::net::keylog::KeyLogStats;
 use crate::net::packet::PacketStats;
+use crate::net::provisional_id::InputIds;
 use crate::net::tap::{Tap, TapLimits, TapStats};
 
 use super::SourceError;
@@ -75,6 +76,18 @@ pub fn read_capture<R: Read>(
     progress: &mut dyn FnMut(CaptureProgress),
     consumer: &mut dyn FnMut(Exchange),
 ) -> Result<(CaptureSummary, Option<SourceError>), SourceError> {
+    read_capture_with_ids(reader, opts, None, progress, consumer)
+}
+
+/// [`read_capture`], naming the exchanges with `provisional` ids when given (for a
+/// caller that hashes the file while it is read, see [`crate::net::provisional_id`]).
+pub fn read_capture_with_ids<R: Read>(
+    reader: R,
+    opts: &CaptureOptions,
+    provisional: Option<InputIds>,
+    progress: &mut dyn FnMut(CaptureProgress),
+    consumer: &mut dyn FnMut(Exchange),
+) -> Result<(CaptureSummary, Option<SourceError>), SourceError> {
     let mut capture = CaptureReader::new(reader).map_err(|e| capture_error(&opts.label, e))?;
     let mut tap = Tap::new(
         opts.devices.clone(),
@@ -83,6 +96,9 @@ pub fn read_capture<R: Read>(
         SourceKind::Pcap,
         opts.limits.clone(),
     );
+    if let Some(ids) = provisional {
+        tap.use_provisional_ids(ids);
+    }
     for text in &opts.keylogs {
         tap.add_keylog(text);
     }
