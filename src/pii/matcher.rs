@@ -47,9 +47,12 @@
 //! Shards of 3- and 4-byte grams (the short shard: a case's coordinate and national
 //! phone variants, which samples the haystack every four bytes or so and took 60 % of
 //! the probes) have a narrow filter instead: one bit per gram from a 32-bit hash, in
-//! 32-bit words, probed eight samples at a time with AVX2 when the CPU has it and
-//! the stride is 4, as a case's 6-byte coordinates make it (`narrow_avx2`). On the 32 MB bench capture the matcher's instructions went from
-//! about 143 M to 93 M, user CPU on the 522 MB one 2.09 → 1.99 s (five pairs).
+//! 32-bit words. About as many instructions as the wide filter's probe, but one
+//! variable shift instead of two (each several micro-ops on x86): user CPU on the
+//! 522 MB bench capture 2.28 → 2.14 s (six rounds). Probing eight samples at a time
+//! with AVX2 (a 32-byte load, a gather of the filter words) cut the matcher's
+//! instructions from 144 M to 93 M on the 32 MB capture, but not the CPU time beyond
+//! this (2.18 against 2.18 s, twelve pairs): not kept.
 //!
 //! Build for 30 000 patterns: 77–81 ms. At 30 000 patterns the shards run, alone, at
 //! 1.27 GiB/s (6..12 bytes, 425 patterns), 2.95 GiB/s (12..32, 9 535), 5.4 GiB/s
@@ -65,19 +68,6 @@ use std::ops::ControlFlow;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
-
-#[cfg(target_arch = "x86_64")]
-mod narrow_avx2;
-
-/// Whether the CPU has AVX2, for the narrow shards' probe (`is_x86_feature_detected`
-/// caches the answer).
-#[inline]
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
 
 /// Index of a pattern in the slice given to [`Matcher::new`].
 pub type PatternId = u32;
@@ -146,9 +136,8 @@ enum Filter {
     },
     /// Grams of 3 or 4 bytes (the short shard, which samples the haystack the most
     /// densely): one bit per gram, at the top bits of a 32-bit multiplicative hash
-    /// ([`narrow_bit`]), in 32-bit words, so that eight samples of stride 4 are
-    /// probed at once with AVX2 (`narrow_avx2`). The probe of [`Filter::Wide`] cost about 14
-    /// instructions per sample there, most of the matcher's.
+    /// ([`narrow_bit`]), in 32-bit words: a probe with one variable shift, where
+    /// [`Filter::Wide`]'s takes two.
     Narrow {
         /// `32 − log2(bits in the filter)`: the hash's top bits are the bit's index.
         shift: u32,
@@ -332,7 +321,7 @@ impl Shard {
     }
 
     #[inline(always)]
-    fn scan<F>(&self, m: &Matcher, hay: &[u8], f: &mut F, avx2: bool) -> ControlFlow<()>
+    fn scan<F>(&self, m: &Matcher, hay: &[u8], f: &mut F) -> ControlFlow<()>
     where
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
     {
@@ -349,9 +338,9 @@ impl Shard {
             } => self.scan_k::<false, F>(m, hay, f, bits, *word_mask),
             Filter::Narrow { shift, bits } => {
                 if self.q == 3 {
-                    self.scan_narrow::<3, F>(m, hay, f, bits, *shift, avx2)
+                    self.scan_narrow::<3, F>(m, hay, f, bits, *shift)
                 } else {
-                    self.scan_narrow::<4, F>(m, hay, f, bits, *shift, avx2)
+                    self.scan_narrow::<4, F>(m, hay, f, bits, *shift)
                 }
             }
         }
@@ -378,9 +367,8 @@ impl Shard {
         }
     }
 
-    /// The scan of a shard with a narrow filter: eight samples a step with AVX2
-    /// (`avx2`: the CPU has it; stride 4 only), then four a round like
-    /// [`Shard::scan_q`]; the same samples in the same order either way.
+    /// The scan of a shard with a narrow filter: four samples a round like
+    /// [`Shard::scan_q`].
     #[inline(always)]
     fn scan_narrow<const Q: usize, F>(
         &self,
@@ -389,7 +377,6 @@ impl Shard {
         f: &mut F,
         bits: &[u32],
         shift: u32,
-        avx2: bool,
     ) -> ControlFlow<()>
     where
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
@@ -397,19 +384,6 @@ impl Shard {
         let keep: u32 = if Q == 4 { !0 } else { (1u32 << (8 * Q)) - 1 };
         let s = self.stride;
         let mut p = 0usize;
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the CPU has AVX2 (the caller detected it), and `bits` holds
-            // `2^(32 − shift)` bits (`Filter::narrow`), as `probe` requires.
-            p = unsafe {
-                narrow_avx2::probe(hay, s, keep, bits, shift, |at| {
-                    let g = load_gram(hay, at, Q).unwrap_or(0);
-                    self.verify(m, g, at, hay, f)
-                })
-            }?;
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = avx2;
         #[inline(always)]
         fn word4(hay: &[u8], p: usize) -> u32 {
             debug_assert!(p + 4 <= hay.len());
@@ -604,21 +578,12 @@ impl Matcher {
 
     /// Calls `f(pattern, start)` for every occurrence in `hay`, in no particular order,
     /// until `f` breaks. Allocates nothing.
-    pub fn for_each<F>(&self, hay: &[u8], f: F) -> ControlFlow<()>
-    where
-        F: FnMut(PatternId, usize) -> ControlFlow<()>,
-    {
-        self.for_each_with(hay, f, has_avx2())
-    }
-
-    /// [`Matcher::for_each`], with the narrow shards' AVX2 probe (`avx2`: the CPU has
-    /// it) or without.
-    fn for_each_with<F>(&self, hay: &[u8], mut f: F, avx2: bool) -> ControlFlow<()>
+    pub fn for_each<F>(&self, hay: &[u8], mut f: F) -> ControlFlow<()>
     where
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
     {
         for shard in &self.shards {
-            shard.scan(self, hay, &mut f, avx2)?;
+            shard.scan(self, hay, &mut f)?;
         }
         if let Some((ac, ids)) = &self.fallback {
             for m in ac.find_overlapping_iter(hay) {
@@ -672,35 +637,8 @@ mod tests {
         out
     }
 
-    /// Every occurrence in the order reported, with the narrow shards' AVX2 probe or
-    /// without.
-    fn reported(m: &Matcher, hay: &[u8], avx2: bool) -> Vec<(PatternId, usize)> {
-        let mut out = Vec::new();
-        let _ = m.for_each_with(
-            hay,
-            |id, start| {
-                out.push((id, start));
-                ControlFlow::Continue(())
-            },
-            avx2,
-        );
-        out
-    }
-
-    /// The portable scan finds what the naive search finds, and the AVX2 one (when
-    /// the CPU has it) reports the same occurrences in the same order.
-    fn check_both_probes(m: &Matcher, pats: &[Vec<u8>], hay: &[u8]) {
-        let portable = reported(m, hay, false);
-        let mut sorted = portable.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, naive(pats, hay));
-        if has_avx2() {
-            assert_eq!(reported(m, hay, true), portable);
-        }
-    }
-
     #[test]
-    fn narrow_probe_same_as_portable_for_every_stride() {
+    fn narrow_filter_for_every_stride() {
         // Digits and dots as in coordinate and phone variants; a hay of digit runs.
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = |n: u64| {
@@ -729,10 +667,11 @@ mod tests {
                     .shards
                     .iter()
                     .all(|s| matches!(s.filter, Filter::Narrow { .. })));
-                check_both_probes(&m, &pats, &hay);
-                // Every cut of the end, so that the vector loop stops at each place.
+                assert_eq!(found(&m, &hay), naive(&pats, &hay));
+                // Every cut of the end, so that the four-sample loop stops at each place.
                 for cut in 1..40 {
-                    check_both_probes(&m, &pats, &hay[..hay.len() - cut]);
+                    let hay = &hay[..hay.len() - cut];
+                    assert_eq!(found(&m, hay), naive(&pats, hay));
                 }
             }
         }
@@ -776,7 +715,6 @@ mod tests {
             hay.splice(at..at, p.iter().copied());
         }
         let m = Matcher::new(&pats);
-        check_both_probes(&m, &pats, &hay);
         assert!(m
             .shards
             .iter()
@@ -859,11 +797,9 @@ mod tests {
             let want = naive(&pats, &hay);
             let m = Matcher::new(&pats);
             prop_assert_eq!(found(&m, &hay), want.clone());
-            check_both_probes(&m, &pats, &hay);
             // Other gram sizes and strides, as the benchmarks use them.
             let m = Matcher::with_shards(&pats, &[(3, 3), (5, 4), (9, 6), (11, 7), (20, 8)]);
             prop_assert_eq!(found(&m, &hay), want);
-            check_both_probes(&m, &pats, &hay);
         }
     }
 }
