@@ -367,8 +367,8 @@ impl Shard {
         }
     }
 
-    /// The scan of a shard with a narrow filter: four samples a round like
-    /// [`Shard::scan_q`].
+    /// The scan of a shard with a narrow filter: 4-byte loads, so that the main loop
+    /// runs up to 4 bytes before the end.
     #[inline(always)]
     fn scan_narrow<const Q: usize, F>(
         &self,
@@ -381,40 +381,8 @@ impl Shard {
     where
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
     {
-        let keep: u32 = if Q == 4 { !0 } else { (1u32 << (8 * Q)) - 1 };
-        let s = self.stride;
-        let mut p = 0usize;
-        #[inline(always)]
-        fn word4(hay: &[u8], p: usize) -> u32 {
-            debug_assert!(p + 4 <= hay.len());
-            // SAFETY: every caller checked `p + 4 <= hay.len()` (loop condition below).
-            unsafe { std::ptr::read_unaligned(hay.as_ptr().add(p).cast::<u32>()) }.to_le()
-        }
-        let pass = |g: u32| narrow_passes(bits, g, shift);
-        while p + 3 * s + 4 <= hay.len() {
-            let any = pass(word4(hay, p) & keep)
-                | pass(word4(hay, p + s) & keep)
-                | pass(word4(hay, p + 2 * s) & keep)
-                | pass(word4(hay, p + 3 * s) & keep);
-            if any {
-                for k in 0..4 {
-                    let at = p + k * s;
-                    let g = word4(hay, at) & keep;
-                    if pass(g) {
-                        self.verify(m, u64::from(g), at, hay, f)?;
-                    }
-                }
-            }
-            p += 4 * s;
-        }
-        while let Some(g) = load_gram(hay, p, Q) {
-            // Q <= 4 bytes: the gram fits in 32 bits.
-            if pass(g as u32) {
-                self.verify(m, g, p, hay, f)?;
-            }
-            p += s;
-        }
-        ControlFlow::Continue(())
+        // Q <= 4 bytes: the gram fits in 32 bits.
+        self.scan_rounds::<4, Q, F>(m, hay, f, |g| narrow_passes(bits, g as u32, shift))
     }
 
     #[inline(always)]
@@ -429,29 +397,52 @@ impl Shard {
     where
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
     {
-        // Main loop: an 8-byte load masked to Q bytes (needs p + 8 <= len).
+        self.scan_rounds::<8, Q, F>(m, hay, f, |g| passes::<TWO>(bits, g, word_mask))
+    }
+
+    /// Every sample of `hay` (each `stride` bytes) whose `Q`-byte gram passes the
+    /// filter (`pass`) is verified. The main loop reads `LOAD` bytes per sample (4 or 8,
+    /// at least `Q`) and masks them to the gram; the tail loads what is left.
+    #[inline(always)]
+    fn scan_rounds<const LOAD: usize, const Q: usize, F>(
+        &self,
+        m: &Matcher,
+        hay: &[u8],
+        f: &mut F,
+        pass: impl Fn(u64) -> bool,
+    ) -> ControlFlow<()>
+    where
+        F: FnMut(PatternId, usize) -> ControlFlow<()>,
+    {
         let keep: u64 = if Q == 8 { !0 } else { (1u64 << (8 * Q)) - 1 };
         #[inline(always)]
-        fn word8(hay: &[u8], p: usize) -> u64 {
-            debug_assert!(p + 8 <= hay.len());
-            // SAFETY: every caller checked `p + 8 <= hay.len()` (loop condition below).
-            unsafe { std::ptr::read_unaligned(hay.as_ptr().add(p).cast::<u64>()) }.to_le()
+        fn load<const LOAD: usize>(hay: &[u8], p: usize) -> u64 {
+            debug_assert!(p + LOAD <= hay.len());
+            let at = hay.as_ptr();
+            // SAFETY: every caller checked `p + LOAD <= hay.len()` (loop condition
+            // below), and `LOAD` is the width read.
+            unsafe {
+                if LOAD == 4 {
+                    u64::from(std::ptr::read_unaligned(at.add(p).cast::<u32>()).to_le())
+                } else {
+                    std::ptr::read_unaligned(at.add(p).cast::<u64>()).to_le()
+                }
+            }
         }
         let s = self.stride;
-        let pass = |g: u64| passes::<TWO>(bits, g, word_mask);
         let mut p = 0usize;
         // Four independent samples per round and one branch: the filter rejects almost
         // every sample, so the loads and multiplies of a round overlap. The grams are
         // loaded again on a pass (rare) rather than kept in registers.
-        while p + 3 * s + 8 <= hay.len() {
-            let any = pass(word8(hay, p) & keep)
-                | pass(word8(hay, p + s) & keep)
-                | pass(word8(hay, p + 2 * s) & keep)
-                | pass(word8(hay, p + 3 * s) & keep);
+        while p + 3 * s + LOAD <= hay.len() {
+            let any = pass(load::<LOAD>(hay, p) & keep)
+                | pass(load::<LOAD>(hay, p + s) & keep)
+                | pass(load::<LOAD>(hay, p + 2 * s) & keep)
+                | pass(load::<LOAD>(hay, p + 3 * s) & keep);
             if any {
                 for k in 0..4 {
                     let at = p + k * s;
-                    let g = word8(hay, at) & keep;
+                    let g = load::<LOAD>(hay, at) & keep;
                     if pass(g) {
                         self.verify(m, g, at, hay, f)?;
                     }
