@@ -25,7 +25,7 @@
 //!
 //! # Why not `aho-corasick` alone
 //! `cargo bench --bench matcher -- --warm-up-time 1 --measurement-time 3` on the
-//! 2-core AMD EPYC (Zen 1) development VM, shared with other builds (wall clock,
+//! earlier 2-core AMD EPYC (Zen 1) development VM, shared with other builds (wall clock,
 //! ±10%), corpus of 2.1 MB of JSON/form bodies, all overlapping occurrences:
 //!
 //! | matcher                       | 1 000 patterns | 30 000 patterns |
