@@ -621,6 +621,16 @@ mod tests {
         out
     }
 
+    /// A repeatable pseudo-random source: `next(n)` is in `0..n`.
+    fn xorshift(mut x: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        }
+    }
+
     fn found(m: &Matcher, hay: &[u8]) -> Vec<(PatternId, usize)> {
         let mut out = Vec::new();
         assert!(m.find_into(hay, &mut out, usize::MAX));
@@ -631,13 +641,7 @@ mod tests {
     #[test]
     fn narrow_filter_for_every_stride() {
         // Digits and dots as in coordinate and phone variants; a hay of digit runs.
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let digit = |v: u64| if v == 10 { b'.' } else { b'0' + v as u8 };
         for shortest in 3..=14 {
             let pats: Vec<Vec<u8>> = (0..200)
@@ -686,13 +690,7 @@ mod tests {
     #[test]
     fn many_patterns_dense_filter() {
         // Enough grams for the two-bit filter, on a 4-letter alphabet.
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         let pats: Vec<Vec<u8>> = (0..3000)
             .map(|_| {
                 let len = 1 + next(60) as usize;
