@@ -346,3 +346,22 @@ fn gzip_compressed_capture_is_read_like_the_plain_one() {
     assert_eq!(plain.len(), 30);
     assert_eq!(list(&gz_path), plain);
 }
+
+#[test]
+fn direct_io_or_the_page_cache_give_the_same_findings() {
+    let analyze = |extra: &[&str]| {
+        let o = run(bin()
+            .arg("analyze")
+            .arg(gateway("gateway.pcap"))
+            .arg(gateway("gateway.pcapng"))
+            .arg("--case")
+            .arg(gateway("consentry.toml"))
+            .args(["--format", "jsonl"])
+            .args(extra));
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let direct = analyze(&[]);
+    assert!(direct.lines().count() > 10, "{direct}");
+    assert_eq!(analyze(&["--no-direct-io"]), direct);
+}

@@ -58,6 +58,11 @@ pub struct Args {
     /// Form of the `--report` file.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Html)]
     pub report_format: ReportFormat,
+    /// Read capture files through the page cache. By default (on Linux) a capture is
+    /// read with direct I/O, which spares the kernel's copy of every byte; on a slow
+    /// disk holding a capture that is already cached, the cache can be faster.
+    #[arg(long)]
+    pub no_direct_io: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -146,7 +151,8 @@ pub fn analyze_files_with_keylogs(
     options: Options,
     workers: usize,
 ) -> anyhow::Result<AnalysisRun> {
-    analyze_inputs(case, files, device, keylogs, options, workers, Passes::One)
+    let passes = Passes::One { direct_io: true };
+    analyze_inputs(case, files, device, keylogs, options, workers, passes)
 }
 
 /// How often a capture file is read.
@@ -154,8 +160,8 @@ pub fn analyze_files_with_keylogs(
 enum Passes {
     /// Hashed while parsed, its exchanges named provisionally until the end (the
     /// first pass was ~0.3 s of SHA-256 and up to 0.76 s of kernel copying of a
-    /// 3 CPU-s run on the 522 MB bench file).
-    One,
+    /// 3 CPU-s run on the 522 MB bench file), with direct I/O unless told not to.
+    One { direct_io: bool },
     /// Hashed, then parsed with the final ids: what `exchanges` and `ingest` do, and
     /// the model the single pass is tested against.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -172,11 +178,12 @@ fn analyze_inputs(
     passes: Passes,
 ) -> anyhow::Result<AnalysisRun> {
     let provisional = match passes {
-        Passes::One => Some(final_ids::fresh_ids()?),
+        Passes::One { .. } => Some(final_ids::fresh_ids()?),
         Passes::Two => None,
     };
     let mut attribution = Attribution::new(&case, device)?;
     attribution.keylogs = keylogs.to_vec();
+    attribution.direct_io = matches!(passes, Passes::One { direct_io: true });
     // Nothing `analyze` reports or judges reads a response's header fields.
     attribution.keep_response_headers = false;
     let mut analyzer = Analyzer::new(case.clone(), options);
@@ -346,13 +353,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(n) => n - 1,
         None => default_workers(),
     };
-    let run = analyze_files_with_keylogs(
+    let run = analyze_inputs(
         case.clone(),
         &args.files,
         args.device.clone(),
         &super::keylog::texts(&keylogs),
         options,
         workers,
+        Passes::One {
+            direct_io: !args.no_direct_io,
+        },
     )?;
     if let Some(path) = &args.report {
         write_report_file(path, &run.report_input(&case), args.report_format)?;

@@ -16,6 +16,7 @@ use crate::exchange::Exchange;
 use crate::net::provisional_id::InputIds;
 use crate::net::tap::TapLimits;
 use crate::report::{InputInfo, TrafficSummary};
+use crate::source::direct_read::DirectReader;
 use crate::source::pcap::{self, CaptureOptions, CaptureProgress, CaptureSummary};
 use crate::source::{self, HarOptions, InputKind};
 
@@ -31,6 +32,9 @@ pub struct Attribution {
     /// Whether capture exchanges carry their response header fields and reason
     /// (default): `analyze` reads only the status and turns this off.
     pub keep_response_headers: bool,
+    /// Whether a capture read once is read with direct I/O (`analyze` unless
+    /// `--no-direct-io`; see [`DirectReader`]).
+    pub direct_io: bool,
 }
 
 impl Attribution {
@@ -50,6 +54,7 @@ impl Attribution {
             device_ids,
             keylogs: Vec::new(),
             keep_response_headers: true,
+            direct_io: false,
         })
     }
 
@@ -173,7 +178,10 @@ fn read_input_as(
             return outcome;
         }
     };
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // A file read once skips the page cache (see `direct_read`); one hashed first
+    // is read a second time, from the cache.
+    let file = DirectReader::new(file, provisional.is_some() && attribution.direct_io);
+    let size = file.file().metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(size, &label);
     // The bar counts bytes of the file as stored (compressed or not); so does the
     // hash.

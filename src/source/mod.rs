@@ -7,6 +7,7 @@
 //! them once and exits with code 2.
 
 pub mod detect;
+pub mod direct_read;
 pub mod har;
 #[cfg(feature = "live")]
 pub mod live;

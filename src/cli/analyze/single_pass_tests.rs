@@ -56,17 +56,17 @@ fn fields(run: &AnalysisRun) -> [(&'static str, String); 4] {
     ]
 }
 
-/// Runs both ways (on the calling thread and with a worker) and compares; returns
-/// the single-pass run.
+/// Runs both ways (on the calling thread and with a worker, with direct I/O and
+/// through the page cache) and compares; returns the single-pass run.
 fn same_both_ways(case: &Path, files: &[PathBuf], keylogs: &[Arc<[u8]>]) -> AnalysisRun {
     let two = run(case, files, keylogs, 0, Passes::Two);
     let mut last = None;
-    for workers in [0, 1] {
-        let one = run(case, files, keylogs, workers, Passes::One);
+    for (workers, direct_io) in [(0, true), (1, true), (0, false)] {
+        let one = run(case, files, keylogs, workers, Passes::One { direct_io });
         for ((name, a), (_, b)) in fields(&one).iter().zip(fields(&two).iter()) {
             assert!(
                 a == b,
-                "{files:?} -j{}: {name} differ:\n{a}\n---\n{b}",
+                "{files:?} -j{} direct I/O {direct_io}: {name} differ:\n{a}\n---\n{b}",
                 workers + 1
             );
         }
