@@ -8,8 +8,10 @@
 #           with "$(cat FILE.needle)")
 # Env: CONSENTRY=path of the binary (default target/release/consentry),
 #      RUNS=n (default 1): each tool runs n times, the run with least CPU is kept;
-#      TOOLS="cat consentry consentry-j1 tshark suricata ngrep" (default: all) picks
-#      the tools (consentry: default threads; consentry-j1: -j 1, one thread).
+#      TOOLS="cat consentry consentry-j1 consentry-j1-cache tshark suricata ngrep"
+#      (default: all) picks the tools (consentry: default threads; consentry-j1:
+#      -j 1, one thread; consentry-j1-cache: -j 1 reading through the page cache
+#      like the peers, --no-direct-io).
 #
 # Runs, each under /usr/bin/time -f '%e %U %S %M': cat (the ceiling), consentry analyze
 # (jsonl findings), tshark -Y 'http contains "NEEDLE"', Suricata single-threaded with
@@ -30,7 +32,7 @@ case "$NEEDLE" in *'"'* | *'\'* | *';'*)
 esac
 CONSENTRY=${CONSENTRY:-target/release/consentry}
 RUNS=${RUNS:-1}
-TOOLS=" ${TOOLS:-cat consentry consentry-j1 tshark suricata ngrep} "
+TOOLS=" ${TOOLS:-cat consentry consentry-j1 consentry-j1-cache tshark suricata ngrep} "
 want() { [[ $TOOLS == *" $1 "* ]]; }
 . "$(dirname "$0")/timing.sh"
 timing_init compare_pcap.sh "$FILE"
@@ -86,12 +88,15 @@ count_lines() { echo "$(wc -l <"$1") $2"; }
 # cat writes to /dev/null: the ceiling is reading the file, not writing a copy of it
 # (run() keeps every tool's stdout in $WORK, which for cat is a 500 MB write).
 want cat && run cat "echo -" -- sh -c 'exec cat -- "$1" >/dev/null' cat "$FILE"
-for variant in consentry consentry-j1; do
+for variant in consentry consentry-j1 consentry-j1-cache; do
     if ! want $variant; then
         continue
     fi
     threads=()
-    [ $variant = consentry-j1 ] && threads=(-j 1)
+    case $variant in
+    consentry-j1) threads=(-j 1) ;;
+    consentry-j1-cache) threads=(-j 1 --no-direct-io) ;;
+    esac
     if "$CONSENTRY" --version >/dev/null 2>&1; then
         run $variant "count_lines '$WORK/$variant.out' findings" -- \
             "$CONSENTRY" analyze "${threads[@]}" --case "$CASE" "$FILE" --format jsonl
