@@ -200,18 +200,25 @@ fn read_input_as(
         exchanges.set(exchanges.get() + 1);
         consumer(x)
     };
-    read_content(
-        reader,
-        kind,
-        &label,
-        sha256.as_deref(),
-        provisional,
+    let content = Content {
+        label: &label,
+        sha256: sha256.as_deref(),
         attribution,
         status,
-        &bar,
-        &mut outcome,
-        &mut counted,
-    );
+        bar: &bar,
+    };
+    match kind {
+        InputKind::Har => content.read_har(reader, &mut outcome, &mut counted),
+        InputKind::Pcap | InputKind::Pcapng => {
+            content.read_capture(reader, provisional, &mut outcome, &mut counted)
+        }
+        InputKind::Jsonl => {
+            drop(reader);
+            outcome.error = Some(format!(
+                "{label}: JSON lines input is not supported yet (HAR, pcap and pcapng are)"
+            ));
+        }
+    }
     // Whatever stopped the parser, the rest of the file goes through the hash.
     let sha256 = match sha256 {
         Some(known) => known,
@@ -238,102 +245,113 @@ fn read_input_as(
     outcome
 }
 
-/// Parses an opened input's content (`reader`: decompressed when it was gzip'd),
-/// naming capture exchanges with `provisional` ids when given.
-#[allow(clippy::too_many_arguments)]
-fn read_content(
-    reader: Box<dyn Read + '_>,
-    kind: InputKind,
-    label: &str,
-    sha256: Option<&str>,
-    provisional: Option<InputIds>,
-    attribution: &Attribution,
-    status: &dyn Fn() -> String,
-    bar: &ProgressBar,
-    outcome: &mut InputOutcome,
-    counted: &mut dyn FnMut(Exchange),
-) {
-    match kind {
-        InputKind::Har => match attribution.har_device() {
-            Err(e) => outcome.error = Some(format!("{label}: {e}")),
-            Ok(device) => {
-                let opts = HarOptions::new(label, sha256.map(str::to_string));
-                let read = source::read_har(reader, &opts, |mut x| {
-                    x.device = device.clone();
-                    counted(x);
-                    Ok::<(), std::convert::Infallible>(())
-                });
-                match read {
-                    Ok(har) => {
-                        if har.skipped > 0 {
-                            outcome
-                                .warnings
-                                .push(format!("{label}: {} entries skipped", har.skipped));
-                            for s in &har.skip_reasons {
-                                outcome
-                                    .warnings
-                                    .push(format!("  entry {}: {}", s.index, s.reason));
-                            }
-                        }
+/// What parsing an opened input's content needs besides the content itself.
+struct Content<'a> {
+    label: &'a str,
+    /// The file's SHA-256 when known before it is parsed.
+    sha256: Option<&'a str>,
+    attribution: &'a Attribution,
+    status: &'a dyn Fn() -> String,
+    bar: &'a ProgressBar,
+}
+
+impl Content<'_> {
+    /// Parses a HAR file (`reader`: decompressed when it was gzip'd).
+    fn read_har(
+        &self,
+        reader: Box<dyn Read + '_>,
+        outcome: &mut InputOutcome,
+        counted: &mut dyn FnMut(Exchange),
+    ) {
+        let label = self.label;
+        let device = match self.attribution.har_device() {
+            Ok(device) => device,
+            Err(e) => {
+                outcome.error = Some(format!("{label}: {e}"));
+                return;
+            }
+        };
+        let opts = HarOptions::new(label, self.sha256.map(str::to_string));
+        let read = source::read_har(reader, &opts, |mut x| {
+            x.device = device.clone();
+            counted(x);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match read {
+            Ok(har) => {
+                if har.skipped > 0 {
+                    outcome
+                        .warnings
+                        .push(format!("{label}: {} entries skipped", har.skipped));
+                    for s in &har.skip_reasons {
+                        outcome
+                            .warnings
+                            .push(format!("  entry {}: {}", s.index, s.reason));
                     }
-                    Err(e) => outcome.error = Some(e.to_string()),
                 }
             }
-        },
-        InputKind::Pcap | InputKind::Pcapng => {
-            let opts = CaptureOptions {
-                label: label.to_string(),
-                // Unknown until the end when hashed while read: nothing `analyze`
-                // outputs reads it.
-                file_sha256: sha256.map(str::to_string),
-                devices: attribution.devices.clone(),
-                fallback_device: attribution.device.clone(),
-                limits: {
-                    let mut limits = TapLimits::default();
-                    limits.flow.http.keep_response_headers = attribution.keep_response_headers;
-                    limits
-                },
-                keylogs: attribution.keylogs.clone(),
-            };
-            let started = Instant::now();
-            let mut on_progress = |p: CaptureProgress| {
-                let secs = started.elapsed().as_secs_f64().max(0.001);
-                bar.set_message(format!(
-                    "{label} {:.0} pkt/s {} flows {} exchanges {}",
-                    p.frames as f64 / secs,
-                    p.open_flows,
-                    p.exchanges,
-                    status()
-                ));
-            };
-            let read =
-                pcap::read_capture_with_ids(reader, &opts, provisional, &mut on_progress, counted);
-            match read {
-                Ok((summary, error)) => {
-                    if let Some(offset) = summary.truncated_at {
-                        outcome.warnings.push(format!(
-                            "{label}: the capture is cut short at byte {offset}; everything before it was analysed"
-                        ));
-                    }
-                    if summary.secrets_keylog.lines > 0 {
-                        outcome.notes.push(super::keylog::describe(
-                            &format!(
-                                "in the secrets blocks of {label} ({})",
-                                summary.secrets_blocks
-                            ),
-                            &summary.secrets_keylog,
-                        ));
-                    }
-                    outcome.traffic = Some(traffic_summary(&summary));
-                    outcome.error = error.map(|e| e.to_string());
-                }
-                Err(e) => outcome.error = Some(e.to_string()),
-            }
+            Err(e) => outcome.error = Some(e.to_string()),
         }
-        InputKind::Jsonl => {
-            outcome.error = Some(format!(
-                "{label}: JSON lines input is not supported yet (HAR, pcap and pcapng are)"
+    }
+
+    /// Parses a pcap or pcapng capture (`reader`: decompressed when it was gzip'd),
+    /// naming its exchanges with `provisional` ids when given.
+    fn read_capture(
+        &self,
+        reader: Box<dyn Read + '_>,
+        provisional: Option<InputIds>,
+        outcome: &mut InputOutcome,
+        counted: &mut dyn FnMut(Exchange),
+    ) {
+        let label = self.label;
+        let attribution = self.attribution;
+        let opts = CaptureOptions {
+            label: label.to_string(),
+            // Unknown until the end when hashed while read: nothing `analyze`
+            // outputs reads it.
+            file_sha256: self.sha256.map(str::to_string),
+            devices: attribution.devices.clone(),
+            fallback_device: attribution.device.clone(),
+            limits: {
+                let mut limits = TapLimits::default();
+                limits.flow.http.keep_response_headers = attribution.keep_response_headers;
+                limits
+            },
+            keylogs: attribution.keylogs.clone(),
+        };
+        let started = Instant::now();
+        let mut on_progress = |p: CaptureProgress| {
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            self.bar.set_message(format!(
+                "{label} {:.0} pkt/s {} flows {} exchanges {}",
+                p.frames as f64 / secs,
+                p.open_flows,
+                p.exchanges,
+                (self.status)()
             ));
+        };
+        let read =
+            pcap::read_capture_with_ids(reader, &opts, provisional, &mut on_progress, counted);
+        match read {
+            Ok((summary, error)) => {
+                if let Some(offset) = summary.truncated_at {
+                    outcome.warnings.push(format!(
+                        "{label}: the capture is cut short at byte {offset}; everything before it was analysed"
+                    ));
+                }
+                if summary.secrets_keylog.lines > 0 {
+                    outcome.notes.push(super::keylog::describe(
+                        &format!(
+                            "in the secrets blocks of {label} ({})",
+                            summary.secrets_blocks
+                        ),
+                        &summary.secrets_keylog,
+                    ));
+                }
+                outcome.traffic = Some(traffic_summary(&summary));
+                outcome.error = error.map(|e| e.to_string());
+            }
+            Err(e) => outcome.error = Some(e.to_string()),
         }
     }
 }
