@@ -29,7 +29,7 @@ use consentry::timestamp::Timestamp;
 // The allocator of the `consentry` binary: the consumer's work is measured as the
 // proxy does it.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: consentry::allocator::Mimalloc = consentry::allocator::Mimalloc;
 
 use std::sync::Arc;
 

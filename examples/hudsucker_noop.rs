@@ -41,7 +41,7 @@ use rustls::ServerConfig;
 
 /// The allocator of `consentry` too: a like-for-like baseline.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: consentry::allocator::Mimalloc = consentry::allocator::Mimalloc;
 
 /// Server configs kept before the cache is emptied (hudsucker's example uses 1 000).
 const CACHE: usize = 1_000;

@@ -7,6 +7,7 @@
 //! (personal data) + `parties` (receiver) + `consent` (timeline) → `rules` (findings)
 //! → `report` (table, JSON; the case report as HTML, Markdown or JSON). The analysis stages are pure: no I/O, no threads.
 
+pub mod allocator;
 pub mod case;
 pub mod checksum;
 pub mod cli;

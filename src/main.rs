@@ -8,7 +8,7 @@ use clap::Parser;
 /// frees many small buffers per exchange, and threads that free each other's memory
 /// (the proxy hands every exchange to its analysis thread) do not wait on arena locks.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: consentry::allocator::Mimalloc = consentry::allocator::Mimalloc;
 
 fn main() -> ExitCode {
     let cli = consentry::cli::Cli::parse();
