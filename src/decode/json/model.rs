@@ -515,17 +515,19 @@ fn strings_model(data: &[u8], nesting: usize, values: usize) -> StringsReport {
 /// backslash runs and quotes straddle the 64-byte words of the stop bitmap, bytes
 /// JSON has no use for, and all of it cut anywhere.
 fn adversarial() -> impl Strategy<Value = Vec<u8>> {
-    let nested = (0usize..700, prop::bool::ANY, 0usize..3).prop_map(|(depth, objects, tail)| {
-        let mut t = Vec::new();
-        for _ in 0..depth {
-            t.extend_from_slice(if objects { b"{\"ab\":" } else { b"[" });
-        }
-        t.extend_from_slice([&b"1"[..], b"\"x\"", b"[]"][tail]);
-        for _ in 0..depth {
-            t.push(if objects { b'}' } else { b']' });
-        }
-        t
-    });
+    // Objects and arrays mixed, so that every level's kind matters when it closes.
+    let nested =
+        (prop::collection::vec(any::<bool>(), 0..700), 0usize..3).prop_map(|(kinds, tail)| {
+            let mut t = Vec::new();
+            for &object in &kinds {
+                t.extend_from_slice(if object { b"{\"ab\":" } else { b"[" });
+            }
+            t.extend_from_slice([&b"1"[..], b"\"x\"", b"[]"][tail]);
+            for &object in kinds.iter().rev() {
+                t.extend_from_slice(if object { b"}" } else { b",2]" });
+            }
+            t
+        });
     // A string of `pad` bytes, then a run of backslashes and a quote, so that the run
     // ends on either side of a word edge.
     let straddling = (50usize..140, 0usize..6, prop::bool::ANY, prop::bool::ANY).prop_map(

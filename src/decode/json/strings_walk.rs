@@ -12,24 +12,58 @@
 
 use super::*;
 
-/// The open containers, one bit each (set: an object), as deep as
-/// [`MAX_JSON_NESTING`].
-struct Kinds([u64; MAX_JSON_NESTING / 64]);
+/// The open containers, one bit each (set: an object): the innermost 64 in a
+/// register, bit 0 the innermost; each full 64 further out saved in a word.
+struct Open {
+    top: u64,
+    saved: [u64; MAX_JSON_NESTING / 64],
+}
 
-impl Kinds {
-    /// Marks level `depth` (below [`MAX_JSON_NESTING`]) as an object or an array.
+impl Open {
+    /// Opens level `depth + 1` (`depth` levels are open).
     #[inline(always)]
-    fn set(&mut self, depth: usize, object: bool) {
-        // The mask keeps the index in bounds whatever `depth` is (no panic path).
-        let word = &mut self.0[(depth / 64) % (MAX_JSON_NESTING / 64)];
-        let bit = 1u64 << (depth % 64);
-        *word = (*word & !bit) | (u64::from(object) << (depth % 64));
+    fn push(&mut self, depth: usize, object: bool) {
+        if depth >= 64 {
+            self.save(depth);
+        }
+        self.top = self.top << 1 | u64::from(object);
     }
 
-    /// Whether level `depth` is an object.
+    /// Closes the innermost level, leaving `depth` open.
     #[inline(always)]
-    fn object(&self, depth: usize) -> bool {
-        self.0[(depth / 64) % (MAX_JSON_NESTING / 64)] >> (depth % 64) & 1 == 1
+    fn pop(&mut self, depth: usize) {
+        if depth >= 64 {
+            self.restore(depth);
+        } else {
+            self.top >>= 1;
+        }
+    }
+
+    /// Whether the innermost open container is an object.
+    #[inline(always)]
+    fn object(&self) -> bool {
+        self.top & 1 == 1
+    }
+
+    /// Before level `depth + 1` opens, deep in: the register is saved when full.
+    #[cold]
+    #[inline(never)]
+    fn save(&mut self, depth: usize) {
+        if depth % 64 == 0 {
+            // The mask keeps the index in bounds whatever `depth` is (no panic path).
+            self.saved[(depth / 64 - 1) % (MAX_JSON_NESTING / 64)] = self.top;
+        }
+    }
+
+    /// [`Open::pop`] deep in: the register comes back when its level is reached.
+    #[cold]
+    #[inline(never)]
+    fn restore(&mut self, depth: usize) {
+        if depth % 64 == 0 {
+            self.top = self.saved[(depth / 64 - 1) % (MAX_JSON_NESTING / 64)];
+        } else {
+            self.top >>= 1;
+        }
     }
 }
 
@@ -53,10 +87,11 @@ pub(super) fn walk_strings<
     let len = data.len();
     let max_nesting = MAX_NESTING.min(MAX_JSON_NESTING);
     let max_values = MAX_VALUES;
-    let mut kinds = Kinds([0; MAX_JSON_NESTING / 64]);
+    let mut open = Open {
+        top: 0,
+        saved: [0; MAX_JSON_NESTING / 64],
+    };
     let mut depth = 0usize;
-    // Whether the innermost open container is an object.
-    let mut in_object = false;
     let mut seen_value = false;
     let mut values = 0usize;
     // The class of the key of the value about to be read: 0 in arrays and at the
@@ -65,7 +100,7 @@ pub(super) fn walk_strings<
     let mut noted = 0u8;
     let mut i = len - strip_bom(data).len();
     let outcome = 'value: loop {
-        let Some(b) = next_token(data, &mut i) else {
+        let Some(b) = token(data, &mut i) else {
             break if depth == 0 && seen_value {
                 Outcome::Complete
             } else {
@@ -78,17 +113,16 @@ pub(super) fn walk_strings<
                     break Outcome::NestingLimit { at: i };
                 }
                 let object = b == b'{';
-                kinds.set(depth, object);
+                open.push(depth, object);
                 depth += 1;
-                in_object = object;
                 i += 1;
-                let Some(first) = next_token(data, &mut i) else {
+                let Some(first) = token(data, &mut i) else {
                     break Outcome::Malformed { at: len };
                 };
                 if first == if object { b'}' } else { b']' } {
                     // Empty: closed at once, then what follows a value.
                     depth -= 1;
-                    in_object = depth > 0 && kinds.object(depth - 1);
+                    open.pop(depth);
                     i += 1;
                 } else if object {
                     match key_class_of_member::<K, QUOTES_ONLY>(data, stops, &mut i, key_class) {
@@ -144,12 +178,12 @@ pub(super) fn walk_strings<
                 seen_value = true;
                 continue 'value;
             }
-            let Some(b) = next_token(data, &mut i) else {
+            let Some(b) = token(data, &mut i) else {
                 break 'value Outcome::Malformed { at: len };
             };
             if b == b',' {
                 i += 1;
-                if in_object {
+                if open.object() {
                     match key_class_of_member::<K, QUOTES_ONLY>(data, stops, &mut i, key_class) {
                         Ok(c) => class = c,
                         Err(outcome) => break 'value outcome,
@@ -159,11 +193,11 @@ pub(super) fn walk_strings<
                 }
                 continue 'value;
             }
-            if b != if in_object { b'}' } else { b']' } {
+            if b != if open.object() { b'}' } else { b']' } {
                 break 'value Outcome::Malformed { at: i };
             }
             depth -= 1;
-            in_object = depth > 0 && kinds.object(depth - 1);
+            open.pop(depth);
             i += 1;
         }
     };
@@ -179,7 +213,7 @@ fn key_class_of_member<K: Fn(&[u8]) -> u8, const QUOTES_ONLY: bool>(
     key_class: &K,
 ) -> Result<u8, Outcome> {
     let len = data.len();
-    match next_token(data, i) {
+    match token(data, i) {
         Some(b'"') => {}
         Some(_) => return Err(Outcome::Malformed { at: *i }),
         None => return Err(Outcome::Malformed { at: len }),
@@ -193,7 +227,7 @@ fn key_class_of_member<K: Fn(&[u8]) -> u8, const QUOTES_ONLY: bool>(
         None => 0,
     };
     *i = end + 1;
-    match next_token(data, i) {
+    match token(data, i) {
         Some(b':') => {
             *i += 1;
             Ok(class)
@@ -201,4 +235,27 @@ fn key_class_of_member<K: Fn(&[u8]) -> u8, const QUOTES_ONLY: bool>(
         Some(_) => Err(Outcome::Malformed { at: *i }),
         None => Err(Outcome::Malformed { at: len }),
     }
+}
+
+/// [`next_token`] with the whitespace loop out of line: app JSON is mostly compact,
+/// and the loop inlined at each of the walk's eight reads crowded its registers.
+#[inline(always)]
+fn token(data: &[u8], i: &mut usize) -> Option<u8> {
+    let b = *data.get(*i)?;
+    if b > b' ' {
+        return Some(b);
+    }
+    // By value: a reference to `i` kept it in memory all through the walk.
+    *i = after_whitespace(data, *i);
+    data.get(*i).copied()
+}
+
+/// The first byte at or after `i` that is no JSON whitespace.
+#[cold]
+#[inline(never)]
+fn after_whitespace(data: &[u8], mut i: usize) -> usize {
+    while matches!(data.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
 }
