@@ -100,7 +100,7 @@ pub(super) fn walk_strings<
     let mut noted = 0u8;
     let mut i = len - strip_bom(data).len();
     let outcome = 'value: loop {
-        let Some(b) = token(data, &mut i) else {
+        let Some(b) = next_token(data, &mut i) else {
             break if depth == 0 && seen_value {
                 Outcome::Complete
             } else {
@@ -116,7 +116,7 @@ pub(super) fn walk_strings<
                 open.push(depth, object);
                 depth += 1;
                 i += 1;
-                let Some(first) = token(data, &mut i) else {
+                let Some(first) = next_token(data, &mut i) else {
                     break Outcome::Malformed { at: len };
                 };
                 if first == if object { b'}' } else { b']' } {
@@ -178,7 +178,7 @@ pub(super) fn walk_strings<
                 seen_value = true;
                 continue 'value;
             }
-            let Some(b) = token(data, &mut i) else {
+            let Some(b) = next_token(data, &mut i) else {
                 break 'value Outcome::Malformed { at: len };
             };
             if b == b',' {
@@ -213,7 +213,7 @@ fn key_class_of_member<K: Fn(&[u8]) -> u8, const QUOTES_ONLY: bool>(
     key_class: &K,
 ) -> Result<u8, Outcome> {
     let len = data.len();
-    match token(data, i) {
+    match next_token(data, i) {
         Some(b'"') => {}
         Some(_) => return Err(Outcome::Malformed { at: *i }),
         None => return Err(Outcome::Malformed { at: len }),
@@ -227,78 +227,12 @@ fn key_class_of_member<K: Fn(&[u8]) -> u8, const QUOTES_ONLY: bool>(
         None => 0,
     };
     *i = end + 1;
-    match token(data, i) {
+    match next_token(data, i) {
         Some(b':') => {
             *i += 1;
             Ok(class)
         }
         Some(_) => Err(Outcome::Malformed { at: *i }),
         None => Err(Outcome::Malformed { at: len }),
-    }
-}
-
-/// [`next_token`] with the whitespace loop out of line: app JSON is mostly compact,
-/// and the loop inlined at each of the walk's eight reads crowded its registers.
-#[inline(always)]
-fn token(data: &[u8], i: &mut usize) -> Option<u8> {
-    let b = *data.get(*i)?;
-    if b > b' ' {
-        return Some(b);
-    }
-    // By value: a reference to `i` kept it in memory all through the walk.
-    *i = after_whitespace(data, *i);
-    data.get(*i).copied()
-}
-
-/// The first byte at or after `i` that is no JSON whitespace (`data.len()` if none).
-/// Runs of spaces (indentation) are passed eight bytes a step. Not `#[cold]`: in a
-/// pretty-printed text it runs before every token.
-#[inline(never)]
-fn after_whitespace(data: &[u8], mut i: usize) -> usize {
-    loop {
-        while let Some(word) = data.get(i..i + 8) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(word);
-            // Zero bytes where there is a space.
-            let other = u64::from_le_bytes(bytes) ^ 0x2020_2020_2020_2020;
-            if other != 0 {
-                i += (other.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
-        match data.get(i) {
-            Some(b' ' | b'\t' | b'\n' | b'\r') => i += 1,
-            _ => return i,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// The eight-byte steps over spaces against the byte loop of `next_token`,
-        /// with runs of every length and every JSON whitespace byte among others.
-        #[test]
-        fn after_whitespace_agrees_with_bytewise_reading(
-            data in prop::collection::vec(
-                prop_oneof![
-                    6 => Just(b' '),
-                    1 => prop::sample::select(b"\t\n\r\"a{0\x0b\x00\xa0".to_vec()),
-                    1 => any::<u8>(),
-                ],
-                0..40,
-            ),
-            from in 0usize..42,
-        ) {
-            let mut naive = from;
-            while matches!(data.get(naive), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-                naive += 1;
-            }
-            prop_assert_eq!(after_whitespace(&data, from), naive);
-        }
     }
 }
