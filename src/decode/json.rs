@@ -17,6 +17,9 @@ use std::ops::Range;
 
 #[cfg(test)]
 mod model;
+mod strings_walk;
+
+use strings_walk::walk_strings;
 
 /// Deepest nesting of arrays and objects indexed; deeper input stops the scan.
 pub const MAX_JSON_NESTING: usize = 512;
@@ -327,14 +330,25 @@ pub fn strings_noting_keys(
     each: impl FnMut(StringValue),
     key_class: impl Fn(&[u8]) -> u8,
 ) -> (Outcome, u8) {
-    let mut sink = Strings {
-        each,
-        key_class,
-        class: 0,
-        noted: 0,
-    };
-    let outcome = walk(data, MAX_JSON_NESTING, MAX_JSON_VALUES, &mut sink);
-    (outcome, sink.noted)
+    strings_within::<MAX_JSON_NESTING, MAX_JSON_VALUES>(data, each, key_class)
+}
+
+/// [`strings_noting_keys`] with other limits (constants, as the walk's are).
+fn strings_within<const MAX_NESTING: usize, const MAX_VALUES: usize>(
+    data: &[u8],
+    each: impl FnMut(StringValue),
+    key_class: impl Fn(&[u8]) -> u8,
+) -> (Outcome, u8) {
+    if u32::try_from(data.len()).is_err() {
+        return (Outcome::TooLarge, 0);
+    }
+    with_stops(data, |stops| {
+        if stops.quotes_only {
+            walk_strings::<_, _, true, MAX_NESTING, MAX_VALUES>(data, stops, &key_class, each)
+        } else {
+            walk_strings::<_, _, false, MAX_NESTING, MAX_VALUES>(data, stops, &key_class, each)
+        }
+    })
 }
 
 /// Receives what [`walk`] finds, in text order.
@@ -343,10 +357,6 @@ trait Sink {
     fn container(&mut self, parent: u32, key: Key);
     /// A string or number value; values are numbered from 0 in this order.
     fn value(&mut self, id: usize, span: Span);
-    /// An object member's key (its raw text between the quotes), read before its
-    /// value, whose span then has this key as its `Key::Name`.
-    #[inline(always)]
-    fn key(&mut self, _raw: &[u8]) {}
     /// Whether the sink has what it needs: asked after each value, `true` ends the walk.
     #[inline(always)]
     fn done(&self) -> bool {
@@ -364,41 +374,6 @@ impl Sink for JsonIndex {
     }
 }
 
-struct Strings<F, W> {
-    each: F,
-    key_class: W,
-    /// `key_class` of the last key read: that of a value's key when it has one.
-    class: u8,
-    /// The union of `key_class` over the keys of the values seen so far.
-    noted: u8,
-}
-
-impl<F: FnMut(StringValue), W: Fn(&[u8]) -> u8> Sink for Strings<F, W> {
-    fn container(&mut self, _parent: u32, _key: Key) {}
-
-    // Classed where the key is read, its bytes at hand: from the span's offsets,
-    // for every value, it took bounds checks and spilled registers in the walk.
-    #[inline(always)]
-    fn key(&mut self, raw: &[u8]) {
-        self.class = (self.key_class)(raw);
-    }
-
-    // Called for every value: a call per value showed up as 2 % of `analyze`.
-    #[inline(always)]
-    fn value(&mut self, id: usize, span: Span) {
-        if let Key::Name { .. } = span.key {
-            self.noted |= self.class;
-        }
-        if let ValueKind::String { escaped } = span.kind {
-            (self.each)(StringValue {
-                id,
-                range: span.start as usize..span.end as usize,
-                escaped,
-            });
-        }
-    }
-}
-
 /// The scanner behind [`scan`] and [`strings`]. The walk over a text without any
 /// backslash (most app JSON) is compiled apart, so that it takes every stop for a
 /// closing quote without a test per string.
@@ -406,18 +381,26 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
     if u32::try_from(data.len()).is_err() {
         return Outcome::TooLarge;
     }
+    with_stops(data, |stops| {
+        if stops.quotes_only {
+            walk_stops::<S, true>(data, stops, max_nesting, max_values, sink)
+        } else {
+            walk_stops::<S, false>(data, stops, max_nesting, max_values, sink)
+        }
+    })
+}
+
+/// `f` of the [`Stops`] of `data`, built in the thread's spare vector.
+#[inline(always)]
+fn with_stops<T>(data: &[u8], f: impl FnOnce(&Stops) -> T) -> T {
     let stops = Stops::new_in(data, SPARE_WORDS.try_with(Cell::take).unwrap_or_default());
-    let outcome = if stops.quotes_only {
-        walk_stops::<S, true>(data, &stops, max_nesting, max_values, sink)
-    } else {
-        walk_stops::<S, false>(data, &stops, max_nesting, max_values, sink)
-    };
+    let result = f(&stops);
     // Kept unless a huge text made it large.
     if stops.words.capacity() <= MAX_SPARE_WORDS {
         // Fails only while the thread is being torn down; it is then dropped.
         let _ = SPARE_WORDS.try_with(|spare| spare.set(stops.words));
     }
-    outcome
+    result
 }
 
 thread_local! {
@@ -493,7 +476,7 @@ fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
                         i += 1;
                     }
                     (_, true) => {
-                        match member_key::<S, QUOTES_ONLY>(data, stops, &mut i, sink) {
+                        match member_key::<QUOTES_ONLY>(data, stops, &mut i) {
                             Ok(k) => key = k,
                             Err(outcome) => return outcome,
                         }
@@ -574,7 +557,7 @@ fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
             if b == b',' {
                 i += 1;
                 if top.object {
-                    match member_key::<S, QUOTES_ONLY>(data, stops, &mut i, sink) {
+                    match member_key::<QUOTES_ONLY>(data, stops, &mut i) {
                         Ok(k) => key = k,
                         Err(outcome) => return outcome,
                     }
@@ -597,28 +580,52 @@ fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
 
 /// The byte at `*i` or, when that is whitespace, the first one after it (moving
 /// `*i` there); `None` at the end of `data`. Compact JSON has no whitespace: one
-/// compare settles it (every JSON whitespace byte is at most `b' '`).
+/// compare settles it (every JSON whitespace byte is at most `b' '`). The loop over
+/// whitespace is out of line: inlined at each of a walk's reads it crowded the walk's
+/// registers.
 #[inline(always)]
 fn next_token(data: &[u8], i: &mut usize) -> Option<u8> {
     let b = *data.get(*i)?;
     if b > b' ' {
         return Some(b);
     }
-    while matches!(data.get(*i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        *i += 1;
-    }
+    // By value: a reference to `i` kept it in memory all through the walk.
+    *i = after_whitespace(data, *i);
     data.get(*i).copied()
+}
+
+/// The first byte at or after `i` that is no JSON whitespace (`data.len()` if none).
+/// Runs of spaces (indentation) are passed eight bytes a step. Not `#[cold]`: in a
+/// pretty-printed text it runs before every token.
+#[inline(never)]
+fn after_whitespace(data: &[u8], mut i: usize) -> usize {
+    loop {
+        while let Some(word) = data.get(i..i + 8) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            // Zero bytes where there is a space.
+            let other = u64::from_le_bytes(bytes) ^ 0x2020_2020_2020_2020;
+            if other != 0 {
+                i += (other.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        match data.get(i) {
+            Some(b' ' | b'\t' | b'\n' | b'\r') => i += 1,
+            _ => return i,
+        }
+    }
 }
 
 /// An object member's key and its colon, from `*i` (after `{` or `,`; whitespace
 /// allowed around the key): the key, with `*i` moved past the colon, or the outcome
 /// that ends the walk (the byte that does not fit, or the end of the text).
 #[inline(always)]
-fn member_key<S: Sink, const QUOTES_ONLY: bool>(
+fn member_key<const QUOTES_ONLY: bool>(
     data: &[u8],
     stops: &Stops,
     i: &mut usize,
-    sink: &mut S,
 ) -> Result<Key, Outcome> {
     let len = data.len();
     match next_token(data, i) {
@@ -634,9 +641,6 @@ fn member_key<S: Sink, const QUOTES_ONLY: bool>(
         start: (*i + 1) as u32,
         end: end as u32,
     };
-    if let Some(raw) = data.get(*i + 1..end) {
-        sink.key(raw);
-    }
     *i = end + 1;
     match next_token(data, i) {
         Some(b':') => {
@@ -1184,6 +1188,27 @@ mod tests {
                 None
             };
             proptest::prop_assert_eq!(string_end(&data, &Stops::new(&data), from), naive());
+        }
+
+        /// The eight-byte steps over spaces against a byte loop, with runs of every
+        /// length and every JSON whitespace byte among others.
+        #[test]
+        fn after_whitespace_agrees_with_bytewise_reading(
+            data in proptest::collection::vec(
+                proptest::prop_oneof![
+                    6 => proptest::strategy::Just(b' '),
+                    1 => proptest::sample::select(b"\t\n\r\"a{0\x0b\x00\xa0".to_vec()),
+                    1 => proptest::prelude::any::<u8>(),
+                ],
+                0..40,
+            ),
+            from in 0usize..42,
+        ) {
+            let mut naive = from;
+            while matches!(data.get(naive), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                naive += 1;
+            }
+            proptest::prop_assert_eq!(after_whitespace(&data, from), naive);
         }
 
         /// The SIMD stop bits of a block against a byte-by-byte reading.

@@ -186,6 +186,9 @@ static CLASSED_KEY_FIRST: [bool; 256] = {
     table
 };
 
+// Cold: for the JSON walk it is one call in tens, and LLVM otherwise kept the walk's
+// registers on the stack around every key, called or not.
+#[cold]
 #[inline(never)]
 fn key_class_slow(key: &[u8]) -> u8 {
     let mut class = 0;

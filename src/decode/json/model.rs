@@ -474,3 +474,133 @@ proptest! {
         prop_assert_eq!((outcome, noted, got), (old_outcome, old.noted, old.strings));
     }
 }
+
+/// What [`strings_noting_keys`]' walk reports: its outcome, the union of key classes,
+/// and every string value with its number, raw range and escape flag.
+type StringsReport = (Outcome, u8, Vec<(usize, Range<usize>, bool)>);
+
+/// [`strings_within`] with the limits chosen by `limits` (constants in the walk, so
+/// each pair is its own instantiation).
+fn strings_walk(data: &[u8], limits: usize) -> (StringsReport, usize, usize) {
+    fn run<const N: usize, const V: usize>(data: &[u8]) -> (StringsReport, usize, usize) {
+        let mut got = Vec::new();
+        let (outcome, noted) =
+            strings_within::<N, V>(data, |v| got.push((v.id, v.range, v.escaped)), sparse_class);
+        ((outcome, noted, got), N, V)
+    }
+    match limits % 8 {
+        0 => run::<MAX_JSON_NESTING, MAX_JSON_VALUES>(data),
+        1 => run::<0, 0>(data),
+        2 => run::<1, 1>(data),
+        3 => run::<2, 5>(data),
+        4 => run::<3, 11>(data),
+        5 => run::<5, MAX_JSON_VALUES>(data),
+        6 => run::<MAX_JSON_NESTING, 2>(data),
+        _ => run::<64, 40>(data),
+    }
+}
+
+/// The model walk with the old `Strings`-like sink under the same limits.
+fn strings_model(data: &[u8], nesting: usize, values: usize) -> StringsReport {
+    let mut old = OldNoting {
+        data,
+        noted: 0,
+        strings: Vec::new(),
+    };
+    let outcome = walk(data, nesting, values, &mut old);
+    (outcome, old.noted, old.strings)
+}
+
+/// Texts made to hit the walk's edges: nesting around the limits, strings whose
+/// backslash runs and quotes straddle the 64-byte words of the stop bitmap, bytes
+/// JSON has no use for, and all of it cut anywhere.
+fn adversarial() -> impl Strategy<Value = Vec<u8>> {
+    // Objects and arrays mixed, so that every level's kind matters when it closes.
+    let nested =
+        (prop::collection::vec(any::<bool>(), 0..700), 0usize..3).prop_map(|(kinds, tail)| {
+            let mut t = Vec::new();
+            for &object in &kinds {
+                t.extend_from_slice(if object { b"{\"ab\":" } else { b"[" });
+            }
+            t.extend_from_slice([&b"1"[..], b"\"x\"", b"[]"][tail]);
+            for &object in kinds.iter().rev() {
+                t.extend_from_slice(if object { b"}" } else { b",2]" });
+            }
+            t
+        });
+    // A string of `pad` bytes, then a run of backslashes and a quote, so that the run
+    // ends on either side of a word edge.
+    let straddling = (50usize..140, 0usize..6, prop::bool::ANY, prop::bool::ANY).prop_map(
+        |(pad, run, closed, member)| {
+            let mut t = if member {
+                b"{\"k\":\"".to_vec()
+            } else {
+                b"[\"".to_vec()
+            };
+            t.extend(std::iter::repeat_n(b'a', pad));
+            t.extend(std::iter::repeat_n(b'\\', run));
+            t.extend_from_slice(b"\",\"b\"");
+            if closed {
+                t.extend_from_slice(if member { b"}" } else { b"]" });
+            }
+            t
+        },
+    );
+    (
+        prop_oneof![nested, straddling, json_text()],
+        prop::collection::vec((any::<prop::sample::Index>(), json_byte()), 0..3),
+        prop::option::of(any::<prop::sample::Index>()),
+    )
+        .prop_map(|(mut text, inserts, cut)| {
+            for (at, byte) in inserts {
+                let at = at.index(text.len() + 1);
+                text.insert(at, byte);
+            }
+            if let Some(cut) = cut {
+                text.truncate(cut.index(text.len() + 1));
+            }
+            text
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// The strings walk of its own against the model with the old sink: the same
+    /// outcome, noted keys and string values, under several limits, on random,
+    /// damaged and adversarial texts.
+    #[test]
+    fn strings_walk_agrees_with_model(
+        data in prop_oneof![input(), adversarial()],
+        limits in 0usize..8,
+    ) {
+        let (got, nesting, values) = strings_walk(&data, limits);
+        prop_assert_eq!(got, strings_model(&data, nesting, values));
+    }
+}
+
+/// The same on texts cut at every byte, with whitespace and escapes around the
+/// structure (the proptests cut each text once).
+#[test]
+fn strings_walk_agrees_with_model_at_every_cut() {
+    let texts: [&[u8]; 4] = [
+        br#"{"a":"1","b":[true,false,null,-1.5e3,{"c":"x\"y"}],"d":{}} [] "z" 7"#,
+        b" [ { \"k\" : \"v\" , \"n\" : 12 } , [ ] , \"\\\\\" ]\n{\"a\":[[[\"deep\"]]]}",
+        br#"{"consent":"yes","gdpr":1,"x":{"ll":[1,2]},"u":"\u00e9"}"#,
+        b"\xef\xbb\xbf{\"a\":\"b\"}",
+    ];
+    for text in texts {
+        for cut in 0..=text.len() {
+            let data = &text[..cut];
+            for limits in 0..8 {
+                let (got, nesting, values) = strings_walk(data, limits);
+                assert_eq!(
+                    got,
+                    strings_model(data, nesting, values),
+                    "{:?} limits {limits}",
+                    String::from_utf8_lossy(data)
+                );
+            }
+        }
+    }
+}
