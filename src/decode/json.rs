@@ -918,7 +918,7 @@ fn hex4(raw: &[u8], at: usize) -> Option<u32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #[test]
     fn key_before_values() {
         let j = br#"{"a": {"consent" : "xyz", "gdpr":1, "n":[2]}}"#;
@@ -1133,7 +1133,8 @@ mod tests {
         }
     }
 
-    fn arb_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    pub(in crate::decode) fn arb_json(
+    ) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
         use proptest::prelude::*;
         use serde_json::Value as V;
         let leaf = prop_oneof![

@@ -207,6 +207,24 @@ impl LazyIndex {
         self.index.get_or_init(|| json::scan(data).0)
     }
 
+    /// `f` of an index of `data` (this index's text) that holds every value starting
+    /// at or before `pos`, for a path there: the whole index once built; before that,
+    /// the first time, a walk up to `pos` ([`json::scan_upto`], which answers the
+    /// same); after it the whole index, so several paths never walk the text more
+    /// than twice. Most texts need one path, for a value near the start.
+    fn upto<T>(&self, data: &[u8], pos: usize, f: impl FnOnce(&JsonIndex) -> T) -> T {
+        match self.index.get() {
+            Some(index) => f(index),
+            None if !self.partial_used.replace(true) => f(&json::scan_upto(data, pos)),
+            None => f(self.get(data)),
+        }
+    }
+
+    /// The JSON path of value `id` of `data`, a value starting at `start`.
+    fn path(&self, data: &[u8], id: usize, start: usize) -> String {
+        self.upto(data, start, |index| index.path(data, id))
+    }
+
     /// Whether some value of the text sits directly under a consent-signal key, when
     /// the decoder noted it (`None`: not known, look).
     pub fn names_signal_key(&self) -> Option<bool> {
@@ -259,16 +277,9 @@ impl<'a> Part<'a> {
         let Some(lazy) = &self.json else {
             return self.location.clone();
         };
-        let at = |index: &JsonIndex| index.value_at(&range).map(|id| index.path(&self.data, id));
-        let path = match lazy.index.get() {
-            Some(index) => at(index),
-            // The first hit of a text not indexed yet (most texts have one, near the
-            // start): a walk up to it answers the same (see `json::scan_upto`).
-            None if !lazy.partial_used.replace(true) => {
-                at(&json::scan_upto(&self.data, range.start))
-            }
-            None => at(lazy.get(&self.data)),
-        };
+        let path = lazy.upto(&self.data, range.start, |index| {
+            index.value_at(&range).map(|id| index.path(&self.data, id))
+        });
         match path {
             Some(path) => join(&self.location, &path),
             None => self.location.clone(),
@@ -725,11 +736,11 @@ impl<'a> Ctx<'a, '_> {
                 // Also for `\/` alone: the matcher's JSON-escaped variants need not
                 // cover it, and `Europe\/Berlin` must still be found.
                 let plain = json::unescape(raw);
-                let loc = join(location, &index.get(data).path(data, v.id));
+                let loc = join(location, &index.path(data, v.id, v.range.start));
                 self.field(Cow::Owned(plain), loc, layers.to_vec(), level.inside());
                 continue;
             }
-            let loc = || join(location, &index.get(data).path(data, v.id));
+            let loc = || join(location, &index.path(data, v.id, v.range.start));
             self.blobs_screened(raw, Some(screened), &loc, layers, level.inside());
         }
         // Kept for the next text unless one with very many candidates grew it.
@@ -1626,6 +1637,29 @@ mod tests {
                 .count()
                 <= 2
         );
+    }
+
+    proptest! {
+        /// Paths asked of a [`LazyIndex`] not built yet (the first by a walk up to its
+        /// value, the others of the whole index) are those of the whole index, asked
+        /// in any order.
+        #[test]
+        fn lazy_paths_are_those_of_the_whole_index(
+            v in json::tests::arb_json(),
+            pretty in any::<bool>(),
+            picks in prop::collection::vec(any::<prop::sample::Index>(), 1..4),
+        ) {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+            let data = text.as_bytes();
+            let (whole, _) = json::scan(data);
+            let values: Vec<_> = whole.values().collect();
+            prop_assume!(!values.is_empty());
+            let lazy = LazyIndex::default();
+            for pick in picks {
+                let v = &values[pick.index(values.len())];
+                prop_assert_eq!(lazy.path(data, v.id, v.range.start), whole.path(data, v.id));
+            }
+        }
     }
 
     proptest! {
