@@ -179,6 +179,7 @@ fn on_direct_io_file_system(file: &File) -> bool {
     is_direct_io_file_system(magic)
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn is_direct_io_file_system(magic: u32) -> bool {
     DIRECT_IO_FILE_SYSTEMS.iter().any(|&(m, _)| m == magic)
 }
