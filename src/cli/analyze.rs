@@ -58,9 +58,10 @@ pub struct Args {
     /// Form of the `--report` file.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Html)]
     pub report_format: ReportFormat,
-    /// Read capture files through the page cache. By default (on Linux) a capture is
-    /// read with direct I/O, which spares the kernel's copy of every byte; on a slow
-    /// disk holding a capture that is already cached, the cache can be faster.
+    /// Read capture files through the page cache. By default a capture on a local
+    /// disk file system (Linux) is read with direct I/O, which spares the kernel's
+    /// copy of every byte; on a slow disk holding a capture that is already cached,
+    /// the cache can be faster.
     #[arg(long)]
     pub no_direct_io: bool,
 }
