@@ -12,6 +12,10 @@ static ALLOC: consentry::allocator::Mimalloc = consentry::allocator::Mimalloc;
 
 fn main() -> ExitCode {
     let cli = consentry::cli::Cli::parse();
+    if cli.command.is_capture_batch() {
+        // Before any thread starts (the setter is not thread safe).
+        ALLOC.keep_freed_memory();
+    }
     match consentry::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

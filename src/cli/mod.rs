@@ -122,6 +122,16 @@ pub enum SignaturesCommand {
     Check(signatures::Args),
 }
 
+impl Command {
+    /// Whether this is `analyze`: a short batch run whose peak memory is bounded by
+    /// design, so the binary keeps freed memory for reuse rather than handing it back
+    /// to the kernel ([`crate::allocator::Mimalloc::keep_freed_memory`]). `ingest`
+    /// runs the same analysis but showed no gain (its page faults are the store's).
+    pub fn is_capture_batch(&self) -> bool {
+        matches!(self, Command::Analyze(_))
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let dir = cli.case_dir.as_deref();
