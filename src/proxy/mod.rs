@@ -774,9 +774,15 @@ pub(crate) fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
         }
     }
     headers.remove(header::CONNECTION);
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+    headers.remove(&KEEP_ALIVE);
+    headers.remove(&PROXY_CONNECTION);
 }
+
+/// Hop-by-hop header names without a constant in `http`, made once: removing by a
+/// `&str` parses and classifies the name again on every request.
+pub(crate) static PROXY_CONNECTION: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("proxy-connection");
+static KEEP_ALIVE: hyper::header::HeaderName = hyper::header::HeaderName::from_static("keep-alive");
 
 /// An exchange's evidence locator, `proxy SESSION record N`, without `format!`
 /// (once per request).
