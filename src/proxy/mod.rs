@@ -175,24 +175,42 @@ impl EventSender {
     /// wait for the consumer (at once when they are fewer, the usual case).
     pub async fn room(&self) {
         let b = &self.backlog;
+        if b.has_room(Ordering::Relaxed) {
+            return;
+        }
         loop {
-            if b.queued.load(Ordering::Relaxed) < EVENT_QUEUE || b.closed.load(Ordering::Relaxed) {
-                return;
-            }
             let notified = b.room.notified();
             tokio::pin!(notified);
             // Registered before the check below: a wake-up in between is not lost.
             notified.as_mut().enable();
-            if b.queued.load(Ordering::Acquire) < EVENT_QUEUE || b.closed.load(Ordering::Acquire) {
-                return;
+            if b.has_room(Ordering::Acquire) {
+                break;
             }
             notified.await;
+            if b.has_room(Ordering::Acquire) {
+                break;
+            }
         }
+        // The consumer wakes one waiting request (see `EventReceiver::took`); the
+        // others are released here, on a runtime thread, where waking them queues
+        // them on this thread instead of unparking a runtime thread per request from
+        // the consumer's (each unpark a system call and, the woken thread outranking
+        // the consumer's nice 10, a preemption of the consumer). Those that find the
+        // queue full again wait for the next wake-up.
+        b.room.notify_waiters();
     }
 
     /// Events sent and not yet taken by the consumer.
     pub fn queued(&self) -> usize {
         self.backlog.queued.load(Ordering::Relaxed)
+    }
+}
+
+impl Backlog {
+    /// A request may go on: fewer than [`EVENT_QUEUE`] events queued, or nobody left
+    /// to take them.
+    fn has_room(&self, order: Ordering) -> bool {
+        self.queued.load(order) < EVENT_QUEUE || self.closed.load(order)
     }
 }
 
@@ -215,9 +233,11 @@ impl EventReceiver {
     fn took(&self) {
         let before = self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
         // Only the consumer takes, one at a time: on its way down from a full queue
-        // the count passes EVENT_QUEUE exactly, whatever senders add meanwhile.
+        // the count passes EVENT_QUEUE exactly, whatever senders add meanwhile. One
+        // waiter is woken (or, with none waiting, the next one to wait goes at once
+        // and re-checks); it releases the rest (see `EventSender::room`).
         if before == EVENT_QUEUE {
-            self.backlog.room.notify_waiters();
+            self.backlog.room.notify_one();
         }
     }
 }
@@ -754,9 +774,15 @@ pub(crate) fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
         }
     }
     headers.remove(header::CONNECTION);
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+    headers.remove(&KEEP_ALIVE);
+    headers.remove(&PROXY_CONNECTION);
 }
+
+/// Hop-by-hop header names without a constant in `http`, made once: removing by a
+/// `&str` parses and classifies the name again on every request.
+pub(crate) static PROXY_CONNECTION: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("proxy-connection");
+static KEEP_ALIVE: hyper::header::HeaderName = hyper::header::HeaderName::from_static("keep-alive");
 
 /// An exchange's evidence locator, `proxy SESSION record N`, without `format!`
 /// (once per request).
@@ -875,6 +901,41 @@ mod tests {
                 .unwrap();
         });
         assert_eq!(tx.queued(), EVENT_QUEUE - 1);
+    }
+
+    #[test]
+    fn one_event_taken_releases_every_request_waiting_for_room() {
+        let rt = super::test_runtime();
+        let (tx, rx) = events();
+        for n in 0..EVENT_QUEUE {
+            tx.send(notice(n));
+        }
+        let tx = Arc::new(tx);
+        let waiters: Vec<_> = (0..20).map(|_| waiting_for_room(&rt, &tx)).collect();
+        rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(waiters.iter().all(|w| !w.is_finished()));
+            // The consumer wakes one; it lets the others go.
+            assert!(rx.try_recv().is_ok());
+            for w in waiters {
+                tokio::time::timeout(Duration::from_secs(5), w)
+                    .await
+                    .expect("every waiter released by one taken event")
+                    .unwrap();
+            }
+        });
+        // A queue that fills again holds back the next requests.
+        tx.send(notice(0));
+        let late = waiting_for_room(&rt, &tx);
+        rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!late.is_finished(), "full again");
+            assert!(rx.try_recv().is_ok());
+            tokio::time::timeout(Duration::from_secs(5), late)
+                .await
+                .expect("released at the next crossing")
+                .unwrap();
+        });
     }
 
     #[test]
