@@ -855,8 +855,10 @@ fn number_end(data: &[u8], from: usize) -> usize {
     i
 }
 
-/// The bytes a number's end runs over: digits, `.`, `e`, `E`, `+` and `-`.
-static NUMBER_BYTE: [bool; 256] = {
+/// The bytes a number's end runs over: digits, `.`, `e`, `E`, `+` and `-`. A
+/// constant, so that each walk that inlines [`number_end`] has it at hand (as a
+/// static of this module it was reached through the global offset table).
+const NUMBER_BYTE: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {

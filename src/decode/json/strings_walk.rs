@@ -229,11 +229,13 @@ fn key_class_of_member<K: Fn(&[u8]) -> u8, const QUOTES_ONLY: bool>(
     let Some((end, _)) = string_end_at::<QUOTES_ONLY>(data, stops, word, *i + 1) else {
         return Err(Outcome::Malformed { at: len });
     };
-    // Always there (`end` is a stop of `data`); 0 for the impossible rest.
-    let class = match data.get(*i + 1..end) {
-        Some(raw) => key_class(raw),
-        None => 0,
-    };
+    // Always there (`end` is a stop of `data` past the quote); 0 for the impossible
+    // rest. Cut from the text after the quote (in bounds: the quote was read), then
+    // to the key's length: one bounds check where the range took two and a merge.
+    let raw = data
+        .get(*i + 1..)
+        .and_then(|rest| rest.get(..end.wrapping_sub(*i + 1)));
+    let class = raw.map_or(0, key_class);
     *i = end + 1;
     match next_token(data, i) {
         Some(b':') => {
