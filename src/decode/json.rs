@@ -736,12 +736,20 @@ impl Stops {
     #[inline]
     fn next(&self, from: usize) -> Option<usize> {
         let mut w = from / 64;
-        let mut bits = *self.words.get(w)? & (u64::MAX << (from % 64));
-        while bits == 0 {
-            w += 1;
-            bits = *self.words.get(w)?;
+        // The word shifted down to `from` rather than masked: the common stop in the
+        // same word is then `from` plus a count, one shift on the walk's chain of
+        // dependent steps instead of two and a merge of the word's index.
+        let ahead = *self.words.get(w)? >> (from % 64);
+        if ahead != 0 {
+            return Some(from + ahead.trailing_zeros() as usize);
         }
-        Some(w * 64 + bits.trailing_zeros() as usize)
+        loop {
+            w += 1;
+            let bits = *self.words.get(w)?;
+            if bits != 0 {
+                return Some(w * 64 + bits.trailing_zeros() as usize);
+            }
+        }
     }
 }
 
@@ -836,11 +844,29 @@ fn number_end(data: &[u8], from: usize) -> usize {
         }
         i += 8;
     }
-    while i < data.len() && matches!(data[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+    // One table load per byte: the byte that ends a number (`,`, `}`) was a chain of
+    // range compares and a bit test.
+    while let Some(&b) = data.get(i) {
+        if !NUMBER_BYTE[usize::from(b)] {
+            break;
+        }
         i += 1;
     }
     i
 }
+
+/// The bytes a number's end runs over: digits, `.`, `e`, `E`, `+` and `-`. A
+/// constant, so that each walk that inlines [`number_end`] has it at hand (as a
+/// static of this module it was reached through the global offset table).
+const NUMBER_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b as u8, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-');
+        b += 1;
+    }
+    table
+};
 
 /// The high bit of each byte of `word` set where that byte is not an ASCII digit.
 #[inline(always)]

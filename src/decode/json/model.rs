@@ -583,12 +583,25 @@ proptest! {
 /// structure (the proptests cut each text once).
 #[test]
 fn strings_walk_agrees_with_model_at_every_cut() {
-    let texts: [&[u8]; 4] = [
+    // Longer than a word of the stop bitmap (64 bytes), which the walk keeps from one
+    // string to the next: an escaped quote across the first words' edge (backslash
+    // at byte 63, quote at 64) and a closing quote first in the third word (byte
+    // 128), with and without a backslash in the text (compiled apart for each).
+    let (x, z, w) = ("x".repeat(57), "z".repeat(54), "w".repeat(60));
+    let escaped = format!(r#"{{"a":"{x}\"y","b":["{z}"],"c":"{w}","d":12}}"#);
+    let quotes_only = escaped.replace('\\', "q");
+    let texts: [&[u8]; 6] = [
         br#"{"a":"1","b":[true,false,null,-1.5e3,{"c":"x\"y"}],"d":{}} [] "z" 7"#,
         b" [ { \"k\" : \"v\" , \"n\" : 12 } , [ ] , \"\\\\\" ]\n{\"a\":[[[\"deep\"]]]}",
         br#"{"consent":"yes","gdpr":1,"x":{"ll":[1,2]},"u":"\u00e9"}"#,
         b"\xef\xbb\xbf{\"a\":\"b\"}",
+        escaped.as_bytes(),
+        quotes_only.as_bytes(),
     ];
+    assert_eq!(
+        (escaped.as_bytes()[63], escaped.as_bytes()[128]),
+        (b'\\', b'"')
+    );
     for text in texts {
         for cut in 0..=text.len() {
             let data = &text[..cut];

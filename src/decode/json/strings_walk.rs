@@ -98,6 +98,7 @@ pub(super) fn walk_strings<
     // top level, so that it can be or-ed in at every value without a test.
     let mut class = 0u8;
     let mut noted = 0u8;
+    let mut word = StopWord::new();
     let mut i = len - strip_bom(data).len();
     let outcome = 'value: loop {
         let Some(b) = next_token(data, &mut i) else {
@@ -125,7 +126,9 @@ pub(super) fn walk_strings<
                     open.pop(depth);
                     i += 1;
                 } else if object {
-                    match key_class_of_member::<K, QUOTES_ONLY>(data, stops, &mut i, key_class) {
+                    match key_class_of_member::<K, QUOTES_ONLY>(
+                        data, stops, &mut word, &mut i, key_class,
+                    ) {
                         Ok(c) => class = c,
                         Err(outcome) => break outcome,
                     }
@@ -136,7 +139,9 @@ pub(super) fn walk_strings<
                 }
             }
             b'"' => {
-                let Some((end, escaped)) = string_end_as::<QUOTES_ONLY>(data, stops, i + 1) else {
+                let Some((end, escaped)) =
+                    string_end_at::<QUOTES_ONLY>(data, stops, &mut word, i + 1)
+                else {
                     break Outcome::Malformed { at: len };
                 };
                 if values >= max_values {
@@ -178,13 +183,15 @@ pub(super) fn walk_strings<
                 seen_value = true;
                 continue 'value;
             }
-            let Some(b) = next_token(data, &mut i) else {
+            let Some(b) = next_token_expecting(data, &mut i, b',') else {
                 break 'value Outcome::Malformed { at: len };
             };
             if b == b',' {
                 i += 1;
                 if open.object() {
-                    match key_class_of_member::<K, QUOTES_ONLY>(data, stops, &mut i, key_class) {
+                    match key_class_of_member::<K, QUOTES_ONLY>(
+                        data, stops, &mut word, &mut i, key_class,
+                    ) {
                         Ok(c) => class = c,
                         Err(outcome) => break 'value outcome,
                     }
@@ -209,30 +216,148 @@ pub(super) fn walk_strings<
 fn key_class_of_member<K: Fn(&[u8]) -> u8, const QUOTES_ONLY: bool>(
     data: &[u8],
     stops: &Stops,
+    word: &mut StopWord,
     i: &mut usize,
     key_class: &K,
 ) -> Result<u8, Outcome> {
     let len = data.len();
-    match next_token(data, i) {
+    match next_token_expecting(data, i, b'"') {
         Some(b'"') => {}
         Some(_) => return Err(Outcome::Malformed { at: *i }),
         None => return Err(Outcome::Malformed { at: len }),
     }
-    let Some((end, _)) = string_end_as::<QUOTES_ONLY>(data, stops, *i + 1) else {
+    let Some((end, _)) = string_end_at::<QUOTES_ONLY>(data, stops, word, *i + 1) else {
         return Err(Outcome::Malformed { at: len });
     };
-    // Always there (`end` is a stop of `data`); 0 for the impossible rest.
-    let class = match data.get(*i + 1..end) {
-        Some(raw) => key_class(raw),
-        None => 0,
-    };
+    // Always there (`end` is a stop of `data` past the quote); 0 for the impossible
+    // rest. Cut from the text after the quote (in bounds: the quote was read), then
+    // to the key's length: one bounds check where the range took two and a merge.
+    let raw = data
+        .get(*i + 1..)
+        .and_then(|rest| rest.get(..end.wrapping_sub(*i + 1)));
+    let class = raw.map_or(0, key_class);
     *i = end + 1;
-    match next_token(data, i) {
+    match next_token_expecting(data, i, b':') {
         Some(b':') => {
             *i += 1;
             Ok(class)
         }
         Some(_) => Err(Outcome::Malformed { at: *i }),
         None => Err(Outcome::Malformed { at: len }),
+    }
+}
+
+/// [`next_token`] where the grammar expects `expected` next: that byte, right at
+/// `*i` (compact JSON), is settled by one compare instead of a whitespace test and
+/// then a compare; anything else is read as `next_token` reads it.
+#[inline(always)]
+fn next_token_expecting(data: &[u8], i: &mut usize, expected: u8) -> Option<u8> {
+    match data.get(*i) {
+        Some(&b) if b == expected => Some(b),
+        _ => next_token(data, i),
+    }
+}
+
+/// [`string_end_as`] with the stop word at hand.
+#[inline(always)]
+fn string_end_at<const QUOTES_ONLY: bool>(
+    data: &[u8],
+    stops: &Stops,
+    word: &mut StopWord,
+    from: usize,
+) -> Option<(usize, bool)> {
+    if QUOTES_ONLY {
+        // Every stop is a quote: no need to look at the byte.
+        return Some((word.next(stops, from)?, false));
+    }
+    let mut i = from;
+    let mut escaped = false;
+    loop {
+        let j = word.next(stops, i)?;
+        if *data.get(j)? == b'"' {
+            return Some((j, escaped));
+        }
+        // A backslash: the byte after it is escaped, whatever it is.
+        escaped = true;
+        i = j + 2;
+    }
+}
+
+/// The word of the stop bitmap read last, and its index. App JSON is made of short
+/// strings, so the next string mostly ends in the same 64 bytes as the one before:
+/// its word is then at hand. Loaded afresh, it was a step on the walk's chain of
+/// dependent steps (its address waits on where the token before ended).
+struct StopWord {
+    /// The index of `bits` among the words; `usize::MAX` (no index) before the first.
+    at: usize,
+    /// `stops.words[at]`, always.
+    bits: u64,
+}
+
+impl StopWord {
+    fn new() -> StopWord {
+        StopWord {
+            at: usize::MAX,
+            bits: 0,
+        }
+    }
+
+    /// [`Stops::next`]: the first `"` or `\` at or after `from`.
+    #[inline(always)]
+    fn next(&mut self, stops: &Stops, from: usize) -> Option<usize> {
+        let w = from / 64;
+        if w != self.at {
+            self.bits = *stops.words.get(w)?;
+            self.at = w;
+        }
+        let ahead = self.bits >> (from % 64);
+        if ahead != 0 {
+            return Some(from + ahead.trailing_zeros() as usize);
+        }
+        self.past(stops, w)
+    }
+
+    /// The first stop in a word after word `w`, whose word is then kept.
+    #[inline(never)]
+    fn past(&mut self, stops: &Stops, mut w: usize) -> Option<usize> {
+        loop {
+            w += 1;
+            let bits = *stops.words.get(w)?;
+            if bits != 0 {
+                self.at = w;
+                self.bits = bits;
+                return Some(w * 64 + bits.trailing_zeros() as usize);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The stop word at hand answers as the bitmap does, whatever the order of
+        /// the questions: forward in small and large steps, back, the same again,
+        /// across words and past the end.
+        #[test]
+        fn stop_word_agrees_with_stops(
+            data in prop::collection::vec(prop::sample::select(vec![b'"', b'\\', b'a']), 0..400),
+            froms in prop::collection::vec(
+                prop_oneof![3 => 0usize..4, 1 => 0usize..70, 1 => 0usize..420],
+                0..40,
+            ),
+            forward in any::<bool>(),
+        ) {
+            let stops = Stops::new(&data);
+            let mut word = StopWord::new();
+            let mut from = 0;
+            for step in froms {
+                // Forward: as the walk asks (each step past the last); else anywhere.
+                from = if forward { from + step } else { step };
+                prop_assert_eq!(word.next(&stops, from), stops.next(from), "from {}", from);
+            }
+        }
     }
 }
