@@ -138,10 +138,10 @@ pub fn screen(s: &[u8]) -> Option<Screened> {
     }
     // This runs on every long JSON string of every request (inside the JSON walk),
     // most of which are rejected here.
-    let seen = classes::classes(body)?;
+    let seen = classes::classes_with_non_hex(body)?;
     let has = |flag: u8| seen & flag != 0;
     let (std_sym, url_sym) = (has(STD_SYM), has(URL_SYM));
-    if std_sym && url_sym || !has(NON_HEX) {
+    if std_sym && url_sym {
         return None;
     }
     if !(has(DIGIT) || std_sym || url_sym || padding > 0 || (has(UPPER) && has(LOWER))) {

@@ -7,20 +7,23 @@
 use super::{CLASS, DIGIT, LOWER, NON_HEX, SPACE, STD_SYM, UPPER, URL_SYM};
 
 /// The union of the [`CLASS`]es of `body`'s bytes; `None` when one of them has
-/// none (is not a base64 character).
+/// none (is not a base64 character), and also when none of them is [`NON_HEX`]:
+/// [`screen`](super::screen) rejects such strings (hex ids, a third of those it
+/// sees), and the vector version then skips folding the union into a class.
 #[inline]
-pub(super) fn classes(body: &[u8]) -> Option<u8> {
+pub(super) fn classes_with_non_hex(body: &[u8]) -> Option<u8> {
     #[cfg(target_arch = "x86_64")]
     if body.len() >= 8 && std::arch::is_x86_feature_detected!("ssse3") {
         // SAFETY: SSSE3 is present (checked just above); `classes_ssse3` needs
         // `body` to be at least 8 bytes long, which is checked too.
         return unsafe { classes_ssse3(body) };
     }
-    classes_bytewise(body)
+    classes_bytewise(body).filter(|&seen| seen & NON_HEX != 0)
 }
 
-/// [`classes`] one table lookup per byte, with a branch per eight bytes (the
-/// portable version, and the model of the vector one).
+/// The union of the [`CLASS`]es of `body`'s bytes (`None` when one has none), one
+/// table lookup per byte, with a branch per eight bytes (the portable version, and
+/// with the [`NON_HEX`] filter the model of the vector one).
 pub(super) fn classes_bytewise(body: &[u8]) -> Option<u8> {
     let mut seen = 0u8;
     let mut foreign = false;
@@ -56,6 +59,8 @@ const N_SPACE: u8 = 32;
 const N_DASH: u8 = 64;
 const N_UNDERSCORE: u8 = 128;
 const N_LETTER: u8 = N_HEX_LETTER | N_G_TO_O | N_P_TO_Z;
+/// The nibble classes that are [`NON_HEX`].
+const N_NON_HEX: u8 = N_G_TO_O | N_P_TO_Z | N_PLUS_SLASH | N_SPACE | N_UNDERSCORE;
 
 /// Nibble classes by the high nibble of a byte (0 from 8 up: no ASCII).
 const BY_HIGH: [u8; 16] = {
@@ -115,7 +120,7 @@ const FROM_NIBBLES: [u8; 256] = {
         if has & N_DIGIT != 0 {
             c |= DIGIT;
         }
-        if has & (N_G_TO_O | N_P_TO_Z | N_PLUS_SLASH | N_SPACE | N_UNDERSCORE) != 0 {
+        if has & N_NON_HEX != 0 {
             c |= NON_HEX;
         }
         if has & (N_PLUS_SLASH | N_SPACE) != 0 {
@@ -133,7 +138,7 @@ const FROM_NIBBLES: [u8; 256] = {
     t
 };
 
-/// [`classes`] 16 bytes per step.
+/// [`classes_with_non_hex`] 16 bytes per step.
 ///
 /// # Safety
 /// The CPU must have SSSE3, and `body` must be at least 8 bytes long.
@@ -194,6 +199,11 @@ unsafe fn classes_ssse3(body: &[u8]) -> Option<u8> {
                 return None;
             }
         }
+        // Only hex digits (and dashes): rejected without folding the union.
+        let non_hex = _mm_set1_epi8(N_NON_HEX as i8);
+        if _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(seen, non_hex), zero)) == 0xffff {
+            return None;
+        }
         // Bit 0x20 of each byte moved to its top bit (the 16-bit shift carries
         // across bytes only into bits below the top).
         let any_0x20 = |x: __m128i| _mm_movemask_epi8(_mm_slli_epi16::<2>(x)) != 0;
@@ -241,20 +251,28 @@ mod tests {
                 proptest::collection::vec(proptest::prelude::any::<u8>(), 0..70),
             ],
         ) {
-            proptest::prop_assert_eq!(classes(&body), classes_bytewise(&body));
+            proptest::prop_assert_eq!(
+                classes_with_non_hex(&body),
+                classes_bytewise(&body).filter(|&seen| seen & NON_HEX != 0)
+            );
         }
     }
 
     /// Every byte value alone, in each lane of a 16-byte step and of the 8-byte
-    /// pair, among base64 characters of every class.
+    /// pair, among base64 characters of every class and among hex ones.
     #[test]
     fn each_byte_in_each_lane() {
-        for len in [8, 13, 16, 21, 32] {
+        // The second filler is all hex (and dashes): rejected unless `b` is not.
+        for (filler, len) in [b"aZ0+-_ 9", b"0a-F9e1B"]
+            .into_iter()
+            .flat_map(|f| [8, 13, 16, 21, 32].map(|len| (f, len)))
+        {
             for at in 0..len {
                 for b in 0..=255u8 {
-                    let mut s: Vec<u8> = b"aZ0+-_ 9".iter().cycle().take(len).copied().collect();
+                    let mut s: Vec<u8> = filler.iter().cycle().take(len).copied().collect();
                     s[at] = b;
-                    assert_eq!(classes(&s), classes_bytewise(&s), "{s:?}");
+                    let model = classes_bytewise(&s).filter(|&seen| seen & NON_HEX != 0);
+                    assert_eq!(classes_with_non_hex(&s), model, "{s:?}");
                 }
             }
         }
