@@ -806,9 +806,12 @@ impl<'a> Ctx<'a, '_> {
             let location = located("header", ":", &h.name);
             let auth = h.name.eq_ignore_ascii_case("authorization")
                 || h.name.eq_ignore_ascii_case("proxy-authorization");
-            // `Basic <base64>`, `Bearer <jwt>`: the credentials after the scheme.
-            let token = memchr::memchr(b' ', value)
-                .filter(|_| auth)
+            // `Basic <base64>`, `Bearer <jwt>`: the credentials after the scheme. Only
+            // credential headers are searched for the space (a memchr call per header
+            // of every request otherwise).
+            let token = auth
+                .then(|| memchr::memchr(b' ', value))
+                .flatten()
                 .map(|sp| value[sp + 1..].trim_ascii());
             // Only credentials need the location a second time: other headers hand
             // theirs over without a copy.

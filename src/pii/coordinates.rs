@@ -97,13 +97,45 @@ fn pair(value: &[u8]) -> Option<Range<usize>> {
     (coordinate(lat, 90.0) && coordinate(lon, 180.0)).then_some(0..sep)
 }
 
+/// The first bytes of [`PAIR_KEYS`], [`LAT_KEYS`] and [`LON_KEYS`], in either case:
+/// most fields (`adid`, `event`) are ruled out by one look-up instead of some thirty
+/// comparisons.
+const KEY_FIRST: [bool; 256] = {
+    let mut table = [false; 256];
+    let lists = [PAIR_KEYS, LAT_KEYS, LON_KEYS];
+    let mut l = 0;
+    while l < lists.len() {
+        let mut i = 0;
+        while i < lists[l].len() {
+            let name = lists[l][i].as_bytes();
+            if !name.is_empty() {
+                table[name[0].to_ascii_lowercase() as usize] = true;
+                table[name[0].to_ascii_uppercase() as usize] = true;
+            }
+            i += 1;
+        }
+        l += 1;
+    }
+    table
+};
+
+/// Whether `key` may be a coordinate name (ASCII case-insensitively).
+fn may_name_coordinate(key: &str) -> bool {
+    key.as_bytes()
+        .first()
+        .is_some_and(|&b| KEY_FIRST[usize::from(b)])
+}
+
 /// The first suspected position in `parts`, if a latitude and a longitude both occur.
 pub fn find(parts: &[Part<'_>]) -> Option<Hit> {
     let mut lat: Option<Hit> = None;
     let mut lon = false;
     for (pi, part) in parts.iter().enumerate() {
         if let Some((place, key)) = part.place_and_name() {
-            if matches!(place, "query" | "form" | "cookie") && !key.contains('$') {
+            if matches!(place, "query" | "form" | "cookie")
+                && may_name_coordinate(key)
+                && !key.contains('$')
+            {
                 let key = key.as_bytes();
                 if PAIR_KEYS
                     .iter()
@@ -180,6 +212,22 @@ mod tests {
     use crate::decode::{request_parts, Limits};
     use crate::exchange::{Exchange, Header, SourceKind};
     use crate::timestamp::Timestamp;
+
+    /// The first-byte screen never rules out a coordinate name (every name in lower,
+    /// upper and mixed case passes) and does rule out others.
+    #[test]
+    fn first_byte_screen_keeps_every_coordinate_name() {
+        for n in PAIR_KEYS.iter().chain(LAT_KEYS).chain(LON_KEYS) {
+            let mut mixed = n.to_string();
+            mixed[..1].make_ascii_uppercase();
+            for v in [n.to_string(), n.to_ascii_uppercase(), mixed] {
+                assert!(may_name_coordinate(&v), "{v}");
+            }
+        }
+        for name in ["adid", "event", "", "$.lat", "1lat"] {
+            assert!(!may_name_coordinate(name), "{name}");
+        }
+    }
 
     fn hit(path: &str, body: &str) -> Option<String> {
         let mut x = Exchange::new("x", SourceKind::Har, Timestamp(0));

@@ -415,6 +415,11 @@ impl Detector {
 
 /// The reported encoding: the variant's own (unless `plain`), then the part's layers.
 pub fn encoding_chain(variant: &str, layers: &[&str]) -> String {
+    // Most hits sit in a part no encoding was undone for: the variant alone, without
+    // building a list to join.
+    if layers.is_empty() {
+        return variant.to_string();
+    }
     let mut chain: Vec<&str> = Vec::with_capacity(layers.len() + 1);
     if variant != "plain" {
         chain.push(variant);
@@ -740,6 +745,7 @@ mod tests {
             encoding_chain("sha256", &["base64", "url"]),
             "sha256+base64+url"
         );
+        assert_eq!(encoding_chain("md5", &[]), "md5");
     }
 
     /// Synthetic values for `n` devices, every built-in kind plus a custom string.

@@ -238,7 +238,7 @@ fn prepare(
     let matches = detector.scan(&parts);
     prepared.matches = matches.len() + x.beyond_cap.len();
     if prepared.matches > 0 {
-        prepared.items = data_items(&matches, &parts, &x.beyond_cap, options.reveal);
+        prepared.items = data_items(matches, &parts, &x.beyond_cap, options.reveal);
     }
     prepared
 }
@@ -499,14 +499,17 @@ impl Analyzer {
 /// `beyond_cap`: hits a source found past the analysed part of the body (known values,
 /// located `body-beyond-cap:OFFSET`).
 fn data_items(
-    matches: &[PiiMatch],
+    matches: Vec<PiiMatch>,
     parts: &[Part<'_>],
     beyond_cap: &[BeyondCapHit],
     reveal: bool,
 ) -> Vec<DataItem> {
-    let mut items: BTreeSet<DataItem> = BTreeSet::new();
+    // Sorted and deduplicated as a set would be (equal items are identical, so the
+    // unstable sort loses nothing), without a tree node per item; the matches are
+    // owned, so their encoding and place move instead of being copied.
+    let mut items: Vec<DataItem> = Vec::with_capacity(matches.len() + beyond_cap.len());
     for h in beyond_cap {
-        items.insert(DataItem {
+        items.push(DataItem {
             kind: h.kind.clone(),
             encoding: h.encoding.clone(),
             location: h.location(),
@@ -523,16 +526,18 @@ fn data_items(
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default()
         });
-        items.insert(DataItem {
+        items.push(DataItem {
             kind: m.kind.key(),
-            encoding: m.encoding.clone(),
-            location: m.location.clone(),
+            encoding: m.encoding,
+            location: m.location,
             confidence: m.confidence,
             sensitive: m.sensitive,
             value,
         });
     }
-    most_precise(items.into_iter().collect())
+    items.sort_unstable();
+    items.dedup();
+    most_precise(items)
 }
 
 /// The decoder offers some data twice: as raw JSON text at `body:$.payload` and
@@ -542,6 +547,10 @@ fn data_items(
 /// request may carry thousands of matches). The items kept are moved, not copied:
 /// which to drop is decided first.
 fn most_precise(mut all: Vec<DataItem>) -> Vec<DataItem> {
+    // One item (the usual request) has no other place to be refined by.
+    if all.len() < 2 {
+        return all;
+    }
     let refined: Vec<bool> = all
         .iter()
         .enumerate()
@@ -626,7 +635,7 @@ mod data_item_tests {
     fn the_most_precise_place_wins_per_type_and_encoding() {
         use IdentifierKind::{Imei, Oaid};
         let items = data_items(
-            &[
+            vec![
                 m(Imei, "plain", "body:$.payload"),
                 m(Imei, "plain", "body:$.payload$.imei"),
                 m(Imei, "plain", "body:$.payload$.imei"),
@@ -652,5 +661,91 @@ mod data_item_tests {
                 s("oaid", "plain", "body:$.pq"),
             ]
         );
+    }
+
+    /// [`data_items`] as it was: a tree set of copies, then [`most_precise`]. The
+    /// model the sorting, moving version must agree with.
+    fn data_items_model(
+        matches: &[PiiMatch],
+        parts: &[Part<'_>],
+        beyond_cap: &[BeyondCapHit],
+        reveal: bool,
+    ) -> Vec<DataItem> {
+        let mut items: BTreeSet<DataItem> = BTreeSet::new();
+        for h in beyond_cap {
+            items.insert(DataItem {
+                kind: h.kind.clone(),
+                encoding: h.encoding.clone(),
+                location: h.location(),
+                confidence: Confidence::Exact,
+                sensitive: h.sensitive,
+                value: reveal.then(|| String::from_utf8_lossy(&h.value).into_owned()),
+            });
+        }
+        for m in matches {
+            let value = reveal.then(|| {
+                parts
+                    .get(m.part)
+                    .and_then(|p| p.data.get(m.range.clone()))
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default()
+            });
+            items.insert(DataItem {
+                kind: m.kind.key(),
+                encoding: m.encoding.clone(),
+                location: m.location.clone(),
+                confidence: m.confidence,
+                sensitive: m.sensitive,
+                value,
+            });
+        }
+        most_precise(items.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        /// Same items, same order, as the set-of-copies model: over repeated and
+        /// nested places, both confidences, values revealed or not, ranges in and
+        /// out of their part, and hits beyond the cap.
+        #[test]
+        fn data_items_agree_with_the_set_model(
+            raw in proptest::collection::vec(
+                (0u8..3, 0u8..2, proptest::collection::vec(0u8..4, 0..3),
+                 proptest::bool::ANY, proptest::bool::ANY, 0usize..3, 0usize..6, 0usize..6),
+                0..12,
+            ),
+            beyond in proptest::collection::vec((0u8..2, 0u64..3, proptest::bool::ANY), 0..3),
+            reveal in proptest::bool::ANY,
+        ) {
+            use crate::case::IdentifierKind::{Email, Imei, Oaid};
+            let kinds = [Imei, Email, Oaid];
+            let pieces = ["body", "$.a", "&b", "x"];
+            let parts = vec![Part::new("body".to_string(), &b"a1b2c3"[..]), Part::new("x".to_string(), &b"\xff\xfeab"[..])];
+            let matches: Vec<PiiMatch> = raw
+                .into_iter()
+                .map(|(kind, enc, place, exact, sensitive, part, from, len)| PiiMatch {
+                    kind: kinds[kind as usize].clone(),
+                    device: None,
+                    encoding: ["plain", "md5"][enc as usize].to_string(),
+                    location: place.iter().map(|&p| pieces[p as usize]).collect(),
+                    part,
+                    range: from..from + len,
+                    confidence: if exact { Confidence::Exact } else { Confidence::Pattern },
+                    sensitive,
+                })
+                .collect();
+            let beyond_cap: Vec<BeyondCapHit> = beyond
+                .into_iter()
+                .map(|(kind, offset, sensitive)| BeyondCapHit {
+                    kind: ["imei", "email"][kind as usize].to_string(),
+                    device: None,
+                    encoding: "plain".to_string(),
+                    offset,
+                    sensitive,
+                    value: b"v".to_vec(),
+                })
+                .collect();
+            let want = data_items_model(&matches, &parts, &beyond_cap, reveal);
+            proptest::prop_assert_eq!(data_items(matches, &parts, &beyond_cap, reveal), want);
+        }
     }
 }
