@@ -1,6 +1,7 @@
 //! Case store append throughput: exchange records (canonical JSON, SHA-256 chain,
 //! the `exchanges` index with its four B-trees) appended in transactions of
-//! `store::db::BATCH`, on a file in a temporary directory (WAL, synchronous = FULL).
+//! `store::db::BATCH`, on a file in a temporary directory (WAL, synchronous = NORMAL,
+//! as `Store::open` sets it).
 //! Analysis is not included: this is the cost the store adds to an ingest.
 //!
 //! `live_proxy_exchange`: what `consentry proxy`'s consumer thread does with one
