@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 
 use super::cmp::{CmpReading, CmpTable};
+use crate::decode::first_bytes::FirstBytes;
 use crate::decode::{json, Part};
 
 /// Most signals taken from one request; the rest are ignored (a hostile request may
@@ -105,15 +106,11 @@ const BY_NAME: &[(&str, SignalKind)] = &[
 
 /// The first bytes of [`BY_NAME`]'s names, in either case: most fields (`adid`,
 /// `event`, `sid`) are ruled out by one look-up instead of fifteen comparisons.
-const BY_NAME_FIRST: [bool; 256] = {
-    let mut table = [false; 256];
+const BY_NAME_FIRST: FirstBytes = {
+    let mut table = FirstBytes::NONE;
     let mut i = 0;
     while i < BY_NAME.len() {
-        let names = BY_NAME[i].0.as_bytes();
-        if !names.is_empty() {
-            table[names[0].to_ascii_lowercase() as usize] = true;
-            table[names[0].to_ascii_uppercase() as usize] = true;
-        }
+        table = table.with(BY_NAME[i].0);
         i += 1;
     }
     table
@@ -121,9 +118,7 @@ const BY_NAME_FIRST: [bool; 256] = {
 
 /// Whether `name` may be one of [`BY_NAME`] (ASCII case-insensitively).
 fn may_name_signal(name: &str) -> bool {
-    name.as_bytes()
-        .first()
-        .is_some_and(|&b| BY_NAME_FIRST[usize::from(b)])
+    BY_NAME_FIRST.may_start(name)
 }
 
 /// Signals in JSON bodies by path (OpenRTB 2.5 extensions and 2.6 fields).

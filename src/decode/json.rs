@@ -670,14 +670,25 @@ fn string_end_as<const QUOTES_ONLY: bool>(
     stops: &Stops,
     from: usize,
 ) -> Option<(usize, bool)> {
+    string_end_by::<QUOTES_ONLY>(data, |at| stops.next(at), from)
+}
+
+/// [`string_end_as`] with the stops found by `next_stop` (the first `"` or `\` at
+/// or after a position): the bitmap itself, or a cursor over it.
+#[inline(always)]
+fn string_end_by<const QUOTES_ONLY: bool>(
+    data: &[u8],
+    mut next_stop: impl FnMut(usize) -> Option<usize>,
+    from: usize,
+) -> Option<(usize, bool)> {
     if QUOTES_ONLY {
         // Every stop is a quote: no need to look at the byte.
-        return Some((stops.next(from)?, false));
+        return Some((next_stop(from)?, false));
     }
     let mut i = from;
     let mut escaped = false;
     loop {
-        let j = stops.next(i)?;
+        let j = next_stop(i)?;
         if *data.get(j)? == b'"' {
             return Some((j, escaped));
         }
@@ -735,7 +746,7 @@ impl Stops {
     /// The first `"` or `\` at or after `from`.
     #[inline]
     fn next(&self, from: usize) -> Option<usize> {
-        let mut w = from / 64;
+        let w = from / 64;
         // The word shifted down to `from` rather than masked: the common stop in the
         // same word is then `from` plus a count, one shift on the walk's chain of
         // dependent steps instead of two and a merge of the word's index.
@@ -743,11 +754,18 @@ impl Stops {
         if ahead != 0 {
             return Some(from + ahead.trailing_zeros() as usize);
         }
+        let (w, bits) = self.word_after(w)?;
+        Some(w * 64 + bits.trailing_zeros() as usize)
+    }
+
+    /// The first word after word `w` that holds a stop: its index and its bits.
+    #[inline]
+    fn word_after(&self, mut w: usize) -> Option<(usize, u64)> {
         loop {
             w += 1;
             let bits = *self.words.get(w)?;
             if bits != 0 {
-                return Some(w * 64 + bits.trailing_zeros() as usize);
+                return Some((w, bits));
             }
         }
     }

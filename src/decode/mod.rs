@@ -64,6 +64,7 @@
 pub mod b64;
 pub mod chunked;
 pub mod content;
+pub(crate) mod first_bytes;
 pub mod form;
 mod inflate;
 pub mod json;

@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use memchr::memmem;
 
+use crate::decode::first_bytes::FirstBytes;
 use crate::decode::{json, Part};
 
 /// Names of a latitude (ASCII case-insensitive).
@@ -100,18 +101,14 @@ fn pair(value: &[u8]) -> Option<Range<usize>> {
 /// The first bytes of [`PAIR_KEYS`], [`LAT_KEYS`] and [`LON_KEYS`], in either case:
 /// most fields (`adid`, `event`) are ruled out by one look-up instead of some thirty
 /// comparisons.
-const KEY_FIRST: [bool; 256] = {
-    let mut table = [false; 256];
+const KEY_FIRST: FirstBytes = {
+    let mut table = FirstBytes::NONE;
     let lists = [PAIR_KEYS, LAT_KEYS, LON_KEYS];
     let mut l = 0;
     while l < lists.len() {
         let mut i = 0;
         while i < lists[l].len() {
-            let name = lists[l][i].as_bytes();
-            if !name.is_empty() {
-                table[name[0].to_ascii_lowercase() as usize] = true;
-                table[name[0].to_ascii_uppercase() as usize] = true;
-            }
+            table = table.with(lists[l][i]);
             i += 1;
         }
         l += 1;
@@ -121,9 +118,7 @@ const KEY_FIRST: [bool; 256] = {
 
 /// Whether `key` may be a coordinate name (ASCII case-insensitively).
 fn may_name_coordinate(key: &str) -> bool {
-    key.as_bytes()
-        .first()
-        .is_some_and(|&b| KEY_FIRST[usize::from(b)])
+    KEY_FIRST.may_start(key)
 }
 
 /// The first suspected position in `parts`, if a latitude and a longitude both occur.

@@ -425,11 +425,7 @@ pub fn encoding_chain(variant: &str, layers: &[&str]) -> String {
         chain.push(variant);
     }
     chain.extend_from_slice(layers);
-    if chain.is_empty() {
-        "plain".to_string()
-    } else {
-        chain.join("+")
-    }
+    chain.join("+")
 }
 
 /// Union of the exact hits' ranges per kind: disjoint, sorted by (kind, start).

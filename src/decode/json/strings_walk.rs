@@ -266,21 +266,7 @@ fn string_end_at<const QUOTES_ONLY: bool>(
     word: &mut StopWord,
     from: usize,
 ) -> Option<(usize, bool)> {
-    if QUOTES_ONLY {
-        // Every stop is a quote: no need to look at the byte.
-        return Some((word.next(stops, from)?, false));
-    }
-    let mut i = from;
-    let mut escaped = false;
-    loop {
-        let j = word.next(stops, i)?;
-        if *data.get(j)? == b'"' {
-            return Some((j, escaped));
-        }
-        // A backslash: the byte after it is escaped, whatever it is.
-        escaped = true;
-        i = j + 2;
-    }
+    string_end_by::<QUOTES_ONLY>(data, |at| word.next(stops, at), from)
 }
 
 /// The word of the stop bitmap read last, and its index. App JSON is made of short
@@ -319,16 +305,11 @@ impl StopWord {
 
     /// The first stop in a word after word `w`, whose word is then kept.
     #[inline(never)]
-    fn past(&mut self, stops: &Stops, mut w: usize) -> Option<usize> {
-        loop {
-            w += 1;
-            let bits = *stops.words.get(w)?;
-            if bits != 0 {
-                self.at = w;
-                self.bits = bits;
-                return Some(w * 64 + bits.trailing_zeros() as usize);
-            }
-        }
+    fn past(&mut self, stops: &Stops, w: usize) -> Option<usize> {
+        let (w, bits) = stops.word_after(w)?;
+        self.at = w;
+        self.bits = bits;
+        Some(w * 64 + bits.trailing_zeros() as usize)
     }
 }
 
