@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     if cli.command.is_capture_batch() {
         // Before any thread starts (the setter is not thread safe).
         ALLOC.keep_freed_memory();
+    } else if cli.command.is_server() {
+        ALLOC.purge_freed_memory_after(consentry::cli::Command::SERVER_PURGE_DELAY);
     }
     match consentry::cli::run(cli) {
         Ok(code) => code,

@@ -130,6 +130,23 @@ impl Command {
     pub fn is_capture_batch(&self) -> bool {
         matches!(self, Command::Analyze(_))
     }
+
+    /// Whether this runs until stopped, serving traffic (`proxy`, `tap`): its freed
+    /// memory is handed back to the kernel only after [`Command::SERVER_PURGE_DELAY`]
+    /// ([`crate::allocator::Mimalloc::purge_freed_memory_after`]), so a steady load
+    /// does not fault in pages it freed a second ago while an idle server still
+    /// returns to its baseline.
+    pub fn is_server(&self) -> bool {
+        match self {
+            Command::Proxy(_) => true,
+            #[cfg(feature = "live")]
+            Command::Tap(_) => true,
+            _ => false,
+        }
+    }
+
+    /// How long a server's freed memory stays free before it goes back to the kernel.
+    pub const SERVER_PURGE_DELAY: std::time::Duration = std::time::Duration::from_secs(10);
 }
 
 /// Runs a parsed command line.
@@ -175,4 +192,28 @@ pub fn finding_line(f: &crate::rules::Finding) -> String {
         f.destination.host,
         data.join(",")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(args: &[&str]) -> Command {
+        Cli::try_parse_from(args)
+            .expect("a valid command line")
+            .command
+    }
+
+    /// `main` picks the allocator's purge policy from these before any thread starts.
+    #[test]
+    fn batch_and_server_commands_are_told_apart() {
+        let analyze = command(&["consentry", "analyze", "--case", "c.toml", "a.pcap"]);
+        assert!(analyze.is_capture_batch() && !analyze.is_server());
+        let proxy = command(&["consentry", "proxy", "--case", "c.toml"]);
+        assert!(proxy.is_server() && !proxy.is_capture_batch());
+        let report = command(&["consentry", "report"]);
+        assert!(!report.is_server() && !report.is_capture_batch());
+        #[cfg(feature = "live")]
+        assert!(command(&["consentry", "tap", "--case", "c.toml", "-i", "lo"]).is_server());
+    }
 }
