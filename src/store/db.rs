@@ -785,6 +785,15 @@ impl Store {
         Ok(seq)
     }
 
+    /// Commits every `records` appends from now on (a writer that commits on a
+    /// schedule of its own needs no smaller batches), unless [`BATCH_ENV`] chose the
+    /// batch.
+    pub fn set_batch(&mut self, records: usize) {
+        if std::env::var_os(BATCH_ENV).is_none() {
+            self.batch = records.max(1);
+        }
+    }
+
     /// Sets the page cache of this connection to `kib` KiB.
     pub fn set_cache_kib(&self, kib: i64) -> Result<(), StoreError> {
         self.conn
@@ -1858,6 +1867,30 @@ mod tests {
         s.commit().unwrap();
         let v = s.verify(dir.path()).unwrap();
         assert_eq!(v.head.records, n as u64 + 1);
+    }
+
+    #[test]
+    fn a_set_batch_commits_every_that_many_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut s = Store::open(&path).unwrap();
+        s.set_batch(3);
+        // Read as another process would, without `Store::open`'s write lock.
+        let seen = || {
+            let reader = Connection::open(&path).unwrap();
+            reader
+                .query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        note(&mut s, "a");
+        note(&mut s, "b");
+        assert_eq!(seen(), 0);
+        note(&mut s, "c");
+        assert_eq!(seen(), 3);
+        note(&mut s, "d");
+        assert_eq!(seen(), 3);
+        s.commit().unwrap();
+        assert_eq!(seen(), 4);
     }
 
     #[test]
