@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{self, chain_hash, ChainError, Head, Kind, Phase, Record};
 use super::static_insert;
-use crate::timestamp::Timestamp;
+use crate::timestamp::{Rfc3339Memo, Timestamp};
 
 /// Records per transaction during bulk appends.
 pub const BATCH: usize = 1000;
@@ -223,6 +223,8 @@ pub struct Store {
     /// next [`Store::begin`] or [`Store::commit`] forgets the head it had and
     /// returns [`StoreError::RolledBack`] (once).
     rolled_back: Cell<bool>,
+    /// Formats the records' `at` (the clock at the append).
+    at_memo: Rfc3339Memo,
 }
 
 /// One table's rows waiting to be inserted, as a flat list of cells. The inserts are
@@ -520,6 +522,7 @@ impl Store {
             unwritten: RefCell::new(Unwritten::default()),
             inserts: RefCell::new(static_insert::Statements::new()),
             rolled_back: Cell::new(false),
+            at_memo: Rfc3339Memo::default(),
         };
         // Eight multi-row inserts per table (see `Rows::write`) and the queries.
         store.conn.set_prepared_statement_cache_capacity(64);
@@ -665,7 +668,7 @@ impl Store {
         let head = self.begin()?;
         let now = Timestamp::now();
         // Formatted on the stack (years 0000-9999, i.e. any clock we run under).
-        let text = now.rfc3339();
+        let text = self.at_memo.text(now);
         let owned;
         let at = match &text {
             Some(t) => t.as_str(),
