@@ -60,6 +60,7 @@ impl Timestamp {
 const FAST_SECS: std::ops::Range<i64> = -62_167_219_200..253_402_300_800;
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, formatted on the stack.
+#[derive(Clone, Copy)]
 pub struct Rfc3339Text([u8; 27]);
 
 impl Rfc3339Text {
@@ -138,6 +139,36 @@ impl Timestamp {
         digits(&mut b[17..19], sod % 60);
         digits(&mut b[20..26], micros);
         Some(Rfc3339Text(b))
+    }
+}
+
+/// [`Timestamp::rfc3339`] for times that mostly fall in the second of the time before
+/// them (a live store dates every record by the clock, thousands a second): the date
+/// and time of day are formatted once per second, only the fractional digits per call.
+#[derive(Default)]
+pub struct Rfc3339Memo {
+    /// The last second formatted (seconds since the epoch) and its text.
+    last: Option<(i64, Rfc3339Text)>,
+}
+
+impl Rfc3339Memo {
+    /// The text [`Timestamp::rfc3339`] gives for `t`.
+    pub fn text(&mut self, t: Timestamp) -> Option<Rfc3339Text> {
+        let secs = t.0.div_euclid(1_000_000);
+        match &mut self.last {
+            Some((s, text)) if *s == secs => {
+                // The six digits after `SS.`; the rest is the same second's.
+                if let Some(fraction) = text.0.get_mut(20..26) {
+                    digits(fraction, t.0.rem_euclid(1_000_000) as u64);
+                }
+                Some(*text)
+            }
+            _ => {
+                let text = t.rfc3339()?;
+                self.last = Some((secs, text));
+                Some(text)
+            }
+        }
     }
 }
 
@@ -279,6 +310,30 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Runs of times close together (most in one second, some across a second's
+        /// or a day's end, a few far away or outside the fast range).
+        #[test]
+        fn the_memo_formats_as_rfc3339_does(
+            start in (FAST_SECS.start * 1_000_000 - 3_000_000)..(FAST_SECS.end * 1_000_000 + 3_000_000),
+            steps in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => 0i64..2_000,
+                    2 => -1_500_000i64..1_500_000,
+                    1 => proptest::prelude::any::<i64>(),
+                ],
+                1..40,
+            ),
+        ) {
+            let mut memo = Rfc3339Memo::default();
+            let mut t = start;
+            for step in steps {
+                t = t.saturating_add(step);
+                let ours = memo.text(Timestamp(t)).map(|x| x.as_str().to_string());
+                let model = Timestamp(t).rfc3339().map(|x| x.as_str().to_string());
+                proptest::prop_assert_eq!(ours, model, "{}", t);
+            }
+        }
+
         #[test]
         fn fast_formatter_matches_the_time_crate(us in proptest::prelude::any::<i64>()) {
             let t = Timestamp(us);

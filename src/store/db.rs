@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{self, chain_hash, ChainError, Head, Kind, Phase, Record};
 use super::static_insert;
-use crate::timestamp::Timestamp;
+use crate::timestamp::{Rfc3339Memo, Timestamp};
 
 /// Records per transaction during bulk appends.
 pub const BATCH: usize = 1000;
@@ -223,6 +223,8 @@ pub struct Store {
     /// next [`Store::begin`] or [`Store::commit`] forgets the head it had and
     /// returns [`StoreError::RolledBack`] (once).
     rolled_back: Cell<bool>,
+    /// Formats the records' `at` (the clock at the append).
+    at_memo: Rfc3339Memo,
 }
 
 /// One table's rows waiting to be inserted, as a flat list of cells. The inserts are
@@ -520,6 +522,7 @@ impl Store {
             unwritten: RefCell::new(Unwritten::default()),
             inserts: RefCell::new(static_insert::Statements::new()),
             rolled_back: Cell::new(false),
+            at_memo: Rfc3339Memo::default(),
         };
         // Eight multi-row inserts per table (see `Rows::write`) and the queries.
         store.conn.set_prepared_statement_cache_capacity(64);
@@ -665,7 +668,7 @@ impl Store {
         let head = self.begin()?;
         let now = Timestamp::now();
         // Formatted on the stack (years 0000-9999, i.e. any clock we run under).
-        let text = now.rfc3339();
+        let text = self.at_memo.text(now);
         let owned;
         let at = match &text {
             Some(t) => t.as_str(),
@@ -783,6 +786,15 @@ impl Store {
             self.commit()?;
         }
         Ok(seq)
+    }
+
+    /// Commits every `records` appends from now on (a writer that commits on a
+    /// schedule of its own needs no smaller batches), unless [`BATCH_ENV`] chose the
+    /// batch.
+    pub fn set_batch(&mut self, records: usize) {
+        if std::env::var_os(BATCH_ENV).is_none() {
+            self.batch = records.max(1);
+        }
     }
 
     /// Sets the page cache of this connection to `kib` KiB.
@@ -1858,6 +1870,30 @@ mod tests {
         s.commit().unwrap();
         let v = s.verify(dir.path()).unwrap();
         assert_eq!(v.head.records, n as u64 + 1);
+    }
+
+    #[test]
+    fn a_set_batch_commits_every_that_many_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut s = Store::open(&path).unwrap();
+        s.set_batch(3);
+        // Read as another process would, without `Store::open`'s write lock.
+        let seen = || {
+            let reader = Connection::open(&path).unwrap();
+            reader
+                .query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        note(&mut s, "a");
+        note(&mut s, "b");
+        assert_eq!(seen(), 0);
+        note(&mut s, "c");
+        assert_eq!(seen(), 3);
+        note(&mut s, "d");
+        assert_eq!(seen(), 3);
+        s.commit().unwrap();
+        assert_eq!(seen(), 4);
     }
 
     #[test]
