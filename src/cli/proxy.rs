@@ -233,6 +233,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         preparer: Some(proxy::PrepareHook(analyzer.preparer())),
         header_timeout: (args.header_timeout > 0).then(|| Duration::from_secs(args.header_timeout)),
         body_timeout: (args.body_timeout > 0).then(|| Duration::from_secs(args.body_timeout)),
+        // Only exchanges written as JSON lines carry the response's header list.
+        response_headers: !matches!(output, Output::Store(_)),
     };
     output.begin(&case, &session, args.listen)?;
 

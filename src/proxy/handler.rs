@@ -354,10 +354,15 @@ pub(crate) fn response(
     body_timeout: Option<Duration>,
 ) -> Response<Body> {
     {
+        let headers = if rec.shared.settings.response_headers {
+            headers_of(res.headers())
+        } else {
+            Vec::new()
+        };
         let mut d = lock(&rec.draft);
         d.x.response = Some(crate::exchange::Response {
             status: res.status().as_u16(),
-            headers: headers_of(res.headers()),
+            headers,
             body: Vec::new(),
         });
         d.x.evidence.response_head = Some(RawHead::from_vec(head::response_head(&res)));

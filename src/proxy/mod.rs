@@ -285,6 +285,13 @@ pub struct Settings {
     /// and a response head may take after the request's last progress. `None`: no
     /// limit.
     pub body_timeout: Option<Duration>,
+    /// Keep each response's header fields as a list in the exchange
+    /// (`Response::headers`, which exchanges written as JSON lines carry). `false`
+    /// when nothing reads them: the case store keeps the response head itself
+    /// (`evidence.response_head`) and the rules read no response header, so the list
+    /// was a name and a value allocated per field on a runtime thread and freed on
+    /// the consumer's (issue 4, keep-alive requests per second).
+    pub response_headers: bool,
 }
 
 impl Default for Settings {
@@ -300,6 +307,7 @@ impl Default for Settings {
             preparer: None,
             header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
             body_timeout: Some(DEFAULT_BODY_TIMEOUT),
+            response_headers: true,
         }
     }
 }
