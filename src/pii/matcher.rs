@@ -69,6 +69,18 @@ use std::ops::ControlFlow;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
 
+/// Whether the CPU has BMI1 and BMI2 (for [`Matcher::for_each`]'s build for them).
+fn has_bmi2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("bmi1") && std::arch::is_x86_feature_detected!("bmi2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Index of a pattern in the slice given to [`Matcher::new`].
 pub type PatternId = u32;
 
@@ -156,6 +168,8 @@ pub struct Matcher {
     shards: Vec<Shard>,
     /// Automaton over the patterns too short for any shard, with their ids.
     fallback: Option<(AhoCorasick, Vec<PatternId>)>,
+    /// The CPU has BMI1 and BMI2: [`Matcher::for_each`] runs its build for them.
+    bmi2: bool,
 }
 
 /// The `q`-byte gram at `p` as a little-endian integer (`q` ≤ 8), or `None` when it
@@ -547,6 +561,7 @@ impl Matcher {
             spans,
             shards,
             fallback,
+            bmi2: has_bmi2(),
         }
     }
 
@@ -573,8 +588,37 @@ impl Matcher {
     where
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
     {
+        #[cfg(target_arch = "x86_64")]
+        if self.bmi2 {
+            // SAFETY: `bmi2` is set only when the CPU has BMI1 and BMI2 (`with_shards`).
+            return unsafe { self.for_each_bmi2(hay, &mut f) };
+        }
+        self.for_each_in(hay, &mut f)
+    }
+
+    /// [`Matcher::for_each`] compiled with BMI1/BMI2: the filter probes' variable
+    /// shifts become `shrx`/`shlx` (one micro-op, any register) instead of `shr`/`shl`
+    /// by `cl` (two or three, and every shift count moved through `ecx` first).
+    ///
+    /// # Safety
+    /// The CPU must have BMI1 and BMI2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "bmi1,bmi2")]
+    unsafe fn for_each_bmi2<F>(&self, hay: &[u8], f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(PatternId, usize) -> ControlFlow<()>,
+    {
+        self.for_each_in(hay, f)
+    }
+
+    /// The body of [`Matcher::for_each`], inlined into each of its builds.
+    #[inline(always)]
+    fn for_each_in<F>(&self, hay: &[u8], f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(PatternId, usize) -> ControlFlow<()>,
+    {
         for shard in &self.shards {
-            shard.scan(self, hay, &mut f)?;
+            shard.scan(self, hay, f)?;
         }
         if let Some((ac, ids)) = &self.fallback {
             for m in ac.find_overlapping_iter(hay) {
