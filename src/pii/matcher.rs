@@ -88,7 +88,8 @@ pub type PatternId = u32;
 /// `[min_len, next shard's min_len)`, the last row takes everything longer.
 /// Patterns shorter than the smallest `min_len` go to the Aho-Corasick fallback.
 ///
-/// Strides: 4 for 6..12 bytes (q 3), 8 for 12..32 (q 5), 25 for 32+ (q 8: digests).
+/// Strides: 4 for 6..12 bytes (q 3), 8 for 12..32 (q 5), 25 for 32+ (q 8: digests);
+/// the 32+ row joins the 12..32 one when its patterns are few ([`merge_few_longest`]).
 /// Measured over the bench corpus (MB per CPU-second, machine shared and noisy, ±10%;
 /// 1 000 / 30 000 patterns), all with the two-bit filter and unrolled loop:
 /// `6:3,12:5,32:8` 1 199 / 784 (chosen) · `6:4,12:5,32:8` 1 042 / 804 ·
@@ -100,6 +101,37 @@ pub type PatternId = u32;
 /// Earlier steps, layout `6:4,12:8,32:8`: one-bit filter, one sample per branch
 /// 583 / 402; two-bit filter 669 / 557; unchecked loads in the hot loop 870 / 722.
 pub const SHARDS: [(usize, usize); 3] = [(6, 3), (12, 5), (32, 8)];
+
+/// The longest row's share of the hex `q`-grams (log2 of its inverse) up to which its
+/// patterns join the row before it: see [`merge_few_longest`].
+const MERGE_HEX_SHARE_LOG2: usize = 5;
+
+/// Moves the longest row's patterns into the row before it when, indexed there
+/// (`stride` grams each), they would make up at most 1/32 of the `16^q` hex `q`-grams
+/// of that row: one pass over the haystack instead of two (the long row's every 25
+/// bytes come free within the middle row's every 9). Digests are hex and base64, as
+/// is much of app traffic, so the bound keeps their grams from passing the filter
+/// for most hex text. `cargo bench --bench matcher` (`sampled_qgram`, GiB/s, rows
+/// apart → this rule, both in one run on the shared VM): 1 000 patterns 1.59 → 1.80,
+/// 4 000 1.38 → 1.57 (merged), 10 000 1.20 / 1.19 and 30 000 0.83 / 0.83 (not merged).
+/// Merged always, those two lost a quarter and more (1.36 → 0.90, 0.93 → 0.71 in an
+/// earlier run): there the long patterns' grams are 6–18 % of the hex 5-grams.
+fn merge_few_longest(layout: &[(usize, usize)], classes: &mut [Vec<(PatternId, &[u8])>]) {
+    let [.., before, longest] = classes else {
+        return;
+    };
+    if before.is_empty() || longest.is_empty() {
+        return;
+    }
+    let Some(&(min, q)) = layout.len().checked_sub(2).and_then(|r| layout.get(r)) else {
+        return;
+    };
+    let shortest = before.iter().map(|(_, p)| p.len()).min().unwrap_or(min);
+    let stride = shortest.max(min) - q + 1;
+    if longest.len().saturating_mul(stride) <= 1 << (4 * q - MERGE_HEX_SHARE_LOG2) {
+        before.append(longest);
+    }
+}
 
 /// Golden-ratio multiplier (Knuth's multiplicative hashing).
 const HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -528,6 +560,7 @@ impl Matcher {
                 None => short.push((id as PatternId, p)),
             }
         }
+        merge_few_longest(&layout, &mut classes);
         let shards = layout
             .iter()
             .zip(&classes)
@@ -767,6 +800,34 @@ mod tests {
     }
 
     #[test]
+    fn few_long_patterns_join_the_middle_row_many_keep_their_own() {
+        // Hex patterns as digests are: 13-byte ones (middle row, stride 9) and 40-byte
+        // ones (longest row). 9 × 3 640 grams are at most 1/32 of the 16^5 hex 5-grams;
+        // 9 × 3 641 are more.
+        let mut next = xorshift(0x5851_F42D_4C95_7F2D);
+        let mut hex = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| b"0123456789abcdef"[next(16) as usize])
+                .collect()
+        };
+        for (long, shards) in [(3_640, 1), (3_641, 2)] {
+            let mut pats: Vec<Vec<u8>> = (0..20).map(|_| hex(13)).collect();
+            for _ in 0..long {
+                pats.push(hex(40));
+            }
+            let m = Matcher::new(&pats);
+            assert_eq!(m.shards.len(), shards, "{long} long patterns");
+            let mut hay = hex(30_000);
+            for i in 0..60 {
+                let p = &pats[(i * 61) % pats.len()];
+                let at = (i * 487) % hay.len();
+                hay.splice(at..at, p.iter().copied());
+            }
+            assert_eq!(found(&m, &hay), naive(&pats, &hay));
+        }
+    }
+
+    #[test]
     fn duplicate_and_empty_patterns() {
         let pats = vec![b"hello world".to_vec(), b"hello world".to_vec(), Vec::new()];
         let m = Matcher::new(&pats);
@@ -830,6 +891,14 @@ mod tests {
             let want = naive(&pats, &hay);
             let m = Matcher::new(&pats);
             prop_assert_eq!(found(&m, &hay), want.clone());
+            // The plain build too (`for_each` runs the BMI2 one where the CPU has it).
+            let mut plain = Vec::new();
+            let _ = m.for_each_in(&hay, &mut |id, start| {
+                plain.push((id, start));
+                ControlFlow::Continue(())
+            });
+            plain.sort_unstable();
+            prop_assert_eq!(plain, want.clone());
             // Other gram sizes and strides, as the benchmarks use them.
             let m = Matcher::with_shards(&pats, &[(3, 3), (5, 4), (9, 6), (11, 7), (20, 8)]);
             prop_assert_eq!(found(&m, &hay), want);
