@@ -45,7 +45,7 @@
 //! a quarter of the throughput (669 → 870 MB per CPU-second at 1 000 patterns).
 //!
 //! Shards of 3- and 4-byte grams (the short shard: a case's coordinate and national
-//! phone variants, which samples the haystack every four bytes or so and took 60 % of
+//! phone variants, which samples the haystack every three or four bytes and took 60 % of
 //! the probes) have a narrow filter instead: one bit per gram from a 32-bit hash, in
 //! 32-bit words. About as many instructions as the wide filter's probe, but one
 //! variable shift instead of two (each several micro-ops on x86): user CPU on the
@@ -91,11 +91,19 @@ pub type PatternId = u32;
 /// `[min_len, next shard's min_len)`, the last row takes everything longer.
 /// Patterns shorter than the smallest `min_len` go to the Aho-Corasick fallback.
 ///
-/// Strides: 4 for 6..12 bytes (q 3), 8 for 12..32 (q 5), 25 for 32+ (q 8: digests);
+/// Strides: 3 for 6..12 bytes (q 4), 8 for 12..32 (q 5), 25 for 32+ (q 8: digests);
 /// the 32+ row joins the 12..32 one when its patterns are few ([`merge_few_longest`]).
-/// Measured over the bench corpus (MB per CPU-second, machine shared and noisy, ±10%;
-/// 1 000 / 30 000 patterns), all with the two-bit filter and unrolled loop:
-/// `6:3,12:5,32:8` 1 199 / 784 (chosen) · `6:4,12:5,32:8` 1 042 / 804 ·
+/// Since the narrow filter's bits are bytes, 4-byte grams for the 6..12 row: digit
+/// 3-grams of the case's coordinates and phone numbers were in every timestamp, and
+/// their verification (hash table, candidates, `memcmp`: cache misses) cost more than
+/// a third more probes. On the 32 MB capture, `6:3` → `6:4`: instructions outside
+/// sha2 766.1 → 753.9 M, `Shard::verify` 11.9 → 2.4 M; on the 522 MB one, `perf`
+/// samples of the matcher and `memcmp` −15 % and of the run −4 % (six pairs); the
+/// `sampled_qgram` bench 3.31 / 2.75 / 1.34 → 3.24 / 2.77 / 1.61 GiB/s at 1 000 /
+/// 4 000 / 30 000 patterns. Before that (bit filters; MB per CPU-second, machine
+/// shared and noisy, ±10%; 1 000 / 30 000 patterns), all with the two-bit filter
+/// and unrolled loop:
+/// `6:3,12:5,32:8` 1 199 / 784 (then chosen) · `6:4,12:5,32:8` 1 042 / 804 ·
 /// `7:4,12:5,32:8` 1 077 / 471 (6-byte patterns in the fallback) · `6:4,12:8,32:8` 870 / 722 · `6:4,12:6,32:8` 1 025 / 748 ·
 /// `6:4,12:4,32:8` 1 059 / 804 (4-byte grams of hex text pass the filter too often) ·
 /// `6:4,12:5,20:6,32:8` 859 / 611 (a fourth pass costs more than its larger stride
@@ -103,7 +111,7 @@ pub type PatternId = u32;
 /// 340 / 316 (its overlapping search gets no prefilter).
 /// Earlier steps, layout `6:4,12:8,32:8`: one-bit filter, one sample per branch
 /// 583 / 402; two-bit filter 669 / 557; unchecked loads in the hot loop 870 / 722.
-pub const SHARDS: [(usize, usize); 3] = [(6, 3), (12, 5), (32, 8)];
+pub const SHARDS: [(usize, usize); 3] = [(6, 4), (12, 5), (32, 8)];
 
 /// The longest row's share of the hex `q`-grams (log2 of its inverse) up to which its
 /// patterns join the row before it: see [`merge_few_longest`].
