@@ -91,8 +91,16 @@ pub type PatternId = u32;
 /// `[min_len, next shard's min_len)`, the last row takes everything longer.
 /// Patterns shorter than the smallest `min_len` go to the Aho-Corasick fallback.
 ///
-/// Strides: 3 for 6..12 bytes (q 4), 8 for 12..32 (q 5), 25 for 32+ (q 8: digests);
+/// Strides: 3 for 6..12 bytes (q 4), 7 for 12..32 (q 6), 25 for 32+ (q 8: digests);
 /// the 32+ row joins the 12..32 one when its patterns are few ([`merge_few_longest`]).
+/// 6-byte grams in the middle row, which the digests join: their grams then take
+/// far less of the hex grams' room, so fewer samples of hex text pass the filter and
+/// go to verification (cache misses natively; `12:5` → `12:6`, merge rule as is):
+/// on the 32 MB capture instructions outside sha2 753.9 → 755.1 M but
+/// `Shard::verify` 2.43 → 1.99 M; on the 522 MB one `perf` samples of the matcher
+/// and `memcmp` 745/661/732/683/712 → 649/651/715/633/621, of the run −2 % (five
+/// pairs); `sampled_qgram` 3.24 / 2.83 / 2.23 / 1.62 → 3.03 / 2.69 / 2.56 / 1.93
+/// GiB/s at 1 000 / 4 000 / 10 000 / 30 000 patterns (the last two now merged).
 /// Since the narrow filter's bits are bytes, 4-byte grams for the 6..12 row: digit
 /// 3-grams of the case's coordinates and phone numbers were in every timestamp, and
 /// their verification (hash table, candidates, `memcmp`: cache misses) cost more than
@@ -111,7 +119,7 @@ pub type PatternId = u32;
 /// 340 / 316 (its overlapping search gets no prefilter).
 /// Earlier steps, layout `6:4,12:8,32:8`: one-bit filter, one sample per branch
 /// 583 / 402; two-bit filter 669 / 557; unchecked loads in the hot loop 870 / 722.
-pub const SHARDS: [(usize, usize); 3] = [(6, 4), (12, 5), (32, 8)];
+pub const SHARDS: [(usize, usize); 3] = [(6, 4), (12, 6), (32, 8)];
 
 /// The longest row's share of the hex `q`-grams (log2 of its inverse) up to which its
 /// patterns join the row before it: see [`merge_few_longest`].
@@ -123,10 +131,12 @@ const MERGE_HEX_SHARE_LOG2: usize = 5;
 /// bytes come free within the middle row's every 9). Digests are hex and base64, as
 /// is much of app traffic, so the bound keeps their grams from passing the filter
 /// for most hex text. `cargo bench --bench matcher` (`sampled_qgram`, GiB/s, rows
-/// apart → this rule, both in one run on the shared VM): 1 000 patterns 1.59 → 1.80,
-/// 4 000 1.38 → 1.57 (merged), 10 000 1.20 / 1.19 and 30 000 0.83 / 0.83 (not merged).
-/// Merged always, those two lost a quarter and more (1.36 → 0.90, 0.93 → 0.71 in an
-/// earlier run): there the long patterns' grams are 6–18 % of the hex 5-grams.
+/// apart → this rule, both in one run on the shared VM), with 5-byte grams in the
+/// middle row: 1 000 patterns 1.59 → 1.80, 4 000 1.38 → 1.57 (merged), 10 000
+/// 1.20 / 1.19 and 30 000 0.83 / 0.83 (not merged). Merged always, those two lost a
+/// quarter and more (1.36 → 0.90, 0.93 → 0.71 in an earlier run): there the long
+/// patterns' grams are 6–18 % of the hex 5-grams. With 6-byte grams (16 times the
+/// room) the rule merges them too: see [`SHARDS`].
 fn merge_few_longest(layout: &[(usize, usize)], classes: &mut [Vec<(PatternId, &[u8])>]) {
     let [.., before, longest] = classes else {
         return;
@@ -828,7 +838,7 @@ mod tests {
             for _ in 0..long {
                 pats.push(hex(40));
             }
-            let m = Matcher::new(&pats);
+            let m = Matcher::with_shards(&pats, &[(12, 5), (32, 8)]);
             assert_eq!(m.shards.len(), shards, "{long} long patterns");
             let mut hay = hex(30_000);
             for i in 0..60 {
