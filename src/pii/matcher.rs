@@ -45,11 +45,14 @@
 //! a quarter of the throughput (669 → 870 MB per CPU-second at 1 000 patterns).
 //!
 //! Shards of 3- and 4-byte grams (the short shard: a case's coordinate and national
-//! phone variants, which samples the haystack every four bytes or so and took 60 % of
+//! phone variants, which samples the haystack every three or four bytes and took 60 % of
 //! the probes) have a narrow filter instead: one bit per gram from a 32-bit hash, in
 //! 32-bit words. About as many instructions as the wide filter's probe, but one
 //! variable shift instead of two (each several micro-ops on x86): user CPU on the
-//! 522 MB bench capture 2.28 → 2.14 s (six rounds). Probing eight samples at a time
+//! 522 MB bench capture 2.28 → 2.14 s (six rounds). Its "bits" are now bytes (a
+//! probe is a byte load and a test, no shift by the bit's place; 32 KiB for a case's
+//! few hundred grams): the matcher's instructions on the 32 MB capture 116 → 97 M,
+//! its `perf` samples on the 522 MB one −9 %. Probing eight samples at a time
 //! with AVX2 (a 32-byte load, a gather of the filter words) cut the matcher's
 //! instructions from 144 M to 93 M on the 32 MB capture, but not the CPU time beyond
 //! this (2.18 against 2.18 s, twelve pairs): not kept.
@@ -69,6 +72,18 @@ use std::ops::ControlFlow;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
 
+/// Whether the CPU has BMI1 and BMI2 (for [`Matcher::for_each`]'s build for them).
+fn has_bmi2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("bmi1") && std::arch::is_x86_feature_detected!("bmi2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Index of a pattern in the slice given to [`Matcher::new`].
 pub type PatternId = u32;
 
@@ -76,10 +91,27 @@ pub type PatternId = u32;
 /// `[min_len, next shard's min_len)`, the last row takes everything longer.
 /// Patterns shorter than the smallest `min_len` go to the Aho-Corasick fallback.
 ///
-/// Strides: 4 for 6..12 bytes (q 3), 8 for 12..32 (q 5), 25 for 32+ (q 8: digests).
-/// Measured over the bench corpus (MB per CPU-second, machine shared and noisy, ±10%;
-/// 1 000 / 30 000 patterns), all with the two-bit filter and unrolled loop:
-/// `6:3,12:5,32:8` 1 199 / 784 (chosen) · `6:4,12:5,32:8` 1 042 / 804 ·
+/// Strides: 3 for 6..12 bytes (q 4), 7 for 12..32 (q 6), 25 for 32+ (q 8: digests);
+/// the 32+ row joins the 12..32 one when its patterns are few ([`merge_few_longest`]).
+/// 6-byte grams in the middle row, which the digests join: their grams then take
+/// far less of the hex grams' room, so fewer samples of hex text pass the filter and
+/// go to verification (cache misses natively; `12:5` → `12:6`, merge rule as is):
+/// on the 32 MB capture instructions outside sha2 753.9 → 755.1 M but
+/// `Shard::verify` 2.43 → 1.99 M; on the 522 MB one `perf` samples of the matcher
+/// and `memcmp` 745/661/732/683/712 → 649/651/715/633/621, of the run −2 % (five
+/// pairs); `sampled_qgram` 3.24 / 2.83 / 2.23 / 1.62 → 3.03 / 2.69 / 2.56 / 1.93
+/// GiB/s at 1 000 / 4 000 / 10 000 / 30 000 patterns (the last two now merged).
+/// Since the narrow filter's bits are bytes, 4-byte grams for the 6..12 row: digit
+/// 3-grams of the case's coordinates and phone numbers were in every timestamp, and
+/// their verification (hash table, candidates, `memcmp`: cache misses) cost more than
+/// a third more probes. On the 32 MB capture, `6:3` → `6:4`: instructions outside
+/// sha2 766.1 → 753.9 M, `Shard::verify` 11.9 → 2.4 M; on the 522 MB one, `perf`
+/// samples of the matcher and `memcmp` −15 % and of the run −4 % (six pairs); the
+/// `sampled_qgram` bench 3.31 / 2.75 / 1.34 → 3.24 / 2.77 / 1.61 GiB/s at 1 000 /
+/// 4 000 / 30 000 patterns. Before that (bit filters; MB per CPU-second, machine
+/// shared and noisy, ±10%; 1 000 / 30 000 patterns), all with the two-bit filter
+/// and unrolled loop:
+/// `6:3,12:5,32:8` 1 199 / 784 (then chosen) · `6:4,12:5,32:8` 1 042 / 804 ·
 /// `7:4,12:5,32:8` 1 077 / 471 (6-byte patterns in the fallback) · `6:4,12:8,32:8` 870 / 722 · `6:4,12:6,32:8` 1 025 / 748 ·
 /// `6:4,12:4,32:8` 1 059 / 804 (4-byte grams of hex text pass the filter too often) ·
 /// `6:4,12:5,20:6,32:8` 859 / 611 (a fourth pass costs more than its larger stride
@@ -87,7 +119,40 @@ pub type PatternId = u32;
 /// 340 / 316 (its overlapping search gets no prefilter).
 /// Earlier steps, layout `6:4,12:8,32:8`: one-bit filter, one sample per branch
 /// 583 / 402; two-bit filter 669 / 557; unchecked loads in the hot loop 870 / 722.
-pub const SHARDS: [(usize, usize); 3] = [(6, 3), (12, 5), (32, 8)];
+pub const SHARDS: [(usize, usize); 3] = [(6, 4), (12, 6), (32, 8)];
+
+/// The longest row's share of the hex `q`-grams (log2 of its inverse) up to which its
+/// patterns join the row before it: see [`merge_few_longest`].
+const MERGE_HEX_SHARE_LOG2: usize = 5;
+
+/// Moves the longest row's patterns into the row before it when, indexed there
+/// (`stride` grams each), they would make up at most 1/32 of the `16^q` hex `q`-grams
+/// of that row: one pass over the haystack instead of two (the long row's sample every 25
+/// bytes comes free with the middle row's every 8 or 9). Digests are hex and base64, as
+/// is much of app traffic, so the bound keeps their grams from passing the filter
+/// for most hex text. `cargo bench --bench matcher` (`sampled_qgram`, GiB/s, rows
+/// apart → this rule, both in one run on the shared VM), with 5-byte grams in the
+/// middle row: 1 000 patterns 1.59 → 1.80, 4 000 1.38 → 1.57 (merged), 10 000
+/// 1.20 / 1.19 and 30 000 0.83 / 0.83 (not merged). Merged always, those two lost a
+/// quarter and more (1.36 → 0.90, 0.93 → 0.71 in an earlier run): there the long
+/// patterns' grams are 6–18 % of the hex 5-grams. With 6-byte grams (16 times the
+/// room) the rule merges them too: see [`SHARDS`].
+fn merge_few_longest(layout: &[(usize, usize)], classes: &mut [Vec<(PatternId, &[u8])>]) {
+    let [.., before, longest] = classes else {
+        return;
+    };
+    if before.is_empty() || longest.is_empty() {
+        return;
+    }
+    let Some(&(min, q)) = layout.len().checked_sub(2).and_then(|r| layout.get(r)) else {
+        return;
+    };
+    let shortest = before.iter().map(|(_, p)| p.len()).min().unwrap_or(min);
+    let stride = shortest.max(min) - q + 1;
+    if longest.len().saturating_mul(stride) <= 1 << (4 * q - MERGE_HEX_SHARE_LOG2) {
+        before.append(longest);
+    }
+}
 
 /// Golden-ratio multiplier (Knuth's multiplicative hashing).
 const HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -136,13 +201,13 @@ enum Filter {
     },
     /// Grams of 3 or 4 bytes (the short shard, which samples the haystack the most
     /// densely): one bit per gram, at the top bits of a 32-bit multiplicative hash
-    /// ([`narrow_bit`]), in 32-bit words: a probe with one variable shift, where
-    /// [`Filter::Wide`]'s takes two.
+    /// ([`narrow_bit`]), each bit a byte: a probe with one variable shift (the
+    /// hash's) and a byte load, where [`Filter::Wide`]'s takes three shifts.
     Narrow {
         /// `32 − log2(bits in the filter)`: the hash's top bits are the bit's index.
         shift: u32,
-        /// `2^(32 − shift)` bits.
-        bits: Vec<u32>,
+        /// `2^(32 − shift)` bits, one byte each (1: set).
+        bits: Vec<u8>,
     },
 }
 
@@ -156,6 +221,8 @@ pub struct Matcher {
     shards: Vec<Shard>,
     /// Automaton over the patterns too short for any shard, with their ids.
     fallback: Option<(AhoCorasick, Vec<PatternId>)>,
+    /// The CPU has BMI1 and BMI2: [`Matcher::for_each`] runs its build for them.
+    bmi2: bool,
 }
 
 /// The `q`-byte gram at `p` as a little-endian integer (`q` ≤ 8), or `None` when it
@@ -208,21 +275,23 @@ fn narrow_bit(gram: u32, shift: u32) -> usize {
     (gram.wrapping_mul(HASH_MUL32) >> shift) as usize
 }
 
-/// Whether `gram` passes the narrow filter `bits` (`2^(32 − shift)` bits).
+/// Whether `gram` passes the narrow filter `bits` (`2^(32 − shift)` one-byte bits).
 #[inline(always)]
-fn narrow_passes(bits: &[u32], gram: u32, shift: u32) -> bool {
+fn narrow_passes(bits: &[u8], gram: u32, shift: u32) -> bool {
     let b = narrow_bit(gram, shift);
-    debug_assert!(b / 32 < bits.len());
-    // SAFETY: `b < 2^(32 − shift)`, so `b / 32 < 2^(32 − shift − 5) == bits.len()`
-    // (see `Filter::narrow`).
-    let word = unsafe { *bits.get_unchecked(b / 32) };
-    word >> (b % 32) & 1 != 0
+    debug_assert!(b < bits.len());
+    // SAFETY: `b < 2^(32 − shift) == bits.len()` (see `Filter::narrow`).
+    unsafe { *bits.get_unchecked(b) != 0 }
 }
 
 /// Filter bits per distinct gram of a narrow filter (one bit each: false positives
 /// about one sample in 64 at most, and the filter of a case's short shard, a few
-/// hundred grams, is 8 KiB).
+/// hundred grams, is 2^15 bits, 32 KiB of one-byte bits).
 const NARROW_BITS_PER_GRAM: usize = 64;
+
+/// Largest narrow filter (log2 of bits): 2^19 one-byte bits are the 512 KiB of the
+/// largest wide filter, for 8 192 distinct grams at 64 bits each.
+const MAX_NARROW_LOG2: u32 = 19;
 
 /// The word index is taken from the hash's top bits (a multiplicative hash's best),
 /// at a fixed shift so the probe needs no variable shift: the table has at most
@@ -248,10 +317,10 @@ impl Filter {
     /// An empty narrow filter for `distinct` grams.
     fn narrow(distinct: usize) -> Filter {
         let want = (distinct * NARROW_BITS_PER_GRAM).next_power_of_two();
-        let log2 = want.trailing_zeros().clamp(MIN_TABLE_LOG2, MAX_TABLE_LOG2);
+        let log2 = want.trailing_zeros().clamp(MIN_TABLE_LOG2, MAX_NARROW_LOG2);
         Filter::Narrow {
             shift: 32 - log2,
-            bits: vec![0u32; (1usize << log2) / 32],
+            bits: vec![0u8; 1usize << log2],
         }
     }
 
@@ -272,7 +341,7 @@ impl Filter {
             Filter::Narrow { shift, bits } => {
                 // Narrow grams have at most four bytes: the cast loses nothing.
                 let b = narrow_bit(gram as u32, *shift);
-                bits[b / 32] |= 1 << (b % 32);
+                bits[b] = 1;
             }
         }
     }
@@ -375,7 +444,7 @@ impl Shard {
         m: &Matcher,
         hay: &[u8],
         f: &mut F,
-        bits: &[u32],
+        bits: &[u8],
         shift: u32,
     ) -> ControlFlow<()>
     where
@@ -514,6 +583,7 @@ impl Matcher {
                 None => short.push((id as PatternId, p)),
             }
         }
+        merge_few_longest(&layout, &mut classes);
         let shards = layout
             .iter()
             .zip(&classes)
@@ -547,6 +617,7 @@ impl Matcher {
             spans,
             shards,
             fallback,
+            bmi2: has_bmi2(),
         }
     }
 
@@ -573,8 +644,37 @@ impl Matcher {
     where
         F: FnMut(PatternId, usize) -> ControlFlow<()>,
     {
+        #[cfg(target_arch = "x86_64")]
+        if self.bmi2 {
+            // SAFETY: `bmi2` is set only when the CPU has BMI1 and BMI2 (`with_shards`).
+            return unsafe { self.for_each_bmi2(hay, &mut f) };
+        }
+        self.for_each_in(hay, &mut f)
+    }
+
+    /// [`Matcher::for_each`] compiled with BMI1/BMI2: the filter probes' variable
+    /// shifts become `shrx`/`shlx` (one micro-op, any register) instead of `shr`/`shl`
+    /// by `cl` (two or three, and every shift count moved through `ecx` first).
+    ///
+    /// # Safety
+    /// The CPU must have BMI1 and BMI2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "bmi1,bmi2")]
+    unsafe fn for_each_bmi2<F>(&self, hay: &[u8], f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(PatternId, usize) -> ControlFlow<()>,
+    {
+        self.for_each_in(hay, f)
+    }
+
+    /// The body of [`Matcher::for_each`], inlined into each of its builds.
+    #[inline(always)]
+    fn for_each_in<F>(&self, hay: &[u8], f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(PatternId, usize) -> ControlFlow<()>,
+    {
         for shard in &self.shards {
-            shard.scan(self, hay, &mut f)?;
+            shard.scan(self, hay, f)?;
         }
         if let Some((ac, ids)) = &self.fallback {
             for m in ac.find_overlapping_iter(hay) {
@@ -723,6 +823,34 @@ mod tests {
     }
 
     #[test]
+    fn few_long_patterns_join_the_middle_row_many_keep_their_own() {
+        // Hex patterns as digests are: 13-byte ones (middle row, stride 9) and 40-byte
+        // ones (longest row). 9 × 3 640 grams are at most 1/32 of the 16^5 hex 5-grams;
+        // 9 × 3 641 are more.
+        let mut next = xorshift(0x5851_F42D_4C95_7F2D);
+        let mut hex = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| b"0123456789abcdef"[next(16) as usize])
+                .collect()
+        };
+        for (long, shards) in [(3_640, 1), (3_641, 2)] {
+            let mut pats: Vec<Vec<u8>> = (0..20).map(|_| hex(13)).collect();
+            for _ in 0..long {
+                pats.push(hex(40));
+            }
+            let m = Matcher::with_shards(&pats, &[(12, 5), (32, 8)]);
+            assert_eq!(m.shards.len(), shards, "{long} long patterns");
+            let mut hay = hex(30_000);
+            for i in 0..60 {
+                let p = &pats[(i * 61) % pats.len()];
+                let at = (i * 487) % hay.len();
+                hay.splice(at..at, p.iter().copied());
+            }
+            assert_eq!(found(&m, &hay), naive(&pats, &hay));
+        }
+    }
+
+    #[test]
     fn duplicate_and_empty_patterns() {
         let pats = vec![b"hello world".to_vec(), b"hello world".to_vec(), Vec::new()];
         let m = Matcher::new(&pats);
@@ -786,6 +914,14 @@ mod tests {
             let want = naive(&pats, &hay);
             let m = Matcher::new(&pats);
             prop_assert_eq!(found(&m, &hay), want.clone());
+            // The plain build too (`for_each` runs the BMI2 one where the CPU has it).
+            let mut plain = Vec::new();
+            let _ = m.for_each_in(&hay, &mut |id, start| {
+                plain.push((id, start));
+                ControlFlow::Continue(())
+            });
+            plain.sort_unstable();
+            prop_assert_eq!(plain, want.clone());
             // Other gram sizes and strides, as the benchmarks use them.
             let m = Matcher::with_shards(&pats, &[(3, 3), (5, 4), (9, 6), (11, 7), (20, 8)]);
             prop_assert_eq!(found(&m, &hay), want);
