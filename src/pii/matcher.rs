@@ -128,7 +128,7 @@ const MERGE_HEX_SHARE_LOG2: usize = 5;
 /// Moves the longest row's patterns into the row before it when, indexed there
 /// (`stride` grams each), they would make up at most 1/32 of the `16^q` hex `q`-grams
 /// of that row: one pass over the haystack instead of two (the long row's sample every 25
-/// bytes comes free with the middle row's every 8 or 9). Digests are hex and base64, as
+/// bytes comes free with the middle row's denser ones). Digests are hex and base64, as
 /// is much of app traffic, so the bound keeps their grams from passing the filter
 /// for most hex text. `cargo bench --bench matcher` (`sampled_qgram`, GiB/s, rows
 /// apart → this rule, both in one run on the shared VM), with 5-byte grams in the
