@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 
 #[cfg(target_arch = "x86_64")]
+mod percent_avx2;
+#[cfg(target_arch = "x86_64")]
 mod percent_ssse3;
 
 /// Percent-decodes `s`; with `plus_is_space`, `+` becomes a space (query and form
@@ -28,14 +30,24 @@ pub fn percent_decode(s: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
     let mut out = vec![0u8; s.len()];
     let mut n = 0;
     let mut i = 0;
-    // Whole 16-byte windows with SSSE3; the byte loop below does the rest.
+    // Whole 32-byte windows with AVX2, then 16-byte ones with SSSE3; the byte loop
+    // below does the rest.
     #[cfg(target_arch = "x86_64")]
-    if s.len() >= 16
+    if s.len() >= 32
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("popcnt")
+    {
+        // SAFETY: AVX2 and POPCNT are present (checked just above), `out` is as long
+        // as `s`, and `n == i == 0`.
+        unsafe { percent_avx2::decode_windows(s, &mut out, &mut i, &mut n, plus_is_space) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if s.len().saturating_sub(i) >= 16
         && std::arch::is_x86_feature_detected!("ssse3")
         && std::arch::is_x86_feature_detected!("popcnt")
     {
         // SAFETY: SSSE3 and POPCNT are present (checked just above), `out` is as long
-        // as `s`, and `n == i == 0`.
+        // as `s`, and `n <= i` (the AVX2 windows keep it so).
         unsafe { percent_ssse3::decode_windows(s, &mut out, &mut i, &mut n, plus_is_space) };
     }
     while let Some(&b) = s.get(i) {
@@ -365,10 +377,34 @@ mod tests {
         }
     }
 
-    /// The tests above hold the vector path to the model only where it runs.
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The 32-byte AVX2 windows as above: every piece at every offset of a
+        /// window (the lane boundary at 16 and the last two bytes included), the
+        /// text ending in the AVX2 windows, the 16-byte ones or the byte loop.
+        #[test]
+        fn percent_decode_wide_windows_equal_naive_model(
+            prefix in 0usize..32,
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    &b"%7B"[..], b"%22", b"%3a", b"%Ff", b"%", b"%2", b"%g1", b"%%41", b"+",
+                    b"%+", b"%2%41", b"x", b"yz", b"0123456789abcdef"
+                ]),
+                0..40),
+            plus in proptest::bool::ANY,
+        ) {
+            let mut s = vec![b'.'; prefix];
+            s.extend(pieces.concat());
+            agrees_with_naive_model(&s, plus)?;
+        }
+    }
+
+    /// The tests above hold the vector paths to the model only where they run.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_vector_path_runs_here() {
+        assert!(std::arch::is_x86_feature_detected!("avx2"));
         assert!(std::arch::is_x86_feature_detected!("ssse3"));
         assert!(std::arch::is_x86_feature_detected!("popcnt"));
     }

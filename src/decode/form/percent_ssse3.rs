@@ -16,7 +16,7 @@ use std::arch::x86_64::{
 
 /// For each 8-bit mask, the indexes of its set bits in order (the `pshufb` control
 /// that packs the bytes an 8-byte half keeps to its front), `0x80` after them.
-const PACK: [[u8; 8]; 256] = {
+pub(super) const PACK: [[u8; 8]; 256] = {
     let mut t = [[0x80u8; 8]; 256];
     let mut m = 0;
     while m < 256 {
