@@ -316,9 +316,12 @@ pub(crate) async fn request(
     let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
     x.evidence.locator = super::locator(&shared.session, n);
     x.evidence.request_head = Some(raw_head);
-    x.client = Some(crate::net::text::socket_string(addr));
-    // The authority's text as it is (`to_string` would go through `Display`).
-    x.server = req.uri().authority().map(|a| a.as_str().to_owned());
+    if shared.settings.addresses_and_version {
+        x.client = Some(crate::net::text::socket_string(addr));
+        // The authority's text as it is (`to_string` would go through `Display`).
+        x.server = req.uri().authority().map(|a| a.as_str().to_owned());
+        x.http_version = head::version_text(req.version()).to_string();
+    }
     x.device = Some(device);
     x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
     x.method = req.method().as_str().to_string();
@@ -327,7 +330,6 @@ pub(crate) async fn request(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    x.http_version = head::version_text(req.version()).to_string();
     x.request_headers = headers_of(req.headers());
     if x.scheme == "https" {
         x.tls = Some(TlsInfo {
@@ -480,8 +482,11 @@ pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri,
     // Scheme, method and path are all set below.
     let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
     x.evidence.locator = super::locator(&shared.session, n);
-    x.client = Some(crate::net::text::socket_string(src));
-    x.server = dst.authority().map(|a| a.as_str().to_owned());
+    if shared.settings.addresses_and_version {
+        x.client = Some(crate::net::text::socket_string(src));
+        x.server = dst.authority().map(|a| a.as_str().to_owned());
+        x.http_version = "WebSocket".into();
+    }
     x.device = Some(shared.device_of(src, None));
     x.host = dst.host().map(norm_host).unwrap_or_default();
     x.scheme = dst.scheme_str().unwrap_or("ws").to_string();
@@ -490,7 +495,6 @@ pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri,
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    x.http_version = "WebSocket".into();
     if x.scheme == "wss" {
         x.tls = Some(TlsInfo {
             version: None,
