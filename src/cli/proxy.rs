@@ -235,6 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         body_timeout: (args.body_timeout > 0).then(|| Duration::from_secs(args.body_timeout)),
         // Only exchanges written as JSON lines carry the response's header list.
         response_headers: !matches!(output, Output::Store(_)),
+        addresses_and_version: !matches!(output, Output::Store(_)),
     };
     output.begin(&case, &session, args.listen)?;
 

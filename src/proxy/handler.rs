@@ -14,7 +14,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -316,9 +316,12 @@ pub(crate) async fn request(
     let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
     x.evidence.locator = super::locator(&shared.session, n);
     x.evidence.request_head = Some(raw_head);
-    x.client = Some(crate::net::text::socket_string(addr));
-    // The authority's text as it is (`to_string` would go through `Display`).
-    x.server = req.uri().authority().map(|a| a.as_str().to_owned());
+    if shared.settings.addresses_and_version {
+        x.client = Some(crate::net::text::socket_string(addr));
+        // The authority's text as it is (`to_string` would go through `Display`).
+        x.server = req.uri().authority().map(|a| a.as_str().to_owned());
+        x.http_version = head::version_text(req.version()).to_string();
+    }
     x.device = Some(device);
     x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
     x.method = req.method().as_str().to_string();
@@ -327,7 +330,6 @@ pub(crate) async fn request(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    x.http_version = head::version_text(req.version()).to_string();
     x.request_headers = headers_of(req.headers());
     if x.scheme == "https" {
         x.tls = Some(TlsInfo {
@@ -480,8 +482,11 @@ pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri,
     // Scheme, method and path are all set below.
     let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
     x.evidence.locator = super::locator(&shared.session, n);
-    x.client = Some(crate::net::text::socket_string(src));
-    x.server = dst.authority().map(|a| a.as_str().to_owned());
+    if shared.settings.addresses_and_version {
+        x.client = Some(crate::net::text::socket_string(src));
+        x.server = dst.authority().map(|a| a.as_str().to_owned());
+        x.http_version = "WebSocket".into();
+    }
     x.device = Some(shared.device_of(src, None));
     x.host = dst.host().map(norm_host).unwrap_or_default();
     x.scheme = dst.scheme_str().unwrap_or("ws").to_string();
@@ -490,7 +495,6 @@ pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri,
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    x.http_version = "WebSocket".into();
     if x.scheme == "wss" {
         x.tls = Some(TlsInfo {
             version: None,
@@ -515,6 +519,14 @@ enum Side {
 /// request body and the response body have all let go of it.
 pub(crate) struct Recording {
     shared: Arc<Shared>,
+    /// When the recording started: the base of `progress_nanos`.
+    started: tokio::time::Instant,
+    /// The two things the waiting core reads (see `serve::forward`), kept out of the
+    /// mutex: the request-body tap, on another worker, need not meet it there.
+    /// True once the whole request body has been read from the client.
+    request_ended: AtomicBool,
+    /// When the request last made progress, in nanoseconds after `started`.
+    progress_nanos: AtomicU64,
     draft: Mutex<Draft>,
 }
 
@@ -529,14 +541,11 @@ struct Draft {
     response_sha256: ring::digest::Context,
     responded: bool,
     response_ended: bool,
-    request_ended: bool,
     body_error: Option<String>,
     /// The client's request body failed (then an upstream error is its consequence).
     request_body_failed: bool,
     /// … because it stalled (`--body-timeout`).
     request_body_stalled: bool,
-    /// When the request last made progress (started, or request body data).
-    last_progress: tokio::time::Instant,
 }
 
 impl Recording {
@@ -544,6 +553,9 @@ impl Recording {
         shared.counters.in_flight.fetch_add(1, Ordering::Relaxed);
         Arc::new(Recording {
             shared,
+            started: tokio::time::Instant::now(),
+            request_ended: AtomicBool::new(false),
+            progress_nanos: AtomicU64::new(0),
             draft: Mutex::new(Draft {
                 x,
                 request_bytes: 0,
@@ -553,11 +565,9 @@ impl Recording {
                 beyond: None,
                 responded: false,
                 response_ended: false,
-                request_ended: false,
                 body_error: None,
                 request_body_failed: false,
                 request_body_stalled: false,
-                last_progress: tokio::time::Instant::now(),
             }),
         })
     }
@@ -567,7 +577,7 @@ impl Recording {
         let mut d = lock(&self.draft);
         match side {
             Side::Request => {
-                d.last_progress = tokio::time::Instant::now();
+                self.mark_progress();
                 d.request_bytes = d.request_bytes.saturating_add(chunk.len() as u64);
                 d.request_sha256.update(chunk);
                 let room = cap.saturating_sub(d.x.request_body.len());
@@ -596,19 +606,26 @@ impl Recording {
     /// When the request last made progress: the client's body is part of the wait for
     /// the response, so a long upload does not count as upstream silence.
     pub(crate) fn last_progress(&self) -> tokio::time::Instant {
-        lock(&self.draft).last_progress
+        self.started + Duration::from_nanos(self.progress_nanos.load(Ordering::Relaxed))
+    }
+
+    /// The request made progress now (called by `data`, under the draft's lock: the
+    /// stores come in order).
+    fn mark_progress(&self) {
+        let since = tokio::time::Instant::now().saturating_duration_since(self.started);
+        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+        self.progress_nanos.store(nanos, Ordering::Relaxed);
     }
 
     /// True once the whole request body has been read from the client.
     pub(crate) fn request_ended(&self) -> bool {
-        lock(&self.draft).request_ended
+        self.request_ended.load(Ordering::Relaxed)
     }
 
     fn end(&self, side: Side) {
-        let mut d = lock(&self.draft);
         match side {
-            Side::Request => d.request_ended = true,
-            Side::Response => d.response_ended = true,
+            Side::Request => self.request_ended.store(true, Ordering::Relaxed),
+            Side::Response => lock(&self.draft).response_ended = true,
         }
     }
 
@@ -875,6 +892,32 @@ mod tests {
             );
             assert_eq!(body_sha256(&c, body.len() as u64), hashed);
         }
+    }
+
+    #[test]
+    fn only_the_request_body_moves_progress_and_ends_the_request() {
+        let (shared, _dir) = shared();
+        let x = Exchange::blank("x".to_string(), SourceKind::Proxy, Timestamp::default());
+        let rec = Recording::start(shared, x);
+        let t0 = rec.last_progress();
+        assert!(!rec.request_ended());
+        std::thread::sleep(Duration::from_millis(20));
+        rec.data(Side::Response, b"r");
+        assert_eq!(
+            rec.last_progress(),
+            t0,
+            "the response is not the request's progress"
+        );
+        let before = tokio::time::Instant::now();
+        rec.data(Side::Request, b"q");
+        let p = rec.last_progress();
+        assert!(p >= before && p <= tokio::time::Instant::now());
+        assert!(p >= t0 + Duration::from_millis(20));
+        rec.end(Side::Response);
+        assert!(!rec.request_ended());
+        rec.end(Side::Request);
+        assert!(rec.request_ended());
+        assert_eq!(rec.last_progress(), p, "the end is not progress");
     }
 
     #[test]
