@@ -508,24 +508,9 @@ fn data_items(
     // unstable sort loses nothing), without a tree node per item; the matches are
     // owned, so their encoding and place move instead of being copied.
     let mut items: Vec<DataItem> = Vec::with_capacity(matches.len() + beyond_cap.len());
-    for h in beyond_cap {
-        items.push(DataItem {
-            kind: h.kind.clone(),
-            encoding: h.encoding.clone(),
-            location: h.location(),
-            confidence: Confidence::Exact,
-            sensitive: h.sensitive,
-            value: reveal.then(|| String::from_utf8_lossy(&h.value).into_owned()),
-        });
-    }
+    items.extend(beyond_cap.iter().map(|h| beyond_cap_item(h, reveal)));
     for m in matches {
-        let value = reveal.then(|| {
-            parts
-                .get(m.part)
-                .and_then(|p| p.data.get(m.range.clone()))
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default()
-        });
+        let value = revealed_value(&m, parts, reveal);
         items.push(DataItem {
             kind: m.kind.key(),
             encoding: m.encoding,
@@ -538,6 +523,30 @@ fn data_items(
     items.sort_unstable();
     items.dedup();
     most_precise(items)
+}
+
+/// The data item of a hit past the analysed part of a body.
+fn beyond_cap_item(h: &BeyondCapHit, reveal: bool) -> DataItem {
+    DataItem {
+        kind: h.kind.clone(),
+        encoding: h.encoding.clone(),
+        location: h.location(),
+        confidence: Confidence::Exact,
+        sensitive: h.sensitive,
+        value: reveal.then(|| String::from_utf8_lossy(&h.value).into_owned()),
+    }
+}
+
+/// The matched text of `m` when values are revealed (empty when its range is not in
+/// its part).
+fn revealed_value(m: &PiiMatch, parts: &[Part<'_>], reveal: bool) -> Option<String> {
+    reveal.then(|| {
+        parts
+            .get(m.part)
+            .and_then(|p| p.data.get(m.range.clone()))
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    })
 }
 
 /// The decoder offers some data twice: as raw JSON text at `body:$.payload` and
@@ -671,25 +680,12 @@ mod data_item_tests {
         beyond_cap: &[BeyondCapHit],
         reveal: bool,
     ) -> Vec<DataItem> {
-        let mut items: BTreeSet<DataItem> = BTreeSet::new();
-        for h in beyond_cap {
-            items.insert(DataItem {
-                kind: h.kind.clone(),
-                encoding: h.encoding.clone(),
-                location: h.location(),
-                confidence: Confidence::Exact,
-                sensitive: h.sensitive,
-                value: reveal.then(|| String::from_utf8_lossy(&h.value).into_owned()),
-            });
-        }
+        let mut items: BTreeSet<DataItem> = beyond_cap
+            .iter()
+            .map(|h| beyond_cap_item(h, reveal))
+            .collect();
         for m in matches {
-            let value = reveal.then(|| {
-                parts
-                    .get(m.part)
-                    .and_then(|p| p.data.get(m.range.clone()))
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default()
-            });
+            let value = revealed_value(m, parts, reveal);
             items.insert(DataItem {
                 kind: m.kind.key(),
                 encoding: m.encoding.clone(),
