@@ -9,9 +9,11 @@
 # Env: CONSENTRY=path of the binary (default target/release/consentry),
 #      RUNS=n (default 1): each tool runs n times, the run with least CPU is kept;
 #      TOOLS="cat consentry consentry-j1 consentry-j1-cache tshark suricata ngrep"
-#      (default: all) picks the tools (consentry: default threads; consentry-j1:
+#      (default: these) picks the tools (consentry: default threads; consentry-j1:
 #      -j 1, one thread; consentry-j1-cache: -j 1 reading through the page cache
-#      like the peers, --no-direct-io).
+#      like the peers, --no-direct-io). Not in the default: suricata-stock, the same
+#      rule under the installed /etc/suricata/suricata.yaml (eve.json and its
+#      protocol logs on, as a Suricata user runs it).
 #
 # Runs, each under /usr/bin/time -f '%e %U %S %M': cat (the ceiling), consentry analyze
 # (jsonl findings), tshark -Y 'http contains "NEEDLE"', Suricata single-threaded with
@@ -84,6 +86,7 @@ printf 'alert tcp any any -> any any (msg:"device identifier"; content:"%s"; sid
 
 # Lines of FILE, followed by UNIT: the "found" column.
 count_lines() { echo "$(wc -l <"$1") $2"; }
+count_eve_alerts() { echo "$(grep -c '"event_type":"alert"' "$1") alerts"; }
 
 # cat writes to /dev/null: the ceiling is reading the file, not writing a copy of it
 # (run() keeps every tool's stdout in $WORK, which for cat is a 500 MB write).
@@ -122,6 +125,18 @@ elif command -v suricata >/dev/null; then
         -r "$FILE" -l "$WORK/suricata"
 else
     na_row suricata
+fi
+STOCK_YAML=/etc/suricata/suricata.yaml
+if ! want suricata-stock; then
+    :
+elif command -v suricata >/dev/null && [ -r "$STOCK_YAML" ]; then
+    mkdir -p "$WORK/suricata-stock"
+    # The stock eve.json appends: each run starts from an empty log directory.
+    run "suricata-stock" "count_eve_alerts '$WORK/suricata-stock/eve.json'" -- \
+        sh -c 'rm -f -- "$4"/*; exec suricata -c "$1" -S "$2" --runmode single -k none -r "$3" -l "$4"' \
+        sh "$STOCK_YAML" "$WORK/needle.rules" "$FILE" "$WORK/suricata-stock"
+else
+    na_row suricata-stock
 fi
 if ! want ngrep; then
     :
