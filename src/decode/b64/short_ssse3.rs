@@ -12,9 +12,10 @@
 //! boundary exactly when it holds at the last one, which is where this tests it.
 
 use std::arch::x86_64::{
-    __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_madd_epi16,
-    _mm_maddubs_epi16, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi32,
-    _mm_set1_epi8, _mm_setr_epi8, _mm_shuffle_epi8, _mm_srli_epi16, _mm_storeu_si128, _mm_sub_epi8,
+    __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128,
+    _mm_madd_epi16, _mm_maddubs_epi16, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+    _mm_set1_epi32, _mm_set1_epi8, _mm_setr_epi8, _mm_shuffle_epi8, _mm_srli_epi16,
+    _mm_storeu_si128, _mm_sub_epi8,
 };
 
 use super::content;
@@ -58,6 +59,11 @@ pub(super) unsafe fn decode_judged(
         // From each 32-bit lane of three packed bytes (low byte last in the text),
         // the three bytes in text order, twelve per block; the last four unused.
         let gather = _mm_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+        // Over the decoded bytes, 12 bits per block: not printable ASCII (nor tab,
+        // newline, carriage return), and >= 0x80; the first 8 bytes.
+        let mut nonprint = 0u64;
+        let mut high = 0u64;
+        let mut head = [0u8; 8];
         let mut block = 0;
         while block * 16 < len {
             let start = block * 16;
@@ -74,9 +80,9 @@ pub(super) unsafe fn decode_judged(
                     _mm_loadu_si128(tail.as_ptr().cast())
                 }
             };
-            let high = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f));
+            let nibbles = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0f));
             let fix = _mm_and_si128(_mm_cmpeq_epi8(v, fix_char), fix_delta);
-            let offset = _mm_add_epi8(_mm_shuffle_epi8(high_offsets, high), fix);
+            let offset = _mm_add_epi8(_mm_shuffle_epi8(high_offsets, nibbles), fix);
             let values = _mm_add_epi8(v, offset);
             // Pairs of 6-bit values into 12 bits, pairs of those into 24.
             let pairs = _mm_maddubs_epi16(values, _mm_set1_epi32(0x0140_0140));
@@ -84,6 +90,14 @@ pub(super) unsafe fn decode_judged(
             let bytes = _mm_shuffle_epi8(triples, gather);
             if let Some(dst) = out.get_mut(block * 12..block * 12 + 16) {
                 _mm_storeu_si128(dst.as_mut_ptr().cast(), bytes);
+            }
+            // Judged here, from the register: loaded back from `out` across two
+            // overlapping stores, the bytes waited for a failed store forwarding.
+            let (p, h) = judge16(bytes);
+            nonprint |= (p & 0xfff) << (12 * block);
+            high |= (h & 0xfff) << (12 * block);
+            if block == 0 {
+                head = _mm_cvtsi128_si64(bytes).to_le_bytes();
             }
             block += 1;
         }
@@ -94,11 +108,10 @@ pub(super) unsafe fn decode_judged(
         if judged < 6 {
             return Some(total);
         }
-        let (nonprint, high) = judge48(out);
         let within = (1u64 << judged) - 1;
         let nonprint = nonprint & within;
         let control = nonprint & !high;
-        let head = out.get(..6).unwrap_or_default();
+        let head = head.get(..6).unwrap_or_default();
         let magic = content::is_gzip(head) || content::is_zstd(head) || content::is_zlib(head);
         if !magic && control != 0 && nonprint.count_ones() as usize * 5 > total {
             return None;
@@ -115,30 +128,18 @@ fn offsets(row2: i8) -> __m128i {
     _mm_setr_epi8(0, 0, row2, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0)
 }
 
-/// Bit masks over the first 48 bytes of `out`: bytes that are not printable ASCII
-/// (nor tab, newline, carriage return), and bytes >= 0x80.
+/// Bit masks over the 16 bytes of `v`: bytes that are not printable ASCII (nor tab,
+/// newline, carriage return), and bytes >= 0x80.
 #[target_feature(enable = "ssse3")]
-fn judge48(out: &[u8; MAX_CHARS]) -> (u64, u64) {
-    let mut nonprint = 0u64;
-    let mut high = 0u64;
-    for (k, lane) in out.chunks_exact(16).take(3).enumerate() {
-        // SAFETY: SSSE3 (and so SSE2) is enabled for this function; `lane` is 16
-        // bytes long (`chunks_exact`), unaligned loads are allowed.
-        let (p, h) = unsafe {
-            let v = _mm_loadu_si128(lane.as_ptr().cast());
-            let set = |b: u8| _mm_set1_epi8(b as i8);
-            // b - 0x20 (wrapping) <= 0x5e exactly for 0x20..=0x7e.
-            let x = _mm_sub_epi8(v, set(0x20));
-            let visible = _mm_cmpeq_epi8(_mm_min_epu8(x, set(0x5e)), x);
-            let space = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, set(b'\t')), _mm_cmpeq_epi8(v, set(b'\n'))),
-                _mm_cmpeq_epi8(v, set(b'\r')),
-            );
-            let printable = _mm_movemask_epi8(_mm_or_si128(visible, space)) as u32 as u64;
-            (!printable & 0xffff, _mm_movemask_epi8(v) as u32 as u64)
-        };
-        nonprint |= p << (16 * k);
-        high |= h << (16 * k);
-    }
-    (nonprint, high)
+fn judge16(v: __m128i) -> (u64, u64) {
+    let set = |b: u8| _mm_set1_epi8(b as i8);
+    // b - 0x20 (wrapping) <= 0x5e exactly for 0x20..=0x7e.
+    let x = _mm_sub_epi8(v, set(0x20));
+    let visible = _mm_cmpeq_epi8(_mm_min_epu8(x, set(0x5e)), x);
+    let space = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, set(b'\t')), _mm_cmpeq_epi8(v, set(b'\n'))),
+        _mm_cmpeq_epi8(v, set(b'\r')),
+    );
+    let printable = _mm_movemask_epi8(_mm_or_si128(visible, space)) as u32 as u64;
+    (!printable & 0xffff, _mm_movemask_epi8(v) as u32 as u64)
 }
