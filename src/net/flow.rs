@@ -298,9 +298,10 @@ impl std::hash::Hash for FlowKey {
     /// One `write` of an encoding instead of the nine small writes the derived impl
     /// makes (enum tags, address slices with their lengths, ports): every packet looks
     /// its flow up two or three times, and the hasher pays per call and per length
-    /// (foldhash: one short path up to 16 bytes), so an IPv4 end takes 7 bytes, not the
-    /// 19 of an IPv6 one (15 bytes a key instead of 39). Each end's tag says its address's length, so distinct keys encode
-    /// distinctly, and equal keys encode equally, as `Hash` requires.
+    /// (foldhash: one short path up to 16 bytes), so an IPv4 end takes 7 bytes, not
+    /// the 19 of an IPv6 one (15 bytes a key instead of 39). Each end's tag says its
+    /// address's length, so distinct keys encode distinctly, and equal keys encode
+    /// equally, as `Hash` requires.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         let mut buf = [0u8; 1 + 2 * 19];
         buf[0] = match self.proto {
