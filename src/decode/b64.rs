@@ -22,6 +22,8 @@ use base64::Engine;
 use super::content;
 
 mod classes;
+#[cfg(target_arch = "x86_64")]
+mod short_ssse3;
 
 /// Shortest value considered (9 decoded bytes).
 pub const MIN_LEN: usize = 12;
@@ -177,6 +179,17 @@ pub fn decode_screened(s: &[u8], screened: Screened) -> Option<(Vec<u8>, Content
         // Every character is in the engine's alphabet (the class check above, no
         // spaces, not both symbol pairs), so this decoding cannot fail; `None` is
         // `classify`'s rejection, known before the end.
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("ssse3")
+            && std::arch::is_x86_feature_detected!("popcnt")
+        {
+            let mut wide = [0u8; short_ssse3::MAX_CHARS];
+            // SAFETY: SSSE3 and POPCNT are present (checked just above).
+            let n = unsafe { short_ssse3::decode_judged(body, url_sym, &mut wide) }?;
+            let decoded = wide.get(..n)?;
+            let kind = classify(decoded)?;
+            return Some((decoded.to_vec(), kind));
+        }
         let n = decode_short_judged(body, url_sym, &mut buf)?;
         let kind = classify(&buf[..n])?;
         return Some((buf[..n].to_vec(), kind));
@@ -619,6 +632,45 @@ mod tests {
         );
     }
 
+    /// Bytes for the judging decoders: random, text, text with a few controls and high
+    /// bytes near the 80 % bound, and compression magic numbers before random bytes.
+    fn judged_raw() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        proptest::prop_oneof![
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 9..=48),
+            "[ -~]{9,48}".prop_map(String::into_bytes),
+            "[ -~\t\n\x00-\x1f\u{80}-\u{9f}é名]{3,16}".prop_map(String::into_bytes),
+            // Mostly text: a few controls and high bytes, near the 80 % bound.
+            (
+                "[ -~]{9,44}",
+                proptest::collection::vec(
+                    (proptest::prelude::any::<proptest::sample::Index>(), 0u8..64),
+                    1..9,
+                ),
+            )
+                .prop_map(|(t, bad)| {
+                    let mut r = t.into_bytes();
+                    for (at, b) in bad {
+                        let b = if b < 32 { b } else { 0x80 + b };
+                        r.insert(at.index(r.len() + 1), b);
+                    }
+                    r
+                }),
+            (
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 9..=44),
+                0usize..3
+            )
+                .prop_map(|(mut r, m)| {
+                    let magic: &[u8] = [
+                        &[0x1f, 0x8b, 8][..],
+                        &[0x28, 0xb5, 0x2f, 0xfd],
+                        &[0x78, 0x9c],
+                    ][m];
+                    r.splice(0..0, magic.iter().copied());
+                    r
+                }),
+        ]
+    }
+
     proptest::proptest! {
         /// The table decoder against the `base64` crate's lenient engines.
         #[test]
@@ -646,33 +698,7 @@ mod tests {
         /// where [`classify`] rejects the whole.
         #[test]
         fn judged_decoding_is_exact(
-            raw in proptest::prop_oneof![
-                proptest::collection::vec(proptest::prelude::any::<u8>(), 9..=48),
-                "[ -~]{9,48}".prop_map(String::into_bytes),
-                "[ -~\t\n\x00-\x1f\u{80}-\u{9f}é名]{3,16}".prop_map(String::into_bytes),
-                // Mostly text: a few controls and high bytes, near the 80 % bound.
-                (
-                    "[ -~]{9,44}",
-                    proptest::collection::vec(
-                        (proptest::prelude::any::<proptest::sample::Index>(), 0u8..64),
-                        1..9,
-                    ),
-                )
-                    .prop_map(|(t, bad)| {
-                        let mut r = t.into_bytes();
-                        for (at, b) in bad {
-                            let b = if b < 32 { b } else { 0x80 + b };
-                            r.insert(at.index(r.len() + 1), b);
-                        }
-                        r
-                    }),
-                (proptest::collection::vec(proptest::prelude::any::<u8>(), 9..=44), 0usize..3)
-                    .prop_map(|(mut r, m)| {
-                        let magic: &[u8] = [&[0x1f, 0x8b, 8][..], &[0x28, 0xb5, 0x2f, 0xfd], &[0x78, 0x9c]][m];
-                        r.splice(0..0, magic.iter().copied());
-                        r
-                    }),
-            ],
+            raw in judged_raw(),
             url in proptest::bool::ANY,
             cut in 0usize..3,
         ) {
@@ -691,6 +717,38 @@ mod tests {
                     proptest::prop_assert_eq!(&got[..m], &want[..n]);
                 }
                 None => proptest::prop_assert_eq!(classify(&want[..n]), None),
+            }
+        }
+
+        /// The SSSE3 judging decoder answers exactly as the scalar one: the same
+        /// length and bytes, and `None` for the same bodies (random and text bodies of
+        /// every length up to 64, both alphabets, group boundaries cut anywhere).
+        #[cfg(target_arch = "x86_64")]
+        #[test]
+        fn ssse3_judged_decoding_agrees_with_scalar(
+            raw in judged_raw(),
+            url in proptest::bool::ANY,
+            cut in 0usize..16,
+        ) {
+            if !(std::arch::is_x86_feature_detected!("ssse3")
+                && std::arch::is_x86_feature_detected!("popcnt"))
+            {
+                return Ok(());
+            }
+            let engine = if url { &gp::URL_SAFE_NO_PAD } else { &gp::STANDARD_NO_PAD };
+            let mut body = engine.encode(&raw).into_bytes();
+            body.truncate(body.len().saturating_sub(cut).min(PREFIX_CHARS));
+            if body.len() % 4 == 1 {
+                body.pop();
+            }
+            let mut scalar = [0u8; PREFIX_CHARS / 4 * 3];
+            let want = decode_short_judged(&body, url, &mut scalar);
+            let mut wide = [0u8; short_ssse3::MAX_CHARS];
+            // SAFETY: SSSE3 and POPCNT are present (checked above).
+            let got = unsafe { short_ssse3::decode_judged(&body, url, &mut wide) };
+            proptest::prop_assert_eq!(got, want, "body {:?}", String::from_utf8_lossy(&body));
+            if let Some(n) = want {
+                proptest::prop_assert_eq!(&wide[..n], &scalar[..n]);
             }
         }
 

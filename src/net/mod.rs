@@ -19,6 +19,7 @@ pub mod hpack;
 pub mod http1;
 pub mod http2;
 pub mod ip;
+pub mod keyed_hash;
 pub mod keylog;
 pub mod link;
 pub mod packet;
