@@ -40,6 +40,11 @@ pub(crate) struct ConnScope {
     addr: SocketAddr,
     /// The connection reached the handler (has an entry in the table).
     entered: AtomicBool,
+    /// A `CONNECT` or TLS handshake noted its host in the connection's entry since
+    /// the last request: only then has a request something to clear there, so the
+    /// others leave the shared table (a lock both runtime threads take, and a SipHash
+    /// of the address) alone (issue 4, keep-alive requests per second).
+    handshake_noted: AtomicBool,
 }
 
 impl ConnScope {
@@ -49,6 +54,7 @@ impl ConnScope {
             shared,
             addr,
             entered: AtomicBool::new(false),
+            handshake_noted: AtomicBool::new(false),
         })
     }
 
@@ -60,6 +66,20 @@ impl ConnScope {
     fn enter(&self) {
         if !self.entered.swap(true, Ordering::Relaxed) {
             self.shared.attach(self.addr);
+        }
+    }
+
+    /// A request on this connection: the handshake noted before it is over, and
+    /// `device` (named by the request's proxy user) is the connection's from now on.
+    fn request_seen(&self, device: Option<&str>) {
+        let handshake_over = self.handshake_noted.swap(false, Ordering::Relaxed);
+        if handshake_over || device.is_some() {
+            self.shared.with_conn(self.addr, |c| {
+                c.handshake = None;
+                if let Some(d) = device {
+                    c.device = Some(d.to_owned());
+                }
+            });
         }
     }
 }
@@ -224,6 +244,7 @@ pub(crate) fn connect<B>(scope: &ConnScope, req: &Request<B>) -> Result<(), Box<
     if shared.is_self(&host, req.uri().port_u16()) {
         return Err(Box::new(loop_detected()));
     }
+    scope.handshake_noted.store(true, Ordering::Relaxed);
     shared.with_conn(addr, |c| {
         c.device = Some(device);
         c.handshake = Some(host);
@@ -302,12 +323,7 @@ pub(crate) async fn request(
     if shared.is_self(&host, port) {
         return Respond(loop_detected());
     }
-    shared.with_conn(addr, |c| {
-        c.handshake = None;
-        if user.is_some() {
-            c.device = Some(device.clone());
-        }
-    });
+    scope.request_seen(user.is_some().then_some(device.as_str()));
     if host == MAGIC_HOST {
         return Respond(page::serve(&shared, addr, &device, &req));
     }
@@ -334,7 +350,8 @@ pub(crate) async fn request(
     if x.scheme == "https" {
         x.tls = Some(TlsInfo {
             version: None,
-            sni: Some(host.clone()),
+            // Like the addresses: only exchanges written as JSON lines carry it.
+            sni: shared.settings.addresses_and_version.then(|| host.clone()),
             decrypted: true,
             decrypt_error: None,
         });
@@ -448,10 +465,14 @@ pub(crate) fn intercept_connect(shared: &Shared, host: &str) -> bool {
     host == MAGIC_HOST || !(shared.ignored(host) || shared.is_pinned(host))
 }
 
-/// True when the TLS handshake a client of `addr` starts (with `sni`, if it named
+/// True when the TLS handshake the client of `scope` starts (with `sni`, if it named
 /// one) is to be intercepted; then its outcome is watched for pinning.
-pub(crate) fn intercept_tls(shared: &Shared, addr: SocketAddr, sni: Option<&str>) -> bool {
+pub(crate) fn intercept_tls(scope: &ConnScope, sni: Option<&str>) -> bool {
+    let (shared, addr) = (&*scope.shared, scope.addr);
     let sni = sni.map(norm_host);
+    if sni.is_some() {
+        scope.handshake_noted.store(true, Ordering::Relaxed);
+    }
     // The certificate is minted for the SNI, else for the CONNECT host.
     let host = shared.with_conn(addr, |c| {
         if let Some(s) = &sni {
@@ -498,7 +519,10 @@ pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri,
     if x.scheme == "wss" {
         x.tls = Some(TlsInfo {
             version: None,
-            sni: Some(x.host.clone()),
+            sni: shared
+                .settings
+                .addresses_and_version
+                .then(|| x.host.clone()),
             decrypted: true,
             decrypt_error: None,
         });
@@ -838,6 +862,30 @@ mod tests {
             "t".into(),
         );
         (s, dir)
+    }
+
+    #[test]
+    fn a_request_clears_the_handshake_host_its_connection_noted() {
+        let (shared, _dir) = shared();
+        let a: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        let handshake = |s: &Shared| s.with_conn(a, |c| c.handshake.clone());
+        let conn = ConnScope::new(shared.clone(), a);
+        conn.enter();
+        // A TLS handshake names its host; the first request inside clears it.
+        assert!(intercept_tls(&conn, Some("Api.Example")));
+        assert_eq!(handshake(&shared).as_deref(), Some("api.example"));
+        conn.request_seen(None);
+        assert_eq!(handshake(&shared), None);
+        // A handshake without SNI on a connection that noted none: nothing to clear,
+        // and the table is not visited (a host put there behind the scope's back stays).
+        assert!(intercept_tls(&conn, None));
+        shared.with_conn(a, |c| c.handshake = Some("unnoted".into()));
+        conn.request_seen(None);
+        assert_eq!(handshake(&shared).as_deref(), Some("unnoted"));
+        // A proxy user's device is remembered, and clears the host on the way.
+        conn.request_seen(Some("pixel7"));
+        assert_eq!(handshake(&shared), None);
+        assert_eq!(shared.device_of(a, None), "pixel7");
     }
 
     #[test]

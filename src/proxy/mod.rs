@@ -292,10 +292,11 @@ pub struct Settings {
     /// was a name and a value allocated per field on a runtime thread and freed on
     /// the consumer's (issue 4, keep-alive requests per second).
     pub response_headers: bool,
-    /// Fill the exchange's `client`, `server` and `http_version` texts, which only
-    /// exchanges written as JSON lines carry (the case store keeps none of them and
-    /// no rule reads them): `false` saves three allocations per request, freed on
-    /// the consumer's thread, the same way as `response_headers`.
+    /// Fill the exchange's `client`, `server` and `http_version` texts and its TLS
+    /// SNI, which only exchanges written as JSON lines carry (the case store keeps
+    /// none of them and no rule reads them): `false` saves four allocations per
+    /// HTTPS request, freed on the consumer's thread, the same way as
+    /// `response_headers`.
     pub addresses_and_version: bool,
 }
 
@@ -541,9 +542,10 @@ impl Shared {
         }
         h.update(digits.get(at..).unwrap_or_default());
         let h = h.finalize();
+        // Written into the id itself: no hex string allocated and copied per exchange.
         let mut id = String::with_capacity(18);
         id.push_str("x-");
-        id.push_str(&crate::store::record::hex(h.get(..8).unwrap_or_default()));
+        crate::source::push_hex(&mut id, h.get(..8).unwrap_or_default());
         (n, id)
     }
 

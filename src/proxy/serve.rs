@@ -891,7 +891,7 @@ async fn intercept_tls<I>(
         }
     };
     let sni = accepted.client_hello().server_name().map(str::to_string);
-    if !handler::intercept_tls(&t.shared, scope.addr(), sni.as_deref()) {
+    if !handler::intercept_tls(&scope, sni.as_deref()) {
         pass_through(t, io, &authority, &seen).await;
         return;
     }
