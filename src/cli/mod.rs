@@ -21,6 +21,7 @@ pub mod input;
 pub mod keylog;
 pub mod live_store;
 pub mod pipeline;
+mod prefetch;
 pub mod proxy;
 pub mod prune;
 pub mod report;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::live_store::LiveStore;
+use super::prefetch;
 use crate::case::{self, Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
@@ -483,19 +484,24 @@ fn consume(
         match rx.recv_timeout(wait) {
             Ok(ev) => {
                 handled = true;
-                // This event, then everything already queued.
+                // This event, then everything already queued. The next one is taken
+                // before this one is handled, so that its memory is on its way
+                // meanwhile (`prefetch`).
                 let mut next = Some(ev);
                 while let Some(ev) = next {
-                    if let Err(e) = c.handle(ev) {
-                        note!("consentry: error: writing results: {e:#}");
-                        error.get_or_insert(e);
-                    }
                     unflushed += 1;
                     next = if unflushed < FLUSH_EVERY {
                         rx.try_recv().ok()
                     } else {
                         None
                     };
+                    if let Some(Event::Exchange(done)) = &next {
+                        prefetch::exchange(&done.x);
+                    }
+                    if let Err(e) = c.handle(ev) {
+                        note!("consentry: error: writing results: {e:#}");
+                        error.get_or_insert(e);
+                    }
                 }
                 // Everything queued is handled: its findings reach the terminal now,
                 // in one write rather than one per line.
