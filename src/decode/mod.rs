@@ -677,25 +677,20 @@ impl<'a> Ctx<'a, '_> {
         // `blobs` need not screen it again.
         let mut wanted = SPARE_WANTED.try_with(Cell::take).unwrap_or_default();
         wanted.clear();
+        let mut pending = PendingStrings::new();
         let (outcome, keys) = json::strings_noting_keys(
             data,
             |v| {
                 // Most strings are settled by their length, here in the walk; the
-                // rest out of line (a call per string value was 2 % of `analyze`).
+                // rest later, out of line (a call per string value was 2 % of
+                // `analyze`), without a branch here on which they are.
                 let len = v.range.len();
-                if len >= 2 && (v.escaped || len >= b64::MIN_LEN) {
-                    want_string(
-                        data,
-                        v.id,
-                        v.range.start,
-                        v.range.end,
-                        v.escaped,
-                        &mut wanted,
-                    );
-                }
+                let take = len >= 2 && (v.escaped || len >= b64::MIN_LEN);
+                pending.note(v, take, data, &mut wanted);
             },
             key_class,
         );
+        pending.flush(data, &mut wanted);
         match outcome {
             json::Outcome::Complete => {}
             json::Outcome::Malformed { at } if level.body => self.anomaly(
@@ -1022,6 +1017,50 @@ thread_local! {
 
 /// The largest [`Wanted`] list kept for the next text.
 const MAX_SPARE_WANTED: usize = 1 << 12;
+
+/// The string values the JSON walk takes, gathered a few at a time and handed to
+/// [`want_string`] in their order. Every value is written to the next slot and the
+/// count moves on only for those taken: which strings are taken (by length, mostly)
+/// varies from one value to the next, and as a branch in the walk it was often
+/// mispredicted.
+struct PendingStrings {
+    /// (id, start, end, escaped) of the values taken, in `slots[..n]`.
+    slots: [(usize, usize, usize, bool); PENDING_SLOTS],
+    n: usize,
+}
+
+/// Slots of [`PendingStrings`]: a power of two, so that the slot index is a mask.
+const PENDING_SLOTS: usize = 32;
+
+impl PendingStrings {
+    fn new() -> PendingStrings {
+        PendingStrings {
+            slots: [(0, 0, 0, false); PENDING_SLOTS],
+            n: 0,
+        }
+    }
+
+    /// Notes `v`, kept when `take`; the slots handed over when full.
+    #[inline(always)]
+    fn note(&mut self, v: json::StringValue, take: bool, data: &[u8], wanted: &mut Wanted) {
+        // `n` is below the slot count here (a full set was handed over at once).
+        let n = self.n % PENDING_SLOTS;
+        self.slots[n] = (v.id, v.range.start, v.range.end, v.escaped);
+        self.n = n + usize::from(take);
+        if self.n == PENDING_SLOTS {
+            self.flush(data, wanted);
+        }
+    }
+
+    /// Hands the values kept to [`want_string`], in their order.
+    #[inline(never)]
+    fn flush(&mut self, data: &[u8], wanted: &mut Wanted) {
+        for &(id, start, end, escaped) in self.slots.iter().take(self.n) {
+            want_string(data, id, start, end, escaped, wanted);
+        }
+        self.n = 0;
+    }
+}
 
 /// The strings of a JSON text that [`Ctx::json_values`] looks into: an escaped one
 /// (at least 2 bytes long, which the caller checked), or one that
@@ -1691,6 +1730,37 @@ mod tests {
                 .count()
                 <= 2
         );
+    }
+
+    proptest! {
+        /// The strings gathered by [`PendingStrings`] (a set handed over when full,
+        /// the rest at the end) are those of [`want_string`] called for each string
+        /// taken as the walk finds it (the call it replaces), in the same order.
+        #[test]
+        fn pending_strings_hand_over_as_direct_calls(
+            data in prop::collection::vec(
+                prop_oneof![
+                    3 => prop::sample::select(b"ABCDEFabcdef0123456789+/=".to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..200,
+            ),
+            values in prop::collection::vec((0usize..210, 0usize..80, any::<bool>()), 0..100),
+        ) {
+            let mut direct: Wanted = Vec::new();
+            let mut gathered: Wanted = Vec::new();
+            let mut pending = PendingStrings::new();
+            for (id, &(start, len, escaped)) in values.iter().enumerate() {
+                let v = json::StringValue { id, range: start..start + len, escaped };
+                let take = len >= 2 && (escaped || len >= b64::MIN_LEN);
+                if take {
+                    want_string(&data, id, start, start + len, escaped, &mut direct);
+                }
+                pending.note(v, take, &data, &mut gathered);
+            }
+            pending.flush(&data, &mut gathered);
+            prop_assert_eq!(gathered, direct);
+        }
     }
 
     proptest! {
