@@ -407,16 +407,26 @@ fn printable_ascii(d: &[u8]) -> (usize, bool) {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn printable16(lane: &[u8]) -> (usize, u8) {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_sub_epi8,
-    };
     debug_assert_eq!(lane.len(), 16);
     // SAFETY: SSE2 is part of the x86_64 baseline; the load reads the 16 bytes of
     // `lane`, which the caller's `chunks_exact(16)` makes 16 long (unaligned loads are
     // allowed).
-    let (printable, high) = unsafe {
-        let v = _mm_loadu_si128(lane.as_ptr().cast());
+    let v = unsafe { std::arch::x86_64::_mm_loadu_si128(lane.as_ptr().cast()) };
+    let (printable, high) = printable_masks16(v);
+    (printable.count_ones() as usize, u8::from(high != 0) << 7)
+}
+
+/// Bit masks over the 16 bytes of `v` (bit `i` for byte `i`): the bytes that
+/// [`printable_ascii`] counts (printable ASCII, tab, newline, carriage return), and
+/// the bytes ≥ 0x80. SSE2 only; the SSSE3 short decoder judges its output with it too.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn printable_masks16(v: std::arch::x86_64::__m128i) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_sub_epi8,
+    };
+    // SAFETY: SSE2 register operations only, and SSE2 is part of the x86_64 baseline.
+    unsafe {
         let set = |b: u8| _mm_set1_epi8(b as i8);
         // b - 0x20 (wrapping) ≤ 0x5e exactly for 0x20..=0x7e: min(x, 0x5e) == x.
         let x = _mm_sub_epi8(v, set(0x20));
@@ -426,9 +436,8 @@ fn printable16(lane: &[u8]) -> (usize, u8) {
             _mm_cmpeq_epi8(v, set(b'\r')),
         );
         let printable = _mm_movemask_epi8(_mm_or_si128(visible, space)) as u32;
-        (printable.count_ones() as usize, _mm_movemask_epi8(v) != 0)
-    };
-    (printable, u8::from(high) << 7)
+        (printable, _mm_movemask_epi8(v) as u32)
+    }
 }
 
 /// Text without control characters other than tab, newline and carriage return.

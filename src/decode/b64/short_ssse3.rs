@@ -13,9 +13,8 @@
 
 use std::arch::x86_64::{
     __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128,
-    _mm_madd_epi16, _mm_maddubs_epi16, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-    _mm_set1_epi32, _mm_set1_epi8, _mm_setr_epi8, _mm_shuffle_epi8, _mm_srli_epi16,
-    _mm_storeu_si128, _mm_sub_epi8,
+    _mm_madd_epi16, _mm_maddubs_epi16, _mm_set1_epi32, _mm_set1_epi8, _mm_setr_epi8,
+    _mm_shuffle_epi8, _mm_srli_epi16, _mm_storeu_si128,
 };
 
 use super::content;
@@ -132,14 +131,6 @@ fn offsets(row2: i8) -> __m128i {
 /// newline, carriage return), and bytes >= 0x80.
 #[target_feature(enable = "ssse3")]
 fn judge16(v: __m128i) -> (u64, u64) {
-    let set = |b: u8| _mm_set1_epi8(b as i8);
-    // b - 0x20 (wrapping) <= 0x5e exactly for 0x20..=0x7e.
-    let x = _mm_sub_epi8(v, set(0x20));
-    let visible = _mm_cmpeq_epi8(_mm_min_epu8(x, set(0x5e)), x);
-    let space = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, set(b'\t')), _mm_cmpeq_epi8(v, set(b'\n'))),
-        _mm_cmpeq_epi8(v, set(b'\r')),
-    );
-    let printable = _mm_movemask_epi8(_mm_or_si128(visible, space)) as u32 as u64;
-    (!printable & 0xffff, _mm_movemask_epi8(v) as u32 as u64)
+    let (printable, high) = super::printable_masks16(v);
+    (u64::from(!printable & 0xffff), u64::from(high))
 }
