@@ -354,6 +354,37 @@ mod tests {
         }
     }
 
+    /// Texts for the window tests: a plain prefix shorter than `window` bytes, then
+    /// up to `max_pieces` escapes, cut escapes, `%%`, `+` and plain runs, so every
+    /// piece lands at every offset of a window and the text ends anywhere.
+    fn windowed_text(
+        window: usize,
+        max_pieces: usize,
+    ) -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::strategy::Strategy;
+        let piece = proptest::sample::select(vec![
+            &b"%7B"[..],
+            b"%22",
+            b"%3a",
+            b"%Ff",
+            b"%",
+            b"%2",
+            b"%g1",
+            b"%%41",
+            b"+",
+            b"%+",
+            b"%2%41",
+            b"x",
+            b"yz",
+            b"0123456789abcdef",
+        ]);
+        (0..window, proptest::collection::vec(piece, 0..max_pieces)).prop_map(|(prefix, pieces)| {
+            let mut s = vec![b'.'; prefix];
+            s.extend(pieces.concat());
+            s
+        })
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
 
@@ -362,17 +393,9 @@ mod tests {
         /// included, and the text ends anywhere in the next one.
         #[test]
         fn percent_decode_windows_equal_naive_model(
-            prefix in 0usize..16,
-            pieces in proptest::collection::vec(
-                proptest::sample::select(vec![
-                    &b"%7B"[..], b"%22", b"%3a", b"%Ff", b"%", b"%2", b"%g1", b"%%41", b"+",
-                    b"%+", b"%2%41", b"x", b"yz", b"0123456789abcdef"
-                ]),
-                0..24),
+            s in windowed_text(16, 24),
             plus in proptest::bool::ANY,
         ) {
-            let mut s = vec![b'.'; prefix];
-            s.extend(pieces.concat());
             agrees_with_naive_model(&s, plus)?;
         }
     }
@@ -385,17 +408,9 @@ mod tests {
         /// text ending in the AVX2 windows, the 16-byte ones or the byte loop.
         #[test]
         fn percent_decode_wide_windows_equal_naive_model(
-            prefix in 0usize..32,
-            pieces in proptest::collection::vec(
-                proptest::sample::select(vec![
-                    &b"%7B"[..], b"%22", b"%3a", b"%Ff", b"%", b"%2", b"%g1", b"%%41", b"+",
-                    b"%+", b"%2%41", b"x", b"yz", b"0123456789abcdef"
-                ]),
-                0..40),
+            s in windowed_text(32, 40),
             plus in proptest::bool::ANY,
         ) {
-            let mut s = vec![b'.'; prefix];
-            s.extend(pieces.concat());
             agrees_with_naive_model(&s, plus)?;
         }
     }
