@@ -29,6 +29,14 @@
 #   under 1 % of the requests: p99 is the steady state's.
 #   and are filtered by ROWS too. "p99 added" is the row's p99 minus direct's at the
 #   same scheme and rate (run direct first, as PROXIES does by default).
+#   A/B of consentry builds instead of the matrix: AB="OLD_BIN NEW_BIN ..." runs
+#   AB_PAIRS (default 4) rounds, each binary once per round in the given order, of
+#   AB_REQUESTS (default 40000) keep-alive HTTPS requests for the small response at
+#   AB_CONNS (default 50) connections (oha -n, so every run does the same work), each on
+#   a freshly started proxy, and prints the proxy's CPU ticks during the run, split
+#   into its runtime threads and its analysis thread, µs of CPU per request and req/s,
+#   then each binary's mean. CPU per request is the figure to compare: requests/s
+#   moves with whatever else the two cores run.
 #
 # Upstream: nginx (1 worker per core, HTTP/1.1, access log off) serving a 240-byte
 # JSON document (/small.json) and a 1 MiB file (/1m.bin) over HTTP and HTTPS (its own
@@ -60,6 +68,8 @@ MITM_RATES=${MITM_RATES-100}
 RATE_DURATION=${RATE_DURATION:-30}
 LOAD_CONNS=${LOAD_CONNS:-50}
 CONSENTRY=${CONSENTRY:-target/release/consentry}
+# The A/B mode's case directory is made by its first binary.
+[ -n "${AB:-}" ] && CONSENTRY=${AB%% *}
 NOOP=${NOOP:-target/release/examples/hudsucker_noop}
 MITMDUMP=${MITMDUMP:-$(command -v mitmdump || echo /work/venv-mitm/bin/mitmdump)}
 OHA=${OHA:-$(command -v oha || echo ~/.cargo/bin/oha)}
@@ -391,6 +401,57 @@ special_upload() { # proxy: 1 GB upload through HTTPS interception, RSS growth
     read -r code sent secs <<<"$out"
     SPECIALS+=("| $proxy | ${UPLOAD_MB} MB upload (HTTPS, chunked) | HTTP ${code:-?}, $(awk -v b="${sent:-0}" -v s="${secs:-1}" 'BEGIN{printf "%.0f MB in %.1f s (%.0f MB/s)", b/1e6, s, b/1e6/s}'); peak RSS growth $(awk -v a="${hwm:-0}" -v b="${base:-0}" 'BEGIN{printf "%.1f", (a-b)/1024}') MB |")
 }
+
+# --- A/B of consentry builds ---------------------------------------------------------
+thread_ticks() { # "analysis runtime": utime + stime of the proxy's threads, by name
+    [ -n "$PROXY_PID" ] || { echo "0 0"; return; }
+    local t
+    for t in /proc/"$PROXY_PID"/task/*/stat; do
+        cat "$t" 2>/dev/null
+        echo
+    done | awk '/\(/ {
+        name = $0; sub(/^[^(]*\(/, "", name); sub(/\).*/, "", name)
+        rest = $0; sub(/.*\) /, "", rest); split(rest, f, " ")
+        if (name ~ /^consentry-analy/) a += f[12] + f[13]; else r += f[12] + f[13]
+    } END { print a + 0, r + 0 }'
+}
+run_ab() {
+    local pairs=${AB_PAIRS:-4} requests=${AB_REQUESTS:-40000} conns=${AB_CONNS:-50}
+    local url="https://127.0.0.1:$HTTPS_PORT/small.json?adid=$ADID&event=app_open"
+    local bin round a0 r0 a1 r1 secs
+    echo "| round | binary | proxy ticks | analysis thread | runtime threads | µs CPU/req | req/s |"
+    echo "|---:|---|---:|---:|---:|---:|---:|"
+    for round in $(seq "$pairs"); do
+        for bin in $AB; do
+            CONSENTRY=$bin
+            start_proxy consentry || continue
+            read -r a0 r0 <<<"$(thread_ticks)"
+            "$OHA" --no-tui --output-format json -n "$requests" -c "$conns" --insecure \
+                -x "http://127.0.0.1:$PROXY_PORT" "$url" >"$WORK/oha.json" 2>"$WORK/oha.err"
+            read -r a1 r1 <<<"$(thread_ticks)"
+            stop_proxy
+            secs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["total"])' "$WORK/oha.json" 2>/dev/null || echo 0)
+            awk -v round="$round" -v bin="$bin" -v a="$((a1 - a0))" -v r="$((r1 - r0))" \
+                -v n="$requests" -v hz="$HZ" -v secs="$secs" 'BEGIN {
+                printf "| %d | %s | %d | %d | %d | %.1f | %.0f |\n", round, bin, a + r, a, r,
+                    (a + r) / hz / n * 1e6, (secs > 0 ? n / secs : 0) }'
+        done
+    done | tee "$WORK/ab.md"
+    echo
+    echo "| binary | runs | mean proxy ticks | mean analysis | mean runtime | mean µs CPU/req | mean req/s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    awk -F'|' '$3 ~ /[^ ]/ && $2 ~ /[0-9]/ {
+        b = $3; gsub(/ /, "", b); if (!(b in n)) order[++k] = b
+        n[b]++; t[b] += $4; a[b] += $5; r[b] += $6; u[b] += $7; q[b] += $8
+    } END { for (i = 1; i <= k; i++) { b = order[i]
+        printf "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.0f |\n", b, n[b], t[b]/n[b], a[b]/n[b], r[b]/n[b], u[b]/n[b], q[b]/n[b] } }' "$WORK/ab.md"
+}
+if [ -n "${AB:-}" ]; then
+    for bin in $AB; do [ -x "$bin" ] || die "AB: $bin is not an executable"; done
+    echo "proxy_compare.sh A/B $(date -u +%FT%TZ): $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    run_ab
+    exit 0
+fi
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date -u +%FT%TZ)
