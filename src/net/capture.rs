@@ -6,9 +6,9 @@
 //! and 1-based frame number (the number Wireshark shows, so evidence can cite it),
 //! and the contents of pcapng Decryption Secrets Blocks for TLS decryption later.
 //!
-//! Buffering and block parsing are `pcap-parser`'s streaming readers
-//! ([`LegacyPcapReader`], [`PcapNGReader`]); this module adds what a hostile file
-//! needs on top of them:
+//! Block parsing is `pcap-parser`'s (its record and block parsers); the buffer is
+//! our own [`CaptureBuffer`], whose aligned refills let a direct-I/O reader write
+//! into it without a copy. This module adds what a hostile file needs on top:
 //! - **Bounded memory.** The buffer starts at [`CaptureLimits::initial_buffer`] and
 //!   grows only to hold one block of at most [`CaptureLimits::max_block_len`] bytes
 //!   (16 MiB by default); a block claiming more is [`CaptureError::Malformed`] naming
@@ -38,14 +38,16 @@
 //! - After an error or the end of the file, [`CaptureReader::next_event`] returns
 //!   `Ok(None)`.
 
-use std::io::{self, Chain, Cursor, Read};
+use std::io::{self, Read};
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
 
-use pcap_parser::pcapng::Block;
-use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::nom;
+use pcap_parser::pcapng::{parse_block_be, parse_block_le, parse_sectionheaderblock, Block};
+use pcap_parser::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, LegacyPcapBlock, PcapError,
+};
 
+use super::capture_buffer::CaptureBuffer;
 use crate::timestamp::Timestamp;
 
 /// Default largest block (pcap record or pcapng block) the reader accepts: 16 MiB.
@@ -215,57 +217,11 @@ const SHB_TYPE: u32 = 0x0a0d_0d0a;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
 
-/// Wraps the caller's reader so that its `io::Error` survives pcap-parser, which only
-/// reports "read error"; `Interrupted` is retried.
-struct IoTracker<R> {
-    inner: R,
-    error: Arc<Mutex<Option<io::Error>>>,
-}
-
-impl<R: Read> Read for IoTracker<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.inner.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let kind = e.kind();
-                    if let Ok(mut slot) = self.error.lock() {
-                        *slot = Some(e);
-                    }
-                    return Err(io::Error::new(kind, "see stored error"));
-                }
-                ok => return ok,
-            }
-        }
-    }
-}
-
-type Source<R> = Chain<Cursor<Vec<u8>>, IoTracker<R>>;
-
-enum Inner<R: Read> {
-    Pcap(LegacyPcapReader<Source<R>>),
-    Ng(PcapNGReader<Source<R>>),
-}
-
-impl<R: Read> Inner<R> {
-    fn it(&mut self) -> &mut dyn PcapReaderIterator {
-        match self {
-            Inner::Pcap(r) => r,
-            Inner::Ng(r) => r,
-        }
-    }
-    fn data(&self) -> &[u8] {
-        match self {
-            Inner::Pcap(r) => r.data(),
-            Inner::Ng(r) => r.data(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct PcapInfo {
     big_endian: bool,
     nanos: bool,
+    parse: ParseFrame,
     record_header: usize,
     link: LinkType,
     snaplen: u32,
@@ -295,15 +251,28 @@ enum Step {
     },
 }
 
+/// pcap-parser's parser of one pcap record, chosen by the file header.
+type ParseFrame = for<'a> fn(&'a [u8]) -> PcapResult<'a, LegacyPcapBlock<'a>>;
+
+type PcapResult<'a, T> = nom::IResult<&'a [u8], T, PcapError<&'a [u8]>>;
+
+/// A parse error as pcap-parser's streaming readers reported it (a whole block is
+/// in the buffer before it is parsed, so "incomplete" means the block's inside
+/// claims more than the block).
+fn parse_error(e: nom::Err<PcapError<&[u8]>>) -> PcapError<&[u8]> {
+    match e {
+        nom::Err::Error(e) | nom::Err::Failure(e) => e,
+        nom::Err::Incomplete(_) => PcapError::Incomplete(0),
+    }
+}
+
 /// Streaming reader of pcap and pcapng files (see the module documentation).
 pub struct CaptureReader<R: Read> {
-    inner: Inner<R>,
-    io_error: Arc<Mutex<Option<io::Error>>>,
+    buf: CaptureBuffer<R>,
     limits: CaptureLimits,
-    capacity: usize,
     /// Bytes of the file before the next block.
     offset: u64,
-    /// Bytes of the last delivered block not yet consumed in pcap-parser's buffer.
+    /// Bytes of the last delivered block not yet consumed in the buffer.
     pending: usize,
     done: bool,
     number: u64,
@@ -332,13 +301,16 @@ fn u16_at(buf: &[u8], at: usize, be: bool) -> Option<u16> {
     })
 }
 
-/// Reads until `buf` is full or the reader ends; returns the bytes read.
+/// Reads until `buf` is full or the reader ends (retrying interruptions); returns
+/// the bytes read.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(n)
@@ -398,20 +370,9 @@ impl<R: Read> CaptureReader<R> {
 
     /// A reader with explicit limits.
     pub fn with_limits(reader: R, limits: CaptureLimits) -> Result<Self, CaptureError> {
-        let io_error = Arc::new(Mutex::new(None));
-        let mut src = IoTracker {
-            inner: reader,
-            error: io_error.clone(),
-        };
-        let take_err = |e: io::Error, slot: &Arc<Mutex<Option<io::Error>>>| -> CaptureError {
-            slot.lock()
-                .ok()
-                .and_then(|mut s| s.take())
-                .unwrap_or(e)
-                .into()
-        };
+        let mut src = reader;
         let mut prefix = vec![0u8; 12];
-        let got = read_full(&mut src, &mut prefix).map_err(|e| take_err(e, &io_error))?;
+        let got = read_full(&mut src, &mut prefix)?;
         prefix.truncate(got);
         let truncated = |needed: usize, available: usize, what| CaptureError::Truncated {
             offset: 0,
@@ -451,36 +412,37 @@ impl<R: Read> CaptureReader<R> {
             });
         }
         let capacity;
-        let inner;
+        // The bytes read past the file header, for the buffer.
+        let head;
         let mut pcap = None;
         let mut ng_big_endian = false;
         if let Some((big_endian, nanos, modified)) = pcap_magic(&prefix[..4]) {
             prefix.resize(PCAP_HEADER_LEN, 0);
-            let more = read_full(&mut src, &mut prefix[got.min(PCAP_HEADER_LEN)..])
-                .map_err(|e| take_err(e, &io_error))?;
+            let more = read_full(&mut src, &mut prefix[got.min(PCAP_HEADER_LEN)..])?;
             let have = got.min(PCAP_HEADER_LEN) + more;
             if have < PCAP_HEADER_LEN {
                 return Err(truncated(PCAP_HEADER_LEN, have, "pcap file header"));
             }
-            // Whatever was read past the header stays in the prefix for the reader.
-            prefix.truncate(have);
             let snaplen = u32_at(&prefix, 16, big_endian).unwrap_or(0);
             // The upper bits carry FCS information (LT_FCS_DATALINK_EXT).
             let network = u32_at(&prefix, 20, big_endian).unwrap_or(0) & 0x03ff_ffff;
             pcap = Some(PcapInfo {
                 big_endian,
                 nanos,
+                // As pcap-parser's streaming reader chose.
+                parse: if modified {
+                    parse_pcap_frame_modified
+                } else if big_endian {
+                    parse_pcap_frame_be
+                } else {
+                    parse_pcap_frame
+                },
                 record_header: if modified { 24 } else { 16 },
                 link: LinkType::from_number(network),
                 snaplen,
             });
-            capacity = limits.initial_buffer.max(prefix.len()).max(64);
-            let source = Cursor::new(prefix).chain(src);
-            inner = Inner::Pcap(LegacyPcapReader::new(capacity, source).map_err(|e| {
-                CaptureError::NotACapture {
-                    detail: describe(&e),
-                }
-            })?);
+            capacity = limits.initial_buffer.max(64);
+            head = Vec::new();
         } else if prefix[..4] == SHB_BYTES {
             if got < 12 {
                 return Err(truncated(12, got, "section header block"));
@@ -503,19 +465,19 @@ impl<R: Read> CaptureReader<R> {
                 });
             }
             prefix.resize(len, 0);
-            let more =
-                read_full(&mut src, &mut prefix[12..]).map_err(|e| take_err(e, &io_error))?;
+            let more = read_full(&mut src, &mut prefix[12..])?;
             if 12 + more < len {
                 return Err(truncated(len, 12 + more, "section header block"));
             }
-            capacity = limits.initial_buffer.max(len).max(64);
-            let source = Cursor::new(prefix).chain(src);
-            inner = Inner::Ng(PcapNGReader::new(capacity, source).map_err(|e| {
-                CaptureError::Malformed {
+            if let Err(e) = parse_sectionheaderblock(&prefix) {
+                return Err(CaptureError::Malformed {
                     offset: 0,
-                    detail: describe(&e),
-                }
-            })?);
+                    detail: describe(&parse_error(e)),
+                });
+            }
+            capacity = limits.initial_buffer.max(len).max(64);
+            // The section header is parsed again as the first block.
+            head = prefix;
         } else {
             return Err(CaptureError::NotACapture {
                 detail: format!(
@@ -524,12 +486,14 @@ impl<R: Read> CaptureReader<R> {
                 ),
             });
         }
-        let mut reader = CaptureReader {
-            inner,
-            io_error,
+        let reader = CaptureReader {
+            buf: CaptureBuffer::new(src, capacity, &head),
             limits,
-            capacity,
-            offset: 0,
+            offset: if pcap.is_some() {
+                PCAP_HEADER_LEN as u64
+            } else {
+                0
+            },
             pending: 0,
             done: false,
             number: 0,
@@ -539,29 +503,15 @@ impl<R: Read> CaptureReader<R> {
             interfaces: Vec::new(),
             stats: CaptureStats::default(),
         };
-        if reader.pcap.is_some() {
-            // pcap-parser returns the file header as its first block.
-            match reader.inner.it().next() {
-                Ok((n, PcapBlockOwned::LegacyHeader(_))) => {
-                    reader.inner.it().consume_noshift(n);
-                    reader.offset = n as u64;
-                }
-                _ => {
-                    return Err(CaptureError::Malformed {
-                        offset: 0,
-                        detail: "unreadable pcap file header".into(),
-                    })
-                }
-            }
-        }
         Ok(reader)
     }
 
     /// "pcap" or "pcapng".
     pub fn format(&self) -> &'static str {
-        match self.inner {
-            Inner::Pcap(_) => "pcap",
-            Inner::Ng(_) => "pcapng",
+        if self.pcap.is_some() {
+            "pcap"
+        } else {
+            "pcapng"
         }
     }
 
@@ -572,7 +522,7 @@ impl<R: Read> CaptureReader<R> {
 
     /// Current buffer size in bytes (never above `max_block_len` + 32 once grown).
     pub fn buffer_capacity(&self) -> usize {
-        self.capacity
+        self.buf.capacity()
     }
 
     /// Counters of skipped and adjusted blocks.
@@ -613,7 +563,7 @@ impl<R: Read> CaptureReader<R> {
                 self.number += 1;
                 self.stats.frames += 1;
                 let number = self.number;
-                let Some(data) = self.inner.data().get(data) else {
+                let Some(data) = self.buf.data().get(data) else {
                     self.done = true;
                     return Err(malformed());
                 };
@@ -628,7 +578,7 @@ impl<R: Read> CaptureReader<R> {
             }
             Step::Secrets { secrets_type, data } => {
                 self.stats.secrets += 1;
-                let Some(data) = self.inner.data().get(data) else {
+                let Some(data) = self.buf.data().get(data) else {
                     self.done = true;
                     return Err(malformed());
                 };
@@ -637,29 +587,21 @@ impl<R: Read> CaptureReader<R> {
         }))
     }
 
-    fn io_error(&self) -> CaptureError {
-        let stored = self.io_error.lock().ok().and_then(|mut s| s.take());
-        CaptureError::Io(stored.unwrap_or_else(|| io::Error::other("read error")))
-    }
-
     /// Makes at least `n` bytes available at the start of the buffer unless the input
     /// ends first; returns how many are available. `n` must be within the limits.
     fn fill(&mut self, n: usize) -> Result<usize, CaptureError> {
         let max_total = self.max_total();
         loop {
-            let it = self.inner.it();
-            let avail = it.data().len();
-            if avail >= n || it.reader_exhausted() {
+            let avail = self.buf.data().len();
+            if avail >= n || self.buf.exhausted() {
                 return Ok(avail);
             }
-            if self.capacity < n {
-                let cap = n.max(self.capacity.saturating_mul(2)).min(max_total);
-                it.grow(cap.max(n));
-                self.capacity = cap.max(n);
+            let capacity = self.buf.capacity();
+            if capacity < n {
+                let cap = n.max(capacity.saturating_mul(2)).min(max_total);
+                self.buf.grow(cap.max(n));
             }
-            if it.refill().is_err() {
-                return Err(self.io_error());
-            }
+            self.buf.refill()?;
         }
     }
 
@@ -689,10 +631,8 @@ impl<R: Read> CaptureReader<R> {
         if self.pending > 0 {
             // Already counted in `offset` when delivered.
             let n = std::mem::take(&mut self.pending);
-            // Without the shift `consume` does once past half the buffer (moving the
-            // unread half to the front: a copy of about every byte of the file);
             // `refill` moves the few unread bytes left when the buffer runs dry.
-            self.inner.it().consume_noshift(n);
+            self.buf.consume(n);
         }
         match self.pcap {
             Some(info) => self.advance_pcap(info),
@@ -709,7 +649,7 @@ impl<R: Read> CaptureReader<R> {
         if avail < hdr {
             return Err(self.truncated("packet record header", hdr, avail));
         }
-        let caplen = u32_at(self.inner.data(), 8, info.big_endian).unwrap_or(0) as usize;
+        let caplen = u32_at(self.buf.data(), 8, info.big_endian).unwrap_or(0) as usize;
         if caplen > self.limits.max_block_len {
             return Err(self.malformed(format!(
                 "packet record claims {caplen} captured bytes, more than the limit of {}",
@@ -721,19 +661,19 @@ impl<R: Read> CaptureReader<R> {
         if avail < total {
             return Err(self.truncated("packet record", total, avail));
         }
-        let base = self.inner.data().as_ptr() as usize;
-        let (consumed, ts_sec, ts_frac, origlen, start, len) = match self.inner.it().next() {
-            Ok((n, PcapBlockOwned::Legacy(b))) => (
-                n,
+        let base = self.buf.data().as_ptr() as usize;
+        let data = self.buf.data();
+        let (consumed, ts_sec, ts_frac, origlen, start, len) = match (info.parse)(data) {
+            Ok((rest, b)) => (
+                data.len() - rest.len(),
                 b.ts_sec,
                 b.ts_usec,
                 b.origlen,
                 (b.data.as_ptr() as usize).wrapping_sub(base),
                 b.data.len(),
             ),
-            Ok(_) => return Err(self.malformed("unexpected pcap block".into())),
             Err(e) => {
-                let d = describe(&e);
+                let d = describe(&parse_error(e));
                 return Err(self.malformed(format!("packet record: {d}")));
             }
         };
@@ -752,7 +692,7 @@ impl<R: Read> CaptureReader<R> {
     }
 
     /// Counts a delivered block in `offset()` at once; its bytes are consumed in
-    /// pcap-parser's buffer only at the next call, while the event borrows them.
+    /// the buffer only at the next call, while the event borrows them.
     fn deliver(&mut self, n: usize) {
         self.pending = n;
         self.offset += n as u64;
@@ -780,7 +720,7 @@ impl<R: Read> CaptureReader<R> {
             if avail < 12 {
                 return Err(self.truncated("block header", 12, avail));
             }
-            let head = self.inner.data();
+            let head = self.buf.data();
             let is_shb = head.get(..4) == Some(&SHB_BYTES[..]);
             let be = if is_shb {
                 match head.get(8..12) {
@@ -819,7 +759,7 @@ impl<R: Read> CaptureReader<R> {
             if avail < blen {
                 return Err(self.truncated(block_name(btype), blen, avail));
             }
-            if u32_at(self.inner.data(), blen - 4, be) != Some(blen as u32) {
+            if u32_at(self.buf.data(), blen - 4, be) != Some(blen as u32) {
                 return Err(self.malformed(format!(
                     "{} of {blen} bytes ends with a different length",
                     block_name(btype)
@@ -845,7 +785,7 @@ impl<R: Read> CaptureReader<R> {
     }
 
     fn skip(&mut self, n: usize) {
-        self.inner.it().consume_noshift(n);
+        self.buf.consume(n);
         self.offset += n as u64;
     }
 
@@ -886,10 +826,12 @@ impl<R: Read> CaptureReader<R> {
                 len: usize,
             },
         }
-        let base = self.inner.data().as_ptr() as usize;
+        let base = self.buf.data().as_ptr() as usize;
         let pos = |p: *const u8| (p as usize).wrapping_sub(base);
-        let parsed = match self.inner.it().next() {
-            Ok((n, PcapBlockOwned::NG(block))) if n == blen => match block {
+        let data = self.buf.data();
+        let parse = if be { parse_block_be } else { parse_block_le };
+        let parsed = match parse(data).map(|(rest, block)| (data.len() - rest.len(), block)) {
+            Ok((n, block)) if n == blen => match block {
                 Block::SectionHeader(shb) => Parsed::Section(shb.big_endian()),
                 Block::InterfaceDescription(idb) => {
                     let mut tsresol = 6;
@@ -955,7 +897,7 @@ impl<R: Read> CaptureReader<R> {
                 )))
             }
             Err(e) => {
-                let d = describe(&e);
+                let d = describe(&parse_error(e));
                 return Err(self.malformed(format!("{}: {d}", block_name(btype))));
             }
         };
@@ -1036,7 +978,7 @@ impl<R: Read> CaptureReader<R> {
     /// An Obsolete Packet Block (type 2), which pcap-parser does not know: interface
     /// (u16), drops (u16), timestamp high and low, captured and original length, data.
     fn parse_opb(&mut self, blen: usize, be: bool) -> Result<Option<Step>, CaptureError> {
-        let b = self.inner.data();
+        let b = self.buf.data();
         let (Some(if_id), Some(hi), Some(lo), Some(caplen), Some(origlen)) = (
             u16_at(b, 8, be),
             u32_at(b, 12, be),

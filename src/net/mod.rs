@@ -13,6 +13,7 @@
 //! Nothing here does I/O; `source::pcap` reads files and `source::live` interfaces.
 
 pub mod capture;
+pub mod capture_buffer;
 pub mod dns;
 pub mod flow;
 pub mod hpack;

@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use crate::case::DeviceResolver;
 use crate::exchange::{Exchange, SourceKind};
-use crate::net::capture::{CaptureError, CaptureEvent, CaptureReader};
+use crate::net::capture::{CaptureError, CaptureEvent, CaptureLimits, CaptureReader};
 use crate::net::flow::{FlowStats, SECRETS_TYPE_TLS_KEYLOG};
 use crate::net::keylog::KeyLogStats;
 use crate::net::packet::PacketStats;
 use crate::net::provisional_id::InputIds;
 use crate::net::tap::{Tap, TapLimits, TapStats};
 
+use super::direct_read::DIRECT_READ_LEN;
 use super::SourceError;
 
 /// Frames between two calls of the progress callback.
@@ -88,7 +89,14 @@ pub fn read_capture_with_ids<R: Read>(
     progress: &mut dyn FnMut(CaptureProgress),
     consumer: &mut dyn FnMut(Exchange),
 ) -> Result<(CaptureSummary, Option<SourceError>), SourceError> {
-    let mut capture = CaptureReader::new(reader).map_err(|e| capture_error(&opts.label, e))?;
+    // Room for a whole direct read after the unread rest of a frame, so that a
+    // `DirectReader` under `reader` reads into the capture buffer without a copy.
+    let limits = CaptureLimits {
+        initial_buffer: DIRECT_READ_LEN + (256 << 10),
+        ..CaptureLimits::default()
+    };
+    let mut capture =
+        CaptureReader::with_limits(reader, limits).map_err(|e| capture_error(&opts.label, e))?;
     let mut tap = Tap::new(
         opts.devices.clone(),
         opts.fallback_device.clone(),
