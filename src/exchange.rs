@@ -1,6 +1,8 @@
 //! The `Exchange`: one HTTP request (with its response, if seen) or one metadata-only
 //! connection. Every source produces it; the analysis consumes nothing else.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::timestamp::Timestamp;
@@ -156,18 +158,96 @@ pub const BEYOND_CAP_LOCATION: &str = "body-beyond-cap";
 /// One header as seen on the wire. Values are bytes: traffic is not always UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Header {
-    pub name: String,
+    /// The name as received; a common one spelt in lower case is a shared static
+    /// ([`Header::new`]).
+    pub name: Cow<'static, str>,
     #[serde(serialize_with = "serialize_lossy")]
     pub value: Vec<u8>,
 }
 
 impl Header {
-    pub fn new(name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+    /// A header named `name`. The common names spelt in lower case (hyper's and
+    /// HTTP/2's spelling) are not copied: the proxy records every request's headers,
+    /// an allocation less for each.
+    pub fn new(name: impl AsRef<str> + Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        let name = match common_name(name.as_ref()) {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(name.into()),
+        };
         Header {
-            name: name.into(),
+            name,
             value: value.into(),
         }
     }
+}
+
+/// Header names most requests and responses carry, spelt in lower case (as HTTP/2
+/// and hyper's `HeaderMap` give them): `common_name` has a static copy of each.
+macro_rules! common_names {
+    ($($name:literal,)*) => {
+        /// The static copy of `name` when it is one of the common names (other
+        /// spellings, `Host` say, are not: they are copied).
+        fn common_name(name: &str) -> Option<&'static str> {
+            // Most names of HTTP/1 captures start in upper case: out at once.
+            if !name.as_bytes().first().is_some_and(u8::is_ascii_lowercase) {
+                return None;
+            }
+            match name {
+                $($name => Some($name),)*
+                _ => None,
+            }
+        }
+
+        #[cfg(test)]
+        const COMMON_NAMES: &[&str] = &[$($name,)*];
+    };
+}
+
+common_names! {
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "content-type",
+    "content-length",
+    "cookie",
+    "referer",
+    "origin",
+    "authorization",
+    "cache-control",
+    "pragma",
+    "if-none-match",
+    "if-modified-since",
+    "x-requested-with",
+    "upgrade-insecure-requests",
+    "sec-fetch-dest",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-user",
+    "sec-ch-ua",
+    "sec-ch-ua-mobile",
+    "sec-ch-ua-platform",
+    "priority",
+    "dnt",
+    "te",
+    "range",
+    "server",
+    "date",
+    "etag",
+    "last-modified",
+    "accept-ranges",
+    "content-encoding",
+    "transfer-encoding",
+    "set-cookie",
+    "vary",
+    "expires",
+    "location",
+    "keep-alive",
+    "age",
+    "access-control-allow-origin",
+    "strict-transport-security",
 }
 
 fn serialize_lossy<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -339,6 +419,22 @@ mod tests {
 
     fn sha(b: &[u8]) -> String {
         crate::source::hex(&sha2::Sha256::digest(b))
+    }
+
+    /// Common names are shared statics and only in lower case; anything else is a
+    /// copy, equal either way.
+    #[test]
+    fn header_names_common_are_static() {
+        for &n in COMMON_NAMES {
+            assert_eq!(n, n.to_ascii_lowercase());
+            let h = Header::new(n, b"v".as_slice());
+            assert!(matches!(h.name, Cow::Borrowed(s) if s == n), "{n}");
+            assert_eq!(h, Header::new(n.to_string(), b"v".to_vec()));
+        }
+        for n in ["Host", "x-custom", "", "hosts", ":path", "user-agent "] {
+            let h = Header::new(n, b"v".as_slice());
+            assert!(matches!(h.name, Cow::Owned(ref s) if s == n), "{n}");
+        }
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn third_party_har_files() {
                     let headers: Vec<(&str, String)> = x
                         .request_headers
                         .iter()
-                        .map(|h| (h.name.as_str(), String::from_utf8_lossy(&h.value).to_string()))
+                        .map(|h| (&*h.name, String::from_utf8_lossy(&h.value).to_string()))
                         .collect();
                     let line = serde_json::json!({
                         "exchange": &x,

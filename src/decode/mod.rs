@@ -791,7 +791,7 @@ impl<'a> Ctx<'a, '_> {
 
     fn headers(&mut self, ex: &'a Exchange) {
         for h in &ex.request_headers {
-            if matches!(h.name.as_str(), ":method" | ":path" | ":scheme") {
+            if matches!(&*h.name, ":method" | ":path" | ":scheme") {
                 continue;
             }
             let value: &'a [u8] = &h.value;

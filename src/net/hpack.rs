@@ -681,7 +681,7 @@ mod tests {
         h.iter()
             .map(|h| {
                 (
-                    h.name.clone(),
+                    h.name.to_string(),
                     String::from_utf8_lossy(&h.value).into_owned(),
                 )
             })
@@ -965,7 +965,7 @@ mod tests {
             let mut d = HpackDecoder::new(DEFAULT_MAX_TABLE);
             let mut out = Vec::new();
             d.decode(&block, usize::MAX, &mut out).unwrap();
-            let got: Vec<(String, Vec<u8>)> = out.into_iter().map(|h| (h.name, h.value)).collect();
+            let got: Vec<(String, Vec<u8>)> = out.into_iter().map(|h| (h.name.into_owned(), h.value)).collect();
             prop_assert_eq!(got, want);
         }
 

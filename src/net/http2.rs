@@ -1378,12 +1378,7 @@ mod tests {
 
     fn names(h: &[Header]) -> Vec<(&str, String)> {
         h.iter()
-            .map(|h| {
-                (
-                    h.name.as_str(),
-                    String::from_utf8_lossy(&h.value).into_owned(),
-                )
-            })
+            .map(|h| (&*h.name, String::from_utf8_lossy(&h.value).into_owned()))
             .collect()
     }
 
