@@ -368,10 +368,13 @@ impl Analyzer {
         let grace = self.case.rules.grace_ms;
         let verdict = judge(&self.timeline, device, &dest, x.at, grace);
 
-        if let Some(rule) = verdict.rule {
-            let f = self.finding(rule, x, device, &dest, items.clone(), &verdict);
+        // The verdict's finding gets `items` itself once nothing below reads them
+        // (a copy of every item, strings and all, was the thread's largest clone).
+        let takes_items = verdict.rule.map(|rule| {
+            let f = self.finding_without_data(rule, x, device, &dest, &items, &verdict);
             obs.findings.push(f);
-        }
+            obs.findings.len() - 1
+        });
         if dest.party == Party::Third {
             let by_signal = judge(&self.wire, device, &dest, x.at, grace);
             if matches!(by_signal.state, State::Refused | State::Withdrawn) {
@@ -426,6 +429,9 @@ impl Analyzer {
                 obs.findings.push(f);
             }
         }
+        if let Some(f) = takes_items.and_then(|i| obs.findings.get_mut(i)) {
+            f.data = items;
+        }
         obs
     }
 
@@ -468,6 +474,22 @@ impl Analyzer {
         data: Vec<DataItem>,
         verdict: &Verdict<'_>,
     ) -> Finding {
+        let mut f = self.finding_without_data(rule, x, device, dest, &data, verdict);
+        f.data = data;
+        f
+    }
+
+    /// The finding about `data`, complete but for its `data` field (left empty):
+    /// its id, severity and summary are `data`'s.
+    fn finding_without_data(
+        &self,
+        rule: RuleId,
+        x: &Exchange,
+        device: &str,
+        dest: &Arc<Destination>,
+        data: &[DataItem],
+        verdict: &Verdict<'_>,
+    ) -> Finding {
         let mut severity = self.catalogue.severity(rule);
         if !data.is_empty() && data.iter().all(|d| d.confidence == Confidence::Pattern) {
             severity = severity.lowered();
@@ -477,9 +499,9 @@ impl Analyzer {
             state: Cow::Borrowed(verdict.state.as_str()),
             event: verdict.event.map(EventRef::from),
         };
-        let summary = summary::sentence(rule, dest, &data, verdict);
+        let summary = summary::sentence(rule, dest, data, verdict);
         Finding {
-            id: finding_id(rule, &x.id, &data),
+            id: finding_id(rule, &x.id, data),
             rule,
             severity,
             borderline: verdict.borderline,
@@ -487,7 +509,7 @@ impl Analyzer {
             device: device.to_string(),
             exchange: x.id.clone(),
             destination: Arc::clone(dest),
-            data,
+            data: Vec::new(),
             consent,
             citations: self.catalogue.citations(rule),
             summary,
