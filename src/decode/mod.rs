@@ -276,14 +276,14 @@ impl<'a> Part<'a> {
     /// (the JSON path of a value: `body:$.device.adid`).
     pub fn location_at(&self, range: Range<usize>) -> String {
         let Some(lazy) = &self.json else {
-            return self.location.to_string();
+            return self.location.text();
         };
         let path = lazy.upto(&self.data, range.start, |index| {
             index.value_at(&range).map(|id| index.path(&self.data, id))
         });
         match path {
             Some(path) => joined(&self.location, &path),
-            None => self.location.to_string(),
+            None => self.location.text(),
         }
     }
 
@@ -309,20 +309,18 @@ impl<'a> Part<'a> {
 /// or an anomaly needs it ([`fmt::Display`], [`Part::location_at`]).
 #[derive(Clone)]
 pub struct Location<'a> {
-    /// The whole text, or the place (no `:` in it) when `name` is set.
-    head: Cow<'a, str>,
-    /// The name after the place and a `:`.
-    name: Option<Cow<'a, str>>,
+    /// The place before the `:` (`header`; never holds a `:`), or empty when `text`
+    /// is the whole location.
+    place: &'static str,
+    /// The name after the place and its `:`, or the whole location.
+    text: Cow<'a, str>,
 }
 
 impl<'a> Location<'a> {
-    /// `place:name` (`query:aaid`); `place` holds no `:`.
+    /// `place:name` (`query:aaid`); `place` is not empty and holds no `:`.
     fn named(place: &'static str, name: Cow<'a, str>) -> Self {
-        debug_assert!(!place.contains(':'));
-        Location {
-            head: Cow::Borrowed(place),
-            name: Some(name),
-        }
+        debug_assert!(!place.is_empty() && !place.contains(':'));
+        Location { place, text: name }
     }
 
     /// The location split at its first `:` into place and name, as
@@ -331,33 +329,34 @@ impl<'a> Location<'a> {
     /// cost about 120 instructions a part for each reader that asks (signals,
     /// coordinates), on every part of every request.
     pub fn place_and_name(&self) -> Option<(&str, &str)> {
-        if let Some(name) = &self.name {
-            return Some((&self.head, name));
+        if !self.place.is_empty() {
+            return Some((self.place, &self.text));
         }
-        let at = self.head.bytes().position(|b| b == b':')?;
+        let at = self.text.bytes().position(|b| b == b':')?;
         // `:` is ASCII, so both ends of it are character boundaries.
-        Some((self.head.get(..at)?, self.head.get(at + 1..)?))
+        Some((self.text.get(..at)?, self.text.get(at + 1..)?))
     }
 
-    /// Length of the text in bytes.
-    fn len(&self) -> usize {
-        self.head.len() + self.name.as_ref().map_or(0, |n| 1 + n.len())
+    /// The text (`header:User-Agent`).
+    pub fn text(&self) -> String {
+        self.extended(None, "")
     }
 
     /// Whether the text holds a `:`.
     fn has_colon(&self) -> bool {
-        self.name.is_some() || self.head.contains(':')
+        !self.place.is_empty() || self.text.contains(':')
     }
 
-    /// The text with `sep` and `tail` appended (`sep` only when `with_sep`).
-    fn extended(&self, with_sep: bool, sep: char, tail: &str) -> String {
-        let mut s = String::with_capacity(self.len() + 1 + tail.len());
-        s.push_str(&self.head);
-        if let Some(name) = &self.name {
+    /// The text with `sep` (if any) and `tail` appended.
+    fn extended(&self, sep: Option<char>, tail: &str) -> String {
+        let len = self.place.len() + 1 + self.text.len() + 1 + tail.len();
+        let mut s = String::with_capacity(len);
+        if !self.place.is_empty() {
+            s.push_str(self.place);
             s.push(':');
-            s.push_str(name);
         }
-        if with_sep {
+        s.push_str(&self.text);
+        if let Some(sep) = sep {
             s.push(sep);
         }
         s.push_str(tail);
@@ -367,29 +366,29 @@ impl<'a> Location<'a> {
 
 impl fmt::Display for Location<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.head)?;
-        match &self.name {
-            Some(name) => write!(f, ":{name}"),
-            None => Ok(()),
+        if !self.place.is_empty() {
+            f.write_str(self.place)?;
+            f.write_str(":")?;
         }
+        f.write_str(&self.text)
     }
 }
 
 impl fmt::Debug for Location<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.to_string(), f)
+        fmt::Debug::fmt(&self.text(), f)
     }
 }
 
 impl PartialEq<str> for Location<'_> {
     fn eq(&self, other: &str) -> bool {
-        match &self.name {
-            None => *self.head == *other,
-            Some(name) => other
-                .strip_prefix(&*self.head)
-                .and_then(|rest| rest.strip_prefix(':'))
-                .is_some_and(|rest| rest == &**name),
+        if self.place.is_empty() {
+            return *self.text == *other;
         }
+        other
+            .strip_prefix(self.place)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_some_and(|rest| rest == &*self.text)
     }
 }
 
@@ -402,8 +401,8 @@ impl PartialEq<&str> for Location<'_> {
 impl<'a> From<&'a str> for Location<'a> {
     fn from(text: &'a str) -> Self {
         Location {
-            head: Cow::Borrowed(text),
-            name: None,
+            place: "",
+            text: Cow::Borrowed(text),
         }
     }
 }
@@ -411,15 +410,15 @@ impl<'a> From<&'a str> for Location<'a> {
 impl From<String> for Location<'_> {
     fn from(text: String) -> Self {
         Location {
-            head: Cow::Owned(text),
-            name: None,
+            place: "",
+            text: Cow::Owned(text),
         }
     }
 }
 
 /// Appends a JSON path (or a form field) to a location; see the module doc.
 fn joined(location: &Location<'_>, path: &str) -> String {
-    location.extended(!location.has_colon(), ':', path)
+    location.extended((!location.has_colon()).then_some(':'), path)
 }
 
 /// [`joined`] as a location.
@@ -677,7 +676,7 @@ impl<'a> Ctx<'a, '_> {
                 continue;
             };
             let name = form::percent_decode(pair.name, true);
-            let loc = location.extended(true, '&', &lossy(&name)).into();
+            let loc = location.extended(Some('&'), &lossy(&name)).into();
             let value = lift_decoded(data, value, true);
             self.field(value, loc, layers.to_vec(), level.inside());
         }
@@ -1288,6 +1287,35 @@ mod tests {
     use base64::engine::general_purpose as gp;
     use base64::Engine;
     use proptest::prelude::*;
+
+    /// A location kept as place and name reads as its text would: same text, same
+    /// split at the first `:`, same comparisons, same joins.
+    #[test]
+    fn location_pieces_read_as_their_text() {
+        let cases = [
+            Location::named("header", Cow::Borrowed("User-Agent")),
+            Location::named("header", Cow::Borrowed(":authority")),
+            Location::named("query", Cow::Owned("a:b".to_string())),
+            Location::named("form", Cow::Borrowed("")),
+            Location::from("body"),
+            Location::from("body:$.a"),
+            Location::from("query&x".to_string()),
+        ];
+        for loc in &cases {
+            let text = loc.to_string();
+            assert_eq!(loc.text(), text);
+            assert_eq!(format!("{loc:?}"), format!("{text:?}"));
+            assert_eq!(loc.place_and_name(), text.split_once(':'));
+            assert!(*loc == *text.as_str());
+            assert!(*loc != *format!("{text}x").as_str());
+            assert!(*loc != *format!("x{text}").as_str());
+            let whole = Location::from(text.as_str());
+            assert_eq!(joined(loc, "$.k"), joined(&whole, "$.k"));
+            assert_eq!(loc.extended(Some('&'), "n"), format!("{text}&n"));
+        }
+        assert_eq!(joined(&cases[4], "$.k"), "body:$.k");
+        assert_eq!(joined(&cases[5], ".k"), "body:$.a.k");
+    }
 
     /// The first-byte table against the compare chain it replaced, for every byte.
     #[test]
