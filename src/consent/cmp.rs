@@ -337,8 +337,7 @@ fn field_value(field: &str, path: &str, parts: &[Part<'_>]) -> Option<String> {
             .iter()
             .filter(|p| p.layers.is_empty())
             .find(|p| {
-                p.location
-                    .split_once(':')
+                p.place_and_name()
                     .is_some_and(|(pl, n)| pl == place && n.eq_ignore_ascii_case(name))
             })
             .and_then(|p| text(&p.data)),

@@ -3,6 +3,7 @@
 //! Google Consent Mode, CMP cookies, calls to CMP endpoints). Pure: works on the parts `decode` produced, so
 //! nothing is decoded twice. Interpreting a signal is the job of its decoder.
 
+use std::fmt;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
@@ -248,7 +249,7 @@ fn names_signal_key(json: &[u8]) -> bool {
     KEYS.iter().any(|k| k.find(json).is_some())
 }
 
-fn push(out: &mut Vec<WireSignal>, kind: SignalKind, value: &[u8], location: &str) {
+fn push(out: &mut Vec<WireSignal>, kind: SignalKind, value: &[u8], location: &dyn fmt::Display) {
     if out.len() >= MAX_SIGNALS_PER_REQUEST || value.len() > MAX_SIGNAL_LEN {
         return;
     }

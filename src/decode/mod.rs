@@ -129,7 +129,7 @@ impl Default for Limits {
 #[derive(Clone)]
 pub struct Part<'a> {
     /// Where the data sits in the message (`query:aaid`, `header:User-Agent`, `body`).
-    pub location: String,
+    pub location: Location<'a>,
     /// Encodings wrapped around this data on the wire, innermost first, that the
     /// decoder undid (e.g. `["base64"]`). Transport encodings (gzip, chunked) and the
     /// container's own syntax (percent-encoding of query values) are not listed.
@@ -263,7 +263,7 @@ impl fmt::Debug for Part<'_> {
 
 impl<'a> Part<'a> {
     /// A part with no layers and no JSON index.
-    pub fn new(location: impl Into<String>, data: impl Into<Cow<'a, [u8]>>) -> Self {
+    pub fn new(location: impl Into<Location<'a>>, data: impl Into<Cow<'a, [u8]>>) -> Self {
         Part {
             location: location.into(),
             layers: Vec::new(),
@@ -276,14 +276,14 @@ impl<'a> Part<'a> {
     /// (the JSON path of a value: `body:$.device.adid`).
     pub fn location_at(&self, range: Range<usize>) -> String {
         let Some(lazy) = &self.json else {
-            return self.location.clone();
+            return self.location.text();
         };
         let path = lazy.upto(&self.data, range.start, |index| {
             index.value_at(&range).map(|id| index.path(&self.data, id))
         });
         match path {
-            Some(path) => join(&self.location, &path),
-            None => self.location.clone(),
+            Some(path) => joined(&self.location, &path),
+            None => self.location.text(),
         }
     }
 
@@ -298,29 +298,142 @@ impl<'a> Part<'a> {
     /// cost about 120 instructions a part for each reader that asks (signals,
     /// coordinates), on every part of every request.
     pub fn place_and_name(&self) -> Option<(&str, &str)> {
-        let at = self.location.bytes().position(|b| b == b':')?;
-        // `:` is ASCII, so both ends of it are character boundaries.
-        Some((self.location.get(..at)?, self.location.get(at + 1..)?))
+        self.location.place_and_name()
     }
 }
 
-/// `base`, `sep` and `name` in one string: a part's location (`header:User-Agent`).
-/// Without `format!`: its machinery cost more than the copy, once per header, query
-/// and form field of every request.
-fn located(base: &str, sep: &str, name: &str) -> String {
-    let mut s = String::with_capacity(base.len() + sep.len() + name.len());
-    s.push_str(base);
-    s.push_str(sep);
-    s.push_str(name);
-    s
+/// Where a part's data sits in the message, kept as its pieces when it is a place
+/// and a name (`header` and `User-Agent`, the name borrowed from the exchange): most
+/// parts never hold a hit, and building the text of each (`header:User-Agent`) was
+/// most of the allocations of splitting a request. The text is built when a finding
+/// or an anomaly needs it ([`fmt::Display`], [`Part::location_at`]).
+#[derive(Clone)]
+pub struct Location<'a> {
+    /// The place before the `:` (`header`; never holds a `:`), or empty when `text`
+    /// is the whole location.
+    place: &'static str,
+    /// The name after the place and its `:`, or the whole location.
+    text: Cow<'a, str>,
+}
+
+impl<'a> Location<'a> {
+    /// `place:name` (`query:aaid`); `place` is not empty and holds no `:`.
+    fn named(place: &'static str, name: Cow<'a, str>) -> Self {
+        debug_assert!(!place.is_empty() && !place.contains(':'));
+        Location { place, text: name }
+    }
+
+    /// The location split at its first `:` into place and name, as
+    /// `split_once(':')` splits its text; `None` without a `:`.
+    /// A byte loop: locations are short, and the char searcher behind `split_once`
+    /// cost about 120 instructions a part for each reader that asks (signals,
+    /// coordinates), on every part of every request.
+    pub fn place_and_name(&self) -> Option<(&str, &str)> {
+        if !self.place.is_empty() {
+            return Some((self.place, &self.text));
+        }
+        let at = self.text.bytes().position(|b| b == b':')?;
+        // `:` is ASCII, so both ends of it are character boundaries.
+        Some((self.text.get(..at)?, self.text.get(at + 1..)?))
+    }
+
+    /// The text (`header:User-Agent`).
+    pub fn text(&self) -> String {
+        self.extended(None, "")
+    }
+
+    /// Whether the text holds a `:`.
+    fn has_colon(&self) -> bool {
+        !self.place.is_empty() || self.text.contains(':')
+    }
+
+    /// The text with `sep` (if any) and `tail` appended.
+    fn extended(&self, sep: Option<char>, tail: &str) -> String {
+        let len = self.place.len() + 1 + self.text.len() + 1 + tail.len();
+        let mut s = String::with_capacity(len);
+        if !self.place.is_empty() {
+            s.push_str(self.place);
+            s.push(':');
+        }
+        s.push_str(&self.text);
+        if let Some(sep) = sep {
+            s.push(sep);
+        }
+        s.push_str(tail);
+        s
+    }
+}
+
+impl fmt::Display for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.place.is_empty() {
+            f.write_str(self.place)?;
+            f.write_str(":")?;
+        }
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Location<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text(), f)
+    }
+}
+
+impl PartialEq<str> for Location<'_> {
+    fn eq(&self, other: &str) -> bool {
+        if self.place.is_empty() {
+            return *self.text == *other;
+        }
+        other
+            .strip_prefix(self.place)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_some_and(|rest| rest == &*self.text)
+    }
+}
+
+impl PartialEq<&str> for Location<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        *self == **other
+    }
+}
+
+impl<'a> From<&'a str> for Location<'a> {
+    fn from(text: &'a str) -> Self {
+        Location {
+            place: "",
+            text: Cow::Borrowed(text),
+        }
+    }
+}
+
+impl From<String> for Location<'_> {
+    fn from(text: String) -> Self {
+        Location {
+            place: "",
+            text: Cow::Owned(text),
+        }
+    }
 }
 
 /// Appends a JSON path (or a form field) to a location; see the module doc.
-fn join(location: &str, path: &str) -> String {
-    if location.contains(':') {
-        format!("{location}{path}")
-    } else {
-        format!("{location}:{path}")
+fn joined(location: &Location<'_>, path: &str) -> String {
+    location.extended((!location.has_colon()).then_some(':'), path)
+}
+
+/// [`joined`] as a location.
+fn join(location: &Location<'_>, path: &str) -> Location<'static> {
+    joined(location, path).into()
+}
+
+/// `bytes` as text (invalid UTF-8 replaced), borrowed when they are.
+fn lossy_cow(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(v) => match String::from_utf8(v) {
+            Ok(s) => Cow::Owned(s),
+            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        },
     }
 }
 
@@ -460,13 +573,13 @@ impl<'a> Ctx<'a, '_> {
     fn field(
         &mut self,
         data: Cow<'a, [u8]>,
-        location: String,
+        location: Location<'a>,
         layers: Vec<&'static str>,
         level: Level,
     ) {
         // The slot is reserved first (parts stay in the order they are found); it is
         // filled after looking inside, which needs location and layers too.
-        let Some(slot) = self.push(Part::new(String::new(), &[][..])) else {
+        let Some(slot) = self.push(Part::new("", &[][..])) else {
             return;
         };
         let json = self.look_inside(&data, &location, &layers, level);
@@ -482,7 +595,7 @@ impl<'a> Ctx<'a, '_> {
     fn look_inside(
         &mut self,
         data: &Cow<'a, [u8]>,
-        location: &str,
+        location: &Location<'a>,
         layers: &[&'static str],
         level: Level,
     ) -> Option<LazyIndex> {
@@ -498,7 +611,7 @@ impl<'a> Ctx<'a, '_> {
             self.form_fields(data, location, layers, level);
             return None;
         }
-        self.blobs(data, &|| location.to_string(), layers, level);
+        self.blobs(data, &|| location.clone(), layers, level);
         None
     }
 
@@ -508,7 +621,7 @@ impl<'a> Ctx<'a, '_> {
     fn blobs(
         &mut self,
         data: &[u8],
-        location: &dyn Fn() -> String,
+        location: &dyn Fn() -> Location<'a>,
         layers: &[&'static str],
         level: Level,
     ) {
@@ -521,7 +634,7 @@ impl<'a> Ctx<'a, '_> {
         &mut self,
         data: &[u8],
         screened: Option<Option<b64::Screened>>,
-        location: &dyn Fn() -> String,
+        location: &dyn Fn() -> Location<'a>,
         layers: &[&'static str],
         level: Level,
     ) {
@@ -554,7 +667,7 @@ impl<'a> Ctx<'a, '_> {
     fn form_fields(
         &mut self,
         data: &Cow<'a, [u8]>,
-        location: &str,
+        location: &Location<'a>,
         layers: &[&'static str],
         level: Level,
     ) {
@@ -563,7 +676,7 @@ impl<'a> Ctx<'a, '_> {
                 continue;
             };
             let name = form::percent_decode(pair.name, true);
-            let loc = located(location, "&", &lossy(&name));
+            let loc = location.extended(Some('&'), &lossy(&name)).into();
             let value = lift_decoded(data, value, true);
             self.field(value, loc, layers.to_vec(), level.inside());
         }
@@ -574,7 +687,7 @@ impl<'a> Ctx<'a, '_> {
         &mut self,
         decoded: Vec<u8>,
         kind: b64::Content,
-        location: &dyn Fn() -> String,
+        location: &dyn Fn() -> Location<'a>,
         layers: &[&'static str],
         level: Level,
     ) {
@@ -607,7 +720,7 @@ impl<'a> Ctx<'a, '_> {
         &mut self,
         coding: Coding,
         data: &[u8],
-        location: &dyn Fn() -> String,
+        location: &dyn Fn() -> Location<'a>,
         layers: &[&'static str],
         level: Level,
         also: &[&'static str],
@@ -664,7 +777,7 @@ impl<'a> Ctx<'a, '_> {
     fn json_values(
         &mut self,
         data: &Cow<'a, [u8]>,
-        location: &str,
+        location: &Location<'a>,
         layers: &[&'static str],
         level: Level,
     ) -> LazyIndex {
@@ -761,7 +874,7 @@ impl<'a> Ctx<'a, '_> {
                     .filter(|s| s.len() >= b64::MIN_LEN)
                 {
                     let seg = form::percent_decode(seg, false);
-                    self.blobs(&seg, &|| "path".to_string(), &[], Level::TOP);
+                    self.blobs(&seg, &|| "path".into(), &[], Level::TOP);
                 }
             }
         }
@@ -776,7 +889,7 @@ impl<'a> Ctx<'a, '_> {
                     let value = lift_decoded(&whole, v, true);
                     self.field(
                         value,
-                        located("query", ":", &lossy(&name)),
+                        Location::named("query", lossy_cow(name)),
                         Vec::new(),
                         Level::TOP,
                     );
@@ -799,7 +912,7 @@ impl<'a> Ctx<'a, '_> {
                 self.cookies(value);
                 continue;
             }
-            let location = located("header", ":", &h.name);
+            let location = Location::named("header", Cow::Borrowed(&h.name));
             let auth = h.name.eq_ignore_ascii_case("authorization")
                 || h.name.eq_ignore_ascii_case("proxy-authorization");
             // `Basic <base64>`, `Bearer <jwt>`: the credentials after the scheme. Only
@@ -822,8 +935,8 @@ impl<'a> Ctx<'a, '_> {
     fn cookies(&mut self, value: &'a [u8]) {
         for c in form::cookies(value) {
             let (location, raw) = match c.value {
-                Some(v) => (located("cookie", ":", &lossy(c.name)), v),
-                None => ("cookie".to_string(), c.name),
+                Some(v) => (Location::named("cookie", lossy(c.name)), v),
+                None => ("cookie".into(), c.name),
             };
             let data = if form::has_percent_escape(raw) {
                 form::percent_decode(raw, false)
@@ -975,9 +1088,9 @@ impl<'a> Ctx<'a, '_> {
                     }
                     for p in &m.parts {
                         let location = match (&p.name, &p.filename) {
-                            (Some(n), _) => format!("form:{n}"),
-                            (None, Some(f)) => format!("form:{f}"),
-                            (None, None) => "form".to_string(),
+                            (Some(n), _) => Location::named("form", Cow::Owned(n.clone())),
+                            (None, Some(f)) => Location::named("form", Cow::Owned(f.clone())),
+                            (None, None) => "form".into(),
                         };
                         self.field(lift(&data, p.content), location, Vec::new(), Level::TOP);
                     }
@@ -993,8 +1106,8 @@ impl<'a> Ctx<'a, '_> {
             for pair in form::pairs(&data) {
                 let name = form::percent_decode(pair.name, true);
                 let (location, value) = match pair.value {
-                    Some(v) => (located("form", ":", &lossy(&name)), v),
-                    None => ("form".to_string(), pair.name),
+                    Some(v) => (Location::named("form", lossy(&name).into_owned().into()), v),
+                    None => ("form".into(), pair.name),
                 };
                 let value = lift_decoded(&data, value, true);
                 self.field(value, location, Vec::new(), Level::TOP);
@@ -1175,6 +1288,35 @@ mod tests {
     use base64::Engine;
     use proptest::prelude::*;
 
+    /// A location kept as place and name reads as its text would: same text, same
+    /// split at the first `:`, same comparisons, same joins.
+    #[test]
+    fn location_pieces_read_as_their_text() {
+        let cases = [
+            Location::named("header", Cow::Borrowed("User-Agent")),
+            Location::named("header", Cow::Borrowed(":authority")),
+            Location::named("query", Cow::Owned("a:b".to_string())),
+            Location::named("form", Cow::Borrowed("")),
+            Location::from("body"),
+            Location::from("body:$.a"),
+            Location::from("query&x".to_string()),
+        ];
+        for loc in &cases {
+            let text = loc.to_string();
+            assert_eq!(loc.text(), text);
+            assert_eq!(format!("{loc:?}"), format!("{text:?}"));
+            assert_eq!(loc.place_and_name(), text.split_once(':'));
+            assert!(*loc == *text.as_str());
+            assert!(*loc != *format!("{text}x").as_str());
+            assert!(*loc != *format!("x{text}").as_str());
+            let whole = Location::from(text.as_str());
+            assert_eq!(joined(loc, "$.k"), joined(&whole, "$.k"));
+            assert_eq!(loc.extended(Some('&'), "n"), format!("{text}&n"));
+        }
+        assert_eq!(joined(&cases[4], "$.k"), "body:$.k");
+        assert_eq!(joined(&cases[5], ".k"), "body:$.a.k");
+    }
+
     /// The first-byte table against the compare chain it replaced, for every byte.
     #[test]
     fn classed_key_table_is_the_first_letter_test() {
@@ -1333,7 +1475,7 @@ mod tests {
             b"",
         );
         let (parts, _) = run(&e);
-        let locs: Vec<_> = parts.iter().map(|p| p.location.as_str()).collect();
+        let locs: Vec<_> = parts.iter().map(|p| p.location.to_string()).collect();
         assert_eq!(
             locs,
             vec![
@@ -1859,7 +2001,7 @@ mod tests {
                 budget: limits.max_decoded_bytes,
                 budget_spent: false,
             };
-            cx.blobs(&s, &|| "body:$.v".to_string(), &[], Level::TOP.inside());
+            cx.blobs(&s, &|| "body:$.v".into(), &[], Level::TOP.inside());
             prop_assert!(cx.parts.is_empty());
             prop_assert!(anomalies.is_empty());
         }

@@ -529,7 +529,7 @@ mod tests {
     fn part<'a>(location: &str, layers: Vec<&'static str>, data: &'a [u8]) -> Part<'a> {
         Part {
             layers,
-            ..Part::new(location, Cow::Borrowed(data))
+            ..Part::new(location.to_string(), Cow::Borrowed(data))
         }
     }
 
