@@ -72,7 +72,7 @@ fn corpus() -> Vec<Exchange> {
             x.host = HOSTS[(rng.next() % HOSTS.len() as u64) as usize].to_string();
             x.method = "POST".into();
             let mut query = format!("/v1/collect?seq={i}");
-            if rng.next() % 5 == 0 {
+            if rng.next().is_multiple_of(5) {
                 query.push_str("&gdpr=1&gdpr_consent=CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA&us_privacy=1YNN");
             }
             x.path = query;
@@ -88,10 +88,10 @@ fn corpus() -> Vec<Exchange> {
                 ));
             }
             body.push_str("{}]");
-            if rng.next() % 10 == 0 {
+            if rng.next().is_multiple_of(10) {
                 body.push_str(",\"device\":{\"oaid\":\"a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b\"}");
             }
-            if rng.next() % 20 == 0 {
+            if rng.next().is_multiple_of(20) {
                 body.push_str(",\"imp\":[{\"id\":\"1\"}],\"regs\":{\"ext\":{\"gdpr\":1}}");
             }
             body.push('}');

@@ -310,7 +310,7 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
                 let (obs, encoded) = judge_encoded(&mut analyzer, &preparer, &x);
                 live.exchange_json(&x, &obs.findings, &encoded, &obs.consent_events)
                     .expect("append");
-                if next % LIVE_COMMIT == 0 {
+                if next.is_multiple_of(LIVE_COMMIT) {
                     live.commit().expect("commit");
                 }
             }

@@ -24,7 +24,7 @@ pub fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// GB 11643-1999 check character (`0`–`9` or `X`) of the first 17 digits.

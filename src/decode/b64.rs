@@ -135,7 +135,7 @@ pub fn screen(s: &[u8]) -> Option<Screened> {
     let body_len = s.len() - s.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &s[..body_len];
     let padding = s.len() - body_len;
-    if padding > 2 || (padding > 0 && s.len() % 4 != 0) || body_len % 4 == 1 {
+    if padding > 2 || (padding > 0 && !s.len().is_multiple_of(4)) || body_len % 4 == 1 {
         return None;
     }
     // This runs on every long JSON string of every request (inside the JSON walk),

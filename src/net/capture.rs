@@ -458,7 +458,7 @@ impl<R: Read> CaptureReader<R> {
             };
             ng_big_endian = big_endian;
             let len = u32_at(&prefix, 4, big_endian).unwrap_or(0) as usize;
-            if len < 28 || len % 4 != 0 || len > limits.max_block_len {
+            if len < 28 || !len.is_multiple_of(4) || len > limits.max_block_len {
                 return Err(CaptureError::Malformed {
                     offset: 0,
                     detail: format!("section header block claims {len} bytes"),
@@ -742,7 +742,7 @@ impl<R: Read> CaptureReader<R> {
             };
             let blen = u32_at(head, 4, be).unwrap_or(0) as usize;
             let min = if is_shb { 28 } else { 12 };
-            if blen < min || blen % 4 != 0 {
+            if blen < min || !blen.is_multiple_of(4) {
                 return Err(self.malformed(format!(
                     "{} (type {btype:#x}) has an invalid length of {blen} bytes",
                     block_name(btype)
@@ -1084,7 +1084,7 @@ mod tests {
         }
         fn block(&mut self, btype: u32, body: &[u8]) -> &mut Self {
             let mut body = body.to_vec();
-            while body.len() % 4 != 0 {
+            while !body.len().is_multiple_of(4) {
                 body.push(0);
             }
             let len = 12 + body.len() as u32;

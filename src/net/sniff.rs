@@ -211,7 +211,7 @@ fn h2_settings(prefix: &[u8]) -> Sniff {
         return if ok { Sniff::NeedMore } else { Sniff::Unknown };
     };
     let len = u32::from_be_bytes([0, h[0], h[1], h[2]]);
-    if h[3] == 4 && h[4] == 0 && h[5..9] == [0, 0, 0, 0] && len % 6 == 0 && len <= 16_384 {
+    if h[3] == 4 && h[4] == 0 && h[5..9] == [0, 0, 0, 0] && len.is_multiple_of(6) && len <= 16_384 {
         Sniff::Known(AppProtocol::Http2PriorKnowledge)
     } else {
         Sniff::Unknown

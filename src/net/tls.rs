@@ -298,7 +298,7 @@ impl<'a> Cur<'a> {
 }
 
 fn u16s(b: &[u8], what: &str) -> Result<Vec<u16>, String> {
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(format!("{what}: odd length"));
     }
     Ok(b.chunks_exact(2)

@@ -1287,7 +1287,7 @@ fn reconcile_content_encoding(
             "deflate" => {
                 !(body.len() >= 2
                     && body[0] & 0x0f == 8
-                    && u16::from_be_bytes([body[0], body[1]]) % 31 == 0)
+                    && u16::from_be_bytes([body[0], body[1]]).is_multiple_of(31))
             }
             "br" => std::str::from_utf8(body)
                 .is_ok_and(|t| t.chars().all(|c| !c.is_control() || c.is_whitespace())),

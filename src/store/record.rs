@@ -708,7 +708,7 @@ pub fn check_seal(head: &Head, s: &SealBody) -> Result<[u8; 32], String> {
 
 /// Bytes of lowercase or uppercase hex; `None` if not hex.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -242,7 +242,7 @@ pub fn write_bulk(target_bytes: u64, pcap: &mut impl Write) -> io::Result<(Strin
             }
         }
         for n in 0..REQUESTS_PER_CONN {
-            let identifiers = rng.next() % 8 == 0;
+            let identifiers = rng.next().is_multiple_of(8);
             let (up_size, down_size) = (rng.body_size(), rng.body_size());
             let req = Request {
                 method: "POST",

@@ -49,7 +49,7 @@ impl Open {
     #[cold]
     #[inline(never)]
     fn save(&mut self, depth: usize) {
-        if depth % 64 == 0 {
+        if depth.is_multiple_of(64) {
             // The mask keeps the index in bounds whatever `depth` is (no panic path).
             self.saved[(depth / 64 - 1) % (MAX_JSON_NESTING / 64)] = self.top;
         }
@@ -59,7 +59,7 @@ impl Open {
     #[cold]
     #[inline(never)]
     fn restore(&mut self, depth: usize) {
-        if depth % 64 == 0 {
+        if depth.is_multiple_of(64) {
             self.top = self.saved[(depth / 64 - 1) % (MAX_JSON_NESTING / 64)];
         } else {
             self.top >>= 1;

@@ -194,7 +194,7 @@ pub(crate) fn suite(id: u16) -> Option<Suite> {
 /// The CCM suites come in AES-128/AES-256 pairs (even/odd numbers); 0xc0a0–0xc0a3,
 /// 0xc0a8–0xc0ab and 0xc0ae–0xc0af have 8-byte tags.
 fn ccm_bulk(id: u16) -> Bulk {
-    let key = if id % 2 == 0 { 16 } else { 32 };
+    let key = if id.is_multiple_of(2) { 16 } else { 32 };
     let tag = match id {
         0xc0a0..=0xc0a3 | 0xc0a8..=0xc0ab | 0xc0ae | 0xc0af => 8,
         _ => 16,
@@ -595,7 +595,7 @@ impl RecordCipher {
                         return Err(OpenError::Auth);
                     }
                 }
-                if end < explicit + 16 || (end - explicit) % 16 != 0 {
+                if end < explicit + 16 || !(end - explicit).is_multiple_of(16) {
                     return Err(OpenError::Malformed("CBC ciphertext not whole blocks"));
                 }
                 let iv: [u8; 16] = match chained_iv {
