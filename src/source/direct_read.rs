@@ -125,9 +125,7 @@ impl DirectReader {
         self.direct = false;
         disable_direct(&self.file);
     }
-}
 
-impl DirectReader {
     /// Reads the next whole blocks straight into `out` when it can take them: an
     /// aligned destination of at least a chunk. `None` when it cannot, or when the
     /// file system refused the read (direct reads then stop).
