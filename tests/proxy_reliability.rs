@@ -319,6 +319,176 @@ fn upstream_resets_give_502_or_a_cut_body_and_one_exchange_with_an_anomaly() {
     assert!(status.success());
 }
 
+/// Reads from `io` until what came ends with `end`.
+async fn read_through(io: &mut (impl tokio::io::AsyncRead + Unpin), end: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.ends_with(end) {
+        let n = io.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+/// Sends a `POST` of `path` announcing `body`, reads the answer the upstream gives
+/// before taking any of it, then sends `body`, and then a `GET` of `next` on the
+/// same connection (HTTP to `target`, or with `tls` as the exported CA, HTTPS
+/// through a `CONNECT` tunnel). Both responses.
+async fn post_after_the_answer(
+    proxy: SocketAddr,
+    target: SocketAddr,
+    (path, next): (&str, &str),
+    body: &[u8],
+    tls: Option<&[u8]>,
+) -> (Vec<u8>, Vec<u8>) {
+    let base = match tls {
+        None => format!("http://{target}"),
+        Some(_) => String::new(),
+    };
+    let post = format!(
+        "POST {base}{path} HTTP/1.1\r\nHost: {target}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let get = format!("GET {base}{next} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+    async fn run(
+        io: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+        post: String,
+        body: &[u8],
+        get: String,
+        next: &str,
+    ) -> (Vec<u8>, Vec<u8>) {
+        io.write_all(post.as_bytes()).await.unwrap();
+        io.flush().await.unwrap();
+        let first = read_through(io, b"\r\n\r\nok\n").await;
+        io.write_all(body).await.unwrap();
+        io.write_all(get.as_bytes()).await.unwrap();
+        io.flush().await.unwrap();
+        let second = read_through(io, format!("hello {next}\n").as_bytes()).await;
+        (first, second)
+    }
+    match tls {
+        None => {
+            let mut tcp = TcpStream::connect(proxy).await.unwrap();
+            run(&mut tcp, post, body, get, next).await
+        }
+        Some(ca) => {
+            let mut io = connect_tls(proxy, target, ca).await.unwrap();
+            run(&mut io, post, body, get, next).await
+        }
+    }
+}
+
+#[test]
+fn a_request_body_the_server_answers_before_reading_is_still_analysed() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let mut p = Proxy::start_for(dir.path(), &case, &up);
+    let exported = p.ca_der();
+
+    // The upstream answers `/answers-early…` without reading the body; the client
+    // sends its body only once it has that answer, then its next request on the same
+    // connection. Plain HTTP, then an intercepted TLS tunnel.
+    let body = format!(r#"{{"event":"open","adid":"{AD_ID}"}}"#);
+    for (target, path, tls) in [
+        (up.http, "/answers-early", None),
+        (up.https, "/answers-early-tls", Some(&exported[..])),
+    ] {
+        let next = format!("/after{path}");
+        let (first, second) = rt.block_on(post_after_the_answer(
+            p.addr,
+            target,
+            (path, &next),
+            body.as_bytes(),
+            tls,
+        ));
+        assert_eq!(
+            status_of(&first),
+            Some(200),
+            "{}",
+            String::from_utf8_lossy(&first)
+        );
+        assert_eq!(
+            status_of(&second),
+            Some(200),
+            "{}",
+            String::from_utf8_lossy(&second)
+        );
+
+        let xs = recorded(&p, path, 1);
+        assert_eq!(xs.len(), 1, "recorded exactly once: {xs:#?}");
+        let x = &xs[0];
+        assert_eq!(x["digests"]["request_bytes"], body.len(), "{x:#}");
+        assert_eq!(
+            x["digests"]["request_sha256"],
+            hex(ring::digest::digest(&ring::digest::SHA256, body.as_bytes()).as_ref()),
+            "{x:#}"
+        );
+        assert_eq!(anomaly_kinds(x), ["request-body-not-forwarded"], "{x:#}");
+        let detail = x["anomalies"][0]["detail"].as_str().unwrap();
+        let read = format!(
+            "0 of its bytes were passed on; the proxy read the next {} from the client \
+             for the analysis only, to its end",
+            body.len()
+        );
+        assert!(detail.ends_with(&read), "{detail}");
+        // The identifier travelled in the body only: the finding comes from it.
+        let found = p.findings_for(path);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0]["rule"], "share-before-consent");
+        assert_eq!(
+            found[0]["data"][0]["where"], "body:$.adid",
+            "{:#}",
+            found[0]
+        );
+        assert_eq!(recorded(&p, &next, 1).len(), 1);
+    }
+
+    // A body far past the analysis cap: read up to the cap, the rest left unread
+    // (the client's connection is then closed, as it was before).
+    const LONG: usize = 1 << 20;
+    let mut long = format!(r#"{{"adid":"{AD_ID}","pad":""#).into_bytes();
+    long.resize(LONG - 2, b'x');
+    long.extend_from_slice(br#""}"#);
+    rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        let post = format!(
+            "POST http://{0}/answers-early-long HTTP/1.1\r\nHost: {0}\r\nContent-Length: {LONG}\r\n\r\n",
+            up.http
+        );
+        tcp.write_all(post.as_bytes()).await.unwrap();
+        read_through(&mut tcp, b"\r\n\r\nok\n").await;
+        // The proxy stops reading: writing the rest may fail.
+        let _ = tcp.write_all(&long).await;
+    });
+    let xs = recorded(&p, "/answers-early-long", 1);
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    let x = &xs[0];
+    let read = x["digests"]["request_bytes"].as_u64().unwrap();
+    assert!(read >= CAP as u64 && read < LONG as u64, "{x:#}");
+    assert!(
+        anomaly_kinds(x).contains(&"request-body-not-forwarded".to_string()),
+        "{x:#}"
+    );
+    assert!(
+        x["anomalies"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(
+                "up to --body-cap ({CAP} bytes); the rest was not read"
+            )),
+        "{x:#}"
+    );
+    assert_eq!(p.findings_for("/answers-early-long").len(), 1);
+
+    still_serves(&rt, &mut p, &up, "after-early-answers");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 #[test]
 fn slow_clients_are_disconnected_after_the_header_timeout() {
     let rt = rt();

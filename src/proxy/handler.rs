@@ -11,6 +11,10 @@
 //! both whole bodies. Everything it keeps is bounded: the head by
 //! [`crate::exchange::MAX_HEAD_BYTES`], the body copy by the cap, the stream by one
 //! window and [`crate::pii::stream::MAX_KEPT_HITS`] hits.
+//!
+//! A request body the upstream stops taking before its end (the server answered
+//! early, or failed) is still evidence of what the app sent: [`read_unforwarded`]
+//! reads the rest from the client, up to the cap, for the analysis only.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -653,6 +657,35 @@ impl Recording {
         }
     }
 
+    /// Bytes of the request body read from the client so far.
+    fn request_bytes(&self) -> u64 {
+        lock(&self.draft).request_bytes
+    }
+
+    /// The upstream stopped taking the request body after `forwarded` bytes; the
+    /// proxy then read `read` more from the client, and stopped as `end` says.
+    fn not_forwarded(&self, forwarded: u64, read: u64, end: UnforwardedEnd) {
+        let rest = match end {
+            UnforwardedEnd::Complete => "to its end".to_string(),
+            UnforwardedEnd::Cap(cap) => {
+                format!("up to --body-cap ({cap} bytes); the rest was not read")
+            }
+            UnforwardedEnd::Silent(idle) => format!(
+                "then nothing came for {} s; the rest, if any, was not read",
+                idle.as_secs_f64()
+            ),
+            UnforwardedEnd::Failed(e) => format!("then the body failed: {e}"),
+        };
+        lock(&self.draft).x.anomalies.push(Anomaly::new(
+            "request-body-not-forwarded",
+            format!(
+                "the upstream stopped taking the request body (it answered or failed \
+                 first): {forwarded} of its bytes were passed on; the proxy read the next \
+                 {read} from the client for the analysis only, {rest}"
+            ),
+        ));
+    }
+
     fn fail(&self, side: Side, err: String, stalled: bool) {
         let mut d = lock(&self.draft);
         let what = match side {
@@ -740,26 +773,100 @@ fn body_sha256(digest: &ring::digest::Context, bytes: u64) -> String {
 
 /// A body passed through frame by frame while its data is copied (request: up to
 /// the cap) into the exchange's recording; cut when it stalls (see [`body::Stall`]).
+/// A request body dropped before its end, error or stall is read on by
+/// [`read_unforwarded`].
 struct Tap {
-    inner: Incoming,
+    /// Taken by `drop` only.
+    inner: Option<Incoming>,
     rec: Arc<Recording>,
     side: Side,
     stall: Option<Stall>,
+    /// The body ended, failed or stalled: nothing more to read from it.
+    settled: bool,
 }
 
 impl Tap {
     fn new(inner: Incoming, rec: Arc<Recording>, side: Side, timeout: Option<Duration>) -> Self {
-        if inner.is_end_stream() {
+        let settled = inner.is_end_stream();
+        if settled {
             // An empty body may never be polled.
             rec.end(side);
         }
         Tap {
-            inner,
+            inner: Some(inner),
             rec,
             side,
             stall: timeout.map(Stall::new),
+            settled,
         }
     }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        if self.side != Side::Request || self.settled {
+            return;
+        }
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        // Outside a runtime (never, in the proxy) the rest stays unread.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(read_unforwarded(inner, self.rec.clone()));
+        }
+    }
+}
+
+/// Longest silence [`read_unforwarded`] waits through (or `--body-timeout`, if
+/// shorter): nobody but the evidence waits for these bytes, and a client that asked
+/// for `100 Continue` and got a final answer instead may never send them.
+const UNFORWARDED_IDLE: Duration = Duration::from_secs(5);
+
+/// How [`read_unforwarded`] stopped.
+enum UnforwardedEnd {
+    Complete,
+    /// The analysed part (`--body-cap` bytes) was complete.
+    Cap(usize),
+    Silent(Duration),
+    Failed(String),
+}
+
+/// Reads the rest of a request body the upstream stopped taking (it answered before
+/// reading it all, or failed) into its recording, up to the analysis cap, so that
+/// what the app sent is analysed and digested although the server never saw it. The
+/// recording (and so the exchange) ends when this does. The client's connection
+/// stays usable when the body is read to its end.
+async fn read_unforwarded(mut body: Incoming, rec: Arc<Recording>) {
+    let settings = &rec.shared.settings;
+    let cap = settings.body_cap;
+    let idle = settings
+        .body_timeout
+        .map_or(UNFORWARDED_IDLE, |t| t.min(UNFORWARDED_IDLE));
+    let forwarded = rec.request_bytes();
+    let mut read = 0u64;
+    let end = loop {
+        if forwarded.saturating_add(read) >= cap as u64 {
+            break UnforwardedEnd::Cap(cap);
+        }
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => break UnforwardedEnd::Silent(idle),
+            Ok(None) => break UnforwardedEnd::Complete,
+            Ok(Some(Err(e))) => break UnforwardedEnd::Failed(error_chain(&e)),
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    rec.data(Side::Request, data);
+                    read = read.saturating_add(data.len() as u64);
+                }
+                if body.is_end_stream() {
+                    break UnforwardedEnd::Complete;
+                }
+            }
+        }
+    };
+    if matches!(end, UnforwardedEnd::Complete) {
+        rec.end(Side::Request);
+    }
+    rec.not_forwarded(forwarded, read, end);
 }
 
 impl HttpBody for Tap {
@@ -771,13 +878,17 @@ impl HttpBody for Tap {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(&mut *inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.rec.data(this.side, data);
                 }
                 // A body of known length is not polled again after its last frame.
-                if this.inner.is_end_stream() {
+                if inner.is_end_stream() {
+                    this.settled = true;
                     this.rec.end(this.side);
                 }
                 if let Some(s) = &mut this.stall {
@@ -786,15 +897,18 @@ impl HttpBody for Tap {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
+                this.settled = true;
                 this.rec.fail(this.side, error_chain(&e), false);
                 Poll::Ready(Some(Err(e.into())))
             }
             Poll::Ready(None) => {
+                this.settled = true;
                 this.rec.end(this.side);
                 Poll::Ready(None)
             }
             Poll::Pending => match this.stall.as_mut().map(|s| s.pending(cx)) {
                 Some(Err(stalled)) => {
+                    this.settled = true;
                     this.rec.fail(this.side, stalled.to_string(), true);
                     // Not polled again: the reader sees the error and gives up.
                     this.stall = None;
@@ -806,11 +920,13 @@ impl HttpBody for Tap {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }
 
@@ -966,6 +1082,33 @@ mod tests {
         rec.end(Side::Request);
         assert!(rec.request_ended());
         assert_eq!(rec.last_progress(), p, "the end is not progress");
+    }
+
+    #[test]
+    fn a_body_read_past_the_upstream_says_how_much_went_where_and_why_it_stopped() {
+        let (shared, _dir) = shared();
+        let x = Exchange::blank("x".to_string(), SourceKind::Proxy, Timestamp::default());
+        let rec = Recording::start(shared, x);
+        rec.not_forwarded(10, 0, UnforwardedEnd::Silent(Duration::from_secs(5)));
+        rec.not_forwarded(0, 7, UnforwardedEnd::Failed("connection reset".into()));
+        let d = lock(&rec.draft);
+        let details: Vec<&str> = d.x.anomalies.iter().map(|a| a.detail.as_str()).collect();
+        assert!(d
+            .x
+            .anomalies
+            .iter()
+            .all(|a| a.kind == "request-body-not-forwarded"));
+        assert!(
+            details[0].ends_with(
+                "10 of its bytes were passed on; the proxy read the next 0 from the client \
+                 for the analysis only, then nothing came for 5 s; the rest, if any, was not read"
+            ),
+            "{details:?}"
+        );
+        assert!(
+            details[1].ends_with("read the next 7 from the client for the analysis only, then the body failed: connection reset"),
+            "{details:?}"
+        );
     }
 
     #[test]

@@ -90,6 +90,14 @@ pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infall
             .insert("content-length", HUGE_RESPONSE.to_string().parse().unwrap());
         return Ok(r);
     }
+    if uri.path().starts_with("/answers-early") {
+        // Answered at once, the request body dropped unread (as nginx's 405 for a
+        // `POST` to a static file): hyper closes an HTTP/1 connection after it,
+        // and resets an HTTP/2 stream.
+        return Ok(Response::new(
+            Full::new(Bytes::from_static(b"ok\n")).boxed(),
+        ));
+    }
     if uri.path() == "/shop.html" {
         let mut r = Response::new(Full::new(Bytes::from_static(SHOP_PAGE.as_bytes())).boxed());
         r.headers_mut()
