@@ -447,6 +447,43 @@ fn a_request_body_the_server_answers_before_reading_is_still_analysed() {
         assert_eq!(recorded(&p, &next, 1).len(), 1);
     }
 
+    // HTTP/2 on both sides: the upstream's early answer resets the stream towards
+    // the proxy; the client sends its body on its stream after the answer.
+    let h2_path = "/answers-early-h2";
+    let (status, answer, send, conn) = rt.block_on(async {
+        use http_body_util::BodyExt;
+        let (mut send, conn) = h2_through_tunnel(p.addr, up.https, &exported).await;
+        let (tx, rx) = hudsucker::futures::channel::mpsc::unbounded::<
+            Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>,
+        >();
+        let req = hyper::Request::post(format!("https://{}{h2_path}", up.https))
+            .header("content-type", "application/json")
+            .body(http_body_util::StreamBody::new(rx))
+            .unwrap();
+        let res = send.send_request(req).await.unwrap();
+        let status = res.status();
+        let answer = res.into_body().collect().await.unwrap().to_bytes();
+        tx.unbounded_send(Ok(http_body::Frame::data(body.clone().into())))
+            .unwrap();
+        drop(tx); // the end of the stream
+        (status, answer, send, conn)
+    });
+    // The connection's task goes on sending the body on the runtime's threads; the
+    // exchange is written once the proxy has read it to its end.
+    let exchanges = recorded(&p, h2_path, 1);
+    drop(send);
+    conn.abort();
+    assert_eq!(status, 200);
+    assert_eq!(&answer[..], b"ok\n");
+    assert_eq!(exchanges.len(), 1, "{exchanges:#?}");
+    let x = &exchanges[0];
+    assert_eq!(x["http_version"], "HTTP/2", "{x:#}");
+    assert_eq!(x["digests"]["request_bytes"], body.len(), "{x:#}");
+    assert_eq!(anomaly_kinds(x), ["request-body-not-forwarded"], "{x:#}");
+    let detail = x["anomalies"][0]["detail"].as_str().unwrap();
+    assert!(detail.ends_with("to its end"), "{detail}");
+    assert_eq!(p.findings_for(h2_path).len(), 1);
+
     // A body far past the analysis cap: read up to the cap, the rest left unread
     // (the client's connection is then closed, as it was before).
     const LONG: usize = 1 << 20;
@@ -1218,14 +1255,18 @@ async fn tls_h2(
 
 /// An HTTP/2 client connection (ALPN `h2`) through a `CONNECT` tunnel to `target`,
 /// trusting only `root`; the connection's task ends when the proxy closes it.
-async fn h2_through_tunnel(
+async fn h2_through_tunnel<B>(
     proxy: SocketAddr,
     target: SocketAddr,
     root: &[u8],
 ) -> (
-    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    hyper::client::conn::http2::SendRequest<B>,
     tokio::task::JoinHandle<()>,
-) {
+)
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (tcp, head) = tunnel(proxy, target).await;
     assert!(head.starts_with(b"HTTP/1.1 200"));
     let tls = tls_h2(tcp, target, root).await;
