@@ -31,7 +31,7 @@
 //! - Pinned apps: a client that abandons the TLS handshake after seeing our
 //!   certificate gets one metadata-only exchange for that host, which is then tunnelled
 //!   untouched (as are `--ignore-host` matches).
-//! - Connections are ours ([`serve`], on hyper, hyper-util's client, tokio-rustls and
+//! - Connections are ours ([`serve`], on hyper, our upstream [`pool`], tokio-rustls and
 //!   tungstenite): what one client connection has shown (device, authentication, the
 //!   host of its handshake) is kept while it, or the tunnel it became, is open, then
 //!   forgotten. Every wait for a client has a deadline: [`Settings::header_timeout`]
@@ -55,6 +55,7 @@ pub mod control;
 mod handler;
 pub mod head;
 pub mod page;
+mod pool;
 mod random;
 pub mod serve;
 pub mod upstream;

@@ -68,7 +68,6 @@ use hyper::http::uri::{Authority, Scheme};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -81,7 +80,7 @@ use super::body::{self, Body, Rewind};
 use super::coalesce::{Coalesce, LastResponse, ShutdownWrite};
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
 use super::head;
-use super::{ca, upstream, Shared};
+use super::{ca, pool, upstream, Shared};
 
 /// Bytes of a TLS ClientHello read, at most, before the connection is dropped (a
 /// real one is under 2 kB; rustls bounds a handshake message at 64 KiB).
@@ -103,14 +102,13 @@ const READ_AHEAD: usize = 4096;
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const TLS_HANDSHAKE: &[u8] = &[0x16, 0x03];
 
-/// The upstream HTTP client: our connector, header case kept towards HTTP/1 servers.
-type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
-
 /// Everything the connections of one proxy run share.
 pub struct Core {
     shared: Arc<Shared>,
     minter: ca::Minter,
-    client: UpstreamClient,
+    /// The upstream HTTP client: our connector, header case kept towards HTTP/1
+    /// servers.
+    client: Arc<pool::Pool>,
     ws_tls: tokio_tungstenite::Connector,
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
@@ -132,12 +130,7 @@ impl Core {
         connector: HttpsConnector<HttpConnector>,
         ws_tls: rustls::ClientConfig,
     ) -> Arc<Core> {
-        let client = Client::builder(TokioExecutor::new())
-            .http1_title_case_headers(true)
-            .http1_preserve_header_case(true)
-            // Idle upstream connections are closed after the pool's timeout (90 s).
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let client = pool::Pool::new(connector);
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
             // Header names go to the client as the server wrote them.

@@ -1,0 +1,514 @@
+//! [`Pool`]: the proxy's upstream HTTP client, hyper's connection halves
+//! (`client::conn::http1`/`http2` senders) kept per scheme and authority.
+//!
+//! It replaces hyper-util's `legacy::Client` (issue 4, keep-alive CPU per request):
+//! that client SipHashed its pool key twice per request, built checkout futures
+//! and channels, and added its connection info to every response. What it did that
+//! the proxy relies on is kept: HTTP/2 when the server picks it by ALPN (one shared
+//! connection per server), header case and title case towards HTTP/1 servers,
+//! `Host` set from the target, origin-form targets on HTTP/1, idle connections
+//! shared by every client connection (so new clients keep reusing upstream TLS
+//! sessions) and closed after [`IDLE_TIMEOUT`], a request that a pooled connection
+//! dropped before sending it retried once on a fresh one, and errors that read the
+//! same ("client error (Connect): …", as in the stored `upstream-error` anomaly).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::header::{self, HeaderValue};
+use hyper::http::uri::{Authority, Parts, Scheme};
+use hyper::{Request, Response, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use rustc_hash::FxBuildHasher;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::body::Body;
+
+/// Idle upstream connections are closed after this (hyper-util's default, kept).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+type Connector = HttpsConnector<HttpConnector>;
+
+/// Where a connection goes: the pool's key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+/// An HTTP/1 connection in the pool: idle, or still reading the response it was
+/// put back after (it is not ready until that ends).
+struct Parked {
+    tx: http1::SendRequest<Body>,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct Entry {
+    http1: Vec<Parked>,
+    /// The server's HTTP/2 connection, shared by all requests to it.
+    http2: Option<http2::SendRequest<Body>>,
+}
+
+/// A connection taken for one request.
+enum Sender {
+    Http1(http1::SendRequest<Body>),
+    Http2(http2::SendRequest<Body>),
+}
+
+/// The upstream client of one proxy run.
+pub struct Pool {
+    connector: Connector,
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    entries: Mutex<HashMap<Key, Entry, FxBuildHasher>>,
+    /// Set once the task closing idle connections runs.
+    reaper: std::sync::Once,
+}
+
+/// Why a request got no response: reads as hyper-util's client error did.
+#[derive(Debug)]
+pub struct Error {
+    kind: Kind,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// hyper-util's names, as its `Display` printed them.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Connect,
+    SendRequest,
+    Canceled,
+    UserAbsoluteUriRequired,
+}
+
+impl Error {
+    fn new(kind: Kind, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "client error ({:?})", self.kind)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|e| &**e as _)
+    }
+}
+
+impl Pool {
+    pub fn new(connector: Connector) -> Arc<Pool> {
+        let mut http1 = http1::Builder::new();
+        http1.title_case_headers(true).preserve_header_case(true);
+        Arc::new(Pool {
+            connector,
+            http1,
+            http2: http2::Builder::new(TokioExecutor::new()),
+            entries: Mutex::new(HashMap::default()),
+            reaper: std::sync::Once::new(),
+        })
+    }
+
+    /// Sends `req` (an absolute-form target) to its server over a pooled
+    /// connection or a new one.
+    pub async fn request(
+        self: &Arc<Self>,
+        req: Request<Body>,
+    ) -> Result<Response<Incoming>, Error> {
+        let key = match (req.uri().scheme(), req.uri().authority()) {
+            (Some(scheme), Some(authority)) => Key {
+                scheme: scheme.clone(),
+                authority: authority.clone(),
+            },
+            _ => {
+                return Err(Error {
+                    kind: Kind::UserAbsoluteUriRequired,
+                    source: None,
+                })
+            }
+        };
+        let (sender, reused) = match self.checkout(&key) {
+            Some(s) => (s, true),
+            // Boxed: the connect path's future (TCP, TLS, handshakes) is large and
+            // rare; every request's future holds this one.
+            None => (Box::pin(self.connect(&key)).await?, false),
+        };
+        match self.send(&key, sender, req).await {
+            Ok(res) => Ok(res),
+            // Not sent at all: a pooled connection the server had closed. Once more,
+            // on a fresh connection (as hyper-util's `retry_canceled_requests`).
+            Err((_, Some(mut back))) if reused => {
+                restore_target(&key, back.uri_mut());
+                let sender = Box::pin(self.connect(&key)).await?;
+                self.send(&key, sender, back).await.map_err(|(e, _)| e)
+            }
+            Err((error, _)) => Err(error),
+        }
+    }
+
+    /// A pooled connection to `key` ready for a request, if there is one. Closed and
+    /// expired ones are dropped on the way; busy HTTP/1 ones stay.
+    fn checkout(&self, key: &Key) -> Option<Sender> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get_mut(key)?;
+        if let Some(tx) = &entry.http2 {
+            if !tx.is_closed() {
+                return Some(Sender::Http2(tx.clone()));
+            }
+            entry.http2 = None;
+        }
+        let now = Instant::now();
+        let mut i = entry.http1.len();
+        while i > 0 {
+            i -= 1;
+            let p = &entry.http1[i];
+            if p.tx.is_closed() || now.saturating_duration_since(p.since) > IDLE_TIMEOUT {
+                entry.http1.swap_remove(i);
+            } else if p.tx.is_ready() {
+                // The most recently parked ready one (LIFO, as hyper-util's pool).
+                return Some(Sender::Http1(entry.http1.swap_remove(i).tx));
+            }
+        }
+        None
+    }
+
+    /// Sends on `sender`; an HTTP/1 connection goes back to the pool with the
+    /// response head. On failure, the request if it was never sent.
+    async fn send(
+        &self,
+        key: &Key,
+        sender: Sender,
+        mut req: Request<Body>,
+    ) -> Result<Response<Incoming>, (Error, Option<Request<Body>>)> {
+        let sent = match sender {
+            Sender::Http1(mut tx) => {
+                if !req.headers().contains_key(header::HOST) {
+                    if let Some(host) = host_header(req.uri()) {
+                        req.headers_mut().insert(header::HOST, host);
+                    }
+                }
+                origin_form(req.uri_mut());
+                let sent = tx.try_send_request(req).await;
+                if sent.is_ok() && !tx.is_closed() {
+                    self.park(key, tx);
+                }
+                sent
+            }
+            Sender::Http2(mut tx) => tx.try_send_request(req).await,
+        };
+        sent.map_err(|mut e| match e.take_message() {
+            Some(req) => (Error::new(Kind::Canceled, e.into_error()), Some(req)),
+            None => (Error::new(Kind::SendRequest, e.into_error()), None),
+        })
+    }
+
+    /// Puts an HTTP/1 connection back: ready for the next request once its
+    /// response has been read.
+    fn park(&self, key: &Key, tx: http1::SendRequest<Body>) {
+        let parked = Parked {
+            tx,
+            since: Instant::now(),
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get_mut(key) {
+            Some(entry) => entry.http1.push(parked),
+            None => {
+                entries.insert(
+                    key.clone(),
+                    Entry {
+                        http1: vec![parked],
+                        http2: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A new connection to `key` (TCP, TLS with ALPN, the HTTP handshake), its
+    /// connection task spawned. An HTTP/2 one is shared from now on.
+    async fn connect(self: &Arc<Self>, key: &Key) -> Result<Sender, Error> {
+        self.reaper.call_once(|| spawn_reaper(Arc::downgrade(self)));
+        let mut parts = Parts::default();
+        parts.scheme = Some(key.scheme.clone());
+        parts.authority = Some(key.authority.clone());
+        parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
+        let dst = Uri::from_parts(parts).map_err(|e| Error::new(Kind::Connect, e))?;
+        let io = self
+            .connector
+            .clone()
+            .call(dst)
+            .await
+            .map_err(|e| Error::new(Kind::Connect, e))?;
+        if io.connected().is_negotiated_h2() {
+            let (mut tx, conn) = self
+                .http2
+                .handshake(io)
+                .await
+                .map_err(|e| Error::new(Kind::SendRequest, e))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            tx.ready()
+                .await
+                .map_err(|e| Error::new(Kind::SendRequest, e))?;
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries.entry(key.clone()).or_default().http2 = Some(tx.clone());
+            return Ok(Sender::Http2(tx));
+        }
+        let (mut tx, conn) = self
+            .http1
+            .handshake(io)
+            .await
+            .map_err(|e| Error::new(Kind::SendRequest, e))?;
+        // The connection's own error says more than the sender's "channel closed".
+        let (err_tx, err_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                let _ = err_tx.send(e);
+            }
+        });
+        match tx.ready().await {
+            Ok(()) => Ok(Sender::Http1(tx)),
+            Err(e) if e.is_closed() => match err_rx.await {
+                Ok(conn_err) => Err(Error::new(Kind::SendRequest, conn_err)),
+                Err(_) => Err(Error::new(Kind::SendRequest, e)),
+            },
+            Err(e) => Err(Error::new(Kind::SendRequest, e)),
+        }
+    }
+
+    /// Drops closed connections and those idle past [`IDLE_TIMEOUT`].
+    fn prune(&self) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, entry| {
+            entry.http1.retain(|p| {
+                !p.tx.is_closed() && now.saturating_duration_since(p.since) <= IDLE_TIMEOUT
+            });
+            if entry.http2.as_ref().is_some_and(|tx| tx.is_closed()) {
+                entry.http2 = None;
+            }
+            !entry.http1.is_empty() || entry.http2.is_some()
+        });
+    }
+}
+
+/// Closes idle connections every [`IDLE_TIMEOUT`] while the pool lives.
+fn spawn_reaper(pool: Weak<Pool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(IDLE_TIMEOUT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match pool.upgrade() {
+                Some(pool) => pool.prune(),
+                None => return,
+            }
+        }
+    });
+}
+
+/// `Host` for an HTTP/1 request to `uri`: the host, and the port unless it is the
+/// scheme's default (as hyper-util wrote it).
+fn host_header(uri: &Uri) -> Option<HeaderValue> {
+    let authority = uri.authority()?;
+    let secure = matches!(uri.scheme_str(), Some("https" | "wss"));
+    let default_port = match authority.port_u16() {
+        None => true,
+        Some(port) => matches!((port, secure), (443, true) | (80, false)),
+    };
+    // Without user info the authority is the host and the port as written.
+    if !authority.as_str().contains('@') {
+        let text = match default_port {
+            true => authority.host(),
+            false => authority.as_str(),
+        };
+        return HeaderValue::from_str(text).ok();
+    }
+    match (default_port, authority.port()) {
+        (false, Some(port)) => HeaderValue::from_str(&format!("{}:{port}", authority.host())).ok(),
+        _ => HeaderValue::from_str(authority.host()).ok(),
+    }
+}
+
+/// An HTTP/1 target: path and query only.
+fn origin_form(uri: &mut Uri) {
+    *uri = match uri.path_and_query() {
+        Some(path) if path.as_str() != "/" => {
+            let mut parts = Parts::default();
+            parts.path_and_query = Some(path.clone());
+            Uri::from_parts(parts).unwrap_or_default()
+        }
+        _ => Uri::default(),
+    };
+}
+
+/// The absolute target again, for a retry after [`origin_form`].
+fn restore_target(key: &Key, uri: &mut Uri) {
+    if uri.scheme().is_some() {
+        return;
+    }
+    let mut parts = Parts::default();
+    parts.scheme = Some(key.scheme.clone());
+    parts.authority = Some(key.authority.clone());
+    parts.path_and_query = uri.path_and_query().cloned();
+    if let Ok(u) = Uri::from_parts(parts) {
+        *uri = u;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(uri: &str) -> Option<String> {
+        host_header(&uri.parse().unwrap()).map(|v| v.to_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn host_header_leaves_out_default_ports_only() {
+        assert_eq!(host("https://a.example/x").as_deref(), Some("a.example"));
+        assert_eq!(
+            host("https://a.example:443/x").as_deref(),
+            Some("a.example")
+        );
+        assert_eq!(host("http://a.example:80/x").as_deref(), Some("a.example"));
+        assert_eq!(
+            host("https://a.example:80/x").as_deref(),
+            Some("a.example:80")
+        );
+        assert_eq!(
+            host("http://a.example:443/x").as_deref(),
+            Some("a.example:443")
+        );
+        assert_eq!(
+            host("http://127.0.0.1:8080/").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(host("http://u@[::1]:81/").as_deref(), Some("[::1]:81"));
+    }
+
+    #[test]
+    fn targets_go_to_origin_form_and_back() {
+        let key = Key {
+            scheme: Scheme::HTTPS,
+            authority: Authority::from_static("a.example:8443"),
+        };
+        let mut uri: Uri = "https://a.example:8443/p?q=1".parse().unwrap();
+        origin_form(&mut uri);
+        assert_eq!(uri.to_string(), "/p?q=1");
+        restore_target(&key, &mut uri);
+        assert_eq!(uri.to_string(), "https://a.example:8443/p?q=1");
+        let mut root: Uri = "https://a.example:8443".parse().unwrap();
+        origin_form(&mut root);
+        assert_eq!(root.to_string(), "/");
+    }
+
+    /// A plain HTTP/1 server on 127.0.0.1 answering every request on a connection
+    /// with `ok`, closing each connection after `per_conn` answers. Counts accepts.
+    async fn server(per_conn: usize) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepts.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut tcp, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    for _ in 0..per_conn {
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            let mut chunk = [0u8; 1024];
+                            match tcp.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        buf.clear();
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if tcp.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (port, accepts)
+    }
+
+    async fn get(pool: &Arc<Pool>, port: u16) -> Result<String, String> {
+        use http_body_util::BodyExt;
+        let req = Request::get(format!("http://127.0.0.1:{port}/x"))
+            .body(crate::proxy::body::empty())
+            .unwrap();
+        let res = pool.request(req).await.map_err(|e| e.to_string())?;
+        let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
+    }
+
+    fn pool() -> Arc<Pool> {
+        let opts = crate::proxy::upstream::UpstreamOptions::default();
+        let connector =
+            crate::proxy::upstream::connector(&opts, crate::proxy::tls_provider()).unwrap();
+        Pool::new(connector)
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_reused_and_a_closed_one_replaced() {
+        let (port, accepts) = server(usize::MAX).await;
+        let pool = pool();
+        for _ in 0..3 {
+            assert_eq!(get(&pool, port).await.as_deref(), Ok("ok"));
+        }
+        assert_eq!(accepts.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // The server closes after each answer: every request still gets one.
+        let (port, accepts) = server(1).await;
+        for _ in 0..3 {
+            assert_eq!(get(&pool, port).await.as_deref(), Ok("ok"));
+        }
+        assert_eq!(accepts.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_reads_as_a_connect_error() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let err = get(&pool(), port).await.unwrap_err();
+        assert_eq!(err, "client error (Connect)");
+    }
+
+    #[test]
+    fn errors_read_as_hyper_utils() {
+        let e = Error::new(
+            Kind::Connect,
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"),
+        );
+        assert_eq!(e.to_string(), "client error (Connect)");
+        assert_eq!(
+            std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .as_deref(),
+            Some("refused")
+        );
+    }
+}
