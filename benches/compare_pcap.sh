@@ -11,9 +11,11 @@
 #      TOOLS="cat consentry consentry-j1 consentry-j1-cache tshark suricata ngrep"
 #      (default: these) picks the tools (consentry: default threads; consentry-j1:
 #      -j 1, one thread; consentry-j1-cache: -j 1 reading through the page cache
-#      like the peers, --no-direct-io). Not in the default: suricata-stock, the same
-#      rule under the installed /etc/suricata/suricata.yaml (eve.json and its
-#      protocol logs on, as a Suricata user runs it).
+#      like the peers, --no-direct-io; the file is in the page cache after the
+#      first tool read it, so the other two read it through the cache as well).
+#      Not in the default: suricata-stock, the same rule under the installed
+#      /etc/suricata/suricata.yaml (eve.json and its protocol logs on, as a
+#      Suricata user runs it).
 #
 # Runs, each under /usr/bin/time -f '%e %U %S %M': cat (the ceiling), consentry analyze
 # (jsonl findings), tshark -Y 'http contains "NEEDLE"', Suricata single-threaded with

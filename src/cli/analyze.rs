@@ -59,9 +59,9 @@ pub struct Args {
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Html)]
     pub report_format: ReportFormat,
     /// Read capture files through the page cache. By default a capture on a local
-    /// disk file system (Linux) is read with direct I/O, which spares the kernel's
-    /// copy of every byte; on a slow disk holding a capture that is already cached,
-    /// the cache can be faster.
+    /// disk file system (Linux) that is not already in the page cache is read with
+    /// direct I/O, which spares the kernel's copy of every byte and keeps the cache
+    /// for the rest of the machine.
     #[arg(long)]
     pub no_direct_io: bool,
 }
