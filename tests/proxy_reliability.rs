@@ -319,12 +319,16 @@ fn upstream_resets_give_502_or_a_cut_body_and_one_exchange_with_an_anomaly() {
     assert!(status.success());
 }
 
-/// Reads from `io` until what came ends with `end`.
+/// Reads from `io` until what came ends with `end` (panics after 15 s without a byte,
+/// rather than hang).
 async fn read_through(io: &mut (impl tokio::io::AsyncRead + Unpin), end: &[u8]) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !got.ends_with(end) {
-        let n = io.read(&mut buf).await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(15), io.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("nothing more for 15 s: {}", String::from_utf8_lossy(&got)))
+            .unwrap();
         assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
         got.extend_from_slice(&buf[..n]);
     }
@@ -460,9 +464,17 @@ fn a_request_body_the_server_answers_before_reading_is_still_analysed() {
             .header("content-type", "application/json")
             .body(http_body_util::StreamBody::new(rx))
             .unwrap();
-        let res = send.send_request(req).await.unwrap();
+        let within = Duration::from_secs(15);
+        let res = tokio::time::timeout(within, send.send_request(req))
+            .await
+            .expect("an answer within 15 s")
+            .unwrap();
         let status = res.status();
-        let answer = res.into_body().collect().await.unwrap().to_bytes();
+        let answer = tokio::time::timeout(within, res.into_body().collect())
+            .await
+            .expect("the answer's body within 15 s")
+            .unwrap()
+            .to_bytes();
         tx.unbounded_send(Ok(http_body::Frame::data(body.clone().into())))
             .unwrap();
         drop(tx); // the end of the stream
