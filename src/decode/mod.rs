@@ -293,10 +293,7 @@ impl<'a> Part<'a> {
     }
 
     /// The location split at its first `:` into place and name (`("query", "aaid")`,
-    /// `("body", "$.a")`), as `split_once(':')` splits it; `None` without a `:`.
-    /// A byte loop: locations are short, and the char searcher behind `split_once`
-    /// cost about 120 instructions a part for each reader that asks (signals,
-    /// coordinates), on every part of every request.
+    /// `("body", "$.a")`): [`Location::place_and_name`].
     pub fn place_and_name(&self) -> Option<(&str, &str)> {
         self.location.place_and_name()
     }
