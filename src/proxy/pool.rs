@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -36,11 +37,55 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 type Connector = HttpsConnector<HttpConnector>;
 
-/// Where a connection goes: the pool's key.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// Where a connection goes: the pool's key. Equal and hashed as `http`'s own
+/// types are (the authority without regard to case), only cheaper: the authority's
+/// bytes are compared whole first and hashed eight at a time, where `Authority`
+/// compares and hashes them one by one (twice a request: checkout and park).
+#[derive(Clone)]
 struct Key {
     scheme: Scheme,
     authority: Authority,
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.scheme == other.scheme
+            && (self.authority.as_str() == other.authority.as_str()
+                || self.authority == other.authority)
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.scheme.hash(state);
+        let bytes = self.authority.as_str().as_bytes();
+        state.write_usize(bytes.len());
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            state.write_u64(ascii_lowercase_word(u64::from_le_bytes(w)));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let word = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
+            state.write_u64(ascii_lowercase_word(word));
+        }
+    }
+}
+
+/// The eight bytes of `word` with `A`–`Z` lowered, all at once: a byte's top bit
+/// marks it upper case when it is at least `A`, at most `Z`, and ASCII.
+fn ascii_lowercase_word(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    let low = word & LOW7;
+    let at_least_a = low + 0x3f3f_3f3f_3f3f_3f3f; // 0x80 - b'A'
+    let above_z = low + 0x2525_2525_2525_2525; // 0x80 - b'Z' - 1
+    let upper = at_least_a & !above_z & !word & TOP;
+    word | (upper >> 2)
 }
 
 /// An HTTP/1 connection in the pool: idle, or still reading the response it was
@@ -123,11 +168,13 @@ impl Pool {
         })
     }
 
-    /// Sends `req` (an absolute-form target) to its server over a pooled
-    /// connection or a new one.
+    /// Sends `req` (an absolute-form target, without `Host`) to its server over a
+    /// pooled connection or a new one. `client_host` is the `Host` the client sent:
+    /// HTTP/1 servers get that value itself when it is what the target gives.
     pub async fn request(
         self: &Arc<Self>,
         req: Request<Body>,
+        client_host: Option<HeaderValue>,
     ) -> Result<Response<Incoming>, Error> {
         let key = match (req.uri().scheme(), req.uri().authority()) {
             (Some(scheme), Some(authority)) => Key {
@@ -147,14 +194,17 @@ impl Pool {
             // rare; every request's future holds this one.
             None => (Box::pin(self.connect(&key)).await?, false),
         };
-        match self.send(&key, sender, req).await {
+        match self.send(&key, sender, req, client_host).await {
             Ok(res) => Ok(res),
             // Not sent at all: a pooled connection the server had closed. Once more,
             // on a fresh connection (as hyper-util's `retry_canceled_requests`).
             Err((_, Some(mut back))) if reused => {
                 restore_target(&key, back.uri_mut());
                 let sender = Box::pin(self.connect(&key)).await?;
-                self.send(&key, sender, back).await.map_err(|(e, _)| e)
+                // The request comes back with the `Host` the first send set.
+                self.send(&key, sender, back, None)
+                    .await
+                    .map_err(|(e, _)| e)
             }
             Err((error, _)) => Err(error),
         }
@@ -193,11 +243,12 @@ impl Pool {
         key: &Key,
         sender: Sender,
         mut req: Request<Body>,
+        client_host: Option<HeaderValue>,
     ) -> Result<Response<Incoming>, (Error, Option<Request<Body>>)> {
         let sent = match sender {
             Sender::Http1(mut tx) => {
                 if !req.headers().contains_key(header::HOST) {
-                    if let Some(host) = host_header(req.uri()) {
+                    if let Some(host) = host_header(req.uri(), client_host) {
                         req.headers_mut().insert(header::HOST, host);
                     }
                 }
@@ -324,8 +375,9 @@ fn spawn_reaper(pool: Weak<Pool>) {
 }
 
 /// `Host` for an HTTP/1 request to `uri`: the host, and the port unless it is the
-/// scheme's default (as hyper-util wrote it).
-fn host_header(uri: &Uri) -> Option<HeaderValue> {
+/// scheme's default (as hyper-util wrote it). `client`'s value is taken as it is when
+/// its bytes are those (most clients write it so): no copy and no validation.
+fn host_header(uri: &Uri, client: Option<HeaderValue>) -> Option<HeaderValue> {
     let authority = uri.authority()?;
     let secure = matches!(uri.scheme_str(), Some("https" | "wss"));
     let default_port = match authority.port_u16() {
@@ -338,6 +390,9 @@ fn host_header(uri: &Uri) -> Option<HeaderValue> {
             true => authority.host(),
             false => authority.as_str(),
         };
+        if let Some(same) = client.filter(|v| v.as_bytes() == text.as_bytes()) {
+            return Some(same);
+        }
         return HeaderValue::from_str(text).ok();
     }
     match (default_port, authority.port()) {
@@ -377,7 +432,7 @@ mod tests {
     use super::*;
 
     fn host(uri: &str) -> Option<String> {
-        host_header(&uri.parse().unwrap()).map(|v| v.to_str().unwrap().to_string())
+        host_header(&uri.parse().unwrap(), None).map(|v| v.to_str().unwrap().to_string())
     }
 
     #[test]
@@ -401,6 +456,83 @@ mod tests {
             Some("127.0.0.1:8080")
         );
         assert_eq!(host("http://u@[::1]:81/").as_deref(), Some("[::1]:81"));
+    }
+
+    /// The client's `Host` goes upstream only when its bytes are what the target
+    /// gives; any other spelling is replaced as before.
+    #[test]
+    fn host_header_takes_the_clients_value_only_when_it_is_the_same() {
+        let uri: Uri = "https://a.example:8443/x".parse().unwrap();
+        let host = |client: &'static str| {
+            host_header(&uri, Some(HeaderValue::from_static(client)))
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(host("a.example:8443").as_deref(), Some("a.example:8443"));
+        assert_eq!(host("A.example:8443").as_deref(), Some("a.example:8443"));
+        assert_eq!(host("a.example").as_deref(), Some("a.example:8443"));
+        assert_eq!(host("other.example").as_deref(), Some("a.example:8443"));
+    }
+
+    /// Keys are equal and hash alike exactly when `http`'s own scheme and authority
+    /// are equal (case-insensitive), at every length around the 8-byte words.
+    #[test]
+    fn keys_agree_with_https_own_equality() {
+        use std::hash::BuildHasher;
+        let state = FxBuildHasher;
+        let authorities = [
+            "a",
+            "A",
+            "b",
+            "ab.cd",
+            "AB.cd",
+            "example.com",
+            "EXAMPLE.com",
+            "example.co",
+            "127.0.0.1:8443",
+            "127.0.0.1:8444",
+            "a.example:8443",
+            "A.EXAMPLE:8443",
+            "u@host.example:81",
+            "U@HOST.example:81",
+            "abcdefgh",
+            "ABCDEFGH",
+            "abcdefg",
+            "abcdefghi",
+            "ABCDEFGHI",
+        ];
+        let key = |scheme: &Scheme, a: &str| Key {
+            scheme: scheme.clone(),
+            authority: Authority::try_from(a).unwrap(),
+        };
+        for s1 in [Scheme::HTTP, Scheme::HTTPS] {
+            for s2 in [Scheme::HTTP, Scheme::HTTPS] {
+                for a1 in authorities {
+                    for a2 in authorities {
+                        let (k1, k2) = (key(&s1, a1), key(&s2, a2));
+                        let same = s1 == s2 && k1.authority == k2.authority;
+                        assert_eq!(k1 == k2, same, "{s1}://{a1} vs {s2}://{a2}");
+                        if same {
+                            assert_eq!(state.hash_one(&k1), state.hash_one(&k2), "{a1} {a2}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The word-wise lowering is `to_ascii_lowercase` of each byte, for every byte
+    /// value in every position.
+    #[test]
+    fn words_are_lowered_as_bytes_are() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut bytes = *b"aZ@[`{\x7f\x80";
+                bytes[pos] = b;
+                let expected = bytes.map(|c| c.to_ascii_lowercase());
+                let got = ascii_lowercase_word(u64::from_le_bytes(bytes)).to_le_bytes();
+                assert_eq!(got, expected, "byte {b:#x} at {pos}");
+            }
+        }
     }
 
     #[test]
@@ -458,7 +590,7 @@ mod tests {
         let req = Request::get(format!("http://127.0.0.1:{port}/x"))
             .body(crate::proxy::body::empty())
             .unwrap();
-        let res = pool.request(req).await.map_err(|e| e.to_string())?;
+        let res = pool.request(req, None).await.map_err(|e| e.to_string())?;
         let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
         Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
     }

@@ -701,7 +701,8 @@ async fn forward(
     rec: Option<Arc<handler::Recording>>,
 ) -> Response<Body> {
     let body_timeout = core.shared.settings.body_timeout;
-    let fut = core.client.request(normalize(req));
+    let (req, client_host) = normalize(req);
+    let fut = core.client.request(req, client_host);
     let res = match (body_timeout, &rec) {
         (Some(t), Some(rec)) => {
             tokio::pin!(fut);
@@ -736,10 +737,11 @@ async fn forward(
 }
 
 /// A request as it goes upstream: HTTP/1.1 (the client picks HTTP/2 by ALPN with
-/// the server), `Host` from the target (hyper sets it), cookies in one field (as
-/// HTTP/1 requires; HTTP/2 clients split them).
-fn normalize(mut req: Request<Body>) -> Request<Body> {
-    req.headers_mut().remove(header::HOST);
+/// the server), `Host` from the target (the pool sets it), cookies in one field (as
+/// HTTP/1 requires; HTTP/2 clients split them). Also the client's `Host`, which the
+/// pool reuses when it is the same text.
+fn normalize(mut req: Request<Body>) -> (Request<Body>, Option<HeaderValue>) {
+    let host = req.headers_mut().remove(header::HOST);
     if let header::Entry::Occupied(mut cookies) = req.headers_mut().entry(header::COOKIE) {
         if cookies.iter().nth(1).is_some() {
             let mut joined = Vec::new();
@@ -755,7 +757,7 @@ fn normalize(mut req: Request<Body>) -> Request<Body> {
         }
     }
     *req.version_mut() = Version::HTTP_11;
-    req
+    (req, host)
 }
 
 /// Answers a `CONNECT` with `200` and runs its tunnel once hyper hands the
@@ -1278,7 +1280,11 @@ mod tests {
             .header("x-other", "kept")
             .body(body::empty())
             .unwrap();
-        let req = normalize(req);
+        let (req, host) = normalize(req);
+        assert_eq!(
+            host.as_ref().map(|h| h.as_bytes()),
+            Some(&b"example.com"[..])
+        );
         assert_eq!(req.version(), Version::HTTP_11);
         assert!(req.headers().get("host").is_none());
         let cookies: Vec<_> = req.headers().get_all("cookie").iter().collect();
