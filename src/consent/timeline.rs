@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::SeedableRandomState;
 use serde::Serialize;
 
 use super::{Decision, Purpose};
 use crate::case::Case;
+use crate::net::keyed_hash;
 use crate::timestamp::Timestamp;
 
 /// Where a consent event came from.
@@ -86,9 +88,20 @@ impl State {
 }
 
 /// All consent events, per device, in time order (ties keep insertion order).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Timeline {
-    by_device: HashMap<String, Vec<ConsentEvent>>,
+    /// foldhash under a secret key (`net::keyed_hash`): the analysis asks for a
+    /// device's events about three times an exchange, and std's SipHash cost about
+    /// 200 instructions a lookup. Keyed because traffic can add events.
+    by_device: HashMap<String, Vec<ConsentEvent>, SeedableRandomState>,
+}
+
+impl Default for Timeline {
+    fn default() -> Timeline {
+        Timeline {
+            by_device: HashMap::with_hasher(keyed_hash::keyed_state()),
+        }
+    }
 }
 
 impl Timeline {

@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use foldhash::fast::SeedableRandomState;
+
 use super::Destination;
+use crate::net::keyed_hash;
 
 /// Most hosts remembered per thread; when full the memo starts over. Hosts are
 /// chosen by whoever sends the traffic: the bound keeps the memory fixed.
@@ -23,11 +26,14 @@ pub(super) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Results by host as given. Keyed foldhash (`net::keyed_hash`): the keys come
+/// from the traffic, and std's SipHash cost about 200 instructions a lookup.
+type ByHost = HashMap<String, Arc<Destination>, SeedableRandomState>;
+
 thread_local! {
-    /// The id of the classifier the memo holds results of, and its results by host
-    /// as given. std's keyed SipHash: the keys come from the traffic.
-    static MEMO: RefCell<(u64, HashMap<String, Arc<Destination>>)> =
-        RefCell::new((0, HashMap::new()));
+    /// The id of the classifier the memo holds results of, and its results.
+    static MEMO: RefCell<(u64, ByHost)> =
+        RefCell::new((0, HashMap::with_hasher(keyed_hash::keyed_state())));
 }
 
 /// `classify()`'s result for `host` under the classifier `id`, from the memo when it

@@ -4,6 +4,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use foldhash::fast::SeedableRandomState;
+
+use crate::net::keyed_hash;
 use crate::timestamp::Timestamp;
 
 /// Most (device, identifier type, site) keys tracked; new keys beyond it are ignored
@@ -49,7 +52,9 @@ pub struct FrequencyTracker {
     /// Keyed by [`key_into`]'s encoding of (device, identifier type, site): one byte
     /// string, so a lookup borrows the reused `key` buffer instead of building three
     /// `String`s per call.
-    windows: HashMap<Vec<u8>, Window>,
+    /// foldhash under a secret key (`net::keyed_hash`): traffic names the sites, and
+    /// std's SipHash cost several hundred instructions per lookup.
+    windows: HashMap<Vec<u8>, Window, SeedableRandomState>,
     key: Vec<u8>,
     /// Keys not tracked because of [`MAX_FREQUENCY_KEYS`].
     pub keys_dropped: u64,
@@ -59,7 +64,7 @@ impl FrequencyTracker {
     pub fn new(per_minute: u32) -> Self {
         FrequencyTracker {
             limit: per_minute as usize,
-            windows: HashMap::new(),
+            windows: HashMap::with_hasher(keyed_hash::keyed_state()),
             key: Vec::new(),
             keys_dropped: 0,
         }
@@ -69,15 +74,17 @@ impl FrequencyTracker {
     /// first takes the key over the limit (once per burst).
     pub fn record(&mut self, device: &str, kind: &str, site: &str, at: Timestamp) -> Option<usize> {
         key_into(&mut self.key, device, kind, site);
-        if !self.windows.contains_key(self.key.as_slice()) {
-            if self.windows.len() >= MAX_FREQUENCY_KEYS {
-                self.keys_dropped += 1;
-                return None;
-            }
-            self.windows.insert(self.key.clone(), Window::default());
+        // A known key (the usual case) costs one lookup.
+        if let Some(window) = self.windows.get_mut(self.key.as_slice()) {
+            return window.send(at, self.limit);
+        }
+        if self.windows.len() >= MAX_FREQUENCY_KEYS {
+            self.keys_dropped += 1;
+            return None;
         }
         self.windows
-            .get_mut(self.key.as_slice())?
+            .entry(self.key.clone())
+            .or_default()
             .send(at, self.limit)
     }
 }
