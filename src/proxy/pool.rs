@@ -18,6 +18,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use foldhash::fast::SeedableRandomState;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper::header::{self, HeaderValue};
@@ -26,11 +27,11 @@ use hyper::{Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::{Connection, HttpConnector};
 use hyper_util::rt::TokioExecutor;
-use rustc_hash::FxBuildHasher;
 use tokio::time::Instant;
 use tower_service::Service;
 
 use super::body::Body;
+use crate::net::keyed_hash;
 
 /// Idle upstream connections are closed after this (hyper-util's default, kept).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -113,7 +114,9 @@ pub struct Pool {
     connector: Connector,
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
-    entries: Mutex<HashMap<Key, Entry, FxBuildHasher>>,
+    /// foldhash under a secret key (`net::keyed_hash`): the client names the
+    /// servers, so it must not be able to choose colliding keys.
+    entries: Mutex<HashMap<Key, Entry, SeedableRandomState>>,
     /// Set once the task closing idle connections runs.
     reaper: std::sync::Once,
 }
@@ -163,7 +166,7 @@ impl Pool {
             connector,
             http1,
             http2: http2::Builder::new(TokioExecutor::new()),
-            entries: Mutex::new(HashMap::default()),
+            entries: Mutex::new(HashMap::with_hasher(keyed_hash::keyed_state())),
             reaper: std::sync::Once::new(),
         })
     }
@@ -478,7 +481,7 @@ mod tests {
     #[test]
     fn keys_agree_with_https_own_equality() {
         use std::hash::BuildHasher;
-        let state = FxBuildHasher;
+        let state = keyed_hash::keyed_state();
         let authorities = [
             "a",
             "A",
