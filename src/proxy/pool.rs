@@ -63,16 +63,10 @@ impl Hash for Key {
         self.scheme.hash(state);
         let bytes = self.authority.as_str().as_bytes();
         state.write_usize(bytes.len());
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            state.write_u64(ascii_lowercase_word(u64::from_le_bytes(w)));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let word = rest.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b));
-            state.write_u64(ascii_lowercase_word(word));
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            state.write_u64(ascii_lowercase_word(u64::from_le_bytes(word)));
         }
     }
 }
