@@ -15,7 +15,9 @@
 #      first tool read it, so the other two read it through the cache as well).
 #      Not in the default: suricata-stock, the same rule under the installed
 #      /etc/suricata/suricata.yaml (eve.json and its protocol logs on, as a
-#      Suricata user runs it).
+#      Suricata user runs it); consentry-pgo, consentry-pgo-j1, consentry-pgo-j1-cache,
+#      the same three runs of the profile-guided build (benches/pgo_build.sh), whose
+#      path CONSENTRY_PGO gives (default target/pgo/release/consentry).
 #
 # Runs, each under /usr/bin/time -f '%e %U %S %M': cat (the ceiling), consentry analyze
 # (jsonl findings), tshark -Y 'http contains "NEEDLE"', Suricata single-threaded with
@@ -35,6 +37,7 @@ case "$NEEDLE" in *'"'* | *'\'* | *';'*)
     echo "compare_pcap.sh: the needle must not contain quotes, backslashes or ';'" >&2; exit 2;;
 esac
 CONSENTRY=${CONSENTRY:-target/release/consentry}
+CONSENTRY_PGO=${CONSENTRY_PGO:-target/pgo/release/consentry}
 RUNS=${RUNS:-1}
 TOOLS=" ${TOOLS:-cat consentry consentry-j1 consentry-j1-cache tshark suricata ngrep} "
 want() { [[ $TOOLS == *" $1 "* ]]; }
@@ -93,20 +96,23 @@ count_eve_alerts() { echo "$(grep -c '"event_type":"alert"' "$1") alerts"; }
 # cat writes to /dev/null: the ceiling is reading the file, not writing a copy of it
 # (run() keeps every tool's stdout in $WORK, which for cat is a 500 MB write).
 want cat && run cat "echo -" -- sh -c 'exec cat -- "$1" >/dev/null' cat "$FILE"
-for variant in consentry consentry-j1 consentry-j1-cache; do
+for variant in consentry consentry-j1 consentry-j1-cache \
+    consentry-pgo consentry-pgo-j1 consentry-pgo-j1-cache; do
     if ! want $variant; then
         continue
     fi
     threads=()
     case $variant in
-    consentry-j1) threads=(-j 1) ;;
-    consentry-j1-cache) threads=(-j 1 --no-direct-io) ;;
+    *-j1) threads=(-j 1) ;;
+    *-j1-cache) threads=(-j 1 --no-direct-io) ;;
     esac
-    if "$CONSENTRY" --version >/dev/null 2>&1; then
+    bin=$CONSENTRY bin_var=CONSENTRY
+    case $variant in consentry-pgo*) bin=$CONSENTRY_PGO bin_var=CONSENTRY_PGO ;; esac
+    if "$bin" --version >/dev/null 2>&1; then
         run $variant "count_lines '$WORK/$variant.out' findings" -- \
-            "$CONSENTRY" analyze "${threads[@]}" --case "$CASE" "$FILE" --format jsonl
+            "$bin" analyze "${threads[@]}" --case "$CASE" "$FILE" --format jsonl
     else
-        echo "compare_pcap.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
+        echo "compare_pcap.sh: no consentry binary at $bin (set $bin_var)" >&2
         na_row $variant
     fi
 done
