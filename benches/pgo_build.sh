@@ -77,7 +77,7 @@ for proxy in hudsucker consentry; do
 done
 ls "$RAW"/*.profraw >/dev/null 2>&1 || die "training wrote no counts into $RAW"
 
-step "3/4 merging $(ls "$RAW"/*.profraw | wc -l) count files"
+step "3/4 merging $(find "$RAW" -name "*.profraw" | wc -l) count files"
 "$PROFDATA" merge -o "$PGO_DIR/consentry.profdata" "$RAW"
 
 step "4/4 optimised build (target dir $PGO_DIR/use)"
