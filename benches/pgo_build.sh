@@ -15,7 +15,7 @@
 #   $PGO_DIR/release/hudsucker_noop, the proxy benchmark's baseline trained and built
 #   the same way, so that the two can also be compared PGO against PGO.
 #
-# Training (about 3 minutes after the two builds, which take a clean release build's
+# Training (about 2 minutes between the two builds, which take a clean release build's
 # time each): every capture under captures/ and the demo HAR through `analyze`; a
 # capture from benches/gen_pcap.py with a seed of its own (so the profile never sees
 # the benchmark's file) through `analyze` with one thread and with the default; and
