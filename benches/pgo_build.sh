@@ -27,7 +27,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-PGO_DIR=$(mkdir -p "${PGO_DIR:-target/pgo}" && cd "${PGO_DIR:-target/pgo}" && pwd)
+PGO_DIR=${PGO_DIR:-target/pgo}
+mkdir -p "$PGO_DIR"
+PGO_DIR=$(cd "$PGO_DIR" && pwd) # absolute: RUSTFLAGS and the training use it elsewhere
 TRAIN_MB=${TRAIN_MB:-60}
 PORT_BASE=${PORT_BASE:-29400}
 
