@@ -464,8 +464,8 @@ def main():
     ap.add_argument("--case-out")
     ap.add_argument("--id-needle-out")
     ap.add_argument("--seed", type=int, default=20261128,
-                    help="another seed gives other flows, hosts and bodies (the same devices) "
-                         "(the profile-guided build trains on one, so it never sees the benchmark's)")
+                    help="another seed gives other flows, hosts and bodies with the same devices; "
+                         "the profile-guided build trains on one, so it never sees the benchmark's")
     a = ap.parse_args()
     target = int(a.size_mb * 1_000_000)
     g = Gen(a.seed)
