@@ -372,6 +372,11 @@ fn traffic_summary(s: &CaptureSummary) -> TrafficSummary {
         udp_flows: s.flows.udp_flows,
         dns_messages: s.flows.dns_messages,
         packet_errors: s.tap.packet_errors.clone(),
+        tunnelled: s
+            .packets
+            .tunnels()
+            .map(|(kind, n)| (kind.to_string(), n))
+            .collect(),
         unknown_client_exchanges: unknown.iter().map(|(_, n)| n).sum::<u64>()
             + s.tap.unknown_clients_other,
         unknown_clients: unknown,

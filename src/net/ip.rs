@@ -118,6 +118,10 @@ fn truncated(what: &str, needed: usize, len: usize) -> IpError {
 }
 
 /// Parses an IPv4 packet (see the module documentation for the length policy).
+// Inlined into both of the packet decoder's paths (frame, tunnel), as it was into
+// its one caller before tunnels: out of line, its result goes through memory
+// (callgrind: about 8 instructions per frame more).
+#[inline(always)]
 pub fn parse_ipv4(data: &[u8]) -> Result<IpPacket<'_>, IpError> {
     let h = Ipv4HeaderSlice::from_slice(data).map_err(|e| match e {
         etherparse::err::ipv4::HeaderSliceError::Len(l) => {
@@ -232,6 +236,7 @@ fn walk_ipv6_exts(mut next: u8, mut data: &[u8]) -> Result<ExtWalk<'_>, IpError>
 }
 
 /// Parses an IPv6 packet and its extension headers.
+#[inline(always)]
 pub fn parse_ipv6(data: &[u8]) -> Result<IpPacket<'_>, IpError> {
     let h = Ipv6HeaderSlice::from_slice(data).map_err(|e| match e {
         etherparse::err::ipv6::HeaderSliceError::Len(l) => {

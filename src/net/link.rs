@@ -211,6 +211,17 @@ fn by_ethertype<'a>(
     Err(LinkError::TooManyTags)
 }
 
+/// What follows an ethertype outside an Ethernet header (a GRE or Geneve protocol
+/// type): the network protocol, its bytes, and the outermost VLAN id on the way.
+pub fn follow_ethertype(
+    ethertype: u16,
+    rest: &[u8],
+) -> Result<(NetProto, &[u8], Option<u16>), LinkError> {
+    let mut vlan = None;
+    let (proto, payload) = by_ethertype(ethertype, rest, &mut vlan)?;
+    Ok((proto, payload, vlan))
+}
+
 fn mac(b: &[u8]) -> Option<[u8; 6]> {
     b.get(..6)?.try_into().ok()
 }

@@ -2,7 +2,8 @@
 //!
 //! A capture file (or a live interface) yields frames ([`capture`]); each frame is
 //! decoded down to a TCP or UDP payload ([`link`], [`ip`], [`packet`], with IPv4
-//! defragmentation); TCP payloads are put back in order per direction ([`tcp`]);
+//! defragmentation, and through tunnels: [`tunnel`]); TCP payloads are put back in
+//! order per direction ([`tcp`]);
 //! the flow table ([`flow`]) keeps one state per connection and hands the ordered
 //! bytes to the application-layer parser picked by content ([`sniff`]): HTTP/1
 //! ([`http1`]), HTTP/2 ([`http2`], with [`hpack`]), TLS handshakes ([`tls`]) or DNS
@@ -32,3 +33,4 @@ pub mod tcp;
 pub mod text;
 pub mod tls;
 pub mod tls_decrypt;
+pub mod tunnel;

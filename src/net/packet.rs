@@ -3,10 +3,12 @@
 //!
 //! [`PacketDecoder::decode`] takes one frame from [`capture`](super::capture), strips
 //! its link layer ([`link`](super::link)), parses IP ([`ip`](super::ip)), feeds
-//! fragments to its [`Defragmenter`], and hands each complete IP packet's transport
-//! header and payload to a callback as a [`Packet`], the input of TCP reassembly and
-//! of UDP parsers (DNS). Zero-copy: a [`Packet`] borrows the frame, or the
-//! reassembled datagram for the duration of the callback.
+//! fragments to its [`Defragmenter`], takes tunnelled packets out of their tunnels
+//! ([`tunnel`](super::tunnel); nested ones too, up to [`MAX_TUNNEL_DEPTH`]), and
+//! hands each complete IP packet's transport header and payload to a callback as a
+//! [`Packet`], the input of TCP reassembly and of UDP parsers (DNS). Zero-copy: a
+//! [`Packet`] borrows the frame, or the reassembled datagram for the duration of the
+//! callback.
 //!
 //! Lengths: a TCP payload ends where the IP total length says (Ethernet padding and
 //! trailers are not payload) and starts after the TCP data offset; a UDP payload ends
@@ -23,13 +25,17 @@ use etherparse::TcpHeaderSlice;
 
 use crate::net::capture::LinkType;
 use crate::net::ip::{self, Defragmenter, FragKey, IpError, IpLimits, IpPacket};
-use crate::net::link::{self, LinkError, NetProto};
+use crate::net::link::{self, LinkError, LinkFrame, NetProto};
+use crate::net::tunnel::{self, Decapsulated, Inner, Tunnel, TunnelError, TunnelKind};
 use crate::timestamp::Timestamp;
 
 /// IP protocol number of TCP.
 pub const PROTO_TCP: u8 = 6;
 /// IP protocol number of UDP.
 pub const PROTO_UDP: u8 = 17;
+/// Tunnels taken off one frame, one inside the other, before the frame is given up
+/// (Zeek stops at 2 by default; Suricata at 16 decoder layers of any kind).
+pub const MAX_TUNNEL_DEPTH: usize = 4;
 
 /// A TCP segment's header facts and payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,14 +75,20 @@ pub enum Transport<'a> {
     Other { protocol: u8 },
 }
 
-/// One complete (possibly reassembled) IP packet.
+/// One complete (possibly reassembled) IP packet; for a tunnelled packet, the one
+/// inside the tunnel(s).
+///
+/// The MACs and VLAN are those of the link layer that carried the packet: the
+/// inner Ethernet frame's for VXLAN, Geneve, GRE bridging and ERSPAN; none for a
+/// packet an IP tunnel carried (IP in IP, GRE, GTP-U, Teredo), whose outer link
+/// addresses are a tunnel endpoint's, not the device's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Packet<'a> {
     /// Source MAC, when the link layer has one.
     pub src_mac: Option<[u8; 6]>,
     /// Destination MAC, when the link layer has one.
     pub dst_mac: Option<[u8; 6]>,
-    /// Outer VLAN id.
+    /// Outer VLAN id of that link layer.
     pub vlan: Option<u16>,
     /// Source address.
     pub src: IpAddr,
@@ -117,6 +129,20 @@ pub struct PacketStats {
     pub truncated: u64,
     /// Frames rejected with a [`PacketError`].
     pub malformed: u64,
+    /// Tunnel headers taken off, by [`TunnelKind::index`] (a packet inside two
+    /// tunnels counts once for each).
+    pub tunnelled: [u64; TunnelKind::ALL.len()],
+}
+
+impl PacketStats {
+    /// [`tunnelled`](Self::tunnelled) with the kinds' names, those seen only.
+    pub fn tunnels(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        TunnelKind::ALL
+            .iter()
+            .zip(self.tunnelled)
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| (kind.name(), n))
+    }
 }
 
 /// Why a frame yields no packet; the caller records it and goes on.
@@ -136,7 +162,7 @@ impl PacketError {
     }
 
     /// Stable anomaly kind: `packet-truncated`, `link-malformed`, `unsupported-link`,
-    /// `ip-malformed`, `tcp-malformed`, `udp-malformed`.
+    /// `ip-malformed`, `tcp-malformed`, `udp-malformed`, `tunnel-malformed`.
     pub fn kind(&self) -> &'static str {
         self.kind
     }
@@ -145,6 +171,16 @@ impl PacketError {
     pub fn detail(&self) -> &str {
         &self.detail
     }
+
+    /// The same error, said to be inside `tunnel`. Whatever is cut short inside a
+    /// tunnel packet that the snapshot length did not cut is the tunnel's fault.
+    fn inside(mut self, tunnel: Tunnel, cut: bool) -> Self {
+        if self.kind == "packet-truncated" && !cut {
+            self.kind = "tunnel-malformed";
+        }
+        self.detail = format!("in {tunnel}: {}", self.detail);
+        self
+    }
 }
 
 fn ip_error(e: IpError) -> PacketError {
@@ -152,6 +188,54 @@ fn ip_error(e: IpError) -> PacketError {
         IpError::Truncated(d) => PacketError::new("packet-truncated", d),
         IpError::Malformed(d) => PacketError::new("ip-malformed", d),
     }
+}
+
+fn link_error(e: LinkError) -> PacketError {
+    match e {
+        LinkError::Truncated { .. } => PacketError::new("packet-truncated", e.to_string()),
+        LinkError::Unsupported(_) => PacketError::new("unsupported-link", e.to_string()),
+        _ => PacketError::new("link-malformed", e.to_string()),
+    }
+}
+
+fn tunnel_error(e: TunnelError, cut: bool) -> PacketError {
+    let kind = if e.is_truncated() && cut {
+        "packet-truncated"
+    } else {
+        "tunnel-malformed"
+    };
+    PacketError::new(kind, e.to_string())
+}
+
+/// The link layer that carried an IP packet: what its [`Packet`] says of MACs and VLAN.
+#[derive(Debug, Clone, Copy)]
+struct LinkFacts {
+    src_mac: Option<[u8; 6]>,
+    dst_mac: Option<[u8; 6]>,
+    vlan: Option<u16>,
+}
+
+impl LinkFacts {
+    fn of(frame: &LinkFrame<'_>) -> Self {
+        LinkFacts {
+            src_mac: frame.src_mac,
+            dst_mac: frame.dst_mac,
+            vlan: frame.vlan,
+        }
+    }
+}
+
+/// Where in a frame an IP packet was found.
+#[derive(Debug, Clone, Copy)]
+struct Within {
+    link: LinkFacts,
+    /// Tunnels around it.
+    depth: usize,
+    /// Whether the snapshot length cut the frame short around it.
+    cut: bool,
+    /// Capture time and frame of the first fragment of a reassembled datagram that
+    /// holds it.
+    reassembled_from: Option<(Timestamp, u64)>,
 }
 
 /// Decodes frames into packets; owns the defragmenter and the counters.
@@ -280,14 +364,34 @@ impl PacketDecoder {
         data: &[u8],
         out: &mut dyn FnMut(Packet<'_>),
     ) -> Result<(), PacketError> {
-        let frame = link::decode(link, data).map_err(|e| match e {
-            LinkError::Truncated { .. } => PacketError::new("packet-truncated", e.to_string()),
-            LinkError::Unsupported(_) => PacketError::new("unsupported-link", e.to_string()),
-            _ => PacketError::new("link-malformed", e.to_string()),
-        })?;
-        let ipp: IpPacket<'_> = match frame.proto {
-            NetProto::Ipv4 => ip::parse_ipv4(frame.payload).map_err(ip_error)?,
-            NetProto::Ipv6 => ip::parse_ipv6(frame.payload).map_err(ip_error)?,
+        let frame = link::decode(link, data).map_err(link_error)?;
+        let within = Within {
+            link: LinkFacts::of(&frame),
+            depth: 0,
+            cut: false,
+            reassembled_from: None,
+        };
+        self.network(ts, frame_number, frame.proto, frame.payload, within, out)
+    }
+
+    /// The IP layer of a frame, or of what a tunnel carried.
+    ///
+    /// `network` and `upper` are inlined both into `decode_inner` and into
+    /// `decapsulated`, which alone calls itself: a frame without a tunnel (nearly
+    /// all) makes no call of its own until its packet is handed out.
+    #[inline(always)]
+    fn network(
+        &mut self,
+        ts: Timestamp,
+        frame_number: u64,
+        proto: NetProto,
+        data: &[u8],
+        within: Within,
+        out: &mut dyn FnMut(Packet<'_>),
+    ) -> Result<(), PacketError> {
+        let ipp: IpPacket<'_> = match proto {
+            NetProto::Ipv4 => ip::parse_ipv4(data).map_err(ip_error)?,
+            NetProto::Ipv6 => ip::parse_ipv6(data).map_err(ip_error)?,
             NetProto::Other(_) => {
                 self.stats.non_ip += 1;
                 return Ok(());
@@ -296,20 +400,20 @@ impl PacketDecoder {
         if ipp.truncated {
             self.stats.truncated += 1;
         }
-        let packet = |transport, reassembled_from| Packet {
-            src_mac: frame.src_mac,
-            dst_mac: frame.dst_mac,
-            vlan: frame.vlan,
-            src: ipp.src,
-            dst: ipp.dst,
-            transport,
-            reassembled_from,
+        let within = Within {
+            cut: within.cut || ipp.truncated,
+            ..within
         };
         let Some(frag) = ipp.fragment else {
-            let t = transport(ipp.protocol, ipp.payload)?;
-            self.stats.packets += 1;
-            out(packet(t, None));
-            return Ok(());
+            return self.upper(
+                ts,
+                frame_number,
+                (ipp.src, ipp.dst),
+                ipp.protocol,
+                ipp.payload,
+                within,
+                out,
+            );
         };
         if ipp.truncated {
             // A fragment without all its bytes would leave a hole of zeros.
@@ -324,9 +428,11 @@ impl PacketDecoder {
             protocol: ipp.protocol,
             id: frag.id,
         };
+        // A fragment inside a reassembled datagram arrived with that datagram's first.
+        let (first_ts, first_frame) = within.reassembled_from.unwrap_or((ts, frame_number));
         let whole = self
             .defrag
-            .push_frame(ts, frame_number, key, frag, ipp.payload);
+            .push_frame(first_ts, first_frame, key, frag, ipp.payload);
         self.sync_defrag_stats();
         let Some(ip::Reassembled {
             data: whole,
@@ -342,10 +448,115 @@ impl PacketDecoder {
         } else {
             (ipp.protocol, 0)
         };
-        let t = transport(protocol, whole.get(start..).unwrap_or(&[]))?;
+        let within = Within {
+            reassembled_from: Some((first_ts, first_frame)),
+            ..within
+        };
+        let payload = whole.get(start..).unwrap_or(&[]);
+        self.upper(
+            ts,
+            frame_number,
+            (ipp.src, ipp.dst),
+            protocol,
+            payload,
+            within,
+            out,
+        )
+    }
+
+    /// What a complete IP packet carries: a tunnel, or the packet to hand out.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn upper(
+        &mut self,
+        ts: Timestamp,
+        frame_number: u64,
+        (src, dst): (IpAddr, IpAddr),
+        protocol: u8,
+        payload: &[u8],
+        within: Within,
+        out: &mut dyn FnMut(Packet<'_>),
+    ) -> Result<(), PacketError> {
+        if tunnel::is_ip_tunnel(protocol) {
+            if let Some(tunnelled) = tunnel::ip_payload(protocol, payload) {
+                let tunnelled = tunnelled.map_err(|e| tunnel_error(e, within.cut))?;
+                return self.decapsulated(ts, frame_number, tunnelled, within, out);
+            }
+        }
+        let transport = transport(protocol, payload)?;
+        if let Transport::Udp {
+            src_port,
+            dst_port,
+            payload,
+        } = transport
+        {
+            if tunnel::is_udp_tunnel(src_port, dst_port) {
+                if let Some(tunnelled) = tunnel::udp_payload(src_port, dst_port, payload) {
+                    return self.decapsulated(ts, frame_number, tunnelled, within, out);
+                }
+            }
+        }
         self.stats.packets += 1;
-        out(packet(t, Some((first_ts, first_frame))));
+        out(Packet {
+            src_mac: within.link.src_mac,
+            dst_mac: within.link.dst_mac,
+            vlan: within.link.vlan,
+            src,
+            dst,
+            transport,
+            reassembled_from: within.reassembled_from,
+        });
         Ok(())
+    }
+
+    /// Decodes what a tunnel carried as the frame itself was decoded.
+    #[inline(never)]
+    fn decapsulated(
+        &mut self,
+        ts: Timestamp,
+        frame_number: u64,
+        tunnelled: Decapsulated<'_>,
+        within: Within,
+        out: &mut dyn FnMut(Packet<'_>),
+    ) -> Result<(), PacketError> {
+        let tunnel = tunnelled.tunnel;
+        if within.depth >= MAX_TUNNEL_DEPTH {
+            return Err(PacketError::new(
+                "tunnel-malformed",
+                format!("more than {MAX_TUNNEL_DEPTH} tunnels inside each other (the innermost {tunnel})"),
+            ));
+        }
+        self.stats.tunnelled[tunnel.kind.index()] += 1;
+        let depth = within.depth + 1;
+        let decoded = match tunnelled.inner {
+            Inner::Ethernet(frame) => link::decode(LinkType::Ethernet, frame)
+                .map_err(link_error)
+                .and_then(|frame| {
+                    let within = Within {
+                        link: LinkFacts::of(&frame),
+                        depth,
+                        ..within
+                    };
+                    self.network(ts, frame_number, frame.proto, frame.payload, within, out)
+                }),
+            Inner::Net {
+                proto,
+                payload,
+                vlan,
+            } => {
+                let within = Within {
+                    link: LinkFacts {
+                        src_mac: None,
+                        dst_mac: None,
+                        vlan,
+                    },
+                    depth,
+                    ..within
+                };
+                self.network(ts, frame_number, proto, payload, within, out)
+            }
+        };
+        decoded.map_err(|e| e.inside(tunnel, within.cut))
     }
 }
 
@@ -648,6 +859,223 @@ mod tests {
         let got = collect(&mut d, LinkType::Ethernet, cut);
         assert!(got[0].ends_with("\"GET / HTTP/\""), "{got:?}");
         assert_eq!(d.stats().truncated, 1);
+    }
+
+    /// An Ethernet frame from `mac` carrying IPv4/TCP with `payload`.
+    fn inner_frame(mac: [u8; 6], payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2(mac, DST_MAC)
+            .ipv4([10, 9, 0, 5], [203, 0, 113, 7], 64)
+            .tcp(41000, 80, 7, 65535)
+            .ack(1);
+        let mut v = Vec::new();
+        b.write(&mut v, payload).unwrap();
+        v
+    }
+
+    /// An IPv4 packet from 192.0.2.1 to 192.0.2.2 of protocol `protocol`.
+    fn outer_ip(protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .write(&mut v, etherparse::IpNumber(protocol), payload)
+            .unwrap();
+        v
+    }
+
+    /// A UDP datagram to `port` in IPv4, raw.
+    fn outer_udp(port: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        PacketBuilder::ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+            .udp(50123, port)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
+    /// An Ethernet frame of the outer network carrying `ip`, with a VLAN tag if given.
+    fn ethernet(vlan: Option<u16>, ip: &[u8]) -> Vec<u8> {
+        let mut f = [DST_MAC, SRC_MAC].concat();
+        if let Some(id) = vlan {
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&id.to_be_bytes());
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(ip);
+        f
+    }
+
+    fn vxlan(vni: u32, frame: &[u8]) -> Vec<u8> {
+        let v = vni.to_be_bytes();
+        [&[0x08, 0, 0, 0, v[1], v[2], v[3], 0][..], frame].concat()
+    }
+
+    #[test]
+    fn vxlan_hands_out_the_inner_packet_with_the_inner_macs() {
+        let device = [2, 0, 0, 0xaa, 0xbb, 1];
+        let outer = outer_udp(4789, &vxlan(4242, &inner_frame(device, b"GET / HTTP/1.1")));
+        let frame = ethernet(Some(10), &outer);
+        let mut d = PacketDecoder::new(PacketLimits::default());
+        let mut got = Vec::new();
+        d.decode(Timestamp(0), LinkType::Ethernet, &frame, &mut |p| {
+            got.push((p.src_mac, p.dst_mac, p.vlan, describe(&p)))
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            [(
+                Some(device),
+                Some(DST_MAC),
+                None,
+                "10.9.0.5:41000 > 203.0.113.7:80 tcp seq=7 syn=false ack=true fin=false \
+                 rst=false vlan=None \"GET / HTTP/1.1\""
+                    .to_string()
+            )]
+        );
+        let vxlan = TunnelKind::Vxlan.index();
+        assert_eq!(d.stats().tunnelled[vxlan], 1);
+        assert_eq!(d.stats().tunnels().collect::<Vec<_>>(), [("vxlan", 1)]);
+        assert_eq!(d.stats().packets, 1);
+    }
+
+    #[test]
+    fn ip_tunnels_hand_out_the_inner_packet_without_macs() {
+        let inner = &inner_frame(SRC_MAC, b"hi")[14..];
+        let gre = [&[0x20, 0, 0x08, 0x00, 0, 0, 0, 5][..], inner].concat();
+        for (protocol, payload) in [(4, inner.to_vec()), (47, gre)] {
+            let frame = ethernet(None, &outer_ip(protocol, &payload));
+            let mut d = PacketDecoder::new(PacketLimits::default());
+            let mut got = Vec::new();
+            d.decode(Timestamp(0), LinkType::Ethernet, &frame, &mut |p| {
+                got.push((p.src_mac, p.src, p.dst))
+            })
+            .unwrap();
+            assert_eq!(
+                got,
+                [(
+                    None,
+                    "10.9.0.5".parse().unwrap(),
+                    "203.0.113.7".parse().unwrap()
+                )],
+                "protocol {protocol}"
+            );
+        }
+    }
+
+    #[test]
+    fn tunnels_inside_tunnels_up_to_the_limit() {
+        // VXLAN inside GRE inside IPv4.
+        let vx = outer_udp(4789, &vxlan(1, &inner_frame(SRC_MAC, b"x")));
+        let gre = outer_ip(47, &[&[0, 0, 0x08, 0x00][..], &vx].concat());
+        let mut d = PacketDecoder::new(PacketLimits::default());
+        assert_eq!(collect(&mut d, LinkType::Raw, &gre).len(), 1);
+        assert_eq!(
+            d.stats().tunnels().collect::<Vec<_>>(),
+            [("gre", 1), ("vxlan", 1)]
+        );
+
+        // IP in IP, MAX_TUNNEL_DEPTH deep, then once more.
+        let mut packet = inner_frame(SRC_MAC, b"deep")[14..].to_vec();
+        for _ in 0..MAX_TUNNEL_DEPTH {
+            packet = outer_ip(4, &packet);
+        }
+        assert_eq!(collect(&mut d, LinkType::Raw, &packet).len(), 1);
+        let too_deep = outer_ip(4, &packet);
+        let e = d
+            .decode(Timestamp(0), LinkType::Raw, &too_deep, &mut |_| {
+                panic!("handed out")
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), "tunnel-malformed");
+        assert!(e.detail().contains("more than 4 tunnels"), "{e}");
+    }
+
+    #[test]
+    fn errors_inside_a_tunnel_say_which_tunnel() {
+        let cut = outer_udp(4789, &vxlan(4242, &inner_frame(SRC_MAC, b"x")[..10]));
+        let mut d = PacketDecoder::new(PacketLimits::default());
+        let e = d
+            .decode(Timestamp(0), LinkType::Raw, &cut, &mut |_| {
+                panic!("handed out")
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), "tunnel-malformed");
+        assert_eq!(
+            e.detail(),
+            "in VXLAN VNI 4242: Ethernet header needs 14 bytes, the frame has 10"
+        );
+        // The same datagram cut by the snapshot length: a truncated packet.
+        let mut snapped = outer_udp(4789, &vxlan(4242, &inner_frame(SRC_MAC, b"x")));
+        snapped.truncate(20 + 8 + 8 + 10);
+        let e = d
+            .decode(Timestamp(0), LinkType::Raw, &snapped, &mut |_| {
+                panic!("handed out")
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), "packet-truncated");
+        let short_gre = outer_ip(47, &[0, 0]);
+        let e = d
+            .decode(Timestamp(0), LinkType::Raw, &short_gre, &mut |_| {
+                panic!("handed out")
+            })
+            .unwrap_err();
+        assert_eq!(
+            (e.kind(), e.detail()),
+            ("tunnel-malformed", "GRE header needs 4 bytes, 2 present")
+        );
+        let gre = outer_ip(47, &[0x40, 0, 0x08, 0, 0, 0, 0, 0]);
+        let e = d
+            .decode(Timestamp(0), LinkType::Raw, &gre, &mut |_| {
+                panic!("handed out")
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), "tunnel-malformed");
+        assert_eq!(d.stats().malformed, 4);
+        // Not VXLAN after all (no I flag): an ordinary datagram.
+        let plain = outer_udp(4789, &[0; 30]);
+        assert_eq!(
+            collect(&mut d, LinkType::Raw, &plain),
+            [format!(
+                "192.0.2.1:50123 > 192.0.2.2:4789 udp {:?}",
+                "\0".repeat(30)
+            )]
+        );
+        // Only the two cut VXLAN packets above were taken out of a tunnel.
+        assert_eq!(d.stats().tunnels().collect::<Vec<_>>(), [("vxlan", 2)]);
+    }
+
+    #[test]
+    fn a_fragmented_tunnel_packet_is_reassembled_first() {
+        let body = vec![b'b'; 300];
+        let vx = vxlan(7, &inner_frame(SRC_MAC, &body));
+        let whole = outer_udp(4789, &vx);
+        // Two fragments of the outer datagram: 200 bytes of its payload, then the rest.
+        let (head, payload) = whole.split_at(20);
+        let fragment = |part: &[u8], offset: usize, more: bool| {
+            let mut h = head.to_vec();
+            h[2..4].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
+            h[4..6].copy_from_slice(&99u16.to_be_bytes());
+            let flags = (offset / 8) as u16 | if more { 0x2000 } else { 0 };
+            h[6..8].copy_from_slice(&flags.to_be_bytes());
+            [&h[..], part].concat()
+        };
+        let first = fragment(&payload[..200], 0, true);
+        let second = fragment(&payload[200..], 200, false);
+        let mut d = PacketDecoder::new(PacketLimits::default());
+        let mut got = Vec::new();
+        for (frame, data) in [(3, &first), (4, &second)] {
+            d.decode_frame(
+                Timestamp(frame),
+                frame as u64,
+                LinkType::Raw,
+                data,
+                &mut |p| {
+                    if let Transport::Tcp(seg) = p.transport {
+                        got.push((p.reassembled_from, seg.payload.to_vec()));
+                    }
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(got, [(Some((Timestamp(3), 3)), body)]);
     }
 
     #[test]

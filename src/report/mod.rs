@@ -86,6 +86,10 @@ pub struct TrafficSummary {
     /// Frames that could not be decoded, by kind (`packet-truncated`, …).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub packet_errors: BTreeMap<String, u64>,
+    /// Packets taken out of tunnels, by tunnel (`vxlan`, `gre`, …; a packet inside
+    /// two tunnels counts for each).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tunnelled: BTreeMap<String, u64>,
     /// Exchanges whose client is no device of the case …
     pub unknown_client_exchanges: u64,
     /// … and the busiest of those clients, with their exchange counts.
@@ -120,6 +124,9 @@ impl TrafficSummary {
         self.dns_messages += other.dns_messages;
         for (k, n) in other.packet_errors {
             *self.packet_errors.entry(k).or_default() += n;
+        }
+        for (k, n) in other.tunnelled {
+            *self.tunnelled.entry(k).or_default() += n;
         }
         self.unknown_client_exchanges += other.unknown_client_exchanges;
         let mut clients: BTreeMap<String, u64> = self.unknown_clients.drain(..).collect();

@@ -160,6 +160,13 @@ impl Report {
              {} DNS messages.",
             t.packets, t.bytes, t.tcp_connections, t.udp_flows, t.dns_messages
         )];
+        if !t.tunnelled.is_empty() {
+            lines.push(format!(
+                "Packets were taken out of tunnels and analysed as the devices sent them \
+                 ({}).",
+                list_counts(&t.tunnelled)
+            ));
+        }
         let tls = t.tls_connections();
         let not_decrypted = t.tls_not_decrypted_total();
         if not_decrypted > 0 {
@@ -718,7 +725,7 @@ mod tests {
         t.tls_not_decrypted.insert("lost-sync".into(), 1);
         t.packet_errors.insert("packet-truncated".into(), 2);
         t.unknown_client_exchanges = 7;
-        i.traffic = Some(t);
+        i.traffic = Some(t.clone());
         let lines = build(&i).visibility();
         assert_eq!(lines.len(), 4, "{lines:?}");
         assert!(
@@ -731,6 +738,16 @@ mod tests {
             "2 frames could not be decoded (packet-truncated 2)."
         );
         assert!(lines[3].starts_with("7 exchanges came from clients"));
+
+        t.tunnelled.insert("vxlan".into(), 30);
+        t.tunnelled.insert("gre".into(), 4);
+        i.traffic = Some(t);
+        let lines = build(&i).visibility();
+        assert_eq!(
+            lines[1],
+            "Packets were taken out of tunnels and analysed as the devices sent them \
+             (gre 4, vxlan 30)."
+        );
     }
 
     #[test]

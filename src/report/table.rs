@@ -53,6 +53,14 @@ pub fn write_table(
             "{} packets, {} bytes, {} TCP connections, {} UDP flows, {} DNS messages",
             t.packets, t.bytes, t.tcp_connections, t.udp_flows, t.dns_messages
         )?;
+        if !t.tunnelled.is_empty() {
+            // Busiest first: what the 80 columns cut off is the least of it.
+            let mut kinds: Vec<(&String, &u64)> = t.tunnelled.iter().collect();
+            kinds.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let line = format!("tunnels: {}", kinds.join(", "));
+            writeln!(out, "{}", fit(&line, WIDTH))?;
+        }
         if t.tls_connections() > 0 {
             let mut line = format!(
                 "{} TLS connections: {} decrypted",
