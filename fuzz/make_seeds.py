@@ -2,7 +2,7 @@
 """Writes the seed corpora of the fuzz targets into fuzz/corpus/<target>/.
 
 fuzz/corpus is git-ignored: run this once before `cargo fuzz run` (see README.md).
-Seeds come from the project's own demo capture and case file (synthetic data) and
+Seeds come from the project's own sample captures and case file (synthetic data) and
 from small inputs written here; nothing from outside the repository.
 """
 
@@ -343,6 +343,24 @@ def quic_client_datagrams():
     return out
 
 
+def tunnel_frames():
+    """Frames of captures/tunnels/tunnels.pcap (classic pcap, Ethernet): one request
+    frame per kind of tunnel and the broken tunnel frames, by the names of its
+    expected.json."""
+    tunnels = os.path.join(ROOT, "captures", "tunnels")
+    data = open(os.path.join(tunnels, "tunnels.pcap"), "rb").read()
+    at, frames = 24, []
+    while at + 16 <= len(data):
+        n = struct.unpack("<I", data[at + 8:at + 12])[0]
+        frames.append(data[at + 16:at + 16 + n])
+        at += 16 + n
+    expected = json.load(open(os.path.join(tunnels, "expected.json")))
+    out = {r["flow"]: frames[r["frame"] - 1] for r in expected["requests"]}
+    for i, n in enumerate(expected["negative"]):
+        out["negative-%d" % i] = frames[n["frame"] - 1]
+    return out
+
+
 def packet_seeds():
     body = b"x" * 40
     whole = ipv4_tcp(body)
@@ -356,6 +374,7 @@ def packet_seeds():
         "qinq": bytes([0, 0]) + ether(whole, 0x0800, [(0x88A8, 1), (0x8100, 2)]),
         "raw-frags": bytes([3, 1]) + bytes(frag_b) + sep + bytes(frag_a),
         "null": bytes([6, 0]) + struct.pack("<I", 2) + whole,
+        **{"tunnel-" + name: bytes([0, 0]) + frame for name, frame in tunnel_frames().items()},
     }
 
 

@@ -79,3 +79,8 @@ fn demo_first_launch() {
 fn gateway_span_port() {
     run_golden("gateway", "gateway.pcapng", None);
 }
+
+#[test]
+fn tunnels_mirror_and_mobile_core() {
+    run_golden("tunnels", "tunnels.pcap", None);
+}
