@@ -52,11 +52,16 @@ import json
 import os
 import random
 import struct
+import sys
 import zlib
 from datetime import datetime, timedelta, timezone
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv6Address
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# captures/pcapkit.py: the packet-building helpers the capture generators share.
+sys.path.insert(0, os.path.dirname(HERE))
+from pcapkit import (ACK, FIN, PSH, SYN, csum, ipv4_header, ipv6_header,  # noqa: E402
+                     pseudo, tcp_segment, udp_datagram)
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
 T0_US = int(T0.timestamp()) * 1_000_000
 REFUSAL_S = 3.5
@@ -129,51 +134,8 @@ SERVER6 = {
 
 
 # =========================================================================================
-# Packet building (the helpers of make_gateway.py).
+# Packet building (headers and checksums: captures/pcapkit.py).
 # =========================================================================================
-def csum(data):
-    """Internet checksum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-
-
-def ipv4_header(src, dst, proto, payload_len, ident, flags_frag=0x4000, ttl=64):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, ident, flags_frag, ttl,
-                    proto, 0, IPv4Address(src).packed, IPv4Address(dst).packed)
-    return h[:10] + struct.pack("!H", csum(h)) + h[12:]
-
-
-def ipv6_header(src, dst, nh, payload_len, hlim=64):
-    return struct.pack("!IHBB16s16s", 0x60000000, payload_len, nh, hlim,
-                       IPv6Address(src).packed, IPv6Address(dst).packed)
-
-
-def pseudo(src, dst, proto, length):
-    a, b = ip_address(src), ip_address(dst)
-    if a.version == 4:
-        return struct.pack("!4s4sBBH", a.packed, b.packed, 0, proto, length)
-    return struct.pack("!16s16sIxxxB", a.packed, b.packed, length, proto)
-
-
-def tcp_segment(src, dst, sport, dport, seq, ack, flags, payload=b"", window=64240, opts=b""):
-    off = (20 + len(opts)) // 4
-    h = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                    off << 4, flags, window, 0, 0) + opts
-    c = csum(pseudo(src, dst, 6, len(h) + len(payload)) + h + payload)
-    return h[:16] + struct.pack("!H", c) + h[18:] + payload
-
-
-def udp_datagram(src, dst, sport, dport, payload):
-    h = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
-    c = csum(pseudo(src, dst, 17, 8 + len(payload)) + h + payload) or 0xFFFF
-    return h[:6] + struct.pack("!H", c) + payload
-
-
-FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 
 
 def mac(s):
