@@ -152,7 +152,7 @@ pub fn capture(data: &[u8]) {
 }
 
 /// Link types the `packet` target picks from (byte 0 of the input).
-pub const PACKET_LINKS: [u32; 10] = [1, 113, 276, 101, 228, 229, 0, 108, 12, 147];
+pub const PACKET_LINKS: [u32; 13] = [1, 113, 276, 101, 228, 229, 0, 108, 12, 147, 239, 105, 127];
 
 /// `packet`: byte 0 picks a link type from [`PACKET_LINKS`], byte 1 a timestamp step
 /// in seconds; the rest is split at 0xFE 0xFD markers into frames decoded in turn by

@@ -19,6 +19,8 @@
 //!
 //! - **Linux NFLOG** (link type 239, `LinkType::Other(239)`): the packet TLV, IP
 //!   version from the header's address family.
+//! - **802.11**, bare (105) or behind radiotap (127): data frames, in
+//!   [`wlan`](super::wlan).
 //!
 //! Non-IP traffic (ARP, LLDP, …) is [`NetProto::Other`], not an error. The payload is
 //! a borrowed slice of the frame (Ethernet padding included: the IP layer cuts it by
@@ -27,6 +29,7 @@
 use etherparse::Ethernet2HeaderSlice;
 
 use crate::net::capture::LinkType;
+use crate::net::wlan;
 
 /// Most VLAN tags, MPLS labels and other shims unwrapped before giving up.
 pub const MAX_TAGS: usize = 8;
@@ -89,6 +92,12 @@ pub enum LinkError {
     /// A link type this module does not decode.
     #[error("unsupported link type {0}")]
     Unsupported(u32),
+    /// An 802.11 frame whose body is encrypted (WEP, WPA).
+    #[error("802.11 protected frame (WEP/WPA), not decrypted")]
+    WlanProtected,
+    /// A frame of a supported link type in a form not read (802.11 A-MSDU, …).
+    #[error("{0} not decoded")]
+    NotDecoded(String),
 }
 
 impl LinkError {
@@ -332,6 +341,8 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
             Ok(plain(proto, payload))
         }
         LinkType::Other(LINKTYPE_NFLOG) => nflog(data),
+        LinkType::Other(wlan::LINKTYPE_IEEE802_11) => wlan::decode(data),
+        LinkType::Other(wlan::LINKTYPE_RADIOTAP) => wlan::radiotap(data),
         LinkType::Other(n) => Err(LinkError::Unsupported(n)),
     }
 }
@@ -655,8 +666,8 @@ mod tests {
     #[test]
     fn other_link_types_are_unsupported() {
         assert_eq!(
-            decode(LinkType::Other(127), &[0; 40]),
-            Err(LinkError::Unsupported(127))
+            decode(LinkType::Other(119), &[0; 40]),
+            Err(LinkError::Unsupported(119))
         );
     }
 }

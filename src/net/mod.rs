@@ -34,3 +34,4 @@ pub mod text;
 pub mod tls;
 pub mod tls_decrypt;
 pub mod tunnel;
+pub mod wlan;

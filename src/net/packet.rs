@@ -162,7 +162,8 @@ impl PacketError {
     }
 
     /// Stable anomaly kind: `packet-truncated`, `link-malformed`, `unsupported-link`,
-    /// `ip-malformed`, `tcp-malformed`, `udp-malformed`, `tunnel-malformed`.
+    /// `link-not-decoded`, `wlan-protected`, `ip-malformed`, `tcp-malformed`,
+    /// `udp-malformed`, `tunnel-malformed`.
     pub fn kind(&self) -> &'static str {
         self.kind
     }
@@ -194,6 +195,8 @@ fn link_error(e: LinkError) -> PacketError {
     match e {
         LinkError::Truncated { .. } => PacketError::new("packet-truncated", e.to_string()),
         LinkError::Unsupported(_) => PacketError::new("unsupported-link", e.to_string()),
+        LinkError::WlanProtected => PacketError::new("wlan-protected", e.to_string()),
+        LinkError::NotDecoded(_) => PacketError::new("link-not-decoded", e.to_string()),
         _ => PacketError::new("link-malformed", e.to_string()),
     }
 }
@@ -708,9 +711,16 @@ mod tests {
         assert!(collect(&mut d, LinkType::Ethernet, &arp).is_empty());
         assert_eq!(d.stats().non_ip, 1);
         let e = d
-            .decode(Timestamp(0), LinkType::Other(105), &[0; 30], &mut |_| {})
+            .decode(Timestamp(0), LinkType::Other(119), &[0; 30], &mut |_| {})
             .unwrap_err();
         assert_eq!(e.kind(), "unsupported-link");
+        // An encrypted Wi-Fi data frame (radiotap, then a protected frame to the AP).
+        let mut wifi = vec![0, 0, 8, 0, 0, 0, 0, 0, 0x08, 0x41];
+        wifi.resize(8 + 24 + 16, 0);
+        let e = d
+            .decode(Timestamp(0), LinkType::Other(127), &wifi, &mut |_| {})
+            .unwrap_err();
+        assert_eq!(e.kind(), "wlan-protected");
         let e = d
             .decode(Timestamp(0), LinkType::Ethernet, &[0; 5], &mut |_| {})
             .unwrap_err();
