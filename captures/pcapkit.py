@@ -1,6 +1,6 @@
 """IP, TCP and UDP headers with valid checksums, for the capture generators under
-captures/ (make_gateway.py, make_tunnels.py). Standard library only; addresses are
-strings (IPv4 or IPv6), headers and packets bytes.
+captures/ (make_gateway.py, make_tunnels.py, make_wifi.py). Standard library only;
+addresses are strings (IPv4 or IPv6), headers and packets bytes.
 """
 
 import struct

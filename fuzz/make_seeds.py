@@ -343,19 +343,25 @@ def quic_client_datagrams():
     return out
 
 
-def tunnel_frames():
-    """Frames of captures/tunnels/tunnels.pcap (classic pcap, Ethernet): one request
-    frame per kind of tunnel and the broken tunnel frames, by the names of its
-    expected.json."""
-    tunnels = os.path.join(ROOT, "captures", "tunnels")
-    data = open(os.path.join(tunnels, "tunnels.pcap"), "rb").read()
+def pcap_frames(path):
+    """The frames of a classic little-endian pcap file of this repository."""
+    data = open(path, "rb").read()
     at, frames = 24, []
     while at + 16 <= len(data):
         n = struct.unpack("<I", data[at + 8:at + 12])[0]
         frames.append(data[at + 16:at + 16 + n])
         at += 16 + n
-    expected = json.load(open(os.path.join(tunnels, "expected.json")))
-    out = {r["flow"]: frames[r["frame"] - 1] for r in expected["requests"]}
+    return frames
+
+
+def sample_frames(name):
+    """Frames of captures/NAME/NAME.pcap: each request's and each odd frame of its
+    expected.json."""
+    d = os.path.join(ROOT, "captures", name)
+    frames = pcap_frames(os.path.join(d, name + ".pcap"))
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    out = {r.get("flow", "request-%d" % i): frames[r["frame"] - 1]
+           for i, r in enumerate(expected["requests"])}
     for i, n in enumerate(expected["negative"]):
         out["negative-%d" % i] = frames[n["frame"] - 1]
     return out
@@ -374,7 +380,9 @@ def packet_seeds():
         "qinq": bytes([0, 0]) + ether(whole, 0x0800, [(0x88A8, 1), (0x8100, 2)]),
         "raw-frags": bytes([3, 1]) + bytes(frag_b) + sep + bytes(frag_a),
         "null": bytes([6, 0]) + struct.pack("<I", 2) + whole,
-        **{"tunnel-" + name: bytes([0, 0]) + frame for name, frame in tunnel_frames().items()},
+        # Byte 0 indexes PACKET_LINKS in fuzz/src/lib.rs: 0 Ethernet, 12 radiotap.
+        **{"tunnel-" + name: bytes([0, 0]) + f for name, f in sample_frames("tunnels").items()},
+        **{"wifi-" + name: bytes([12, 0]) + f for name, f in sample_frames("wifi").items()},
     }
 
 

@@ -84,3 +84,8 @@ fn gateway_span_port() {
 fn tunnels_mirror_and_mobile_core() {
     run_golden("tunnels", "tunnels.pcap", None);
 }
+
+#[test]
+fn wifi_monitor_mode() {
+    run_golden("wifi", "wifi.pcap", None);
+}

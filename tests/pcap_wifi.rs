@@ -1,0 +1,117 @@
+//! The Wi-Fi sample capture (`captures/wifi/`, written by `make_wifi.py`): a phone on
+//! an open access point captured in monitor mode (radiotap + 802.11, a frame check
+//! sequence after each frame), known to the case by its MAC address only. Its three
+//! requests must be found, attributed by the 802.11 source address, with the findings
+//! their consent state calls for; the WPA-protected frame and the A-MSDU aggregate
+//! are counted, not read.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use consentry::cli::analyze::analyze_files;
+use consentry::cli::input::{read_input, Attribution};
+use consentry::exchange::Exchange;
+use consentry::rules::Options;
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/wifi")
+}
+
+fn case() -> consentry::case::Case {
+    consentry::case::load(&dir().join("consentry.toml")).unwrap()
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(dir().join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The frame numbers of an evidence locator (`frame 11`, `frames 4-6`).
+fn frames(locator: &str) -> std::ops::RangeInclusive<u64> {
+    let numbers = locator.rsplit(' ').next().unwrap();
+    let (first, last) = numbers.split_once('-').unwrap_or((numbers, numbers));
+    first.parse().unwrap()..=last.parse().unwrap()
+}
+
+#[test]
+fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
+    let attribution = Attribution::new(&case(), None).unwrap();
+    let mut xs: Vec<Exchange> = Vec::new();
+    let outcome = read_input(
+        &dir().join("wifi.pcap"),
+        &attribution,
+        &String::new,
+        &mut |x| xs.push(x),
+    );
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    xs.sort_by_key(|x| x.at);
+    let expected = expected();
+    let want = expected["requests"].as_array().unwrap();
+    assert_eq!(xs.len(), want.len());
+    for (x, w) in xs.iter().zip(want) {
+        assert_eq!(x.at.to_string(), w["at"].as_str().unwrap());
+        assert_eq!(x.device.as_deref(), Some("phone"));
+        assert_eq!(Some(x.host.as_str()), w["host"].as_str());
+        assert_eq!(Some(x.method.as_str()), w["method"].as_str());
+        assert_eq!(x.path.split('?').next(), w["path"].as_str());
+        let frame = w["frame"].as_u64().unwrap();
+        assert!(
+            frames(&x.evidence.locator).contains(&frame),
+            "{} does not hold frame {frame}",
+            x.evidence.locator
+        );
+        assert!(x.anomalies.is_empty(), "{:?}", x.anomalies);
+    }
+    // The protected frame and the A-MSDU are counted by kind; the null-data frame,
+    // beacons and ACKs carry no network layer and are no errors.
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for n in expected["negative"].as_array().unwrap() {
+        if let Some(kind) = n["kind"].as_str() {
+            *errors.entry(kind.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(errors.len(), 2);
+    assert_eq!(outcome.traffic.unwrap().packet_errors, errors);
+}
+
+#[test]
+fn findings_follow_the_refusal() {
+    let run = analyze_files(
+        Arc::new(case()),
+        &[dir().join("wifi.pcap")],
+        None,
+        Options::default(),
+        0,
+    )
+    .unwrap();
+    let got: Vec<(String, &str, String)> = run
+        .findings
+        .iter()
+        .map(|f| {
+            let mut types: Vec<String> = f.data.iter().map(|d| d.kind.to_string()).collect();
+            types.sort();
+            (f.at.to_string(), f.rule.as_str(), types.join(","))
+        })
+        .collect();
+    let want: Vec<(String, &str, String)> = expected()["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let rule = match w["consent"].as_str().unwrap() {
+                "after-refusal" => "share-after-refusal",
+                _ => "share-before-consent",
+            };
+            let types: Vec<&str> = w["identifiers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            (w["at"].as_str().unwrap().to_string(), rule, types.join(","))
+        })
+        .collect();
+    assert_eq!(got, want);
+}
