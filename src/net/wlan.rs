@@ -70,7 +70,12 @@ pub fn decode(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
     let (Some(&fc0), Some(&flags)) = (data.first(), data.get(1)) else {
         return Err(short("802.11", 2, data.len()));
     };
-    let (kind, subtype) = ((fc0 >> 2) & 3, fc0 >> 4);
+    let (version, kind, subtype) = (fc0 & 3, (fc0 >> 2) & 3, fc0 >> 4);
+    if version != 0 {
+        return Err(LinkError::NotDecoded(format!(
+            "802.11 frame of protocol version {version}"
+        )));
+    }
     if kind != TYPE_DATA || subtype & SUBTYPE_NO_DATA != 0 {
         return Ok(none(&[]));
     }
@@ -107,12 +112,12 @@ pub fn decode(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
         return not_decoded("A-MSDU aggregate");
     }
     // LLC/SNAP with an ethertype: OUI 00-00-00 (RFC 1042) or 00-00-F8 (bridge tunnel).
-    let (proto, payload, vlan) = match body.get(..8) {
-        Some([0xaa, 0xaa, 0x03, 0, 0, 0 | 0xf8, hi, lo]) => {
-            link::follow_ethertype(u16::from_be_bytes([*hi, *lo]), &body[8..])?
+    let (proto, payload, vlan) = match (body.get(..8), body.get(8..)) {
+        (Some([0xaa, 0xaa, 0x03, 0, 0, 0 | 0xf8, hi, lo]), Some(rest)) => {
+            link::follow_ethertype(u16::from_be_bytes([*hi, *lo]), rest)?
         }
-        Some(_) => (NetProto::Other(0), body, None),
-        None => return Err(short("LLC/SNAP", 8, body.len())),
+        (Some(_), _) => (NetProto::Other(0), body, None),
+        (None, _) => return Err(short("LLC/SNAP", 8, body.len())),
     };
     Ok(LinkFrame {
         src_mac: Some(src),
@@ -216,6 +221,10 @@ mod tests {
             v.resize(24, 0);
             assert_eq!(decode(&v).unwrap().proto, NetProto::Other(0));
         }
+        // A protocol version other than 0.
+        let mut v1 = frame(0, FLAG_TO_DS, [AP, STA, ROUTER], &[], &body());
+        v1[0] |= 1;
+        assert!(matches!(decode(&v1), Err(LinkError::NotDecoded(_))));
         // Not LLC/SNAP.
         let not_snap = frame(0, FLAG_TO_DS, [AP, STA, ROUTER], &[], &[0x42; 8]);
         assert_eq!(decode(&not_snap).unwrap().proto, NetProto::Other(0));
