@@ -7,7 +7,6 @@
 //! inner MAC) name, and give the finding its consent state calls for.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use consentry::cli::analyze::analyze_files;
@@ -16,17 +15,21 @@ use consentry::exchange::Exchange;
 use consentry::rules::Options;
 use serde_json::Value;
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/tunnels")
+#[path = "common/sample.rs"]
+mod sample;
+
+const NAME: &str = "tunnels";
+
+fn dir() -> std::path::PathBuf {
+    sample::dir(NAME)
 }
 
 fn case() -> consentry::case::Case {
-    consentry::case::load(&dir().join("consentry.toml")).unwrap()
+    sample::case(NAME)
 }
 
 fn expected() -> Value {
-    let text = std::fs::read_to_string(dir().join("expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    sample::expected(NAME)
 }
 
 fn requests() -> Vec<Value> {
@@ -45,13 +48,6 @@ fn read() -> (Vec<Exchange>, InputOutcome) {
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     out.sort_by_key(|x| x.at);
     (out, outcome)
-}
-
-/// The frame numbers of an evidence locator (`frame 11`, `frames 4-6`).
-fn frames(locator: &str) -> std::ops::RangeInclusive<u64> {
-    let numbers = locator.rsplit(' ').next().unwrap();
-    let (first, last) = numbers.split_once('-').unwrap_or((numbers, numbers));
-    first.parse().unwrap()..=last.parse().unwrap()
 }
 
 #[test]
@@ -75,7 +71,7 @@ fn every_tunnelled_request_is_found_with_its_device() {
         assert_eq!(Some(path), w["path"].as_str(), "{flow}");
         let frame = w["frame"].as_u64().unwrap();
         assert!(
-            frames(&x.evidence.locator).contains(&frame),
+            sample::frames(&x.evidence.locator).contains(&frame),
             "{flow}: {} does not hold frame {frame}",
             x.evidence.locator
         );

@@ -6,7 +6,6 @@
 //! are counted, not read.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use consentry::cli::analyze::analyze_files;
@@ -15,24 +14,21 @@ use consentry::exchange::Exchange;
 use consentry::rules::Options;
 use serde_json::Value;
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/wifi")
+#[path = "common/sample.rs"]
+mod sample;
+
+const NAME: &str = "wifi";
+
+fn dir() -> std::path::PathBuf {
+    sample::dir(NAME)
 }
 
 fn case() -> consentry::case::Case {
-    consentry::case::load(&dir().join("consentry.toml")).unwrap()
+    sample::case(NAME)
 }
 
 fn expected() -> Value {
-    let text = std::fs::read_to_string(dir().join("expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// The frame numbers of an evidence locator (`frame 11`, `frames 4-6`).
-fn frames(locator: &str) -> std::ops::RangeInclusive<u64> {
-    let numbers = locator.rsplit(' ').next().unwrap();
-    let (first, last) = numbers.split_once('-').unwrap_or((numbers, numbers));
-    first.parse().unwrap()..=last.parse().unwrap()
+    sample::expected(NAME)
 }
 
 #[test]
@@ -58,7 +54,7 @@ fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
         assert_eq!(x.path.split('?').next(), w["path"].as_str());
         let frame = w["frame"].as_u64().unwrap();
         assert!(
-            frames(&x.evidence.locator).contains(&frame),
+            sample::frames(&x.evidence.locator).contains(&frame),
             "{} does not hold frame {frame}",
             x.evidence.locator
         );

@@ -1,4 +1,5 @@
-//! Code shared by integration tests (each test crate uses a part of it).
+//! Code shared by integration tests (each test crate uses a part of it). `sample.rs`,
+//! the sample captures' expectations, is included by path by the tests that need it.
 #![allow(dead_code)]
 
 pub mod browser;
