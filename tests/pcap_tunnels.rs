@@ -20,27 +20,18 @@ mod sample;
 
 const NAME: &str = "tunnels";
 
-fn dir() -> std::path::PathBuf {
-    sample::dir(NAME)
-}
-
-fn case() -> consentry::case::Case {
-    sample::case(NAME)
-}
-
-fn expected() -> Value {
-    sample::expected(NAME)
-}
-
 fn requests() -> Vec<Value> {
-    expected()["requests"].as_array().unwrap().clone()
+    sample::expected(NAME)["requests"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn read() -> (Vec<Exchange>, InputOutcome) {
-    let attribution = Attribution::new(&case(), None).unwrap();
+    let attribution = Attribution::new(&sample::case(NAME), None).unwrap();
     let mut out = Vec::new();
     let outcome = read_input(
-        &dir().join("tunnels.pcap"),
+        &sample::dir(NAME).join("tunnels.pcap"),
         &attribution,
         &String::new,
         &mut |x| out.push(x),
@@ -92,7 +83,7 @@ fn tunnels_and_broken_frames_are_counted() {
     let traffic = outcome.traffic.unwrap();
     // As many packets of each kind as the script sent through it: every packet of a
     // flow once per tunnel around it, and the broken frames up to where they break.
-    let expected = expected();
+    let expected = sample::expected(NAME);
     let negatives = expected["negative"].as_array().unwrap();
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for w in requests() {
@@ -124,8 +115,8 @@ fn tunnels_and_broken_frames_are_counted() {
 #[test]
 fn findings_follow_the_consent_timeline() {
     let run = analyze_files(
-        Arc::new(case()),
-        &[dir().join("tunnels.pcap")],
+        Arc::new(sample::case(NAME)),
+        &[sample::dir(NAME).join("tunnels.pcap")],
         None,
         Options::default(),
         0,

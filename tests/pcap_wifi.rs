@@ -12,38 +12,25 @@ use consentry::cli::analyze::analyze_files;
 use consentry::cli::input::{read_input, Attribution};
 use consentry::exchange::Exchange;
 use consentry::rules::Options;
-use serde_json::Value;
 
 #[path = "common/sample.rs"]
 mod sample;
 
 const NAME: &str = "wifi";
 
-fn dir() -> std::path::PathBuf {
-    sample::dir(NAME)
-}
-
-fn case() -> consentry::case::Case {
-    sample::case(NAME)
-}
-
-fn expected() -> Value {
-    sample::expected(NAME)
-}
-
 #[test]
 fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
-    let attribution = Attribution::new(&case(), None).unwrap();
+    let attribution = Attribution::new(&sample::case(NAME), None).unwrap();
     let mut xs: Vec<Exchange> = Vec::new();
     let outcome = read_input(
-        &dir().join("wifi.pcap"),
+        &sample::dir(NAME).join("wifi.pcap"),
         &attribution,
         &String::new,
         &mut |x| xs.push(x),
     );
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     xs.sort_by_key(|x| x.at);
-    let expected = expected();
+    let expected = sample::expected(NAME);
     let want = expected["requests"].as_array().unwrap();
     assert_eq!(xs.len(), want.len());
     for (x, w) in xs.iter().zip(want) {
@@ -75,8 +62,8 @@ fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
 #[test]
 fn findings_follow_the_refusal() {
     let run = analyze_files(
-        Arc::new(case()),
-        &[dir().join("wifi.pcap")],
+        Arc::new(sample::case(NAME)),
+        &[sample::dir(NAME).join("wifi.pcap")],
         None,
         Options::default(),
         0,
@@ -91,7 +78,7 @@ fn findings_follow_the_refusal() {
             (f.at.to_string(), f.rule.as_str(), types.join(","))
         })
         .collect();
-    let want: Vec<(String, &str, String)> = expected()["requests"]
+    let want: Vec<(String, &str, String)> = sample::expected(NAME)["requests"]
         .as_array()
         .unwrap()
         .iter()
