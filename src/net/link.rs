@@ -221,7 +221,8 @@ fn by_ethertype<'a>(
 }
 
 /// What follows an ethertype outside an Ethernet header (a GRE or Geneve protocol
-/// type): the network protocol, its bytes, and the outermost VLAN id on the way.
+/// type, an 802.11 frame's LLC/SNAP header): the network protocol, its bytes, and
+/// the outermost VLAN id on the way.
 pub fn follow_ethertype(
     ethertype: u16,
     rest: &[u8],
