@@ -60,13 +60,6 @@ pub fn radiotap(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
 
 /// Decodes an 802.11 frame (see the module documentation).
 pub fn decode(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
-    let none = |payload| LinkFrame {
-        src_mac: None,
-        dst_mac: None,
-        vlan: None,
-        proto: NetProto::Other(0),
-        payload,
-    };
     let (Some(&fc0), Some(&flags)) = (data.first(), data.get(1)) else {
         return Err(short("802.11", 2, data.len()));
     };
@@ -77,7 +70,13 @@ pub fn decode(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
         )));
     }
     if kind != TYPE_DATA || subtype & SUBTYPE_NO_DATA != 0 {
-        return Ok(none(&[]));
+        return Ok(LinkFrame {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            proto: NetProto::Other(0),
+            payload: &[],
+        });
     }
     let four_addresses = flags & (FLAG_TO_DS | FLAG_FROM_DS) == FLAG_TO_DS | FLAG_FROM_DS;
     let qos = subtype & SUBTYPE_QOS != 0;
