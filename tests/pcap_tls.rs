@@ -102,6 +102,7 @@ fn exchanges(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSumm
         devices: DeviceResolver::new(&case),
         fallback_device: None,
         limits: Default::default(),
+        tunnel_ports: Default::default(),
         keylogs,
     };
     let bytes = std::fs::read(dir().join(file)).unwrap();

@@ -26,6 +26,7 @@ fn a_small_bulk_capture_is_read_whole() {
         devices: DeviceResolver::new(&case),
         fallback_device: None,
         limits: Default::default(),
+        tunnel_ports: Default::default(),
         keylogs: vec![Arc::from(keylog.into_bytes())],
     };
     let mut list = Vec::new();

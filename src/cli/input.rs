@@ -15,6 +15,7 @@ use crate::case::{Case, DeviceResolver};
 use crate::exchange::Exchange;
 use crate::net::provisional_id::InputIds;
 use crate::net::tap::TapLimits;
+use crate::net::tunnel::UdpTunnelPorts;
 use crate::report::{InputInfo, TrafficSummary};
 use crate::source::direct_read::DirectReader;
 use crate::source::pcap::{self, CaptureOptions, CaptureProgress, CaptureSummary};
@@ -32,6 +33,8 @@ pub struct Attribution {
     /// Whether capture exchanges carry their response header fields and reason
     /// (default): `analyze` reads only the status and turns this off.
     pub keep_response_headers: bool,
+    /// The UDP ports of each UDP tunnel (`--tunnel-port`).
+    pub tunnel_ports: UdpTunnelPorts,
     /// Whether a capture read once is read with direct I/O (`analyze` unless
     /// `--no-direct-io`; see [`DirectReader`]).
     pub direct_io: bool,
@@ -54,6 +57,7 @@ impl Attribution {
             device_ids,
             keylogs: Vec::new(),
             keep_response_headers: true,
+            tunnel_ports: UdpTunnelPorts::default(),
             direct_io: false,
         })
     }
@@ -317,6 +321,7 @@ impl Content<'_> {
                 limits.flow.http.keep_response_headers = attribution.keep_response_headers;
                 limits
             },
+            tunnel_ports: attribution.tunnel_ports.clone(),
             keylogs: attribution.keylogs.clone(),
         };
         let started = Instant::now();

@@ -26,7 +26,9 @@ use etherparse::TcpHeaderSlice;
 use crate::net::capture::LinkType;
 use crate::net::ip::{self, Defragmenter, FragKey, IpError, IpLimits, IpPacket};
 use crate::net::link::{self, LinkError, LinkFrame, NetProto};
-use crate::net::tunnel::{self, Decapsulated, Inner, Tunnel, TunnelError, TunnelKind};
+use crate::net::tunnel::{
+    self, Decapsulated, Inner, Tunnel, TunnelError, TunnelKind, UdpTunnelPorts,
+};
 use crate::timestamp::Timestamp;
 
 /// IP protocol number of TCP.
@@ -244,6 +246,7 @@ struct Within {
 /// Decodes frames into packets; owns the defragmenter and the counters.
 pub struct PacketDecoder {
     defrag: Defragmenter,
+    udp_tunnels: UdpTunnelPorts,
     stats: PacketStats,
 }
 
@@ -312,8 +315,14 @@ impl PacketDecoder {
     pub fn new(limits: PacketLimits) -> Self {
         PacketDecoder {
             defrag: Defragmenter::new(limits.ip),
+            udp_tunnels: UdpTunnelPorts::default(),
             stats: PacketStats::default(),
         }
+    }
+
+    /// Reads UDP tunnels on these ports rather than IANA's (`--tunnel-port`).
+    pub fn set_udp_tunnel_ports(&mut self, ports: UdpTunnelPorts) {
+        self.udp_tunnels = ports;
     }
 
     /// Counters so far.
@@ -493,8 +502,8 @@ impl PacketDecoder {
             payload,
         } = transport
         {
-            if tunnel::is_udp_tunnel(src_port, dst_port) {
-                if let Some(tunnelled) = tunnel::udp_payload(src_port, dst_port, payload) {
+            if self.udp_tunnels.may_carry(src_port, dst_port) {
+                if let Some(tunnelled) = self.udp_tunnels.payload(src_port, dst_port, payload) {
                     return self.decapsulated(ts, frame_number, tunnelled, within, out);
                 }
             }
@@ -944,6 +953,24 @@ mod tests {
         assert_eq!(d.stats().tunnelled[vxlan], 1);
         assert_eq!(d.stats().tunnels().collect::<Vec<_>>(), [("vxlan", 1)]);
         assert_eq!(d.stats().packets, 1);
+    }
+
+    #[test]
+    fn udp_tunnels_are_read_on_the_ports_set() {
+        let frame = |port| outer_udp(port, &vxlan(1, &inner_frame(SRC_MAC, b"x")));
+        let mut d = PacketDecoder::new(PacketLimits::default());
+        let flannel = collect(&mut d, LinkType::Raw, &frame(8472));
+        assert!(flannel[0].starts_with("192.0.2.1:50123 > 192.0.2.2:8472 udp"));
+
+        let mut ports = UdpTunnelPorts::default();
+        ports.set(TunnelKind::Vxlan, &[8472]).unwrap();
+        d.set_udp_tunnel_ports(ports);
+        for port in [8472, 4789] {
+            let got = collect(&mut d, LinkType::Raw, &frame(port));
+            let inner = got[0].starts_with("10.9.0.5:41000 > 203.0.113.7:80 tcp");
+            assert_eq!(inner, port == 8472, "port {port}: {got:?}");
+        }
+        assert_eq!(d.stats().tunnels().collect::<Vec<_>>(), [("vxlan", 1)]);
     }
 
     #[test]

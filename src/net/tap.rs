@@ -29,6 +29,7 @@ use crate::net::provisional_id::InputIds;
 use crate::net::sniff::AppProtocol;
 use crate::net::text;
 use crate::net::tls;
+use crate::net::tunnel::UdpTunnelPorts;
 
 /// Addresses listed individually in [`TapStats::unknown_clients`]; the rest are
 /// only counted in `unknown_clients_other`.
@@ -133,6 +134,11 @@ impl Tap {
     /// Block's data): TLS connections from now on are decrypted where it has their keys.
     pub fn add_keylog(&mut self, text: &[u8]) -> KeyLogStats {
         self.flows.add_keylog(text)
+    }
+
+    /// Reads UDP tunnels on these ports rather than IANA's (`--tunnel-port`).
+    pub fn set_udp_tunnel_ports(&mut self, ports: UdpTunnelPorts) {
+        self.decoder.set_udp_tunnel_ports(ports);
     }
 
     /// The TLS secrets known so far.

@@ -1,11 +1,11 @@
 //! Tunnels → what they carry: the decapsulation step of the pcap tap.
 //!
 //! Cloud traffic mirrors, switch SPAN sessions, gateways and mobile cores often hand a
-//! tap the devices' packets inside other packets. [`ip_payload`] and [`udp_payload`]
-//! recognise the encapsulations Zeek and Suricata decode by default and return the
-//! frame or packet inside; [`packet`](super::packet) decodes it as it decoded the
-//! outer one, so everything above (flows, HTTP, DNS, TLS, device attribution by
-//! address or MAC) sees the inner traffic:
+//! tap the devices' packets inside other packets. [`ip_payload`] and
+//! [`UdpTunnelPorts::payload`] recognise the encapsulations Zeek and Suricata decode
+//! by default and return the frame or packet inside; [`packet`](super::packet)
+//! decodes it as it decoded the outer one, so everything above (flows, HTTP, DNS,
+//! TLS, device attribution by address or MAC) sees the inner traffic:
 //! - **IP in IP**: IPv4 (protocol 4) and IPv6 (41: 6in4, 6to4, SIT) in IPv4 or IPv6.
 //! - **GRE** version 0 (RFC 2784, with RFC 2890's key and sequence number): any
 //!   ethertype [`link`] follows (IPv4, IPv6, MPLS, VLAN tags), transparent Ethernet
@@ -14,7 +14,7 @@
 //! - **VXLAN** (RFC 7348, UDP port 4789), **Geneve** (RFC 8926, UDP 6081; options
 //!   skipped), **GTP-U** (3GPP TS 29.281, UDP 2152; G-PDUs, extension headers
 //!   skipped) and **Teredo** (RFC 4380, UDP 3544; authentication and origin
-//!   indication skipped).
+//!   indication skipped), on those IANA ports unless [`UdpTunnelPorts`] says others.
 //!
 //! A UDP tunnel is recognised by its port *and* its header: a datagram on one of
 //! those ports whose header does not fit (VXLAN without its I flag, a GTP-U message
@@ -43,6 +43,8 @@ pub const GENEVE_PORT: u16 = 6081;
 pub const GTP_U_PORT: u16 = 2152;
 /// UDP port of a Teredo server or relay (either side).
 pub const TEREDO_PORT: u16 = 3544;
+/// Ports one UDP tunnel may be given (`--tunnel-port`): a configuration's bound.
+pub const MAX_PORTS_PER_TUNNEL: usize = 64;
 
 /// GRE protocol type of transparent Ethernet bridging (an Ethernet frame follows).
 const ETHERTYPE_TEB: u16 = 0x6558;
@@ -95,6 +97,11 @@ impl TunnelKind {
             TunnelKind::GtpU => "gtp-u",
             TunnelKind::Teredo => "teredo",
         }
+    }
+
+    /// The kind of this [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// Position in [`ALL`](Self::ALL), for counters kept in an array.
@@ -198,16 +205,6 @@ pub fn is_ip_tunnel(protocol: u8) -> bool {
     matches!(protocol, PROTO_IPV4_IN_IP | PROTO_IPV6_IN_IP | PROTO_GRE)
 }
 
-/// Whether a UDP datagram between these ports may be a tunnel: the per-packet test
-/// before [`udp_payload`].
-#[inline(always)]
-pub fn is_udp_tunnel(src_port: u16, dst_port: u16) -> bool {
-    matches!(
-        dst_port,
-        VXLAN_PORT | GENEVE_PORT | GTP_U_PORT | TEREDO_PORT
-    ) || matches!(src_port, GTP_U_PORT | TEREDO_PORT)
-}
-
 /// The payload of an IP packet of protocol `protocol`, if that protocol is a tunnel:
 /// `None` for any other protocol (and for GRE version 1).
 pub fn ip_payload(protocol: u8, payload: &[u8]) -> Option<Result<Decapsulated<'_>, TunnelError>> {
@@ -230,14 +227,148 @@ pub fn ip_payload(protocol: u8, payload: &[u8]) -> Option<Result<Decapsulated<'_
     }
 }
 
-/// The payload of a UDP datagram, if its port and header say it is a tunnel.
-pub fn udp_payload(src_port: u16, dst_port: u16, payload: &[u8]) -> Option<Decapsulated<'_>> {
-    match dst_port {
-        VXLAN_PORT => vxlan(payload),
-        GENEVE_PORT => geneve(payload),
-        _ if src_port == GTP_U_PORT || dst_port == GTP_U_PORT => gtp_u(payload),
-        _ if src_port == TEREDO_PORT || dst_port == TEREDO_PORT => teredo(payload),
-        _ => None,
+/// How the header of a UDP tunnel is read.
+type UdpDecoder = for<'a> fn(&'a [u8]) -> Option<Decapsulated<'a>>;
+
+/// The tunnels carried in UDP, in the order their ports are tried: each with its
+/// header reader and whether the source port counts too. VXLAN and Geneve are
+/// known by their destination port alone (the source port is a hash of the inner
+/// flow); GTP-U and Teredo peers send from their port as well.
+const UDP_TUNNELS: [(TunnelKind, UdpDecoder, bool); 4] = [
+    (TunnelKind::Vxlan, vxlan, false),
+    (TunnelKind::Geneve, geneve, false),
+    (TunnelKind::GtpU, gtp_u, true),
+    (TunnelKind::Teredo, teredo, true),
+];
+
+/// A port setting that cannot be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortsError {
+    #[error(
+        "{0} is not carried in UDP: it has no port (UDP tunnels: vxlan, geneve, gtp-u, teredo)"
+    )]
+    NotUdp(&'static str),
+    #[error("port 0 cannot carry a tunnel")]
+    PortZero,
+    #[error("{given} ports for {kind}: at most {MAX_PORTS_PER_TUNNEL}")]
+    TooMany { kind: &'static str, given: usize },
+}
+
+/// Which UDP ports are read as which tunnel: IANA's ports by default, as Zeek and
+/// Suricata do (VXLAN 4789, Geneve 6081, GTP-U 2152, Teredo 3544), others by
+/// [`set`](Self::set) (`--tunnel-port`; Linux's own VXLAN default, which flannel
+/// uses, is 8472).
+#[derive(Clone)]
+pub struct UdpTunnelPorts {
+    /// The ports of each tunnel, in [`UDP_TUNNELS`] order.
+    ports: [Vec<u16>; 4],
+    /// Every one of those ports, a bit each: the per-datagram test.
+    any: Box<[u64; 1024]>,
+}
+
+impl Default for UdpTunnelPorts {
+    fn default() -> Self {
+        let mut ports = UdpTunnelPorts {
+            ports: [
+                vec![VXLAN_PORT],
+                vec![GENEVE_PORT],
+                vec![GTP_U_PORT],
+                vec![TEREDO_PORT],
+            ],
+            any: Box::new([0; 1024]),
+        };
+        ports.index();
+        ports
+    }
+}
+
+impl fmt::Debug for UdpTunnelPorts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for ((kind, ..), ports) in UDP_TUNNELS.iter().zip(&self.ports) {
+            map.entry(&kind.name(), ports);
+        }
+        map.finish()
+    }
+}
+
+impl PartialEq for UdpTunnelPorts {
+    fn eq(&self, other: &Self) -> bool {
+        self.ports == other.ports
+    }
+}
+
+impl Eq for UdpTunnelPorts {}
+
+impl UdpTunnelPorts {
+    fn slot(kind: TunnelKind) -> Option<usize> {
+        UDP_TUNNELS.iter().position(|(k, ..)| *k == kind)
+    }
+
+    /// Reads `kind` on `ports` instead of its present ones; no ports turn it off.
+    pub fn set(&mut self, kind: TunnelKind, ports: &[u16]) -> Result<(), PortsError> {
+        let slot = Self::slot(kind).ok_or(PortsError::NotUdp(kind.name()))?;
+        if ports.contains(&0) {
+            return Err(PortsError::PortZero);
+        }
+        if ports.len() > MAX_PORTS_PER_TUNNEL {
+            return Err(PortsError::TooMany {
+                kind: kind.name(),
+                given: ports.len(),
+            });
+        }
+        let mut ports = ports.to_vec();
+        ports.sort_unstable();
+        ports.dedup();
+        self.ports[slot] = ports;
+        self.index();
+        Ok(())
+    }
+
+    /// The ports `kind` is read on (none for a tunnel UDP does not carry).
+    pub fn ports(&self, kind: TunnelKind) -> &[u16] {
+        Self::slot(kind).map_or(&[], |slot| &self.ports[slot])
+    }
+
+    /// Whether every tunnel is on its IANA port only.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn index(&mut self) {
+        self.any.fill(0);
+        for &port in self.ports.iter().flatten() {
+            self.any[usize::from(port >> 6)] |= 1 << (port & 63);
+        }
+    }
+
+    #[inline(always)]
+    fn has(&self, port: u16) -> bool {
+        (self.any[usize::from(port >> 6)] >> (port & 63)) & 1 != 0
+    }
+
+    /// Whether a UDP datagram between these ports may be a tunnel: the per-datagram
+    /// test before [`payload`](Self::payload).
+    #[inline(always)]
+    pub fn may_carry(&self, src_port: u16, dst_port: u16) -> bool {
+        self.has(dst_port) || self.has(src_port)
+    }
+
+    /// The payload of a UDP datagram, if its port and header say it is a tunnel.
+    /// Where several tunnels share a port, the first whose header fits wins.
+    pub fn payload<'a>(
+        &self,
+        src_port: u16,
+        dst_port: u16,
+        payload: &'a [u8],
+    ) -> Option<Decapsulated<'a>> {
+        UDP_TUNNELS
+            .iter()
+            .zip(&self.ports)
+            .filter(|((_, _, either_side), ports)| {
+                ports.contains(&dst_port) || (*either_side && ports.contains(&src_port))
+            })
+            .find_map(|((_, decode, _), _)| decode(payload))
     }
 }
 
@@ -528,7 +659,9 @@ mod tests {
     }
 
     fn udp(src_port: u16, dst_port: u16, data: &[u8]) -> Option<(Tunnel, Got)> {
-        udp_payload(src_port, dst_port, data).map(got)
+        UdpTunnelPorts::default()
+            .payload(src_port, dst_port, data)
+            .map(got)
     }
 
     fn ipv4(payload: &[u8]) -> Got {
@@ -778,6 +911,75 @@ mod tests {
         assert!(udp(3544, 50000, IP4).is_none());
     }
 
+    #[test]
+    fn udp_tunnels_on_other_ports_or_none() {
+        let vxlan = cat(&[&[0x08, 0, 0, 0, 0, 0x10, 0x92, 0], FRAME]);
+        let mut ports = UdpTunnelPorts::default();
+        assert!(ports.is_default());
+        assert!(!ports.may_carry(50000, 8472));
+        ports.set(TunnelKind::Vxlan, &[8472, 4789, 8472]).unwrap();
+        assert!(!ports.is_default());
+        assert_eq!(ports.ports(TunnelKind::Vxlan), [4789, 8472]);
+        assert!(ports.may_carry(50000, 8472));
+        for dst in [4789, 8472] {
+            let (t, _) = ports.payload(50000, dst, &vxlan).map(got).unwrap();
+            assert_eq!(t.to_string(), "VXLAN VNI 4242");
+        }
+        // Still by the destination port only.
+        assert!(ports.payload(8472, 50000, &vxlan).is_none());
+
+        // No ports: not decoded at all, nor tested for.
+        ports.set(TunnelKind::GtpU, &[]).unwrap();
+        assert!(ports.ports(TunnelKind::GtpU).is_empty());
+        assert!(!ports.may_carry(2152, 2152));
+        let mut g_pdu = vec![0x30, 0xff, 0, IP4.len() as u8, 0, 0, 0, 1];
+        g_pdu.extend_from_slice(IP4);
+        assert!(ports.payload(2152, 2152, &g_pdu).is_none());
+        // GTP-U moved: either side's port still counts.
+        ports.set(TunnelKind::GtpU, &[3386]).unwrap();
+        assert!(ports.payload(3386, 40000, &g_pdu).is_some());
+        assert!(ports.payload(40000, 3386, &g_pdu).is_some());
+        assert_eq!(
+            format!("{ports:?}"),
+            r#"{"vxlan": [4789, 8472], "geneve": [6081], "gtp-u": [3386], "teredo": [3544]}"#
+        );
+    }
+
+    #[test]
+    fn tunnels_sharing_a_port_are_told_apart_by_their_headers() {
+        let mut ports = UdpTunnelPorts::default();
+        ports.set(TunnelKind::Geneve, &[4789]).unwrap();
+        let vxlan = cat(&[&[0x08, 0, 0, 0, 0, 0, 7, 0], FRAME]);
+        let geneve = cat(&[&[0, 0, 0x65, 0x58, 0, 0, 7, 0], FRAME]);
+        let kind = |data: &[u8]| ports.payload(1, 4789, data).map(|d| d.tunnel.kind);
+        assert_eq!(kind(&vxlan), Some(TunnelKind::Vxlan));
+        // No I flag, so no VXLAN; a Geneve header fits.
+        assert_eq!(kind(&geneve), Some(TunnelKind::Geneve));
+    }
+
+    #[test]
+    fn port_settings_that_cannot_be() {
+        let mut ports = UdpTunnelPorts::default();
+        assert_eq!(
+            ports.set(TunnelKind::Gre, &[4754]),
+            Err(PortsError::NotUdp("gre"))
+        );
+        assert_eq!(
+            ports.set(TunnelKind::Vxlan, &[0]),
+            Err(PortsError::PortZero)
+        );
+        let many: Vec<u16> = (1..=65).collect();
+        assert_eq!(
+            ports
+                .set(TunnelKind::Teredo, &many)
+                .unwrap_err()
+                .to_string(),
+            "65 ports for teredo: at most 64"
+        );
+        assert!(ports.is_default(), "a refused setting changes nothing");
+        assert!(ports.ports(TunnelKind::Gre).is_empty());
+    }
+
     proptest! {
         #[test]
         fn never_panics_and_stays_inside_the_input(
@@ -801,10 +1003,12 @@ mod tests {
                     }
                 }
             }
+            let mut ports = UdpTunnelPorts::default();
+            ports.set(TunnelKind::Teredo, &[port, 8472]).unwrap();
             for (src, dst) in [(1234, port), (port, 1234)] {
                 // The quick test never hides a tunnel.
-                if let Some(d) = udp_payload(src, dst, &data) {
-                    prop_assert!(is_udp_tunnel(src, dst));
+                if let Some(d) = ports.payload(src, dst, &data) {
+                    prop_assert!(ports.may_carry(src, dst));
                     prop_assert!(inside(&d));
                 }
             }

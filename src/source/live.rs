@@ -28,6 +28,7 @@ use crate::case::DeviceResolver;
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::capture::{Frame, LinkType};
 use crate::net::tap::{Tap, TapLimits, TapStats};
+use crate::net::tunnel::UdpTunnelPorts;
 use crate::timestamp::Timestamp;
 
 use super::ring::{EvidenceRing, FrameFiles, RingEvent, RingLimits};
@@ -63,6 +64,8 @@ pub struct LiveOptions {
     pub devices: DeviceResolver,
     pub fallback_device: Option<String>,
     pub limits: TapLimits,
+    /// The UDP ports of each UDP tunnel (`--tunnel-port`).
+    pub tunnel_ports: UdpTunnelPorts,
     /// NSS key logs to decrypt TLS with: each file and the contents it had when it
     /// was read; the file is followed for lines appended later.
     pub keylogs: Vec<(PathBuf, Arc<[u8]>)>,
@@ -267,6 +270,7 @@ pub fn capture(
         SourceKind::Pcap,
         opts.limits.clone(),
     );
+    tap.set_udp_tunnel_ports(opts.tunnel_ports.clone());
     let mut followed: Vec<Followed> = opts
         .keylogs
         .iter()

@@ -17,6 +17,7 @@ use crate::net::keylog::KeyLogStats;
 use crate::net::packet::PacketStats;
 use crate::net::provisional_id::InputIds;
 use crate::net::tap::{Tap, TapLimits, TapStats};
+use crate::net::tunnel::UdpTunnelPorts;
 
 use super::direct_read::DIRECT_READ_LEN;
 use super::SourceError;
@@ -35,6 +36,8 @@ pub struct CaptureOptions {
     /// Device for traffic of clients that are no case device (`--device`).
     pub fallback_device: Option<String>,
     pub limits: TapLimits,
+    /// The UDP ports of each UDP tunnel (`--tunnel-port`).
+    pub tunnel_ports: UdpTunnelPorts,
     /// NSS key logs (`--keylog` files' contents) to decrypt TLS with, besides the
     /// capture's own Decryption Secrets Blocks, which are used as they are met.
     pub keylogs: Vec<Arc<[u8]>>,
@@ -104,6 +107,7 @@ pub fn read_capture_with_ids<R: Read>(
         SourceKind::Pcap,
         opts.limits.clone(),
     );
+    tap.set_udp_tunnel_ports(opts.tunnel_ports.clone());
     if let Some(ids) = provisional {
         tap.use_provisional_ids(ids);
     }
