@@ -365,3 +365,63 @@ fn direct_io_or_the_page_cache_give_the_same_findings() {
     assert!(direct.lines().count() > 10, "{direct}");
     assert_eq!(analyze(&["--no-direct-io"]), direct);
 }
+
+fn tunnels(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/tunnels")
+        .join(file)
+}
+
+#[test]
+fn tunnel_port_reads_vxlan_on_linuxs_port() {
+    let analyze = |extra: &[&str]| {
+        run(bin()
+            .arg("analyze")
+            .arg(tunnels("flannel.pcap"))
+            .arg("--case")
+            .arg(tunnels("consentry.toml"))
+            .args(["--format", "jsonl"])
+            .args(extra))
+    };
+    let o = analyze(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    let o = analyze(&["--tunnel-port", "vxlan=4789,8472"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("\"share-before-consent\""));
+    assert!(
+        stderr(&o).contains(
+            "UDP tunnels read on ports: vxlan 4789,8472, geneve 6081, gtp-u 2152, teredo 3544"
+        ),
+        "{}",
+        stderr(&o)
+    );
+
+    // `exchanges` lists the request inside.
+    let o = run(bin().arg("exchanges").arg(tunnels("flannel.pcap")).args([
+        "--tunnel-port",
+        "vxlan=8472",
+        "--format",
+        "jsonl",
+    ]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("\"api16-access-sg.pangle.io\""),
+        "{}",
+        stdout(&o)
+    );
+
+    for (value, want) in [
+        ("gre=4754", "gre is not carried in UDP"),
+        ("vxlan=4789,x", "\"x\" is no UDP port"),
+        ("wireguard=51820", "unknown tunnel"),
+    ] {
+        let o = analyze(&["--tunnel-port", value]);
+        assert_eq!(o.status.code(), Some(2), "{value}");
+        assert!(stderr(&o).contains(want), "{value}: {}", stderr(&o));
+    }
+    let o = analyze(&["--tunnel-port", "vxlan=8472", "--tunnel-port", "vxlan=4789"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("given twice"), "{}", stderr(&o));
+}

@@ -1,7 +1,8 @@
 //! The live tap end to end: `consentry tap` captures on the loopback interface while
 //! this test sends an HTTP request carrying a case identifier to a server of its own
 //! on 127.0.0.1; the finding must come out, and the evidence ring must hold the
-//! packets (analysing the ring file gives the same finding).
+//! packets (analysing the ring file gives the same finding). A second test sends the
+//! request inside VXLAN datagrams to a port `--tunnel-port` names.
 //!
 //! Capturing needs CAP_NET_RAW (root in CI). Without it the test fails with a message
 //! saying so, unless `CONSENTRY_SKIP_LIVE=1` says to skip it.
@@ -11,13 +12,13 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::thread;
 use std::time::Duration;
 
-use common::live::start_tap;
+use common::live::{start_tap, start_tap_filtered};
 
 const AD_ID: &str = "5f3c9a1e-7b2d-4e8f-9a6b-1c2d3e4f5a6b";
 
@@ -360,5 +361,116 @@ fn ring_files_of_a_tap_into_a_case_directory_are_recorded_and_verified() {
     assert!(
         out.contains("FAILED") && out.contains(name) && out.contains("evidence record"),
         "{out}"
+    );
+}
+
+/// The frames of one inner HTTP connection from 127.0.0.1 to 127.0.0.2 (handshake,
+/// request, response, FINs), as a VXLAN endpoint would carry them.
+fn inner_connection(request: &[u8]) -> Vec<Vec<u8>> {
+    use etherparse::PacketBuilder;
+    let (phone, server) = ([127, 0, 0, 1], [127, 0, 0, 2]);
+    let (phone_mac, gateway_mac) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let (mut up_seq, mut down_seq) = (1000u32, 9000u32);
+    let mut frames = Vec::new();
+    let mut send = |up: bool, syn: bool, fin: bool, payload: &[u8]| {
+        let (macs, ips, ports) = if up {
+            ((phone_mac, gateway_mac), (phone, server), (41000, 80))
+        } else {
+            ((gateway_mac, phone_mac), (server, phone), (80, 41000))
+        };
+        let (seq, ack) = if up {
+            (up_seq, down_seq)
+        } else {
+            (down_seq, up_seq)
+        };
+        let mut tcp = PacketBuilder::ethernet2(macs.0, macs.1)
+            .ipv4(ips.0, ips.1, 64)
+            .tcp(ports.0, ports.1, seq, 64240);
+        if syn {
+            tcp = tcp.syn();
+        }
+        if fin {
+            tcp = tcp.fin();
+        }
+        if !(syn && up) {
+            tcp = tcp.ack(ack);
+        }
+        let mut frame = Vec::new();
+        tcp.write(&mut frame, payload).unwrap();
+        frames.push(frame);
+        let advance = payload.len() as u32 + u32::from(syn || fin);
+        if up {
+            up_seq += advance;
+        } else {
+            down_seq += advance;
+        }
+    };
+    send(true, true, false, b"");
+    send(false, true, false, b"");
+    send(true, false, false, b"");
+    send(true, false, false, request);
+    send(
+        false,
+        false,
+        false,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    );
+    send(true, false, true, b"");
+    send(false, false, true, b"");
+    send(true, false, false, b"");
+    frames
+}
+
+#[test]
+fn tap_reads_vxlan_on_the_port_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path());
+    // The port the (simulated) VXLAN endpoint listens on: any free one, as a
+    // cluster's own VXLAN port would be.
+    let endpoint = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    let setting = format!("vxlan={port}");
+    let Some(mut child) = start_tap_filtered(
+        &format!("udp dst port {port}"),
+        &case,
+        &[
+            "--no-ring".as_ref(),
+            "--tunnel-port".as_ref(),
+            setting.as_ref(),
+        ],
+    ) else {
+        return;
+    };
+
+    let body = format!(r#"{{"device":{{"ifa":"{AD_ID}"}}}}"#);
+    let request = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: graph.facebook.com\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for frame in inner_connection(request.as_bytes()) {
+        // VXLAN header: I flag, VNI 1.
+        let datagram = [&[0x08, 0, 0, 0, 0, 0, 1, 0][..], &frame].concat();
+        sender.send_to(&datagram, ("127.0.0.1", port)).unwrap();
+        thread::sleep(Duration::from_millis(5));
+    }
+
+    thread::sleep(Duration::from_millis(800));
+    interrupt(&child);
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("\"rule\":\"share-before-consent\"")
+                && l.contains("\"host\":\"graph.facebook.com\"")
+                && l.contains("\"device\":\"loopback-phone\"")),
+        "no finding from inside the VXLAN datagrams: {stdout}"
     );
 }

@@ -5,13 +5,17 @@
 //! four frames that must not be decoded as tunnels or are broken. Every request of the
 //! script's `expected.json` must be found with the device its inner addresses (or
 //! inner MAC) name, and give the finding its consent state calls for.
+//!
+//! `flannel.pcap`, from the same script, carries VXLAN on Linux's port 8472: read
+//! as a tunnel only when `--tunnel-port` says so.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use consentry::cli::analyze::analyze_files;
+use consentry::cli::analyze::{analyze_files, analyze_files_with, CaptureReading};
 use consentry::cli::input::{read_input, Attribution, InputOutcome};
 use consentry::exchange::Exchange;
+use consentry::net::tunnel::{TunnelKind, UdpTunnelPorts};
 use consentry::rules::Options;
 use serde_json::Value;
 
@@ -28,10 +32,15 @@ fn requests() -> Vec<Value> {
 }
 
 fn read() -> (Vec<Exchange>, InputOutcome) {
-    let attribution = Attribution::new(&sample::case(NAME), None).unwrap();
+    read_with("tunnels.pcap", UdpTunnelPorts::default())
+}
+
+fn read_with(file: &str, tunnel_ports: UdpTunnelPorts) -> (Vec<Exchange>, InputOutcome) {
+    let mut attribution = Attribution::new(&sample::case(NAME), None).unwrap();
+    attribution.tunnel_ports = tunnel_ports;
     let mut out = Vec::new();
     let outcome = read_input(
-        &sample::dir(NAME).join("tunnels.pcap"),
+        &sample::dir(NAME).join(file),
         &attribution,
         &String::new,
         &mut |x| out.push(x),
@@ -149,4 +158,77 @@ fn findings_follow_the_consent_timeline() {
         want.sort();
         assert_eq!(types, want, "{flow}");
     }
+}
+
+/// VXLAN on 4789 and Linux's 8472, as `--tunnel-port vxlan=4789,8472` gives.
+fn with_flannel() -> UdpTunnelPorts {
+    let mut ports = UdpTunnelPorts::default();
+    ports.set(TunnelKind::Vxlan, &[4789, 8472]).unwrap();
+    ports
+}
+
+#[test]
+fn vxlan_on_another_port_is_read_only_when_told() {
+    let flannel = &sample::expected(NAME)["flannel"];
+    let want = &flannel["requests"][0];
+    assert_eq!(flannel["port"], 8472);
+
+    // IANA's ports only: a UDP flow each way between the two nodes (each sends from
+    // its own hash port), nothing inside seen.
+    let (xs, outcome) = read_with("flannel.pcap", UdpTunnelPorts::default());
+    let traffic = outcome.traffic.unwrap();
+    assert!(traffic.tunnelled.is_empty(), "{:?}", traffic.tunnelled);
+    assert_eq!(xs.len(), 2, "{xs:?}");
+    for x in &xs {
+        assert_eq!((x.scheme.as_str(), x.metadata_only), ("udp", true));
+        assert_eq!(x.device, None);
+    }
+
+    // Told: the phone's request inside, attributed by its inner MAC.
+    let (xs, outcome) = read_with("flannel.pcap", with_flannel());
+    let traffic = outcome.traffic.unwrap();
+    assert_eq!(
+        traffic.tunnelled,
+        BTreeMap::from([("vxlan".to_string(), want["packets"].as_u64().unwrap())])
+    );
+    assert_eq!(xs.len(), 1, "{xs:?}");
+    let x = &xs[0];
+    assert_eq!(x.at.to_string(), want["at"].as_str().unwrap());
+    assert_eq!(x.device.as_deref(), want["device"].as_str());
+    assert_eq!(x.client.as_deref(), want["client"].as_str());
+    assert_eq!(Some(x.host.as_str()), want["host"].as_str());
+    assert_eq!(Some(x.method.as_str()), want["method"].as_str());
+    let frame = want["frame"].as_u64().unwrap();
+    assert!(sample::frames(&x.evidence.locator).contains(&frame));
+
+    // The tunnels capture reads the same with port 8472 added.
+    let (plain, _) = read();
+    let (added, _) = read_with("tunnels.pcap", with_flannel());
+    assert_eq!(plain, added);
+}
+
+#[test]
+fn the_finding_inside_flannels_vxlan_needs_the_port() {
+    let files = [sample::dir(NAME).join("flannel.pcap")];
+    let case = Arc::new(sample::case(NAME));
+    let run = |tunnel_ports| {
+        let reading = CaptureReading {
+            tunnel_ports,
+            ..CaptureReading::default()
+        };
+        analyze_files_with(case.clone(), &files, None, &reading, Options::default(), 0).unwrap()
+    };
+    assert!(run(UdpTunnelPorts::default()).findings.is_empty());
+    let findings = run(with_flannel()).findings;
+    let want = &sample::expected(NAME)["flannel"]["requests"][0];
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].rule.as_str(), "share-before-consent");
+    assert_eq!(Some(findings[0].device.as_str()), want["device"].as_str());
+    let mut types: Vec<String> = findings[0]
+        .data
+        .iter()
+        .map(|d| d.kind.to_string())
+        .collect();
+    types.sort();
+    assert_eq!(types, ["advertising_id", "imei"]);
 }

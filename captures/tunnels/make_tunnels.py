@@ -8,7 +8,10 @@ Outputs, next to this script:
   expected.json   every HTTP request the capture carries (frame, tunnel, device,
                   inner addresses, host, method, path, identifier types), the DNS
                   exchange inside GTP-U, and the frames that must NOT be decapsulated
-                  or are malformed ("negative"), computed while writing.
+                  or are malformed ("negative"), computed while writing; under
+                  "flannel", the request of flannel.pcap.
+  flannel.pcap    one request inside VXLAN to UDP port 8472 (Linux's and flannel's
+                  VXLAN port, not IANA's): read only with --tunnel-port.
 
 Story (times from 2026-11-28T10:00:00Z): a lab collector sees a cloud traffic mirror
 (VXLAN, Geneve), a router's GRE tunnels, a switch's ERSPAN sessions, a 5G core's N3
@@ -45,7 +48,9 @@ every IPv4/UDP/TCP checksum good (-o ip.check_checksum:TRUE -o udp.check_checksu
 -o tcp.check_checksum:TRUE; the GRE checksum is shown as correct), and `-z expert` reports
 only the two intended malformed frames (cut GRE header, 10-byte inner Ethernet). Wireshark
 decodes UDP 4789 as VXLAN whatever its flags, so it shows the I-flag-less probe as VXLAN
-with an unknown inner frame; consentry must not.
+with an unknown inner frame; consentry must not. flannel.pcap: tshark decodes nothing
+inside by default either; with -d udp.port==8472,vxlan it reads the request at frame 4,
+all checksums good and no expert errors.
 Run: python3 captures/tunnels/make_tunnels.py
 """
 import json
@@ -221,7 +226,7 @@ class Tunnel:
 
 
 class Vxlan(Tunnel):
-    """VXLAN (RFC 7348 §5): outer IPv4 / UDP (src = entropy port, dst 4789) /
+    """VXLAN (RFC 7348 §5): outer IPv4 / UDP (src = entropy port, dst 4789 or `port`) /
         byte 0     flags: 0x08 = I (VNI valid), other bits reserved (0)
         bytes 1-3  reserved (0)
         bytes 4-6  VNI (24 bits)
@@ -231,13 +236,14 @@ class Vxlan(Tunnel):
     mtu: when set, an outer IPv4 packet larger than it is fragmented (DF clear)."""
     kind, names, carries = "vxlan", ("vxlan",), "ether"
 
-    def __init__(self, vtep_client, vtep_server, vni, mtu=None):
+    def __init__(self, vtep_client, vtep_server, vni, mtu=None, port=4789):
         self.a, self.b, self.vni, self.mtu = vtep_client, vtep_server, vni, mtu
+        self.port = port
 
     def wrap(self, up, inner, key, t):
         src, dst = (self.a, self.b) if up else (self.b, self.a)
         hdr = struct.pack("!B3sI", 0x08, b"\0\0\0", self.vni << 8)
-        pkt = outer_udp(src, dst, entropy_port(key + str(up)), 4789, hdr + inner,
+        pkt = outer_udp(src, dst, entropy_port(key + str(up)), self.port, hdr + inner,
                         df=self.mtu is None)
         if self.mtu and len(pkt) > self.mtu:
             return fragment(pkt, self.mtu)
@@ -805,17 +811,16 @@ f.exchange("POST", "/api/v6.3/androidevent", "app_id=com.example.shop",
 # =========================================================================================
 # Writing.
 # =========================================================================================
-packets.sort(key=lambda p: (p.t, p.order))
-for i, p in enumerate(packets, 1):
-    p.frame = i
+def number_frames():
+    packets.sort(key=lambda p: (p.t, p.order))
+    for i, p in enumerate(packets, 1):
+        p.frame = i
+    for a, b in zip(packets, packets[1:]):
+        assert us(a.t) < us(b.t), (a.frame, b.frame)
 
 
 def us(t):
     return T0_US + int(round(t * 1_000_000))
-
-
-for a, b in zip(packets, packets[1:]):
-    assert us(a.t) < us(b.t), (a.frame, b.frame)
 
 
 def write_pcap(path):
@@ -854,7 +859,7 @@ def write_case(path):
         f.write(text)
 
 
-def write_expected(path):
+def request_rows():
     rows = []
     for r in requests:
         # The request's time is its first byte's: its first frame's.
@@ -868,7 +873,11 @@ def write_expected(path):
                                           "path", "identifiers"]},
                      "consent": consent})
     rows.sort(key=lambda r: r["frame"])
-    doc = {
+    return rows
+
+
+def expected_doc(rows):
+    return {
         "capture": "tunnels.pcap",
         "generator": "captures/tunnels/make_tunnels.py",
         "frames": len(packets),
@@ -889,14 +898,46 @@ def write_expected(path):
         "negative": [{"frame": n["pkt"].frame, "outcome": n["outcome"], "what": n["what"],
                       "expected": n["expected"], "kinds": n["kinds"]} for n in negatives],
     }
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-    return rows
 
 
+number_frames()
 write_pcap(os.path.join(HERE, "tunnels.pcap"))
 write_case(os.path.join(HERE, "consentry.toml"))
-rows = write_expected(os.path.join(HERE, "expected.json"))
-print("wrote tunnels.pcap (%d frames), consentry.toml, expected.json (%d requests, "
-      "%d negative frames)" % (len(packets), len(rows), len(negatives)))
+rows = request_rows()
+doc = expected_doc(rows)
+print("wrote tunnels.pcap (%d frames), consentry.toml (%d requests, %d negative frames)"
+      % (len(packets), len(rows), len(negatives)))
+
+# =========================================================================================
+# flannel.pcap: VXLAN on Linux's own default port, 8472 (flannel, kernel `ip link add
+# type vxlan` without dstport), not IANA's 4789. Read as a tunnel only when told
+# (`--tunnel-port vxlan=4789,8472`); otherwise its datagrams are ordinary UDP.
+# =========================================================================================
+packets.clear()
+requests.clear()
+Pkt.order = 0
+
+# +0.2 s  a54, hosted on a Kubernetes node, behind flannel's VXLAN (VNI 1): its IMEI and
+# advertising id to Pangle, before any consent.
+f = Flow("vxlan-8472", Vxlan("10.0.5.11", "10.0.5.12", 1, port=8472), "a54", A54_IP,
+         A54_MAC, "api16-access-sg.pangle.io", 0.2)
+f.exchange("POST", "/api/ad/union/sdk/get_ads/", None,
+           jbody({"app": {"appid": "5123456", "package_name": "com.example.shop"},
+                  "device": {"imei": A54["imei"], "gaid": A54["advertising_id"],
+                             "os": "Android"}}), ["imei", "advertising_id"])
+number_frames()
+write_pcap(os.path.join(HERE, "flannel.pcap"))
+flannel_rows = request_rows()
+doc["flannel"] = {
+    "capture": "flannel.pcap",
+    "frames": len(packets),
+    "port": 8472,
+    "notes": ["VXLAN to UDP 8472: decoded only with --tunnel-port vxlan=4789,8472; "
+              "without it, every frame is an ordinary UDP datagram between the two nodes"],
+    "requests": flannel_rows,
+}
+with open(os.path.join(HERE, "expected.json"), "w") as out:
+    json.dump(doc, out, indent=1)
+    out.write("\n")
+print("wrote flannel.pcap (%d frames, %d request), expected.json"
+      % (len(packets), len(flannel_rows)))

@@ -13,9 +13,11 @@ use anyhow::Context;
 use super::final_ids::{self, RunTexts};
 use super::input::{read_input, read_input_once, Attribution, InputOutcome};
 use super::pipeline::analyze_stream;
+use super::tunnel_ports::{self, TunnelPortArgs};
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::exchange::{Exchange, SourceKind};
+use crate::net::tunnel::UdpTunnelPorts;
 use crate::report::{self, CaseInfo, Format, ReportFormat, ReportInput, RunSummary};
 use crate::rules::{Analyzer, Finding, Options, Severity};
 
@@ -64,6 +66,8 @@ pub struct Args {
     /// for the rest of the machine.
     #[arg(long)]
     pub no_direct_io: bool,
+    #[command(flatten)]
+    pub tunnels: TunnelPortArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -139,7 +143,8 @@ pub fn analyze_files(
     options: Options,
     workers: usize,
 ) -> anyhow::Result<AnalysisRun> {
-    analyze_files_with_keylogs(case, files, device, &[], options, workers)
+    let reading = CaptureReading::default();
+    analyze_files_with(case, files, device, &reading, options, workers)
 }
 
 /// [`analyze_files`] decrypting the captures' TLS with `keylogs` (`--keylog` files'
@@ -152,8 +157,34 @@ pub fn analyze_files_with_keylogs(
     options: Options,
     workers: usize,
 ) -> anyhow::Result<AnalysisRun> {
+    let reading = CaptureReading {
+        keylogs: keylogs.to_vec(),
+        ..CaptureReading::default()
+    };
+    analyze_files_with(case, files, device, &reading, options, workers)
+}
+
+/// [`analyze_files`] reading the captures as `reading` says.
+pub fn analyze_files_with(
+    case: Arc<Case>,
+    files: &[PathBuf],
+    device: Option<String>,
+    reading: &CaptureReading,
+    options: Options,
+    workers: usize,
+) -> anyhow::Result<AnalysisRun> {
     let passes = Passes::One { direct_io: true };
-    analyze_inputs(case, files, device, keylogs, options, workers, passes)
+    analyze_inputs(case, files, device, reading, options, workers, passes)
+}
+
+/// How capture files are read, besides the case: `--keylog` and `--tunnel-port`.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureReading {
+    /// TLS secrets (`--keylog` files' contents, see [`super::keylog`]) besides the
+    /// ones the captures carry.
+    pub keylogs: Vec<Arc<[u8]>>,
+    /// The UDP ports of each UDP tunnel.
+    pub tunnel_ports: UdpTunnelPorts,
 }
 
 /// How often a capture file is read.
@@ -173,7 +204,7 @@ fn analyze_inputs(
     case: Arc<Case>,
     files: &[PathBuf],
     device: Option<String>,
-    keylogs: &[Arc<[u8]>],
+    reading: &CaptureReading,
     options: Options,
     workers: usize,
     passes: Passes,
@@ -183,7 +214,8 @@ fn analyze_inputs(
         Passes::Two => None,
     };
     let mut attribution = Attribution::new(&case, device)?;
-    attribution.keylogs = keylogs.to_vec();
+    attribution.keylogs = reading.keylogs.clone();
+    attribution.tunnel_ports = reading.tunnel_ports.clone();
     attribution.direct_io = matches!(passes, Passes::One { direct_io: true });
     // Nothing `analyze` reports or judges reads a response's header fields.
     attribution.keep_response_headers = false;
@@ -345,6 +377,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let case = Arc::new(case::load(&args.case)?);
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
+    let reading = CaptureReading {
+        keylogs: super::keylog::texts(&keylogs),
+        tunnel_ports: args.tunnels.ports()?,
+    };
+    if let Some(ports) = tunnel_ports::describe(&reading.tunnel_ports) {
+        eprintln!("consentry: {ports}");
+    }
     let options = Options {
         reveal: args.reveal,
         ..Options::default()
@@ -358,7 +397,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         case.clone(),
         &args.files,
         args.device.clone(),
-        &super::keylog::texts(&keylogs),
+        &reading,
         options,
         workers,
         Passes::One {

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::input::{read_input, Attribution};
+use super::tunnel_ports::{self, TunnelPortArgs};
 use crate::case::{self, Case};
 use crate::exchange::Exchange;
 use crate::report::{fit, Format, InputInfo};
@@ -53,6 +54,8 @@ pub struct Args {
     /// Write to this file instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub tunnels: TunnelPortArgs,
 }
 
 /// Path characters shown in the table before the cut.
@@ -67,6 +70,9 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         if !args.keylog.is_empty() {
             anyhow::bail!("--keylog decrypts capture files; give the files");
         }
+        if !args.tunnels.tunnel_port.is_empty() {
+            anyhow::bail!("--tunnel-port says how capture files are read; give the files");
+        }
         return run_store(&args, dir);
     }
     if args.since.is_some() || args.until.is_some() || args.host.is_some() {
@@ -80,6 +86,10 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
     attribution.keylogs = super::keylog::texts(&keylogs);
+    attribution.tunnel_ports = args.tunnels.ports()?;
+    if let Some(ports) = tunnel_ports::describe(&attribution.tunnel_ports) {
+        eprintln!("consentry: {ports}");
+    }
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

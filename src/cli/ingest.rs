@@ -26,10 +26,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use super::analyze::default_workers;
+use super::analyze::{default_workers, CaptureReading};
 use super::input::{read_input_with_hash, Attribution};
 use super::keylog::{self, KeyLogFile};
 use super::pipeline::analyze_stream;
+use super::tunnel_ports::{self, TunnelPortArgs};
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::exchange::SourceKind;
@@ -55,6 +56,8 @@ pub struct Args {
     /// Threads to use (default: one per core).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub tunnels: TunnelPortArgs,
 }
 
 /// What ingesting one file did.
@@ -87,6 +90,13 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     };
     let keylogs = keylog::load(&args.keylog)?;
     keylog::report(&keylogs);
+    let reading = CaptureReading {
+        keylogs: keylog::texts(&keylogs),
+        tunnel_ports: args.tunnels.ports()?,
+    };
+    if let Some(ports) = tunnel_ports::describe(&reading.tunnel_ports) {
+        eprintln!("consentry: {ports}");
+    }
     let mut store = dir.open_store()?;
     let mut failed = false;
     store_case_consent(&mut store, &case)?;
@@ -104,15 +114,14 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
             ),
         }
     }
-    let texts = keylog::texts(&keylogs);
     for path in &args.files {
-        match ingest_file_with_keylogs(
+        match ingest_file_with(
             &dir,
             &mut store,
             case.clone(),
             path,
             args.device.clone(),
-            &texts,
+            &reading,
             workers,
         )? {
             Ingested::AlreadyPresent { sha256 } => println!(
@@ -336,18 +345,19 @@ pub fn ingest_file(
     device: Option<String>,
     workers: usize,
 ) -> anyhow::Result<Ingested> {
-    ingest_file_with_keylogs(dir, store, case, path, device, &[], workers)
+    let reading = CaptureReading::default();
+    ingest_file_with(dir, store, case, path, device, &reading, workers)
 }
 
-/// [`ingest_file`] decrypting the capture's TLS with `keylogs` (`--keylog` files'
-/// contents) besides the secrets it carries.
-pub fn ingest_file_with_keylogs(
+/// [`ingest_file`] reading the capture as `reading` says (`--keylog`,
+/// `--tunnel-port`).
+pub fn ingest_file_with(
     dir: &CaseDir,
     store: &mut Store,
     case: Arc<Case>,
     path: &Path,
     device: Option<String>,
-    keylogs: &[Arc<[u8]>],
+    reading: &CaptureReading,
     workers: usize,
 ) -> anyhow::Result<Ingested> {
     let source::Opened { kind, file, .. } = source::open_input(path)?;
@@ -394,7 +404,8 @@ pub fn ingest_file_with_keylogs(
         }
     };
     let mut attribution = Attribution::new(&case, device)?;
-    attribution.keylogs = keylogs.to_vec();
+    attribution.keylogs = reading.keylogs.clone();
+    attribution.tunnel_ports = reading.tunnel_ports.clone();
     let mut analyzer = Analyzer::new(case.clone(), Options::default());
     let sink = RefCell::new(Sink {
         have_exchanges: store.stored_ids(StoredTable::Exchanges, ingest)?,

@@ -29,6 +29,7 @@ pub mod seal;
 pub mod signatures;
 #[cfg(feature = "live")]
 pub mod tap;
+pub mod tunnel_ports;
 pub mod verify;
 
 /// Findings at or above `--fail-on` were reported.

@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::input::Attribution;
+use super::tunnel_ports::{self, TunnelPortArgs};
 use crate::case;
 use crate::net::tap::TapLimits;
 use crate::rules::{Analyzer, Options};
@@ -80,6 +81,8 @@ pub struct Args {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<u64>,
+    #[command(flatten)]
+    pub tunnels: TunnelPortArgs,
 }
 
 /// The case store of a run (if any), shared by the exchange and ring callbacks.
@@ -115,6 +118,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let attribution = Attribution::new(&case, args.device.clone())?;
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
+    let tunnel_ports = args.tunnels.ports()?;
+    if let Some(ports) = tunnel_ports::describe(&tunnel_ports) {
+        eprintln!("consentry: {ports}");
+    }
     let ring_dir = if args.no_ring {
         None
     } else {
@@ -138,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         devices: attribution.devices.clone(),
         fallback_device: attribution.device.clone(),
         limits: TapLimits::default(),
+        tunnel_ports,
         keylogs: keylogs
             .iter()
             .map(|k| (k.path.clone(), k.text.clone()))

@@ -9,12 +9,16 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-/// Starts `consentry tap` on `lo` for `port` with `extra` arguments; `None` when live
-/// capture is unavailable and `CONSENTRY_SKIP_LIVE` says to skip.
+/// Starts `consentry tap` on `lo` for TCP `port` with `extra` arguments; `None` when
+/// live capture is unavailable and `CONSENTRY_SKIP_LIVE` says to skip.
 pub fn start_tap(port: u16, case: &Path, extra: &[&std::ffi::OsStr]) -> Option<Child> {
+    start_tap_filtered(&format!("tcp port {port}"), case, extra)
+}
+
+/// [`start_tap`] with the capture filter `bpf`.
+pub fn start_tap_filtered(bpf: &str, case: &Path, extra: &[&std::ffi::OsStr]) -> Option<Child> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["tap", "--interface", "lo", "--bpf"])
-        .arg(format!("tcp port {port}"))
+        .args(["tap", "--interface", "lo", "--bpf", bpf])
         .arg("--case")
         .arg(case)
         .args(["--format", "jsonl", "--duration", "30"])

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{analyze_inputs, AnalysisRun, Passes};
+use super::{analyze_inputs, AnalysisRun, CaptureReading, Passes};
 use crate::cli::final_ids;
 use crate::consent::EventSource;
 use crate::exchange::Exchange;
@@ -27,11 +27,15 @@ fn run(
     passes: Passes,
 ) -> AnalysisRun {
     let case = Arc::new(crate::case::load(case).unwrap());
+    let reading = CaptureReading {
+        keylogs: keylogs.to_vec(),
+        ..CaptureReading::default()
+    };
     analyze_inputs(
         case,
         files,
         None,
-        keylogs,
+        &reading,
         Options::default(),
         workers,
         passes,
