@@ -2,8 +2,8 @@
 //! an open access point captured in monitor mode (radiotap + 802.11, a frame check
 //! sequence after each frame), known to the case by its MAC address only. Its three
 //! requests must be found, attributed by the 802.11 source address, with the findings
-//! their consent state calls for; the WPA-protected frame and the A-MSDU aggregate
-//! are counted, not read.
+//! their consent state calls for, the one sent in an A-MSDU aggregate too; the
+//! WPA-protected frame and a frame with a spoofed A-MSDU bit are counted, not read.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,6 +33,10 @@ fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
     let expected = sample::expected(NAME);
     let want = expected["requests"].as_array().unwrap();
     assert_eq!(xs.len(), want.len());
+    assert!(
+        want.iter().any(|w| w["a_msdu"] == true),
+        "a request in an A-MSDU"
+    );
     for (x, w) in xs.iter().zip(want) {
         assert_eq!(x.at.to_string(), w["at"].as_str().unwrap());
         assert_eq!(x.device.as_deref(), Some("phone"));
@@ -47,7 +51,7 @@ fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
         );
         assert!(x.anomalies.is_empty(), "{:?}", x.anomalies);
     }
-    // The protected frame and the A-MSDU are counted by kind; the null-data frame,
+    // The protected frame and the spoofed A-MSDU are counted by kind; the null-data frame,
     // beacons and ACKs carry no network layer and are no errors.
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     for n in expected["negative"].as_array().unwrap() {

@@ -12,10 +12,12 @@ Outputs, next to this script:
 Story (from 2026-11-28T12:00:00Z): the AP "consentry-lab" (open) beacons; the phone
 asks DNS for a tracker and sends it its advertising id (a QoS data frame), then its
 Android id in a JSON body (a plain data frame), the user refuses at +2 s, and the
-phone sends its IMEI afterwards. Every frame carries a radiotap header (flags, rate,
+phone sends its IMEI afterwards, the request aggregated with the handshake's last
+ACK in one A-MSDU (two subframes). Every frame carries a radiotap header (flags, rate,
 channel) with a frame check sequence at its end, as most monitor-mode drivers
 deliver them. Around them: beacons, ACKs, a null-data frame, a WPA-protected frame
-of another station (not readable without keys), and an A-MSDU aggregate (not read).
+of another station (not readable without keys), and a frame whose A-MSDU bit is set
+over a plain LLC/SNAP body (the "FragAttacks" spoof, which Linux drops: not read).
 IPv4/TCP/UDP checksums and the 802.11 FCS are valid. Deterministic, standard library
 only; all addresses and identifiers synthetic.
 
@@ -23,7 +25,9 @@ Checked with tshark 4.0: every FCS good (`-o wlan.check_checksum:TRUE`), every I
 TCP and UDP checksum good, no expert errors, and
   tshark -r wifi.pcap -Y http.request -T fields -e frame.number -e wlan.sa \
       -e http.host -e http.request.uri
-lists the three requests at the frames of expected.json.
+lists the three requests at the frames of expected.json, the third from the second
+subframe of an A-MSDU. It shows the spoofed frame as an A-MSDU of one subframe of
+291 bytes without complaint.
 Run: python3 captures/wifi/make_wifi.py
 """
 import json
@@ -89,6 +93,18 @@ def data_frame(up, ip_packet, qos=True):
     return wlan(fc0, 0x01 if up else 0x02, *a, SNAP_IPV4 + ip_packet, 0 if qos else None)
 
 
+def amsdu_frame(ip_packets):
+    """The phone's packets to the router in one A-MSDU (QoS control bit 7): a subframe
+    each of DA, SA, length (big-endian), LLC/SNAP + packet, padded to 4 bytes but the
+    last (IEEE 802.11-2020 9.3.2.2.2)."""
+    subs = []
+    for ip in ip_packets:
+        msdu = SNAP_IPV4 + ip
+        subs.append(mac(ROUTER_MAC) + mac(PHONE_MAC) + struct.pack("!H", len(msdu)) + msdu)
+    body = b"".join(sub + bytes(-len(sub) % 4) for sub in subs[:-1]) + subs[-1]
+    return wlan(0x88, 0x01, AP_MAC, PHONE_MAC, ROUTER_MAC, body, 0x0080)
+
+
 def beacon():
     fixed = struct.pack("<QHH", 0x1122334455, 100, 0x0401)
     ssid = b"consentry-lab"
@@ -124,23 +140,29 @@ class Conn:
         self.seq = {True: 0x3A000000 + self.port, False: 0x7B000000 + self.port}
         self.ident = {True: self.port, False: 4000 + self.port}
 
-    def send(self, up, flags, payload=b"", qos=True, dt=0.0004):
+    def packet(self, up, flags, payload=b""):
+        """The next IPv4 packet of the connection."""
         src, dst = (PHONE_IP, self.server) if up else (self.server, PHONE_IP)
         sp, dp = (self.port, 80) if up else (80, self.port)
         ack_no = self.seq[not up] if flags & ACK else 0
         seg = tcp_segment(src, dst, sp, dp, self.seq[up], ack_no, flags, payload)
         self.seq[up] += len(payload) + (1 if flags & (SYN | FIN) else 0)
         self.ident[up] += 1
-        ip = ipv4_header(src, dst, 6, len(seg), self.ident[up] & 0xFFFF) + seg
-        frame = emit(data_frame(up, ip, qos), dt)
+        return ipv4_header(src, dst, 6, len(seg), self.ident[up] & 0xFFFF) + seg
+
+    def send(self, up, flags, payload=b"", qos=True, dt=0.0004):
+        frame = emit(data_frame(up, self.packet(up, flags, payload), qos), dt)
         emit(ack(AP_MAC if not up else PHONE_MAC), 0.0001)
         return frame
 
-    def exchange(self, method, path, body, identifiers, qos=True):
+    def exchange(self, method, path, body, identifiers, qos=True, amsdu=False):
+        """The whole connection; with `amsdu`, the handshake's last ACK and the request
+        travel in one A-MSDU."""
         start = t
         self.send(True, SYN, qos=qos)
         self.send(False, SYN | ACK, qos=qos)
-        self.send(True, ACK, qos=qos)
+        if not amsdu:
+            self.send(True, ACK, qos=qos)
         head = "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ExampleShop/5.1.0 (Android 15)\r\n" % (
             method, path, self.host)
         if body:
@@ -149,7 +171,12 @@ class Conn:
         for kind in identifiers:
             assert IDS[kind].encode() in request, kind
         request_time = t
-        frame = self.send(True, PSH | ACK, request, qos=qos, dt=0.02)
+        if amsdu:
+            frame = emit(amsdu_frame([self.packet(True, ACK),
+                                      self.packet(True, PSH | ACK, request)]), 0.02)
+            emit(ack(PHONE_MAC), 0.0001)
+        else:
+            frame = self.send(True, PSH | ACK, request, qos=qos, dt=0.02)
         response = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
         self.send(False, PSH | ACK, response, qos=qos)
         self.send(True, FIN | ACK, qos=qos)
@@ -157,7 +184,7 @@ class Conn:
         self.send(True, ACK, qos=qos)
         requests.append({"frame": frame, "at": iso(request_time), "host": self.host,
                          "method": method, "path": path.split("?")[0],
-                         "identifiers": identifiers, "device": "phone",
+                         "identifiers": identifiers, "device": "phone", "a_msdu": amsdu,
                          "consent": "after-refusal" if request_time >= REFUSAL_S
                          else "not-asked"})
         assert start < request_time
@@ -204,16 +231,17 @@ Conn("api2.amplitude.com").exchange(
                separators=(",", ":")).encode(),
     ["android_id"], qos=False)
 t = 1.5
-# An A-MSDU: QoS control bit 7; one subframe (DA, SA, length, LLC/SNAP + payload).
+# The A-MSDU bit (QoS control bit 7) over a plain LLC/SNAP body: read as an aggregate,
+# its first subframe's destination would be AA:AA:03:00:00:00. Not read, as Linux
+# drops it (CVE-2020-24588).
 ntp = udp_datagram(PHONE_IP, ROUTER_IP, 40123, 123, bytes([0x23]) + bytes(47))
-sub = SNAP_IPV4 + ipv4_header(PHONE_IP, ROUTER_IP, 17, len(ntp), 0x0123) + ntp
-amsdu = mac(ROUTER_MAC) + mac(PHONE_MAC) + struct.pack("!H", len(sub)) + sub
-negative(emit(wlan(0x88, 0x01, AP_MAC, PHONE_MAC, ROUTER_MAC, amsdu, 0x0080)),
-         "link-not-decoded", "A-MSDU aggregate: not read")
+spoof = SNAP_IPV4 + ipv4_header(PHONE_IP, ROUTER_IP, 17, len(ntp), 0x0123) + ntp
+negative(emit(wlan(0x88, 0x01, AP_MAC, PHONE_MAC, ROUTER_MAC, spoof, 0x0080)),
+         "link-not-decoded", "A-MSDU bit over a plain LLC/SNAP body: not read")
 emit(beacon(), 0.05)
 t = REFUSAL_S + 1.0
 Conn("sdk.e.qq.com").exchange(
-    "GET", "/v2/ping?appid=1101152570&imei=%s" % IDS["imei"], b"", ["imei"])
+    "GET", "/v2/ping?appid=1101152570&imei=%s" % IDS["imei"], b"", ["imei"], amsdu=True)
 
 
 def write_pcap(path):

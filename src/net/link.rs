@@ -56,6 +56,9 @@ pub enum NetProto {
     Ipv6,
     /// Anything else, with its ethertype (or link protocol number) when known.
     Other(u16),
+    /// An 802.11 A-MSDU: subframes, each with its own addresses and LLC/SNAP
+    /// header, that [`wlan::msdus`] takes apart.
+    WlanAggregate,
 }
 
 /// A frame with its link header removed.

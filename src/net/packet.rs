@@ -29,6 +29,7 @@ use crate::net::link::{self, LinkError, LinkFrame, NetProto};
 use crate::net::tunnel::{
     self, Decapsulated, Inner, Tunnel, TunnelError, TunnelKind, UdpTunnelPorts,
 };
+use crate::net::wlan;
 use crate::timestamp::Timestamp;
 
 /// IP protocol number of TCP.
@@ -408,6 +409,7 @@ impl PacketDecoder {
                 self.stats.non_ip += 1;
                 return Ok(());
             }
+            NetProto::WlanAggregate => return self.msdus(ts, frame_number, data, within, out),
         };
         if ipp.truncated {
             self.stats.truncated += 1;
@@ -474,6 +476,33 @@ impl PacketDecoder {
             within,
             out,
         )
+    }
+
+    /// The packets of an 802.11 A-MSDU, each with its subframe's addresses. A subframe
+    /// that cannot be read is the frame's error once the others are handed out.
+    #[inline(never)]
+    fn msdus(
+        &mut self,
+        ts: Timestamp,
+        frame_number: u64,
+        body: &[u8],
+        within: Within,
+        out: &mut dyn FnMut(Packet<'_>),
+    ) -> Result<(), PacketError> {
+        let mut failed = None;
+        for msdu in wlan::msdus(body) {
+            let handed = msdu.map_err(link_error).and_then(|frame| {
+                let within = Within {
+                    link: LinkFacts::of(&frame),
+                    ..within
+                };
+                self.network(ts, frame_number, frame.proto, frame.payload, within, out)
+            });
+            if let Err(e) = handed {
+                failed.get_or_insert(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// What a complete IP packet carries: a tunnel, or the packet to hand out.
@@ -738,6 +767,46 @@ mod tests {
             .decode(Timestamp(0), LinkType::Raw, &[0x75, 0], &mut |_| {})
             .unwrap_err();
         assert_eq!(e.kind(), "link-malformed");
+    }
+
+    #[test]
+    fn an_a_msdu_gives_a_packet_per_subframe_with_its_macs() {
+        let other = [2, 0, 0, 0, 0, 9];
+        // Ethernet frames to subframes: the same addresses, LLC/SNAP for the type.
+        let subframe = |eth: &[u8]| {
+            let msdu = [&[0xaa, 0xaa, 3, 0, 0, 0][..], &eth[12..]].concat();
+            let len = (msdu.len() as u16).to_be_bytes();
+            let mut v = [&eth[..12], &len[..], &msdu].concat();
+            v.resize(v.len().next_multiple_of(4), 0);
+            v
+        };
+        let first = subframe(&inner_frame(SRC_MAC, b"one"));
+        let second = subframe(&inner_frame(other, b"two"));
+        // QoS data to the AP with the A-MSDU bit, behind an empty radiotap header.
+        let mut wifi = vec![0, 0, 8, 0, 0, 0, 0, 0, 0x88, 0x01, 0, 0];
+        wifi.extend_from_slice(&[[2, 0, 0, 0, 0, 0xfe], SRC_MAC, DST_MAC].concat());
+        wifi.extend_from_slice(&[0x10, 0, 0x80, 0]);
+        let aggregate = [&wifi[..], &first, &second].concat();
+        let mut d = PacketDecoder::new(PacketLimits::default());
+        let mut got = Vec::new();
+        d.decode(Timestamp(0), LinkType::Other(127), &aggregate, &mut |p| {
+            got.push((p.src_mac, p.dst_mac, describe(&p)))
+        })
+        .unwrap();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!((got[0].0, got[0].1), (Some(SRC_MAC), Some(DST_MAC)));
+        assert!(got[0].2.ends_with("\"one\""), "{got:?}");
+        assert_eq!(got[1].0, Some(other));
+        assert!(got[1].2.ends_with("\"two\""), "{got:?}");
+        assert_eq!(d.stats().packets, 2);
+
+        // The second subframe cut short: the first is handed out, the frame is an error.
+        let cut = &aggregate[..aggregate.len() - 8];
+        let mut n = 0;
+        let e = d
+            .decode(Timestamp(0), LinkType::Other(127), cut, &mut |_| n += 1)
+            .unwrap_err();
+        assert_eq!((n, e.kind()), (1, "packet-truncated"));
     }
 
     /// IPv4 fragments of a UDP datagram carrying `payload`, in 16-byte pieces.

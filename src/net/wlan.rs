@@ -5,13 +5,16 @@
 //! frames: the MAC header (four-address frames, QoS control, HT control), then the
 //! LLC/SNAP header whose ethertype [`link`](super::link) follows. The source and
 //! destination MACs are the station's and its peer's, whichever addresses of the
-//! header hold them, so a device known by its MAC is found as on Ethernet. The
-//! radiotap header is skipped whole: nothing in it is needed, and a frame check
-//! sequence at the end is cut off by the IP layer's own length.
+//! header hold them, so a device known by its MAC is found as on Ethernet. Of the
+//! radiotap header only its flags are read: whether a frame check sequence ends the
+//! frame (it is cut off) and whether the driver padded the 802.11 header to 4 bytes.
+//! A-MSDU aggregates come out as [`NetProto::WlanAggregate`], whose subframes
+//! [`msdus`] reads.
 //!
 //! What is not read: protected frames ([`LinkError::WlanProtected`]: WEP and WPA,
-//! no keys here), A-MSDU aggregates and 802.11 fragments ([`LinkError::NotDecoded`]). Management, control and
-//! null-data frames carry no network layer ([`NetProto::Other`], as ARP on Ethernet).
+//! no keys here) and 802.11 fragments ([`LinkError::NotDecoded`]). Management,
+//! control and null-data frames carry no network layer ([`NetProto::Other`], as ARP
+//! on Ethernet).
 
 use crate::net::link::{self, LinkError, LinkFrame, NetProto};
 
@@ -32,6 +35,17 @@ const SUBTYPE_QOS: u8 = 0x08;
 const SUBTYPE_NO_DATA: u8 = 0x04;
 /// QoS control: the frame body is an A-MSDU.
 const QOS_A_MSDU: u8 = 0x80;
+/// Radiotap presence bits of the fields before and of the flags.
+const RADIOTAP_TSFT: u32 = 1 << 0;
+const RADIOTAP_FLAGS: u32 = 1 << 1;
+const RADIOTAP_EXT: u32 = 1 << 31;
+/// Radiotap flags: the frame ends with its FCS; padding after the 802.11 header.
+const RADIOTAP_FLAG_FCS: u8 = 0x10;
+const RADIOTAP_FLAG_DATA_PAD: u8 = 0x20;
+/// The RFC 1042 LLC/SNAP header's first six bytes: as an A-MSDU's first destination
+/// address, the mark of a frame whose A-MSDU bit was set by someone else (an
+/// injected or flipped bit, the "FragAttacks" A-MSDU spoof) rather than an aggregate.
+const RFC1042_START: [u8; 6] = [0xaa, 0xaa, 0x03, 0, 0, 0];
 
 fn short(layer: &'static str, needed: usize, len: usize) -> LinkError {
     LinkError::Truncated { layer, needed, len }
@@ -41,7 +55,39 @@ fn mac(b: &[u8], at: usize) -> Option<[u8; 6]> {
     b.get(at..at + 6)?.try_into().ok()
 }
 
-/// Strips a radiotap header: version (0), padding, its length (little-endian).
+/// What a radiotap header says of the frame behind it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Radio {
+    /// The frame ends with its 4-byte frame check sequence.
+    fcs: bool,
+    /// The driver padded the 802.11 header to a multiple of 4 bytes.
+    data_pad: bool,
+}
+
+/// The flags field of a radiotap header (`hdr`, whole), if present: after the
+/// presence words and the TSFT field, aligned to 8, when that is present.
+fn radiotap_flags(hdr: &[u8]) -> Option<u8> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(hdr.get(at..at + 4)?.try_into().ok()?))
+    };
+    let present = word(4)?;
+    let mut at = 8;
+    let mut last = present;
+    while last & RADIOTAP_EXT != 0 {
+        last = word(at)?;
+        at += 4;
+    }
+    if present & RADIOTAP_FLAGS == 0 {
+        return None;
+    }
+    if present & RADIOTAP_TSFT != 0 {
+        at = at.next_multiple_of(8) + 8;
+    }
+    hdr.get(at).copied()
+}
+
+/// Strips a radiotap header: version (0), padding, its length (little-endian), the
+/// presence words and the fields they announce.
 pub fn radiotap(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
     let (Some(&version), Some(len)) = (data.first(), data.get(2..4)) else {
         return Err(short("radiotap", 8, data.len()));
@@ -52,14 +98,28 @@ pub fn radiotap(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
             "radiotap header of version {version} and length {len}"
         )));
     }
-    let frame = data
-        .get(len..)
-        .ok_or_else(|| short("radiotap", len, data.len()))?;
-    decode(frame)
+    let (Some(hdr), Some(frame)) = (data.get(..len), data.get(len..)) else {
+        return Err(short("radiotap", len, data.len()));
+    };
+    let flags = radiotap_flags(hdr).unwrap_or(0);
+    let radio = Radio {
+        fcs: flags & RADIOTAP_FLAG_FCS != 0,
+        data_pad: flags & RADIOTAP_FLAG_DATA_PAD != 0,
+    };
+    let frame = match frame.len().checked_sub(4) {
+        Some(end) if radio.fcs => &frame[..end],
+        _ => frame,
+    };
+    decode_frame(frame, radio)
 }
 
-/// Decodes an 802.11 frame (see the module documentation).
+/// Decodes an 802.11 frame (see the module documentation); no FCS is assumed at its
+/// end, as Wireshark assumes for link type 105.
 pub fn decode(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
+    decode_frame(data, Radio::default())
+}
+
+fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
     let (Some(&fc0), Some(&flags)) = (data.first(), data.get(1)) else {
         return Err(short("802.11", 2, data.len()));
     };
@@ -90,6 +150,9 @@ pub fn decode(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
     else {
         return Err(short("802.11", len, data.len()));
     };
+    if radio.data_pad {
+        len = len.next_multiple_of(4);
+    }
     let body = data
         .get(len..)
         .ok_or_else(|| short("802.11", len, data.len()))?;
@@ -107,16 +170,13 @@ pub fn decode(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
     if flags & FLAG_MORE_FRAGMENTS != 0 || seq[0] & 0x0f != 0 {
         return not_decoded("802.11 fragment");
     }
-    if qos && data.get(qos_at).is_some_and(|q| q & QOS_A_MSDU != 0) {
-        return not_decoded("A-MSDU aggregate");
-    }
-    // LLC/SNAP with an ethertype: OUI 00-00-00 (RFC 1042) or 00-00-F8 (bridge tunnel).
-    let (proto, payload, vlan) = match (body.get(..8), body.get(8..)) {
-        (Some([0xaa, 0xaa, 0x03, 0, 0, 0 | 0xf8, hi, lo]), Some(rest)) => {
-            link::follow_ethertype(u16::from_be_bytes([*hi, *lo]), rest)?
+    let (proto, payload, vlan) = if qos && data.get(qos_at).is_some_and(|q| q & QOS_A_MSDU != 0) {
+        if body.starts_with(&RFC1042_START) {
+            return not_decoded("A-MSDU whose first subframe starts with an LLC/SNAP header");
         }
-        (Some(_), _) => (NetProto::Other(0), body, None),
-        (None, _) => return Err(short("LLC/SNAP", 8, body.len())),
+        (NetProto::WlanAggregate, body, None)
+    } else {
+        llc_snap(body)?
     };
     Ok(LinkFrame {
         src_mac: Some(src),
@@ -125,6 +185,59 @@ pub fn decode(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
         proto,
         payload,
     })
+}
+
+/// LLC/SNAP with an ethertype: OUI 00-00-00 (RFC 1042) or 00-00-F8 (bridge tunnel).
+fn llc_snap(body: &[u8]) -> Result<(NetProto, &[u8], Option<u16>), LinkError> {
+    match (body.get(..8), body.get(8..)) {
+        (Some([0xaa, 0xaa, 0x03, 0, 0, 0 | 0xf8, hi, lo]), Some(rest)) => {
+            link::follow_ethertype(u16::from_be_bytes([*hi, *lo]), rest)
+        }
+        (Some(_), _) => Ok((NetProto::Other(0), body, None)),
+        (None, _) => Err(short("LLC/SNAP", 8, body.len())),
+    }
+}
+
+/// The subframes of an A-MSDU's body (IEEE 802.11-2020 9.3.2.2.2): each a
+/// destination and a source address, a length (big-endian), that many bytes of
+/// LLC/SNAP and payload, then padding to a multiple of 4 bytes before the next. A
+/// subframe that does not fit ends the iteration with its error.
+pub fn msdus(body: &[u8]) -> Msdus<'_> {
+    Msdus { rest: body }
+}
+
+/// Iterator of [`msdus`].
+#[derive(Debug, Clone)]
+pub struct Msdus<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Msdus<'a> {
+    type Item = Result<LinkFrame<'a>, LinkError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = std::mem::take(&mut self.rest);
+        if rest.is_empty() {
+            return None;
+        }
+        let (Some(dst), Some(src), Some(len)) = (mac(rest, 0), mac(rest, 6), rest.get(12..14))
+        else {
+            return Some(Err(short("A-MSDU subframe", 14, rest.len())));
+        };
+        let end = 14 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let Some(msdu) = rest.get(14..end) else {
+            return Some(Err(short("A-MSDU subframe", end, rest.len())));
+        };
+        // The last subframe has no padding (some drivers add it all the same).
+        self.rest = rest.get(end.next_multiple_of(4)..).unwrap_or(&[]);
+        Some(llc_snap(msdu).map(|(proto, payload, vlan)| LinkFrame {
+            src_mac: Some(src),
+            dst_mac: Some(dst),
+            vlan,
+            proto,
+            payload,
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -199,10 +312,115 @@ mod tests {
         assert_eq!(decode(&ht).unwrap().payload, &IP4[..]);
     }
 
+    /// An A-MSDU subframe: destination, source, length, LLC/SNAP and `payload`.
+    fn subframe(dst: [u8; 6], src: [u8; 6], payload: &[u8]) -> Vec<u8> {
+        let msdu = [&SNAP_IP4[..], payload].concat();
+        [&dst[..], &src, &(msdu.len() as u16).to_be_bytes(), &msdu].concat()
+    }
+
+    #[test]
+    fn a_msdus_subframes_come_with_their_own_addresses() {
+        let first = subframe(ROUTER, STA, &IP4);
+        assert_eq!(first.len() % 4, 2, "padding needed after it");
+        let second = subframe(AP, STA, &[0x45, 0, 0, 21, 9]);
+        let aggregate = [&first[..], &[0, 0], &second].concat();
+        let data = frame(8, FLAG_TO_DS, [AP, STA, ROUTER], &[0x80, 0], &aggregate);
+        let f = decode(&data).unwrap();
+        assert_eq!(
+            (f.proto, f.payload, f.src_mac),
+            (NetProto::WlanAggregate, &aggregate[..], Some(STA))
+        );
+        let got: Vec<_> = msdus(f.payload)
+            .map(|m| m.map(|m| (m.dst_mac, m.src_mac, m.proto, m.payload)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Ok((Some(ROUTER), Some(STA), NetProto::Ipv4, &IP4[..])),
+                Ok((
+                    Some(AP),
+                    Some(STA),
+                    NetProto::Ipv4,
+                    &[0x45, 0, 0, 21, 9][..]
+                )),
+            ]
+        );
+        // Padding after the last subframe too: nothing more.
+        assert_eq!(msdus(&[&first[..], &[0, 0]].concat()).count(), 1);
+        // A length beyond the frame, a header cut short: an error, then the end.
+        let mut long = first.clone();
+        long[13] += 1;
+        let got: Vec<_> = msdus(&long).collect();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].as_ref().unwrap_err().is_truncated());
+        let cut = [&first[..], &[0, 0], &second[..10]].concat();
+        let got: Vec<_> = msdus(&cut).collect();
+        assert_eq!(got.len(), 2);
+        assert!(got[0].is_ok() && got[1].as_ref().unwrap_err().is_truncated());
+        // A subframe that is no LLC/SNAP: no network layer, like any other frame body.
+        let odd = [&ROUTER[..], &STA, &[0, 9], &[1, 2, 3, 4, 5, 6, 7, 8, 9]].concat();
+        assert_eq!(
+            msdus(&odd).next().unwrap().unwrap().proto,
+            NetProto::Other(0)
+        );
+    }
+
+    /// A radiotap header with these presence words and field bytes.
+    fn radiotap_header(present: &[u32], fields: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, 0, 0, 0];
+        for word in present {
+            v.extend_from_slice(&word.to_le_bytes());
+        }
+        v.extend_from_slice(fields);
+        let len = v.len() as u16;
+        v[2..4].copy_from_slice(&len.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn radiotap_flags_say_fcs_and_padding() {
+        let data = frame(0, FLAG_TO_DS, [AP, STA, ROUTER], &[], &body());
+        let fcs = [0xde, 0xad, 0xbe, 0xef];
+        // Flags only; after TSFT (8-byte aligned); after an extended presence word.
+        for (present, before) in [
+            (vec![RADIOTAP_FLAGS], vec![]),
+            (vec![RADIOTAP_TSFT | RADIOTAP_FLAGS], vec![7; 8]),
+            (
+                vec![RADIOTAP_TSFT | RADIOTAP_FLAGS | RADIOTAP_EXT, 0],
+                vec![0; 4 + 8],
+            ),
+        ] {
+            let hdr = radiotap_header(&present, &[&before[..], &[RADIOTAP_FLAG_FCS]].concat());
+            assert_eq!(radiotap_flags(&hdr), Some(RADIOTAP_FLAG_FCS));
+            let with_fcs = [&hdr[..], &data, &fcs].concat();
+            assert_eq!(radiotap(&with_fcs).unwrap().payload, &IP4[..]);
+        }
+        // The FCS is cut off before an A-MSDU's subframes are read.
+        let aggregate = subframe(ROUTER, STA, &IP4);
+        let hdr = radiotap_header(&[RADIOTAP_FLAGS], &[RADIOTAP_FLAG_FCS]);
+        let amsdu = frame(8, FLAG_TO_DS, [AP, STA, ROUTER], &[0x80, 0], &aggregate);
+        let captured = [&hdr[..], &amsdu, &fcs].concat();
+        let f = radiotap(&captured).unwrap();
+        assert_eq!(msdus(f.payload).count(), 1);
+        assert!(msdus(f.payload).all(|m| m.is_ok()));
+        // Padding after a QoS header (26 bytes) to 28.
+        let hdr = radiotap_header(&[RADIOTAP_FLAGS], &[RADIOTAP_FLAG_DATA_PAD]);
+        let qos = frame(8, FLAG_TO_DS, [AP, STA, ROUTER], &[5, 0, 0, 0], &body());
+        assert_eq!(
+            radiotap(&[&hdr[..], &qos].concat()).unwrap().payload,
+            &IP4[..]
+        );
+        // No flags field, or presence words past the header: nothing assumed.
+        assert_eq!(radiotap_flags(&radiotap_header(&[0x04], &[0x10])), None);
+        assert_eq!(radiotap_flags(&radiotap_header(&[RADIOTAP_EXT], &[])), None);
+    }
+
     #[test]
     fn radiotap_is_skipped_whole() {
-        let mut v = vec![0, 0, 12, 0, 0x02, 0, 0, 0, 0x10, 0x02, 0x6c, 0x09];
+        // Flags (FCS at the end), rate, and a field the flags do not need.
+        let mut v = vec![0, 0, 12, 0, 0x06, 0, 0, 0, 0x10, 0x02, 0x6c, 0x09];
         v.extend(frame(0, FLAG_TO_DS, [AP, STA, ROUTER], &[], &body()));
+        v.extend_from_slice(&[1, 2, 3, 4]);
         assert_eq!(radiotap(&v).unwrap().payload, &IP4[..]);
         assert!(radiotap(&v[..3]).unwrap_err().is_truncated());
         assert!(radiotap(&[0, 0, 40, 0, 0, 0, 0, 0])
@@ -246,8 +464,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("fragment"));
-        let amsdu = frame(8, FLAG_TO_DS, [AP, STA, ROUTER], &[0x80, 0], &body());
-        assert!(decode(&amsdu).unwrap_err().to_string().contains("A-MSDU"));
+        // The A-MSDU bit on a frame whose body is plain LLC/SNAP: no aggregate.
+        let spoofed = frame(8, FLAG_TO_DS, [AP, STA, ROUTER], &[0x80, 0], &body());
+        let e = decode(&spoofed).unwrap_err();
+        assert!(matches!(e, LinkError::NotDecoded(_)), "{e}");
         // Cut short: in the header, in the LLC/SNAP header.
         let whole = frame(8, FLAG_TO_DS, [AP, STA, ROUTER], &[0, 0], &body());
         for cut in [1, 20, 25, 30] {
