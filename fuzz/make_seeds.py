@@ -367,6 +367,14 @@ def sample_frames(name):
     return out
 
 
+def wpa2_session():
+    d = os.path.join(ROOT, "captures", "wpa2")
+    frames = pcap_frames(os.path.join(d, "wpa2.pcap"))
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    numbers = expected["handshake"] + [expected["requests"][0]["frame"]]
+    return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
+
+
 def packet_seeds():
     body = b"x" * 40
     whole = ipv4_tcp(body)
@@ -383,6 +391,9 @@ def packet_seeds():
         # Byte 0 indexes PACKET_LINKS in fuzz/src/lib.rs: 0 Ethernet, 12 radiotap.
         **{"tunnel-" + name: bytes([0, 0]) + f for name, f in sample_frames("tunnels").items()},
         **{"wifi-" + name: bytes([12, 0]) + f for name, f in sample_frames("wifi").items()},
+        # The WPA2 handshake and the first request, FE FD between frames: decrypted
+        # with the key the target gives its decoder.
+        "wpa2-session": bytes([12, 0]) + wpa2_session(),
     }
 
 

@@ -425,3 +425,41 @@ fn tunnel_port_reads_vxlan_on_linuxs_port() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("given twice"), "{}", stderr(&o));
 }
+
+#[test]
+fn wlan_keys_decrypt_a_wpa2_capture() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/wpa2");
+    let analyze = |extra: &[&std::ffi::OsStr]| {
+        run(bin()
+            .arg("analyze")
+            .arg(dir.join("wpa2.pcap"))
+            .arg("--case")
+            .arg(dir.join("consentry.toml"))
+            .args(["--format", "jsonl"])
+            .args(extra))
+    };
+    let keys = dir.join("80211_keys");
+    let o = analyze(&["--wlan-keys".as_ref(), keys.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("WPA: 1 handshakes with a given key, 30 frames decrypted"),
+        "{}",
+        stderr(&o)
+    );
+    let o = analyze(&[]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), ""));
+
+    // A keys file that cannot be read: exit 2 naming it and the line.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("keys");
+    std::fs::write(&bad, "\"wpa-pwd\",\"no-ssid-given\"\n").unwrap();
+    let o = analyze(&["--wlan-keys".as_ref(), bad.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains(&bad.display().to_string()), "{err}");
+    assert!(
+        err.contains("line 1: a wpa-pwd key needs its SSID"),
+        "{err}"
+    );
+}

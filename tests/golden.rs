@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use consentry::cli::analyze::analyze_files;
+use consentry::cli::analyze::{analyze_files_with, CaptureReading};
 use consentry::report::write_jsonl;
 use consentry::rules::Options;
 
@@ -15,13 +15,18 @@ fn captures() -> PathBuf {
 }
 
 fn run_golden(dir: &str, capture: &str, device: Option<&str>) {
+    run_golden_reading(dir, capture, device, CaptureReading::default());
+}
+
+fn run_golden_reading(dir: &str, capture: &str, device: Option<&str>, reading: CaptureReading) {
     let dir = captures().join(dir);
     let case = Arc::new(consentry::case::load(&dir.join("consentry.toml")).expect("case file"));
     let findings = |workers: usize| {
-        let run = analyze_files(
+        let run = analyze_files_with(
             case.clone(),
             &[dir.join(capture)],
             device.map(str::to_string),
+            &reading,
             Options::default(),
             workers,
         )
@@ -68,6 +73,17 @@ fn run_golden(dir: &str, capture: &str, device: Option<&str>) {
             "number of findings differs"
         );
     }
+}
+
+#[test]
+fn wpa2_lab_network_decrypted_with_its_passphrase() {
+    let keys = std::fs::read_to_string(captures().join("wpa2/80211_keys")).unwrap();
+    let keys = consentry::net::wpa::parse_keys(&keys).unwrap();
+    let reading = CaptureReading {
+        wlan_keys: Arc::new(consentry::net::wpa::WlanKeys::new(&keys)),
+        ..CaptureReading::default()
+    };
+    run_golden_reading("wpa2", "wpa2.pcap", None, reading);
 }
 
 #[test]

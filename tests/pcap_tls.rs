@@ -103,6 +103,7 @@ fn exchanges(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSumm
         fallback_device: None,
         limits: Default::default(),
         tunnel_ports: Default::default(),
+        wlan_keys: Default::default(),
         keylogs,
     };
     let bytes = std::fs::read(dir().join(file)).unwrap();

@@ -27,6 +27,7 @@ fn a_small_bulk_capture_is_read_whole() {
         fallback_device: None,
         limits: Default::default(),
         tunnel_ports: Default::default(),
+        wlan_keys: Default::default(),
         keylogs: vec![Arc::from(keylog.into_bytes())],
     };
     let mut list = Vec::new();

@@ -154,9 +154,24 @@ pub fn capture(data: &[u8]) {
 /// Link types the `packet` target picks from (byte 0 of the input).
 pub const PACKET_LINKS: [u32; 13] = [1, 113, 276, 101, 228, 229, 0, 108, 12, 147, 239, 105, 127];
 
+/// The PMK of `captures/wpa2/` (its `expected.json`), so that the seeds made of its
+/// handshake and frames decrypt and mutations of them run the WPA paths.
+const SAMPLE_WPA2_PMK: &str = "443fa6d7571a372bd1cc6952d9d855fddfc1047c09646595db6b9b224c3c13a9";
+
+fn sample_wlan_keys() -> std::sync::Arc<consentry::net::wpa::WlanKeys> {
+    use consentry::net::wpa::{parse_keys, WlanKeys};
+    static KEYS: std::sync::OnceLock<std::sync::Arc<WlanKeys>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let keys = parse_keys(&format!("\"wpa-psk\",\"{SAMPLE_WPA2_PMK}\"")).unwrap_or_default();
+        std::sync::Arc::new(WlanKeys::new(&keys))
+    })
+    .clone()
+}
+
 /// `packet`: byte 0 picks a link type from [`PACKET_LINKS`], byte 1 a timestamp step
 /// in seconds; the rest is split at 0xFE 0xFD markers into frames decoded in turn by
-/// one `PacketDecoder` (so fragments of one datagram can meet).
+/// one `PacketDecoder` (so fragments of one datagram can meet, and a WPA handshake
+/// the frames after it; the decoder has the key of `captures/wpa2/`).
 pub fn packet(data: &[u8]) {
     use consentry::net::capture::LinkType;
     use consentry::net::packet::{PacketDecoder, Transport};
@@ -164,6 +179,7 @@ pub fn packet(data: &[u8]) {
     let step = i64::from(data.get(1).copied().unwrap_or(0)) * 1_000_000;
     let rest = data.get(2..).unwrap_or(&[]);
     let mut decoder = PacketDecoder::new(Default::default());
+    decoder.set_wlan_keys(sample_wlan_keys());
     let mut ts = 0i64;
     let mut start = 0;
     let mut frames = Vec::new();

@@ -14,10 +14,12 @@ use super::final_ids::{self, RunTexts};
 use super::input::{read_input, read_input_once, Attribution, InputOutcome};
 use super::pipeline::analyze_stream;
 use super::tunnel_ports::{self, TunnelPortArgs};
+use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::tunnel::UdpTunnelPorts;
+use crate::net::wpa::WlanKeys;
 use crate::report::{self, CaseInfo, Format, ReportFormat, ReportInput, RunSummary};
 use crate::rules::{Analyzer, Finding, Options, Severity};
 
@@ -68,6 +70,8 @@ pub struct Args {
     pub no_direct_io: bool,
     #[command(flatten)]
     pub tunnels: TunnelPortArgs,
+    #[command(flatten)]
+    pub wlan: WlanKeyArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -185,6 +189,8 @@ pub struct CaptureReading {
     pub keylogs: Vec<Arc<[u8]>>,
     /// The UDP ports of each UDP tunnel.
     pub tunnel_ports: UdpTunnelPorts,
+    /// Keys for WPA2-protected 802.11 frames.
+    pub wlan_keys: Arc<WlanKeys>,
 }
 
 /// How often a capture file is read.
@@ -216,6 +222,7 @@ fn analyze_inputs(
     let mut attribution = Attribution::new(&case, device)?;
     attribution.keylogs = reading.keylogs.clone();
     attribution.tunnel_ports = reading.tunnel_ports.clone();
+    attribution.wlan_keys = reading.wlan_keys.clone();
     attribution.direct_io = matches!(passes, Passes::One { direct_io: true });
     // Nothing `analyze` reports or judges reads a response's header fields.
     attribution.keep_response_headers = false;
@@ -380,6 +387,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let reading = CaptureReading {
         keylogs: super::keylog::texts(&keylogs),
         tunnel_ports: args.tunnels.ports()?,
+        wlan_keys: args.wlan.load()?,
     };
     if let Some(ports) = tunnel_ports::describe(&reading.tunnel_ports) {
         eprintln!("consentry: {ports}");

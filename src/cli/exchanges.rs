@@ -14,6 +14,7 @@ use anyhow::Context;
 
 use super::input::{read_input, Attribution};
 use super::tunnel_ports::{self, TunnelPortArgs};
+use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::exchange::Exchange;
 use crate::report::{fit, Format, InputInfo};
@@ -56,6 +57,8 @@ pub struct Args {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub tunnels: TunnelPortArgs,
+    #[command(flatten)]
+    pub wlan: WlanKeyArgs,
 }
 
 /// Path characters shown in the table before the cut.
@@ -70,8 +73,10 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         if !args.keylog.is_empty() {
             anyhow::bail!("--keylog decrypts capture files; give the files");
         }
-        if !args.tunnels.tunnel_port.is_empty() {
-            anyhow::bail!("--tunnel-port says how capture files are read; give the files");
+        if !args.tunnels.tunnel_port.is_empty() || !args.wlan.wlan_keys.is_empty() {
+            anyhow::bail!(
+                "--tunnel-port and --wlan-keys say how capture files are read; give the files"
+            );
         }
         return run_store(&args, dir);
     }
@@ -87,6 +92,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     super::keylog::report(&keylogs);
     attribution.keylogs = super::keylog::texts(&keylogs);
     attribution.tunnel_ports = args.tunnels.ports()?;
+    attribution.wlan_keys = args.wlan.load()?;
     if let Some(ports) = tunnel_ports::describe(&attribution.tunnel_ports) {
         eprintln!("consentry: {ports}");
     }

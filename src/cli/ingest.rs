@@ -31,6 +31,7 @@ use super::input::{read_input_with_hash, Attribution};
 use super::keylog::{self, KeyLogFile};
 use super::pipeline::analyze_stream;
 use super::tunnel_ports::{self, TunnelPortArgs};
+use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::exchange::SourceKind;
@@ -58,6 +59,8 @@ pub struct Args {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub tunnels: TunnelPortArgs,
+    #[command(flatten)]
+    pub wlan: WlanKeyArgs,
 }
 
 /// What ingesting one file did.
@@ -93,6 +96,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let reading = CaptureReading {
         keylogs: keylog::texts(&keylogs),
         tunnel_ports: args.tunnels.ports()?,
+        wlan_keys: args.wlan.load()?,
     };
     if let Some(ports) = tunnel_ports::describe(&reading.tunnel_ports) {
         eprintln!("consentry: {ports}");
@@ -406,6 +410,7 @@ pub fn ingest_file_with(
     let mut attribution = Attribution::new(&case, device)?;
     attribution.keylogs = reading.keylogs.clone();
     attribution.tunnel_ports = reading.tunnel_ports.clone();
+    attribution.wlan_keys = reading.wlan_keys.clone();
     let mut analyzer = Analyzer::new(case.clone(), Options::default());
     let sink = RefCell::new(Sink {
         have_exchanges: store.stored_ids(StoredTable::Exchanges, ingest)?,

@@ -16,6 +16,7 @@ use crate::exchange::Exchange;
 use crate::net::provisional_id::InputIds;
 use crate::net::tap::TapLimits;
 use crate::net::tunnel::UdpTunnelPorts;
+use crate::net::wpa::WlanKeys;
 use crate::report::{InputInfo, TrafficSummary};
 use crate::source::direct_read::DirectReader;
 use crate::source::pcap::{self, CaptureOptions, CaptureProgress, CaptureSummary};
@@ -35,6 +36,8 @@ pub struct Attribution {
     pub keep_response_headers: bool,
     /// The UDP ports of each UDP tunnel (`--tunnel-port`).
     pub tunnel_ports: UdpTunnelPorts,
+    /// Keys for WPA2-protected 802.11 frames (`--wlan-keys`).
+    pub wlan_keys: Arc<WlanKeys>,
     /// Whether a capture read once is read with direct I/O (`analyze` unless
     /// `--no-direct-io`; see [`DirectReader`]).
     pub direct_io: bool,
@@ -58,6 +61,7 @@ impl Attribution {
             keylogs: Vec::new(),
             keep_response_headers: true,
             tunnel_ports: UdpTunnelPorts::default(),
+            wlan_keys: Arc::default(),
             direct_io: false,
         })
     }
@@ -322,6 +326,7 @@ impl Content<'_> {
                 limits
             },
             tunnel_ports: attribution.tunnel_ports.clone(),
+            wlan_keys: attribution.wlan_keys.clone(),
             keylogs: attribution.keylogs.clone(),
         };
         let started = Instant::now();
@@ -353,6 +358,9 @@ impl Content<'_> {
                         &summary.secrets_keylog,
                     ));
                 }
+                outcome
+                    .notes
+                    .extend(super::wlan_keys::describe(label, &summary.packets.wpa));
                 outcome.traffic = Some(traffic_summary(&summary));
                 outcome.error = error.map(|e| e.to_string());
             }

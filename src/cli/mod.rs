@@ -31,6 +31,7 @@ pub mod signatures;
 pub mod tap;
 pub mod tunnel_ports;
 pub mod verify;
+pub mod wlan_keys;
 
 /// Findings at or above `--fail-on` were reported.
 pub const EXIT_FINDINGS: u8 = 1;

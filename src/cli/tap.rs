@@ -22,6 +22,7 @@ use anyhow::Context;
 
 use super::input::Attribution;
 use super::tunnel_ports::{self, TunnelPortArgs};
+use super::wlan_keys::WlanKeyArgs;
 use crate::case;
 use crate::net::tap::TapLimits;
 use crate::rules::{Analyzer, Options};
@@ -83,6 +84,8 @@ pub struct Args {
     pub duration: Option<u64>,
     #[command(flatten)]
     pub tunnels: TunnelPortArgs,
+    #[command(flatten)]
+    pub wlan: WlanKeyArgs,
 }
 
 /// The case store of a run (if any), shared by the exchange and ring callbacks.
@@ -119,6 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
     let tunnel_ports = args.tunnels.ports()?;
+    let wlan_keys = args.wlan.load()?;
     if let Some(ports) = tunnel_ports::describe(&tunnel_ports) {
         eprintln!("consentry: {ports}");
     }
@@ -146,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         fallback_device: attribution.device.clone(),
         limits: TapLimits::default(),
         tunnel_ports,
+        wlan_keys,
         keylogs: keylogs
             .iter()
             .map(|k| (k.path.clone(), k.text.clone()))
@@ -266,6 +271,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "consentry: libpcap received {}, kernel dropped {}, interface dropped {}",
         summary.received, summary.kernel_dropped, summary.interface_dropped
     );
+    if let Some(wpa) = super::wlan_keys::describe(&args.interface, &summary.wpa) {
+        eprintln!("consentry: {wpa}");
+    }
     if !summary.ring_files.is_empty() {
         eprintln!(
             "consentry: {} packets kept as evidence in {}",

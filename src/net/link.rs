@@ -59,6 +59,9 @@ pub enum NetProto {
     /// An 802.11 A-MSDU: subframes, each with its own addresses and LLC/SNAP
     /// header, that [`wlan::msdus`] takes apart.
     WlanAggregate,
+    /// A protected 802.11 data frame, whole (header included), whose encrypted body
+    /// starts at this offset: for [`wpa`](super::wpa) to decrypt.
+    WlanProtected(u16),
 }
 
 /// A frame with its link header removed.
@@ -95,9 +98,6 @@ pub enum LinkError {
     /// A link type this module does not decode.
     #[error("unsupported link type {0}")]
     Unsupported(u32),
-    /// An 802.11 frame whose body is encrypted (WEP, WPA).
-    #[error("802.11 protected frame (WEP/WPA), not decrypted")]
-    WlanProtected,
     /// A frame of a supported link type in a form not read (802.11 A-MSDU, …).
     #[error("{0} not decoded")]
     NotDecoded(String),

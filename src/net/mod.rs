@@ -35,3 +35,4 @@ pub mod tls;
 pub mod tls_decrypt;
 pub mod tunnel;
 pub mod wlan;
+pub mod wpa;

@@ -20,6 +20,7 @@
 //! frames (ARP, LLDP …) are counted, not errors.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use etherparse::TcpHeaderSlice;
 
@@ -30,6 +31,7 @@ use crate::net::tunnel::{
     self, Decapsulated, Inner, Tunnel, TunnelError, TunnelKind, UdpTunnelPorts,
 };
 use crate::net::wlan;
+use crate::net::wpa::{self, WlanKeys, Wpa, WpaStats};
 use crate::timestamp::Timestamp;
 
 /// IP protocol number of TCP.
@@ -135,6 +137,8 @@ pub struct PacketStats {
     /// Tunnel headers taken off, by [`TunnelKind::index`] (a packet inside two
     /// tunnels counts once for each).
     pub tunnelled: [u64; TunnelKind::ALL.len()],
+    /// WPA handshakes followed and frames decrypted (with `--wlan-keys`).
+    pub wpa: WpaStats,
 }
 
 impl PacketStats {
@@ -198,7 +202,6 @@ fn link_error(e: LinkError) -> PacketError {
     match e {
         LinkError::Truncated { .. } => PacketError::new("packet-truncated", e.to_string()),
         LinkError::Unsupported(_) => PacketError::new("unsupported-link", e.to_string()),
-        LinkError::WlanProtected => PacketError::new("wlan-protected", e.to_string()),
         LinkError::NotDecoded(_) => PacketError::new("link-not-decoded", e.to_string()),
         _ => PacketError::new("link-malformed", e.to_string()),
     }
@@ -248,6 +251,8 @@ struct Within {
 pub struct PacketDecoder {
     defrag: Defragmenter,
     udp_tunnels: UdpTunnelPorts,
+    /// 802.11 decryption, when keys were given.
+    wpa: Option<Box<Wpa>>,
     stats: PacketStats,
 }
 
@@ -317,8 +322,14 @@ impl PacketDecoder {
         PacketDecoder {
             defrag: Defragmenter::new(limits.ip),
             udp_tunnels: UdpTunnelPorts::default(),
+            wpa: None,
             stats: PacketStats::default(),
         }
+    }
+
+    /// Decrypts WPA2-protected 802.11 frames with these keys (`--wlan-keys`).
+    pub fn set_wlan_keys(&mut self, keys: Arc<WlanKeys>) {
+        self.wpa = (!keys.is_empty()).then(|| Box::new(Wpa::new(keys)));
     }
 
     /// Reads UDP tunnels on these ports rather than IANA's (`--tunnel-port`).
@@ -405,11 +416,18 @@ impl PacketDecoder {
         let ipp: IpPacket<'_> = match proto {
             NetProto::Ipv4 => ip::parse_ipv4(data).map_err(ip_error)?,
             NetProto::Ipv6 => ip::parse_ipv6(data).map_err(ip_error)?,
-            NetProto::Other(_) => {
+            NetProto::Other(ethertype) => {
                 self.stats.non_ip += 1;
+                if ethertype == wpa::ETHERTYPE_EAPOL {
+                    self.eapol(within, data);
+                }
                 return Ok(());
             }
             NetProto::WlanAggregate => return self.msdus(ts, frame_number, data, within, out),
+            NetProto::WlanProtected(body_at) => {
+                let body_at = usize::from(body_at);
+                return self.protected(ts, frame_number, data, body_at, within, out);
+            }
         };
         if ipp.truncated {
             self.stats.truncated += 1;
@@ -476,6 +494,47 @@ impl PacketDecoder {
             within,
             out,
         )
+    }
+
+    /// Follows a WPA handshake's EAPOL frame, when there are keys to use it with.
+    #[inline(never)]
+    fn eapol(&mut self, within: Within, data: &[u8]) {
+        let link = within.link;
+        if let (Some(wpa), Some(src), Some(dst)) = (&mut self.wpa, link.src_mac, link.dst_mac) {
+            wpa.eapol(src, dst, data);
+            self.stats.wpa = *wpa.stats();
+        }
+    }
+
+    /// A protected 802.11 data frame, decrypted when its station's key is known.
+    #[inline(never)]
+    fn protected(
+        &mut self,
+        ts: Timestamp,
+        frame_number: u64,
+        frame: &[u8],
+        body_at: usize,
+        within: Within,
+        out: &mut dyn FnMut(Packet<'_>),
+    ) -> Result<(), PacketError> {
+        let Some(wpa) = &mut self.wpa else {
+            return Err(PacketError::new(
+                "wlan-protected",
+                "802.11 protected frame (WEP/WPA), not decrypted: no --wlan-keys",
+            ));
+        };
+        let decrypted = wpa.decrypt(frame, body_at);
+        self.stats.wpa = *wpa.stats();
+        let plain = decrypted.map_err(|e| PacketError::new("wlan-protected", e.to_string()))?;
+        let (proto, payload, vlan) = wlan::decrypted(frame, &plain).map_err(link_error)?;
+        let within = Within {
+            link: LinkFacts {
+                vlan,
+                ..within.link
+            },
+            ..within
+        };
+        self.network(ts, frame_number, proto, payload, within, out)
     }
 
     /// The packets of an 802.11 A-MSDU, each with its subframe's addresses. A subframe

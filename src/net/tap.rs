@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -30,6 +31,7 @@ use crate::net::sniff::AppProtocol;
 use crate::net::text;
 use crate::net::tls;
 use crate::net::tunnel::UdpTunnelPorts;
+use crate::net::wpa::WlanKeys;
 
 /// Addresses listed individually in [`TapStats::unknown_clients`]; the rest are
 /// only counted in `unknown_clients_other`.
@@ -139,6 +141,11 @@ impl Tap {
     /// Reads UDP tunnels on these ports rather than IANA's (`--tunnel-port`).
     pub fn set_udp_tunnel_ports(&mut self, ports: UdpTunnelPorts) {
         self.decoder.set_udp_tunnel_ports(ports);
+    }
+
+    /// Decrypts WPA2-protected 802.11 frames with these keys (`--wlan-keys`).
+    pub fn set_wlan_keys(&mut self, keys: Arc<WlanKeys>) {
+        self.decoder.set_wlan_keys(keys);
     }
 
     /// The TLS secrets known so far.

@@ -11,10 +11,11 @@
 //! A-MSDU aggregates come out as [`NetProto::WlanAggregate`], whose subframes
 //! [`msdus`] reads.
 //!
-//! What is not read: protected frames ([`LinkError::WlanProtected`]: WEP and WPA,
-//! no keys here) and 802.11 fragments ([`LinkError::NotDecoded`]). Management,
-//! control and null-data frames carry no network layer ([`NetProto::Other`], as ARP
-//! on Ethernet).
+//! Protected data frames (WEP, WPA) come out whole as [`NetProto::WlanProtected`],
+//! for [`wpa`](super::wpa) to decrypt when it has the keys; [`decrypted`] reads
+//! what it gives back. 802.11 fragments are not read ([`LinkError::NotDecoded`]).
+//! Management, control and null-data frames carry no network layer
+//! ([`NetProto::Other`], as ARP on Ethernet).
 
 use crate::net::link::{self, LinkError, LinkFrame, NetProto};
 
@@ -119,6 +120,39 @@ pub fn decode(data: &[u8]) -> Result<LinkFrame<'_>, LinkError> {
     decode_frame(data, Radio::default())
 }
 
+/// Where the fields of a data frame's MAC header are (IEEE 802.11-2020 9.3.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DataHeader {
+    /// To DS and From DS both set: a fourth address at byte 24.
+    pub four_addresses: bool,
+    /// Offset of the QoS control field, in QoS data frames.
+    pub qos_at: Option<usize>,
+    /// Length of the header (without a driver's padding).
+    pub len: usize,
+}
+
+impl DataHeader {
+    /// The layout the frame control bytes `fc0` and `flags` give.
+    pub(crate) fn of(fc0: u8, flags: u8) -> Self {
+        let four_addresses = flags & (FLAG_TO_DS | FLAG_FROM_DS) == FLAG_TO_DS | FLAG_FROM_DS;
+        let qos_at = 24 + if four_addresses { 6 } else { 0 };
+        let qos = (fc0 >> 4) & SUBTYPE_QOS != 0;
+        let ht_control = if flags & FLAG_ORDER != 0 { 4 } else { 0 };
+        DataHeader {
+            four_addresses,
+            qos_at: qos.then_some(qos_at),
+            len: qos_at + if qos { 2 + ht_control } else { 0 },
+        }
+    }
+
+    /// Whether the frame body is an A-MSDU (QoS control bit 7).
+    fn a_msdu(&self, frame: &[u8]) -> bool {
+        self.qos_at
+            .and_then(|at| frame.get(at))
+            .is_some_and(|q| q & QOS_A_MSDU != 0)
+    }
+}
+
 fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
     let (Some(&fc0), Some(&flags)) = (data.first(), data.get(1)) else {
         return Err(short("802.11", 2, data.len()));
@@ -138,13 +172,8 @@ fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
             payload: &[],
         });
     }
-    let four_addresses = flags & (FLAG_TO_DS | FLAG_FROM_DS) == FLAG_TO_DS | FLAG_FROM_DS;
-    let qos = subtype & SUBTYPE_QOS != 0;
-    let mut len = 24 + if four_addresses { 6 } else { 0 };
-    let qos_at = len;
-    if qos {
-        len += 2 + if flags & FLAG_ORDER != 0 { 4 } else { 0 };
-    }
+    let header = DataHeader::of(fc0, flags);
+    let mut len = header.len;
     let (Some(a1), Some(a2), Some(a3), Some(seq)) =
         (mac(data, 4), mac(data, 10), mac(data, 16), data.get(22..24))
     else {
@@ -163,20 +192,14 @@ fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
         FLAG_FROM_DS => (a1, a3),
         _ => (a3, mac(data, 24).unwrap_or(a2)),
     };
-    let not_decoded = |what: &str| Err(LinkError::NotDecoded(what.to_string()));
-    if flags & FLAG_PROTECTED != 0 {
-        return Err(LinkError::WlanProtected);
-    }
     if flags & FLAG_MORE_FRAGMENTS != 0 || seq[0] & 0x0f != 0 {
-        return not_decoded("802.11 fragment");
+        return Err(LinkError::NotDecoded("802.11 fragment".into()));
     }
-    let (proto, payload, vlan) = if qos && data.get(qos_at).is_some_and(|q| q & QOS_A_MSDU != 0) {
-        if body.starts_with(&RFC1042_START) {
-            return not_decoded("A-MSDU whose first subframe starts with an LLC/SNAP header");
-        }
-        (NetProto::WlanAggregate, body, None)
+    let (proto, payload, vlan) = if flags & FLAG_PROTECTED != 0 {
+        // The whole frame: decryption needs its header. `len` is at most 40.
+        (NetProto::WlanProtected(len as u16), data, None)
     } else {
-        llc_snap(body)?
+        frame_body(&header, data, body)?
     };
     Ok(LinkFrame {
         src_mac: Some(src),
@@ -185,6 +208,36 @@ fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
         proto,
         payload,
     })
+}
+
+/// What the body of a data frame carries: an A-MSDU's subframes or, after LLC/SNAP,
+/// the protocol of its ethertype.
+fn frame_body<'a>(
+    header: &DataHeader,
+    frame: &[u8],
+    body: &'a [u8],
+) -> Result<(NetProto, &'a [u8], Option<u16>), LinkError> {
+    if !header.a_msdu(frame) {
+        return llc_snap(body);
+    }
+    if body.starts_with(&RFC1042_START) {
+        return Err(LinkError::NotDecoded(
+            "A-MSDU whose first subframe starts with an LLC/SNAP header".into(),
+        ));
+    }
+    Ok((NetProto::WlanAggregate, body, None))
+}
+
+/// What the decrypted body `plain` of the protected data frame `frame` (as
+/// [`NetProto::WlanProtected`] gave it) carries, as for an open frame.
+pub fn decrypted<'a>(
+    frame: &[u8],
+    plain: &'a [u8],
+) -> Result<(NetProto, &'a [u8], Option<u16>), LinkError> {
+    let (Some(&fc0), Some(&flags)) = (frame.first(), frame.get(1)) else {
+        return Err(short("802.11", 2, frame.len()));
+    };
+    frame_body(&DataHeader::of(fc0, flags), frame, plain)
 }
 
 /// LLC/SNAP with an ethertype: OUI 00-00-00 (RFC 1042) or 00-00-F8 (bridge tunnel).
@@ -452,7 +505,12 @@ mod tests {
             &[],
             &body(),
         );
-        assert_eq!(decode(&protected).unwrap_err(), LinkError::WlanProtected);
+        // Protected: the whole frame, for decryption, with where its body starts.
+        let f = decode(&protected).unwrap();
+        assert_eq!(
+            (f.proto, f.payload, f.src_mac),
+            (NetProto::WlanProtected(24), &protected[..], Some(STA))
+        );
         let fragment = frame(
             0,
             FLAG_TO_DS | FLAG_MORE_FRAGMENTS,

@@ -29,6 +29,7 @@ use crate::exchange::{Exchange, SourceKind};
 use crate::net::capture::{Frame, LinkType};
 use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
+use crate::net::wpa::{WlanKeys, WpaStats};
 use crate::timestamp::Timestamp;
 
 use super::ring::{EvidenceRing, FrameFiles, RingEvent, RingLimits};
@@ -66,6 +67,8 @@ pub struct LiveOptions {
     pub limits: TapLimits,
     /// The UDP ports of each UDP tunnel (`--tunnel-port`).
     pub tunnel_ports: UdpTunnelPorts,
+    /// Keys for WPA2-protected 802.11 frames (`--wlan-keys`).
+    pub wlan_keys: Arc<WlanKeys>,
     /// NSS key logs to decrypt TLS with: each file and the contents it had when it
     /// was read; the file is followed for lines appended later.
     pub keylogs: Vec<(PathBuf, Arc<[u8]>)>,
@@ -84,6 +87,8 @@ pub struct LiveSummary {
     pub interface_dropped: u64,
     pub ring_files: Vec<PathBuf>,
     pub ring_packets: u64,
+    /// WPA handshakes followed and frames decrypted (`--wlan-keys`).
+    pub wpa: WpaStats,
 }
 
 /// Packets held back for [`KEYLOG_DELAY`], oldest first.
@@ -271,6 +276,7 @@ pub fn capture(
         opts.limits.clone(),
     );
     tap.set_udp_tunnel_ports(opts.tunnel_ports.clone());
+    tap.set_wlan_keys(opts.wlan_keys.clone());
     let mut followed: Vec<Followed> = opts
         .keylogs
         .iter()
@@ -386,6 +392,7 @@ pub fn capture(
     tap.finish(consumer);
     let mut summary = LiveSummary {
         tap: tap.stats().clone(),
+        wpa: tap.packet_stats().wpa,
         ..LiveSummary::default()
     };
     if let Ok(stats) = cap.stats() {

@@ -18,6 +18,7 @@ use crate::net::packet::PacketStats;
 use crate::net::provisional_id::InputIds;
 use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
+use crate::net::wpa::WlanKeys;
 
 use super::direct_read::DIRECT_READ_LEN;
 use super::SourceError;
@@ -38,6 +39,8 @@ pub struct CaptureOptions {
     pub limits: TapLimits,
     /// The UDP ports of each UDP tunnel (`--tunnel-port`).
     pub tunnel_ports: UdpTunnelPorts,
+    /// Keys for WPA2-protected 802.11 frames (`--wlan-keys`).
+    pub wlan_keys: Arc<WlanKeys>,
     /// NSS key logs (`--keylog` files' contents) to decrypt TLS with, besides the
     /// capture's own Decryption Secrets Blocks, which are used as they are met.
     pub keylogs: Vec<Arc<[u8]>>,
@@ -108,6 +111,7 @@ pub fn read_capture_with_ids<R: Read>(
         opts.limits.clone(),
     );
     tap.set_udp_tunnel_ports(opts.tunnel_ports.clone());
+    tap.set_wlan_keys(opts.wlan_keys.clone());
     if let Some(ids) = provisional {
         tap.use_provisional_ids(ids);
     }

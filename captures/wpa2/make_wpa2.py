@@ -1,0 +1,616 @@
+#!/usr/bin/env python3
+"""Writes the "wpa2" sample capture of consentry's pcap tap: a test phone joining a
+WPA2-Personal lab access point (PSK, CCMP-128, no PMF), captured in monitor mode
+(radiotap + 802.11) from before its authentication, so that the 4-way handshake is in
+the capture and its traffic can be decrypted with the network's passphrase.
+
+Outputs, next to this script:
+  wpa2.pcap       classic pcap (magic 0xA1B2C3D4, little-endian, microseconds, snaplen
+                  65535), link type 127 (radiotap).
+  consentry.toml  the case: one phone known only by its Wi-Fi MAC address.
+  80211_keys      the key as Wireshark's 802.11 keys file holds it (one line,
+                  "wpa-pwd","<passphrase>:<ssid>"; neither has ':' or '%', which
+                  Wireshark would write as %3a and %25).
+  expected.json   PMK, PTK and TK; the frames of the handshake; every HTTP request
+                  (frame, time, host, method, path, identifier types, consent state);
+                  the DNS queries and answers; the frames that must not give packets;
+                  how many frames the phone's pairwise key protects.
+
+Story (from 2026-11-28T13:00:00Z): the AP "consentry-lab-wpa2" beacons with an RSN
+element; another station, associated before the capture began (its handshake is not
+in it), sends a protected frame; the phone authenticates (open system), associates
+with the same RSN element and runs the 4-way handshake; the AP sends a group-addressed
+ARP request protected with the new GTK; the phone resolves a tracker and sends it its
+advertising id (QoS TID 0), resolves a second and POSTs it its Android id in a JSON
+body (TID 6; the phone's frames carry a queue size in the QoS control field and the
+last one has its power-management bit set, both masked out of the CCMP AAD); the other
+station sends a second protected frame; the user refuses at +2 s; the phone resolves
+a third tracker and sends it its IMEI. Every unicast frame is acknowledged by an ACK.
+All IP traffic of the phone travels in CCMP-protected QoS data frames: the phone's
+and the AP's frames each count their own packet numbers from 1.
+
+Byte layouts (IEEE 802.11-2020):
+  radiotap        version 0, length 14, present = Flags | Rate | Channel; Flags 0x10:
+                  the frame ends with its FCS (CRC-32, little-endian, over the MPDU
+                  as transmitted, protected frames included); rate 54 Mb/s; 2437 MHz.
+  RSN element     (9.4.2.24) 30 14 | version 1 | group CCMP 00-0F-AC:4 | 1 pairwise
+                  CCMP 00-0F-AC:4 | 1 AKM PSK 00-0F-AC:2 | capabilities 0 (no PMF),
+                  in beacons, the association request, M2 and M3.
+  EAPOL-Key       (12.7.2) in QoS data frames (TID 7, unprotected), LLC/SNAP
+                  AA AA 03 00 00 00 88 8E, then 802.1X version (2 from the AP, 1 from
+                  the phone, as hostapd and wpa_supplicant send them), type 3, length;
+                  descriptor type 2 (RSN); key information (big-endian) with
+                  descriptor version 2 (HMAC-SHA1-128 MIC, AES key wrap):
+                    M1 0x008A Pairwise|ACK, key length 16, replay counter 1, ANonce,
+                       key data = PMKID KDE (dd 14 00-0F-AC 04, HMAC-SHA1-128(PMK,
+                       "PMK Name" || AA || SPA)), no MIC;
+                    M2 0x010A Pairwise|MIC, replay counter 1, SNonce, key data = the
+                       phone's RSN element;
+                    M3 0x13CA Pairwise|Install|ACK|MIC|Secure|Encrypted, key length 16,
+                       replay counter 2, ANonce, key data = AES key wrap (RFC 3394)
+                       under the KEK of: the AP's RSN element || GTK KDE (dd 16 00-0F-AC
+                       01, key id 1, reserved 0, 16-byte GTK) || 0xdd 0x00 padding
+                       to a multiple of 8 (48 bytes, 56 wrapped);
+                    M4 0x030A Pairwise|MIC|Secure, replay counter 2, zero nonce.
+                  The MIC is HMAC-SHA1(KCK, the 802.1X frame with a zero MIC)[:16].
+  keys            (12.7.1, annex J) PMK = PBKDF2-HMAC-SHA1(passphrase, SSID, 4096, 32);
+                  PTK = PRF-384(PMK, "Pairwise key expansion", min(AA,SPA) ||
+                  max(AA,SPA) || min(ANonce,SNonce) || max(ANonce,SNonce)), PRF-n being
+                  HMAC-SHA1(PMK, label || 0 || data || i) for i = 0, 1, 2 concatenated;
+                  KCK = PTK[0:16], KEK = PTK[16:32], TK = PTK[32:48]. AA = BSSID, SPA =
+                  the phone. Nonces and GTK from random.Random(20261128).
+  CCMP MPDU       (12.5.3) MAC header with the Protected bit, CCMP header PN0 PN1 00
+                  (key id << 6 | 0x20 ExtIV) PN2 PN3 PN4 PN5, ciphertext of
+                  LLC/SNAP + packet, 8-byte MIC, FCS. AES-CCM (L = 2, M = 8) with
+                  nonce = priority (QoS TID, 0 for non-QoS data) || A2 || PN5..PN0 and
+                  AAD = frame control with subtype bits 4-6, Retry, PwrMgt and
+                  MoreData cleared and Protected set (Order cleared too when QoS
+                  Control is present) || A1 || A2 || A3 || sequence control & 0x000F
+                  || A4 if present || QoS control & 0x000F, 0x00 if present.
+                  Pairwise frames: key id 0, TK. The AP's group frame: key id 1, GTK.
+
+The script checks itself with asserts before writing: the PBKDF2 test vectors of
+IEEE 802.11's annex J, its PRF test vector and the pairwise key derivation
+sample of the 802.11 test vectors (AA a0-a1-a1-a3-a4-a5); its CCMP decryption against
+four of the IEEE 802.11i CCMP test MPDUs (1: Retry; 2: subtype and Order;
+6: QoS TID 13 in a masked QoS control, PwrMgt; 7: Retry, PwrMgt, MoreData); the EAPOL
+MICs and the key wrap of M3; and, frame by frame in the written capture, every FCS and
+the decryption of every protected frame back to its plaintext.
+
+Checked with tshark 4.0.17 (KEY below stands for
+'uat:80211_keys:"wpa-pwd","correct horse battery staple:consentry-lab-wpa2"'):
+  tshark -r wpa2.pcap -o wlan.enable_decryption:TRUE -o KEY -Y http.request -T fields \\
+      -e frame.number -e wlan.sa -e http.host -e http.request.uri
+lists the three requests at the frames of expected.json;
+  tshark -r wpa2.pcap -o wlan.enable_decryption:TRUE -o KEY -Y eapol -T fields \\
+      -e frame.number -e wlan_rsna_eapol.keydes.msgnr -e wlan_rsna_eapol.keydes.key_info \\
+      -e wlan.rsn.ie.gtk_kde.gtk
+shows messages 1 to 4 (key information 0x008a, 0x010a, 0x13ca, 0x030a), M3 with the
+GTK of its key data, which Wireshark unwraps; with -Y wlan.fc.protected==1 and
+-e wlan.analysis.tk -e wlan.analysis.gtk, every frame of the phone is decrypted with
+the TK of expected.json (DNS, TCP, HTTP; TID 6, queue size and PwrMgt included), the
+AP's group-addressed frame with the GTK (an ARP request), while the other station's
+two frames stay "QoS Data" (not decrypted). With the 80211_keys file in a Wireshark
+profile (XDG_CONFIG_HOME=DIR, DIR/wireshark/80211_keys) instead of -o KEY, -Y
+http.request lists the same three requests;
+  tshark -r wpa2.pcap -o wlan.enable_decryption:TRUE -o KEY -o wlan.check_checksum:TRUE \\
+      -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -o tcp.check_checksum:TRUE \\
+      -q -z expert
+reports no errors and no warnings (only the chats and notes of TCP connection set-up
+and tear-down, and the HTTP request and response lines), every FCS and IP, UDP and
+TCP checksum good; without the key option, -Y http.request lists nothing.
+Run: python3 captures/wpa2/make_wpa2.py
+"""
+import hashlib
+import hmac
+import json
+import os
+import random
+import struct
+import sys
+import zlib
+from datetime import datetime, timedelta, timezone
+
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# captures/pcapkit.py: the packet-building helpers the capture generators share.
+sys.path.insert(0, os.path.dirname(HERE))
+from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, tcp_segment, udp_datagram  # noqa: E402
+
+T0 = datetime(2026, 11, 28, 13, 0, 0, tzinfo=timezone.utc)
+REFUSAL_S = 2.0
+
+SSID = "consentry-lab-wpa2"
+PASSPHRASE = "correct horse battery staple"
+PHONE_MAC = "02:00:00:bb:dd:17"
+AP_MAC = "02:00:00:00:6b:01"        # the access point (BSSID, the authenticator AA)
+ROUTER_MAC = "02:00:00:00:6b:fe"    # the lab's router behind it
+OTHER_MAC = "02:00:00:44:55:66"     # another station, associated before the capture
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+PHONE_IP, ROUTER_IP, OTHER_IP = "192.168.89.23", "192.168.89.1", "192.168.89.57"
+IDS = {"advertising_id": "c3a1e2f4-5b6d-4c8e-9f0a-1b2c3d4e5f60",
+       "android_id": "a2f4c6e8b0d21357",
+       "imei": "353284112039741"}
+TRACKERS = {"rt.applovin.com": "203.0.113.32", "api2.amplitude.com": "203.0.113.62",
+            "sdk.e.qq.com": "203.0.113.52"}
+
+rng = random.Random(20261128)
+
+
+def mac(s):
+    return bytes(int(x, 16) for x in s.split(":"))
+
+
+def rand_bytes(n):
+    return bytes(rng.getrandbits(8) for _ in range(n))
+
+
+def luhn_ok(digits):
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+assert luhn_ok(IDS["imei"])
+
+
+# --- keys (IEEE 802.11-2020 12.7.1.2, 12.7.1.3, Annex J) ---------------------------------
+def pmk_of(passphrase, ssid):
+    return hashlib.pbkdf2_hmac("sha1", passphrase.encode(), ssid.encode(), 4096, 32)
+
+
+def prf(key, label, data, n):
+    """PRF-(8n): HMAC-SHA1(key, label || 0x00 || data || i), i = 0, 1, ..., truncated."""
+    out = b""
+    i = 0
+    while len(out) < n:
+        out += hmac.new(key, label + b"\0" + data + bytes([i]), hashlib.sha1).digest()
+        i += 1
+    return out[:n]
+
+
+def ptk_of(pmk, aa, spa, anonce, snonce):
+    data = min(aa, spa) + max(aa, spa) + min(anonce, snonce) + max(anonce, snonce)
+    return prf(pmk, b"Pairwise key expansion", data, 48)
+
+
+# PBKDF2 and PRF test vectors of IEEE 802.11's annex J, pairwise key derivation sample
+# (KCK, KEK, TK).
+assert pmk_of("password", "IEEE").hex() == \
+    "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e"
+assert pmk_of("ThisIsAPassword", "ThisIsASSID").hex() == \
+    "0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af"
+assert prf(b"\x0b" * 20, b"prefix", b"Hi There", 64).hex() == (
+    "bcd4c650b30b9684951829e0d75f9d54b862175ed9f00606e17d8da35402ffee"
+    "75df78c3d31e0f889f012120c0862beb67753e7439ae242edb8373698356cf5a")
+_ptk = ptk_of(bytes.fromhex("0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af"),
+              mac("a0:a1:a1:a3:a4:a5"), mac("b0:b1:b2:b3:b4:b5"),
+              bytes.fromhex("e0e1e2e3e4e5e6e7e8e9f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405"),
+              bytes.fromhex("c0c1c2c3c4c5c6c7c8c9d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5"))
+assert _ptk.hex() == ("379f9852d0199236b94e407ce4c00ec8" "47c9edc01c2c6e5b4910caddfb3e51a7"
+                      "b2360c79e9710fdd58bea93deaf06599")
+
+
+# --- CCMP (12.5.3) ---------------------------------------------------------------------
+def header_len(h):
+    """Length of the MAC header of a data frame: 24, +6 with A4 (To DS and From DS), +2
+    with QoS control, +4 with HT control (Order bit in a QoS data frame)."""
+    n = 24 + (6 if h[1] & 0x03 == 0x03 else 0)
+    if h[0] & 0x80:
+        n += 2 + (4 if h[1] & 0x80 else 0)
+    return n
+
+
+def ccmp_aad_nonce(h, pn):
+    """The AAD and the nonce of an MPDU whose MAC header is h (12.5.3.3.3, 12.5.3.3.4)."""
+    qos = bool(h[0] & 0x80)
+    fc0 = h[0] & 0x8F                          # subtype bits 4, 5, 6 masked
+    fc1 = (h[1] & ~0x38 & 0xFF) | 0x40         # Retry, PwrMgt, MoreData masked; Protected
+    if qos:
+        fc1 &= 0x7F                            # Order masked when QoS control is present
+    sc = struct.unpack_from("<H", h, 22)[0] & 0x000F     # fragment number only
+    aad = bytes([fc0, fc1]) + h[4:22] + struct.pack("<H", sc)
+    off = 24
+    if h[1] & 0x03 == 0x03:
+        aad += h[24:30]
+        off = 30
+    priority = 0
+    if qos:
+        priority = h[off] & 0x0F
+        aad += bytes([priority, 0])
+    nonce = bytes([priority]) + h[10:16] + pn.to_bytes(6, "big")
+    return aad, nonce
+
+
+def ccmp_header(pn, keyid):
+    p = pn.to_bytes(6, "little")
+    return bytes([p[0], p[1], 0, (keyid << 6) | 0x20]) + p[2:6]
+
+
+def ccmp_encrypt(tk, keyid, pn, h, plaintext):
+    aad, nonce = ccmp_aad_nonce(h, pn)
+    return ccmp_header(pn, keyid) + AESCCM(tk, tag_length=8).encrypt(nonce, plaintext, aad)
+
+
+def ccmp_decrypt(tk, mpdu):
+    """The plaintext of a protected MPDU (without FCS); raises if the MIC is wrong."""
+    n = header_len(mpdu)
+    h, c = mpdu[:n], mpdu[n:]
+    assert h[1] & 0x40 and c[3] & 0x20, "not a CCMP frame"
+    pn = int.from_bytes(c[7:3:-1] + c[1::-1], "big")
+    aad, nonce = ccmp_aad_nonce(h, pn)
+    return AESCCM(tk, tag_length=8).decrypt(nonce, c[8:], aad)
+
+
+# IEEE 802.11i CCMP test MPDUs 1, 2, 6 and 7 (as public test suites carry them), with
+# their FCS.
+for _tk, _mpdu, _plain in (
+        ("c97c1f67ce371185514a8a19f2bdd52f",
+         "0848c32c0fd2e128a57c5030f1844408abaea5b8fcba80330ce7002076970"
+         "3b5f3d0a2fe9a3dbf2342a643e43246e80c3c04d0197845ce0b16f976231d99f066",
+         "f8ba1a55d02f85ae967bb62fb6cda8eb7e78a050"),
+        ("8f7a053fa577a5597529272097a603d5",
+         "38c06a51ea100c846850eec1762c88deaf2ee9f46a07e0ccea9700a0bacbf331814b6965d05bf2b2ed38"
+         "d4beb069fe82714a610b542fbf8da06aa4ae253c4738",
+         "83a0634b5ed7627eb9df225e05740342de194117"),
+        ("f71eea4e1f58804b9717230ad0614641",
+         "8852e11f5af28430fdabbff943b9f9a6ab1d98c7fe7350713d6a89890060a4ec816b9a709b60a39d40b1"
+         "dfb612e18b5f114badb6cc86309a8d5c466bbb7186c04e97",
+         "abfda22d3a0bfc9cc1fc079363c2fca143e6eb1d"),
+        ("1bdb34980e038124a1db1a892bec366a",
+         "187981469b50f4fd56f6efec9520169183570c4ccdee20a023e700e07340ec5e12c537ebf3ab584ef1fe"
+         "f9a1f3547a8c13b3225a2d0957ecfabe95b9aafa0cc8",
+         "98beca86f4b38da20cfdf24724c58eb835665339")):
+    _mpdu = bytes.fromhex(_mpdu)
+    assert zlib.crc32(_mpdu[:-4]) == struct.unpack("<I", _mpdu[-4:])[0]
+    assert ccmp_decrypt(bytes.fromhex(_tk), _mpdu[:-4]) == bytes.fromhex(_plain)
+
+
+# --- 802.11 ------------------------------------------------------------------------------
+# Radiotap: version 0, pad, length 14, present = Flags | Rate | Channel; Flags 0x10 says
+# the frame ends with its FCS; rate 108 (54 Mb/s in units of 500 kb/s); channel 2437 MHz
+# (channel 6), flags 2.4 GHz + OFDM.
+RADIOTAP = struct.pack("<BBHIBBHH", 0, 0, 14, 0x0000000E, 0x10, 0x6C, 2437, 0x00C0)
+SNAP = bytes([0xAA, 0xAA, 0x03, 0, 0, 0])
+SNAP_IPV4, SNAP_ARP, SNAP_EAPOL = SNAP + b"\x08\x00", SNAP + b"\x08\x06", SNAP + b"\x88\x8e"
+# RSN element: version 1, group CCMP, 1 pairwise CCMP, 1 AKM PSK, capabilities 0.
+RSN_IE = bytes([0x30, 20, 1, 0, 0x00, 0x0F, 0xAC, 4, 1, 0, 0x00, 0x0F, 0xAC, 4,
+                1, 0, 0x00, 0x0F, 0xAC, 2, 0, 0])
+RATES_IE = bytes([1, 8, 0x82, 0x84, 0x8B, 0x96, 0x0C, 0x12, 0x18, 0x24])
+SSID_IE = bytes([0, len(SSID)]) + SSID.encode()
+seq_no = {}                 # per transmitter
+
+
+def seq_ctl(transmitter):
+    """Sequence control: the transmitter's next sequence number, fragment 0."""
+    seq_no[transmitter] = (seq_no.get(transmitter, 0) + 1) & 0xFFF
+    return struct.pack("<H", seq_no[transmitter] << 4)
+
+
+def mac_header(fc0, flags, a1, a2, a3, qos=None):
+    """Frame control, duration (0 for group-addressed frames), three addresses, the
+    transmitter's (A2's) sequence control, QoS control when given."""
+    dur = 0 if mac(a1)[0] & 1 else 44
+    return (bytes([fc0, flags]) + struct.pack("<H", dur) + mac(a1) + mac(a2) + mac(a3)
+            + seq_ctl(a2) + (struct.pack("<H", qos) if qos is not None else b""))
+
+
+def radiotap(mpdu):
+    """Radiotap header + MPDU + FCS (CRC-32, little-endian)."""
+    return RADIOTAP + mpdu + struct.pack("<I", zlib.crc32(mpdu) & 0xFFFFFFFF)
+
+
+def ack(to):
+    return radiotap(bytes([0xD4, 0]) + struct.pack("<H", 0) + mac(to))
+
+
+def beacon():
+    fixed = struct.pack("<QHH", 0x2233445566, 100, 0x0411)     # ESS | Privacy | short slot
+    ies = SSID_IE + RATES_IE + bytes([3, 1, 6]) + RSN_IE
+    return radiotap(mac_header(0x80, 0, BROADCAST, AP_MAC, AP_MAC) + fixed + ies)
+
+
+# --- the capture ---------------------------------------------------------------------------
+frames = []          # (seconds from T0, bytes)
+requests, negatives, dns_log = [], [], []
+protected = []       # (frame number, key, plaintext, pairwise key of the phone?)
+pn_next = {}         # (transmitter, key) -> next packet number
+t = 0.0
+
+
+def emit(data, dt=0.0003):
+    global t
+    frames.append((t, data))
+    t += dt
+    return len(frames)
+
+
+def emit_acked(data, transmitter, dt=0.0003):
+    """A unicast frame and, 16 us + its airtime later, the receiver's ACK."""
+    n = emit(data, 0.0001)
+    emit(ack(transmitter), dt)
+    return n
+
+
+def protected_frame(fc0, flags, a1, a2, a3, plaintext, key, keyid, qos=None):
+    """A CCMP-protected data frame: the transmitter's (A2's) next PN for this key."""
+    h = mac_header(fc0, flags | 0x40, a1, a2, a3, qos)
+    pn = pn_next.get((a2, key), 1)
+    pn_next[(a2, key)] = pn + 1
+    return radiotap(h + ccmp_encrypt(key, keyid, pn, h, plaintext)), (key, plaintext)
+
+
+def emit_protected(frame_plain, transmitter=None, dt=0.0003):
+    (data, (key, plaintext)) = frame_plain
+    n = emit_acked(data, transmitter, dt) if transmitter else emit(data, dt)
+    protected.append((n, key, plaintext, key == TK))
+    return n
+
+
+# The handshake's values.
+PMK = pmk_of(PASSPHRASE, SSID)
+ANONCE, SNONCE, GTK = rand_bytes(32), rand_bytes(32), rand_bytes(16)
+OTHER_TK = rand_bytes(16)          # the other station's key: not derivable from the capture
+AA, SPA = mac(AP_MAC), mac(PHONE_MAC)
+PTK = ptk_of(PMK, AA, SPA, ANONCE, SNONCE)
+KCK, KEK, TK = PTK[0:16], PTK[16:32], PTK[32:48]
+PMKID = hmac.new(PMK, b"PMK Name" + AA + SPA, hashlib.sha1).digest()[:16]
+
+
+def eapol_key(version, info, key_len, replay, nonce, key_data=b"", mic_key=None, rsc=0):
+    """An 802.1X EAPOL-Key frame, RSN descriptor (12.7.2); with mic_key, its MIC."""
+    # type, key information, key length, replay counter, nonce, IV, RSC, reserved, MIC
+    body = struct.pack("!BHHQ", 2, info, key_len, replay) + nonce + bytes(16) \
+        + struct.pack("<Q", rsc) + bytes(8) + bytes(16) \
+        + struct.pack("!H", len(key_data)) + key_data
+    frame = struct.pack("!BBH", version, 3, len(body)) + body
+    if mic_key:
+        mic = hmac.new(mic_key, frame, hashlib.sha1).digest()[:16]
+        frame = frame[:81] + mic + frame[97:]
+    return frame
+
+
+def eapol_frame(from_ap, eapol):
+    """EAPOL in a QoS data frame, TID 7, unprotected: From DS (A1 phone, A2 A3 BSSID) or
+    To DS (A1 BSSID, A2 phone, A3 BSSID)."""
+    a = (PHONE_MAC, AP_MAC, AP_MAC) if from_ap else (AP_MAC, PHONE_MAC, AP_MAC)
+    h = mac_header(0x88, 0x02 if from_ap else 0x01, *a, 0x0007)
+    return radiotap(h + SNAP_EAPOL + eapol)
+
+
+def data_frame(up, ip_packet, tid=0, qc_high=0, flags=0):
+    """The phone's packet to the router (To DS: A1 BSSID, A2 phone, A3 router) or the
+    router's to the phone (From DS: A1 phone, A2 BSSID, A3 router), in a CCMP-protected
+    QoS data frame with the pairwise key (key id 0)."""
+    a = (AP_MAC, PHONE_MAC, ROUTER_MAC) if up else (PHONE_MAC, AP_MAC, ROUTER_MAC)
+    return protected_frame(0x88, (0x01 if up else 0x02) | flags, *a, SNAP_IPV4 + ip_packet,
+                           TK, 0, tid | qc_high)
+
+
+def iso(seconds):
+    x = T0 + timedelta(microseconds=int(round(seconds * 1_000_000)))
+    return x.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Conn:
+    """One TCP connection of the phone to `host` on port 80, in QoS data frames of TID
+    `tid`; `qc_high` goes into the phone's QoS control fields (bit 4 and a queue size),
+    which the CCMP AAD masks out."""
+    next_port = 51207
+
+    def __init__(self, host, tid=0, qc_high=0):
+        Conn.next_port += 23
+        self.host, self.server, self.port = host, TRACKERS[host], Conn.next_port
+        self.tid, self.qc_high = tid, qc_high
+        self.seq = {True: 0x5C000000 + self.port, False: 0x2D000000 + self.port}
+        self.ident = {True: self.port, False: 7000 + self.port}
+
+    def packet(self, up, flags, payload=b""):
+        """The next IPv4 packet of the connection."""
+        src, dst = (PHONE_IP, self.server) if up else (self.server, PHONE_IP)
+        sp, dp = (self.port, 80) if up else (80, self.port)
+        ack_no = self.seq[not up] if flags & ACK else 0
+        seg = tcp_segment(src, dst, sp, dp, self.seq[up], ack_no, flags, payload)
+        self.seq[up] += len(payload) + (1 if flags & (SYN | FIN) else 0)
+        self.ident[up] += 1
+        return ipv4_header(src, dst, 6, len(seg), self.ident[up] & 0xFFFF) + seg
+
+    def send(self, up, flags, payload=b"", dt=0.0004, fc_flags=0):
+        ip = self.packet(up, flags, payload)
+        qc_high = self.qc_high if up else 0
+        return emit_protected(data_frame(up, ip, self.tid, qc_high, fc_flags),
+                              PHONE_MAC if up else AP_MAC, dt)
+
+    def exchange(self, method, path, body, identifiers, doze=False):
+        """The whole connection: handshake, one request, its response, FIN handshake;
+        with `doze`, the phone's last ACK announces power save (PwrMgt bit)."""
+        start = t
+        self.send(True, SYN)
+        self.send(False, SYN | ACK)
+        self.send(True, ACK)
+        head = "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ExampleShop/5.1.0 (Android 15)\r\n" % (
+            method, path, self.host)
+        if body:
+            head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        request = (head + "\r\n").encode() + body
+        for kind in identifiers:
+            assert IDS[kind].encode() in request, kind
+        request_time = t
+        frame = self.send(True, PSH | ACK, request, dt=0.02)
+        response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 2\r\n\r\n{}")
+        self.send(False, PSH | ACK, response)
+        self.send(True, FIN | ACK)
+        self.send(False, FIN | ACK)
+        self.send(True, ACK, fc_flags=0x10 if doze else 0)
+        requests.append({"frame": frame, "at": iso(request_time), "host": self.host,
+                         "method": method, "path": path.split("?")[0],
+                         "identifiers": identifiers, "device": "phone",
+                         "consent": "after-refusal" if request_time >= REFUSAL_S
+                         else "not-asked"})
+        assert start < request_time
+
+
+def dns(txid, name):
+    answer = TRACKERS[name]
+    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0\x00\x01\x00\x01"
+    query = struct.pack("!HHHHHH", txid, 0x0100, 1, 0, 0, 0) + q
+    reply = struct.pack("!HHHHHH", txid, 0x8180, 1, 1, 0, 0) + q + b"\xc0\x0c\x00\x01\x00\x01" \
+        + struct.pack("!IH", 300, 4) + bytes(map(int, answer.split(".")))
+    got = []
+    for up, payload in ((True, query), (False, reply)):
+        src, dst = (PHONE_IP, ROUTER_IP) if up else (ROUTER_IP, PHONE_IP)
+        sp, dp = (41053, 53) if up else (53, 41053)
+        udp = udp_datagram(src, dst, sp, dp, payload)
+        ip = ipv4_header(src, dst, 17, len(udp), txid + up) + udp
+        got.append(emit_protected(data_frame(up, ip), PHONE_MAC if up else AP_MAC, 0.002))
+    dns_log.append({"name": name, "address": answer, "query": got[0], "answer": got[1]})
+
+
+def negative(frame, kind, what):
+    negatives.append({"frame": frame, "kind": kind, "what": what})
+
+
+def other_station_frame():
+    """A UDP datagram (NTP) of the other station to the router, protected with a key
+    whose handshake is not in the capture."""
+    ntp = udp_datagram(OTHER_IP, ROUTER_IP, 40123, 123, bytes([0x23]) + bytes(47))
+    ip = ipv4_header(OTHER_IP, ROUTER_IP, 17, len(ntp), 0x0A00 + len(negatives)) + ntp
+    frame = protected_frame(0x88, 0x01, AP_MAC, OTHER_MAC, ROUTER_MAC, SNAP_IPV4 + ip,
+                            OTHER_TK, 0, 0)
+    return emit_protected(frame, OTHER_MAC)
+
+
+# 1. Beacons; another station's protected frame.
+emit(beacon(), 0.1024)
+emit(beacon(), 0.03)
+pn_next[(OTHER_MAC, OTHER_TK)] = 0x01C3         # it has been sending for a while
+negative(other_station_frame(), "wlan-protected",
+         "CCMP-protected QoS data frame of another station whose handshake is not in the "
+         "capture: not decrypted")
+t = 0.2
+# 2. Open system authentication and association (management frames, unprotected).
+emit_acked(radiotap(mac_header(0xB0, 0, AP_MAC, PHONE_MAC, AP_MAC) + struct.pack("<HHH", 0, 1, 0)),
+           PHONE_MAC)
+emit_acked(radiotap(mac_header(0xB0, 0, PHONE_MAC, AP_MAC, AP_MAC) + struct.pack("<HHH", 0, 2, 0)),
+           AP_MAC)
+emit_acked(radiotap(mac_header(0x00, 0, AP_MAC, PHONE_MAC, AP_MAC) + struct.pack("<HH", 0x0431, 10)
+                    + SSID_IE + RATES_IE + RSN_IE), PHONE_MAC)
+emit_acked(radiotap(mac_header(0x10, 0, PHONE_MAC, AP_MAC, AP_MAC)
+                    + struct.pack("<HHH", 0x0411, 0, 0xC001) + RATES_IE), AP_MAC, 0.002)
+# 3. The 4-way handshake (12.7.6).
+gtk_kde = bytes([0xDD, 22, 0x00, 0x0F, 0xAC, 1, 1, 0]) + GTK
+m3_plain = RSN_IE + gtk_kde
+m3_plain += b"\xdd" + bytes(-(len(m3_plain) + 1) % 8)
+assert len(m3_plain) % 8 == 0 and len(m3_plain) >= 16
+M = [eapol_key(2, 0x008A, 16, 1, ANONCE, bytes([0xDD, 20, 0x00, 0x0F, 0xAC, 4]) + PMKID),
+     eapol_key(1, 0x010A, 0, 1, SNONCE, RSN_IE, KCK),
+     eapol_key(2, 0x13CA, 16, 2, ANONCE, aes_key_wrap(KEK, m3_plain), KCK),
+     eapol_key(1, 0x030A, 0, 2, bytes(32), b"", KCK)]
+handshake = [emit_acked(eapol_frame(i % 2 == 0, m), PHONE_MAC if i % 2 else AP_MAC, 0.004)
+             for i, m in enumerate(M)]
+for m in M[1:]:                     # MICs, and the GTK back from M3's key data
+    zero = m[:81] + bytes(16) + m[97:]
+    assert hmac.new(KCK, zero, hashlib.sha1).digest()[:16] == m[81:97]
+assert aes_key_unwrap(KEK, M[2][99:]).find(GTK) == len(RSN_IE) + 8
+t = 0.3
+# 4. The AP's group-addressed ARP request, protected with the GTK (key id 1).
+arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac(ROUTER_MAC),
+                  bytes(map(int, ROUTER_IP.split("."))), bytes(6),
+                  bytes(map(int, "192.168.89.40".split("."))))
+negative(emit_protected(protected_frame(0x08, 0x02, BROADCAST, AP_MAC, ROUTER_MAC,
+                                        SNAP_ARP + arp, GTK, 1)),
+         "wlan-protected", "group-addressed CCMP frame of the AP (GTK, key id 1; an ARP "
+         "request): not decrypted")
+t = 0.35
+# 5. The phone's traffic: two requests before the refusal, one after.
+dns(0x2101, "rt.applovin.com")
+Conn("rt.applovin.com").exchange(
+    "GET", "/v1/ad?format=banner&ifa=%s&os=android" % IDS["advertising_id"], b"",
+    ["advertising_id"])
+t = 0.9
+dns(0x2102, "api2.amplitude.com")
+Conn("api2.amplitude.com", tid=6, qc_high=0x0210).exchange(
+    "POST", "/2/httpapi",
+    json.dumps({"api_key": "ffeeddccbbaa99887766554433221100",
+                "events": [{"event_type": "app_open", "device_id": IDS["android_id"]}]},
+               separators=(",", ":")).encode(),
+    ["android_id"], doze=True)
+t = 1.5
+emit(beacon(), 0.01)
+negative(other_station_frame(), "wlan-protected",
+         "CCMP-protected QoS data frame of another station whose handshake is not in the "
+         "capture: not decrypted")
+t = REFUSAL_S + 1.0
+dns(0x2103, "sdk.e.qq.com")
+Conn("sdk.e.qq.com").exchange(
+    "GET", "/v2/ping?appid=1101152570&imei=%s" % IDS["imei"], b"", ["imei"])
+emit(beacon())
+
+
+# --- self-check of the written frames -------------------------------------------------------
+for n, (seconds, data) in enumerate(frames, 1):
+    rt_len = struct.unpack_from("<H", data, 2)[0]
+    mpdu, fcs = data[rt_len:-4], data[-4:]
+    assert zlib.crc32(mpdu) == struct.unpack("<I", fcs)[0], n
+for n, key, plaintext, _ in protected:
+    data = frames[n - 1][1]
+    assert ccmp_decrypt(key, data[14:-4]) == plaintext, n
+    if key == GTK:
+        try:
+            ccmp_decrypt(TK, data[14:-4])
+            raise AssertionError("group frame decrypts with the TK")
+        except Exception as e:   # cryptography's InvalidTag
+            assert type(e).__name__ == "InvalidTag", e
+for r in requests:
+    plain = next(p for n, _, p, _ in protected if n == r["frame"])
+    assert all(IDS[k].encode() in plain for k in r["identifiers"])
+
+
+def write_pcap(path):
+    t0 = int(T0.timestamp())
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 127)]
+    for seconds, data in frames:
+        us = int(round(seconds * 1_000_000))
+        out.append(struct.pack("<IIII", t0 + us // 1_000_000, us % 1_000_000, len(data),
+                               len(data)) + data)
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
+
+
+def write_case(path):
+    ids = "".join('%s = "%s"\n' % kv for kv in IDS.items())
+    text = ("# Case file of the wpa2 sample capture (make_wpa2.py writes it).\n"
+            "# All identifier values are synthetic.\n\n"
+            '[case]\nid = "wpa2-2026-11-28"\n'
+            'title = "Example Shop 5.1 on a test phone, WPA2-Personal lab Wi-Fi in monitor mode"\n'
+            'timezone = "Asia/Shanghai"\n\n'
+            '[app]\nname = "Example Shop"\npackage = "com.example.shop"\n'
+            'first_party = ["example-shop.com"]\n\n'
+            "# Known by its Wi-Fi MAC only (randomisation off for the lab network).\n"
+            '[[device]]\nid = "phone"\naddresses = ["%s"]\n[device.identifiers]\n%s\n'
+            '[[consent]]\ndevice = "phone"\nat = "%s"\ndecision = "refused"\n'
+            'note = "tapped Disagree on the privacy dialog (all purposes)"\n'
+            % (PHONE_MAC, ids, iso(REFUSAL_S)))
+    with open(path, "w") as f:
+        f.write(text)
+
+
+write_pcap(os.path.join(HERE, "wpa2.pcap"))
+write_case(os.path.join(HERE, "consentry.toml"))
+with open(os.path.join(HERE, "80211_keys"), "w") as f:
+    f.write('"wpa-pwd","%s:%s"\n' % (PASSPHRASE, SSID))
+with open(os.path.join(HERE, "expected.json"), "w") as f:
+    json.dump({"capture": "wpa2.pcap", "frames": len(frames), "ssid": SSID,
+               "passphrase": PASSPHRASE, "pmk": PMK.hex(), "ptk": PTK.hex(), "tk": TK.hex(),
+               "handshake": handshake, "requests": requests, "negative": negatives,
+               "protected_frames": sum(1 for p in protected if p[3]), "dns": dns_log},
+              f, indent=1)
+    f.write("\n")
+print("wrote wpa2.pcap (%d frames, %d protected with the phone's pairwise key), "
+      "consentry.toml, 80211_keys, expected.json (%d requests)"
+      % (len(frames), sum(1 for p in protected if p[3]), len(requests)))

@@ -1,0 +1,111 @@
+//! `--wlan-keys FILE`: WPA2-Personal keys to decrypt 802.11 captures with, in
+//! Wireshark's 802.11 keys file format (see [`crate::net::wpa`]), for the commands
+//! that read captures (`analyze`, `exchanges`, `ingest`, `tap`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::net::wpa::{self, WlanKeys, WpaStats};
+
+/// A keys file is a few lines; anything larger is not one.
+const MAX_KEYS_FILE_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WlanKeyArgs {
+    /// Keys to decrypt WPA2-Personal (CCMP) 802.11 frames with: a file in Wireshark's
+    /// 802.11 keys format, a line each like `"wpa-pwd","PASSPHRASE:SSID"` or
+    /// `"wpa-psk","HEX"`; several allowed. The capture must hold each station's 4-way
+    /// handshake.
+    #[arg(long = "wlan-keys", value_name = "FILE")]
+    pub wlan_keys: Vec<PathBuf>,
+}
+
+impl WlanKeyArgs {
+    /// Reads every file and derives the keys' PMKs; an error names the file and line.
+    pub fn load(&self) -> anyhow::Result<Arc<WlanKeys>> {
+        let mut keys = Vec::new();
+        for path in &self.wlan_keys {
+            keys.extend(load_one(path)?);
+        }
+        Ok(Arc::new(WlanKeys::new(&keys)))
+    }
+}
+
+fn load_one(path: &Path) -> anyhow::Result<Vec<wpa::WlanKey>> {
+    let what = || format!("802.11 keys file {}", path.display());
+    let size = std::fs::metadata(path).with_context(what)?.len();
+    if size > MAX_KEYS_FILE_BYTES {
+        anyhow::bail!("{}: {size} bytes is no keys file", what());
+    }
+    let text = std::fs::read_to_string(path).with_context(what)?;
+    let keys = wpa::parse_keys(&text).with_context(what)?;
+    if keys.is_empty() {
+        anyhow::bail!("{}: no key in it", what());
+    }
+    Ok(keys)
+}
+
+/// What decrypting a capture's 802.11 frames did, for its notes; `None` when there
+/// was nothing to decrypt.
+pub fn describe(label: &str, stats: &WpaStats) -> Option<String> {
+    if *stats == WpaStats::default() {
+        return None;
+    }
+    let mut text = format!(
+        "{label}: WPA: {} handshakes with a given key, {} frames decrypted",
+        stats.handshakes, stats.decrypted
+    );
+    if stats.wrong_key > 0 {
+        text.push_str(&format!(
+            "; {} handshakes matched no key (wrong passphrase or SSID?)",
+            stats.wrong_key
+        ));
+    }
+    if stats.unsupported > 0 {
+        text.push_str(&format!(
+            "; {} handshakes not followed (TKIP or 802.11w/WPA3 key management)",
+            stats.unsupported
+        ));
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("80211_keys");
+        std::fs::write(&path, "# lab\n\"wpa-pwd\",\"short:lab\"\n").unwrap();
+        let args = WlanKeyArgs {
+            wlan_keys: vec![path.clone()],
+        };
+        let e = format!("{:#}", args.load().unwrap_err());
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("line 2: a WPA passphrase has 8 to 63"), "{e}");
+        std::fs::write(&path, "# nothing\n").unwrap();
+        assert!(format!("{:#}", args.load().unwrap_err()).contains("no key in it"));
+        std::fs::write(&path, "\"wpa-pwd\",\"password:IEEE\"\n").unwrap();
+        assert!(!args.load().unwrap().is_empty());
+    }
+
+    #[test]
+    fn notes_say_what_was_decrypted_and_what_went_wrong() {
+        assert_eq!(describe("x.pcap", &WpaStats::default()), None);
+        let stats = WpaStats {
+            handshakes: 1,
+            wrong_key: 2,
+            unsupported: 0,
+            decrypted: 40,
+        };
+        assert_eq!(
+            describe("x.pcap", &stats).unwrap(),
+            "x.pcap: WPA: 1 handshakes with a given key, 40 frames decrypted; \
+             2 handshakes matched no key (wrong passphrase or SSID?)"
+        );
+    }
+}

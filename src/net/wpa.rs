@@ -1,0 +1,710 @@
+//! WPA2-Personal decryption of 802.11 captures: a lab network's passphrase (or its
+//! PSK) and the 4-way handshakes in the capture give each station's pairwise key,
+//! which opens its CCMP-protected unicast frames, as Wireshark's `wpa-pwd` keys do.
+//!
+//! - [`parse_keys`] reads Wireshark's 802.11 keys file (`80211_keys`), and
+//!   [`WlanKeys`] derives each key's PMK once (PBKDF2-HMAC-SHA1, 4096 rounds).
+//! - [`Wpa`] follows EAPOL-Key messages (IEEE 802.11-2020 §12.7.6) per access point
+//!   and station: the ANonce of message 1 or 3 and the SNonce of message 2 give the
+//!   PTK (§12.7.1.3); the key whose PTK makes message 2's MIC right is the network's,
+//!   so a wrong passphrase is noticed, not used. A later handshake (rekeying)
+//!   replaces the key, the previous one kept for frames still in flight.
+//! - [`Wpa::decrypt`] opens CCMP-128 (§12.5.3): nonce and additional data from the
+//!   header, the 8-byte MIC checked.
+//!
+//! Not decrypted (the frames stay `wlan-protected`): group-addressed frames (the
+//! group key travels in message 3 and is not unwrapped), TKIP and WEP, the
+//! SHA-256 and SAE key management of 802.11w and WPA3 (key descriptor version 3,
+//! whose PMK a passphrase alone does not give), GCMP, and stations whose handshake
+//! the capture does not hold.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use aes::Aes128;
+use ccm::aead::generic_array::GenericArray;
+use ccm::aead::{AeadInPlace, KeyInit};
+use ccm::consts::{U13, U8};
+use ccm::Ccm;
+use ring::{hmac, pbkdf2};
+
+use crate::net::wlan::DataHeader;
+
+/// Ethertype of EAPOL (802.1X), which carries the 4-way handshake.
+pub const ETHERTYPE_EAPOL: u16 = 0x888e;
+/// Access point and station pairs followed at once; beyond, the oldest is forgotten.
+pub const MAX_STATIONS: usize = 4096;
+
+const PBKDF2_ROUNDS: u32 = 4096;
+/// EAPOL packet type of a key frame.
+const EAPOL_KEY: u8 = 3;
+/// Key descriptor types: RSN (WPA2) and the WPA of before 802.11i.
+const DESCRIPTOR_RSN: u8 = 2;
+const DESCRIPTOR_WPA: u8 = 254;
+/// Key information bits.
+const KEY_VERSION_MASK: u16 = 0x0007;
+const KEY_VERSION_HMAC_SHA1_AES: u16 = 2;
+const KEY_PAIRWISE: u16 = 0x0008;
+const KEY_ACK: u16 = 0x0080;
+const KEY_MIC: u16 = 0x0100;
+/// Offsets in an EAPOL-Key frame, from the start of the 802.1X header.
+const NONCE_AT: usize = 17;
+const MIC_AT: usize = 81;
+const KEY_FRAME_MIN: usize = 99;
+/// The largest EAPOL-Key frame kept while its handshake is incomplete.
+const MAX_KEY_FRAME: usize = 2048;
+
+type Mac = [u8; 6];
+type CcmpCipher = Ccm<Aes128, U8, U13>;
+
+/// One decryption key, as a Wireshark 802.11 keys file gives it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum WlanKey {
+    /// `wpa-pwd`: a passphrase and the network's SSID.
+    Passphrase { passphrase: String, ssid: Vec<u8> },
+    /// `wpa-psk`: the 256-bit pre-shared key (the PMK) itself.
+    Psk([u8; 32]),
+}
+
+impl fmt::Debug for WlanKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the secret itself.
+        match self {
+            WlanKey::Passphrase { ssid, .. } => {
+                write!(f, "wpa-pwd for SSID {:?}", String::from_utf8_lossy(ssid))
+            }
+            WlanKey::Psk(_) => f.write_str("wpa-psk"),
+        }
+    }
+}
+
+/// A line of a keys file that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {what}")]
+pub struct KeysError {
+    pub line: usize,
+    pub what: String,
+}
+
+/// Reads Wireshark's 802.11 keys file: one key a line, `"wpa-pwd","PASSPHRASE:SSID"`
+/// or `"wpa-psk","64 HEX DIGITS"` (the quotes optional), `%3a` and `%25` standing for
+/// `:` and `%` in a passphrase or SSID; `#` starts a comment. WEP keys and other
+/// types are refused by name.
+pub fn parse_keys(text: &str) -> Result<Vec<WlanKey>, KeysError> {
+    let mut keys = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let error = |what: String| KeysError { line: i + 1, what };
+        let (kind, value) = line
+            .split_once(',')
+            .ok_or_else(|| error("expected \"TYPE\",\"KEY\"".into()))?;
+        let unquote = |s: &str| {
+            let s = s.trim();
+            s.strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .unwrap_or(s)
+                .to_string()
+        };
+        let (kind, value) = (unquote(kind), unquote(value));
+        keys.push(match kind.as_str() {
+            "wpa-pwd" => {
+                let (passphrase, ssid) = value.split_once(':').ok_or_else(|| {
+                    error("a wpa-pwd key needs its SSID: \"PASSPHRASE:SSID\"".into())
+                })?;
+                let passphrase = percent_decode(passphrase).map_err(&error)?;
+                let passphrase = String::from_utf8(passphrase)
+                    .map_err(|_| error("the passphrase is not UTF-8".into()))?;
+                if !(8..=63).contains(&passphrase.len()) {
+                    return Err(error(format!(
+                        "a WPA passphrase has 8 to 63 characters, this one {}",
+                        passphrase.len()
+                    )));
+                }
+                let ssid = percent_decode(ssid).map_err(&error)?;
+                if !(1..=32).contains(&ssid.len()) {
+                    return Err(error(format!(
+                        "an SSID has 1 to 32 bytes, this one {}",
+                        ssid.len()
+                    )));
+                }
+                WlanKey::Passphrase { passphrase, ssid }
+            }
+            "wpa-psk" => {
+                let psk = hex32(&value)
+                    .ok_or_else(|| error("a wpa-psk key is 64 hexadecimal digits".into()))?;
+                WlanKey::Psk(psk)
+            }
+            other => {
+                return Err(error(format!(
+                    "key type {other:?} is not supported (wpa-pwd and wpa-psk are)"
+                )))
+            }
+        });
+    }
+    Ok(keys)
+}
+
+fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'%' {
+            out.push(b);
+            continue;
+        }
+        let hex: Vec<u8> = bytes.by_ref().take(2).collect();
+        let digit = |h: Option<&u8>| h.and_then(|h| char::from(*h).to_digit(16));
+        match (digit(hex.first()), digit(hex.get(1))) {
+            (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
+            _ => return Err(format!("bad escape in {s:?}: % needs two hex digits")),
+        }
+    }
+    Ok(out)
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// PMK of a passphrase and SSID (IEEE 802.11-2020 annex J, PBKDF2-HMAC-SHA1).
+pub fn passphrase_pmk(passphrase: &str, ssid: &[u8]) -> [u8; 32] {
+    let mut pmk = [0u8; 32];
+    let rounds = NonZeroU32::new(PBKDF2_ROUNDS).unwrap_or(NonZeroU32::MIN);
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA1,
+        rounds,
+        ssid,
+        passphrase.as_bytes(),
+        &mut pmk,
+    );
+    pmk
+}
+
+/// The PMKs of the keys given, derived once for every capture read with them.
+#[derive(Clone, Default)]
+pub struct WlanKeys {
+    pmks: Vec<[u8; 32]>,
+}
+
+impl fmt::Debug for WlanKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WlanKeys({} keys)", self.pmks.len())
+    }
+}
+
+impl WlanKeys {
+    pub fn new(keys: &[WlanKey]) -> Self {
+        let pmks = keys
+            .iter()
+            .map(|k| match k {
+                WlanKey::Passphrase { passphrase, ssid } => passphrase_pmk(passphrase, ssid),
+                WlanKey::Psk(psk) => *psk,
+            })
+            .collect();
+        WlanKeys { pmks }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pmks.is_empty()
+    }
+}
+
+/// What a [`Wpa`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WpaStats {
+    /// 4-way handshakes that gave a pairwise key.
+    pub handshakes: u64,
+    /// Handshakes whose MIC no key's PTK made right: a wrong passphrase or SSID.
+    pub wrong_key: u64,
+    /// Handshakes of a kind not followed (TKIP, 802.11w/WPA3 key descriptors).
+    pub unsupported: u64,
+    /// Frames decrypted.
+    pub decrypted: u64,
+}
+
+/// Why a protected frame was not decrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotDecrypted {
+    /// WEP or TKIP (no extended IV), or a key id other than the pairwise key's.
+    NotCcmp,
+    /// Sent to a group address: the group key is not read.
+    GroupAddressed,
+    /// No 4-way handshake of this station with a key that fits was seen before it.
+    NoKey,
+    /// The station's key does not open it (a frame of another association).
+    IntegrityCheckFailed,
+    /// Too short for a CCMP header and MIC.
+    Truncated,
+}
+
+impl fmt::Display for NotDecrypted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NotDecrypted::NotCcmp => "802.11 protected frame that is not CCMP (WEP or TKIP)",
+            NotDecrypted::GroupAddressed => {
+                "802.11 protected group-addressed frame (the group key is not read)"
+            }
+            NotDecrypted::NoKey => {
+                "802.11 protected frame of a station whose 4-way handshake with a given key is not in the capture"
+            }
+            NotDecrypted::IntegrityCheckFailed => {
+                "802.11 protected frame that the station's key does not open (CCMP MIC)"
+            }
+            NotDecrypted::Truncated => "802.11 protected frame too short for CCMP",
+        })
+    }
+}
+
+/// A handshake in progress, and the keys it gave, of one access point and station.
+#[derive(Default)]
+struct Station {
+    anonce: Option<[u8; 32]>,
+    /// Message 2: the SNonce and the whole EAPOL-Key frame, for its MIC.
+    message_2: Option<([u8; 32], Vec<u8>)>,
+    tk: Option<[u8; 16]>,
+    previous_tk: Option<[u8; 16]>,
+}
+
+/// Decryption state of one capture: the keys, and per access point and station
+/// (authenticator and supplicant address) the handshake and pairwise key.
+pub struct Wpa {
+    keys: Arc<WlanKeys>,
+    stations: BTreeMap<(Mac, Mac), Station>,
+    stats: WpaStats,
+}
+
+impl Wpa {
+    pub fn new(keys: Arc<WlanKeys>) -> Self {
+        Wpa {
+            keys,
+            stations: BTreeMap::new(),
+            stats: WpaStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &WpaStats {
+        &self.stats
+    }
+
+    fn station(&mut self, pair: (Mac, Mac)) -> &mut Station {
+        if self.stations.len() >= MAX_STATIONS && !self.stations.contains_key(&pair) {
+            self.stations.pop_first();
+        }
+        self.stations.entry(pair).or_default()
+    }
+
+    /// Follows an EAPOL frame (the body after LLC/SNAP) from `src` to `dst`.
+    pub fn eapol(&mut self, src: Mac, dst: Mac, frame: &[u8]) {
+        let (Some(&packet_type), Some(len)) = (frame.get(1), frame.get(2..4)) else {
+            return;
+        };
+        let len = 4 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let Some(key) = frame.get(..len) else { return };
+        if packet_type != EAPOL_KEY
+            || key.len() < KEY_FRAME_MIN
+            || !matches!(key[4], DESCRIPTOR_RSN | DESCRIPTOR_WPA)
+        {
+            return;
+        }
+        let info = u16::from_be_bytes([key[5], key[6]]);
+        if info & KEY_PAIRWISE == 0 {
+            return;
+        }
+        let mut nonce = [0u8; 32];
+        nonce.copy_from_slice(&key[NONCE_AT..NONCE_AT + 32]);
+        let from_authenticator = info & KEY_ACK != 0;
+        let pair = if from_authenticator {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
+        match (from_authenticator, info & KEY_MIC != 0) {
+            // Messages 1 and 3 carry the ANonce.
+            (true, _) => self.station(pair).anonce = Some(nonce),
+            // Message 2 (message 4 has a zero nonce).
+            (false, true) if nonce != [0; 32] => {
+                if info & KEY_VERSION_MASK != KEY_VERSION_HMAC_SHA1_AES {
+                    self.stats.unsupported += 1;
+                    return;
+                }
+                if key.len() > MAX_KEY_FRAME {
+                    return;
+                }
+                self.station(pair).message_2 = Some((nonce, key.to_vec()));
+            }
+            _ => return,
+        }
+        self.try_pairwise_key(pair);
+    }
+
+    /// Derives the pairwise key once the ANonce and message 2 are both known.
+    fn try_pairwise_key(&mut self, (aa, spa): (Mac, Mac)) {
+        let Some(station) = self.stations.get_mut(&(aa, spa)) else {
+            return;
+        };
+        let Some(anonce) = station.anonce else { return };
+        let Some((snonce, message_2)) = station.message_2.take() else {
+            return;
+        };
+        let mut zeroed = message_2.clone();
+        zeroed[MIC_AT..MIC_AT + 16].fill(0);
+        let mic = &message_2[MIC_AT..MIC_AT + 16];
+        let found = self.keys.pmks.iter().find_map(|pmk| {
+            let ptk = ptk(pmk, aa, spa, &anonce, &snonce);
+            let kck = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &ptk[..16]);
+            let tag = hmac::sign(&kck, &zeroed);
+            (tag.as_ref().get(..16) == Some(mic)).then(|| {
+                let mut tk = [0u8; 16];
+                tk.copy_from_slice(&ptk[32..48]);
+                tk
+            })
+        });
+        match found {
+            Some(tk) => {
+                if station.tk != Some(tk) {
+                    station.previous_tk = station.tk.replace(tk);
+                }
+                self.stats.handshakes += 1;
+            }
+            None => self.stats.wrong_key += 1,
+        }
+    }
+
+    /// Decrypts the protected data frame `frame` (header included, no FCS) whose
+    /// CCMP header starts at `body_at`: the plaintext body (LLC/SNAP and on).
+    pub fn decrypt(&mut self, frame: &[u8], body_at: usize) -> Result<Vec<u8>, NotDecrypted> {
+        let (Some(&fc0), Some(&flags), Some(header)) =
+            (frame.first(), frame.get(1), frame.get(..24))
+        else {
+            return Err(NotDecrypted::Truncated);
+        };
+        let layout = DataHeader::of(fc0, flags);
+        let body = frame.get(body_at..).ok_or(NotDecrypted::Truncated)?;
+        if body.len() < 16 || frame.len() < layout.len {
+            return Err(NotDecrypted::Truncated);
+        }
+        // Extended IV: CCMP (or TKIP, told apart by the key's cipher; only CCMP here).
+        if body[3] & 0x20 == 0 {
+            return Err(NotDecrypted::NotCcmp);
+        }
+        let mac_at = |at: usize| -> Mac { header[at..at + 6].try_into().unwrap_or([0; 6]) };
+        let (a1, a2) = (mac_at(4), mac_at(10));
+        if a1[0] & 1 != 0 {
+            return Err(NotDecrypted::GroupAddressed);
+        }
+        let keys = [(a1, a2), (a2, a1)]
+            .iter()
+            .filter_map(|pair| self.stations.get(pair))
+            .find(|s| s.tk.is_some())
+            .map(|s| (s.tk, s.previous_tk))
+            .ok_or(NotDecrypted::NoKey)?;
+
+        let qos = layout.qos_at.and_then(|at| frame.get(at)).copied();
+        let mut nonce = [0u8; 13];
+        nonce[0] = qos.unwrap_or(0) & 0x0f;
+        nonce[1..7].copy_from_slice(&a2);
+        for (i, at) in [7, 6, 5, 4, 1, 0].into_iter().enumerate() {
+            nonce[7 + i] = body[at];
+        }
+        let mut aad = Vec::with_capacity(30);
+        // Subtype bits of a data frame, Retry, PwrMgt and MoreData masked, Protected
+        // set, Order masked in QoS data frames (§12.5.3.3.3).
+        aad.push(fc0 & 0x8f);
+        let order = if qos.is_some() { 0x80 } else { 0 };
+        aad.push((flags & !(0x08 | 0x10 | 0x20 | order)) | 0x40);
+        aad.extend_from_slice(&header[4..22]);
+        aad.extend_from_slice(&[header[22] & 0x0f, 0]);
+        if layout.four_addresses {
+            aad.extend_from_slice(frame.get(24..30).ok_or(NotDecrypted::Truncated)?);
+        }
+        if let Some(q) = qos {
+            aad.extend_from_slice(&[q & 0x0f, 0]);
+        }
+        let (ciphertext, mic) = body[8..].split_at(body.len() - 16);
+        for tk in [keys.0, keys.1].into_iter().flatten() {
+            let Ok(cipher) = CcmpCipher::new_from_slice(&tk) else {
+                continue;
+            };
+            let mut plain = ciphertext.to_vec();
+            let opened = cipher.decrypt_in_place_detached(
+                GenericArray::from_slice(&nonce),
+                &aad,
+                &mut plain,
+                GenericArray::from_slice(mic),
+            );
+            if opened.is_ok() {
+                self.stats.decrypted += 1;
+                return Ok(plain);
+            }
+        }
+        Err(NotDecrypted::IntegrityCheckFailed)
+    }
+}
+
+/// PRF-384 of a PMK for CCMP (IEEE 802.11-2020 §12.7.1.2-3): KCK, KEK and TK.
+fn ptk(pmk: &[u8; 32], aa: Mac, spa: Mac, anonce: &[u8; 32], snonce: &[u8; 32]) -> [u8; 48] {
+    let mut data = Vec::with_capacity(76);
+    data.extend_from_slice(&aa.min(spa));
+    data.extend_from_slice(&aa.max(spa));
+    data.extend_from_slice(anonce.min(snonce));
+    data.extend_from_slice(anonce.max(snonce));
+    let mut out = [0u8; 48];
+    prf(pmk, b"Pairwise key expansion", &data, &mut out);
+    out
+}
+
+/// The 802.11 PRF (§12.7.1.2): HMAC-SHA1(K, A || 0 || B || i), i = 0, 1, …
+fn prf(key: &[u8], label: &[u8], data: &[u8], out: &mut [u8]) {
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
+    for (i, chunk) in out.chunks_mut(20).enumerate() {
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(label);
+        ctx.update(&[0]);
+        ctx.update(data);
+        ctx.update(&[i as u8]);
+        let tag = ctx.sign();
+        chunk.copy_from_slice(&tag.as_ref()[..chunk.len()]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn passphrase_to_pmk_as_ieee_802_11_annex_j() {
+        // The passphrase-to-PSK test vectors of IEEE 802.11's annex J.
+        assert_eq!(
+            passphrase_pmk("password", b"IEEE").to_vec(),
+            hex("f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e")
+        );
+        assert_eq!(
+            passphrase_pmk("ThisIsAPassword", b"ThisIsASSID").to_vec(),
+            hex("0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af")
+        );
+    }
+
+    #[test]
+    fn prf_as_ieee_802_11_annex_j() {
+        // The first HMAC-SHA1 PRF test vector of IEEE 802.11's annex J.
+        let mut out = [0u8; 64];
+        prf(&[0x0b; 20], b"prefix", b"Hi There", &mut out);
+        assert_eq!(
+            out.to_vec(),
+            hex(
+                "bcd4c650b30b9684951829e0d75f9d54b862175ed9f00606e17d8da35402ffee\
+                 75df78c3d31e0f889f012120c0862beb67753e7439ae242edb8373698356cf5a"
+            )
+        );
+    }
+
+    const AP: Mac = [2, 0, 0, 0, 0x5a, 1];
+    const STA: Mac = [2, 0, 0, 0xaa, 0xcc, 7];
+    const ANONCE: [u8; 32] = [0xa1; 32];
+    const SNONCE: [u8; 32] = [0x5b; 32];
+
+    /// An EAPOL-Key frame with key information `info` and `nonce`, its MIC made with
+    /// the KCK of `pmk` when the MIC bit is set.
+    fn key_frame(info: u16, nonce: &[u8; 32], pmk: &[u8; 32]) -> Vec<u8> {
+        let mut f = vec![2, EAPOL_KEY, 0, 95, DESCRIPTOR_RSN];
+        f.extend_from_slice(&info.to_be_bytes());
+        f.extend_from_slice(&[0, 16]);
+        f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(nonce);
+        f.resize(KEY_FRAME_MIN, 0);
+        if info & KEY_MIC != 0 {
+            let ptk = ptk(pmk, AP, STA, &ANONCE, &SNONCE);
+            let kck = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &ptk[..16]);
+            let tag = hmac::sign(&kck, &f);
+            f[MIC_AT..MIC_AT + 16].copy_from_slice(&tag.as_ref()[..16]);
+        }
+        f
+    }
+
+    const M1: u16 = KEY_PAIRWISE | KEY_ACK | KEY_VERSION_HMAC_SHA1_AES;
+    const M2: u16 = KEY_PAIRWISE | KEY_MIC | KEY_VERSION_HMAC_SHA1_AES;
+
+    fn wpa_with(keys: &[WlanKey]) -> Wpa {
+        Wpa::new(Arc::new(WlanKeys::new(keys)))
+    }
+
+    fn lab_key() -> WlanKey {
+        WlanKey::Passphrase {
+            passphrase: "correct horse battery staple".into(),
+            ssid: b"lab".to_vec(),
+        }
+    }
+
+    fn handshake(wpa: &mut Wpa, pmk: &[u8; 32], m2_first: bool) {
+        let m1 = key_frame(M1, &ANONCE, pmk);
+        let m2 = key_frame(M2, &SNONCE, pmk);
+        if m2_first {
+            wpa.eapol(STA, AP, &m2);
+            wpa.eapol(AP, STA, &m1);
+        } else {
+            wpa.eapol(AP, STA, &m1);
+            wpa.eapol(STA, AP, &m2);
+        }
+        // Message 4: no nonce, nothing to learn.
+        wpa.eapol(STA, AP, &key_frame(M2 | 0x0200, &[0; 32], pmk));
+    }
+
+    /// A QoS data frame from the station to the AP (TID 5) holding `plain`,
+    /// protected with `tk` and packet number `pn`, the CCMP way written out by hand.
+    fn protected_frame(tk: &[u8; 16], pn: u64, plain: &[u8]) -> Vec<u8> {
+        let mut header = vec![0x88, 0x41 | 0x08, 0x2c, 0];
+        header.extend_from_slice(&AP);
+        header.extend_from_slice(&STA);
+        header.extend_from_slice(&[2, 0, 0, 0, 0x5a, 0xfe]);
+        header.extend_from_slice(&[0x15, 0x02, 0x05, 0x00]); // seq 33 frag 5; QoS TID 5
+        let pn = pn.to_be_bytes(); // PN5 = pn[2] … PN0 = pn[7]
+        let ccmp = [pn[7], pn[6], 0, 0x20, pn[5], pn[4], pn[3], pn[2]];
+        let mut nonce = vec![5];
+        nonce.extend_from_slice(&STA);
+        nonce.extend_from_slice(&pn[2..]);
+        // FC: subtype bits and Retry masked, Protected kept; SC: fragment only; QC: TID.
+        let mut aad = vec![0x88, 0x41];
+        aad.extend_from_slice(&header[4..22]);
+        aad.extend_from_slice(&[0x05, 0x00, 0x05, 0x00]);
+        let cipher = CcmpCipher::new_from_slice(tk).unwrap();
+        let mut body = plain.to_vec();
+        let mic = cipher
+            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut body)
+            .unwrap();
+        [&header[..], &ccmp, &body, mic.as_slice()].concat()
+    }
+
+    fn tk_of(pmk: &[u8; 32]) -> [u8; 16] {
+        ptk(pmk, AP, STA, &ANONCE, &SNONCE)[32..48]
+            .try_into()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_handshake_gives_the_key_that_opens_the_stations_frames() {
+        let pmk = WlanKeys::new(&[lab_key()]).pmks[0];
+        for m2_first in [false, true] {
+            let other = WlanKey::Psk([7; 32]);
+            let mut wpa = wpa_with(&[other, lab_key()]);
+            handshake(&mut wpa, &pmk, m2_first);
+            assert_eq!(wpa.stats().handshakes, 1);
+            let plain = b"\xaa\xaa\x03\x00\x00\x00\x08\x00 an IPv4 packet".to_vec();
+            let frame = protected_frame(&tk_of(&pmk), 0x0102_0304_0506, &plain);
+            assert_eq!(wpa.decrypt(&frame, 26), Ok(plain.clone()));
+            assert_eq!(wpa.stats().decrypted, 1);
+
+            let mut bent = frame.clone();
+            bent[30] ^= 1;
+            assert_eq!(
+                wpa.decrypt(&bent, 26),
+                Err(NotDecrypted::IntegrityCheckFailed)
+            );
+            let mut group = frame.clone();
+            group[4] = 0xff;
+            assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
+            let mut wep = frame.clone();
+            wep[26 + 3] = 0;
+            assert_eq!(wpa.decrypt(&wep, 26), Err(NotDecrypted::NotCcmp));
+            assert_eq!(wpa.decrypt(&frame[..40], 26), Err(NotDecrypted::Truncated));
+        }
+    }
+
+    #[test]
+    fn a_wrong_passphrase_a_missing_handshake_and_a_rekeying() {
+        let pmk = WlanKeys::new(&[lab_key()]).pmks[0];
+        let frame = protected_frame(&tk_of(&pmk), 1, b"x");
+        // Keys, but none the network's: the handshake is counted as matching none.
+        let mut wrong = wpa_with(&[WlanKey::Psk([7; 32])]);
+        assert_eq!(wrong.decrypt(&frame, 26), Err(NotDecrypted::NoKey));
+        handshake(&mut wrong, &pmk, false);
+        assert_eq!((wrong.stats().handshakes, wrong.stats().wrong_key), (0, 1));
+        assert_eq!(wrong.decrypt(&frame, 26), Err(NotDecrypted::NoKey));
+
+        // TKIP's key descriptor: not followed.
+        let mut tkip = wpa_with(&[lab_key()]);
+        tkip.eapol(AP, STA, &key_frame(M1, &ANONCE, &pmk));
+        tkip.eapol(STA, AP, &key_frame((M2 & !7) | 1, &SNONCE, &pmk));
+        assert_eq!((tkip.stats().handshakes, tkip.stats().unsupported), (0, 1));
+
+        // A second handshake with another PMK: the new key, the old one kept too.
+        let second = WlanKey::Psk([9; 32]);
+        let mut wpa = wpa_with(&[lab_key(), second]);
+        handshake(&mut wpa, &pmk, false);
+        handshake(&mut wpa, &[9; 32], false);
+        assert_eq!(wpa.stats().handshakes, 2);
+        let new = protected_frame(&tk_of(&[9; 32]), 2, b"y");
+        assert_eq!(wpa.decrypt(&new, 26), Ok(b"y".to_vec()));
+        assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
+    }
+
+    #[test]
+    fn eapol_frames_cut_short_or_of_other_kinds_are_ignored() {
+        let pmk = WlanKeys::new(&[lab_key()]).pmks[0];
+        let mut wpa = wpa_with(&[lab_key()]);
+        let m1 = key_frame(M1, &ANONCE, &pmk);
+        for cut in [0, 3, 50, 98] {
+            wpa.eapol(AP, STA, &m1[..cut]);
+        }
+        let mut start = m1.clone();
+        start[1] = 1; // EAPOL-Start
+        wpa.eapol(AP, STA, &start);
+        let mut group = m1.clone();
+        group[6] &= !(KEY_PAIRWISE as u8); // a group key handshake
+        wpa.eapol(AP, STA, &group);
+        assert!(wpa.stations.is_empty());
+        assert_eq!(*wpa.stats(), WpaStats::default());
+    }
+
+    #[test]
+    fn keys_files_as_wireshark_writes_them() {
+        let text = "# lab\n\"wpa-pwd\",\"correct horse%3abattery:lab%25net\"\n\n\
+                    wpa-psk,f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e\n";
+        let keys = parse_keys(text).unwrap();
+        assert_eq!(
+            keys[0],
+            WlanKey::Passphrase {
+                passphrase: "correct horse:battery".into(),
+                ssid: b"lab%net".to_vec()
+            }
+        );
+        assert_eq!(keys[1], WlanKey::Psk(passphrase_pmk("password", b"IEEE")));
+        assert_eq!(format!("{:?}", keys[0]), "wpa-pwd for SSID \"lab%net\"");
+        for (bad, want) in [
+            (
+                "\"wpa-pwd\",\"no ssid here\"",
+                "line 1: a wpa-pwd key needs its SSID",
+            ),
+            ("\"wpa-pwd\",\"short:lab\"", "8 to 63 characters"),
+            (
+                "\"wep\",\"0102030405\"",
+                "key type \"wep\" is not supported",
+            ),
+            ("\"wpa-psk\",\"abcd\"", "64 hexadecimal digits"),
+            ("\"wpa-pwd\",\"long enough%zz:x\"", "% needs two hex digits"),
+            ("justoneword", "expected \"TYPE\",\"KEY\""),
+        ] {
+            let e = parse_keys(bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+}

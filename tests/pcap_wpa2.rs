@@ -1,0 +1,153 @@
+//! The WPA2 sample capture (`captures/wpa2/`, written by `make_wpa2.py`): a phone
+//! joining a WPA2-Personal lab access point, captured in monitor mode with its 4-way
+//! handshake. With the network's key (`80211_keys`, Wireshark's format) its three
+//! requests must be decrypted, found and judged; the group-addressed frame and
+//! another station's frames stay `wlan-protected`. Without the key, or with a wrong
+//! one, nothing is read and the summary says why.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use consentry::cli::analyze::{analyze_files_with, CaptureReading};
+use consentry::cli::input::{read_input, Attribution, InputOutcome};
+use consentry::exchange::Exchange;
+use consentry::net::wpa::{parse_keys, WlanKey, WlanKeys};
+use consentry::rules::Options;
+
+#[path = "common/sample.rs"]
+mod sample;
+
+const NAME: &str = "wpa2";
+
+fn lab_keys() -> Arc<WlanKeys> {
+    let text = std::fs::read_to_string(sample::dir(NAME).join("80211_keys")).unwrap();
+    Arc::new(WlanKeys::new(&parse_keys(&text).unwrap()))
+}
+
+fn capture() -> std::path::PathBuf {
+    sample::dir(NAME).join("wpa2.pcap")
+}
+
+fn read(keys: Arc<WlanKeys>) -> (Vec<Exchange>, InputOutcome) {
+    let mut attribution = Attribution::new(&sample::case(NAME), None).unwrap();
+    attribution.wlan_keys = keys;
+    let mut xs = Vec::new();
+    let outcome = read_input(&capture(), &attribution, &String::new, &mut |x| xs.push(x));
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    xs.sort_by_key(|x| x.at);
+    (xs, outcome)
+}
+
+fn errors(outcome: &InputOutcome) -> BTreeMap<String, u64> {
+    outcome.traffic.as_ref().unwrap().packet_errors.clone()
+}
+
+#[test]
+fn the_networks_key_opens_the_phones_requests() {
+    let expected = sample::expected(NAME);
+    let (xs, outcome) = read(lab_keys());
+    let want = expected["requests"].as_array().unwrap();
+    assert_eq!(xs.len(), want.len(), "{xs:?}");
+    for (x, w) in xs.iter().zip(want) {
+        assert_eq!(x.at.to_string(), w["at"].as_str().unwrap());
+        assert_eq!(x.device.as_deref(), Some("phone"));
+        assert_eq!(Some(x.host.as_str()), w["host"].as_str());
+        assert_eq!(Some(x.method.as_str()), w["method"].as_str());
+        assert_eq!(x.path.split('?').next(), w["path"].as_str());
+        let frame = w["frame"].as_u64().unwrap();
+        assert!(
+            sample::frames(&x.evidence.locator).contains(&frame),
+            "{} does not hold frame {frame}",
+            x.evidence.locator
+        );
+    }
+    // Every frame the phone's key protects decrypted; the group-addressed frame and
+    // the other station's stay protected.
+    let protected = expected["protected_frames"].as_u64().unwrap();
+    assert_eq!(
+        outcome.notes,
+        [format!(
+            "{}: WPA: 1 handshakes with a given key, {protected} frames decrypted",
+            capture().display()
+        )]
+    );
+    let negatives = expected["negative"].as_array().unwrap();
+    assert!(negatives.iter().all(|n| n["kind"] == "wlan-protected"));
+    assert_eq!(
+        errors(&outcome),
+        BTreeMap::from([("wlan-protected".to_string(), negatives.len() as u64)])
+    );
+}
+
+#[test]
+fn without_the_key_or_with_a_wrong_one_nothing_is_read() {
+    let expected = sample::expected(NAME);
+    let protected = expected["protected_frames"].as_u64().unwrap();
+    let negatives = expected["negative"].as_array().unwrap().len() as u64;
+    let all_protected = BTreeMap::from([("wlan-protected".to_string(), protected + negatives)]);
+
+    let (xs, outcome) = read(Arc::default());
+    assert!(xs.is_empty(), "{xs:?}");
+    assert!(outcome.notes.is_empty(), "{:?}", outcome.notes);
+    assert_eq!(errors(&outcome), all_protected);
+
+    let wrong = WlanKey::Passphrase {
+        passphrase: "incorrect horse battery staple".into(),
+        ssid: expected["ssid"].as_str().unwrap().as_bytes().to_vec(),
+    };
+    let (xs, outcome) = read(Arc::new(WlanKeys::new(&[wrong])));
+    assert!(xs.is_empty(), "{xs:?}");
+    assert_eq!(
+        outcome.notes,
+        [format!(
+            "{}: WPA: 0 handshakes with a given key, 0 frames decrypted; \
+             1 handshakes matched no key (wrong passphrase or SSID?)",
+            capture().display()
+        )]
+    );
+    assert_eq!(errors(&outcome), all_protected);
+}
+
+#[test]
+fn findings_follow_the_refusal() {
+    let reading = CaptureReading {
+        wlan_keys: lab_keys(),
+        ..CaptureReading::default()
+    };
+    let run = analyze_files_with(
+        Arc::new(sample::case(NAME)),
+        &[capture()],
+        None,
+        &reading,
+        Options::default(),
+        0,
+    )
+    .unwrap();
+    let got: Vec<(String, &str, String)> = run
+        .findings
+        .iter()
+        .map(|f| {
+            let types: Vec<String> = f.data.iter().map(|d| d.kind.to_string()).collect();
+            (f.at.to_string(), f.rule.as_str(), types.join(","))
+        })
+        .collect();
+    let want: Vec<(String, &str, String)> = sample::expected(NAME)["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let rule = match w["consent"].as_str().unwrap() {
+                "after-refusal" => "share-after-refusal",
+                _ => "share-before-consent",
+            };
+            let types: Vec<&str> = w["identifiers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            (w["at"].as_str().unwrap().to_string(), rule, types.join(","))
+        })
+        .collect();
+    assert_eq!(got, want);
+}
