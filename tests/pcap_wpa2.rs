@@ -71,6 +71,15 @@ fn the_networks_key_opens_the_phones_requests() {
             capture().display()
         )]
     );
+    let traffic = outcome.traffic.as_ref().unwrap();
+    assert_eq!(
+        (
+            traffic.wlan_handshakes,
+            traffic.wlan_handshakes_unmatched,
+            traffic.wlan_decrypted
+        ),
+        (1, 0, protected)
+    );
     let negatives = expected["negative"].as_array().unwrap();
     assert!(negatives.iter().all(|n| n["kind"] == "wlan-protected"));
     assert_eq!(
@@ -106,6 +115,11 @@ fn without_the_key_or_with_a_wrong_one_nothing_is_read() {
         )]
     );
     assert_eq!(errors(&outcome), all_protected);
+    let traffic = outcome.traffic.as_ref().unwrap();
+    assert_eq!(
+        (traffic.wlan_handshakes, traffic.wlan_handshakes_unmatched),
+        (0, 1)
+    );
 }
 
 #[test]

@@ -395,6 +395,9 @@ fn traffic_summary(s: &CaptureSummary) -> TrafficSummary {
         unknown_clients: unknown,
         secrets_blocks: s.secrets_blocks,
         tls_decrypted: s.flows.tls_decrypted,
+        wlan_handshakes: s.packets.wpa.handshakes,
+        wlan_handshakes_unmatched: s.packets.wpa.wrong_key + s.packets.wpa.unsupported,
+        wlan_decrypted: s.packets.wpa.decrypted,
         tls_not_decrypted: s.flows.tls_not_decrypted.clone(),
     }
 }

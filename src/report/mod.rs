@@ -105,6 +105,15 @@ pub struct TrafficSummary {
     /// `missing-handshake`, `authentication-failed`, `unsupported-version`, `lost-sync`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tls_not_decrypted: BTreeMap<String, u64>,
+    /// WPA 4-way handshakes that gave a station's key (`--wlan-keys`) …
+    #[serde(skip_serializing_if = "is_zero")]
+    pub wlan_handshakes: u64,
+    /// … those that matched no key given, or of a kind not followed …
+    #[serde(skip_serializing_if = "is_zero")]
+    pub wlan_handshakes_unmatched: u64,
+    /// … and the protected 802.11 frames decrypted.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub wlan_decrypted: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -142,6 +151,9 @@ impl TrafficSummary {
         for (k, n) in other.tls_not_decrypted {
             *self.tls_not_decrypted.entry(k).or_default() += n;
         }
+        self.wlan_handshakes += other.wlan_handshakes;
+        self.wlan_handshakes_unmatched += other.wlan_handshakes_unmatched;
+        self.wlan_decrypted += other.wlan_decrypted;
     }
 
     /// TLS connections seen (decrypted or not).

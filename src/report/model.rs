@@ -180,6 +180,21 @@ impl Report {
         } else if tls > 0 {
             lines.push(format!("{tls} TLS connections, all decrypted."));
         }
+        if t.wlan_handshakes > 0 {
+            lines.push(format!(
+                "{} protected Wi-Fi frames were decrypted with the network's key, from {} \
+                 WPA handshakes; protected frames that could not be are counted as \
+                 wlan-protected below and were not analysed.",
+                t.wlan_decrypted, t.wlan_handshakes
+            ));
+        }
+        if t.wlan_handshakes_unmatched > 0 {
+            lines.push(format!(
+                "{} WPA handshakes matched no key given (a wrong passphrase or SSID) or \
+                 were of a kind not followed; their stations' frames were not decrypted.",
+                t.wlan_handshakes_unmatched
+            ));
+        }
         if !t.packet_errors.is_empty() {
             let n: u64 = t.packet_errors.values().sum();
             lines.push(format!(
@@ -741,13 +756,24 @@ mod tests {
 
         t.tunnelled.insert("vxlan".into(), 30);
         t.tunnelled.insert("gre".into(), 4);
-        i.traffic = Some(t);
+        i.traffic = Some(t.clone());
         let lines = build(&i).visibility();
         assert_eq!(
             lines[1],
             "Packets were taken out of tunnels and analysed as the devices sent them \
              (gre 4, vxlan 30)."
         );
+
+        t.wlan_handshakes = 2;
+        t.wlan_handshakes_unmatched = 1;
+        t.wlan_decrypted = 40;
+        i.traffic = Some(t);
+        let lines = build(&i).visibility();
+        assert!(
+            lines[3].starts_with("40 protected Wi-Fi frames were decrypted with the network's key, from 2 WPA handshakes;"),
+            "{lines:?}"
+        );
+        assert!(lines[4].starts_with("1 WPA handshakes matched no key given"));
     }
 
     #[test]

@@ -76,6 +76,19 @@ pub fn write_table(
             }
             writeln!(out, "{}", fit(&line, WIDTH))?;
         }
+        if t.wlan_handshakes + t.wlan_handshakes_unmatched > 0 {
+            let mut line = format!(
+                "WPA: {} handshakes, {} frames decrypted",
+                t.wlan_handshakes, t.wlan_decrypted
+            );
+            if t.wlan_handshakes_unmatched > 0 {
+                line.push_str(&format!(
+                    "; {} handshakes matched no key",
+                    t.wlan_handshakes_unmatched
+                ));
+            }
+            writeln!(out, "{}", fit(&line, WIDTH))?;
+        }
         if !t.packet_errors.is_empty() {
             let kinds = list_counts(&t.packet_errors);
             writeln!(
