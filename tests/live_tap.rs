@@ -18,7 +18,7 @@ use std::process::{Child, Command, Output};
 use std::thread;
 use std::time::Duration;
 
-use common::live::{start_tap, start_tap_filtered};
+use common::live::{interrupt_and_read, start_tap, start_tap_filtered};
 
 const AD_ID: &str = "5f3c9a1e-7b2d-4e8f-9a6b-1c2d3e4f5a6b";
 
@@ -175,19 +175,7 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
 
     // Let the last packets (FIN/ACK) arrive, then stop the tap as a user would.
     thread::sleep(Duration::from_millis(800));
-    interrupt(&child);
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "tap exited with {status}; stdout: {stdout}"
-    );
+    let stdout = interrupt_and_read(&mut child);
 
     let has_finding = |jsonl: &str| {
         jsonl.lines().any(|l| {
@@ -456,15 +444,7 @@ fn tap_reads_vxlan_on_the_port_it_is_given() {
     }
 
     thread::sleep(Duration::from_millis(800));
-    interrupt(&child);
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let stdout = interrupt_and_read(&mut child);
     assert!(
         stdout
             .lines()

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::live::start_tap;
+use common::live::{interrupt_and_read, start_tap};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
 const AD_ID: &str = "5f3c9a1e-7b2d-4e8f-9a6b-1c2d3e4f5a6b";
@@ -182,23 +182,7 @@ fn tap_decrypts_with_a_key_log_written_while_it_captures() {
     );
 
     thread::sleep(Duration::from_millis(1500));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "tap exited with {status}; stdout: {stdout}"
-    );
+    let stdout = interrupt_and_read(&mut child);
     assert!(
         has_finding(&stdout),
         "no finding printed by the tap: {stdout}"

@@ -73,32 +73,8 @@ fn findings_follow_the_refusal() {
         0,
     )
     .unwrap();
-    let got: Vec<(String, &str, String)> = run
-        .findings
-        .iter()
-        .map(|f| {
-            let mut types: Vec<String> = f.data.iter().map(|d| d.kind.to_string()).collect();
-            types.sort();
-            (f.at.to_string(), f.rule.as_str(), types.join(","))
-        })
-        .collect();
-    let want: Vec<(String, &str, String)> = sample::expected(NAME)["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            let rule = match w["consent"].as_str().unwrap() {
-                "after-refusal" => "share-after-refusal",
-                _ => "share-before-consent",
-            };
-            let types: Vec<&str> = w["identifiers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap())
-                .collect();
-            (w["at"].as_str().unwrap().to_string(), rule, types.join(","))
-        })
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(
+        sample::finding_rows(&run.findings),
+        sample::expected_finding_rows(NAME)
+    );
 }

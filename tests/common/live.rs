@@ -2,7 +2,7 @@
 //! policy: capturing needs CAP_NET_RAW (root in CI); without it a test fails and says
 //! so, unless `CONSENTRY_SKIP_LIVE=1` asks to skip it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -56,4 +56,25 @@ pub fn start_tap_filtered(bpf: &str, case: &Path, extra: &[&std::ffi::OsStr]) ->
             panic!("consentry tap did not report that it is capturing within 20 s");
         }
     }
+}
+
+/// Stops a tap as a user would (SIGINT), checks that it exited cleanly and returns
+/// what it printed on standard output.
+pub fn interrupt_and_read(child: &mut Child) -> String {
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut stdout = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_string(&mut stdout)
+            .expect("reading the tap's output");
+    }
+    let status = child.wait().expect("waiting for the tap");
+    assert!(
+        status.success(),
+        "tap exited with {status}; stdout: {stdout}"
+    );
+    stdout
 }

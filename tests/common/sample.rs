@@ -1,5 +1,7 @@
 //! The sample captures of `captures/NAME/` whose scripts write an `expected.json`
-//! (tunnels, wifi): their paths, case files and expectations.
+//! (tunnels, wifi, wpa2): their paths, case files and expectations. Each test file
+//! includes it and uses a part.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -28,4 +30,51 @@ pub fn frames(locator: &str) -> std::ops::RangeInclusive<u64> {
     let numbers = locator.rsplit(' ').next().unwrap();
     let (first, last) = numbers.split_once('-').unwrap_or((numbers, numbers));
     first.parse().unwrap()..=last.parse().unwrap()
+}
+
+/// One finding as its time, rule and identifier types (sorted, comma-separated).
+pub type FindingRow = (String, String, String);
+
+/// `findings` as [`FindingRow`]s.
+pub fn finding_rows(findings: &[consentry::rules::Finding]) -> Vec<FindingRow> {
+    findings
+        .iter()
+        .map(|f| {
+            let mut types: Vec<String> = f.data.iter().map(|d| d.kind.to_string()).collect();
+            types.sort();
+            (
+                f.at.to_string(),
+                f.rule.as_str().to_string(),
+                types.join(","),
+            )
+        })
+        .collect()
+}
+
+/// The findings the requests of the capture's `expected.json` call for: one each,
+/// `share-after-refusal` for a request after the refusal, else `share-before-consent`.
+pub fn expected_finding_rows(name: &str) -> Vec<FindingRow> {
+    expected(name)["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            let rule = match w["consent"].as_str().unwrap() {
+                "after-refusal" => "share-after-refusal",
+                _ => "share-before-consent",
+            };
+            let mut types: Vec<&str> = w["identifiers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
+            types.sort();
+            (
+                w["at"].as_str().unwrap().to_string(),
+                rule.to_string(),
+                types.join(","),
+            )
+        })
+        .collect()
 }
