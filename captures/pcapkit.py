@@ -1,6 +1,7 @@
-"""IP, TCP and UDP headers with valid checksums, for the capture generators under
-captures/ (make_gateway.py, make_tunnels.py, make_wifi.py). Standard library only;
-addresses are strings (IPv4 or IPv6), headers and packets bytes.
+"""IP, TCP and UDP headers with valid checksums, MAC addresses and DNS messages, for the
+capture generators under captures/ (make_gateway.py, make_tunnels.py, make_wifi.py,
+make_wpa2.py; the last two through wlankit.py too). Standard library only; addresses
+are strings (IPv4, IPv6 or MAC), headers, packets and messages bytes.
 """
 
 import struct
@@ -50,3 +51,28 @@ def udp_datagram(src, dst, sport, dport, payload):
     h = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
     c = csum(pseudo(src, dst, 17, 8 + len(payload)) + h + payload) or 0xFFFF
     return h[:6] + struct.pack("!H", c) + payload
+
+
+def mac(s):
+    """A MAC address written "02:00:00:aa:cc:07" as its 6 bytes, in transmission order
+    (IEEE 802-2014 8.1)."""
+    return bytes(int(x, 16) for x in s.split(":"))
+
+
+def qname(name):
+    """A domain name as a sequence of labels, uncompressed (RFC 1035 3.1, 4.1.2)."""
+    out = b""
+    for label in name.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def dns_message(txid, name, answer_ip=None):
+    """A query (RD) for name's A record, or the answer (QR, RD, RA) with one A record
+    whose name is a compression pointer to the question (0xC00C) (RFC 1035 4.1, 4.1.4)."""
+    if answer_ip is None:
+        return struct.pack("!HHHHHH", txid, 0x0100, 1, 0, 0, 0) + qname(name) + \
+            struct.pack("!HH", 1, 1)
+    return struct.pack("!HHHHHH", txid, 0x8180, 1, 1, 0, 0) + qname(name) + \
+        struct.pack("!HH", 1, 1) + struct.pack("!HHHIH4s", 0xC00C, 1, 1, 300, 4,
+                                               IPv4Address(answer_ip).packed)

@@ -37,7 +37,7 @@ fn read() -> (Vec<Exchange>, InputOutcome) {
 
 fn read_with(file: &str, tunnel_ports: UdpTunnelPorts) -> (Vec<Exchange>, InputOutcome) {
     let mut attribution = Attribution::new(&sample::case(NAME), None).unwrap();
-    attribution.tunnel_ports = tunnel_ports;
+    attribution.reading.tunnel_ports = tunnel_ports;
     let mut out = Vec::new();
     let outcome = read_input(
         &sample::dir(NAME).join(file),

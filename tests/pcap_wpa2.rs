@@ -30,7 +30,7 @@ fn capture() -> std::path::PathBuf {
 
 fn read(keys: Arc<WlanKeys>) -> (Vec<Exchange>, InputOutcome) {
     let mut attribution = Attribution::new(&sample::case(NAME), None).unwrap();
-    attribution.wlan_keys = keys;
+    attribution.reading.wlan_keys = keys;
     let mut xs = Vec::new();
     let outcome = read_input(&capture(), &attribution, &String::new, &mut |x| xs.push(x));
     assert!(outcome.error.is_none(), "{:?}", outcome.error);

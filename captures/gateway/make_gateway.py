@@ -44,8 +44,8 @@ from ipaddress import IPv4Address, IPv6Address
 HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share.
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import (ACK, FIN, PSH, SYN, ipv4_header, ipv6_header,  # noqa: E402
-                     tcp_segment, udp_datagram)
+from pcapkit import (ACK, FIN, PSH, SYN, ipv4_header, ipv6_header, mac,  # noqa: E402
+                     qname, tcp_segment, udp_datagram)
 T0 = datetime(2026, 11, 28, 9, 30, 0, tzinfo=timezone.utc)
 T0_NS = int(T0.timestamp()) * 1_000_000_000
 REFUSAL_S = 60.5
@@ -136,7 +136,7 @@ def ip_of(host, v6=False):
     return DNS[host][2 if v6 else 1]
 
 
-# --- packets (headers and checksums: captures/pcapkit.py) ----------------------------
+# --- packets (headers, checksums, MAC addresses: captures/pcapkit.py) -----------------
 class Pkt:
     """One captured frame before link encapsulation."""
     order = 0
@@ -165,10 +165,6 @@ def emit(t, node, outbound, ethertype, l3, comment=None):
     p = Pkt(t, node, outbound, ethertype, l3, comment)
     packets.append(p)
     return p
-
-
-def mac(s):
-    return bytes(int(x, 16) for x in s.split(":"))
 
 
 def ethernet(p, tags):
@@ -264,14 +260,7 @@ class Tcp:
         self.t += s
 
 
-# --- DNS --------------------------------------------------------------------------------
-def qname(name):
-    out = b""
-    for label in name.rstrip(".").split("."):
-        out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
-
-
+# --- DNS (qname: captures/pcapkit.py) ---------------------------------------------------
 def dns_message(txid, name, qtype, answers=None, tc=False):
     if answers is None:
         flags = 0x0100  # query, RD

@@ -65,8 +65,8 @@ from ipaddress import IPv4Address, IPv6Address
 HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share.
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import (ACK, FIN, PSH, SYN, csum, ipv4_header, ipv6_header,  # noqa: E402
-                     pseudo, tcp_segment, udp_datagram)
+from pcapkit import (ACK, FIN, PSH, SYN, csum, dns_message, ipv4_header,  # noqa: E402
+                     ipv6_header, mac, tcp_segment, udp_datagram)
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
 T0_US = int(T0.timestamp()) * 1_000_000
 REFUSAL_S = 3.5
@@ -139,12 +139,8 @@ SERVER6 = {
 
 
 # =========================================================================================
-# Packet building (headers and checksums: captures/pcapkit.py).
+# Packet building (headers, checksums, MACs, DNS messages: captures/pcapkit.py).
 # =========================================================================================
-
-
-def mac(s):
-    return bytes(int(x, 16) for x in s.split(":"))
 
 
 def ethernet(dst_mac, src_mac, ethertype, payload, vlan=None, pad=False):
@@ -643,25 +639,6 @@ def negative(pkt, outcome, what, expected, kinds=()):
     before it fails."""
     negatives.append({"pkt": pkt, "outcome": outcome, "what": what, "expected": expected,
                       "kinds": list(kinds)})
-
-
-# --- DNS ---------------------------------------------------------------------------------
-def qname(name):
-    out = b""
-    for label in name.rstrip(".").split("."):
-        out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
-
-
-def dns_message(txid, name, answer_ip=None):
-    """A query (RD) for name's A record, or the answer (QR, RD, RA) with one A record
-    whose name is a compression pointer to the question (0xC00C)."""
-    if answer_ip is None:
-        return struct.pack("!HHHHHH", txid, 0x0100, 1, 0, 0, 0) + qname(name) + \
-            struct.pack("!HH", 1, 1)
-    return struct.pack("!HHHHHH", txid, 0x8180, 1, 1, 0, 0) + qname(name) + \
-        struct.pack("!HH", 1, 1) + struct.pack("!HHHIH4s", 0xC00C, 1, 1, 300, 4,
-                                               IPv4Address(answer_ip).packed)
 
 
 # =========================================================================================

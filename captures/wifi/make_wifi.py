@@ -34,13 +34,15 @@ import json
 import os
 import struct
 import sys
-import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# captures/pcapkit.py: the packet-building helpers the capture generators share.
+# captures/pcapkit.py: the packet-building helpers the capture generators share;
+# captures/wlankit.py: the 802.11 ones make_wifi.py and make_wpa2.py share.
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, tcp_segment, udp_datagram  # noqa: E402
+from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, mac, udp_datagram  # noqa: E402
+from wlankit import (BROADCAST, HTTP_RESPONSE, SNAP_IPV4, Capture, TcpConn, ack,  # noqa: E402
+                     beacon_body, dns_lookup, radiotap, write_phone_case)
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 REFUSAL_S = 2.0
@@ -56,33 +58,16 @@ IDS = {"advertising_id": "5d9e7c1a-3b2f-4e8d-9a6c-0f1e2d3c4b5a",
 TRACKERS = {"rt.applovin.com": "203.0.113.31", "api2.amplitude.com": "203.0.113.61",
             "sdk.e.qq.com": "203.0.113.51"}
 
-
-def mac(s):
-    return bytes(int(x, 16) for x in s.split(":"))
-
-
-# --- 802.11 ------------------------------------------------------------------------------
-# Radiotap: version 0, pad, length 14, present = Flags | Rate | Channel; Flags 0x10 says
-# the frame ends with its FCS; rate 2 (1 Mb/s units of 500 kb/s); channel 2437 MHz
-# (channel 6), flags 2.4 GHz + OFDM.
-RADIOTAP = struct.pack("<BBHIBBHH", 0, 0, 14, 0x0000000E, 0x10, 0x6C, 2437, 0x00C0)
-SNAP_IPV4 = bytes([0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00])
-seq_no = 0
+# The frames (seconds from T0), the clock; one sequence counter for all stations.
+cap = Capture(T0, seq_per_transmitter=False)
 
 
-def seq_ctl():
-    """Sequence control: the next sequence number, fragment 0."""
-    global seq_no
-    seq_no = (seq_no + 1) & 0xFFF
-    return struct.pack("<H", seq_no << 4)
-
-
+# --- 802.11 (radiotap, MAC header, FCS: captures/wlankit.py) ------------------------------
 def wlan(fc0, flags, a1, a2, a3, body=b"", qos=None):
-    """An 802.11 frame: frame control, duration, three addresses, sequence control, QoS
-    control when given, body, then the FCS (CRC-32, little-endian), behind radiotap."""
-    h = bytes([fc0, flags]) + struct.pack("<H", 44) + mac(a1) + mac(a2) + mac(a3)
-    h += seq_ctl() + (struct.pack("<H", qos) if qos is not None else b"") + body
-    return RADIOTAP + h + struct.pack("<I", zlib.crc32(h) & 0xFFFFFFFF)
+    """An 802.11 frame: frame control, duration (44 us, the beacon's too), three
+    addresses, sequence control, QoS control when given, body, then the FCS (CRC-32,
+    little-endian), behind radiotap."""
+    return radiotap(cap.mac_header(fc0, flags, a1, a2, a3, qos, duration=44) + body)
 
 
 def data_frame(up, ip_packet, qos=True):
@@ -106,83 +91,51 @@ def amsdu_frame(ip_packets):
 
 
 def beacon():
-    fixed = struct.pack("<QHH", 0x1122334455, 100, 0x0401)
-    ssid = b"consentry-lab"
-    ies = bytes([0, len(ssid)]) + ssid + bytes([1, 4, 0x82, 0x84, 0x8B, 0x96, 3, 1, 6])
-    return wlan(0x80, 0, "ff:ff:ff:ff:ff:ff", AP_MAC, AP_MAC, fixed + ies)
-
-
-def ack(to):
-    h = bytes([0xD4, 0]) + struct.pack("<H", 0) + mac(to)
-    return RADIOTAP + h + struct.pack("<I", zlib.crc32(h) & 0xFFFFFFFF)
+    """Open network (capability ESS | short slot, no RSN element), basic rates 1, 2, 5.5
+    and 11 Mb/s."""
+    body = beacon_body(0x1122334455, 0x0401, "consentry-lab", [0x82, 0x84, 0x8B, 0x96], 6)
+    return wlan(0x80, 0, BROADCAST, AP_MAC, AP_MAC, body)
 
 
 # --- the capture ---------------------------------------------------------------------------
-frames = []          # (seconds from T0, bytes)
 requests, negatives = [], []
-t = 0.0
 
 
-def emit(data, dt=0.0003):
-    global t
-    frames.append((t, data))
-    t += dt
-    return len(frames)
-
-
-class Conn:
-    """One TCP connection of the phone to `host` on port 80."""
+class Conn(TcpConn):
+    """One TCP connection of the phone to `host` on port 80 (packets: wlankit.TcpConn)."""
     next_port = 50311
 
     def __init__(self, host):
         Conn.next_port += 17
-        self.host, self.server, self.port = host, TRACKERS[host], Conn.next_port
-        self.seq = {True: 0x3A000000 + self.port, False: 0x7B000000 + self.port}
-        self.ident = {True: self.port, False: 4000 + self.port}
-
-    def packet(self, up, flags, payload=b""):
-        """The next IPv4 packet of the connection."""
-        src, dst = (PHONE_IP, self.server) if up else (self.server, PHONE_IP)
-        sp, dp = (self.port, 80) if up else (80, self.port)
-        ack_no = self.seq[not up] if flags & ACK else 0
-        seg = tcp_segment(src, dst, sp, dp, self.seq[up], ack_no, flags, payload)
-        self.seq[up] += len(payload) + (1 if flags & (SYN | FIN) else 0)
-        self.ident[up] += 1
-        return ipv4_header(src, dst, 6, len(seg), self.ident[up] & 0xFFFF) + seg
+        TcpConn.__init__(self, PHONE_IP, host, TRACKERS[host], Conn.next_port,
+                         0x3A000000, 0x7B000000, 4000)
 
     def send(self, up, flags, payload=b"", qos=True, dt=0.0004):
-        frame = emit(data_frame(up, self.packet(up, flags, payload), qos), dt)
-        emit(ack(AP_MAC if not up else PHONE_MAC), 0.0001)
+        frame = cap.emit(data_frame(up, self.packet(up, flags, payload), qos), dt)
+        cap.emit(ack(AP_MAC if not up else PHONE_MAC), 0.0001)
         return frame
 
     def exchange(self, method, path, body, identifiers, qos=True, amsdu=False):
         """The whole connection; with `amsdu`, the handshake's last ACK and the request
         travel in one A-MSDU."""
-        start = t
+        start = cap.t
         self.send(True, SYN, qos=qos)
         self.send(False, SYN | ACK, qos=qos)
         if not amsdu:
             self.send(True, ACK, qos=qos)
-        head = "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ExampleShop/5.1.0 (Android 15)\r\n" % (
-            method, path, self.host)
-        if body:
-            head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
-        request = (head + "\r\n").encode() + body
-        for kind in identifiers:
-            assert IDS[kind].encode() in request, kind
-        request_time = t
+        request = self.http_request(method, path, body, [IDS[k] for k in identifiers])
+        request_time = cap.t
         if amsdu:
-            frame = emit(amsdu_frame([self.packet(True, ACK),
-                                      self.packet(True, PSH | ACK, request)]), 0.02)
-            emit(ack(PHONE_MAC), 0.0001)
+            frame = cap.emit(amsdu_frame([self.packet(True, ACK),
+                                          self.packet(True, PSH | ACK, request)]), 0.02)
+            cap.emit(ack(PHONE_MAC), 0.0001)
         else:
             frame = self.send(True, PSH | ACK, request, qos=qos, dt=0.02)
-        response = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-        self.send(False, PSH | ACK, response, qos=qos)
+        self.send(False, PSH | ACK, HTTP_RESPONSE, qos=qos)
         self.send(True, FIN | ACK, qos=qos)
         self.send(False, FIN | ACK, qos=qos)
         self.send(True, ACK, qos=qos)
-        requests.append({"frame": frame, "at": iso(request_time), "host": self.host,
+        requests.append({"frame": frame, "at": cap.iso(request_time), "host": self.host,
                          "method": method, "path": path.split("?")[0],
                          "identifiers": identifiers, "device": "phone", "a_msdu": amsdu,
                          "consent": "after-refusal" if request_time >= REFUSAL_S
@@ -190,94 +143,55 @@ class Conn:
         assert start < request_time
 
 
-def iso(seconds):
-    x = T0 + timedelta(microseconds=int(round(seconds * 1_000_000)))
-    return x.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def dns(txid, name, answer):
-    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0\x00\x01\x00\x01"
-    query = struct.pack("!HHHHHH", txid, 0x0100, 1, 0, 0, 0) + q
-    reply = struct.pack("!HHHHHH", txid, 0x8180, 1, 1, 0, 0) + q + \
-        b"\xc0\x0c\x00\x01\x00\x01" + struct.pack("!IH", 300, 4) + bytes(map(int, answer.split(".")))
-    for up, payload in ((True, query), (False, reply)):
-        src, dst = (PHONE_IP, ROUTER_IP) if up else (ROUTER_IP, PHONE_IP)
-        sp, dp = (40053, 53) if up else (53, 40053)
-        udp = udp_datagram(src, dst, sp, dp, payload)
-        emit(data_frame(up, ipv4_header(src, dst, 17, len(udp), txid + up) + udp), 0.002)
+    for up, ip in dns_lookup(PHONE_IP, ROUTER_IP, 40053, txid, name, answer):
+        cap.emit(data_frame(up, ip), 0.002)
 
 
 def negative(frame, kind, what):
     negatives.append({"frame": frame, "kind": kind, "what": what})
 
 
-emit(beacon(), 0.05)
+cap.emit(beacon(), 0.05)
 dns(0x1001, "rt.applovin.com", TRACKERS["rt.applovin.com"])
 Conn("rt.applovin.com").exchange(
     "GET", "/v1/ad?format=banner&ifa=%s&os=android" % IDS["advertising_id"], b"",
     ["advertising_id"])
-t = 0.5
-negative(emit(wlan(0x48, 0x01, AP_MAC, PHONE_MAC, ROUTER_MAC)), None,
+cap.t = 0.5
+negative(cap.emit(wlan(0x48, 0x01, AP_MAC, PHONE_MAC, ROUTER_MAC)), None,
          "null-data frame (power save): no network layer, no error")
 # Another station's WPA2 (CCMP) data frame: an 8-byte CCMP header, ciphertext, MIC.
 ccmp = bytes([0x01, 0x00, 0x00, 0x20, 0, 0, 0, 0]) + bytes(range(64)) + bytes(8)
-negative(emit(wlan(0x88, 0x41, AP_MAC, OTHER_MAC, ROUTER_MAC, ccmp, 0)), "wlan-protected",
-         "WPA2-protected QoS data frame of another station: not decrypted")
-t = 0.8
+negative(cap.emit(wlan(0x88, 0x41, AP_MAC, OTHER_MAC, ROUTER_MAC, ccmp, 0)),
+         "wlan-protected", "WPA2-protected QoS data frame of another station: not decrypted")
+cap.t = 0.8
 Conn("api2.amplitude.com").exchange(
     "POST", "/2/httpapi",
     json.dumps({"api_key": "00112233445566778899aabbccddeeff",
                 "events": [{"event_type": "app_open", "device_id": IDS["android_id"]}]},
                separators=(",", ":")).encode(),
     ["android_id"], qos=False)
-t = 1.5
+cap.t = 1.5
 # The A-MSDU bit (QoS control bit 7) over a plain LLC/SNAP body: read as an aggregate,
 # its first subframe's destination would be AA:AA:03:00:00:00. Not read, as Linux
 # drops it (CVE-2020-24588).
 ntp = udp_datagram(PHONE_IP, ROUTER_IP, 40123, 123, bytes([0x23]) + bytes(47))
 spoof = SNAP_IPV4 + ipv4_header(PHONE_IP, ROUTER_IP, 17, len(ntp), 0x0123) + ntp
-negative(emit(wlan(0x88, 0x01, AP_MAC, PHONE_MAC, ROUTER_MAC, spoof, 0x0080)),
+negative(cap.emit(wlan(0x88, 0x01, AP_MAC, PHONE_MAC, ROUTER_MAC, spoof, 0x0080)),
          "link-not-decoded", "A-MSDU bit over a plain LLC/SNAP body: not read")
-emit(beacon(), 0.05)
-t = REFUSAL_S + 1.0
+cap.emit(beacon(), 0.05)
+cap.t = REFUSAL_S + 1.0
 Conn("sdk.e.qq.com").exchange(
     "GET", "/v2/ping?appid=1101152570&imei=%s" % IDS["imei"], b"", ["imei"], amsdu=True)
 
-
-def write_pcap(path):
-    t0 = int(T0.timestamp())
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 127)]
-    for seconds, data in frames:
-        us = int(round(seconds * 1_000_000))
-        out.append(struct.pack("<IIII", t0 + us // 1_000_000, us % 1_000_000, len(data),
-                               len(data)) + data)
-    with open(path, "wb") as f:
-        f.write(b"".join(out))
-
-
-def write_case(path):
-    ids = "".join('%s = "%s"\n' % kv for kv in IDS.items())
-    text = ("# Case file of the wifi sample capture (make_wifi.py writes it).\n"
-            "# All identifier values are synthetic.\n\n"
-            '[case]\nid = "wifi-2026-11-28"\n'
-            'title = "Example Shop 5.1 on a test phone, open lab Wi-Fi in monitor mode"\n'
-            'timezone = "Asia/Shanghai"\n\n'
-            '[app]\nname = "Example Shop"\npackage = "com.example.shop"\n'
-            'first_party = ["example-shop.com"]\n\n'
-            "# Known by its Wi-Fi MAC only (randomisation off for the lab network).\n"
-            '[[device]]\nid = "phone"\naddresses = ["%s"]\n[device.identifiers]\n%s\n'
-            '[[consent]]\ndevice = "phone"\nat = "%s"\ndecision = "refused"\n'
-            'note = "tapped Disagree on the privacy dialog (all purposes)"\n'
-            % (PHONE_MAC, ids, iso(REFUSAL_S)))
-    with open(path, "w") as f:
-        f.write(text)
-
-
-write_pcap(os.path.join(HERE, "wifi.pcap"))
-write_case(os.path.join(HERE, "consentry.toml"))
+cap.write_pcap(os.path.join(HERE, "wifi.pcap"))
+write_phone_case(os.path.join(HERE, "consentry.toml"), "wifi", "make_wifi.py",
+                 "wifi-2026-11-28",
+                 "Example Shop 5.1 on a test phone, open lab Wi-Fi in monitor mode",
+                 PHONE_MAC, IDS, cap.iso(REFUSAL_S))
 with open(os.path.join(HERE, "expected.json"), "w") as f:
-    json.dump({"capture": "wifi.pcap", "frames": len(frames), "requests": requests,
+    json.dump({"capture": "wifi.pcap", "frames": len(cap.frames), "requests": requests,
                "negative": negatives}, f, indent=1)
     f.write("\n")
 print("wrote wifi.pcap (%d frames), consentry.toml, expected.json (%d requests)"
-      % (len(frames), len(requests)))
+      % (len(cap.frames), len(requests)))

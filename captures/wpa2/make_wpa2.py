@@ -109,15 +109,18 @@ import random
 import struct
 import sys
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# captures/pcapkit.py: the packet-building helpers the capture generators share.
+# captures/pcapkit.py: the packet-building helpers the capture generators share;
+# captures/wlankit.py: the 802.11 ones make_wifi.py and make_wpa2.py share.
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, tcp_segment, udp_datagram  # noqa: E402
+from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, mac, udp_datagram  # noqa: E402
+from wlankit import (BROADCAST, HTTP_RESPONSE, SNAP, SNAP_IPV4, Capture, TcpConn,  # noqa: E402
+                     ack, beacon_body, dns_lookup, element, radiotap, write_phone_case)
 
 T0 = datetime(2026, 11, 28, 13, 0, 0, tzinfo=timezone.utc)
 REFUSAL_S = 2.0
@@ -128,7 +131,6 @@ PHONE_MAC = "02:00:00:bb:dd:17"
 AP_MAC = "02:00:00:00:6b:01"        # the access point (BSSID, the authenticator AA)
 ROUTER_MAC = "02:00:00:00:6b:fe"    # the lab's router behind it
 OTHER_MAC = "02:00:00:44:55:66"     # another station, associated before the capture
-BROADCAST = "ff:ff:ff:ff:ff:ff"
 PHONE_IP, ROUTER_IP, OTHER_IP = "192.168.89.23", "192.168.89.1", "192.168.89.57"
 IDS = {"advertising_id": "c3a1e2f4-5b6d-4c8e-9f0a-1b2c3d4e5f60",
        "android_id": "a2f4c6e8b0d21357",
@@ -137,10 +139,6 @@ TRACKERS = {"rt.applovin.com": "203.0.113.32", "api2.amplitude.com": "203.0.113.
             "sdk.e.qq.com": "203.0.113.52"}
 
 rng = random.Random(20261128)
-
-
-def mac(s):
-    return bytes(int(x, 16) for x in s.split(":"))
 
 
 def rand_bytes(n):
@@ -270,75 +268,38 @@ for _tk, _mpdu, _plain in (
     assert ccmp_decrypt(bytes.fromhex(_tk), _mpdu[:-4]) == bytes.fromhex(_plain)
 
 
-# --- 802.11 ------------------------------------------------------------------------------
-# Radiotap: version 0, pad, length 14, present = Flags | Rate | Channel; Flags 0x10 says
-# the frame ends with its FCS; rate 108 (54 Mb/s in units of 500 kb/s); channel 2437 MHz
-# (channel 6), flags 2.4 GHz + OFDM.
-RADIOTAP = struct.pack("<BBHIBBHH", 0, 0, 14, 0x0000000E, 0x10, 0x6C, 2437, 0x00C0)
-SNAP = bytes([0xAA, 0xAA, 0x03, 0, 0, 0])
-SNAP_IPV4, SNAP_ARP, SNAP_EAPOL = SNAP + b"\x08\x00", SNAP + b"\x08\x06", SNAP + b"\x88\x8e"
+# --- 802.11 (radiotap, MAC header, FCS, elements: captures/wlankit.py) --------------------
+SNAP_ARP, SNAP_EAPOL = SNAP + b"\x08\x06", SNAP + b"\x88\x8e"
 # RSN element: version 1, group CCMP, 1 pairwise CCMP, 1 AKM PSK, capabilities 0.
 RSN_IE = bytes([0x30, 20, 1, 0, 0x00, 0x0F, 0xAC, 4, 1, 0, 0x00, 0x0F, 0xAC, 4,
                 1, 0, 0x00, 0x0F, 0xAC, 2, 0, 0])
-RATES_IE = bytes([1, 8, 0x82, 0x84, 0x8B, 0x96, 0x0C, 0x12, 0x18, 0x24])
-SSID_IE = bytes([0, len(SSID)]) + SSID.encode()
-seq_no = {}                 # per transmitter
-
-
-def seq_ctl(transmitter):
-    """Sequence control: the transmitter's next sequence number, fragment 0."""
-    seq_no[transmitter] = (seq_no.get(transmitter, 0) + 1) & 0xFFF
-    return struct.pack("<H", seq_no[transmitter] << 4)
-
-
-def mac_header(fc0, flags, a1, a2, a3, qos=None):
-    """Frame control, duration (0 for group-addressed frames), three addresses, the
-    transmitter's (A2's) sequence control, QoS control when given."""
-    dur = 0 if mac(a1)[0] & 1 else 44
-    return (bytes([fc0, flags]) + struct.pack("<H", dur) + mac(a1) + mac(a2) + mac(a3)
-            + seq_ctl(a2) + (struct.pack("<H", qos) if qos is not None else b""))
-
-
-def radiotap(mpdu):
-    """Radiotap header + MPDU + FCS (CRC-32, little-endian)."""
-    return RADIOTAP + mpdu + struct.pack("<I", zlib.crc32(mpdu) & 0xFFFFFFFF)
-
-
-def ack(to):
-    return radiotap(bytes([0xD4, 0]) + struct.pack("<H", 0) + mac(to))
+RATES = [0x82, 0x84, 0x8B, 0x96, 0x0C, 0x12, 0x18, 0x24]
+RATES_IE, SSID_IE = element(1, bytes(RATES)), element(0, SSID.encode())
+# The frames (seconds from T0), the clock, a sequence counter per transmitter.
+cap = Capture(T0)
 
 
 def beacon():
-    fixed = struct.pack("<QHH", 0x2233445566, 100, 0x0411)     # ESS | Privacy | short slot
-    ies = SSID_IE + RATES_IE + bytes([3, 1, 6]) + RSN_IE
-    return radiotap(mac_header(0x80, 0, BROADCAST, AP_MAC, AP_MAC) + fixed + ies)
+    body = beacon_body(0x2233445566, 0x0411, SSID, RATES, 6, RSN_IE)  # ESS|Privacy|short slot
+    return radiotap(cap.mac_header(0x80, 0, BROADCAST, AP_MAC, AP_MAC) + body)
 
 
 # --- the capture ---------------------------------------------------------------------------
-frames = []          # (seconds from T0, bytes)
 requests, negatives, dns_log = [], [], []
 protected = []       # (frame number, key, plaintext, pairwise key of the phone?)
 pn_next = {}         # (transmitter, key) -> next packet number
-t = 0.0
-
-
-def emit(data, dt=0.0003):
-    global t
-    frames.append((t, data))
-    t += dt
-    return len(frames)
 
 
 def emit_acked(data, transmitter, dt=0.0003):
     """A unicast frame and, 16 us + its airtime later, the receiver's ACK."""
-    n = emit(data, 0.0001)
-    emit(ack(transmitter), dt)
+    n = cap.emit(data, 0.0001)
+    cap.emit(ack(transmitter), dt)
     return n
 
 
 def protected_frame(fc0, flags, a1, a2, a3, plaintext, key, keyid, qos=None):
     """A CCMP-protected data frame: the transmitter's (A2's) next PN for this key."""
-    h = mac_header(fc0, flags | 0x40, a1, a2, a3, qos)
+    h = cap.mac_header(fc0, flags | 0x40, a1, a2, a3, qos)
     pn = pn_next.get((a2, key), 1)
     pn_next[(a2, key)] = pn + 1
     return radiotap(h + ccmp_encrypt(key, keyid, pn, h, plaintext)), (key, plaintext)
@@ -346,7 +307,7 @@ def protected_frame(fc0, flags, a1, a2, a3, plaintext, key, keyid, qos=None):
 
 def emit_protected(frame_plain, transmitter=None, dt=0.0003):
     (data, (key, plaintext)) = frame_plain
-    n = emit_acked(data, transmitter, dt) if transmitter else emit(data, dt)
+    n = emit_acked(data, transmitter, dt) if transmitter else cap.emit(data, dt)
     protected.append((n, key, plaintext, key == TK))
     return n
 
@@ -378,7 +339,7 @@ def eapol_frame(from_ap, eapol):
     """EAPOL in a QoS data frame, TID 7, unprotected: From DS (A1 phone, A2 A3 BSSID) or
     To DS (A1 BSSID, A2 phone, A3 BSSID)."""
     a = (PHONE_MAC, AP_MAC, AP_MAC) if from_ap else (AP_MAC, PHONE_MAC, AP_MAC)
-    h = mac_header(0x88, 0x02 if from_ap else 0x01, *a, 0x0007)
+    h = cap.mac_header(0x88, 0x02 if from_ap else 0x01, *a, 0x0007)
     return radiotap(h + SNAP_EAPOL + eapol)
 
 
@@ -391,33 +352,17 @@ def data_frame(up, ip_packet, tid=0, qc_high=0, flags=0):
                            TK, 0, tid | qc_high)
 
 
-def iso(seconds):
-    x = T0 + timedelta(microseconds=int(round(seconds * 1_000_000)))
-    return x.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class Conn:
-    """One TCP connection of the phone to `host` on port 80, in QoS data frames of TID
-    `tid`; `qc_high` goes into the phone's QoS control fields (bit 4 and a queue size),
-    which the CCMP AAD masks out."""
+class Conn(TcpConn):
+    """One TCP connection of the phone to `host` on port 80 (packets: wlankit.TcpConn), in
+    QoS data frames of TID `tid`; `qc_high` goes into the phone's QoS control fields (bit
+    4 and a queue size), which the CCMP AAD masks out."""
     next_port = 51207
 
     def __init__(self, host, tid=0, qc_high=0):
         Conn.next_port += 23
-        self.host, self.server, self.port = host, TRACKERS[host], Conn.next_port
+        TcpConn.__init__(self, PHONE_IP, host, TRACKERS[host], Conn.next_port,
+                         0x5C000000, 0x2D000000, 7000)
         self.tid, self.qc_high = tid, qc_high
-        self.seq = {True: 0x5C000000 + self.port, False: 0x2D000000 + self.port}
-        self.ident = {True: self.port, False: 7000 + self.port}
-
-    def packet(self, up, flags, payload=b""):
-        """The next IPv4 packet of the connection."""
-        src, dst = (PHONE_IP, self.server) if up else (self.server, PHONE_IP)
-        sp, dp = (self.port, 80) if up else (80, self.port)
-        ack_no = self.seq[not up] if flags & ACK else 0
-        seg = tcp_segment(src, dst, sp, dp, self.seq[up], ack_no, flags, payload)
-        self.seq[up] += len(payload) + (1 if flags & (SYN | FIN) else 0)
-        self.ident[up] += 1
-        return ipv4_header(src, dst, 6, len(seg), self.ident[up] & 0xFFFF) + seg
 
     def send(self, up, flags, payload=b"", dt=0.0004, fc_flags=0):
         ip = self.packet(up, flags, payload)
@@ -428,26 +373,18 @@ class Conn:
     def exchange(self, method, path, body, identifiers, doze=False):
         """The whole connection: handshake, one request, its response, FIN handshake;
         with `doze`, the phone's last ACK announces power save (PwrMgt bit)."""
-        start = t
+        start = cap.t
         self.send(True, SYN)
         self.send(False, SYN | ACK)
         self.send(True, ACK)
-        head = "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ExampleShop/5.1.0 (Android 15)\r\n" % (
-            method, path, self.host)
-        if body:
-            head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
-        request = (head + "\r\n").encode() + body
-        for kind in identifiers:
-            assert IDS[kind].encode() in request, kind
-        request_time = t
+        request = self.http_request(method, path, body, [IDS[k] for k in identifiers])
+        request_time = cap.t
         frame = self.send(True, PSH | ACK, request, dt=0.02)
-        response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: 2\r\n\r\n{}")
-        self.send(False, PSH | ACK, response)
+        self.send(False, PSH | ACK, HTTP_RESPONSE)
         self.send(True, FIN | ACK)
         self.send(False, FIN | ACK)
         self.send(True, ACK, fc_flags=0x10 if doze else 0)
-        requests.append({"frame": frame, "at": iso(request_time), "host": self.host,
+        requests.append({"frame": frame, "at": cap.iso(request_time), "host": self.host,
                          "method": method, "path": path.split("?")[0],
                          "identifiers": identifiers, "device": "phone",
                          "consent": "after-refusal" if request_time >= REFUSAL_S
@@ -457,17 +394,8 @@ class Conn:
 
 def dns(txid, name):
     answer = TRACKERS[name]
-    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0\x00\x01\x00\x01"
-    query = struct.pack("!HHHHHH", txid, 0x0100, 1, 0, 0, 0) + q
-    reply = struct.pack("!HHHHHH", txid, 0x8180, 1, 1, 0, 0) + q + b"\xc0\x0c\x00\x01\x00\x01" \
-        + struct.pack("!IH", 300, 4) + bytes(map(int, answer.split(".")))
-    got = []
-    for up, payload in ((True, query), (False, reply)):
-        src, dst = (PHONE_IP, ROUTER_IP) if up else (ROUTER_IP, PHONE_IP)
-        sp, dp = (41053, 53) if up else (53, 41053)
-        udp = udp_datagram(src, dst, sp, dp, payload)
-        ip = ipv4_header(src, dst, 17, len(udp), txid + up) + udp
-        got.append(emit_protected(data_frame(up, ip), PHONE_MAC if up else AP_MAC, 0.002))
+    got = [emit_protected(data_frame(up, ip), PHONE_MAC if up else AP_MAC, 0.002)
+           for up, ip in dns_lookup(PHONE_IP, ROUTER_IP, 41053, txid, name, answer)]
     dns_log.append({"name": name, "address": answer, "query": got[0], "answer": got[1]})
 
 
@@ -486,21 +414,21 @@ def other_station_frame():
 
 
 # 1. Beacons; another station's protected frame.
-emit(beacon(), 0.1024)
-emit(beacon(), 0.03)
+cap.emit(beacon(), 0.1024)
+cap.emit(beacon(), 0.03)
 pn_next[(OTHER_MAC, OTHER_TK)] = 0x01C3         # it has been sending for a while
 negative(other_station_frame(), "wlan-protected",
          "CCMP-protected QoS data frame of another station whose handshake is not in the "
          "capture: not decrypted")
-t = 0.2
+cap.t = 0.2
 # 2. Open system authentication and association (management frames, unprotected).
-emit_acked(radiotap(mac_header(0xB0, 0, AP_MAC, PHONE_MAC, AP_MAC) + struct.pack("<HHH", 0, 1, 0)),
-           PHONE_MAC)
-emit_acked(radiotap(mac_header(0xB0, 0, PHONE_MAC, AP_MAC, AP_MAC) + struct.pack("<HHH", 0, 2, 0)),
-           AP_MAC)
-emit_acked(radiotap(mac_header(0x00, 0, AP_MAC, PHONE_MAC, AP_MAC) + struct.pack("<HH", 0x0431, 10)
-                    + SSID_IE + RATES_IE + RSN_IE), PHONE_MAC)
-emit_acked(radiotap(mac_header(0x10, 0, PHONE_MAC, AP_MAC, AP_MAC)
+emit_acked(radiotap(cap.mac_header(0xB0, 0, AP_MAC, PHONE_MAC, AP_MAC)
+                    + struct.pack("<HHH", 0, 1, 0)), PHONE_MAC)
+emit_acked(radiotap(cap.mac_header(0xB0, 0, PHONE_MAC, AP_MAC, AP_MAC)
+                    + struct.pack("<HHH", 0, 2, 0)), AP_MAC)
+emit_acked(radiotap(cap.mac_header(0x00, 0, AP_MAC, PHONE_MAC, AP_MAC)
+                    + struct.pack("<HH", 0x0431, 10) + SSID_IE + RATES_IE + RSN_IE), PHONE_MAC)
+emit_acked(radiotap(cap.mac_header(0x10, 0, PHONE_MAC, AP_MAC, AP_MAC)
                     + struct.pack("<HHH", 0x0411, 0, 0xC001) + RATES_IE), AP_MAC, 0.002)
 # 3. The 4-way handshake (12.7.6).
 gtk_kde = bytes([0xDD, 22, 0x00, 0x0F, 0xAC, 1, 1, 0]) + GTK
@@ -517,7 +445,7 @@ for m in M[1:]:                     # MICs, and the GTK back from M3's key data
     zero = m[:81] + bytes(16) + m[97:]
     assert hmac.new(KCK, zero, hashlib.sha1).digest()[:16] == m[81:97]
 assert aes_key_unwrap(KEK, M[2][99:]).find(GTK) == len(RSN_IE) + 8
-t = 0.3
+cap.t = 0.3
 # 4. The AP's group-addressed ARP request, protected with the GTK (key id 1).
 arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac(ROUTER_MAC),
                   bytes(map(int, ROUTER_IP.split("."))), bytes(6),
@@ -526,13 +454,13 @@ negative(emit_protected(protected_frame(0x08, 0x02, BROADCAST, AP_MAC, ROUTER_MA
                                         SNAP_ARP + arp, GTK, 1)),
          "wlan-protected", "group-addressed CCMP frame of the AP (GTK, key id 1; an ARP "
          "request): not decrypted")
-t = 0.35
+cap.t = 0.35
 # 5. The phone's traffic: two requests before the refusal, one after.
 dns(0x2101, "rt.applovin.com")
 Conn("rt.applovin.com").exchange(
     "GET", "/v1/ad?format=banner&ifa=%s&os=android" % IDS["advertising_id"], b"",
     ["advertising_id"])
-t = 0.9
+cap.t = 0.9
 dns(0x2102, "api2.amplitude.com")
 Conn("api2.amplitude.com", tid=6, qc_high=0x0210).exchange(
     "POST", "/2/httpapi",
@@ -540,25 +468,25 @@ Conn("api2.amplitude.com", tid=6, qc_high=0x0210).exchange(
                 "events": [{"event_type": "app_open", "device_id": IDS["android_id"]}]},
                separators=(",", ":")).encode(),
     ["android_id"], doze=True)
-t = 1.5
-emit(beacon(), 0.01)
+cap.t = 1.5
+cap.emit(beacon(), 0.01)
 negative(other_station_frame(), "wlan-protected",
          "CCMP-protected QoS data frame of another station whose handshake is not in the "
          "capture: not decrypted")
-t = REFUSAL_S + 1.0
+cap.t = REFUSAL_S + 1.0
 dns(0x2103, "sdk.e.qq.com")
 Conn("sdk.e.qq.com").exchange(
     "GET", "/v2/ping?appid=1101152570&imei=%s" % IDS["imei"], b"", ["imei"])
-emit(beacon())
+cap.emit(beacon())
 
 
 # --- self-check of the written frames -------------------------------------------------------
-for n, (seconds, data) in enumerate(frames, 1):
+for n, (seconds, data) in enumerate(cap.frames, 1):
     rt_len = struct.unpack_from("<H", data, 2)[0]
     mpdu, fcs = data[rt_len:-4], data[-4:]
     assert zlib.crc32(mpdu) == struct.unpack("<I", fcs)[0], n
 for n, key, plaintext, _ in protected:
-    data = frames[n - 1][1]
+    data = cap.frames[n - 1][1]
     assert ccmp_decrypt(key, data[14:-4]) == plaintext, n
     if key == GTK:
         try:
@@ -570,42 +498,15 @@ for r in requests:
     plain = next(p for n, _, p, _ in protected if n == r["frame"])
     assert all(IDS[k].encode() in plain for k in r["identifiers"])
 
-
-def write_pcap(path):
-    t0 = int(T0.timestamp())
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 127)]
-    for seconds, data in frames:
-        us = int(round(seconds * 1_000_000))
-        out.append(struct.pack("<IIII", t0 + us // 1_000_000, us % 1_000_000, len(data),
-                               len(data)) + data)
-    with open(path, "wb") as f:
-        f.write(b"".join(out))
-
-
-def write_case(path):
-    ids = "".join('%s = "%s"\n' % kv for kv in IDS.items())
-    text = ("# Case file of the wpa2 sample capture (make_wpa2.py writes it).\n"
-            "# All identifier values are synthetic.\n\n"
-            '[case]\nid = "wpa2-2026-11-28"\n'
-            'title = "Example Shop 5.1 on a test phone, WPA2-Personal lab Wi-Fi in monitor mode"\n'
-            'timezone = "Asia/Shanghai"\n\n'
-            '[app]\nname = "Example Shop"\npackage = "com.example.shop"\n'
-            'first_party = ["example-shop.com"]\n\n'
-            "# Known by its Wi-Fi MAC only (randomisation off for the lab network).\n"
-            '[[device]]\nid = "phone"\naddresses = ["%s"]\n[device.identifiers]\n%s\n'
-            '[[consent]]\ndevice = "phone"\nat = "%s"\ndecision = "refused"\n'
-            'note = "tapped Disagree on the privacy dialog (all purposes)"\n'
-            % (PHONE_MAC, ids, iso(REFUSAL_S)))
-    with open(path, "w") as f:
-        f.write(text)
-
-
-write_pcap(os.path.join(HERE, "wpa2.pcap"))
-write_case(os.path.join(HERE, "consentry.toml"))
+cap.write_pcap(os.path.join(HERE, "wpa2.pcap"))
+write_phone_case(os.path.join(HERE, "consentry.toml"), "wpa2", "make_wpa2.py",
+                 "wpa2-2026-11-28",
+                 "Example Shop 5.1 on a test phone, WPA2-Personal lab Wi-Fi in monitor mode",
+                 PHONE_MAC, IDS, cap.iso(REFUSAL_S))
 with open(os.path.join(HERE, "80211_keys"), "w") as f:
     f.write('"wpa-pwd","%s:%s"\n' % (PASSPHRASE, SSID))
 with open(os.path.join(HERE, "expected.json"), "w") as f:
-    json.dump({"capture": "wpa2.pcap", "frames": len(frames), "ssid": SSID,
+    json.dump({"capture": "wpa2.pcap", "frames": len(cap.frames), "ssid": SSID,
                "passphrase": PASSPHRASE, "pmk": PMK.hex(), "ptk": PTK.hex(), "tk": TK.hex(),
                "handshake": handshake, "requests": requests, "negative": negatives,
                "protected_frames": sum(1 for p in protected if p[3]), "dns": dns_log},
@@ -613,4 +514,4 @@ with open(os.path.join(HERE, "expected.json"), "w") as f:
     f.write("\n")
 print("wrote wpa2.pcap (%d frames, %d protected with the phone's pairwise key), "
       "consentry.toml, 80211_keys, expected.json (%d requests)"
-      % (len(frames), sum(1 for p in protected if p[3]), len(requests)))
+      % (len(cap.frames), sum(1 for p in protected if p[3]), len(requests)))

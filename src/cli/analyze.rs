@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::final_ids::{self, RunTexts};
+pub use super::input::CaptureReading;
 use super::input::{read_input, read_input_once, Attribution, InputOutcome};
 use super::pipeline::analyze_stream;
 use super::tunnel_ports::{self, TunnelPortArgs};
@@ -18,8 +19,6 @@ use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::exchange::{Exchange, SourceKind};
-use crate::net::tunnel::UdpTunnelPorts;
-use crate::net::wpa::WlanKeys;
 use crate::report::{self, CaseInfo, Format, ReportFormat, ReportInput, RunSummary};
 use crate::rules::{Analyzer, Finding, Options, Severity};
 
@@ -181,18 +180,6 @@ pub fn analyze_files_with(
     analyze_inputs(case, files, device, reading, options, workers, passes)
 }
 
-/// How capture files are read, besides the case: `--keylog` and `--tunnel-port`.
-#[derive(Debug, Clone, Default)]
-pub struct CaptureReading {
-    /// TLS secrets (`--keylog` files' contents, see [`super::keylog`]) besides the
-    /// ones the captures carry.
-    pub keylogs: Vec<Arc<[u8]>>,
-    /// The UDP ports of each UDP tunnel.
-    pub tunnel_ports: UdpTunnelPorts,
-    /// Keys for WPA2-protected 802.11 frames.
-    pub wlan_keys: Arc<WlanKeys>,
-}
-
 /// How often a capture file is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Passes {
@@ -220,9 +207,7 @@ fn analyze_inputs(
         Passes::Two => None,
     };
     let mut attribution = Attribution::new(&case, device)?;
-    attribution.keylogs = reading.keylogs.clone();
-    attribution.tunnel_ports = reading.tunnel_ports.clone();
-    attribution.wlan_keys = reading.wlan_keys.clone();
+    attribution.reading = reading.clone();
     attribution.direct_io = matches!(passes, Passes::One { direct_io: true });
     // Nothing `analyze` reports or judges reads a response's header fields.
     attribution.keep_response_headers = false;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::input::{read_input, Attribution};
+use super::input::{read_input, Attribution, CaptureReading};
 use super::tunnel_ports::{self, TunnelPortArgs};
 use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
@@ -90,10 +90,12 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut attribution = Attribution::new(&case, args.device.clone())?;
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    attribution.keylogs = super::keylog::texts(&keylogs);
-    attribution.tunnel_ports = args.tunnels.ports()?;
-    attribution.wlan_keys = args.wlan.load()?;
-    if let Some(ports) = tunnel_ports::describe(&attribution.tunnel_ports) {
+    attribution.reading = CaptureReading {
+        keylogs: super::keylog::texts(&keylogs),
+        tunnel_ports: args.tunnels.ports()?,
+        wlan_keys: args.wlan.load()?,
+    };
+    if let Some(ports) = tunnel_ports::describe(&attribution.reading.tunnel_ports) {
         eprintln!("consentry: {ports}");
     }
     let mut out: Box<dyn Write> = match &args.output {

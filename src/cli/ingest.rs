@@ -408,9 +408,7 @@ pub fn ingest_file_with(
         }
     };
     let mut attribution = Attribution::new(&case, device)?;
-    attribution.keylogs = reading.keylogs.clone();
-    attribution.tunnel_ports = reading.tunnel_ports.clone();
-    attribution.wlan_keys = reading.wlan_keys.clone();
+    attribution.reading = reading.clone();
     let mut analyzer = Analyzer::new(case.clone(), Options::default());
     let sink = RefCell::new(Sink {
         have_exchanges: store.stored_ids(StoredTable::Exchanges, ingest)?,

@@ -22,22 +22,31 @@ use crate::source::direct_read::DirectReader;
 use crate::source::pcap::{self, CaptureOptions, CaptureProgress, CaptureSummary};
 use crate::source::{self, HarOptions, InputKind};
 
-/// How inputs are attributed to devices.
+/// How capture files are read, besides the case: `--keylog`, `--tunnel-port` and
+/// `--wlan-keys`.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureReading {
+    /// TLS secrets (`--keylog` files' contents, see [`super::keylog`]) besides the
+    /// ones the captures carry.
+    pub keylogs: Vec<Arc<[u8]>>,
+    /// The UDP ports of each UDP tunnel.
+    pub tunnel_ports: UdpTunnelPorts,
+    /// Keys for WPA2-protected 802.11 frames.
+    pub wlan_keys: Arc<WlanKeys>,
+}
+
+/// How inputs are attributed to devices, and how captures are read.
 pub struct Attribution {
     pub devices: DeviceResolver,
     /// `--device`: HAR traffic always, capture traffic of unknown clients.
     pub device: Option<String>,
     /// Device ids of the case, for the HAR rule "one device or say which".
     pub device_ids: Vec<String>,
-    /// `--keylog` files' contents: TLS secrets for the captures (see `cli::keylog`).
-    pub keylogs: Vec<Arc<[u8]>>,
+    /// How captures are read: TLS secrets, tunnel ports, 802.11 keys.
+    pub reading: CaptureReading,
     /// Whether capture exchanges carry their response header fields and reason
     /// (default): `analyze` reads only the status and turns this off.
     pub keep_response_headers: bool,
-    /// The UDP ports of each UDP tunnel (`--tunnel-port`).
-    pub tunnel_ports: UdpTunnelPorts,
-    /// Keys for WPA2-protected 802.11 frames (`--wlan-keys`).
-    pub wlan_keys: Arc<WlanKeys>,
     /// Whether a capture read once is read with direct I/O (`analyze` unless
     /// `--no-direct-io`; see [`DirectReader`]).
     pub direct_io: bool,
@@ -58,10 +67,8 @@ impl Attribution {
             devices: DeviceResolver::new(case),
             device,
             device_ids,
-            keylogs: Vec::new(),
+            reading: CaptureReading::default(),
             keep_response_headers: true,
-            tunnel_ports: UdpTunnelPorts::default(),
-            wlan_keys: Arc::default(),
             direct_io: false,
         })
     }
@@ -325,9 +332,9 @@ impl Content<'_> {
                 limits.flow.http.keep_response_headers = attribution.keep_response_headers;
                 limits
             },
-            tunnel_ports: attribution.tunnel_ports.clone(),
-            wlan_keys: attribution.wlan_keys.clone(),
-            keylogs: attribution.keylogs.clone(),
+            tunnel_ports: attribution.reading.tunnel_ports.clone(),
+            wlan_keys: attribution.reading.wlan_keys.clone(),
+            keylogs: attribution.reading.keylogs.clone(),
         };
         let started = Instant::now();
         let mut on_progress = |p: CaptureProgress| {
