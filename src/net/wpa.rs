@@ -271,6 +271,8 @@ impl fmt::Display for NotDecrypted {
 /// A handshake in progress, and the keys it gave, of one access point and station.
 #[derive(Default)]
 struct Station {
+    /// When it was first seen, in EAPOL frames followed: the oldest goes first.
+    since: u64,
     anonce: Option<[u8; 32]>,
     /// Message 2: the SNonce and the whole EAPOL-Key frame, for its MIC.
     message_2: Option<([u8; 32], Vec<u8>)>,
@@ -283,6 +285,8 @@ struct Station {
 pub struct Wpa {
     keys: Arc<WlanKeys>,
     stations: BTreeMap<(Mac, Mac), Station>,
+    /// EAPOL-Key frames followed so far.
+    followed: u64,
     stats: WpaStats,
 }
 
@@ -291,6 +295,7 @@ impl Wpa {
         Wpa {
             keys,
             stations: BTreeMap::new(),
+            followed: 0,
             stats: WpaStats::default(),
         }
     }
@@ -300,10 +305,18 @@ impl Wpa {
     }
 
     fn station(&mut self, pair: (Mac, Mac)) -> &mut Station {
+        self.followed += 1;
         if self.stations.len() >= MAX_STATIONS && !self.stations.contains_key(&pair) {
-            self.stations.pop_first();
+            let oldest = self.stations.iter().min_by_key(|(_, s)| s.since);
+            if let Some(&oldest) = oldest.map(|(pair, _)| pair) {
+                self.stations.remove(&oldest);
+            }
         }
-        self.stations.entry(pair).or_default()
+        let since = self.followed;
+        self.stations.entry(pair).or_insert_with(|| Station {
+            since,
+            ..Station::default()
+        })
     }
 
     /// Follows an EAPOL frame (the body after LLC/SNAP) from `src` to `dst`.
@@ -655,6 +668,21 @@ mod tests {
         let new = protected_frame(&tk_of(&[9; 32]), 2, b"y");
         assert_eq!(wpa.decrypt(&new, 26), Ok(b"y".to_vec()));
         assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
+    }
+
+    #[test]
+    fn beyond_the_bound_the_oldest_station_is_forgotten() {
+        let pmk = WlanKeys::new(&[lab_key()]).pmks[0];
+        let mut wpa = wpa_with(&[lab_key()]);
+        handshake(&mut wpa, &pmk, false);
+        let m1 = key_frame(M1, &ANONCE, &pmk);
+        for i in 0..MAX_STATIONS as u32 {
+            let [a, b, c, d] = i.to_be_bytes();
+            wpa.eapol(AP, [6, 0, a, b, c, d], &m1);
+        }
+        assert_eq!(wpa.stations.len(), MAX_STATIONS);
+        assert!(!wpa.stations.contains_key(&(AP, STA)), "the first went");
+        assert!(wpa.stations.contains_key(&(AP, [6, 0, 0, 0, 0, 1])));
     }
 
     #[test]
