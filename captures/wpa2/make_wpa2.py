@@ -14,7 +14,7 @@ Outputs, next to this script:
   expected.json   PMK, PTK and TK; the frames of the handshake; every HTTP request
                   (frame, time, host, method, path, identifier types, consent state);
                   the DNS queries and answers; the frames that must not give packets;
-                  how many frames the phone's pairwise key protects.
+                  how many frames the phone's pairwise key protects, and the GTK.
 
 Story (from 2026-11-28T13:00:00Z): the AP "consentry-lab-wpa2" beacons with an RSN
 element; another station, associated before the capture began (its handshake is not
@@ -452,8 +452,8 @@ arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac(ROUTER_MAC),
                   bytes(map(int, "192.168.89.40".split("."))))
 negative(emit_protected(protected_frame(0x08, 0x02, BROADCAST, AP_MAC, ROUTER_MAC,
                                         SNAP_ARP + arp, GTK, 1)),
-         "wlan-protected", "group-addressed CCMP frame of the AP (GTK, key id 1; an ARP "
-         "request): not decrypted")
+         None, "group-addressed CCMP frame of the AP (GTK, key id 1, from message 3): "
+         "decrypted, an ARP request: no IP packet, no error")
 cap.t = 0.35
 # 5. The phone's traffic: two requests before the refusal, one after.
 dns(0x2101, "rt.applovin.com")
@@ -509,7 +509,8 @@ with open(os.path.join(HERE, "expected.json"), "w") as f:
     json.dump({"capture": "wpa2.pcap", "frames": len(cap.frames), "ssid": SSID,
                "passphrase": PASSPHRASE, "pmk": PMK.hex(), "ptk": PTK.hex(), "tk": TK.hex(),
                "handshake": handshake, "requests": requests, "negative": negatives,
-               "protected_frames": sum(1 for p in protected if p[3]), "dns": dns_log},
+               "protected_frames": sum(1 for p in protected if p[3]),
+               "group_frames": sum(1 for p in protected if p[1] == GTK), "dns": dns_log},
               f, indent=1)
     f.write("\n")
 print("wrote wpa2.pcap (%d frames, %d protected with the phone's pairwise key), "

@@ -9,20 +9,24 @@
 //!   PTK (§12.7.1.3); the key whose PTK makes message 2's MIC right is the network's,
 //!   so a wrong passphrase is noticed, not used. A later handshake (rekeying)
 //!   replaces the key, the previous one kept for frames still in flight.
+//! - The group key (GTK) comes from message 3, or from a group key handshake, whose
+//!   key data is unwrapped (AES key wrap, RFC 3394) with the station's KEK once the
+//!   frame's MIC proves it the access point's; group-addressed frames are opened with
+//!   it by key id.
 //! - [`Wpa::decrypt`] opens CCMP-128 (§12.5.3): nonce and additional data from the
 //!   header, the 8-byte MIC checked.
 //!
-//! Not decrypted (the frames stay `wlan-protected`): group-addressed frames (the
-//! group key travels in message 3 and is not unwrapped), TKIP and WEP, the
-//! SHA-256 and SAE key management of 802.11w and WPA3 (key descriptor version 3,
-//! whose PMK a passphrase alone does not give), GCMP, and stations whose handshake
-//! the capture does not hold.
+//! Not decrypted (the frames stay `wlan-protected`): TKIP and WEP, the SHA-256 and
+//! SAE key management of 802.11w and WPA3 (key descriptor version 3, whose PMK a
+//! passphrase alone does not give), GCMP, and stations (or, for group-addressed
+//! frames, access points) whose handshake the capture does not hold.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use aes::cipher::BlockDecrypt;
 use aes::Aes128;
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::{AeadInPlace, KeyInit};
@@ -49,6 +53,12 @@ const KEY_VERSION_HMAC_SHA1_AES: u16 = 2;
 const KEY_PAIRWISE: u16 = 0x0008;
 const KEY_ACK: u16 = 0x0080;
 const KEY_MIC: u16 = 0x0100;
+const KEY_ENCRYPTED_DATA: u16 = 0x1000;
+/// Offset of the key data length; the key data follows.
+const KEY_DATA_LEN_AT: usize = 97;
+/// The GTK key data encapsulation: vendor element, OUI 00-0F-AC, data type 1.
+const KDE_GTK: [u8; 4] = [0x00, 0x0f, 0xac, 0x01];
+const ELEMENT_VENDOR: u8 = 0xdd;
 /// Offsets in an EAPOL-Key frame, from the start of the 802.1X header.
 const NONCE_AT: usize = 17;
 const MIC_AT: usize = 81;
@@ -240,7 +250,7 @@ pub struct WpaStats {
 pub enum NotDecrypted {
     /// WEP or TKIP (no extended IV), or a key id other than the pairwise key's.
     NotCcmp,
-    /// Sent to a group address: the group key is not read.
+    /// Sent to a group address by an access point whose group key was not seen.
     GroupAddressed,
     /// No 4-way handshake of this station with a key that fits was seen before it.
     NoKey,
@@ -255,7 +265,7 @@ impl fmt::Display for NotDecrypted {
         f.write_str(match self {
             NotDecrypted::NotCcmp => "802.11 protected frame that is not CCMP (WEP or TKIP)",
             NotDecrypted::GroupAddressed => {
-                "802.11 protected group-addressed frame (the group key is not read)"
+                "802.11 protected group-addressed frame of an access point whose group key was not seen (message 3 of a handshake with a given key)"
             }
             NotDecrypted::NoKey => {
                 "802.11 protected frame of a station whose 4-way handshake with a given key is not in the capture"
@@ -276,6 +286,9 @@ struct Station {
     anonce: Option<[u8; 32]>,
     /// Message 2: the SNonce and the whole EAPOL-Key frame, for its MIC.
     message_2: Option<([u8; 32], Vec<u8>)>,
+    /// The key confirmation and key encryption keys of the last PTK (for the MIC and
+    /// key data of the access point's later messages).
+    kck_kek: Option<([u8; 16], [u8; 16])>,
     tk: Option<[u8; 16]>,
     previous_tk: Option<[u8; 16]>,
 }
@@ -285,6 +298,9 @@ struct Station {
 pub struct Wpa {
     keys: Arc<WlanKeys>,
     stations: BTreeMap<(Mac, Mac), Station>,
+    /// Group keys by access point and key id (at most [`MAX_STATIONS`]; beyond, the
+    /// lowest access point address goes).
+    groups: BTreeMap<(Mac, u8), [u8; 16]>,
     /// EAPOL-Key frames followed so far.
     followed: u64,
     stats: WpaStats,
@@ -295,6 +311,7 @@ impl Wpa {
         Wpa {
             keys,
             stations: BTreeMap::new(),
+            groups: BTreeMap::new(),
             followed: 0,
             stats: WpaStats::default(),
         }
@@ -333,18 +350,29 @@ impl Wpa {
             return;
         }
         let info = u16::from_be_bytes([key[5], key[6]]);
-        if info & KEY_PAIRWISE == 0 {
-            return;
-        }
-        let mut nonce = [0u8; 32];
-        nonce.copy_from_slice(&key[NONCE_AT..NONCE_AT + 32]);
         let from_authenticator = info & KEY_ACK != 0;
         let pair = if from_authenticator {
             (src, dst)
         } else {
             (dst, src)
         };
-        match (from_authenticator, info & KEY_MIC != 0) {
+        if info & KEY_PAIRWISE != 0 {
+            self.pairwise_message(pair, info, key);
+        }
+        // Message 3, or message 1 of a group key handshake.
+        let group_key_data = KEY_MIC | KEY_ENCRYPTED_DATA | KEY_ACK;
+        if info & group_key_data == group_key_data
+            && info & KEY_VERSION_MASK == KEY_VERSION_HMAC_SHA1_AES
+        {
+            self.group_key(pair, key);
+        }
+    }
+
+    /// A message of the 4-way handshake.
+    fn pairwise_message(&mut self, pair: (Mac, Mac), info: u16, key: &[u8]) {
+        let mut nonce = [0u8; 32];
+        nonce.copy_from_slice(&key[NONCE_AT..NONCE_AT + 32]);
+        match (info & KEY_ACK != 0, info & KEY_MIC != 0) {
             // Messages 1 and 3 carry the ANonce.
             (true, _) => self.station(pair).anonce = Some(nonce),
             // Message 2 (message 4 has a zero nonce).
@@ -379,20 +407,53 @@ impl Wpa {
             let ptk = ptk(pmk, aa, spa, &anonce, &snonce);
             let kck = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &ptk[..16]);
             let tag = hmac::sign(&kck, &zeroed);
-            (tag.as_ref().get(..16) == Some(mic)).then(|| {
-                let mut tk = [0u8; 16];
-                tk.copy_from_slice(&ptk[32..48]);
-                tk
-            })
+            (tag.as_ref().get(..16) == Some(mic)).then_some(ptk)
         });
         match found {
-            Some(tk) => {
+            Some(ptk) => {
+                let part =
+                    |at: usize| -> [u8; 16] { ptk[at..at + 16].try_into().unwrap_or_default() };
+                let tk = part(32);
                 if station.tk != Some(tk) {
                     station.previous_tk = station.tk.replace(tk);
                 }
+                station.kck_kek = Some((part(0), part(16)));
                 self.stats.handshakes += 1;
             }
             None => self.stats.wrong_key += 1,
+        }
+    }
+
+    /// Takes the GTK out of the key data of an access point's message whose MIC the
+    /// station's KCK makes right.
+    fn group_key(&mut self, (aa, spa): (Mac, Mac), key: &[u8]) {
+        let Some((kck, kek)) = self.stations.get(&(aa, spa)).and_then(|s| s.kck_kek) else {
+            return;
+        };
+        let mut zeroed = key.to_vec();
+        zeroed[MIC_AT..MIC_AT + 16].fill(0);
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &kck),
+            &zeroed,
+        );
+        if tag.as_ref().get(..16) != key.get(MIC_AT..MIC_AT + 16) {
+            return;
+        }
+        let len = usize::from(u16::from_be_bytes([
+            key[KEY_DATA_LEN_AT],
+            key[KEY_DATA_LEN_AT + 1],
+        ]));
+        let Some(plain) = key
+            .get(KEY_FRAME_MIN..KEY_FRAME_MIN + len)
+            .and_then(|data| aes_key_unwrap(&kek, data))
+        else {
+            return;
+        };
+        if let Some((id, gtk)) = gtk_kde(&plain) {
+            if self.groups.len() >= MAX_STATIONS && !self.groups.contains_key(&(aa, id)) {
+                self.groups.pop_first();
+            }
+            self.groups.insert((aa, id), gtk);
         }
     }
 
@@ -415,15 +476,18 @@ impl Wpa {
         }
         let mac_at = |at: usize| -> Mac { header[at..at + 6].try_into().unwrap_or([0; 6]) };
         let (a1, a2) = (mac_at(4), mac_at(10));
-        if a1[0] & 1 != 0 {
-            return Err(NotDecrypted::GroupAddressed);
-        }
-        let keys = [(a1, a2), (a2, a1)]
-            .iter()
-            .filter_map(|pair| self.stations.get(pair))
-            .find(|s| s.tk.is_some())
-            .map(|s| (s.tk, s.previous_tk))
-            .ok_or(NotDecrypted::NoKey)?;
+        let keys = if a1[0] & 1 != 0 {
+            // Sent by the access point (A2) with its group key of the frame's key id.
+            let gtk = self.groups.get(&(a2, body[3] >> 6));
+            (Some(*gtk.ok_or(NotDecrypted::GroupAddressed)?), None)
+        } else {
+            [(a1, a2), (a2, a1)]
+                .iter()
+                .filter_map(|pair| self.stations.get(pair))
+                .find(|s| s.tk.is_some())
+                .map(|s| (s.tk, s.previous_tk))
+                .ok_or(NotDecrypted::NoKey)?
+        };
 
         let qos = layout.qos_at.and_then(|at| frame.get(at)).copied();
         let mut nonce = [0u8; 13];
@@ -465,6 +529,51 @@ impl Wpa {
         }
         Err(NotDecrypted::IntegrityCheckFailed)
     }
+}
+
+/// The GTK KDE of a message's decrypted key data (IEEE 802.11-2020 §12.7.2): its
+/// key id and a 16-byte (CCMP-128) GTK.
+fn gtk_kde(data: &[u8]) -> Option<(u8, [u8; 16])> {
+    let mut rest = data;
+    while let (Some(&id), Some(&len)) = (rest.first(), rest.get(1)) {
+        let body = rest.get(2..2 + usize::from(len))?;
+        if id == ELEMENT_VENDOR && body.starts_with(&KDE_GTK) {
+            let gtk = body.get(6..)?.try_into().ok()?;
+            return Some((body.get(4)? & 0x03, gtk));
+        }
+        rest = &rest[2 + usize::from(len)..];
+    }
+    None
+}
+
+/// AES key unwrap (RFC 3394 §2.2.2) of `wrapped` under `kek`; `None` when the
+/// integrity check value does not come out.
+fn aes_key_unwrap(kek: &[u8; 16], wrapped: &[u8]) -> Option<Vec<u8>> {
+    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+        return None;
+    }
+    let cipher = Aes128::new_from_slice(kek).ok()?;
+    let n = wrapped.len() / 8 - 1;
+    let mut a: [u8; 8] = wrapped[..8].try_into().ok()?;
+    let mut r: Vec<[u8; 8]> = wrapped[8..]
+        .chunks_exact(8)
+        .filter_map(|c| c.try_into().ok())
+        .collect();
+    for j in (0..6u64).rev() {
+        for i in (1..=n).rev() {
+            let t = (n as u64) * j + i as u64;
+            let mut block = [0u8; 16];
+            for (b, (x, y)) in block.iter_mut().zip(a.iter().zip(t.to_be_bytes())) {
+                *b = x ^ y;
+            }
+            block[8..].copy_from_slice(&r[i - 1]);
+            let block_ref = GenericArray::from_mut_slice(&mut block);
+            cipher.decrypt_block(block_ref);
+            a.copy_from_slice(&block[..8]);
+            r[i - 1].copy_from_slice(&block[8..]);
+        }
+    }
+    (a == [0xa6; 8]).then(|| r.concat())
 }
 
 /// PRF-384 of a PMK for CCMP (IEEE 802.11-2020 §12.7.1.2-3): KCK, KEK and TK.
@@ -668,6 +777,142 @@ mod tests {
         let new = protected_frame(&tk_of(&[9; 32]), 2, b"y");
         assert_eq!(wpa.decrypt(&new, 26), Ok(b"y".to_vec()));
         assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
+    }
+
+    #[test]
+    fn aes_key_unwrap_as_rfc_3394() {
+        // RFC 3394 §4.1: 128 bits of key data with a 128-bit KEK.
+        let kek: [u8; 16] = hex("000102030405060708090a0b0c0d0e0f").try_into().unwrap();
+        let wrapped = hex("1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5");
+        assert_eq!(
+            aes_key_unwrap(&kek, &wrapped),
+            Some(hex("00112233445566778899aabbccddeeff"))
+        );
+        let mut bent = wrapped.clone();
+        bent[9] ^= 1;
+        assert_eq!(aes_key_unwrap(&kek, &bent), None);
+        assert_eq!(aes_key_unwrap(&kek, &wrapped[..16]), None);
+        assert_eq!(aes_key_unwrap(&kek, &wrapped[..23]), None);
+    }
+
+    #[test]
+    fn the_gtk_kde_among_other_elements() {
+        let rsn = [0x30, 2, 1, 0];
+        let gtk = [0xdd, 22, 0x00, 0x0f, 0xac, 1, 2, 0];
+        let data = [&rsn[..], &gtk, &[0x77; 16], &[0xdd, 0]].concat();
+        assert_eq!(gtk_kde(&data), Some((2, [0x77; 16])));
+        // A GTK of another length (TKIP, GCMP-256), a KDE cut short, none at all.
+        let long = [&[0xdd, 38, 0x00, 0x0f, 0xac, 1, 1, 0][..], &[0x77; 32]].concat();
+        assert_eq!(gtk_kde(&long), None);
+        assert_eq!(gtk_kde(&data[..20]), None);
+        assert_eq!(gtk_kde(&rsn), None);
+    }
+
+    /// An access point's key message with key information `info` carrying the GTK
+    /// KDE of `gtk` and `key_id`, wrapped and MIC'd with the keys of `pmk`'s PTK.
+    fn gtk_message(pmk: &[u8; 32], info: u16, key_id: u8, gtk: &[u8; 16]) -> Vec<u8> {
+        let ptk = ptk(pmk, AP, STA, &ANONCE, &SNONCE);
+        let (kck, kek) = (&ptk[..16], &ptk[16..32]);
+        let mut plain = [&[0xdd, 22, 0x00, 0x0f, 0xac, 1, key_id, 0][..], gtk].concat();
+        plain.extend_from_slice(&[0xdd, 0, 0, 0, 0, 0, 0, 0]);
+        let wrapped = wrap(kek.try_into().unwrap(), &plain);
+        let mut m = key_frame(info & !KEY_MIC, &ANONCE, pmk);
+        m[KEY_DATA_LEN_AT..KEY_DATA_LEN_AT + 2]
+            .copy_from_slice(&(wrapped.len() as u16).to_be_bytes());
+        m.extend_from_slice(&wrapped);
+        let body_len = (m.len() - 4) as u16;
+        m[2..4].copy_from_slice(&body_len.to_be_bytes());
+        m[5..7].copy_from_slice(&info.to_be_bytes());
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, kck),
+            &m,
+        );
+        m[MIC_AT..MIC_AT + 16].copy_from_slice(&tag.as_ref()[..16]);
+        m
+    }
+
+    /// A broadcast from the AP protected with `gtk` under `key_id`.
+    fn group_frame(gtk: &[u8; 16], key_id: u8) -> Vec<u8> {
+        let mut group = protected_frame(gtk, 9, b"arp");
+        group[1] = 0x42; // From DS, protected
+        group[4..10].copy_from_slice(&[0xff; 6]);
+        group[10..16].copy_from_slice(&AP);
+        group[16..22].copy_from_slice(&STA);
+        group[26 + 3] |= key_id << 6;
+        reseal(gtk, &group, 9)
+    }
+
+    #[test]
+    fn message_3_gives_the_group_key_of_group_addressed_frames() {
+        let pmk = WlanKeys::new(&[lab_key()]).pmks[0];
+        let (gtk, next_gtk) = ([0x47; 16], [0x48; 16]);
+        let encrypted = KEY_ACK | KEY_MIC | KEY_ENCRYPTED_DATA | 0x0200 | 2;
+        let m3 = gtk_message(&pmk, encrypted | KEY_PAIRWISE | 0x0040, 1, &gtk);
+        let group = group_frame(&gtk, 1);
+
+        let mut wpa = wpa_with(&[lab_key()]);
+        handshake(&mut wpa, &pmk, false);
+        assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
+        // A message 3 whose MIC is wrong gives nothing.
+        let mut forged = m3.clone();
+        forged[MIC_AT] ^= 1;
+        wpa.eapol(AP, STA, &forged);
+        assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
+        wpa.eapol(AP, STA, &m3);
+        assert_eq!(wpa.decrypt(&group, 26), Ok(b"arp".to_vec()));
+
+        // A group key handshake (message 1, no pairwise bit) installs key id 2; id 1
+        // still opens what it protected.
+        wpa.eapol(AP, STA, &gtk_message(&pmk, encrypted, 2, &next_gtk));
+        assert_eq!(
+            wpa.decrypt(&group_frame(&next_gtk, 2), 26),
+            Ok(b"arp".to_vec())
+        );
+        assert_eq!(wpa.decrypt(&group, 26), Ok(b"arp".to_vec()));
+        assert_eq!(wpa.stats().decrypted, 3);
+    }
+
+    /// AES key wrap (RFC 3394 §2.2.1), for building messages 3.
+    fn wrap(kek: &[u8; 16], plain: &[u8]) -> Vec<u8> {
+        use aes::cipher::BlockEncrypt;
+        let cipher = Aes128::new_from_slice(kek).unwrap();
+        let n = plain.len() / 8;
+        let mut a = [0xa6u8; 8];
+        let mut r: Vec<[u8; 8]> = plain.chunks(8).map(|c| c.try_into().unwrap()).collect();
+        for j in 0..6u64 {
+            for i in 1..=n {
+                let mut block = [0u8; 16];
+                block[..8].copy_from_slice(&a);
+                block[8..].copy_from_slice(&r[i - 1]);
+                cipher.encrypt_block(GenericArray::from_mut_slice(&mut block));
+                let t = (n as u64) * j + i as u64;
+                for (x, y) in a.iter_mut().zip(block[..8].iter().zip(t.to_be_bytes())) {
+                    *x = y.0 ^ y.1;
+                }
+                r[i - 1].copy_from_slice(&block[8..]);
+            }
+        }
+        [&a[..], &r.concat()].concat()
+    }
+
+    /// `frame` with its addresses changed, protected again under `key` and `pn`
+    /// (the AAD and nonce written out as in [`protected_frame`]).
+    fn reseal(key: &[u8; 16], frame: &[u8], pn: u64) -> Vec<u8> {
+        let header = &frame[..26];
+        let ccmp = &frame[26..34];
+        let pn = pn.to_be_bytes();
+        let mut nonce = vec![header[24] & 0x0f];
+        nonce.extend_from_slice(&header[10..16]);
+        nonce.extend_from_slice(&pn[2..]);
+        let mut aad = vec![header[0] & 0x8f, (header[1] & !0x38 & !0x80) | 0x40];
+        aad.extend_from_slice(&header[4..22]);
+        aad.extend_from_slice(&[header[22] & 0x0f, 0, header[24] & 0x0f, 0]);
+        let cipher = CcmpCipher::new_from_slice(key).unwrap();
+        let mut body = b"arp".to_vec();
+        let mic = cipher
+            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut body)
+            .unwrap();
+        [header, ccmp, &body, mic.as_slice()].concat()
     }
 
     #[test]
