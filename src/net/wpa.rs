@@ -549,7 +549,7 @@ fn gtk_kde(data: &[u8]) -> Option<(u8, [u8; 16])> {
 /// AES key unwrap (RFC 3394 §2.2.2) of `wrapped` under `kek`; `None` when the
 /// integrity check value does not come out.
 fn aes_key_unwrap(kek: &[u8; 16], wrapped: &[u8]) -> Option<Vec<u8>> {
-    if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
+    if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return None;
     }
     let cipher = Aes128::new_from_slice(kek).ok()?;
