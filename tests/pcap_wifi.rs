@@ -38,18 +38,7 @@ fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
         "a request in an A-MSDU"
     );
     for (x, w) in xs.iter().zip(want) {
-        assert_eq!(x.at.to_string(), w["at"].as_str().unwrap());
-        assert_eq!(x.device.as_deref(), Some("phone"));
-        assert_eq!(Some(x.host.as_str()), w["host"].as_str());
-        assert_eq!(Some(x.method.as_str()), w["method"].as_str());
-        assert_eq!(x.path.split('?').next(), w["path"].as_str());
-        let frame = w["frame"].as_u64().unwrap();
-        assert!(
-            sample::frames(&x.evidence.locator).contains(&frame),
-            "{} does not hold frame {frame}",
-            x.evidence.locator
-        );
-        assert!(x.anomalies.is_empty(), "{:?}", x.anomalies);
+        sample::assert_is_request(x, w);
     }
     // The protected frame and the spoofed A-MSDU are counted by kind; the null-data frame,
     // beacons and ACKs carry no network layer and are no errors.

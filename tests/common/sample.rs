@@ -78,3 +78,21 @@ pub fn expected_finding_rows(name: &str) -> Vec<FindingRow> {
         })
         .collect()
 }
+
+/// Asserts that exchange `x` is the request `w` of an `expected.json`: its time,
+/// device, host, method, path (without the query) and the frame that completes it
+/// among its evidence frames, with no anomaly.
+pub fn assert_is_request(x: &consentry::exchange::Exchange, w: &Value) {
+    assert_eq!(x.at.to_string(), w["at"].as_str().unwrap());
+    assert_eq!(x.device.as_deref(), w["device"].as_str());
+    assert_eq!(Some(x.host.as_str()), w["host"].as_str());
+    assert_eq!(Some(x.method.as_str()), w["method"].as_str());
+    assert_eq!(x.path.split('?').next(), w["path"].as_str());
+    let frame = w["frame"].as_u64().unwrap();
+    assert!(
+        frames(&x.evidence.locator).contains(&frame),
+        "{} does not hold frame {frame}",
+        x.evidence.locator
+    );
+    assert!(x.anomalies.is_empty(), "{:?}", x.anomalies);
+}
