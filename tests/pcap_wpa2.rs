@@ -82,6 +82,23 @@ fn the_networks_key_opens_the_phones_requests() {
 }
 
 #[test]
+fn a_passphrase_without_ssid_takes_the_one_the_access_point_names() {
+    let any = WlanKey::Passphrase {
+        passphrase: sample::expected(NAME)["passphrase"]
+            .as_str()
+            .unwrap()
+            .into(),
+        ssid: None,
+    };
+    let (xs, outcome) = read(Arc::new(WlanKeys::new(&[any])));
+    let (with_ssid, _) = read(lab_keys());
+    assert_eq!(xs.len(), 3);
+    assert_eq!(xs, with_ssid);
+    let traffic = outcome.traffic.unwrap();
+    assert_eq!((traffic.wlan_handshakes, traffic.wlan_decrypted), (1, 31));
+}
+
+#[test]
 fn without_the_key_or_with_a_wrong_one_nothing_is_read() {
     let expected = sample::expected(NAME);
     let protected = expected["protected_frames"].as_u64().unwrap();
@@ -96,7 +113,7 @@ fn without_the_key_or_with_a_wrong_one_nothing_is_read() {
 
     let wrong = WlanKey::Passphrase {
         passphrase: "incorrect horse battery staple".into(),
-        ssid: expected["ssid"].as_str().unwrap().as_bytes().to_vec(),
+        ssid: Some(expected["ssid"].as_str().unwrap().as_bytes().to_vec()),
     };
     let (xs, outcome) = read(Arc::new(WlanKeys::new(&[wrong])));
     assert!(xs.is_empty(), "{xs:?}");

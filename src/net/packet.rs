@@ -424,6 +424,11 @@ impl PacketDecoder {
                 return Ok(());
             }
             NetProto::WlanAggregate => return self.msdus(ts, frame_number, data, within, out),
+            NetProto::WlanNetworkName => {
+                self.stats.non_ip += 1;
+                self.network_name(data);
+                return Ok(());
+            }
             NetProto::WlanProtected(body_at) => {
                 let body_at = usize::from(body_at);
                 return self.protected(ts, frame_number, data, body_at, within, out);
@@ -503,6 +508,15 @@ impl PacketDecoder {
         if let (Some(wpa), Some(src), Some(dst)) = (&mut self.wpa, link.src_mac, link.dst_mac) {
             wpa.eapol(src, dst, data);
             self.stats.wpa = *wpa.stats();
+        }
+    }
+
+    /// Tells the WPA tracker the SSID an access point's management frame names, for
+    /// keys given without one.
+    #[inline(never)]
+    fn network_name(&mut self, frame: &[u8]) {
+        if let (Some(wpa), Some((bssid, ssid))) = (&mut self.wpa, wlan::network_name(frame)) {
+            wpa.learn_ssid(bssid, ssid);
         }
     }
 

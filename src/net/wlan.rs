@@ -24,7 +24,17 @@ pub const LINKTYPE_IEEE802_11: u32 = 105;
 /// LINKTYPE of 802.11 frames behind a radiotap header.
 pub const LINKTYPE_RADIOTAP: u32 = 127;
 
+const TYPE_MANAGEMENT: u8 = 0;
 const TYPE_DATA: u8 = 2;
+/// Management subtypes that name the network, and the length of their fixed fields
+/// before the elements (IEEE 802.11-2020 9.3.3).
+const NAMING_FRAMES: [(u8, usize); 4] = [
+    (0, 4),  // association request: capability, listen interval
+    (2, 10), // reassociation request: … and the current AP's address
+    (5, 12), // probe response: timestamp, beacon interval, capability
+    (8, 12), // beacon: the same
+];
+const ELEMENT_SSID: u8 = 0;
 const FLAG_TO_DS: u8 = 0x01;
 const FLAG_FROM_DS: u8 = 0x02;
 const FLAG_MORE_FRAGMENTS: u8 = 0x04;
@@ -163,6 +173,15 @@ fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
             "802.11 frame of protocol version {version}"
         )));
     }
+    if kind == TYPE_MANAGEMENT && NAMING_FRAMES.iter().any(|(s, _)| *s == subtype) {
+        return Ok(LinkFrame {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            proto: NetProto::WlanNetworkName,
+            payload: data,
+        });
+    }
     if kind != TYPE_DATA || subtype & SUBTYPE_NO_DATA != 0 {
         return Ok(LinkFrame {
             src_mac: None,
@@ -238,6 +257,23 @@ pub fn decrypted<'a>(
         return Err(short("802.11", 2, frame.len()));
     };
     frame_body(&DataHeader::of(fc0, flags), frame, plain)
+}
+
+/// The BSSID (address 3) and SSID a management frame of [`NetProto::WlanNetworkName`]
+/// names; `None` for a hidden network (an empty or zeroed SSID) or a frame cut short.
+pub fn network_name(frame: &[u8]) -> Option<([u8; 6], &[u8])> {
+    let subtype = frame.first()? >> 4;
+    let (_, fixed) = NAMING_FRAMES.iter().find(|(s, _)| *s == subtype)?;
+    let bssid = mac(frame, 16)?;
+    let mut elements = frame.get(24 + fixed..)?;
+    while let (Some(&id), Some(&len)) = (elements.first(), elements.get(1)) {
+        let body = elements.get(2..2 + usize::from(len))?;
+        if id == ELEMENT_SSID {
+            return (body.iter().any(|&b| b != 0)).then_some((bssid, body));
+        }
+        elements = &elements[2 + usize::from(len)..];
+    }
+    None
 }
 
 /// LLC/SNAP with an ethertype: OUI 00-00-00 (RFC 1042) or 00-00-F8 (bridge tunnel).
@@ -431,6 +467,37 @@ mod tests {
     }
 
     #[test]
+    fn beacons_probe_responses_and_associations_name_the_network() {
+        let ssid = [&[0u8, 3][..], b"lab"].concat();
+        let rates = [1, 2, 0x82, 0x84];
+        // A management frame of `subtype` from the AP (A3 = BSSID) with `fixed` bytes.
+        let named = |subtype: u8, fixed: usize, elements: &[u8]| {
+            let mut v = vec![subtype << 4, 0, 0, 0];
+            v.extend_from_slice(&[STA, AP, AP].concat());
+            v.extend_from_slice(&[0x10, 0]);
+            v.extend(std::iter::repeat_n(7, fixed));
+            v.extend_from_slice(elements);
+            v
+        };
+        for (subtype, fixed) in [(8, 12), (5, 12), (0, 4), (2, 10)] {
+            let frame = named(subtype, fixed, &[&rates[..], &ssid].concat());
+            let f = decode(&frame).unwrap();
+            assert_eq!(
+                (f.proto, f.payload),
+                (NetProto::WlanNetworkName, &frame[..])
+            );
+            assert_eq!(network_name(&frame), Some((AP, &b"lab"[..])), "{subtype}");
+        }
+        // Hidden networks, no SSID element, an element cut short; other management.
+        for elements in [&[0, 0][..], &[0, 3, 0, 0, 0], &rates, &[0, 5, b'l']] {
+            assert_eq!(network_name(&named(8, 12, elements)), None);
+        }
+        let probe_request = named(4, 0, &ssid);
+        assert_eq!(decode(&probe_request).unwrap().proto, NetProto::Other(0));
+        assert_eq!(network_name(&probe_request), None);
+    }
+
+    #[test]
     fn radiotap_flags_say_fcs_and_padding() {
         let data = frame(0, FLAG_TO_DS, [AP, STA, ROUTER], &[], &body());
         let fcs = [0xde, 0xad, 0xbe, 0xef];
@@ -485,8 +552,8 @@ mod tests {
 
     #[test]
     fn frames_without_a_network_layer_and_frames_not_read() {
-        // Beacon (management), ACK (control), null data.
-        for fc in [[0x80, 0], [0xd4, 0], [0x48, 0x01]] {
+        // Authentication (management), ACK (control), null data.
+        for fc in [[0xb0, 0], [0xd4, 0], [0x48, 0x01]] {
             let mut v = fc.to_vec();
             v.resize(24, 0);
             assert_eq!(decode(&v).unwrap().proto, NetProto::Other(0));

@@ -3,7 +3,9 @@
 //! which opens its CCMP-protected unicast frames, as Wireshark's `wpa-pwd` keys do.
 //!
 //! - [`parse_keys`] reads Wireshark's 802.11 keys file (`80211_keys`), and
-//!   [`WlanKeys`] derives each key's PMK once (PBKDF2-HMAC-SHA1, 4096 rounds).
+//!   [`WlanKeys`] derives each key's PMK once (PBKDF2-HMAC-SHA1, 4096 rounds); a
+//!   passphrase given without an SSID is derived, per capture, with the SSID each
+//!   access point names ([`Wpa::learn_ssid`]).
 //! - [`Wpa`] follows EAPOL-Key messages (IEEE 802.11-2020 §12.7.6) per access point
 //!   and station: the ANonce of message 1 or 3 and the SNonce of message 2 give the
 //!   PTK (§12.7.1.3); the key whose PTK makes message 2's MIC right is the network's,
@@ -72,8 +74,12 @@ type CcmpCipher = Ccm<Aes128, U8, U13>;
 /// One decryption key, as a Wireshark 802.11 keys file gives it.
 #[derive(Clone, PartialEq, Eq)]
 pub enum WlanKey {
-    /// `wpa-pwd`: a passphrase and the network's SSID.
-    Passphrase { passphrase: String, ssid: Vec<u8> },
+    /// `wpa-pwd`: a passphrase and the network's SSID; without one, the SSID each
+    /// access point names in the capture (beacons, probe responses, associations).
+    Passphrase {
+        passphrase: String,
+        ssid: Option<Vec<u8>>,
+    },
     /// `wpa-psk`: the 256-bit pre-shared key (the PMK) itself.
     Psk([u8; 32]),
 }
@@ -82,8 +88,11 @@ impl fmt::Debug for WlanKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the secret itself.
         match self {
-            WlanKey::Passphrase { ssid, .. } => {
-                write!(f, "wpa-pwd for SSID {:?}", String::from_utf8_lossy(ssid))
+            WlanKey::Passphrase {
+                ssid: Some(ssid), ..
+            } => write!(f, "wpa-pwd for SSID {:?}", String::from_utf8_lossy(ssid)),
+            WlanKey::Passphrase { ssid: None, .. } => {
+                f.write_str("wpa-pwd for the SSIDs the capture names")
             }
             WlanKey::Psk(_) => f.write_str("wpa-psk"),
         }
@@ -99,9 +108,9 @@ pub struct KeysError {
 }
 
 /// Reads Wireshark's 802.11 keys file: one key a line, `"wpa-pwd","PASSPHRASE:SSID"`
-/// or `"wpa-psk","64 HEX DIGITS"` (the quotes optional), `%3a` and `%25` standing for
-/// `:` and `%` in a passphrase or SSID; `#` starts a comment. WEP keys and other
-/// types are refused by name.
+/// (the SSID optional) or `"wpa-psk","64 HEX DIGITS"` (the quotes optional), `%3a`
+/// and `%25` standing for `:` and `%` in a passphrase or SSID; `#` starts a comment.
+/// WEP keys and other types are refused by name.
 pub fn parse_keys(text: &str) -> Result<Vec<WlanKey>, KeysError> {
     let mut keys = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -123,9 +132,10 @@ pub fn parse_keys(text: &str) -> Result<Vec<WlanKey>, KeysError> {
         let (kind, value) = (unquote(kind), unquote(value));
         keys.push(match kind.as_str() {
             "wpa-pwd" => {
-                let (passphrase, ssid) = value.split_once(':').ok_or_else(|| {
-                    error("a wpa-pwd key needs its SSID: \"PASSPHRASE:SSID\"".into())
-                })?;
+                let (passphrase, ssid) = match value.split_once(':') {
+                    Some((passphrase, ssid)) => (passphrase, Some(ssid)),
+                    None => (value.as_str(), None),
+                };
                 let passphrase = percent_decode(passphrase).map_err(&error)?;
                 let passphrase = String::from_utf8(passphrase)
                     .map_err(|_| error("the passphrase is not UTF-8".into()))?;
@@ -135,8 +145,8 @@ pub fn parse_keys(text: &str) -> Result<Vec<WlanKey>, KeysError> {
                         passphrase.len()
                     )));
                 }
-                let ssid = percent_decode(ssid).map_err(&error)?;
-                if !(1..=32).contains(&ssid.len()) {
+                let ssid = ssid.map(percent_decode).transpose().map_err(&error)?;
+                if let Some(ssid) = ssid.as_ref().filter(|s| !(1..=32).contains(&s.len())) {
                     return Err(error(format!(
                         "an SSID has 1 to 32 bytes, this one {}",
                         ssid.len()
@@ -203,34 +213,51 @@ pub fn passphrase_pmk(passphrase: &str, ssid: &[u8]) -> [u8; 32] {
     pmk
 }
 
-/// The PMKs of the keys given, derived once for every capture read with them.
+/// The PMKs of the keys given, derived once for every capture read with them, and
+/// the passphrases given without an SSID.
 #[derive(Clone, Default)]
 pub struct WlanKeys {
     pmks: Vec<[u8; 32]>,
+    any_ssid: Vec<String>,
 }
 
 impl fmt::Debug for WlanKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WlanKeys({} keys)", self.pmks.len())
+        write!(
+            f,
+            "WlanKeys({} keys)",
+            self.pmks.len() + self.any_ssid.len()
+        )
     }
 }
 
 impl WlanKeys {
     pub fn new(keys: &[WlanKey]) -> Self {
-        let pmks = keys
-            .iter()
-            .map(|k| match k {
-                WlanKey::Passphrase { passphrase, ssid } => passphrase_pmk(passphrase, ssid),
-                WlanKey::Psk(psk) => *psk,
-            })
-            .collect();
-        WlanKeys { pmks }
+        let mut out = WlanKeys::default();
+        for key in keys {
+            match key {
+                WlanKey::Passphrase {
+                    passphrase,
+                    ssid: Some(ssid),
+                } => out.pmks.push(passphrase_pmk(passphrase, ssid)),
+                WlanKey::Passphrase {
+                    passphrase,
+                    ssid: None,
+                } => out.any_ssid.push(passphrase.clone()),
+                WlanKey::Psk(psk) => out.pmks.push(*psk),
+            }
+        }
+        out
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pmks.is_empty()
+        self.pmks.is_empty() && self.any_ssid.is_empty()
     }
 }
+
+/// PMKs derived from passphrases given without an SSID, at most, per capture: each
+/// costs a PBKDF2 of 4 096 rounds, and a capture chooses the SSIDs.
+pub const MAX_DERIVED_PMKS: usize = 64;
 
 /// What a [`Wpa`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -301,6 +328,10 @@ pub struct Wpa {
     /// Group keys by access point and key id (at most [`MAX_STATIONS`]; beyond, the
     /// lowest access point address goes).
     groups: BTreeMap<(Mac, u8), [u8; 16]>,
+    /// The SSID each access point names (as many; the same rule).
+    ssids: BTreeMap<Mac, Vec<u8>>,
+    /// PMKs of the SSID-less passphrases (by their index) with SSIDs seen.
+    derived: BTreeMap<(usize, Vec<u8>), [u8; 32]>,
     /// EAPOL-Key frames followed so far.
     followed: u64,
     stats: WpaStats,
@@ -312,6 +343,8 @@ impl Wpa {
             keys,
             stations: BTreeMap::new(),
             groups: BTreeMap::new(),
+            ssids: BTreeMap::new(),
+            derived: BTreeMap::new(),
             followed: 0,
             stats: WpaStats::default(),
         }
@@ -334,6 +367,38 @@ impl Wpa {
             since,
             ..Station::default()
         })
+    }
+
+    /// Remembers the SSID access point `bssid` names, for passphrases given without.
+    pub fn learn_ssid(&mut self, bssid: Mac, ssid: &[u8]) {
+        if self.keys.any_ssid.is_empty() || self.ssids.get(&bssid).map(Vec::as_slice) == Some(ssid)
+        {
+            return;
+        }
+        if self.ssids.len() >= MAX_STATIONS && !self.ssids.contains_key(&bssid) {
+            self.ssids.pop_first();
+        }
+        self.ssids.insert(bssid, ssid.to_vec());
+    }
+
+    /// The PMKs to try for a handshake with access point `aa`: the keys', and those of
+    /// the SSID-less passphrases with the SSID `aa` named.
+    fn pmks_for(&mut self, aa: Mac) -> Vec<[u8; 32]> {
+        let mut pmks = self.keys.pmks.clone();
+        let Some(ssid) = self.ssids.get(&aa) else {
+            return pmks;
+        };
+        for (i, passphrase) in self.keys.any_ssid.iter().enumerate() {
+            let key = (i, ssid.clone());
+            if let Some(pmk) = self.derived.get(&key) {
+                pmks.push(*pmk);
+            } else if self.derived.len() < MAX_DERIVED_PMKS {
+                let pmk = passphrase_pmk(passphrase, ssid);
+                self.derived.insert(key, pmk);
+                pmks.push(pmk);
+            }
+        }
+        pmks
     }
 
     /// Follows an EAPOL frame (the body after LLC/SNAP) from `src` to `dst`.
@@ -393,6 +458,11 @@ impl Wpa {
 
     /// Derives the pairwise key once the ANonce and message 2 are both known.
     fn try_pairwise_key(&mut self, (aa, spa): (Mac, Mac)) {
+        let ready = self.stations.get(&(aa, spa));
+        if !ready.is_some_and(|s| s.anonce.is_some() && s.message_2.is_some()) {
+            return;
+        }
+        let pmks = self.pmks_for(aa);
         let Some(station) = self.stations.get_mut(&(aa, spa)) else {
             return;
         };
@@ -403,7 +473,7 @@ impl Wpa {
         let mut zeroed = message_2.clone();
         zeroed[MIC_AT..MIC_AT + 16].fill(0);
         let mic = &message_2[MIC_AT..MIC_AT + 16];
-        let found = self.keys.pmks.iter().find_map(|pmk| {
+        let found = pmks.iter().find_map(|pmk| {
             let ptk = ptk(pmk, aa, spa, &anonce, &snonce);
             let kck = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &ptk[..16]);
             let tag = hmac::sign(&kck, &zeroed);
@@ -673,7 +743,7 @@ mod tests {
     fn lab_key() -> WlanKey {
         WlanKey::Passphrase {
             passphrase: "correct horse battery staple".into(),
-            ssid: b"lab".to_vec(),
+            ssid: Some(b"lab".to_vec()),
         }
     }
 
@@ -916,6 +986,29 @@ mod tests {
     }
 
     #[test]
+    fn a_passphrase_without_ssid_takes_the_one_the_access_point_names() {
+        let pmk = WlanKeys::new(&[lab_key()]).pmks[0];
+        let any = WlanKey::Passphrase {
+            passphrase: "correct horse battery staple".into(),
+            ssid: None,
+        };
+        // No SSID seen for the AP: nothing to derive, the handshake matches no key.
+        let mut wpa = wpa_with(std::slice::from_ref(&any));
+        handshake(&mut wpa, &pmk, false);
+        assert_eq!((wpa.stats().handshakes, wpa.stats().wrong_key), (0, 1));
+        // Another network's name, then the AP's own.
+        let mut wpa = wpa_with(&[any]);
+        wpa.learn_ssid([2, 0, 0, 0, 0, 9], b"lab");
+        wpa.learn_ssid(AP, b"other");
+        wpa.learn_ssid(AP, b"lab");
+        handshake(&mut wpa, &pmk, false);
+        assert_eq!(wpa.stats().handshakes, 1);
+        let frame = protected_frame(&tk_of(&pmk), 1, b"x");
+        assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
+        assert_eq!(wpa.derived.len(), 1, "derived once, for the AP's SSID");
+    }
+
+    #[test]
     fn beyond_the_bound_the_oldest_station_is_forgotten() {
         let pmk = WlanKeys::new(&[lab_key()]).pmks[0];
         let mut wpa = wpa_with(&[lab_key()]);
@@ -957,15 +1050,28 @@ mod tests {
             keys[0],
             WlanKey::Passphrase {
                 passphrase: "correct horse:battery".into(),
-                ssid: b"lab%net".to_vec()
+                ssid: Some(b"lab%net".to_vec())
             }
         );
         assert_eq!(keys[1], WlanKey::Psk(passphrase_pmk("password", b"IEEE")));
         assert_eq!(format!("{:?}", keys[0]), "wpa-pwd for SSID \"lab%net\"");
+        // Without an SSID: the one the capture names.
+        let any = parse_keys("\"wpa-pwd\",\"correct horse battery staple\"").unwrap();
+        assert_eq!(
+            any,
+            [WlanKey::Passphrase {
+                passphrase: "correct horse battery staple".into(),
+                ssid: None
+            }]
+        );
+        assert_eq!(
+            format!("{:?}", any[0]),
+            "wpa-pwd for the SSIDs the capture names"
+        );
         for (bad, want) in [
             (
-                "\"wpa-pwd\",\"no ssid here\"",
-                "line 1: a wpa-pwd key needs its SSID",
+                "\"wpa-pwd\",\"long enough:\"",
+                "line 1: an SSID has 1 to 32 bytes, this one 0",
             ),
             ("\"wpa-pwd\",\"short:lab\"", "8 to 63 characters"),
             (
