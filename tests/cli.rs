@@ -453,13 +453,13 @@ fn wlan_keys_decrypt_a_wpa2_capture() {
     // A keys file that cannot be read: exit 2 naming it and the line.
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("keys");
-    std::fs::write(&bad, "\"wpa-pwd\",\"no-ssid-given\"\n").unwrap();
+    std::fs::write(&bad, "\"wpa-pwd\",\"short:lab\"\n").unwrap();
     let o = analyze(&["--wlan-keys".as_ref(), bad.as_os_str()]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(err.contains(&bad.display().to_string()), "{err}");
     assert!(
-        err.contains("line 1: a wpa-pwd key needs its SSID"),
+        err.contains("line 1: a WPA passphrase has 8 to 63 characters, this one 5"),
         "{err}"
     );
 }
