@@ -15,9 +15,9 @@ const MAX_KEYS_FILE_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WlanKeyArgs {
     /// Keys to decrypt WPA2-Personal (CCMP) 802.11 frames with: a file in Wireshark's
-    /// 802.11 keys format, a line each like `"wpa-pwd","PASSPHRASE:SSID"` or
-    /// `"wpa-psk","HEX"`; several allowed. The capture must hold each station's 4-way
-    /// handshake.
+    /// 802.11 keys format, a line each like `"wpa-pwd","PASSPHRASE:SSID"` (without
+    /// `:SSID`, the one the capture names) or `"wpa-psk","HEX"`; several allowed. The
+    /// capture must hold each station's 4-way handshake.
     #[arg(long = "wlan-keys", value_name = "FILE")]
     pub wlan_keys: Vec<PathBuf>,
 }
