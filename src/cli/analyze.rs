@@ -14,7 +14,7 @@ use super::final_ids::{self, RunTexts};
 pub use super::input::CaptureReading;
 use super::input::{read_input, read_input_once, Attribution, InputOutcome};
 use super::pipeline::analyze_stream;
-use super::tunnel_ports::{self, TunnelPortArgs};
+use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
@@ -369,14 +369,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let case = Arc::new(case::load(&args.case)?);
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    let reading = CaptureReading {
-        keylogs: super::keylog::texts(&keylogs),
-        tunnel_ports: args.tunnels.ports()?,
-        wlan_keys: args.wlan.load()?,
-    };
-    if let Some(ports) = tunnel_ports::describe(&reading.tunnel_ports) {
-        eprintln!("consentry: {ports}");
-    }
+    let reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
     let options = Options {
         reveal: args.reveal,
         ..Options::default()

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::input::{read_input, Attribution, CaptureReading};
-use super::tunnel_ports::{self, TunnelPortArgs};
+use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::exchange::Exchange;
@@ -90,14 +90,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut attribution = Attribution::new(&case, args.device.clone())?;
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    attribution.reading = CaptureReading {
-        keylogs: super::keylog::texts(&keylogs),
-        tunnel_ports: args.tunnels.ports()?,
-        wlan_keys: args.wlan.load()?,
-    };
-    if let Some(ports) = tunnel_ports::describe(&attribution.reading.tunnel_ports) {
-        eprintln!("consentry: {ports}");
-    }
+    attribution.reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

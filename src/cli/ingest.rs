@@ -30,7 +30,7 @@ use super::analyze::{default_workers, CaptureReading};
 use super::input::{read_input_with_hash, Attribution};
 use super::keylog::{self, KeyLogFile};
 use super::pipeline::analyze_stream;
-use super::tunnel_ports::{self, TunnelPortArgs};
+use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
@@ -93,14 +93,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     };
     let keylogs = keylog::load(&args.keylog)?;
     keylog::report(&keylogs);
-    let reading = CaptureReading {
-        keylogs: keylog::texts(&keylogs),
-        tunnel_ports: args.tunnels.ports()?,
-        wlan_keys: args.wlan.load()?,
-    };
-    if let Some(ports) = tunnel_ports::describe(&reading.tunnel_ports) {
-        eprintln!("consentry: {ports}");
-    }
+    let reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
     let mut store = dir.open_store()?;
     let mut failed = false;
     store_case_consent(&mut store, &case)?;

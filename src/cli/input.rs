@@ -11,6 +11,9 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
+use super::keylog::KeyLogFile;
+use super::tunnel_ports::TunnelPortArgs;
+use super::wlan_keys::WlanKeyArgs;
 use crate::case::{Case, DeviceResolver};
 use crate::exchange::Exchange;
 use crate::net::provisional_id::InputIds;
@@ -33,6 +36,26 @@ pub struct CaptureReading {
     pub tunnel_ports: UdpTunnelPorts,
     /// Keys for WPA2-protected 802.11 frames.
     pub wlan_keys: Arc<WlanKeys>,
+}
+
+impl CaptureReading {
+    /// What the command line asks for: the `--keylog` files read, `--tunnel-port`
+    /// and `--wlan-keys`. Says on standard error when the tunnel ports are not IANA's.
+    pub fn from_args(
+        keylogs: &[KeyLogFile],
+        tunnels: &TunnelPortArgs,
+        wlan: &WlanKeyArgs,
+    ) -> anyhow::Result<Self> {
+        let reading = CaptureReading {
+            keylogs: super::keylog::texts(keylogs),
+            tunnel_ports: tunnels.ports()?,
+            wlan_keys: wlan.load()?,
+        };
+        if let Some(ports) = super::tunnel_ports::describe(&reading.tunnel_ports) {
+            eprintln!("consentry: {ports}");
+        }
+        Ok(reading)
+    }
 }
 
 /// How inputs are attributed to devices, and how captures are read.

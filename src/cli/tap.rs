@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::input::Attribution;
-use super::tunnel_ports::{self, TunnelPortArgs};
+use super::input::{Attribution, CaptureReading};
+use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case;
 use crate::net::tap::TapLimits;
@@ -121,11 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let attribution = Attribution::new(&case, args.device.clone())?;
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    let tunnel_ports = args.tunnels.ports()?;
-    let wlan_keys = args.wlan.load()?;
-    if let Some(ports) = tunnel_ports::describe(&tunnel_ports) {
-        eprintln!("consentry: {ports}");
-    }
+    let reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
     let ring_dir = if args.no_ring {
         None
     } else {
@@ -149,8 +145,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         devices: attribution.devices.clone(),
         fallback_device: attribution.device.clone(),
         limits: TapLimits::default(),
-        tunnel_ports,
-        wlan_keys,
+        tunnel_ports: reading.tunnel_ports,
+        wlan_keys: reading.wlan_keys,
         keylogs: keylogs
             .iter()
             .map(|k| (k.path.clone(), k.text.clone()))
