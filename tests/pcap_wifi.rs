@@ -5,7 +5,6 @@
 //! their consent state calls for, the one sent in an A-MSDU aggregate too; the
 //! WPA-protected frame and a frame with a spoofed A-MSDU bit are counted, not read.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use consentry::cli::analyze::analyze_files;
@@ -42,12 +41,7 @@ fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
     }
     // The protected frame and the spoofed A-MSDU are counted by kind; the null-data frame,
     // beacons and ACKs carry no network layer and are no errors.
-    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
-    for n in expected["negative"].as_array().unwrap() {
-        if let Some(kind) = n["kind"].as_str() {
-            *errors.entry(kind.to_string()).or_default() += 1;
-        }
-    }
+    let errors = sample::expected_errors(NAME);
     assert_eq!(errors.len(), 2);
     assert_eq!(outcome.traffic.unwrap().packet_errors, errors);
 }

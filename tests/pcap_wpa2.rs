@@ -71,12 +71,7 @@ fn the_networks_key_opens_the_phones_requests() {
         ),
         (1, 0, protected)
     );
-    let mut want_errors: BTreeMap<String, u64> = BTreeMap::new();
-    for n in expected["negative"].as_array().unwrap() {
-        if let Some(kind) = n["kind"].as_str() {
-            *want_errors.entry(kind.to_string()).or_default() += 1;
-        }
-    }
+    let want_errors = sample::expected_errors(NAME);
     assert_eq!(want_errors.len(), 1, "only the other station's frames");
     assert_eq!(errors(&outcome), want_errors);
 }

@@ -96,3 +96,15 @@ pub fn assert_is_request(x: &consentry::exchange::Exchange, w: &Value) {
     );
     assert!(x.anomalies.is_empty(), "{:?}", x.anomalies);
 }
+
+/// The undecodable frames the capture's `expected.json` lists, counted by kind (its
+/// "negative" frames that have one).
+pub fn expected_errors(name: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut errors = std::collections::BTreeMap::new();
+    for n in expected(name)["negative"].as_array().unwrap() {
+        if let Some(kind) = n["kind"].as_str() {
+            *errors.entry(kind.to_string()).or_default() += 1;
+        }
+    }
+    errors
+}
