@@ -78,7 +78,7 @@ fn run_golden_reading(dir: &str, capture: &str, device: Option<&str>, reading: C
 #[test]
 fn wpa2_lab_network_decrypted_with_its_passphrase() {
     let keys = std::fs::read_to_string(captures().join("wpa2/80211_keys")).unwrap();
-    let keys = consentry::net::wpa::parse_keys(&keys).unwrap();
+    let keys = consentry::net::wpa::parse_keys(&keys).unwrap().keys;
     let reading = CaptureReading {
         wlan_keys: Arc::new(consentry::net::wpa::WlanKeys::new(&keys)),
         ..CaptureReading::default()

@@ -21,7 +21,7 @@ const NAME: &str = "wpa2";
 
 fn lab_keys() -> Arc<WlanKeys> {
     let text = std::fs::read_to_string(sample::dir(NAME).join("80211_keys")).unwrap();
-    Arc::new(WlanKeys::new(&parse_keys(&text).unwrap()))
+    Arc::new(WlanKeys::new(&parse_keys(&text).unwrap().keys))
 }
 
 fn capture() -> std::path::PathBuf {

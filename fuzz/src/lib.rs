@@ -163,7 +163,7 @@ fn sample_wlan_keys() -> std::sync::Arc<consentry::net::wpa::WlanKeys> {
     static KEYS: std::sync::OnceLock<std::sync::Arc<WlanKeys>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| {
         let keys = parse_keys(&format!("\"wpa-psk\",\"{SAMPLE_WPA2_PMK}\"")).unwrap_or_default();
-        std::sync::Arc::new(WlanKeys::new(&keys))
+        std::sync::Arc::new(WlanKeys::new(&keys.keys))
     })
     .clone()
 }

@@ -1,4 +1,4 @@
-//! `--wlan-keys FILE`: WPA2-Personal keys to decrypt 802.11 captures with, in
+//! `--wlan-keys FILE`: WPA2/WPA3 keys to decrypt 802.11 captures with, in
 //! Wireshark's 802.11 keys file format (see [`crate::net::wpa`]), for the commands
 //! that read captures (`analyze`, `exchanges`, `ingest`, `tap`).
 
@@ -14,10 +14,11 @@ const MAX_KEYS_FILE_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WlanKeyArgs {
-    /// Keys to decrypt WPA2-Personal (CCMP) 802.11 frames with: a file in Wireshark's
-    /// 802.11 keys format, a line each like `"wpa-pwd","PASSPHRASE:SSID"` (without
-    /// `:SSID`, the one the capture names) or `"wpa-psk","HEX"`; several allowed. The
-    /// capture must hold each station's 4-way handshake.
+    /// Keys to decrypt WPA2/WPA3-Personal (CCMP) 802.11 frames with: a file in
+    /// Wireshark's 802.11 keys format, a line each like `"wpa-pwd","PASSPHRASE:SSID"`
+    /// (without `:SSID`, the one the capture names), `"wpa-psk","HEX"` (the PMK; for
+    /// SAE, the association's), `"msk","HEX"` or `"tk","HEX"`; several allowed. The
+    /// capture must hold each station's 4-way handshake, unless its TK is given.
     #[arg(long = "wlan-keys", value_name = "FILE")]
     pub wlan_keys: Vec<PathBuf>,
 }
@@ -40,11 +41,14 @@ fn load_one(path: &Path) -> anyhow::Result<Vec<wpa::WlanKey>> {
         anyhow::bail!("{}: {size} bytes is no keys file", what());
     }
     let text = std::fs::read_to_string(path).with_context(what)?;
-    let keys = wpa::parse_keys(&text).with_context(what)?;
-    if keys.is_empty() {
+    let file = wpa::parse_keys(&text).with_context(what)?;
+    for skipped in &file.skipped {
+        eprintln!("consentry: {}: {skipped}", what());
+    }
+    if file.keys.is_empty() {
         anyhow::bail!("{}: no key in it", what());
     }
-    Ok(keys)
+    Ok(file.keys)
 }
 
 /// What decrypting a capture's 802.11 frames did, for its notes; `None` when there
@@ -57,15 +61,21 @@ pub fn describe(label: &str, stats: &WpaStats) -> Option<String> {
         "{label}: WPA: {} handshakes with a given key, {} frames decrypted",
         stats.handshakes, stats.decrypted
     );
-    if stats.wrong_key > 0 {
+    let wrong_wpa2 = stats.wrong_key - stats.wrong_key_sae.min(stats.wrong_key);
+    if wrong_wpa2 > 0 {
         text.push_str(&format!(
-            "; {} handshakes matched no key (wrong passphrase or SSID?)",
-            stats.wrong_key
+            "; {wrong_wpa2} handshakes matched no key (wrong passphrase or SSID?)"
+        ));
+    }
+    if stats.wrong_key_sae > 0 {
+        text.push_str(&format!(
+            "; {} SAE (WPA3) handshakes matched no key (an SAE association needs its PMK as a wpa-psk key)",
+            stats.wrong_key_sae
         ));
     }
     if stats.unsupported > 0 {
         text.push_str(&format!(
-            "; {} handshakes not followed (TKIP or 802.11w/WPA3 key management)",
+            "; {} handshakes not followed (TKIP, fast transition, OWE or SHA-384 key management)",
             stats.unsupported
         ));
     }
@@ -99,6 +109,7 @@ mod tests {
         let stats = WpaStats {
             handshakes: 1,
             wrong_key: 2,
+            wrong_key_sae: 0,
             unsupported: 0,
             decrypted: 40,
         };
@@ -106,6 +117,18 @@ mod tests {
             describe("x.pcap", &stats).unwrap(),
             "x.pcap: WPA: 1 handshakes with a given key, 40 frames decrypted; \
              2 handshakes matched no key (wrong passphrase or SSID?)"
+        );
+        let sae = WpaStats {
+            wrong_key_sae: 1,
+            unsupported: 1,
+            ..stats
+        };
+        assert_eq!(
+            describe("x.pcap", &sae).unwrap(),
+            "x.pcap: WPA: 1 handshakes with a given key, 40 frames decrypted; \
+             1 handshakes matched no key (wrong passphrase or SSID?); \
+             1 SAE (WPA3) handshakes matched no key (an SAE association needs its PMK as a wpa-psk key); \
+             1 handshakes not followed (TKIP, fast transition, OWE or SHA-384 key management)"
         );
     }
 }
