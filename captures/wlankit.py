@@ -1,9 +1,10 @@
 """802.11 helpers of the monitor-mode capture generators under captures/ (make_wifi.py,
-make_wpa2.py): radiotap and 802.11 frames with their FCS, the capture being written
-(clock, frames, sequence numbers, classic pcap of link type 127), and what both tell
-alike of the lab phone: its TCP connections and HTTP requests to trackers, its DNS
-lookups and its case file. Standard library and captures/pcapkit.py only; MAC addresses
-are strings ("02:00:00:aa:cc:07"), frames bytes. Sections: IEEE 802.11-2020.
+make_wpa2.py, make_wpa3.py): radiotap and 802.11 frames with their FCS, the capture being
+written (clock, frames, sequence numbers, classic pcap of link type 127), and what they
+tell alike of the lab devices: their TCP connections and HTTP requests to trackers,
+their DNS lookups and the case file. Standard library and captures/pcapkit.py only; MAC
+addresses are strings ("02:00:00:aa:cc:07"), frames bytes. Sections: IEEE 802.11-2020.
+The WPA keys, EAPOL-Key frames and CCMP are in captures/wpakit.py.
 """
 
 import struct
@@ -148,19 +149,32 @@ def dns_lookup(phone_ip, resolver_ip, port, txid, name, address):
     return out
 
 
-def write_phone_case(path, capture, script, case_id, title, phone_mac, ids, refusal_at):
-    """The case file of a lab capture: the Example Shop app on one phone known only by its
-    Wi-Fi MAC address, with the identifiers `ids`, its user refusing at `refusal_at`."""
+def write_case(path, capture, script, case_id, title, devices, refusals):
+    """The case file of a lab capture: the Example Shop app on `devices`, each a dict with
+    its id, its Wi-Fi MAC address `mac` (the only address it is known by), its identifiers
+    `ids` and a `comment` line above it; and one refusal of all purposes for each (device
+    id, time) of `refusals`."""
     text = ("# Case file of the %s sample capture (%s writes it).\n"
             "# All identifier values are synthetic.\n\n"
             '[case]\nid = "%s"\ntitle = "%s"\ntimezone = "Asia/Shanghai"\n\n'
             '[app]\nname = "Example Shop"\npackage = "com.example.shop"\n'
-            'first_party = ["example-shop.com"]\n\n'
-            "# Known by its Wi-Fi MAC only (randomisation off for the lab network).\n"
-            '[[device]]\nid = "phone"\naddresses = ["%s"]\n[device.identifiers]\n%s\n'
-            '[[consent]]\ndevice = "phone"\nat = "%s"\ndecision = "refused"\n'
-            'note = "tapped Disagree on the privacy dialog (all purposes)"\n'
-            % (capture, script, case_id, title, phone_mac,
-               "".join('%s = "%s"\n' % kv for kv in ids.items()), refusal_at))
+            'first_party = ["example-shop.com"]\n\n' % (capture, script, case_id, title))
+    for d in devices:
+        text += ('# %s\n[[device]]\nid = "%s"\naddresses = ["%s"]\n[device.identifiers]\n%s\n'
+                 % (d["comment"], d["id"], d["mac"],
+                    "".join('%s = "%s"\n' % kv for kv in d["ids"].items())))
+    text += "\n".join('[[consent]]\ndevice = "%s"\nat = "%s"\ndecision = "refused"\n'
+                      'note = "tapped Disagree on the privacy dialog (all purposes)"\n'
+                      % refusal for refusal in refusals)
     with open(path, "w") as f:
         f.write(text)
+
+
+def write_phone_case(path, capture, script, case_id, title, phone_mac, ids, refusal_at):
+    """The case file of a lab capture: the Example Shop app on one phone known only by its
+    Wi-Fi MAC address, with the identifiers `ids`, its user refusing at `refusal_at`."""
+    write_case(path, capture, script, case_id, title,
+               [{"id": "phone", "mac": phone_mac, "ids": ids,
+                 "comment": "Known by its Wi-Fi MAC only (randomisation off for the lab "
+                            "network)."}],
+               [("phone", refusal_at)])

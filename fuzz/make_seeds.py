@@ -375,6 +375,17 @@ def wpa2_session():
     return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
 
 
+def wpa3_session():
+    """The phone's SAE handshake, its first request, the group key handshake in its
+    protected frames and the group frame under the new key."""
+    d = os.path.join(ROOT, "captures", "wpa3")
+    frames = pcap_frames(os.path.join(d, "wpa3.pcap"))
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    numbers = (expected["stations"]["phone"]["handshake"] + [expected["requests"][0]["frame"]]
+               + expected["group_key_handshake"] + [expected["negative"][3]["frame"]])
+    return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
+
+
 def packet_seeds():
     body = b"x" * 40
     whole = ipv4_tcp(body)
@@ -394,6 +405,7 @@ def packet_seeds():
         # The WPA2 handshake and the first request, FE FD between frames: decrypted
         # with the key the target gives its decoder.
         "wpa2-session": bytes([12, 0]) + wpa2_session(),
+        "wpa3-session": bytes([12, 0]) + wpa3_session(),
     }
 
 

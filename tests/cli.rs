@@ -462,4 +462,18 @@ fn wlan_keys_decrypt_a_wpa2_capture() {
         err.contains("line 1: a WPA passphrase has 8 to 63 characters, this one 5"),
         "{err}"
     );
+
+    // A Wireshark keys file with a WEP key besides: the line is skipped, said so.
+    let mixed = tmp.path().join("80211_keys");
+    let wpa2 = std::fs::read_to_string(&keys).unwrap();
+    std::fs::write(&mixed, format!("\"wep\",\"0102030405\"\n{wpa2}")).unwrap();
+    let o = analyze(&["--wlan-keys".as_ref(), mixed.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
+    let err = stderr(&o);
+    let skipped = format!(
+        "consentry: 802.11 keys file {}: line 1: WEP keys are not supported, skipped",
+        mixed.display()
+    );
+    assert!(err.contains(&skipped), "{err}");
 }

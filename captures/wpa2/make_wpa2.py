@@ -69,13 +69,15 @@ Byte layouts (IEEE 802.11-2020):
                   || A4 if present || QoS control & 0x000F, 0x00 if present.
                   Pairwise frames: key id 0, TK. The AP's group frame: key id 1, GTK.
 
-The script checks itself with asserts before writing: the PBKDF2 test vectors of
-IEEE 802.11's annex J, its PRF test vector and the pairwise key derivation
-sample of the 802.11 test vectors (AA a0-a1-a1-a3-a4-a5); its CCMP decryption against
-four of the IEEE 802.11i CCMP test MPDUs (1: Retry; 2: subtype and Order;
-6: QoS TID 13 in a masked QoS control, PwrMgt; 7: Retry, PwrMgt, MoreData); the EAPOL
-MICs and the key wrap of M3; and, frame by frame in the written capture, every FCS and
-the decryption of every protected frame back to its plaintext.
+The key derivation, EAPOL-Key and CCMP code is captures/wpakit.py's, which checks
+itself with asserts on import: the PBKDF2 test vectors of IEEE 802.11's annex J, its
+PRF test vector and the pairwise key derivation sample of the 802.11 test vectors (AA
+a0-a1-a1-a3-a4-a5); its CCMP decryption against four of the IEEE 802.11i CCMP test
+MPDUs (1: Retry; 2: subtype and Order; 6: QoS TID 13 in a masked QoS control, PwrMgt;
+7: Retry, PwrMgt, MoreData); AES key wrap against RFC 3394 (and more for make_wpa3.py).
+The script checks with asserts before writing the EAPOL MICs and the key wrap of M3;
+and, frame by frame in the written capture, every FCS and the decryption of every
+protected frame back to its plaintext.
 
 Checked with tshark 4.0.17 (KEY below stands for
 'uat:80211_keys:"wpa-pwd","correct horse battery staple:consentry-lab-wpa2"'):
@@ -101,8 +103,6 @@ and tear-down, and the HTTP request and response lines), every FCS and IP, UDP a
 TCP checksum good; without the key option, -Y http.request lists nothing.
 Run: python3 captures/wpa2/make_wpa2.py
 """
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -111,16 +111,20 @@ import sys
 import zlib
 from datetime import datetime, timezone
 
-from cryptography.hazmat.primitives.ciphers.aead import AESCCM
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share;
-# captures/wlankit.py: the 802.11 ones make_wifi.py and make_wpa2.py share.
+# captures/wlankit.py: the 802.11 ones make_wifi.py, make_wpa2.py and make_wpa3.py share;
+# captures/wpakit.py: the WPA keys, EAPOL-Key frames and CCMP of make_wpa2.py and
+# make_wpa3.py (it checks itself against the IEEE test vectors on import).
 sys.path.insert(0, os.path.dirname(HERE))
 from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, mac, udp_datagram  # noqa: E402
 from wlankit import (BROADCAST, HTTP_RESPONSE, SNAP, SNAP_IPV4, Capture, TcpConn,  # noqa: E402
                      ack, beacon_body, dns_lookup, element, radiotap, write_phone_case)
+from wpakit import (AKM_PSK, ccmp_decrypt, ccmp_encrypt, decrypts, eapol_key,  # noqa: E402
+                    eapol_mic_ok, gtk_kde, key_data_of, pad_key_data, pmk_of, pmkid_of,
+                    ptk_of, pmkid_kde, rsn_element)
 
 T0 = datetime(2026, 11, 28, 13, 0, 0, tzinfo=timezone.utc)
 REFUSAL_S = 2.0
@@ -156,123 +160,12 @@ def luhn_ok(digits):
 assert luhn_ok(IDS["imei"])
 
 
-# --- keys (IEEE 802.11-2020 12.7.1.2, 12.7.1.3, Annex J) ---------------------------------
-def pmk_of(passphrase, ssid):
-    return hashlib.pbkdf2_hmac("sha1", passphrase.encode(), ssid.encode(), 4096, 32)
-
-
-def prf(key, label, data, n):
-    """PRF-(8n): HMAC-SHA1(key, label || 0x00 || data || i), i = 0, 1, ..., truncated."""
-    out = b""
-    i = 0
-    while len(out) < n:
-        out += hmac.new(key, label + b"\0" + data + bytes([i]), hashlib.sha1).digest()
-        i += 1
-    return out[:n]
-
-
-def ptk_of(pmk, aa, spa, anonce, snonce):
-    data = min(aa, spa) + max(aa, spa) + min(anonce, snonce) + max(anonce, snonce)
-    return prf(pmk, b"Pairwise key expansion", data, 48)
-
-
-# PBKDF2 and PRF test vectors of IEEE 802.11's annex J, pairwise key derivation sample
-# (KCK, KEK, TK).
-assert pmk_of("password", "IEEE").hex() == \
-    "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e"
-assert pmk_of("ThisIsAPassword", "ThisIsASSID").hex() == \
-    "0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af"
-assert prf(b"\x0b" * 20, b"prefix", b"Hi There", 64).hex() == (
-    "bcd4c650b30b9684951829e0d75f9d54b862175ed9f00606e17d8da35402ffee"
-    "75df78c3d31e0f889f012120c0862beb67753e7439ae242edb8373698356cf5a")
-_ptk = ptk_of(bytes.fromhex("0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af"),
-              mac("a0:a1:a1:a3:a4:a5"), mac("b0:b1:b2:b3:b4:b5"),
-              bytes.fromhex("e0e1e2e3e4e5e6e7e8e9f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405"),
-              bytes.fromhex("c0c1c2c3c4c5c6c7c8c9d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5"))
-assert _ptk.hex() == ("379f9852d0199236b94e407ce4c00ec8" "47c9edc01c2c6e5b4910caddfb3e51a7"
-                      "b2360c79e9710fdd58bea93deaf06599")
-
-
-# --- CCMP (12.5.3) ---------------------------------------------------------------------
-def header_len(h):
-    """Length of the MAC header of a data frame: 24, +6 with A4 (To DS and From DS), +2
-    with QoS control, +4 with HT control (Order bit in a QoS data frame)."""
-    n = 24 + (6 if h[1] & 0x03 == 0x03 else 0)
-    if h[0] & 0x80:
-        n += 2 + (4 if h[1] & 0x80 else 0)
-    return n
-
-
-def ccmp_aad_nonce(h, pn):
-    """The AAD and the nonce of an MPDU whose MAC header is h (12.5.3.3.3, 12.5.3.3.4)."""
-    qos = bool(h[0] & 0x80)
-    fc0 = h[0] & 0x8F                          # subtype bits 4, 5, 6 masked
-    fc1 = (h[1] & ~0x38 & 0xFF) | 0x40         # Retry, PwrMgt, MoreData masked; Protected
-    if qos:
-        fc1 &= 0x7F                            # Order masked when QoS control is present
-    sc = struct.unpack_from("<H", h, 22)[0] & 0x000F     # fragment number only
-    aad = bytes([fc0, fc1]) + h[4:22] + struct.pack("<H", sc)
-    off = 24
-    if h[1] & 0x03 == 0x03:
-        aad += h[24:30]
-        off = 30
-    priority = 0
-    if qos:
-        priority = h[off] & 0x0F
-        aad += bytes([priority, 0])
-    nonce = bytes([priority]) + h[10:16] + pn.to_bytes(6, "big")
-    return aad, nonce
-
-
-def ccmp_header(pn, keyid):
-    p = pn.to_bytes(6, "little")
-    return bytes([p[0], p[1], 0, (keyid << 6) | 0x20]) + p[2:6]
-
-
-def ccmp_encrypt(tk, keyid, pn, h, plaintext):
-    aad, nonce = ccmp_aad_nonce(h, pn)
-    return ccmp_header(pn, keyid) + AESCCM(tk, tag_length=8).encrypt(nonce, plaintext, aad)
-
-
-def ccmp_decrypt(tk, mpdu):
-    """The plaintext of a protected MPDU (without FCS); raises if the MIC is wrong."""
-    n = header_len(mpdu)
-    h, c = mpdu[:n], mpdu[n:]
-    assert h[1] & 0x40 and c[3] & 0x20, "not a CCMP frame"
-    pn = int.from_bytes(c[7:3:-1] + c[1::-1], "big")
-    aad, nonce = ccmp_aad_nonce(h, pn)
-    return AESCCM(tk, tag_length=8).decrypt(nonce, c[8:], aad)
-
-
-# IEEE 802.11i CCMP test MPDUs 1, 2, 6 and 7 (as public test suites carry them), with
-# their FCS.
-for _tk, _mpdu, _plain in (
-        ("c97c1f67ce371185514a8a19f2bdd52f",
-         "0848c32c0fd2e128a57c5030f1844408abaea5b8fcba80330ce7002076970"
-         "3b5f3d0a2fe9a3dbf2342a643e43246e80c3c04d0197845ce0b16f976231d99f066",
-         "f8ba1a55d02f85ae967bb62fb6cda8eb7e78a050"),
-        ("8f7a053fa577a5597529272097a603d5",
-         "38c06a51ea100c846850eec1762c88deaf2ee9f46a07e0ccea9700a0bacbf331814b6965d05bf2b2ed38"
-         "d4beb069fe82714a610b542fbf8da06aa4ae253c4738",
-         "83a0634b5ed7627eb9df225e05740342de194117"),
-        ("f71eea4e1f58804b9717230ad0614641",
-         "8852e11f5af28430fdabbff943b9f9a6ab1d98c7fe7350713d6a89890060a4ec816b9a709b60a39d40b1"
-         "dfb612e18b5f114badb6cc86309a8d5c466bbb7186c04e97",
-         "abfda22d3a0bfc9cc1fc079363c2fca143e6eb1d"),
-        ("1bdb34980e038124a1db1a892bec366a",
-         "187981469b50f4fd56f6efec9520169183570c4ccdee20a023e700e07340ec5e12c537ebf3ab584ef1fe"
-         "f9a1f3547a8c13b3225a2d0957ecfabe95b9aafa0cc8",
-         "98beca86f4b38da20cfdf24724c58eb835665339")):
-    _mpdu = bytes.fromhex(_mpdu)
-    assert zlib.crc32(_mpdu[:-4]) == struct.unpack("<I", _mpdu[-4:])[0]
-    assert ccmp_decrypt(bytes.fromhex(_tk), _mpdu[:-4]) == bytes.fromhex(_plain)
-
-
-# --- 802.11 (radiotap, MAC header, FCS, elements: captures/wlankit.py) --------------------
+# --- 802.11 (radiotap, MAC header, FCS, elements: wlankit.py; RSN element: wpakit.py) ------
 SNAP_ARP, SNAP_EAPOL = SNAP + b"\x08\x06", SNAP + b"\x88\x8e"
 # RSN element: version 1, group CCMP, 1 pairwise CCMP, 1 AKM PSK, capabilities 0.
-RSN_IE = bytes([0x30, 20, 1, 0, 0x00, 0x0F, 0xAC, 4, 1, 0, 0x00, 0x0F, 0xAC, 4,
-                1, 0, 0x00, 0x0F, 0xAC, 2, 0, 0])
+RSN_IE = rsn_element([AKM_PSK])
+assert RSN_IE == bytes([0x30, 20, 1, 0, 0x00, 0x0F, 0xAC, 4, 1, 0, 0x00, 0x0F, 0xAC, 4,
+                        1, 0, 0x00, 0x0F, 0xAC, 2, 0, 0])
 RATES = [0x82, 0x84, 0x8B, 0x96, 0x0C, 0x12, 0x18, 0x24]
 RATES_IE, SSID_IE = element(1, bytes(RATES)), element(0, SSID.encode())
 # The frames (seconds from T0), the clock, a sequence counter per transmitter.
@@ -319,20 +212,7 @@ OTHER_TK = rand_bytes(16)          # the other station's key: not derivable from
 AA, SPA = mac(AP_MAC), mac(PHONE_MAC)
 PTK = ptk_of(PMK, AA, SPA, ANONCE, SNONCE)
 KCK, KEK, TK = PTK[0:16], PTK[16:32], PTK[32:48]
-PMKID = hmac.new(PMK, b"PMK Name" + AA + SPA, hashlib.sha1).digest()[:16]
-
-
-def eapol_key(version, info, key_len, replay, nonce, key_data=b"", mic_key=None, rsc=0):
-    """An 802.1X EAPOL-Key frame, RSN descriptor (12.7.2); with mic_key, its MIC."""
-    # type, key information, key length, replay counter, nonce, IV, RSC, reserved, MIC
-    body = struct.pack("!BHHQ", 2, info, key_len, replay) + nonce + bytes(16) \
-        + struct.pack("<Q", rsc) + bytes(8) + bytes(16) \
-        + struct.pack("!H", len(key_data)) + key_data
-    frame = struct.pack("!BBH", version, 3, len(body)) + body
-    if mic_key:
-        mic = hmac.new(mic_key, frame, hashlib.sha1).digest()[:16]
-        frame = frame[:81] + mic + frame[97:]
-    return frame
+PMKID = pmkid_of(PMK, AA, SPA)
 
 
 def eapol_frame(from_ap, eapol):
@@ -431,20 +311,17 @@ emit_acked(radiotap(cap.mac_header(0x00, 0, AP_MAC, PHONE_MAC, AP_MAC)
 emit_acked(radiotap(cap.mac_header(0x10, 0, PHONE_MAC, AP_MAC, AP_MAC)
                     + struct.pack("<HHH", 0x0411, 0, 0xC001) + RATES_IE), AP_MAC, 0.002)
 # 3. The 4-way handshake (12.7.6).
-gtk_kde = bytes([0xDD, 22, 0x00, 0x0F, 0xAC, 1, 1, 0]) + GTK
-m3_plain = RSN_IE + gtk_kde
-m3_plain += b"\xdd" + bytes(-(len(m3_plain) + 1) % 8)
+m3_plain = pad_key_data(RSN_IE + gtk_kde(1, GTK))
 assert len(m3_plain) % 8 == 0 and len(m3_plain) >= 16
-M = [eapol_key(2, 0x008A, 16, 1, ANONCE, bytes([0xDD, 20, 0x00, 0x0F, 0xAC, 4]) + PMKID),
+M = [eapol_key(2, 0x008A, 16, 1, ANONCE, pmkid_kde(PMKID)),
      eapol_key(1, 0x010A, 0, 1, SNONCE, RSN_IE, KCK),
      eapol_key(2, 0x13CA, 16, 2, ANONCE, aes_key_wrap(KEK, m3_plain), KCK),
      eapol_key(1, 0x030A, 0, 2, bytes(32), b"", KCK)]
 handshake = [emit_acked(eapol_frame(i % 2 == 0, m), PHONE_MAC if i % 2 else AP_MAC, 0.004)
              for i, m in enumerate(M)]
 for m in M[1:]:                     # MICs, and the GTK back from M3's key data
-    zero = m[:81] + bytes(16) + m[97:]
-    assert hmac.new(KCK, zero, hashlib.sha1).digest()[:16] == m[81:97]
-assert aes_key_unwrap(KEK, M[2][99:]).find(GTK) == len(RSN_IE) + 8
+    assert eapol_mic_ok(KCK, m)
+assert key_data_of(KEK, M[2]).find(GTK) == len(RSN_IE) + 8
 cap.t = 0.3
 # 4. The AP's group-addressed ARP request, protected with the GTK (key id 1).
 arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac(ROUTER_MAC),
@@ -489,11 +366,7 @@ for n, key, plaintext, _ in protected:
     data = cap.frames[n - 1][1]
     assert ccmp_decrypt(key, data[14:-4]) == plaintext, n
     if key == GTK:
-        try:
-            ccmp_decrypt(TK, data[14:-4])
-            raise AssertionError("group frame decrypts with the TK")
-        except Exception as e:   # cryptography's InvalidTag
-            assert type(e).__name__ == "InvalidTag", e
+        assert not decrypts(TK, data[14:-4]), "group frame decrypts with the TK"
 for r in requests:
     plain = next(p for n, _, p, _ in protected if n == r["frame"])
     assert all(IDS[k].encode() in plain for k in r["identifiers"])

@@ -154,15 +154,20 @@ pub fn capture(data: &[u8]) {
 /// Link types the `packet` target picks from (byte 0 of the input).
 pub const PACKET_LINKS: [u32; 13] = [1, 113, 276, 101, 228, 229, 0, 108, 12, 147, 239, 105, 127];
 
-/// The PMK of `captures/wpa2/` (its `expected.json`), so that the seeds made of its
-/// handshake and frames decrypt and mutations of them run the WPA paths.
-const SAMPLE_WPA2_PMK: &str = "443fa6d7571a372bd1cc6952d9d855fddfc1047c09646595db6b9b224c3c13a9";
+/// The keys of the WPA samples (their `expected.json`), so that the seeds made of
+/// their handshakes and frames decrypt and mutations of them run the WPA paths: the
+/// PMK of `captures/wpa2/`, the SAE PMK of `captures/wpa3/`'s phone, and the TK of its
+/// stranger (whose handshake matches no key).
+const SAMPLE_WLAN_KEYS: &str = "\
+    \"wpa-psk\",\"443fa6d7571a372bd1cc6952d9d855fddfc1047c09646595db6b9b224c3c13a9\"\n\
+    \"wpa-psk\",\"814b7b5efc5b856d6faa215f31e7de785384e2c9ec5d7c99aa847523faed43b1\"\n\
+    \"tk\",\"9cc3889c22c544c30823092b3bee98d9\"\n";
 
 fn sample_wlan_keys() -> std::sync::Arc<consentry::net::wpa::WlanKeys> {
     use consentry::net::wpa::{parse_keys, WlanKeys};
     static KEYS: std::sync::OnceLock<std::sync::Arc<WlanKeys>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| {
-        let keys = parse_keys(&format!("\"wpa-psk\",\"{SAMPLE_WPA2_PMK}\"")).unwrap_or_default();
+        let keys = parse_keys(SAMPLE_WLAN_KEYS).unwrap_or_default();
         std::sync::Arc::new(WlanKeys::new(&keys.keys))
     })
     .clone()
@@ -171,7 +176,7 @@ fn sample_wlan_keys() -> std::sync::Arc<consentry::net::wpa::WlanKeys> {
 /// `packet`: byte 0 picks a link type from [`PACKET_LINKS`], byte 1 a timestamp step
 /// in seconds; the rest is split at 0xFE 0xFD markers into frames decoded in turn by
 /// one `PacketDecoder` (so fragments of one datagram can meet, and a WPA handshake
-/// the frames after it; the decoder has the key of `captures/wpa2/`).
+/// the frames after it; the decoder has the keys of the WPA samples).
 pub fn packet(data: &[u8]) {
     use consentry::net::capture::LinkType;
     use consentry::net::packet::{PacketDecoder, Transport};

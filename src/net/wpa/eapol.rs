@@ -325,6 +325,17 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn kdf_sha256_as_iwds_test_vector() {
+        // iwd's unit/test-kdf-sha256.c: 256 bits of "KDF test" over "data", key "abc".
+        let mut out = [0u8; 32];
+        kdf_sha256(b"abc", b"KDF test", b"data", &mut out);
+        assert_eq!(
+            out.to_vec(),
+            hex("9efd6eb02758cb7370a86f8a305375d41f8f21c2e47447f584f7d2291143d4d4")
+        );
+    }
+
+    #[test]
     fn kdf_sha256_as_its_definition_spells_it() {
         // One block and a half: each block HMAC-SHA256(K, i || label || context ||
         // 384), written out with ring's HMAC directly.

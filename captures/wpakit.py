@@ -1,0 +1,412 @@
+"""WPA helpers of the monitor-mode capture generators under captures/ (make_wpa2.py,
+make_wpa3.py): the keys (PMK from a passphrase, PRF-SHA1 and KDF-SHA256, PTK, PMKID),
+SAE on NIST P-256 (password element by hunting and pecking, commit, keys, confirm),
+EAPOL-Key frames with their MIC (HMAC-SHA1-128 or AES-128-CMAC), the RSN element and the
+KDEs of their key data, and CCMP-128 (encryption and decryption of an MPDU). Needs the
+`cryptography` package (AES-CCM, AES key wrap, AES-CMAC); MAC addresses are bytes here
+(pcapkit.mac), keys, frames and elements bytes, SAE scalars integers and elements
+points (x, y). Sections: IEEE 802.11-2020.
+
+On import it checks itself against published vectors and stops with an AssertionError
+if one fails: PBKDF2, PRF and the pairwise key derivation sample of IEEE 802.11's annex
+J; four IEEE 802.11i CCMP test MPDUs; AES key wrap against RFC 3394 4.1; AES-CMAC
+against RFC 4493 examples 1 to 4 (through `cryptography`'s CMAC, so the use of it is
+checked too); KDF-SHA256 against iwd's unit test vector (one block) and, with SAE,
+against the SAE test vector of annex J.10 (IEEE Std 802.11-2020; hostapd's
+common_module_tests.c carries it): the password element found by hunting and pecking,
+the shared secret, KCK || PMK (KDF-512, two blocks) and the PMKID.
+"""
+
+import hashlib
+import hmac
+import struct
+import zlib
+
+from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+from cryptography.hazmat.primitives.cmac import CMAC
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+
+from pcapkit import mac
+
+# Cipher and AKM suite types of OUI 00-0F-AC (9.4.2.24.2, 9.4.2.24.3).
+CCMP_128, BIP_CMAC_128 = 4, 6
+AKM_PSK, AKM_PSK_SHA256, AKM_SAE = 2, 6, 8
+# RSN capabilities (9.4.2.24.4): management frame protection required and capable.
+MFPR, MFPC = 0x0040, 0x0080
+# Offsets in an EAPOL frame (802.1X header + key descriptor) with a 16-byte MIC (12.7.2).
+MIC_AT, KEY_DATA_AT = 81, 99
+
+
+# --- keys (12.7.1.2, 12.7.1.3, 12.7.1.6.3, 12.7.1.7.2, Annex J) ---------------------------
+def pmk_of(passphrase, ssid):
+    """PMK = PBKDF2-HMAC-SHA1(passphrase, SSID, 4096, 256 bits) (J.4.1)."""
+    return hashlib.pbkdf2_hmac("sha1", passphrase.encode(), ssid.encode(), 4096, 32)
+
+
+def prf(key, label, data, n):
+    """PRF-(8n): HMAC-SHA1(key, label || 0x00 || data || i), i = 0, 1, ..., truncated."""
+    out = b""
+    i = 0
+    while len(out) < n:
+        out += hmac.new(key, label + b"\0" + data + bytes([i]), hashlib.sha1).digest()
+        i += 1
+    return out[:n]
+
+
+def kdf_sha256(key, label, context, bits):
+    """KDF-SHA-256-bits (12.7.1.7.2): HMAC-SHA256(key, i || label || context || bits),
+    i = 1, 2, ... and bits as 16-bit little-endian integers, concatenated, truncated."""
+    out = b""
+    i = 1
+    while len(out) * 8 < bits:
+        out += hmac.new(key, struct.pack("<H", i) + label + context + struct.pack("<H", bits),
+                        hashlib.sha256).digest()
+        i += 1
+    return out[:bits // 8]
+
+
+def ptk_of(pmk, aa, spa, anonce, snonce, akm=AKM_PSK):
+    """The 384-bit PTK of CCMP-128 (KCK || KEK || TK): PRF-384 (AKM 2) or KDF-SHA-256-384
+    (AKMs 6 and 8) of the PMK, "Pairwise key expansion" and min(AA, SPA) || max(AA, SPA)
+    || min(ANonce, SNonce) || max(ANonce, SNonce)."""
+    data = min(aa, spa) + max(aa, spa) + min(anonce, snonce) + max(anonce, snonce)
+    if akm == AKM_PSK:
+        return prf(pmk, b"Pairwise key expansion", data, 48)
+    assert akm in (AKM_PSK_SHA256, AKM_SAE), akm
+    return kdf_sha256(pmk, b"Pairwise key expansion", data, 384)
+
+
+def pmkid_of(pmk, aa, spa, akm=AKM_PSK):
+    """PMKID = HMAC-SHA1-128 (AKM 2) or HMAC-SHA256-128 (AKM 6) of the PMK over
+    "PMK Name" || AA || SPA (12.7.1.3). SAE's comes from its commit (sae_keys)."""
+    digest = {AKM_PSK: hashlib.sha1, AKM_PSK_SHA256: hashlib.sha256}[akm]
+    return hmac.new(pmk, b"PMK Name" + aa + spa, digest).digest()[:16]
+
+
+# --- SAE on group 19 (NIST P-256) (12.4) --------------------------------------------------
+P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+P256_A = P256_P - 3
+P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+P256_R = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551   # the order
+
+
+def ec_add(p, q):
+    """The sum of two points of P-256 (affine; None is the point at infinity)."""
+    if p is None:
+        return q
+    if q is None:
+        return p
+    if p[0] == q[0] and (p[1] + q[1]) % P256_P == 0:
+        return None
+    if p == q:
+        slope = (3 * p[0] * p[0] + P256_A) * pow(2 * p[1], -1, P256_P) % P256_P
+    else:
+        slope = (q[1] - p[1]) * pow(q[0] - p[0], -1, P256_P) % P256_P
+    x = (slope * slope - p[0] - q[0]) % P256_P
+    return x, (slope * (p[0] - x) - p[1]) % P256_P
+
+
+def ec_mul(k, p):
+    """k * p by double and add."""
+    out = None
+    while k:
+        if k & 1:
+            out = ec_add(out, p)
+        p = ec_add(p, p)
+        k >>= 1
+    return out
+
+
+def on_curve(p):
+    return (p[1] * p[1] - (p[0] ** 3 + P256_A * p[0] + P256_B)) % P256_P == 0
+
+
+def element_bytes(p):
+    """An element as SAE frames carry it: x || y, 32 bytes each, big-endian (12.4.7.2.4)."""
+    return p[0].to_bytes(32, "big") + p[1].to_bytes(32, "big")
+
+
+def sae_pwe(password, mac1, mac2):
+    """The password element by hunting and pecking (12.4.4.2.2): for counter = 1, 2, ...,
+    pwd-seed = HMAC-SHA256(max(MACs) || min(MACs), password || counter), pwd-value =
+    KDF-SHA-256-256(pwd-seed, "SAE Hunting and Pecking", p); the first pwd-value < p that
+    is the x of a point gives PWE, y of the parity of pwd-seed's last bit. (hostapd goes
+    on to counter 40 for constant time; the result is the same.)"""
+    key = max(mac1, mac2) + min(mac1, mac2)
+    for counter in range(1, 256):
+        seed = hmac.new(key, password + bytes([counter]), hashlib.sha256).digest()
+        x = int.from_bytes(kdf_sha256(seed, b"SAE Hunting and Pecking",
+                                      P256_P.to_bytes(32, "big"), 256), "big")
+        if x >= P256_P:
+            continue
+        y2 = (x ** 3 + P256_A * x + P256_B) % P256_P
+        if pow(y2, (P256_P - 1) // 2, P256_P) != 1:
+            continue
+        y = pow(y2, (P256_P + 1) // 4, P256_P)       # p = 3 mod 4
+        if (y & 1) != (seed[-1] & 1):
+            y = P256_P - y
+        return x, y
+    raise AssertionError("no password element")
+
+
+def sae_commit(pwe, rand, mask):
+    """Commit scalar (rand + mask) mod r and element -(mask * PWE) (12.4.5.3)."""
+    scalar = (rand + mask) % P256_R
+    assert 1 < scalar < P256_R
+    e = ec_mul(mask, pwe)
+    return scalar, (e[0], P256_P - e[1])
+
+
+def sae_keys(pwe, rand, scalar, peer_scalar, peer_element):
+    """K = rand * (peer-commit-scalar * PWE + PEER-COMMIT-ELEMENT), keyseed =
+    HMAC-SHA256(32 zero octets, K's x), KCK || PMK = KDF-SHA-256-512(keyseed, "SAE KCK
+    and PMK", (commit-scalar + peer-commit-scalar) mod r), PMKID = the first 16 octets of
+    that sum (12.4.5.4): (KCK, PMK, PMKID)."""
+    k = ec_mul(rand, ec_add(ec_mul(peer_scalar, pwe), peer_element))
+    keyseed = hmac.new(bytes(32), k[0].to_bytes(32, "big"), hashlib.sha256).digest()
+    total = ((scalar + peer_scalar) % P256_R).to_bytes(32, "big")
+    keys = kdf_sha256(keyseed, b"SAE KCK and PMK", total, 512)
+    return keys[:32], keys[32:], total[:16]
+
+
+def sae_confirm(kck, send_confirm, scalar, element, peer_scalar, peer_element):
+    """Confirm = HMAC-SHA256(KCK, send-confirm (16-bit LE) || commit-scalar ||
+    COMMIT-ELEMENT || peer-commit-scalar || PEER-COMMIT-ELEMENT) (12.4.5.5)."""
+    return hmac.new(kck, struct.pack("<H", send_confirm) + scalar.to_bytes(32, "big")
+                    + element_bytes(element) + peer_scalar.to_bytes(32, "big")
+                    + element_bytes(peer_element), hashlib.sha256).digest()
+
+
+# --- RSN element, KDEs, EAPOL-Key (9.4.2.24, 12.7.2) --------------------------------------
+def suite(t):
+    return bytes([0x00, 0x0F, 0xAC, t])
+
+
+def rsn_element(akms, capabilities=0, group_mgmt=None, pairwise=(CCMP_128,), group=CCMP_128):
+    """RSN element: version 1, group cipher, pairwise and AKM suite lists, capabilities;
+    with group_mgmt, PMKID count 0 and the group management cipher suite."""
+    body = struct.pack("<H", 1) + suite(group)
+    body += struct.pack("<H", len(pairwise)) + b"".join(suite(s) for s in pairwise)
+    body += struct.pack("<H", len(akms)) + b"".join(suite(s) for s in akms)
+    body += struct.pack("<H", capabilities)
+    if group_mgmt is not None:
+        body += struct.pack("<H", 0) + suite(group_mgmt)
+    return bytes([0x30, len(body)]) + body
+
+
+def kde(data_type, data):
+    """A KDE (12.7.2, figure 12-35): 0xdd, length, OUI 00-0F-AC, data type, data."""
+    return bytes([0xDD, 4 + len(data)]) + suite(data_type) + data
+
+
+def pmkid_kde(pmkid):
+    return kde(4, pmkid)
+
+
+def gtk_kde(key_id, gtk):
+    """GTK KDE: key id (Tx bit clear), reserved 0, GTK."""
+    return kde(1, bytes([key_id, 0]) + gtk)
+
+
+def igtk_kde(key_id, ipn, igtk):
+    """IGTK KDE: key id (16-bit LE), IPN (6 octets, LE), IGTK."""
+    return kde(9, struct.pack("<H", key_id) + ipn.to_bytes(6, "little") + igtk)
+
+
+def pad_key_data(data):
+    """Key data padded for AES key wrap (12.7.2 j): 0xdd then zeros to a multiple of 8
+    (and at least 16 octets)."""
+    data += b"\xdd" + bytes(-(len(data) + 1) % 8)
+    while len(data) < 16:
+        data += bytes(8)
+    return data
+
+
+def hmac_sha1_128(kck, frame):
+    """The MIC of key descriptor version 2: HMAC-SHA1(KCK, frame)[:16]."""
+    return hmac.new(kck, frame, hashlib.sha1).digest()[:16]
+
+
+def aes_cmac(key, data):
+    """AES-128-CMAC (RFC 4493), the MIC of key descriptor version 3 and of version 0
+    ("AKM-defined") with AKM 8 (SAE)."""
+    c = CMAC(algorithms.AES(key))
+    c.update(data)
+    return c.finalize()
+
+
+def eapol_key(version, info, key_len, replay, nonce, key_data=b"", mic_key=None, rsc=0,
+              mic=hmac_sha1_128):
+    """An 802.1X EAPOL-Key frame, RSN descriptor (12.7.2); with mic_key, its MIC computed by
+    `mic` (hmac_sha1_128 for descriptor version 2, aes_cmac for versions 0 and 3) over the
+    frame with a zero MIC."""
+    # type, key information, key length, replay counter, nonce, IV, RSC, reserved, MIC
+    body = struct.pack("!BHHQ", 2, info, key_len, replay) + nonce + bytes(16) \
+        + struct.pack("<Q", rsc) + bytes(8) + bytes(16) \
+        + struct.pack("!H", len(key_data)) + key_data
+    frame = struct.pack("!BBH", version, 3, len(body)) + body
+    if mic_key:
+        frame = frame[:MIC_AT] + mic(mic_key, frame) + frame[MIC_AT + 16:]
+    return frame
+
+
+def eapol_mic_ok(kck, frame, mic=hmac_sha1_128):
+    """Whether the frame's MIC is that of the KCK."""
+    zero = frame[:MIC_AT] + bytes(16) + frame[MIC_AT + 16:]
+    return hmac.compare_digest(mic(kck, zero), frame[MIC_AT:MIC_AT + 16])
+
+
+def key_data_of(kek, frame):
+    """The unwrapped key data of an EAPOL-Key frame (AES key wrap, RFC 3394)."""
+    n = struct.unpack_from("!H", frame, KEY_DATA_AT - 2)[0]
+    return aes_key_unwrap(kek, frame[KEY_DATA_AT:KEY_DATA_AT + n])
+
+
+# --- CCMP (12.5.3) ------------------------------------------------------------------------
+def header_len(h):
+    """Length of the MAC header of a data frame: 24, +6 with A4 (To DS and From DS), +2
+    with QoS control, +4 with HT control (Order bit in a QoS data frame)."""
+    n = 24 + (6 if h[1] & 0x03 == 0x03 else 0)
+    if h[0] & 0x80:
+        n += 2 + (4 if h[1] & 0x80 else 0)
+    return n
+
+
+def ccmp_aad_nonce(h, pn):
+    """The AAD and the nonce of an MPDU whose MAC header is h (12.5.3.3.3, 12.5.3.3.4)."""
+    qos = bool(h[0] & 0x80)
+    fc0 = h[0] & 0x8F                          # subtype bits 4, 5, 6 masked
+    fc1 = (h[1] & ~0x38 & 0xFF) | 0x40         # Retry, PwrMgt, MoreData masked; Protected
+    if qos:
+        fc1 &= 0x7F                            # Order masked when QoS control is present
+    sc = struct.unpack_from("<H", h, 22)[0] & 0x000F     # fragment number only
+    aad = bytes([fc0, fc1]) + h[4:22] + struct.pack("<H", sc)
+    off = 24
+    if h[1] & 0x03 == 0x03:
+        aad += h[24:30]
+        off = 30
+    priority = 0
+    if qos:
+        priority = h[off] & 0x0F
+        aad += bytes([priority, 0])
+    nonce = bytes([priority]) + h[10:16] + pn.to_bytes(6, "big")
+    return aad, nonce
+
+
+def ccmp_header(pn, keyid):
+    """CCMP header (12.5.3.2): PN0 PN1 0 (key id << 6 | ExtIV) PN2 PN3 PN4 PN5."""
+    p = pn.to_bytes(6, "little")
+    return bytes([p[0], p[1], 0, (keyid << 6) | 0x20]) + p[2:6]
+
+
+def ccmp_encrypt(tk, keyid, pn, h, plaintext):
+    """CCMP header || AES-CCM (M = 8, L = 2) ciphertext and MIC of the plaintext under
+    header h."""
+    aad, nonce = ccmp_aad_nonce(h, pn)
+    return ccmp_header(pn, keyid) + AESCCM(tk, tag_length=8).encrypt(nonce, plaintext, aad)
+
+
+def ccmp_decrypt(tk, mpdu):
+    """The plaintext of a protected MPDU (without FCS); raises if the MIC is wrong."""
+    n = header_len(mpdu)
+    h, c = mpdu[:n], mpdu[n:]
+    assert h[1] & 0x40 and c[3] & 0x20, "not a CCMP frame"
+    pn = int.from_bytes(c[7:3:-1] + c[1::-1], "big")
+    aad, nonce = ccmp_aad_nonce(h, pn)
+    return AESCCM(tk, tag_length=8).decrypt(nonce, c[8:], aad)
+
+
+def decrypts(tk, mpdu):
+    """Whether a protected MPDU's MIC is right under tk."""
+    try:
+        ccmp_decrypt(tk, mpdu)
+        return True
+    except Exception as e:       # cryptography's InvalidTag
+        assert type(e).__name__ == "InvalidTag", e
+        return False
+
+
+# --- self-check ---------------------------------------------------------------------------
+# PBKDF2 and PRF test vectors of IEEE 802.11's annex J, pairwise key derivation sample
+# (KCK, KEK, TK).
+assert pmk_of("password", "IEEE").hex() == \
+    "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e"
+assert pmk_of("ThisIsAPassword", "ThisIsASSID").hex() == \
+    "0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af"
+assert prf(b"\x0b" * 20, b"prefix", b"Hi There", 64).hex() == (
+    "bcd4c650b30b9684951829e0d75f9d54b862175ed9f00606e17d8da35402ffee"
+    "75df78c3d31e0f889f012120c0862beb67753e7439ae242edb8373698356cf5a")
+_ptk = ptk_of(bytes.fromhex("0dc0d6eb90555ed6419756b9a15ec3e3209b63df707dd508d14581f8982721af"),
+              mac("a0:a1:a1:a3:a4:a5"), mac("b0:b1:b2:b3:b4:b5"),
+              bytes.fromhex("e0e1e2e3e4e5e6e7e8e9f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405"),
+              bytes.fromhex("c0c1c2c3c4c5c6c7c8c9d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5"))
+assert _ptk.hex() == ("379f9852d0199236b94e407ce4c00ec8" "47c9edc01c2c6e5b4910caddfb3e51a7"
+                      "b2360c79e9710fdd58bea93deaf06599")
+
+# IEEE 802.11i CCMP test MPDUs 1, 2, 6 and 7 (as public test suites carry them), with
+# their FCS.
+for _tk, _mpdu, _plain in (
+        ("c97c1f67ce371185514a8a19f2bdd52f",
+         "0848c32c0fd2e128a57c5030f1844408abaea5b8fcba80330ce7002076970"
+         "3b5f3d0a2fe9a3dbf2342a643e43246e80c3c04d0197845ce0b16f976231d99f066",
+         "f8ba1a55d02f85ae967bb62fb6cda8eb7e78a050"),
+        ("8f7a053fa577a5597529272097a603d5",
+         "38c06a51ea100c846850eec1762c88deaf2ee9f46a07e0ccea9700a0bacbf331814b6965d05bf2b2ed38"
+         "d4beb069fe82714a610b542fbf8da06aa4ae253c4738",
+         "83a0634b5ed7627eb9df225e05740342de194117"),
+        ("f71eea4e1f58804b9717230ad0614641",
+         "8852e11f5af28430fdabbff943b9f9a6ab1d98c7fe7350713d6a89890060a4ec816b9a709b60a39d40b1"
+         "dfb612e18b5f114badb6cc86309a8d5c466bbb7186c04e97",
+         "abfda22d3a0bfc9cc1fc079363c2fca143e6eb1d"),
+        ("1bdb34980e038124a1db1a892bec366a",
+         "187981469b50f4fd56f6efec9520169183570c4ccdee20a023e700e07340ec5e12c537ebf3ab584ef1fe"
+         "f9a1f3547a8c13b3225a2d0957ecfabe95b9aafa0cc8",
+         "98beca86f4b38da20cfdf24724c58eb835665339")):
+    _mpdu = bytes.fromhex(_mpdu)
+    assert zlib.crc32(_mpdu[:-4]) == struct.unpack("<I", _mpdu[-4:])[0]
+    assert ccmp_decrypt(bytes.fromhex(_tk), _mpdu[:-4]) == bytes.fromhex(_plain)
+
+# AES key wrap, RFC 3394 4.1 (128-bit key data, 128-bit KEK).
+assert aes_key_wrap(bytes(range(16)), bytes.fromhex("00112233445566778899aabbccddeeff")).hex() \
+    == "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5"
+
+# AES-CMAC, RFC 4493 examples 1 to 4 (messages of 0, 16, 40 and 64 octets).
+_k = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
+_m = bytes.fromhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51"
+                   "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710")
+for _n, _mac in ((0, "bb1d6929e95937287fa37d129b756746"),
+                 (16, "070a16b46b4d4144f79bdd9dd04a287c"),
+                 (40, "dfa66747de9ae63030ca32611497c827"),
+                 (64, "51f0bebf7e3b9d92fc49741779363cfe")):
+    assert aes_cmac(_k, _m[:_n]).hex() == _mac, _n
+
+# KDF-SHA256: iwd's unit test vector (unit/test-kdf-sha256.c, 256 bits, one block).
+assert kdf_sha256(b"abc", b"KDF test", b"data", 256).hex() == \
+    "9efd6eb02758cb7370a86f8a305375d41f8f21c2e47447f584f7d2291143d4d4"
+
+# SAE test vector of IEEE Std 802.11-2020 annex J.10 (group 19): the local commit
+# (group, scalar, element) and rand and mask, the peer's commit; the password element
+# from hunting and pecking is the one the local element implies, -(mask^-1 * element);
+# the shared secret gives KCK || PMK (KDF-SHA-256-512: two blocks) and the PMKID.
+_local = bytes.fromhex(
+    "13002e2c0f0db52440ad146d967114ce005ce1eab0aa2c2e5c2871b774f6c2575c65d5ad9e00829707aa36"
+    "ba8b859738fc961d08243505f47c035376d7ac4bc8d7b95083bf43827d0fc31ed778dd3671fd21a46d1091"
+    "d64b6f9a1e1272621325dbe1")
+_peer = bytes.fromhex(
+    "1300591b96f3397fb945100848e7b550543b6720d88337ee93fc49fd6df7e08b5223e71b9bb048d3873f20"
+    "556953a96c91536fd8ee6ca9b4a68a148b056a909be03e83ae208f60f8ef5537858074db06687032399862"
+    "999b511e0a1552a5fea317c2")
+_rand = int("992465fd3daa3c60aa6565b7f62a2a7f2e12dd12f198faf4fbed89d7ff1ace94", 16)
+_mask = int("9507a90f777a044d6a0830b91ea3d5dd70bece44e1acffb86983b5e1bf9fb322", 16)
+_pwe = sae_pwe(b"mekmitasdigoat", mac("4d:3f:2f:ff:e3:87"), mac("a5:d8:aa:95:8e:3c"))
+assert on_curve(_pwe)
+_scalar, _element = sae_commit(_pwe, _rand, _mask)
+assert struct.pack("<H", 19) + _scalar.to_bytes(32, "big") + element_bytes(_element) == _local
+_ps = int.from_bytes(_peer[2:34], "big")
+_pe = (int.from_bytes(_peer[34:66], "big"), int.from_bytes(_peer[66:98], "big"))
+assert on_curve(_pe)
+_kck, _pmk, _pmkid = sae_keys(_pwe, _rand, _scalar, _ps, _pe)
+assert _kck.hex() == "1e733f6d9bd53256287304338831b09a39406d121017073a5c30db36f36cb81a"
+assert _pmk.hex() == "4e4dfab1a2dd8ac1a91790f953faaa452ae5c6873ab75b63605ba663f8a7fe59"
+assert _pmkid.hex() == "8747a600eea3f9f22475df58ca1e5498"
