@@ -190,8 +190,9 @@ impl Report {
         }
         if t.wlan_handshakes_unmatched > 0 {
             lines.push(format!(
-                "{} WPA handshakes matched no key given (a wrong passphrase or SSID) or \
-                 were of a kind not followed; their stations' frames were not decrypted.",
+                "{} WPA handshakes matched no key given (a wrong passphrase or SSID, or a \
+                 WPA3 SAE association whose PMK was not given) or were of a kind not \
+                 followed; their stations' frames were not decrypted.",
                 t.wlan_handshakes_unmatched
             ));
         }
