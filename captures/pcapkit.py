@@ -1,13 +1,23 @@
 """IP, TCP and UDP headers with valid checksums, MAC addresses and DNS messages, for the
 capture generators under captures/ (make_gateway.py, make_tunnels.py, make_wifi.py,
-make_wpa2.py, make_wpa3.py; the last three through wlankit.py too). Standard library
-only; addresses are strings (IPv4, IPv6 or MAC), headers, packets and messages bytes.
+make_wpa2.py, make_wpa3.py; the last three through wlankit.py too), and the Luhn check
+of their synthetic IMEIs. Standard library only; addresses are strings (IPv4, IPv6 or
+MAC), headers, packets and messages bytes.
 """
 
 import struct
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
+
+
+def luhn_ok(digits):
+    """Whether a string of digits passes the Luhn check (an IMEI's last digit)."""
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
 
 
 def csum(data):

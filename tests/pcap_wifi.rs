@@ -5,12 +5,9 @@
 //! their consent state calls for, the one sent in an A-MSDU aggregate too; the
 //! WPA-protected frame and a frame with a spoofed A-MSDU bit are counted, not read.
 
-use std::sync::Arc;
-
-use consentry::cli::analyze::analyze_files;
+use consentry::cli::analyze::CaptureReading;
 use consentry::cli::input::{read_input, Attribution};
 use consentry::exchange::Exchange;
-use consentry::rules::Options;
 
 #[path = "common/sample.rs"]
 mod sample;
@@ -48,16 +45,5 @@ fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
 
 #[test]
 fn findings_follow_the_refusal() {
-    let run = analyze_files(
-        Arc::new(sample::case(NAME)),
-        &[sample::dir(NAME).join("wifi.pcap")],
-        None,
-        Options::default(),
-        0,
-    )
-    .unwrap();
-    assert_eq!(
-        sample::finding_rows(&run.findings),
-        sample::expected_finding_rows(NAME)
-    );
+    sample::assert_expected_findings(NAME, "wifi.pcap", &CaptureReading::default());
 }

@@ -8,11 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use consentry::cli::analyze::{analyze_files_with, CaptureReading};
+use consentry::cli::analyze::CaptureReading;
 use consentry::cli::input::{read_input, Attribution, InputOutcome};
 use consentry::exchange::Exchange;
 use consentry::net::wpa::{parse_keys, WlanKey, WlanKeys};
-use consentry::rules::Options;
 
 #[path = "common/sample.rs"]
 mod sample;
@@ -134,17 +133,5 @@ fn findings_follow_the_refusal() {
         wlan_keys: lab_keys(),
         ..CaptureReading::default()
     };
-    let run = analyze_files_with(
-        Arc::new(sample::case(NAME)),
-        &[capture()],
-        None,
-        &reading,
-        Options::default(),
-        0,
-    )
-    .unwrap();
-    assert_eq!(
-        sample::finding_rows(&run.findings),
-        sample::expected_finding_rows(NAME)
-    );
+    sample::assert_expected_findings(NAME, "wpa2.pcap", &reading);
 }

@@ -44,25 +44,13 @@ from ipaddress import IPv4Address, IPv6Address
 HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share.
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import (ACK, FIN, PSH, SYN, ipv4_header, ipv6_header, mac,  # noqa: E402
+from pcapkit import (ACK, FIN, PSH, SYN, ipv4_header, ipv6_header, luhn_ok, mac,  # noqa: E402
                      qname, tcp_segment, udp_datagram)
 T0 = datetime(2026, 11, 28, 9, 30, 0, tzinfo=timezone.utc)
 T0_NS = int(T0.timestamp()) * 1_000_000_000
 REFUSAL_S = 60.5
 GRACE_MS = 1000
 rng = random.Random(20261128)
-
-
-def luhn_ok(digits):
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
 
 
 def luhn_complete(prefix14):

@@ -119,7 +119,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/wpakit.py: the WPA keys, EAPOL-Key frames and CCMP of make_wpa2.py and
 # make_wpa3.py (it checks itself against the IEEE test vectors on import).
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, mac, udp_datagram  # noqa: E402
+from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, luhn_ok, mac, udp_datagram  # noqa: E402
 from wlankit import (BROADCAST, HTTP_RESPONSE, SNAP, SNAP_IPV4, Capture, TcpConn,  # noqa: E402
                      ack, beacon_body, dns_lookup, element, radiotap, write_phone_case)
 from wpakit import (AKM_PSK, ccmp_decrypt, ccmp_encrypt, decrypts, eapol_key,  # noqa: E402
@@ -147,14 +147,6 @@ rng = random.Random(20261128)
 
 def rand_bytes(n):
     return bytes(rng.getrandbits(8) for _ in range(n))
-
-
-def luhn_ok(digits):
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        d = int(c) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
 
 
 assert luhn_ok(IDS["imei"])

@@ -207,7 +207,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/wpakit.py: the WPA keys, SAE, EAPOL-Key frames and CCMP of make_wpa2.py and
 # make_wpa3.py (it checks itself against the IEEE test vectors on import).
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, mac, udp_datagram  # noqa: E402
+from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, luhn_ok, mac, udp_datagram  # noqa: E402
 from wlankit import (BROADCAST, HTTP_RESPONSE, SNAP, SNAP_IPV4, Capture, TcpConn,  # noqa: E402
                      ack, beacon_body, dns_lookup, element, radiotap, write_case)
 from wpakit import (AKM_PSK_SHA256, AKM_SAE, BIP_CMAC_128, MFPC, MFPR, P256_R,  # noqa: E402
@@ -237,14 +237,6 @@ def rand_bytes(n):
 def rand_scalar():
     """A number in [2, r) from 32 random bytes."""
     return int.from_bytes(rand_bytes(32), "big") % (P256_R - 2) + 2
-
-
-def luhn_ok(digits):
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        d = int(c) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
 
 
 class Station:

@@ -327,7 +327,7 @@ impl PacketDecoder {
         }
     }
 
-    /// Decrypts WPA2-protected 802.11 frames with these keys (`--wlan-keys`).
+    /// Decrypts WPA-protected 802.11 frames with these keys (`--wlan-keys`).
     pub fn set_wlan_keys(&mut self, keys: Arc<WlanKeys>) {
         self.wpa = (!keys.is_empty()).then(|| Box::new(Wpa::new(keys)));
     }

@@ -1,5 +1,5 @@
 //! The sample captures of `captures/NAME/` whose scripts write an `expected.json`
-//! (tunnels, wifi, wpa2): their paths, case files and expectations. Each test file
+//! (tunnels, wifi, wpa2, wpa3): their paths, case files and expectations. Each test file
 //! includes it and uses a part.
 #![allow(dead_code)]
 
@@ -49,6 +49,25 @@ pub fn finding_rows(findings: &[consentry::rules::Finding]) -> Vec<FindingRow> {
             )
         })
         .collect()
+}
+
+/// Asserts that analysing the capture `file` of `captures/NAME/` with `reading` (one
+/// thread) gives the findings its `expected.json` calls for.
+pub fn assert_expected_findings(
+    name: &str,
+    file: &str,
+    reading: &consentry::cli::analyze::CaptureReading,
+) {
+    let run = consentry::cli::analyze::analyze_files_with(
+        std::sync::Arc::new(case(name)),
+        &[dir(name).join(file)],
+        None,
+        reading,
+        consentry::rules::Options::default(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(finding_rows(&run.findings), expected_finding_rows(name));
 }
 
 /// The findings the requests of the capture's `expected.json` call for: one each,
