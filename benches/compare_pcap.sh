@@ -17,7 +17,11 @@
 #      /etc/suricata/suricata.yaml (eve.json and its protocol logs on, as a
 #      Suricata user runs it); consentry-pgo, consentry-pgo-j1, consentry-pgo-j1-cache,
 #      the same three runs of the profile-guided build (benches/pgo_build.sh), whose
-#      path CONSENTRY_PGO gives (default target/pgo/release/consentry).
+#      path CONSENTRY_PGO gives (default target/pgo/release/consentry);
+#      WLAN_KEYS=FILE: 802.11 keys in Wireshark's format (e.g. from
+#      benches/wrap_wpa2.py) for a WPA-protected monitor-mode capture: consentry gets
+#      --wlan-keys FILE, tshark each line as a uat:80211_keys entry with decryption on;
+#      Suricata and ngrep do not decrypt 802.11 and find nothing in such a file.
 #
 # Runs, each under /usr/bin/time -f '%e %U %S %M': cat (the ceiling), consentry analyze
 # (jsonl findings), tshark -Y 'http contains "NEEDLE"', Suricata single-threaded with
@@ -41,6 +45,16 @@ CONSENTRY_PGO=${CONSENTRY_PGO:-target/pgo/release/consentry}
 RUNS=${RUNS:-1}
 TOOLS=" ${TOOLS:-cat consentry consentry-j1 consentry-j1-cache tshark suricata ngrep} "
 want() { [[ $TOOLS == *" $1 "* ]]; }
+WLAN=() TSHARK_WLAN=()
+if [ -n "${WLAN_KEYS:-}" ]; then
+    [ -r "$WLAN_KEYS" ] || { echo "compare_pcap.sh: cannot read WLAN_KEYS $WLAN_KEYS" >&2; exit 2; }
+    WLAN=(--wlan-keys "$WLAN_KEYS")
+    TSHARK_WLAN=(-o wlan.enable_decryption:TRUE)
+    while IFS= read -r line; do
+        case $line in '' | '#'*) continue ;; esac
+        TSHARK_WLAN+=(-o "uat:80211_keys:$line")
+    done <"$WLAN_KEYS"
+fi
 . "$(dirname "$0")/timing.sh"
 timing_init compare_pcap.sh "$FILE"
 
@@ -110,7 +124,7 @@ for variant in consentry consentry-j1 consentry-j1-cache \
     case $variant in consentry-pgo*) bin=$CONSENTRY_PGO bin_var=CONSENTRY_PGO ;; esac
     if "$bin" --version >/dev/null 2>&1; then
         run $variant "count_lines '$WORK/$variant.out' findings" -- \
-            "$bin" analyze "${threads[@]}" --case "$CASE" "$FILE" --format jsonl
+            "$bin" analyze "${threads[@]}" "${WLAN[@]}" --case "$CASE" "$FILE" --format jsonl
     else
         echo "compare_pcap.sh: no consentry binary at $bin (set $bin_var)" >&2
         na_row $variant
@@ -120,7 +134,7 @@ if ! want tshark; then
     :
 elif command -v tshark >/dev/null; then
     run tshark "count_lines '$WORK/tshark.out' requests" -- \
-        tshark -n -r "$FILE" -Y "http contains \"$NEEDLE\""
+        tshark -n "${TSHARK_WLAN[@]}" -r "$FILE" -Y "http contains \"$NEEDLE\""
 else
     na_row tshark
 fi

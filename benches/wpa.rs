@@ -1,0 +1,112 @@
+//! 802.11 decryption throughput (MB/s of frames in): CCMP-protected QoS data frames
+//! through the public `PacketDecoder` (radiotap, 802.11, CCMP, LLC/SNAP, IPv4, TCP),
+//! against the same frames unprotected.
+//!
+//! Corpus, made in memory: 1 000 frames of a station to its access point, each an
+//! IPv4/TCP segment of 1 448 bytes of payload (bulk data) or of none (ACKs), sealed
+//! here with RustCrypto `ccm` under a temporal key the decoder is given as a `tk` key
+//! (the cost per frame is that of a key from a handshake: one CCM open). The
+//! end-to-end comparison with tshark on a whole capture wrapped by
+//! `benches/wrap_wpa2.py` is in README.md. Run: `cargo bench --bench wpa`.
+
+use std::sync::Arc;
+
+use ccm::aead::generic_array::GenericArray;
+use ccm::aead::{AeadInPlace, KeyInit};
+use ccm::consts::{U13, U8};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use consentry::net::capture::LinkType;
+use consentry::net::packet::PacketDecoder;
+use consentry::net::wpa::{WlanKey, WlanKeys};
+use consentry::timestamp::Timestamp;
+
+type Ccmp = ccm::Ccm<aes::Aes128, U8, U13>;
+
+const FRAMES: usize = 1000;
+const TK: [u8; 16] = [0x3c; 16];
+const AP: [u8; 6] = [2, 0, 0, 0, 0x5a, 1];
+const STA: [u8; 6] = [2, 0, 0, 0xaa, 0xcc, 7];
+const ROUTER: [u8; 6] = [2, 0, 0, 0, 0x5a, 0xfe];
+/// Radiotap: version 0, length 8, nothing present.
+const RADIOTAP: [u8; 8] = [0, 0, 8, 0, 0, 0, 0, 0];
+const SNAP_IPV4: [u8; 8] = [0xaa, 0xaa, 3, 0, 0, 0, 8, 0];
+
+/// An IPv4/TCP segment of `payload` bytes (checksums are not checked on the way).
+fn segment(seq: u32, payload: usize) -> Vec<u8> {
+    let total = (40 + payload) as u16;
+    let mut p = vec![0x45, 0];
+    p.extend(total.to_be_bytes());
+    p.extend([0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 203, 0, 113, 9]);
+    p.extend([0xc3, 0x50, 0, 80]);
+    p.extend(seq.to_be_bytes());
+    p.extend([0, 0, 0, 1, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+    p.extend((0..payload).map(|i| b'a' + (i % 26) as u8));
+    p
+}
+
+/// A QoS data frame (To DS) of the station holding `packet`, CCMP-protected with
+/// packet number `pn` when `protect`.
+fn frame(pn: u64, packet: &[u8], protect: bool) -> Vec<u8> {
+    let flags = if protect { 0x41 } else { 0x01 };
+    let mut header = vec![0x88, flags, 0x2c, 0];
+    header.extend(AP);
+    header.extend(STA);
+    header.extend(ROUTER);
+    header.extend(((pn as u16 & 0xfff) << 4).to_le_bytes());
+    header.extend([0, 0]); // QoS control: TID 0
+    let mut body = [&SNAP_IPV4[..], packet].concat();
+    let mut out = [&RADIOTAP[..], &header].concat();
+    if protect {
+        let pn = pn.to_be_bytes(); // PN5 = pn[2] … PN0 = pn[7]
+        out.extend([pn[7], pn[6], 0, 0x20, pn[5], pn[4], pn[3], pn[2]]);
+        let nonce = [&[0][..], &STA, &pn[2..]].concat();
+        let mut aad = vec![0x88, 0x41];
+        aad.extend(&header[4..22]);
+        aad.extend([0, 0, 0, 0]);
+        let cipher = Ccmp::new_from_slice(&TK).expect("a 16-byte key");
+        let mic = cipher
+            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut body)
+            .expect("CCM seals");
+        body.extend(mic);
+    }
+    out.extend(body);
+    out
+}
+
+fn corpus(payload: usize, protect: bool) -> Vec<Vec<u8>> {
+    (0..FRAMES)
+        .map(|i| frame(i as u64 + 1, &segment(i as u32 * 1448, payload), protect))
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let keys = Arc::new(WlanKeys::new(&[WlanKey::Tk(TK)]));
+    let mut group = c.benchmark_group("wpa");
+    for (name, payload) in [("1448", 1448), ("ack", 0)] {
+        for protect in [false, true] {
+            let frames = corpus(payload, protect);
+            let bytes: usize = frames.iter().map(Vec::len).sum();
+            group.throughput(Throughput::Bytes(bytes as u64));
+            let id = format!("{}/{name}", if protect { "ccmp" } else { "open" });
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let mut decoder = PacketDecoder::new(Default::default());
+                    decoder.set_wlan_keys(keys.clone());
+                    let mut packets = 0;
+                    for f in &frames {
+                        let ts = Timestamp::from_micros(0);
+                        let _ = decoder
+                            .decode(ts, LinkType::from_number(127), f, &mut |_| packets += 1);
+                    }
+                    assert_eq!(packets, FRAMES);
+                    packets
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
