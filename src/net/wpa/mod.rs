@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use aes::Aes128;
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::{AeadInPlace, KeyInit};
 use ccm::consts::{U13, U8};
@@ -50,7 +51,6 @@ const MAX_KEY_FRAME: usize = 2048;
 
 type Mac = [u8; 6];
 type CcmpCipher = Ccm<Aes128, U8, U13>;
-use aes::Aes128;
 
 /// PMKs derived from passphrases given without an SSID, at most, per capture: each
 /// costs a PBKDF2 of 4 096 rounds, and a capture chooses the SSIDs.
