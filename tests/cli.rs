@@ -427,6 +427,53 @@ fn tunnel_port_reads_vxlan_on_linuxs_port() {
 }
 
 #[test]
+fn wlan_keys_from_a_hostapd_debug_log() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/wpa3");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let dump = |title: &str, station: &str| {
+        let hex = expected["stations"][station]["pmk"].as_str().unwrap();
+        let bytes: Vec<&str> = (0..hex.len()).step_by(2).map(|i| &hex[i..i + 2]).collect();
+        format!(
+            "1795942800.200000: {title} - hexdump(len=32): {}\n",
+            bytes.join(" ")
+        )
+    };
+    // What hostapd -t -d -K writes, with a frame dump longer than any key line, bytes
+    // that are not UTF-8 (an SSID as it is) and a key it did not print.
+    let mut log = b"random: Trying to read entropy from /dev/random\n".to_vec();
+    log.extend(format!("RX frame - hexdump(len=70000): {}\n", "00 ".repeat(70_000)).bytes());
+    log.extend(b"wlan0: SSID \xff\xfe lab\n");
+    log.extend(dump("SAE: PMK", "phone").bytes());
+    log.extend(b"1795942800.300000: WPA: TK - hexdump(len=16): [REMOVED]\n");
+    log.extend(dump("WPA: PMK", "tablet").bytes());
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("hostapd.log");
+    std::fs::write(&path, log).unwrap();
+    let o = run(bin()
+        .arg("analyze")
+        .arg(dir.join("wpa3.pcap"))
+        .arg("--case")
+        .arg(dir.join("consentry.toml"))
+        .args(["--format", "jsonl", "--wlan-keys"])
+        .arg(&path));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("WPA: 2 handshakes with a given key, 34 frames decrypted"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "802.11 keys file {}: line 5: 1 keys printed as [REMOVED]",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
 fn wlan_keys_decrypt_a_wpa2_capture() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/wpa2");
     let analyze = |extra: &[&std::ffi::OsStr]| {

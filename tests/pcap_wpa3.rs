@@ -156,6 +156,63 @@ fn a_temporal_key_opens_the_station_whose_pmk_is_unknown() {
     assert!(errors(&outcome).is_empty(), "{:?}", errors(&outcome));
 }
 
+/// A debug log of the lab's hostapd run with `-t -d -K`, as far as it concerns keys:
+/// the phone's SAE PMK, the PMK each handshake derived its PTK from, the TKs
+/// (the stranger's too, as the access point knows it), among other lines.
+fn hostapd_log(expected: &Value) -> String {
+    let station = |name: &str, key: &str| {
+        expected["stations"][name][key]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let dump = |t: f64, title: &str, hex: &str| {
+        let bytes: Vec<&str> = (0..hex.len()).step_by(2).map(|i| &hex[i..i + 2]).collect();
+        format!(
+            "{t:.6}: {title} - hexdump(len={}): {}",
+            bytes.len(),
+            bytes.join(" ")
+        )
+    };
+    let mut log = vec![
+        "Configuration file: /etc/hostapd/consentry-lab-wpa3.conf".to_string(),
+        "1795942800.000100: wlan0: interface state COUNTRY_UPDATE->ENABLED".into(),
+    ];
+    for (t, name) in [
+        (1795942800.2, "phone"),
+        (1795942801.1, "tablet"),
+        (1795942801.6, "stranger"),
+    ] {
+        log.push(format!(
+            "{t:.6}: wlan0: STA {} IEEE 802.11: associated",
+            station(name, "mac")
+        ));
+        if name != "tablet" {
+            log.push(dump(t, "SAE: PMK", &station(name, "pmk")));
+        }
+        log.push(dump(t, "WPA: PMK", &station(name, "pmk")));
+        log.push(dump(t, "WPA: PTK", &station(name, "ptk")));
+        log.push(dump(t, "WPA: TK", &station(name, "tk")));
+    }
+    log.join("\n") + "\n"
+}
+
+#[test]
+fn the_access_points_debug_log_opens_every_station() {
+    let expected = sample::expected(NAME);
+    let file = parse_keys(&hostapd_log(&expected)).unwrap();
+    assert!(file.skipped.is_empty(), "{:?}", file.skipped);
+    // Three PMKs (the phone's SAE one logged twice, kept once) and three TKs.
+    assert_eq!(file.keys.len(), 6, "{:?}", file.keys);
+    let (xs, outcome) = read(&file.keys);
+    let http: Vec<_> = xs.into_iter().filter(|x| x.scheme == "http").collect();
+    assert_requests(&http, &requests_of(&expected, ""));
+    // The stranger's handshake now matches its PMK too.
+    let all = expected["all_protected_frames"].as_u64().unwrap();
+    assert_eq!(wpa_counts(&outcome), (3, 0, all));
+    assert!(errors(&outcome).is_empty(), "{:?}", errors(&outcome));
+}
+
 #[test]
 fn findings_follow_the_refusal() {
     let reading = CaptureReading {

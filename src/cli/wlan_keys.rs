@@ -1,24 +1,31 @@
 //! `--wlan-keys FILE`: WPA2/WPA3 keys to decrypt 802.11 captures with, in
-//! Wireshark's 802.11 keys file format (see [`crate::net::wpa`]), for the commands
-//! that read captures (`analyze`, `exchanges`, `ingest`, `tap`).
+//! Wireshark's 802.11 keys file format or as a hostapd or wpa_supplicant debug log
+//! holds them (see [`crate::net::wpa`]), for the commands that read captures
+//! (`analyze`, `exchanges`, `ingest`, `tap`).
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::net::wpa::{self, WlanKeys, WpaStats};
+use crate::net::wpa::{self, KeysFormat, KeysReader, WlanKeys, WpaStats};
 
-/// A keys file is a few lines; anything larger is not one.
-const MAX_KEYS_FILE_BYTES: u64 = 1 << 20;
+/// Larger is neither a keys file nor a debug log worth reading for its keys.
+const MAX_KEYS_FILE_BYTES: u64 = 1 << 30;
+/// Longer lines hold no key (debug logs dump whole frames on a line): skipped.
+const MAX_LINE_BYTES: usize = 64 << 10;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WlanKeyArgs {
     /// Keys to decrypt WPA2/WPA3-Personal (CCMP) 802.11 frames with: a file in
     /// Wireshark's 802.11 keys format, a line each like `"wpa-pwd","PASSPHRASE:SSID"`
     /// (without `:SSID`, the one the capture names), `"wpa-psk","HEX"` (the PMK; for
-    /// SAE, the association's), `"msk","HEX"` or `"tk","HEX"`; several allowed. The
-    /// capture must hold each station's 4-way handshake, unless its TK is given.
+    /// SAE, the association's), `"msk","HEX"` or `"tk","HEX"`; or the debug log of
+    /// the lab's hostapd (or a wpa_supplicant) run with `-d -K`, whose PMKs and TKs
+    /// are taken; several allowed. The capture must hold each station's 4-way
+    /// handshake, unless its TK is given.
     #[arg(long = "wlan-keys", value_name = "FILE")]
     pub wlan_keys: Vec<PathBuf>,
 }
@@ -36,12 +43,40 @@ impl WlanKeyArgs {
 
 fn load_one(path: &Path) -> anyhow::Result<Vec<wpa::WlanKey>> {
     let what = || format!("802.11 keys file {}", path.display());
-    let size = std::fs::metadata(path).with_context(what)?.len();
+    let file = File::open(path).with_context(what)?;
+    let size = file.metadata().with_context(what)?.len();
     if size > MAX_KEYS_FILE_BYTES {
         anyhow::bail!("{}: {size} bytes is no keys file", what());
     }
-    let text = std::fs::read_to_string(path).with_context(what)?;
-    let file = wpa::parse_keys(&text).with_context(what)?;
+    let mut input = BufReader::new(file);
+    let mut reader = KeysReader::default();
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let limited = &mut (&mut input).take(MAX_LINE_BYTES as u64 + 1);
+        if limited.read_until(b'\n', &mut line).with_context(what)? == 0 {
+            break;
+        }
+        let wireshark = reader.format() == Some(KeysFormat::Wireshark);
+        if line.len() > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
+            if wireshark {
+                anyhow::bail!(
+                    "{}: line {number}: longer than {MAX_LINE_BYTES} bytes",
+                    what()
+                );
+            }
+            skip_rest_of_line(&mut input).with_context(what)?;
+            continue;
+        }
+        let text = match std::str::from_utf8(&line) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) if wireshark => anyhow::bail!("{}: line {number}: not UTF-8", what()),
+            // A debug log may print SSIDs as they are.
+            Err(_) => String::from_utf8_lossy(&line),
+        };
+        reader.line(number, &text).with_context(what)?;
+    }
+    let file = reader.finish();
     for skipped in &file.skipped {
         eprintln!("consentry: {}: {skipped}", what());
     }
@@ -49,6 +84,26 @@ fn load_one(path: &Path) -> anyhow::Result<Vec<wpa::WlanKey>> {
         anyhow::bail!("{}: no key in it", what());
     }
     Ok(file.keys)
+}
+
+/// Consumes input up to and with the next newline.
+fn skip_rest_of_line(input: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match chunk.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                input.consume(at + 1);
+                return Ok(());
+            }
+            None => {
+                let len = chunk.len();
+                input.consume(len);
+            }
+        }
+    }
 }
 
 /// What decrypting a capture's 802.11 frames did, for its notes; `None` when there

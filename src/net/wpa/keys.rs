@@ -1,10 +1,13 @@
 //! The keys a user gives for 802.11 decryption, in Wireshark's 802.11 keys file
 //! format (`80211_keys`), and the PMKs derived from them once per run.
 
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::num::NonZeroU32;
 
 use ring::pbkdf2;
+
+use super::debug_log::{self, LogLine};
 
 const PBKDF2_ROUNDS: u32 = 4096;
 /// Temporal keys kept at most: each is tried on every frame no handshake opens.
@@ -59,62 +62,122 @@ pub struct KeysError {
 pub struct KeysFile {
     pub keys: Vec<WlanKey>,
     /// Lines of keys Wireshark knows and consentry does not use (WEP, 256-bit
-    /// temporal keys), with why: a user's own `80211_keys` stays usable as it is.
+    /// temporal keys), with why: a user's own `80211_keys` stays usable as it is. For
+    /// a debug log, what it held and could not give, by the first line of each kind.
     pub skipped: Vec<KeysError>,
 }
 
-/// Reads Wireshark's 802.11 keys file: one key a line, `"TYPE","KEY"` (the quotes
-/// optional), `#` starting a comment:
-/// - `"wpa-pwd","PASSPHRASE:SSID"` (the SSID optional), `%3a` and `%25` standing
-///   for `:` and `%` in either;
-/// - `"wpa-psk","64 HEX DIGITS"`, the PMK;
-/// - `"msk","HEX"`, an 802.1X master session key of 64 to 128 bytes;
-/// - `"tk","32 HEX DIGITS"`, a CCMP-128 temporal key;
-/// - `"wep","HEX"` and 256-bit temporal keys are skipped; other types are errors.
-pub fn parse_keys(text: &str) -> Result<KeysFile, KeysError> {
-    let mut file = KeysFile::default();
-    for (i, line) in text.lines().enumerate() {
+/// The two formats of keys read: Wireshark's 802.11 keys file, or the debug log of
+/// hostapd or wpa_supplicant (see [`super::debug_log`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysFormat {
+    Wireshark,
+    DebugLog,
+}
+
+/// Distinct PMKs kept from a debug log (each handshake tries every one).
+pub const MAX_LOG_PMKS: usize = 1024;
+
+/// Reads keys a line at a time, so that a long debug log is never held whole. The
+/// format is told by the first line that is not blank or a comment: `TYPE,…` is
+/// Wireshark's, anything else a debug log.
+#[derive(Debug, Default)]
+pub struct KeysReader {
+    format: Option<KeysFormat>,
+    file: KeysFile,
+    /// Keys of the debug log so far, to keep each once.
+    seen_pmks: HashSet<[u8; 32]>,
+    seen_tks: HashSet<[u8; 16]>,
+    /// What a debug log held and could not give: the first line of each kind, and
+    /// how many.
+    log_skipped: BTreeMap<LogSkip, (usize, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum LogSkip {
+    Removed,
+    OtherLength(&'static str, usize),
+    TooManyPmks,
+    TooManyTks,
+}
+
+impl KeysReader {
+    /// The format, once a line told it.
+    pub fn format(&self) -> Option<KeysFormat> {
+        self.format
+    }
+
+    /// Reads line `number` (from 1); an error names it.
+    pub fn line(&mut self, number: usize, line: &str) -> Result<(), KeysError> {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
-            continue;
+            return Ok(());
         }
-        let error = |what: String| KeysError { line: i + 1, what };
+        let format = *self.format.get_or_insert_with(|| format_of(line));
+        match format {
+            KeysFormat::Wireshark => self.wireshark_line(number, line),
+            KeysFormat::DebugLog => {
+                self.log_line(number, line);
+                Ok(())
+            }
+        }
+    }
+
+    /// What the lines gave.
+    pub fn finish(mut self) -> KeysFile {
+        for (kind, (line, count)) in std::mem::take(&mut self.log_skipped) {
+            let what = match kind {
+                LogSkip::Removed => format!(
+                    "{count} keys printed as [REMOVED]: run hostapd or wpa_supplicant with -K \
+                     to have them printed"
+                ),
+                LogSkip::OtherLength(title, len) => format!(
+                    "{count} keys \"{title}\" of {len} bytes skipped (TKIP, 256-bit ciphers or \
+                     SHA-384 key management are not supported)"
+                ),
+                LogSkip::TooManyPmks => {
+                    format!("{count} PMKs beyond the first {MAX_LOG_PMKS} skipped")
+                }
+                LogSkip::TooManyTks => {
+                    format!("{count} TKs beyond the first {MAX_TEMPORAL_KEYS} skipped")
+                }
+            };
+            self.file.skipped.push(KeysError { line, what });
+        }
+        self.file
+    }
+
+    fn wireshark_line(&mut self, number: usize, line: &str) -> Result<(), KeysError> {
+        let error = |what: String| KeysError { line: number, what };
         let (kind, value) = line
             .split_once(',')
             .ok_or_else(|| error("expected \"TYPE\",\"KEY\"".into()))?;
-        let unquote = |s: &str| {
-            let s = s.trim();
-            s.strip_prefix('"')
-                .and_then(|s| s.strip_suffix('"'))
-                .unwrap_or(s)
-                .to_string()
-        };
         let (kind, value) = (unquote(kind), unquote(value));
-        let key = match kind.as_str() {
-            "wpa-pwd" => passphrase(&value).map_err(&error)?,
+        let key = match kind {
+            "wpa-pwd" => passphrase(value).map_err(&error)?,
             "wpa-psk" => {
-                let psk = hex(&value)
+                let psk = hex(value)
                     .and_then(|psk| psk.try_into().ok())
                     .ok_or_else(|| error("a wpa-psk key is 64 hexadecimal digits".into()))?;
                 WlanKey::Psk(psk)
             }
-            "msk" => match hex(&value) {
+            "msk" => match hex(value) {
                 Some(msk) if (64..=128).contains(&msk.len()) => WlanKey::Msk(msk),
                 _ => return Err(error("an msk key is 128 to 256 hexadecimal digits".into())),
             },
-            "tk" => match hex(&value).map(|tk| (tk.len(), tk.try_into())) {
+            "tk" => match hex(value).map(|tk| (tk.len(), tk.try_into())) {
                 Some((_, Ok(tk))) => WlanKey::Tk(tk),
                 Some((32, _)) => {
                     let what = "256-bit temporal keys (CCMP-256, GCMP-256) are not supported";
-                    file.skipped.push(error(format!("{what}, skipped")));
-                    continue;
+                    self.file.skipped.push(error(format!("{what}, skipped")));
+                    return Ok(());
                 }
                 _ => return Err(error("a tk key is 32 hexadecimal digits (CCMP-128)".into())),
             },
             "wep" => {
-                file.skipped
-                    .push(error("WEP keys are not supported, skipped".into()));
-                continue;
+                let what = "WEP keys are not supported, skipped";
+                self.file.skipped.push(error(what.into()));
+                return Ok(());
             }
             other => {
                 return Err(error(format!(
@@ -124,12 +187,72 @@ pub fn parse_keys(text: &str) -> Result<KeysFile, KeysError> {
         };
         let temporal =
             |keys: &[WlanKey]| keys.iter().filter(|k| matches!(k, WlanKey::Tk(_))).count();
-        if matches!(key, WlanKey::Tk(_)) && temporal(&file.keys) == MAX_TEMPORAL_KEYS {
+        if matches!(key, WlanKey::Tk(_)) && temporal(&self.file.keys) == MAX_TEMPORAL_KEYS {
             return Err(error(format!("more than {MAX_TEMPORAL_KEYS} tk keys")));
         }
-        file.keys.push(key);
+        self.file.keys.push(key);
+        Ok(())
     }
-    Ok(file)
+
+    fn log_line(&mut self, number: usize, line: &str) {
+        let skip = match debug_log::read_line(line) {
+            LogLine::Nothing => return,
+            LogLine::Pmk(pmk) if self.seen_pmks.contains(&pmk) => return,
+            LogLine::Tk(tk) if self.seen_tks.contains(&tk) => return,
+            LogLine::Pmk(pmk) if self.seen_pmks.len() < MAX_LOG_PMKS => {
+                self.seen_pmks.insert(pmk);
+                self.file.keys.push(WlanKey::Psk(pmk));
+                return;
+            }
+            LogLine::Tk(tk) if self.seen_tks.len() < MAX_TEMPORAL_KEYS => {
+                self.seen_tks.insert(tk);
+                self.file.keys.push(WlanKey::Tk(tk));
+                return;
+            }
+            LogLine::Pmk(_) => LogSkip::TooManyPmks,
+            LogLine::Tk(_) => LogSkip::TooManyTks,
+            LogLine::Removed => LogSkip::Removed,
+            LogLine::OtherLength(title, len) => LogSkip::OtherLength(title, len),
+        };
+        self.log_skipped.entry(skip).or_insert((number, 0)).1 += 1;
+    }
+}
+
+/// Wireshark's format when the line starts with a key type and a comma.
+fn format_of(line: &str) -> KeysFormat {
+    let kind = line.split_once(',').map(|(kind, _)| unquote(kind));
+    let is_type =
+        |k: &str| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if kind.is_some_and(is_type) {
+        KeysFormat::Wireshark
+    } else {
+        KeysFormat::DebugLog
+    }
+}
+
+fn unquote(s: &str) -> &str {
+    let s = s.trim();
+    s.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(s)
+}
+
+/// Reads keys from `text`: Wireshark's 802.11 keys file, one key a line,
+/// `"TYPE","KEY"` (the quotes optional), `#` starting a comment:
+/// - `"wpa-pwd","PASSPHRASE:SSID"` (the SSID optional), `%3a` and `%25` standing
+///   for `:` and `%` in either;
+/// - `"wpa-psk","64 HEX DIGITS"`, the PMK;
+/// - `"msk","HEX"`, an 802.1X master session key of 64 to 128 bytes;
+/// - `"tk","32 HEX DIGITS"`, a CCMP-128 temporal key;
+/// - `"wep","HEX"` and 256-bit temporal keys are skipped; other types are errors.
+///
+/// Or a hostapd or wpa_supplicant debug log, whose PMKs and TKs are taken.
+pub fn parse_keys(text: &str) -> Result<KeysFile, KeysError> {
+    let mut reader = KeysReader::default();
+    for (i, line) in text.lines().enumerate() {
+        reader.line(i + 1, line)?;
+    }
+    Ok(reader.finish())
 }
 
 /// A `wpa-pwd` value: the passphrase, and the SSID after the first `:`.
@@ -217,25 +340,32 @@ impl fmt::Debug for WlanKeys {
 }
 
 impl WlanKeys {
+    /// The keys' PMKs, passphrases and TKs, each once (several files, or a debug log
+    /// and a keys file, may give the same).
     pub fn new(keys: &[WlanKey]) -> Self {
+        fn once<T: PartialEq>(list: &mut Vec<T>, item: T) {
+            if !list.contains(&item) {
+                list.push(item);
+            }
+        }
         let mut out = WlanKeys::default();
         for key in keys {
             match key {
                 WlanKey::Passphrase {
                     passphrase,
                     ssid: Some(ssid),
-                } => out.pmks.push(passphrase_pmk(passphrase, ssid)),
+                } => once(&mut out.pmks, passphrase_pmk(passphrase, ssid)),
                 WlanKey::Passphrase {
                     passphrase,
                     ssid: None,
-                } => out.any_ssid.push(passphrase.clone()),
-                WlanKey::Psk(psk) => out.pmks.push(*psk),
+                } => once(&mut out.any_ssid, passphrase.clone()),
+                WlanKey::Psk(psk) => once(&mut out.pmks, *psk),
                 WlanKey::Msk(msk) => {
                     if let Some(pmk) = msk.get(..32).and_then(|pmk| pmk.try_into().ok()) {
-                        out.pmks.push(pmk);
+                        once(&mut out.pmks, pmk);
                     }
                 }
-                WlanKey::Tk(tk) => out.tks.push(*tk),
+                WlanKey::Tk(tk) => once(&mut out.tks, *tk),
             }
         }
         out
@@ -309,11 +439,135 @@ mod tests {
                 "\"wpa-pks\",\"ab\"",
                 "key type \"wpa-pks\" is not supported",
             ),
-            ("justoneword", "expected \"TYPE\",\"KEY\""),
+            (
+                "wpa-pwd,long enough:lab\njustoneword",
+                "line 2: expected \"TYPE\",\"KEY\"",
+            ),
         ] {
             let e = parse_keys(bad).unwrap_err().to_string();
             assert!(e.contains(want), "{bad}: {e}");
         }
+    }
+
+    /// A debug log line of `title` dumping `bytes`, as hostapd -t -d -K writes it.
+    fn dump(title: &str, bytes: &[u8]) -> String {
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "1764579600.123456: {title} - hexdump(len={}): {}",
+            bytes.len(),
+            hex.join(" ")
+        )
+    }
+
+    #[test]
+    fn a_hostapd_debug_log_gives_its_pmks_and_tks_once() {
+        let log = [
+            "Configuration file: /etc/hostapd/lab.conf".to_string(),
+            "1764579600.000001: wlan0: STA 02:00:00:cc:e3:19 IEEE 802.11: authenticated".into(),
+            dump("SAE: KCK", &[9; 32]),
+            dump("SAE: PMK", &[0x81; 32]),
+            dump("WPA: PMK", &[0x81; 32]),
+            dump("WPA: PTK", &[7; 48]),
+            dump("WPA: TK", &[0x45; 16]),
+            dump("WPA: PMK", &[0xdf; 32]),
+            "1764579601.000000: WPA: TK - hexdump(len=16): [REMOVED]".into(),
+            dump("WPA: TK", &[1; 32]),
+            dump("WPA: TK", &[0x45; 16]),
+        ]
+        .join("\n");
+        let file = parse_keys(&log).unwrap();
+        assert_eq!(
+            file.keys,
+            [
+                WlanKey::Psk([0x81; 32]),
+                WlanKey::Tk([0x45; 16]),
+                WlanKey::Psk([0xdf; 32])
+            ]
+        );
+        assert_eq!(
+            file.skipped,
+            [
+                KeysError {
+                    line: 9,
+                    what: "1 keys printed as [REMOVED]: run hostapd or wpa_supplicant with -K \
+                           to have them printed"
+                        .into()
+                },
+                KeysError {
+                    line: 10,
+                    what: "1 keys \"WPA: TK\" of 32 bytes skipped (TKIP, 256-bit ciphers or \
+                           SHA-384 key management are not supported)"
+                        .into()
+                }
+            ]
+        );
+        // A log run without -K: no key, and why.
+        let hidden = "WPA: PMK - hexdump(len=32): [REMOVED]\nWPA: TK - hexdump(len=16): [REMOVED]";
+        let file = parse_keys(hidden).unwrap();
+        assert!(file.keys.is_empty());
+        assert_eq!(file.skipped.len(), 1);
+        assert!(file.skipped[0]
+            .to_string()
+            .starts_with("line 1: 2 keys printed as [REMOVED]"));
+    }
+
+    #[test]
+    fn the_format_is_told_by_the_first_line_that_says() {
+        let mut reader = KeysReader::default();
+        for line in ["", "# keys", "  "] {
+            reader.line(1, line).unwrap();
+        }
+        assert_eq!(reader.format(), None);
+        reader.line(4, "\"wpa-pks\",\"ab\"").unwrap_err();
+        assert_eq!(
+            reader.format(),
+            Some(KeysFormat::Wireshark),
+            "a typo is still one"
+        );
+        for log_start in [
+            "Configuration file: /etc/hostapd.conf",
+            "1764579600.123456: random: Trying to read entropy from /dev/random",
+            "wlan0: interface state UNINITIALIZED->ENABLED",
+        ] {
+            let mut reader = KeysReader::default();
+            reader.line(1, log_start).unwrap();
+            assert_eq!(reader.format(), Some(KeysFormat::DebugLog), "{log_start}");
+            // A keys line later in a log is no key.
+            reader.line(2, "\"wpa-psk\",\"00\"").unwrap();
+            assert!(reader.finish().keys.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_debug_log_keeps_at_most_so_many_keys() {
+        let mut reader = KeysReader::default();
+        reader.line(1, "hostapd v2.10").unwrap();
+        for i in 0..MAX_TEMPORAL_KEYS as u32 + 3 {
+            let mut tk = [0u8; 16];
+            tk[..4].copy_from_slice(&i.to_be_bytes());
+            reader.line(2 + i as usize, &dump("WPA: TK", &tk)).unwrap();
+        }
+        let file = reader.finish();
+        assert_eq!(file.keys.len(), MAX_TEMPORAL_KEYS);
+        assert_eq!(file.skipped.len(), 1);
+        assert_eq!(
+            file.skipped[0].to_string(),
+            format!(
+                "line {}: 3 TKs beyond the first {MAX_TEMPORAL_KEYS} skipped",
+                MAX_TEMPORAL_KEYS + 2
+            )
+        );
+    }
+
+    #[test]
+    fn the_same_key_given_twice_is_kept_once() {
+        let keys = WlanKeys::new(&[
+            WlanKey::Psk([1; 32]),
+            WlanKey::Tk([2; 16]),
+            WlanKey::Psk([1; 32]),
+            WlanKey::Tk([2; 16]),
+        ]);
+        assert_eq!((keys.pmks.len(), keys.tks.len()), (1, 1));
     }
 
     #[test]

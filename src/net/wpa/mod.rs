@@ -25,6 +25,7 @@
 //! group-addressed frames, access points) whose handshake the capture does not hold.
 //! An SAE handshake needs its PMK (`wpa-psk`): the passphrase alone does not give it.
 
+mod debug_log;
 mod eapol;
 pub mod keys;
 
@@ -40,7 +41,9 @@ use ccm::Ccm;
 
 use crate::net::wlan::DataHeader;
 use eapol::{KeyFrame, KeyHierarchy, Ptk, KEY_ACK, KEY_ENCRYPTED_DATA, KEY_MIC, KEY_PAIRWISE};
-pub use keys::{parse_keys, passphrase_pmk, KeysError, KeysFile, WlanKey, WlanKeys};
+pub use keys::{
+    parse_keys, passphrase_pmk, KeysError, KeysFile, KeysFormat, KeysReader, WlanKey, WlanKeys,
+};
 
 /// Ethertype of EAPOL (802.1X), which carries the 4-way handshake.
 pub const ETHERTYPE_EAPOL: u16 = 0x888e;
