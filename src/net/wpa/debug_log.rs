@@ -118,5 +118,18 @@ mod tests {
         ] {
             assert_eq!(read_line(line), LogLine::Nothing, "{line}");
         }
+        // Every cut of a key line, and one with a multi-byte character before it.
+        let line = format!("é: {}", hexdump("SAE: PMK", &[0x81; 32]));
+        assert_eq!(read_line(&line), LogLine::Pmk([0x81; 32]));
+        for (cut, _) in line.char_indices() {
+            let short = &line[..cut];
+            assert!(
+                matches!(
+                    read_line(short),
+                    LogLine::Nothing | LogLine::OtherLength(..)
+                ),
+                "{short}"
+            );
+        }
     }
 }

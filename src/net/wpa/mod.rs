@@ -2,7 +2,8 @@
 //! (or PMK) and the 4-way handshakes in the capture give each station's pairwise key,
 //! which opens its CCMP-protected unicast frames, as Wireshark's 802.11 keys do.
 //!
-//! - [`keys`] reads Wireshark's 802.11 keys file (`80211_keys`), and [`WlanKeys`]
+//! - [`keys`] reads Wireshark's 802.11 keys file (`80211_keys`), or the PMKs and TKs
+//!   of a hostapd or wpa_supplicant debug log (`debug_log`), and [`WlanKeys`]
 //!   derives each key's PMK once (PBKDF2-HMAC-SHA1, 4096 rounds); a passphrase given
 //!   without an SSID is derived, per capture, with the SSID each access point names
 //!   ([`Wpa::learn_ssid`]).
