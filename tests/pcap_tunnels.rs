@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use consentry::cli::analyze::{analyze_files, analyze_files_with, CaptureReading};
-use consentry::cli::input::{read_input, Attribution, InputOutcome};
+use consentry::cli::input::InputOutcome;
 use consentry::exchange::Exchange;
 use consentry::net::tunnel::{TunnelKind, UdpTunnelPorts};
 use consentry::rules::Options;
@@ -36,18 +36,11 @@ fn read() -> (Vec<Exchange>, InputOutcome) {
 }
 
 fn read_with(file: &str, tunnel_ports: UdpTunnelPorts) -> (Vec<Exchange>, InputOutcome) {
-    let mut attribution = Attribution::new(&sample::case(NAME), None).unwrap();
-    attribution.reading.tunnel_ports = tunnel_ports;
-    let mut out = Vec::new();
-    let outcome = read_input(
-        &sample::dir(NAME).join(file),
-        &attribution,
-        &String::new,
-        &mut |x| out.push(x),
-    );
-    assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    out.sort_by_key(|x| x.at);
-    (out, outcome)
+    let reading = CaptureReading {
+        tunnel_ports,
+        ..CaptureReading::default()
+    };
+    sample::read_with(NAME, file, reading)
 }
 
 #[test]

@@ -6,8 +6,6 @@
 //! WPA-protected frame and a frame with a spoofed A-MSDU bit are counted, not read.
 
 use consentry::cli::analyze::CaptureReading;
-use consentry::cli::input::{read_input, Attribution};
-use consentry::exchange::Exchange;
 
 #[path = "common/sample.rs"]
 mod sample;
@@ -16,16 +14,7 @@ const NAME: &str = "wifi";
 
 #[test]
 fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
-    let attribution = Attribution::new(&sample::case(NAME), None).unwrap();
-    let mut xs: Vec<Exchange> = Vec::new();
-    let outcome = read_input(
-        &sample::dir(NAME).join("wifi.pcap"),
-        &attribution,
-        &String::new,
-        &mut |x| xs.push(x),
-    );
-    assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    xs.sort_by_key(|x| x.at);
+    let (xs, outcome) = sample::read_with(NAME, "wifi.pcap", CaptureReading::default());
     let expected = sample::expected(NAME);
     let want = expected["requests"].as_array().unwrap();
     assert_eq!(xs.len(), want.len());
@@ -40,7 +29,7 @@ fn requests_in_monitor_mode_frames_are_found_by_the_phones_mac() {
     // beacons and ACKs carry no network layer and are no errors.
     let errors = sample::expected_errors(NAME);
     assert_eq!(errors.len(), 2);
-    assert_eq!(outcome.traffic.unwrap().packet_errors, errors);
+    assert_eq!(sample::packet_errors(&outcome), errors);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use consentry::cli::analyze::CaptureReading;
-use consentry::cli::input::{read_input, Attribution, InputOutcome};
+use consentry::cli::input::InputOutcome;
 use consentry::exchange::Exchange;
 use consentry::net::wpa::{parse_keys, WlanKey, WlanKeys};
 
@@ -28,17 +28,15 @@ fn capture() -> std::path::PathBuf {
 }
 
 fn read(keys: Arc<WlanKeys>) -> (Vec<Exchange>, InputOutcome) {
-    let mut attribution = Attribution::new(&sample::case(NAME), None).unwrap();
-    attribution.reading.wlan_keys = keys;
-    let mut xs = Vec::new();
-    let outcome = read_input(&capture(), &attribution, &String::new, &mut |x| xs.push(x));
-    assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    xs.sort_by_key(|x| x.at);
-    (xs, outcome)
+    let reading = CaptureReading {
+        wlan_keys: keys,
+        ..CaptureReading::default()
+    };
+    sample::read_with(NAME, "wpa2.pcap", reading)
 }
 
 fn errors(outcome: &InputOutcome) -> BTreeMap<String, u64> {
-    outcome.traffic.as_ref().unwrap().packet_errors.clone()
+    sample::packet_errors(outcome)
 }
 
 #[test]

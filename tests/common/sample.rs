@@ -51,6 +51,37 @@ pub fn finding_rows(findings: &[consentry::rules::Finding]) -> Vec<FindingRow> {
         .collect()
 }
 
+/// The exchanges (by time) of the capture `file` of `captures/NAME/` read with its
+/// case and `reading`, and what reading it gave; it must read to the end.
+pub fn read_with(
+    name: &str,
+    file: &str,
+    reading: consentry::cli::analyze::CaptureReading,
+) -> (
+    Vec<consentry::exchange::Exchange>,
+    consentry::cli::input::InputOutcome,
+) {
+    let mut attribution = consentry::cli::input::Attribution::new(&case(name), None).unwrap();
+    attribution.reading = reading;
+    let mut xs = Vec::new();
+    let outcome = consentry::cli::input::read_input(
+        &dir(name).join(file),
+        &attribution,
+        &String::new,
+        &mut |x| xs.push(x),
+    );
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    xs.sort_by_key(|x| x.at);
+    (xs, outcome)
+}
+
+/// The frames of a read that gave no packet, by kind.
+pub fn packet_errors(
+    outcome: &consentry::cli::input::InputOutcome,
+) -> std::collections::BTreeMap<String, u64> {
+    outcome.traffic.as_ref().unwrap().packet_errors.clone()
+}
+
 /// Asserts that analysing the capture `file` of `captures/NAME/` with `reading` (one
 /// thread) gives the findings its `expected.json` calls for.
 pub fn assert_expected_findings(
