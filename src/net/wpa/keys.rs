@@ -80,8 +80,8 @@ pub const MAX_LOG_PMKS: usize = 1024;
 
 /// Reads keys a line at a time, so that a long debug log is never held whole. The
 /// format is told by the first line that is not blank or a comment: `TYPE,…` is
-/// Wireshark's, anything else a debug log.
-#[derive(Debug, Default)]
+/// Wireshark's, anything else a debug log. (No `Debug`: it holds the keys.)
+#[derive(Default)]
 pub struct KeysReader {
     format: Option<KeysFormat>,
     file: KeysFile,
@@ -144,6 +144,7 @@ impl KeysReader {
             };
             self.file.skipped.push(KeysError { line, what });
         }
+        self.file.skipped.sort_by_key(|skipped| skipped.line);
         self.file
     }
 
