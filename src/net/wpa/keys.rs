@@ -560,6 +560,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any text, a keys file or a log around key lines: an answer, never a panic,
+        /// and no key a line does not spell out.
+        #[test]
+        fn any_text_reads_without_panic(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("[ -~é\\t]{0,80}").unwrap(),
+                    proptest::string::string_regex(
+                        "(\"?(wpa-pwd|wpa-psk|msk|tk|wep)\"?,)?\"?[0-9a-f:%é ]{0,70}\"?"
+                    ).unwrap(),
+                    proptest::string::string_regex(
+                        "([0-9.]{0,12}: )?(WPA: PMK|SAE: PMK|WPA: TK) - hexdump\\(len=[0-9]{1,3}\\):( [0-9a-f]{1,3}){0,40}( \\[REMOVED\\])?"
+                    ).unwrap(),
+                ],
+                0..12,
+            )
+        ) {
+            let text = lines.join("\n");
+            if let Ok(file) = parse_keys(&text) {
+                proptest::prop_assert!(file.keys.len() <= lines.len());
+            }
+        }
+    }
+
     #[test]
     fn the_same_key_given_twice_is_kept_once() {
         let keys = WlanKeys::new(&[
