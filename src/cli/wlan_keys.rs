@@ -68,13 +68,7 @@ fn load_one(path: &Path) -> anyhow::Result<Vec<wpa::WlanKey>> {
             skip_rest_of_line(&mut input).with_context(what)?;
             continue;
         }
-        let text = match std::str::from_utf8(&line) {
-            Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(_) if wireshark => anyhow::bail!("{}: line {number}: not UTF-8", what()),
-            // A debug log may print SSIDs as they are.
-            Err(_) => String::from_utf8_lossy(&line),
-        };
-        reader.line(number, &text).with_context(what)?;
+        reader.line_bytes(number, &line).with_context(what)?;
     }
     let file = reader.finish();
     for skipped in &file.skipped {

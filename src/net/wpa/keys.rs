@@ -123,6 +123,26 @@ impl KeysReader {
         }
     }
 
+    /// Reads line `number` as bytes: a keys file must be UTF-8, a debug log may print
+    /// SSIDs as they are (read with U+FFFD in their place).
+    pub fn line_bytes(&mut self, number: usize, bytes: &[u8]) -> Result<(), KeysError> {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return self.line(number, text);
+        }
+        let text = String::from_utf8_lossy(bytes);
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            return Ok(());
+        }
+        if self.format.unwrap_or_else(|| format_of(trimmed)) == KeysFormat::Wireshark {
+            return Err(KeysError {
+                line: number,
+                what: "not UTF-8".into(),
+            });
+        }
+        self.line(number, &text)
+    }
+
     /// What the lines gave.
     pub fn finish(mut self) -> KeysFile {
         for (kind, (line, count)) in std::mem::take(&mut self.log_skipped) {
@@ -537,6 +557,24 @@ mod tests {
             reader.line(2, "\"wpa-psk\",\"00\"").unwrap();
             assert!(reader.finish().keys.is_empty());
         }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf_8_end_a_keys_file_not_a_log() {
+        let mut keys = KeysReader::default();
+        let e = keys
+            .line_bytes(1, b"\"wpa-pwd\",\"pass\xffword:lab\"")
+            .unwrap_err();
+        assert_eq!(e.to_string(), "line 1: not UTF-8");
+        let mut keys = KeysReader::default();
+        keys.line_bytes(1, b"wpa-psk,00").unwrap_err();
+        keys.line_bytes(2, b"# \xff comment").unwrap();
+        assert!(keys.line_bytes(3, b"wpa-pwd,\xff").is_err());
+        let mut log = KeysReader::default();
+        log.line_bytes(1, b"wlan0: SSID \xff\xfe lab").unwrap();
+        log.line_bytes(2, dump("SAE: PMK", &[0x81; 32]).as_bytes())
+            .unwrap();
+        assert_eq!(log.finish().keys, [WlanKey::Psk([0x81; 32])]);
     }
 
     #[test]
