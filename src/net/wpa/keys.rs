@@ -1,5 +1,6 @@
 //! The keys a user gives for 802.11 decryption, in Wireshark's 802.11 keys file
-//! format (`80211_keys`), and the PMKs derived from them once per run.
+//! format (`80211_keys`) or as a hostapd or wpa_supplicant debug log holds them,
+//! and the PMKs derived from them once per run.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -13,7 +14,8 @@ const PBKDF2_ROUNDS: u32 = 4096;
 /// Temporal keys kept at most: each is tried on every frame no handshake opens.
 pub const MAX_TEMPORAL_KEYS: usize = 64;
 
-/// One decryption key, as a Wireshark 802.11 keys file gives it.
+/// One decryption key, as a Wireshark 802.11 keys file gives it (a debug log gives
+/// `Psk` and `Tk` keys).
 #[derive(Clone, PartialEq, Eq)]
 pub enum WlanKey {
     /// `wpa-pwd`: a passphrase and the network's SSID; without one, the SSID each
