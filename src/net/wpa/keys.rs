@@ -77,8 +77,9 @@ pub enum KeysFormat {
     DebugLog,
 }
 
-/// Distinct PMKs kept from a debug log (each handshake tries every one).
-pub const MAX_LOG_PMKS: usize = 1024;
+/// Distinct PMKs kept from a debug log: every message 2 of a capture is tried with
+/// each (a PTK and a MIC, some µs), and a capture chooses how many it holds.
+pub const MAX_LOG_PMKS: usize = 256;
 
 /// Reads keys a line at a time, so that a long debug log is never held whole. The
 /// format is told by the first line that is not blank or a comment: `TYPE,…` is
