@@ -265,15 +265,20 @@ pub fn network_name(frame: &[u8]) -> Option<([u8; 6], &[u8])> {
     let subtype = frame.first()? >> 4;
     let (_, fixed) = NAMING_FRAMES.iter().find(|(s, _)| *s == subtype)?;
     let bssid = mac(frame, 16)?;
-    let mut elements = frame.get(24 + fixed..)?;
-    while let (Some(&id), Some(&len)) = (elements.first(), elements.get(1)) {
-        let body = elements.get(2..2 + usize::from(len))?;
-        if id == ELEMENT_SSID {
-            return (body.iter().any(|&b| b != 0)).then_some((bssid, body));
-        }
-        elements = &elements[2 + usize::from(len)..];
-    }
-    None
+    let (_, ssid) = elements(frame.get(24 + fixed..)?).find(|(id, _)| *id == ELEMENT_SSID)?;
+    ssid.iter().any(|&b| b != 0).then_some((bssid, ssid))
+}
+
+/// The elements of a management frame body or of EAPOL-Key data (IEEE 802.11-2020
+/// 9.4.2.1, 12.7.2): id and body, up to the first that does not fit (the padding
+/// of wrapped key data ends them too).
+pub(crate) fn elements(mut data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    std::iter::from_fn(move || {
+        let (&id, &len) = (data.first()?, data.get(1)?);
+        let body = data.get(2..2 + usize::from(len))?;
+        data = &data[2 + usize::from(len)..];
+        Some((id, body))
+    })
 }
 
 /// LLC/SNAP with an ethertype: OUI 00-00-00 (RFC 1042) or 00-00-F8 (bridge tunnel).

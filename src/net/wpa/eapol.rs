@@ -10,6 +10,8 @@ use cmac::{Cmac, Mac as _};
 use ring::hmac;
 
 use super::Mac;
+// Key data is elements and KDEs, laid out as elements (§12.7.2).
+use crate::net::wlan::elements;
 
 /// EAPOL packet type of a key frame.
 pub(super) const EAPOL_KEY: u8 = 3;
@@ -200,17 +202,6 @@ fn rsn_akm(data: &[u8]) -> Option<u8> {
     let count = u16::from_le_bytes([*rsn.get(akms_at)?, *rsn.get(akms_at + 1)?]);
     let akm = rsn.get(akms_at + 2..akms_at + 6)?;
     (count > 0 && akm[..3] == OUI_IEEE).then_some(akm[3])
-}
-
-/// The elements and KDEs of key data (§9.4.2.1, §12.7.2): id and body, up to the
-/// first that does not fit (the padding of wrapped key data ends it too).
-fn elements(mut data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
-    std::iter::from_fn(move || {
-        let (&id, &len) = (data.first()?, data.get(1)?);
-        let body = data.get(2..2 + usize::from(len))?;
-        data = &data[2 + usize::from(len)..];
-        Some((id, body))
-    })
 }
 
 /// The GTK KDE of a message's decrypted key data (§12.7.2): its key id and a
