@@ -32,7 +32,7 @@ const VERSION_HMAC_SHA1_AES: u16 = 2;
 const VERSION_AES_CMAC: u16 = 3;
 /// AKM suite types (Table 9-151) with OUI 00-0F-AC: SAE, and those of fast BSS
 /// transition, whose keys come from a PMK-R0/R1 hierarchy not followed here.
-const AKM_SAE: u8 = 8;
+pub(super) const AKM_SAE: u8 = 8;
 const AKMS_FAST_TRANSITION: [u8; 6] = [3, 4, 9, 13, 19, 25];
 /// Offsets in an EAPOL-Key frame from the start of the 802.1X header, for the
 /// 16-byte MIC of the AKMs followed here (SHA-384 ones have 24 bytes).
@@ -86,6 +86,20 @@ impl<'a> KeyFrame<'a> {
         nonce
     }
 
+    /// The MIC field.
+    pub fn mic(&self) -> [u8; 16] {
+        let mut mic = [0u8; 16];
+        mic.copy_from_slice(&self.bytes[MIC_AT..MIC_AT + 16]);
+        mic
+    }
+
+    /// The frame with its MIC field zeroed, over which the MIC is made.
+    pub fn with_zero_mic(&self) -> Vec<u8> {
+        let mut zeroed = self.bytes.to_vec();
+        zeroed[MIC_AT..MIC_AT + 16].fill(0);
+        zeroed
+    }
+
     /// The key data, as long as the frame holds it.
     pub fn key_data(&self) -> &'a [u8] {
         let len =
@@ -108,14 +122,14 @@ pub(super) enum KeyHierarchy {
 }
 
 impl KeyHierarchy {
-    /// The hierarchy of message 2, `None` for those not followed: TKIP, fast BSS
-    /// transition, and the AKM-defined ones other than SAE (OWE, Suite B, SHA-384).
-    pub fn of(message_2: &KeyFrame<'_>) -> Option<Self> {
-        let akm = rsn_akm(message_2.key_data());
+    /// The hierarchy of a message 2 of key descriptor `version` whose station names
+    /// `akm` ([`akm`]), `None` for those not followed: TKIP, fast BSS transition, and
+    /// the AKM-defined ones other than SAE (OWE, Suite B, SHA-384).
+    pub fn of(version: u16, akm: Option<u8>) -> Option<Self> {
         if akm.is_some_and(|akm| AKMS_FAST_TRANSITION.contains(&akm)) {
             return None;
         }
-        match (message_2.version(), akm) {
+        match (version, akm) {
             (VERSION_HMAC_SHA1_AES, _) => Some(KeyHierarchy::Sha1),
             (VERSION_AES_CMAC, _) | (VERSION_AKM_DEFINED, Some(AKM_SAE)) => {
                 Some(KeyHierarchy::Sha256)
@@ -152,11 +166,9 @@ impl KeyHierarchy {
         }
     }
 
-    /// Whether `frame`'s MIC is the one its KCK makes over it (MIC field zeroed).
+    /// Whether `frame`'s MIC is the one `kck` makes over it.
     pub fn mic_is_right(self, kck: &[u8; 16], frame: &KeyFrame<'_>) -> bool {
-        let mut zeroed = frame.bytes.to_vec();
-        zeroed[MIC_AT..MIC_AT + 16].fill(0);
-        self.mic(kck, &zeroed)[..] == frame.bytes[MIC_AT..MIC_AT + 16]
+        self.mic(kck, &frame.with_zero_mic()) == frame.mic()
     }
 
     /// The MIC of an EAPOL-Key frame whose MIC field is zero (§12.7.2).
@@ -187,9 +199,10 @@ pub(super) struct Ptk {
     pub tk: [u8; 16],
 }
 
-/// Whether message 2 is of an SAE (WPA3-Personal) association.
-pub(super) fn is_sae(message_2: &KeyFrame<'_>) -> bool {
-    rsn_akm(message_2.key_data()) == Some(AKM_SAE)
+/// The AKM suite type a message 2 names: that of the station's RSN element in its
+/// key data.
+pub(super) fn akm(message_2: &KeyFrame<'_>) -> Option<u8> {
+    rsn_akm(message_2.key_data())
 }
 
 /// The first AKM suite type of the first RSN element in `data` (a message 2's key
@@ -404,7 +417,8 @@ pub(super) mod tests {
     fn the_key_hierarchy_by_descriptor_version_and_akm() {
         let of = |version, akms: &[u8]| {
             let frame = message_2(version, &rsn_element(akms));
-            KeyHierarchy::of(&KeyFrame::parse(&frame).unwrap())
+            let frame = KeyFrame::parse(&frame).unwrap();
+            KeyHierarchy::of(frame.version(), akm(&frame))
         };
         use KeyHierarchy::*;
         assert_eq!(of(2, &[2]), Some(Sha1), "PSK");
@@ -419,7 +433,8 @@ pub(super) mod tests {
         assert_eq!(of(0, &[24]), None, "SAE-EXT-KEY");
         // Version 0 says nothing without the station's RSN element.
         let bare = message_2(0, &[]);
-        assert_eq!(KeyHierarchy::of(&KeyFrame::parse(&bare).unwrap()), None);
+        let bare = KeyFrame::parse(&bare).unwrap();
+        assert_eq!(KeyHierarchy::of(bare.version(), akm(&bare)), None);
     }
 
     #[test]

@@ -112,7 +112,9 @@ impl fmt::Display for NotDecrypted {
 /// Message 2 of a 4-way handshake, kept until the ANonce is known too.
 struct Message2 {
     snonce: [u8; 32],
-    frame: Vec<u8>,
+    /// The frame with its MIC zeroed, and the MIC: each PMK's KCK is tried on it.
+    zeroed: Vec<u8>,
+    mic: [u8; 16],
     hierarchy: KeyHierarchy,
     sae: bool,
 }
@@ -239,7 +241,8 @@ impl Wpa {
             (true, _) => self.station(pair).anonce = Some(nonce),
             // Message 2 (message 4 has a zero nonce).
             (false, true) if nonce != [0; 32] => {
-                let Some(hierarchy) = KeyHierarchy::of(key) else {
+                let akm = eapol::akm(key);
+                let Some(hierarchy) = KeyHierarchy::of(key.version(), akm) else {
                     self.stats.unsupported += 1;
                     return;
                 };
@@ -248,9 +251,10 @@ impl Wpa {
                 }
                 self.station(pair).message_2 = Some(Message2 {
                     snonce: nonce,
-                    frame: key.bytes().to_vec(),
+                    zeroed: key.with_zero_mic(),
+                    mic: key.mic(),
                     hierarchy,
-                    sae: eapol::is_sae(key),
+                    sae: akm == Some(eapol::AKM_SAE),
                 });
             }
             _ => return,
@@ -271,13 +275,10 @@ impl Wpa {
         let (Some(anonce), Some(message_2)) = (station.anonce, station.message_2.take()) else {
             return;
         };
-        let Some(frame) = KeyFrame::parse(&message_2.frame) else {
-            return;
-        };
         let hierarchy = message_2.hierarchy;
         let found = pmks.iter().find_map(|pmk| {
             let ptk = hierarchy.ptk(pmk, aa, spa, &anonce, &message_2.snonce);
-            hierarchy.mic_is_right(&ptk.kck, &frame).then_some(ptk)
+            (hierarchy.mic(&ptk.kck, &message_2.zeroed) == message_2.mic).then_some(ptk)
         });
         let Some(ptk) = found else {
             self.stats.wrong_key += 1;
@@ -800,7 +801,7 @@ mod tests {
         wpa.eapol(STA, AP, &huge);
         let kept = wpa.stations.values().filter_map(|s| s.message_2.as_ref());
         assert_eq!(
-            kept.map(|m| m.frame.len()).collect::<Vec<_>>(),
+            kept.map(|m| m.zeroed.len()).collect::<Vec<_>>(),
             [long.len()]
         );
     }
