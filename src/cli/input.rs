@@ -34,7 +34,7 @@ pub struct CaptureReading {
     pub keylogs: Vec<Arc<[u8]>>,
     /// The UDP ports of each UDP tunnel.
     pub tunnel_ports: UdpTunnelPorts,
-    /// Keys for WPA2-protected 802.11 frames.
+    /// Keys for WPA-protected 802.11 frames.
     pub wlan_keys: Arc<WlanKeys>,
 }
 
