@@ -1,8 +1,8 @@
 """IP, TCP and UDP headers with valid checksums, MAC addresses and DNS messages, for the
 capture generators under captures/ (make_gateway.py, make_tunnels.py, make_wifi.py,
-make_wpa2.py, make_wpa3.py; the last three through wlankit.py too), and the Luhn check
-of their synthetic IMEIs. Standard library only; addresses are strings (IPv4, IPv6 or
-MAC), headers, packets and messages bytes.
+make_wpa2.py, make_wpa3.py, make_tkip.py; the last four through wlankit.py too), and the
+Luhn check of their synthetic IMEIs. Standard library only; addresses are strings (IPv4,
+IPv6 or MAC), headers, packets and messages bytes.
 """
 
 import struct

@@ -1,10 +1,11 @@
 """802.11 helpers of the monitor-mode capture generators under captures/ (make_wifi.py,
-make_wpa2.py, make_wpa3.py): radiotap and 802.11 frames with their FCS, the capture being
-written (clock, frames, sequence numbers, classic pcap of link type 127), and what they
-tell alike of the lab devices: their TCP connections and HTTP requests to trackers,
-their DNS lookups and the case file. Standard library and captures/pcapkit.py only; MAC
-addresses are strings ("02:00:00:aa:cc:07"), frames bytes. Sections: IEEE 802.11-2020.
-The WPA keys, EAPOL-Key frames and CCMP are in captures/wpakit.py.
+make_wpa2.py, make_wpa3.py, make_tkip.py): radiotap and 802.11 frames with their FCS,
+the capture being written (clock, frames, sequence numbers, classic pcap of link type
+127), and what they tell alike of the lab devices: their TCP connections and HTTP
+requests to trackers, their DNS lookups and the case file. Standard library and
+captures/pcapkit.py only; MAC addresses are strings ("02:00:00:aa:cc:07"), frames bytes.
+Sections: IEEE 802.11-2020. The WPA keys, EAPOL-Key frames, CCMP and TKIP are in
+captures/wpakit.py.
 """
 
 import struct

@@ -1,11 +1,14 @@
 """WPA helpers of the monitor-mode capture generators under captures/ (make_wpa2.py,
-make_wpa3.py): the keys (PMK from a passphrase, PRF-SHA1 and KDF-SHA256, PTK, PMKID),
-SAE on NIST P-256 (password element by hunting and pecking, commit, keys, confirm),
-EAPOL-Key frames with their MIC (HMAC-SHA1-128 or AES-128-CMAC), the RSN element and the
-KDEs of their key data, and CCMP-128 (encryption and decryption of an MPDU). Needs the
-`cryptography` package (AES-CCM, AES key wrap, AES-CMAC); MAC addresses are bytes here
-(pcapkit.mac), keys, frames and elements bytes, SAE scalars integers and elements
-points (x, y). Sections: IEEE 802.11-2020.
+make_wpa3.py, make_tkip.py): the keys (PMK from a passphrase, PRF-SHA1 and KDF-SHA256,
+PTK, PMKID), SAE on NIST P-256 (password element by hunting and pecking, commit, keys,
+confirm), EAPOL-Key frames of the RSN (2) and WPA (254) key descriptors with their MIC
+(HMAC-MD5, HMAC-SHA1-128 or AES-128-CMAC), the RSN element, the WPA element and the KDEs
+of their key data, RC4 key data encryption (descriptor version 1), CCMP-128 and TKIP
+(encryption and decryption of an MPDU: the key mixing function, RC4, Michael and the
+ICV). Needs the `cryptography` package (AES-CCM, AES key wrap, AES-CMAC); MAC addresses
+are bytes here (pcapkit.mac), keys, frames and elements bytes, SAE scalars integers and
+elements points (x, y). Sections: IEEE 802.11-2020 (TKIP: 12.5.2; the WPA element and
+descriptor type 254 are those of Wi-Fi Alliance WPA, which followed draft 802.11i).
 
 On import it checks itself against published vectors and stops with an AssertionError
 if one fails: PBKDF2, PRF and the pairwise key derivation sample of IEEE 802.11's annex
@@ -14,7 +17,19 @@ against RFC 4493 examples 1 to 4 (through `cryptography`'s CMAC, so the use of i
 checked too); KDF-SHA256 against iwd's unit test vector (one block) and, with SAE,
 against the SAE test vector of annex J.10 (IEEE Std 802.11-2020; hostapd's
 common_module_tests.c carries it): the password element found by hunting and pecking,
-the shared secret, KCK || PMK (KDF-512, two blocks) and the PMKID.
+the shared secret, KCK || PMK (KDF-512, two blocks) and the PMKID. For TKIP and WPA:
+RC4 against RFC 6229 (the 40-bit key 0102030405, keystream at offsets 0, 16, 240 and
+256, so the 256 octets the EAPOL key data encryption discards are checked too);
+HMAC-MD5 (the MIC of key descriptor version 1) against RFC 2202 test case 2; Michael
+against the six chained vectors of IEEE 802.11i ("" to "Michael", each keyed with the
+previous tag; the Linux kernel's crypto/testmgr.h carries them) and against the Michael
+MIC of the MSDU of IEEE Std 802.11-2012 M.6.3, the TKIP test MPDU (hostapd's
+wlantest/test_vectors.c carries its input and, in a comment, that MIC), which checks
+the DA || SA || priority header as tkip_encrypt builds it from a From DS frame; the
+TKIP key mixing function (phase 1 TTAK and phase 2 WEP seed) against the eight test
+vectors of IEEE Std 802.11i-2004 (TK, TA, IV32, IV16 -> P1K, RC4 key; Fuchsia's
+iwlwifi TKIP unit test carries them); and the S-box derived from AES's against its
+first entries as the standard tabulates them.
 """
 
 import hashlib
@@ -29,13 +44,16 @@ from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
 from pcapkit import mac
 
-# Cipher and AKM suite types of OUI 00-0F-AC (9.4.2.24.2, 9.4.2.24.3).
-CCMP_128, BIP_CMAC_128 = 4, 6
+# Cipher and AKM suite types of OUI 00-0F-AC (9.4.2.24.2, 9.4.2.24.3); WPA's element uses
+# the same numbers for TKIP (2), CCMP (4) and PSK (2) under OUI 00-50-F2.
+TKIP, CCMP_128, BIP_CMAC_128 = 2, 4, 6
 AKM_PSK, AKM_PSK_SHA256, AKM_SAE = 2, 6, 8
 # RSN capabilities (9.4.2.24.4): management frame protection required and capable.
 MFPR, MFPC = 0x0040, 0x0080
 # Offsets in an EAPOL frame (802.1X header + key descriptor) with a 16-byte MIC (12.7.2).
-MIC_AT, KEY_DATA_AT = 81, 99
+IV_AT, MIC_AT, KEY_DATA_AT = 49, 81, 99
+# EAPOL-Key descriptor types: RSN (IEEE 802.11) and WPA.
+DESC_RSN, DESC_WPA = 2, 254
 
 
 # --- keys (12.7.1.2, 12.7.1.3, 12.7.1.6.3, 12.7.1.7.2, Annex J) ---------------------------
@@ -66,14 +84,16 @@ def kdf_sha256(key, label, context, bits):
     return out[:bits // 8]
 
 
-def ptk_of(pmk, aa, spa, anonce, snonce, akm=AKM_PSK):
-    """The 384-bit PTK of CCMP-128 (KCK || KEK || TK): PRF-384 (AKM 2) or KDF-SHA-256-384
-    (AKMs 6 and 8) of the PMK, "Pairwise key expansion" and min(AA, SPA) || max(AA, SPA)
-    || min(ANonce, SNonce) || max(ANonce, SNonce)."""
+def ptk_of(pmk, aa, spa, anonce, snonce, akm=AKM_PSK, length=48):
+    """The PTK: PRF-384 (AKM 2) or KDF-SHA-256-384 (AKMs 6 and 8) of the PMK, "Pairwise key
+    expansion" and min(AA, SPA) || max(AA, SPA) || min(ANonce, SNonce) || max(ANonce,
+    SNonce). For CCMP-128 (length 48): KCK || KEK || TK. For TKIP (length 64, PRF-512,
+    AKM 2 only; 12.7.1.3): KCK 0:16, KEK 16:32, TK 32:48, the Michael key of MSDUs from
+    the authenticator to the supplicant 48:56, and of those from the supplicant 56:64."""
     data = min(aa, spa) + max(aa, spa) + min(anonce, snonce) + max(anonce, snonce)
     if akm == AKM_PSK:
-        return prf(pmk, b"Pairwise key expansion", data, 48)
-    assert akm in (AKM_PSK_SHA256, AKM_SAE), akm
+        return prf(pmk, b"Pairwise key expansion", data, length)
+    assert akm in (AKM_PSK_SHA256, AKM_SAE) and length == 48, akm
     return kdf_sha256(pmk, b"Pairwise key expansion", data, 384)
 
 
@@ -195,6 +215,19 @@ def rsn_element(akms, capabilities=0, group_mgmt=None, pairwise=(CCMP_128,), gro
     return bytes([0x30, len(body)]) + body
 
 
+def wpa_element(pairwise=(TKIP,), akms=(AKM_PSK,), group=TKIP):
+    """The WPA element (Wi-Fi WPA, a vendor-specific element 9.4.2.25): 0xdd, length, OUI
+    00-50-F2, type 1, version 1 (16-bit LE), group cipher suite, pairwise and AKM suite
+    counts (16-bit LE) and lists, each suite OUI 00-50-F2 then its type; no capabilities
+    field (as hostapd writes it)."""
+    def wpa_suite(t):
+        return bytes([0x00, 0x50, 0xF2, t])
+    body = bytes([0x00, 0x50, 0xF2, 1]) + struct.pack("<H", 1) + wpa_suite(group)
+    body += struct.pack("<H", len(pairwise)) + b"".join(wpa_suite(s) for s in pairwise)
+    body += struct.pack("<H", len(akms)) + b"".join(wpa_suite(s) for s in akms)
+    return bytes([0xDD, len(body)]) + body
+
+
 def kde(data_type, data):
     """A KDE (12.7.2, figure 12-35): 0xdd, length, OUI 00-0F-AC, data type, data."""
     return bytes([0xDD, 4 + len(data)]) + suite(data_type) + data
@@ -223,6 +256,11 @@ def pad_key_data(data):
     return data
 
 
+def hmac_md5(kck, frame):
+    """The MIC of key descriptor version 1 (TKIP): HMAC-MD5(KCK, frame), 16 octets."""
+    return hmac.new(kck, frame, hashlib.md5).digest()
+
+
 def hmac_sha1_128(kck, frame):
     """The MIC of key descriptor version 2: HMAC-SHA1(KCK, frame)[:16]."""
     return hmac.new(kck, frame, hashlib.sha1).digest()[:16]
@@ -237,12 +275,14 @@ def aes_cmac(key, data):
 
 
 def eapol_key(version, info, key_len, replay, nonce, key_data=b"", mic_key=None, rsc=0,
-              mic=hmac_sha1_128):
-    """An 802.1X EAPOL-Key frame, RSN descriptor (12.7.2); with mic_key, its MIC computed by
-    `mic` (hmac_sha1_128 for descriptor version 2, aes_cmac for versions 0 and 3) over the
-    frame with a zero MIC."""
+              mic=hmac_sha1_128, iv=bytes(16), descriptor=DESC_RSN):
+    """An 802.1X EAPOL-Key frame, RSN descriptor (12.7.2) or, with descriptor=DESC_WPA,
+    WPA's (the same fields); with mic_key, its MIC computed by `mic` (hmac_md5 for
+    descriptor version 1, hmac_sha1_128 for version 2, aes_cmac for versions 0 and 3)
+    over the frame with a zero MIC; `iv` is the EAPOL-Key IV field (16 octets)."""
     # type, key information, key length, replay counter, nonce, IV, RSC, reserved, MIC
-    body = struct.pack("!BHHQ", 2, info, key_len, replay) + nonce + bytes(16) \
+    assert len(iv) == 16
+    body = struct.pack("!BHHQ", descriptor, info, key_len, replay) + nonce + iv \
         + struct.pack("<Q", rsc) + bytes(8) + bytes(16) \
         + struct.pack("!H", len(key_data)) + key_data
     frame = struct.pack("!BBH", version, 3, len(body)) + body
@@ -261,6 +301,36 @@ def key_data_of(kek, frame):
     """The unwrapped key data of an EAPOL-Key frame (AES key wrap, RFC 3394)."""
     n = struct.unpack_from("!H", frame, KEY_DATA_AT - 2)[0]
     return aes_key_unwrap(kek, frame[KEY_DATA_AT:KEY_DATA_AT + n])
+
+
+def rc4(key, data, skip=0):
+    """RC4: the key schedule, then `skip` octets of keystream discarded, then data XORed
+    with the keystream (encryption and decryption alike)."""
+    s, j = list(range(256)), 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) & 0xFF
+        s[i], s[j] = s[j], s[i]
+    i = j = 0
+    out = bytearray()
+    for n in range(skip + len(data)):
+        i = (i + 1) & 0xFF
+        j = (j + s[i]) & 0xFF
+        s[i], s[j] = s[j], s[i]
+        if n >= skip:
+            out.append(data[n - skip] ^ s[(s[i] + s[j]) & 0xFF])
+    return bytes(out)
+
+
+def rc4_key_data(kek, iv, data):
+    """Key data of descriptor version 1 encrypted (or decrypted): RC4 keyed by EAPOL-Key IV
+    || KEK, the first 256 octets of keystream discarded (12.7.2, Key Data field)."""
+    return rc4(iv + kek, data, 256)
+
+
+def rc4_key_data_of(kek, frame):
+    """The decrypted key data of a descriptor version 1 EAPOL-Key frame."""
+    n = struct.unpack_from("!H", frame, KEY_DATA_AT - 2)[0]
+    return rc4_key_data(kek, frame[IV_AT:IV_AT + 16], frame[KEY_DATA_AT:KEY_DATA_AT + n])
 
 
 # --- CCMP (12.5.3) ------------------------------------------------------------------------
@@ -324,6 +394,170 @@ def decrypts(tk, mpdu):
         return True
     except Exception as e:       # cryptography's InvalidTag
         assert type(e).__name__ == "InvalidTag", e
+        return False
+
+
+# --- TKIP (12.5.2) ------------------------------------------------------------------------
+def _xtime(b):
+    """b * x in GF(2^8) modulo x^8 + x^4 + x^3 + x + 1 (AES's field)."""
+    return ((b << 1) ^ (0x1B if b & 0x80 else 0)) & 0xFF
+
+
+def _aes_sbox():
+    """AES's S-box: the multiplicative inverse in GF(2^8) (0 for 0), then the affine map
+    b ^ rotl(b, 1) ^ rotl(b, 2) ^ rotl(b, 3) ^ rotl(b, 4) ^ 0x63 (FIPS 197 5.1.1)."""
+    def mul(a, b):
+        p = 0
+        while b:
+            if b & 1:
+                p ^= a
+            a, b = _xtime(a), b >> 1
+        return p
+    box = []
+    for x in range(256):
+        inv = next(y for y in range(256) if mul(x, y) == 1) if x else 0
+        rot = [((inv << k) | (inv >> (8 - k))) & 0xFF for k in range(1, 5)]
+        box.append(inv ^ rot[0] ^ rot[1] ^ rot[2] ^ rot[3] ^ 0x63)
+    return box
+
+
+# The TKIP S-box (12.5.2.5): for AES's S-box value s of each index, the 16-bit entry
+# (2s in GF(2^8)) << 8 | (3s in GF(2^8)).
+TKIP_SBOX = [(_xtime(s) << 8) | (_xtime(s) ^ s) for s in _aes_sbox()]
+
+
+def _tkip_s(v):
+    """The S-box of the key mixing function on a 16-bit word: the table entry of its low
+    octet XOR the byte-swapped entry of its high octet."""
+    hi = TKIP_SBOX[v >> 8]
+    return TKIP_SBOX[v & 0xFF] ^ (((hi & 0xFF) << 8) | (hi >> 8))
+
+
+def _mk16(hi, lo):
+    return (hi << 8) | lo
+
+
+def tkip_phase1(tk, ta, iv32):
+    """Phase 1 of the key mixing function (12.5.2.5): TTAK (P1K), five 16-bit words, from
+    the TK, the transmitter address and the high 32 bits of the TSC."""
+    p = [iv32 & 0xFFFF, iv32 >> 16, _mk16(ta[1], ta[0]), _mk16(ta[3], ta[2]),
+         _mk16(ta[5], ta[4])]
+    for i in range(8):
+        j = 2 * (i & 1)
+        p[0] = (p[0] + _tkip_s(p[4] ^ _mk16(tk[1 + j], tk[0 + j]))) & 0xFFFF
+        p[1] = (p[1] + _tkip_s(p[0] ^ _mk16(tk[5 + j], tk[4 + j]))) & 0xFFFF
+        p[2] = (p[2] + _tkip_s(p[1] ^ _mk16(tk[9 + j], tk[8 + j]))) & 0xFFFF
+        p[3] = (p[3] + _tkip_s(p[2] ^ _mk16(tk[13 + j], tk[12 + j]))) & 0xFFFF
+        p[4] = (p[4] + _tkip_s(p[3] ^ _mk16(tk[1 + j], tk[0 + j])) + i) & 0xFFFF
+    return p
+
+
+def tkip_phase2(tk, ttak, iv16):
+    """Phase 2 (12.5.2.5): the 16-octet WEP seed (RC4 key) of one MPDU from the TTAK, the
+    TK and the low 16 bits of the TSC: TSC1, (TSC1 | 0x20) & 0x7f, TSC0, then the mixed
+    key."""
+    rotr1 = lambda v: ((v >> 1) | (v << 15)) & 0xFFFF   # noqa: E731
+    k = [_mk16(tk[2 * i + 1], tk[2 * i]) for i in range(8)]
+    p = list(ttak) + [(ttak[4] + iv16) & 0xFFFF]
+    for i in range(6):
+        p[i] = (p[i] + _tkip_s(p[i - 1] ^ k[i])) & 0xFFFF    # p[-1] is PPK5
+    p[0] = (p[0] + rotr1(p[5] ^ k[6])) & 0xFFFF
+    p[1] = (p[1] + rotr1(p[0] ^ k[7])) & 0xFFFF
+    for i in range(2, 6):
+        p[i] = (p[i] + rotr1(p[i - 1])) & 0xFFFF
+    seed = bytes([iv16 >> 8, ((iv16 >> 8) | 0x20) & 0x7F, iv16 & 0xFF,
+                  ((p[5] ^ k[0]) >> 1) & 0xFF])
+    return seed + b"".join(struct.pack("<H", w) for w in p)
+
+
+def michael(key, data):
+    """Michael (12.5.2.3): the 8-octet MIC of data under an 8-octet key. The data is
+    padded with 0x5a and 4 to 7 zeros to a multiple of 4 octets, taken as little-endian
+    32-bit words M_i; for each, l ^= M_i, then the block function b(l, r); the MIC is
+    l || r, little-endian."""
+    mask = 0xFFFFFFFF
+    rotl = lambda v, n: ((v << n) | (v >> (32 - n))) & mask     # noqa: E731
+    l, r = struct.unpack("<II", key)
+    data = data + b"\x5a" + bytes(4 + (-(len(data) + 1)) % 4)
+    for (m,) in struct.iter_unpack("<I", data):
+        l ^= m
+        r ^= rotl(l, 17)
+        l = (l + r) & mask
+        r ^= ((l & 0xFF00FF00) >> 8) | ((l & 0x00FF00FF) << 8)     # XSWAP
+        l = (l + r) & mask
+        r ^= rotl(l, 3)
+        l = (l + r) & mask
+        r ^= rotl(l, 30)                                            # ror 2
+        l = (l + r) & mask
+    return struct.pack("<II", l, r)
+
+
+def michael_header(h):
+    """DA || SA || priority || 0 0 0, the header Michael covers before the MSDU data
+    (12.5.2.3): DA and SA from the To DS / From DS bits, priority the QoS TID of a QoS
+    data frame (0 otherwise)."""
+    a1, a2, a3 = h[4:10], h[10:16], h[16:22]
+    ds = h[1] & 0x03
+    da, sa = {0: (a1, a2), 1: (a3, a2), 2: (a1, a3), 3: (a3, h[24:30])}[ds]
+    priority = h[30 if ds == 3 else 24] & 0x0F if h[0] & 0x80 else 0
+    return da + sa + bytes([priority, 0, 0, 0])
+
+
+def tkip_mic_key(key, h):
+    """The Michael key of an MPDU under a 32-octet TKIP key (PTK[32:64] or the GTK: TK ||
+    Michael key of the authenticator's MSDUs || Michael key of the supplicant's): the
+    authenticator's (AP's: From DS set, To DS clear) [16:24], else [24:32]."""
+    return key[16:24] if h[1] & 0x03 == 0x02 else key[24:32]
+
+
+def tkip_header(tsc, keyid):
+    """TKIP IV / extended IV (12.5.2.2): TSC1, WEPSeed[1] = (TSC1 | 0x20) & 0x7f, TSC0,
+    key id << 6 | 0x20 (ExtIV), TSC2 TSC3 TSC4 TSC5."""
+    t = tsc.to_bytes(6, "little")
+    return bytes([t[1], (t[1] | 0x20) & 0x7F, t[0], (keyid << 6) | 0x20]) + t[2:6]
+
+
+def tkip_encrypt(key, keyid, tsc, h, msdu):
+    """The body of a TKIP MPDU (one fragment) with MAC header h, under a 32-octet TKIP key:
+    TKIP header || RC4(WEP seed, MSDU || Michael MIC || ICV), the WEP seed from phase 1
+    (TK, TA = A2, IV32 = TSC >> 16) and phase 2 (IV16 = TSC & 0xffff); the ICV is CRC-32
+    of MSDU || MIC, little-endian (12.5.2)."""
+    tk = key[:16]
+    plain = msdu + michael(tkip_mic_key(key, h), michael_header(h) + msdu)
+    plain += struct.pack("<I", zlib.crc32(plain) & 0xFFFFFFFF)
+    seed = tkip_phase2(tk, tkip_phase1(tk, h[10:16], tsc >> 16), tsc & 0xFFFF)
+    return tkip_header(tsc, keyid) + rc4(seed, plain)
+
+
+def tkip_tsc(body):
+    """The TSC of a TKIP MPDU body (from its TKIP header)."""
+    return int.from_bytes(bytes([body[2], body[0]]) + body[4:8], "little")
+
+
+def tkip_decrypt(key, mpdu):
+    """The MSDU of a TKIP-protected MPDU (without FCS) under a 32-octet TKIP key; raises
+    ValueError if its WEP seed octet, ICV or Michael MIC is wrong."""
+    n = header_len(mpdu)
+    h, body = mpdu[:n], mpdu[n:]
+    if not (h[1] & 0x40 and body[3] & 0x20) or body[1] != (body[0] | 0x20) & 0x7F:
+        raise ValueError("not a TKIP frame")
+    tsc, tk = tkip_tsc(body), key[:16]
+    seed = tkip_phase2(tk, tkip_phase1(tk, h[10:16], tsc >> 16), tsc & 0xFFFF)
+    plain = rc4(seed, body[8:])
+    if zlib.crc32(plain[:-4]) & 0xFFFFFFFF != struct.unpack("<I", plain[-4:])[0]:
+        raise ValueError("bad ICV")
+    msdu, mic = plain[:-12], plain[-12:-4]
+    if michael(tkip_mic_key(key, h), michael_header(h) + msdu) != mic:
+        raise ValueError("bad Michael MIC")
+    return msdu
+
+
+def tkip_decrypts(key, mpdu):
+    """Whether a protected MPDU decrypts under the TKIP key (ICV and Michael right)."""
+    try:
+        tkip_decrypt(key, mpdu)
+        return True
+    except ValueError:
         return False
 
 
@@ -410,3 +644,68 @@ _kck, _pmk, _pmkid = sae_keys(_pwe, _rand, _scalar, _ps, _pe)
 assert _kck.hex() == "1e733f6d9bd53256287304338831b09a39406d121017073a5c30db36f36cb81a"
 assert _pmk.hex() == "4e4dfab1a2dd8ac1a91790f953faaa452ae5c6873ab75b63605ba663f8a7fe59"
 assert _pmkid.hex() == "8747a600eea3f9f22475df58ca1e5498"
+
+# RC4, RFC 6229 section 2: the 40-bit key 0x0102030405, keystream octets at offsets 0,
+# 16, 240 and 256 (so also the 256 octets key data encryption discards).
+_ks = rc4(bytes([1, 2, 3, 4, 5]), bytes(272))
+assert _ks[0:32].hex() == ("b2396305f03dc027ccc3524a0a1118a8"
+                           "6982944f18fc82d589c403a47a0d0919")
+assert _ks[240:272].hex() == ("28cb1132c96ce286421dcaadb8b69eae"
+                              "1cfcf62b03eddb641d77dfcf7f8d8c93")
+assert rc4(bytes([1, 2, 3, 4, 5]), bytes(16), 256) == _ks[256:272]
+
+# HMAC-MD5, RFC 2202 section 2, test case 2.
+assert hmac_md5(b"Jefe", b"what do ya want for nothing?").hex() == \
+    "750c783e6ab0b503eaa86e310a5db738"
+
+# Michael: IEEE 802.11i's test vectors as the Linux kernel's crypto/testmgr.h
+# (michael_mic_tv_template) carries them: the messages "", "M", ..., "Michael", the first
+# keyed with 8 zero octets and each further one with the previous MIC.
+_key = bytes(8)
+for _msg, _mic in ((b"", "82925c1ca1d130b8"), (b"M", "434721ca40639b3f"),
+                   (b"Mi", "e8f9becae97e5d29"), (b"Mic", "90038fc6cf13c1db"),
+                   (b"Mich", "d55e100510128986"), (b"Michael", "0a942b124ecaa546")):
+    _key = michael(_key, _msg)
+    assert _key.hex() == _mic, _msg
+
+# The TKIP test MPDU of IEEE Std 802.11-2012 M.6.3, as hostapd's wlantest/test_vectors.c
+# carries it: a From DS data frame (A1 = DA 02:03:04:05:06:08, A2 = BSSID = A3 = SA
+# 02:03:04:05:06:07) with an ICMP echo request, TSC 1, the 32-octet key 12 34 56 78 90
+# repeated; its MSDU's Michael MIC (under key[16:24], the authenticator's) is the annex's
+# 68 81 a3 f3 d6 48 d0 3c, and its TKIP header 00 20 01 20 00 00 00 00; the MPDU then
+# decrypts back.
+_key = bytes.fromhex("1234567890" * 6 + "1234")
+_h = bytes.fromhex("08422c00" "020304050608" "020304050607" "020304050607" "d002")
+_msdu = bytes.fromhex("aaaa030000000800" "450000540000400040 01a555c0a80a02c0a80a01"
+                      "08003ab000000000cd4c050000000000".replace(" ", "")) + bytes(range(8, 56))
+assert len(_msdu) == 8 + 84        # LLC/SNAP + the IPv4 packet (total length 84)
+assert michael(tkip_mic_key(_key, _h), michael_header(_h) + _msdu).hex() == \
+    "6881a3f3d648d03c"
+_body = tkip_encrypt(_key, 0, 1, _h, _msdu)
+assert _body[:8].hex() == "0020012000000000"
+assert tkip_decrypt(_key, _h[:1] + bytes([_h[1] | 0x40]) + _h[2:] + _body) == _msdu
+
+# The TKIP key mixing function: the eight test vectors of IEEE Std 802.11i-2004 (TK, TA,
+# IV32, IV16 -> phase 1 P1K, phase 2 RC4 key), as Fuchsia's iwlwifi TKIP unit test
+# (tkip-test.cc, "TestVectorFromStd") carries them; and the S-box's first entries.
+assert TKIP_SBOX[:4] == [0xC6A5, 0xF884, 0xEE99, 0xF68D]
+for _tk, _ta, _iv32, _iv16, _p1k, _seed in (
+        ("000102030405060708090a0b0c0d0e0f", "102233445566", 0x00000000, 0x0000,
+         (0x3DD2, 0x016E, 0x76F4, 0x8697, 0xB2E8), "00200033ea8d2f60ca6d1374234a660b"),
+        ("000102030405060708090a0b0c0d0e0f", "102233445566", 0x00000000, 0x0001,
+         (0x3DD2, 0x016E, 0x76F4, 0x8697, 0xB2E8), "00200190ffdc314389a9d9d074fd20aa"),
+        ("63893b250840b8ae0bd0fa7e61d2783e", "64f2eaeddc25", 0x20DCFD43, 0xFFFF,
+         (0x7C67, 0x49D7, 0x9724, 0xB5E9, 0xB4F1), "ff7fff93810fc6e58f5dd326251544ce"),
+        ("63893b250840b8ae0bd0fa7e61d2783e", "64f2eaeddc25", 0x20DCFD44, 0x0000,
+         (0x5A5D, 0x73A8, 0xA859, 0x2EC1, 0xDC8B), "002000498ca471fcfbfaa16e3610f005"),
+        ("983a16ef4facb351aa9ecc271d7309e2", "509c4b1727d9", 0xF0A410FC, 0x058C,
+         (0xF2DF, 0xEBB1, 0x88D3, 0x5923, 0xA07C), "05258cf4d85152f4d9af1a64f1d07021"),
+        ("983a16ef4facb351aa9ecc271d7309e2", "509c4b1727d9", 0xF0A410FC, 0x058D,
+         (0xF2DF, 0xEBB1, 0x88D3, 0x5923, 0xA07C), "05258d09f81543b76a596fc2c6738b30"),
+        ("c8adc16a8b4dda3b4dd5b65438359b05", "945e244e4d6e", 0x8B1573B7, 0x30F8,
+         (0xEFF1, 0x3F38, 0xA364, 0x60A9, 0x76F3), "3030f8650da073ea614ea8f474ee0319"),
+        ("c8adc16a8b4dda3b4dd5b65438359b05", "945e244e4d6e", 0x8B1573B7, 0x30F9,
+         (0xEFF1, 0x3F38, 0xA364, 0x60A9, 0x76F3), "3030f93155ce293437cc76712716ab8f")):
+    _p = tkip_phase1(bytes.fromhex(_tk), bytes.fromhex(_ta), _iv32)
+    assert tuple(_p) == _p1k, _tk
+    assert tkip_phase2(bytes.fromhex(_tk), _p, _iv16).hex() == _seed, _tk

@@ -386,6 +386,21 @@ def wpa3_session():
     return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
 
 
+def tkip_session():
+    """The phone's WPA1 handshake, its group key handshake inside TKIP frames, the group
+    ARP under the TKIP GTK, its first request, the tablet's WPA2 handshake (the same GTK
+    in message 3), the group broadcast and a stranger's TKIP frame."""
+    d = os.path.join(ROOT, "captures", "tkip")
+    frames = pcap_frames(os.path.join(d, "tkip.pcap"))
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    stations = expected["stations"]
+    numbers = (stations["phone"]["handshake"] + expected["group_key_handshake"]
+               + [expected["gtk"]["frames"][0], expected["requests"][0]["frame"]]
+               + stations["tablet"]["handshake"] + [expected["gtk"]["frames"][1]]
+               + stations["stranger"]["frames"][:1])
+    return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
+
+
 def packet_seeds():
     body = b"x" * 40
     whole = ipv4_tcp(body)
@@ -406,6 +421,7 @@ def packet_seeds():
         # with the key the target gives its decoder.
         "wpa2-session": bytes([12, 0]) + wpa2_session(),
         "wpa3-session": bytes([12, 0]) + wpa3_session(),
+        "tkip-session": bytes([12, 0]) + tkip_session(),
     }
 
 

@@ -161,6 +161,7 @@ mod tests {
             wrong_key_sae: 0,
             unsupported: 0,
             decrypted: 40,
+            michael_failures: 0,
         };
         assert_eq!(
             describe("x.pcap", &stats).unwrap(),

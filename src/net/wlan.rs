@@ -163,6 +163,28 @@ impl DataHeader {
     }
 }
 
+/// A data frame's destination and source addresses among its addresses 1 to 3 and
+/// 4 (when present), by the distribution-system bits of `flags` (IEEE 802.11-2020
+/// table 9-30).
+pub(crate) fn destination_and_source(
+    flags: u8,
+    [a1, a2, a3]: [[u8; 6]; 3],
+    a4: Option<[u8; 6]>,
+) -> ([u8; 6], [u8; 6]) {
+    match flags & (FLAG_TO_DS | FLAG_FROM_DS) {
+        0 => (a1, a2),
+        FLAG_TO_DS => (a3, a2),
+        FLAG_FROM_DS => (a1, a3),
+        _ => (a3, a4.unwrap_or(a2)),
+    }
+}
+
+/// Whether a data frame's flags say it comes from the distribution system: sent by
+/// an access point.
+pub(crate) fn from_access_point(flags: u8) -> bool {
+    flags & (FLAG_TO_DS | FLAG_FROM_DS) == FLAG_FROM_DS
+}
+
 fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
     let (Some(&fc0), Some(&flags)) = (data.first(), data.get(1)) else {
         return Err(short("802.11", 2, data.len()));
@@ -204,13 +226,7 @@ fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
     let body = data
         .get(len..)
         .ok_or_else(|| short("802.11", len, data.len()))?;
-    // Destination and source: by the distribution-system bits (IEEE 802.11 table 9-30).
-    let (dst, src) = match flags & (FLAG_TO_DS | FLAG_FROM_DS) {
-        0 => (a1, a2),
-        FLAG_TO_DS => (a3, a2),
-        FLAG_FROM_DS => (a1, a3),
-        _ => (a3, mac(data, 24).unwrap_or(a2)),
-    };
+    let (dst, src) = destination_and_source(flags, [a1, a2, a3], mac(data, 24));
     if flags & FLAG_MORE_FRAGMENTS != 0 || seq[0] & 0x0f != 0 {
         return Err(LinkError::NotDecoded("802.11 fragment".into()));
     }

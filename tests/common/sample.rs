@@ -1,5 +1,5 @@
 //! The sample captures of `captures/NAME/` whose scripts write an `expected.json`
-//! (tunnels, wifi, wpa2, wpa3): their paths, case files and expectations. Each test file
+//! (tunnels, wifi, wpa2, wpa3, tkip): their paths, case files and expectations. Each test file
 //! includes it and uses a part.
 #![allow(dead_code)]
 
@@ -61,11 +61,23 @@ pub fn read_with(
     Vec<consentry::exchange::Exchange>,
     consentry::cli::input::InputOutcome,
 ) {
+    read_path_with(name, &dir(name).join(file), reading)
+}
+
+/// [`read_with`] of a capture at `path`, read with the case of `captures/NAME/`.
+pub fn read_path_with(
+    name: &str,
+    path: &Path,
+    reading: consentry::cli::analyze::CaptureReading,
+) -> (
+    Vec<consentry::exchange::Exchange>,
+    consentry::cli::input::InputOutcome,
+) {
     let mut attribution = consentry::cli::input::Attribution::new(&case(name), None).unwrap();
     attribution.reading = reading;
     let mut xs = Vec::new();
     let outcome = consentry::cli::input::read_input(
-        &dir(name).join(file),
+        path,
         &attribution,
         &String::new,
         &mut |x| xs.push(x),

@@ -1,8 +1,11 @@
 //! Key derivation: the TLS 1.3 HKDF-Expand-Label (RFC 8446 §7.1) and the TLS ≤ 1.2 PRF
-//! (RFC 5246 §5, RFC 2246 §5), on ring's HMAC; HMAC-MD5 (TLS 1.0/1.1 PRF half) by hand
-//! on the `md-5` crate because ring has no MD5.
+//! (RFC 5246 §5, RFC 2246 §5), on ring's HMAC; HMAC-MD5 (TLS 1.0/1.1 PRF half) with
+//! the `hmac` and `md-5` crates because ring has no MD5.
 
-use md5::{Digest, Md5};
+// The crate, not ring's module of the same name below.
+use ::hmac::digest::KeyInit;
+use ::hmac::{Hmac, Mac as _};
+use md5::Md5;
 use ring::hmac;
 
 /// The hash of a TLS 1.3 suite or a TLS 1.2 PRF.
@@ -102,21 +105,14 @@ fn ring_mac(alg: hmac::Algorithm, secret: &[u8]) -> impl Fn(&[&[u8]]) -> Vec<u8>
 
 /// HMAC-MD5 (RFC 2104), for the TLS 1.0/1.1 PRF only.
 fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..16].copy_from_slice(&Md5::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Md5::new();
-    inner.update(k.map(|b| b ^ 0x36));
+    // HMAC takes keys of any length.
+    let Ok(mut mac) = <Hmac<Md5> as KeyInit>::new_from_slice(key) else {
+        return Vec::new();
+    };
     for p in parts {
-        inner.update(p);
+        mac.update(p);
     }
-    let mut outer = Md5::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().to_vec()
+    mac.finalize().into_bytes().to_vec()
 }
 
 /// PRF(secret, label, seed) of `len` bytes.

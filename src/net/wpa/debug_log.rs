@@ -1,19 +1,23 @@
 //! The keys in a hostapd or wpa_supplicant debug log (`-d -K`, or `-dd -K`), so that
 //! a lab's access point log can be given as it is: every PMK the daemon derived a
 //! PTK from (`WPA: PMK - hexdump(len=32): …`), the PMK of every SAE exchange
-//! (`SAE: PMK - …`), and every temporal key (`WPA: TK - hexdump(len=16): …`).
+//! (`SAE: PMK - …`), and every temporal key (`WPA: TK - hexdump(len=16): …`, 32
+//! bytes for TKIP).
 //! Without `-K` the daemons write `[REMOVED]` instead of the bytes, which is told
 //! apart so the user can be told to add it. Pure: one line in, one answer out.
+
+use super::keys::temporal_key;
+use super::TemporalKey;
 
 /// What a line of a debug log gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum LogLine {
     Pmk([u8; 32]),
-    Tk([u8; 16]),
+    Tk(TemporalKey),
     /// A key the daemon did not print (run without `-K`).
     Removed,
-    /// A key of a length not used here (SHA-384 PMKs, TKIP and 256-bit TKs): its
-    /// title and length.
+    /// A key of a length not used here (SHA-384 PMKs, WEP keys): its title and
+    /// length.
     OtherLength(&'static str, usize),
     /// Any other line.
     Nothing,
@@ -59,13 +63,11 @@ pub(super) fn read_line(line: &str) -> LogLine {
     let Some(parsed) = parsed.filter(|p| p.len() == len) else {
         return LogLine::Nothing;
     };
-    match (
-        title,
-        <[u8; 32]>::try_from(&parsed[..]),
-        <[u8; 16]>::try_from(&parsed[..]),
-    ) {
-        ("WPA: TK", _, Ok(tk)) => LogLine::Tk(tk),
-        ("WPA: PMK" | "SAE: PMK", Ok(pmk), _) => LogLine::Pmk(pmk),
+    match (title, <[u8; 32]>::try_from(&parsed[..])) {
+        ("WPA: TK", _) => {
+            temporal_key(&parsed).map_or(LogLine::OtherLength(title, len), LogLine::Tk)
+        }
+        ("WPA: PMK" | "SAE: PMK", Ok(pmk)) => LogLine::Pmk(pmk),
         _ => LogLine::OtherLength(title, len),
     }
 }
@@ -82,19 +84,26 @@ mod tests {
     #[test]
     fn keys_as_hostapd_and_wpa_supplicant_print_them() {
         let pmk = [0x81; 32];
-        let tk = [0x45; 16];
         assert_eq!(read_line(&hexdump("SAE: PMK", &pmk)), LogLine::Pmk(pmk));
         let stamped = format!("1764579600.123456: {}", hexdump("WPA: PMK", &pmk));
         assert_eq!(read_line(&stamped), LogLine::Pmk(pmk));
-        assert_eq!(read_line(&hexdump("WPA: TK", &tk)), LogLine::Tk(tk));
+        assert_eq!(
+            read_line(&hexdump("WPA: TK", &[0x45; 16])),
+            LogLine::Tk(TemporalKey::Ccmp([0x45; 16]))
+        );
         assert_eq!(
             read_line("1764579600.123456: WPA: TK - hexdump(len=16): [REMOVED]"),
             LogLine::Removed
         );
-        // TKIP's TK (32 bytes), a SHA-384 AKM's PMK (48).
+        // TKIP's TK (32 bytes, its Michael keys included); a WEP-104 key (13), a
+        // SHA-384 AKM's PMK (48).
         assert_eq!(
             read_line(&hexdump("WPA: TK", &[1; 32])),
-            LogLine::OtherLength("WPA: TK", 32)
+            LogLine::Tk(TemporalKey::Tkip([1; 32]))
+        );
+        assert_eq!(
+            read_line(&hexdump("WPA: TK", &[1; 13])),
+            LogLine::OtherLength("WPA: TK", 13)
         );
         assert_eq!(
             read_line(&hexdump("WPA: PMK", &[1; 48])),

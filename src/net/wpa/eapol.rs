@@ -7,27 +7,35 @@ use aes::Aes128;
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::KeyInit;
 use cmac::{Cmac, Mac as _};
+// The crate, not ring's module of the same name below.
+use ::hmac::Hmac;
+use md5::Md5;
+use rc4::consts::U32;
+use rc4::{Rc4, StreamCipher};
 use ring::hmac;
 
-use super::Mac;
+use super::{Mac, TemporalKey};
 // Key data is elements and KDEs, laid out as elements (§12.7.2).
 use crate::net::wlan::elements;
 
 /// EAPOL packet type of a key frame.
 pub(super) const EAPOL_KEY: u8 = 3;
-/// Key descriptor types: RSN (WPA2, WPA3) and the WPA of before 802.11i.
+/// Key descriptor types: RSN (WPA2, WPA3) and the WPA of before 802.11i (WPA1).
 pub(super) const DESCRIPTOR_RSN: u8 = 2;
-const DESCRIPTOR_WPA: u8 = 254;
+pub(super) const DESCRIPTOR_WPA: u8 = 254;
 /// Key information bits.
 const KEY_VERSION_MASK: u16 = 0x0007;
 pub(super) const KEY_PAIRWISE: u16 = 0x0008;
+/// The key id of a WPA1 group key message.
+const KEY_INDEX_MASK: u16 = 0x0030;
 pub(super) const KEY_ACK: u16 = 0x0080;
 pub(super) const KEY_MIC: u16 = 0x0100;
 pub(super) const KEY_ENCRYPTED_DATA: u16 = 0x1000;
-/// Key descriptor versions (Table 12-11): the AKM says (SAE, OWE, …); HMAC-SHA1-128
-/// MIC and AES key wrap (AKMs 1 and 2); AES-128-CMAC MIC and AES key wrap (AKMs 3 to
-/// 6). Version 1 is TKIP's HMAC-MD5 and RC4.
+/// Key descriptor versions (Table 12-11): the AKM says (SAE, OWE, …); HMAC-MD5 MIC
+/// and RC4-encrypted key data (a TKIP pairwise cipher); HMAC-SHA1-128 MIC and AES
+/// key wrap (AKMs 1 and 2); AES-128-CMAC MIC and AES key wrap (AKMs 3 to 6).
 const VERSION_AKM_DEFINED: u16 = 0;
+const VERSION_HMAC_MD5_RC4: u16 = 1;
 const VERSION_HMAC_SHA1_AES: u16 = 2;
 const VERSION_AES_CMAC: u16 = 3;
 /// AKM suite types (Table 9-151) with OUI 00-0F-AC: SAE, and those of fast BSS
@@ -37,7 +45,9 @@ const AKMS_FAST_TRANSITION: [u8; 6] = [3, 4, 9, 13, 19, 25];
 /// Offsets in an EAPOL-Key frame from the start of the 802.1X header, for the
 /// 16-byte MIC of the AKMs followed here (SHA-384 ones have 24 bytes).
 const INFO_AT: usize = 5;
+const KEY_LENGTH_AT: usize = 7;
 const NONCE_AT: usize = 17;
+const KEY_IV_AT: usize = 49;
 pub(super) const MIC_AT: usize = 81;
 pub(super) const KEY_DATA_LEN_AT: usize = 97;
 pub(super) const KEY_DATA_AT: usize = 99;
@@ -80,6 +90,38 @@ impl<'a> KeyFrame<'a> {
         self.info & KEY_VERSION_MASK
     }
 
+    pub fn descriptor(&self) -> u8 {
+        self.bytes[4]
+    }
+
+    /// Whether the access point sends a GTK in the key data: RSN's message 3 and
+    /// group key message 1 say so with the encrypted key data bit; WPA1, which has no
+    /// such bit and no GTK in message 3, in its group key message 1.
+    pub fn carries_group_key(&self) -> bool {
+        let sent = KEY_MIC | KEY_ACK;
+        if self.info & sent != sent {
+            return false;
+        }
+        match self.descriptor() {
+            DESCRIPTOR_WPA => self.info & KEY_PAIRWISE == 0 && !self.key_data().is_empty(),
+            _ => self.info & KEY_ENCRYPTED_DATA != 0,
+        }
+    }
+
+    /// The key length field: of the pairwise cipher's key, or in a WPA1 group key
+    /// message of the GTK.
+    fn key_length(&self) -> usize {
+        usize::from(u16::from_be_bytes([
+            self.bytes[KEY_LENGTH_AT],
+            self.bytes[KEY_LENGTH_AT + 1],
+        ]))
+    }
+
+    /// The EAPOL-Key IV, which keys the RC4 of version 1's key data.
+    fn key_iv(&self) -> &'a [u8] {
+        &self.bytes[KEY_IV_AT..KEY_IV_AT + 16]
+    }
+
     pub fn nonce(&self) -> [u8; 32] {
         let mut nonce = [0u8; 32];
         nonce.copy_from_slice(&self.bytes[NONCE_AT..NONCE_AT + 32]);
@@ -114,6 +156,9 @@ impl<'a> KeyFrame<'a> {
 /// element it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum KeyHierarchy {
+    /// A TKIP pairwise cipher (version 1: WPA1, or WPA2 with TKIP): PRF-SHA1 to a
+    /// 512-bit PTK, HMAC-MD5 MICs, RC4-encrypted key data.
+    Tkip,
     /// PSK and 802.1X (AKMs 2 and 1, version 2): PRF-SHA1, HMAC-SHA1-128 MICs.
     Sha1,
     /// PSK-SHA256 and 802.1X-SHA256 of 802.11w (AKMs 6 and 5, version 3) and SAE of
@@ -123,13 +168,14 @@ pub(super) enum KeyHierarchy {
 
 impl KeyHierarchy {
     /// The hierarchy of a message 2 of key descriptor `version` whose station names
-    /// `akm` ([`akm`]), `None` for those not followed: TKIP, fast BSS transition, and
-    /// the AKM-defined ones other than SAE (OWE, Suite B, SHA-384).
+    /// `akm` ([`akm`]), `None` for those not followed: fast BSS transition, and the
+    /// AKM-defined ones other than SAE (OWE, Suite B, SHA-384).
     pub fn of(version: u16, akm: Option<u8>) -> Option<Self> {
         if akm.is_some_and(|akm| AKMS_FAST_TRANSITION.contains(&akm)) {
             return None;
         }
         match (version, akm) {
+            (VERSION_HMAC_MD5_RC4, _) => Some(KeyHierarchy::Tkip),
             (VERSION_HMAC_SHA1_AES, _) => Some(KeyHierarchy::Sha1),
             (VERSION_AES_CMAC, _) | (VERSION_AKM_DEFINED, Some(AKM_SAE)) => {
                 Some(KeyHierarchy::Sha256)
@@ -138,7 +184,8 @@ impl KeyHierarchy {
         }
     }
 
-    /// The PTK of a PMK for CCMP-128 (§12.7.1.3): KCK, KEK and TK, 16 bytes each.
+    /// The PTK of a PMK (§12.7.1.3): KCK, KEK and, for CCMP-128, a 16-byte TK; for
+    /// TKIP a 32-byte one, its Michael keys with it.
     pub fn ptk(
         self,
         pmk: &[u8; 32],
@@ -152,17 +199,22 @@ impl KeyHierarchy {
         data.extend_from_slice(&aa.max(spa));
         data.extend_from_slice(anonce.min(snonce));
         data.extend_from_slice(anonce.max(snonce));
-        let mut out = [0u8; 48];
+        let mut out = [0u8; 64];
         let label = b"Pairwise key expansion";
         match self {
-            KeyHierarchy::Sha1 => prf_sha1(pmk, label, &data, &mut out),
-            KeyHierarchy::Sha256 => kdf_sha256(pmk, label, &data, &mut out),
+            KeyHierarchy::Tkip => prf_sha1(pmk, label, &data, &mut out),
+            KeyHierarchy::Sha1 => prf_sha1(pmk, label, &data, &mut out[..48]),
+            KeyHierarchy::Sha256 => kdf_sha256(pmk, label, &data, &mut out[..48]),
         }
         let part = |at: usize| -> [u8; 16] { out[at..at + 16].try_into().unwrap_or_default() };
+        let tk = match self {
+            KeyHierarchy::Tkip => TemporalKey::Tkip(out[32..].try_into().unwrap_or([0; 32])),
+            _ => TemporalKey::Ccmp(part(32)),
+        };
         Ptk {
             kck: part(0),
             kek: part(16),
-            tk: part(32),
+            tk,
         }
     }
 
@@ -174,6 +226,14 @@ impl KeyHierarchy {
     /// The MIC of an EAPOL-Key frame whose MIC field is zero (§12.7.2).
     pub fn mic(self, kck: &[u8; 16], zeroed: &[u8]) -> [u8; 16] {
         match self {
+            KeyHierarchy::Tkip => {
+                // HMAC takes keys of any length.
+                let Ok(mut hmac) = <Hmac<Md5> as KeyInit>::new_from_slice(kck) else {
+                    return [0; 16];
+                };
+                hmac.update(zeroed);
+                hmac.finalize().into_bytes().into()
+            }
             KeyHierarchy::Sha1 => {
                 let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, kck);
                 let tag = hmac::sign(&key, zeroed);
@@ -188,7 +248,24 @@ impl KeyHierarchy {
     }
 }
 
-/// The pairwise transient key of a CCMP-128 association.
+impl KeyHierarchy {
+    /// The key id and GTK an access point's message sends ([`KeyFrame::carries_group_key`])
+    /// in its key data, decrypted with `kek`: a GTK KDE in RSN's, the bare GTK (of the
+    /// key length field's size) in WPA1's group key message.
+    pub fn group_key(self, kek: &[u8; 16], key: &KeyFrame<'_>) -> Option<(u8, TemporalKey)> {
+        let plain = match self {
+            KeyHierarchy::Tkip => rc4_key_data(kek, key.key_iv(), key.key_data())?,
+            _ => aes_key_unwrap(kek, key.key_data())?,
+        };
+        if key.descriptor() == DESCRIPTOR_WPA {
+            let id = ((key.info & KEY_INDEX_MASK) >> 4) as u8;
+            return Some((id, group_temporal_key(plain.get(..key.key_length())?)?));
+        }
+        gtk_kde(&plain)
+    }
+}
+
+/// The pairwise transient key of an association.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) struct Ptk {
     /// Key confirmation key: the MICs of EAPOL-Key frames.
@@ -196,7 +273,7 @@ pub(super) struct Ptk {
     /// Key encryption key: their key data.
     pub kek: [u8; 16],
     /// Temporal key: the station's unicast frames.
-    pub tk: [u8; 16],
+    pub tk: TemporalKey,
 }
 
 /// The AKM suite type a message 2 names: that of the station's RSN element in its
@@ -217,13 +294,33 @@ fn rsn_akm(data: &[u8]) -> Option<u8> {
     (count > 0 && akm[..3] == OUI_IEEE).then_some(akm[3])
 }
 
-/// The GTK KDE of a message's decrypted key data (§12.7.2): its key id and a
-/// 16-byte (CCMP-128) GTK.
-pub(super) fn gtk_kde(data: &[u8]) -> Option<(u8, [u8; 16])> {
+/// The GTK KDE of a message's decrypted key data (§12.7.2): its key id and GTK.
+pub(super) fn gtk_kde(data: &[u8]) -> Option<(u8, TemporalKey)> {
     let (_, body) =
         elements(data).find(|(id, body)| *id == ELEMENT_VENDOR && body.starts_with(&KDE_GTK))?;
-    let gtk = body.get(6..)?.try_into().ok()?;
-    Some((body.get(4)? & 0x03, gtk))
+    Some((body.get(4)? & 0x03, group_temporal_key(body.get(6..)?)?))
+}
+
+/// A GTK by its length: CCMP-128's 16 bytes or TKIP's 32, the lengths of the group
+/// ciphers decrypted here (CCMP-256 and GCMP-256 ones, also 32, open no frame: their
+/// frames are not TKIP's).
+fn group_temporal_key(gtk: &[u8]) -> Option<TemporalKey> {
+    match gtk.len() {
+        16 => gtk.try_into().ok().map(TemporalKey::Ccmp),
+        32 => gtk.try_into().ok().map(TemporalKey::Tkip),
+        _ => None,
+    }
+}
+
+/// RC4 of key data under the EAPOL-Key IV and the KEK, the first 256 bytes of key
+/// stream skipped (§12.7.2, key descriptor version 1).
+fn rc4_key_data(kek: &[u8; 16], key_iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    let key: [u8; 32] = [key_iv, &kek[..]].concat().try_into().ok()?;
+    let mut rc4 = <Rc4<U32> as KeyInit>::new(&key.into());
+    rc4.apply_keystream(&mut [0u8; 256]);
+    let mut plain = data.to_vec();
+    rc4.apply_keystream(&mut plain);
+    Some(plain)
 }
 
 /// AES key unwrap (RFC 3394 §2.2.2) of `wrapped` under `kek`; `None` when the
@@ -325,7 +422,8 @@ pub(super) mod tests {
         );
         assert_eq!(ptk.kck.to_vec(), hex("379f9852d0199236b94e407ce4c00ec8"));
         assert_eq!(ptk.kek.to_vec(), hex("47c9edc01c2c6e5b4910caddfb3e51a7"));
-        assert_eq!(ptk.tk.to_vec(), hex("b2360c79e9710fdd58bea93deaf06599"));
+        let tk = hex("b2360c79e9710fdd58bea93deaf06599").try_into().unwrap();
+        assert_eq!(ptk.tk, TemporalKey::Ccmp(tk));
     }
 
     #[test]
@@ -378,14 +476,23 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn tkip_mics_are_hmac_md5() {
+        // RFC 2202's first HMAC-MD5 test case: a 16-byte key, "Hi There".
+        let mic = KeyHierarchy::Tkip.mic(&[0x0b; 16], b"Hi There");
+        assert_eq!(mic.to_vec(), hex("9294727a3638bb1c13f48ef8158bfc9d"));
+    }
+
+    #[test]
     fn the_gtk_kde_among_other_elements() {
         let rsn = [0x30, 2, 1, 0];
         let gtk = [0xdd, 22, 0x00, 0x0f, 0xac, 1, 2, 0];
         let data = [&rsn[..], &gtk, &[0x77; 16], &[0xdd, 0]].concat();
-        assert_eq!(gtk_kde(&data), Some((2, [0x77; 16])));
-        // A GTK of another length (TKIP, GCMP-256), a KDE cut short, none at all.
+        assert_eq!(gtk_kde(&data), Some((2, TemporalKey::Ccmp([0x77; 16]))));
+        // TKIP's 32 bytes; a GTK of another length, a KDE cut short, none at all.
         let long = [&[0xdd, 38, 0x00, 0x0f, 0xac, 1, 1, 0][..], &[0x77; 32]].concat();
-        assert_eq!(gtk_kde(&long), None);
+        assert_eq!(gtk_kde(&long), Some((1, TemporalKey::Tkip([0x77; 32]))));
+        let odd = [&[0xdd, 30, 0x00, 0x0f, 0xac, 1, 1, 0][..], &[0x77; 24]].concat();
+        assert_eq!(gtk_kde(&odd), None);
         assert_eq!(gtk_kde(&data[..20]), None);
         assert_eq!(gtk_kde(&rsn), None);
     }
@@ -426,15 +533,19 @@ pub(super) mod tests {
         assert_eq!(of(3, &[6]), Some(Sha256), "PSK-SHA256");
         assert_eq!(of(3, &[5]), Some(Sha256), "802.1X-SHA256");
         assert_eq!(of(0, &[8]), Some(Sha256), "SAE");
-        assert_eq!(of(1, &[2]), None, "TKIP");
+        assert_eq!(of(1, &[2]), Some(Tkip), "TKIP pairwise");
         assert_eq!(of(3, &[4]), None, "FT-PSK");
         assert_eq!(of(0, &[9]), None, "FT-SAE");
         assert_eq!(of(0, &[18]), None, "OWE");
         assert_eq!(of(0, &[24]), None, "SAE-EXT-KEY");
-        // Version 0 says nothing without the station's RSN element.
+        // Version 0 says nothing without the station's RSN element; version 1 needs
+        // none (WPA1's message 2 holds a WPA element instead).
         let bare = message_2(0, &[]);
         let bare = KeyFrame::parse(&bare).unwrap();
         assert_eq!(KeyHierarchy::of(bare.version(), akm(&bare)), None);
+        let wpa1 = message_2(1, &[0xdd, 4, 0x00, 0x50, 0xf2, 1]);
+        let wpa1 = KeyFrame::parse(&wpa1).unwrap();
+        assert_eq!(KeyHierarchy::of(wpa1.version(), akm(&wpa1)), Some(Tkip));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::num::NonZeroU32;
 use ring::pbkdf2;
 
 use super::debug_log::{self, LogLine};
+use super::TemporalKey;
 
 const PBKDF2_ROUNDS: u32 = 4096;
 /// Temporal keys kept at most: each is tried on every frame no handshake opens.
@@ -30,8 +31,9 @@ pub enum WlanKey {
     /// `msk`: the master session key of an 802.1X (WPA2-Enterprise) authentication,
     /// whose first 256 bits are the PMK.
     Msk(Vec<u8>),
-    /// `tk`: a CCMP-128 temporal key, for frames whose handshake is not captured.
-    Tk([u8; 16]),
+    /// `tk`: a temporal key, for frames whose handshake is not captured: CCMP-128's
+    /// 16 bytes, or TKIP's 32 (the key and its two Michael keys).
+    Tk(TemporalKey),
 }
 
 impl fmt::Debug for WlanKey {
@@ -90,7 +92,7 @@ pub struct KeysReader {
     file: KeysFile,
     /// Keys of the debug log so far, to keep each once.
     seen_pmks: HashSet<[u8; 32]>,
-    seen_tks: HashSet<[u8; 16]>,
+    seen_tks: HashSet<TemporalKey>,
     /// What a debug log held and could not give: the first line of each kind, and
     /// how many.
     log_skipped: BTreeMap<LogSkip, (usize, u64)>,
@@ -155,8 +157,8 @@ impl KeysReader {
                      to have them printed"
                 ),
                 LogSkip::OtherLength(title, len) => format!(
-                    "{count} keys \"{title}\" of {len} bytes skipped (TKIP, 256-bit ciphers or \
-                     SHA-384 key management are not supported)"
+                    "{count} keys \"{title}\" of {len} bytes skipped (PMKs of 32 bytes and TKs \
+                     of 16 or 32 are used: SHA-384 key management and WEP are not supported)"
                 ),
                 LogSkip::TooManyPmks => {
                     format!("{count} PMKs beyond the first {MAX_LOG_PMKS} skipped")
@@ -189,14 +191,13 @@ impl KeysReader {
                 Some(msk) if (64..=128).contains(&msk.len()) => WlanKey::Msk(msk),
                 _ => return Err(error("an msk key is 128 to 256 hexadecimal digits".into())),
             },
-            "tk" => match hex(value).map(|tk| (tk.len(), tk.try_into())) {
-                Some((_, Ok(tk))) => WlanKey::Tk(tk),
-                Some((32, _)) => {
-                    let what = "256-bit temporal keys (CCMP-256, GCMP-256) are not supported";
-                    self.file.skipped.push(error(format!("{what}, skipped")));
-                    return Ok(());
+            "tk" => match hex(value).as_deref().and_then(temporal_key) {
+                Some(tk) => WlanKey::Tk(tk),
+                None => {
+                    return Err(error(
+                        "a tk key is 32 hexadecimal digits (CCMP-128) or 64 (TKIP)".into(),
+                    ))
                 }
-                _ => return Err(error("a tk key is 32 hexadecimal digits (CCMP-128)".into())),
             },
             "wep" => {
                 let what = "WEP keys are not supported, skipped";
@@ -322,6 +323,15 @@ fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The bytes of an even number of hexadecimal digits.
+/// A temporal key by its length: CCMP-128's 16 bytes, TKIP's 32.
+pub(super) fn temporal_key(bytes: &[u8]) -> Option<TemporalKey> {
+    match bytes.len() {
+        16 => bytes.try_into().ok().map(TemporalKey::Ccmp),
+        32 => bytes.try_into().ok().map(TemporalKey::Tkip),
+        _ => None,
+    }
+}
+
 fn hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
     if !s.len().is_multiple_of(2) {
@@ -353,7 +363,7 @@ pub fn passphrase_pmk(passphrase: &str, ssid: &[u8]) -> [u8; 32] {
 pub struct WlanKeys {
     pub(super) pmks: Vec<[u8; 32]>,
     pub(super) any_ssid: Vec<String>,
-    pub(super) tks: Vec<[u8; 16]>,
+    pub(super) tks: Vec<TemporalKey>,
 }
 
 impl fmt::Debug for WlanKeys {
@@ -497,6 +507,7 @@ mod tests {
             "1764579601.000000: WPA: TK - hexdump(len=16): [REMOVED]".into(),
             dump("WPA: TK", &[1; 32]),
             dump("WPA: TK", &[0x45; 16]),
+            dump("WPA: TK", &[2; 13]),
         ]
         .join("\n");
         let file = parse_keys(&log).unwrap();
@@ -504,8 +515,9 @@ mod tests {
             file.keys,
             [
                 WlanKey::Psk([0x81; 32]),
-                WlanKey::Tk([0x45; 16]),
-                WlanKey::Psk([0xdf; 32])
+                WlanKey::Tk(TemporalKey::Ccmp([0x45; 16])),
+                WlanKey::Psk([0xdf; 32]),
+                WlanKey::Tk(TemporalKey::Tkip([1; 32])),
             ]
         );
         assert_eq!(
@@ -518,9 +530,9 @@ mod tests {
                         .into()
                 },
                 KeysError {
-                    line: 10,
-                    what: "1 keys \"WPA: TK\" of 32 bytes skipped (TKIP, 256-bit ciphers or \
-                           SHA-384 key management are not supported)"
+                    line: 12,
+                    what: "1 keys \"WPA: TK\" of 13 bytes skipped (PMKs of 32 bytes and TKs of \
+                           16 or 32 are used: SHA-384 key management and WEP are not supported)"
                         .into()
                 }
             ]
@@ -630,9 +642,9 @@ mod tests {
     fn the_same_key_given_twice_is_kept_once() {
         let keys = WlanKeys::new(&[
             WlanKey::Psk([1; 32]),
-            WlanKey::Tk([2; 16]),
+            WlanKey::Tk(TemporalKey::Ccmp([2; 16])),
             WlanKey::Psk([1; 32]),
-            WlanKey::Tk([2; 16]),
+            WlanKey::Tk(TemporalKey::Ccmp([2; 16])),
         ]);
         assert_eq!((keys.pmks.len(), keys.tks.len()), (1, 1));
     }
@@ -645,32 +657,27 @@ mod tests {
             "\"wep\",\"0102030405\"\n\"msk\",\"{msk}\"\n\"tk\",\"{tk}\"\n\"tk\",\"{tk}{tk}\"\n"
         );
         let file = parse_keys(&text).unwrap();
+        let tkip = [unhex(tk), unhex(tk)].concat().try_into().unwrap();
         assert_eq!(
             file.keys,
             [
                 WlanKey::Msk(vec![0xab; 64]),
-                WlanKey::Tk(unhex(tk).try_into().unwrap())
+                WlanKey::Tk(TemporalKey::Ccmp(unhex(tk).try_into().unwrap())),
+                WlanKey::Tk(TemporalKey::Tkip(tkip)),
             ]
         );
         assert_eq!(
             file.skipped,
-            [
-                KeysError {
-                    line: 1,
-                    what: "WEP keys are not supported, skipped".into()
-                },
-                KeysError {
-                    line: 4,
-                    what: "256-bit temporal keys (CCMP-256, GCMP-256) are not supported, skipped"
-                        .into()
-                }
-            ]
+            [KeysError {
+                line: 1,
+                what: "WEP keys are not supported, skipped".into()
+            }]
         );
         // The MSK's first 256 bits are the PMK; TKs are kept as they are.
         let keys = WlanKeys::new(&file.keys);
         assert_eq!(keys.pmks, [[0xab; 32]]);
-        assert_eq!(keys.tks.len(), 1);
-        assert_eq!(format!("{keys:?}"), "WlanKeys(2 keys)");
+        assert_eq!(keys.tks.len(), 2);
+        assert_eq!(format!("{keys:?}"), "WlanKeys(3 keys)");
         let many = format!("\"tk\",\"{tk}\"\n").repeat(MAX_TEMPORAL_KEYS + 1);
         let e = parse_keys(&many).unwrap_err().to_string();
         assert_eq!(

@@ -1,6 +1,7 @@
-//! WPA2- and WPA3-Personal decryption of 802.11 captures: a lab network's passphrase
-//! (or PMK) and the 4-way handshakes in the capture give each station's pairwise key,
-//! which opens its CCMP-protected unicast frames, as Wireshark's 802.11 keys do.
+//! WPA2- and WPA3-Personal decryption of 802.11 captures, and WPA1's: a lab
+//! network's passphrase (or PMK) and the 4-way handshakes in the capture give each
+//! station's pairwise key, which opens its CCMP- or TKIP-protected unicast frames, as
+//! Wireshark's 802.11 keys do.
 //!
 //! - [`keys`] reads Wireshark's 802.11 keys file (`80211_keys`), or the PMKs and TKs
 //!   of a hostapd or wpa_supplicant debug log (`debug_log`), and [`WlanKeys`]
@@ -9,39 +10,38 @@
 //!   ([`Wpa::learn_ssid`]).
 //! - [`Wpa`] follows EAPOL-Key messages (IEEE 802.11-2020 §12.7.6) per access point
 //!   and station: the ANonce of message 1 or 3 and the SNonce of message 2 give the
-//!   PTK, by PRF-SHA1 for PSK (WPA2) or KDF-SHA256 for PSK-SHA256 (802.11w) and SAE
-//!   (WPA3) ([`eapol`]); the key whose PTK makes message 2's MIC right is the
-//!   network's, so a wrong passphrase is noticed, not used. A later handshake
-//!   (rekeying) replaces the key, the previous one kept for frames still in flight.
+//!   PTK, by PRF-SHA1 for PSK (WPA2, and WPA1 with TKIP) or KDF-SHA256 for PSK-SHA256
+//!   (802.11w) and SAE (WPA3) ([`eapol`]); the key whose PTK makes message 2's MIC
+//!   right is the network's, so a wrong passphrase is noticed, not used. A later
+//!   handshake (rekeying) replaces the key, the previous one kept for frames still in
+//!   flight.
 //! - The group key (GTK) comes from message 3, or from a group key handshake, whose
-//!   key data is unwrapped (AES key wrap, RFC 3394) with the station's KEK once the
-//!   frame's MIC proves it the access point's; group-addressed frames are opened with
-//!   it by key id.
+//!   key data is unwrapped (AES key wrap, RFC 3394; RC4 for TKIP's key descriptor)
+//!   with the station's KEK once the frame's MIC proves it the access point's;
+//!   group-addressed frames are opened with it by key id. A WPA/WPA2 mixed-mode
+//!   network's GTK is TKIP's whatever the station's pairwise cipher.
 //! - Temporal keys given as such (`tk`) open the frames no handshake does.
-//! - [`Wpa::decrypt`] opens CCMP-128 (§12.5.3): nonce and additional data from the
-//!   header, the 8-byte MIC checked.
+//! - [`Wpa::decrypt`] opens CCMP-128 ([`ccmp`], §12.5.3: the 8-byte MIC checked) and
+//!   TKIP ([`tkip`], §12.5.2: the ICV and the Michael MIC checked), told apart by the
+//!   cipher header.
 //!
-//! Not decrypted (the frames stay `wlan-protected`): TKIP and WEP, GCMP and
-//! CCMP-256, fast BSS transition, OWE and the SHA-384 AKMs, and stations (or, for
-//! group-addressed frames, access points) whose handshake the capture does not hold.
-//! An SAE handshake needs its PMK (`wpa-psk`): the passphrase alone does not give it.
+//! Not decrypted (the frames stay `wlan-protected`): WEP, GCMP and CCMP-256, fast
+//! BSS transition, OWE and the SHA-384 AKMs, and stations (or, for group-addressed
+//! frames, access points) whose handshake the capture does not hold. An SAE handshake
+//! needs its PMK (`wpa-psk`): the passphrase alone does not give it.
 
+mod ccmp;
 mod debug_log;
 mod eapol;
 pub mod keys;
+mod tkip;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use aes::Aes128;
-use ccm::aead::generic_array::GenericArray;
-use ccm::aead::{AeadInPlace, KeyInit};
-use ccm::consts::{U13, U8};
-use ccm::Ccm;
-
-use crate::net::wlan::DataHeader;
-use eapol::{KeyFrame, KeyHierarchy, Ptk, KEY_ACK, KEY_ENCRYPTED_DATA, KEY_MIC, KEY_PAIRWISE};
+use crate::net::wlan::{self, DataHeader};
+use eapol::{KeyFrame, KeyHierarchy, Ptk, KEY_ACK, KEY_MIC, KEY_PAIRWISE};
 pub use keys::{
     parse_keys, passphrase_pmk, KeysError, KeysFile, KeysFormat, KeysReader, WlanKey, WlanKeys,
 };
@@ -54,11 +54,31 @@ pub const MAX_STATIONS: usize = 4096;
 const MAX_KEY_FRAME: usize = 2048;
 
 type Mac = [u8; 6];
-type CcmpCipher = Ccm<Aes128, U8, U13>;
 
 /// PMKs derived from passphrases given without an SSID, at most, per capture: each
 /// costs a PBKDF2 of 4 096 rounds, and a capture chooses the SSIDs.
 pub const MAX_DERIVED_PMKS: usize = 64;
+
+/// A temporal key: what opens a station's unicast frames (from its PTK) or an access
+/// point's group-addressed ones (its GTK).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TemporalKey {
+    /// CCMP-128's AES key.
+    Ccmp([u8; 16]),
+    /// TKIP's key, then the Michael keys of MSDUs from the authenticator (the access
+    /// point) and to it, as the PTK and the GTK hold them (§12.7.1.3, §12.7.1.4).
+    Tkip([u8; 32]),
+}
+
+impl fmt::Debug for TemporalKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the key itself.
+        f.write_str(match self {
+            TemporalKey::Ccmp(_) => "CCMP-128 key",
+            TemporalKey::Tkip(_) => "TKIP key",
+        })
+    }
+}
 
 /// What a [`Wpa`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -70,31 +90,36 @@ pub struct WpaStats {
     pub wrong_key: u64,
     /// Of those, SAE (WPA3) handshakes.
     pub wrong_key_sae: u64,
-    /// Handshakes of a kind not followed (TKIP, fast BSS transition, OWE, SHA-384).
+    /// Handshakes of a kind not followed (fast BSS transition, OWE, SHA-384).
     pub unsupported: u64,
     /// Frames decrypted.
     pub decrypted: u64,
+    /// TKIP frames whose key was found (their ICV came out) but whose Michael MIC
+    /// was wrong: forged or damaged, not read.
+    pub michael_failures: u64,
 }
 
 /// Why a protected frame was not decrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotDecrypted {
-    /// WEP or TKIP (no extended IV), or a key id other than the pairwise key's.
-    NotCcmp,
+    /// No extended IV: WEP.
+    Wep,
     /// Sent to a group address by an access point whose group key was not seen.
     GroupAddressed,
     /// No 4-way handshake of this station with a key that fits was seen before it.
     NoKey,
     /// The station's key does not open it (a frame of another association).
     IntegrityCheckFailed,
-    /// Too short for a CCMP header and MIC.
+    /// A TKIP frame whose key was found but whose Michael MIC is wrong.
+    MichaelFailure,
+    /// Too short for its cipher's header and MIC.
     Truncated,
 }
 
 impl fmt::Display for NotDecrypted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            NotDecrypted::NotCcmp => "802.11 protected frame that is not CCMP (WEP or TKIP)",
+            NotDecrypted::Wep => "802.11 protected frame that is WEP (no extended IV)",
             NotDecrypted::GroupAddressed => {
                 "802.11 protected group-addressed frame of an access point whose group key was not seen (message 3 of a handshake with a given key)"
             }
@@ -102,9 +127,12 @@ impl fmt::Display for NotDecrypted {
                 "802.11 protected frame of a station whose 4-way handshake with a given key is not in the capture"
             }
             NotDecrypted::IntegrityCheckFailed => {
-                "802.11 protected frame that the station's key does not open (CCMP MIC)"
+                "802.11 protected frame that the station's key does not open (CCMP MIC or TKIP ICV)"
             }
-            NotDecrypted::Truncated => "802.11 protected frame too short for CCMP",
+            NotDecrypted::MichaelFailure => {
+                "802.11 TKIP frame whose Michael MIC is wrong under the key that decrypts it (forged or damaged)"
+            }
+            NotDecrypted::Truncated => "802.11 protected frame too short for its cipher",
         })
     }
 }
@@ -129,7 +157,7 @@ struct Station {
     /// The last PTK, with the hierarchy of its MICs (for the access point's later
     /// messages), and the TK before it.
     ptk: Option<(KeyHierarchy, Ptk)>,
-    previous_tk: Option<[u8; 16]>,
+    previous_tk: Option<TemporalKey>,
 }
 
 /// Decryption state of one capture: the keys, and per access point and station
@@ -139,7 +167,7 @@ pub struct Wpa {
     stations: BTreeMap<(Mac, Mac), Station>,
     /// Group keys by access point and key id (at most [`MAX_STATIONS`]; beyond, the
     /// lowest access point address goes).
-    groups: BTreeMap<(Mac, u8), [u8; 16]>,
+    groups: BTreeMap<(Mac, u8), TemporalKey>,
     /// The SSID each access point names (as many; the same rule).
     ssids: BTreeMap<Mac, Vec<u8>>,
     /// PMKs of the SSID-less passphrases (by their index) with SSIDs seen.
@@ -147,6 +175,58 @@ pub struct Wpa {
     /// EAPOL-Key frames followed so far.
     followed: u64,
     stats: WpaStats,
+}
+
+/// A protected data frame: what the ciphers need of its MAC header, and its body.
+pub(super) struct Mpdu<'a> {
+    fc0: u8,
+    flags: u8,
+    a1: Mac,
+    a2: Mac,
+    a3: Mac,
+    /// In four-address frames.
+    a4: Option<Mac>,
+    sequence_control: [u8; 2],
+    /// The first byte of the QoS control field, in QoS data frames.
+    qos: Option<u8>,
+    /// From the cipher header (CCMP header or TKIP IV) on.
+    body: &'a [u8],
+}
+
+impl<'a> Mpdu<'a> {
+    fn parse(frame: &'a [u8], body_at: usize) -> Result<Self, NotDecrypted> {
+        let (Some(&fc0), Some(&flags), Some(header)) =
+            (frame.first(), frame.get(1), frame.get(..24))
+        else {
+            return Err(NotDecrypted::Truncated);
+        };
+        let layout = DataHeader::of(fc0, flags);
+        let body = frame.get(body_at..).ok_or(NotDecrypted::Truncated)?;
+        if frame.len() < layout.len || body.len() < 4 {
+            return Err(NotDecrypted::Truncated);
+        }
+        let mac_at = |at: usize| -> Mac { header[at..at + 6].try_into().unwrap_or([0; 6]) };
+        let a4 = layout
+            .four_addresses
+            .then(|| frame.get(24..30).and_then(|a4| a4.try_into().ok()))
+            .flatten();
+        Ok(Mpdu {
+            fc0,
+            flags,
+            a1: mac_at(4),
+            a2: mac_at(10),
+            a3: mac_at(16),
+            a4,
+            sequence_control: [header[22], header[23]],
+            qos: layout.qos_at.and_then(|at| frame.get(at)).copied(),
+            body,
+        })
+    }
+
+    /// The key id of the cipher header.
+    fn key_id(&self) -> u8 {
+        self.body[3] >> 6
+    }
 }
 
 impl Wpa {
@@ -226,9 +306,7 @@ impl Wpa {
         if key.info & KEY_PAIRWISE != 0 {
             self.pairwise_message(pair, &key);
         }
-        // Message 3, or message 1 of a group key handshake.
-        let group_key_data = KEY_MIC | KEY_ENCRYPTED_DATA | KEY_ACK;
-        if key.info & group_key_data == group_key_data {
+        if key.carries_group_key() {
             self.group_key(pair, &key);
         }
     }
@@ -301,10 +379,7 @@ impl Wpa {
         if !hierarchy.mic_is_right(&ptk.kck, key) {
             return;
         }
-        let Some(plain) = eapol::aes_key_unwrap(&ptk.kek, key.key_data()) else {
-            return;
-        };
-        if let Some((id, gtk)) = eapol::gtk_kde(&plain) {
+        if let Some((id, gtk)) = hierarchy.group_key(&ptk.kek, key) {
             if self.groups.len() >= MAX_STATIONS && !self.groups.contains_key(&(aa, id)) {
                 self.groups.pop_first();
             }
@@ -312,112 +387,125 @@ impl Wpa {
         }
     }
 
-    /// Decrypts the protected data frame `frame` (header included, no FCS) whose
-    /// CCMP header starts at `body_at`: the plaintext body (LLC/SNAP and on).
-    pub fn decrypt(&mut self, frame: &[u8], body_at: usize) -> Result<Vec<u8>, NotDecrypted> {
-        let (Some(&fc0), Some(&flags), Some(header)) =
-            (frame.first(), frame.get(1), frame.get(..24))
-        else {
-            return Err(NotDecrypted::Truncated);
-        };
-        let layout = DataHeader::of(fc0, flags);
-        let body = frame.get(body_at..).ok_or(NotDecrypted::Truncated)?;
-        if body.len() < 16 || frame.len() < layout.len {
-            return Err(NotDecrypted::Truncated);
-        }
-        // Extended IV: CCMP (or TKIP, told apart by the key's cipher; only CCMP here).
-        if body[3] & 0x20 == 0 {
-            return Err(NotDecrypted::NotCcmp);
-        }
-        let mac_at = |at: usize| -> Mac { header[at..at + 6].try_into().unwrap_or([0; 6]) };
-        let (a1, a2) = (mac_at(4), mac_at(10));
-        // The keys a handshake gave, and why there are none.
-        let (own, missing) = if a1[0] & 1 != 0 {
+    /// The keys the capture's handshakes gave for `mpdu` (the station's last two
+    /// pairwise keys, or the access point's group key of its key id), and why there
+    /// are none.
+    fn handshake_keys(&self, mpdu: &Mpdu<'_>) -> ([Option<TemporalKey>; 2], NotDecrypted) {
+        if mpdu.a1[0] & 1 != 0 {
             // Sent by the access point (A2) with its group key of the frame's key id.
-            let gtk = self.groups.get(&(a2, body[3] >> 6)).copied();
-            ([gtk, None], NotDecrypted::GroupAddressed)
-        } else {
-            let station = [(a1, a2), (a2, a1)]
-                .iter()
-                .filter_map(|pair| self.stations.get(pair))
-                .find(|s| s.ptk.is_some());
-            let tks = station.map_or([None, None], |s| {
-                [s.ptk.map(|(_, ptk)| ptk.tk), s.previous_tk]
-            });
-            (tks, NotDecrypted::NoKey)
-        };
-        let handshake_keys = own.iter().flatten().count();
-        if handshake_keys == 0 && self.keys.tks.is_empty() {
+            let gtk = self.groups.get(&(mpdu.a2, mpdu.key_id())).copied();
+            return ([gtk, None], NotDecrypted::GroupAddressed);
+        }
+        let station = [(mpdu.a1, mpdu.a2), (mpdu.a2, mpdu.a1)]
+            .iter()
+            .filter_map(|pair| self.stations.get(pair))
+            .find(|s| s.ptk.is_some());
+        let tks = station.map_or([None, None], |s| {
+            [s.ptk.map(|(_, ptk)| ptk.tk), s.previous_tk]
+        });
+        (tks, NotDecrypted::NoKey)
+    }
+
+    /// Decrypts the protected data frame `frame` (header included, no FCS) whose
+    /// cipher header starts at `body_at`: the plaintext body (LLC/SNAP and on).
+    pub fn decrypt(&mut self, frame: &[u8], body_at: usize) -> Result<Vec<u8>, NotDecrypted> {
+        let mpdu = Mpdu::parse(frame, body_at)?;
+        // The extended IV bit: CCMP and TKIP have it, WEP not.
+        if mpdu.body[3] & 0x20 == 0 {
+            return Err(NotDecrypted::Wep);
+        }
+        let is_tkip = tkip::is_tkip(mpdu.body);
+        let of_cipher = |key: &&TemporalKey| matches!(key, TemporalKey::Tkip(_)) == is_tkip;
+        let (own, missing) = self.handshake_keys(&mpdu);
+        let own: Vec<TemporalKey> = own.iter().flatten().filter(of_cipher).copied().collect();
+        let given = self.keys.tks.iter().filter(of_cipher);
+        let keys: Vec<TemporalKey> = own.iter().copied().chain(given.copied()).collect();
+        if keys.is_empty() {
             return Err(missing);
         }
+        let opened = if is_tkip {
+            self.open_tkip(&mpdu, &keys)
+        } else {
+            open_ccmp(&mpdu, &keys)
+        };
+        match opened {
+            Ok(plain) => {
+                self.stats.decrypted += 1;
+                Ok(plain)
+            }
+            Err(NotDecrypted::MichaelFailure) => {
+                self.stats.michael_failures += 1;
+                Err(NotDecrypted::MichaelFailure)
+            }
+            Err(e) if own.is_empty() && e == NotDecrypted::IntegrityCheckFailed => Err(missing),
+            Err(e) => Err(e),
+        }
+    }
 
-        let qos = layout.qos_at.and_then(|at| frame.get(at)).copied();
-        let mut nonce = [0u8; 13];
-        nonce[0] = qos.unwrap_or(0) & 0x0f;
-        nonce[1..7].copy_from_slice(&a2);
-        for (i, at) in [7, 6, 5, 4, 1, 0].into_iter().enumerate() {
-            nonce[7 + i] = body[at];
+    /// Opens a TKIP frame with the first of `keys` whose ICV and Michael MIC come out.
+    fn open_tkip(&self, mpdu: &Mpdu<'_>, keys: &[TemporalKey]) -> Result<Vec<u8>, NotDecrypted> {
+        if mpdu.body.len() < tkip::IV_LEN + tkip::TRAILER_LEN {
+            return Err(NotDecrypted::Truncated);
         }
-        let mut aad = Vec::with_capacity(30);
-        // Subtype bits of a data frame, Retry, PwrMgt and MoreData masked, Protected
-        // set, Order masked in QoS data frames (§12.5.3.3.3).
-        aad.push(fc0 & 0x8f);
-        let order = if qos.is_some() { 0x80 } else { 0 };
-        aad.push((flags & !(0x08 | 0x10 | 0x20 | order)) | 0x40);
-        aad.extend_from_slice(&header[4..22]);
-        aad.extend_from_slice(&[header[22] & 0x0f, 0]);
-        if layout.four_addresses {
-            aad.extend_from_slice(frame.get(24..30).ok_or(NotDecrypted::Truncated)?);
-        }
-        if let Some(q) = qos {
-            aad.extend_from_slice(&[q & 0x0f, 0]);
-        }
-        let (ciphertext, mic) = body[8..].split_at(body.len() - 16);
-        for tk in own.iter().flatten().chain(&self.keys.tks) {
-            let Ok(cipher) = CcmpCipher::new_from_slice(tk) else {
+        let (da, sa) =
+            wlan::destination_and_source(mpdu.flags, [mpdu.a1, mpdu.a2, mpdu.a3], mpdu.a4);
+        let priority = mpdu.qos.unwrap_or(0) & 0x0f;
+        let from_ap = wlan::from_access_point(mpdu.flags);
+        let frame = tkip::Frame::new(mpdu.body, mpdu.a2, da, sa, priority, from_ap);
+        let mut failure = NotDecrypted::IntegrityCheckFailed;
+        for key in keys {
+            let TemporalKey::Tkip(key) = key else {
                 continue;
             };
-            let mut plain = ciphertext.to_vec();
-            let opened = cipher.decrypt_in_place_detached(
-                GenericArray::from_slice(&nonce),
-                &aad,
-                &mut plain,
-                GenericArray::from_slice(mic),
-            );
-            if opened.is_ok() {
-                self.stats.decrypted += 1;
-                return Ok(plain);
+            match frame.open(key) {
+                Ok(plain) => return Ok(plain),
+                Err(tkip::Failure::Michael) => failure = NotDecrypted::MichaelFailure,
+                Err(tkip::Failure::Icv) => {}
             }
         }
-        Err(if handshake_keys == 0 {
-            missing
-        } else {
-            NotDecrypted::IntegrityCheckFailed
-        })
+        Err(failure)
     }
+}
+
+/// Opens a CCMP frame with the first of `keys` that makes its MIC right.
+fn open_ccmp(mpdu: &Mpdu<'_>, keys: &[TemporalKey]) -> Result<Vec<u8>, NotDecrypted> {
+    let frame = ccmp::Frame::new(mpdu).ok_or(NotDecrypted::Truncated)?;
+    keys.iter()
+        .find_map(|key| match key {
+            TemporalKey::Ccmp(tk) => frame.open(tk),
+            TemporalKey::Tkip(_) => None,
+        })
+        .ok_or(NotDecrypted::IntegrityCheckFailed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::eapol::tests::rsn_element;
-    use super::eapol::{DESCRIPTOR_RSN, EAPOL_KEY, KEY_DATA_AT, KEY_DATA_LEN_AT, MIC_AT};
+    use super::eapol::{
+        DESCRIPTOR_RSN, EAPOL_KEY, KEY_DATA_AT, KEY_DATA_LEN_AT, KEY_ENCRYPTED_DATA, MIC_AT,
+    };
     use super::*;
+    use aes::Aes128;
+    use ccm::aead::generic_array::GenericArray;
+    use ccm::aead::{AeadInPlace, KeyInit};
 
     const AP: Mac = [2, 0, 0, 0, 0x5a, 1];
     const STA: Mac = [2, 0, 0, 0xaa, 0xcc, 7];
     const ANONCE: [u8; 32] = [0xa1; 32];
     const SNONCE: [u8; 32] = [0x5b; 32];
 
-    /// Key descriptor versions: WPA2 (HMAC-SHA1), PSK-SHA256 (CMAC), SAE (the AKM's).
+    /// Key descriptor versions: TKIP (HMAC-MD5), WPA2 (HMAC-SHA1), PSK-SHA256 (CMAC),
+    /// SAE (the AKM's).
+    const TKIP: u16 = 1;
     const WPA2: u16 = 2;
     const SHA256: u16 = 3;
     const SAE: u16 = 0;
 
     fn hierarchy(version: u16) -> KeyHierarchy {
-        if version == WPA2 {
-            KeyHierarchy::Sha1
-        } else {
-            KeyHierarchy::Sha256
+        match version {
+            TKIP => KeyHierarchy::Tkip,
+            WPA2 => KeyHierarchy::Sha1,
+            _ => KeyHierarchy::Sha256,
         }
     }
 
@@ -426,18 +514,39 @@ mod tests {
     }
 
     fn tk_of(pmk: &[u8; 32]) -> [u8; 16] {
-        ptk_of(pmk, WPA2).tk
+        ccmp_key(ptk_of(pmk, WPA2).tk)
+    }
+
+    fn ccmp_key(key: TemporalKey) -> [u8; 16] {
+        match key {
+            TemporalKey::Ccmp(tk) => tk,
+            TemporalKey::Tkip(_) => panic!("a TKIP key"),
+        }
     }
 
     /// An EAPOL-Key frame with key information `info`, `nonce` and `key_data`, its
     /// MIC made with the KCK of `pmk` (by the hierarchy of the descriptor version in
     /// `info`) when the MIC bit is set.
     fn key_frame(info: u16, nonce: &[u8; 32], pmk: &[u8; 32], key_data: &[u8]) -> Vec<u8> {
-        let mut f = vec![2, EAPOL_KEY, 0, 0, DESCRIPTOR_RSN];
+        eapol_key(DESCRIPTOR_RSN, info, 16, nonce, pmk, key_data)
+    }
+
+    /// An EAPOL-Key frame of descriptor type `descriptor` and key length `key_len`,
+    /// with the Key IV of [`KEY_IV`].
+    fn eapol_key(
+        descriptor: u8,
+        info: u16,
+        key_len: u16,
+        nonce: &[u8; 32],
+        pmk: &[u8; 32],
+        key_data: &[u8],
+    ) -> Vec<u8> {
+        let mut f = vec![2, EAPOL_KEY, 0, 0, descriptor];
         f.extend_from_slice(&info.to_be_bytes());
-        f.extend_from_slice(&[0, 16]);
+        f.extend_from_slice(&key_len.to_be_bytes());
         f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
         f.extend_from_slice(nonce);
+        f.extend_from_slice(&KEY_IV);
         f.resize(KEY_DATA_LEN_AT, 0);
         f.extend_from_slice(&(key_data.len() as u16).to_be_bytes());
         f.extend_from_slice(key_data);
@@ -515,7 +624,7 @@ mod tests {
         let mut aad = vec![0x88, 0x41];
         aad.extend_from_slice(&header[4..22]);
         aad.extend_from_slice(&[0x05, 0x00, 0x05, 0x00]);
-        let cipher = CcmpCipher::new_from_slice(tk).unwrap();
+        let cipher = ccmp::Cipher::new_from_slice(tk).unwrap();
         let mut body = plain.to_vec();
         let mic = cipher
             .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut body)
@@ -547,7 +656,7 @@ mod tests {
             assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
             let mut wep = frame.clone();
             wep[26 + 3] = 0;
-            assert_eq!(wpa.decrypt(&wep, 26), Err(NotDecrypted::NotCcmp));
+            assert_eq!(wpa.decrypt(&wep, 26), Err(NotDecrypted::Wep));
             assert_eq!(wpa.decrypt(&frame[..40], 26), Err(NotDecrypted::Truncated));
         }
     }
@@ -560,7 +669,7 @@ mod tests {
             let mut wpa = wpa_with(&[lab_key(), WlanKey::Psk(sae_pmk)]);
             handshake_of(&mut wpa, &pmk, version, false);
             assert_eq!(wpa.stats().handshakes, 1, "version {version}");
-            let tk = ptk_of(&pmk, version).tk;
+            let tk = ccmp_key(ptk_of(&pmk, version).tk);
             assert_ne!(tk, tk_of(&pmk), "not the SHA-1 hierarchy's");
             let frame = protected_frame(&tk, 1, b"x");
             assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
@@ -599,20 +708,15 @@ mod tests {
         );
         assert_eq!(wrong.decrypt(&frame, 26), Err(NotDecrypted::NoKey));
 
-        // TKIP's key descriptor and FT-PSK: not followed.
-        let mut tkip = wpa_with(&[lab_key()]);
-        tkip.eapol(AP, STA, &key_frame(M1 | 1, &ANONCE, &pmk, &[]));
-        tkip.eapol(
+        // FT-PSK: not followed.
+        let mut ft = wpa_with(&[lab_key()]);
+        ft.eapol(AP, STA, &key_frame(M1 | SHA256, &ANONCE, &pmk, &[]));
+        ft.eapol(
             STA,
             AP,
-            &key_frame(M2 | 1, &SNONCE, &pmk, &rsn_element(&[2])),
+            &key_frame(M2 | SHA256, &SNONCE, &pmk, &rsn_element(&[4])),
         );
-        tkip.eapol(
-            STA,
-            AP,
-            &key_frame(M2 | 3, &SNONCE, &pmk, &rsn_element(&[4])),
-        );
-        assert_eq!((tkip.stats().handshakes, tkip.stats().unsupported), (0, 2));
+        assert_eq!((ft.stats().handshakes, ft.stats().unsupported), (0, 1));
 
         // A second handshake with another PMK: the new key, the old one kept too.
         let second = WlanKey::Psk([9; 32]);
@@ -629,13 +733,14 @@ mod tests {
     fn temporal_keys_open_frames_without_a_handshake() {
         let tk = [0x3c; 16];
         let frame = protected_frame(&tk, 1, b"x");
-        let mut wpa = wpa_with(&[WlanKey::Tk([1; 16]), WlanKey::Tk(tk)]);
+        let given = |tk| WlanKey::Tk(TemporalKey::Ccmp(tk));
+        let mut wpa = wpa_with(&[given([1; 16]), given(tk)]);
         assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
         // None fits: the frame's reason stays that no handshake was seen.
         let other = protected_frame(&[0x3d; 16], 1, b"x");
         assert_eq!(wpa.decrypt(&other, 26), Err(NotDecrypted::NoKey));
         // After a handshake whose key does not open it, the given TKs still may.
-        let mut wpa = wpa_with(&[lab_key(), WlanKey::Tk(tk)]);
+        let mut wpa = wpa_with(&[lab_key(), given(tk)]);
         handshake(&mut wpa, &lab_pmk(), false);
         assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
         assert_eq!(
@@ -731,7 +836,7 @@ mod tests {
         let mut aad = vec![header[0] & 0x8f, (header[1] & !0x38 & !0x80) | 0x40];
         aad.extend_from_slice(&header[4..22]);
         aad.extend_from_slice(&[header[22] & 0x0f, 0, header[24] & 0x0f, 0]);
-        let cipher = CcmpCipher::new_from_slice(key).unwrap();
+        let cipher = ccmp::Cipher::new_from_slice(key).unwrap();
         let mut body = b"arp".to_vec();
         let mic = cipher
             .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut body)
@@ -804,5 +909,172 @@ mod tests {
             kept.map(|m| m.zeroed.len()).collect::<Vec<_>>(),
             [long.len()]
         );
+    }
+
+    const KEY_IV: [u8; 16] = [0x1f; 16];
+    /// WPA1's key descriptor type.
+    const WPA1: u8 = eapol::DESCRIPTOR_WPA;
+    /// The WPA element of a WPA1 station's message 2: TKIP, PSK.
+    const WPA_ELEMENT: [u8; 24] = [
+        0xdd, 22, 0x00, 0x50, 0xf2, 1, 1, 0, 0x00, 0x50, 0xf2, 2, 1, 0, 0x00, 0x50, 0xf2, 2, 1, 0,
+        0x00, 0x50, 0xf2, 2,
+    ];
+
+    fn tkip_key(pmk: &[u8; 32]) -> [u8; 32] {
+        match ptk_of(pmk, TKIP).tk {
+            TemporalKey::Tkip(key) => key,
+            TemporalKey::Ccmp(_) => panic!("a CCMP key"),
+        }
+    }
+
+    /// A WPA1 4-way handshake's messages 1 and 2 (TKIP, HMAC-MD5 MICs).
+    fn wpa1_handshake(wpa: &mut Wpa, pmk: &[u8; 32]) {
+        wpa.eapol(AP, STA, &eapol_key(WPA1, M1 | TKIP, 32, &ANONCE, pmk, &[]));
+        let m2 = eapol_key(WPA1, M2 | TKIP, 32, &SNONCE, pmk, &WPA_ELEMENT);
+        wpa.eapol(STA, AP, &m2);
+    }
+
+    /// A QoS data frame (TID 6) holding `msdu`, TKIP-protected with `key` under
+    /// `key_id`: from the station to the AP, or from the AP to `to` (a station or a
+    /// group address).
+    fn tkip_frame(key: &[u8; 32], key_id: u8, from_ap: Option<Mac>, msdu: &[u8]) -> Vec<u8> {
+        const ROUTER: Mac = [2, 0, 0, 0, 0x5a, 0xfe];
+        let (flags, a1, a2, a3, da, sa) = match from_ap {
+            None => (0x41, AP, STA, ROUTER, ROUTER, STA),
+            Some(to) => (0x42, to, AP, ROUTER, to, ROUTER),
+        };
+        let mut header = vec![0x88, flags, 0x2c, 0];
+        for address in [a1, a2, a3] {
+            header.extend_from_slice(&address);
+        }
+        header.extend_from_slice(&[0x10, 0x00, 0x06, 0x00]);
+        let body = tkip::seal(key, key_id, 7, a2, (da, sa, 6), from_ap.is_some(), msdu);
+        [header, body].concat()
+    }
+
+    #[test]
+    fn a_wpa1_handshake_gives_the_tkip_key_of_the_stations_frames() {
+        let pmk = lab_pmk();
+        let key = tkip_key(&pmk);
+        let msdu = b"\xaa\xaa\x03\x00\x00\x00\x08\x00 an IPv4 packet".to_vec();
+        let up = tkip_frame(&key, 0, None, &msdu);
+        let down = tkip_frame(&key, 0, Some(STA), &msdu);
+        let mut wpa = wpa_with(&[WlanKey::Psk([7; 32]), lab_key()]);
+        assert_eq!(wpa.decrypt(&up, 26), Err(NotDecrypted::NoKey));
+        wpa1_handshake(&mut wpa, &pmk);
+        assert_eq!(wpa.stats().handshakes, 1);
+        assert_eq!(wpa.decrypt(&up, 26), Ok(msdu.clone()));
+        assert_eq!(wpa.decrypt(&down, 26), Ok(msdu.clone()));
+
+        // Another key's frame: its ICV does not come out.
+        let mut stranger = key;
+        stranger[3] ^= 1;
+        let other = tkip_frame(&stranger, 0, None, &msdu);
+        assert_eq!(
+            wpa.decrypt(&other, 26),
+            Err(NotDecrypted::IntegrityCheckFailed)
+        );
+        // The station's key with the other direction's Michael key: the ICV is right,
+        // the MIC not: a forgery, counted.
+        let mut swapped = key;
+        swapped[16..].rotate_left(8);
+        let forged = tkip_frame(&swapped, 0, None, &msdu);
+        assert_eq!(wpa.decrypt(&forged, 26), Err(NotDecrypted::MichaelFailure));
+        // Cut inside the MIC and ICV.
+        assert_eq!(
+            wpa.decrypt(&up[..26 + 8 + 11], 26),
+            Err(NotDecrypted::Truncated)
+        );
+        let stats = wpa.stats();
+        assert_eq!((stats.decrypted, stats.michael_failures), (2, 1));
+        // A CCMP frame of the station is no TKIP frame: its own key is not tried.
+        let ccmp = protected_frame(&key[..16].try_into().unwrap(), 1, b"x");
+        assert_eq!(wpa.decrypt(&ccmp, 26), Err(NotDecrypted::NoKey));
+    }
+
+    #[test]
+    fn the_wpa1_group_key_message_gives_the_tkip_group_key() {
+        let pmk = lab_pmk();
+        let gtk = [0x6b; 32];
+        let group = tkip_frame(
+            &gtk,
+            1,
+            Some([0xff; 6]),
+            b"\xaa\xaa\x03\x00\x00\x00\x08\x06arp",
+        );
+        let mut wpa = wpa_with(&[lab_key()]);
+        wpa1_handshake(&mut wpa, &pmk);
+        assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
+
+        // Group message 1: key index 1, the GTK RC4-encrypted with Key IV || KEK.
+        use rc4::{consts::U32, KeyInit, Rc4, StreamCipher};
+        let kek = ptk_of(&pmk, TKIP).kek;
+        let rc4_key: [u8; 32] = [&KEY_IV[..], &kek].concat().try_into().unwrap();
+        let mut rc4 = Rc4::<U32>::new(&rc4_key.into());
+        rc4.apply_keystream(&mut [0; 256]);
+        let mut encrypted = gtk;
+        rc4.apply_keystream(&mut encrypted);
+        let info = KEY_ACK | KEY_MIC | 0x0200 | 0x0010 | TKIP;
+        let g1 = eapol_key(WPA1, info, 32, &[0; 32], &pmk, &encrypted);
+        let mut forged = g1.clone();
+        forged[MIC_AT] ^= 1;
+        wpa.eapol(AP, STA, &forged);
+        assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
+        wpa.eapol(AP, STA, &g1);
+        assert_eq!(
+            wpa.decrypt(&group, 26).unwrap(),
+            b"\xaa\xaa\x03\x00\x00\x00\x08\x06arp"
+        );
+        // Message 3 of WPA1 (pairwise, the AP's WPA element in plain key data) sends
+        // no group key.
+        let m3 = eapol_key(
+            WPA1,
+            M1 | KEY_MIC | 0x40 | TKIP,
+            32,
+            &ANONCE,
+            &pmk,
+            &WPA_ELEMENT,
+        );
+        assert!(!KeyFrame::parse(&m3).unwrap().carries_group_key());
+    }
+
+    #[test]
+    fn a_mixed_mode_message_3_gives_a_ccmp_station_the_tkip_group_key() {
+        let pmk = lab_pmk();
+        let gtk = [0x6c; 32];
+        let mut wpa = wpa_with(&[lab_key()]);
+        handshake(&mut wpa, &pmk, false);
+        let ptk = ptk_of(&pmk, WPA2);
+        let mut plain = [&[0xdd, 38, 0x00, 0x0f, 0xac, 1, 1, 0][..], &gtk].concat();
+        plain.extend_from_slice(&[0xdd, 0, 0, 0, 0, 0, 0, 0]);
+        let info = M1 | KEY_MIC | KEY_ENCRYPTED_DATA | 0x0240 | WPA2;
+        wpa.eapol(
+            AP,
+            STA,
+            &key_frame(info, &ANONCE, &pmk, &wrap(&ptk.kek, &plain)),
+        );
+        let group = tkip_frame(
+            &gtk,
+            1,
+            Some([0xff; 6]),
+            b"\xaa\xaa\x03\x00\x00\x00\x08\x06arp",
+        );
+        assert!(wpa.decrypt(&group, 26).is_ok());
+        // The station's own frames stay CCMP.
+        let frame = protected_frame(&tk_of(&pmk), 1, b"x");
+        assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
+    }
+
+    #[test]
+    fn a_tkip_tk_opens_tkip_frames_only() {
+        let key = [0x3e; 32];
+        let frame = tkip_frame(&key, 0, None, b"x");
+        let ccmp = TemporalKey::Ccmp(key[..16].try_into().unwrap());
+        let mut wpa = wpa_with(&[WlanKey::Tk(ccmp), WlanKey::Tk(TemporalKey::Tkip(key))]);
+        assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
+        let ccmp_frame = protected_frame(&key[..16].try_into().unwrap(), 1, b"y");
+        assert_eq!(wpa.decrypt(&ccmp_frame, 26), Ok(b"y".to_vec()));
+        let mut wpa = wpa_with(&[WlanKey::Tk(ccmp)]);
+        assert_eq!(wpa.decrypt(&frame, 26), Err(NotDecrypted::NoKey));
     }
 }
