@@ -427,6 +427,53 @@ fn tunnel_port_reads_vxlan_on_linuxs_port() {
 }
 
 #[test]
+fn tkip_capture_with_its_passphrase_and_a_tkip_tk_from_a_hostapd_log() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/tkip");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    // The stranger's TKIP key as hostapd -d -K prints it: TK and Michael keys, 32 bytes.
+    let hex = expected["stations"]["stranger"]["tk_line"]
+        .as_str()
+        .unwrap();
+    let bytes: Vec<&str> = (0..hex.len()).step_by(2).map(|i| &hex[i..i + 2]).collect();
+    let log = format!(
+        "1795942800.100000: WPA: TK - hexdump(len=32): {}\n",
+        bytes.join(" ")
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("hostapd.log");
+    std::fs::write(&path, log).unwrap();
+    let analyze = |keys: &[&Path]| {
+        let mut cmd = bin();
+        cmd.arg("analyze")
+            .arg(dir.join("tkip.pcap"))
+            .arg("--case")
+            .arg(dir.join("consentry.toml"))
+            .args(["--format", "jsonl"]);
+        for k in keys {
+            cmd.arg("--wlan-keys").arg(k);
+        }
+        run(&mut cmd)
+    };
+    let o = analyze(&[&dir.join("80211_keys")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 4, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("WPA: 2 handshakes with a given key, 44 frames decrypted"),
+        "{}",
+        stderr(&o)
+    );
+    let o = analyze(&[&dir.join("80211_keys"), &path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 4, "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("WPA: 2 handshakes with a given key, 47 frames decrypted"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn wlan_keys_from_a_hostapd_debug_log() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/wpa3");
     let expected: serde_json::Value =

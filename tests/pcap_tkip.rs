@@ -102,7 +102,9 @@ fn a_wrong_passphrase_opens_nothing() {
     let (xs, outcome) = read(&keys.keys);
     assert!(requests(&xs).is_empty());
     assert_eq!(wpa_counts(&outcome), (0, 2, 0));
-    let all = sample::expected(NAME)["all_protected_frames"].as_u64().unwrap();
+    let all = sample::expected(NAME)["all_protected_frames"]
+        .as_u64()
+        .unwrap();
     let errors = sample::packet_errors(&outcome);
     assert_eq!(errors, BTreeMap::from([("wlan-protected".into(), all)]));
 }
@@ -154,7 +156,10 @@ fn a_tkip_temporal_key_opens_the_stranger() {
     let mut keys = lab_keys();
     keys.extend(parse_keys(&short).unwrap().keys);
     let (_, outcome) = read(&keys);
-    assert_eq!(wpa_counts(&outcome).2, expected["decrypted_frames"].as_u64().unwrap());
+    assert_eq!(
+        wpa_counts(&outcome).2,
+        expected["decrypted_frames"].as_u64().unwrap()
+    );
 }
 
 /// A classic pcap without the records of the given frame numbers (1-based).

@@ -1,4 +1,4 @@
-//! `--wlan-keys FILE`: WPA2/WPA3 keys to decrypt 802.11 captures with, in
+//! `--wlan-keys FILE`: WPA, WPA2 and WPA3 keys to decrypt 802.11 captures with, in
 //! Wireshark's 802.11 keys file format or as a hostapd or wpa_supplicant debug log
 //! holds them (see [`crate::net::wpa`]), for the commands that read captures
 //! (`analyze`, `exchanges`, `ingest`, `tap`).
@@ -19,7 +19,7 @@ const MAX_LINE_BYTES: usize = 64 << 10;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WlanKeyArgs {
-    /// Keys to decrypt WPA2/WPA3-Personal (CCMP) 802.11 frames with: a file in
+    /// Keys to decrypt WPA/WPA2/WPA3-Personal (CCMP, TKIP) 802.11 frames with: a file in
     /// Wireshark's 802.11 keys format, a line each like `"wpa-pwd","PASSPHRASE:SSID"`
     /// (without `:SSID`, the one the capture names), `"wpa-psk","HEX"` (the PMK; for
     /// SAE, the association's), `"msk","HEX"` or `"tk","HEX"`; or the debug log of
@@ -124,8 +124,14 @@ pub fn describe(label: &str, stats: &WpaStats) -> Option<String> {
     }
     if stats.unsupported > 0 {
         text.push_str(&format!(
-            "; {} handshakes not followed (TKIP, fast transition, OWE or SHA-384 key management)",
+            "; {} handshakes not followed (fast transition, OWE or SHA-384 key management)",
             stats.unsupported
+        ));
+    }
+    if stats.michael_failures > 0 {
+        text.push_str(&format!(
+            "; {} TKIP frames failed their Michael MIC (forged or damaged)",
+            stats.michael_failures
         ));
     }
     Some(text)
@@ -171,6 +177,7 @@ mod tests {
         let sae = WpaStats {
             wrong_key_sae: 1,
             unsupported: 1,
+            michael_failures: 3,
             ..stats
         };
         assert_eq!(
@@ -178,7 +185,8 @@ mod tests {
             "x.pcap: WPA: 1 handshakes with a given key, 40 frames decrypted; \
              1 handshakes matched no key (wrong passphrase or SSID?); \
              1 SAE (WPA3) handshakes matched no key (an SAE association needs its PMK as a wpa-psk key); \
-             1 handshakes not followed (TKIP, fast transition, OWE or SHA-384 key management)"
+             1 handshakes not followed (fast transition, OWE or SHA-384 key management); \
+             3 TKIP frames failed their Michael MIC (forged or damaged)"
         );
     }
 }

@@ -76,12 +76,8 @@ pub fn read_path_with(
     let mut attribution = consentry::cli::input::Attribution::new(&case(name), None).unwrap();
     attribution.reading = reading;
     let mut xs = Vec::new();
-    let outcome = consentry::cli::input::read_input(
-        path,
-        &attribution,
-        &String::new,
-        &mut |x| xs.push(x),
-    );
+    let outcome =
+        consentry::cli::input::read_input(path, &attribution, &String::new, &mut |x| xs.push(x));
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     xs.sort_by_key(|x| x.at);
     (xs, outcome)

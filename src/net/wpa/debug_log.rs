@@ -6,7 +6,6 @@
 //! Without `-K` the daemons write `[REMOVED]` instead of the bytes, which is told
 //! apart so the user can be told to add it. Pure: one line in, one answer out.
 
-use super::keys::temporal_key;
 use super::TemporalKey;
 
 /// What a line of a debug log gives.
@@ -65,7 +64,7 @@ pub(super) fn read_line(line: &str) -> LogLine {
     };
     match (title, <[u8; 32]>::try_from(&parsed[..])) {
         ("WPA: TK", _) => {
-            temporal_key(&parsed).map_or(LogLine::OtherLength(title, len), LogLine::Tk)
+            TemporalKey::of_bytes(&parsed).map_or(LogLine::OtherLength(title, len), LogLine::Tk)
         }
         ("WPA: PMK" | "SAE: PMK", Ok(pmk)) => LogLine::Pmk(pmk),
         _ => LogLine::OtherLength(title, len),

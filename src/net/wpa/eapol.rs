@@ -246,9 +246,7 @@ impl KeyHierarchy {
             }
         }
     }
-}
 
-impl KeyHierarchy {
     /// The key id and GTK an access point's message sends ([`KeyFrame::carries_group_key`])
     /// in its key data, decrypted with `kek`: a GTK KDE in RSN's, the bare GTK (of the
     /// key length field's size) in WPA1's group key message.
@@ -259,7 +257,7 @@ impl KeyHierarchy {
         };
         if key.descriptor() == DESCRIPTOR_WPA {
             let id = ((key.info & KEY_INDEX_MASK) >> 4) as u8;
-            return Some((id, group_temporal_key(plain.get(..key.key_length())?)?));
+            return Some((id, TemporalKey::of_bytes(plain.get(..key.key_length())?)?));
         }
         gtk_kde(&plain)
     }
@@ -298,18 +296,7 @@ fn rsn_akm(data: &[u8]) -> Option<u8> {
 pub(super) fn gtk_kde(data: &[u8]) -> Option<(u8, TemporalKey)> {
     let (_, body) =
         elements(data).find(|(id, body)| *id == ELEMENT_VENDOR && body.starts_with(&KDE_GTK))?;
-    Some((body.get(4)? & 0x03, group_temporal_key(body.get(6..)?)?))
-}
-
-/// A GTK by its length: CCMP-128's 16 bytes or TKIP's 32, the lengths of the group
-/// ciphers decrypted here (CCMP-256 and GCMP-256 ones, also 32, open no frame: their
-/// frames are not TKIP's).
-fn group_temporal_key(gtk: &[u8]) -> Option<TemporalKey> {
-    match gtk.len() {
-        16 => gtk.try_into().ok().map(TemporalKey::Ccmp),
-        32 => gtk.try_into().ok().map(TemporalKey::Tkip),
-        _ => None,
-    }
+    Some((body.get(4)? & 0x03, TemporalKey::of_bytes(body.get(6..)?)?))
 }
 
 /// RC4 of key data under the EAPOL-Key IV and the KEK, the first 256 bytes of key

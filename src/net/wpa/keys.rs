@@ -191,7 +191,7 @@ impl KeysReader {
                 Some(msk) if (64..=128).contains(&msk.len()) => WlanKey::Msk(msk),
                 _ => return Err(error("an msk key is 128 to 256 hexadecimal digits".into())),
             },
-            "tk" => match hex(value).as_deref().and_then(temporal_key) {
+            "tk" => match hex(value).as_deref().and_then(TemporalKey::of_bytes) {
                 Some(tk) => WlanKey::Tk(tk),
                 None => {
                     return Err(error(
@@ -323,15 +323,6 @@ fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The bytes of an even number of hexadecimal digits.
-/// A temporal key by its length: CCMP-128's 16 bytes, TKIP's 32.
-pub(super) fn temporal_key(bytes: &[u8]) -> Option<TemporalKey> {
-    match bytes.len() {
-        16 => bytes.try_into().ok().map(TemporalKey::Ccmp),
-        32 => bytes.try_into().ok().map(TemporalKey::Tkip),
-        _ => None,
-    }
-}
-
 fn hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
     if !s.len().is_multiple_of(2) {

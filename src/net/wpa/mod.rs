@@ -34,7 +34,7 @@ mod ccmp;
 mod debug_log;
 mod eapol;
 pub mod keys;
-mod tkip;
+pub mod tkip;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -68,6 +68,19 @@ pub enum TemporalKey {
     /// TKIP's key, then the Michael keys of MSDUs from the authenticator (the access
     /// point) and to it, as the PTK and the GTK hold them (§12.7.1.3, §12.7.1.4).
     Tkip([u8; 32]),
+}
+
+impl TemporalKey {
+    /// A key by its length: CCMP-128's 16 bytes, TKIP's 32. (CCMP-256 and GCMP-256
+    /// keys, also 32 bytes, are not told apart: taken for TKIP's, they open no frame,
+    /// their frames not being TKIP's.)
+    pub fn of_bytes(bytes: &[u8]) -> Option<Self> {
+        match bytes.len() {
+            16 => bytes.try_into().ok().map(TemporalKey::Ccmp),
+            32 => bytes.try_into().ok().map(TemporalKey::Tkip),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for TemporalKey {
@@ -417,16 +430,20 @@ impl Wpa {
         let is_tkip = tkip::is_tkip(mpdu.body);
         let of_cipher = |key: &&TemporalKey| matches!(key, TemporalKey::Tkip(_)) == is_tkip;
         let (own, missing) = self.handshake_keys(&mpdu);
-        let own: Vec<TemporalKey> = own.iter().flatten().filter(of_cipher).copied().collect();
-        let given = self.keys.tks.iter().filter(of_cipher);
-        let keys: Vec<TemporalKey> = own.iter().copied().chain(given.copied()).collect();
-        if keys.is_empty() {
+        let own_keys = own.iter().flatten().filter(of_cipher).count();
+        let mut keys = own
+            .iter()
+            .flatten()
+            .chain(&self.keys.tks)
+            .filter(of_cipher)
+            .peekable();
+        if keys.peek().is_none() {
             return Err(missing);
         }
         let opened = if is_tkip {
-            self.open_tkip(&mpdu, &keys)
+            open_tkip(&mpdu, keys)
         } else {
-            open_ccmp(&mpdu, &keys)
+            open_ccmp(&mpdu, keys)
         };
         match opened {
             Ok(plain) => {
@@ -437,45 +454,52 @@ impl Wpa {
                 self.stats.michael_failures += 1;
                 Err(NotDecrypted::MichaelFailure)
             }
-            Err(e) if own.is_empty() && e == NotDecrypted::IntegrityCheckFailed => Err(missing),
+            // Only given keys were tried: the reason is still that none of the
+            // capture's handshakes gave one.
+            Err(NotDecrypted::IntegrityCheckFailed) if own_keys == 0 => Err(missing),
             Err(e) => Err(e),
         }
-    }
-
-    /// Opens a TKIP frame with the first of `keys` whose ICV and Michael MIC come out.
-    fn open_tkip(&self, mpdu: &Mpdu<'_>, keys: &[TemporalKey]) -> Result<Vec<u8>, NotDecrypted> {
-        if mpdu.body.len() < tkip::IV_LEN + tkip::TRAILER_LEN {
-            return Err(NotDecrypted::Truncated);
-        }
-        let (da, sa) =
-            wlan::destination_and_source(mpdu.flags, [mpdu.a1, mpdu.a2, mpdu.a3], mpdu.a4);
-        let priority = mpdu.qos.unwrap_or(0) & 0x0f;
-        let from_ap = wlan::from_access_point(mpdu.flags);
-        let frame = tkip::Frame::new(mpdu.body, mpdu.a2, da, sa, priority, from_ap);
-        let mut failure = NotDecrypted::IntegrityCheckFailed;
-        for key in keys {
-            let TemporalKey::Tkip(key) = key else {
-                continue;
-            };
-            match frame.open(key) {
-                Ok(plain) => return Ok(plain),
-                Err(tkip::Failure::Michael) => failure = NotDecrypted::MichaelFailure,
-                Err(tkip::Failure::Icv) => {}
-            }
-        }
-        Err(failure)
     }
 }
 
 /// Opens a CCMP frame with the first of `keys` that makes its MIC right.
-fn open_ccmp(mpdu: &Mpdu<'_>, keys: &[TemporalKey]) -> Result<Vec<u8>, NotDecrypted> {
+fn open_ccmp<'k>(
+    mpdu: &Mpdu<'_>,
+    mut keys: impl Iterator<Item = &'k TemporalKey>,
+) -> Result<Vec<u8>, NotDecrypted> {
     let frame = ccmp::Frame::new(mpdu).ok_or(NotDecrypted::Truncated)?;
-    keys.iter()
-        .find_map(|key| match key {
-            TemporalKey::Ccmp(tk) => frame.open(tk),
-            TemporalKey::Tkip(_) => None,
-        })
-        .ok_or(NotDecrypted::IntegrityCheckFailed)
+    keys.find_map(|key| match key {
+        TemporalKey::Ccmp(tk) => frame.open(tk),
+        TemporalKey::Tkip(_) => None,
+    })
+    .ok_or(NotDecrypted::IntegrityCheckFailed)
+}
+
+/// Opens a TKIP frame with the first of `keys` whose ICV and Michael MIC come out.
+fn open_tkip<'k>(
+    mpdu: &Mpdu<'_>,
+    keys: impl Iterator<Item = &'k TemporalKey>,
+) -> Result<Vec<u8>, NotDecrypted> {
+    if mpdu.body.len() < tkip::IV_LEN + tkip::TRAILER_LEN {
+        return Err(NotDecrypted::Truncated);
+    }
+    let addresses = [mpdu.a1, mpdu.a2, mpdu.a3];
+    let (da, sa) = wlan::destination_and_source(mpdu.flags, addresses, mpdu.a4);
+    let priority = mpdu.qos.unwrap_or(0) & 0x0f;
+    let from_ap = wlan::from_access_point(mpdu.flags);
+    let frame = tkip::Frame::new(mpdu.body, mpdu.a2, da, sa, priority, from_ap);
+    let mut failure = NotDecrypted::IntegrityCheckFailed;
+    for key in keys {
+        let TemporalKey::Tkip(key) = key else {
+            continue;
+        };
+        match frame.open(key) {
+            Ok(plain) => return Ok(plain),
+            Err(tkip::Failure::Michael) => failure = NotDecrypted::MichaelFailure,
+            Err(tkip::Failure::Icv) => {}
+        }
+    }
+    Err(failure)
 }
 
 #[cfg(test)]

@@ -34,14 +34,14 @@ pub(super) fn is_tkip(body: &[u8]) -> bool {
 /// A TKIP MPDU, with what its MAC header gives to open it with any key.
 pub(super) struct Frame<'a> {
     /// The transmitter address, an input of the key mixing.
-    pub ta: Mac,
+    ta: Mac,
     /// The TKIP sequence counter: its high 32 and low 16 bits.
     iv32: u32,
     iv16: u16,
     /// What the Michael MIC covers before the MSDU: DA, SA, priority, three zeros.
     michael_header: [u8; 16],
     /// Sent by the access point: its Michael key is the first of the two.
-    pub from_ap: bool,
+    from_ap: bool,
     /// The RC4 ciphertext of the MSDU, its Michael MIC and the ICV.
     ciphertext: &'a [u8],
 }
@@ -269,12 +269,12 @@ impl Michael {
     }
 }
 
-/// TKIP encryption of an MSDU, for tests: the frame body, IV first, of the MSDU
-/// sent under `key` and key id with sequence counter `tsc` by `ta`, its Michael MIC
-/// over `da`, `sa` and `priority`.
-#[cfg(test)]
-#[allow(clippy::too_many_arguments)]
-pub(super) fn seal(
+/// TKIP encryption of an MSDU, for tests and benchmarks (consentry only decrypts):
+/// the frame body, IV first, of the MSDU sent under `key` (TK then the Michael keys)
+/// and key id with sequence counter `tsc` (48 bits) by `ta`, its Michael MIC over
+/// `da`, `sa` and `priority` with the Michael key of MSDUs from the access point or
+/// to it.
+pub fn seal(
     key: &[u8; 32],
     key_id: u8,
     tsc: u64,
@@ -296,14 +296,16 @@ pub(super) fn seal(
         tsc[5],
     ];
     let frame = Frame::new(&iv, ta, da, sa, priority, from_ap);
-    let michael_key = if from_ap { &key[16..24] } else { &key[24..32] };
-    let mic = michael(michael_key.try_into().unwrap(), &frame.michael_header, msdu);
+    let mut michael_key = [0u8; 8];
+    michael_key.copy_from_slice(if from_ap { &key[16..24] } else { &key[24..32] });
+    let mic = michael(&michael_key, &frame.michael_header, msdu);
     let mut plain = [msdu, &mic].concat();
     let mut crc = Crc::new();
     crc.update(&plain);
     plain.extend_from_slice(&crc.sum().to_le_bytes());
-    let tk: &[u8; 16] = key[..16].try_into().unwrap();
-    let seed = phase2(tk, &phase1(tk, &ta, frame.iv32), frame.iv16);
+    let mut tk = [0u8; 16];
+    tk.copy_from_slice(&key[..16]);
+    let seed = phase2(&tk, &phase1(&tk, &ta, frame.iv32), frame.iv16);
     Rc4::<U16>::new(&seed.into()).apply_keystream(&mut plain);
     [&iv[..], &plain].concat()
 }
