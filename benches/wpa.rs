@@ -1,11 +1,12 @@
-//! 802.11 decryption throughput (MB/s of frames in): CCMP-protected QoS data frames
-//! through the public `PacketDecoder` (radiotap, 802.11, CCMP, LLC/SNAP, IPv4, TCP),
-//! against the same frames unprotected.
+//! 802.11 decryption throughput (MB/s of frames in): CCMP- and TKIP-protected QoS
+//! data frames through the public `PacketDecoder` (radiotap, 802.11, CCMP or TKIP,
+//! LLC/SNAP, IPv4, TCP), against the same frames unprotected.
 //!
 //! Corpus, made in memory: 1 000 frames of a station to its access point, each an
 //! IPv4/TCP segment of 1 448 bytes of payload (bulk data) or of none (ACKs), sealed
-//! here with RustCrypto `ccm` under a temporal key the decoder is given as a `tk` key
-//! (the cost per frame is that of a key from a handshake: one CCM open). The
+//! here with RustCrypto `ccm`, or with `net::wpa::tkip::seal`, under a temporal key
+//! the decoder is given as a `tk` key (the cost per frame is that of a key from a
+//! handshake: one CCM open, or one TKIP key mixing, RC4, CRC-32 and Michael). The
 //! end-to-end comparison with tshark on a whole capture wrapped by
 //! `benches/wrap_wpa2.py` is in README.md. Run: `cargo bench --bench wpa`.
 
@@ -18,13 +19,14 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use consentry::net::capture::LinkType;
 use consentry::net::packet::PacketDecoder;
-use consentry::net::wpa::{WlanKey, WlanKeys};
+use consentry::net::wpa::{tkip, TemporalKey, WlanKey, WlanKeys};
 use consentry::timestamp::Timestamp;
 
 type Ccmp = ccm::Ccm<aes::Aes128, U8, U13>;
 
 const FRAMES: usize = 1000;
 const TK: [u8; 16] = [0x3c; 16];
+const TKIP_KEY: [u8; 32] = [0x3d; 32];
 const AP: [u8; 6] = [2, 0, 0, 0, 0x5a, 1];
 const STA: [u8; 6] = [2, 0, 0, 0xaa, 0xcc, 7];
 const ROUTER: [u8; 6] = [2, 0, 0, 0, 0x5a, 0xfe];
@@ -45,10 +47,21 @@ fn segment(seq: u32, payload: usize) -> Vec<u8> {
     p
 }
 
-/// A QoS data frame (To DS) of the station holding `packet`, CCMP-protected with
-/// packet number `pn` when `protect`.
-fn frame(pn: u64, packet: &[u8], protect: bool) -> Vec<u8> {
-    let flags = if protect { 0x41 } else { 0x01 };
+#[derive(Clone, Copy, PartialEq)]
+enum Protection {
+    Open,
+    Ccmp,
+    Tkip,
+}
+
+/// A QoS data frame (To DS) of the station holding `packet`, protected with packet
+/// number (TSC) `pn` as `protection` says.
+fn frame(pn: u64, packet: &[u8], protection: Protection) -> Vec<u8> {
+    let flags = if protection == Protection::Open {
+        0x01
+    } else {
+        0x41
+    };
     let mut header = vec![0x88, flags, 0x2c, 0];
     header.extend(AP);
     header.extend(STA);
@@ -57,7 +70,12 @@ fn frame(pn: u64, packet: &[u8], protect: bool) -> Vec<u8> {
     header.extend([0, 0]); // QoS control: TID 0
     let mut body = [&SNAP_IPV4[..], packet].concat();
     let mut out = [&RADIOTAP[..], &header].concat();
-    if protect {
+    if protection == Protection::Tkip {
+        let msdu = (ROUTER, STA, 0);
+        out.extend(tkip::seal(&TKIP_KEY, 0, pn, STA, msdu, false, &body));
+        return out;
+    }
+    if protection == Protection::Ccmp {
         let pn = pn.to_be_bytes(); // PN5 = pn[2] … PN0 = pn[7]
         out.extend([pn[7], pn[6], 0, 0x20, pn[5], pn[4], pn[3], pn[2]]);
         let nonce = [&[0][..], &STA, &pn[2..]].concat();
@@ -74,21 +92,28 @@ fn frame(pn: u64, packet: &[u8], protect: bool) -> Vec<u8> {
     out
 }
 
-fn corpus(payload: usize, protect: bool) -> Vec<Vec<u8>> {
+fn corpus(payload: usize, protection: Protection) -> Vec<Vec<u8>> {
     (0..FRAMES)
-        .map(|i| frame(i as u64 + 1, &segment(i as u32 * 1448, payload), protect))
+        .map(|i| frame(i as u64 + 1, &segment(i as u32 * 1448, payload), protection))
         .collect()
 }
 
 fn bench(c: &mut Criterion) {
-    let keys = Arc::new(WlanKeys::new(&[WlanKey::Tk(TK)]));
+    let keys = Arc::new(WlanKeys::new(&[
+        WlanKey::Tk(TemporalKey::Ccmp(TK)),
+        WlanKey::Tk(TemporalKey::Tkip(TKIP_KEY)),
+    ]));
     let mut group = c.benchmark_group("wpa");
     for (name, payload) in [("1448", 1448), ("ack", 0)] {
-        for protect in [false, true] {
-            let frames = corpus(payload, protect);
+        for (cipher, protection) in [
+            ("open", Protection::Open),
+            ("ccmp", Protection::Ccmp),
+            ("tkip", Protection::Tkip),
+        ] {
+            let frames = corpus(payload, protection);
             let bytes: usize = frames.iter().map(Vec::len).sum();
             group.throughput(Throughput::Bytes(bytes as u64));
-            let id = format!("{}/{name}", if protect { "ccmp" } else { "open" });
+            let id = format!("{cipher}/{name}");
             group.bench_function(id, |b| {
                 b.iter(|| {
                     let mut decoder = PacketDecoder::new(Default::default());
