@@ -5,10 +5,15 @@ confirm), EAPOL-Key frames of the RSN (2) and WPA (254) key descriptors with the
 (HMAC-MD5, HMAC-SHA1-128 or AES-128-CMAC), the RSN element, the WPA element and the KDEs
 of their key data, RC4 key data encryption (descriptor version 1), CCMP-128 and TKIP
 (encryption and decryption of an MPDU: the key mixing function, RC4, Michael and the
-ICV). Needs the `cryptography` package (AES-CCM, AES key wrap, AES-CMAC); MAC addresses
-are bytes here (pcapkit.mac), keys, frames and elements bytes, SAE scalars integers and
-elements points (x, y). Sections: IEEE 802.11-2020 (TKIP: 12.5.2; the WPA element and
-descriptor type 254 are those of Wi-Fi Alliance WPA, which followed draft 802.11i).
+ICV); and, on wlankit.py's Lab, the WPA lab network the three scripts capture (WpaLab:
+its stations' protected frames with their PNs or TSCs, 4-way and group key handshakes,
+DNS, NTP and TCP connections, the self-check of the written frames and the counts of
+expected.json) and Wireshark's 80211_keys file. Needs the `cryptography` package
+(AES-CCM, AES key wrap, AES-CMAC); MAC addresses are bytes in the crypto (pcapkit.mac)
+and strings in WpaLab, as in wlankit.py; keys, frames and elements bytes, SAE scalars
+integers and elements points (x, y). Sections: IEEE 802.11-2020 (TKIP: 12.5.2; the WPA
+element and descriptor type 254 are those of Wi-Fi Alliance WPA, which followed draft
+802.11i).
 
 On import it checks itself against published vectors and stops with an AssertionError
 if one fails: PBKDF2, PRF and the pairwise key derivation sample of IEEE 802.11's annex
@@ -43,6 +48,8 @@ from cryptography.hazmat.primitives.cmac import CMAC
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
 from pcapkit import mac
+from wlankit import (BROADCAST, RADIOTAP, SNAP, SNAP_IPV4, Lab, Station as LabStation,
+                     TcpConn, dns_lookup, ntp_exchange, radiotap)
 
 # Cipher and AKM suite types of OUI 00-0F-AC (9.4.2.24.2, 9.4.2.24.3); WPA's element uses
 # the same numbers for TKIP (2), CCMP (4) and PSK (2) under OUI 00-50-F2.
@@ -54,6 +61,8 @@ MFPR, MFPC = 0x0040, 0x0080
 IV_AT, MIC_AT, KEY_DATA_AT = 49, 81, 99
 # EAPOL-Key descriptor types: RSN (IEEE 802.11) and WPA.
 DESC_RSN, DESC_WPA = 2, 254
+# LLC/SNAP and EtherType 88-8E (IEEE 802.1X) before an EAPOL frame in a data frame.
+SNAP_EAPOL = SNAP + b"\x88\x8e"
 
 
 # --- keys (12.7.1.2, 12.7.1.3, 12.7.1.6.3, 12.7.1.7.2, Annex J) ---------------------------
@@ -377,13 +386,17 @@ def ccmp_encrypt(tk, keyid, pn, h, plaintext):
     return ccmp_header(pn, keyid) + AESCCM(tk, tag_length=8).encrypt(nonce, plaintext, aad)
 
 
+def ccmp_pn(body):
+    """The PN of a CCMP MPDU body (from its CCMP header)."""
+    return int.from_bytes(body[0:2] + body[4:8], "little")
+
+
 def ccmp_decrypt(tk, mpdu):
     """The plaintext of a protected MPDU (without FCS); raises if the MIC is wrong."""
     n = header_len(mpdu)
     h, c = mpdu[:n], mpdu[n:]
     assert h[1] & 0x40 and c[3] & 0x20, "not a CCMP frame"
-    pn = int.from_bytes(c[7:3:-1] + c[1::-1], "big")
-    aad, nonce = ccmp_aad_nonce(h, pn)
+    aad, nonce = ccmp_aad_nonce(h, ccmp_pn(c))
     return AESCCM(tk, tag_length=8).decrypt(nonce, c[8:], aad)
 
 
@@ -561,6 +574,207 @@ def tkip_decrypts(key, mpdu):
         return False
 
 
+# --- the WPA lab network (wlankit.Lab) ----------------------------------------------------
+class Station(LabStation):
+    """A station of a WPA lab (wlankit.Station) and, once its 4-way handshake is written
+    (or made up, for a station whose handshake the capture lacks), its pairwise cipher
+    ("CCMP" or "TKIP") and key (CCMP: the 16-octet TK; TKIP: the 32 octets TK || Michael
+    key of the AP's MSDUs || of the station's, PTK[32:64]), and the frame numbers of that
+    handshake."""
+
+    def __init__(self, name, mac_address, ip, ids, aid, dns_port):
+        LabStation.__init__(self, name, mac_address, ip, ids, aid, dns_port)
+        self.cipher, self.key, self.handshake = None, None, []
+
+
+class WpaLab(Lab):
+    """A WPA lab network (wlankit.Lab) and its protected frames: each transmitter counts
+    the PNs (CCMP) or TSCs (TKIP) of each key from 1 (tsc_next: (transmitter, key) -> the
+    next; a script sets one for a station that was sending before the capture); the
+    protected frames written are kept as (frame number, cipher, key, plaintext, whose:
+    a station's name or "group") for the self-check and the counts. The records of
+    expected.json: with dns_device each DNS lookup names its station first; with
+    request_cipher each request names its station's pairwise cipher (make_tkip.py, whose
+    stations differ in it)."""
+
+    def __init__(self, *args, dns_device=True, request_cipher=False, **kwargs):
+        Lab.__init__(self, *args, **kwargs)
+        self.dns_device, self.request_cipher = dns_device, request_cipher
+        self.tsc_next, self.protected = {}, []
+
+    def protected_frame(self, flags, a1, a2, a3, plaintext, cipher, key, keyid, qos=None):
+        """A protected data frame (the Protected bit set), a QoS data frame with QoS control
+        `qos` or, with None, a data frame, TKIP (12.5.2) or CCMP (12.5.3) under the key
+        with key id `keyid` and the transmitter's (A2's) next TSC or PN for it; with
+        (cipher, key, plaintext)."""
+        h = self.cap.mac_header(0x88 if qos is not None else 0x08, flags | 0x40, a1, a2, a3,
+                                qos)
+        tsc = self.tsc_next.get((a2, key), 1)
+        self.tsc_next[(a2, key)] = tsc + 1
+        body = (tkip_encrypt(key, keyid, tsc, h, plaintext) if cipher == "TKIP"
+                else ccmp_encrypt(key, keyid, tsc, h, plaintext))
+        return radiotap(h + body), (cipher, key, plaintext)
+
+    def emit_protected(self, frame_plain, whose, transmitter=None, dt=0.0003):
+        """Writes a protected_frame, acknowledged if unicast (`transmitter`: its A2), and
+        keeps it for the self-check; its frame number."""
+        (data, (cipher, key, plaintext)) = frame_plain
+        n = self.cap.emit_acked(data, transmitter, dt) if transmitter else self.cap.emit(data, dt)
+        self.protected.append((n, cipher, key, plaintext, whose))
+        return n
+
+    def send(self, st, up, payload, qos=0, dt=0.0003, a3=None, snap=SNAP_IPV4, fc_flags=0):
+        """The station's packet to the router (`up`) or the router's to the station (A3:
+        `a3`, by default the router), behind `snap`, in a data frame protected with the
+        station's pairwise key (key id 0), QoS control `qos` (None: a data frame), frame
+        control flags `fc_flags` besides To DS / From DS; acknowledged. Its frame number."""
+        flags, a1, a2, a3 = self.addresses(st, up, a3 or self.router_mac)
+        return self.emit_protected(
+            self.protected_frame(flags | fc_flags, a1, a2, a3, snap + payload, st.cipher,
+                                 st.key, 0, qos), st.name, a2, dt)
+
+    def group_frame(self, plaintext, cipher, key, keyid, what, qos=None):
+        """The AP's group-addressed frame (From DS: A1 broadcast, A2 BSSID, A3 the router)
+        under a group key, not acknowledged, whose MSDU is no request: a negative (`what`,
+        why). Its frame number."""
+        n = self.emit_protected(self.protected_frame(0x02, BROADCAST, self.ap_mac,
+                                                     self.router_mac, plaintext, cipher, key,
+                                                     keyid, qos), "group")
+        self.negative(n, None, what)
+        return n
+
+    def eapol_frame(self, st, up, eapol):
+        """EAPOL between the station and the AP in a QoS data frame, TID 7, unprotected (A3
+        the BSSID)."""
+        flags, a1, a2, a3 = self.addresses(st, up, self.ap_mac)
+        return radiotap(self.cap.mac_header(0x88, flags, a1, a2, a3, 0x0007) + SNAP_EAPOL
+                        + eapol)
+
+    def handshake(self, st, msgs):
+        """The 4-way handshake's four messages (12.7.6), the AP's and the station's in turn,
+        each acknowledged; their frame numbers, kept in st.handshake."""
+        st.handshake = [self.cap.emit_acked(self.eapol_frame(st, i % 2 == 1, m),
+                                            st.mac if i % 2 else self.ap_mac, 0.004)
+                        for i, m in enumerate(msgs)]
+        return st.handshake
+
+    def group_key_handshake(self, st, msgs, contents):
+        """The group key handshake's two messages (12.7.7), the AP's then the station's,
+        each inside a QoS data frame (TID 7, A3 the BSSID) protected with the station's
+        pairwise key, as every EAPOL frame once that key is installed; each a negative
+        (decrypted, no IP packet), `contents` telling what each holds. Their frame
+        numbers."""
+        frames = [self.send(st, up, m, 0x0007, 0.004, self.ap_mac, SNAP_EAPOL)
+                  for up, m in ((False, msgs[0]), (True, msgs[1]))]
+        for n, what in zip(frames, contents):
+            self.negative(n, None, "%s-protected QoS data frame (TID 7) of the %s's pairwise "
+                          "key holding %s: decrypted, EAPOL-Key: no IP packet, no error"
+                          % (st.cipher, st.name, what))
+        return frames
+
+    def dns(self, st, txid, name, qos=0):
+        """The station's lookup of a tracker (wlankit.dns_lookup, from st.dns_port) and
+        the router's answer, in its protected frames (QoS control `qos` both ways, None:
+        data frames), recorded in dns_log."""
+        address = self.trackers[name]
+        got = [self.send(st, up, ip, qos, 0.002)
+               for up, ip in dns_lookup(st.ip, self.router_ip, st.dns_port, txid, name,
+                                        address)]
+        record = {"device": st.name} if self.dns_device else {}
+        self.dns_log.append(dict(record, name=name, address=address, query=got[0],
+                                 answer=got[1]))
+
+    def ntp(self, st, ident, what, answer=True, qos=0):
+        """The NTP request of a station whose key no reader has (wlankit.ntp_exchange) to
+        the router and, with `answer`, the answer, in its protected frames (QoS control
+        `qos`, None: data frames); IPv4 identification `ident` plus the negatives so far;
+        each frame a negative of kind "wlan-protected" (`what`, why)."""
+        for up, ip in ntp_exchange(st.ip, self.router_ip, ident + len(self.negatives), answer):
+            self.negative(self.send(st, up, ip, qos), "wlan-protected", what)
+
+    def count(self, whose):
+        """How many protected frames are a station's (by name) or, "group", group frames."""
+        return sum(1 for p in self.protected if p[4] == whose)
+
+    def counts(self, names):
+        """The counts of expected.json: the frames decrypted with the capture's keys,
+        pairwise (protected_frames: those of the stations `names`, per station in
+        pairwise_frames) and group (group_frames), their sum (decrypted_frames); all
+        protected frames (all_protected_frames)."""
+        pairwise = {name: self.count(name) for name in names}
+        group = self.count("group")
+        return {"protected_frames": sum(pairwise.values()), "pairwise_frames": pairwise,
+                "group_frames": group, "decrypted_frames": sum(pairwise.values()) + group,
+                "all_protected_frames": len(self.protected)}
+
+    def check(self, keys, stations):
+        """Asserts, frame by frame in the written capture: every FCS; that every protected
+        frame, each once, decrypts to its plaintext with its key (TKIP: WEP seed octet,
+        ICV and Michael MIC; CCMP: MIC) and with none of the other keys of its cipher in
+        `keys` ((cipher, key) pairs); that each transmitter's TSCs (PNs) under each key
+        run on by one; that each request's plaintext carries the identifiers of its
+        device, one of `stations`. The TSCs (PNs): (transmitter, key) -> those of its
+        frames, in order."""
+        self.cap.check_fcs()
+        assert len({p[0] for p in self.protected}) == len(self.protected)
+        counters = {}
+        for n, cipher, key, plaintext, _ in self.protected:
+            mpdu = self.cap.frames[n - 1][1][len(RADIOTAP):-4]
+            body = mpdu[header_len(mpdu):]
+            if cipher == "TKIP":
+                assert tkip_decrypt(key, mpdu) == plaintext, n
+                opens, counter = tkip_decrypts, tkip_tsc(body)
+            else:
+                assert ccmp_decrypt(key, mpdu) == plaintext, n
+                opens, counter = decrypts, ccmp_pn(body)
+            assert not any(opens(k, mpdu) for c, k in keys if c == cipher and k != key), n
+            counters.setdefault((mpdu[10:16], key), []).append(counter)
+        for got in counters.values():
+            assert got == list(range(got[0], got[0] + len(got))), got
+        ids = {st.name: st.ids for st in stations}
+        for r in self.requests:
+            plain = next(p[3] for p in self.protected if p[0] == r["frame"])
+            assert all(ids[r["device"]][k].encode() in plain for k in r["identifiers"]), r
+        return counters
+
+
+class Conn(TcpConn):
+    """One TCP connection of station `st` to `host` on port 80 (packets: wlankit.TcpConn;
+    port and initial numbers: lab.next_tcp) in its protected frames (WpaLab.send): the
+    station's with QoS control `up_qos`, the AP's with `down_qos` (None: data frames)."""
+
+    def __init__(self, lab, st, host, up_qos=0, down_qos=0):
+        TcpConn.__init__(self, st.ip, host, lab.trackers[host], *lab.next_tcp())
+        self.lab, self.st, self.qos = lab, st, {True: up_qos, False: down_qos}
+
+    def send(self, up, flags, payload=b"", dt=0.0004, fc_flags=0):
+        return self.lab.send(self.st, up, self.packet(up, flags, payload), self.qos[up], dt,
+                             fc_flags=fc_flags)
+
+    def exchange(self, method, path, body, identifiers, doze=False):
+        """The whole connection (TcpConn.exchange) with the station's identifiers of the
+        types `identifiers` in the request, recorded (Lab.record_request); with `doze`, the
+        station's last ACK announces power save (the PwrMgt bit, masked out of the CCMP
+        AAD)."""
+        frame, at = TcpConn.exchange(self, self.lab.cap, method, path, body,
+                                     [self.st.ids[k] for k in identifiers],
+                                     fc_flags=0x10 if doze else 0)
+        fields = {"cipher": self.st.cipher} if self.lab.request_cipher else {}
+        self.lab.record_request(self.st, frame, at, self.host, method, path, identifiers,
+                                **fields)
+
+
+def write_80211_keys(path, passphrase, ssid, pmks=()):
+    """Wireshark's 802.11 keys file (its 80211_keys table), no comments: a line
+    "wpa-psk","<64 hex digits>" for each PMK of `pmks`, then "wpa-pwd","<passphrase>:<ssid>"
+    (neither has ':' or '%', which Wireshark would write as %3a and %25)."""
+    assert not set(":%") & set(passphrase + ssid)
+    with open(path, "w") as f:
+        for pmk in pmks:
+            f.write('"wpa-psk","%s"\n' % pmk.hex())
+        f.write('"wpa-pwd","%s:%s"\n' % (passphrase, ssid))
+
+
 # --- self-check ---------------------------------------------------------------------------
 # PBKDF2 and PRF test vectors of IEEE 802.11's annex J, pairwise key derivation sample
 # (KCK, KEK, TK).
@@ -687,25 +901,29 @@ assert tkip_decrypt(_key, _h[:1] + bytes([_h[1] | 0x40]) + _h[2:] + _body) == _m
 
 # The TKIP key mixing function: the eight test vectors of IEEE Std 802.11i-2004 (TK, TA,
 # IV32, IV16 -> phase 1 P1K, phase 2 RC4 key), as Fuchsia's iwlwifi TKIP unit test
-# (tkip-test.cc, "TestVectorFromStd") carries them; and the S-box's first entries.
+# (tkip-test.cc, "TestVectorFromStd") carries them, phase 1 once for the vectors that
+# share TK, TA and IV32 (they differ in IV16 only); and the S-box's first entries.
 assert TKIP_SBOX[:4] == [0xC6A5, 0xF884, 0xEE99, 0xF68D]
-for _tk, _ta, _iv32, _iv16, _p1k, _seed in (
-        ("000102030405060708090a0b0c0d0e0f", "102233445566", 0x00000000, 0x0000,
-         (0x3DD2, 0x016E, 0x76F4, 0x8697, 0xB2E8), "00200033ea8d2f60ca6d1374234a660b"),
-        ("000102030405060708090a0b0c0d0e0f", "102233445566", 0x00000000, 0x0001,
-         (0x3DD2, 0x016E, 0x76F4, 0x8697, 0xB2E8), "00200190ffdc314389a9d9d074fd20aa"),
-        ("63893b250840b8ae0bd0fa7e61d2783e", "64f2eaeddc25", 0x20DCFD43, 0xFFFF,
-         (0x7C67, 0x49D7, 0x9724, 0xB5E9, 0xB4F1), "ff7fff93810fc6e58f5dd326251544ce"),
-        ("63893b250840b8ae0bd0fa7e61d2783e", "64f2eaeddc25", 0x20DCFD44, 0x0000,
-         (0x5A5D, 0x73A8, 0xA859, 0x2EC1, 0xDC8B), "002000498ca471fcfbfaa16e3610f005"),
-        ("983a16ef4facb351aa9ecc271d7309e2", "509c4b1727d9", 0xF0A410FC, 0x058C,
-         (0xF2DF, 0xEBB1, 0x88D3, 0x5923, 0xA07C), "05258cf4d85152f4d9af1a64f1d07021"),
-        ("983a16ef4facb351aa9ecc271d7309e2", "509c4b1727d9", 0xF0A410FC, 0x058D,
-         (0xF2DF, 0xEBB1, 0x88D3, 0x5923, 0xA07C), "05258d09f81543b76a596fc2c6738b30"),
-        ("c8adc16a8b4dda3b4dd5b65438359b05", "945e244e4d6e", 0x8B1573B7, 0x30F8,
-         (0xEFF1, 0x3F38, 0xA364, 0x60A9, 0x76F3), "3030f8650da073ea614ea8f474ee0319"),
-        ("c8adc16a8b4dda3b4dd5b65438359b05", "945e244e4d6e", 0x8B1573B7, 0x30F9,
-         (0xEFF1, 0x3F38, 0xA364, 0x60A9, 0x76F3), "3030f93155ce293437cc76712716ab8f")):
+for _tk, _ta, _iv32, _p1k, _phase2 in (
+        ("000102030405060708090a0b0c0d0e0f", "102233445566", 0x00000000,
+         (0x3DD2, 0x016E, 0x76F4, 0x8697, 0xB2E8),
+         ((0x0000, "00200033ea8d2f60ca6d1374234a660b"),
+          (0x0001, "00200190ffdc314389a9d9d074fd20aa"))),
+        ("63893b250840b8ae0bd0fa7e61d2783e", "64f2eaeddc25", 0x20DCFD43,
+         (0x7C67, 0x49D7, 0x9724, 0xB5E9, 0xB4F1),
+         ((0xFFFF, "ff7fff93810fc6e58f5dd326251544ce"),)),
+        ("63893b250840b8ae0bd0fa7e61d2783e", "64f2eaeddc25", 0x20DCFD44,
+         (0x5A5D, 0x73A8, 0xA859, 0x2EC1, 0xDC8B),
+         ((0x0000, "002000498ca471fcfbfaa16e3610f005"),)),
+        ("983a16ef4facb351aa9ecc271d7309e2", "509c4b1727d9", 0xF0A410FC,
+         (0xF2DF, 0xEBB1, 0x88D3, 0x5923, 0xA07C),
+         ((0x058C, "05258cf4d85152f4d9af1a64f1d07021"),
+          (0x058D, "05258d09f81543b76a596fc2c6738b30"))),
+        ("c8adc16a8b4dda3b4dd5b65438359b05", "945e244e4d6e", 0x8B1573B7,
+         (0xEFF1, 0x3F38, 0xA364, 0x60A9, 0x76F3),
+         ((0x30F8, "3030f8650da073ea614ea8f474ee0319"),
+          (0x30F9, "3030f93155ce293437cc76712716ab8f")))):
     _p = tkip_phase1(bytes.fromhex(_tk), bytes.fromhex(_ta), _iv32)
     assert tuple(_p) == _p1k, _tk
-    assert tkip_phase2(bytes.fromhex(_tk), _p, _iv16).hex() == _seed, _tk
+    for _iv16, _seed in _phase2:
+        assert tkip_phase2(bytes.fromhex(_tk), _p, _iv16).hex() == _seed, _tk

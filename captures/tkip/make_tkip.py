@@ -196,28 +196,24 @@ Run: python3 captures/tkip/make_tkip.py
 import json
 import os
 import random
-import struct
 import sys
-import zlib
 from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share;
-# captures/wlankit.py: the 802.11 ones make_wifi.py, make_wpa2.py, make_wpa3.py and
-# make_tkip.py share; captures/wpakit.py: the WPA keys, EAPOL-Key frames, CCMP and TKIP
-# (it checks itself against the IEEE test vectors on import).
+# captures/wlankit.py: the 802.11 ones of make_wifi.py, make_wpa2.py, make_wpa3.py and
+# make_tkip.py, and their lab network; captures/wpakit.py: the WPA keys, EAPOL-Key
+# frames, CCMP, TKIP and the protected lab network of make_wpa2.py, make_wpa3.py and
+# make_tkip.py (it checks itself against the IEEE test vectors on import).
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, luhn_ok, mac, udp_datagram  # noqa: E402
-from wlankit import (BROADCAST, HTTP_RESPONSE, SNAP, SNAP_IPV4, Capture, TcpConn,  # noqa: E402
-                     ack, beacon_body, dns_lookup, element, radiotap, write_case)
-from wpakit import (AKM_PSK, CCMP_128, DESC_WPA, TKIP, ccmp_decrypt, ccmp_encrypt,  # noqa: E402
-                    decrypts, eapol_key, eapol_mic_ok, gtk_kde, header_len, hmac_md5,
-                    key_data_of,
-                    pad_key_data, pmk_of, pmkid_kde, pmkid_of, ptk_of, rc4_key_data,
-                    rc4_key_data_of, rsn_element, tkip_decrypt, tkip_decrypts, tkip_encrypt,
-                    tkip_tsc, wpa_element)
+from pcapkit import ipv4_header, luhn_ok, mac, udp_datagram  # noqa: E402
+from wlankit import MAC_ONLY, SNAP_ARP, SNAP_IPV4, Capture, arp_request  # noqa: E402
+from wpakit import (AKM_PSK, CCMP_128, DESC_WPA, TKIP, Conn, Station, WpaLab,  # noqa: E402
+                    eapol_key, eapol_mic_ok, gtk_kde, hmac_md5, key_data_of, pad_key_data,
+                    pmk_of, pmkid_kde, pmkid_of, ptk_of, rc4_key_data, rc4_key_data_of,
+                    rsn_element, wpa_element, write_80211_keys)
 
 T0 = datetime(2026, 11, 28, 15, 0, 0, tzinfo=timezone.utc)
 REFUSAL_S = 2.0
@@ -237,19 +233,8 @@ def rand_bytes(n):
     return bytes(rng.getrandbits(8) for _ in range(n))
 
 
-class Station:
-    """A station of the story: its MAC and IPv4 address, the identifiers of its case device
-    (None: not in the case), AID and DNS source port; once its handshake is written (or
-    made up, for the stranger), its pairwise cipher ("TKIP" or "CCMP") and key: for TKIP
-    the 32 octets TK || Michael key of the AP's MSDUs || of the station's (PTK[32:64]),
-    for CCMP the 16-octet TK."""
-
-    def __init__(self, name, mac_address, ip, ids, aid, dns_port):
-        self.name, self.mac, self.ip, self.ids = name, mac_address, ip, ids
-        self.aid, self.dns_port = aid, dns_port
-        self.cipher, self.key, self.handshake = None, None, []
-
-
+# The stations (wpakit.Station: once its handshake is written, or made up for the
+# stranger, a station's pairwise cipher "TKIP" or "CCMP" and key).
 PHONE = Station("phone", "02:00:00:dd:4e:21", "192.168.91.23",
                 {"advertising_id": "9b2e4f6a-8c1d-4e3f-a5b7-c9d1e3f5a7b9",
                  "android_id": "c4e6a8b0d2f41357",
@@ -261,8 +246,7 @@ TABLET = Station("tablet", "02:00:00:dd:a7:3c", "192.168.91.31",
 STRANGER = Station("stranger", "02:00:00:66:77:88", "192.168.91.57", None, 3, 40999)
 assert luhn_ok(PHONE.ids["imei"]) and luhn_ok(TABLET.ids["imei"])
 
-# --- 802.11 (radiotap, MAC header, FCS, elements: wlankit.py; RSN, WPA elements: wpakit.py)
-SNAP_ARP, SNAP_EAPOL = SNAP + b"\x08\x06", SNAP + b"\x88\x8e"
+# --- 802.11 (radiotap, MAC header, FCS, the lab: wlankit.py; RSN, WPA elements: wpakit.py)
 # The AP's RSN element: version 1, group TKIP, 2 pairwise CCMP-128 and TKIP, 1 AKM PSK,
 # capabilities 0; its WPA element: version 1, group TKIP, 1 pairwise TKIP, 1 AKM PSK.
 AP_RSN = rsn_element([AKM_PSK], pairwise=(CCMP_128, TKIP), group=TKIP)
@@ -273,142 +257,16 @@ PHONE_WPA = wpa_element()           # the phone's (association request, M2): the
 # The tablet's RSN element (association request, M2): group TKIP, pairwise CCMP-128, PSK.
 TABLET_RSN = rsn_element([AKM_PSK], group=TKIP)
 assert TABLET_RSN.hex() == "30140100000fac020100000fac040100000fac020000"
-RATES = [0x82, 0x84, 0x8B, 0x96, 0x0C, 0x12, 0x18, 0x24]
-RATES_IE, SSID_IE = element(1, bytes(RATES)), element(0, SSID.encode())
 cap = Capture(T0)
-
-
-def beacon():
-    tsf = 0x4455667788 + int(round(cap.t * 1_000_000))
-    body = beacon_body(tsf, 0x0411, SSID, RATES, 6, AP_RSN + AP_WPA)  # ESS|Privacy|short slot
-    return radiotap(cap.mac_header(0x80, 0, BROADCAST, AP_MAC, AP_MAC) + body)
+# The lab: beacons with the AP's RSN and WPA elements, TCP ports from 50442 (step 31);
+# requests (with the station's pairwise cipher), DNS lookups, negatives and the protected
+# frames.
+lab = WpaLab(cap, SSID, AP_MAC, ROUTER_MAC, ROUTER_IP, TRACKERS, AP_RSN + AP_WPA,
+             0x4455667788, (50442, 31, 0x7B000000, 0x3C000000, 11000), refusal_s=REFUSAL_S,
+             request_cipher=True)
 
 
 # --- the capture --------------------------------------------------------------------------
-requests, negatives, dns_log = [], [], []
-protected = []       # (frame number, cipher, key, plaintext, whose: station name or "group")
-tsc_next = {}        # (transmitter, key) -> next TSC (TKIP) or PN (CCMP)
-
-
-def emit_acked(data, transmitter, dt=0.0003):
-    """A unicast frame and, 16 us + its airtime later, the receiver's ACK."""
-    n = cap.emit(data, 0.0001)
-    cap.emit(ack(transmitter), dt)
-    return n
-
-
-def protected_frame(flags, a1, a2, a3, plaintext, cipher, key, keyid, qos=None):
-    """A protected data frame (QoS data with the QoS control `qos`, data without), TKIP
-    or CCMP: the transmitter's (A2's) next TSC or PN for this key, from 1."""
-    h = cap.mac_header(0x88 if qos is not None else 0x08, flags | 0x40, a1, a2, a3, qos)
-    tsc = tsc_next.get((a2, key), 1)
-    tsc_next[(a2, key)] = tsc + 1
-    body = (tkip_encrypt(key, keyid, tsc, h, plaintext) if cipher == "TKIP"
-            else ccmp_encrypt(key, keyid, tsc, h, plaintext))
-    return radiotap(h + body), (cipher, key, plaintext)
-
-
-def emit_protected(frame_plain, whose, transmitter=None, dt=0.0003):
-    (data, (cipher, key, plaintext)) = frame_plain
-    n = emit_acked(data, transmitter, dt) if transmitter else cap.emit(data, dt)
-    protected.append((n, cipher, key, plaintext, whose))
-    return n
-
-
-def addresses(st, up, a3):
-    """To DS (A1 BSSID, A2 station, A3 destination) or From DS (A1 station, A2 BSSID, A3
-    source), and the frame control flags."""
-    return (0x01, AP_MAC, st.mac, a3) if up else (0x02, st.mac, AP_MAC, a3)
-
-
-def data_frame(st, up, payload, qos=None, a3=ROUTER_MAC, snap=SNAP_IPV4):
-    """The station's packet to the router or the router's to the station, protected with
-    its pairwise key (key id 0): a QoS data frame with QoS control `qos`, or, with None, a
-    data frame."""
-    flags, a1, a2, a3 = addresses(st, up, a3)
-    return protected_frame(flags, a1, a2, a3, snap + payload, st.cipher, st.key, 0, qos)
-
-
-def mgmt(subtype, st, up, body, dt=0.0003):
-    """A management frame between the station and the AP (A3 BSSID), acknowledged."""
-    a = (AP_MAC, st.mac) if up else (st.mac, AP_MAC)
-    return emit_acked(radiotap(cap.mac_header(subtype, 0, a[0], a[1], AP_MAC) + body), a[1], dt)
-
-
-def join(st, element_ie):
-    """Open system authentication (algorithm 0, transactions 1 and 2, status 0), then the
-    association request with the station's WPA or RSN element and the response (AID)
-    (9.3.3.6, 9.3.3.7, 9.3.3.12)."""
-    mgmt(0xB0, st, True, struct.pack("<HHH", 0, 1, 0))
-    mgmt(0xB0, st, False, struct.pack("<HHH", 0, 2, 0))
-    mgmt(0x00, st, True, struct.pack("<HH", 0x0431, 10) + SSID_IE + RATES_IE + element_ie)
-    mgmt(0x10, st, False, struct.pack("<HHH", 0x0411, 0, 0xC000 | st.aid) + RATES_IE, 0.002)
-
-
-def eapol_frame(st, up, eapol):
-    """EAPOL in a QoS data frame, TID 7, unprotected (A3 BSSID)."""
-    flags, a1, a2, a3 = addresses(st, up, AP_MAC)
-    return radiotap(cap.mac_header(0x88, flags, a1, a2, a3, 0x0007) + SNAP_EAPOL + eapol)
-
-
-def handshake(st, msgs):
-    """The four messages, the AP's and the station's in turn, each acknowledged."""
-    st.handshake = [emit_acked(eapol_frame(st, i % 2 == 1, m), st.mac if i % 2 else AP_MAC,
-                               0.004) for i, m in enumerate(msgs)]
-
-
-class Conn(TcpConn):
-    """One TCP connection of a station to `host` on port 80 (packets: wlankit.TcpConn), in
-    its protected frames: the station's with QoS control `up_qos`, the AP's with
-    `down_qos` (None: data frames without QoS)."""
-    next_port = 50411
-
-    def __init__(self, st, host, up_qos=0, down_qos=0):
-        Conn.next_port += 31
-        TcpConn.__init__(self, st.ip, host, TRACKERS[host], Conn.next_port,
-                         0x7B000000, 0x3C000000, 11000)
-        self.st, self.qos = st, {True: up_qos, False: down_qos}
-
-    def send(self, up, flags, payload=b"", dt=0.0004):
-        return emit_protected(data_frame(self.st, up, self.packet(up, flags, payload),
-                                         self.qos[up]),
-                              self.st.name, self.st.mac if up else AP_MAC, dt)
-
-    def exchange(self, method, path, body, identifiers):
-        """The whole connection: handshake, one request, its response, FIN handshake."""
-        self.send(True, SYN)
-        self.send(False, SYN | ACK)
-        self.send(True, ACK)
-        request = self.http_request(method, path, body, [self.st.ids[k] for k in identifiers])
-        request_time = cap.t
-        frame = self.send(True, PSH | ACK, request, dt=0.02)
-        self.send(False, PSH | ACK, HTTP_RESPONSE)
-        self.send(True, FIN | ACK)
-        self.send(False, FIN | ACK)
-        self.send(True, ACK)
-        refused = self.st is PHONE and request_time >= REFUSAL_S
-        requests.append({"frame": frame, "at": cap.iso(request_time), "host": self.host,
-                         "method": method, "path": path.split("?")[0],
-                         "identifiers": identifiers, "device": self.st.name,
-                         "cipher": self.st.cipher,
-                         "consent": "after-refusal" if refused else "not-asked"})
-
-
-def dns(st, txid, name, qos=None):
-    """The station's lookup of name and the router's answer, in its protected frames (QoS
-    control `qos` both ways, or data frames)."""
-    answer = TRACKERS[name]
-    got = [emit_protected(data_frame(st, up, ip, qos), st.name, st.mac if up else AP_MAC,
-                          0.002)
-           for up, ip in dns_lookup(st.ip, ROUTER_IP, st.dns_port, txid, name, answer)]
-    dns_log.append({"device": st.name, "name": name, "address": answer, "query": got[0],
-                    "answer": got[1]})
-
-
-def negative(frame, kind, what):
-    negatives.append({"frame": frame, "kind": kind, "what": what})
-
-
 STRANGER_WHAT = ("TKIP-protected data frame of the stranger, associated before the capture "
                  "began (its handshake is not in it): not decrypted")
 
@@ -416,20 +274,7 @@ STRANGER_WHAT = ("TKIP-protected data frame of the stranger, associated before t
 def stranger_ntp(answer=True):
     """The stranger's NTP request to the router and, with `answer`, the router's answer,
     in TKIP-protected data frames of its pairwise key."""
-    for up in (True, False) if answer else (True,):
-        src, dst = (STRANGER.ip, ROUTER_IP) if up else (ROUTER_IP, STRANGER.ip)
-        ntp = udp_datagram(src, dst, *((40123, 123) if up else (123, 40123)),
-                           bytes([0x23 if up else 0x24]) + bytes(47))
-        ip = ipv4_header(src, dst, 17, len(ntp), 0x0C00 + len(negatives)) + ntp
-        n = emit_protected(data_frame(STRANGER, up, ip), "stranger",
-                           STRANGER.mac if up else AP_MAC)
-        negative(n, "wlan-protected", STRANGER_WHAT)
-
-
-def arp_request(target_ip):
-    return struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac(ROUTER_MAC),
-                       bytes(map(int, ROUTER_IP.split("."))), bytes(6),
-                       bytes(map(int, target_ip.split("."))))
+    lab.ntp(STRANGER, 0x0C00, STRANGER_WHAT, answer, qos=None)
 
 
 # The network's keys: the PMK of the passphrase, the TKIP GTK (32 octets: TK || Michael
@@ -441,16 +286,16 @@ group_frames = []
 
 # 1. Beacons; the stranger's NTP request and answer (it has been sending for a while: its
 # TSCs are high, IV32 not 0).
-cap.emit(beacon(), 0.1024)
-cap.emit(beacon(), 0.03)
-tsc_next[(STRANGER.mac, STRANGER.key)] = 0x0001FFFF
-tsc_next[(AP_MAC, STRANGER.key)] = 0x00020B31
+cap.emit(lab.beacon(), 0.1024)
+cap.emit(lab.beacon(), 0.03)
+lab.tsc_next[(STRANGER.mac, STRANGER.key)] = 0x0001FFFF
+lab.tsc_next[(AP_MAC, STRANGER.key)] = 0x00020B31
 stranger_ntp()
 cap.t = 0.2
 # 2. The phone: open system, association with the WPA element, the WPA 4-way handshake
 # (descriptor 254, version 1, HMAC-MD5 MICs; key length 32 in all four as hostapd and
 # wpa_supplicant write WPA's; M3 carries the AP's WPA element in plain key data, no GTK).
-join(PHONE, PHONE_WPA)
+lab.join(PHONE, PHONE_WPA)
 anonce, snonce = rand_bytes(32), rand_bytes(32)
 PHONE.ptk = ptk_of(PMK, mac(AP_MAC), mac(PHONE.mac), anonce, snonce, length=64)
 PHONE.kck, PHONE.kek = PHONE.ptk[0:16], PHONE.ptk[16:32]
@@ -462,7 +307,7 @@ M = [eapol_key(2, 0x0089, 32, 1, anonce, descriptor=DESC_WPA),
      eapol_key(1, 0x0109, 32, 2, bytes(32), b"", kck, mic=hmac_md5, descriptor=DESC_WPA)]
 for m in M[1:]:
     assert eapol_mic_ok(kck, m, hmac_md5)
-handshake(PHONE, M)
+lab.handshake(PHONE, M)
 cap.t = 0.26
 # 3. The WPA group key handshake, both messages inside TKIP-protected QoS data frames (TID
 # 7) of the phone's pairwise key: message 1 with the GTK (key index 1) RC4-encrypted under
@@ -474,52 +319,45 @@ G = [eapol_key(2, 0x0391, 32, 3, GNONCE, rc4_key_data(PHONE.kek, KEY_IV, GTK), k
 for g in G:
     assert eapol_mic_ok(kck, g, hmac_md5)
 assert rc4_key_data_of(PHONE.kek, G[0]) == GTK
-group_handshake = [emit_protected(data_frame(PHONE, up, g, 0x0007, AP_MAC, SNAP_EAPOL),
-                                  "phone", PHONE.mac if up else AP_MAC, 0.004)
-                   for up, g in ((False, G[0]), (True, G[1]))]
-for n, what in zip(group_handshake, ("1 (the AP's: the TKIP GTK, key index 1, RC4-encrypted)",
-                                     "2 (the phone's)")):
-    negative(n, None, "TKIP-protected QoS data frame (TID 7) of the phone's pairwise key "
-             "holding WPA group key message %s: decrypted, EAPOL-Key: no IP packet, no "
-             "error" % what)
+group_handshake = lab.group_key_handshake(
+    PHONE, G, ("WPA group key message 1 (the AP's: the TKIP GTK, key index 1, RC4-encrypted)",
+               "WPA group key message 2 (the phone's)"))
 cap.t = 0.3
 # 4. The AP's group-addressed ARP request under the GTK (key id 1), a data frame (From DS:
 # A1 broadcast, A2 BSSID, A3 router), not acknowledged.
-n = emit_protected(protected_frame(0x02, BROADCAST, AP_MAC, ROUTER_MAC,
-                                   SNAP_ARP + arp_request("192.168.91.40"), "TKIP", GTK, 1),
-                   "group")
-group_frames.append(n)
-negative(n, None, "group-addressed TKIP frame of the AP (GTK, key id 1, from the WPA group "
-         "key handshake): decrypted, an ARP request: no IP packet, no error")
+group_frames.append(lab.group_frame(
+    SNAP_ARP + arp_request(ROUTER_MAC, ROUTER_IP, "192.168.91.40"), "TKIP", GTK, 1,
+    "group-addressed TKIP frame of the AP (GTK, key id 1, from the WPA group key "
+    "handshake): decrypted, an ARP request: no IP packet, no error"))
 cap.t = 0.35
 # 5. The phone's first two requests: DNS in data frames, the GET in QoS data frames of TID
 # 0 (the AP's answers in data frames); DNS and a JSON POST in QoS data frames of TID 6.
-dns(PHONE, 0x5101, "t.appsflyer.com")
-Conn(PHONE, "t.appsflyer.com", 0x0000, None).exchange(
+lab.dns(PHONE, 0x5101, "t.appsflyer.com", None)
+Conn(lab, PHONE, "t.appsflyer.com", 0x0000, None).exchange(
     "GET", "/api/v4/androidevent?app_id=com.example.shop&advertiserId=%s"
     % PHONE.ids["advertising_id"], b"", ["advertising_id"])
 cap.t = 0.8
-dns(PHONE, 0x5102, "ulogs.umeng.com", 0x0006)
-Conn(PHONE, "ulogs.umeng.com", 0x0006, 0x0006).exchange(
+lab.dns(PHONE, 0x5102, "ulogs.umeng.com", 0x0006)
+Conn(lab, PHONE, "ulogs.umeng.com", 0x0006, 0x0006).exchange(
     "POST", "/unify_logs",
     json.dumps({"appkey": "5f8e3a2b1c0d9e8f7a6b5c4d", "header": {
         "android_id": PHONE.ids["android_id"], "os": "Android", "os_version": "15"}},
         separators=(",", ":")).encode(), ["android_id"])
 cap.t = 1.1
-cap.emit(beacon(), 0.01)
+cap.emit(lab.beacon(), 0.01)
 cap.t = 1.2
 # 6. The tablet: open system, association with its RSN element, the RSN 4-way handshake
 # (descriptor 2, version 2, HMAC-SHA1-128, pairwise CCMP-128); M3 wraps the AP's RSN
 # element and a GTK KDE with the same 32-octet TKIP GTK (key id 1), key RSC 1 (the TSC of
 # the one group frame sent).
-join(TABLET, TABLET_RSN)
+lab.join(TABLET, TABLET_RSN)
 anonce, snonce = rand_bytes(32), rand_bytes(32)
 TABLET.ptk = ptk_of(PMK, mac(AP_MAC), mac(TABLET.mac), anonce, snonce)
 TABLET.kck, TABLET.kek = TABLET.ptk[0:16], TABLET.ptk[16:32]
 TABLET.cipher, TABLET.key = "CCMP", TABLET.ptk[32:48]
 TABLET.pmkid = pmkid_of(PMK, mac(AP_MAC), mac(TABLET.mac))
 m3_plain = pad_key_data(AP_RSN + gtk_kde(1, GTK))
-rsc = tsc_next[(AP_MAC, GTK)] - 1
+rsc = lab.tsc_next[(AP_MAC, GTK)] - 1
 kck = TABLET.kck
 M = [eapol_key(2, 0x008A, 16, 1, anonce, pmkid_kde(TABLET.pmkid)),
      eapol_key(1, 0x010A, 0, 1, snonce, TABLET_RSN, kck),
@@ -529,11 +367,11 @@ for m in M[1:]:
     assert eapol_mic_ok(kck, m)
 assert key_data_of(TABLET.kek, M[2]) == m3_plain
 assert m3_plain[len(AP_RSN):len(AP_RSN) + 8 + 32] == bytes.fromhex("dd26000fac010100") + GTK
-handshake(TABLET, M)
+lab.handshake(TABLET, M)
 TABLET.m3 = M[2]
 cap.t = 1.3
-dns(TABLET, 0x6201, "rt.applovin.com", 0x0000)
-Conn(TABLET, "rt.applovin.com").exchange(
+lab.dns(TABLET, 0x6201, "rt.applovin.com", 0x0000)
+Conn(lab, TABLET, "rt.applovin.com").exchange(
     "GET", "/v1/ad?format=interstitial&imei=%s&os=android" % TABLET.ids["imei"], b"",
     ["imei"])
 cap.t = 1.6
@@ -541,73 +379,44 @@ cap.t = 1.6
 # 192.168.91.255, port 9, discard) in a QoS data frame of TID 0, ack policy No Ack.
 payload = b"consentry-lab-wpa keepalive"
 udp = udp_datagram(ROUTER_IP, "192.168.91.255", 9, 9, payload)
-n = emit_protected(protected_frame(0x02, BROADCAST, AP_MAC, ROUTER_MAC,
-                                   SNAP_IPV4 + ipv4_header(ROUTER_IP, "192.168.91.255", 17,
-                                                           len(udp), 0x0D01) + udp,
-                                   "TKIP", GTK, 1, 0x0020), "group")
-group_frames.append(n)
-negative(n, None, "group-addressed TKIP QoS data frame of the AP (GTK, key id 1): decrypted, "
-         "a UDP broadcast to port 9: no request, no error")
+group_frames.append(lab.group_frame(
+    SNAP_IPV4 + ipv4_header(ROUTER_IP, "192.168.91.255", 17, len(udp), 0x0D01) + udp, "TKIP",
+    GTK, 1, "group-addressed TKIP QoS data frame of the AP (GTK, key id 1): decrypted, "
+    "a UDP broadcast to port 9: no request, no error", 0x0020))
 cap.t = 1.75
 stranger_ntp(answer=False)
 cap.t = 2.5
-cap.emit(beacon(), 0.01)
+cap.emit(lab.beacon(), 0.01)
 # 8. After the refusal (+2 s): the phone's request with its IMEI (its frames data frames,
 # the AP's QoS data of TID 0).
 cap.t = REFUSAL_S + 1.0
-dns(PHONE, 0x5103, "sdk.e.qq.com")
-Conn(PHONE, "sdk.e.qq.com", None, 0x0000).exchange(
+lab.dns(PHONE, 0x5103, "sdk.e.qq.com", None)
+Conn(lab, PHONE, "sdk.e.qq.com", None, 0x0000).exchange(
     "GET", "/v2/ping?appid=1101152570&imei=%s" % PHONE.ids["imei"], b"", ["imei"])
-cap.emit(beacon())
+cap.emit(lab.beacon())
 
 
 # --- self-check of the written frames -----------------------------------------------------
-for n, (seconds, data) in enumerate(cap.frames, 1):
-    rt_len = struct.unpack_from("<H", data, 2)[0]
-    mpdu, fcs = data[rt_len:-4], data[-4:]
-    assert zlib.crc32(mpdu) == struct.unpack("<I", fcs)[0], n
-assert len({p[0] for p in protected}) == len(protected)
-tkip_keys = [PHONE.key, STRANGER.key, GTK]
-counters = {}        # (transmitter, key) -> the TSCs or PNs of its frames, in order
-for n, cipher, key, plaintext, whose in protected:
-    mpdu = cap.frames[n - 1][1][14:-4]
-    body = mpdu[header_len(mpdu):]
-    if cipher == "TKIP":
-        # Decrypted (WEP seed octet, ICV and Michael MIC checked) with its key, by no other.
-        assert tkip_decrypt(key, mpdu) == plaintext, n
-        assert not any(tkip_decrypts(k, mpdu) for k in tkip_keys if k != key), n
-        counter = tkip_tsc(body)
-    else:
-        assert ccmp_decrypt(key, mpdu) == plaintext, n
-        assert not decrypts(GTK[:16], mpdu), n
-        counter = int.from_bytes(body[0:2] + body[4:8], "little")
-    counters.setdefault((mpdu[10:16], key), []).append(counter)
-# Each transmitter counts the TSCs (PNs) of each key from 1, the stranger and the AP's
-# frames to it from where they were.
+# Every FCS; every protected frame opens with its key (TKIP: WEP seed octet, ICV and
+# Michael MIC checked) and with no other TKIP key, no CCMP frame with the GTK's TK; the
+# requests' identifiers. Each transmitter counts the TSCs (PNs) of each key from 1, the
+# stranger and the AP's frames to it from where they were.
+counters = lab.check([("TKIP", PHONE.key), ("TKIP", STRANGER.key), ("TKIP", GTK),
+                      ("CCMP", TABLET.key), ("CCMP", GTK[:16])], (PHONE, TABLET))
 for (ta, key), got in counters.items():
-    assert got == list(range(got[0], got[0] + len(got))), got
     assert got[0] == 1 or key is STRANGER.key, got
-for r in requests:
-    plain = next(p for n, _, _, p, _ in protected if n == r["frame"])
-    st = PHONE if r["device"] == "phone" else TABLET
-    assert all(st.ids[k].encode() in plain for k in r["identifiers"])
 
 cap.write_pcap(os.path.join(HERE, "tkip.pcap"))
-write_case(os.path.join(HERE, "consentry.toml"), "tkip", "make_tkip.py", "tkip-2026-11-28",
-           "Example Shop 5.1 on a test phone and a tablet, WPA/WPA2 (TKIP) lab Wi-Fi in "
-           "monitor mode",
-           [{"id": "phone", "mac": PHONE.mac, "ids": PHONE.ids,
-             "comment": "Known by its Wi-Fi MAC only (randomisation off for the lab network); "
-                        "joins with WPA (TKIP)."},
-            {"id": "tablet", "mac": TABLET.mac, "ids": TABLET.ids,
-             "comment": "The case's Android tablet (with a modem, so an IMEI), known by its "
-                        "Wi-Fi MAC too; joins with WPA2 (CCMP, TKIP group key)."}],
-           [("phone", cap.iso(REFUSAL_S))])
-with open(os.path.join(HERE, "80211_keys"), "w") as f:
-    f.write('"wpa-pwd","%s:%s"\n' % (PASSPHRASE, SSID))
+lab.write_case(os.path.join(HERE, "consentry.toml"), "tkip", "make_tkip.py",
+               "tkip-2026-11-28",
+               "Example Shop 5.1 on a test phone and a tablet, WPA/WPA2 (TKIP) lab Wi-Fi in "
+               "monitor mode",
+               [(PHONE, MAC_ONLY + "; joins with WPA (TKIP)."),
+                (TABLET, "The case's Android tablet (with a modem, so an IMEI), known by its "
+                         "Wi-Fi MAC too; joins with WPA2 (CCMP, TKIP group key).")])
+write_80211_keys(os.path.join(HERE, "80211_keys"), PASSPHRASE, SSID)
 
-pairwise = {name: sum(1 for p in protected if p[4] == name) for name in ("phone", "tablet")}
-group = sum(1 for p in protected if p[4] == "group")
+counts = lab.counts(("phone", "tablet"))
 with open(os.path.join(HERE, "expected.json"), "w") as f:
     json.dump({
         "capture": "tkip.pcap", "frames": len(cap.frames), "ssid": SSID, "bssid": AP_MAC,
@@ -629,21 +438,18 @@ with open(os.path.join(HERE, "expected.json"), "w") as f:
             "stranger": {"mac": STRANGER.mac, "ip": STRANGER.ip, "pairwise_cipher": "TKIP",
                          "in_keys_file": None, "tk": STRANGER.key[:16].hex(),
                          "tk_line": STRANGER.key.hex(),
-                         "frames": [p[0] for p in protected if p[4] == "stranger"]}},
+                         "frames": [p[0] for p in lab.protected if p[4] == "stranger"]}},
         "gtk": {"key_id": 1, "cipher": "TKIP", "gtk": GTK.hex(), "tk": GTK[:16].hex(),
                 "michael_ap_to_stations": GTK[16:24].hex(),
                 "given_in": [group_handshake[0], TABLET.handshake[2]],
                 "key_iv": KEY_IV.hex(), "frames": group_frames},
         "group_key_handshake": group_handshake,
-        "requests": requests, "negative": negatives, "dns": dns_log,
-        "protected_frames": pairwise["phone"] + pairwise["tablet"],
-        "pairwise_frames": pairwise, "group_frames": group,
-        "decrypted_frames": pairwise["phone"] + pairwise["tablet"] + group,
-        "all_protected_frames": len(protected),
-        "handshakes_with_key": 2, "handshakes_no_key": 0}, f, indent=1)
+        "requests": lab.requests, "negative": lab.negatives, "dns": lab.dns_log,
+        **counts, "handshakes_with_key": 2, "handshakes_no_key": 0}, f, indent=1)
     f.write("\n")
+pairwise = counts["pairwise_frames"]
 print("wrote tkip.pcap (%d frames; decrypted with the passphrase: %d pairwise (phone %d TKIP, "
       "tablet %d CCMP), %d group TKIP; %d protected in all), consentry.toml, 80211_keys, "
       "expected.json (%d requests)"
-      % (len(cap.frames), pairwise["phone"] + pairwise["tablet"], pairwise["phone"],
-         pairwise["tablet"], group, len(protected), len(requests)))
+      % (len(cap.frames), counts["protected_frames"], pairwise["phone"], pairwise["tablet"],
+         counts["group_frames"], counts["all_protected_frames"], len(lab.requests)))

@@ -76,8 +76,10 @@ a0-a1-a1-a3-a4-a5); its CCMP decryption against four of the IEEE 802.11i CCMP te
 MPDUs (1: Retry; 2: subtype and Order; 6: QoS TID 13 in a masked QoS control, PwrMgt;
 7: Retry, PwrMgt, MoreData); AES key wrap against RFC 3394 (and more for make_wpa3.py).
 The script checks with asserts before writing the EAPOL MICs and the key wrap of M3;
-and, frame by frame in the written capture, every FCS and the decryption of every
-protected frame back to its plaintext.
+and, frame by frame in the written capture (wpakit.WpaLab.check), every FCS, the
+decryption of every protected frame back to its plaintext with its key and with none of
+the capture's other keys (TK, GTK, the other station's), each transmitter's PNs running
+on by one, and the identifiers of each request.
 
 Checked with tshark 4.0.17 (KEY below stands for
 'uat:80211_keys:"wpa-pwd","correct horse battery staple:consentry-lab-wpa2"'):
@@ -106,25 +108,23 @@ Run: python3 captures/wpa2/make_wpa2.py
 import json
 import os
 import random
-import struct
 import sys
-import zlib
 from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share;
-# captures/wlankit.py: the 802.11 ones make_wifi.py, make_wpa2.py and make_wpa3.py share;
-# captures/wpakit.py: the WPA keys, EAPOL-Key frames and CCMP of make_wpa2.py and
-# make_wpa3.py (it checks itself against the IEEE test vectors on import).
+# captures/wlankit.py: the 802.11 ones of make_wifi.py, make_wpa2.py, make_wpa3.py and
+# make_tkip.py, and their lab network; captures/wpakit.py: the WPA keys, EAPOL-Key
+# frames, CCMP and the protected lab network of make_wpa2.py, make_wpa3.py and
+# make_tkip.py (it checks itself against the IEEE test vectors on import).
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, luhn_ok, mac, udp_datagram  # noqa: E402
-from wlankit import (BROADCAST, HTTP_RESPONSE, SNAP, SNAP_IPV4, Capture, TcpConn,  # noqa: E402
-                     ack, beacon_body, dns_lookup, element, radiotap, write_phone_case)
-from wpakit import (AKM_PSK, ccmp_decrypt, ccmp_encrypt, decrypts, eapol_key,  # noqa: E402
-                    eapol_mic_ok, gtk_kde, key_data_of, pad_key_data, pmk_of, pmkid_of,
-                    ptk_of, pmkid_kde, rsn_element)
+from pcapkit import luhn_ok, mac  # noqa: E402
+from wlankit import SNAP_ARP, Capture, arp_request, write_phone_case  # noqa: E402
+from wpakit import (AKM_PSK, Conn, Station, WpaLab, eapol_key, eapol_mic_ok,  # noqa: E402
+                    gtk_kde, key_data_of, pad_key_data, pmk_of, pmkid_of, ptk_of, pmkid_kde,
+                    rsn_element, write_80211_keys)
 
 T0 = datetime(2026, 11, 28, 13, 0, 0, tzinfo=timezone.utc)
 REFUSAL_S = 2.0
@@ -150,53 +150,27 @@ def rand_bytes(n):
 
 
 assert luhn_ok(IDS["imei"])
+# The phone (AID 1, DNS from port 41053) and the other station (wpakit.Station).
+PHONE = Station("phone", PHONE_MAC, PHONE_IP, IDS, 1, 41053)
+OTHER = Station("other", OTHER_MAC, OTHER_IP, None, None, None)
 
 
-# --- 802.11 (radiotap, MAC header, FCS, elements: wlankit.py; RSN element: wpakit.py) ------
-SNAP_ARP, SNAP_EAPOL = SNAP + b"\x08\x06", SNAP + b"\x88\x8e"
+# --- 802.11 (radiotap, MAC header, FCS, the lab: wlankit.py; RSN element: wpakit.py) ------
 # RSN element: version 1, group CCMP, 1 pairwise CCMP, 1 AKM PSK, capabilities 0.
 RSN_IE = rsn_element([AKM_PSK])
 assert RSN_IE == bytes([0x30, 20, 1, 0, 0x00, 0x0F, 0xAC, 4, 1, 0, 0x00, 0x0F, 0xAC, 4,
                         1, 0, 0x00, 0x0F, 0xAC, 2, 0, 0])
-RATES = [0x82, 0x84, 0x8B, 0x96, 0x0C, 0x12, 0x18, 0x24]
-RATES_IE, SSID_IE = element(1, bytes(RATES)), element(0, SSID.encode())
 # The frames (seconds from T0), the clock, a sequence counter per transmitter.
 cap = Capture(T0)
-
-
-def beacon():
-    body = beacon_body(0x2233445566, 0x0411, SSID, RATES, 6, RSN_IE)  # ESS|Privacy|short slot
-    return radiotap(cap.mac_header(0x80, 0, BROADCAST, AP_MAC, AP_MAC) + body)
+# The lab: beacons with the RSN element and a fixed timestamp, TCP ports from 51230 (step
+# 23); requests, DNS lookups (no device: one phone), negatives and the protected frames,
+# all QoS data frames but the group frame.
+lab = WpaLab(cap, SSID, AP_MAC, ROUTER_MAC, ROUTER_IP, TRACKERS, RSN_IE, 0x2233445566,
+             (51230, 23, 0x5C000000, 0x2D000000, 7000), tsf_ticks=False, refusal_s=REFUSAL_S,
+             dns_device=False)
 
 
 # --- the capture ---------------------------------------------------------------------------
-requests, negatives, dns_log = [], [], []
-protected = []       # (frame number, key, plaintext, pairwise key of the phone?)
-pn_next = {}         # (transmitter, key) -> next packet number
-
-
-def emit_acked(data, transmitter, dt=0.0003):
-    """A unicast frame and, 16 us + its airtime later, the receiver's ACK."""
-    n = cap.emit(data, 0.0001)
-    cap.emit(ack(transmitter), dt)
-    return n
-
-
-def protected_frame(fc0, flags, a1, a2, a3, plaintext, key, keyid, qos=None):
-    """A CCMP-protected data frame: the transmitter's (A2's) next PN for this key."""
-    h = cap.mac_header(fc0, flags | 0x40, a1, a2, a3, qos)
-    pn = pn_next.get((a2, key), 1)
-    pn_next[(a2, key)] = pn + 1
-    return radiotap(h + ccmp_encrypt(key, keyid, pn, h, plaintext)), (key, plaintext)
-
-
-def emit_protected(frame_plain, transmitter=None, dt=0.0003):
-    (data, (key, plaintext)) = frame_plain
-    n = emit_acked(data, transmitter, dt) if transmitter else cap.emit(data, dt)
-    protected.append((n, key, plaintext, key == TK))
-    return n
-
-
 # The handshake's values.
 PMK = pmk_of(PASSPHRASE, SSID)
 ANONCE, SNONCE, GTK = rand_bytes(32), rand_bytes(32), rand_bytes(16)
@@ -205,103 +179,19 @@ AA, SPA = mac(AP_MAC), mac(PHONE_MAC)
 PTK = ptk_of(PMK, AA, SPA, ANONCE, SNONCE)
 KCK, KEK, TK = PTK[0:16], PTK[16:32], PTK[32:48]
 PMKID = pmkid_of(PMK, AA, SPA)
+PHONE.cipher, PHONE.key = "CCMP", TK
+OTHER.cipher, OTHER.key = "CCMP", OTHER_TK
+OTHER_WHAT = ("CCMP-protected QoS data frame of another station whose handshake is not in the "
+              "capture: not decrypted")
 
-
-def eapol_frame(from_ap, eapol):
-    """EAPOL in a QoS data frame, TID 7, unprotected: From DS (A1 phone, A2 A3 BSSID) or
-    To DS (A1 BSSID, A2 phone, A3 BSSID)."""
-    a = (PHONE_MAC, AP_MAC, AP_MAC) if from_ap else (AP_MAC, PHONE_MAC, AP_MAC)
-    h = cap.mac_header(0x88, 0x02 if from_ap else 0x01, *a, 0x0007)
-    return radiotap(h + SNAP_EAPOL + eapol)
-
-
-def data_frame(up, ip_packet, tid=0, qc_high=0, flags=0):
-    """The phone's packet to the router (To DS: A1 BSSID, A2 phone, A3 router) or the
-    router's to the phone (From DS: A1 phone, A2 BSSID, A3 router), in a CCMP-protected
-    QoS data frame with the pairwise key (key id 0)."""
-    a = (AP_MAC, PHONE_MAC, ROUTER_MAC) if up else (PHONE_MAC, AP_MAC, ROUTER_MAC)
-    return protected_frame(0x88, (0x01 if up else 0x02) | flags, *a, SNAP_IPV4 + ip_packet,
-                           TK, 0, tid | qc_high)
-
-
-class Conn(TcpConn):
-    """One TCP connection of the phone to `host` on port 80 (packets: wlankit.TcpConn), in
-    QoS data frames of TID `tid`; `qc_high` goes into the phone's QoS control fields (bit
-    4 and a queue size), which the CCMP AAD masks out."""
-    next_port = 51207
-
-    def __init__(self, host, tid=0, qc_high=0):
-        Conn.next_port += 23
-        TcpConn.__init__(self, PHONE_IP, host, TRACKERS[host], Conn.next_port,
-                         0x5C000000, 0x2D000000, 7000)
-        self.tid, self.qc_high = tid, qc_high
-
-    def send(self, up, flags, payload=b"", dt=0.0004, fc_flags=0):
-        ip = self.packet(up, flags, payload)
-        qc_high = self.qc_high if up else 0
-        return emit_protected(data_frame(up, ip, self.tid, qc_high, fc_flags),
-                              PHONE_MAC if up else AP_MAC, dt)
-
-    def exchange(self, method, path, body, identifiers, doze=False):
-        """The whole connection: handshake, one request, its response, FIN handshake;
-        with `doze`, the phone's last ACK announces power save (PwrMgt bit)."""
-        start = cap.t
-        self.send(True, SYN)
-        self.send(False, SYN | ACK)
-        self.send(True, ACK)
-        request = self.http_request(method, path, body, [IDS[k] for k in identifiers])
-        request_time = cap.t
-        frame = self.send(True, PSH | ACK, request, dt=0.02)
-        self.send(False, PSH | ACK, HTTP_RESPONSE)
-        self.send(True, FIN | ACK)
-        self.send(False, FIN | ACK)
-        self.send(True, ACK, fc_flags=0x10 if doze else 0)
-        requests.append({"frame": frame, "at": cap.iso(request_time), "host": self.host,
-                         "method": method, "path": path.split("?")[0],
-                         "identifiers": identifiers, "device": "phone",
-                         "consent": "after-refusal" if request_time >= REFUSAL_S
-                         else "not-asked"})
-        assert start < request_time
-
-
-def dns(txid, name):
-    answer = TRACKERS[name]
-    got = [emit_protected(data_frame(up, ip), PHONE_MAC if up else AP_MAC, 0.002)
-           for up, ip in dns_lookup(PHONE_IP, ROUTER_IP, 41053, txid, name, answer)]
-    dns_log.append({"name": name, "address": answer, "query": got[0], "answer": got[1]})
-
-
-def negative(frame, kind, what):
-    negatives.append({"frame": frame, "kind": kind, "what": what})
-
-
-def other_station_frame():
-    """A UDP datagram (NTP) of the other station to the router, protected with a key
-    whose handshake is not in the capture."""
-    ntp = udp_datagram(OTHER_IP, ROUTER_IP, 40123, 123, bytes([0x23]) + bytes(47))
-    ip = ipv4_header(OTHER_IP, ROUTER_IP, 17, len(ntp), 0x0A00 + len(negatives)) + ntp
-    frame = protected_frame(0x88, 0x01, AP_MAC, OTHER_MAC, ROUTER_MAC, SNAP_IPV4 + ip,
-                            OTHER_TK, 0, 0)
-    return emit_protected(frame, OTHER_MAC)
-
-
-# 1. Beacons; another station's protected frame.
-cap.emit(beacon(), 0.1024)
-cap.emit(beacon(), 0.03)
-pn_next[(OTHER_MAC, OTHER_TK)] = 0x01C3         # it has been sending for a while
-negative(other_station_frame(), "wlan-protected",
-         "CCMP-protected QoS data frame of another station whose handshake is not in the "
-         "capture: not decrypted")
+# 1. Beacons; another station's protected frame (UDP, NTP to the router).
+cap.emit(lab.beacon(), 0.1024)
+cap.emit(lab.beacon(), 0.03)
+lab.tsc_next[(OTHER_MAC, OTHER_TK)] = 0x01C3         # it has been sending for a while
+lab.ntp(OTHER, 0x0A00, OTHER_WHAT, answer=False)
 cap.t = 0.2
 # 2. Open system authentication and association (management frames, unprotected).
-emit_acked(radiotap(cap.mac_header(0xB0, 0, AP_MAC, PHONE_MAC, AP_MAC)
-                    + struct.pack("<HHH", 0, 1, 0)), PHONE_MAC)
-emit_acked(radiotap(cap.mac_header(0xB0, 0, PHONE_MAC, AP_MAC, AP_MAC)
-                    + struct.pack("<HHH", 0, 2, 0)), AP_MAC)
-emit_acked(radiotap(cap.mac_header(0x00, 0, AP_MAC, PHONE_MAC, AP_MAC)
-                    + struct.pack("<HH", 0x0431, 10) + SSID_IE + RATES_IE + RSN_IE), PHONE_MAC)
-emit_acked(radiotap(cap.mac_header(0x10, 0, PHONE_MAC, AP_MAC, AP_MAC)
-                    + struct.pack("<HHH", 0x0411, 0, 0xC001) + RATES_IE), AP_MAC, 0.002)
+lab.join(PHONE, RSN_IE)
 # 3. The 4-way handshake (12.7.6).
 m3_plain = pad_key_data(RSN_IE + gtk_kde(1, GTK))
 assert len(m3_plain) % 8 == 0 and len(m3_plain) >= 16
@@ -309,75 +199,61 @@ M = [eapol_key(2, 0x008A, 16, 1, ANONCE, pmkid_kde(PMKID)),
      eapol_key(1, 0x010A, 0, 1, SNONCE, RSN_IE, KCK),
      eapol_key(2, 0x13CA, 16, 2, ANONCE, aes_key_wrap(KEK, m3_plain), KCK),
      eapol_key(1, 0x030A, 0, 2, bytes(32), b"", KCK)]
-handshake = [emit_acked(eapol_frame(i % 2 == 0, m), PHONE_MAC if i % 2 else AP_MAC, 0.004)
-             for i, m in enumerate(M)]
+handshake = lab.handshake(PHONE, M)
 for m in M[1:]:                     # MICs, and the GTK back from M3's key data
     assert eapol_mic_ok(KCK, m)
 assert key_data_of(KEK, M[2]).find(GTK) == len(RSN_IE) + 8
 cap.t = 0.3
-# 4. The AP's group-addressed ARP request, protected with the GTK (key id 1).
-arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac(ROUTER_MAC),
-                  bytes(map(int, ROUTER_IP.split("."))), bytes(6),
-                  bytes(map(int, "192.168.89.40".split("."))))
-negative(emit_protected(protected_frame(0x08, 0x02, BROADCAST, AP_MAC, ROUTER_MAC,
-                                        SNAP_ARP + arp, GTK, 1)),
-         None, "group-addressed CCMP frame of the AP (GTK, key id 1, from message 3): "
-         "decrypted, an ARP request: no IP packet, no error")
+# 4. The AP's group-addressed ARP request, protected with the GTK (key id 1), in a data
+# frame.
+lab.group_frame(SNAP_ARP + arp_request(ROUTER_MAC, ROUTER_IP, "192.168.89.40"), "CCMP", GTK,
+                1, "group-addressed CCMP frame of the AP (GTK, key id 1, from message 3): "
+                "decrypted, an ARP request: no IP packet, no error")
 cap.t = 0.35
-# 5. The phone's traffic: two requests before the refusal, one after.
-dns(0x2101, "rt.applovin.com")
-Conn("rt.applovin.com").exchange(
+# 5. The phone's traffic: two requests before the refusal, one after. The POST's frames
+# are of TID 6, the phone's with a queue size in their QoS control (0x0210: bit 4 and
+# queue size 2), which the CCMP AAD masks out.
+lab.dns(PHONE, 0x2101, "rt.applovin.com")
+Conn(lab, PHONE, "rt.applovin.com").exchange(
     "GET", "/v1/ad?format=banner&ifa=%s&os=android" % IDS["advertising_id"], b"",
     ["advertising_id"])
 cap.t = 0.9
-dns(0x2102, "api2.amplitude.com")
-Conn("api2.amplitude.com", tid=6, qc_high=0x0210).exchange(
+lab.dns(PHONE, 0x2102, "api2.amplitude.com")
+Conn(lab, PHONE, "api2.amplitude.com", 0x0210 | 6, 6).exchange(
     "POST", "/2/httpapi",
     json.dumps({"api_key": "ffeeddccbbaa99887766554433221100",
                 "events": [{"event_type": "app_open", "device_id": IDS["android_id"]}]},
                separators=(",", ":")).encode(),
     ["android_id"], doze=True)
 cap.t = 1.5
-cap.emit(beacon(), 0.01)
-negative(other_station_frame(), "wlan-protected",
-         "CCMP-protected QoS data frame of another station whose handshake is not in the "
-         "capture: not decrypted")
+cap.emit(lab.beacon(), 0.01)
+lab.ntp(OTHER, 0x0A00, OTHER_WHAT, answer=False)
 cap.t = REFUSAL_S + 1.0
-dns(0x2103, "sdk.e.qq.com")
-Conn("sdk.e.qq.com").exchange(
+lab.dns(PHONE, 0x2103, "sdk.e.qq.com")
+Conn(lab, PHONE, "sdk.e.qq.com").exchange(
     "GET", "/v2/ping?appid=1101152570&imei=%s" % IDS["imei"], b"", ["imei"])
-cap.emit(beacon())
+cap.emit(lab.beacon())
 
 
 # --- self-check of the written frames -------------------------------------------------------
-for n, (seconds, data) in enumerate(cap.frames, 1):
-    rt_len = struct.unpack_from("<H", data, 2)[0]
-    mpdu, fcs = data[rt_len:-4], data[-4:]
-    assert zlib.crc32(mpdu) == struct.unpack("<I", fcs)[0], n
-for n, key, plaintext, _ in protected:
-    data = cap.frames[n - 1][1]
-    assert ccmp_decrypt(key, data[14:-4]) == plaintext, n
-    if key == GTK:
-        assert not decrypts(TK, data[14:-4]), "group frame decrypts with the TK"
-for r in requests:
-    plain = next(p for n, _, p, _ in protected if n == r["frame"])
-    assert all(IDS[k].encode() in plain for k in r["identifiers"])
+# Every FCS; every protected frame opens with its key and with neither other (the group
+# frame not with the TK); the requests' identifiers.
+lab.check([("CCMP", k) for k in (TK, GTK, OTHER_TK)], (PHONE,))
 
 cap.write_pcap(os.path.join(HERE, "wpa2.pcap"))
 write_phone_case(os.path.join(HERE, "consentry.toml"), "wpa2", "make_wpa2.py",
                  "wpa2-2026-11-28",
                  "Example Shop 5.1 on a test phone, WPA2-Personal lab Wi-Fi in monitor mode",
                  PHONE_MAC, IDS, cap.iso(REFUSAL_S))
-with open(os.path.join(HERE, "80211_keys"), "w") as f:
-    f.write('"wpa-pwd","%s:%s"\n' % (PASSPHRASE, SSID))
+write_80211_keys(os.path.join(HERE, "80211_keys"), PASSPHRASE, SSID)
 with open(os.path.join(HERE, "expected.json"), "w") as f:
     json.dump({"capture": "wpa2.pcap", "frames": len(cap.frames), "ssid": SSID,
                "passphrase": PASSPHRASE, "pmk": PMK.hex(), "ptk": PTK.hex(), "tk": TK.hex(),
-               "handshake": handshake, "requests": requests, "negative": negatives,
-               "protected_frames": sum(1 for p in protected if p[3]),
-               "group_frames": sum(1 for p in protected if p[1] == GTK), "dns": dns_log},
+               "handshake": handshake, "requests": lab.requests, "negative": lab.negatives,
+               "protected_frames": lab.count("phone"), "group_frames": lab.count("group"),
+               "dns": lab.dns_log},
               f, indent=1)
     f.write("\n")
 print("wrote wpa2.pcap (%d frames, %d protected with the phone's pairwise key), "
       "consentry.toml, 80211_keys, expected.json (%d requests)"
-      % (len(cap.frames), sum(1 for p in protected if p[3]), len(requests)))
+      % (len(cap.frames), lab.count("phone"), len(lab.requests)))

@@ -196,25 +196,24 @@ import os
 import random
 import struct
 import sys
-import zlib
 from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share;
-# captures/wlankit.py: the 802.11 ones make_wifi.py, make_wpa2.py and make_wpa3.py share;
-# captures/wpakit.py: the WPA keys, SAE, EAPOL-Key frames and CCMP of make_wpa2.py and
-# make_wpa3.py (it checks itself against the IEEE test vectors on import).
+# captures/wlankit.py: the 802.11 ones of make_wifi.py, make_wpa2.py, make_wpa3.py and
+# make_tkip.py, and their lab network; captures/wpakit.py: the WPA keys, SAE, EAPOL-Key
+# frames, CCMP and the protected lab network of make_wpa2.py, make_wpa3.py and
+# make_tkip.py (it checks itself against the IEEE test vectors on import).
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import ACK, FIN, PSH, SYN, ipv4_header, luhn_ok, mac, udp_datagram  # noqa: E402
-from wlankit import (BROADCAST, HTTP_RESPONSE, SNAP, SNAP_IPV4, Capture, TcpConn,  # noqa: E402
-                     ack, beacon_body, dns_lookup, element, radiotap, write_case)
+from pcapkit import luhn_ok, mac  # noqa: E402
+from wlankit import MAC_ONLY, SNAP_ARP, Capture, arp_request  # noqa: E402
 from wpakit import (AKM_PSK_SHA256, AKM_SAE, BIP_CMAC_128, MFPC, MFPR, P256_R,  # noqa: E402
-                    aes_cmac, ccmp_decrypt, ccmp_encrypt, decrypts, eapol_key, eapol_mic_ok,
+                    Conn, Station as WpaStation, WpaLab, aes_cmac, eapol_key, eapol_mic_ok,
                     element_bytes, gtk_kde, igtk_kde, key_data_of, on_curve, pad_key_data,
                     pmk_of, pmkid_kde, pmkid_of, ptk_of, rsn_element, sae_commit, sae_confirm,
-                    sae_keys, sae_pwe)
+                    sae_keys, sae_pwe, write_80211_keys)
 
 T0 = datetime(2026, 11, 29, 9, 0, 0, tzinfo=timezone.utc)
 REFUSAL_S = 2.0
@@ -239,17 +238,16 @@ def rand_scalar():
     return int.from_bytes(rand_bytes(32), "big") % (P256_R - 2) + 2
 
 
-class Station:
-    """A station of the story: its MAC and IPv4 address, AKM, key descriptor version, the
-    identifiers of its case device (None: not in the case), and, once its handshake is
-    written, its keys."""
+class Station(WpaStation):
+    """A station of the story (wpakit.Station) with its AKM, key descriptor version and
+    RSN element; once its handshake is written, its keys."""
 
     def __init__(self, name, mac_address, ip, akm, ids, aid, dns_port):
-        self.name, self.mac, self.ip, self.akm, self.ids = name, mac_address, ip, akm, ids
-        self.aid, self.dns_port = aid, dns_port
+        WpaStation.__init__(self, name, mac_address, ip, ids, aid, dns_port)
+        self.akm = akm
         self.version = 0 if akm == AKM_SAE else 3     # key descriptor version
         self.rsn = rsn_element([akm], MFPC | (MFPR if akm == AKM_SAE else 0), BIP_CMAC_128)
-        self.sae, self.handshake = None, []
+        self.sae = None
 
 
 PHONE = Station("phone", "02:00:00:cc:e3:19", "192.168.90.23", AKM_SAE,
@@ -263,8 +261,7 @@ STRANGER = Station("stranger", "02:00:00:55:66:77", "192.168.90.57", AKM_SAE, No
                    40999)
 assert luhn_ok(PHONE.ids["imei"])
 
-# --- 802.11 (radiotap, MAC header, FCS, elements: wlankit.py; RSN element: wpakit.py) -----
-SNAP_ARP, SNAP_EAPOL = SNAP + b"\x08\x06", SNAP + b"\x88\x8e"
+# --- 802.11 (radiotap, MAC header, FCS, the lab: wlankit.py; RSN element: wpakit.py) ------
 # The AP's RSN element: version 1, group CCMP-128, 1 pairwise CCMP-128, 2 AKMs
 # PSK-SHA256 and SAE, capabilities MFPC, PMKID count 0, group management BIP-CMAC-128.
 AP_RSN = rsn_element([AKM_PSK_SHA256, AKM_SAE], MFPC, BIP_CMAC_128)
@@ -272,76 +269,14 @@ assert AP_RSN.hex() == ("301e" "0100" "000fac04" "0100000fac04" "0200000fac06000
                         "0000" "000fac06")
 assert PHONE.rsn.hex() == "301a0100000fac040100000fac040100000fac08c0000000000fac06"
 assert TABLET.rsn.hex() == "301a0100000fac040100000fac040100000fac0680000000000fac06"
-RATES = [0x82, 0x84, 0x8B, 0x96, 0x0C, 0x12, 0x18, 0x24]
-RATES_IE, SSID_IE = element(1, bytes(RATES)), element(0, SSID.encode())
 cap = Capture(T0)
-
-
-def beacon():
-    tsf = 0x3344556677 + int(round(cap.t * 1_000_000))
-    body = beacon_body(tsf, 0x0411, SSID, RATES, 6, AP_RSN)  # ESS|Privacy|short slot time
-    return radiotap(cap.mac_header(0x80, 0, BROADCAST, AP_MAC, AP_MAC) + body)
+# The lab: beacons with the AP's RSN element, TCP ports from 50340 (step 29); requests,
+# DNS lookups, negatives and the protected frames (QoS data frames of TID 0 unless said).
+lab = WpaLab(cap, SSID, AP_MAC, ROUTER_MAC, ROUTER_IP, TRACKERS, AP_RSN, 0x3344556677,
+             (50340, 29, 0x6A000000, 0x1E000000, 9000), refusal_s=REFUSAL_S)
 
 
 # --- the capture --------------------------------------------------------------------------
-requests, negatives, dns_log = [], [], []
-protected = []       # (frame number, key, plaintext, whose: station name or "group")
-pn_next = {}         # (transmitter, key) -> next packet number
-
-
-def emit_acked(data, transmitter, dt=0.0003):
-    """A unicast frame and, 16 us + its airtime later, the receiver's ACK."""
-    n = cap.emit(data, 0.0001)
-    cap.emit(ack(transmitter), dt)
-    return n
-
-
-def protected_frame(flags, a1, a2, a3, plaintext, key, keyid, qos):
-    """A CCMP-protected QoS data frame: the transmitter's (A2's) next PN for this key."""
-    h = cap.mac_header(0x88, flags | 0x40, a1, a2, a3, qos)
-    pn = pn_next.get((a2, key), 1)
-    pn_next[(a2, key)] = pn + 1
-    return radiotap(h + ccmp_encrypt(key, keyid, pn, h, plaintext)), (key, plaintext)
-
-
-def emit_protected(frame_plain, whose, transmitter=None, dt=0.0003):
-    (data, (key, plaintext)) = frame_plain
-    n = emit_acked(data, transmitter, dt) if transmitter else cap.emit(data, dt)
-    protected.append((n, key, plaintext, whose))
-    return n
-
-
-def addresses(st, up, a3):
-    """To DS (A1 BSSID, A2 station, A3 destination) or From DS (A1 station, A2 BSSID, A3
-    source), and the frame control flags."""
-    return (0x01, AP_MAC, st.mac, a3) if up else (0x02, st.mac, AP_MAC, a3)
-
-
-def data_frame(st, up, ip_packet, tid=0):
-    """The station's packet to the router or the router's to the station, in a
-    CCMP-protected QoS data frame with its pairwise key (key id 0)."""
-    flags, a1, a2, a3 = addresses(st, up, ROUTER_MAC)
-    return protected_frame(flags, a1, a2, a3, SNAP_IPV4 + ip_packet, st.tk, 0, tid)
-
-
-def mgmt(subtype, st, up, body, dt=0.0003):
-    """A management frame between the station and the AP (A3 BSSID), acknowledged."""
-    a = (AP_MAC, st.mac) if up else (st.mac, AP_MAC)
-    return emit_acked(radiotap(cap.mac_header(subtype, 0, a[0], a[1], AP_MAC) + body), a[1], dt)
-
-
-def auth(st, up, algorithm, seq, fields=b"", dt=0.0003):
-    """An authentication frame (9.3.3.12): algorithm, transaction sequence, status 0."""
-    return mgmt(0xB0, st, up, struct.pack("<HHH", algorithm, seq, 0) + fields, dt)
-
-
-def associate(st):
-    """Association request with the station's RSN element, response (AID) (9.3.3.6,
-    9.3.3.7)."""
-    mgmt(0x00, st, True, struct.pack("<HH", 0x0431, 10) + SSID_IE + RATES_IE + st.rsn)
-    mgmt(0x10, st, False, struct.pack("<HHH", 0x0411, 0, 0xC000 | st.aid) + RATES_IE, 0.002)
-
-
 def sae(st):
     """SAE authentication (12.4.8): both commits (group 19, scalar, element), then both
     confirms (send-confirm 1, confirm); the PMK and PMKID of the exchange."""
@@ -353,24 +288,18 @@ def sae(st):
         sides[who] = (rand,) + sae_commit(pwe, rand, mask)
     commit = {who: struct.pack("<H", 19) + s[1].to_bytes(32, "big") + element_bytes(s[2])
               for who, s in sides.items()}
-    frames = [auth(st, True, 3, 1, commit["sta"], 0.002),
-              auth(st, False, 3, 1, commit["ap"], 0.002)]
+    frames = [lab.auth(st, True, 3, 1, commit["sta"], 0.002),
+              lab.auth(st, False, 3, 1, commit["ap"], 0.002)]
     (r_s, s_s, e_s), (r_a, s_a, e_a) = sides["sta"], sides["ap"]
     kck, pmk, pmkid = sae_keys(pwe, r_s, s_s, s_a, e_a)
     assert (kck, pmk, pmkid) == sae_keys(pwe, r_a, s_a, s_s, e_s)   # both sides agree
     confirm_sta = sae_confirm(kck, 1, s_s, e_s, s_a, e_a)
     confirm_ap = sae_confirm(kck, 1, s_a, e_a, s_s, e_s)
-    frames += [auth(st, True, 3, 2, struct.pack("<H", 1) + confirm_sta),
-               auth(st, False, 3, 2, struct.pack("<H", 1) + confirm_ap, 0.002)]
+    frames += [lab.auth(st, True, 3, 2, struct.pack("<H", 1) + confirm_sta),
+               lab.auth(st, False, 3, 2, struct.pack("<H", 1) + confirm_ap, 0.002)]
     st.sae = {"commit": frames[:2], "confirm": frames[2:], "kck": kck.hex(),
               "scalars": [s_s.to_bytes(32, "big").hex(), s_a.to_bytes(32, "big").hex()]}
     return pmk, pmkid
-
-
-def eapol_frame(st, up, eapol):
-    """EAPOL in a QoS data frame, TID 7, unprotected (A3 BSSID)."""
-    flags, a1, a2, a3 = addresses(st, up, AP_MAC)
-    return radiotap(cap.mac_header(0x88, flags, a1, a2, a3, 0x0007) + SNAP_EAPOL + eapol)
 
 
 def four_way(st, pmk, pmkid, gtk_id, gtk, igtk_id, igtk, rsc):
@@ -383,6 +312,7 @@ def four_way(st, pmk, pmkid, gtk_id, gtk, igtk_id, igtk, rsc):
     st.pmk, st.pmkid = pmk, pmkid
     st.ptk = ptk_of(pmk, aa, spa, anonce, snonce, st.akm)
     st.kck, st.kek, st.tk = st.ptk[0:16], st.ptk[16:32], st.ptk[32:48]
+    st.cipher, st.key = "CCMP", st.tk
     v = st.version
     m3_plain = pad_key_data(AP_RSN + gtk_kde(gtk_id, gtk) + igtk_kde(igtk_id, 0, igtk))
     msgs = [eapol_key(2, 0x0088 | v, 16, 1, anonce, pmkid_kde(pmkid)),
@@ -393,65 +323,15 @@ def four_way(st, pmk, pmkid, gtk_id, gtk, igtk_id, igtk, rsc):
     for m in msgs[1:]:
         assert eapol_mic_ok(st.kck, m, aes_cmac)
     assert key_data_of(st.kek, msgs[2]) == m3_plain
-    st.handshake = [emit_acked(eapol_frame(st, i % 2 == 1, m), st.mac if i % 2 else AP_MAC,
-                               0.004) for i, m in enumerate(msgs)]
+    lab.handshake(st, msgs)
     st.m3 = msgs[2]
 
 
-def group_frame(target_ip, gtk, keyid):
+def group_arp(target_ip, gtk, keyid, what):
     """The AP's group-addressed ARP request (From DS: A1 broadcast, A2 BSSID, A3 router) in
     a QoS data frame of ack policy No Ack (QoS control 0x0020), protected with the GTK."""
-    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac(ROUTER_MAC),
-                      bytes(map(int, ROUTER_IP.split("."))), bytes(6),
-                      bytes(map(int, target_ip.split("."))))
-    return emit_protected(protected_frame(0x02, BROADCAST, AP_MAC, ROUTER_MAC, SNAP_ARP + arp,
-                                          gtk, keyid, 0x0020), "group")
-
-
-class Conn(TcpConn):
-    """One TCP connection of a station to `host` on port 80 (packets: wlankit.TcpConn), in
-    its CCMP-protected QoS data frames of TID 0."""
-    next_port = 50311
-
-    def __init__(self, st, host):
-        Conn.next_port += 29
-        TcpConn.__init__(self, st.ip, host, TRACKERS[host], Conn.next_port,
-                         0x6A000000, 0x1E000000, 9000)
-        self.st = st
-
-    def send(self, up, flags, payload=b"", dt=0.0004):
-        return emit_protected(data_frame(self.st, up, self.packet(up, flags, payload)),
-                              self.st.name, self.st.mac if up else AP_MAC, dt)
-
-    def exchange(self, method, path, body, identifiers):
-        """The whole connection: handshake, one request, its response, FIN handshake."""
-        self.send(True, SYN)
-        self.send(False, SYN | ACK)
-        self.send(True, ACK)
-        request = self.http_request(method, path, body, [self.st.ids[k] for k in identifiers])
-        request_time = cap.t
-        frame = self.send(True, PSH | ACK, request, dt=0.02)
-        self.send(False, PSH | ACK, HTTP_RESPONSE)
-        self.send(True, FIN | ACK)
-        self.send(False, FIN | ACK)
-        self.send(True, ACK)
-        refused = self.st is PHONE and request_time >= REFUSAL_S
-        requests.append({"frame": frame, "at": cap.iso(request_time), "host": self.host,
-                         "method": method, "path": path.split("?")[0],
-                         "identifiers": identifiers, "device": self.st.name,
-                         "consent": "after-refusal" if refused else "not-asked"})
-
-
-def dns(st, txid, name):
-    answer = TRACKERS[name]
-    got = [emit_protected(data_frame(st, up, ip), st.name, st.mac if up else AP_MAC, 0.002)
-           for up, ip in dns_lookup(st.ip, ROUTER_IP, st.dns_port, txid, name, answer)]
-    dns_log.append({"device": st.name, "name": name, "address": answer, "query": got[0],
-                    "answer": got[1]})
-
-
-def negative(frame, kind, what):
-    negatives.append({"frame": frame, "kind": kind, "what": what})
+    return lab.group_frame(SNAP_ARP + arp_request(ROUTER_MAC, ROUTER_IP, target_ip), "CCMP",
+                           gtk, keyid, what, 0x0020)
 
 
 STRANGER_WHAT = ("CCMP-protected QoS data frame of the stranger, whose SAE PMK is in no key "
@@ -460,40 +340,33 @@ STRANGER_WHAT = ("CCMP-protected QoS data frame of the stranger, whose SAE PMK i
 
 def stranger_ntp():
     """The stranger's NTP request to the router and the answer, with its pairwise key."""
-    for up in (True, False):
-        src, dst = (STRANGER.ip, ROUTER_IP) if up else (ROUTER_IP, STRANGER.ip)
-        ntp = udp_datagram(src, dst, *((40123, 123) if up else (123, 40123)),
-                           bytes([0x23 if up else 0x24]) + bytes(47))
-        ip = ipv4_header(src, dst, 17, len(ntp), 0x0B00 + len(negatives)) + ntp
-        n = emit_protected(data_frame(STRANGER, up, ip), "stranger",
-                           STRANGER.mac if up else AP_MAC)
-        negative(n, "wlan-protected", STRANGER_WHAT)
+    lab.ntp(STRANGER, 0x0B00, STRANGER_WHAT)
 
 
 # The group keys: GTK 1 and IGTK 4 until the rekeying, then GTK 2 and IGTK 5.
 GTK1, IGTK4 = rand_bytes(16), rand_bytes(16)
 
 # 1. Beacons.
-cap.emit(beacon(), 0.1024)
-cap.emit(beacon(), 0.05)
+cap.emit(lab.beacon(), 0.1024)
+cap.emit(lab.beacon(), 0.05)
 cap.t = 0.2
 # 2. The phone: SAE, association, 4-way handshake (version 0).
 phone_pmk, phone_pmkid = sae(PHONE)
-associate(PHONE)
+lab.associate(PHONE, PHONE.rsn)
 four_way(PHONE, phone_pmk, phone_pmkid, 1, GTK1, 4, IGTK4, 0)
 cap.t = 0.3
 # 3. The AP's group-addressed ARP request under GTK 1.
-negative(group_frame("192.168.90.40", GTK1, 1), None,
-         "group-addressed CCMP frame of the AP (GTK, key id 1, from the phone's message 3): "
-         "decrypted, an ARP request: no IP packet, no error")
+group_arp("192.168.90.40", GTK1, 1,
+          "group-addressed CCMP frame of the AP (GTK, key id 1, from the phone's message 3): "
+          "decrypted, an ARP request: no IP packet, no error")
 cap.t = 0.35
 # 4. The phone's first request.
-dns(PHONE, 0x3101, "rt.applovin.com")
-Conn(PHONE, "rt.applovin.com").exchange(
+lab.dns(PHONE, 0x3101, "rt.applovin.com")
+Conn(lab, PHONE, "rt.applovin.com").exchange(
     "GET", "/v1/ad?format=banner&ifa=%s&os=android" % PHONE.ids["advertising_id"], b"",
     ["advertising_id"])
 cap.t = 0.8
-cap.emit(beacon(), 0.01)
+cap.emit(lab.beacon(), 0.01)
 cap.t = 1.0
 # 5. Group key handshake (12.7.7) to the phone, both messages protected with its TK.
 GTK2, IGTK5 = rand_bytes(16), rand_bytes(16)
@@ -504,34 +377,24 @@ G = [eapol_key(2, 0x1380, 0, 3, bytes(32), aes_key_wrap(PHONE.kek, g1_plain), PH
 for g in G:
     assert eapol_mic_ok(PHONE.kck, g, aes_cmac)
 assert key_data_of(PHONE.kek, G[0]) == g1_plain
-group_handshake = []
-for up, g in ((False, G[0]), (True, G[1])):
-    flags, a1, a2, a3 = addresses(PHONE, up, AP_MAC)
-    group_handshake.append(emit_protected(
-        protected_frame(flags, a1, a2, a3, SNAP_EAPOL + g, PHONE.tk, 0, 0x0007), "phone",
-        PHONE.mac if up else AP_MAC, 0.004))
-for n, what in zip(group_handshake, ("1 (the AP's: GTK key id 2 and IGTK key id 5 wrapped)",
-                                     "2 (the phone's)")):
-    negative(n, None, "CCMP-protected QoS data frame (TID 7) of the phone's pairwise key "
-             "holding group key message %s: decrypted, EAPOL-Key: no IP packet, no error"
-             % what)
+group_handshake = lab.group_key_handshake(
+    PHONE, G, ("group key message 1 (the AP's: GTK key id 2 and IGTK key id 5 wrapped)",
+               "group key message 2 (the phone's)"))
 cap.t = 1.05
 # 6. A group-addressed ARP request under GTK 2.
-negative(group_frame("192.168.90.41", GTK2, 2), None,
-         "group-addressed CCMP frame of the AP (GTK, key id 2, from the group key handshake): "
-         "decrypted, an ARP request: no IP packet, no error")
+group_arp("192.168.90.41", GTK2, 2,
+          "group-addressed CCMP frame of the AP (GTK, key id 2, from the group key handshake): "
+          "decrypted, an ARP request: no IP packet, no error")
 cap.t = 1.2
 # 7. The tablet: open system authentication, association, 4-way handshake (version 3);
 # its message 3 carries GTK 2 (RSC: the one frame sent under it) and IGTK 5.
-auth(TABLET, True, 0, 1)
-auth(TABLET, False, 0, 2)
-associate(TABLET)
+lab.join(TABLET, TABLET.rsn)
 tablet_pmk = pmk_of(PASSPHRASE, SSID)
 four_way(TABLET, tablet_pmk, pmkid_of(tablet_pmk, mac(AP_MAC), mac(TABLET.mac), AKM_PSK_SHA256),
-         2, GTK2, 5, IGTK5, pn_next[(AP_MAC, GTK2)] - 1)
+         2, GTK2, 5, IGTK5, lab.tsc_next[(AP_MAC, GTK2)] - 1)
 cap.t = 1.3
-dns(TABLET, 0x4201, "api2.amplitude.com")
-Conn(TABLET, "api2.amplitude.com").exchange(
+lab.dns(TABLET, 0x4201, "api2.amplitude.com")
+Conn(lab, TABLET, "api2.amplitude.com").exchange(
     "POST", "/2/httpapi",
     json.dumps({"api_key": "0123456789abcdeffedcba9876543210",
                 "events": [{"event_type": "session_start",
@@ -542,36 +405,28 @@ cap.t = 1.6
 # 8. The stranger: SAE with the same password (its PMK is its own), association, 4-way
 # handshake (version 0), two protected frames.
 stranger_pmk, stranger_pmkid = sae(STRANGER)
-associate(STRANGER)
-four_way(STRANGER, stranger_pmk, stranger_pmkid, 2, GTK2, 5, IGTK5, pn_next[(AP_MAC, GTK2)] - 1)
+lab.associate(STRANGER, STRANGER.rsn)
+four_way(STRANGER, stranger_pmk, stranger_pmkid, 2, GTK2, 5, IGTK5,
+         lab.tsc_next[(AP_MAC, GTK2)] - 1)
 cap.t = 1.75
 stranger_ntp()
 cap.t = 2.5
-cap.emit(beacon(), 0.01)
+cap.emit(lab.beacon(), 0.01)
 # 9. After the refusal (+2 s): the phone's request with its IMEI.
 cap.t = REFUSAL_S + 1.0
-dns(PHONE, 0x3102, "sdk.e.qq.com")
-Conn(PHONE, "sdk.e.qq.com").exchange(
+lab.dns(PHONE, 0x3102, "sdk.e.qq.com")
+Conn(lab, PHONE, "sdk.e.qq.com").exchange(
     "GET", "/v2/ping?appid=1101152570&imei=%s" % PHONE.ids["imei"], b"", ["imei"])
 cap.t = 3.2
 stranger_ntp()
-cap.emit(beacon())
+cap.emit(lab.beacon())
 
 
 # --- self-check of the written frames -----------------------------------------------------
-for n, (seconds, data) in enumerate(cap.frames, 1):
-    rt_len = struct.unpack_from("<H", data, 2)[0]
-    mpdu, fcs = data[rt_len:-4], data[-4:]
-    assert zlib.crc32(mpdu) == struct.unpack("<I", fcs)[0], n
-assert len({n for n, *_ in protected}) == len(protected)
-keys = {"phone": PHONE.tk, "tablet": TABLET.tk, "stranger": STRANGER.tk}
-for n, key, plaintext, whose in protected:
-    mpdu = cap.frames[n - 1][1][14:-4]
-    assert ccmp_decrypt(key, mpdu) == plaintext, n
-    # No other key opens it: neither station's TK the stranger's frames, nor a TK a group
-    # frame.
-    for other in [k for k in list(keys.values()) + [GTK1, GTK2] if k != key]:
-        assert not decrypts(other, mpdu), n
+# Every FCS; every protected frame opens with its key and with no other: neither station's
+# TK the stranger's frames, nor a TK a group frame; the requests' identifiers.
+lab.check([("CCMP", k) for k in (PHONE.tk, TABLET.tk, STRANGER.tk, GTK1, GTK2)],
+          (PHONE, TABLET))
 for st in (PHONE, TABLET, STRANGER):      # the key data of each message 3 and the PMKIDs
     plain = key_data_of(st.kek, st.m3)
     assert plain.startswith(AP_RSN) and (GTK1 if st is PHONE else GTK2) in plain
@@ -590,24 +445,15 @@ for st in (PHONE, TABLET, STRANGER):
     blocks = [hmac.new(st.pmk, i.to_bytes(2, "little") + b"Pairwise key expansion" + context
                        + (384).to_bytes(2, "little"), hashlib.sha256).digest() for i in (1, 2)]
     assert (blocks[0] + blocks[1])[:48] == st.ptk
-for r in requests:
-    plain = next(p for n, _, p, _ in protected if n == r["frame"])
-    st = PHONE if r["device"] == "phone" else TABLET
-    assert all(st.ids[k].encode() in plain for k in r["identifiers"])
 
 cap.write_pcap(os.path.join(HERE, "wpa3.pcap"))
-write_case(os.path.join(HERE, "consentry.toml"), "wpa3", "make_wpa3.py", "wpa3-2026-11-29",
-           "Example Shop 5.1 on a test phone and a tablet, WPA3 lab Wi-Fi in monitor mode",
-           [{"id": "phone", "mac": PHONE.mac, "ids": PHONE.ids,
-             "comment": "Known by its Wi-Fi MAC only (randomisation off for the lab network); "
-                        "joins with SAE."},
-            {"id": "tablet", "mac": TABLET.mac, "ids": TABLET.ids,
-             "comment": "The case's Android tablet, known by its Wi-Fi MAC too; joins with "
-                        "PSK-SHA256."}],
-           [("phone", cap.iso(REFUSAL_S))])
-with open(os.path.join(HERE, "80211_keys"), "w") as f:
-    f.write('"wpa-psk","%s"\n' % PHONE.pmk.hex())
-    f.write('"wpa-pwd","%s:%s"\n' % (PASSPHRASE, SSID))
+lab.write_case(os.path.join(HERE, "consentry.toml"), "wpa3", "make_wpa3.py",
+               "wpa3-2026-11-29",
+               "Example Shop 5.1 on a test phone and a tablet, WPA3 lab Wi-Fi in monitor mode",
+               [(PHONE, MAC_ONLY + "; joins with SAE."),
+                (TABLET, "The case's Android tablet, known by its Wi-Fi MAC too; joins with "
+                         "PSK-SHA256.")])
+write_80211_keys(os.path.join(HERE, "80211_keys"), PASSPHRASE, SSID, [PHONE.pmk])
 
 
 def station_json(st, keys_file):
@@ -619,8 +465,7 @@ def station_json(st, keys_file):
     return out
 
 
-pairwise = {name: sum(1 for p in protected if p[3] == name) for name in ("phone", "tablet")}
-group = sum(1 for p in protected if p[3] == "group")
+counts = lab.counts(("phone", "tablet"))
 with open(os.path.join(HERE, "expected.json"), "w") as f:
     json.dump({"capture": "wpa3.pcap", "frames": len(cap.frames), "ssid": SSID,
                "bssid": AP_MAC, "passphrase": PASSPHRASE,
@@ -634,15 +479,12 @@ with open(os.path.join(HERE, "expected.json"), "w") as f:
                "igtks": [{"key_id": 4, "igtk": IGTK4.hex()},
                          {"key_id": 5, "igtk": IGTK5.hex()}],
                "group_key_handshake": group_handshake,
-               "requests": requests, "negative": negatives, "dns": dns_log,
-               "protected_frames": pairwise["phone"] + pairwise["tablet"],
-               "pairwise_frames": pairwise, "group_frames": group,
-               "decrypted_frames": pairwise["phone"] + pairwise["tablet"] + group,
-               "all_protected_frames": len(protected),
-               "handshakes_with_key": 2, "handshakes_no_key": 1},
+               "requests": lab.requests, "negative": lab.negatives, "dns": lab.dns_log,
+               **counts, "handshakes_with_key": 2, "handshakes_no_key": 1},
               f, indent=1)
     f.write("\n")
+pairwise = counts["pairwise_frames"]
 print("wrote wpa3.pcap (%d frames; decrypted with the keys: %d pairwise (phone %d, tablet %d), "
       "%d group; %d protected in all), consentry.toml, 80211_keys, expected.json (%d requests)"
-      % (len(cap.frames), pairwise["phone"] + pairwise["tablet"], pairwise["phone"],
-         pairwise["tablet"], group, len(protected), len(requests)))
+      % (len(cap.frames), counts["protected_frames"], pairwise["phone"], pairwise["tablet"],
+         counts["group_frames"], counts["all_protected_frames"], len(lab.requests)))
