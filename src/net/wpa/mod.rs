@@ -606,7 +606,7 @@ mod tests {
     /// element of the AKM that goes with it.
     fn handshake_of(wpa: &mut Wpa, pmk: &[u8; 32], version: u16, m2_first: bool) {
         let akm = match version {
-            WPA2 => 2,
+            TKIP | WPA2 => 2,
             SHA256 => 6,
             _ => 8,
         };
@@ -1031,13 +1031,7 @@ mod tests {
         assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
 
         // Group message 1: key index 1, the GTK RC4-encrypted with Key IV || KEK.
-        use rc4::{consts::U32, KeyInit, Rc4, StreamCipher};
-        let kek = ptk_of(&pmk, TKIP).kek;
-        let rc4_key: [u8; 32] = [&KEY_IV[..], &kek].concat().try_into().unwrap();
-        let mut rc4 = Rc4::<U32>::new(&rc4_key.into());
-        rc4.apply_keystream(&mut [0; 256]);
-        let mut encrypted = gtk;
-        rc4.apply_keystream(&mut encrypted);
+        let encrypted = rc4_key_data(&pmk, &gtk);
         let info = KEY_ACK | KEY_MIC | 0x0200 | 0x0010 | TKIP;
         let g1 = eapol_key(WPA1, info, 32, &[0; 32], &pmk, &encrypted);
         let mut forged = g1.clone();
@@ -1100,5 +1094,45 @@ mod tests {
         assert_eq!(wpa.decrypt(&ccmp_frame, 26), Ok(b"y".to_vec()));
         let mut wpa = wpa_with(&[WlanKey::Tk(ccmp)]);
         assert_eq!(wpa.decrypt(&frame, 26), Err(NotDecrypted::NoKey));
+    }
+
+    /// Key data RC4-encrypted as version 1 messages carry it: under the EAPOL-Key IV
+    /// ([`KEY_IV`]) and the KEK of `pmk`'s TKIP PTK, the first 256 bytes of key stream
+    /// skipped.
+    fn rc4_key_data(pmk: &[u8; 32], plain: &[u8]) -> Vec<u8> {
+        use rc4::{consts::U32, KeyInit, Rc4, StreamCipher};
+        let kek = ptk_of(pmk, TKIP).kek;
+        let rc4_key: [u8; 32] = [&KEY_IV[..], &kek].concat().try_into().unwrap();
+        let mut rc4 = Rc4::<U32>::new(&rc4_key.into());
+        rc4.apply_keystream(&mut [0; 256]);
+        let mut encrypted = plain.to_vec();
+        rc4.apply_keystream(&mut encrypted);
+        encrypted
+    }
+
+    #[test]
+    fn a_wpa2_tkip_message_3_gives_its_gtk_kde_under_rc4() {
+        // WPA2 with a TKIP pairwise cipher: the RSN descriptor, version 1, and message
+        // 3's key data (the AP's RSN element and the GTK KDE, not padded) under RC4.
+        let pmk = lab_pmk();
+        let gtk = [0x6d; 32];
+        let mut wpa = wpa_with(&[lab_key()]);
+        handshake_of(&mut wpa, &pmk, TKIP, false);
+        assert_eq!(wpa.stats().handshakes, 1);
+        let plain = [
+            &rsn_element(&[2])[..],
+            &[0xdd, 38, 0x00, 0x0f, 0xac, 1, 2, 0],
+            &gtk,
+        ]
+        .concat();
+        let info = M1 | KEY_MIC | KEY_ENCRYPTED_DATA | 0x0240 | TKIP;
+        let m3 = key_frame(info, &ANONCE, &pmk, &rc4_key_data(&pmk, &plain));
+        wpa.eapol(AP, STA, &m3);
+        let arp = b"\xaa\xaa\x03\x00\x00\x00\x08\x06arp";
+        let group = tkip_frame(&gtk, 2, Some([0xff; 6]), arp);
+        assert_eq!(wpa.decrypt(&group, 26).unwrap(), arp);
+        // The station's own frames: TKIP with its PTK.
+        let own = tkip_frame(&tkip_key(&pmk), 0, None, b"x");
+        assert_eq!(wpa.decrypt(&own, 26), Ok(b"x".to_vec()));
     }
 }
