@@ -23,7 +23,8 @@ Outputs, next to this script:
                   of its 4-way handshake (the phone's also those of its group key
                   handshake; the stranger's, which has none in the capture: its frames and
                   made-up TK, and as tk_line its 32 octets TK || Michael keys, the value
-                  of a Wireshark "tk" line that opens its frames); the GTK (key id 1, TKIP, 32 octets; its TK and Michael key,
+                  of a Wireshark "tk" line that opens its frames); the GTK (key id 1,
+                  TKIP, 32 octets; its TK and Michael key,
                   the Key IV of group message 1, the frames that give it and the frames sent
                   under it); every HTTP request (frame, time, host, method, path, identifier
                   types, device, cipher, consent state "not-asked" or "after-refusal"); the
@@ -35,7 +36,15 @@ Outputs, next to this script:
                   and group (group_frames), their sum (decrypted_frames), all protected
                   frames (all_protected_frames, the stranger's included), 4-way handshakes
                   completed with the given key (handshakes_with_key: 2) and with none
-                  (handshakes_no_key: 0).
+                  (handshakes_no_key: 0); the forged twin (michael_twin: its file and
+                  frame).
+  tkip-michael.pcap
+                  the same capture but for one frame: the phone's first request sealed
+                  again with its TK and TSC under the other direction's Michael key, so
+                  that its ICV comes out and its Michael MIC does not, as a frame altered
+                  by someone without the Michael key would be (12.5.2.3). A receiver
+                  drops it (and counts a Michael failure); tshark 4.0, which checks the
+                  ICV only, reads the request in it.
 
 Story (from 2026-11-28T15:00:00Z): the AP "consentry-lab-wpa" beacons with an RSN element
 and a WPA element; the stranger (in no case) exchanges an NTP request and answer with the
@@ -196,7 +205,9 @@ Run: python3 captures/tkip/make_tkip.py
 import json
 import os
 import random
+import struct
 import sys
+import zlib
 from datetime import datetime, timezone
 
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
@@ -211,9 +222,10 @@ sys.path.insert(0, os.path.dirname(HERE))
 from pcapkit import ipv4_header, luhn_ok, mac, udp_datagram  # noqa: E402
 from wlankit import MAC_ONLY, SNAP_ARP, SNAP_IPV4, Capture, arp_request  # noqa: E402
 from wpakit import (AKM_PSK, CCMP_128, DESC_WPA, TKIP, Conn, Station, WpaLab,  # noqa: E402
-                    eapol_key, eapol_mic_ok, gtk_kde, hmac_md5, key_data_of, pad_key_data,
-                    pmk_of, pmkid_kde, pmkid_of, ptk_of, rc4_key_data, rc4_key_data_of,
-                    rsn_element, wpa_element, write_80211_keys)
+                    eapol_key, eapol_mic_ok, gtk_kde, header_len, hmac_md5, key_data_of,
+                    pad_key_data, pmk_of, pmkid_kde, pmkid_of, ptk_of, rc4_key_data,
+                    rc4_key_data_of, rsn_element, tkip_decrypt, tkip_encrypt, tkip_tsc,
+                    wpa_element, write_80211_keys)
 
 T0 = datetime(2026, 11, 28, 15, 0, 0, tzinfo=timezone.utc)
 REFUSAL_S = 2.0
@@ -407,6 +419,29 @@ for (ta, key), got in counters.items():
     assert got[0] == 1 or key is STRANGER.key, got
 
 cap.write_pcap(os.path.join(HERE, "tkip.pcap"))
+
+# The forged twin: the phone's first request sealed again with its TK and TSC but the
+# Michael key of the AP's MSDUs (the PTK's halves swapped): the ICV, over what was
+# encrypted, comes out; the Michael MIC, over DA, SA, priority and the MSDU under the
+# phone's own Michael key, does not.
+forged_at = lab.requests[0]["frame"]
+seconds, data = cap.frames[forged_at - 1]
+rt_len = struct.unpack_from("<H", data, 2)[0]
+mpdu = data[rt_len:-4]
+h = mpdu[:header_len(mpdu)]
+swapped = PHONE.key[:16] + PHONE.key[24:32] + PHONE.key[16:24]
+forged = h + tkip_encrypt(swapped, 0, tkip_tsc(mpdu[len(h):]), h, tkip_decrypt(PHONE.key, mpdu))
+try:
+    tkip_decrypt(PHONE.key, forged)
+    raise AssertionError("the forged frame opens")
+except ValueError as e:
+    assert str(e) == "bad Michael MIC", e
+genuine = cap.frames
+cap.frames = list(genuine)
+cap.frames[forged_at - 1] = (seconds, data[:rt_len] + forged
+                             + struct.pack("<I", zlib.crc32(forged) & 0xFFFFFFFF))
+cap.write_pcap(os.path.join(HERE, "tkip-michael.pcap"))
+cap.frames = genuine
 lab.write_case(os.path.join(HERE, "consentry.toml"), "tkip", "make_tkip.py",
                "tkip-2026-11-28",
                "Example Shop 5.1 on a test phone and a tablet, WPA/WPA2 (TKIP) lab Wi-Fi in "
@@ -445,7 +480,9 @@ with open(os.path.join(HERE, "expected.json"), "w") as f:
                 "key_iv": KEY_IV.hex(), "frames": group_frames},
         "group_key_handshake": group_handshake,
         "requests": lab.requests, "negative": lab.negatives, "dns": lab.dns_log,
-        **counts, "handshakes_with_key": 2, "handshakes_no_key": 0}, f, indent=1)
+        **counts, "handshakes_with_key": 2, "handshakes_no_key": 0,
+        "michael_twin": {"capture": "tkip-michael.pcap", "frame": forged_at,
+                         "request": lab.requests[0]["host"]}}, f, indent=1)
     f.write("\n")
 pairwise = counts["pairwise_frames"]
 print("wrote tkip.pcap (%d frames; decrypted with the passphrase: %d pairwise (phone %d TKIP, "
