@@ -204,6 +204,8 @@ fn a_frame_whose_michael_mic_is_wrong_is_not_read() {
     );
     let errors = sample::packet_errors(&outcome);
     assert_eq!(errors, BTreeMap::from([("wlan-protected".into(), 4)]));
+    let traffic = outcome.traffic.as_ref().unwrap();
+    assert_eq!(traffic.wlan_michael_failures, 1);
     // The connection is still seen, its response without a request.
     let host = twin["request"].as_str().unwrap();
     let seen: Vec<_> = xs.iter().filter(|x| x.host == host).collect();

@@ -428,6 +428,7 @@ fn traffic_summary(s: &CaptureSummary) -> TrafficSummary {
         wlan_handshakes: s.packets.wpa.handshakes,
         wlan_handshakes_unmatched: s.packets.wpa.wrong_key + s.packets.wpa.unsupported,
         wlan_decrypted: s.packets.wpa.decrypted,
+        wlan_michael_failures: s.packets.wpa.michael_failures,
         tls_not_decrypted: s.flows.tls_not_decrypted.clone(),
     }
 }

@@ -114,6 +114,10 @@ pub struct TrafficSummary {
     /// … and the protected 802.11 frames decrypted.
     #[serde(skip_serializing_if = "is_zero")]
     pub wlan_decrypted: u64,
+    /// TKIP frames that a key decrypted but whose Michael MIC was wrong: forged or
+    /// damaged, dropped by any receiver, not analysed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub wlan_michael_failures: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -154,6 +158,7 @@ impl TrafficSummary {
         self.wlan_handshakes += other.wlan_handshakes;
         self.wlan_handshakes_unmatched += other.wlan_handshakes_unmatched;
         self.wlan_decrypted += other.wlan_decrypted;
+        self.wlan_michael_failures += other.wlan_michael_failures;
     }
 
     /// TLS connections seen (decrypted or not).

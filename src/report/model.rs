@@ -196,6 +196,14 @@ impl Report {
                 t.wlan_handshakes_unmatched
             ));
         }
+        if t.wlan_michael_failures > 0 {
+            lines.push(format!(
+                "{} TKIP-protected Wi-Fi frames decrypted with a station's key failed their \
+                 Michael integrity check: forged or damaged on the air, they were dropped by \
+                 their receiver and are not analysed (counted as wlan-protected below).",
+                t.wlan_michael_failures
+            ));
+        }
         if !t.packet_errors.is_empty() {
             let n: u64 = t.packet_errors.values().sum();
             lines.push(format!(
@@ -768,6 +776,7 @@ mod tests {
         t.wlan_handshakes = 2;
         t.wlan_handshakes_unmatched = 1;
         t.wlan_decrypted = 40;
+        t.wlan_michael_failures = 1;
         i.traffic = Some(t);
         let lines = build(&i).visibility();
         assert!(
@@ -775,6 +784,10 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines[4].starts_with("1 WPA handshakes matched no key given"));
+        assert!(
+            lines[5].starts_with("1 TKIP-protected Wi-Fi frames decrypted with a station's key failed their Michael integrity check"),
+            "{lines:?}"
+        );
     }
 
     #[test]

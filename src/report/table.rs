@@ -87,6 +87,12 @@ pub fn write_table(
                     t.wlan_handshakes_unmatched
                 ));
             }
+            if t.wlan_michael_failures > 0 {
+                line.push_str(&format!(
+                    "; {} TKIP frames failed their Michael MIC",
+                    t.wlan_michael_failures
+                ));
+            }
             writeln!(out, "{}", fit(&line, WIDTH))?;
         }
         if !t.packet_errors.is_empty() {
