@@ -1,13 +1,13 @@
 """802.11 helpers of the monitor-mode capture generators under captures/ (make_wifi.py,
-make_wpa2.py, make_wpa3.py, make_tkip.py): radiotap and 802.11 frames with their FCS,
-the capture being written (clock, frames, sequence numbers, classic pcap of link type
-127), and what they tell alike of the lab devices: their TCP connections and HTTP
-requests to trackers, their DNS lookups and NTP, the case file; and the lab network of
-the WPA captures (Lab: the access point's beacons, authentication and association, the
-stations, the records of expected.json). Standard library and captures/pcapkit.py only;
-MAC addresses are strings ("02:00:00:aa:cc:07"), frames bytes. Sections: IEEE
-802.11-2020. The WPA keys, EAPOL-Key frames, CCMP and TKIP, and the protected frames of
-a WPA lab (WpaLab), are in captures/wpakit.py.
+make_wpa2.py, make_wpa3.py, make_tkip.py, make_wep.py): radiotap and 802.11 frames with
+their FCS, the capture being written (clock, frames, sequence numbers, classic pcap of
+link type 127), and what they tell alike of the lab devices: their TCP connections and
+HTTP requests to trackers, their DNS lookups and NTP, the case file; and the lab network
+of the WPA captures (Lab: the access point's beacons, authentication and association,
+the stations, the records of expected.json). Standard library and captures/pcapkit.py
+only; MAC addresses are strings ("02:00:00:aa:cc:07"), frames bytes. Sections: IEEE
+802.11-2020. The WPA keys, EAPOL-Key frames, CCMP, TKIP and WEP, and the protected
+frames of a WPA (or WEP) lab (WpaLab), are in captures/wpakit.py.
 """
 
 import itertools

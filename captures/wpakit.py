@@ -1,18 +1,18 @@
 """WPA helpers of the monitor-mode capture generators under captures/ (make_wpa2.py,
-make_wpa3.py, make_tkip.py): the keys (PMK from a passphrase, PRF-SHA1 and KDF-SHA256,
-PTK, PMKID), SAE on NIST P-256 (password element by hunting and pecking, commit, keys,
-confirm), EAPOL-Key frames of the RSN (2) and WPA (254) key descriptors with their MIC
-(HMAC-MD5, HMAC-SHA1-128 or AES-128-CMAC), the RSN element, the WPA element and the KDEs
-of their key data, RC4 key data encryption (descriptor version 1), CCMP-128 and TKIP
-(encryption and decryption of an MPDU: the key mixing function, RC4, Michael and the
-ICV); and, on wlankit.py's Lab, the WPA lab network the three scripts capture (WpaLab:
-its stations' protected frames with their PNs or TSCs, 4-way and group key handshakes,
-DNS, NTP and TCP connections, the self-check of the written frames and the counts of
-expected.json) and Wireshark's 80211_keys file. Needs the `cryptography` package
-(AES-CCM, AES key wrap, AES-CMAC); MAC addresses are bytes in the crypto (pcapkit.mac)
-and strings in WpaLab, as in wlankit.py; keys, frames and elements bytes, SAE scalars
-integers and elements points (x, y). Sections: IEEE 802.11-2020 (TKIP: 12.5.2; the WPA
-element and descriptor type 254 are those of Wi-Fi Alliance WPA, which followed draft
+make_wpa3.py, make_tkip.py, make_wep.py): the keys (PMK from a passphrase, PRF-SHA1 and
+KDF-SHA256, PTK, PMKID), SAE on NIST P-256 (password element by hunting and pecking, commit,
+keys, confirm), EAPOL-Key frames of the RSN (2) and WPA (254) key descriptors with their MIC
+(HMAC-MD5, HMAC-SHA1-128 or AES-128-CMAC), the RSN element, the WPA element and the KDEs of
+their key data, RC4 key data encryption (descriptor version 1), CCMP-128, TKIP (encryption
+and decryption of an MPDU: the key mixing function, RC4, Michael and the ICV) and WEP (RC4
+keyed by IV || key, the ICV); and, on wlankit.py's Lab, the WPA lab network the scripts
+capture (WpaLab: its stations' protected frames with their PNs, TSCs or WEP IVs, 4-way and
+group key handshakes, DNS, NTP and TCP connections, the self-check of the written frames and
+the counts of expected.json) and Wireshark's 80211_keys file. Needs the `cryptography`
+package (AES-CCM, AES key wrap, AES-CMAC); MAC addresses are bytes in the crypto
+(pcapkit.mac) and strings in WpaLab, as in wlankit.py; keys, frames and elements bytes, SAE
+scalars integers and elements points (x, y). Sections: IEEE 802.11-2020 (TKIP: 12.5.2; the
+WPA element and descriptor type 254 are those of Wi-Fi Alliance WPA, which followed draft
 802.11i).
 
 On import it checks itself against published vectors and stops with an AssertionError
@@ -34,7 +34,11 @@ the DA || SA || priority header as tkip_encrypt builds it from a From DS frame; 
 TKIP key mixing function (phase 1 TTAK and phase 2 WEP seed) against the eight test
 vectors of IEEE Std 802.11i-2004 (TK, TA, IV32, IV16 -> P1K, RC4 key; Fuchsia's
 iwlwifi TKIP unit test carries them); and the S-box derived from AES's against its
-first entries as the standard tabulates them.
+first entries as the standard tabulates them. For WEP: the WEP encapsulation example of
+IEEE Std 802.11-2012 annex M (table M-5, "ARC4 encryption": the 40-bit key "01234", IV
+fb 02 9e, an LLC/SNAP + IPv4/UDP MSDU and its ICV 1b d0 b6 04, the ciphertext; public
+ARC4 test suites carry it as their "test 6" vector), checking the ICV and the RC4 seed
+IV || key; and a round trip of a WEP-104 MPDU that no other key opens.
 """
 
 import hashlib
@@ -574,13 +578,60 @@ def tkip_decrypts(key, mpdu):
         return False
 
 
+# --- WEP (12.3.2) -------------------------------------------------------------------------
+def wep_header(iv, keyid):
+    """The WEP IV field (12.3.2.2): the 24-bit IV, most significant octet first (as
+    Linux's mac80211 writes its counter), then key id << 6 (ExtIV 0, pad 0)."""
+    assert 0 <= iv < 1 << 24 and 0 <= keyid < 4
+    return iv.to_bytes(3, "big") + bytes([keyid << 6])
+
+
+def wep_encrypt(key, keyid, iv, h, msdu):
+    """The body of a WEP MPDU (12.3.2.2) under a WEP-40 (5 octets) or WEP-104 (13 octets)
+    key with key id `keyid`: IV (3 octets) || key id octet || RC4(IV || key)(MSDU || ICV),
+    the ICV CRC-32 of the MSDU, little-endian. WEP covers no part of the MAC header h
+    (taken for symmetry with tkip_encrypt and ccmp_encrypt)."""
+    assert len(key) in (5, 13), len(key)
+    del h
+    head = wep_header(iv, keyid)
+    icv = struct.pack("<I", zlib.crc32(msdu) & 0xFFFFFFFF)
+    return head + rc4(head[:3] + key, msdu + icv)
+
+
+def wep_iv(body):
+    """The 24-bit IV of a WEP MPDU body."""
+    return int.from_bytes(body[0:3], "big")
+
+
+def wep_decrypt(key, mpdu):
+    """The MSDU of a WEP-protected MPDU (without FCS); raises ValueError if it is no WEP
+    frame (Protected bit clear, ExtIV set) or its ICV is wrong under the key."""
+    n = header_len(mpdu)
+    h, body = mpdu[:n], mpdu[n:]
+    if not h[1] & 0x40 or body[3] & 0x20 or len(body) < 8:
+        raise ValueError("not a WEP frame")
+    plain = rc4(body[:3] + key, body[4:])
+    if zlib.crc32(plain[:-4]) & 0xFFFFFFFF != struct.unpack("<I", plain[-4:])[0]:
+        raise ValueError("bad ICV")
+    return plain[:-4]
+
+
+def wep_decrypts(key, mpdu):
+    """Whether a protected MPDU decrypts under the WEP key (ICV right)."""
+    try:
+        wep_decrypt(key, mpdu)
+        return True
+    except ValueError:
+        return False
+
+
 # --- the WPA lab network (wlankit.Lab) ----------------------------------------------------
 class Station(LabStation):
     """A station of a WPA lab (wlankit.Station) and, once its 4-way handshake is written
     (or made up, for a station whose handshake the capture lacks), its pairwise cipher
     ("CCMP" or "TKIP") and key (CCMP: the 16-octet TK; TKIP: the 32 octets TK || Michael
     key of the AP's MSDUs || of the station's, PTK[32:64]), and the frame numbers of that
-    handshake."""
+    handshake; or, in a WEP lab (no handshake), "WEP" and the 5- or 13-octet WEP key."""
 
     def __init__(self, name, mac_address, ip, ids, aid, dns_port):
         LabStation.__init__(self, name, mac_address, ip, ids, aid, dns_port)
@@ -589,8 +640,9 @@ class Station(LabStation):
 
 class WpaLab(Lab):
     """A WPA lab network (wlankit.Lab) and its protected frames: each transmitter counts
-    the PNs (CCMP) or TSCs (TKIP) of each key from 1 (tsc_next: (transmitter, key) -> the
-    next; a script sets one for a station that was sending before the capture); the
+    the PNs (CCMP), TSCs (TKIP) or 24-bit IVs (WEP) of each key from 1 (tsc_next:
+    (transmitter, key) -> the next; a script sets one for a station that was sending
+    before the capture, or for a WEP transmitter's seeded first IV); the
     protected frames written are kept as (frame number, cipher, key, plaintext, whose:
     a station's name or "group") for the self-check and the counts. The records of
     expected.json: with dns_device each DNS lookup names its station first; with
@@ -604,15 +656,15 @@ class WpaLab(Lab):
 
     def protected_frame(self, flags, a1, a2, a3, plaintext, cipher, key, keyid, qos=None):
         """A protected data frame (the Protected bit set), a QoS data frame with QoS control
-        `qos` or, with None, a data frame, TKIP (12.5.2) or CCMP (12.5.3) under the key
-        with key id `keyid` and the transmitter's (A2's) next TSC or PN for it; with
-        (cipher, key, plaintext)."""
+        `qos` or, with None, a data frame, TKIP (12.5.2), CCMP (12.5.3) or WEP (12.3.2,
+        cipher "WEP") under the key with key id `keyid` and the transmitter's (A2's) next
+        TSC, PN or IV for it; with (cipher, key, plaintext)."""
         h = self.cap.mac_header(0x88 if qos is not None else 0x08, flags | 0x40, a1, a2, a3,
                                 qos)
         tsc = self.tsc_next.get((a2, key), 1)
         self.tsc_next[(a2, key)] = tsc + 1
-        body = (tkip_encrypt(key, keyid, tsc, h, plaintext) if cipher == "TKIP"
-                else ccmp_encrypt(key, keyid, tsc, h, plaintext))
+        encrypt = {"TKIP": tkip_encrypt, "WEP": wep_encrypt}.get(cipher, ccmp_encrypt)
+        body = encrypt(key, keyid, tsc, h, plaintext)
         return radiotap(h + body), (cipher, key, plaintext)
 
     def emit_protected(self, frame_plain, whose, transmitter=None, dt=0.0003):
@@ -710,11 +762,11 @@ class WpaLab(Lab):
     def check(self, keys, stations):
         """Asserts, frame by frame in the written capture: every FCS; that every protected
         frame, each once, decrypts to its plaintext with its key (TKIP: WEP seed octet,
-        ICV and Michael MIC; CCMP: MIC) and with none of the other keys of its cipher in
-        `keys` ((cipher, key) pairs); that each transmitter's TSCs (PNs) under each key
-        run on by one; that each request's plaintext carries the identifiers of its
-        device, one of `stations`. The TSCs (PNs): (transmitter, key) -> those of its
-        frames, in order."""
+        ICV and Michael MIC; CCMP: MIC; WEP: ICV) and with none of the other keys of its
+        cipher in `keys` ((cipher, key) pairs); that each transmitter's TSCs (PNs, WEP
+        IVs) under each key run on by one; that each request's plaintext carries the
+        identifiers of its device, one of `stations`. The TSCs (PNs): (transmitter, key)
+        -> those of its frames, in order."""
         self.cap.check_fcs()
         assert len({p[0] for p in self.protected}) == len(self.protected)
         counters = {}
@@ -724,6 +776,9 @@ class WpaLab(Lab):
             if cipher == "TKIP":
                 assert tkip_decrypt(key, mpdu) == plaintext, n
                 opens, counter = tkip_decrypts, tkip_tsc(body)
+            elif cipher == "WEP":
+                assert wep_decrypt(key, mpdu) == plaintext, n
+                opens, counter = wep_decrypts, wep_iv(body)
             else:
                 assert ccmp_decrypt(key, mpdu) == plaintext, n
                 opens, counter = decrypts, ccmp_pn(body)
@@ -927,3 +982,27 @@ for _tk, _ta, _iv32, _p1k, _phase2 in (
     assert tuple(_p) == _p1k, _tk
     for _iv16, _seed in _phase2:
         assert tkip_phase2(bytes.fromhex(_tk), _p, _iv16).hex() == _seed, _tk
+
+# WEP: the WEP encapsulation example of IEEE Std 802.11-2012 annex M (table M-5, "ARC4
+# encryption"; the ARC4 "test 6" vector of public cipher test suites): key "01234" (WEP-40),
+# IV fb 02 9e; the MSDU (LLC/SNAP, an IPv4/UDP NetBIOS name query), whose CRC-32 is the
+# ICV 1b d0 b6 04; RC4 keyed by IV || key of MSDU || ICV. Then a WEP-104 round trip in a
+# To DS data frame (key id 2) that the WEP-40 key does not open.
+_key = b"01234"
+_msdu = bytes.fromhex(
+    "aaaa0300000008004500004e661a00008011be640a0001220affffff00890089003a000080a6011000"
+    "01000000000000204543454a4548454346434550464545494546464343414341434143414341414100"
+    "00200001")
+_body = wep_encrypt(_key, 0, 0xFB029E, b"", _msdu)
+assert _body[:4].hex() == "fb029e00"
+assert _body[4:].hex() == (
+    "f69c5806bd6ce84626bcbefb9474650aad1f7909b0f64d5f58a503a258b7ed22eb0ea64930d3a056a557"
+    "42fcce141d485f8aa836dea18df42c5380805ad0c61a5d6f58f41040b24b7d1a693856ed0d4398e7aee3"
+    "bf0e2a2ca8f7")
+assert rc4(bytes.fromhex("fb029e") + _key, _body[4:])[-4:].hex() == "1bd0b604"
+_h = bytes.fromhex("08410000" "020304050607" "020304050608" "020304050609" "1000")
+_wep104 = bytes(range(1, 14))
+_body = wep_encrypt(_wep104, 2, 0x000102, _h, _msdu)
+assert _body[:4].hex() == "00010280" and len(_body) == 4 + len(_msdu) + 4
+assert wep_decrypt(_wep104, _h + _body) == _msdu and wep_iv(_body) == 0x000102
+assert not wep_decrypts(_key, _h + _body) and not wep_decrypts(_wep104[::-1], _h + _body)

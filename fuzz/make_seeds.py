@@ -401,6 +401,16 @@ def tkip_session():
     return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
 
 
+def wep_session():
+    """The WEP sample's first request, its group ARP and the stranger's frame."""
+    d = os.path.join(ROOT, "captures", "wep")
+    frames = pcap_frames(os.path.join(d, "wep.pcap"))
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    numbers = ([expected["requests"][0]["frame"]] + expected["group"]["frames"]
+               + [n["frame"] for n in expected["negative"] if n["kind"]])
+    return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
+
+
 def packet_seeds():
     body = b"x" * 40
     whole = ipv4_tcp(body)
@@ -422,6 +432,7 @@ def packet_seeds():
         "wpa2-session": bytes([12, 0]) + wpa2_session(),
         "wpa3-session": bytes([12, 0]) + wpa3_session(),
         "tkip-session": bytes([12, 0]) + tkip_session(),
+        "wep-session": bytes([12, 0]) + wep_session(),
     }
 
 

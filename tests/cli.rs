@@ -557,17 +557,35 @@ fn wlan_keys_decrypt_a_wpa2_capture() {
         "{err}"
     );
 
-    // A Wireshark keys file with a WEP key besides: the line is skipped, said so.
+    // A Wireshark keys file with the WEP sample's key besides, with colons as
+    // Wireshark writes it: both taken, nothing skipped; the WEP capture opens too.
+    let wep_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/wep");
+    let wep = std::fs::read_to_string(wep_dir.join("80211_keys")).unwrap();
+    let wep_hex = wep.trim().rsplit(',').next().unwrap().trim_matches('"');
+    let colons: Vec<&str> = (0..wep_hex.len())
+        .step_by(2)
+        .map(|i| &wep_hex[i..i + 2])
+        .collect();
     let mixed = tmp.path().join("80211_keys");
     let wpa2 = std::fs::read_to_string(&keys).unwrap();
-    std::fs::write(&mixed, format!("\"wep\",\"0102030405\"\n{wpa2}")).unwrap();
+    std::fs::write(&mixed, format!("\"wep\",\"{}\"\n{wpa2}", colons.join(":"))).unwrap();
     let o = analyze(&["--wlan-keys".as_ref(), mixed.as_os_str()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
-    let err = stderr(&o);
-    let skipped = format!(
-        "consentry: 802.11 keys file {}: line 1: WEP keys are not supported, skipped",
-        mixed.display()
+    assert!(!stderr(&o).contains("skipped"), "{}", stderr(&o));
+    let o = run(bin()
+        .arg("analyze")
+        .arg(wep_dir.join("wep.pcap"))
+        .arg("--case")
+        .arg(wep_dir.join("consentry.toml"))
+        .args(["--format", "jsonl", "--wlan-keys"])
+        .arg(&mixed));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
+    assert!(
+        stderr(&o)
+            .contains("WPA: 0 handshakes with a given key, 31 frames decrypted (31 of them WEP)"),
+        "{}",
+        stderr(&o)
     );
-    assert!(err.contains(&skipped), "{err}");
 }

@@ -98,6 +98,17 @@ fn tkip_mixed_mode_lab_network_decrypted_with_its_passphrase() {
 }
 
 #[test]
+fn wep_lab_network_decrypted_with_its_key() {
+    let keys = std::fs::read_to_string(captures().join("wep/80211_keys")).unwrap();
+    let keys = consentry::net::wpa::parse_keys(&keys).unwrap().keys;
+    let reading = CaptureReading {
+        wlan_keys: Arc::new(consentry::net::wpa::WlanKeys::new(&keys)),
+        ..CaptureReading::default()
+    };
+    run_golden_reading("wep", "wep.pcap", None, reading);
+}
+
+#[test]
 fn wpa3_lab_network_decrypted_with_the_sae_pmk_and_the_passphrase() {
     let keys = std::fs::read_to_string(captures().join("wpa3/80211_keys")).unwrap();
     let keys = consentry::net::wpa::parse_keys(&keys).unwrap().keys;

@@ -1,4 +1,4 @@
-//! `--wlan-keys FILE`: WPA, WPA2 and WPA3 keys to decrypt 802.11 captures with, in
+//! `--wlan-keys FILE`: WEP, WPA, WPA2 and WPA3 keys to decrypt 802.11 captures with, in
 //! Wireshark's 802.11 keys file format or as a hostapd or wpa_supplicant debug log
 //! holds them (see [`crate::net::wpa`]), for the commands that read captures
 //! (`analyze`, `exchanges`, `ingest`, `tap`).
@@ -19,13 +19,14 @@ const MAX_LINE_BYTES: usize = 64 << 10;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WlanKeyArgs {
-    /// Keys to decrypt WPA/WPA2/WPA3-Personal (CCMP, TKIP) 802.11 frames with: a file in
-    /// Wireshark's 802.11 keys format, a line each like `"wpa-pwd","PASSPHRASE:SSID"`
-    /// (without `:SSID`, the one the capture names), `"wpa-psk","HEX"` (the PMK; for
-    /// SAE, the association's), `"msk","HEX"` or `"tk","HEX"`; or the debug log of
-    /// the lab's hostapd (or a wpa_supplicant) run with `-d -K`, whose PMKs and TKs
-    /// are taken; several allowed. The capture must hold each station's 4-way
-    /// handshake, unless its TK is given.
+    /// Keys to decrypt WPA/WPA2/WPA3-Personal (CCMP, TKIP) and WEP 802.11 frames
+    /// with: a file in Wireshark's 802.11 keys format, a line each like
+    /// `"wpa-pwd","PASSPHRASE:SSID"` (without `:SSID`, the one the capture names),
+    /// `"wpa-psk","HEX"` (the PMK; for SAE, the association's), `"msk","HEX"`,
+    /// `"tk","HEX"` or `"wep","HEX"`; or the debug log of the lab's hostapd (or a
+    /// wpa_supplicant) run with `-d -K`, whose PMKs and TKs are taken; several
+    /// allowed. The capture must hold each station's 4-way handshake, unless its TK
+    /// is given (WEP has none).
     #[arg(long = "wlan-keys", value_name = "FILE")]
     pub wlan_keys: Vec<PathBuf>,
 }
@@ -110,6 +111,9 @@ pub fn describe(label: &str, stats: &WpaStats) -> Option<String> {
         "{label}: WPA: {} handshakes with a given key, {} frames decrypted",
         stats.handshakes, stats.decrypted
     );
+    if stats.wep_decrypted > 0 {
+        text.push_str(&format!(" ({} of them WEP)", stats.wep_decrypted));
+    }
     let wrong_wpa2 = stats.wrong_key - stats.wrong_key_sae.min(stats.wrong_key);
     if wrong_wpa2 > 0 {
         text.push_str(&format!(
@@ -167,6 +171,7 @@ mod tests {
             wrong_key_sae: 0,
             unsupported: 0,
             decrypted: 40,
+            wep_decrypted: 0,
             michael_failures: 0,
         };
         assert_eq!(
@@ -178,11 +183,12 @@ mod tests {
             wrong_key_sae: 1,
             unsupported: 1,
             michael_failures: 3,
+            wep_decrypted: 5,
             ..stats
         };
         assert_eq!(
             describe("x.pcap", &sae).unwrap(),
-            "x.pcap: WPA: 1 handshakes with a given key, 40 frames decrypted; \
+            "x.pcap: WPA: 1 handshakes with a given key, 40 frames decrypted (5 of them WEP); \
              1 handshakes matched no key (wrong passphrase or SSID?); \
              1 SAE (WPA3) handshakes matched no key (an SAE association needs its PMK as a wpa-psk key); \
              1 handshakes not followed (fast transition, OWE or SHA-384 key management); \

@@ -187,6 +187,13 @@ impl Report {
                  wlan-protected below and were not analysed.",
                 t.wlan_decrypted, t.wlan_handshakes
             ));
+        } else if t.wlan_decrypted > 0 {
+            lines.push(format!(
+                "{} protected Wi-Fi frames were decrypted with the keys given (WEP, or \
+                 temporal keys); protected frames that could not be are counted as \
+                 wlan-protected below and were not analysed.",
+                t.wlan_decrypted
+            ));
         }
         if t.wlan_handshakes_unmatched > 0 {
             lines.push(format!(

@@ -76,7 +76,7 @@ pub fn write_table(
             }
             writeln!(out, "{}", fit(&line, WIDTH))?;
         }
-        if t.wlan_handshakes + t.wlan_handshakes_unmatched > 0 {
+        if t.wlan_handshakes + t.wlan_handshakes_unmatched + t.wlan_decrypted > 0 {
             let mut line = format!(
                 "WPA: {} handshakes, {} frames decrypted",
                 t.wlan_handshakes, t.wlan_decrypted

@@ -9,6 +9,7 @@ use std::num::NonZeroU32;
 use ring::pbkdf2;
 
 use super::debug_log::{self, LogLine};
+use super::wep;
 use super::TemporalKey;
 
 const PBKDF2_ROUNDS: u32 = 4096;
@@ -34,6 +35,8 @@ pub enum WlanKey {
     /// `tk`: a temporal key, for frames whose handshake is not captured: CCMP-128's
     /// 16 bytes, or TKIP's 32 (the key and its two Michael keys).
     Tk(TemporalKey),
+    /// `wep`: a WEP key of 5, 13 or 16 bytes.
+    Wep(Vec<u8>),
 }
 
 impl fmt::Debug for WlanKey {
@@ -49,6 +52,7 @@ impl fmt::Debug for WlanKey {
             WlanKey::Psk(_) => f.write_str("wpa-psk"),
             WlanKey::Msk(_) => f.write_str("msk"),
             WlanKey::Tk(_) => f.write_str("tk"),
+            WlanKey::Wep(_) => f.write_str("wep"),
         }
     }
 }
@@ -65,9 +69,8 @@ pub struct KeysError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeysFile {
     pub keys: Vec<WlanKey>,
-    /// Lines of keys Wireshark knows and consentry does not use (WEP, 256-bit
-    /// temporal keys), with why: a user's own `80211_keys` stays usable as it is. For
-    /// a debug log, what it held and could not give, by the first line of each kind.
+    /// For a debug log, what it held and could not give (keys printed as `[REMOVED]`,
+    /// of lengths not used, beyond the limits), by the first line of each kind.
     pub skipped: Vec<KeysError>,
 }
 
@@ -158,7 +161,7 @@ impl KeysReader {
                 ),
                 LogSkip::OtherLength(title, len) => format!(
                     "{count} keys \"{title}\" of {len} bytes skipped (PMKs of 32 bytes and TKs \
-                     of 16 or 32 are used: SHA-384 key management and WEP are not supported)"
+                     of 16 or 32 are used: SHA-384 key management is not supported)"
                 ),
                 LogSkip::TooManyPmks => {
                     format!("{count} PMKs beyond the first {MAX_LOG_PMKS} skipped")
@@ -199,21 +202,27 @@ impl KeysReader {
                     ))
                 }
             },
-            "wep" => {
-                let what = "WEP keys are not supported, skipped";
-                self.file.skipped.push(error(what.into()));
-                return Ok(());
-            }
+            // Wireshark writes WEP keys with or without colons between the bytes.
+            "wep" => match hex(&value.replace(':', "")) {
+                Some(key) if wep::KEY_LENGTHS.contains(&key.len()) => WlanKey::Wep(key),
+                _ => {
+                    return Err(error(
+                        "a wep key is 10, 26 or 32 hexadecimal digits (WEP-40, -104, -128)".into(),
+                    ))
+                }
+            },
             other => {
                 return Err(error(format!(
                     "key type {other:?} is not supported (wpa-pwd, wpa-psk, msk and tk are)"
                 )))
             }
         };
-        let temporal =
-            |keys: &[WlanKey]| keys.iter().filter(|k| matches!(k, WlanKey::Tk(_))).count();
-        if matches!(key, WlanKey::Tk(_)) && temporal(&self.file.keys) == MAX_TEMPORAL_KEYS {
-            return Err(error(format!("more than {MAX_TEMPORAL_KEYS} tk keys")));
+        let temporal = |k: &WlanKey| matches!(k, WlanKey::Tk(_) | WlanKey::Wep(_));
+        let given = self.file.keys.iter().filter(|k| temporal(k)).count();
+        if temporal(&key) && given == MAX_TEMPORAL_KEYS {
+            return Err(error(format!(
+                "more than {MAX_TEMPORAL_KEYS} tk and wep keys"
+            )));
         }
         self.file.keys.push(key);
         Ok(())
@@ -268,8 +277,10 @@ fn unquote(s: &str) -> &str {
 ///   for `:` and `%` in either;
 /// - `"wpa-psk","64 HEX DIGITS"`, the PMK;
 /// - `"msk","HEX"`, an 802.1X master session key of 64 to 128 bytes;
-/// - `"tk","32 HEX DIGITS"`, a CCMP-128 temporal key;
-/// - `"wep","HEX"` and 256-bit temporal keys are skipped; other types are errors.
+/// - `"tk","HEX"`, a temporal key: 32 hex digits for CCMP-128, 64 for TKIP;
+/// - `"wep","HEX"`, a WEP key of 10, 26 or 32 hex digits, colons allowed between bytes.
+///
+/// Other types are errors.
 ///
 /// Or a hostapd or wpa_supplicant debug log, whose PMKs and TKs are taken.
 pub fn parse_keys(text: &str) -> Result<KeysFile, KeysError> {
@@ -355,11 +366,12 @@ pub struct WlanKeys {
     pub(super) pmks: Vec<[u8; 32]>,
     pub(super) any_ssid: Vec<String>,
     pub(super) tks: Vec<TemporalKey>,
+    pub(super) weps: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for WlanKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys = self.pmks.len() + self.any_ssid.len() + self.tks.len();
+        let keys = self.pmks.len() + self.any_ssid.len() + self.tks.len() + self.weps.len();
         write!(f, "WlanKeys({keys} keys)")
     }
 }
@@ -391,13 +403,17 @@ impl WlanKeys {
                     }
                 }
                 WlanKey::Tk(tk) => once(&mut out.tks, *tk),
+                WlanKey::Wep(key) => once(&mut out.weps, key.clone()),
             }
         }
         out
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pmks.is_empty() && self.any_ssid.is_empty() && self.tks.is_empty()
+        self.pmks.is_empty()
+            && self.any_ssid.is_empty()
+            && self.tks.is_empty()
+            && self.weps.is_empty()
     }
 }
 
@@ -523,7 +539,7 @@ mod tests {
                 KeysError {
                     line: 12,
                     what: "1 keys \"WPA: TK\" of 13 bytes skipped (PMKs of 32 bytes and TKs of \
-                           16 or 32 are used: SHA-384 key management and WEP are not supported)"
+                           16 or 32 are used: SHA-384 key management is not supported)"
                         .into()
                 }
             ]
@@ -641,39 +657,48 @@ mod tests {
     }
 
     #[test]
-    fn enterprise_and_temporal_keys_and_the_ones_skipped() {
+    fn enterprise_temporal_and_wep_keys() {
         let msk = "ab".repeat(64);
         let tk = "0102030405060708090a0b0c0d0e0f10";
         let text = format!(
-            "\"wep\",\"0102030405\"\n\"msk\",\"{msk}\"\n\"tk\",\"{tk}\"\n\"tk\",\"{tk}{tk}\"\n"
+            "\"wep\",\"0102030405\"\n\"msk\",\"{msk}\"\n\"tk\",\"{tk}\"\n\"tk\",\"{tk}{tk}\"\n\
+             \"wep\",\"a1:b2:c3:d4:e5:f6:07:18:29:3a:4b:5c:6d\"\n"
         );
         let file = parse_keys(&text).unwrap();
         let tkip = [unhex(tk), unhex(tk)].concat().try_into().unwrap();
         assert_eq!(
             file.keys,
             [
+                WlanKey::Wep(vec![1, 2, 3, 4, 5]),
                 WlanKey::Msk(vec![0xab; 64]),
                 WlanKey::Tk(TemporalKey::Ccmp(unhex(tk).try_into().unwrap())),
                 WlanKey::Tk(TemporalKey::Tkip(tkip)),
+                WlanKey::Wep(unhex("a1b2c3d4e5f60718293a4b5c6d")),
             ]
         );
-        assert_eq!(
-            file.skipped,
-            [KeysError {
-                line: 1,
-                what: "WEP keys are not supported, skipped".into()
-            }]
-        );
+        assert!(file.skipped.is_empty());
         // The MSK's first 256 bits are the PMK; TKs are kept as they are.
         let keys = WlanKeys::new(&file.keys);
         assert_eq!(keys.pmks, [[0xab; 32]]);
-        assert_eq!(keys.tks.len(), 2);
-        assert_eq!(format!("{keys:?}"), "WlanKeys(3 keys)");
-        let many = format!("\"tk\",\"{tk}\"\n").repeat(MAX_TEMPORAL_KEYS + 1);
+        assert_eq!((keys.tks.len(), keys.weps.len()), (2, 2));
+        assert_eq!(format!("{keys:?}"), "WlanKeys(5 keys)");
+        // At most 64 temporal and WEP keys together.
+        let many = format!("\"tk\",\"{tk}\"\n\"wep\",\"0102030405\"\n").repeat(MAX_TEMPORAL_KEYS);
         let e = parse_keys(&many).unwrap_err().to_string();
         assert_eq!(
             e,
-            format!("line {}: more than 64 tk keys", MAX_TEMPORAL_KEYS + 1)
+            format!(
+                "line {}: more than 64 tk and wep keys",
+                MAX_TEMPORAL_KEYS + 1
+            )
         );
+        // WEP keys of other lengths, or not hex.
+        for bad in ["\"wep\",\"010203\"", "\"wep\",\"01:02:03:04:0g\""] {
+            let e = parse_keys(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("a wep key is 10, 26 or 32 hexadecimal digits"),
+                "{e}"
+            );
+        }
     }
 }

@@ -23,11 +23,11 @@
 //! - Temporal keys given as such (`tk`) open the frames no handshake does.
 //! - [`Wpa::decrypt`] opens CCMP-128 ([`ccmp`], §12.5.3: the 8-byte MIC checked) and
 //!   TKIP ([`tkip`], §12.5.2: the ICV and the Michael MIC checked), told apart by the
-//!   cipher header.
+//!   cipher header, and WEP frames (no extended IV) with the WEP keys given ([`wep`]).
 //!
-//! Not decrypted (the frames stay `wlan-protected`): WEP, GCMP and CCMP-256, fast
-//! BSS transition, OWE and the SHA-384 AKMs, and stations (or, for group-addressed
-//! frames, access points) whose handshake the capture does not hold. An SAE handshake
+//! Not decrypted (the frames stay `wlan-protected`): WEP without its key, GCMP and
+//! CCMP-256, fast BSS transition, OWE and the SHA-384 AKMs, and stations (or, for
+//! group-addressed frames, access points) whose handshake the capture does not hold. An SAE handshake
 //! needs its PMK (`wpa-psk`): the passphrase alone does not give it.
 
 mod ccmp;
@@ -35,6 +35,7 @@ mod debug_log;
 mod eapol;
 pub mod keys;
 pub mod tkip;
+mod wep;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -105,8 +106,10 @@ pub struct WpaStats {
     pub wrong_key_sae: u64,
     /// Handshakes of a kind not followed (fast BSS transition, OWE, SHA-384).
     pub unsupported: u64,
-    /// Frames decrypted.
+    /// Frames decrypted …
     pub decrypted: u64,
+    /// … of which WEP frames.
+    pub wep_decrypted: u64,
     /// TKIP frames whose key was found (their ICV came out) but whose Michael MIC
     /// was wrong: forged or damaged, not read.
     pub michael_failures: u64,
@@ -115,7 +118,7 @@ pub struct WpaStats {
 /// Why a protected frame was not decrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotDecrypted {
-    /// No extended IV: WEP.
+    /// No extended IV: WEP, and no WEP key was given.
     Wep,
     /// Sent to a group address by an access point whose group key was not seen.
     GroupAddressed,
@@ -132,7 +135,9 @@ pub enum NotDecrypted {
 impl fmt::Display for NotDecrypted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            NotDecrypted::Wep => "802.11 protected frame that is WEP (no extended IV)",
+            NotDecrypted::Wep => {
+                "802.11 protected frame that is WEP (no extended IV), and no WEP key was given"
+            }
             NotDecrypted::GroupAddressed => {
                 "802.11 protected group-addressed frame of an access point whose group key was not seen (message 3 of a handshake with a given key)"
             }
@@ -140,7 +145,7 @@ impl fmt::Display for NotDecrypted {
                 "802.11 protected frame of a station whose 4-way handshake with a given key is not in the capture"
             }
             NotDecrypted::IntegrityCheckFailed => {
-                "802.11 protected frame that the station's key does not open (CCMP MIC or TKIP ICV)"
+                "802.11 protected frame that the station's key does not open (CCMP MIC, TKIP or WEP ICV)"
             }
             NotDecrypted::MichaelFailure => {
                 "802.11 TKIP frame whose Michael MIC is wrong under the key that decrypts it (forged or damaged)"
@@ -425,7 +430,7 @@ impl Wpa {
         let mpdu = Mpdu::parse(frame, body_at)?;
         // The extended IV bit: CCMP and TKIP have it, WEP not.
         if mpdu.body[3] & 0x20 == 0 {
-            return Err(NotDecrypted::Wep);
+            return self.open_wep(&mpdu);
         }
         let is_tkip = tkip::is_tkip(mpdu.body);
         let of_cipher = |key: &&TemporalKey| matches!(key, TemporalKey::Tkip(_)) == is_tkip;
@@ -459,6 +464,22 @@ impl Wpa {
             Err(NotDecrypted::IntegrityCheckFailed) if own_keys == 0 => Err(missing),
             Err(e) => Err(e),
         }
+    }
+
+    /// Opens a WEP frame with the first WEP key given whose ICV comes out.
+    fn open_wep(&mut self, mpdu: &Mpdu<'_>) -> Result<Vec<u8>, NotDecrypted> {
+        if self.keys.weps.is_empty() {
+            return Err(NotDecrypted::Wep);
+        }
+        let plain = self
+            .keys
+            .weps
+            .iter()
+            .find_map(|key| wep::open(mpdu.body, key))
+            .ok_or(NotDecrypted::IntegrityCheckFailed)?;
+        self.stats.decrypted += 1;
+        self.stats.wep_decrypted += 1;
+        Ok(plain)
     }
 }
 
@@ -1134,5 +1155,26 @@ mod tests {
         // The station's own frames: TKIP with its PTK.
         let own = tkip_frame(&tkip_key(&pmk), 0, None, b"x");
         assert_eq!(wpa.decrypt(&own, 26), Ok(b"x".to_vec()));
+    }
+
+    #[test]
+    fn wep_keys_open_wep_frames() {
+        let key = [0x5c; 13];
+        let msdu = b"\xaa\xaa\x03\x00\x00\x00\x08\x00 an IPv4 packet";
+        let mut frame = protected_frame(&[0; 16], 1, b"")[..26].to_vec();
+        frame.extend(wep::seal([9, 8, 7], 0, &key, msdu));
+        // No WEP key given: the frame says so.
+        let mut wpa = wpa_with(&[lab_key()]);
+        assert_eq!(wpa.decrypt(&frame, 26), Err(NotDecrypted::Wep));
+        // Another key: its ICV does not come out; the network's opens it.
+        let mut wpa = wpa_with(&[WlanKey::Wep(vec![1; 13])]);
+        assert_eq!(
+            wpa.decrypt(&frame, 26),
+            Err(NotDecrypted::IntegrityCheckFailed)
+        );
+        let mut wpa = wpa_with(&[WlanKey::Wep(vec![1; 5]), WlanKey::Wep(key.to_vec())]);
+        assert_eq!(wpa.decrypt(&frame, 26), Ok(msdu.to_vec()));
+        let stats = wpa.stats();
+        assert_eq!((stats.decrypted, stats.wep_decrypted), (1, 1));
     }
 }
