@@ -18,6 +18,18 @@ fn run_golden(dir: &str, capture: &str, device: Option<&str>) {
     run_golden_reading(dir, capture, device, CaptureReading::default());
 }
 
+/// [`run_golden_reading`] of a Wi-Fi capture decrypted with the keys of its
+/// directory's `80211_keys`.
+fn run_golden_with_its_keys(dir: &str, capture: &str) {
+    let keys = std::fs::read_to_string(captures().join(dir).join("80211_keys")).unwrap();
+    let keys = consentry::net::wpa::parse_keys(&keys).unwrap().keys;
+    let reading = CaptureReading {
+        wlan_keys: Arc::new(consentry::net::wpa::WlanKeys::new(&keys)),
+        ..CaptureReading::default()
+    };
+    run_golden_reading(dir, capture, None, reading);
+}
+
 fn run_golden_reading(dir: &str, capture: &str, device: Option<&str>, reading: CaptureReading) {
     let dir = captures().join(dir);
     let case = Arc::new(consentry::case::load(&dir.join("consentry.toml")).expect("case file"));
@@ -77,46 +89,22 @@ fn run_golden_reading(dir: &str, capture: &str, device: Option<&str>, reading: C
 
 #[test]
 fn wpa2_lab_network_decrypted_with_its_passphrase() {
-    let keys = std::fs::read_to_string(captures().join("wpa2/80211_keys")).unwrap();
-    let keys = consentry::net::wpa::parse_keys(&keys).unwrap().keys;
-    let reading = CaptureReading {
-        wlan_keys: Arc::new(consentry::net::wpa::WlanKeys::new(&keys)),
-        ..CaptureReading::default()
-    };
-    run_golden_reading("wpa2", "wpa2.pcap", None, reading);
+    run_golden_with_its_keys("wpa2", "wpa2.pcap");
 }
 
 #[test]
 fn tkip_mixed_mode_lab_network_decrypted_with_its_passphrase() {
-    let keys = std::fs::read_to_string(captures().join("tkip/80211_keys")).unwrap();
-    let keys = consentry::net::wpa::parse_keys(&keys).unwrap().keys;
-    let reading = CaptureReading {
-        wlan_keys: Arc::new(consentry::net::wpa::WlanKeys::new(&keys)),
-        ..CaptureReading::default()
-    };
-    run_golden_reading("tkip", "tkip.pcap", None, reading);
+    run_golden_with_its_keys("tkip", "tkip.pcap");
 }
 
 #[test]
 fn wep_lab_network_decrypted_with_its_key() {
-    let keys = std::fs::read_to_string(captures().join("wep/80211_keys")).unwrap();
-    let keys = consentry::net::wpa::parse_keys(&keys).unwrap().keys;
-    let reading = CaptureReading {
-        wlan_keys: Arc::new(consentry::net::wpa::WlanKeys::new(&keys)),
-        ..CaptureReading::default()
-    };
-    run_golden_reading("wep", "wep.pcap", None, reading);
+    run_golden_with_its_keys("wep", "wep.pcap");
 }
 
 #[test]
 fn wpa3_lab_network_decrypted_with_the_sae_pmk_and_the_passphrase() {
-    let keys = std::fs::read_to_string(captures().join("wpa3/80211_keys")).unwrap();
-    let keys = consentry::net::wpa::parse_keys(&keys).unwrap().keys;
-    let reading = CaptureReading {
-        wlan_keys: Arc::new(consentry::net::wpa::WlanKeys::new(&keys)),
-        ..CaptureReading::default()
-    };
-    run_golden_reading("wpa3", "wpa3.pcap", None, reading);
+    run_golden_with_its_keys("wpa3", "wpa3.pcap");
 }
 
 #[test]

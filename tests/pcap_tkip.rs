@@ -6,12 +6,10 @@
 //! a `tk` line of TKIP's 32 bytes opens the stranger.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use consentry::cli::analyze::CaptureReading;
 use consentry::cli::input::InputOutcome;
 use consentry::exchange::Exchange;
-use consentry::net::wpa::{parse_keys, WlanKey, WlanKeys};
+use consentry::net::wpa::{parse_keys, WlanKey};
 use serde_json::Value;
 
 #[path = "common/sample.rs"]
@@ -21,22 +19,14 @@ const NAME: &str = "tkip";
 
 /// The key of `80211_keys`: the network's passphrase.
 fn lab_keys() -> Vec<WlanKey> {
-    let text = std::fs::read_to_string(sample::dir(NAME).join("80211_keys")).unwrap();
-    let file = parse_keys(&text).unwrap();
+    let file = sample::keys_file(NAME);
     assert!(file.skipped.is_empty());
     assert!(matches!(file.keys.as_slice(), [WlanKey::Passphrase { .. }]));
     file.keys
 }
 
-fn reading(keys: &[WlanKey]) -> CaptureReading {
-    CaptureReading {
-        wlan_keys: Arc::new(WlanKeys::new(keys)),
-        ..CaptureReading::default()
-    }
-}
-
 fn read_file(path: &std::path::Path, keys: &[WlanKey]) -> (Vec<Exchange>, InputOutcome) {
-    sample::read_path_with(NAME, path, reading(keys))
+    sample::read_path_with(NAME, path, sample::wlan_reading(keys))
 }
 
 fn read(keys: &[WlanKey]) -> (Vec<Exchange>, InputOutcome) {
@@ -95,7 +85,7 @@ fn the_passphrase_opens_the_wpa1_phone_the_wpa2_tablet_and_the_group_frames() {
 
 #[test]
 fn the_findings_are_the_expected_ones() {
-    sample::assert_expected_findings(NAME, "tkip.pcap", &reading(&lab_keys()));
+    sample::assert_expected_findings(NAME, "tkip.pcap", &sample::wlan_reading(&lab_keys()));
 }
 
 #[test]

@@ -4,12 +4,10 @@
 //! key. The key opens every frame but the stranger's; without it nothing opens.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use consentry::cli::analyze::CaptureReading;
 use consentry::cli::input::InputOutcome;
 use consentry::exchange::Exchange;
-use consentry::net::wpa::{parse_keys, WlanKey, WlanKeys};
+use consentry::net::wpa::{parse_keys, WlanKey};
 
 #[path = "common/sample.rs"]
 mod sample;
@@ -18,22 +16,14 @@ const NAME: &str = "wep";
 
 /// The key of `80211_keys`: the network's WEP-104 key.
 fn lab_keys() -> Vec<WlanKey> {
-    let text = std::fs::read_to_string(sample::dir(NAME).join("80211_keys")).unwrap();
-    let file = parse_keys(&text).unwrap();
+    let file = sample::keys_file(NAME);
     assert!(file.skipped.is_empty());
     assert!(matches!(file.keys.as_slice(), [WlanKey::Wep(key)] if key.len() == 13));
     file.keys
 }
 
-fn reading(keys: &[WlanKey]) -> CaptureReading {
-    CaptureReading {
-        wlan_keys: Arc::new(WlanKeys::new(keys)),
-        ..CaptureReading::default()
-    }
-}
-
 fn read(keys: &[WlanKey]) -> (Vec<Exchange>, InputOutcome) {
-    sample::read_with(NAME, "wep.pcap", reading(keys))
+    sample::read_with(NAME, "wep.pcap", sample::wlan_reading(keys))
 }
 
 #[test]
@@ -64,7 +54,7 @@ fn the_network_key_opens_the_phone_and_the_broadcast() {
 
 #[test]
 fn the_findings_are_the_expected_ones() {
-    sample::assert_expected_findings(NAME, "wep.pcap", &reading(&lab_keys()));
+    sample::assert_expected_findings(NAME, "wep.pcap", &sample::wlan_reading(&lab_keys()));
 }
 
 #[test]

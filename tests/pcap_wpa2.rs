@@ -11,7 +11,7 @@ use std::sync::Arc;
 use consentry::cli::analyze::CaptureReading;
 use consentry::cli::input::InputOutcome;
 use consentry::exchange::Exchange;
-use consentry::net::wpa::{parse_keys, WlanKey, WlanKeys};
+use consentry::net::wpa::{WlanKey, WlanKeys};
 
 #[path = "common/sample.rs"]
 mod sample;
@@ -19,8 +19,7 @@ mod sample;
 const NAME: &str = "wpa2";
 
 fn lab_keys() -> Arc<WlanKeys> {
-    let text = std::fs::read_to_string(sample::dir(NAME).join("80211_keys")).unwrap();
-    Arc::new(WlanKeys::new(&parse_keys(&text).unwrap().keys))
+    Arc::new(WlanKeys::new(&sample::keys_file(NAME).keys))
 }
 
 fn capture() -> std::path::PathBuf {

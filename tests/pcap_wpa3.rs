@@ -6,12 +6,10 @@
 //! own station's frames only, and a given temporal key (`tk`) opens the stranger's.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use consentry::cli::analyze::CaptureReading;
 use consentry::cli::input::InputOutcome;
 use consentry::exchange::Exchange;
-use consentry::net::wpa::{parse_keys, WlanKey, WlanKeys};
+use consentry::net::wpa::{parse_keys, WlanKey};
 use serde_json::Value;
 
 #[path = "common/sample.rs"]
@@ -21,8 +19,7 @@ const NAME: &str = "wpa3";
 
 /// The keys of `80211_keys`: the phone's SAE PMK, then the network's passphrase.
 fn lab_keys() -> Vec<WlanKey> {
-    let text = std::fs::read_to_string(sample::dir(NAME).join("80211_keys")).unwrap();
-    let file = parse_keys(&text).unwrap();
+    let file = sample::keys_file(NAME);
     assert!(file.skipped.is_empty());
     assert!(matches!(
         file.keys.as_slice(),
@@ -36,11 +33,7 @@ fn capture() -> std::path::PathBuf {
 }
 
 fn read(keys: &[WlanKey]) -> (Vec<Exchange>, InputOutcome) {
-    let reading = CaptureReading {
-        wlan_keys: Arc::new(WlanKeys::new(keys)),
-        ..CaptureReading::default()
-    };
-    sample::read_with(NAME, "wpa3.pcap", reading)
+    sample::read_with(NAME, "wpa3.pcap", sample::wlan_reading(keys))
 }
 
 fn errors(outcome: &InputOutcome) -> BTreeMap<String, u64> {
@@ -213,9 +206,5 @@ fn the_access_points_debug_log_opens_every_station() {
 
 #[test]
 fn findings_follow_the_refusal() {
-    let reading = CaptureReading {
-        wlan_keys: Arc::new(WlanKeys::new(&lab_keys())),
-        ..CaptureReading::default()
-    };
-    sample::assert_expected_findings(NAME, "wpa3.pcap", &reading);
+    sample::assert_expected_findings(NAME, "wpa3.pcap", &sample::wlan_reading(&lab_keys()));
 }

@@ -83,6 +83,22 @@ pub fn read_path_with(
     (xs, outcome)
 }
 
+/// The keys of `captures/NAME/80211_keys`.
+pub fn keys_file(name: &str) -> consentry::net::wpa::KeysFile {
+    let text = std::fs::read_to_string(dir(name).join("80211_keys")).unwrap();
+    consentry::net::wpa::parse_keys(&text).unwrap()
+}
+
+/// How to read a capture with the 802.11 `keys`.
+pub fn wlan_reading(
+    keys: &[consentry::net::wpa::WlanKey],
+) -> consentry::cli::analyze::CaptureReading {
+    consentry::cli::analyze::CaptureReading {
+        wlan_keys: std::sync::Arc::new(consentry::net::wpa::WlanKeys::new(keys)),
+        ..Default::default()
+    }
+}
+
 /// The frames of a read that gave no packet, by kind.
 pub fn packet_errors(
     outcome: &consentry::cli::input::InputOutcome,
