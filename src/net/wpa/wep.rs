@@ -18,20 +18,8 @@ pub(super) const KEY_LENGTHS: [usize; 3] = [5, 13, 16];
 pub(super) fn open(body: &[u8], key: &[u8]) -> Option<Vec<u8>> {
     let encrypted = body.get(HEADER_LEN..)?;
     let msdu_len = encrypted.len().checked_sub(ICV_LEN)?;
-    let seed = [&body[..3], key].concat();
     let mut plain = encrypted.to_vec();
-    match seed.len() {
-        8 => Rc4::<U8>::new_from_slice(&seed)
-            .ok()?
-            .apply_keystream(&mut plain),
-        16 => Rc4::<U16>::new_from_slice(&seed)
-            .ok()?
-            .apply_keystream(&mut plain),
-        19 => Rc4::<U19>::new_from_slice(&seed)
-            .ok()?
-            .apply_keystream(&mut plain),
-        _ => return None,
-    }
+    rc4(&body[..3], key, &mut plain)?;
     let (msdu, icv) = plain.split_at(msdu_len);
     let mut crc = Crc::new();
     crc.update(msdu);
@@ -42,24 +30,28 @@ pub(super) fn open(body: &[u8], key: &[u8]) -> Option<Vec<u8>> {
     Some(plain)
 }
 
+/// RC4 keyed by `iv` || `key` over `data`; `None` for a key of no WEP length.
+fn rc4(iv: &[u8], key: &[u8], data: &mut [u8]) -> Option<()> {
+    let mut seed = [0u8; 19];
+    let seed = seed.get_mut(..iv.len() + key.len())?;
+    seed[..iv.len()].copy_from_slice(iv);
+    seed[iv.len()..].copy_from_slice(key);
+    match seed.len() {
+        8 => Rc4::<U8>::new_from_slice(seed).ok()?.apply_keystream(data),
+        16 => Rc4::<U16>::new_from_slice(seed).ok()?.apply_keystream(data),
+        19 => Rc4::<U19>::new_from_slice(seed).ok()?.apply_keystream(data),
+        _ => return None,
+    }
+    Some(())
+}
+
 /// WEP encapsulation as the standard defines it, for the tests: the frame body.
 #[cfg(test)]
 pub(super) fn seal(iv: [u8; 3], key_id: u8, key: &[u8], msdu: &[u8]) -> Vec<u8> {
     let mut crc = Crc::new();
     crc.update(msdu);
     let mut plain = [msdu, &crc.sum().to_le_bytes()].concat();
-    let seed = [&iv[..], key].concat();
-    match seed.len() {
-        8 => Rc4::<U8>::new_from_slice(&seed)
-            .unwrap()
-            .apply_keystream(&mut plain),
-        16 => Rc4::<U16>::new_from_slice(&seed)
-            .unwrap()
-            .apply_keystream(&mut plain),
-        _ => Rc4::<U19>::new_from_slice(&seed)
-            .unwrap()
-            .apply_keystream(&mut plain),
-    }
+    rc4(&iv, key, &mut plain).unwrap();
     [&iv[..], &[key_id << 6], &plain].concat()
 }
 
