@@ -1,12 +1,14 @@
-//! 802.11 decryption throughput (MB/s of frames in): CCMP- and TKIP-protected QoS
-//! data frames through the public `PacketDecoder` (radiotap, 802.11, CCMP or TKIP,
-//! LLC/SNAP, IPv4, TCP), against the same frames unprotected.
+//! 802.11 decryption throughput (MB/s of frames in): CCMP-, GCMP-256- and
+//! TKIP-protected QoS data frames through the public `PacketDecoder` (radiotap,
+//! 802.11, CCMP, GCMP or TKIP, LLC/SNAP, IPv4, TCP), against the same frames
+//! unprotected.
 //!
 //! Corpus, made in memory: 1 000 frames of a station to its access point, each an
 //! IPv4/TCP segment of 1 448 bytes of payload (bulk data) or of none (ACKs), sealed
-//! here with RustCrypto `ccm`, or with `net::wpa::tkip::seal`, under a temporal key
-//! the decoder is given as a `tk` key (the cost per frame is that of a key from a
-//! handshake: one CCM open, or one TKIP key mixing, RC4, CRC-32 and Michael). The
+//! here with RustCrypto `ccm`, ring's AES-GCM, or `net::wpa::tkip::seal`, under a
+//! temporal key the decoder is given as a `tk` key (the cost per frame is that of a
+//! key from a handshake: one CCM or GCM open, or one TKIP key mixing, RC4, CRC-32
+//! and Michael; a 32-byte `tk` is tried as GCMP-256's before CCMP-256's). The
 //! end-to-end comparison with tshark on a whole capture wrapped by
 //! `benches/wrap_wpa2.py` is in README.md. Run: `cargo bench --bench wpa`.
 
@@ -19,14 +21,16 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use consentry::net::capture::LinkType;
 use consentry::net::packet::PacketDecoder;
-use consentry::net::wpa::{tkip, TemporalKey, WlanKey, WlanKeys};
+use consentry::net::wpa::{tkip, GivenTk, WlanKey, WlanKeys};
 use consentry::timestamp::Timestamp;
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 
 type Ccmp = ccm::Ccm<aes::Aes128, U8, U13>;
 
 const FRAMES: usize = 1000;
 const TK: [u8; 16] = [0x3c; 16];
 const TKIP_KEY: [u8; 32] = [0x3d; 32];
+const GCMP_256_KEY: [u8; 32] = [0x3e; 32];
 const AP: [u8; 6] = [2, 0, 0, 0, 0x5a, 1];
 const STA: [u8; 6] = [2, 0, 0, 0xaa, 0xcc, 7];
 const ROUTER: [u8; 6] = [2, 0, 0, 0, 0x5a, 0xfe];
@@ -51,6 +55,7 @@ fn segment(seq: u32, payload: usize) -> Vec<u8> {
 enum Protection {
     Open,
     Ccmp,
+    Gcmp256,
     Tkip,
 }
 
@@ -75,18 +80,31 @@ fn frame(pn: u64, packet: &[u8], protection: Protection) -> Vec<u8> {
         out.extend(tkip::seal(&TKIP_KEY, 0, pn, STA, msdu, false, &body));
         return out;
     }
-    if protection == Protection::Ccmp {
+    if protection != Protection::Open {
         let pn = pn.to_be_bytes(); // PN5 = pn[2] … PN0 = pn[7]
         out.extend([pn[7], pn[6], 0, 0x20, pn[5], pn[4], pn[3], pn[2]]);
-        let nonce = [&[0][..], &STA, &pn[2..]].concat();
         let mut aad = vec![0x88, 0x41];
         aad.extend(&header[4..22]);
         aad.extend([0, 0, 0, 0]);
-        let cipher = Ccmp::new_from_slice(&TK).expect("a 16-byte key");
-        let mic = cipher
-            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut body)
-            .expect("CCM seals");
-        body.extend(mic);
+        if protection == Protection::Ccmp {
+            let nonce = [&[0][..], &STA, &pn[2..]].concat();
+            let cipher = Ccmp::new_from_slice(&TK).expect("a 16-byte key");
+            let mic = cipher
+                .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut body)
+                .expect("CCM seals");
+            body.extend(mic);
+        } else {
+            // GCMP: the nonce is A2 and the PN, the MIC GCM's 16-byte tag.
+            let nonce: [u8; 12] = [&STA[..], &pn[2..]].concat().try_into().expect("12");
+            let key = UnboundKey::new(&aead::AES_256_GCM, &GCMP_256_KEY).expect("a key");
+            LessSafeKey::new(key)
+                .seal_in_place_append_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(&aad),
+                    &mut body,
+                )
+                .expect("GCM seals");
+        }
     }
     out.extend(body);
     out
@@ -99,18 +117,26 @@ fn corpus(payload: usize, protection: Protection) -> Vec<Vec<u8>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let keys = Arc::new(WlanKeys::new(&[
-        WlanKey::Tk(TemporalKey::Ccmp(TK)),
-        WlanKey::Tk(TemporalKey::Tkip(TKIP_KEY)),
-    ]));
+    // Each cipher's frames with their key alone: the first cipher it is tried as
+    // is the frames'.
+    let keys_of = |protection| {
+        let key = match protection {
+            Protection::Ccmp | Protection::Open => GivenTk::Bits128(TK),
+            Protection::Gcmp256 => GivenTk::Bits256(GCMP_256_KEY),
+            Protection::Tkip => GivenTk::Bits256(TKIP_KEY),
+        };
+        Arc::new(WlanKeys::new(&[WlanKey::Tk(key)]))
+    };
     let mut group = c.benchmark_group("wpa");
     for (name, payload) in [("1448", 1448), ("ack", 0)] {
         for (cipher, protection) in [
             ("open", Protection::Open),
             ("ccmp", Protection::Ccmp),
+            ("gcmp256", Protection::Gcmp256),
             ("tkip", Protection::Tkip),
         ] {
             let frames = corpus(payload, protection);
+            let keys = keys_of(protection);
             let bytes: usize = frames.iter().map(Vec::len).sum();
             group.throughput(Throughput::Bytes(bytes as u64));
             let id = format!("{cipher}/{name}");

@@ -114,7 +114,8 @@ pub fn describe(label: &str, stats: &WpaStats) -> Option<String> {
     if stats.wep_decrypted > 0 {
         text.push_str(&format!(" ({} of them WEP)", stats.wep_decrypted));
     }
-    let wrong_wpa2 = stats.wrong_key - stats.wrong_key_sae.min(stats.wrong_key);
+    let own_pmk = stats.wrong_key_sae + stats.wrong_key_owe;
+    let wrong_wpa2 = stats.wrong_key - own_pmk.min(stats.wrong_key);
     if wrong_wpa2 > 0 {
         text.push_str(&format!(
             "; {wrong_wpa2} handshakes matched no key (wrong passphrase or SSID?)"
@@ -126,9 +127,15 @@ pub fn describe(label: &str, stats: &WpaStats) -> Option<String> {
             stats.wrong_key_sae
         ));
     }
+    if stats.wrong_key_owe > 0 {
+        text.push_str(&format!(
+            "; {} OWE (Enhanced Open) handshakes matched no key (an OWE association needs its PMK as a wpa-psk key)",
+            stats.wrong_key_owe
+        ));
+    }
     if stats.unsupported > 0 {
         text.push_str(&format!(
-            "; {} handshakes not followed (fast transition, OWE or SHA-384 key management)",
+            "; {} handshakes not followed (SHA-384 fast transition, SAE-EXT-KEY, FILS or another key management)",
             stats.unsupported
         ));
     }
@@ -169,6 +176,7 @@ mod tests {
             handshakes: 1,
             wrong_key: 2,
             wrong_key_sae: 0,
+            wrong_key_owe: 0,
             unsupported: 0,
             decrypted: 40,
             wep_decrypted: 0,
@@ -181,6 +189,7 @@ mod tests {
         );
         let sae = WpaStats {
             wrong_key_sae: 1,
+            wrong_key_owe: 1,
             unsupported: 1,
             michael_failures: 3,
             wep_decrypted: 5,
@@ -189,9 +198,9 @@ mod tests {
         assert_eq!(
             describe("x.pcap", &sae).unwrap(),
             "x.pcap: WPA: 1 handshakes with a given key, 40 frames decrypted (5 of them WEP); \
-             1 handshakes matched no key (wrong passphrase or SSID?); \
              1 SAE (WPA3) handshakes matched no key (an SAE association needs its PMK as a wpa-psk key); \
-             1 handshakes not followed (fast transition, OWE or SHA-384 key management); \
+             1 OWE (Enhanced Open) handshakes matched no key (an OWE association needs its PMK as a wpa-psk key); \
+             1 handshakes not followed (SHA-384 fast transition, SAE-EXT-KEY, FILS or another key management); \
              3 TKIP frames failed their Michael MIC (forged or damaged)"
         );
     }

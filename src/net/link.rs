@@ -62,10 +62,11 @@ pub enum NetProto {
     /// A protected 802.11 data frame, whole (header included), whose encrypted body
     /// starts at this offset: for [`wpa`](super::wpa) to decrypt.
     WlanProtected(u16),
-    /// An 802.11 management frame that names its network (beacon, probe response,
-    /// association request), whole: [`wlan::network_name`] reads it for
-    /// [`wpa`](super::wpa), which derives keys from a passphrase and that SSID.
-    WlanNetworkName,
+    /// An 802.11 management frame that [`wpa`](super::wpa) reads, whole: one that
+    /// names its network (beacon, probe response, association request), whose SSID
+    /// keys are derived with, or a reassociation, which carries the keys of a fast
+    /// BSS transition. [`wlan::management`] reads it.
+    WlanManagement,
 }
 
 /// A frame with its link header removed.

@@ -420,13 +420,15 @@ impl PacketDecoder {
                 self.stats.non_ip += 1;
                 if ethertype == wpa::ETHERTYPE_EAPOL {
                     self.eapol(within, data);
+                } else if ethertype == wpa::ETHERTYPE_TDLS {
+                    self.tdls(data);
                 }
                 return Ok(());
             }
             NetProto::WlanAggregate => return self.msdus(ts, frame_number, data, within, out),
-            NetProto::WlanNetworkName => {
+            NetProto::WlanManagement => {
                 self.stats.non_ip += 1;
-                self.network_name(data);
+                self.management(data);
                 return Ok(());
             }
             NetProto::WlanProtected(body_at) => {
@@ -511,12 +513,22 @@ impl PacketDecoder {
         }
     }
 
-    /// Tells the WPA tracker the SSID an access point's management frame names, for
-    /// keys given without one.
+    /// Follows a TDLS setup frame, when there are keys (the frame was decrypted).
     #[inline(never)]
-    fn network_name(&mut self, frame: &[u8]) {
-        if let (Some(wpa), Some((bssid, ssid))) = (&mut self.wpa, wlan::network_name(frame)) {
-            wpa.learn_ssid(bssid, ssid);
+    fn tdls(&mut self, data: &[u8]) {
+        if let Some(wpa) = &mut self.wpa {
+            wpa.tdls(data);
+            self.stats.wpa = *wpa.stats();
+        }
+    }
+
+    /// Shows the WPA tracker a management frame: the SSID an access point names,
+    /// and the keys of a fast BSS transition's reassociation.
+    #[inline(never)]
+    fn management(&mut self, frame: &[u8]) {
+        if let (Some(wpa), Some(frame)) = (&mut self.wpa, wlan::management(frame)) {
+            wpa.management(&frame);
+            self.stats.wpa = *wpa.stats();
         }
     }
 

@@ -26,13 +26,21 @@ pub const LINKTYPE_RADIOTAP: u32 = 127;
 
 const TYPE_MANAGEMENT: u8 = 0;
 const TYPE_DATA: u8 = 2;
-/// Management subtypes that name the network, and the length of their fixed fields
-/// before the elements (IEEE 802.11-2020 9.3.3).
-const NAMING_FRAMES: [(u8, usize); 4] = [
-    (0, 4),  // association request: capability, listen interval
-    (2, 10), // reassociation request: … and the current AP's address
-    (5, 12), // probe response: timestamp, beacon interval, capability
-    (8, 12), // beacon: the same
+/// Management subtypes read for WPA.
+pub const SUBTYPE_ASSOCIATION_REQUEST: u8 = 0;
+pub const SUBTYPE_REASSOCIATION_REQUEST: u8 = 2;
+pub const SUBTYPE_REASSOCIATION_RESPONSE: u8 = 3;
+const SUBTYPE_PROBE_RESPONSE: u8 = 5;
+const SUBTYPE_BEACON: u8 = 8;
+/// The management subtypes read, and the length of their fixed fields before the
+/// elements (IEEE 802.11-2020 9.3.3): those that name the network (all but the
+/// reassociation response) and the two of a fast BSS transition's reassociation.
+const MANAGEMENT_FRAMES: [(u8, usize); 5] = [
+    (SUBTYPE_ASSOCIATION_REQUEST, 4),    // capability, listen interval
+    (SUBTYPE_REASSOCIATION_REQUEST, 10), // … and the current AP's address
+    (SUBTYPE_REASSOCIATION_RESPONSE, 6), // capability, status, association id
+    (SUBTYPE_PROBE_RESPONSE, 12),        // timestamp, beacon interval, capability
+    (SUBTYPE_BEACON, 12),                // the same
 ];
 const ELEMENT_SSID: u8 = 0;
 const FLAG_TO_DS: u8 = 0x01;
@@ -195,12 +203,12 @@ fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
             "802.11 frame of protocol version {version}"
         )));
     }
-    if kind == TYPE_MANAGEMENT && NAMING_FRAMES.iter().any(|(s, _)| *s == subtype) {
+    if kind == TYPE_MANAGEMENT && MANAGEMENT_FRAMES.iter().any(|(s, _)| *s == subtype) {
         return Ok(LinkFrame {
             src_mac: None,
             dst_mac: None,
             vlan: None,
-            proto: NetProto::WlanNetworkName,
+            proto: NetProto::WlanManagement,
             payload: data,
         });
     }
@@ -275,14 +283,48 @@ pub fn decrypted<'a>(
     frame_body(&DataHeader::of(fc0, flags), frame, plain)
 }
 
-/// The BSSID (address 3) and SSID a management frame of [`NetProto::WlanNetworkName`]
-/// names; `None` for a hidden network (an empty or zeroed SSID) or a frame cut short.
-pub fn network_name(frame: &[u8]) -> Option<([u8; 6], &[u8])> {
+/// A management frame of [`NetProto::WlanManagement`]: its addresses and elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManagementFrame<'a> {
+    pub subtype: u8,
+    /// Receiver, transmitter, and the BSSID (address 3).
+    pub a1: [u8; 6],
+    pub a2: [u8; 6],
+    pub bssid: [u8; 6],
+    /// The elements after the fixed fields.
+    pub elements: &'a [u8],
+}
+
+impl<'a> ManagementFrame<'a> {
+    /// The SSID a frame that names its network names; `None` for other subtypes and
+    /// for a hidden network (an empty or zeroed SSID).
+    pub fn ssid(&self) -> Option<&'a [u8]> {
+        if self.subtype == SUBTYPE_REASSOCIATION_RESPONSE {
+            return None;
+        }
+        let (_, ssid) = elements(self.elements).find(|(id, _)| *id == ELEMENT_SSID)?;
+        ssid.iter().any(|&b| b != 0).then_some(ssid)
+    }
+}
+
+/// Reads a management frame of [`NetProto::WlanManagement`]; `None` for other
+/// subtypes and frames cut short. (An HT Control field, which the Order bit announces,
+/// follows the header.)
+pub fn management(frame: &[u8]) -> Option<ManagementFrame<'_>> {
     let subtype = frame.first()? >> 4;
-    let (_, fixed) = NAMING_FRAMES.iter().find(|(s, _)| *s == subtype)?;
-    let bssid = mac(frame, 16)?;
-    let (_, ssid) = elements(frame.get(24 + fixed..)?).find(|(id, _)| *id == ELEMENT_SSID)?;
-    ssid.iter().any(|&b| b != 0).then_some((bssid, ssid))
+    let (_, fixed) = MANAGEMENT_FRAMES.iter().find(|(s, _)| *s == subtype)?;
+    let header = if frame.get(1)? & FLAG_ORDER != 0 {
+        28
+    } else {
+        24
+    };
+    Some(ManagementFrame {
+        subtype,
+        a1: mac(frame, 4)?,
+        a2: mac(frame, 10)?,
+        bssid: mac(frame, 16)?,
+        elements: frame.get(header + fixed..)?,
+    })
 }
 
 /// The elements of a management frame body or of EAPOL-Key data (IEEE 802.11-2020
@@ -487,6 +529,12 @@ mod tests {
         v
     }
 
+    /// The BSSID and SSID a management frame names.
+    fn network_name(frame: &[u8]) -> Option<([u8; 6], &[u8])> {
+        let frame = management(frame)?;
+        Some((frame.bssid, frame.ssid()?))
+    }
+
     #[test]
     fn beacons_probe_responses_and_associations_name_the_network() {
         let ssid = [&[0u8, 3][..], b"lab"].concat();
@@ -503,10 +551,7 @@ mod tests {
         for (subtype, fixed) in [(8, 12), (5, 12), (0, 4), (2, 10)] {
             let frame = named(subtype, fixed, &[&rates[..], &ssid].concat());
             let f = decode(&frame).unwrap();
-            assert_eq!(
-                (f.proto, f.payload),
-                (NetProto::WlanNetworkName, &frame[..])
-            );
+            assert_eq!((f.proto, f.payload), (NetProto::WlanManagement, &frame[..]));
             assert_eq!(network_name(&frame), Some((AP, &b"lab"[..])), "{subtype}");
         }
         // Hidden networks, no SSID element, an element cut short; other management.

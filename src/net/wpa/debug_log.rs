@@ -1,21 +1,23 @@
 //! The keys in a hostapd or wpa_supplicant debug log (`-d -K`, or `-dd -K`), so that
 //! a lab's access point log can be given as it is: every PMK the daemon derived a
-//! PTK from (`WPA: PMK - hexdump(len=32): …`), the PMK of every SAE exchange
-//! (`SAE: PMK - …`), and every temporal key (`WPA: TK - hexdump(len=16): …`, 32
-//! bytes for TKIP).
+//! PTK from (`WPA: PMK - hexdump(len=32): …`, 48 bytes for the SHA-384 AKMs), the
+//! PMK of every SAE exchange (`SAE: PMK - …`), and every temporal key (`WPA: TK -
+//! hexdump(len=16): …`, 32 bytes for TKIP, CCMP-256 and GCMP-256).
 //! Without `-K` the daemons write `[REMOVED]` instead of the bytes, which is told
 //! apart so the user can be told to add it. Pure: one line in, one answer out.
 
-use super::TemporalKey;
+use super::GivenTk;
 
 /// What a line of a debug log gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum LogLine {
     Pmk([u8; 32]),
-    Tk(TemporalKey),
+    /// A PMK of the SHA-384 AKMs.
+    Pmk384([u8; 48]),
+    Tk(GivenTk),
     /// A key the daemon did not print (run without `-K`).
     Removed,
-    /// A key of a length not used here (SHA-384 PMKs, WEP keys): its title and
+    /// A key of a length not used here (WEP keys, SHA-512 PMKs): its title and
     /// length.
     OtherLength(&'static str, usize),
     /// Any other line.
@@ -62,12 +64,14 @@ pub(super) fn read_line(line: &str) -> LogLine {
     let Some(parsed) = parsed.filter(|p| p.len() == len) else {
         return LogLine::Nothing;
     };
-    match (title, <[u8; 32]>::try_from(&parsed[..])) {
-        ("WPA: TK", _) => {
-            TemporalKey::of_bytes(&parsed).map_or(LogLine::OtherLength(title, len), LogLine::Tk)
-        }
-        ("WPA: PMK" | "SAE: PMK", Ok(pmk)) => LogLine::Pmk(pmk),
-        _ => LogLine::OtherLength(title, len),
+    let other = LogLine::OtherLength(title, len);
+    match title {
+        "WPA: TK" => GivenTk::of_bytes(&parsed).map_or(other, LogLine::Tk),
+        _ => match parsed.len() {
+            32 => parsed.try_into().map_or(other, LogLine::Pmk),
+            48 => parsed.try_into().map_or(other, LogLine::Pmk384),
+            _ => other,
+        },
     }
 }
 
@@ -88,25 +92,29 @@ mod tests {
         assert_eq!(read_line(&stamped), LogLine::Pmk(pmk));
         assert_eq!(
             read_line(&hexdump("WPA: TK", &[0x45; 16])),
-            LogLine::Tk(TemporalKey::Ccmp([0x45; 16]))
+            LogLine::Tk(GivenTk::Bits128([0x45; 16]))
         );
         assert_eq!(
             read_line("1764579600.123456: WPA: TK - hexdump(len=16): [REMOVED]"),
             LogLine::Removed
         );
-        // TKIP's TK (32 bytes, its Michael keys included); a WEP-104 key (13), a
-        // SHA-384 AKM's PMK (48).
+        // A 32-byte TK (TKIP's with its Michael keys, CCMP-256's, GCMP-256's); a
+        // SHA-384 AKM's PMK (48); a WEP-104 key (13), a SHA-512 PMK (64).
         assert_eq!(
             read_line(&hexdump("WPA: TK", &[1; 32])),
-            LogLine::Tk(TemporalKey::Tkip([1; 32]))
+            LogLine::Tk(GivenTk::Bits256([1; 32]))
+        );
+        assert_eq!(
+            read_line(&hexdump("WPA: PMK", &[1; 48])),
+            LogLine::Pmk384([1; 48])
         );
         assert_eq!(
             read_line(&hexdump("WPA: TK", &[1; 13])),
             LogLine::OtherLength("WPA: TK", 13)
         );
         assert_eq!(
-            read_line(&hexdump("WPA: PMK", &[1; 48])),
-            LogLine::OtherLength("WPA: PMK", 48)
+            read_line(&hexdump("WPA: PMK", &[1; 64])),
+            LogLine::OtherLength("WPA: PMK", 64)
         );
     }
 

@@ -3,7 +3,7 @@
 //! (§12.7.1): pure functions over bytes, no state.
 
 use aes::cipher::BlockDecrypt;
-use aes::Aes128;
+use aes::{Aes128, Aes256};
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::KeyInit;
 use cmac::{Cmac, Mac as _};
@@ -14,7 +14,9 @@ use rc4::consts::U32;
 use rc4::{Rc4, StreamCipher};
 use ring::hmac;
 
-use super::{Mac, TemporalKey};
+use super::cipher::{Cipher, TemporalKey};
+use super::rsn::Rsn;
+use super::Mac;
 // Key data is elements and KDEs, laid out as elements (§12.7.2).
 use crate::net::wlan::elements;
 
@@ -38,24 +40,34 @@ const VERSION_AKM_DEFINED: u16 = 0;
 const VERSION_HMAC_MD5_RC4: u16 = 1;
 const VERSION_HMAC_SHA1_AES: u16 = 2;
 const VERSION_AES_CMAC: u16 = 3;
-/// AKM suite types (Table 9-151) with OUI 00-0F-AC: SAE, and those of fast BSS
-/// transition, whose keys come from a PMK-R0/R1 hierarchy not followed here.
+/// AKM suite types (Table 9-151) with OUI 00-0F-AC.
+pub(super) const AKM_FT_8021X: u8 = 3;
+pub(super) const AKM_FT_PSK: u8 = 4;
 pub(super) const AKM_SAE: u8 = 8;
-const AKMS_FAST_TRANSITION: [u8; 6] = [3, 4, 9, 13, 19, 25];
-/// Offsets in an EAPOL-Key frame from the start of the 802.1X header, for the
-/// 16-byte MIC of the AKMs followed here (SHA-384 ones have 24 bytes).
+pub(super) const AKM_FT_SAE: u8 = 9;
+const AKM_SUITE_B: u8 = 11;
+const AKM_SUITE_B_192: u8 = 12;
+pub(super) const AKM_OWE: u8 = 18;
+const AKM_PSK_SHA384: u8 = 20;
+/// Fast BSS transition with the SHA-256 hierarchy, followed ([`super::ft`]) …
+pub(super) const AKMS_FAST_TRANSITION: [u8; 3] = [AKM_FT_8021X, AKM_FT_PSK, AKM_FT_SAE];
+/// … and those not followed: FT-802.1X-SHA384, FT-PSK-SHA384, FT-SAE-EXT-KEY.
+const AKMS_FAST_TRANSITION_SHA384: [u8; 3] = [13, 19, 25];
+/// Offsets in an EAPOL-Key frame from the start of the 802.1X header; those after the
+/// MIC as they are with a 16-byte MIC (the SHA-384 AKMs' is 24 bytes, moving them).
 const INFO_AT: usize = 5;
 const KEY_LENGTH_AT: usize = 7;
 const NONCE_AT: usize = 17;
 const KEY_IV_AT: usize = 49;
 pub(super) const MIC_AT: usize = 81;
+#[cfg(test)]
 pub(super) const KEY_DATA_LEN_AT: usize = 97;
 pub(super) const KEY_DATA_AT: usize = 99;
+/// MIC lengths of the AKMs followed: 16 bytes, 24 for the SHA-384 ones.
+const MIC_LENGTHS: [usize; 2] = [16, 24];
 /// The GTK key data encapsulation: vendor element, OUI 00-0F-AC, data type 1.
 const KDE_GTK: [u8; 4] = [0x00, 0x0f, 0xac, 0x01];
 const ELEMENT_VENDOR: u8 = 0xdd;
-const ELEMENT_RSN: u8 = 0x30;
-const OUI_IEEE: [u8; 3] = [0x00, 0x0f, 0xac];
 
 /// An EAPOL-Key frame of the RSN or WPA descriptor, from its 802.1X header to the
 /// end of its key data.
@@ -63,6 +75,9 @@ const OUI_IEEE: [u8; 3] = [0x00, 0x0f, 0xac];
 pub(super) struct KeyFrame<'a> {
     bytes: &'a [u8],
     pub info: u16,
+    /// The MIC field's length, which the frame does not state (the AKM implies it):
+    /// the one whose key data length field ends the key data where the frame ends.
+    mic_len: usize,
 }
 
 impl<'a> KeyFrame<'a> {
@@ -79,7 +94,24 @@ impl<'a> KeyFrame<'a> {
             return None;
         }
         let info = u16::from_be_bytes([bytes[INFO_AT], bytes[INFO_AT + 1]]);
-        Some(KeyFrame { bytes, info })
+        let fits = |mic_len: usize| {
+            let at = MIC_AT + mic_len;
+            let data_len = bytes.get(at..at + 2)?;
+            let data_len = usize::from(u16::from_be_bytes([data_len[0], data_len[1]]));
+            (at + 2 + data_len == bytes.len()).then_some(mic_len)
+        };
+        // A frame no MIC length fits exactly (padded, or its key data cut) is read
+        // with the usual 16 bytes, its key data as far as it goes.
+        let mic_len = MIC_LENGTHS.into_iter().find_map(fits).unwrap_or(16);
+        Some(KeyFrame {
+            bytes,
+            info,
+            mic_len,
+        })
+    }
+
+    pub fn mic_len(&self) -> usize {
+        self.mic_len
     }
 
     pub fn bytes(&self) -> &'a [u8] {
@@ -129,31 +161,29 @@ impl<'a> KeyFrame<'a> {
     }
 
     /// The MIC field.
-    pub fn mic(&self) -> [u8; 16] {
-        let mut mic = [0u8; 16];
-        mic.copy_from_slice(&self.bytes[MIC_AT..MIC_AT + 16]);
-        mic
+    pub fn mic(&self) -> &'a [u8] {
+        &self.bytes[MIC_AT..MIC_AT + self.mic_len]
     }
 
     /// The frame with its MIC field zeroed, over which the MIC is made.
     pub fn with_zero_mic(&self) -> Vec<u8> {
         let mut zeroed = self.bytes.to_vec();
-        zeroed[MIC_AT..MIC_AT + 16].fill(0);
+        zeroed[MIC_AT..MIC_AT + self.mic_len].fill(0);
         zeroed
     }
 
     /// The key data, as long as the frame holds it.
     pub fn key_data(&self) -> &'a [u8] {
-        let len =
-            u16::from_be_bytes([self.bytes[KEY_DATA_LEN_AT], self.bytes[KEY_DATA_LEN_AT + 1]]);
-        let end = (KEY_DATA_AT + usize::from(len)).min(self.bytes.len());
-        &self.bytes[KEY_DATA_AT..end]
+        let len_at = MIC_AT + self.mic_len;
+        let len = u16::from_be_bytes([self.bytes[len_at], self.bytes[len_at + 1]]);
+        let end = (len_at + 2 + usize::from(len)).min(self.bytes.len());
+        &self.bytes[len_at + 2..end]
     }
 }
 
-/// How a handshake's PTK is derived and its MICs made (§12.7.1.3, §12.7.2): chosen
-/// by the key descriptor version of message 2 and the AKM of the station's RSN
-/// element it carries.
+/// How a handshake's PTK is derived and its MICs made (§12.7.1.3, §12.7.2, Table
+/// 12-11): chosen by the key descriptor version of message 2 and the AKM of the
+/// station's RSN element it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum KeyHierarchy {
     /// A TKIP pairwise cipher (version 1: WPA1, or WPA2 with TKIP): PRF-SHA1 to a
@@ -161,148 +191,230 @@ pub(super) enum KeyHierarchy {
     Tkip,
     /// PSK and 802.1X (AKMs 2 and 1, version 2): PRF-SHA1, HMAC-SHA1-128 MICs.
     Sha1,
-    /// PSK-SHA256 and 802.1X-SHA256 of 802.11w (AKMs 6 and 5, version 3) and SAE of
-    /// WPA3-Personal (AKM 8, version 0): KDF-SHA256, AES-128-CMAC MICs.
+    /// PSK-SHA256 and 802.1X-SHA256 of 802.11w (AKMs 6 and 5, version 3), SAE of
+    /// WPA3-Personal (AKM 8, version 0), and fast BSS transition over PSK, 802.1X and
+    /// SAE (AKMs 4, 3 and 9; their PTK comes from a PMK-R1, [`super::ft`]):
+    /// KDF-SHA256, AES-128-CMAC MICs.
     Sha256,
+    /// 802.1X Suite B (AKM 11) and OWE with group 19 (AKM 18): KDF-SHA256,
+    /// HMAC-SHA256-128 MICs.
+    Sha256Hmac,
+    /// The SHA-384 AKMs: 802.1X Suite B 192-bit (WPA3-Enterprise 192-bit, AKM 12),
+    /// PSK-SHA384 (AKM 20) and OWE with group 20: a 384-bit PMK, KDF-SHA384, a
+    /// 24-byte KCK, a 32-byte KEK, HMAC-SHA384-192 MICs (24 bytes).
+    Sha384,
 }
 
 impl KeyHierarchy {
     /// The hierarchy of a message 2 of key descriptor `version` whose station names
-    /// `akm` ([`akm`]), `None` for those not followed: fast BSS transition, and the
-    /// AKM-defined ones other than SAE (OWE, Suite B, SHA-384).
-    pub fn of(version: u16, akm: Option<u8>) -> Option<Self> {
-        if akm.is_some_and(|akm| AKMS_FAST_TRANSITION.contains(&akm)) {
+    /// `akm` ([`rsn`]) and whose MIC is `mic_len` bytes, `None` for those not followed:
+    /// fast BSS transition with SHA-384, and the AKM-defined ones (version 0) not
+    /// listed above (SAE-EXT-KEY, FILS, OWE with group 21, …).
+    pub fn of(version: u16, akm: Option<u8>, mic_len: usize) -> Option<Self> {
+        if akm.is_some_and(|akm| AKMS_FAST_TRANSITION_SHA384.contains(&akm)) {
             return None;
         }
-        match (version, akm) {
-            (VERSION_HMAC_MD5_RC4, _) => Some(KeyHierarchy::Tkip),
-            (VERSION_HMAC_SHA1_AES, _) => Some(KeyHierarchy::Sha1),
-            (VERSION_AES_CMAC, _) | (VERSION_AKM_DEFINED, Some(AKM_SAE)) => {
-                Some(KeyHierarchy::Sha256)
-            }
-            _ => None,
+        let hierarchy = match (version, akm) {
+            (VERSION_HMAC_MD5_RC4, _) => KeyHierarchy::Tkip,
+            (VERSION_HMAC_SHA1_AES, _) => KeyHierarchy::Sha1,
+            (VERSION_AES_CMAC, _) => KeyHierarchy::Sha256,
+            (VERSION_AKM_DEFINED, Some(AKM_SAE | AKM_FT_SAE)) => KeyHierarchy::Sha256,
+            (VERSION_AKM_DEFINED, Some(AKM_SUITE_B)) => KeyHierarchy::Sha256Hmac,
+            (VERSION_AKM_DEFINED, Some(AKM_SUITE_B_192 | AKM_PSK_SHA384)) => KeyHierarchy::Sha384,
+            // OWE's hash is its Diffie-Hellman group's, which only the MIC's length
+            // shows here.
+            (VERSION_AKM_DEFINED, Some(AKM_OWE)) if mic_len == 24 => KeyHierarchy::Sha384,
+            (VERSION_AKM_DEFINED, Some(AKM_OWE)) => KeyHierarchy::Sha256Hmac,
+            _ => return None,
+        };
+        (hierarchy.mic_len() == mic_len).then_some(hierarchy)
+    }
+
+    /// The length of its PMKs: 48 bytes for SHA-384, 32 otherwise.
+    pub fn pmk_len(self) -> usize {
+        match self {
+            KeyHierarchy::Sha384 => 48,
+            _ => 32,
         }
     }
 
-    /// The PTK of a PMK (§12.7.1.3): KCK, KEK and, for CCMP-128, a 16-byte TK; for
-    /// TKIP a 32-byte one, its Michael keys with it.
+    fn mic_len(self) -> usize {
+        match self {
+            KeyHierarchy::Sha384 => 24,
+            _ => 16,
+        }
+    }
+
+    /// The KCK's and KEK's lengths.
+    fn kck_kek_len(self) -> (usize, usize) {
+        match self {
+            KeyHierarchy::Sha384 => (24, 32),
+            _ => (16, 16),
+        }
+    }
+
+    /// The PTK of a PMK (§12.7.1.3): KCK, KEK and the TK of the `pairwise` cipher
+    /// (TKIP's for the TKIP hierarchy, whatever is named). `None` for a PMK of
+    /// another hierarchy's length.
     pub fn ptk(
         self,
-        pmk: &[u8; 32],
-        aa: Mac,
-        spa: Mac,
+        pmk: &[u8],
+        (aa, spa): (Mac, Mac),
         anonce: &[u8; 32],
         snonce: &[u8; 32],
-    ) -> Ptk {
+        pairwise: Cipher,
+    ) -> Option<Ptk> {
+        if pmk.len() != self.pmk_len() {
+            return None;
+        }
         let mut data = Vec::with_capacity(76);
         data.extend_from_slice(&aa.min(spa));
         data.extend_from_slice(&aa.max(spa));
         data.extend_from_slice(anonce.min(snonce));
         data.extend_from_slice(anonce.max(snonce));
-        let mut out = [0u8; 64];
-        let label = b"Pairwise key expansion";
-        match self {
-            KeyHierarchy::Tkip => prf_sha1(pmk, label, &data, &mut out),
-            KeyHierarchy::Sha1 => prf_sha1(pmk, label, &data, &mut out[..48]),
-            KeyHierarchy::Sha256 => kdf_sha256(pmk, label, &data, &mut out[..48]),
-        }
-        let part = |at: usize| -> [u8; 16] { out[at..at + 16].try_into().unwrap_or_default() };
-        let tk = match self {
-            KeyHierarchy::Tkip => TemporalKey::Tkip(out[32..].try_into().unwrap_or([0; 32])),
-            _ => TemporalKey::Ccmp(part(32)),
+        let pairwise = match self {
+            KeyHierarchy::Tkip => Cipher::Tkip,
+            _ => pairwise,
         };
-        Ptk {
-            kck: part(0),
-            kek: part(16),
-            tk,
+        let label = b"Pairwise key expansion";
+        self.expand(pmk, label, &data, pairwise)
+    }
+
+    /// `length` bytes of KCK, KEK and TK from `key` by this hierarchy's PRF or KDF;
+    /// fast BSS transition's PTK comes this way from the PMK-R1.
+    pub fn expand(self, key: &[u8], label: &[u8], context: &[u8], tk: Cipher) -> Option<Ptk> {
+        let (kck_len, kek_len) = self.kck_kek_len();
+        let mut out = [0u8; PTK_MAX];
+        let out = out.get_mut(..kck_len + kek_len + tk.key_len())?;
+        match self {
+            KeyHierarchy::Tkip | KeyHierarchy::Sha1 => prf_sha1(key, label, context, out),
+            KeyHierarchy::Sha256 | KeyHierarchy::Sha256Hmac => {
+                kdf(hmac::HMAC_SHA256, key, label, context, out)
+            }
+            KeyHierarchy::Sha384 => kdf(hmac::HMAC_SHA384, key, label, context, out),
         }
+        Ptk::of_bytes(out, kck_len, kek_len, tk)
     }
 
     /// Whether `frame`'s MIC is the one `kck` makes over it.
-    pub fn mic_is_right(self, kck: &[u8; 16], frame: &KeyFrame<'_>) -> bool {
+    pub fn mic_is_right(self, kck: &[u8], frame: &KeyFrame<'_>) -> bool {
         self.mic(kck, &frame.with_zero_mic()) == frame.mic()
     }
 
     /// The MIC of an EAPOL-Key frame whose MIC field is zero (§12.7.2).
-    pub fn mic(self, kck: &[u8; 16], zeroed: &[u8]) -> [u8; 16] {
+    pub fn mic(self, kck: &[u8], zeroed: &[u8]) -> Vec<u8> {
+        let hmac_of = |algorithm: hmac::Algorithm, len: usize| {
+            let tag = hmac::sign(&hmac::Key::new(algorithm, kck), zeroed);
+            tag.as_ref()[..len].to_vec()
+        };
         match self {
             KeyHierarchy::Tkip => {
                 // HMAC takes keys of any length.
                 let Ok(mut hmac) = <Hmac<Md5> as KeyInit>::new_from_slice(kck) else {
-                    return [0; 16];
+                    return Vec::new();
                 };
                 hmac.update(zeroed);
-                hmac.finalize().into_bytes().into()
+                hmac.finalize().into_bytes().to_vec()
             }
-            KeyHierarchy::Sha1 => {
-                let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, kck);
-                let tag = hmac::sign(&key, zeroed);
-                tag.as_ref()[..16].try_into().unwrap_or_default()
-            }
+            KeyHierarchy::Sha1 => hmac_of(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, 16),
             KeyHierarchy::Sha256 => {
-                let mut cmac = <Cmac<Aes128> as KeyInit>::new(GenericArray::from_slice(kck));
+                let Ok(mut cmac) = <Cmac<Aes128> as KeyInit>::new_from_slice(kck) else {
+                    return Vec::new();
+                };
                 cmac.update(zeroed);
-                cmac.finalize().into_bytes().into()
+                cmac.finalize().into_bytes().to_vec()
             }
+            KeyHierarchy::Sha256Hmac => hmac_of(hmac::HMAC_SHA256, 16),
+            KeyHierarchy::Sha384 => hmac_of(hmac::HMAC_SHA384, 24),
         }
     }
 
     /// The key id and GTK an access point's message sends ([`KeyFrame::carries_group_key`])
-    /// in its key data, decrypted with `kek`: a GTK KDE in RSN's, the bare GTK (of the
-    /// key length field's size) in WPA1's group key message.
-    pub fn group_key(self, kek: &[u8; 16], key: &KeyFrame<'_>) -> Option<(u8, TemporalKey)> {
+    /// in its key data, decrypted with `kek`: a GTK KDE in RSN's (a key of the `group`
+    /// cipher the station's RSN element named, or by its length when it named none),
+    /// the bare GTK (of the key length field's size) in WPA1's group key message.
+    pub fn group_key(
+        self,
+        kek: &[u8],
+        key: &KeyFrame<'_>,
+        group: Option<Cipher>,
+    ) -> Option<(u8, TemporalKey)> {
         let plain = match self {
             KeyHierarchy::Tkip => rc4_key_data(kek, key.key_iv(), key.key_data())?,
             _ => aes_key_unwrap(kek, key.key_data())?,
         };
         if key.descriptor() == DESCRIPTOR_WPA {
             let id = ((key.info & KEY_INDEX_MASK) >> 4) as u8;
-            return Some((id, TemporalKey::of_bytes(plain.get(..key.key_length())?)?));
+            return Some((id, TemporalKey::by_length(plain.get(..key.key_length())?)?));
         }
-        gtk_kde(&plain)
+        gtk_kde(&plain, group)
     }
 }
+
+/// The longest PTK: KCK 24, KEK 32 and a 32-byte TK.
+const PTK_MAX: usize = 88;
 
 /// The pairwise transient key of an association.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) struct Ptk {
-    /// Key confirmation key: the MICs of EAPOL-Key frames.
-    pub kck: [u8; 16],
-    /// Key encryption key: their key data.
-    pub kek: [u8; 16],
+    /// Key confirmation key: the MICs of EAPOL-Key frames (16 or 24 bytes).
+    kck: [u8; 24],
+    kck_len: u8,
+    /// Key encryption key: their key data (16 or 32 bytes).
+    kek: [u8; 32],
+    kek_len: u8,
     /// Temporal key: the station's unicast frames.
     pub tk: TemporalKey,
 }
 
-/// The AKM suite type a message 2 names: that of the station's RSN element in its
-/// key data.
-pub(super) fn akm(message_2: &KeyFrame<'_>) -> Option<u8> {
-    rsn_akm(message_2.key_data())
+impl Ptk {
+    pub(super) fn of_bytes(
+        bytes: &[u8],
+        kck_len: usize,
+        kek_len: usize,
+        tk: Cipher,
+    ) -> Option<Self> {
+        let (mut kck, mut kek) = ([0u8; 24], [0u8; 32]);
+        kck.get_mut(..kck_len)?
+            .copy_from_slice(bytes.get(..kck_len)?);
+        let kek_at = kck_len..kck_len + kek_len;
+        kek.get_mut(..kek_len)?.copy_from_slice(bytes.get(kek_at)?);
+        Some(Ptk {
+            kck,
+            kck_len: kck_len as u8,
+            kek,
+            kek_len: kek_len as u8,
+            tk: TemporalKey::new(tk, bytes.get(kck_len + kek_len..)?)?,
+        })
+    }
+
+    pub fn kck(&self) -> &[u8] {
+        &self.kck[..usize::from(self.kck_len)]
+    }
+
+    pub fn kek(&self) -> &[u8] {
+        &self.kek[..usize::from(self.kek_len)]
+    }
 }
 
-/// The first AKM suite type of the first RSN element in `data` (a message 2's key
-/// data holds the station's), when of OUI 00-0F-AC.
-fn rsn_akm(data: &[u8]) -> Option<u8> {
-    let rsn = elements(data).find(|(id, _)| *id == ELEMENT_RSN)?.1;
-    // Version (2), group data cipher suite (4), pairwise suite count and list.
-    let pairwise = usize::from(u16::from_le_bytes([*rsn.get(6)?, *rsn.get(7)?]));
-    let akms_at = 8 + 4 * pairwise;
-    let count = u16::from_le_bytes([*rsn.get(akms_at)?, *rsn.get(akms_at + 1)?]);
-    let akm = rsn.get(akms_at + 2..akms_at + 6)?;
-    (count > 0 && akm[..3] == OUI_IEEE).then_some(akm[3])
+/// What the RSN element in a message 2's key data (the station's) says.
+pub(super) fn rsn(message_2: &KeyFrame<'_>) -> Option<Rsn> {
+    Rsn::find(message_2.key_data())
 }
 
-/// The GTK KDE of a message's decrypted key data (§12.7.2): its key id and GTK.
-pub(super) fn gtk_kde(data: &[u8]) -> Option<(u8, TemporalKey)> {
+/// The GTK KDE of a message's decrypted key data (§12.7.2): its key id and GTK, a
+/// key of the `group` cipher ([`TemporalKey::of_group`]).
+pub(super) fn gtk_kde(data: &[u8], group: Option<Cipher>) -> Option<(u8, TemporalKey)> {
     let (_, body) =
         elements(data).find(|(id, body)| *id == ELEMENT_VENDOR && body.starts_with(&KDE_GTK))?;
-    Some((body.get(4)? & 0x03, TemporalKey::of_bytes(body.get(6..)?)?))
+    let (id, key) = (body.get(4)? & 0x03, body.get(6..)?);
+    Some((id, TemporalKey::of_group(group, key)?))
 }
 
 /// RC4 of key data under the EAPOL-Key IV and the KEK, the first 256 bytes of key
 /// stream skipped (§12.7.2, key descriptor version 1).
-fn rc4_key_data(kek: &[u8; 16], key_iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    let key: [u8; 32] = [key_iv, &kek[..]].concat().try_into().ok()?;
+fn rc4_key_data(kek: &[u8], key_iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    let key: [u8; 32] = [key_iv, kek].concat().try_into().ok()?;
     let mut rc4 = <Rc4<U32> as KeyInit>::new(&key.into());
     rc4.apply_keystream(&mut [0u8; 256]);
     let mut plain = data.to_vec();
@@ -310,13 +422,20 @@ fn rc4_key_data(kek: &[u8; 16], key_iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
     Some(plain)
 }
 
-/// AES key unwrap (RFC 3394 §2.2.2) of `wrapped` under `kek`; `None` when the
-/// integrity check value does not come out.
-pub(super) fn aes_key_unwrap(kek: &[u8; 16], wrapped: &[u8]) -> Option<Vec<u8>> {
+/// AES key unwrap (RFC 3394 §2.2.2) of `wrapped` under `kek` (AES-128's or AES-256's
+/// key); `None` when the integrity check value does not come out.
+pub(super) fn aes_key_unwrap(kek: &[u8], wrapped: &[u8]) -> Option<Vec<u8>> {
+    match kek.len() {
+        16 => unwrap_with(&Aes128::new_from_slice(kek).ok()?, wrapped),
+        32 => unwrap_with(&Aes256::new_from_slice(kek).ok()?, wrapped),
+        _ => None,
+    }
+}
+
+fn unwrap_with(cipher: &impl BlockDecrypt, wrapped: &[u8]) -> Option<Vec<u8>> {
     if wrapped.len() < 24 || !wrapped.len().is_multiple_of(8) {
         return None;
     }
-    let cipher = Aes128::new_from_slice(kek).ok()?;
     let n = wrapped.len() / 8 - 1;
     let mut a: [u8; 8] = wrapped[..8].try_into().ok()?;
     let mut r: Vec<[u8; 8]> = wrapped[8..]
@@ -352,12 +471,19 @@ fn prf_sha1(key: &[u8], label: &[u8], data: &[u8], out: &mut [u8]) {
     }
 }
 
-/// The 802.11 KDF with SHA-256 (§12.7.1.7.2): HMAC-SHA256(K, i || label || context ||
-/// length), i = 1, 2, … and the length in bits, both 16-bit little-endian.
-fn kdf_sha256(key: &[u8], label: &[u8], context: &[u8], out: &mut [u8]) {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+/// The 802.11 KDF with SHA-256 (§12.7.1.7.2).
+pub(super) fn kdf_sha256(key: &[u8], label: &[u8], context: &[u8], out: &mut [u8]) {
+    kdf(hmac::HMAC_SHA256, key, label, context, out)
+}
+
+/// The 802.11 KDF (§12.7.1.7.2) with the hash of `algorithm`: HMAC(K, i || label ||
+/// context || length), i = 1, 2, … and the length in bits, both 16-bit
+/// little-endian; the length is the whole output's, so each block depends on it.
+fn kdf(algorithm: hmac::Algorithm, key: &[u8], label: &[u8], context: &[u8], out: &mut [u8]) {
+    let block = algorithm.digest_algorithm().output_len();
+    let key = hmac::Key::new(algorithm, key);
     let bits = (out.len() * 8) as u16;
-    for (i, chunk) in out.chunks_mut(32).enumerate() {
+    for (i, chunk) in out.chunks_mut(block).enumerate() {
         let mut ctx = hmac::Context::with_key(&key);
         ctx.update(&(i as u16 + 1).to_le_bytes());
         ctx.update(label);
@@ -400,17 +526,75 @@ pub(super) mod tests {
             .unwrap();
         let anonce = hex("e0e1e2e3e4e5e6e7e8e9f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff000102030405");
         let snonce = hex("c0c1c2c3c4c5c6c7c8c9d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5");
-        let ptk = KeyHierarchy::Sha1.ptk(
-            &pmk,
+        let addresses = (
             [0xa0, 0xa1, 0xa1, 0xa3, 0xa4, 0xa5],
             [0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5],
-            &anonce.try_into().unwrap(),
-            &snonce.try_into().unwrap(),
         );
-        assert_eq!(ptk.kck.to_vec(), hex("379f9852d0199236b94e407ce4c00ec8"));
-        assert_eq!(ptk.kek.to_vec(), hex("47c9edc01c2c6e5b4910caddfb3e51a7"));
+        let (anonce, snonce) = (anonce.try_into().unwrap(), snonce.try_into().unwrap());
+        let ptk = KeyHierarchy::Sha1
+            .ptk(&pmk, addresses, &anonce, &snonce, Cipher::Ccmp128)
+            .unwrap();
+        assert_eq!(ptk.kck().to_vec(), hex("379f9852d0199236b94e407ce4c00ec8"));
+        assert_eq!(ptk.kek().to_vec(), hex("47c9edc01c2c6e5b4910caddfb3e51a7"));
         let tk = hex("b2360c79e9710fdd58bea93deaf06599").try_into().unwrap();
         assert_eq!(ptk.tk, TemporalKey::Ccmp(tk));
+        // A 256-bit pairwise cipher takes the next 128 bits of the same PRF too (the
+        // PRF's first bits do not depend on its length); a PMK of another length
+        // gives nothing.
+        let long = KeyHierarchy::Sha1
+            .ptk(&pmk, addresses, &anonce, &snonce, Cipher::Gcmp256)
+            .unwrap();
+        assert_eq!(long.kck(), ptk.kck());
+        let TemporalKey::Gcmp256(long_tk) = long.tk else {
+            panic!("{:?}", long.tk);
+        };
+        assert_eq!(long_tk[..16], tk);
+        let short =
+            KeyHierarchy::Sha1.ptk(&pmk[..16], addresses, &anonce, &snonce, Cipher::Ccmp128);
+        assert!(short.is_none());
+    }
+
+    #[test]
+    fn kdf_lengths_shape_every_block_and_sha384_ptks() {
+        // The KDF's length is in every block: a 512-bit PTK (CCMP-256) does not start
+        // with the 384-bit one (CCMP-128), unlike the PRF's.
+        let pmk = [0x42u8; 32];
+        let addresses = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let of = |hierarchy: KeyHierarchy, pmk: &[u8], cipher| {
+            hierarchy
+                .ptk(pmk, addresses, &[1; 32], &[2; 32], cipher)
+                .unwrap()
+        };
+        let short = of(KeyHierarchy::Sha256, &pmk, Cipher::Ccmp128);
+        let long = of(KeyHierarchy::Sha256, &pmk, Cipher::Ccmp256);
+        assert_ne!(short.kck(), long.kck());
+        let mut out = [0u8; 64];
+        let data = [&addresses.0[..], &addresses.1, &[1; 32], &[2; 32]].concat();
+        kdf_sha256(&pmk, b"Pairwise key expansion", &data, &mut out);
+        assert_eq!(long.kck(), &out[..16]);
+        assert_eq!(long.tk, TemporalKey::Ccmp256(out[32..].try_into().unwrap()));
+        // SHA-384: a 48-byte PMK, KCK 24, KEK 32, and HMAC-SHA384-192 MICs.
+        let pmk_384 = [0x43u8; 48];
+        assert!(KeyHierarchy::Sha384
+            .ptk(&pmk, addresses, &[1; 32], &[2; 32], Cipher::Gcmp256)
+            .is_none());
+        let ptk = of(KeyHierarchy::Sha384, &pmk_384, Cipher::Gcmp256);
+        let mut out = [0u8; 88];
+        kdf(
+            hmac::HMAC_SHA384,
+            &pmk_384,
+            b"Pairwise key expansion",
+            &data,
+            &mut out,
+        );
+        assert_eq!((ptk.kck(), ptk.kek()), (&out[..24], &out[24..56]));
+        assert_eq!(ptk.tk, TemporalKey::Gcmp256(out[56..].try_into().unwrap()));
+        let mic = KeyHierarchy::Sha384.mic(ptk.kck(), b"frame");
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA384, ptk.kck()), b"frame");
+        assert_eq!(mic, &tag.as_ref()[..24]);
+        let mic = KeyHierarchy::Sha256Hmac.mic(&[7; 16], b"frame");
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &[7; 16]), b"frame");
+        assert_eq!(mic, &tag.as_ref()[..16]);
     }
 
     #[test]
@@ -455,6 +639,17 @@ pub(super) mod tests {
             aes_key_unwrap(&kek, &wrapped),
             Some(hex("00112233445566778899aabbccddeeff"))
         );
+        // §4.6: 256 bits of key data with a 256-bit KEK (the SHA-384 AKMs' KEK).
+        let kek_256 = hex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+        let wrapped_256 =
+            hex("28c9f404c4b810f4cbccb35cfb87f8263f5786e2d80ed326cbc7f0e71a99f43bfb988b9b7a02dd21");
+        assert_eq!(
+            aes_key_unwrap(&kek_256, &wrapped_256),
+            Some(hex(
+                "00112233445566778899aabbccddeeff000102030405060708090a0b0c0d0e0f"
+            ))
+        );
+        assert_eq!(aes_key_unwrap(&kek_256[..24], &wrapped_256), None);
         let mut bent = wrapped.clone();
         bent[9] ^= 1;
         assert_eq!(aes_key_unwrap(&kek, &bent), None);
@@ -466,7 +661,7 @@ pub(super) mod tests {
     fn tkip_mics_are_hmac_md5() {
         // RFC 2202's first HMAC-MD5 test case: a 16-byte key, "Hi There".
         let mic = KeyHierarchy::Tkip.mic(&[0x0b; 16], b"Hi There");
-        assert_eq!(mic.to_vec(), hex("9294727a3638bb1c13f48ef8158bfc9d"));
+        assert_eq!(mic, hex("9294727a3638bb1c13f48ef8158bfc9d"));
     }
 
     #[test]
@@ -474,25 +669,41 @@ pub(super) mod tests {
         let rsn = [0x30, 2, 1, 0];
         let gtk = [0xdd, 22, 0x00, 0x0f, 0xac, 1, 2, 0];
         let data = [&rsn[..], &gtk, &[0x77; 16], &[0xdd, 0]].concat();
-        assert_eq!(gtk_kde(&data), Some((2, TemporalKey::Ccmp([0x77; 16]))));
-        // TKIP's 32 bytes; a GTK of another length, a KDE cut short, none at all.
+        assert_eq!(
+            gtk_kde(&data, None),
+            Some((2, TemporalKey::Ccmp([0x77; 16])))
+        );
+        let gcmp = Some(Cipher::Gcmp128);
+        assert_eq!(
+            gtk_kde(&data, gcmp),
+            Some((2, TemporalKey::Gcmp([0x77; 16])))
+        );
+        // 32 bytes: TKIP's unless the station named another group cipher; a GTK of
+        // another length than the cipher's, a KDE cut short, none at all.
         let long = [&[0xdd, 38, 0x00, 0x0f, 0xac, 1, 1, 0][..], &[0x77; 32]].concat();
-        assert_eq!(gtk_kde(&long), Some((1, TemporalKey::Tkip([0x77; 32]))));
+        assert_eq!(
+            gtk_kde(&long, None),
+            Some((1, TemporalKey::Tkip([0x77; 32])))
+        );
+        let gcmp_256 = Some(Cipher::Gcmp256);
+        assert_eq!(
+            gtk_kde(&long, gcmp_256),
+            Some((1, TemporalKey::Gcmp256([0x77; 32])))
+        );
+        // A length not the named cipher's: told by its length.
+        assert_eq!(
+            gtk_kde(&long, gcmp),
+            Some((1, TemporalKey::Tkip([0x77; 32])))
+        );
         let odd = [&[0xdd, 30, 0x00, 0x0f, 0xac, 1, 1, 0][..], &[0x77; 24]].concat();
-        assert_eq!(gtk_kde(&odd), None);
-        assert_eq!(gtk_kde(&data[..20]), None);
-        assert_eq!(gtk_kde(&rsn), None);
+        assert_eq!(gtk_kde(&odd, None), None);
+        assert_eq!(gtk_kde(&data[..20], None), None);
+        assert_eq!(gtk_kde(&rsn, None), None);
     }
 
     /// An RSN element: CCMP group and pairwise ciphers, the AKMs given.
     pub fn rsn_element(akms: &[u8]) -> Vec<u8> {
-        let mut body = vec![1, 0, 0x00, 0x0f, 0xac, 4, 1, 0, 0x00, 0x0f, 0xac, 4];
-        body.extend_from_slice(&(akms.len() as u16).to_le_bytes());
-        for akm in akms {
-            body.extend_from_slice(&[0x00, 0x0f, 0xac, *akm]);
-        }
-        body.extend_from_slice(&[0xc0, 0]); // MFPR | MFPC
-        [&[ELEMENT_RSN, body.len() as u8][..], &body].concat()
+        crate::net::wpa::rsn::tests::rsn_element_of(4, 4, akms)
     }
 
     /// A message 2 of key descriptor `version` whose key data is `key_data`.
@@ -509,11 +720,13 @@ pub(super) mod tests {
 
     #[test]
     fn the_key_hierarchy_by_descriptor_version_and_akm() {
-        let of = |version, akms: &[u8]| {
-            let frame = message_2(version, &rsn_element(akms));
+        let of_mic = |version, akms: &[u8], mic_len: usize| {
+            let frame = message_2_with_mic(version, &rsn_element(akms), mic_len);
             let frame = KeyFrame::parse(&frame).unwrap();
-            KeyHierarchy::of(frame.version(), akm(&frame))
+            assert_eq!(frame.mic_len(), mic_len);
+            KeyHierarchy::of(frame.version(), rsn(&frame).and_then(|r| r.akm), mic_len)
         };
+        let of = |version, akms: &[u8]| of_mic(version, akms, 16);
         use KeyHierarchy::*;
         assert_eq!(of(2, &[2]), Some(Sha1), "PSK");
         assert_eq!(of(2, &[1]), Some(Sha1), "802.1X");
@@ -521,37 +734,65 @@ pub(super) mod tests {
         assert_eq!(of(3, &[5]), Some(Sha256), "802.1X-SHA256");
         assert_eq!(of(0, &[8]), Some(Sha256), "SAE");
         assert_eq!(of(1, &[2]), Some(Tkip), "TKIP pairwise");
-        assert_eq!(of(3, &[4]), None, "FT-PSK");
-        assert_eq!(of(0, &[9]), None, "FT-SAE");
-        assert_eq!(of(0, &[18]), None, "OWE");
+        assert_eq!(of(3, &[4]), Some(Sha256), "FT-PSK");
+        assert_eq!(of(3, &[3]), Some(Sha256), "FT-802.1X");
+        assert_eq!(of(0, &[9]), Some(Sha256), "FT-SAE");
+        assert_eq!(of(0, &[11]), Some(Sha256Hmac), "Suite B");
+        assert_eq!(of(0, &[18]), Some(Sha256Hmac), "OWE, group 19");
+        assert_eq!(of_mic(0, &[18], 24), Some(Sha384), "OWE, group 20");
+        assert_eq!(of_mic(0, &[12], 24), Some(Sha384), "Suite B 192-bit");
+        assert_eq!(of_mic(0, &[20], 24), Some(Sha384), "PSK-SHA384");
+        // A MIC of the wrong length for the AKM; those not followed.
+        assert_eq!(of(0, &[12]), None, "Suite B 192-bit, 16-byte MIC");
+        assert_eq!(of_mic(3, &[6], 24), None, "PSK-SHA256, 24-byte MIC");
+        assert_eq!(of_mic(0, &[19], 24), None, "FT-PSK-SHA384");
         assert_eq!(of(0, &[24]), None, "SAE-EXT-KEY");
         // Version 0 says nothing without the station's RSN element; version 1 needs
         // none (WPA1's message 2 holds a WPA element instead).
         let bare = message_2(0, &[]);
         let bare = KeyFrame::parse(&bare).unwrap();
-        assert_eq!(KeyHierarchy::of(bare.version(), akm(&bare)), None);
+        assert_eq!(KeyHierarchy::of(bare.version(), None, 16), None);
         let wpa1 = message_2(1, &[0xdd, 4, 0x00, 0x50, 0xf2, 1]);
         let wpa1 = KeyFrame::parse(&wpa1).unwrap();
-        assert_eq!(KeyHierarchy::of(wpa1.version(), akm(&wpa1)), Some(Tkip));
+        assert_eq!(rsn(&wpa1), None);
+        assert_eq!(KeyHierarchy::of(wpa1.version(), None, 16), Some(Tkip));
+    }
+
+    /// A message 2 with a MIC field of `mic_len` bytes.
+    fn message_2_with_mic(version: u16, key_data: &[u8], mic_len: usize) -> Vec<u8> {
+        let mut f = vec![1, EAPOL_KEY, 0, 0, DESCRIPTOR_RSN];
+        f.extend_from_slice(&(KEY_PAIRWISE | KEY_MIC | version).to_be_bytes());
+        f.resize(MIC_AT + mic_len, 0);
+        f[MIC_AT..].fill(0x3c);
+        f.extend_from_slice(&(key_data.len() as u16).to_be_bytes());
+        f.extend_from_slice(key_data);
+        let len = (f.len() - 4) as u16;
+        f[2..4].copy_from_slice(&len.to_be_bytes());
+        f
     }
 
     #[test]
-    fn rsn_elements_cut_short_or_odd_give_no_akm() {
-        let rsn = rsn_element(&[8]);
-        assert_eq!(rsn_akm(&rsn), Some(8));
-        // The element's length cut: its first AKM ends at body byte 18.
-        for cut in 0..rsn.len() {
-            let mut short = rsn[..cut].to_vec();
-            if let Some(len) = short.get_mut(1) {
-                *len = (cut - 2) as u8;
-            }
-            assert_eq!(rsn_akm(&short).is_some(), cut >= 20, "{cut}");
+    fn the_mic_length_is_the_one_the_key_data_length_fits() {
+        let data = rsn_element(&[12]);
+        for mic_len in [16, 24] {
+            let frame = message_2_with_mic(0, &data, mic_len);
+            let key = KeyFrame::parse(&frame).unwrap();
+            assert_eq!(key.mic_len(), mic_len);
+            assert_eq!(key.mic(), &vec![0x3c; mic_len][..]);
+            assert_eq!(key.key_data(), &data[..]);
+            assert!(key.with_zero_mic()[MIC_AT..MIC_AT + mic_len]
+                .iter()
+                .all(|&b| b == 0));
         }
-        let mut vendor = rsn.clone();
-        vendor[16] = 0x50; // an AKM of another OUI
-        assert_eq!(rsn_akm(&vendor), None);
-        let after = [&[0xdd, 2, 1, 2][..], &rsn].concat();
-        assert_eq!(rsn_akm(&after), Some(8), "after a vendor element");
+        // Message 4: no key data, a 24-byte MIC.
+        let frame = message_2_with_mic(0, &[], 24);
+        assert_eq!(KeyFrame::parse(&frame).unwrap().mic_len(), 24);
+        // Nothing fits (the key data length overstated): read as 16, as far as the
+        // key data goes.
+        let mut over = message_2_with_mic(2, &data, 16);
+        over[KEY_DATA_LEN_AT + 1] += 9;
+        let key = KeyFrame::parse(&over).unwrap();
+        assert_eq!((key.mic_len(), key.key_data()), (16, &data[..]));
     }
 
     #[test]

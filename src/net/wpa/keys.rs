@@ -10,7 +10,7 @@ use ring::pbkdf2;
 
 use super::debug_log::{self, LogLine};
 use super::wep;
-use super::TemporalKey;
+use super::{GivenTk, TemporalKey};
 
 const PBKDF2_ROUNDS: u32 = 4096;
 /// Temporal keys kept at most: each is tried on every frame no handshake opens.
@@ -27,14 +27,19 @@ pub enum WlanKey {
         ssid: Option<Vec<u8>>,
     },
     /// `wpa-psk`: the 256-bit PMK itself: a WPA2 network's pre-shared key, or the PMK
-    /// of an SAE (WPA3) association, which the passphrase alone does not give.
+    /// of an SAE (WPA3) or OWE association, which the passphrase alone does not give.
     Psk([u8; 32]),
-    /// `msk`: the master session key of an 802.1X (WPA2-Enterprise) authentication,
-    /// whose first 256 bits are the PMK.
+    /// `wpa-psk` of 384 bits: the PMK of a SHA-384 AKM (PSK-SHA384, OWE with group
+    /// 20).
+    Psk384([u8; 48]),
+    /// `msk`: the master session key of an 802.1X (WPA2/WPA3-Enterprise)
+    /// authentication, whose first 256 bits are the PMK (its first 384 for the
+    /// SHA-384 AKMs, its second 256 the XXKey of fast BSS transition).
     Msk(Vec<u8>),
-    /// `tk`: a temporal key, for frames whose handshake is not captured: CCMP-128's
-    /// 16 bytes, or TKIP's 32 (the key and its two Michael keys).
-    Tk(TemporalKey),
+    /// `tk`: a temporal key, for frames whose handshake is not captured: 16 bytes
+    /// (CCMP-128, GCMP-128) or 32 (TKIP's key and its two Michael keys, CCMP-256,
+    /// GCMP-256).
+    Tk(GivenTk),
     /// `wep`: a WEP key of 5, 13 or 16 bytes.
     Wep(Vec<u8>),
 }
@@ -50,6 +55,7 @@ impl fmt::Debug for WlanKey {
                 f.write_str("wpa-pwd for the SSIDs the capture names")
             }
             WlanKey::Psk(_) => f.write_str("wpa-psk"),
+            WlanKey::Psk384(_) => f.write_str("wpa-psk (384 bits)"),
             WlanKey::Msk(_) => f.write_str("msk"),
             WlanKey::Tk(_) => f.write_str("tk"),
             WlanKey::Wep(_) => f.write_str("wep"),
@@ -94,8 +100,8 @@ pub struct KeysReader {
     format: Option<KeysFormat>,
     file: KeysFile,
     /// Keys of the debug log so far, to keep each once.
-    seen_pmks: HashSet<[u8; 32]>,
-    seen_tks: HashSet<TemporalKey>,
+    seen_pmks: HashSet<Vec<u8>>,
+    seen_tks: HashSet<GivenTk>,
     /// What a debug log held and could not give: the first line of each kind, and
     /// how many.
     log_skipped: BTreeMap<LogSkip, (usize, u64)>,
@@ -160,8 +166,8 @@ impl KeysReader {
                      to have them printed"
                 ),
                 LogSkip::OtherLength(title, len) => format!(
-                    "{count} keys \"{title}\" of {len} bytes skipped (PMKs of 32 bytes and TKs \
-                     of 16 or 32 are used: SHA-384 key management is not supported)"
+                    "{count} keys \"{title}\" of {len} bytes skipped (PMKs of 32 or 48 bytes \
+                     and TKs of 16 or 32 are used)"
                 ),
                 LogSkip::TooManyPmks => {
                     format!("{count} PMKs beyond the first {MAX_LOG_PMKS} skipped")
@@ -184,21 +190,26 @@ impl KeysReader {
         let (kind, value) = (unquote(kind), unquote(value));
         let key = match kind {
             "wpa-pwd" => passphrase(value).map_err(&error)?,
-            "wpa-psk" => {
-                let psk = hex(value)
-                    .and_then(|psk| psk.try_into().ok())
-                    .ok_or_else(|| error("a wpa-psk key is 64 hexadecimal digits".into()))?;
-                WlanKey::Psk(psk)
-            }
+            "wpa-psk" => match hex(value) {
+                Some(psk) if psk.len() == 32 => WlanKey::Psk(psk.try_into().unwrap_or([0; 32])),
+                Some(psk) if psk.len() == 48 => WlanKey::Psk384(psk.try_into().unwrap_or([0; 48])),
+                _ => {
+                    return Err(error(
+                        "a wpa-psk key is 64 hexadecimal digits (96 for the SHA-384 AKMs)".into(),
+                    ))
+                }
+            },
             "msk" => match hex(value) {
                 Some(msk) if (64..=128).contains(&msk.len()) => WlanKey::Msk(msk),
                 _ => return Err(error("an msk key is 128 to 256 hexadecimal digits".into())),
             },
-            "tk" => match hex(value).as_deref().and_then(TemporalKey::of_bytes) {
+            "tk" => match hex(value).as_deref().and_then(GivenTk::of_bytes) {
                 Some(tk) => WlanKey::Tk(tk),
                 None => {
                     return Err(error(
-                        "a tk key is 32 hexadecimal digits (CCMP-128) or 64 (TKIP)".into(),
+                        "a tk key is 32 hexadecimal digits (CCMP-128, GCMP-128) or 64 (TKIP, \
+                         CCMP-256, GCMP-256)"
+                            .into(),
                     ))
                 }
             },
@@ -213,7 +224,7 @@ impl KeysReader {
             },
             other => {
                 return Err(error(format!(
-                    "key type {other:?} is not supported (wpa-pwd, wpa-psk, msk and tk are)"
+                    "key type {other:?} is not supported (wpa-pwd, wpa-psk, msk, tk and wep are)"
                 )))
             }
         };
@@ -231,11 +242,17 @@ impl KeysReader {
     fn log_line(&mut self, number: usize, line: &str) {
         let skip = match debug_log::read_line(line) {
             LogLine::Nothing => return,
-            LogLine::Pmk(pmk) if self.seen_pmks.contains(&pmk) => return,
+            LogLine::Pmk(pmk) if self.seen_pmks.contains(&pmk[..]) => return,
+            LogLine::Pmk384(pmk) if self.seen_pmks.contains(&pmk[..]) => return,
             LogLine::Tk(tk) if self.seen_tks.contains(&tk) => return,
             LogLine::Pmk(pmk) if self.seen_pmks.len() < MAX_LOG_PMKS => {
-                self.seen_pmks.insert(pmk);
+                self.seen_pmks.insert(pmk.to_vec());
                 self.file.keys.push(WlanKey::Psk(pmk));
+                return;
+            }
+            LogLine::Pmk384(pmk) if self.seen_pmks.len() < MAX_LOG_PMKS => {
+                self.seen_pmks.insert(pmk.to_vec());
+                self.file.keys.push(WlanKey::Psk384(pmk));
                 return;
             }
             LogLine::Tk(tk) if self.seen_tks.len() < MAX_TEMPORAL_KEYS => {
@@ -243,7 +260,7 @@ impl KeysReader {
                 self.file.keys.push(WlanKey::Tk(tk));
                 return;
             }
-            LogLine::Pmk(_) => LogSkip::TooManyPmks,
+            LogLine::Pmk(_) | LogLine::Pmk384(_) => LogSkip::TooManyPmks,
             LogLine::Tk(_) => LogSkip::TooManyTks,
             LogLine::Removed => LogSkip::Removed,
             LogLine::OtherLength(title, len) => LogSkip::OtherLength(title, len),
@@ -275,9 +292,10 @@ fn unquote(s: &str) -> &str {
 /// `"TYPE","KEY"` (the quotes optional), `#` starting a comment:
 /// - `"wpa-pwd","PASSPHRASE:SSID"` (the SSID optional), `%3a` and `%25` standing
 ///   for `:` and `%` in either;
-/// - `"wpa-psk","64 HEX DIGITS"`, the PMK;
+/// - `"wpa-psk","64 HEX DIGITS"`, the PMK (96 digits for the SHA-384 AKMs);
 /// - `"msk","HEX"`, an 802.1X master session key of 64 to 128 bytes;
-/// - `"tk","HEX"`, a temporal key: 32 hex digits for CCMP-128, 64 for TKIP;
+/// - `"tk","HEX"`, a temporal key: 32 hex digits for CCMP-128 and GCMP-128, 64 for
+///   TKIP, CCMP-256 and GCMP-256;
 /// - `"wep","HEX"`, a WEP key of 10, 26 or 32 hex digits, colons allowed between bytes.
 ///
 /// Other types are errors.
@@ -363,16 +381,27 @@ pub fn passphrase_pmk(passphrase: &str, ssid: &[u8]) -> [u8; 32] {
 /// passphrases given without an SSID, and the temporal keys.
 #[derive(Clone, Default)]
 pub struct WlanKeys {
+    /// 256-bit PMKs (of passphrases with an SSID, `wpa-psk` keys, MSKs), which are
+    /// also the XXKeys of FT-PSK and FT-SAE …
     pub(super) pmks: Vec<[u8; 32]>,
+    /// … 384-bit ones (`wpa-psk`, MSKs) …
+    pub(super) pmks_384: Vec<[u8; 48]>,
+    /// … and the XXKeys of FT-802.1X (the second 256 bits of MSKs).
+    pub(super) ft_xxkeys: Vec<[u8; 32]>,
     pub(super) any_ssid: Vec<String>,
+    /// The SSIDs passphrases were given with, for fast BSS transition when the
+    /// capture does not name its network's.
+    pub(super) ssids: Vec<Vec<u8>>,
+    /// The `tk` keys as each cipher of their length.
     pub(super) tks: Vec<TemporalKey>,
     pub(super) weps: Vec<Vec<u8>>,
+    /// Keys given, as the user counts them.
+    given: usize,
 }
 
 impl fmt::Debug for WlanKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys = self.pmks.len() + self.any_ssid.len() + self.tks.len() + self.weps.len();
-        write!(f, "WlanKeys({keys} keys)")
+        write!(f, "WlanKeys({} keys)", self.given)
     }
 }
 
@@ -386,31 +415,52 @@ impl WlanKeys {
             }
         }
         let mut out = WlanKeys::default();
+        let mut given = Vec::new();
         for key in keys {
+            if given.contains(&key) {
+                continue;
+            }
+            given.push(key);
             match key {
                 WlanKey::Passphrase {
                     passphrase,
                     ssid: Some(ssid),
-                } => once(&mut out.pmks, passphrase_pmk(passphrase, ssid)),
+                } => {
+                    once(&mut out.pmks, passphrase_pmk(passphrase, ssid));
+                    once(&mut out.ssids, ssid.clone());
+                }
                 WlanKey::Passphrase {
                     passphrase,
                     ssid: None,
                 } => once(&mut out.any_ssid, passphrase.clone()),
                 WlanKey::Psk(psk) => once(&mut out.pmks, *psk),
+                WlanKey::Psk384(psk) => once(&mut out.pmks_384, *psk),
                 WlanKey::Msk(msk) => {
                     if let Some(pmk) = msk.get(..32).and_then(|pmk| pmk.try_into().ok()) {
                         once(&mut out.pmks, pmk);
                     }
+                    if let Some(pmk) = msk.get(..48).and_then(|pmk| pmk.try_into().ok()) {
+                        once(&mut out.pmks_384, pmk);
+                    }
+                    if let Some(xxkey) = msk.get(32..64).and_then(|k| k.try_into().ok()) {
+                        once(&mut out.ft_xxkeys, xxkey);
+                    }
                 }
-                WlanKey::Tk(tk) => once(&mut out.tks, *tk),
+                WlanKey::Tk(tk) => {
+                    for key in tk.keys() {
+                        once(&mut out.tks, key);
+                    }
+                }
                 WlanKey::Wep(key) => once(&mut out.weps, key.clone()),
             }
         }
+        out.given = given.len();
         out
     }
 
     pub fn is_empty(&self) -> bool {
         self.pmks.is_empty()
+            && self.pmks_384.is_empty()
             && self.any_ssid.is_empty()
             && self.tks.is_empty()
             && self.weps.is_empty()
@@ -522,9 +572,9 @@ mod tests {
             file.keys,
             [
                 WlanKey::Psk([0x81; 32]),
-                WlanKey::Tk(TemporalKey::Ccmp([0x45; 16])),
+                WlanKey::Tk(GivenTk::Bits128([0x45; 16])),
                 WlanKey::Psk([0xdf; 32]),
-                WlanKey::Tk(TemporalKey::Tkip([1; 32])),
+                WlanKey::Tk(GivenTk::Bits256([1; 32])),
             ]
         );
         assert_eq!(
@@ -538,8 +588,8 @@ mod tests {
                 },
                 KeysError {
                     line: 12,
-                    what: "1 keys \"WPA: TK\" of 13 bytes skipped (PMKs of 32 bytes and TKs of \
-                           16 or 32 are used: SHA-384 key management is not supported)"
+                    what: "1 keys \"WPA: TK\" of 13 bytes skipped (PMKs of 32 or 48 bytes and \
+                           TKs of 16 or 32 are used)"
                         .into()
                 }
             ]
@@ -649,11 +699,27 @@ mod tests {
     fn the_same_key_given_twice_is_kept_once() {
         let keys = WlanKeys::new(&[
             WlanKey::Psk([1; 32]),
-            WlanKey::Tk(TemporalKey::Ccmp([2; 16])),
+            WlanKey::Tk(GivenTk::Bits128([2; 16])),
             WlanKey::Psk([1; 32]),
-            WlanKey::Tk(TemporalKey::Ccmp([2; 16])),
+            WlanKey::Tk(GivenTk::Bits128([2; 16])),
         ]);
-        assert_eq!((keys.pmks.len(), keys.tks.len()), (1, 1));
+        // The TK as CCMP-128's, GCMP-128's and TKIP's without Michael keys.
+        assert_eq!((keys.pmks.len(), keys.tks.len()), (1, 3));
+        assert_eq!(format!("{keys:?}"), "WlanKeys(2 keys)");
+    }
+
+    #[test]
+    fn wireshark_test_suites_384_bit_pmks() {
+        // Wireshark's own test keys file holds a PMK of 96 hex digits (Suite B).
+        let pmk = "fc738f5b63ba93ebf0a45d42c5a0b1b5064649fa98f59bc062c2944de3780fe2\
+                   76088c95daaf672deb6780051aa13563";
+        let file = parse_keys(&format!("\"wpa-psk\",\"{pmk}\"")).unwrap();
+        let want: [u8; 48] = unhex(pmk).try_into().unwrap();
+        assert_eq!(file.keys, [WlanKey::Psk384(want)]);
+        assert_eq!(format!("{:?}", file.keys[0]), "wpa-psk (384 bits)");
+        assert_eq!(WlanKeys::new(&file.keys).pmks_384, [want]);
+        let e = parse_keys(&format!("\"wpa-psk\",\"{pmk}00\"")).unwrap_err();
+        assert!(e.to_string().contains("96 for the SHA-384 AKMs"), "{e}");
     }
 
     #[test]
@@ -671,16 +737,20 @@ mod tests {
             [
                 WlanKey::Wep(vec![1, 2, 3, 4, 5]),
                 WlanKey::Msk(vec![0xab; 64]),
-                WlanKey::Tk(TemporalKey::Ccmp(unhex(tk).try_into().unwrap())),
-                WlanKey::Tk(TemporalKey::Tkip(tkip)),
+                WlanKey::Tk(GivenTk::Bits128(unhex(tk).try_into().unwrap())),
+                WlanKey::Tk(GivenTk::Bits256(tkip)),
                 WlanKey::Wep(unhex("a1b2c3d4e5f60718293a4b5c6d")),
             ]
         );
         assert!(file.skipped.is_empty());
-        // The MSK's first 256 bits are the PMK; TKs are kept as they are.
+        // The MSK's first 256 bits are the PMK (its first 384 that of the SHA-384
+        // AKMs, its second 256 the XXKey of FT-802.1X); TKs are tried as each cipher
+        // of their length (3 + 3).
         let keys = WlanKeys::new(&file.keys);
         assert_eq!(keys.pmks, [[0xab; 32]]);
-        assert_eq!((keys.tks.len(), keys.weps.len()), (2, 2));
+        assert_eq!(keys.pmks_384, [[0xab; 48]]);
+        assert_eq!(keys.ft_xxkeys, [[0xab; 32]]);
+        assert_eq!((keys.tks.len(), keys.weps.len()), (6, 2));
         assert_eq!(format!("{keys:?}"), "WlanKeys(5 keys)");
         // At most 64 temporal and WEP keys together.
         let many = format!("\"tk\",\"{tk}\"\n\"wep\",\"0102030405\"\n").repeat(MAX_TEMPORAL_KEYS);

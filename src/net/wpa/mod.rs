@@ -1,7 +1,7 @@
-//! WPA2- and WPA3-Personal decryption of 802.11 captures, and WPA1's: a lab
-//! network's passphrase (or PMK) and the 4-way handshakes in the capture give each
-//! station's pairwise key, which opens its CCMP- or TKIP-protected unicast frames, as
-//! Wireshark's 802.11 keys do.
+//! WPA2- and WPA3-Personal and -Enterprise decryption of 802.11 captures, and WPA1's
+//! and WEP's: a lab network's passphrase (or PMK, or 802.1X MSK) and the handshakes
+//! in the capture give each station's pairwise key, which opens its protected
+//! unicast frames, as Wireshark's 802.11 keys do.
 //!
 //! - [`keys`] reads Wireshark's 802.11 keys file (`80211_keys`), or the PMKs and TKs
 //!   of a hostapd or wpa_supplicant debug log (`debug_log`), and [`WlanKeys`]
@@ -10,30 +10,44 @@
 //!   ([`Wpa::learn_ssid`]).
 //! - [`Wpa`] follows EAPOL-Key messages (IEEE 802.11-2020 §12.7.6) per access point
 //!   and station: the ANonce of message 1 or 3 and the SNonce of message 2 give the
-//!   PTK, by PRF-SHA1 for PSK (WPA2, and WPA1 with TKIP) or KDF-SHA256 for PSK-SHA256
-//!   (802.11w) and SAE (WPA3) ([`eapol`]); the key whose PTK makes message 2's MIC
-//!   right is the network's, so a wrong passphrase is noticed, not used. A later
-//!   handshake (rekeying) replaces the key, the previous one kept for frames still in
-//!   flight.
+//!   PTK by the hierarchy of the station's AKM ([`eapol`]: PRF-SHA1 for PSK and
+//!   802.1X, KDF-SHA256 for PSK-SHA256, SAE, Suite B and OWE, KDF-SHA384 for the
+//!   SHA-384 AKMs, and for fast BSS transition a PMK-R0 and PMK-R1 first, [`ft`]);
+//!   the key whose PTK makes message 2's MIC right is the network's, so a wrong
+//!   passphrase is noticed, not used. A later handshake (rekeying) replaces the key,
+//!   the previous one kept for frames still in flight. A station that roams within
+//!   a mobility domain (802.11r) gets its new access point's PTK from the PMK-R0 of
+//!   its first association and the nonces of its reassociation, whose MIC proves it.
 //! - The group key (GTK) comes from message 3, or from a group key handshake, whose
 //!   key data is unwrapped (AES key wrap, RFC 3394; RC4 for TKIP's key descriptor)
-//!   with the station's KEK once the frame's MIC proves it the access point's;
-//!   group-addressed frames are opened with it by key id. A WPA/WPA2 mixed-mode
-//!   network's GTK is TKIP's whatever the station's pairwise cipher.
-//! - Temporal keys given as such (`tk`) open the frames no handshake does.
-//! - [`Wpa::decrypt`] opens CCMP-128 ([`ccmp`], §12.5.3: the 8-byte MIC checked) and
-//!   TKIP ([`tkip`], §12.5.2: the ICV and the Michael MIC checked), told apart by the
-//!   cipher header, and WEP frames (no extended IV) with the WEP keys given ([`wep`]).
+//!   with the station's KEK once the frame's MIC proves it the access point's, or
+//!   from an FT reassociation response; group-addressed frames are opened with it by
+//!   key id. Its cipher is the group cipher of the station's RSN element (by its
+//!   length when there is none: a WPA/WPA2 mixed-mode network's GTK is TKIP's).
+//! - Two stations that set up a direct link (TDLS) get its key, the TPK, from the
+//!   nonces of their setup frames, which travel inside their protected frames
+//!   ([`tdls`]).
+//! - Temporal keys given as such (`tk`) open the frames no handshake does, tried as
+//!   each cipher of their length.
+//! - [`Wpa::decrypt`] opens CCMP-128, CCMP-256, GCMP-128 and GCMP-256 ([`aead`],
+//!   §12.5.3 and §12.5.5: the MIC checked) and TKIP ([`tkip`], §12.5.2: the ICV and
+//!   the Michael MIC checked), told apart by the cipher header and the key's cipher,
+//!   and WEP frames (no extended IV) with the WEP keys given ([`wep`]).
 //!
-//! Not decrypted (the frames stay `wlan-protected`): WEP without its key, GCMP and
-//! CCMP-256, fast BSS transition, OWE and the SHA-384 AKMs, and stations (or, for
-//! group-addressed frames, access points) whose handshake the capture does not hold. An SAE handshake
-//! needs its PMK (`wpa-psk`): the passphrase alone does not give it.
+//! Not decrypted (the frames stay `wlan-protected`): WEP without its key, fast BSS
+//! transition with SHA-384, SAE-EXT-KEY, FILS, and stations (or, for
+//! group-addressed frames, access points) whose handshake the capture does not hold.
+//! An SAE or OWE handshake needs its PMK (`wpa-psk`): the passphrase alone does not
+//! give it.
 
-mod ccmp;
+mod aead;
+mod cipher;
 mod debug_log;
 mod eapol;
+mod ft;
 pub mod keys;
+mod rsn;
+mod tdls;
 pub mod tkip;
 mod wep;
 
@@ -41,11 +55,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::net::wlan::{self, DataHeader};
+use crate::net::wlan::{self, DataHeader, ManagementFrame};
+pub use cipher::{Cipher, GivenTk, TemporalKey};
 use eapol::{KeyFrame, KeyHierarchy, Ptk, KEY_ACK, KEY_MIC, KEY_PAIRWISE};
 pub use keys::{
     parse_keys, passphrase_pmk, KeysError, KeysFile, KeysFormat, KeysReader, WlanKey, WlanKeys,
 };
+use rsn::{Fte, Rsn};
+pub use tdls::ETHERTYPE_TDLS;
 
 /// Ethertype of EAPOL (802.1X), which carries the 4-way handshake.
 pub const ETHERTYPE_EAPOL: u16 = 0x888e;
@@ -60,51 +77,20 @@ type Mac = [u8; 6];
 /// costs a PBKDF2 of 4 096 rounds, and a capture chooses the SSIDs.
 pub const MAX_DERIVED_PMKS: usize = 64;
 
-/// A temporal key: what opens a station's unicast frames (from its PTK) or an access
-/// point's group-addressed ones (its GTK).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TemporalKey {
-    /// CCMP-128's AES key.
-    Ccmp([u8; 16]),
-    /// TKIP's key, then the Michael keys of MSDUs from the authenticator (the access
-    /// point) and to it, as the PTK and the GTK hold them (§12.7.1.3, §12.7.1.4).
-    Tkip([u8; 32]),
-}
-
-impl TemporalKey {
-    /// A key by its length: CCMP-128's 16 bytes, TKIP's 32. (CCMP-256 and GCMP-256
-    /// keys, also 32 bytes, are not told apart: taken for TKIP's, they open no frame,
-    /// their frames not being TKIP's.)
-    pub fn of_bytes(bytes: &[u8]) -> Option<Self> {
-        match bytes.len() {
-            16 => bytes.try_into().ok().map(TemporalKey::Ccmp),
-            32 => bytes.try_into().ok().map(TemporalKey::Tkip),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Debug for TemporalKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never the key itself.
-        f.write_str(match self {
-            TemporalKey::Ccmp(_) => "CCMP-128 key",
-            TemporalKey::Tkip(_) => "TKIP key",
-        })
-    }
-}
-
 /// What a [`Wpa`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WpaStats {
-    /// 4-way handshakes that gave a pairwise key.
+    /// 4-way handshakes, and fast BSS transitions, that gave a pairwise key.
     pub handshakes: u64,
-    /// Handshakes whose MIC no key's PTK made right: a wrong passphrase or SSID, or
-    /// an SAE handshake whose PMK was not given.
+    /// Handshakes (or transitions) whose MIC no key's PTK made right: a wrong
+    /// passphrase or SSID, or an SAE handshake whose PMK was not given.
     pub wrong_key: u64,
-    /// Of those, SAE (WPA3) handshakes.
+    /// Of those, SAE (WPA3) handshakes …
     pub wrong_key_sae: u64,
-    /// Handshakes of a kind not followed (fast BSS transition, OWE, SHA-384).
+    /// … and OWE (Enhanced Open) ones: both need their PMK given.
+    pub wrong_key_owe: u64,
+    /// Handshakes of a kind not followed (fast transition with SHA-384,
+    /// SAE-EXT-KEY, FILS, …).
     pub unsupported: u64,
     /// Frames decrypted …
     pub decrypted: u64,
@@ -145,7 +131,7 @@ impl fmt::Display for NotDecrypted {
                 "802.11 protected frame of a station whose 4-way handshake with a given key is not in the capture"
             }
             NotDecrypted::IntegrityCheckFailed => {
-                "802.11 protected frame that the station's key does not open (CCMP MIC, TKIP or WEP ICV)"
+                "802.11 protected frame that the station's key does not open (CCMP or GCMP MIC, TKIP or WEP ICV)"
             }
             NotDecrypted::MichaelFailure => {
                 "802.11 TKIP frame whose Michael MIC is wrong under the key that decrypts it (forged or damaged)"
@@ -160,9 +146,32 @@ struct Message2 {
     snonce: [u8; 32],
     /// The frame with its MIC zeroed, and the MIC: each PMK's KCK is tried on it.
     zeroed: Vec<u8>,
-    mic: [u8; 16],
+    mic: Vec<u8>,
     hierarchy: KeyHierarchy,
-    sae: bool,
+    /// The station's AKM suite type, when of OUI 00-0F-AC.
+    akm: Option<u8>,
+    /// The ciphers the station's RSN element names (CCMP-128 when it names none).
+    pairwise: Cipher,
+    group: Option<Cipher>,
+    /// For a first association in a mobility domain: what its PMK-R0 and PMK-R1
+    /// are bound to.
+    ft: Option<FtInitial>,
+}
+
+/// The key holders of a fast BSS transition's first association, from message 2's
+/// Mobility Domain and Fast BSS Transition elements.
+struct FtInitial {
+    akm: u8,
+    mdid: [u8; 2],
+    r0kh_id: Vec<u8>,
+    r1kh_id: Mac,
+}
+
+/// A station's PMK-R0, from its first association in a mobility domain: the PTK of
+/// each later transition comes from it.
+struct FtR0 {
+    pmk_r0: [u8; 32],
+    holder: ft::R0Holder,
 }
 
 /// A handshake in progress, and the keys it gave, of one access point and station.
@@ -176,6 +185,8 @@ struct Station {
     /// messages), and the TK before it.
     ptk: Option<(KeyHierarchy, Ptk)>,
     previous_tk: Option<TemporalKey>,
+    /// The group cipher the station's RSN element named.
+    group_cipher: Option<Cipher>,
 }
 
 /// Decryption state of one capture: the keys, and per access point and station
@@ -190,12 +201,15 @@ pub struct Wpa {
     ssids: BTreeMap<Mac, Vec<u8>>,
     /// PMKs of the SSID-less passphrases (by their index) with SSIDs seen.
     derived: BTreeMap<(usize, Vec<u8>), [u8; 32]>,
+    /// PMK-R0s of stations by address (as many; the same rule).
+    ft_r0: BTreeMap<Mac, FtR0>,
     /// EAPOL-Key frames followed so far.
     followed: u64,
     stats: WpaStats,
 }
 
 /// A protected data frame: what the ciphers need of its MAC header, and its body.
+#[derive(Clone, Copy)]
 pub(super) struct Mpdu<'a> {
     fc0: u8,
     flags: u8,
@@ -207,7 +221,7 @@ pub(super) struct Mpdu<'a> {
     sequence_control: [u8; 2],
     /// The first byte of the QoS control field, in QoS data frames.
     qos: Option<u8>,
-    /// From the cipher header (CCMP header or TKIP IV) on.
+    /// From the cipher header (CCMP or GCMP header, TKIP IV) on.
     body: &'a [u8],
 }
 
@@ -247,6 +261,14 @@ impl<'a> Mpdu<'a> {
     }
 }
 
+/// Inserts into a map bounded by [`MAX_STATIONS`], the lowest key going first.
+fn insert_bounded<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: V) {
+    if map.len() >= MAX_STATIONS && !map.contains_key(&key) {
+        map.pop_first();
+    }
+    map.insert(key, value);
+}
+
 impl Wpa {
     pub fn new(keys: Arc<WlanKeys>) -> Self {
         Wpa {
@@ -255,6 +277,7 @@ impl Wpa {
             groups: BTreeMap::new(),
             ssids: BTreeMap::new(),
             derived: BTreeMap::new(),
+            ft_r0: BTreeMap::new(),
             followed: 0,
             stats: WpaStats::default(),
         }
@@ -279,36 +302,58 @@ impl Wpa {
         })
     }
 
-    /// Remembers the SSID access point `bssid` names, for passphrases given without.
+    /// Remembers the SSID access point `bssid` names: for passphrases given without
+    /// one, and for fast BSS transition, whose PMK-R0 is bound to it.
     pub fn learn_ssid(&mut self, bssid: Mac, ssid: &[u8]) {
-        if self.keys.any_ssid.is_empty() || self.ssids.get(&bssid).map(Vec::as_slice) == Some(ssid)
-        {
-            return;
+        if self.ssids.get(&bssid).map(Vec::as_slice) != Some(ssid) {
+            insert_bounded(&mut self.ssids, bssid, ssid.to_vec());
         }
-        if self.ssids.len() >= MAX_STATIONS && !self.ssids.contains_key(&bssid) {
-            self.ssids.pop_first();
-        }
-        self.ssids.insert(bssid, ssid.to_vec());
     }
 
-    /// The PMKs to try for a handshake with access point `aa`: the keys', and those of
-    /// the SSID-less passphrases with the SSID `aa` named.
-    fn pmks_for(&mut self, aa: Mac) -> Vec<[u8; 32]> {
-        let mut pmks = self.keys.pmks.clone();
+    /// Reads a management frame of an access point or a station: the SSID it names,
+    /// and the keys of a fast BSS transition's reassociation.
+    pub fn management(&mut self, frame: &ManagementFrame<'_>) {
+        if let Some(ssid) = frame.ssid() {
+            self.learn_ssid(frame.bssid, ssid);
+        }
+        match frame.subtype {
+            wlan::SUBTYPE_REASSOCIATION_REQUEST => self.ft_reassociation_request(frame),
+            wlan::SUBTYPE_REASSOCIATION_RESPONSE => self.ft_reassociation_response(frame),
+            _ => {}
+        }
+    }
+
+    /// The PMKs to try for a handshake with access point `aa` of a hierarchy whose
+    /// PMKs are `len` bytes: the keys', and (32-byte ones) those of the SSID-less
+    /// passphrases with the SSID `aa` named.
+    fn pmks_for(&mut self, aa: Mac, len: usize) -> Vec<Vec<u8>> {
+        if len == 48 {
+            return self.keys.pmks_384.iter().map(|pmk| pmk.to_vec()).collect();
+        }
+        let mut pmks: Vec<Vec<u8>> = self.keys.pmks.iter().map(|pmk| pmk.to_vec()).collect();
         let Some(ssid) = self.ssids.get(&aa) else {
             return pmks;
         };
         for (i, passphrase) in self.keys.any_ssid.iter().enumerate() {
             let key = (i, ssid.clone());
             if let Some(pmk) = self.derived.get(&key) {
-                pmks.push(*pmk);
+                pmks.push(pmk.to_vec());
             } else if self.derived.len() < MAX_DERIVED_PMKS {
                 let pmk = passphrase_pmk(passphrase, ssid);
                 self.derived.insert(key, pmk);
-                pmks.push(pmk);
+                pmks.push(pmk.to_vec());
             }
         }
         pmks
+    }
+
+    /// The SSIDs a PMK-R0 of access point `aa`'s network may be bound to: the one it
+    /// names, else those of the passphrases given.
+    fn ssids_for(&self, aa: Mac) -> Vec<Vec<u8>> {
+        match self.ssids.get(&aa) {
+            Some(ssid) => vec![ssid.clone()],
+            None => self.keys.ssids.clone(),
+        }
     }
 
     /// Follows an EAPOL frame (the body after LLC/SNAP) from `src` to `dst`.
@@ -337,10 +382,23 @@ impl Wpa {
             (true, _) => self.station(pair).anonce = Some(nonce),
             // Message 2 (message 4 has a zero nonce).
             (false, true) if nonce != [0; 32] => {
-                let akm = eapol::akm(key);
-                let Some(hierarchy) = KeyHierarchy::of(key.version(), akm) else {
+                let rsn = eapol::rsn(key);
+                let akm = rsn.and_then(|rsn| rsn.akm);
+                let Some(hierarchy) = KeyHierarchy::of(key.version(), akm, key.mic_len()) else {
                     self.stats.unsupported += 1;
                     return;
+                };
+                // A fast BSS transition's first association: its PTK needs the key
+                // holders its message 2 names.
+                let ft = match akm.filter(|akm| eapol::AKMS_FAST_TRANSITION.contains(akm)) {
+                    Some(akm) => {
+                        let Some(initial) = ft_initial(akm, key.key_data()) else {
+                            self.stats.unsupported += 1;
+                            return;
+                        };
+                        Some(initial)
+                    }
+                    None => None,
                 };
                 if key.bytes().len() > MAX_KEY_FRAME {
                     return;
@@ -348,9 +406,12 @@ impl Wpa {
                 self.station(pair).message_2 = Some(Message2 {
                     snonce: nonce,
                     zeroed: key.with_zero_mic(),
-                    mic: key.mic(),
+                    mic: key.mic().to_vec(),
                     hierarchy,
-                    sae: akm == Some(eapol::AKM_SAE),
+                    akm,
+                    pairwise: rsn.and_then(|rsn| rsn.pairwise).unwrap_or(Cipher::Ccmp128),
+                    group: rsn.and_then(|rsn| rsn.group),
+                    ft,
                 });
             }
             _ => return,
@@ -361,47 +422,181 @@ impl Wpa {
     /// Derives the pairwise key once the ANonce and message 2 are both known.
     fn try_pairwise_key(&mut self, (aa, spa): (Mac, Mac)) {
         let ready = self.stations.get(&(aa, spa));
-        if !ready.is_some_and(|s| s.anonce.is_some() && s.message_2.is_some()) {
+        let Some(message_2) = ready
+            .filter(|s| s.anonce.is_some())
+            .and_then(|s| s.message_2.as_ref())
+        else {
             return;
-        }
-        let pmks = self.pmks_for(aa);
+        };
+        let (hierarchy, pmk_len) = (message_2.hierarchy, message_2.hierarchy.pmk_len());
+        let xxkeys = match message_2.ft.as_ref().map(|ft| ft.akm) {
+            // FT-802.1X: the second 256 bits of the MSK.
+            Some(eapol::AKM_FT_8021X) => self.keys.ft_xxkeys.iter().map(|k| k.to_vec()).collect(),
+            _ => self.pmks_for(aa, pmk_len),
+        };
+        let ssids = self.ssids_for(aa);
         let Some(station) = self.stations.get_mut(&(aa, spa)) else {
             return;
         };
         let (Some(anonce), Some(message_2)) = (station.anonce, station.message_2.take()) else {
             return;
         };
-        let hierarchy = message_2.hierarchy;
-        let found = pmks.iter().find_map(|pmk| {
-            let ptk = hierarchy.ptk(pmk, aa, spa, &anonce, &message_2.snonce);
-            (hierarchy.mic(&ptk.kck, &message_2.zeroed) == message_2.mic).then_some(ptk)
+        let mic_is_right = |ptk: &Ptk| hierarchy.mic(ptk.kck(), &message_2.zeroed) == message_2.mic;
+        let found = xxkeys.iter().find_map(|key| match &message_2.ft {
+            None => {
+                let (anonce, snonce) = (&anonce, &message_2.snonce);
+                let ptk = hierarchy.ptk(key, (aa, spa), anonce, snonce, message_2.pairwise)?;
+                mic_is_right(&ptk).then_some((ptk, None))
+            }
+            Some(initial) => ssids.iter().find_map(|ssid| {
+                let holder = ft::R0Holder {
+                    ssid: ssid.clone(),
+                    mdid: initial.mdid,
+                    r0kh_id: initial.r0kh_id.clone(),
+                };
+                let pmk_r0 = ft::pmk_r0(key, &holder, spa)?;
+                let pmk_r1 = ft::pmk_r1(&pmk_r0, initial.r1kh_id, spa);
+                let snonce = &message_2.snonce;
+                let ptk = ft::ptk(&pmk_r1, snonce, &anonce, (aa, spa), message_2.pairwise)?;
+                mic_is_right(&ptk).then_some((ptk, Some(FtR0 { pmk_r0, holder })))
+            }),
         });
-        let Some(ptk) = found else {
+        let Some((ptk, r0)) = found else {
             self.stats.wrong_key += 1;
-            self.stats.wrong_key_sae += u64::from(message_2.sae);
+            let akm = message_2.akm;
+            self.stats.wrong_key_sae +=
+                u64::from(matches!(akm, Some(eapol::AKM_SAE | eapol::AKM_FT_SAE)));
+            self.stats.wrong_key_owe += u64::from(akm == Some(eapol::AKM_OWE));
             return;
         };
+        station.group_cipher = message_2.group;
+        Self::new_ptk(station, hierarchy, ptk);
+        self.stats.handshakes += 1;
+        if let Some(r0) = r0 {
+            insert_bounded(&mut self.ft_r0, spa, r0);
+        }
+    }
+
+    /// Makes `ptk` the station's key, the one before kept for frames in flight.
+    fn new_ptk(station: &mut Station, hierarchy: KeyHierarchy, ptk: Ptk) {
         let last = station.ptk.replace((hierarchy, ptk));
         if let Some((_, last)) = last.filter(|(_, last)| last.tk != ptk.tk) {
             station.previous_tk = Some(last.tk);
         }
+    }
+
+    /// A station's reassociation request in a fast BSS transition: the PTK for its
+    /// new access point, from its PMK-R0, the target's R1KH-ID and the nonces of
+    /// the request's FTE, whose MIC (made with that PTK's KCK) proves it.
+    fn ft_reassociation_request(&mut self, frame: &ManagementFrame<'_>) {
+        let (aa, spa) = (frame.a1, frame.a2);
+        let Some(rsn) = Rsn::find(frame.elements) else {
+            return;
+        };
+        if !rsn
+            .akm
+            .is_some_and(|akm| eapol::AKMS_FAST_TRANSITION.contains(&akm))
+        {
+            return;
+        }
+        let (Some(fte), Some(r0)) = (Fte::find(frame.elements), self.ft_r0.get(&spa)) else {
+            return;
+        };
+        let (Some(r1kh_id), Some(r0kh_id)) = (fte.r1kh_id(), fte.r0kh_id()) else {
+            return;
+        };
+        if r0kh_id != r0.holder.r0kh_id.as_slice()
+            || rsn::mobility_domain(frame.elements) != Some(r0.holder.mdid)
+        {
+            // A PMK-R0 of another key holder: not the one followed.
+            return;
+        }
+        let pmk_r1 = ft::pmk_r1(&r0.pmk_r0, r1kh_id, spa);
+        let pairwise = rsn.pairwise.unwrap_or(Cipher::Ccmp128);
+        let Some(ptk) = ft::ptk(&pmk_r1, &fte.snonce(), &fte.anonce(), (aa, spa), pairwise) else {
+            return;
+        };
+        let Some(covered) = rsn::fte_mic_input(frame.elements) else {
+            return;
+        };
+        let covered: Vec<&[u8]> = covered.iter().map(Vec::as_slice).collect();
+        if ft::fte_mic(
+            ptk.kck(),
+            (aa, spa),
+            ft::SEQUENCE_REASSOCIATION_REQUEST,
+            &covered,
+        ) != fte.mic()
+        {
+            self.stats.wrong_key += 1;
+            return;
+        }
+        let station = self.station((aa, spa));
+        // A retransmitted request gives the same key again.
+        if station.ptk.is_some_and(|(_, known)| known.tk == ptk.tk) {
+            return;
+        }
+        station.group_cipher = rsn.group;
+        station.anonce = None;
+        station.message_2 = None;
+        Self::new_ptk(station, KeyHierarchy::Sha256, ptk);
+        self.stats.handshakes += 1;
+    }
+
+    /// An access point's reassociation response in a fast BSS transition: its GTK,
+    /// wrapped in the FTE under the KEK of the station's new PTK.
+    fn ft_reassociation_response(&mut self, frame: &ManagementFrame<'_>) {
+        let (aa, spa) = (frame.a2, frame.a1);
+        let Some((id, len, wrapped)) = Fte::find(frame.elements).and_then(|fte| fte.gtk()) else {
+            return;
+        };
+        let Some(station) = self.stations.get(&(aa, spa)) else {
+            return;
+        };
+        let Some((_, ptk)) = station.ptk else {
+            return;
+        };
+        let Some(plain) = eapol::aes_key_unwrap(ptk.kek(), wrapped) else {
+            return;
+        };
+        let Some(bytes) = plain.get(..len) else {
+            return;
+        };
+        if let Some(gtk) = TemporalKey::of_group(station.group_cipher, bytes) {
+            insert_bounded(&mut self.groups, (aa, id), gtk);
+        }
+    }
+
+    /// Follows a TDLS frame (the body after LLC/SNAP of a data frame of ethertype
+    /// [`ETHERTYPE_TDLS`], which stations send each other through their access
+    /// point, so that a capture holds each twice): a Setup Confirm whose MIC proves
+    /// it gives the two stations' direct link its key, counted as a handshake.
+    pub fn tdls(&mut self, payload: &[u8]) {
+        let Some(link) = tdls::setup_confirm(payload) else {
+            return;
+        };
+        let station = self.station((link.initiator, link.responder));
+        // The access point relays the frame: each is seen twice in the air.
+        if station.ptk.is_some_and(|(_, ptk)| ptk.tk == link.tpk.tk) {
+            return;
+        }
+        Self::new_ptk(station, KeyHierarchy::Sha256, link.tpk);
         self.stats.handshakes += 1;
     }
 
     /// Takes the GTK out of the key data of an access point's message whose MIC the
     /// station's KCK makes right.
     fn group_key(&mut self, (aa, spa): (Mac, Mac), key: &KeyFrame<'_>) {
-        let Some((hierarchy, ptk)) = self.stations.get(&(aa, spa)).and_then(|s| s.ptk) else {
+        let Some(station) = self.stations.get(&(aa, spa)) else {
             return;
         };
-        if !hierarchy.mic_is_right(&ptk.kck, key) {
+        let Some((hierarchy, ptk)) = station.ptk else {
+            return;
+        };
+        if !hierarchy.mic_is_right(ptk.kck(), key) {
             return;
         }
-        if let Some((id, gtk)) = hierarchy.group_key(&ptk.kek, key) {
-            if self.groups.len() >= MAX_STATIONS && !self.groups.contains_key(&(aa, id)) {
-                self.groups.pop_first();
-            }
-            self.groups.insert((aa, id), gtk);
+        if let Some((id, gtk)) = hierarchy.group_key(ptk.kek(), key, station.group_cipher) {
+            insert_bounded(&mut self.groups, (aa, id), gtk);
         }
     }
 
@@ -428,12 +623,18 @@ impl Wpa {
     /// cipher header starts at `body_at`: the plaintext body (LLC/SNAP and on).
     pub fn decrypt(&mut self, frame: &[u8], body_at: usize) -> Result<Vec<u8>, NotDecrypted> {
         let mpdu = Mpdu::parse(frame, body_at)?;
-        // The extended IV bit: CCMP and TKIP have it, WEP not.
+        // The extended IV bit: CCMP, GCMP and TKIP have it, WEP not.
         if mpdu.body[3] & 0x20 == 0 {
             return self.open_wep(&mpdu);
         }
-        let is_tkip = tkip::is_tkip(mpdu.body);
-        let of_cipher = |key: &&TemporalKey| matches!(key, TemporalKey::Tkip(_)) == is_tkip;
+        // The header tells TKIP from CCMP and GCMP, but for one frame in about 256
+        // that either could be: those are tried with keys of both.
+        let header = tkip::Header::of(mpdu.body);
+        let of_cipher = |key: &&TemporalKey| match header {
+            tkip::Header::Tkip => key.cipher() == Cipher::Tkip,
+            tkip::Header::Aes => key.cipher() != Cipher::Tkip,
+            tkip::Header::Either => true,
+        };
         let (own, missing) = self.handshake_keys(&mpdu);
         let own_keys = own.iter().flatten().filter(of_cipher).count();
         let mut keys = own
@@ -445,11 +646,7 @@ impl Wpa {
         if keys.peek().is_none() {
             return Err(missing);
         }
-        let opened = if is_tkip {
-            open_tkip(&mpdu, keys)
-        } else {
-            open_ccmp(&mpdu, keys)
-        };
+        let opened = open_with(&mpdu, keys);
         match opened {
             Ok(plain) => {
                 self.stats.decrypted += 1;
@@ -483,44 +680,72 @@ impl Wpa {
     }
 }
 
-/// Opens a CCMP frame with the first of `keys` that makes its MIC right.
-fn open_ccmp<'k>(
-    mpdu: &Mpdu<'_>,
-    mut keys: impl Iterator<Item = &'k TemporalKey>,
-) -> Result<Vec<u8>, NotDecrypted> {
-    let frame = ccmp::Frame::new(mpdu).ok_or(NotDecrypted::Truncated)?;
-    keys.find_map(|key| match key {
-        TemporalKey::Ccmp(tk) => frame.open(tk),
-        TemporalKey::Tkip(_) => None,
+/// What message 2's key data says of a first association in a mobility domain;
+/// `None` when its Mobility Domain element or its FTE's key holders are missing.
+fn ft_initial(akm: u8, key_data: &[u8]) -> Option<FtInitial> {
+    let fte = Fte::find(key_data)?;
+    Some(FtInitial {
+        akm,
+        mdid: rsn::mobility_domain(key_data)?,
+        r0kh_id: fte.r0kh_id()?.to_vec(),
+        r1kh_id: fte.r1kh_id()?,
     })
-    .ok_or(NotDecrypted::IntegrityCheckFailed)
 }
 
-/// Opens a TKIP frame with the first of `keys` whose ICV and Michael MIC come out.
-fn open_tkip<'k>(
+/// Opens a protected frame with the first of `keys` that makes its MIC right (CCMP,
+/// GCMP) or its ICV and Michael MIC (TKIP); a TKIP key whose ICV comes out but whose
+/// Michael MIC does not is a [`NotDecrypted::MichaelFailure`].
+fn open_with<'k>(
     mpdu: &Mpdu<'_>,
     keys: impl Iterator<Item = &'k TemporalKey>,
 ) -> Result<Vec<u8>, NotDecrypted> {
-    if mpdu.body.len() < tkip::IV_LEN + tkip::TRAILER_LEN {
+    let mut aes_frame = None;
+    let mut tkip_frame = None;
+    let mut failure = NotDecrypted::IntegrityCheckFailed;
+    let mut tried = 0;
+    for key in keys {
+        let opened = if key.cipher() == Cipher::Tkip {
+            let Some(frame) = tkip_frame.get_or_insert_with(|| tkip_frame_of(mpdu)) else {
+                continue;
+            };
+            tried += 1;
+            match frame.open_key(key) {
+                Ok(plain) => Some(plain),
+                Err(tkip::Failure::Michael) => {
+                    failure = NotDecrypted::MichaelFailure;
+                    None
+                }
+                Err(tkip::Failure::Icv) => None,
+            }
+        } else {
+            let Some(frame) = aes_frame.get_or_insert_with(|| aead::Frame::new(mpdu)) else {
+                continue;
+            };
+            tried += 1;
+            frame.open(key)
+        };
+        if let Some(plain) = opened {
+            return Ok(plain);
+        }
+    }
+    if tried == 0 {
         return Err(NotDecrypted::Truncated);
+    }
+    Err(failure)
+}
+
+/// The TKIP frame `mpdu` is, `None` when too short for TKIP's IV, MIC and ICV.
+fn tkip_frame_of<'a>(mpdu: &Mpdu<'a>) -> Option<tkip::Frame<'a>> {
+    if mpdu.body.len() < tkip::IV_LEN + tkip::TRAILER_LEN {
+        return None;
     }
     let addresses = [mpdu.a1, mpdu.a2, mpdu.a3];
     let (da, sa) = wlan::destination_and_source(mpdu.flags, addresses, mpdu.a4);
     let priority = mpdu.qos.unwrap_or(0) & 0x0f;
     let from_ap = wlan::from_access_point(mpdu.flags);
-    let frame = tkip::Frame::new(mpdu.body, mpdu.a2, da, sa, priority, from_ap);
-    let mut failure = NotDecrypted::IntegrityCheckFailed;
-    for key in keys {
-        let TemporalKey::Tkip(key) = key else {
-            continue;
-        };
-        match frame.open(key) {
-            Ok(plain) => return Ok(plain),
-            Err(tkip::Failure::Michael) => failure = NotDecrypted::MichaelFailure,
-            Err(tkip::Failure::Icv) => {}
-        }
-    }
-    Err(failure)
+    Some(tkip::Frame::new(
+        mpdu.body, mpdu.a2, da, sa, priority, from_ap,
+    ))
 }
 
 #[cfg(test)]
@@ -555,7 +780,9 @@ mod tests {
     }
 
     fn ptk_of(pmk: &[u8; 32], version: u16) -> Ptk {
-        hierarchy(version).ptk(pmk, AP, STA, &ANONCE, &SNONCE)
+        hierarchy(version)
+            .ptk(pmk, (AP, STA), &ANONCE, &SNONCE, Cipher::Ccmp128)
+            .unwrap()
     }
 
     fn tk_of(pmk: &[u8; 32]) -> [u8; 16] {
@@ -565,7 +792,7 @@ mod tests {
     fn ccmp_key(key: TemporalKey) -> [u8; 16] {
         match key {
             TemporalKey::Ccmp(tk) => tk,
-            TemporalKey::Tkip(_) => panic!("a TKIP key"),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -599,7 +826,7 @@ mod tests {
         f[2..4].copy_from_slice(&len.to_be_bytes());
         if info & KEY_MIC != 0 {
             let version = info & 7;
-            let mic = hierarchy(version).mic(&ptk_of(pmk, version).kck, &f);
+            let mic = hierarchy(version).mic(ptk_of(pmk, version).kck(), &f);
             f[MIC_AT..MIC_AT + 16].copy_from_slice(&mic);
         }
         f
@@ -669,7 +896,7 @@ mod tests {
         let mut aad = vec![0x88, 0x41];
         aad.extend_from_slice(&header[4..22]);
         aad.extend_from_slice(&[0x05, 0x00, 0x05, 0x00]);
-        let cipher = ccmp::Cipher::new_from_slice(tk).unwrap();
+        let cipher = aead::Ccmp128::new_from_slice(tk).unwrap();
         let mut body = plain.to_vec();
         let mic = cipher
             .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut body)
@@ -778,7 +1005,7 @@ mod tests {
     fn temporal_keys_open_frames_without_a_handshake() {
         let tk = [0x3c; 16];
         let frame = protected_frame(&tk, 1, b"x");
-        let given = |tk| WlanKey::Tk(TemporalKey::Ccmp(tk));
+        let given = |tk| WlanKey::Tk(GivenTk::Bits128(tk));
         let mut wpa = wpa_with(&[given([1; 16]), given(tk)]);
         assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
         // None fits: the frame's reason stays that no handshake was seen.
@@ -801,7 +1028,12 @@ mod tests {
         let ptk = ptk_of(pmk, info & 7);
         let mut plain = [&[0xdd, 22, 0x00, 0x0f, 0xac, 1, key_id, 0][..], gtk].concat();
         plain.extend_from_slice(&[0xdd, 0, 0, 0, 0, 0, 0, 0]);
-        key_frame(info, &ANONCE, pmk, &wrap(&ptk.kek, &plain))
+        key_frame(
+            info,
+            &ANONCE,
+            pmk,
+            &wrap(ptk.kek().try_into().unwrap(), &plain),
+        )
     }
 
     /// A broadcast from the AP protected with `gtk` under `key_id`.
@@ -881,7 +1113,7 @@ mod tests {
         let mut aad = vec![header[0] & 0x8f, (header[1] & !0x38 & !0x80) | 0x40];
         aad.extend_from_slice(&header[4..22]);
         aad.extend_from_slice(&[header[22] & 0x0f, 0, header[24] & 0x0f, 0]);
-        let cipher = ccmp::Cipher::new_from_slice(key).unwrap();
+        let cipher = aead::Ccmp128::new_from_slice(key).unwrap();
         let mut body = b"arp".to_vec();
         let mic = cipher
             .encrypt_in_place_detached(GenericArray::from_slice(&nonce), &aad, &mut body)
@@ -968,7 +1200,7 @@ mod tests {
     fn tkip_key(pmk: &[u8; 32]) -> [u8; 32] {
         match ptk_of(pmk, TKIP).tk {
             TemporalKey::Tkip(key) => key,
-            TemporalKey::Ccmp(_) => panic!("a CCMP key"),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -1090,7 +1322,12 @@ mod tests {
         wpa.eapol(
             AP,
             STA,
-            &key_frame(info, &ANONCE, &pmk, &wrap(&ptk.kek, &plain)),
+            &key_frame(
+                info,
+                &ANONCE,
+                &pmk,
+                &wrap(ptk.kek().try_into().unwrap(), &plain),
+            ),
         );
         let group = tkip_frame(
             &gtk,
@@ -1105,16 +1342,30 @@ mod tests {
     }
 
     #[test]
-    fn a_tkip_tk_opens_tkip_frames_only() {
+    fn tkip_tks_with_and_without_their_michael_keys() {
         let key = [0x3e; 32];
         let frame = tkip_frame(&key, 0, None, b"x");
-        let ccmp = TemporalKey::Ccmp(key[..16].try_into().unwrap());
-        let mut wpa = wpa_with(&[WlanKey::Tk(ccmp), WlanKey::Tk(TemporalKey::Tkip(key))]);
+        let short = GivenTk::Bits128(key[..16].try_into().unwrap());
+        let mut wpa = wpa_with(&[WlanKey::Tk(short), WlanKey::Tk(GivenTk::Bits256(key))]);
         assert_eq!(wpa.decrypt(&frame, 26), Ok(b"x".to_vec()));
         let ccmp_frame = protected_frame(&key[..16].try_into().unwrap(), 1, b"y");
         assert_eq!(wpa.decrypt(&ccmp_frame, 26), Ok(b"y".to_vec()));
-        let mut wpa = wpa_with(&[WlanKey::Tk(ccmp)]);
-        assert_eq!(wpa.decrypt(&frame, 26), Err(NotDecrypted::NoKey));
+        // The 16-byte TK alone (as Wireshark shows a TKIP TK) opens the frame by its
+        // ICV, and so a frame whose Michael MIC another key made, which the whole key
+        // tells apart.
+        let mut other_michael = key;
+        other_michael[16..].fill(0x11);
+        let forged = tkip_frame(&other_michael, 0, None, b"x");
+        let mut whole = wpa_with(&[WlanKey::Tk(GivenTk::Bits256(key))]);
+        assert_eq!(
+            whole.decrypt(&forged, 26),
+            Err(NotDecrypted::MichaelFailure)
+        );
+        let mut icv_only = wpa_with(&[WlanKey::Tk(short)]);
+        assert_eq!(icv_only.decrypt(&frame, 26), Ok(b"x".to_vec()));
+        assert_eq!(icv_only.decrypt(&forged, 26), Ok(b"x".to_vec()));
+        let mut other = wpa_with(&[WlanKey::Tk(GivenTk::Bits128([0x3f; 16]))]);
+        assert_eq!(other.decrypt(&frame, 26), Err(NotDecrypted::NoKey));
     }
 
     /// Key data RC4-encrypted as version 1 messages carry it: under the EAPOL-Key IV
@@ -1122,7 +1373,7 @@ mod tests {
     /// skipped.
     fn rc4_key_data(pmk: &[u8; 32], plain: &[u8]) -> Vec<u8> {
         use rc4::{consts::U32, KeyInit, Rc4, StreamCipher};
-        let kek = ptk_of(pmk, TKIP).kek;
+        let kek = ptk_of(pmk, TKIP).kek().to_vec();
         let rc4_key: [u8; 32] = [&KEY_IV[..], &kek].concat().try_into().unwrap();
         let mut rc4 = Rc4::<U32>::new(&rc4_key.into());
         rc4.apply_keystream(&mut [0; 256]);
@@ -1176,5 +1427,462 @@ mod tests {
         assert_eq!(wpa.decrypt(&frame, 26), Ok(msdu.to_vec()));
         let stats = wpa.stats();
         assert_eq!((stats.decrypted, stats.wep_decrypted), (1, 1));
+    }
+
+    /// A QoS data frame of TID 5 with `flags` (Protected added) and addresses
+    /// a1–a3, holding `plain` under `key` (any AES cipher), key id `key_id` and
+    /// packet number `pn`, sealed by [`aead::seal`].
+    fn aes_frame(
+        key: &TemporalKey,
+        flags: u8,
+        [a1, a2, a3]: [Mac; 3],
+        key_id: u8,
+        pn: u64,
+        plain: &[u8],
+    ) -> Vec<u8> {
+        let mut header = vec![0x88, flags | 0x40, 0x2c, 0];
+        for address in [a1, a2, a3] {
+            header.extend_from_slice(&address);
+        }
+        header.extend_from_slice(&[0x15, 0x02, 0x05, 0x00]);
+        let pn = pn.to_be_bytes();
+        let cipher_header = [
+            pn[7],
+            pn[6],
+            0,
+            0x20 | (key_id << 6),
+            pn[5],
+            pn[4],
+            pn[3],
+            pn[2],
+        ];
+        let template = [&header[..], &cipher_header, &[0; 8]].concat();
+        let mpdu = Mpdu::parse(&template, 26).unwrap();
+        [&header[..], &aead::seal(&mpdu, key, plain)].concat()
+    }
+
+    /// A frame of the station to `ap`, and a group-addressed one of `ap`.
+    fn to_ap(ap: Mac, key: &TemporalKey, plain: &[u8]) -> Vec<u8> {
+        aes_frame(key, 0x09, [ap, STA, [2, 0, 0, 0, 0x5a, 0xfe]], 0, 3, plain)
+    }
+
+    fn from_ap_to_all(ap: Mac, key: &TemporalKey, key_id: u8, plain: &[u8]) -> Vec<u8> {
+        aes_frame(key, 0x02, [[0xff; 6], ap, STA], key_id, 9, plain)
+    }
+
+    /// An EAPOL-Key frame of the RSN descriptor with a MIC field of `mic_len` bytes,
+    /// its MIC made by `mic`'s hierarchy and KCK when given.
+    fn key_message(
+        info: u16,
+        nonce: &[u8; 32],
+        key_data: &[u8],
+        mic: Option<(KeyHierarchy, &[u8])>,
+        mic_len: usize,
+    ) -> Vec<u8> {
+        let mut f = vec![2, EAPOL_KEY, 0, 0, DESCRIPTOR_RSN];
+        f.extend_from_slice(&info.to_be_bytes());
+        f.extend_from_slice(&16u16.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(nonce);
+        f.extend_from_slice(&KEY_IV);
+        f.resize(MIC_AT + mic_len, 0);
+        f.extend_from_slice(&(key_data.len() as u16).to_be_bytes());
+        f.extend_from_slice(key_data);
+        let len = (f.len() - 4) as u16;
+        f[2..4].copy_from_slice(&len.to_be_bytes());
+        if let Some((hierarchy, kck)) = mic {
+            let mic = hierarchy.mic(kck, &f);
+            f[MIC_AT..MIC_AT + mic_len].copy_from_slice(&mic);
+        }
+        f
+    }
+
+    /// Messages 1 and 2 of a handshake of key descriptor `version` whose message 2
+    /// carries `key_data` and the MIC of `hierarchy` under `kck`.
+    fn first_messages(
+        wpa: &mut Wpa,
+        version: u16,
+        (hierarchy, kck): (KeyHierarchy, &[u8]),
+        key_data: &[u8],
+    ) {
+        let mic_len = if hierarchy == KeyHierarchy::Sha384 {
+            24
+        } else {
+            16
+        };
+        wpa.eapol(
+            AP,
+            STA,
+            &key_message(M1 | version, &ANONCE, &[], None, mic_len),
+        );
+        let mic = Some((hierarchy, kck));
+        wpa.eapol(
+            STA,
+            AP,
+            &key_message(M2 | version, &SNONCE, key_data, mic, mic_len),
+        );
+    }
+
+    /// Message 3 wrapping `gtk` (key id 1) in a GTK KDE under `ptk`'s KEK.
+    fn message_3(version: u16, hierarchy: KeyHierarchy, ptk: &Ptk, gtk: &[u8]) -> Vec<u8> {
+        let mut plain = [
+            &[0xdd, 6 + gtk.len() as u8, 0x00, 0x0f, 0xac, 1, 1, 0][..],
+            gtk,
+        ]
+        .concat();
+        while plain.len() % 8 != 0 || plain.len() < 16 {
+            plain.push(if plain.len() % 8 == 0 { 0xdd } else { 0 });
+        }
+        let info = M1 | KEY_MIC | KEY_ENCRYPTED_DATA | 0x0240 | version;
+        let mic_len = if hierarchy == KeyHierarchy::Sha384 {
+            24
+        } else {
+            16
+        };
+        let wrapped = wrap_any(ptk.kek(), &plain);
+        key_message(
+            info,
+            &ANONCE,
+            &wrapped,
+            Some((hierarchy, ptk.kck())),
+            mic_len,
+        )
+    }
+
+    /// AES key wrap under a 128- or 256-bit KEK.
+    fn wrap_any(kek: &[u8], plain: &[u8]) -> Vec<u8> {
+        use aes::cipher::BlockEncrypt;
+        let encrypt = |block: &mut [u8; 16]| match kek.len() {
+            16 => Aes128::new_from_slice(kek)
+                .unwrap()
+                .encrypt_block(GenericArray::from_mut_slice(block)),
+            _ => aes::Aes256::new_from_slice(kek)
+                .unwrap()
+                .encrypt_block(GenericArray::from_mut_slice(block)),
+        };
+        let n = plain.len() / 8;
+        let mut a = [0xa6u8; 8];
+        let mut r: Vec<[u8; 8]> = plain.chunks(8).map(|c| c.try_into().unwrap()).collect();
+        for j in 0..6u64 {
+            for i in 1..=n {
+                let mut block = [0u8; 16];
+                block[..8].copy_from_slice(&a);
+                block[8..].copy_from_slice(&r[i - 1]);
+                encrypt(&mut block);
+                let t = (n as u64) * j + i as u64;
+                for (x, y) in a.iter_mut().zip(block[..8].iter().zip(t.to_be_bytes())) {
+                    *x = y.0 ^ y.1;
+                }
+                r[i - 1].copy_from_slice(&block[8..]);
+            }
+        }
+        [&a[..], &r.concat()].concat()
+    }
+
+    #[test]
+    fn the_shared_aead_sealer_is_the_hand_written_ccmp() {
+        let tk = [0x3d; 16];
+        let by_hand = protected_frame(&tk, 0x0102_0304_0506, b"payload");
+        let a3 = [2, 0, 0, 0, 0x5a, 0xfe];
+        let key = TemporalKey::Ccmp(tk);
+        let sealed = aes_frame(&key, 0x09, [AP, STA, a3], 0, 0x0102_0304_0506, b"payload");
+        assert_eq!(sealed, by_hand);
+    }
+
+    #[test]
+    fn gcmp_and_ccmp_256_stations_and_their_group_key() {
+        let pmk = lab_pmk();
+        let plain = b"\xaa\xaa\x03\x00\x00\x00\x08\x00 an IPv4 packet".to_vec();
+        for (suite, cipher) in [
+            (8, Cipher::Gcmp128),
+            (9, Cipher::Gcmp256),
+            (10, Cipher::Ccmp256),
+        ] {
+            let mut wpa = wpa_with(&[lab_key()]);
+            let sha1 = KeyHierarchy::Sha1;
+            let ptk = sha1.ptk(&pmk, (AP, STA), &ANONCE, &SNONCE, cipher).unwrap();
+            assert_eq!(ptk.tk.cipher(), cipher);
+            // The network's group cipher is GCMP-256 whatever the station's pairwise.
+            let rsn = rsn::tests::rsn_element_of(9, suite, &[2]);
+            first_messages(&mut wpa, WPA2, (sha1, ptk.kck()), &rsn);
+            assert_eq!(wpa.stats().handshakes, 1, "{cipher:?}");
+            let own = to_ap(AP, &ptk.tk, &plain);
+            assert_eq!(wpa.decrypt(&own, 26), Ok(plain.clone()), "{cipher:?}");
+            let mut bent = own.clone();
+            bent[40] ^= 1;
+            assert_eq!(
+                wpa.decrypt(&bent, 26),
+                Err(NotDecrypted::IntegrityCheckFailed)
+            );
+            // The same key bytes as another cipher of their length open nothing.
+            let other = match ptk.tk {
+                TemporalKey::Gcmp(k) => TemporalKey::Ccmp(k),
+                TemporalKey::Gcmp256(k) => TemporalKey::Ccmp256(k),
+                TemporalKey::Ccmp256(k) => TemporalKey::Gcmp256(k),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(
+                wpa.decrypt(&to_ap(AP, &other, &plain), 26),
+                Err(NotDecrypted::IntegrityCheckFailed),
+                "{cipher:?}"
+            );
+
+            let gtk = [0x47; 32];
+            let group = from_ap_to_all(AP, &TemporalKey::Gcmp256(gtk), 1, b"arp");
+            assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
+            wpa.eapol(AP, STA, &message_3(WPA2, sha1, &ptk, &gtk));
+            assert_eq!(wpa.decrypt(&group, 26), Ok(b"arp".to_vec()), "{cipher:?}");
+        }
+    }
+
+    #[test]
+    fn given_temporal_keys_open_gcmp_and_ccmp_256_frames() {
+        let long = [0x6c; 32];
+        let short = [0x6d; 16];
+        let mut wpa = wpa_with(&[
+            WlanKey::Tk(GivenTk::Bits256(long)),
+            WlanKey::Tk(GivenTk::Bits128(short)),
+        ]);
+        for key in [
+            TemporalKey::Gcmp256(long),
+            TemporalKey::Ccmp256(long),
+            TemporalKey::Gcmp(short),
+            TemporalKey::Ccmp(short),
+        ] {
+            assert_eq!(
+                wpa.decrypt(&to_ap(AP, &key, b"x"), 26),
+                Ok(b"x".to_vec()),
+                "{key:?}"
+            );
+        }
+        let stranger = to_ap(AP, &TemporalKey::Gcmp([1; 16]), b"x");
+        assert_eq!(wpa.decrypt(&stranger, 26), Err(NotDecrypted::NoKey));
+    }
+
+    #[test]
+    fn sha384_and_owe_handshakes_take_pmks_of_their_length() {
+        let pmk_384 = [0x38; 48];
+        let sha384 = KeyHierarchy::Sha384;
+        let ptk = sha384
+            .ptk(&pmk_384, (AP, STA), &ANONCE, &SNONCE, Cipher::Gcmp256)
+            .unwrap();
+        let rsn = rsn::tests::rsn_element_of(9, 9, &[12]);
+        // A 384-bit PMK given as such, or as the first 384 bits of an MSK.
+        let msk = [&pmk_384[..], &[0x11; 16]].concat();
+        for key in [WlanKey::Psk384(pmk_384), WlanKey::Msk(msk)] {
+            let mut wpa = wpa_with(&[WlanKey::Psk([0x38; 32]), key]);
+            first_messages(&mut wpa, SAE, (sha384, ptk.kck()), &rsn);
+            assert_eq!(wpa.stats().handshakes, 1);
+            assert_eq!(
+                wpa.decrypt(&to_ap(AP, &ptk.tk, b"x"), 26),
+                Ok(b"x".to_vec())
+            );
+            let gtk = [0x49; 32];
+            wpa.eapol(AP, STA, &message_3(SAE, sha384, &ptk, &gtk));
+            let group = from_ap_to_all(AP, &TemporalKey::Gcmp256(gtk), 1, b"arp");
+            assert_eq!(wpa.decrypt(&group, 26), Ok(b"arp".to_vec()));
+        }
+        // Only a 256-bit key: the handshake matches none.
+        let mut wpa = wpa_with(&[WlanKey::Psk([0x38; 32])]);
+        first_messages(&mut wpa, SAE, (sha384, ptk.kck()), &rsn);
+        assert_eq!((wpa.stats().handshakes, wpa.stats().wrong_key), (0, 1));
+
+        // OWE with group 19: its PMK as a wpa-psk key, HMAC-SHA256 MICs.
+        let pmk = [0x0e; 32];
+        let hmac = KeyHierarchy::Sha256Hmac;
+        let ptk = hmac
+            .ptk(&pmk, (AP, STA), &ANONCE, &SNONCE, Cipher::Ccmp128)
+            .unwrap();
+        let mut wpa = wpa_with(&[WlanKey::Psk(pmk)]);
+        first_messages(&mut wpa, SAE, (hmac, ptk.kck()), &rsn_element(&[18]));
+        assert_eq!(wpa.stats().handshakes, 1);
+        assert_eq!(
+            wpa.decrypt(&to_ap(AP, &ptk.tk, b"x"), 26),
+            Ok(b"x".to_vec())
+        );
+    }
+
+    const AP2: Mac = [2, 0, 0, 0, 0x5a, 2];
+    const MDE: [u8; 5] = [rsn::ELEMENT_MOBILITY_DOMAIN, 3, 0x34, 0x12, 1];
+    const R0KH_ID: &[u8] = b"ap1.lab.example";
+
+    /// FTE subelements: R1KH-ID `r1kh`, the R0KH-ID, and a GTK subelement if given.
+    fn ft_subelements(r1kh: Mac, gtk: Option<(u8, &[u8])>) -> Vec<u8> {
+        let mut subs = [&[1, 6][..], &r1kh].concat();
+        if let Some((id, wrapped)) = gtk {
+            subs.extend_from_slice(&[2, 11 + wrapped.len() as u8, id, 0, 16]);
+            subs.extend_from_slice(&[0; 8]);
+            subs.extend_from_slice(wrapped);
+        }
+        subs.extend_from_slice(&[3, R0KH_ID.len() as u8]);
+        subs.extend_from_slice(R0KH_ID);
+        subs
+    }
+
+    fn ft_holder() -> ft::R0Holder {
+        ft::R0Holder {
+            ssid: b"lab".to_vec(),
+            mdid: [0x34, 0x12],
+            r0kh_id: R0KH_ID.to_vec(),
+        }
+    }
+
+    /// A reassociation request to `AP2` whose FTE MIC is made with `kck`.
+    fn reassociation_request(kck: &[u8], anonce: [u8; 32], snonce: [u8; 32]) -> Vec<u8> {
+        let rsne = rsn::tests::rsn_element_of(4, 4, &[4]);
+        let subs = ft_subelements(AP2, None);
+        let zeroed = rsn::tests::fte([0; 16], anonce, snonce, &subs);
+        let mic = ft::fte_mic(kck, (AP2, STA), 5, &[&rsne, &MDE, &zeroed]);
+        let fte = rsn::tests::fte(mic.try_into().unwrap(), anonce, snonce, &subs);
+        [&rsne[..], &MDE, &fte].concat()
+    }
+
+    fn management<'a>(subtype: u8, a1: Mac, a2: Mac, elements: &'a [u8]) -> ManagementFrame<'a> {
+        ManagementFrame {
+            subtype,
+            a1,
+            a2,
+            bssid: AP2,
+            elements,
+        }
+    }
+
+    #[test]
+    fn fast_transition_first_association_then_a_roam() {
+        let pmk = lab_pmk();
+        let r0 = ft::pmk_r0(&pmk, &ft_holder(), STA).unwrap();
+        let ptk = ft::ptk(
+            &ft::pmk_r1(&r0, AP, STA),
+            &SNONCE,
+            &ANONCE,
+            (AP, STA),
+            Cipher::Ccmp128,
+        )
+        .unwrap();
+        let key_data = [
+            &rsn::tests::rsn_element_of(4, 4, &[4])[..],
+            &MDE,
+            &rsn::tests::fte([0; 16], [0; 32], [0; 32], &ft_subelements(AP, None)),
+        ]
+        .concat();
+        let mut wpa = wpa_with(&[lab_key()]);
+        // The PMK-R0 is bound to the SSID: the one the access point names, else the
+        // passphrase's.
+        wpa.learn_ssid(AP, b"other");
+        let cmac = (KeyHierarchy::Sha256, ptk.kck());
+        first_messages(&mut wpa, SHA256, cmac, &key_data);
+        assert_eq!((wpa.stats().handshakes, wpa.stats().wrong_key), (0, 1));
+        let mut wpa = wpa_with(&[lab_key()]);
+        wpa.learn_ssid(AP, b"lab");
+        first_messages(&mut wpa, SHA256, cmac, &key_data);
+        assert_eq!(wpa.stats().handshakes, 1);
+        assert_eq!(
+            wpa.decrypt(&to_ap(AP, &ptk.tk, b"x"), 26),
+            Ok(b"x".to_vec())
+        );
+
+        // The roam: no EAPOL, the reassociation's FTE gives the nonces.
+        let (anonce, snonce) = ([0xa2; 32], [0x6b; 32]);
+        let pmk_r1 = ft::pmk_r1(&r0, AP2, STA);
+        let ptk2 = ft::ptk(&pmk_r1, &snonce, &anonce, (AP2, STA), Cipher::Ccmp128).unwrap();
+        let frame = to_ap(AP2, &ptk2.tk, b"y");
+        assert_eq!(wpa.decrypt(&frame, 26), Err(NotDecrypted::NoKey));
+        // A request whose MIC another key made proves nothing.
+        let forged = reassociation_request(&[9; 16], anonce, snonce);
+        wpa.management(&management(2, AP2, STA, &forged));
+        assert_eq!(wpa.stats().wrong_key, 1);
+        assert_eq!(wpa.decrypt(&frame, 26), Err(NotDecrypted::NoKey));
+        let request = reassociation_request(ptk2.kck(), anonce, snonce);
+        wpa.management(&management(2, AP2, STA, &request));
+        assert_eq!(wpa.stats().handshakes, 2);
+        assert_eq!(wpa.decrypt(&frame, 26), Ok(b"y".to_vec()));
+
+        // The response's FTE wraps AP2's group key under the new KEK.
+        let gtk = [0x4a; 16];
+        let group = from_ap_to_all(AP2, &TemporalKey::Ccmp(gtk), 2, b"arp");
+        assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
+        let wrapped = wrap_any(ptk2.kek(), &gtk);
+        let subs = ft_subelements(AP2, Some((2, &wrapped)));
+        let fte = rsn::tests::fte([0; 16], anonce, snonce, &subs);
+        let response = [&rsn::tests::rsn_element_of(4, 4, &[4])[..], &MDE, &fte].concat();
+        wpa.management(&management(3, STA, AP2, &response));
+        assert_eq!(wpa.decrypt(&group, 26), Ok(b"arp".to_vec()));
+    }
+
+    #[test]
+    fn ft_over_802_1x_takes_the_second_half_of_the_msk() {
+        let msk: Vec<u8> = (0..64).collect();
+        let r0 = ft::pmk_r0(&msk[32..], &ft_holder(), STA).unwrap();
+        let pmk_r1 = ft::pmk_r1(&r0, AP, STA);
+        let ptk = ft::ptk(&pmk_r1, &SNONCE, &ANONCE, (AP, STA), Cipher::Ccmp128).unwrap();
+        let key_data = [
+            &rsn::tests::rsn_element_of(4, 4, &[3])[..],
+            &MDE,
+            &rsn::tests::fte([0; 16], [0; 32], [0; 32], &ft_subelements(AP, None)),
+        ]
+        .concat();
+        let mut wpa = wpa_with(&[WlanKey::Msk(msk)]);
+        wpa.learn_ssid(AP, b"lab");
+        first_messages(
+            &mut wpa,
+            SHA256,
+            (KeyHierarchy::Sha256, ptk.kck()),
+            &key_data,
+        );
+        assert_eq!(wpa.stats().handshakes, 1);
+        assert_eq!(
+            wpa.decrypt(&to_ap(AP, &ptk.tk, b"x"), 26),
+            Ok(b"x".to_vec())
+        );
+        // Without its mobility domain element the handshake cannot be followed.
+        let mut wpa = wpa_with(&[lab_key()]);
+        let bare = rsn::tests::rsn_element_of(4, 4, &[3]);
+        first_messages(&mut wpa, SHA256, (KeyHierarchy::Sha256, ptk.kck()), &bare);
+        assert_eq!(wpa.stats().unsupported, 1);
+    }
+
+    #[test]
+    fn ccmp_frames_whose_packet_number_looks_like_a_tkip_iv_open() {
+        // PN0 0x47 and PN1 0x67: PN1 is the WEP seed TKIP would put after a TSC1 of
+        // 0x47 (one CCMP frame in about 256 of a real capture looks so).
+        let pmk = lab_pmk();
+        let mut wpa = wpa_with(&[lab_key()]);
+        handshake(&mut wpa, &pmk, false);
+        let frame = protected_frame(&tk_of(&pmk), 0x6747, b"lookalike");
+        assert_eq!(tkip::Header::of(&frame[26..]), tkip::Header::Either);
+        assert_eq!(wpa.decrypt(&frame, 26), Ok(b"lookalike".to_vec()));
+        // And a TKIP frame whose TSC0 is zero, which looks like a CCMP header.
+        let key = [0x3e; 32];
+        let tkip = {
+            let mut f = tkip_frame(&key, 0, None, b"x");
+            let body = tkip::seal(&key, 0, 0x4700, STA, (ROUTER_OF_TKIP, STA, 6), false, b"x");
+            f.truncate(26);
+            f.extend(body);
+            f
+        };
+        assert_eq!(tkip::Header::of(&tkip[26..]), tkip::Header::Either);
+        let mut wpa = wpa_with(&[WlanKey::Tk(GivenTk::Bits256(key)), lab_key()]);
+        handshake(&mut wpa, &pmk, false);
+        assert_eq!(wpa.decrypt(&tkip, 26), Ok(b"x".to_vec()));
+    }
+
+    /// The router of [`tkip_frame`]'s frames to the access point (their DA).
+    const ROUTER_OF_TKIP: Mac = [2, 0, 0, 0, 0x5a, 0xfe];
+
+    #[test]
+    fn a_tdls_setup_confirm_keys_the_direct_link() {
+        let tpk = tdls::tests::their_tpk();
+        let confirm = tdls::tests::confirm(tpk.kck(), 0);
+        let (i, r) = (tdls::tests::INITIATOR, tdls::tests::RESPONDER);
+        let direct = aes_frame(&tpk.tk, 0x00, [r, i, tdls::tests::BSSID], 0, 1, b"ping");
+        let mut wpa = wpa_with(&[lab_key()]);
+        assert_eq!(wpa.decrypt(&direct, 26), Err(NotDecrypted::NoKey));
+        wpa.tdls(&confirm);
+        // Relayed by the access point: the same frame again counts once.
+        wpa.tdls(&confirm);
+        assert_eq!(wpa.stats().handshakes, 1);
+        assert_eq!(wpa.decrypt(&direct, 26), Ok(b"ping".to_vec()));
+        let back = aes_frame(&tpk.tk, 0x00, [i, r, tdls::tests::BSSID], 0, 1, b"pong");
+        assert_eq!(wpa.decrypt(&back, 26), Ok(b"pong".to_vec()));
     }
 }

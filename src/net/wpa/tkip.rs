@@ -6,7 +6,7 @@ use flate2::Crc;
 use rc4::consts::U16;
 use rc4::{KeyInit, Rc4, StreamCipher};
 
-use super::Mac;
+use super::{Mac, TemporalKey};
 
 /// The TKIP IV and extended IV that start a protected frame's body, and the Michael
 /// MIC and ICV that end its ciphertext.
@@ -24,11 +24,30 @@ pub(super) enum Failure {
     Michael,
 }
 
-/// Whether a protected frame's body starts with a TKIP IV rather than a CCMP header:
-/// TKIP's second byte is its WEP seed, `(TSC1 | 0x20) & 0x7f`, never zero, where
-/// CCMP's is reserved, zero (§12.5.2.2, §12.5.3.2).
-pub(super) fn is_tkip(body: &[u8]) -> bool {
-    matches!(body, [tsc1, seed, ..] if *seed == (tsc1 | 0x20) & 0x7f)
+/// What a protected frame's first bytes (with the extended IV bit) say of its cipher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Header {
+    /// A TKIP IV for sure.
+    Tkip,
+    /// A CCMP or GCMP header for sure.
+    Aes,
+    /// Either: TKIP's with TSC0 zero, or a CCMP or GCMP header whose PN1 happens to
+    /// look like a WEP seed (one frame in about 256).
+    Either,
+}
+
+impl Header {
+    /// TKIP's IV is TSC1, its WEP seed `(TSC1 | 0x20) & 0x7f`, TSC0; the CCMP and
+    /// GCMP header is PN0, PN1, a reserved zero (§12.5.2.2, §12.5.3.2, §12.5.5.2).
+    /// So a second byte that is not TKIP's seed is AES's, and a third that is not
+    /// zero TKIP's; the two patterns meet in frames of both.
+    pub fn of(body: &[u8]) -> Self {
+        match body {
+            [tsc1, seed, ..] if *seed != (tsc1 | 0x20) & 0x7f => Header::Aes,
+            [_, _, 0, ..] => Header::Either,
+            _ => Header::Tkip,
+        }
+    }
 }
 
 /// A TKIP MPDU, with what its MAC header gives to open it with any key.
@@ -70,10 +89,37 @@ impl<'a> Frame<'a> {
     /// The MSDU (LLC/SNAP and on) under `key`: TK, then the Michael keys of MSDUs from
     /// the access point and to it, as the PTK and a TKIP GTK hold them (§12.7.1.3).
     pub fn open(&self, key: &[u8; 32]) -> Result<Vec<u8>, Failure> {
+        let (tk, michael_keys) = key.split_at(16);
+        let michael_key = if self.from_ap {
+            &michael_keys[..8]
+        } else {
+            &michael_keys[8..]
+        };
+        let tk: &[u8; 16] = tk.try_into().map_err(|_| Failure::Icv)?;
+        let michael_key: &[u8; 8] = michael_key.try_into().map_err(|_| Failure::Michael)?;
+        self.open_with(tk, Some(michael_key))
+    }
+
+    /// The MSDU under a TKIP temporal key, whole or without its Michael keys; keys of
+    /// other ciphers open nothing (their ICV never comes out).
+    pub(super) fn open_key(&self, key: &TemporalKey) -> Result<Vec<u8>, Failure> {
+        match key {
+            TemporalKey::Tkip(key) => self.open(key),
+            TemporalKey::TkipIcvOnly(tk) => self.open_icv_only(tk),
+            _ => Err(Failure::Icv),
+        }
+    }
+
+    /// The MSDU under a TK given without its Michael keys (as Wireshark shows a
+    /// TKIP TK, 16 bytes): the ICV checked, the Michael MIC not, as tshark does.
+    pub fn open_icv_only(&self, tk: &[u8; 16]) -> Result<Vec<u8>, Failure> {
+        self.open_with(tk, None)
+    }
+
+    fn open_with(&self, tk: &[u8; 16], michael_key: Option<&[u8; 8]>) -> Result<Vec<u8>, Failure> {
         let Some(msdu_len) = self.ciphertext.len().checked_sub(MIC_LEN + ICV_LEN) else {
             return Err(Failure::Icv);
         };
-        let tk: &[u8; 16] = key[..16].try_into().map_err(|_| Failure::Icv)?;
         let ttak = phase1(tk, &self.ta, self.iv32);
         let seed = phase2(tk, &ttak, self.iv16);
         let mut plain = self.ciphertext.to_vec();
@@ -85,14 +131,8 @@ impl<'a> Frame<'a> {
         if crc.sum().to_le_bytes() != icv {
             return Err(Failure::Icv);
         }
-        let michael_key = if self.from_ap {
-            &key[16..24]
-        } else {
-            &key[24..32]
-        };
-        let michael_key: &[u8; 8] = michael_key.try_into().map_err(|_| Failure::Michael)?;
         let (msdu, mic) = covered.split_at(msdu_len);
-        if michael(michael_key, &self.michael_header, msdu) != mic {
+        if michael_key.is_some_and(|key| michael(key, &self.michael_header, msdu) != mic) {
             return Err(Failure::Michael);
         }
         plain.truncate(msdu_len);
@@ -414,7 +454,7 @@ mod tests {
         let msdu = b"\xaa\xaa\x03\x00\x00\x00\x08\x00 an IPv4 packet";
         for (from_ap, tsc) in [(false, 1), (true, 0x0001_2345_6789_abcd)] {
             let body = seal(&key, 0, tsc, ta, (da, sa, 6), from_ap, msdu);
-            assert!(is_tkip(&body));
+            assert_ne!(Header::of(&body), Header::Aes);
             let frame = |body| Frame::new(body, ta, da, sa, 6, from_ap);
             assert_eq!(frame(&body).open(&key), Ok(msdu.to_vec()));
             // Another TK: the ICV does not come out.
@@ -431,8 +471,23 @@ mod tests {
             assert_eq!(frame(&body[..IV_LEN + 11]).open(&key), Err(Failure::Icv));
             assert_eq!(frame(&body[..body.len() - 1]).open(&key), Err(Failure::Icv));
         }
-        // A CCMP header: the reserved byte is zero.
-        assert!(!is_tkip(&[0x01, 0x00, 0x00, 0x20, 0, 0, 0, 0]));
-        assert!(!is_tkip(&[0x01]));
+    }
+
+    #[test]
+    fn headers_tell_tkip_from_ccmp_and_gcmp_where_they_can() {
+        // TKIP: the seed of TSC1 0x47 is 0x67; TSC0 0x12, or zero.
+        assert_eq!(Header::of(&[0x47, 0x67, 0x12, 0x20]), Header::Tkip);
+        assert_eq!(Header::of(&[0x47, 0x67, 0x00, 0x20]), Header::Either);
+        // CCMP or GCMP: PN1 not the seed of PN0; or PN0 0x47 and PN1 0x67, which is.
+        assert_eq!(Header::of(&[0x01, 0x00, 0x00, 0x20]), Header::Aes);
+        assert_eq!(Header::of(&[0x47, 0x68, 0x00, 0x20]), Header::Aes);
+        // Every TKIP IV is read as TKIP's or either's.
+        for tsc1 in 0..=255u8 {
+            for tsc0 in [0u8, 1, 0xff] {
+                let iv = [tsc1, (tsc1 | 0x20) & 0x7f, tsc0, 0x20];
+                assert_ne!(Header::of(&iv), Header::Aes, "{iv:?}");
+            }
+        }
+        assert_eq!(Header::of(&[0x01]), Header::Tkip);
     }
 }
