@@ -1,13 +1,15 @@
 """802.11 helpers of the monitor-mode capture generators under captures/ (make_wifi.py,
-make_wpa2.py, make_wpa3.py, make_tkip.py, make_wep.py): radiotap and 802.11 frames with
-their FCS, the capture being written (clock, frames, sequence numbers, classic pcap of
-link type 127), and what they tell alike of the lab devices: their TCP connections and
-HTTP requests to trackers, their DNS lookups and NTP, the case file; and the lab network
-of the WPA captures (Lab: the access point's beacons, authentication and association,
-the stations, the records of expected.json). Standard library and captures/pcapkit.py
-only; MAC addresses are strings ("02:00:00:aa:cc:07"), frames bytes. Sections: IEEE
-802.11-2020. The WPA keys, EAPOL-Key frames, CCMP, TKIP and WEP, and the protected
-frames of a WPA (or WEP) lab (WpaLab), are in captures/wpakit.py.
+make_wpa2.py, make_wpa3.py, make_tkip.py, make_wep.py, make_gcmp.py, make_ft.py): radiotap
+and 802.11 frames with their FCS, the capture being written (clock, frames, sequence
+numbers, classic pcap of link type 127), and what they tell alike of the lab devices:
+their TCP connections and HTTP requests to trackers, their DNS lookups and NTP, the case
+file; and the lab network of the WPA captures (Lab: the access point's beacons,
+authentication, association and reassociation, the stations, the records of
+expected.json; a second access point of the same SSID for make_ft.py's roam). Standard
+library and captures/pcapkit.py only; MAC addresses are strings ("02:00:00:aa:cc:07"),
+frames bytes. Sections: IEEE 802.11-2020. The WPA keys, EAPOL-Key frames, CCMP, GCMP,
+TKIP and WEP, the FT elements, and the protected frames of a WPA (or WEP) lab (WpaLab),
+are in captures/wpakit.py.
 """
 
 import itertools
@@ -250,11 +252,14 @@ def write_phone_case(path, capture, script, case_id, title, phone_mac, ids, refu
 class Station:
     """A station of a lab capture's story: its name (its case device's id, or the story's
     for a station in no case), MAC and IPv4 address, the identifiers of its case device
-    (None: not in the case), its association ID and the UDP port of its DNS lookups."""
+    (None: not in the case), its association ID and the UDP port of its DNS lookups; and
+    the BSSID of the access point it is with (bssid: None for the lab's access point, or
+    another AP of the lab, make_ft.py's roam)."""
 
     def __init__(self, name, mac_address, ip, ids, aid, dns_port):
         self.name, self.mac, self.ip, self.ids = name, mac_address, ip, ids
         self.aid, self.dns_port = aid, dns_port
+        self.bssid = None
 
 
 class Lab:
@@ -271,7 +276,10 @@ class Lab:
     `elements` (the RSN element, the WPA element). Association (9.3.3.6, 9.3.3.7):
     request capability 0x0431, listen interval 10, SSID, Supported Rates, the station's
     element; response capability 0x0411, status 0, the station's AID | 0xC000, Supported
-    Rates. Each management frame with A3 the BSSID, acknowledged."""
+    Rates. Each management frame with A3 the BSSID, acknowledged. A lab of several access
+    points of one SSID (make_ft.py): each station is with the lab's AP (ap_mac) or the
+    BSSID it names (Station.bssid), its frames addressed accordingly; beacon and
+    group_frame take the other AP's address."""
 
     def __init__(self, cap, ssid, ap_mac, router_mac, router_ip, trackers, elements, tsf0,
                  tcp, tsf_ticks=True, refuser="phone", refusal_s=2.0):
@@ -283,45 +291,62 @@ class Lab:
         self.ssid_ie, self.rates_ie = element(0, ssid.encode()), element(1, bytes(LAB_RATES))
         self.requests, self.negatives, self.dns_log = [], [], []
 
-    def beacon(self):
-        """A beacon of the AP, behind radiotap."""
-        tsf = self.tsf0 + (int(round(self.cap.t * 1_000_000)) if self.tsf_ticks else 0)
-        body = beacon_body(tsf, 0x0411, self.ssid, LAB_RATES, 6, self.elements)
-        return radiotap(self.cap.mac_header(0x80, 0, BROADCAST, self.ap_mac, self.ap_mac)
-                        + body)
+    def beacon(self, ap_mac=None, tsf0=None, elements=None):
+        """A beacon of the AP (or of another AP of the lab: its BSSID, TSF origin and
+        elements), behind radiotap."""
+        ap_mac = ap_mac or self.ap_mac
+        tsf = (self.tsf0 if tsf0 is None else tsf0) + (
+            int(round(self.cap.t * 1_000_000)) if self.tsf_ticks else 0)
+        body = beacon_body(tsf, 0x0411, self.ssid, LAB_RATES, 6,
+                           self.elements if elements is None else elements)
+        return radiotap(self.cap.mac_header(0x80, 0, BROADCAST, ap_mac, ap_mac) + body)
+
+    def bss(self, st):
+        """The BSSID of the AP the station is with: its own (Station.bssid) or the lab's."""
+        return st.bssid or self.ap_mac
 
     def addresses(self, st, up, a3):
         """Frame control flags and A1 A2 A3 of a data frame between the station and the AP
         (9.3.2.1): To DS (`up`: A1 BSSID, A2 station, A3 destination) or From DS (A1
         station, A2 BSSID, A3 source)."""
-        return (0x01, self.ap_mac, st.mac, a3) if up else (0x02, st.mac, self.ap_mac, a3)
+        ap = self.bss(st)
+        return (0x01, ap, st.mac, a3) if up else (0x02, st.mac, ap, a3)
 
     def mgmt(self, subtype, st, up, body, dt=0.0003):
         """A management frame between the station and the AP (`up`: the station's),
         acknowledged; its frame number."""
-        a = (self.ap_mac, st.mac) if up else (st.mac, self.ap_mac)
+        ap = self.bss(st)
+        a = (ap, st.mac) if up else (st.mac, ap)
         return self.cap.emit_acked(
-            radiotap(self.cap.mac_header(subtype, 0, a[0], a[1], self.ap_mac) + body), a[1], dt)
+            radiotap(self.cap.mac_header(subtype, 0, a[0], a[1], ap) + body), a[1], dt)
 
     def auth(self, st, up, algorithm, seq, fields=b"", dt=0.0003):
         """An authentication frame (9.3.3.12): algorithm, transaction sequence, status 0,
         then `fields`."""
         return self.mgmt(0xB0, st, up, struct.pack("<HHH", algorithm, seq, 0) + fields, dt)
 
-    def associate(self, st, element_ie):
-        """The association request with the station's element (RSN or WPA) and the
-        response giving it its AID."""
-        self.mgmt(0x00, st, True,
-                  struct.pack("<HH", 0x0431, 10) + self.ssid_ie + self.rates_ie + element_ie)
-        self.mgmt(0x10, st, False,
-                  struct.pack("<HHH", 0x0411, 0, 0xC000 | st.aid) + self.rates_ie, 0.002)
+    def associate(self, st, element_ie, response_ies=b"", current_ap=None):
+        """The association request with the station's element (RSN or WPA; or elements:
+        RSN, Mobility Domain, FT) and the response giving it its AID, then
+        `response_ies`; with `current_ap` (the MAC of the AP the station leaves), a
+        reassociation request (9.3.3.8: the current AP address after the listen interval)
+        and response (9.3.3.9). Their frame numbers."""
+        head = struct.pack("<HH", 0x0431, 10)
+        if current_ap:
+            head += mac(current_ap)
+        request = self.mgmt(0x20 if current_ap else 0x00, st, True,
+                            head + self.ssid_ie + self.rates_ie + element_ie)
+        response = self.mgmt(0x30 if current_ap else 0x10, st, False,
+                             struct.pack("<HHH", 0x0411, 0, 0xC000 | st.aid) + self.rates_ie
+                             + response_ies, 0.002)
+        return [request, response]
 
-    def join(self, st, element_ie):
+    def join(self, st, element_ie, response_ies=b""):
         """Open system authentication (algorithm 0, transactions 1 and 2), then the
-        association."""
+        association; the frame numbers of the association request and response."""
         self.auth(st, True, 0, 1)
         self.auth(st, False, 0, 2)
-        self.associate(st, element_ie)
+        return self.associate(st, element_ie, response_ies)
 
     def next_tcp(self):
         """The port and initial numbers of the next TCP connection (TcpConn's port,

@@ -1,15 +1,18 @@
 """WPA helpers of the monitor-mode capture generators under captures/ (make_wpa2.py,
-make_wpa3.py, make_tkip.py, make_wep.py): the keys (PMK from a passphrase, PRF-SHA1 and
-KDF-SHA256, PTK, PMKID), SAE on NIST P-256 (password element by hunting and pecking, commit,
+make_wpa3.py, make_tkip.py, make_wep.py, make_gcmp.py, make_ft.py): the keys (PMK from a
+passphrase, PRF-SHA1 and KDF-SHA256, PTK, PMKID; the FT key hierarchy PMK-R0, PMK-R1 and
+their names, the FT PTK), SAE on NIST P-256 (password element by hunting and pecking, commit,
 keys, confirm), EAPOL-Key frames of the RSN (2) and WPA (254) key descriptors with their MIC
 (HMAC-MD5, HMAC-SHA1-128 or AES-128-CMAC), the RSN element, the WPA element and the KDEs of
-their key data, RC4 key data encryption (descriptor version 1), CCMP-128, TKIP (encryption
-and decryption of an MPDU: the key mixing function, RC4, Michael and the ICV) and WEP (RC4
-keyed by IV || key, the ICV); and, on wlankit.py's Lab, the WPA lab network the scripts
-capture (WpaLab: its stations' protected frames with their PNs, TSCs or WEP IVs, 4-way and
-group key handshakes, DNS, NTP and TCP connections, the self-check of the written frames and
-the counts of expected.json) and Wireshark's 80211_keys file. Needs the `cryptography`
-package (AES-CCM, AES key wrap, AES-CMAC); MAC addresses are bytes in the crypto
+their key data, the Mobility Domain, Fast BSS Transition (with its GTK subelement and MIC)
+and Timeout Interval elements of FT, RC4 key data encryption (descriptor version 1),
+CCMP-128 and CCMP-256, GCMP-128 and GCMP-256, TKIP (encryption and decryption of an MPDU:
+the key mixing function, RC4, Michael and the ICV) and WEP (RC4 keyed by IV || key, the
+ICV); and, on wlankit.py's Lab, the WPA lab network the scripts capture (WpaLab: its
+stations' protected frames with their PNs, TSCs or WEP IVs, 4-way and group key
+handshakes, DNS, NTP and TCP connections, the self-check of the written frames and the
+counts of expected.json) and Wireshark's 80211_keys file. Needs the `cryptography`
+package (AES-CCM, AES-GCM, AES key wrap, AES-CMAC); MAC addresses are bytes in the crypto
 (pcapkit.mac) and strings in WpaLab, as in wlankit.py; keys, frames and elements bytes, SAE
 scalars integers and elements points (x, y). Sections: IEEE 802.11-2020 (TKIP: 12.5.2; the
 WPA element and descriptor type 254 are those of Wi-Fi Alliance WPA, which followed draft
@@ -38,7 +41,13 @@ first entries as the standard tabulates them. For WEP: the WEP encapsulation exa
 IEEE Std 802.11-2012 annex M (table M-5, "ARC4 encryption": the 40-bit key "01234", IV
 fb 02 9e, an LLC/SNAP + IPv4/UDP MSDU and its ICV 1b d0 b6 04, the ciphertext; public
 ARC4 test suites carry it as their "test 6" vector), checking the ICV and the RC4 seed
-IV || key; and a round trip of a WEP-104 MPDU that no other key opens.
+IV || key; and a round trip of a WEP-104 MPDU that no other key opens. For GCMP and
+CCMP-256, the vectors with expected outputs that hostapd's wlantest/test_vectors.c
+carries: GCMP test MPDU #2 of IEEE Std 802.11ad-2012 M.11.1 (ciphertext and MIC), the
+GCMP-256 test vector of IEEE P802.11ac/D7.0 M.11.1 and its CCMP-256 test vector (M.6.4),
+each a whole encrypted MPDU. No published FT key hierarchy vector with expected outputs
+was found: make_ft.py's capture is checked by tshark 4.0, which derives the same TKs
+(expected.json) from the frames alone.
 """
 
 import hashlib
@@ -47,7 +56,7 @@ import struct
 import zlib
 
 from cryptography.hazmat.primitives.ciphers import algorithms
-from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM
 from cryptography.hazmat.primitives.cmac import CMAC
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
@@ -58,7 +67,9 @@ from wlankit import (BROADCAST, RADIOTAP, SNAP, SNAP_IPV4, Lab, Station as LabSt
 # Cipher and AKM suite types of OUI 00-0F-AC (9.4.2.24.2, 9.4.2.24.3); WPA's element uses
 # the same numbers for TKIP (2), CCMP (4) and PSK (2) under OUI 00-50-F2.
 TKIP, CCMP_128, BIP_CMAC_128 = 2, 4, 6
+GCMP_128, GCMP_256, CCMP_256, BIP_GMAC_256 = 8, 9, 10, 12
 AKM_PSK, AKM_PSK_SHA256, AKM_SAE = 2, 6, 8
+AKM_FT_8021X, AKM_FT_PSK = 3, 4
 # RSN capabilities (9.4.2.24.4): management frame protection required and capable.
 MFPR, MFPC = 0x0040, 0x0080
 # Offsets in an EAPOL frame (802.1X header + key descriptor) with a 16-byte MIC (12.7.2).
@@ -100,14 +111,17 @@ def kdf_sha256(key, label, context, bits):
 def ptk_of(pmk, aa, spa, anonce, snonce, akm=AKM_PSK, length=48):
     """The PTK: PRF-384 (AKM 2) or KDF-SHA-256-384 (AKMs 6 and 8) of the PMK, "Pairwise key
     expansion" and min(AA, SPA) || max(AA, SPA) || min(ANonce, SNonce) || max(ANonce,
-    SNonce). For CCMP-128 (length 48): KCK || KEK || TK. For TKIP (length 64, PRF-512,
-    AKM 2 only; 12.7.1.3): KCK 0:16, KEK 16:32, TK 32:48, the Michael key of MSDUs from
-    the authenticator to the supplicant 48:56, and of those from the supplicant 56:64."""
+    SNonce). For CCMP-128 and GCMP-128 (length 48): KCK || KEK || TK. For TKIP (length 64,
+    PRF-512, AKM 2 only; 12.7.1.3): KCK 0:16, KEK 16:32, TK 32:48, the Michael key of MSDUs
+    from the authenticator to the supplicant 48:56, and of those from the supplicant
+    56:64. For GCMP-256 and CCMP-256 (length 64: PRF-512 or KDF-SHA-256-512; the TK's
+    length follows the pairwise cipher, 12.7.1.3, table 12-8): KCK 0:16, KEK 16:32, TK
+    32:64."""
     data = min(aa, spa) + max(aa, spa) + min(anonce, snonce) + max(anonce, snonce)
     if akm == AKM_PSK:
         return prf(pmk, b"Pairwise key expansion", data, length)
-    assert akm in (AKM_PSK_SHA256, AKM_SAE) and length == 48, akm
-    return kdf_sha256(pmk, b"Pairwise key expansion", data, 384)
+    assert akm in (AKM_PSK_SHA256, AKM_SAE) and length in (48, 64), (akm, length)
+    return kdf_sha256(pmk, b"Pairwise key expansion", data, length * 8)
 
 
 def pmkid_of(pmk, aa, spa, akm=AKM_PSK):
@@ -115,6 +129,36 @@ def pmkid_of(pmk, aa, spa, akm=AKM_PSK):
     "PMK Name" || AA || SPA (12.7.1.3). SAE's comes from its commit (sae_keys)."""
     digest = {AKM_PSK: hashlib.sha1, AKM_PSK_SHA256: hashlib.sha256}[akm]
     return hmac.new(pmk, b"PMK Name" + aa + spa, digest).digest()[:16]
+
+
+# --- the FT key hierarchy (12.7.1.7: AKMs 3 and 4, KDF-SHA-256) ---------------------------
+def ft_pmk_r0(xxkey, ssid, mdid, r0kh_id, s0kh_id):
+    """PMK-R0 and PMKR0Name (12.7.1.7.3): R0-Key-Data = KDF-SHA-256-384(XXKey, "FT-R0",
+    SSIDlength || SSID || MDID || R0KHlength || R0KH-ID || S0KH-ID); PMK-R0 its first 256
+    bits, PMK-R0Name-Salt the last 128; PMKR0Name = the first 128 bits of SHA-256("FT-R0N"
+    || PMK-R0Name-Salt). XXKey: the PSK (FT-PSK) or MSK[32:64] (FT-802.1X); mdid the 2
+    octets of the Mobility Domain element; s0kh_id the station's MAC (bytes)."""
+    assert len(xxkey) == 32 and len(mdid) == 2 and 1 <= len(r0kh_id) <= 48
+    ssid = ssid.encode() if isinstance(ssid, str) else ssid
+    data = kdf_sha256(xxkey, b"FT-R0", bytes([len(ssid)]) + ssid + mdid
+                      + bytes([len(r0kh_id)]) + r0kh_id + s0kh_id, 384)
+    return data[:32], hashlib.sha256(b"FT-R0N" + data[32:48]).digest()[:16]
+
+
+def ft_pmk_r1(pmk_r0, pmk_r0_name, r1kh_id, s1kh_id):
+    """PMK-R1 = KDF-SHA-256-256(PMK-R0, "FT-R1", R1KH-ID || S1KH-ID) and PMKR1Name = the
+    first 128 bits of SHA-256("FT-R1N" || PMKR0Name || R1KH-ID || S1KH-ID) (12.7.1.7.4);
+    the R1KH-ID a 6-octet MAC, S1KH-ID the station's."""
+    assert len(r1kh_id) == 6 and len(s1kh_id) == 6
+    return (kdf_sha256(pmk_r0, b"FT-R1", r1kh_id + s1kh_id, 256),
+            hashlib.sha256(b"FT-R1N" + pmk_r0_name + r1kh_id + s1kh_id).digest()[:16])
+
+
+def ft_ptk(pmk_r1, snonce, anonce, bssid, sta, length=48):
+    """The PTK of FT (12.7.1.7.5): KDF-SHA-256-(length * 8)(PMK-R1, "FT-PTK", SNonce ||
+    ANonce || BSSID || STA-ADDR), in that order (not the min/max one of ptk_of); KCK ||
+    KEK || TK."""
+    return kdf_sha256(pmk_r1, b"FT-PTK", snonce + anonce + bssid + sta, length * 8)
 
 
 # --- SAE on group 19 (NIST P-256) (12.4) --------------------------------------------------
@@ -211,21 +255,71 @@ def sae_confirm(kck, send_confirm, scalar, element, peer_scalar, peer_element):
                     + element_bytes(peer_element), hashlib.sha256).digest()
 
 
-# --- RSN element, KDEs, EAPOL-Key (9.4.2.24, 12.7.2) --------------------------------------
+# --- RSN element, KDEs, FT elements, EAPOL-Key (9.4.2.24, 9.4.2.46-48, 12.7.2) ------------
 def suite(t):
     return bytes([0x00, 0x0F, 0xAC, t])
 
 
-def rsn_element(akms, capabilities=0, group_mgmt=None, pairwise=(CCMP_128,), group=CCMP_128):
+def rsn_element(akms, capabilities=0, group_mgmt=None, pairwise=(CCMP_128,), group=CCMP_128,
+                pmkids=()):
     """RSN element: version 1, group cipher, pairwise and AKM suite lists, capabilities;
-    with group_mgmt, PMKID count 0 and the group management cipher suite."""
+    with pmkids (FT: PMKR0Name or PMKR1Name) or group_mgmt, the PMKID count and list, then
+    the group management cipher suite if given."""
     body = struct.pack("<H", 1) + suite(group)
     body += struct.pack("<H", len(pairwise)) + b"".join(suite(s) for s in pairwise)
     body += struct.pack("<H", len(akms)) + b"".join(suite(s) for s in akms)
     body += struct.pack("<H", capabilities)
+    if pmkids or group_mgmt is not None:
+        body += struct.pack("<H", len(pmkids)) + b"".join(pmkids)
     if group_mgmt is not None:
-        body += struct.pack("<H", 0) + suite(group_mgmt)
+        body += suite(group_mgmt)
     return bytes([0x30, len(body)]) + body
+
+
+def mobility_domain_element(mdid, ft_capability=0):
+    """The Mobility Domain element (9.4.2.46): 36 03, the MDID (2 octets, as the AP
+    configures them) and FT Capability and Policy (bit 0 FT over DS, bit 1 resource
+    request protocol)."""
+    assert len(mdid) == 2
+    return bytes([54, 3]) + mdid + bytes([ft_capability])
+
+
+def ft_element(mic_count=0, mic=bytes(16), anonce=bytes(32), snonce=bytes(32), r1kh_id=None,
+               gtk=None, r0kh_id=None):
+    """The Fast BSS Transition element (9.4.2.47): 37, length, MIC Control (2 octets: 0,
+    then the element count the MIC covers), MIC (16), ANonce (32), SNonce (32), then the
+    subelements given, each id, length, body, in the order of their ids: 1 R1KH-ID (6), 2
+    GTK (its body, ft_gtk_subelement), 3 R0KH-ID (1 to 48 octets)."""
+    assert len(mic) == 16 and len(anonce) == 32 and len(snonce) == 32
+    body = bytes([0, mic_count]) + mic + anonce + snonce
+    for sub_id, sub in ((1, r1kh_id), (2, gtk), (3, r0kh_id)):
+        if sub is not None:
+            body += bytes([sub_id, len(sub)]) + sub
+    return bytes([55, len(body)]) + body
+
+
+def ft_gtk_subelement(kek, key_id, rsc, gtk):
+    """The body of the FTE's GTK subelement (9.4.2.47, figure 9-617): Key Info (2 octets,
+    the key id in bits 0-1), Key Length (1), RSC (8 octets, little-endian), Wrapped Key:
+    the GTK AES-key-wrapped (RFC 3394) under the KEK (12.7.1.7.5, 13.8.5)."""
+    assert len(gtk) % 8 == 0 and len(gtk) >= 16
+    return (struct.pack("<HB", key_id & 3, len(gtk)) + struct.pack("<Q", rsc)
+            + aes_key_wrap(kek, gtk))
+
+
+def timeout_interval_element(interval_type, value):
+    """The Timeout Interval element (9.4.2.48): 38 05, type (1: reassociation deadline in
+    TUs, 2: key lifetime in seconds), value (4 octets, little-endian)."""
+    return bytes([56, 5, interval_type]) + struct.pack("<I", value)
+
+
+def ft_mic(kck, sta, ap, seq, rsne, mde, fte):
+    """The FTE's MIC (13.8.4, 13.8.5; AKMs 3 and 4): AES-128-CMAC(KCK, STA-MAC || target
+    AP's MAC || transaction sequence number (1 octet: 5 in a Reassociation Request, 6 in
+    the Response) || RSNE || MDE || the FTE with a zero MIC field), whole elements as the
+    frame carries them."""
+    zeroed = fte[:4] + bytes(16) + fte[20:]
+    return aes_cmac(kck, sta + ap + bytes([seq]) + rsne + mde + zeroed)
 
 
 def wpa_element(pairwise=(TKIP,), akms=(AKM_PSK,), group=TKIP):
@@ -346,7 +440,7 @@ def rc4_key_data_of(kek, frame):
     return rc4_key_data(kek, frame[IV_AT:IV_AT + 16], frame[KEY_DATA_AT:KEY_DATA_AT + n])
 
 
-# --- CCMP (12.5.3) ------------------------------------------------------------------------
+# --- CCMP (12.5.3) and GCMP (12.5.5) ------------------------------------------------------
 def header_len(h):
     """Length of the MAC header of a data frame: 24, +6 with A4 (To DS and From DS), +2
     with QoS control, +4 with HT control (Order bit in a QoS data frame)."""
@@ -356,10 +450,15 @@ def header_len(h):
     return n
 
 
-def ccmp_aad_nonce(h, pn):
-    """The AAD and the nonce of an MPDU whose MAC header is h (12.5.3.3.3, 12.5.3.3.4)."""
-    qos = bool(h[0] & 0x80)
-    fc0 = h[0] & 0x8F                          # subtype bits 4, 5, 6 masked
+def mpdu_aad(h):
+    """The AAD of an MPDU whose MAC header is h, CCMP's and GCMP's alike (12.5.3.3.3,
+    12.5.5.3.3), and its priority: frame control with, in a data frame, the subtype bits
+    4, 5, 6 masked (not in a management frame), Retry, PwrMgt and MoreData masked,
+    Protected set and, with QoS control, Order masked || A1 A2 A3 || sequence control
+    reduced to the fragment number || A4 if present || QoS control reduced to the TID,
+    0 if present. The priority: that TID, else 0."""
+    qos = h[0] & 0x0C == 0x08 and bool(h[0] & 0x80)
+    fc0 = h[0] & 0x8F if h[0] & 0x0C == 0x08 else h[0]     # a data frame's subtype masked
     fc1 = (h[1] & ~0x38 & 0xFF) | 0x40         # Retry, PwrMgt, MoreData masked; Protected
     if qos:
         fc1 &= 0x7F                            # Order masked when QoS control is present
@@ -373,21 +472,38 @@ def ccmp_aad_nonce(h, pn):
     if qos:
         priority = h[off] & 0x0F
         aad += bytes([priority, 0])
-    nonce = bytes([priority]) + h[10:16] + pn.to_bytes(6, "big")
-    return aad, nonce
+    return aad, priority
+
+
+def ccmp_aad_nonce(h, pn):
+    """The AAD (mpdu_aad) and the 13-octet nonce of an MPDU whose MAC header is h
+    (12.5.3.3.3, 12.5.3.3.4): flags (the priority; bit 4 set in a management frame) ||
+    A2 || PN5..PN0, for CCMP-128 and CCMP-256 alike."""
+    aad, priority = mpdu_aad(h)
+    flags = priority | (0x10 if h[0] & 0x0C == 0 else 0)
+    return aad, bytes([flags]) + h[10:16] + pn.to_bytes(6, "big")
 
 
 def ccmp_header(pn, keyid):
-    """CCMP header (12.5.3.2): PN0 PN1 0 (key id << 6 | ExtIV) PN2 PN3 PN4 PN5."""
+    """CCMP header (12.5.3.2): PN0 PN1 0 (key id << 6 | ExtIV) PN2 PN3 PN4 PN5; GCMP's is
+    the same (12.5.5.2)."""
     p = pn.to_bytes(6, "little")
     return bytes([p[0], p[1], 0, (keyid << 6) | 0x20]) + p[2:6]
 
 
+def ccmp_mic_len(tk):
+    """The MIC length of CCMP under a TK: 8 octets for CCMP-128 (16-octet TK), 16 for
+    CCMP-256 (32-octet TK) (12.5.3.1)."""
+    assert len(tk) in (16, 32), len(tk)
+    return 8 if len(tk) == 16 else 16
+
+
 def ccmp_encrypt(tk, keyid, pn, h, plaintext):
-    """CCMP header || AES-CCM (M = 8, L = 2) ciphertext and MIC of the plaintext under
-    header h."""
+    """CCMP header || AES-CCM (L = 2; M = 8 for CCMP-128, 16 for CCMP-256 with a 32-octet
+    TK) ciphertext and MIC of the plaintext under header h."""
     aad, nonce = ccmp_aad_nonce(h, pn)
-    return ccmp_header(pn, keyid) + AESCCM(tk, tag_length=8).encrypt(nonce, plaintext, aad)
+    return ccmp_header(pn, keyid) + AESCCM(tk, tag_length=ccmp_mic_len(tk)).encrypt(
+        nonce, plaintext, aad)
 
 
 def ccmp_pn(body):
@@ -401,13 +517,42 @@ def ccmp_decrypt(tk, mpdu):
     h, c = mpdu[:n], mpdu[n:]
     assert h[1] & 0x40 and c[3] & 0x20, "not a CCMP frame"
     aad, nonce = ccmp_aad_nonce(h, ccmp_pn(c))
-    return AESCCM(tk, tag_length=8).decrypt(nonce, c[8:], aad)
+    return AESCCM(tk, tag_length=ccmp_mic_len(tk)).decrypt(nonce, c[8:], aad)
 
 
 def decrypts(tk, mpdu):
     """Whether a protected MPDU's MIC is right under tk."""
     try:
         ccmp_decrypt(tk, mpdu)
+        return True
+    except Exception as e:       # cryptography's InvalidTag
+        assert type(e).__name__ == "InvalidTag", e
+        return False
+
+
+def gcmp_encrypt(tk, keyid, pn, h, plaintext):
+    """GCMP header (the CCMP header's layout) || AES-GCM ciphertext and 16-octet MIC of the
+    plaintext under header h (12.5.5): a 16-octet TK for GCMP-128, 32 for GCMP-256; the
+    AAD that of CCMP (mpdu_aad); the 12-octet nonce A2 || PN5..PN0 (12.5.5.3.4)."""
+    assert len(tk) in (16, 32), len(tk)
+    aad, _ = mpdu_aad(h)
+    return ccmp_header(pn, keyid) + AESGCM(tk).encrypt(h[10:16] + pn.to_bytes(6, "big"),
+                                                       plaintext, aad)
+
+
+def gcmp_decrypt(tk, mpdu):
+    """The plaintext of a GCMP-protected MPDU (without FCS); raises if the MIC is wrong."""
+    n = header_len(mpdu)
+    h, c = mpdu[:n], mpdu[n:]
+    assert h[1] & 0x40 and c[3] & 0x20, "not a GCMP frame"
+    aad, _ = mpdu_aad(h)
+    return AESGCM(tk).decrypt(h[10:16] + ccmp_pn(c).to_bytes(6, "big"), c[8:], aad)
+
+
+def gcmp_decrypts(tk, mpdu):
+    """Whether a protected MPDU's GCMP MIC is right under tk."""
+    try:
+        gcmp_decrypt(tk, mpdu)
         return True
     except Exception as e:       # cryptography's InvalidTag
         assert type(e).__name__ == "InvalidTag", e
@@ -629,7 +774,8 @@ def wep_decrypts(key, mpdu):
 class Station(LabStation):
     """A station of a WPA lab (wlankit.Station) and, once its 4-way handshake is written
     (or made up, for a station whose handshake the capture lacks), its pairwise cipher
-    ("CCMP" or "TKIP") and key (CCMP: the 16-octet TK; TKIP: the 32 octets TK || Michael
+    ("CCMP" or "TKIP"; or "CCMP-256", "GCMP-128", "GCMP-256") and key (CCMP, GCMP-128: the
+    16-octet TK; CCMP-256, GCMP-256: the 32-octet TK; TKIP: the 32 octets TK || Michael
     key of the AP's MSDUs || of the station's, PTK[32:64]), and the frame numbers of that
     handshake; or, in a WEP lab (no handshake), "WEP" and the 5- or 13-octet WEP key."""
 
@@ -656,14 +802,16 @@ class WpaLab(Lab):
 
     def protected_frame(self, flags, a1, a2, a3, plaintext, cipher, key, keyid, qos=None):
         """A protected data frame (the Protected bit set), a QoS data frame with QoS control
-        `qos` or, with None, a data frame, TKIP (12.5.2), CCMP (12.5.3) or WEP (12.3.2,
+        `qos` or, with None, a data frame, TKIP (12.5.2), CCMP (12.5.3; "CCMP" or, with a
+        32-octet key, "CCMP-256"), GCMP (12.5.5, "GCMP-128" or "GCMP-256") or WEP (12.3.2,
         cipher "WEP") under the key with key id `keyid` and the transmitter's (A2's) next
         TSC, PN or IV for it; with (cipher, key, plaintext)."""
         h = self.cap.mac_header(0x88 if qos is not None else 0x08, flags | 0x40, a1, a2, a3,
                                 qos)
         tsc = self.tsc_next.get((a2, key), 1)
         self.tsc_next[(a2, key)] = tsc + 1
-        encrypt = {"TKIP": tkip_encrypt, "WEP": wep_encrypt}.get(cipher, ccmp_encrypt)
+        encrypt = {"TKIP": tkip_encrypt, "WEP": wep_encrypt, "GCMP": gcmp_encrypt}.get(
+            cipher.split("-")[0], ccmp_encrypt)
         body = encrypt(key, keyid, tsc, h, plaintext)
         return radiotap(h + body), (cipher, key, plaintext)
 
@@ -685,11 +833,11 @@ class WpaLab(Lab):
             self.protected_frame(flags | fc_flags, a1, a2, a3, snap + payload, st.cipher,
                                  st.key, 0, qos), st.name, a2, dt)
 
-    def group_frame(self, plaintext, cipher, key, keyid, what, qos=None):
+    def group_frame(self, plaintext, cipher, key, keyid, what, qos=None, ap_mac=None):
         """The AP's group-addressed frame (From DS: A1 broadcast, A2 BSSID, A3 the router)
         under a group key, not acknowledged, whose MSDU is no request: a negative (`what`,
-        why). Its frame number."""
-        n = self.emit_protected(self.protected_frame(0x02, BROADCAST, self.ap_mac,
+        why); `ap_mac`: another AP of the lab's (make_ft.py). Its frame number."""
+        n = self.emit_protected(self.protected_frame(0x02, BROADCAST, ap_mac or self.ap_mac,
                                                      self.router_mac, plaintext, cipher, key,
                                                      keyid, qos), "group")
         self.negative(n, None, what)
@@ -698,7 +846,7 @@ class WpaLab(Lab):
     def eapol_frame(self, st, up, eapol):
         """EAPOL between the station and the AP in a QoS data frame, TID 7, unprotected (A3
         the BSSID)."""
-        flags, a1, a2, a3 = self.addresses(st, up, self.ap_mac)
+        flags, a1, a2, a3 = self.addresses(st, up, self.bss(st))
         return radiotap(self.cap.mac_header(0x88, flags, a1, a2, a3, 0x0007) + SNAP_EAPOL
                         + eapol)
 
@@ -706,7 +854,7 @@ class WpaLab(Lab):
         """The 4-way handshake's four messages (12.7.6), the AP's and the station's in turn,
         each acknowledged; their frame numbers, kept in st.handshake."""
         st.handshake = [self.cap.emit_acked(self.eapol_frame(st, i % 2 == 1, m),
-                                            st.mac if i % 2 else self.ap_mac, 0.004)
+                                            st.mac if i % 2 else self.bss(st), 0.004)
                         for i, m in enumerate(msgs)]
         return st.handshake
 
@@ -716,7 +864,7 @@ class WpaLab(Lab):
         pairwise key, as every EAPOL frame once that key is installed; each a negative
         (decrypted, no IP packet), `contents` telling what each holds. Their frame
         numbers."""
-        frames = [self.send(st, up, m, 0x0007, 0.004, self.ap_mac, SNAP_EAPOL)
+        frames = [self.send(st, up, m, 0x0007, 0.004, self.bss(st), SNAP_EAPOL)
                   for up, m in ((False, msgs[0]), (True, msgs[1]))]
         for n, what in zip(frames, contents):
             self.negative(n, None, "%s-protected QoS data frame (TID 7) of the %s's pairwise "
@@ -762,11 +910,12 @@ class WpaLab(Lab):
     def check(self, keys, stations):
         """Asserts, frame by frame in the written capture: every FCS; that every protected
         frame, each once, decrypts to its plaintext with its key (TKIP: WEP seed octet,
-        ICV and Michael MIC; CCMP: MIC; WEP: ICV) and with none of the other keys of its
-        cipher in `keys` ((cipher, key) pairs); that each transmitter's TSCs (PNs, WEP
-        IVs) under each key run on by one; that each request's plaintext carries the
-        identifiers of its device, one of `stations`. The TSCs (PNs): (transmitter, key)
-        -> those of its frames, in order."""
+        ICV and Michael MIC; CCMP, GCMP: MIC; WEP: ICV) and with none of the other keys of
+        its cipher in `keys` ((cipher, key) pairs; CCMP and CCMP-256 count as one cipher,
+        GCMP-128 and GCMP-256 as another, each key tried as its length says); that each
+        transmitter's TSCs (PNs, WEP IVs) under each key run on by one; that each
+        request's plaintext carries the identifiers of its device, one of `stations`. The
+        TSCs (PNs): (transmitter, key) -> those of its frames, in order."""
         self.cap.check_fcs()
         assert len({p[0] for p in self.protected}) == len(self.protected)
         counters = {}
@@ -779,10 +928,15 @@ class WpaLab(Lab):
             elif cipher == "WEP":
                 assert wep_decrypt(key, mpdu) == plaintext, n
                 opens, counter = wep_decrypts, wep_iv(body)
+            elif cipher.startswith("GCMP"):
+                assert gcmp_decrypt(key, mpdu) == plaintext, n
+                opens, counter = gcmp_decrypts, ccmp_pn(body)
             else:
                 assert ccmp_decrypt(key, mpdu) == plaintext, n
                 opens, counter = decrypts, ccmp_pn(body)
-            assert not any(opens(k, mpdu) for c, k in keys if c == cipher and k != key), n
+            family = cipher.split("-")[0]
+            assert not any(opens(k, mpdu) for c, k in keys
+                           if c.split("-")[0] == family and k != key), n
             counters.setdefault((mpdu[10:16], key), []).append(counter)
         for got in counters.values():
             assert got == list(range(got[0], got[0] + len(got))), got
@@ -819,15 +973,19 @@ class Conn(TcpConn):
                                 **fields)
 
 
-def write_80211_keys(path, passphrase, ssid, pmks=()):
+def write_80211_keys(path, passphrase, ssid, pmks=(), msks=()):
     """Wireshark's 802.11 keys file (its 80211_keys table), no comments: a line
     "wpa-psk","<64 hex digits>" for each PMK of `pmks`, then "wpa-pwd","<passphrase>:<ssid>"
-    (neither has ':' or '%', which Wireshark would write as %3a and %25)."""
+    (neither has ':' or '%', which Wireshark would write as %3a and %25), then a line
+    "msk","<128 hex digits>" for each 64-octet MSK of `msks` (an 802.1X station's)."""
     assert not set(":%") & set(passphrase + ssid)
     with open(path, "w") as f:
         for pmk in pmks:
             f.write('"wpa-psk","%s"\n' % pmk.hex())
         f.write('"wpa-pwd","%s:%s"\n' % (passphrase, ssid))
+        for msk in msks:
+            assert len(msk) == 64
+            f.write('"msk","%s"\n' % msk.hex())
 
 
 # --- self-check ---------------------------------------------------------------------------
@@ -1006,3 +1164,34 @@ _body = wep_encrypt(_wep104, 2, 0x000102, _h, _msdu)
 assert _body[:4].hex() == "00010280" and len(_body) == 4 + len(_msdu) + 4
 assert wep_decrypt(_wep104, _h + _body) == _msdu and wep_iv(_body) == 0x000102
 assert not wep_decrypts(_key, _h + _body) and not wep_decrypts(_wep104[::-1], _h + _body)
+
+# GCMP and CCMP-256: the test vectors with expected outputs that hostapd's
+# wlantest/test_vectors.c carries: GCMP test MPDU #2 of IEEE Std 802.11ad-2012 M.11.1 (a
+# QoS data frame, TID 3; its ciphertext and MIC), the GCMP-256 test vector of IEEE
+# P802.11ac/D7.0 M.11.1 (the same frame under a 256-bit TK: the whole encrypted MPDU) and
+# the CCMP-256 test vector of P802.11ac/D7.0 M.6.4 (the frame of the first 802.11i CCMP
+# test MPDU under a 256-bit TK, 16-octet MIC: the whole encrypted MPDU); each decrypts
+# back, and not with the key of the other length. (GCMP test MPDU #1 is left out: its
+# header, a management frame, has the Protected bit clear, and its published MIC is
+# over an AAD that keeps it clear, where 12.5.3.3.3 sets it.)
+_h = bytes.fromhex("88480b00" "0fd2e128a57c" "5030f1844408" "5030f1844408" "8033" "0300")
+_tk = bytes.fromhex("c97c1f67ce371185514a8a19f2bdd52f")
+_body = gcmp_encrypt(_tk, 0, 0x00895F5F2B08, _h, bytes(range(40)))
+assert _body.hex() == ("082b00205f5f8900" "60e9700cc4d40ac6d288b201c38f5bf08b807442640a1596e5db"
+                       "dad41d1f3623f45d7a12db7afb23" "def619c2a374b6df66ffa53b6c69d79e")
+assert gcmp_decrypt(_tk, _h + _body) == bytes(range(40))
+_tk256 = _tk + bytes(range(16))
+_body = gcmp_encrypt(_tk256, 0, 0x00895F5F2B08, _h, bytes(range(40)))
+assert (_h + _body).hex() == (
+    "88480b000fd2e128a57c5030f18444085030f184440880330300082b00205f5f8900658343c8b14447d9"
+    "211defd46ad89c710c6fc33333236e3997b9176a5a8be779b21266555e70ad79114316859095473d5b1b"
+    "d596b3dea3bf")
+assert gcmp_decrypt(_tk256, _h + _body) == bytes(range(40))
+assert not gcmp_decrypts(_tk, _h + _body)
+_h = bytes.fromhex("0848c32c0fd2e128a57c5030f1844408abaea5b8fcba8033")
+_plain = bytes.fromhex("f8ba1a55d02f85ae967bb62fb6cda8eb7e78a050")
+_body = ccmp_encrypt(_tk256, 0, 0xB5039776E70C, _h, _plain)
+assert (_h + _body).hex() == (
+    "0848c32c0fd2e128a57c5030f1844408abaea5b8fcba80330ce70020769703b56d155d8832668256d6a9"
+    "2b78e11d8e54495dd17480aa56c9492e882b97642f80d50fe97b")
+assert ccmp_decrypt(_tk256, _h + _body) == _plain and not decrypts(_tk, _h + _body)

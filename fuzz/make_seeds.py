@@ -411,6 +411,38 @@ def wep_session():
     return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
 
 
+def gcmp_session():
+    """The GCMP sample's phone handshake (GCMP-256 pairwise, the GCMP-256 group key in
+    message 3), its first request, the group ARP, the tablet's CCMP-256 handshake and
+    request, and a stranger's GCMP-256 frame."""
+    d = os.path.join(ROOT, "captures", "gcmp")
+    frames = pcap_frames(os.path.join(d, "gcmp.pcap"))
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    stations = expected["stations"]
+    requests = {r["device"]: r["frame"] for r in reversed(expected["requests"])}
+    numbers = (stations["phone"]["handshake"] + [requests["phone"]] + expected["gtk"]["frames"]
+               + stations["tablet"]["handshake"] + [requests["tablet"]]
+               + stations["stranger"]["frames"][:1])
+    return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
+
+
+def ft_session():
+    """The FT sample's phone: its association (the SSID and mobility domain), 4-way
+    handshake and first request via the first access point, its roam (FT
+    authentication, reassociation with the second access point's GTK) and a request
+    and the group ARP via the second."""
+    d = os.path.join(ROOT, "captures", "ft")
+    frames = pcap_frames(os.path.join(d, "ft.pcap"))
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    phone = expected["stations"]["phone"]
+    initial, roam = phone["initial"], phone["roam"]
+    via_ap2 = [r["frame"] for r in expected["requests"] if r["frame"] > roam["reassociation"][1]]
+    numbers = (initial["association"] + initial["handshake"] + [expected["requests"][0]["frame"]]
+               + roam["ft_authentication"] + roam["reassociation"] + via_ap2[:1]
+               + expected["aps"]["ap2"]["gtk"]["frames"])
+    return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
+
+
 def packet_seeds():
     body = b"x" * 40
     whole = ipv4_tcp(body)
@@ -433,6 +465,8 @@ def packet_seeds():
         "wpa3-session": bytes([12, 0]) + wpa3_session(),
         "tkip-session": bytes([12, 0]) + tkip_session(),
         "wep-session": bytes([12, 0]) + wep_session(),
+        "gcmp-session": bytes([12, 0]) + gcmp_session(),
+        "ft-session": bytes([12, 0]) + ft_session(),
     }
 
 

@@ -98,6 +98,16 @@ fn tkip_mixed_mode_lab_network_decrypted_with_its_passphrase() {
 }
 
 #[test]
+fn gcmp_lab_network_decrypted_with_its_passphrase() {
+    run_golden_with_its_keys("gcmp", "gcmp.pcap");
+}
+
+#[test]
+fn ft_lab_network_decrypted_across_a_roam() {
+    run_golden_with_its_keys("ft", "ft.pcap");
+}
+
+#[test]
 fn wep_lab_network_decrypted_with_its_key() {
     run_golden_with_its_keys("wep", "wep.pcap");
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 #[path = "common/sample.rs"]
 mod sample;
+use sample::wpa_counts;
 
 const NAME: &str = "wpa3";
 
@@ -38,16 +39,6 @@ fn read(keys: &[WlanKey]) -> (Vec<Exchange>, InputOutcome) {
 
 fn errors(outcome: &InputOutcome) -> BTreeMap<String, u64> {
     sample::packet_errors(outcome)
-}
-
-/// Handshakes with a given key, handshakes with none, frames decrypted.
-fn wpa_counts(outcome: &InputOutcome) -> (u64, u64, u64) {
-    let t = outcome.traffic.as_ref().unwrap();
-    (
-        t.wlan_handshakes,
-        t.wlan_handshakes_unmatched,
-        t.wlan_decrypted,
-    )
 }
 
 fn requests_of(expected: &Value, device: &str) -> Vec<Value> {

@@ -1,6 +1,6 @@
 //! The sample captures of `captures/NAME/` whose scripts write an `expected.json`
-//! (tunnels, wifi, wpa2, wpa3, tkip): their paths, case files and expectations. Each test file
-//! includes it and uses a part.
+//! (tunnels, wifi, wpa2, wpa3, tkip, wep, gcmp, ft): their paths, case files and
+//! expectations. Each test file includes it and uses a part.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -181,4 +181,46 @@ pub fn expected_errors(name: &str) -> std::collections::BTreeMap<String, u64> {
         }
     }
     errors
+}
+
+/// A classic little-endian pcap without the records of the given frame numbers
+/// (1-based).
+pub fn without_frames(pcap: &[u8], drop: &[usize]) -> Vec<u8> {
+    let mut out = pcap[..24].to_vec();
+    let (mut at, mut number) = (24, 0);
+    while at + 16 <= pcap.len() {
+        number += 1;
+        let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let record = &pcap[at..at + 16 + len];
+        if !drop.contains(&number) {
+            out.extend_from_slice(record);
+        }
+        at += 16 + len;
+    }
+    out
+}
+
+/// Handshakes with a given key, handshakes with none, frames decrypted.
+pub fn wpa_counts(outcome: &consentry::cli::input::InputOutcome) -> (u64, u64, u64) {
+    let t = outcome.traffic.as_ref().unwrap();
+    (
+        t.wlan_handshakes,
+        t.wlan_handshakes_unmatched,
+        t.wlan_decrypted,
+    )
+}
+
+/// The HTTP requests: exchanges of a case device with a request read.
+pub fn requests(xs: &[consentry::exchange::Exchange]) -> Vec<&consentry::exchange::Exchange> {
+    xs.iter()
+        .filter(|x| x.device.is_some() && !x.metadata_only)
+        .collect()
+}
+
+/// Asserts that `xs` are the requests `want` of an `expected.json`, in order.
+pub fn assert_requests(xs: &[&consentry::exchange::Exchange], want: &[Value]) {
+    assert_eq!(xs.len(), want.len(), "{xs:?}");
+    for (x, w) in xs.iter().zip(want) {
+        assert_is_request(x, w);
+    }
 }
