@@ -66,15 +66,8 @@ fn the_findings_are_the_expected_ones() {
 
 #[test]
 fn a_wrong_passphrase_opens_nothing() {
-    let keys = parse_keys("\"wpa-pwd\",\"not the passphrase:consentry-lab-wpa\"\n").unwrap();
-    let (xs, outcome) = read(&keys.keys);
-    assert!(requests(&xs).is_empty());
-    assert_eq!(wpa_counts(&outcome), (0, 2, 0));
-    let all = sample::expected(NAME)["all_protected_frames"]
-        .as_u64()
-        .unwrap();
-    let errors = sample::packet_errors(&outcome);
-    assert_eq!(errors, BTreeMap::from([("wlan-protected".into(), all)]));
+    let line = "\"wpa-pwd\",\"not the passphrase:consentry-lab-wpa\"\n";
+    sample::assert_wrong_key_opens_nothing(NAME, "tkip.pcap", line, 2);
 }
 
 #[test]

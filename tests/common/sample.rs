@@ -224,3 +224,20 @@ pub fn assert_requests(xs: &[&consentry::exchange::Exchange], want: &[Value]) {
         assert_is_request(x, w);
     }
 }
+
+/// Asserts that the capture `file` of `captures/NAME/` read with the keys of
+/// `keys_line` (a passphrase not the network's) opens nothing: no request, every
+/// handshake (`handshakes` of them) matching no key, every protected frame left
+/// `wlan-protected` (`expected.json`'s `all_protected_frames`).
+pub fn assert_wrong_key_opens_nothing(name: &str, file: &str, keys_line: &str, handshakes: u64) {
+    let keys = consentry::net::wpa::parse_keys(keys_line).unwrap().keys;
+    let (xs, outcome) = read_with(name, file, wlan_reading(&keys));
+    assert!(requests(&xs).is_empty());
+    assert_eq!(wpa_counts(&outcome), (0, handshakes, 0));
+    let all = expected(name)["all_protected_frames"].as_u64().unwrap();
+    let errors = packet_errors(&outcome);
+    assert_eq!(
+        errors,
+        std::collections::BTreeMap::from([("wlan-protected".into(), all)])
+    );
+}

@@ -76,7 +76,9 @@ impl<'a> Frame<'a> {
     /// makes the MIC right; `None` otherwise, and for TKIP keys.
     pub fn open(&self, key: &TemporalKey) -> Option<Vec<u8>> {
         match key {
-            TemporalKey::Ccmp(tk) => self.open_ccm(Ccmp128::new_from_slice(tk).ok()?, 8),
+            TemporalKey::Ccmp(tk) => {
+                self.open_ccm(Ccmp128::new_from_slice(tk).ok()?, CCMP_128_MIC_LEN)
+            }
             TemporalKey::Ccmp256(tk) => {
                 self.open_ccm(Ccmp256::new_from_slice(tk).ok()?, LONG_MIC_LEN)
             }

@@ -1028,12 +1028,7 @@ mod tests {
         let ptk = ptk_of(pmk, info & 7);
         let mut plain = [&[0xdd, 22, 0x00, 0x0f, 0xac, 1, key_id, 0][..], gtk].concat();
         plain.extend_from_slice(&[0xdd, 0, 0, 0, 0, 0, 0, 0]);
-        key_frame(
-            info,
-            &ANONCE,
-            pmk,
-            &wrap(ptk.kek().try_into().unwrap(), &plain),
-        )
+        key_frame(info, &ANONCE, pmk, &wrap(ptk.kek(), &plain))
     }
 
     /// A broadcast from the AP protected with `gtk` under `key_id`.
@@ -1076,29 +1071,6 @@ mod tests {
             assert_eq!(wpa.decrypt(&group, 26), Ok(b"arp".to_vec()));
             assert_eq!(wpa.stats().decrypted, 3);
         }
-    }
-
-    /// AES key wrap (RFC 3394 §2.2.1), for building messages 3.
-    fn wrap(kek: &[u8; 16], plain: &[u8]) -> Vec<u8> {
-        use aes::cipher::BlockEncrypt;
-        let cipher = Aes128::new_from_slice(kek).unwrap();
-        let n = plain.len() / 8;
-        let mut a = [0xa6u8; 8];
-        let mut r: Vec<[u8; 8]> = plain.chunks(8).map(|c| c.try_into().unwrap()).collect();
-        for j in 0..6u64 {
-            for i in 1..=n {
-                let mut block = [0u8; 16];
-                block[..8].copy_from_slice(&a);
-                block[8..].copy_from_slice(&r[i - 1]);
-                cipher.encrypt_block(GenericArray::from_mut_slice(&mut block));
-                let t = (n as u64) * j + i as u64;
-                for (x, y) in a.iter_mut().zip(block[..8].iter().zip(t.to_be_bytes())) {
-                    *x = y.0 ^ y.1;
-                }
-                r[i - 1].copy_from_slice(&block[8..]);
-            }
-        }
-        [&a[..], &r.concat()].concat()
     }
 
     /// `frame` with its addresses changed, protected again under `key` and `pn`
@@ -1322,12 +1294,7 @@ mod tests {
         wpa.eapol(
             AP,
             STA,
-            &key_frame(
-                info,
-                &ANONCE,
-                &pmk,
-                &wrap(ptk.kek().try_into().unwrap(), &plain),
-            ),
+            &key_frame(info, &ANONCE, &pmk, &wrap(ptk.kek(), &plain)),
         );
         let group = tkip_frame(
             &gtk,
@@ -1539,7 +1506,7 @@ mod tests {
         } else {
             16
         };
-        let wrapped = wrap_any(ptk.kek(), &plain);
+        let wrapped = wrap(ptk.kek(), &plain);
         key_message(
             info,
             &ANONCE,
@@ -1549,8 +1516,9 @@ mod tests {
         )
     }
 
-    /// AES key wrap under a 128- or 256-bit KEK.
-    fn wrap_any(kek: &[u8], plain: &[u8]) -> Vec<u8> {
+    /// AES key wrap (RFC 3394 §2.2.1) under a 128- or 256-bit KEK, for building
+    /// messages 3.
+    fn wrap(kek: &[u8], plain: &[u8]) -> Vec<u8> {
         use aes::cipher::BlockEncrypt;
         let encrypt = |block: &mut [u8; 16]| match kek.len() {
             16 => Aes128::new_from_slice(kek)
@@ -1801,7 +1769,7 @@ mod tests {
         let gtk = [0x4a; 16];
         let group = from_ap_to_all(AP2, &TemporalKey::Ccmp(gtk), 2, b"arp");
         assert_eq!(wpa.decrypt(&group, 26), Err(NotDecrypted::GroupAddressed));
-        let wrapped = wrap_any(ptk2.kek(), &gtk);
+        let wrapped = wrap(ptk2.kek(), &gtk);
         let subs = ft_subelements(AP2, Some((2, &wrapped)));
         let fte = rsn::tests::fte([0; 16], anonce, snonce, &subs);
         let response = [&rsn::tests::rsn_element_of(4, 4, &[4])[..], &MDE, &fte].concat();
