@@ -27,7 +27,7 @@ pub const LINKTYPE_RADIOTAP: u32 = 127;
 const TYPE_MANAGEMENT: u8 = 0;
 const TYPE_DATA: u8 = 2;
 /// Management subtypes read for WPA.
-pub const SUBTYPE_ASSOCIATION_REQUEST: u8 = 0;
+const SUBTYPE_ASSOCIATION_REQUEST: u8 = 0;
 pub const SUBTYPE_REASSOCIATION_REQUEST: u8 = 2;
 pub const SUBTYPE_REASSOCIATION_RESPONSE: u8 = 3;
 const SUBTYPE_PROBE_RESPONSE: u8 = 5;
@@ -561,6 +561,32 @@ mod tests {
         let probe_request = named(4, 0, &ssid);
         assert_eq!(decode(&probe_request).unwrap().proto, NetProto::Other(0));
         assert_eq!(network_name(&probe_request), None);
+    }
+
+    #[test]
+    fn reassociations_are_read_for_their_elements() {
+        let mde = [54, 3, 0x34, 0x12, 1];
+        // A reassociation response (status, AID) of the AP to the station: its
+        // elements after the 6 bytes of fixed fields; it names no network.
+        let mut response = vec![3 << 4, 0, 0, 0];
+        response.extend_from_slice(&[STA, AP, AP].concat());
+        response.extend_from_slice(&[0x10, 0, 1, 0, 0, 0, 1, 0xc0]);
+        response.extend_from_slice(&mde);
+        assert_eq!(decode(&response).unwrap().proto, NetProto::WlanManagement);
+        let read = management(&response).unwrap();
+        assert_eq!(
+            (read.subtype, read.a1, read.a2, read.bssid),
+            (3, STA, AP, AP)
+        );
+        assert_eq!(read.elements, &mde[..]);
+        assert_eq!(read.ssid(), None);
+        // With the Order bit, an HT Control field follows the header.
+        let mut ordered = response.clone();
+        ordered[1] |= FLAG_ORDER;
+        ordered.splice(24..24, [0xaa; 4]);
+        assert_eq!(management(&ordered).unwrap().elements, &mde[..]);
+        // Cut inside the fixed fields: nothing.
+        assert_eq!(management(&response[..28]), None);
     }
 
     #[test]
