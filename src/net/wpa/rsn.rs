@@ -48,6 +48,7 @@ impl Rsn {
         };
         let akms_at = 8 + 4 * pairwise_count;
         let count = u16::from_le_bytes([*rsn.get(akms_at)?, *rsn.get(akms_at + 1)?]);
+        // An element cut before the end of its first AKM says nothing.
         rsn.get(akms_at + 2..akms_at + 6)?;
         let akm = if count > 0 { suite(akms_at + 2) } else { None };
         Some(Rsn {
@@ -130,19 +131,31 @@ impl<'a> Fte<'a> {
     }
 }
 
-/// The elements a reassociation's FTE MIC covers, whole (id, length, body) as the
-/// frame holds them (§13.8.4): the RSNE, the MDE, the FTE with its MIC field zero,
-/// and the RSNXE when there is one. `None` when one of the first three is missing.
-pub(super) fn fte_mic_input(data: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let whole = |wanted: u8| -> Option<Vec<u8>> {
-        let (id, body) = elements(data).find(|(id, _)| *id == wanted)?;
-        Some([&[id, body.len() as u8][..], body].concat())
-    };
-    let mut fte = whole(ELEMENT_FAST_TRANSITION)?;
+/// The first element `wanted` among `data`'s, whole (id, length, body) as the frame
+/// holds it: what MICs over elements cover.
+pub(super) fn whole_element(data: &[u8], wanted: u8) -> Option<Vec<u8>> {
+    let (id, body) = elements(data).find(|(id, _)| *id == wanted)?;
+    Some([&[id, body.len() as u8][..], body].concat())
+}
+
+/// The FTE among `data`'s elements, whole, its MIC field zero (as its MIC covers it).
+pub(super) fn fte_with_zero_mic(data: &[u8]) -> Option<Vec<u8>> {
+    let mut fte = whole_element(data, ELEMENT_FAST_TRANSITION)?;
     fte.get_mut(2 + FTE_MIC_AT..2 + FTE_MIC_AT + FTE_MIC_LEN)?
         .fill(0);
-    let mut covered = vec![whole(ELEMENT_RSN)?, whole(ELEMENT_MOBILITY_DOMAIN)?, fte];
-    covered.extend(whole(ELEMENT_RSN_EXTENSION));
+    Some(fte)
+}
+
+/// The elements a reassociation's FTE MIC covers, whole (§13.8.4): the RSNE, the
+/// MDE, the FTE with its MIC field zero, and the RSNXE when there is one. `None` when
+/// one of the first three is missing.
+pub(super) fn fte_mic_input(data: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut covered = vec![
+        whole_element(data, ELEMENT_RSN)?,
+        whole_element(data, ELEMENT_MOBILITY_DOMAIN)?,
+        fte_with_zero_mic(data)?,
+    ];
+    covered.extend(whole_element(data, ELEMENT_RSN_EXTENSION));
     Some(covered)
 }
 

@@ -9,9 +9,8 @@ use ring::digest;
 
 use super::cipher::Cipher;
 use super::eapol::{kdf_sha256, Ptk};
-use super::rsn::{Fte, Rsn, ELEMENT_FAST_TRANSITION, ELEMENT_RSN, FTE_MIC_LEN};
+use super::rsn::{fte_with_zero_mic, whole_element, Fte, Rsn, ELEMENT_RSN};
 use super::Mac;
-use crate::net::wlan::elements;
 
 /// Ethertype of the 802.11 encapsulation TDLS frames travel in.
 pub const ETHERTYPE_TDLS: u16 = 0x890d;
@@ -25,8 +24,6 @@ const ACTION_SETUP_CONFIRM: u8 = 2;
 const SEQUENCE_SETUP_CONFIRM: u8 = 3;
 const ELEMENT_TIMEOUT_INTERVAL: u8 = 56;
 const ELEMENT_LINK_IDENTIFIER: u8 = 101;
-/// Where the MIC starts in an FTE's body.
-const FTE_MIC_AT: usize = 2;
 
 /// A direct link's key, from a successful TDLS Setup Confirm.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,11 +46,7 @@ pub(super) fn setup_confirm(payload: &[u8]) -> Option<DirectLink> {
     if [*s0, *s1] != [0, 0] {
         return None;
     }
-    let whole = |wanted: u8| -> Option<Vec<u8>> {
-        let (id, body) = elements(data).find(|(id, _)| *id == wanted)?;
-        Some([&[id, body.len() as u8][..], body].concat())
-    };
-    let link = whole(ELEMENT_LINK_IDENTIFIER)?;
+    let link = whole_element(data, ELEMENT_LINK_IDENTIFIER)?;
     let mac_at = |at: usize| -> Option<Mac> { link.get(at..at + 6)?.try_into().ok() };
     let (bssid, initiator, responder) = (mac_at(2)?, mac_at(8)?, mac_at(14)?);
     let fte = Fte::find(data)?;
@@ -67,15 +60,12 @@ pub(super) fn setup_confirm(payload: &[u8]) -> Option<DirectLink> {
         bssid,
         pairwise,
     )?;
-    let mut zeroed = whole(ELEMENT_FAST_TRANSITION)?;
-    zeroed
-        .get_mut(2 + FTE_MIC_AT..2 + FTE_MIC_AT + FTE_MIC_LEN)?
-        .fill(0);
+    // The MIC covers MAC_I, MAC_R, the sequence number and these.
     let covered = [
         link,
-        whole(ELEMENT_RSN)?,
-        whole(ELEMENT_TIMEOUT_INTERVAL)?,
-        zeroed,
+        whole_element(data, ELEMENT_RSN)?,
+        whole_element(data, ELEMENT_TIMEOUT_INTERVAL)?,
+        fte_with_zero_mic(data)?,
     ];
     let covered: Vec<&[u8]> = covered.iter().map(Vec::as_slice).collect();
     let mic = super::ft::fte_mic(
@@ -92,9 +82,10 @@ pub(super) fn setup_confirm(payload: &[u8]) -> Option<DirectLink> {
     })
 }
 
-/// The TPK (§12.7.8.4.2): TPK-Key-Input = SHA-256(min(SNonce, ANonce) || max(SNonce,
-/// ANonce)); TPK = KDF-SHA256(TPK-Key-Input, "TDLS PMK", min(MAC_I, MAC_R) ||
-/// max(MAC_I, MAC_R) || BSSID), a 128-bit KCK and the `pairwise` cipher's TK.
+/// The TPK (§12.7.8, the TPK handshake): TPK-Key-Input = SHA-256(min(SNonce,
+/// ANonce) || max(SNonce, ANonce)); TPK = KDF-SHA256(TPK-Key-Input, "TDLS PMK",
+/// min(MAC_I, MAC_R) || max(MAC_I, MAC_R) || BSSID), a 128-bit KCK and the
+/// `pairwise` cipher's TK.
 fn tpk(
     snonce: &[u8; 32],
     anonce: &[u8; 32],
