@@ -15,6 +15,10 @@ use super::{GivenTk, TemporalKey};
 const PBKDF2_ROUNDS: u32 = 4096;
 /// Temporal keys kept at most: each is tried on every frame no handshake opens.
 pub const MAX_TEMPORAL_KEYS: usize = 64;
+/// `wpa-pwd`, `wpa-psk` and `msk` lines of a keys file, at most: each is tried on
+/// every handshake of a capture (and a passphrase costs a PBKDF2 of 4 096 rounds), so
+/// a keys file that holds millions would stall every capture read with it.
+pub const MAX_PMK_KEYS: usize = 256;
 
 /// One decryption key, as a Wireshark 802.11 keys file gives it (a debug log gives
 /// `Psk` and `Tk` keys).
@@ -102,6 +106,10 @@ pub struct KeysReader {
     /// Keys of the debug log so far, to keep each once.
     seen_pmks: HashSet<Vec<u8>>,
     seen_tks: HashSet<GivenTk>,
+    /// Lines of a keys file given so far of temporal keys (`tk`, `wep`) and of PMKs
+    /// (`wpa-pwd`, `wpa-psk`, `msk`).
+    temporal_lines: usize,
+    pmk_lines: usize,
     /// What a debug log held and could not give: the first line of each kind, and
     /// how many.
     log_skipped: BTreeMap<LogSkip, (usize, u64)>,
@@ -228,13 +236,20 @@ impl KeysReader {
                 )))
             }
         };
-        let temporal = |k: &WlanKey| matches!(k, WlanKey::Tk(_) | WlanKey::Wep(_));
-        let given = self.file.keys.iter().filter(|k| temporal(k)).count();
-        if temporal(&key) && given == MAX_TEMPORAL_KEYS {
-            return Err(error(format!(
-                "more than {MAX_TEMPORAL_KEYS} tk and wep keys"
-            )));
+        let (count, max, kinds) = match key {
+            WlanKey::Tk(_) | WlanKey::Wep(_) => {
+                (&mut self.temporal_lines, MAX_TEMPORAL_KEYS, "tk and wep")
+            }
+            _ => (
+                &mut self.pmk_lines,
+                MAX_PMK_KEYS,
+                "wpa-pwd, wpa-psk and msk",
+            ),
+        };
+        if *count == max {
+            return Err(error(format!("more than {max} {kinds} keys")));
         }
+        *count += 1;
         self.file.keys.push(key);
         Ok(())
     }
@@ -706,6 +721,25 @@ mod tests {
         // The TK as CCMP-128's, GCMP-128's and TKIP's without Michael keys.
         assert_eq!((keys.pmks.len(), keys.tks.len()), (1, 3));
         assert_eq!(format!("{keys:?}"), "WlanKeys(2 keys)");
+    }
+
+    #[test]
+    fn at_most_256_pmk_keys_per_file() {
+        let line = |i: usize| format!("\"wpa-psk\",\"{:064x}\"\n", i);
+        let most: String = (0..MAX_PMK_KEYS).map(line).collect();
+        assert_eq!(parse_keys(&most).unwrap().keys.len(), MAX_PMK_KEYS);
+        let more = most + &line(MAX_PMK_KEYS);
+        let e = parse_keys(&more).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "line {}: more than 256 wpa-pwd, wpa-psk and msk keys",
+                MAX_PMK_KEYS + 1
+            )
+        );
+        // Temporal keys count apart.
+        let mixed = (0..MAX_PMK_KEYS).map(line).collect::<String>() + "\"wep\",\"0102030405\"\n";
+        assert_eq!(parse_keys(&mixed).unwrap().keys.len(), MAX_PMK_KEYS + 1);
     }
 
     #[test]
