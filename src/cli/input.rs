@@ -429,6 +429,8 @@ fn traffic_summary(s: &CaptureSummary) -> TrafficSummary {
         wlan_handshakes_unmatched: s.packets.wpa.wrong_key + s.packets.wpa.unsupported,
         wlan_decrypted: s.packets.wpa.decrypted,
         wlan_michael_failures: s.packets.wpa.michael_failures,
+        wlan_reassembled: s.packets.wlan_fragments.reassembled,
+        wlan_fragments_dropped: s.packets.wlan_fragments.dropped(),
         tls_not_decrypted: s.flows.tls_not_decrypted.clone(),
     }
 }

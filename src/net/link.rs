@@ -62,6 +62,10 @@ pub enum NetProto {
     /// A protected 802.11 data frame, whole (header included), whose encrypted body
     /// starts at this offset: for [`wpa`](super::wpa) to decrypt.
     WlanProtected(u16),
+    /// A fragment of an 802.11 MSDU, unprotected, whole (header included), whose
+    /// body starts at this offset: for [`wlan_defrag`](super::wlan_defrag) to put
+    /// together with the others.
+    WlanFragment(u16),
     /// An 802.11 management frame that [`wpa`](super::wpa) reads, whole: one that
     /// names its network (beacon, probe response, association request), whose SSID
     /// keys are derived with, or a reassociation, which carries the keys of a fast

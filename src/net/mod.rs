@@ -2,7 +2,9 @@
 //!
 //! A capture file (or a live interface) yields frames ([`capture`]); each frame is
 //! decoded down to a TCP or UDP payload ([`link`], [`ip`], [`packet`], with IPv4
-//! defragmentation, and through tunnels: [`tunnel`]); TCP payloads are put back in
+//! defragmentation, and through tunnels: [`tunnel`]; 802.11 in monitor mode:
+//! [`wlan`], decrypted by [`wpa`], its fragments reassembled by [`wlan_defrag`]);
+//! TCP payloads are put back in
 //! order per direction ([`tcp`]);
 //! the flow table ([`flow`]) keeps one state per connection and hands the ordered
 //! bytes to the application-layer parser picked by content ([`sniff`]): HTTP/1
@@ -35,4 +37,5 @@ pub mod tls;
 pub mod tls_decrypt;
 pub mod tunnel;
 pub mod wlan;
+pub mod wlan_defrag;
 pub mod wpa;

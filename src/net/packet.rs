@@ -3,7 +3,8 @@
 //!
 //! [`PacketDecoder::decode`] takes one frame from [`capture`](super::capture), strips
 //! its link layer ([`link`](super::link)), parses IP ([`ip`](super::ip)), feeds
-//! fragments to its [`Defragmenter`], takes tunnelled packets out of their tunnels
+//! fragments to its [`Defragmenter`] (802.11 fragments to its
+//! [`WlanDefragmenter`]), takes tunnelled packets out of their tunnels
 //! ([`tunnel`](super::tunnel); nested ones too, up to [`MAX_TUNNEL_DEPTH`]), and
 //! hands each complete IP packet's transport header and payload to a callback as a
 //! [`Packet`], the input of TCP reassembly and of UDP parsers (DNS). Zero-copy: a
@@ -31,6 +32,7 @@ use crate::net::tunnel::{
     self, Decapsulated, Inner, Tunnel, TunnelError, TunnelKind, UdpTunnelPorts,
 };
 use crate::net::wlan;
+use crate::net::wlan_defrag::{Pushed, Seal, WlanDefragStats, WlanDefragmenter};
 use crate::net::wpa::{self, WlanKeys, Wpa, WpaStats};
 use crate::timestamp::Timestamp;
 
@@ -139,6 +141,8 @@ pub struct PacketStats {
     pub tunnelled: [u64; TunnelKind::ALL.len()],
     /// WPA handshakes followed and frames decrypted (with `--wlan-keys`).
     pub wpa: WpaStats,
+    /// 802.11 fragments and the MSDUs put together from them.
+    pub wlan_fragments: WlanDefragStats,
 }
 
 impl PacketStats {
@@ -169,8 +173,8 @@ impl PacketError {
     }
 
     /// Stable anomaly kind: `packet-truncated`, `link-malformed`, `unsupported-link`,
-    /// `link-not-decoded`, `wlan-protected`, `ip-malformed`, `tcp-malformed`,
-    /// `udp-malformed`, `tunnel-malformed`.
+    /// `link-not-decoded`, `wlan-protected`, `wlan-fragment-dropped`, `ip-malformed`,
+    /// `tcp-malformed`, `udp-malformed`, `tunnel-malformed`.
     pub fn kind(&self) -> &'static str {
         self.kind
     }
@@ -234,6 +238,16 @@ impl LinkFacts {
     }
 }
 
+/// An 802.11 fragment for [`PacketDecoder::wlan_fragment`]: the whole frame, where
+/// its cipher header (or body) starts, its body (decrypted when protected), and
+/// what opened it.
+struct Fragment<'a> {
+    frame: &'a [u8],
+    body_at: usize,
+    body: &'a [u8],
+    seal: Option<Seal>,
+}
+
 /// Where in a frame an IP packet was found.
 #[derive(Debug, Clone, Copy)]
 struct Within {
@@ -253,6 +267,7 @@ pub struct PacketDecoder {
     udp_tunnels: UdpTunnelPorts,
     /// 802.11 decryption, when keys were given.
     wpa: Option<Box<Wpa>>,
+    wlan_defrag: WlanDefragmenter,
     stats: PacketStats,
 }
 
@@ -323,6 +338,7 @@ impl PacketDecoder {
             defrag: Defragmenter::new(limits.ip),
             udp_tunnels: UdpTunnelPorts::default(),
             wpa: None,
+            wlan_defrag: WlanDefragmenter::new(),
             stats: PacketStats::default(),
         }
     }
@@ -434,6 +450,16 @@ impl PacketDecoder {
             NetProto::WlanProtected(body_at) => {
                 let body_at = usize::from(body_at);
                 return self.protected(ts, frame_number, data, body_at, within, out);
+            }
+            NetProto::WlanFragment(body_at) => {
+                let body = data.get(usize::from(body_at)..).unwrap_or_default();
+                let fragment = Fragment {
+                    frame: data,
+                    body_at: usize::from(body_at),
+                    body,
+                    seal: None,
+                };
+                return self.wlan_fragment(ts, frame_number, fragment, within, out);
             }
         };
         if ipp.truncated {
@@ -549,15 +575,83 @@ impl PacketDecoder {
                 "802.11 protected frame (WEP/WPA), not decrypted: no --wlan-keys",
             ));
         };
+        if wlan::fragment_of(frame).is_some() {
+            let opened = wpa.decrypt_fragment(frame, body_at);
+            self.stats.wpa = *wpa.stats();
+            let opened = opened.map_err(|e| PacketError::new("wlan-protected", e.to_string()))?;
+            let fragment = Fragment {
+                frame,
+                body_at,
+                body: &opened.body,
+                seal: Some(Seal {
+                    key: opened.key,
+                    pn: opened.pn,
+                }),
+            };
+            return self.wlan_fragment(ts, frame_number, fragment, within, out);
+        }
         let decrypted = wpa.decrypt(frame, body_at);
         self.stats.wpa = *wpa.stats();
         let plain = decrypted.map_err(|e| PacketError::new("wlan-protected", e.to_string()))?;
-        let (proto, payload, vlan) = wlan::decrypted(frame, &plain).map_err(link_error)?;
+        let (proto, payload, vlan) = wlan::body_of(frame, &plain).map_err(link_error)?;
         let within = Within {
             link: LinkFacts {
                 vlan,
                 ..within.link
             },
+            ..within
+        };
+        self.network(ts, frame_number, proto, payload, within, out)
+    }
+
+    /// A fragment of an 802.11 MSDU, decrypted when protected: kept until its MSDU is
+    /// complete, then the MSDU's packet, at the time and frame of its first fragment
+    /// (as for IP fragments).
+    #[inline(never)]
+    fn wlan_fragment(
+        &mut self,
+        ts: Timestamp,
+        frame_number: u64,
+        fragment: Fragment<'_>,
+        within: Within,
+        out: &mut dyn FnMut(Packet<'_>),
+    ) -> Result<(), PacketError> {
+        let Fragment {
+            frame,
+            body_at,
+            body,
+            seal,
+        } = fragment;
+        let Some(of) = wlan::fragment_of(frame) else {
+            return Err(PacketError::new(
+                "packet-truncated",
+                "802.11 fragment cut short in its header",
+            ));
+        };
+        let pushed = self.wlan_defrag.push(ts, frame_number, of, body, seal);
+        self.stats.wlan_fragments = *self.wlan_defrag.stats();
+        let msdu = match pushed {
+            Pushed::Complete(msdu) => msdu,
+            Pushed::Pending | Pushed::Repeated | Pushed::Discarded => return Ok(()),
+            Pushed::Dropped(why) => {
+                return Err(PacketError::new("wlan-fragment-dropped", why.to_string()))
+            }
+        };
+        let data = match (&mut self.wpa, msdu.seal.and_then(|seal| seal.key)) {
+            (Some(wpa), Some(key)) if key.cipher() == wpa::Cipher::Tkip => {
+                let checked = wpa.tkip_msdu(frame, body_at, &key, msdu.data);
+                self.stats.wpa = *wpa.stats();
+                checked.map_err(|e| PacketError::new("wlan-protected", e.to_string()))?
+            }
+            _ => msdu.data,
+        };
+        let (proto, payload, vlan) = wlan::body_of(frame, &data).map_err(link_error)?;
+        let within = Within {
+            link: LinkFacts {
+                vlan,
+                ..within.link
+            },
+            reassembled_from: Some((msdu.first_ts, msdu.first_frame)),
             ..within
         };
         self.network(ts, frame_number, proto, payload, within, out)
@@ -892,6 +986,78 @@ mod tests {
             .decode(Timestamp(0), LinkType::Other(127), cut, &mut |_| n += 1)
             .unwrap_err();
         assert_eq!((n, e.kind()), (1, "packet-truncated"));
+    }
+
+    /// The 802.11 fragments (QoS data, TID 3, to the AP, sequence number 9, behind an
+    /// empty radiotap header) of the MSDU of Ethernet frame `eth`, `part` bytes each.
+    fn wlan_fragments(eth: &[u8], part: usize) -> Vec<Vec<u8>> {
+        let msdu = [&[0xaa, 0xaa, 3, 0, 0, 0][..], &eth[12..]].concat();
+        let parts: Vec<&[u8]> = msdu.chunks(part).collect();
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let more = if i + 1 < parts.len() { 0x04 } else { 0 };
+                let mut v = vec![0, 0, 8, 0, 0, 0, 0, 0, 0x88, 0x01 | more, 0, 0];
+                v.extend_from_slice(&[[2, 0, 0, 0, 0, 0xfe], SRC_MAC, DST_MAC].concat());
+                v.extend_from_slice(&((9u16 << 4) | i as u16).to_le_bytes());
+                v.extend_from_slice(&[3, 0]);
+                v.extend_from_slice(body);
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn wlan_fragments_give_their_msdus_packet_at_the_first() {
+        let eth = inner_frame(SRC_MAC, b"a request cut into three fragments");
+        let fragments = wlan_fragments(&eth, 30);
+        assert_eq!(fragments.len(), 3);
+        let mut d = PacketDecoder::new(PacketLimits::default());
+        let mut got = Vec::new();
+        for (i, f) in fragments.iter().enumerate() {
+            let ts = Timestamp(100 + i as i64);
+            d.decode_frame(ts, 7 + i as u64, LinkType::Other(127), f, &mut |p| {
+                got.push((p.src_mac, p.reassembled_from, describe(&p)))
+            })
+            .unwrap();
+        }
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            (got[0].0, got[0].1),
+            (Some(SRC_MAC), Some((Timestamp(100), 7)))
+        );
+        assert!(
+            got[0].2.ends_with("\"a request cut into three fragments\""),
+            "{got:?}"
+        );
+        let stats = d.stats().wlan_fragments;
+        assert_eq!(
+            (stats.fragments, stats.reassembled, stats.dropped()),
+            (3, 1, 0)
+        );
+
+        // The middle fragment missing: nothing, and the last is an anomaly.
+        let mut d = PacketDecoder::new(PacketLimits::default());
+        let mut n = 0;
+        d.decode(
+            Timestamp(0),
+            LinkType::Other(127),
+            &fragments[0],
+            &mut |_| n += 1,
+        )
+        .unwrap();
+        let e = d
+            .decode(
+                Timestamp(1),
+                LinkType::Other(127),
+                &fragments[2],
+                &mut |_| n += 1,
+            )
+            .unwrap_err();
+        assert_eq!((n, e.kind()), (0, "wlan-fragment-dropped"));
+        assert!(e.detail().contains("fragment 2 of MSDU 9"), "{e}");
+        assert_eq!(d.stats().wlan_fragments.dropped(), 2);
     }
 
     /// IPv4 fragments of a UDP datagram carrying `payload`, in 16-byte pieces.

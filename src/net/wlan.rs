@@ -12,8 +12,11 @@
 //! [`msdus`] reads.
 //!
 //! Protected data frames (WEP, WPA) come out whole as [`NetProto::WlanProtected`],
-//! for [`wpa`](super::wpa) to decrypt when it has the keys; [`decrypted`] reads
-//! what it gives back. 802.11 fragments are not read ([`LinkError::NotDecoded`]).
+//! for [`wpa`](super::wpa) to decrypt when it has the keys; [`body_of`] reads
+//! what it gives back. Fragments of an MSDU come out whole too, as
+//! [`NetProto::WlanFragment`] or, protected, as [`NetProto::WlanProtected`]:
+//! [`fragment_of`] says where each stands, and
+//! [`wlan_defrag`](super::wlan_defrag) puts their (decrypted) bodies together.
 //! Management, control and null-data frames carry no network layer
 //! ([`NetProto::Other`], as ARP on Ethernet).
 
@@ -235,12 +238,12 @@ fn decode_frame(data: &[u8], radio: Radio) -> Result<LinkFrame<'_>, LinkError> {
         .get(len..)
         .ok_or_else(|| short("802.11", len, data.len()))?;
     let (dst, src) = destination_and_source(flags, [a1, a2, a3], mac(data, 24));
-    if flags & FLAG_MORE_FRAGMENTS != 0 || seq[0] & 0x0f != 0 {
-        return Err(LinkError::NotDecoded("802.11 fragment".into()));
-    }
+    // The whole frame when decryption or reassembly needs its header; `len` is at
+    // most 40.
     let (proto, payload, vlan) = if flags & FLAG_PROTECTED != 0 {
-        // The whole frame: decryption needs its header. `len` is at most 40.
         (NetProto::WlanProtected(len as u16), data, None)
+    } else if is_fragment(flags, seq[0]) {
+        (NetProto::WlanFragment(len as u16), data, None)
     } else {
         frame_body(&header, data, body)?
     };
@@ -271,16 +274,72 @@ fn frame_body<'a>(
     Ok((NetProto::WlanAggregate, body, None))
 }
 
-/// What the decrypted body `plain` of the protected data frame `frame` (as
-/// [`NetProto::WlanProtected`] gave it) carries, as for an open frame.
-pub fn decrypted<'a>(
+/// What `body` carries, the body of the data frame `frame` (as
+/// [`NetProto::WlanProtected`] or [`NetProto::WlanFragment`] gave it) once decrypted
+/// or reassembled, as for a plain frame.
+pub fn body_of<'a>(
     frame: &[u8],
-    plain: &'a [u8],
+    body: &'a [u8],
 ) -> Result<(NetProto, &'a [u8], Option<u16>), LinkError> {
     let (Some(&fc0), Some(&flags)) = (frame.first(), frame.get(1)) else {
         return Err(short("802.11", 2, frame.len()));
     };
-    frame_body(&DataHeader::of(fc0, flags), frame, plain)
+    frame_body(&DataHeader::of(fc0, flags), frame, body)
+}
+
+/// Whether a data frame of these flags and first sequence control byte is a fragment
+/// of a longer MSDU: More Fragments set, or a fragment number other than 0.
+fn is_fragment(flags: u8, sequence_control0: u8) -> bool {
+    flags & FLAG_MORE_FRAGMENTS != 0 || sequence_control0 & 0x0f != 0
+}
+
+/// The MSDU a fragment belongs to: what a receiver tells MSDUs apart by (the
+/// transmitter, the sequence number and, in QoS data frames, the TID), and the
+/// receiver, since a monitor capture holds every receiver's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MsduKey {
+    pub transmitter: [u8; 6],
+    pub receiver: [u8; 6],
+    /// The QoS TID; 16 in data frames without QoS control.
+    pub tid: u8,
+    /// The 12-bit sequence number.
+    pub sequence: u16,
+}
+
+/// Where a fragment stands in its MSDU (IEEE 802.11-2020 9.2.4.4: the Sequence
+/// Control field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentOf {
+    pub msdu: MsduKey,
+    /// Its fragment number, 0 to 15.
+    pub number: u8,
+    /// More Fragments: it is not the last.
+    pub more: bool,
+}
+
+/// Where the data frame `frame` stands among its MSDU's fragments; `None` when it is
+/// no fragment (the whole MSDU in one frame) or too short for its header.
+pub fn fragment_of(frame: &[u8]) -> Option<FragmentOf> {
+    let (&fc0, &flags, sequence_control) = (frame.first()?, frame.get(1)?, frame.get(22..24)?);
+    if !is_fragment(flags, sequence_control[0]) {
+        return None;
+    }
+    let header = DataHeader::of(fc0, flags);
+    let tid = match header.qos_at {
+        Some(at) => frame.get(at)? & 0x0f,
+        None => 16,
+    };
+    let sequence_control = u16::from_le_bytes([sequence_control[0], sequence_control[1]]);
+    Some(FragmentOf {
+        msdu: MsduKey {
+            transmitter: mac(frame, 10)?,
+            receiver: mac(frame, 4)?,
+            tid,
+            sequence: sequence_control >> 4,
+        },
+        number: (sequence_control & 0x0f) as u8,
+        more: flags & FLAG_MORE_FRAGMENTS != 0,
+    })
 }
 
 /// A management frame of [`NetProto::WlanManagement`]: its addresses and elements.
@@ -677,10 +736,12 @@ mod tests {
             &[],
             &body(),
         );
-        assert!(decode(&fragment)
-            .unwrap_err()
-            .to_string()
-            .contains("fragment"));
+        // A fragment: the whole frame, for reassembly, with where its body starts.
+        let f = decode(&fragment).unwrap();
+        assert_eq!(
+            (f.proto, f.payload, f.src_mac),
+            (NetProto::WlanFragment(24), &fragment[..], Some(STA))
+        );
         // The A-MSDU bit on a frame whose body is plain LLC/SNAP: no aggregate.
         let spoofed = frame(8, FLAG_TO_DS, [AP, STA, ROUTER], &[0x80, 0], &body());
         let e = decode(&spoofed).unwrap_err();
@@ -693,5 +754,44 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn where_fragments_stand() {
+        let mut first = frame(
+            8,
+            FLAG_TO_DS | FLAG_MORE_FRAGMENTS,
+            [AP, STA, ROUTER],
+            &[5, 0],
+            &body(),
+        );
+        // Sequence number 0x123, fragment 0.
+        first[22..24].copy_from_slice(&(0x123u16 << 4).to_le_bytes());
+        let msdu = MsduKey {
+            transmitter: STA,
+            receiver: AP,
+            tid: 5,
+            sequence: 0x123,
+        };
+        let of = fragment_of(&first).unwrap();
+        assert_eq!((of.msdu, of.number, of.more), (msdu, 0, true));
+        // The last fragment: no More Fragments, fragment number 2.
+        let mut last = first.clone();
+        last[1] = FLAG_TO_DS;
+        last[22..24].copy_from_slice(&((0x123u16 << 4) | 2).to_le_bytes());
+        let of = fragment_of(&last).unwrap();
+        assert_eq!((of.msdu, of.number, of.more), (msdu, 2, false));
+        // Without QoS control the TID is 16; a whole MSDU is no fragment.
+        let plain = frame(
+            0,
+            FLAG_TO_DS | FLAG_MORE_FRAGMENTS,
+            [AP, STA, ROUTER],
+            &[],
+            &body(),
+        );
+        assert_eq!(fragment_of(&plain).unwrap().msdu.tid, 16);
+        let whole = frame(8, FLAG_TO_DS, [AP, STA, ROUTER], &[5, 0], &body());
+        assert_eq!(fragment_of(&whole), None);
+        assert_eq!(fragment_of(&first[..23]), None);
     }
 }

@@ -118,6 +118,13 @@ pub struct TrafficSummary {
     /// damaged, dropped by any receiver, not analysed.
     #[serde(skip_serializing_if = "is_zero")]
     pub wlan_michael_failures: u64,
+    /// MSDUs put together from 802.11 fragments …
+    #[serde(skip_serializing_if = "is_zero")]
+    pub wlan_reassembled: u64,
+    /// … and fragments that went into none (one of their MSDU's missing or injected,
+    /// or the capture ended first); repetitions not counted.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub wlan_fragments_dropped: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -159,6 +166,8 @@ impl TrafficSummary {
         self.wlan_handshakes_unmatched += other.wlan_handshakes_unmatched;
         self.wlan_decrypted += other.wlan_decrypted;
         self.wlan_michael_failures += other.wlan_michael_failures;
+        self.wlan_reassembled += other.wlan_reassembled;
+        self.wlan_fragments_dropped += other.wlan_fragments_dropped;
     }
 
     /// TLS connections seen (decrypted or not).

@@ -211,6 +211,15 @@ impl Report {
                 t.wlan_michael_failures
             ));
         }
+        if t.wlan_fragments_dropped > 0 {
+            lines.push(format!(
+                "{} Wi-Fi fragments went into no packet: a fragment of their MSDU was \
+                 missing from the capture, out of sequence (injected) or under another \
+                 key, so what they carried is not analysed ({} MSDUs were put together \
+                 from their fragments).",
+                t.wlan_fragments_dropped, t.wlan_reassembled
+            ));
+        }
         if !t.packet_errors.is_empty() {
             let n: u64 = t.packet_errors.values().sum();
             lines.push(format!(
@@ -784,7 +793,7 @@ mod tests {
         t.wlan_handshakes_unmatched = 1;
         t.wlan_decrypted = 40;
         t.wlan_michael_failures = 1;
-        i.traffic = Some(t);
+        i.traffic = Some(t.clone());
         let lines = build(&i).visibility();
         assert!(
             lines[3].starts_with("40 protected Wi-Fi frames were decrypted with the network's key, from 2 WPA handshakes;"),
@@ -793,6 +802,16 @@ mod tests {
         assert!(lines[4].starts_with("1 WPA handshakes matched no key given"));
         assert!(
             lines[5].starts_with("1 TKIP-protected Wi-Fi frames decrypted with a station's key failed their Michael integrity check"),
+            "{lines:?}"
+        );
+
+        t.wlan_reassembled = 5;
+        t.wlan_fragments_dropped = 3;
+        i.traffic = Some(t);
+        let lines = build(&i).visibility();
+        assert!(
+            lines[6].starts_with("3 Wi-Fi fragments went into no packet")
+                && lines[6].ends_with("(5 MSDUs were put together from their fragments)."),
             "{lines:?}"
         );
     }

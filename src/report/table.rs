@@ -95,6 +95,13 @@ pub fn write_table(
             }
             writeln!(out, "{}", fit(&line, WIDTH))?;
         }
+        if t.wlan_reassembled + t.wlan_fragments_dropped > 0 {
+            let line = format!(
+                "802.11 fragments: {} MSDUs put together, {} fragments dropped",
+                t.wlan_reassembled, t.wlan_fragments_dropped
+            );
+            writeln!(out, "{}", fit(&line, WIDTH))?;
+        }
         if !t.packet_errors.is_empty() {
             let kinds = list_counts(&t.packet_errors);
             writeln!(

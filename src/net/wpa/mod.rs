@@ -622,6 +622,58 @@ impl Wpa {
     /// Decrypts the protected data frame `frame` (header included, no FCS) whose
     /// cipher header starts at `body_at`: the plaintext body (LLC/SNAP and on).
     pub fn decrypt(&mut self, frame: &[u8], body_at: usize) -> Result<Vec<u8>, NotDecrypted> {
+        self.open(frame, body_at, false).map(|(body, _)| body)
+    }
+
+    /// Decrypts a fragment of an MSDU (as [`decrypt`](Self::decrypt) a whole frame):
+    /// its part of the MSDU, and what opened it. A TKIP fragment's Michael MIC is
+    /// not checked here, but by [`tkip_msdu`](Self::tkip_msdu) once the MSDU is
+    /// put together.
+    pub fn decrypt_fragment(
+        &mut self,
+        frame: &[u8],
+        body_at: usize,
+    ) -> Result<Opened, NotDecrypted> {
+        let (body, key) = self.open(frame, body_at, true)?;
+        // `open` read the cipher header: its 8 bytes (4 of WEP's) are there.
+        let header = frame.get(body_at..).unwrap_or_default();
+        let pn = match key {
+            Some(key) => packet_number(header, key.cipher() == Cipher::Tkip),
+            None => header
+                .iter()
+                .take(3)
+                .fold(0, |iv, &b| iv << 8 | u64::from(b)),
+        };
+        Ok(Opened { body, key, pn })
+    }
+
+    /// The MSDU put together from the TKIP fragments `msdu_and_mic` that `key`
+    /// opened, the last of them `frame` (whose cipher header starts at `body_at`):
+    /// without its Michael MIC, once the MIC is checked.
+    pub fn tkip_msdu(
+        &mut self,
+        frame: &[u8],
+        body_at: usize,
+        key: &TemporalKey,
+        msdu_and_mic: Vec<u8>,
+    ) -> Result<Vec<u8>, NotDecrypted> {
+        let mpdu = Mpdu::parse(frame, body_at)?;
+        tkip_frame(&mpdu)
+            .michael_of_msdu(key, msdu_and_mic)
+            .map_err(|_| {
+                self.stats.michael_failures += 1;
+                NotDecrypted::MichaelFailure
+            })
+    }
+
+    /// The body of a protected frame or fragment, and the key that opened it (`None`
+    /// for WEP).
+    fn open(
+        &mut self,
+        frame: &[u8],
+        body_at: usize,
+        fragment: bool,
+    ) -> Result<(Vec<u8>, Option<TemporalKey>), NotDecrypted> {
         let mpdu = Mpdu::parse(frame, body_at)?;
         // The extended IV bit: CCMP, GCMP and TKIP have it, WEP not.
         if mpdu.body[3] & 0x20 == 0 {
@@ -646,11 +698,11 @@ impl Wpa {
         if keys.peek().is_none() {
             return Err(missing);
         }
-        let opened = open_with(&mpdu, keys);
+        let opened = open_with(&mpdu, keys, fragment);
         match opened {
-            Ok(plain) => {
+            Ok((body, key)) => {
                 self.stats.decrypted += 1;
-                Ok(plain)
+                Ok((body, Some(key)))
             }
             Err(NotDecrypted::MichaelFailure) => {
                 self.stats.michael_failures += 1;
@@ -664,11 +716,14 @@ impl Wpa {
     }
 
     /// Opens a WEP frame with the first WEP key given whose ICV comes out.
-    fn open_wep(&mut self, mpdu: &Mpdu<'_>) -> Result<Vec<u8>, NotDecrypted> {
+    fn open_wep(
+        &mut self,
+        mpdu: &Mpdu<'_>,
+    ) -> Result<(Vec<u8>, Option<TemporalKey>), NotDecrypted> {
         if self.keys.weps.is_empty() {
             return Err(NotDecrypted::Wep);
         }
-        let plain = self
+        let body = self
             .keys
             .weps
             .iter()
@@ -676,8 +731,33 @@ impl Wpa {
             .ok_or(NotDecrypted::IntegrityCheckFailed)?;
         self.stats.decrypted += 1;
         self.stats.wep_decrypted += 1;
-        Ok(plain)
+        Ok((body, None))
     }
+}
+
+/// A decrypted MPDU: its body and what opened it, which the fragments of one MSDU
+/// must share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The plaintext body (LLC/SNAP and on, or a fragment's part of the MSDU).
+    pub body: Vec<u8>,
+    /// The temporal key that opened it; `None` for WEP.
+    pub key: Option<TemporalKey>,
+    /// Its packet number (CCMP, GCMP), TKIP sequence counter, or WEP IV.
+    pub pn: u64,
+}
+
+/// The packet number of a CCMP or GCMP header (PN0, PN1, reserved, key id, PN2 to
+/// PN5) or the sequence counter of a TKIP IV (TSC1, WEP seed, TSC0, key id, TSC2 to
+/// TSC5); `body` holds at least the 8 bytes.
+fn packet_number(body: &[u8], tkip: bool) -> u64 {
+    let byte = |at: usize| u64::from(body.get(at).copied().unwrap_or(0));
+    let (low, second) = if tkip {
+        (byte(2), byte(0))
+    } else {
+        (byte(0), byte(1))
+    };
+    (4..8).rev().fold(0, |pn, at| pn << 8 | byte(at)) << 16 | second << 8 | low
 }
 
 /// What message 2's key data says of a first association in a mobility domain;
@@ -693,23 +773,40 @@ fn ft_initial(akm: u8, key_data: &[u8]) -> Option<FtInitial> {
 }
 
 /// Opens a protected frame with the first of `keys` that makes its MIC right (CCMP,
-/// GCMP) or its ICV and Michael MIC (TKIP); a TKIP key whose ICV comes out but whose
-/// Michael MIC does not is a [`NotDecrypted::MichaelFailure`].
+/// GCMP) or its ICV and Michael MIC (TKIP; the ICV only for a `fragment`, whose
+/// Michael MIC is its MSDU's); a TKIP key whose ICV comes out but whose Michael MIC
+/// does not is a [`NotDecrypted::MichaelFailure`]. The body, and the key.
 fn open_with<'k>(
     mpdu: &Mpdu<'_>,
     keys: impl Iterator<Item = &'k TemporalKey>,
-) -> Result<Vec<u8>, NotDecrypted> {
+    fragment: bool,
+) -> Result<(Vec<u8>, TemporalKey), NotDecrypted> {
     let mut aes_frame = None;
-    let mut tkip_frame = None;
+    let mut tkip_mpdu = None;
+    // What a TKIP MPDU holds after its IV: the ICV, and the Michael MIC unless it is
+    // a fragment (the MIC may be in an earlier fragment, or cut across two).
+    let tkip_trailer = if fragment {
+        tkip::ICV_LEN
+    } else {
+        tkip::TRAILER_LEN
+    };
     let mut failure = NotDecrypted::IntegrityCheckFailed;
     let mut tried = 0;
     for key in keys {
         let opened = if key.cipher() == Cipher::Tkip {
-            let Some(frame) = tkip_frame.get_or_insert_with(|| tkip_frame_of(mpdu)) else {
+            let long_enough = mpdu.body.len() >= tkip::IV_LEN + tkip_trailer;
+            let Some(frame) =
+                tkip_mpdu.get_or_insert_with(|| long_enough.then(|| tkip_frame(mpdu)))
+            else {
                 continue;
             };
             tried += 1;
-            match frame.open_key(key) {
+            let opened = if fragment {
+                frame.open_fragment(key)
+            } else {
+                frame.open_key(key)
+            };
+            match opened {
                 Ok(plain) => Some(plain),
                 Err(tkip::Failure::Michael) => {
                     failure = NotDecrypted::MichaelFailure;
@@ -725,7 +822,7 @@ fn open_with<'k>(
             frame.open(key)
         };
         if let Some(plain) = opened {
-            return Ok(plain);
+            return Ok((plain, *key));
         }
     }
     if tried == 0 {
@@ -734,18 +831,13 @@ fn open_with<'k>(
     Err(failure)
 }
 
-/// The TKIP frame `mpdu` is, `None` when too short for TKIP's IV, MIC and ICV.
-fn tkip_frame_of<'a>(mpdu: &Mpdu<'a>) -> Option<tkip::Frame<'a>> {
-    if mpdu.body.len() < tkip::IV_LEN + tkip::TRAILER_LEN {
-        return None;
-    }
+/// The TKIP frame `mpdu` is (its header's parts that open it with any key).
+fn tkip_frame<'a>(mpdu: &Mpdu<'a>) -> tkip::Frame<'a> {
     let addresses = [mpdu.a1, mpdu.a2, mpdu.a3];
     let (da, sa) = wlan::destination_and_source(mpdu.flags, addresses, mpdu.a4);
     let priority = mpdu.qos.unwrap_or(0) & 0x0f;
     let from_ap = wlan::from_access_point(mpdu.flags);
-    Some(tkip::Frame::new(
-        mpdu.body, mpdu.a2, da, sa, priority, from_ap,
-    ))
+    tkip::Frame::new(mpdu.body, mpdu.a2, da, sa, priority, from_ap)
 }
 
 #[cfg(test)]
@@ -1201,6 +1293,90 @@ mod tests {
         [header, body].concat()
     }
 
+    /// The TKIP fragments of `msdu` from the station (QoS TID 6, sequence number 1),
+    /// `part_len` bytes of the MSDU and its Michael MIC each, sequence counters from 7.
+    fn tkip_fragments(key: &[u8; 32], msdu: &[u8], part_len: usize) -> Vec<Vec<u8>> {
+        const ROUTER: Mac = [2, 0, 0, 0, 0x5a, 0xfe];
+        let bodies = tkip::seal_fragments(key, 0, 7, STA, (ROUTER, STA, 6), false, msdu, part_len);
+        let count = bodies.len();
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let more = if i + 1 < count { 0x04 } else { 0 };
+                let mut header = vec![0x88, 0x41 | more, 0x2c, 0];
+                for address in [AP, STA, ROUTER] {
+                    header.extend_from_slice(&address);
+                }
+                header.extend_from_slice(&[0x10 | i as u8, 0x00, 0x06, 0x00]);
+                [header, body].concat()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tkip_fragments_open_alone_and_their_michael_mic_over_the_msdu() {
+        let key = [0x3e; 32];
+        let msdu = b"\xaa\xaa\x03\x00\x00\x00\x08\x00 twenty".to_vec();
+        assert_eq!(msdu.len(), 15);
+        // MSDU and MIC, 23 bytes, in parts of 9: the MIC is cut across the last two.
+        let fragments = tkip_fragments(&[0x3e; 32], &msdu, 9);
+        assert_eq!(fragments.len(), 3);
+        let mut wpa = wpa_with(&[WlanKey::Tk(GivenTk::Bits256(key))]);
+        let mut msdu_and_mic = Vec::new();
+        for (i, f) in fragments.iter().enumerate() {
+            let opened = wpa.decrypt_fragment(f, 26).unwrap();
+            assert_eq!(opened.key, Some(TemporalKey::Tkip(key)));
+            assert_eq!(opened.pn, 7 + i as u64);
+            msdu_and_mic.extend(opened.body);
+        }
+        assert_eq!(msdu_and_mic.len(), 23);
+        let last = &fragments[2];
+        let key = TemporalKey::Tkip(key);
+        assert_eq!(
+            wpa.tkip_msdu(last, 26, &key, msdu_and_mic.clone()),
+            Ok(msdu.clone())
+        );
+        // A byte changed: the Michael MIC of the whole MSDU no longer comes out.
+        let mut forged = msdu_and_mic.clone();
+        forged[3] ^= 1;
+        assert_eq!(
+            wpa.tkip_msdu(last, 26, &key, forged),
+            Err(NotDecrypted::MichaelFailure)
+        );
+        assert_eq!(
+            (wpa.stats().decrypted, wpa.stats().michael_failures),
+            (3, 1)
+        );
+        // A TK without its Michael keys: the MIC is taken off unchecked.
+        let icv_only = TemporalKey::TkipIcvOnly([0x3e; 16]);
+        assert_eq!(wpa.tkip_msdu(last, 26, &icv_only, msdu_and_mic), Ok(msdu));
+        // As a whole frame, a fragment's ICV comes out but what it holds is no MSDU
+        // with its Michael MIC.
+        assert_eq!(
+            wpa.decrypt(&fragments[0], 26),
+            Err(NotDecrypted::MichaelFailure)
+        );
+    }
+
+    #[test]
+    fn a_ccmp_fragment_opens_with_its_packet_number_and_key() {
+        let pmk = lab_pmk();
+        let mut wpa = wpa_with(&[lab_key()]);
+        handshake(&mut wpa, &pmk, false);
+        // `protected_frame` writes fragment number 5.
+        let frame = protected_frame(&tk_of(&pmk), 0x0102_0304_0506, b"part");
+        let opened = wpa.decrypt_fragment(&frame, 26).unwrap();
+        assert_eq!(
+            opened,
+            Opened {
+                body: b"part".to_vec(),
+                key: Some(TemporalKey::Ccmp(tk_of(&pmk))),
+                pn: 0x0102_0304_0506,
+            }
+        );
+    }
+
     #[test]
     fn a_wpa1_handshake_gives_the_tkip_key_of_the_stations_frames() {
         let pmk = lab_pmk();
@@ -1394,6 +1570,16 @@ mod tests {
         assert_eq!(wpa.decrypt(&frame, 26), Ok(msdu.to_vec()));
         let stats = wpa.stats();
         assert_eq!((stats.decrypted, stats.wep_decrypted), (1, 1));
+        // As a fragment (`protected_frame` writes fragment number 5): no temporal key,
+        // the IV for a packet number.
+        assert_eq!(
+            wpa.decrypt_fragment(&frame, 26),
+            Ok(Opened {
+                body: msdu.to_vec(),
+                key: None,
+                pn: 0x090807,
+            })
+        );
     }
 
     /// A QoS data frame of TID 5 with `flags` (Protected added) and addresses

@@ -13,7 +13,7 @@ use super::{Mac, TemporalKey};
 pub(super) const IV_LEN: usize = 8;
 pub(super) const TRAILER_LEN: usize = MIC_LEN + ICV_LEN;
 const MIC_LEN: usize = 8;
-const ICV_LEN: usize = 4;
+pub(super) const ICV_LEN: usize = 4;
 
 /// Why a key does not open a TKIP frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,15 +89,7 @@ impl<'a> Frame<'a> {
     /// The MSDU (LLC/SNAP and on) under `key`: TK, then the Michael keys of MSDUs from
     /// the access point and to it, as the PTK and a TKIP GTK hold them (§12.7.1.3).
     pub fn open(&self, key: &[u8; 32]) -> Result<Vec<u8>, Failure> {
-        let (tk, michael_keys) = key.split_at(16);
-        let michael_key = if self.from_ap {
-            &michael_keys[..8]
-        } else {
-            &michael_keys[8..]
-        };
-        let tk: &[u8; 16] = tk.try_into().map_err(|_| Failure::Icv)?;
-        let michael_key: &[u8; 8] = michael_key.try_into().map_err(|_| Failure::Michael)?;
-        self.open_with(tk, Some(michael_key))
+        self.open_with(&tk_of(key), Some(&self.michael_key(key)))
     }
 
     /// The MSDU under a TKIP temporal key, whole or without its Michael keys; keys of
@@ -117,7 +109,54 @@ impl<'a> Frame<'a> {
     }
 
     fn open_with(&self, tk: &[u8; 16], michael_key: Option<&[u8; 8]>) -> Result<Vec<u8>, Failure> {
-        let Some(msdu_len) = self.ciphertext.len().checked_sub(MIC_LEN + ICV_LEN) else {
+        if self.ciphertext.len() < MIC_LEN + ICV_LEN {
+            return Err(Failure::Icv);
+        }
+        let plain = self.open_icv(tk)?;
+        self.michael_checked(plain, michael_key)
+    }
+
+    /// What a fragment of an MSDU carries under a TKIP temporal key (its part of the
+    /// MSDU and of the Michael MIC), the ICV checked: the Michael MIC covers the
+    /// whole MSDU, so [`Frame::michael_of_msdu`] checks it once the fragments are put
+    /// together.
+    pub(super) fn open_fragment(&self, key: &TemporalKey) -> Result<Vec<u8>, Failure> {
+        match key {
+            TemporalKey::Tkip(key) => self.open_icv(&tk_of(key)),
+            TemporalKey::TkipIcvOnly(tk) => self.open_icv(tk),
+            _ => Err(Failure::Icv),
+        }
+    }
+
+    /// The MSDU reassembled from fragments of this frame's MSDU (`msdu_and_mic`: their
+    /// bodies, the Michael MIC at the end) under `key`, its Michael MIC checked
+    /// (not for a TK given without its Michael keys) and taken off.
+    pub(super) fn michael_of_msdu(
+        &self,
+        key: &TemporalKey,
+        msdu_and_mic: Vec<u8>,
+    ) -> Result<Vec<u8>, Failure> {
+        match key {
+            TemporalKey::Tkip(key) => {
+                self.michael_checked(msdu_and_mic, Some(&self.michael_key(key)))
+            }
+            TemporalKey::TkipIcvOnly(_) => self.michael_checked(msdu_and_mic, None),
+            _ => Err(Failure::Michael),
+        }
+    }
+
+    /// The Michael key of this frame's direction in a whole TKIP key: TK, then the
+    /// Michael keys of MSDUs from the access point and to it (§12.7.1.3).
+    fn michael_key(&self, key: &[u8; 32]) -> [u8; 8] {
+        let at = if self.from_ap { 16 } else { 24 };
+        let mut michael_key = [0; 8];
+        michael_key.copy_from_slice(&key[at..at + 8]);
+        michael_key
+    }
+
+    /// The ciphertext under `tk`, its ICV checked and taken off.
+    fn open_icv(&self, tk: &[u8; 16]) -> Result<Vec<u8>, Failure> {
+        let Some(covered_len) = self.ciphertext.len().checked_sub(ICV_LEN) else {
             return Err(Failure::Icv);
         };
         let ttak = phase1(tk, &self.ta, self.iv32);
@@ -125,19 +164,40 @@ impl<'a> Frame<'a> {
         let mut plain = self.ciphertext.to_vec();
         Rc4::<U16>::new(&seed.into()).apply_keystream(&mut plain);
 
-        let (covered, icv) = plain.split_at(msdu_len + MIC_LEN);
+        let (covered, icv) = plain.split_at(covered_len);
         let mut crc = Crc::new();
         crc.update(covered);
         if crc.sum().to_le_bytes() != icv {
             return Err(Failure::Icv);
         }
-        let (msdu, mic) = covered.split_at(msdu_len);
+        plain.truncate(covered_len);
+        Ok(plain)
+    }
+
+    /// `plain`, an MSDU and its Michael MIC, without the MIC once `michael_key`
+    /// (when given) makes it.
+    fn michael_checked(
+        &self,
+        mut plain: Vec<u8>,
+        michael_key: Option<&[u8; 8]>,
+    ) -> Result<Vec<u8>, Failure> {
+        let Some(msdu_len) = plain.len().checked_sub(MIC_LEN) else {
+            return Err(Failure::Michael);
+        };
+        let (msdu, mic) = plain.split_at(msdu_len);
         if michael_key.is_some_and(|key| michael(key, &self.michael_header, msdu) != mic) {
             return Err(Failure::Michael);
         }
         plain.truncate(msdu_len);
         Ok(plain)
     }
+}
+
+/// The TK of a whole TKIP key.
+fn tk_of(key: &[u8; 32]) -> [u8; 16] {
+    let mut tk = [0; 16];
+    tk.copy_from_slice(&key[..16]);
+    tk
 }
 
 /// The TKIP S-box (§12.5.2.5.2): for each byte, `2·s || 3·s` of the AES S-box's `s`
@@ -319,35 +379,71 @@ pub fn seal(
     key_id: u8,
     tsc: u64,
     ta: Mac,
-    (da, sa, priority): (Mac, Mac, u8),
+    michael_over: (Mac, Mac, u8),
     from_ap: bool,
     msdu: &[u8],
 ) -> Vec<u8> {
-    let tsc = tsc.to_le_bytes();
-    let (tsc1, tsc0) = (tsc[1], tsc[0]);
-    let iv = [
-        tsc1,
-        (tsc1 | 0x20) & 0x7f,
-        tsc0,
-        key_id << 6 | 0x20,
-        tsc[2],
-        tsc[3],
-        tsc[4],
-        tsc[5],
-    ];
-    let frame = Frame::new(&iv, ta, da, sa, priority, from_ap);
-    let mut michael_key = [0u8; 8];
-    michael_key.copy_from_slice(if from_ap { &key[16..24] } else { &key[24..32] });
-    let mic = michael(&michael_key, &frame.michael_header, msdu);
-    let mut plain = [msdu, &mic].concat();
-    let mut crc = Crc::new();
-    crc.update(&plain);
-    plain.extend_from_slice(&crc.sum().to_le_bytes());
-    let mut tk = [0u8; 16];
-    tk.copy_from_slice(&key[..16]);
-    let seed = phase2(&tk, &phase1(&tk, &ta, frame.iv32), frame.iv16);
-    Rc4::<U16>::new(&seed.into()).apply_keystream(&mut plain);
-    [&iv[..], &plain].concat()
+    let mut bodies = seal_fragments(
+        key,
+        key_id,
+        tsc,
+        ta,
+        michael_over,
+        from_ap,
+        msdu,
+        usize::MAX,
+    );
+    bodies.pop().unwrap_or_default()
+}
+
+/// [`seal`] of an MSDU sent in fragments: the Michael MIC appended to the whole MSDU,
+/// which is then cut into parts of `part_len` bytes (the last shorter), each sealed
+/// with its ICV under the next sequence counter from `tsc` on (§12.5.2.3).
+#[allow(clippy::too_many_arguments)]
+pub fn seal_fragments(
+    key: &[u8; 32],
+    key_id: u8,
+    tsc: u64,
+    ta: Mac,
+    (da, sa, priority): (Mac, Mac, u8),
+    from_ap: bool,
+    msdu: &[u8],
+    part_len: usize,
+) -> Vec<Vec<u8>> {
+    let michael_frame = Frame::new(&[], ta, da, sa, priority, from_ap);
+    let mic = michael(
+        &michael_frame.michael_key(key),
+        &michael_frame.michael_header,
+        msdu,
+    );
+    let msdu_and_mic = [msdu, &mic].concat();
+    let tk = tk_of(key);
+    msdu_and_mic
+        .chunks(part_len.max(1))
+        .zip(tsc..)
+        .map(|(part, tsc)| {
+            let tsc = tsc.to_le_bytes();
+            let (tsc1, tsc0) = (tsc[1], tsc[0]);
+            let iv = [
+                tsc1,
+                (tsc1 | 0x20) & 0x7f,
+                tsc0,
+                key_id << 6 | 0x20,
+                tsc[2],
+                tsc[3],
+                tsc[4],
+                tsc[5],
+            ];
+            let frame = Frame::new(&iv, ta, da, sa, priority, from_ap);
+            let mut plain = part.to_vec();
+            let mut crc = Crc::new();
+            crc.update(&plain);
+            plain.extend_from_slice(&crc.sum().to_le_bytes());
+            let seed = phase2(&tk, &phase1(&tk, &ta, frame.iv32), frame.iv16);
+            Rc4::<U16>::new(&seed.into()).apply_keystream(&mut plain);
+            [&iv[..], &plain].concat()
+        })
+        .collect()
 }
 
 #[cfg(test)]
