@@ -1,15 +1,15 @@
 """802.11 helpers of the monitor-mode capture generators under captures/ (make_wifi.py,
-make_wpa2.py, make_wpa3.py, make_tkip.py, make_wep.py, make_gcmp.py, make_ft.py): radiotap
-and 802.11 frames with their FCS, the capture being written (clock, frames, sequence
-numbers, classic pcap of link type 127), and what they tell alike of the lab devices:
-their TCP connections and HTTP requests to trackers, their DNS lookups and NTP, the case
-file; and the lab network of the WPA captures (Lab: the access point's beacons,
-authentication, association and reassociation, the stations, the records of
+make_wpa2.py, make_wpa3.py, make_tkip.py, make_wep.py, make_gcmp.py, make_ft.py,
+make_frag.py): radiotap and 802.11 frames with their FCS, the capture being written (clock,
+frames, sequence numbers, classic pcap of link type 127), and what they tell alike of the
+lab devices: their TCP connections and HTTP requests to trackers, their DNS lookups and
+NTP, the case file; and the lab network of the WPA captures (Lab: the access point's
+beacons, authentication, association and reassociation, the stations, the records of
 expected.json; a second access point of the same SSID for make_ft.py's roam). Standard
 library and captures/pcapkit.py only; MAC addresses are strings ("02:00:00:aa:cc:07"),
-frames bytes. Sections: IEEE 802.11-2020. The WPA keys, EAPOL-Key frames, CCMP, GCMP,
-TKIP and WEP, the FT elements, and the protected frames of a WPA (or WEP) lab (WpaLab),
-are in captures/wpakit.py.
+frames bytes. Sections: IEEE 802.11-2020. The WPA keys, EAPOL-Key frames, CCMP, GCMP, TKIP
+and WEP, the FT elements, and the protected frames of a WPA (or WEP) lab (WpaLab), are in
+captures/wpakit.py.
 """
 
 import itertools
@@ -159,20 +159,20 @@ class TcpConn:
             assert value.encode() in request, value
         return request
 
-    def exchange(self, cap, method, path, body, values, **last_ack):
+    def exchange(self, cap, method, path, body, values, response=HTTP_RESPONSE, **last_ack):
         """The whole connection, each packet put on the air by the subclass's
         send(up, flags, payload=b"", dt=...), which returns its frame number: the TCP
         handshake, the request (http_request, carrying each of `values`; 20 ms after its
-        frame), the response (HTTP_RESPONSE), the FIN handshake; `last_ack`, what send
-        takes besides for the phone's last ACK. The request's frame number and time
-        (seconds from cap's t0)."""
+        frame), the response (by default HTTP_RESPONSE), the FIN handshake; `last_ack`,
+        what send takes besides for the phone's last ACK. The request's frame number and
+        time (seconds from cap's t0)."""
         self.send(True, SYN)
         self.send(False, SYN | ACK)
         self.send(True, ACK)
         request = self.http_request(method, path, body, values)
         at = cap.t
         frame = self.send(True, PSH | ACK, request, dt=0.02)
-        self.send(False, PSH | ACK, HTTP_RESPONSE)
+        self.send(False, PSH | ACK, response)
         self.send(True, FIN | ACK)
         self.send(False, FIN | ACK)
         self.send(True, ACK, **last_ack)

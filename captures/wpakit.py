@@ -1,22 +1,22 @@
 """WPA helpers of the monitor-mode capture generators under captures/ (make_wpa2.py,
-make_wpa3.py, make_tkip.py, make_wep.py, make_gcmp.py, make_ft.py): the keys (PMK from a
-passphrase, PRF-SHA1 and KDF-SHA256, PTK, PMKID; the FT key hierarchy PMK-R0, PMK-R1 and
-their names, the FT PTK), SAE on NIST P-256 (password element by hunting and pecking, commit,
-keys, confirm), EAPOL-Key frames of the RSN (2) and WPA (254) key descriptors with their MIC
-(HMAC-MD5, HMAC-SHA1-128 or AES-128-CMAC), the RSN element, the WPA element and the KDEs of
-their key data, the Mobility Domain, Fast BSS Transition (with its GTK subelement and MIC)
-and Timeout Interval elements of FT, RC4 key data encryption (descriptor version 1),
-CCMP-128 and CCMP-256, GCMP-128 and GCMP-256, TKIP (encryption and decryption of an MPDU:
-the key mixing function, RC4, Michael and the ICV) and WEP (RC4 keyed by IV || key, the
-ICV); and, on wlankit.py's Lab, the WPA lab network the scripts capture (WpaLab: its
-stations' protected frames with their PNs, TSCs or WEP IVs, 4-way and group key
-handshakes, DNS, NTP and TCP connections, the self-check of the written frames and the
-counts of expected.json) and Wireshark's 80211_keys file. Needs the `cryptography`
-package (AES-CCM, AES-GCM, AES key wrap, AES-CMAC); MAC addresses are bytes in the crypto
-(pcapkit.mac) and strings in WpaLab, as in wlankit.py; keys, frames and elements bytes, SAE
-scalars integers and elements points (x, y). Sections: IEEE 802.11-2020 (TKIP: 12.5.2; the
-WPA element and descriptor type 254 are those of Wi-Fi Alliance WPA, which followed draft
-802.11i).
+make_wpa3.py, make_tkip.py, make_wep.py, make_gcmp.py, make_ft.py, make_frag.py): the keys
+(PMK from a passphrase, PRF-SHA1 and KDF-SHA256, PTK, PMKID; the FT key hierarchy PMK-R0,
+PMK-R1 and their names, the FT PTK), SAE on NIST P-256 (password element by hunting and
+pecking, commit, keys, confirm), EAPOL-Key frames of the RSN (2) and WPA (254) key
+descriptors with their MIC (HMAC-MD5, HMAC-SHA1-128 or AES-128-CMAC), the RSN element, the
+WPA element and the KDEs of their key data, the Mobility Domain, Fast BSS Transition (with
+its GTK subelement and MIC) and Timeout Interval elements of FT, RC4 key data encryption
+(descriptor version 1), CCMP-128 and CCMP-256, GCMP-128 and GCMP-256, TKIP (encryption and
+decryption of an MPDU or of a fragment: the key mixing function, RC4, Michael and the ICV)
+and WEP (RC4 keyed by IV || key, the ICV); and, on wlankit.py's Lab, the WPA lab network
+the scripts capture (WpaLab: its stations' protected frames with their PNs, TSCs or WEP
+IVs, fragmented MSDUs, 4-way and group key handshakes, DNS, NTP and TCP connections, the
+self-check of the written frames and the counts of expected.json) and Wireshark's
+80211_keys file. Needs the `cryptography` package (AES-CCM, AES-GCM, AES key wrap,
+AES-CMAC); MAC addresses are bytes in the crypto (pcapkit.mac) and strings in WpaLab, as in
+wlankit.py; keys, frames and elements bytes, SAE scalars integers and elements points (x,
+y). Sections: IEEE 802.11-2020 (TKIP: 12.5.2; the WPA element and descriptor type 254 are
+those of Wi-Fi Alliance WPA, which followed draft 802.11i).
 
 On import it checks itself against published vectors and stops with an AssertionError
 if one fails: PBKDF2, PRF and the pairwise key derivation sample of IEEE 802.11's annex
@@ -61,8 +61,8 @@ from cryptography.hazmat.primitives.cmac import CMAC
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
 
 from pcapkit import mac
-from wlankit import (BROADCAST, RADIOTAP, SNAP, SNAP_IPV4, Lab, Station as LabStation,
-                     TcpConn, dns_lookup, ntp_exchange, radiotap)
+from wlankit import (BROADCAST, HTTP_RESPONSE, RADIOTAP, SNAP, SNAP_IPV4, Lab,
+                     Station as LabStation, TcpConn, ack, dns_lookup, ntp_exchange, radiotap)
 
 # Cipher and AKM suite types of OUI 00-0F-AC (9.4.2.24.2, 9.4.2.24.3); WPA's element uses
 # the same numbers for TKIP (2), CCMP (4) and PSK (2) under OUI 00-50-F2.
@@ -679,16 +679,31 @@ def tkip_header(tsc, keyid):
     return bytes([t[1], (t[1] | 0x20) & 0x7F, t[0], (keyid << 6) | 0x20]) + t[2:6]
 
 
-def tkip_encrypt(key, keyid, tsc, h, msdu):
-    """The body of a TKIP MPDU (one fragment) with MAC header h, under a 32-octet TKIP key:
-    TKIP header || RC4(WEP seed, MSDU || Michael MIC || ICV), the WEP seed from phase 1
-    (TK, TA = A2, IV32 = TSC >> 16) and phase 2 (IV16 = TSC & 0xffff); the ICV is CRC-32
-    of MSDU || MIC, little-endian (12.5.2)."""
+def tkip_michael(key, h, msdu):
+    """The Michael MIC of an MSDU (12.5.2.3) sent with MAC header h (of its MPDU, or of
+    any of its fragments: DA, SA and priority are theirs alike) under a 32-octet TKIP
+    key."""
+    return michael(tkip_mic_key(key, h), michael_header(h) + msdu)
+
+
+def tkip_seal(key, keyid, tsc, h, data):
+    """The body of one TKIP MPDU with MAC header h under a 32-octet TKIP key: TKIP header
+    || RC4(WEP seed, data || ICV), the WEP seed from phase 1 (TK, TA = A2, IV32 = TSC >>
+    16) and phase 2 (IV16 = TSC & 0xffff), the ICV CRC-32 of data, little-endian
+    (12.5.2). `data`: the MSDU || its Michael MIC (tkip_encrypt) or, of a fragmented
+    MSDU, one fragment of MSDU || MIC, each fragment sealed on its own with its own TSC
+    and ICV (12.5.2: the MIC is added to the MSDU before fragmentation)."""
     tk = key[:16]
-    plain = msdu + michael(tkip_mic_key(key, h), michael_header(h) + msdu)
-    plain += struct.pack("<I", zlib.crc32(plain) & 0xFFFFFFFF)
+    plain = data + struct.pack("<I", zlib.crc32(data) & 0xFFFFFFFF)
     seed = tkip_phase2(tk, tkip_phase1(tk, h[10:16], tsc >> 16), tsc & 0xFFFF)
     return tkip_header(tsc, keyid) + rc4(seed, plain)
+
+
+def tkip_encrypt(key, keyid, tsc, h, msdu):
+    """The body of an unfragmented TKIP MPDU with MAC header h, under a 32-octet TKIP key:
+    TKIP header || RC4(WEP seed, MSDU || Michael MIC || ICV) (tkip_seal, tkip_michael;
+    12.5.2)."""
+    return tkip_seal(key, keyid, tsc, h, msdu + tkip_michael(key, h, msdu))
 
 
 def tkip_tsc(body):
@@ -696,9 +711,10 @@ def tkip_tsc(body):
     return int.from_bytes(bytes([body[2], body[0]]) + body[4:8], "little")
 
 
-def tkip_decrypt(key, mpdu):
-    """The MSDU of a TKIP-protected MPDU (without FCS) under a 32-octet TKIP key; raises
-    ValueError if its WEP seed octet, ICV or Michael MIC is wrong."""
+def tkip_open(key, mpdu):
+    """What one TKIP-protected MPDU (without FCS) carries under a 32-octet TKIP key, its
+    ICV checked and removed (tkip_seal's `data`: MSDU || MIC, or a fragment of it); raises
+    ValueError if its WEP seed octet or ICV is wrong."""
     n = header_len(mpdu)
     h, body = mpdu[:n], mpdu[n:]
     if not (h[1] & 0x40 and body[3] & 0x20) or body[1] != (body[0] | 0x20) & 0x7F:
@@ -708,8 +724,25 @@ def tkip_decrypt(key, mpdu):
     plain = rc4(seed, body[8:])
     if zlib.crc32(plain[:-4]) & 0xFFFFFFFF != struct.unpack("<I", plain[-4:])[0]:
         raise ValueError("bad ICV")
-    msdu, mic = plain[:-12], plain[-12:-4]
-    if michael(tkip_mic_key(key, h), michael_header(h) + msdu) != mic:
+    return plain[:-4]
+
+
+def tkip_opens(key, mpdu):
+    """Whether a TKIP MPDU's ICV is right under the key (tkip_open): what a fragment of an
+    MSDU, whose Michael MIC only the whole MSDU has, can tell of its key."""
+    try:
+        tkip_open(key, mpdu)
+        return True
+    except ValueError:
+        return False
+
+
+def tkip_decrypt(key, mpdu):
+    """The MSDU of an unfragmented TKIP-protected MPDU (without FCS) under a 32-octet TKIP
+    key; raises ValueError if its WEP seed octet, ICV or Michael MIC is wrong."""
+    plain = tkip_open(key, mpdu)
+    msdu, mic = plain[:-8], plain[-8:]
+    if tkip_michael(key, mpdu[:header_len(mpdu)], msdu) != mic:
         raise ValueError("bad Michael MIC")
     return msdu
 
@@ -793,12 +826,19 @@ class WpaLab(Lab):
     a station's name or "group") for the self-check and the counts. The records of
     expected.json: with dns_device each DNS lookup names its station first; with
     request_cipher each request names its station's pairwise cipher (make_tkip.py, whose
-    stations differ in it)."""
+    stations differ in it). With frag_threshold (dot11FragmentationThreshold, octets; None:
+    no fragmentation), send fragments the MSDUs too long for one MPDU (send_fragments,
+    make_frag.py): each fragmented MSDU is kept in `fragmented`, and by the frame of its
+    first fragment written in fragments_of; the TSCs (PNs) its transmitter used for frames
+    the capture lacks, (transmitter MAC as bytes, key, TSC), in `unseen`."""
 
-    def __init__(self, *args, dns_device=True, request_cipher=False, **kwargs):
+    def __init__(self, *args, dns_device=True, request_cipher=False, frag_threshold=None,
+                 **kwargs):
         Lab.__init__(self, *args, **kwargs)
         self.dns_device, self.request_cipher = dns_device, request_cipher
         self.tsc_next, self.protected = {}, []
+        self.frag_threshold, self.fragmented, self.fragments_of, self.unseen = (
+            frag_threshold, [], {}, [])
 
     def protected_frame(self, flags, a1, a2, a3, plaintext, cipher, key, keyid, qos=None):
         """A protected data frame (the Protected bit set), a QoS data frame with QoS control
@@ -823,15 +863,109 @@ class WpaLab(Lab):
         self.protected.append((n, cipher, key, plaintext, whose))
         return n
 
-    def send(self, st, up, payload, qos=0, dt=0.0003, a3=None, snap=SNAP_IPV4, fc_flags=0):
+    def send(self, st, up, payload, qos=0, dt=0.0003, a3=None, snap=SNAP_IPV4, fc_flags=0,
+             **odd):
         """The station's packet to the router (`up`) or the router's to the station (A3:
         `a3`, by default the router), behind `snap`, in a data frame protected with the
         station's pairwise key (key id 0), QoS control `qos` (None: a data frame), frame
-        control flags `fc_flags` besides To DS / From DS; acknowledged. Its frame number."""
+        control flags `fc_flags` besides To DS / From DS; acknowledged. Its frame number.
+        With frag_threshold, an MSDU (TKIP: with its Michael MIC) longer than a fragment's
+        payload (fragment_size) goes as fragments (send_fragments; `odd`: its odd cases);
+        the frame number of its first fragment written."""
         flags, a1, a2, a3 = self.addresses(st, up, a3 or self.router_mac)
+        msdu = snap + payload
+        if self.frag_threshold and (len(msdu) + (8 if st.cipher == "TKIP" else 0)
+                                    > self.fragment_size(qos)):
+            return self.send_fragments(st, flags | fc_flags, a1, a2, a3, msdu, qos, dt, **odd)
+        assert not odd, odd
         return self.emit_protected(
-            self.protected_frame(flags | fc_flags, a1, a2, a3, snap + payload, st.cipher,
+            self.protected_frame(flags | fc_flags, a1, a2, a3, msdu, st.cipher,
                                  st.key, 0, qos), st.name, a2, dt)
+
+    def fragment_size(self, qos):
+        """The MSDU octets (TKIP: of MSDU || MIC) a fragment carries, all fragments but the
+        last: the fragmentation threshold less the MAC header (24 octets, 26
+        with QoS control) and the FCS; the security encapsulation (TKIP header and ICV,
+        CCMP header and MIC) is not counted, and may take the MPDU beyond it."""
+        return self.frag_threshold - (24 if qos is None else 26) - 4
+
+    def send_fragments(self, st, flags, a1, a2, a3, msdu, qos, dt, lost=(), retried=(),
+                       pn_skip=None):
+        """An MSDU between the station and the AP sent as fragments, each an
+        MPDU of its own, acknowledged: a data frame (QoS control `qos`; None: no QoS) with
+        frame control flags `flags` (To DS / From DS), the Protected bit and, on every
+        fragment but the last, More Fragments (0x04); all with the MSDU's sequence number
+        (the transmitter's next) and fragment numbers 0, 1, ...; each fragment_size(qos)
+        octets but the last. Each is encrypted on its own under the station's pairwise key
+        (key id 0) with the transmitter's next TSC (PN): CCMP and GCMP cut the MSDU, their
+        AAD keeping More Fragments and the fragment number (mpdu_aad); TKIP cuts MSDU ||
+        Michael MIC (tkip_michael, over the whole MSDU: 12.5.2), each fragment with its
+        own ICV (tkip_seal). The duration of each but the last covers its Ack, the next
+        fragment at 54 Mb/s and that one's Ack; the last's, its Ack (44 us). The
+        clock advances by 0.0002 s after each fragment but the last, by dt after it.
+        The odd cases: `lost`, fragment numbers sent (their TSC or PN used, their Ack in
+        the capture) that the capture lacks; `retried`, fragment numbers whose Ack the
+        capture lacks, sent again with Retry (0x08) set and otherwise identical (Retry is
+        masked out of the CCMP and GCMP AAD, TKIP covers no header bit), then acknowledged;
+        `pn_skip`, {fragment number: n}: n TSCs (PNs) used by frames not in the capture
+        before that fragment's. Kept in `fragmented` (and fragments_of) as a dict: whose
+        (the station's name), ta (the transmitter), seq, cipher, key, msdu, data (msdu,
+        TKIP: || MIC), pieces, header (the first fragment's MAC header), frames (frame
+        numbers, None for a lost fragment), lost, retries (the frames of the copies with
+        Retry set), tscs. The frame number of the first fragment written."""
+        cipher, key = st.cipher, st.key
+        h0 = self.cap.mac_header(0x88 if qos is not None else 0x08, flags | 0x40, a1, a2, a3,
+                                 qos)
+        size = self.fragment_size(qos)
+        data = msdu + (tkip_michael(key, h0, msdu) if cipher == "TKIP" else b"")
+        pieces = [data[i:i + size] for i in range(0, len(data), size)]
+        assert len(pieces) > 1 and len(pieces) <= 16, len(pieces)
+        seal = {"TKIP": tkip_seal, "WEP": wep_encrypt, "GCMP": gcmp_encrypt}.get(
+            cipher.split("-")[0], ccmp_encrypt)
+        # The security encapsulation's octets: TKIP header and ICV, WEP IV and ICV, GCMP
+        # header and MIC, CCMP header and MIC.
+        overhead = {"TKIP": 12, "WEP": 8, "GCMP": 24}.get(cipher.split("-")[0])
+        overhead = overhead or 8 + ccmp_mic_len(key)
+        sc = struct.unpack_from("<H", h0, 22)[0]
+        record = {"whose": st.name, "ta": a2, "seq": sc >> 4, "cipher": cipher, "key": key,
+                  "msdu": msdu, "data": data, "pieces": pieces, "header": h0, "frames": [],
+                  "lost": list(lost), "retries": [], "tscs": []}
+        for k, piece in enumerate(pieces):
+            more = k < len(pieces) - 1
+            duration = 44
+            if more:         # Ack, SIFS, the next fragment (20 us preamble + 4 us symbols)
+                bits = 16 + 8 * (len(h0) + overhead + len(pieces[k + 1]) + 4) + 6
+                duration = 44 + 16 + 20 + 4 * -(-bits // 216) + 44
+            h = (bytes([h0[0], h0[1] | (0x04 if more else 0)]) + struct.pack("<H", duration)
+                 + h0[4:22] + struct.pack("<H", sc | k) + h0[24:])
+            tsc = self.tsc_next.get((a2, key), 1)
+            for skipped in range(tsc, tsc + (pn_skip or {}).get(k, 0)):
+                self.unseen.append((mac(a2), key, skipped))
+                tsc += 1
+            self.tsc_next[(a2, key)] = tsc + 1
+            record["tscs"].append(tsc)
+            body = seal(key, 0, tsc, h, piece)
+            step = 0.0002 if more else dt
+            if k in lost:
+                self.unseen.append((mac(a2), key, tsc))
+                self.cap.t += 0.0001
+                self.cap.emit(ack(a2), step)
+                record["frames"].append(None)
+                continue
+            if k in retried:
+                n = self.cap.emit(radiotap(h + body), 0.0004)
+                self.protected.append((n, cipher, key, piece, st.name))
+                retry = h[:1] + bytes([h[1] | 0x08]) + h[2:]
+                record["retries"].append(self.emit_protected(
+                    (radiotap(retry + body), (cipher, key, piece)), st.name, a2, step))
+            else:
+                n = self.emit_protected((radiotap(h + body), (cipher, key, piece)), st.name,
+                                        a2, step)
+            record["frames"].append(n)
+        self.fragmented.append(record)
+        first = next(n for n in record["frames"] if n)
+        self.fragments_of[first] = record
+        return first
 
     def group_frame(self, plaintext, cipher, key, keyid, what, qos=None, ap_mac=None):
         """The AP's group-addressed frame (From DS: A1 broadcast, A2 BSSID, A3 the router)
@@ -915,14 +1049,25 @@ class WpaLab(Lab):
         GCMP-128 and GCMP-256 as another, each key tried as its length says); that each
         transmitter's TSCs (PNs, WEP IVs) under each key run on by one; that each
         request's plaintext carries the identifiers of its device, one of `stations`. The
-        TSCs (PNs): (transmitter, key) -> those of its frames, in order."""
+        TSCs (PNs): (transmitter, key) -> those of its frames, in order.
+        For fragmented MSDUs (send_fragments), besides: a TKIP fragment opens to its piece
+        of MSDU || MIC with its ICV (tkip_open; its key told by the ICV alone); a copy with
+        Retry set repeats the TSC (PN) of the transmitter's frame before it, which the run
+        counts once; the TSCs (PNs) of `unseen` fill the run's gaps; each fragmented
+        MSDU's frames (check_fragments) carry its sequence number, fragment numbers and
+        More Fragments bits, each Retry copy is its original but for that bit, and the
+        pieces of an MSDU with no fragment lost make it whole again (TKIP: its Michael
+        MIC right); a request's identifiers are looked for in its whole MSDU."""
         self.cap.check_fcs()
         assert len({p[0] for p in self.protected}) == len(self.protected)
         counters = {}
         for n, cipher, key, plaintext, _ in self.protected:
             mpdu = self.cap.frames[n - 1][1][len(RADIOTAP):-4]
             body = mpdu[header_len(mpdu):]
-            if cipher == "TKIP":
+            if cipher == "TKIP" and (mpdu[1] & 0x04 or mpdu[22] & 0x0F):
+                assert tkip_open(key, mpdu) == plaintext, n
+                opens, counter = tkip_opens, tkip_tsc(body)
+            elif cipher == "TKIP":
                 assert tkip_decrypt(key, mpdu) == plaintext, n
                 opens, counter = tkip_decrypts, tkip_tsc(body)
             elif cipher == "WEP":
@@ -937,14 +1082,57 @@ class WpaLab(Lab):
             family = cipher.split("-")[0]
             assert not any(opens(k, mpdu) for c, k in keys
                            if c.split("-")[0] == family and k != key), n
+            if mpdu[1] & 0x08:           # a retried fragment: its original's TSC (PN)
+                assert counters[(mpdu[10:16], key)][-1] == counter, n
+                continue
             counters.setdefault((mpdu[10:16], key), []).append(counter)
-        for got in counters.values():
-            assert got == list(range(got[0], got[0] + len(got))), got
+        for (ta, key), got in counters.items():
+            run = sorted(got + [c for t, k, c in self.unseen if t == ta and k == key])
+            assert got == sorted(got) and run == list(range(run[0], run[0] + len(run))), got
+        self.check_fragments()
         ids = {st.name: st.ids for st in stations}
         for r in self.requests:
-            plain = next(p[3] for p in self.protected if p[0] == r["frame"])
+            plain = (self.fragments_of[r["frame"]]["msdu"] if r["frame"] in self.fragments_of
+                     else next(p[3] for p in self.protected if p[0] == r["frame"]))
             assert all(ids[r["device"]][k].encode() in plain for k in r["identifiers"]), r
         return counters
+
+    def check_fragments(self):
+        """Asserts, for each fragmented MSDU (send_fragments) in the written capture: its
+        fragments carry its sequence number, fragment numbers 0, 1, ... and More Fragments
+        on all but the last, the Retry bit only on the retried copies, each otherwise its
+        original; each opens, with its TSC (PN), to its piece; with no fragment lost,
+        the pieces make MSDU (TKIP: || Michael MIC, which is right)."""
+        for rec in self.fragmented:
+            opened, last = [], len(rec["pieces"]) - 1
+            for k, n in enumerate(rec["frames"]):
+                if n is None:
+                    continue
+                mpdu = self.cap.frames[n - 1][1][len(RADIOTAP):-4]
+                assert struct.unpack_from("<H", mpdu, 22)[0] == rec["seq"] << 4 | k, n
+                assert mpdu[1] & 0x0C == (0 if k == last else 0x04), n
+                body = mpdu[header_len(mpdu):]
+                cipher = rec["cipher"].split("-")[0]
+                if cipher == "TKIP":
+                    piece, tsc = tkip_open(rec["key"], mpdu), tkip_tsc(body)
+                elif cipher == "WEP":
+                    piece, tsc = wep_decrypt(rec["key"], mpdu), wep_iv(body)
+                elif cipher == "GCMP":
+                    piece, tsc = gcmp_decrypt(rec["key"], mpdu), ccmp_pn(body)
+                else:
+                    piece, tsc = ccmp_decrypt(rec["key"], mpdu), ccmp_pn(body)
+                assert piece == rec["pieces"][k] and tsc == rec["tscs"][k], n
+                opened.append(piece)
+            for r in rec["retries"]:
+                retry, original = (self.cap.frames[m - 1][1][len(RADIOTAP):-4]
+                                   for m in (r, r - 1))
+                assert retry[1] == original[1] | 0x08 and not original[1] & 0x08, r
+                assert retry[:1] + retry[2:] == original[:1] + original[2:], r
+            if not rec["lost"]:
+                assert b"".join(opened) == rec["data"]
+                if rec["cipher"] == "TKIP":
+                    assert tkip_michael(rec["key"], rec["header"], rec["msdu"]) == \
+                        rec["data"][-8:]
 
 
 class Conn(TcpConn):
@@ -956,17 +1144,17 @@ class Conn(TcpConn):
         TcpConn.__init__(self, st.ip, host, lab.trackers[host], *lab.next_tcp())
         self.lab, self.st, self.qos = lab, st, {True: up_qos, False: down_qos}
 
-    def send(self, up, flags, payload=b"", dt=0.0004, fc_flags=0):
+    def send(self, up, flags, payload=b"", dt=0.0004, fc_flags=0, **odd):
         return self.lab.send(self.st, up, self.packet(up, flags, payload), self.qos[up], dt,
-                             fc_flags=fc_flags)
+                             fc_flags=fc_flags, **odd)
 
-    def exchange(self, method, path, body, identifiers, doze=False):
-        """The whole connection (TcpConn.exchange) with the station's identifiers of the
-        types `identifiers` in the request, recorded (Lab.record_request); with `doze`, the
-        station's last ACK announces power save (the PwrMgt bit, masked out of the CCMP
-        AAD)."""
+    def exchange(self, method, path, body, identifiers, doze=False, response=HTTP_RESPONSE):
+        """The whole connection (TcpConn.exchange, the server answering `response`) with
+        the station's identifiers of the types `identifiers` in the request, recorded
+        (Lab.record_request); with `doze`, the station's last ACK announces power save (the
+        PwrMgt bit, masked out of the CCMP AAD)."""
         frame, at = TcpConn.exchange(self, self.lab.cap, method, path, body,
-                                     [self.st.ids[k] for k in identifiers],
+                                     [self.st.ids[k] for k in identifiers], response,
                                      fc_flags=0x10 if doze else 0)
         fields = {"cipher": self.st.cipher} if self.lab.request_cipher else {}
         self.lab.record_request(self.st, frame, at, self.host, method, path, identifiers,

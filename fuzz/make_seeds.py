@@ -443,6 +443,26 @@ def ft_session():
     return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
 
 
+def frag_session():
+    """The fragments sample's phone handshake, its first request in four TKIP fragments
+    (the Michael MIC cut across the last two), its POST with a fragment repeated, the
+    tablet's handshake and its request in three CCMP fragments, and the MSDU whose
+    packet numbers skip one."""
+    d = os.path.join(ROOT, "captures", "frag")
+    frames = pcap_frames(os.path.join(d, "frag.pcap"))
+    expected = json.load(open(os.path.join(d, "expected.json")))
+    stations = expected["stations"]
+    msdus = {m["what"]: m for m in expected["fragmented_msdus"]}
+    by_case = {r["case"]: r for r in expected["unreported_requests"]}
+    requests = expected["requests"]
+    retried = next(m for m in msdus.values() if m.get("retried"))
+    numbers = (stations["phone"]["handshake"] + requests[0]["fragments"]
+               + sorted(retried["fragments"] + [r["retry"] for r in retried["retried"]])
+               + stations["tablet"]["handshake"] + requests[2]["fragments"]
+               + by_case["pn-gap"]["fragments"])
+    return b"\xfe\xfd".join(frames[n - 1] for n in numbers)
+
+
 def packet_seeds():
     body = b"x" * 40
     whole = ipv4_tcp(body)
@@ -467,6 +487,7 @@ def packet_seeds():
         "wep-session": bytes([12, 0]) + wep_session(),
         "gcmp-session": bytes([12, 0]) + gcmp_session(),
         "ft-session": bytes([12, 0]) + ft_session(),
+        "frag-session": bytes([12, 0]) + frag_session(),
     }
 
 

@@ -108,6 +108,11 @@ fn ft_lab_network_decrypted_across_a_roam() {
 }
 
 #[test]
+fn frag_lab_network_put_together_from_its_fragments() {
+    run_golden_with_its_keys("frag", "frag.pcap");
+}
+
+#[test]
 fn wep_lab_network_decrypted_with_its_key() {
     run_golden_with_its_keys("wep", "wep.pcap");
 }

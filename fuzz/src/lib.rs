@@ -159,7 +159,8 @@ pub const PACKET_LINKS: [u32; 13] = [1, 113, 276, 101, 228, 229, 0, 108, 12, 147
 /// PMK of `captures/wpa2/`, the SAE PMK of `captures/wpa3/`'s phone, and the TK of its
 /// stranger (whose handshake matches no key); the PMK of `captures/tkip/` and its
 /// stranger's TKIP key; the WEP key of `captures/wep/`; the PMK of `captures/gcmp/`
-/// and its stranger's GCMP-256 key; the PSK of `captures/ft/` and its tablet's MSK.
+/// and its stranger's GCMP-256 key; the PSK of `captures/ft/` and its tablet's MSK;
+/// the PMK of `captures/frag/`.
 const SAMPLE_WLAN_KEYS: &str = "\
     \"wpa-psk\",\"443fa6d7571a372bd1cc6952d9d855fddfc1047c09646595db6b9b224c3c13a9\"\n\
     \"wpa-psk\",\"814b7b5efc5b856d6faa215f31e7de785384e2c9ec5d7c99aa847523faed43b1\"\n\
@@ -170,7 +171,8 @@ const SAMPLE_WLAN_KEYS: &str = "\
     \"wpa-psk\",\"01772e049428a304e57866a020914fde340293eea0bfe50179f37c820670146d\"\n\
     \"tk\",\"08669f572d4e7d1e2781f660a1ef52ada865de2e35822ce1a845a767dd69d83b\"\n\
     \"wpa-psk\",\"7a967fea3089da8b814e720f0cbcfcab60f0d2e61c2d03693fc1ed1590bbc2ea\"\n\
-    \"msk\",\"2a9c4f02bae021e7813c8b3c024d798e09da55a72627138f11af554faaac5f7f693971ad884a6d1c628baca491d82260792c593347c97879f1336d5438f21419\"\n";
+    \"msk\",\"2a9c4f02bae021e7813c8b3c024d798e09da55a72627138f11af554faaac5f7f693971ad884a6d1c628baca491d82260792c593347c97879f1336d5438f21419\"\n\
+    \"wpa-psk\",\"c1079b4a0e4b8ab836c7efd59dc8714876c6cbae370e78a381c8c1f3b2e853b1\"\n";
 
 fn sample_wlan_keys() -> std::sync::Arc<consentry::net::wpa::WlanKeys> {
     use consentry::net::wpa::{parse_keys, WlanKeys};
