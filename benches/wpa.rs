@@ -1,7 +1,8 @@
 //! 802.11 decryption throughput (MB/s of frames in): CCMP-, GCMP-256- and
 //! TKIP-protected QoS data frames through the public `PacketDecoder` (radiotap,
 //! 802.11, CCMP, GCMP or TKIP, LLC/SNAP, IPv4, TCP), against the same frames
-//! unprotected.
+//! unprotected; and the 1 448-byte segments sent in 256-byte fragments (six
+//! MPDUs each, open or CCMP, each fragment decrypted, then put together).
 //!
 //! Corpus, made in memory: 1 000 frames of a station to its access point, each an
 //! IPv4/TCP segment of 1 448 bytes of payload (bulk data) or of none (ACKs), sealed
@@ -62,18 +63,47 @@ enum Protection {
 /// A QoS data frame (To DS) of the station holding `packet`, protected with packet
 /// number (TSC) `pn` as `protection` says.
 fn frame(pn: u64, packet: &[u8], protection: Protection) -> Vec<u8> {
+    let msdu = [&SNAP_IPV4[..], packet].concat();
+    mpdu(pn, pn as u16, (0, false), msdu, protection)
+}
+
+/// The `packet`'s MSDU in fragments of `FRAGMENT` bytes, sequence number `sequence`,
+/// packet numbers from `pn` on (open or CCMP).
+fn fragments(pn: u64, sequence: u16, packet: &[u8], protection: Protection) -> Vec<Vec<u8>> {
+    const FRAGMENT: usize = 256;
+    let msdu = [&SNAP_IPV4[..], packet].concat();
+    let count = msdu.len().div_ceil(FRAGMENT);
+    msdu.chunks(FRAGMENT)
+        .enumerate()
+        .map(|(i, part)| {
+            let number = (i as u8, i + 1 < count);
+            mpdu(pn + i as u64, sequence, number, part.to_vec(), protection)
+        })
+        .collect()
+}
+
+/// A QoS data frame (To DS) of the station holding `body`, sequence number
+/// `sequence`, fragment `number` (with More Fragments when `more`), protected with
+/// packet number (TSC) `pn` as `protection` says.
+fn mpdu(
+    pn: u64,
+    sequence: u16,
+    (number, more): (u8, bool),
+    mut body: Vec<u8>,
+    protection: Protection,
+) -> Vec<u8> {
+    let more = if more { 0x04 } else { 0 };
     let flags = if protection == Protection::Open {
-        0x01
+        0x01 | more
     } else {
-        0x41
+        0x41 | more
     };
     let mut header = vec![0x88, flags, 0x2c, 0];
     header.extend(AP);
     header.extend(STA);
     header.extend(ROUTER);
-    header.extend(((pn as u16 & 0xfff) << 4).to_le_bytes());
+    header.extend(((sequence & 0xfff) << 4 | u16::from(number)).to_le_bytes());
     header.extend([0, 0]); // QoS control: TID 0
-    let mut body = [&SNAP_IPV4[..], packet].concat();
     let mut out = [&RADIOTAP[..], &header].concat();
     if protection == Protection::Tkip {
         let msdu = (ROUTER, STA, 0);
@@ -83,9 +113,9 @@ fn frame(pn: u64, packet: &[u8], protection: Protection) -> Vec<u8> {
     if protection != Protection::Open {
         let pn = pn.to_be_bytes(); // PN5 = pn[2] … PN0 = pn[7]
         out.extend([pn[7], pn[6], 0, 0x20, pn[5], pn[4], pn[3], pn[2]]);
-        let mut aad = vec![0x88, 0x41];
+        let mut aad = vec![0x88, 0x41 | more];
         aad.extend(&header[4..22]);
-        aad.extend([0, 0, 0, 0]);
+        aad.extend([number, 0, 0, 0]);
         if protection == Protection::Ccmp {
             let nonce = [&[0][..], &STA, &pn[2..]].concat();
             let cipher = Ccmp::new_from_slice(&TK).expect("a 16-byte key");
@@ -155,6 +185,37 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
+    }
+    for protection in [Protection::Open, Protection::Ccmp] {
+        let frames: Vec<Vec<u8>> = (0..FRAMES)
+            .flat_map(|i| {
+                let packet = segment(i as u32 * 1448, 1448);
+                fragments(i as u64 * 6 + 1, i as u16, &packet, protection)
+            })
+            .collect();
+        assert_eq!(frames.len(), FRAMES * 6);
+        let keys = keys_of(protection);
+        let bytes: usize = frames.iter().map(Vec::len).sum();
+        group.throughput(Throughput::Bytes(bytes as u64));
+        let cipher = if protection == Protection::Open {
+            "open"
+        } else {
+            "ccmp"
+        };
+        group.bench_function(format!("{cipher}/1448-in-fragments"), |b| {
+            b.iter(|| {
+                let mut decoder = PacketDecoder::new(Default::default());
+                decoder.set_wlan_keys(keys.clone());
+                let mut packets = 0;
+                for f in &frames {
+                    let ts = Timestamp::from_micros(0);
+                    let _ =
+                        decoder.decode(ts, LinkType::from_number(127), f, &mut |_| packets += 1);
+                }
+                assert_eq!(packets, FRAMES);
+                packets
+            })
+        });
     }
     group.finish();
 }
