@@ -146,6 +146,19 @@ fn corpus(payload: usize, protection: Protection) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Decodes `frames` with a fresh decoder given `keys`: the packets out, `FRAMES`.
+fn decode_all(frames: &[Vec<u8>], keys: &Arc<WlanKeys>) -> usize {
+    let mut decoder = PacketDecoder::new(Default::default());
+    decoder.set_wlan_keys(keys.clone());
+    let mut packets = 0;
+    for f in frames {
+        let ts = Timestamp::from_micros(0);
+        let _ = decoder.decode(ts, LinkType::from_number(127), f, &mut |_| packets += 1);
+    }
+    assert_eq!(packets, FRAMES);
+    packets
+}
+
 fn bench(c: &mut Criterion) {
     // Each cipher's frames with their key alone: the first cipher it is tried as
     // is the frames'.
@@ -170,20 +183,7 @@ fn bench(c: &mut Criterion) {
             let bytes: usize = frames.iter().map(Vec::len).sum();
             group.throughput(Throughput::Bytes(bytes as u64));
             let id = format!("{cipher}/{name}");
-            group.bench_function(id, |b| {
-                b.iter(|| {
-                    let mut decoder = PacketDecoder::new(Default::default());
-                    decoder.set_wlan_keys(keys.clone());
-                    let mut packets = 0;
-                    for f in &frames {
-                        let ts = Timestamp::from_micros(0);
-                        let _ = decoder
-                            .decode(ts, LinkType::from_number(127), f, &mut |_| packets += 1);
-                    }
-                    assert_eq!(packets, FRAMES);
-                    packets
-                })
-            });
+            group.bench_function(id, |b| b.iter(|| decode_all(&frames, &keys)));
         }
     }
     for protection in [Protection::Open, Protection::Ccmp] {
@@ -202,20 +202,8 @@ fn bench(c: &mut Criterion) {
         } else {
             "ccmp"
         };
-        group.bench_function(format!("{cipher}/1448-in-fragments"), |b| {
-            b.iter(|| {
-                let mut decoder = PacketDecoder::new(Default::default());
-                decoder.set_wlan_keys(keys.clone());
-                let mut packets = 0;
-                for f in &frames {
-                    let ts = Timestamp::from_micros(0);
-                    let _ =
-                        decoder.decode(ts, LinkType::from_number(127), f, &mut |_| packets += 1);
-                }
-                assert_eq!(packets, FRAMES);
-                packets
-            })
-        });
+        let id = format!("{cipher}/1448-in-fragments");
+        group.bench_function(id, |b| b.iter(|| decode_all(&frames, &keys)));
     }
     group.finish();
 }

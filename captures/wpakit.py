@@ -1006,6 +1006,80 @@ class WpaLab(Lab):
                           % (st.cipher, st.name, what))
         return frames
 
+    def wpa1_handshake(self, st, pmk, sta_wpa, ap_wpa, rand_bytes):
+        """A WPA1 station joins (open system, association with its WPA element `sta_wpa`)
+        and runs the WPA 4-way handshake: descriptor 254, version 1, HMAC-MD5 MICs, key
+        length 32 in all four as hostapd and wpa_supplicant write WPA's; M3 carries the
+        AP's WPA element `ap_wpa` in plain key data, no GTK (make_tkip.py, make_frag.py).
+        The nonces come from `rand_bytes`; the station's PTK (PRF-512), KCK, KEK and TKIP
+        key (TK || Michael keys) are set. The handshake's frame numbers."""
+        self.join(st, sta_wpa)
+        anonce, snonce = rand_bytes(32), rand_bytes(32)
+        st.ptk = ptk_of(pmk, mac(self.ap_mac), mac(st.mac), anonce, snonce, length=64)
+        st.kck, st.kek = st.ptk[0:16], st.ptk[16:32]
+        st.cipher, st.key = "TKIP", st.ptk[32:64]
+        kck = st.kck
+        msgs = [eapol_key(2, 0x0089, 32, 1, anonce, descriptor=DESC_WPA),
+                eapol_key(1, 0x0109, 32, 1, snonce, sta_wpa, kck, mic=hmac_md5,
+                          descriptor=DESC_WPA),
+                eapol_key(2, 0x01C9, 32, 2, anonce, ap_wpa, kck, mic=hmac_md5,
+                          descriptor=DESC_WPA),
+                eapol_key(1, 0x0109, 32, 2, bytes(32), b"", kck, mic=hmac_md5,
+                          descriptor=DESC_WPA)]
+        for m in msgs[1:]:
+            assert eapol_mic_ok(kck, m, hmac_md5)
+        return self.handshake(st, msgs)
+
+    def wpa1_group_key_handshake(self, st, gtk, rand_bytes):
+        """The WPA group key handshake of a WPA1 station (make_tkip.py, make_frag.py), both
+        messages inside TKIP-protected QoS data frames (TID 7) of its pairwise key:
+        message 1 with the 32-octet TKIP GTK (key index 1) RC4-encrypted under Key IV ||
+        KEK, key RSC 0 (no group frame sent yet); message 2 the station's answer. The Key
+        IV and GNonce come from `rand_bytes`. Its frame numbers and the Key IV."""
+        key_iv, gnonce = rand_bytes(16), rand_bytes(32)
+        kck = st.kck
+        msgs = [eapol_key(2, 0x0391, 32, 3, gnonce, rc4_key_data(st.kek, key_iv, gtk), kck, 0,
+                          mic=hmac_md5, iv=key_iv, descriptor=DESC_WPA),
+                eapol_key(1, 0x0311, 32, 3, bytes(32), b"", kck, mic=hmac_md5,
+                          descriptor=DESC_WPA)]
+        for m in msgs:
+            assert eapol_mic_ok(kck, m, hmac_md5)
+        assert rc4_key_data_of(st.kek, msgs[0]) == gtk
+        frames = self.group_key_handshake(
+            st, msgs, ("WPA group key message 1 (the AP's: the TKIP GTK, key index 1, "
+                       "RC4-encrypted)", "WPA group key message 2 (the %s's)" % st.name))
+        return frames, key_iv
+
+    def rsn_handshake_with_tkip_gtk(self, st, pmk, sta_rsn, ap_rsn, gtk, rand_bytes):
+        """A WPA2 station of a mixed-mode network joins (open system, association with its
+        RSN element `sta_rsn`) and runs the RSN 4-way handshake (make_tkip.py,
+        make_frag.py): descriptor 2, version 2, HMAC-SHA1-128 MICs, pairwise CCMP-128; M3
+        wraps (AES key wrap) the AP's RSN element `ap_rsn` and a GTK KDE with the 32-octet
+        TKIP GTK `gtk` (key id 1), key RSC the TSC of the last group frame sent under it.
+        The nonces come from `rand_bytes`; the station's PTK, KCK, KEK, CCMP key, PMKID and
+        message 3 (st.m3) are set. The handshake's frame numbers."""
+        self.join(st, sta_rsn)
+        anonce, snonce = rand_bytes(32), rand_bytes(32)
+        aa, spa = mac(self.ap_mac), mac(st.mac)
+        st.ptk = ptk_of(pmk, aa, spa, anonce, snonce)
+        st.kck, st.kek = st.ptk[0:16], st.ptk[16:32]
+        st.cipher, st.key = "CCMP", st.ptk[32:48]
+        st.pmkid = pmkid_of(pmk, aa, spa)
+        m3_plain = pad_key_data(ap_rsn + gtk_kde(1, gtk))
+        rsc = self.tsc_next[(self.ap_mac, gtk)] - 1
+        kck = st.kck
+        msgs = [eapol_key(2, 0x008A, 16, 1, anonce, pmkid_kde(st.pmkid)),
+                eapol_key(1, 0x010A, 0, 1, snonce, sta_rsn, kck),
+                eapol_key(2, 0x13CA, 16, 2, anonce, aes_key_wrap(st.kek, m3_plain), kck, rsc),
+                eapol_key(1, 0x030A, 0, 2, bytes(32), b"", kck)]
+        for m in msgs[1:]:
+            assert eapol_mic_ok(kck, m)
+        assert key_data_of(st.kek, msgs[2]) == m3_plain
+        assert (m3_plain[len(ap_rsn):len(ap_rsn) + 8 + 32]
+                == bytes.fromhex("dd26000fac010100") + gtk)
+        st.m3 = msgs[2]
+        return self.handshake(st, msgs)
+
     def dns(self, st, txid, name, qos=0):
         """The station's lookup of a tracker (wlankit.dns_lookup, from st.dns_port) and
         the router's answer, in its protected frames (QoS control `qos` both ways, None:

@@ -18,11 +18,9 @@ use sample::{assert_requests, requests, wpa_counts};
 
 const NAME: &str = "frag";
 
+/// The key of `80211_keys`: the network's passphrase.
 fn lab_keys() -> Vec<WlanKey> {
-    let file = sample::keys_file(NAME);
-    assert!(file.skipped.is_empty());
-    assert!(matches!(file.keys.as_slice(), [WlanKey::Passphrase { .. }]));
-    file.keys
+    sample::passphrase_keys(NAME)
 }
 
 fn read(keys: &[WlanKey]) -> (Vec<Exchange>, InputOutcome) {

@@ -19,10 +19,7 @@ const NAME: &str = "tkip";
 
 /// The key of `80211_keys`: the network's passphrase.
 fn lab_keys() -> Vec<WlanKey> {
-    let file = sample::keys_file(NAME);
-    assert!(file.skipped.is_empty());
-    assert!(matches!(file.keys.as_slice(), [WlanKey::Passphrase { .. }]));
-    file.keys
+    sample::passphrase_keys(NAME)
 }
 
 fn read_file(path: &std::path::Path, keys: &[WlanKey]) -> (Vec<Exchange>, InputOutcome) {

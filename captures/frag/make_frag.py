@@ -198,8 +198,6 @@ import random
 import sys
 from datetime import datetime, timezone
 
-from cryptography.hazmat.primitives.keywrap import aes_key_wrap
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share;
 # captures/wlankit.py: the 802.11 ones and the lab network; captures/wpakit.py: the WPA
@@ -208,10 +206,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from pcapkit import ipv4_header, luhn_ok, mac, udp_datagram  # noqa: E402
 from wlankit import MAC_ONLY, SNAP_ARP, SNAP_IPV4, Capture, arp_request  # noqa: E402
-from wpakit import (AKM_PSK, CCMP_128, DESC_WPA, TKIP, Conn, Station, WpaLab,  # noqa: E402
-                    eapol_key, eapol_mic_ok, gtk_kde, hmac_md5, key_data_of, pad_key_data,
-                    pmk_of, pmkid_kde, pmkid_of, ptk_of, rc4_key_data, rc4_key_data_of,
-                    rsn_element, wpa_element, write_80211_keys)
+from wpakit import (AKM_PSK, CCMP_128, TKIP, Conn, Station, WpaLab,  # noqa: E402
+                    pmk_of, rsn_element, wpa_element, write_80211_keys)
 
 T0 = datetime(2026, 11, 28, 16, 0, 0, tzinfo=timezone.utc)
 REFUSAL_S = 2.0
@@ -391,32 +387,11 @@ cap.t = 0.2
 # 2. The phone: open system, association with the WPA element, the WPA 4-way handshake
 # (descriptor 254, version 1, HMAC-MD5 MICs, key length 32; M3 with the AP's WPA element
 # in plain key data).
-lab.join(PHONE, PHONE_WPA)
-anonce, snonce = rand_bytes(32), rand_bytes(32)
-PHONE.ptk = ptk_of(PMK, mac(AP_MAC), mac(PHONE.mac), anonce, snonce, length=64)
-PHONE.kck, PHONE.kek = PHONE.ptk[0:16], PHONE.ptk[16:32]
-PHONE.cipher, PHONE.key = "TKIP", PHONE.ptk[32:64]
-kck = PHONE.kck
-M = [eapol_key(2, 0x0089, 32, 1, anonce, descriptor=DESC_WPA),
-     eapol_key(1, 0x0109, 32, 1, snonce, PHONE_WPA, kck, mic=hmac_md5, descriptor=DESC_WPA),
-     eapol_key(2, 0x01C9, 32, 2, anonce, AP_WPA, kck, mic=hmac_md5, descriptor=DESC_WPA),
-     eapol_key(1, 0x0109, 32, 2, bytes(32), b"", kck, mic=hmac_md5, descriptor=DESC_WPA)]
-for m in M[1:]:
-    assert eapol_mic_ok(kck, m, hmac_md5)
-lab.handshake(PHONE, M)
+lab.wpa1_handshake(PHONE, PMK, PHONE_WPA, AP_WPA, rand_bytes)
 cap.t = 0.26
 # 3. The WPA group key handshake in TKIP QoS data frames (TID 7) of the phone's pairwise
 # key: message 1 with the GTK (key index 1) RC4-encrypted under Key IV || KEK, RSC 0.
-KEY_IV, GNONCE = rand_bytes(16), rand_bytes(32)
-G = [eapol_key(2, 0x0391, 32, 3, GNONCE, rc4_key_data(PHONE.kek, KEY_IV, GTK), kck, 0,
-               mic=hmac_md5, iv=KEY_IV, descriptor=DESC_WPA),
-     eapol_key(1, 0x0311, 32, 3, bytes(32), b"", kck, mic=hmac_md5, descriptor=DESC_WPA)]
-for g in G:
-    assert eapol_mic_ok(kck, g, hmac_md5)
-assert rc4_key_data_of(PHONE.kek, G[0]) == GTK
-group_handshake = lab.group_key_handshake(
-    PHONE, G, ("WPA group key message 1 (the AP's: the TKIP GTK, key index 1, RC4-encrypted)",
-               "WPA group key message 2 (the phone's)"))
+group_handshake, KEY_IV = lab.wpa1_group_key_handshake(PHONE, GTK, rand_bytes)
 cap.t = 0.3
 # 4. The AP's group-addressed ARP request under the GTK (key id 1), not fragmented (802.11
 # fragments individually addressed MSDUs only).
@@ -479,24 +454,7 @@ cap.t = 1.2
 # 7. The tablet: open system, association with its RSN element, the RSN 4-way handshake
 # (descriptor 2, version 2, CCMP-128; M3 wraps the AP's RSN element and the TKIP GTK in a
 # GTK KDE, key RSC 1: the one group frame sent).
-lab.join(TABLET, TABLET_RSN)
-anonce, snonce = rand_bytes(32), rand_bytes(32)
-TABLET.ptk = ptk_of(PMK, mac(AP_MAC), mac(TABLET.mac), anonce, snonce)
-TABLET.kck, TABLET.kek = TABLET.ptk[0:16], TABLET.ptk[16:32]
-TABLET.cipher, TABLET.key = "CCMP", TABLET.ptk[32:48]
-TABLET.pmkid = pmkid_of(PMK, mac(AP_MAC), mac(TABLET.mac))
-m3_plain = pad_key_data(AP_RSN + gtk_kde(1, GTK))
-rsc = lab.tsc_next[(AP_MAC, GTK)] - 1
-kck = TABLET.kck
-M = [eapol_key(2, 0x008A, 16, 1, anonce, pmkid_kde(TABLET.pmkid)),
-     eapol_key(1, 0x010A, 0, 1, snonce, TABLET_RSN, kck),
-     eapol_key(2, 0x13CA, 16, 2, anonce, aes_key_wrap(TABLET.kek, m3_plain), kck, rsc),
-     eapol_key(1, 0x030A, 0, 2, bytes(32), b"", kck)]
-for m in M[1:]:
-    assert eapol_mic_ok(kck, m)
-assert key_data_of(TABLET.kek, M[2]) == m3_plain
-assert m3_plain[len(AP_RSN):len(AP_RSN) + 8 + 32] == bytes.fromhex("dd26000fac010100") + GTK
-lab.handshake(TABLET, M)
+lab.rsn_handshake_with_tkip_gtk(TABLET, PMK, TABLET_RSN, AP_RSN, GTK, rand_bytes)
 cap.t = 1.3
 # 8. The tablet's JSON POST with its IMEI in CCMP fragments (QoS data TID 0), the IMEI cut
 # in the middle by a boundary; the answer in CCMP fragments too.

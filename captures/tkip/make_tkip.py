@@ -210,8 +210,6 @@ import sys
 import zlib
 from datetime import datetime, timezone
 
-from cryptography.hazmat.primitives.keywrap import aes_key_wrap
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share;
 # captures/wlankit.py: the 802.11 ones of make_wifi.py, make_wpa2.py, make_wpa3.py and
@@ -219,12 +217,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # frames, CCMP, TKIP and the protected lab network of make_wpa2.py, make_wpa3.py and
 # make_tkip.py (it checks itself against the IEEE test vectors on import).
 sys.path.insert(0, os.path.dirname(HERE))
-from pcapkit import ipv4_header, luhn_ok, mac, udp_datagram  # noqa: E402
+from pcapkit import ipv4_header, luhn_ok, udp_datagram  # noqa: E402
 from wlankit import MAC_ONLY, SNAP_ARP, SNAP_IPV4, Capture, arp_request  # noqa: E402
-from wpakit import (AKM_PSK, CCMP_128, DESC_WPA, TKIP, Conn, Station, WpaLab,  # noqa: E402
-                    eapol_key, eapol_mic_ok, gtk_kde, header_len, hmac_md5, key_data_of,
-                    pad_key_data, pmk_of, pmkid_kde, pmkid_of, ptk_of, rc4_key_data,
-                    rc4_key_data_of, rsn_element, tkip_decrypt, tkip_encrypt, tkip_tsc,
+from wpakit import (AKM_PSK, CCMP_128, TKIP, Conn, Station, WpaLab,  # noqa: E402
+                    header_len, pmk_of, rsn_element, tkip_decrypt, tkip_encrypt, tkip_tsc,
                     wpa_element, write_80211_keys)
 
 T0 = datetime(2026, 11, 28, 15, 0, 0, tzinfo=timezone.utc)
@@ -307,33 +303,12 @@ cap.t = 0.2
 # 2. The phone: open system, association with the WPA element, the WPA 4-way handshake
 # (descriptor 254, version 1, HMAC-MD5 MICs; key length 32 in all four as hostapd and
 # wpa_supplicant write WPA's; M3 carries the AP's WPA element in plain key data, no GTK).
-lab.join(PHONE, PHONE_WPA)
-anonce, snonce = rand_bytes(32), rand_bytes(32)
-PHONE.ptk = ptk_of(PMK, mac(AP_MAC), mac(PHONE.mac), anonce, snonce, length=64)
-PHONE.kck, PHONE.kek = PHONE.ptk[0:16], PHONE.ptk[16:32]
-PHONE.cipher, PHONE.key = "TKIP", PHONE.ptk[32:64]
-kck = PHONE.kck
-M = [eapol_key(2, 0x0089, 32, 1, anonce, descriptor=DESC_WPA),
-     eapol_key(1, 0x0109, 32, 1, snonce, PHONE_WPA, kck, mic=hmac_md5, descriptor=DESC_WPA),
-     eapol_key(2, 0x01C9, 32, 2, anonce, AP_WPA, kck, mic=hmac_md5, descriptor=DESC_WPA),
-     eapol_key(1, 0x0109, 32, 2, bytes(32), b"", kck, mic=hmac_md5, descriptor=DESC_WPA)]
-for m in M[1:]:
-    assert eapol_mic_ok(kck, m, hmac_md5)
-lab.handshake(PHONE, M)
+lab.wpa1_handshake(PHONE, PMK, PHONE_WPA, AP_WPA, rand_bytes)
 cap.t = 0.26
 # 3. The WPA group key handshake, both messages inside TKIP-protected QoS data frames (TID
 # 7) of the phone's pairwise key: message 1 with the GTK (key index 1) RC4-encrypted under
 # Key IV || KEK, key RSC 0 (no group frame sent yet); message 2 the phone's answer.
-KEY_IV, GNONCE = rand_bytes(16), rand_bytes(32)
-G = [eapol_key(2, 0x0391, 32, 3, GNONCE, rc4_key_data(PHONE.kek, KEY_IV, GTK), kck, 0,
-               mic=hmac_md5, iv=KEY_IV, descriptor=DESC_WPA),
-     eapol_key(1, 0x0311, 32, 3, bytes(32), b"", kck, mic=hmac_md5, descriptor=DESC_WPA)]
-for g in G:
-    assert eapol_mic_ok(kck, g, hmac_md5)
-assert rc4_key_data_of(PHONE.kek, G[0]) == GTK
-group_handshake = lab.group_key_handshake(
-    PHONE, G, ("WPA group key message 1 (the AP's: the TKIP GTK, key index 1, RC4-encrypted)",
-               "WPA group key message 2 (the phone's)"))
+group_handshake, KEY_IV = lab.wpa1_group_key_handshake(PHONE, GTK, rand_bytes)
 cap.t = 0.3
 # 4. The AP's group-addressed ARP request under the GTK (key id 1), a data frame (From DS:
 # A1 broadcast, A2 BSSID, A3 router), not acknowledged.
@@ -362,25 +337,7 @@ cap.t = 1.2
 # (descriptor 2, version 2, HMAC-SHA1-128, pairwise CCMP-128); M3 wraps the AP's RSN
 # element and a GTK KDE with the same 32-octet TKIP GTK (key id 1), key RSC 1 (the TSC of
 # the one group frame sent).
-lab.join(TABLET, TABLET_RSN)
-anonce, snonce = rand_bytes(32), rand_bytes(32)
-TABLET.ptk = ptk_of(PMK, mac(AP_MAC), mac(TABLET.mac), anonce, snonce)
-TABLET.kck, TABLET.kek = TABLET.ptk[0:16], TABLET.ptk[16:32]
-TABLET.cipher, TABLET.key = "CCMP", TABLET.ptk[32:48]
-TABLET.pmkid = pmkid_of(PMK, mac(AP_MAC), mac(TABLET.mac))
-m3_plain = pad_key_data(AP_RSN + gtk_kde(1, GTK))
-rsc = lab.tsc_next[(AP_MAC, GTK)] - 1
-kck = TABLET.kck
-M = [eapol_key(2, 0x008A, 16, 1, anonce, pmkid_kde(TABLET.pmkid)),
-     eapol_key(1, 0x010A, 0, 1, snonce, TABLET_RSN, kck),
-     eapol_key(2, 0x13CA, 16, 2, anonce, aes_key_wrap(TABLET.kek, m3_plain), kck, rsc),
-     eapol_key(1, 0x030A, 0, 2, bytes(32), b"", kck)]
-for m in M[1:]:
-    assert eapol_mic_ok(kck, m)
-assert key_data_of(TABLET.kek, M[2]) == m3_plain
-assert m3_plain[len(AP_RSN):len(AP_RSN) + 8 + 32] == bytes.fromhex("dd26000fac010100") + GTK
-lab.handshake(TABLET, M)
-TABLET.m3 = M[2]
+lab.rsn_handshake_with_tkip_gtk(TABLET, PMK, TABLET_RSN, AP_RSN, GTK, rand_bytes)
 cap.t = 1.3
 lab.dns(TABLET, 0x6201, "rt.applovin.com", 0x0000)
 Conn(lab, TABLET, "rt.applovin.com").exchange(

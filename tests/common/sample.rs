@@ -89,6 +89,17 @@ pub fn keys_file(name: &str) -> consentry::net::wpa::KeysFile {
     consentry::net::wpa::parse_keys(&text).unwrap()
 }
 
+/// The one key of `captures/NAME/80211_keys`, the network's passphrase.
+pub fn passphrase_keys(name: &str) -> Vec<consentry::net::wpa::WlanKey> {
+    let file = keys_file(name);
+    assert!(file.skipped.is_empty());
+    assert!(matches!(
+        file.keys.as_slice(),
+        [consentry::net::wpa::WlanKey::Passphrase { .. }]
+    ));
+    file.keys
+}
+
 /// How to read a capture with the 802.11 `keys`.
 pub fn wlan_reading(
     keys: &[consentry::net::wpa::WlanKey],
