@@ -239,10 +239,11 @@ impl LinkFacts {
 }
 
 /// An 802.11 fragment for [`PacketDecoder::wlan_fragment`]: the whole frame, where
-/// its cipher header (or body) starts, its body (decrypted when protected), and
-/// what opened it.
+/// it stands in its MSDU, where its cipher header (or body) starts, its body
+/// (decrypted when protected), and what opened it.
 struct Fragment<'a> {
     frame: &'a [u8],
+    of: wlan::FragmentOf,
     body_at: usize,
     body: &'a [u8],
     seal: Option<Seal>,
@@ -452,9 +453,16 @@ impl PacketDecoder {
                 return self.protected(ts, frame_number, data, body_at, within, out);
             }
             NetProto::WlanFragment(body_at) => {
+                let Some(of) = wlan::fragment_of(data) else {
+                    return Err(PacketError::new(
+                        "packet-truncated",
+                        "802.11 fragment cut short in its header",
+                    ));
+                };
                 let body = data.get(usize::from(body_at)..).unwrap_or_default();
                 let fragment = Fragment {
                     frame: data,
+                    of,
                     body_at: usize::from(body_at),
                     body,
                     seal: None,
@@ -575,12 +583,13 @@ impl PacketDecoder {
                 "802.11 protected frame (WEP/WPA), not decrypted: no --wlan-keys",
             ));
         };
-        if wlan::fragment_of(frame).is_some() {
+        if let Some(of) = wlan::fragment_of(frame) {
             let opened = wpa.decrypt_fragment(frame, body_at);
             self.stats.wpa = *wpa.stats();
             let opened = opened.map_err(|e| PacketError::new("wlan-protected", e.to_string()))?;
             let fragment = Fragment {
                 frame,
+                of,
                 body_at,
                 body: &opened.body,
                 seal: Some(Seal {
@@ -618,16 +627,11 @@ impl PacketDecoder {
     ) -> Result<(), PacketError> {
         let Fragment {
             frame,
+            of,
             body_at,
             body,
             seal,
         } = fragment;
-        let Some(of) = wlan::fragment_of(frame) else {
-            return Err(PacketError::new(
-                "packet-truncated",
-                "802.11 fragment cut short in its header",
-            ));
-        };
         let pushed = self.wlan_defrag.push(ts, frame_number, of, body, seal);
         self.stats.wlan_fragments = *self.wlan_defrag.stats();
         let msdu = match pushed {
