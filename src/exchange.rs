@@ -319,6 +319,22 @@ pub struct BodyDigests {
     pub response_sha256: Option<String>,
 }
 
+/// The Android app an exchange belongs to, where the capture names it (PCAPdroid's
+/// marks, see [`crate::net::pcapdroid`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AppRef {
+    pub uid: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// The app's label (in a PCAPdroid pcap file cut to 19 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether it is the case's app: `false` for another app, absent when the case
+    /// names no app or the capture says too little (a UID alone, an unnamed app).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_test: Option<bool>,
+}
+
 /// One HTTP request/response pair, or one connection of which only metadata is known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exchange {
@@ -335,6 +351,9 @@ pub struct Exchange {
     /// Device id from the case, once attributed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// The Android app that made it, where a capture says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppRef>,
     /// Host name without port (`:authority`/Host, else SNI, else DNS, else address).
     pub host: String,
     pub scheme: String,
@@ -385,6 +404,7 @@ impl Exchange {
             client: None,
             server: None,
             device: None,
+            app: None,
             host: String::new(),
             scheme: String::new(),
             method: String::new(),
@@ -399,6 +419,13 @@ impl Exchange {
             anomalies: Vec::new(),
             digests: None,
         }
+    }
+
+    /// Whether the capture names this exchange's app and it is not the case's.
+    pub fn of_another_app(&self) -> bool {
+        self.app
+            .as_ref()
+            .is_some_and(|a| a.under_test == Some(false))
     }
 
     /// The first request header called `name`.

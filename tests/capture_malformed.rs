@@ -32,7 +32,7 @@ fn run_with(bytes: impl Read, limits: CaptureLimits) -> (usize, Option<CaptureEr
                 frames += 1;
                 let _ = decoder.decode(f.ts, f.link, f.data, &mut |_| {});
             }
-            Ok(Some(CaptureEvent::Secrets { .. })) => {}
+            Ok(Some(CaptureEvent::Secrets { .. } | CaptureEvent::Custom { .. })) => {}
             Ok(None) => return (frames, None),
             Err(e) => {
                 assert!(

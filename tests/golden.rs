@@ -141,3 +141,8 @@ fn tunnels_mirror_and_mobile_core() {
 fn wifi_monitor_mode() {
     run_golden("wifi", "wifi.pcap", None);
 }
+
+#[test]
+fn pcapdroid_apps_of_one_phone() {
+    run_golden("pcapdroid", "pcapdroid.pcapng", None);
+}

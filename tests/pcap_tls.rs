@@ -101,6 +101,7 @@ fn exchanges(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSumm
         file_sha256: None,
         devices: DeviceResolver::new(&case),
         fallback_device: None,
+        app: Default::default(),
         limits: Default::default(),
         tunnel_ports: Default::default(),
         wlan_keys: Default::default(),

@@ -25,6 +25,7 @@ fn a_small_bulk_capture_is_read_whole() {
         file_sha256: None,
         devices: DeviceResolver::new(&case),
         fallback_device: None,
+        app: Default::default(),
         limits: Default::default(),
         tunnel_ports: Default::default(),
         wlan_keys: Default::default(),

@@ -72,6 +72,7 @@ fn run(capture: &Path, keylog: Option<&Path>) -> Vec<Conn> {
                 continue;
             }
             CaptureEvent::Frame(f) => f,
+            CaptureEvent::Custom { .. } => continue,
         };
         let mut segs = Vec::new();
         let _ = decoder.decode_frame(frame.ts, frame.number, frame.link, frame.data, &mut |p| {

@@ -271,6 +271,7 @@ pub fn tap(data: &[u8]) {
             interface: 0,
             data: f,
             original_len: f.len() as u32,
+            comment: None,
         };
         tap.frame(&frame, &mut check);
     }
@@ -311,6 +312,13 @@ pub fn tls_tap(data: &[u8]) {
                 if secrets_type == SECRETS_TYPE_TLS_KEYLOG {
                     tap.add_keylog(data);
                 }
+            }
+            CaptureEvent::Custom {
+                pen,
+                data,
+                big_endian,
+            } => {
+                let _ = tap.custom_block(pen, data, big_endian);
             }
         }
     }

@@ -18,7 +18,7 @@ use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
-use crate::exchange::{Exchange, SourceKind};
+use crate::exchange::Exchange;
 use crate::report::{self, CaseInfo, Format, ReportFormat, ReportInput, RunSummary};
 use crate::rules::{Analyzer, Finding, Options, Severity};
 
@@ -67,6 +67,10 @@ pub struct Args {
     /// for the rest of the machine.
     #[arg(long)]
     pub no_direct_io: bool,
+    /// Judge the traffic of every app of a capture that names apps (PCAPdroid's), not
+    /// only the case's `[app]`.
+    #[arg(long)]
+    pub all_apps: bool,
     #[command(flatten)]
     pub tunnels: TunnelPortArgs,
     #[command(flatten)]
@@ -235,7 +239,7 @@ fn analyze_inputs(
                     read.metadata_only += 1;
                 }
                 count_anomalies(&mut read, &x.anomalies);
-                if x.device.is_some() || x.source != SourceKind::Pcap {
+                if attribution.judges(&x) {
                     analyse(x);
                 }
             };
@@ -369,7 +373,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let case = Arc::new(case::load(&args.case)?);
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    let reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
+    let mut reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
+    reading.all_apps = args.all_apps;
     let options = Options {
         reveal: args.reveal,
         ..Options::default()

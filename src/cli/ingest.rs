@@ -34,7 +34,6 @@ use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
-use crate::exchange::SourceKind;
 use crate::rules::{Analyzer, Options};
 use crate::source;
 use crate::store::db::Side;
@@ -57,6 +56,10 @@ pub struct Args {
     /// Threads to use (default: one per core).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    /// Judge the traffic of every app of a capture that names apps (PCAPdroid's), not
+    /// only the case's `[app]`.
+    #[arg(long)]
+    pub all_apps: bool,
     #[command(flatten)]
     pub tunnels: TunnelPortArgs,
     #[command(flatten)]
@@ -93,7 +96,8 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     };
     let keylogs = keylog::load(&args.keylog)?;
     keylog::report(&keylogs);
-    let reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
+    let mut reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
+    reading.all_apps = args.all_apps;
     let mut store = dir.open_store()?;
     let mut failed = false;
     store_case_consent(&mut store, &case)?;
@@ -430,8 +434,9 @@ pub fn ingest_file_with(
                 &status,
                 &mut |x| {
                     sink.borrow_mut().exchange(&x);
-                    // As `analyze`: capture traffic of no case device is listed, not judged.
-                    if x.device.is_some() || x.source != SourceKind::Pcap {
+                    // As `analyze`: capture traffic of no case device, or of another
+                    // app, is listed, not judged.
+                    if attribution.judges(&x) {
                         analyse(x);
                     }
                 },

@@ -15,18 +15,19 @@ use super::keylog::KeyLogFile;
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case::{Case, DeviceResolver};
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, SourceKind};
+use crate::net::pcapdroid::AppUnderTest;
 use crate::net::provisional_id::InputIds;
 use crate::net::tap::TapLimits;
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::WlanKeys;
-use crate::report::{InputInfo, TrafficSummary};
+use crate::report::{InputInfo, TrafficSummary, MAX_APPS_SHOWN};
 use crate::source::direct_read::DirectReader;
 use crate::source::pcap::{self, CaptureOptions, CaptureProgress, CaptureSummary};
 use crate::source::{self, HarOptions, InputKind};
 
-/// How capture files are read, besides the case: `--keylog`, `--tunnel-port` and
-/// `--wlan-keys`.
+/// How capture files are read, besides the case: `--keylog`, `--tunnel-port`,
+/// `--wlan-keys` and `--all-apps`.
 #[derive(Debug, Clone, Default)]
 pub struct CaptureReading {
     /// TLS secrets (`--keylog` files' contents, see [`super::keylog`]) besides the
@@ -36,6 +37,9 @@ pub struct CaptureReading {
     pub tunnel_ports: UdpTunnelPorts,
     /// Keys for WPA-protected 802.11 frames.
     pub wlan_keys: Arc<WlanKeys>,
+    /// `--all-apps`: judge the traffic of apps other than the case's too, where a
+    /// capture names apps (PCAPdroid).
+    pub all_apps: bool,
 }
 
 impl CaptureReading {
@@ -50,6 +54,7 @@ impl CaptureReading {
             keylogs: super::keylog::texts(keylogs),
             tunnel_ports: tunnels.ports()?,
             wlan_keys: wlan.load()?,
+            all_apps: false,
         };
         if let Some(ports) = super::tunnel_ports::describe(&reading.tunnel_ports) {
             eprintln!("consentry: {ports}");
@@ -73,6 +78,8 @@ pub struct Attribution {
     /// Whether a capture read once is read with direct I/O (`analyze` unless
     /// `--no-direct-io`; see [`DirectReader`]).
     pub direct_io: bool,
+    /// The case's app, which the apps a capture names (PCAPdroid) are compared with.
+    pub app: AppUnderTest,
 }
 
 impl Attribution {
@@ -93,7 +100,17 @@ impl Attribution {
             reading: CaptureReading::default(),
             keep_response_headers: true,
             direct_io: false,
+            app: AppUnderTest::new(&case.app.package, &case.app.name),
         })
+    }
+
+    /// Whether an exchange is judged: capture traffic of no case device is listed
+    /// and counted, not judged (its consent state is unknown), and so is the traffic
+    /// of an app other than the case's where the capture names apps (PCAPdroid),
+    /// unless `--all-apps`.
+    pub fn judges(&self, x: &Exchange) -> bool {
+        (x.device.is_some() || x.source != SourceKind::Pcap)
+            && (self.reading.all_apps || !x.of_another_app())
     }
 
     /// The device of a HAR file's traffic (HAR has no client addresses).
@@ -350,6 +367,7 @@ impl Content<'_> {
             file_sha256: self.sha256.map(str::to_string),
             devices: attribution.devices.clone(),
             fallback_device: attribution.device.clone(),
+            app: attribution.app.clone(),
             limits: {
                 let mut limits = TapLimits::default();
                 limits.flow.http.keep_response_headers = attribution.keep_response_headers;
@@ -391,7 +409,10 @@ impl Content<'_> {
                 outcome
                     .notes
                     .extend(super::wlan_keys::describe(label, &summary.packets.wpa));
-                outcome.traffic = Some(traffic_summary(&summary));
+                let apps = super::apps::describe(label, &summary, attribution.reading.all_apps);
+                outcome.notes.extend(apps.notes);
+                outcome.warnings.extend(apps.warnings);
+                outcome.traffic = Some(traffic_summary(&summary, attribution.reading.all_apps));
                 outcome.error = error.map(|e| e.to_string());
             }
             Err(e) => outcome.error = Some(e.to_string()),
@@ -399,7 +420,7 @@ impl Content<'_> {
     }
 }
 
-fn traffic_summary(s: &CaptureSummary) -> TrafficSummary {
+fn traffic_summary(s: &CaptureSummary, all_apps: bool) -> TrafficSummary {
     let mut unknown: Vec<(String, u64)> = s
         .tap
         .unknown_clients
@@ -432,6 +453,9 @@ fn traffic_summary(s: &CaptureSummary) -> TrafficSummary {
         wlan_reassembled: s.packets.wlan_fragments.reassembled,
         wlan_fragments_dropped: s.packets.wlan_fragments.dropped(),
         tls_not_decrypted: s.flows.tls_not_decrypted.clone(),
+        apps: s.apps.iter().take(MAX_APPS_SHOWN).cloned().collect(),
+        other_app_exchanges: s.tap.other_app_exchanges,
+        other_apps_judged: all_apps && s.tap.other_app_exchanges > 0,
     }
 }
 

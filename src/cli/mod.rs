@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod analyze;
+mod apps;
 pub mod ca;
 pub mod case_check;
 pub mod consent;

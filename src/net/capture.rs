@@ -149,6 +149,8 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Length of the packet on the wire, as the file claims it.
     pub original_len: u32,
+    /// The first comment of a pcapng packet block (`opt_comment`), if any.
+    pub comment: Option<&'a [u8]>,
 }
 
 /// What the reader yields.
@@ -158,6 +160,14 @@ pub enum CaptureEvent<'a> {
     Frame(Frame<'a>),
     /// A pcapng Decryption Secrets Block (e.g. type 0x544c534b: a TLS key log).
     Secrets { secrets_type: u32, data: &'a [u8] },
+    /// A pcapng Custom Block: its Private Enterprise Number, the data after it
+    /// (options included: their layout is the enterprise's), and the section's byte
+    /// order.
+    Custom {
+        pen: u32,
+        data: &'a [u8],
+        big_endian: bool,
+    },
 }
 
 /// Counters of what the reader saw besides frames.
@@ -167,9 +177,11 @@ pub struct CaptureStats {
     pub frames: u64,
     /// Decryption Secrets Blocks delivered.
     pub secrets: u64,
+    /// Custom Blocks delivered.
+    pub custom: u64,
     /// pcapng sections seen.
     pub sections: u64,
-    /// pcapng blocks skipped (name resolution, statistics, custom, unknown types).
+    /// pcapng blocks skipped (name resolution, statistics, unknown types).
     pub skipped_blocks: u64,
     /// Packet blocks skipped because they name an undescribed interface.
     pub undefined_interface: u64,
@@ -213,6 +225,10 @@ const SPB_TYPE: u32 = 3;
 const IDB_TYPE: u32 = 1;
 const EPB_TYPE: u32 = 6;
 const DSB_TYPE: u32 = 0x0000_000a;
+/// Custom Block types: copyable, and not to be copied by a rewriting tool.
+const CB_TYPE: u32 = 0x0000_0bad;
+const DCB_TYPE: u32 = 0x4000_0bad;
+const OPT_COMMENT: u16 = 1;
 const SHB_TYPE: u32 = 0x0a0d_0d0a;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
@@ -244,10 +260,16 @@ enum Step {
         interface: u32,
         original_len: u32,
         data: Range<usize>,
+        comment: Option<Range<usize>>,
     },
     Secrets {
         secrets_type: u32,
         data: Range<usize>,
+    },
+    Custom {
+        pen: u32,
+        data: Range<usize>,
+        big_endian: bool,
     },
 }
 
@@ -357,6 +379,7 @@ fn block_name(t: u32) -> &'static str {
         SPB_TYPE => "simple packet block",
         OPB_TYPE => "packet block",
         DSB_TYPE => "decryption secrets block",
+        CB_TYPE | DCB_TYPE => "custom block",
         _ => "block",
     }
 }
@@ -559,11 +582,16 @@ impl<R: Read> CaptureReader<R> {
                 interface,
                 original_len,
                 data,
+                comment,
             } => {
                 self.number += 1;
                 self.stats.frames += 1;
                 let number = self.number;
-                let Some(data) = self.buf.data().get(data) else {
+                let buf = self.buf.data();
+                let (Some(data), Some(comment)) = (
+                    buf.get(data),
+                    comment.map_or(Some(None), |c| buf.get(c).map(Some)),
+                ) else {
                     self.done = true;
                     return Err(malformed());
                 };
@@ -574,6 +602,7 @@ impl<R: Read> CaptureReader<R> {
                     interface,
                     data,
                     original_len,
+                    comment,
                 })
             }
             Step::Secrets { secrets_type, data } => {
@@ -583,6 +612,22 @@ impl<R: Read> CaptureReader<R> {
                     return Err(malformed());
                 };
                 CaptureEvent::Secrets { secrets_type, data }
+            }
+            Step::Custom {
+                pen,
+                data,
+                big_endian,
+            } => {
+                self.stats.custom += 1;
+                let Some(data) = self.buf.data().get(data) else {
+                    self.done = true;
+                    return Err(malformed());
+                };
+                CaptureEvent::Custom {
+                    pen,
+                    data,
+                    big_endian,
+                }
             }
         }))
     }
@@ -688,6 +733,7 @@ impl<R: Read> CaptureReader<R> {
             interface: 0,
             original_len: origlen,
             data: start..start.saturating_add(len),
+            comment: None,
         }))
     }
 
@@ -776,6 +822,7 @@ impl<R: Read> CaptureReader<R> {
                         return Ok(Some(step));
                     }
                 }
+                CB_TYPE | DCB_TYPE => return self.custom_block(blen, be).map(Some),
                 _ => {
                     self.stats.skipped_blocks += 1;
                     self.skip(blen);
@@ -814,6 +861,7 @@ impl<R: Read> CaptureReader<R> {
                 origlen: u32,
                 start: usize,
                 len: usize,
+                comment: Option<Range<usize>>,
             },
             Simple {
                 origlen: u32,
@@ -872,6 +920,12 @@ impl<R: Read> CaptureReader<R> {
                     origlen: epb.origlen,
                     start: pos(epb.data.as_ptr()),
                     len: epb.data.len(),
+                    comment: epb
+                        .options
+                        .iter()
+                        .find(|o| o.code.0 == OPT_COMMENT)
+                        .and_then(|o| o.as_bytes().ok())
+                        .map(|c| pos(c.as_ptr())..pos(c.as_ptr()).saturating_add(c.len())),
                 },
                 Block::SimplePacket(spb) => Parsed::Simple {
                     origlen: spb.origlen,
@@ -925,6 +979,7 @@ impl<R: Read> CaptureReader<R> {
                 origlen,
                 start,
                 len,
+                comment,
             } => {
                 let Some(iface) = self.interface(if_id) else {
                     self.skip(blen);
@@ -940,6 +995,7 @@ impl<R: Read> CaptureReader<R> {
                     interface: if_id,
                     original_len: origlen,
                     data: start..start.saturating_add(len),
+                    comment,
                 }))
             }
             Parsed::Simple {
@@ -959,6 +1015,7 @@ impl<R: Read> CaptureReader<R> {
                     interface: 0,
                     original_len: origlen,
                     data: start..start.saturating_add(len),
+                    comment: None,
                 }))
             }
             Parsed::Secrets {
@@ -973,6 +1030,21 @@ impl<R: Read> CaptureReader<R> {
                 }))
             }
         }
+    }
+
+    /// A Custom Block: type, length, Private Enterprise Number, data, length.
+    fn custom_block(&mut self, blen: usize, be: bool) -> Result<Step, CaptureError> {
+        let Some(pen) = u32_at(self.buf.data(), 8, be).filter(|_| blen >= 16) else {
+            return Err(self.malformed(format!(
+                "custom block of {blen} bytes has no room for its enterprise number"
+            )));
+        };
+        self.deliver(blen);
+        Ok(Step::Custom {
+            pen,
+            data: 12..blen - 4,
+            big_endian: be,
+        })
     }
 
     /// An Obsolete Packet Block (type 2), which pcap-parser does not know: interface
@@ -1013,6 +1085,7 @@ impl<R: Read> CaptureReader<R> {
             interface: u32::from(if_id),
             original_len: origlen,
             data: 28..28 + len,
+            comment: None,
         }))
     }
 }
@@ -1139,6 +1212,16 @@ mod tests {
             self.block(IDB_TYPE, &b)
         }
         fn epb(&mut self, iface: u32, ts: u64, data: &[u8]) -> &mut Self {
+            self.epb_with_options(iface, ts, data, &[])
+        }
+        /// An EPB with options (code, value), each padded to 4 bytes, and an end.
+        fn epb_with_options(
+            &mut self,
+            iface: u32,
+            ts: u64,
+            data: &[u8],
+            options: &[(u16, &[u8])],
+        ) -> &mut Self {
             let mut b = vec![];
             b.extend_from_slice(&self.u32(iface));
             b.extend_from_slice(&self.u32((ts >> 32) as u32));
@@ -1146,7 +1229,26 @@ mod tests {
             b.extend_from_slice(&self.u32(data.len() as u32));
             b.extend_from_slice(&self.u32(data.len() as u32));
             b.extend_from_slice(data);
+            if !options.is_empty() {
+                while b.len() % 4 != 0 {
+                    b.push(0);
+                }
+                for (code, value) in options {
+                    b.extend_from_slice(&self.u16(*code));
+                    b.extend_from_slice(&self.u16(value.len() as u16));
+                    b.extend_from_slice(value);
+                    while b.len() % 4 != 0 {
+                        b.push(0);
+                    }
+                }
+                b.extend_from_slice(&[0, 0, 0, 0]);
+            }
             self.block(EPB_TYPE, &b)
+        }
+        fn custom(&mut self, btype: u32, pen: u32, data: &[u8]) -> &mut Self {
+            let mut b = self.u32(pen).to_vec();
+            b.extend_from_slice(data);
+            self.block(btype, &b)
         }
         fn spb(&mut self, origlen: u32, data: &[u8]) -> &mut Self {
             let mut b = self.u32(origlen).to_vec();
@@ -1190,6 +1292,13 @@ mod tests {
             orig: u32,
         },
         S(u32, Vec<u8>),
+        /// The comment of the frame before.
+        Comment(Vec<u8>),
+        C {
+            pen: u32,
+            data: Vec<u8>,
+            be: bool,
+        },
     }
 
     fn read_all_from<R: Read>(r: R) -> (Vec<Ev>, Result<(), CaptureError>) {
@@ -1205,13 +1314,27 @@ mod tests {
         let mut evs = Vec::new();
         loop {
             match reader.next_event() {
-                Ok(Some(CaptureEvent::Frame(f))) => evs.push(Ev::F {
-                    number: f.number,
-                    ts: f.ts.0,
-                    link: f.link,
-                    interface: f.interface,
-                    data: f.data.to_vec(),
-                    orig: f.original_len,
+                Ok(Some(CaptureEvent::Frame(f))) => {
+                    evs.push(Ev::F {
+                        number: f.number,
+                        ts: f.ts.0,
+                        link: f.link,
+                        interface: f.interface,
+                        data: f.data.to_vec(),
+                        orig: f.original_len,
+                    });
+                    if let Some(c) = f.comment {
+                        evs.push(Ev::Comment(c.to_vec()));
+                    }
+                }
+                Ok(Some(CaptureEvent::Custom {
+                    pen,
+                    data,
+                    big_endian,
+                })) => evs.push(Ev::C {
+                    pen,
+                    data: data.to_vec(),
+                    be: big_endian,
                 }),
                 Ok(Some(CaptureEvent::Secrets { secrets_type, data })) => {
                     evs.push(Ev::S(secrets_type, data.to_vec()))
@@ -1250,7 +1373,7 @@ mod tests {
                 Ev::F {
                     number, ts, data, ..
                 } => Some((*number, *ts, data.clone())),
-                Ev::S(..) => None,
+                Ev::S(..) | Ev::Comment(_) | Ev::C { .. } => None,
             })
             .collect()
     }
@@ -1356,8 +1479,18 @@ mod tests {
             .idb(1, 0, None, None) // Ethernet, µs
             .idb(101, 0, Some(9), Some(-1)) // raw IP, ns, 1 s before
             .epb(0, 1_700_000_000_000_001, b"eth frame")
-            .epb(1, 1_700_000_000_123_456_789, b"raw ip")
-            .block(0x0bad, b"unknown block contents")
+            .epb_with_options(
+                1,
+                1_700_000_000_123_456_789,
+                b"raw ip",
+                &[
+                    (2, &[1, 0, 0, 0]),
+                    (OPT_COMMENT, b"u-10123"),
+                    (OPT_COMMENT, b"2nd"),
+                ],
+            )
+            .block(0x0c00, b"unknown block contents")
+            .custom(CB_TYPE, 62652, b"\x01\x00\x01\x00custom")
             .dsb(0x544c_534b, b"CLIENT_RANDOM 00 11\n")
             .spb(3, b"spb-padded")
             .opb(1, 5_000_000_000, b"opb");
@@ -1365,6 +1498,7 @@ mod tests {
         b.shb()
             .idb(113, 4, Some(0x80 | 10), None) // SLL, 2^-10 s, snaplen 4
             .epb(0, 3 << 10, b"sll frame")
+            .custom(DCB_TYPE, 7, b"")
             .epb(1, 0, b"undefined interface")
             .spb(100, b"short");
         let mut out = a.out;
@@ -1389,6 +1523,14 @@ mod tests {
                 interface: 1,
                 data: b"raw ip".to_vec(),
                 orig: 6,
+            },
+            // The first comment, after the flags option.
+            Ev::Comment(b"u-10123".to_vec()),
+            Ev::C {
+                pen: 62652,
+                // Padded to 4 bytes: the block's layout below the PEN is its own.
+                data: b"\x01\x00\x01\x00custom\x00\x00".to_vec(),
+                be: false,
             },
             Ev::S(0x544c_534b, b"CLIENT_RANDOM 00 11\n".to_vec()),
             // SPB: interface 0, origlen 3 bounds the data, last timestamp.
@@ -1417,6 +1559,11 @@ mod tests {
                 data: b"sll ".to_vec(),
                 orig: 9,
             },
+            Ev::C {
+                pen: 7,
+                data: Vec::new(),
+                be: true,
+            },
             Ev::F {
                 number: 6,
                 ts: 3_000_000,
@@ -1440,6 +1587,7 @@ mod tests {
         assert_eq!(r.offset(), f.len() as u64);
         assert_eq!(r.stats().sections, 2);
         assert_eq!(r.stats().skipped_blocks, 1);
+        assert_eq!(r.stats().custom, 2);
         assert_eq!(r.stats().undefined_interface, 1);
         assert_eq!(r.stats().cut_to_snaplen, 2);
         let (evs, end) = read_all(&f);
@@ -1535,8 +1683,15 @@ mod tests {
             ),
             pcap(true, true, 0, 101, &[(1, 0, b"first"), (2, 0, b"second")]),
         ];
+        // One event per block: a frame's comment is part of the frame's event.
+        let blocks = |evs: Vec<Ev>| -> Vec<Ev> {
+            evs.into_iter()
+                .filter(|e| !matches!(e, Ev::Comment(_)))
+                .collect()
+        };
         for f in &cases {
             let (full, end) = read_all(f);
+            let full = blocks(full);
             end.unwrap();
             // Where each event's block ends.
             let mut ends = Vec::new();
@@ -1550,6 +1705,7 @@ mod tests {
             }
             for cut in 0..f.len() {
                 let (evs, end) = read_all(&f[..cut]);
+                let evs = blocks(evs);
                 let complete = ends.iter().filter(|&&e| e <= cut).count();
                 assert_eq!(evs, full[..complete], "cut at {cut}");
                 match end {
@@ -1609,9 +1765,12 @@ mod tests {
         let mut caplen = ng(false);
         caplen.shb().idb(1, 0, None, None).epb(0, 0, b"abcd");
         caplen.out[good as usize + 20..good as usize + 24].copy_from_slice(&1000u32.to_le_bytes());
+        let mut custom = w.out.clone();
+        custom.extend_from_slice(&[0xad, 0x0b, 0, 0, 12, 0, 0, 0, 12, 0, 0, 0]);
         for (name, f) in [
             ("odd", odd),
             ("small", small),
+            ("custom without an enterprise number", custom),
             ("trailer", trailer.out),
             ("caplen", caplen.out),
         ] {

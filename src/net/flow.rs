@@ -210,6 +210,8 @@ pub struct ConnInfo {
     pub tls: Option<TlsSeen>,
     /// Protocol guessed from content, once known.
     pub protocol: Option<AppProtocol>,
+    /// The Android app of the connection: the UID of its first packet that names one.
+    pub app_uid: Option<i32>,
 }
 
 /// What the flow table hands to its owner.
@@ -613,6 +615,7 @@ impl FlowTable {
         if let Some(Flow::Udp(flow)) = self.flows.get_mut(&key) {
             flow.last_ts = ts;
             flow.info.last_frame = frame;
+            flow.info.app_uid = flow.info.app_uid.or(packet.app_uid);
             if flow.info.client.ip == packet.src && flow.info.client.port == src_port {
                 flow.info.client_bytes += payload.len() as u64;
                 if let Some(reader) = flow.quic.as_mut() {
@@ -652,6 +655,7 @@ impl FlowTable {
             };
         let from_client = client == src;
         let mut info = new_info(Proto::Udp, client, server, ts, frame);
+        info.app_uid = packet.app_uid;
         if from_client {
             info.client_bytes = payload.len() as u64;
         } else {
@@ -755,6 +759,7 @@ impl FlowTable {
             flow.state.info.client.ip == src.ip && flow.state.info.client.port == src.port;
         flow.state.last_ts = ts;
         flow.state.info.last_frame = frame;
+        flow.state.info.app_uid = flow.state.info.app_uid.or(packet.app_uid);
         if from_client {
             flow.state.info.client_bytes += seg.payload.len() as u64;
         } else {
@@ -998,6 +1003,7 @@ fn new_info(
         server_bytes: 0,
         tls: None,
         protocol: None,
+        app_uid: None,
     }
 }
 
@@ -1658,6 +1664,7 @@ mod tests {
                 payload,
             }),
             reassembled_from: None,
+            app_uid: None,
         };
         let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
         table.packet(ts, n, &packet, &NoDevices, out);
@@ -2097,6 +2104,7 @@ mod tests {
                 payload: p,
             },
             reassembled_from: None,
+            app_uid: None,
         };
         let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
         t.packet(ts, n, &packet, &NoDevices, out);

@@ -27,6 +27,7 @@ pub mod keyed_hash;
 pub mod keylog;
 pub mod link;
 pub mod packet;
+pub mod pcapdroid;
 pub mod provisional_id;
 pub mod quic;
 pub mod sniff;

@@ -106,6 +106,9 @@ pub struct Packet<'a> {
     /// For a datagram reassembled from fragments: the capture time and frame of its
     /// first fragment (the frame decoded last only completed it).
     pub reassembled_from: Option<(Timestamp, u64)>,
+    /// The Android app that sent or received it, by UID, where the capture says
+    /// (PCAPdroid's marks, set by the tap; see [`super::pcapdroid`]).
+    pub app_uid: Option<i32>,
 }
 
 /// Limits of a [`PacketDecoder`].
@@ -729,6 +732,7 @@ impl PacketDecoder {
             dst,
             transport,
             reassembled_from: within.reassembled_from,
+            app_uid: None,
         });
         Ok(())
     }

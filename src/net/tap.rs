@@ -11,6 +11,10 @@
 //! Traffic of clients that are no case device is turned into exchanges too (with no
 //! device) and counted per address in [`TapStats::unknown_clients`], so a summary can
 //! say what was not attributed instead of dropping it silently.
+//!
+//! Where the capture names the Android app of each packet (PCAPdroid's marks, see
+//! [`crate::net::pcapdroid`]), an exchange names its connection's app, and whether
+//! that is the case's app; exchanges are counted per app in [`TapStats::apps`].
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -19,13 +23,16 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::case::DeviceResolver;
-use crate::exchange::{Anomaly, EvidenceRef, Exchange, Header, Response, SourceKind, TlsInfo};
-use crate::net::capture::Frame;
+use crate::exchange::{
+    Anomaly, AppRef, EvidenceRef, Exchange, Header, Response, SourceKind, TlsInfo,
+};
+use crate::net::capture::{Frame, LinkType};
 use crate::net::dns::DnsMap;
 use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
 use crate::net::http1::{HttpRequest, HttpResponse};
 use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
+use crate::net::pcapdroid::{self, AppStats, AppTable, AppTraffic, AppUnderTest, BlockError};
 use crate::net::provisional_id::InputIds;
 use crate::net::sniff::AppProtocol;
 use crate::net::text;
@@ -56,6 +63,14 @@ pub struct TapStats {
     /// Exchanges per client address that is no case device.
     pub unknown_clients: BTreeMap<IpAddr, u64>,
     pub unknown_clients_other: u64,
+    /// Exchanges per app UID, where the capture names apps (at most
+    /// [`pcapdroid::MAX_APPS`] UIDs; the rest in `apps_other`) …
+    pub apps: BTreeMap<i32, u64>,
+    pub apps_other: u64,
+    /// … and those of an app other than the case's.
+    pub other_app_exchanges: u64,
+    /// pcapng custom blocks of enterprises other than PCAPdroid (not read).
+    pub foreign_custom_blocks: u64,
 }
 
 /// How a tap names its exchanges.
@@ -79,6 +94,8 @@ pub struct Tap {
     source: SourceKind,
     stats: TapStats,
     events: Vec<FlowEvent>,
+    apps: AppTable,
+    app_under_test: AppUnderTest,
 }
 
 impl Tap {
@@ -106,7 +123,49 @@ impl Tap {
             source,
             stats: TapStats::default(),
             events: Vec::new(),
+            apps: AppTable::default(),
+            app_under_test: AppUnderTest::default(),
         }
+    }
+
+    /// The case's app, which the apps a capture names are compared with.
+    pub fn set_app_under_test(&mut self, app: AppUnderTest) {
+        self.app_under_test = app;
+    }
+
+    /// A pcapng custom block: PCAPdroid's are read, others counted.
+    pub fn custom_block(
+        &mut self,
+        pen: u32,
+        data: &[u8],
+        big_endian: bool,
+    ) -> Result<(), BlockError> {
+        if pen != pcapdroid::PEN {
+            self.stats.foreign_custom_blocks += 1;
+            return Ok(());
+        }
+        self.apps.custom_block(data, big_endian)
+    }
+
+    /// Exchanges per app, busiest first (ties by UID).
+    pub fn app_traffic(&self) -> Vec<AppTraffic> {
+        let mut apps: Vec<AppTraffic> = self
+            .stats
+            .apps
+            .iter()
+            .map(|(&uid, &exchanges)| {
+                let name = self.apps.name(uid);
+                AppTraffic {
+                    uid,
+                    package: name.and_then(|n| n.package.as_deref()).map(str::to_string),
+                    name: name.and_then(|n| n.label.as_deref()).map(str::to_string),
+                    under_test: name.and_then(|n| self.app_under_test.matches(uid, n)),
+                    exchanges,
+                }
+            })
+            .collect();
+        apps.sort_by(|a, b| b.exchanges.cmp(&a.exchanges).then(a.uid.cmp(&b.uid)));
+        apps
     }
 
     /// Names exchanges with provisional ids (see [`crate::net::provisional_id`]) for
@@ -117,6 +176,11 @@ impl Tap {
 
     pub fn stats(&self) -> &TapStats {
         &self.stats
+    }
+
+    /// What the capture's PCAPdroid marks gave.
+    pub fn pcapdroid_stats(&self) -> &AppStats {
+        &self.apps.stats
     }
 
     pub fn flow_stats(&self) -> &FlowStats {
@@ -157,6 +221,9 @@ impl Tap {
     pub fn frame(&mut self, frame: &Frame<'_>, out: &mut dyn FnMut(Exchange)) {
         self.stats.frames += 1;
         self.stats.bytes += frame.data.len() as u64;
+        let app_uid =
+            self.apps
+                .frame_uid(frame.data, frame.link == LinkType::Ethernet, frame.comment);
         let Tap {
             decoder,
             flows,
@@ -166,11 +233,13 @@ impl Tap {
             ..
         } = self;
         let (ts, number) = (frame.ts, frame.number);
-        let decoded = decoder.decode_frame(ts, number, frame.link, frame.data, &mut |packet| {
-            // A reassembled datagram started with its first fragment.
-            let (ts, number) = packet.reassembled_from.unwrap_or((ts, number));
-            flows.packet(ts, number, &packet, &*devices, events)
-        });
+        let decoded =
+            decoder.decode_frame(ts, number, frame.link, frame.data, &mut |mut packet| {
+                // A reassembled datagram started with its first fragment.
+                let (ts, number) = packet.reassembled_from.unwrap_or((ts, number));
+                packet.app_uid = app_uid;
+                flows.packet(ts, number, &packet, &*devices, events)
+            });
         if let Err(e) = decoded {
             *stats.packet_errors.entry(e.kind().to_string()).or_default() += 1;
         }
@@ -234,6 +303,30 @@ impl Tap {
         self.fallback_device.clone()
     }
 
+    /// The app of an exchange, counted.
+    fn app(&mut self, uid: i32) -> AppRef {
+        let name = self.apps.name(uid);
+        let under_test = name.and_then(|n| self.app_under_test.matches(uid, n));
+        let app = AppRef {
+            uid,
+            package: name.and_then(|n| n.package.as_deref()).map(str::to_string),
+            name: name.and_then(|n| n.label.as_deref()).map(str::to_string),
+            under_test,
+        };
+        let listed = self.stats.apps.len();
+        match self.stats.apps.get_mut(&uid) {
+            Some(n) => *n += 1,
+            None if listed < pcapdroid::MAX_APPS => {
+                self.stats.apps.insert(uid, 1);
+            }
+            None => self.stats.apps_other += 1,
+        }
+        if under_test == Some(false) {
+            self.stats.other_app_exchanges += 1;
+        }
+        app
+    }
+
     fn base_exchange(
         &mut self,
         conn: &ConnInfo,
@@ -249,6 +342,7 @@ impl Tap {
         x.client = Some(text::ip_string(conn.client.ip));
         x.server = Some(text::ip_string(conn.server.ip));
         x.device = self.device(conn);
+        x.app = conn.app_uid.map(|uid| self.app(uid));
         x.tls = conn.tls.as_ref().map(|t| TlsInfo {
             version: t.version().map(|v| tls::version_name(v).to_string()),
             sni: t.sni().map(str::to_string),

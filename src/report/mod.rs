@@ -8,6 +8,7 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::net::pcapdroid::AppTraffic;
 use crate::rules::{Finding, RuleId, Severity};
 
 pub mod har;
@@ -125,6 +126,16 @@ pub struct TrafficSummary {
     /// or the capture ended first); repetitions not counted.
     #[serde(skip_serializing_if = "is_zero")]
     pub wlan_fragments_dropped: u64,
+    /// Exchanges per Android app where the captures name apps (PCAPdroid), busiest
+    /// first, at most [`MAX_APPS_SHOWN`] …
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppTraffic>,
+    /// … those of apps other than the case's …
+    #[serde(skip_serializing_if = "is_zero")]
+    pub other_app_exchanges: u64,
+    /// … and whether they were judged all the same (`--all-apps`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub other_apps_judged: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -133,6 +144,8 @@ fn is_zero(n: &u64) -> bool {
 
 /// Unknown clients listed in a run's summary.
 pub const MAX_UNKNOWN_CLIENTS_SHOWN: usize = 20;
+/// Apps listed in a run's summary.
+pub const MAX_APPS_SHOWN: usize = 20;
 
 impl TrafficSummary {
     /// Adds another capture's counts to these.
@@ -168,6 +181,23 @@ impl TrafficSummary {
         self.wlan_michael_failures += other.wlan_michael_failures;
         self.wlan_reassembled += other.wlan_reassembled;
         self.wlan_fragments_dropped += other.wlan_fragments_dropped;
+        // The same UID may be another app in another capture: merged only when
+        // everything the captures said about it agrees.
+        for app in other.apps {
+            let same = self.apps.iter_mut().find(|a| {
+                (a.uid, &a.package, &a.name, a.under_test)
+                    == (app.uid, &app.package, &app.name, app.under_test)
+            });
+            match same {
+                Some(a) => a.exchanges += app.exchanges,
+                None => self.apps.push(app),
+            }
+        }
+        self.apps
+            .sort_by(|a, b| b.exchanges.cmp(&a.exchanges).then(a.uid.cmp(&b.uid)));
+        self.apps.truncate(MAX_APPS_SHOWN);
+        self.other_app_exchanges += other.other_app_exchanges;
+        self.other_apps_judged |= other.other_apps_judged;
     }
 
     /// TLS connections seen (decrypted or not).

@@ -234,6 +234,40 @@ impl Report {
                 t.unknown_client_exchanges
             ));
         }
+        if !t.apps.is_empty() {
+            let apps: Vec<String> = t
+                .apps
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} (UID {}, {} exchanges)",
+                        a.display_name(),
+                        a.uid,
+                        a.exchanges
+                    )
+                })
+                .collect();
+            let mut line = format!(
+                "The captures name the Android app of each connection (PCAPdroid): {}.",
+                apps.join(", ")
+            );
+            if t.other_app_exchanges > 0 {
+                line.push_str(&if t.other_apps_judged {
+                    format!(
+                        " {} exchanges of apps other than the case's were judged all the \
+                         same (--all-apps): each finding names its app.",
+                        t.other_app_exchanges
+                    )
+                } else {
+                    format!(
+                        " {} exchanges of apps other than the case's are not the app's \
+                         traffic and were not judged.",
+                        t.other_app_exchanges
+                    )
+                });
+            }
+            lines.push(line);
+        }
         lines
     }
 }
@@ -536,6 +570,7 @@ pub(crate) mod testing {
             borderline: false,
             at: at(s),
             device: "pixel7".into(),
+            app: None,
             exchange: format!("x-{n:04}"),
             destination: std::sync::Arc::new(Destination {
                 host: host.into(),
@@ -807,13 +842,46 @@ mod tests {
 
         t.wlan_reassembled = 5;
         t.wlan_fragments_dropped = 3;
-        i.traffic = Some(t);
+        i.traffic = Some(t.clone());
         let lines = build(&i).visibility();
         assert!(
             lines[6].starts_with("3 Wi-Fi fragments went into no packet")
                 && lines[6].ends_with("(5 MSDUs were put together from their fragments)."),
             "{lines:?}"
         );
+        t.apps = vec![
+            crate::net::pcapdroid::AppTraffic {
+                uid: 10123,
+                package: Some("com.example.shop".into()),
+                name: Some("Example Shop".into()),
+                under_test: Some(true),
+                exchanges: 4,
+            },
+            crate::net::pcapdroid::AppTraffic {
+                uid: 10210,
+                package: None,
+                name: Some("Weather Now".into()),
+                under_test: Some(false),
+                exchanges: 2,
+            },
+        ];
+        t.other_app_exchanges = 2;
+        i.traffic = Some(t.clone());
+        let lines = build(&i).visibility();
+        assert_eq!(
+            lines.last().unwrap(),
+            "The captures name the Android app of each connection (PCAPdroid): \
+             com.example.shop (UID 10123, 4 exchanges), \"Weather Now\" (UID 10210, 2 \
+             exchanges). 2 exchanges of apps other than the case's are not the app's traffic \
+             and were not judged."
+        );
+        t.other_apps_judged = true;
+        i.traffic = Some(t);
+        let lines = build(&i).visibility();
+        assert!(lines
+            .last()
+            .unwrap()
+            .ends_with("judged all the same (--all-apps): each finding names its app."));
     }
 
     #[test]

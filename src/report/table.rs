@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use super::{list_counts, rule_order, RunSummary};
+use super::{list_counts, rule_order, RunSummary, TrafficSummary};
 use crate::parties::Party;
 use crate::rules::Finding;
 
@@ -130,6 +130,11 @@ pub fn write_table(
                 )
             )?;
         }
+        if !t.apps.is_empty() {
+            for line in apps_lines(t) {
+                writeln!(out, "{}", fit(&line, WIDTH))?;
+            }
+        }
     }
     let sev = |s: &str| summary.findings_by_severity.get(s).copied().unwrap_or(0);
     writeln!(
@@ -225,6 +230,29 @@ pub fn write_table(
         )?;
     }
     Ok(())
+}
+
+/// The apps the captures named (PCAPdroid), busiest first, and what became of the
+/// traffic of apps other than the case's.
+fn apps_lines(t: &TrafficSummary) -> Vec<String> {
+    let apps: Vec<String> = t
+        .apps
+        .iter()
+        .map(|a| format!("{} {}", a.display_name(), a.exchanges))
+        .collect();
+    let mut lines = vec![format!("apps (PCAPdroid): {}", apps.join(", "))];
+    if t.other_app_exchanges > 0 {
+        lines.push(format!(
+            "{} exchanges of other apps, {}",
+            t.other_app_exchanges,
+            if t.other_apps_judged {
+                "analysed (--all-apps)"
+            } else {
+                "not analysed (see --all-apps)"
+            }
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]

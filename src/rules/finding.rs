@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::consent::{ConsentEvent, Decision, Purpose};
+use crate::exchange::AppRef;
 use crate::parties::Destination;
 use crate::pii::Confidence;
 use crate::timestamp::Timestamp;
@@ -22,6 +23,9 @@ pub struct Finding {
     pub borderline: bool,
     pub at: Timestamp,
     pub device: String,
+    /// The Android app of the exchange, where the capture names it (PCAPdroid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppRef>,
     pub exchange: String,
     /// Shared with the classifier's memo and the exchange's other findings.
     pub destination: Arc<Destination>,

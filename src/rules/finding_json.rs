@@ -9,6 +9,7 @@
 
 use super::finding::{ConsentInfo, DataItem, EventRef, Finding};
 use crate::consent::EventSource;
+use crate::exchange::AppRef;
 use crate::parties::{Destination, Party};
 use crate::pii::Confidence;
 use crate::store::json_string::{push as string, push_timestamp};
@@ -70,6 +71,10 @@ pub fn write(out: &mut Vec<u8>, f: &Finding) {
     push_timestamp(out, f.at);
     out.extend_from_slice(b",\"device\":");
     string(out, &f.device);
+    if let Some(a) = &f.app {
+        out.extend_from_slice(b",\"app\":");
+        app(out, a);
+    }
     out.extend_from_slice(b",\"exchange\":");
     string(out, &f.exchange);
     out.extend_from_slice(b",\"destination\":");
@@ -87,6 +92,25 @@ pub fn write(out: &mut Vec<u8>, f: &Finding) {
     strings(out, &f.citations);
     out.extend_from_slice(b",\"summary\":");
     string(out, &f.summary);
+    out.push(b'}');
+}
+
+/// The fields of an `AppRef` that are set.
+fn app(out: &mut Vec<u8>, a: &AppRef) {
+    out.extend_from_slice(b"{\"uid\":");
+    out.extend_from_slice(a.uid.to_string().as_bytes());
+    if let Some(package) = &a.package {
+        out.extend_from_slice(b",\"package\":");
+        string(out, package);
+    }
+    if let Some(name) = &a.name {
+        out.extend_from_slice(b",\"name\":");
+        string(out, name);
+    }
+    if let Some(under_test) = a.under_test {
+        out.extend_from_slice(b",\"under_test\":");
+        boolean(out, under_test);
+    }
     out.push(b'}');
 }
 
@@ -293,6 +317,12 @@ mod tests {
             data in proptest::collection::vec(data_item(), 0..4),
             (purpose, state, event) in (text(), text(), proptest::option::of(event())),
             citations in proptest::collection::vec(text(), 0..7),
+            app in proptest::option::of((
+                any::<i32>(),
+                proptest::option::of(text()),
+                proptest::option::of(text()),
+                proptest::option::of(any::<bool>()),
+            )),
         ) -> Finding {
             Finding {
                 id,
@@ -301,6 +331,12 @@ mod tests {
                 borderline,
                 at,
                 device,
+                app: app.map(|(uid, package, name, under_test)| AppRef {
+                    uid,
+                    package,
+                    name,
+                    under_test,
+                }),
                 exchange,
                 destination: std::sync::Arc::new(destination),
                 data,

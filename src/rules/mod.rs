@@ -507,6 +507,7 @@ impl Analyzer {
             borderline: verdict.borderline,
             at: x.at,
             device: device.to_string(),
+            app: x.app.clone(),
             exchange: x.id.clone(),
             destination: Arc::clone(dest),
             data: Vec::new(),

@@ -130,6 +130,7 @@ impl DelayQueue {
             interface: 0,
             data: &data,
             original_len,
+            comment: None,
         };
         tap.frame(&frame, consumer);
         true
@@ -369,6 +370,7 @@ pub fn capture(
                     interface: 0,
                     data: packet.data,
                     original_len: packet.header.len,
+                    comment: None,
                 };
                 tap.frame(&frame, consumer);
             }

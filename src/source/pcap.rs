@@ -15,6 +15,7 @@ use crate::net::capture::{CaptureError, CaptureEvent, CaptureLimits, CaptureRead
 use crate::net::flow::{FlowStats, SECRETS_TYPE_TLS_KEYLOG};
 use crate::net::keylog::KeyLogStats;
 use crate::net::packet::PacketStats;
+use crate::net::pcapdroid::{AppStats, AppTraffic, AppUnderTest};
 use crate::net::provisional_id::InputIds;
 use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
@@ -36,6 +37,8 @@ pub struct CaptureOptions {
     pub devices: DeviceResolver,
     /// Device for traffic of clients that are no case device (`--device`).
     pub fallback_device: Option<String>,
+    /// The case's app, which the apps a capture names (PCAPdroid) are compared with.
+    pub app: AppUnderTest,
     pub limits: TapLimits,
     /// The UDP ports of each UDP tunnel (`--tunnel-port`).
     pub tunnel_ports: UdpTunnelPorts,
@@ -60,6 +63,11 @@ pub struct CaptureSummary {
     pub secrets_keylog: KeyLogStats,
     /// Set when the file ended in the middle of a block.
     pub truncated_at: Option<u64>,
+    /// Exchanges per Android app, where the capture names apps (PCAPdroid) …
+    pub apps: Vec<AppTraffic>,
+    /// … what its marks gave, and the first PCAPdroid block that could not be read.
+    pub pcapdroid: AppStats,
+    pub pcapdroid_block_error: Option<String>,
 }
 
 /// Progress of a running read, for a progress bar.
@@ -112,6 +120,7 @@ pub fn read_capture_with_ids<R: Read>(
     );
     tap.set_udp_tunnel_ports(opts.tunnel_ports.clone());
     tap.set_wlan_keys(opts.wlan_keys.clone());
+    tap.set_app_under_test(opts.app.clone());
     if let Some(ids) = provisional {
         tap.use_provisional_ids(ids);
     }
@@ -146,6 +155,19 @@ pub fn read_capture_with_ids<R: Read>(
                     summary.secrets_keylog.skipped += stats.skipped;
                 }
             }
+            Ok(Some(CaptureEvent::Custom {
+                pen,
+                data,
+                big_endian,
+            })) => {
+                let read = tap.custom_block(pen, data, big_endian);
+                if let (Err(e), None) = (read, &summary.pcapdroid_block_error) {
+                    summary.pcapdroid_block_error = Some(format!(
+                        "{e} (block ending at byte offset {})",
+                        capture.offset()
+                    ));
+                }
+            }
             Err(CaptureError::Truncated { offset, .. }) => {
                 summary.truncated_at = Some(offset);
                 break None;
@@ -158,6 +180,8 @@ pub fn read_capture_with_ids<R: Read>(
     summary.tap = tap.stats().clone();
     summary.flows = tap.flow_stats().clone();
     summary.packets = tap.packet_stats().clone();
+    summary.apps = tap.app_traffic();
+    summary.pcapdroid = tap.pcapdroid_stats().clone();
     Ok((summary, failure.map(|e| capture_error(&opts.label, e))))
 }
 
