@@ -335,6 +335,17 @@ pub struct AppRef {
     pub under_test: Option<bool>,
 }
 
+impl AppRef {
+    /// How a summary names it: package, else label, else the UID.
+    pub fn display_name(&self) -> String {
+        match (&self.package, &self.name) {
+            (Some(p), _) => p.clone(),
+            (None, Some(n)) => format!("\"{n}\""),
+            (None, None) => format!("uid {}", self.uid),
+        }
+    }
+}
+
 /// One HTTP request/response pair, or one connection of which only metadata is known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exchange {

@@ -79,12 +79,12 @@ fn summary_counts_exchanges_per_app_and_the_bad_trailer() {
         let t = outcome.traffic.as_ref().unwrap();
         assert_eq!(t.apps.len(), apps.len(), "{file}");
         for a in &t.apps {
-            let w = &apps[&a.uid.to_string()];
+            let w = &apps[&a.app.uid.to_string()];
             assert_eq!(
                 a.exchanges,
                 w["exchanges"].as_u64().unwrap(),
                 "{file}: {}",
-                a.uid
+                a.app.uid
             );
         }
         // Busiest first.

@@ -45,7 +45,7 @@ pub fn describe(label: &str, s: &CaptureSummary, all_apps: bool) -> AppLines {
         .apps
         .iter()
         .take(APPS_NAMED)
-        .map(|a| format!("{} {}", a.display_name(), a.exchanges))
+        .map(|a| format!("{} {}", a.app.display_name(), a.exchanges))
         .collect();
     let mut text = format!(
         "{label}: PCAPdroid names the app of {exchanges} exchanges: {}",
@@ -69,14 +69,17 @@ pub fn describe(label: &str, s: &CaptureSummary, all_apps: bool) -> AppLines {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::AppRef;
     use crate::net::pcapdroid::AppTraffic;
 
     fn app(uid: i32, package: Option<&str>, under_test: Option<bool>, n: u64) -> AppTraffic {
         AppTraffic {
-            uid,
-            package: package.map(str::to_string),
-            name: None,
-            under_test,
+            app: AppRef {
+                uid,
+                package: package.map(str::to_string),
+                name: None,
+                under_test,
+            },
             exchanges: n,
         }
     }

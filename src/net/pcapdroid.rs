@@ -17,6 +17,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::exchange::AppRef;
+
 /// PCAPdroid's IANA Private Enterprise Number, which its custom blocks carry.
 pub const PEN: u32 = 62652;
 /// Length of the trailer of a pcap frame.
@@ -312,28 +314,11 @@ impl AppUnderTest {
 }
 
 /// Exchanges of one app in a run's captures.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AppTraffic {
-    pub uid: i32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub package: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// As [`crate::exchange::AppRef::under_test`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub under_test: Option<bool>,
+    #[serde(flatten)]
+    pub app: AppRef,
     pub exchanges: u64,
-}
-
-impl AppTraffic {
-    /// How a summary names it: package, else label, else the UID.
-    pub fn display_name(&self) -> String {
-        match (&self.package, &self.name) {
-            (Some(p), _) => p.clone(),
-            (None, Some(n)) => format!("\"{n}\""),
-            (None, None) => format!("uid {}", self.uid),
-        }
-    }
 }
 
 fn non_empty(bytes: &[u8]) -> Option<Arc<str>> {

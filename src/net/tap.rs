@@ -153,19 +153,28 @@ impl Tap {
             .stats
             .apps
             .iter()
-            .map(|(&uid, &exchanges)| {
-                let name = self.apps.name(uid);
-                AppTraffic {
-                    uid,
-                    package: name.and_then(|n| n.package.as_deref()).map(str::to_string),
-                    name: name.and_then(|n| n.label.as_deref()).map(str::to_string),
-                    under_test: name.and_then(|n| self.app_under_test.matches(uid, n)),
-                    exchanges,
-                }
+            .map(|(&uid, &exchanges)| AppTraffic {
+                app: self.app_ref(uid),
+                exchanges,
             })
             .collect();
-        apps.sort_by(|a, b| b.exchanges.cmp(&a.exchanges).then(a.uid.cmp(&b.uid)));
+        apps.sort_by(|a, b| {
+            b.exchanges
+                .cmp(&a.exchanges)
+                .then(a.app.uid.cmp(&b.app.uid))
+        });
         apps
+    }
+
+    /// What the capture says about the app of `uid`, compared with the case's.
+    fn app_ref(&self, uid: i32) -> AppRef {
+        let name = self.apps.name(uid);
+        AppRef {
+            uid,
+            package: name.and_then(|n| n.package.as_deref()).map(str::to_string),
+            name: name.and_then(|n| n.label.as_deref()).map(str::to_string),
+            under_test: name.and_then(|n| self.app_under_test.matches(uid, n)),
+        }
     }
 
     /// Names exchanges with provisional ids (see [`crate::net::provisional_id`]) for
@@ -305,14 +314,7 @@ impl Tap {
 
     /// The app of an exchange, counted.
     fn app(&mut self, uid: i32) -> AppRef {
-        let name = self.apps.name(uid);
-        let under_test = name.and_then(|n| self.app_under_test.matches(uid, n));
-        let app = AppRef {
-            uid,
-            package: name.and_then(|n| n.package.as_deref()).map(str::to_string),
-            name: name.and_then(|n| n.label.as_deref()).map(str::to_string),
-            under_test,
-        };
+        let app = self.app_ref(uid);
         let listed = self.stats.apps.len();
         match self.stats.apps.get_mut(&uid) {
             Some(n) => *n += 1,
@@ -321,7 +323,7 @@ impl Tap {
             }
             None => self.stats.apps_other += 1,
         }
-        if under_test == Some(false) {
+        if app.under_test == Some(false) {
             self.stats.other_app_exchanges += 1;
         }
         app

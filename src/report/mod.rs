@@ -184,17 +184,17 @@ impl TrafficSummary {
         // The same UID may be another app in another capture: merged only when
         // everything the captures said about it agrees.
         for app in other.apps {
-            let same = self.apps.iter_mut().find(|a| {
-                (a.uid, &a.package, &a.name, a.under_test)
-                    == (app.uid, &app.package, &app.name, app.under_test)
-            });
+            let same = self.apps.iter_mut().find(|a| a.app == app.app);
             match same {
                 Some(a) => a.exchanges += app.exchanges,
                 None => self.apps.push(app),
             }
         }
-        self.apps
-            .sort_by(|a, b| b.exchanges.cmp(&a.exchanges).then(a.uid.cmp(&b.uid)));
+        self.apps.sort_by(|a, b| {
+            b.exchanges
+                .cmp(&a.exchanges)
+                .then(a.app.uid.cmp(&b.app.uid))
+        });
         self.apps.truncate(MAX_APPS_SHOWN);
         self.other_app_exchanges += other.other_app_exchanges;
         self.other_apps_judged |= other.other_apps_judged;

@@ -241,8 +241,8 @@ impl Report {
                 .map(|a| {
                     format!(
                         "{} (UID {}, {} exchanges)",
-                        a.display_name(),
-                        a.uid,
+                        a.app.display_name(),
+                        a.app.uid,
                         a.exchanges
                     )
                 })
@@ -851,17 +851,21 @@ mod tests {
         );
         t.apps = vec![
             crate::net::pcapdroid::AppTraffic {
-                uid: 10123,
-                package: Some("com.example.shop".into()),
-                name: Some("Example Shop".into()),
-                under_test: Some(true),
+                app: crate::exchange::AppRef {
+                    uid: 10123,
+                    package: Some("com.example.shop".into()),
+                    name: Some("Example Shop".into()),
+                    under_test: Some(true),
+                },
                 exchanges: 4,
             },
             crate::net::pcapdroid::AppTraffic {
-                uid: 10210,
-                package: None,
-                name: Some("Weather Now".into()),
-                under_test: Some(false),
+                app: crate::exchange::AppRef {
+                    uid: 10210,
+                    package: None,
+                    name: Some("Weather Now".into()),
+                    under_test: Some(false),
+                },
                 exchanges: 2,
             },
         ];

@@ -238,7 +238,7 @@ fn apps_lines(t: &TrafficSummary) -> Vec<String> {
     let apps: Vec<String> = t
         .apps
         .iter()
-        .map(|a| format!("{} {}", a.display_name(), a.exchanges))
+        .map(|a| format!("{} {}", a.app.display_name(), a.exchanges))
         .collect();
     let mut lines = vec![format!("apps (PCAPdroid): {}", apps.join(", "))];
     if t.other_app_exchanges > 0 {
