@@ -615,7 +615,9 @@ impl FlowTable {
         if let Some(Flow::Udp(flow)) = self.flows.get_mut(&key) {
             flow.last_ts = ts;
             flow.info.last_frame = frame;
-            flow.info.app_uid = flow.info.app_uid.or(packet.app_uid);
+            if flow.info.app_uid.is_none() {
+                flow.info.app_uid = packet.app_uid;
+            }
             if flow.info.client.ip == packet.src && flow.info.client.port == src_port {
                 flow.info.client_bytes += payload.len() as u64;
                 if let Some(reader) = flow.quic.as_mut() {
@@ -759,7 +761,9 @@ impl FlowTable {
             flow.state.info.client.ip == src.ip && flow.state.info.client.port == src.port;
         flow.state.last_ts = ts;
         flow.state.info.last_frame = frame;
-        flow.state.info.app_uid = flow.state.info.app_uid.or(packet.app_uid);
+        if flow.state.info.app_uid.is_none() {
+            flow.state.info.app_uid = packet.app_uid;
+        }
         if from_client {
             flow.state.info.client_bytes += seg.payload.len() as u64;
         } else {

@@ -226,10 +226,26 @@ impl AppTable {
 
     /// The UID a frame is marked with, by its pcapng comment or its pcap trailer
     /// (`link_is_ethernet`: the trailer only follows a made-up Ethernet header).
+    #[inline]
     pub fn frame_uid(
         &mut self,
         data: &[u8],
         link_is_ethernet: bool,
+        comment: Option<&[u8]>,
+    ) -> Option<i32> {
+        // Nearly every frame of every other capture: no comment, and real addresses.
+        let zero_macs = link_is_ethernet && data.get(..12) == Some(&[0u8; 12][..]);
+        if comment.is_none() && !zero_macs {
+            return None;
+        }
+        self.marked_frame_uid(data, zero_macs, comment)
+    }
+
+    #[inline(never)]
+    fn marked_frame_uid(
+        &mut self,
+        data: &[u8],
+        zero_macs: bool,
         comment: Option<&[u8]>,
     ) -> Option<i32> {
         if let Some(c) = comment {
@@ -239,7 +255,7 @@ impl AppTable {
                 }
             }
         }
-        if !link_is_ethernet {
+        if !zero_macs {
             return None;
         }
         let t = trailer(data)?;
