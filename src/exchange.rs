@@ -336,6 +336,27 @@ pub struct AppRef {
 }
 
 impl AppRef {
+    /// Appends the JSON serde writes for it (the finding and exchange-record writers
+    /// that do without serde use this).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use crate::store::json_string::push as string;
+        out.extend_from_slice(b"{\"uid\":");
+        out.extend_from_slice(self.uid.to_string().as_bytes());
+        if let Some(package) = &self.package {
+            out.extend_from_slice(b",\"package\":");
+            string(out, package);
+        }
+        if let Some(name) = &self.name {
+            out.extend_from_slice(b",\"name\":");
+            string(out, name);
+        }
+        if let Some(under_test) = self.under_test {
+            out.extend_from_slice(b",\"under_test\":");
+            out.extend_from_slice(if under_test { b"true" } else { b"false" });
+        }
+        out.push(b'}');
+    }
+
     /// How a summary names it: package, else label, else the UID.
     pub fn display_name(&self) -> String {
         match (&self.package, &self.name) {

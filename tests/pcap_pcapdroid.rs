@@ -197,10 +197,10 @@ fn a_damaged_trailer_gives_no_app_and_loses_no_traffic() {
     // Without the frame, the same exchanges, and no warning.
     let pcap = std::fs::read(sample::dir(NAME).join("pcapdroid.pcap")).unwrap();
     let without = sample::without_frames(&pcap, &[bad[0] as usize]);
-    let tmp = std::env::temp_dir().join(format!("consentry-pcapdroid-{}.pcap", std::process::id()));
-    std::fs::write(&tmp, &without).unwrap();
-    let (xs, outcome) = sample::read_path_with(NAME, &tmp, CaptureReading::default());
-    std::fs::remove_file(&tmp).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("without.pcap");
+    std::fs::write(&path, &without).unwrap();
+    let (xs, outcome) = sample::read_path_with(NAME, &path, CaptureReading::default());
     let (with, _) = read("pcapdroid.pcap");
     assert_eq!(xs.len(), with.len());
     assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
@@ -213,13 +213,9 @@ fn a_damaged_trailer_gives_no_app_and_loses_no_traffic() {
         damaged[end - 1] ^= 0xff;
         at = end;
     }
-    let tmp = std::env::temp_dir().join(format!(
-        "consentry-pcapdroid-bad-{}.pcap",
-        std::process::id()
-    ));
-    std::fs::write(&tmp, &damaged).unwrap();
-    let (xs, outcome) = sample::read_path_with(NAME, &tmp, CaptureReading::default());
-    std::fs::remove_file(&tmp).unwrap();
+    let path = tmp.path().join("damaged.pcap");
+    std::fs::write(&path, &damaged).unwrap();
+    let (xs, outcome) = sample::read_path_with(NAME, &path, CaptureReading::default());
     assert_eq!(xs.len(), with.len());
     assert!(xs.iter().all(|x| x.app.is_none()));
     assert!(outcome.traffic.as_ref().unwrap().apps.is_empty());
@@ -276,4 +272,59 @@ fn cli_prints_the_apps_and_the_all_apps_switch() {
         serde_json::json!({"uid": 10045, "package": "com.google.android.gms",
                            "name": "Google Play services", "under_test": false})
     );
+}
+
+/// `consentry` with `args` in case directory `dir`; its standard output.
+fn consentry_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_case_store_keeps_each_exchanges_app() {
+    let capture = sample::dir(NAME).join("pcapdroid.pcapng");
+    let capture = capture.to_str().unwrap();
+    let case = sample::dir(NAME).join("consentry.toml");
+    for (all_apps, findings) in [(false, 4), (true, 7)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        consentry_in(dir, &["init", ".", "--from-case", case.to_str().unwrap()]);
+        let mut ingest = vec!["ingest", capture];
+        if all_apps {
+            ingest.push("--all-apps");
+        }
+        consentry_in(dir, &ingest);
+        let stored: Vec<Value> = consentry_in(dir, &["exchanges", "--format", "jsonl"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(stored.len(), 7);
+        let others = stored
+            .iter()
+            .filter(|x| x["app"]["under_test"] == false)
+            .count();
+        assert_eq!(others, 3);
+        assert!(stored.iter().all(|x| x["app"]["uid"].is_i64()));
+        let found = consentry_in(dir, &["findings", "--format", "jsonl"]);
+        assert_eq!(
+            found.lines().count(),
+            findings,
+            "--all-apps {all_apps}: {found}"
+        );
+        consentry_in(dir, &["verify"]);
+        let report = consentry_in(dir, &["report", "--format", "md"]);
+        assert!(
+            report.contains("The captures name the Android app of each connection"),
+            "{report}"
+        );
+    }
 }

@@ -9,7 +9,6 @@
 
 use super::finding::{ConsentInfo, DataItem, EventRef, Finding};
 use crate::consent::EventSource;
-use crate::exchange::AppRef;
 use crate::parties::{Destination, Party};
 use crate::pii::Confidence;
 use crate::store::json_string::{push as string, push_timestamp};
@@ -73,7 +72,7 @@ pub fn write(out: &mut Vec<u8>, f: &Finding) {
     string(out, &f.device);
     if let Some(a) = &f.app {
         out.extend_from_slice(b",\"app\":");
-        app(out, a);
+        a.write_json(out);
     }
     out.extend_from_slice(b",\"exchange\":");
     string(out, &f.exchange);
@@ -92,25 +91,6 @@ pub fn write(out: &mut Vec<u8>, f: &Finding) {
     strings(out, &f.citations);
     out.extend_from_slice(b",\"summary\":");
     string(out, &f.summary);
-    out.push(b'}');
-}
-
-/// The fields of an `AppRef` that are set.
-fn app(out: &mut Vec<u8>, a: &AppRef) {
-    out.extend_from_slice(b"{\"uid\":");
-    out.extend_from_slice(a.uid.to_string().as_bytes());
-    if let Some(package) = &a.package {
-        out.extend_from_slice(b",\"package\":");
-        string(out, package);
-    }
-    if let Some(name) = &a.name {
-        out.extend_from_slice(b",\"name\":");
-        string(out, name);
-    }
-    if let Some(under_test) = a.under_test {
-        out.extend_from_slice(b",\"under_test\":");
-        boolean(out, under_test);
-    }
     out.push(b'}');
 }
 
@@ -331,7 +311,7 @@ mod tests {
                 borderline,
                 at,
                 device,
-                app: app.map(|(uid, package, name, under_test)| AppRef {
+                app: app.map(|(uid, package, name, under_test)| crate::exchange::AppRef {
                     uid,
                     package,
                     name,

@@ -266,6 +266,9 @@ pub struct ExchangeBody {
     /// The response head as received from the server (proxy exchanges).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_head: Option<crate::exchange::RawHead>,
+    /// The Android app, where the capture names it (PCAPdroid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<crate::exchange::AppRef>,
 }
 
 impl ExchangeBody {
@@ -291,6 +294,7 @@ impl ExchangeBody {
             digests: x.digests.clone(),
             request_head: x.evidence.request_head.clone(),
             response_head: x.evidence.response_head.clone(),
+            app: x.app.clone(),
         }
     }
 }
@@ -318,6 +322,8 @@ pub struct ExchangeBodyRef<'a> {
     pub request_head: Option<&'a crate::exchange::RawHead>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_head: Option<&'a crate::exchange::RawHead>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<&'a crate::exchange::AppRef>,
 }
 
 impl<'a> ExchangeBodyRef<'a> {
@@ -342,6 +348,7 @@ impl<'a> ExchangeBodyRef<'a> {
             digests: x.digests.as_ref(),
             request_head: x.evidence.request_head.as_ref(),
             response_head: x.evidence.response_head.as_ref(),
+            app: x.app.as_ref(),
         }
     }
 }
@@ -407,6 +414,10 @@ impl ExchangeBodyRef<'_> {
                 out.extend_from_slice(key);
                 push_raw_head(out, h);
             }
+        }
+        if let Some(app) = self.app {
+            out.extend_from_slice(b",\"app\":");
+            app.write_json(out);
         }
         out.push(b'}');
     }
@@ -859,6 +870,12 @@ mod tests {
                 decrypt_error: None,
             });
             x.metadata_only = flags[5];
+            x.app = flags[3].then(|| crate::exchange::AppRef {
+                uid: i32::from(status) - 1,
+                package: flags[4].then(|| format!("com.{text}")),
+                name: flags[0].then(|| format!("N\"{text}")),
+                under_test: flags[1].then_some(flags[2]),
+            });
             x.evidence.file_sha256 = flags[6].then(|| text.clone());
             x.evidence.locator = format!("record {text}");
             if flags[7] {
@@ -898,7 +915,7 @@ mod tests {
         #[test]
         fn exchange_body_written_without_serde_is_serdes(
             strings in proptest::collection::vec(proptest::prelude::any::<String>(), 12),
-            flags in proptest::prelude::any::<[bool; 12]>(),
+            flags in proptest::prelude::any::<[bool; 14]>(),
             numbers in proptest::prelude::any::<[u64; 3]>(),
             us in proptest::prelude::any::<i64>(),
             status in proptest::prelude::any::<u16>(),
@@ -920,6 +937,12 @@ mod tests {
             };
             let request_head = head(3, 5);
             let response_head = head(6, 8);
+            let app = crate::exchange::AppRef {
+                uid: numbers[2] as i32,
+                package: flags[13].then(|| strings[1].clone()),
+                name: flags[0].then(|| strings[2].clone()),
+                under_test: flags[1].then_some(flags[13]),
+            };
             let body = ExchangeBodyRef {
                 id: s(0),
                 at: Timestamp(us),
@@ -936,6 +959,7 @@ mod tests {
                 digests: flags[6].then_some(&digests),
                 request_head: flags[7].then_some(&request_head),
                 response_head: flags[9].then_some(&response_head),
+                app: flags[12].then_some(&app),
             };
             let mut written = Vec::new();
             body.write_json(&mut written);
