@@ -54,6 +54,13 @@ pub fn describe(label: &str, s: &CaptureSummary, all_apps: bool) -> AppLines {
     if s.apps.len() > APPS_NAMED {
         text.push_str(&format!(" and {} more apps", s.apps.len() - APPS_NAMED));
     }
+    if s.tap.apps_other > 0 {
+        text.push_str(&format!(
+            " (and {} exchanges of apps beyond the first {} UIDs, not counted per app)",
+            s.tap.apps_other,
+            crate::net::pcapdroid::MAX_APPS
+        ));
+    }
     let others = s.tap.other_app_exchanges;
     if others > 0 {
         text.push_str(&if all_apps {
@@ -111,6 +118,11 @@ mod tests {
         assert!(lines.warnings.is_empty());
         let lines = describe("p.pcapng", &s, true);
         assert!(lines.notes[0].ends_with("judged all the same (--all-apps)"));
+        s.tap.apps_other = 5;
+        let lines = describe("p.pcapng", &s, false);
+        assert!(lines.notes[0].contains(
+            "uid -1 1 (and 5 exchanges of apps beyond the first 4096 UIDs, not counted per app); 2 of them"
+        ));
     }
 
     #[test]

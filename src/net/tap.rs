@@ -69,8 +69,6 @@ pub struct TapStats {
     pub apps_other: u64,
     /// … and those of an app other than the case's.
     pub other_app_exchanges: u64,
-    /// pcapng custom blocks of enterprises other than PCAPdroid (not read).
-    pub foreign_custom_blocks: u64,
 }
 
 /// How a tap names its exchanges.
@@ -133,7 +131,7 @@ impl Tap {
         self.app_under_test = app;
     }
 
-    /// A pcapng custom block: PCAPdroid's are read, others counted.
+    /// A pcapng custom block: PCAPdroid's are read, others skipped.
     pub fn custom_block(
         &mut self,
         pen: u32,
@@ -141,7 +139,6 @@ impl Tap {
         big_endian: bool,
     ) -> Result<(), BlockError> {
         if pen != pcapdroid::PEN {
-            self.stats.foreign_custom_blocks += 1;
             return Ok(());
         }
         self.apps.custom_block(data, big_endian)
