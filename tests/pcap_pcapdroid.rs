@@ -328,3 +328,44 @@ fn the_case_store_keeps_each_exchanges_app() {
         );
     }
 }
+
+#[test]
+fn a_bad_mapping_block_is_a_warning_with_its_offset() {
+    // The first UID mapping block, its version field made 7.
+    let mut pcapng = std::fs::read(sample::dir(NAME).join("pcapdroid.pcapng")).unwrap();
+    let mut at = 0;
+    let end = loop {
+        let btype = u32::from_le_bytes(pcapng[at..at + 4].try_into().unwrap());
+        let len = u32::from_le_bytes(pcapng[at + 4..at + 8].try_into().unwrap()) as usize;
+        if btype == 0x0bad {
+            pcapng[at + 12] = 7;
+            break at + len;
+        }
+        at += len;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bad-block.pcapng");
+    std::fs::write(&path, &pcapng).unwrap();
+    let (xs, outcome) = sample::read_path_with(NAME, &path, CaptureReading::default());
+    let want = format!(
+        "1 PCAPdroid blocks could not be read, the first: PCAPdroid block version 7 is not known (block ending at byte offset {end})"
+    );
+    assert!(
+        outcome.warnings.iter().any(|w| w.contains(&want)),
+        "{:?}",
+        outcome.warnings
+    );
+    // Everything is still read; the app whose names were lost is judged (it cannot
+    // be told from the case's), the others keep theirs.
+    assert_eq!(xs.len(), expected_exchanges().len());
+    let shop: Vec<_> = xs
+        .iter()
+        .filter_map(|x| x.app.as_ref())
+        .filter(|a| a.uid == 10123)
+        .collect();
+    assert_eq!(shop.len(), 3);
+    assert!(shop
+        .iter()
+        .all(|a| a.package.is_none() && a.under_test.is_none()));
+    assert_eq!(xs.iter().filter(|x| x.of_another_app()).count(), 3);
+}
