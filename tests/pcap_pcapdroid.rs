@@ -257,6 +257,22 @@ fn cli_prints_the_apps_and_the_all_apps_switch() {
         table.contains("\n3 exchanges of other apps, not analysed (see --all-apps)\n"),
         "{table}"
     );
+    // `exchanges` gains an app column for such captures.
+    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .arg("exchanges")
+        .arg(dir.join("pcapdroid.pcapng"))
+        .arg("--case")
+        .arg(dir.join("consentry.toml"))
+        .output()
+        .unwrap();
+    let list = String::from_utf8(out.stdout).unwrap();
+    let mut lines = list.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("time (UTC)                 device     app    "));
+    let gms = lines.find(|l| l.contains("app-measurement.com")).unwrap();
+    assert!(gms.contains(" com.google.android.gms "), "{list}");
     let all = run(&["--all-apps", "--format", "json"]);
     let v: Value = serde_json::from_str(&all).unwrap();
     assert_eq!(v["summary"]["traffic"]["other_app_exchanges"], 3);

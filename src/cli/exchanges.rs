@@ -201,12 +201,29 @@ fn write_table(list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
     write_rows_table(&rows, out)
 }
 
+/// Width of the app column, shown when a capture names apps (PCAPdroid).
+const APP_CHARS: usize = 22;
+
 /// The table of `exchanges`, from capture files or from the store alike.
 fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()> {
+    let with_apps = rows.iter().any(|x| x.app.is_some());
+    let app_column = |app: String| {
+        if with_apps {
+            format!("{:<APP_CHARS$} ", fit(&app, APP_CHARS))
+        } else {
+            String::new()
+        }
+    };
     writeln!(
         out,
-        "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} path",
-        "time (UTC)", "device", "host", "method", "status", "tls"
+        "{:<26} {:<10} {}{:<30} {:<7} {:<6} {:<9} path",
+        "time (UTC)",
+        "device",
+        app_column("app".into()),
+        "host",
+        "method",
+        "status",
+        "tls"
     )?;
     for x in rows {
         // `TLS 1.3 enc` shows as `1.3 enc`; without a known version, `TLS enc`.
@@ -224,9 +241,14 @@ fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()
         };
         writeln!(
             out,
-            "{:<26} {:<10} {:<30} {:<7} {:<6} {:<9} {}",
+            "{:<26} {:<10} {}{:<30} {:<7} {:<6} {:<9} {}",
             x.at.to_string(),
             fit(x.device.as_deref().unwrap_or("-"), 10),
+            app_column(
+                x.app
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |a| a.display_name())
+            ),
             fit(&x.host, 30),
             fit(&method, 7),
             x.status

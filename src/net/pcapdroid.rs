@@ -100,9 +100,9 @@ pub enum BlockError {
 /// padding byte, then for a UID mapping the UID (i32), the lengths of the package
 /// name and the label (u8 each) and the two names.
 ///
-/// PCAPdroid writes in the phone's byte order whatever the section says, so, as
-/// PCAPdroid's own Wireshark dissector does, the version field decides the order when
-/// the section's does not give version 1.
+/// PCAPdroid writes in the phone's byte order whatever the section says, so, as its
+/// own Wireshark dissector does, the version field (1) tells the byte order; the
+/// section's (`big_endian`) only reads an unknown version for the error.
 pub fn uid_mapping(data: &[u8], big_endian: bool) -> Result<UidMapping<'_>, BlockError> {
     let head = data.get(..10).ok_or(BlockError::Short(data.len()))?;
     let version = u16::from_le_bytes([head[0], head[1]]);
