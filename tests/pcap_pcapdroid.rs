@@ -232,22 +232,8 @@ fn a_damaged_trailer_gives_no_app_and_loses_no_traffic() {
 #[test]
 fn cli_prints_the_apps_and_the_all_apps_switch() {
     let dir = sample::dir(NAME);
-    let run = |extra: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
-            .arg("analyze")
-            .arg(dir.join("pcapdroid.pcapng"))
-            .arg("--case")
-            .arg(dir.join("consentry.toml"))
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let analyze = ["analyze", "pcapdroid.pcapng", "--case", "consentry.toml"];
+    let run = |extra: &[&str]| consentry_in(&dir, &[&analyze[..], extra].concat());
     let table = run(&[]);
     assert!(
         table.contains("\napps (PCAPdroid): com.example.shop 3, com.example.weather 2, unknown 1,"),
@@ -258,14 +244,10 @@ fn cli_prints_the_apps_and_the_all_apps_switch() {
         "{table}"
     );
     // `exchanges` gains an app column for such captures.
-    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .arg("exchanges")
-        .arg(dir.join("pcapdroid.pcapng"))
-        .arg("--case")
-        .arg(dir.join("consentry.toml"))
-        .output()
-        .unwrap();
-    let list = String::from_utf8(out.stdout).unwrap();
+    let list = consentry_in(
+        &dir,
+        &["exchanges", "pcapdroid.pcapng", "--case", "consentry.toml"],
+    );
     let mut lines = list.lines();
     assert!(lines
         .next()
