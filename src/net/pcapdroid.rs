@@ -15,7 +15,6 @@
 //! These parsers are pure; [`AppTable`] keeps what a capture said about its apps.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::exchange::AppRef;
 
@@ -174,8 +173,8 @@ pub fn name_text(bytes: &[u8]) -> String {
 /// What a capture said about one app.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppName {
-    pub package: Option<Arc<str>>,
-    pub label: Option<Arc<str>>,
+    pub package: Option<String>,
+    pub label: Option<String>,
 }
 
 /// Counters of PCAPdroid's marks in a capture.
@@ -318,14 +317,15 @@ impl AppUnderTest {
             return None;
         }
         if let (Some(package), false) = (&app.package, self.package.is_empty()) {
-            return Some(**package == *self.package);
+            return Some(*package == self.package);
         }
         let (Some(label), false) = (&app.label, self.name.is_empty()) else {
             return None;
         };
+        // A label of 16 bytes or more may be a 19-byte cut less a split character.
         let cut_like_a_trailer = label.len() + 4 >= LABEL_LEN
-            && **label == *name_text(&self.name.as_bytes()[..self.name.len().min(LABEL_LEN - 1)]);
-        Some(**label == *self.name || cut_like_a_trailer)
+            && *label == name_text(&self.name.as_bytes()[..self.name.len().min(LABEL_LEN - 1)]);
+        Some(*label == self.name || cut_like_a_trailer)
     }
 }
 
@@ -337,9 +337,9 @@ pub struct AppTraffic {
     pub exchanges: u64,
 }
 
-fn non_empty(bytes: &[u8]) -> Option<Arc<str>> {
+fn non_empty(bytes: &[u8]) -> Option<String> {
     let text = name_text(bytes);
-    (!text.is_empty()).then(|| Arc::from(text))
+    (!text.is_empty()).then_some(text)
 }
 
 fn be_u32(b: &[u8]) -> u32 {
@@ -540,8 +540,8 @@ mod tests {
     fn app_under_test() {
         let shop = AppUnderTest::new("com.example.shop", "Example Shop");
         let named = |package: Option<&str>, label: Option<&str>| AppName {
-            package: package.map(Arc::from),
-            label: label.map(Arc::from),
+            package: package.map(str::to_string),
+            label: label.map(str::to_string),
         };
         assert_eq!(
             shop.matches(1, &named(Some("com.example.shop"), Some("Other"))),
