@@ -120,23 +120,16 @@ fn summary_counts_exchanges_per_app_and_the_bad_trailer() {
 /// (time, rule, identifier types) of the findings the expected exchanges call for:
 /// `rules` when the case's app alone is judged, `rules_all_apps` with `--all-apps`.
 fn expected_rows(key: &str) -> Vec<sample::FindingRow> {
-    let mut rows = Vec::new();
-    for w in expected_exchanges() {
-        for rule in w[key].as_array().unwrap() {
-            let mut types: Vec<&str> = w["identifiers"]
+    let mut rows: Vec<sample::FindingRow> = expected_exchanges()
+        .iter()
+        .flat_map(|w| {
+            w[key]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|v| v.as_str().unwrap())
-                .collect();
-            types.sort();
-            rows.push((
-                w["at"].as_str().unwrap().to_string(),
-                rule.as_str().unwrap().to_string(),
-                types.join(","),
-            ));
-        }
-    }
+                .map(|rule| sample::expected_finding_row(w, rule.as_str().unwrap()))
+        })
+        .collect();
     rows.sort();
     rows
 }

@@ -218,7 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &stop,
         &mut ready,
         &mut |x| {
-            if x.device.is_none() {
+            if !attribution.judges(&x) {
                 unanalysed += 1;
                 return;
             }

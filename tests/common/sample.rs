@@ -148,20 +148,26 @@ pub fn expected_finding_rows(name: &str) -> Vec<FindingRow> {
                 "after-refusal" => "share-after-refusal",
                 _ => "share-before-consent",
             };
-            let mut types: Vec<&str> = w["identifiers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap())
-                .collect();
-            types.sort();
-            (
-                w["at"].as_str().unwrap().to_string(),
-                rule.to_string(),
-                types.join(","),
-            )
+            expected_finding_row(w, rule)
         })
         .collect()
+}
+
+/// The finding of `rule` that the request `w` of an `expected.json` calls for: its
+/// time, the rule and the identifier types it carries.
+pub fn expected_finding_row(w: &Value, rule: &str) -> FindingRow {
+    let mut types: Vec<&str> = w["identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    types.sort();
+    (
+        w["at"].as_str().unwrap().to_string(),
+        rule.to_string(),
+        types.join(","),
+    )
 }
 
 /// Asserts that exchange `x` is the request `w` of an `expected.json`: its time,
