@@ -73,7 +73,8 @@ fn exported() -> &'static (tempfile::TempDir, PathBuf) {
             .arg(&zip)
             .output()
             .unwrap());
-        assert!(out.contains("2 evidence files"), "{out}");
+        // The two captures and the case file they were analysed with.
+        assert!(out.contains("3 evidence files"), "{out}");
         (tmp, zip)
     })
 }
@@ -143,8 +144,11 @@ fn export_then_verify_is_ok_and_lists_everything() {
     }
     assert_eq!(
         names.iter().filter(|n| n.starts_with("evidence/")).count(),
-        2
+        3
     );
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("evidence/") && n.ends_with("-consentry.toml")));
     let manifest: Manifest = serde_json::from_slice(&ms.last().unwrap().1).unwrap();
     assert_eq!(manifest.files.len(), ms.len() - 1);
     assert_eq!(manifest.counts["finding"], 32);
@@ -328,4 +332,57 @@ fn the_bundle_har_gives_the_same_findings() {
     for (a, b) in again.iter().zip(&original) {
         assert_eq!(a, b);
     }
+}
+
+/// A capture ingested with a key log is read again with it: the bundle's HAR holds its
+/// decrypted requests, and the key log (evidence too) is in the bundle.
+#[test]
+fn a_capture_is_read_again_with_the_key_log_it_was_ingested_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = tmp.path().join("case");
+    ok(&bin()
+        .arg("init")
+        .arg(&case)
+        .arg("--from-case")
+        .arg(capture("tls", "consentry.toml"))
+        .output()
+        .unwrap());
+    ok(&bin()
+        .arg("-C")
+        .arg(&case)
+        .arg("ingest")
+        .arg(capture("tls", "tls.pcap"))
+        .arg("--keylog")
+        .arg(capture("tls", "tls.keylog"))
+        .output()
+        .unwrap());
+    let zip = tmp.path().join("case.zip");
+    let out = ok(&bin()
+        .arg("-C")
+        .arg(&case)
+        .args(["export", "--out"])
+        .arg(&zip)
+        .output()
+        .unwrap());
+    assert!(out.contains("3 evidence files"), "{out}");
+    let (good, text) = verify(&zip);
+    assert!(good, "{text}");
+    let ms = members(&zip);
+    assert!(ms.iter().any(|(n, _)| n.ends_with("-tls.keylog")));
+    let manifest: Manifest = serde_json::from_slice(&ms.last().unwrap().1).unwrap();
+    // Every request of the capture is readable with its key log (none without).
+    let listed = ok(&bin()
+        .arg("exchanges")
+        .arg(capture("tls", "tls.pcap"))
+        .arg("--keylog")
+        .arg(capture("tls", "tls.keylog"))
+        .args(["--format", "jsonl"])
+        .output()
+        .unwrap());
+    let decrypted = listed
+        .lines()
+        .filter(|l| !l.contains(r#""metadata_only":true"#))
+        .count();
+    assert!(decrypted > 10, "{listed}");
+    assert_eq!(manifest.counts["har_entries"], decrypted as u64);
 }

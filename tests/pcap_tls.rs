@@ -522,15 +522,14 @@ fn ingest_keeps_the_key_log_as_hashed_evidence() {
         .output()
         .unwrap();
     assert!(init.status.success());
-    let ingest = |extra: &[&str]| {
+    let ingest = |file: &str| {
         let o = bin()
             .arg("-C")
             .arg(&case_dir)
             .arg("ingest")
-            .arg(dir().join("tls.pcap"))
+            .arg(dir().join(file))
             .arg("--keylog")
             .arg(dir().join("tls.keylog"))
-            .args(extra)
             .output()
             .unwrap();
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -541,15 +540,23 @@ fn ingest_keeps_the_key_log_as_hashed_evidence() {
         );
         out
     };
-    let out = ingest(&[]);
+    let out = ingest("tls.pcap");
     assert!(out.contains("key log stored as evidence/"), "{out}");
-    let again = ingest(&[]);
-    assert!(again.contains("key log already stored"), "{again}");
+    // Nothing analysed, nothing stored: not even the key log is looked at.
+    let again = ingest("tls.pcap");
+    assert!(
+        again.contains("already ingested") && !again.contains("key log"),
+        "{again}"
+    );
+    // Another capture with the same key log: stored once.
+    let other = ingest("tls.pcapng");
+    assert!(other.contains("key log already stored"), "{other}");
     let evidence: Vec<String> = std::fs::read_dir(case_dir.join("evidence"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(evidence.len(), 2, "{evidence:?}");
+    // The two captures, the key log and the case file.
+    assert_eq!(evidence.len(), 4, "{evidence:?}");
     assert!(
         evidence.iter().any(|n| n.ends_with("tls.keylog")),
         "{evidence:?}"
@@ -557,7 +564,7 @@ fn ingest_keeps_the_key_log_as_hashed_evidence() {
     let verify = bin().arg("verify").arg(&case_dir).output().unwrap();
     let out = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "{out}");
-    assert!(out.contains(" 2 evidence files"), "{out}");
+    assert!(out.contains(" 4 evidence files"), "{out}");
 }
 
 // --- the OpenSSL half of the corpus ----------------------------------------------

@@ -73,7 +73,8 @@ fn check_case(dir_name: &str, file: &str) {
     let (good, out) = verify(&dir);
     assert!(good, "{out}");
     assert!(
-        out.starts_with("OK: ") && out.contains(" 1 evidence files, head "),
+        // The capture and the case file.
+        out.starts_with("OK: ") && out.contains(" 2 evidence files, head "),
         "{out}"
     );
 
@@ -400,9 +401,12 @@ fn init_makes_a_template_case_and_store_files_private() {
         &capture("demo", "demo.har")
     )));
     assert!(o.contains("ingested"), "{o}");
+    // The HAR and the case file it was analysed with, both private.
     let evidence: Vec<_> = std::fs::read_dir(dir.join("evidence")).unwrap().collect();
-    assert_eq!(evidence.len(), 1);
-    assert_eq!(mode(&evidence[0].as_ref().unwrap().path()), 0o600);
+    assert_eq!(evidence.len(), 2);
+    for file in evidence {
+        assert_eq!(mode(&file.unwrap().path()), 0o600);
+    }
 }
 
 /// A small deterministic generator, seeded from the clock (the seed is printed).
@@ -641,6 +645,244 @@ fn a_failed_input_is_not_marked_complete_and_a_rerun_finishes_it() {
     assert!(o.contains("already ingested"), "{o}");
     let (good, out) = verify(&dir);
     assert!(good, "{out}");
+}
+
+/// The ingest records (their `data`) of a case, in log order.
+fn ingest_records(dir: &Path) -> Vec<serde_json::Value> {
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join(".consentry/store.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut stmt = db
+        .prepare("SELECT body FROM records WHERE kind = 'ingest' ORDER BY seq")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|body| {
+            serde_json::from_slice::<serde_json::Value>(&body.unwrap()).unwrap()["data"].clone()
+        })
+        .collect();
+    rows
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(std::fs::read(path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What a capture's findings depend on besides its bytes (the case file, key logs,
+/// 802.11 keys, the options) is stored with it: the files as evidence, the options in
+/// its ingest records, and the report says it.
+#[test]
+fn ingest_keeps_the_case_file_and_keys_as_evidence_and_the_options_with_the_capture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("case");
+    let case_file = capture("wpa2", "consentry.toml");
+    ok(&run(args!("init", &dir, "--from-case", &case_file)));
+    let keys = capture("wpa2", "80211_keys");
+    let keylog = capture("tls", "tls.keylog");
+    let out = ok(&run(args!(
+        "-C",
+        &dir,
+        "ingest",
+        &capture("wpa2", "wpa2.pcap"),
+        "--wlan-keys",
+        &keys,
+        "--keylog",
+        &keylog,
+        "--tunnel-port",
+        "vxlan=8472,4789",
+        "--all-apps"
+    )));
+    let (case_sha, keys_sha, keylog_sha) = (
+        sha256_hex(&dir.join("consentry.toml")),
+        sha256_hex(&keys),
+        sha256_hex(&keylog),
+    );
+    for (what, sha) in [
+        ("case file", &case_sha),
+        ("802.11 keys file", &keys_sha),
+        ("key log", &keylog_sha),
+    ] {
+        assert!(
+            out.contains(&format!(": {what} stored as evidence/{}-", &sha[..16])),
+            "{what}: {out}"
+        );
+    }
+    let records = ingest_records(&dir);
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    // Each side file started and complete, then the capture's two records.
+    assert_eq!(
+        kinds,
+        [
+            "case",
+            "case",
+            "keylog",
+            "keylog",
+            "wlan-keys",
+            "wlan-keys",
+            "pcap",
+            "pcap"
+        ]
+    );
+    let want = serde_json::json!({
+        "case_sha256": case_sha,
+        "all_apps": true,
+        "keylogs": [keylog_sha],
+        "wlan_keys": [keys_sha],
+        "tunnel_ports": ["vxlan=4789,8472"],
+    });
+    for capture_record in &records[6..] {
+        assert_eq!(capture_record["options"], want);
+    }
+    assert!(records[..6].iter().all(|r| r.get("options").is_none()));
+    let (good, out) = verify(&dir);
+    assert!(good && out.contains(" 4 evidence files,"), "{out}");
+
+    let md = ok(&run(args!("-C", &dir, "report", "--format", "md")));
+    let row = md
+        .lines()
+        .find(|l| l.contains("| pcap |"))
+        .expect("the capture's evidence row");
+    assert!(
+        row.ends_with(&format!(
+            "| case file {}; --all-apps; key log {}; 802.11 keys {}; --tunnel-port vxlan=4789,8472 |",
+            &case_sha[..16],
+            &keylog_sha[..16],
+            &keys_sha[..16]
+        )),
+        "{row}"
+    );
+
+    // Another capture with the same case file stores the case file no second time.
+    let out = ok(&run(args!(
+        "-C",
+        &dir,
+        "ingest",
+        &capture("demo", "demo.har")
+    )));
+    assert!(!out.contains("case file"), "{out}");
+    let records = ingest_records(&dir);
+    assert_eq!(records.len(), 10);
+    assert_eq!(
+        records[9]["options"],
+        serde_json::json!({ "case_sha256": case_sha })
+    );
+
+    // The stored 802.11 keys are evidence `verify` checks like a capture.
+    let copy = std::fs::read_dir(dir.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-80211_keys"))
+        .unwrap();
+    let mut bytes = std::fs::read(&copy).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&copy, bytes).unwrap();
+    let (good, out) = verify(&dir);
+    assert!(!good && out.contains("80211_keys"), "{out}");
+}
+
+/// An ingest interrupted after it stored records resumes only as it ran: with other
+/// options (or another case file) it would store a mix of two analyses.
+#[test]
+fn an_interrupted_ingest_resumes_only_with_the_options_it_ran_with() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("case");
+    // Two devices: a HAR needs --device.
+    ok(&run(args!(
+        "init",
+        &dir,
+        "--from-case",
+        &capture("gateway", "consentry.toml")
+    )));
+    // A HAR cut inside its entries: what comes before the cut is stored, the ingest
+    // stays incomplete, as an interrupted one does.
+    let har = tmp.path().join("cut.har");
+    let text = std::fs::read(capture("demo", "demo.har")).unwrap();
+    std::fs::write(&har, &text[..text.len() * 2 / 3]).unwrap();
+    let o = run(args!("-C", &dir, "ingest", &har, "--device", "pixel7"));
+    assert_eq!(o.status.code(), Some(2));
+    let first = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(first.contains("NOT complete"), "{first}");
+    let (good, head) = verify(&dir);
+    assert!(good, "{head}");
+
+    let refused = |extra: &[&str], want: &[&str]| {
+        let mut cmd = bin();
+        cmd.args([
+            std::ffi::OsStr::new("-C"),
+            dir.as_os_str(),
+            "ingest".as_ref(),
+            har.as_os_str(),
+        ]);
+        let o = cmd.args(extra).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stdout.contains("cut.har: NOT ingested"),
+            "{extra:?}: {stdout}"
+        );
+        assert!(
+            stderr.contains("an interrupted ingest of this file stored ")
+                && stderr.contains(" made with other options"),
+            "{extra:?}: {stderr}"
+        );
+        for w in want {
+            assert!(stderr.contains(w), "{extra:?}: want {w:?} in {stderr}");
+        }
+        // Nothing was written.
+        assert_eq!(verify(&dir), (true, head.clone()), "{extra:?}");
+    };
+    refused(
+        &["--device", "redmi"],
+        &["  --device: pixel7 then, redmi now"],
+    );
+    refused(
+        &["--device", "pixel7", "--all-apps"],
+        &["  --all-apps: not given then, given now"],
+    );
+    // The case file edited since: the message says where the one it ran with is.
+    let case_file = dir.join("consentry.toml");
+    let case_text = std::fs::read_to_string(&case_file).unwrap();
+    let old_sha = sha256_hex(&case_file);
+    std::fs::write(
+        &case_file,
+        format!(
+            "{case_text}# edited
+"
+        ),
+    )
+    .unwrap();
+    let copy = format!("evidence/{}-consentry.toml", &old_sha[..16]);
+    refused(
+        &["--device", "pixel7"],
+        &[
+            &format!("  the case file: SHA-256 {} then, ", &old_sha[..16]),
+            &format!(" now (the one it ran with is {copy})\n"),
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join(&copy)).unwrap(),
+        case_text,
+        "the evidence copy restores the case file"
+    );
+    std::fs::write(&case_file, &case_text).unwrap();
+    // As it ran: resumed (the cut file still stops it, and nothing new is stored).
+    let o = run(args!("-C", &dir, "ingest", &har, "--device", "pixel7"));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("NOT complete") && stdout.contains(", 0 new records"),
+        "{stdout}"
+    );
 }
 
 /// The JSON case report of a case directory holding `file`, and the one-shot

@@ -11,7 +11,7 @@ mod parse;
 
 pub use addresses::DeviceResolver;
 pub use identifiers::parse_mac;
-pub use parse::{load, parse, CaseError};
+pub use parse::{load, parse, read_text, CaseError};
 
 use crate::consent::{Decision, Purpose};
 use crate::timestamp::Timestamp;

@@ -93,15 +93,18 @@ struct RawRules {
 
 /// Reads and validates a case file from disk.
 pub fn load(path: &Path) -> Result<Case, CaseError> {
-    let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| CaseError {
-        file: label.clone(),
+    parse(&read_text(path)?, &path.display().to_string())
+}
+
+/// The text of a case file, unparsed (for [`parse`] and a hash of the same bytes).
+pub fn read_text(path: &Path) -> Result<String, CaseError> {
+    std::fs::read_to_string(path).map_err(|e| CaseError {
+        file: path.display().to_string(),
         line: 0,
         column: 0,
         key: String::new(),
         message: format!("cannot read case file: {e}"),
-    })?;
-    parse(&text, &label)
+    })
 }
 
 /// Parses and validates case-file text; `file` names it in errors.

@@ -373,7 +373,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let case = Arc::new(case::load(&args.case)?);
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    let mut reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
+    let mut reading = CaptureReading::from_args(&keylogs, &args.tunnels, args.wlan.load()?)?;
     reading.all_apps = args.all_apps;
     let options = Options {
         reveal: args.reveal,

@@ -90,7 +90,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut attribution = Attribution::new(&case, args.device.clone())?;
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    attribution.reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
+    attribution.reading = CaptureReading::from_args(&keylogs, &args.tunnels, args.wlan.load()?)?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

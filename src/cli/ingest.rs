@@ -12,10 +12,14 @@
 //! The case file's
 //! own consent decisions are stored once per case (keyed by their hash).
 //!
-//! `--keylog FILE` key logs are evidence too: each is copied into the evidence
-//! directory and logged with its SHA-256 (an ingest record of kind `keylog`, checked by
-//! `verify` like a capture) before the captures are analysed with its secrets. A
-//! capture already ingested is not analysed again: give its key log the first time.
+//! What a capture's findings depend on besides its bytes is evidence too: the case
+//! file, each `--keylog` key log and each `--wlan-keys` file is copied into the
+//! evidence directory once per content and logged with its SHA-256 (an ingest record
+//! of kind `case`, `keylog` or `wlan-keys`, checked by `verify` like a capture), and
+//! each capture's ingest records name them and the other options in
+//! [`IngestOptions`]. A capture already ingested is not analysed again: give its key
+//! log the first time. An interrupted ingest resumes only with the options it ran
+//! with, unless it stored nothing yet: its records would otherwise mix two analyses.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -28,16 +32,19 @@ use sha2::{Digest, Sha256};
 
 use super::analyze::{default_workers, CaptureReading};
 use super::input::{read_input_with_hash, Attribution};
-use super::keylog::{self, KeyLogFile};
+use super::keylog;
 use super::pipeline::analyze_stream;
-use super::tunnel_ports::TunnelPortArgs;
-use super::wlan_keys::WlanKeyArgs;
+use super::tunnel_ports::{self, TunnelPortArgs};
+use super::wlan_keys::{self, WlanKeyArgs};
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::rules::{Analyzer, Options};
 use crate::source;
 use crate::store::db::Side;
-use crate::store::record::{ExchangeBodyRef, IngestBody, Kind, Phase};
+use crate::store::record::{
+    hex, ExchangeBodyRef, IngestBody, IngestOptions, Kind, Phase, KIND_CASE, KIND_KEYLOG,
+    KIND_WLAN_KEYS,
+};
 use crate::store::{copy_evidence, evidence_name, CaseDir, Store, StoreError, StoredTable};
 
 #[derive(Debug, clap::Args)]
@@ -84,11 +91,62 @@ pub enum Ingested {
         /// The input could not be read to the end (what was read is stored).
         error: Option<String>,
     },
+    /// An interrupted ingest of the file stored records made with other options:
+    /// nothing done.
+    OptionsDiffer {
+        sha256: String,
+        /// What the interrupted ingest stored, as `N exchanges and M findings`.
+        stored: String,
+        /// One line per option that differs ([`IngestOptions::differences`]).
+        differences: Vec<String>,
+    },
+}
+
+/// A file the analysis of captures depends on, stored as evidence beside them.
+struct SideFile<'a> {
+    path: &'a Path,
+    sha256: String,
+    /// The ingest record's `kind`.
+    kind: &'static str,
+    /// How messages name it.
+    what: &'static str,
+}
+
+/// The run's side files, stored as evidence just before the first capture is
+/// analysed: an `ingest` that analyses nothing stores none.
+struct SideFiles<'a> {
+    files: Vec<SideFile<'a>>,
+    stored: bool,
+}
+
+impl SideFiles<'_> {
+    /// Stores every file not stored yet (once per run), saying so.
+    fn store(&mut self, dir: &CaseDir, store: &mut Store) -> anyhow::Result<()> {
+        if self.stored {
+            return Ok(());
+        }
+        for file in &self.files {
+            let (path, what, sha256) = (file.path.display(), file.what, &file.sha256);
+            match ingest_side_file(dir, store, file)? {
+                Some(evidence) => {
+                    println!("{path}: {what} stored as {evidence} (SHA-256 {sha256})")
+                }
+                // The case file is stored once per content: no word each time.
+                None if file.kind == KIND_CASE => {}
+                None => println!("{path}: {what} already stored (SHA-256 {sha256})"),
+            }
+        }
+        self.stored = true;
+        Ok(())
+    }
 }
 
 pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let dir = CaseDir::locate(dir)?;
-    let case = Arc::new(case::load(&dir.case_file())?);
+    let case_path = dir.case_file();
+    // Parsed and hashed from the same bytes: the options name the case analysed.
+    let case_text = case::read_text(&case_path)?;
+    let case = Arc::new(case::parse(&case_text, &case_path.display().to_string())?);
     let workers = match args.threads {
         Some(0) | Some(1) => 0,
         Some(n) => n - 1,
@@ -96,35 +154,44 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     };
     let keylogs = keylog::load(&args.keylog)?;
     keylog::report(&keylogs);
-    let mut reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
+    let wlan_files = args.wlan.read_files()?;
+    let mut reading =
+        CaptureReading::from_args(&keylogs, &args.tunnels, wlan_keys::keys_of(&wlan_files))?;
     reading.all_apps = args.all_apps;
+    let mut side_files = vec![SideFile {
+        path: &case_path,
+        sha256: hex(&Sha256::digest(case_text.as_bytes())),
+        kind: KIND_CASE,
+        what: "case file",
+    }];
+    side_files.extend(keylogs.iter().map(|k| SideFile {
+        path: &k.path,
+        sha256: hex(&Sha256::digest(&k.text)),
+        kind: KIND_KEYLOG,
+        what: "key log",
+    }));
+    side_files.extend(wlan_files.iter().map(|w| SideFile {
+        path: &w.path,
+        sha256: w.sha256.clone(),
+        kind: KIND_WLAN_KEYS,
+        what: "802.11 keys file",
+    }));
+    let mut run = IngestRun {
+        dir: &dir,
+        case: case.clone(),
+        options: options_of(&args, &reading, &side_files),
+        reading,
+        side_files: SideFiles {
+            files: side_files,
+            stored: false,
+        },
+        workers,
+    };
     let mut store = dir.open_store()?;
     let mut failed = false;
     store_case_consent(&mut store, &case)?;
-    for k in &keylogs {
-        match ingest_keylog(&dir, &mut store, k)? {
-            Ingested::AlreadyPresent { sha256 } => println!(
-                "{}: key log already stored (SHA-256 {sha256})",
-                k.path.display()
-            ),
-            Ingested::Stored {
-                sha256, evidence, ..
-            } => println!(
-                "{}: key log stored as {evidence} (SHA-256 {sha256})",
-                k.path.display()
-            ),
-        }
-    }
     for path in &args.files {
-        match ingest_file_with(
-            &dir,
-            &mut store,
-            case.clone(),
-            path,
-            args.device.clone(),
-            &reading,
-            workers,
-        )? {
+        match run.capture(&mut store, path)? {
             Ingested::AlreadyPresent { sha256 } => println!(
                 "{}: already ingested (SHA-256 {sha256}); nothing to do",
                 path.display()
@@ -152,6 +219,24 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                     eprintln!("consentry: error: {e}");
                     failed = true;
                 }
+            }
+            Ingested::OptionsDiffer {
+                sha256,
+                stored,
+                differences,
+            } => {
+                println!(
+                    "{}: NOT ingested (SHA-256 {sha256}): an interrupted ingest of it ran with other options",
+                    path.display()
+                );
+                eprintln!(
+                    "consentry: error: {}: an interrupted ingest of this file stored {stored} made with other options; run `consentry ingest` again as it ran then to complete it:",
+                    path.display()
+                );
+                for d in &differences {
+                    eprintln!("  {d}");
+                }
+                failed = true;
             }
         }
     }
@@ -278,223 +363,423 @@ impl Sink<'_> {
     }
 }
 
-/// Copies a key log into the evidence directory and logs its SHA-256 (an ingest of
-/// kind `keylog`, with no exchanges), once per content.
-pub fn ingest_keylog(
+/// Where the evidence copy of the file with `sha256` is, if the store has one.
+fn evidence_copy(store: &Store, sha256: &str) -> anyhow::Result<Option<String>> {
+    let Some((_, started)) = store.ingest_phase(sha256)? else {
+        return Ok(None);
+    };
+    let Some(data) = store.record_data(started)? else {
+        return Ok(None);
+    };
+    let body: IngestBody = serde_json::from_str(&data)
+        .with_context(|| format!("reading the ingest record {started}"))?;
+    Ok(Some(body.evidence))
+}
+
+/// What the captures of this run are analysed with (`side_files`: the case file, key
+/// logs and 802.11 keys files, each under its SHA-256).
+fn options_of(args: &Args, reading: &CaptureReading, side_files: &[SideFile]) -> IngestOptions {
+    let hashes = |kind: &str| {
+        let mut list: Vec<String> = side_files
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.sha256.clone())
+            .collect();
+        list.sort();
+        list.dedup();
+        list
+    };
+    IngestOptions {
+        case_sha256: hashes(KIND_CASE).into_iter().next().unwrap_or_default(),
+        device: args.device.clone(),
+        all_apps: args.all_apps,
+        keylogs: hashes(KIND_KEYLOG),
+        wlan_keys: hashes(KIND_WLAN_KEYS),
+        tunnel_ports: tunnel_ports::settings(&reading.tunnel_ports),
+    }
+}
+
+/// How a stored capture was read, rebuilt from the options of its ingest record and
+/// the evidence copies of the files they name (`ingests`: the store's ingest
+/// records), for `export`, which reads the captures again. `--device` is in
+/// `options`.
+pub fn stored_reading(
+    dir: &CaseDir,
+    options: &IngestOptions,
+    ingests: &[IngestBody],
+) -> anyhow::Result<CaptureReading> {
+    let copies = |kind: &str, hashes: &[String]| -> anyhow::Result<Vec<PathBuf>> {
+        hashes
+            .iter()
+            .map(|sha256| {
+                ingests
+                    .iter()
+                    .find(|i| i.kind == kind && &i.sha256 == sha256)
+                    .map(|i| dir.root.join(&i.evidence))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("no {kind} file with SHA-256 {sha256} is in the store")
+                    })
+            })
+            .collect()
+    };
+    let keylogs = keylog::load(&copies(KIND_KEYLOG, &options.keylogs)?)?;
+    let wlan_keys = WlanKeyArgs {
+        wlan_keys: copies(KIND_WLAN_KEYS, &options.wlan_keys)?,
+    }
+    .load()?;
+    Ok(CaptureReading {
+        keylogs: keylog::texts(&keylogs),
+        tunnel_ports: tunnel_ports::from_settings(&options.tunnel_ports)?,
+        wlan_keys,
+        all_apps: options.all_apps,
+    })
+}
+
+/// Copies a file the analysis depends on into the evidence directory and logs its
+/// SHA-256 (an ingest of the file's kind, with no exchanges), once per content. The
+/// copy is checked against `file.sha256`, the hash of the bytes that were read.
+/// Returns the copy's path when this call stored it.
+fn ingest_side_file(
     dir: &CaseDir,
     store: &mut Store,
-    file: &KeyLogFile,
-) -> anyhow::Result<Ingested> {
-    let sha256 = crate::store::record::hex(&Sha256::digest(&file.text));
-    let phase = store.ingest_phase(&sha256)?;
-    if let Some((Phase::Complete, _)) = phase {
-        return Ok(Ingested::AlreadyPresent { sha256 });
+    file: &SideFile,
+) -> anyhow::Result<Option<String>> {
+    let sha256 = &file.sha256;
+    if let Some((Phase::Complete, _)) = store.ingest_phase(sha256)? {
+        return Ok(None);
     }
     let name = file
         .path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "keylog".into());
-    let evidence = copy_evidence(dir, &file.path, &evidence_name(&sha256, &name), &sha256)?;
-    let mut body = IngestBody {
-        phase: Phase::Started,
-        name,
-        size: file.text.len() as u64,
-        sha256: sha256.clone(),
-        kind: "keylog".to_string(),
-        evidence: evidence.clone(),
-        exchanges: None,
-        findings: None,
-        traffic: None,
-    };
-    let mut new_records = 0;
-    for phase in [Phase::Started, Phase::Complete] {
-        // An interrupted earlier run may have written the `started` record already.
-        if phase == Phase::Started && store.ingest_phase(&sha256)?.is_some() {
-            continue;
-        }
-        body.phase = phase;
-        store.append(
-            Kind::Ingest,
-            &body,
-            Side::Ingest {
-                sha256: &sha256,
-                phase,
-            },
-        )?;
-        new_records += 1;
-    }
-    store.commit()?;
-    Ok(Ingested::Stored {
-        sha256,
-        evidence,
-        exchanges: 0,
-        findings: 0,
-        new_records,
-        resumed: phase.is_some(),
-        complete: true,
-        error: None,
-    })
-}
-
-/// Ingests one capture into the case (see the module documentation).
-pub fn ingest_file(
-    dir: &CaseDir,
-    store: &mut Store,
-    case: Arc<Case>,
-    path: &Path,
-    device: Option<String>,
-    workers: usize,
-) -> anyhow::Result<Ingested> {
-    let reading = CaptureReading::default();
-    ingest_file_with(dir, store, case, path, device, &reading, workers)
-}
-
-/// [`ingest_file`] reading the capture as `reading` says (`--keylog`,
-/// `--tunnel-port`).
-pub fn ingest_file_with(
-    dir: &CaseDir,
-    store: &mut Store,
-    case: Arc<Case>,
-    path: &Path,
-    device: Option<String>,
-    reading: &CaptureReading,
-    workers: usize,
-) -> anyhow::Result<Ingested> {
-    let source::Opened { kind, file, .. } = source::open_input(path)?;
-    let size = file
-        .metadata()
-        .with_context(|| format!("reading {}", path.display()))?
+        .unwrap_or_else(|| file.kind.into());
+    let evidence = copy_evidence(dir, file.path, &evidence_name(sha256, &name), sha256)?;
+    let copy = dir.root.join(&evidence);
+    let size = std::fs::metadata(&copy)
+        .with_context(|| format!("reading {}", copy.display()))?
         .len();
-    drop(file);
-    let sha256 = source::file_sha256(path)?;
-    let phase = store.ingest_phase(&sha256)?;
-    if let Some((Phase::Complete, _)) = phase {
-        return Ok(Ingested::AlreadyPresent { sha256 });
-    }
-    let resumed = phase.is_some();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "capture".into());
-    let evidence = copy_evidence(dir, path, &evidence_name(&sha256, &name), &sha256)?;
     let mut body = IngestBody {
         phase: Phase::Started,
         name,
         size,
         sha256: sha256.clone(),
-        kind: kind.name().to_string(),
+        kind: file.kind.to_string(),
         evidence: evidence.clone(),
         exchanges: None,
         findings: None,
         traffic: None,
+        options: None,
     };
-    let mut new_records = 0;
-    let ingest = match phase {
-        Some((_, started)) => started,
-        None => {
-            new_records += 1;
-            store.append(
-                Kind::Ingest,
-                &body,
-                Side::Ingest {
-                    sha256: &sha256,
-                    phase: Phase::Started,
-                },
-            )?
+    for phase in [Phase::Started, Phase::Complete] {
+        // An interrupted earlier run may have written the `started` record already.
+        if phase == Phase::Started && store.ingest_phase(sha256)?.is_some() {
+            continue;
         }
-    };
-    let mut attribution = Attribution::new(&case, device)?;
-    attribution.reading = reading.clone();
-    let mut analyzer = Analyzer::new(case.clone(), Options::default());
-    let sink = RefCell::new(Sink {
-        have_exchanges: store.stored_ids(StoredTable::Exchanges, ingest)?,
-        have_findings: store.stored_ids(StoredTable::Findings, ingest)?,
-        ingest,
-        store,
-        sha256: sha256.clone(),
-        exchanges: 0,
-        findings: 0,
-        wire_events: 0,
-        new_records,
-        error: None,
-    });
-    let evidence_path = dir.root.join(&evidence);
-    let mut outcome = None;
-    analyze_stream(
-        &mut analyzer,
-        workers,
-        &mut |analyse| {
-            let status = String::new;
-            // The copy was hashed and checked against `sha256` as it was made.
-            let read = read_input_with_hash(
-                &evidence_path,
-                Some(&sha256),
-                &attribution,
-                &status,
-                &mut |x| {
-                    sink.borrow_mut().exchange(&x);
-                    // As `analyze`: capture traffic of no case device, or of another
-                    // app, is listed, not judged.
-                    if attribution.judges(&x) {
-                        analyse(x);
-                    }
-                },
-            );
-            for w in &read.warnings {
-                eprintln!("consentry: warning: {w}");
-            }
-            for n in &read.notes {
-                eprintln!("consentry: {n}");
-            }
-            outcome = Some(read);
-        },
-        &mut |_, obs| sink.borrow_mut().observation(obs),
-    );
-    let mut sink = sink.into_inner();
-    if let Some(e) = sink.error.take() {
-        return Err(e.into());
+        body.phase = phase;
+        store.append(Kind::Ingest, &body, Side::Ingest { sha256, phase })?;
     }
-    let (error, traffic) = match outcome {
-        Some(o) => (o.error, o.traffic),
-        None => (None, None),
-    };
-    if error.is_some() {
-        // Not marked complete: what was read is kept, and a later `ingest` of the
-        // same file (e.g. with the missing --device) resumes it.
+    store.commit()?;
+    Ok(Some(evidence))
+}
+
+/// What every capture of one `ingest` run is read and recorded with.
+struct IngestRun<'a> {
+    dir: &'a CaseDir,
+    case: Arc<Case>,
+    /// How captures are read (`--keylog`, `--wlan-keys`, `--tunnel-port`, `--all-apps`).
+    reading: CaptureReading,
+    /// The same for the ingest records, with the case file's hash and `--device`.
+    options: IngestOptions,
+    side_files: SideFiles<'a>,
+    /// Analysis threads besides the reader.
+    workers: usize,
+}
+
+impl IngestRun<'_> {
+    /// Ingests one capture into the case (see the module documentation); the side
+    /// files are stored before the first capture is analysed.
+    fn capture(&mut self, store: &mut Store, path: &Path) -> anyhow::Result<Ingested> {
+        let (dir, case, reading, options) = (self.dir, &self.case, &self.reading, &self.options);
+        let source::Opened { kind, file, .. } = source::open_input(path)?;
+        let size = file
+            .metadata()
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        drop(file);
+        let sha256 = source::file_sha256(path)?;
+        let phase = store.ingest_phase(&sha256)?;
+        if let Some((Phase::Complete, _)) = phase {
+            return Ok(Ingested::AlreadyPresent { sha256 });
+        }
+        let resumed = phase.is_some();
+        let (have_exchanges, have_findings) = match phase {
+            Some((_, started)) => {
+                let have = (
+                    store.stored_ids(StoredTable::Exchanges, started)?,
+                    store.stored_ids(StoredTable::Findings, started)?,
+                );
+                let stored = (have.0.len(), have.1.len());
+                if let Some(conflict) = resume_conflict(store, started, &sha256, options, stored)? {
+                    return Ok(conflict);
+                }
+                have
+            }
+            None => Default::default(),
+        };
+        self.side_files.store(dir, store)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "capture".into());
+        let evidence = copy_evidence(dir, path, &evidence_name(&sha256, &name), &sha256)?;
+        let mut body = IngestBody {
+            phase: Phase::Started,
+            name,
+            size,
+            sha256: sha256.clone(),
+            kind: kind.name().to_string(),
+            evidence: evidence.clone(),
+            exchanges: None,
+            findings: None,
+            traffic: None,
+            options: Some(options.clone()),
+        };
+        let mut new_records = 0;
+        let ingest = match phase {
+            Some((_, started)) => started,
+            None => {
+                new_records += 1;
+                store.append(
+                    Kind::Ingest,
+                    &body,
+                    Side::Ingest {
+                        sha256: &sha256,
+                        phase: Phase::Started,
+                    },
+                )?
+            }
+        };
+        let mut attribution = Attribution::new(case, options.device.clone())?;
+        attribution.reading = reading.clone();
+        let mut analyzer = Analyzer::new(case.clone(), Options::default());
+        let sink = RefCell::new(Sink {
+            have_exchanges,
+            have_findings,
+            ingest,
+            store,
+            sha256: sha256.clone(),
+            exchanges: 0,
+            findings: 0,
+            wire_events: 0,
+            new_records,
+            error: None,
+        });
+        let evidence_path = dir.root.join(&evidence);
+        let mut outcome = None;
+        analyze_stream(
+            &mut analyzer,
+            self.workers,
+            &mut |analyse| {
+                let status = String::new;
+                // The copy was hashed and checked against `sha256` as it was made.
+                let read = read_input_with_hash(
+                    &evidence_path,
+                    Some(&sha256),
+                    &attribution,
+                    &status,
+                    &mut |x| {
+                        sink.borrow_mut().exchange(&x);
+                        // As `analyze`: capture traffic of no case device, or of another
+                        // app, is listed, not judged.
+                        if attribution.judges(&x) {
+                            analyse(x);
+                        }
+                    },
+                );
+                for w in &read.warnings {
+                    eprintln!("consentry: warning: {w}");
+                }
+                for n in &read.notes {
+                    eprintln!("consentry: {n}");
+                }
+                outcome = Some(read);
+            },
+            &mut |_, obs| sink.borrow_mut().observation(obs),
+        );
+        let mut sink = sink.into_inner();
+        if let Some(e) = sink.error.take() {
+            return Err(e.into());
+        }
+        let (error, traffic) = match outcome {
+            Some(o) => (o.error, o.traffic),
+            None => (None, None),
+        };
+        if error.is_some() {
+            // Not marked complete: what was read is kept, and a later `ingest` of the
+            // same file (e.g. with the missing --device) resumes it.
+            sink.store.commit()?;
+            return Ok(Ingested::Stored {
+                sha256,
+                evidence,
+                exchanges: sink.exchanges,
+                findings: sink.findings,
+                new_records: sink.new_records,
+                resumed,
+                complete: false,
+                error,
+            });
+        }
+        body.phase = Phase::Complete;
+        body.exchanges = Some(sink.exchanges);
+        body.findings = Some(sink.findings);
+        body.traffic = traffic;
+        sink.store.append(
+            Kind::Ingest,
+            &body,
+            Side::Ingest {
+                sha256: &sha256,
+                phase: Phase::Complete,
+            },
+        )?;
         sink.store.commit()?;
-        return Ok(Ingested::Stored {
+        Ok(Ingested::Stored {
             sha256,
             evidence,
             exchanges: sink.exchanges,
             findings: sink.findings,
-            new_records: sink.new_records,
+            new_records: sink.new_records + 1,
             resumed,
-            complete: false,
-            error,
-        });
+            complete: true,
+            error: None,
+        })
     }
-    body.phase = Phase::Complete;
-    body.exchanges = Some(sink.exchanges);
-    body.findings = Some(sink.findings);
-    body.traffic = traffic;
-    sink.store.append(
-        Kind::Ingest,
-        &body,
-        Side::Ingest {
-            sha256: &sha256,
-            phase: Phase::Complete,
-        },
-    )?;
-    sink.store.commit()?;
-    Ok(Ingested::Stored {
-        sha256,
-        evidence,
-        exchanges: sink.exchanges,
-        findings: sink.findings,
-        new_records: sink.new_records + 1,
-        resumed,
-        complete: true,
-        error: None,
-    })
+}
+
+/// Whether resuming the interrupted ingest whose `started` record is `started` would
+/// mix two analyses: it stored records for the file (`stored`: exchanges, findings;
+/// or a consent signal read from it) with other options than `options`. `Some` says
+/// how they differ.
+fn resume_conflict(
+    store: &Store,
+    started: i64,
+    sha256: &str,
+    options: &IngestOptions,
+    stored: (usize, usize),
+) -> anyhow::Result<Option<Ingested>> {
+    // A consent signal read from the file is stored under `SHA256:N`, from 1.
+    let stored_consent = store.has_consent(&format!("{sha256}:1"))?;
+    if stored == (0, 0) && !stored_consent {
+        return Ok(None);
+    }
+    let Some(data) = store.record_data(started)? else {
+        return Ok(None);
+    };
+    let record: IngestBody = serde_json::from_str(&data)
+        .with_context(|| format!("reading the ingest record {started}"))?;
+    // Older stores kept no options: nothing to compare with.
+    let Some(then) = record.options else {
+        return Ok(None);
+    };
+    let mut differences = then.differences(options);
+    if differences.is_empty() {
+        return Ok(None);
+    }
+    if then.case_sha256 != options.case_sha256 {
+        // The case file's line comes first: say where the one it ran with is.
+        if let (Some(copy), Some(line)) = (
+            evidence_copy(store, &then.case_sha256)?,
+            differences.first_mut(),
+        ) {
+            line.push_str(&format!(" (the one it ran with is {copy})"));
+        }
+    }
+    Ok(Some(Ingested::OptionsDiffer {
+        sha256: sha256.to_string(),
+        stored: format!("{} exchanges and {} findings", stored.0, stored.1),
+        differences,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::Timestamp;
+
+    const SHA: &str = "ab";
+
+    fn started(store: &mut Store, options: Option<IngestOptions>) -> i64 {
+        let body = IngestBody {
+            phase: Phase::Started,
+            name: "a.pcap".into(),
+            size: 1,
+            sha256: SHA.into(),
+            kind: "pcap".into(),
+            evidence: "evidence/a.pcap".into(),
+            exchanges: None,
+            findings: None,
+            traffic: None,
+            options,
+        };
+        let side = Side::Ingest {
+            sha256: SHA,
+            phase: Phase::Started,
+        };
+        store.append(Kind::Ingest, &body, side).unwrap()
+    }
+
+    fn options(device: &str) -> IngestOptions {
+        IngestOptions {
+            case_sha256: "c".repeat(64),
+            device: Some(device.into()),
+            ..IngestOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_resume_conflicts_only_when_records_were_stored_with_other_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("store.db")).unwrap();
+        let seq = started(&mut store, Some(options("pixel7")));
+        let conflict = |store: &Store, stored| {
+            resume_conflict(store, seq, SHA, &options("redmi"), stored).unwrap()
+        };
+        // Nothing of the file stored yet: the options given now apply.
+        assert_eq!(conflict(&store, (0, 0)), None);
+        // The same options: no conflict, whatever was stored.
+        assert_eq!(
+            resume_conflict(&store, seq, SHA, &options("pixel7"), (5, 2)).unwrap(),
+            None
+        );
+        let Some(Ingested::OptionsDiffer {
+            sha256,
+            stored,
+            differences,
+        }) = conflict(&store, (5, 2))
+        else {
+            panic!("a conflict");
+        };
+        assert_eq!(sha256, SHA);
+        assert_eq!(stored, "5 exchanges and 2 findings");
+        assert_eq!(differences, ["--device: pixel7 then, redmi now"]);
+        // A consent signal read from the file is a stored record too.
+        let event = serde_json::json!({"device": "pixel7"});
+        let side = Side::Consent {
+            key: &format!("{SHA}:1"),
+            at: Timestamp::from_micros(1),
+            device: "pixel7",
+        };
+        store.append(Kind::Consent, &event, side).unwrap();
+        assert!(conflict(&store, (0, 0)).is_some());
+    }
+
+    #[test]
+    fn an_ingest_record_without_options_resumes_unchecked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("store.db")).unwrap();
+        let seq = started(&mut store, None);
+        assert_eq!(
+            resume_conflict(&store, seq, SHA, &options("redmi"), (5, 2)).unwrap(),
+            None
+        );
+    }
 }

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 
 use super::keylog::KeyLogFile;
 use super::tunnel_ports::TunnelPortArgs;
-use super::wlan_keys::WlanKeyArgs;
 use crate::case::{Case, DeviceResolver};
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::pcapdroid::AppUnderTest;
@@ -44,16 +43,17 @@ pub struct CaptureReading {
 
 impl CaptureReading {
     /// What the command line asks for: the `--keylog` files read, `--tunnel-port`
-    /// and `--wlan-keys`. Says on standard error when the tunnel ports are not IANA's.
+    /// and the keys of the `--wlan-keys` files. Says on standard error when the
+    /// tunnel ports are not IANA's.
     pub fn from_args(
         keylogs: &[KeyLogFile],
         tunnels: &TunnelPortArgs,
-        wlan: &WlanKeyArgs,
+        wlan_keys: Arc<WlanKeys>,
     ) -> anyhow::Result<Self> {
         let reading = CaptureReading {
             keylogs: super::keylog::texts(keylogs),
             tunnel_ports: tunnels.ports()?,
-            wlan_keys: wlan.load()?,
+            wlan_keys,
             all_apps: false,
         };
         if let Some(ports) = super::tunnel_ports::describe(&reading.tunnel_ports) {
@@ -296,6 +296,7 @@ fn read_input_as(
         kind: kind.name().to_string(),
         sha256,
         exchanges: exchanges.get(),
+        read_with: Vec::new(),
     });
     outcome
 }
@@ -475,7 +476,7 @@ fn progress_bar(total: u64, name: &str) -> ProgressBar {
 }
 
 /// Hashes the bytes read through it (when asked to), for a file hashed as it is read.
-struct Hashed<R> {
+pub(super) struct Hashed<R> {
     inner: R,
     hasher: Option<Sha256>,
     /// The first read error: the hash of a file not read to its end is unknown.
@@ -483,7 +484,7 @@ struct Hashed<R> {
 }
 
 impl<R: Read> Hashed<R> {
-    fn new(inner: R, hash: bool) -> Self {
+    pub(super) fn new(inner: R, hash: bool) -> Self {
         Hashed {
             inner,
             hasher: hash.then(Sha256::new),
@@ -493,7 +494,7 @@ impl<R: Read> Hashed<R> {
 
     /// Reads what the parser left through the hash; the file's SHA-256 (lowercase
     /// hex), or why it cannot be had.
-    fn finish(mut self) -> io::Result<String> {
+    pub(super) fn finish(mut self) -> io::Result<String> {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }

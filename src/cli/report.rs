@@ -95,6 +95,7 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
                 kind: ingest.kind,
                 sha256: ingest.sha256,
                 exchanges: ingest.exchanges.unwrap_or(0),
+                read_with: ingest.options.map(|o| o.describe()).unwrap_or_default(),
             });
         }
     }
@@ -115,6 +116,7 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
             kind: file.kind.clone(),
             sha256: file.sha256.clone(),
             exchanges: in_ring_file.get(name).copied().unwrap_or(0),
+            read_with: Vec::new(),
         });
     }
     let head = store.head()?;

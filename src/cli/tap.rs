@@ -121,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let attribution = Attribution::new(&case, args.device.clone())?;
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    let reading = CaptureReading::from_args(&keylogs, &args.tunnels, &args.wlan)?;
+    let reading = CaptureReading::from_args(&keylogs, &args.tunnels, args.wlan.load()?)?;
     let ring_dir = if args.no_ring {
         None
     } else {

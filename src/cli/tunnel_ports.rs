@@ -41,6 +41,16 @@ impl TunnelPortArgs {
     }
 }
 
+/// The ports `settings` give, as [`settings`] writes them (`vxlan=4789,8472`,
+/// `teredo=none`): how a stored capture was read.
+pub fn from_settings(settings: &[String]) -> anyhow::Result<UdpTunnelPorts> {
+    let tunnel_port = settings
+        .iter()
+        .map(|s| parse_setting(s).map_err(|e| anyhow::anyhow!("tunnel port setting {s:?}: {e}")))
+        .collect::<anyhow::Result<_>>()?;
+    TunnelPortArgs { tunnel_port }.ports()
+}
+
 fn parse_setting(value: &str) -> Result<PortSetting, String> {
     let Some((name, list)) = value.split_once('=') else {
         return Err("expected KIND=PORTS, e.g. vxlan=4789,8472 or teredo=none".into());
@@ -76,22 +86,32 @@ pub fn describe(ports: &UdpTunnelPorts) -> Option<String> {
     if ports.is_default() {
         return None;
     }
-    let kinds: Vec<String> = [
-        TunnelKind::Vxlan,
-        TunnelKind::Geneve,
-        TunnelKind::GtpU,
-        TunnelKind::Teredo,
-    ]
-    .into_iter()
-    .map(|kind| match ports.ports(kind) {
-        [] => format!("{} off", kind.name()),
-        list => {
-            let list: Vec<String> = list.iter().map(u16::to_string).collect();
-            format!("{} {}", kind.name(), list.join(","))
-        }
-    })
-    .collect();
+    let kinds: Vec<String> = UdpTunnelPorts::kinds()
+        .map(|kind| match ports.ports(kind) {
+            [] => format!("{} off", kind.name()),
+            list => {
+                let list: Vec<String> = list.iter().map(u16::to_string).collect();
+                format!("{} {}", kind.name(), list.join(","))
+            }
+        })
+        .collect();
     Some(format!("UDP tunnels read on ports: {}", kinds.join(", ")))
+}
+
+/// The tunnels whose ports differ from IANA's, each as a `--tunnel-port` value
+/// (`vxlan=4789,8472`, `teredo=none`), in a fixed order: what an ingest record keeps.
+pub fn settings(ports: &UdpTunnelPorts) -> Vec<String> {
+    let iana = UdpTunnelPorts::default();
+    UdpTunnelPorts::kinds()
+        .filter(|&kind| ports.ports(kind) != iana.ports(kind))
+        .map(|kind| match ports.ports(kind) {
+            [] => format!("{}=none", kind.name()),
+            list => {
+                let list: Vec<String> = list.iter().map(u16::to_string).collect();
+                format!("{}={}", kind.name(), list.join(","))
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -120,9 +140,13 @@ mod tests {
             "UDP tunnels read on ports: vxlan 4789,8472, geneve 6081, gtp-u off, teredo 3544"
         );
         assert_eq!(describe(&args(&[]).unwrap().ports().unwrap()), None);
+        assert_eq!(settings(&ports), ["vxlan=4789,8472", "gtp-u=none"]);
+        assert_eq!(from_settings(&settings(&ports)).unwrap(), ports);
+        assert!(from_settings(&["vxlan=x".into()]).is_err());
         // IANA's port given as the only one: the default, nothing to say.
         let same = args(&["geneve=6081"]).unwrap().ports().unwrap();
         assert_eq!(describe(&same), None);
+        assert!(settings(&same).is_empty());
     }
 
     #[test]

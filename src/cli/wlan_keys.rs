@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::input::Hashed;
 use crate::net::wpa::{self, KeysFormat, KeysReader, WlanKeys, WpaStats};
 
 /// Larger is neither a keys file nor a debug log worth reading for its keys.
@@ -31,25 +32,42 @@ pub struct WlanKeyArgs {
     pub wlan_keys: Vec<PathBuf>,
 }
 
+/// One `--wlan-keys` file, read: its keys, and the SHA-256 of the bytes they were
+/// read from (`ingest` stores the file as evidence under that hash).
+#[derive(Debug)]
+pub struct WlanKeysFile {
+    pub path: PathBuf,
+    /// Lowercase hex.
+    pub sha256: String,
+    keys: Vec<wpa::WlanKey>,
+}
+
 impl WlanKeyArgs {
     /// Reads every file and derives the keys' PMKs; an error names the file and line.
     pub fn load(&self) -> anyhow::Result<Arc<WlanKeys>> {
-        let mut keys = Vec::new();
-        for path in &self.wlan_keys {
-            keys.extend(load_one(path)?);
-        }
-        Ok(Arc::new(WlanKeys::new(&keys)))
+        Ok(keys_of(&self.read_files()?))
+    }
+
+    /// Reads every file; an error names the file and line.
+    pub fn read_files(&self) -> anyhow::Result<Vec<WlanKeysFile>> {
+        self.wlan_keys.iter().map(|path| read_one(path)).collect()
     }
 }
 
-fn load_one(path: &Path) -> anyhow::Result<Vec<wpa::WlanKey>> {
+/// The keys of all `files`, their PMKs derived.
+pub fn keys_of(files: &[WlanKeysFile]) -> Arc<WlanKeys> {
+    let keys: Vec<wpa::WlanKey> = files.iter().flat_map(|f| f.keys.iter().cloned()).collect();
+    Arc::new(WlanKeys::new(&keys))
+}
+
+fn read_one(path: &Path) -> anyhow::Result<WlanKeysFile> {
     let what = || format!("802.11 keys file {}", path.display());
     let file = File::open(path).with_context(what)?;
     let size = file.metadata().with_context(what)?.len();
     if size > MAX_KEYS_FILE_BYTES {
         anyhow::bail!("{}: {size} bytes is no keys file", what());
     }
-    let mut input = BufReader::new(file);
+    let mut input = BufReader::new(Hashed::new(file, true));
     let mut reader = KeysReader::default();
     let mut line = Vec::new();
     for number in 1.. {
@@ -78,7 +96,12 @@ fn load_one(path: &Path) -> anyhow::Result<Vec<wpa::WlanKey>> {
     if file.keys.is_empty() {
         anyhow::bail!("{}: no key in it", what());
     }
-    Ok(file.keys)
+    let sha256 = input.into_inner().finish().with_context(what)?;
+    Ok(WlanKeysFile {
+        path: path.to_path_buf(),
+        sha256,
+        keys: file.keys,
+    })
 }
 
 /// Consumes input up to and with the next newline.
@@ -167,6 +190,31 @@ mod tests {
         assert!(format!("{:#}", args.load().unwrap_err()).contains("no key in it"));
         std::fs::write(&path, "\"wpa-pwd\",\"password:IEEE\"\n").unwrap();
         assert!(!args.load().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_is_hashed_as_its_keys_are_read() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hostapd.log");
+        // A debug log with a line longer than read (skipped, and still hashed).
+        let mut text = format!("1764579600.1: {}\n", "x".repeat(MAX_LINE_BYTES + 10));
+        text.push_str("WPA: PMK - hexdump(len=32): ");
+        text.push_str(&["81"; 32].join(" "));
+        text.push('\n');
+        std::fs::write(&path, &text).unwrap();
+        let files = WlanKeyArgs {
+            wlan_keys: vec![path.clone()],
+        }
+        .read_files()
+        .unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, path);
+        assert_eq!(
+            files[0].sha256,
+            crate::source::hex(&Sha256::digest(text.as_bytes()))
+        );
+        assert!(!keys_of(&files).is_empty());
     }
 
     #[test]

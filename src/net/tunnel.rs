@@ -325,6 +325,11 @@ impl UdpTunnelPorts {
         Ok(())
     }
 
+    /// The tunnels carried in UDP, whose ports can be set.
+    pub fn kinds() -> impl Iterator<Item = TunnelKind> {
+        UDP_TUNNELS.iter().map(|(kind, ..)| *kind)
+    }
+
     /// The ports `kind` is read on (none for a tunnel UDP does not carry).
     pub fn ports(&self, kind: TunnelKind) -> &[u16] {
         Self::slot(kind).map_or(&[], |slot| &self.ports[slot])

@@ -702,19 +702,32 @@ fn evidence(h: &mut String, r: &Report) {
     if r.evidence.is_empty() {
         h.push_str("<p>No evidence files listed.</p>\n");
     } else {
+        let read_with = r.evidence.iter().any(|e| !e.read_with.is_empty());
         h.push_str(
             "<table class=\"evidence\">\n<thead><tr><th>File</th><th>Kind</th><th>SHA-256</th>\
-             <th class=\"num\">Exchanges</th></tr></thead>\n<tbody>\n",
+             <th class=\"num\">Exchanges</th>",
         );
+        if read_with {
+            h.push_str("<th>Analysed with</th>");
+        }
+        h.push_str("</tr></thead>\n<tbody>\n");
         for e in &r.evidence {
             let _ = write!(
                 h,
-                "<tr><td><code>{}</code></td><td>{}</td><td class=\"mono hash\">{}</td><td class=\"num\">{}</td></tr>\n",
+                "<tr><td><code>{}</code></td><td>{}</td><td class=\"mono hash\">{}</td><td class=\"num\">{}</td>",
                 esc(&e.path),
                 esc(&e.kind),
                 esc(&e.sha256),
                 e.exchanges
             );
+            if read_with {
+                let _ = write!(
+                    h,
+                    "<td class=\"small\">{}</td>",
+                    esc(&e.read_with.join("; "))
+                );
+            }
+            h.push_str("</tr>\n");
         }
         h.push_str("</tbody>\n</table>\n");
     }
@@ -792,6 +805,22 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn evidence_says_what_a_stored_capture_was_analysed_with() {
+        let mut i = input();
+        assert!(
+            !html(&i).contains("Analysed with"),
+            "no column without options"
+        );
+        i.evidence[0].read_with = vec!["--device <pixel7>".into(), "--all-apps".into()];
+        let h = html(&i);
+        assert!(h.contains("<th>Analysed with</th>"));
+        assert!(
+            h.contains("<td class=\"small\">--device &lt;pixel7&gt;; --all-apps</td></tr>"),
+            "{h}"
+        );
     }
 
     #[test]

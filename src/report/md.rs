@@ -153,9 +153,16 @@ pub fn render(r: &Report) -> String {
     if r.evidence.is_empty() {
         m.push_str("No evidence files listed.\n\n");
     } else {
-        m.push_str("| File | Kind | SHA-256 | Exchanges |\n|---|---|---|---:|\n");
+        let read_with = r.evidence.iter().any(|e| !e.read_with.is_empty());
+        if read_with {
+            m.push_str(
+                "| File | Kind | SHA-256 | Exchanges | Analysed with |\n|---|---|---|---:|---|\n",
+            );
+        } else {
+            m.push_str("| File | Kind | SHA-256 | Exchanges |\n|---|---|---|---:|\n");
+        }
         for e in &r.evidence {
-            let _ = writeln!(
+            let _ = write!(
                 m,
                 "| {} | {} | {} | {} |",
                 md_esc(&e.path),
@@ -163,6 +170,10 @@ pub fn render(r: &Report) -> String {
                 md_esc(&e.sha256),
                 e.exchanges
             );
+            if read_with {
+                let _ = write!(m, " {} |", md_esc(&e.read_with.join("; ")));
+            }
+            m.push('\n');
         }
         m.push('\n');
     }
@@ -275,6 +286,20 @@ mod tests {
         assert!(m.contains("| Meta Platforms, Inc. | third |"));
         assert!(m.contains("PIPL-23"));
         assert!(!m.contains("38400000"), "identifier values are masked");
+    }
+
+    #[test]
+    fn evidence_says_what_a_stored_capture_was_analysed_with() {
+        let mut i = input();
+        let header = "| File | Kind | SHA-256 | Exchanges |\n";
+        assert!(md(&i).contains(header), "no column without options");
+        i.evidence[0].read_with = vec!["case file 0123456789abcdef".into(), "--all-apps".into()];
+        let m = md(&i);
+        assert!(m.contains("| File | Kind | SHA-256 | Exchanges | Analysed with |\n"));
+        assert!(
+            m.contains("| 29 | case file 0123456789abcdef; --all-apps |\n"),
+            "{m}"
+        );
     }
 
     #[test]

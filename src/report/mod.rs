@@ -70,6 +70,10 @@ pub struct InputInfo {
     pub kind: String,
     pub sha256: String,
     pub exchanges: u64,
+    /// What a stored capture was analysed with (`IngestOptions::describe`: the case
+    /// file, `--device`, key logs …); empty for other files and one-shot runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub read_with: Vec<String>,
 }
 
 /// What the packet captures of a run held (absent when there were none).

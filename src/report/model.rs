@@ -682,6 +682,7 @@ pub(crate) mod testing {
                 kind: "har".into(),
                 sha256: "ab".repeat(32),
                 exchanges: 29,
+                read_with: Vec::new(),
             }],
             exchanges: 29,
             traffic: None,

@@ -275,9 +275,22 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
     let mut har_entries = 0;
     b.member(HAR, |w| {
         let mut har = crate::report::har::HarWriter::begin(w)?;
-        for ing in &evidence {
-            let device = device_of_file.get(&ing.sha256).cloned();
-            let attribution = crate::cli::input::Attribution::new(&case, device)?;
+        for ing in evidence.iter().filter(|ing| ing.is_capture()) {
+            // Read as it was ingested: with its key logs, 802.11 keys and options.
+            let (device, reading) = match &ing.options {
+                Some(options) => (
+                    options.device.clone(),
+                    crate::cli::ingest::stored_reading(dir, options, &ingests)
+                        .with_context(|| format!("re-reading {}", ing.evidence))?,
+                ),
+                // A store from before options were kept: the device its exchanges name.
+                None => (
+                    device_of_file.get(&ing.sha256).cloned(),
+                    crate::cli::input::CaptureReading::default(),
+                ),
+            };
+            let mut attribution = crate::cli::input::Attribution::new(&case, device)?;
+            attribution.reading = reading;
             let mut failed = None;
             let outcome = crate::cli::input::read_input_with_hash(
                 &dir.root.join(&ing.evidence),

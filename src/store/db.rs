@@ -1011,8 +1011,28 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Stored bodies (`data` bytes of the envelope) of findings or exchanges
-    /// matching `q`, in time order (then `seq`).
+    /// The `data` of record `seq`, `None` when there is no such record or its body
+    /// was pruned.
+    pub fn record_data(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        self.flush()?;
+        let body: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT body FROM records WHERE seq = ?1 AND length(body) > 0",
+                [seq],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())?;
+        match body {
+            Some(body) => {
+                let env: record::RawEnvelope<'_> = serde_json::from_slice(&body)?;
+                Ok(Some(env.data.get().to_string()))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The `data` of every record of `kind`, in log order (for the report: consent
     /// events and ingests, which have no query of their own).
     pub fn bodies(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
@@ -1033,6 +1053,8 @@ impl Store {
         Ok(out)
     }
 
+    /// Stored bodies (`data` bytes of the envelope) of findings or exchanges
+    /// matching `q`, in time order (then `seq`).
     pub fn query(&self, table: StoredTable, q: &Query) -> Result<Vec<String>, StoreError> {
         self.flush()?;
         let (t, with_rule) = match table {
@@ -2140,6 +2162,7 @@ mod tests {
             exchanges: None,
             findings: None,
             traffic: None,
+            options: None,
         };
         std::fs::create_dir(dir.path().join("evidence")).unwrap();
         std::fs::write(dir.path().join("evidence/a.har"), b"").unwrap();
@@ -2202,6 +2225,7 @@ mod tests {
             exchanges: None,
             findings: None,
             traffic: None,
+            options: None,
         };
         let ingest = s
             .append(
@@ -2299,6 +2323,11 @@ mod tests {
             .unwrap();
         assert_eq!(empty, 2);
         assert_eq!(s.bodies(Kind::Exchange).unwrap().len(), 2);
+        // One record's data: a pruned one has none, nor has a record never written.
+        let x2 = s.record_data(seqs[1]).unwrap().unwrap();
+        assert!(x2.starts_with(r#"{"id":"x-2","#), "{x2}");
+        assert_eq!(s.record_data(seqs[0]).unwrap(), None);
+        assert_eq!(s.record_data(head.seq + 100).unwrap(), None);
         // Nothing left to prune: no second checkpoint.
         let again = s.prune(before, false).unwrap();
         assert_eq!((again.older, again.pruned, again.checkpoint), (1, 0, None));

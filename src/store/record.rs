@@ -162,6 +162,137 @@ pub struct IngestBody {
     /// records of captures only): the case report's statement of what could be seen.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub traffic: Option<crate::report::TrafficSummary>,
+    /// What the file was analysed with besides its bytes (capture and HAR ingests;
+    /// absent from key logs', case files' and older stores' records).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub options: Option<IngestOptions>,
+}
+
+/// `kind` of the ingest records of the files captures are analysed with (see
+/// [`IngestOptions`]): the case file, a TLS key log, an 802.11 keys file.
+pub const KIND_CASE: &str = "case";
+pub const KIND_KEYLOG: &str = "keylog";
+pub const KIND_WLAN_KEYS: &str = "wlan-keys";
+
+impl IngestBody {
+    /// Whether the file is an input whose exchanges were analysed (a capture or a
+    /// HAR), not one captures were analysed with.
+    pub fn is_capture(&self) -> bool {
+        ![KIND_CASE, KIND_KEYLOG, KIND_WLAN_KEYS].contains(&self.kind.as_str())
+    }
+}
+
+/// What a capture's exchanges and findings depend on besides its own bytes: the case
+/// file and the options of the `ingest` that analysed it. Every file named here is
+/// itself stored as evidence (an ingest of kind `case`, `keylog` or `wlan-keys`), so
+/// the analysis can be repeated from the evidence directory alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestOptions {
+    /// SHA-256 of the case file.
+    pub case_sha256: String,
+    /// `--device`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub device: Option<String>,
+    /// `--all-apps`.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub all_apps: bool,
+    /// SHA-256 of each `--keylog` file, sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub keylogs: Vec<String>,
+    /// SHA-256 of each `--wlan-keys` file, sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub wlan_keys: Vec<String>,
+    /// Each `--tunnel-port` setting as `KIND=PORTS` (`KIND=none`), sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tunnel_ports: Vec<String>,
+}
+
+impl IngestOptions {
+    /// The options in the order a report lists them: `case file 1a2b…`, `--device D`,
+    /// `--all-apps`, `key log 3c4d…`, `802.11 keys 5e6f…`, `--tunnel-port vxlan=8472`.
+    /// A file is named by the first 16 hex digits of its SHA-256, which begin the
+    /// name of its copy in the evidence directory.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = vec![format!("case file {}", short(&self.case_sha256))];
+        out.extend(self.device.iter().map(|d| format!("--device {d}")));
+        if self.all_apps {
+            out.push("--all-apps".into());
+        }
+        out.extend(self.keylogs.iter().map(|s| format!("key log {}", short(s))));
+        out.extend(
+            self.wlan_keys
+                .iter()
+                .map(|s| format!("802.11 keys {}", short(s))),
+        );
+        out.extend(
+            self.tunnel_ports
+                .iter()
+                .map(|t| format!("--tunnel-port {t}")),
+        );
+        out
+    }
+
+    /// How `now` differs from `self` (an earlier run's), one line per option, the
+    /// case file's first: empty when a run with `now` gives the same exchanges and
+    /// findings.
+    pub fn differences(&self, now: &IngestOptions) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.case_sha256 != now.case_sha256 {
+            out.push(format!(
+                "the case file: SHA-256 {} then, {} now",
+                short(&self.case_sha256),
+                short(&now.case_sha256)
+            ));
+        }
+        if self.device != now.device {
+            out.push(format!(
+                "--device: {} then, {} now",
+                self.device.as_deref().unwrap_or("none"),
+                now.device.as_deref().unwrap_or("none")
+            ));
+        }
+        if self.all_apps != now.all_apps {
+            let given = |b: bool| if b { "given" } else { "not given" };
+            out.push(format!(
+                "--all-apps: {} then, {} now",
+                given(self.all_apps),
+                given(now.all_apps)
+            ));
+        }
+        let files = |list: &[String]| match list {
+            [] => "none".to_string(),
+            list => list.iter().map(|s| short(s)).collect::<Vec<_>>().join(", "),
+        };
+        for (option, then, now) in [
+            ("--keylog", &self.keylogs, &now.keylogs),
+            ("--wlan-keys", &self.wlan_keys, &now.wlan_keys),
+        ] {
+            if then != now {
+                out.push(format!(
+                    "{option}: {} then, {} now",
+                    files(then),
+                    files(now)
+                ));
+            }
+        }
+        if self.tunnel_ports != now.tunnel_ports {
+            let ports = |list: &[String]| match list {
+                [] => "IANA's".to_string(),
+                list => list.join(" "),
+            };
+            out.push(format!(
+                "--tunnel-port: {} then, {} now",
+                ports(&self.tunnel_ports),
+                ports(&now.tunnel_ports)
+            ));
+        }
+        out
+    }
+}
+
+/// The first 16 hex digits of a SHA-256, as evidence file names begin.
+fn short(sha256: &str) -> &str {
+    sha256.get(..16).unwrap_or(sha256)
 }
 
 /// What happened to an evidence file of an [`EvidenceFileBody`].
@@ -845,6 +976,124 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn options() -> IngestOptions {
+        IngestOptions {
+            case_sha256: "c".repeat(64),
+            device: Some("pixel7".into()),
+            all_apps: true,
+            keylogs: vec!["1".repeat(64), "2".repeat(64)],
+            wlan_keys: vec!["3".repeat(64)],
+            tunnel_ports: vec!["vxlan=4789,8472".into(), "teredo=none".into()],
+        }
+    }
+
+    #[test]
+    fn ingest_options_are_described_as_a_report_lists_them() {
+        let c16 = "c".repeat(16);
+        assert_eq!(
+            options().describe(),
+            [
+                format!("case file {c16}"),
+                "--device pixel7".into(),
+                "--all-apps".into(),
+                format!("key log {}", "1".repeat(16)),
+                format!("key log {}", "2".repeat(16)),
+                format!("802.11 keys {}", "3".repeat(16)),
+                "--tunnel-port vxlan=4789,8472".into(),
+                "--tunnel-port teredo=none".into(),
+            ]
+        );
+        let bare = IngestOptions {
+            case_sha256: "c".repeat(64),
+            ..IngestOptions::default()
+        };
+        assert_eq!(bare.describe(), [format!("case file {c16}")]);
+    }
+
+    #[test]
+    fn ingest_options_name_each_difference_and_none_when_equal() {
+        let then = options();
+        assert!(then.differences(&then.clone()).is_empty());
+        let now = IngestOptions {
+            case_sha256: "d".repeat(64),
+            device: None,
+            all_apps: false,
+            keylogs: vec!["1".repeat(64)],
+            wlan_keys: Vec::new(),
+            tunnel_ports: Vec::new(),
+        };
+        assert_eq!(
+            then.differences(&now),
+            [
+                format!(
+                    "the case file: SHA-256 {} then, {} now",
+                    "c".repeat(16),
+                    "d".repeat(16)
+                ),
+                "--device: pixel7 then, none now".into(),
+                "--all-apps: given then, not given now".into(),
+                format!(
+                    "--keylog: {}, {} then, {} now",
+                    "1".repeat(16),
+                    "2".repeat(16),
+                    "1".repeat(16)
+                ),
+                format!("--wlan-keys: {} then, none now", "3".repeat(16)),
+                "--tunnel-port: vxlan=4789,8472 teredo=none then, IANA's now".into(),
+            ]
+        );
+        // One option alone differs: one line.
+        let other_device = IngestOptions {
+            device: Some("redmi".into()),
+            ..options()
+        };
+        assert_eq!(
+            then.differences(&other_device),
+            ["--device: pixel7 then, redmi now"]
+        );
+    }
+
+    #[test]
+    fn ingest_records_keep_their_options_and_older_ones_read_without() {
+        let body = IngestBody {
+            phase: Phase::Started,
+            name: "a.pcap".into(),
+            size: 1,
+            sha256: "a".repeat(64),
+            kind: "pcap".into(),
+            evidence: "evidence/a.pcap".into(),
+            exchanges: None,
+            findings: None,
+            traffic: None,
+            options: Some(IngestOptions {
+                case_sha256: "c".repeat(64),
+                ..IngestOptions::default()
+            }),
+        };
+        let json = serde_json::to_string(&body).unwrap();
+        // Unset options are left out, not written as null, false or [].
+        assert!(
+            json.ends_with(&format!(
+                r#""options":{{"case_sha256":"{}"}}}}"#,
+                "c".repeat(64)
+            )),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<IngestBody>(&json).unwrap(), body);
+        let full = IngestBody {
+            options: Some(options()),
+            ..body.clone()
+        };
+        let json = serde_json::to_string(&full).unwrap();
+        assert_eq!(serde_json::from_str::<IngestBody>(&json).unwrap(), full);
+        // A record written before options were kept.
+        let older = r#"{"phase":"started","name":"a.pcap","size":1,"sha256":"aa","kind":"pcap","evidence":"evidence/a.pcap"}"#;
+        assert_eq!(
+            serde_json::from_str::<IngestBody>(older).unwrap().options,
+            None
+        );
+    }
 
     proptest::proptest! {
         /// The borrowed exchange body is the stored one, byte for byte.
