@@ -35,20 +35,24 @@ fn ok(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `consentry init CASE --from-case CASE_FILE`.
+fn init_case(case: &Path, case_file: &Path) {
+    ok(&bin()
+        .arg("init")
+        .arg(case)
+        .arg("--from-case")
+        .arg(case_file)
+        .output()
+        .unwrap());
+}
+
 /// A sealed case with the demo HAR and the QUIC capture, exported once for all tests.
 fn exported() -> &'static (tempfile::TempDir, PathBuf) {
     static BUNDLE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     BUNDLE.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let case = tmp.path().join("case");
-        let demo_case = capture("demo", "consentry.toml");
-        ok(&bin()
-            .arg("init")
-            .arg(&case)
-            .arg("--from-case")
-            .arg(&demo_case)
-            .output()
-            .unwrap());
+        init_case(&case, &capture("demo", "consentry.toml"));
         ok(&bin()
             .arg("-C")
             .arg(&case)
@@ -340,13 +344,7 @@ fn the_bundle_har_gives_the_same_findings() {
 fn a_capture_is_read_again_with_the_key_log_it_was_ingested_with() {
     let tmp = tempfile::tempdir().unwrap();
     let case = tmp.path().join("case");
-    ok(&bin()
-        .arg("init")
-        .arg(&case)
-        .arg("--from-case")
-        .arg(capture("tls", "consentry.toml"))
-        .output()
-        .unwrap());
+    init_case(&case, &capture("tls", "consentry.toml"));
     ok(&bin()
         .arg("-C")
         .arg(&case)

@@ -617,17 +617,23 @@ fn readers_in_other_processes_see_consistent_snapshots_during_an_ingest() {
     assert!(seen.len() >= 2, "the readers saw the log grow: {seen:?}");
 }
 
-#[test]
-fn a_failed_input_is_not_marked_complete_and_a_rerun_finishes_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("case");
-    // Two devices: a HAR needs --device.
+/// A case directory `case` in `tmp` whose case file has two devices: a HAR needs
+/// `--device`.
+fn two_device_case(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("case");
     ok(&run(args!(
         "init",
         &dir,
         "--from-case",
         &capture("gateway", "consentry.toml")
     )));
+    dir
+}
+
+#[test]
+fn a_failed_input_is_not_marked_complete_and_a_rerun_finishes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = two_device_case(tmp.path());
     let har = capture("demo", "demo.har");
     let o = run(args!("-C", &dir, "ingest", &har));
     assert_eq!(o.status.code(), Some(2));
@@ -795,14 +801,7 @@ fn ingest_keeps_the_case_file_and_keys_as_evidence_and_the_options_with_the_capt
 #[test]
 fn an_interrupted_ingest_resumes_only_with_the_options_it_ran_with() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("case");
-    // Two devices: a HAR needs --device.
-    ok(&run(args!(
-        "init",
-        &dir,
-        "--from-case",
-        &capture("gateway", "consentry.toml")
-    )));
+    let dir = two_device_case(tmp.path());
     // A HAR cut inside its entries: what comes before the cut is stored, the ingest
     // stays incomplete, as an interrupted one does.
     let har = tmp.path().join("cut.har");
