@@ -293,7 +293,8 @@ fn ring_files_of_a_tap_into_a_case_directory_are_recorded_and_verified() {
     let verify = consentry(&["verify"]);
     let out = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "verify failed: {out}");
-    assert!(out.contains(" 2 evidence files"), "{out}");
+    // The two ring files and the case file the run judged by.
+    assert!(out.contains(" 3 evidence files"), "{out}");
 
     // The store names every file the ring closed, and the ones it deleted.
     let db = rusqlite::Connection::open(root.join(".consentry/store.db")).unwrap();

@@ -11,7 +11,7 @@ mod parse;
 
 pub use addresses::DeviceResolver;
 pub use identifiers::parse_mac;
-pub use parse::{load, parse, read_text, CaseError};
+pub use parse::{load, load_hashed, parse, CaseError};
 
 use crate::consent::{Decision, Purpose};
 use crate::timestamp::Timestamp;

@@ -96,8 +96,16 @@ pub fn load(path: &Path) -> Result<Case, CaseError> {
     parse(&read_text(path)?, &path.display().to_string())
 }
 
-/// The text of a case file, unparsed (for [`parse`] and a hash of the same bytes).
-pub fn read_text(path: &Path) -> Result<String, CaseError> {
+/// Reads and validates a case file from disk, with the SHA-256 of the bytes parsed
+/// (what a case store records of the case file a run judged by).
+pub fn load_hashed(path: &Path) -> Result<(Case, [u8; 32]), CaseError> {
+    use sha2::{Digest, Sha256};
+    let text = read_text(path)?;
+    let case = parse(&text, &path.display().to_string())?;
+    Ok((case, Sha256::digest(text.as_bytes()).into()))
+}
+
+fn read_text(path: &Path) -> Result<String, CaseError> {
     std::fs::read_to_string(path).map_err(|e| CaseError {
         file: path.display().to_string(),
         line: 0,

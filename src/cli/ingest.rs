@@ -103,13 +103,25 @@ pub enum Ingested {
 }
 
 /// A file the analysis of captures depends on, stored as evidence beside them.
-struct SideFile<'a> {
+pub(super) struct SideFile<'a> {
     path: &'a Path,
     sha256: String,
     /// The ingest record's `kind`.
     kind: &'static str,
     /// How messages name it.
     what: &'static str,
+}
+
+impl<'a> SideFile<'a> {
+    /// The case file at `path`, whose bytes as parsed have the SHA-256 `sha256` (hex).
+    pub(super) fn case_file(path: &'a Path, sha256: String) -> Self {
+        SideFile {
+            path,
+            sha256,
+            kind: KIND_CASE,
+            what: "case file",
+        }
+    }
 }
 
 /// The run's side files, stored as evidence just before the first capture is
@@ -144,9 +156,8 @@ impl SideFiles<'_> {
 pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let dir = CaseDir::locate(dir)?;
     let case_path = dir.case_file();
-    // Parsed and hashed from the same bytes: the options name the case analysed.
-    let case_text = case::read_text(&case_path)?;
-    let case = Arc::new(case::parse(&case_text, &case_path.display().to_string())?);
+    let (case, case_sha256) = case::load_hashed(&case_path)?;
+    let case = Arc::new(case);
     let workers = match args.threads {
         Some(0) | Some(1) => 0,
         Some(n) => n - 1,
@@ -158,12 +169,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut reading =
         CaptureReading::from_args(&keylogs, &args.tunnels, wlan_keys::keys_of(&wlan_files))?;
     reading.all_apps = args.all_apps;
-    let mut side_files = vec![SideFile {
-        path: &case_path,
-        sha256: hex(&Sha256::digest(case_text.as_bytes())),
-        kind: KIND_CASE,
-        what: "case file",
-    }];
+    let mut side_files = vec![SideFile::case_file(&case_path, hex(&case_sha256))];
     side_files.extend(keylogs.iter().map(|k| SideFile {
         path: &k.path,
         sha256: hex(&Sha256::digest(&k.text)),
@@ -439,7 +445,7 @@ pub fn stored_reading(
 /// SHA-256 (an ingest of the file's kind, with no exchanges), once per content. The
 /// copy is checked against `file.sha256`, the hash of the bytes that were read.
 /// Returns the copy's path when this call stored it.
-fn ingest_side_file(
+pub(super) fn ingest_side_file(
     dir: &CaseDir,
     store: &mut Store,
     file: &SideFile,

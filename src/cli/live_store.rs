@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use super::ingest::SideFile;
 use crate::case::Case;
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
@@ -29,6 +30,14 @@ use crate::store::record::{
     AnnotationBody, EvidenceEvent, EvidenceFileBody, ExchangeBodyRef, Kind,
 };
 use crate::store::{CaseDir, Store};
+
+/// The case a live run judges by: parsed, and the file and SHA-256 of the bytes parsed
+/// ([`crate::case::load_hashed`]).
+pub struct RunCase<'a> {
+    pub case: &'a Case,
+    pub file: &'a Path,
+    pub sha256: [u8; 32],
+}
 
 /// The `ingest` of stored rows that come from no file (what `verify` expects of an
 /// exchange or finding without an ingest record).
@@ -102,20 +111,30 @@ impl LiveStore {
         })
     }
 
-    /// Stores the case file's own decisions (once, as `ingest` does) and this run's
-    /// annotation `consentry SOURCE run SESSION started WHERE`; commits.
-    pub fn begin(&mut self, case: Option<&Case>, session: &str, place: &str) -> anyhow::Result<()> {
-        if let Some(case) = case {
-            super::ingest::store_case_consent(&mut self.store, case)?;
+    /// Stores the case file's own decisions (once, as `ingest` does), the case file
+    /// itself as evidence (once per content, as `ingest` does) and this run's
+    /// annotation `consentry SOURCE run SESSION started WHERE[ with case file
+    /// SHA256[..16]]`; commits.
+    pub fn begin(
+        &mut self,
+        case: Option<RunCase>,
+        session: &str,
+        place: &str,
+    ) -> anyhow::Result<()> {
+        let mut text = format!("consentry {} run {session} started {place}", self.source);
+        if let Some(run) = case {
+            super::ingest::store_case_consent(&mut self.store, run.case)?;
+            let sha256 = crate::source::hex(&run.sha256);
+            let dir = CaseDir {
+                root: self.dir.clone(),
+            };
+            let file = SideFile::case_file(run.file, sha256.clone());
+            super::ingest::ingest_side_file(&dir, &mut self.store, &file)?;
+            text.push_str(&format!(" with case file {}", &sha256[..16]));
         }
         self.session = session.to_string();
-        self.store.append(
-            Kind::Annotation,
-            &AnnotationBody {
-                text: format!("consentry {} run {session} started {place}", self.source),
-            },
-            Side::None,
-        )?;
+        self.store
+            .append(Kind::Annotation, &AnnotationBody { text }, Side::None)?;
         self.store.commit()?;
         Ok(())
     }
@@ -450,6 +469,46 @@ mod tests {
         let dir = CaseDir::init(&tmp.path().join("case"), None).unwrap();
         let found = LiveStore::open_beside(&dir.case_file(), "tap").unwrap();
         assert!(found.is_some());
+    }
+
+    #[test]
+    fn a_run_keeps_its_case_file_as_evidence_once_per_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CaseDir::init(&tmp.path().join("case"), None).unwrap();
+        let begin = |session: &str| {
+            let (case, sha256) = crate::case::load_hashed(&dir.case_file()).unwrap();
+            let mut s = LiveStore::open(dir.clone(), "proxy").unwrap();
+            let run = RunCase {
+                case: &case,
+                file: &dir.case_file(),
+                sha256,
+            };
+            s.begin(Some(run), session, "on 127.0.0.1:8080").unwrap();
+            crate::source::hex(&sha256)
+        };
+        let first = begin("S1");
+        assert_eq!(begin("S2"), first);
+        let store = dir.open_store().unwrap();
+        let annotations = store.bodies(Kind::Annotation).unwrap();
+        assert_eq!(
+            annotations[1],
+            format!(
+                r#"{{"text":"consentry proxy run S2 started on 127.0.0.1:8080 with case file {}"}}"#,
+                &first[..16]
+            )
+        );
+        // Stored once (started, complete), checked by verify like a capture.
+        let ingests = store.bodies(Kind::Ingest).unwrap();
+        assert_eq!(ingests.len(), 2);
+        assert!(ingests[0].contains(r#""kind":"case""#), "{}", ingests[0]);
+        assert_eq!(store.verify(&dir.root).unwrap().files, 1);
+        let copy = dir
+            .evidence_dir()
+            .join(format!("{}-consentry.toml", &first[..16]));
+        assert_eq!(
+            std::fs::read(copy).unwrap(),
+            std::fs::read(dir.case_file()).unwrap()
+        );
     }
 
     #[test]

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::live_store::LiveStore;
+use super::live_store::{LiveStore, RunCase};
 use super::prefetch;
-use crate::case::{self, Case, DeviceResolver};
+use crate::case::{self, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
 use crate::parties::Classifier;
@@ -160,7 +160,8 @@ fn write_token(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let case = Arc::new(case::load(&args.case)?);
+    let (case, case_sha256) = case::load_hashed(&args.case)?;
+    let case = Arc::new(case);
     if let Some(id) = &args.device {
         if case.device(id).is_none() {
             anyhow::bail!("--device {id:?} is not a device of the case");
@@ -239,7 +240,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         response_headers: !matches!(output, Output::Store(_)),
         addresses_and_version: !matches!(output, Output::Store(_)),
     };
-    output.begin(&case, &session, args.listen)?;
+    let run_case = RunCase {
+        case: &case,
+        file: &args.case,
+        sha256: case_sha256,
+    };
+    output.begin(run_case, &session, args.listen)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -681,7 +687,7 @@ impl Output {
         }
     }
 
-    fn begin(&mut self, case: &Case, session: &str, listen: SocketAddr) -> anyhow::Result<()> {
+    fn begin(&mut self, case: RunCase, session: &str, listen: SocketAddr) -> anyhow::Result<()> {
         if let Output::Store(store) = self {
             store.begin(Some(case), session, &format!("on {listen}"))?;
         }

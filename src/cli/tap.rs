@@ -117,7 +117,8 @@ impl Recording {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let case = Arc::new(case::load(&args.case)?);
+    let (case, case_sha256) = case::load_hashed(&args.case)?;
+    let case = Arc::new(case);
     let attribution = Attribution::new(&case, args.device.clone())?;
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
@@ -181,7 +182,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut ring_in_case = None;
     if let Some(s) = store.as_mut() {
         let session = crate::timestamp::Timestamp::now().to_string();
-        s.begin(Some(&case), &session, &format!("on {}", args.interface))?;
+        let run_case = super::live_store::RunCase {
+            case: &case,
+            file: &args.case,
+            sha256: case_sha256,
+        };
+        s.begin(Some(run_case), &session, &format!("on {}", args.interface))?;
         eprintln!(
             "consentry: recording into the case store of {}",
             s.dir.display()
