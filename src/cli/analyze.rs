@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::final_ids::{self, RunTexts};
+use super::ingest;
 pub use super::input::CaptureReading;
 use super::input::{read_input, read_input_once, Attribution, InputOutcome};
 use super::pipeline::analyze_stream;
@@ -370,10 +371,13 @@ pub fn default_workers() -> usize {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let case = Arc::new(case::load(&args.case)?);
+    let (case, case_sha256) = case::load_hashed(&args.case)?;
+    let case = Arc::new(case);
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    let mut reading = CaptureReading::from_args(&keylogs, &args.tunnels, args.wlan.load()?)?;
+    let wlan_files = args.wlan.read_files()?;
+    let wlan_keys = super::wlan_keys::keys_of(&wlan_files);
+    let mut reading = CaptureReading::from_args(&keylogs, &args.tunnels, wlan_keys)?;
     reading.all_apps = args.all_apps;
     let options = Options {
         reveal: args.reveal,
@@ -396,7 +400,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     )?;
     if let Some(path) = &args.report {
-        write_report_file(path, &run.report_input(&case), args.report_format)?;
+        // The report names what its inputs were analysed with, as a case report does.
+        let side_files = ingest::side_files(&args.case, &case_sha256, &keylogs, &wlan_files);
+        let read_with = ingest::options_of(&side_files, args.device.clone(), &reading).describe();
+        let mut input = run.report_input(&case);
+        for e in &mut input.evidence {
+            e.read_with = read_with.clone();
+        }
+        write_report_file(path, &input, args.report_format)?;
     }
 
     let mut out: Box<dyn Write> = match &args.output {

@@ -32,10 +32,10 @@ use sha2::{Digest, Sha256};
 
 use super::analyze::{default_workers, CaptureReading};
 use super::input::{read_input_with_hash, Attribution};
-use super::keylog;
+use super::keylog::{self, KeyLogFile};
 use super::pipeline::analyze_stream;
 use super::tunnel_ports::{self, TunnelPortArgs};
-use super::wlan_keys::{self, WlanKeyArgs};
+use super::wlan_keys::{self, WlanKeyArgs, WlanKeysFile};
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::rules::{Analyzer, Options};
@@ -169,23 +169,11 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut reading =
         CaptureReading::from_args(&keylogs, &args.tunnels, wlan_keys::keys_of(&wlan_files))?;
     reading.all_apps = args.all_apps;
-    let mut side_files = vec![SideFile::case_file(&case_path, hex(&case_sha256))];
-    side_files.extend(keylogs.iter().map(|k| SideFile {
-        path: &k.path,
-        sha256: hex(&Sha256::digest(&k.text)),
-        kind: KIND_KEYLOG,
-        what: "key log",
-    }));
-    side_files.extend(wlan_files.iter().map(|w| SideFile {
-        path: &w.path,
-        sha256: w.sha256.clone(),
-        kind: KIND_WLAN_KEYS,
-        what: "802.11 keys file",
-    }));
+    let side_files = side_files(&case_path, &case_sha256, &keylogs, &wlan_files);
     let mut run = IngestRun {
         dir: &dir,
         case: case.clone(),
-        options: options_of(&args, &reading, &side_files),
+        options: options_of(&side_files, args.device.clone(), &reading),
         reading,
         side_files: SideFiles {
             files: side_files,
@@ -382,9 +370,37 @@ fn evidence_copy(store: &Store, sha256: &str) -> anyhow::Result<Option<String>> 
     Ok(Some(body.evidence))
 }
 
-/// What the captures of this run are analysed with (`side_files`: the case file, key
-/// logs and 802.11 keys files, each under its SHA-256).
-fn options_of(args: &Args, reading: &CaptureReading, side_files: &[SideFile]) -> IngestOptions {
+/// The files a run reads captures with: the case file (`case_sha256`: of the bytes
+/// parsed), the `--keylog` files and the `--wlan-keys` files.
+pub(super) fn side_files<'a>(
+    case_path: &'a Path,
+    case_sha256: &[u8; 32],
+    keylogs: &'a [KeyLogFile],
+    wlan_files: &'a [WlanKeysFile],
+) -> Vec<SideFile<'a>> {
+    let mut files = vec![SideFile::case_file(case_path, hex(case_sha256))];
+    files.extend(keylogs.iter().map(|k| SideFile {
+        path: &k.path,
+        sha256: hex(&Sha256::digest(&k.text)),
+        kind: KIND_KEYLOG,
+        what: "key log",
+    }));
+    files.extend(wlan_files.iter().map(|w| SideFile {
+        path: &w.path,
+        sha256: w.sha256.clone(),
+        kind: KIND_WLAN_KEYS,
+        what: "802.11 keys file",
+    }));
+    files
+}
+
+/// What captures are analysed with: the `side_files` (each under its SHA-256),
+/// `--device`, and what `reading` says (`--all-apps`, `--tunnel-port`).
+pub(super) fn options_of(
+    side_files: &[SideFile],
+    device: Option<String>,
+    reading: &CaptureReading,
+) -> IngestOptions {
     let hashes = |kind: &str| {
         let mut list: Vec<String> = side_files
             .iter()
@@ -397,8 +413,8 @@ fn options_of(args: &Args, reading: &CaptureReading, side_files: &[SideFile]) ->
     };
     IngestOptions {
         case_sha256: hashes(KIND_CASE).into_iter().next().unwrap_or_default(),
-        device: args.device.clone(),
-        all_apps: args.all_apps,
+        device,
+        all_apps: reading.all_apps,
         keylogs: hashes(KIND_KEYLOG),
         wlan_keys: hashes(KIND_WLAN_KEYS),
         tunnel_ports: tunnel_ports::settings(&reading.tunnel_ports),
