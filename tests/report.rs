@@ -169,15 +169,13 @@ fn cli_writes_the_report_besides_the_findings() {
     }
     // Each input says what it was analysed with: here the case file alone.
     use sha2::Digest;
-    let case_sha: String = sha2::Sha256::digest(
-        std::fs::read(root().join("captures/demo/consentry.toml")).unwrap(),
-    )
-    .iter()
-    .map(|b| format!("{b:02x}"))
-    .collect();
+    let case_sha: String =
+        sha2::Sha256::digest(std::fs::read(root().join("captures/demo/consentry.toml")).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(
         json["evidence"][0]["read_with"],
         serde_json::json!([format!("case file {}", &case_sha[..16])])

@@ -412,7 +412,11 @@ pub(super) fn options_of(
         list
     };
     IngestOptions {
-        case_sha256: hashes(KIND_CASE).into_iter().next().unwrap_or_default(),
+        case_sha256: side_files
+            .iter()
+            .find(|f| f.kind == KIND_CASE)
+            .map(|f| f.sha256.clone())
+            .unwrap_or_default(),
         device,
         all_apps: reading.all_apps,
         keylogs: hashes(KIND_KEYLOG),
