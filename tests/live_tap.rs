@@ -241,6 +241,28 @@ fn tap_into_a_case_directory_stores_the_finding() {
     );
     let verify = consentry_in(&root, &["verify"]);
     assert!(verify.status.success(), "verify failed: {verify:?}");
+    // The run's annotation names the case file it judged by, stored as evidence.
+    use sha2::Digest;
+    let sha: String = sha2::Sha256::digest(std::fs::read(&case).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let db = rusqlite::Connection::open(root.join(".consentry/store.db")).unwrap();
+    let annotation: String = db
+        .query_row(
+            "SELECT CAST(body AS TEXT) FROM records WHERE kind = 'annotation'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        annotation.contains(&format!(" started on lo with case file {}\"", &sha[..16])),
+        "{annotation}"
+    );
+    assert!(root
+        .join("evidence")
+        .join(format!("{}-consentry.toml", &sha[..16]))
+        .is_file());
 }
 
 #[test]

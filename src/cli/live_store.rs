@@ -26,17 +26,18 @@ use crate::exchange::Exchange;
 use crate::rules::Finding;
 use crate::source::ring::{RingEvent, RingFile};
 use crate::store::db::Side;
+use crate::store::record::IngestOptions;
 use crate::store::record::{
     AnnotationBody, EvidenceEvent, EvidenceFileBody, ExchangeBodyRef, Kind,
 };
 use crate::store::{CaseDir, Store};
 
-/// The case a live run judges by: parsed, and the file and SHA-256 of the bytes parsed
-/// ([`crate::case::load_hashed`]).
-pub struct RunCase<'a> {
-    pub case: &'a Case,
-    pub file: &'a Path,
-    pub sha256: [u8; 32],
+/// What a live run judges by: the case, the files it reads traffic with (the case
+/// file, `--wlan-keys` files; [`super::ingest::side_files`]) and its options.
+pub(super) struct RunCase<'a> {
+    pub(super) case: &'a Case,
+    pub(super) files: Vec<SideFile<'a>>,
+    pub(super) options: IngestOptions,
 }
 
 /// The `ingest` of stored rows that come from no file (what `verify` expects of an
@@ -111,11 +112,11 @@ impl LiveStore {
         })
     }
 
-    /// Stores the case file's own decisions (once, as `ingest` does), the case file
-    /// itself as evidence (once per content, as `ingest` does) and this run's
-    /// annotation `consentry SOURCE run SESSION started WHERE[ with case file
-    /// SHA256[..16]]`; commits.
-    pub fn begin(
+    /// Stores the case file's own decisions (once, as `ingest` does), the run's files
+    /// as evidence (once per content, as `ingest` does) and this run's annotation
+    /// `consentry SOURCE run SESSION started WHERE[ with OPTIONS]`, the options as a
+    /// case report lists them (`case file 5f66…; --device pixel7`); commits.
+    pub(super) fn begin(
         &mut self,
         case: Option<RunCase>,
         session: &str,
@@ -124,13 +125,13 @@ impl LiveStore {
         let mut text = format!("consentry {} run {session} started {place}", self.source);
         if let Some(run) = case {
             super::ingest::store_case_consent(&mut self.store, run.case)?;
-            let sha256 = crate::source::hex(&run.sha256);
             let dir = CaseDir {
                 root: self.dir.clone(),
             };
-            let file = SideFile::case_file(run.file, sha256.clone());
-            super::ingest::ingest_side_file(&dir, &mut self.store, &file)?;
-            text.push_str(&format!(" with case file {}", &sha256[..16]));
+            for file in &run.files {
+                super::ingest::ingest_side_file(&dir, &mut self.store, file)?;
+            }
+            text.push_str(&format!(" with {}", run.options.describe().join("; ")));
         }
         self.session = session.to_string();
         self.store
@@ -476,12 +477,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = CaseDir::init(&tmp.path().join("case"), None).unwrap();
         let begin = |session: &str| {
-            let (case, sha256) = crate::case::load_hashed(&dir.case_file()).unwrap();
+            let case_file = dir.case_file();
+            let (case, sha256) = crate::case::load_hashed(&case_file).unwrap();
             let mut s = LiveStore::open(dir.clone(), "proxy").unwrap();
+            let files = super::super::ingest::side_files(&case_file, &sha256, &[], &[]);
             let run = RunCase {
                 case: &case,
-                file: &dir.case_file(),
-                sha256,
+                options: super::super::ingest::options_of(
+                    &files,
+                    Some("pixel7".into()),
+                    &Default::default(),
+                ),
+                files,
             };
             s.begin(Some(run), session, "on 127.0.0.1:8080").unwrap();
             crate::source::hex(&sha256)
@@ -493,7 +500,7 @@ mod tests {
         assert_eq!(
             annotations[1],
             format!(
-                r#"{{"text":"consentry proxy run S2 started on 127.0.0.1:8080 with case file {}"}}"#,
+                r#"{{"text":"consentry proxy run S2 started on 127.0.0.1:8080 with case file {}; --device pixel7"}}"#,
                 &first[..16]
             )
         );

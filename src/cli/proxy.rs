@@ -240,10 +240,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         response_headers: !matches!(output, Output::Store(_)),
         addresses_and_version: !matches!(output, Output::Store(_)),
     };
+    let files = super::ingest::side_files(&args.case, &case_sha256, &[], &[]);
     let run_case = RunCase {
         case: &case,
-        file: &args.case,
-        sha256: case_sha256,
+        options: super::ingest::options_of(&files, args.device.clone(), &Default::default()),
+        files,
     };
     output.begin(run_case, &session, args.listen)?;
 

@@ -122,7 +122,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let attribution = Attribution::new(&case, args.device.clone())?;
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
-    let reading = CaptureReading::from_args(&keylogs, &args.tunnels, args.wlan.load()?)?;
+    let wlan_files = args.wlan.read_files()?;
+    let reading = CaptureReading::from_args(
+        &keylogs,
+        &args.tunnels,
+        super::wlan_keys::keys_of(&wlan_files),
+    )?;
+    // What the run's annotation names: the key logs are left out, since the tap
+    // follows them as they grow (they are not stored).
+    let run_files = super::ingest::side_files(&args.case, &case_sha256, &[], &wlan_files);
+    let run_options = super::ingest::options_of(&run_files, args.device.clone(), &reading);
     let ring_dir = if args.no_ring {
         None
     } else {
@@ -184,8 +193,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let session = crate::timestamp::Timestamp::now().to_string();
         let run_case = super::live_store::RunCase {
             case: &case,
-            file: &args.case,
-            sha256: case_sha256,
+            files: run_files,
+            options: run_options,
         };
         s.begin(Some(run_case), &session, &format!("on {}", args.interface))?;
         eprintln!(
