@@ -215,9 +215,28 @@ fn tap_into_a_case_directory_stores_the_finding() {
     let (root, case) = init_case_dir(dir.path(), &source);
     assert!(case.is_file());
     let port = serve();
-    let Some(mut child) = start_tap(port, &case, &["--no-ring".as_ref()]) else {
+    // A key log the tap follows; a line is appended while it runs.
+    let key_log = dir.path().join("keys.log");
+    let secret = |n: u8| {
+        format!(
+            "CLIENT_RANDOM {} {}\n",
+            format!("{n:02x}").repeat(32),
+            "aa".repeat(48)
+        )
+    };
+    std::fs::write(&key_log, secret(1)).unwrap();
+    let Some(mut child) = start_tap(
+        port,
+        &case,
+        &[
+            "--no-ring".as_ref(),
+            "--keylog".as_ref(),
+            key_log.as_os_str(),
+        ],
+    ) else {
         return;
     };
+    std::fs::write(&key_log, secret(1) + &secret(2)).unwrap();
     let body = format!(r#"{{"device":{{"ifa":"{AD_ID}"}},"pad":"xxxxxxxxxxxxxxxxxxxxxxxx"}}"#);
     let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
@@ -248,21 +267,40 @@ fn tap_into_a_case_directory_stores_the_finding() {
         .map(|b| format!("{b:02x}"))
         .collect();
     let db = rusqlite::Connection::open(root.join(".consentry/store.db")).unwrap();
-    let annotation: String = db
-        .query_row(
-            "SELECT CAST(body AS TEXT) FROM records WHERE kind = 'annotation'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let annotations: Vec<String> = db
+        .prepare("SELECT CAST(body AS TEXT) FROM records WHERE kind = 'annotation' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(annotations.len(), 2, "{annotations:?}");
     assert!(
-        annotation.contains(&format!(" started on lo with case file {}\"", &sha[..16])),
-        "{annotation}"
+        annotations[0].contains(&format!(" started on lo with case file {}\"", &sha[..16])),
+        "{annotations:?}"
     );
     assert!(root
         .join("evidence")
         .join(format!("{}-consentry.toml", &sha[..16]))
         .is_file());
+    // The key log is stored as it stood when the tap stopped, with both lines.
+    let key_log_text = std::fs::read(&key_log).unwrap();
+    let key_sha: String = sha2::Sha256::digest(&key_log_text)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        annotations[1].contains(&format!(" stopped with key log {}\"", &key_sha[..16])),
+        "{annotations:?}"
+    );
+    assert_eq!(
+        std::fs::read(
+            root.join("evidence")
+                .join(format!("{}-keys.log", &key_sha[..16]))
+        )
+        .unwrap(),
+        key_log_text
+    );
 }
 
 #[test]

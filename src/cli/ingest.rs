@@ -45,7 +45,9 @@ use crate::store::record::{
     hex, ExchangeBodyRef, IngestBody, IngestOptions, Kind, Phase, KIND_CASE, KIND_KEYLOG,
     KIND_WLAN_KEYS,
 };
-use crate::store::{copy_evidence, evidence_name, CaseDir, Store, StoreError, StoredTable};
+use crate::store::{
+    copy_evidence, evidence_name, save_evidence, CaseDir, Store, StoreError, StoredTable,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -110,9 +112,28 @@ pub(super) struct SideFile<'a> {
     kind: &'static str,
     /// How messages name it.
     what: &'static str,
+    /// The bytes as read, when held (key logs): stored as they are, whatever the
+    /// file holds by then. Otherwise the file is copied and checked against `sha256`.
+    bytes: Option<Arc<[u8]>>,
 }
 
 impl<'a> SideFile<'a> {
+    /// A key log as it was read.
+    pub(super) fn key_log(file: &'a KeyLogFile) -> Self {
+        SideFile {
+            path: &file.path,
+            sha256: hex(&Sha256::digest(&file.text)),
+            kind: KIND_KEYLOG,
+            what: "key log",
+            bytes: Some(file.text.clone()),
+        }
+    }
+
+    /// The first 16 hex digits of its SHA-256, as the evidence copy's name begins.
+    pub(super) fn short_sha256(&self) -> &str {
+        self.sha256.get(..16).unwrap_or(&self.sha256)
+    }
+
     /// The case file at `path`, whose bytes as parsed have the SHA-256 `sha256` (hex).
     pub(super) fn case_file(path: &'a Path, sha256: String) -> Self {
         SideFile {
@@ -120,6 +141,7 @@ impl<'a> SideFile<'a> {
             sha256,
             kind: KIND_CASE,
             what: "case file",
+            bytes: None,
         }
     }
 }
@@ -379,17 +401,13 @@ pub(super) fn side_files<'a>(
     wlan_files: &'a [WlanKeysFile],
 ) -> Vec<SideFile<'a>> {
     let mut files = vec![SideFile::case_file(case_path, hex(case_sha256))];
-    files.extend(keylogs.iter().map(|k| SideFile {
-        path: &k.path,
-        sha256: hex(&Sha256::digest(&k.text)),
-        kind: KIND_KEYLOG,
-        what: "key log",
-    }));
+    files.extend(keylogs.iter().map(SideFile::key_log));
     files.extend(wlan_files.iter().map(|w| SideFile {
         path: &w.path,
         sha256: w.sha256.clone(),
         kind: KIND_WLAN_KEYS,
         what: "802.11 keys file",
+        bytes: None,
     }));
     files
 }
@@ -479,7 +497,14 @@ pub(super) fn ingest_side_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| file.kind.into());
-    let evidence = copy_evidence(dir, file.path, &evidence_name(sha256, &name), sha256)?;
+    let copy_name = evidence_name(sha256, &name);
+    let evidence = match &file.bytes {
+        Some(bytes) => {
+            let what = file.path.display().to_string();
+            save_evidence(dir, bytes, &copy_name, sha256, &what)?
+        }
+        None => copy_evidence(dir, file.path, &copy_name, sha256)?,
+    };
     let copy = dir.root.join(&evidence);
     let size = std::fs::metadata(&copy)
         .with_context(|| format!("reading {}", copy.display()))?

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::ingest::SideFile;
+use super::keylog::KeyLogFile;
 use crate::case::Case;
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
@@ -134,6 +135,34 @@ impl LiveStore {
             text.push_str(&format!(" with {}", run.options.describe().join("; ")));
         }
         self.session = session.to_string();
+        self.store
+            .append(Kind::Annotation, &AnnotationBody { text }, Side::None)?;
+        self.store.commit()?;
+        Ok(())
+    }
+
+    /// Stores the run's key logs as they stand as it stops (the tap follows them as
+    /// they grow, so only now are they whole) as evidence, as `ingest` stores key
+    /// logs, and the annotation `consentry SOURCE run SESSION stopped with key log
+    /// SHA256[..16][; …]`; commits. Nothing without key logs.
+    pub(super) fn keep_key_logs(&mut self, key_logs: &[KeyLogFile]) -> anyhow::Result<()> {
+        if key_logs.is_empty() {
+            return Ok(());
+        }
+        let dir = CaseDir {
+            root: self.dir.clone(),
+        };
+        let mut named = Vec::new();
+        for file in key_logs.iter().map(SideFile::key_log) {
+            super::ingest::ingest_side_file(&dir, &mut self.store, &file)?;
+            named.push(format!("key log {}", file.short_sha256()));
+        }
+        let text = format!(
+            "consentry {} run {} stopped with {}",
+            self.source,
+            self.session,
+            named.join("; ")
+        );
         self.store
             .append(Kind::Annotation, &AnnotationBody { text }, Side::None)?;
         self.store.commit()?;
@@ -516,6 +545,34 @@ mod tests {
             std::fs::read(copy).unwrap(),
             std::fs::read(dir.case_file()).unwrap()
         );
+    }
+
+    #[test]
+    fn a_run_keeps_its_key_logs_as_they_stand_when_it_stops() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = CaseDir::init(&tmp.path().join("case"), None).unwrap();
+        let path = tmp.path().join("keys.log");
+        let line = format!("CLIENT_RANDOM {} {}\n", "01".repeat(32), "02".repeat(48));
+        std::fs::write(&path, &line).unwrap();
+        let key_logs = super::super::keylog::load(std::slice::from_ref(&path)).unwrap();
+        // The file changes after it was read: what was read is stored.
+        std::fs::write(&path, "changed").unwrap();
+        let mut s = LiveStore::open(dir.clone(), "tap").unwrap();
+        s.begin(None, "S", "on lo").unwrap();
+        s.keep_key_logs(&[]).unwrap();
+        assert_eq!(s.store.bodies(Kind::Annotation).unwrap().len(), 1);
+        s.keep_key_logs(&key_logs).unwrap();
+        let sha = crate::source::hex(&<sha2::Sha256 as sha2::Digest>::digest(line.as_bytes()));
+        assert_eq!(
+            s.store.bodies(Kind::Annotation).unwrap()[1],
+            format!(
+                r#"{{"text":"consentry tap run S stopped with key log {}"}}"#,
+                &sha[..16]
+            )
+        );
+        let copy = dir.evidence_dir().join(format!("{}-keys.log", &sha[..16]));
+        assert_eq!(std::fs::read_to_string(copy).unwrap(), line);
+        assert_eq!(s.store.verify(&dir.root).unwrap().files, 1);
     }
 
     #[test]

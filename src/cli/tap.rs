@@ -128,8 +128,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.tunnels,
         super::wlan_keys::keys_of(&wlan_files),
     )?;
-    // What the run's annotation names: the key logs are left out, since the tap
-    // follows them as they grow (they are not stored).
+    // What the run's annotation names; the key logs are stored and named as the run
+    // stops, since the tap follows them as they grow.
     let run_files = super::ingest::side_files(&args.case, &case_sha256, &[], &wlan_files);
     let run_options = super::ingest::options_of(&run_files, args.device.clone(), &reading);
     let ring_dir = if args.no_ring {
@@ -299,6 +299,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(s) = store.as_mut() {
         s.commit()?;
+        // The key logs as they stand now: the tap followed them as they grew.
+        match super::keylog::load(&args.keylog) {
+            Ok(key_logs) => s.keep_key_logs(&key_logs)?,
+            Err(e) => {
+                eprintln!("consentry: warning: the key logs could not be stored as evidence: {e:#}")
+            }
+        }
     }
     match store_error {
         Some(e) => Err(e),

@@ -203,6 +203,42 @@ pub fn copy_evidence(
     name: &str,
     sha256: &str,
 ) -> anyhow::Result<String> {
+    place_evidence(dir, name, sha256, &src.display().to_string(), |tmp| {
+        let mut input =
+            fs::File::open(src).with_context(|| format!("reading {}", src.display()))?;
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        std::io::copy(&mut input, &mut out)
+            .and_then(|_| out.sync_all())
+            .with_context(|| format!("copying {} to {}", src.display(), tmp.display()))
+    })
+}
+
+/// [`copy_evidence`] of bytes in memory (`what` names them in errors): a file read
+/// once, whose copy must be exactly what was read even if the file changes after.
+pub fn save_evidence(
+    dir: &CaseDir,
+    bytes: &[u8],
+    name: &str,
+    sha256: &str,
+    what: &str,
+) -> anyhow::Result<String> {
+    place_evidence(dir, name, sha256, what, |tmp| write_new(tmp, bytes, 0o600))
+}
+
+/// Writes evidence file `name` with `write` (to a temporary path), checks its SHA-256
+/// and renames it into place; nothing when it is there already.
+fn place_evidence(
+    dir: &CaseDir,
+    name: &str,
+    sha256: &str,
+    what: &str,
+    write: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<String> {
     let rel = format!("{EVIDENCE_DIR}/{name}");
     let dest = dir.root.join(&rel);
     if dest.exists() && crate::source::file_sha256(&dest).ok().as_deref() == Some(sha256) {
@@ -215,25 +251,12 @@ pub fn copy_evidence(
         .with_context(|| format!("creating {}", dir.evidence_dir().display()))?;
     let tmp = dir.evidence_dir().join(format!(".{name}.part"));
     let _ = fs::remove_file(&tmp);
-    {
-        let mut input =
-            fs::File::open(src).with_context(|| format!("reading {}", src.display()))?;
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        std::io::copy(&mut input, &mut out)
-            .and_then(|_| out.sync_all())
-            .with_context(|| format!("copying {} to {}", src.display(), tmp.display()))?;
-    }
+    write(&tmp)?;
     let copied = crate::source::file_sha256(&tmp)?;
     if copied != sha256 {
         let _ = fs::remove_file(&tmp);
         anyhow::bail!(
-            "{} changed while being copied (SHA-256 {sha256} before, {copied} after)",
-            src.display()
+            "{what} changed while being copied (SHA-256 {sha256} before, {copied} after)"
         );
     }
     fs::rename(&tmp, &dest)
