@@ -131,7 +131,7 @@ impl<'a> SideFile<'a> {
 
     /// The first 16 hex digits of its SHA-256, as the evidence copy's name begins.
     pub(super) fn short_sha256(&self) -> &str {
-        self.sha256.get(..16).unwrap_or(&self.sha256)
+        crate::store::record::short_sha256(&self.sha256)
     }
 
     /// The case file at `path`, whose bytes as parsed have the SHA-256 `sha256` (hex).

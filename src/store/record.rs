@@ -213,16 +213,20 @@ impl IngestOptions {
     /// A file is named by the first 16 hex digits of its SHA-256, which begin the
     /// name of its copy in the evidence directory.
     pub fn describe(&self) -> Vec<String> {
-        let mut out = vec![format!("case file {}", short(&self.case_sha256))];
+        let mut out = vec![format!("case file {}", short_sha256(&self.case_sha256))];
         out.extend(self.device.iter().map(|d| format!("--device {d}")));
         if self.all_apps {
             out.push("--all-apps".into());
         }
-        out.extend(self.keylogs.iter().map(|s| format!("key log {}", short(s))));
+        out.extend(
+            self.keylogs
+                .iter()
+                .map(|s| format!("key log {}", short_sha256(s))),
+        );
         out.extend(
             self.wlan_keys
                 .iter()
-                .map(|s| format!("802.11 keys {}", short(s))),
+                .map(|s| format!("802.11 keys {}", short_sha256(s))),
         );
         out.extend(
             self.tunnel_ports
@@ -240,8 +244,8 @@ impl IngestOptions {
         if self.case_sha256 != now.case_sha256 {
             out.push(format!(
                 "the case file: SHA-256 {} then, {} now",
-                short(&self.case_sha256),
-                short(&now.case_sha256)
+                short_sha256(&self.case_sha256),
+                short_sha256(&now.case_sha256)
             ));
         }
         if self.device != now.device {
@@ -261,7 +265,11 @@ impl IngestOptions {
         }
         let files = |list: &[String]| match list {
             [] => "none".to_string(),
-            list => list.iter().map(|s| short(s)).collect::<Vec<_>>().join(", "),
+            list => list
+                .iter()
+                .map(|s| short_sha256(s))
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         for (option, then, now) in [
             ("--keylog", &self.keylogs, &now.keylogs),
@@ -291,7 +299,7 @@ impl IngestOptions {
 }
 
 /// The first 16 hex digits of a SHA-256, as evidence file names begin.
-fn short(sha256: &str) -> &str {
+pub fn short_sha256(sha256: &str) -> &str {
     sha256.get(..16).unwrap_or(sha256)
 }
 
