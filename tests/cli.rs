@@ -130,6 +130,32 @@ fn bad_case_file_is_exit_2_naming_file_and_line() {
 }
 
 #[test]
+fn a_case_file_or_key_log_over_its_limit_is_refused() {
+    // A pipe or a device has no size to check first: the read itself stops.
+    let o = run(bin().args(["case", "check", "/dev/zero"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "consentry: error: /dev/zero: case file larger than 16777216 bytes, the limit for this kind of file"
+    );
+    // A key log's limit (1 GiB) is too much to read in a test; its size on disk is
+    // checked before reading.
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("keys.log");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(consentry::cli::keylog::MAX_KEYLOG_BYTES + 1)
+        .unwrap();
+    let o = analyze_demo(&["--keylog", huge.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("keys.log: larger than 1073741824 bytes"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn unreadable_or_unknown_input_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.har");

@@ -11,7 +11,7 @@ mod parse;
 
 pub use addresses::DeviceResolver;
 pub use identifiers::parse_mac;
-pub use parse::{load, load_hashed, parse, CaseError};
+pub use parse::{load, load_hashed, load_text, parse, CaseError, MAX_CASE_FILE_BYTES};
 
 use crate::consent::{Decision, Purpose};
 use crate::timestamp::Timestamp;

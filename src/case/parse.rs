@@ -17,12 +17,22 @@ use super::{
 };
 use crate::consent::{Decision, Purpose};
 use crate::timestamp::Timestamp;
+use crate::whole_file::{self, WholeFileError};
+
+/// The largest case file read: ample for thousands of devices and their identifiers,
+/// and a bound for a file that is no case file (`--case /dev/zero`).
+pub const MAX_CASE_FILE_BYTES: u64 = 16 << 20;
 
 /// A case file problem, with where it is.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}:{column}: {key}{sep}{message}", sep = if key.is_empty() { "" } else { ": " })]
+#[error(
+    "{file}{at}: {key}{sep}{message}",
+    at = if *line == 0 { String::new() } else { format!(":{line}:{column}") },
+    sep = if key.is_empty() { "" } else { ": " }
+)]
 pub struct CaseError {
     pub file: String,
+    /// 1-based; 0 when the problem is the file's, not a place in it.
     pub line: usize,
     pub column: usize,
     /// Dotted key path (`device[0].identifiers.imei`), empty when unknown.
@@ -93,26 +103,36 @@ struct RawRules {
 
 /// Reads and validates a case file from disk.
 pub fn load(path: &Path) -> Result<Case, CaseError> {
-    parse(&read_text(path)?, &path.display().to_string())
+    load_text(path).map(|(case, _)| case)
 }
 
 /// Reads and validates a case file from disk, with the SHA-256 of the bytes parsed
 /// (what a case store records of the case file a run judged by).
 pub fn load_hashed(path: &Path) -> Result<(Case, [u8; 32]), CaseError> {
     use sha2::{Digest, Sha256};
-    let text = read_text(path)?;
-    let case = parse(&text, &path.display().to_string())?;
+    let (case, text) = load_text(path)?;
     Ok((case, Sha256::digest(text.as_bytes()).into()))
 }
 
-fn read_text(path: &Path) -> Result<String, CaseError> {
-    std::fs::read_to_string(path).map_err(|e| CaseError {
-        file: path.display().to_string(),
-        line: 0,
-        column: 0,
-        key: String::new(),
-        message: format!("cannot read case file: {e}"),
-    })
+/// Reads and validates a case file from disk, with the text parsed (what `init
+/// --from` copies, so the copy is the file that was checked).
+pub fn load_text(path: &Path) -> Result<(Case, String), CaseError> {
+    let file = path.display().to_string();
+    let text = whole_file::read_text(path, MAX_CASE_FILE_BYTES).map_err(|e| {
+        let (line, column) = match e {
+            WholeFileError::NotText { line, column, .. } => (line, column),
+            _ => (0, 0),
+        };
+        CaseError {
+            file: file.clone(),
+            line,
+            column,
+            key: String::new(),
+            message: format!("case file {e}"),
+        }
+    })?;
+    let case = parse(&text, &file)?;
+    Ok((case, text))
 }
 
 /// Parses and validates case-file text; `file` names it in errors.
@@ -460,6 +480,40 @@ frequency_per_minute = 10
 
     fn err(text: &str) -> CaseError {
         parse(text, "c.toml").expect_err("should fail")
+    }
+
+    #[test]
+    fn a_case_file_is_read_as_parsed_and_within_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, GOOD).unwrap();
+        let (case, text) = load_text(&good).unwrap();
+        assert_eq!(text, GOOD);
+        assert_eq!(case.meta.id, "2026-11-28-com.example.shop");
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, b"[case]\nid = \"\xff\"\n").unwrap();
+        let e = load(&bad).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 7));
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:2:7: case file not UTF-8", bad.display())),
+            "{e}"
+        );
+
+        let big = dir.path().join("big.toml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_CASE_FILE_BYTES + 1).unwrap();
+        let e = load(&big).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}: case file larger than {MAX_CASE_FILE_BYTES} bytes, the limit for this kind of file", big.display())
+        );
+        #[cfg(unix)]
+        assert!(load(Path::new("/dev/zero"))
+            .unwrap_err()
+            .message
+            .contains("larger than"));
     }
 
     #[test]

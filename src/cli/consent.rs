@@ -138,7 +138,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                 None => ca::default_dir()?,
             };
             let path = dir.join(super::proxy::TOKEN_FILE);
-            std::fs::read_to_string(&path)
+            crate::whole_file::read_text(&path, super::seal::MAX_KEY_FILE_BYTES)
                 .with_context(|| {
                     format!(
                         "reading the control token {} (is `consentry proxy` running? else give --token)",

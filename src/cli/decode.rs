@@ -65,17 +65,8 @@ impl VendorNames {
 
     /// Reads a GVL file.
     pub fn load(path: &Path) -> anyhow::Result<VendorNames> {
-        let size = std::fs::metadata(path)
-            .with_context(|| format!("reading vendor list {}", path.display()))?
-            .len();
-        if size > MAX_VENDOR_LIST_BYTES {
-            anyhow::bail!(
-                "vendor list {} is {size} bytes, limit {MAX_VENDOR_LIST_BYTES}",
-                path.display()
-            );
-        }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading vendor list {}", path.display()))?;
+        let text = crate::whole_file::read_text(path, MAX_VENDOR_LIST_BYTES)
+            .with_context(|| format!("vendor list {}", path.display()))?;
         VendorNames::from_gvl_json(&text).with_context(|| format!("in {}", path.display()))
     }
 

@@ -492,6 +492,11 @@ impl<R: Read> Hashed<R> {
         }
     }
 
+    /// The reader hashed.
+    pub(super) fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// Reads what the parser left through the hash; the file's SHA-256 (lowercase
     /// hex), or why it cannot be had.
     pub(super) fn finish(mut self) -> io::Result<String> {

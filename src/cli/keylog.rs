@@ -50,16 +50,8 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<KeyLogFile>> {
 }
 
 fn load_one(path: &Path) -> anyhow::Result<KeyLogFile> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("key log {}", path.display()))?
-        .len();
-    if size > MAX_KEYLOG_BYTES {
-        anyhow::bail!(
-            "key log {}: {size} bytes, more than the {MAX_KEYLOG_BYTES} read at most",
-            path.display()
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("key log {}", path.display()))?;
+    let bytes = crate::whole_file::read(path, MAX_KEYLOG_BYTES)
+        .with_context(|| format!("key log {}", path.display()))?;
     let stats = KeyLog::new().add(&bytes);
     if stats.lines > 0 && stats.used == 0 {
         // Not an error (concatenated logs of other tools are normal), but worth saying

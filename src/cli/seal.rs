@@ -20,6 +20,9 @@ use crate::store::{CaseDir, STORE_DIR};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
+/// The largest key or token file read: 64 hex digits with whitespace about them.
+pub const MAX_KEY_FILE_BYTES: u64 = 4096;
+
 /// The secret key file inside the case directory.
 pub fn key_path(dir: &CaseDir) -> PathBuf {
     dir.root.join(STORE_DIR).join("seal.key")
@@ -34,8 +37,8 @@ pub fn public_key_path(dir: &CaseDir) -> PathBuf {
 pub fn load_or_create_key(dir: &CaseDir) -> anyhow::Result<SigningKey> {
     let path = key_path(dir);
     if path.exists() {
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = crate::whole_file::read_text(&path, MAX_KEY_FILE_BYTES)
+            .with_context(|| format!("case key {}", path.display()))?;
         let bytes: [u8; 32] = unhex(text.trim())
             .and_then(|b| b.try_into().ok())
             .with_context(|| format!("{} is not a 32-byte hex key", path.display()))?;

@@ -29,8 +29,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let catalogue = Catalogue::embedded();
     let cmp = match &args.cmp {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = crate::whole_file::read_text(path, crate::parties::trackers::MAX_FILE_BYTES)
+                .with_context(|| format!("CMP table {}", path.display()))?;
             CmpTable::parse(&text).with_context(|| format!("parsing {}", path.display()))?
         }
         None => CmpTable::embedded().clone(),

@@ -40,10 +40,7 @@ pub fn run(args: Args, global_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let wanted = match &args.public_key {
         None => None,
         Some(k) => {
-            let text = match std::fs::read_to_string(k) {
-                Ok(t) => t,
-                Err(_) => k.clone(),
-            };
+            let text = public_key_text(k)?;
             let key: [u8; 32] = unhex(text.trim())
                 .and_then(|b| b.try_into().ok())
                 .with_context(|| format!("--public-key {k}: not 32 bytes of hex"))?;
@@ -105,7 +102,7 @@ fn verify_bundle(file: &Path, public_key: Option<&str>) -> anyhow::Result<ExitCo
         Ok(v) => {
             let m = &v.manifest;
             if let Some(k) = public_key {
-                let text = std::fs::read_to_string(k).unwrap_or_else(|_| k.to_string());
+                let text = public_key_text(k)?;
                 let want = text.trim().to_ascii_lowercase();
                 match &m.sealed {
                     Some((_, key)) if *key == want => {}
@@ -132,5 +129,16 @@ fn verify_bundle(file: &Path, public_key: Option<&str>) -> anyhow::Result<ExitCo
             println!("FAILED: {e}");
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// `--public-key`'s value: the text of the file it names, or the key itself when it
+/// names no file that can be read.
+fn public_key_text(value: &str) -> anyhow::Result<String> {
+    use crate::whole_file::{read_text, WholeFileError};
+    match read_text(Path::new(value), super::seal::MAX_KEY_FILE_BYTES) {
+        Ok(text) => Ok(text),
+        Err(WholeFileError::Io(_)) => Ok(value.to_string()),
+        Err(e) => Err(e).with_context(|| format!("--public-key {value}")),
     }
 }

@@ -50,7 +50,10 @@ impl WlanKeyArgs {
 
     /// Reads every file; an error names the file and line.
     pub fn read_files(&self) -> anyhow::Result<Vec<WlanKeysFile>> {
-        self.wlan_keys.iter().map(|path| read_one(path)).collect()
+        self.wlan_keys
+            .iter()
+            .map(|path| read_one(path, MAX_KEYS_FILE_BYTES))
+            .collect()
     }
 }
 
@@ -60,20 +63,30 @@ pub fn keys_of(files: &[WlanKeysFile]) -> Arc<WlanKeys> {
     Arc::new(WlanKeys::new(&keys))
 }
 
-fn read_one(path: &Path) -> anyhow::Result<WlanKeysFile> {
+/// One keys file of at most `limit` bytes.
+fn read_one(path: &Path, limit: u64) -> anyhow::Result<WlanKeysFile> {
     let what = || format!("802.11 keys file {}", path.display());
     let file = File::open(path).with_context(what)?;
     let size = file.metadata().with_context(what)?.len();
-    if size > MAX_KEYS_FILE_BYTES {
+    if size > limit {
         anyhow::bail!("{}: {size} bytes is no keys file", what());
     }
-    let mut input = BufReader::new(Hashed::new(file, true));
+    // The size on disk says nothing for a pipe: the read stops past the limit too.
+    let mut input = BufReader::new(Hashed::new(file.take(limit.saturating_add(1)), true));
+    let too_large = |input: &BufReader<Hashed<std::io::Take<File>>>| {
+        // Past the limit (the reader reads ahead): the line may be cut, so say that.
+        input.get_ref().get_ref().limit() == 0
+    };
     let mut reader = KeysReader::default();
     let mut line = Vec::new();
     for number in 1.. {
         line.clear();
         let limited = &mut (&mut input).take(MAX_LINE_BYTES as u64 + 1);
-        if limited.read_until(b'\n', &mut line).with_context(what)? == 0 {
+        let read = limited.read_until(b'\n', &mut line).with_context(what)?;
+        if too_large(&input) {
+            anyhow::bail!("{}: larger than {limit} bytes", what());
+        }
+        if read == 0 {
             break;
         }
         let wireshark = reader.format() == Some(KeysFormat::Wireshark);
@@ -174,6 +187,41 @@ pub fn describe(label: &str, stats: &WpaStats) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_keys_file_without_a_size_is_cut_at_the_limit() {
+        // A pipe has no size on disk to check first: the read itself stops.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("keys");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut w = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+                let line = "\"wpa-pwd\",\"password:lab\"\n";
+                // Stops when the reader closes its end (EPIPE).
+                for _ in 0..1000 {
+                    if w.write_all(line.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let e = read_one(&fifo, 1000).unwrap_err();
+        assert!(
+            format!("{e:#}").ends_with("larger than 1000 bytes"),
+            "{e:#}"
+        );
+        writer.join().unwrap();
+        // A regular file within the limit reads.
+        let file = dir.path().join("80211_keys");
+        std::fs::write(&file, "\"wpa-pwd\",\"password:lab\"\n").unwrap();
+        assert_eq!(read_one(&file, 1000).unwrap().keys.len(), 1);
+        assert!(read_one(&file, 10).is_err());
+    }
 
     #[test]
     fn errors_name_the_file_and_line() {

@@ -184,8 +184,12 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: larger than {MAX_FILE_BYTES} bytes", path.display())]
-    TooLarge { path: PathBuf },
+    /// A list file that is too large, not text, or not readable.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: crate::whole_file::WholeFileError,
+    },
 }
 
 /// What is wrong with a database entry.
@@ -278,14 +282,12 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
     paths.sort();
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
-        let io = |source| LoadError::Io {
-            path: path.clone(),
-            source,
-        };
-        if std::fs::metadata(&path).map_err(io)?.len() > MAX_FILE_BYTES {
-            return Err(LoadError::TooLarge { path });
-        }
-        let text = std::fs::read_to_string(&path).map_err(io)?;
+        let text = crate::whole_file::read_text(&path, MAX_FILE_BYTES).map_err(|source| {
+            LoadError::File {
+                path: path.clone(),
+                source,
+            }
+        })?;
         files.push((path.display().to_string(), text));
     }
     Ok(files)

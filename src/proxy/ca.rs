@@ -47,6 +47,8 @@ use rustls::ServerConfig;
 pub const CA_CERT_FILE: &str = "consentry-ca.pem";
 /// File name of the CA private key in the CA directory.
 pub const CA_KEY_FILE: &str = "consentry-ca-key.pem";
+/// The largest CA certificate or key file read (ours are under 1 KiB).
+const MAX_CA_FILE_BYTES: u64 = 1 << 20;
 /// Leaf certificates kept per run before the cache is emptied.
 pub const LEAF_CACHE: usize = 10_000;
 /// TLS sessions (TLS 1.3 tickets, TLS 1.2 session ids) kept for client resumption: a
@@ -105,10 +107,10 @@ impl Ca {
     pub fn load(dir: &Path) -> anyhow::Result<Ca> {
         let cert_path = dir.join(CA_CERT_FILE);
         let key_path = dir.join(CA_KEY_FILE);
-        let cert_pem = fs::read_to_string(&cert_path)
-            .with_context(|| format!("reading CA certificate {}", cert_path.display()))?;
-        let key_pem = fs::read_to_string(&key_path)
-            .with_context(|| format!("reading CA key {}", key_path.display()))?;
+        let cert_pem = crate::whole_file::read_text(&cert_path, MAX_CA_FILE_BYTES)
+            .with_context(|| format!("CA certificate {}", cert_path.display()))?;
+        let key_pem = crate::whole_file::read_text(&key_path, MAX_CA_FILE_BYTES)
+            .with_context(|| format!("CA key {}", key_path.display()))?;
         let key = KeyPair::from_pem(&key_pem)
             .with_context(|| format!("CA key {} is not a PEM private key", key_path.display()))?;
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key).with_context(|| {

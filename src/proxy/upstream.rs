@@ -78,11 +78,16 @@ pub fn connector(
         .wrap_connector(http))
 }
 
+/// The largest `--upstream-ca` file read: a whole system bundle is about 200 KiB.
+const MAX_PEM_FILE_BYTES: u64 = 16 << 20;
+
 /// Every certificate in a PEM file; none is an error.
 pub fn read_pem_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject;
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("reading {}", path.display()))?
+    let pem = crate::whole_file::read(path, MAX_PEM_FILE_BYTES)
+        .with_context(|| format!("certificate file {}", path.display()))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .map(|c| c.map(CertificateDer::into_owned))
         .collect::<Result<_, _>>()
         .with_context(|| format!("{} is not a PEM certificate file", path.display()))?;
     if certs.is_empty() {

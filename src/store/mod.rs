@@ -119,8 +119,8 @@ impl CaseDir {
         };
         let case_file = dir.case_file();
         if let Some(src) = from_case {
-            // Validate before copying: a case directory starts with a usable case.
-            crate::case::load(src)?;
+            // Validate what is copied: a case directory starts with a usable case.
+            let (_, text) = crate::case::load_text(src)?;
             if case_file.exists() {
                 anyhow::bail!(
                     "{} exists already; not overwriting it with {}",
@@ -128,8 +128,7 @@ impl CaseDir {
                     src.display()
                 );
             }
-            let text = fs::read(src).with_context(|| format!("reading {}", src.display()))?;
-            write_new(&case_file, &text, 0o644)?;
+            write_new(&case_file, text.as_bytes(), 0o644)?;
         } else if !case_file.exists() {
             write_new(&case_file, CASE_TEMPLATE.as_bytes(), 0o644)?;
         }
