@@ -691,6 +691,7 @@ fn check_records<R: Read + io::Seek>(
     let (mut findings, mut exchanges) = (Sha256::new(), Sha256::new());
     let mut evidence = Vec::new();
     let mut written = record::WrittenFiles::default();
+    let mut side_files = record::SideFilesCheck::default();
     let mut seen = BTreeSet::new();
     let mut line = Vec::new();
     let mut number = 0u64;
@@ -742,6 +743,9 @@ fn check_records<R: Read + io::Seek>(
             Kind::Ingest => {
                 let ing: IngestBody = serde_json::from_str(env.data.get())
                     .map_err(|e| at_line(format!("ingest record: {e}")))?;
+                side_files
+                    .add(r.seq, &ing)
+                    .map_err(|e| at_line(e.to_string()))?;
                 if ing.phase == Phase::Started && seen.insert(ing.evidence.clone()) {
                     if safe_name(&ing.evidence).is_none() {
                         return Err(at_line(format!("unsafe evidence path {:?}", ing.evidence)));

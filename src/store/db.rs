@@ -1287,6 +1287,7 @@ impl Store {
             SideError::Sql(s) => e(s),
             SideError::Mismatch(m) => VerifyError::Index(m),
         })?;
+        check_side_files(&evidence)?;
         let mut files = 0;
         for (seq, ing) in &evidence {
             if ing.phase != Phase::Started {
@@ -1345,6 +1346,15 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// [`record::SideFilesCheck`] over the ingest records, in order.
+fn check_side_files(ingests: &[(i64, record::IngestBody)]) -> Result<(), VerifyError> {
+    let mut check = record::SideFilesCheck::default();
+    for (seq, ing) in ingests {
+        check.add(*seq, ing)?;
+    }
+    Ok(())
 }
 
 /// Re-hashes the evidence file `rel` (relative to `case_dir`) that record `seq` of
@@ -1427,6 +1437,8 @@ pub enum VerifyError {
         path: String,
         reason: String,
     },
+    #[error(transparent)]
+    SideFileMissing(#[from] record::SideFileMissing),
     #[error("SQLite integrity check: {0}")]
     Integrity(String),
     #[error("index: {0}")]
@@ -2204,6 +2216,58 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn verify_wants_each_file_a_capture_was_analysed_with_stored_before_it() {
+        use crate::store::record::{IngestBody, IngestOptions, KIND_CASE, KIND_KEYLOG};
+        let ingest = |phase, name: &str, kind: &str, sha: &str| IngestBody {
+            phase,
+            name: name.into(),
+            size: 1,
+            sha256: sha.repeat(64),
+            kind: kind.into(),
+            evidence: format!("evidence/{name}"),
+            exchanges: None,
+            findings: None,
+            traffic: None,
+            options: None,
+        };
+        let options = IngestOptions {
+            case_sha256: "c".repeat(64),
+            device: None,
+            all_apps: false,
+            keylogs: vec!["d".repeat(64)],
+            wlan_keys: Vec::new(),
+            tunnel_ports: Vec::new(),
+        };
+        let mut capture = ingest(Phase::Started, "a.pcap", "pcap", "a");
+        capture.options = Some(options);
+        let mut complete = capture.clone();
+        complete.phase = Phase::Complete;
+        let case = ingest(Phase::Started, "consentry.toml", KIND_CASE, "c");
+        let keylog = ingest(Phase::Started, "keys.log", KIND_KEYLOG, "d");
+        let log = |list: &[&IngestBody]| -> Vec<(i64, IngestBody)> {
+            (1..).zip(list.iter().map(|b| (*b).clone())).collect()
+        };
+        check_side_files(&log(&[&case, &keylog, &capture, &complete])).unwrap();
+        // Without options (older stores) nothing is asked.
+        check_side_files(&log(&[&ingest(Phase::Started, "b.pcap", "pcap", "b")])).unwrap();
+
+        let e = check_side_files(&log(&[&case, &capture])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ingest record 2 (a.pcap): analysed with key log dddddddddddddddd, which no ingest record before it stores"
+        );
+        // Stored after the capture, or as another kind, does not count.
+        let e = check_side_files(&log(&[&keylog, &capture, &case])).unwrap_err();
+        assert!(
+            e.to_string().contains("with case file cccccccccccccccc"),
+            "{e}"
+        );
+        let mut case_as_keylog = case.clone();
+        case_as_keylog.kind = KIND_KEYLOG.into();
+        assert!(check_side_files(&log(&[&case_as_keylog, &keylog, &capture])).is_err());
     }
 
     /// A store with one completed ingest of four exchanges (at 5, 10, 15, 20 µs) and

@@ -182,6 +182,60 @@ impl IngestBody {
     }
 }
 
+/// Checks, ingest record by ingest record in log order, that every file a capture was
+/// analysed with (its `options`) is stored by an earlier ingest record of its kind,
+/// so that the evidence holds all the capture's findings depend on. (Each stored file
+/// is then re-hashed like any other.) Records without options (older stores) name
+/// nothing.
+#[derive(Debug, Default)]
+pub struct SideFilesCheck {
+    /// (kind, SHA-256) of each side file a `started` record stored.
+    stored: std::collections::HashSet<(String, String)>,
+}
+
+/// A file a capture was analysed with that the log does not store before it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "ingest record {seq} ({name}): analysed with {} {}, which no ingest record before it stores",
+    match *kind { KIND_CASE => "case file", KIND_KEYLOG => "key log", _ => "802.11 keys file" },
+    short_sha256(sha256)
+)]
+pub struct SideFileMissing {
+    pub seq: i64,
+    /// The capture's name.
+    pub name: String,
+    /// The kind of ingest record that should store the file ([`KIND_CASE`], …).
+    pub kind: &'static str,
+    pub sha256: String,
+}
+
+impl SideFilesCheck {
+    /// Takes the next ingest record, `seq`.
+    pub fn add(&mut self, seq: i64, ingest: &IngestBody) -> Result<(), SideFileMissing> {
+        if !ingest.is_capture() {
+            if ingest.phase == Phase::Started {
+                self.stored
+                    .insert((ingest.kind.clone(), ingest.sha256.clone()));
+            }
+            return Ok(());
+        }
+        for (kind, sha256) in ingest.options.iter().flat_map(IngestOptions::files) {
+            if !self
+                .stored
+                .contains(&(kind.to_string(), sha256.to_string()))
+            {
+                return Err(SideFileMissing {
+                    seq,
+                    name: ingest.name.clone(),
+                    kind,
+                    sha256: sha256.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What a capture's exchanges and findings depend on besides its own bytes: the case
 /// file and the options of the `ingest` that analysed it. Every file named here is
 /// itself stored as evidence (an ingest of kind `case`, `keylog` or `wlan-keys`), so
@@ -234,6 +288,14 @@ impl IngestOptions {
                 .map(|t| format!("--tunnel-port {t}")),
         );
         out
+    }
+
+    /// The files named, as (the `kind` of the ingest record that stores each, its
+    /// SHA-256): the case file, then key logs, then 802.11 keys files.
+    pub fn files(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        std::iter::once((KIND_CASE, self.case_sha256.as_str()))
+            .chain(self.keylogs.iter().map(|s| (KIND_KEYLOG, s.as_str())))
+            .chain(self.wlan_keys.iter().map(|s| (KIND_WLAN_KEYS, s.as_str())))
     }
 
     /// How `now` differs from `self` (an earlier run's), one line per option, the
