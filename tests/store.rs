@@ -796,6 +796,59 @@ fn ingest_keeps_the_case_file_and_keys_as_evidence_and_the_options_with_the_capt
     assert!(!good && out.contains("80211_keys"), "{out}");
 }
 
+/// A capture is analysed once per case: ingesting it again with a key log it did not
+/// have says so, stores nothing and leaves its findings as they were.
+#[test]
+fn a_key_log_given_after_the_capture_was_ingested_is_not_taken_silently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = case_with(
+        tmp.path(),
+        &capture("tls", "consentry.toml"),
+        &capture("tls", "tls.pcap"),
+    );
+    let findings = ok(&run(args!("-C", &dir, "findings", "--format", "jsonl")));
+    let records = ingest_records(&dir).len();
+    let keylog = capture("tls", "tls.keylog");
+    let o = run(args!(
+        "-C",
+        &dir,
+        "ingest",
+        &capture("tls", "tls.pcap"),
+        "--keylog",
+        &keylog
+    ));
+    let out = ok(&o);
+    assert!(
+        out.contains("tls.pcap: already ingested (SHA-256 ")
+            && out.contains(") with other options; NOT analysed again"),
+        "{out}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("consentry: warning: ")
+            && err.contains("ingest it into a new case directory")
+            && err.contains(&format!(
+                "\n  --keylog: none then, {} now\n",
+                &sha256_hex(&keylog)[..16]
+            )),
+        "{err}"
+    );
+    // Nothing stored: not the key log either, since nothing was analysed with it.
+    assert_eq!(ingest_records(&dir).len(), records);
+    assert_eq!(
+        ok(&run(args!("-C", &dir, "findings", "--format", "jsonl"))),
+        findings
+    );
+    // Without the key log, as it ran: nothing to do, no warning.
+    let o = run(args!("-C", &dir, "ingest", &capture("tls", "tls.pcap")));
+    assert!(ok(&o).contains("; nothing to do"));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// An ingest interrupted after it stored records resumes only as it ran: with other
 /// options (or another case file) it would store a mix of two analyses.
 #[test]

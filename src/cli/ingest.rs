@@ -18,7 +18,8 @@
 //! of kind `case`, `keylog` or `wlan-keys`, checked by `verify` like a capture), and
 //! each capture's ingest records name them and the other options in
 //! [`IngestOptions`]. A capture already ingested is not analysed again: give its key
-//! log the first time. An interrupted ingest resumes only with the options it ran
+//! log the first time (ingesting it again with other options says which differ, and
+//! that its findings stay those of the first analysis). An interrupted ingest resumes only with the options it ran
 //! with, unless it stored nothing yet: its records would otherwise mix two analyses.
 
 use std::cell::RefCell;
@@ -79,7 +80,13 @@ pub struct Args {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {
     /// Already fully ingested: nothing done.
-    AlreadyPresent { sha256: String },
+    AlreadyPresent {
+        sha256: String,
+        /// How the options it was analysed with differ from this run's, one line per
+        /// option ([`IngestOptions::differences`]); empty when they are the same (or
+        /// an older store did not keep them).
+        differences: Vec<String>,
+    },
     /// Stored (or completed after an interruption).
     Stored {
         sha256: String,
@@ -208,10 +215,31 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     store_case_consent(&mut store, &case)?;
     for path in &args.files {
         match run.capture(&mut store, path)? {
-            Ingested::AlreadyPresent { sha256 } => println!(
+            Ingested::AlreadyPresent {
+                sha256,
+                differences,
+            } if differences.is_empty() => println!(
                 "{}: already ingested (SHA-256 {sha256}); nothing to do",
                 path.display()
             ),
+            Ingested::AlreadyPresent {
+                sha256,
+                differences,
+            } => {
+                // Not an error (the capture is in the case), but what was asked for
+                // now (a key log given late, an edited case file) is not done.
+                println!(
+                    "{}: already ingested (SHA-256 {sha256}) with other options; NOT analysed again",
+                    path.display()
+                );
+                eprintln!(
+                    "consentry: warning: {}: a case analyses a capture once; this one was analysed with other options than now, and its exchanges and findings stay those of that analysis (to analyse it with these options, ingest it into a new case directory):",
+                    path.display()
+                );
+                for d in &differences {
+                    eprintln!("  {d}");
+                }
+            }
             Ingested::Stored {
                 sha256,
                 evidence,
@@ -560,7 +588,11 @@ impl IngestRun<'_> {
         let sha256 = source::file_sha256(path)?;
         let phase = store.ingest_phase(&sha256)?;
         if let Some((Phase::Complete, _)) = phase {
-            return Ok(Ingested::AlreadyPresent { sha256 });
+            let differences = analysed_with_other_options(store, &sha256, options)?;
+            return Ok(Ingested::AlreadyPresent {
+                sha256,
+                differences,
+            });
         }
         let resumed = phase.is_some();
         let (have_exchanges, have_findings) = match phase {
@@ -722,19 +754,49 @@ fn resume_conflict(
     if stored == (0, 0) && !stored_consent {
         return Ok(None);
     }
-    let Some(data) = store.record_data(started)? else {
-        return Ok(None);
-    };
-    let record: IngestBody = serde_json::from_str(&data)
-        .with_context(|| format!("reading the ingest record {started}"))?;
-    // Older stores kept no options: nothing to compare with.
-    let Some(then) = record.options else {
-        return Ok(None);
-    };
-    let mut differences = then.differences(options);
+    let differences = differences_from_record(store, started, options)?;
     if differences.is_empty() {
         return Ok(None);
     }
+    Ok(Some(Ingested::OptionsDiffer {
+        sha256: sha256.to_string(),
+        stored: format!("{} exchanges and {} findings", stored.0, stored.1),
+        differences,
+    }))
+}
+
+/// How `options` differ from those the completed ingest of the file `sha256` was
+/// analysed with (empty when the same, or not kept by an older store).
+fn analysed_with_other_options(
+    store: &Store,
+    sha256: &str,
+    options: &IngestOptions,
+) -> anyhow::Result<Vec<String>> {
+    // The `complete` record names the options the analysis ran with: a resumed
+    // ingest that had stored nothing ran with those given when it was resumed.
+    match store.complete_ingest(sha256)? {
+        Some(complete) => differences_from_record(store, complete, options),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`IngestOptions::differences`] between the options of the ingest record `seq` and
+/// `options`, the case file's line naming the evidence copy of the one it ran with.
+/// Empty when the record kept no options (older stores).
+fn differences_from_record(
+    store: &Store,
+    seq: i64,
+    options: &IngestOptions,
+) -> anyhow::Result<Vec<String>> {
+    let Some(data) = store.record_data(seq)? else {
+        return Ok(Vec::new());
+    };
+    let record: IngestBody =
+        serde_json::from_str(&data).with_context(|| format!("reading the ingest record {seq}"))?;
+    let Some(then) = record.options else {
+        return Ok(Vec::new());
+    };
+    let mut differences = then.differences(options);
     if then.case_sha256 != options.case_sha256 {
         // The case file's line comes first: say where the one it ran with is.
         if let (Some(copy), Some(line)) = (
@@ -744,11 +806,7 @@ fn resume_conflict(
             line.push_str(&format!(" (the one it ran with is {copy})"));
         }
     }
-    Ok(Some(Ingested::OptionsDiffer {
-        sha256: sha256.to_string(),
-        stored: format!("{} exchanges and {} findings", stored.0, stored.1),
-        differences,
-    }))
+    Ok(differences)
 }
 
 #[cfg(test)]
@@ -759,8 +817,12 @@ mod tests {
     const SHA: &str = "ab";
 
     fn started(store: &mut Store, options: Option<IngestOptions>) -> i64 {
+        ingest_record(store, Phase::Started, options)
+    }
+
+    fn ingest_record(store: &mut Store, phase: Phase, options: Option<IngestOptions>) -> i64 {
         let body = IngestBody {
-            phase: Phase::Started,
+            phase,
             name: "a.pcap".into(),
             size: 1,
             sha256: SHA.into(),
@@ -771,11 +833,44 @@ mod tests {
             traffic: None,
             options,
         };
-        let side = Side::Ingest {
-            sha256: SHA,
-            phase: Phase::Started,
-        };
+        let side = Side::Ingest { sha256: SHA, phase };
         store.append(Kind::Ingest, &body, side).unwrap()
+    }
+
+    #[test]
+    fn a_completed_ingest_is_compared_with_the_options_its_complete_record_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("store.db")).unwrap();
+        // Interrupted before storing anything, then resumed with --device redmi.
+        started(&mut store, Some(options("pixel7")));
+        ingest_record(&mut store, Phase::Complete, Some(options("redmi")));
+        let differ = |o: &IngestOptions| analysed_with_other_options(&store, SHA, o).unwrap();
+        assert!(differ(&options("redmi")).is_empty());
+        assert_eq!(
+            differ(&options("pixel7")),
+            ["--device: redmi then, pixel7 now"]
+        );
+        let mut late_key = options("redmi");
+        late_key.keylogs = vec!["f".repeat(64)];
+        assert_eq!(
+            differ(&late_key),
+            ["--keylog: none then, ffffffffffffffff now"]
+        );
+        // Not ingested at all: nothing to compare.
+        assert!(analysed_with_other_options(&store, "cd", &late_key)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_completed_ingest_without_options_is_not_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("store.db")).unwrap();
+        started(&mut store, None);
+        ingest_record(&mut store, Phase::Complete, None);
+        assert!(analysed_with_other_options(&store, SHA, &options("redmi"))
+            .unwrap()
+            .is_empty());
     }
 
     fn options(device: &str) -> IngestOptions {

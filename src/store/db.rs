@@ -979,6 +979,19 @@ impl Store {
         Ok(Some((phase, *started)))
     }
 
+    /// `seq` of the first `complete` ingest record of the file with this SHA-256.
+    pub fn complete_ingest(&self, sha256: &str) -> Result<Option<i64>, StoreError> {
+        self.flush()?;
+        self.conn
+            .query_row(
+                "SELECT seq FROM ingests WHERE sha256 = ?1 AND phase = 'complete' ORDER BY seq LIMIT 1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
     /// Ids already stored for one ingest, from `exchanges` or `findings`.
     pub fn stored_ids(
         &self,
