@@ -288,6 +288,118 @@ fn exchanges_lists_what_a_capture_holds() {
         .starts_with("frame")));
 }
 
+/// Runs `cmd` with `input` on its standard input.
+fn run_with_stdin(cmd: &mut Command, input: Vec<u8>) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running consentry");
+    let mut stdin = child.stdin.take().unwrap();
+    // Written from a thread: the child may fill its stdout before reading it all.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+#[test]
+fn a_capture_or_har_on_standard_input_gives_what_the_file_gives() {
+    for (file, case) in [
+        (gateway("gateway.pcapng"), gateway("consentry.toml")),
+        (demo("demo.har"), demo("consentry.toml")),
+    ] {
+        let analyze = |input: &str| {
+            let mut cmd = bin();
+            cmd.arg("analyze")
+                .arg(input)
+                .arg("--case")
+                .arg(&case)
+                .args(["--format", "jsonl"]);
+            cmd
+        };
+        let from_file = run(&mut analyze(file.to_str().unwrap()));
+        assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+        let bytes = std::fs::read(&file).unwrap();
+        // A capture is read as it comes; a HAR is hashed first, through a temporary copy.
+        let piped = run_with_stdin(&mut analyze("-"), bytes.clone());
+        assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+        assert!(!stdout(&piped).is_empty());
+        assert_eq!(stdout(&piped), stdout(&from_file), "{}", file.display());
+        let listed = run(bin()
+            .arg("exchanges")
+            .arg(&file)
+            .args(["--format", "jsonl"]));
+        let listed_piped =
+            run_with_stdin(bin().args(["exchanges", "-", "--format", "jsonl"]), bytes);
+        assert_eq!(
+            listed_piped.status.code(),
+            Some(0),
+            "{}",
+            stderr(&listed_piped)
+        );
+        // The same exchanges and ids; only the evidence's file name differs.
+        let file_name = format!("\"{}\"", file.display());
+        assert_eq!(
+            stdout(&listed_piped),
+            stdout(&listed).replace(&file_name, "\"/dev/stdin\""),
+            "{}",
+            file.display()
+        );
+    }
+    // Standard input can be read once.
+    let o = run(bin()
+        .args(["analyze", "-", "-", "--case"])
+        .arg(demo("consentry.toml")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`-` (standard input) is given more than once"));
+}
+
+#[test]
+fn a_stream_cut_short_is_analysed_up_to_the_cut_and_ingest_wants_a_file() {
+    let full = std::fs::read(gateway("gateway.pcap")).unwrap();
+    let o = run_with_stdin(
+        bin()
+            .args(["analyze", "-", "--case"])
+            .arg(gateway("consentry.toml")),
+        full[..full.len() * 3 / 4 + 7].to_vec(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/dev/stdin: the capture is cut short at byte"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("share-before-consent"),
+        "{}",
+        stdout(&o)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let o = run(bin()
+        .arg("init")
+        .arg(&case)
+        .arg("--from-case")
+        .arg(gateway("consentry.toml")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_with_stdin(
+        bin().arg("-C").arg(&case).args(["ingest", "/dev/stdin"]),
+        full,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("/dev/stdin: a pipe or FIFO, not a file: ingest copies a capture"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn capture_cut_short_is_analysed_up_to_the_cut_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();

@@ -26,7 +26,8 @@ use crate::rules::{Analyzer, Finding, Options, Severity};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Capture files to analyse: pcap, pcapng or HAR (the type is detected from the
-    /// content, not the name).
+    /// content, not the name); `-` reads standard input (`tcpdump -w - | consentry
+    /// analyze - …`), as does a pipe or FIFO given by name.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// The case file describing the devices, the app and the consent decisions.
@@ -388,9 +389,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(n) => n - 1,
         None => default_workers(),
     };
+    let files = super::input::input_paths(&args.files)?;
     let run = analyze_inputs(
         case.clone(),
-        &args.files,
+        &files,
         args.device.clone(),
         &reading,
         options,

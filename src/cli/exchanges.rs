@@ -24,9 +24,9 @@ use crate::timestamp::Timestamp;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Capture files: pcap, pcapng or HAR (detected from the content). Without
-    /// files, the exchanges stored in the case directory are listed (the stored
-    /// metadata, filtered with --since/--until/--device/--host).
+    /// Capture files: pcap, pcapng or HAR (detected from the content); `-` reads
+    /// standard input. Without files, the exchanges stored in the case directory are
+    /// listed (the stored metadata, filtered with --since/--until/--device/--host).
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// A case file, to name the devices by their addresses.
@@ -101,7 +101,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut inputs: Vec<InputInfo> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     let mut write_error: Option<io::Error> = None;
-    for path in &args.files {
+    for path in &super::input::input_paths(&args.files)? {
         let status = String::new;
         let outcome = read_input(path, &attribution, &status, &mut |mut x| {
             if args.format == Format::Jsonl {

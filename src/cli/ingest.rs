@@ -579,7 +579,18 @@ impl IngestRun<'_> {
     /// files are stored before the first capture is analysed.
     fn capture(&mut self, store: &mut Store, path: &Path) -> anyhow::Result<Ingested> {
         let (dir, case, reading, options) = (self.dir, &self.case, &self.reading, &self.options);
-        let source::Opened { kind, file, .. } = source::open_input(path)?;
+        let source::Opened {
+            kind,
+            file,
+            stream_head,
+            ..
+        } = source::open_input(path)?;
+        if stream_head.is_some() {
+            anyhow::bail!(
+                "{}: a pipe or FIFO, not a file: ingest copies a capture into the case and reads it again, so save the stream to a file first",
+                path.display()
+            );
+        }
         let size = file
             .metadata()
             .with_context(|| format!("reading {}", path.display()))?

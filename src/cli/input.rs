@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 use std::io::{self, IsTerminal, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -140,6 +140,24 @@ pub struct InputOutcome {
     pub notes: Vec<String>,
 }
 
+/// The command line's input files, `-` standing for standard input, which is read
+/// as `/dev/stdin` (so messages name it so) and can be given once.
+pub fn input_paths(files: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("`-` (standard input) is given more than once; it can be read once");
+    }
+    Ok(files
+        .iter()
+        .map(|f| {
+            if f.as_os_str() == "-" {
+                PathBuf::from("/dev/stdin")
+            } else {
+                f.clone()
+            }
+        })
+        .collect())
+}
+
 /// Reads `path` and hands every exchange to `consumer`. `status` adds a word to the
 /// progress bar (e.g. findings so far).
 pub fn read_input(
@@ -213,35 +231,46 @@ fn read_input_as(
         warnings: Vec::new(),
         notes: Vec::new(),
     };
-    let opened = source::open_input(path)
-        .map_err(anyhow::Error::from)
-        .and_then(|opened| {
-            let capture = matches!(opened.kind, InputKind::Pcap | InputKind::Pcapng);
-            let (sha256, provisional) = match hashing {
-                Hashing::Known(known) => (Some(known.to_string()), None),
-                Hashing::WhileReading(ids) if capture => (None, Some(ids)),
-                Hashing::Before | Hashing::WhileReading(_) => {
-                    (Some(source::file_sha256(path)?), None)
-                }
-            };
-            Ok((opened, sha256, provisional))
-        });
-    let (source::Opened { kind, gzip, file }, sha256, provisional) = match opened {
+    let opened = source::open_input(path).and_then(|opened| {
+        let capture = matches!(opened.kind, InputKind::Pcap | InputKind::Pcapng);
+        Ok(match hashing {
+            Hashing::Known(known) => (opened, Some(known.to_string()), None),
+            // A stream too: a capture read once needs no second read.
+            Hashing::WhileReading(ids) if capture => (opened, None, Some(ids)),
+            Hashing::Before | Hashing::WhileReading(_) if opened.stream_head.is_some() => {
+                let (copy, sha256) = source::spool_stream(opened, &label)?;
+                (copy, sha256, None)
+            }
+            Hashing::Before | Hashing::WhileReading(_) => {
+                (opened, Some(source::file_sha256(path)?), None)
+            }
+        })
+    });
+    let (opened, sha256, provisional) = match opened {
         Ok(opened) => opened,
         Err(e) => {
-            outcome.error = Some(format!("{e:#}"));
+            outcome.error = Some(e.to_string());
             return outcome;
         }
     };
-    // A file read once skips the page cache (see `direct_read`); one hashed first
-    // is read a second time, from the cache.
-    let file = DirectReader::new(file, provisional.is_some() && attribution.direct_io);
-    let size = file.file().metadata().map(|m| m.len()).unwrap_or(0);
+    let (kind, gzip) = (opened.kind, opened.gzip);
+    // A stream's size is unknown: the bar counts bytes without a total.
+    let size = match opened.stream_head {
+        None => opened.file.metadata().map(|m| m.len()).ok(),
+        Some(_) => None,
+    };
     let bar = progress_bar(size, &label);
+    // A file read once skips the page cache (see `direct_read`); one hashed first
+    // is read a second time, from the cache. A stream is read as it comes.
+    let direct_io = provisional.is_some() && attribution.direct_io;
+    let content: Box<dyn Read> = match opened.stream_head {
+        None => Box::new(DirectReader::new(opened.file, direct_io)),
+        Some(_) => Box::new(opened.into_reader()),
+    };
     // The bar counts bytes of the file as stored (compressed or not); so does the
     // hash.
     let counting = Counting {
-        inner: file,
+        inner: content,
         bar: bar.clone(),
     };
     let mut stored = Hashed::new(counting, provisional.is_some());
@@ -279,13 +308,10 @@ fn read_input_as(
         Some(known) => known,
         None => match stored.finish() {
             Ok(sha256) => sha256,
-            Err(source) => {
+            Err(error) => {
                 bar.finish_and_clear();
-                let e = anyhow::Error::from(source::SourceError::Io {
-                    file: label,
-                    source,
-                });
-                outcome.error = Some(format!("{e:#}"));
+                let e = source::SourceError::Io { file: label, error };
+                outcome.error = Some(e.to_string());
                 return outcome;
             }
         },
@@ -460,15 +486,23 @@ fn traffic_summary(s: &CaptureSummary, all_apps: bool) -> TrafficSummary {
     }
 }
 
-/// A progress bar on a terminal, nothing when stderr is piped.
-fn progress_bar(total: u64, name: &str) -> ProgressBar {
+/// A progress bar on a terminal, nothing when stderr is piped; without a `total`
+/// (a stream), a count of bytes.
+fn progress_bar(total: Option<u64>, name: &str) -> ProgressBar {
     if !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg}\n{wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-    ) {
+    let (bar, template) = match total {
+        Some(total) => (
+            ProgressBar::new(total),
+            "{msg}\n{wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        ),
+        None => (
+            ProgressBar::no_length(),
+            "{msg}\n{spinner} {bytes} {bytes_per_sec}",
+        ),
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar.set_message(name.to_string());

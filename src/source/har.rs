@@ -182,9 +182,9 @@ where
     E: Into<BoxError>,
     F: FnMut(Exchange) -> Result<(), E>,
 {
-    let io_err = |source| SourceError::Io {
+    let io_err = |error| SourceError::Io {
         file: opts.file.clone(),
-        source,
+        error,
     };
     let reader = BufReader::with_capacity(READ_BUFFER, strip_bom(input).map_err(io_err)?);
     let mut sink = |x: Exchange| each(x).map_err(Into::into);
@@ -268,12 +268,8 @@ struct Ctx<'o, 's> {
 impl Ctx<'_, '_> {
     fn into_error(self, e: serde_json::Error) -> SourceError {
         let file = self.opts.file.clone();
-        if let Some((entry, source)) = self.consumer_error {
-            return SourceError::Consumer {
-                file,
-                entry,
-                source,
-            };
+        if let Some((entry, error)) = self.consumer_error {
+            return SourceError::Consumer { file, entry, error };
         }
         let (line, column) = (e.line(), e.column());
         let message = {
@@ -287,7 +283,7 @@ impl Ctx<'_, '_> {
         match e.classify() {
             serde_json::error::Category::Io => SourceError::Io {
                 file,
-                source: io::Error::from(e),
+                error: io::Error::from(e),
             },
             serde_json::error::Category::Data if self.path.is_empty() => SourceError::NotHar {
                 file,
@@ -2144,9 +2140,9 @@ mod tests {
         });
         assert_eq!(seen, 2);
         match r.unwrap_err() {
-            SourceError::Consumer { entry, source, .. } => {
+            SourceError::Consumer { entry, error, .. } => {
                 assert_eq!(entry, 1);
-                assert_eq!(source.to_string(), "sink full");
+                assert_eq!(error.to_string(), "sink full");
             }
             e => panic!("{e}"),
         }

@@ -29,13 +29,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Why an input file could not be read. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// Opening or reading the file failed.
-    #[error("{file}: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: io::Error,
-    },
+    /// Opening or reading the file failed. (The I/O error is in the message, so it is
+    /// not also this error's `source`: `{:#}` would print it twice.)
+    #[error("{file}: {error}")]
+    Io { file: String, error: io::Error },
     /// The content is none of the supported input types.
     #[error("{file}: not a recognised input (expected pcap, pcapng, HAR or JSON lines): {reason}")]
     Unrecognised { file: String, reason: String },
@@ -65,13 +62,13 @@ pub enum SourceError {
     /// A pcap/pcapng file that is damaged (the message names the byte offset).
     #[error("{file}: {message}")]
     Capture { file: String, message: String },
-    /// The consumer of the exchanges returned an error; reading stopped there.
-    #[error("{file}: entry {entry}: {source}")]
+    /// The consumer of the exchanges returned an error; reading stopped there. (Its
+    /// error is in the message, not also the `source`, as for `Io`.)
+    #[error("{file}: entry {entry}: {error}")]
     Consumer {
         file: String,
         entry: u64,
-        #[source]
-        source: BoxError,
+        error: BoxError,
     },
 }
 
@@ -82,44 +79,127 @@ pub struct Opened {
     /// The file is gzip-compressed (`capture.pcap.gz`, as Wireshark reads them): read
     /// it through a gzip decoder; `kind` is what the decompressed content is.
     pub gzip: bool,
+    /// At its start; for a stream, just after [`stream_head`](Self::stream_head).
     pub file: File,
+    /// Set when the input is a stream (a pipe such as `tcpdump -w - |`, standard
+    /// input, a FIFO: anything but a regular file), which cannot be rewound: the
+    /// bytes type detection read, which come before the rest of `file`. A stream is
+    /// read once, so it cannot be hashed first and read again ([`spool_stream`]).
+    pub stream_head: Option<Vec<u8>>,
+}
+
+impl Opened {
+    /// The content from its start: the stream's head, then the rest of `file`.
+    pub fn into_reader(self) -> io::Chain<io::Cursor<Vec<u8>>, File> {
+        io::Cursor::new(self.stream_head.unwrap_or_default()).chain(self.file)
+    }
 }
 
 /// Opens `path` and detects its type from its first bytes (decompressing them first
-/// when the file is gzip-compressed), returning the file rewound to its start.
+/// when the file is gzip-compressed), returning the file rewound to its start, or,
+/// for a stream, with the bytes read kept ([`Opened::stream_head`]).
 pub fn open_input(path: &Path) -> Result<Opened, SourceError> {
     let label = path.display().to_string();
-    let io_err = |source| SourceError::Io {
+    let io_err = |error| SourceError::Io {
         file: label.clone(),
-        source,
+        error,
     };
     let mut file = File::open(path).map_err(io_err)?;
-    let mut prefix = Vec::with_capacity(DETECT_PREFIX);
+    let regular = file.metadata().map_err(io_err)?.is_file();
+    let mut head = Vec::with_capacity(DETECT_PREFIX);
     (&mut file)
         .take(DETECT_PREFIX as u64)
-        .read_to_end(&mut prefix)
+        .read_to_end(&mut head)
         .map_err(io_err)?;
-    let gzip = prefix.starts_with(&[0x1f, 0x8b]);
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let mut inflated = Vec::new();
     if gzip {
-        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let mut inflated = Vec::with_capacity(DETECT_PREFIX);
         // A damaged gzip stream is reported by the reader later; detection uses
-        // what inflated.
-        let _ = flate2::read::MultiGzDecoder::new(&mut file)
-            .take(DETECT_PREFIX as u64)
-            .read_to_end(&mut inflated);
-        prefix = inflated;
+        // what inflated. A stream's head is all there is to inflate from.
+        inflated.reserve(DETECT_PREFIX);
+        let _ = if regular {
+            file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+            flate2::read::MultiGzDecoder::new(&mut file)
+                .take(DETECT_PREFIX as u64)
+                .read_to_end(&mut inflated)
+        } else {
+            flate2::read::MultiGzDecoder::new(head.as_slice())
+                .take(DETECT_PREFIX as u64)
+                .read_to_end(&mut inflated)
+        };
     }
-    let kind = detect(&prefix).ok_or_else(|| SourceError::Unrecognised {
+    let content = if gzip { &inflated } else { &head };
+    let kind = detect(content).ok_or_else(|| SourceError::Unrecognised {
         file: label.clone(),
-        reason: if prefix.iter().all(u8::is_ascii_whitespace) {
+        reason: if content.iter().all(u8::is_ascii_whitespace) {
             "the file is empty".into()
         } else {
             "no pcap/pcapng magic number, and not a JSON object with a `log` member or one JSON object per line".into()
         },
     })?;
-    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-    Ok(Opened { kind, gzip, file })
+    let stream_head = if regular {
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        None
+    } else {
+        Some(head)
+    };
+    Ok(Opened {
+        kind,
+        gzip,
+        file,
+        stream_head,
+    })
+}
+
+/// Copies an opened stream to an unnamed temporary file (in `TMPDIR`, mode 0600,
+/// gone when closed), hashing it on the way: for the readers that need an input's
+/// SHA-256 before they parse it (a HAR's exchange ids derive from it). Returns the
+/// input opened on the copy, and the SHA-256. A regular file is returned as it is,
+/// with no hash.
+pub fn spool_stream(opened: Opened, label: &str) -> Result<(Opened, Option<String>), SourceError> {
+    if opened.stream_head.is_none() {
+        return Ok((opened, None));
+    }
+    let io_err = |error| SourceError::Io {
+        file: label.to_string(),
+        error,
+    };
+    let (kind, gzip) = (opened.kind, opened.gzip);
+    let mut copy = tempfile::tempfile().map_err(|e| SourceError::Io {
+        file: label.to_string(),
+        error: io::Error::new(
+            e.kind(),
+            format!("no temporary file to copy the stream to: {e}"),
+        ),
+    })?;
+    let mut hasher = Sha256::new();
+    let mut content = opened.into_reader();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match content.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(e)),
+        };
+        let bytes = buf.get(..n).unwrap_or_default();
+        hasher.update(bytes);
+        io::Write::write_all(&mut copy, bytes).map_err(|e| SourceError::Io {
+            file: label.to_string(),
+            error: io::Error::new(
+                e.kind(),
+                format!("copying the stream to a temporary file: {e}"),
+            ),
+        })?;
+    }
+    copy.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let opened = Opened {
+        kind,
+        gzip,
+        file: copy,
+        stream_head: None,
+    };
+    Ok((opened, Some(hex(&hasher.finalize()))))
 }
 
 /// Reads the HAR file at `path`: hashes it (for evidence ids), then streams its
@@ -134,9 +214,9 @@ where
     F: FnMut(crate::exchange::Exchange) -> Result<(), E>,
 {
     let sha = file_sha256(path)?;
-    let file = File::open(path).map_err(|source| SourceError::Io {
+    let file = File::open(path).map_err(|error| SourceError::Io {
         file: path.display().to_string(),
-        source,
+        error,
     })?;
     let opts = HarOptions::new(path.display().to_string(), Some(sha))
         .keep_response_bodies(keep_response_bodies);
@@ -146,9 +226,9 @@ where
 /// SHA-256 (lowercase hex) of a file, read in a streaming fashion. Evidence ids of
 /// file sources derive from it.
 pub fn file_sha256(path: &Path) -> Result<String, SourceError> {
-    let io_err = |source| SourceError::Io {
+    let io_err = |error| SourceError::Io {
         file: path.display().to_string(),
-        source,
+        error,
     };
     let mut file = File::open(path).map_err(io_err)?;
     let mut hasher = Sha256::new();
@@ -222,11 +302,109 @@ mod tests {
             kind,
             gzip,
             mut file,
+            stream_head,
         } = open_input(f.path()).unwrap();
+        assert_eq!(stream_head, None);
         assert_eq!((kind, gzip), (InputKind::Har, false));
         let mut all = Vec::new();
         file.read_to_end(&mut all).unwrap();
         assert!(all.starts_with(b"\xEF\xBB\xBF{"));
+    }
+
+    /// A FIFO at a new path in `dir` that a thread fills with `content` once opened.
+    #[cfg(unix)]
+    fn fifo_with(
+        dir: &Path,
+        content: Vec<u8>,
+    ) -> (std::path::PathBuf, std::thread::JoinHandle<()>) {
+        let path = dir.join(format!("fifo-{}", content.len()));
+        let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut w = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+                // The reader may stop early (a failed detection): EPIPE is fine.
+                let _ = w.write_all(&content);
+            })
+        };
+        (path, writer)
+    }
+
+    /// A pcap of `frames` empty Ethernet frames, big enough to span many reads.
+    fn pcap_of(frames: u32) -> Vec<u8> {
+        let mut pcap = Vec::new();
+        pcap.extend_from_slice(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]);
+        pcap.extend_from_slice(&[0; 8]);
+        pcap.extend_from_slice(&[0xff, 0xff, 0, 0, 1, 0, 0, 0]);
+        for i in 0..frames {
+            pcap.extend_from_slice(&i.to_le_bytes());
+            pcap.extend_from_slice(&[0; 4]);
+            pcap.extend_from_slice(&[60, 0, 0, 0, 60, 0, 0, 0]);
+            pcap.extend_from_slice(&[(i % 251) as u8; 60]);
+        }
+        pcap
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_stream_is_detected_without_rewinding_and_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let pcap = pcap_of(2000);
+        let (fifo, writer) = fifo_with(dir.path(), pcap.clone());
+        let opened = open_input(&fifo).unwrap();
+        assert_eq!((opened.kind, opened.gzip), (InputKind::Pcap, false));
+        assert_eq!(
+            opened.stream_head.as_ref().map(Vec::len),
+            Some(DETECT_PREFIX)
+        );
+        let mut all = Vec::new();
+        opened.into_reader().read_to_end(&mut all).unwrap();
+        writer.join().unwrap();
+        assert_eq!(all, pcap);
+
+        // gzip'd: detected from what the head inflates to.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&pcap).unwrap();
+        let gzipped = gz.finish().unwrap();
+        let (fifo, writer) = fifo_with(dir.path(), gzipped.clone());
+        let opened = open_input(&fifo).unwrap();
+        assert_eq!((opened.kind, opened.gzip), (InputKind::Pcap, true));
+        // Spooled for a reader that hashes first: the same bytes, their SHA-256.
+        let (copy, sha256) = spool_stream(opened, "fifo").unwrap();
+        writer.join().unwrap();
+        assert_eq!(
+            sha256.as_deref(),
+            Some(hex(&Sha256::digest(&gzipped)).as_str())
+        );
+        assert_eq!(copy.stream_head, None);
+        let mut all = Vec::new();
+        copy.into_reader().read_to_end(&mut all).unwrap();
+        assert_eq!(all, gzipped);
+
+        // Not an input: named as such, whatever the writer had left.
+        let (fifo, writer) = fifo_with(dir.path(), b"hello world".repeat(1000));
+        let err = open_input(&fifo).unwrap_err();
+        writer.join().unwrap();
+        assert!(matches!(err, SourceError::Unrecognised { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_regular_file_is_not_spooled() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&pcap_of(3)).unwrap();
+        let (opened, sha256) = spool_stream(open_input(f.path()).unwrap(), "f").unwrap();
+        assert_eq!((opened.stream_head, sha256), (None, None));
+    }
+
+    #[test]
+    fn an_io_error_is_said_once() {
+        let missing = Path::new("/nonexistent/consentry/x.pcap");
+        let err = anyhow::Error::from(open_input(missing).unwrap_err());
+        assert_eq!(
+            format!("{err:#}"),
+            "/nonexistent/consentry/x.pcap: No such file or directory (os error 2)"
+        );
     }
 
     #[test]

@@ -187,9 +187,9 @@ pub fn read_capture_with_ids<R: Read>(
 
 fn capture_error(file: &str, e: CaptureError) -> SourceError {
     match e {
-        CaptureError::Io(source) => SourceError::Io {
+        CaptureError::Io(error) => SourceError::Io {
             file: file.to_string(),
-            source,
+            error,
         },
         other => SourceError::Capture {
             file: file.to_string(),
