@@ -360,7 +360,7 @@ fn a_capture_or_har_on_standard_input_gives_what_the_file_gives() {
 }
 
 #[test]
-fn a_stream_cut_short_is_analysed_up_to_the_cut_and_ingest_wants_a_file() {
+fn a_stream_cut_short_is_analysed_up_to_the_cut_and_ingested_whole() {
     let full = std::fs::read(gateway("gateway.pcap")).unwrap();
     let o = run_with_stdin(
         bin()
@@ -388,16 +388,44 @@ fn a_stream_cut_short_is_analysed_up_to_the_cut_and_ingest_wants_a_file() {
         .arg("--from-case")
         .arg(gateway("consentry.toml")));
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run_with_stdin(
-        bin().arg("-C").arg(&case).args(["ingest", "/dev/stdin"]),
-        full,
-    );
-    assert_eq!(o.status.code(), Some(2));
+    // ingest keeps the stream as evidence, as it would the file.
+    let ingest =
+        |input: Vec<u8>| run_with_stdin(bin().arg("-C").arg(&case).args(["ingest", "-"]), input);
+    let o = ingest(full.clone());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let sha = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(&full);
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let copy = format!("evidence/{}-stdin", &sha[..16]);
     assert!(
-        stderr(&o).contains("/dev/stdin: a pipe or FIFO, not a file: ingest copies a capture"),
+        stdout(&o).contains(&format!("/dev/stdin: ingested as {copy} (SHA-256 {sha})")),
         "{}",
-        stderr(&o)
+        stdout(&o)
     );
+    assert_eq!(std::fs::read(case.join(&copy)).unwrap(), full);
+    // Nothing else left in the evidence directory (the case file's copy aside).
+    let names: Vec<String> = std::fs::read_dir(case.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with("-consentry.toml"))
+        .collect();
+    assert_eq!(names, [copy.trim_start_matches("evidence/")]);
+    let findings = run(bin()
+        .arg("-C")
+        .arg(&case)
+        .args(["findings", "--format", "jsonl"]));
+    assert!(stdout(&findings).contains("share-before-consent"));
+    let o = run(bin().arg("verify").arg(&case));
+    assert!(o.status.success(), "{}", stdout(&o));
+    // The same stream again: already ingested, and its spooled copy removed.
+    let o = ingest(full);
+    assert!(stdout(&o).contains("already ingested"), "{}", stdout(&o));
+    assert_eq!(std::fs::read_dir(case.join("evidence")).unwrap().count(), 2);
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! directory, logs their SHA-256, analyses them against the case file and appends
 //! their exchanges (metadata), findings and consent events to the case store.
 //!
+//! A stream (`-`, a pipe) is copied into the evidence directory as it is read and
+//! ingested from that copy ([`SpooledStream`]).
+//!
 //! Each file is analysed on its own (a fresh analyser per file), with the case file
 //! as it is at ingest time. Exactly once: a file whose SHA-256 has a `complete`
 //! ingest record is skipped; one with only a `started` record (an ingest that was
@@ -47,12 +50,14 @@ use crate::store::record::{
     KIND_WLAN_KEYS,
 };
 use crate::store::{
-    copy_evidence, evidence_name, save_evidence, CaseDir, Store, StoreError, StoredTable,
+    copy_evidence, evidence_name, move_evidence, save_evidence, CaseDir, Store, StoreError,
+    StoredTable,
 };
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Capture files to ingest: pcap, pcapng or HAR (detected from the content).
+    /// Capture files to ingest: pcap, pcapng or HAR (detected from the content); `-`
+    /// reads standard input, which is stored as evidence named `stdin`.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Attribute traffic without client addresses (HAR), and capture traffic of
@@ -213,7 +218,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut store = dir.open_store()?;
     let mut failed = false;
     store_case_consent(&mut store, &case)?;
-    for path in &args.files {
+    for path in &super::input::input_paths(&args.files)? {
         match run.capture(&mut store, path)? {
             Ingested::AlreadyPresent {
                 sha256,
@@ -579,24 +584,26 @@ impl IngestRun<'_> {
     /// files are stored before the first capture is analysed.
     fn capture(&mut self, store: &mut Store, path: &Path) -> anyhow::Result<Ingested> {
         let (dir, case, reading, options) = (self.dir, &self.case, &self.reading, &self.options);
-        let source::Opened {
-            kind,
-            file,
-            stream_head,
-            ..
-        } = source::open_input(path)?;
-        if stream_head.is_some() {
-            anyhow::bail!(
-                "{}: a pipe or FIFO, not a file: ingest copies a capture into the case and reads it again, so save the stream to a file first",
-                path.display()
-            );
-        }
-        let size = file
-            .metadata()
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "capture".into());
+        let opened = source::open_input(path)?;
+        let kind = opened.kind;
+        // A stream can be read once: it is copied into the evidence directory first
+        // (hashed as it comes) and ingested from there like a file.
+        let spooled = match opened.stream_head {
+            Some(_) => Some(SpooledStream::new(dir, opened, path, &name)?),
+            None => None,
+        };
+        let path = spooled.as_ref().map_or(path, |s| s.path.as_path());
+        let size = std::fs::metadata(path)
             .with_context(|| format!("reading {}", path.display()))?
             .len();
-        drop(file);
-        let sha256 = source::file_sha256(path)?;
+        let sha256 = match &spooled {
+            Some(s) => s.sha256.clone(),
+            None => source::file_sha256(path)?,
+        };
         let phase = store.ingest_phase(&sha256)?;
         if let Some((Phase::Complete, _)) = phase {
             let differences = analysed_with_other_options(store, &sha256, options)?;
@@ -621,11 +628,11 @@ impl IngestRun<'_> {
             None => Default::default(),
         };
         self.side_files.store(dir, store)?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "capture".into());
-        let evidence = copy_evidence(dir, path, &evidence_name(&sha256, &name), &sha256)?;
+        let evidence_file = evidence_name(&sha256, &name);
+        let evidence = match &spooled {
+            Some(s) => move_evidence(dir, &s.path, &evidence_file, &sha256, &s.what)?,
+            None => copy_evidence(dir, path, &evidence_file, &sha256)?,
+        };
         let mut body = IngestBody {
             phase: Phase::Started,
             name,
@@ -746,6 +753,49 @@ impl IngestRun<'_> {
             complete: true,
             error: None,
         })
+    }
+}
+
+/// A stream being ingested, copied into the evidence directory under a temporary
+/// name; removed when dropped unless it was moved into place as evidence.
+struct SpooledStream {
+    path: PathBuf,
+    sha256: String,
+    /// The stream, as errors name it.
+    what: String,
+}
+
+impl SpooledStream {
+    fn new(dir: &CaseDir, opened: source::Opened, from: &Path, name: &str) -> anyhow::Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let evidence = dir.evidence_dir();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&evidence)
+            .with_context(|| format!("creating {}", evidence.display()))?;
+        let path = evidence.join(format!(".{name}.{}.stream", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        let mut spooled = SpooledStream {
+            path,
+            sha256: String::new(),
+            what: from.display().to_string(),
+        };
+        let (_, sha256) = source::spool_stream_to(opened, &spooled.what, file)?;
+        spooled.sha256 = sha256;
+        Ok(spooled)
+    }
+}
+
+impl Drop for SpooledStream {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

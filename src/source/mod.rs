@@ -160,18 +160,30 @@ pub fn spool_stream(opened: Opened, label: &str) -> Result<(Opened, Option<Strin
     if opened.stream_head.is_none() {
         return Ok((opened, None));
     }
-    let io_err = |error| SourceError::Io {
-        file: label.to_string(),
-        error,
-    };
-    let (kind, gzip) = (opened.kind, opened.gzip);
-    let mut copy = tempfile::tempfile().map_err(|e| SourceError::Io {
+    let copy = tempfile::tempfile().map_err(|e| SourceError::Io {
         file: label.to_string(),
         error: io::Error::new(
             e.kind(),
             format!("no temporary file to copy the stream to: {e}"),
         ),
     })?;
+    let (opened, sha256) = spool_stream_to(opened, label, copy)?;
+    Ok((opened, Some(sha256)))
+}
+
+/// Copies all of `opened` (a stream's head, then the rest) into `copy`, an empty file
+/// open for reading and writing, hashing it on the way: the input opened on the copy
+/// (at its start), and the SHA-256.
+pub fn spool_stream_to(
+    opened: Opened,
+    label: &str,
+    mut copy: File,
+) -> Result<(Opened, String), SourceError> {
+    let io_err = |error| SourceError::Io {
+        file: label.to_string(),
+        error,
+    };
+    let (kind, gzip) = (opened.kind, opened.gzip);
     let mut hasher = Sha256::new();
     let mut content = opened.into_reader();
     let mut buf = vec![0u8; 64 * 1024];
@@ -186,10 +198,7 @@ pub fn spool_stream(opened: Opened, label: &str) -> Result<(Opened, Option<Strin
         hasher.update(bytes);
         io::Write::write_all(&mut copy, bytes).map_err(|e| SourceError::Io {
             file: label.to_string(),
-            error: io::Error::new(
-                e.kind(),
-                format!("copying the stream to a temporary file: {e}"),
-            ),
+            error: io::Error::new(e.kind(), format!("copying the stream: {e}")),
         })?;
     }
     copy.seek(SeekFrom::Start(0)).map_err(io_err)?;
@@ -199,7 +208,7 @@ pub fn spool_stream(opened: Opened, label: &str) -> Result<(Opened, Option<Strin
         file: copy,
         stream_head: None,
     };
-    Ok((opened, Some(hex(&hasher.finalize()))))
+    Ok((opened, hex(&hasher.finalize())))
 }
 
 /// Reads the HAR file at `path`: hashes it (for evidence ids), then streams its

@@ -217,6 +217,21 @@ pub fn copy_evidence(
     })
 }
 
+/// [`copy_evidence`] of a file written for the purpose (a stream copied as it was
+/// read), moved into place rather than copied again; `what` names it in errors.
+pub fn move_evidence(
+    dir: &CaseDir,
+    src: &Path,
+    name: &str,
+    sha256: &str,
+    what: &str,
+) -> anyhow::Result<String> {
+    place_evidence(dir, name, sha256, what, |tmp| {
+        fs::rename(src, tmp)
+            .with_context(|| format!("moving {} to {}", src.display(), tmp.display()))
+    })
+}
+
 /// [`copy_evidence`] of bytes in memory (`what` names them in errors): a file read
 /// once, whose copy must be exactly what was read even if the file changes after.
 pub fn save_evidence(
