@@ -3,7 +3,7 @@
 //! their exchanges (metadata), findings and consent events to the case store.
 //!
 //! A stream (`-`, a pipe) is copied into the evidence directory as it is read and
-//! ingested from that copy ([`SpooledStream`]).
+//! ingested from that copy (`SpooledStream`).
 //!
 //! Each file is analysed on its own (a fresh analyser per file), with the case file
 //! as it is at ingest time. Exactly once: a file whose SHA-256 has a `complete`
