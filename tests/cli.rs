@@ -401,7 +401,7 @@ fn a_stream_cut_short_is_analysed_up_to_the_cut_and_ingested_whole() {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     };
-    let copy = format!("evidence/{}-stdin", &sha[..16]);
+    let copy = format!("evidence/{}-stdin.pcap", &sha[..16]);
     assert!(
         stdout(&o).contains(&format!("/dev/stdin: ingested as {copy} (SHA-256 {sha})")),
         "{}",

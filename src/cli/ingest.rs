@@ -57,7 +57,8 @@ use crate::store::{
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Capture files to ingest: pcap, pcapng or HAR (detected from the content); `-`
-    /// reads standard input, which is stored as evidence named `stdin`.
+    /// reads standard input, which is stored as evidence named `stdin.pcapng` (or
+    /// `.pcap`, `.har`: the type detected).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Attribute traffic without client addresses (HAR), and capture traffic of
@@ -584,12 +585,17 @@ impl IngestRun<'_> {
     /// files are stored before the first capture is analysed.
     fn capture(&mut self, store: &mut Store, path: &Path) -> anyhow::Result<Ingested> {
         let (dir, case, reading, options) = (self.dir, &self.case, &self.reading, &self.options);
-        let name = path
+        let mut name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "capture".into());
         let opened = source::open_input(path)?;
         let kind = opened.kind;
+        if opened.stream_head.is_some() && Path::new(&name).extension().is_none() {
+            // `stdin` becomes `stdin.pcapng`: its copy opens in the right program.
+            let gz = if opened.gzip { ".gz" } else { "" };
+            name = format!("{name}.{}{gz}", kind.name());
+        }
         // A stream can be read once: it is copied into the evidence directory first
         // (hashed as it comes) and ingested from there like a file.
         let spooled = match opened.stream_head {
