@@ -1,4 +1,5 @@
-//! `consentry tap --interface IF --case FILE`: live capture (feature `live`).
+//! `consentry tap --interface IF --case FILE`: live capture (feature `live`), or
+//! `--read -`: packets as another machine's tcpdump writes them, piped in.
 //! Findings are printed as they happen, one line each (or one JSON object per line for
 //! a SIEM); the raw packets go to an evidence ring of pcapng files beside the case
 //! file; SIGINT/SIGTERM stop it cleanly with a summary on standard error. When the
@@ -26,7 +27,7 @@ use super::wlan_keys::WlanKeyArgs;
 use crate::case;
 use crate::net::tap::TapLimits;
 use crate::rules::{Analyzer, Options};
-use crate::source::live::{self, LiveOptions};
+use crate::source::live::{self, LiveOptions, PacketSource};
 use crate::source::ring::{RingEvent, RingLimits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,8 +41,19 @@ pub enum LiveFormat {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Network interface to capture on (`lo`, `eth0`, …).
-    #[arg(long, short, value_name = "IF")]
-    pub interface: String,
+    #[arg(long, short, value_name = "IF", required_unless_present = "read")]
+    pub interface: Option<String>,
+    /// Instead of an interface, read a pcap or pcapng stream as another program
+    /// writes it (`-` for standard input, a pipe or a FIFO): a gateway's `tcpdump -U
+    /// -w -` over ssh, say. The capture options (--snaplen, --no-promiscuous) are the
+    /// writer's.
+    #[arg(
+        long,
+        short = 'r',
+        value_name = "FILE",
+        conflicts_with_all = ["interface", "snaplen", "no_promiscuous"]
+    )]
+    pub read: Option<PathBuf>,
     /// Capture filter in tcpdump syntax, e.g. `host 192.168.50.23`.
     #[arg(long, value_name = "FILTER")]
     pub bpf: Option<String>,
@@ -142,8 +154,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| PathBuf::from("evidence"))
         }))
     };
+    let source = match (&args.interface, &args.read) {
+        (_, Some(path)) => PacketSource::Savefile(
+            super::input::input_paths(std::slice::from_ref(path))?
+                .pop()
+                .unwrap_or_default(),
+        ),
+        (Some(name), None) => PacketSource::Interface(name.clone()),
+        (None, None) => anyhow::bail!("--interface or --read is needed"),
+    };
     let opts = LiveOptions {
-        interface: args.interface.clone(),
+        source: source.clone(),
         bpf: args.bpf.clone(),
         snaplen: args.snaplen,
         promiscuous: !args.no_promiscuous,
@@ -178,9 +199,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut unanalysed = 0u64;
     let stdout = io::stdout();
     let mut ready = || {
+        let doing = match &source {
+            PacketSource::Interface(name) => format!("capturing on {name}"),
+            PacketSource::Savefile(path) => format!("reading packets from {}", path.display()),
+        };
         eprintln!(
-            "consentry: capturing on {}{} (Ctrl-C to stop)",
-            args.interface,
+            "consentry: {doing}{} (Ctrl-C to stop)",
             args.bpf
                 .as_deref()
                 .map(|f| format!(" with filter {f:?}"))
@@ -196,7 +220,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             files: run_files,
             options: run_options,
         };
-        s.begin(Some(run_case), &session, &format!("on {}", args.interface))?;
+        let on = match &source {
+            PacketSource::Interface(name) => format!("on {name}"),
+            PacketSource::Savefile(path) => format!("reading {}", path.display()),
+        };
+        s.begin(Some(run_case), &session, &on)?;
         eprintln!(
             "consentry: recording into the case store of {}",
             s.dir.display()
@@ -278,11 +306,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "consentry: {} packets ({} bytes), {} exchanges, {} findings; {} exchanges of unknown clients not analysed",
         summary.tap.frames, summary.tap.bytes, summary.tap.exchanges, findings, unanalysed
     );
-    eprintln!(
-        "consentry: libpcap received {}, kernel dropped {}, interface dropped {}",
-        summary.received, summary.kernel_dropped, summary.interface_dropped
-    );
-    if let Some(wpa) = super::wlan_keys::describe(&args.interface, &summary.wpa) {
+    if let PacketSource::Interface(_) = &source {
+        eprintln!(
+            "consentry: libpcap received {}, kernel dropped {}, interface dropped {}",
+            summary.received, summary.kernel_dropped, summary.interface_dropped
+        );
+    }
+    let label = match &source {
+        PacketSource::Interface(name) => name.clone(),
+        PacketSource::Savefile(path) => path.display().to_string(),
+    };
+    if let Some(wpa) = super::wlan_keys::describe(&label, &summary.wpa) {
         eprintln!("consentry: {wpa}");
     }
     if !summary.ring_files.is_empty() {

@@ -1,11 +1,15 @@
 //! Live capture from a network interface with libpcap (feature `live`): packets go
 //! through the same [`Tap`] as capture files, and unchanged into the evidence ring.
+//! Or packets read as another program writes them ([`PacketSource::Savefile`]: a
+//! gateway's `tcpdump -w -` over ssh, piped in), with libpcap's savefile reader.
 //!
-//! Reads are non-blocking and the loop looks at the stop flag between packets (every
-//! few milliseconds when idle), so SIGINT
+//! Reads from an interface are non-blocking and the loop looks at the stop flag
+//! between packets (every few milliseconds when idle), so SIGINT
 //! and SIGTERM end it within a fraction of a second; then every open flow is flushed
 //! into exchanges and the ring file is closed, and libpcap's counters (packets the
-//! kernel dropped, the interface dropped) are reported.
+//! kernel dropped, the interface dropped) are reported. A savefile is read blocking:
+//! a stop takes effect at the next packet, or when the writer closes the pipe (as
+//! Ctrl-C in a shell pipeline does).
 //!
 //! `--keylog` files are followed while capturing: an app instrumented with Frida or a
 //! browser with `SSLKEYLOGFILE` writes its secrets as it connects, so every
@@ -51,10 +55,29 @@ const IDLE_SLEEP: Duration = Duration::from_millis(5);
 /// (`kill -9`, power aside) can lose of the file being written.
 pub const RING_FLUSH: Duration = Duration::from_secs(1);
 
+/// Where the packets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PacketSource {
+    /// Captured on this network interface.
+    Interface(String),
+    /// Read from a pcap or pcapng stream as it is written: a pipe, standard input
+    /// (`/dev/stdin`), a FIFO (or a file, read at once). One link type.
+    Savefile(PathBuf),
+}
+
+impl std::fmt::Display for PacketSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PacketSource::Interface(name) => write!(f, "interface {name}"),
+            PacketSource::Savefile(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 /// How to capture.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
-    pub interface: String,
+    pub source: PacketSource,
     /// A BPF capture filter (tcpdump syntax).
     pub bpf: Option<String>,
     pub snaplen: i32,
@@ -209,14 +232,12 @@ impl Followed {
 /// Why a live capture could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error("interface {interface}: {message}")]
-    Pcap { interface: String, message: String },
-    #[error("evidence ring in {dir}: {source}")]
-    Ring {
-        dir: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// libpcap could not open or read the source (named as [`PacketSource`] shows).
+    #[error("{from}: {message}")]
+    Pcap { from: String, message: String },
+    /// (The I/O error is in the message only, so that `{:#}` says it once.)
+    #[error("evidence ring in {dir}: {error}")]
+    Ring { dir: String, error: std::io::Error },
 }
 
 /// Captures until `stop` is set (or the duration passes), handing out exchanges as
@@ -231,22 +252,26 @@ pub fn capture(
     ring_events: &mut dyn FnMut(RingEvent),
 ) -> Result<LiveSummary, LiveError> {
     let pcap_err = |e: pcap::Error| LiveError::Pcap {
-        interface: opts.interface.clone(),
+        from: opts.source.to_string(),
         message: e.to_string(),
     };
-    let mut cap = pcap::Capture::from_device(opts.interface.as_str())
-        .map_err(pcap_err)?
-        .snaplen(opts.snaplen)
-        .promisc(opts.promiscuous)
-        .immediate_mode(true)
-        .timeout(POLL_MILLIS)
-        .open()
-        .map_err(pcap_err)?
-        // With immediate mode, Linux libpcap may block without ever honouring the
-        // read timeout; non-blocking reads plus a short sleep when idle keep the stop
-        // flag and the duration checked.
-        .setnonblock()
-        .map_err(pcap_err)?;
+    let mut cap: pcap::Capture<dyn pcap::Activated> = match &opts.source {
+        PacketSource::Interface(name) => pcap::Capture::from_device(name.as_str())
+            .map_err(pcap_err)?
+            .snaplen(opts.snaplen)
+            .promisc(opts.promiscuous)
+            .immediate_mode(true)
+            .timeout(POLL_MILLIS)
+            .open()
+            .map_err(pcap_err)?
+            // With immediate mode, Linux libpcap may block without ever honouring the
+            // read timeout; non-blocking reads plus a short sleep when idle keep the
+            // stop flag and the duration checked.
+            .setnonblock()
+            .map_err(pcap_err)?
+            .into(),
+        PacketSource::Savefile(path) => pcap::Capture::from_file(path).map_err(pcap_err)?.into(),
+    };
     if let Some(filter) = &opts.bpf {
         cap.filter(filter, true).map_err(pcap_err)?;
     }
@@ -262,9 +287,9 @@ pub fn capture(
                 u32::try_from(opts.snaplen).unwrap_or(65535),
                 opts.ring_limits,
             )
-            .map_err(|source| LiveError::Ring {
+            .map_err(|error| LiveError::Ring {
                 dir: dir.display().to_string(),
-                source,
+                error,
             })?,
         ),
         None => None,
@@ -375,6 +400,8 @@ pub fn capture(
                 tap.frame(&frame, consumer);
             }
             Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
+            // The savefile's writer closed it.
+            Err(pcap::Error::NoMorePackets) => break,
             Err(e) => {
                 delayed.release_all(link, &mut tap, consumer);
                 tap.finish(consumer);
@@ -397,6 +424,7 @@ pub fn capture(
         wpa: tap.packet_stats().wpa,
         ..LiveSummary::default()
     };
+    // A savefile has no such counters (libpcap says so with an error).
     if let Ok(stats) = cap.stats() {
         summary.received = u64::from(stats.received);
         summary.kernel_dropped = u64::from(stats.dropped);
@@ -414,7 +442,7 @@ pub fn capture(
                     .as_ref()
                     .map(|d| d.display().to_string())
                     .unwrap_or_default(),
-                source: e,
+                error: e,
             });
         }
     }
