@@ -145,6 +145,7 @@ impl LiveStore {
     /// they grow, so only now are they whole) as evidence, as `ingest` stores key
     /// logs, and the annotation `consentry SOURCE run SESSION stopped with key log
     /// SHA256[..16][; …]`; commits. Nothing without key logs.
+    #[cfg_attr(not(feature = "live"), allow(dead_code))] // only the tap follows key logs
     pub(super) fn keep_key_logs(&mut self, key_logs: &[KeyLogFile]) -> anyhow::Result<()> {
         if key_logs.is_empty() {
             return Ok(());
