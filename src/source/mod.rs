@@ -184,23 +184,13 @@ pub fn spool_stream_to(
         error,
     };
     let (kind, gzip) = (opened.kind, opened.gzip);
-    let mut hasher = Sha256::new();
-    let mut content = opened.into_reader();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match content.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err(e)),
-        };
-        let bytes = buf.get(..n).unwrap_or_default();
-        hasher.update(bytes);
-        io::Write::write_all(&mut copy, bytes).map_err(|e| SourceError::Io {
+    let sha256 = copy_hashed(&mut opened.into_reader(), &mut copy).map_err(|e| match e {
+        CopyFailed::Read(error) => io_err(error),
+        CopyFailed::Write(e) => SourceError::Io {
             file: label.to_string(),
             error: io::Error::new(e.kind(), format!("copying the stream: {e}")),
-        })?;
-    }
+        },
+    })?;
     copy.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let opened = Opened {
         kind,
@@ -208,7 +198,31 @@ pub fn spool_stream_to(
         file: copy,
         stream_head: None,
     };
-    Ok((opened, hex(&hasher.finalize())))
+    Ok((opened, sha256))
+}
+
+/// Why [`copy_hashed`] stopped.
+enum CopyFailed {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copies all of `input` to `output`: the SHA-256 (lowercase hex) of what was copied.
+fn copy_hashed(input: &mut impl Read, output: &mut impl io::Write) -> Result<String, CopyFailed> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyFailed::Read(e)),
+        };
+        let bytes = buf.get(..n).unwrap_or_default();
+        hasher.update(bytes);
+        output.write_all(bytes).map_err(CopyFailed::Write)?;
+    }
+    Ok(hex(&hasher.finalize()))
 }
 
 /// Reads the HAR file at `path`: hashes it (for evidence ids), then streams its
@@ -240,18 +254,10 @@ pub fn file_sha256(path: &Path) -> Result<String, SourceError> {
         error,
     };
     let mut file = File::open(path).map_err(io_err)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err(e)),
-        };
-        hasher.update(&buf[..n]);
+    match copy_hashed(&mut file, &mut io::sink()) {
+        Ok(sha256) => Ok(sha256),
+        Err(CopyFailed::Read(e) | CopyFailed::Write(e)) => Err(io_err(e)),
     }
-    Ok(hex(&hasher.finalize()))
 }
 
 /// Lowercase hex of `bytes`.
