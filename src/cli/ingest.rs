@@ -22,8 +22,9 @@
 //! each capture's ingest records name them and the other options in
 //! [`IngestOptions`]. A capture already ingested is not analysed again: give its key
 //! log the first time (ingesting it again with other options says which differ, and
-//! that its findings stay those of the first analysis). An interrupted ingest resumes only with the options it ran
-//! with, unless it stored nothing yet: its records would otherwise mix two analyses.
+//! that its findings stay those of the first analysis). An interrupted ingest resumes
+//! only with the options it ran with, unless it stored nothing yet: its records would
+//! otherwise mix two analyses.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
