@@ -13,8 +13,9 @@ use std::path::Path;
 /// Why a whole file could not be had. Callers name the file and its kind.
 #[derive(Debug, thiserror::Error)]
 pub enum WholeFileError {
+    /// (The I/O error is in the message, not also the `source`: `{:#}` says it once.)
     #[error("cannot be read: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     #[error("larger than {limit} bytes, the limit for this kind of file")]
     TooLarge { limit: u64 },
     #[error("not UTF-8 text: invalid at byte {offset} (line {line}, column {column})")]
@@ -24,6 +25,12 @@ pub enum WholeFileError {
         line: usize,
         column: usize,
     },
+}
+
+impl From<io::Error> for WholeFileError {
+    fn from(e: io::Error) -> Self {
+        WholeFileError::Io(e)
+    }
 }
 
 /// The bytes of `path`, if it holds at most `limit` of them.
@@ -146,6 +153,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = read(&dir.path().join("absent"), 10).unwrap_err();
         assert!(matches!(e, WholeFileError::Io(_)), "{e:?}");
-        assert!(e.to_string().starts_with("cannot be read: "), "{e}");
+        // Said once, also where the error chain is printed.
+        let chain = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(chain, "cannot be read: No such file or directory (os error 2)");
     }
 }
