@@ -155,6 +155,9 @@ mod tests {
         assert!(matches!(e, WholeFileError::Io(_)), "{e:?}");
         // Said once, also where the error chain is printed.
         let chain = format!("{:#}", anyhow::Error::from(e));
-        assert_eq!(chain, "cannot be read: No such file or directory (os error 2)");
+        assert_eq!(
+            chain,
+            "cannot be read: No such file or directory (os error 2)"
+        );
     }
 }

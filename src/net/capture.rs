@@ -211,9 +211,15 @@ pub enum CaptureError {
     /// A block contradicts itself or a limit.
     #[error("malformed capture at byte offset {offset}: {detail}")]
     Malformed { offset: u64, detail: String },
-    /// The underlying reader failed.
+    /// The underlying reader failed. (In the message only, not also the `source`.)
     #[error("reading capture: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+impl From<io::Error> for CaptureError {
+    fn from(e: io::Error) -> Self {
+        CaptureError::Io(e)
+    }
 }
 
 const SHB_BYTES: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];

@@ -179,16 +179,18 @@ pub enum LoadError {
         line: usize,
         message: String,
     },
-    #[error("reading {}: {source}", path.display())]
+    /// (Here and below the cause is in the message, not also the `source`, so that
+    /// `{:#}` says it once.)
+    #[error("reading {}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A list file that is too large, not text, or not readable.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     File {
         path: PathBuf,
-        source: crate::whole_file::WholeFileError,
+        error: crate::whole_file::WholeFileError,
     },
 }
 
@@ -268,9 +270,9 @@ struct RawEntity {
 
 /// The `*.toml` files of a folder as (path, contents), sorted by path.
 fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
-    let io = |source| LoadError::Io {
+    let io = |error| LoadError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     };
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
@@ -282,10 +284,10 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, LoadError> {
     paths.sort();
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
-        let text = crate::whole_file::read_text(&path, MAX_FILE_BYTES).map_err(|source| {
+        let text = crate::whole_file::read_text(&path, MAX_FILE_BYTES).map_err(|error| {
             LoadError::File {
                 path: path.clone(),
-                source,
+                error,
             }
         })?;
         files.push((path.display().to_string(), text));

@@ -151,21 +151,17 @@ const MIGRATIONS: &[&str] = &[
      CREATE UNIQUE INDEX findings_key ON findings(ingest, id) WHERE ingest >= 0;",
 ];
 
-/// Errors of the store.
+/// Errors of the store. (Each puts its cause in its message and does not expose it
+/// as the `source` as well: printed with `{:#}` it would be said twice.)
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store {path}: {source}")]
+    #[error("store {path}: {error}")]
     Sqlite {
         path: String,
-        #[source]
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("store {path} has schema version {found}, newer than this consentry knows ({known})")]
     TooNew {
         path: String,
@@ -173,7 +169,7 @@ pub enum StoreError {
         known: i64,
     },
     #[error("encoding a record: {0}")]
-    Encode(#[from] serde_json::Error),
+    Encode(serde_json::Error),
     #[error("store {path}: an earlier write failed; the records appended since the last commit were rolled back")]
     RolledBack { path: String },
 }
@@ -498,10 +494,16 @@ fn checkpoint_pages(page_size: i64) -> i64 {
     (CHECKPOINT_BYTES / page_size.max(1)).max(1)
 }
 
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Encode(e)
+    }
+}
+
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |source| StoreError::Sqlite {
+    move |error| StoreError::Sqlite {
         path: path.display().to_string(),
-        source,
+        error,
     }
 }
 
@@ -514,17 +516,17 @@ impl Store {
                     .recursive(true)
                     .mode(0o700)
                     .create(parent)
-                    .map_err(|source| StoreError::Io {
+                    .map_err(|error| StoreError::Io {
                         path: parent.display().to_string(),
-                        source,
+                        error,
                     })?;
             }
         }
         // Create the file ourselves so it is 0600 from the first byte; SQLite gives
         // its -wal and -shm files the database file's mode.
-        let io = |source| StoreError::Io {
+        let io = |error| StoreError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         };
         let empty = OpenOptions::new()
             .create(true)
@@ -2229,6 +2231,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_store_error_says_its_cause_once() {
+        // A directory where the database file should be: SQLite cannot open it.
+        let dir = tempfile::tempdir().unwrap();
+        let Err(e) = Store::open(dir.path()) else {
+            panic!("a directory opened as a store");
+        };
+        let e = anyhow::Error::from(e);
+        let chain = format!("{e:#}");
+        let cause = chain.rsplit(": ").next().unwrap();
+        assert_eq!(chain.matches(cause).count(), 1, "{chain}");
     }
 
     #[test]
