@@ -7,6 +7,10 @@
 //! (personal data) + `parties` (receiver) + `consent` (timeline) → `rules` (findings)
 //! → `report` (table, JSON; the case report as HTML, Markdown or JSON). The analysis stages are pure: no I/O, no threads.
 
+// The module docs link private items too: they are for the maintainers, who read
+// them with `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod allocator;
 pub mod case;
 pub mod checksum;

@@ -651,6 +651,7 @@ fn member_key<const QUOTES_ONLY: bool>(
         None => Err(Outcome::Malformed { at: len }),
     }
 }
+
 /// The index of the quote closing a string whose contents start at `from`, and
 /// whether the string holds escapes; `None` when the input ends first. `stops` must
 /// be the [`Stops`] of `data`. (The walk calls [`string_end_as`] directly.)
@@ -663,7 +664,8 @@ fn string_end(data: &[u8], stops: &Stops, from: usize) -> Option<(usize, bool)> 
     }
 }
 
-/// [`string_end`] where `QUOTES_ONLY` is `stops.quotes_only`, known to the caller.
+/// `string_end` (the tests' entry) where `QUOTES_ONLY` is `stops.quotes_only`, known to
+/// the caller.
 #[inline(always)]
 fn string_end_as<const QUOTES_ONLY: bool>(
     data: &[u8],

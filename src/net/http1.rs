@@ -9,7 +9,7 @@
 //!
 //! Heads are parsed by `httparse`; body framing is ours (RFC 9112 §6):
 //! `Transfer-Encoding: chunked` (de-chunked with
-//! [`ChunkedDecoder`](crate::decode::chunked::ChunkedDecoder), trailers skipped),
+//! [`ChunkedDecoder`], trailers skipped),
 //! `Content-Length`, body until close for responses without either, no body for
 //! responses to HEAD, 1xx, 204 and 304. Interim 1xx responses (`100 Continue`) are
 //! skipped: they do not answer a request. `Content-Encoding` is left as is

@@ -20,7 +20,7 @@
 //! - **Linux NFLOG** (link type 239, `LinkType::Other(239)`): the packet TLV, IP
 //!   version from the header's address family.
 //! - **802.11**, bare (105) or behind radiotap (127): data frames, in
-//!   [`wlan`](super::wlan).
+//!   [`wlan`].
 //!
 //! Non-IP traffic (ARP, LLDP, …) is [`NetProto::Other`], not an error. The payload is
 //! a borrowed slice of the frame (Ethernet padding included: the IP layer cuts it by

@@ -2,10 +2,10 @@
 //! together.
 //!
 //! [`PacketDecoder::decode`] takes one frame from [`capture`](super::capture), strips
-//! its link layer ([`link`](super::link)), parses IP ([`ip`](super::ip)), feeds
+//! its link layer ([`link`]), parses IP ([`ip`]), feeds
 //! fragments to its [`Defragmenter`] (802.11 fragments to its
 //! [`WlanDefragmenter`]), takes tunnelled packets out of their tunnels
-//! ([`tunnel`](super::tunnel); nested ones too, up to [`MAX_TUNNEL_DEPTH`]), and
+//! ([`tunnel`]; nested ones too, up to [`MAX_TUNNEL_DEPTH`]), and
 //! hands each complete IP packet's transport header and payload to a callback as a
 //! [`Packet`], the input of TCP reassembly and of UDP parsers (DNS). Zero-copy: a
 //! [`Packet`] borrows the frame, or the reassembled datagram for the duration of the

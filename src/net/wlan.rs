@@ -3,7 +3,7 @@
 //! Link types 105 (802.11 frames) and 127 (the same behind a radiotap header, what
 //! `tcpdump -I`, `airodump-ng` and Wireshark record on Linux). [`decode`] reads data
 //! frames: the MAC header (four-address frames, QoS control, HT control), then the
-//! LLC/SNAP header whose ethertype [`link`](super::link) follows. The source and
+//! LLC/SNAP header whose ethertype [`link`] follows. The source and
 //! destination MACs are the station's and its peer's, whichever addresses of the
 //! header hold them, so a device known by its MAC is found as on Ethernet. Of the
 //! radiotap header only its flags are read: whether a frame check sequence ends the
