@@ -3,6 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "common/piped.rs"]
+mod piped;
+use piped::run_with_stdin;
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_consentry"))
 }
@@ -288,25 +292,6 @@ fn exchanges_lists_what_a_capture_holds() {
         .starts_with("frame")));
 }
 
-/// Runs `cmd` with `input` on its standard input.
-fn run_with_stdin(cmd: &mut Command, input: Vec<u8>) -> Output {
-    use std::io::Write;
-    let mut child = cmd
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("running consentry");
-    let mut stdin = child.stdin.take().unwrap();
-    // Written from a thread: the child may fill its stdout before reading it all.
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
-
 #[test]
 fn a_capture_or_har_on_standard_input_gives_what_the_file_gives() {
     for (file, case) in [
@@ -326,10 +311,15 @@ fn a_capture_or_har_on_standard_input_gives_what_the_file_gives() {
         assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
         let bytes = std::fs::read(&file).unwrap();
         // A capture is read as it comes; a HAR is hashed first, through a temporary copy.
-        let piped = run_with_stdin(&mut analyze("-"), bytes.clone());
-        assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
-        assert!(!stdout(&piped).is_empty());
-        assert_eq!(stdout(&piped), stdout(&from_file), "{}", file.display());
+        let from_stdin = run_with_stdin(&mut analyze("-"), bytes.clone());
+        assert_eq!(from_stdin.status.code(), Some(0), "{}", stderr(&from_stdin));
+        assert!(!stdout(&from_stdin).is_empty());
+        assert_eq!(
+            stdout(&from_stdin),
+            stdout(&from_file),
+            "{}",
+            file.display()
+        );
         let listed = run(bin()
             .arg("exchanges")
             .arg(&file)

@@ -10,6 +10,8 @@
 #![cfg(feature = "live")]
 
 mod common;
+#[path = "common/piped.rs"]
+mod piped;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -266,14 +268,7 @@ fn tap_into_a_case_directory_stores_the_finding() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let db = rusqlite::Connection::open(root.join(".consentry/store.db")).unwrap();
-    let annotations: Vec<String> = db
-        .prepare("SELECT CAST(body AS TEXT) FROM records WHERE kind = 'annotation' ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let annotations = piped::stored_annotations(&root);
     assert_eq!(annotations.len(), 2, "{annotations:?}");
     assert!(
         annotations[0].contains(&format!(" started on lo with case file {}\"", &sha[..16])),

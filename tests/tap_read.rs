@@ -6,8 +6,10 @@
 
 #![cfg(feature = "live")]
 
+#[path = "common/piped.rs"]
+mod piped;
+
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -21,22 +23,9 @@ fn gateway(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// Runs `cmd` with the bytes of `input` on its standard input.
-fn run_with_stdin(cmd: &mut Command, input: &Path) -> Output {
-    let bytes = std::fs::read(input).unwrap();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running consentry");
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&bytes);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
+/// Runs `cmd` with the bytes of the file `input` on its standard input.
+fn run_with_file_on_stdin(cmd: &mut Command, input: &Path) -> Output {
+    piped::run_with_stdin(cmd, std::fs::read(input).unwrap())
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -74,7 +63,7 @@ fn analyze_findings(capture: &Path) -> BTreeSet<String> {
 fn a_piped_capture_gives_the_findings_of_the_file_and_a_ring_of_its_packets() {
     let dir = tempfile::tempdir().unwrap();
     let ring = dir.path().join("ring");
-    let o = run_with_stdin(
+    let o = run_with_file_on_stdin(
         bin()
             .args(["tap", "--read", "-", "--case"])
             .arg(gateway("consentry.toml"))
@@ -112,7 +101,7 @@ fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
         .output()
         .unwrap();
     assert!(init.status.success(), "{}", text(&init.stderr));
-    let o = run_with_stdin(
+    let o = run_with_file_on_stdin(
         bin()
             .args(["tap", "-r", "-", "--case"])
             .arg(root.join("consentry.toml")),
@@ -132,14 +121,7 @@ fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
     let verify = bin().arg("verify").arg(&root).output().unwrap();
     assert!(verify.status.success(), "{}", text(&verify.stdout));
     // The run's annotation says where the packets came from.
-    let db = rusqlite::Connection::open(root.join(".consentry/store.db")).unwrap();
-    let annotations: Vec<String> = db
-        .prepare("SELECT CAST(body AS TEXT) FROM records WHERE kind = 'annotation' ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let annotations = piped::stored_annotations(&root);
     assert_eq!(annotations.len(), 1, "{annotations:?}");
     assert!(
         annotations[0].contains(" started reading /dev/stdin with case file "),
@@ -151,7 +133,7 @@ fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
 fn read_takes_one_link_type_and_no_capture_options() {
     // The gateway pcapng has interfaces of two link types, which libpcap's reader
     // refuses: said, naming the input.
-    let o = run_with_stdin(
+    let o = run_with_file_on_stdin(
         bin()
             .args(["tap", "--read", "-", "--no-ring", "--case"])
             .arg(gateway("consentry.toml")),
