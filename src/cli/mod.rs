@@ -92,8 +92,9 @@ pub enum Command {
     Case(CaseCommand),
     /// Decode a consent string (IAB TCF v2, GPP or US Privacy) and print every field.
     Decode(decode::Args),
-    /// Capture live from a network interface and print findings as they happen
-    /// (built with the `live` feature).
+    /// Capture live from a network interface (or read packets piped from another
+    /// machine's tcpdump) and print findings as they happen (built with the `live`
+    /// feature).
     #[cfg(feature = "live")]
     Tap(tap::Args),
     /// Work with the signature databases (trackers, citations).
