@@ -219,6 +219,12 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         workers,
     };
     let mut store = dir.open_store()?;
+    for left in SpooledStream::remove_left_behind(&dir.evidence_dir()) {
+        eprintln!(
+            "consentry: removed {}, the partial copy of a stream whose ingest was killed",
+            left.display()
+        );
+    }
     let mut failed = false;
     store_case_consent(&mut store, &case)?;
     for path in &super::input::input_paths(&args.files)? {
@@ -774,6 +780,37 @@ struct SpooledStream {
 }
 
 impl SpooledStream {
+    /// The file name of a spool of `name` by process `pid`.
+    fn file_name(name: &str, pid: u32) -> String {
+        format!(".{name}.{pid}.stream")
+    }
+
+    /// Removes the spools in `evidence` whose process is gone (an ingest killed while
+    /// it copied a stream; a live ingest's is left to it), returning their paths.
+    fn remove_left_behind(evidence: &Path) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(evidence) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".stream"))
+                .and_then(|n| n.rsplit_once('.'))
+                .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let running = Path::new("/proc").join(pid.to_string()).exists();
+            if !running && std::fs::remove_file(entry.path()).is_ok() {
+                removed.push(entry.path());
+            }
+        }
+        removed.sort();
+        removed
+    }
+
     fn new(dir: &CaseDir, opened: source::Opened, from: &Path, name: &str) -> anyhow::Result<Self> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let evidence = dir.evidence_dir();
@@ -782,7 +819,7 @@ impl SpooledStream {
             .mode(0o700)
             .create(&evidence)
             .with_context(|| format!("creating {}", evidence.display()))?;
-        let path = evidence.join(format!(".{name}.{}.stream", std::process::id()));
+        let path = evidence.join(Self::file_name(name, std::process::id()));
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -904,6 +941,35 @@ mod tests {
         };
         let side = Side::Ingest { sha256: SHA, phase };
         store.append(Kind::Ingest, &body, side).unwrap()
+    }
+
+    #[test]
+    fn only_the_spools_of_processes_gone_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = SpooledStream::file_name("stdin.pcap", std::process::id());
+        // Above any pid_max Linux allows (2^22): no such process.
+        let gone = SpooledStream::file_name("stdin.pcap", 999_999_999);
+        for name in [
+            &ours,
+            &gone,
+            &".stdin.pcap.stream".to_string(),
+            &"stdin.pcap".to_string(),
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(
+            SpooledStream::remove_left_behind(dir.path()),
+            [dir.path().join(&gone)]
+        );
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = [".stdin.pcap.stream", ours.as_str(), "stdin.pcap"];
+        want.sort();
+        assert_eq!(left, want);
+        assert!(SpooledStream::remove_left_behind(&dir.path().join("none")).is_empty());
     }
 
     #[test]
