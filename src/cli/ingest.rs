@@ -124,8 +124,6 @@ pub(super) struct SideFile<'a> {
     sha256: String,
     /// The ingest record's `kind`.
     kind: &'static str,
-    /// How messages name it.
-    what: &'static str,
     /// The bytes as read, when held (key logs): stored as they are, whatever the
     /// file holds by then. Otherwise the file is copied and checked against `sha256`.
     bytes: Option<Arc<[u8]>>,
@@ -138,7 +136,6 @@ impl<'a> SideFile<'a> {
             path: &file.path,
             sha256: hex(&Sha256::digest(&file.text)),
             kind: KIND_KEYLOG,
-            what: "key log",
             bytes: Some(file.text.clone()),
         }
     }
@@ -155,7 +152,6 @@ impl<'a> SideFile<'a> {
             path,
             sha256,
             kind: KIND_CASE,
-            what: "case file",
             bytes: None,
         }
     }
@@ -175,7 +171,8 @@ impl SideFiles<'_> {
             return Ok(());
         }
         for file in &self.files {
-            let (path, what, sha256) = (file.path.display(), file.what, &file.sha256);
+            let (path, sha256) = (file.path.display(), &file.sha256);
+            let what = crate::store::record::side_file_words(file.kind);
             match ingest_side_file(dir, store, file)? {
                 Some(evidence) => {
                     println!("{path}: {what} stored as {evidence} (SHA-256 {sha256})")
@@ -448,7 +445,6 @@ pub(super) fn side_files<'a>(
         path: &w.path,
         sha256: w.sha256.clone(),
         kind: KIND_WLAN_KEYS,
-        what: "802.11 keys file",
         bytes: None,
     }));
     files
@@ -531,7 +527,8 @@ pub(super) fn ingest_side_file(
     file: &SideFile,
 ) -> anyhow::Result<Option<String>> {
     let sha256 = &file.sha256;
-    if let Some((Phase::Complete, _)) = store.ingest_phase(sha256)? {
+    let stored_phase = store.ingest_phase(sha256)?;
+    if let Some((Phase::Complete, _)) = stored_phase {
         return Ok(None);
     }
     let name = file
@@ -565,7 +562,7 @@ pub(super) fn ingest_side_file(
     };
     for phase in [Phase::Started, Phase::Complete] {
         // An interrupted earlier run may have written the `started` record already.
-        if phase == Phase::Started && store.ingest_phase(sha256)?.is_some() {
+        if phase == Phase::Started && stored_phase.is_some() {
             continue;
         }
         body.phase = phase;
@@ -836,7 +833,11 @@ impl SpooledStream {
             sha256: String::new(),
             what: from.display().to_string(),
         };
-        let (_, sha256) = source::spool_stream_to(opened, &spooled.what, file)?;
+        let (copy, sha256) = source::spool_stream_to(opened, &spooled.what, file)?;
+        // On disk before it is moved into place as evidence, as a copy is.
+        copy.file
+            .sync_all()
+            .with_context(|| format!("writing {}", spooled.path.display()))?;
         spooled.sha256 = sha256;
         Ok(spooled)
     }

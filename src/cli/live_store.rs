@@ -27,9 +27,8 @@ use crate::exchange::Exchange;
 use crate::rules::Finding;
 use crate::source::ring::{RingEvent, RingFile};
 use crate::store::db::Side;
-use crate::store::record::IngestOptions;
 use crate::store::record::{
-    AnnotationBody, EvidenceEvent, EvidenceFileBody, ExchangeBodyRef, Kind,
+    AnnotationBody, EvidenceEvent, EvidenceFileBody, ExchangeBodyRef, IngestOptions, Kind,
 };
 use crate::store::{CaseDir, Store};
 
@@ -113,6 +112,13 @@ impl LiveStore {
         })
     }
 
+    /// The case directory, for what `ingest`'s helpers store in it.
+    fn case_dir(&self) -> CaseDir {
+        CaseDir {
+            root: self.dir.clone(),
+        }
+    }
+
     /// Stores the case file's own decisions (once, as `ingest` does), the run's files
     /// as evidence (once per content, as `ingest` does) and this run's annotation
     /// `consentry SOURCE run SESSION started WHERE[ with OPTIONS]`, the options as a
@@ -126,9 +132,7 @@ impl LiveStore {
         let mut text = format!("consentry {} run {session} started {place}", self.source);
         if let Some(run) = case {
             super::ingest::store_case_consent(&mut self.store, run.case)?;
-            let dir = CaseDir {
-                root: self.dir.clone(),
-            };
+            let dir = self.case_dir();
             for file in &run.files {
                 super::ingest::ingest_side_file(&dir, &mut self.store, file)?;
             }
@@ -150,9 +154,7 @@ impl LiveStore {
         if key_logs.is_empty() {
             return Ok(());
         }
-        let dir = CaseDir {
-            root: self.dir.clone(),
-        };
+        let dir = self.case_dir();
         let mut named = Vec::new();
         for file in key_logs.iter().map(SideFile::key_log) {
             super::ingest::ingest_side_file(&dir, &mut self.store, &file)?;

@@ -193,11 +193,22 @@ pub struct SideFilesCheck {
     stored: std::collections::HashSet<(String, String)>,
 }
 
+/// How messages name a file stored by an ingest record of `kind`: `case file`, `key
+/// log`, `802.11 keys file`, else `capture`.
+pub fn side_file_words(kind: &str) -> &'static str {
+    match kind {
+        KIND_CASE => "case file",
+        KIND_KEYLOG => "key log",
+        KIND_WLAN_KEYS => "802.11 keys file",
+        _ => "capture",
+    }
+}
+
 /// A file a capture was analysed with that the log does not store before it.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "ingest record {seq} ({name}): analysed with {} {}, which no ingest record before it stores",
-    match *kind { KIND_CASE => "case file", KIND_KEYLOG => "key log", _ => "802.11 keys file" },
+    side_file_words(kind),
     short_sha256(sha256)
 )]
 pub struct SideFileMissing {
