@@ -195,8 +195,9 @@ fn main() -> anyhow::Result<()> {
     let opts = UpstreamOptions {
         extra_ca: args.upstream_ca.clone(),
         danger_accept_invalid_certs: false,
+        proxy: None,
     };
-    let connector = upstream::connector(&opts, provider)?;
+    let connector = upstream::connector(&opts, None, provider)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -814,3 +814,115 @@ async fn read_response(c: &mut TcpStream) -> String {
     got.extend_from_slice(&body);
     String::from_utf8_lossy(&got).into_owned()
 }
+
+/// `--upstream-proxy`: every way to a server goes through the lab's HTTP proxy, with
+/// its credentials: intercepted HTTPS and WebSockets by `CONNECT`, plain HTTP in
+/// absolute form, an ignored host's tunnel by `CONNECT` (its own certificate still
+/// reaching the client). Wrong credentials give the client a 502 that says so, not
+/// the upstream proxy's 407.
+#[test]
+fn an_upstream_proxy_carries_every_connection() {
+    use base64::Engine;
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let basic = base64::engine::general_purpose::STANDARD.encode("tester:p@ss");
+    let corp = forward_proxy(&rt, Some(format!("Basic {basic}")));
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let via = format!("http://tester:p%40ss@{}", corp.addr);
+    let p = Proxy::start_for_with(
+        dir.path(),
+        &case,
+        &up,
+        &["--upstream-proxy", &via, "--ignore-host", "^localhost$"],
+    );
+    assert!(
+        p.stderr.lock().unwrap().iter().any(|l| l.contains(&format!(
+            "servers reached through the upstream proxy {} (with credentials)",
+            corp.addr
+        ))),
+        "{:#?}",
+        p.stderr.lock().unwrap()
+    );
+    assert!(!p.stderr.lock().unwrap().iter().any(|l| l.contains("p@ss")));
+    let proxy = p.url();
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let up_ca = up.ca_pem.to_str().unwrap().to_string();
+
+    let https = format!("https://{}/track?adid={AD_ID}", up.https);
+    let direct = curl(&["--cacert", &up_ca, &https]);
+    assert_eq!(
+        curl(&["--proxy", &proxy, "--cacert", &ours, &https]),
+        direct
+    );
+    let http = format!("http://{}/plain?adid={AD_ID}", up.http);
+    assert_eq!(
+        curl(&["--proxy", &proxy, &http]),
+        format!("hello /plain?adid={AD_ID}\n").into_bytes()
+    );
+    let text = format!("{{\"gaid\":\"{AD_ID}\"}}");
+    assert_eq!(rt.block_on(ws_client(p.addr, up.ws, None, &text)), text);
+    // Ignored: passed through, the server's own certificate reaches curl.
+    let ignored = format!("https://localhost:{}/ignored", up.https.port());
+    assert_eq!(
+        curl(&["--proxy", &proxy, "--cacert", &up_ca, &ignored]),
+        b"hello /ignored\n"
+    );
+    p.wait_exchanges("the HTTPS, HTTP and WebSocket exchanges", |xs| {
+        ["/track", "/plain", "/socket"].iter().all(|path| {
+            xs.iter()
+                .any(|x| x["path"].as_str().is_some_and(|p| p.starts_with(path)))
+        })
+    });
+    for path in ["/track", "/plain"] {
+        let path = format!("{path}?adid={AD_ID}");
+        assert!(
+            p.findings_for(&path)
+                .iter()
+                .any(|f| f["rule"] == "share-before-consent"),
+            "{path}"
+        );
+    }
+    let seen = corp.seen.lock().unwrap().clone();
+    for line in [
+        format!("CONNECT {}", up.https),
+        format!("GET {http}"),
+        format!("CONNECT {}", up.ws),
+        format!("CONNECT localhost:{}", up.https.port()),
+    ] {
+        assert!(seen.contains(&line), "{line} not in {seen:#?}");
+    }
+    let (status, _) = p.stop();
+    assert!(status.success());
+
+    // Wrong credentials: a 502 naming the cause, for HTTPS and plain HTTP alike.
+    let wrong = Proxy::start_for_with(
+        dir.path(),
+        &case,
+        &up,
+        &[
+            "--upstream-proxy",
+            &format!("http://tester:guess@{}", corp.addr),
+        ],
+    );
+    for url in [&https, &http] {
+        let out = curl(&[
+            "--proxy",
+            &wrong.url(),
+            "--cacert",
+            &ours,
+            "-w",
+            "\n%{http_code}",
+            url,
+        ]);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.ends_with("\n502"), "{url}: {text}");
+        assert!(
+            text.contains(&format!("upstream proxy {}", corp.addr))
+                && text.contains("with 407 Proxy Authentication Required: the credentials of --upstream-proxy were refused"),
+            "{url}: {text}"
+        );
+    }
+    let (status, _) = wrong.stop();
+    assert!(status.success());
+}

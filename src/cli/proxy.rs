@@ -115,6 +115,18 @@ pub struct Args {
     /// Accept any upstream certificate (test labs only).
     #[arg(long)]
     pub danger_accept_invalid_upstream_certs: bool,
+    /// Reach every server through this HTTP proxy, `http://[USER:PASS@]HOST:PORT`
+    /// (mitmproxy's upstream mode): TLS, WebSockets and tunnels through `CONNECT`,
+    /// plain HTTP requests in absolute form. Credentials (percent-encoded) go as
+    /// `Proxy-Authorization: Basic`; set them through the environment to keep them
+    /// out of the process list.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CONSENTRY_UPSTREAM_PROXY",
+        hide_env_values = true
+    )]
+    pub upstream_proxy: Option<String>,
     /// How findings are printed.
     #[arg(long, value_enum, default_value_t = LiveFormat::Line)]
     pub format: LiveFormat,
@@ -199,12 +211,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // process default must get ring. Already installed (a second run in one process)
     // is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream_proxy = args
+        .upstream_proxy
+        .as_deref()
+        .map(upstream::UpstreamProxy::parse)
+        .transpose()
+        .map_err(|why| anyhow::anyhow!("--upstream-proxy: {why}"))?;
     let upstream_opts = upstream::UpstreamOptions {
         extra_ca: args.upstream_ca.clone(),
         danger_accept_invalid_certs: args.danger_accept_invalid_upstream_certs,
+        proxy: upstream_proxy,
     };
-    let connector = upstream::connector(&upstream_opts, provider.clone())?;
-    let ws_tls = upstream::client_config(&upstream_opts, provider.clone())?;
+    let upstream = upstream::Upstream::new(&upstream_opts, provider.clone())?;
     let token = match &args.control_token {
         Some(t) if !t.is_empty() => t.clone(),
         _ => random_token()?,
@@ -246,7 +264,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         options: super::ingest::options_of(&files, args.device.clone(), &Default::default()),
         files,
     };
-    output.begin(run_case, &session, args.listen)?;
+    output.begin(run_case, &session, args.listen, upstream.proxy.as_deref())?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -256,6 +274,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .block_on(async { proxy::listen(args.listen) })
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
+    if let Some(p) = upstream.proxy.as_deref().filter(|p| p.is_at(bound)) {
+        anyhow::bail!(
+            "--upstream-proxy {} is this proxy itself: every request would loop",
+            p.name()
+        );
+    }
     let settings = Settings {
         listen_port: Some(bound.port()),
         ..settings
@@ -303,6 +327,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if let Some(p) = &upstream.proxy {
+        note!(
+            "consentry: servers reached through the upstream proxy {}{}",
+            p.name(),
+            if p.has_credentials() {
+                " (with credentials)"
+            } else {
+                ""
+            }
+        );
+    }
     note!("consentry: proxy listening on {bound} (Ctrl-C to stop)");
 
     let format = args.format;
@@ -311,7 +346,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .spawn(move || consume(rx, analyzer, output, format))
         .context("starting the analysis thread")?;
 
-    let core = proxy::serve::Core::new(shared.clone(), minter, connector, ws_tls);
+    let core = proxy::serve::Core::new(shared.clone(), minter, upstream);
     let proxy_shared = shared.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_rx_drain_tx, stop_rx_drain) = tokio::sync::watch::channel(false);
@@ -688,9 +723,21 @@ impl Output {
         }
     }
 
-    fn begin(&mut self, case: RunCase, session: &str, listen: SocketAddr) -> anyhow::Result<()> {
+    /// The run's start in the store: where it listens, and the upstream proxy its
+    /// traffic went through (the servers' answers passed through it too).
+    fn begin(
+        &mut self,
+        case: RunCase,
+        session: &str,
+        listen: SocketAddr,
+        upstream_proxy: Option<&upstream::UpstreamProxy>,
+    ) -> anyhow::Result<()> {
         if let Output::Store(store) = self {
-            store.begin(Some(case), session, &format!("on {listen}"))?;
+            let mut place = format!("on {listen}");
+            if let Some(p) = upstream_proxy {
+                place.push_str(&format!(" through the upstream proxy {}", p.name()));
+            }
+            store.begin(Some(case), session, &place)?;
         }
         Ok(())
     }

@@ -25,18 +25,19 @@ use hyper::header::{self, HeaderValue};
 use hyper::http::uri::{Authority, Parts, Scheme};
 use hyper::{Request, Response, Uri};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 use tower_service::Service;
 
 use super::body::Body;
+use super::upstream::{Dialer, UpstreamProxy};
 use crate::net::keyed_hash;
 
 /// Idle upstream connections are closed after this (hyper-util's default, kept).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-type Connector = HttpsConnector<HttpConnector>;
+type Connector = HttpsConnector<Dialer>;
 
 /// Where a connection goes: the pool's key. Equal and hashed as `http`'s own
 /// types are (the authority without regard to case), only cheaper: the authority's
@@ -106,6 +107,9 @@ enum Sender {
 /// The upstream client of one proxy run.
 pub struct Pool {
     connector: Connector,
+    /// The upstream proxy, which plain HTTP requests are sent to in absolute form
+    /// (the connector tunnels the rest through it).
+    proxy: Option<Arc<UpstreamProxy>>,
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
     /// foldhash under a secret key (`net::keyed_hash`): the client names the
@@ -153,11 +157,12 @@ impl std::error::Error for Error {
 }
 
 impl Pool {
-    pub fn new(connector: Connector) -> Arc<Pool> {
+    pub fn new(connector: Connector, proxy: Option<Arc<UpstreamProxy>>) -> Arc<Pool> {
         let mut http1 = http1::Builder::new();
         http1.title_case_headers(true).preserve_header_case(true);
         Arc::new(Pool {
             connector,
+            proxy,
             http1,
             http2: http2::Builder::new(TokioExecutor::new()),
             entries: Mutex::new(HashMap::with_hasher(keyed_hash::keyed_state())),
@@ -192,18 +197,35 @@ impl Pool {
             None => (Box::pin(self.connect(&key)).await?, false),
         };
         match self.send(&key, sender, req, client_host).await {
-            Ok(res) => Ok(res),
+            Ok(res) => self.not_refused(&key, res),
             // Not sent at all: a pooled connection the server had closed. Once more,
             // on a fresh connection (as hyper-util's `retry_canceled_requests`).
             Err((_, Some(mut back))) if reused => {
                 restore_target(&key, back.uri_mut());
                 let sender = Box::pin(self.connect(&key)).await?;
                 // The request comes back with the `Host` the first send set.
-                self.send(&key, sender, back, None)
-                    .await
-                    .map_err(|(e, _)| e)
+                let res = self.send(&key, sender, back, None).await;
+                self.not_refused(&key, res.map_err(|(e, _)| e)?)
             }
             Err((error, _)) => Err(error),
+        }
+    }
+
+    /// The proxy a request to `key` is sent to as it is (plain HTTP when there is an
+    /// upstream proxy).
+    fn forwarded_via(&self, key: &Key) -> Option<&UpstreamProxy> {
+        self.proxy.as_deref().filter(|_| key.scheme == Scheme::HTTP)
+    }
+
+    /// `res`, unless the upstream proxy answered it for itself (its `407`): that is
+    /// a failure to reach the server, not the server's answer.
+    fn not_refused(&self, key: &Key, res: Response<Incoming>) -> Result<Response<Incoming>, Error> {
+        match self
+            .forwarded_via(key)
+            .and_then(|p| p.refusal(res.status()))
+        {
+            Some(refusal) => Err(Error::new(Kind::Connect, refusal)),
+            None => Ok(res),
         }
     }
 
@@ -249,7 +271,10 @@ impl Pool {
                         req.headers_mut().insert(header::HOST, host);
                     }
                 }
-                origin_form(req.uri_mut());
+                match self.forwarded_via(key) {
+                    Some(proxy) => proxy.authorize(req.headers_mut()),
+                    None => origin_form(req.uri_mut()),
+                }
                 let sent = tx.try_send_request(req).await;
                 if sent.is_ok() && !tx.is_closed() {
                     self.park(key, tx);
@@ -595,8 +620,8 @@ mod tests {
     fn pool() -> Arc<Pool> {
         let opts = crate::proxy::upstream::UpstreamOptions::default();
         let connector =
-            crate::proxy::upstream::connector(&opts, crate::proxy::tls_provider()).unwrap();
-        Pool::new(connector)
+            crate::proxy::upstream::connector(&opts, None, crate::proxy::tls_provider()).unwrap();
+        Pool::new(connector, None)
     }
 
     #[tokio::test]

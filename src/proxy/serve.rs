@@ -66,8 +66,6 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::http::uri::{Authority, Scheme};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -110,6 +108,8 @@ pub struct Core {
     /// servers.
     client: Arc<pool::Pool>,
     ws_tls: tokio_tungstenite::Connector,
+    /// Opens tunnels passed through and WebSockets' connections.
+    upstream: upstream::Upstream,
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
     /// Connections, tunnels and WebSockets under way.
@@ -121,16 +121,10 @@ pub struct Core {
 }
 
 impl Core {
-    /// The core of a run: `minter` for intercepted handshakes, `connector` for
-    /// upstream HTTP(S), `ws_tls` for `wss://` servers. Timeouts come from
-    /// `shared.settings`.
-    pub fn new(
-        shared: Arc<Shared>,
-        minter: ca::Minter,
-        connector: HttpsConnector<HttpConnector>,
-        ws_tls: rustls::ClientConfig,
-    ) -> Arc<Core> {
-        let client = pool::Pool::new(connector);
+    /// The core of a run: `minter` for intercepted handshakes, `upstream` to reach
+    /// the servers. Timeouts come from `shared.settings`.
+    pub fn new(shared: Arc<Shared>, minter: ca::Minter, upstream: upstream::Upstream) -> Arc<Core> {
+        let client = pool::Pool::new(upstream.connector.clone(), upstream.proxy.clone());
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
             // Header names go to the client as the server wrote them.
@@ -143,7 +137,8 @@ impl Core {
             shared,
             minter,
             client,
-            ws_tls: tokio_tungstenite::Connector::Rustls(Arc::new(ws_tls)),
+            ws_tls: tokio_tungstenite::Connector::Rustls(Arc::new(upstream.ws_tls.clone())),
+            upstream,
             http1,
             http2,
             open: AtomicUsize::new(0),
@@ -928,18 +923,19 @@ async fn intercept_tls<I>(
     serve_http(t, io, h2, Arc::new(ctx)).await;
 }
 
-/// Connects to `authority` (`host:port`, port 443 when it has none).
-async fn connect_upstream(authority: &Authority, default_port: u16) -> std::io::Result<TcpStream> {
+/// Connects to `authority` (`host:port`, `default_port` when it has none), through
+/// the upstream proxy if there is one.
+async fn connect_upstream(
+    core: &Core,
+    authority: &Authority,
+    default_port: u16,
+) -> std::io::Result<TcpStream> {
     let host = authority
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = authority.port_u16().unwrap_or(default_port);
-    let tcp = tokio::time::timeout(upstream::CONNECT_TIMEOUT, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-    tcp.set_nodelay(true)?;
-    Ok(tcp)
+    core.upstream.connect(host, port).await
 }
 
 /// Passes a tunnel through to `authority` untouched: `replay` (bytes we read from the
@@ -948,11 +944,14 @@ async fn pass_through<I>(t: &Tracked, mut io: Rewind<I>, authority: &Authority, 
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Ok(mut server) = connect_upstream(authority, 443).await else {
-        t.shared.emit(super::Event::Notice(format!(
-            "tunnel to {authority} failed: cannot connect"
-        )));
-        return;
+    let mut server = match connect_upstream(t, authority, 443).await {
+        Ok(server) => server,
+        Err(e) => {
+            t.shared.emit(super::Event::Notice(format!(
+                "tunnel to {authority} failed: cannot connect: {e}"
+            )));
+            return;
+        }
     };
     if server.write_all(replay).await.is_err() {
         return;
@@ -1024,7 +1023,7 @@ async fn websocket(
     parts.uri = dst.clone();
     let upstream_req = Request::from_parts(parts, ());
     let opened = async {
-        let tcp = connect_upstream(&authority, if tls { 443 } else { 80 })
+        let tcp = connect_upstream(core, &authority, if tls { 443 } else { 80 })
             .await
             .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
         tokio_tungstenite::client_async_tls_with_config(

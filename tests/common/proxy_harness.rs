@@ -569,3 +569,123 @@ pub fn body_of(response: &[u8]) -> Vec<u8> {
     let at = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     response[at + 4..].to_vec()
 }
+
+/// A minimal forward HTTP proxy on 127.0.0.1: the corporate proxy of the
+/// `--upstream-proxy` tests. It serves `CONNECT` tunnels and absolute-form requests
+/// (forwarded with their `Proxy-Authorization` removed, as a real proxy does), to
+/// loopback only (`localhost` is 127.0.0.1), and records each connection's first
+/// request line. With `credentials` (a `Proxy-Authorization` value) it answers
+/// anything else `407`.
+pub struct ForwardProxy {
+    pub addr: SocketAddr,
+    /// `METHOD target` of each connection's first request, and `407 METHOD target`
+    /// for refused ones.
+    pub seen: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn forward_proxy(rt: &tokio::runtime::Runtime, credentials: Option<String>) -> ForwardProxy {
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let credentials = Arc::new(credentials);
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(forward(tcp, credentials.clone(), log.clone()));
+        }
+    });
+    ForwardProxy { addr, seen }
+}
+
+async fn forward(
+    mut client: TcpStream,
+    credentials: Arc<Option<String>>,
+    seen: Arc<Mutex<Vec<String>>>,
+) {
+    let mut buf = Vec::new();
+    let head_len = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        match client.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        assert!(buf.len() < 65_536, "request head too long");
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    req.parse(&buf[..head_len]).unwrap();
+    let (method, target) = (
+        req.method.unwrap().to_string(),
+        req.path.unwrap().to_string(),
+    );
+    let authorized = credentials.as_deref().is_none_or(|c| {
+        req.headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("proxy-authorization") && h.value == c.as_bytes())
+    });
+    if !authorized {
+        seen.lock().unwrap().push(format!("407 {method} {target}"));
+        let _ = client
+            .write_all(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+                  Proxy-Authenticate: Basic realm=\"test\"\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await;
+        return;
+    }
+    seen.lock().unwrap().push(format!("{method} {target}"));
+    let authority = match method.as_str() {
+        "CONNECT" => target.clone(),
+        _ => target
+            .parse::<hudsucker::hyper::Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| a.to_string()))
+            .expect("an absolute-form target"),
+    };
+    let (host, port) = authority.rsplit_once(':').expect("a port");
+    let host = match host {
+        "localhost" => "127.0.0.1",
+        h => h,
+    };
+    let ip: std::net::IpAddr = host.parse().expect("an address");
+    assert!(ip.is_loopback(), "the test proxy reaches loopback only");
+    let Ok(mut server) = TcpStream::connect((ip, port.parse::<u16>().unwrap())).await else {
+        let _ = client
+            .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        return;
+    };
+    if method == "CONNECT" {
+        if client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return;
+        }
+    } else {
+        // The head without the proxy's credentials, then whatever followed it.
+        let mut head = Vec::new();
+        for line in buf[..head_len].split_inclusive(|&b| b == b'\n') {
+            if !line
+                .to_ascii_lowercase()
+                .starts_with(b"proxy-authorization:")
+            {
+                head.extend_from_slice(line);
+            }
+        }
+        if server.write_all(&head).await.is_err() {
+            return;
+        }
+    }
+    if server.write_all(&buf[head_len..]).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
