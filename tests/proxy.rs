@@ -926,3 +926,38 @@ fn an_upstream_proxy_carries_every_connection() {
     let (status, _) = wrong.stop();
     assert!(status.success());
 }
+
+/// `--allow-host`: only matching hosts are intercepted; the others are tunnelled
+/// untouched (the server's own certificate reaches the client) and not recorded.
+#[test]
+fn only_allowed_hosts_are_intercepted() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for_with(dir.path(), &case, &up, &["--allow-host", "^localhost$"]);
+    let tunnelled = rt
+        .block_on(rust_client(p.addr, up.https, &up.ca_der, "/elsewhere"))
+        .expect("a host not allowed is tunnelled");
+    assert_eq!(body_of(&tunnelled), b"hello /elsewhere\n");
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let allowed = format!("https://localhost:{}/allowed?adid={AD_ID}", up.https.port());
+    assert_eq!(
+        curl(&["--proxy", &p.url(), "--cacert", &ours, &allowed]),
+        format!("hello /allowed?adid={AD_ID}\n").into_bytes()
+    );
+    let findings = p.findings_for(&format!("/allowed?adid={AD_ID}"));
+    assert_eq!(findings[0]["rule"], "share-before-consent");
+    let (status, _) = p.stop();
+    assert!(status.success());
+    let paths: Vec<_> = recorded_paths(&dir.path().join("proxy-exchanges.jsonl"));
+    assert!(!paths.iter().any(|x| x.contains("elsewhere")), "{paths:?}");
+}
+
+fn recorded_paths(jsonl: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].to_string())
+        .collect()
+}

@@ -109,6 +109,10 @@ pub struct Args {
     /// Tunnel hosts matching this regular expression without interception (repeatable).
     #[arg(long, value_name = "REGEX")]
     pub ignore_host: Vec<String>,
+    /// Intercept only hosts matching this regular expression (repeatable); every other
+    /// host is tunnelled as --ignore-host tunnels it, which still wins.
+    #[arg(long, value_name = "REGEX")]
+    pub allow_host: Vec<String>,
     /// Also trust these CA certificates (PEM) for upstream servers (repeatable).
     #[arg(long, value_name = "PEM")]
     pub upstream_ca: Vec<PathBuf>,
@@ -196,11 +200,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("--control {a:?} is not ADDR:PORT or off"))?,
         ),
     };
-    let ignore_hosts = args
-        .ignore_host
-        .iter()
-        .map(|r| regex::Regex::new(r).with_context(|| format!("--ignore-host {r:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let regexes = |option: &str, texts: &[String]| {
+        texts
+            .iter()
+            .map(|r| regex::Regex::new(r).with_context(|| format!("{option} {r:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    let ignore_hosts = regexes("--ignore-host", &args.ignore_host)?;
+    let allow_hosts = regexes("--allow-host", &args.allow_host)?;
     let ca_dir = match &args.ca_dir {
         Some(d) => d.clone(),
         None => ca::default_dir()?,
@@ -245,6 +252,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         body_cap: args.body_cap,
         proxy_auth,
         ignore_hosts,
+        allow_hosts,
         fallback_device: args.device.clone(),
         allow_case_addresses: args.allow_case_addresses,
         listen_port: None,

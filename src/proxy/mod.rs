@@ -260,6 +260,9 @@ pub struct Settings {
     pub proxy_auth: Option<(String, String)>,
     /// Hosts tunnelled without interception (`--ignore-host`).
     pub ignore_hosts: Vec<regex::Regex>,
+    /// When any, the only hosts intercepted (`--allow-host`): the others are
+    /// tunnelled as ignored ones are.
+    pub allow_hosts: Vec<regex::Regex>,
     /// Device of clients no address or user name identifies.
     pub fallback_device: Option<String>,
     /// Accept clients whose address is a case device's (`addresses`) without
@@ -307,6 +310,7 @@ impl Default for Settings {
             body_cap: DEFAULT_BODY_CAP,
             proxy_auth: None,
             ignore_hosts: Vec::new(),
+            allow_hosts: Vec::new(),
             fallback_device: None,
             allow_case_addresses: false,
             listen_port: None,
@@ -518,8 +522,12 @@ impl Shared {
         lock(&self.pinned).contains(host)
     }
 
+    /// True when `host` is not to be intercepted: `--ignore-host` matches it, or
+    /// `--allow-host` is given and does not.
     fn ignored(&self, host: &str) -> bool {
-        self.settings.ignore_hosts.iter().any(|r| r.is_match(host))
+        let s = &self.settings;
+        s.ignore_hosts.iter().any(|r| r.is_match(host))
+            || (!s.allow_hosts.is_empty() && !s.allow_hosts.iter().any(|r| r.is_match(host)))
     }
 
     /// Next exchange number and its id (`x-` + 16 hex digits of SHA-256 of run and number).
@@ -872,6 +880,35 @@ mod tests {
         }
         s.seq.store(u64::MAX - 1, Ordering::Relaxed);
         assert_eq!(s.next_id(), (u64::MAX, expect(u64::MAX)));
+    }
+
+    #[test]
+    fn allowed_and_ignored_hosts_decide_interception_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca::Ca::load_or_create(dir.path()).unwrap();
+        let case = crate::case::parse("[case]\nid = \"t\"\n", "t.toml").unwrap();
+        let re = |r: &str| regex::Regex::new(r).unwrap();
+        let shared = |ignore: Vec<regex::Regex>, allow: Vec<regex::Regex>| {
+            let settings = Settings {
+                ignore_hosts: ignore,
+                allow_hosts: allow,
+                ..Settings::default()
+            };
+            Shared::new(&case, settings, &ca, events().0, "RUN".into())
+        };
+        let everything = shared(vec![], vec![]);
+        assert!(!everything.ignored("bank.example"));
+        let ignoring = shared(vec![re(r"^bank\.")], vec![]);
+        assert!(ignoring.ignored("bank.example") && !ignoring.ignored("ads.example"));
+        let allowing = shared(
+            vec![re(r"^api\.shop\.")],
+            vec![re(r"shop\.example$"), re("^ads")],
+        );
+        assert!(!allowing.ignored("cdn.shop.example"));
+        assert!(!allowing.ignored("ads.example"));
+        assert!(allowing.ignored("bank.example"));
+        // --ignore-host wins over --allow-host.
+        assert!(allowing.ignored("api.shop.example"));
     }
 
     fn notice(n: usize) -> Event {
