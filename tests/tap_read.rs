@@ -129,23 +129,161 @@ fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
     );
 }
 
-#[test]
-fn read_takes_one_link_type_and_no_capture_options() {
-    // The gateway pcapng has interfaces of two link types, which libpcap's reader
-    // refuses: said, naming the input.
+/// `tap --read -` of `capture` (under `captures/`) with `case` and `extra` arguments,
+/// its ring in `ring`: the findings (without run ids) and standard error.
+fn tap_stream(
+    capture: &str,
+    case: &str,
+    ring: &Path,
+    extra: &[&str],
+) -> (BTreeSet<String>, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
     let o = run_with_file_on_stdin(
         bin()
-            .args(["tap", "--read", "-", "--no-ring", "--case"])
+            .args(["tap", "--read", "-", "--format", "jsonl", "--case"])
+            .arg(root.join(case))
+            .arg("--ring-dir")
+            .arg(ring)
+            .args(extra),
+        &root.join(capture),
+    );
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    (findings(&text(&o.stdout)), err)
+}
+
+/// `analyze` of `capture` (a path, or one under `captures/`) with `case` and `extra`.
+fn analyze_with(capture: &Path, case: &str, extra: &[&str]) -> BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let o = bin()
+        .arg("analyze")
+        .arg(root.join(capture))
+        .arg("--case")
+        .arg(root.join(case))
+        .args(["--format", "jsonl"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    findings(&text(&o.stdout))
+}
+
+/// The one file of a ring directory.
+fn ring_file(ring: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(ring)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.into_iter().next().unwrap()
+}
+
+/// The stream is read by consentry's own reader, as `analyze` reads a file: the TLS
+/// key log in a pcapng's Decryption Secrets Block decrypts the stream's TLS (libpcap
+/// drops those blocks), and the ring keeps the block, so its file decrypts alone.
+#[test]
+fn secrets_in_a_piped_pcapng_decrypt_its_tls_and_stay_with_the_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    let (got, err) = tap_stream("tls/tls-dsb.pcapng", "tls/consentry.toml", &ring, &[]);
+    let want = analyze_with(Path::new("tls/tls-dsb.pcapng"), "tls/consentry.toml", &[]);
+    assert_eq!(want.len(), 13);
+    assert_eq!(got, want);
+    assert!(
+        err.contains("/dev/stdin: 1 decryption secrets blocks, 35 TLS key log lines (35 used, 0 not understood)"),
+        "{err}"
+    );
+    assert_eq!(
+        analyze_with(&ring_file(&ring), "tls/consentry.toml", &[]),
+        want
+    );
+}
+
+/// PCAPdroid's pcapng names each packet's app through its custom blocks and packet
+/// comments (libpcap drops both): only the case's app is judged unless --all-apps,
+/// and the ring keeps blocks and comments, so its file names the same apps.
+#[test]
+fn a_piped_pcapdroid_capture_judges_the_case_app_and_its_ring_keeps_the_apps() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = "pcapdroid/consentry.toml";
+    let ring = dir.path().join("ring");
+    let (got, err) = tap_stream("pcapdroid/pcapdroid.pcapng", case, &ring, &[]);
+    let want = analyze_with(Path::new("pcapdroid/pcapdroid.pcapng"), case, &[]);
+    assert_eq!(want.len(), 4);
+    assert_eq!(got, want);
+    assert!(
+        err.contains(
+            "0 exchanges of unknown clients and 3 of other apps than the case's not analysed"
+        ) && err.contains("PCAPdroid names the app of 7 exchanges: com.example.shop 3"),
+        "{err}"
+    );
+    assert_eq!(analyze_with(&ring_file(&ring), case, &[]), want);
+    let all = dir.path().join("all");
+    let (got, err) = tap_stream("pcapdroid/pcapdroid.pcapng", case, &all, &["--all-apps"]);
+    let want = analyze_with(
+        Path::new("pcapdroid/pcapdroid.pcapng"),
+        case,
+        &["--all-apps"],
+    );
+    assert_eq!(want.len(), 7);
+    assert_eq!(got, want);
+    assert!(err.contains("judged all the same (--all-apps)"), "{err}");
+}
+
+/// Interfaces of two link types (Ethernet and SLL2, which libpcap's reader refuses
+/// in one stream): read, and kept in the ring as two interfaces.
+#[test]
+fn a_piped_pcapng_of_two_link_types_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = "gateway/consentry.toml";
+    let ring = dir.path().join("ring");
+    let (got, err) = tap_stream("gateway/gateway.pcapng", case, &ring, &[]);
+    let want = analyze_findings(&gateway("gateway.pcapng"));
+    assert_eq!(want.len(), 27);
+    assert_eq!(got, want);
+    assert!(err.contains("369 packets"), "{err}");
+    assert_eq!(analyze_with(&ring_file(&ring), case, &[]), want);
+}
+
+/// --bpf filters a stream as libpcap filters an interface, compiled for each link
+/// type: `tcp port 80` leaves the 36 frames tshark also counts (`-Y 'tcp.port==80 &&
+/// !vlan'`: BPF's `tcp` does not look inside VLAN tags), and the ring holds those.
+#[test]
+fn a_capture_filter_applies_to_each_link_type_of_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    let (_, err) = tap_stream(
+        "gateway/gateway.pcapng",
+        "gateway/consentry.toml",
+        &ring,
+        &["--bpf", "tcp port 80"],
+    );
+    assert!(err.contains(" 36 packets ("), "{err}");
+    assert!(err.contains("36 packets kept as evidence"), "{err}");
+    let o = run_with_file_on_stdin(
+        bin()
+            .args([
+                "tap",
+                "--read",
+                "-",
+                "--no-ring",
+                "--bpf",
+                "tcp port nonsense",
+                "--case",
+            ])
             .arg(gateway("consentry.toml")),
         &gateway("gateway.pcapng"),
     );
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
     assert!(
-        err.contains("/dev/stdin: ")
-            && err.contains("different from the type of the first interface"),
+        err.contains("/dev/stdin: --bpf \"tcp port nonsense\" for link type 1: "),
         "{err}"
     );
+}
+
+#[test]
+fn read_takes_no_capture_options_and_says_what_is_no_capture() {
     let o = bin()
         .args(["tap", "--read", "-", "--snaplen", "100", "--case"])
         .arg(gateway("consentry.toml"))
@@ -158,4 +296,44 @@ fn read_takes_one_link_type_and_no_capture_options() {
         "{}",
         text(&o.stderr)
     );
+    let o = piped::run_with_stdin(
+        bin()
+            .args(["tap", "--read", "-", "--no-ring", "--case"])
+            .arg(gateway("consentry.toml")),
+        b"hello, not a capture".to_vec(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("/dev/stdin: not a pcap or pcapng file"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// A stream cut in the middle of a block: everything before the cut is read, and the
+/// warning names the byte offset, as `analyze` does for a file.
+#[test]
+fn a_stream_cut_short_is_read_up_to_the_cut() {
+    let whole = std::fs::read(gateway("gateway.pcapng")).unwrap();
+    let o = piped::run_with_stdin(
+        bin()
+            .args([
+                "tap",
+                "--read",
+                "-",
+                "--no-ring",
+                "--format",
+                "jsonl",
+                "--case",
+            ])
+            .arg(gateway("consentry.toml")),
+        whole[..5000].to_vec(),
+    );
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("/dev/stdin: the stream was cut short in a block at byte offset 4624"),
+        "{err}"
+    );
+    assert!(err.contains("18 packets"), "{err}");
 }

@@ -317,6 +317,7 @@ pub fn tls_tap(data: &[u8]) {
                 pen,
                 data,
                 big_endian,
+                ..
             } => {
                 let _ = tap.custom_block(pen, data, big_endian);
             }

@@ -607,7 +607,8 @@ mod tests {
             max_files: 2,
         };
         let t0 = Timestamp::from_micros(1_764_000_000_000_000);
-        let mut ring = EvidenceRing::create(&dir.evidence_dir(), t0, 1, 65535, limits).unwrap();
+        let mut ring = EvidenceRing::create(&dir.evidence_dir(), t0, 65535, limits).unwrap();
+        ring.interface(1).unwrap();
         let rel = ring_dir_in_case(&dir.root, &dir.evidence_dir()).unwrap();
         assert_eq!(rel, "evidence");
         let mut removed = Vec::new();
@@ -622,7 +623,7 @@ mod tests {
         };
         for i in 0..10u8 {
             let t = Timestamp::from_micros(t0.micros() + i64::from(i));
-            ring.write(t, &[i; 61], 100).unwrap();
+            ring.write(t, 0, &[i; 61], 100, None).unwrap();
             record(&mut s, &mut ring);
         }
         ring.close().unwrap();
@@ -717,9 +718,10 @@ mod tests {
         };
         let t = Timestamp::from_micros(1_764_000_100_000_000);
         let mut running =
-            crate::source::ring::EvidenceRing::create(&dir.evidence_dir(), t, 1, 65535, limits)
+            crate::source::ring::EvidenceRing::create(&dir.evidence_dir(), t, 65535, limits)
                 .unwrap();
-        running.write(t, &[1; 61], 100).unwrap();
+        running.interface(1).unwrap();
+        running.write(t, 0, &[1; 61], 100, None).unwrap();
         running.flush().unwrap();
         let mut s = LiveStore::open(dir.clone(), "tap").unwrap();
         let found = s

@@ -27,7 +27,8 @@ use super::wlan_keys::WlanKeyArgs;
 use crate::case;
 use crate::net::tap::TapLimits;
 use crate::rules::{Analyzer, Options};
-use crate::source::live::{self, LiveOptions, PacketSource};
+use crate::source::live::{self, LiveOptions, LiveSummary, PacketSource};
+use crate::source::pcap::CaptureSummary;
 use crate::source::ring::{RingEvent, RingLimits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,7 +46,9 @@ pub struct Args {
     pub interface: Option<String>,
     /// Instead of an interface, read a pcap or pcapng stream as another program
     /// writes it (`-` for standard input, a pipe or a FIFO): a gateway's `tcpdump -U
-    /// -w -` over ssh, say. The capture options (--snaplen, --no-promiscuous) are the
+    /// -w -` over ssh, PCAPdroid's HTTP stream through curl, say. Every link type,
+    /// the TLS secrets and PCAPdroid's app blocks of a pcapng are read, as `analyze`
+    /// reads them. The capture options (--snaplen, --no-promiscuous) are the
     /// writer's.
     #[arg(
         long,
@@ -94,6 +97,10 @@ pub struct Args {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<u64>,
+    /// Judge the traffic of every app of a stream that names apps (PCAPdroid's), not
+    /// only the case's `[app]`.
+    #[arg(long)]
+    pub all_apps: bool,
     #[command(flatten)]
     pub tunnels: TunnelPortArgs,
     #[command(flatten)]
@@ -131,15 +138,17 @@ impl Recording {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (case, case_sha256) = case::load_hashed(&args.case)?;
     let case = Arc::new(case);
-    let attribution = Attribution::new(&case, args.device.clone())?;
+    let mut attribution = Attribution::new(&case, args.device.clone())?;
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
     let wlan_files = args.wlan.read_files()?;
-    let reading = CaptureReading::from_args(
+    let mut reading = CaptureReading::from_args(
         &keylogs,
         &args.tunnels,
         super::wlan_keys::keys_of(&wlan_files),
     )?;
+    reading.all_apps = args.all_apps;
+    attribution.reading.all_apps = args.all_apps;
     // What the run's annotation names; the key logs are stored and named as the run
     // stops, since the tap follows them as they grow.
     let run_files = super::ingest::side_files(&args.case, &case_sha256, &[], &wlan_files);
@@ -175,6 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         devices: attribution.devices.clone(),
         fallback_device: attribution.device.clone(),
+        app: attribution.app.clone(),
         limits: TapLimits::default(),
         tunnel_ports: reading.tunnel_ports,
         wlan_keys: reading.wlan_keys,
@@ -197,6 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let mut findings = 0u64;
     let mut unanalysed = 0u64;
+    let mut other_apps = 0u64;
     let stdout = io::stdout();
     let mut ready = || {
         let doing = match &source {
@@ -262,7 +273,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &mut ready,
         &mut |x| {
             if !attribution.judges(&x) {
-                unanalysed += 1;
+                match x.of_another_app() {
+                    true => other_apps += 1,
+                    false => unanalysed += 1,
+                }
                 return;
             }
             let obs = analyzer.observe(&x);
@@ -303,19 +317,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..
     } = recording.into_inner();
     eprintln!(
-        "consentry: {} packets ({} bytes), {} exchanges, {} findings; {} exchanges of unknown clients not analysed",
-        summary.tap.frames, summary.tap.bytes, summary.tap.exchanges, findings, unanalysed
+        "consentry: {} packets ({} bytes), {} exchanges, {} findings; {} exchanges of unknown clients{} not analysed",
+        summary.tap.frames,
+        summary.tap.bytes,
+        summary.tap.exchanges,
+        findings,
+        unanalysed,
+        match other_apps {
+            0 => String::new(),
+            n => format!(" and {n} of other apps than the case's"),
+        }
     );
+    let label = match &source {
+        PacketSource::Interface(name) => name.clone(),
+        PacketSource::Savefile(path) => path.display().to_string(),
+    };
+    if let Some(read) = &summary.stream {
+        report_stream(&label, read, &summary, args.all_apps);
+    }
     if let PacketSource::Interface(_) = &source {
         eprintln!(
             "consentry: libpcap received {}, kernel dropped {}, interface dropped {}",
             summary.received, summary.kernel_dropped, summary.interface_dropped
         );
     }
-    let label = match &source {
-        PacketSource::Interface(name) => name.clone(),
-        PacketSource::Savefile(path) => path.display().to_string(),
-    };
     if let Some(wpa) = super::wlan_keys::describe(&label, &summary.wpa) {
         eprintln!("consentry: {wpa}");
     }
@@ -344,5 +369,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match store_error {
         Some(e) => Err(e),
         None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// What reading a stream saw besides its packets: where it was cut short, its
+/// secrets, its apps (PCAPdroid), and the blocks the ring could not carry.
+fn report_stream(label: &str, read: &CaptureSummary, summary: &LiveSummary, all_apps: bool) {
+    if let Some(offset) = read.truncated_at {
+        eprintln!(
+            "consentry: warning: {label}: the stream was cut short in a block at byte offset {offset}; everything before it was read"
+        );
+    }
+    if read.secrets_blocks > 0 {
+        let k = &read.secrets_keylog;
+        eprintln!(
+            "consentry: {label}: {} decryption secrets blocks, {} TLS key log lines ({} used, {} not understood)",
+            read.secrets_blocks, k.lines, k.used, k.skipped
+        );
+    }
+    let apps = super::apps::describe(label, read, all_apps);
+    for w in &apps.warnings {
+        eprintln!("consentry: warning: {w}");
+    }
+    for n in &apps.notes {
+        eprintln!("consentry: {n}");
+    }
+    if summary.ring_blocks_not_copied > 0 {
+        eprintln!(
+            "consentry: warning: {label}: {} custom blocks not copied into the evidence ring (marked not to be copied, or of a big-endian section)",
+            summary.ring_blocks_not_copied
+        );
+    }
+    if summary.ring_blocks_not_kept > 0 {
+        eprintln!(
+            "consentry: warning: {label}: {} secrets or custom blocks past {} MiB are in the ring file that was being written only, not at the start of later ones",
+            summary.ring_blocks_not_kept,
+            crate::source::ring::MAX_KEPT_BLOCK_BYTES >> 20
+        );
     }
 }

@@ -161,12 +161,14 @@ pub enum CaptureEvent<'a> {
     /// A pcapng Decryption Secrets Block (e.g. type 0x544c534b: a TLS key log).
     Secrets { secrets_type: u32, data: &'a [u8] },
     /// A pcapng Custom Block: its Private Enterprise Number, the data after it
-    /// (options included: their layout is the enterprise's), and the section's byte
-    /// order.
+    /// (options included: their layout is the enterprise's), the section's byte
+    /// order, and whether a program writing another file may copy it (type
+    /// `0x00000BAD`; `0x40000BAD` may not be copied).
     Custom {
         pen: u32,
         data: &'a [u8],
         big_endian: bool,
+        copiable: bool,
     },
 }
 
@@ -276,6 +278,7 @@ enum Step {
         pen: u32,
         data: Range<usize>,
         big_endian: bool,
+        copiable: bool,
     },
 }
 
@@ -559,22 +562,82 @@ impl<R: Read> CaptureReader<R> {
         &self.stats
     }
 
+    /// The frame a [`Step::Frame`] describes, numbered `number`; `None` when its
+    /// ranges lie outside the buffer.
+    fn frame_at(
+        &self,
+        number: u64,
+        (ts, link, interface, original_len): (Timestamp, LinkType, u32, u32),
+        data: &Range<usize>,
+        comment: &Option<Range<usize>>,
+    ) -> Option<Frame<'_>> {
+        let buf = self.buf.data();
+        let comment = match comment {
+            Some(c) => Some(buf.get(c.clone())?),
+            None => None,
+        };
+        Some(Frame {
+            number,
+            ts,
+            link,
+            interface,
+            data: buf.get(data.clone())?,
+            original_len,
+            comment,
+        })
+    }
+
     /// The next frame or secrets block; `Ok(None)` at the end of the file (and after
     /// an error).
     pub fn next_event(&mut self) -> Result<Option<CaptureEvent<'_>>, CaptureError> {
-        if self.done {
-            return Ok(None);
-        }
-        let step = match self.advance() {
-            Ok(Some(step)) => step,
-            Ok(None) => {
-                self.done = true;
+        self.next_event_where(|_| true)
+    }
+
+    /// [`CaptureReader::next_event`], passing over the frames `keep` refuses (they
+    /// are numbered and counted all the same): a capture filter, without the borrow of
+    /// a refused frame outliving the reading of the next.
+    pub fn next_event_where(
+        &mut self,
+        mut keep: impl FnMut(&Frame<'_>) -> bool,
+    ) -> Result<Option<CaptureEvent<'_>>, CaptureError> {
+        let step = loop {
+            if self.done {
                 return Ok(None);
             }
-            Err(e) => {
-                self.done = true;
-                return Err(e);
+            let step = match self.advance() {
+                Ok(Some(step)) => step,
+                Ok(None) => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            };
+            let refused = match &step {
+                Step::Frame {
+                    ts,
+                    link,
+                    interface,
+                    original_len,
+                    data,
+                    comment,
+                } => self
+                    .frame_at(
+                        self.number + 1,
+                        (*ts, *link, *interface, *original_len),
+                        data,
+                        comment,
+                    )
+                    .is_some_and(|f| !keep(&f)),
+                _ => false,
+            };
+            if !refused {
+                break step;
             }
+            self.number += 1;
+            self.stats.frames += 1;
         };
         let offset = self.offset;
         let malformed = || CaptureError::Malformed {
@@ -593,23 +656,15 @@ impl<R: Read> CaptureReader<R> {
                 self.number += 1;
                 self.stats.frames += 1;
                 let number = self.number;
-                let buf = self.buf.data();
-                let (Some(data), Some(comment)) = (
-                    buf.get(data),
-                    comment.map_or(Some(None), |c| buf.get(c).map(Some)),
-                ) else {
+                let head = (ts, link, interface, original_len);
+                // Checked apart from the frame returned: a borrow that is returned
+                // cannot end early for `done` to be set.
+                if self.frame_at(number, head, &data, &comment).is_none() {
                     self.done = true;
                     return Err(malformed());
-                };
-                CaptureEvent::Frame(Frame {
-                    number,
-                    ts,
-                    link,
-                    interface,
-                    data,
-                    original_len,
-                    comment,
-                })
+                }
+                let frame = self.frame_at(number, head, &data, &comment);
+                CaptureEvent::Frame(frame.ok_or_else(malformed)?)
             }
             Step::Secrets { secrets_type, data } => {
                 self.stats.secrets += 1;
@@ -623,6 +678,7 @@ impl<R: Read> CaptureReader<R> {
                 pen,
                 data,
                 big_endian,
+                copiable,
             } => {
                 self.stats.custom += 1;
                 let Some(data) = self.buf.data().get(data) else {
@@ -633,6 +689,7 @@ impl<R: Read> CaptureReader<R> {
                     pen,
                     data,
                     big_endian,
+                    copiable,
                 }
             }
         }))
@@ -828,7 +885,9 @@ impl<R: Read> CaptureReader<R> {
                         return Ok(Some(step));
                     }
                 }
-                CB_TYPE | DCB_TYPE => return self.custom_block(blen, be).map(Some),
+                CB_TYPE | DCB_TYPE => {
+                    return self.custom_block(blen, be, btype == CB_TYPE).map(Some)
+                }
                 _ => {
                     self.stats.skipped_blocks += 1;
                     self.skip(blen);
@@ -1039,7 +1098,12 @@ impl<R: Read> CaptureReader<R> {
     }
 
     /// A Custom Block: type, length, Private Enterprise Number, data, length.
-    fn custom_block(&mut self, blen: usize, be: bool) -> Result<Step, CaptureError> {
+    fn custom_block(
+        &mut self,
+        blen: usize,
+        be: bool,
+        copiable: bool,
+    ) -> Result<Step, CaptureError> {
         let Some(pen) = u32_at(self.buf.data(), 8, be).filter(|_| blen >= 16) else {
             return Err(self.malformed(format!(
                 "custom block of {blen} bytes has no room for its enterprise number"
@@ -1050,6 +1114,7 @@ impl<R: Read> CaptureReader<R> {
             pen,
             data: 12..blen - 4,
             big_endian: be,
+            copiable,
         })
     }
 
@@ -1304,6 +1369,7 @@ mod tests {
             pen: u32,
             data: Vec<u8>,
             be: bool,
+            copy: bool,
         },
     }
 
@@ -1337,10 +1403,12 @@ mod tests {
                     pen,
                     data,
                     big_endian,
+                    copiable,
                 })) => evs.push(Ev::C {
                     pen,
                     data: data.to_vec(),
                     be: big_endian,
+                    copy: copiable,
                 }),
                 Ok(Some(CaptureEvent::Secrets { secrets_type, data })) => {
                     evs.push(Ev::S(secrets_type, data.to_vec()))
@@ -1537,6 +1605,7 @@ mod tests {
                 // Padded to 4 bytes: the block's layout below the PEN is its own.
                 data: b"\x01\x00\x01\x00custom\x00\x00".to_vec(),
                 be: false,
+                copy: true,
             },
             Ev::S(0x544c_534b, b"CLIENT_RANDOM 00 11\n".to_vec()),
             // SPB: interface 0, origlen 3 bounds the data, last timestamp.
@@ -1565,10 +1634,12 @@ mod tests {
                 data: b"sll ".to_vec(),
                 orig: 9,
             },
+            // Type 0x40000BAD: not to be copied.
             Ev::C {
                 pen: 7,
                 data: Vec::new(),
                 be: true,
+                copy: false,
             },
             Ev::F {
                 number: 6,

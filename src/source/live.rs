@@ -1,14 +1,19 @@
 //! Live capture from a network interface with libpcap (feature `live`): packets go
 //! through the same [`Tap`] as capture files, and unchanged into the evidence ring.
 //! Or packets read as another program writes them ([`PacketSource::Savefile`]: a
-//! gateway's `tcpdump -w -` over ssh, piped in), with libpcap's savefile reader.
+//! gateway's `tcpdump -w -` over ssh, PCAPdroid's HTTP stream, piped in), with
+//! consentry's own capture reader, as `analyze` reads a file: every link type of a
+//! pcapng, its Decryption Secrets Blocks (TLS key logs, used as met) and custom
+//! blocks (PCAPdroid's apps), and the packet comments all reach the tap and the ring,
+//! none of which libpcap's savefile reader passes on. `--bpf` is compiled by libpcap
+//! for each link type the stream has and applied to each packet.
 //!
 //! Reads from an interface are non-blocking and the loop looks at the stop flag
 //! between packets (every few milliseconds when idle), so SIGINT
 //! and SIGTERM end it within a fraction of a second; then every open flow is flushed
 //! into exchanges and the ring file is closed, and libpcap's counters (packets the
-//! kernel dropped, the interface dropped) are reported. A savefile is read blocking:
-//! a stop takes effect at the next packet, or when the writer closes the pipe (as
+//! kernel dropped, the interface dropped) are reported. A stream is read blocking:
+//! a stop takes effect at the next block, or when the writer closes the pipe (as
 //! Ctrl-C in a shell pipeline does).
 //!
 //! `--keylog` files are followed while capturing: an app instrumented with Frida or a
@@ -30,13 +35,16 @@ use std::time::{Duration, Instant};
 
 use crate::case::DeviceResolver;
 use crate::exchange::{Exchange, SourceKind};
-use crate::net::capture::{Frame, LinkType};
+use crate::net::capture::{CaptureError, CaptureEvent, CaptureReader, Frame, LinkType};
+use crate::net::flow::SECRETS_TYPE_TLS_KEYLOG;
+use crate::net::pcapdroid::AppUnderTest;
 use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::{WlanKeys, WpaStats};
 use crate::timestamp::Timestamp;
 
-use super::ring::{EvidenceRing, FrameFiles, RingEvent, RingLimits};
+use super::pcap::CaptureSummary;
+use super::ring::{custom_block, secrets_block, EvidenceRing, FrameFiles, RingEvent, RingLimits};
 
 /// How often followed key log files are looked at for new lines.
 pub const KEYLOG_POLL: Duration = Duration::from_millis(200);
@@ -61,7 +69,7 @@ pub enum PacketSource {
     /// Captured on this network interface.
     Interface(String),
     /// Read from a pcap or pcapng stream as it is written: a pipe, standard input
-    /// (`/dev/stdin`), a FIFO (or a file, read at once). One link type.
+    /// (`/dev/stdin`), a FIFO (or a file, read at once).
     Savefile(PathBuf),
 }
 
@@ -87,6 +95,8 @@ pub struct LiveOptions {
     pub ring_limits: RingLimits,
     pub devices: DeviceResolver,
     pub fallback_device: Option<String>,
+    /// The case's app, which the apps a stream names (PCAPdroid) are compared with.
+    pub app: AppUnderTest,
     pub limits: TapLimits,
     /// The UDP ports of each UDP tunnel (`--tunnel-port`).
     pub tunnel_ports: UdpTunnelPorts,
@@ -110,78 +120,89 @@ pub struct LiveSummary {
     pub interface_dropped: u64,
     pub ring_files: Vec<PathBuf>,
     pub ring_packets: u64,
+    /// Secrets and custom blocks of a stream not repeated at the start of every ring
+    /// file (past [`super::ring::MAX_KEPT_BLOCK_BYTES`]) …
+    pub ring_blocks_not_kept: u64,
+    /// … and custom blocks not copied into the ring at all (ones marked not to be
+    /// copied, or of a big-endian section).
+    pub ring_blocks_not_copied: u64,
     /// WPA handshakes followed and frames decrypted (`--wlan-keys`).
     pub wpa: WpaStats,
+    /// For a stream: what reading it saw (secrets, apps, where it was cut short).
+    pub stream: Option<CaptureSummary>,
+}
+
+/// A packet held back for [`KEYLOG_DELAY`]: a [`Frame`] with its bytes owned.
+struct Delayed {
+    arrival: Instant,
+    number: u64,
+    ts: Timestamp,
+    link: LinkType,
+    interface: u32,
+    data: Vec<u8>,
+    original_len: u32,
+    comment: Option<Vec<u8>>,
 }
 
 /// Packets held back for [`KEYLOG_DELAY`], oldest first.
 #[derive(Default)]
 struct DelayQueue {
-    /// (arrival, frame number, capture time, bytes, original length)
-    packets: std::collections::VecDeque<(Instant, u64, Timestamp, Vec<u8>, u32)>,
+    packets: std::collections::VecDeque<Delayed>,
     bytes: usize,
 }
 
 impl DelayQueue {
-    fn push(&mut self, now: Instant, number: u64, ts: Timestamp, data: &[u8], len: u32) {
-        self.bytes += data.len();
-        self.packets
-            .push_back((now, number, ts, data.to_vec(), len));
+    fn push(&mut self, now: Instant, frame: &Frame<'_>) {
+        self.bytes += frame.data.len();
+        self.packets.push_back(Delayed {
+            arrival: now,
+            number: frame.number,
+            ts: frame.ts,
+            link: frame.link,
+            interface: frame.interface,
+            data: frame.data.to_vec(),
+            original_len: frame.original_len,
+            comment: frame.comment.map(<[u8]>::to_vec),
+        });
     }
 
     /// The oldest packet has waited long enough.
     fn due(&self, now: Instant) -> bool {
         self.packets
             .front()
-            .is_some_and(|p| now.duration_since(p.0) >= KEYLOG_DELAY)
+            .is_some_and(|p| now.duration_since(p.arrival) >= KEYLOG_DELAY)
     }
 
-    fn pop_into(
-        &mut self,
-        link: LinkType,
-        tap: &mut Tap,
-        consumer: &mut dyn FnMut(Exchange),
-    ) -> bool {
-        let Some((_, number, ts, data, original_len)) = self.packets.pop_front() else {
+    fn pop_into(&mut self, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) -> bool {
+        let Some(p) = self.packets.pop_front() else {
             return false;
         };
-        self.bytes = self.bytes.saturating_sub(data.len());
+        self.bytes = self.bytes.saturating_sub(p.data.len());
         let frame = Frame {
-            number,
-            ts,
-            link,
-            interface: 0,
-            data: &data,
-            original_len,
-            comment: None,
+            number: p.number,
+            ts: p.ts,
+            link: p.link,
+            interface: p.interface,
+            data: &p.data,
+            original_len: p.original_len,
+            comment: p.comment.as_deref(),
         };
         tap.frame(&frame, consumer);
         true
     }
 
     /// Hands the packets that waited [`KEYLOG_DELAY`] to the tap.
-    fn release(
-        &mut self,
-        now: Instant,
-        link: LinkType,
-        tap: &mut Tap,
-        consumer: &mut dyn FnMut(Exchange),
-    ) {
-        while self.due(now) && self.pop_into(link, tap, consumer) {}
+    fn release(&mut self, now: Instant, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) {
+        while self.due(now) && self.pop_into(tap, consumer) {}
     }
 
     /// Over [`MAX_DELAYED_BYTES`]: the oldest go at once.
-    fn release_over_budget(
-        &mut self,
-        link: LinkType,
-        tap: &mut Tap,
-        consumer: &mut dyn FnMut(Exchange),
-    ) {
-        while self.bytes > MAX_DELAYED_BYTES && self.pop_into(link, tap, consumer) {}
+    fn release_over_budget(&mut self, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) {
+        while self.bytes > MAX_DELAYED_BYTES && self.pop_into(tap, consumer) {}
     }
 
-    fn release_all(&mut self, link: LinkType, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) {
-        while self.pop_into(link, tap, consumer) {}
+    fn release_all(&mut self, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) {
+        while self.pop_into(tap, consumer) {}
     }
 }
 
@@ -235,15 +256,207 @@ pub enum LiveError {
     /// libpcap could not open or read the source (named as [`PacketSource`] shows).
     #[error("{from}: {message}")]
     Pcap { from: String, message: String },
+    /// The stream could not be opened or read as a capture.
+    #[error("{from}: {message}")]
+    Stream { from: String, message: String },
     /// (The I/O error is in the message only, so that `{:#}` says it once.)
     #[error("evidence ring in {dir}: {error}")]
     Ring { dir: String, error: std::io::Error },
 }
 
+/// A `--bpf` filter applied to a stream's packets, compiled by libpcap for each link
+/// type the stream has (as libpcap applies it to an interface).
+struct StreamFilter {
+    text: String,
+    programs: Vec<(LinkType, pcap::BpfProgram)>,
+}
+
+impl StreamFilter {
+    fn matches(&mut self, link: LinkType, data: &[u8]) -> Result<bool, String> {
+        if let Some((_, p)) = self.programs.iter().find(|(l, _)| *l == link) {
+            return Ok(p.filter(data));
+        }
+        let dlt = i32::try_from(link.number()).unwrap_or(i32::MAX);
+        let program = pcap::Capture::dead(pcap::Linktype(dlt))
+            .and_then(|dead| dead.compile(&self.text, true))
+            .map_err(|e| format!("--bpf {:?} for link type {dlt}: {e}", self.text))?;
+        let matched = program.filter(data);
+        self.programs.push((link, program));
+        Ok(matched)
+    }
+}
+
+/// The packets' source, opened.
+enum Packets {
+    /// A network interface through libpcap, read without blocking.
+    Interface {
+        cap: pcap::Capture<pcap::Active>,
+        link: LinkType,
+    },
+    /// A pcap or pcapng stream through consentry's own reader: every link type,
+    /// secrets blocks and custom blocks, as `analyze` reads a file.
+    Stream {
+        /// Boxed: the reader is large, and one per run.
+        reader: Box<CaptureReader<std::fs::File>>,
+        filter: Option<StreamFilter>,
+    },
+}
+
+/// What the source gave.
+enum Item<'a> {
+    Frame(Frame<'a>),
+    Secrets {
+        secrets_type: u32,
+        data: &'a [u8],
+    },
+    Custom {
+        pen: u32,
+        data: &'a [u8],
+        big_endian: bool,
+        copiable: bool,
+    },
+    /// Nothing waiting (an interface): look again in a moment.
+    Idle,
+    /// The stream ended, at its end or (`Some(offset)`) cut short in a block there.
+    End(Option<u64>),
+}
+
+impl Packets {
+    fn open(opts: &LiveOptions) -> Result<Packets, LiveError> {
+        match &opts.source {
+            PacketSource::Interface(name) => {
+                let pcap_err = |e: pcap::Error| LiveError::Pcap {
+                    from: opts.source.to_string(),
+                    message: e.to_string(),
+                };
+                let mut cap = pcap::Capture::from_device(name.as_str())
+                    .map_err(pcap_err)?
+                    .snaplen(opts.snaplen)
+                    .promisc(opts.promiscuous)
+                    .immediate_mode(true)
+                    .timeout(POLL_MILLIS)
+                    .open()
+                    .map_err(pcap_err)?
+                    // With immediate mode, Linux libpcap may block without ever
+                    // honouring the read timeout; non-blocking reads plus a short
+                    // sleep when idle keep the stop flag and the duration checked.
+                    .setnonblock()
+                    .map_err(pcap_err)?;
+                if let Some(filter) = &opts.bpf {
+                    cap.filter(filter, true).map_err(pcap_err)?;
+                }
+                let dlt = cap.get_datalink().0;
+                let link = LinkType::from_number(u32::try_from(dlt).unwrap_or(u32::MAX));
+                Ok(Packets::Interface { cap, link })
+            }
+            PacketSource::Savefile(path) => {
+                let stream_err = |message: String| LiveError::Stream {
+                    from: path.display().to_string(),
+                    message,
+                };
+                let file = std::fs::File::open(path).map_err(|e| stream_err(e.to_string()))?;
+                let reader = CaptureReader::new(file).map_err(|e| stream_err(e.to_string()))?;
+                let filter = opts.bpf.as_ref().map(|text| StreamFilter {
+                    text: text.clone(),
+                    programs: Vec::new(),
+                });
+                Ok(Packets::Stream {
+                    reader: Box::new(reader),
+                    filter,
+                })
+            }
+        }
+    }
+
+    /// The next frame (one the filter passes), block or state of the source.
+    fn next(&mut self, from: &PacketSource) -> Result<Item<'_>, LiveError> {
+        match self {
+            Packets::Interface { cap, link } => match cap.next_packet() {
+                Ok(packet) => {
+                    let (secs, micros) = (packet.header.ts.tv_sec, packet.header.ts.tv_usec);
+                    // `time_t`/`suseconds_t` are i64 on the 64-bit targets we build for;
+                    // the `From` keeps this compiling (not truncating) where they are
+                    // narrower.
+                    #[allow(clippy::useless_conversion)]
+                    let ts = Timestamp::from_micros(
+                        i64::from(secs)
+                            .saturating_mul(1_000_000)
+                            .saturating_add(i64::from(micros)),
+                    );
+                    Ok(Item::Frame(Frame {
+                        number: 0,
+                        ts,
+                        link: *link,
+                        interface: 0,
+                        data: packet.data,
+                        original_len: packet.header.len,
+                        comment: None,
+                    }))
+                }
+                Err(pcap::Error::TimeoutExpired) => Ok(Item::Idle),
+                Err(e) => Err(LiveError::Pcap {
+                    from: from.to_string(),
+                    message: e.to_string(),
+                }),
+            },
+            Packets::Stream { reader, filter } => {
+                let stream_err = |message: String| LiveError::Stream {
+                    from: from.to_string(),
+                    message,
+                };
+                let mut filter_error = None;
+                let event = reader.next_event_where(|f| match filter {
+                    Some(filter) => filter.matches(f.link, f.data).unwrap_or_else(|e| {
+                        filter_error.get_or_insert(e);
+                        true
+                    }),
+                    None => true,
+                });
+                if let Some(e) = filter_error {
+                    return Err(stream_err(e));
+                }
+                Ok(match event {
+                    Ok(None) => Item::End(None),
+                    Ok(Some(CaptureEvent::Frame(f))) => Item::Frame(f),
+                    Ok(Some(CaptureEvent::Secrets { secrets_type, data })) => {
+                        Item::Secrets { secrets_type, data }
+                    }
+                    Ok(Some(CaptureEvent::Custom {
+                        pen,
+                        data,
+                        big_endian,
+                        copiable,
+                    })) => Item::Custom {
+                        pen,
+                        data,
+                        big_endian,
+                        copiable,
+                    },
+                    Err(CaptureError::Truncated { offset, .. }) => Item::End(Some(offset)),
+                    Err(e) => return Err(stream_err(e.to_string())),
+                })
+            }
+        }
+    }
+
+    /// libpcap's counters: (received, dropped by the kernel, by the interface).
+    fn counters(&mut self) -> Option<(u64, u64, u64)> {
+        match self {
+            Packets::Interface { cap, .. } => cap.stats().ok().map(|s| {
+                (
+                    u64::from(s.received),
+                    u64::from(s.dropped),
+                    u64::from(s.if_dropped),
+                )
+            }),
+            Packets::Stream { .. } => None,
+        }
+    }
+}
 /// Captures until `stop` is set (or the duration passes), handing out exchanges as
 /// they complete and the evidence ring's files as they are closed or removed (the
-/// last one closed at the end). `ready` is called once the interface is open and
-/// filtering.
+/// last one closed at the end). `ready` is called once the source is open (and, for
+/// an interface, filtering).
 pub fn capture(
     opts: &LiveOptions,
     stop: &AtomicBool,
@@ -251,46 +464,26 @@ pub fn capture(
     consumer: &mut dyn FnMut(Exchange),
     ring_events: &mut dyn FnMut(RingEvent),
 ) -> Result<LiveSummary, LiveError> {
-    let pcap_err = |e: pcap::Error| LiveError::Pcap {
-        from: opts.source.to_string(),
-        message: e.to_string(),
-    };
-    let mut cap: pcap::Capture<dyn pcap::Activated> = match &opts.source {
-        PacketSource::Interface(name) => pcap::Capture::from_device(name.as_str())
-            .map_err(pcap_err)?
-            .snaplen(opts.snaplen)
-            .promisc(opts.promiscuous)
-            .immediate_mode(true)
-            .timeout(POLL_MILLIS)
-            .open()
-            .map_err(pcap_err)?
-            // With immediate mode, Linux libpcap may block without ever honouring the
-            // read timeout; non-blocking reads plus a short sleep when idle keep the
-            // stop flag and the duration checked.
-            .setnonblock()
-            .map_err(pcap_err)?
-            .into(),
-        PacketSource::Savefile(path) => pcap::Capture::from_file(path).map_err(pcap_err)?.into(),
-    };
-    if let Some(filter) = &opts.bpf {
-        cap.filter(filter, true).map_err(pcap_err)?;
-    }
-    let dlt = cap.get_datalink().0;
-    let link = LinkType::from_number(u32::try_from(dlt).unwrap_or(u32::MAX));
+    let mut packets = Packets::open(opts)?;
     let started = Timestamp::now();
+    let ring_error = |error: std::io::Error| LiveError::Ring {
+        dir: opts
+            .ring_dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        error,
+    };
+    // An interface's packets are cut at --snaplen; a stream's were cut by its writer,
+    // whose limit the ring does not know (0: none).
+    let ring_snaplen = match &packets {
+        Packets::Interface { .. } => u32::try_from(opts.snaplen).unwrap_or(65535),
+        Packets::Stream { .. } => 0,
+    };
     let mut ring = match &opts.ring_dir {
         Some(dir) => Some(
-            EvidenceRing::create(
-                dir,
-                started,
-                u16::try_from(dlt).unwrap_or(0),
-                u32::try_from(opts.snaplen).unwrap_or(65535),
-                opts.ring_limits,
-            )
-            .map_err(|error| LiveError::Ring {
-                dir: dir.display().to_string(),
-                error,
-            })?,
+            EvidenceRing::create(dir, started, ring_snaplen, opts.ring_limits)
+                .map_err(ring_error)?,
         ),
         None => None,
     };
@@ -303,6 +496,7 @@ pub fn capture(
     );
     tap.set_udp_tunnel_ports(opts.tunnel_ports.clone());
     tap.set_wlan_keys(opts.wlan_keys.clone());
+    tap.set_app_under_test(opts.app.clone());
     let mut followed: Vec<Followed> = opts
         .keylogs
         .iter()
@@ -330,10 +524,18 @@ pub fn capture(
     let consumer: &mut dyn FnMut(Exchange) = if ring.is_some() { &mut named } else { consumer };
     let mut next_poll = Instant::now() + KEYLOG_POLL;
     let mut delayed = DelayQueue::default();
+    let mut read = CaptureSummary {
+        format: match &packets {
+            Packets::Interface { .. } => "live",
+            Packets::Stream { reader, .. } => reader.format(),
+        },
+        ..CaptureSummary::default()
+    };
     ready();
     let clock = Instant::now();
     let mut number = 0u64;
-    let mut ring_error = None;
+    let mut failure: Option<LiveError> = None;
+    let mut not_copied = 0u64;
     let mut next_ring_flush = Instant::now() + RING_FLUSH;
     while !stop.load(Ordering::Relaxed) {
         if opts.duration.is_some_and(|d| clock.elapsed() >= d) {
@@ -344,7 +546,7 @@ pub fn capture(
             if now >= next_ring_flush {
                 next_ring_flush = now + RING_FLUSH;
                 if let Err(e) = r.flush() {
-                    ring_error = Some(e);
+                    failure = Some(ring_error(e));
                     break;
                 }
             }
@@ -358,97 +560,131 @@ pub fn capture(
                     f.poll(&mut tap);
                 }
             }
-            delayed.release(now, link, &mut tap, consumer);
+            delayed.release(now, &mut tap, consumer);
         }
-        match cap.next_packet() {
-            Ok(packet) => {
+        let item = match packets.next(&opts.source) {
+            Ok(item) => item,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        let kept = match item {
+            Item::Frame(frame) => {
                 number += 1;
-                let (secs, micros) = (packet.header.ts.tv_sec, packet.header.ts.tv_usec);
-                // `time_t`/`suseconds_t` are i64 on the 64-bit targets we build for; the
-                // `From` keeps this compiling (not truncating) where they are narrower.
-                #[allow(clippy::useless_conversion)]
-                let ts = Timestamp::from_micros(
-                    i64::from(secs)
-                        .saturating_mul(1_000_000)
-                        .saturating_add(i64::from(micros)),
-                );
+                let frame = Frame { number, ..frame };
                 if let Some(r) = &mut ring {
-                    let written = r.write(ts, packet.data, packet.header.len);
+                    let written = u16::try_from(frame.link.number())
+                        .map_err(|_| std::io::Error::other("link type beyond pcapng's 16 bits"))
+                        .and_then(|link| r.interface(link))
+                        .and_then(|i| {
+                            r.write(frame.ts, i, frame.data, frame.original_len, frame.comment)
+                        });
                     frame_files.borrow_mut().note(r);
                     r.take_events().into_iter().for_each(&mut *ring_events);
+                    // Evidence that cannot be written stops the tap: findings without
+                    // their packets would not hold up.
                     if let Err(e) = written {
-                        // Evidence that cannot be written stops the tap: findings
-                        // without their packets would not hold up.
-                        ring_error = Some(e);
+                        failure = Some(ring_error(e));
                         break;
                     }
                 }
-                if !followed.is_empty() {
-                    delayed.push(Instant::now(), number, ts, packet.data, packet.header.len);
-                    delayed.release_over_budget(link, &mut tap, consumer);
-                    continue;
+                if followed.is_empty() {
+                    tap.frame(&frame, consumer);
+                } else {
+                    delayed.push(Instant::now(), &frame);
+                    delayed.release_over_budget(&mut tap, consumer);
                 }
-                let frame = Frame {
-                    number,
-                    ts,
-                    link,
-                    interface: 0,
-                    data: packet.data,
-                    original_len: packet.header.len,
-                    comment: None,
-                };
-                tap.frame(&frame, consumer);
+                Ok(())
             }
-            Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_SLEEP),
-            // The savefile's writer closed it.
-            Err(pcap::Error::NoMorePackets) => break,
-            Err(e) => {
-                delayed.release_all(link, &mut tap, consumer);
-                tap.finish(consumer);
-                // The packets written so far are evidence all the same.
-                if let Some(r) = &mut ring {
-                    let _ = r.close();
-                    r.take_events().into_iter().for_each(&mut *ring_events);
+            Item::Secrets { secrets_type, data } => {
+                read.secrets_blocks += 1;
+                // Other secrets (WireGuard, ZigBee, …) are only counted, and kept.
+                if secrets_type == SECRETS_TYPE_TLS_KEYLOG {
+                    let stats = tap.add_keylog(data);
+                    read.secrets_keylog.lines += stats.lines;
+                    read.secrets_keylog.used += stats.used;
+                    read.secrets_keylog.skipped += stats.skipped;
                 }
-                return Err(pcap_err(e));
+                match &mut ring {
+                    Some(r) => r.keep_block(secrets_block(secrets_type, data)),
+                    None => Ok(()),
+                }
             }
+            Item::Custom {
+                pen,
+                data,
+                big_endian,
+                copiable,
+            } => {
+                if let Err(e) = tap.custom_block(pen, data, big_endian) {
+                    read.pcapdroid_block_error
+                        .get_or_insert_with(|| e.to_string());
+                }
+                // The ring's sections are little-endian: a big-endian section's block
+                // data (its layout the enterprise's) cannot be carried over as it is.
+                match &mut ring {
+                    Some(r) if copiable && !big_endian => r.keep_block(custom_block(pen, data)),
+                    Some(_) => {
+                        not_copied += 1;
+                        Ok(())
+                    }
+                    None => Ok(()),
+                }
+            }
+            Item::Idle => {
+                std::thread::sleep(IDLE_SLEEP);
+                Ok(())
+            }
+            Item::End(cut) => {
+                read.truncated_at = cut;
+                break;
+            }
+        };
+        if let Err(e) = kept {
+            failure = Some(ring_error(e));
+            break;
         }
     }
     for f in &mut followed {
         f.poll(&mut tap);
     }
-    delayed.release_all(link, &mut tap, consumer);
+    delayed.release_all(&mut tap, consumer);
+    // Whatever stopped the capture, the open connections still become exchanges, and
+    // the packets written so far are evidence all the same.
     tap.finish(consumer);
     let mut summary = LiveSummary {
         tap: tap.stats().clone(),
         wpa: tap.packet_stats().wpa,
         ..LiveSummary::default()
     };
-    // A savefile has no such counters (libpcap says so with an error).
-    if let Ok(stats) = cap.stats() {
-        summary.received = u64::from(stats.received);
-        summary.kernel_dropped = u64::from(stats.dropped);
-        summary.interface_dropped = u64::from(stats.if_dropped);
+    if let Some((received, kernel, interface)) = packets.counters() {
+        summary.received = received;
+        summary.kernel_dropped = kernel;
+        summary.interface_dropped = interface;
+    }
+    if let Packets::Stream { .. } = &packets {
+        read.tap = tap.stats().clone();
+        read.apps = tap.app_traffic();
+        read.pcapdroid = tap.pcapdroid_stats().clone();
+        summary.stream = Some(read);
     }
     if let Some(mut r) = ring {
         let closed = r.close();
         r.take_events().into_iter().for_each(&mut *ring_events);
         summary.ring_files = r.files().map(|p| p.to_path_buf()).collect();
         summary.ring_packets = r.packets();
-        if let Some(e) = ring_error.or(closed.err()) {
-            return Err(LiveError::Ring {
-                dir: opts
-                    .ring_dir
-                    .as_ref()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default(),
-                error: e,
-            });
+        summary.ring_blocks_not_kept = r.blocks_not_kept();
+        summary.ring_blocks_not_copied = not_copied;
+        if let (None, Err(e)) = (&failure, closed) {
+            failure = Some(ring_error(e));
         }
     }
-    Ok(summary)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,27 +707,29 @@ mod tests {
             SourceKind::Pcap,
             TapLimits::default(),
         );
-        let link = LinkType::from_number(1);
+        let frame = |number: u64, data: &'static [u8]| Frame {
+            number,
+            ts: Timestamp::from_micros(number as i64),
+            link: LinkType::from_number(1),
+            interface: 0,
+            data,
+            original_len: data.len() as u32,
+            comment: None,
+        };
         let mut q = DelayQueue::default();
         let t0 = Instant::now();
         let mut got = Vec::new();
-        q.push(t0, 1, Timestamp::from_micros(1), &[0u8; 20], 20);
-        q.push(
-            t0 + Duration::from_millis(300),
-            2,
-            Timestamp::from_micros(2),
-            &[0; 30],
-            30,
-        );
+        q.push(t0, &frame(1, &[0u8; 20]));
+        q.push(t0 + Duration::from_millis(300), &frame(2, &[0; 30]));
         assert_eq!(q.bytes, 50);
-        q.release(t0 + Duration::from_millis(100), link, &mut tap, &mut |x| {
+        q.release(t0 + Duration::from_millis(100), &mut tap, &mut |x| {
             got.push(x)
         });
         assert_eq!(tap.stats().frames, 0, "nothing waited long enough");
-        q.release(t0 + KEYLOG_DELAY, link, &mut tap, &mut |x| got.push(x));
+        q.release(t0 + KEYLOG_DELAY, &mut tap, &mut |x| got.push(x));
         assert_eq!(tap.stats().frames, 1);
         assert_eq!(q.bytes, 30);
-        q.release_all(link, &mut tap, &mut |x| got.push(x));
+        q.release_all(&mut tap, &mut |x| got.push(x));
         assert_eq!((tap.stats().frames, tap.stats().bytes), (2, 50));
         assert_eq!(q.bytes, 0);
         assert!(!q.due(t0 + KEYLOG_DELAY * 10));

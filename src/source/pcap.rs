@@ -159,6 +159,7 @@ pub fn read_capture_with_ids<R: Read>(
                 pen,
                 data,
                 big_endian,
+                ..
             })) => {
                 let read = tap.custom_block(pen, data, big_endian);
                 if let (Err(e), None) = (read, &summary.pcapdroid_block_error) {

@@ -4,8 +4,11 @@
 //! the packets behind each finding can still be handed over.
 //!
 //! Files are named `tap-<start time>-<NNNNN>.pcapng`, created mode 0600 (evidence is
-//! personal data), and each starts with its own section and interface block, so any
-//! file of the ring opens alone in Wireshark.
+//! personal data), and each starts with its own section header, an interface block
+//! per link type seen so far and the secrets and custom blocks kept so far
+//! ([`EvidenceRing::keep_block`]: TLS key logs and PCAPdroid's app blocks of a stream
+//! the tap reads), so any file of the ring opens alone, decrypts and names its apps
+//! as the stream did, in consentry and in Wireshark.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -207,13 +210,24 @@ pub fn files_in_locator(locator: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Bytes of secrets and custom blocks a ring keeps to start each new file with:
+/// a key log of tens of thousands of connections. Past it, blocks still go into the
+/// file being written, but later files do not repeat them.
+pub const MAX_KEPT_BLOCK_BYTES: usize = 16 << 20;
+
 /// A size-capped ring of pcapng files.
 pub struct EvidenceRing {
     dir: PathBuf,
     stem: String,
     limits: RingLimits,
-    link_type: u16,
+    /// Link type of each interface, by interface number.
+    link_types: Vec<u16>,
     snaplen: u32,
+    /// Secrets and custom blocks every new file starts with, in the order read.
+    kept_blocks: Vec<Vec<u8>>,
+    kept_bytes: usize,
+    /// Blocks not kept for later files (past [`MAX_KEPT_BLOCK_BYTES`]).
+    blocks_not_kept: u64,
     current: Option<OpenFile>,
     next_index: u64,
     /// Closed files still on disk, oldest first.
@@ -223,11 +237,12 @@ pub struct EvidenceRing {
 }
 
 impl EvidenceRing {
-    /// A ring in `dir` (created if missing) for packets of one link type.
+    /// A ring in `dir` (created if missing), without interfaces yet
+    /// ([`EvidenceRing::interface`]). `snaplen` goes into every interface block (0:
+    /// no limit).
     pub fn create(
         dir: &Path,
         started: Timestamp,
-        link_type: u16,
         snaplen: u32,
         limits: RingLimits,
     ) -> io::Result<Self> {
@@ -250,8 +265,11 @@ impl EvidenceRing {
                 max_files: limits.max_files.max(1),
                 ..limits
             },
-            link_type,
+            link_types: Vec::new(),
             snaplen,
+            kept_blocks: Vec::new(),
+            kept_bytes: 0,
+            blocks_not_kept: 0,
             current: None,
             next_index: 1,
             closed: VecDeque::new(),
@@ -277,9 +295,57 @@ impl EvidenceRing {
         std::mem::take(&mut self.events)
     }
 
-    /// Appends one packet as captured (`data` may be shorter than `original_len`).
-    pub fn write(&mut self, ts: Timestamp, data: &[u8], original_len: u32) -> io::Result<()> {
-        let block = enhanced_packet_block(ts, data, original_len);
+    /// The number of the interface of `link_type`, added (to the file being written,
+    /// and to every later one) if it is new.
+    pub fn interface(&mut self, link_type: u16) -> io::Result<u32> {
+        if let Some(i) = self.link_types.iter().position(|&l| l == link_type) {
+            return Ok(u32::try_from(i).unwrap_or(u32::MAX));
+        }
+        self.link_types.push(link_type);
+        if let Some(f) = &mut self.current {
+            f.append(&interface_description_block(link_type, self.snaplen))?;
+        }
+        Ok(u32::try_from(self.link_types.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    /// Appends a secrets or custom block (as [`secrets_block`] and [`custom_block`]
+    /// make them) to the file being written, and keeps it for the start of later
+    /// files within [`MAX_KEPT_BLOCK_BYTES`].
+    pub fn keep_block(&mut self, block: Vec<u8>) -> io::Result<()> {
+        let written = match &mut self.current {
+            Some(f) => f.append(&block),
+            None => Ok(()),
+        };
+        if self.kept_bytes + block.len() <= MAX_KEPT_BLOCK_BYTES {
+            self.kept_bytes += block.len();
+            self.kept_blocks.push(block);
+        } else {
+            self.blocks_not_kept += 1;
+        }
+        written
+    }
+
+    /// Secrets and custom blocks not repeated at the start of later files.
+    pub fn blocks_not_kept(&self) -> u64 {
+        self.blocks_not_kept
+    }
+
+    /// Appends one packet as captured on `interface` (`data` may be shorter than
+    /// `original_len`), with its comment if it had one.
+    pub fn write(
+        &mut self,
+        ts: Timestamp,
+        interface: u32,
+        data: &[u8],
+        original_len: u32,
+        comment: Option<&[u8]>,
+    ) -> io::Result<()> {
+        if interface as usize >= self.link_types.len() {
+            return Err(io::Error::other(format!(
+                "ring: packet of interface {interface}, which was never added"
+            )));
+        }
+        let block = enhanced_packet_block(ts, interface, data, original_len, comment);
         let full = match &self.current {
             Some(f) => f.written + block.len() as u64 > self.limits.max_file_bytes,
             None => true,
@@ -344,7 +410,12 @@ impl EvidenceRing {
             failed: false,
         };
         let mut head = section_header_block();
-        head.extend(interface_description_block(self.link_type, self.snaplen));
+        for &link_type in &self.link_types {
+            head.extend(interface_description_block(link_type, self.snaplen));
+        }
+        for kept in &self.kept_blocks {
+            head.extend_from_slice(kept);
+        }
         // Tracked before the first write, so a file whose head failed is still listed.
         let appended = file.append(&head);
         self.current = Some(file);
@@ -439,16 +510,51 @@ fn interface_description_block(link_type: u16, snaplen: u32) -> Vec<u8> {
     block(1, &body)
 }
 
-fn enhanced_packet_block(ts: Timestamp, data: &[u8], original_len: u32) -> Vec<u8> {
+/// A Decryption Secrets Block (pcapng's `DSB`, type 10) of `secrets_type` (e.g.
+/// `0x544c534b`, a TLS key log).
+pub fn secrets_block(secrets_type: u32, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(8 + data.len());
+    body.extend_from_slice(&secrets_type.to_le_bytes());
+    body.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_le_bytes());
+    body.extend_from_slice(data);
+    block(10, &body)
+}
+
+/// A Custom Block that may be copied (type `0x00000BAD`) of private enterprise number
+/// `pen`, with its data as read.
+pub fn custom_block(pen: u32, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(4 + data.len());
+    body.extend_from_slice(&pen.to_le_bytes());
+    body.extend_from_slice(data);
+    block(0x0000_0BAD, &body)
+}
+
+fn enhanced_packet_block(
+    ts: Timestamp,
+    interface: u32,
+    data: &[u8],
+    original_len: u32,
+    comment: Option<&[u8]>,
+) -> Vec<u8> {
     let micros = ts.micros().max(0) as u64;
-    let mut body = Vec::with_capacity(20 + data.len() + 3);
-    body.extend_from_slice(&0u32.to_le_bytes()); // interface 0
+    let options = comment.map_or(0, |c| 4 + c.len().div_ceil(4) * 4 + 4);
+    let mut body = Vec::with_capacity(20 + data.len() + 3 + options);
+    body.extend_from_slice(&interface.to_le_bytes());
     body.extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
     body.extend_from_slice(&(micros as u32).to_le_bytes());
     let captured = u32::try_from(data.len()).unwrap_or(u32::MAX);
     body.extend_from_slice(&captured.to_le_bytes());
     body.extend_from_slice(&original_len.max(captured).to_le_bytes());
     body.extend_from_slice(data);
+    // An option (opt_comment, then opt_endofopt) starts 32-bit aligned after the data.
+    if let Some(comment) = comment.filter(|c| c.len() <= usize::from(u16::MAX)) {
+        body.resize(body.len().div_ceil(4) * 4, 0);
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+        body.extend_from_slice(comment);
+        body.resize(body.len().div_ceil(4) * 4, 0);
+        body.extend_from_slice(&[0; 4]);
+    }
     block(6, &body)
 }
 
@@ -456,6 +562,104 @@ fn enhanced_packet_block(ts: Timestamp, data: &[u8], original_len: u32) -> Vec<u
 mod tests {
     use super::*;
     use crate::net::capture::{CaptureEvent, CaptureReader, LinkType};
+
+    /// A ring with one Ethernet interface.
+    fn ring_with(dir: &Path, started: Timestamp, limits: RingLimits) -> EvidenceRing {
+        let mut ring = EvidenceRing::create(dir, started, 65535, limits).unwrap();
+        assert_eq!(ring.interface(1).unwrap(), 0);
+        ring
+    }
+
+    /// What a ring file holds, read back: (link type, data, comment) of each frame,
+    /// the secrets and the custom blocks' (PEN, data).
+    type ReadBack = (
+        Vec<(u32, Vec<u8>, Option<Vec<u8>>)>,
+        Vec<Vec<u8>>,
+        Vec<(u32, Vec<u8>)>,
+    );
+
+    fn read_back(path: &Path) -> ReadBack {
+        let mut reader = CaptureReader::new(File::open(path).unwrap()).unwrap();
+        let (mut frames, mut secrets, mut custom) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some(event) = reader.next_event().unwrap() {
+            match event {
+                CaptureEvent::Frame(f) => frames.push((
+                    f.link.number(),
+                    f.data.to_vec(),
+                    f.comment.map(<[u8]>::to_vec),
+                )),
+                CaptureEvent::Secrets { secrets_type, data } => {
+                    assert_eq!(secrets_type, 0x544c_534b);
+                    secrets.push(data.to_vec());
+                }
+                CaptureEvent::Custom { pen, data, .. } => custom.push((pen, data.to_vec())),
+            }
+        }
+        (frames, secrets, custom)
+    }
+
+    /// A stream's interfaces of two link types, its packet comments, secrets and
+    /// custom blocks go into the ring as read, and every later file starts with all
+    /// interfaces and the blocks kept, so it reads alone as the stream did.
+    #[test]
+    fn interfaces_comments_and_kept_blocks_reach_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = RingLimits {
+            max_file_bytes: 500,
+            max_files: 10,
+        };
+        let mut ring =
+            EvidenceRing::create(dir.path(), Timestamp::from_micros(0), 0, limits).unwrap();
+        let raw = ring.interface(101).unwrap();
+        ring.keep_block(custom_block(62652, b"uid map.")).unwrap();
+        ring.write(
+            Timestamp::from_micros(1),
+            raw,
+            &[0x45; 30],
+            30,
+            Some(b"u-10123"),
+        )
+        .unwrap();
+        // A second link type and secrets in the middle of the first file.
+        let sll2 = ring.interface(276).unwrap();
+        assert_eq!((raw, sll2, ring.interface(101).unwrap()), (0, 1, 0));
+        ring.keep_block(secrets_block(0x544c_534b, b"CLIENT_RANDOM a b\n"))
+            .unwrap();
+        ring.write(Timestamp::from_micros(2), sll2, &[2; 40], 40, None)
+            .unwrap();
+        // Past 500 bytes: a second file.
+        ring.write(Timestamp::from_micros(3), raw, &[3; 200], 200, Some(b"u-1"))
+            .unwrap();
+        ring.write(Timestamp::from_micros(4), sll2, &[4; 20], 20, None)
+            .unwrap();
+        assert!(ring
+            .write(Timestamp::from_micros(5), 2, &[5], 1, None)
+            .is_err());
+        ring.close().unwrap();
+        let files: Vec<PathBuf> = ring.files().map(Path::to_path_buf).collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        let first = read_back(&files[0]);
+        assert_eq!(
+            first.0,
+            vec![
+                (101, vec![0x45; 30], Some(b"u-10123".to_vec())),
+                (276, vec![2; 40], None),
+            ]
+        );
+        assert_eq!(first.1, vec![b"CLIENT_RANDOM a b\n".to_vec()]);
+        // (A reader cannot tell a custom block's data from its padding: 8 bytes, none.)
+        assert_eq!(first.2, vec![(62652, b"uid map.".to_vec())]);
+        let second = read_back(&files[1]);
+        assert_eq!(
+            second.0,
+            vec![
+                (101, vec![3; 200], Some(b"u-1".to_vec())),
+                (276, vec![4; 20], None),
+            ]
+        );
+        assert_eq!((second.1, second.2), (first.1, first.2));
+        assert_eq!(ring.blocks_not_kept(), 0);
+    }
 
     #[test]
     fn ring_files_read_back_and_rotate() {
@@ -465,10 +669,10 @@ mod tests {
             max_files: 2,
         };
         let t0 = Timestamp::from_micros(1_764_000_000_123_456);
-        let mut ring = EvidenceRing::create(dir.path(), t0, 1, 65535, limits).unwrap();
+        let mut ring = ring_with(dir.path(), t0, limits);
         for i in 0..10u8 {
             let t = Timestamp::from_micros(t0.micros() + i64::from(i));
-            ring.write(t, &[i; 61], 100).unwrap();
+            ring.write(t, 0, &[i; 61], 100, None).unwrap();
         }
         ring.flush().unwrap();
         let files: Vec<PathBuf> = ring.files().map(Path::to_path_buf).collect();
@@ -509,7 +713,7 @@ mod tests {
             max_files: 2,
         };
         let t0 = Timestamp::from_micros(1_764_000_000_123_456);
-        EvidenceRing::create(&nested, t0, 1, 65535, limits).unwrap();
+        ring_with(&nested, t0, limits);
         for d in [dir.path().join("case"), nested] {
             let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o700, "{}", d.display());
@@ -521,7 +725,7 @@ mod tests {
             max_file_bytes,
             max_files,
         };
-        EvidenceRing::create(dir, Timestamp::from_micros(0), 1, 65535, limits).unwrap()
+        ring_with(dir, Timestamp::from_micros(0), limits)
     }
 
     #[test]
@@ -531,8 +735,14 @@ mod tests {
         for i in 0..10u8 {
             // Packets of varying length: blocks with and without padding.
             let data = vec![i; 40 + usize::from(i)];
-            ring.write(Timestamp::from_micros(1000 + i64::from(i)), &data, 200)
-                .unwrap();
+            ring.write(
+                Timestamp::from_micros(1000 + i64::from(i)),
+                0,
+                &data,
+                200,
+                None,
+            )
+            .unwrap();
         }
         ring.close().unwrap();
         let events = ring.take_events();
@@ -592,12 +802,12 @@ mod tests {
     fn a_file_removed_by_someone_else_is_not_reported_removed_by_the_ring() {
         let dir = tempfile::tempdir().unwrap();
         let mut ring = ring_of(dir.path(), 200, 1);
-        ring.write(Timestamp::from_micros(1), &[1; 100], 100)
+        ring.write(Timestamp::from_micros(1), 0, &[1; 100], 100, None)
             .unwrap();
         let first: PathBuf = ring.files().next().unwrap().to_path_buf();
         fs::remove_file(&first).unwrap();
         // The next packet does not fit: the first file is closed, then due for removal.
-        ring.write(Timestamp::from_micros(2), &[2; 100], 100)
+        ring.write(Timestamp::from_micros(2), 0, &[2; 100], 100, None)
             .unwrap();
         let events = ring.take_events();
         assert!(matches!(&events[0], RingEvent::Closed(f) if f.path == first));
@@ -614,7 +824,8 @@ mod tests {
         let mut ring = ring_of(dir.path(), 1 << 20, 2);
         ring.close().unwrap();
         assert!(ring.take_events().is_empty());
-        ring.write(Timestamp::from_micros(5), &[], 0).unwrap();
+        ring.write(Timestamp::from_micros(5), 0, &[], 0, None)
+            .unwrap();
         ring.close().unwrap();
         let events = ring.take_events();
         let [RingEvent::Closed(f)] = &events[..] else {
@@ -632,7 +843,7 @@ mod tests {
         let mut files = FrameFiles::default();
         assert_eq!(files.locate(1, 1), None);
         for i in 0..8u8 {
-            ring.write(Timestamp::from_micros(i64::from(i)), &[i; 40], 40)
+            ring.write(Timestamp::from_micros(i64::from(i)), 0, &[i; 40], 40, None)
                 .unwrap();
             files.note(&ring);
         }
