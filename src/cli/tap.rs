@@ -147,6 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.tunnels,
         super::wlan_keys::keys_of(&wlan_files),
     )?;
+    // The stored options name it (`reading`); `judges` asks the attribution.
     reading.all_apps = args.all_apps;
     attribution.reading.all_apps = args.all_apps;
     // What the run's annotation names; the key logs are stored and named as the run

@@ -127,7 +127,7 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// An error with its sources, `outer: inner: …` (hyper's own messages are terse).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

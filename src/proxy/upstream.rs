@@ -168,22 +168,11 @@ impl Service<Uri> for Dialer {
         Box::pin(async move {
             to_proxy.await.map_err(|e| {
                 let e: BoxError = e.into();
-                format!("upstream proxy {}: {}", proxy.name, error_text(&*e)).into()
+                let chain = super::handler::error_chain(&*e);
+                format!("upstream proxy {}: {chain}", proxy.name).into()
             })
         })
     }
-}
-
-/// An error and its causes on one line.
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// An HTTP proxy that every upstream connection goes through (`--upstream-proxy`,
@@ -679,40 +668,36 @@ mod tests {
         );
     }
 
+    /// The error of a `CONNECT` to `host:port` through a fake proxy answering `answer`,
+    /// and the proxy's port.
+    async fn refused(answer: &'static [u8], host: &str, port: u16) -> (String, u16) {
+        let (proxy_port, _) = fake_proxy(answer).await;
+        let proxy = UpstreamProxy::parse(&format!("http://127.0.0.1:{proxy_port}")).unwrap();
+        let err = proxy.connect(host, port).await.unwrap_err();
+        (err.to_string(), proxy_port)
+    }
+
     #[tokio::test]
     async fn a_refused_connect_says_why() {
-        let (port, _) = fake_proxy(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
-        let proxy = UpstreamProxy::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        let err = proxy
-            .connect("a.example", 443)
-            .await
-            .unwrap_err()
-            .to_string();
+        let (err, _) = refused(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n",
+            "a.example",
+            443,
+        )
+        .await;
         assert!(
             err.contains("answered CONNECT a.example:443 with 407")
                 && err.contains("give --upstream-proxy http://USER:PASS@"),
             "{err}"
         );
-        let (port, _) = fake_proxy(b"HTTP/1.1 403 Forbidden\r\n\r\n").await;
-        let proxy = UpstreamProxy::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        let err = proxy
-            .connect("a.example", 25)
-            .await
-            .unwrap_err()
-            .to_string();
+        let (err, port) = refused(b"HTTP/1.1 403 Forbidden\r\n\r\n", "a.example", 25).await;
         assert_eq!(
             err,
             format!(
                 "upstream proxy 127.0.0.1:{port} answered CONNECT a.example:25 with 403 Forbidden"
             )
         );
-        let (port, _) = fake_proxy(b"").await;
-        let proxy = UpstreamProxy::parse(&format!("http://127.0.0.1:{port}")).unwrap();
-        let err = proxy
-            .connect("a.example", 443)
-            .await
-            .unwrap_err()
-            .to_string();
+        let (err, _) = refused(b"", "a.example", 443).await;
         assert!(
             err.contains("closed the connection before answering"),
             "{err}"

@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 use crate::case::DeviceResolver;
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::capture::{CaptureError, CaptureEvent, CaptureReader, Frame, LinkType};
-use crate::net::flow::SECRETS_TYPE_TLS_KEYLOG;
 use crate::net::pcapdroid::AppUnderTest;
 use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
@@ -598,14 +597,8 @@ pub fn capture(
                 Ok(())
             }
             Item::Secrets { secrets_type, data } => {
-                read.secrets_blocks += 1;
-                // Other secrets (WireGuard, ZigBee, …) are only counted, and kept.
-                if secrets_type == SECRETS_TYPE_TLS_KEYLOG {
-                    let stats = tap.add_keylog(data);
-                    read.secrets_keylog.lines += stats.lines;
-                    read.secrets_keylog.used += stats.used;
-                    read.secrets_keylog.skipped += stats.skipped;
-                }
+                // Secrets of every type are kept in the ring, as read.
+                read.secrets_block(&mut tap, secrets_type, data);
                 match &mut ring {
                     Some(r) => r.keep_block(secrets_block(secrets_type, data)),
                     None => Ok(()),

@@ -70,6 +70,20 @@ pub struct CaptureSummary {
     pub pcapdroid_block_error: Option<String>,
 }
 
+impl CaptureSummary {
+    /// Gives the tap a Decryption Secrets Block's TLS key log and counts it; other
+    /// secrets (WireGuard, ZigBee, OPC UA, …) are only counted.
+    pub fn secrets_block(&mut self, tap: &mut Tap, secrets_type: u32, data: &[u8]) {
+        self.secrets_blocks += 1;
+        if secrets_type == SECRETS_TYPE_TLS_KEYLOG {
+            let stats = tap.add_keylog(data);
+            self.secrets_keylog.lines += stats.lines;
+            self.secrets_keylog.used += stats.used;
+            self.secrets_keylog.skipped += stats.skipped;
+        }
+    }
+}
+
 /// Progress of a running read, for a progress bar.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CaptureProgress {
@@ -146,14 +160,7 @@ pub fn read_capture_with_ids<R: Read>(
                 }
             }
             Ok(Some(CaptureEvent::Secrets { secrets_type, data })) => {
-                summary.secrets_blocks += 1;
-                // Other secrets (WireGuard, ZigBee, OPC UA, …) are only counted.
-                if secrets_type == SECRETS_TYPE_TLS_KEYLOG {
-                    let stats = tap.add_keylog(data);
-                    summary.secrets_keylog.lines += stats.lines;
-                    summary.secrets_keylog.used += stats.used;
-                    summary.secrets_keylog.skipped += stats.skipped;
-                }
+                summary.secrets_block(&mut tap, secrets_type, data);
             }
             Ok(Some(CaptureEvent::Custom {
                 pen,
