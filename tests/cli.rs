@@ -292,6 +292,67 @@ fn exchanges_lists_what_a_capture_holds() {
         .starts_with("frame")));
 }
 
+/// `exchanges FILE --since/--until/--host` keeps the exchanges the same filters keep
+/// on a case store that ingested the file (its SQL, SQLite's GLOB): the same ids.
+#[test]
+fn exchange_filters_on_a_file_mean_what_they_mean_on_a_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let o = run(bin()
+        .arg("init")
+        .arg(&case)
+        .arg("--from-case")
+        .arg(gateway("consentry.toml")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(bin()
+        .arg("-C")
+        .arg(&case)
+        .arg("ingest")
+        .arg(gateway("gateway.pcap")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ids = |o: &Output| -> Vec<String> {
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+        stdout(o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+            .collect()
+    };
+    for filter in [
+        &["--host", "*.example-shop.com"][..],
+        &["--host", "[a-m]*"],
+        &["--host", "api?.*"],
+        &["--since", "2026-11-28T09:30:03.468200Z"],
+        &["--until", "2026-11-28T09:30:03.468200Z"],
+        &[
+            "--since",
+            "2026-11-28T09:30:30Z",
+            "--until",
+            "2026-11-28T09:31:00Z",
+            "--host",
+            "*a*",
+        ],
+    ] {
+        let on_file = ids(&run(bin()
+            .arg("exchanges")
+            .arg(gateway("gateway.pcap"))
+            .args(["--format", "jsonl"])
+            .args(filter)));
+        let on_case = ids(&run(bin()
+            .arg("-C")
+            .arg(&case)
+            .args(["exchanges", "--format", "jsonl"])
+            .args(filter)));
+        assert!(
+            !on_file.is_empty() && on_file.len() < 30,
+            "{filter:?}: {on_file:?}"
+        );
+        let (mut a, mut b) = (on_file.clone(), on_case);
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{filter:?}");
+    }
+}
+
 #[test]
 fn a_capture_or_har_on_standard_input_gives_what_the_file_gives() {
     for (file, case) in [

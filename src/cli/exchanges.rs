@@ -18,6 +18,7 @@ use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::exchange::Exchange;
 use crate::report::{fit, Format, InputInfo};
+use crate::store::glob::Glob;
 use crate::store::record::ExchangeBody;
 use crate::store::{CaseDir, Query, StoredTable};
 use crate::timestamp::Timestamp;
@@ -27,6 +28,7 @@ pub struct Args {
     /// Capture files: pcap, pcapng or HAR (detected from the content); `-` reads
     /// standard input. Without files, the exchanges stored in the case directory are
     /// listed (the stored metadata, filtered with --since/--until/--device/--host).
+    /// Files' exchanges are filtered with --since/--until/--host.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// A case file, to name the devices by their addresses.
@@ -40,13 +42,14 @@ pub struct Args {
     /// several allowed. Secrets inside a pcapng are used without it.
     #[arg(long = "keylog", value_name = "FILE")]
     pub keylog: Vec<PathBuf>,
-    /// On a case: from this time on (RFC 3339, inclusive).
+    /// Only exchanges from this time on (RFC 3339, inclusive).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub since: Option<Timestamp>,
-    /// On a case: before this time (RFC 3339, exclusive).
+    /// Only exchanges before this time (RFC 3339, exclusive).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub until: Option<Timestamp>,
-    /// On a case: only hosts matching this glob (`*.example.com`).
+    /// Only hosts matching this glob (`*.example.com`; SQLite's GLOB: `*`, `?`,
+    /// `[a-z]`, case-sensitive).
     #[arg(long, value_name = "GLOB")]
     pub host: Option<String>,
     /// Output format.
@@ -80,9 +83,11 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
         return run_store(&args, dir);
     }
-    if args.since.is_some() || args.until.is_some() || args.host.is_some() {
-        anyhow::bail!("--since, --until and --host filter a case's stored exchanges; with capture files they are not available");
-    }
+    let wanted = Wanted {
+        since: args.since,
+        until: args.until,
+        host: args.host.as_deref().map(Glob::new),
+    };
     let case = match &args.case {
         Some(path) => case::load(path)?,
         None => Case::default(),
@@ -104,6 +109,9 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     for path in &super::input::input_paths(&args.files)? {
         let status = String::new;
         let outcome = read_input(path, &attribution, &status, &mut |mut x| {
+            if !wanted.keeps(&x) {
+                return;
+            }
             if args.format == Format::Jsonl {
                 if write_error.is_none() {
                     let line = serde_json::to_string(&x).map_err(io::Error::other);
@@ -146,6 +154,22 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(super::EXIT_USAGE));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The filters of `exchanges FILE…`, meaning what they mean on a case store (its
+/// query compares the same time and host with SQL, the host with SQLite's GLOB).
+struct Wanted {
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    host: Option<Glob>,
+}
+
+impl Wanted {
+    fn keeps(&self, x: &Exchange) -> bool {
+        self.since.is_none_or(|t| x.at >= t)
+            && self.until.is_none_or(|t| x.at < t)
+            && self.host.as_ref().is_none_or(|g| g.matches(&x.host))
+    }
 }
 
 /// `exchanges` without files: the case store's exchanges, through its indexes.

@@ -20,6 +20,7 @@ use anyhow::Context;
 
 pub mod bundle;
 pub mod db;
+pub mod glob;
 pub(crate) mod json_string;
 pub mod record;
 mod static_insert;
