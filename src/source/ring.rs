@@ -598,6 +598,40 @@ mod tests {
         (frames, secrets, custom)
     }
 
+    proptest::proptest! {
+        /// Packets of any length with comments of any bytes and length (none
+        /// included) read back as written, each on its interface.
+        #[test]
+        fn packets_and_comments_read_back_as_written(
+            packets in proptest::collection::vec(
+                (
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..70),
+                    proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..40)),
+                    proptest::bool::ANY,
+                ),
+                1..12,
+            ),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut ring =
+                EvidenceRing::create(dir.path(), Timestamp::from_micros(0), 0, RingLimits::default())
+                    .unwrap();
+            let mut want = Vec::new();
+            for (i, (data, comment, raw)) in packets.iter().enumerate() {
+                let link = if *raw { 101 } else { 1 };
+                let interface = ring.interface(link).unwrap();
+                let ts = Timestamp::from_micros(i as i64);
+                ring.write(ts, interface, data, data.len() as u32, comment.as_deref())
+                    .unwrap();
+                want.push((u32::from(link), data.clone(), comment.clone()));
+            }
+            ring.close().unwrap();
+            let files: Vec<PathBuf> = ring.files().map(Path::to_path_buf).collect();
+            proptest::prop_assert_eq!(files.len(), 1);
+            proptest::prop_assert_eq!(read_back(&files[0]).0, want);
+        }
+    }
+
     /// A stream's interfaces of two link types, its packet comments, secrets and
     /// custom blocks go into the ring as read, and every later file starts with all
     /// interfaces and the blocks kept, so it reads alone as the stream did.
