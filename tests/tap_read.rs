@@ -337,3 +337,68 @@ fn a_stream_cut_short_is_read_up_to_the_cut() {
     );
     assert!(err.contains("18 packets"), "{err}");
 }
+
+/// A stream that goes quiet does not hold the tap: its packets so far reach the
+/// ring's file on disk within the ring's flush second, and SIGTERM stops it at once
+/// (the read waits on a thread of its own), with the summary and the findings.
+#[test]
+fn a_quiet_stream_is_flushed_and_stops_at_sigterm() {
+    use std::io::{BufRead, Write};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    let mut child = bin()
+        .args(["tap", "--read", "-", "--case"])
+        .arg(gateway("consentry.toml"))
+        .arg("--ring-dir")
+        .arg(&ring)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let whole = std::fs::read(gateway("gateway.pcap")).unwrap();
+    // 17 whole packets and part of the 18th; the pipe stays open.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&whole[..3000]).unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("share-before-consent sdk.e.qq.com"),
+        "{first}"
+    );
+    // The ring's buffer reaches the disk while nothing more comes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let on_disk = loop {
+        let size: u64 = std::fs::read_dir(&ring)
+            .map(|d| d.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+            .unwrap_or(0);
+        if size > 2000 || Instant::now() > deadline {
+            break size;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(on_disk > 2000, "ring on disk: {on_disk} bytes");
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let sent = Instant::now();
+    // SAFETY: `kill` on the pid of our own child, which has not been waited for.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(5),
+            "the tap did not stop at SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(stdin);
+    assert!(status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains(" 17 packets ("), "{err}");
+    assert!(!err.contains("cut short"), "a stop is no cut: {err}");
+}

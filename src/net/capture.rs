@@ -596,6 +596,11 @@ impl<R: Read> CaptureReader<R> {
     /// [`CaptureReader::next_event`], passing over the frames `keep` refuses (they
     /// are numbered and counted all the same): a capture filter, without the borrow of
     /// a refused frame outliving the reading of the next.
+    ///
+    /// An input that has nothing yet may say so with [`io::ErrorKind::WouldBlock`]
+    /// (a live stream read with a timeout): that error comes back as
+    /// [`CaptureError::Io`] without ending the reading, and the next call carries on
+    /// where it stopped (no block is taken before all of it is in the buffer).
     pub fn next_event_where(
         &mut self,
         mut keep: impl FnMut(&Frame<'_>) -> bool,
@@ -609,6 +614,9 @@ impl<R: Read> CaptureReader<R> {
                 Ok(None) => {
                     self.done = true;
                     return Ok(None);
+                }
+                Err(CaptureError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(CaptureError::Io(e));
                 }
                 Err(e) => {
                     self.done = true;
@@ -1418,6 +1426,8 @@ mod tests {
                     assert!(matches!(reader.next_event(), Ok(None)));
                     return (evs, Ok(()));
                 }
+                // Nothing yet: the reading carries on at the next call.
+                Err(CaptureError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     assert!(matches!(reader.next_event(), Ok(None)));
                     return (evs, Err(e));
@@ -1684,6 +1694,62 @@ mod tests {
         let (evs, end) = read_all_from(Trickle(&p, 1));
         end.unwrap();
         assert_eq!(frames(&evs).len(), 2);
+    }
+
+    /// A live stream read with a timeout: past its file header (which the reader
+    /// takes whole when it opens), every other read has nothing yet
+    /// ([`io::ErrorKind::WouldBlock`]), the others hand out at most `n` bytes.
+    struct Hesitant<'a> {
+        bytes: &'a [u8],
+        n: usize,
+        header: usize,
+        read: usize,
+        waited: bool,
+    }
+    impl Read for Hesitant<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.read >= self.header && !self.waited && !self.bytes.is_empty() {
+                self.waited = true;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.waited = false;
+            let n = self.n.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            self.read += n;
+            Ok(n)
+        }
+    }
+
+    /// "Nothing yet" at any point of any block leaves the reading where it was: the
+    /// same events as reading it all at once.
+    #[test]
+    fn nothing_yet_resumes_where_the_reading_stood() {
+        let f = two_sections();
+        let shb = u32::from_le_bytes(f[4..8].try_into().unwrap()) as usize;
+        for n in [1, 3, 7, 64, 4096] {
+            let hesitant = Hesitant {
+                bytes: &f,
+                n,
+                header: shb,
+                read: 0,
+                waited: false,
+            };
+            let (evs, end) = read_all_from(hesitant);
+            end.unwrap();
+            assert_eq!(evs, two_sections_expected(), "reads of {n}");
+        }
+        let p = pcap(true, true, 0, 1, &[(1, 2, b"a"), (3, 4, b"bc")]);
+        let hesitant = Hesitant {
+            bytes: &p,
+            n: 5,
+            header: PCAP_HEADER_LEN,
+            read: 0,
+            waited: false,
+        };
+        let (evs, end) = read_all_from(hesitant);
+        end.unwrap();
+        assert_eq!(frames(&evs), frames(&read_all(&p).0));
     }
 
     #[test]

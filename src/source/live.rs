@@ -12,9 +12,10 @@
 //! between packets (every few milliseconds when idle), so SIGINT
 //! and SIGTERM end it within a fraction of a second; then every open flow is flushed
 //! into exchanges and the ring file is closed, and libpcap's counters (packets the
-//! kernel dropped, the interface dropped) are reported. A stream is read blocking:
-//! a stop takes effect at the next block, or when the writer closes the pipe (as
-//! Ctrl-C in a shell pipeline does).
+//! kernel dropped, the interface dropped) are reported. A stream is read on a
+//! thread of its own ([`Feed`]), so the loop gets a turn every [`STREAM_TICK`] while
+//! the stream is quiet: a stop, `--duration`, the ring's flush and the key logs
+//! followed do not wait for the writer's next packet.
 //!
 //! `--keylog` files are followed while capturing: an app instrumented with Frida or a
 //! browser with `SSLKEYLOGFILE` writes its secrets as it connects, so every
@@ -285,8 +286,98 @@ impl StreamFilter {
     }
 }
 
+/// How long a read of a stream waits for bytes before the capture loop gets a turn
+/// (the stop flag, `--duration`, the ring's flush, key logs followed).
+const STREAM_TICK: Duration = Duration::from_millis(100);
+/// Chunks read ahead of the capture reader: at most this many of [`STREAM_CHUNK`].
+const STREAM_CHUNKS_AHEAD: usize = 4;
+const STREAM_CHUNK: usize = 64 << 10;
+
+/// A stream read on a thread of its own, so that waiting for its next bytes does
+/// not hold up the capture loop: a pipe gone quiet still lets SIGTERM stop the tap
+/// (the signal handler restarts a blocked `read`), `--duration` end it, and the ring
+/// go to disk every second. Until the file header is read, a wait ends at the stop
+/// only (as the end of the stream); after it ([`Feed::ticking`]), each wait of
+/// [`STREAM_TICK`] without bytes is a [`std::io::ErrorKind::WouldBlock`], which the
+/// capture reader passes on and resumes after.
+struct Feed<'a> {
+    chunks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+    ended: bool,
+    ticking: std::rc::Rc<std::cell::Cell<bool>>,
+    stop: &'a AtomicBool,
+}
+
+impl<'a> Feed<'a> {
+    fn new(
+        mut file: std::fs::File,
+        stop: &'a AtomicBool,
+        ticking: std::rc::Rc<std::cell::Cell<bool>>,
+    ) -> std::io::Result<Feed<'a>> {
+        let (tx, chunks) = std::sync::mpsc::sync_channel(STREAM_CHUNKS_AHEAD);
+        // Detached: at a stop it may stay blocked in `read` until the process exits.
+        std::thread::Builder::new()
+            .name("consentry-read".into())
+            .spawn(move || loop {
+                let mut chunk = vec![0u8; STREAM_CHUNK];
+                let read = match file.read(&mut chunk) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Ok(n) => {
+                        chunk.truncate(n);
+                        Ok(chunk)
+                    }
+                    Err(e) => Err(e),
+                };
+                let last = !matches!(&read, Ok(c) if !c.is_empty());
+                if tx.send(read).is_err() || last {
+                    return;
+                }
+            })?;
+        Ok(Feed {
+            chunks,
+            chunk: Vec::new(),
+            at: 0,
+            ended: false,
+            ticking,
+            stop,
+        })
+    }
+}
+
+impl Read for Feed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::sync::mpsc::RecvTimeoutError;
+        while self.at == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.chunks.recv_timeout(STREAM_TICK) {
+                Ok(Ok(chunk)) if chunk.is_empty() => self.ended = true,
+                Ok(Ok(chunk)) => (self.chunk, self.at) = (chunk, 0),
+                Ok(Err(e)) => {
+                    self.ended = true;
+                    return Err(e);
+                }
+                Err(RecvTimeoutError::Disconnected) => self.ended = true,
+                Err(RecvTimeoutError::Timeout) if self.ticking.get() => {
+                    return Err(std::io::ErrorKind::WouldBlock.into())
+                }
+                Err(RecvTimeoutError::Timeout) if self.stop.load(Ordering::Relaxed) => {
+                    self.ended = true
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// The packets' source, opened.
-enum Packets {
+enum Packets<'a> {
     /// A network interface through libpcap, read without blocking.
     Interface {
         cap: pcap::Capture<pcap::Active>,
@@ -296,9 +387,11 @@ enum Packets {
     /// secrets blocks and custom blocks, as `analyze` reads a file.
     Stream {
         /// Boxed: the reader is large, and one per run.
-        reader: Box<CaptureReader<std::fs::File>>,
+        reader: Box<CaptureReader<Feed<'a>>>,
         filter: Option<StreamFilter>,
     },
+    /// A stream stopped before its file header came: nothing to read.
+    Stopped,
 }
 
 /// What the source gave.
@@ -314,14 +407,14 @@ enum Item<'a> {
         big_endian: bool,
         copiable: bool,
     },
-    /// Nothing waiting (an interface): look again in a moment.
+    /// Nothing waiting: look again (the source waited a moment already).
     Idle,
     /// The stream ended, at its end or (`Some(offset)`) cut short in a block there.
     End(Option<u64>),
 }
 
-impl Packets {
-    fn open(opts: &LiveOptions) -> Result<Packets, LiveError> {
+impl<'a> Packets<'a> {
+    fn open(opts: &LiveOptions, stop: &'a AtomicBool) -> Result<Packets<'a>, LiveError> {
         match &opts.source {
             PacketSource::Interface(name) => {
                 let pcap_err = |e: pcap::Error| LiveError::Pcap {
@@ -354,7 +447,16 @@ impl Packets {
                     message,
                 };
                 let file = std::fs::File::open(path).map_err(|e| stream_err(e.to_string()))?;
-                let reader = CaptureReader::new(file).map_err(|e| stream_err(e.to_string()))?;
+                let ticking = std::rc::Rc::new(std::cell::Cell::new(false));
+                let feed = Feed::new(file, stop, ticking.clone())
+                    .map_err(|e| stream_err(format!("starting its reader: {e}")))?;
+                let reader = match CaptureReader::new(feed) {
+                    Ok(reader) => reader,
+                    // Stopped while waiting for the file header: not its fault.
+                    Err(_) if stop.load(Ordering::Relaxed) => return Ok(Packets::Stopped),
+                    Err(e) => return Err(stream_err(e.to_string())),
+                };
+                ticking.set(true);
                 let filter = opts.bpf.as_ref().map(|text| StreamFilter {
                     text: text.clone(),
                     programs: Vec::new(),
@@ -392,7 +494,10 @@ impl Packets {
                         comment: None,
                     }))
                 }
-                Err(pcap::Error::TimeoutExpired) => Ok(Item::Idle),
+                Err(pcap::Error::TimeoutExpired) => {
+                    std::thread::sleep(IDLE_SLEEP);
+                    Ok(Item::Idle)
+                }
                 Err(e) => Err(LiveError::Pcap {
                     from: from.to_string(),
                     message: e.to_string(),
@@ -432,9 +537,13 @@ impl Packets {
                         copiable,
                     },
                     Err(CaptureError::Truncated { offset, .. }) => Item::End(Some(offset)),
+                    Err(CaptureError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        Item::Idle
+                    }
                     Err(e) => return Err(stream_err(e.to_string())),
                 })
             }
+            Packets::Stopped => Ok(Item::End(None)),
         }
     }
 
@@ -448,7 +557,7 @@ impl Packets {
                     u64::from(s.if_dropped),
                 )
             }),
-            Packets::Stream { .. } => None,
+            Packets::Stream { .. } | Packets::Stopped => None,
         }
     }
 }
@@ -463,7 +572,7 @@ pub fn capture(
     consumer: &mut dyn FnMut(Exchange),
     ring_events: &mut dyn FnMut(RingEvent),
 ) -> Result<LiveSummary, LiveError> {
-    let mut packets = Packets::open(opts)?;
+    let mut packets = Packets::open(opts, stop)?;
     let started = Timestamp::now();
     let ring_error = |error: std::io::Error| LiveError::Ring {
         dir: opts
@@ -477,7 +586,7 @@ pub fn capture(
     // whose limit the ring does not know (0: none).
     let ring_snaplen = match &packets {
         Packets::Interface { .. } => u32::try_from(opts.snaplen).unwrap_or(65535),
-        Packets::Stream { .. } => 0,
+        Packets::Stream { .. } | Packets::Stopped => 0,
     };
     let mut ring = match &opts.ring_dir {
         Some(dir) => Some(
@@ -527,6 +636,7 @@ pub fn capture(
         format: match &packets {
             Packets::Interface { .. } => "live",
             Packets::Stream { reader, .. } => reader.format(),
+            Packets::Stopped => "",
         },
         ..CaptureSummary::default()
     };
@@ -625,10 +735,7 @@ pub fn capture(
                     None => Ok(()),
                 }
             }
-            Item::Idle => {
-                std::thread::sleep(IDLE_SLEEP);
-                Ok(())
-            }
+            Item::Idle => Ok(()),
             Item::End(cut) => {
                 read.truncated_at = cut;
                 break;
@@ -656,7 +763,7 @@ pub fn capture(
         summary.kernel_dropped = kernel;
         summary.interface_dropped = interface;
     }
-    if let Packets::Stream { .. } = &packets {
+    if let Packets::Stream { .. } | Packets::Stopped = &packets {
         read.tap = tap.stats().clone();
         read.apps = tap.app_traffic();
         read.pcapdroid = tap.pcapdroid_stats().clone();
