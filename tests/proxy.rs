@@ -925,6 +925,22 @@ fn an_upstream_proxy_carries_every_connection() {
     }
     let (status, _) = wrong.stop();
     assert!(status.success());
+
+    // Itself as its upstream proxy: refused before anything is bound or recorded.
+    let o = Command::new(bin())
+        .args(["proxy", "--listen", "127.0.0.1:9", "--control", "off"])
+        .args(["--upstream-proxy", "http://localhost:9", "--case"])
+        .arg(&case)
+        .arg("--ca-dir")
+        .arg(dir.path().join("ca"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--upstream-proxy localhost:9 is this proxy itself"),
+        "{err}"
+    );
 }
 
 /// `--allow-host`: only matching hosts are intercepted; the others are tunnelled

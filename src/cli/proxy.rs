@@ -153,6 +153,20 @@ pub struct Args {
     pub body_timeout: u64,
 }
 
+/// An upstream proxy that is this proxy itself would send every request round.
+fn refuse_a_loop(
+    proxy: Option<&upstream::UpstreamProxy>,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
+    match proxy.filter(|p| p.is_at(listen)) {
+        Some(p) => anyhow::bail!(
+            "--upstream-proxy {} is this proxy itself: every request would loop",
+            p.name()
+        ),
+        None => Ok(()),
+    }
+}
+
 fn parse_auth(text: &str) -> anyhow::Result<(String, String)> {
     match text.split_once(':') {
         Some((u, p)) if !u.is_empty() && !p.is_empty() => Ok((u.to_string(), p.to_string())),
@@ -230,6 +244,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         proxy: upstream_proxy,
     };
     let upstream = upstream::Upstream::new(&upstream_opts, provider.clone())?;
+    // Checked before the run is recorded (and again once bound, for port 0).
+    refuse_a_loop(upstream.proxy.as_deref(), args.listen)?;
     let token = match &args.control_token {
         Some(t) if !t.is_empty() => t.clone(),
         _ => random_token()?,
@@ -282,12 +298,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .block_on(async { proxy::listen(args.listen) })
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
-    if let Some(p) = upstream.proxy.as_deref().filter(|p| p.is_at(bound)) {
-        anyhow::bail!(
-            "--upstream-proxy {} is this proxy itself: every request would loop",
-            p.name()
-        );
-    }
+    refuse_a_loop(upstream.proxy.as_deref(), bound)?;
     let settings = Settings {
         listen_port: Some(bound.port()),
         ..settings
