@@ -258,6 +258,18 @@ fn gateway(file: &str) -> PathBuf {
         .join(file)
 }
 
+/// A case directory `case` in `dir` made from the gateway capture's case file.
+fn gateway_case_in(dir: &Path) -> PathBuf {
+    let case = dir.join("case");
+    let o = run(bin()
+        .arg("init")
+        .arg(&case)
+        .arg("--from-case")
+        .arg(gateway("consentry.toml")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    case
+}
+
 #[test]
 fn exchanges_lists_what_a_capture_holds() {
     let o = run(bin()
@@ -297,13 +309,7 @@ fn exchanges_lists_what_a_capture_holds() {
 #[test]
 fn exchange_filters_on_a_file_mean_what_they_mean_on_a_case() {
     let dir = tempfile::tempdir().unwrap();
-    let case = dir.path().join("case");
-    let o = run(bin()
-        .arg("init")
-        .arg(&case)
-        .arg("--from-case")
-        .arg(gateway("consentry.toml")));
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let case = gateway_case_in(dir.path());
     let o = run(bin()
         .arg("-C")
         .arg(&case)
@@ -432,13 +438,7 @@ fn a_stream_cut_short_is_analysed_up_to_the_cut_and_ingested_whole() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let case = dir.path().join("case");
-    let o = run(bin()
-        .arg("init")
-        .arg(&case)
-        .arg("--from-case")
-        .arg(gateway("consentry.toml")));
-    assert!(o.status.success(), "{}", stderr(&o));
+    let case = gateway_case_in(dir.path());
     // ingest keeps the stream as evidence, as it would the file.
     let ingest =
         |input: Vec<u8>| run_with_stdin(bin().arg("-C").arg(&case).args(["ingest", "-"]), input);
