@@ -403,7 +403,7 @@ fn report_stream(label: &str, read: &CaptureSummary, summary: &LiveSummary, all_
     }
     if summary.ring_blocks_not_kept > 0 {
         eprintln!(
-            "consentry: warning: {label}: {} secrets or custom blocks past {} MiB are in the ring file that was being written only, not at the start of later ones",
+            "consentry: warning: {label}: {} secrets or custom blocks past {} MiB (or half a ring file) are in the ring file that was being written only, not at the start of later ones",
             summary.ring_blocks_not_kept,
             crate::source::ring::MAX_KEPT_BLOCK_BYTES >> 20
         );

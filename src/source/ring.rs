@@ -211,8 +211,9 @@ pub fn files_in_locator(locator: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Bytes of secrets and custom blocks a ring keeps to start each new file with:
-/// a key log of tens of thousands of connections. Past it, blocks still go into the
-/// file being written, but later files do not repeat them.
+/// a key log of tens of thousands of connections. Past it, or past half a ring
+/// file (a file must have room for packets after its start), blocks still go into
+/// the file being written, but later files do not repeat them.
 pub const MAX_KEPT_BLOCK_BYTES: usize = 16 << 20;
 
 /// A size-capped ring of pcapng files.
@@ -226,7 +227,7 @@ pub struct EvidenceRing {
     /// Secrets and custom blocks every new file starts with, in the order read.
     kept_blocks: Vec<Vec<u8>>,
     kept_bytes: usize,
-    /// Blocks not kept for later files (past [`MAX_KEPT_BLOCK_BYTES`]).
+    /// Blocks not kept for later files (past [`MAX_KEPT_BLOCK_BYTES`] or half a file).
     blocks_not_kept: u64,
     current: Option<OpenFile>,
     next_index: u64,
@@ -310,13 +311,16 @@ impl EvidenceRing {
 
     /// Appends a secrets or custom block (as [`secrets_block`] and [`custom_block`]
     /// make them) to the file being written, and keeps it for the start of later
-    /// files within [`MAX_KEPT_BLOCK_BYTES`].
+    /// files within [`MAX_KEPT_BLOCK_BYTES`] and half a file.
     pub fn keep_block(&mut self, block: Vec<u8>) -> io::Result<()> {
         let written = match &mut self.current {
             Some(f) => f.append(&block),
             None => Ok(()),
         };
-        if self.kept_bytes + block.len() <= MAX_KEPT_BLOCK_BYTES {
+        let room = usize::try_from(self.limits.max_file_bytes / 2)
+            .unwrap_or(usize::MAX)
+            .min(MAX_KEPT_BLOCK_BYTES);
+        if self.kept_bytes + block.len() <= room {
             self.kept_bytes += block.len();
             self.kept_blocks.push(block);
         } else {
@@ -629,6 +633,41 @@ mod tests {
             let files: Vec<PathBuf> = ring.files().map(Path::to_path_buf).collect();
             proptest::prop_assert_eq!(files.len(), 1);
             proptest::prop_assert_eq!(read_back(&files[0]).0, want);
+        }
+    }
+
+    /// Kept blocks never fill more than half a file: a key log larger than that
+    /// stays in the file it came in, and later files still hold packets.
+    #[test]
+    fn kept_blocks_leave_room_for_packets() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = RingLimits {
+            max_file_bytes: 1000,
+            max_files: 10,
+        };
+        let mut ring = ring_with(dir.path(), Timestamp::from_micros(0), limits);
+        ring.keep_block(secrets_block(0x544c_534b, &[b'k'; 300]))
+            .unwrap();
+        ring.keep_block(secrets_block(0x544c_534b, &[b'l'; 300]))
+            .unwrap();
+        assert_eq!(ring.blocks_not_kept(), 1);
+        for i in 0..6u8 {
+            ring.write(
+                Timestamp::from_micros(i64::from(i)),
+                0,
+                &[i; 200],
+                200,
+                None,
+            )
+            .unwrap();
+        }
+        ring.close().unwrap();
+        let files: Vec<PathBuf> = ring.files().map(Path::to_path_buf).collect();
+        assert!(files.len() < 6, "a file per packet: {files:?}");
+        for f in &files {
+            let (frames, secrets, _) = read_back(f);
+            assert!(!frames.is_empty(), "{f:?}");
+            assert_eq!(secrets[0], vec![b'k'; 300], "{f:?}");
         }
     }
 
