@@ -562,15 +562,20 @@ impl<R: Read> CaptureReader<R> {
         &self.stats
     }
 
-    /// The frame a [`Step::Frame`] describes, numbered `number`; `None` when its
-    /// ranges lie outside the buffer.
-    fn frame_at(
-        &self,
-        number: u64,
-        (ts, link, interface, original_len): (Timestamp, LinkType, u32, u32),
-        data: &Range<usize>,
-        comment: &Option<Range<usize>>,
-    ) -> Option<Frame<'_>> {
+    /// The frame `step` describes, numbered `number`; `None` when it is no frame or
+    /// its ranges lie outside the buffer.
+    fn frame_of(&self, number: u64, step: &Step) -> Option<Frame<'_>> {
+        let Step::Frame {
+            ts,
+            link,
+            interface,
+            original_len,
+            data,
+            comment,
+        } = step
+        else {
+            return None;
+        };
         let buf = self.buf.data();
         let comment = match comment {
             Some(c) => Some(buf.get(c.clone())?),
@@ -578,11 +583,11 @@ impl<R: Read> CaptureReader<R> {
         };
         Some(Frame {
             number,
-            ts,
-            link,
-            interface,
+            ts: *ts,
+            link: *link,
+            interface: *interface,
             data: buf.get(data.clone())?,
-            original_len,
+            original_len: *original_len,
             comment,
         })
     }
@@ -623,24 +628,9 @@ impl<R: Read> CaptureReader<R> {
                     return Err(e);
                 }
             };
-            let refused = match &step {
-                Step::Frame {
-                    ts,
-                    link,
-                    interface,
-                    original_len,
-                    data,
-                    comment,
-                } => self
-                    .frame_at(
-                        self.number + 1,
-                        (*ts, *link, *interface, *original_len),
-                        data,
-                        comment,
-                    )
-                    .is_some_and(|f| !keep(&f)),
-                _ => false,
-            };
+            let refused = self
+                .frame_of(self.number + 1, &step)
+                .is_some_and(|f| !keep(&f));
             if !refused {
                 break step;
             }
@@ -653,25 +643,16 @@ impl<R: Read> CaptureReader<R> {
             detail: "packet data outside its block".into(),
         };
         Ok(Some(match step {
-            Step::Frame {
-                ts,
-                link,
-                interface,
-                original_len,
-                data,
-                comment,
-            } => {
+            step @ Step::Frame { .. } => {
                 self.number += 1;
                 self.stats.frames += 1;
-                let number = self.number;
-                let head = (ts, link, interface, original_len);
                 // Checked apart from the frame returned: a borrow that is returned
                 // cannot end early for `done` to be set.
-                if self.frame_at(number, head, &data, &comment).is_none() {
+                if self.frame_of(self.number, &step).is_none() {
                     self.done = true;
                     return Err(malformed());
                 }
-                let frame = self.frame_at(number, head, &data, &comment);
+                let frame = self.frame_of(self.number, &step);
                 CaptureEvent::Frame(frame.ok_or_else(malformed)?)
             }
             Step::Secrets { secrets_type, data } => {
