@@ -2,7 +2,8 @@
 //! Frida script or a browser's `SSLKEYLOGFILE` would: `consentry tap --keylog FILE`
 //! on the loopback interface, a rustls client and server on 127.0.0.1 whose client
 //! appends its NSS key log lines to FILE as it derives them. The finding must come out
-//! of the tap, and the evidence ring analysed with the same key log must give it too.
+//! of the tap, and the evidence ring must give it too: with the same key log, and
+//! alone (the lines followed are in it, before the handshake they decrypt).
 //!
 //! Capturing needs CAP_NET_RAW (root in CI); `CONSENTRY_SKIP_LIVE=1` skips the test.
 
@@ -209,5 +210,18 @@ fn tap_decrypts_with_a_key_log_written_while_it_captures() {
     assert!(
         has_finding(&analysed),
         "the ring file with the key log does not give the finding: {analysed}"
+    );
+    let alone = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .arg("analyze")
+        .arg(&files[0])
+        .arg("--case")
+        .arg(&case)
+        .args(["--format", "jsonl"])
+        .output()
+        .unwrap();
+    let alone = String::from_utf8_lossy(&alone.stdout);
+    assert!(
+        has_finding(&alone),
+        "the ring file alone does not give the finding: {alone}"
     );
 }

@@ -25,7 +25,11 @@
 //! wire, and the decryptor looks them up when it reads the hellos; so while key logs
 //! are followed, packets reach the tap [`KEYLOG_DELAY`] after their capture (the key
 //! logs polled just before), bounded by [`MAX_DELAYED_BYTES`] (beyond it the oldest go
-//! at once). The evidence ring gets every packet at once.
+//! at once). The evidence ring gets them at the same time, after the lines polled
+//! meanwhile, as a Decryption Secrets Block ([`EvidenceRing::block_for_next_packets`]):
+//! a ring file decrypts alone even in a single-pass reader (`tshark -r`, `analyze`),
+//! which needs a connection's secrets before its handshake. Without key logs followed,
+//! packets go to the ring and the tap as they come.
 
 use std::cell::RefCell;
 use std::io::{Read, Seek, SeekFrom};
@@ -144,6 +148,20 @@ struct Delayed {
     comment: Option<Vec<u8>>,
 }
 
+impl Delayed {
+    fn frame(&self) -> Frame<'_> {
+        Frame {
+            number: self.number,
+            ts: self.ts,
+            link: self.link,
+            interface: self.interface,
+            data: &self.data,
+            original_len: self.original_len,
+            comment: self.comment.as_deref(),
+        }
+    }
+}
+
 /// Packets held back for [`KEYLOG_DELAY`], oldest first.
 #[derive(Default)]
 struct DelayQueue {
@@ -166,6 +184,10 @@ impl DelayQueue {
         });
     }
 
+    fn len(&self) -> usize {
+        self.packets.len()
+    }
+
     /// The oldest packet has waited long enough.
     fn due(&self, now: Instant) -> bool {
         self.packets
@@ -173,36 +195,29 @@ impl DelayQueue {
             .is_some_and(|p| now.duration_since(p.arrival) >= KEYLOG_DELAY)
     }
 
-    fn pop_into(&mut self, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) -> bool {
-        let Some(p) = self.packets.pop_front() else {
-            return false;
-        };
+    /// The oldest packet.
+    fn pop(&mut self) -> Option<Delayed> {
+        let p = self.packets.pop_front()?;
         self.bytes = self.bytes.saturating_sub(p.data.len());
-        let frame = Frame {
-            number: p.number,
-            ts: p.ts,
-            link: p.link,
-            interface: p.interface,
-            data: &p.data,
-            original_len: p.original_len,
-            comment: p.comment.as_deref(),
-        };
-        tap.frame(&frame, consumer);
-        true
+        Some(p)
     }
 
-    /// Hands the packets that waited [`KEYLOG_DELAY`] to the tap.
-    fn release(&mut self, now: Instant, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) {
-        while self.due(now) && self.pop_into(tap, consumer) {}
+    /// The oldest packet if it waited [`KEYLOG_DELAY`] …
+    fn pop_due(&mut self, now: Instant) -> Option<Delayed> {
+        if self.due(now) {
+            self.pop()
+        } else {
+            None
+        }
     }
 
-    /// Over [`MAX_DELAYED_BYTES`]: the oldest go at once.
-    fn release_over_budget(&mut self, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) {
-        while self.bytes > MAX_DELAYED_BYTES && self.pop_into(tap, consumer) {}
-    }
-
-    fn release_all(&mut self, tap: &mut Tap, consumer: &mut dyn FnMut(Exchange)) {
-        while self.pop_into(tap, consumer) {}
+    /// … or if the queue holds more than [`MAX_DELAYED_BYTES`].
+    fn pop_over_budget(&mut self) -> Option<Delayed> {
+        if self.bytes > MAX_DELAYED_BYTES {
+            self.pop()
+        } else {
+            None
+        }
     }
 }
 
@@ -214,38 +229,34 @@ struct Followed {
 }
 
 impl Followed {
-    /// Adds the complete lines appended since the last look. Errors (the file gone for
-    /// a moment, unreadable) are retried at the next look.
-    fn poll(&mut self, tap: &mut Tap) {
-        let Ok(mut file) = std::fs::File::open(&self.path) else {
-            return;
-        };
-        let Ok(len) = file.metadata().map(|m| m.len()) else {
-            return;
-        };
+    /// The complete lines appended since the last look. Errors (the file gone for a
+    /// moment, unreadable) are retried at the next look.
+    fn poll(&mut self) -> Option<Vec<u8>> {
+        let mut file = std::fs::File::open(&self.path).ok()?;
+        let len = file.metadata().ok()?.len();
         if len < self.offset {
             self.offset = 0;
         }
-        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
-            return;
+        if len == self.offset {
+            return None;
         }
+        file.seek(SeekFrom::Start(self.offset)).ok()?;
         let mut new = Vec::new();
-        if file
-            .take((len - self.offset).min(KEYLOG_READ_MAX))
+        file.take((len - self.offset).min(KEYLOG_READ_MAX))
             .read_to_end(&mut new)
-            .is_err()
-        {
-            return;
-        }
+            .ok()?;
         match new.iter().rposition(|&b| b == b'\n') {
             Some(end) => {
-                let lines = &new[..=end];
-                tap.add_keylog(lines);
-                self.offset += lines.len() as u64;
+                new.truncate(end + 1);
+                self.offset += new.len() as u64;
+                Some(new)
             }
             // No line end in a whole read: no key log line is that long; skip it.
-            None if new.len() as u64 == KEYLOG_READ_MAX => self.offset += KEYLOG_READ_MAX,
-            None => {}
+            None if new.len() as u64 == KEYLOG_READ_MAX => {
+                self.offset += KEYLOG_READ_MAX;
+                None
+            }
+            None => None,
         }
     }
 }
@@ -561,6 +572,50 @@ impl<'a> Packets<'a> {
         }
     }
 }
+/// Hands a packet to the evidence ring (noting which file holds it), then to the
+/// tap. A packet the ring could not write is not analysed: a finding without its
+/// packets would not hold up.
+fn deliver(
+    frame: &Frame<'_>,
+    ring: Option<&mut EvidenceRing>,
+    frame_files: &RefCell<FrameFiles>,
+    ring_events: &mut dyn FnMut(RingEvent),
+    tap: &mut Tap,
+    consumer: &mut dyn FnMut(Exchange),
+) -> std::io::Result<()> {
+    if let Some(r) = ring {
+        let written = u16::try_from(frame.link.number())
+            .map_err(|_| std::io::Error::other("link type beyond pcapng's 16 bits"))
+            .and_then(|link| r.interface(link))
+            .and_then(|i| r.write(frame.ts, i, frame.data, frame.original_len, frame.comment));
+        frame_files.borrow_mut().note(r);
+        r.take_events().into_iter().for_each(ring_events);
+        written?;
+    }
+    tap.frame(frame, consumer);
+    Ok(())
+}
+
+/// Adds the lines appended to the followed key logs to the tap and, as a secrets
+/// block, to the ring, where the `waiting` packets held back (whose handshakes they
+/// may decrypt) will follow them.
+fn follow(
+    followed: &mut [Followed],
+    tap: &mut Tap,
+    mut ring: Option<&mut EvidenceRing>,
+    waiting: usize,
+) -> std::io::Result<()> {
+    for f in followed {
+        let Some(lines) = f.poll() else { continue };
+        tap.add_keylog(&lines);
+        if let Some(r) = ring.as_deref_mut() {
+            let block = secrets_block(crate::net::flow::SECRETS_TYPE_TLS_KEYLOG, &lines);
+            r.block_for_next_packets(block, waiting as u64)?;
+        }
+    }
+    Ok(())
+}
+
 /// Captures until `stop` is set (or the duration passes), handing out exchanges as
 /// they complete and the evidence ring's files as they are closed or removed (the
 /// last one closed at the end). `ready` is called once the source is open (and, for
@@ -663,13 +718,32 @@ pub fn capture(
         if !followed.is_empty() {
             let now = Instant::now();
             if now >= next_poll || delayed.due(now) {
-                // Polled right before any release, so held packets meet fresh secrets.
+                // Polled right before any release, so held packets meet fresh secrets
+                // in the tap and come after them in the ring.
                 next_poll = now + KEYLOG_POLL;
-                for f in &mut followed {
-                    f.poll(&mut tap);
+                if let Err(e) = follow(&mut followed, &mut tap, ring.as_mut(), delayed.len()) {
+                    failure = Some(ring_error(e));
+                    break;
                 }
             }
-            delayed.release(now, &mut tap, consumer);
+            let mut released = Ok(());
+            while let Some(p) = delayed.pop_due(now) {
+                released = deliver(
+                    &p.frame(),
+                    ring.as_mut(),
+                    &frame_files,
+                    ring_events,
+                    &mut tap,
+                    consumer,
+                );
+                if released.is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = released {
+                failure = Some(ring_error(e));
+                break;
+            }
         }
         let item = match packets.next(&opts.source) {
             Ok(item) => item,
@@ -682,29 +756,35 @@ pub fn capture(
             Item::Frame(frame) => {
                 number += 1;
                 let frame = Frame { number, ..frame };
-                if let Some(r) = &mut ring {
-                    let written = u16::try_from(frame.link.number())
-                        .map_err(|_| std::io::Error::other("link type beyond pcapng's 16 bits"))
-                        .and_then(|link| r.interface(link))
-                        .and_then(|i| {
-                            r.write(frame.ts, i, frame.data, frame.original_len, frame.comment)
-                        });
-                    frame_files.borrow_mut().note(r);
-                    r.take_events().into_iter().for_each(&mut *ring_events);
-                    // Evidence that cannot be written stops the tap: findings without
-                    // their packets would not hold up.
-                    if let Err(e) = written {
-                        failure = Some(ring_error(e));
-                        break;
-                    }
-                }
                 if followed.is_empty() {
-                    tap.frame(&frame, consumer);
+                    deliver(
+                        &frame,
+                        ring.as_mut(),
+                        &frame_files,
+                        ring_events,
+                        &mut tap,
+                        consumer,
+                    )
                 } else {
+                    // The ring gets it with the tap, after the secrets that came
+                    // meanwhile, so that a ring file decrypts alone.
                     delayed.push(Instant::now(), &frame);
-                    delayed.release_over_budget(&mut tap, consumer);
+                    let mut released = Ok(());
+                    while let Some(p) = delayed.pop_over_budget() {
+                        released = deliver(
+                            &p.frame(),
+                            ring.as_mut(),
+                            &frame_files,
+                            ring_events,
+                            &mut tap,
+                            consumer,
+                        );
+                        if released.is_err() {
+                            break;
+                        }
+                    }
+                    released
                 }
-                Ok(())
             }
             Item::Secrets { secrets_type, data } => {
                 // Secrets of every type are kept in the ring, as read.
@@ -746,10 +826,24 @@ pub fn capture(
             break;
         }
     }
-    for f in &mut followed {
-        f.poll(&mut tap);
+    // Secrets appended up to the stop still meet the packets held back. After a ring
+    // failure those packets are not analysed: they could not be kept as evidence.
+    if !matches!(failure, Some(LiveError::Ring { .. })) {
+        let mut kept = follow(&mut followed, &mut tap, ring.as_mut(), delayed.len());
+        while let (Ok(()), Some(p)) = (&kept, delayed.pop()) {
+            kept = deliver(
+                &p.frame(),
+                ring.as_mut(),
+                &frame_files,
+                ring_events,
+                &mut tap,
+                consumer,
+            );
+        }
+        if let (None, Err(e)) = (&failure, kept) {
+            failure = Some(ring_error(e));
+        }
     }
-    delayed.release_all(&mut tap, consumer);
     // Whatever stopped the capture, the open connections still become exchanges, and
     // the packets written so far are evidence all the same.
     tap.finish(consumer);
@@ -799,14 +893,7 @@ mod tests {
     }
 
     #[test]
-    fn delayed_packets_reach_the_tap_after_the_delay_in_order() {
-        let mut tap = Tap::new(
-            DeviceResolver::default(),
-            None,
-            None,
-            SourceKind::Pcap,
-            TapLimits::default(),
-        );
+    fn delayed_packets_leave_after_the_delay_in_order() {
         let frame = |number: u64, data: &'static [u8]| Frame {
             number,
             ts: Timestamp::from_micros(number as i64),
@@ -818,28 +905,88 @@ mod tests {
         };
         let mut q = DelayQueue::default();
         let t0 = Instant::now();
-        let mut got = Vec::new();
         q.push(t0, &frame(1, &[0u8; 20]));
         q.push(t0 + Duration::from_millis(300), &frame(2, &[0; 30]));
-        assert_eq!(q.bytes, 50);
-        q.release(t0 + Duration::from_millis(100), &mut tap, &mut |x| {
-            got.push(x)
-        });
-        assert_eq!(tap.stats().frames, 0, "nothing waited long enough");
-        q.release(t0 + KEYLOG_DELAY, &mut tap, &mut |x| got.push(x));
-        assert_eq!(tap.stats().frames, 1);
+        assert_eq!((q.len(), q.bytes), (2, 50));
+        assert!(
+            q.pop_due(t0 + Duration::from_millis(100)).is_none(),
+            "nothing waited long enough"
+        );
+        assert!(q.pop_over_budget().is_none());
+        let first = q.pop_due(t0 + KEYLOG_DELAY).unwrap();
+        assert_eq!(
+            (first.frame().number, first.frame().data),
+            (1, &[0u8; 20][..])
+        );
+        assert!(q.pop_due(t0 + KEYLOG_DELAY).is_none());
         assert_eq!(q.bytes, 30);
-        q.release_all(&mut tap, &mut |x| got.push(x));
-        assert_eq!((tap.stats().frames, tap.stats().bytes), (2, 50));
-        assert_eq!(q.bytes, 0);
-        assert!(!q.due(t0 + KEYLOG_DELAY * 10));
+        assert_eq!(q.pop().unwrap().frame().number, 2);
+        assert_eq!((q.len(), q.bytes), (0, 0));
+        assert!(q.pop_due(t0 + KEYLOG_DELAY * 10).is_none());
     }
 
     #[test]
-    fn a_followed_key_log_adds_complete_lines_as_they_are_appended() {
+    fn delayed_packets_over_the_budget_leave_at_once() {
+        let big = vec![7u8; MAX_DELAYED_BYTES / 2 + 1];
+        let frame = |number: u64| Frame {
+            number,
+            ts: Timestamp::from_micros(0),
+            link: LinkType::from_number(1),
+            interface: 0,
+            data: &big,
+            original_len: big.len() as u32,
+            comment: Some(b"c"),
+        };
+        let mut q = DelayQueue::default();
+        let now = Instant::now();
+        q.push(now, &frame(1));
+        assert!(q.pop_over_budget().is_none());
+        q.push(now, &frame(2));
+        let oldest = q.pop_over_budget().unwrap();
+        assert_eq!(
+            (oldest.frame().number, oldest.frame().comment),
+            (1, Some(&b"c"[..]))
+        );
+        assert!(q.pop_over_budget().is_none());
+    }
+
+    #[test]
+    fn a_followed_key_log_gives_complete_lines_as_they_are_appended() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.log");
         let mut file = std::fs::File::create(&path).unwrap();
+        let mut f = Followed {
+            path: path.clone(),
+            offset: 0,
+        };
+        assert_eq!(f.poll(), None);
+        file.write_all(line(1).as_bytes()).unwrap();
+        assert_eq!(f.poll(), Some(line(1).into_bytes()));
+        assert_eq!(f.poll(), None, "given once");
+        // Half a line waits for its end.
+        let second = line(2);
+        let (a, b) = second.split_at(30);
+        file.write_all(a.as_bytes()).unwrap();
+        assert_eq!(f.poll(), None);
+        file.write_all(b.as_bytes()).unwrap();
+        assert_eq!(f.poll(), Some(second.into_bytes()));
+        // Replaced by a shorter file: read from its start.
+        std::fs::write(&path, line(3)).unwrap();
+        assert_eq!(f.poll(), Some(line(3).into_bytes()));
+        // Gone for a moment: nothing happens.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(f.poll(), None);
+        assert_eq!(f.offset, line(3).len() as u64);
+    }
+
+    /// Lines followed reach the tap's key log and the ring, as a secrets block the
+    /// packets held back come after, in the file written and in a file begun before
+    /// they are all written; not in later ones.
+    #[test]
+    fn followed_lines_go_to_the_tap_and_before_the_waiting_packets_in_the_ring() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.log");
+        std::fs::write(&path, line(1)).unwrap();
         let mut tap = Tap::new(
             DeviceResolver::default(),
             None,
@@ -847,32 +994,61 @@ mod tests {
             SourceKind::Pcap,
             TapLimits::default(),
         );
-        let mut f = Followed {
-            path: path.clone(),
-            offset: 0,
+        // Room for the head, the secrets block (196 bytes) and two packets (184 each).
+        let limits = RingLimits {
+            max_file_bytes: 700,
+            max_files: 10,
         };
-        f.poll(&mut tap);
-        assert_eq!(tap.keylog().len(), 0);
-        file.write_all(line(1).as_bytes()).unwrap();
-        f.poll(&mut tap);
+        let mut ring = EvidenceRing::create(
+            &dir.path().join("ring"),
+            Timestamp::from_micros(0),
+            0,
+            limits,
+        )
+        .unwrap();
+        let mut followed = [Followed { path, offset: 0 }];
+        let files = RefCell::new(FrameFiles::default());
+        let packet = |ring: &mut EvidenceRing, tap: &mut Tap, n: u8| {
+            let data = [n; 150];
+            let frame = Frame {
+                number: u64::from(n),
+                ts: Timestamp::from_micros(i64::from(n)),
+                link: LinkType::from_number(101),
+                interface: 0,
+                data: &data,
+                original_len: 150,
+                comment: None,
+            };
+            deliver(&frame, Some(ring), &files, &mut |_| {}, tap, &mut |_| {}).unwrap();
+        };
+        packet(&mut ring, &mut tap, 1);
+        // Two packets wait for the line: the second lands in a new file.
+        follow(&mut followed, &mut tap, Some(&mut ring), 2).unwrap();
         assert_eq!(tap.keylog().len(), 1);
-        // Half a line waits for its end.
-        let second = line(2);
-        let (a, b) = second.split_at(30);
-        file.write_all(a.as_bytes()).unwrap();
-        f.poll(&mut tap);
-        assert_eq!(tap.keylog().len(), 1);
-        file.write_all(b.as_bytes()).unwrap();
-        f.poll(&mut tap);
-        assert_eq!(tap.keylog().len(), 2);
-        assert_eq!(tap.keylog().stats().skipped, 0);
-        // Replaced by a shorter file: read from its start.
-        std::fs::write(&path, line(3)).unwrap();
-        f.poll(&mut tap);
-        assert_eq!(tap.keylog().len(), 3);
-        // Gone for a moment: nothing happens.
-        std::fs::remove_file(&path).unwrap();
-        f.poll(&mut tap);
-        assert_eq!(tap.keylog().len(), 3);
+        for n in 2..=5 {
+            packet(&mut ring, &mut tap, n);
+        }
+        ring.close().unwrap();
+        let paths: Vec<PathBuf> = ring.files().map(|p| p.to_path_buf()).collect();
+        assert_eq!(paths.len(), 3, "{paths:?}");
+        let read = |path: &PathBuf| {
+            let mut reader = CaptureReader::new(std::fs::File::open(path).unwrap()).unwrap();
+            let mut seen = Vec::new();
+            while let Some(event) = reader.next_event().unwrap() {
+                seen.push(match event {
+                    CaptureEvent::Frame(f) => format!("packet {}", f.data[0]),
+                    CaptureEvent::Secrets { data, .. } => {
+                        assert_eq!(data, line(1).as_bytes());
+                        "secrets".to_string()
+                    }
+                    CaptureEvent::Custom { .. } => "custom".to_string(),
+                });
+            }
+            seen.join(", ")
+        };
+        assert_eq!(read(&paths[0]), "packet 1, secrets, packet 2");
+        assert_eq!(read(&paths[1]), "secrets, packet 3, packet 4");
+        assert_eq!(read(&paths[2]), "packet 5");
+        assert_eq!(ring.blocks_not_kept(), 0);
     }
 }

@@ -8,7 +8,9 @@
 //! per link type seen so far and the secrets and custom blocks kept so far
 //! ([`EvidenceRing::keep_block`]: TLS key logs and PCAPdroid's app blocks of a stream
 //! the tap reads), so any file of the ring opens alone, decrypts and names its apps
-//! as the stream did, in consentry and in Wireshark.
+//! as the stream did, in consentry and in Wireshark. Key log lines the tap follows
+//! while it captures go in where they came, before the handshakes they decrypt
+//! ([`EvidenceRing::block_for_next_packets`]).
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -227,6 +229,10 @@ pub struct EvidenceRing {
     /// Secrets and custom blocks every new file starts with, in the order read.
     kept_blocks: Vec<Vec<u8>>,
     kept_bytes: usize,
+    /// Blocks the packets up to a number need ([`EvidenceRing::block_for_next_packets`]):
+    /// a file begun before that packet starts with them too.
+    pending_blocks: Vec<(u64, Vec<u8>)>,
+    pending_bytes: usize,
     /// Blocks not kept for later files (past [`MAX_KEPT_BLOCK_BYTES`] or half a file).
     blocks_not_kept: u64,
     current: Option<OpenFile>,
@@ -270,6 +276,8 @@ impl EvidenceRing {
             snaplen,
             kept_blocks: Vec::new(),
             kept_bytes: 0,
+            pending_blocks: Vec::new(),
+            pending_bytes: 0,
             blocks_not_kept: 0,
             current: None,
             next_index: 1,
@@ -313,20 +321,55 @@ impl EvidenceRing {
     /// make them) to the file being written, and keeps it for the start of later
     /// files within [`MAX_KEPT_BLOCK_BYTES`] and half a file.
     pub fn keep_block(&mut self, block: Vec<u8>) -> io::Result<()> {
-        let written = match &mut self.current {
-            Some(f) => f.append(&block),
-            None => Ok(()),
-        };
-        let room = usize::try_from(self.limits.max_file_bytes / 2)
-            .unwrap_or(usize::MAX)
-            .min(MAX_KEPT_BLOCK_BYTES);
-        if self.kept_bytes + block.len() <= room {
+        let written = self.append_block(&block);
+        if self.head_has_room_for(&block) {
             self.kept_bytes += block.len();
             self.kept_blocks.push(block);
         } else {
             self.blocks_not_kept += 1;
         }
         written
+    }
+
+    /// Appends a secrets block that the next `packets` packets (at least the next
+    /// one) may need: key log lines a tap followed, whose handshakes wait in its delay
+    /// queue. A file begun before those packets are written starts with the block
+    /// too (within the room [`EvidenceRing::keep_block`] has); later files do not
+    /// repeat it, as their packets cannot need it.
+    pub fn block_for_next_packets(&mut self, block: Vec<u8>, packets: u64) -> io::Result<()> {
+        let written = self.append_block(&block);
+        let needed_until = self.packets.saturating_add(packets.max(1));
+        self.forget_pending_blocks();
+        if self.head_has_room_for(&block) {
+            self.pending_bytes += block.len();
+            self.pending_blocks.push((needed_until, block));
+        } else {
+            self.blocks_not_kept += 1;
+        }
+        written
+    }
+
+    fn append_block(&mut self, block: &[u8]) -> io::Result<()> {
+        match &mut self.current {
+            Some(f) => f.append(block),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a new file's head can take `block` besides the blocks it has: within
+    /// [`MAX_KEPT_BLOCK_BYTES`] and half a file.
+    fn head_has_room_for(&self, block: &[u8]) -> bool {
+        let room = usize::try_from(self.limits.max_file_bytes / 2)
+            .unwrap_or(usize::MAX)
+            .min(MAX_KEPT_BLOCK_BYTES);
+        self.kept_bytes + self.pending_bytes + block.len() <= room
+    }
+
+    /// Drops the pending blocks whose packets are all written.
+    fn forget_pending_blocks(&mut self) {
+        let written = self.packets;
+        self.pending_blocks.retain(|(until, _)| *until > written);
+        self.pending_bytes = self.pending_blocks.iter().map(|(_, b)| b.len()).sum();
     }
 
     /// Secrets and custom blocks not repeated at the start of later files.
@@ -419,6 +462,10 @@ impl EvidenceRing {
         }
         for kept in &self.kept_blocks {
             head.extend_from_slice(kept);
+        }
+        self.forget_pending_blocks();
+        for (_, pending) in &self.pending_blocks {
+            head.extend_from_slice(pending);
         }
         // Tracked before the first write, so a file whose head failed is still listed.
         let appended = file.append(&head);
