@@ -943,6 +943,63 @@ fn an_upstream_proxy_carries_every_connection() {
     );
 }
 
+/// `--upstream-proxy https://…`: the same ways through a proxy spoken to over TLS
+/// (its certificate trusted through `--upstream-ca`, as a server's), the `CONNECT`s
+/// and the absolute-form request inside that TLS.
+#[test]
+fn an_https_upstream_proxy_is_spoken_to_over_tls() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let corp = forward_proxy_tls(&rt, Some("Basic dTpwdw==".into()), up.tls.clone());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let via = format!("https://u:pw@{}", corp.addr);
+    let p = Proxy::start_for_with(dir.path(), &case, &up, &["--upstream-proxy", &via]);
+    assert!(
+        p.stderr.lock().unwrap().iter().any(|l| l.contains(&format!(
+            "servers reached through the upstream proxy {} (over TLS, with credentials)",
+            corp.addr
+        ))),
+        "{:#?}",
+        p.stderr.lock().unwrap()
+    );
+    let proxy = p.url();
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let up_ca = up.ca_pem.to_str().unwrap().to_string();
+    let https = format!("https://{}/track?adid={AD_ID}", up.https);
+    assert_eq!(
+        curl(&["--proxy", &proxy, "--cacert", &ours, &https]),
+        curl(&["--cacert", &up_ca, &https])
+    );
+    let http = format!("http://{}/plain?adid={AD_ID}", up.http);
+    assert_eq!(
+        curl(&["--proxy", &proxy, &http]),
+        format!("hello /plain?adid={AD_ID}\n").into_bytes()
+    );
+    let text = format!("{{\"gaid\":\"{AD_ID}\"}}");
+    assert_eq!(rt.block_on(ws_client(p.addr, up.ws, None, &text)), text);
+    p.wait_exchanges("the HTTPS, HTTP and WebSocket exchanges", |xs| {
+        ["/track", "/plain", "/socket"].iter().all(|path| {
+            xs.iter()
+                .any(|x| x["path"].as_str().is_some_and(|p| p.starts_with(path)))
+        })
+    });
+    let seen = corp.seen.lock().unwrap().clone();
+    for line in [
+        format!("CONNECT {}", up.https),
+        format!("GET {http}"),
+        format!("CONNECT {}", up.ws),
+    ] {
+        assert!(seen.contains(&line), "{line} not in {seen:#?}");
+    }
+    assert!(
+        !seen.iter().any(|l| l.starts_with("TLS failed")),
+        "{seen:#?}"
+    );
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// `--allow-host`: only matching hosts are intercepted; the others are tunnelled
 /// untouched (the server's own certificate reaches the client) and not recorded.
 #[test]

@@ -119,9 +119,9 @@ pub struct Args {
     /// Accept any upstream certificate (test labs only).
     #[arg(long)]
     pub danger_accept_invalid_upstream_certs: bool,
-    /// Reach every server through this HTTP proxy, `http://[USER:PASS@]HOST:PORT`
-    /// (mitmproxy's upstream mode): TLS, WebSockets and tunnels through `CONNECT`,
-    /// plain HTTP requests in absolute form. Credentials (percent-encoded) go as
+    /// Reach every server through this HTTP proxy, `http://[USER:PASS@]HOST:PORT`,
+    /// or `https://…` to speak to it over TLS (mitmproxy's upstream mode): TLS,
+    /// WebSockets and tunnels through `CONNECT`, plain HTTP requests in absolute form. Credentials (percent-encoded) go as
     /// `Proxy-Authorization: Basic`; set them through the environment to keep them
     /// out of the process list.
     #[arg(
@@ -347,14 +347,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(p) = &upstream.proxy {
+        let how = match (p.is_https(), p.has_credentials()) {
+            (true, true) => " (over TLS, with credentials)",
+            (true, false) => " (over TLS)",
+            (false, true) => " (with credentials)",
+            (false, false) => "",
+        };
         note!(
-            "consentry: servers reached through the upstream proxy {}{}",
-            p.name(),
-            if p.has_credentials() {
-                " (with credentials)"
-            } else {
-                ""
-            }
+            "consentry: servers reached through the upstream proxy {}{how}",
+            p.name()
         );
     }
     note!("consentry: proxy listening on {bound} (Ctrl-C to stop)");
@@ -754,7 +755,8 @@ impl Output {
         if let Output::Store(store) = self {
             let mut place = format!("on {listen}");
             if let Some(p) = upstream_proxy {
-                place.push_str(&format!(" through the upstream proxy {}", p.name()));
+                let tls = if p.is_https() { " (over TLS)" } else { "" };
+                place.push_str(&format!(" through the upstream proxy {}{tls}", p.name()));
             }
             store.begin(Some(case), session, &place)?;
         }

@@ -929,7 +929,7 @@ async fn connect_upstream(
     core: &Core,
     authority: &Authority,
     default_port: u16,
-) -> std::io::Result<TcpStream> {
+) -> std::io::Result<super::upstream::UpstreamStream> {
     let host = authority
         .host()
         .trim_start_matches('[')

@@ -1,7 +1,8 @@
 //! The connection to the real servers: TLS verified against the webpki roots plus
 //! `--upstream-ca` certificates, or not at all with
 //! `--danger-accept-invalid-upstream-certs` (labs only); straight to the server, or
-//! through an upstream HTTP proxy (`--upstream-proxy`, [`UpstreamProxy`]).
+//! through an upstream HTTP proxy (`--upstream-proxy`, [`UpstreamProxy`]), spoken to
+//! in the clear or over TLS.
 //! TCP_NODELAY is set on every upstream socket: without it a request written in two
 //! segments waits for the delayed ACK (~40 ms per new connection, measured in
 //! issue 4).
@@ -26,7 +27,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
@@ -56,7 +57,14 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(opts: &UpstreamOptions, provider: Arc<CryptoProvider>) -> anyhow::Result<Upstream> {
-        let proxy = opts.proxy.clone().map(Arc::new);
+        let proxy = match opts.proxy.clone() {
+            // The proxy's certificate is trusted as a server's would be.
+            Some(p) if p.https => {
+                Some(p.with_tls(Arc::new(client_config(opts, provider.clone())?)))
+            }
+            p => p,
+        };
+        let proxy = proxy.map(Arc::new);
         Ok(Upstream {
             connector: connector(opts, proxy.clone(), provider.clone())?,
             ws_tls: client_config(opts, provider)?,
@@ -64,9 +72,9 @@ impl Upstream {
         })
     }
 
-    /// A TCP connection to `host:port` (`host` without brackets), through the
-    /// upstream proxy if there is one.
-    pub async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+    /// A connection to `host:port` (`host` without brackets): TCP, or a tunnel
+    /// through the upstream proxy if there is one.
+    pub async fn connect(&self, host: &str, port: u16) -> io::Result<UpstreamStream> {
         match &self.proxy {
             Some(proxy) => proxy.connect(host, port).await,
             None => {
@@ -74,9 +82,91 @@ impl Upstream {
                     .await
                     .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
                 tcp.set_nodelay(true)?;
-                Ok(tcp)
+                Ok(UpstreamStream::Tcp(tcp))
             }
         }
+    }
+}
+
+/// A connection towards a server: TCP, to the server or to an `http://` upstream
+/// proxy, or TLS to an `https://` upstream proxy (what goes through it, a `CONNECT`
+/// tunnel or plain HTTP, is inside that TLS).
+#[derive(Debug)]
+pub enum UpstreamStream {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl UpstreamStream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            UpstreamStream::Tcp(tcp) => tcp,
+            UpstreamStream::Tls(tls) => tls.get_ref().0,
+        }
+    }
+}
+
+impl AsyncRead for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            UpstreamStream::Tcp(s) => s.is_write_vectored(),
+            UpstreamStream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+impl hyper_util::client::legacy::connect::Connection for UpstreamStream {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        self.tcp().connected()
     }
 }
 
@@ -133,9 +223,10 @@ pub fn connector(
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The TCP half of the pool's connector: to the server itself, or through the
-/// upstream proxy (a `CONNECT` tunnel for `https`; for `http`, a connection to the
-/// proxy, which the pool then sends absolute-form requests to).
+/// The connecting half of the pool's connector, below its TLS to the server: TCP to
+/// the server itself, or through the upstream proxy (a `CONNECT` tunnel for
+/// `https`; for `http`, a connection to the proxy, which the pool then sends
+/// absolute-form requests to).
 #[derive(Clone)]
 pub struct Dialer {
     http: HttpConnector,
@@ -143,7 +234,7 @@ pub struct Dialer {
 }
 
 impl Service<Uri> for Dialer {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<UpstreamStream>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
@@ -154,29 +245,35 @@ impl Service<Uri> for Dialer {
     fn call(&mut self, dst: Uri) -> Self::Future {
         let Some(proxy) = self.proxy.clone() else {
             let direct = self.http.call(dst);
-            return Box::pin(async move { Ok(direct.await?) });
+            return Box::pin(async move {
+                Ok(TokioIo::new(UpstreamStream::Tcp(
+                    direct.await?.into_inner(),
+                )))
+            });
         };
         if dst.scheme() == Some(&Scheme::HTTPS) {
             return Box::pin(async move {
                 let host = dst.host().unwrap_or_default();
                 let host = host.trim_start_matches('[').trim_end_matches(']');
-                let tcp = proxy.connect(host, dst.port_u16().unwrap_or(443)).await?;
-                Ok(TokioIo::new(tcp))
+                let tunnel = proxy.connect(host, dst.port_u16().unwrap_or(443)).await?;
+                Ok(TokioIo::new(tunnel))
             });
         }
-        let to_proxy = self.http.call(proxy.uri.clone());
         Box::pin(async move {
-            to_proxy.await.map_err(|e| {
-                let e: BoxError = e.into();
-                let chain = super::handler::error_chain(&*e);
-                format!("upstream proxy {}: {chain}", proxy.name).into()
-            })
+            let opened = tokio::time::timeout(CONNECT_TIMEOUT, proxy.open()).await;
+            let stream = opened
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+                .and_then(|r| r)
+                .map_err(|e| format!("upstream proxy {}: {e}", proxy.name))?;
+            Ok(TokioIo::new(stream))
         })
     }
 }
 
 /// An HTTP proxy that every upstream connection goes through (`--upstream-proxy`,
-/// mitmproxy's upstream mode), for labs whose only way out is a corporate proxy.
+/// mitmproxy's upstream mode), for labs whose only way out is a corporate proxy;
+/// spoken to in the clear (`http://`) or over TLS (`https://`, its certificate
+/// checked as a server's).
 /// TLS (intercepted or passed through) and WebSockets go through a `CONNECT` tunnel,
 /// so the server's certificate is checked end to end as without it. Plain HTTP
 /// requests go to it in absolute form, as browsers send them: proxies commonly
@@ -188,8 +285,10 @@ pub struct UpstreamProxy {
     port: u16,
     /// `host:port` as given, for messages (never the credentials).
     name: String,
-    /// `http://host:port/`, for the connector.
-    uri: Uri,
+    /// `https://`: TLS to the proxy, with this configuration
+    /// ([`UpstreamProxy::with_tls`]).
+    https: bool,
+    tls: Option<Arc<ClientConfig>>,
     /// `Basic …`, from the URL's user information.
     authorization: Option<HeaderValue>,
 }
@@ -201,28 +300,26 @@ impl fmt::Debug for UpstreamProxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpstreamProxy")
             .field("name", &self.name)
+            .field("https", &self.https)
             .field("credentials", &self.authorization.is_some())
             .finish()
     }
 }
 
 impl UpstreamProxy {
-    /// `http://[USER:PASS@]HOST:PORT` (user and password percent-encoded). Errors
-    /// never repeat the text, which may hold a password.
+    /// `http://[USER:PASS@]HOST:PORT` or `https://…` (user and password
+    /// percent-encoded). Errors never repeat the text, which may hold a password. An
+    /// `https://` proxy needs [`UpstreamProxy::with_tls`] before it is used.
     pub fn parse(url: &str) -> Result<UpstreamProxy, String> {
-        const FORM: &str = "http://[USER:PASS@]HOST:PORT";
+        const FORM: &str = "http://[USER:PASS@]HOST:PORT (or https://)";
         let uri: Uri = url
             .parse()
             .map_err(|_| format!("not a URL of the form {FORM}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(format!(
-                    "TLS to the proxy itself (https://) is not supported: give {FORM}"
-                ))
-            }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
             _ => return Err(format!("not a URL of the form {FORM}")),
-        }
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| format!("no host: give {FORM}"))?;
@@ -241,9 +338,6 @@ impl UpstreamProxy {
             None => None,
             Some((user_info, _)) => Some(basic_authorization(user_info)?),
         };
-        let uri = format!("http://{name}/")
-            .parse()
-            .map_err(|_| format!("not a URL of the form {FORM}"))?;
         Ok(UpstreamProxy {
             host: host
                 .trim_start_matches('[')
@@ -251,9 +345,23 @@ impl UpstreamProxy {
                 .to_string(),
             port,
             name,
-            uri,
+            https,
+            tls: None,
             authorization,
         })
+    }
+
+    /// The TLS configuration an `https://` proxy is spoken to with.
+    pub fn with_tls(self, config: Arc<ClientConfig>) -> UpstreamProxy {
+        UpstreamProxy {
+            tls: Some(config),
+            ..self
+        }
+    }
+
+    /// True for an `https://` proxy.
+    pub fn is_https(&self) -> bool {
+        self.https
     }
 
     /// `host:port`, without credentials.
@@ -309,18 +417,50 @@ impl UpstreamProxy {
         }
     }
 
-    /// A TCP connection to `host:port` (`host` without brackets) through the
-    /// proxy: its `CONNECT` answered `2xx`, the answer's head read and not a byte
-    /// more (what follows is the server's, e.g. a banner of a server that speaks
-    /// first). Within [`CONNECT_TIMEOUT`].
-    pub async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+    /// A connection to the proxy: TCP, then TLS for an `https://` proxy (errors
+    /// without the proxy's name, which callers add).
+    async fn open(&self) -> io::Result<UpstreamStream> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        tcp.set_nodelay(true)?;
+        if !self.https {
+            return Ok(UpstreamStream::Tcp(tcp));
+        }
+        let config = self
+            .tls
+            .clone()
+            .ok_or_else(|| io::Error::other("no TLS configuration for an https:// proxy"))?;
+        let name = ServerName::try_from(self.host.clone()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "its host is no TLS server name",
+            )
+        })?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "TLS to it failed: {e} (its certificate is checked as a server's: \
+                         give its CA with --upstream-ca)"
+                    ),
+                )
+            })?;
+        Ok(UpstreamStream::Tls(Box::new(tls)))
+    }
+
+    /// A tunnel to `host:port` (`host` without brackets) through the proxy: its
+    /// `CONNECT` answered `2xx`, the answer's head read and not a byte more (what
+    /// follows is the server's, e.g. a banner of a server that speaks first).
+    /// Within [`CONNECT_TIMEOUT`].
+    pub async fn connect(&self, host: &str, port: u16) -> io::Result<UpstreamStream> {
         let target = match host.contains(':') {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
         };
         let opened = async {
-            let mut tcp = TcpStream::connect((self.host.as_str(), self.port)).await?;
-            tcp.set_nodelay(true)?;
+            let mut stream = self.open().await?;
             let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
             if let Some(a) = self.authorization.as_ref().and_then(|a| a.to_str().ok()) {
                 request.push_str("Proxy-Authorization: ");
@@ -328,12 +468,13 @@ impl UpstreamProxy {
                 request.push_str("\r\n");
             }
             request.push_str("\r\n");
-            tcp.write_all(request.as_bytes()).await?;
-            let head = read_answer_head(&mut tcp).await?;
-            Ok::<_, io::Error>((tcp, head))
+            stream.write_all(request.as_bytes()).await?;
+            stream.flush().await?;
+            let head = read_answer_head(&mut stream).await?;
+            Ok::<_, io::Error>((stream, head))
         };
         let in_time = tokio::time::timeout(CONNECT_TIMEOUT, opened).await;
-        let (tcp, head) = in_time
+        let (stream, head) = in_time
             .map_err(|_| {
                 io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -345,7 +486,7 @@ impl UpstreamProxy {
             })?
             .map_err(|e| io::Error::new(e.kind(), format!("upstream proxy {}: {e}", self.name)))?;
         match connect_status(&head) {
-            Ok(status) if status.is_success() => Ok(tcp),
+            Ok(status) if status.is_success() => Ok(stream),
             Ok(status) if status == hyper::StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
                 Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
@@ -393,13 +534,17 @@ fn basic_authorization(user_info: &str) -> Result<HeaderValue, String> {
     Ok(value)
 }
 
-/// Reads the proxy's answer head exactly: bytes are peeked first and only those up
-/// to the blank line taken.
-async fn read_answer_head(tcp: &mut TcpStream) -> io::Result<Vec<u8>> {
+/// Reads the proxy's answer head exactly, so the server's first bytes stay in the
+/// stream: over TCP the bytes are peeked first and only those up to the blank line
+/// taken; over TLS (no peeking) a byte at a time, from the TLS layer's buffer.
+async fn read_answer_head(stream: &mut UpstreamStream) -> io::Result<Vec<u8>> {
     let mut head = Vec::new();
     let mut buf = [0u8; 2048];
     loop {
-        let n = tcp.peek(&mut buf).await?;
+        let n = match stream {
+            UpstreamStream::Tcp(tcp) => tcp.peek(&mut buf).await?,
+            UpstreamStream::Tls(tls) => tls.read(&mut buf[..1]).await?,
+        };
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -408,7 +553,9 @@ async fn read_answer_head(tcp: &mut TcpStream) -> io::Result<Vec<u8>> {
         }
         let end = head_end(&head, &buf[..n]);
         let take = end.unwrap_or(n);
-        tcp.read_exact(&mut buf[..take]).await?;
+        if let UpstreamStream::Tcp(tcp) = stream {
+            tcp.read_exact(&mut buf[..take]).await?;
+        }
         head.extend_from_slice(&buf[..take]);
         if end.is_some() {
             return Ok(head);
@@ -550,7 +697,7 @@ mod tests {
         let p = UpstreamProxy::parse("http://alice:p%40ss%3Aword@proxy.corp.example:3128").unwrap();
         assert_eq!(p.name(), "proxy.corp.example:3128");
         assert_eq!((p.host.as_str(), p.port), ("proxy.corp.example", 3128));
-        assert_eq!(p.uri.to_string(), "http://proxy.corp.example:3128/");
+        assert!(!p.is_https());
         use base64::Engine;
         let expected = base64::engine::general_purpose::STANDARD.encode("alice:p@ss:word");
         let auth = p.authorization.as_ref().unwrap();
@@ -565,9 +712,14 @@ mod tests {
         let v6 = UpstreamProxy::parse("http://[::1]:8888/").unwrap();
         assert_eq!((v6.host.as_str(), v6.name()), ("::1", "[::1]:8888"));
         assert!(!v6.has_credentials());
+        let tls = UpstreamProxy::parse("https://u:secret@proxy.corp.example:8443").unwrap();
+        assert!(tls.is_https() && tls.has_credentials());
+        assert_eq!(tls.name(), "proxy.corp.example:8443");
+        assert!(!format!("{tls:?}").contains("secret"));
 
         for (url, why) in [
-            ("https://proxy:3128", "(https://) is not supported"),
+            ("https://proxy", "no port"),
+            ("ftp://proxy:21", "not a URL of the form"),
             ("http://proxy", "no port"),
             ("http://proxy:3128/path", "path or query"),
             ("socks5://proxy:1080", "not a URL of the form"),
@@ -665,6 +817,94 @@ mod tests {
         assert!(
             request.contains("Proxy-Authorization: Basic dTpwdw==\r\n"),
             "{request}"
+        );
+    }
+
+    /// A one-connection `https://` proxy on 127.0.0.1 (a certificate for that
+    /// address) that records the request head it gets inside TLS and answers
+    /// `answer`; and a client configuration that trusts it.
+    async fn fake_tls_proxy(
+        answer: &'static [u8],
+    ) -> (u16, Arc<ClientConfig>, tokio::task::JoinHandle<String>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("proxy.pem");
+        std::fs::write(&ca, cert.pem()).unwrap();
+        let opts = UpstreamOptions {
+            extra_ca: vec![ca],
+            ..Default::default()
+        };
+        let client = Arc::new(client_config(&opts, ring()).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return String::new();
+            };
+            let mut got = Vec::new();
+            while !got.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 256];
+                let n = tls.read(&mut b).await.unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&b[..n]);
+            }
+            tls.write_all(answer).await.unwrap();
+            tls.shutdown().await.unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        (port, client, task)
+    }
+
+    /// An `https://` proxy: `CONNECT` inside TLS to it, its certificate checked as a
+    /// server's, the server's bytes after the answer left in the tunnel.
+    #[tokio::test]
+    async fn an_https_proxy_is_spoken_to_over_tls() {
+        let answer = b"HTTP/1.1 200 Connection established\r\n\r\n220 banner\r\n";
+        let (port, trusted, seen) = fake_tls_proxy(answer).await;
+        let proxy = UpstreamProxy::parse(&format!("https://u:pw@127.0.0.1:{port}"))
+            .unwrap()
+            .with_tls(trusted);
+        let mut tunnel = proxy.connect("a.example", 443).await.unwrap();
+        assert!(matches!(tunnel, UpstreamStream::Tls(_)));
+        let mut banner = Vec::new();
+        tunnel.read_to_end(&mut banner).await.unwrap();
+        assert_eq!(banner, b"220 banner\r\n");
+        let request = seen.await.unwrap();
+        assert!(
+            request.starts_with("CONNECT a.example:443 HTTP/1.1\r\n")
+                && request.contains("Proxy-Authorization: Basic dTpwdw==\r\n"),
+            "{request}"
+        );
+
+        // A certificate not trusted: the handshake fails, saying what to do.
+        let (port, _, _) = fake_tls_proxy(answer).await;
+        let untrusted = Arc::new(client_config(&UpstreamOptions::default(), ring()).unwrap());
+        let proxy = UpstreamProxy::parse(&format!("https://127.0.0.1:{port}"))
+            .unwrap()
+            .with_tls(untrusted);
+        let err = proxy
+            .connect("a.example", 443)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "upstream proxy 127.0.0.1:{port}: TLS to it failed: "
+            )) && err.contains("--upstream-ca"),
+            "{err}"
         );
     }
 

@@ -154,6 +154,8 @@ pub struct Upstreams {
     pub wss: SocketAddr,
     pub ca_pem: PathBuf,
     pub ca_der: Vec<u8>,
+    /// The servers' TLS (the certificate of `ca_pem`), for other servers of the test.
+    pub tls: tokio_rustls::TlsAcceptor,
 }
 
 /// Starts both upstream servers on `rt`; the HTTPS certificate goes to `dir`.
@@ -201,6 +203,7 @@ pub fn upstreams(rt: &tokio::runtime::Runtime, dir: &Path) -> Upstreams {
         }
     });
     let ws_acceptor = acceptor.clone();
+    let tls = acceptor.clone();
     rt.spawn(async move {
         loop {
             let Ok((tcp, _)) = wss.accept().await else {
@@ -248,6 +251,7 @@ pub fn upstreams(rt: &tokio::runtime::Runtime, dir: &Path) -> Upstreams {
         wss: wss_addr,
         ca_pem,
         ca_der: cert.der().to_vec(),
+        tls,
     }
 }
 
@@ -584,6 +588,23 @@ pub struct ForwardProxy {
 }
 
 pub fn forward_proxy(rt: &tokio::runtime::Runtime, credentials: Option<String>) -> ForwardProxy {
+    forward_proxy_over(rt, credentials, None)
+}
+
+/// A forward proxy spoken to over TLS (`https://`), with `tls`'s certificate.
+pub fn forward_proxy_tls(
+    rt: &tokio::runtime::Runtime,
+    credentials: Option<String>,
+    tls: tokio_rustls::TlsAcceptor,
+) -> ForwardProxy {
+    forward_proxy_over(rt, credentials, Some(tls))
+}
+
+fn forward_proxy_over(
+    rt: &tokio::runtime::Runtime,
+    credentials: Option<String>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> ForwardProxy {
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -594,17 +615,29 @@ pub fn forward_proxy(rt: &tokio::runtime::Runtime, credentials: Option<String>) 
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
-            tokio::spawn(forward(tcp, credentials.clone(), log.clone()));
+            let (credentials, log) = (credentials.clone(), log.clone());
+            match tls.clone() {
+                None => {
+                    tokio::spawn(forward(tcp, credentials, log));
+                }
+                Some(tls) => {
+                    tokio::spawn(async move {
+                        match tls.accept(tcp).await {
+                            Ok(client) => forward(client, credentials, log).await,
+                            Err(e) => log.lock().unwrap().push(format!("TLS failed: {e}")),
+                        }
+                    });
+                }
+            }
         }
     });
     ForwardProxy { addr, seen }
 }
 
-async fn forward(
-    mut client: TcpStream,
-    credentials: Arc<Option<String>>,
-    seen: Arc<Mutex<Vec<String>>>,
-) {
+async fn forward<C>(mut client: C, credentials: Arc<Option<String>>, seen: Arc<Mutex<Vec<String>>>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut buf = Vec::new();
     let head_len = loop {
         if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
