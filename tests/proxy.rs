@@ -1000,6 +1000,78 @@ fn an_https_upstream_proxy_is_spoken_to_over_tls() {
     assert!(status.success());
 }
 
+/// A SOCKS5 client on the same port: its `CONNECT` is the tunnel an HTTP `CONNECT`
+/// opens (intercepted HTTPS, plain HTTP), its user name and password are checked
+/// and name the device as `Proxy-Authorization` does; other commands and SOCKS4 are
+/// refused with their protocol's answer.
+#[test]
+fn socks5_clients_are_served_as_http_proxy_clients_are() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"proxy_user = "pixel7""#);
+    let p = Proxy::start_for_with(dir.path(), &case, &up, &["--proxy-auth", "lab:s3cret"]);
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let up_ca = up.ca_pem.to_str().unwrap().to_string();
+    let socks = format!("socks5h://pixel7:s3cret@{}", p.addr);
+    let https = format!("https://localhost:{}/socks?adid={AD_ID}", up.https.port());
+    assert_eq!(
+        curl(&["--proxy", &socks, "--cacert", &ours, &https]),
+        curl(&["--cacert", &up_ca, &https])
+    );
+    let http = format!("http://{}/socks-plain?adid={AD_ID}", up.http);
+    assert_eq!(
+        curl(&["--proxy", &socks, &http]),
+        format!("hello /socks-plain?adid={AD_ID}\n").into_bytes()
+    );
+    for path in ["/socks?", "/socks-plain?"] {
+        let f = p.findings_for(&format!("{path}adid={AD_ID}"));
+        assert_eq!(f[0]["device"], "pixel7", "{path}: {f:#?}");
+        assert_eq!(f[0]["rule"], "share-before-consent");
+    }
+    // Wrong or no credentials: refused in SOCKS5's own terms.
+    let refused = |proxy: String| {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--proxy", &proxy, &http])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{proxy}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let wrong = refused(format!("socks5h://pixel7:nope@{}", p.addr));
+    assert!(wrong.contains("rejected"), "{wrong}");
+    let none = refused(format!("socks5h://{}", p.addr));
+    assert!(
+        none.contains("No authentication method was acceptable"),
+        "{none}"
+    );
+    let v4 = refused(format!("socks4a://{}", p.addr));
+    assert!(v4.contains("rejected") || v4.contains("91"), "{v4}");
+    // BIND: "command not supported" (7) after the credentials were accepted.
+    rt.block_on(async {
+        let mut c = TcpStream::connect(p.addr).await.unwrap();
+        let mut answer = [0u8; 2];
+        c.write_all(&[5, 1, 2]).await.unwrap();
+        c.read_exact(&mut answer).await.unwrap();
+        assert_eq!(answer, [5, 2]);
+        c.write_all(&[&[1, 6][..], b"pixel7", &[6], b"s3cret"].concat())
+            .await
+            .unwrap();
+        c.read_exact(&mut answer).await.unwrap();
+        assert_eq!(answer, [1, 0]);
+        c.write_all(&[5, 2, 0, 1, 127, 0, 0, 1, 0, 80])
+            .await
+            .unwrap();
+        let mut reply = [0u8; 10];
+        c.read_exact(&mut reply).await.unwrap();
+        assert_eq!(reply[..2], [5, 7]);
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    assert_eq!(xs.len(), 2, "refused clients are not exchanges: {xs:#?}");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// `--allow-host`: only matching hosts are intercepted; the others are tunnelled
 /// untouched (the server's own certificate reaches the client) and not recorded.
 #[test]

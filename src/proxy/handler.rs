@@ -230,6 +230,31 @@ impl Handler<'_> {
     }
 }
 
+/// `Proxy-Authorization: Basic` for credentials a client gave outside HTTP (SOCKS5),
+/// so that they are checked, and name the device, as an HTTP client's are.
+pub(crate) fn basic_authorization(user: &[u8], password: &[u8]) -> Option<header::HeaderValue> {
+    use base64::Engine;
+    let plain = [user, b":", password].concat();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
+    header::HeaderValue::try_from(format!("Basic {encoded}")).ok()
+}
+
+/// Whether the client of `scope` gets in with `authorization` (or none), as a
+/// `CONNECT` carrying it would: for SOCKS5, which settles the credentials before the
+/// client names its target.
+pub(crate) fn admits(scope: &ConnScope, authorization: Option<&header::HeaderValue>) -> bool {
+    let mut req = Request::new(());
+    if let Some(a) = authorization {
+        req.headers_mut()
+            .insert(header::PROXY_AUTHORIZATION, a.clone());
+    }
+    let this = Handler {
+        shared: &scope.shared,
+        addr: scope.addr,
+    };
+    this.authenticate(&req).is_ok()
+}
+
 /// Decides about a `CONNECT` from the connection of `scope`: `Ok` opens the tunnel
 /// (the client is remembered for the tunnel's inner requests, which carry no
 /// credentials), `Err` is the answer to send instead. Any body type: the core parses

@@ -58,6 +58,7 @@ pub mod page;
 mod pool;
 mod random;
 pub mod serve;
+mod socks;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -10,8 +10,10 @@
 //! WebSocket message), queued to the consumer as [`super::Event`]s.
 //!
 //! Per client connection:
-//! 1. The first bytes decide the protocol: the HTTP/2 preface (h2c with prior
-//!    knowledge) or else HTTP/1.1. They must come within `header_timeout`.
+//! 1. The first bytes decide the protocol: SOCKS5 (a first byte 5: its handshake is
+//!    answered by [`socks_connect`], and a `CONNECT` there becomes a tunnel as in
+//!    step 2; SOCKS4 is refused), the HTTP/2 preface (h2c with prior knowledge) or
+//!    else HTTP/1.1. They must come within `header_timeout`.
 //! 2. A `CONNECT` is answered `200` and the connection becomes a tunnel (an HTTP/1.1
 //!    `CONNECT` whose whole head came first is parsed and answered by the core
 //!    itself, without hyper: [`own_connect`]; anything else goes to hyper). A tunnel to
@@ -78,7 +80,7 @@ use super::body::{self, Body, Rewind};
 use super::coalesce::{Coalesce, LastResponse, ShutdownWrite};
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
 use super::head;
-use super::{ca, pool, upstream, Shared};
+use super::{ca, pool, socks, upstream, Shared};
 
 /// Bytes of a TLS ClientHello read, at most, before the connection is dropped (a
 /// real one is under 2 kB; rustls bounds a handshake message at 64 KiB).
@@ -325,6 +327,19 @@ async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
     if !matches!(t.within(deadline, io.fill(decided)).await, Some(Ok(true))) {
         return;
     }
+    match io.prefix().first() {
+        Some(&socks::VERSION) => {
+            if let Some(authority) = socks_connect(&t, &mut io, &scope, deadline).await {
+                tunnel(t, io, authority, scope).await;
+            }
+            return;
+        }
+        Some(&socks::SOCKS4_VERSION) => {
+            write_socks(&t, &mut io, deadline, &socks::SOCKS4_REFUSAL).await;
+            return;
+        }
+        _ => {}
+    }
     let h2 = io.prefix().starts_with(H2_PREFACE);
     if !h2 {
         match own_connect(&t, &mut io, &scope, deadline).await {
@@ -393,6 +408,98 @@ async fn own_connect(
         Some(Ok(())) => then,
         _ => Connect::Gone,
     }
+}
+
+/// A SOCKS5 client's handshake ([`socks`]), answered by the core: the target of its
+/// `CONNECT` once the handler lets it through as it would an HTTP `CONNECT` (the same
+/// credentials, given as SOCKS5's user name and password, the same device), else
+/// `None` (refused with SOCKS5's answer, malformed, or the client went away).
+async fn socks_connect(
+    t: &Tracked,
+    io: &mut Rewind<TcpStream>,
+    scope: &ConnScope,
+    deadline: Option<Instant>,
+) -> Option<Authority> {
+    let methods = read_socks(t, io, deadline, socks::greeting).await?;
+    // Asked only without credentials offered: a refusal counts as a failed login.
+    let open = !methods.contains(&socks::USER_PASSWORD) && handler::admits(scope, None);
+    let method = socks::choose_method(&methods, open);
+    write_socks(t, io, deadline, &socks::method_reply(method)).await?;
+    let authorization = match method {
+        socks::USER_PASSWORD => {
+            let (user, password) = read_socks(t, io, deadline, socks::credentials).await?;
+            let authorization = handler::basic_authorization(&user, &password);
+            let accepted =
+                authorization.is_some() && handler::admits(scope, authorization.as_ref());
+            write_socks(t, io, deadline, &socks::credentials_reply(accepted)).await?;
+            if !accepted {
+                return None;
+            }
+            authorization
+        }
+        socks::NO_AUTHENTICATION => None,
+        _ => return None,
+    };
+    let target = match read_socks(t, io, deadline, socks::request).await? {
+        socks::Request::Connect(target) => target,
+        socks::Request::Refused(code) => {
+            write_socks(t, io, deadline, &socks::reply(code)).await;
+            return None;
+        }
+    };
+    let Ok(authority) = target.parse::<Authority>() else {
+        write_socks(
+            t,
+            io,
+            deadline,
+            &socks::reply(socks::ADDRESS_TYPE_NOT_SUPPORTED),
+        )
+        .await;
+        return None;
+    };
+    let mut req = Request::new(());
+    *req.method_mut() = Method::CONNECT;
+    *req.uri_mut() = Uri::from(authority.clone());
+    if let Some(a) = authorization {
+        req.headers_mut().insert(header::PROXY_AUTHORIZATION, a);
+    }
+    let code = match handler::connect(scope, &req) {
+        Ok(()) => socks::SUCCEEDED,
+        Err(_) => socks::NOT_ALLOWED,
+    };
+    write_socks(t, io, deadline, &socks::reply(code)).await?;
+    (code == socks::SUCCEEDED).then_some(authority)
+}
+
+/// The next SOCKS5 message from the client, within the handshake's deadline.
+async fn read_socks<T>(
+    t: &Tracked,
+    io: &mut Rewind<TcpStream>,
+    deadline: Option<Instant>,
+    parse: fn(&[u8]) -> socks::Parsed<T>,
+) -> Option<T> {
+    let complete = |p: &[u8]| !matches!(parse(p), socks::Parsed::Incomplete);
+    if !matches!(t.within(deadline, io.fill(complete)).await, Some(Ok(true))) {
+        return None;
+    }
+    match parse(io.prefix()) {
+        socks::Parsed::Done(message, len) => {
+            io.consume(len);
+            Some(message)
+        }
+        socks::Parsed::Incomplete | socks::Parsed::Invalid(_) => None,
+    }
+}
+
+async fn write_socks(
+    t: &Tracked,
+    io: &mut Rewind<TcpStream>,
+    deadline: Option<Instant>,
+    answer: &[u8],
+) -> Option<()> {
+    t.within(deadline, io.get_mut().write_all(answer))
+        .await?
+        .ok()
 }
 
 /// The answer to a `CONNECT` the core opens itself.
