@@ -245,6 +245,36 @@ mod tests {
         assert!(matches!(request(&[4, 1, 0, 1]), Parsed::Invalid(_)));
     }
 
+    proptest::proptest! {
+        /// Any bytes: no panic, a message never longer than what was read, and more
+        /// bytes never change a decided message (what the reading loop relies on).
+        #[test]
+        fn any_bytes_parse_to_a_decision_that_more_bytes_keep(
+            p in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            more in proptest::collection::vec(proptest::num::u8::ANY, 0..8),
+        ) {
+            let longer = [&p[..], &more[..]].concat();
+            if let Parsed::Done(_, len) = greeting(&p) {
+                proptest::prop_assert!(len <= p.len());
+                proptest::prop_assert_eq!(greeting(&p), greeting(&longer));
+            }
+            if let Parsed::Done(_, len) = credentials(&p) {
+                proptest::prop_assert!(len <= p.len());
+                proptest::prop_assert_eq!(credentials(&p), credentials(&longer));
+            }
+            match request(&p) {
+                // An unknown address type ends the reading: its length is unknown.
+                Parsed::Done(Request::Refused(ADDRESS_TYPE_NOT_SUPPORTED), _) => {}
+                Parsed::Done(_, len) => {
+                    proptest::prop_assert!(len <= p.len());
+                    proptest::prop_assert_eq!(request(&p), request(&longer));
+                }
+                Parsed::Invalid(_) => proptest::prop_assert!(matches!(request(&longer), Parsed::Invalid(_))),
+                Parsed::Incomplete => {}
+            }
+        }
+    }
+
     #[test]
     fn the_method_is_the_clients_credentials_when_it_has_them() {
         assert_eq!(choose_method(&[0, 2], true), USER_PASSWORD);
