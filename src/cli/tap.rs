@@ -42,7 +42,12 @@ pub enum LiveFormat {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Network interface to capture on (`lo`, `eth0`, …).
-    #[arg(long, short, value_name = "IF", required_unless_present = "read")]
+    #[arg(
+        long,
+        short,
+        value_name = "IF",
+        required_unless_present_any = ["read", "udp"]
+    )]
     pub interface: Option<String>,
     /// Instead of an interface, read a pcap or pcapng stream as another program
     /// writes it (`-` for standard input, a pipe or a FIFO): a gateway's `tcpdump -U
@@ -57,6 +62,20 @@ pub struct Args {
         conflicts_with_all = ["interface", "snaplen", "no_promiscuous"]
     )]
     pub read: Option<PathBuf>,
+    /// Instead of an interface, receive PCAPdroid's UDP exporter on ADDR:PORT (the
+    /// "collector" its settings name, e.g. `0.0.0.0:5123`): its pcap or pcapng,
+    /// a record per datagram, read as --read reads a stream. Off loopback,
+    /// --udp-sender must name the phone.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        conflicts_with_all = ["interface", "read", "snaplen", "no_promiscuous"]
+    )]
+    pub udp: Option<std::net::SocketAddr>,
+    /// Take --udp datagrams from this address only (the phone's); several allowed.
+    /// Anyone else's are counted and ignored: they would be evidence.
+    #[arg(long, value_name = "IP", requires = "udp")]
+    pub udp_sender: Vec<std::net::IpAddr>,
     /// Capture filter in tcpdump syntax, e.g. `host 192.168.50.23`.
     #[arg(long, value_name = "FILTER")]
     pub bpf: Option<String>,
@@ -164,14 +183,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| PathBuf::from("evidence"))
         }))
     };
-    let source = match (&args.interface, &args.read) {
-        (_, Some(path)) => PacketSource::Savefile(
+    let source = match (&args.interface, &args.read, args.udp) {
+        (_, Some(path), _) => PacketSource::Savefile(
             super::input::input_paths(std::slice::from_ref(path))?
                 .pop()
                 .unwrap_or_default(),
         ),
-        (Some(name), None) => PacketSource::Interface(name.clone()),
-        (None, None) => anyhow::bail!("--interface or --read is needed"),
+        (_, None, Some(listen)) => {
+            if !listen.ip().is_loopback() && args.udp_sender.is_empty() {
+                anyhow::bail!(
+                    "--udp {listen} is not a loopback address: give --udp-sender with the phone's address, so that nobody else can put packets into the evidence"
+                );
+            }
+            PacketSource::Udp {
+                listen,
+                senders: args.udp_sender.clone(),
+            }
+        }
+        (Some(name), None, None) => PacketSource::Interface(name.clone()),
+        (None, None, None) => anyhow::bail!("--interface, --read or --udp is needed"),
     };
     let opts = LiveOptions {
         source: source.clone(),
@@ -214,6 +244,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let doing = match &source {
             PacketSource::Interface(name) => format!("capturing on {name}"),
             PacketSource::Savefile(path) => format!("reading packets from {}", path.display()),
+            PacketSource::Udp { listen, senders } => format!(
+                "receiving PCAPdroid's UDP export on {listen}{}",
+                match senders.as_slice() {
+                    [] => String::new(),
+                    s => format!(
+                        " from {}",
+                        s.iter()
+                            .map(|ip| ip.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            ),
         };
         eprintln!(
             "consentry: {doing}{} (Ctrl-C to stop)",
@@ -235,6 +278,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let on = match &source {
             PacketSource::Interface(name) => format!("on {name}"),
             PacketSource::Savefile(path) => format!("reading {}", path.display()),
+            PacketSource::Udp { listen, .. } => format!("receiving UDP on {listen}"),
         };
         s.begin(Some(run_case), &session, &on)?;
         eprintln!(
@@ -332,7 +376,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let label = match &source {
         PacketSource::Interface(name) => name.clone(),
         PacketSource::Savefile(path) => path.display().to_string(),
+        PacketSource::Udp { listen, .. } => format!("UDP {listen}"),
     };
+    if let Some(udp) = &summary.udp {
+        report_udp(&label, udp);
+    }
     if let Some(read) = &summary.stream {
         report_stream(&label, read, &summary, args.all_apps);
     }
@@ -375,6 +423,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// What reading a stream saw besides its packets: where it was cut short, its
 /// secrets, its apps (PCAPdroid), and the blocks the ring could not carry.
+fn report_udp(label: &str, udp: &live::UdpSummary) {
+    eprintln!("consentry: {label}: {} datagrams received", udp.datagrams);
+    if let Some((from, why)) = udp.first_dropped {
+        eprintln!(
+            "consentry: warning: {label}: {} datagrams dropped, not one record of the stream (the first from {from}: {why})",
+            udp.dropped
+        );
+    }
+    if let Some(from) = udp.first_foreign {
+        eprintln!(
+            "consentry: warning: {label}: {} datagrams from senders not given with --udp-sender ignored (the first from {from})",
+            udp.foreign
+        );
+    }
+}
+
 fn report_stream(label: &str, read: &CaptureSummary, summary: &LiveSummary, all_apps: bool) {
     if let Some(offset) = read.truncated_at {
         eprintln!(

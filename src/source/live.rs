@@ -1,7 +1,8 @@
 //! Live capture from a network interface with libpcap (feature `live`): packets go
 //! through the same [`Tap`] as capture files, and unchanged into the evidence ring.
 //! Or packets read as another program writes them ([`PacketSource::Savefile`]: a
-//! gateway's `tcpdump -w -` over ssh, PCAPdroid's HTTP stream, piped in), with
+//! gateway's `tcpdump -w -` over ssh, PCAPdroid's HTTP stream, piped in; or
+//! [`PacketSource::Udp`], PCAPdroid's UDP exporter, joined by [`ExportFraming`]), with
 //! consentry's own capture reader, as `analyze` reads a file: every link type of a
 //! pcapng, its Decryption Secrets Blocks (TLS key logs, used as met) and custom
 //! blocks (PCAPdroid's apps), and the packet comments all reach the tap and the ring,
@@ -49,6 +50,7 @@ use crate::timestamp::Timestamp;
 
 use super::pcap::CaptureSummary;
 use super::ring::{custom_block, secrets_block, EvidenceRing, FrameFiles, RingEvent, RingLimits};
+use super::udp_export::{ExportFraming, Framed};
 
 /// How often followed key log files are looked at for new lines.
 pub const KEYLOG_POLL: Duration = Duration::from_millis(200);
@@ -75,6 +77,12 @@ pub enum PacketSource {
     /// Read from a pcap or pcapng stream as it is written: a pipe, standard input
     /// (`/dev/stdin`), a FIFO (or a file, read at once).
     Savefile(PathBuf),
+    /// The datagrams of PCAPdroid's UDP exporter received on `listen`, from the
+    /// `senders` only (none: from anyone).
+    Udp {
+        listen: std::net::SocketAddr,
+        senders: Vec<std::net::IpAddr>,
+    },
 }
 
 impl std::fmt::Display for PacketSource {
@@ -82,6 +90,7 @@ impl std::fmt::Display for PacketSource {
         match self {
             PacketSource::Interface(name) => write!(f, "interface {name}"),
             PacketSource::Savefile(path) => write!(f, "{}", path.display()),
+            PacketSource::Udp { listen, .. } => write!(f, "UDP {listen}"),
         }
     }
 }
@@ -134,6 +143,71 @@ pub struct LiveSummary {
     pub wpa: WpaStats,
     /// For a stream: what reading it saw (secrets, apps, where it was cut short).
     pub stream: Option<CaptureSummary>,
+    /// For PCAPdroid's UDP exporter: the datagrams received.
+    pub udp: Option<UdpSummary>,
+}
+
+/// What the receiver of PCAPdroid's UDP exporter saw.
+#[derive(Debug, Clone, Default)]
+pub struct UdpSummary {
+    pub datagrams: u64,
+    /// Not one record of the stream ([`Framed::Drop`]) …
+    pub dropped: u64,
+    /// … the first of them: its sender and why.
+    pub first_dropped: Option<(std::net::SocketAddr, &'static str)>,
+    /// From an address not among the senders allowed.
+    pub foreign: u64,
+    pub first_foreign: Option<std::net::SocketAddr>,
+}
+
+/// How big the UDP receive buffer is asked to be: a burst of the exporter while the
+/// tap is busy waits there (the kernel's default of about 200 KiB holds ~150 packets).
+const UDP_RECEIVE_BUFFER: usize = 8 << 20;
+
+/// PCAPdroid's UDP exporter as a byte stream: each datagram received (from an
+/// allowed sender) goes through [`ExportFraming`], and what it appends is read.
+struct UdpExport {
+    socket: std::net::UdpSocket,
+    senders: Vec<std::net::IpAddr>,
+    framing: ExportFraming,
+    datagram: Vec<u8>,
+    pending: Vec<u8>,
+    at: usize,
+    summary: Arc<std::sync::Mutex<UdpSummary>>,
+}
+
+impl Read for UdpExport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.pending.len() {
+            let (n, from) = self.socket.recv_from(&mut self.datagram)?;
+            let d = self.datagram.get(..n).unwrap_or_default();
+            let framed =
+                if self.senders.is_empty() || self.senders.contains(&from.ip().to_canonical()) {
+                    Some(self.framing.datagram(d))
+                } else {
+                    None
+                };
+            // A panic elsewhere while holding it leaves counts: still valid.
+            let mut summary = self.summary.lock().unwrap_or_else(|e| e.into_inner());
+            summary.datagrams += 1;
+            match framed {
+                Some(Framed::Append(bytes)) => (self.pending, self.at) = (bytes, 0),
+                Some(Framed::Skip) => {}
+                Some(Framed::Drop(why)) => {
+                    summary.dropped += 1;
+                    summary.first_dropped.get_or_insert((from, why));
+                }
+                None => {
+                    summary.foreign += 1;
+                    summary.first_foreign.get_or_insert(from);
+                }
+            }
+        }
+        let n = buf.len().min(self.pending.len() - self.at);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// A packet held back for [`KEYLOG_DELAY`]: a [`Frame`] with its bytes owned.
@@ -322,7 +396,7 @@ struct Feed<'a> {
 
 impl<'a> Feed<'a> {
     fn new(
-        mut file: std::fs::File,
+        mut file: impl Read + Send + 'static,
         stop: &'a AtomicBool,
         ticking: std::rc::Rc<std::cell::Cell<bool>>,
     ) -> std::io::Result<Feed<'a>> {
@@ -405,6 +479,41 @@ enum Packets<'a> {
     Stopped,
 }
 
+/// A stream's reader once its source is open: its capture reader, or a stop that
+/// came before the file header.
+fn stream_reader<'a>(
+    from: &std::path::Path,
+    source: impl Read + Send + 'static,
+    opts: &LiveOptions,
+    stop: &'a AtomicBool,
+    ready: &mut dyn FnMut(),
+) -> Result<Packets<'a>, LiveError> {
+    // Ready before the file header: a writer may start later (PCAPdroid's exporter).
+    ready();
+    let stream_err = |message: String| LiveError::Stream {
+        from: from.display().to_string(),
+        message,
+    };
+    let ticking = std::rc::Rc::new(std::cell::Cell::new(false));
+    let feed = Feed::new(source, stop, ticking.clone())
+        .map_err(|e| stream_err(format!("starting its reader: {e}")))?;
+    let reader = match CaptureReader::new(feed) {
+        Ok(reader) => reader,
+        // Stopped while waiting for the file header: not its fault.
+        Err(_) if stop.load(Ordering::Relaxed) => return Ok(Packets::Stopped),
+        Err(e) => return Err(stream_err(e.to_string())),
+    };
+    ticking.set(true);
+    let filter = opts.bpf.as_ref().map(|text| StreamFilter {
+        text: text.clone(),
+        programs: Vec::new(),
+    });
+    Ok(Packets::Stream {
+        reader: Box::new(reader),
+        filter,
+    })
+}
+
 /// What the source gave.
 enum Item<'a> {
     Frame(Frame<'a>),
@@ -425,7 +534,14 @@ enum Item<'a> {
 }
 
 impl<'a> Packets<'a> {
-    fn open(opts: &LiveOptions, stop: &'a AtomicBool) -> Result<Packets<'a>, LiveError> {
+    /// Opens the source and calls `ready` once it is open (an interface once it
+    /// filters; a stream before its file header is read, which may take a while).
+    fn open(
+        opts: &LiveOptions,
+        stop: &'a AtomicBool,
+        udp: &Arc<std::sync::Mutex<UdpSummary>>,
+        ready: &mut dyn FnMut(),
+    ) -> Result<Packets<'a>, LiveError> {
         match &opts.source {
             PacketSource::Interface(name) => {
                 let pcap_err = |e: pcap::Error| LiveError::Pcap {
@@ -450,32 +566,41 @@ impl<'a> Packets<'a> {
                 }
                 let dlt = cap.get_datalink().0;
                 let link = LinkType::from_number(u32::try_from(dlt).unwrap_or(u32::MAX));
+                ready();
                 Ok(Packets::Interface { cap, link })
             }
             PacketSource::Savefile(path) => {
-                let stream_err = |message: String| LiveError::Stream {
+                let file = std::fs::File::open(path).map_err(|e| LiveError::Stream {
                     from: path.display().to_string(),
-                    message,
+                    message: e.to_string(),
+                })?;
+                stream_reader(path, file, opts, stop, ready)
+            }
+            PacketSource::Udp { listen, senders } => {
+                let udp_err = |e: std::io::Error| LiveError::Stream {
+                    from: opts.source.to_string(),
+                    message: e.to_string(),
                 };
-                let file = std::fs::File::open(path).map_err(|e| stream_err(e.to_string()))?;
-                let ticking = std::rc::Rc::new(std::cell::Cell::new(false));
-                let feed = Feed::new(file, stop, ticking.clone())
-                    .map_err(|e| stream_err(format!("starting its reader: {e}")))?;
-                let reader = match CaptureReader::new(feed) {
-                    Ok(reader) => reader,
-                    // Stopped while waiting for the file header: not its fault.
-                    Err(_) if stop.load(Ordering::Relaxed) => return Ok(Packets::Stopped),
-                    Err(e) => return Err(stream_err(e.to_string())),
+                let socket = std::net::UdpSocket::bind(listen).map_err(udp_err)?;
+                // A smaller buffer than asked for still works (the kernel caps it at
+                // net.core.rmem_max): best effort.
+                let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+                let export = UdpExport {
+                    socket,
+                    senders: senders.iter().map(|ip| ip.to_canonical()).collect(),
+                    framing: ExportFraming::new(),
+                    datagram: vec![0; 1 << 16],
+                    pending: Vec::new(),
+                    at: 0,
+                    summary: udp.clone(),
                 };
-                ticking.set(true);
-                let filter = opts.bpf.as_ref().map(|text| StreamFilter {
-                    text: text.clone(),
-                    programs: Vec::new(),
-                });
-                Ok(Packets::Stream {
-                    reader: Box::new(reader),
-                    filter,
-                })
+                stream_reader(
+                    &PathBuf::from(opts.source.to_string()),
+                    export,
+                    opts,
+                    stop,
+                    ready,
+                )
             }
         }
     }
@@ -618,8 +743,8 @@ fn follow(
 
 /// Captures until `stop` is set (or the duration passes), handing out exchanges as
 /// they complete and the evidence ring's files as they are closed or removed (the
-/// last one closed at the end). `ready` is called once the source is open (and, for
-/// an interface, filtering).
+/// last one closed at the end). `ready` is called once the source is open (for a
+/// stream, before its file header is read; for an interface, filtering).
 pub fn capture(
     opts: &LiveOptions,
     stop: &AtomicBool,
@@ -627,7 +752,8 @@ pub fn capture(
     consumer: &mut dyn FnMut(Exchange),
     ring_events: &mut dyn FnMut(RingEvent),
 ) -> Result<LiveSummary, LiveError> {
-    let mut packets = Packets::open(opts, stop)?;
+    let udp = Arc::new(std::sync::Mutex::new(UdpSummary::default()));
+    let mut packets = Packets::open(opts, stop, &udp, ready)?;
     let started = Timestamp::now();
     let ring_error = |error: std::io::Error| LiveError::Ring {
         dir: opts
@@ -695,7 +821,6 @@ pub fn capture(
         },
         ..CaptureSummary::default()
     };
-    ready();
     let clock = Instant::now();
     let mut number = 0u64;
     let mut failure: Option<LiveError> = None;
@@ -856,6 +981,9 @@ pub fn capture(
         summary.received = received;
         summary.kernel_dropped = kernel;
         summary.interface_dropped = interface;
+    }
+    if let PacketSource::Udp { .. } = &opts.source {
+        summary.udp = Some(udp.lock().unwrap_or_else(|e| e.into_inner()).clone());
     }
     if let Packets::Stream { .. } | Packets::Stopped = &packets {
         read.tap = tap.stats().clone();

@@ -1,0 +1,270 @@
+//! `consentry tap --udp`: the receiver of PCAPdroid's UDP exporter. The test sends a
+//! capture the way PCAPdroid does (the file's header in one datagram, then one
+//! record or block per datagram) to a tap on 127.0.0.1, with a bad datagram among
+//! them; the findings must be the ones `analyze` gives for the file. Needs no capture
+//! privileges.
+
+#![cfg(feature = "live")]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_consentry"))
+}
+
+fn captures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
+}
+
+/// Each finding line without what names its run (`id`, `exchange`).
+fn findings(jsonl: &str) -> BTreeSet<String> {
+    jsonl
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let object = v.as_object_mut().unwrap();
+            object.remove("id");
+            object.remove("exchange");
+            v.to_string()
+        })
+        .collect()
+}
+
+fn analyze(capture: &Path, case: &Path) -> BTreeSet<String> {
+    let o = bin()
+        .arg("analyze")
+        .arg(capture)
+        .arg("--case")
+        .arg(case)
+        .args(["--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    findings(&String::from_utf8_lossy(&o.stdout))
+}
+
+/// The datagrams PCAPdroid's exporter sends for a pcapng file: the section header
+/// and interface blocks in one, then a block per datagram.
+fn pcapng_datagrams(file: &[u8]) -> Vec<Vec<u8>> {
+    let mut blocks = Vec::new();
+    let mut at = 0;
+    while at + 8 <= file.len() {
+        let len = u32::from_le_bytes(file[at + 4..at + 8].try_into().unwrap()) as usize;
+        blocks.push(file[at..at + len].to_vec());
+        at += len;
+    }
+    let kind = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap());
+    let preamble = blocks
+        .iter()
+        .take_while(|b| matches!(kind(b), 0x0A0D_0D0A | 1))
+        .count();
+    let mut datagrams = vec![blocks[..preamble].concat()];
+    datagrams.extend(blocks.into_iter().skip(preamble));
+    datagrams
+}
+
+/// The records of a little-endian pcap file, one per datagram, without the header
+/// (a collector started after the app).
+fn pcap_records(file: &[u8]) -> Vec<Vec<u8>> {
+    let mut records = Vec::new();
+    let mut at = 24;
+    while at + 16 <= file.len() {
+        let len = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap()) as usize;
+        records.push(file[at..at + 16 + len].to_vec());
+        at += 16 + len;
+    }
+    records
+}
+
+/// A port free on 127.0.0.1 for UDP, found by binding and letting go.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tap receiving on 127.0.0.1:`port`, once it says it is.
+fn start_tap(
+    port: u16,
+    case: &Path,
+    ring: &Path,
+    extra: &[&str],
+) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut child = bin()
+        .args([
+            "tap",
+            "--udp",
+            &format!("127.0.0.1:{port}"),
+            "--format",
+            "jsonl",
+        ])
+        .arg("--case")
+        .arg(case)
+        .arg("--ring-dir")
+        .arg(ring)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("receiving PCAPdroid's UDP export on 127.0.0.1:") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the tap ended");
+    }
+    (child, stderr)
+}
+
+/// Stops the tap (SIGTERM) once it has had time to read what was sent: its findings
+/// and the rest of its standard error.
+fn stop(
+    mut child: Child,
+    mut stderr: BufReader<std::process::ChildStderr>,
+) -> (BTreeSet<String>, String) {
+    // Loopback loses no datagram; reading them takes milliseconds, this is margin
+    // for a loaded machine.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: `kill` on the pid of our own child, which has not been waited for.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the tap did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{err}");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (findings(&out), err)
+}
+
+/// PCAPdroid's pcapng (apps in custom blocks and comments) over UDP: the findings of
+/// the file; a datagram that is not one block is left out and reported; the ring
+/// holds the stream.
+#[test]
+fn pcapdroid_pcapng_over_udp_gives_the_findings_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    let capture = captures().join("pcapdroid/pcapdroid.pcapng");
+    let case = captures().join("pcapdroid/consentry.toml");
+    let port = free_udp_port();
+    let (child, stderr) = start_tap(port, &case, &ring, &["--udp-sender", "127.0.0.1"]);
+    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let datagrams = pcapng_datagrams(&std::fs::read(&capture).unwrap());
+    for (i, d) in datagrams.iter().enumerate() {
+        phone.send_to(d, ("127.0.0.1", port)).unwrap();
+        if i == 3 {
+            phone
+                .send_to(&d[..d.len() - 4], ("127.0.0.1", port))
+                .unwrap();
+        }
+    }
+    let (got, err) = stop(child, stderr);
+    let want = analyze(&capture, &case);
+    assert_eq!(want.len(), 4);
+    assert_eq!(got, want, "{err}");
+    let total = datagrams.len() + 1;
+    assert!(
+        err.contains(&format!("UDP 127.0.0.1:{port}: {total} datagrams received")),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "1 datagrams dropped, not one record of the stream (the first from 127.0.0.1:"
+        ) && err.contains("not whole pcapng blocks)"),
+        "{err}"
+    );
+    assert!(!err.contains("--udp-sender ignored"), "{err}");
+    assert!(
+        err.contains("PCAPdroid names the app of 7 exchanges"),
+        "{err}"
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(&ring)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(analyze(&files[0], &case), want);
+}
+
+/// PCAPdroid's pcap with its trailer, received by a collector started after the app
+/// (no header datagram): the header is made up, of Ethernet frames because of the
+/// trailer, and the findings are the file's.
+#[test]
+fn pcap_records_without_their_header_are_read_as_pcapdroid_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = captures().join("pcapdroid/pcapdroid.pcap");
+    let case = captures().join("pcapdroid/consentry.toml");
+    let port = free_udp_port();
+    let (child, stderr) = start_tap(port, &case, &dir.path().join("ring"), &[]);
+    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for record in pcap_records(&std::fs::read(&capture).unwrap()) {
+        phone.send_to(&record, ("127.0.0.1", port)).unwrap();
+    }
+    let (got, err) = stop(child, stderr);
+    let want = analyze(&capture, &case);
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "{err}");
+    assert!(!err.contains("dropped"), "{err}");
+}
+
+/// Datagrams from an address not given with --udp-sender are counted and ignored
+/// (here all of them: the sender allowed is ::1, the datagrams come from 127.0.0.1).
+#[test]
+fn datagrams_of_other_senders_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = captures().join("pcapdroid/pcapdroid.pcap");
+    let case = captures().join("pcapdroid/consentry.toml");
+    let port = free_udp_port();
+    let (child, stderr) = start_tap(
+        port,
+        &case,
+        &dir.path().join("ring"),
+        &["--udp-sender", "::1"],
+    );
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let records = pcap_records(&std::fs::read(&capture).unwrap());
+    for record in &records {
+        stranger.send_to(record, ("127.0.0.1", port)).unwrap();
+    }
+    let (got, err) = stop(child, stderr);
+    assert!(got.is_empty(), "{got:?}");
+    assert!(
+        err.contains(&format!(
+            "{} datagrams from senders not given with --udp-sender ignored (the first from 127.0.0.1:",
+            records.len()
+        )),
+        "{err}"
+    );
+}
+
+/// Off loopback, the senders must be named: anyone else's packets would be evidence.
+#[test]
+fn udp_off_loopback_needs_its_senders() {
+    let o = bin()
+        .args(["tap", "--udp", "0.0.0.0:5123", "--case"])
+        .arg(captures().join("pcapdroid/consentry.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("give --udp-sender"), "{err}");
+}
