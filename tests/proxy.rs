@@ -1000,6 +1000,92 @@ fn an_https_upstream_proxy_is_spoken_to_over_tls() {
     assert!(status.success());
 }
 
+/// `--upstream-proxy socks5://…` (a lab behind `ssh -D`): every way to a server is
+/// a SOCKS5 tunnel, plain HTTP included, with the proxy's credentials; wrong ones
+/// give the client a 502 saying so.
+#[test]
+fn a_socks5_upstream_proxy_carries_every_connection() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let jump = socks_proxy(&rt, Some(("tester".into(), "p@ss".into())));
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let via = format!("socks5://tester:p%40ss@{}", jump.addr);
+    let p = Proxy::start_for_with(dir.path(), &case, &up, &["--upstream-proxy", &via]);
+    assert!(
+        p.stderr.lock().unwrap().iter().any(|l| l.contains(&format!(
+            "servers reached through the upstream proxy {} (SOCKS5, with credentials)",
+            jump.addr
+        ))),
+        "{:#?}",
+        p.stderr.lock().unwrap()
+    );
+    let proxy = p.url();
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let up_ca = up.ca_pem.to_str().unwrap().to_string();
+    let https = format!("https://localhost:{}/track?adid={AD_ID}", up.https.port());
+    assert_eq!(
+        curl(&["--proxy", &proxy, "--cacert", &ours, &https]),
+        curl(&["--cacert", &up_ca, &https])
+    );
+    let http = format!("http://{}/plain?adid={AD_ID}", up.http);
+    assert_eq!(
+        curl(&["--proxy", &proxy, &http]),
+        format!("hello /plain?adid={AD_ID}\n").into_bytes()
+    );
+    let text = format!("{{\"gaid\":\"{AD_ID}\"}}");
+    assert_eq!(rt.block_on(ws_client(p.addr, up.ws, None, &text)), text);
+    for path in ["/track", "/plain"] {
+        let path = format!("{path}?adid={AD_ID}");
+        assert!(
+            p.findings_for(&path)
+                .iter()
+                .any(|f| f["rule"] == "share-before-consent"),
+            "{path}"
+        );
+    }
+    let seen = jump.seen.lock().unwrap().clone();
+    for line in [
+        format!("CONNECT localhost:{}", up.https.port()),
+        format!("CONNECT {}", up.http),
+        format!("CONNECT {}", up.ws),
+    ] {
+        assert!(seen.contains(&line), "{line} not in {seen:#?}");
+    }
+    let (status, _) = p.stop();
+    assert!(status.success());
+
+    let wrong = Proxy::start_for_with(
+        dir.path(),
+        &case,
+        &up,
+        &[
+            "--upstream-proxy",
+            &format!("socks5://tester:guess@{}", jump.addr),
+        ],
+    );
+    for url in [&https, &http] {
+        let out = curl(&[
+            "--proxy",
+            &wrong.url(),
+            "--cacert",
+            &ours,
+            "-w",
+            "\n%{http_code}",
+            url,
+        ]);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.ends_with("\n502"), "{url}: {text}");
+        assert!(
+            text.contains(&format!("upstream proxy {} (SOCKS5)", jump.addr))
+                && text.contains("the credentials of --upstream-proxy were refused"),
+            "{url}: {text}"
+        );
+    }
+    let (status, _) = wrong.stop();
+    assert!(status.success());
+}
+
 /// A SOCKS5 client on the same port: its `CONNECT` is the tunnel an HTTP `CONNECT`
 /// opens (intercepted HTTPS, plain HTTP), its user name and password are checked
 /// and name the device as `Proxy-Authorization` does; other commands and SOCKS4 are

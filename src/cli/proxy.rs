@@ -26,6 +26,7 @@ use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
 use crate::parties::Classifier;
 use crate::pii::Detector;
+use crate::proxy::upstream::ProxyProtocol;
 use crate::proxy::{self, ca, upstream, Event, Settings, Shared};
 use crate::rules::{finding_json, Analyzer, Finding, Options, Severity};
 
@@ -121,7 +122,9 @@ pub struct Args {
     pub danger_accept_invalid_upstream_certs: bool,
     /// Reach every server through this HTTP proxy, `http://[USER:PASS@]HOST:PORT`,
     /// or `https://…` to speak to it over TLS (mitmproxy's upstream mode): TLS,
-    /// WebSockets and tunnels through `CONNECT`, plain HTTP requests in absolute form. Credentials (percent-encoded) go as
+    /// WebSockets and tunnels through `CONNECT`, plain HTTP requests in absolute form.
+    /// Or through a SOCKS5 proxy, `socks5://[USER:PASS@]HOST:PORT` (`ssh -D`), which
+    /// resolves the host names. Credentials (percent-encoded) go as
     /// `Proxy-Authorization: Basic`; set them through the environment to keep them
     /// out of the process list.
     #[arg(
@@ -347,11 +350,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(p) = &upstream.proxy {
-        let how = match (p.is_https(), p.has_credentials()) {
-            (true, true) => " (over TLS, with credentials)",
-            (true, false) => " (over TLS)",
-            (false, true) => " (with credentials)",
-            (false, false) => "",
+        let how = match (p.protocol(), p.has_credentials()) {
+            (ProxyProtocol::Https, true) => " (over TLS, with credentials)",
+            (ProxyProtocol::Https, false) => " (over TLS)",
+            (ProxyProtocol::Socks5, true) => " (SOCKS5, with credentials)",
+            (ProxyProtocol::Socks5, false) => " (SOCKS5)",
+            (ProxyProtocol::Http, true) => " (with credentials)",
+            (ProxyProtocol::Http, false) => "",
         };
         note!(
             "consentry: servers reached through the upstream proxy {}{how}",
@@ -755,8 +760,12 @@ impl Output {
         if let Output::Store(store) = self {
             let mut place = format!("on {listen}");
             if let Some(p) = upstream_proxy {
-                let tls = if p.is_https() { " (over TLS)" } else { "" };
-                place.push_str(&format!(" through the upstream proxy {}{tls}", p.name()));
+                let how = match p.protocol() {
+                    ProxyProtocol::Http => "",
+                    ProxyProtocol::Https => " (over TLS)",
+                    ProxyProtocol::Socks5 => " (SOCKS5)",
+                };
+                place.push_str(&format!(" through the upstream proxy {}{how}", p.name()));
             }
             store.begin(Some(case), session, &place)?;
         }

@@ -212,9 +212,11 @@ impl Pool {
     }
 
     /// The proxy a request to `key` is sent to as it is (plain HTTP when there is an
-    /// upstream proxy).
+    /// upstream HTTP proxy; a SOCKS5 one tunnels it).
     fn forwarded_via(&self, key: &Key) -> Option<&UpstreamProxy> {
-        self.proxy.as_deref().filter(|_| key.scheme == Scheme::HTTP)
+        self.proxy
+            .as_deref()
+            .filter(|p| key.scheme == Scheme::HTTP && p.takes_requests())
     }
 
     /// `res`, unless the upstream proxy answered it for itself (its `407`): that is

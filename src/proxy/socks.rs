@@ -1,6 +1,8 @@
-//! SOCKS5 (RFC 1928) as a client of the proxy speaks it, with user name and
-//! password authentication (RFC 1929): the messages parsed from the bytes read so
-//! far, and the answers to them. Sans-I/O: [`super::serve`] reads and writes.
+//! SOCKS5 (RFC 1928) with user name and password authentication (RFC 1929), both
+//! ways: as a client of the proxy speaks it (the messages parsed from the bytes read
+//! so far, and the answers to them; [`super::serve`] reads and writes), and as the
+//! proxy speaks to an upstream SOCKS5 proxy (`--upstream-proxy socks5://`: the
+//! requests, and the answers read; [`super::upstream`] reads and writes). Sans-I/O.
 //!
 //! Only `CONNECT` is served (a SOCKS5 `CONNECT` becomes the same tunnel as an HTTP
 //! `CONNECT`); `BIND` and `UDP ASSOCIATE` get "command not supported". SOCKS4 and 4a
@@ -174,6 +176,84 @@ pub fn reply(code: u8) -> [u8; 10] {
     [VERSION, code, 0, ATYP_IPV4, 0, 0, 0, 0, 0, 0]
 }
 
+/// The client's greeting to an upstream proxy: no authentication, and user name
+/// and password when it has them.
+pub fn client_greeting(with_credentials: bool) -> Vec<u8> {
+    match with_credentials {
+        true => vec![VERSION, 2, NO_AUTHENTICATION, USER_PASSWORD],
+        false => vec![VERSION, 1, NO_AUTHENTICATION],
+    }
+}
+
+/// RFC 1929's request; `None` when a part is over 255 bytes or the user name empty.
+pub fn client_credentials(user: &[u8], password: &[u8]) -> Option<Vec<u8>> {
+    let user_len = u8::try_from(user.len()).ok().filter(|&n| n > 0)?;
+    let password_len = u8::try_from(password.len()).ok()?;
+    Some(
+        [
+            &[AUTH_VERSION, user_len][..],
+            user,
+            &[password_len],
+            password,
+        ]
+        .concat(),
+    )
+}
+
+/// The `CONNECT` request for `host` (a name, or an address without brackets) and
+/// `port`; `None` for a name over 255 bytes. Names go as names: the proxy resolves
+/// them (curl's `socks5h://`), as a lab behind `ssh -D` needs.
+pub fn client_connect(host: &str, port: u16) -> Option<Vec<u8>> {
+    let mut r = vec![VERSION, CMD_CONNECT, 0];
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            r.push(ATYP_IPV4);
+            r.extend_from_slice(&ip.octets());
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            r.push(ATYP_IPV6);
+            r.extend_from_slice(&ip.octets());
+        }
+        Err(_) => {
+            r.push(ATYP_DOMAIN);
+            r.push(u8::try_from(host.len()).ok()?);
+            r.extend_from_slice(host.as_bytes());
+        }
+    }
+    r.extend_from_slice(&port.to_be_bytes());
+    Some(r)
+}
+
+/// The length of the server's reply to a request from its first five bytes (the
+/// address type, and a name's length byte), or why it is no reply.
+pub fn server_reply_len(head: &[u8; 5]) -> Result<usize, &'static str> {
+    if head[0] != VERSION {
+        return Err("is not SOCKS version 5");
+    }
+    match head[3] {
+        ATYP_IPV4 => Ok(4 + 4 + 2),
+        ATYP_IPV6 => Ok(4 + 16 + 2),
+        ATYP_DOMAIN => Ok(4 + 1 + usize::from(head[4]) + 2),
+        _ => Err("has an unknown address type"),
+    }
+}
+
+/// What a SOCKS5 reply code says (RFC 1928 §6).
+pub fn reply_text(code: u8) -> &'static str {
+    match code {
+        SUCCEEDED => "succeeded",
+        1 => "general SOCKS server failure",
+        NOT_ALLOWED => "connection not allowed by ruleset",
+        3 => "network unreachable",
+        4 => "host unreachable",
+        5 => "connection refused",
+        6 => "TTL expired",
+        COMMAND_NOT_SUPPORTED => "command not supported",
+        ADDRESS_TYPE_NOT_SUPPORTED => "address type not supported",
+        _ => "an unknown reply code",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +353,37 @@ mod tests {
                 Parsed::Incomplete => {}
             }
         }
+    }
+
+    /// What the client side sends is what the server side reads.
+    #[test]
+    fn client_requests_parse_as_the_server_reads_them() {
+        assert_eq!(whole(greeting, &client_greeting(true)), vec![0, 2]);
+        assert_eq!(whole(greeting, &client_greeting(false)), vec![0]);
+        let creds = client_credentials(b"alice", b"pw").unwrap();
+        assert_eq!(
+            whole(credentials, &creds),
+            (b"alice".to_vec(), b"pw".to_vec())
+        );
+        assert_eq!(client_credentials(b"", b"pw"), None);
+        assert_eq!(client_credentials(&[b'u'; 256], b"pw"), None);
+        for (host, port, want) in [
+            ("tracker.example", 443, "tracker.example:443"),
+            ("10.0.0.7", 80, "10.0.0.7:80"),
+            ("2001:db8::1", 8443, "[2001:db8::1]:8443"),
+        ] {
+            let r = client_connect(host, port).unwrap();
+            assert_eq!(whole(request, &r), Request::Connect(want.into()));
+        }
+        assert_eq!(client_connect(&"a".repeat(256), 443), None);
+        let mut head = [0u8; 5];
+        head.copy_from_slice(&reply(SUCCEEDED)[..5]);
+        assert_eq!(server_reply_len(&head), Ok(10));
+        assert_eq!(server_reply_len(&[5, 0, 0, 3, 7]), Ok(14));
+        assert_eq!(server_reply_len(&[5, 0, 0, 4, 0]), Ok(22));
+        assert!(server_reply_len(&[4, 0, 0, 1, 0]).is_err());
+        assert!(server_reply_len(&[5, 0, 0, 9, 0]).is_err());
+        assert_eq!(reply_text(5), "connection refused");
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl Upstream {
     pub fn new(opts: &UpstreamOptions, provider: Arc<CryptoProvider>) -> anyhow::Result<Upstream> {
         let proxy = match opts.proxy.clone() {
             // The proxy's certificate is trusted as a server's would be.
-            Some(p) if p.https => {
+            Some(p) if p.protocol == ProxyProtocol::Https => {
                 Some(p.with_tls(Arc::new(client_config(opts, provider.clone())?)))
             }
             p => p,
@@ -251,11 +251,18 @@ impl Service<Uri> for Dialer {
                 )))
             });
         };
-        if dst.scheme() == Some(&Scheme::HTTPS) {
+        if dst.scheme() == Some(&Scheme::HTTPS) || !proxy.takes_requests() {
             return Box::pin(async move {
                 let host = dst.host().unwrap_or_default();
                 let host = host.trim_start_matches('[').trim_end_matches(']');
-                let tunnel = proxy.connect(host, dst.port_u16().unwrap_or(443)).await?;
+                let default_port = if dst.scheme() == Some(&Scheme::HTTPS) {
+                    443
+                } else {
+                    80
+                };
+                let tunnel = proxy
+                    .connect(host, dst.port_u16().unwrap_or(default_port))
+                    .await?;
                 Ok(TokioIo::new(tunnel))
             });
         }
@@ -270,14 +277,15 @@ impl Service<Uri> for Dialer {
     }
 }
 
-/// An HTTP proxy that every upstream connection goes through (`--upstream-proxy`,
-/// mitmproxy's upstream mode), for labs whose only way out is a corporate proxy;
-/// spoken to in the clear (`http://`) or over TLS (`https://`, its certificate
-/// checked as a server's).
+/// A proxy that every upstream connection goes through (`--upstream-proxy`,
+/// mitmproxy's upstream mode), for labs whose only way out is a corporate proxy or
+/// an `ssh -D` tunnel: an HTTP proxy spoken to in the clear (`http://`) or over TLS
+/// (`https://`, its certificate checked as a server's), or a SOCKS5 proxy
+/// (`socks5://`).
 /// TLS (intercepted or passed through) and WebSockets go through a `CONNECT` tunnel,
 /// so the server's certificate is checked end to end as without it. Plain HTTP
-/// requests go to it in absolute form, as browsers send them: proxies commonly
-/// allow `CONNECT` to port 443 only.
+/// requests go to an HTTP proxy in absolute form, as browsers send them (proxies
+/// commonly allow `CONNECT` to port 443 only), and through a tunnel of a SOCKS5 one.
 #[derive(Clone)]
 pub struct UpstreamProxy {
     /// As `connect` takes it: an IPv6 address without brackets.
@@ -285,12 +293,28 @@ pub struct UpstreamProxy {
     port: u16,
     /// `host:port` as given, for messages (never the credentials).
     name: String,
-    /// `https://`: TLS to the proxy, with this configuration
-    /// ([`UpstreamProxy::with_tls`]).
-    https: bool,
+    protocol: ProxyProtocol,
+    /// For `https://`: the TLS configuration ([`UpstreamProxy::with_tls`]).
     tls: Option<Arc<ClientConfig>>,
-    /// `Basic …`, from the URL's user information.
-    authorization: Option<HeaderValue>,
+    /// From the URL's user information.
+    credentials: Option<Credentials>,
+}
+
+/// How the proxy is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    Http,
+    Https,
+    Socks5,
+}
+
+/// A user name and password for the upstream proxy (never shown).
+#[derive(Clone)]
+struct Credentials {
+    user: Vec<u8>,
+    password: Vec<u8>,
+    /// `Basic base64(user:password)`, marked sensitive.
+    basic: HeaderValue,
 }
 
 /// The longest answer head to a `CONNECT` read: a proxy's is a few hundred bytes.
@@ -300,24 +324,27 @@ impl fmt::Debug for UpstreamProxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpstreamProxy")
             .field("name", &self.name)
-            .field("https", &self.https)
-            .field("credentials", &self.authorization.is_some())
+            .field("protocol", &self.protocol)
+            .field("credentials", &self.credentials.is_some())
             .finish()
     }
 }
 
 impl UpstreamProxy {
-    /// `http://[USER:PASS@]HOST:PORT` or `https://…` (user and password
-    /// percent-encoded). Errors never repeat the text, which may hold a password. An
-    /// `https://` proxy needs [`UpstreamProxy::with_tls`] before it is used.
+    /// `http://[USER:PASS@]HOST:PORT`, `https://…` or `socks5://…` (user and
+    /// password percent-encoded). Errors never repeat the text, which may hold a
+    /// password. An `https://` proxy needs [`UpstreamProxy::with_tls`] before it is
+    /// used.
     pub fn parse(url: &str) -> Result<UpstreamProxy, String> {
-        const FORM: &str = "http://[USER:PASS@]HOST:PORT (or https://)";
+        const FORM: &str = "http://[USER:PASS@]HOST:PORT (or https://, socks5://)";
         let uri: Uri = url
             .parse()
             .map_err(|_| format!("not a URL of the form {FORM}"))?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
+        let protocol = match uri.scheme_str() {
+            Some("http") => ProxyProtocol::Http,
+            Some("https") => ProxyProtocol::Https,
+            // Host names are always sent to the proxy to resolve (see `client_connect`).
+            Some("socks5" | "socks5h") => ProxyProtocol::Socks5,
             _ => return Err(format!("not a URL of the form {FORM}")),
         };
         let authority = uri
@@ -334,10 +361,17 @@ impl UpstreamProxy {
             return Err(format!("no host: give {FORM}"));
         }
         let name = format!("{host}:{port}");
-        let authorization = match authority.as_str().rsplit_once('@') {
+        let credentials = match authority.as_str().rsplit_once('@') {
             None => None,
-            Some((user_info, _)) => Some(basic_authorization(user_info)?),
+            Some((user_info, _)) => Some(credentials(user_info)?),
         };
+        if protocol == ProxyProtocol::Socks5 {
+            if let Some(c) = &credentials {
+                if c.user.len() > 255 || c.password.len() > 255 {
+                    return Err("SOCKS5 credentials are at most 255 bytes each".into());
+                }
+            }
+        }
         Ok(UpstreamProxy {
             host: host
                 .trim_start_matches('[')
@@ -345,9 +379,9 @@ impl UpstreamProxy {
                 .to_string(),
             port,
             name,
-            https,
+            protocol,
             tls: None,
-            authorization,
+            credentials,
         })
     }
 
@@ -359,9 +393,14 @@ impl UpstreamProxy {
         }
     }
 
-    /// True for an `https://` proxy.
-    pub fn is_https(&self) -> bool {
-        self.https
+    pub fn protocol(&self) -> ProxyProtocol {
+        self.protocol
+    }
+
+    /// True when plain HTTP requests go to the proxy itself, in absolute form (an
+    /// HTTP proxy); false when they go through a tunnel (SOCKS5).
+    pub fn takes_requests(&self) -> bool {
+        self.protocol != ProxyProtocol::Socks5
     }
 
     /// `host:port`, without credentials.
@@ -371,7 +410,7 @@ impl UpstreamProxy {
 
     /// True when credentials are sent.
     pub fn has_credentials(&self) -> bool {
-        self.authorization.is_some()
+        self.credentials.is_some()
     }
 
     /// True when the proxy is `local` itself (a loop): the same port on a loopback
@@ -392,8 +431,8 @@ impl UpstreamProxy {
 
     /// Adds the proxy's credentials to a request sent to it.
     pub fn authorize(&self, headers: &mut HeaderMap) {
-        if let Some(a) = &self.authorization {
-            headers.insert(header::PROXY_AUTHORIZATION, a.clone());
+        if let Some(c) = &self.credentials {
+            headers.insert(header::PROXY_AUTHORIZATION, c.basic.clone());
         }
     }
 
@@ -411,7 +450,7 @@ impl UpstreamProxy {
 
     /// What a `407` means here.
     fn credentials_advice(&self) -> &'static str {
-        match self.authorization {
+        match self.credentials {
             Some(_) => "the credentials of --upstream-proxy were refused",
             None => "it asks for credentials: give --upstream-proxy http://USER:PASS@HOST:PORT",
         }
@@ -422,7 +461,7 @@ impl UpstreamProxy {
     async fn open(&self) -> io::Result<UpstreamStream> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port)).await?;
         tcp.set_nodelay(true)?;
-        if !self.https {
+        if self.protocol != ProxyProtocol::Https {
             return Ok(UpstreamStream::Tcp(tcp));
         }
         let config = self
@@ -459,10 +498,30 @@ impl UpstreamProxy {
             true => format!("[{host}]:{port}"),
             false => format!("{host}:{port}"),
         };
+        if self.protocol == ProxyProtocol::Socks5 {
+            let opened = tokio::time::timeout(CONNECT_TIMEOUT, self.socks_connect(host, port));
+            return opened
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer in time"))
+                .and_then(|r| r)
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "upstream proxy {} (SOCKS5), CONNECT {target}: {e}",
+                            self.name
+                        ),
+                    )
+                });
+        }
         let opened = async {
             let mut stream = self.open().await?;
             let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-            if let Some(a) = self.authorization.as_ref().and_then(|a| a.to_str().ok()) {
+            if let Some(a) = self
+                .credentials
+                .as_ref()
+                .and_then(|c| c.basic.to_str().ok())
+            {
                 request.push_str("Proxy-Authorization: ");
                 request.push_str(a);
                 request.push_str("\r\n");
@@ -515,8 +574,83 @@ impl UpstreamProxy {
     }
 }
 
-/// `Basic base64(user:password)` from a URL's percent-encoded `user:password`.
-fn basic_authorization(user_info: &str) -> Result<HeaderValue, String> {
+impl UpstreamProxy {
+    /// A tunnel through a SOCKS5 proxy (RFC 1928; RFC 1929 with credentials): its
+    /// answers read exactly, so the server's first bytes stay in the stream. Errors
+    /// without the proxy's name, which [`UpstreamProxy::connect`] adds.
+    async fn socks_connect(&self, host: &str, port: u16) -> io::Result<UpstreamStream> {
+        use super::socks;
+        let refused = |kind: io::ErrorKind, why: String| io::Error::new(kind, why);
+        let mut stream = self.open().await?;
+        stream
+            .write_all(&socks::client_greeting(self.credentials.is_some()))
+            .await?;
+        let mut choice = [0u8; 2];
+        stream.read_exact(&mut choice).await?;
+        match choice {
+            [socks::VERSION, socks::NO_AUTHENTICATION] => {}
+            [socks::VERSION, socks::USER_PASSWORD] => {
+                let Some(c) = &self.credentials else {
+                    return Err(refused(
+                        io::ErrorKind::PermissionDenied,
+                        "it asks for credentials: give --upstream-proxy socks5://USER:PASS@HOST:PORT".into(),
+                    ));
+                };
+                let request = socks::client_credentials(&c.user, &c.password)
+                    .ok_or_else(|| io::Error::other("the credentials cannot be sent"))?;
+                stream.write_all(&request).await?;
+                let mut status = [0u8; 2];
+                stream.read_exact(&mut status).await?;
+                if status[1] != 0 {
+                    return Err(refused(
+                        io::ErrorKind::PermissionDenied,
+                        "the credentials of --upstream-proxy were refused".into(),
+                    ));
+                }
+            }
+            [socks::VERSION, socks::NO_ACCEPTABLE_METHOD] => {
+                return Err(refused(
+                    io::ErrorKind::PermissionDenied,
+                    match self.credentials {
+                        Some(_) => "it accepts neither no authentication nor a user name and password".into(),
+                        None => "it asks for credentials: give --upstream-proxy socks5://USER:PASS@HOST:PORT".into(),
+                    },
+                ));
+            }
+            _ => {
+                return Err(refused(
+                    io::ErrorKind::InvalidData,
+                    "its answer is not SOCKS5".into(),
+                ))
+            }
+        }
+        let request = socks::client_connect(host, port)
+            .ok_or_else(|| io::Error::other("the host name is over 255 bytes"))?;
+        stream.write_all(&request).await?;
+        let mut head = [0u8; 5];
+        stream.read_exact(&mut head).await.map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => refused(
+                io::ErrorKind::ConnectionRefused,
+                "it closed the connection instead of answering (OpenSSH's -D does so when it cannot reach the server)".into(),
+            ),
+            _ => e,
+        })?;
+        let len = socks::server_reply_len(&head)
+            .map_err(|why| refused(io::ErrorKind::InvalidData, format!("its reply {why}")))?;
+        let mut rest = vec![0u8; len - head.len()];
+        stream.read_exact(&mut rest).await?;
+        match head[1] {
+            socks::SUCCEEDED => Ok(stream),
+            code => Err(refused(
+                io::ErrorKind::ConnectionRefused,
+                format!("refused: {} ({code})", socks::reply_text(code)),
+            )),
+        }
+    }
+}
+
+/// The user name and password of a URL's percent-encoded `user:password`.
+fn credentials(user_info: &str) -> Result<Credentials, String> {
     use base64::Engine;
     let (user, password) = user_info
         .split_once(':')
@@ -524,14 +658,18 @@ fn basic_authorization(user_info: &str) -> Result<HeaderValue, String> {
     if user.is_empty() {
         return Err("credentials must be USER:PASS with a user name".into());
     }
-    let mut plain: Vec<u8> = percent_encoding::percent_decode_str(user).collect();
-    plain.push(b':');
-    plain.extend(percent_encoding::percent_decode_str(password));
+    let user: Vec<u8> = percent_encoding::percent_decode_str(user).collect();
+    let password: Vec<u8> = percent_encoding::percent_decode_str(password).collect();
+    let plain = [&user[..], b":", &password[..]].concat();
     let encoded = base64::engine::general_purpose::STANDARD.encode(&plain);
-    let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
+    let mut basic = HeaderValue::try_from(format!("Basic {encoded}"))
         .map_err(|_| "credentials cannot be sent".to_string())?;
-    value.set_sensitive(true);
-    Ok(value)
+    basic.set_sensitive(true);
+    Ok(Credentials {
+        user,
+        password,
+        basic,
+    })
 }
 
 /// Reads the proxy's answer head exactly, so the server's first bytes stay in the
@@ -697,10 +835,10 @@ mod tests {
         let p = UpstreamProxy::parse("http://alice:p%40ss%3Aword@proxy.corp.example:3128").unwrap();
         assert_eq!(p.name(), "proxy.corp.example:3128");
         assert_eq!((p.host.as_str(), p.port), ("proxy.corp.example", 3128));
-        assert!(!p.is_https());
+        assert_eq!(p.protocol(), ProxyProtocol::Http);
         use base64::Engine;
         let expected = base64::engine::general_purpose::STANDARD.encode("alice:p@ss:word");
-        let auth = p.authorization.as_ref().unwrap();
+        let auth = &p.credentials.as_ref().unwrap().basic;
         assert_eq!(auth.as_bytes(), format!("Basic {expected}").as_bytes());
         assert!(auth.is_sensitive());
         let debug = format!("{p:?}");
@@ -713,7 +851,16 @@ mod tests {
         assert_eq!((v6.host.as_str(), v6.name()), ("::1", "[::1]:8888"));
         assert!(!v6.has_credentials());
         let tls = UpstreamProxy::parse("https://u:secret@proxy.corp.example:8443").unwrap();
-        assert!(tls.is_https() && tls.has_credentials());
+        assert!(tls.protocol() == ProxyProtocol::Https && tls.has_credentials());
+        let socks = UpstreamProxy::parse("socks5://u:secret@127.0.0.1:1080").unwrap();
+        assert_eq!(socks.protocol(), ProxyProtocol::Socks5);
+        assert!(!socks.takes_requests() && p.takes_requests());
+        assert_eq!(
+            UpstreamProxy::parse("socks5h://127.0.0.1:1080")
+                .unwrap()
+                .protocol(),
+            ProxyProtocol::Socks5
+        );
         assert_eq!(tls.name(), "proxy.corp.example:8443");
         assert!(!format!("{tls:?}").contains("secret"));
 
@@ -722,7 +869,7 @@ mod tests {
             ("ftp://proxy:21", "not a URL of the form"),
             ("http://proxy", "no port"),
             ("http://proxy:3128/path", "path or query"),
-            ("socks5://proxy:1080", "not a URL of the form"),
+            ("socks4://proxy:1080", "not a URL of the form"),
             ("proxy:3128", "not a URL of the form"),
             ("http://secret-user@proxy:3128", "USER:PASS"),
             ("http://:secret@proxy:3128", "user name"),
@@ -905,6 +1052,72 @@ mod tests {
                 "upstream proxy 127.0.0.1:{port}: TLS to it failed: "
             )) && err.contains("--upstream-ca"),
             "{err}"
+        );
+    }
+
+    /// A one-connection SOCKS5 proxy on 127.0.0.1 that asks for credentials, records
+    /// what it reads and answers `reply` to the request, then a banner.
+    async fn fake_socks(reply: u8) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut greeting = [0u8; 4];
+            tcp.read_exact(&mut greeting).await.unwrap();
+            seen.extend_from_slice(&greeting);
+            tcp.write_all(&[5, 2]).await.unwrap();
+            let mut creds = [0u8; 6]; // 1, 1, "u", 2, "pw"
+            tcp.read_exact(&mut creds).await.unwrap();
+            seen.extend_from_slice(&creds);
+            tcp.write_all(&[1, 0]).await.unwrap();
+            let mut request = [0u8; 4 + 1 + 9 + 2]; // a name of 9 bytes
+            tcp.read_exact(&mut request).await.unwrap();
+            seen.extend_from_slice(&request);
+            // A reply with a bound name, which must be read whole.
+            tcp.write_all(&[5, reply, 0, 3, 4, b'p', b'r', b'o', b'x', 0x04, 0x38])
+                .await
+                .unwrap();
+            tcp.write_all(b"220 banner\r\n").await.unwrap();
+            seen
+        });
+        (port, task)
+    }
+
+    /// A SOCKS5 upstream proxy: greeting, credentials, `CONNECT` by name; the reply
+    /// read exactly, so the server's banner stays in the tunnel. A refusal says why.
+    #[tokio::test]
+    async fn a_socks5_proxy_tunnels_by_name() {
+        let (port, seen) = fake_socks(0).await;
+        let proxy = UpstreamProxy::parse(&format!("socks5://u:pw@127.0.0.1:{port}")).unwrap();
+        let mut tunnel = proxy.connect("a.example", 443).await.unwrap();
+        let mut banner = Vec::new();
+        tunnel.read_to_end(&mut banner).await.unwrap();
+        assert_eq!(banner, b"220 banner\r\n");
+        assert_eq!(
+            seen.await.unwrap(),
+            [
+                &[5, 2, 0, 2][..],
+                &[1, 1, b'u', 2, b'p', b'w'],
+                &[5, 1, 0, 3, 9],
+                b"a.example",
+                &[1, 187]
+            ]
+            .concat()
+        );
+
+        let (port, _) = fake_socks(5).await;
+        let proxy = UpstreamProxy::parse(&format!("socks5://u:pw@127.0.0.1:{port}")).unwrap();
+        let err = proxy
+            .connect("a.example", 443)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "upstream proxy 127.0.0.1:{port} (SOCKS5), CONNECT a.example:443: refused: connection refused (5)"
+            )
         );
     }
 

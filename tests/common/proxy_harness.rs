@@ -634,6 +634,105 @@ fn forward_proxy_over(
     ForwardProxy { addr, seen }
 }
 
+/// A SOCKS5 proxy (RFC 1928, RFC 1929 when `credentials` are given) reaching
+/// loopback only; `seen` gets `CONNECT host:port` for each tunnel, `refused user`
+/// for wrong credentials.
+pub fn socks_proxy(
+    rt: &tokio::runtime::Runtime,
+    credentials: Option<(String, String)>,
+) -> ForwardProxy {
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let credentials = Arc::new(credentials);
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(socks_tunnel(tcp, credentials.clone(), log.clone()));
+        }
+    });
+    ForwardProxy { addr, seen }
+}
+
+async fn socks_tunnel(
+    mut client: TcpStream,
+    credentials: Arc<Option<(String, String)>>,
+    seen: Arc<Mutex<Vec<String>>>,
+) -> Option<()> {
+    let mut head = [0u8; 2];
+    client.read_exact(&mut head).await.ok()?;
+    let mut methods = vec![0u8; usize::from(head[1])];
+    client.read_exact(&mut methods).await.ok()?;
+    let wanted = if credentials.is_some() { 2 } else { 0 };
+    if !methods.contains(&wanted) {
+        client.write_all(&[5, 0xFF]).await.ok()?;
+        return None;
+    }
+    client.write_all(&[5, wanted]).await.ok()?;
+    if let Some((user, password)) = credentials.as_ref() {
+        let field = |n: usize| vec![0u8; n];
+        let mut v = [0u8; 2];
+        client.read_exact(&mut v).await.ok()?;
+        let mut u = field(usize::from(v[1]));
+        client.read_exact(&mut u).await.ok()?;
+        let mut plen = [0u8; 1];
+        client.read_exact(&mut plen).await.ok()?;
+        let mut p = field(usize::from(plen[0]));
+        client.read_exact(&mut p).await.ok()?;
+        if u != user.as_bytes() || p != password.as_bytes() {
+            seen.lock()
+                .unwrap()
+                .push(format!("refused {}", String::from_utf8_lossy(&u)));
+            client.write_all(&[1, 1]).await.ok()?;
+            return None;
+        }
+        client.write_all(&[1, 0]).await.ok()?;
+    }
+    let mut request = [0u8; 4];
+    client.read_exact(&mut request).await.ok()?;
+    assert_eq!(request[1], 1, "only CONNECT");
+    let host = match request[3] {
+        1 => {
+            let mut a = [0u8; 4];
+            client.read_exact(&mut a).await.ok()?;
+            std::net::Ipv4Addr::from(a).to_string()
+        }
+        3 => {
+            let mut len = [0u8; 1];
+            client.read_exact(&mut len).await.ok()?;
+            let mut name = vec![0u8; usize::from(len[0])];
+            client.read_exact(&mut name).await.ok()?;
+            String::from_utf8(name).ok()?
+        }
+        other => panic!("address type {other}"),
+    };
+    let mut port = [0u8; 2];
+    client.read_exact(&mut port).await.ok()?;
+    let port = u16::from_be_bytes(port);
+    seen.lock().unwrap().push(format!("CONNECT {host}:{port}"));
+    let ip: std::net::IpAddr = match host.as_str() {
+        "localhost" => "127.0.0.1".parse().unwrap(),
+        h => h.parse().expect("an address"),
+    };
+    assert!(ip.is_loopback(), "the test proxy reaches loopback only");
+    let Ok(mut server) = TcpStream::connect((ip, port)).await else {
+        client
+            .write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0])
+            .await
+            .ok()?;
+        return None;
+    };
+    client
+        .write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0])
+        .await
+        .ok()?;
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    Some(())
+}
+
 async fn forward<C>(mut client: C, credentials: Arc<Option<String>>, seen: Arc<Mutex<Vec<String>>>)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
