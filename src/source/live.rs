@@ -482,7 +482,7 @@ enum Packets<'a> {
 /// A stream's reader once its source is open: its capture reader, or a stop that
 /// came before the file header.
 fn stream_reader<'a>(
-    from: &std::path::Path,
+    from: &str,
     source: impl Read + Send + 'static,
     opts: &LiveOptions,
     stop: &'a AtomicBool,
@@ -491,7 +491,7 @@ fn stream_reader<'a>(
     // Ready before the file header: a writer may start later (PCAPdroid's exporter).
     ready();
     let stream_err = |message: String| LiveError::Stream {
-        from: from.display().to_string(),
+        from: from.to_string(),
         message,
     };
     let ticking = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -574,7 +574,7 @@ impl<'a> Packets<'a> {
                     from: path.display().to_string(),
                     message: e.to_string(),
                 })?;
-                stream_reader(path, file, opts, stop, ready)
+                stream_reader(&path.display().to_string(), file, opts, stop, ready)
             }
             PacketSource::Udp { listen, senders } => {
                 let udp_err = |e: std::io::Error| LiveError::Stream {
@@ -594,13 +594,7 @@ impl<'a> Packets<'a> {
                     at: 0,
                     summary: udp.clone(),
                 };
-                stream_reader(
-                    &PathBuf::from(opts.source.to_string()),
-                    export,
-                    opts,
-                    stop,
-                    ready,
-                )
+                stream_reader(&opts.source.to_string(), export, opts, stop, ready)
             }
         }
     }
@@ -697,28 +691,50 @@ impl<'a> Packets<'a> {
         }
     }
 }
-/// Hands a packet to the evidence ring (noting which file holds it), then to the
-/// tap. A packet the ring could not write is not analysed: a finding without its
-/// packets would not hold up.
-fn deliver(
-    frame: &Frame<'_>,
-    ring: Option<&mut EvidenceRing>,
-    frame_files: &RefCell<FrameFiles>,
-    ring_events: &mut dyn FnMut(RingEvent),
-    tap: &mut Tap,
-    consumer: &mut dyn FnMut(Exchange),
-) -> std::io::Result<()> {
-    if let Some(r) = ring {
-        let written = u16::try_from(frame.link.number())
-            .map_err(|_| std::io::Error::other("link type beyond pcapng's 16 bits"))
-            .and_then(|link| r.interface(link))
-            .and_then(|i| r.write(frame.ts, i, frame.data, frame.original_len, frame.comment));
-        frame_files.borrow_mut().note(r);
-        r.take_events().into_iter().for_each(ring_events);
-        written?;
+/// Where packets go: the evidence ring (noting which file holds each), then the tap,
+/// whose exchanges go to the consumer.
+struct Outlet<'c> {
+    frame_files: &'c RefCell<FrameFiles>,
+    ring_events: &'c mut dyn FnMut(RingEvent),
+    consumer: &'c mut dyn FnMut(Exchange),
+}
+
+impl Outlet<'_> {
+    /// One packet. A packet the ring could not write is not analysed: a finding
+    /// without its packets would not hold up.
+    fn deliver(
+        &mut self,
+        frame: &Frame<'_>,
+        ring: Option<&mut EvidenceRing>,
+        tap: &mut Tap,
+    ) -> std::io::Result<()> {
+        if let Some(r) = ring {
+            let written = u16::try_from(frame.link.number())
+                .map_err(|_| std::io::Error::other("link type beyond pcapng's 16 bits"))
+                .and_then(|link| r.interface(link))
+                .and_then(|i| r.write(frame.ts, i, frame.data, frame.original_len, frame.comment));
+            self.frame_files.borrow_mut().note(r);
+            r.take_events().into_iter().for_each(&mut *self.ring_events);
+            written?;
+        }
+        tap.frame(frame, self.consumer);
+        Ok(())
     }
-    tap.frame(frame, consumer);
-    Ok(())
+
+    /// The held packets `next` takes from the queue, oldest first, until it takes
+    /// none or the ring fails.
+    fn deliver_held(
+        &mut self,
+        delayed: &mut DelayQueue,
+        mut next: impl FnMut(&mut DelayQueue) -> Option<Delayed>,
+        mut ring: Option<&mut EvidenceRing>,
+        tap: &mut Tap,
+    ) -> std::io::Result<()> {
+        while let Some(p) = next(delayed) {
+            self.deliver(&p.frame(), ring.as_deref_mut(), tap)?;
+        }
+        Ok(())
+    }
 }
 
 /// Adds the lines appended to the followed key logs to the tap and, as a secrets
@@ -811,6 +827,11 @@ pub fn capture(
         consumer(x)
     };
     let consumer: &mut dyn FnMut(Exchange) = if ring.is_some() { &mut named } else { consumer };
+    let mut outlet = Outlet {
+        frame_files: &frame_files,
+        ring_events: &mut *ring_events,
+        consumer: &mut *consumer,
+    };
     let mut next_poll = Instant::now() + KEYLOG_POLL;
     let mut delayed = DelayQueue::default();
     let mut read = CaptureSummary {
@@ -851,20 +872,8 @@ pub fn capture(
                     break;
                 }
             }
-            let mut released = Ok(());
-            while let Some(p) = delayed.pop_due(now) {
-                released = deliver(
-                    &p.frame(),
-                    ring.as_mut(),
-                    &frame_files,
-                    ring_events,
-                    &mut tap,
-                    consumer,
-                );
-                if released.is_err() {
-                    break;
-                }
-            }
+            let released =
+                outlet.deliver_held(&mut delayed, |q| q.pop_due(now), ring.as_mut(), &mut tap);
             if let Err(e) = released {
                 failure = Some(ring_error(e));
                 break;
@@ -882,33 +891,17 @@ pub fn capture(
                 number += 1;
                 let frame = Frame { number, ..frame };
                 if followed.is_empty() {
-                    deliver(
-                        &frame,
-                        ring.as_mut(),
-                        &frame_files,
-                        ring_events,
-                        &mut tap,
-                        consumer,
-                    )
+                    outlet.deliver(&frame, ring.as_mut(), &mut tap)
                 } else {
                     // The ring gets it with the tap, after the secrets that came
                     // meanwhile, so that a ring file decrypts alone.
                     delayed.push(Instant::now(), &frame);
-                    let mut released = Ok(());
-                    while let Some(p) = delayed.pop_over_budget() {
-                        released = deliver(
-                            &p.frame(),
-                            ring.as_mut(),
-                            &frame_files,
-                            ring_events,
-                            &mut tap,
-                            consumer,
-                        );
-                        if released.is_err() {
-                            break;
-                        }
-                    }
-                    released
+                    outlet.deliver_held(
+                        &mut delayed,
+                        DelayQueue::pop_over_budget,
+                        ring.as_mut(),
+                        &mut tap,
+                    )
                 }
             }
             Item::Secrets { secrets_type, data } => {
@@ -954,17 +947,9 @@ pub fn capture(
     // Secrets appended up to the stop still meet the packets held back. After a ring
     // failure those packets are not analysed: they could not be kept as evidence.
     if !matches!(failure, Some(LiveError::Ring { .. })) {
-        let mut kept = follow(&mut followed, &mut tap, ring.as_mut(), delayed.len());
-        while let (Ok(()), Some(p)) = (&kept, delayed.pop()) {
-            kept = deliver(
-                &p.frame(),
-                ring.as_mut(),
-                &frame_files,
-                ring_events,
-                &mut tap,
-                consumer,
-            );
-        }
+        let kept = follow(&mut followed, &mut tap, ring.as_mut(), delayed.len()).and_then(|()| {
+            outlet.deliver_held(&mut delayed, DelayQueue::pop, ring.as_mut(), &mut tap)
+        });
         if let (None, Err(e)) = (&failure, kept) {
             failure = Some(ring_error(e));
         }
@@ -1147,7 +1132,12 @@ mod tests {
                 original_len: 150,
                 comment: None,
             };
-            deliver(&frame, Some(ring), &files, &mut |_| {}, tap, &mut |_| {}).unwrap();
+            let mut outlet = Outlet {
+                frame_files: &files,
+                ring_events: &mut |_| {},
+                consumer: &mut |_| {},
+            };
+            outlet.deliver(&frame, Some(ring), tap).unwrap();
         };
         packet(&mut ring, &mut tap, 1);
         // Two packets wait for the line: the second lands in a new file.
