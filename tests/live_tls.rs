@@ -196,30 +196,24 @@ fn tap_decrypts_with_a_key_log_written_while_it_captures() {
         .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
         .collect();
     assert_eq!(files.len(), 1, "one ring file expected: {files:?}");
-    let analysed = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .arg("analyze")
-        .arg(&files[0])
-        .arg("--case")
-        .arg(&case)
-        .arg("--keylog")
-        .arg(&keylog)
-        .args(["--format", "jsonl"])
-        .output()
-        .unwrap();
-    let analysed = String::from_utf8_lossy(&analysed.stdout);
+    let analysed = |extra: &[&std::ffi::OsStr]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .arg("analyze")
+            .arg(&files[0])
+            .arg("--case")
+            .arg(&case)
+            .args(extra)
+            .args(["--format", "jsonl"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let with_keylog = analysed(&["--keylog".as_ref(), keylog.as_os_str()]);
     assert!(
-        has_finding(&analysed),
-        "the ring file with the key log does not give the finding: {analysed}"
+        has_finding(&with_keylog),
+        "the ring file with the key log does not give the finding: {with_keylog}"
     );
-    let alone = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .arg("analyze")
-        .arg(&files[0])
-        .arg("--case")
-        .arg(&case)
-        .args(["--format", "jsonl"])
-        .output()
-        .unwrap();
-    let alone = String::from_utf8_lossy(&alone.stdout);
+    let alone = analysed(&[]);
     assert!(
         has_finding(&alone),
         "the ring file alone does not give the finding: {alone}"

@@ -815,59 +815,51 @@ async fn read_response(c: &mut TcpStream) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
-/// `--upstream-proxy`: every way to a server goes through the lab's HTTP proxy, with
-/// its credentials: intercepted HTTPS and WebSockets by `CONNECT`, plain HTTP in
-/// absolute form, an ignored host's tunnel by `CONNECT` (its own certificate still
-/// reaching the client). Wrong credentials give the client a 502 that says so, not
-/// the upstream proxy's 407.
-#[test]
-fn an_upstream_proxy_carries_every_connection() {
-    use base64::Engine;
-    let rt = rt();
-    let dir = tempfile::tempdir().unwrap();
-    let up = upstreams(&rt, dir.path());
-    let basic = base64::engine::general_purpose::STANDARD.encode("tester:p@ss");
-    let corp = forward_proxy(&rt, Some(format!("Basic {basic}")));
-    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
-    let via = format!("http://tester:p%40ss@{}", corp.addr);
-    let p = Proxy::start_for_with(
-        dir.path(),
-        &case,
-        &up,
-        &["--upstream-proxy", &via, "--ignore-host", "^localhost$"],
-    );
-    assert!(
-        p.stderr.lock().unwrap().iter().any(|l| l.contains(&format!(
-            "servers reached through the upstream proxy {} (with credentials)",
-            corp.addr
-        ))),
-        "{:#?}",
-        p.stderr.lock().unwrap()
-    );
-    assert!(!p.stderr.lock().unwrap().iter().any(|l| l.contains("p@ss")));
-    let proxy = p.url();
+/// A proxy started with `--upstream-proxy via` (and `extra`), once its startup line
+/// names the upstream proxy at `at` as `how` (e.g. ` (with credentials)`).
+fn start_through(
+    dir: &std::path::Path,
+    case: &std::path::Path,
+    up: &Upstreams,
+    via: &str,
+    extra: &[&str],
+    at: SocketAddr,
+    how: &str,
+) -> Proxy {
+    let args = [&["--upstream-proxy", via][..], extra].concat();
+    let p = Proxy::start_for_with(dir, case, up, &args);
+    let expected = format!("servers reached through the upstream proxy {at}{how}");
+    let stderr = p.stderr.lock().unwrap().clone();
+    assert!(stderr.iter().any(|l| l.contains(&expected)), "{stderr:#?}");
+    p
+}
+
+/// Through `p`: HTTPS to `https_host` byte-identical to direct, plain HTTP and a
+/// WebSocket echoed as the servers answer, and their exchanges and the two
+/// requests' findings recorded. The HTTPS and HTTP URLs fetched.
+fn every_way_through(
+    rt: &tokio::runtime::Runtime,
+    p: &Proxy,
+    up: &Upstreams,
+    https_host: &str,
+) -> (String, String) {
     let ours = p.ca_pem().to_str().unwrap().to_string();
     let up_ca = up.ca_pem.to_str().unwrap().to_string();
-
-    let https = format!("https://{}/track?adid={AD_ID}", up.https);
-    let direct = curl(&["--cacert", &up_ca, &https]);
+    let https = format!(
+        "https://{https_host}:{}/track?adid={AD_ID}",
+        up.https.port()
+    );
     assert_eq!(
-        curl(&["--proxy", &proxy, "--cacert", &ours, &https]),
-        direct
+        curl(&["--proxy", &p.url(), "--cacert", &ours, &https]),
+        curl(&["--cacert", &up_ca, &https])
     );
     let http = format!("http://{}/plain?adid={AD_ID}", up.http);
     assert_eq!(
-        curl(&["--proxy", &proxy, &http]),
+        curl(&["--proxy", &p.url(), &http]),
         format!("hello /plain?adid={AD_ID}\n").into_bytes()
     );
     let text = format!("{{\"gaid\":\"{AD_ID}\"}}");
     assert_eq!(rt.block_on(ws_client(p.addr, up.ws, None, &text)), text);
-    // Ignored: passed through, the server's own certificate reaches curl.
-    let ignored = format!("https://localhost:{}/ignored", up.https.port());
-    assert_eq!(
-        curl(&["--proxy", &proxy, "--cacert", &up_ca, &ignored]),
-        b"hello /ignored\n"
-    );
     p.wait_exchanges("the HTTPS, HTTP and WebSocket exchanges", |xs| {
         ["/track", "/plain", "/socket"].iter().all(|path| {
             xs.iter()
@@ -883,32 +875,17 @@ fn an_upstream_proxy_carries_every_connection() {
             "{path}"
         );
     }
-    let seen = corp.seen.lock().unwrap().clone();
-    for line in [
-        format!("CONNECT {}", up.https),
-        format!("GET {http}"),
-        format!("CONNECT {}", up.ws),
-        format!("CONNECT localhost:{}", up.https.port()),
-    ] {
-        assert!(seen.contains(&line), "{line} not in {seen:#?}");
-    }
-    let (status, _) = p.stop();
-    assert!(status.success());
+    (https, http)
+}
 
-    // Wrong credentials: a 502 naming the cause, for HTTPS and plain HTTP alike.
-    let wrong = Proxy::start_for_with(
-        dir.path(),
-        &case,
-        &up,
-        &[
-            "--upstream-proxy",
-            &format!("http://tester:guess@{}", corp.addr),
-        ],
-    );
-    for url in [&https, &http] {
+/// Through a proxy whose upstream proxy refuses it: each of `urls` gets a 502 whose
+/// body says each of `says`, not the upstream proxy's own answer.
+fn refused_through(p: Proxy, urls: &[&str], says: &[String]) {
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    for url in urls {
         let out = curl(&[
             "--proxy",
-            &wrong.url(),
+            &p.url(),
             "--cacert",
             &ours,
             "-w",
@@ -917,14 +894,81 @@ fn an_upstream_proxy_carries_every_connection() {
         ]);
         let text = String::from_utf8_lossy(&out);
         assert!(text.ends_with("\n502"), "{url}: {text}");
-        assert!(
-            text.contains(&format!("upstream proxy {}", corp.addr))
-                && text.contains("with 407 Proxy Authentication Required: the credentials of --upstream-proxy were refused"),
-            "{url}: {text}"
-        );
+        for said in says {
+            assert!(
+                text.contains(said.as_str()),
+                "{url}: {said:?} not in {text}"
+            );
+        }
     }
-    let (status, _) = wrong.stop();
+    let (status, _) = p.stop();
     assert!(status.success());
+}
+
+/// What an upstream proxy saw must include each of `lines`.
+fn saw_all(seen: &std::sync::Mutex<Vec<String>>, lines: &[String]) {
+    let seen = seen.lock().unwrap().clone();
+    for line in lines {
+        assert!(seen.contains(line), "{line} not in {seen:#?}");
+    }
+}
+
+/// `--upstream-proxy`: every way to a server goes through the lab's HTTP proxy, with
+/// its credentials: intercepted HTTPS and WebSockets by `CONNECT`, plain HTTP in
+/// absolute form, an ignored host's tunnel by `CONNECT` (its own certificate still
+/// reaching the client). Wrong credentials give the client a 502 that says so, not
+/// the upstream proxy's 407.
+#[test]
+fn an_upstream_proxy_carries_every_connection() {
+    use base64::Engine;
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let basic = base64::engine::general_purpose::STANDARD.encode("tester:p@ss");
+    let corp = forward_proxy(&rt, Some(format!("Basic {basic}")));
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let via = format!("http://tester:p%40ss@{}", corp.addr);
+    let ignore = ["--ignore-host", "^localhost$"];
+    let p = start_through(
+        dir.path(),
+        &case,
+        &up,
+        &via,
+        &ignore,
+        corp.addr,
+        " (with credentials)",
+    );
+    assert!(!p.stderr.lock().unwrap().iter().any(|l| l.contains("p@ss")));
+    let (https, http) = every_way_through(&rt, &p, &up, "127.0.0.1");
+    // Ignored: passed through, the server's own certificate reaches curl.
+    let up_ca = up.ca_pem.to_str().unwrap().to_string();
+    let ignored = format!("https://localhost:{}/ignored", up.https.port());
+    assert_eq!(
+        curl(&["--proxy", &p.url(), "--cacert", &up_ca, &ignored]),
+        b"hello /ignored\n"
+    );
+    saw_all(
+        &corp.seen,
+        &[
+            format!("CONNECT {}", up.https),
+            format!("GET {http}"),
+            format!("CONNECT {}", up.ws),
+            format!("CONNECT localhost:{}", up.https.port()),
+        ],
+    );
+    let (status, _) = p.stop();
+    assert!(status.success());
+
+    // Wrong credentials: a 502 naming the cause, for HTTPS and plain HTTP alike.
+    let wrong = format!("http://tester:guess@{}", corp.addr);
+    refused_through(
+        start_through(dir.path(), &case, &up, &wrong, &[], corp.addr, " (with credentials)"),
+        &[&https, &http],
+        &[
+            format!("upstream proxy {}", corp.addr),
+            "with 407 Proxy Authentication Required: the credentials of --upstream-proxy were refused".into(),
+        ],
+    );
 
     // Itself as its upstream proxy: refused before anything is bound or recorded.
     let o = Command::new(bin())
@@ -954,44 +998,18 @@ fn an_https_upstream_proxy_is_spoken_to_over_tls() {
     let corp = forward_proxy_tls(&rt, Some("Basic dTpwdw==".into()), up.tls.clone());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let via = format!("https://u:pw@{}", corp.addr);
-    let p = Proxy::start_for_with(dir.path(), &case, &up, &["--upstream-proxy", &via]);
-    assert!(
-        p.stderr.lock().unwrap().iter().any(|l| l.contains(&format!(
-            "servers reached through the upstream proxy {} (over TLS, with credentials)",
-            corp.addr
-        ))),
-        "{:#?}",
-        p.stderr.lock().unwrap()
+    let how = " (over TLS, with credentials)";
+    let p = start_through(dir.path(), &case, &up, &via, &[], corp.addr, how);
+    let (_, http) = every_way_through(&rt, &p, &up, "127.0.0.1");
+    saw_all(
+        &corp.seen,
+        &[
+            format!("CONNECT {}", up.https),
+            format!("GET {http}"),
+            format!("CONNECT {}", up.ws),
+        ],
     );
-    let proxy = p.url();
-    let ours = p.ca_pem().to_str().unwrap().to_string();
-    let up_ca = up.ca_pem.to_str().unwrap().to_string();
-    let https = format!("https://{}/track?adid={AD_ID}", up.https);
-    assert_eq!(
-        curl(&["--proxy", &proxy, "--cacert", &ours, &https]),
-        curl(&["--cacert", &up_ca, &https])
-    );
-    let http = format!("http://{}/plain?adid={AD_ID}", up.http);
-    assert_eq!(
-        curl(&["--proxy", &proxy, &http]),
-        format!("hello /plain?adid={AD_ID}\n").into_bytes()
-    );
-    let text = format!("{{\"gaid\":\"{AD_ID}\"}}");
-    assert_eq!(rt.block_on(ws_client(p.addr, up.ws, None, &text)), text);
-    p.wait_exchanges("the HTTPS, HTTP and WebSocket exchanges", |xs| {
-        ["/track", "/plain", "/socket"].iter().all(|path| {
-            xs.iter()
-                .any(|x| x["path"].as_str().is_some_and(|p| p.starts_with(path)))
-        })
-    });
     let seen = corp.seen.lock().unwrap().clone();
-    for line in [
-        format!("CONNECT {}", up.https),
-        format!("GET {http}"),
-        format!("CONNECT {}", up.ws),
-    ] {
-        assert!(seen.contains(&line), "{line} not in {seen:#?}");
-    }
     assert!(
         !seen.iter().any(|l| l.starts_with("TLS failed")),
         "{seen:#?}"
@@ -1001,8 +1019,8 @@ fn an_https_upstream_proxy_is_spoken_to_over_tls() {
 }
 
 /// `--upstream-proxy socks5://…` (a lab behind `ssh -D`): every way to a server is
-/// a SOCKS5 tunnel, plain HTTP included, with the proxy's credentials; wrong ones
-/// give the client a 502 saying so.
+/// a SOCKS5 tunnel, plain HTTP included, by host name, with the proxy's
+/// credentials; wrong ones give the client a 502 saying so.
 #[test]
 fn a_socks5_upstream_proxy_carries_every_connection() {
     let rt = rt();
@@ -1011,79 +1029,29 @@ fn a_socks5_upstream_proxy_carries_every_connection() {
     let jump = socks_proxy(&rt, Some(("tester".into(), "p@ss".into())));
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let via = format!("socks5://tester:p%40ss@{}", jump.addr);
-    let p = Proxy::start_for_with(dir.path(), &case, &up, &["--upstream-proxy", &via]);
-    assert!(
-        p.stderr.lock().unwrap().iter().any(|l| l.contains(&format!(
-            "servers reached through the upstream proxy {} (SOCKS5, with credentials)",
-            jump.addr
-        ))),
-        "{:#?}",
-        p.stderr.lock().unwrap()
+    let how = " (SOCKS5, with credentials)";
+    let p = start_through(dir.path(), &case, &up, &via, &[], jump.addr, how);
+    let (https, http) = every_way_through(&rt, &p, &up, "localhost");
+    saw_all(
+        &jump.seen,
+        &[
+            format!("CONNECT localhost:{}", up.https.port()),
+            format!("CONNECT {}", up.http),
+            format!("CONNECT {}", up.ws),
+        ],
     );
-    let proxy = p.url();
-    let ours = p.ca_pem().to_str().unwrap().to_string();
-    let up_ca = up.ca_pem.to_str().unwrap().to_string();
-    let https = format!("https://localhost:{}/track?adid={AD_ID}", up.https.port());
-    assert_eq!(
-        curl(&["--proxy", &proxy, "--cacert", &ours, &https]),
-        curl(&["--cacert", &up_ca, &https])
-    );
-    let http = format!("http://{}/plain?adid={AD_ID}", up.http);
-    assert_eq!(
-        curl(&["--proxy", &proxy, &http]),
-        format!("hello /plain?adid={AD_ID}\n").into_bytes()
-    );
-    let text = format!("{{\"gaid\":\"{AD_ID}\"}}");
-    assert_eq!(rt.block_on(ws_client(p.addr, up.ws, None, &text)), text);
-    for path in ["/track", "/plain"] {
-        let path = format!("{path}?adid={AD_ID}");
-        assert!(
-            p.findings_for(&path)
-                .iter()
-                .any(|f| f["rule"] == "share-before-consent"),
-            "{path}"
-        );
-    }
-    let seen = jump.seen.lock().unwrap().clone();
-    for line in [
-        format!("CONNECT localhost:{}", up.https.port()),
-        format!("CONNECT {}", up.http),
-        format!("CONNECT {}", up.ws),
-    ] {
-        assert!(seen.contains(&line), "{line} not in {seen:#?}");
-    }
     let (status, _) = p.stop();
     assert!(status.success());
 
-    let wrong = Proxy::start_for_with(
-        dir.path(),
-        &case,
-        &up,
+    let wrong = format!("socks5://tester:guess@{}", jump.addr);
+    refused_through(
+        start_through(dir.path(), &case, &up, &wrong, &[], jump.addr, how),
+        &[&https, &http],
         &[
-            "--upstream-proxy",
-            &format!("socks5://tester:guess@{}", jump.addr),
+            format!("upstream proxy {} (SOCKS5)", jump.addr),
+            "the credentials of --upstream-proxy were refused".into(),
         ],
     );
-    for url in [&https, &http] {
-        let out = curl(&[
-            "--proxy",
-            &wrong.url(),
-            "--cacert",
-            &ours,
-            "-w",
-            "\n%{http_code}",
-            url,
-        ]);
-        let text = String::from_utf8_lossy(&out);
-        assert!(text.ends_with("\n502"), "{url}: {text}");
-        assert!(
-            text.contains(&format!("upstream proxy {} (SOCKS5)", jump.addr))
-                && text.contains("the credentials of --upstream-proxy were refused"),
-            "{url}: {text}"
-        );
-    }
-    let (status, _) = wrong.stop();
-    assert!(status.success());
 }
 
 /// A SOCKS5 client on the same port: its `CONNECT` is the tunnel an HTTP `CONNECT`

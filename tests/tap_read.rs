@@ -32,18 +32,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Each finding line without what names its run (`id`, `exchange`).
 fn findings(jsonl: &str) -> BTreeSet<String> {
-    jsonl
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let object = v.as_object_mut().unwrap();
-            object.remove("id");
-            object.remove("exchange");
-            v.to_string()
-        })
-        .collect()
+    piped::findings_without_run_ids(jsonl)
 }
 
 fn analyze_findings(capture: &Path) -> BTreeSet<String> {

@@ -6,6 +6,9 @@
 
 #![cfg(feature = "live")]
 
+#[path = "common/piped.rs"]
+mod piped;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
@@ -21,18 +24,8 @@ fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
 }
 
-/// Each finding line without what names its run (`id`, `exchange`).
 fn findings(jsonl: &str) -> BTreeSet<String> {
-    jsonl
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let object = v.as_object_mut().unwrap();
-            object.remove("id");
-            object.remove("exchange");
-            v.to_string()
-        })
-        .collect()
+    piped::findings_without_run_ids(jsonl)
 }
 
 fn analyze(capture: &Path, case: &Path) -> BTreeSet<String> {

@@ -39,3 +39,18 @@ pub fn stored_annotations(root: &Path) -> Vec<String> {
         .collect();
     rows
 }
+
+/// Each finding line of `jsonl` without what names its run (`id`, `exchange`), so
+/// two runs over the same packets compare equal.
+pub fn findings_without_run_ids(jsonl: &str) -> std::collections::BTreeSet<String> {
+    jsonl
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let object = v.as_object_mut().unwrap();
+            object.remove("id");
+            object.remove("exchange");
+            v.to_string()
+        })
+        .collect()
+}
