@@ -7,9 +7,10 @@
 //!
 //! Policies:
 //! - A datagram that is not exactly one record (a pcap record whose length field
-//!   disagrees with the datagram's, a pcapng block whose lengths do not close it) is
-//!   dropped with its reason: passed on, it would make the reader misread everything
-//!   after it. A lost datagram loses its packet only, as on the wire.
+//!   disagrees with the datagram's, a pcapng block whose lengths do not close it or
+//!   whose contents the reader refuses) is dropped with its reason: passed on, it
+//!   would make the reader misread, or stop at, everything after it. A lost datagram
+//!   loses its packet only, as on the wire.
 //! - A collector started after the app, or one whose header datagram was lost, gets
 //!   records before any header: the header is made up as PCAPdroid writes it
 //!   (little-endian; pcap of raw IP, or of Ethernet when the record ends in
@@ -18,6 +19,8 @@
 //! - A pcap header again (the app restarted its capture) is skipped; a pcapng
 //!   preamble again starts a new section, as pcapng allows. A header of the other
 //!   format than the stream's is dropped: one stream has one format.
+
+use crate::net::capture::check_pcapng_block;
 
 /// The pcap file header's length.
 const PCAP_HEADER_LEN: usize = 24;
@@ -153,9 +156,11 @@ fn one_pcap_record(d: &[u8], big_endian: bool) -> bool {
     d.len() >= PCAP_RECORD_HEADER_LEN && captured as usize == d.len() - PCAP_RECORD_HEADER_LEN
 }
 
-/// One or more whole pcapng blocks: each length a multiple of 4, at least 12, and
-/// repeated at its end; the last one ends the datagram. A section header only
-/// first (where [`ExportFraming::datagram`] has checked its byte-order magic).
+/// One or more whole pcapng blocks the capture reader reads: each length a
+/// multiple of 4, at least 12, and repeated at its end, the contents as the reader
+/// checks them ([`check_pcapng_block`]); the last one ends the datagram. A section
+/// header only first (where [`ExportFraming::datagram`] has checked its byte-order
+/// magic).
 fn whole_blocks(d: &[u8], big_endian: bool) -> bool {
     let mut at = 0;
     while at < d.len() {
@@ -170,6 +175,9 @@ fn whole_blocks(d: &[u8], big_endian: bool) -> bool {
             return false;
         }
         if u32_at(d, end - 4, big_endian) != Some(len as u32) {
+            return false;
+        }
+        if check_pcapng_block(&d[at..end], big_endian).is_err() {
             return false;
         }
         at = end;
@@ -348,7 +356,7 @@ mod tests {
         /// to its end: every appended piece is whole.
         #[test]
         fn any_datagrams_make_a_stream_that_reads_to_its_end(
-            picks in proptest::collection::vec((0u8..6, proptest::collection::vec(proptest::num::u8::ANY, 0..40)), 0..20),
+            picks in proptest::collection::vec((0u8..8, proptest::collection::vec(proptest::num::u8::ANY, 0..40)), 0..20),
         ) {
             let datagrams: Vec<Vec<u8>> = picks
                 .iter()
@@ -358,6 +366,9 @@ mod tests {
                     2 => pcap_record(7, bytes),
                     3 => epb(bytes),
                     4 => [&pcap_record(7, bytes)[..], b"x"].concat(),
+                    // Whole blocks whose contents are anything: an EPB, a secrets block.
+                    5 => block(6, bytes),
+                    6 => block(10, bytes),
                     _ => bytes.clone(),
                 })
                 .collect();
