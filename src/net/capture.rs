@@ -414,7 +414,7 @@ pub fn check_pcapng_block(block: &[u8], big_endian: bool) -> Result<(), String> 
                 parse_block_le
             };
             match parse(block) {
-                Ok((rest, _)) if rest.is_empty() => Ok(()),
+                Ok(([], _)) => Ok(()),
                 Ok((rest, _)) => Err(format!(
                     "{} of {blen} bytes parsed as {} bytes",
                     block_name(btype),
