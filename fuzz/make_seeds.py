@@ -170,6 +170,11 @@ def main():
     # capture / packet: small pcap and pcapng files of frames built here.
     for name, data in capture_seeds().items():
         write("capture", name, data)
+
+    # udp_export: captures sent as PCAPdroid's exporter sends them, a datagram per
+    # record or block (the pcapng preamble in one), each behind a 2-byte length.
+    for name, data in udp_export_seeds().items():
+        write("udp_export", name, data)
     for name, data in packet_seeds().items():
         write("packet", name, data)
 
@@ -327,6 +332,50 @@ def capture_seeds():
         "pcapng-le": pcapng([(0, ether(get)), (1, get)]),
         "pcapng-be": pcapng([(1, get)], endian=">"),
     }
+
+
+def framed(datagrams):
+    return b"".join(struct.pack(">H", len(d)) + d for d in datagrams)
+
+
+def pcapng_datagrams(data):
+    blocks, at = [], 0
+    while at + 8 <= len(data):
+        (length,) = struct.unpack_from("<I", data, at + 4)
+        blocks.append(data[at:at + length])
+        at += length
+    head = 0
+    while head < len(blocks) and struct.unpack_from("<I", blocks[head])[0] in (0x0A0D0D0A, 1):
+        head += 1
+    return [b"".join(blocks[:head])] + blocks[head:]
+
+
+def pcap_datagrams(data):
+    out, at = [data[:24]], 24
+    while at + 16 <= len(data):
+        (caplen,) = struct.unpack_from("<I", data, at + 8)
+        out.append(data[at:at + 16 + caplen])
+        at += 16 + caplen
+    return out
+
+
+def udp_export_seeds():
+    d = os.path.join(ROOT, "captures", "pcapdroid")
+    ng = open(os.path.join(d, "pcapdroid.pcapng"), "rb").read()
+    pcap_file = open(os.path.join(d, "pcapdroid.pcap"), "rb").read()
+    seeds = {
+        "pcapdroid-pcapng": framed(pcapng_datagrams(ng)),
+        "pcapdroid-pcap": framed(pcap_datagrams(pcap_file)),
+        # A collector started late: records without their header.
+        "pcapdroid-pcap-headless": framed(pcap_datagrams(pcap_file)[1:]),
+    }
+    for name, data in capture_seeds().items():
+        if name.startswith("pcapng"):
+            if name.endswith("le"):
+                seeds[name] = framed(pcapng_datagrams(data))
+        else:
+            seeds[name] = framed([data])
+    return seeds
 
 
 def quic_client_datagrams():

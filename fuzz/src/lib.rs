@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 18] = [
+pub const TARGETS: [&str; 20] = [
     "har",
     "decode",
     "case",
@@ -36,10 +36,12 @@ pub const TARGETS: [&str; 18] = [
     "tls_hello",
     "tcp",
     "tls_decrypt",
+    "tap",
     "tls_tap",
     "hpack",
     "http2",
     "quic",
+    "udp_export",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -64,6 +66,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "hpack" => hpack(data),
         "http2" => http2(data),
         "pii_stream" => pii_stream(data),
+        "udp_export" => udp_export(data),
         _ => return false,
     }
     true
@@ -148,6 +151,43 @@ pub fn capture(data: &[u8]) {
         // Every event consumes bytes: no loop can stand still.
         assert!(reader.offset() > last, "no progress");
         last = reader.offset();
+    }
+}
+
+/// `source::udp_export::ExportFraming` (the tap's receiver of PCAPdroid's UDP
+/// exporter) over datagrams, each a 2-byte big-endian length then its bytes; what it
+/// appends is read by `CaptureReader` (64-byte initial buffer). Asserts the stream
+/// reads to its end without an error: a datagram the reader would refuse must have
+/// been dropped, or one hostile datagram would end the tap.
+pub fn udp_export(data: &[u8]) {
+    use consentry::net::capture::{CaptureLimits, CaptureReader};
+    use consentry::source::udp_export::{ExportFraming, Framed};
+    let mut framing = ExportFraming::new();
+    let mut stream = Vec::new();
+    let mut rest = data;
+    while let [high, low, more @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*high, *low])).min(more.len());
+        let (datagram, after) = more.split_at(len);
+        if let Framed::Append(bytes) = framing.datagram(datagram) {
+            stream.extend_from_slice(&bytes);
+        }
+        rest = after;
+    }
+    if stream.is_empty() {
+        return;
+    }
+    let limits = CaptureLimits {
+        initial_buffer: 64,
+        ..CaptureLimits::default()
+    };
+    let mut reader = CaptureReader::with_limits(&stream[..], limits)
+        .expect("the stream starts with a header the framing checked");
+    loop {
+        match reader.next_event() {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => panic!("the joined stream does not read: {e}"),
+        }
     }
 }
 
