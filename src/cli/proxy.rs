@@ -363,7 +363,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             p.name()
         );
     }
-    note!("consentry: proxy listening on {bound} (Ctrl-C to stop)");
+    note!("consentry: proxy listening on {bound} for HTTP and SOCKS5 clients (Ctrl-C to stop)");
 
     let format = args.format;
     let consumer = std::thread::Builder::new()
