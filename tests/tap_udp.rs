@@ -74,30 +74,15 @@ fn pcap_records(file: &[u8]) -> Vec<Vec<u8>> {
     records
 }
 
-/// A port free on 127.0.0.1 for UDP, found by binding and letting go.
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A tap receiving on 127.0.0.1:`port`, once it says it is.
+/// A tap receiving on 127.0.0.1, port 0, once it says so: it, its standard error
+/// and the port it bound.
 fn start_tap(
-    port: u16,
     case: &Path,
     ring: &Path,
     extra: &[&str],
-) -> (Child, BufReader<std::process::ChildStderr>) {
+) -> (Child, BufReader<std::process::ChildStderr>, u16) {
     let mut child = bin()
-        .args([
-            "tap",
-            "--udp",
-            &format!("127.0.0.1:{port}"),
-            "--format",
-            "jsonl",
-        ])
+        .args(["tap", "--udp", "127.0.0.1:0", "--format", "jsonl"])
         .arg("--case")
         .arg(case)
         .arg("--ring-dir")
@@ -109,11 +94,17 @@ fn start_tap(
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    while !line.contains("receiving PCAPdroid's UDP export on 127.0.0.1:") {
+    let key = "receiving PCAPdroid's UDP export on 127.0.0.1:";
+    let port = loop {
         line.clear();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "the tap ended");
-    }
-    (child, stderr)
+        if let Some((_, rest)) = line.split_once(key) {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            break digits.parse::<u16>().unwrap();
+        }
+    };
+    assert_ne!(port, 0, "the port bound is printed");
+    (child, stderr, port)
 }
 
 /// Stops the tap (SIGTERM) once it has had time to read what was sent: its findings
@@ -158,8 +149,7 @@ fn pcapdroid_pcapng_over_udp_gives_the_findings_of_the_file() {
     let ring = dir.path().join("ring");
     let capture = captures().join("pcapdroid/pcapdroid.pcapng");
     let case = captures().join("pcapdroid/consentry.toml");
-    let port = free_udp_port();
-    let (child, stderr) = start_tap(port, &case, &ring, &["--udp-sender", "127.0.0.1"]);
+    let (child, stderr, port) = start_tap(&case, &ring, &["--udp-sender", "127.0.0.1"]);
     let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
     let datagrams = pcapng_datagrams(&std::fs::read(&capture).unwrap());
     for (i, d) in datagrams.iter().enumerate() {
@@ -206,8 +196,7 @@ fn pcap_records_without_their_header_are_read_as_pcapdroid_writes_them() {
     let dir = tempfile::tempdir().unwrap();
     let capture = captures().join("pcapdroid/pcapdroid.pcap");
     let case = captures().join("pcapdroid/consentry.toml");
-    let port = free_udp_port();
-    let (child, stderr) = start_tap(port, &case, &dir.path().join("ring"), &[]);
+    let (child, stderr, port) = start_tap(&case, &dir.path().join("ring"), &[]);
     let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
     for record in pcap_records(&std::fs::read(&capture).unwrap()) {
         phone.send_to(&record, ("127.0.0.1", port)).unwrap();
@@ -226,13 +215,8 @@ fn datagrams_of_other_senders_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let capture = captures().join("pcapdroid/pcapdroid.pcap");
     let case = captures().join("pcapdroid/consentry.toml");
-    let port = free_udp_port();
-    let (child, stderr) = start_tap(
-        port,
-        &case,
-        &dir.path().join("ring"),
-        &["--udp-sender", "::1"],
-    );
+    let (child, stderr, port) =
+        start_tap(&case, &dir.path().join("ring"), &["--udp-sender", "::1"]);
     let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
     let records = pcap_records(&std::fs::read(&capture).unwrap());
     for record in &records {

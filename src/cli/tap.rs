@@ -240,8 +240,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut unanalysed = 0u64;
     let mut other_apps = 0u64;
     let stdout = io::stdout();
-    let mut ready = || {
-        let doing = match &source {
+    let mut ready = |source: &PacketSource| {
+        let doing = match source {
             PacketSource::Interface(name) => format!("capturing on {name}"),
             PacketSource::Savefile(path) => format!("reading packets from {}", path.display()),
             PacketSource::Udp { listen, senders } => format!(
@@ -376,7 +376,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let label = match &source {
         PacketSource::Interface(name) => name.clone(),
         PacketSource::Savefile(path) => path.display().to_string(),
-        PacketSource::Udp { listen, .. } => format!("UDP {listen}"),
+        PacketSource::Udp { listen, .. } => {
+            let bound = summary.udp.as_ref().and_then(|u| u.listen);
+            format!("UDP {}", bound.unwrap_or(*listen))
+        }
     };
     if let Some(udp) = &summary.udp {
         report_udp(&label, udp);

@@ -150,6 +150,8 @@ pub struct LiveSummary {
 /// What the receiver of PCAPdroid's UDP exporter saw.
 #[derive(Debug, Clone, Default)]
 pub struct UdpSummary {
+    /// The address bound (the port chosen for a port 0).
+    pub listen: Option<std::net::SocketAddr>,
     pub datagrams: u64,
     /// Not one record of the stream ([`Framed::Drop`]) …
     pub dropped: u64,
@@ -540,7 +542,7 @@ impl<'a> Packets<'a> {
         opts: &LiveOptions,
         stop: &'a AtomicBool,
         udp: &Arc<std::sync::Mutex<UdpSummary>>,
-        ready: &mut dyn FnMut(),
+        ready: &mut dyn FnMut(&PacketSource),
     ) -> Result<Packets<'a>, LiveError> {
         match &opts.source {
             PacketSource::Interface(name) => {
@@ -566,7 +568,7 @@ impl<'a> Packets<'a> {
                 }
                 let dlt = cap.get_datalink().0;
                 let link = LinkType::from_number(u32::try_from(dlt).unwrap_or(u32::MAX));
-                ready();
+                ready(&opts.source);
                 Ok(Packets::Interface { cap, link })
             }
             PacketSource::Savefile(path) => {
@@ -574,6 +576,7 @@ impl<'a> Packets<'a> {
                     from: path.display().to_string(),
                     message: e.to_string(),
                 })?;
+                let ready = &mut || ready(&opts.source);
                 stream_reader(&path.display().to_string(), file, opts, stop, ready)
             }
             PacketSource::Udp { listen, senders } => {
@@ -582,6 +585,12 @@ impl<'a> Packets<'a> {
                     message: e.to_string(),
                 };
                 let socket = std::net::UdpSocket::bind(listen).map_err(udp_err)?;
+                let listen = socket.local_addr().map_err(udp_err)?;
+                udp.lock().unwrap_or_else(|e| e.into_inner()).listen = Some(listen);
+                let bound = PacketSource::Udp {
+                    listen,
+                    senders: senders.clone(),
+                };
                 // A smaller buffer than asked for still works (the kernel caps it at
                 // net.core.rmem_max): best effort.
                 let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(UDP_RECEIVE_BUFFER);
@@ -594,7 +603,8 @@ impl<'a> Packets<'a> {
                     at: 0,
                     summary: udp.clone(),
                 };
-                stream_reader(&opts.source.to_string(), export, opts, stop, ready)
+                let ready = &mut || ready(&bound);
+                stream_reader(&bound.to_string(), export, opts, stop, ready)
             }
         }
     }
@@ -760,11 +770,12 @@ fn follow(
 /// Captures until `stop` is set (or the duration passes), handing out exchanges as
 /// they complete and the evidence ring's files as they are closed or removed (the
 /// last one closed at the end). `ready` is called once the source is open (for a
-/// stream, before its file header is read; for an interface, filtering).
+/// stream, before its file header is read; for an interface, filtering), with the
+/// source as opened (a UDP port 0 replaced by the port bound).
 pub fn capture(
     opts: &LiveOptions,
     stop: &AtomicBool,
-    ready: &mut dyn FnMut(),
+    ready: &mut dyn FnMut(&PacketSource),
     consumer: &mut dyn FnMut(Exchange),
     ring_events: &mut dyn FnMut(RingEvent),
 ) -> Result<LiveSummary, LiveError> {
