@@ -1,8 +1,8 @@
 //! The connection to the real servers: TLS verified against the webpki roots plus
 //! `--upstream-ca` certificates, or not at all with
 //! `--danger-accept-invalid-upstream-certs` (labs only); straight to the server, or
-//! through an upstream HTTP proxy (`--upstream-proxy`, [`UpstreamProxy`]), spoken to
-//! in the clear or over TLS.
+//! through an upstream proxy (`--upstream-proxy`, [`UpstreamProxy`]): an HTTP proxy
+//! spoken to in the clear or over TLS, or a SOCKS5 proxy.
 //! TCP_NODELAY is set on every upstream socket: without it a request written in two
 //! segments waits for the delayed ACK (~40 ms per new connection, measured in
 //! issue 4).
@@ -88,9 +88,9 @@ impl Upstream {
     }
 }
 
-/// A connection towards a server: TCP, to the server or to an `http://` upstream
-/// proxy, or TLS to an `https://` upstream proxy (what goes through it, a `CONNECT`
-/// tunnel or plain HTTP, is inside that TLS).
+/// A connection towards a server: TCP, to the server or to an `http://` or
+/// `socks5://` upstream proxy, or TLS to an `https://` upstream proxy (what goes
+/// through it, a `CONNECT` tunnel or plain HTTP, is inside that TLS).
 #[derive(Debug)]
 pub enum UpstreamStream {
     Tcp(TcpStream),
@@ -224,9 +224,9 @@ pub fn connector(
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The connecting half of the pool's connector, below its TLS to the server: TCP to
-/// the server itself, or through the upstream proxy (a `CONNECT` tunnel for
-/// `https`; for `http`, a connection to the proxy, which the pool then sends
-/// absolute-form requests to).
+/// the server itself, or through the upstream proxy (a tunnel for `https`, and for
+/// `http` through a SOCKS5 proxy; for `http` through an HTTP proxy, a connection to
+/// the proxy, which the pool then sends absolute-form requests to).
 #[derive(Clone)]
 pub struct Dialer {
     http: HttpConnector,
@@ -572,15 +572,12 @@ impl UpstreamProxy {
             )),
         }
     }
-}
 
-impl UpstreamProxy {
     /// A tunnel through a SOCKS5 proxy (RFC 1928; RFC 1929 with credentials): its
     /// answers read exactly, so the server's first bytes stay in the stream. Errors
     /// without the proxy's name, which [`UpstreamProxy::connect`] adds.
     async fn socks_connect(&self, host: &str, port: u16) -> io::Result<UpstreamStream> {
         use super::socks;
-        let refused = |kind: io::ErrorKind, why: String| io::Error::new(kind, why);
         let mut stream = self.open().await?;
         stream
             .write_all(&socks::client_greeting(self.credentials.is_some()))
@@ -591,9 +588,9 @@ impl UpstreamProxy {
             [socks::VERSION, socks::NO_AUTHENTICATION] => {}
             [socks::VERSION, socks::USER_PASSWORD] => {
                 let Some(c) = &self.credentials else {
-                    return Err(refused(
+                    return Err(io::Error::new(
                         io::ErrorKind::PermissionDenied,
-                        "it asks for credentials: give --upstream-proxy socks5://USER:PASS@HOST:PORT".into(),
+                        "it asks for credentials: give --upstream-proxy socks5://USER:PASS@HOST:PORT",
                     ));
                 };
                 let request = socks::client_credentials(&c.user, &c.password)
@@ -602,25 +599,29 @@ impl UpstreamProxy {
                 let mut status = [0u8; 2];
                 stream.read_exact(&mut status).await?;
                 if status[1] != 0 {
-                    return Err(refused(
+                    return Err(io::Error::new(
                         io::ErrorKind::PermissionDenied,
-                        "the credentials of --upstream-proxy were refused".into(),
+                        "the credentials of --upstream-proxy were refused",
                     ));
                 }
             }
             [socks::VERSION, socks::NO_ACCEPTABLE_METHOD] => {
-                return Err(refused(
+                return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
                     match self.credentials {
-                        Some(_) => "it accepts neither no authentication nor a user name and password".into(),
-                        None => "it asks for credentials: give --upstream-proxy socks5://USER:PASS@HOST:PORT".into(),
+                        Some(_) => {
+                            "it accepts neither no authentication nor a user name and password"
+                        }
+                        None => {
+                            "it asks for credentials: give --upstream-proxy socks5://USER:PASS@HOST:PORT"
+                        }
                     },
                 ));
             }
             _ => {
-                return Err(refused(
+                return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    "its answer is not SOCKS5".into(),
+                    "its answer is not SOCKS5",
                 ))
             }
         }
@@ -629,19 +630,20 @@ impl UpstreamProxy {
         stream.write_all(&request).await?;
         let mut head = [0u8; 5];
         stream.read_exact(&mut head).await.map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => refused(
+            io::ErrorKind::UnexpectedEof => io::Error::new(
                 io::ErrorKind::ConnectionRefused,
-                "it closed the connection instead of answering (OpenSSH's -D does so when it cannot reach the server)".into(),
+                "it closed the connection instead of answering (OpenSSH's -D does so when it cannot reach the server)",
             ),
             _ => e,
         })?;
-        let len = socks::server_reply_len(&head)
-            .map_err(|why| refused(io::ErrorKind::InvalidData, format!("its reply {why}")))?;
+        let len = socks::server_reply_len(&head).map_err(|why| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("its reply {why}"))
+        })?;
         let mut rest = vec![0u8; len - head.len()];
         stream.read_exact(&mut rest).await?;
         match head[1] {
             socks::SUCCEEDED => Ok(stream),
-            code => Err(refused(
+            code => Err(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 format!("refused: {} ({code})", socks::reply_text(code)),
             )),
