@@ -424,8 +424,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// What reading a stream saw besides its packets: where it was cut short, its
-/// secrets, its apps (PCAPdroid), and the blocks the ring could not carry.
+/// What the receiver of PCAPdroid's UDP exporter saw: the datagrams, those dropped
+/// and those of senders not allowed.
 fn report_udp(label: &str, udp: &live::UdpSummary) {
     eprintln!("consentry: {label}: {} datagrams received", udp.datagrams);
     if let Some((from, why)) = udp.first_dropped {
@@ -442,6 +442,8 @@ fn report_udp(label: &str, udp: &live::UdpSummary) {
     }
 }
 
+/// What reading a stream saw besides its packets: where it was cut short, its
+/// secrets, its apps (PCAPdroid), and the blocks the ring could not carry.
 fn report_stream(label: &str, read: &CaptureSummary, summary: &LiveSummary, all_apps: bool) {
     if let Some(offset) = read.truncated_at {
         eprintln!(
