@@ -349,7 +349,13 @@ impl EvidenceRing {
         written
     }
 
+    /// Writes `block` to the file being written, starting one if there is none: a
+    /// block that comes before any packet (a stream's key log first, as `editcap`
+    /// puts it) is written even when it is too big to be kept for later files.
     fn append_block(&mut self, block: &[u8]) -> io::Result<()> {
+        if self.current.is_none() {
+            self.rotate()?;
+        }
         match &mut self.current {
             Some(f) => f.append(block),
             None => Ok(()),
@@ -716,6 +722,38 @@ mod tests {
             assert!(!frames.is_empty(), "{f:?}");
             assert_eq!(secrets[0], vec![b'k'; 300], "{f:?}");
         }
+    }
+
+    /// A block for the next packets shares the head's room with the kept blocks:
+    /// past half a file it is written where it came but not repeated, and counted.
+    /// Blocks before any packet start the first file, so none is lost.
+    #[test]
+    fn blocks_for_the_next_packets_share_the_heads_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = RingLimits {
+            max_file_bytes: 1000,
+            max_files: 10,
+        };
+        let mut ring = ring_with(dir.path(), Timestamp::from_micros(0), limits);
+        ring.block_for_next_packets(secrets_block(0x544c_534b, &[b'a'; 200]), 0)
+            .unwrap();
+        ring.keep_block(secrets_block(0x544c_534b, &[b'k'; 200]))
+            .unwrap();
+        // 216 + 216 + 216 bytes: past the 500 of half a file.
+        ring.block_for_next_packets(secrets_block(0x544c_534b, &[b'b'; 200]), 5)
+            .unwrap();
+        assert_eq!(ring.blocks_not_kept(), 1);
+        ring.write(Timestamp::from_micros(1), 0, &[1; 100], 100, None)
+            .unwrap();
+        ring.close().unwrap();
+        let files: Vec<PathBuf> = ring.files().map(Path::to_path_buf).collect();
+        assert_eq!(files.len(), 1);
+        let (frames, secrets, _) = read_back(&files[0]);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(
+            secrets,
+            vec![vec![b'a'; 200], vec![b'k'; 200], vec![b'b'; 200]]
+        );
     }
 
     /// A stream's interfaces of two link types, its packet comments, secrets and
