@@ -605,33 +605,19 @@ fn forward_proxy_over(
     credentials: Option<String>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> ForwardProxy {
-    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
     let credentials = Arc::new(credentials);
-    rt.spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let (credentials, log) = (credentials.clone(), log.clone());
-            match tls.clone() {
-                None => {
-                    tokio::spawn(forward(tcp, credentials, log));
-                }
-                Some(tls) => {
-                    tokio::spawn(async move {
-                        match tls.accept(tcp).await {
-                            Ok(client) => forward(client, credentials, log).await,
-                            Err(e) => log.lock().unwrap().push(format!("TLS failed: {e}")),
-                        }
-                    });
-                }
+    loopback_server(rt, move |tcp, log| {
+        let (credentials, tls) = (credentials.clone(), tls.clone());
+        async move {
+            match tls {
+                None => forward(tcp, credentials, log).await,
+                Some(tls) => match tls.accept(tcp).await {
+                    Ok(client) => forward(client, credentials, log).await,
+                    Err(e) => log.lock().unwrap().push(format!("TLS failed: {e}")),
+                },
             }
         }
-    });
-    ForwardProxy { addr, seen }
+    })
 }
 
 /// A SOCKS5 proxy (RFC 1928, RFC 1929 when `credentials` are given) reaching
@@ -641,17 +627,32 @@ pub fn socks_proxy(
     rt: &tokio::runtime::Runtime,
     credentials: Option<(String, String)>,
 ) -> ForwardProxy {
+    let credentials = Arc::new(credentials);
+    loopback_server(rt, move |tcp, log| {
+        let credentials = credentials.clone();
+        async move {
+            let _ = socks_tunnel(tcp, credentials, log).await;
+        }
+    })
+}
+
+/// A server on 127.0.0.1 that runs `serve` on each connection, with the log its
+/// [`ForwardProxy::seen`] shows.
+fn loopback_server<F, Fut>(rt: &tokio::runtime::Runtime, serve: F) -> ForwardProxy
+where
+    F: Fn(TcpStream, Arc<Mutex<Vec<String>>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    let credentials = Arc::new(credentials);
     rt.spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
-            tokio::spawn(socks_tunnel(tcp, credentials.clone(), log.clone()));
+            tokio::spawn(serve(tcp, log.clone()));
         }
     });
     ForwardProxy { addr, seen }
