@@ -230,8 +230,9 @@ impl Handler<'_> {
     }
 }
 
-/// `Proxy-Authorization: Basic` for credentials a client gave outside HTTP (SOCKS5),
-/// so that they are checked, and name the device, as an HTTP client's are.
+/// `Basic base64(user:password)`: for credentials a client gave outside HTTP
+/// (SOCKS5), so that they are checked, and name the device, as an HTTP client's are;
+/// and for those the proxy sends to an upstream proxy.
 pub(crate) fn basic_authorization(user: &[u8], password: &[u8]) -> Option<header::HeaderValue> {
     use base64::Engine;
     let plain = [user, b":", password].concat();

@@ -653,7 +653,6 @@ impl UpstreamProxy {
 
 /// The user name and password of a URL's percent-encoded `user:password`.
 fn credentials(user_info: &str) -> Result<Credentials, String> {
-    use base64::Engine;
     let (user, password) = user_info
         .split_once(':')
         .ok_or("credentials must be USER:PASS")?;
@@ -662,10 +661,8 @@ fn credentials(user_info: &str) -> Result<Credentials, String> {
     }
     let user: Vec<u8> = percent_encoding::percent_decode_str(user).collect();
     let password: Vec<u8> = percent_encoding::percent_decode_str(password).collect();
-    let plain = [&user[..], b":", &password[..]].concat();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(&plain);
-    let mut basic = HeaderValue::try_from(format!("Basic {encoded}"))
-        .map_err(|_| "credentials cannot be sent".to_string())?;
+    let mut basic = super::handler::basic_authorization(&user, &password)
+        .ok_or("credentials cannot be sent")?;
     basic.set_sensitive(true);
     Ok(Credentials {
         user,
