@@ -14,13 +14,18 @@
 
 mod tls_corpus;
 
+#[path = "common/late_secrets.rs"]
+mod late_secrets;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use consentry::case::DeviceResolver;
-use consentry::cli::analyze::{analyze_files_with_keylogs, AnalysisRun};
+use consentry::cli::analyze::{
+    analyze_files_with, analyze_files_with_keylogs, AnalysisRun, CaptureReading,
+};
 use consentry::exchange::Exchange;
 use consentry::report::write_jsonl;
 use consentry::rules::Options;
@@ -106,6 +111,7 @@ fn exchanges(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSumm
         tunnel_ports: Default::default(),
         wlan_keys: Default::default(),
         keylogs,
+        secrets_ahead: None,
     };
     let bytes = std::fs::read(dir().join(file)).unwrap();
     let mut list = Vec::new();
@@ -332,6 +338,143 @@ fn the_generator_runs_every_suite_resumption_and_key_update() {
     let ng = tls_corpus::write_pcapng(&corpus.tls, Some(corpus.keylog.as_bytes()));
     assert!(pcap.starts_with(&[0xd4, 0xc3, 0xb2, 0xa1]));
     assert!(ng.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]));
+}
+
+// --- secrets written after the handshakes ---------------------------------------
+
+fn analyse_path(path: &Path, secrets_first: bool) -> AnalysisRun {
+    let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
+    let reading = CaptureReading {
+        secrets_first,
+        ..CaptureReading::default()
+    };
+    let run = analyze_files_with(
+        case,
+        &[path.to_path_buf()],
+        None,
+        &reading,
+        Options::default(),
+        0,
+    )
+    .unwrap();
+    assert!(
+        run.summary.input_errors.is_empty(),
+        "{:?}",
+        run.summary.input_errors
+    );
+    run
+}
+
+#[test]
+fn secrets_after_every_handshake_are_late_and_read_first_decrypt_all() {
+    let want = projected(&analyse("plain.pcap", &[]));
+    let (_tmp, late) = late_secrets::with_late_secrets(|packets| packets);
+    let run = analyse_path(&late, false);
+    let traffic = run.summary.traffic.as_ref().unwrap();
+    assert_eq!(traffic.tls_decrypted, 0);
+    assert_eq!(traffic.tls_keys_late, tls_connections(), "{traffic:?}");
+    assert!(run.findings.len() < want.len());
+
+    let run = analyse_path(&late, true);
+    assert_same_findings(&projected(&run), &want, "late.pcapng, secrets first");
+    let traffic = run.summary.traffic.as_ref().unwrap();
+    assert_eq!(traffic.tls_decrypted, tls_connections());
+    assert_eq!(traffic.tls_keys_late, 0);
+    // The block still counts once, where it stands.
+    assert_eq!(traffic.secrets_blocks, 1);
+}
+
+#[test]
+fn secrets_amid_the_packets_decrypt_what_follows_and_name_what_came_before() {
+    let want = projected(&analyse("plain.pcap", &[]));
+    let (_tmp, late) = late_secrets::with_late_secrets(|packets| packets / 2);
+    let run = analyse_path(&late, false);
+    let traffic = run.summary.traffic.as_ref().unwrap();
+    // Every connection is either decrypted (its handshake after the block) or late:
+    // connections closed before it, and those it came in the middle of.
+    assert!(
+        traffic.tls_decrypted > 0 && traffic.tls_keys_late > 0,
+        "{traffic:?}"
+    );
+    assert_eq!(
+        traffic.tls_decrypted + traffic.tls_keys_late,
+        tls_connections(),
+        "{traffic:?}"
+    );
+    let run = analyse_path(&late, true);
+    assert_same_findings(&projected(&run), &want, "secrets amid, read first");
+
+    // Five packets before the end: inside the last connection, past its handshake
+    // (its last ten packets follow the ServerHello) and before its close. It has its
+    // key when it closes, and is as late as those closed before the block.
+    let (_tmp, late) = late_secrets::with_late_secrets(|packets| packets - 5);
+    let traffic = analyse_path(&late, false).summary.traffic.unwrap();
+    assert_eq!(traffic.tls_decrypted, 0, "{traffic:?}");
+    assert_eq!(traffic.tls_keys_late, tls_connections(), "{traffic:?}");
+}
+
+#[test]
+fn secrets_first_reads_a_stream_twice_and_the_warning_names_it() {
+    let (_tmp, late) = late_secrets::with_late_secrets(|packets| packets);
+    let case = dir().join("consentry.toml");
+    let run = |extra: &[&str]| {
+        let o = bin()
+            .args(["analyze", "-", "--format", "jsonl", "--case"])
+            .arg(&case)
+            .args(extra)
+            .stdin(std::fs::File::open(&late).unwrap())
+            .output()
+            .unwrap();
+        let findings = String::from_utf8_lossy(&o.stdout).lines().count();
+        (
+            o.status.code(),
+            findings,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let want = analyse("plain.pcap", &[]).findings.len();
+    let (code, first, err) = run(&["--secrets-first"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(first, want, "{err}");
+    assert!(!err.contains("were not decrypted"), "{err}");
+    let (code, found, err) = run(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(found < want, "{err}");
+    assert!(
+        err.contains(&format!(
+            "/dev/stdin: {} TLS connections were not decrypted: their keys are in a secrets block after their handshakes; --secrets-first",
+            tls_connections()
+        )),
+        "{err}"
+    );
+    // The summary table says it too.
+    let o = bin()
+        .arg("analyze")
+        .arg(&late)
+        .arg("--case")
+        .arg(&case)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains(&format!(
+            "\n{} TLS connections have their keys later in the capture: --secrets-first\n",
+            tls_connections()
+        )),
+        "{table}"
+    );
+    // On a case store's exchanges, there is nothing to read first.
+    let o = bin()
+        .args(["exchanges", "--secrets-first", "-C"])
+        .arg(dir())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("give the files"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 // --- tshark cross-check ---------------------------------------------------------

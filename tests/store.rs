@@ -703,7 +703,8 @@ fn ingest_keeps_the_case_file_and_keys_as_evidence_and_the_options_with_the_capt
         &keylog,
         "--tunnel-port",
         "vxlan=8472,4789",
-        "--all-apps"
+        "--all-apps",
+        "--secrets-first"
     )));
     let (case_sha, keys_sha, keylog_sha) = (
         sha256_hex(&dir.join("consentry.toml")),
@@ -742,6 +743,7 @@ fn ingest_keeps_the_case_file_and_keys_as_evidence_and_the_options_with_the_capt
     let want = serde_json::json!({
         "case_sha256": case_sha,
         "all_apps": true,
+        "secrets_first": true,
         "keylogs": [keylog_sha],
         "wlan_keys": [keys_sha],
         "tunnel_ports": ["vxlan=4789,8472"],
@@ -760,7 +762,7 @@ fn ingest_keeps_the_case_file_and_keys_as_evidence_and_the_options_with_the_capt
         .expect("the capture's evidence row");
     assert!(
         row.ends_with(&format!(
-            "| case file {}; --all-apps; key log {}; 802.11 keys {}; --tunnel-port vxlan=4789,8472 |",
+            "| case file {}; --all-apps; --secrets-first; key log {}; 802.11 keys {}; --tunnel-port vxlan=4789,8472 |",
             &case_sha[..16],
             &keylog_sha[..16],
             &keys_sha[..16]
@@ -901,6 +903,10 @@ fn an_interrupted_ingest_resumes_only_with_the_options_it_ran_with() {
     refused(
         &["--device", "pixel7", "--all-apps"],
         &["  --all-apps: not given then, given now"],
+    );
+    refused(
+        &["--device", "pixel7", "--secrets-first"],
+        &["  --secrets-first: not given then, given now"],
     );
     // The case file edited since: the message says where the one it ran with is.
     let case_file = dir.join("consentry.toml");

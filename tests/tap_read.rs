@@ -6,6 +6,8 @@
 
 #![cfg(feature = "live")]
 
+#[path = "common/late_secrets.rs"]
+mod late_secrets;
 #[path = "common/piped.rs"]
 mod piped;
 
@@ -185,6 +187,29 @@ fn secrets_in_a_piped_pcapng_decrypt_its_tls_and_stay_with_the_ring() {
     );
     assert_eq!(
         analyze_with(&ring_file(&ring), "tls/consentry.toml", &[]),
+        want
+    );
+}
+
+/// A stream's secrets block after the handshakes it is for: the tap, reading once,
+/// says how many connections got their keys too late; the ring keeps the block where
+/// it came, so `analyze --secrets-first` of the ring file decrypts them all.
+#[test]
+fn secrets_late_in_a_stream_are_named_and_the_ring_file_read_secrets_first_decrypts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    let (_tmp, late) = late_secrets::with_late_secrets(|packets| packets);
+    let (got, err) = tap_stream(late.to_str().unwrap(), "tls/consentry.toml", &ring, &[]);
+    let want = analyze_with(Path::new("tls/tls-dsb.pcapng"), "tls/consentry.toml", &[]);
+    assert!(got.len() < want.len(), "{got:?}");
+    assert!(
+        err.contains("/dev/stdin: 11 TLS connections were not decrypted: their keys came after their handshakes;"),
+        "{err}"
+    );
+    let ring_file = ring_file(&ring);
+    assert!(analyze_with(&ring_file, "tls/consentry.toml", &[]).len() < want.len());
+    assert_eq!(
+        analyze_with(&ring_file, "tls/consentry.toml", &["--secrets-first"]),
         want
     );
 }

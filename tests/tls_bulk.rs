@@ -30,6 +30,7 @@ fn a_small_bulk_capture_is_read_whole() {
         tunnel_ports: Default::default(),
         wlan_keys: Default::default(),
         keylogs: vec![Arc::from(keylog.into_bytes())],
+        secrets_ahead: None,
     };
     let mut list = Vec::new();
     let (summary, error) =

@@ -41,6 +41,14 @@ pub struct Args {
     /// several allowed. Secrets inside a pcapng are used without it.
     #[arg(long = "keylog", value_name = "FILE")]
     pub keylog: Vec<PathBuf>,
+    /// Read each pcapng's Decryption Secrets Blocks before its packets, in a pass of
+    /// their own over the file (a stream is copied first), so that secrets written
+    /// after the handshakes they are for decrypt them too (tshark 4.0 decrypts none
+    /// of those, even with `-2`). Without it secrets count from where they stand,
+    /// and a warning says when a later block held the keys of connections already
+    /// read.
+    #[arg(long)]
+    pub secrets_first: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -380,6 +388,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let wlan_keys = super::wlan_keys::keys_of(&wlan_files);
     let mut reading = CaptureReading::from_args(&keylogs, &args.tunnels, wlan_keys)?;
     reading.all_apps = args.all_apps;
+    reading.secrets_first = args.secrets_first;
     let options = Options {
         reveal: args.reveal,
         ..Options::default()

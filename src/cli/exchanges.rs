@@ -42,6 +42,14 @@ pub struct Args {
     /// several allowed. Secrets inside a pcapng are used without it.
     #[arg(long = "keylog", value_name = "FILE")]
     pub keylog: Vec<PathBuf>,
+    /// Read each pcapng's Decryption Secrets Blocks before its packets, in a pass of
+    /// their own over the file (a stream is copied first), so that secrets written
+    /// after the handshakes they are for decrypt them too (tshark 4.0 decrypts none
+    /// of those, even with `-2`). Without it secrets count from where they stand,
+    /// and a warning says when a later block held the keys of connections already
+    /// read.
+    #[arg(long)]
+    pub secrets_first: bool,
     /// Only exchanges from this time on (RFC 3339, inclusive).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub since: Option<Timestamp>,
@@ -73,8 +81,8 @@ fn parse_time(s: &str) -> Result<Timestamp, String> {
 
 pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     if args.files.is_empty() {
-        if !args.keylog.is_empty() {
-            anyhow::bail!("--keylog decrypts capture files; give the files");
+        if !args.keylog.is_empty() || args.secrets_first {
+            anyhow::bail!("--keylog and --secrets-first decrypt capture files; give the files");
         }
         if !args.tunnels.tunnel_port.is_empty() || !args.wlan.wlan_keys.is_empty() {
             anyhow::bail!(
@@ -96,6 +104,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let keylogs = super::keylog::load(&args.keylog)?;
     super::keylog::report(&keylogs);
     attribution.reading = CaptureReading::from_args(&keylogs, &args.tunnels, args.wlan.load()?)?;
+    attribution.reading.secrets_first = args.secrets_first;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

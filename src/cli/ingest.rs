@@ -70,6 +70,14 @@ pub struct Args {
     /// stored as evidence beside them; several allowed.
     #[arg(long = "keylog", value_name = "FILE")]
     pub keylog: Vec<PathBuf>,
+    /// Read each pcapng's Decryption Secrets Blocks before its packets, in a pass of
+    /// their own over the file (a stream is copied first), so that secrets written
+    /// after the handshakes they are for decrypt them too (tshark 4.0 decrypts none
+    /// of those, even with `-2`). Without it secrets count from where they stand,
+    /// and a warning says when a later block held the keys of connections already
+    /// read.
+    #[arg(long)]
+    pub secrets_first: bool,
     /// Threads to use (default: one per core).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
@@ -203,6 +211,7 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut reading =
         CaptureReading::from_args(&keylogs, &args.tunnels, wlan_keys::keys_of(&wlan_files))?;
     reading.all_apps = args.all_apps;
+    reading.secrets_first = args.secrets_first;
     let side_files = side_files(&case_path, &case_sha256, &keylogs, &wlan_files);
     let mut run = IngestRun {
         dir: &dir,
@@ -475,6 +484,7 @@ pub(super) fn options_of(
             .unwrap_or_default(),
         device,
         all_apps: reading.all_apps,
+        secrets_first: reading.secrets_first,
         keylogs: hashes(KIND_KEYLOG),
         wlan_keys: hashes(KIND_WLAN_KEYS),
         tunnel_ports: tunnel_ports::settings(&reading.tunnel_ports),
@@ -514,6 +524,7 @@ pub fn stored_reading(
         tunnel_ports: tunnel_ports::from_settings(&options.tunnel_ports)?,
         wlan_keys,
         all_apps: options.all_apps,
+        secrets_first: options.secrets_first,
     })
 }
 

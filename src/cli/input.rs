@@ -3,7 +3,7 @@
 //! summary of what each file held. The readers themselves live in `source`.
 
 use std::cell::Cell;
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, IsTerminal, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,7 @@ use super::keylog::KeyLogFile;
 use super::tunnel_ports::TunnelPortArgs;
 use crate::case::{Case, DeviceResolver};
 use crate::exchange::{Exchange, SourceKind};
+use crate::net::keylog::KeyLog;
 use crate::net::pcapdroid::AppUnderTest;
 use crate::net::provisional_id::InputIds;
 use crate::net::tap::TapLimits;
@@ -39,6 +40,9 @@ pub struct CaptureReading {
     /// `--all-apps`: judge the traffic of apps other than the case's too, where a
     /// capture names apps (PCAPdroid).
     pub all_apps: bool,
+    /// `--secrets-first`: read a pcapng's Decryption Secrets Blocks before its packets
+    /// (see [`pcap::secrets_ahead`]).
+    pub secrets_first: bool,
 }
 
 impl CaptureReading {
@@ -55,6 +59,7 @@ impl CaptureReading {
             tunnel_ports: tunnels.ports()?,
             wlan_keys,
             all_apps: false,
+            secrets_first: false,
         };
         if let Some(ports) = super::tunnel_ports::describe(&reading.tunnel_ports) {
             eprintln!("consentry: {ports}");
@@ -231,12 +236,16 @@ fn read_input_as(
         warnings: Vec::new(),
         notes: Vec::new(),
     };
+    let secrets_first = attribution.reading.secrets_first;
     let opened = source::open_input(path).and_then(|opened| {
         let capture = matches!(opened.kind, InputKind::Pcap | InputKind::Pcapng);
+        // Secrets read first need a second read: a stream is copied for it.
+        let read_twice = secrets_first && opened.kind == InputKind::Pcapng;
+        let once = capture && !(read_twice && opened.stream_head.is_some());
         Ok(match hashing {
             Hashing::Known(known) => (opened, Some(known.to_string()), None),
             // A stream too: a capture read once needs no second read.
-            Hashing::WhileReading(ids) if capture => (opened, None, Some(ids)),
+            Hashing::WhileReading(ids) if once => (opened, None, Some(ids)),
             Hashing::Before | Hashing::WhileReading(_) if opened.stream_head.is_some() => {
                 let (copy, sha256) = source::spool_stream(opened, &label)?;
                 (copy, sha256, None)
@@ -246,7 +255,7 @@ fn read_input_as(
             }
         })
     });
-    let (opened, sha256, provisional) = match opened {
+    let (mut opened, sha256, provisional) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             outcome.error = Some(e.to_string());
@@ -260,6 +269,22 @@ fn read_input_as(
         Some(_) => None,
     };
     let bar = progress_bar(size, &label);
+    let secrets_ahead = if secrets_first && kind == InputKind::Pcapng {
+        bar.set_message(format!("{label}: its secrets blocks first"));
+        let keys = read_secrets_ahead(&mut opened, &label, &bar);
+        bar.reset();
+        bar.set_message(label.clone());
+        match keys {
+            Ok(keys) => keys.map(Arc::new),
+            Err(e) => {
+                bar.finish_and_clear();
+                outcome.error = Some(e.to_string());
+                return outcome;
+            }
+        }
+    } else {
+        None
+    };
     // A file read once skips the page cache (see `direct_read`); one hashed first
     // is read a second time, from the cache. A stream is read as it comes.
     let direct_io = provisional.is_some() && attribution.direct_io;
@@ -293,9 +318,13 @@ fn read_input_as(
     };
     match kind {
         InputKind::Har => content.read_har(reader, &mut outcome, &mut counted),
-        InputKind::Pcap | InputKind::Pcapng => {
-            content.read_capture(reader, provisional, &mut outcome, &mut counted)
-        }
+        InputKind::Pcap | InputKind::Pcapng => content.read_capture(
+            reader,
+            provisional,
+            secrets_ahead,
+            &mut outcome,
+            &mut counted,
+        ),
         InputKind::Jsonl => {
             drop(reader);
             outcome.error = Some(format!(
@@ -377,11 +406,13 @@ impl Content<'_> {
     }
 
     /// Parses a pcap or pcapng capture (`reader`: decompressed when it was gzip'd),
-    /// naming its exchanges with `provisional` ids when given.
+    /// naming its exchanges with `provisional` ids when given, and knowing the
+    /// `secrets_ahead` of its packets when read first.
     fn read_capture(
         &self,
         reader: Box<dyn Read + '_>,
         provisional: Option<InputIds>,
+        secrets_ahead: Option<Arc<KeyLog>>,
         outcome: &mut InputOutcome,
         counted: &mut dyn FnMut(Exchange),
     ) {
@@ -403,6 +434,7 @@ impl Content<'_> {
             tunnel_ports: attribution.reading.tunnel_ports.clone(),
             wlan_keys: attribution.reading.wlan_keys.clone(),
             keylogs: attribution.reading.keylogs.clone(),
+            secrets_ahead,
         };
         let started = Instant::now();
         let mut on_progress = |p: CaptureProgress| {
@@ -423,6 +455,11 @@ impl Content<'_> {
                     outcome.warnings.push(format!(
                         "{label}: the capture is cut short at byte {offset}; everything before it was analysed"
                     ));
+                }
+                if summary.flows.tls_keys_late > 0 {
+                    outcome
+                        .warnings
+                        .push(late_keys_warning(label, summary.flows.tls_keys_late));
                 }
                 if summary.secrets_keylog.lines > 0 {
                     outcome.notes.push(super::keylog::describe(
@@ -445,6 +482,42 @@ impl Content<'_> {
             Err(e) => outcome.error = Some(e.to_string()),
         }
     }
+}
+
+/// What to say when `late` TLS connections of capture `label` were not decrypted
+/// because their keys came later in it.
+pub fn late_keys_warning(label: &str, late: u64) -> String {
+    format!(
+        "{label}: {late} TLS connections were not decrypted: their keys are in a secrets \
+         block after their handshakes; --secrets-first reads a capture's secrets before \
+         its packets"
+    )
+}
+
+/// The key log of all of an opened pcapng's secrets blocks (decompressed when it was
+/// gzip'd), read through a pass of its own counted on `bar`; the file is rewound for
+/// the reading pass.
+fn read_secrets_ahead(
+    opened: &mut source::Opened,
+    label: &str,
+    bar: &ProgressBar,
+) -> Result<Option<KeyLog>, source::SourceError> {
+    let io_err = |error| source::SourceError::Io {
+        file: label.to_string(),
+        error,
+    };
+    let counting = Counting {
+        inner: &opened.file,
+        bar: bar.clone(),
+    };
+    let file = io::BufReader::with_capacity(1 << 20, counting);
+    let keys = if opened.gzip {
+        pcap::secrets_ahead(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        pcap::secrets_ahead(file)
+    };
+    opened.file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    Ok(keys)
 }
 
 fn traffic_summary(s: &CaptureSummary, all_apps: bool) -> TrafficSummary {
@@ -480,6 +553,7 @@ fn traffic_summary(s: &CaptureSummary, all_apps: bool) -> TrafficSummary {
         wlan_reassembled: s.packets.wlan_fragments.reassembled,
         wlan_fragments_dropped: s.packets.wlan_fragments.dropped(),
         tls_not_decrypted: s.flows.tls_not_decrypted.clone(),
+        tls_keys_late: s.flows.tls_keys_late,
         apps: s.apps.iter().take(MAX_APPS_SHOWN).cloned().collect(),
         other_app_exchanges: s.tap.other_app_exchanges,
         other_apps_judged: all_apps && s.tap.other_app_exchanges > 0,

@@ -396,6 +396,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(wpa) = super::wlan_keys::describe(&label, &summary.wpa) {
         eprintln!("consentry: {wpa}");
     }
+    if summary.tls_keys_late > 0 {
+        eprintln!(
+            "consentry: warning: {label}: {} TLS connections were not decrypted: their keys came after their handshakes; the ring keeps keys where they came, and `consentry analyze --secrets-first` of a ring file decrypts the connections whose keys it holds",
+            summary.tls_keys_late
+        );
+    }
     if !summary.ring_files.is_empty() {
         eprintln!(
             "consentry: {} packets kept as evidence in {}",

@@ -66,7 +66,7 @@ use crate::net::dns::{self, DnsMessage, DnsTcpFramer};
 use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse};
 use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
 use crate::net::keyed_hash;
-use crate::net::keylog::{KeyLog, KeyLogStats};
+use crate::net::keylog::{KeyLog, KeyLogStats, LateKeys};
 use crate::net::packet::{Packet, TcpSegment, Transport};
 use crate::net::quic::QuicInitialReader;
 use crate::net::sniff::{self, AppProtocol, Sniff};
@@ -266,6 +266,9 @@ pub struct FlowStats {
     pub tls_decrypted: u64,
     /// … and those that were not, by reason ([`not_decrypted_kind`]).
     pub tls_not_decrypted: BTreeMap<String, u64>,
+    /// Connections among those not decrypted for want of a key whose key came later,
+    /// in a key log added after their handshake (see [`LateKeys`]).
+    pub tls_keys_late: u64,
 }
 
 /// Key of a flow: its two ends in a fixed order, so both directions find it.
@@ -433,6 +436,8 @@ struct TlsKeys {
     /// A key log was given (even an empty one, e.g. a file still being written): TLS
     /// connections get a decryptor, so each gets its own status.
     decrypt: bool,
+    /// Connections closed without a key, for telling when keys come too late.
+    late: LateKeys,
 }
 
 /// The flow table.
@@ -471,7 +476,9 @@ impl FlowTable {
     /// decryption status).
     pub fn add_keylog(&mut self, text: &[u8]) -> KeyLogStats {
         self.keys.decrypt = true;
-        self.keys.log.add(text)
+        let stats = self.keys.log.add(text);
+        self.stats.tls_keys_late += self.keys.late.keys_added(text, &self.keys.log);
+        stats
     }
 
     /// Replaces the key log (see [`add_keylog`](Self::add_keylog)).
@@ -479,6 +486,7 @@ impl FlowTable {
         self.keys = TlsKeys {
             log: keys,
             decrypt: true,
+            late: LateKeys::default(),
         };
     }
 
@@ -923,7 +931,12 @@ impl FlowTable {
                                 .stats
                                 .tls_not_decrypted
                                 .entry(not_decrypted_kind(why).to_string())
-                                .or_default() += 1
+                                .or_default() += 1;
+                            if let (NotDecrypted::NoKey, Some(hello)) = (why, &tls.client_hello) {
+                                if keys.late.closed_without_key(hello.random, &keys.log) {
+                                    self.stats.tls_keys_late += 1;
+                                }
+                            }
                         }
                     }
                 }

@@ -20,7 +20,7 @@
 //! Wireshark. That cache holds at most [`MAX_SESSIONS`] sessions; when full it is
 //! emptied at once (a new session is likelier to be resumed than an old one).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
@@ -56,7 +56,7 @@ pub struct KeyLogStats {
 }
 
 /// Secrets from any number of key logs, looked up by client random.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct KeyLog {
     by_random: HashMap<[u8; 32], Secrets>,
     /// RSA pre-master secrets by the first 8 bytes of their encrypted form.
@@ -77,11 +77,7 @@ impl KeyLog {
     /// random and label replaces the earlier one.
     pub fn add(&mut self, text: &[u8]) -> KeyLogStats {
         let mut stats = KeyLogStats::default();
-        for line in text.split(|&b| b == b'\n') {
-            let line = trim(line);
-            if line.is_empty() || line[0] == b'#' {
-                continue;
-            }
+        for line in lines(text) {
             stats.lines += 1;
             if self.add_line(line) {
                 stats.used += 1;
@@ -96,12 +92,7 @@ impl KeyLog {
     }
 
     fn add_line(&mut self, line: &[u8]) -> bool {
-        let mut fields = line
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|f| !f.is_empty());
-        let (Some(label), Some(id), Some(secret), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
+        let Some((label, id, secret)) = fields(line) else {
             return false;
         };
         let Some(secret) = unhex(secret).filter(|s| !s.is_empty() && s.len() <= MAX_SECRET) else {
@@ -209,6 +200,79 @@ fn session_key(kind: u8, id: &[u8]) -> [u8; 32] {
     h.update([kind]);
     h.update(id);
     h.finalize().into()
+}
+
+/// The lines of a key log that are neither empty nor comments, trimmed.
+fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split(|&b| b == b'\n')
+        .map(trim)
+        .filter(|line| !line.is_empty() && line[0] != b'#')
+}
+
+/// A line's label, client random (or RSA prefix) and secret, as written.
+fn fields(line: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let mut fields = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    match (fields.next(), fields.next(), fields.next(), fields.next()) {
+        (Some(label), Some(id), Some(secret), None) => Some((label, id, secret)),
+        _ => None,
+    }
+}
+
+/// The client randoms a key log's lines name (RSA lines name none).
+fn client_randoms(text: &[u8]) -> impl Iterator<Item = [u8; 32]> + '_ {
+    lines(text)
+        .filter_map(fields)
+        .filter(|(label, _, _)| *label != b"RSA")
+        .filter_map(|(_, id, _)| unhex(id).and_then(|r| <[u8; 32]>::try_from(r).ok()))
+}
+
+/// Client randoms of TLS connections that closed undecrypted for want of a key, so
+/// that the key logs read after them can tell how many they held the keys of: keys
+/// that came too late, typically in a pcapng Decryption Secrets Block written after
+/// the handshakes it is for (PCAPdroid may, rarely). A reader that meets secrets in
+/// order, as `analyze` does by default (and tshark 4.0, even with `-2`), cannot use
+/// them; reading a file's secrets first (`--secrets-first`) can.
+///
+/// Remembers at most [`MAX_WAITING`] connections; later ones are not followed, so
+/// the count is then a lower bound.
+#[derive(Debug, Default)]
+pub struct LateKeys {
+    waiting: HashSet<[u8; 32]>,
+}
+
+/// Connections [`LateKeys`] remembers at most (2 MiB of client randoms).
+pub const MAX_WAITING: usize = 1 << 16;
+
+impl LateKeys {
+    /// A connection with this client random closed without a key. `keys`, the key
+    /// log as it is now, may hold its key already: then it came after the handshake,
+    /// and this returns true.
+    pub fn closed_without_key(&mut self, client_random: [u8; 32], keys: &KeyLog) -> bool {
+        if keys.secrets(&client_random).is_some() {
+            return true;
+        }
+        if self.waiting.len() < MAX_WAITING {
+            self.waiting.insert(client_random);
+        }
+        false
+    }
+
+    /// `text` was just added to `keys`: returns how many of the connections waiting
+    /// it keyed (their keys came after them).
+    pub fn keys_added(&mut self, text: &[u8], keys: &KeyLog) -> u64 {
+        if self.waiting.is_empty() {
+            return 0;
+        }
+        let mut found = 0;
+        for random in client_randoms(text) {
+            if keys.secrets(&random).is_some() && self.waiting.remove(&random) {
+                found += 1;
+            }
+        }
+        found
+    }
 }
 
 /// The field of `s` a label fills; `None` for labels we do not use.
@@ -353,5 +417,59 @@ mod tests {
         assert!(log.is_empty());
         assert_eq!(log.stats().used, 0);
         assert_eq!(log.stats().skipped, 6);
+    }
+
+    fn random_n(n: u32) -> [u8; 32] {
+        let mut r = [0u8; 32];
+        r[..4].copy_from_slice(&n.to_be_bytes());
+        r
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn keys_added_after_a_connection_closed_without_them_are_late() {
+        let mut log = KeyLog::new();
+        let mut late = LateKeys::default();
+        assert!(!late.closed_without_key(random_n(1), &log));
+        assert!(!late.closed_without_key(random_n(2), &log));
+        // A block for another connection, then one with a bad secret for the first:
+        // neither keys a waiting connection.
+        let other = format!("CLIENT_RANDOM {} {}\n", hex(&random_n(9)), "ab".repeat(48));
+        log.add(other.as_bytes());
+        assert_eq!(late.keys_added(other.as_bytes(), &log), 0);
+        let bad = format!("CLIENT_RANDOM {} {}\n", hex(&random_n(1)), "ab".repeat(7));
+        log.add(bad.as_bytes());
+        assert_eq!(late.keys_added(bad.as_bytes(), &log), 0);
+        // The first connection's TLS 1.3 secrets (several lines, one connection) and
+        // the second's master secret, in one block: two late connections, once each.
+        let keys = format!(
+            "# late\nCLIENT_HANDSHAKE_TRAFFIC_SECRET {r1} {s}\nCLIENT_TRAFFIC_SECRET_0 {r1} {s}\n\
+             CLIENT_RANDOM {r2} {m}\nRSA 0011223344556677 {m}\n",
+            r1 = hex(&random_n(1)),
+            r2 = hex(&random_n(2)).to_uppercase(),
+            s = "cd".repeat(32),
+            m = "ef".repeat(48),
+        );
+        log.add(keys.as_bytes());
+        assert_eq!(late.keys_added(keys.as_bytes(), &log), 2);
+        assert_eq!(late.keys_added(keys.as_bytes(), &log), 0);
+        // A connection closing when its key is already there came before its key.
+        assert!(late.closed_without_key(random_n(9), &log));
+    }
+
+    #[test]
+    fn late_keys_remember_a_bounded_number_of_connections() {
+        let log = KeyLog::new();
+        let mut late = LateKeys::default();
+        for n in 0..=MAX_WAITING as u32 {
+            late.closed_without_key(random_n(n), &log);
+        }
+        assert_eq!(late.waiting.len(), MAX_WAITING);
+        // Nothing waits for a block when nothing closed without a key.
+        let mut none = LateKeys::default();
+        assert_eq!(none.keys_added(b"CLIENT_RANDOM zz zz", &log), 0);
     }
 }

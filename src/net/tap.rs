@@ -208,6 +208,12 @@ impl Tap {
         self.flows.add_keylog(text)
     }
 
+    /// Starts over with this key log (secrets read ahead of the packets, see
+    /// [`crate::source::pcap::secrets_ahead`]); key logs added later add to it.
+    pub fn set_keylog(&mut self, keys: KeyLog) {
+        self.flows.set_keylog(keys)
+    }
+
     /// Reads UDP tunnels on these ports rather than IANA's (`--tunnel-port`).
     pub fn set_udp_tunnel_ports(&mut self, ports: UdpTunnelPorts) {
         self.decoder.set_udp_tunnel_ports(ports);

@@ -110,6 +110,10 @@ pub struct TrafficSummary {
     /// `missing-handshake`, `authentication-failed`, `unsupported-version`, `lost-sync`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub tls_not_decrypted: BTreeMap<String, u64>,
+    /// Those not decrypted for want of a key whose key came later in the capture (in
+    /// a secrets block after their handshakes): `--secrets-first` decrypts them.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub tls_keys_late: u64,
     /// WPA 4-way handshakes that gave a station's key (`--wlan-keys`) …
     #[serde(skip_serializing_if = "is_zero")]
     pub wlan_handshakes: u64,
@@ -179,6 +183,7 @@ impl TrafficSummary {
         for (k, n) in other.tls_not_decrypted {
             *self.tls_not_decrypted.entry(k).or_default() += n;
         }
+        self.tls_keys_late += other.tls_keys_late;
         self.wlan_handshakes += other.wlan_handshakes;
         self.wlan_handshakes_unmatched += other.wlan_handshakes_unmatched;
         self.wlan_decrypted += other.wlan_decrypted;

@@ -177,6 +177,14 @@ impl Report {
                 t.tls_decrypted,
                 list_counts(&t.tls_not_decrypted)
             ));
+            if t.tls_keys_late > 0 {
+                lines.push(format!(
+                    "The keys of {} of them were in the capture, in a secrets block written \
+                     after their handshakes; analysed with --secrets-first, which reads a \
+                     capture's secrets before its packets, they are decrypted.",
+                    t.tls_keys_late
+                ));
+            }
         } else if tls > 0 {
             lines.push(format!("{tls} TLS connections, all decrypted."));
         }
@@ -814,6 +822,18 @@ mod tests {
             "2 frames could not be decoded (packet-truncated 2)."
         );
         assert!(lines[3].starts_with("7 exchanges came from clients"));
+
+        // Keys later in the capture than their connections: said, with the remedy.
+        let mut late = t.clone();
+        late.tls_keys_late = 3;
+        i.traffic = Some(late);
+        let lines = build(&i).visibility();
+        assert_eq!(
+            lines[2],
+            "The keys of 3 of them were in the capture, in a secrets block written after \
+             their handshakes; analysed with --secrets-first, which reads a capture's \
+             secrets before its packets, they are decrypted."
+        );
 
         t.tunnelled.insert("vxlan".into(), 30);
         t.tunnelled.insert("gre".into(), 4);

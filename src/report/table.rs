@@ -75,6 +75,13 @@ pub fn write_table(
                 ));
             }
             writeln!(out, "{}", fit(&line, WIDTH))?;
+            if t.tls_keys_late > 0 {
+                let line = format!(
+                    "{} TLS connections have their keys later in the capture: --secrets-first",
+                    t.tls_keys_late
+                );
+                writeln!(out, "{}", fit(&line, WIDTH))?;
+            }
         }
         if t.wlan_handshakes + t.wlan_handshakes_unmatched + t.wlan_decrypted > 0 {
             let mut line = format!(

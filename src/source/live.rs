@@ -141,6 +141,9 @@ pub struct LiveSummary {
     pub ring_blocks_not_copied: u64,
     /// WPA handshakes followed and frames decrypted (`--wlan-keys`).
     pub wpa: WpaStats,
+    /// TLS connections not decrypted whose keys came after their handshakes (key log
+    /// lines written late, secrets blocks after the handshakes).
+    pub tls_keys_late: u64,
     /// For a stream: what reading it saw (secrets, apps, where it was cut short).
     pub stream: Option<CaptureSummary>,
     /// For PCAPdroid's UDP exporter: the datagrams received.
@@ -971,6 +974,7 @@ pub fn capture(
     let mut summary = LiveSummary {
         tap: tap.stats().clone(),
         wpa: tap.packet_stats().wpa,
+        tls_keys_late: tap.flow_stats().tls_keys_late,
         ..LiveSummary::default()
     };
     if let Some((received, kernel, interface)) = packets.counters() {

@@ -13,7 +13,7 @@ use crate::case::DeviceResolver;
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::capture::{CaptureError, CaptureEvent, CaptureLimits, CaptureReader};
 use crate::net::flow::{FlowStats, SECRETS_TYPE_TLS_KEYLOG};
-use crate::net::keylog::KeyLogStats;
+use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::PacketStats;
 use crate::net::pcapdroid::{AppStats, AppTraffic, AppUnderTest};
 use crate::net::provisional_id::InputIds;
@@ -45,8 +45,11 @@ pub struct CaptureOptions {
     /// Keys for WPA2-protected 802.11 frames (`--wlan-keys`).
     pub wlan_keys: Arc<WlanKeys>,
     /// NSS key logs (`--keylog` files' contents) to decrypt TLS with, besides the
-    /// capture's own Decryption Secrets Blocks, which are used as they are met.
+    /// capture's own Decryption Secrets Blocks, which are used as they are met …
     pub keylogs: Vec<Arc<[u8]>>,
+    /// … and, with `--secrets-first`, all of them before the first packet too (see
+    /// [`secrets_ahead`]).
+    pub secrets_ahead: Option<Arc<KeyLog>>,
 }
 
 /// What reading a capture saw.
@@ -138,6 +141,9 @@ pub fn read_capture_with_ids<R: Read>(
     if let Some(ids) = provisional {
         tap.use_provisional_ids(ids);
     }
+    if let Some(ahead) = &opts.secrets_ahead {
+        tap.set_keylog(KeyLog::clone(ahead));
+    }
     for text in &opts.keylogs {
         tap.add_keylog(text);
     }
@@ -191,6 +197,28 @@ pub fn read_capture_with_ids<R: Read>(
     summary.apps = tap.app_traffic();
     summary.pcapdroid = tap.pcapdroid_stats().clone();
     Ok((summary, failure.map(|e| capture_error(&opts.label, e))))
+}
+
+/// The TLS key log of all of a capture's Decryption Secrets Blocks, read before its
+/// packets are (`--secrets-first`): a pass over the whole file that keeps only those
+/// blocks, so that secrets written after the handshakes they are for (PCAPdroid may
+/// write them so) decrypt them too. Bounded as any key log is
+/// ([`crate::net::keylog::MAX_ENTRIES`]). A damaged or truncated file gives the
+/// secrets before the damage: the reading pass after this one reports it. `None` when
+/// there is no TLS key log block (then the file is read as without this pass).
+pub fn secrets_ahead<R: Read>(reader: R) -> Option<KeyLog> {
+    let mut capture = CaptureReader::new(reader).ok()?;
+    let mut keys = None;
+    while let Ok(Some(event)) = capture.next_event() {
+        if let CaptureEvent::Secrets {
+            secrets_type: SECRETS_TYPE_TLS_KEYLOG,
+            data,
+        } = event
+        {
+            keys.get_or_insert_with(KeyLog::new).add(data);
+        }
+    }
+    keys
 }
 
 fn capture_error(file: &str, e: CaptureError) -> SourceError {

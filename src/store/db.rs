@@ -2265,6 +2265,7 @@ mod tests {
             case_sha256: "c".repeat(64),
             device: None,
             all_apps: false,
+            secrets_first: false,
             keylogs: vec!["d".repeat(64)],
             wlan_keys: Vec::new(),
             tunnel_ports: Vec::new(),

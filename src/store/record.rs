@@ -261,6 +261,9 @@ pub struct IngestOptions {
     /// `--all-apps`.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub all_apps: bool,
+    /// `--secrets-first`.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub secrets_first: bool,
     /// SHA-256 of each `--keylog` file, sorted.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub keylogs: Vec<String>,
@@ -274,7 +277,8 @@ pub struct IngestOptions {
 
 impl IngestOptions {
     /// The options in the order a report lists them: `case file 1a2b…`, `--device D`,
-    /// `--all-apps`, `key log 3c4d…`, `802.11 keys 5e6f…`, `--tunnel-port vxlan=8472`.
+    /// `--all-apps`, `--secrets-first`, `key log 3c4d…`, `802.11 keys 5e6f…`,
+    /// `--tunnel-port vxlan=8472`.
     /// A file is named by the first 16 hex digits of its SHA-256, which begin the
     /// name of its copy in the evidence directory.
     pub fn describe(&self) -> Vec<String> {
@@ -282,6 +286,9 @@ impl IngestOptions {
         out.extend(self.device.iter().map(|d| format!("--device {d}")));
         if self.all_apps {
             out.push("--all-apps".into());
+        }
+        if self.secrets_first {
+            out.push("--secrets-first".into());
         }
         out.extend(
             self.keylogs
@@ -328,13 +335,18 @@ impl IngestOptions {
                 now.device.as_deref().unwrap_or("none")
             ));
         }
-        if self.all_apps != now.all_apps {
-            let given = |b: bool| if b { "given" } else { "not given" };
-            out.push(format!(
-                "--all-apps: {} then, {} now",
-                given(self.all_apps),
-                given(now.all_apps)
-            ));
+        let given = |b: bool| if b { "given" } else { "not given" };
+        for (option, then, now) in [
+            ("--all-apps", self.all_apps, now.all_apps),
+            ("--secrets-first", self.secrets_first, now.secrets_first),
+        ] {
+            if then != now {
+                out.push(format!(
+                    "{option}: {} then, {} now",
+                    given(then),
+                    given(now)
+                ));
+            }
         }
         let files = |list: &[String]| match list {
             [] => "none".to_string(),
@@ -1063,6 +1075,7 @@ mod tests {
             case_sha256: "c".repeat(64),
             device: Some("pixel7".into()),
             all_apps: true,
+            secrets_first: true,
             keylogs: vec!["1".repeat(64), "2".repeat(64)],
             wlan_keys: vec!["3".repeat(64)],
             tunnel_ports: vec!["vxlan=4789,8472".into(), "teredo=none".into()],
@@ -1078,6 +1091,7 @@ mod tests {
                 format!("case file {c16}"),
                 "--device pixel7".into(),
                 "--all-apps".into(),
+                "--secrets-first".into(),
                 format!("key log {}", "1".repeat(16)),
                 format!("key log {}", "2".repeat(16)),
                 format!("802.11 keys {}", "3".repeat(16)),
@@ -1100,6 +1114,7 @@ mod tests {
             case_sha256: "d".repeat(64),
             device: None,
             all_apps: false,
+            secrets_first: false,
             keylogs: vec!["1".repeat(64)],
             wlan_keys: Vec::new(),
             tunnel_ports: Vec::new(),
@@ -1114,6 +1129,7 @@ mod tests {
                 ),
                 "--device: pixel7 then, none now".into(),
                 "--all-apps: given then, not given now".into(),
+                "--secrets-first: given then, not given now".into(),
                 format!(
                     "--keylog: {}, {} then, {} now",
                     "1".repeat(16),
