@@ -175,6 +175,11 @@ def main():
     # record or block (the pcapng preamble in one), each behind a 2-byte length.
     for name, data in udp_export_seeds().items():
         write("udp_export", name, data)
+
+    # tcp_export: captures sent as PCAPdroid's TCP exporter sends them, a connection
+    # per capture, each behind its read size and a 2-byte length.
+    for name, data in tcp_export_seeds().items():
+        write("tcp_export", name, data)
     for name, data in packet_seeds().items():
         write("packet", name, data)
 
@@ -375,6 +380,31 @@ def udp_export_seeds():
                 seeds[name] = framed(pcapng_datagrams(data))
         else:
             seeds[name] = framed([data])
+    return seeds
+
+
+def connections(conns):
+    """Connections of the tcp_export target: a read size, a 2-byte length, the bytes."""
+    return b"".join(bytes([read]) + struct.pack(">H", len(d)) + d for read, d in conns)
+
+
+def tcp_export_seeds():
+    d = os.path.join(ROOT, "captures", "pcapdroid")
+    ng = open(os.path.join(d, "pcapdroid.pcapng"), "rb").read()
+    pcap_file = open(os.path.join(d, "pcapdroid.pcap"), "rb").read()
+    half = pcap_datagrams(pcap_file)
+    cut = len(half) // 2
+    seeds = {
+        "pcapdroid-pcapng": connections([(97, ng[:65535])]),
+        "pcapdroid-pcap": connections([(255, pcap_file[:65535])]),
+        # Two captures: the first broken off inside a record, the second with its
+        # header again.
+        "pcapdroid-pcap-two": connections([
+            (64, b"".join(half[:cut]) + half[cut][:20]),
+            (13, half[0] + b"".join(half[cut:]))]),
+    }
+    for name, data in capture_seeds().items():
+        seeds[name] = connections([(31, data[:65535])])
     return seeds
 
 

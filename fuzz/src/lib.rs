@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 20] = [
+pub const TARGETS: [&str; 21] = [
     "har",
     "decode",
     "case",
@@ -42,6 +42,7 @@ pub const TARGETS: [&str; 20] = [
     "http2",
     "quic",
     "udp_export",
+    "tcp_export",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -67,6 +68,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "http2" => http2(data),
         "pii_stream" => pii_stream(data),
         "udp_export" => udp_export(data),
+        "tcp_export" => tcp_export(data),
         _ => return false,
     }
     true
@@ -160,7 +162,6 @@ pub fn capture(data: &[u8]) {
 /// reads to its end without an error: a datagram the reader would refuse must have
 /// been dropped, or one hostile datagram would end the tap.
 pub fn udp_export(data: &[u8]) {
-    use consentry::net::capture::{CaptureLimits, CaptureReader};
     use consentry::source::udp_export::{ExportFraming, Framed};
     let mut framing = ExportFraming::new();
     let mut stream = Vec::new();
@@ -173,6 +174,47 @@ pub fn udp_export(data: &[u8]) {
         }
         rest = after;
     }
+    read_joined_stream(&stream);
+}
+
+/// `source::tcp_export::RecordSplitter` (the tap's receiver of PCAPdroid's TCP
+/// exporter) over connections, each a byte of read size, a 2-byte big-endian length,
+/// then its bytes: each connection, read in pieces of that size, is cut into units
+/// that go through one `ExportFraming`, as the tap does; what it appends is read by
+/// `CaptureReader`. Asserts the joined stream reads to its end without an error, so no
+/// connection can stop the tap.
+pub fn tcp_export(data: &[u8]) {
+    use consentry::source::tcp_export::RecordSplitter;
+    use consentry::source::udp_export::{ExportFraming, Framed};
+    let mut framing = ExportFraming::new();
+    let mut stream = Vec::new();
+    let mut rest = data;
+    while let [read, high, low, more @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*high, *low])).min(more.len());
+        let (connection, after) = more.split_at(len);
+        let mut splitter = RecordSplitter::new();
+        'connection: for piece in connection.chunks(usize::from(*read).max(1)) {
+            splitter.push(piece);
+            while let Some(unit) = splitter.next_unit() {
+                match unit {
+                    Ok(unit) => {
+                        if let Framed::Append(bytes) = framing.datagram(unit) {
+                            stream.extend_from_slice(&bytes);
+                        }
+                    }
+                    Err(_) => break 'connection,
+                }
+            }
+        }
+        rest = after;
+    }
+    read_joined_stream(&stream);
+}
+
+/// Reads what an exporter's framing joined (64-byte initial buffer); panics when it
+/// does not read to its end.
+fn read_joined_stream(stream: &[u8]) {
+    use consentry::net::capture::{CaptureLimits, CaptureReader};
     if stream.is_empty() {
         return;
     }
@@ -180,7 +222,7 @@ pub fn udp_export(data: &[u8]) {
         initial_buffer: 64,
         ..CaptureLimits::default()
     };
-    let mut reader = CaptureReader::with_limits(&stream[..], limits)
+    let mut reader = CaptureReader::with_limits(stream, limits)
         .expect("the stream starts with a header the framing checked");
     loop {
         match reader.next_event() {

@@ -46,7 +46,7 @@ pub struct Args {
         long,
         short,
         value_name = "IF",
-        required_unless_present_any = ["read", "udp"]
+        required_unless_present_any = ["read", "udp", "tcp"]
     )]
     pub interface: Option<String>,
     /// Instead of an interface, read a pcap or pcapng stream as another program
@@ -76,6 +76,21 @@ pub struct Args {
     /// Anyone else's are counted and ignored: they would be evidence.
     #[arg(long, value_name = "IP", requires = "udp")]
     pub udp_sender: Vec<std::net::IpAddr>,
+    /// Instead of an interface, accept PCAPdroid's TCP exporter on ADDR:PORT (the
+    /// collector its settings name): each capture on the phone is a connection
+    /// carrying its pcap or pcapng, read as --read reads a stream; connections one
+    /// after the other join into one stream. Off loopback, --tcp-sender must name
+    /// the phone.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        conflicts_with_all = ["interface", "read", "udp", "snaplen", "no_promiscuous"]
+    )]
+    pub tcp: Option<std::net::SocketAddr>,
+    /// Accept --tcp connections from this address only (the phone's); several
+    /// allowed. Anyone else's are closed at once and counted.
+    #[arg(long, value_name = "IP", requires = "tcp")]
+    pub tcp_sender: Vec<std::net::IpAddr>,
     /// Capture filter in tcpdump syntax, e.g. `host 192.168.50.23`.
     #[arg(long, value_name = "FILTER")]
     pub bpf: Option<String>,
@@ -183,25 +198,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| PathBuf::from("evidence"))
         }))
     };
-    let source = match (&args.interface, &args.read, args.udp) {
-        (_, Some(path), _) => PacketSource::Savefile(
+    // Off loopback, an exporter's receiver takes the phone's packets only: anyone
+    // else's would become evidence.
+    let senders_named = |option: &str,
+                         listen: std::net::SocketAddr,
+                         senders: &[std::net::IpAddr]| {
+        if listen.ip().is_loopback() || !senders.is_empty() {
+            return Ok(());
+        }
+        Err(anyhow::anyhow!(
+            "--{option} {listen} is not a loopback address: give --{option}-sender with the phone's address, so that nobody else can put packets into the evidence"
+        ))
+    };
+    let source = match (&args.interface, &args.read, args.udp, args.tcp) {
+        (_, Some(path), _, _) => PacketSource::Savefile(
             super::input::input_paths(std::slice::from_ref(path))?
                 .pop()
                 .unwrap_or_default(),
         ),
-        (_, None, Some(listen)) => {
-            if !listen.ip().is_loopback() && args.udp_sender.is_empty() {
-                anyhow::bail!(
-                    "--udp {listen} is not a loopback address: give --udp-sender with the phone's address, so that nobody else can put packets into the evidence"
-                );
-            }
+        (_, None, Some(listen), _) => {
+            senders_named("udp", listen, &args.udp_sender)?;
             PacketSource::Udp {
                 listen,
                 senders: args.udp_sender.clone(),
             }
         }
-        (Some(name), None, None) => PacketSource::Interface(name.clone()),
-        (None, None, None) => anyhow::bail!("--interface, --read or --udp is needed"),
+        (_, None, None, Some(listen)) => {
+            senders_named("tcp", listen, &args.tcp_sender)?;
+            PacketSource::Tcp {
+                listen,
+                senders: args.tcp_sender.clone(),
+            }
+        }
+        (Some(name), None, None, None) => PacketSource::Interface(name.clone()),
+        (None, None, None, None) => {
+            anyhow::bail!("--interface, --read, --udp or --tcp is needed")
+        }
     };
     let opts = LiveOptions {
         source: source.clone(),
@@ -246,16 +278,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             PacketSource::Savefile(path) => format!("reading packets from {}", path.display()),
             PacketSource::Udp { listen, senders } => format!(
                 "receiving PCAPdroid's UDP export on {listen}{}",
-                match senders.as_slice() {
-                    [] => String::new(),
-                    s => format!(
-                        " from {}",
-                        s.iter()
-                            .map(|ip| ip.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                }
+                from_senders(senders)
+            ),
+            PacketSource::Tcp { listen, senders } => format!(
+                "receiving PCAPdroid's TCP export on {listen}{}",
+                from_senders(senders)
             ),
         };
         eprintln!(
@@ -279,6 +306,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             PacketSource::Interface(name) => format!("on {name}"),
             PacketSource::Savefile(path) => format!("reading {}", path.display()),
             PacketSource::Udp { listen, .. } => format!("receiving UDP on {listen}"),
+            PacketSource::Tcp { listen, .. } => format!("receiving TCP on {listen}"),
         };
         s.begin(Some(run_case), &session, &on)?;
         eprintln!(
@@ -380,9 +408,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let bound = summary.udp.as_ref().and_then(|u| u.listen);
             format!("UDP {}", bound.unwrap_or(*listen))
         }
+        PacketSource::Tcp { listen, .. } => {
+            let bound = summary.tcp.as_ref().and_then(|t| t.listen);
+            format!("TCP {}", bound.unwrap_or(*listen))
+        }
     };
     if let Some(udp) = &summary.udp {
         report_udp(&label, udp);
+    }
+    if let Some(tcp) = &summary.tcp {
+        report_tcp(&label, tcp);
     }
     if let Some(read) = &summary.stream {
         report_stream(&label, read, &summary, args.all_apps);
@@ -445,6 +480,47 @@ fn report_udp(label: &str, udp: &live::UdpSummary) {
             "consentry: warning: {label}: {} datagrams from senders not given with --udp-sender ignored (the first from {from})",
             udp.foreign
         );
+    }
+}
+
+/// What the receiver of PCAPdroid's TCP exporter saw: the connections, those that
+/// broke off, the records dropped and the connections of senders not allowed.
+fn report_tcp(label: &str, tcp: &live::TcpSummary) {
+    eprintln!(
+        "consentry: {label}: {} connections received",
+        tcp.connections
+    );
+    if let Some((from, why)) = tcp.first_broken {
+        eprintln!(
+            "consentry: warning: {label}: {} connections broke off, what was left of them lost (the first from {from}: {why})",
+            tcp.broken
+        );
+    }
+    if let Some((from, why)) = tcp.first_dropped {
+        eprintln!(
+            "consentry: warning: {label}: {} records dropped, not one record of the stream (the first from {from}: {why})",
+            tcp.dropped
+        );
+    }
+    if let Some(from) = tcp.first_foreign {
+        eprintln!(
+            "consentry: warning: {label}: {} connections from senders not given with --tcp-sender closed (the first from {from})",
+            tcp.foreign
+        );
+    }
+}
+
+/// ` from A, B` for the senders a receiver takes packets from; nothing for anyone.
+fn from_senders(senders: &[std::net::IpAddr]) -> String {
+    match senders {
+        [] => String::new(),
+        s => format!(
+            " from {}",
+            s.iter()
+                .map(|ip| ip.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -2,7 +2,8 @@
 //! through the same [`Tap`] as capture files, and unchanged into the evidence ring.
 //! Or packets read as another program writes them ([`PacketSource::Savefile`]: a
 //! gateway's `tcpdump -w -` over ssh, PCAPdroid's HTTP stream, piped in; or
-//! [`PacketSource::Udp`], PCAPdroid's UDP exporter, joined by [`ExportFraming`]), with
+//! [`PacketSource::Udp`], PCAPdroid's UDP exporter, joined by [`ExportFraming`]; or
+//! [`PacketSource::Tcp`], its TCP exporter, connection after connection), with
 //! consentry's own capture reader, as `analyze` reads a file: every link type of a
 //! pcapng, its Decryption Secrets Blocks (TLS key logs, used as met) and custom
 //! blocks (PCAPdroid's apps), and the packet comments all reach the tap and the ring,
@@ -50,6 +51,7 @@ use crate::timestamp::Timestamp;
 
 use super::pcap::CaptureSummary;
 use super::ring::{custom_block, secrets_block, EvidenceRing, FrameFiles, RingEvent, RingLimits};
+use super::tcp_export::RecordSplitter;
 use super::udp_export::{ExportFraming, Framed};
 
 /// How often followed key log files are looked at for new lines.
@@ -83,6 +85,12 @@ pub enum PacketSource {
         listen: std::net::SocketAddr,
         senders: Vec<std::net::IpAddr>,
     },
+    /// The connections of PCAPdroid's TCP exporter accepted on `listen`, one at a
+    /// time, from the `senders` only (none: from anyone).
+    Tcp {
+        listen: std::net::SocketAddr,
+        senders: Vec<std::net::IpAddr>,
+    },
 }
 
 impl std::fmt::Display for PacketSource {
@@ -91,6 +99,7 @@ impl std::fmt::Display for PacketSource {
             PacketSource::Interface(name) => write!(f, "interface {name}"),
             PacketSource::Savefile(path) => write!(f, "{}", path.display()),
             PacketSource::Udp { listen, .. } => write!(f, "UDP {listen}"),
+            PacketSource::Tcp { listen, .. } => write!(f, "TCP {listen}"),
         }
     }
 }
@@ -148,6 +157,8 @@ pub struct LiveSummary {
     pub stream: Option<CaptureSummary>,
     /// For PCAPdroid's UDP exporter: the datagrams received.
     pub udp: Option<UdpSummary>,
+    /// For PCAPdroid's TCP exporter: the connections accepted.
+    pub tcp: Option<TcpSummary>,
 }
 
 /// What the receiver of PCAPdroid's UDP exporter saw.
@@ -161,6 +172,25 @@ pub struct UdpSummary {
     /// … the first of them: its sender and why.
     pub first_dropped: Option<(std::net::SocketAddr, &'static str)>,
     /// From an address not among the senders allowed.
+    pub foreign: u64,
+    pub first_foreign: Option<std::net::SocketAddr>,
+}
+
+/// What the receiver of PCAPdroid's TCP exporter saw.
+#[derive(Debug, Clone, Default)]
+pub struct TcpSummary {
+    /// The address bound (the port chosen for a port 0).
+    pub listen: Option<std::net::SocketAddr>,
+    /// Connections accepted from allowed senders …
+    pub connections: u64,
+    /// … those that ended in the middle of a record, or could not go on (the rest of
+    /// them lost), the first with its sender and why …
+    pub broken: u64,
+    pub first_broken: Option<(std::net::SocketAddr, &'static str)>,
+    /// … and their records that were not one record of the stream (dropped).
+    pub dropped: u64,
+    pub first_dropped: Option<(std::net::SocketAddr, &'static str)>,
+    /// Connections closed at once: not from a sender allowed.
     pub foreign: u64,
     pub first_foreign: Option<std::net::SocketAddr>,
 }
@@ -207,6 +237,122 @@ impl Read for UdpExport {
                     summary.first_foreign.get_or_insert(from);
                 }
             }
+        }
+        let n = buf.len().min(self.pending.len() - self.at);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// PCAPdroid's TCP exporter as a byte stream: connections accepted one at a time (a
+/// new capture on the phone is a new connection), each cut into its header and
+/// records by [`RecordSplitter`], which then go through [`ExportFraming`] as the UDP
+/// exporter's datagrams do. A connection waiting while another is read is accepted
+/// when that one ends.
+struct TcpExport {
+    listener: std::net::TcpListener,
+    senders: Vec<std::net::IpAddr>,
+    connection: Option<(std::net::TcpStream, std::net::SocketAddr)>,
+    splitter: RecordSplitter,
+    framing: ExportFraming,
+    received: Vec<u8>,
+    pending: Vec<u8>,
+    at: usize,
+    summary: Arc<std::sync::Mutex<TcpSummary>>,
+}
+
+impl TcpExport {
+    fn summary(&self) -> std::sync::MutexGuard<'_, TcpSummary> {
+        // A panic elsewhere while holding it leaves counts: still valid.
+        self.summary.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the next connection from an allowed sender. A connection that went
+    /// away before it was accepted is no reason to stop.
+    fn accept(&mut self) -> std::io::Result<()> {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+        loop {
+            let (stream, from) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let mut summary = self.summary();
+            if self.senders.is_empty() || self.senders.contains(&from.ip().to_canonical()) {
+                summary.connections += 1;
+                drop(summary);
+                self.splitter = RecordSplitter::new();
+                self.connection = Some((stream, from));
+                return Ok(());
+            }
+            summary.foreign += 1;
+            summary.first_foreign.get_or_insert(from);
+        }
+    }
+
+    /// Ends the connection, `why` when it broke off (unread bytes count as that too).
+    fn close(&mut self, why: Option<&'static str>) {
+        let Some((_, from)) = self.connection.take() else {
+            return;
+        };
+        let why = why.or((self.splitter.unfinished() > 0)
+            .then_some("the connection ended in the middle of a record"));
+        if let Some(why) = why {
+            let mut summary = self.summary();
+            summary.broken += 1;
+            summary.first_broken.get_or_insert((from, why));
+        }
+    }
+
+    /// Reads the connection once and frames what it completes.
+    fn receive(&mut self) -> std::io::Result<()> {
+        let Some((stream, from)) = self.connection.as_mut() else {
+            return self.accept();
+        };
+        let from = *from;
+        let n = match stream.read(&mut self.received) {
+            Ok(0) => {
+                self.close(None);
+                return Ok(());
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(()),
+            Err(_) => {
+                self.close(Some("the connection failed (reset by the sender?)"));
+                return Ok(());
+            }
+        };
+        self.splitter.push(&self.received[..n]);
+        loop {
+            let framed = match self.splitter.next_unit() {
+                None => return Ok(()),
+                Some(Ok(unit)) => self.framing.datagram(unit),
+                Some(Err(why)) => {
+                    self.close(Some(why));
+                    return Ok(());
+                }
+            };
+            match framed {
+                Framed::Append(bytes) => self.pending.extend_from_slice(&bytes),
+                Framed::Skip => {}
+                Framed::Drop(why) => {
+                    let mut summary = self.summary();
+                    summary.dropped += 1;
+                    summary.first_dropped.get_or_insert((from, why));
+                }
+            }
+        }
+    }
+}
+
+impl Read for TcpExport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.pending.len() {
+            (self.pending, self.at) = (Vec::new(), 0);
+            self.receive()?;
         }
         let n = buf.len().min(self.pending.len() - self.at);
         buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
@@ -466,6 +612,13 @@ impl Read for Feed<'_> {
     }
 }
 
+/// What PCAPdroid's exporters' receivers count, shared with their reader thread.
+#[derive(Default)]
+struct Exporters {
+    udp: Arc<std::sync::Mutex<UdpSummary>>,
+    tcp: Arc<std::sync::Mutex<TcpSummary>>,
+}
+
 /// The packets' source, opened.
 enum Packets<'a> {
     /// A network interface through libpcap, read without blocking.
@@ -544,7 +697,7 @@ impl<'a> Packets<'a> {
     fn open(
         opts: &LiveOptions,
         stop: &'a AtomicBool,
-        udp: &Arc<std::sync::Mutex<UdpSummary>>,
+        exporters: &Exporters,
         ready: &mut dyn FnMut(&PacketSource),
     ) -> Result<Packets<'a>, LiveError> {
         match &opts.source {
@@ -589,7 +742,11 @@ impl<'a> Packets<'a> {
                 };
                 let socket = std::net::UdpSocket::bind(listen).map_err(udp_err)?;
                 let listen = socket.local_addr().map_err(udp_err)?;
-                udp.lock().unwrap_or_else(|e| e.into_inner()).listen = Some(listen);
+                exporters
+                    .udp
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .listen = Some(listen);
                 let bound = PacketSource::Udp {
                     listen,
                     senders: senders.clone(),
@@ -604,7 +761,37 @@ impl<'a> Packets<'a> {
                     datagram: vec![0; 1 << 16],
                     pending: Vec::new(),
                     at: 0,
-                    summary: udp.clone(),
+                    summary: exporters.udp.clone(),
+                };
+                let ready = &mut || ready(&bound);
+                stream_reader(&bound.to_string(), export, opts, stop, ready)
+            }
+            PacketSource::Tcp { listen, senders } => {
+                let tcp_err = |e: std::io::Error| LiveError::Stream {
+                    from: opts.source.to_string(),
+                    message: e.to_string(),
+                };
+                let listener = std::net::TcpListener::bind(listen).map_err(tcp_err)?;
+                let listen = listener.local_addr().map_err(tcp_err)?;
+                exporters
+                    .tcp
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .listen = Some(listen);
+                let bound = PacketSource::Tcp {
+                    listen,
+                    senders: senders.clone(),
+                };
+                let export = TcpExport {
+                    listener,
+                    senders: senders.iter().map(|ip| ip.to_canonical()).collect(),
+                    connection: None,
+                    splitter: RecordSplitter::new(),
+                    framing: ExportFraming::new(),
+                    received: vec![0; 1 << 16],
+                    pending: Vec::new(),
+                    at: 0,
+                    summary: exporters.tcp.clone(),
                 };
                 let ready = &mut || ready(&bound);
                 stream_reader(&bound.to_string(), export, opts, stop, ready)
@@ -782,8 +969,8 @@ pub fn capture(
     consumer: &mut dyn FnMut(Exchange),
     ring_events: &mut dyn FnMut(RingEvent),
 ) -> Result<LiveSummary, LiveError> {
-    let udp = Arc::new(std::sync::Mutex::new(UdpSummary::default()));
-    let mut packets = Packets::open(opts, stop, &udp, ready)?;
+    let exporters = Exporters::default();
+    let mut packets = Packets::open(opts, stop, &exporters, ready)?;
     let started = Timestamp::now();
     let ring_error = |error: std::io::Error| LiveError::Ring {
         dir: opts
@@ -982,8 +1169,26 @@ pub fn capture(
         summary.kernel_dropped = kernel;
         summary.interface_dropped = interface;
     }
-    if let PacketSource::Udp { .. } = &opts.source {
-        summary.udp = Some(udp.lock().unwrap_or_else(|e| e.into_inner()).clone());
+    match &opts.source {
+        PacketSource::Udp { .. } => {
+            summary.udp = Some(
+                exporters
+                    .udp
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            )
+        }
+        PacketSource::Tcp { .. } => {
+            summary.tcp = Some(
+                exporters
+                    .tcp
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            )
+        }
+        PacketSource::Interface(_) | PacketSource::Savefile(_) => {}
     }
     if let Packets::Stream { .. } | Packets::Stopped = &packets {
         read.tap = tap.stats().clone();

@@ -13,6 +13,7 @@ pub mod har;
 pub mod live;
 pub mod pcap;
 pub mod ring;
+pub mod tcp_export;
 pub mod udp_export;
 
 use std::fs::File;

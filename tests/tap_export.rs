@@ -1,7 +1,9 @@
-//! `consentry tap --udp`: the receiver of PCAPdroid's UDP exporter. The test sends a
-//! capture the way PCAPdroid does (the file's header in one datagram, then one
-//! record or block per datagram) to a tap on 127.0.0.1, with a bad datagram among
-//! them; the findings must be the ones `analyze` gives for the file. Needs no capture
+//! `consentry tap --udp` and `--tcp`: the receivers of PCAPdroid's UDP and TCP
+//! exporters. The tests send a capture the way PCAPdroid does to a tap on 127.0.0.1
+//! — over UDP the file's header in one datagram, then one record or block per
+//! datagram, with a bad datagram among them; over TCP a connection per capture, the
+//! file as written, in reads of any size, one connection broken off — and the
+//! findings must be the ones `analyze` gives for the file. Needs no capture
 //! privileges.
 
 #![cfg(feature = "live")]
@@ -10,8 +12,8 @@
 mod piped;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
-use std::net::UdpSocket;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,15 +76,27 @@ fn pcap_records(file: &[u8]) -> Vec<Vec<u8>> {
     records
 }
 
-/// A tap receiving on 127.0.0.1, port 0, once it says so: it, its standard error
-/// and the port it bound.
+/// A tap receiving PCAPdroid's UDP export on 127.0.0.1, port 0, once it says so:
+/// it, its standard error and the port it bound.
 fn start_tap(
     case: &Path,
     ring: &Path,
     extra: &[&str],
 ) -> (Child, BufReader<std::process::ChildStderr>, u16) {
+    start_receiver("udp", case, ring, extra)
+}
+
+/// A tap receiving PCAPdroid's `transport` ("udp", "tcp") export on 127.0.0.1,
+/// port 0, once it says so: it, its standard error and the port it bound.
+fn start_receiver(
+    transport: &str,
+    case: &Path,
+    ring: &Path,
+    extra: &[&str],
+) -> (Child, BufReader<std::process::ChildStderr>, u16) {
     let mut child = bin()
-        .args(["tap", "--udp", "127.0.0.1:0", "--format", "jsonl"])
+        .args(["tap", &format!("--{transport}"), "127.0.0.1:0"])
+        .args(["--format", "jsonl"])
         .arg("--case")
         .arg(case)
         .arg("--ring-dir")
@@ -94,11 +108,14 @@ fn start_tap(
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    let key = "receiving PCAPdroid's UDP export on 127.0.0.1:";
+    let key = format!(
+        "receiving PCAPdroid's {} export on 127.0.0.1:",
+        transport.to_uppercase()
+    );
     let port = loop {
         line.clear();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "the tap ended");
-        if let Some((_, rest)) = line.split_once(key) {
+        if let Some((_, rest)) = line.split_once(key.as_str()) {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             break digits.parse::<u16>().unwrap();
         }
@@ -244,4 +261,126 @@ fn udp_off_loopback_needs_its_senders() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("give --udp-sender"), "{err}");
+}
+
+// --- TCP ------------------------------------------------------------------------
+
+/// A connection to the tap's TCP receiver writing `bytes` in writes of `chunk`
+/// bytes, then closing.
+fn send_over_tcp(port: u16, bytes: &[u8], chunk: usize) {
+    let mut phone = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    phone.set_nodelay(true).unwrap();
+    for piece in bytes.chunks(chunk) {
+        phone.write_all(piece).unwrap();
+    }
+}
+
+/// PCAPdroid's pcapng (apps in custom blocks and comments) over one TCP connection,
+/// written in odd pieces: the findings of the file, and the ring holds the stream.
+#[test]
+fn pcapdroid_pcapng_over_tcp_gives_the_findings_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    let capture = captures().join("pcapdroid/pcapdroid.pcapng");
+    let case = captures().join("pcapdroid/consentry.toml");
+    let (child, stderr, port) = start_receiver("tcp", &case, &ring, &["--tcp-sender", "127.0.0.1"]);
+    send_over_tcp(port, &std::fs::read(&capture).unwrap(), 77);
+    let (got, err) = stop(child, stderr);
+    let want = analyze(&capture, &case);
+    assert_eq!(want.len(), 4);
+    assert_eq!(got, want, "{err}");
+    assert!(
+        err.contains(&format!("TCP 127.0.0.1:{port}: 1 connections received")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("broke off") && !err.contains("dropped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("PCAPdroid names the app of 7 exchanges"),
+        "{err}"
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(&ring)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(analyze(&files[0], &case), want);
+}
+
+/// Two captures on the phone, two connections: the first breaks off in the middle of
+/// a record (its rest lost, reported), the second starts with the header again
+/// (skipped) and the records from the one cut: one stream, the file's findings.
+/// A connection that is no capture breaks off with its reason, and the tap goes on.
+#[test]
+fn pcap_connections_one_after_the_other_join_into_one_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = captures().join("pcapdroid/pcapdroid.pcap");
+    let case = captures().join("pcapdroid/consentry.toml");
+    let (child, stderr, port) = start_receiver("tcp", &case, &dir.path().join("ring"), &[]);
+    let file = std::fs::read(&capture).unwrap();
+    let header = &file[..24];
+    let records = pcap_records(&file);
+    let half = records.len() / 2;
+    send_over_tcp(port, b"GET / HTTP/1.1\r\nHost: phone\r\n\r\n", 64);
+    let mut first = header.to_vec();
+    first.extend(records[..half].concat());
+    first.extend_from_slice(&records[half][..20]);
+    send_over_tcp(port, &first, 1000);
+    let mut second = header.to_vec();
+    second.extend(records[half..].concat());
+    send_over_tcp(port, &second, 333);
+    let (got, err) = stop(child, stderr);
+    let want = analyze(&capture, &case);
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "{err}");
+    assert!(
+        err.contains(&format!("TCP 127.0.0.1:{port}: 3 connections received")),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "2 connections broke off, what was left of them lost (the first from 127.0.0.1:"
+        ) && err.contains(": the connection starts with neither a pcap nor a pcapng header)"),
+        "{err}"
+    );
+}
+
+/// Connections from an address not given with --tcp-sender are closed and counted.
+#[test]
+fn tcp_connections_of_other_senders_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = captures().join("pcapdroid/pcapdroid.pcap");
+    let case = captures().join("pcapdroid/consentry.toml");
+    let (child, stderr, port) = start_receiver(
+        "tcp",
+        &case,
+        &dir.path().join("ring"),
+        &["--tcp-sender", "::1"],
+    );
+    let mut stranger = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Closed at once: the writes fail or vanish, the read sees the end.
+    let _ = stranger.write_all(&std::fs::read(&capture).unwrap());
+    let mut rest = Vec::new();
+    let _ = stranger.read_to_end(&mut rest);
+    let (got, err) = stop(child, stderr);
+    assert!(got.is_empty(), "{got:?}");
+    assert!(
+        err.contains("1 connections from senders not given with --tcp-sender closed (the first from 127.0.0.1:"),
+        "{err}"
+    );
+}
+
+/// Off loopback, the senders must be named.
+#[test]
+fn tcp_off_loopback_needs_its_senders() {
+    let o = bin()
+        .args(["tap", "--tcp", "0.0.0.0:5124", "--case"])
+        .arg(captures().join("pcapdroid/consentry.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("give --tcp-sender"), "{err}");
 }
