@@ -23,9 +23,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use consentry::case::DeviceResolver;
-use consentry::cli::analyze::{
-    analyze_files_with, analyze_files_with_keylogs, AnalysisRun, CaptureReading,
-};
+use consentry::cli::analyze::{analyze_files_with, AnalysisRun, CaptureReading};
 use consentry::exchange::Exchange;
 use consentry::report::write_jsonl;
 use consentry::rules::Options;
@@ -53,12 +51,21 @@ fn tls_connections() -> u64 {
 }
 
 fn analyse(file: &str, keylogs: &[Arc<[u8]>]) -> AnalysisRun {
+    let reading = CaptureReading {
+        keylogs: keylogs.to_vec(),
+        ..CaptureReading::default()
+    };
+    analyse_path(&dir().join(file), &reading)
+}
+
+/// `analyze` of the capture at `path` with the corpus's case, read as `reading` says.
+fn analyse_path(path: &Path, reading: &CaptureReading) -> AnalysisRun {
     let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
-    let run = analyze_files_with_keylogs(
+    let run = analyze_files_with(
         case,
-        &[dir().join(file)],
+        &[path.to_path_buf()],
         None,
-        keylogs,
+        reading,
         Options::default(),
         0,
     )
@@ -342,40 +349,25 @@ fn the_generator_runs_every_suite_resumption_and_key_update() {
 
 // --- secrets written after the handshakes ---------------------------------------
 
-fn analyse_path(path: &Path, secrets_first: bool) -> AnalysisRun {
-    let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
-    let reading = CaptureReading {
-        secrets_first,
+/// How the captures with late secrets are read: with `--secrets-first` or without.
+fn secrets_first(on: bool) -> CaptureReading {
+    CaptureReading {
+        secrets_first: on,
         ..CaptureReading::default()
-    };
-    let run = analyze_files_with(
-        case,
-        &[path.to_path_buf()],
-        None,
-        &reading,
-        Options::default(),
-        0,
-    )
-    .unwrap();
-    assert!(
-        run.summary.input_errors.is_empty(),
-        "{:?}",
-        run.summary.input_errors
-    );
-    run
+    }
 }
 
 #[test]
 fn secrets_after_every_handshake_are_late_and_read_first_decrypt_all() {
     let want = projected(&analyse("plain.pcap", &[]));
     let (_tmp, late) = late_secrets::with_late_secrets(|packets| packets);
-    let run = analyse_path(&late, false);
+    let run = analyse_path(&late, &secrets_first(false));
     let traffic = run.summary.traffic.as_ref().unwrap();
     assert_eq!(traffic.tls_decrypted, 0);
     assert_eq!(traffic.tls_keys_late, tls_connections(), "{traffic:?}");
     assert!(run.findings.len() < want.len());
 
-    let run = analyse_path(&late, true);
+    let run = analyse_path(&late, &secrets_first(true));
     assert_same_findings(&projected(&run), &want, "late.pcapng, secrets first");
     let traffic = run.summary.traffic.as_ref().unwrap();
     assert_eq!(traffic.tls_decrypted, tls_connections());
@@ -388,7 +380,7 @@ fn secrets_after_every_handshake_are_late_and_read_first_decrypt_all() {
 fn secrets_amid_the_packets_decrypt_what_follows_and_name_what_came_before() {
     let want = projected(&analyse("plain.pcap", &[]));
     let (_tmp, late) = late_secrets::with_late_secrets(|packets| packets / 2);
-    let run = analyse_path(&late, false);
+    let run = analyse_path(&late, &secrets_first(false));
     let traffic = run.summary.traffic.as_ref().unwrap();
     // Every connection is either decrypted (its handshake after the block) or late:
     // connections closed before it, and those it came in the middle of.
@@ -401,14 +393,17 @@ fn secrets_amid_the_packets_decrypt_what_follows_and_name_what_came_before() {
         tls_connections(),
         "{traffic:?}"
     );
-    let run = analyse_path(&late, true);
+    let run = analyse_path(&late, &secrets_first(true));
     assert_same_findings(&projected(&run), &want, "secrets amid, read first");
 
     // Five packets before the end: inside the last connection, past its handshake
     // (its last ten packets follow the ServerHello) and before its close. It has its
     // key when it closes, and is as late as those closed before the block.
     let (_tmp, late) = late_secrets::with_late_secrets(|packets| packets - 5);
-    let traffic = analyse_path(&late, false).summary.traffic.unwrap();
+    let traffic = analyse_path(&late, &secrets_first(false))
+        .summary
+        .traffic
+        .unwrap();
     assert_eq!(traffic.tls_decrypted, 0, "{traffic:?}");
     assert_eq!(traffic.tls_keys_late, tls_connections(), "{traffic:?}");
 }

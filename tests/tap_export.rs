@@ -193,16 +193,21 @@ fn pcapdroid_pcapng_over_udp_gives_the_findings_of_the_file() {
         "{err}"
     );
     assert!(!err.contains("--udp-sender ignored"), "{err}");
+    assert_apps_named_and_ring_alike(&err, &ring, &case, &want);
+}
+
+/// The PCAPdroid pcapng's apps were named, and the ring's one file gives `want`.
+fn assert_apps_named_and_ring_alike(err: &str, ring: &Path, case: &Path, want: &BTreeSet<String>) {
     assert!(
         err.contains("PCAPdroid names the app of 7 exchanges"),
         "{err}"
     );
-    let files: Vec<PathBuf> = std::fs::read_dir(&ring)
+    let files: Vec<PathBuf> = std::fs::read_dir(ring)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(files.len(), 1);
-    assert_eq!(analyze(&files[0], &case), want);
+    assert_eq!(&analyze(&files[0], case), want);
 }
 
 /// PCAPdroid's pcap with its trailer, received by a collector started after the app
@@ -297,16 +302,7 @@ fn pcapdroid_pcapng_over_tcp_gives_the_findings_of_the_file() {
         !err.contains("broke off") && !err.contains("dropped"),
         "{err}"
     );
-    assert!(
-        err.contains("PCAPdroid names the app of 7 exchanges"),
-        "{err}"
-    );
-    let files: Vec<PathBuf> = std::fs::read_dir(&ring)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1);
-    assert_eq!(analyze(&files[0], &case), want);
+    assert_apps_named_and_ring_alike(&err, &ring, &case, &want);
 }
 
 /// Two captures on the phone, two connections: the first breaks off in the middle of
