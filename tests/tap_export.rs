@@ -343,6 +343,43 @@ fn pcap_connections_one_after_the_other_join_into_one_stream() {
     );
 }
 
+/// A connection left open and quiet (the phone lost the Wi-Fi in the middle of a
+/// record) gives way to the next capture's connection once that one comes: one
+/// stream, the file's findings, the lost record reported.
+#[test]
+fn a_quiet_connection_gives_way_to_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = captures().join("pcapdroid/pcapdroid.pcap");
+    let case = captures().join("pcapdroid/consentry.toml");
+    let (child, stderr, port) = start_receiver("tcp", &case, &dir.path().join("ring"), &[]);
+    let file = std::fs::read(&capture).unwrap();
+    let records = pcap_records(&file);
+    let half = records.len() / 2;
+    let mut lost = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    lost.write_all(&file[..24]).unwrap();
+    lost.write_all(&records[..half].concat()).unwrap();
+    lost.write_all(&records[half][..20]).unwrap();
+    let mut second = file[..24].to_vec();
+    second.extend(records[half..].concat());
+    send_over_tcp(port, &second, 4096);
+    // The first connection stays open; the receiver looks for a newer one once it
+    // has been quiet for a second.
+    std::thread::sleep(Duration::from_millis(2500));
+    let (got, err) = stop(child, stderr);
+    drop(lost);
+    assert_eq!(got, analyze(&capture, &case), "{err}");
+    assert!(
+        err.contains(&format!("TCP 127.0.0.1:{port}: 2 connections received")),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "1 connections broke off, what was left of them lost (the first from 127.0.0.1:"
+        ) && err.contains(": quiet in the middle of a record when a newer connection came)"),
+        "{err}"
+    );
+}
+
 /// Connections from an address not given with --tcp-sender are closed and counted.
 #[test]
 fn tcp_connections_of_other_senders_are_closed() {

@@ -245,11 +245,18 @@ impl Read for UdpExport {
     }
 }
 
+/// How long a TCP exporter connection may be quiet before the receiver looks for a
+/// newer one.
+const TCP_QUIET: Duration = Duration::from_secs(1);
+
 /// PCAPdroid's TCP exporter as a byte stream: connections accepted one at a time (a
 /// new capture on the phone is a new connection), each cut into its header and
 /// records by [`RecordSplitter`], which then go through [`ExportFraming`] as the UDP
 /// exporter's datagrams do. A connection waiting while another is read is accepted
-/// when that one ends.
+/// when that one ends, or as soon as that one is quiet for [`TCP_QUIET`]: the app
+/// exports over one connection at a time, so a quiet one whose successor came is
+/// taken for dead (the phone left the Wi-Fi without closing it, say), and would
+/// otherwise hold the next capture back for good.
 struct TcpExport {
     listener: std::net::TcpListener,
     senders: Vec<std::net::IpAddr>,
@@ -268,28 +275,40 @@ impl TcpExport {
         self.summary.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for the next connection from an allowed sender. A connection that went
+    /// Waits for the next connection from an allowed sender (`waiting`: only takes
+    /// one already waiting, and says whether there was one). A connection that went
     /// away before it was accepted is no reason to stop.
-    fn accept(&mut self) -> std::io::Result<()> {
-        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    fn accept(&mut self, waiting: bool) -> std::io::Result<bool> {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted, WouldBlock};
+        self.listener.set_nonblocking(waiting)?;
         loop {
             let (stream, from) = match self.listener.accept() {
                 Ok(accepted) => accepted,
+                Err(e) if waiting && e.kind() == WouldBlock => return Ok(false),
                 Err(e) if matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) => {
                     continue
                 }
                 Err(e) => return Err(e),
             };
             let mut summary = self.summary();
-            if self.senders.is_empty() || self.senders.contains(&from.ip().to_canonical()) {
-                summary.connections += 1;
-                drop(summary);
-                self.splitter = RecordSplitter::new();
-                self.connection = Some((stream, from));
-                return Ok(());
+            if !self.senders.is_empty() && !self.senders.contains(&from.ip().to_canonical()) {
+                summary.foreign += 1;
+                summary.first_foreign.get_or_insert(from);
+                continue;
             }
-            summary.foreign += 1;
-            summary.first_foreign.get_or_insert(from);
+            summary.connections += 1;
+            drop(summary);
+            // Accepted sockets do not inherit the listener's non-blocking mode on
+            // Linux; the timeout lets a quiet one give way to a newer one.
+            stream.set_nonblocking(false)?;
+            stream.set_read_timeout(Some(TCP_QUIET))?;
+            self.close(
+                (self.splitter.unfinished() > 0)
+                    .then_some("quiet in the middle of a record when a newer connection came"),
+            );
+            self.splitter = RecordSplitter::new();
+            self.connection = Some((stream, from));
+            return Ok(true);
         }
     }
 
@@ -309,8 +328,9 @@ impl TcpExport {
 
     /// Reads the connection once and frames what it completes.
     fn receive(&mut self) -> std::io::Result<()> {
+        use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
         let Some((stream, from)) = self.connection.as_mut() else {
-            return self.accept();
+            return self.accept(false).map(drop);
         };
         let from = *from;
         let n = match stream.read(&mut self.received) {
@@ -319,7 +339,11 @@ impl TcpExport {
                 return Ok(());
             }
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) if e.kind() == Interrupted => return Ok(()),
+            // Quiet: a newer connection, if one is waiting, takes its place.
+            Err(e) if matches!(e.kind(), WouldBlock | TimedOut) => {
+                return self.accept(true).map(drop)
+            }
             Err(_) => {
                 self.close(Some("the connection failed (reset by the sender?)"));
                 return Ok(());
@@ -351,7 +375,8 @@ impl TcpExport {
 impl Read for TcpExport {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.at == self.pending.len() {
-            (self.pending, self.at) = (Vec::new(), 0);
+            self.pending.clear();
+            self.at = 0;
             self.receive()?;
         }
         let n = buf.len().min(self.pending.len() - self.at);
