@@ -486,7 +486,7 @@ impl Content<'_> {
 
 /// What to say when `late` TLS connections of capture `label` were not decrypted
 /// because their keys came later in it.
-pub fn late_keys_warning(label: &str, late: u64) -> String {
+fn late_keys_warning(label: &str, late: u64) -> String {
     format!(
         "{label}: {late} TLS connections were not decrypted: their keys are in a secrets \
          block after their handshakes; --secrets-first reads a capture's secrets before \
