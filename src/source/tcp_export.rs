@@ -13,10 +13,9 @@
 //!
 //! Policies:
 //! - A connection must start with a pcap or pcapng header (the app always sends one).
-//! - A length field beyond the capture reader's largest block
-//!   ([`MAX_BLOCK_LEN`](crate::net::capture::MAX_BLOCK_LEN)), or a pcapng length that
-//!   cannot be a block's, ends the connection: a byte stream cannot find its next
-//!   record once one length is wrong. So does bad input: the reader would stop there.
+//! - A length field beyond the capture reader's largest block ([`MAX_BLOCK_LEN`]), or
+//!   a pcapng length that cannot be a block's, ends the connection: a byte stream
+//!   cannot find its next record once one length is wrong.
 
 use crate::net::capture::MAX_BLOCK_LEN;
 
