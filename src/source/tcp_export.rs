@@ -17,19 +17,14 @@
 //!   a pcapng length that cannot be a block's, ends the connection: a byte stream
 //!   cannot find its next record once one length is wrong.
 
+use super::udp_export::{
+    pcap_magic_byte_order, shb_byte_order, u32_at, Format, PCAPNG_SHB, PCAP_HEADER_LEN,
+    PCAP_RECORD_HEADER_LEN,
+};
 use crate::net::capture::MAX_BLOCK_LEN;
 
-const PCAP_HEADER_LEN: usize = 24;
-const PCAP_RECORD_HEADER_LEN: usize = 16;
-const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
-const PCAPNG_BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
-
-/// The format a connection's header said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Pcap { big_endian: bool },
-    Pcapng { big_endian: bool },
-}
+/// A Section Header Block's bytes up to its byte-order magic.
+const SHB_MAGIC_END: usize = 12;
 
 /// Cuts one connection's bytes into its file header and records.
 #[derive(Debug, Default)]
@@ -90,14 +85,11 @@ fn unit_len(format: Option<Format>, rest: &[u8]) -> Result<Option<(usize, Format
     };
     let format = if first == PCAPNG_SHB {
         // A section header (at the start, or a new section): its own byte order.
-        let Some(magic) = u32_at(rest, 8, false) else {
+        if rest.len() < SHB_MAGIC_END {
             return Ok(None);
-        };
-        let big_endian = match magic {
-            PCAPNG_BYTE_ORDER_MAGIC => false,
-            m if m.swap_bytes() == PCAPNG_BYTE_ORDER_MAGIC => true,
-            _ => return Err("a pcapng section header without its byte-order magic"),
-        };
+        }
+        let big_endian =
+            shb_byte_order(rest).ok_or("a pcapng section header without its byte-order magic")?;
         if let Some(Format::Pcap { .. }) = format {
             return Err("a pcapng header in a pcap stream");
         }
@@ -106,13 +98,8 @@ fn unit_len(format: Option<Format>, rest: &[u8]) -> Result<Option<(usize, Format
         match format {
             Some(format) => format,
             None => {
-                let big_endian = match first {
-                    0xA1B2_C3D4 | 0xA1B2_3C4D => false,
-                    0xD4C3_B2A1 | 0x4D3C_B2A1 => true,
-                    _ => {
-                        return Err("the connection starts with neither a pcap nor a pcapng header")
-                    }
-                };
+                let big_endian = pcap_magic_byte_order(first)
+                    .ok_or("the connection starts with neither a pcap nor a pcapng header")?;
                 return Ok(Some((PCAP_HEADER_LEN, Format::Pcap { big_endian })));
             }
         }
@@ -144,17 +131,10 @@ fn unit_len(format: Option<Format>, rest: &[u8]) -> Result<Option<(usize, Format
     Ok(Some((len, format)))
 }
 
-fn u32_at(d: &[u8], at: usize, big_endian: bool) -> Option<u32> {
-    let b: [u8; 4] = d.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(match big_endian {
-        true => u32::from_be_bytes(b),
-        false => u32::from_le_bytes(b),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::udp_export::PCAPNG_BYTE_ORDER_MAGIC;
 
     fn pcap_header() -> Vec<u8> {
         let mut h = Vec::new();

@@ -23,11 +23,11 @@
 use crate::net::capture::check_pcapng_block;
 
 /// The pcap file header's length.
-const PCAP_HEADER_LEN: usize = 24;
+pub(super) const PCAP_HEADER_LEN: usize = 24;
 /// A pcap record's header length.
-const PCAP_RECORD_HEADER_LEN: usize = 16;
-const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
-const PCAPNG_BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
+pub(super) const PCAP_RECORD_HEADER_LEN: usize = 16;
+pub(super) const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
+pub(super) const PCAPNG_BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 /// PCAPdroid's trailer (32 bytes at a frame's end) starts with this magic.
 const PCAPDROID_TRAILER_MAGIC: [u8; 4] = [0x01, 0x07, 0x20, 0x21];
 const PCAPDROID_TRAILER_LEN: usize = 32;
@@ -38,7 +38,7 @@ const LINKTYPE_RAW: u32 = 101;
 
 /// The format of the stream, as its first header said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(super) enum Format {
     Pcap { big_endian: bool },
     Pcapng { big_endian: bool },
 }
@@ -119,7 +119,7 @@ impl ExportFraming {
     }
 }
 
-fn u32_at(d: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+pub(super) fn u32_at(d: &[u8], at: usize, big_endian: bool) -> Option<u32> {
     let b: [u8; 4] = d.get(at..at + 4)?.try_into().ok()?;
     Some(match big_endian {
         true => u32::from_be_bytes(b),
@@ -132,7 +132,13 @@ fn pcap_header(d: &[u8]) -> Option<bool> {
     if d.len() != PCAP_HEADER_LEN {
         return None;
     }
-    match u32_at(d, 0, false)? {
+    pcap_magic_byte_order(u32_at(d, 0, false)?)
+}
+
+/// The byte order a pcap file's magic (its first four bytes, read little-endian)
+/// says, µs or ns.
+pub(super) fn pcap_magic_byte_order(magic: u32) -> Option<bool> {
+    match magic {
         0xA1B2_C3D4 | 0xA1B2_3C4D => Some(false),
         0xD4C3_B2A1 | 0x4D3C_B2A1 => Some(true),
         _ => None,
@@ -140,7 +146,7 @@ fn pcap_header(d: &[u8]) -> Option<bool> {
 }
 
 /// The byte order a Section Header Block's magic says.
-fn shb_byte_order(d: &[u8]) -> Option<bool> {
+pub(super) fn shb_byte_order(d: &[u8]) -> Option<bool> {
     match u32_at(d, 8, false)? {
         PCAPNG_BYTE_ORDER_MAGIC => Some(false),
         m if m.swap_bytes() == PCAPNG_BYTE_ORDER_MAGIC => Some(true),
