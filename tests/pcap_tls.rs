@@ -23,7 +23,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use consentry::case::DeviceResolver;
-use consentry::cli::analyze::{analyze_files_with, AnalysisRun, CaptureReading};
+use consentry::cli::analyze::{
+    analyze_files_with, analyze_files_with_keylogs, AnalysisRun, CaptureReading,
+};
 use consentry::exchange::Exchange;
 use consentry::report::write_jsonl;
 use consentry::rules::Options;
@@ -50,19 +52,25 @@ fn tls_connections() -> u64 {
     tls_corpus::specs().len() as u64
 }
 
+/// `analyze` of a corpus capture with the corpus's case and `keylogs`, through the
+/// library's key-log entry point.
 fn analyse(file: &str, keylogs: &[Arc<[u8]>]) -> AnalysisRun {
-    let reading = CaptureReading {
-        keylogs: keylogs.to_vec(),
-        ..CaptureReading::default()
-    };
-    analyse_path(&dir().join(file), &reading)
+    let run = analyze_files_with_keylogs(
+        corpus_case(),
+        &[dir().join(file)],
+        None,
+        keylogs,
+        Options::default(),
+        0,
+    )
+    .unwrap();
+    without_input_errors(run)
 }
 
 /// `analyze` of the capture at `path` with the corpus's case, read as `reading` says.
 fn analyse_path(path: &Path, reading: &CaptureReading) -> AnalysisRun {
-    let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
     let run = analyze_files_with(
-        case,
+        corpus_case(),
         &[path.to_path_buf()],
         None,
         reading,
@@ -70,6 +78,15 @@ fn analyse_path(path: &Path, reading: &CaptureReading) -> AnalysisRun {
         0,
     )
     .unwrap();
+    without_input_errors(run)
+}
+
+fn corpus_case() -> Arc<consentry::case::Case> {
+    Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap())
+}
+
+/// `run`, once it is known to have read every input without an error.
+fn without_input_errors(run: AnalysisRun) -> AnalysisRun {
     assert!(
         run.summary.input_errors.is_empty(),
         "{:?}",
