@@ -13,7 +13,7 @@ use anyhow::Context;
 use super::final_ids::{self, RunTexts};
 use super::ingest;
 pub use super::input::CaptureReading;
-use super::input::{read_input, read_input_once, Attribution, InputOutcome};
+use super::input::{Attribution, InputFiles, InputOutcome};
 use super::pipeline::analyze_stream;
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
@@ -253,24 +253,20 @@ fn analyze_inputs(
                     analyse(x);
                 }
             };
+            let mut inputs = InputFiles::new(&attribution);
             for (index, path) in files.iter().enumerate() {
                 // A bad input is reported and the others still analysed; what was
                 // found before a file's defect is kept (nothing found is lost).
-                let outcome = match &provisional {
+                match &provisional {
                     Some(ids) => {
                         let ids = ids.input(index as u64);
-                        read_input_once(path, ids, &attribution, &status, &mut each)
+                        inputs.read_once(path, ids, &status, &mut each)
                     }
-                    None => read_input(path, &attribution, &status, &mut each),
-                };
-                for w in &outcome.warnings {
-                    eprintln!("consentry: warning: {w}");
+                    None => inputs.read(path, &status, &mut each),
                 }
-                for n in &outcome.notes {
-                    eprintln!("consentry: {n}");
-                }
-                outcomes.push(outcome);
             }
+            outcomes = inputs.finish(&mut each);
+            super::input::print_messages(&outcomes);
         },
         &mut |x, obs| {
             if !obs.findings.is_empty() {

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::input::{read_input, Attribution, CaptureReading};
+use super::input::{Attribution, CaptureReading, InputFiles};
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
@@ -115,32 +115,31 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut inputs: Vec<InputInfo> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     let mut write_error: Option<io::Error> = None;
-    for path in &super::input::input_paths(&args.files)? {
-        let status = String::new;
-        let outcome = read_input(path, &attribution, &status, &mut |mut x| {
-            if !wanted.keeps(&x) {
-                return;
-            }
-            if args.format == Format::Jsonl {
-                if write_error.is_none() {
-                    let line = serde_json::to_string(&x).map_err(io::Error::other);
-                    if let Err(e) = line.and_then(|l| writeln!(out, "{l}")) {
-                        write_error = Some(e);
-                    }
+    let mut keep = |mut x: Exchange| {
+        if !wanted.keeps(&x) {
+            return;
+        }
+        if args.format == Format::Jsonl {
+            if write_error.is_none() {
+                let line = serde_json::to_string(&x).map_err(io::Error::other);
+                if let Err(e) = line.and_then(|l| writeln!(out, "{l}")) {
+                    write_error = Some(e);
                 }
-            } else {
-                // Bodies are not listed; dropping them bounds what the list holds.
-                x.request_body = Vec::new();
-                x.request_headers = Vec::new();
-                kept.push(x);
             }
-        });
-        for w in &outcome.warnings {
-            eprintln!("consentry: warning: {w}");
+        } else {
+            // Bodies are not listed; dropping them bounds what the list holds.
+            x.request_body = Vec::new();
+            x.request_headers = Vec::new();
+            kept.push(x);
         }
-        for n in &outcome.notes {
-            eprintln!("consentry: {n}");
-        }
+    };
+    let mut files = InputFiles::new(&attribution);
+    for path in &super::input::input_paths(&args.files)? {
+        files.read(path, &String::new, &mut keep);
+    }
+    let outcomes = files.finish(&mut keep);
+    super::input::print_messages(&outcomes);
+    for outcome in outcomes {
         inputs.extend(outcome.info);
         errors.extend(outcome.error);
     }

@@ -134,6 +134,7 @@ impl Attribution {
 }
 
 /// What reading one input gave.
+#[derive(Default)]
 pub struct InputOutcome {
     /// `None` when the file could not even be opened or recognised.
     pub info: Option<InputInfo>,
@@ -143,6 +144,18 @@ pub struct InputOutcome {
     pub warnings: Vec<String>,
     /// What else the reader wants the user to know (the key log a pcapng carried).
     pub notes: Vec<String>,
+}
+
+/// Prints each outcome's warnings and notes on standard error.
+pub fn print_messages(outcomes: &[InputOutcome]) {
+    for outcome in outcomes {
+        for w in &outcome.warnings {
+            eprintln!("consentry: warning: {w}");
+        }
+        for n in &outcome.notes {
+            eprintln!("consentry: {n}");
+        }
+    }
 }
 
 /// The command line's input files, `-` standing for standard input, which is read
@@ -187,28 +200,10 @@ pub fn read_input_with_hash(
         Some(known) => Hashing::Known(known),
         None => Hashing::Before,
     };
-    read_input_as(path, hashing, attribution, status, consumer)
-}
-
-/// [`read_input`] reading a pcap/pcapng file once: its bytes as stored are hashed as
-/// they are read, and its exchanges carry `ids`' provisional ids, which the caller
-/// rewrites once the SHA-256 is known (a HAR file is hashed first as usual, its ids
-/// are final). The outcome's `info` holds the SHA-256; it is `None`, and `error`
-/// says why, when the file could not be read to its end.
-pub fn read_input_once(
-    path: &Path,
-    ids: InputIds,
-    attribution: &Attribution,
-    status: &dyn Fn() -> String,
-    consumer: &mut dyn FnMut(Exchange),
-) -> InputOutcome {
-    read_input_as(
-        path,
-        Hashing::WhileReading(ids),
-        attribution,
-        status,
-        consumer,
-    )
+    let mut files = InputFiles::new(attribution);
+    files.read_as(path, hashing, status, consumer);
+    let mut outcomes = files.finish(consumer);
+    outcomes.pop().unwrap_or_default()
 }
 
 /// When an input's SHA-256 is had.
@@ -221,139 +216,261 @@ enum Hashing<'a> {
     WhileReading(InputIds),
 }
 
-fn read_input_as(
-    path: &Path,
-    hashing: Hashing<'_>,
-    attribution: &Attribution,
-    status: &dyn Fn() -> String,
-    consumer: &mut dyn FnMut(Exchange),
-) -> InputOutcome {
-    let label = path.display().to_string();
-    let mut outcome = InputOutcome {
-        info: None,
-        traffic: None,
-        error: None,
-        warnings: Vec::new(),
-        notes: Vec::new(),
-    };
-    let secrets_first = attribution.reading.secrets_first;
-    let opened = source::open_input(path).and_then(|opened| {
-        let capture = matches!(opened.kind, InputKind::Pcap | InputKind::Pcapng);
-        // Secrets read first need a second read: a stream is copied for it.
-        let read_twice = secrets_first && opened.kind == InputKind::Pcapng;
-        let once = capture && !(read_twice && opened.stream_head.is_some());
-        Ok(match hashing {
-            Hashing::Known(known) => (opened, Some(known.to_string()), None),
-            // A stream too: a capture read once needs no second read.
-            Hashing::WhileReading(ids) if once => (opened, None, Some(ids)),
-            Hashing::Before | Hashing::WhileReading(_) if opened.stream_head.is_some() => {
-                let (copy, sha256) = source::spool_stream(opened, &label)?;
-                (copy, sha256, None)
-            }
-            Hashing::Before | Hashing::WhileReading(_) => {
-                (opened, Some(source::file_sha256(path)?), None)
-            }
-        })
-    });
-    let (mut opened, sha256, provisional) = match opened {
-        Ok(opened) => opened,
-        Err(e) => {
-            outcome.error = Some(e.to_string());
-            return outcome;
-        }
-    };
-    let (kind, gzip) = (opened.kind, opened.gzip);
-    // A stream's size is unknown: the bar counts bytes without a total.
-    let size = match opened.stream_head {
-        None => opened.file.metadata().map(|m| m.len()).ok(),
-        Some(_) => None,
-    };
-    let bar = progress_bar(size, &label);
-    let secrets_ahead = if secrets_first && kind == InputKind::Pcapng {
-        bar.set_message(format!("{label}: its secrets blocks first"));
-        let keys = read_secrets_ahead(&mut opened, &label, &bar);
-        bar.reset();
-        bar.set_message(label.clone());
-        match keys {
-            Ok(keys) => keys.map(Arc::new),
-            Err(e) => {
-                bar.finish_and_clear();
-                outcome.error = Some(e.to_string());
-                return outcome;
-            }
-        }
-    } else {
-        None
-    };
-    // A file read once skips the page cache (see `direct_read`); one hashed first
-    // is read a second time, from the cache. A stream is read as it comes.
-    let direct_io = provisional.is_some() && attribution.direct_io;
-    let content: Box<dyn Read> = match opened.stream_head {
-        None => Box::new(DirectReader::new(opened.file, direct_io)),
-        Some(_) => Box::new(opened.into_reader()),
-    };
-    // The bar counts bytes of the file as stored (compressed or not); so does the
-    // hash.
-    let counting = Counting {
-        inner: content,
-        bar: bar.clone(),
-    };
-    let mut stored = Hashed::new(counting, provisional.is_some());
-    let exchanges = Cell::new(0u64);
-    let reader: Box<dyn Read + '_> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(&mut stored))
-    } else {
-        Box::new(&mut stored)
-    };
-    let mut counted = |x: Exchange| {
-        exchanges.set(exchanges.get() + 1);
-        consumer(x)
-    };
-    let content = Content {
-        label: &label,
-        sha256: sha256.as_deref(),
-        attribution,
-        status,
-        bar: &bar,
-    };
-    match kind {
-        InputKind::Har => content.read_har(reader, &mut outcome, &mut counted),
-        InputKind::Pcap | InputKind::Pcapng => content.read_capture(
-            reader,
-            provisional,
-            secrets_ahead,
-            &mut outcome,
-            &mut counted,
-        ),
-        InputKind::Jsonl => {
-            drop(reader);
-            outcome.error = Some(format!(
-                "{label}: JSON lines input is not supported yet (HAR, pcap and pcapng are)"
-            ));
+/// A run's input files, read in the order given; consecutive capture files that
+/// continue one another (a capture split into several files) are read as one
+/// capture (see [`pcap::CaptureChain`]). Each file's outcome is complete once the
+/// capture it belongs to has ended: [`finish`](Self::finish) gives them all.
+pub struct InputFiles<'a> {
+    attribution: &'a Attribution,
+    chain: pcap::CaptureChain,
+    outcomes: Vec<InputOutcome>,
+    /// Index in `outcomes` of each capture file read into a capture not yet ended.
+    in_capture: Vec<usize>,
+}
+
+impl<'a> InputFiles<'a> {
+    pub fn new(attribution: &'a Attribution) -> Self {
+        InputFiles {
+            attribution,
+            chain: pcap::CaptureChain::default(),
+            outcomes: Vec::new(),
+            in_capture: Vec::new(),
         }
     }
-    // Whatever stopped the parser, the rest of the file goes through the hash.
-    let sha256 = match sha256 {
-        Some(known) => known,
-        None => match stored.finish() {
-            Ok(sha256) => sha256,
-            Err(error) => {
-                bar.finish_and_clear();
-                let e = source::SourceError::Io { file: label, error };
-                outcome.error = Some(e.to_string());
-                return outcome;
+
+    /// Reads `path`, handing every exchange complete so far to `consumer` (those of
+    /// connections still open at its end come with a later file, or at the finish).
+    /// `status` adds a word to the progress bar (e.g. findings so far).
+    pub fn read(
+        &mut self,
+        path: &Path,
+        status: &dyn Fn() -> String,
+        consumer: &mut dyn FnMut(Exchange),
+    ) {
+        self.read_as(path, Hashing::Before, status, consumer)
+    }
+
+    /// [`read`](Self::read) reading a pcap/pcapng file once: its bytes as stored are
+    /// hashed as they are read, and its exchanges carry `ids`' provisional ids, which
+    /// the caller rewrites once the SHA-256 is known (a HAR file is hashed first as
+    /// usual, its ids are final). The outcome's `info` holds the SHA-256; it is
+    /// `None`, and `error` says why, when the file could not be read to its end.
+    pub fn read_once(
+        &mut self,
+        path: &Path,
+        ids: InputIds,
+        status: &dyn Fn() -> String,
+        consumer: &mut dyn FnMut(Exchange),
+    ) {
+        self.read_as(path, Hashing::WhileReading(ids), status, consumer)
+    }
+
+    /// End of input: the last capture's open connections become exchanges; the
+    /// outcome of every file read, in order.
+    pub fn finish(mut self, consumer: &mut dyn FnMut(Exchange)) -> Vec<InputOutcome> {
+        if let Some(end) = self.chain.finish(consumer) {
+            self.capture_ended(end);
+        }
+        self.outcomes
+    }
+
+    /// The files of a capture are read: their exchange counts, and what the
+    /// capture's traffic said (on its last file's outcome).
+    fn capture_ended(&mut self, end: pcap::ChainEnd) {
+        let n = end.labels.len().min(self.in_capture.len());
+        let files: Vec<usize> = self.in_capture.drain(..n).collect();
+        for (&i, &exchanges) in files.iter().zip(&end.exchanges) {
+            if let Some(info) = &mut self.outcomes[i].info {
+                info.exchanges = exchanges;
             }
-        },
-    };
-    bar.finish_and_clear();
-    outcome.info = Some(InputInfo {
-        path: label,
-        kind: kind.name().to_string(),
-        sha256,
-        exchanges: exchanges.get(),
-        read_with: Vec::new(),
-    });
-    outcome
+        }
+        let Some(&last) = files.last() else {
+            return;
+        };
+        let all_apps = self.attribution.reading.all_apps;
+        let outcome = &mut self.outcomes[last];
+        let label = capture_label(&end.labels);
+        if end.labels.len() > 1 {
+            outcome.notes.push(format!(
+                "{label}: read as one capture (each file starts where the one before ends)"
+            ));
+        }
+        let summary = &end.summary;
+        if summary.flows.tls_keys_late > 0 {
+            outcome
+                .warnings
+                .push(late_keys_warning(&label, summary.flows.tls_keys_late));
+        }
+        outcome
+            .notes
+            .extend(super::wlan_keys::describe(&label, &summary.packets.wpa));
+        let apps = super::apps::describe(&label, summary, all_apps);
+        outcome.notes.extend(apps.notes);
+        outcome.warnings.extend(apps.warnings);
+        outcome.traffic = Some(traffic_summary(summary, all_apps));
+    }
+
+    fn read_as(
+        &mut self,
+        path: &Path,
+        hashing: Hashing<'_>,
+        status: &dyn Fn() -> String,
+        consumer: &mut dyn FnMut(Exchange),
+    ) {
+        let (mut outcome, captured) = self.read_file(path, hashing, status, consumer);
+        // Captures its first packet ended (the one before it, since the chain takes
+        // any file that does not start earlier).
+        let ended = self.chain.take_ended();
+        if let Some(before) = ended.last().and_then(|end| end.labels.last()) {
+            outcome.notes.push(format!(
+                "{} starts before the last packet of {before}: read as a capture of its own",
+                path.display()
+            ));
+        }
+        for end in ended {
+            self.capture_ended(end);
+        }
+        if captured {
+            self.in_capture.push(self.outcomes.len());
+        }
+        self.outcomes.push(outcome);
+    }
+
+    /// Reads one file; whether it joined a capture of the chain.
+    fn read_file(
+        &mut self,
+        path: &Path,
+        hashing: Hashing<'_>,
+        status: &dyn Fn() -> String,
+        consumer: &mut dyn FnMut(Exchange),
+    ) -> (InputOutcome, bool) {
+        let attribution = self.attribution;
+        let label = path.display().to_string();
+        let mut outcome = InputOutcome::default();
+        let secrets_first = attribution.reading.secrets_first;
+        let opened = source::open_input(path).and_then(|opened| {
+            let capture = matches!(opened.kind, InputKind::Pcap | InputKind::Pcapng);
+            // Secrets read first need a second read: a stream is copied for it.
+            let read_twice = secrets_first && opened.kind == InputKind::Pcapng;
+            let once = capture && !(read_twice && opened.stream_head.is_some());
+            Ok(match hashing {
+                Hashing::Known(known) => (opened, Some(known.to_string()), None),
+                // A stream too: a capture read once needs no second read.
+                Hashing::WhileReading(ids) if once => (opened, None, Some(ids)),
+                Hashing::Before | Hashing::WhileReading(_) if opened.stream_head.is_some() => {
+                    let (copy, sha256) = source::spool_stream(opened, &label)?;
+                    (copy, sha256, None)
+                }
+                Hashing::Before | Hashing::WhileReading(_) => {
+                    (opened, Some(source::file_sha256(path)?), None)
+                }
+            })
+        });
+        let (mut opened, sha256, provisional) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                outcome.error = Some(e.to_string());
+                return (outcome, false);
+            }
+        };
+        let (kind, gzip) = (opened.kind, opened.gzip);
+        // A stream's size is unknown: the bar counts bytes without a total.
+        let size = match opened.stream_head {
+            None => opened.file.metadata().map(|m| m.len()).ok(),
+            Some(_) => None,
+        };
+        let bar = progress_bar(size, &label);
+        let secrets_ahead = if secrets_first && kind == InputKind::Pcapng {
+            bar.set_message(format!("{label}: its secrets blocks first"));
+            let keys = read_secrets_ahead(&mut opened, &label, &bar);
+            bar.reset();
+            bar.set_message(label.clone());
+            match keys {
+                Ok(keys) => keys.map(Arc::new),
+                Err(e) => {
+                    bar.finish_and_clear();
+                    outcome.error = Some(e.to_string());
+                    return (outcome, false);
+                }
+            }
+        } else {
+            None
+        };
+        // A file read once skips the page cache (see `direct_read`); one hashed first
+        // is read a second time, from the cache. A stream is read as it comes.
+        let direct_io = provisional.is_some() && attribution.direct_io;
+        let content: Box<dyn Read> = match opened.stream_head {
+            None => Box::new(DirectReader::new(opened.file, direct_io)),
+            Some(_) => Box::new(opened.into_reader()),
+        };
+        // The bar counts bytes of the file as stored (compressed or not); so does the
+        // hash.
+        let counting = Counting {
+            inner: content,
+            bar: bar.clone(),
+        };
+        let mut stored = Hashed::new(counting, provisional.is_some());
+        let exchanges = Cell::new(0u64);
+        let reader: Box<dyn Read + '_> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(&mut stored))
+        } else {
+            Box::new(&mut stored)
+        };
+        let mut counted = |x: Exchange| {
+            exchanges.set(exchanges.get() + 1);
+            consumer(x)
+        };
+        let content = Content {
+            label: &label,
+            sha256: sha256.as_deref(),
+            attribution,
+            status,
+            bar: &bar,
+        };
+        let mut captured = false;
+        match kind {
+            InputKind::Har => content.read_har(reader, &mut outcome, &mut counted),
+            InputKind::Pcap | InputKind::Pcapng => {
+                captured = content.read_capture(
+                    reader,
+                    provisional,
+                    secrets_ahead,
+                    &mut self.chain,
+                    &mut outcome,
+                    &mut counted,
+                )
+            }
+            InputKind::Jsonl => {
+                drop(reader);
+                outcome.error = Some(format!(
+                    "{label}: JSON lines input is not supported yet (HAR, pcap and pcapng are)"
+                ));
+            }
+        }
+        // Whatever stopped the parser, the rest of the file goes through the hash.
+        let sha256 = match sha256 {
+            Some(known) => known,
+            None => match stored.finish() {
+                Ok(sha256) => sha256,
+                Err(error) => {
+                    bar.finish_and_clear();
+                    let e = source::SourceError::Io { file: label, error };
+                    outcome.error = Some(e.to_string());
+                    return (outcome, captured);
+                }
+            },
+        };
+        bar.finish_and_clear();
+        outcome.info = Some(InputInfo {
+            path: label,
+            kind: kind.name().to_string(),
+            sha256,
+            // A capture's are counted when it ends (its last connections may end later).
+            exchanges: exchanges.get(),
+            read_with: Vec::new(),
+        });
+        (outcome, captured)
+    }
 }
 
 /// What parsing an opened input's content needs besides the content itself.
@@ -405,17 +522,19 @@ impl Content<'_> {
         }
     }
 
-    /// Parses a pcap or pcapng capture (`reader`: decompressed when it was gzip'd),
-    /// naming its exchanges with `provisional` ids when given, and knowing the
-    /// `secrets_ahead` of its packets when read first.
+    /// Parses a pcap or pcapng capture (`reader`: decompressed when it was gzip'd)
+    /// into `chain`, naming its exchanges with `provisional` ids when given, and
+    /// knowing the `secrets_ahead` of its packets when read first; whether it was
+    /// a capture (and joined one of the chain).
     fn read_capture(
         &self,
         reader: Box<dyn Read + '_>,
         provisional: Option<InputIds>,
         secrets_ahead: Option<Arc<KeyLog>>,
+        chain: &mut pcap::CaptureChain,
         outcome: &mut InputOutcome,
         counted: &mut dyn FnMut(Exchange),
-    ) {
+    ) -> bool {
         let label = self.label;
         let attribution = self.attribution;
         let opts = CaptureOptions {
@@ -447,40 +566,37 @@ impl Content<'_> {
                 (self.status)()
             ));
         };
-        let read =
-            pcap::read_capture_with_ids(reader, &opts, provisional, &mut on_progress, counted);
-        match read {
-            Ok((summary, error)) => {
-                if let Some(offset) = summary.truncated_at {
+        match chain.read_file(reader, &opts, provisional, &mut on_progress, counted) {
+            Ok((file, error)) => {
+                if let Some(offset) = file.truncated_at {
                     outcome.warnings.push(format!(
                         "{label}: the capture is cut short at byte {offset}; everything before it was analysed"
                     ));
                 }
-                if summary.flows.tls_keys_late > 0 {
-                    outcome
-                        .warnings
-                        .push(late_keys_warning(label, summary.flows.tls_keys_late));
-                }
-                if summary.secrets_keylog.lines > 0 {
+                if file.secrets_keylog.lines > 0 {
                     outcome.notes.push(super::keylog::describe(
-                        &format!(
-                            "in the secrets blocks of {label} ({})",
-                            summary.secrets_blocks
-                        ),
-                        &summary.secrets_keylog,
+                        &format!("in the secrets blocks of {label} ({})", file.secrets_blocks),
+                        &file.secrets_keylog,
                     ));
                 }
-                outcome
-                    .notes
-                    .extend(super::wlan_keys::describe(label, &summary.packets.wpa));
-                let apps = super::apps::describe(label, &summary, attribution.reading.all_apps);
-                outcome.notes.extend(apps.notes);
-                outcome.warnings.extend(apps.warnings);
-                outcome.traffic = Some(traffic_summary(&summary, attribution.reading.all_apps));
                 outcome.error = error.map(|e| e.to_string());
+                true
             }
-            Err(e) => outcome.error = Some(e.to_string()),
+            Err(e) => {
+                outcome.error = Some(e.to_string());
+                false
+            }
         }
+    }
+}
+
+/// How messages name a capture of `files`: the file, or the first and last of
+/// several.
+fn capture_label(files: &[String]) -> String {
+    match files {
+        [] => String::new(),
+        [one] => one.clone(),
+        [first, .., last] => format!("{first} to {last} ({} files)", files.len()),
     }
 }
 

@@ -481,6 +481,12 @@ impl FlowTable {
         stats
     }
 
+    /// Adds the secrets of `keys` (see [`add_keylog`](Self::add_keylog)).
+    pub fn add_keys(&mut self, keys: &KeyLog) {
+        self.keys.decrypt = true;
+        self.keys.log.merge(keys);
+    }
+
     /// Replaces the key log (see [`add_keylog`](Self::add_keylog)).
     pub fn set_keylog(&mut self, keys: KeyLog) {
         self.keys = TlsKeys {

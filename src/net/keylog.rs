@@ -44,6 +44,32 @@ pub struct Secrets {
     pub exporter: Option<Vec<u8>>,
 }
 
+impl Secrets {
+    /// Takes every secret `newer` has.
+    fn update(&mut self, newer: &Secrets) {
+        let pairs = [
+            (&mut self.master_secret, &newer.master_secret),
+            (&mut self.client_early_traffic, &newer.client_early_traffic),
+            (
+                &mut self.client_handshake_traffic,
+                &newer.client_handshake_traffic,
+            ),
+            (
+                &mut self.server_handshake_traffic,
+                &newer.server_handshake_traffic,
+            ),
+            (&mut self.client_traffic_0, &newer.client_traffic_0),
+            (&mut self.server_traffic_0, &newer.server_traffic_0),
+            (&mut self.exporter, &newer.exporter),
+        ];
+        for (ours, theirs) in pairs {
+            if theirs.is_some() {
+                ours.clone_from(theirs);
+            }
+        }
+    }
+}
+
 /// Counts of lines read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyLogStats {
@@ -53,6 +79,15 @@ pub struct KeyLogStats {
     pub used: u64,
     /// Lines skipped: unknown label, bad hex or length, or over [`MAX_ENTRIES`].
     pub skipped: u64,
+}
+
+impl KeyLogStats {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &KeyLogStats) {
+        self.lines += other.lines;
+        self.used += other.used;
+        self.skipped += other.skipped;
+    }
 }
 
 /// Secrets from any number of key logs, looked up by client random.
@@ -85,10 +120,25 @@ impl KeyLog {
                 stats.skipped += 1;
             }
         }
-        self.stats.lines += stats.lines;
-        self.stats.used += stats.used;
-        self.stats.skipped += stats.skipped;
+        self.stats.add(&stats);
         stats
+    }
+
+    /// Adds `other`'s logged secrets, as if its lines had been added after these
+    /// (the sessions it learnt are not taken); bounded as [`add`](Self::add) is.
+    pub fn merge(&mut self, other: &KeyLog) {
+        for (random, theirs) in &other.by_random {
+            if !self.by_random.contains_key(random) && self.entries() >= MAX_ENTRIES {
+                continue;
+            }
+            self.by_random.entry(*random).or_default().update(theirs);
+        }
+        for (prefix, secret) in &other.rsa {
+            if self.rsa.contains_key(prefix) || self.entries() < MAX_ENTRIES {
+                self.rsa.insert(*prefix, secret.clone());
+            }
+        }
+        self.stats.add(&other.stats);
     }
 
     fn add_line(&mut self, line: &[u8]) -> bool {

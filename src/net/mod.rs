@@ -32,6 +32,7 @@ pub mod provisional_id;
 pub mod quic;
 pub mod sniff;
 pub mod tap;
+pub mod tap_inputs;
 pub mod tcp;
 pub mod text;
 pub mod tls;

@@ -35,6 +35,7 @@ use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
 use crate::net::pcapdroid::{self, AppStats, AppTable, AppTraffic, AppUnderTest, BlockError};
 use crate::net::provisional_id::InputIds;
 use crate::net::sniff::AppProtocol;
+use crate::net::tap_inputs::TapInputs;
 use crate::net::text;
 use crate::net::tls;
 use crate::net::tunnel::UdpTunnelPorts;
@@ -71,14 +72,6 @@ pub struct TapStats {
     pub other_app_exchanges: u64,
 }
 
-/// How a tap names its exchanges.
-enum Ids {
-    /// The id hash with the file's part already absorbed ([`id_seed`]): cloned per
-    /// exchange, it saves one of the two SHA-256 blocks each id would cost.
-    Final(Sha256),
-    Provisional(InputIds),
-}
-
 /// Frames to exchanges.
 pub struct Tap {
     decoder: PacketDecoder,
@@ -87,8 +80,9 @@ pub struct Tap {
     devices: DeviceResolver,
     /// Device for traffic whose client is no case device (`--device`), if any.
     fallback_device: Option<String>,
-    file_sha256: Option<String>,
-    ids: Ids,
+    /// The files read (one, or a capture split into several), which name the
+    /// exchanges and their evidence.
+    inputs: TapInputs,
     source: SourceKind,
     stats: TapStats,
     events: Vec<FlowEvent>,
@@ -116,8 +110,7 @@ impl Tap {
             dns: DnsMap::new(),
             devices,
             fallback_device,
-            ids: Ids::Final(id_seed(file_sha256.as_deref())),
-            file_sha256,
+            inputs: TapInputs::new(file_sha256),
             source,
             stats: TapStats::default(),
             events: Vec::new(),
@@ -177,7 +170,28 @@ impl Tap {
     /// Names exchanges with provisional ids (see [`crate::net::provisional_id`]) for
     /// a reader that learns the file's SHA-256 only at its end.
     pub fn use_provisional_ids(&mut self, ids: InputIds) {
-        self.ids = Ids::Provisional(ids);
+        self.inputs.use_provisional_ids(ids);
+    }
+
+    /// Names the file being read, for evidence locators that span files.
+    pub fn name_input(&mut self, name: &str) {
+        self.inputs.set_name(name);
+    }
+
+    /// The next file of a capture split into several starts (see
+    /// [`crate::net::tap_inputs`]): its connections continue those open now, its
+    /// frames are numbered on, and its exchanges are named after it (`file_sha256`,
+    /// and provisional ids when `ids` is given) unless they began in an earlier file.
+    pub fn next_input(&mut self, file_sha256: Option<String>, name: &str, ids: Option<InputIds>) {
+        self.inputs.start_next(file_sha256, name);
+        if let Some(ids) = ids {
+            self.inputs.use_provisional_ids(ids);
+        }
+    }
+
+    /// Exchanges per file read, by the file of their first frame.
+    pub fn input_exchanges(&self) -> Vec<u64> {
+        self.inputs.exchanges()
     }
 
     pub fn stats(&self) -> &TapStats {
@@ -214,6 +228,11 @@ impl Tap {
         self.flows.set_keylog(keys)
     }
 
+    /// Adds the secrets of a key log read ahead of a later file's packets.
+    pub fn add_keys(&mut self, keys: &KeyLog) {
+        self.flows.add_keys(keys)
+    }
+
     /// Reads UDP tunnels on these ports rather than IANA's (`--tunnel-port`).
     pub fn set_udp_tunnel_ports(&mut self, ports: UdpTunnelPorts) {
         self.decoder.set_udp_tunnel_ports(ports);
@@ -244,7 +263,7 @@ impl Tap {
             stats,
             ..
         } = self;
-        let (ts, number) = (frame.ts, frame.number);
+        let (ts, number) = (frame.ts, self.inputs.frame_number(frame.number));
         let decoded =
             decoder.decode_frame(ts, number, frame.link, frame.data, &mut |mut packet| {
                 // A reassembled datagram started with its first fragment.
@@ -332,18 +351,25 @@ impl Tap {
         app
     }
 
+    /// An exchange of `conn`'s frames `first`..=`last`, `discriminator` its place in
+    /// the connection: id, evidence, addresses, device, app and TLS.
     fn base_exchange(
         &mut self,
         conn: &ConnInfo,
+        (first, last): (u64, u64),
         discriminator: u64,
         at: crate::timestamp::Timestamp,
     ) -> Exchange {
         // Both callers set scheme, method and path.
-        let id = match &self.ids {
-            Ids::Final(seed) => exchange_id_from(seed, conn.first_frame, discriminator),
-            Ids::Provisional(ids) => ids.id(conn.first_frame, discriminator),
+        let located = self
+            .inputs
+            .locate(conn.first_frame, (first, last), discriminator);
+        let mut x = Exchange::blank(located.id, self.source, at);
+        x.evidence = EvidenceRef {
+            file_sha256: located.file_sha256,
+            locator: located.locator,
+            ..EvidenceRef::default()
         };
-        let mut x = Exchange::blank(id, self.source, at);
         x.client = Some(text::ip_string(conn.client.ip));
         x.server = Some(text::ip_string(conn.server.ip));
         x.device = self.device(conn);
@@ -379,16 +405,12 @@ impl Tap {
         mut anomalies: Vec<Anomaly>,
     ) -> Exchange {
         let at = request.meta.ts;
-        let mut x = self.base_exchange(conn, index, at);
         let last_frame = response
             .as_ref()
             .map(|r| r.meta.last_frame)
             .unwrap_or(request.meta.last_frame);
-        x.evidence = EvidenceRef {
-            file_sha256: self.file_sha256.clone(),
-            locator: frames(request.meta.first_frame, last_frame),
-            ..EvidenceRef::default()
-        };
+        let frames = (request.meta.first_frame, last_frame);
+        let mut x = self.base_exchange(conn, frames, index, at);
         // Origin-form targets (the usual case) are the path: taken over without a copy.
         let (authority, path) = match split_target(&request.target) {
             (Some(authority), path) => (Some(authority), Some(path.to_string())),
@@ -420,12 +442,8 @@ impl Tap {
         // One per connection: the discriminator cannot clash with a request's first frame.
         // Contact counts from the client's first bytes (the ClientHello), else the SYN.
         let at = conn.first_client_data.unwrap_or(conn.first_ts);
-        let mut x = self.base_exchange(conn, u64::MAX, at);
-        x.evidence = EvidenceRef {
-            file_sha256: self.file_sha256.clone(),
-            locator: frames(conn.first_frame, conn.last_frame),
-            ..EvidenceRef::default()
-        };
+        let frames = (conn.first_frame, conn.last_frame);
+        let mut x = self.base_exchange(conn, frames, u64::MAX, at);
         x.host = self.server_name(conn, at);
         x.scheme = match (conn.proto, &conn.tls) {
             (Proto::Tcp, Some(_)) => "tls",

@@ -20,6 +20,7 @@ use crate::net::provisional_id::InputIds;
 use crate::net::tap::{Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::WlanKeys;
+use crate::timestamp::Timestamp;
 
 use super::direct_read::DIRECT_READ_LEN;
 use super::SourceError;
@@ -77,13 +78,29 @@ impl CaptureSummary {
     /// Gives the tap a Decryption Secrets Block's TLS key log and counts it; other
     /// secrets (WireGuard, ZigBee, OPC UA, …) are only counted.
     pub fn secrets_block(&mut self, tap: &mut Tap, secrets_type: u32, data: &[u8]) {
-        self.secrets_blocks += 1;
-        if secrets_type == SECRETS_TYPE_TLS_KEYLOG {
-            let stats = tap.add_keylog(data);
-            self.secrets_keylog.lines += stats.lines;
-            self.secrets_keylog.used += stats.used;
-            self.secrets_keylog.skipped += stats.skipped;
-        }
+        read_secrets_block(
+            tap,
+            secrets_type,
+            data,
+            &mut self.secrets_blocks,
+            &mut self.secrets_keylog,
+        );
+    }
+}
+
+/// Gives `tap` a Decryption Secrets Block's TLS key log, counting the block in
+/// `blocks` and its lines in `lines`; other secrets (WireGuard, ZigBee, OPC UA, …)
+/// are only counted.
+fn read_secrets_block(
+    tap: &mut Tap,
+    secrets_type: u32,
+    data: &[u8],
+    blocks: &mut u64,
+    lines: &mut KeyLogStats,
+) {
+    *blocks += 1;
+    if secrets_type == SECRETS_TYPE_TLS_KEYLOG {
+        lines.add(&tap.add_keylog(data));
     }
 }
 
@@ -120,14 +137,331 @@ pub fn read_capture_with_ids<R: Read>(
     progress: &mut dyn FnMut(CaptureProgress),
     consumer: &mut dyn FnMut(Exchange),
 ) -> Result<(CaptureSummary, Option<SourceError>), SourceError> {
-    // Room for a whole direct read after the unread rest of a frame, so that a
-    // `DirectReader` under `reader` reads into the capture buffer without a copy.
-    let limits = CaptureLimits {
-        initial_buffer: DIRECT_READ_LEN + (256 << 10),
-        ..CaptureLimits::default()
-    };
-    let mut capture =
-        CaptureReader::with_limits(reader, limits).map_err(|e| capture_error(&opts.label, e))?;
+    let mut chain = CaptureChain::default();
+    let (file, failure) = chain.read_file(reader, opts, provisional, progress, consumer)?;
+    let mut summary = chain
+        .finish(consumer)
+        .map(|end| end.summary)
+        .unwrap_or_default();
+    summary.format = file.format;
+    summary.truncated_at = file.truncated_at;
+    Ok((summary, failure))
+}
+
+/// What reading one file of a [`CaptureChain`] saw of the file itself (the traffic
+/// is summarised per chain, in [`ChainEnd`]).
+#[derive(Debug, Clone, Default)]
+pub struct FileRead {
+    /// `pcap` or `pcapng`.
+    pub format: &'static str,
+    /// pcapng Decryption Secrets Blocks seen …
+    pub secrets_blocks: u64,
+    /// … and the key log lines of those that hold one (type `TLSK`).
+    pub secrets_keylog: KeyLogStats,
+    /// Set when the file ended in the middle of a block.
+    pub truncated_at: Option<u64>,
+    /// Whether it continued the capture of the file before it.
+    pub continued: bool,
+}
+
+/// A capture the files of a [`CaptureChain`] held, read as one.
+#[derive(Debug, Clone)]
+pub struct ChainEnd {
+    /// Its files' labels, in the order read.
+    pub labels: Vec<String>,
+    /// Its traffic (and the secrets blocks of all its files).
+    pub summary: CaptureSummary,
+    /// Exchanges per file, by the file of their first frame.
+    pub exchanges: Vec<u64>,
+}
+
+/// Bytes of secrets and custom blocks before a file's first packet held until that
+/// packet's time says whether the file continues the capture before it (a file of
+/// the tap's evidence ring repeats the key log and app names kept so far there).
+/// Past it, the file is taken to continue it.
+const MAX_HELD_BLOCK_BYTES: usize = 16 << 20;
+
+/// A secrets or custom block met before a file's first packet.
+enum HeldBlock {
+    Secrets {
+        secrets_type: u32,
+        data: Vec<u8>,
+    },
+    Custom {
+        pen: u32,
+        data: Vec<u8>,
+        big_endian: bool,
+        end_offset: u64,
+    },
+}
+
+/// Capture files read one after another, as one capture where they are one split
+/// into several (the tap's evidence ring, `tcpdump -C` or `-G`, dumpcap's ring
+/// buffer, `editcap -c`): a file whose first packet is no earlier than the last
+/// packet of the file before it continues that file's capture — its connections,
+/// DNS answers, TLS secrets, 802.11 keys and app names — so a request or a TLS
+/// connection cut by the split is read whole. A file that starts earlier (the same
+/// traffic again, another interface's capture) ends the capture before it: its open
+/// connections become exchanges, and the file starts one of its own.
+#[derive(Default)]
+pub struct CaptureChain {
+    /// The capture being read, between files.
+    current: Option<Capture>,
+    /// Captures that a file's first packet ended, not yet taken.
+    ended: Vec<ChainEnd>,
+}
+
+/// One capture of a chain: its tap and its files so far.
+struct Capture {
+    tap: Tap,
+    /// Capture time of the last frame read.
+    last_ts: Option<Timestamp>,
+    labels: Vec<String>,
+    /// The secrets and PCAPdroid blocks its files held.
+    blocks: CaptureSummary,
+}
+
+impl CaptureChain {
+    /// Reads one file: as the next part of the current capture, or as the start of a
+    /// new one (see [`CaptureChain`]). Open connections stay open at its end, for the
+    /// next file; [`finish`](Self::finish) closes them.
+    ///
+    /// Fails at once when the stream is no capture (and the chain is as before).
+    /// Otherwise returns what was read and, when a damaged block stopped the
+    /// reading, the error.
+    pub fn read_file<R: Read>(
+        &mut self,
+        reader: R,
+        opts: &CaptureOptions,
+        provisional: Option<InputIds>,
+        progress: &mut dyn FnMut(CaptureProgress),
+        consumer: &mut dyn FnMut(Exchange),
+    ) -> Result<(FileRead, Option<SourceError>), SourceError> {
+        // Room for a whole direct read after the unread rest of a frame, so that a
+        // `DirectReader` under `reader` reads into the capture buffer without a copy.
+        let limits = CaptureLimits {
+            initial_buffer: DIRECT_READ_LEN + (256 << 10),
+            ..CaptureLimits::default()
+        };
+        let mut reader = CaptureReader::with_limits(reader, limits)
+            .map_err(|e| capture_error(&opts.label, e))?;
+        let label = opts.label.as_str();
+        let mut file = FileRead {
+            format: reader.format(),
+            ..FileRead::default()
+        };
+        let mut provisional = provisional;
+        // Blocks before the file's first packet, until it joins a capture …
+        let mut held: Vec<HeldBlock> = Vec::new();
+        let mut held_bytes = 0usize;
+        // … its capture then, and the frames and bytes read before the file (for
+        // the progress bar).
+        let mut joined: Option<(Capture, u64, u64)> = None;
+        let failure = loop {
+            let event = match reader.next_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => break None,
+                Err(CaptureError::Truncated { offset, .. }) => {
+                    file.truncated_at = Some(offset);
+                    break None;
+                }
+                Err(e) => break Some(e),
+            };
+            let block = match event {
+                CaptureEvent::Frame(frame) => {
+                    let (capture, frames, bytes) = match &mut joined {
+                        Some(joined) => joined,
+                        None => {
+                            let mut capture =
+                                self.join(opts, provisional.take(), Some(frame.ts), consumer);
+                            file.continued = capture.labels.len() > 1;
+                            capture.replay(std::mem::take(&mut held), label, &mut file);
+                            let stats = capture.tap.stats();
+                            let (frames, bytes) = (stats.frames, stats.bytes);
+                            joined.insert((capture, frames, bytes))
+                        }
+                    };
+                    capture.tap.frame(&frame, consumer);
+                    capture.last_ts = Some(frame.ts);
+                    if frame.number % PROGRESS_EVERY_FRAMES == 0 {
+                        let tap = &capture.tap;
+                        progress(CaptureProgress {
+                            frames: tap.stats().frames - *frames,
+                            bytes: tap.stats().bytes - *bytes,
+                            open_flows: tap.open_flows(),
+                            exchanges: tap.stats().exchanges,
+                        });
+                    }
+                    continue;
+                }
+                CaptureEvent::Secrets { secrets_type, data } => HeldBlock::Secrets {
+                    secrets_type,
+                    data: data.to_vec(),
+                },
+                CaptureEvent::Custom {
+                    pen,
+                    data,
+                    big_endian,
+                    ..
+                } => HeldBlock::Custom {
+                    pen,
+                    data: data.to_vec(),
+                    big_endian,
+                    end_offset: reader.offset(),
+                },
+            };
+            if let Some((capture, ..)) = &mut joined {
+                capture.apply(block, label, &mut file);
+                continue;
+            }
+            held_bytes += block.len();
+            held.push(block);
+            if held_bytes > MAX_HELD_BLOCK_BYTES {
+                let mut capture = self.join(opts, provisional.take(), None, consumer);
+                file.continued = capture.labels.len() > 1;
+                capture.replay(std::mem::take(&mut held), label, &mut file);
+                let stats = capture.tap.stats();
+                let (frames, bytes) = (stats.frames, stats.bytes);
+                joined = Some((capture, frames, bytes));
+            }
+        };
+        let mut capture = match joined {
+            Some((capture, ..)) => capture,
+            None => {
+                // No packet: nothing says it does not continue the capture before it.
+                let mut capture = self.join(opts, provisional.take(), None, consumer);
+                file.continued = capture.labels.len() > 1;
+                capture.replay(held, label, &mut file);
+                capture
+            }
+        };
+        capture.blocks.secrets_blocks += file.secrets_blocks;
+        capture.blocks.secrets_keylog.add(&file.secrets_keylog);
+        self.current = Some(capture);
+        Ok((file, failure.map(|e| capture_error(label, e))))
+    }
+
+    /// Captures that the first packet of a file read since the last call ended.
+    pub fn take_ended(&mut self) -> Vec<ChainEnd> {
+        std::mem::take(&mut self.ended)
+    }
+
+    /// End of input: the open connections become exchanges; the last capture.
+    pub fn finish(&mut self, consumer: &mut dyn FnMut(Exchange)) -> Option<ChainEnd> {
+        self.end(consumer);
+        self.ended.pop()
+    }
+
+    /// The capture the file being read joins, given its first packet's capture
+    /// time (`None`: no packet yet): the current one, or a new one.
+    fn join(
+        &mut self,
+        opts: &CaptureOptions,
+        provisional: Option<InputIds>,
+        first_ts: Option<Timestamp>,
+        consumer: &mut dyn FnMut(Exchange),
+    ) -> Capture {
+        let last_ts = self.current.as_ref().and_then(|c| c.last_ts);
+        if let (Some(first), Some(last)) = (first_ts, last_ts) {
+            if first < last {
+                self.end(consumer);
+            }
+        }
+        let mut capture = match self.current.take() {
+            Some(mut capture) => {
+                let tap = &mut capture.tap;
+                tap.next_input(opts.file_sha256.clone(), &opts.label, provisional);
+                if let Some(ahead) = &opts.secrets_ahead {
+                    tap.add_keys(ahead);
+                }
+                capture
+            }
+            None => Capture {
+                tap: new_tap(opts, provisional),
+                last_ts: None,
+                labels: Vec::new(),
+                blocks: CaptureSummary::default(),
+            },
+        };
+        capture.labels.push(opts.label.clone());
+        capture
+    }
+
+    /// Ends the current capture, if any: its open connections become exchanges.
+    fn end(&mut self, consumer: &mut dyn FnMut(Exchange)) {
+        let Some(Capture {
+            mut tap,
+            labels,
+            blocks: mut summary,
+            ..
+        }) = self.current.take()
+        else {
+            return;
+        };
+        tap.finish(consumer);
+        summary.tap = tap.stats().clone();
+        summary.flows = tap.flow_stats().clone();
+        summary.packets = tap.packet_stats().clone();
+        summary.apps = tap.app_traffic();
+        summary.pcapdroid = tap.pcapdroid_stats().clone();
+        self.ended.push(ChainEnd {
+            labels,
+            summary,
+            exchanges: tap.input_exchanges(),
+        });
+    }
+}
+
+impl HeldBlock {
+    fn len(&self) -> usize {
+        match self {
+            HeldBlock::Secrets { data, .. } | HeldBlock::Custom { data, .. } => data.len(),
+        }
+    }
+}
+
+impl Capture {
+    /// Blocks held until the file joined the capture.
+    fn replay(&mut self, held: Vec<HeldBlock>, label: &str, file: &mut FileRead) {
+        for block in held {
+            self.apply(block, label, file);
+        }
+    }
+
+    /// A secrets or custom block of the file being read, to the tap.
+    fn apply(&mut self, block: HeldBlock, label: &str, file: &mut FileRead) {
+        match block {
+            HeldBlock::Secrets { secrets_type, data } => read_secrets_block(
+                &mut self.tap,
+                secrets_type,
+                &data,
+                &mut file.secrets_blocks,
+                &mut file.secrets_keylog,
+            ),
+            HeldBlock::Custom {
+                pen,
+                data,
+                big_endian,
+                end_offset,
+            } => {
+                let read = self.tap.custom_block(pen, &data, big_endian);
+                if let (Err(e), None) = (read, &self.blocks.pcapdroid_block_error) {
+                    // A capture of several files says which.
+                    let of = match self.labels.len() {
+                        0 | 1 => String::new(),
+                        _ => format!(" of {label}"),
+                    };
+                    self.blocks.pcapdroid_block_error = Some(format!(
+                        "{e} (block ending at byte offset {end_offset}{of})"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The tap of a capture whose first file `opts` describes.
+fn new_tap(opts: &CaptureOptions, provisional: Option<InputIds>) -> Tap {
     let mut tap = Tap::new(
         opts.devices.clone(),
         opts.fallback_device.clone(),
@@ -135,6 +469,7 @@ pub fn read_capture_with_ids<R: Read>(
         SourceKind::Pcap,
         opts.limits.clone(),
     );
+    tap.name_input(&opts.label);
     tap.set_udp_tunnel_ports(opts.tunnel_ports.clone());
     tap.set_wlan_keys(opts.wlan_keys.clone());
     tap.set_app_under_test(opts.app.clone());
@@ -147,56 +482,7 @@ pub fn read_capture_with_ids<R: Read>(
     for text in &opts.keylogs {
         tap.add_keylog(text);
     }
-    let mut summary = CaptureSummary {
-        format: capture.format(),
-        ..CaptureSummary::default()
-    };
-    let failure = loop {
-        match capture.next_event() {
-            Ok(None) => break None,
-            Ok(Some(CaptureEvent::Frame(frame))) => {
-                tap.frame(&frame, consumer);
-                if frame.number % PROGRESS_EVERY_FRAMES == 0 {
-                    progress(CaptureProgress {
-                        frames: tap.stats().frames,
-                        bytes: tap.stats().bytes,
-                        open_flows: tap.open_flows(),
-                        exchanges: tap.stats().exchanges,
-                    });
-                }
-            }
-            Ok(Some(CaptureEvent::Secrets { secrets_type, data })) => {
-                summary.secrets_block(&mut tap, secrets_type, data);
-            }
-            Ok(Some(CaptureEvent::Custom {
-                pen,
-                data,
-                big_endian,
-                ..
-            })) => {
-                let read = tap.custom_block(pen, data, big_endian);
-                if let (Err(e), None) = (read, &summary.pcapdroid_block_error) {
-                    summary.pcapdroid_block_error = Some(format!(
-                        "{e} (block ending at byte offset {})",
-                        capture.offset()
-                    ));
-                }
-            }
-            Err(CaptureError::Truncated { offset, .. }) => {
-                summary.truncated_at = Some(offset);
-                break None;
-            }
-            Err(e) => break Some(e),
-        }
-    };
-    // Whatever stopped the reading, the open connections still become exchanges.
-    tap.finish(consumer);
-    summary.tap = tap.stats().clone();
-    summary.flows = tap.flow_stats().clone();
-    summary.packets = tap.packet_stats().clone();
-    summary.apps = tap.app_traffic();
-    summary.pcapdroid = tap.pcapdroid_stats().clone();
-    Ok((summary, failure.map(|e| capture_error(&opts.label, e))))
+    tap
 }
 
 /// The TLS key log of all of a capture's Decryption Secrets Blocks, read before its

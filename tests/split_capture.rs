@@ -1,0 +1,335 @@
+//! A capture split into several files — the live tap's evidence ring, `tcpdump -C`,
+//! `editcap -c` — is read as one capture when its files are given in order: the
+//! connections cut by a split are read whole, and the findings are those of the
+//! capture in one file. Files that do not continue one another (the same traffic
+//! twice, files out of order) are each a capture of their own.
+//!
+//! The split files are written here from the sample captures: pcap chunks of a few
+//! packets (as `editcap -c` would cut them), and the live tap's own ring writer fed
+//! the TLS capture whose key log travels in a Decryption Secrets Block.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use consentry::case::Case;
+use consentry::cli::analyze::{analyze_files, AnalysisRun};
+use consentry::cli::input::{Attribution, InputFiles, InputOutcome};
+use consentry::exchange::Exchange;
+use consentry::net::capture::{CaptureEvent, CaptureReader};
+use consentry::rules::Options;
+use consentry::source::ring::{secrets_block, EvidenceRing, RingLimits};
+use consentry::timestamp::Timestamp;
+
+fn captures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures")
+}
+
+fn case(dir: &str) -> Arc<Case> {
+    Arc::new(consentry::case::load(&captures().join(dir).join("consentry.toml")).unwrap())
+}
+
+fn analyse(case: &Arc<Case>, files: &[PathBuf]) -> AnalysisRun {
+    let run = analyze_files(case.clone(), files, None, Options::default(), 0).unwrap();
+    assert!(
+        run.summary.input_errors.is_empty(),
+        "{:?}",
+        run.summary.input_errors
+    );
+    run
+}
+
+/// The findings of a run without the ids that derive from the files' hashes, sorted.
+fn findings(run: &AnalysisRun) -> Vec<String> {
+    let mut list: Vec<String> = run
+        .findings
+        .iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(f).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("id");
+            o.remove("exchange");
+            v.to_string()
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+/// The exchanges of `files` read in order, and each file's outcome.
+fn exchanges(case: &Case, files: &[PathBuf]) -> (Vec<Exchange>, Vec<InputOutcome>) {
+    let attribution = Attribution::new(case, None).unwrap();
+    let mut inputs = InputFiles::new(&attribution);
+    let mut list = Vec::new();
+    for f in files {
+        inputs.read(f, &String::new, &mut |x| list.push(x));
+    }
+    let outcomes = inputs.finish(&mut |x| list.push(x));
+    (list, outcomes)
+}
+
+/// What an exchange is, whatever file it was read from: time, host, request.
+fn what(x: &Exchange) -> String {
+    format!(
+        "{} {} {} {} {}",
+        x.at, x.host, x.method, x.path, x.metadata_only
+    )
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Cuts a pcap file into files of `per_file` packets each, as `editcap -c` does.
+fn split_pcap(src: &Path, per_file: usize, dir: &Path) -> Vec<PathBuf> {
+    let bytes = std::fs::read(src).unwrap();
+    let (header, mut rest) = bytes.split_at(24);
+    let little = header[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || header[..4] == [0x4d, 0x3c, 0xb2, 0xa1];
+    let mut records = Vec::new();
+    while rest.len() >= 16 {
+        let field: [u8; 4] = rest[8..12].try_into().unwrap();
+        let len = if little {
+            u32::from_le_bytes(field)
+        } else {
+            u32::from_be_bytes(field)
+        } as usize;
+        let (record, after) = rest.split_at(16 + len);
+        records.push(record);
+        rest = after;
+    }
+    assert!(rest.is_empty());
+    records
+        .chunks(per_file)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let path = dir.join(format!("part-{i:03}.pcap"));
+            let mut f = File::create(&path).unwrap();
+            f.write_all(header).unwrap();
+            for record in chunk {
+                f.write_all(record).unwrap();
+            }
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn a_capture_cut_into_pieces_gives_the_findings_of_the_whole() {
+    let case = case("gateway");
+    let whole = [captures().join("gateway/gateway.pcap")];
+    let tmp = tempfile::tempdir().unwrap();
+    let parts = split_pcap(&whole[0], 7, tmp.path());
+    assert!(parts.len() > 40, "{}", parts.len());
+
+    let (whole_x, _) = exchanges(&case, &whole);
+    let (parts_x, outcomes) = exchanges(&case, &parts);
+    assert_eq!(
+        sorted(parts_x.iter().map(what).collect()),
+        sorted(whole_x.iter().map(what).collect())
+    );
+    // Exchanges cut by a split name both files; each is counted for the file of
+    // its first frame.
+    let spanning: Vec<&str> = parts_x
+        .iter()
+        .map(|x| x.evidence.locator.as_str())
+        .filter(|l| l.contains(" to "))
+        .collect();
+    assert!(spanning.len() >= 5, "{spanning:?}");
+    for l in &spanning {
+        assert!(
+            l.starts_with(tmp.path().to_str().unwrap()) && l.contains(".pcap frame "),
+            "{l}"
+        );
+    }
+    let counted: u64 = outcomes
+        .iter()
+        .map(|o| o.info.as_ref().unwrap().exchanges)
+        .sum();
+    assert_eq!(counted, parts_x.len() as u64);
+    let notes: Vec<&String> = outcomes.iter().flat_map(|o| &o.notes).collect();
+    assert!(
+        notes.iter().any(|n| n.ends_with(&format!(
+            "({} files): read as one capture (each file starts where the one before ends)",
+            parts.len()
+        ))),
+        "{notes:?}"
+    );
+
+    let split = analyse(&case, &parts);
+    let alone = analyse(&case, &whole);
+    assert_eq!(findings(&split), findings(&alone));
+    assert_eq!(split.summary.exchanges, alone.summary.exchanges);
+    let traffic = |run: &AnalysisRun| {
+        let t = run.summary.traffic.clone().unwrap();
+        (t.packets, t.bytes, t.tcp_connections, t.dns_messages)
+    };
+    assert_eq!(traffic(&split), traffic(&alone));
+}
+
+#[test]
+fn files_out_of_order_are_captures_of_their_own() {
+    let case = case("gateway");
+    let whole = [captures().join("gateway/gateway.pcap")];
+    let tmp = tempfile::tempdir().unwrap();
+    let mut parts = split_pcap(&whole[0], 7, tmp.path());
+    parts.reverse();
+    let (_, outcomes) = exchanges(&case, &parts);
+    // Every file but the first starts before the one given before it ended.
+    let starts_before = outcomes
+        .iter()
+        .flat_map(|o| &o.notes)
+        .filter(|n| n.contains("starts before the last packet of"))
+        .count();
+    assert_eq!(starts_before, parts.len() - 1);
+    assert!(outcomes
+        .iter()
+        .flat_map(|o| &o.notes)
+        .all(|n| !n.contains("read as one capture")));
+    // Cut connections are not read whole: findings are lost, as before chaining.
+    let reversed = analyse(&case, &parts);
+    let alone = analyse(&case, &whole);
+    assert_ne!(findings(&reversed), findings(&alone));
+}
+
+#[test]
+fn the_same_traffic_twice_is_two_captures() {
+    // The pcap and the pcapng of the gateway hold the same packets at the same times:
+    // the second starts before the first ends, so it is a capture of its own, and
+    // every finding comes twice.
+    let case = case("gateway");
+    let dir = captures().join("gateway");
+    let files = [dir.join("gateway.pcap"), dir.join("gateway.pcapng")];
+    let (_, outcomes) = exchanges(&case, &files);
+    assert_eq!(
+        outcomes[1].notes,
+        [format!(
+            "{} starts before the last packet of {}: read as a capture of its own",
+            files[1].display(),
+            files[0].display()
+        )]
+    );
+    let both = analyse(&case, &files);
+    let alone = analyse(&case, &files[..1]);
+    let twice: Vec<String> = sorted(
+        findings(&alone)
+            .into_iter()
+            .flat_map(|f| [f.clone(), f])
+            .collect(),
+    );
+    assert_eq!(findings(&both), twice);
+}
+
+/// Writes `src` into the live tap's evidence ring in `dir`, files of at most
+/// `file_bytes`, the way the tap does: secrets blocks kept for every later file.
+fn write_ring(src: &Path, dir: &Path, file_bytes: u64) -> Vec<PathBuf> {
+    let started = Timestamp::parse_rfc3339("2026-12-03T09:00:00Z").unwrap();
+    let limits = RingLimits {
+        max_file_bytes: file_bytes,
+        max_files: 1000,
+    };
+    let mut ring = EvidenceRing::create(dir, started, 0, limits).unwrap();
+    let mut reader = CaptureReader::new(File::open(src).unwrap()).unwrap();
+    while let Some(event) = reader.next_event().unwrap() {
+        match event {
+            CaptureEvent::Frame(frame) => {
+                let link = u16::try_from(frame.link.number()).unwrap();
+                let interface = ring.interface(link).unwrap();
+                ring.write(
+                    frame.ts,
+                    interface,
+                    frame.data,
+                    frame.original_len,
+                    frame.comment,
+                )
+                .unwrap();
+            }
+            CaptureEvent::Secrets { secrets_type, data } => {
+                ring.keep_block(secrets_block(secrets_type, data)).unwrap()
+            }
+            CaptureEvent::Custom { .. } => {}
+        }
+    }
+    ring.close().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_tap_evidence_ring_reads_as_the_capture_it_holds() {
+    // TLS connections whose handshake and requests fall in different ring files.
+    // The ring repeats the key log (5.7 kB) at the start of each file when it takes
+    // at most half a file: with 12 KiB files it does, with 4 KiB files only the
+    // first file has it, and the capture's later files are decrypted with it.
+    let case = case("tls");
+    let whole = [captures().join("tls/tls-dsb.pcapng")];
+    let (whole_x, _) = exchanges(&case, &whole);
+    let alone = analyse(&case, &whole);
+    assert!(!alone.findings.is_empty());
+    // Exchanges whose frames are in two files (a request in one, its response in
+    // the next).
+    let mut spanning = 0;
+    for file_bytes in [12 << 10, 4 << 10] {
+        let tmp = tempfile::tempdir().unwrap();
+        let ring = write_ring(&whole[0], tmp.path(), file_bytes);
+        assert!(ring.len() >= 5, "{file_bytes}: {}", ring.len());
+
+        let (ring_x, _) = exchanges(&case, &ring);
+        assert_eq!(
+            sorted(ring_x.iter().map(what).collect()),
+            sorted(whole_x.iter().map(what).collect()),
+            "{file_bytes}"
+        );
+        assert!(ring_x
+            .iter()
+            .all(|x| x.tls.as_ref().is_some_and(|t| t.decrypted)));
+        spanning += ring_x
+            .iter()
+            .filter(|x| x.evidence.locator.contains(".pcapng frame "))
+            .count();
+        assert_eq!(
+            findings(&analyse(&case, &ring)),
+            findings(&alone),
+            "{file_bytes}"
+        );
+
+        // Each file read alone loses the connections cut by a rotation.
+        let one_by_one: usize = ring
+            .iter()
+            .map(|f| analyse(&case, std::slice::from_ref(f)).findings.len())
+            .sum();
+        assert!(
+            one_by_one < alone.findings.len(),
+            "{file_bytes}: {one_by_one}"
+        );
+    }
+    assert!(spanning > 0);
+}
+
+#[test]
+fn a_capture_of_its_own_keeps_the_secrets_before_its_first_packet() {
+    // The key log block of the second copy comes before its first packet, which
+    // ends the first copy's capture: the block goes to the new capture.
+    let case = case("tls");
+    let file = captures().join("tls/tls-dsb.pcapng");
+    let files = [file.clone(), file];
+    let (list, outcomes) = exchanges(&case, &files);
+    assert!(outcomes[1]
+        .notes
+        .iter()
+        .any(|n| n.contains("starts before")));
+    assert!(list.len() >= 24, "{}", list.len());
+    assert!(list
+        .iter()
+        .all(|x| x.tls.as_ref().is_some_and(|t| t.decrypted)));
+    let alone = analyse(&case, &files[..1]);
+    assert_eq!(
+        analyse(&case, &files).findings.len(),
+        2 * alone.findings.len()
+    );
+}
