@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use consentry::case::Case;
 use consentry::cli::analyze::{analyze_files, AnalysisRun};
-use consentry::cli::input::{Attribution, InputFiles, InputOutcome};
+use consentry::cli::input::{
+    in_capture_order, reordered_note, Attribution, InputFiles, InputOutcome,
+};
 use consentry::exchange::Exchange;
 use consentry::net::capture::{CaptureEvent, CaptureReader};
 use consentry::rules::Options;
@@ -176,7 +178,7 @@ fn files_out_of_order_are_captures_of_their_own() {
     let mut parts = split_pcap(&whole[0], 7, tmp.path());
     parts.reverse();
     let (_, outcomes) = exchanges(&case, &parts);
-    // Every file but the first starts before the one given before it ended.
+    // Read as given, every file but the first starts before the one before it ended.
     let starts_before = outcomes
         .iter()
         .flat_map(|o| &o.notes)
@@ -187,10 +189,51 @@ fn files_out_of_order_are_captures_of_their_own() {
         .iter()
         .flat_map(|o| &o.notes)
         .all(|n| !n.contains("read as one capture")));
-    // Cut connections are not read whole: findings are lost, as before chaining.
-    let reversed = analyse(&case, &parts);
-    let alone = analyse(&case, &whole);
-    assert_ne!(findings(&reversed), findings(&alone));
+}
+
+#[test]
+fn analyze_puts_capture_files_in_the_order_of_their_first_packets() {
+    let case = case("gateway");
+    let dir = captures().join("gateway");
+    let whole = [dir.join("gateway.pcap")];
+    let tmp = tempfile::tempdir().unwrap();
+    let parts = split_pcap(&whole[0], 7, tmp.path());
+    let mut shuffled = parts.clone();
+    shuffled.reverse();
+    shuffled.swap(3, 17);
+    let (har, missing) = (
+        dir.join("../demo/demo.har"),
+        tmp.path().join("missing.pcap"),
+    );
+    shuffled.insert(5, har.clone());
+    shuffled.insert(9, missing.clone());
+    let ordered = in_capture_order(&shuffled);
+    // The other inputs keep their places; the captures fill the rest in time order.
+    assert_eq!((&ordered[5], &ordered[9]), (&har, &missing));
+    let captures: Vec<&PathBuf> = ordered
+        .iter()
+        .filter(|f| **f != har && **f != missing)
+        .collect();
+    assert_eq!(captures, parts.iter().collect::<Vec<_>>());
+    let note = reordered_note(&shuffled, &ordered).unwrap();
+    assert!(
+        note.starts_with("capture files read in the order of their first packets, not as given: "),
+        "{note}"
+    );
+    assert!(
+        note.ends_with(&format!("… ({} files)", ordered.len())),
+        "{note}"
+    );
+    assert_eq!(reordered_note(&parts, &in_capture_order(&parts)), None);
+    // Same first packet: the order given (the pcap and the pcapng of one capture).
+    let same = [dir.join("gateway.pcapng"), dir.join("gateway.pcap")];
+    assert_eq!(in_capture_order(&same), same);
+
+    shuffled.retain(|f| *f != har && *f != missing);
+    assert_eq!(
+        findings(&analyse(&case, &shuffled)),
+        findings(&analyse(&case, &whole))
+    );
 }
 
 #[test]

@@ -254,7 +254,11 @@ fn analyze_inputs(
                 }
             };
             let mut inputs = InputFiles::new(&attribution);
-            for (index, path) in files.iter().enumerate() {
+            let ordered = super::input::in_capture_order(files);
+            if let Some(note) = super::input::reordered_note(files, &ordered) {
+                eprintln!("consentry: {note}");
+            }
+            for (index, path) in ordered.iter().enumerate() {
                 // A bad input is reported and the others still analysed; what was
                 // found before a file's defect is kept (nothing found is lost).
                 match &provisional {

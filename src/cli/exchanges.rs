@@ -133,8 +133,13 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
             kept.push(x);
         }
     };
+    let given = super::input::input_paths(&args.files)?;
+    let ordered = super::input::in_capture_order(&given);
+    if let Some(note) = super::input::reordered_note(&given, &ordered) {
+        eprintln!("consentry: {note}");
+    }
     let mut files = InputFiles::new(&attribution);
-    for path in &super::input::input_paths(&args.files)? {
+    for path in &ordered {
         files.read(path, &String::new, &mut keep);
     }
     let outcomes = files.finish(&mut keep);

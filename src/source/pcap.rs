@@ -7,6 +7,7 @@
 //! before it have been handed out (DESIGN: nothing already found is lost).
 
 use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::case::DeviceResolver;
@@ -23,7 +24,7 @@ use crate::net::wpa::WlanKeys;
 use crate::timestamp::Timestamp;
 
 use super::direct_read::DIRECT_READ_LEN;
-use super::SourceError;
+use super::{InputKind, SourceError};
 
 /// Frames between two calls of the progress callback.
 const PROGRESS_EVERY_FRAMES: u64 = 4096;
@@ -483,6 +484,37 @@ fn new_tap(opts: &CaptureOptions, provisional: Option<InputIds>) -> Tap {
         tap.add_keylog(text);
     }
     tap
+}
+
+/// Bytes of a capture file read at most to find its first packet (blocks before it:
+/// a pcapng's section and interface headers, its secrets and custom blocks).
+const FIRST_PACKET_SEARCH_BYTES: u64 = 64 << 20;
+
+/// The capture time of the first packet of the capture file at `path`; `None` for
+/// anything else: no regular file (a pipe is never read here), no capture, no packet
+/// in the first [`FIRST_PACKET_SEARCH_BYTES`], a damaged start.
+pub fn first_packet_time(path: &Path) -> Option<Timestamp> {
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let opened = super::open_input(path).ok()?;
+    if !matches!(opened.kind, InputKind::Pcap | InputKind::Pcapng) {
+        return None;
+    }
+    let file = std::io::BufReader::new(opened.file);
+    let content: Box<dyn Read> = if opened.gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut reader = CaptureReader::new(content.take(FIRST_PACKET_SEARCH_BYTES)).ok()?;
+    loop {
+        match reader.next_event() {
+            Ok(Some(CaptureEvent::Frame(frame))) => return Some(frame.ts),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
 }
 
 /// The TLS key log of all of a capture's Decryption Secrets Blocks, read before its
