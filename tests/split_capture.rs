@@ -15,9 +15,8 @@ use std::sync::Arc;
 
 use consentry::case::Case;
 use consentry::cli::analyze::{analyze_files, AnalysisRun};
-use consentry::cli::input::{
-    in_capture_order, reordered_note, Attribution, InputFiles, InputOutcome,
-};
+use consentry::cli::capture_order::{in_capture_order, reordered_note};
+use consentry::cli::input::{Attribution, InputFiles, InputOutcome};
 use consentry::exchange::Exchange;
 use consentry::net::capture::{CaptureEvent, CaptureReader};
 use consentry::rules::Options;
@@ -225,9 +224,9 @@ fn analyze_puts_capture_files_in_the_order_of_their_first_packets() {
         "{note}"
     );
     assert_eq!(reordered_note(&parts, &in_capture_order(&parts)), None);
-    // Same first packet: the order given (the pcap and the pcapng of one capture).
+    // Same first packet (the pcap and the pcapng of one capture): by name.
     let same = [dir.join("gateway.pcapng"), dir.join("gateway.pcap")];
-    assert_eq!(in_capture_order(&same), same);
+    assert_eq!(in_capture_order(&same), [same[1].clone(), same[0].clone()]);
 
     shuffled.retain(|f| *f != har && *f != missing);
     assert_eq!(

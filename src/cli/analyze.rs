@@ -254,8 +254,8 @@ fn analyze_inputs(
                 }
             };
             let mut inputs = InputFiles::new(&attribution);
-            let ordered = super::input::in_capture_order(files);
-            if let Some(note) = super::input::reordered_note(files, &ordered) {
+            let ordered = super::capture_order::in_capture_order(files);
+            if let Some(note) = super::capture_order::reordered_note(files, &ordered) {
                 eprintln!("consentry: {note}");
             }
             for (index, path) in ordered.iter().enumerate() {

@@ -134,8 +134,8 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
     };
     let given = super::input::input_paths(&args.files)?;
-    let ordered = super::input::in_capture_order(&given);
-    if let Some(note) = super::input::reordered_note(&given, &ordered) {
+    let ordered = super::capture_order::in_capture_order(&given);
+    if let Some(note) = super::capture_order::reordered_note(&given, &ordered) {
         eprintln!("consentry: {note}");
     }
     let mut files = InputFiles::new(&attribution);

@@ -25,7 +25,6 @@ use crate::report::{InputInfo, TrafficSummary, MAX_APPS_SHOWN};
 use crate::source::direct_read::DirectReader;
 use crate::source::pcap::{self, CaptureOptions, CaptureProgress, CaptureSummary};
 use crate::source::{self, HarOptions, InputKind};
-use crate::timestamp::Timestamp;
 
 /// How capture files are read, besides the case: `--keylog`, `--tunnel-port`,
 /// `--wlan-keys` and `--all-apps`.
@@ -157,49 +156,6 @@ pub fn print_messages(outcomes: &[InputOutcome]) {
             eprintln!("consentry: {n}");
         }
     }
-}
-
-/// `files` with its capture files in the order of their first packets (so that the
-/// pieces of a capture given in any order — `tcpdump -C` names them `f`, `f1`, `f10`,
-/// `f2`, … — continue one another): they take the places capture files had, and the
-/// other inputs keep theirs, as do captures whose first packet is not found without
-/// reading them (pipes). Files with the same first time keep their order. Reads the
-/// start of each file when there are several captures, nothing otherwise.
-pub fn in_capture_order(files: &[PathBuf]) -> Vec<PathBuf> {
-    let times: Vec<Option<Timestamp>> = if files.len() > 1 {
-        files.iter().map(|f| pcap::first_packet_time(f)).collect()
-    } else {
-        vec![None; files.len()]
-    };
-    let slots: Vec<usize> = (0..files.len()).filter(|&i| times[i].is_some()).collect();
-    let mut by_time = slots.clone();
-    by_time.sort_by_key(|&i| times[i]);
-    let mut ordered = files.to_vec();
-    for (&slot, &file) in slots.iter().zip(&by_time) {
-        ordered[slot] = files[file].clone();
-    }
-    ordered
-}
-
-/// What to say when [`in_capture_order`] changed the order of `given`; `None` when
-/// it did not.
-pub fn reordered_note(given: &[PathBuf], ordered: &[PathBuf]) -> Option<String> {
-    if given == ordered {
-        return None;
-    }
-    const NAMED: usize = 6;
-    let mut names: Vec<String> = ordered
-        .iter()
-        .take(NAMED)
-        .map(|f| f.display().to_string())
-        .collect();
-    if ordered.len() > NAMED {
-        names.push(format!("… ({} files)", ordered.len()));
-    }
-    Some(format!(
-        "capture files read in the order of their first packets, not as given: {}",
-        names.join(", ")
-    ))
 }
 
 /// The command line's input files, `-` standing for standard input, which is read

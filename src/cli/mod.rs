@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod analyze;
 mod apps;
 pub mod ca;
+pub mod capture_order;
 pub mod case_check;
 pub mod consent;
 pub mod decode;
