@@ -180,6 +180,11 @@ def main():
     # per capture, each behind its read size and a 2-byte length.
     for name, data in tcp_export_seeds().items():
         write("tcp_export", name, data)
+
+    # capture_chain: sample captures cut into files as editcap -c cuts them, in order
+    # and reversed, each file behind a 2-byte length.
+    for name, data in capture_chain_seeds().items():
+        write("capture_chain", name, data)
     for name, data in packet_seeds().items():
         write("packet", name, data)
 
@@ -405,6 +410,44 @@ def tcp_export_seeds():
     }
     for name, data in capture_seeds().items():
         seeds[name] = connections([(31, data[:65535])])
+    return seeds
+
+
+def chain_files(files):
+    """Files of the capture_chain target: a 2-byte big-endian length, the bytes."""
+    return b"".join(struct.pack(">H", len(f)) + f for f in files)
+
+
+def pcap_pieces(data, per_file):
+    """A little-endian pcap cut into files of per_file records."""
+    records = pcap_datagrams(data)
+    return [records[0] + b"".join(records[i:i + per_file])
+            for i in range(1, len(records), per_file)]
+
+
+def pcapng_pieces(data, per_file):
+    """A little-endian pcapng cut into files of per_file blocks, each file with the
+    leading section and interface blocks."""
+    blocks = pcapng_datagrams(data)
+    return [blocks[0] + b"".join(blocks[i:i + per_file])
+            for i in range(1, len(blocks), per_file)]
+
+
+def capture_chain_seeds():
+    caps = os.path.join(ROOT, "captures")
+    read = lambda *p: open(os.path.join(caps, *p), "rb").read()
+    pieces = {
+        # Cut within 64 KiB files; the key log block and PCAPdroid's app blocks
+        # land before some file's first packet.
+        "gateway": pcap_pieces(read("gateway", "gateway.pcap")[:60000], 25),
+        "tls-dsb": pcapng_pieces(read("tls", "tls-dsb.pcapng"), 12),
+        "pcapdroid": pcapng_pieces(read("pcapdroid", "pcapdroid.pcapng"), 6),
+        "tls": pcap_pieces(read("tls", "tls.pcap"), 30),
+    }
+    seeds = {}
+    for name, files in pieces.items():
+        seeds[name] = chain_files(files)
+        seeds[name + "-reversed"] = chain_files(files[::-1])
     return seeds
 
 

@@ -545,3 +545,103 @@ fn pii_stream_finds_the_same_whatever_the_pieces() {
         }
     }
 }
+
+/// The files of the `capture_chain` layout: each behind its 2-byte big-endian length.
+fn chain_input<'a>(files: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for file in files {
+        let len = u16::try_from(file.len()).expect("a chain file fits in 64 KiB");
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(file);
+    }
+    out
+}
+
+/// A little-endian pcap cut into files of `per_file` records, as `editcap -c` cuts it.
+fn pcap_pieces(pcap: &[u8], per_file: usize) -> Vec<Vec<u8>> {
+    let (header, mut rest) = pcap.split_at(24);
+    let mut records = Vec::new();
+    while rest.len() >= 16 {
+        let len = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        let (record, after) = rest.split_at(16 + len);
+        records.push(record);
+        rest = after;
+    }
+    records
+        .chunks(per_file)
+        .map(|chunk| [&[header], chunk].concat().concat())
+        .collect()
+}
+
+/// A little-endian pcapng cut into files of `per_file` blocks after its leading
+/// section and interface blocks, which each file repeats.
+fn pcapng_pieces(pcapng: &[u8], per_file: usize) -> Vec<Vec<u8>> {
+    let mut blocks = Vec::new();
+    let mut rest = pcapng;
+    while rest.len() >= 12 {
+        let len = u32::from_le_bytes(rest[4..8].try_into().unwrap()) as usize;
+        let (block, after) = rest.split_at(len);
+        blocks.push(block);
+        rest = after;
+    }
+    let kind = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap());
+    let head = blocks
+        .iter()
+        .take_while(|b| matches!(kind(b), 0x0A0D_0D0A | 1))
+        .count();
+    let (head, body) = blocks.split_at(head);
+    body.chunks(per_file)
+        .map(|chunk| [head, chunk].concat().concat())
+        .collect()
+}
+
+/// `capture_chain` over sample captures cut into pieces: read in order they give the
+/// exchanges of the capture read whole (the target itself checks its accounting of
+/// files, captures and exchanges); reversed, with a file that is no capture, one cut
+/// short, or one empty, they still account for every exchange.
+#[test]
+fn capture_chain_reads_sample_captures_cut_into_pieces() {
+    let captures = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let read = |name: &str| std::fs::read(captures.join(name)).unwrap();
+    let gateway = read("gateway/gateway.pcap");
+    let tls = read("tls/tls-dsb.pcapng");
+    let gateway_pieces = pcap_pieces(&gateway, 20);
+    let tls_pieces = pcapng_pieces(&tls, 9);
+    let mut whole = [&gateway[..24]].concat();
+    whole.extend(gateway_pieces.iter().flat_map(|p| &p[24..]));
+    assert_eq!(whole, gateway, "the pieces hold the capture");
+    for (pieces, name) in [(&gateway_pieces, "gateway"), (&tls_pieces, "tls-dsb")] {
+        assert!(pieces.len() > 3, "{name}: {} pieces", pieces.len());
+        let one = targets::capture_chain(&chain_input(pieces.iter().map(|p| &p[..]).take(1)));
+        let all = targets::capture_chain(&chain_input(pieces.iter().map(|p| &p[..])));
+        assert!(
+            all > one,
+            "{name}: {all} exchanges in all, {one} in the first piece"
+        );
+        let mut reversed: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+        reversed.reverse();
+        targets::capture_chain(&chain_input(reversed));
+        let short = &pieces[1][..pieces[1].len() - 7];
+        let mut hostile: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+        hostile.splice(1..2, [short, b"no capture".as_slice(), b"".as_slice()]);
+        targets::capture_chain(&chain_input(hostile));
+    }
+    // In order, the pieces give what the whole file gives (same traffic, one capture;
+    // the pcap's first 64 KiB or so, as a chain file holds at most that).
+    let mut first = gateway[..24].to_vec();
+    let cut: Vec<&[u8]> = gateway_pieces
+        .iter()
+        .take_while(|p| {
+            first.extend_from_slice(&p[24..]);
+            first.len() <= usize::from(u16::MAX)
+        })
+        .map(|p| &p[..])
+        .collect();
+    first.truncate(24 + cut.iter().map(|p| p.len() - 24).sum::<usize>());
+    assert!(cut.len() > 3);
+    let pcap_whole = targets::capture_chain(&chain_input([&first[..]]));
+    assert_eq!(targets::capture_chain(&chain_input(cut)), pcap_whole);
+    let ng_whole = targets::capture_chain(&chain_input([&tls[..]]));
+    let ng_cut = targets::capture_chain(&chain_input(tls_pieces.iter().map(|p| &p[..])));
+    assert_eq!(ng_cut, ng_whole);
+}

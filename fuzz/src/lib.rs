@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 21] = [
+pub const TARGETS: [&str; 22] = [
     "har",
     "decode",
     "case",
@@ -43,6 +43,7 @@ pub const TARGETS: [&str; 21] = [
     "quic",
     "udp_export",
     "tcp_export",
+    "capture_chain",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -69,6 +70,9 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "pii_stream" => pii_stream(data),
         "udp_export" => udp_export(data),
         "tcp_export" => tcp_export(data),
+        "capture_chain" => {
+            capture_chain(data);
+        }
         _ => return false,
     }
     true
@@ -304,41 +308,18 @@ pub fn packet(data: &[u8]) {
 /// exchange building) with tiny limits, so that eviction, budget and timeout paths
 /// run; every exchange must have a host and an id.
 pub fn tap(data: &[u8]) {
-    use consentry::case::DeviceResolver;
     use consentry::net::capture::{Frame, LinkType};
-    use consentry::net::flow::FlowLimits;
-    use consentry::net::tap::{Tap, TapLimits};
-    use consentry::net::tcp::TcpLimits;
+    use consentry::net::tap::Tap;
     let link = LinkType::from_number(pick(&PACKET_LINKS, data.first().copied().unwrap_or(0)));
     let step = i64::from(data.get(1).copied().unwrap_or(0)) * 100_000;
     let rest = data.get(2..).unwrap_or(&[]);
-    let limits = TapLimits {
-        flow: FlowLimits {
-            tcp: TcpLimits {
-                max_buffered_bytes: 64,
-                max_segments: 4,
-                ..TcpLimits::default()
-            },
-            max_flows: 4,
-            max_buffered_total: 96,
-            tcp_idle_micros: 2_000_000,
-            udp_idle_micros: 1_000_000,
-            max_pending_requests: 2,
-            ..FlowLimits::default()
-        },
-        ..TapLimits::default()
-    };
-    static DEVICES: OnceLock<DeviceResolver> = OnceLock::new();
-    let devices = DEVICES.get_or_init(|| {
-        // Every address a device: attribution and mid-stream client choice both run.
-        let case = consentry::case::parse(
-            "[[device]]\nid = \"any\"\naddresses = [\"0.0.0.0/0\", \"::/0\"]\n",
-            "tap-case.toml",
-        )
-        .expect("tap case is valid");
-        DeviceResolver::new(&case)
-    });
-    let mut tap = Tap::new(devices.clone(), None, None, SourceKind::Pcap, limits);
+    let mut tap = Tap::new(
+        any_device().clone(),
+        None,
+        None,
+        SourceKind::Pcap,
+        tiny_tap_limits(),
+    );
     let mut check = |x: Exchange| {
         assert!(!x.host.is_empty(), "exchange without host");
         assert!(x.id.starts_with("x-"));
@@ -358,6 +339,119 @@ pub fn tap(data: &[u8]) {
         tap.frame(&frame, &mut check);
     }
     tap.finish(&mut check);
+}
+
+/// Tap limits small enough for a fuzz input to reach eviction, budget and timeout
+/// paths: 4 flows, 64-byte reassembly buffers, 2 pending requests.
+fn tiny_tap_limits() -> consentry::net::tap::TapLimits {
+    use consentry::net::flow::FlowLimits;
+    use consentry::net::tap::TapLimits;
+    use consentry::net::tcp::TcpLimits;
+    TapLimits {
+        flow: FlowLimits {
+            tcp: TcpLimits {
+                max_buffered_bytes: 64,
+                max_segments: 4,
+                ..TcpLimits::default()
+            },
+            max_flows: 4,
+            max_buffered_total: 96,
+            tcp_idle_micros: 2_000_000,
+            udp_idle_micros: 1_000_000,
+            max_pending_requests: 2,
+            ..FlowLimits::default()
+        },
+        ..TapLimits::default()
+    }
+}
+
+/// A case whose one device has every address: attribution and mid-stream client
+/// choice both run.
+fn any_device() -> &'static consentry::case::DeviceResolver {
+    use consentry::case::DeviceResolver;
+    static DEVICES: OnceLock<DeviceResolver> = OnceLock::new();
+    DEVICES.get_or_init(|| {
+        let case = consentry::case::parse(
+            "[[device]]\nid = \"any\"\naddresses = [\"0.0.0.0/0\", \"::/0\"]\n",
+            "tap-case.toml",
+        )
+        .expect("tap case is valid");
+        DeviceResolver::new(&case)
+    })
+}
+
+/// `capture_chain`: capture files read one after another by one
+/// `source::pcap::CaptureChain` (the split-capture reader of `analyze`), with the tap
+/// limits of `tap` and the key log of `tls_tap`, so that files continue one another's
+/// connections, hold and replay their secrets and custom blocks, or end the capture
+/// before them. Asserts that every exchange has an id, a host and the hash of one of
+/// the files; that each file read belongs to exactly one capture, in reading order;
+/// and that the captures' exchanges per file add up to the exchanges delivered.
+/// Returns how many were.
+pub fn capture_chain(data: &[u8]) -> u64 {
+    use consentry::source::pcap::{CaptureChain, CaptureOptions};
+    let mut files = Vec::new();
+    let mut rest = data;
+    while let [high, low, more @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*high, *low])).min(more.len());
+        let (file, after) = more.split_at(len);
+        files.push(file);
+        rest = after;
+    }
+    let hashes: Vec<String> = (0..files.len()).map(|i| format!("{i:064x}")).collect();
+    let mut delivered = 0u64;
+    let mut check = |x: Exchange| {
+        assert!(!x.host.is_empty(), "exchange without host");
+        assert!(x.id.starts_with("x-"));
+        let file = x
+            .evidence
+            .file_sha256
+            .as_ref()
+            .expect("evidence names a file");
+        assert!(hashes.contains(file), "evidence names no file read");
+        assert!(!x.evidence.locator.is_empty());
+        delivered += 1;
+    };
+    let mut chain = CaptureChain::default();
+    let mut read = Vec::new();
+    let mut ended = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let opts = CaptureOptions {
+            label: format!("f{i}"),
+            file_sha256: Some(hashes[i].clone()),
+            devices: any_device().clone(),
+            fallback_device: None,
+            app: Default::default(),
+            limits: tiny_tap_limits(),
+            tunnel_ports: Default::default(),
+            wlan_keys: Default::default(),
+            keylogs: vec![Arc::from(TLS_CORPUS_KEYLOG)],
+            secrets_ahead: None,
+        };
+        if chain
+            .read_file(*file, &opts, None, &mut |_| {}, &mut check)
+            .is_ok()
+        {
+            read.push(opts.label);
+        }
+        ended.extend(chain.take_ended());
+    }
+    ended.extend(chain.finish(&mut check));
+    let labels: Vec<&String> = ended.iter().flat_map(|c| &c.labels).collect();
+    assert_eq!(
+        labels,
+        read.iter().collect::<Vec<_>>(),
+        "files and captures"
+    );
+    for capture in &ended {
+        assert_eq!(capture.exchanges.len(), capture.labels.len());
+    }
+    let counted: u64 = ended.iter().flat_map(|c| &c.exchanges).sum();
+    assert_eq!(
+        counted, delivered,
+        "exchanges per file against exchanges delivered"
+    );
+    delivered
 }
 
 /// The key log of the TLS corpus (`captures/tls/`), which the `tls_tap` seeds use.
