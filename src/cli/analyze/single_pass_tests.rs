@@ -336,7 +336,15 @@ fn wire_evidence_conflicts_and_damaged_files_get_the_final_ids() {
     ] {
         let one = same_both_ways(&case, &files, &[]);
         assert_eq!(one.summary.inputs.len(), files.len());
-        for (input, path) in one.summary.inputs.iter().zip(&files) {
+        // Captures are listed in the order they are read (their first packets, then
+        // their names), not the order given: match each by its path.
+        for path in &files {
+            let input = one
+                .summary
+                .inputs
+                .iter()
+                .find(|i| Path::new(&i.path) == path.as_path())
+                .unwrap_or_else(|| panic!("{} not listed", path.display()));
             assert_eq!(input.sha256, crate::source::file_sha256(path).unwrap());
         }
     }
