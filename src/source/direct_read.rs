@@ -321,9 +321,11 @@ mod tests {
 
     /// A file in the build directory, not in the page cache: `/tmp` may be a tmpfs,
     /// which refuses direct I/O, and these tests want the direct path where the
-    /// platform has one (a cached file is read through the cache).
+    /// platform has one (a cached file is read through the cache). The build
+    /// directory is the test binary's, which `CARGO_TARGET_DIR` may put anywhere.
     fn scratch_file(bytes: &[u8]) -> tempfile::NamedTempFile {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().unwrap();
         let mut f = tempfile::NamedTempFile::new_in(dir).unwrap();
         f.write_all(bytes).unwrap();
         evict(f.as_file());
