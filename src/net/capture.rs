@@ -452,6 +452,17 @@ impl<R: Read> CaptureReader<R> {
 
     /// A reader with explicit limits.
     pub fn with_limits(reader: R, limits: CaptureLimits) -> Result<Self, CaptureError> {
+        Self::with_storage(reader, limits, Vec::new())
+    }
+
+    /// [`with_limits`](Self::with_limits), its buffer in the memory of `storage`:
+    /// what [`into_storage`](Self::into_storage) of the reader of another file gave
+    /// back. Only bytes it lacks are allocated and zeroed.
+    pub fn with_storage(
+        reader: R,
+        limits: CaptureLimits,
+        storage: Vec<u8>,
+    ) -> Result<Self, CaptureError> {
         let mut src = reader;
         let mut prefix = vec![0u8; 12];
         let got = read_full(&mut src, &mut prefix)?;
@@ -569,7 +580,7 @@ impl<R: Read> CaptureReader<R> {
             });
         }
         let reader = CaptureReader {
-            buf: CaptureBuffer::new(src, capacity, &head),
+            buf: CaptureBuffer::with_storage(src, capacity, &head, storage),
             limits,
             offset: if pcap.is_some() {
                 PCAP_HEADER_LEN as u64
@@ -586,6 +597,11 @@ impl<R: Read> CaptureReader<R> {
             stats: CaptureStats::default(),
         };
         Ok(reader)
+    }
+
+    /// The buffer's memory, to read another file in ([`with_storage`](Self::with_storage)).
+    pub fn into_storage(self) -> Vec<u8> {
+        self.buf.into_storage()
     }
 
     /// "pcap" or "pcapng".

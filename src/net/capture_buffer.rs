@@ -29,8 +29,17 @@ impl<R: Read> CaptureBuffer<R> {
     /// A buffer holding up to `capacity` unread bytes (at least `head.len()`), which
     /// starts with `head`, the bytes already read from `reader`.
     pub fn new(reader: R, capacity: usize, head: &[u8]) -> Self {
+        Self::with_storage(reader, capacity, head, Vec::new())
+    }
+
+    /// [`new`](Self::new) in the memory of `storage` (what [`into_storage`]
+    /// (Self::into_storage) gave back): only bytes it lacks are allocated and zeroed,
+    /// so the files of a capture cut into many do not each zero a buffer of several
+    /// MiB.
+    pub fn with_storage(reader: R, capacity: usize, head: &[u8], storage: Vec<u8>) -> Self {
         let capacity = capacity.max(head.len()).max(1);
-        let mut buf = vec![0u8; capacity + 2 * REFILL_ALIGN];
+        let mut buf = storage;
+        buf.resize(capacity + 2 * REFILL_ALIGN, 0);
         buf[..head.len()].copy_from_slice(head);
         CaptureBuffer {
             reader,
@@ -40,6 +49,11 @@ impl<R: Read> CaptureBuffer<R> {
             capacity,
             exhausted: false,
         }
+    }
+
+    /// The buffer's memory, for [`with_storage`](Self::with_storage).
+    pub fn into_storage(self) -> Vec<u8> {
+        self.buf
     }
 
     /// The unread bytes.
@@ -149,25 +163,59 @@ mod tests {
                 destinations: Vec::new(),
             };
             let mut buf = CaptureBuffer::new(reader, capacity, &data[..3]);
-            let mut got = Vec::new();
-            loop {
-                let want = step.min(buf.capacity());
-                while buf.data().len() < want && !buf.exhausted() {
-                    buf.refill().unwrap();
-                }
-                let n = buf.data().len().min(want);
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf.data()[..n]);
-                buf.consume(n);
-            }
+            let got = drain(&mut buf, step);
             assert!(
                 got == data,
                 "capacity {capacity}, piece {piece}, step {step}"
             );
             let reader = &buf.reader;
             assert!(reader.destinations.iter().all(|&d| d % REFILL_ALIGN == 0));
+        }
+    }
+
+    /// Every byte of `buf`, taken `step` at a time.
+    fn drain<R: Read>(buf: &mut CaptureBuffer<R>, step: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        loop {
+            let want = step.min(buf.capacity());
+            while buf.data().len() < want && !buf.exhausted() {
+                buf.refill().unwrap();
+            }
+            let n = buf.data().len().min(want);
+            if n == 0 {
+                return got;
+            }
+            got.extend_from_slice(&buf.data()[..n]);
+            buf.consume(n);
+        }
+    }
+
+    #[test]
+    fn storage_of_another_buffer_gives_only_the_new_streams_bytes() {
+        let data = bytes(30_000);
+        let pieces = |data: &[u8]| Pieces {
+            data: data.to_vec(),
+            at: 0,
+            piece: 777,
+            destinations: Vec::new(),
+        };
+        // Storage full of another stream's bytes, larger (after growing) and
+        // smaller than the new buffer needs.
+        let mut first = CaptureBuffer::new(pieces(&[0xff; 9000]), 1000, b"old");
+        first.grow(5000);
+        assert_eq!(drain(&mut first, 100).len(), 9003);
+        let mut storage = first.into_storage();
+        for capacity in [2000, 3000, 12_000] {
+            let mut buf =
+                CaptureBuffer::with_storage(pieces(&data[5..]), capacity, &data[..5], storage);
+            assert!(drain(&mut buf, 333) == data, "capacity {capacity}");
+            assert!(buf
+                .reader
+                .destinations
+                .iter()
+                .all(|&d| d % REFILL_ALIGN == 0));
+            storage = buf.into_storage();
+            storage.fill(0xee);
         }
     }
 
