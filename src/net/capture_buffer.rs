@@ -32,10 +32,10 @@ impl<R: Read> CaptureBuffer<R> {
         Self::with_storage(reader, capacity, head, Vec::new())
     }
 
-    /// [`new`](Self::new) in the memory of `storage` (what [`into_storage`]
-    /// (Self::into_storage) gave back): only bytes it lacks are allocated and zeroed,
-    /// so the files of a capture cut into many do not each zero a buffer of several
-    /// MiB.
+    /// [`new`](Self::new) in the memory of `storage` (what
+    /// [`into_storage`](Self::into_storage) gave back): only bytes it lacks are
+    /// allocated and zeroed, so the files of a capture cut into many do not each
+    /// zero a buffer of several MiB.
     pub fn with_storage(reader: R, capacity: usize, head: &[u8], storage: Vec<u8>) -> Self {
         let capacity = capacity.max(head.len()).max(1);
         let mut buf = storage;
