@@ -113,14 +113,15 @@ impl DirectReader {
                 return Ok(0);
             }
         }
+        let asked = direct_len(chunk, remaining(&self.file));
         let window = self
             .buf
-            .get_mut(self.window..self.window + chunk)
+            .get_mut(self.window..self.window + asked)
             .ok_or_else(|| io::Error::other("direct read window out of range"))?;
         let n = self.file.read(window)?;
         self.end = n;
         self.chunk = CHUNK;
-        if n < chunk {
+        if n < asked {
             // The end of the file, or a file still growing: what follows is at an
             // unaligned offset.
             self.stop_direct();
@@ -141,9 +142,10 @@ impl DirectReader {
         if whole < CHUNK || out.as_ptr().align_offset(ALIGN) != 0 {
             return None;
         }
-        match self.file.read(out.get_mut(..whole)?) {
+        let asked = direct_len(whole, remaining(&self.file));
+        match self.file.read(out.get_mut(..asked)?) {
             Ok(n) => {
-                if n < whole {
+                if n < asked {
                     // As in `fill`: the end of the file, or a file still growing.
                     self.stop_direct();
                 }
@@ -188,6 +190,30 @@ impl Read for DirectReader {
         }
         self.file.read(out)
     }
+}
+
+/// Bytes a direct read asks for when the caller has room for `room` (aligned) and
+/// the file has `remaining` bytes after the position (`None`: unknown): no more
+/// than the file's rest rounded up to a block. A direct read past the end of the
+/// file has the kernel zero the caller's buffer there (ext4, XFS: `iov_iter_zero`
+/// for the hole), 4 MiB for each small file of a capture cut into many.
+fn direct_len(room: usize, remaining: Option<u64>) -> usize {
+    let Some(remaining) = remaining.and_then(|r| usize::try_from(r).ok()) else {
+        return room;
+    };
+    // At least a block: at the end (nothing remaining) the read returns 0, short,
+    // and direct reads stop as after any short read.
+    let blocks = remaining.div_ceil(ALIGN).max(1);
+    blocks.saturating_mul(ALIGN).min(room)
+}
+
+/// Bytes of `file` after its position, as its size is now.
+fn remaining(file: &File) -> Option<u64> {
+    use std::io::Seek;
+    let len = file.metadata().ok()?.len();
+    let mut file = file;
+    let at = file.stream_position().ok()?;
+    Some(len.saturating_sub(at))
 }
 
 /// Sets `O_DIRECT` on `file` if it is a regular file at an aligned offset and its
@@ -368,6 +394,18 @@ mod tests {
             }
         }
         got
+    }
+
+    #[test]
+    fn direct_reads_ask_for_no_more_than_the_rest_of_the_file_in_blocks() {
+        assert_eq!(direct_len(CHUNK, None), CHUNK);
+        assert_eq!(direct_len(CHUNK, Some(u64::MAX)), CHUNK);
+        assert_eq!(direct_len(CHUNK, Some(CHUNK as u64 + 1)), CHUNK);
+        assert_eq!(direct_len(CHUNK, Some(100_000)), 25 * ALIGN);
+        assert_eq!(direct_len(CHUNK, Some(ALIGN as u64)), ALIGN);
+        assert_eq!(direct_len(CHUNK, Some(1)), ALIGN);
+        assert_eq!(direct_len(CHUNK, Some(0)), ALIGN);
+        assert_eq!(direct_len(FIRST_CHUNK, Some(70_000)), FIRST_CHUNK);
     }
 
     #[test]
