@@ -149,6 +149,12 @@ fn a_capture_cut_into_pieces_gives_the_findings_of_the_whole() {
         .map(|o| o.info.as_ref().unwrap().exchanges)
         .sum();
     assert_eq!(counted, parts_x.len() as u64);
+    // Each file but the first continues the one before.
+    assert_eq!(outcomes[0].continues, None);
+    for pair in outcomes.windows(2) {
+        let before = &pair[0].info.as_ref().unwrap().sha256;
+        assert_eq!(pair[1].continues.as_ref(), Some(before));
+    }
     let notes: Vec<&String> = outcomes.iter().flat_map(|o| &o.notes).collect();
     assert!(
         notes.iter().any(|n| n.ends_with(&format!(
@@ -374,4 +380,170 @@ fn a_capture_of_its_own_keeps_the_secrets_before_its_first_packet() {
         analyse(&case, &files).findings.len(),
         2 * alone.findings.len()
     );
+}
+
+/// Runs the binary, which must succeed: its standard output and error.
+fn consentry(args: &[&std::ffi::OsStr]) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(args)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "{args:?}\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
+}
+
+/// JSON lines, without the fields named, sorted.
+fn lines_without(text: &str, fields: &[&str]) -> Vec<String> {
+    let mut list: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for f in fields {
+                v.as_object_mut().unwrap().remove(*f);
+            }
+            v.to_string()
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+/// The HAR entries `export` wrote, from its summary line.
+fn har_entries(export_out: &str) -> u64 {
+    let (_, rest) = export_out.split_once(" exchanges (").unwrap();
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn ingest_stores_a_capture_cut_into_pieces_as_the_capture_in_one_file() {
+    let case_file = captures().join("gateway/consentry.toml");
+    let whole = captures().join("gateway/gateway.pcap");
+    let tmp = tempfile::tempdir().unwrap();
+    let pieces = tmp.path().join("pieces");
+    std::fs::create_dir(&pieces).unwrap();
+    let parts = split_pcap(&whole, 7, &pieces);
+    let mut reversed = parts.clone();
+    reversed.reverse();
+
+    let one = tmp.path().join("one");
+    consentry(args!("init", &one, "--from-case", &case_file));
+    consentry(args!("-C", &one, "ingest", &whole));
+    let (one_export, _) = consentry(args!(
+        "-C",
+        &one,
+        "export",
+        "--out",
+        &tmp.path().join("one.zip")
+    ));
+
+    let split = tmp.path().join("split");
+    consentry(args!("init", &split, "--from-case", &case_file));
+    let mut ingest = vec![
+        std::ffi::OsStr::new("-C"),
+        split.as_os_str(),
+        "ingest".as_ref(),
+    ];
+    ingest.extend(reversed.iter().map(|p| p.as_os_str()));
+    let (out, err) = consentry(&ingest);
+    assert_eq!(
+        out.matches(": ingested as evidence/").count(),
+        parts.len(),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("({} files): read as one capture", parts.len())),
+        "{err}"
+    );
+
+    // The findings and exchanges of the capture in one file (but for the ids, which
+    // name the file an exchange starts in) ...
+    let findings = |dir: &Path| consentry(args!("-C", dir, "findings", "--format", "jsonl")).0;
+    let exchanges = |dir: &Path| consentry(args!("-C", dir, "exchanges", "--format", "jsonl")).0;
+    assert_eq!(
+        lines_without(&findings(&split), &["id", "exchange"]),
+        lines_without(&findings(&one), &["id", "exchange"])
+    );
+    assert_eq!(
+        lines_without(&exchanges(&split), &["id", "file_sha256", "locator"]),
+        lines_without(&exchanges(&one), &["id", "file_sha256", "locator"])
+    );
+    // ... and exactly those `analyze` gives for the pieces.
+    let mut analyze = vec![
+        std::ffi::OsStr::new("analyze"),
+        "--case".as_ref(),
+        case_file.as_os_str(),
+        "--format".as_ref(),
+        "jsonl".as_ref(),
+    ];
+    analyze.extend(parts.iter().map(|p| p.as_os_str()));
+    assert_eq!(
+        lines_without(&findings(&split), &[]),
+        lines_without(&consentry(&analyze).0, &[])
+    );
+
+    // `export` reads the pieces together again: the HAR holds what the one file's does.
+    let (split_export, _) = consentry(args!(
+        "-C",
+        &split,
+        "export",
+        "--out",
+        &tmp.path().join("split.zip")
+    ));
+    assert_eq!(har_entries(&split_export), har_entries(&one_export));
+    let (verified, _) = consentry(args!("verify", &tmp.path().join("split.zip")));
+    assert!(verified.starts_with("OK: bundle"), "{verified}");
+
+    // Once: ingesting them again stores nothing.
+    let (again, _) = consentry(&ingest);
+    assert_eq!(
+        again.matches(": already ingested").count(),
+        parts.len(),
+        "{again}"
+    );
+    let (verified, _) = consentry(args!("verify", &split));
+    assert!(verified.starts_with("OK: "), "{verified}");
+}
+
+#[test]
+fn pieces_ingested_in_two_runs_are_two_captures() {
+    let case_file = captures().join("gateway/consentry.toml");
+    let whole = captures().join("gateway/gateway.pcap");
+    let tmp = tempfile::tempdir().unwrap();
+    let parts = split_pcap(&whole, 7, tmp.path());
+    let dir = tmp.path().join("case");
+    consentry(args!("init", &dir, "--from-case", &case_file));
+    let half = parts.len() / 2;
+    let ingest = |files: &[PathBuf]| {
+        let mut a = vec![
+            std::ffi::OsStr::new("-C"),
+            dir.as_os_str(),
+            "ingest".as_ref(),
+        ];
+        a.extend(files.iter().map(|p| p.as_os_str()));
+        consentry(&a).0
+    };
+    ingest(&parts[..half]);
+    let second = ingest(&parts);
+    // The first half is in the case already, and not read again: the second run
+    // starts a capture of its own, whose first connections are picked up mid-stream.
+    assert_eq!(
+        second.matches(": already ingested").count(),
+        half,
+        "{second}"
+    );
+    assert_eq!(
+        second.matches(": ingested as evidence/").count(),
+        parts.len() - half
+    );
+    let stored = consentry(args!("-C", &dir, "exchanges", "--format", "jsonl")).0;
+    let (whole_x, _) = exchanges(&case("gateway"), &[whole]);
+    assert!(stored.lines().count() > whole_x.len(), "{stored}");
 }

@@ -5,14 +5,21 @@
 //! A stream (`-`, a pipe) is copied into the evidence directory as it is read and
 //! ingested from that copy (`SpooledStream`).
 //!
-//! Each file is analysed on its own (a fresh analyser per file), with the case file
-//! as it is at ingest time. Exactly once: a file whose SHA-256 has a `complete`
-//! ingest record is skipped; one with only a `started` record (an ingest that was
-//! interrupted) is analysed again and only the exchanges, findings and consent
-//! events not yet stored are appended (their ids are deterministic). An input that
-//! fails to read (e.g. a HAR in a case of several devices without `--device`) keeps
-//! what was read but gets no `complete` record, so ingesting it again resumes it.
-//! The case file's
+//! The files of a run are analysed together with the case file as it is at ingest
+//! time, as `analyze` reads several files: capture files in the order of their first
+//! packets, the pieces of a capture cut into several files read as one capture
+//! ([`InputFiles`]). Each file has its own evidence copy and ingest records; an
+//! exchange, its findings and consent events belong to the file of its first frame,
+//! and the `complete` record of a file that continues another names it
+//! ([`IngestBody::continues`]), so that `export` reads them together again.
+//!
+//! Exactly once: a file whose SHA-256 has a `complete` ingest record is skipped
+//! (and not read: the files before and after it are then not one capture); one with
+//! only a `started` record (an ingest that was interrupted) is analysed again and
+//! only the exchanges, findings and consent events not yet stored are appended
+//! (their ids are deterministic, given the same files). An input that fails to read
+//! (e.g. a HAR in a case of several devices without `--device`) keeps what was read
+//! but gets no `complete` record, so ingesting it again resumes it. The case file's
 //! own consent decisions are stored once per case (keyed by their hash).
 //!
 //! What a capture's findings depend on besides its bytes is evidence too: the case
@@ -27,7 +34,7 @@
 //! otherwise mix two analyses.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,13 +43,14 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::analyze::{default_workers, CaptureReading};
-use super::input::{read_input_with_hash, Attribution};
+use super::input::{print_messages, Attribution, InputFiles};
 use super::keylog::{self, KeyLogFile};
 use super::pipeline::analyze_stream;
 use super::tunnel_ports::{self, TunnelPortArgs};
 use super::wlan_keys::{self, WlanKeyArgs, WlanKeysFile};
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
+use crate::exchange::Exchange;
 use crate::rules::{Analyzer, Options};
 use crate::source;
 use crate::store::db::Side;
@@ -233,77 +241,41 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     }
     let mut failed = false;
     store_case_consent(&mut store, &case)?;
-    for path in &super::input::input_paths(&args.files)? {
-        match run.capture(&mut store, path)? {
-            Ingested::AlreadyPresent {
-                sha256,
-                differences,
-            } if differences.is_empty() => println!(
-                "{}: already ingested (SHA-256 {sha256}); nothing to do",
-                path.display()
-            ),
-            Ingested::AlreadyPresent {
-                sha256,
-                differences,
-            } => {
-                // Not an error (the capture is in the case), but what was asked for
-                // now (a key log given late, an edited case file) is not done.
-                println!(
-                    "{}: already ingested (SHA-256 {sha256}) with other options; NOT analysed again",
-                    path.display()
-                );
-                eprintln!(
-                    "consentry: warning: {}: a case analyses a capture once; this one was analysed with other options than now, and its exchanges and findings stay those of that analysis (to analyse it with these options, ingest it into a new case directory):",
-                    path.display()
-                );
-                for d in &differences {
-                    eprintln!("  {d}");
-                }
-            }
-            Ingested::Stored {
-                sha256,
-                evidence,
-                exchanges,
-                findings,
-                new_records,
-                resumed,
-                complete,
-                error,
-            } => {
-                let how = match (complete, resumed) {
-                    (false, _) => "NOT complete (run ingest again once the error is fixed); ",
-                    (true, true) => "interrupted ingest completed; ",
-                    (true, false) => "",
-                };
-                println!(
-                    "{}: {how}ingested as {evidence} (SHA-256 {sha256}): {exchanges} exchanges, {findings} findings, {new_records} new records",
-                    path.display(),
-                );
-                if let Some(e) = error {
-                    eprintln!("consentry: error: {e}");
-                    failed = true;
-                }
-            }
-            Ingested::OptionsDiffer {
-                sha256,
-                stored,
-                differences,
-            } => {
-                println!(
-                    "{}: NOT ingested (SHA-256 {sha256}): an interrupted ingest of it ran with other options",
-                    path.display()
-                );
-                eprintln!(
-                    "consentry: error: {}: an interrupted ingest of this file stored {stored} made with other options; run `consentry ingest` again as it ran then to complete it:",
-                    path.display()
-                );
-                for d in &differences {
-                    eprintln!("  {d}");
-                }
-                failed = true;
-            }
-        }
+    let given = super::input::input_paths(&args.files)?;
+    let ordered = super::capture_order::in_capture_order(&given);
+    if let Some(note) = super::capture_order::reordered_note(&given, &ordered) {
+        eprintln!("consentry: {note}");
     }
+    // The files to analyse are analysed together, in runs between those that need
+    // nothing (as `analyze` reads several files: one capture cut into pieces is read
+    // as one).
+    let mut ready: Vec<(PathBuf, Prepared)> = Vec::new();
+    let mut seen = HashSet::new();
+    for path in &ordered {
+        let step = match run.prepare(&mut store, path) {
+            Ok(step) => step,
+            Err(e) => {
+                // The files before it are ingested all the same.
+                run.analyse_and_say(&mut store, ready)?;
+                return Err(e);
+            }
+        };
+        let done = match step {
+            Step::Ready(file) if seen.insert(file.sha256.clone()) => {
+                ready.push((path.clone(), *file));
+                continue;
+            }
+            // The same content given twice in one run: analysed once.
+            Step::Ready(file) => Ingested::AlreadyPresent {
+                sha256: file.sha256,
+                differences: Vec::new(),
+            },
+            Step::Done(done) => done,
+        };
+        failed |= run.analyse_and_say(&mut store, std::mem::take(&mut ready))?;
+        failed |= say(path, done);
+    }
+    failed |= run.analyse_and_say(&mut store, ready)?;
     let head = store.head()?;
     println!(
         "store: {} records, head {}",
@@ -315,6 +287,81 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints what ingesting `path` did; whether it failed.
+fn say(path: &Path, ingested: Ingested) -> bool {
+    let mut failed = false;
+    match ingested {
+        Ingested::AlreadyPresent {
+            sha256,
+            differences,
+        } if differences.is_empty() => println!(
+            "{}: already ingested (SHA-256 {sha256}); nothing to do",
+            path.display()
+        ),
+        Ingested::AlreadyPresent {
+            sha256,
+            differences,
+        } => {
+            // Not an error (the capture is in the case), but what was asked for
+            // now (a key log given late, an edited case file) is not done.
+            println!(
+                "{}: already ingested (SHA-256 {sha256}) with other options; NOT analysed again",
+                path.display()
+            );
+            eprintln!(
+                "consentry: warning: {}: a case analyses a capture once; this one was analysed with other options than now, and its exchanges and findings stay those of that analysis (to analyse it with these options, ingest it into a new case directory):",
+                path.display()
+            );
+            for d in &differences {
+                eprintln!("  {d}");
+            }
+        }
+        Ingested::Stored {
+            sha256,
+            evidence,
+            exchanges,
+            findings,
+            new_records,
+            resumed,
+            complete,
+            error,
+        } => {
+            let how = match (complete, resumed) {
+                (false, _) => "NOT complete (run ingest again once the error is fixed); ",
+                (true, true) => "interrupted ingest completed; ",
+                (true, false) => "",
+            };
+            println!(
+                "{}: {how}ingested as {evidence} (SHA-256 {sha256}): {exchanges} exchanges, {findings} findings, {new_records} new records",
+                path.display(),
+            );
+            if let Some(e) = error {
+                eprintln!("consentry: error: {e}");
+                failed = true;
+            }
+        }
+        Ingested::OptionsDiffer {
+            sha256,
+            stored,
+            differences,
+        } => {
+            println!(
+                "{}: NOT ingested (SHA-256 {sha256}): an interrupted ingest of it ran with other options",
+                path.display()
+            );
+            eprintln!(
+                "consentry: error: {}: an interrupted ingest of this file stored {stored} made with other options; run `consentry ingest` again as it ran then to complete it:",
+                path.display()
+            );
+            for d in &differences {
+                eprintln!("  {d}");
+            }
+            failed = true;
+        }
+    }
+    failed
 }
 
 /// Appends the case file's consent decisions not stored yet.
@@ -341,49 +388,73 @@ pub fn store_case_consent(store: &mut Store, case: &Case) -> Result<(), StoreErr
     store.commit()
 }
 
-/// Mutable state shared by the reading and the judging half of the analysis.
-struct Sink<'s> {
-    store: &'s mut Store,
+/// What one file of an analysis stored, for its `complete` record.
+struct FileTally {
     sha256: String,
     /// `seq` of the file's `started` ingest record.
     ingest: i64,
-    have_exchanges: HashSet<String>,
-    have_findings: HashSet<String>,
     exchanges: u64,
     findings: u64,
+    /// Consent events read from it, numbered in analysis order (deterministic).
     wire_events: u64,
     new_records: u64,
+}
+
+/// Mutable state shared by the reading and the judging half of the analysis of the
+/// files of one run. An exchange, its findings and its consent events belong to the
+/// file of its first frame, named by its evidence.
+struct Sink<'s> {
+    store: &'s mut Store,
+    files: Vec<FileTally>,
+    /// Index in `files` by SHA-256.
+    by_sha256: HashMap<String, usize>,
+    have_exchanges: HashSet<String>,
+    have_findings: HashSet<String>,
     error: Option<StoreError>,
 }
 
 impl Sink<'_> {
+    /// The file an exchange was read from (the first of the run if it names none,
+    /// which no file input does).
+    fn file_of(&self, x: &crate::exchange::Exchange) -> usize {
+        x.evidence
+            .file_sha256
+            .as_deref()
+            .and_then(|sha256| self.by_sha256.get(sha256))
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn exchange(&mut self, x: &crate::exchange::Exchange) {
-        self.exchanges += 1;
+        let file = self.file_of(x);
+        self.files[file].exchanges += 1;
         if self.error.is_some() || self.have_exchanges.contains(&x.id) {
             return;
         }
         let body = ExchangeBodyRef::of(x);
         let side = Side::Exchange {
-            ingest: self.ingest,
+            ingest: self.files[file].ingest,
             id: body.id,
             at: body.at,
             device: body.device,
             host: body.host,
         };
         match self.store.append(Kind::Exchange, &body, side) {
-            Ok(_) => self.new_records += 1,
+            Ok(_) => self.files[file].new_records += 1,
             Err(e) => self.error = Some(e),
         }
     }
 
-    fn observation(&mut self, obs: crate::rules::Observation) {
+    fn observation(&mut self, x: &crate::exchange::Exchange, obs: crate::rules::Observation) {
+        let file = self.file_of(x);
+        let tally = &mut self.files[file];
         for f in &obs.findings {
-            self.findings += 1;
+            tally.findings += 1;
             if self.error.is_some() || self.have_findings.contains(&f.id) {
                 continue;
             }
             let side = Side::Finding {
-                ingest: self.ingest,
+                ingest: tally.ingest,
                 id: &f.id,
                 at: f.at,
                 device: &f.device,
@@ -391,17 +462,17 @@ impl Sink<'_> {
                 host: &f.destination.host,
             };
             match self.store.append(Kind::Finding, f, side) {
-                Ok(_) => self.new_records += 1,
+                Ok(_) => tally.new_records += 1,
                 Err(e) => self.error = Some(e),
             }
         }
         for e in &obs.consent_events {
             // Wire events are numbered in analysis order, which is deterministic.
-            self.wire_events += 1;
+            tally.wire_events += 1;
             if self.error.is_some() {
                 continue;
             }
-            let key = format!("{}:{}", self.sha256, self.wire_events);
+            let key = format!("{}:{}", tally.sha256, tally.wire_events);
             let appended = self.store.has_consent(&key).and_then(|have| {
                 if have {
                     return Ok(false);
@@ -419,7 +490,7 @@ impl Sink<'_> {
                     .map(|_| true)
             });
             match appended {
-                Ok(true) => self.new_records += 1,
+                Ok(true) => tally.new_records += 1,
                 Ok(false) => {}
                 Err(err) => self.error = Some(err),
             }
@@ -570,6 +641,7 @@ pub(super) fn ingest_side_file(
         findings: None,
         traffic: None,
         options: None,
+        continues: None,
     };
     for phase in [Phase::Started, Phase::Complete] {
         // An interrupted earlier run may have written the `started` record already.
@@ -596,11 +668,38 @@ struct IngestRun<'a> {
     workers: usize,
 }
 
+/// A file of a run ready to be analysed: its evidence copy made and its `started`
+/// record written (or found, when an interrupted ingest is resumed).
+struct Prepared {
+    sha256: String,
+    /// The copy, relative to the case directory.
+    evidence: String,
+    /// The `started` record's body, which becomes the `complete` one.
+    body: IngestBody,
+    /// `seq` of the `started` record.
+    ingest: i64,
+    resumed: bool,
+    /// Records this run wrote for the file so far (its `started` record).
+    new_records: u64,
+    /// What an interrupted ingest of the file stored already.
+    have_exchanges: HashSet<String>,
+    have_findings: HashSet<String>,
+}
+
+/// What [`IngestRun::prepare`] made of a file.
+enum Step {
+    /// Nothing to analyse: already ingested, or it cannot be resumed with this run's
+    /// options.
+    Done(Ingested),
+    Ready(Box<Prepared>),
+}
+
 impl IngestRun<'_> {
-    /// Ingests one capture into the case (see the module documentation); the side
-    /// files are stored before the first capture is analysed.
-    fn capture(&mut self, store: &mut Store, path: &Path) -> anyhow::Result<Ingested> {
-        let (dir, case, reading, options) = (self.dir, &self.case, &self.reading, &self.options);
+    /// Copies one input into the evidence directory and writes its `started` record
+    /// (see the module documentation), unless it is ingested already; the side files
+    /// are stored before the first input is copied.
+    fn prepare(&mut self, store: &mut Store, path: &Path) -> anyhow::Result<Step> {
+        let (dir, options) = (self.dir, &self.options);
         let mut name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -629,10 +728,10 @@ impl IngestRun<'_> {
         let phase = store.ingest_phase(&sha256)?;
         if let Some((Phase::Complete, _)) = phase {
             let differences = analysed_with_other_options(store, &sha256, options)?;
-            return Ok(Ingested::AlreadyPresent {
+            return Ok(Step::Done(Ingested::AlreadyPresent {
                 sha256,
                 differences,
-            });
+            }));
         }
         let resumed = phase.is_some();
         let (have_exchanges, have_findings) = match phase {
@@ -643,7 +742,7 @@ impl IngestRun<'_> {
                 );
                 let stored = (have.0.len(), have.1.len());
                 if let Some(conflict) = resume_conflict(store, started, &sha256, options, stored)? {
-                    return Ok(conflict);
+                    return Ok(Step::Done(conflict));
                 }
                 have
             }
@@ -655,7 +754,7 @@ impl IngestRun<'_> {
             Some(s) => move_evidence(dir, &s.path, &evidence_file, &sha256, &s.what)?,
             None => copy_evidence(dir, path, &evidence_file, &sha256)?,
         };
-        let mut body = IngestBody {
+        let body = IngestBody {
             phase: Phase::Started,
             name,
             size,
@@ -666,115 +765,152 @@ impl IngestRun<'_> {
             findings: None,
             traffic: None,
             options: Some(options.clone()),
+            continues: None,
         };
-        let mut new_records = 0;
-        let ingest = match phase {
-            Some((_, started)) => started,
+        let (ingest, new_records) = match phase {
+            Some((_, started)) => (started, 0),
             None => {
-                new_records += 1;
-                store.append(
-                    Kind::Ingest,
-                    &body,
-                    Side::Ingest {
-                        sha256: &sha256,
-                        phase: Phase::Started,
-                    },
-                )?
+                let side = Side::Ingest {
+                    sha256: &sha256,
+                    phase: Phase::Started,
+                };
+                (store.append(Kind::Ingest, &body, side)?, 1)
             }
         };
-        let mut attribution = Attribution::new(case, options.device.clone())?;
-        attribution.reading = reading.clone();
-        let mut analyzer = Analyzer::new(case.clone(), Options::default());
-        let sink = RefCell::new(Sink {
+        Ok(Step::Ready(Box::new(Prepared {
+            sha256,
+            evidence,
+            body,
+            ingest,
+            resumed,
+            new_records,
             have_exchanges,
             have_findings,
-            ingest,
+        })))
+    }
+
+    /// [`analyse`](Self::analyse)s `files` (none: nothing) and says what each gave;
+    /// whether any failed.
+    fn analyse_and_say(
+        &mut self,
+        store: &mut Store,
+        files: Vec<(PathBuf, Prepared)>,
+    ) -> anyhow::Result<bool> {
+        if files.is_empty() {
+            return Ok(false);
+        }
+        let (paths, files): (Vec<PathBuf>, Vec<Prepared>) = files.into_iter().unzip();
+        let mut failed = false;
+        for (path, ingested) in paths.iter().zip(self.analyse(store, files)?) {
+            failed |= say(path, ingested);
+        }
+        Ok(failed)
+    }
+
+    /// Analyses the prepared files of a run together, as `analyze` reads several
+    /// files (capture files that continue one another as one capture), stores what
+    /// was not stored yet and completes each file read to its end. One result per
+    /// file, in order.
+    fn analyse(
+        &mut self,
+        store: &mut Store,
+        files: Vec<Prepared>,
+    ) -> anyhow::Result<Vec<Ingested>> {
+        let (dir, case, reading) = (self.dir, &self.case, &self.reading);
+        let mut attribution = Attribution::new(case, self.options.device.clone())?;
+        attribution.reading = reading.clone();
+        let mut analyzer = Analyzer::new(case.clone(), Options::default());
+        let mut sink = Sink {
             store,
-            sha256: sha256.clone(),
-            exchanges: 0,
-            findings: 0,
-            wire_events: 0,
-            new_records,
+            files: Vec::with_capacity(files.len()),
+            by_sha256: HashMap::with_capacity(files.len()),
+            have_exchanges: HashSet::new(),
+            have_findings: HashSet::new(),
             error: None,
-        });
-        let evidence_path = dir.root.join(&evidence);
-        let mut outcome = None;
+        };
+        for (i, f) in files.iter().enumerate() {
+            sink.files.push(FileTally {
+                sha256: f.sha256.clone(),
+                ingest: f.ingest,
+                exchanges: 0,
+                findings: 0,
+                wire_events: 0,
+                new_records: f.new_records,
+            });
+            sink.by_sha256.insert(f.sha256.clone(), i);
+        }
+        let mut files = files;
+        for f in &mut files {
+            sink.have_exchanges
+                .extend(std::mem::take(&mut f.have_exchanges));
+            sink.have_findings
+                .extend(std::mem::take(&mut f.have_findings));
+        }
+        let sink = RefCell::new(sink);
+        let mut outcomes = Vec::new();
         analyze_stream(
             &mut analyzer,
             self.workers,
             &mut |analyse| {
                 let status = String::new;
-                // The copy was hashed and checked against `sha256` as it was made.
-                let read = read_input_with_hash(
-                    &evidence_path,
-                    Some(&sha256),
-                    &attribution,
-                    &status,
-                    &mut |x| {
-                        sink.borrow_mut().exchange(&x);
-                        // As `analyze`: capture traffic of no case device, or of another
-                        // app, is listed, not judged.
-                        if attribution.judges(&x) {
-                            analyse(x);
-                        }
-                    },
-                );
-                for w in &read.warnings {
-                    eprintln!("consentry: warning: {w}");
+                let mut each = |x: Exchange| {
+                    sink.borrow_mut().exchange(&x);
+                    // As `analyze`: capture traffic of no case device, or of another
+                    // app, is listed, not judged.
+                    if attribution.judges(&x) {
+                        analyse(x);
+                    }
+                };
+                let mut inputs = InputFiles::new(&attribution);
+                for f in &files {
+                    // The copy was hashed and checked against `sha256` as it was made.
+                    let copy = dir.root.join(&f.evidence);
+                    inputs.read_known(&copy, &f.sha256, &status, &mut each);
                 }
-                for n in &read.notes {
-                    eprintln!("consentry: {n}");
-                }
-                outcome = Some(read);
+                outcomes = inputs.finish(&mut each);
+                print_messages(&outcomes);
             },
-            &mut |_, obs| sink.borrow_mut().observation(obs),
+            &mut |x, obs| sink.borrow_mut().observation(x, obs),
         );
         let mut sink = sink.into_inner();
         if let Some(e) = sink.error.take() {
             return Err(e.into());
         }
-        let (error, traffic) = match outcome {
-            Some(o) => (o.error, o.traffic),
-            None => (None, None),
-        };
-        if error.is_some() {
-            // Not marked complete: what was read is kept, and a later `ingest` of the
-            // same file (e.g. with the missing --device) resumes it.
-            sink.store.commit()?;
-            return Ok(Ingested::Stored {
-                sha256,
-                evidence,
-                exchanges: sink.exchanges,
-                findings: sink.findings,
-                new_records: sink.new_records,
-                resumed,
-                complete: false,
-                error,
+        let mut results = Vec::with_capacity(files.len());
+        let mut outcomes = outcomes.into_iter();
+        for (file, tally) in files.into_iter().zip(std::mem::take(&mut sink.files)) {
+            let outcome = outcomes.next().unwrap_or_default();
+            let mut new_records = tally.new_records;
+            let complete = outcome.error.is_none();
+            if complete {
+                let mut body = file.body;
+                body.phase = Phase::Complete;
+                body.exchanges = Some(tally.exchanges);
+                body.findings = Some(tally.findings);
+                body.traffic = outcome.traffic;
+                body.continues = outcome.continues;
+                let side = Side::Ingest {
+                    sha256: &file.sha256,
+                    phase: Phase::Complete,
+                };
+                sink.store.append(Kind::Ingest, &body, side)?;
+                new_records += 1;
+            }
+            // Otherwise not marked complete: what was read is kept, and a later
+            // `ingest` of the same file (e.g. with the missing --device) resumes it.
+            results.push(Ingested::Stored {
+                sha256: file.sha256,
+                evidence: file.evidence,
+                exchanges: tally.exchanges,
+                findings: tally.findings,
+                new_records,
+                resumed: file.resumed,
+                complete,
+                error: outcome.error,
             });
         }
-        body.phase = Phase::Complete;
-        body.exchanges = Some(sink.exchanges);
-        body.findings = Some(sink.findings);
-        body.traffic = traffic;
-        sink.store.append(
-            Kind::Ingest,
-            &body,
-            Side::Ingest {
-                sha256: &sha256,
-                phase: Phase::Complete,
-            },
-        )?;
         sink.store.commit()?;
-        Ok(Ingested::Stored {
-            sha256,
-            evidence,
-            exchanges: sink.exchanges,
-            findings: sink.findings,
-            new_records: sink.new_records + 1,
-            resumed,
-            complete: true,
-            error: None,
-        })
+        Ok(results)
     }
 }
 
@@ -954,6 +1090,7 @@ mod tests {
             findings: None,
             traffic: None,
             options,
+            continues: None,
         };
         let side = Side::Ingest { sha256: SHA, phase };
         store.append(Kind::Ingest, &body, side).unwrap()

@@ -144,6 +144,9 @@ pub struct InputOutcome {
     pub warnings: Vec<String>,
     /// What else the reader wants the user to know (the key log a pcapng carried).
     pub notes: Vec<String>,
+    /// The SHA-256 of the file read before this one in the same capture, when this
+    /// file continues it (a capture split into several files).
+    pub continues: Option<String>,
 }
 
 /// Prints each outcome's warnings and notes on standard error.
@@ -184,24 +187,8 @@ pub fn read_input(
     status: &dyn Fn() -> String,
     consumer: &mut dyn FnMut(Exchange),
 ) -> InputOutcome {
-    read_input_with_hash(path, None, attribution, status, consumer)
-}
-
-/// [`read_input`] of a file whose SHA-256 the caller already has (an evidence copy
-/// it just verified), so the file is not read an extra time to hash it.
-pub fn read_input_with_hash(
-    path: &Path,
-    known_sha256: Option<&str>,
-    attribution: &Attribution,
-    status: &dyn Fn() -> String,
-    consumer: &mut dyn FnMut(Exchange),
-) -> InputOutcome {
-    let hashing = match known_sha256 {
-        Some(known) => Hashing::Known(known),
-        None => Hashing::Before,
-    };
     let mut files = InputFiles::new(attribution);
-    files.read_as(path, hashing, status, consumer);
+    files.read(path, status, consumer);
     let mut outcomes = files.finish(consumer);
     outcomes.pop().unwrap_or_default()
 }
@@ -250,6 +237,19 @@ impl<'a> InputFiles<'a> {
         self.read_as(path, Hashing::Before, status, consumer)
     }
 
+    /// [`read`](Self::read) of a file whose SHA-256 the caller already has (an
+    /// evidence copy it just verified), so the file is not read an extra time to hash
+    /// it.
+    pub fn read_known(
+        &mut self,
+        path: &Path,
+        sha256: &str,
+        status: &dyn Fn() -> String,
+        consumer: &mut dyn FnMut(Exchange),
+    ) {
+        self.read_as(path, Hashing::Known(sha256), status, consumer)
+    }
+
     /// [`read`](Self::read) reading a pcap/pcapng file once: its bytes as stored are
     /// hashed as they are read, and its exchanges carry `ids`' provisional ids, which
     /// the caller rewrites once the SHA-256 is known (a HAR file is hashed first as
@@ -283,6 +283,13 @@ impl<'a> InputFiles<'a> {
             if let Some(info) = &mut self.outcomes[i].info {
                 info.exchanges = exchanges;
             }
+        }
+        for pair in files.windows(2) {
+            let before = self.outcomes[pair[0]]
+                .info
+                .as_ref()
+                .map(|i| i.sha256.clone());
+            self.outcomes[pair[1]].continues = before;
         }
         let Some(&last) = files.last() else {
             return;

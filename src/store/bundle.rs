@@ -44,7 +44,7 @@
 //! [`MAX_MEMBER_BYTES`] each and [`MAX_TOTAL_BYTES`] together; the manifest at most
 //! [`MAX_MANIFEST_BYTES`]; a line of `records.jsonl` at most [`MAX_RECORD_LINE`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -272,10 +272,25 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
             evidence.push(ing);
         }
     }
+    // Capture files read as one capture at ingest (a capture split into several
+    // files), by the file each continues.
+    let continues: HashMap<&str, &str> = ingests
+        .iter()
+        .filter(|i| i.phase == Phase::Complete)
+        .filter_map(|i| Some((i.sha256.as_str(), i.continues.as_deref()?)))
+        .collect();
     let mut har_entries = 0;
     b.member(HAR, |w| {
         let mut har = crate::report::har::HarWriter::begin(w)?;
-        for ing in evidence.iter().filter(|ing| ing.is_capture()) {
+        let inputs: Vec<&IngestBody> = evidence
+            .iter()
+            .copied()
+            .filter(|ing| ing.is_capture())
+            .collect();
+        for capture in
+            inputs.chunk_by(|a, b| continues.get(b.sha256.as_str()) == Some(&a.sha256.as_str()))
+        {
+            let ing = capture[0];
             // Read as it was ingested: with its key logs, 802.11 keys and options.
             let (device, reading) = match &ing.options {
                 Some(options) => (
@@ -292,22 +307,24 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
             let mut attribution = crate::cli::input::Attribution::new(&case, device)?;
             attribution.reading = reading;
             let mut failed = None;
-            let outcome = crate::cli::input::read_input_with_hash(
-                &dir.root.join(&ing.evidence),
-                Some(&ing.sha256),
-                &attribution,
-                &String::new,
-                &mut |x| {
-                    if failed.is_none() {
-                        failed = har.push(&x).err();
-                    }
-                },
-            );
+            let mut push = |x: crate::exchange::Exchange| {
+                if failed.is_none() {
+                    failed = har.push(&x).err();
+                }
+            };
+            let mut files = crate::cli::input::InputFiles::new(&attribution);
+            for ing in capture {
+                let copy = dir.root.join(&ing.evidence);
+                files.read_known(&copy, &ing.sha256, &String::new, &mut push);
+            }
+            let outcomes = files.finish(&mut push);
             if let Some(e) = failed {
                 return Err(e.into());
             }
-            if let Some(e) = outcome.error {
-                anyhow::bail!("re-reading {}: {e}", ing.evidence);
+            for (ing, outcome) in capture.iter().zip(outcomes) {
+                if let Some(e) = outcome.error {
+                    anyhow::bail!("re-reading {}: {e}", ing.evidence);
+                }
             }
         }
         har_entries = har.finish()?.1;

@@ -2190,6 +2190,7 @@ mod tests {
             findings: None,
             traffic: None,
             options: None,
+            continues: None,
         };
         std::fs::create_dir(dir.path().join("evidence")).unwrap();
         std::fs::write(dir.path().join("evidence/a.har"), b"").unwrap();
@@ -2260,6 +2261,7 @@ mod tests {
             findings: None,
             traffic: None,
             options: None,
+            continues: None,
         };
         let options = IngestOptions {
             case_sha256: "c".repeat(64),
@@ -2319,6 +2321,7 @@ mod tests {
             findings: None,
             traffic: None,
             options: None,
+            continues: None,
         };
         let ingest = s
             .append(

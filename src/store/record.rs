@@ -166,6 +166,12 @@ pub struct IngestBody {
     /// absent from key logs', case files' and older stores' records).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub options: Option<IngestOptions>,
+    /// The SHA-256 of the capture file this one continues: ingested in the same run
+    /// and read as one capture with it, this file starting where that one ends (a
+    /// capture split into several files; `complete` records only). `export` reads
+    /// them together again.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub continues: Option<String>,
 }
 
 /// `kind` of the ingest records of the files captures are analysed with (see
@@ -1167,6 +1173,7 @@ mod tests {
                 case_sha256: "c".repeat(64),
                 ..IngestOptions::default()
             }),
+            continues: None,
         };
         let json = serde_json::to_string(&body).unwrap();
         // Unset options are left out, not written as null, false or [].
@@ -1184,12 +1191,20 @@ mod tests {
         };
         let json = serde_json::to_string(&full).unwrap();
         assert_eq!(serde_json::from_str::<IngestBody>(&json).unwrap(), full);
+        // A file that continues another names it; one that does not says nothing.
+        let piece = IngestBody {
+            phase: Phase::Complete,
+            continues: Some("b".repeat(64)),
+            ..body.clone()
+        };
+        let json = serde_json::to_string(&piece).unwrap();
+        assert!(json.ends_with(&format!(r#","continues":"{}"}}"#, "b".repeat(64))));
+        assert_eq!(serde_json::from_str::<IngestBody>(&json).unwrap(), piece);
         // A record written before options were kept.
         let older = r#"{"phase":"started","name":"a.pcap","size":1,"sha256":"aa","kind":"pcap","evidence":"evidence/a.pcap"}"#;
-        assert_eq!(
-            serde_json::from_str::<IngestBody>(older).unwrap().options,
-            None
-        );
+        let older = serde_json::from_str::<IngestBody>(older).unwrap();
+        assert_eq!(older.options, None);
+        assert_eq!(older.continues, None);
     }
 
     proptest::proptest! {
