@@ -814,7 +814,7 @@ impl IngestRun<'_> {
     fn analyse(
         &mut self,
         store: &mut Store,
-        files: Vec<Prepared>,
+        mut files: Vec<Prepared>,
     ) -> anyhow::Result<Vec<Ingested>> {
         let (dir, case, reading) = (self.dir, &self.case, &self.reading);
         let mut attribution = Attribution::new(case, self.options.device.clone())?;
@@ -828,7 +828,7 @@ impl IngestRun<'_> {
             have_findings: HashSet::new(),
             error: None,
         };
-        for (i, f) in files.iter().enumerate() {
+        for (i, f) in files.iter_mut().enumerate() {
             sink.files.push(FileTally {
                 sha256: f.sha256.clone(),
                 ingest: f.ingest,
@@ -838,9 +838,6 @@ impl IngestRun<'_> {
                 new_records: f.new_records,
             });
             sink.by_sha256.insert(f.sha256.clone(), i);
-        }
-        let mut files = files;
-        for f in &mut files {
             sink.have_exchanges
                 .extend(std::mem::take(&mut f.have_exchanges));
             sink.have_findings
