@@ -416,6 +416,18 @@ fn lines_without(text: &str, fields: &[&str]) -> Vec<String> {
     list
 }
 
+/// `head` followed by `files`, as arguments.
+fn with_files<'a>(head: &[&'a std::ffi::OsStr], files: &'a [PathBuf]) -> Vec<&'a std::ffi::OsStr> {
+    let mut args = head.to_vec();
+    args.extend(files.iter().map(|p| p.as_os_str()));
+    args
+}
+
+/// Exports the case in `dir` to `bundle`: the summary line.
+fn export(dir: &Path, bundle: &Path) -> String {
+    consentry(args!("-C", dir, "export", "--out", bundle)).0
+}
+
 /// The HAR entries `export` wrote, from its summary line.
 fn har_entries(export_out: &str) -> u64 {
     let (_, rest) = export_out.split_once(" exchanges (").unwrap();
@@ -436,22 +448,11 @@ fn ingest_stores_a_capture_cut_into_pieces_as_the_capture_in_one_file() {
     let one = tmp.path().join("one");
     consentry(args!("init", &one, "--from-case", &case_file));
     consentry(args!("-C", &one, "ingest", &whole));
-    let (one_export, _) = consentry(args!(
-        "-C",
-        &one,
-        "export",
-        "--out",
-        &tmp.path().join("one.zip")
-    ));
+    let one_export = export(&one, &tmp.path().join("one.zip"));
 
     let split = tmp.path().join("split");
     consentry(args!("init", &split, "--from-case", &case_file));
-    let mut ingest = vec![
-        std::ffi::OsStr::new("-C"),
-        split.as_os_str(),
-        "ingest".as_ref(),
-    ];
-    ingest.extend(reversed.iter().map(|p| p.as_os_str()));
+    let ingest = with_files(args!("-C", &split, "ingest"), &reversed);
     let (out, err) = consentry(&ingest);
     assert_eq!(
         out.matches(": ingested as evidence/").count(),
@@ -476,27 +477,17 @@ fn ingest_stores_a_capture_cut_into_pieces_as_the_capture_in_one_file() {
         lines_without(&exchanges(&one), &["id", "file_sha256", "locator"])
     );
     // ... and exactly those `analyze` gives for the pieces.
-    let mut analyze = vec![
-        std::ffi::OsStr::new("analyze"),
-        "--case".as_ref(),
-        case_file.as_os_str(),
-        "--format".as_ref(),
-        "jsonl".as_ref(),
-    ];
-    analyze.extend(parts.iter().map(|p| p.as_os_str()));
+    let analyze = with_files(
+        args!("analyze", "--case", &case_file, "--format", "jsonl"),
+        &parts,
+    );
     assert_eq!(
         lines_without(&findings(&split), &[]),
         lines_without(&consentry(&analyze).0, &[])
     );
 
     // `export` reads the pieces together again: the HAR holds what the one file's does.
-    let (split_export, _) = consentry(args!(
-        "-C",
-        &split,
-        "export",
-        "--out",
-        &tmp.path().join("split.zip")
-    ));
+    let split_export = export(&split, &tmp.path().join("split.zip"));
     assert_eq!(har_entries(&split_export), har_entries(&one_export));
     let (verified, _) = consentry(args!("verify", &tmp.path().join("split.zip")));
     assert!(verified.starts_with("OK: bundle"), "{verified}");
@@ -521,15 +512,7 @@ fn pieces_ingested_in_two_runs_are_two_captures() {
     let dir = tmp.path().join("case");
     consentry(args!("init", &dir, "--from-case", &case_file));
     let half = parts.len() / 2;
-    let ingest = |files: &[PathBuf]| {
-        let mut a = vec![
-            std::ffi::OsStr::new("-C"),
-            dir.as_os_str(),
-            "ingest".as_ref(),
-        ];
-        a.extend(files.iter().map(|p| p.as_os_str()));
-        consentry(&a).0
-    };
+    let ingest = |files: &[PathBuf]| consentry(&with_files(args!("-C", &dir, "ingest"), files)).0;
     ingest(&parts[..half]);
     let second = ingest(&parts);
     // The first half is in the case already, and not read again: the second run
