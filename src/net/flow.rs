@@ -395,6 +395,20 @@ struct TcpFlow {
     buffered: usize,
 }
 
+impl TcpFlow {
+    /// Whether a SYN from `from` carrying `seq` is a copy of the SYN that opened the
+    /// direction it would start.
+    fn opened_by(&self, from: Endpoint, seq: u32) -> bool {
+        let client = &self.state.info.client;
+        let stream = if client.ip == from.ip && client.port == from.port {
+            &self.to_server
+        } else {
+            &self.to_client
+        };
+        stream.opened_by(seq)
+    }
+}
+
 struct UdpFlow {
     info: ConnInfo,
     last_ts: Timestamp,
@@ -747,10 +761,12 @@ impl FlowTable {
         };
         let key = FlowKey::new(Proto::Tcp, (src.ip, src.port), (dst.ip, dst.port));
         // A fresh SYN on a connection that already carried data is a new connection on
-        // reused ports: the old one is over.
+        // reused ports: the old one is over. A copy of the connection's own SYN
+        // (retransmitted, or reordered behind the data) is not.
         if seg.syn && !seg.ack_flag {
             if let Some(Flow::Tcp(t)) = self.flows.get(&key) {
-                if t.state.info.client_bytes > 0 || t.state.info.server_bytes > 0 {
+                let carried = t.state.info.client_bytes > 0 || t.state.info.server_bytes > 0;
+                if carried && !t.opened_by(src, seg.seq) {
                     self.close(&key, out);
                 }
             }
@@ -1484,6 +1500,13 @@ impl ConnState {
                         )),
                     }
                 }
+                Http1Event::StrayResponse(response) => self.note(Anomaly::new(
+                    "http-response-without-request",
+                    format!(
+                        "response {} has no request in this capture",
+                        response.status
+                    ),
+                )),
                 Http1Event::Opaque { .. } => {
                     // A CONNECT tunnel or an upgrade: what follows is another
                     // protocol, guessed afresh from the bytes after the switch.
@@ -2068,6 +2091,21 @@ mod tests {
         assert_eq!(kinds(&out), ["http /a 0"], "the old connection was closed");
         assert_eq!(t.open_flows(), 1);
         assert_eq!(t.stats().tcp_connections, 2);
+    }
+
+    #[test]
+    fn a_copy_of_the_syn_behind_the_data_does_not_restart_the_connection() {
+        // Wireshark's `wireshark-retrans` capture: the SYN retransmitted after the
+        // request's first segment. One exchange, with its response.
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40006);
+        seg(&mut t, &mut out, 4, true, 40006, 101, ACK, REQ);
+        seg(&mut t, &mut out, 5, true, 40006, 100, SYN, b"");
+        seg(&mut t, &mut out, 6, true, 40006, 101, ACK, REQ);
+        seg(&mut t, &mut out, 7, false, 40006, 501, ACK, RESP);
+        assert_eq!(kinds(&out), ["http /a 200"]);
+        assert_eq!(t.stats().tcp_connections, 1);
     }
 
     #[test]

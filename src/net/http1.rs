@@ -22,8 +22,13 @@
 //!   `body-size-limit`); at most `max_pending_requests` request methods wait for their
 //!   response (beyond that a response is framed as if its request were a GET).
 //! - **Pairing**: the n-th final response answers request n (`request_index`), counted
-//!   from the first request or response seen. After a gap in the client direction lost
-//!   requests are not counted, so indices may then drift: a gap makes pairing a guess.
+//!   from the first request seen. A final response that comes before any request it
+//!   could answer (the connection picked up between a request and its response, a
+//!   request lost in a gap or in undecryptable TLS early data, a server sending more
+//!   responses than it was asked for) is a [`Http1Event::StrayResponse`] and takes no
+//!   index, so the pairing of the later messages holds. A request lost in a gap while
+//!   later ones were seen is not counted, so indices may then drift: a gap in the
+//!   client direction makes pairing a guess.
 //! - **Gaps**: inside a `Content-Length` body a gap that ends before the body does only
 //!   marks the message truncated (framing is known, nothing is lost after it); inside a
 //!   body that runs until close likewise. Anywhere else the current message is completed
@@ -200,6 +205,11 @@ pub enum Http1Event {
         request_index: u64,
         response: HttpResponse,
     },
+    /// A final response that came before the request it would answer: that request
+    /// preceded the capture, was lost in a gap or in undecryptable early data, or
+    /// was never sent (a server out of step). It answers no request, so the
+    /// responses after it still answer the requests after it.
+    StrayResponse(HttpResponse),
     /// This direction stopped being HTTP (tunnel or upgrade); later bytes are the
     /// caller's (see [`Http1Conn::take_opaque_bytes`]).
     Opaque { from_client: bool },
@@ -225,6 +235,8 @@ enum Start {
         status: u16,
         reason: String,
         request_index: u64,
+        /// No request had begun for `request_index` when the head was read.
+        stray: bool,
     },
 }
 
@@ -732,6 +744,7 @@ impl Http1Conn {
                         _ => String::new(),
                     },
                     request_index: self.next_response,
+                    stray: self.next_response >= self.next_request,
                 },
                 resp.version.unwrap_or(1),
                 headers,
@@ -1080,12 +1093,32 @@ impl Http1Conn {
                 status,
                 reason,
                 request_index,
+                stray,
             } => {
                 if (100..200).contains(&status) && status != 101 {
                     // Interim response (100 Continue, 103 Early Hints): the real one follows.
                     return;
                 }
                 let kind = self.kind_of(request_index);
+                let response = HttpResponse {
+                    status,
+                    reason,
+                    version: partial.version,
+                    headers: partial.headers,
+                    body: partial.body,
+                    body_len: partial.body_len,
+                    truncated: partial.truncated,
+                    meta: partial.meta,
+                    anomalies: partial.anomalies,
+                };
+                if stray {
+                    // Takes no index: the next response still answers the next request.
+                    out.push(Http1Event::StrayResponse(response));
+                    if status == 101 {
+                        self.go_opaque(out);
+                    }
+                    return;
+                }
                 self.next_response = request_index + 1;
                 while self
                     .pending
@@ -1098,17 +1131,7 @@ impl Http1Conn {
                     status == 101 || (kind == MethodKind::Connect && (200..300).contains(&status));
                 out.push(Http1Event::Response {
                     request_index,
-                    response: HttpResponse {
-                        status,
-                        reason,
-                        version: partial.version,
-                        headers: partial.headers,
-                        body: partial.body,
-                        body_len: partial.body_len,
-                        truncated: partial.truncated,
-                        meta: partial.meta,
-                        anomalies: partial.anomalies,
-                    },
+                    response,
                 });
                 if switch {
                     self.go_opaque(out);
@@ -1567,13 +1590,85 @@ mod tests {
             match e {
                 Http1Event::Anomaly(a) => kinds.push(a.kind.clone()),
                 Http1Event::Request(r) => kinds.extend(r.anomalies.iter().map(|a| a.kind.clone())),
-                Http1Event::Response { response, .. } => {
+                Http1Event::Response { response, .. } | Http1Event::StrayResponse(response) => {
                     kinds.extend(response.anomalies.iter().map(|a| a.kind.clone()))
                 }
                 Http1Event::Opaque { .. } => {}
             }
         }
         kinds
+    }
+
+    /// Feeds `(from_client, bytes)` steps in order, as a capture interleaves them.
+    fn run_steps(steps: &[(bool, &[u8])]) -> Vec<Http1Event> {
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        for (i, &(client, data)) in steps.iter().enumerate() {
+            let frame = i as u64 + 1;
+            if client {
+                conn.client_data(data, TS, frame, &mut out);
+            } else {
+                conn.server_data(data, TS, frame, &mut out);
+            }
+        }
+        conn.close(&mut out);
+        out
+    }
+
+    fn strays(ev: &[Http1Event]) -> Vec<u16> {
+        ev.iter()
+            .filter_map(|e| match e {
+                Http1Event::StrayResponse(r) => Some(r.status),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_response_before_any_request_takes_no_index() {
+        // Picked up between a request and its response (keep-alive): the first
+        // response answers a request before the capture; the next pair must hold.
+        let ev = run_steps(&[
+            (false, b"HTTP/1.1 304 Not Modified\r\n\r\n"),
+            (true, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
+            (false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+            (true, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"),
+            (false, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        ]);
+        assert_eq!(strays(&ev), [304]);
+        let got: Vec<(u64, u16)> = responses(&ev).iter().map(|(i, r)| (*i, r.status)).collect();
+        assert_eq!(got, [(0, 200), (1, 404)]);
+    }
+
+    #[test]
+    fn extra_responses_of_a_server_out_of_step_answer_nothing() {
+        // Three responses to one request (Zeek's desync test): the two extra ones
+        // are stray, and the next request gets the response sent after it.
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let three = [&ok[..], ok, ok].concat();
+        let ev = run_steps(&[
+            (true, b"GET /1 HTTP/1.1\r\n\r\n"),
+            (false, &three),
+            (true, b"GET /2 HTTP/1.1\r\n\r\n"),
+            (false, b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+        ]);
+        assert_eq!(strays(&ev), [200, 200]);
+        let got: Vec<(u64, u16)> = responses(&ev).iter().map(|(i, r)| (*i, r.status)).collect();
+        assert_eq!(got, [(0, 200), (1, 201)]);
+    }
+
+    #[test]
+    fn a_response_to_a_request_still_being_sent_is_not_stray() {
+        // The server answers (413) before the upload ends: its request had begun.
+        let ev = run_steps(&[
+            (true, b"POST /up HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),
+            (false, b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n"),
+            (true, b"defghij"),
+        ]);
+        assert!(strays(&ev).is_empty());
+        let got: Vec<(u64, u16)> = responses(&ev).iter().map(|(i, r)| (*i, r.status)).collect();
+        assert_eq!(got, [(0, 413)]);
+        assert_eq!(requests(&ev)[0].body, b"abcdefghij");
     }
 
     /// A conversation touching every framing: pipelining, HEAD, chunked with trailers,
@@ -2009,7 +2104,7 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
     /// than the framing ones dropped, reasons empty.
     fn without_response_headers(mut events: Vec<Http1Event>) -> Vec<Http1Event> {
         for e in &mut events {
-            if let Http1Event::Response { response, .. } = e {
+            if let Http1Event::Response { response, .. } | Http1Event::StrayResponse(response) = e {
                 response.headers.retain(|h| is_framing_field(&h.name));
                 response.reason = String::new();
             }

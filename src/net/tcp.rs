@@ -230,6 +230,12 @@ impl Reassembler {
         }
     }
 
+    /// Whether a SYN carrying `seq` opens this very stream (a retransmitted or
+    /// reordered copy of its SYN), rather than a new connection on the same ports.
+    pub fn opened_by(&self, seq: u32) -> bool {
+        self.base == Some(seq.wrapping_add(1))
+    }
+
     /// One segment's payload (may be empty) and FIN flag. Delivers every byte that
     /// became contiguous.
     pub fn segment(
