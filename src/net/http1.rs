@@ -1633,7 +1633,10 @@ mod tests {
             (true, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
             (false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
             (true, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"),
-            (false, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+            (
+                false,
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            ),
         ]);
         assert_eq!(strays(&ev), [304]);
         let got: Vec<(u64, u16)> = responses(&ev).iter().map(|(i, r)| (*i, r.status)).collect();
@@ -1662,7 +1665,10 @@ mod tests {
         // The server answers (413) before the upload ends: its request had begun.
         let ev = run_steps(&[
             (true, b"POST /up HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"),
-            (false, b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n"),
+            (
+                false,
+                b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n",
+            ),
             (true, b"defghij"),
         ]);
         assert!(strays(&ev).is_empty());
