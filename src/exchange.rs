@@ -396,6 +396,9 @@ pub struct Exchange {
     pub http_version: String,
     #[serde(skip)]
     pub request_headers: Vec<Header>,
+    /// The request body; of a metadata-only exchange, the client's first bytes when
+    /// its connection spoke a cleartext protocol no parser reads (searched as its
+    /// `payload`), else empty.
     #[serde(skip)]
     pub request_body: Vec<u8>,
     /// Personal data found past the part of the request body kept in `request_body`.
@@ -405,7 +408,9 @@ pub struct Exchange {
     pub response: Option<Response>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsInfo>,
-    /// Nothing above the transport was readable: only host and sizes are known.
+    /// No request could be read above the transport: only host and sizes are known,
+    /// and for a cleartext protocol no parser reads, the client's bytes
+    /// (`request_body`).
     pub metadata_only: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub anomalies: Vec<Anomaly>,

@@ -146,3 +146,8 @@ fn wifi_monitor_mode() {
 fn pcapdroid_apps_of_one_phone() {
     run_golden("pcapdroid", "pcapdroid.pcapng", None);
 }
+
+#[test]
+fn rawtcp_sdks_speaking_their_own_protocols() {
+    run_golden("rawtcp", "rawtcp.pcap", None);
+}

@@ -450,6 +450,9 @@ pub fn request_parts<'a>(
         budget_spent: false,
     };
     if exchange.metadata_only {
+        // No request was read; a cleartext protocol no parser reads still has its
+        // client bytes searched.
+        cx.payload(exchange);
         return cx.parts;
     }
     // A part per header at least, and a few for the query and the body: sized once
@@ -1038,6 +1041,39 @@ impl<'a> Ctx<'a, '_> {
         self.body_content(ex, data);
     }
 
+    /// The client's bytes of a connection in a protocol no parser reads (a
+    /// metadata-only exchange's `request_body`): searched as they are, and looked into
+    /// like a body without a type (JSON, a form, base64, compression), at
+    /// [`PAYLOAD_LOCATION`].
+    fn payload(&mut self, ex: &'a Exchange) {
+        let raw: &'a [u8] = &ex.request_body;
+        if raw.is_empty() {
+            return;
+        }
+        let mut data = raw;
+        if raw.len() > self.limits.max_body_bytes {
+            self.anomaly(
+                "body-size-limit",
+                format!(
+                    "payload of {} bytes; only the first {} are examined",
+                    raw.len(),
+                    self.limits.max_body_bytes
+                ),
+            );
+            data = &raw[..self.limits.max_body_bytes];
+        }
+        let level = Level {
+            body: true,
+            ..Level::TOP
+        };
+        self.field(
+            Cow::Borrowed(data),
+            PAYLOAD_LOCATION.into(),
+            Vec::new(),
+            level,
+        );
+    }
+
     /// Undoes chunked framing when the body really is framed.
     fn dechunk(&mut self, data: Cow<'a, [u8]>) -> Cow<'a, [u8]> {
         match chunked::dechunk(&data) {
@@ -1114,6 +1150,10 @@ impl<'a> Ctx<'a, '_> {
         self.field(data, "body".into(), Vec::new(), body);
     }
 }
+
+/// Where the client's bytes of a connection in a protocol no parser reads are found
+/// (`payload`, `payload:$.imei` inside JSON): see [`Ctx::payload`].
+pub const PAYLOAD_LOCATION: &str = "payload";
 
 /// A JSON text's strings that [`Ctx::json_values`] looks into.
 type Wanted = Vec<(json::StringValue, Option<b64::Screened>)>;

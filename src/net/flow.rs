@@ -58,6 +58,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use foldhash::fast::SeedableRandomState;
 
@@ -76,6 +78,8 @@ use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted, TlsDecryptor, TlsOutp
 use crate::timestamp::Timestamp;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
+/// Default [`FlowLimits::max_unparsed_bytes`].
+pub const DEFAULT_MAX_UNPARSED_BYTES: usize = 64 << 10;
 /// Client bytes looked at to guess the protocol (longest signature: the HTTP/2
 /// connection preface, 24 bytes).
 const SNIFF_BYTES: usize = 64;
@@ -111,6 +115,15 @@ pub struct FlowLimits {
     pub max_pending_body_bytes: usize,
     /// UDP flows reading a QUIC ClientHello at once (default 1024).
     pub max_quic_readers: usize,
+    /// Client bytes kept of a TCP connection in cleartext whose protocol no parser
+    /// reads (not HTTP, TLS or DNS: a push SDK's own protocol, say), for the
+    /// analysis to search (default 64 KiB, as a protocol's login message comes
+    /// first); the rest is counted, not kept.
+    pub max_unparsed_bytes: usize,
+    /// Those client bytes kept by all connections of the table together (default
+    /// 64 MiB: a thousand connections' worth at once); past it a connection keeps no
+    /// more, so a flood of such connections cannot grow memory.
+    pub max_unparsed_total: usize,
 }
 
 impl Default for FlowLimits {
@@ -126,6 +139,8 @@ impl Default for FlowLimits {
             max_pending_requests: 16,
             max_pending_body_bytes: 1 << 20,
             max_quic_readers: 1024,
+            max_unparsed_bytes: DEFAULT_MAX_UNPARSED_BYTES,
+            max_unparsed_total: 64 << 20,
         }
     }
 }
@@ -232,6 +247,9 @@ pub enum FlowEvent {
     Metadata {
         conn: ConnInfo,
         anomalies: Vec<Anomaly>,
+        /// The client's first bytes when the connection spoke a protocol no parser
+        /// reads, in cleartext (see [`FlowLimits::max_unparsed_bytes`]); else empty.
+        payload: Vec<u8>,
     },
     /// A DNS message (UDP or TCP), for the address → name map.
     Dns { message: DnsMessage, ts: Timestamp },
@@ -352,8 +370,101 @@ enum App {
         server: Option<Box<HelloReader>>,
     },
     DnsTcp(Box<DnsTcpFramer>),
-    /// Nothing more to read (unknown protocol, encrypted, tunnel, lost sync).
+    /// A cleartext protocol no parser reads: the client's bytes are kept for the
+    /// analysis to search.
+    Unparsed(Unparsed),
+    /// Nothing more to read (encrypted, a tunnel after its exchanges, lost sync).
     Opaque,
+}
+
+/// The client's bytes of a connection in a protocol no parser reads, from its first
+/// byte: at most [`FlowLimits::max_unparsed_bytes`], none while the table's
+/// connections together hold [`FlowLimits::max_unparsed_total`], and none after a gap
+/// (what follows a hole is not the stream the search would read as one).
+struct Unparsed {
+    kept: Vec<u8>,
+    /// Bytes kept by all connections of the table: this one's share of it is
+    /// `kept.len()`, given back when they are handed out or dropped.
+    held: Arc<AtomicUsize>,
+    /// Client bytes seen but not kept.
+    not_kept: u64,
+    /// Why the last bytes not kept were not.
+    why: NotKept,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NotKept {
+    Nothing,
+    Limit,
+    TableFull,
+    /// A gap in the client's bytes: nothing more is kept.
+    Gap,
+}
+
+impl Unparsed {
+    fn new(held: Arc<AtomicUsize>) -> Self {
+        Unparsed {
+            kept: Vec::new(),
+            held,
+            not_kept: 0,
+            why: NotKept::Nothing,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8], limits: &FlowLimits) {
+        let mut take = 0;
+        if self.why != NotKept::Gap {
+            let room = limits.max_unparsed_bytes.saturating_sub(self.kept.len());
+            let want = bytes.len().min(room);
+            let held = self.held.load(Ordering::Relaxed);
+            take = want.min(limits.max_unparsed_total.saturating_sub(held));
+            if take < bytes.len() {
+                self.why = if take < want {
+                    NotKept::TableFull
+                } else {
+                    NotKept::Limit
+                };
+            }
+        }
+        self.held.fetch_add(take, Ordering::Relaxed);
+        self.kept.extend_from_slice(&bytes[..take]);
+        self.not_kept = self.not_kept.saturating_add((bytes.len() - take) as u64);
+    }
+
+    fn gap(&mut self, len: u64) {
+        self.why = NotKept::Gap;
+        self.not_kept = self.not_kept.saturating_add(len);
+    }
+
+    /// The kept bytes, handed out (their count leaves the table's).
+    fn take(&mut self) -> Vec<u8> {
+        self.held.fetch_sub(self.kept.len(), Ordering::Relaxed);
+        std::mem::take(&mut self.kept)
+    }
+
+    /// Why bytes were not kept, when some were not.
+    fn not_kept(&self) -> Option<Anomaly> {
+        let why = match self.why {
+            NotKept::Nothing => return None,
+            NotKept::Limit => "past the limit",
+            NotKept::TableFull => "the table's connections held as many as allowed",
+            NotKept::Gap => "from a gap in them on",
+        };
+        Some(Anomaly::new(
+            "payload-not-searched",
+            format!(
+                "{} of the client's bytes in an unknown protocol not searched ({why}); the first {} were",
+                self.not_kept,
+                self.kept.len()
+            ),
+        ))
+    }
+}
+
+impl Drop for Unparsed {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.kept.len(), Ordering::Relaxed);
+    }
 }
 
 /// Everything of a TCP connection except its two reassemblers, so that their
@@ -386,6 +497,8 @@ struct ConnState {
     h2c_upgrade: Option<(u64, HttpRequest, HttpResponse)>,
     /// Index of the upgrade request, for the exchange of HTTP/2 stream 1.
     h2c_stream1_index: Option<u64>,
+    /// The table's count of client bytes kept by [`App::Unparsed`] connections.
+    unparsed_held: Arc<AtomicUsize>,
 }
 
 struct TcpFlow {
@@ -460,6 +573,9 @@ pub struct FlowTable {
     keys: TlsKeys,
     flows: HashMap<FlowKey, Flow, SeedableRandomState>,
     buffered_total: usize,
+    /// Client bytes kept by the table's [`App::Unparsed`] connections together
+    /// (shared with each connection, which adds and gives back its own).
+    unparsed_held: Arc<AtomicUsize>,
     next_sweep: Option<Timestamp>,
     stats: FlowStats,
     /// UDP flows with a QUIC reader.
@@ -473,6 +589,7 @@ impl FlowTable {
             keys: TlsKeys::default(),
             flows: HashMap::with_hasher(keyed_hash::keyed_state()),
             buffered_total: 0,
+            unparsed_held: Arc::new(AtomicUsize::new(0)),
             next_sweep: None,
             stats: FlowStats::default(),
             quic_readers: 0,
@@ -657,6 +774,7 @@ impl FlowTable {
                         out.push(FlowEvent::Metadata {
                             conn: flow.info.clone(),
                             anomalies,
+                            payload: Vec::new(),
                         });
                     }
                 }
@@ -718,6 +836,7 @@ impl FlowTable {
             out.push(FlowEvent::Metadata {
                 conn: info.clone(),
                 anomalies,
+                payload: Vec::new(),
             });
         }
         self.flows.insert(
@@ -865,7 +984,7 @@ impl FlowTable {
         Some(TcpFlow {
             to_server: Reassembler::new(self.limits.tcp),
             to_client: Reassembler::new(self.limits.tcp),
-            state: ConnState::new(info, ts),
+            state: ConnState::new(info, ts, Arc::clone(&self.unparsed_held)),
             buffered: 0,
         })
     }
@@ -929,6 +1048,7 @@ impl FlowTable {
                     out.push(FlowEvent::Metadata {
                         conn: flow.info,
                         anomalies,
+                        payload: Vec::new(),
                     });
                 }
             }
@@ -1072,7 +1192,7 @@ fn choose_client(
 }
 
 impl ConnState {
-    fn new(info: ConnInfo, ts: Timestamp) -> Self {
+    fn new(info: ConnInfo, ts: Timestamp, unparsed_held: Arc<AtomicUsize>) -> Self {
         ConnState {
             info,
             app: App::Sniffing {
@@ -1094,6 +1214,7 @@ impl ConnState {
             h2_events: Vec::new(),
             h2c_upgrade: None,
             h2c_stream1_index: None,
+            unparsed_held,
         }
     }
 
@@ -1310,6 +1431,11 @@ impl ConnState {
             AppProtocol::Http2PriorKnowledge => {
                 App::Http2(Box::new(Http2Conn::new(limits.http2.clone())))
             }
+            // Searched only when it is all the connection carries: after a tunnel's
+            // or an upgrade's exchanges there would be no exchange to carry it.
+            AppProtocol::Unknown if !self.emitted => {
+                App::Unparsed(Unparsed::new(Arc::clone(&self.unparsed_held)))
+            }
             // QUIC is told only on UDP; on TCP it cannot be sniffed.
             AppProtocol::Quic | AppProtocol::Unknown => App::Opaque,
         };
@@ -1332,6 +1458,11 @@ impl ConnState {
                 }
             }
             App::Opaque => {}
+            App::Unparsed(unparsed) => {
+                if from_client {
+                    unparsed.push(bytes, limits);
+                }
+            }
             App::Http(http) => {
                 let mut events = std::mem::take(&mut self.http_events);
                 if from_client {
@@ -1434,6 +1565,11 @@ impl ConnState {
                 self.h2_events = events;
             }
             App::Opaque => {}
+            App::Unparsed(unparsed) => {
+                if from_client {
+                    unparsed.gap(len);
+                }
+            }
             _ => {
                 self.note(Anomaly::new(
                     "tcp-gap",
@@ -1597,9 +1733,19 @@ impl ConnState {
         }
         self.emitted = true;
         self.metadata_due = false;
+        let payload = match &mut self.app {
+            App::Unparsed(unparsed) => {
+                if let Some(anomaly) = unparsed.not_kept() {
+                    self.anomalies.push(anomaly);
+                }
+                unparsed.take()
+            }
+            _ => Vec::new(),
+        };
         out.push(FlowEvent::Metadata {
             conn: self.info.clone(),
             anomalies: std::mem::take(&mut self.anomalies),
+            payload,
         });
     }
 
@@ -2108,6 +2254,154 @@ mod tests {
         assert_eq!(t.stats().tcp_connections, 1);
     }
 
+    /// The payload and anomaly kinds of the one metadata event in `out`.
+    fn payload_of(out: &[FlowEvent]) -> (Vec<u8>, Vec<String>) {
+        let metas: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Metadata {
+                    payload, anomalies, ..
+                } => Some((
+                    payload.clone(),
+                    anomalies.iter().map(|a| a.kind.clone()).collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(metas.len(), 1, "{:?}", kinds(out));
+        metas.into_iter().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_protocol_no_parser_reads_hands_its_client_bytes_to_the_analysis() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40007);
+        seg(
+            &mut t,
+            &mut out,
+            4,
+            true,
+            40007,
+            101,
+            ACK,
+            b"\x00\x2a{\"imei\":\"1",
+        );
+        seg(
+            &mut t,
+            &mut out,
+            5,
+            false,
+            40007,
+            501,
+            ACK,
+            b"server says hi",
+        );
+        seg(&mut t, &mut out, 6, true, 40007, 113, ACK, b"2345\"}");
+        assert!(out.is_empty(), "reported when the connection ends");
+        t.finish(&mut out);
+        let (payload, anomalies) = payload_of(&out);
+        assert_eq!(
+            payload, b"\x00\x2a{\"imei\":\"12345\"}",
+            "client bytes only, in order"
+        );
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+    }
+
+    #[test]
+    fn the_kept_payload_stops_at_its_limit_and_at_a_gap() {
+        let limits = FlowLimits {
+            max_unparsed_bytes: 6,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits.clone());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40008);
+        seg(
+            &mut t,
+            &mut out,
+            4,
+            true,
+            40008,
+            101,
+            ACK,
+            b"\x01\x02abcdefgh",
+        );
+        t.finish(&mut out);
+        let (payload, anomalies) = payload_of(&out);
+        assert_eq!(payload, b"\x01\x02abcd");
+        assert_eq!(anomalies, ["payload-not-searched"]);
+
+        // Bytes after a hole are not joined to those before it.
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40009);
+        seg(&mut t, &mut out, 4, true, 40009, 101, ACK, b"\x01\x02ab");
+        seg(
+            &mut t,
+            &mut out,
+            5,
+            true,
+            40009,
+            111,
+            ACK,
+            b"after the hole",
+        );
+        t.finish(&mut out);
+        let (payload, anomalies) = payload_of(&out);
+        assert_eq!(payload, b"\x01\x02ab");
+        assert!(
+            anomalies.iter().any(|k| k == "payload-not-searched"),
+            "{anomalies:?}"
+        );
+    }
+
+    #[test]
+    fn the_table_bounds_the_payload_bytes_of_all_its_connections() {
+        let limits = FlowLimits {
+            max_unparsed_total: 10,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        for port in [40012, 40013] {
+            handshake(&mut t, &mut out, port);
+            seg(&mut t, &mut out, 4, true, port, 101, ACK, b"\x01\x02345678");
+        }
+        assert_eq!(t.unparsed_held.load(Ordering::Relaxed), 10);
+        // The first connection ends: its bytes are handed out and leave the count.
+        seg(&mut t, &mut out, 5, true, 40012, 109, ACK | FIN, b"");
+        seg(&mut t, &mut out, 6, false, 40012, 501, ACK | FIN, b"");
+        let (first, anomalies) = payload_of(&out);
+        assert_eq!(first, b"\x01\x02345678");
+        assert!(anomalies.is_empty());
+        assert_eq!(t.unparsed_held.load(Ordering::Relaxed), 2);
+        out.clear();
+        t.finish(&mut out);
+        let (second, anomalies) = payload_of(&out);
+        assert_eq!(second, b"\x01\x02", "what was left of the table's room");
+        assert_eq!(anomalies, ["payload-not-searched"]);
+        assert_eq!(t.unparsed_held.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn tls_and_http_keep_no_payload() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40010);
+        // TLS without keys is metadata only; its bytes are not the analysis's.
+        let hello = client_hello_record(b"t.example");
+        seg(&mut t, &mut out, 4, true, 40010, 101, ACK, &hello);
+        t.finish(&mut out);
+        assert!(payload_of(&out).0.is_empty());
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40011);
+        seg(&mut t, &mut out, 4, true, 40011, 101, ACK, REQ);
+        t.finish(&mut out);
+        assert_eq!(kinds(&out), ["http /a 0"]);
+    }
+
     #[test]
     fn a_full_table_closes_its_least_recently_active_flows() {
         let limits = FlowLimits {
@@ -2195,7 +2489,10 @@ mod tests {
         assert!(out.is_empty());
         dgram(&mut t, &mut out, 3, true, 50_000, &d2);
         assert_eq!(kinds(&out), ["metadata app-measurement.com"]);
-        let FlowEvent::Metadata { conn, anomalies } = &out[0] else {
+        let FlowEvent::Metadata {
+            conn, anomalies, ..
+        } = &out[0]
+        else {
             unreachable!()
         };
         assert_eq!(conn.protocol, Some(AppProtocol::Quic));
@@ -2228,7 +2525,10 @@ mod tests {
         assert_eq!(out[0].conn_protocol(), None);
         t.finish(&mut out);
         assert_eq!(kinds(&out), ["metadata -", "metadata -"]);
-        let FlowEvent::Metadata { conn, anomalies } = &out[1] else {
+        let FlowEvent::Metadata {
+            conn, anomalies, ..
+        } = &out[1]
+        else {
             unreachable!()
         };
         assert_eq!(conn.protocol, Some(AppProtocol::Quic));
@@ -2249,7 +2549,10 @@ mod tests {
             dgram(&mut t, &mut out, 1, true, port, &d1);
         }
         assert_eq!(t.quic_readers, 2);
-        let FlowEvent::Metadata { conn, anomalies } = &out[0] else {
+        let FlowEvent::Metadata {
+            conn, anomalies, ..
+        } = &out[0]
+        else {
             unreachable!()
         };
         assert_eq!(conn.client.port, 50_012);

@@ -304,8 +304,15 @@ impl Tap {
                         self.http_exchange(&conn, index, *request, response.map(|r| *r), anomalies);
                     self.emit(x, out);
                 }
-                FlowEvent::Metadata { conn, anomalies } => {
-                    let x = self.metadata_exchange(&conn, anomalies);
+                FlowEvent::Metadata {
+                    conn,
+                    anomalies,
+                    payload,
+                } => {
+                    let mut x = self.metadata_exchange(&conn, anomalies);
+                    // Still metadata only (no request was read); the analysis
+                    // searches these bytes as the connection's `payload`.
+                    x.request_body = payload;
                     self.emit(x, out);
                 }
             }

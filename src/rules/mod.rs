@@ -216,11 +216,13 @@ fn prepare(
         items: Vec::new(),
         anomalies: Vec::new(),
     };
-    if x.metadata_only {
+    // A metadata-only exchange is searched only for the client bytes of a protocol no
+    // parser reads (`payload`); consent signals are read from requests alone.
+    if x.metadata_only && x.request_body.is_empty() {
         return prepared;
     }
     let parts = decode::request_parts(x, &options.limits, &mut prepared.anomalies);
-    if options.wire_signals {
+    if options.wire_signals && !x.metadata_only {
         prepared.signals = signals::extract(&parts);
         // A CMP call records a decision: first, so the request's own signals follow it.
         if let Some(call) =
@@ -352,7 +354,9 @@ impl Analyzer {
         };
         // Borrowed: only a finding keeps a copy.
         let device = x.device.as_deref().unwrap_or("unknown");
-        if x.metadata_only {
+        // Contact alone is judged where nothing was found in what could be read; a
+        // payload with personal data is judged as a request's data would be.
+        if x.metadata_only && items.is_empty() {
             self.judge_metadata_only(x, device, &dest, &mut obs);
             return obs;
         }

@@ -342,6 +342,52 @@ fn tracker_contact_on_metadata_only_connections() {
 }
 
 #[test]
+fn the_payload_of_a_protocol_no_parser_reads_is_judged_as_data() {
+    let mut a = analyzer(CASE);
+    // What the tap makes of a push SDK's own protocol: metadata only, its client
+    // bytes kept. With the IMEI in them: the data rule, not mere contact.
+    let push = |host: &str, s: i64, payload: &[u8]| {
+        let mut x = exchange(host).metadata_only().at(s).build();
+        x.method = String::new();
+        x.path = String::new();
+        x.scheme = "tcp".into();
+        x.request_body = payload.to_vec();
+        x
+    };
+    let login = b"\x00\x00\x00\x2b\x01{\"cmd\":\"login\",\"imei\":\"490154203237518\"}";
+    let obs = a.observe(&push("ulogs.umeng.com", 5, login));
+    let rules: Vec<_> = obs.findings.iter().map(|f| f.rule).collect();
+    assert_eq!(rules, [ShareBeforeConsent]);
+    let wheres: Vec<_> = obs.findings[0]
+        .data
+        .iter()
+        .map(|d| d.location.as_str())
+        .collect();
+    assert_eq!(wheres, ["payload"]);
+    // A payload that is JSON is walked like a JSON body: the path is named.
+    let json = br#"{"cmd":"login","imei":"490154203237518"}"#;
+    let obs = a.observe(&push("ulogs.umeng.com", 6, json));
+    let wheres: Vec<_> = obs.findings[0]
+        .data
+        .iter()
+        .map(|d| d.location.as_str())
+        .collect();
+    assert_eq!(wheres, ["payload:$.imei"]);
+    // Encoded forms are found as in a body (here base64), after the refusal of
+    // advertising: an ad network's payload.
+    let b64 = b"HELLO NDkwMTU0MjAzMjM3NTE4 BYE";
+    assert_eq!(
+        rules_of(&mut a, push("sdk.e.qq.com", 15, b64)),
+        [(ShareAfterRefusal, Severity::High)]
+    );
+    // Nothing personal in them: contact with a known tracker, as before.
+    assert_eq!(
+        rules_of(&mut a, push("sdk.e.qq.com", 16, b"\x00\x00\x00\x04ping")),
+        [(TrackerContactBeforeConsent, Severity::Low)]
+    );
+}
+
+#[test]
 fn personal_data_rules_end_to_end() {
     let mut a = analyzer(CASE);
     let imei = "imei=490154203237518";
