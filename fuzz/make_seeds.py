@@ -653,6 +653,36 @@ def h2_seeds():
     write("http2", "client-gap", h2_steps(True, client[:40]) + bytes([0x45]) + h2_steps(True, client[40:]))
 
 
+def ws_frame(opcode, payload, fin=True, rsv1=False, key=b"\x5a\xc3\x11\x07"):
+    """A client's WebSocket frame (RFC 6455 5.2), masked with `key`."""
+    head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n <= 0xFFFF:
+        head += bytes([0x80 | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack(">Q", n)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def ws_seeds():
+    """`websocket`: flags (bit 0 deflate), a cut, then a client's frames: a text message
+    in fragments around a ping, a 16-bit length, and two compressed messages sharing
+    the window."""
+    msg = b'{"event":"open","imei":"' + IMEI.encode() + b'"}'
+    plain = (ws_frame(1, msg[:10], fin=False) + ws_frame(9, b"")
+             + ws_frame(0, msg[10:]) + ws_frame(2, bytes(range(256)) * 2))
+    write("websocket", "fragments", b"\x00\x11" + plain)
+    deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+    packed = b""
+    for body in (msg, msg + b"again"):
+        out = deflater.compress(body) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        packed += ws_frame(2, out[:-4], rsv1=True)
+    write("websocket", "deflate", b"\x01\x05" + packed + ws_frame(8, b"\x03\xe8"))
+
+
 if __name__ == "__main__":
     main()
     h2_seeds()
+    ws_seeds()

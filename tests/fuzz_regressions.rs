@@ -344,6 +344,26 @@ fn hand_written_hostile_net_inputs_do_not_crash() {
 }
 
 #[test]
+fn hostile_websocket_inputs_do_not_crash() {
+    // A 64-bit length of 2^62 with a few bytes behind it, a 16-bit length cut short,
+    // endless empty continuation frames, pings between fragments, a compressed frame
+    // of garbage, and every byte pattern of a two-byte header (flags: deflate, gap).
+    targets::websocket(b"\x00\x05\x82\xff\x40\x00\x00\x00\x00\x00\x00\x00abc");
+    targets::websocket(b"\x01\x01\x82\xfe\x01");
+    let mut fragments = b"\x00\x07\x01\x00".to_vec();
+    for _ in 0..5_000 {
+        fragments.extend(b"\x00\x00\x89\x00");
+    }
+    targets::websocket(&fragments);
+    targets::websocket(b"\x03\x09\xc2\x06\xff\xff\xff\xff\xff\xff\x80\x00");
+    for b0 in 0..=255u8 {
+        for b1 in [0x00, 0x7d, 0x7e, 0x7f, 0x80, 0xfe, 0xff] {
+            targets::websocket(&[1, 1, b0, b1, 1, 2, 3, 4, 5, 6, 7, 8]);
+        }
+    }
+}
+
+#[test]
 fn hand_written_bombs_hit_the_decompression_limit() {
     // The bombs above must really be bombs, or the hostile-input test proves little.
     for (ce, body) in [(1u8, gzip(&vec![0u8; 4 << 20])), (4, zstd_rle(100))] {

@@ -1,10 +1,12 @@
 //! The rawtcp sample capture (`captures/rawtcp/`, written by `make_rawtcp.py`): SDKs
 //! that send personal data over their own cleartext TCP protocols (a binary header
 //! before JSON, a text line with base64, a JSON document alone on port 8080, a hex
-//! MD5). No connection is HTTP, TLS or DNS: each must stay one metadata-only exchange,
-//! and its client bytes must be searched, giving the data rules where they hold
-//! personal data and contact with a tracker where they hold none. What each
-//! connection must give is in the script's `expected.json`.
+//! MD5) and over a WebSocket. A connection that is not HTTP, TLS or DNS must stay one
+//! metadata-only exchange whose client bytes are searched, giving the data rules where
+//! they hold personal data and contact with a tracker where they hold none; each
+//! message a WebSocket client sends must be an exchange of its own (method `WS`),
+//! compressed ones inflated. What each connection must give is in the script's
+//! `expected.json`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,30 +39,54 @@ fn exchanges() -> Vec<Exchange> {
     out
 }
 
+/// Every exchange `expected.json` lists, in capture order, with its connection.
+fn expected_exchanges(want: &Value) -> Vec<(&Value, &Value)> {
+    let mut rows = Vec::new();
+    for c in want["connections"].as_array().unwrap() {
+        for x in c["exchanges"].as_array().unwrap() {
+            rows.push((c, x));
+        }
+    }
+    rows
+}
+
 #[test]
-fn each_connection_is_one_metadata_exchange_carrying_its_client_bytes() {
+fn each_connection_gives_the_exchanges_expected() {
     let want = expected();
-    let rows = want["connections"].as_array().unwrap();
+    let rows = expected_exchanges(&want);
     let xs = exchanges();
     assert_eq!(xs.len(), rows.len());
-    for (x, row) in xs.iter().zip(rows) {
-        let (first, last) = (row["frames"][0].as_u64(), row["frames"][1].as_u64());
-        let locator = format!("frames {}-{}", first.unwrap(), last.unwrap());
+    for (x, (conn, row)) in xs.iter().zip(rows) {
+        let frames = (row["frames"][0].as_u64(), row["frames"][1].as_u64());
+        let locator = match frames {
+            (Some(a), Some(b)) if a == b => format!("frame {a}"),
+            (Some(a), Some(b)) => format!("frames {a}-{b}"),
+            _ => panic!("{row}"),
+        };
         assert_eq!(x.evidence.locator, locator, "{row}");
-        assert_eq!(x.at.to_string(), row["at"].as_str().unwrap());
-        assert_eq!(x.host, row["host"].as_str().unwrap());
-        assert_eq!(x.scheme, "tcp");
-        assert!(x.metadata_only && x.method.is_empty());
-        let sent = row["client_bytes"].as_u64().unwrap() as usize;
-        // Up to 64 KiB kept; the last connection sends more.
-        assert_eq!(x.request_body.len(), sent.min(64 << 10), "{row}");
-        let not_searched = x.anomalies.iter().any(|a| a.kind == "payload-not-searched");
-        assert_eq!(not_searched, sent > 64 << 10, "{:?}", x.anomalies);
+        assert_eq!(x.at.to_string(), row["at"].as_str().unwrap(), "{row}");
+        assert_eq!(x.host, conn["host"].as_str().unwrap());
+        assert_eq!(x.method, row["method"].as_str().unwrap());
+        if x.method.is_empty() {
+            // A protocol no parser reads: metadata only, its client bytes kept (up to
+            // 64 KiB; the last connection sends more).
+            assert!(x.metadata_only);
+            assert_eq!(x.scheme, "tcp");
+            let sent = conn["client_bytes"].as_u64().unwrap() as usize;
+            assert_eq!(x.request_body.len(), sent.min(64 << 10), "{row}");
+            let not_searched = x.anomalies.iter().any(|a| a.kind == "payload-not-searched");
+            assert_eq!(not_searched, sent > 64 << 10, "{:?}", x.anomalies);
+        } else {
+            assert!(!x.metadata_only);
+            assert_eq!(x.path, row["path"].as_str().unwrap());
+            assert_eq!(x.scheme, if x.method == "WS" { "ws" } else { "http" });
+            assert!(x.anomalies.is_empty(), "{:?}", x.anomalies);
+        }
     }
 }
 
 #[test]
-fn personal_data_in_the_bytes_gives_the_data_rules() {
+fn personal_data_in_the_bytes_and_messages_gives_the_data_rules() {
     let want = expected();
     let run = analyze_files(
         Arc::new(case()),
@@ -70,12 +96,19 @@ fn personal_data_in_the_bytes_gives_the_data_rules() {
         0,
     )
     .unwrap();
-    let rows = want["connections"].as_array().unwrap();
-    assert_eq!(run.findings.len(), rows.len(), "one finding per connection");
+    let rows: Vec<&Value> = expected_exchanges(&want)
+        .into_iter()
+        .map(|(_, x)| x)
+        .filter(|x| !x["rule"].is_null())
+        .collect();
+    assert_eq!(
+        run.findings.len(),
+        rows.len(),
+        "one finding per exchange with a rule"
+    );
     for (f, row) in run.findings.iter().zip(rows) {
         assert_eq!(f.rule.as_str(), row["rule"].as_str().unwrap(), "{row}");
         assert_eq!(f.at.to_string(), row["at"].as_str().unwrap());
-        assert_eq!(f.destination.host, row["host"].as_str().unwrap());
         let mut got: Vec<(String, String, String)> = f
             .data
             .iter()

@@ -1,25 +1,34 @@
 #!/usr/bin/env python3
 """Writes the "rawtcp" sample capture of consentry's pcap tap: a test phone whose SDKs
-send personal data over their own cleartext TCP protocols, not HTTP, the way push and
-analytics SDKs keep long connections of their own.
+send personal data over their own cleartext TCP protocols and over a WebSocket, not in
+HTTP requests, the way push and analytics SDKs keep long connections of their own.
 
 Outputs, next to this script:
   rawtcp.pcap     classic pcap, link type 1 (Ethernet), microsecond timestamps.
   consentry.toml  the case: one phone, four identifiers, a refusal of everything at +10 s.
   expected.json   what a correct analyser must find, computed while writing: per TCP
-                  connection its frames (SYN to last FIN), time of its first data byte,
-                  server, how many bytes the client sends, and the rule and data items
-                  (type, encoding, where) it must give.
+                  connection its server, how many bytes the client sends, and its
+                  exchanges, each with its method, time, first and last frame, and the
+                  rule and data items (type, encoding, where) it must give.
 
 Story (from 2026-12-04T09:00:00Z; the phone is 192.168.70.5, its resolver 192.168.70.1):
 the phone resolves each server's name, then opens one TCP connection to it, sends its
-bytes, reads a short answer and closes (FIN both ways). No connection speaks HTTP, TLS
-or DNS, so each is a metadata-only exchange whose client bytes are searched:
+bytes, reads a short answer and closes (FIN both ways). But for the WebSocket, no
+connection speaks HTTP, TLS or DNS, so each is a metadata-only exchange whose client
+bytes are searched (frames: SYN to the last FIN):
   +1 s  JPush (s.jpush.cn, port 7000): an 8-byte binary header, then a JSON login with
         the IMEI and the Android id, sent in two segments that cut the IMEI in two.
   +2 s  Getui (sdk.open.getui.net, 5224): a text line with the OAID in base64.
   +3 s  Umeng (alog.umeng.com, 8080): a JSON document alone, advertising id inside.
   +4 s  Tencent GDT (mi.gdt.qq.com, 9443): a 4-byte ping, nothing personal.
+  +5 s  Umeng over a WebSocket (ws.umeng.com, port 80): the HTTP upgrade offering
+        permessage-deflate and its 101, then the client's masked messages — a text
+        message in two fragments around a ping (the Android id), two compressed
+        binary messages sharing the compressor's window (the advertising id; the
+        second also the IMEI, and its advertising id only back-references into the
+        first message), the second's frame cut across two segments — with the
+        server's own message and the close between them. The upgrade is an HTTP
+        exchange, each client message one more (method WS), as behind the proxy.
   +10 s the user refuses all purposes (the case file).
   +12 s Tencent GDT again: a binary header and the MD5 of the Android id, in hex.
   +14 s Getui again: 70 000 bytes of heartbeats, then the IMEI, past the 64 KiB that
@@ -27,10 +36,12 @@ or DNS, so each is a metadata-only exchange whose client bytes are searched:
 Every IPv4 header and TCP/UDP checksum is valid. Deterministic, standard library only,
 all values synthetic (DESIGN.md section 10's examples).
 
-Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the six
-connections, `-z expert` shows no errors or warnings (notes and chats only), and no
-frame dissects as HTTP or TLS: above TCP only DNS and "data", but for one frame that
-tshark, which picks dissectors by port, calls Gryphon (port 7000).
+Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the seven
+connections; `-Y websocket -V` shows the three client messages unmasked, joined and
+inflated (the Android id; the advertising id; the advertising id and the IMEI);
+`-z expert` shows no errors and one warning: tshark, which picks dissectors by port,
+reads the port-7000 payload as Gryphon and calls it invalid. Apart from that and the
+WebSocket's upgrade, no frame dissects as anything above TCP but DNS and "data".
 Run: python3 captures/rawtcp/make_rawtcp.py
 """
 import base64
@@ -39,6 +50,7 @@ import json
 import os
 import struct
 import sys
+import zlib
 from datetime import datetime, timedelta, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,11 +94,17 @@ def lookup(t_us, name, address, txid):
     frame(t_us + 2_000, False, ipv4(RESOLVER, PHONE, 17, udp_datagram(RESOLVER, PHONE, 53, port, a)))
 
 
-def connection(t_s, host, server, port, sport, pieces, answer, rule, data, note):
-    """One TCP connection: handshake, the client's `pieces` (one segment each), the
-    server's `answer`, FIN both ways. Returns nothing; records the expected row."""
+def at(t_us):
+    return (T0 + timedelta(microseconds=t_us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def conversation(t_s, server, port, sport, steps):
+    """One TCP connection: handshake, then `steps` — (from_phone, bytes) segments in
+    order — then FIN both ways. Returns the SYN's frame, the last FIN's (the ACK after
+    it belongs to no open connection), and per step its frame and time."""
     t = t_s * 1_000_000
     cseq, sseq = 1_000_000 + sport, 7_000_000 + port
+    c, s = cseq + 1, sseq + 1
 
     def seg(from_phone, seq, ack, flags, payload=b""):
         nonlocal t
@@ -96,31 +114,122 @@ def connection(t_s, host, server, port, sport, pieces, answer, rule, data, note)
 
     first = seg(True, cseq, 0, SYN)
     seg(False, sseq, cseq + 1, SYN | ACK)
-    seg(True, cseq + 1, sseq + 1, ACK)
-    c, s = cseq + 1, sseq + 1
-    sent = b""
-    for piece in pieces:
-        seg(True, c, s, PSH | ACK, piece)
-        c += len(piece)
-        sent += piece
-    seg(False, s, c, PSH | ACK, answer)
-    s += len(answer)
+    seg(True, c, s, ACK)
+    placed = []
+    for from_phone, data in steps:
+        if from_phone:
+            n = seg(True, c, s, PSH | ACK, data)
+            c += len(data)
+        else:
+            n = seg(False, s, c, PSH | ACK, data)
+            s += len(data)
+        placed.append((n, t))
     seg(True, c, s, FIN | ACK)
-    # The exchange's frames run from the SYN to the last FIN (the ACK after it
-    # belongs to no open connection).
     last = seg(False, s, c + 1, FIN | ACK)
     seg(True, c + 1, s + 1, ACK)
+    return first, last, placed
+
+
+def connection(t_s, host, server, port, sport, pieces, answer, rule, data, note):
+    """A connection in a protocol no parser reads: the client's `pieces` (a segment
+    each), then the server's `answer`. One metadata-only exchange, SYN to last FIN."""
+    steps = [(True, p) for p in pieces] + [(False, answer)]
+    first, last, placed = conversation(t_s, server, port, sport, steps)
     connections.append({
-        "at": (T0 + timedelta(seconds=t_s, microseconds=4_000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "frames": [first, last],
         "host": host,
         "server": f"{server}:{port}",
-        "client_bytes": len(sent),
-        "segments": len(pieces),
-        "rule": rule,
-        "data": data,
+        "client_bytes": sum(len(p) for p in pieces),
         "note": note,
+        "exchanges": [{"method": "", "at": at(placed[0][1]), "frames": [first, last],
+                       "rule": rule, "data": data}],
     })
+
+
+def ws_frame(opcode, payload, fin=True, rsv1=False, key=None):
+    """A WebSocket frame (RFC 6455 5.2); masked with `key` when given (a client's)."""
+    head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
+    mask = 0x80 if key else 0
+    n = len(payload)
+    if n < 126:
+        head += bytes([mask | n])
+    elif n <= 0xFFFF:
+        head += bytes([mask | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([mask | 127]) + struct.pack("!Q", n)
+    if key:
+        return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + payload
+
+
+def websocket(t_s, host, server, port, sport):
+    """An analytics SDK's WebSocket: the upgrade (permessage-deflate offered and
+    accepted), a text message in two fragments around a ping, two compressed binary
+    messages sharing the compressor's window (the second mostly back-references into
+    the first), the second's frame cut across two segments; the server's own message
+    and close between them, which are not read."""
+    key = base64.b64encode(bytes(range(16)))
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    upgrade = (f"GET /v1/stream?app=4f7aa3c1e0b0 HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n").encode() + \
+        b"Sec-WebSocket-Key: " + key + b"\r\n\r\n"
+    switched = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+    masks = [bytes([0x5A, 0xC3, 0x11, n]) for n in range(8)]
+    hello = json.dumps({"event": "open", "android_id": ANDROID_ID}, separators=(",", ":")).encode()
+    half = len(hello) // 2
+    text = (ws_frame(1, hello[:half], fin=False, key=masks[0]) + ws_frame(9, b"", key=masks[1])
+            + ws_frame(0, hello[half:], key=masks[2]))
+    deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+
+    def compressed(data):
+        out = deflater.compress(data) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(b"\x00\x00\xff\xff")
+        return out[:-4]
+
+    one = json.dumps({"event": "view", "advertising_id": ADVERTISING_ID, "seq": 1},
+                     separators=(",", ":")).encode()
+    two = json.dumps({"event": "view", "advertising_id": ADVERTISING_ID, "seq": 2, "imei": IMEI},
+                     separators=(",", ":")).encode()
+    first_msg = ws_frame(2, compressed(one), rsv1=True, key=masks[3])
+    two_deflated = compressed(two)
+    # The id in the second message is a back-reference into the first: only the
+    # shared window makes it readable.
+    try:
+        alone = zlib.decompressobj(-15).decompress(two_deflated + b"\x00\x00\xff\xff")
+    except zlib.error:
+        alone = b""
+    assert ADVERTISING_ID.encode() not in alone
+    second_msg = ws_frame(2, two_deflated, rsv1=True, key=masks[4])
+    cut = len(second_msg) // 2
+    steps = [(True, upgrade), (False, switched), (True, text),
+             (False, ws_frame(1, b'{"ok":1}')), (True, first_msg),
+             (True, second_msg[:cut]), (True, second_msg[cut:]),
+             (True, ws_frame(8, b"\x03\xe8", key=masks[5])), (False, ws_frame(8, b"\x03\xe8"))]
+    first, last, placed = conversation(t_s, server, port, sport, steps)
+    path = "/v1/stream?app=4f7aa3c1e0b0"
+    rows = [
+        {"method": "GET", "path": path, "at": at(placed[0][1]), "frames": [placed[0][0], placed[1][0]],
+         "rule": None, "data": []},
+        {"method": "WS", "path": path, "at": at(placed[2][1]), "frames": [placed[2][0], placed[2][0]],
+         "rule": "share-before-consent", "data": [["android_id", "plain", "body:$.android_id"]]},
+        {"method": "WS", "path": path, "at": at(placed[4][1]), "frames": [placed[4][0], placed[4][0]],
+         "rule": "share-before-consent",
+         "data": [["advertising_id", "plain", "body:$.advertising_id"]]},
+        {"method": "WS", "path": path, "at": at(placed[5][1]), "frames": [placed[5][0], placed[6][0]],
+         "rule": "share-before-consent",
+         "data": [["advertising_id", "plain", "body:$.advertising_id"], ["imei", "plain", "body:$.imei"]]},
+    ]
+    connections.append({
+        "host": host,
+        "server": f"{server}:{port}",
+        "client_bytes": sum(len(d) for c, d in steps if c),
+        "note": "WebSocket: the upgrade is an HTTP exchange, each client message one more "
+                "(method WS); the third message's advertising id is only back-references "
+                "into the second's window",
+        "exchanges": rows,
+    })
+    return first, last
 
 
 def main():
@@ -153,6 +262,9 @@ def main():
     connection(4, "mi.gdt.qq.com", "203.0.113.40", 9443, 51004, [b"\x00\x00\x00\x04ping"],
                b"\x00\x00\x00\x04pong", "tracker-contact-before-consent", [],
                "nothing personal in the bytes: contact with an ad network before any decision")
+
+    lookup(4_900_000, "ws.umeng.com", "203.0.113.31", 5)
+    websocket(5, "ws.umeng.com", "203.0.113.31", 80, 51007)
 
     digest = hashlib.md5(ANDROID_ID.encode()).hexdigest().encode()
     connection(12, "mi.gdt.qq.com", "203.0.113.40", 9443, 51005,

@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 22] = [
+pub const TARGETS: [&str; 23] = [
     "har",
     "decode",
     "case",
@@ -44,6 +44,7 @@ pub const TARGETS: [&str; 22] = [
     "udp_export",
     "tcp_export",
     "capture_chain",
+    "websocket",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -73,6 +74,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "capture_chain" => {
             capture_chain(data);
         }
+        "websocket" => websocket(data),
         _ => return false,
     }
     true
@@ -1206,6 +1208,58 @@ fn http2_run(steps: &[Http1Step<'_>], bytewise: bool) -> Vec<consentry::net::htt
     }
     conn.close(&mut out);
     out
+}
+
+/// `websocket`: a client's WebSocket bytes for `WsReader` with small limits. Byte 0:
+/// bit 0 permessage-deflate offered, bit 1 a gap after the cut; byte 1: where the
+/// rest is cut in two (mod its length + 1). The two pieces must give the events the
+/// whole gives (without the gap), and every message stays within its limit.
+pub fn websocket(data: &[u8]) {
+    use consentry::net::websocket::{WsEvent, WsLimits, WsReader};
+    let (Some(&flags), Some(&cut)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let rest = &data[2..];
+    let limits = WsLimits {
+        max_message_bytes: 256,
+        max_inflated_bytes: 4096,
+    };
+    let deflate = flags & 1 != 0;
+    let at = usize::from(cut) % (rest.len() + 1);
+    let read = |pieces: &[&[u8]], gap: bool| {
+        let mut r = WsReader::new(limits.clone(), deflate);
+        let mut out = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            r.push(p, Timestamp::from_micros(i as i64), i as u64 + 1, &mut out);
+            if gap && i == 0 {
+                r.gap(3, &mut out);
+            }
+        }
+        r.close(&mut out);
+        out
+    };
+    let whole = read(&[rest], false);
+    let split = read(&[&rest[..at], &rest[at..]], false);
+    let strip = |ev: &[WsEvent]| -> Vec<(bool, Vec<u8>, u64, bool)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                WsEvent::Message(m) => Some((m.binary, m.data.clone(), m.wire_len, m.truncated)),
+                WsEvent::Anomaly(_) => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&whole),
+        strip(&split),
+        "split-dependent WebSocket messages"
+    );
+    for ev in [whole, read(&[&rest[..at], &rest[at..]], flags & 2 != 0)] {
+        for e in &ev {
+            if let WsEvent::Message(m) = e {
+                assert!(m.data.len() <= limits.max_message_bytes);
+            }
+        }
+    }
 }
 
 /// `http2`: the `http1` input layout (client data, server data and gaps by control

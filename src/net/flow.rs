@@ -7,9 +7,14 @@
 //! HTTP/1.1 `Upgrade: h2c` answered by `101`), a TLS handshake reader
 //! ([`HelloReader`]) or DNS over TCP. HTTP/1 requests are held until their response
 //! arrives (bounded) and then handed out as [`FlowEvent::Http`]; HTTP/2 streams come
-//! out of their parser whole, each as one [`FlowEvent::Http`]; a connection that produced no HTTP exchange becomes exactly
-//! one [`FlowEvent::Metadata`] (TLS without keys, unknown protocols, connections that
-//! never carried data), so contact with a tracker is never invisible.
+//! out of their parser whole, each as one [`FlowEvent::Http`]; after an `Upgrade:
+//! websocket` answered by `101`, each message the client sends is one more
+//! [`FlowEvent::Http`] (method `WS`, read by a [`WsReader`]); a connection that
+//! produced no HTTP exchange becomes exactly one [`FlowEvent::Metadata`] (TLS without
+//! keys, unknown protocols, connections that never carried data), so contact with a
+//! tracker is never invisible. A cleartext connection in a protocol no parser reads
+//! hands its client's first bytes to that event (its `payload`, bounded per
+//! connection and per table), for the analysis to search.
 //!
 //! A UDP flow is reported as one [`FlowEvent::Metadata`] at its first datagram, except
 //! when that datagram is a QUIC client Initial ([`sniff::sniff_udp_client`]): then the
@@ -75,6 +80,7 @@ use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
 use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted, TlsDecryptor, TlsOutput};
+use crate::net::websocket::{WsEvent, WsLimits, WsReader};
 use crate::timestamp::Timestamp;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -98,6 +104,7 @@ pub struct FlowLimits {
     pub tcp: TcpLimits,
     pub http: Http1Limits,
     pub http2: Http2Limits,
+    pub websocket: WsLimits,
     /// Flows tracked at once (default 100 000).
     pub max_flows: usize,
     /// Out-of-order bytes held by all reassemblers together (default 128 MiB).
@@ -132,6 +139,7 @@ impl Default for FlowLimits {
             tcp: TcpLimits::default(),
             http: Http1Limits::default(),
             http2: Http2Limits::default(),
+            websocket: WsLimits::default(),
             max_flows: 100_000,
             max_buffered_total: 128 << 20,
             tcp_idle_micros: 300 * MICROS_PER_SECOND,
@@ -373,8 +381,56 @@ enum App {
     /// A cleartext protocol no parser reads: the client's bytes are kept for the
     /// analysis to search.
     Unparsed(Unparsed),
+    /// A WebSocket after its upgrade: the client's messages become exchanges.
+    WebSocket(Box<WebSocket>),
     /// Nothing more to read (encrypted, a tunnel after its exchanges, lost sync).
     Opaque,
+}
+
+/// A client's WebSocket: its frames, and the upgrade request its messages are sent
+/// under (the proxy and HAR readers name them so too).
+struct WebSocket {
+    reader: WsReader,
+    /// The upgrade request's target and `Host` header.
+    target: String,
+    host: Option<Vec<u8>>,
+    events: Vec<WsEvent>,
+}
+
+/// What a `101` to an `Upgrade: websocket` request leaves for the switch.
+struct WsUpgrade {
+    target: String,
+    host: Option<Vec<u8>>,
+    /// The client offered permessage-deflate (RFC 7692).
+    deflate: bool,
+}
+
+impl WsUpgrade {
+    /// The upgrade `request` asked for, when it asked for a WebSocket.
+    fn of(request: &HttpRequest) -> Option<WsUpgrade> {
+        let upgrade = crate::exchange::header(&request.headers, "upgrade")?;
+        if !upgrade
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+        {
+            return None;
+        }
+        let deflate = request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+            .flat_map(|h| h.value.split(|&b| b == b','))
+            .any(|ext| {
+                let name = ext.split(|&b| b == b';').next().unwrap_or_default();
+                name.trim_ascii()
+                    .eq_ignore_ascii_case(b"permessage-deflate")
+            });
+        Some(WsUpgrade {
+            target: request.target.clone(),
+            host: crate::exchange::header(&request.headers, "host").map(<[u8]>::to_vec),
+            deflate,
+        })
+    }
 }
 
 /// The client's bytes of a connection in a protocol no parser reads, from its first
@@ -497,6 +553,8 @@ struct ConnState {
     h2c_upgrade: Option<(u64, HttpRequest, HttpResponse)>,
     /// Index of the upgrade request, for the exchange of HTTP/2 stream 1.
     h2c_stream1_index: Option<u64>,
+    /// A WebSocket upgrade answered by `101`, until the connection switches.
+    ws_upgrade: Option<WsUpgrade>,
     /// The table's count of client bytes kept by [`App::Unparsed`] connections.
     unparsed_held: Arc<AtomicUsize>,
 }
@@ -1214,6 +1272,7 @@ impl ConnState {
             h2_events: Vec::new(),
             h2c_upgrade: None,
             h2c_stream1_index: None,
+            ws_upgrade: None,
             unparsed_held,
         }
     }
@@ -1463,6 +1522,13 @@ impl ConnState {
                     unparsed.push(bytes, limits);
                 }
             }
+            App::WebSocket(ws) => {
+                if from_client {
+                    let mut events = std::mem::take(&mut ws.events);
+                    ws.reader.push(bytes, meta.ts, meta.frame, &mut events);
+                    self.websocket(&mut events, out);
+                }
+            }
             App::Http(http) => {
                 let mut events = std::mem::take(&mut self.http_events);
                 if from_client {
@@ -1570,6 +1636,13 @@ impl ConnState {
                     unparsed.gap(len);
                 }
             }
+            App::WebSocket(ws) => {
+                if from_client {
+                    let mut events = std::mem::take(&mut ws.events);
+                    ws.reader.gap(len, &mut events);
+                    self.websocket(&mut events, out);
+                }
+            }
             _ => {
                 self.note(Anomaly::new(
                     "tcp-gap",
@@ -1616,6 +1689,9 @@ impl ConnState {
                     }
                     match self.pending.front() {
                         Some((index, request)) if *index == request_index => {
+                            if response.status == 101 {
+                                self.ws_upgrade = WsUpgrade::of(request);
+                            }
                             if response.status == 101 && asks_h2c(request) {
                                 // HTTP/2 stream 1 will answer it (see `Opaque` below).
                                 if let Some((index, request)) = self.pending.pop_front() {
@@ -1667,6 +1743,20 @@ impl ConnState {
                         }
                         continue;
                     }
+                    if let Some(upgrade) = self.ws_upgrade.take() {
+                        // A WebSocket: the client's messages are read; the server's
+                        // are what it tells the app, not read (as behind the proxy).
+                        self.app = App::WebSocket(Box::new(WebSocket {
+                            reader: WsReader::new(limits.websocket.clone(), upgrade.deflate),
+                            target: upgrade.target,
+                            host: upgrade.host,
+                            events: Vec::new(),
+                        }));
+                        if let Some(meta) = self.last_meta {
+                            self.feed(true, &after_client, meta, limits, out);
+                        }
+                        continue;
+                    }
                     self.app = App::Sniffing {
                         prefix: Vec::new(),
                         meta: None,
@@ -1678,6 +1768,44 @@ impl ConnState {
                 }
                 Http1Event::Anomaly(a) => self.note(a),
             }
+        }
+    }
+
+    /// Hands out each client WebSocket message as a request of its own (method `WS`,
+    /// the upgrade's target and `Host`, the message as its body), as the proxy does.
+    fn websocket(&mut self, events: &mut Vec<WsEvent>, out: &mut Vec<FlowEvent>) {
+        let App::WebSocket(ws) = &self.app else {
+            events.clear();
+            return;
+        };
+        let (target, host) = (ws.target.clone(), ws.host.clone());
+        for event in events.drain(..) {
+            match event {
+                WsEvent::Message(m) => {
+                    let index = self.requests_seen;
+                    self.requests_seen += 1;
+                    let request = HttpRequest {
+                        method: "WS".into(),
+                        target: target.clone(),
+                        version: "WebSocket".into(),
+                        headers: host
+                            .iter()
+                            .map(|h| crate::exchange::Header::new("Host", h.clone()))
+                            .collect(),
+                        body: m.data,
+                        body_len: m.wire_len,
+                        truncated: m.truncated,
+                        meta: m.meta,
+                        anomalies: m.anomalies,
+                    };
+                    self.emit_http(index, request, None, out);
+                }
+                WsEvent::Anomaly(a) => self.note(a),
+            }
+        }
+        // The list's allocation is kept for the next bytes.
+        if let App::WebSocket(ws) = &mut self.app {
+            ws.events = std::mem::take(events);
         }
     }
 
@@ -1767,6 +1895,11 @@ impl ConnState {
             let mut events = std::mem::take(&mut self.h2_events);
             h2.close(&mut events);
             self.http2(&mut events, out);
+        }
+        if let App::WebSocket(ws) = &mut self.app {
+            let mut events = std::mem::take(&mut ws.events);
+            ws.reader.close(&mut events);
+            self.websocket(&mut events, out);
         }
         if let Some((index, request, response)) = self.h2c_upgrade.take() {
             self.emit_http(index, request, Some(response), out);
@@ -2400,6 +2533,76 @@ mod tests {
         seg(&mut t, &mut out, 4, true, 40011, 101, ACK, REQ);
         t.finish(&mut out);
         assert_eq!(kinds(&out), ["http /a 0"]);
+    }
+
+    /// A client's WebSocket frame: FIN, `opcode`, masked with a fixed key.
+    fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let key = [1u8, 2, 3, 4];
+        assert!(payload.len() < 126);
+        let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    }
+
+    #[test]
+    fn websocket_messages_of_the_client_become_requests() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40014);
+        let upgrade = b"GET /chat?v=1 HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let switched =
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+        seg(&mut t, &mut out, 4, true, 40014, 101, ACK, upgrade);
+        let c = 101 + upgrade.len() as u32;
+        seg(&mut t, &mut out, 5, false, 40014, 501, ACK, switched);
+        let s = 501 + switched.len() as u32;
+        let one = ws_frame(1, br#"{"imei":"490154203237518"}"#);
+        let ping = ws_frame(9, b"");
+        let two = ws_frame(2, b"\x00bin");
+        let both = [one.clone(), ping, two].concat();
+        // The first frame cut across two segments; the server's frame is not read.
+        seg(&mut t, &mut out, 6, true, 40014, c, ACK, &both[..5]);
+        seg(&mut t, &mut out, 7, true, 40014, c + 5, ACK, &both[5..]);
+        seg(&mut t, &mut out, 8, false, 40014, s, ACK, b"\x81\x02hi");
+        t.finish(&mut out);
+        let requests: Vec<(String, String, Vec<u8>, u64, u64)> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http { request, index, .. } => Some((
+                    request.method.clone(),
+                    request.target.clone(),
+                    request.body.clone(),
+                    *index,
+                    request.meta.first_frame,
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            requests,
+            [
+                ("GET".into(), "/chat?v=1".into(), Vec::new(), 0, 4),
+                (
+                    "WS".into(),
+                    "/chat?v=1".into(),
+                    br#"{"imei":"490154203237518"}"#.to_vec(),
+                    1,
+                    6
+                ),
+                ("WS".into(), "/chat?v=1".into(), b"\x00bin".to_vec(), 2, 7),
+            ]
+        );
+        let FlowEvent::Http { request, .. } = &out[1] else {
+            panic!("{:?}", kinds(&out));
+        };
+        assert_eq!(request.version, "WebSocket");
+        assert_eq!(
+            request.headers,
+            [crate::exchange::Header::new("Host", "ws.example")]
+        );
     }
 
     #[test]

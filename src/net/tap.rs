@@ -425,7 +425,14 @@ impl Tap {
         };
         x.host =
             request_host(authority, &request.headers).unwrap_or_else(|| self.server_name(conn, at));
-        x.scheme = if conn.tls.is_some() { "https" } else { "http" }.to_string();
+        // A WebSocket message (`WS`, see `flow`) is named as the proxy names it.
+        x.scheme = match (request.method == "WS", conn.tls.is_some()) {
+            (false, false) => "http",
+            (false, true) => "https",
+            (true, false) => "ws",
+            (true, true) => "wss",
+        }
+        .to_string();
         x.method = request.method;
         x.path = path.unwrap_or(request.target);
         x.http_version = request.version;

@@ -1,0 +1,738 @@
+//! WebSocket (RFC 6455) messages of one direction of a connection, sans I/O.
+//!
+//! The flow table reads a client's WebSocket after an HTTP/1.1 `Upgrade: websocket`
+//! answered by `101`, so that each text or binary message the client sends becomes an
+//! exchange, as it does behind the proxy and in a HAR (method `WS`, the message as its
+//! body). What the server sends is not read: it is what the server tells the app, not
+//! the device's data leaving it.
+//!
+//! - **Frames** (§5.2): FIN, RSV1–3, opcode, mask bit, a 7-, 16- or 64-bit length, the
+//!   masking key. Masked payloads (a client's, §5.3) are unmasked.
+//! - **Messages**: a text (1) or binary (2) frame starts one, continuation frames (0)
+//!   add to it, the frame with FIN ends it. Control frames (close, ping, pong) may come
+//!   between a message's frames; they are read over.
+//! - **Compression** (permessage-deflate, RFC 7692): when the client offered it, a
+//!   message whose first frame has RSV1 set is raw DEFLATE, inflated after appending
+//!   `00 00 ff ff` (§7.2.2). The direction keeps one inflater and its window from
+//!   message to message (context takeover); a sender that resets its compressor per
+//!   message (`client_no_context_takeover`) decodes the same way.
+//! - **Limits** ([`WsLimits`]): a message keeps at most `max_message_bytes` (of
+//!   compressed bytes, and of inflated ones), the rest is counted and the message
+//!   marked truncated (anomaly `ws-message-limit`). Inflating stops at
+//!   `max_inflated_bytes` a message; past it, and after an inflation error, the
+//!   window is lost and later compressed messages are not inflated (anomaly
+//!   `ws-inflate-error`). A frame's declared length is never allocated.
+//! - **Errors** (a reserved opcode or RSV bit, RSV1 without the extension or on a
+//!   continuation, a control frame longer than 125 bytes or fragmented, a continuation
+//!   without a message, a new message before the last one's FIN, a length with its top
+//!   bit set): anomaly `ws-malformed`, and the direction stops being read, since its
+//!   framing can no longer be trusted. A gap stops it too (`ws-gap`): frames cannot be
+//!   found again after lost bytes.
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+use crate::exchange::Anomaly;
+use crate::net::http1::MessageMeta;
+use crate::timestamp::Timestamp;
+
+/// Bounds of one direction's reading.
+#[derive(Debug, Clone)]
+pub struct WsLimits {
+    /// Bytes of a message kept, before and after inflation (default 8 MiB, the limit
+    /// of an HTTP body's analysis).
+    pub max_message_bytes: usize,
+    /// Bytes one compressed message may inflate to, the discarded excess included
+    /// (default 32 MiB): the window needs all of them, the search only the first
+    /// `max_message_bytes`.
+    pub max_inflated_bytes: usize,
+}
+
+impl Default for WsLimits {
+    fn default() -> Self {
+        WsLimits {
+            max_message_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
+            max_inflated_bytes: 4 * crate::decode::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// One complete (or cut) message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsMessage {
+    /// Opcode 2 (binary) rather than 1 (text).
+    pub binary: bool,
+    /// The payload, unmasked and inflated, at most `max_message_bytes`.
+    pub data: Vec<u8>,
+    /// Payload bytes on the wire, all frames (before inflation).
+    pub wire_len: u64,
+    /// `data` is not the whole message: a limit, an inflation error or the end.
+    pub truncated: bool,
+    /// Time and frame of its first byte, frame of its last.
+    pub meta: MessageMeta,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// What the reader found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsEvent {
+    Message(WsMessage),
+    /// The direction stopped being read (malformed framing, a gap).
+    Anomaly(Anomaly),
+}
+
+/// Longest frame header: 2 + 8 (64-bit length) + 4 (masking key).
+const MAX_HEADER: usize = 14;
+/// Control frames carry at most this much (§5.5).
+const MAX_CONTROL_PAYLOAD: u64 = 125;
+/// The tail a permessage-deflate sender strips from each message (RFC 7692 §7.2.1).
+const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+/// Inflated in pieces of this size.
+const INFLATE_STEP: usize = 32 << 10;
+
+/// The frame being read.
+struct Frame {
+    opcode: u8,
+    fin: bool,
+    /// Payload bytes still to come.
+    remaining: u64,
+    mask: Option<[u8; 4]>,
+    /// Payload bytes read so far (the masking key's position).
+    read: u64,
+}
+
+/// The message being put together.
+struct Partial {
+    binary: bool,
+    compressed: bool,
+    /// Payload as received (compressed when `compressed`), at most the limit.
+    data: Vec<u8>,
+    wire_len: u64,
+    /// Bytes past `max_message_bytes` were not kept.
+    over_limit: bool,
+    /// Its final frame never came (a gap, the connection's end).
+    cut: bool,
+    meta: MessageMeta,
+}
+
+/// One direction's frames and messages.
+pub struct WsReader {
+    limits: WsLimits,
+    /// The client offered permessage-deflate: RSV1 means a compressed message.
+    deflate: bool,
+    header: [u8; MAX_HEADER],
+    header_len: usize,
+    /// Time and frame of the header's first byte (a message starts there).
+    header_at: (Timestamp, u64),
+    frame: Option<Frame>,
+    message: Option<Partial>,
+    /// Kept across messages for the shared window; `None` until a compressed
+    /// message comes, or after the window was lost.
+    inflater: Option<Box<Decompress>>,
+    window_lost: bool,
+    stopped: bool,
+}
+
+impl WsReader {
+    /// A reader of the bytes after the `101`; `deflate` when the upgrade request offered
+    /// `permessage-deflate` in `Sec-WebSocket-Extensions`.
+    pub fn new(limits: WsLimits, deflate: bool) -> Self {
+        WsReader {
+            limits,
+            deflate,
+            header: [0; MAX_HEADER],
+            header_len: 0,
+            header_at: (Timestamp::from_micros(0), 0),
+            frame: None,
+            message: None,
+            inflater: None,
+            window_lost: false,
+            stopped: false,
+        }
+    }
+
+    /// The next in-order bytes, carried by `frame` captured at `ts`.
+    pub fn push(&mut self, mut data: &[u8], ts: Timestamp, frame: u64, out: &mut Vec<WsEvent>) {
+        while !data.is_empty() && !self.stopped {
+            let used = match self.frame.as_mut() {
+                None => self.header_bytes(data, ts, frame, out),
+                Some(f) => {
+                    let n = usize::try_from(f.remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(data.len());
+                    let piece = &data[..n];
+                    f.remaining -= n as u64;
+                    self.payload(piece, frame);
+                    if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
+                        self.end_frame(frame, out);
+                    }
+                    n
+                }
+            };
+            data = data.get(used..).unwrap_or_default();
+        }
+    }
+
+    /// Lost bytes: the frames cannot be found again.
+    pub fn gap(&mut self, len: u64, out: &mut Vec<WsEvent>) {
+        if self.stopped {
+            return;
+        }
+        self.stop(
+            Anomaly::new(
+                "ws-gap",
+                format!("{len} bytes of WebSocket frames missing; the rest is not read"),
+            ),
+            out,
+        );
+    }
+
+    /// The connection ends: a message without its last frame goes out, cut.
+    pub fn close(&mut self, out: &mut Vec<WsEvent>) {
+        self.flush_partial(out);
+        self.stopped = true;
+    }
+
+    fn stop(&mut self, anomaly: Anomaly, out: &mut Vec<WsEvent>) {
+        self.flush_partial(out);
+        out.push(WsEvent::Anomaly(anomaly));
+        self.stopped = true;
+    }
+
+    /// A message in progress goes out as it stands.
+    fn flush_partial(&mut self, out: &mut Vec<WsEvent>) {
+        if let Some(mut m) = self.message.take() {
+            m.cut = true;
+            let message = self.finish(m);
+            out.push(WsEvent::Message(message));
+        }
+    }
+
+    /// Takes header bytes from `data`; returns how many.
+    fn header_bytes(
+        &mut self,
+        data: &[u8],
+        ts: Timestamp,
+        frame: u64,
+        out: &mut Vec<WsEvent>,
+    ) -> usize {
+        let mut used = 0;
+        if self.header_len == 0 {
+            self.header_at = (ts, frame);
+        }
+        loop {
+            let need = header_len(&self.header[..self.header_len]);
+            if self.header_len >= need {
+                break;
+            }
+            let take = (need - self.header_len).min(data.len() - used);
+            if take == 0 {
+                return used;
+            }
+            self.header[self.header_len..self.header_len + take]
+                .copy_from_slice(&data[used..used + take]);
+            self.header_len += take;
+            used += take;
+        }
+        let header = self.header;
+        let len = self.header_len;
+        self.header_len = 0;
+        match self.start_frame(&header[..len], frame) {
+            Ok(()) => {
+                if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
+                    self.end_frame(frame, out);
+                }
+            }
+            Err(why) => self.stop(Anomaly::new("ws-malformed", why), out),
+        }
+        used
+    }
+
+    /// A complete frame header: checks it and opens the frame (and its message).
+    fn start_frame(&mut self, h: &[u8], frame: u64) -> Result<(), String> {
+        let (b0, b1) = (h[0], h[1]);
+        let fin = b0 & 0x80 != 0;
+        let rsv1 = b0 & 0x40 != 0;
+        let opcode = b0 & 0x0f;
+        let masked = b1 & 0x80 != 0;
+        let (length, rest) = match b1 & 0x7f {
+            126 => (u64::from(u16::from_be_bytes([h[2], h[3]])), &h[4..]),
+            127 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&h[2..10]);
+                (u64::from_be_bytes(b), &h[10..])
+            }
+            n => (u64::from(n), &h[2..]),
+        };
+        if length >> 63 != 0 {
+            return Err("frame length with its most significant bit set".into());
+        }
+        if b0 & 0x30 != 0 {
+            return Err("RSV2 or RSV3 set: no extension defines them".into());
+        }
+        let mask = masked.then(|| [rest[0], rest[1], rest[2], rest[3]]);
+        match opcode {
+            0x8..=0xa => {
+                if !fin || length > MAX_CONTROL_PAYLOAD || rsv1 {
+                    return Err(format!(
+                        "control frame (opcode {opcode}) fragmented, compressed or longer than 125 bytes"
+                    ));
+                }
+            }
+            0x1 | 0x2 => {
+                if self.message.is_some() {
+                    return Err("a new message before the last one's final frame".into());
+                }
+                if rsv1 && !self.deflate {
+                    return Err("RSV1 set without permessage-deflate offered".into());
+                }
+                self.message = Some(Partial {
+                    binary: opcode == 0x2,
+                    compressed: rsv1,
+                    data: Vec::new(),
+                    wire_len: 0,
+                    over_limit: false,
+                    cut: false,
+                    meta: MessageMeta {
+                        ts: self.header_at.0,
+                        first_frame: self.header_at.1,
+                        last_frame: frame,
+                    },
+                });
+            }
+            0x0 => {
+                if self.message.is_none() {
+                    return Err("continuation frame without a message".into());
+                }
+                if rsv1 {
+                    return Err("RSV1 set on a continuation frame".into());
+                }
+            }
+            _ => return Err(format!("reserved opcode {opcode}")),
+        }
+        self.frame = Some(Frame {
+            opcode,
+            fin,
+            remaining: length,
+            mask,
+            read: 0,
+        });
+        Ok(())
+    }
+
+    /// Payload bytes of the current frame: unmasked into the message (control frames'
+    /// are dropped).
+    fn payload(&mut self, piece: &[u8], frame: u64) {
+        let Some(f) = self.frame.as_mut() else {
+            return;
+        };
+        let start = f.read;
+        f.read += piece.len() as u64;
+        if f.opcode >= 0x8 {
+            return;
+        }
+        let (Some(m), mask) = (self.message.as_mut(), f.mask) else {
+            return;
+        };
+        m.wire_len += piece.len() as u64;
+        m.meta.last_frame = frame;
+        let room = self.limits.max_message_bytes.saturating_sub(m.data.len());
+        let keep = &piece[..piece.len().min(room)];
+        if keep.len() < piece.len() {
+            m.over_limit = true;
+        }
+        let at = m.data.len();
+        m.data.extend_from_slice(keep);
+        if let Some(key) = mask {
+            for (i, b) in m.data[at..].iter_mut().enumerate() {
+                // `start + i` mod 4: the key's byte for this payload offset.
+                *b ^= key[((start + i as u64) % 4) as usize];
+            }
+        }
+    }
+
+    /// The current frame is complete: a final frame ends its message.
+    fn end_frame(&mut self, frame: u64, out: &mut Vec<WsEvent>) {
+        let Some(f) = self.frame.take() else {
+            return;
+        };
+        if f.opcode >= 0x8 || !f.fin {
+            return;
+        }
+        if let Some(mut m) = self.message.take() {
+            m.meta.last_frame = frame;
+            let message = self.finish(m);
+            out.push(WsEvent::Message(message));
+        }
+    }
+
+    /// The message as handed out: inflated when compressed.
+    fn finish(&mut self, m: Partial) -> WsMessage {
+        let mut anomalies = Vec::new();
+        let mut truncated = m.cut || m.over_limit;
+        let data = if m.compressed {
+            // Compressed bytes not all kept: the window is lost after this one.
+            let (data, outcome) = self.inflate(&m.data, truncated);
+            truncated |= outcome.over;
+            if let Some(why) = outcome.failed {
+                anomalies.push(Anomaly::new("ws-inflate-error", why));
+                truncated = true;
+            }
+            data
+        } else {
+            m.data
+        };
+        if m.over_limit {
+            anomalies.push(Anomaly::new(
+                "ws-message-limit",
+                format!(
+                    "WebSocket message of {} bytes on the wire; the first {} kept",
+                    m.wire_len, self.limits.max_message_bytes
+                ),
+            ));
+        }
+        if m.cut {
+            anomalies.push(Anomaly::new(
+                "ws-truncated",
+                "WebSocket message without its final frame",
+            ));
+        }
+        WsMessage {
+            binary: m.binary,
+            data,
+            wire_len: m.wire_len,
+            truncated,
+            meta: m.meta,
+            anomalies,
+        }
+    }
+
+    /// Inflates one message's compressed bytes with the direction's window: the first
+    /// `max_message_bytes` of the output, the rest run through the window and dropped.
+    /// `input_cut`: the compressed bytes are not all there, so the window is lost.
+    fn inflate(&mut self, input: &[u8], input_cut: bool) -> (Vec<u8>, Inflated) {
+        let mut outcome = Inflated::default();
+        let mut kept = Vec::new();
+        if self.window_lost {
+            outcome.failed =
+                Some("compressed message not inflated: the window was lost before it".into());
+            return (kept, outcome);
+        }
+        let inflater = self
+            .inflater
+            .get_or_insert_with(|| Box::new(Decompress::new(false)));
+        let limit = self.limits.max_message_bytes;
+        let mut scratch = Vec::new();
+        let mut total = 0usize;
+        'parts: for part in [input, &DEFLATE_TAIL[..]] {
+            let mut at = 0;
+            loop {
+                let room = limit.saturating_sub(kept.len());
+                let sink = if room > 0 {
+                    &mut kept
+                } else {
+                    scratch.clear();
+                    &mut scratch
+                };
+                sink.reserve(INFLATE_STEP);
+                let (in_before, out_before) = (inflater.total_in(), sink.len());
+                let result = inflater.decompress_vec(
+                    part.get(at..).unwrap_or_default(),
+                    sink,
+                    FlushDecompress::Sync,
+                );
+                let consumed =
+                    usize::try_from(inflater.total_in() - in_before).unwrap_or(usize::MAX);
+                let produced = sink.len() - out_before;
+                at = at.saturating_add(consumed);
+                total = total.saturating_add(produced);
+                if room == 0 && produced > 0 || kept.len() > limit {
+                    outcome.over = true;
+                    kept.truncate(limit);
+                }
+                match result {
+                    Err(e) => {
+                        outcome.failed = Some(format!("permessage-deflate: {e}"));
+                        break 'parts;
+                    }
+                    Ok(Status::StreamEnd) => break 'parts,
+                    Ok(_) => {}
+                }
+                if total > self.limits.max_inflated_bytes {
+                    outcome.failed = Some(format!(
+                        "compressed message inflates past {} bytes; the first {} searched",
+                        self.limits.max_inflated_bytes,
+                        kept.len()
+                    ));
+                    break 'parts;
+                }
+                // Input used up and nothing more pending, or no progress at all.
+                if produced == 0 && (at >= part.len() || consumed == 0) {
+                    break;
+                }
+            }
+        }
+        if outcome.failed.is_some() || input_cut {
+            // The window no longer matches the sender's.
+            self.window_lost = true;
+            self.inflater = None;
+        }
+        (kept, outcome)
+    }
+}
+
+/// How inflating a message went.
+#[derive(Debug, Default)]
+struct Inflated {
+    /// Output past `max_message_bytes` was dropped.
+    over: bool,
+    /// Why inflating stopped early.
+    failed: Option<String>,
+}
+
+/// Bytes of the frame header that starts with `h` (at least 2).
+fn header_len(h: &[u8]) -> usize {
+    let [_, b1, ..] = *h else {
+        return 2;
+    };
+    let length = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + length + if b1 & 0x80 != 0 { 4 } else { 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compress, Compression, FlushCompress};
+    use proptest::prelude::*;
+
+    const TS: Timestamp = Timestamp::from_micros(1_000);
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    /// A frame as a client sends it (masked with `KEY`).
+    fn frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![(u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&KEY);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+        f
+    }
+
+    fn read_all(deflate: bool, limits: WsLimits, pieces: &[&[u8]]) -> Vec<WsEvent> {
+        let mut r = WsReader::new(limits, deflate);
+        let mut out = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            r.push(p, TS, i as u64 + 1, &mut out);
+        }
+        r.close(&mut out);
+        out
+    }
+
+    fn messages(ev: &[WsEvent]) -> Vec<(bool, Vec<u8>, bool)> {
+        ev.iter()
+            .filter_map(|e| match e {
+                WsEvent::Message(m) => Some((m.binary, m.data.clone(), m.truncated)),
+                WsEvent::Anomaly(_) => None,
+            })
+            .collect()
+    }
+
+    fn kinds(ev: &[WsEvent]) -> Vec<String> {
+        let mut k = Vec::new();
+        for e in ev {
+            match e {
+                WsEvent::Message(m) => k.extend(m.anomalies.iter().map(|a| a.kind.clone())),
+                WsEvent::Anomaly(a) => k.push(a.kind.clone()),
+            }
+        }
+        k
+    }
+
+    /// One compressor for a whole direction, as a permessage-deflate client keeps it.
+    struct Deflater(Compress);
+
+    impl Deflater {
+        fn new() -> Self {
+            Deflater(Compress::new(Compression::default(), false))
+        }
+
+        /// A message's compressed bytes without the `00 00 ff ff` tail.
+        fn message(&mut self, data: &[u8]) -> Vec<u8> {
+            let start = self.0.total_in();
+            let mut out = Vec::new();
+            loop {
+                out.reserve(data.len() + 1024);
+                let used = (self.0.total_in() - start) as usize;
+                self.0
+                    .compress_vec(&data[used..], &mut out, FlushCompress::Sync)
+                    .unwrap();
+                let used = (self.0.total_in() - start) as usize;
+                if used == data.len() && out.len() < out.capacity() {
+                    break;
+                }
+            }
+            assert!(out.ends_with(&DEFLATE_TAIL));
+            out.truncate(out.len() - 4);
+            out
+        }
+    }
+
+    #[test]
+    fn text_and_binary_messages_are_unmasked() {
+        let text = frame(true, false, 1, br#"{"imei":"490154203237518"}"#);
+        let bin = frame(true, false, 2, b"\x00\x01\x02");
+        let ev = read_all(false, WsLimits::default(), &[&text, &bin]);
+        assert_eq!(
+            messages(&ev),
+            [
+                (false, br#"{"imei":"490154203237518"}"#.to_vec(), false),
+                (true, b"\x00\x01\x02".to_vec(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn fragments_join_around_control_frames() {
+        let a = frame(false, false, 1, b"hello ");
+        let ping = frame(true, false, 9, b"p");
+        let b = frame(true, false, 0, b"world");
+        let close = frame(true, false, 8, b"\x03\xe8");
+        let ev = read_all(false, WsLimits::default(), &[&a, &ping, &b, &close]);
+        assert_eq!(messages(&ev), [(false, b"hello world".to_vec(), false)]);
+        assert!(kinds(&ev).is_empty());
+    }
+
+    #[test]
+    fn lengths_of_16_and_64_bits() {
+        let mid = vec![b'x'; 300];
+        let big = vec![b'y'; 70_000];
+        let ev = read_all(
+            false,
+            WsLimits::default(),
+            &[&frame(true, false, 2, &mid), &frame(true, false, 2, &big)],
+        );
+        let got = messages(&ev);
+        assert_eq!(got[0].1, mid);
+        assert_eq!(got[1].1, big);
+    }
+
+    #[test]
+    fn compressed_messages_share_the_window() {
+        let mut d = Deflater::new();
+        let one = d.message(br#"{"advertising_id":"38400000-8cf0-11bd-b23e-10b96e40000d"}"#);
+        // The second message repeats the first: with context takeover it is mostly
+        // back-references into the first message's output.
+        let two = d.message(br#"{"advertising_id":"38400000-8cf0-11bd-b23e-10b96e40000d","n":2}"#);
+        let ev = read_all(
+            true,
+            WsLimits::default(),
+            &[&frame(true, true, 1, &one), &frame(true, true, 1, &two)],
+        );
+        let got = messages(&ev);
+        assert_eq!(
+            got[1].1,
+            br#"{"advertising_id":"38400000-8cf0-11bd-b23e-10b96e40000d","n":2}"#
+        );
+        assert!(kinds(&ev).is_empty(), "{:?}", kinds(&ev));
+    }
+
+    #[test]
+    fn limits_cut_messages_and_inflation() {
+        let limits = WsLimits {
+            max_message_bytes: 4,
+            max_inflated_bytes: 64,
+        };
+        let ev = read_all(false, limits, &[&frame(true, false, 1, b"abcdefgh")]);
+        assert_eq!(messages(&ev), [(false, b"abcd".to_vec(), true)]);
+        assert_eq!(kinds(&ev), ["ws-message-limit"]);
+        // A small compressed message that inflates far past the bound.
+        let limits = WsLimits {
+            max_message_bytes: 64,
+            max_inflated_bytes: 1000,
+        };
+        let mut d = Deflater::new();
+        let bomb = d.message(&[b'z'; 10_000]);
+        assert!(bomb.len() < 64);
+        let ev = read_all(true, limits, &[&frame(true, true, 2, &bomb)]);
+        let got = messages(&ev);
+        assert_eq!(got[0].1, [b'z'; 64]);
+        assert!(got[0].2, "truncated");
+        assert_eq!(kinds(&ev), ["ws-inflate-error"]);
+    }
+
+    #[test]
+    fn malformed_framing_stops_the_direction() {
+        for (bad, why) in [
+            (vec![0x83, 0x80, 0, 0, 0, 0], "reserved opcode"),
+            (vec![0x09, 0x80, 0, 0, 0, 0], "fragmented ping"),
+            (vec![0xc1, 0x80, 0, 0, 0, 0], "RSV1 without deflate"),
+            (vec![0x80, 0x80, 0, 0, 0, 0], "continuation alone"),
+            (vec![0xa1, 0x80, 0, 0, 0, 0], "RSV2"),
+            (
+                vec![0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                "top length bit",
+            ),
+        ] {
+            let after = frame(true, false, 1, b"never read");
+            let ev = read_all(false, WsLimits::default(), &[&bad, &after]);
+            assert!(messages(&ev).is_empty(), "{why}");
+            assert_eq!(kinds(&ev), ["ws-malformed"], "{why}");
+        }
+    }
+
+    #[test]
+    fn a_gap_ends_the_reading_and_hands_out_the_partial_message() {
+        let mut r = WsReader::new(WsLimits::default(), false);
+        let mut out = Vec::new();
+        let a = frame(false, false, 1, b"first half ");
+        r.push(&a, TS, 1, &mut out);
+        r.gap(100, &mut out);
+        r.push(&frame(true, false, 1, b"lost"), TS, 2, &mut out);
+        assert_eq!(messages(&out), [(false, b"first half ".to_vec(), true)]);
+        assert_eq!(kinds(&out), ["ws-truncated", "ws-gap"]);
+    }
+
+    proptest! {
+        /// Any cut of the bytes gives the messages of the uncut bytes.
+        #[test]
+        fn split_invariance(
+            payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..5),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut wire = Vec::new();
+            for (i, p) in payloads.iter().enumerate() {
+                wire.extend(frame(true, false, 1 + (i % 2) as u8, p));
+                wire.extend(frame(true, false, 9, b""));
+            }
+            let at = cut.index(wire.len() + 1);
+            let whole = read_all(false, WsLimits::default(), &[&wire]);
+            let split = read_all(false, WsLimits::default(), &[&wire[..at], &wire[at..]]);
+            prop_assert_eq!(messages(&whole), messages(&split));
+            let want: Vec<Vec<u8>> = payloads.clone();
+            let got: Vec<Vec<u8>> = messages(&whole).into_iter().map(|m| m.1).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        /// Hostile bytes: no panic, every message within the limit.
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2000), deflate in any::<bool>()) {
+            let limits = WsLimits { max_message_bytes: 64, max_inflated_bytes: 1024 };
+            let ev = read_all(deflate, limits, &[&bytes]);
+            for m in messages(&ev) {
+                prop_assert!(m.1.len() <= 64);
+            }
+        }
+    }
+}
