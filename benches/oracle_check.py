@@ -179,7 +179,8 @@ def observed(exchanges):
             tls[pair + (t["sni"].lower(),)] = 1
         if t and t.get("version"):
             versions[pair + (t["version"],)] = 1
-        if x.get("metadata_only") or not x.get("method"):
+        # WebSocket messages (method WS) are no HTTP records of tshark's.
+        if x.get("metadata_only") or x.get("method") in ("", None, "WS"):
             continue
         version = x.get("http_version", "")
         key = (x["method"], named(hostname(x.get("host") or "")), x.get("path", ""))
