@@ -793,3 +793,46 @@ mod openssl {
         assert_eq!(request_lines(&list), plain);
     }
 }
+
+/// `wss.pcap` (captures/tls/make_wss.py): a WebSocket inside TLS 1.2, whose client
+/// messages the key log opens; each becomes an exchange, as in cleartext.
+mod wss {
+    use super::*;
+
+    #[test]
+    fn websocket_messages_inside_tls_are_exchanges() {
+        let (list, summary) = exchanges("wss.pcap", vec![keylog_named("wss.keylog")]);
+        let seen: Vec<(&str, &str, &str, bool)> = list
+            .iter()
+            .map(|x| {
+                let decrypted = x.tls.as_ref().is_some_and(|t| t.decrypted);
+                (
+                    x.method.as_str(),
+                    x.scheme.as_str(),
+                    x.path.as_str(),
+                    decrypted,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("GET", "https", "/v1/stream", true),
+                ("WS", "wss", "/v1/stream", true),
+                ("WS", "wss", "/v1/stream", true),
+            ]
+        );
+        assert_eq!(list[1].request_body, br#"{"imei": "490154203237518"}"#);
+        // The second message was compressed (permessage-deflate).
+        assert_eq!(
+            list[2].request_body,
+            br#"{"android_id": "9774d56d682e549c"}"#
+        );
+        assert_eq!(summary.flows.tls_decrypted, 1);
+        // Without the key log: one metadata-only exchange named by its SNI.
+        let (list, _) = exchanges("wss.pcap", Vec::new());
+        assert_eq!(list.len(), 1);
+        assert!(list[0].metadata_only);
+        assert_eq!(list[0].host, "ws.umeng.com");
+    }
+}
