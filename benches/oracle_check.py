@@ -56,6 +56,9 @@ TLS_VERSIONS = {
 }
 
 
+# What is compared, in the order printed.
+CHECKS = ("http1 requests", "http1 responses", "http2 requests", "tls", "tls versions")
+
 # The host of a request without a Host header, or whose Host is an address.
 ADDRESS = "(address)"
 
@@ -155,13 +158,7 @@ def expected(oracle):
         v = s.get("server_hello_version")
         if v:
             versions[pair + (tls_version(v),)] = 1
-    return {
-        "http1 requests": http1,
-        "http1 responses": statuses,
-        "http2 requests": http2,
-        "tls": tls,
-        "tls versions": versions,
-    }
+    return dict(zip(CHECKS, (http1, statuses, http2, tls, versions)))
 
 
 def observed(exchanges):
@@ -191,13 +188,7 @@ def observed(exchanges):
             status = (x.get("response") or {}).get("status")
             if status is not None:
                 statuses[int(status)] += 1
-    return {
-        "http1 requests": http1,
-        "http1 responses": statuses,
-        "http2 requests": http2,
-        "tls": tls,
-        "tls versions": versions,
-    }
+    return dict(zip(CHECKS, (http1, statuses, http2, tls, versions)))
 
 
 def run_consentry(binary, capture, keylog):

@@ -308,7 +308,7 @@ def write_case(path):
 
 [case]
 id = "rawtcp-2026-12-04"
-title = "SDKs speaking their own TCP protocols on one test phone"
+title = "SDKs speaking their own TCP protocols and a WebSocket on one test phone"
 
 [app]
 name = "Example Shop"
