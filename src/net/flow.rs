@@ -63,7 +63,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use foldhash::fast::SeedableRandomState;
@@ -80,7 +80,8 @@ use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
 use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted, TlsDecryptor, TlsOutput};
-use crate::net::websocket::{WsEvent, WsLimits, WsReader};
+use crate::net::unparsed::Unparsed;
+use crate::net::websocket::{WsEvent, WsLimits, WsReader, WsUpgrade};
 use crate::timestamp::Timestamp;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -395,132 +396,6 @@ struct WebSocket {
     target: String,
     host: Option<Vec<u8>>,
     events: Vec<WsEvent>,
-}
-
-/// What a `101` to an `Upgrade: websocket` request leaves for the switch.
-struct WsUpgrade {
-    target: String,
-    host: Option<Vec<u8>>,
-    /// The client offered permessage-deflate (RFC 7692).
-    deflate: bool,
-}
-
-impl WsUpgrade {
-    /// The upgrade `request` asked for, when it asked for a WebSocket.
-    fn of(request: &HttpRequest) -> Option<WsUpgrade> {
-        let upgrade = crate::exchange::header(&request.headers, "upgrade")?;
-        if !upgrade
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
-        {
-            return None;
-        }
-        let deflate = request
-            .headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
-            .flat_map(|h| h.value.split(|&b| b == b','))
-            .any(|ext| {
-                let name = ext.split(|&b| b == b';').next().unwrap_or_default();
-                name.trim_ascii()
-                    .eq_ignore_ascii_case(b"permessage-deflate")
-            });
-        Some(WsUpgrade {
-            target: request.target.clone(),
-            host: crate::exchange::header(&request.headers, "host").map(<[u8]>::to_vec),
-            deflate,
-        })
-    }
-}
-
-/// The client's bytes of a connection in a protocol no parser reads, from its first
-/// byte: at most [`FlowLimits::max_unparsed_bytes`], none while the table's
-/// connections together hold [`FlowLimits::max_unparsed_total`], and none after a gap
-/// (what follows a hole is not the stream the search would read as one).
-struct Unparsed {
-    kept: Vec<u8>,
-    /// Bytes kept by all connections of the table: this one's share of it is
-    /// `kept.len()`, given back when they are handed out or dropped.
-    held: Arc<AtomicUsize>,
-    /// Client bytes seen but not kept.
-    not_kept: u64,
-    /// Why the last bytes not kept were not.
-    why: NotKept,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum NotKept {
-    Nothing,
-    Limit,
-    TableFull,
-    /// A gap in the client's bytes: nothing more is kept.
-    Gap,
-}
-
-impl Unparsed {
-    fn new(held: Arc<AtomicUsize>) -> Self {
-        Unparsed {
-            kept: Vec::new(),
-            held,
-            not_kept: 0,
-            why: NotKept::Nothing,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8], limits: &FlowLimits) {
-        let mut take = 0;
-        if self.why != NotKept::Gap {
-            let room = limits.max_unparsed_bytes.saturating_sub(self.kept.len());
-            let want = bytes.len().min(room);
-            let held = self.held.load(Ordering::Relaxed);
-            take = want.min(limits.max_unparsed_total.saturating_sub(held));
-            if take < bytes.len() {
-                self.why = if take < want {
-                    NotKept::TableFull
-                } else {
-                    NotKept::Limit
-                };
-            }
-        }
-        self.held.fetch_add(take, Ordering::Relaxed);
-        self.kept.extend_from_slice(&bytes[..take]);
-        self.not_kept = self.not_kept.saturating_add((bytes.len() - take) as u64);
-    }
-
-    fn gap(&mut self, len: u64) {
-        self.why = NotKept::Gap;
-        self.not_kept = self.not_kept.saturating_add(len);
-    }
-
-    /// The kept bytes, handed out (their count leaves the table's).
-    fn take(&mut self) -> Vec<u8> {
-        self.held.fetch_sub(self.kept.len(), Ordering::Relaxed);
-        std::mem::take(&mut self.kept)
-    }
-
-    /// Why bytes were not kept, when some were not.
-    fn not_kept(&self) -> Option<Anomaly> {
-        let why = match self.why {
-            NotKept::Nothing => return None,
-            NotKept::Limit => "past the limit",
-            NotKept::TableFull => "the table's connections held as many as allowed",
-            NotKept::Gap => "from a gap in them on",
-        };
-        Some(Anomaly::new(
-            "payload-not-searched",
-            format!(
-                "{} of the client's bytes in an unknown protocol not searched ({why}); the first {} were",
-                self.not_kept,
-                self.kept.len()
-            ),
-        ))
-    }
-}
-
-impl Drop for Unparsed {
-    fn drop(&mut self) {
-        self.held.fetch_sub(self.kept.len(), Ordering::Relaxed);
-    }
 }
 
 /// Everything of a TCP connection except its two reassemblers, so that their
@@ -1519,7 +1394,7 @@ impl ConnState {
             App::Opaque => {}
             App::Unparsed(unparsed) => {
                 if from_client {
-                    unparsed.push(bytes, limits);
+                    unparsed.push(bytes, limits.max_unparsed_bytes, limits.max_unparsed_total);
                 }
             }
             App::WebSocket(ws) => {
@@ -1915,6 +1790,7 @@ impl ConnState {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn flow_key_hash_agrees_with_eq() {

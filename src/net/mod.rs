@@ -38,6 +38,7 @@ pub mod text;
 pub mod tls;
 pub mod tls_decrypt;
 pub mod tunnel;
+pub mod unparsed;
 pub mod websocket;
 pub mod wlan;
 pub mod wlan_defrag;

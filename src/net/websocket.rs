@@ -32,7 +32,7 @@
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::exchange::Anomaly;
-use crate::net::http1::MessageMeta;
+use crate::net::http1::{HttpRequest, MessageMeta};
 use crate::timestamp::Timestamp;
 
 /// Bounds of one direction's reading.
@@ -78,6 +78,44 @@ pub enum WsEvent {
     Message(WsMessage),
     /// The direction stopped being read (malformed framing, a gap).
     Anomaly(Anomaly),
+}
+
+/// What a `101` to an `Upgrade: websocket` request leaves for the switch.
+pub struct WsUpgrade {
+    /// The upgrade request's target and `Host` header, which its messages are sent
+    /// under.
+    pub target: String,
+    pub host: Option<Vec<u8>>,
+    /// The client offered permessage-deflate (RFC 7692).
+    pub deflate: bool,
+}
+
+impl WsUpgrade {
+    /// The upgrade `request` asked for, when it asked for a WebSocket.
+    pub fn of(request: &HttpRequest) -> Option<WsUpgrade> {
+        let upgrade = crate::exchange::header(&request.headers, "upgrade")?;
+        if !upgrade
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+        {
+            return None;
+        }
+        let deflate = request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+            .flat_map(|h| h.value.split(|&b| b == b','))
+            .any(|ext| {
+                let name = ext.split(|&b| b == b';').next().unwrap_or_default();
+                name.trim_ascii()
+                    .eq_ignore_ascii_case(b"permessage-deflate")
+            });
+        Some(WsUpgrade {
+            target: request.target.clone(),
+            host: crate::exchange::header(&request.headers, "host").map(<[u8]>::to_vec),
+            deflate,
+        })
+    }
 }
 
 /// Longest frame header: 2 + 8 (64-bit length) + 4 (masking key).
@@ -587,6 +625,42 @@ mod tests {
             out.truncate(out.len() - 4);
             out
         }
+    }
+
+    #[test]
+    fn the_upgrade_names_the_target_and_the_offered_compression() {
+        use crate::exchange::Header;
+        let request = |headers: Vec<Header>| HttpRequest {
+            method: "GET".into(),
+            target: "/chat".into(),
+            version: "HTTP/1.1".into(),
+            headers,
+            body: Vec::new(),
+            body_len: 0,
+            truncated: false,
+            meta: MessageMeta {
+                ts: TS,
+                first_frame: 1,
+                last_frame: 1,
+            },
+            anomalies: Vec::new(),
+        };
+        let up = WsUpgrade::of(&request(vec![
+            Header::new("Host", "ws.example"),
+            Header::new("Upgrade", "WebSocket"),
+            Header::new(
+                "Sec-WebSocket-Extensions",
+                "x-webkit, permessage-deflate; client_max_window_bits",
+            ),
+        ]))
+        .expect("a WebSocket upgrade");
+        assert_eq!(up.target, "/chat");
+        assert_eq!(up.host.as_deref(), Some(&b"ws.example"[..]));
+        assert!(up.deflate);
+        let plain = WsUpgrade::of(&request(vec![Header::new("Upgrade", "websocket")])).unwrap();
+        assert!(!plain.deflate && plain.host.is_none());
+        assert!(WsUpgrade::of(&request(vec![Header::new("Upgrade", "h2c")])).is_none());
+        assert!(WsUpgrade::of(&request(Vec::new())).is_none());
     }
 
     #[test]
