@@ -461,6 +461,7 @@ impl WsReader {
         let limit = self.limits.max_message_bytes;
         let mut scratch = Vec::new();
         let mut total = 0usize;
+        let mut ended = false;
         'parts: for part in [input, &DEFLATE_TAIL[..]] {
             let mut at = 0;
             loop {
@@ -492,7 +493,10 @@ impl WsReader {
                         outcome.failed = Some(format!("permessage-deflate: {e}"));
                         break 'parts;
                     }
-                    Ok(Status::StreamEnd) => break 'parts,
+                    Ok(Status::StreamEnd) => {
+                        ended = true;
+                        break 'parts;
+                    }
                     Ok(_) => {}
                 }
                 if total > self.limits.max_inflated_bytes {
@@ -512,6 +516,10 @@ impl WsReader {
         if outcome.failed.is_some() || input_cut {
             // The window no longer matches the sender's.
             self.window_lost = true;
+            self.inflater = None;
+        } else if ended {
+            // A final block (BFINAL) ends the sender's stream: its next message
+            // starts a new one, with an empty window.
             self.inflater = None;
         }
         (kept, outcome)
@@ -718,6 +726,33 @@ mod tests {
         assert_eq!(
             got[1].1,
             br#"{"advertising_id":"38400000-8cf0-11bd-b23e-10b96e40000d","n":2}"#
+        );
+        assert!(kinds(&ev).is_empty(), "{:?}", kinds(&ev));
+    }
+
+    #[test]
+    fn a_message_ending_its_deflate_stream_leaves_the_next_a_fresh_one() {
+        let finished = |data: &[u8]| {
+            let mut c = Compress::new(Compression::default(), false);
+            let mut out = Vec::with_capacity(data.len() + 64);
+            c.compress_vec(data, &mut out, FlushCompress::Finish)
+                .unwrap();
+            out
+        };
+        let ev = read_all(
+            true,
+            WsLimits::default(),
+            &[
+                &frame(true, true, 1, &finished(b"first message")),
+                &frame(true, true, 1, &finished(b"second message")),
+            ],
+        );
+        assert_eq!(
+            messages(&ev),
+            [
+                (false, b"first message".to_vec(), false),
+                (false, b"second message".to_vec(), false)
+            ]
         );
         assert!(kinds(&ev).is_empty(), "{:?}", kinds(&ev));
     }
