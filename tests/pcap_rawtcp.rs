@@ -1,7 +1,7 @@
 //! The rawtcp sample capture (`captures/rawtcp/`, written by `make_rawtcp.py`): SDKs
 //! that send personal data over their own cleartext TCP protocols (a binary header
 //! before JSON, a text line with base64, a JSON document alone on port 8080, a hex
-//! MD5) and over a WebSocket. A connection that is not HTTP, TLS or DNS must stay one
+//! MD5), over a WebSocket and in a UDP datagram. A connection that is not HTTP, TLS or DNS must stay one
 //! metadata-only exchange whose client bytes are searched, giving the data rules where
 //! they hold personal data and contact with a tracker where they hold none; each
 //! message a WebSocket client sends must be an exchange of its own (method `WS`),
@@ -69,9 +69,9 @@ fn each_connection_gives_the_exchanges_expected() {
         assert_eq!(x.method, row["method"].as_str().unwrap());
         if x.method.is_empty() {
             // A protocol no parser reads: metadata only, its client bytes kept (up to
-            // 64 KiB; the last connection sends more).
+            // 64 KiB; the last connection sends more; of UDP, the first datagram).
             assert!(x.metadata_only);
-            assert_eq!(x.scheme, "tcp");
+            assert_eq!(x.scheme, conn["transport"].as_str().unwrap_or("tcp"));
             let sent = conn["client_bytes"].as_u64().unwrap() as usize;
             assert_eq!(x.request_body.len(), sent.min(64 << 10), "{row}");
             let not_searched = x.anomalies.iter().any(|a| a.kind == "payload-not-searched");

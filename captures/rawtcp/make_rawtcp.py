@@ -29,6 +29,8 @@ bytes are searched (frames: SYN to the last FIN):
         first message), the second's frame cut across two segments — with the
         server's own message and the close between them. The upgrade is an HTTP
         exchange, each client message one more (method WS), as behind the proxy.
+  +6 s  Umeng over UDP (plbslog.umeng.com, 8125): one datagram, a text report with
+        the OAID; a UDP flow's first client datagram is searched.
   +10 s the user refuses all purposes (the case file).
   +12 s Tencent GDT again: a binary header and the MD5 of the Android id, in hex.
   +14 s Getui again: 70 000 bytes of heartbeats, then the IMEI, past the 64 KiB that
@@ -37,7 +39,7 @@ Every IPv4 header and TCP/UDP checksum is valid. Deterministic, standard library
 all values synthetic (DESIGN.md section 10's examples).
 
 Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the seven
-connections; `-Y websocket -V` shows the three client messages unmasked, joined and
+TCP connections (`conv,udp` the UDP report and the DNS lookups); `-Y websocket -V` shows the three client messages unmasked, joined and
 inflated (the Android id; the advertising id; the advertising id and the IMEI);
 `-z expert` shows no errors and one warning: tshark, which picks dissectors by port,
 reads the port-7000 payload as Gryphon and calls it invalid. Apart from that and the
@@ -141,6 +143,23 @@ def connection(t_s, host, server, port, sport, pieces, answer, rule, data, note)
         "client_bytes": sum(len(p) for p in pieces),
         "note": note,
         "exchanges": [{"method": "", "at": at(placed[0][1]), "frames": [first, last],
+                       "rule": rule, "data": data}],
+    })
+
+
+def udp_report(t_s, host, server, port, sport, report, rule, data, note):
+    """One datagram from the phone and the server's answer: a UDP flow, reported at
+    its first datagram with that datagram searched."""
+    t = t_s * 1_000_000 + 4_000
+    first = frame(t, True, ipv4(PHONE, server, 17, udp_datagram(PHONE, server, sport, port, report)))
+    frame(t + 1_000, False, ipv4(server, PHONE, 17, udp_datagram(server, PHONE, port, sport, b"OK")))
+    connections.append({
+        "host": host,
+        "server": f"{server}:{port}",
+        "transport": "udp",
+        "client_bytes": len(report),
+        "note": note,
+        "exchanges": [{"method": "", "at": at(t), "frames": [first, first],
                        "rule": rule, "data": data}],
     })
 
@@ -265,6 +284,12 @@ def main():
 
     lookup(4_900_000, "ws.umeng.com", "203.0.113.31", 5)
     websocket(5, "ws.umeng.com", "203.0.113.31", 80, 51007)
+
+    lookup(5_900_000, "plbslog.umeng.com", "203.0.113.32", 6)
+    udp_report(6, "plbslog.umeng.com", "203.0.113.32", 8125, 51008,
+               b"report|v=2|oaid=" + OAID.encode() + b"|evt=launch", "share-before-consent",
+               [["oaid", "plain", "payload"]],
+               "UDP, one datagram: a text report with the OAID")
 
     digest = hashlib.md5(ANDROID_ID.encode()).hexdigest().encode()
     connection(12, "mi.gdt.qq.com", "203.0.113.40", 9443, 51005,

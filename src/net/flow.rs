@@ -16,7 +16,8 @@
 //! hands its client's first bytes to that event (its `payload`, bounded per
 //! connection and per table), for the analysis to search.
 //!
-//! A UDP flow is reported as one [`FlowEvent::Metadata`] at its first datagram, except
+//! A UDP flow is reported as one [`FlowEvent::Metadata`] at its first datagram (with
+//! that datagram as its `payload` when the client sent it and it is not QUIC), except
 //! when that datagram is a QUIC client Initial ([`sniff::sniff_udp_client`]): then the
 //! client's datagrams go to a [`QuicInitialReader`] and the event waits until the
 //! ClientHello is read (its SNI names the flow), the reader gives up, or the flow
@@ -257,7 +258,9 @@ pub enum FlowEvent {
         conn: ConnInfo,
         anomalies: Vec<Anomaly>,
         /// The client's first bytes when the connection spoke a protocol no parser
-        /// reads, in cleartext (see [`FlowLimits::max_unparsed_bytes`]); else empty.
+        /// reads, in cleartext (see [`FlowLimits::max_unparsed_bytes`]); of a UDP
+        /// flow, its first datagram when the client sent it and it is not QUIC; else
+        /// empty.
         payload: Vec<u8>,
     },
     /// A DNS message (UDP or TCP), for the address → name map.
@@ -765,11 +768,19 @@ impl FlowTable {
         }
         // Otherwise the flow is reported at once (its address is what there is to
         // know); the entry only stops the next datagrams from reporting it again.
+        // A client's first datagram in a protocol no parser reads goes with it, for
+        // the analysis to search (not QUIC's, which is encrypted); later datagrams
+        // are not held back for it.
         if quic.is_none() {
+            let payload = if from_client && info.protocol.is_none() {
+                payload[..payload.len().min(self.limits.max_unparsed_bytes)].to_vec()
+            } else {
+                Vec::new()
+            };
             out.push(FlowEvent::Metadata {
                 conn: info.clone(),
                 anomalies,
-                payload: Vec::new(),
+                payload,
             });
         }
         self.flows.insert(
@@ -2391,6 +2402,36 @@ mod tests {
         assert_eq!(second, b"\x01\x02", "what was left of the table's room");
         assert_eq!(anomalies, ["payload-not-searched"]);
         assert_eq!(t.unparsed_held.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_udp_flow_carries_its_clients_first_datagram() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        dgram(
+            &mut t,
+            &mut out,
+            1,
+            true,
+            50_100,
+            b"EVT imei=490154203237518",
+        );
+        dgram(
+            &mut t,
+            &mut out,
+            2,
+            true,
+            50_100,
+            b"EVT later, not searched",
+        );
+        dgram(&mut t, &mut out, 3, false, 50_100, b"ACK");
+        assert_eq!(payload_of(&out).0, b"EVT imei=490154203237518");
+        // QUIC is encrypted: its Initial is not a payload.
+        let (a, _) = quic_initials("app-measurement.com");
+        let mut out = Vec::new();
+        dgram(&mut t, &mut out, 5, true, 50_102, &a);
+        t.finish(&mut out);
+        assert!(payload_of(&out).0.is_empty());
     }
 
     #[test]
