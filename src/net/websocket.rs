@@ -15,7 +15,8 @@
 //!   message whose first frame has RSV1 set is raw DEFLATE, inflated after appending
 //!   `00 00 ff ff` (§7.2.2). The direction keeps one inflater and its window from
 //!   message to message (context takeover); a sender that resets its compressor per
-//!   message (`client_no_context_takeover`) decodes the same way.
+//!   message (`client_no_context_takeover`) decodes the same way, and a message that
+//!   ends its DEFLATE stream (a final block) leaves the next one a fresh stream.
 //! - **Limits** ([`WsLimits`]): a message keeps at most `max_message_bytes` (of
 //!   compressed bytes, and of inflated ones), the rest is counted and the message
 //!   marked truncated (anomaly `ws-message-limit`). Inflating stops at
