@@ -31,6 +31,9 @@ bytes are searched (frames: SYN to the last FIN):
         exchange, each client message one more (method WS), as behind the proxy.
   +6 s  Umeng over UDP (plbslog.umeng.com, 8125): one datagram, a text report with
         the OAID; a UDP flow's first client datagram is searched.
+  +7 s  Tencent GDT on port 80: a request whose line ends in `HTTP/1.` (not HTTP/1.x,
+        though it starts like it), with the Android id in a header: searched as the
+        connection's payload.
   +10 s the user refuses all purposes (the case file).
   +12 s Tencent GDT again: a binary header and the MD5 of the Android id, in hex.
   +14 s Getui again: 70 000 bytes of heartbeats, then the IMEI, past the 64 KiB that
@@ -38,12 +41,14 @@ bytes are searched (frames: SYN to the last FIN):
 Every IPv4 header and TCP/UDP checksum is valid. Deterministic, standard library only,
 all values synthetic (DESIGN.md section 10's examples).
 
-Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the seven
+Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the eight
 TCP connections (`conv,udp` the UDP report and the DNS lookups); `-Y websocket -V` shows the three client messages unmasked, joined and
 inflated (the Android id; the advertising id; the advertising id and the IMEI);
 `-z expert` shows no errors and one warning: tshark, which picks dissectors by port,
-reads the port-7000 payload as Gryphon and calls it invalid. Apart from that and the
-WebSocket's upgrade, no frame dissects as anything above TCP but DNS and "data".
+reads the port-7000 payload as Gryphon and calls it invalid. Apart from that, the
+WebSocket's upgrade and the port-80 connection (which tshark reads as an HTTP request
+and its 400, where consentry sees no valid request line), no frame dissects as
+anything above TCP but DNS and "data".
 Run: python3 captures/rawtcp/make_rawtcp.py
 """
 import base64
@@ -290,6 +295,13 @@ def main():
                b"report|v=2|oaid=" + OAID.encode() + b"|evt=launch", "share-before-consent",
                [["oaid", "plain", "payload"]],
                "UDP, one datagram: a text report with the OAID")
+
+    broken = (b"GET /v1/report?ch=7 HTTP/1.\r\nHost: mi.gdt.qq.com\r\nX-Android-Id: "
+              + ANDROID_ID.encode() + b"\r\n\r\n")
+    connection(7, "mi.gdt.qq.com", "203.0.113.40", 80, 51009, [broken],
+               b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "share-before-consent",
+               [["android_id", "plain", "payload"]],
+               "starts like HTTP, but its request line's version is cut: searched as a payload")
 
     digest = hashlib.md5(ANDROID_ID.encode()).hexdigest().encode()
     connection(12, "mi.gdt.qq.com", "203.0.113.40", 9443, 51005,

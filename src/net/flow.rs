@@ -1598,6 +1598,21 @@ impl ConnState {
                         )),
                     }
                 }
+                Http1Event::NotHttp => {
+                    // Taken for HTTP on its first bytes, but its first request is not:
+                    // when nothing was read of it, its client bytes are searched as a
+                    // protocol no parser reads.
+                    if self.emitted || self.requests_seen > 0 {
+                        continue;
+                    }
+                    let App::Http(http) = &mut self.app else {
+                        continue;
+                    };
+                    let bytes = http.take_opaque_bytes(true);
+                    let mut unparsed = Unparsed::new(Arc::clone(&self.unparsed_held));
+                    unparsed.push(&bytes, limits.max_unparsed_bytes, limits.max_unparsed_total);
+                    self.app = App::Unparsed(unparsed);
+                }
                 Http1Event::StrayResponse(response) => self.note(Anomaly::new(
                     "http-response-without-request",
                     format!(
@@ -2402,6 +2417,40 @@ mod tests {
         assert_eq!(second, b"\x01\x02", "what was left of the table's room");
         assert_eq!(anomalies, ["payload-not-searched"]);
         assert_eq!(t.unparsed_held.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_first_request_that_is_not_http_is_searched_as_a_payload() {
+        // Sniffed as HTTP by its method, but the request line is broken (Zeek's
+        // `methods` test has such lines): its bytes are searched all the same.
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40015);
+        let broken = b"OPTIONS HTTP/1.1\r\nX-Imei: 490154203237518\r\n\r\n";
+        seg(&mut t, &mut out, 4, true, 40015, 101, ACK, broken);
+        seg(
+            &mut t,
+            &mut out,
+            5,
+            false,
+            40015,
+            501,
+            ACK,
+            b"HTTP/1.0 400 Bad Request\r\n\r\n",
+        );
+        seg(
+            &mut t,
+            &mut out,
+            6,
+            true,
+            40015,
+            101 + broken.len() as u32,
+            ACK,
+            b"more",
+        );
+        t.finish(&mut out);
+        let (payload, _) = payload_of(&out);
+        assert_eq!(payload, [&broken[..], b"more"].concat());
     }
 
     #[test]

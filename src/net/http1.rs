@@ -213,6 +213,10 @@ pub enum Http1Event {
     /// This direction stopped being HTTP (tunnel or upgrade); later bytes are the
     /// caller's (see [`Http1Conn::take_opaque_bytes`]).
     Opaque { from_client: bool },
+    /// The client's first message does not start like HTTP/1.x (nor is it HTTP/0.9
+    /// with headers the parser could read): its bytes from that message on are the
+    /// caller's, like an `Opaque` direction's, to read as another protocol.
+    NotHttp,
     /// Something odd about the connection, not tied to an emitted message.
     Anomaly(Anomaly),
 }
@@ -589,14 +593,14 @@ impl Http1Conn {
                 Some(i) => {
                     let end = scanned + i;
                     if let Err(a) = check_first_line(client, &window[..end]) {
-                        return self.garbage(client, a, out);
+                        return self.first_line_garbage(client, a, out);
                     }
                     line_ok = true;
                     scanned = end;
                 }
                 None => {
                     if let Err(a) = check_prefix(client, window) {
-                        return self.garbage(client, a, out);
+                        return self.first_line_garbage(client, a, out);
                     }
                     scanned = window.len();
                 }
@@ -657,6 +661,22 @@ impl Http1Conn {
                 Step::Wait(0)
             }
         }
+    }
+
+    /// A first line that is not HTTP/1.x. When it is the client's first message, its
+    /// bytes (from that line on) go to the caller ([`Http1Event::NotHttp`]): the
+    /// connection was taken for HTTP on its first bytes, and may still carry personal
+    /// data in another form. Otherwise as [`Http1Conn::garbage`].
+    fn first_line_garbage(&mut self, client: bool, a: Anomaly, out: &mut Vec<Http1Event>) -> Step {
+        let first_message = client && self.next_request == 0 && !self.client.resyncing;
+        if !first_message {
+            return self.garbage(client, a, out);
+        }
+        out.push(Http1Event::Anomaly(a));
+        out.push(Http1Event::NotHttp);
+        // The `Opaque` phase keeps the bytes from here on (bounded) for the caller.
+        self.client.phase = Phase::Opaque;
+        Step::Go(0)
     }
 
     /// Garbage where a head should start: stop, or scan on after a gap.
@@ -1593,7 +1613,7 @@ mod tests {
                 Http1Event::Response { response, .. } | Http1Event::StrayResponse(response) => {
                     kinds.extend(response.anomalies.iter().map(|a| a.kind.clone()))
                 }
-                Http1Event::Opaque { .. } => {}
+                Http1Event::Opaque { .. } | Http1Event::NotHttp => {}
             }
         }
         kinds
@@ -1941,6 +1961,26 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         // Later valid-looking data is ignored once stopped.
         let ev = run(b"BLAH\x00 / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", b"");
         assert!(requests(&ev).is_empty());
+    }
+
+    #[test]
+    fn a_first_request_that_is_not_http_hands_its_bytes_over() {
+        // Taken for HTTP by its first bytes; the caller gets them from that line on,
+        // and every later client byte (bounded), to read as another protocol.
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(b"GET / HTTP/1.\r\nX-Imei: 4901", TS, 1, &mut out);
+        conn.client_data(b"54203237518\r\n\r\n", TS, 2, &mut out);
+        assert!(out.contains(&Http1Event::NotHttp), "{out:?}");
+        assert_eq!(anomaly_kinds(&out), ["http-not-http"]);
+        assert_eq!(
+            conn.take_opaque_bytes(true),
+            b"GET / HTTP/1.\r\nX-Imei: 490154203237518\r\n\r\n"
+        );
+        // Not after a first request that was HTTP: that direction just stops.
+        let ev = run(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.\r\n\r\n", b"");
+        assert!(!ev.contains(&Http1Event::NotHttp));
+        assert_eq!(requests(&ev).len(), 1);
     }
 
     #[test]
