@@ -952,18 +952,7 @@ impl<'a> Ctx<'a, '_> {
         if raw.is_empty() {
             return;
         }
-        let mut data = Cow::Borrowed(raw);
-        if raw.len() > self.limits.max_body_bytes {
-            self.anomaly(
-                "body-size-limit",
-                format!(
-                    "body of {} bytes; only the first {} are examined",
-                    raw.len(),
-                    self.limits.max_body_bytes
-                ),
-            );
-            data = Cow::Borrowed(&raw[..self.limits.max_body_bytes]);
-        }
+        let mut data = Cow::Borrowed(self.examined(raw, "body"));
         let tokens = |name: &str| -> Vec<String> {
             ex.request_header(name)
                 .map(|v| {
@@ -1050,18 +1039,7 @@ impl<'a> Ctx<'a, '_> {
         if raw.is_empty() {
             return;
         }
-        let mut data = raw;
-        if raw.len() > self.limits.max_body_bytes {
-            self.anomaly(
-                "body-size-limit",
-                format!(
-                    "payload of {} bytes; only the first {} are examined",
-                    raw.len(),
-                    self.limits.max_body_bytes
-                ),
-            );
-            data = &raw[..self.limits.max_body_bytes];
-        }
+        let data = self.examined(raw, "payload");
         let level = Level {
             body: true,
             ..Level::TOP
@@ -1072,6 +1050,23 @@ impl<'a> Ctx<'a, '_> {
             Vec::new(),
             level,
         );
+    }
+
+    /// The part of a body (or payload, `what`) that is examined: its first
+    /// `max_body_bytes`, with an anomaly when there is more.
+    fn examined<'b>(&mut self, raw: &'b [u8], what: &str) -> &'b [u8] {
+        let max = self.limits.max_body_bytes;
+        if raw.len() <= max {
+            return raw;
+        }
+        self.anomaly(
+            "body-size-limit",
+            format!(
+                "{what} of {} bytes; only the first {max} are examined",
+                raw.len()
+            ),
+        );
+        &raw[..max]
     }
 
     /// Undoes chunked framing when the body really is framed.

@@ -82,7 +82,7 @@ use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
 use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted, TlsDecryptor, TlsOutput};
 use crate::net::unparsed::Unparsed;
-use crate::net::websocket::{WsEvent, WsLimits, WsReader, WsUpgrade};
+use crate::net::websocket::{WsEvent, WsLimits, WsMessage, WsReader, WsUpgrade};
 use crate::timestamp::Timestamp;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -399,6 +399,28 @@ struct WebSocket {
     target: String,
     host: Option<Vec<u8>>,
     events: Vec<WsEvent>,
+}
+
+impl WebSocket {
+    /// A client message as a request of its own: method `WS`, the upgrade's target
+    /// and `Host`, the message as its body.
+    fn request(&self, m: WsMessage) -> HttpRequest {
+        HttpRequest {
+            method: "WS".into(),
+            target: self.target.clone(),
+            version: "WebSocket".into(),
+            headers: self
+                .host
+                .iter()
+                .map(|h| crate::exchange::Header::new("Host", h.clone()))
+                .collect(),
+            body: m.data,
+            body_len: m.wire_len,
+            truncated: m.truncated,
+            meta: m.meta,
+            anomalies: m.anomalies,
+        }
+    }
 }
 
 /// Everything of a TCP connection except its two reassemblers, so that their
@@ -1035,10 +1057,8 @@ impl FlowTable {
 
 /// Whether a request asks to switch to HTTP/2 (`Upgrade: h2c`, RFC 7540 §3.2).
 fn asks_h2c(request: &HttpRequest) -> bool {
-    crate::exchange::header(&request.headers, "upgrade").is_some_and(|v| {
-        v.split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c"))
-    })
+    crate::exchange::header(&request.headers, "upgrade")
+        .is_some_and(|v| crate::net::http1::contains_token(v, b"h2c"))
 }
 
 /// What a QUIC reader's last answer tells about its flow: protocol and ClientHello
@@ -1675,30 +1695,15 @@ impl ConnState {
     /// Hands out each client WebSocket message as a request of its own (method `WS`,
     /// the upgrade's target and `Host`, the message as its body), as the proxy does.
     fn websocket(&mut self, events: &mut Vec<WsEvent>, out: &mut Vec<FlowEvent>) {
-        let App::WebSocket(ws) = &self.app else {
-            events.clear();
-            return;
-        };
-        let (target, host) = (ws.target.clone(), ws.host.clone());
         for event in events.drain(..) {
             match event {
                 WsEvent::Message(m) => {
+                    let App::WebSocket(ws) = &self.app else {
+                        continue;
+                    };
+                    let request = ws.request(m);
                     let index = self.requests_seen;
                     self.requests_seen += 1;
-                    let request = HttpRequest {
-                        method: "WS".into(),
-                        target: target.clone(),
-                        version: "WebSocket".into(),
-                        headers: host
-                            .iter()
-                            .map(|h| crate::exchange::Header::new("Host", h.clone()))
-                            .collect(),
-                        body: m.data,
-                        body_len: m.wire_len,
-                        truncated: m.truncated,
-                        meta: m.meta,
-                        anomalies: m.anomalies,
-                    };
                     self.emit_http(index, request, None, out);
                 }
                 WsEvent::Anomaly(a) => self.note(a),

@@ -1401,7 +1401,9 @@ fn parse_decimal(v: &[u8]) -> Option<u64> {
     })
 }
 
-fn contains_token(value: &[u8], token: &[u8]) -> bool {
+/// Whether a comma-separated header value lists `token` (any case, spaces around
+/// items ignored): `Connection: keep-alive, Upgrade`, `Upgrade: h2c`.
+pub(crate) fn contains_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))

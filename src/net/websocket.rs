@@ -33,7 +33,7 @@
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::exchange::Anomaly;
-use crate::net::http1::{HttpRequest, MessageMeta};
+use crate::net::http1::{contains_token, HttpRequest, MessageMeta};
 use crate::timestamp::Timestamp;
 
 /// Bounds of one direction's reading.
@@ -95,10 +95,7 @@ impl WsUpgrade {
     /// The upgrade `request` asked for, when it asked for a WebSocket.
     pub fn of(request: &HttpRequest) -> Option<WsUpgrade> {
         let upgrade = crate::exchange::header(&request.headers, "upgrade")?;
-        if !upgrade
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
-        {
+        if !contains_token(upgrade, b"websocket") {
             return None;
         }
         let deflate = request
