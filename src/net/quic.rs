@@ -161,17 +161,22 @@ impl std::fmt::Display for PacketError {
 }
 
 /// Big-endian cursor over a borrowed slice; every read is checked.
-struct Cur<'a> {
+pub(crate) struct Cur<'a> {
     b: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cur<'a> {
-    fn new(b: &'a [u8]) -> Self {
+    pub(crate) fn new(b: &'a [u8]) -> Self {
         Cur { b, pos: 0 }
     }
 
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], PacketError> {
+    /// The bytes not read yet (without consuming them).
+    pub(crate) fn remaining(&self) -> &'a [u8] {
+        self.b.get(self.pos..).unwrap_or_default()
+    }
+
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], PacketError> {
         let end = self
             .pos
             .checked_add(n)
@@ -182,12 +187,12 @@ impl<'a> Cur<'a> {
         Ok(s)
     }
 
-    fn u8(&mut self, what: &'static str) -> Result<u8, PacketError> {
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, PacketError> {
         Ok(self.take(1, what)?[0])
     }
 
     /// A variable-length integer (RFC 9000 §16).
-    fn varint(&mut self, what: &'static str) -> Result<u64, PacketError> {
+    pub(crate) fn varint(&mut self, what: &'static str) -> Result<u64, PacketError> {
         let first = self.u8(what)?;
         let len = 1usize << (first >> 6);
         let rest = self.take(len - 1, what)?;
@@ -197,11 +202,11 @@ impl<'a> Cur<'a> {
     }
 
     /// A varint used as a length or offset into memory.
-    fn varint_usize(&mut self, what: &'static str) -> Result<usize, PacketError> {
+    pub(crate) fn varint_usize(&mut self, what: &'static str) -> Result<usize, PacketError> {
         usize::try_from(self.varint(what)?).map_err(|_| PacketError::Truncated(what))
     }
 
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.pos >= self.b.len()
     }
 }
@@ -282,7 +287,7 @@ impl hkdf::KeyType for Len {
 }
 
 /// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context, into `out`.
-fn expand_label(prk: &hkdf::Prk, label: &[u8], out: &mut [u8]) {
+pub(crate) fn expand_label(prk: &hkdf::Prk, label: &[u8], out: &mut [u8]) {
     // The info is length (u16), "tls13 " + label (u8-prefixed), empty context (u8 0).
     // Our labels are at most 16 bytes and outputs at most 32: both fit their prefixes.
     let len = (out.len() as u16).to_be_bytes();
@@ -298,6 +303,18 @@ fn expand_label(prk: &hkdf::Prk, label: &[u8], out: &mut [u8]) {
 /// The client Initial secrets for `dcid` under `version`, or `None` for a version
 /// we do not know.
 pub fn client_initial_secrets(version: u32, dcid: &[u8]) -> Option<InitialSecrets> {
+    initial_secrets(version, dcid, b"client in")
+}
+
+/// The server Initial secrets for `dcid` (the client's first DCID) under `version`
+/// (RFC 9001 §5.2: the same initial secret, label "server in"), or `None` for a
+/// version we do not know.
+pub fn server_initial_secrets(version: u32, dcid: &[u8]) -> Option<InitialSecrets> {
+    initial_secrets(version, dcid, b"server in")
+}
+
+/// The Initial secrets of one side: `side_label` is "client in" or "server in".
+fn initial_secrets(version: u32, dcid: &[u8], side_label: &[u8]) -> Option<InitialSecrets> {
     let (salt, labels): (&[u8], [&[u8]; 3]) = match version {
         QUIC_V1 => (&SALT_V1, [b"quic key", b"quic iv", b"quic hp"]),
         QUIC_V2 => (&SALT_V2, [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"]),
@@ -310,7 +327,7 @@ pub fn client_initial_secrets(version: u32, dcid: &[u8]) -> Option<InitialSecret
         iv: [0; 12],
         hp: [0; 16],
     };
-    expand_label(&initial, b"client in", &mut s.secret);
+    expand_label(&initial, side_label, &mut s.secret);
     let client = hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, &s.secret);
     expand_label(&client, labels[0], &mut s.key);
     expand_label(&client, labels[1], &mut s.iv);
@@ -319,7 +336,7 @@ pub fn client_initial_secrets(version: u32, dcid: &[u8]) -> Option<InitialSecret
 }
 
 /// Ready-to-use keys of one (version, DCID).
-struct InitialKeys {
+pub(crate) struct InitialKeys {
     version: u32,
     dcid: Vec<u8>,
     aead: LessSafeKey,
@@ -329,7 +346,15 @@ struct InitialKeys {
 
 impl InitialKeys {
     fn new(version: u32, dcid: &[u8]) -> Option<Self> {
-        let s = client_initial_secrets(version, dcid)?;
+        Self::from_secrets(version, dcid, client_initial_secrets(version, dcid)?)
+    }
+
+    /// The server's Initial keys of a connection whose client first wrote to `dcid`.
+    pub(crate) fn server(version: u32, dcid: &[u8]) -> Option<Self> {
+        Self::from_secrets(version, dcid, server_initial_secrets(version, dcid)?)
+    }
+
+    fn from_secrets(version: u32, dcid: &[u8], s: InitialSecrets) -> Option<Self> {
         Some(InitialKeys {
             version,
             dcid: dcid.to_vec(),
@@ -341,7 +366,7 @@ impl InitialKeys {
 }
 
 /// The full packet number from its truncated encoding (RFC 9000 appendix A.3).
-fn decode_pn(largest: Option<u64>, truncated: u64, pn_len: usize) -> u64 {
+pub(crate) fn decode_pn(largest: Option<u64>, truncated: u64, pn_len: usize) -> u64 {
     let expected = largest.map_or(0, |l| l.saturating_add(1));
     let win = 1u64 << (8 * pn_len);
     let hwin = win / 2;
@@ -358,7 +383,7 @@ fn decode_pn(largest: Option<u64>, truncated: u64, pn_len: usize) -> u64 {
 /// Removes header protection and decrypts one Initial packet (`packet` is exactly
 /// the packet, `header` its parse) into `scratch`; returns the packet number and the
 /// plaintext payload's range in `scratch`.
-fn open_packet(
+pub(crate) fn open_packet(
     keys: &InitialKeys,
     header: &LongHeader<'_>,
     packet: &[u8],
@@ -404,7 +429,7 @@ fn open_packet(
 
 /// The CRYPTO stream of the Initial packet number space, put back in order.
 #[derive(Debug, Default)]
-struct CryptoStream {
+pub(crate) struct CryptoStream {
     buf: Vec<u8>,
     /// Received ranges, sorted, disjoint and not touching.
     ranges: Vec<(usize, usize)>,
@@ -412,7 +437,7 @@ struct CryptoStream {
 
 /// Why CRYPTO data was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CryptoRefused {
+pub(crate) enum CryptoRefused {
     /// Ends beyond [`MAX_CRYPTO_BYTES`].
     TooFar,
     /// Would leave more than [`MAX_CRYPTO_RANGES`] disjoint ranges.
@@ -421,7 +446,7 @@ enum CryptoRefused {
 
 impl CryptoStream {
     /// Takes `data` at `offset`; bytes already held are kept (see the module doc).
-    fn insert(&mut self, offset: u64, data: &[u8]) -> Result<(), CryptoRefused> {
+    pub(crate) fn insert(&mut self, offset: u64, data: &[u8]) -> Result<(), CryptoRefused> {
         let start = usize::try_from(offset).map_err(|_| CryptoRefused::TooFar)?;
         let end = start
             .checked_add(data.len())
@@ -481,7 +506,7 @@ impl CryptoStream {
     }
 
     /// The bytes from offset 0 with no gap.
-    fn contiguous(&self) -> &[u8] {
+    pub(crate) fn contiguous(&self) -> &[u8] {
         match self.ranges.first() {
             Some(&(0, end)) => &self.buf[..end],
             _ => &[],
@@ -491,7 +516,7 @@ impl CryptoStream {
 
 /// What one decrypted payload contained.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct FrameSummary {
+pub(crate) struct FrameSummary {
     crypto_frames: usize,
     /// A frame type not allowed in Initial packets ended the payload (its type).
     unexpected: Option<u64>,
@@ -500,7 +525,7 @@ struct FrameSummary {
 }
 
 /// Reads the frames of an Initial packet's payload, CRYPTO data into `crypto`.
-fn read_frames(
+pub(crate) fn read_frames(
     payload: &[u8],
     crypto: &mut CryptoStream,
     refused: &mut Option<CryptoRefused>,
@@ -574,6 +599,8 @@ pub struct QuicInitialReader {
     refused: Option<CryptoRefused>,
     refused_reported: bool,
     finished: bool,
+    /// The SCID of the first Initial packet that decrypted.
+    client_scid: Option<Vec<u8>>,
     /// Decryption buffer, reused across the packets of one datagram.
     scratch: Vec<u8>,
 }
@@ -610,6 +637,7 @@ impl QuicInitialReader {
             refused: None,
             refused_reported: false,
             finished: false,
+            client_scid: None,
             scratch: Vec::new(),
         }
     }
@@ -619,6 +647,23 @@ impl QuicInitialReader {
         (self.decrypted > 0)
             .then(|| self.keys.first().map(|k| k.version))
             .flatten()
+    }
+
+    /// The Destination Connection ID of the client's first Initial packet that
+    /// decrypted, from which both sides' Initial keys derive (what
+    /// [`QuicConnReader`](crate::net::quic_conn::QuicConnReader) needs to read the
+    /// server's Initial).
+    pub fn original_dcid(&self) -> Option<&[u8]> {
+        (self.decrypted > 0)
+            .then(|| self.keys.first().map(|k| k.dcid.as_slice()))
+            .flatten()
+    }
+
+    /// The Source Connection ID of the client's first Initial packet that decrypted:
+    /// the connection ID the server writes to, so its length is the DCID length of
+    /// the server's short-header packets.
+    pub fn client_scid(&self) -> Option<&[u8]> {
+        self.client_scid.as_deref()
     }
 
     /// Initial packets decrypted so far: more than 0 means the flow is QUIC.
@@ -758,6 +803,9 @@ impl QuicInitialReader {
             }
         }
         let (pn, range) = opened.ok_or(PacketError::Authentication)?;
+        if self.decrypted == 0 {
+            self.client_scid = Some(header.scid.to_vec());
+        }
         self.decrypted += 1;
         self.largest_pn = Some(self.largest_pn.map_or(pn, |l| l.max(pn)));
         let payload = &self.scratch[range];
@@ -1082,6 +1130,40 @@ pub(crate) mod tests {
         assert_eq!(s.iv.to_vec(), hex("91f73e2351d8fa91660e909f"));
         assert_eq!(s.hp.to_vec(), hex("45b95e15235d6f45a6b19cbcb0294ba9"));
         assert!(client_initial_secrets(0xff00_001d, &RFC_DCID).is_none());
+    }
+
+    #[test]
+    fn v1_server_initial_secrets_match_rfc9001_a1() {
+        let s = server_initial_secrets(QUIC_V1, &RFC_DCID).unwrap();
+        assert_eq!(
+            s.secret.to_vec(),
+            hex("3c199828fd139efd216c155ad844cc81fb82fa8d7446fa7d78be803acdda951b")
+        );
+        assert_eq!(s.key.to_vec(), hex("cf3a5331653c364c88f0f379b6067e37"));
+        assert_eq!(s.iv.to_vec(), hex("0ac1493ca1905853b0bba03e"));
+        assert_eq!(s.hp.to_vec(), hex("c206b8d9b9f0f37644430b490eeaa314"));
+        assert!(server_initial_secrets(0xff00_001d, &RFC_DCID).is_none());
+    }
+
+    #[test]
+    fn accessors_name_the_first_initial() {
+        let mut r = QuicInitialReader::new();
+        assert_eq!((r.original_dcid(), r.client_scid()), (None, None));
+        let hello = client_hello("ids.example", &[], 0);
+        let odcid = [0x11u8; 8];
+        let p = protect_initial(
+            QUIC_V1,
+            &odcid,
+            &[0x22; 5],
+            0,
+            1,
+            &crypto_frame(0, &hello),
+            0,
+        );
+        let _ = done(r.push(&p));
+        assert_eq!(r.original_dcid(), Some(&odcid[..]));
+        assert_eq!(r.client_scid(), Some(&[0x22u8; 5][..]));
+        assert_eq!(r.version(), Some(QUIC_V1));
     }
 
     /// Decrypts a published packet and checks header, packet number and payload.
