@@ -73,10 +73,13 @@ use crate::exchange::Anomaly;
 use crate::net::dns::{self, DnsMessage, DnsTcpFramer};
 use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse};
 use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
+use crate::net::http3::Http3Limits;
 use crate::net::keyed_hash;
 use crate::net::keylog::{KeyLog, KeyLogStats, LateKeys};
 use crate::net::packet::{Packet, TcpSegment, Transport};
 use crate::net::quic::QuicInitialReader;
+use crate::net::quic_conn::QuicConnLimits;
+use crate::net::quic_flow::QuicFlow;
 use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
@@ -124,6 +127,14 @@ pub struct FlowLimits {
     pub max_pending_body_bytes: usize,
     /// UDP flows reading a QUIC ClientHello at once (default 1024).
     pub max_quic_readers: usize,
+    /// QUIC connections decrypted with the key log at once (default 1024); beyond
+    /// it a new one is reported by its server name only (anomaly
+    /// `quic-session-limit`).
+    pub max_quic_sessions: usize,
+    /// Bounds of each decrypted QUIC connection's stream reassembly.
+    pub quic: QuicConnLimits,
+    /// Bounds of each decrypted QUIC connection's HTTP/3.
+    pub http3: Http3Limits,
     /// Client bytes kept of a TCP connection in cleartext whose protocol no parser
     /// reads (not HTTP, TLS or DNS: a push SDK's own protocol, say), for the
     /// analysis to search (default 64 KiB, as a protocol's login message comes
@@ -149,6 +160,9 @@ impl Default for FlowLimits {
             max_pending_requests: 16,
             max_pending_body_bytes: 1 << 20,
             max_quic_readers: 1024,
+            max_quic_sessions: 1024,
+            quic: QuicConnLimits::default(),
+            http3: Http3Limits::default(),
             max_unparsed_bytes: DEFAULT_MAX_UNPARSED_BYTES,
             max_unparsed_total: 64 << 20,
         }
@@ -485,6 +499,8 @@ struct UdpFlow {
     last_ts: Timestamp,
     /// Reading a QUIC ClientHello: the flow's metadata event waits for it.
     quic: Option<Box<QuicInitialReader>>,
+    /// Decrypting the QUIC connection with the key log, after its ClientHello.
+    decrypt: Option<Box<QuicFlow>>,
 }
 
 enum Flow {
@@ -538,6 +554,8 @@ pub struct FlowTable {
     stats: FlowStats,
     /// UDP flows with a QUIC reader.
     quic_readers: usize,
+    /// UDP flows decrypting QUIC.
+    quic_sessions: usize,
 }
 
 impl FlowTable {
@@ -551,6 +569,7 @@ impl FlowTable {
             next_sweep: None,
             stats: FlowStats::default(),
             quic_readers: 0,
+            quic_sessions: 0,
         }
     }
 
@@ -721,23 +740,47 @@ impl FlowTable {
             if flow.info.app_uid.is_none() {
                 flow.info.app_uid = packet.app_uid;
             }
-            if flow.info.client.ip == packet.src && flow.info.client.port == src_port {
+            let from_client =
+                flow.info.client.ip == packet.src && flow.info.client.port == src_port;
+            if from_client {
                 flow.info.client_bytes += payload.len() as u64;
-                if let Some(reader) = flow.quic.as_mut() {
-                    let poll = reader.push(payload);
-                    if poll != HelloPoll::NeedMore {
-                        self.quic_readers = self.quic_readers.saturating_sub(1);
-                        let anomalies = quic_outcome(&mut flow.info, reader, poll);
-                        flow.quic = None;
-                        out.push(FlowEvent::Metadata {
+            } else {
+                flow.info.server_bytes += payload.len() as u64;
+            }
+            if let Some(session) = flow.decrypt.as_mut() {
+                session.push(payload, from_client, ts, frame, &mut flow.info, out);
+                return;
+            }
+            if !from_client {
+                return;
+            }
+            if let Some(reader) = flow.quic.as_mut() {
+                let poll = reader.push(payload);
+                if poll != HelloPoll::NeedMore {
+                    self.quic_readers = self.quic_readers.saturating_sub(1);
+                    let mut anomalies = quic_outcome(&mut flow.info, reader, poll);
+                    flow.decrypt = quic_session(
+                        &self.keys,
+                        &self.limits,
+                        &mut self.quic_sessions,
+                        &mut flow.info,
+                        reader,
+                        &mut anomalies,
+                    );
+                    flow.quic = None;
+                    match flow.decrypt.as_mut() {
+                        // This datagram may hold 0-RTT packets after its Initial.
+                        Some(session) => {
+                            session.hold_anomalies(anomalies);
+                            session.push(payload, true, ts, frame, &mut flow.info, out);
+                        }
+                        None => out.push(FlowEvent::Metadata {
                             conn: flow.info.clone(),
                             anomalies,
                             payload: Vec::new(),
-                        });
+                        }),
                     }
                 }
-            } else {
-                flow.info.server_bytes += payload.len() as u64;
             }
             return;
         }
@@ -769,6 +812,7 @@ impl FlowTable {
         }
         self.stats.udp_flows += 1;
         let mut quic = None;
+        let mut decrypt = None;
         let mut anomalies = Vec::new();
         if from_client && sniff::sniff_udp_client(payload) == Sniff::Known(AppProtocol::Quic) {
             if self.quic_readers < self.limits.max_quic_readers {
@@ -779,6 +823,14 @@ impl FlowTable {
                     quic = Some(reader);
                 } else {
                     anomalies = quic_outcome(&mut info, &mut reader, poll);
+                    decrypt = quic_session(
+                        &self.keys,
+                        &self.limits,
+                        &mut self.quic_sessions,
+                        &mut info,
+                        &reader,
+                        &mut anomalies,
+                    );
                 }
             } else {
                 info.protocol = Some(AppProtocol::Quic);
@@ -793,7 +845,12 @@ impl FlowTable {
         // A client's first datagram in a protocol no parser reads goes with it, for
         // the analysis to search (not QUIC's, which is encrypted); later datagrams
         // are not held back for it.
-        if quic.is_none() {
+        if let Some(session) = decrypt.as_mut() {
+            // The flow's events come from its decryption; its first datagram may hold
+            // 0-RTT packets after the Initial.
+            session.hold_anomalies(std::mem::take(&mut anomalies));
+            session.push(payload, true, ts, frame, &mut info, out);
+        } else if quic.is_none() {
             let payload = if from_client && info.protocol.is_none() {
                 payload[..payload.len().min(self.limits.max_unparsed_bytes)].to_vec()
             } else {
@@ -811,6 +868,7 @@ impl FlowTable {
                 info,
                 last_ts: ts,
                 quic,
+                decrypt,
             })),
         );
     }
@@ -1007,6 +1065,17 @@ impl FlowTable {
         };
         match flow {
             Flow::Udp(mut flow) => {
+                if let Some(session) = flow.decrypt.take() {
+                    self.quic_sessions = self.quic_sessions.saturating_sub(1);
+                    let (ts, frame) = (flow.last_ts, flow.info.last_frame);
+                    session.close(ts, frame, &mut flow.info, out);
+                }
+                // QUIC connections count among TLS ones when a key log was given.
+                if let Some(tls) = &flow.info.tls {
+                    if self.keys.decrypt && flow.info.protocol == Some(AppProtocol::Quic) {
+                        count_tls_outcome(&mut self.stats, &mut self.keys, tls);
+                    }
+                }
                 // A QUIC flow still waiting for its ClientHello is reported now.
                 if let Some(mut reader) = flow.quic.take() {
                     self.quic_readers = self.quic_readers.saturating_sub(1);
@@ -1032,21 +1101,7 @@ impl FlowTable {
                 to_client.flush(&mut |d| state.deliver(false, d, limits, keys, out));
                 state.settle_tls(&keys.log);
                 if let Some(tls) = &state.info.tls {
-                    match tls.not_decrypted() {
-                        None => self.stats.tls_decrypted += 1,
-                        Some(why) => {
-                            *self
-                                .stats
-                                .tls_not_decrypted
-                                .entry(not_decrypted_kind(why).to_string())
-                                .or_default() += 1;
-                            if let (NotDecrypted::NoKey, Some(hello)) = (why, &tls.client_hello) {
-                                if keys.late.closed_without_key(hello.random, &keys.log) {
-                                    self.stats.tls_keys_late += 1;
-                                }
-                            }
-                        }
-                    }
+                    count_tls_outcome(&mut self.stats, keys, tls);
                 }
                 self.stats.anomalies += state.anomalies.len() as u64;
                 state.close(limits, out);
@@ -1059,6 +1114,74 @@ impl FlowTable {
 fn asks_h2c(request: &HttpRequest) -> bool {
     crate::exchange::header(&request.headers, "upgrade")
         .is_some_and(|v| crate::net::http1::contains_token(v, b"h2c"))
+}
+
+/// Counts a closed TLS connection (or QUIC flow) by its outcome, and whether its
+/// key came too late.
+fn count_tls_outcome(stats: &mut FlowStats, keys: &mut TlsKeys, tls: &TlsSeen) {
+    match tls.not_decrypted() {
+        None => stats.tls_decrypted += 1,
+        Some(why) => {
+            *stats
+                .tls_not_decrypted
+                .entry(not_decrypted_kind(why).to_string())
+                .or_default() += 1;
+            if let (NotDecrypted::NoKey, Some(hello)) = (why, &tls.client_hello) {
+                if keys.late.closed_without_key(hello.random, &keys.log) {
+                    stats.tls_keys_late += 1;
+                }
+            }
+        }
+    }
+}
+
+/// With a key log holding the secrets of the ClientHello just read into `info`, the
+/// reader of the rest of the QUIC connection; without those secrets, the flow's TLS
+/// status says so (`NoKey`) and it stays a metadata-only flow.
+fn quic_session(
+    keys: &TlsKeys,
+    limits: &FlowLimits,
+    sessions: &mut usize,
+    info: &mut ConnInfo,
+    reader: &QuicInitialReader,
+    anomalies: &mut Vec<Anomaly>,
+) -> Option<Box<QuicFlow>> {
+    if !keys.decrypt {
+        return None;
+    }
+    let tls = info.tls.as_mut()?;
+    let hello = tls.client_hello.as_ref()?;
+    let Some(secrets) = keys.log.secrets(&hello.random) else {
+        tls.status = DecryptStatus::NotDecrypted(NotDecrypted::NoKey);
+        return None;
+    };
+    let (Some(version), Some(dcid), Some(scid)) = (
+        reader.version(),
+        reader.original_dcid(),
+        reader.client_scid(),
+    ) else {
+        return None;
+    };
+    if *sessions >= limits.max_quic_sessions {
+        anomalies.push(Anomaly::new(
+            "quic-session-limit",
+            format!(
+                "QUIC connection not decrypted: {} were being decrypted at once",
+                limits.max_quic_sessions
+            ),
+        ));
+        return None;
+    }
+    *sessions += 1;
+    tls.status = DecryptStatus::Pending;
+    Some(Box::new(QuicFlow::new(
+        version,
+        dcid,
+        scid,
+        secrets,
+        limits.quic.clone(),
+        limits.http3.clone(),
+    )))
 }
 
 /// What a QUIC reader's last answer tells about its flow: protocol and ClientHello

@@ -1,0 +1,1481 @@
+//! HTTP/3 (RFC 9114) over the ordered stream bytes of a decrypted QUIC connection,
+//! sans I/O.
+//!
+//! [`QuicConnReader`](super::quic_conn::QuicConnReader) decrypts a connection's packets
+//! with a key log and hands out each stream's bytes in order ([`QuicEvent`]);
+//! [`Http3Conn`] reads them and gives one [`Http3Event::Exchange`] per request stream:
+//! the request (the client's HEADERS and DATA), with the response when one was seen.
+//! As for HTTP/2 the types are HTTP/1's ([`HttpRequest`], [`HttpResponse`]): `method`
+//! from `:method`, `target` from `:path` (the authority for CONNECT), `version`
+//! `HTTP/3`, `headers` every field in wire order with the pseudo-headers; trailers are
+//! appended to the headers; `Content-Encoding` is left to `crate::decode`.
+//!
+//! Streams read (RFC 9000 §2.1 stream ids, RFC 9114 §6):
+//! - client-initiated bidirectional streams are requests: the client's frames are the
+//!   request, the server's the response (interim `1xx` responses are skipped);
+//! - unidirectional streams by their type: each side's control stream (its SETTINGS
+//!   give the other side's QPACK table capacity) and QPACK encoder stream (fed to the
+//!   [`QpackDecoder`] of the headers that side sends); decoder, push and unknown
+//!   (reserved, grease) streams are skipped.
+//!
+//! Frames: DATA and HEADERS on request streams, SETTINGS on control streams; all other
+//! types are skipped by their length. Flow control and stream limits are not checked
+//! (a passive observer sees what was sent, allowed or not).
+//!
+//! Policies:
+//! - **When an exchange is emitted**: when both sides ended the stream (FIN) and its
+//!   header sections are decoded, when either side reset it (anomaly
+//!   `h3-stream-reset`), at CONNECTION_CLOSE, and at [`Http3Conn::close`] (open streams
+//!   in id order, unfinished messages `truncated`). Exchanges come out in the order
+//!   their streams complete.
+//! - **Blocked header sections** (RFC 9204 §2.1.2): a section that refers to table
+//!   entries the encoder stream has not yet inserted waits (with the DATA after it)
+//!   until they arrive; one still blocked when the stream must be emitted is lost
+//!   (anomaly `h3-headers-blocked`).
+//! - **QPACK errors**: a section that cannot be decoded is lost (`h3-headers-lost`),
+//!   its stream still becomes an exchange; an error on an encoder stream breaks that
+//!   side's table for the rest of the connection (`h3-qpack-error`, once).
+//! - **Gaps** (stream bytes the transport had to give up): frames cannot be found
+//!   again, the direction of that stream stops being read (`h3-gap`, `truncated`).
+//! - **Limits** ([`Http3Limits`]): HEADERS and control frames longer than
+//!   `max_header_list_bytes` are skipped (`h3-frame-too-large`) and decoded fields are
+//!   kept up to as much; at most `max_streams_open` request streams are tracked
+//!   (`h3-too-many-streams`, further ones ignored: QPACK needs no state from them);
+//!   bodies are kept up to `max_body_bytes` each (`body-size-limit`, as HTTP/1) and up
+//!   to `max_held_bytes` over all open streams (`h3-body-budget`); `body_len` always
+//!   counts every DATA byte; at most [`MAX_UNI_STREAMS`] unidirectional streams and
+//!   [`MAX_BLOCKED_SECTIONS`] blocked sections per message are held.
+//! - **Finished streams**: data for a stream already emitted is ignored (the last
+//!   [`FINISHED_REMEMBERED`] ids are remembered); a stream is only opened by its bytes
+//!   at offset 0, so data from the middle of a forgotten one does not start a request.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use crate::exchange::{Anomaly, Header};
+use crate::net::http1::{HttpRequest, HttpResponse, MessageMeta};
+use crate::net::qpack::{QpackDecoder, QpackError, DEFAULT_MAX_TABLE};
+use crate::net::quic_conn::QuicEvent;
+use crate::timestamp::Timestamp;
+
+/// Default [`Http3Limits::max_header_list_bytes`]: 64 KiB, as HTTP/1's head limit.
+pub const DEFAULT_MAX_HEADER_LIST_BYTES: usize = 64 << 10;
+/// Default [`Http3Limits::max_streams_open`]: 256 (servers allow about 100 at once).
+pub const DEFAULT_MAX_STREAMS_OPEN: usize = 256;
+/// Default [`Http3Limits::max_held_bytes`]: 16 MiB of bodies over all open streams.
+pub const DEFAULT_MAX_HELD_BYTES: usize = 16 << 20;
+/// Unidirectional streams tracked per connection (each side opens three or four).
+pub const MAX_UNI_STREAMS: usize = 16;
+/// Blocked header sections held per message (headers, then trailers at most).
+pub const MAX_BLOCKED_SECTIONS: usize = 4;
+/// Ids of emitted streams remembered, so late data does not reopen them.
+pub const FINISHED_REMEMBERED: usize = 4096;
+
+/// Frame types (RFC 9114 §7.2).
+mod frame_type {
+    pub const DATA: u64 = 0x00;
+    pub const HEADERS: u64 = 0x01;
+    pub const SETTINGS: u64 = 0x04;
+}
+
+/// Unidirectional stream types (RFC 9114 §6.2, RFC 9204 §4.2).
+mod stream_type {
+    pub const CONTROL: u64 = 0x00;
+    pub const QPACK_ENCODER: u64 = 0x02;
+}
+
+/// SETTINGS_QPACK_MAX_TABLE_CAPACITY (RFC 9204 §5).
+const SETTINGS_QPACK_MAX_TABLE_CAPACITY: u64 = 0x01;
+
+/// Limits on what one connection may make us hold; each, when hit, is an anomaly.
+#[derive(Debug, Clone)]
+pub struct Http3Limits {
+    /// Largest HEADERS or control frame read, and largest decoded header list.
+    pub max_header_list_bytes: usize,
+    /// Most request streams tracked at once.
+    pub max_streams_open: usize,
+    /// Largest body kept per message (the analysis copy); `body_len` counts all.
+    pub max_body_bytes: usize,
+    /// Body bytes kept over all open streams of the connection.
+    pub max_held_bytes: usize,
+    /// Hard cap on each side's QPACK dynamic table.
+    pub max_dynamic_table: usize,
+}
+
+impl Default for Http3Limits {
+    fn default() -> Self {
+        Http3Limits {
+            max_header_list_bytes: DEFAULT_MAX_HEADER_LIST_BYTES,
+            max_streams_open: DEFAULT_MAX_STREAMS_OPEN,
+            max_body_bytes: crate::decode::DEFAULT_MAX_BODY_BYTES,
+            max_held_bytes: DEFAULT_MAX_HELD_BYTES,
+            max_dynamic_table: DEFAULT_MAX_TABLE,
+        }
+    }
+}
+
+/// What the reader found.
+// Exchanges are the common case and are moved, not copied, to the flow table.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Http3Event {
+    /// One request stream: its request, with the response when seen.
+    Exchange {
+        stream_id: u64,
+        request: HttpRequest,
+        response: Option<HttpResponse>,
+    },
+    /// Something odd about the connection, not tied to an emitted exchange.
+    Anomaly(Anomaly),
+}
+
+/// The two sides of the connection; index into per-side arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client = 0,
+    Server = 1,
+}
+
+impl Side {
+    fn of(from_client: bool) -> Side {
+        if from_client {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+/// Reads QUIC variable-length integers (RFC 9000 §16) from the front of `b`: the
+/// value and its length, or `None` when `b` is too short.
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let first = *b.first()?;
+    let len = 1usize << (first >> 6);
+    let bytes = b.get(..len)?;
+    let mut v = u64::from(first & 0x3f);
+    for &byte in &bytes[1..] {
+        v = (v << 8) | u64::from(byte);
+    }
+    Some((v, len))
+}
+
+/// A piece of a stream's frames, as [`FrameReader::next`] finds them.
+#[derive(Debug, PartialEq, Eq)]
+enum Part<'a> {
+    /// The start of a frame: its type and length (before its payload's pieces).
+    Start { ty: u64, len: u64 },
+    /// Bytes of a DATA frame's payload.
+    Data(&'a [u8]),
+    /// A whole frame of another type, its payload at most the limit given.
+    Frame { ty: u64, payload: Vec<u8> },
+    /// A frame of another type longer than the limit: skipped.
+    TooLarge { ty: u64, len: u64 },
+}
+
+/// The frame being read.
+#[derive(Debug)]
+struct InFrame {
+    ty: u64,
+    len: u64,
+    remaining: u64,
+    /// Payload kept (frames other than DATA within the limit).
+    kept: Option<Vec<u8>>,
+}
+
+/// Reads HTTP/3 frames (type, length, payload) from one direction of a stream, in
+/// pieces as they come; DATA payloads are handed out as they arrive, not held.
+#[derive(Debug, Default)]
+struct FrameReader {
+    /// The frame header's two varints so far (at most 8 bytes each).
+    head: Vec<u8>,
+    frame: Option<InFrame>,
+}
+
+impl FrameReader {
+    /// Takes bytes from the front of `input` until one piece is found; `None` when
+    /// `input` is used up first.
+    fn next<'a>(&mut self, input: &mut &'a [u8], max_kept: usize) -> Option<Part<'a>> {
+        loop {
+            let Some(frame) = self.frame.as_mut() else {
+                return self.read_head(input, max_kept);
+            };
+            if frame.remaining == 0 {
+                // Only a frame without payload gets here, right after its start.
+                let frame = self.frame.take()?;
+                return Some(match frame.kept {
+                    Some(payload) => Part::Frame {
+                        ty: frame.ty,
+                        payload,
+                    },
+                    None if frame.ty == frame_type::DATA => continue,
+                    None => Part::TooLarge {
+                        ty: frame.ty,
+                        len: frame.len,
+                    },
+                });
+            }
+            if input.is_empty() {
+                return None;
+            }
+            let n = usize::try_from(frame.remaining)
+                .unwrap_or(usize::MAX)
+                .min(input.len());
+            let (chunk, rest) = input.split_at(n);
+            *input = rest;
+            frame.remaining -= n as u64;
+            if frame.ty == frame_type::DATA {
+                if frame.remaining == 0 {
+                    self.frame = None;
+                }
+                return Some(Part::Data(chunk));
+            }
+            if let Some(kept) = frame.kept.as_mut() {
+                kept.extend_from_slice(chunk);
+            }
+            // The next turn hands the frame out once it is complete.
+            if frame.remaining > 0 {
+                continue;
+            }
+            let frame = self.frame.take()?;
+            return Some(match frame.kept {
+                Some(payload) => Part::Frame {
+                    ty: frame.ty,
+                    payload,
+                },
+                None => Part::TooLarge {
+                    ty: frame.ty,
+                    len: frame.len,
+                },
+            });
+        }
+    }
+
+    /// Collects the frame header; at its end starts the frame and reports it.
+    fn read_head<'a>(&mut self, input: &mut &'a [u8], max_kept: usize) -> Option<Part<'a>> {
+        while !input.is_empty() {
+            if let Some((ty, len, _)) = frame_head(&self.head) {
+                return Some(self.start(ty, len, max_kept));
+            }
+            self.head.push(input[0]);
+            *input = &input[1..];
+        }
+        let (ty, len, _) = frame_head(&self.head)?;
+        Some(self.start(ty, len, max_kept))
+    }
+
+    fn start<'a>(&mut self, ty: u64, len: u64, max_kept: usize) -> Part<'a> {
+        self.head.clear();
+        let keep = ty != frame_type::DATA && len <= max_kept as u64;
+        self.frame = Some(InFrame {
+            ty,
+            len,
+            remaining: len,
+            kept: keep.then(|| Vec::with_capacity(len as usize)),
+        });
+        Part::Start { ty, len }
+    }
+
+    /// Within a frame (or its header): the stream ended in the middle of one.
+    fn mid_frame(&self) -> bool {
+        self.frame.is_some() || !self.head.is_empty()
+    }
+}
+
+/// A complete frame header at the front of `b`: type, length, bytes used.
+fn frame_head(b: &[u8]) -> Option<(u64, u64, usize)> {
+    let (ty, a) = varint(b)?;
+    let (len, c) = varint(b.get(a..)?)?;
+    Some((ty, len, a + c))
+}
+
+/// One direction of a request stream: a request or a response.
+#[derive(Debug, Default)]
+struct Message {
+    frames: FrameReader,
+    /// Stream bytes received so far (the offset the next ones must start at).
+    offset: u64,
+    /// Final (request or non-interim response) header fields, then trailers.
+    headers: Option<Vec<Header>>,
+    /// Header sections waiting for the encoder stream, in order.
+    blocked: VecDeque<Vec<u8>>,
+    /// The current frame is a HEADERS frame being skipped or a section was lost.
+    headers_lost: bool,
+    body: Vec<u8>,
+    body_len: u64,
+    truncated: bool,
+    /// Time and capture frame of the first byte; capture frame of the latest.
+    first: Option<(Timestamp, u64)>,
+    last_frame: u64,
+    /// FIN, a reset or a gap: no more bytes will be read.
+    ended: bool,
+    anomalies: Vec<Anomaly>,
+}
+
+impl Message {
+    fn note(&mut self, kind: &str, detail: impl Into<String>) {
+        self.anomalies.push(Anomaly::new(kind, detail.into()));
+    }
+
+    fn meta(&self) -> MessageMeta {
+        let (ts, first_frame) = self.first.unwrap_or((Timestamp::default(), 0));
+        MessageMeta {
+            ts,
+            first_frame,
+            last_frame: self.last_frame.max(first_frame),
+        }
+    }
+
+    fn seen(&self) -> bool {
+        self.first.is_some()
+    }
+}
+
+/// A client-initiated bidirectional stream: one request and its response.
+#[derive(Debug, Default)]
+struct RequestStream {
+    /// Indexed by [`Side`].
+    halves: [Message; 2],
+    reset: bool,
+}
+
+impl RequestStream {
+    /// Both sides are done and nothing waits for the encoder streams.
+    fn complete(&self) -> bool {
+        self.reset || self.halves.iter().all(|m| m.ended && m.blocked.is_empty())
+    }
+}
+
+/// What a unidirectional stream carries, once its type is read.
+#[derive(Debug)]
+enum UniKind {
+    /// The stream type varint so far.
+    Typing(Vec<u8>),
+    Control(FrameReader),
+    Encoder,
+    /// Decoder, push, reserved or unknown: not read.
+    Skipped,
+}
+
+#[derive(Debug)]
+struct UniStream {
+    offset: u64,
+    kind: UniKind,
+}
+
+/// Reads HTTP/3 from the stream events of one QUIC connection; see the module doc.
+pub struct Http3Conn {
+    limits: Http3Limits,
+    requests: BTreeMap<u64, RequestStream>,
+    uni: HashMap<u64, UniStream>,
+    /// Decoders of the header sections each side sends, indexed by [`Side`].
+    qpack: [QpackDecoder; 2],
+    /// A side's encoder stream failed: its later sections cannot be trusted.
+    qpack_broken: [bool; 2],
+    /// Emitted stream ids, oldest first, with a set for lookups.
+    finished: VecDeque<u64>,
+    finished_set: HashSet<u64>,
+    /// Body bytes kept over all open streams.
+    held: usize,
+    closed: bool,
+    /// Connection-level anomalies of one kind are reported once.
+    reported: HashSet<&'static str>,
+}
+
+impl std::fmt::Debug for Http3Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http3Conn")
+            .field("requests_open", &self.requests.len())
+            .field("uni_streams", &self.uni.len())
+            .field("held", &self.held)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http3Conn {
+    pub fn new(limits: Http3Limits) -> Self {
+        let table = limits.max_dynamic_table;
+        Http3Conn {
+            limits,
+            requests: BTreeMap::new(),
+            uni: HashMap::new(),
+            qpack: [QpackDecoder::new(table), QpackDecoder::new(table)],
+            qpack_broken: [false; 2],
+            finished: VecDeque::new(),
+            finished_set: HashSet::new(),
+            held: 0,
+            closed: false,
+            reported: HashSet::new(),
+        }
+    }
+
+    /// Whether the connection was closed (CONNECTION_CLOSE or [`close`](Self::close)):
+    /// later events are ignored.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// One event of the transport, from the datagram read at `ts` in capture frame
+    /// `frame`.
+    pub fn push(&mut self, event: QuicEvent, ts: Timestamp, frame: u64, out: &mut Vec<Http3Event>) {
+        if self.closed {
+            return;
+        }
+        match event {
+            QuicEvent::Stream {
+                id,
+                from_client,
+                offset,
+                data,
+                fin,
+            } => self.stream(
+                id,
+                Side::of(from_client),
+                offset,
+                &data,
+                fin,
+                (ts, frame),
+                out,
+            ),
+            QuicEvent::Gap {
+                id, from_client, ..
+            } => self.gap(id, Side::of(from_client), out),
+            QuicEvent::Reset {
+                id,
+                from_client,
+                error_code,
+            } => self.reset(id, Side::of(from_client), error_code, out),
+            QuicEvent::Close {
+                from_client,
+                error_code,
+                reason,
+            } => {
+                // H3_NO_ERROR (0x100) and the transport's NO_ERROR are a clean close.
+                if error_code != 0 && error_code != 0x100 {
+                    self.connection_note(
+                        "h3-connection-error",
+                        format!(
+                            "{} closed the connection with error 0x{error_code:x}{}",
+                            Side::of(from_client).name(),
+                            if reason.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({reason})")
+                            }
+                        ),
+                        out,
+                    );
+                }
+                self.close(out);
+            }
+        }
+    }
+
+    /// The connection ended: every open request stream is emitted, in id order.
+    pub fn close(&mut self, out: &mut Vec<Http3Event>) {
+        self.closed = true;
+        let ids: Vec<u64> = self.requests.keys().copied().collect();
+        for id in ids {
+            self.emit(id, out);
+        }
+        self.uni.clear();
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stream(
+        &mut self,
+        id: u64,
+        side: Side,
+        offset: u64,
+        data: &[u8],
+        fin: bool,
+        at: (Timestamp, u64),
+        out: &mut Vec<Http3Event>,
+    ) {
+        match id & 3 {
+            0 => self.request_bytes(id, side, offset, data, fin, at, out),
+            2 | 3 => {
+                // Unidirectional: bit 0 says who opened it, and only that side sends.
+                let opener = if id & 1 == 0 {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                if opener == side {
+                    self.uni_bytes(id, side, offset, data, out);
+                }
+            }
+            // Server-initiated bidirectional streams have no use in HTTP/3 (§6.1).
+            _ => self.connection_note(
+                "h3-server-bidi-stream",
+                format!("bytes on server-initiated bidirectional stream {id} are not read"),
+                out,
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn request_bytes(
+        &mut self,
+        id: u64,
+        side: Side,
+        offset: u64,
+        data: &[u8],
+        fin: bool,
+        at: (Timestamp, u64),
+        out: &mut Vec<Http3Event>,
+    ) {
+        if self.finished_set.contains(&id) {
+            return;
+        }
+        if !self.requests.contains_key(&id) {
+            if offset != 0 {
+                return;
+            }
+            if self.requests.len() >= self.limits.max_streams_open {
+                self.connection_note(
+                    "h3-too-many-streams",
+                    format!(
+                        "more than {} request streams open: later ones are not read",
+                        self.limits.max_streams_open
+                    ),
+                    out,
+                );
+                return;
+            }
+            self.requests.insert(id, RequestStream::default());
+        }
+        let Some(stream) = self.requests.get_mut(&id) else {
+            return;
+        };
+        let message = &mut stream.halves[side as usize];
+        if message.ended {
+            return;
+        }
+        if offset != message.offset {
+            // The transport delivers in order; anything else means bytes were lost.
+            message.note(
+                "h3-gap",
+                format!(
+                    "stream {id}: {} bytes resume at offset {offset}, expected {}",
+                    side.name(),
+                    message.offset
+                ),
+            );
+            message.truncated = true;
+            message.ended = true;
+        } else {
+            message.offset += data.len() as u64;
+            if message.first.is_none() && (!data.is_empty() || fin) {
+                message.first = Some(at);
+            }
+            message.last_frame = at.1;
+            let mut input = data;
+            let limits = &self.limits;
+            let held = &mut self.held;
+            let (qpack, broken) = (
+                &mut self.qpack[side as usize],
+                self.qpack_broken[side as usize],
+            );
+            while let Some(part) = message
+                .frames
+                .next(&mut input, limits.max_header_list_bytes)
+            {
+                message_part(message, part, side, id, limits, held, qpack, broken);
+            }
+            if fin {
+                if message.frames.mid_frame() {
+                    message.note(
+                        "h3-truncated-frame",
+                        format!("stream {id}: {} ended within a frame", side.name()),
+                    );
+                    message.truncated = true;
+                }
+                message.ended = true;
+            }
+        }
+        if stream.complete() {
+            self.emit(id, out);
+        }
+    }
+
+    fn uni_bytes(
+        &mut self,
+        id: u64,
+        side: Side,
+        offset: u64,
+        data: &[u8],
+        out: &mut Vec<Http3Event>,
+    ) {
+        if !self.uni.contains_key(&id) {
+            if offset != 0 || self.uni.len() >= MAX_UNI_STREAMS {
+                if offset == 0 {
+                    self.connection_note(
+                        "h3-too-many-streams",
+                        format!("more than {MAX_UNI_STREAMS} unidirectional streams: later ones are not read"),
+                        out,
+                    );
+                }
+                return;
+            }
+            self.uni.insert(
+                id,
+                UniStream {
+                    offset: 0,
+                    kind: UniKind::Typing(Vec::new()),
+                },
+            );
+        }
+        let Some(uni) = self.uni.get_mut(&id) else {
+            return;
+        };
+        if offset != uni.offset {
+            // Control and encoder streams cannot be resynchronised.
+            uni.kind = UniKind::Skipped;
+            self.connection_note(
+                "h3-gap",
+                format!("{} unidirectional stream {id}: bytes lost", side.name()),
+                out,
+            );
+            return;
+        }
+        uni.offset += data.len() as u64;
+        let mut input = data;
+        if let UniKind::Typing(head) = &mut uni.kind {
+            while varint(head).is_none() && !input.is_empty() {
+                head.push(input[0]);
+                input = &input[1..];
+            }
+            let Some((ty, _)) = varint(head) else {
+                return;
+            };
+            uni.kind = match ty {
+                stream_type::CONTROL => UniKind::Control(FrameReader::default()),
+                stream_type::QPACK_ENCODER => UniKind::Encoder,
+                _ => UniKind::Skipped,
+            };
+        }
+        match &mut uni.kind {
+            UniKind::Encoder => {
+                if !input.is_empty() {
+                    self.encoder_bytes(side, input, out);
+                }
+            }
+            UniKind::Control(frames) => {
+                let mut settings = Vec::new();
+                let mut too_large = false;
+                while let Some(part) = frames.next(&mut input, self.limits.max_header_list_bytes) {
+                    match part {
+                        Part::Frame {
+                            ty: frame_type::SETTINGS,
+                            payload,
+                        } => settings.push(payload),
+                        Part::TooLarge { .. } => too_large = true,
+                        _ => {}
+                    }
+                }
+                if too_large {
+                    self.connection_note(
+                        "h3-frame-too-large",
+                        format!(
+                            "{} control stream: a frame too large was skipped",
+                            side.name()
+                        ),
+                        out,
+                    );
+                }
+                for payload in settings {
+                    self.settings(side, &payload, out);
+                }
+            }
+            UniKind::Typing(_) | UniKind::Skipped => {}
+        }
+    }
+
+    /// A SETTINGS frame from `side`: its QPACK capacity bounds the other side's table.
+    fn settings(&mut self, side: Side, mut payload: &[u8], out: &mut Vec<Http3Event>) {
+        while !payload.is_empty() {
+            let Some((id, a)) = varint(payload) else {
+                break;
+            };
+            let Some((value, b)) = payload.get(a..).and_then(varint) else {
+                break;
+            };
+            payload = payload.get(a + b..).unwrap_or_default();
+            if id == SETTINGS_QPACK_MAX_TABLE_CAPACITY {
+                let encoder = match side {
+                    Side::Client => Side::Server,
+                    Side::Server => Side::Client,
+                };
+                self.qpack[encoder as usize].set_max_table_capacity(value);
+            }
+        }
+        if !payload.is_empty() {
+            self.connection_note(
+                "h3-malformed-settings",
+                format!("{} SETTINGS frame ends within a setting", side.name()),
+                out,
+            );
+        }
+    }
+
+    /// Bytes of `side`'s QPACK encoder stream; sections they unblock are decoded.
+    fn encoder_bytes(&mut self, side: Side, data: &[u8], out: &mut Vec<Http3Event>) {
+        let s = side as usize;
+        if self.qpack_broken[s] {
+            return;
+        }
+        if let Err(e) = self.qpack[s].encoder_stream(data) {
+            self.qpack_broken[s] = true;
+            self.connection_note(
+                "h3-qpack-error",
+                format!("{} QPACK encoder stream: {e}", side.name()),
+                out,
+            );
+        }
+        self.unblock(side, out);
+    }
+
+    /// Decodes the sections of `side` that waited for its encoder stream, and emits
+    /// the streams that were waiting only for that.
+    fn unblock(&mut self, side: Side, out: &mut Vec<Http3Event>) {
+        let s = side as usize;
+        let mut done = Vec::new();
+        for (&id, stream) in self.requests.iter_mut() {
+            let message = &mut stream.halves[s];
+            if message.blocked.is_empty() {
+                continue;
+            }
+            while let Some(block) = message.blocked.front() {
+                match decode_section(&mut self.qpack[s], block, &self.limits) {
+                    Err(QpackError::Blocked { .. }) if !self.qpack_broken[s] => break,
+                    result => {
+                        message.blocked.pop_front();
+                        take_section(message, result, side, id);
+                    }
+                }
+            }
+            if stream.complete() {
+                done.push(id);
+            }
+        }
+        for id in done {
+            self.emit(id, out);
+        }
+    }
+
+    fn gap(&mut self, id: u64, side: Side, out: &mut Vec<Http3Event>) {
+        if let Some(stream) = self.requests.get_mut(&id) {
+            let message = &mut stream.halves[side as usize];
+            if !message.ended {
+                message.note("h3-gap", format!("stream {id}: {} bytes lost", side.name()));
+                message.truncated = true;
+                message.ended = true;
+            }
+            if stream.complete() {
+                self.emit(id, out);
+            }
+        } else if let Some(uni) = self.uni.get_mut(&id) {
+            uni.kind = UniKind::Skipped;
+            self.connection_note(
+                "h3-gap",
+                format!("{} unidirectional stream {id}: bytes lost", side.name()),
+                out,
+            );
+        }
+    }
+
+    fn reset(&mut self, id: u64, side: Side, error_code: u64, out: &mut Vec<Http3Event>) {
+        let Some(stream) = self.requests.get_mut(&id) else {
+            return;
+        };
+        let message = &mut stream.halves[side as usize];
+        message.note(
+            "h3-stream-reset",
+            format!(
+                "stream {id} reset by the {} (error 0x{error_code:x})",
+                side.name()
+            ),
+        );
+        if !message.ended {
+            message.truncated = true;
+            message.ended = true;
+        }
+        stream.reset = true;
+        self.emit(id, out);
+    }
+
+    /// Hands out stream `id` as an exchange and forgets it.
+    fn emit(&mut self, id: u64, out: &mut Vec<Http3Event>) {
+        let Some(mut stream) = self.requests.remove(&id) else {
+            return;
+        };
+        self.remember_finished(id);
+        for (side, message) in [Side::Client, Side::Server]
+            .into_iter()
+            .zip(stream.halves.iter_mut())
+        {
+            self.held = self.held.saturating_sub(message.body.len());
+            if !message.blocked.is_empty() {
+                message.note(
+                    "h3-headers-blocked",
+                    format!(
+                        "stream {id}: {} header section(s) of the {} still waited for QPACK \
+                         table entries that never came",
+                        message.blocked.len(),
+                        side.name()
+                    ),
+                );
+                message.blocked.clear();
+                message.headers_lost = true;
+            }
+            if !message.ended && message.seen() {
+                message.truncated = true;
+            }
+        }
+        let [request, response] = stream.halves;
+        let request = request_from(request);
+        let response = response.seen().then(|| response_from(response));
+        out.push(Http3Event::Exchange {
+            stream_id: id,
+            request,
+            response,
+        });
+    }
+
+    fn remember_finished(&mut self, id: u64) {
+        if self.finished.len() >= FINISHED_REMEMBERED {
+            if let Some(old) = self.finished.pop_front() {
+                self.finished_set.remove(&old);
+            }
+        }
+        self.finished.push_back(id);
+        self.finished_set.insert(id);
+    }
+
+    fn connection_note(&mut self, kind: &'static str, detail: String, out: &mut Vec<Http3Event>) {
+        if self.reported.insert(kind) {
+            out.push(Http3Event::Anomaly(Anomaly::new(kind, detail)));
+        }
+    }
+}
+
+/// One piece of a request stream's frames, applied to its message.
+#[allow(clippy::too_many_arguments)]
+fn message_part(
+    message: &mut Message,
+    part: Part<'_>,
+    side: Side,
+    id: u64,
+    limits: &Http3Limits,
+    held: &mut usize,
+    qpack: &mut QpackDecoder,
+    broken: bool,
+) {
+    match part {
+        Part::Start { .. } => {}
+        Part::Data(chunk) => {
+            message.body_len += chunk.len() as u64;
+            let room = limits.max_body_bytes.saturating_sub(message.body.len());
+            let budget = limits.max_held_bytes.saturating_sub(*held);
+            let keep = chunk.len().min(room).min(budget);
+            if keep < chunk.len() && !message.truncated {
+                let (kind, why) = if keep == room {
+                    ("body-size-limit", "the body size limit")
+                } else {
+                    ("h3-body-budget", "the connection's body budget")
+                };
+                message.note(
+                    kind,
+                    format!("stream {id}: {} body beyond {why} not kept", side.name()),
+                );
+            }
+            if keep < chunk.len() {
+                message.truncated = true;
+            }
+            message.body.extend_from_slice(&chunk[..keep]);
+            *held += keep;
+        }
+        Part::Frame {
+            ty: frame_type::HEADERS,
+            payload,
+        } => {
+            if !message.blocked.is_empty() {
+                // Sections are applied in order: this one waits behind the others.
+                hold_blocked(message, payload, side, id);
+                return;
+            }
+            match decode_section(qpack, &payload, limits) {
+                Err(QpackError::Blocked { .. }) if !broken => {
+                    hold_blocked(message, payload, side, id)
+                }
+                result => take_section(message, result, side, id),
+            }
+        }
+        Part::TooLarge {
+            ty: frame_type::HEADERS,
+            len,
+        } => {
+            message.note(
+                "h3-frame-too-large",
+                format!(
+                    "stream {id}: {} HEADERS frame of {len} bytes over the {}-byte limit skipped",
+                    side.name(),
+                    limits.max_header_list_bytes
+                ),
+            );
+            message.headers_lost = true;
+        }
+        // Other frame types carry nothing an exchange records.
+        Part::Frame { .. } | Part::TooLarge { .. } => {}
+    }
+}
+
+fn hold_blocked(message: &mut Message, section: Vec<u8>, side: Side, id: u64) {
+    if message.blocked.len() >= MAX_BLOCKED_SECTIONS {
+        message.note(
+            "h3-headers-blocked",
+            format!(
+                "stream {id}: more than {MAX_BLOCKED_SECTIONS} {} header sections waiting \
+                 for QPACK table entries",
+                side.name()
+            ),
+        );
+        message.headers_lost = true;
+        return;
+    }
+    message.blocked.push_back(section);
+}
+
+fn decode_section(
+    qpack: &mut QpackDecoder,
+    section: &[u8],
+    limits: &Http3Limits,
+) -> Result<Vec<Header>, QpackError> {
+    let mut fields = Vec::new();
+    qpack.decode(section, limits.max_header_list_bytes, &mut fields)?;
+    Ok(fields)
+}
+
+/// A decoded header section (or why it could not be) applied to its message:
+/// interim responses are skipped, the first other section is the headers, later
+/// ones are trailers.
+fn take_section(
+    message: &mut Message,
+    result: Result<Vec<Header>, QpackError>,
+    side: Side,
+    id: u64,
+) {
+    let fields = match result {
+        Ok(fields) => fields,
+        Err(e) => {
+            message.note(
+                "h3-headers-lost",
+                format!("stream {id}: a {} header section: {e}", side.name()),
+            );
+            message.headers_lost = true;
+            return;
+        }
+    };
+    if side == Side::Server && message.headers.is_none() && is_interim(&fields) {
+        return;
+    }
+    match message.headers.as_mut() {
+        Some(headers) => headers.extend(fields),
+        None => message.headers = Some(fields),
+    }
+}
+
+/// A `1xx` response (RFC 9114 §4.1: any number may precede the final one).
+fn is_interim(fields: &[Header]) -> bool {
+    value(fields, ":status").is_some_and(|s| s.len() == 3 && s[0] == b'1')
+}
+
+fn value<'h>(headers: &'h [Header], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name == name)
+        .map(|h| h.value.as_slice())
+}
+
+fn text(v: Option<&[u8]>) -> String {
+    v.map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default()
+}
+
+fn request_from(mut m: Message) -> HttpRequest {
+    let meta = m.meta();
+    let headers = m.headers.take().unwrap_or_default();
+    if headers.is_empty() && !m.headers_lost && m.seen() {
+        m.note(
+            "h3-headers-lost",
+            "the request stream carried no HEADERS frame",
+        );
+    }
+    let method = text(value(&headers, ":method"));
+    // CONNECT carries no :path; its target is the authority, as in HTTP/1.
+    let target = text(value(&headers, ":path").or_else(|| value(&headers, ":authority")));
+    HttpRequest {
+        method,
+        target,
+        version: "HTTP/3".to_string(),
+        headers,
+        body: m.body,
+        body_len: m.body_len,
+        truncated: m.truncated,
+        meta,
+        anomalies: m.anomalies,
+    }
+}
+
+fn response_from(mut m: Message) -> HttpResponse {
+    let meta = m.meta();
+    let headers = m.headers.take().unwrap_or_default();
+    let status = value(&headers, ":status")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    HttpResponse {
+        status,
+        reason: String::new(),
+        version: "HTTP/3".to_string(),
+        headers,
+        body: m.body,
+        body_len: m.body_len,
+        truncated: m.truncated,
+        meta,
+        anomalies: m.anomalies,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QPACK prefixed integer (RFC 9204 §4.1.1) with `flags` in the bits above it.
+    fn int(out: &mut Vec<u8>, flags: u8, prefix: u32, v: usize) {
+        let max = (1usize << prefix) - 1;
+        if v < max {
+            out.push(flags | v as u8);
+            return;
+        }
+        out.push(flags | max as u8);
+        let mut rest = v - max;
+        while rest >= 0x80 {
+            out.push(0x80 | (rest & 0x7f) as u8);
+            rest >>= 7;
+        }
+        out.push(rest as u8);
+    }
+
+    /// A field section of literal names and values, no table references.
+    fn section(fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = vec![0, 0];
+        for (name, value) in fields {
+            int(&mut b, 0x20, 3, name.len());
+            b.extend_from_slice(name.as_bytes());
+            int(&mut b, 0, 7, value.len());
+            b.extend_from_slice(value.as_bytes());
+        }
+        b
+    }
+
+    fn varint(v: u64) -> Vec<u8> {
+        match v {
+            0..=63 => vec![v as u8],
+            64..=16383 => (0x4000 | v as u16).to_be_bytes().to_vec(),
+            _ => (0x8000_0000 | v as u32).to_be_bytes().to_vec(),
+        }
+    }
+
+    fn frame(ty: u64, payload: &[u8]) -> Vec<u8> {
+        let mut f = varint(ty);
+        f.extend(varint(payload.len() as u64));
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn request_bytes(path: &str, body: &[u8]) -> Vec<u8> {
+        let mut b = frame(
+            frame_type::HEADERS,
+            &section(&[
+                (":method", if body.is_empty() { "GET" } else { "POST" }),
+                (":scheme", "https"),
+                (":authority", "api.example"),
+                (":path", path),
+            ]),
+        );
+        if !body.is_empty() {
+            b.extend(frame(frame_type::DATA, body));
+        }
+        b
+    }
+
+    fn response_bytes(status: &str, body: &[u8]) -> Vec<u8> {
+        let mut b = frame(frame_type::HEADERS, &section(&[(":status", status)]));
+        b.extend(frame(frame_type::DATA, body));
+        b
+    }
+
+    fn bytes(id: u64, from_client: bool, offset: u64, data: &[u8], fin: bool) -> QuicEvent {
+        QuicEvent::Stream {
+            id,
+            from_client,
+            offset,
+            data: data.to_vec(),
+            fin,
+        }
+    }
+
+    fn push_all(conn: &mut Http3Conn, events: Vec<QuicEvent>) -> Vec<Http3Event> {
+        let mut out = Vec::new();
+        for (i, e) in events.into_iter().enumerate() {
+            conn.push(e, Timestamp::from_micros(i as i64), i as u64 + 1, &mut out);
+        }
+        out
+    }
+
+    /// Each stream's bytes as events of `cut`-byte pieces.
+    fn pieces(id: u64, from_client: bool, data: &[u8], cut: usize) -> Vec<QuicEvent> {
+        let mut events = Vec::new();
+        let mut offset = 0;
+        for chunk in data.chunks(cut.max(1)) {
+            let fin = offset + chunk.len() == data.len();
+            events.push(bytes(id, from_client, offset as u64, chunk, fin));
+            offset += chunk.len();
+        }
+        events
+    }
+
+    fn exchanges(out: &[Http3Event]) -> Vec<(u64, &HttpRequest, Option<&HttpResponse>)> {
+        out.iter()
+            .filter_map(|e| match e {
+                Http3Event::Exchange {
+                    stream_id,
+                    request,
+                    response,
+                } => Some((*stream_id, request, response.as_ref())),
+                Http3Event::Anomaly(_) => None,
+            })
+            .collect()
+    }
+
+    fn kinds(anomalies: &[Anomaly]) -> Vec<&str> {
+        anomalies.iter().map(|a| a.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn a_request_and_its_response_at_every_split() {
+        let req = request_bytes("/v1/track?adid=1234", b"{\"imei\":\"356938035643809\"}");
+        let resp = response_bytes("200", b"ok");
+        for cut in 1..=req.len().max(resp.len()) {
+            let mut conn = Http3Conn::new(Http3Limits::default());
+            let mut events = pieces(0, true, &req, cut);
+            events.extend(pieces(0, false, &resp, cut));
+            let out = push_all(&mut conn, events);
+            let x = exchanges(&out);
+            assert_eq!(x.len(), 1, "cut {cut}");
+            let (id, request, response) = x[0];
+            assert_eq!(id, 0);
+            assert_eq!(request.method, "POST");
+            assert_eq!(request.target, "/v1/track?adid=1234");
+            assert_eq!(request.version, "HTTP/3");
+            assert_eq!(request.body, b"{\"imei\":\"356938035643809\"}");
+            assert!(!request.truncated);
+            assert_eq!(request.headers[2].name, ":authority");
+            let response = response.expect("response");
+            assert_eq!(response.status, 200);
+            assert_eq!(response.body, b"ok");
+            assert!(request.anomalies.is_empty() && response.anomalies.is_empty());
+        }
+    }
+
+    #[test]
+    fn streams_complete_in_their_own_order_and_carry_their_frames() {
+        let mut conn = Http3Conn::new(Http3Limits::default());
+        let out = push_all(
+            &mut conn,
+            vec![
+                bytes(0, true, 0, &request_bytes("/a", b""), true),
+                bytes(4, true, 0, &request_bytes("/b", b""), true),
+                bytes(4, false, 0, &response_bytes("204", b""), true),
+                bytes(0, false, 0, &response_bytes("200", b"x"), true),
+            ],
+        );
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 2);
+        assert_eq!((x[0].0, x[0].1.target.as_str()), (4, "/b"));
+        assert_eq!((x[1].0, x[1].1.target.as_str()), (0, "/a"));
+        // The request's time and frames are those of its first and last bytes.
+        assert_eq!(x[0].1.meta.first_frame, 2);
+        assert_eq!(x[0].2.map(|r| r.meta.first_frame), Some(3));
+    }
+
+    #[test]
+    fn interim_responses_are_skipped_and_trailers_appended() {
+        let mut resp = frame(
+            frame_type::HEADERS,
+            &section(&[(":status", "103"), ("link", "</s>")]),
+        );
+        resp.extend(response_bytes("200", b"body"));
+        resp.extend(frame(frame_type::HEADERS, &section(&[("x-trailer", "t")])));
+        // An unknown (grease) frame type is skipped by its length.
+        resp.extend(frame(0x21, b"grease"));
+        let mut conn = Http3Conn::new(Http3Limits::default());
+        let out = push_all(
+            &mut conn,
+            vec![
+                bytes(0, true, 0, &request_bytes("/", b""), true),
+                bytes(0, false, 0, &resp, true),
+            ],
+        );
+        let x = exchanges(&out);
+        let response = x[0].2.expect("response");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, b"body");
+        let names: Vec<&str> = response.headers.iter().map(|h| h.name.as_ref()).collect();
+        assert_eq!(names, [":status", "x-trailer"]);
+    }
+
+    /// The client's control stream (SETTINGS) and encoder stream, and the server's.
+    fn settings_stream(capacity: u64) -> Vec<u8> {
+        let mut s = varint(stream_type::CONTROL);
+        let mut payload = varint(SETTINGS_QPACK_MAX_TABLE_CAPACITY);
+        payload.extend(varint(capacity));
+        s.extend(frame(frame_type::SETTINGS, &payload));
+        s
+    }
+
+    /// Encoder stream inserting `name: value` with a literal name (RFC 9204 §4.3.3).
+    fn insert(name: &str, value: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        int(&mut b, 0x40, 5, name.len());
+        b.extend_from_slice(name.as_bytes());
+        int(&mut b, 0, 7, value.len());
+        b.extend_from_slice(value.as_bytes());
+        b
+    }
+
+    #[test]
+    fn a_section_blocked_on_the_encoder_stream_waits_for_it() {
+        // Capacity 4096: MaxEntries 128, Required Insert Count 1 encodes as 2.
+        let mut blocked = vec![2, 0];
+        blocked.extend(&section(&[(":method", "GET"), (":path", "/p")])[2..]);
+        blocked.push(0x80); // indexed, dynamic, relative index 0: the entry inserted
+        let mut req = frame(frame_type::HEADERS, &blocked);
+        req.extend(frame(frame_type::DATA, b"data"));
+        let mut encoder = varint(stream_type::QPACK_ENCODER);
+        encoder.push(0x3f);
+        encoder.push(0xe1); // Set Dynamic Table Capacity 4096 (0x20 | 31, then 4065)
+        encoder.push(0x1f);
+        encoder.extend(insert("x-device-id", "cafe-0001"));
+        let mut conn = Http3Conn::new(Http3Limits::default());
+        let mut out = push_all(
+            &mut conn,
+            vec![
+                bytes(3, false, 0, &settings_stream(4096), false),
+                bytes(0, true, 0, &req, true),
+                bytes(0, false, 0, &response_bytes("200", b""), true),
+            ],
+        );
+        assert!(exchanges(&out).is_empty(), "{out:?}");
+        conn.push(
+            bytes(2, true, 0, &encoder, false),
+            Timestamp::from_micros(9),
+            9,
+            &mut out,
+        );
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 1, "{out:?}");
+        let request = x[0].1;
+        assert_eq!(request.target, "/p");
+        assert_eq!(request.body, b"data");
+        let last = request.headers.last().expect("field");
+        assert_eq!(
+            (last.name.as_ref(), last.value.as_slice()),
+            ("x-device-id", &b"cafe-0001"[..])
+        );
+    }
+
+    #[test]
+    fn a_section_never_unblocked_is_lost_at_close() {
+        let mut req = frame(frame_type::HEADERS, &[2, 0, 0x80]);
+        req.extend(frame(frame_type::DATA, b"still read"));
+        let mut conn = Http3Conn::new(Http3Limits::default());
+        let mut out = push_all(
+            &mut conn,
+            vec![
+                bytes(3, false, 0, &settings_stream(4096), false),
+                bytes(0, true, 0, &req, true),
+            ],
+        );
+        assert!(exchanges(&out).is_empty());
+        conn.close(&mut out);
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 1);
+        assert_eq!(x[0].1.body, b"still read");
+        assert!(kinds(&x[0].1.anomalies).contains(&"h3-headers-blocked"));
+        assert!(x[0].2.is_none());
+        assert!(conn.is_closed());
+    }
+
+    #[test]
+    fn resets_gaps_and_close_emit_what_was_read() {
+        let mut conn = Http3Conn::new(Http3Limits::default());
+        let req = request_bytes("/r", b"0123456789");
+        let out = push_all(
+            &mut conn,
+            vec![
+                bytes(0, true, 0, &req[..req.len() - 4], false),
+                QuicEvent::Reset {
+                    id: 0,
+                    from_client: true,
+                    error_code: 0x10c,
+                },
+                bytes(4, true, 0, &req[..req.len() - 4], false),
+                QuicEvent::Gap {
+                    id: 4,
+                    from_client: true,
+                    offset: req.len() as u64 - 4,
+                    len: 2,
+                },
+                bytes(8, true, 0, &req, false),
+                QuicEvent::Close {
+                    from_client: false,
+                    error_code: 0x101,
+                    reason: "general".into(),
+                },
+                bytes(12, true, 0, &req, true),
+            ],
+        );
+        let x = exchanges(&out);
+        let ids: Vec<u64> = x.iter().map(|e| e.0).collect();
+        assert_eq!(ids, [0, 4, 8], "stream 12 came after the close");
+        assert!(kinds(&x[0].1.anomalies).contains(&"h3-stream-reset"));
+        assert!(x[0].1.truncated && x[1].1.truncated && x[2].1.truncated);
+        assert_eq!(x[0].1.body, b"012345");
+        // Stream 4's gap left it waiting only for the server: emitted at the close.
+        assert!(kinds(&x[1].1.anomalies).contains(&"h3-gap"));
+        assert!(out
+            .iter()
+            .any(|e| matches!(e, Http3Event::Anomaly(a) if a.kind == "h3-connection-error")));
+    }
+
+    #[test]
+    fn late_data_of_an_emitted_stream_does_not_reopen_it() {
+        let mut conn = Http3Conn::new(Http3Limits::default());
+        let req = request_bytes("/once", b"");
+        let out = push_all(
+            &mut conn,
+            vec![
+                bytes(0, true, 0, &req, true),
+                bytes(0, false, 0, &response_bytes("200", b""), true),
+                bytes(0, true, 0, &req, true),
+                // Bytes from the middle of a stream never seen do not start one.
+                bytes(4, true, 7, &req, true),
+            ],
+        );
+        assert_eq!(exchanges(&out).len(), 1);
+        let mut out = Vec::new();
+        conn.close(&mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn limits_record_anomalies() {
+        let limits = Http3Limits {
+            max_body_bytes: 4,
+            max_streams_open: 1,
+            max_header_list_bytes: 64,
+            ..Http3Limits::default()
+        };
+        let mut conn = Http3Conn::new(limits);
+        let big = frame(
+            frame_type::HEADERS,
+            &section(&[(":method", "GET"), ("x-long", &"v".repeat(80))]),
+        );
+        let out = push_all(
+            &mut conn,
+            vec![
+                bytes(0, true, 0, &request_bytes("/", b"0123456789"), true),
+                bytes(4, true, 0, &big, true),
+                bytes(0, false, 0, &big, true),
+            ],
+        );
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 1);
+        let (request, response) = (x[0].1, x[0].2.expect("response"));
+        assert_eq!(
+            (request.body.as_slice(), request.body_len),
+            (&b"0123"[..], 10)
+        );
+        assert!(request.truncated);
+        assert!(kinds(&request.anomalies).contains(&"body-size-limit"));
+        assert!(kinds(&response.anomalies).contains(&"h3-frame-too-large"));
+        assert!(out
+            .iter()
+            .any(|e| matches!(e, Http3Event::Anomaly(a) if a.kind == "h3-too-many-streams")));
+    }
+
+    #[test]
+    fn garbage_on_every_stream_kind_is_harmless() {
+        let mut valid = request_bytes("/g", b"body");
+        valid.extend(settings_stream(100));
+        valid.extend(insert("a", "b"));
+        for id in [0u64, 1, 2, 3, 6, 7] {
+            for i in 0..valid.len() {
+                for flip in [0x01u8, 0x40, 0x80, 0xff] {
+                    let mut data = valid.clone();
+                    data[i] ^= flip;
+                    let mut conn = Http3Conn::new(Http3Limits::default());
+                    let mut out = push_all(
+                        &mut conn,
+                        vec![
+                            bytes(id, true, 0, &data[..i], false),
+                            bytes(id, false, 0, &data, true),
+                            bytes(id, true, i as u64, &data[i..], true),
+                        ],
+                    );
+                    conn.close(&mut out);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn frame_reader_reads_every_layout() {
+        let mut b = frame(frame_type::DATA, b"");
+        b.extend(frame(frame_type::SETTINGS, b""));
+        b.extend(frame(frame_type::DATA, b"abc"));
+        b.extend(frame(0x21, &[7; 100]));
+        let mut reader = FrameReader::default();
+        let mut parts = Vec::new();
+        for byte in b.chunks(1) {
+            let mut input = byte;
+            while let Some(p) = reader.next(&mut input, 10) {
+                parts.push(format!("{p:?}"));
+            }
+        }
+        assert_eq!(
+            parts,
+            [
+                "Start { ty: 0, len: 0 }",
+                "Start { ty: 4, len: 0 }",
+                "Frame { ty: 4, payload: [] }",
+                "Start { ty: 0, len: 3 }",
+                "Data([97])",
+                "Data([98])",
+                "Data([99])",
+                "Start { ty: 33, len: 100 }",
+                "TooLarge { ty: 33, len: 100 }",
+            ]
+        );
+        assert!(!reader.mid_frame());
+    }
+}
