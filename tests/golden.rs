@@ -151,3 +151,8 @@ fn pcapdroid_apps_of_one_phone() {
 fn rawtcp_sdks_speaking_their_own_protocols() {
     run_golden("rawtcp", "rawtcp.pcap", None);
 }
+
+#[test]
+fn quic_http3_decrypted_with_the_secrets_in_the_capture() {
+    run_golden("quic", "h3_dsb.pcapng", None);
+}

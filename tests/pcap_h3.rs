@@ -1,0 +1,258 @@
+//! HTTP/3 in captures: the QUIC connections of `captures/quic/h3*.pcap` (real aioquic
+//! client and server, written by `captures/quic/make_h3.py` with the TLS key log beside
+//! each file, and once with it inside the pcapng) must give, decrypted, exactly the
+//! requests the generator sent (`captures/quic/expected.json`), in every cipher suite,
+//! across key updates, reordering and duplicates, with QPACK's dynamic table; without
+//! their keys they stay one metadata-only exchange named by the server name.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use consentry::case::DeviceResolver;
+use consentry::exchange::Exchange;
+use consentry::net::tap::TapLimits;
+use consentry::source::pcap::{read_capture, CaptureOptions, CaptureSummary};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/quic")
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(dir().join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn keylog(name: &str) -> Arc<[u8]> {
+    std::fs::read(dir().join(name)).unwrap().into()
+}
+
+/// Every exchange of a capture read with `keylogs` and `limits`, and the summary.
+fn read_with(
+    file: &str,
+    keylogs: Vec<Arc<[u8]>>,
+    limits: TapLimits,
+) -> (Vec<Exchange>, CaptureSummary) {
+    let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
+    let opts = CaptureOptions {
+        label: file.to_string(),
+        file_sha256: None,
+        devices: DeviceResolver::new(&case),
+        fallback_device: None,
+        app: Default::default(),
+        limits,
+        tunnel_ports: Default::default(),
+        wlan_keys: Default::default(),
+        keylogs,
+        secrets_ahead: None,
+    };
+    let bytes = std::fs::read(dir().join(file)).unwrap();
+    let mut list = Vec::new();
+    let (summary, error) =
+        read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| list.push(x)).unwrap();
+    assert!(error.is_none(), "{file}: {error:?}");
+    list.sort_by_key(|x| x.at);
+    (list, summary)
+}
+
+fn read(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSummary) {
+    read_with(file, keylogs, TapLimits::default())
+}
+
+/// The captures with their key logs (`None`: the secrets are in the pcapng).
+const CAPTURES: [(&str, &str, Option<&str>); 4] = [
+    ("h3", "h3.pcap", Some("h3.keylog")),
+    ("h3_chacha", "h3_chacha.pcap", Some("h3_chacha.keylog")),
+    ("h3_aes256", "h3_aes256.pcap", Some("h3_aes256.keylog")),
+    ("h3_dsb", "h3_dsb.pcapng", None),
+];
+
+fn str_of<'v>(v: &'v Value, key: &str) -> &'v str {
+    v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}"))
+}
+
+#[test]
+fn decrypted_requests_are_the_ones_the_generator_sent() {
+    let expected = expected();
+    for (name, file, key) in CAPTURES {
+        let keylogs = key.map(keylog).into_iter().collect();
+        let (list, summary) = read(file, keylogs);
+        let want = &expected["captures"][name];
+        let want_exchanges = want["exchanges"].as_array().unwrap();
+        assert_eq!(list.len(), want_exchanges.len(), "{name}: {list:#?}");
+        assert_eq!(summary.flows.tls_decrypted, 1, "{name}");
+        for (x, w) in list.iter().zip(want_exchanges) {
+            let what = format!("{name} stream {}", w["stream_id"]);
+            assert!(!x.metadata_only, "{what}");
+            // An exchange's time and first frame are those of its first bytes, as over
+            // TCP: where the packet carrying them came late (`reordered_frames`), after
+            // one carrying later bytes, they are that packet's, a fraction of a
+            // millisecond after the request was sent.
+            let request_frames: Vec<u64> = w["request_frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_u64)
+                .collect();
+            let late = want["reordered_frames"].as_array().unwrap();
+            let first = request_frames
+                .iter()
+                .copied()
+                .find(|f| late.iter().any(|l| l.as_u64() == Some(*f)))
+                .unwrap_or(request_frames[0]);
+            let sent = consentry::timestamp::Timestamp::parse_rfc3339(str_of(w, "at")).unwrap();
+            let delay = x.at.micros() - sent.micros();
+            assert!(
+                (0..1000).contains(&delay),
+                "{what}: at {} sent {sent:?}",
+                x.at
+            );
+            assert_eq!(delay == 0, first == request_frames[0], "{what}");
+            assert_eq!(x.method, str_of(w, "method"), "{what}");
+            assert_eq!(x.host, str_of(w, "authority"), "{what}");
+            assert_eq!(x.path, str_of(w, "path"), "{what}");
+            assert_eq!(
+                (x.scheme.as_str(), x.http_version.as_str()),
+                ("https", "HTTP/3")
+            );
+            assert_eq!(x.device.as_deref(), Some("pixel7"), "{what}");
+            assert_eq!(
+                x.request_body.len() as u64,
+                w["request_body_length"].as_u64().unwrap(),
+                "{what}"
+            );
+            let status = x.response.as_ref().map(|r| u64::from(r.status));
+            assert_eq!(status, w["status"].as_u64(), "{what}");
+            // Every header the app sent is there, decoded from QPACK (static, dynamic
+            // and post-base references alike).
+            for (name, value) in w["request_headers"].as_object().unwrap() {
+                let got = x
+                    .request_headers
+                    .iter()
+                    .find(|h| h.name == name.as_str())
+                    .map(|h| String::from_utf8_lossy(&h.value).into_owned());
+                assert_eq!(got.as_deref(), value.as_str(), "{what}: header {name}");
+            }
+            let tls = x.tls.as_ref().unwrap();
+            assert!(tls.decrypted, "{what}");
+            assert_eq!(tls.sni.as_deref(), Some(str_of(want, "sni")));
+            assert!(x.anomalies.is_empty(), "{what}: {:?}", x.anomalies);
+            // The evidence spans the request's first frame to the response's last.
+            let last = w["response_frames"].as_array().unwrap().last().unwrap();
+            assert_eq!(
+                x.evidence.locator,
+                format!("frames {first}-{last}"),
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_identifiers_planted_are_found_where_they_were_put() {
+    let expected = expected();
+    let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
+    for (name, file, key) in CAPTURES {
+        let keylogs: Vec<Arc<[u8]>> = key.map(keylog).into_iter().collect();
+        let run = consentry::cli::analyze::analyze_files_with_keylogs(
+            case.clone(),
+            &[dir().join(file)],
+            None,
+            &keylogs,
+            consentry::rules::Options::default(),
+            0,
+        )
+        .unwrap();
+        let found: Vec<(String, String)> = run
+            .findings
+            .iter()
+            .flat_map(|f| f.data.iter())
+            .map(|d| (d.kind.clone(), d.location.clone()))
+            .collect();
+        for w in expected["captures"][name]["exchanges"].as_array().unwrap() {
+            for id in w["identifiers"].as_array().unwrap() {
+                let want = (
+                    str_of(id, "type").to_string(),
+                    str_of(id, "where").to_string(),
+                );
+                assert!(found.contains(&want), "{name}: {want:?} not in {found:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn without_its_keys_a_connection_is_one_metadata_exchange() {
+    // No key log at all: as before HTTP/3 was read, only the Initial packets.
+    let (list, summary) = read("h3.pcap", vec![]);
+    assert_eq!(list.len(), 1);
+    let x = &list[0];
+    assert!(x.metadata_only);
+    assert_eq!(
+        (x.host.as_str(), x.scheme.as_str()),
+        ("launches.appsflyer.com", "quic")
+    );
+    let tls = x.tls.as_ref().unwrap();
+    assert!(!tls.decrypted);
+    assert_eq!(
+        tls.decrypt_error.as_deref(),
+        Some("QUIC: only the Initial packets are read, not the payload")
+    );
+    assert_eq!(summary.flows.tls_decrypted, 0);
+    // A key log without this connection's secrets: counted as "no key".
+    let (list, summary) = read("h3.pcap", vec![keylog("h3_chacha.keylog")]);
+    assert_eq!(list.len(), 1);
+    let tls = list[0].tls.as_ref().unwrap();
+    assert_eq!(
+        tls.decrypt_error.as_deref(),
+        Some("no key for this client random")
+    );
+    assert_eq!(summary.flows.tls_not_decrypted.get("no-key"), Some(&1));
+}
+
+#[test]
+fn wrong_secrets_are_an_anomaly_not_a_crash() {
+    // The connection's client random with other secrets: every packet fails.
+    let right = String::from_utf8(keylog("h3.keylog").to_vec()).unwrap();
+    let wrong: String = right
+        .lines()
+        .map(|line| {
+            let mut parts: Vec<String> = line.split(' ').map(str::to_string).collect();
+            if let Some(secret) = parts.last_mut() {
+                *secret = secret.chars().rev().collect();
+            }
+            parts.join(" ") + "\n"
+        })
+        .collect();
+    let (list, summary) = read("h3.pcap", vec![Arc::from(wrong.into_bytes())]);
+    assert_eq!(list.len(), 1, "{list:#?}");
+    let x = &list[0];
+    assert!(x.metadata_only);
+    let tls = x.tls.as_ref().unwrap();
+    assert_eq!(
+        tls.decrypt_error.as_deref(),
+        Some("records failed authentication with the logged keys")
+    );
+    assert!(
+        x.anomalies.iter().any(|a| a.kind == "quic-decrypt-failed"),
+        "{:?}",
+        x.anomalies
+    );
+    assert_eq!(
+        summary.flows.tls_not_decrypted.get("authentication-failed"),
+        Some(&1)
+    );
+}
+
+#[test]
+fn decryption_is_bounded_by_the_number_of_connections_at_once() {
+    let mut limits = TapLimits::default();
+    limits.flow.max_quic_sessions = 0;
+    let (list, _) = read_with("h3.pcap", vec![keylog("h3.keylog")], limits);
+    assert_eq!(list.len(), 1);
+    assert!(list[0].metadata_only);
+    assert!(list[0]
+        .anomalies
+        .iter()
+        .any(|a| a.kind == "quic-session-limit"));
+}
