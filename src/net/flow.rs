@@ -21,7 +21,10 @@
 //! when that datagram is a QUIC client Initial ([`sniff::sniff_udp_client`]): then the
 //! client's datagrams go to a [`QuicInitialReader`] and the event waits until the
 //! ClientHello is read (its SNI names the flow), the reader gives up, or the flow
-//! closes.
+//! closes. When the key log holds the secrets of that ClientHello's random, the flow
+//! is decrypted from then on ([`QuicFlow`]): every datagram, both ways, goes there,
+//! and its HTTP/3 requests come out as [`FlowEvent::Http`] (the metadata event only
+//! when none was read).
 //!
 //! # Who is the client
 //! The sender of a SYN without ACK, or the receiver of a SYN-ACK. A connection picked
