@@ -168,14 +168,25 @@ fn varint(b: &[u8]) -> Option<(u64, usize)> {
 /// A piece of a stream's frames, as [`FrameReader::next`] finds them.
 #[derive(Debug, PartialEq, Eq)]
 enum Part<'a> {
-    /// The start of a frame: its type and length (before its payload's pieces).
-    Start { ty: u64, len: u64 },
     /// Bytes of a DATA frame's payload.
     Data(&'a [u8]),
-    /// A whole frame of another type, its payload at most the limit given.
+    /// A whole frame of the type the reader keeps, its payload within the limit.
     Frame { ty: u64, payload: Vec<u8> },
-    /// A frame of another type longer than the limit: skipped.
+    /// A frame of the type the reader keeps, longer than the limit: skipped.
     TooLarge { ty: u64, len: u64 },
+}
+
+/// What happens to the payload of the frame being read.
+#[derive(Debug)]
+enum Payload {
+    /// DATA: handed out as it comes.
+    Data,
+    /// The type the reader keeps, within the limit: collected.
+    Kept(Vec<u8>),
+    /// The kept type over the limit: skipped, then reported.
+    TooLarge,
+    /// Any other type: skipped silently.
+    Skipped,
 }
 
 /// The frame being read.
@@ -184,12 +195,13 @@ struct InFrame {
     ty: u64,
     len: u64,
     remaining: u64,
-    /// Payload kept (frames other than DATA within the limit).
-    kept: Option<Vec<u8>>,
+    payload: Payload,
 }
 
 /// Reads HTTP/3 frames (type, length, payload) from one direction of a stream, in
-/// pieces as they come; DATA payloads are handed out as they arrive, not held.
+/// pieces as they come. DATA payloads are handed out as they arrive, not held; of the
+/// other types only the one a stream needs (HEADERS, SETTINGS) is collected, the rest
+/// (reserved and unknown types, PUSH_PROMISE, GOAWAY …) are skipped by their length.
 #[derive(Debug, Default)]
 struct FrameReader {
     /// The frame header's two varints so far (at most 8 bytes each).
@@ -199,86 +211,84 @@ struct FrameReader {
 
 impl FrameReader {
     /// Takes bytes from the front of `input` until one piece is found; `None` when
-    /// `input` is used up first.
-    fn next<'a>(&mut self, input: &mut &'a [u8], max_kept: usize) -> Option<Part<'a>> {
+    /// `input` is used up first. Frames of type `kept` are collected up to
+    /// `max_kept` bytes.
+    fn next<'a>(&mut self, input: &mut &'a [u8], kept: u64, max_kept: usize) -> Option<Part<'a>> {
         loop {
             let Some(frame) = self.frame.as_mut() else {
-                return self.read_head(input, max_kept);
+                self.read_head(input, kept, max_kept)?;
+                continue;
             };
-            if frame.remaining == 0 {
-                // Only a frame without payload gets here, right after its start.
-                let frame = self.frame.take()?;
-                return Some(match frame.kept {
-                    Some(payload) => Part::Frame {
-                        ty: frame.ty,
-                        payload,
-                    },
-                    None if frame.ty == frame_type::DATA => continue,
-                    None => Part::TooLarge {
-                        ty: frame.ty,
-                        len: frame.len,
-                    },
-                });
-            }
-            if input.is_empty() {
-                return None;
-            }
             let n = usize::try_from(frame.remaining)
                 .unwrap_or(usize::MAX)
                 .min(input.len());
             let (chunk, rest) = input.split_at(n);
             *input = rest;
             frame.remaining -= n as u64;
-            if frame.ty == frame_type::DATA {
-                if frame.remaining == 0 {
-                    self.frame = None;
+            let finished = frame.remaining == 0;
+            match &mut frame.payload {
+                Payload::Data => {
+                    if finished {
+                        self.frame = None;
+                    }
+                    if !chunk.is_empty() {
+                        return Some(Part::Data(chunk));
+                    }
                 }
-                return Some(Part::Data(chunk));
+                Payload::Kept(buf) => buf.extend_from_slice(chunk),
+                Payload::TooLarge | Payload::Skipped => {}
             }
-            if let Some(kept) = frame.kept.as_mut() {
-                kept.extend_from_slice(chunk);
+            if !finished {
+                // Everything of `input` went into this frame.
+                return None;
             }
-            // The next turn hands the frame out once it is complete.
-            if frame.remaining > 0 {
-                continue;
+            if let Some(frame) = self.frame.take() {
+                match frame.payload {
+                    Payload::Kept(payload) => {
+                        return Some(Part::Frame {
+                            ty: frame.ty,
+                            payload,
+                        })
+                    }
+                    Payload::TooLarge => {
+                        return Some(Part::TooLarge {
+                            ty: frame.ty,
+                            len: frame.len,
+                        })
+                    }
+                    Payload::Data | Payload::Skipped => {}
+                }
             }
-            let frame = self.frame.take()?;
-            return Some(match frame.kept {
-                Some(payload) => Part::Frame {
-                    ty: frame.ty,
-                    payload,
-                },
-                None => Part::TooLarge {
-                    ty: frame.ty,
-                    len: frame.len,
-                },
-            });
         }
     }
 
-    /// Collects the frame header; at its end starts the frame and reports it.
-    fn read_head<'a>(&mut self, input: &mut &'a [u8], max_kept: usize) -> Option<Part<'a>> {
-        while !input.is_empty() {
+    /// Collects the frame header and starts the frame; `None` when `input` ran out
+    /// first.
+    fn read_head(&mut self, input: &mut &[u8], kept: u64, max_kept: usize) -> Option<()> {
+        let (ty, len) = loop {
             if let Some((ty, len, _)) = frame_head(&self.head) {
-                return Some(self.start(ty, len, max_kept));
+                break (ty, len);
             }
-            self.head.push(input[0]);
-            *input = &input[1..];
-        }
-        let (ty, len, _) = frame_head(&self.head)?;
-        Some(self.start(ty, len, max_kept))
-    }
-
-    fn start<'a>(&mut self, ty: u64, len: u64, max_kept: usize) -> Part<'a> {
+            let (&byte, rest) = input.split_first()?;
+            self.head.push(byte);
+            *input = rest;
+        };
         self.head.clear();
-        let keep = ty != frame_type::DATA && len <= max_kept as u64;
+        let payload = match ty {
+            frame_type::DATA => Payload::Data,
+            t if t == kept && len <= max_kept as u64 => {
+                Payload::Kept(Vec::with_capacity(len as usize))
+            }
+            t if t == kept => Payload::TooLarge,
+            _ => Payload::Skipped,
+        };
         self.frame = Some(InFrame {
             ty,
             len,
             remaining: len,
-            kept: keep.then(|| Vec::with_capacity(len as usize)),
+            payload,
         });
-        Part::Start { ty, len }
+        Some(())
     }
 
     /// Within a frame (or its header): the stream ended in the middle of one.
@@ -583,10 +593,11 @@ impl Http3Conn {
                 &mut self.qpack[side as usize],
                 self.qpack_broken[side as usize],
             );
-            while let Some(part) = message
-                .frames
-                .next(&mut input, limits.max_header_list_bytes)
-            {
+            while let Some(part) = message.frames.next(
+                &mut input,
+                frame_type::HEADERS,
+                limits.max_header_list_bytes,
+            ) {
                 message_part(message, part, side, id, limits, held, qpack, broken);
             }
             if fin {
@@ -670,7 +681,11 @@ impl Http3Conn {
             UniKind::Control(frames) => {
                 let mut settings = Vec::new();
                 let mut too_large = false;
-                while let Some(part) = frames.next(&mut input, self.limits.max_header_list_bytes) {
+                while let Some(part) = frames.next(
+                    &mut input,
+                    frame_type::SETTINGS,
+                    self.limits.max_header_list_bytes,
+                ) {
                     match part {
                         Part::Frame {
                             ty: frame_type::SETTINGS,
@@ -879,7 +894,6 @@ fn message_part(
     broken: bool,
 ) {
     match part {
-        Part::Start { .. } => {}
         Part::Data(chunk) => {
             message.body_len += chunk.len() as u64;
             let room = limits.max_body_bytes.saturating_sub(message.body.len());
@@ -932,7 +946,7 @@ fn message_part(
             );
             message.headers_lost = true;
         }
-        // Other frame types carry nothing an exchange records.
+        // The reader keeps no other type.
         Part::Frame { .. } | Part::TooLarge { .. } => {}
     }
 }
@@ -1454,28 +1468,42 @@ mod tests {
         b.extend(frame(frame_type::SETTINGS, b""));
         b.extend(frame(frame_type::DATA, b"abc"));
         b.extend(frame(0x21, &[7; 100]));
-        let mut reader = FrameReader::default();
-        let mut parts = Vec::new();
-        for byte in b.chunks(1) {
-            let mut input = byte;
-            while let Some(p) = reader.next(&mut input, 10) {
-                parts.push(format!("{p:?}"));
+        b.extend(frame(frame_type::SETTINGS, &[7; 100]));
+        b.extend(frame(frame_type::SETTINGS, &[1, 2]));
+        for cut in [1, 2, 7, b.len()] {
+            let mut reader = FrameReader::default();
+            let mut parts = Vec::new();
+            for piece in b.chunks(cut) {
+                let mut input = piece;
+                while let Some(p) = reader.next(&mut input, frame_type::SETTINGS, 10) {
+                    parts.push(format!("{p:?}"));
+                }
+                assert!(input.is_empty());
             }
+            let data: String = parts
+                .iter()
+                .filter(|p| p.starts_with("Data"))
+                .map(String::as_str)
+                .collect();
+            let others: Vec<&String> = parts.iter().filter(|p| !p.starts_with("Data")).collect();
+            assert_eq!(
+                others,
+                [
+                    "Frame { ty: 4, payload: [] }",
+                    "TooLarge { ty: 4, len: 100 }",
+                    "Frame { ty: 4, payload: [1, 2] }",
+                ],
+                "cut {cut}"
+            );
+            let want = if cut == 1 {
+                "Data([97])Data([98])Data([99])"
+            } else {
+                "Data([97, 98, 99])"
+            };
+            if cut == 1 || cut == b.len() {
+                assert_eq!(data, want);
+            }
+            assert!(!reader.mid_frame());
         }
-        assert_eq!(
-            parts,
-            [
-                "Start { ty: 0, len: 0 }",
-                "Start { ty: 4, len: 0 }",
-                "Frame { ty: 4, payload: [] }",
-                "Start { ty: 0, len: 3 }",
-                "Data([97])",
-                "Data([98])",
-                "Data([99])",
-                "Start { ty: 33, len: 100 }",
-                "TooLarge { ty: 33, len: 100 }",
-            ]
-        );
-        assert!(!reader.mid_frame());
     }
 }
