@@ -3,7 +3,10 @@
 //! each file, and once with it inside the pcapng) must give, decrypted, exactly the
 //! requests the generator sent (`captures/quic/expected.json`), in every cipher suite,
 //! across key updates, reordering and duplicates, with QPACK's dynamic table; without
-//! their keys they stay one metadata-only exchange named by the server name.
+//! their keys they stay one metadata-only exchange named by the server name. A real
+//! browser's connection (`captures/quic/chrome/`: headless Chromium against an aioquic
+//! server on the loopback, captured by tcpdump with Chromium's key log) must give
+//! exactly the requests the server logged.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,7 +36,17 @@ fn read_with(
     keylogs: Vec<Arc<[u8]>>,
     limits: TapLimits,
 ) -> (Vec<Exchange>, CaptureSummary) {
-    let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
+    read_in(&dir(), file, keylogs, limits)
+}
+
+/// [`read_with`] of `file` in `dir`, with the case file of `dir`.
+fn read_in(
+    dir: &Path,
+    file: &str,
+    keylogs: Vec<Arc<[u8]>>,
+    limits: TapLimits,
+) -> (Vec<Exchange>, CaptureSummary) {
+    let case = consentry::case::load(&dir.join("consentry.toml")).unwrap();
     let opts = CaptureOptions {
         label: file.to_string(),
         file_sha256: None,
@@ -46,7 +59,7 @@ fn read_with(
         keylogs,
         secrets_ahead: None,
     };
-    let bytes = std::fs::read(dir().join(file)).unwrap();
+    let bytes = std::fs::read(dir.join(file)).unwrap();
     let mut list = Vec::new();
     let (summary, error) =
         read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| list.push(x)).unwrap();
@@ -255,4 +268,93 @@ fn decryption_is_bounded_by_the_number_of_connections_at_once() {
         .anomalies
         .iter()
         .any(|a| a.kind == "quic-session-limit"));
+}
+
+#[test]
+fn chromium_requests_are_the_ones_the_server_received() {
+    let chrome = dir().join("chrome");
+    let keys: Arc<[u8]> = std::fs::read(chrome.join("chrome.keylog")).unwrap().into();
+    let (list, summary) = read_in(
+        &chrome,
+        "chrome_h3.pcap",
+        vec![keys.clone()],
+        TapLimits::default(),
+    );
+    let received: Value =
+        serde_json::from_str(&std::fs::read_to_string(chrome.join("received.json")).unwrap())
+            .unwrap();
+    let mut want: Vec<&Value> = received["requests"].as_array().unwrap().iter().collect();
+    want.sort_by_key(|r| r["stream_id"].as_u64());
+    assert_eq!(list.len(), want.len(), "{list:#?}");
+    assert_eq!(summary.flows.tls_decrypted, 1);
+    for (x, w) in list.iter().zip(want) {
+        let what = format!("stream {}", w["stream_id"]);
+        assert_eq!(
+            (x.method.as_str(), x.path.as_str()),
+            (str_of(w, "method"), str_of(w, "path"))
+        );
+        assert_eq!(
+            (x.host.as_str(), x.http_version.as_str()),
+            ("localhost", "HTTP/3")
+        );
+        // Every field Chromium sent, in its order, as the server decoded it from QPACK.
+        let headers: Vec<(String, String)> = x
+            .request_headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(&h.value).into_owned(),
+                )
+            })
+            .collect();
+        let sent: Vec<(String, String)> = w["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_string(),
+                    p[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(headers, sent, "{what}");
+        let body = w["body"].as_str().unwrap_or_default();
+        assert_eq!(x.request_body, body.as_bytes(), "{what}");
+        assert_eq!(
+            x.request_body.len() as u64,
+            w["body_length"].as_u64().unwrap()
+        );
+        let status = x.response.as_ref().map(|r| u64::from(r.status));
+        assert_eq!(status, w["response"]["status"].as_u64(), "{what}");
+        assert!(x.anomalies.is_empty(), "{what}: {:?}", x.anomalies);
+    }
+    // The server's own key log of the connection decrypts it the same.
+    let server_keys: Arc<[u8]> = std::fs::read(chrome.join("server.keylog")).unwrap().into();
+    let (again, _) = read_in(
+        &chrome,
+        "chrome_h3.pcap",
+        vec![server_keys],
+        TapLimits::default(),
+    );
+    let lines = |l: &[Exchange]| -> Vec<String> {
+        l.iter()
+            .map(|x| format!("{} {} {} {:?}", x.at, x.method, x.path, x.request_body))
+            .collect()
+    };
+    assert_eq!(lines(&again), lines(&list));
+    // The refusal came first: every request carrying an identifier is a finding.
+    let case = Arc::new(consentry::case::load(&chrome.join("consentry.toml")).unwrap());
+    let run = consentry::cli::analyze::analyze_files_with_keylogs(
+        case,
+        &[chrome.join("chrome_h3.pcap")],
+        None,
+        &[keys],
+        consentry::rules::Options::default(),
+        0,
+    )
+    .unwrap();
+    let rules: Vec<&str> = run.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(rules, ["share-after-refusal"; 5]);
 }
