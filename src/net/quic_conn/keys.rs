@@ -153,20 +153,20 @@ pub(super) fn next_secret(suite: Suite, labels: Labels, secret: &[u8]) -> Vec<u8
 }
 
 /// A packet protection key and its IV.
-struct PacketKey {
-    aead: LessSafeKey,
+pub(super) struct PacketKey {
+    pub(super) aead: LessSafeKey,
     iv: [u8; 12],
 }
 
 impl PacketKey {
-    fn new(suite: Suite, m: &KeyMaterial) -> Option<Self> {
+    pub(super) fn new(suite: Suite, m: &KeyMaterial) -> Option<Self> {
         Some(PacketKey {
             aead: LessSafeKey::new(UnboundKey::new(suite.aead(), &m.key).ok()?),
             iv: m.iv,
         })
     }
 
-    fn nonce(&self, pn: u64) -> Nonce {
+    pub(super) fn nonce(&self, pn: u64) -> Nonce {
         let mut nonce = self.iv;
         for (n, p) in nonce[4..].iter_mut().zip(pn.to_be_bytes()) {
             *n ^= p;

@@ -82,14 +82,18 @@
 //! This module takes datagrams apart into packets and keeps each direction's state;
 //! `keys` opens packets (suites, labels, key phases, 0-RTT), `server_hello` reads the
 //! server's Initial packets, `frames` reads decrypted payloads and `streams` puts
-//! stream data back in order.
+//! stream data back in order. [`PacketSealer`] protects packets as a sender does, for
+//! tests, benchmarks and fuzzing only.
 
 mod frames;
 mod keys;
+mod seal;
 mod server_hello;
 mod streams;
 #[cfg(test)]
 mod test_util;
+
+pub use seal::PacketSealer;
 
 use std::ops::Range;
 

@@ -1,16 +1,12 @@
 //! Builders shared by the tests of `quic_conn` and its parts: connection IDs,
-//! secrets, a sealer that protects packets as a sender does, frames and the server's
-//! Initial.
+//! secrets, a sealer ([`PacketSealer`] for the tests), frames and the server's Initial.
 
-use ring::aead::{quic as hp, Aad, LessSafeKey, Nonce, UnboundKey};
-
-use super::keys::{next_secret, KeyMaterial, Labels, Suite, SAMPLE_LEN};
+use super::keys::Suite;
 use super::server_hello::SERVER_HELLO;
-use super::{QuicConnLimits, QuicConnReader, QuicEvent};
+use super::{PacketSealer, QuicConnLimits, QuicConnReader, QuicEvent};
 use crate::net::keylog::Secrets;
-use crate::net::quic::server_initial_secrets;
 use crate::net::quic::tests::crypto_frame;
-use crate::net::quic::{PacketType, QUIC_V1, QUIC_V2};
+use crate::net::quic::{PacketType, QUIC_V1};
 
 /// The original DCID of the client's first Initial in these tests.
 pub(super) const ODCID: [u8; 8] = [0x0d; 8];
@@ -61,100 +57,21 @@ pub(super) fn reader(s: &Secrets) -> QuicConnReader {
     reader_with(QUIC_V1, s, QuicConnLimits::default())
 }
 
-fn type_bits(version: u32, kind: PacketType) -> u8 {
-    let v1 = match kind {
-        PacketType::Initial => 0,
-        PacketType::ZeroRtt => 1,
-        PacketType::Handshake => 2,
-        PacketType::Retry => 3,
-    };
-    // RFC 9369 §3.2: v2 rotates the types by one.
-    if version == QUIC_V2 {
-        (v1 + 1) & 3
-    } else {
-        v1
-    }
-}
-
-/// Packet protection as a sender applies it (RFC 9001 §5), from key material.
-pub(super) struct Sealer {
-    key: LessSafeKey,
-    iv: [u8; 12],
-    hp: hp::HeaderProtectionKey,
-}
+/// [`PacketSealer`] for the tests: suites as [`Suite`], packets unwrapped.
+pub(super) struct Sealer(PacketSealer);
 
 impl Sealer {
-    fn from_material(suite: Suite, m: &KeyMaterial) -> Self {
-        Sealer {
-            key: LessSafeKey::new(UnboundKey::new(suite.aead(), &m.key).unwrap()),
-            iv: m.iv,
-            hp: hp::HeaderProtectionKey::new(suite.header_protection(), &m.hp).unwrap(),
-        }
-    }
-
     pub(super) fn new(suite: Suite, version: u32, secret: &[u8]) -> Self {
-        Self::from_material(
-            suite,
-            &KeyMaterial::new(suite, Labels::of(version).unwrap(), secret),
-        )
+        Sealer(PacketSealer::new(suite.id(), version, secret).unwrap())
     }
 
     /// The keys of the `n`th key phase after `secret` (header protection unchanged).
     pub(super) fn after_updates(suite: Suite, version: u32, secret: &[u8], n: usize) -> Self {
-        let labels = Labels::of(version).unwrap();
-        let hp = KeyMaterial::new(suite, labels, secret).hp;
-        let mut s = secret.to_vec();
-        for _ in 0..n {
-            s = next_secret(suite, labels, &s);
-        }
-        let mut m = KeyMaterial::new(suite, labels, &s);
-        m.hp = hp;
-        Self::from_material(suite, &m)
+        Sealer(PacketSealer::after_key_updates(suite.id(), version, secret, n).unwrap())
     }
 
     pub(super) fn initial_server(version: u32, dcid: &[u8]) -> Self {
-        let s = server_initial_secrets(version, dcid).unwrap();
-        let m = KeyMaterial {
-            key: s.key.to_vec(),
-            iv: s.iv,
-            hp: s.hp.to_vec(),
-        };
-        Self::from_material(Suite::Aes128Gcm, &m)
-    }
-
-    /// Protects a packet whose `header` ends with the packet number at `pn_offset`.
-    fn seal(
-        &self,
-        header: Vec<u8>,
-        pn_offset: usize,
-        pn: u64,
-        payload: &[u8],
-        long: bool,
-    ) -> Vec<u8> {
-        let pn_len = header.len() - pn_offset;
-        let mut body = payload.to_vec();
-        let mut nonce = self.iv;
-        for (n, p) in nonce[4..].iter_mut().zip(pn.to_be_bytes()) {
-            *n ^= p;
-        }
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(&header[..]),
-                &mut body,
-            )
-            .unwrap();
-        let mut packet = header;
-        packet.extend(body);
-        let mask = self
-            .hp
-            .new_mask(&packet[pn_offset + 4..pn_offset + 4 + SAMPLE_LEN])
-            .unwrap();
-        packet[0] ^= mask[0] & if long { 0x0f } else { 0x1f };
-        for i in 0..pn_len {
-            packet[pn_offset + i] ^= mask[1 + i];
-        }
-        packet
+        Sealer(PacketSealer::server_initial(version, dcid).unwrap())
     }
 
     /// A 1-RTT packet.
@@ -166,11 +83,7 @@ impl Sealer {
         phase: bool,
         frames: &[u8],
     ) -> Vec<u8> {
-        let mut header = vec![0x40 | u8::from(phase) << 2 | (pn_len as u8 - 1)];
-        header.extend_from_slice(dcid);
-        let pn_offset = header.len();
-        header.extend(&pn.to_be_bytes()[8 - pn_len..]);
-        self.seal(header, pn_offset, pn, &padded(frames, pn_len), false)
+        self.0.short(dcid, pn, pn_len, phase, frames).unwrap()
     }
 
     /// A long-header packet (no token for Initial packets).
@@ -185,29 +98,10 @@ impl Sealer {
         pn_len: usize,
         frames: &[u8],
     ) -> Vec<u8> {
-        let payload = padded(frames, pn_len);
-        let mut header = vec![0xc0 | type_bits(version, kind) << 4 | (pn_len as u8 - 1)];
-        header.extend(version.to_be_bytes());
-        header.push(dcid.len() as u8);
-        header.extend_from_slice(dcid);
-        header.push(scid.len() as u8);
-        header.extend_from_slice(scid);
-        if kind == PacketType::Initial {
-            header.push(0);
-        }
-        let length = pn_len + payload.len() + 16;
-        header.extend((0x4000 | length as u16).to_be_bytes());
-        let pn_offset = header.len();
-        header.extend(&pn.to_be_bytes()[8 - pn_len..]);
-        self.seal(header, pn_offset, pn, &payload, true)
+        self.0
+            .long(version, kind, dcid, scid, pn, pn_len, frames)
+            .unwrap()
     }
-}
-
-/// `frames` with PADDING so that the header protection sample exists.
-fn padded(frames: &[u8], pn_len: usize) -> Vec<u8> {
-    let mut p = frames.to_vec();
-    p.resize(p.len().max(4 - pn_len), 0);
-    p
 }
 
 /// A STREAM frame with offset and length.
