@@ -445,12 +445,14 @@ impl Http3Conn {
                 data,
                 fin,
             } => self.stream(
-                id,
-                Side::of(from_client),
-                offset,
-                &data,
-                fin,
-                (ts, frame),
+                StreamBytes {
+                    id,
+                    side: Side::of(from_client),
+                    offset,
+                    data: &data,
+                    fin,
+                    at: (ts, frame),
+                },
                 out,
             ),
             QuicEvent::Gap {
@@ -497,19 +499,10 @@ impl Http3Conn {
         self.uni.clear();
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn stream(
-        &mut self,
-        id: u64,
-        side: Side,
-        offset: u64,
-        data: &[u8],
-        fin: bool,
-        at: (Timestamp, u64),
-        out: &mut Vec<Http3Event>,
-    ) {
+    fn stream(&mut self, bytes: StreamBytes<'_>, out: &mut Vec<Http3Event>) {
+        let (id, side) = (bytes.id, bytes.side);
         match id & 3 {
-            0 => self.request_bytes(id, side, offset, data, fin, at, out),
+            0 => self.request_bytes(bytes, out),
             2 | 3 => {
                 // Unidirectional: bit 0 says who opened it, and only that side sends.
                 let opener = if id & 1 == 0 {
@@ -518,7 +511,7 @@ impl Http3Conn {
                     Side::Server
                 };
                 if opener == side {
-                    self.uni_bytes(id, side, offset, data, out);
+                    self.uni_bytes(bytes, out);
                 }
             }
             // Server-initiated bidirectional streams have no use in HTTP/3 (§6.1).
@@ -530,17 +523,15 @@ impl Http3Conn {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn request_bytes(
-        &mut self,
-        id: u64,
-        side: Side,
-        offset: u64,
-        data: &[u8],
-        fin: bool,
-        at: (Timestamp, u64),
-        out: &mut Vec<Http3Event>,
-    ) {
+    fn request_bytes(&mut self, bytes: StreamBytes<'_>, out: &mut Vec<Http3Event>) {
+        let StreamBytes {
+            id,
+            side,
+            offset,
+            data,
+            fin,
+            at,
+        } = bytes;
         if self.finished_set.contains(&id) {
             return;
         }
@@ -587,18 +578,20 @@ impl Http3Conn {
             }
             message.last_frame = at.1;
             let mut input = data;
-            let limits = &self.limits;
-            let held = &mut self.held;
-            let (qpack, broken) = (
-                &mut self.qpack[side as usize],
-                self.qpack_broken[side as usize],
-            );
+            let mut cx = Decoding {
+                id,
+                side,
+                limits: &self.limits,
+                held: &mut self.held,
+                qpack: &mut self.qpack[side as usize],
+                broken: self.qpack_broken[side as usize],
+            };
             while let Some(part) = message.frames.next(
                 &mut input,
                 frame_type::HEADERS,
-                limits.max_header_list_bytes,
+                cx.limits.max_header_list_bytes,
             ) {
-                message_part(message, part, side, id, limits, held, qpack, broken);
+                message_part(message, part, &mut cx);
             }
             if fin {
                 if message.frames.mid_frame() {
@@ -616,14 +609,14 @@ impl Http3Conn {
         }
     }
 
-    fn uni_bytes(
-        &mut self,
-        id: u64,
-        side: Side,
-        offset: u64,
-        data: &[u8],
-        out: &mut Vec<Http3Event>,
-    ) {
+    fn uni_bytes(&mut self, bytes: StreamBytes<'_>, out: &mut Vec<Http3Event>) {
+        let StreamBytes {
+            id,
+            side,
+            offset,
+            data,
+            ..
+        } = bytes;
         if !self.uni.contains_key(&id) {
             if offset != 0 || self.uni.len() >= MAX_UNI_STREAMS {
                 if offset == 0 {
@@ -881,23 +874,38 @@ impl Http3Conn {
     }
 }
 
-/// One piece of a request stream's frames, applied to its message.
-#[allow(clippy::too_many_arguments)]
-fn message_part(
-    message: &mut Message,
-    part: Part<'_>,
-    side: Side,
+/// Stream bytes of one transport event and where they were read.
+struct StreamBytes<'a> {
     id: u64,
-    limits: &Http3Limits,
-    held: &mut usize,
-    qpack: &mut QpackDecoder,
+    side: Side,
+    offset: u64,
+    data: &'a [u8],
+    fin: bool,
+    /// Time and capture frame of the datagram.
+    at: (Timestamp, u64),
+}
+
+/// What reading one side of a request stream needs besides its message.
+struct Decoding<'c> {
+    id: u64,
+    side: Side,
+    limits: &'c Http3Limits,
+    /// Body bytes kept over all open streams.
+    held: &'c mut usize,
+    /// The decoder of the header sections `side` sends.
+    qpack: &'c mut QpackDecoder,
+    /// `side`'s encoder stream failed: sections are not waited for.
     broken: bool,
-) {
+}
+
+/// One piece of a request stream's frames, applied to its message.
+fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
+    let (id, side, limits) = (cx.id, cx.side, cx.limits);
     match part {
         Part::Data(chunk) => {
             message.body_len += chunk.len() as u64;
             let room = limits.max_body_bytes.saturating_sub(message.body.len());
-            let budget = limits.max_held_bytes.saturating_sub(*held);
+            let budget = limits.max_held_bytes.saturating_sub(*cx.held);
             let keep = chunk.len().min(room).min(budget);
             if keep < chunk.len() && !message.truncated {
                 let (kind, why) = if keep == room {
@@ -914,7 +922,7 @@ fn message_part(
                 message.truncated = true;
             }
             message.body.extend_from_slice(&chunk[..keep]);
-            *held += keep;
+            *cx.held += keep;
         }
         Part::Frame {
             ty: frame_type::HEADERS,
@@ -925,8 +933,8 @@ fn message_part(
                 hold_blocked(message, payload, side, id);
                 return;
             }
-            match decode_section(qpack, &payload, limits) {
-                Err(QpackError::Blocked { .. }) if !broken => {
+            match decode_section(cx.qpack, &payload, limits) {
+                Err(QpackError::Blocked { .. }) if !cx.broken => {
                     hold_blocked(message, payload, side, id)
                 }
                 result => take_section(message, result, side, id),
