@@ -847,7 +847,11 @@ impl Http3Conn {
                 message.truncated = true;
             }
         }
-        let [request, response] = stream.halves;
+        let [mut request, mut response] = stream.halves;
+        if !response.seen() {
+            // A server that reset the stream before answering: its anomaly stays.
+            request.anomalies.append(&mut response.anomalies);
+        }
         let request = request_from(request);
         let response = response.seen().then(|| response_from(response));
         out.push(Http3Event::Exchange {
@@ -1035,10 +1039,12 @@ fn request_from(mut m: Message) -> HttpRequest {
     let meta = m.meta();
     let headers = m.headers.take().unwrap_or_default();
     if headers.is_empty() && !m.headers_lost && m.seen() {
-        m.note(
-            "h3-headers-lost",
-            "the request stream carried no HEADERS frame",
-        );
+        let why = if m.truncated {
+            "the request stream ended or was cut before its HEADERS frame was complete"
+        } else {
+            "the request stream carried no HEADERS frame"
+        };
+        m.note("h3-headers-lost", why);
     }
     let method = text(value(&headers, ":method"));
     // CONNECT carries no :path; its target is the authority, as in HTTP/1.
@@ -1387,6 +1393,45 @@ mod tests {
         assert!(out
             .iter()
             .any(|e| matches!(e, Http3Event::Anomaly(a) if a.kind == "h3-connection-error")));
+    }
+
+    #[test]
+    fn a_reset_from_the_side_that_sent_nothing_is_kept_and_a_cut_header_named() {
+        let mut conn = Http3Conn::new(Http3Limits::default());
+        let req = request_bytes("/x", b"");
+        let out = push_all(
+            &mut conn,
+            vec![
+                bytes(0, true, 0, &req, true),
+                QuicEvent::Reset {
+                    id: 0,
+                    from_client: false,
+                    error_code: 0x10c,
+                },
+                bytes(4, true, 0, &req[..5], false),
+                QuicEvent::Gap {
+                    id: 4,
+                    from_client: true,
+                    offset: 5,
+                    len: 3,
+                },
+                QuicEvent::Close {
+                    from_client: true,
+                    error_code: 0,
+                    reason: String::new(),
+                },
+            ],
+        );
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 2);
+        assert!(x[0].2.is_none());
+        assert!(kinds(&x[0].1.anomalies).contains(&"h3-stream-reset"));
+        let lost = x[1]
+            .1
+            .anomalies
+            .iter()
+            .find(|a| a.kind == "h3-headers-lost");
+        assert!(lost.is_some_and(|a| a.detail.contains("before its HEADERS frame was complete")));
     }
 
     #[test]
