@@ -682,7 +682,158 @@ def ws_seeds():
     write("websocket", "deflate", b"\x01\x05" + packed + ws_frame(8, b"\x03\xe8"))
 
 
+def qp_int(flags, bits, v):
+    """A QPACK/HPACK prefix integer (RFC 9204 4.1.1) with `flags` above its prefix."""
+    top = (1 << bits) - 1
+    if v < top:
+        return bytes([flags | v])
+    out, v = [flags | top], v - top
+    while v >= 0x80:
+        out.append(0x80 | (v & 0x7F))
+        v >>= 7
+    return bytes(out + [v])
+
+
+def qp_str(flags, bits, s):
+    """A plain (not Huffman-coded) string literal with a `bits`-bit length prefix."""
+    return qp_int(flags, bits, len(s)) + s
+
+
+def quic_varint(v):
+    for n, tag in ((1, 0), (2, 0x40), (4, 0x80), (8, 0xC0)):
+        if v < 1 << (8 * n - 2):
+            return (v | tag << (8 * n - 8)).to_bytes(n, "big")
+    raise ValueError(v)
+
+
+def h3_frame(ty, payload):
+    return quic_varint(ty) + quic_varint(len(payload)) + payload
+
+
+# RFC 9204 Appendix B, in the RFC's hex (the decoder's tests check that
+# `net::qpack::encode` writes the same bytes). Its decoder allows 220 bytes.
+B1_SECTION = "0000 510b 2f69 6e64 6578 2e68 746d 6c"
+B2_ENCODER = "3fbd01 c00f 7777 772e 6578 616d 706c 652e 636f 6d c10c 2f73 616d 706c 652f 7061 7468"
+B2_SECTION = "0381 10 11"
+B3_ENCODER = "4a63 7573 746f 6d2d 6b65 790c 6375 7374 6f6d 2d76 616c 7565"
+B4_ENCODER = "02"
+B4_SECTION = "0500 80 c1 81"
+B5_ENCODER = "810d 6375 7374 6f6d 2d76 616c 7565 32"
+B5_SECTION = "0600 80"
+# Huffman-coded strings of RFC 7541 C.4: "www.example.com", "custom-key",
+# "custom-value".
+HUFF_WWW = bytes.fromhex("f1e3c2e5f23a6ba0ab90f4ff")
+HUFF_KEY = bytes.fromhex("25a849e95ba97d7f")
+HUFF_VALUE = bytes.fromhex("25a849e95bb8e8b4bf")
+
+
+def hx(s):
+    return bytes.fromhex(s.replace(" ", ""))
+
+
+def qpack_piece(encoder, data, number):
+    """A piece of the `qpack` input: encoder-stream bytes cut at `number` (mod their
+    length + 1) in the second decoder, or a section decoded with a list limit of
+    `number` * 64 bytes."""
+    return bytes([number << 1 | (1 if encoder else 0)]) + data
+
+
+def h3_event(stream, server, what, data=b"", piece=0, extra=None):
+    """An event of the `http3` input: control byte, then the delta (what 4) or the
+    byte of what 5-7, then a length, the split run's piece size and the bytes."""
+    out = bytes([what << 5 | (0x10 if server else 0) | stream])
+    if extra is not None:
+        out += bytes([extra & 0xFF])
+    if what > 4:
+        return out
+    length = bytes([len(data)]) if len(data) < 0xFF else b"\xff" + struct.pack(">H", len(data))
+    return out + length + bytes([piece]) + data
+
+
+def h3_stream(stream, server, data, piece=0, fin=True, chunk=200):
+    """A stream's bytes as consecutive events of at most `chunk` bytes, FIN on the last."""
+    events = b""
+    for i in range(0, max(len(data), 1), chunk):
+        last = i + chunk >= len(data)
+        events += h3_event(stream, server, 3 if fin and last else 0, data[i:i + chunk], piece)
+    return events
+
+
+def h3_seeds():
+    """`qpack`: RFC 9204 Appendix B's encoder stream and sections, in order, blocked
+    first, and with Huffman strings; `http3`: a request and its response on stream 0
+    with both sides' control (SETTINGS) and encoder streams, a blocked request, a
+    gap, a reset and a close."""
+    # Byte 0: the cap (16 * 14 = 224 bytes); byte 1: the announced 220 (4 * 55).
+    head = bytes([14, 55])
+    sep = b"\xfe\xfd"
+    appendix_b = [
+        qpack_piece(False, hx(B1_SECTION), 64),
+        qpack_piece(True, hx(B2_ENCODER), 5),
+        qpack_piece(False, hx(B2_SECTION), 64),
+        qpack_piece(True, hx(B3_ENCODER), 3),
+        qpack_piece(True, hx(B4_ENCODER), 0),
+        qpack_piece(False, hx(B4_SECTION), 64),
+        qpack_piece(True, hx(B5_ENCODER), 9),
+        qpack_piece(False, hx(B5_SECTION), 64),
+        qpack_piece(False, hx("0600 84"), 64),  # the evicted entry 0
+    ]
+    write("qpack", "appendix-b", head + sep.join(appendix_b))
+    # The sections before the inserts they need: blocked, then decoded.
+    write("qpack", "appendix-b-blocked", head + sep.join([
+        qpack_piece(False, hx(B2_SECTION), 1),
+        qpack_piece(False, hx(B4_SECTION), 2),
+        qpack_piece(True, hx(B2_ENCODER) + hx(B3_ENCODER), 20),
+        qpack_piece(True, hx(B4_ENCODER) + hx(B5_ENCODER), 1),
+    ]))
+    huffman = (hx("3fbd01") + b"\xc0" + qp_int(0x80, 7, len(HUFF_WWW)) + HUFF_WWW
+               + qp_int(0x60, 5, len(HUFF_KEY)) + HUFF_KEY + qp_int(0x80, 7, len(HUFF_VALUE))
+               + HUFF_VALUE)
+    # Required Insert Count 2, Base 2: relative 1 and 0, a never-indexed literal with a
+    # literal name, a literal with a static name; then post-base references from Base 0.
+    section = (b"\x03\x00\x81\x80" + qp_str(0x30, 3, b"x-secret") + qp_str(0, 7, b"v")
+               + b"\x5f\x1d" + qp_str(0, 7, b"text/plain"))
+    write("qpack", "huffman", head + sep.join([
+        qpack_piece(True, huffman, 7),
+        qpack_piece(False, section, 3),
+        qpack_piece(False, b"\x03\x81\x10\x11", 64),
+    ]))
+
+    # http3: uni stream ids 2, 6 (client) and 3, 7 (server); request streams 0, 4.
+    def control(capacity):
+        return quic_varint(0) + h3_frame(4, quic_varint(1) + quic_varint(capacity))
+
+    def encoder(stream):
+        return quic_varint(2) + stream
+
+    request = h3_frame(1, hx(B2_SECTION) + b"\xd1" + qp_str(0x20, 3, b"x-device-id")
+                       + qp_str(0, 7, b"cafe-0001")) + h3_frame(0, b'{"imei":"' + IMEI.encode() + b'"}')
+    response = (h3_frame(1, b"\x00\x00\xd9") + h3_frame(0x21, b"grease")
+                + h3_frame(0, b"ok") + h3_frame(1, b"\x00\x00" + qp_str(0x20, 3, b"x-trailer") + b"\x01t"))
+    settings_first = (h3_stream(2, False, control(220), fin=False)
+                      + h3_stream(3, True, control(220), fin=False)
+                      + h3_stream(6, False, encoder(hx(B2_ENCODER)), piece=3, fin=False))
+    write("http3", "request-response", settings_first
+          + h3_stream(0, False, request, piece=7) + h3_stream(0, True, response, piece=5))
+    # The request's HEADERS before the inserts it needs: blocked until the encoder
+    # stream comes, its type varint cut from its instructions.
+    blocked = h3_frame(1, hx(B4_SECTION) + b"\xd1") + h3_frame(0, b"body")
+    write("http3", "blocked", h3_stream(3, True, control(220), fin=False)
+          + h3_stream(4, False, blocked, piece=2) + h3_stream(4, True, h3_frame(1, b"\x00\x00\xd9"))
+          + h3_event(6, False, 0, b"\x02", 1)
+          + h3_event(6, False, 0, hx(B2_ENCODER) + hx(B3_ENCODER) + hx(B4_ENCODER), 4)
+          + h3_event(3, True, 7, extra=0))
+    write("http3", "gap-reset-close", settings_first
+          + h3_event(0, False, 0, request[:20], 4) + h3_event(0, False, 5, extra=9)
+          + h3_event(0, False, 3, request[30:], 3)
+          + h3_stream(4, False, request, fin=False) + h3_event(4, True, 6, extra=0x0C)
+          + h3_stream(8, False, request, fin=False) + h3_event(8, False, 4, request[:9], 2, extra=-3)
+          + h3_stream(1, True, b"\x00\x00") + h3_event(12, False, 0, request)
+          + h3_event(0, True, 7, extra=0x81))
+
+
 if __name__ == "__main__":
     main()
     h2_seeds()
     ws_seeds()
+    h3_seeds()

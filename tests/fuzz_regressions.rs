@@ -665,3 +665,207 @@ fn capture_chain_reads_sample_captures_cut_into_pieces() {
     let ng_cut = targets::capture_chain(&chain_input(tls_pieces.iter().map(|p| &p[..])));
     assert_eq!(ng_cut, ng_whole);
 }
+
+/// A QPACK/HPACK prefix integer with `flags` above its `bits`-bit prefix.
+fn prefix_int(flags: u8, bits: u32, value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    consentry::net::hpack::encode::integer(&mut out, flags, bits, value);
+    out
+}
+
+/// A `qpack` input: the cap and announced capacity bytes, then pieces (kind byte and
+/// bytes, see `targets::qpack`) joined by `FE FD`.
+fn qpack_input(cap: u8, announced: u8, pieces: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![cap, announced];
+    for (i, (kind, bytes)) in pieces.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\xfe\xfd");
+        }
+        out.push(*kind);
+        out.extend_from_slice(bytes);
+    }
+    out
+}
+
+#[test]
+fn hostile_qpack_inputs_do_not_crash() {
+    use consentry::net::qpack::encode;
+    // Kind bytes: even = a section (list limit (k >> 1) * 64; 0xfe: 64 KiB), odd =
+    // encoder-stream bytes (the second decoder cuts them at (k >> 1) mod len + 1).
+    const SECTION: u8 = 0xfe;
+    let encoder = |cut: u8| cut << 1 | 1;
+    let stream = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut v = Vec::new();
+        f(&mut v);
+        v
+    };
+    // Announced 220 bytes (55 * 4): MaxEntries 6, Required Insert Count sent mod 12.
+    // Thirteen inserts wrap it: 13 is sent as 2, 12 as 1; 7 (18) is ahead: blocked;
+    // 13 (past twice MaxEntries) and 8 (7 with no wrap yet, past 6 ahead) are errors.
+    let mut inserts = stream(&|s| encode::set_capacity(s, 220));
+    for i in 0..13u8 {
+        encode::insert_with_static_name(&mut inserts, 2, &[b'0' + i % 10], false);
+    }
+    let section = |encoded: u8, lines: &[u8]| [&[encoded, 0][..], lines].concat();
+    for cut in [0, 1, 3, 40, 127] {
+        targets::qpack(&qpack_input(
+            14,
+            55,
+            &[
+                (SECTION, section(8, b"\x80")),
+                (SECTION, section(7, b"\x80")),
+                (encoder(cut), inserts.clone()),
+                (SECTION, section(2, b"\x80")),
+                (SECTION, section(1, b"\x80\x85")),
+                (SECTION, section(13, b"\x80")),
+                (SECTION, [&[0x02, 0x8c][..], b"\x80"].concat()),
+            ],
+        ));
+    }
+    // Strings and integers of 2^62 - 1 and beyond, in sections and on the encoder
+    // stream; an integer of ten continuation bytes.
+    let huge = (1u64 << 62) - 1;
+    let long_name = prefix_int(0x20, 3, huge);
+    let long_value = [&b"\x51"[..], &prefix_int(0, 7, huge)].concat();
+    let over = [
+        0x3f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ];
+    let literal_name_insert = prefix_int(0x40, 5, huge);
+    let huffman_insert = [&b"\xc0"[..], &prefix_int(0x80, 7, huge)].concat();
+    for (cap, announced) in [(0, 0), (255, 0xff), (14, 55)] {
+        targets::qpack(&qpack_input(
+            cap,
+            announced,
+            &[
+                (SECTION, [&b"\x00\x00"[..], &long_name].concat()),
+                (SECTION, [&b"\x00\x00"[..], &long_value].concat()),
+                (SECTION, over.to_vec()),
+                (SECTION, [&b"\x00\x00"[..], &over[1..]].concat()),
+                (encoder(2), stream(&|s| encode::set_capacity(s, 200))),
+                (encoder(1), huffman_insert.clone()),
+                (encoder(0), literal_name_insert.clone()),
+                (encoder(5), over.to_vec()),
+                (SECTION, b"\x00\x00\xd1".to_vec()),
+            ],
+        ));
+    }
+    // A capacity above the cap (16 bytes) but within the announced maximum, and one
+    // above the announced maximum (2^62 - 1, then 1 KiB).
+    for announced in [0xff, 0xfe] {
+        targets::qpack(&qpack_input(
+            1,
+            announced,
+            &[
+                (encoder(1), stream(&|s| encode::set_capacity(s, huge))),
+                (encoder(0), stream(&|s| encode::set_capacity(s, 16))),
+                (SECTION, b"\x00\x00\xd1".to_vec()),
+            ],
+        ));
+    }
+    // One big entry referenced 20 000 times: the list stops at its limit.
+    let mut big = stream(&|s| encode::set_capacity(s, 1000));
+    encode::insert_with_literal_name(&mut big, b"x-big", &[b'v'; 900], false);
+    let mut refs = vec![0x02, 0x00];
+    refs.extend(std::iter::repeat_n(0x80, 20_000));
+    for kind in [SECTION, 0, 2, 30] {
+        targets::qpack(&qpack_input(
+            255,
+            250,
+            &[(encoder(100), big.clone()), (kind, refs.clone())],
+        ));
+    }
+    // Short inputs and an encoder stream cut at every byte.
+    for short in [
+        &b""[..],
+        b"\x01",
+        b"\x01\x01",
+        b"\x01\x01\x01",
+        b"\xfe\xfd\xfe\xfd",
+    ] {
+        targets::qpack(short);
+    }
+    for cut in 0..=inserts.len() as u8 {
+        targets::qpack(&qpack_input(14, 55, &[(encoder(cut), inserts.clone())]));
+    }
+}
+
+/// One event of the `http3` input (see `targets::http3`): control byte `c` (bits 0-3
+/// the stream, bit 4 the server's side, bits 5-7 what), the byte of what 4-7, then for
+/// stream bytes their length, the split run's piece size and the bytes.
+fn h3_event(c: u8, extra: Option<u8>, data: &[u8], piece: u8) -> Vec<u8> {
+    let mut out = vec![c];
+    out.extend(extra);
+    if c >> 5 > 4 {
+        return out;
+    }
+    if data.len() < 0xff {
+        out.push(data.len() as u8);
+    } else {
+        out.push(0xff);
+        out.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
+    }
+    out.push(piece);
+    out.extend_from_slice(data);
+    out
+}
+
+#[test]
+fn hostile_http3_inputs_do_not_crash() {
+    // Control bytes: stream id | 0x10 server | what << 5 (0 bytes, 3 bytes + FIN,
+    // 4 at a wrong offset, 5 gap, 6 reset, 7 close).
+    const FIN: u8 = 3 << 5;
+    const SERVER: u8 = 0x10;
+    let max_varint = [0xff; 8];
+    // HEADERS, DATA and SETTINGS frames of length 2^62 - 1, with bytes behind them.
+    let huge_headers = [&b"\x01"[..], &max_varint, b"\x00\x00\xd1"].concat();
+    let huge_data = [&b"\x01\x03\x00\x00\xd1\x00"[..], &max_varint, &[b'x'; 100]].concat();
+    let huge_settings = [&b"\x00\x04"[..], &max_varint, b"\x01\x40\xdc"].concat();
+    for piece in [0, 1, 5, 255] {
+        let mut input = h3_event(FIN, None, &huge_headers, piece);
+        input.extend(h3_event(4 | FIN, None, &huge_data, piece));
+        input.extend(h3_event(3 | SERVER, None, &huge_settings, piece));
+        input.extend(h3_event(2, None, &huge_settings, piece));
+        targets::http3(&input);
+    }
+    // A stream type varint cut across events: 8 bytes for the encoder stream (type 2),
+    // 2 for a control stream, then instructions and a SETTINGS frame.
+    let mut input = Vec::new();
+    for b in [0xc0, 0, 0, 0, 0, 0, 0, 2] {
+        input.extend(h3_event(6, None, &[b], 0));
+    }
+    input.extend(h3_event(6, None, b"\x3f\xbd\x01\xc0\x01a", 2));
+    input.extend(h3_event(3 | SERVER, None, b"\x40", 0));
+    input.extend(h3_event(3 | SERVER, None, b"\x00\x04\x03\x01\x40\xdc", 1));
+    input.extend(h3_event(FIN, None, b"\x01\x03\x03\x81\x80", 1));
+    input.extend(h3_event(6, None, b"\x3f\xbd\x01\xc0\x01a", 3));
+    targets::http3(&input);
+    // SETTINGS frames that end inside a setting: after an identifier, inside a 4-byte
+    // value, after a lone identifier byte of a 2-byte varint.
+    for payload in [&b"\x01"[..], b"\x01\x80\x00", b"\x40"] {
+        let settings = [&[0x00, 0x04, payload.len() as u8][..], payload].concat();
+        for piece in [0, 1, 2] {
+            targets::http3(&h3_event(3 | SERVER, None, &settings, piece));
+            targets::http3(&h3_event(2, None, &settings, piece));
+        }
+    }
+    // More uni streams than are tracked, every id type with every event kind, blocked
+    // sections past the limit, streams cut by gaps, resets and a close.
+    let mut input = Vec::new();
+    for id in 0..16u8 {
+        for side in [0, SERVER] {
+            input.extend(h3_event(id | side, None, b"\x21\x00", 1));
+            input.extend(h3_event(4 << 5 | id | side, Some(0x80), b"\x00\x01", 1));
+            input.extend(h3_event(5 << 5 | id | side, Some(3), b"", 0));
+            input.extend(h3_event(6 << 5 | id | side, Some(7), b"", 0));
+        }
+    }
+    let blocked = b"\x01\x03\x0a\x00\x80".repeat(6);
+    input.extend(h3_event(3 | SERVER, None, b"\x00\x04\x03\x01\x40\xdc", 0));
+    input.extend(h3_event(4, None, &blocked, 4));
+    input.extend(h3_event(7 << 5, Some(0x8c), b"", 0));
+    input.extend(h3_event(8, None, &blocked, 4));
+    targets::http3(&input);
+    for short in [&b""[..], b"\x00", b"\x00\xff", b"\x80", b"\xe0"] {
+        targets::http3(short);
+    }
+}

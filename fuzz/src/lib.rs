@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 23] = [
+pub const TARGETS: [&str; 25] = [
     "har",
     "decode",
     "case",
@@ -45,6 +45,8 @@ pub const TARGETS: [&str; 23] = [
     "tcp_export",
     "capture_chain",
     "websocket",
+    "qpack",
+    "http3",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -75,6 +77,8 @@ pub fn run(target: &str, data: &[u8]) -> bool {
             capture_chain(data);
         }
         "websocket" => websocket(data),
+        "qpack" => qpack(data),
+        "http3" => http3(data),
         _ => return false,
     }
     true
@@ -1281,4 +1285,405 @@ pub fn http2(data: &[u8]) {
             assert!(response.as_ref().is_none_or(|r| r.body.len() <= 64));
         }
     }
+}
+
+/// `input` split at every `FE FD` (the separator of the `packet`, `hpack`, `quic` and
+/// `qpack` inputs); the last piece runs to the end.
+fn split_at_fe_fd(input: &[u8]) -> Vec<&[u8]> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i + 1 < input.len() {
+        if input[i] == 0xfe && input[i + 1] == 0xfd {
+            pieces.push(&input[start..i]);
+            start = i + 2;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    pieces.push(&input[start..]);
+    pieces
+}
+
+/// Blocked field sections the `qpack` target keeps to try again after encoder-stream
+/// bytes (a connection's `MAX_BLOCKED_SECTIONS` per message).
+pub const QPACK_WAITING: usize = 4;
+
+/// The least number of bytes a lossily decoded name can have come from: every U+FFFD
+/// in it (3 bytes) replaced at least one raw byte.
+fn raw_len_at_least(lossy: &str) -> usize {
+    lossy.len() - 2 * lossy.chars().filter(|&c| c == '\u{fffd}').count()
+}
+
+/// `qpack`: `net::qpack::QpackDecoder` over encoder-stream pieces and field sections.
+/// Byte 0 is the decoder's hard cap (`byte * 16`), byte 1 the announced
+/// `SETTINGS_QPACK_MAX_TABLE_CAPACITY` (`byte * 4`; `FF`: 2^62 - 1); the rest is split
+/// at `FE FD` into pieces, each a kind byte `k` then its bytes: `k` odd, encoder-stream
+/// bytes, which a second decoder is fed cut in two at `(k >> 1) % (len + 1)`; `k` even,
+/// a field section decoded by both with `max_list = (k >> 1) * 64` (127: 64 KiB).
+/// Sections answered `Blocked` (at most [`QPACK_WAITING`]) are decoded again after
+/// each later encoder-stream piece, as `http3` does.
+///
+/// Asserts that both decoders give the same answers, insert counts and fields (an
+/// encoder stream cut anywhere applies alike); that a decoded list stays within
+/// `max_list` (name + value + 32; the name's raw length is bounded below from its
+/// lossy text), and its `never_indexed` positions are its own; that `out` is untouched
+/// on any error and `Blocked` asks for more inserts than seen; and that after an
+/// encoder-stream error every later call returns that error.
+pub fn qpack(data: &[u8]) {
+    use consentry::net::qpack::{QpackDecoder, QpackError};
+    let cap = usize::from(data.first().copied().unwrap_or(0)) * 16;
+    let announced = match data.get(1).copied().unwrap_or(0) {
+        0xff => (1 << 62) - 1,
+        b => u64::from(b) * 4,
+    };
+    let mut whole = QpackDecoder::new(cap);
+    whole.set_max_table_capacity(announced);
+    let mut split = whole.clone();
+    let mut broken: Option<QpackError> = None;
+    let mut waiting: Vec<(&[u8], usize)> = Vec::new();
+    for piece in split_at_fe_fd(data.get(2..).unwrap_or_default()) {
+        let Some((&kind, bytes)) = piece.split_first() else {
+            continue;
+        };
+        if kind & 1 == 0 {
+            let max_list = match kind >> 1 {
+                127 => 64 << 10,
+                k => usize::from(k) * 64,
+            };
+            let result = qpack_section(&mut whole, &mut split, bytes, max_list, &broken);
+            if matches!(result, Err(QpackError::Blocked { .. })) && waiting.len() < QPACK_WAITING {
+                waiting.push((bytes, max_list));
+            }
+            continue;
+        }
+        let at = usize::from(kind >> 1) % (bytes.len() + 1);
+        let a = whole.encoder_stream(bytes);
+        let first = split.encoder_stream(&bytes[..at]);
+        let second = split.encoder_stream(&bytes[at..]);
+        if let Err(e) = &first {
+            assert_eq!(
+                second,
+                Err(e.clone()),
+                "an encoder-stream call after an error"
+            );
+        }
+        assert_eq!(a, first.and(second), "encoder stream cut at {at}");
+        assert_eq!(whole.insert_count(), split.insert_count(), "cut at {at}");
+        if let Some(e) = &broken {
+            assert_eq!(a, Err(e.clone()), "an encoder-stream call after an error");
+        }
+        if let Err(e) = a {
+            broken = Some(e);
+        }
+        waiting.retain(|&(block, max_list)| {
+            let result = qpack_section(&mut whole, &mut split, block, max_list, &broken);
+            matches!(result, Err(QpackError::Blocked { .. }))
+        });
+    }
+}
+
+/// One field section of the `qpack` target through both decoders; see [`qpack`].
+fn qpack_section(
+    whole: &mut consentry::net::qpack::QpackDecoder,
+    split: &mut consentry::net::qpack::QpackDecoder,
+    block: &[u8],
+    max_list: usize,
+    broken: &Option<consentry::net::qpack::QpackError>,
+) -> Result<consentry::net::qpack::Decoded, consentry::net::qpack::QpackError> {
+    use consentry::net::qpack::QpackError;
+    // Fields already in the list: a section appends after them, or leaves them alone.
+    let before = vec![
+        Header::new(":method", b"GET".as_slice()),
+        Header::new("x-before", b"\xff".as_slice()),
+    ];
+    let mut out = before.clone();
+    let result = whole.decode(block, max_list, &mut out);
+    let mut out_split = before.clone();
+    let result_split = split.decode(block, max_list, &mut out_split);
+    assert_eq!(result, result_split, "sections after a cut encoder stream");
+    assert_eq!(out, out_split, "fields after a cut encoder stream");
+    if let Some(e) = broken {
+        assert_eq!(result, Err(e.clone()), "a section decoded after an error");
+    }
+    match &result {
+        Err(e) => {
+            assert_eq!(out, before, "out changed by a failed section");
+            if let QpackError::Blocked { required } = e {
+                assert!(*required > whole.insert_count(), "blocked on {required}");
+            }
+        }
+        Ok(info) => {
+            assert_eq!(out[..before.len()], before[..], "fields before the section");
+            let listed: usize = out[before.len()..]
+                .iter()
+                .map(|h| raw_len_at_least(&h.name) + h.value.len() + 32)
+                .sum();
+            assert!(
+                listed <= max_list,
+                "{listed} bytes listed, limit {max_list}"
+            );
+            assert!(info.never_indexed.windows(2).all(|w| w[0] < w[1]));
+            assert!(info
+                .never_indexed
+                .iter()
+                .all(|i| (before.len()..out.len()).contains(i)));
+        }
+    }
+    result
+}
+
+/// The limits of the `http3` target: small enough that a fuzz input reaches each of
+/// them (the fourth request stream id is one too many).
+pub fn http3_limits() -> consentry::net::http3::Http3Limits {
+    consentry::net::http3::Http3Limits {
+        max_header_list_bytes: 256,
+        max_streams_open: 3,
+        max_body_bytes: 32,
+        max_held_bytes: 80,
+        max_dynamic_table: 512,
+    }
+}
+
+/// One event of the `http3` input, and the piece size the split run cuts it into.
+struct Http3Step {
+    event: consentry::net::quic_conn::QuicEvent,
+    piece: usize,
+}
+
+/// Parses the `http3` input layout (see [`http3`]) into events.
+fn http3_steps(mut data: &[u8]) -> Vec<Http3Step> {
+    use consentry::net::quic_conn::QuicEvent;
+    use std::collections::HashMap;
+    // The offset each (stream, side) continues at.
+    let mut next: HashMap<(u64, bool), u64> = HashMap::new();
+    let mut steps = Vec::new();
+    let take = |data: &mut &[u8]| -> Option<u8> {
+        let (&b, rest) = data.split_first()?;
+        *data = rest;
+        Some(b)
+    };
+    while let Some(c) = take(&mut data) {
+        let id = u64::from(c & 0x0f);
+        let from_client = c & 0x10 == 0;
+        let expected = next.get(&(id, from_client)).copied().unwrap_or(0);
+        let event = match c >> 5 {
+            what @ 0..=4 => {
+                let offset = if what == 4 {
+                    let delta = i64::from(take(&mut data).unwrap_or(1) as i8);
+                    let delta = if delta == 0 { 1 } else { delta };
+                    expected.saturating_add_signed(delta)
+                } else {
+                    expected
+                };
+                let mut len = usize::from(take(&mut data).unwrap_or(0));
+                if len == 0xff {
+                    let (Some(high), Some(low)) = (take(&mut data), take(&mut data)) else {
+                        break;
+                    };
+                    len = usize::from(u16::from_be_bytes([high, low]));
+                }
+                let piece = usize::from(take(&mut data).unwrap_or(0)).max(1);
+                let (bytes, rest) = data.split_at(len.min(data.len()));
+                data = rest;
+                next.insert((id, from_client), offset + bytes.len() as u64);
+                steps.push(Http3Step {
+                    event: QuicEvent::Stream {
+                        id,
+                        from_client,
+                        offset,
+                        data: bytes.to_vec(),
+                        fin: what == 3,
+                    },
+                    piece,
+                });
+                continue;
+            }
+            5 => {
+                let len = u64::from(take(&mut data).unwrap_or(0)) + 1;
+                next.insert((id, from_client), expected + len);
+                QuicEvent::Gap {
+                    id,
+                    from_client,
+                    offset: expected,
+                    len,
+                }
+            }
+            6 => QuicEvent::Reset {
+                id,
+                from_client,
+                error_code: u64::from(take(&mut data).unwrap_or(0)),
+            },
+            _ => {
+                let b = take(&mut data).unwrap_or(0);
+                let error_code = u64::from(b & 0x7f) + if b & 0x80 != 0 { 0x100 } else { 0 };
+                QuicEvent::Close {
+                    from_client,
+                    error_code,
+                    reason: if b & 1 != 0 { "fuzz" } else { "" }.into(),
+                }
+            }
+        };
+        steps.push(Http3Step { event, piece: 1 });
+    }
+    steps
+}
+
+/// Where the split run of `http3` cuts the bytes of a stream event: request (and
+/// server-initiated bidirectional) streams into pieces of `piece` bytes; a
+/// unidirectional stream only at its start, within or right after its type varint.
+/// Cutting a QPACK encoder stream's instructions would retry blocked sections at
+/// other points, and a section's outcome may legitimately depend on when it is retried
+/// (its Required Insert Count is read against the Insert Count of the retry, and
+/// later inserts may evict what it references); what `qpack` checks instead is that
+/// the decoder's table does not depend on the cuts.
+fn http3_cuts(id: u64, offset: u64, data: &[u8], piece: usize) -> Vec<usize> {
+    if id & 2 == 0 {
+        return (piece..data.len()).step_by(piece).collect();
+    }
+    match data.first() {
+        Some(&b) if offset == 0 => {
+            let at = piece.min(1 << (b >> 6));
+            (at < data.len()).then_some(at).into_iter().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Runs the `http3` steps through one `Http3Conn`, each stream event whole or (split)
+/// cut where [`http3_cuts`] says; then closes it. Checks what must hold of one run.
+fn http3_run(steps: &[Http3Step], split: bool) -> Vec<consentry::net::http3::Http3Event> {
+    use consentry::net::http3::{Http3Conn, Http3Event};
+    use consentry::net::quic_conn::QuicEvent;
+    let limits = http3_limits();
+    let mut conn = Http3Conn::new(limits.clone());
+    let mut out = Vec::new();
+    let mut closed = false;
+    for (i, step) in steps.iter().enumerate() {
+        let (ts, frame) = (Timestamp::from_micros(i as i64), i as u64 + 1);
+        let before = out.len();
+        match &step.event {
+            QuicEvent::Stream {
+                id,
+                from_client,
+                offset,
+                data,
+                fin,
+            } if split => {
+                let cuts = http3_cuts(*id, *offset, data, step.piece);
+                let ends = cuts.iter().copied().chain([data.len()]);
+                let mut start = 0;
+                for end in ends {
+                    let event = QuicEvent::Stream {
+                        id: *id,
+                        from_client: *from_client,
+                        offset: offset + start as u64,
+                        data: data[start..end].to_vec(),
+                        fin: *fin && end == data.len(),
+                    };
+                    conn.push(event, ts, frame, &mut out);
+                    start = end;
+                }
+            }
+            event => conn.push(event.clone(), ts, frame, &mut out),
+        }
+        if closed {
+            assert_eq!(out.len(), before, "events after the connection closed");
+        }
+        closed |= matches!(step.event, QuicEvent::Close { .. });
+        assert_eq!(conn.is_closed(), closed, "closed state");
+    }
+    conn.close(&mut out);
+    assert!(conn.is_closed());
+    // Nothing comes out of a closed connection.
+    let end = out.len();
+    let late = [
+        QuicEvent::Stream {
+            id: 0,
+            from_client: true,
+            offset: 0,
+            data: b"\x01\x03\x00\x00\xd1".to_vec(),
+            fin: true,
+        },
+        QuicEvent::Stream {
+            id: 64,
+            from_client: true,
+            offset: 0,
+            data: b"\x01\x03\x00\x00\xd1".to_vec(),
+            fin: true,
+        },
+        QuicEvent::Gap {
+            id: 0,
+            from_client: false,
+            offset: 0,
+            len: 1,
+        },
+        QuicEvent::Reset {
+            id: 0,
+            from_client: true,
+            error_code: 0x10c,
+        },
+        QuicEvent::Close {
+            from_client: false,
+            error_code: 0x101,
+            reason: String::new(),
+        },
+    ];
+    for event in late {
+        conn.push(event, Timestamp::from_micros(0), 0, &mut out);
+    }
+    conn.close(&mut out);
+    assert_eq!(out.len(), end, "events after close()");
+    let mut ids = std::collections::HashSet::new();
+    for e in &out {
+        let Http3Event::Exchange {
+            stream_id,
+            request,
+            response,
+        } = e
+        else {
+            continue;
+        };
+        assert!(ids.insert(*stream_id), "stream {stream_id} emitted twice");
+        assert_eq!(stream_id % 4, 0, "not a request stream");
+        let bodies = [(&request.body, request.body_len)]
+            .into_iter()
+            .chain(response.as_ref().map(|r| (&r.body, r.body_len)));
+        for (body, body_len) in bodies {
+            assert!(body.len() <= limits.max_body_bytes, "body over its limit");
+            assert!(
+                body_len >= body.len() as u64,
+                "body_len below the body kept"
+            );
+        }
+    }
+    out
+}
+
+/// `http3`: `net::http3::Http3Conn` (small limits: [`http3_limits`]) over QUIC stream
+/// events built from the input, then `close()`. Each event starts with a control byte
+/// `c`: bits 0-3 the stream id (0..=15: every id type), bit 4 the server's side, bits
+/// 5-7 what:
+///
+/// | what | event | bytes after `c` |
+/// |---|---|---|
+/// | 0-2 | stream bytes at the offset that follows the side's previous ones | length (`FF`: 2 more, big-endian), piece size, the bytes |
+/// | 3 | the same with FIN | same |
+/// | 4 | stream bytes at another offset (the delta an `i8`, 0 read as 1) | delta, then as 0 |
+/// | 5 | a gap of `byte + 1` bytes | byte |
+/// | 6 | RESET_STREAM, error code `byte` | byte |
+/// | 7 | CONNECTION_CLOSE, error `byte & 0x7f` (+ 0x100 with bit 7) | byte |
+///
+/// Asserts in each run: nothing comes out after a close (the event or `close()`), a
+/// request stream id (a multiple of 4) is emitted at most once, bodies stay within
+/// `max_body_bytes` and `body_len` counts at least what was kept. Then the same events
+/// with each stream event cut into pieces of its piece size (0 read as 1; see
+/// [`http3_cuts`] for unidirectional streams) must give the same events, in the same
+/// order.
+pub fn http3(data: &[u8]) {
+    let steps = http3_steps(data);
+    let whole = http3_run(&steps, false);
+    let split = http3_run(&steps, true);
+    assert_eq!(whole, split, "split-dependent HTTP/3 events");
 }
