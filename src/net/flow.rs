@@ -1071,7 +1071,7 @@ impl FlowTable {
                 if let Some(session) = flow.decrypt.take() {
                     self.quic_sessions = self.quic_sessions.saturating_sub(1);
                     let (ts, frame) = (flow.last_ts, flow.info.last_frame);
-                    session.close(ts, frame, &mut flow.info, out);
+                    self.stats.anomalies += session.close(ts, frame, &mut flow.info, out);
                 }
                 // QUIC connections count among TLS ones when a key log was given.
                 if let Some(tls) = &flow.info.tls {

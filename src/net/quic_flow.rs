@@ -33,6 +33,8 @@ pub struct QuicFlow {
     h3_events: Vec<Http3Event>,
     requests_seen: u64,
     anomalies: Vec<Anomaly>,
+    /// Connection-level anomalies found, kept or not (for the table's counters).
+    anomalies_seen: u64,
 }
 
 impl std::fmt::Debug for QuicFlow {
@@ -63,6 +65,7 @@ impl QuicFlow {
             h3_events: Vec::new(),
             requests_seen: 0,
             anomalies: Vec::new(),
+            anomalies_seen: 0,
         }
     }
 
@@ -87,14 +90,16 @@ impl QuicFlow {
     }
 
     /// The flow ended: what the transport still holds, then every open request, and
-    /// the metadata event when no request was read.
+    /// the metadata event when no request was read. Returns the number of
+    /// connection-level anomalies found over the flow's life (those found after its
+    /// last exchange went out are only counted, as for TCP connections).
     pub fn close(
         mut self,
         ts: Timestamp,
         frame: u64,
         info: &mut ConnInfo,
         out: &mut Vec<FlowEvent>,
-    ) {
+    ) -> u64 {
         let mut events = std::mem::take(&mut self.quic_events);
         self.reader.flush(&mut events);
         let anomalies = self.reader.take_anomalies();
@@ -111,11 +116,7 @@ impl QuicFlow {
                 payload: Vec::new(),
             });
         }
-    }
-
-    /// Whether a request was handed out (the flow needs no metadata event).
-    pub fn emitted(&self) -> bool {
-        self.requests_seen > 0
+        self.anomalies_seen
     }
 
     fn stream_events(
@@ -166,6 +167,7 @@ impl QuicFlow {
     }
 
     fn hold(&mut self, anomalies: Vec<Anomaly>) {
+        self.anomalies_seen += anomalies.len() as u64;
         let room = MAX_HELD_ANOMALIES.saturating_sub(self.anomalies.len());
         self.anomalies.extend(anomalies.into_iter().take(room));
     }
