@@ -832,8 +832,130 @@ def h3_seeds():
           + h3_event(0, True, 7, extra=0x81))
 
 
+def quic_stream(stream, offset, data, fin=False):
+    """A STREAM frame with offset and length (RFC 9000 19.8)."""
+    return (bytes([0x0E | (1 if fin else 0)]) + quic_varint(stream) + quic_varint(offset)
+            + quic_varint(len(data)) + data)
+
+
+def qc_server_hello(suite):
+    """A TLS 1.3 ServerHello naming `suite`, in a CRYPTO frame at offset 0."""
+    body = b"\x03\x03" + b"\x7a" * 32 + b"\x00" + struct.pack(">H", suite) + b"\x00"
+    body += b"\x00\x06\x00\x2b\x00\x02\x03\x04"
+    msg = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x06\x00" + quic_varint(len(msg)) + msg
+
+
+# Piece kinds of the `quic_conn` sealed mode (see quic_conn in fuzz/src/lib.rs).
+QC_C1RTT, QC_S1RTT, QC_0RTT, QC_SINITIAL, QC_CHS, QC_SHS, QC_CINITIAL, QC_RETRY = range(8)
+
+
+def qc_piece(kind, frames, pn=0, pn_len=1, updates=0, join=False, cid=0, broken=False,
+             flush=False, flip=False, pad=False, twice=False):
+    """A sealed-mode piece of `quic_conn`: three header bytes (kind, packet number
+    length, key updates, coalescing; packet number delta; connection ID choice and
+    flags), then the frames the target seals."""
+    h0 = kind | (pn_len - 1) << 3 | updates << 5 | (0x80 if join else 0)
+    h2 = (cid | broken << 3 | flush << 4 | flip << 5 | pad << 6 | twice << 7)
+    return bytes([h0, pn & 0xFF, h2]) + frames
+
+
+def qc_input(config, pieces):
+    for p in pieces:
+        assert b"\xfe\xfd" not in p, p
+    return bytes([config]) + b"\xfe\xfd".join(pieces)
+
+
+def quic_conn_seeds():
+    """`quic_conn`: frame sequences of a connection the target seals (a request and
+    its response with SETTINGS, ACK, NEW_CONNECTION_ID and CONNECTION_CLOSE; 0-RTT
+    coalesced with 1-RTT and key updates; streams out of order past the limits with
+    resets and flushes; a Retry and the server's Initial in v2; every frame type), and
+    raw datagrams the reader must skip."""
+    sealed, hello = 0x01, 0x08
+    aes128, aes256, chacha, unsupported = 0 << 1, 1 << 1, 2 << 1, 3 << 1
+    v2, other_version = 0x10, 0x20
+    settings = quic_varint(0) + h3_frame(4, quic_varint(1) + quic_varint(220))
+    request = h3_frame(1, hx(B1_SECTION)) + h3_frame(0, b'{"imei":"' + IMEI.encode() + b'"}')
+    response = h3_frame(1, b"\x00\x00\xd9") + h3_frame(0, b"ok")
+    ack = b"\x02\x03\x00\x00\x03"
+    ncid = b"\x18\x01\x00\x08" + b"\xab" * 8 + b"\xcd" * 16
+    close = b"\x1d\x00\x00"
+    seeds = {
+        "request-response": qc_input(sealed | hello | aes128, [
+            qc_piece(QC_C1RTT, quic_stream(2, 0, settings) + quic_stream(0, 0, request, True)),
+            qc_piece(QC_S1RTT, ack + quic_stream(3, 0, settings) + ncid),
+            qc_piece(QC_S1RTT, quic_stream(0, 0, response, True)),
+            # To the server's new 8-byte connection ID (choice 4).
+            qc_piece(QC_C1RTT, ack + close, cid=4),
+        ]),
+        "zero-rtt-key-updates": qc_input(sealed | hello | chacha, [
+            qc_piece(QC_0RTT, quic_stream(0, 0, request[:10]), pn_len=2),
+            qc_piece(QC_C1RTT, quic_stream(0, 10, request[10:], True), join=True),
+            qc_piece(QC_S1RTT, quic_stream(0, 0, response, True), updates=1),
+            qc_piece(QC_C1RTT, quic_stream(4, 0, request, True), updates=1, pn_len=4),
+            # A late packet of the previous phase, then the next phase.
+            qc_piece(QC_C1RTT, b"\x01", pn=0xFE),
+            qc_piece(QC_C1RTT, close, updates=2, pn=3),
+        ]),
+        "out-of-order-limits": qc_input(sealed | aes128, [
+            qc_piece(QC_C1RTT, quic_stream(0, 10, b"0123456789") + quic_stream(0, 30, b"x" * 5)),
+            qc_piece(QC_C1RTT, b"".join(quic_stream(4 * i, 3, b"y" * 200) for i in range(1, 10))),
+            qc_piece(QC_C1RTT, b"".join(quic_stream(8, 205 + 2 * i, b"z") for i in range(20)),
+                     flush=True),
+            qc_piece(QC_C1RTT, quic_stream(0, 0, b"abcdefghij") + b"\x04\x04\x00\x05"),
+            qc_piece(QC_S1RTT, quic_stream(0, 0, response, True) + b"\x04\x00\x10\x00", twice=True),
+        ]),
+        "retry-v2": qc_input(sealed | aes256 | v2, [
+            qc_piece(QC_RETRY, b"token", cid=4),
+            qc_piece(QC_SINITIAL, ack + qc_server_hello(0x1302), cid=4, pn_len=2),
+            qc_piece(QC_SHS, b"\x06\x00\x04cert", join=True, cid=4, pad=True),
+            qc_piece(QC_CINITIAL, ack, pn_len=4),
+            qc_piece(QC_CHS, b"\x06\x00\x03fin", join=True, cid=4),
+            qc_piece(QC_C1RTT, quic_stream(0, 0, request, True), join=True, cid=4),
+            qc_piece(QC_S1RTT, b"\x1e" + quic_stream(0, 0, response, True)),
+        ]),
+        "negotiated-version": qc_input(sealed | hello | other_version, [
+            qc_piece(QC_0RTT, quic_stream(0, 0, request, True)),
+            qc_piece(QC_S1RTT, quic_stream(0, 0, response, True), broken=True),
+            qc_piece(QC_S1RTT, quic_stream(0, 0, response, True), pn=0xFF),
+        ]),
+        "unsupported-suite": qc_input(sealed | hello | unsupported, [
+            qc_piece(QC_0RTT, quic_stream(0, 0, request, True)),
+            qc_piece(QC_C1RTT, close),
+        ]),
+        "every-frame": qc_input(sealed | hello, [qc_piece(QC_S1RTT,
+            b"\x00\x00\x01" + b"\x02\x40\x64\x05\x02\x01\x03\x04\x01\x00"
+            + b"\x03\x10\x00\x00\x00\x01\x02\x03" + b"\x04\x05\x11\x20" + b"\x05\x00\x11"
+            + b"\x06\x00\x06ticket" + b"\x07\x03\x01\x02\x03" + b"\x10\x44\x00"
+            + b"\x11\x00\x50\x00" + b"\x12\x10\x13\x03" + b"\x14\x01\x15\x00\x01\x16\x01\x17\x01"
+            + ncid + b"\x19\x00" + b"\x1a" + bytes(range(1, 9)) + b"\x1b" + bytes(range(8, 0, -1))
+            + b"\x31\x02\xde\xad" + b"\x1e" + quic_stream(3, 0, b"\x00\x04\x00")
+            + b"\x0d\x07\x02to the end")]),
+        "pn-jumps": qc_input(sealed | hello, [
+            qc_piece(QC_C1RTT, quic_stream(0, 0, b"a"), pn_len=4),
+            # The farthest ahead each length reads (0x80), then back and forth.
+            qc_piece(QC_C1RTT, quic_stream(0, 1, b"b"), pn=0x80, pn_len=2),
+            qc_piece(QC_C1RTT, quic_stream(0, 2, b"c"), pn=0x80, pn_len=4),
+            qc_piece(QC_C1RTT, quic_stream(0, 3, b"d"), pn=0x7F, pn_len=1),
+            qc_piece(QC_C1RTT, quic_stream(0, 4, b"e", True), pn=0x81, pn_len=1),
+        ]),
+        # Raw datagrams: Version Negotiation, a Retry, a 0-RTT header longer than its
+        # datagram, a short header that does not authenticate.
+        "raw-datagrams": qc_input(hello, [
+            b"\x00\x80\x00\x00\x00\x00\x04\xc1\xc1\xc1\xc1\x00\x00\x00\x00\x01",
+            b"\x00\xf0\x00\x00\x00\x01\x04\xc1\xc1\xc1\xc1\x08" + b"\x3e" * 8 + b"tok" + b"\x11" * 16,
+            b"\x01\xd0\x00\x00\x00\x01\x08" + b"\x0d" * 8 + b"\x04" + b"\xc1" * 4 + b"\x7f\xff",
+            b"\x03\x40" + b"\x5e" * 6 + bytes(range(40)),
+        ]),
+    }
+    return seeds
+
+
 if __name__ == "__main__":
     main()
     h2_seeds()
     ws_seeds()
     h3_seeds()
+    for name, data in quic_conn_seeds().items():
+        write("quic_conn", name, data)

@@ -869,3 +869,260 @@ fn hostile_http3_inputs_do_not_crash() {
         targets::http3(short);
     }
 }
+
+/// A QUIC variable-length integer (RFC 9000 §16).
+fn quic_varint(v: u64) -> Vec<u8> {
+    match v {
+        0..=63 => vec![v as u8],
+        64..=16383 => (0x4000 | v as u16).to_be_bytes().to_vec(),
+        16384..=0x3fff_ffff => (0x8000_0000 | v as u32).to_be_bytes().to_vec(),
+        _ => (0xc000_0000_0000_0000 | v).to_be_bytes().to_vec(),
+    }
+}
+
+/// A STREAM frame with offset and length (and FIN).
+fn quic_stream(id: u64, offset: u64, data: &[u8], fin: bool) -> Vec<u8> {
+    let mut f = vec![0x0e | u8::from(fin)];
+    f.extend(quic_varint(id));
+    f.extend(quic_varint(offset));
+    f.extend(quic_varint(data.len() as u64));
+    f.extend_from_slice(data);
+    f
+}
+
+/// A `quic_conn` input: the configuration byte, then pieces joined by `FE FD` (in
+/// sealed mode each piece is its header bytes h0, h1, h2 and frames; see
+/// `targets::quic_conn`).
+fn qc_input(config: u8, pieces: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = vec![config];
+    for (i, piece) in pieces.iter().enumerate() {
+        assert!(
+            !piece.windows(2).any(|w| w == [0xfe, 0xfd]),
+            "a piece holding the separator"
+        );
+        if i > 0 {
+            out.extend_from_slice(b"\xfe\xfd");
+        }
+        out.extend_from_slice(piece);
+    }
+    out
+}
+
+/// A sealed-mode piece: its three header bytes, then frames.
+fn qc_piece(h0: u8, h1: u8, h2: u8, frames: &[u8]) -> Vec<u8> {
+    [&[h0, h1, h2][..], frames].concat()
+}
+
+// Configuration bits and piece header bits of the `quic_conn` layout.
+const QC_SEALED: u8 = 0x01;
+const QC_HELLO: u8 = 0x08;
+const QC_CLIENT_1RTT: u8 = 0;
+const QC_SERVER_1RTT: u8 = 1;
+const QC_ZERO_RTT: u8 = 2;
+const QC_SERVER_INITIAL: u8 = 3;
+const QC_RETRY: u8 = 7;
+const QC_JOIN: u8 = 0x80;
+const QC_BROKEN: u8 = 0x08;
+const QC_FLUSH: u8 = 0x10;
+
+#[test]
+fn quic_conn_seals_what_the_reader_opens() {
+    // A request and its response, with an ACK, a NEW_CONNECTION_ID and a close: every
+    // packet opens, whatever the suite, the versions and the coalescing.
+    let mut request = quic_stream(0, 0, b"GET /track?aaid=1", false);
+    request.extend([0x02, 0x00, 0x00, 0x00, 0x00]);
+    let mut ncid = vec![0x18, 0x01, 0x00, 0x08];
+    ncid.extend([0xab; 8]);
+    ncid.extend([0xcd; 16]);
+    for suite in 0..3u8 {
+        for versions in [0, 0x10, 0x20, 0x30] {
+            let config = QC_SEALED | QC_HELLO | suite << 1 | versions;
+            let pieces = [
+                qc_piece(QC_ZERO_RTT, 0, 0, &request),
+                qc_piece(
+                    QC_CLIENT_1RTT | QC_JOIN,
+                    0,
+                    0,
+                    &quic_stream(0, 17, b" HTTP/3", true),
+                ),
+                qc_piece(
+                    QC_SERVER_1RTT,
+                    0,
+                    0,
+                    &[&ncid[..], &quic_stream(0, 0, b"200", true)].concat(),
+                ),
+                // To the server's new 8-byte ID (choice 4), after a key update.
+                qc_piece(QC_CLIENT_1RTT | 1 << 5, 0, 4, &[0x1d, 0x00, 0x00]),
+            ];
+            assert_eq!(
+                targets::quic_conn(&qc_input(config, &pieces)),
+                4,
+                "{config:#x}"
+            );
+        }
+    }
+    // Without the ServerHello the suite is found by trial; the unsupported suite opens
+    // only 0-RTT.
+    let pieces = [
+        qc_piece(QC_ZERO_RTT, 0, 0, &request),
+        qc_piece(QC_CLIENT_1RTT, 0, 0, &request),
+    ];
+    assert_eq!(
+        targets::quic_conn(&qc_input(QC_SEALED | 2 << 1, &pieces)),
+        2
+    );
+    assert_eq!(
+        targets::quic_conn(&qc_input(QC_SEALED | QC_HELLO | 3 << 1, &pieces)),
+        1
+    );
+    // After a Retry, the server's Initial is sealed with its SCID's keys: its
+    // ServerHello, naming a suite the reader does not decrypt, stops the 1-RTT packet
+    // from opening. The reader keeps two Retry SCIDs: after a third the Initial does
+    // not open, and the 1-RTT packet opens by trial.
+    let suite_0x1304 = |retries: &[u8]| {
+        let mut body = vec![0x03, 0x03];
+        body.extend([0x7a; 32]);
+        body.extend([
+            0x00, 0x13, 0x04, 0x00, 0x00, 0x06, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04,
+        ]);
+        let mut crypto = vec![0x06, 0x00, 0x40, 4 + body.len() as u8, 0x02, 0x00, 0x00];
+        crypto.push(body.len() as u8);
+        crypto.extend(body);
+        let mut pieces: Vec<Vec<u8>> = retries
+            .iter()
+            .map(|&cid| qc_piece(QC_RETRY, 0, cid, b"token"))
+            .collect();
+        pieces.push(qc_piece(QC_SERVER_INITIAL, 0, 0, &crypto));
+        pieces.push(qc_piece(
+            QC_SERVER_1RTT,
+            0,
+            0,
+            &quic_stream(3, 0, b"\x00\x04\x00", false),
+        ));
+        targets::quic_conn(&qc_input(QC_SEALED, &pieces))
+    };
+    assert_eq!(suite_0x1304(&[]), 0);
+    assert_eq!(suite_0x1304(&[0]), 0);
+    assert_eq!(suite_0x1304(&[1, 2]), 0);
+    assert_eq!(suite_0x1304(&[1, 2, 3]), 1);
+    // A broken tag does not open.
+    let pieces = [qc_piece(QC_CLIENT_1RTT, 0, QC_BROKEN, &request)];
+    assert_eq!(
+        targets::quic_conn(&qc_input(QC_SEALED | QC_HELLO, &pieces)),
+        0
+    );
+}
+
+#[test]
+fn hostile_quic_conn_inputs_do_not_crash() {
+    let huge = (1u64 << 62) - 1;
+    let far = |frame: u8, offset: u64, data: &[u8]| {
+        let mut f = vec![frame, 0x00];
+        f.extend(quic_varint(offset));
+        f.extend(quic_varint(data.len() as u64));
+        f.extend_from_slice(data);
+        f
+    };
+    let mut frames: Vec<Vec<u8>> = vec![
+        // STREAM at offset 2^62 - 1 with a byte (refused), just below with one byte
+        // (held 2^62 - 2 bytes away), an empty FIN at 2^62 - 1, one without a length.
+        far(0x0e, huge, b"x"),
+        far(0x0e, huge - 1, b"x"),
+        far(0x0f, huge, b""),
+        [&[0x0c, 0x04][..], &quic_varint(huge - 3), b"abc"].concat(),
+        // ACK and ACK_ECN with 2^62 - 1 ranges.
+        [&[0x02, 0x00, 0x00][..], &quic_varint(huge), &[0x00; 40]].concat(),
+        [&[0x03, 0x00, 0x00][..], &quic_varint(huge), &[0x01; 40]].concat(),
+        // NEW_CONNECTION_ID of lengths 21, 0 and 20.
+        [&[0x18, 0x01, 0x00, 21][..], &[0x44; 40]].concat(),
+        [&[0x18, 0x01, 0x00, 0][..], &[0x44; 16]].concat(),
+        [&[0x18, 0x02, 0x00, 20][..], &[0x44; 36]].concat(),
+        // Lengths of 2^62 - 1: a close's reason, CRYPTO, NEW_TOKEN, DATAGRAM.
+        [&[0x1c, 0x00, 0x00][..], &quic_varint(huge), b"bye"].concat(),
+        [&[0x06, 0x00][..], &quic_varint(huge), b"ch"].concat(),
+        [&[0x07][..], &quic_varint(huge)].concat(),
+        [&[0x31][..], &quic_varint(huge), b"dg"].concat(),
+        // RESET_STREAM of a server-initiated unidirectional stream, and of 2^62 - 1.
+        vec![0x04, 0x03, 0x00, 0x00],
+        [&[0x04][..], &quic_varint(huge), &[0x00, 0x00]].concat(),
+        // An unknown frame type, a truncated varint.
+        vec![0x01, 0x40, 0x21, 0x01],
+        vec![0xc0, 0xff],
+    ];
+    // More streams than tracked, more bytes and pieces held than allowed.
+    let mut limits = Vec::new();
+    for id in 0..12u64 {
+        limits.extend(quic_stream(id * 4, 5 + id, &[b'a' + id as u8; 100], false));
+    }
+    let mut pieces_frames = Vec::new();
+    for off in 0..20u64 {
+        pieces_frames.extend(quic_stream(8, 2 + off * 2, b"p", false));
+    }
+    frames.extend([limits, pieces_frames]);
+    for config in [QC_SEALED | QC_HELLO, QC_SEALED, QC_SEALED | 1 << 1 | 0x30] {
+        for kind in [QC_CLIENT_1RTT, QC_SERVER_1RTT, QC_ZERO_RTT] {
+            let pieces: Vec<Vec<u8>> = frames
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    qc_piece(
+                        kind | (i as u8 % 4) << 3,
+                        0,
+                        QC_FLUSH * (i as u8 % 3 / 2),
+                        f,
+                    )
+                })
+                .collect();
+            targets::quic_conn(&qc_input(config, &pieces));
+        }
+    }
+    // Packet numbers jumping to 2^62 - 1, reordered, every length; key updates, flipped
+    // phases, broken tags until a side is given up; duplicates, padding, coalescing.
+    let data = quic_stream(0, 0, b"GET /", false);
+    let mut pieces = Vec::new();
+    for i in 0..40u8 {
+        let h0 = [QC_CLIENT_1RTT, QC_ZERO_RTT, QC_SERVER_1RTT][usize::from(i % 3)]
+            | (i % 4) << 3
+            | (i / 3 % 4) << 5
+            | if i % 5 == 0 { QC_JOIN } else { 0 };
+        let h1 = [0x00, 0x80, 0x7f, 0x81, 0x05][usize::from(i % 5)];
+        let h2 = (i % 8) | [0x00, 0x08, 0x20, 0x40, 0x80, 0x10, 0x08, 0x08][usize::from(i / 5 % 8)];
+        pieces.push(qc_piece(h0, h1, h2, &data));
+    }
+    for config in [QC_SEALED, QC_SEALED | QC_HELLO | 0xc0, QC_SEALED | 0x16] {
+        targets::quic_conn(&qc_input(config, &pieces));
+    }
+    // Every configuration, both modes, over every packet kind.
+    let every_kind: Vec<Vec<u8>> = (0..16u8)
+        .map(|i| qc_piece((i % 8) | (i & 8) << 4, i, i * 17, &data))
+        .collect();
+    for config in 0..=255u8 {
+        targets::quic_conn(&qc_input(config, &every_kind));
+    }
+    // Raw datagrams: Version Negotiation, an unknown version, a Retry cut short, a
+    // 0-RTT header whose length runs past the datagram or is zero, a short header.
+    let raw: Vec<Vec<u8>> = vec![
+        vec![
+            0x01, 0x80, 0, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 1,
+        ],
+        vec![0x00, 0xc0, 0xff, 0, 0, 0x1d, 0, 0, 0],
+        vec![0x00, 0xf0, 0, 0, 0, 1, 4, 1, 2],
+        vec![0x02, 0xf0, 0, 0, 0, 1, 0, 30, 1],
+        vec![0x01, 0xd0, 0, 0, 0, 1, 0, 0, 0x7f, 0xff],
+        vec![0x01, 0xd0, 0, 0, 0, 1, 0, 0, 0],
+        [&[0x01, 0x40][..], &[0x5e; 6], &[0; 30]].concat(),
+        vec![0x00; 3],
+    ];
+    for config in [0x00, QC_HELLO, 0x16, 0xe8] {
+        targets::quic_conn(&qc_input(config, &raw));
+    }
+    for short in [
+        &b""[..],
+        b"\x01",
+        b"\x01\x00",
+        b"\x01\xfe\xfd",
+        b"\x00\xfe\xfd\xfe\xfd",
+    ] {
+        targets::quic_conn(short);
+    }
+}

@@ -21,7 +21,7 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 25] = [
+pub const TARGETS: [&str; 26] = [
     "har",
     "decode",
     "case",
@@ -47,6 +47,7 @@ pub const TARGETS: [&str; 25] = [
     "websocket",
     "qpack",
     "http3",
+    "quic_conn",
 ];
 
 /// Runs the entry point called `target` on `data`; `false` when there is no such target.
@@ -79,6 +80,9 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "websocket" => websocket(data),
         "qpack" => qpack(data),
         "http3" => http3(data),
+        "quic_conn" => {
+            quic_conn(data);
+        }
         _ => return false,
     }
     true
@@ -1287,8 +1291,8 @@ pub fn http2(data: &[u8]) {
     }
 }
 
-/// `input` split at every `FE FD` (the separator of the `packet`, `hpack`, `quic` and
-/// `qpack` inputs); the last piece runs to the end.
+/// `input` split at every `FE FD` (the separator of the `packet`, `hpack`, `quic`,
+/// `qpack` and `quic_conn` inputs); the last piece runs to the end.
 fn split_at_fe_fd(input: &[u8]) -> Vec<&[u8]> {
     let mut pieces = Vec::new();
     let mut start = 0;
@@ -1686,4 +1690,642 @@ pub fn http3(data: &[u8]) {
     let whole = http3_run(&steps, false);
     let split = http3_run(&steps, true);
     assert_eq!(whole, split, "split-dependent HTTP/3 events");
+}
+
+/// The connection IDs of the `quic_conn` target's connection: the DCID of the client's
+/// first Initial, the client's and the server's SCIDs, the SCID of a Retry.
+const QC_ODCID: [u8; 8] = [0x0d; 8];
+const QC_CLIENT_CID: [u8; 4] = [0xc1; 4];
+const QC_SERVER_CID: [u8; 6] = [0x5e; 6];
+const QC_RETRY_CID: [u8; 8] = [0x3e; 8];
+/// The connection ID lengths a `quic_conn` packet picks instead of the usual ID
+/// (choices 1 to 7; the ID's bytes are `0x70 + choice`).
+const QC_CID_LENS: [usize; 7] = [0, 1, 4, 8, 11, 16, 20];
+/// The largest QUIC packet number (RFC 9000 §12.3).
+const QC_MAX_PN: u64 = (1 << 62) - 1;
+
+/// The limits of the `quic_conn` target: small enough that an input within libFuzzer's
+/// default 4096 bytes reaches each of them.
+pub fn quic_conn_limits() -> consentry::net::quic_conn::QuicConnLimits {
+    consentry::net::quic_conn::QuicConnLimits {
+        max_buffered: 1024,
+        max_held_ranges: 16,
+        max_streams: 8,
+        max_failed_datagrams: 8,
+    }
+}
+
+/// A traffic secret of the `quic_conn` target, distinct per `tag` (1: the client's,
+/// 2: the server's, 3: the client's early secret).
+fn qc_secret(tag: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| tag.wrapping_mul(31).wrapping_add(i as u8))
+        .collect()
+}
+
+/// The connection ID `choice` picks: 0 the usual one, 1 to 7 one of [`QC_CID_LENS`].
+fn qc_cid(choice: usize, usual: &[u8]) -> Vec<u8> {
+    match choice.checked_sub(1).and_then(|i| QC_CID_LENS.get(i)) {
+        Some(&len) => vec![0x70 + choice as u8; len],
+        None => usual.to_vec(),
+    }
+}
+
+/// What byte 0 of a `quic_conn` input says; see [`quic_conn`].
+struct QcConfig {
+    sealed: bool,
+    /// The suite packets are sealed with, and the one the ServerHello names.
+    seal_suite: u16,
+    hello_suite: u16,
+    secret_len: usize,
+    hello_first: bool,
+    /// The client's version (0-RTT, client Initial packets, the reader's `version`)
+    /// and the server's (its long-header packets, the labels of 1-RTT keys).
+    version: u32,
+    server_version: u32,
+    /// What the key log holds (the target seals with every secret regardless).
+    secrets: consentry::net::keylog::Secrets,
+}
+
+impl QcConfig {
+    fn new(b: u8) -> Self {
+        use consentry::net::quic::{QUIC_V1, QUIC_V2};
+        let (seal_suite, hello_suite) = match (b >> 1) & 3 {
+            0 => (0x1301, 0x1301),
+            1 => (0x1302, 0x1302),
+            2 => (0x1303, 0x1303),
+            _ => (0x1301, 0x1304),
+        };
+        let secret_len = if seal_suite == 0x1302 { 48 } else { 32 };
+        let version = if b & 0x10 == 0 { QUIC_V1 } else { QUIC_V2 };
+        let other = if version == QUIC_V1 { QUIC_V2 } else { QUIC_V1 };
+        QcConfig {
+            sealed: b & 1 != 0,
+            seal_suite,
+            hello_suite,
+            secret_len,
+            hello_first: b & 0x08 != 0,
+            version,
+            server_version: if b & 0x20 != 0 { other } else { version },
+            secrets: consentry::net::keylog::Secrets {
+                client_traffic_0: Some(qc_secret(1, secret_len)),
+                server_traffic_0: (b & 0x80 == 0).then(|| qc_secret(2, secret_len)),
+                client_early_traffic: (b & 0x40 == 0).then(|| qc_secret(3, secret_len)),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn reader(&self) -> consentry::net::quic_conn::QuicConnReader {
+        consentry::net::quic_conn::QuicConnReader::new(
+            self.version,
+            &QC_ODCID,
+            &QC_CLIENT_CID,
+            &self.secrets,
+            quic_conn_limits(),
+        )
+    }
+}
+
+/// The sealers of one `quic_conn` input, made when first needed, by (role, n): role 0
+/// the client's 1-RTT keys after `n` key updates, 1 the server's, 2 the client's 0-RTT
+/// keys, 3 the server's Initial keys from the original DCID (`n` 0) or from a Retry's
+/// SCID (`n` = 1 + its choice), 4 keys no reader has (Handshake, client Initial).
+struct QcSealers<'c> {
+    cfg: &'c QcConfig,
+    made: std::collections::HashMap<(u8, usize), Option<consentry::net::quic_conn::PacketSealer>>,
+}
+
+impl QcSealers<'_> {
+    fn get(&mut self, role: u8, n: usize) -> Option<&consentry::net::quic_conn::PacketSealer> {
+        use consentry::net::quic_conn::PacketSealer;
+        let cfg = self.cfg;
+        let make = || {
+            let (suite, len) = (cfg.seal_suite, cfg.secret_len);
+            match role {
+                0 | 1 => {
+                    let secret = qc_secret(role + 1, len);
+                    PacketSealer::after_key_updates(suite, cfg.server_version, &secret, n)
+                }
+                2 => PacketSealer::new(suite, cfg.version, &qc_secret(3, len)),
+                3 => {
+                    let dcid = match n {
+                        0 => QC_ODCID.to_vec(),
+                        n => qc_cid(n - 1, &QC_RETRY_CID),
+                    };
+                    PacketSealer::server_initial(cfg.server_version, &dcid)
+                }
+                _ => PacketSealer::new(0x1301, cfg.server_version, &[9; 32]),
+            }
+        };
+        self.made.entry((role, n)).or_insert_with(make).as_ref()
+    }
+}
+
+/// A TLS 1.3 ServerHello handshake message naming `suite`.
+fn qc_server_hello(suite: u16) -> Vec<u8> {
+    let mut body = vec![0x03, 0x03];
+    body.extend([0x7a; 32]);
+    body.push(0); // session id
+    body.extend(suite.to_be_bytes());
+    body.push(0); // compression
+    body.extend([0x00, 0x06, 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]); // supported_versions
+    let mut msg = vec![2];
+    msg.extend(&(body.len() as u32).to_be_bytes()[1..]);
+    msg.extend(body);
+    msg
+}
+
+/// A Retry packet (RFC 9000 §17.2.5) from the server giving `scid`, with `token`; its
+/// integrity tag is not checked by the reader.
+fn qc_retry(version: u32, scid: &[u8], token: &[u8]) -> Vec<u8> {
+    let first = if version == consentry::net::quic::QUIC_V2 {
+        0xc0
+    } else {
+        0xf0
+    };
+    let mut p = vec![first];
+    p.extend(version.to_be_bytes());
+    p.push(QC_CLIENT_CID.len() as u8);
+    p.extend(QC_CLIENT_CID);
+    p.push(scid.len() as u8);
+    p.extend(scid);
+    p.extend(token);
+    p.extend([0x11; 16]);
+    p
+}
+
+/// One packet of a `quic_conn` input as sealed, and how it may be delivered.
+#[derive(Clone)]
+struct QcUnit {
+    bytes: Vec<u8>,
+    from_client: bool,
+    /// May share the datagram of the packet before it (same side, datagram open).
+    join: bool,
+    /// Nothing may follow it in its datagram: a short header, a Retry, padding.
+    last: bool,
+    flush_after: bool,
+    /// A 0-RTT or 1-RTT packet: it opens or fails at most once.
+    app: bool,
+}
+
+/// The server's Initial with an ACK and its ServerHello (packet number 0).
+fn qc_hello_unit(cfg: &QcConfig, sealers: &mut QcSealers<'_>) -> Option<QcUnit> {
+    let hello = qc_server_hello(cfg.hello_suite);
+    let mut frames = vec![0x02, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00];
+    frames.extend((0x4000 | hello.len() as u16).to_be_bytes());
+    frames.extend(hello);
+    let bytes = sealers.get(3, 0)?.long(
+        cfg.server_version,
+        consentry::net::quic::PacketType::Initial,
+        &QC_CLIENT_CID,
+        &QC_SERVER_CID,
+        0,
+        2,
+        &frames,
+    )?;
+    Some(QcUnit {
+        bytes,
+        from_client: false,
+        join: false,
+        last: false,
+        flush_after: false,
+        app: false,
+    })
+}
+
+/// Seals the pieces of a `quic_conn` input (see [`quic_conn`] for their header).
+fn qc_units(cfg: &QcConfig, pieces: &[&[u8]]) -> Vec<QcUnit> {
+    use consentry::net::quic::PacketType;
+    let mut sealers = QcSealers {
+        cfg,
+        made: std::collections::HashMap::new(),
+    };
+    let mut units = Vec::new();
+    if cfg.hello_first {
+        units.extend(qc_hello_unit(cfg, &mut sealers));
+    }
+    // The next packet number of each space: the client's application data (0-RTT and
+    // 1-RTT share it), the server's, the server's Initial packets, the others.
+    let mut next_pn = [0, 0, u64::from(cfg.hello_first), 0];
+    let mut initial_keys = 0;
+    let (v, sv) = (cfg.version, cfg.server_version);
+    for piece in pieces {
+        let byte = |i: usize| piece.get(i).copied().unwrap_or(0);
+        let (h0, h1, h2) = (byte(0), byte(1), byte(2));
+        let frames = piece.get(3..).unwrap_or_default();
+        let kind = h0 & 7;
+        let pn_len = usize::from(h0 >> 3 & 3) + 1;
+        let updates = usize::from(h0 >> 5 & 3);
+        let choice = usize::from(h2 & 7);
+        let space = match kind {
+            0 | 2 => 0,
+            1 => 1,
+            3 => 2,
+            _ => 3,
+        };
+        // -128: the farthest ahead a number of this length can be read (RFC 9000
+        // appendix A.3: within half its window of the next one expected).
+        let pn = match h1 as i8 {
+            i8::MIN => next_pn[space] + (1 << (8 * pn_len - 1)) - 1,
+            delta => next_pn[space].saturating_add_signed(i64::from(delta)),
+        }
+        .min(QC_MAX_PN);
+        next_pn[space] = next_pn[space].max(pn + 1);
+        let phase = (updates % 2 == 1) ^ (h2 & 0x20 != 0);
+        let cid = |usual: &[u8]| qc_cid(choice, usual);
+        let role = match kind {
+            0..=2 => kind,
+            3 => 3,
+            _ => 4,
+        };
+        let n = match kind {
+            0 | 1 => updates,
+            3 => initial_keys,
+            _ => 0,
+        };
+        let packet = match kind {
+            0 | 1 => {
+                let usual: &[u8] = if kind == 0 {
+                    &QC_SERVER_CID
+                } else {
+                    &QC_CLIENT_CID
+                };
+                let sealer = sealers.get(role, n);
+                sealer.and_then(|s| s.short(&cid(usual), pn, pn_len, phase, frames))
+            }
+            7 => {
+                initial_keys = 1 + choice;
+                Some(qc_retry(sv, &cid(&QC_RETRY_CID), frames))
+            }
+            _ => {
+                let odcid = cid(&QC_ODCID);
+                let (client, server) = (QC_CLIENT_CID.to_vec(), cid(&QC_SERVER_CID));
+                let (version, kind, dcid, scid) = match kind {
+                    2 => (v, PacketType::ZeroRtt, odcid, client),
+                    3 => (sv, PacketType::Initial, client, server),
+                    4 => (sv, PacketType::Handshake, server, client),
+                    5 => (sv, PacketType::Handshake, client, server),
+                    _ => (v, PacketType::Initial, odcid, client),
+                };
+                let sealer = sealers.get(role, n);
+                sealer.and_then(|s| s.long(version, kind, &dcid, &scid, pn, pn_len, frames))
+            }
+        };
+        let Some(mut bytes) = packet else {
+            continue;
+        };
+        if h2 & 0x08 != 0 {
+            if let Some(b) = bytes.last_mut() {
+                *b ^= 1;
+            }
+        }
+        let pad = h2 & 0x40 != 0;
+        if pad {
+            bytes.extend([0; 16]);
+        }
+        let unit = QcUnit {
+            bytes,
+            from_client: kind % 2 == 0,
+            join: h0 & 0x80 != 0,
+            last: kind < 2 || kind == 7 || pad,
+            flush_after: h2 & 0x10 != 0,
+            app: kind <= 2,
+        };
+        if h2 & 0x80 != 0 {
+            units.push(QcUnit {
+                flush_after: false,
+                ..unit.clone()
+            });
+            units.push(QcUnit { join: true, ..unit });
+        } else {
+            units.push(unit);
+        }
+    }
+    units
+}
+
+/// A datagram of a `quic_conn` run, and whether the reader is flushed after it.
+struct QcDatagram {
+    bytes: Vec<u8>,
+    from_client: bool,
+    flush_after: bool,
+}
+
+/// The units in datagrams: coalesced where a unit may join the one before it, or
+/// (`coalesce` false) one per datagram. A flush closes its datagram, so both ways
+/// flush between the same packets.
+fn qc_datagrams(units: &[QcUnit], coalesce: bool) -> Vec<QcDatagram> {
+    let mut out: Vec<QcDatagram> = Vec::new();
+    let mut open = false;
+    for u in units {
+        match out.last_mut() {
+            Some(d) if coalesce && open && u.join && d.from_client == u.from_client => {
+                d.bytes.extend_from_slice(&u.bytes);
+                d.flush_after = u.flush_after;
+            }
+            _ => out.push(QcDatagram {
+                bytes: u.bytes.clone(),
+                from_client: u.from_client,
+                flush_after: u.flush_after,
+            }),
+        }
+        open = !u.last && !u.flush_after;
+    }
+    out
+}
+
+/// What a `quic_conn` run checks of the events and anomalies as they come.
+#[derive(Default)]
+struct QcCheck {
+    /// Per (stream id, from the client): the offset the next bytes must have, and
+    /// whether the direction ended (FIN handed out, or reset).
+    streams: std::collections::HashMap<(u64, bool), (u64, bool)>,
+    /// Anomalies seen per kind.
+    kinds: std::collections::HashMap<String, usize>,
+    /// A `quic-stream-buffer-limit` anomaly was seen: gaps may come out of a push.
+    limit_hit: bool,
+    /// A side was given up (`quic-decrypt-gave-up`): the one thing that depends on
+    /// where datagrams start and end.
+    gave_up: bool,
+}
+
+impl QcCheck {
+    fn anomalies(&mut self, anomalies: &[consentry::exchange::Anomaly]) {
+        use consentry::net::quic_conn::MAX_ANOMALIES_PER_KIND;
+        for a in anomalies {
+            let n = self.kinds.entry(a.kind.clone()).or_default();
+            *n += 1;
+            assert!(*n <= MAX_ANOMALIES_PER_KIND, "{n} anomalies {}", a.kind);
+            self.limit_hit |= a.kind == "quic-stream-buffer-limit";
+            self.gave_up |= a.kind == "quic-decrypt-gave-up";
+        }
+    }
+
+    /// Checks events out of a push from `pushed` (`Some(from_client)`) or out of
+    /// `flush` (`None`).
+    fn events(&mut self, events: &[consentry::net::quic_conn::QuicEvent], pushed: Option<bool>) {
+        use consentry::net::quic_conn::QuicEvent;
+        for e in events {
+            let (id, from_client) = match e {
+                QuicEvent::Stream {
+                    id, from_client, ..
+                }
+                | QuicEvent::Gap {
+                    id, from_client, ..
+                }
+                | QuicEvent::Reset {
+                    id, from_client, ..
+                } => (*id, *from_client),
+                QuicEvent::Close { from_client, .. } => {
+                    assert_eq!(pushed, Some(*from_client), "a close from {from_client}");
+                    continue;
+                }
+            };
+            // Only the initiator sends on a unidirectional stream.
+            assert!(
+                id & 2 == 0 || (id & 1 == 0) == from_client,
+                "stream {id} from {from_client}"
+            );
+            let (next, ended) = self.streams.entry((id, from_client)).or_default();
+            assert!(!*ended, "stream {id} ({from_client}): {e:?} after its end");
+            match e {
+                QuicEvent::Stream {
+                    offset, data, fin, ..
+                } => {
+                    assert_eq!(
+                        *offset, *next,
+                        "stream {id} ({from_client}): not contiguous"
+                    );
+                    assert!(!data.is_empty() || *fin, "empty stream data without FIN");
+                    *next += data.len() as u64;
+                    *ended = *fin;
+                }
+                QuicEvent::Gap { offset, len, .. } => {
+                    assert!(
+                        pushed.is_none() || self.limit_hit,
+                        "a gap out of a push with no limit hit"
+                    );
+                    assert_eq!(
+                        *offset, *next,
+                        "stream {id} ({from_client}): gap not at its end"
+                    );
+                    assert!(*len > 0, "empty gap");
+                    *next = next.checked_add(*len).expect("gap past 2^64");
+                }
+                _ => {
+                    assert_eq!(pushed, Some(from_client), "a reset from {from_client}");
+                    *ended = true;
+                }
+            }
+            assert!(*next < 1 << 62, "stream {id} past 2^62 bytes");
+        }
+        // A direction with bytes or gaps out and not ended is tracked.
+        let open = self.streams.values().filter(|(_, ended)| !ended).count();
+        let max = quic_conn_limits().max_streams;
+        assert!(open <= max, "{open} stream directions open, limit {max}");
+    }
+}
+
+/// One `QuicConnReader` of the `quic_conn` target and everything it gave.
+struct QcRun {
+    reader: consentry::net::quic_conn::QuicConnReader,
+    check: QcCheck,
+    events: Vec<consentry::net::quic_conn::QuicEvent>,
+    anomalies: Vec<consentry::exchange::Anomaly>,
+}
+
+impl QcRun {
+    fn new(cfg: &QcConfig) -> Self {
+        QcRun {
+            reader: cfg.reader(),
+            check: QcCheck::default(),
+            events: Vec::new(),
+            anomalies: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, d: &QcDatagram) {
+        let mut out = Vec::new();
+        self.reader.push(&d.bytes, d.from_client, &mut out);
+        let anomalies = self.reader.take_anomalies();
+        self.check.anomalies(&anomalies);
+        self.check.events(&out, Some(d.from_client));
+        assert!(
+            out.is_empty() || self.reader.packets_decrypted() > 0,
+            "events from no packet"
+        );
+        self.events.extend(out);
+        self.anomalies.extend(anomalies);
+        if d.flush_after {
+            self.flush();
+        }
+    }
+
+    /// Flushes: what comes out is what was held, within the limits; a second flush
+    /// has nothing left.
+    fn flush(&mut self) {
+        use consentry::net::quic_conn::QuicEvent;
+        let limits = quic_conn_limits();
+        let mut out = Vec::new();
+        self.reader.flush(&mut out);
+        let (mut held, mut pieces) = (0, 0);
+        for e in &out {
+            match e {
+                QuicEvent::Stream { data, .. } => {
+                    assert!(!data.is_empty(), "an empty flushed piece");
+                    held += data.len();
+                    pieces += 1;
+                }
+                QuicEvent::Gap { .. } => {}
+                other => panic!("{other:?} out of flush"),
+            }
+        }
+        assert!(held <= limits.max_buffered, "{held} bytes were held");
+        assert!(
+            pieces <= limits.max_held_ranges,
+            "{pieces} pieces were held"
+        );
+        self.check.events(&out, None);
+        let mut again = Vec::new();
+        self.reader.flush(&mut again);
+        assert!(again.is_empty(), "a second flush gave {again:?}");
+        let anomalies = self.reader.take_anomalies();
+        self.check.anomalies(&anomalies);
+        self.events.extend(out);
+        self.anomalies.extend(anomalies);
+    }
+
+    /// Every datagram, then a flush.
+    fn run(&mut self, datagrams: &[QcDatagram]) {
+        for d in datagrams {
+            self.push(d);
+        }
+        self.flush();
+    }
+
+    /// What the reader says of itself, for the differential check.
+    fn summary(&self) -> impl PartialEq + std::fmt::Debug {
+        let r = &self.reader;
+        (
+            r.status(),
+            r.packets_decrypted(),
+            r.packets_failed(),
+            r.cipher_suite(),
+            r.key_updates(),
+        )
+    }
+}
+
+/// `quic_conn`: `net::quic_conn::QuicConnReader` (small limits: [`quic_conn_limits`])
+/// of a connection with fixed secrets ([`qc_secret`]; ODCID `0d…`, client SCID `c1…`,
+/// server SCID `5e…`). Byte 0 configures:
+///
+/// | bits | meaning |
+/// |---|---|
+/// | 0 | mode: 0 raw datagrams, 1 frames the target seals |
+/// | 1-2 | suite: AES-128-GCM, AES-256-GCM (48-byte secrets), ChaCha20-Poly1305, or a ServerHello naming 0x1304 (packets sealed with AES-128-GCM) |
+/// | 3 | a server Initial with the ServerHello comes first |
+/// | 4 | QUIC v2 (else v1) is the client's version |
+/// | 5 | the server answers in the other version (RFC 9368): its long headers and the 1-RTT keys |
+/// | 6, 7 | the key log lacks the client's early secret, the server's secret |
+///
+/// The rest is split at `FE FD` into pieces. Raw mode: a piece is a byte `d` (bit 0
+/// from the client, bit 1 flush after it) then a datagram as it is. Sealed mode: a
+/// piece is three header bytes, then the frames of one packet, sealed with
+/// `PacketSealer` so that packets authenticate and the fuzzer's bytes reach the frame
+/// parser and stream reassembly:
+///
+/// | byte | bits | meaning |
+/// |---|---|---|
+/// | h0 | 0-2 | kind: client 1-RTT, server 1-RTT, client 0-RTT, server Initial, client Handshake, server Handshake, client Initial, server Retry (the frames its token; later server Initials sealed with its SCID's keys) |
+/// | h0 | 3-4 | packet number length − 1 |
+/// | h0 | 5-6 | key updates before the 1-RTT keys (key phase: odd) |
+/// | h0 | 7 | coalesced after the packet before, when of the same side and its datagram can take more (not after a short header, padding, a Retry or a flush) |
+/// | h1 | all | packet number: the space's next plus this `i8` (−128: plus half the window of its length, less one), at most 2^62 − 1 |
+/// | h2 | 0-2 | connection ID (the DCID; the SCID of server Initial, Handshake and Retry packets): 0 the usual one, else of a length from [`QC_CID_LENS`] |
+/// | h2 | 3, 4, 5 | tag broken; flush after its datagram; key phase bit flipped |
+/// | h2 | 6, 7 | 16 bytes of datagram padding after it; sent twice |
+///
+/// Asserts in every run: events well formed per stream direction (bytes contiguous
+/// from 0 except after a gap that starts where they stopped, nothing after the FIN or
+/// a reset, unidirectional streams from their initiator), a gap out of a push only
+/// after a buffer-limit anomaly, resets and closes from the pushing side, at most
+/// `max_streams` directions open, each flush handing out at most `max_buffered` bytes
+/// in at most `max_held_ranges` pieces and a second flush nothing, at most
+/// `MAX_ANOMALIES_PER_KIND` anomalies per kind. Sealed mode also: at most one open or
+/// failure per 0-RTT/1-RTT packet, at most three key updates per side, and the same
+/// packets delivered one per datagram give the same events, anomalies, status and
+/// counts (unless a side was given up: failures count per datagram). Then the
+/// datagrams again after the final flush, and a flush. Returns the packets decrypted
+/// before those (of the coalesced run in sealed mode).
+pub fn quic_conn(data: &[u8]) -> u64 {
+    let cfg = QcConfig::new(data.first().copied().unwrap_or(0));
+    let pieces = split_at_fe_fd(data.get(1..).unwrap_or_default());
+    let (mut run, datagrams) = if cfg.sealed {
+        let units = qc_units(&cfg, &pieces);
+        let coalesced = qc_datagrams(&units, true);
+        let mut alone = QcRun::new(&cfg);
+        alone.run(&qc_datagrams(&units, false));
+        let mut run = QcRun::new(&cfg);
+        run.run(&coalesced);
+        let app = units.iter().filter(|u| u.app).count() as u64;
+        for r in [&run, &alone] {
+            let opened_or_failed = r.reader.packets_decrypted() + r.reader.packets_failed();
+            assert!(
+                opened_or_failed <= app,
+                "{opened_or_failed} of {app} packets"
+            );
+            assert!(
+                r.reader.key_updates() <= 6,
+                "{} key updates",
+                r.reader.key_updates()
+            );
+        }
+        if !run.check.gave_up && !alone.check.gave_up {
+            assert_eq!(run.events, alone.events, "events depend on coalescing");
+            assert_eq!(
+                run.anomalies, alone.anomalies,
+                "anomalies depend on coalescing"
+            );
+            assert_eq!(
+                run.summary(),
+                alone.summary(),
+                "counts depend on coalescing"
+            );
+        }
+        (run, coalesced)
+    } else {
+        let mut sealers = QcSealers {
+            cfg: &cfg,
+            made: std::collections::HashMap::new(),
+        };
+        let hello = cfg
+            .hello_first
+            .then(|| qc_hello_unit(&cfg, &mut sealers))
+            .flatten();
+        let datagrams: Vec<QcDatagram> = hello
+            .map(|u| QcDatagram {
+                bytes: u.bytes,
+                from_client: false,
+                flush_after: false,
+            })
+            .into_iter()
+            .chain(pieces.iter().map(|p| {
+                let (d, bytes) = p.split_first().unwrap_or((&0, &[]));
+                QcDatagram {
+                    bytes: bytes.to_vec(),
+                    from_client: d & 1 != 0,
+                    flush_after: d & 2 != 0,
+                }
+            }))
+            .collect();
+        let mut run = QcRun::new(&cfg);
+        run.run(&datagrams);
+        (run, datagrams)
+    };
+    let decrypted = run.reader.packets_decrypted();
+    // A flushed reader takes more datagrams: retransmissions of them all.
+    run.run(&datagrams);
+    decrypted
 }
