@@ -524,6 +524,26 @@ pub(crate) struct FrameSummary {
     close: Option<u64>,
 }
 
+/// ACK and ACK_ECN (RFC 9000 §19.3): skipped field by field.
+pub(crate) fn skip_ack(c: &mut Cur<'_>, ecn: bool) -> Result<(), PacketError> {
+    c.varint("ACK largest")?;
+    c.varint("ACK delay")?;
+    let ranges = c.varint("ACK range count")?;
+    c.varint("ACK first range")?;
+    // Each range takes at least two bytes: a huge count runs out of payload after
+    // linear work.
+    for _ in 0..ranges {
+        c.varint("ACK gap")?;
+        c.varint("ACK range")?;
+    }
+    if ecn {
+        for _ in 0..3 {
+            c.varint("ECN count")?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads the frames of an Initial packet's payload, CRYPTO data into `crypto`.
 pub(crate) fn read_frames(
     payload: &[u8],
@@ -541,23 +561,7 @@ pub(crate) fn read_frames(
                 c.pos += rest.iter().take_while(|&&b| b == 0).count();
             }
             0x01 => {}
-            0x02 | 0x03 => {
-                c.varint("ACK largest")?;
-                c.varint("ACK delay")?;
-                let ranges = c.varint("ACK range count")?;
-                c.varint("ACK first range")?;
-                // Each range takes at least two bytes, so a huge count runs out of
-                // payload after linear work.
-                for _ in 0..ranges {
-                    c.varint("ACK gap")?;
-                    c.varint("ACK range")?;
-                }
-                if kind == 0x03 {
-                    for _ in 0..3 {
-                        c.varint("ECN count")?;
-                    }
-                }
-            }
+            0x02 | 0x03 => skip_ack(&mut c, kind == 0x03)?,
             0x06 => {
                 let offset = c.varint("CRYPTO offset")?;
                 let len = c.varint_usize("CRYPTO length")?;

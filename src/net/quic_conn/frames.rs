@@ -4,7 +4,7 @@
 
 use super::streams::StreamKey;
 use super::{QuicConnReader, QuicEvent, MAX_CID_LEN};
-use crate::net::quic::{Cur, PacketError};
+use crate::net::quic::{skip_ack, Cur, PacketError};
 
 impl QuicConnReader {
     /// Reads every frame of a decrypted payload (RFC 9000 §19, RFC 9221).
@@ -157,26 +157,6 @@ impl QuicConnReader {
         writer.learn_dcid_len(len);
         Ok(())
     }
-}
-
-/// ACK and ACK_ECN (RFC 9000 §19.3): skipped field by field.
-fn skip_ack(c: &mut Cur<'_>, ecn: bool) -> Result<(), PacketError> {
-    c.varint("ACK largest")?;
-    c.varint("ACK delay")?;
-    let ranges = c.varint("ACK range count")?;
-    c.varint("ACK first range")?;
-    // Each range takes at least two bytes: a huge count runs out of payload after
-    // linear work.
-    for _ in 0..ranges {
-        c.varint("ACK gap")?;
-        c.varint("ACK range")?;
-    }
-    if ecn {
-        for _ in 0..3 {
-            c.varint("ECN count")?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
