@@ -162,21 +162,13 @@ impl QuicConnReader {
 #[cfg(test)]
 mod tests {
     use crate::net::quic::tests::crypto_frame;
-    use crate::net::quic::QUIC_V1;
     use crate::net::quic_conn::keys::Suite;
     use crate::net::quic_conn::test_util::*;
     use crate::net::quic_conn::QuicEvent;
 
     #[test]
     fn every_frame_type_is_read_to_its_end() {
-        let s = secrets(Suite::Aes128Gcm);
-        let mut r = reader(&s);
-        let _ = push(&mut r, &server_initial(QUIC_V1, 0x1301), false);
-        let server = Sealer::new(
-            Suite::Aes128Gcm,
-            QUIC_V1,
-            s.server_traffic_0.as_deref().unwrap(),
-        );
+        let Conn { mut r, server, .. } = connected(Suite::Aes128Gcm);
         let mut f = vec![0x00, 0x00, 0x00, 0x01]; // PADDING, PING
         f.extend([0x02, 0x40, 0x64, 0x05, 0x02, 0x01, 0x03, 0x04, 0x01, 0x00]); // ACK, 2 ranges
         f.extend([0x03, 0x10, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03]); // ACK_ECN
@@ -232,14 +224,7 @@ mod tests {
 
     #[test]
     fn unknown_and_malformed_frames_end_the_packet() {
-        let s = secrets(Suite::Aes128Gcm);
-        let mut r = reader(&s);
-        let _ = push(&mut r, &server_initial(QUIC_V1, 0x1301), false);
-        let c = Sealer::new(
-            Suite::Aes128Gcm,
-            QUIC_V1,
-            s.client_traffic_0.as_deref().unwrap(),
-        );
+        let Conn { mut r, client, .. } = connected(Suite::Aes128Gcm);
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
                 [vec![0x01, 0x21], stream(0, 0, b"a", false)].concat(),
@@ -256,7 +241,7 @@ mod tests {
         for (pn, (frames, kind)) in cases.into_iter().enumerate() {
             let events = push(
                 &mut r,
-                &c.short(&SERVER_CID, pn as u64, 1, false, &frames),
+                &client.short(&SERVER_CID, pn as u64, 1, false, &frames),
                 true,
             );
             assert!(events.is_empty(), "{frames:?}");
@@ -266,7 +251,7 @@ mod tests {
         let mut f = vec![0x0e, 0x00];
         f.extend(varint((1 << 62) - 1));
         f.extend([0x01, b'x']);
-        assert!(push(&mut r, &c.short(&SERVER_CID, 9, 1, false, &f), true).is_empty());
+        assert!(push(&mut r, &client.short(&SERVER_CID, 9, 1, false, &f), true).is_empty());
         assert_eq!(kinds(&mut r), vec!["quic-stream-final-size"]);
         assert!(r.streams.active.is_empty(), "a refused frame takes no slot");
     }

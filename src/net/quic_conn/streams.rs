@@ -495,7 +495,6 @@ fn stream_event(key: StreamKey, chunk: Chunk) -> QuicEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::quic::QUIC_V1;
     use crate::net::quic_conn::keys::Suite;
     use crate::net::quic_conn::test_util::*;
     use crate::net::quic_conn::QuicConnReader;
@@ -505,14 +504,7 @@ mod tests {
     /// packets: the first bytes received for an offset win, each byte comes out once.
     #[test]
     fn stream_data_out_of_order_duplicated_and_overlapping() {
-        let s = secrets(Suite::Aes128Gcm);
-        let mut r = reader(&s);
-        let _ = push(&mut r, &server_initial(QUIC_V1, 0x1301), false);
-        let c = Sealer::new(
-            Suite::Aes128Gcm,
-            QUIC_V1,
-            s.client_traffic_0.as_deref().unwrap(),
-        );
+        let Conn { mut r, client, .. } = connected(Suite::Aes128Gcm);
         let d = b"POST /collect HTTP/3 with a body of 36";
         let x = b"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
         let frames = [
@@ -528,7 +520,7 @@ mod tests {
         for (pn, f) in frames.iter().enumerate() {
             events.push(push(
                 &mut r,
-                &c.short(&SERVER_CID, pn as u64, 1, false, f),
+                &client.short(&SERVER_CID, pn as u64, 1, false, f),
                 true,
             ));
         }
@@ -553,7 +545,7 @@ mod tests {
         f.extend(stream(4, 0, b"abc", false));
         f.extend([0x0d, 4, 6]); // OFF and FIN, data to the end of the packet
         f.extend(b"ghi");
-        let events = push(&mut r, &c.short(&SERVER_CID, 6, 1, false, &f), true);
+        let events = push(&mut r, &client.short(&SERVER_CID, 6, 1, false, &f), true);
         assert_eq!(
             stream_bytes(&events, 4, true),
             (b"abcdefghi".to_vec(), true)
@@ -562,22 +554,15 @@ mod tests {
 
     #[test]
     fn streams_tracked_at_once_are_limited() {
-        let s = secrets(Suite::Aes128Gcm);
         let limits = QuicConnLimits {
             max_streams: 2,
             ..QuicConnLimits::default()
         };
-        let mut r = reader_with(QUIC_V1, &s, limits);
-        let _ = push(&mut r, &server_initial(QUIC_V1, 0x1301), false);
-        let c = Sealer::new(
-            Suite::Aes128Gcm,
-            QUIC_V1,
-            s.client_traffic_0.as_deref().unwrap(),
-        );
+        let Conn { mut r, client, .. } = connected_with(Suite::Aes128Gcm, limits);
         let mut pn = 0;
         let mut send = |r: &mut QuicConnReader, frames: Vec<u8>| {
             pn += 1;
-            push(r, &c.short(&SERVER_CID, pn, 1, false, &frames), true)
+            push(r, &client.short(&SERVER_CID, pn, 1, false, &frames), true)
         };
         assert_eq!(send(&mut r, stream(0, 0, b"a", false)).len(), 1);
         assert_eq!(send(&mut r, stream(4, 0, b"b", false)).len(), 1);
@@ -598,28 +583,21 @@ mod tests {
 
     #[test]
     fn held_bytes_over_the_limit_become_a_gap() {
-        let s = secrets(Suite::Aes128Gcm);
         let limits = QuicConnLimits {
             max_buffered: 100,
             max_held_ranges: 3,
             ..QuicConnLimits::default()
         };
-        let mut r = reader_with(QUIC_V1, &s, limits);
-        let _ = push(&mut r, &server_initial(QUIC_V1, 0x1301), false);
-        let c = Sealer::new(
-            Suite::Aes128Gcm,
-            QUIC_V1,
-            s.client_traffic_0.as_deref().unwrap(),
-        );
+        let Conn { mut r, client, .. } = connected_with(Suite::Aes128Gcm, limits);
         let e1 = push(
             &mut r,
-            &c.short(&SERVER_CID, 0, 1, false, &stream(0, 10, &[b'a'; 60], false)),
+            &client.short(&SERVER_CID, 0, 1, false, &stream(0, 10, &[b'a'; 60], false)),
             true,
         );
         assert!(e1.is_empty());
         let e2 = push(
             &mut r,
-            &c.short(&SERVER_CID, 1, 1, false, &stream(4, 5, &[b'b'; 50], false)),
+            &client.short(&SERVER_CID, 1, 1, false, &stream(4, 5, &[b'b'; 50], false)),
             true,
         );
         // Stream 0's hole is the older one: it is given up.
@@ -639,7 +617,7 @@ mod tests {
         // The missing bytes, late: already skipped.
         let e3 = push(
             &mut r,
-            &c.short(&SERVER_CID, 2, 1, false, &stream(0, 0, &[b'z'; 12], false)),
+            &client.short(&SERVER_CID, 2, 1, false, &stream(0, 0, &[b'z'; 12], false)),
             true,
         );
         assert!(e3.is_empty());
@@ -648,7 +626,7 @@ mod tests {
         for off in [2, 4, 6] {
             f.extend(stream(8, off, b"x", false));
         }
-        let e4 = push(&mut r, &c.short(&SERVER_CID, 3, 1, false, &f), true);
+        let e4 = push(&mut r, &client.short(&SERVER_CID, 3, 1, false, &f), true);
         assert_eq!(
             e4,
             vec![
@@ -672,30 +650,22 @@ mod tests {
 
     #[test]
     fn unidirectional_streams_carry_data_one_way() {
-        let s = secrets(Suite::Aes128Gcm);
-        let mut r = reader(&s);
-        let _ = push(&mut r, &server_initial(QUIC_V1, 0x1301), false);
-        let c = Sealer::new(
-            Suite::Aes128Gcm,
-            QUIC_V1,
-            s.client_traffic_0.as_deref().unwrap(),
-        );
-        let sv = Sealer::new(
-            Suite::Aes128Gcm,
-            QUIC_V1,
-            s.server_traffic_0.as_deref().unwrap(),
-        );
+        let Conn {
+            mut r,
+            client,
+            server,
+        } = connected(Suite::Aes128Gcm);
         // Stream 2: client-initiated unidirectional; 3: server-initiated.
         let e = push(
             &mut r,
-            &c.short(&SERVER_CID, 0, 1, false, &stream(2, 0, b"\x00", false)),
+            &client.short(&SERVER_CID, 0, 1, false, &stream(2, 0, b"\x00", false)),
             true,
         );
         assert_eq!(e.len(), 1);
         let mut f = stream(2, 0, b"no", false);
         f.extend([0x04, 0x02, 0x00, 0x00]);
         f.extend(stream(3, 0, b"\x00", false));
-        let e = push(&mut r, &sv.short(&CLIENT_CID, 0, 1, false, &f), false);
+        let e = push(&mut r, &server.short(&CLIENT_CID, 0, 1, false, &f), false);
         assert_eq!(e, vec![data_event(3, false, 0, b"\x00", false)]);
         assert_eq!(
             kinds(&mut r),
@@ -783,14 +753,7 @@ mod tests {
     /// Runs the bytes of one stream, cut at `cuts`, through a connection in the frame
     /// order `order` picks, `per_packet` frames per packet.
     fn reassembled(data: &[u8], cuts: &[usize], order: u64, per_packet: usize) -> (Vec<u8>, bool) {
-        let s = secrets(Suite::Aes128Gcm);
-        let mut r = reader(&s);
-        let _ = push(&mut r, &server_initial(QUIC_V1, 0x1301), false);
-        let c = Sealer::new(
-            Suite::Aes128Gcm,
-            QUIC_V1,
-            s.client_traffic_0.as_deref().unwrap(),
-        );
+        let Conn { mut r, client, .. } = connected(Suite::Aes128Gcm);
         let mut points: Vec<usize> = cuts.iter().copied().filter(|&p| p < data.len()).collect();
         points.sort_unstable();
         points.dedup();
@@ -810,7 +773,7 @@ mod tests {
         }
         let mut events = Vec::new();
         for (pn, group) in frames.chunks(per_packet.max(1)).enumerate() {
-            let p = c.short(&SERVER_CID, pn as u64, 2, false, &group.concat());
+            let p = client.short(&SERVER_CID, pn as u64, 2, false, &group.concat());
             events.extend(push(&mut r, &p, true));
         }
         assert!(r.take_anomalies().is_empty());
@@ -869,18 +832,15 @@ mod tests {
                 1..6,
             )
         ) {
-            let s = secrets(Suite::Aes128Gcm);
             let limits = QuicConnLimits {
                 max_buffered: 64,
                 max_held_ranges: 4,
                 max_streams: 3,
                 ..QuicConnLimits::default()
             };
-            let mut r = reader_with(QUIC_V1, &s, limits);
-            let _ = push(&mut r, &server_initial(QUIC_V1, 0x1301), false);
-            let c = Sealer::new(Suite::Aes128Gcm, QUIC_V1, s.client_traffic_0.as_deref().unwrap());
+            let Conn { mut r, client, .. } = connected_with(Suite::Aes128Gcm, limits);
             for (pn, frames) in payloads.iter().enumerate() {
-                let _ = push(&mut r, &c.short(&SERVER_CID, pn as u64, 2, false, frames), true);
+                let _ = push(&mut r, &client.short(&SERVER_CID, pn as u64, 2, false, frames), true);
             }
             prop_assert_eq!(r.packets_decrypted(), payloads.len() as u64);
             let held: usize = r.streams.active.values().map(|s| s.held_bytes).sum();

@@ -57,6 +57,30 @@ pub(super) fn reader(s: &Secrets) -> QuicConnReader {
     reader_with(QUIC_V1, s, QuicConnLimits::default())
 }
 
+/// A connection past the server's Initial with its ServerHello choosing `suite`, in
+/// QUIC v1, and sealers of both directions' first 1-RTT keys.
+pub(super) struct Conn {
+    pub(super) r: QuicConnReader,
+    pub(super) client: Sealer,
+    pub(super) server: Sealer,
+}
+
+pub(super) fn connected(suite: Suite) -> Conn {
+    connected_with(suite, QuicConnLimits::default())
+}
+
+pub(super) fn connected_with(suite: Suite, limits: QuicConnLimits) -> Conn {
+    let s = secrets(suite);
+    let mut r = reader_with(QUIC_V1, &s, limits);
+    let _ = push(&mut r, &server_initial(QUIC_V1, suite.id()), false);
+    let sealer = |secret: &Option<Vec<u8>>| Sealer::new(suite, QUIC_V1, secret.as_deref().unwrap());
+    Conn {
+        r,
+        client: sealer(&s.client_traffic_0),
+        server: sealer(&s.server_traffic_0),
+    }
+}
+
 /// [`PacketSealer`] for the tests: suites as [`Suite`], packets unwrapped.
 pub(super) struct Sealer(PacketSealer);
 
