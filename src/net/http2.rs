@@ -89,6 +89,8 @@ pub mod flags {
     pub const PRIORITY: u8 = 0x20;
 }
 
+/// The `version` of the messages read.
+const VERSION: &str = "HTTP/2";
 /// SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2).
 const SETTINGS_HEADER_TABLE_SIZE: u16 = 1;
 /// Frame header length.
@@ -929,7 +931,7 @@ impl Http2Conn {
                     )));
                     return;
                 }
-                let request = request_from(headers, anomalies, meta);
+                let request = request_from(headers, anomalies, meta, VERSION);
                 self.open(false, promised, request, true, out);
             }
             BlockKind::Headers { end_stream } => {
@@ -951,7 +953,7 @@ impl Http2Conn {
                             s.request.meta.last_frame = capture_frame;
                         }
                     } else {
-                        let request = request_from(headers, anomalies, meta);
+                        let request = request_from(headers, anomalies, meta, VERSION);
                         self.open(true, id, request, false, out);
                     }
                 } else if self.streams.contains_key(&id) {
@@ -973,7 +975,7 @@ impl Http2Conn {
                             r.meta.last_frame = capture_frame;
                         }
                         None => {
-                            let mut r = response_from(headers, anomalies, meta);
+                            let mut r = response_from(headers, anomalies, meta, VERSION);
                             r.status = status;
                             s.response = Some(r);
                         }
@@ -1182,7 +1184,8 @@ fn header_bytes(headers: &[Header]) -> usize {
     headers.iter().map(|h| h.name.len() + h.value.len()).sum()
 }
 
-fn value<'h>(headers: &'h [Header], name: &str) -> Option<&'h [u8]> {
+/// The value of the first field called `name` (pseudo-headers included).
+pub(crate) fn value<'h>(headers: &'h [Header], name: &str) -> Option<&'h [u8]> {
     headers
         .iter()
         .find(|h| h.name == name)
@@ -1194,14 +1197,21 @@ fn text(v: Option<&[u8]>) -> String {
         .unwrap_or_default()
 }
 
-fn request_from(headers: Vec<Header>, anomalies: Vec<Anomaly>, meta: MessageMeta) -> HttpRequest {
+/// A request from its header fields, as HTTP/2 and HTTP/3 (`version`) carry them:
+/// `method` from `:method`, `target` from `:path`; the body is the caller's to add.
+pub(crate) fn request_from(
+    headers: Vec<Header>,
+    anomalies: Vec<Anomaly>,
+    meta: MessageMeta,
+    version: &str,
+) -> HttpRequest {
     let method = text(value(&headers, ":method"));
     // CONNECT carries no :path; its target is the authority, as in HTTP/1.
     let target = text(value(&headers, ":path").or_else(|| value(&headers, ":authority")));
     HttpRequest {
         method,
         target,
-        version: "HTTP/2".to_string(),
+        version: version.to_string(),
         headers,
         body: Vec::new(),
         body_len: 0,
@@ -1218,11 +1228,18 @@ fn status_of(headers: &[Header]) -> u16 {
         .unwrap_or(0)
 }
 
-fn response_from(headers: Vec<Header>, anomalies: Vec<Anomaly>, meta: MessageMeta) -> HttpResponse {
+/// A response from its header fields (status from `:status`, 0 when missing or
+/// bad), as HTTP/2 and HTTP/3 (`version`) carry them; the body is the caller's to add.
+pub(crate) fn response_from(
+    headers: Vec<Header>,
+    anomalies: Vec<Anomaly>,
+    meta: MessageMeta,
+    version: &str,
+) -> HttpResponse {
     HttpResponse {
         status: status_of(&headers),
         reason: String::new(),
-        version: "HTTP/2".to_string(),
+        version: version.to_string(),
         headers,
         body: Vec::new(),
         body_len: 0,

@@ -53,16 +53,15 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::exchange::{Anomaly, Header};
 use crate::net::http1::{HttpRequest, HttpResponse, MessageMeta};
+use crate::net::http2::{
+    self, value, DEFAULT_MAX_HEADER_LIST_BYTES, DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_STREAMS_OPEN,
+};
 use crate::net::qpack::{QpackDecoder, QpackError, DEFAULT_MAX_TABLE};
 use crate::net::quic_conn::QuicEvent;
 use crate::timestamp::Timestamp;
 
-/// Default [`Http3Limits::max_header_list_bytes`]: 64 KiB, as HTTP/1's head limit.
-pub const DEFAULT_MAX_HEADER_LIST_BYTES: usize = 64 << 10;
-/// Default [`Http3Limits::max_streams_open`]: 256 (servers allow about 100 at once).
-pub const DEFAULT_MAX_STREAMS_OPEN: usize = 256;
-/// Default [`Http3Limits::max_held_bytes`]: 16 MiB of bodies over all open streams.
-pub const DEFAULT_MAX_HELD_BYTES: usize = 16 << 20;
+/// The `version` of the messages read.
+const VERSION: &str = "HTTP/3";
 /// Unidirectional streams tracked per connection (each side opens three or four).
 pub const MAX_UNI_STREAMS: usize = 16;
 /// Blocked header sections held per message (headers, then trailers at most).
@@ -101,6 +100,7 @@ pub struct Http3Limits {
     pub max_dynamic_table: usize,
 }
 
+/// HTTP/2's defaults: the same kinds of peers send the same sizes.
 impl Default for Http3Limits {
     fn default() -> Self {
         Http3Limits {
@@ -1023,18 +1023,6 @@ fn is_interim(fields: &[Header]) -> bool {
     value(fields, ":status").is_some_and(|s| s.len() == 3 && s[0] == b'1')
 }
 
-fn value<'h>(headers: &'h [Header], name: &str) -> Option<&'h [u8]> {
-    headers
-        .iter()
-        .find(|h| h.name == name)
-        .map(|h| h.value.as_slice())
-}
-
-fn text(v: Option<&[u8]>) -> String {
-    v.map(|v| String::from_utf8_lossy(v).into_owned())
-        .unwrap_or_default()
-}
-
 fn request_from(mut m: Message) -> HttpRequest {
     let meta = m.meta();
     let headers = m.headers.take().unwrap_or_default();
@@ -1046,40 +1034,21 @@ fn request_from(mut m: Message) -> HttpRequest {
         };
         m.note("h3-headers-lost", why);
     }
-    let method = text(value(&headers, ":method"));
-    // CONNECT carries no :path; its target is the authority, as in HTTP/1.
-    let target = text(value(&headers, ":path").or_else(|| value(&headers, ":authority")));
-    HttpRequest {
-        method,
-        target,
-        version: "HTTP/3".to_string(),
-        headers,
-        body: m.body,
-        body_len: m.body_len,
-        truncated: m.truncated,
-        meta,
-        anomalies: m.anomalies,
-    }
+    let mut request = http2::request_from(headers, m.anomalies, meta, VERSION);
+    request.body = m.body;
+    request.body_len = m.body_len;
+    request.truncated = m.truncated;
+    request
 }
 
 fn response_from(mut m: Message) -> HttpResponse {
     let meta = m.meta();
     let headers = m.headers.take().unwrap_or_default();
-    let status = value(&headers, ":status")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    HttpResponse {
-        status,
-        reason: String::new(),
-        version: "HTTP/3".to_string(),
-        headers,
-        body: m.body,
-        body_len: m.body_len,
-        truncated: m.truncated,
-        meta,
-        anomalies: m.anomalies,
-    }
+    let mut response = http2::response_from(headers, m.anomalies, meta, VERSION);
+    response.body = m.body;
+    response.body_len = m.body_len;
+    response.truncated = m.truncated;
+    response
 }
 
 #[cfg(test)]
