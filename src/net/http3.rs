@@ -41,10 +41,13 @@
 //!   `max_header_list_bytes` are skipped (`h3-frame-too-large`) and decoded fields are
 //!   kept up to as much; at most `max_streams_open` request streams are tracked
 //!   (`h3-too-many-streams`, further ones ignored: QPACK needs no state from them);
-//!   bodies are kept up to `max_body_bytes` each (`body-size-limit`, as HTTP/1) and up
-//!   to `max_held_bytes` over all open streams (`h3-body-budget`); `body_len` always
-//!   counts every DATA byte; at most [`MAX_UNI_STREAMS`] unidirectional streams and
-//!   [`MAX_BLOCKED_SECTIONS`] blocked sections per message are held.
+//!   bodies are kept up to `max_body_bytes` each (`body-size-limit`, as HTTP/1);
+//!   bodies, decoded header fields (trailers included) and blocked sections of all
+//!   open streams together are kept up to `max_held_bytes` (beyond it body bytes are
+//!   not kept, `h3-body-budget`, and header sections are lost, `h3-held-limit` or
+//!   `h3-headers-blocked`); `body_len` always counts every DATA byte; at most
+//!   [`MAX_UNI_STREAMS`] unidirectional streams and [`MAX_BLOCKED_SECTIONS`] blocked
+//!   sections per message are held; a message keeps one anomaly of each kind.
 //! - **Finished streams**: data for a stream already emitted is ignored (the last
 //!   [`FINISHED_REMEMBERED`] ids are remembered); a stream is only opened by its bytes
 //!   at offset 0, so data from the middle of a forgotten one does not start a request.
@@ -94,7 +97,8 @@ pub struct Http3Limits {
     pub max_streams_open: usize,
     /// Largest body kept per message (the analysis copy); `body_len` counts all.
     pub max_body_bytes: usize,
-    /// Body bytes kept over all open streams of the connection.
+    /// Bodies, header fields and blocked sections kept over all open streams of the
+    /// connection.
     pub max_held_bytes: usize,
     /// Hard cap on each side's QPACK dynamic table.
     pub max_dynamic_table: usize,
@@ -325,11 +329,17 @@ struct Message {
     /// FIN, a reset or a gap: no more bytes will be read.
     ended: bool,
     anomalies: Vec<Anomaly>,
+    /// Bytes this message counts against the connection's budget ([`Budget`]).
+    held: usize,
 }
 
 impl Message {
+    /// Records an anomaly, once per kind: a peer repeating a bad frame must not grow
+    /// the list.
     fn note(&mut self, kind: &str, detail: impl Into<String>) {
-        self.anomalies.push(Anomaly::new(kind, detail.into()));
+        if !self.anomalies.iter().any(|a| a.kind == kind) {
+            self.anomalies.push(Anomaly::new(kind, detail.into()));
+        }
     }
 
     fn meta(&self) -> MessageMeta {
@@ -582,7 +592,10 @@ impl Http3Conn {
                 id,
                 side,
                 limits: &self.limits,
-                held: &mut self.held,
+                budget: Budget {
+                    held: &mut self.held,
+                    max: self.limits.max_held_bytes,
+                },
                 qpack: &mut self.qpack[side as usize],
                 broken: self.qpack_broken[side as usize],
             };
@@ -755,6 +768,10 @@ impl Http3Conn {
     fn unblock(&mut self, side: Side, out: &mut Vec<Http3Event>) {
         let s = side as usize;
         let mut done = Vec::new();
+        let mut budget = Budget {
+            held: &mut self.held,
+            max: self.limits.max_held_bytes,
+        };
         for (&id, stream) in self.requests.iter_mut() {
             let message = &mut stream.halves[s];
             if message.blocked.is_empty() {
@@ -764,8 +781,10 @@ impl Http3Conn {
                 match decode_section(&mut self.qpack[s], block, &self.limits) {
                     Err(QpackError::Blocked { .. }) if !self.qpack_broken[s] => break,
                     result => {
-                        message.blocked.pop_front();
-                        take_section(message, result, side, id);
+                        if let Some(block) = message.blocked.pop_front() {
+                            budget.give_back(message, block.len());
+                        }
+                        take_section(message, result, side, id, &mut budget);
                     }
                 }
             }
@@ -829,7 +848,7 @@ impl Http3Conn {
             .into_iter()
             .zip(stream.halves.iter_mut())
         {
-            self.held = self.held.saturating_sub(message.body.len());
+            self.held = self.held.saturating_sub(message.held);
             if !message.blocked.is_empty() {
                 message.note(
                     "h3-headers-blocked",
@@ -889,13 +908,42 @@ struct StreamBytes<'a> {
     at: (Timestamp, u64),
 }
 
+/// The connection's budget of bytes held for open streams (bodies, header fields,
+/// sections waiting for the encoder stream): [`Http3Limits::max_held_bytes`].
+struct Budget<'c> {
+    held: &'c mut usize,
+    max: usize,
+}
+
+impl Budget<'_> {
+    fn room(&self) -> usize {
+        self.max.saturating_sub(*self.held)
+    }
+
+    /// Counts `n` bytes for `message` when they fit; `false`, counting nothing, when
+    /// they do not.
+    fn take(&mut self, message: &mut Message, n: usize) -> bool {
+        if n > self.room() {
+            return false;
+        }
+        *self.held += n;
+        message.held += n;
+        true
+    }
+
+    fn give_back(&mut self, message: &mut Message, n: usize) {
+        let n = n.min(message.held);
+        *self.held = self.held.saturating_sub(n);
+        message.held -= n;
+    }
+}
+
 /// What reading one side of a request stream needs besides its message.
 struct Decoding<'c> {
     id: u64,
     side: Side,
     limits: &'c Http3Limits,
-    /// Body bytes kept over all open streams.
-    held: &'c mut usize,
+    budget: Budget<'c>,
     /// The decoder of the header sections `side` sends.
     qpack: &'c mut QpackDecoder,
     /// `side`'s encoder stream failed: sections are not waited for.
@@ -909,13 +957,12 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
         Part::Data(chunk) => {
             message.body_len += chunk.len() as u64;
             let room = limits.max_body_bytes.saturating_sub(message.body.len());
-            let budget = limits.max_held_bytes.saturating_sub(*cx.held);
-            let keep = chunk.len().min(room).min(budget);
+            let keep = chunk.len().min(room).min(cx.budget.room());
             if keep < chunk.len() && !message.truncated {
                 let (kind, why) = if keep == room {
                     ("body-size-limit", "the body size limit")
                 } else {
-                    ("h3-body-budget", "the connection's body budget")
+                    ("h3-body-budget", "the connection's budget of held bytes")
                 };
                 message.note(
                     kind,
@@ -925,8 +972,9 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
             if keep < chunk.len() {
                 message.truncated = true;
             }
-            message.body.extend_from_slice(&chunk[..keep]);
-            *cx.held += keep;
+            if cx.budget.take(message, keep) {
+                message.body.extend_from_slice(&chunk[..keep]);
+            }
         }
         Part::Frame {
             ty: frame_type::HEADERS,
@@ -934,14 +982,14 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
         } => {
             if !message.blocked.is_empty() {
                 // Sections are applied in order: this one waits behind the others.
-                hold_blocked(message, payload, side, id);
+                hold_blocked(message, payload, side, id, &mut cx.budget);
                 return;
             }
             match decode_section(cx.qpack, &payload, limits) {
                 Err(QpackError::Blocked { .. }) if !cx.broken => {
-                    hold_blocked(message, payload, side, id)
+                    hold_blocked(message, payload, side, id, &mut cx.budget)
                 }
-                result => take_section(message, result, side, id),
+                result => take_section(message, result, side, id, &mut cx.budget),
             }
         }
         Part::TooLarge {
@@ -963,13 +1011,20 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
     }
 }
 
-fn hold_blocked(message: &mut Message, section: Vec<u8>, side: Side, id: u64) {
-    if message.blocked.len() >= MAX_BLOCKED_SECTIONS {
+fn hold_blocked(
+    message: &mut Message,
+    section: Vec<u8>,
+    side: Side,
+    id: u64,
+    budget: &mut Budget<'_>,
+) {
+    if message.blocked.len() >= MAX_BLOCKED_SECTIONS || !budget.take(message, section.len()) {
         message.note(
             "h3-headers-blocked",
             format!(
-                "stream {id}: more than {MAX_BLOCKED_SECTIONS} {} header sections waiting \
-                 for QPACK table entries",
+                "stream {id}: a {} header section waiting for QPACK table entries could \
+                 not be held (at most {MAX_BLOCKED_SECTIONS} per message, within the \
+                 connection's budget)",
                 side.name()
             ),
         );
@@ -997,6 +1052,7 @@ fn take_section(
     result: Result<Vec<Header>, QpackError>,
     side: Side,
     id: u64,
+    budget: &mut Budget<'_>,
 ) {
     let fields = match result {
         Ok(fields) => fields,
@@ -1010,6 +1066,19 @@ fn take_section(
         }
     };
     if side == Side::Server && message.headers.is_none() && is_interim(&fields) {
+        return;
+    }
+    let size = fields.iter().map(|f| f.name.len() + f.value.len()).sum();
+    if !budget.take(message, size) {
+        message.note(
+            "h3-held-limit",
+            format!(
+                "stream {id}: a {} header section not kept: over the connection's budget \
+                 of held bytes",
+                side.name()
+            ),
+        );
+        message.headers_lost = true;
         return;
     }
     match message.headers.as_mut() {
@@ -1457,6 +1526,42 @@ mod tests {
         assert!(out
             .iter()
             .any(|e| matches!(e, Http3Event::Anomaly(a) if a.kind == "h3-too-many-streams")));
+    }
+
+    #[test]
+    fn header_sections_repeated_without_end_stay_within_the_budget() {
+        let limits = Http3Limits {
+            max_held_bytes: 4096,
+            ..Http3Limits::default()
+        };
+        let mut conn = Http3Conn::new(limits);
+        let mut req = request_bytes("/t", b"");
+        let trailer = frame(frame_type::HEADERS, &section(&[("x-t", &"v".repeat(200))]));
+        let bad = frame(frame_type::HEADERS, &[0xff]);
+        for _ in 0..1000 {
+            req.extend(&trailer);
+            req.extend(&bad);
+        }
+        let mut out = push_all(&mut conn, vec![bytes(0, true, 0, &req, true)]);
+        conn.close(&mut out);
+        let x = exchanges(&out);
+        let request = x[0].1;
+        let kept: usize = request
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum();
+        assert!(kept <= 4096, "{kept}");
+        assert!(
+            request.headers.len() > 4,
+            "trailers within the budget are kept"
+        );
+        // One anomaly of each kind, however often the peer repeats itself.
+        assert_eq!(
+            kinds(&request.anomalies),
+            ["h3-headers-lost", "h3-held-limit"]
+        );
+        assert_eq!(conn.held, 0, "an emitted stream gives its bytes back");
     }
 
     #[test]
