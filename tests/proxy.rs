@@ -1160,3 +1160,229 @@ fn recorded_paths(jsonl: &std::path::Path) -> Vec<String> {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].to_string())
         .collect()
 }
+
+/// The exchanges written with `scheme`, once `n` of them are.
+fn exchanges_of_scheme(p: &Proxy, scheme: &str, n: usize) -> Vec<serde_json::Value> {
+    let of_scheme = |xs: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        xs.iter()
+            .filter(|x| x["scheme"] == scheme)
+            .cloned()
+            .collect()
+    };
+    p.wait_exchanges(&format!("{n} {scheme} exchanges"), |xs| {
+        of_scheme(xs).len() >= n
+    });
+    of_scheme(&p.jsonl("proxy-exchanges.jsonl"))
+}
+
+/// One message of a push SDK's own protocol: a binary header, then JSON with the
+/// identifier, then `filler` bytes of heartbeats.
+fn push_message(filler: usize) -> Vec<u8> {
+    let json = format!(r#"{{"cmd":"register","adid":"{AD_ID}"}}"#);
+    let mut m = vec![0x00, 0x01, 0x00, json.len() as u8];
+    m.extend_from_slice(json.as_bytes());
+    m.extend(std::iter::repeat_n(0xA5, filler));
+    m
+}
+
+/// A tunnel whose client speaks neither TLS nor HTTP (a push SDK's own long
+/// connection): passed through byte for byte both ways, and recorded when it ends,
+/// or when the proxy stops, as one metadata-only `tcp` exchange whose client bytes
+/// were searched as the tap searches them (64 KiB; the rest counted, not searched).
+#[test]
+fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(dir.path(), &case, &[]);
+    // The protocol's server: answers each client's bytes with their count once it
+    // has them all, and keeps them for the test.
+    let long = push_message(70_000);
+    let short = push_message(0);
+    let (server, received) = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let expected = [long.len(), short.len()];
+        let received = tokio::spawn(async move {
+            let mut got = Vec::new();
+            for want in expected {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut bytes = vec![0u8; want];
+                s.read_exact(&mut bytes).await.unwrap();
+                s.write_all(format!("got {want}\n").as_bytes())
+                    .await
+                    .unwrap();
+                got.push(bytes);
+                tokio::spawn(async move {
+                    let mut rest = Vec::new();
+                    let _ = s.read_to_end(&mut rest).await;
+                });
+            }
+            got
+        });
+        (addr, received)
+    });
+    let open_at_stop = rt.block_on(async {
+        // One tunnel closed by its client, one left open.
+        let mut open = None;
+        for message in [&long, &short] {
+            let (mut c, head) = tunnel(p.addr, server).await;
+            assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+            c.write_all(message).await.unwrap();
+            let mut answer = [0u8; 16];
+            let n = c.read(&mut answer).await.unwrap();
+            assert_eq!(answer[..n], *format!("got {}\n", message.len()).as_bytes());
+            if message == &long {
+                c.shutdown().await.unwrap();
+                let mut rest = Vec::new();
+                c.read_to_end(&mut rest).await.unwrap();
+            } else {
+                open = Some(c);
+            }
+        }
+        open
+    });
+    let received = rt.block_on(received).unwrap();
+    assert_eq!(
+        received,
+        [long.clone(), short.clone()],
+        "passed on untouched"
+    );
+
+    let closed = exchanges_of_scheme(&p, "tcp", 1);
+    assert_eq!(
+        closed.len(),
+        1,
+        "the open tunnel is not recorded yet: {closed:#?}"
+    );
+    let x = &closed[0];
+    assert_eq!(x["metadata_only"], true);
+    assert_eq!(x["host"], "127.0.0.1");
+    assert_eq!(x["device"], "pixel7");
+    assert_eq!(x["method"], "");
+    assert_eq!(x["anomalies"][0]["kind"], "payload-not-searched", "{x:#?}");
+    let detail = x["anomalies"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!("{} of the client's bytes", long.len() - 65_536)),
+        "{detail}"
+    );
+    let findings: Vec<_> = p
+        .jsonl("proxy-findings.jsonl")
+        .into_iter()
+        .filter(|f| f["exchange"] == x["id"])
+        .collect();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["rule"], "share-before-consent");
+    assert_eq!(findings[0]["data"][0]["type"], "advertising_id");
+    assert_eq!(findings[0]["data"][0]["where"], "payload");
+
+    let (status, _) = p.stop();
+    assert!(status.success());
+    drop(open_at_stop);
+    let xs: Vec<serde_json::Value> =
+        std::fs::read_to_string(dir.path().join("proxy-exchanges.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|x: &serde_json::Value| x["scheme"] == "tcp")
+            .collect();
+    assert_eq!(
+        xs.len(),
+        2,
+        "the tunnel open at the stop is recorded: {xs:#?}"
+    );
+    assert!(xs[1]["anomalies"].is_null(), "{:#?}", xs[1]);
+}
+
+/// Plain HTTP in a tunnel (a SOCKS5 client's every plain connection, curl's
+/// `--proxytunnel`) is read whatever its first request's method, and HTTP/2 with
+/// prior knowledge too; only TLS and HTTP are read, anything else is
+/// passed on and searched as above.
+#[test]
+fn plain_http_in_a_tunnel_is_read_whatever_it_starts_with() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    let url = |path: &str| format!("http://{}{path}?adid={AD_ID}", up.http);
+    let proxied = ["--proxytunnel", "--proxy", &p.url()];
+    for (path, extra) in [
+        ("/tunnel-post", &["-d", "event=open"][..]),
+        ("/tunnel-h2c", &["--http2-prior-knowledge"][..]),
+        ("/tunnel-options", &["-X", "OPTIONS"][..]),
+    ] {
+        let mut args = proxied.to_vec();
+        args.extend_from_slice(extra);
+        let target = url(path);
+        args.push(&target);
+        assert_eq!(
+            curl(&args),
+            format!("hello {path}?adid={AD_ID}\n").into_bytes(),
+            "{path}"
+        );
+        let f = p.findings_for(&format!("{path}?adid={AD_ID}"));
+        assert_eq!(f.len(), 1, "{path}: {f:#?}");
+        assert_eq!(f[0]["rule"], "share-before-consent", "{path}");
+    }
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let method = |path: &str| {
+        xs.iter()
+            .find(|x| x["path"].as_str().is_some_and(|p| p.starts_with(path)))
+            .map(|x| x["method"].clone())
+    };
+    assert_eq!(method("/tunnel-post"), Some("POST".into()));
+    assert_eq!(method("/tunnel-options"), Some("OPTIONS".into()));
+    assert!(xs.iter().all(|x| x["scheme"] == "http"), "{xs:#?}");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// A protocol whose server speaks first (SMTP here): the client, silent after its
+/// `200`, gets the server's greeting (the proxy connects once the client has said
+/// nothing for a second), and the tunnel is passed on and recorded as above.
+#[test]
+fn a_server_that_speaks_first_is_reached_and_its_tunnel_recorded() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(dir.path(), &case, &[]);
+    let command = format!("MAIL FROM:<{AD_ID}@example.org>\r\n");
+    let (server, received) = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let received = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.write_all(b"220 mail.example.org ESMTP\r\n")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        (addr, received)
+    });
+    rt.block_on(async {
+        let (mut c, head) = tunnel(p.addr, server).await;
+        assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+        let mut greeting = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut greeting))
+            .await
+            .expect("the server's greeting reaches the client")
+            .unwrap();
+        assert_eq!(&greeting[..n], b"220 mail.example.org ESMTP\r\n");
+        c.write_all(command.as_bytes()).await.unwrap();
+        c.shutdown().await.unwrap();
+    });
+    assert_eq!(rt.block_on(received).unwrap(), command.as_bytes());
+    let xs = exchanges_of_scheme(&p, "tcp", 1);
+    let findings: Vec<_> = p
+        .jsonl("proxy-findings.jsonl")
+        .into_iter()
+        .filter(|f| f["exchange"] == xs[0]["id"])
+        .collect();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["data"][0]["where"], "payload");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}

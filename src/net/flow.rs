@@ -94,6 +94,8 @@ use crate::timestamp::Timestamp;
 const MICROS_PER_SECOND: i64 = 1_000_000;
 /// Default [`FlowLimits::max_unparsed_bytes`].
 pub const DEFAULT_MAX_UNPARSED_BYTES: usize = 64 << 10;
+/// Default [`FlowLimits::max_unparsed_total`].
+pub const DEFAULT_MAX_UNPARSED_TOTAL: usize = 64 << 20;
 /// Client bytes looked at to guess the protocol (longest signature: the HTTP/2
 /// connection preface, 24 bytes).
 const SNIFF_BYTES: usize = 64;
@@ -167,7 +169,7 @@ impl Default for FlowLimits {
             quic: QuicConnLimits::default(),
             http3: Http3Limits::default(),
             max_unparsed_bytes: DEFAULT_MAX_UNPARSED_BYTES,
-            max_unparsed_total: 64 << 20,
+            max_unparsed_total: DEFAULT_MAX_UNPARSED_TOTAL,
         }
     }
 }

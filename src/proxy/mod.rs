@@ -59,6 +59,7 @@ mod pool;
 mod random;
 pub mod serve;
 mod socks;
+mod unparsed_tunnel;
 pub mod upstream;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -372,6 +373,9 @@ pub struct Shared {
     id_prefix: sha2::Sha256,
     seq: AtomicU64,
     pub counters: Counters,
+    /// Client bytes kept by all open tunnels in a protocol the proxy does not read
+    /// ([`unparsed_tunnel`]), for their shared limit.
+    unparsed_held: Arc<std::sync::atomic::AtomicUsize>,
     ca_pem: String,
     ca_der: Vec<u8>,
 }
@@ -408,6 +412,7 @@ impl Shared {
             session,
             seq: AtomicU64::new(0),
             counters: Counters::default(),
+            unparsed_held: Arc::default(),
             ca_pem: ca.cert_pem().to_string(),
             ca_der: ca.cert_der().to_vec(),
         })

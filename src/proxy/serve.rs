@@ -18,12 +18,17 @@
 //!    `CONNECT` whose whole head came first is parsed and answered by the core
 //!    itself, without hyper: [`own_connect`]; anything else goes to hyper). A tunnel to
 //!    an ignored or pinned host is passed through at once (bytes untouched, whatever
-//!    the protocol; a server that speaks first works). Otherwise its first bytes are
-//!    sniffed: a TLS record (`16 03`) is intercepted (ClientHello read by us, the
+//!    the protocol; a server that speaks first works) and not recorded. Otherwise
+//!    its first bytes are sniffed as the pcap tap sniffs a connection
+//!    ([`sniff_client`]): a TLS ClientHello is intercepted (read by us, the
 //!    handshake completed with a leaf for its SNI, else the `CONNECT` host; a
 //!    ClientHello the handler says to leave alone is replayed to the server and the
-//!    tunnel passed through), `GET ` is plain HTTP served in the tunnel, anything
-//!    else is passed through with the sniffed bytes replayed.
+//!    tunnel passed through, not recorded), HTTP/1 (any method) and HTTP/2 with
+//!    prior knowledge are plain HTTP served in the tunnel, anything else is passed
+//!    through with the sniffed bytes replayed and recorded when it ends
+//!    ([`unparsed_tunnel`]). A client still silent after [`SERVER_FIRST_AFTER`] may
+//!    be waiting for its server: the server is connected, and if it speaks first the
+//!    tunnel is passed through and recorded the same way.
 //! 3. Inside an intercepted TLS tunnel the protocol is the one ALPN chose: `h2` →
 //!    HTTP/2 (its preface must arrive in time), anything else → HTTP/1.1; no
 //!    sniffing. HTTP/1 request targets there are origin form; they are completed with
@@ -52,8 +57,9 @@
 //! Shutdown: [`run`] stops accepting when its `stop` future completes, asks every
 //! HTTP connection (tunnelled ones included) to finish its requests under way and
 //! close, closes pass-through tunnels and WebSockets at once (nothing in them waits to
-//! be recorded), and returns once every connection and tunnel it started has ended
-//! (the CLI bounds that wait).
+//! be recorded; a tunnel in a protocol not read is recorded as it closes), and
+//! returns once every connection and tunnel it started has ended (the CLI bounds
+//! that wait).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -80,7 +86,9 @@ use super::body::{self, Body, Rewind};
 use super::coalesce::{Coalesce, LastResponse, ShutdownWrite};
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
 use super::head;
-use super::{ca, pool, socks, upstream, Shared};
+use super::{ca, pool, socks, unparsed_tunnel, upstream, Shared};
+use crate::net::sniff::{sniff_client, AppProtocol, Sniff, H2_PREFACE};
+use crate::timestamp::Timestamp;
 
 /// Bytes of a TLS ClientHello read, at most, before the connection is dropped (a
 /// real one is under 2 kB; rustls bounds a handshake message at 64 KiB).
@@ -98,9 +106,10 @@ const TIMER_ANCHOR: Duration = Duration::from_secs(1);
 /// CONNECT request or TLS ClientHello fits, so it costs one read, not a short one for
 /// the decision and another for the rest (issue 4: new connections per second).
 const READ_AHEAD: usize = 4096;
-
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const TLS_HANDSHAKE: &[u8] = &[0x16, 0x03];
+/// A tunnel's client silent for this long after its `200` may be waiting for its
+/// server to speak first (SMTP, FTP, MySQL …): the server is then connected to see
+/// (clients of other protocols speak at once).
+const SERVER_FIRST_AFTER: Duration = Duration::from_secs(1);
 
 /// Everything the connections of one proxy run share.
 pub struct Core {
@@ -157,6 +166,11 @@ impl Core {
     fn track(self: &Arc<Self>) -> Tracked {
         self.open.fetch_add(1, Ordering::Relaxed);
         Tracked(self.clone())
+    }
+
+    /// True once the run is stopping.
+    fn is_stopping(&self) -> bool {
+        *self.stop.borrow()
     }
 
     /// Completes once the run is stopping.
@@ -892,27 +906,6 @@ fn connect(core: &Arc<Core>, ctx: &Ctx, mut req: Request<Body>) -> Response<Body
     Response::new(body::empty())
 }
 
-/// What the first bytes of a tunnel say it carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sniffed {
-    Tls,
-    Http,
-    Other,
-}
-
-/// `None` while `p` may still become a TLS record or `GET `.
-fn sniff(p: &[u8]) -> Option<Sniffed> {
-    if p.starts_with(TLS_HANDSHAKE) {
-        Some(Sniffed::Tls)
-    } else if p.starts_with(b"GET ") {
-        Some(Sniffed::Http)
-    } else if TLS_HANDSHAKE.starts_with(p) || b"GET ".starts_with(p) {
-        None
-    } else {
-        Some(Sniffed::Other)
-    }
-}
-
 /// A `CONNECT` tunnel to `authority` (see the module documentation).
 /// `io` reads ahead ([`Rewind::reading_ahead`]) what comes first.
 async fn tunnel<I>(t: Tracked, mut io: Rewind<I>, authority: Authority, scope: Arc<ConnScope>)
@@ -925,25 +918,94 @@ where
         return;
     }
     let deadline = t.deadline();
-    if !matches!(
-        t.within(deadline, io.fill(|p| sniff(p).is_some())).await,
-        Some(Ok(true))
-    ) {
-        return;
+    let quiet = Instant::now() + SERVER_FIRST_AFTER;
+    let first_wait = deadline.map_or(quiet, |d| d.min(quiet));
+    match t.within(Some(first_wait), io.fill(sniffed)).await {
+        Some(Ok(true)) => {}
+        Some(_) => return,
+        None if t.is_stopping() || deadline.is_some_and(|d| Instant::now() >= d) => return,
+        // Silent so far: a client that waits for its server to speak first, or a slow one.
+        None => match first_to_speak(&t, &mut io, &authority, deadline).await {
+            FirstToSpeak::Client => {}
+            FirstToSpeak::Server(server, greeting) => {
+                let greeted = Some((server, greeting));
+                return pass_through_recorded(&t, io, authority, &scope, greeted).await;
+            }
+            FirstToSpeak::Neither => return,
+        },
     }
-    match sniff(io.prefix()) {
-        Some(Sniffed::Http) => {
+    match sniff_client(io.prefix()) {
+        Sniff::Known(AppProtocol::Tls) => {
+            intercept_tls(&t, io, authority, scope, deadline).await;
+        }
+        Sniff::Known(protocol @ (AppProtocol::Http1 | AppProtocol::Http2PriorKnowledge)) => {
+            let h2 = protocol == AppProtocol::Http2PriorKnowledge;
             let ctx = Ctx {
                 scope,
                 tunnel: Some((Scheme::HTTP, authority)),
                 then: None,
-                streams: None,
+                streams: h2.then(Default::default),
                 last: None,
             };
-            serve_http(&t, io, false, Arc::new(ctx)).await;
+            serve_http(&t, io, h2, Arc::new(ctx)).await;
         }
-        Some(Sniffed::Tls) => intercept_tls(&t, io, authority, scope, deadline).await,
-        _ => pass_through(&t, io, &authority, &[]).await,
+        _ => pass_through_recorded(&t, io, authority, &scope, None).await,
+    }
+}
+
+/// True once a tunnel's first bytes say what it carries, as the pcap tap tells a
+/// connection's protocol ([`sniff_client`]).
+fn sniffed(prefix: &[u8]) -> bool {
+    sniff_client(prefix) != Sniff::NeedMore
+}
+
+/// Who spoke first in a tunnel whose client said nothing for [`SERVER_FIRST_AFTER`].
+enum FirstToSpeak {
+    /// The client after all: its bytes are read ahead, to be sniffed as usual.
+    Client,
+    /// The server (SMTP, FTP, a database …): the connection to it and what it said.
+    Server(upstream::UpstreamStream, Vec<u8>),
+    /// Neither before the deadline, the server is out of reach or closed, or the run
+    /// stops.
+    Neither,
+}
+
+/// Opens the connection to a silent tunnel's server and waits, until `deadline`,
+/// for whichever side speaks first.
+async fn first_to_speak<I>(
+    t: &Tracked,
+    io: &mut Rewind<I>,
+    authority: &Authority,
+    deadline: Option<Instant>,
+) -> FirstToSpeak
+where
+    I: AsyncRead + Unpin,
+{
+    let Some(Some(mut server)) = t.within(deadline, open_upstream(t, authority)).await else {
+        return FirstToSpeak::Neither;
+    };
+    enum Spoke {
+        /// The client's first bytes, `false` when it closed instead.
+        Client(bool),
+        /// Bytes of the server's read (0: it closed, or failed).
+        Server(usize),
+    }
+    let mut greeting = vec![0u8; READ_AHEAD];
+    let raced = t
+        .within(deadline, async {
+            tokio::select! {
+                client = io.fill(sniffed) => Spoke::Client(matches!(client, Ok(true))),
+                server = server.read(&mut greeting) => Spoke::Server(server.unwrap_or(0)),
+            }
+        })
+        .await;
+    match raced {
+        Some(Spoke::Client(true)) => FirstToSpeak::Client,
+        Some(Spoke::Server(n)) if n > 0 => {
+            greeting.truncate(n);
+            FirstToSpeak::Server(server, greeting)
+        }
+        _ => FirstToSpeak::Neither,
     }
 }
 
@@ -1045,21 +1107,37 @@ async fn connect_upstream(
     core.upstream.connect(host, port).await
 }
 
-/// Passes a tunnel through to `authority` untouched: `replay` (bytes we read from the
-/// client) first, then both ways until either side closes.
-async fn pass_through<I>(t: &Tracked, mut io: Rewind<I>, authority: &Authority, replay: &[u8])
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let mut server = match connect_upstream(t, authority, 443).await {
-        Ok(server) => server,
+/// The connection to a tunnel's server, or `None` (said as a notice) when it
+/// cannot be reached.
+async fn open_upstream(t: &Tracked, authority: &Authority) -> Option<upstream::UpstreamStream> {
+    match connect_upstream(t, authority, 443).await {
+        Ok(server) => Some(server),
         Err(e) => {
             t.shared.emit(super::Event::Notice(format!(
                 "tunnel to {authority} failed: cannot connect: {e}"
             )));
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Passes a tunnel through to `authority` untouched: `replay` (bytes we read from the
+/// client) first, then both ways until either side closes.
+async fn pass_through<I>(t: &Tracked, io: I, authority: &Authority, replay: &[u8])
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    if let Some(server) = open_upstream(t, authority).await {
+        relay(t, io, server, replay).await;
+    }
+}
+
+/// `replay` to the server, then bytes both ways until either side closes or the run
+/// stops.
+async fn relay<I>(t: &Tracked, mut io: I, mut server: upstream::UpstreamStream, replay: &[u8])
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send,
+{
     if server.write_all(replay).await.is_err() {
         return;
     }
@@ -1067,6 +1145,35 @@ where
         _ = tokio::io::copy_bidirectional(&mut io, &mut server) => {}
         () = t.stopping() => {}
     }
+}
+
+/// A tunnel in a protocol the proxy does not read, passed through and recorded when
+/// it ends (or the run stops) with the client's first bytes ([`unparsed_tunnel`]).
+/// `greeted`: the server already connected, and what it said first (passed on to
+/// the client before anything else).
+async fn pass_through_recorded<I>(
+    t: &Tracked,
+    io: Rewind<I>,
+    authority: Authority,
+    scope: &ConnScope,
+    greeted: Option<(upstream::UpstreamStream, Vec<u8>)>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    // The first bytes of one side have just come.
+    let at = Timestamp::now();
+    let (server, greeting) = match greeted {
+        Some(greeted) => greeted,
+        None => match open_upstream(t, &authority).await {
+            Some(server) => (server, Vec::new()),
+            None => return,
+        },
+    };
+    let mut io = unparsed_tunnel::KeptReads::new(io, &t.shared);
+    if io.write_all(&greeting).await.is_ok() {
+        relay(t, &mut io, server, &[]).await;
+    }
+    unparsed_tunnel::record(&t.shared, scope.addr(), &authority, at, io.into_kept());
 }
 
 /// True for an HTTP/1.1 WebSocket upgrade request.
@@ -1232,22 +1339,6 @@ mod tests {
                 assert_eq!(until_stopped(&stop, soon(), async { 3 }).await, Some(3));
             }
         });
-    }
-
-    #[test]
-    fn tunnels_are_sniffed_from_their_first_bytes() {
-        assert_eq!(sniff(b""), None);
-        assert_eq!(sniff(b"\x16"), None);
-        assert_eq!(sniff(b"\x16\x03"), Some(Sniffed::Tls));
-        assert_eq!(sniff(b"\x16\x03\x01\x02\x00"), Some(Sniffed::Tls));
-        assert_eq!(sniff(b"GE"), None);
-        assert_eq!(sniff(b"GET "), Some(Sniffed::Http));
-        assert_eq!(sniff(b"GET /x HTTP/1.1"), Some(Sniffed::Http));
-        // Decided at the first byte that cannot start either.
-        assert_eq!(sniff(b"S"), Some(Sniffed::Other));
-        assert_eq!(sniff(b"\x16\x01"), Some(Sniffed::Other));
-        assert_eq!(sniff(b"GETX"), Some(Sniffed::Other));
-        assert_eq!(sniff(b"POST / HTTP/1.1"), Some(Sniffed::Other));
     }
 
     #[test]
