@@ -1186,17 +1186,18 @@ fn push_message(filler: usize) -> Vec<u8> {
 }
 
 /// A tunnel whose client speaks neither TLS nor HTTP (a push SDK's own long
-/// connection): passed through byte for byte both ways, and recorded when it ends,
-/// or when the proxy stops, as one metadata-only `tcp` exchange whose client bytes
-/// were searched as the tap searches them (64 KiB; the rest counted, not searched).
+/// connection): passed through byte for byte both ways, and recorded as it goes,
+/// one metadata-only `tcp` exchange per burst of client bytes (a burst ends after a
+/// second of silence, or with the tunnel), its bytes searched as the tap searches
+/// them: 64 KiB per tunnel, the rest counted, not searched.
 #[test]
 fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start(dir.path(), &case, &[]);
-    // The protocol's server: answers each client's bytes with their count once it
-    // has them all, and keeps them for the test.
+    // The protocol's server: answers each client's first message with its length
+    // once it has it, and keeps it for the test; later bytes are read and dropped.
     let long = push_message(70_000);
     let short = push_message(0);
     let (server, received) = rt.block_on(async {
@@ -1222,26 +1223,70 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
         });
         (addr, received)
     });
-    let open_at_stop = rt.block_on(async {
-        // One tunnel closed by its client, one left open.
-        let mut open = None;
-        for message in [&long, &short] {
+    let open = |message: Vec<u8>| {
+        rt.block_on(async {
             let (mut c, head) = tunnel(p.addr, server).await;
             assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
-            c.write_all(message).await.unwrap();
+            c.write_all(&message).await.unwrap();
             let mut answer = [0u8; 16];
             let n = c.read(&mut answer).await.unwrap();
             assert_eq!(answer[..n], *format!("got {}\n", message.len()).as_bytes());
-            if message == &long {
-                c.shutdown().await.unwrap();
-                let mut rest = Vec::new();
-                c.read_to_end(&mut rest).await.unwrap();
-            } else {
-                open = Some(c);
-            }
-        }
-        open
+            c
+        })
+    };
+    let findings_of = |x: &serde_json::Value| -> Vec<serde_json::Value> {
+        p.jsonl("proxy-findings.jsonl")
+            .into_iter()
+            .filter(|f| f["exchange"] == x["id"])
+            .collect()
+    };
+
+    // One message past 64 KiB, then the client closes.
+    let mut c = open(long.clone());
+    rt.block_on(async {
+        c.shutdown().await.unwrap();
+        c.read_to_end(&mut Vec::new()).await.unwrap();
     });
+    let xs = exchanges_of_scheme(&p, "tcp", 1);
+    let x = &xs[0];
+    assert_eq!(x["metadata_only"], true);
+    assert_eq!(x["host"], "127.0.0.1");
+    assert_eq!(x["device"], "pixel7");
+    assert_eq!(x["method"], "");
+    assert_eq!(x["anomalies"][0]["kind"], "payload-not-searched", "{x:#?}");
+    let detail = x["anomalies"][0]["detail"].as_str().unwrap();
+    let past = long.len() - 65_536;
+    assert!(
+        detail.starts_with(&format!("{past} of the client's bytes")),
+        "{detail}"
+    );
+    let f = findings_of(x);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["rule"], "share-before-consent");
+    assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+    assert_eq!(f[0]["data"][0]["where"], "payload");
+
+    // A long connection: each burst is recorded while it stays open.
+    let mut c = open(short.clone());
+    let xs = exchanges_of_scheme(&p, "tcp", 2);
+    assert_eq!(
+        findings_of(&xs[1]).len(),
+        1,
+        "the first burst, the tunnel open"
+    );
+    assert!(xs[1]["anomalies"].is_null(), "{:#?}", xs[1]);
+    // A second burst fills the tunnel's 64 KiB; a third is past them.
+    let filler = vec![0xA5u8; 70_000];
+    rt.block_on(c.write_all(&filler)).unwrap();
+    let xs = exchanges_of_scheme(&p, "tcp", 3);
+    let detail = xs[2]["anomalies"][0]["detail"].as_str().unwrap();
+    let past = filler.len() - (65_536 - short.len());
+    assert!(
+        detail.starts_with(&format!("{past} of the client's bytes")),
+        "{detail}"
+    );
+    rt.block_on(c.write_all(b"ping")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let received = rt.block_on(received).unwrap();
     assert_eq!(
         received,
@@ -1249,36 +1294,10 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
         "passed on untouched"
     );
 
-    let closed = exchanges_of_scheme(&p, "tcp", 1);
-    assert_eq!(
-        closed.len(),
-        1,
-        "the open tunnel is not recorded yet: {closed:#?}"
-    );
-    let x = &closed[0];
-    assert_eq!(x["metadata_only"], true);
-    assert_eq!(x["host"], "127.0.0.1");
-    assert_eq!(x["device"], "pixel7");
-    assert_eq!(x["method"], "");
-    assert_eq!(x["anomalies"][0]["kind"], "payload-not-searched", "{x:#?}");
-    let detail = x["anomalies"][0]["detail"].as_str().unwrap();
-    assert!(
-        detail.starts_with(&format!("{} of the client's bytes", long.len() - 65_536)),
-        "{detail}"
-    );
-    let findings: Vec<_> = p
-        .jsonl("proxy-findings.jsonl")
-        .into_iter()
-        .filter(|f| f["exchange"] == x["id"])
-        .collect();
-    assert_eq!(findings.len(), 1, "{findings:#?}");
-    assert_eq!(findings[0]["rule"], "share-before-consent");
-    assert_eq!(findings[0]["data"][0]["type"], "advertising_id");
-    assert_eq!(findings[0]["data"][0]["where"], "payload");
-
+    // Stopped with the tunnel open: the bytes past the 64 KiB are said unsearched.
     let (status, _) = p.stop();
     assert!(status.success());
-    drop(open_at_stop);
+    drop(c);
     let xs: Vec<serde_json::Value> =
         std::fs::read_to_string(dir.path().join("proxy-exchanges.jsonl"))
             .unwrap()
@@ -1286,12 +1305,13 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
             .map(|l| serde_json::from_str(l).unwrap())
             .filter(|x: &serde_json::Value| x["scheme"] == "tcp")
             .collect();
-    assert_eq!(
-        xs.len(),
-        2,
-        "the tunnel open at the stop is recorded: {xs:#?}"
+    assert_eq!(xs.len(), 4, "{xs:#?}");
+    let detail = xs[3]["anomalies"][0]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("4 of the client's bytes"), "{detail}");
+    assert!(
+        detail.contains("past the tunnel's first 64 KiB"),
+        "{detail}"
     );
-    assert!(xs[1]["anomalies"].is_null(), "{:#?}", xs[1]);
 }
 
 /// Plain HTTP in a tunnel (a SOCKS5 client's every plain connection, curl's

@@ -25,7 +25,7 @@
 //!    ClientHello the handler says to leave alone is replayed to the server and the
 //!    tunnel passed through, not recorded), HTTP/1 (any method) and HTTP/2 with
 //!    prior knowledge are plain HTTP served in the tunnel, anything else is passed
-//!    through with the sniffed bytes replayed and recorded when it ends
+//!    through with the sniffed bytes replayed and recorded as it goes
 //!    ([`unparsed_tunnel`]). A client still silent after [`SERVER_FIRST_AFTER`] may
 //!    be waiting for its server: the server is connected, and if it speaks first the
 //!    tunnel is passed through and recorded the same way.
@@ -57,7 +57,7 @@
 //! Shutdown: [`run`] stops accepting when its `stop` future completes, asks every
 //! HTTP connection (tunnelled ones included) to finish its requests under way and
 //! close, closes pass-through tunnels and WebSockets at once (nothing in them waits to
-//! be recorded; a tunnel in a protocol not read is recorded as it closes), and
+//! be recorded; a tunnel in a protocol not read records its last burst), and
 //! returns once every connection and tunnel it started has ended (the CLI bounds
 //! that wait).
 
@@ -88,7 +88,6 @@ use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
 use super::head;
 use super::{ca, pool, socks, unparsed_tunnel, upstream, Shared};
 use crate::net::sniff::{sniff_client, AppProtocol, Sniff, H2_PREFACE};
-use crate::timestamp::Timestamp;
 
 /// Bytes of a TLS ClientHello read, at most, before the connection is dropped (a
 /// real one is under 2 kB; rustls bounds a handshake message at 64 KiB).
@@ -1147,10 +1146,9 @@ where
     }
 }
 
-/// A tunnel in a protocol the proxy does not read, passed through and recorded when
-/// it ends (or the run stops) with the client's first bytes ([`unparsed_tunnel`]).
-/// `greeted`: the server already connected, and what it said first (passed on to
-/// the client before anything else).
+/// A tunnel in a protocol the proxy does not read, passed through and recorded as it
+/// goes ([`unparsed_tunnel`]). `greeted`: the server already connected, and what it
+/// said first.
 async fn pass_through_recorded<I>(
     t: &Tracked,
     io: Rewind<I>,
@@ -1160,8 +1158,6 @@ async fn pass_through_recorded<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    // The first bytes of one side have just come.
-    let at = Timestamp::now();
     let (server, greeting) = match greeted {
         Some(greeted) => greeted,
         None => match open_upstream(t, &authority).await {
@@ -1169,11 +1165,8 @@ async fn pass_through_recorded<I>(
             None => return,
         },
     };
-    let mut io = unparsed_tunnel::KeptReads::new(io, &t.shared);
-    if io.write_all(&greeting).await.is_ok() {
-        relay(t, &mut io, server, &[]).await;
-    }
-    unparsed_tunnel::record(&t.shared, scope.addr(), &authority, at, io.into_kept());
+    let (client, stop) = (scope.addr(), t.stopping());
+    unparsed_tunnel::relay(&t.shared, client, &authority, io, server, &greeting, stop).await;
 }
 
 /// True for an HTTP/1.1 WebSocket upgrade request.

@@ -1,48 +1,240 @@
 //! A tunnel (`CONNECT` or SOCKS5) in a protocol the proxy does not read: neither TLS
 //! nor HTTP, such as a push or analytics SDK's own long connection. It is passed
-//! through untouched while the client's first bytes are kept as the pcap tap keeps
-//! them for the same connection ([`Unparsed`]: 64 KiB per tunnel, 64 MiB for all
-//! tunnels at once, the rest counted). When the tunnel ends it becomes one
-//! metadata-only exchange (scheme `tcp`, as the tap names it) whose `request_body`
-//! the analysis searches as the connection's `payload`: an identifier a phone sends
-//! that way through the proxy gives the finding the tap gives for it in a capture.
+//! through untouched while the client's bytes are kept, up to the tap's 64 KiB per
+//! connection ([`Unparsed`]; 64 MiB for all tunnels at once), and recorded as
+//! metadata-only exchanges (scheme `tcp`, as the tap names such a connection) whose
+//! `request_body` the analysis searches as the connection's `payload`: an
+//! identifier a phone sends that way through the proxy gives the finding the tap
+//! gives for it in a capture.
+//!
+//! Recorded as it goes, not when the tunnel ends (such a connection may stay open for
+//! hours): the client's bytes are cut into **bursts**, a burst ending when the client
+//! has sent nothing for [`QUIET`] (or [`LONGEST_BURST`] after its first byte, for a
+//! client that never pauses that long), and each burst is one exchange (time of its first
+//! byte). The client's bytes past the tunnel's 64 KiB are counted, and said not to be
+//! searched by one last exchange when the tunnel ends; a tunnel whose client sent
+//! nothing is one exchange with no payload when it ends.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use hyper::http::uri::Authority;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::handler::norm_host;
-use super::Shared;
-use crate::exchange::{Exchange, SourceKind};
+use super::upstream::UpstreamStream;
+use super::{lock, Shared};
+use crate::exchange::{Anomaly, Exchange, SourceKind};
 use crate::net::flow::{DEFAULT_MAX_UNPARSED_BYTES, DEFAULT_MAX_UNPARSED_TOTAL};
 use crate::net::unparsed::Unparsed;
 use crate::timestamp::Timestamp;
 
-/// The client side of such a tunnel: what is read from it is also kept.
-pub(crate) struct KeptReads<I> {
-    inner: I,
-    kept: Unparsed,
+/// Client silence that ends a burst: a protocol's message and its client's
+/// follow-ups within a round trip stay one exchange, and a finding still shows
+/// within about a second of the bytes that made it.
+pub(crate) const QUIET: Duration = Duration::from_secs(1);
+/// Longest burst: a client that sends something every second or more often (a
+/// stream, frequent heartbeats) is still reported while it goes on.
+pub(crate) const LONGEST_BURST: Duration = Duration::from_secs(5);
+
+/// The client's bytes of one tunnel not yet recorded, shared by the side that reads
+/// them and the one that records them.
+struct Bursts {
+    state: Mutex<State>,
+    /// Told when a burst starts, so that an idle tunnel waits without a timer.
+    started: Notify,
+    /// Bytes kept by all tunnels' bursts together ([`DEFAULT_MAX_UNPARSED_TOTAL`]).
+    held: Arc<AtomicUsize>,
+    /// [`QUIET`] and [`LONGEST_BURST`] (shorter in tests).
+    quiet: Duration,
+    longest: Duration,
 }
 
-impl<I> KeptReads<I> {
-    pub(crate) fn new(inner: I, shared: &Shared) -> Self {
-        KeptReads {
-            inner,
-            kept: Unparsed::new(shared.unparsed_held.clone()),
+struct State {
+    burst: Unparsed,
+    /// Time of the current burst's first byte, and when it is due to be recorded
+    /// at the latest; `None` between bursts.
+    burst_at: Option<(Timestamp, Instant)>,
+    last_read: Instant,
+    /// Bytes the tunnel may still keep, over all its bursts.
+    budget: usize,
+    /// Bursts recorded so far.
+    recorded: u64,
+    /// Client bytes after the budget was spent, and the time of the first of them.
+    unsearched: u64,
+    unsearched_at: Option<Timestamp>,
+}
+
+/// One burst, to be recorded.
+struct Burst {
+    at: Timestamp,
+    bytes: Vec<u8>,
+    anomaly: Option<Anomaly>,
+}
+
+impl Bursts {
+    /// `held`: the count of bytes kept by all tunnels.
+    fn new(held: Arc<AtomicUsize>) -> Bursts {
+        Bursts::timed(held, QUIET, LONGEST_BURST)
+    }
+
+    fn timed(held: Arc<AtomicUsize>, quiet: Duration, longest: Duration) -> Bursts {
+        Bursts {
+            state: Mutex::new(State {
+                burst: Unparsed::new(held.clone()),
+                burst_at: None,
+                last_read: Instant::now(),
+                budget: DEFAULT_MAX_UNPARSED_BYTES,
+                recorded: 0,
+                unsearched: 0,
+                unsearched_at: None,
+            }),
+            started: Notify::new(),
+            held,
+            quiet,
+            longest,
         }
     }
 
-    /// What was kept (and counted) of the client's bytes.
-    pub(crate) fn into_kept(self) -> Unparsed {
-        self.kept
+    fn read(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut s = lock(&self.state);
+        if s.budget == 0 {
+            s.unsearched = s.unsearched.saturating_add(bytes.len() as u64);
+            s.unsearched_at.get_or_insert_with(Timestamp::now);
+            return;
+        }
+        s.last_read = Instant::now();
+        if s.burst_at.is_none() {
+            s.burst_at = Some((Timestamp::now(), s.last_read + self.longest));
+            self.started.notify_one();
+        }
+        let budget = s.budget;
+        s.burst.push(bytes, budget, DEFAULT_MAX_UNPARSED_TOTAL);
+    }
+
+    /// When the current burst is due to be recorded: once quiet for [`QUIET`], or
+    /// [`LONGEST_BURST`] after its first byte; `None` between bursts.
+    fn due_at(&self) -> Option<Instant> {
+        let s = lock(&self.state);
+        s.burst_at
+            .map(|(_, latest)| (s.last_read + self.quiet).min(latest))
+    }
+
+    /// Waits until a burst starts (at once if one started since the last call).
+    async fn started(&self) {
+        self.started.notified().await;
+    }
+
+    /// The current burst, once due ([`Bursts::due_at`]; at once when the tunnel has
+    /// `ended`).
+    fn take(&self, ended: bool) -> Option<Burst> {
+        let mut s = lock(&self.state);
+        let (at, latest) = s.burst_at?;
+        if !ended && (s.last_read + self.quiet).min(latest) > Instant::now() {
+            return None;
+        }
+        s.burst_at = None;
+        // The next burst starts with nothing counted against it.
+        let mut burst = std::mem::replace(&mut s.burst, Unparsed::new(self.held.clone()));
+        let anomaly = burst.not_kept();
+        let bytes = burst.take();
+        s.budget = s.budget.saturating_sub(bytes.len());
+        s.recorded += 1;
+        Some(Burst { at, bytes, anomaly })
+    }
+
+    /// What is left to record of a tunnel that ended (its current burst taken first):
+    /// a tunnel whose client sent nothing is still a contact with its server, and
+    /// bytes past the budget are said not to be searched.
+    fn end(&self, opened_at: Timestamp) -> Option<Burst> {
+        let s = lock(&self.state);
+        if s.recorded == 0 {
+            return Some(Burst {
+                at: opened_at,
+                bytes: Vec::new(),
+                anomaly: None,
+            });
+        }
+        let at = s.unsearched_at?;
+        Some(Burst {
+            at,
+            bytes: Vec::new(),
+            anomaly: Some(Anomaly::new(
+                "payload-not-searched",
+                format!(
+                    "{} of the client's bytes in an unknown protocol not searched (past the tunnel's first {} KiB, searched in the exchanges before this one)",
+                    s.unsearched,
+                    DEFAULT_MAX_UNPARSED_BYTES >> 10
+                ),
+            )),
+        })
     }
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for KeptReads<I> {
+/// Passes the tunnel of `client` to `authority` through, `greeting` (what the
+/// server said first) to the client first, then both ways until either side closes
+/// or `stop` completes, recording the client's bursts as they end.
+pub(crate) async fn relay<I>(
+    shared: &Shared,
+    client: SocketAddr,
+    authority: &Authority,
+    io: I,
+    mut server: UpstreamStream,
+    greeting: &[u8],
+    stop: impl Future<Output = ()>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let opened_at = Timestamp::now();
+    let bursts = Bursts::new(shared.unparsed_held.clone());
+    let mut io = KeptReads {
+        inner: io,
+        bursts: &bursts,
+    };
+    let record = |burst| record(shared, client, authority, burst);
+    if io.write_all(greeting).await.is_ok() {
+        let copy = tokio::io::copy_bidirectional(&mut io, &mut server);
+        tokio::pin!(copy, stop);
+        loop {
+            let due_at = bursts.due_at();
+            tokio::select! {
+                _ = &mut copy => break,
+                () = &mut stop => break,
+                () = bursts.started(), if due_at.is_none() => {}
+                () = tokio::time::sleep_until(due_at.unwrap_or_else(Instant::now)), if due_at.is_some() => {
+                    if let Some(burst) = bursts.take(false) {
+                        record(burst);
+                    }
+                }
+            }
+        }
+    }
+    for burst in [bursts.take(true), bursts.end(opened_at)]
+        .into_iter()
+        .flatten()
+    {
+        record(burst);
+    }
+}
+
+/// The client side of such a tunnel: what is read from it goes to its [`Bursts`].
+struct KeptReads<'a, I> {
+    inner: I,
+    bursts: &'a Bursts,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for KeptReads<'_, I> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -52,15 +244,14 @@ impl<I: AsyncRead + Unpin> AsyncRead for KeptReads<I> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
-            let new = buf.filled().get(before..).unwrap_or_default();
-            this.kept
-                .push(new, DEFAULT_MAX_UNPARSED_BYTES, DEFAULT_MAX_UNPARSED_TOTAL);
+            this.bursts
+                .read(buf.filled().get(before..).unwrap_or_default());
         }
         polled
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for KeptReads<I> {
+impl<I: AsyncWrite + Unpin> AsyncWrite for KeptReads<'_, I> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -90,17 +281,11 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for KeptReads<I> {
     }
 }
 
-/// Records the ended tunnel of `client` to `authority`, whose client bytes began at
-/// `at`, as one metadata-only exchange.
-pub(crate) fn record(
-    shared: &Shared,
-    client: SocketAddr,
-    authority: &Authority,
-    at: Timestamp,
-    mut kept: Unparsed,
-) {
+/// Records one burst of the tunnel of `client` to `authority` as a metadata-only
+/// exchange.
+fn record(shared: &Shared, client: SocketAddr, authority: &Authority, burst: Burst) {
     let (n, id) = shared.next_id();
-    let mut x = Exchange::blank(id, SourceKind::Proxy, at);
+    let mut x = Exchange::blank(id, SourceKind::Proxy, burst.at);
     x.evidence.locator = super::locator(&shared.session, n);
     if shared.settings.addresses_and_version {
         x.client = Some(crate::net::text::socket_string(client));
@@ -111,11 +296,104 @@ pub(crate) fn record(
     x.host = norm_host(authority.host());
     x.scheme = "tcp".into();
     x.metadata_only = true;
-    x.anomalies.extend(kept.not_kept());
-    x.request_body = kept.take();
+    x.anomalies.extend(burst.anomaly);
+    x.request_body = burst.bytes;
     shared
         .counters
         .exchanges
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     shared.emit_exchange(x);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    fn bursts() -> (Bursts, Arc<AtomicUsize>) {
+        let held = Arc::new(AtomicUsize::new(0));
+        (Bursts::new(held.clone()), held)
+    }
+
+    #[test]
+    fn a_burst_is_taken_once_quiet_or_at_the_end() {
+        let (b, held) = bursts();
+        assert!(b.due_at().is_none());
+        b.read(b"hello");
+        assert!(b.due_at().is_some_and(|t| t > Instant::now()));
+        assert!(b.take(false).is_none(), "not quiet yet");
+        assert_eq!(held.load(Ordering::Relaxed), 5);
+        let burst = b.take(true).unwrap();
+        assert_eq!(burst.bytes, b"hello");
+        assert!(burst.anomaly.is_none());
+        assert_eq!(held.load(Ordering::Relaxed), 0, "handed out");
+        assert!(b.due_at().is_none() && b.take(true).is_none());
+        assert!(b.end(Timestamp::now()).is_none(), "nothing left to say");
+    }
+
+    #[test]
+    fn a_client_that_never_pauses_is_recorded_while_it_goes_on() {
+        let longest = Duration::from_millis(100);
+        let b = Bursts::timed(Arc::default(), QUIET, longest);
+        let start = Instant::now();
+        let taken = loop {
+            b.read(b"tick");
+            std::thread::sleep(Duration::from_millis(10));
+            if let Some(burst) = b.take(false) {
+                break burst;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "never recorded");
+        };
+        assert!(start.elapsed() >= longest);
+        assert!(taken.bytes.len() >= 4 * 10, "{}", taken.bytes.len());
+        b.read(b"tock");
+        assert!(b.take(false).is_none(), "a new burst, not yet due");
+    }
+
+    #[test]
+    fn bursts_share_the_tunnels_64_kib_and_the_rest_is_said_unsearched() {
+        let (b, held) = bursts();
+        b.read(&[1; 10]);
+        assert_eq!(b.take(true).unwrap().bytes.len(), 10);
+        b.read(&vec![2; 70_000]);
+        let second = b.take(true).unwrap();
+        assert_eq!(second.bytes.len(), DEFAULT_MAX_UNPARSED_BYTES - 10);
+        let detail = second.anomaly.unwrap().detail;
+        let past = 70_000 - (DEFAULT_MAX_UNPARSED_BYTES - 10);
+        assert!(detail.starts_with(&format!("{past} of")), "{detail}");
+        // Spent: no more bursts, only a count.
+        b.read(b"ping");
+        b.read(b"pong");
+        assert!(b.due_at().is_none() && b.take(true).is_none());
+        let last = b.end(Timestamp::now()).unwrap();
+        assert!(last.bytes.is_empty());
+        let last = last.anomaly.unwrap();
+        assert_eq!(last.kind, "payload-not-searched");
+        assert!(
+            last.detail.starts_with("8 of the client's bytes"),
+            "{}",
+            last.detail
+        );
+        assert_eq!(held.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_tunnel_whose_client_said_nothing_is_one_contact() {
+        let (b, _) = bursts();
+        let at = Timestamp::now();
+        let contact = b.end(at).unwrap();
+        assert_eq!(contact.at, at);
+        assert!(contact.bytes.is_empty() && contact.anomaly.is_none());
+    }
+
+    #[test]
+    fn all_tunnels_together_keep_at_most_their_total() {
+        let held = Arc::new(AtomicUsize::new(DEFAULT_MAX_UNPARSED_TOTAL - 3));
+        let b = Bursts::new(held.clone());
+        b.read(b"abcdef");
+        let burst = b.take(true).unwrap();
+        assert_eq!(burst.bytes, b"abc");
+        assert!(burst.anomaly.unwrap().detail.contains("held as many"));
+        assert_eq!(held.load(Ordering::Relaxed), DEFAULT_MAX_UNPARSED_TOTAL - 3);
+    }
 }
