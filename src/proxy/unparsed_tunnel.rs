@@ -7,13 +7,13 @@
 //! identifier a phone sends that way through the proxy gives the finding the tap
 //! gives for it in a capture.
 //!
-//! Recorded as it goes, not when the tunnel ends (such a connection may stay open for
-//! hours): the client's bytes are cut into **bursts**, a burst ending when the client
-//! has sent nothing for [`QUIET`] (or [`LONGEST_BURST`] after its first byte, for a
-//! client that never pauses that long), and each burst is one exchange (time of its first
-//! byte). The client's bytes past the tunnel's 64 KiB are counted, and said not to be
-//! searched by one last exchange when the tunnel ends; a tunnel whose client sent
-//! nothing is one exchange with no payload when it ends.
+//! Recorded as it goes, not when the tunnel ends (such a connection may stay open
+//! for hours): the client's bytes are cut into **bursts**, a burst ending when the
+//! client has sent nothing for [`QUIET`] (or [`LONGEST_BURST`] after its first byte,
+//! for a client that never pauses that long), and each burst is one exchange at the
+//! time of its first byte. The client's bytes past the tunnel's 64 KiB are counted,
+//! and said not to be searched by one last exchange when the tunnel ends; a tunnel
+//! whose client sent nothing is one exchange with no payload when it ends.
 
 use std::future::Future;
 use std::io;
@@ -40,10 +40,10 @@ use crate::timestamp::Timestamp;
 /// Client silence that ends a burst: a protocol's message and its client's
 /// follow-ups within a round trip stay one exchange, and a finding still shows
 /// within about a second of the bytes that made it.
-pub(crate) const QUIET: Duration = Duration::from_secs(1);
+const QUIET: Duration = Duration::from_secs(1);
 /// Longest burst: a client that sends something every second or more often (a
 /// stream, frequent heartbeats) is still reported while it goes on.
-pub(crate) const LONGEST_BURST: Duration = Duration::from_secs(5);
+const LONGEST_BURST: Duration = Duration::from_secs(5);
 
 /// The client's bytes of one tunnel not yet recorded, shared by the side that reads
 /// them and the one that records them.
