@@ -428,6 +428,7 @@ fn read_flow(datagrams: &[(Vec<u8>, bool)], s: &Secrets) -> (u64, usize) {
         tls: Some(TlsSeen::default()),
         protocol: None,
         app_uid: None,
+        tunnel: None,
     };
     let mut flow = QuicFlow::new(
         QUIC_V1,

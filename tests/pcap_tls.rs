@@ -836,3 +836,116 @@ mod wss {
         assert_eq!(list[0].host, "ws.umeng.com");
     }
 }
+
+/// `connect.pcap` (captures/tls/make_connect.py): a phone behind an explicit HTTP
+/// proxy. What each `CONNECT` tunnel carries is a connection of its own, as Wireshark
+/// and Zeek read it: TLS without keys is its metadata exchange named by its server
+/// name (so contact with a tracker still counts), with the key log its requests are
+/// paired with their responses (the tunnel's second HTTP/1 parser counts its
+/// requests after the `CONNECT`s), and a protocol no parser reads is searched.
+mod connect {
+    use super::*;
+
+    fn rows(list: &[Exchange]) -> Vec<(String, String, Option<u16>, bool)> {
+        list.iter()
+            .map(|x| {
+                let kind = if x.metadata_only {
+                    x.scheme.to_uppercase()
+                } else {
+                    x.method.clone()
+                };
+                let status = x.response.as_ref().map(|r| r.status);
+                (kind, x.host.clone(), status, x.anomalies.is_empty())
+            })
+            .collect()
+    }
+
+    fn row(kind: &str, host: &str, status: Option<u16>) -> (String, String, Option<u16>, bool) {
+        (kind.into(), host.into(), status, true)
+    }
+
+    const TRACKER: &str = "ulogs.umeng.com";
+    const PUSH: &str = "api.jpush.cn";
+
+    #[test]
+    fn without_keys_each_tunnel_is_a_connection_of_its_own() {
+        let (list, _) = exchanges("connect.pcap", Vec::new());
+        assert_eq!(
+            rows(&list),
+            [
+                row("CONNECT", TRACKER, Some(407)),
+                row("CONNECT", TRACKER, Some(200)),
+                row("TLS", TRACKER, None),
+                row("CONNECT", PUSH, Some(200)),
+                row("TCP", PUSH, None),
+            ]
+        );
+        let tls = list[2].tls.as_ref().unwrap();
+        assert_eq!(tls.sni.as_deref(), Some(TRACKER));
+        assert!(!tls.decrypted);
+        // Timed at the tunnel's first byte (the ClientHello), after its `200`.
+        assert!(list[2].at > list[1].at, "{} {}", list[2].at, list[1].at);
+        assert!(list[4]
+            .request_body
+            .ends_with(br#""oaid": "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b"}"#));
+
+        let run = analyse("connect.pcap", &[]);
+        let found: Vec<(&str, &str)> = run
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("tracker-contact-before-consent", TRACKER),
+                ("share-after-refusal", PUSH),
+            ]
+        );
+        assert_eq!(run.findings[1].data[0].location, "payload");
+    }
+
+    #[test]
+    fn with_the_key_log_the_tunnels_requests_pair_with_their_responses() {
+        let (list, summary) = exchanges("connect.pcap", vec![keylog_named("connect.keylog")]);
+        assert_eq!(
+            rows(&list),
+            [
+                row("CONNECT", TRACKER, Some(407)),
+                row("CONNECT", TRACKER, Some(200)),
+                row("POST", TRACKER, Some(200)),
+                row("GET", TRACKER, Some(200)),
+                row("CONNECT", PUSH, Some(200)),
+                row("TCP", PUSH, None),
+            ]
+        );
+        assert!(list[2].tls.as_ref().is_some_and(|t| t.decrypted));
+        assert_eq!(summary.flows.tls_decrypted, 1);
+        let run = analyse("connect.pcap", &[keylog_named("connect.keylog")]);
+        let on_tracker = run
+            .findings
+            .iter()
+            .filter(|f| f.destination.host == TRACKER && f.rule.as_str() == "share-after-refusal")
+            .count();
+        assert_eq!(on_tracker, 2, "both requests in the tunnel");
+    }
+
+    #[test]
+    fn tshark_reads_the_same_requests() {
+        let Some(tshark) = tshark() else {
+            eprintln!("note: tshark not on PATH; the tshark cross-check is skipped");
+            return;
+        };
+        let keylog = dir().join("connect.keylog");
+        let theirs = tshark_requests(&tshark, "connect.pcap", Some(&keylog));
+        let (list, _) = exchanges("connect.pcap", vec![keylog_named("connect.keylog")]);
+        let (connects, inside): (Vec<String>, Vec<String>) =
+            theirs.into_iter().partition(|l| l.starts_with("CONNECT "));
+        assert_eq!(connects.len(), 3, "{connects:?}");
+        let ours: Vec<String> = request_lines(&list)
+            .into_iter()
+            .filter(|l| !l.starts_with("CONNECT "))
+            .collect();
+        assert_eq!(ours, inside);
+    }
+}

@@ -14,7 +14,11 @@
 //! keys, unknown protocols, connections that never carried data), so contact with a
 //! tracker is never invisible. A cleartext connection in a protocol no parser reads
 //! hands its client's first bytes to that event (its `payload`, bounded per
-//! connection and per table), for the analysis to search.
+//! connection and per table), for the analysis to search. What a `CONNECT` tunnel (or
+//! an upgrade other than WebSocket's and h2c's) carries after its answer counts as a
+//! connection of its own: sniffed afresh, it may become that one metadata event
+//! (named by its TLS server name, else the `CONNECT` target: [`ConnInfo::tunnel`]),
+//! and its HTTP/1 requests are paired by a parser that counts them from there.
 //!
 //! A UDP flow is reported as one [`FlowEvent::Metadata`] at its first datagram (with
 //! that datagram as its `payload` when the client sent it and it is not QUIC), except
@@ -256,6 +260,9 @@ pub struct ConnInfo {
     pub protocol: Option<AppProtocol>,
     /// The Android app of the connection: the UID of its first packet that names one.
     pub app_uid: Option<i32>,
+    /// The target (`host:port`) of the `CONNECT` that made the connection a tunnel,
+    /// once answered 2xx: what the tunnel reaches, named when no TLS server name is.
+    pub tunnel: Option<String>,
 }
 
 /// What the flow table hands to its owner.
@@ -448,6 +455,9 @@ struct ConnState {
     info: ConnInfo,
     app: App,
     requests_seen: u64,
+    /// `requests_seen` when the current HTTP/1 parser started (after a tunnel, the
+    /// connection's second): its request indices count from there.
+    http_base: u64,
     pending: VecDeque<(u64, HttpRequest)>,
     /// An HTTP exchange or the metadata exchange was handed out.
     emitted: bool,
@@ -1255,6 +1265,7 @@ fn new_info(
         tls: None,
         protocol: None,
         app_uid: None,
+        tunnel: None,
     }
 }
 
@@ -1292,6 +1303,7 @@ impl ConnState {
                 meta: None,
             },
             requests_seen: 0,
+            http_base: 0,
             pending: VecDeque::new(),
             emitted: false,
             metadata_due: false,
@@ -1498,7 +1510,10 @@ impl ConnState {
             self.info.protocol = Some(protocol);
         }
         self.app = match protocol {
-            AppProtocol::Http1 => App::Http(Box::new(Http1Conn::new(limits.http.clone()))),
+            AppProtocol::Http1 => {
+                self.http_base = self.requests_seen;
+                App::Http(Box::new(Http1Conn::new(limits.http.clone())))
+            }
             // TLS inside decrypted TLS (a tunnel) is not opened.
             AppProtocol::Tls if self.tls.is_some() => App::Opaque,
             AppProtocol::Tls if self.keys_loaded => {
@@ -1524,8 +1539,8 @@ impl ConnState {
             AppProtocol::Http2PriorKnowledge => {
                 App::Http2(Box::new(Http2Conn::new(limits.http2.clone())))
             }
-            // Searched only when it is all the connection carries: after a tunnel's
-            // or an upgrade's exchanges there would be no exchange to carry it.
+            // Searched when nothing else was read of the connection (or of the tunnel
+            // it became): the metadata exchange carries it.
             AppProtocol::Unknown if !self.emitted => {
                 App::Unparsed(Unparsed::new(Arc::clone(&self.unparsed_held)))
             }
@@ -1713,6 +1728,7 @@ impl ConnState {
                     request_index,
                     response,
                 } => {
+                    let request_index = self.http_base + request_index;
                     while let Some((index, _)) = self.pending.front() {
                         if *index >= request_index {
                             break;
@@ -1723,6 +1739,11 @@ impl ConnState {
                     }
                     match self.pending.front() {
                         Some((index, request)) if *index == request_index => {
+                            if (200..300).contains(&response.status)
+                                && request.method.eq_ignore_ascii_case("CONNECT")
+                            {
+                                self.info.tunnel = Some(request.target.clone());
+                            }
                             if response.status == 101 {
                                 self.ws_upgrade = WsUpgrade::of(request);
                             }
@@ -1750,7 +1771,7 @@ impl ConnState {
                     // Taken for HTTP on its first bytes, but its first request is not:
                     // when nothing was read of it, its client bytes are searched as a
                     // protocol no parser reads.
-                    if self.emitted || self.requests_seen > 0 {
+                    if self.emitted || self.requests_seen > self.http_base {
                         continue;
                     }
                     let App::Http(http) = &mut self.app else {
@@ -1806,6 +1827,12 @@ impl ConnState {
                         }
                         continue;
                     }
+                    // What the tunnel carries is a connection of its own: nothing of
+                    // it is handed out yet (TLS without keys, or a protocol no parser
+                    // reads, becomes its metadata exchange, timed at its first byte).
+                    self.emitted = false;
+                    self.metadata_due = false;
+                    self.info.first_client_data = None;
                     self.app = App::Sniffing {
                         prefix: Vec::new(),
                         meta: None,
@@ -2190,6 +2217,45 @@ mod tests {
             })
             .collect();
         assert_eq!(got, [(0, "HTTP/1.1"), (1, "HTTP/2")]);
+    }
+
+    #[test]
+    fn requests_inside_a_connect_tunnel_pair_with_their_responses() {
+        // Request indices of the tunnel's own HTTP/1 parser start after the CONNECTs.
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40010);
+        let c: &[&[u8]] = &[
+            b"CONNECT a.example:8080 HTTP/1.1\r\nHost: a.example:8080\r\n\r\n",
+            b"CONNECT a.example:8080 HTTP/1.1\r\nHost: a.example:8080\r\nProxy-Authorization: Basic dTpw\r\n\r\n",
+            b"GET /in HTTP/1.1\r\nHost: a.example\r\n\r\n",
+        ];
+        let s: &[&[u8]] = &[
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 Connection established\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+        ];
+        let (mut cseq, mut sseq, mut n) = (101u32, 501u32, 4);
+        for (up, down) in c.iter().zip(s) {
+            seg(&mut t, &mut out, n, true, 40010, cseq, ACK, up);
+            seg(&mut t, &mut out, n + 1, false, 40010, sseq, ACK, down);
+            cseq += up.len() as u32;
+            sseq += down.len() as u32;
+            n += 2;
+        }
+        assert_eq!(
+            kinds(&out),
+            [
+                "http a.example:8080 407",
+                "http a.example:8080 200",
+                "http /in 204"
+            ]
+        );
+        let FlowEvent::Http { index, conn, .. } = &out[2] else {
+            unreachable!()
+        };
+        assert_eq!(*index, 2);
+        assert_eq!(conn.tunnel.as_deref(), Some("a.example:8080"));
     }
 
     #[test]

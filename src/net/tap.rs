@@ -397,6 +397,12 @@ impl Tap {
                 return sni.to_ascii_lowercase();
             }
         }
+        if let Some(tunnel) = &conn.tunnel {
+            let host = host_without_port(tunnel);
+            if !host.is_empty() {
+                return host;
+            }
+        }
         if let Some(name) = self.dns.lookup(conn.server.ip, at) {
             return name.to_string();
         }
