@@ -949,3 +949,98 @@ mod connect {
         assert_eq!(ours, inside);
     }
 }
+
+/// `socks5.pcap` (captures/tls/make_connect.py): the phone through a SOCKS5 proxy.
+/// The handshake is watched from the side; the tunnel it opens is the connection
+/// (named by its TLS server name, else the `CONNECT` target), as Wireshark's and
+/// Zeek's SOCKS analysers hand it on; a refused tunnel is an anomaly.
+mod socks5 {
+    use super::*;
+
+    fn rows(list: &[Exchange]) -> Vec<(String, String, Option<u16>)> {
+        list.iter()
+            .map(|x| {
+                let kind = if x.metadata_only {
+                    x.scheme.to_uppercase()
+                } else {
+                    x.method.clone()
+                };
+                (kind, x.host.clone(), x.response.as_ref().map(|r| r.status))
+            })
+            .collect()
+    }
+
+    fn row(kind: &str, host: &str, status: Option<u16>) -> (String, String, Option<u16>) {
+        (kind.into(), host.into(), status)
+    }
+
+    const TRACKER: &str = "app-measurement.com";
+    const PUSH: &str = "api.jpush.cn";
+
+    #[test]
+    fn without_keys_the_tunnels_are_named_by_what_they_reach() {
+        let (list, _) = exchanges("socks5.pcap", Vec::new());
+        assert_eq!(
+            rows(&list),
+            [
+                row("TLS", TRACKER, None),
+                row("TCP", "10.8.0.1", None),
+                row("TCP", PUSH, None),
+            ]
+        );
+        assert_eq!(list[0].tls.as_ref().unwrap().sni.as_deref(), Some(TRACKER));
+        let refused = &list[1].anomalies;
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].kind, "socks-refused");
+        assert!(
+            refused[0].detail.contains("graph.facebook.com:443")
+                && refused[0]
+                    .detail
+                    .contains("connection not allowed by ruleset"),
+            "{}",
+            refused[0].detail
+        );
+        assert!(
+            list[2].request_body.starts_with(b"\x01\x01"),
+            "the tunnel's bytes only"
+        );
+
+        let run = analyse("socks5.pcap", &[]);
+        let found: Vec<(&str, &str)> = run
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("tracker-contact-before-consent", TRACKER),
+                ("share-after-refusal", PUSH),
+            ]
+        );
+        assert_eq!(run.findings[1].data[0].location, "payload");
+    }
+
+    #[test]
+    fn with_the_key_log_the_tunnels_requests_are_read() {
+        let (list, summary) = exchanges("socks5.pcap", vec![keylog_named("socks5.keylog")]);
+        assert_eq!(
+            rows(&list),
+            [
+                row("POST", TRACKER, Some(200)),
+                row("GET", TRACKER, Some(200)),
+                row("TCP", "10.8.0.1", None),
+                row("TCP", PUSH, None),
+            ]
+        );
+        assert!(list[..2].iter().all(|x| x.anomalies.is_empty()));
+        assert_eq!(summary.flows.tls_decrypted, 1);
+        if let Some(tshark) = tshark() {
+            let keylog = dir().join("socks5.keylog");
+            assert_eq!(
+                tshark_requests(&tshark, "socks5.pcap", Some(&keylog)),
+                request_lines(&list)
+            );
+        }
+    }
+}

@@ -466,6 +466,12 @@ pub fn capture_chain(data: &[u8]) -> u64 {
 
 /// The key log of the TLS corpus (`captures/tls/`), which the `tls_tap` seeds use.
 const TLS_CORPUS_KEYLOG: &[u8] = include_bytes!("../../captures/tls/tls.keylog");
+/// The key logs of the tunnels through proxies (`captures/tls/connect.pcap`,
+/// `socks5.pcap`), also `tls_tap` seeds.
+const PROXIED_KEYLOGS: [&[u8]; 2] = [
+    include_bytes!("../../captures/tls/connect.keylog"),
+    include_bytes!("../../captures/tls/socks5.keylog"),
+];
 
 /// `tls_tap`: the input is a pcap or pcapng file (seeds: `captures/tls/*`), run through
 /// a `Tap` that knows the TLS corpus's key log, and also the key log of any Decryption
@@ -487,6 +493,9 @@ pub fn tls_tap(data: &[u8]) {
         Default::default(),
     );
     tap.add_keylog(TLS_CORPUS_KEYLOG);
+    for keylog in PROXIED_KEYLOGS {
+        tap.add_keylog(keylog);
+    }
     let mut check = |x: Exchange| {
         assert!(!x.host.is_empty(), "exchange without host");
         assert!(x.id.starts_with("x-"));

@@ -15,8 +15,9 @@
 //! tracker is never invisible. A cleartext connection in a protocol no parser reads
 //! hands its client's first bytes to that event (its `payload`, bounded per
 //! connection and per table), for the analysis to search. What a `CONNECT` tunnel (or
-//! an upgrade other than WebSocket's and h2c's) carries after its answer counts as a
-//! connection of its own: sniffed afresh, it may become that one metadata event
+//! an upgrade other than WebSocket's and h2c's) carries after its answer, or a SOCKS5
+//! tunnel after its handshake ([`socks::Handshake`]), counts as a connection of its
+//! own: sniffed afresh, it may become that one metadata event
 //! (named by its TLS server name, else the `CONNECT` target: [`ConnInfo::tunnel`]),
 //! and its HTTP/1 requests are paired by a parser that counts them from there.
 //!
@@ -88,6 +89,7 @@ use crate::net::quic::QuicInitialReader;
 use crate::net::quic_conn::QuicConnLimits;
 use crate::net::quic_flow::QuicFlow;
 use crate::net::sniff::{self, AppProtocol, Sniff};
+use crate::net::socks;
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
 use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted, TlsDecryptor, TlsOutput};
@@ -413,6 +415,8 @@ enum App {
     Unparsed(Unparsed),
     /// A WebSocket after its upgrade: the client's messages become exchanges.
     WebSocket(Box<WebSocket>),
+    /// A SOCKS5 handshake, watched until its tunnel opens.
+    Socks(Box<socks::Handshake>),
     /// Nothing more to read (encrypted, a tunnel after its exchanges, lost sync).
     Opaque,
 }
@@ -1536,6 +1540,7 @@ impl ConnState {
                 }
             }
             AppProtocol::Dns => App::DnsTcp(Box::new(DnsTcpFramer::new())),
+            AppProtocol::Socks5 => App::Socks(Box::default()),
             AppProtocol::Http2PriorKnowledge => {
                 App::Http2(Box::new(Http2Conn::new(limits.http2.clone())))
             }
@@ -1577,6 +1582,10 @@ impl ConnState {
                     ws.reader.push(bytes, meta.ts, meta.frame, &mut events);
                     self.websocket(&mut events, out);
                 }
+            }
+            App::Socks(handshake) => {
+                let watched = handshake.push(from_client, bytes);
+                self.socks(watched, meta, limits, out);
             }
             App::Http(http) => {
                 let mut events = std::mem::take(&mut self.http_events);
@@ -1843,6 +1852,54 @@ impl ConnState {
                     }
                 }
                 Http1Event::Anomaly(a) => self.note(a),
+            }
+        }
+    }
+
+    /// Acts on a watched SOCKS5 handshake: the open tunnel is read as the connection
+    /// (named by its target when no TLS server name names it), a refusal is noted,
+    /// and bytes that are not SOCKS5 after all are searched as a protocol no parser
+    /// reads.
+    fn socks(
+        &mut self,
+        watched: socks::Watched,
+        meta: SegmentMeta,
+        limits: &FlowLimits,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        match watched {
+            socks::Watched::NeedMore => {}
+            socks::Watched::Tunnel {
+                target,
+                client_rest,
+                server_rest,
+            } => {
+                self.info.tunnel = Some(target);
+                // Timed at the tunnel's first byte, not the greeting's.
+                self.info.first_client_data = None;
+                self.app = App::Sniffing {
+                    prefix: Vec::new(),
+                    meta: None,
+                };
+                self.data(true, &client_rest, meta, limits, out);
+                self.data(false, &server_rest, meta, limits, out);
+            }
+            socks::Watched::Refused { why, target } => {
+                let to = target.map(|t| format!(" to {t}")).unwrap_or_default();
+                self.note(Anomaly::new(
+                    "socks-refused",
+                    format!("SOCKS5 tunnel{to} not opened: {why}"),
+                ));
+                self.app = App::Opaque;
+            }
+            socks::Watched::NotSocks { client } => {
+                let mut unparsed = Unparsed::new(Arc::clone(&self.unparsed_held));
+                unparsed.push(
+                    &client,
+                    limits.max_unparsed_bytes,
+                    limits.max_unparsed_total,
+                );
+                self.app = App::Unparsed(unparsed);
             }
         }
     }

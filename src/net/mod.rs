@@ -37,6 +37,7 @@ pub mod quic;
 pub mod quic_conn;
 pub mod quic_flow;
 pub mod sniff;
+pub mod socks;
 pub mod tap;
 pub mod tap_inputs;
 pub mod tcp;

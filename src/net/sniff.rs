@@ -13,6 +13,10 @@
 //!   (all 24 bytes); a server's first SETTINGS frame on stream 0.
 //! - TLS: a handshake record (type 22, version 3.0–3.4, length 1..=2^14+2048) whose
 //!   first handshake message is a ClientHello (servers: ServerHello, or an alert).
+//! - SOCKS5: a client greeting (version 5, 1 to [`MAX_SOCKS_METHODS`] authentication
+//!   methods, each one IANA assigns or a private one). Three bytes are a weak
+//!   signature; the server's answers confirm it ([`super::socks::Handshake`]), and a
+//!   connection they do not is searched as a protocol no parser reads.
 //! - DNS over TCP: content alone is too weak (a 2-byte length and a 12-byte header fit
 //!   many binary protocols), so it is only recognised when the caller's port hint says
 //!   53 is involved ([`sniff_client_with_ports`]) and the bytes parse as a query
@@ -34,6 +38,8 @@ pub enum AppProtocol {
     Dns,
     /// QUIC (over UDP): only its Initial packets are read, for the server name.
     Quic,
+    /// A SOCKS5 client's greeting: the tunnel it opens carries the connection.
+    Socks5,
     Unknown,
 }
 
@@ -61,6 +67,7 @@ pub fn sniff_client(prefix: &[u8]) -> Sniff {
         http1_request(prefix),
         h2_preface(prefix),
         tls_record(prefix, &[1]),
+        socks5_greeting(prefix),
     ];
     pick(&mut verdicts)
 }
@@ -139,6 +146,29 @@ fn http1_request(prefix: &[u8]) -> Sniff {
         best = pick(&mut [best, verdict]);
     }
     best
+}
+
+/// Most authentication methods a SOCKS5 greeting is taken to offer (clients offer
+/// one to three; IANA has assigned ten).
+pub const MAX_SOCKS_METHODS: u8 = 10;
+
+/// A SOCKS5 greeting: version 5, then 1 to [`MAX_SOCKS_METHODS`] methods, each an
+/// assigned one (0–9) or a private one (0x80–0xFE).
+fn socks5_greeting(prefix: &[u8]) -> Sniff {
+    let valid = |m: &u8| *m <= 9 || (0x80..=0xFE).contains(m);
+    match prefix {
+        [] | [5] => Sniff::NeedMore,
+        [5, n, methods @ ..] if (1..=MAX_SOCKS_METHODS).contains(n) => {
+            let n = usize::from(*n);
+            match methods.get(..n) {
+                Some(all) if all.iter().all(valid) => Sniff::Known(AppProtocol::Socks5),
+                Some(_) => Sniff::Unknown,
+                None if methods.iter().all(valid) => Sniff::NeedMore,
+                None => Sniff::Unknown,
+            }
+        }
+        _ => Sniff::Unknown,
+    }
 }
 
 fn h2_preface(prefix: &[u8]) -> Sniff {
@@ -308,6 +338,31 @@ mod tests {
         check_prefixes(b"HTTP/1.1 200 OK", sniff_server, AppProtocol::Http1);
         assert_eq!(sniff_server(b"HTTP/2"), Sniff::Unknown);
         assert_eq!(sniff_server(b"220 smtp.example.com ESMTP"), Sniff::Unknown);
+    }
+
+    #[test]
+    fn socks5_greetings() {
+        // curl (none and user/password), Chromium (none), a private method.
+        for g in [&b"\x05\x02\x00\x02"[..], b"\x05\x01\x00", b"\x05\x01\x80"] {
+            check_prefixes(g, sniff_client, AppProtocol::Socks5);
+        }
+        assert_eq!(sniff_client(b"\x05\x00"), Sniff::Unknown, "no method");
+        assert_eq!(
+            sniff_client(b"\x05\x0b"),
+            Sniff::Unknown,
+            "too many methods"
+        );
+        assert_eq!(
+            sniff_client(b"\x05\x02\x00\x20"),
+            Sniff::Unknown,
+            "unassigned"
+        );
+        assert_eq!(
+            sniff_client(b"\x05\x01\xff"),
+            Sniff::Unknown,
+            "the refusal code"
+        );
+        assert_eq!(sniff_client(b"\x04\x01\x00\x50"), Sniff::Unknown, "SOCKS4");
     }
 
     fn dns_query() -> Vec<u8> {

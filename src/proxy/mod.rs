@@ -58,7 +58,6 @@ pub mod page;
 mod pool;
 mod random;
 pub mod serve;
-mod socks;
 mod unparsed_tunnel;
 pub mod upstream;
 

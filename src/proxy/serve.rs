@@ -86,8 +86,9 @@ use super::body::{self, Body, Rewind};
 use super::coalesce::{Coalesce, LastResponse, ShutdownWrite};
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
 use super::head;
-use super::{ca, pool, socks, unparsed_tunnel, upstream, Shared};
+use super::{ca, pool, unparsed_tunnel, upstream, Shared};
 use crate::net::sniff::{sniff_client, AppProtocol, Sniff, H2_PREFACE};
+use crate::net::socks;
 
 /// Bytes of a TLS ClientHello read, at most, before the connection is dropped (a
 /// real one is under 2 kB; rustls bounds a handshake message at 64 KiB).

@@ -577,7 +577,7 @@ impl UpstreamProxy {
     /// answers read exactly, so the server's first bytes stay in the stream. Errors
     /// without the proxy's name, which [`UpstreamProxy::connect`] adds.
     async fn socks_connect(&self, host: &str, port: u16) -> io::Result<UpstreamStream> {
-        use super::socks;
+        use crate::net::socks;
         let mut stream = self.open().await?;
         stream
             .write_all(&socks::client_greeting(self.credentials.is_some()))

@@ -1,8 +1,10 @@
-//! SOCKS5 (RFC 1928) with user name and password authentication (RFC 1929), both
-//! ways: as a client of the proxy speaks it (the messages parsed from the bytes read
-//! so far, and the answers to them; [`super::serve`] reads and writes), and as the
-//! proxy speaks to an upstream SOCKS5 proxy (`--upstream-proxy socks5://`: the
-//! requests, and the answers read; [`super::upstream`] reads and writes). Sans-I/O.
+//! SOCKS5 (RFC 1928) with user name and password authentication (RFC 1929), sans
+//! I/O, three ways: as a client of the proxy speaks it (the messages parsed from the
+//! bytes read so far, and the answers to them; `proxy::serve` reads and writes), as
+//! the proxy speaks to an upstream SOCKS5 proxy (`--upstream-proxy socks5://`: the
+//! requests, and the answers read; `proxy::upstream` reads and writes), and as the
+//! pcap tap watches a handshake from the side ([`Handshake`]: both directions, until
+//! the tunnel opens and what it carries is read as a connection of its own).
 //!
 //! Only `CONNECT` is served (a SOCKS5 `CONNECT` becomes the same tunnel as an HTTP
 //! `CONNECT`); `BIND` and `UDP ASSOCIATE` get "command not supported". SOCKS4 and 4a
@@ -254,6 +256,167 @@ pub fn reply_text(code: u8) -> &'static str {
     }
 }
 
+/// Bytes of each side a [`Handshake`] holds at most before its tunnel opens: a
+/// greeting, credentials and a request take at most 1 032 bytes, the server's answers
+/// 266.
+pub const MAX_HANDSHAKE: usize = 2048;
+
+/// A SOCKS5 handshake watched from the side (the pcap tap): both directions' bytes as
+/// they come, until the tunnel opens, the server refuses, or they turn out not to be
+/// SOCKS5. A client may send its next message before the server's answer to the
+/// last one: each side is read on its own.
+#[derive(Debug, Default)]
+pub struct Handshake {
+    client: Vec<u8>,
+    server: Vec<u8>,
+}
+
+/// What a watched handshake has come to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Watched {
+    NeedMore,
+    /// The tunnel to `target` (`host:port`, an IPv6 address in brackets) is open;
+    /// the bytes after the handshake, each way, are the first of the tunnel's.
+    Tunnel {
+        target: String,
+        client_rest: Vec<u8>,
+        server_rest: Vec<u8>,
+    },
+    /// The server refused (or the client asked for something other than a tunnel):
+    /// why, and the target when the client had named one.
+    Refused {
+        why: &'static str,
+        target: Option<String>,
+    },
+    /// Not SOCKS5 (or a method whose messages are not read): every client byte seen.
+    NotSocks {
+        client: Vec<u8>,
+    },
+}
+
+/// Where a handshake stands in the bytes of both sides.
+enum Step {
+    NeedMore,
+    Tunnel {
+        target: String,
+        client_at: usize,
+        server_at: usize,
+    },
+    Refused(&'static str, Option<String>),
+    NotSocks,
+}
+
+impl Handshake {
+    /// The next bytes of one side. Held until the handshake is decided: at most
+    /// [`MAX_HANDSHAKE`] bytes a side and the last push.
+    pub fn push(&mut self, from_client: bool, bytes: &[u8]) -> Watched {
+        let side = if from_client {
+            &mut self.client
+        } else {
+            &mut self.server
+        };
+        side.extend_from_slice(bytes);
+        match step(&self.client, &self.server) {
+            Step::NeedMore if self.client.len().max(self.server.len()) <= MAX_HANDSHAKE => {
+                Watched::NeedMore
+            }
+            Step::NeedMore | Step::NotSocks => Watched::NotSocks {
+                client: std::mem::take(&mut self.client),
+            },
+            Step::Refused(why, target) => Watched::Refused { why, target },
+            Step::Tunnel {
+                target,
+                client_at,
+                server_at,
+            } => Watched::Tunnel {
+                target,
+                client_rest: self.client.get(client_at..).unwrap_or_default().to_vec(),
+                server_rest: self.server.get(server_at..).unwrap_or_default().to_vec(),
+            },
+        }
+    }
+
+    /// The client's bytes so far (a connection that ends during its handshake).
+    pub fn take_client(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.client)
+    }
+}
+
+/// Reads the handshake from the client's bytes `c` and the server's `s`.
+fn step(c: &[u8], s: &[u8]) -> Step {
+    let (methods, mut ci) = match greeting(c) {
+        Parsed::Done(methods, n) => (methods, n),
+        Parsed::Incomplete => return Step::NeedMore,
+        Parsed::Invalid(_) => return Step::NotSocks,
+    };
+    let Some(&[version, method]) = s.get(..2) else {
+        return Step::NeedMore;
+    };
+    if version != VERSION {
+        return Step::NotSocks;
+    }
+    if method == NO_ACCEPTABLE_METHOD {
+        return Step::Refused("no acceptable authentication method", None);
+    }
+    if !methods.contains(&method) {
+        return Step::NotSocks;
+    }
+    let mut si = 2;
+    match method {
+        NO_AUTHENTICATION => {}
+        USER_PASSWORD => {
+            match credentials(c.get(ci..).unwrap_or_default()) {
+                Parsed::Done(_, n) => ci += n,
+                Parsed::Incomplete => return Step::NeedMore,
+                Parsed::Invalid(_) => return Step::NotSocks,
+            }
+            let Some(&[auth_version, status]) = s.get(si..si + 2) else {
+                return Step::NeedMore;
+            };
+            if auth_version != AUTH_VERSION {
+                return Step::NotSocks;
+            }
+            if status != 0 {
+                return Step::Refused("credentials rejected", None);
+            }
+            si += 2;
+        }
+        // GSSAPI or a private method: its messages are not read.
+        _ => return Step::NotSocks,
+    }
+    let target = match request(c.get(ci..).unwrap_or_default()) {
+        Parsed::Done(Request::Connect(target), n) => {
+            ci += n;
+            target
+        }
+        Parsed::Done(Request::Refused(_), _) => {
+            return Step::Refused(
+                "not a CONNECT (BIND, UDP ASSOCIATE or an unknown address type)",
+                None,
+            )
+        }
+        Parsed::Incomplete => return Step::NeedMore,
+        Parsed::Invalid(_) => return Step::NotSocks,
+    };
+    let Some(head) = s.get(si..si + 5).and_then(|h| <[u8; 5]>::try_from(h).ok()) else {
+        return Step::NeedMore;
+    };
+    let Ok(len) = server_reply_len(&head) else {
+        return Step::NotSocks;
+    };
+    if s.len() < si + len {
+        return Step::NeedMore;
+    }
+    if head[1] != SUCCEEDED {
+        return Step::Refused(reply_text(head[1]), Some(target));
+    }
+    Step::Tunnel {
+        target,
+        client_at: ci,
+        server_at: si + len,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +489,67 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// However the two sides' bytes are cut and interleaved, the watched
+        /// handshake opens the same tunnel, and the bytes after it are the tunnel's.
+        #[test]
+        fn a_handshake_cut_anywhere_opens_the_same_tunnel(
+            credentials in proptest::bool::ANY,
+            cut_client in 1usize..40,
+            cut_server in 1usize..20,
+            server_first in proptest::bool::ANY,
+            tunnel in proptest::collection::vec(proptest::num::u8::ANY, 0..16),
+        ) {
+            let (c, s) = exchange(credentials, ("tracker.example", 443), SUCCEEDED);
+            let client = [c.concat(), tunnel.clone()].concat();
+            let server = s.concat();
+            let mut h = Handshake::default();
+            let (mut ci, mut si) = (0, 0);
+            let mut turn = server_first;
+            let decided = loop {
+                let (from_client, bytes) = if (turn && si < server.len()) || ci >= client.len() {
+                    let end = (si + cut_server).min(server.len());
+                    let b = &server[si..end];
+                    si = end;
+                    (false, b)
+                } else {
+                    let end = (ci + cut_client).min(client.len());
+                    let b = &client[ci..end];
+                    ci = end;
+                    (true, b)
+                };
+                turn = !turn;
+                match h.push(from_client, bytes) {
+                    Watched::NeedMore => {
+                        proptest::prop_assert!(ci < client.len() || si < server.len());
+                    }
+                    other => break other,
+                }
+            };
+            let Watched::Tunnel { target, client_rest, server_rest } = decided else {
+                return Err(proptest::test_runner::TestCaseError::fail(format!("{decided:?}")));
+            };
+            proptest::prop_assert_eq!(target, "tracker.example:443");
+            proptest::prop_assert_eq!([client_rest, client[ci..].to_vec()].concat(), tunnel);
+            proptest::prop_assert!(server_rest.is_empty() && si == server.len());
+        }
+
+        /// Any pushes: no panic, and nothing held past the bound (and a push).
+        #[test]
+        fn any_pushes_are_decided_within_the_bound(
+            pushes in proptest::collection::vec(
+                (proptest::bool::ANY, proptest::collection::vec(proptest::num::u8::ANY, 0..300)),
+                0..40,
+            ),
+        ) {
+            let mut h = Handshake::default();
+            for (from_client, bytes) in pushes {
+                if h.push(from_client, &bytes) != Watched::NeedMore {
+                    break;
+                }
+                proptest::prop_assert!(h.client.len().max(h.server.len()) <= MAX_HANDSHAKE);
+            }
+        }
+
         /// Any bytes: no panic, a message never longer than what was read, and more
         /// bytes never change a decided message (what the reading loop relies on).
         #[test]
@@ -393,5 +617,139 @@ mod tests {
         assert_eq!(choose_method(&[0], true), NO_AUTHENTICATION);
         assert_eq!(choose_method(&[0], false), NO_ACCEPTABLE_METHOD);
         assert_eq!(choose_method(&[1], true), NO_ACCEPTABLE_METHOD);
+    }
+
+    /// A whole handshake: client and server messages, as a client and a proxy send them.
+    fn exchange(credentials: bool, target: (&str, u16), code: u8) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let mut client = vec![client_greeting(credentials)];
+        let mut server: Vec<Vec<u8>> = vec![method_reply(if credentials {
+            USER_PASSWORD
+        } else {
+            NO_AUTHENTICATION
+        })
+        .to_vec()];
+        if credentials {
+            client.push(client_credentials(b"pixel7", b"s3cret").unwrap());
+            server.push(credentials_reply(true).to_vec());
+        }
+        client.push(client_connect(target.0, target.1).unwrap());
+        server.push(reply(code).to_vec());
+        (client, server)
+    }
+
+    /// Feeds the messages in turn (each client message before the server's answer),
+    /// the last client message followed by `tunnel` bytes in the same push.
+    fn watch(client: &[Vec<u8>], server: &[Vec<u8>], tunnel: &[u8]) -> Vec<Watched> {
+        let mut h = Handshake::default();
+        let mut seen = Vec::new();
+        for (i, (c, s)) in client.iter().zip(server).enumerate() {
+            let mut c = c.clone();
+            if i + 1 == client.len() {
+                c.extend_from_slice(tunnel);
+            }
+            seen.push(h.push(true, &c));
+            seen.push(h.push(false, s));
+        }
+        seen
+    }
+
+    #[test]
+    fn a_watched_handshake_opens_its_tunnel_to_the_target() {
+        for credentials in [false, true] {
+            let (c, s) = exchange(credentials, ("app-measurement.com", 443), SUCCEEDED);
+            let seen = watch(&c, &s, b"\x16\x03\x01");
+            let (last, before) = seen.split_last().unwrap();
+            assert!(before.iter().all(|w| *w == Watched::NeedMore), "{before:?}");
+            assert_eq!(
+                *last,
+                Watched::Tunnel {
+                    target: "app-measurement.com:443".into(),
+                    client_rest: b"\x16\x03\x01".to_vec(),
+                    server_rest: Vec::new(),
+                }
+            );
+        }
+        // All at once, byte by byte: the same tunnel.
+        let (c, s) = exchange(true, ("2001:db8::1", 8443), SUCCEEDED);
+        let mut h = Handshake::default();
+        let (c, s) = (c.concat(), s.concat());
+        let mut last = Watched::NeedMore;
+        for b in &c {
+            assert_eq!(h.push(true, &[*b]), Watched::NeedMore);
+        }
+        for b in &s {
+            last = h.push(false, &[*b]);
+        }
+        assert_eq!(
+            last,
+            Watched::Tunnel {
+                target: "[2001:db8::1]:8443".into(),
+                client_rest: Vec::new(),
+                server_rest: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_and_strangers_are_told_apart() {
+        let (c, s) = exchange(false, ("tracker.example", 443), NOT_ALLOWED);
+        assert_eq!(
+            watch(&c, &s, b"").pop(),
+            Some(Watched::Refused {
+                why: "connection not allowed by ruleset",
+                target: Some("tracker.example:443".into()),
+            })
+        );
+        let mut h = Handshake::default();
+        h.push(true, &client_greeting(true));
+        assert_eq!(
+            h.push(false, &method_reply(NO_ACCEPTABLE_METHOD)),
+            Watched::Refused {
+                why: "no acceptable authentication method",
+                target: None
+            }
+        );
+        let mut h = Handshake::default();
+        h.push(true, &client_greeting(true));
+        h.push(false, &method_reply(USER_PASSWORD));
+        h.push(true, &client_credentials(b"u", b"wrong").unwrap());
+        assert!(matches!(
+            h.push(false, &credentials_reply(false)),
+            Watched::Refused { .. }
+        ));
+        // A server that answers something else: the client's bytes go on as they are.
+        let mut h = Handshake::default();
+        h.push(true, b"\x05\x01\x00");
+        assert_eq!(
+            h.push(false, b"HTTP/1.1 400 Bad Request\r\n"),
+            Watched::NotSocks {
+                client: b"\x05\x01\x00".to_vec()
+            }
+        );
+        // A method the server did not get offered, and one whose messages are not read.
+        for method in [USER_PASSWORD, 1] {
+            let mut h = Handshake::default();
+            h.push(true, &[5, 2, 0, 1]);
+            let w = h.push(false, &method_reply(method));
+            assert!(matches!(w, Watched::NotSocks { .. }), "{method}: {w:?}");
+        }
+    }
+
+    #[test]
+    fn a_handshake_that_never_ends_is_not_held_beyond_its_bound() {
+        let mut h = Handshake::default();
+        assert_eq!(h.push(true, &[5, 1, 0]), Watched::NeedMore);
+        // The server stays silent while the client sends on.
+        let mut last = Watched::NeedMore;
+        let mut sent = 3;
+        while last == Watched::NeedMore {
+            last = h.push(true, &[0xAB; 100]);
+            sent += 100;
+            assert!(sent <= MAX_HANDSHAKE + 100, "held past the bound");
+        }
+        let Watched::NotSocks { client } = last else {
+            panic!("{last:?}")
+        };
+        assert_eq!(client.len(), sent, "every client byte handed on");
     }
 }
