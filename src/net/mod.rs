@@ -8,8 +8,8 @@
 //! order per direction ([`tcp`]);
 //! the flow table ([`flow`]) keeps one state per connection and hands the ordered
 //! bytes to the application-layer parser picked by content ([`sniff`]): HTTP/1
-//! ([`http1`]), HTTP/2 ([`http2`], with [`hpack`]), TLS handshakes ([`tls`]) or DNS
-//! ([`dns`]). A UDP flow's QUIC Initial packets give its server name ([`quic`]); with
+//! ([`http1`]), HTTP/2 ([`http2`], with [`hpack`]), TLS handshakes ([`tls`]), DNS
+//! ([`dns`]) or a SOCKS5 handshake ([`socks`], whose tunnel is read as the connection). A UDP flow's QUIC Initial packets give its server name ([`quic`]); with
 //! the key log, its later packets are decrypted ([`quic_conn`]) and read as HTTP/3
 //! ([`http3`], with [`qpack`]; the two joined by [`quic_flow`]). What comes out is
 //! [`Exchange`](crate::exchange::Exchange)s: one per HTTP request, or one
