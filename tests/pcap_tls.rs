@@ -837,6 +837,44 @@ mod wss {
     }
 }
 
+/// The exchanges of a capture of tunnels through a proxy: the method (or, for a
+/// metadata-only exchange, its scheme in capitals), host and status of each.
+fn tunnel_rows(list: &[Exchange]) -> Vec<(String, String, Option<u16>)> {
+    list.iter()
+        .map(|x| {
+            let kind = if x.metadata_only {
+                x.scheme.to_uppercase()
+            } else {
+                x.method.clone()
+            };
+            (kind, x.host.clone(), x.response.as_ref().map(|r| r.status))
+        })
+        .collect()
+}
+
+fn tunnel_row(kind: &str, host: &str, status: Option<u16>) -> (String, String, Option<u16>) {
+    (kind.into(), host.into(), status)
+}
+
+/// Without keys, the tunnels of `file` give contact with `tracker` (reached over TLS)
+/// and the push login's identifier at `payload` on `push`.
+fn assert_contact_and_payload(file: &str, tracker: &str, push: &str) {
+    let run = analyse(file, &[]);
+    let found: Vec<(&str, &str)> = run
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("tracker-contact-before-consent", tracker),
+            ("share-after-refusal", push),
+        ]
+    );
+    assert_eq!(run.findings[1].data[0].location, "payload");
+}
+
 /// `connect.pcap` (captures/tls/make_connect.py): a phone behind an explicit HTTP
 /// proxy. What each `CONNECT` tunnel carries is a connection of its own, as Wireshark
 /// and Zeek read it: TLS without keys is its metadata exchange named by its server
@@ -846,24 +884,6 @@ mod wss {
 mod connect {
     use super::*;
 
-    fn rows(list: &[Exchange]) -> Vec<(String, String, Option<u16>, bool)> {
-        list.iter()
-            .map(|x| {
-                let kind = if x.metadata_only {
-                    x.scheme.to_uppercase()
-                } else {
-                    x.method.clone()
-                };
-                let status = x.response.as_ref().map(|r| r.status);
-                (kind, x.host.clone(), status, x.anomalies.is_empty())
-            })
-            .collect()
-    }
-
-    fn row(kind: &str, host: &str, status: Option<u16>) -> (String, String, Option<u16>, bool) {
-        (kind.into(), host.into(), status, true)
-    }
-
     const TRACKER: &str = "ulogs.umeng.com";
     const PUSH: &str = "api.jpush.cn";
 
@@ -871,13 +891,13 @@ mod connect {
     fn without_keys_each_tunnel_is_a_connection_of_its_own() {
         let (list, _) = exchanges("connect.pcap", Vec::new());
         assert_eq!(
-            rows(&list),
+            tunnel_rows(&list),
             [
-                row("CONNECT", TRACKER, Some(407)),
-                row("CONNECT", TRACKER, Some(200)),
-                row("TLS", TRACKER, None),
-                row("CONNECT", PUSH, Some(200)),
-                row("TCP", PUSH, None),
+                tunnel_row("CONNECT", TRACKER, Some(407)),
+                tunnel_row("CONNECT", TRACKER, Some(200)),
+                tunnel_row("TLS", TRACKER, None),
+                tunnel_row("CONNECT", PUSH, Some(200)),
+                tunnel_row("TCP", PUSH, None),
             ]
         );
         let tls = list[2].tls.as_ref().unwrap();
@@ -889,36 +909,26 @@ mod connect {
             .request_body
             .ends_with(br#""oaid": "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b"}"#));
 
-        let run = analyse("connect.pcap", &[]);
-        let found: Vec<(&str, &str)> = run
-            .findings
-            .iter()
-            .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("tracker-contact-before-consent", TRACKER),
-                ("share-after-refusal", PUSH),
-            ]
-        );
-        assert_eq!(run.findings[1].data[0].location, "payload");
+        assert!(list.iter().all(|x| x.anomalies.is_empty()), "{list:#?}");
+        assert_contact_and_payload("connect.pcap", TRACKER, PUSH);
     }
 
     #[test]
     fn with_the_key_log_the_tunnels_requests_pair_with_their_responses() {
         let (list, summary) = exchanges("connect.pcap", vec![keylog_named("connect.keylog")]);
         assert_eq!(
-            rows(&list),
+            tunnel_rows(&list),
             [
-                row("CONNECT", TRACKER, Some(407)),
-                row("CONNECT", TRACKER, Some(200)),
-                row("POST", TRACKER, Some(200)),
-                row("GET", TRACKER, Some(200)),
-                row("CONNECT", PUSH, Some(200)),
-                row("TCP", PUSH, None),
+                tunnel_row("CONNECT", TRACKER, Some(407)),
+                tunnel_row("CONNECT", TRACKER, Some(200)),
+                tunnel_row("POST", TRACKER, Some(200)),
+                tunnel_row("GET", TRACKER, Some(200)),
+                tunnel_row("CONNECT", PUSH, Some(200)),
+                tunnel_row("TCP", PUSH, None),
             ]
         );
+        // No response without its request: the tunnel's requests are paired.
+        assert!(list.iter().all(|x| x.anomalies.is_empty()), "{list:#?}");
         assert!(list[2].tls.as_ref().is_some_and(|t| t.decrypted));
         assert_eq!(summary.flows.tls_decrypted, 1);
         let run = analyse("connect.pcap", &[keylog_named("connect.keylog")]);
@@ -957,23 +967,6 @@ mod connect {
 mod socks5 {
     use super::*;
 
-    fn rows(list: &[Exchange]) -> Vec<(String, String, Option<u16>)> {
-        list.iter()
-            .map(|x| {
-                let kind = if x.metadata_only {
-                    x.scheme.to_uppercase()
-                } else {
-                    x.method.clone()
-                };
-                (kind, x.host.clone(), x.response.as_ref().map(|r| r.status))
-            })
-            .collect()
-    }
-
-    fn row(kind: &str, host: &str, status: Option<u16>) -> (String, String, Option<u16>) {
-        (kind.into(), host.into(), status)
-    }
-
     const TRACKER: &str = "app-measurement.com";
     const PUSH: &str = "api.jpush.cn";
 
@@ -981,11 +974,11 @@ mod socks5 {
     fn without_keys_the_tunnels_are_named_by_what_they_reach() {
         let (list, _) = exchanges("socks5.pcap", Vec::new());
         assert_eq!(
-            rows(&list),
+            tunnel_rows(&list),
             [
-                row("TLS", TRACKER, None),
-                row("TCP", "10.8.0.1", None),
-                row("TCP", PUSH, None),
+                tunnel_row("TLS", TRACKER, None),
+                tunnel_row("TCP", "10.8.0.1", None),
+                tunnel_row("TCP", PUSH, None),
             ]
         );
         assert_eq!(list[0].tls.as_ref().unwrap().sni.as_deref(), Some(TRACKER));
@@ -1005,32 +998,19 @@ mod socks5 {
             "the tunnel's bytes only"
         );
 
-        let run = analyse("socks5.pcap", &[]);
-        let found: Vec<(&str, &str)> = run
-            .findings
-            .iter()
-            .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("tracker-contact-before-consent", TRACKER),
-                ("share-after-refusal", PUSH),
-            ]
-        );
-        assert_eq!(run.findings[1].data[0].location, "payload");
+        assert_contact_and_payload("socks5.pcap", TRACKER, PUSH);
     }
 
     #[test]
     fn with_the_key_log_the_tunnels_requests_are_read() {
         let (list, summary) = exchanges("socks5.pcap", vec![keylog_named("socks5.keylog")]);
         assert_eq!(
-            rows(&list),
+            tunnel_rows(&list),
             [
-                row("POST", TRACKER, Some(200)),
-                row("GET", TRACKER, Some(200)),
-                row("TCP", "10.8.0.1", None),
-                row("TCP", PUSH, None),
+                tunnel_row("POST", TRACKER, Some(200)),
+                tunnel_row("GET", TRACKER, Some(200)),
+                tunnel_row("TCP", "10.8.0.1", None),
+                tunnel_row("TCP", PUSH, None),
             ]
         );
         assert!(list[..2].iter().all(|x| x.anomalies.is_empty()));
