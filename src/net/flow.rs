@@ -72,7 +72,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use foldhash::fast::SeedableRandomState;
@@ -262,8 +262,9 @@ pub struct ConnInfo {
     pub protocol: Option<AppProtocol>,
     /// The Android app of the connection: the UID of its first packet that names one.
     pub app_uid: Option<i32>,
-    /// The target (`host:port`) of the `CONNECT` that made the connection a tunnel,
-    /// once answered 2xx: what the tunnel reaches, named when no TLS server name is.
+    /// The target (`host:port`) of the HTTP `CONNECT` (answered 2xx) or SOCKS5
+    /// `CONNECT` (answered "succeeded") that made the connection a tunnel: what the
+    /// tunnel reaches, named when no TLS server name is.
     pub tunnel: Option<String>,
 }
 
@@ -416,9 +417,55 @@ enum App {
     /// A WebSocket after its upgrade: the client's messages become exchanges.
     WebSocket(Box<WebSocket>),
     /// A SOCKS5 handshake, watched until its tunnel opens.
-    Socks(Box<socks::Handshake>),
+    Socks(Box<SocksWatch>),
     /// Nothing more to read (encrypted, a tunnel after its exchanges, lost sync).
     Opaque,
+}
+
+/// A SOCKS5 handshake being watched, the bytes it holds counted in the table's
+/// [`FlowLimits::max_unparsed_total`] (given back when it ends), so that a flood of
+/// half-open handshakes cannot hold more than that.
+struct SocksWatch {
+    handshake: socks::Handshake,
+    held: Arc<AtomicUsize>,
+    counted: usize,
+}
+
+impl SocksWatch {
+    fn new(held: Arc<AtomicUsize>) -> Self {
+        SocksWatch {
+            handshake: socks::Handshake::default(),
+            held,
+            counted: 0,
+        }
+    }
+
+    /// The next bytes of one side; past the table's total, the handshake is given up
+    /// and its client bytes go on as a protocol no parser reads.
+    fn push(&mut self, from_client: bool, bytes: &[u8], table_limit: usize) -> socks::Watched {
+        if self.held.load(Ordering::Relaxed) + bytes.len() > table_limit {
+            let mut client = self.handshake.take_client();
+            if from_client {
+                client.extend_from_slice(bytes);
+            }
+            return socks::Watched::NotSocks { client };
+        }
+        let watched = self.handshake.push(from_client, bytes);
+        let now = self.handshake.held();
+        if now >= self.counted {
+            self.held.fetch_add(now - self.counted, Ordering::Relaxed);
+        } else {
+            self.held.fetch_sub(self.counted - now, Ordering::Relaxed);
+        }
+        self.counted = now;
+        watched
+    }
+}
+
+impl Drop for SocksWatch {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.counted, Ordering::Relaxed);
+    }
 }
 
 /// A client's WebSocket: its frames, and the upgrade request its messages are sent
@@ -1540,7 +1587,9 @@ impl ConnState {
                 }
             }
             AppProtocol::Dns => App::DnsTcp(Box::new(DnsTcpFramer::new())),
-            AppProtocol::Socks5 => App::Socks(Box::default()),
+            AppProtocol::Socks5 => {
+                App::Socks(Box::new(SocksWatch::new(Arc::clone(&self.unparsed_held))))
+            }
             AppProtocol::Http2PriorKnowledge => {
                 App::Http2(Box::new(Http2Conn::new(limits.http2.clone())))
             }
@@ -1583,8 +1632,8 @@ impl ConnState {
                     self.websocket(&mut events, out);
                 }
             }
-            App::Socks(handshake) => {
-                let watched = handshake.push(from_client, bytes);
+            App::Socks(watch) => {
+                let watched = watch.push(from_client, bytes, limits.max_unparsed_total);
                 self.socks(watched, meta, limits, out);
             }
             App::Http(http) => {
@@ -1893,6 +1942,8 @@ impl ConnState {
                 self.app = App::Opaque;
             }
             socks::Watched::NotSocks { client } => {
+                // The handshake's count is given back before the bytes are kept anew.
+                self.app = App::Opaque;
                 let mut unparsed = Unparsed::new(Arc::clone(&self.unparsed_held));
                 unparsed.push(
                     &client,
@@ -2313,6 +2364,49 @@ mod tests {
         };
         assert_eq!(*index, 2);
         assert_eq!(conn.tunnel.as_deref(), Some("a.example:8080"));
+    }
+
+    #[test]
+    fn socks_handshakes_count_against_the_unparsed_total() {
+        let limits = FlowLimits {
+            max_unparsed_total: 8,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40020);
+        seg(&mut t, &mut out, 4, true, 40020, 101, ACK, &[5, 1, 0]);
+        seg(&mut t, &mut out, 5, false, 40020, 501, ACK, &[5, 0]);
+        assert_eq!(
+            t.unparsed_held.load(Ordering::Relaxed),
+            5,
+            "held while watched"
+        );
+        // A request that would take the table past its total: given up, its client
+        // bytes kept as a protocol no parser reads, within the total.
+        let request = [&[5u8, 1, 0, 3, 9][..], b"a.example", &[0, 80]].concat();
+        seg(&mut t, &mut out, 6, true, 40020, 104, ACK, &request);
+        assert_eq!(t.unparsed_held.load(Ordering::Relaxed), 8);
+        seg(
+            &mut t,
+            &mut out,
+            7,
+            true,
+            40020,
+            104 + request.len() as u32,
+            FIN | ACK,
+            b"",
+        );
+        seg(&mut t, &mut out, 8, false, 40020, 503, FIN | ACK, b"");
+        let Some(FlowEvent::Metadata {
+            payload, anomalies, ..
+        }) = out.last()
+        else {
+            panic!("{:?}", kinds(&out))
+        };
+        assert_eq!(payload[..], [5, 1, 0, 5, 1, 0, 3, 9]);
+        assert_eq!(anomalies[0].kind, "payload-not-searched");
+        assert_eq!(t.unparsed_held.load(Ordering::Relaxed), 0, "all given back");
     }
 
     #[test]

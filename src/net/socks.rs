@@ -336,9 +336,14 @@ impl Handshake {
         }
     }
 
-    /// The client's bytes so far (a connection that ends during its handshake).
+    /// The client's bytes so far.
     pub fn take_client(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.client)
+    }
+
+    /// Bytes held of both sides.
+    pub fn held(&self) -> usize {
+        self.client.len() + self.server.len()
     }
 }
 
