@@ -1083,6 +1083,23 @@ fn socks5_clients_are_served_as_http_proxy_clients_are() {
         assert_eq!(f[0]["device"], "pixel7", "{path}: {f:#?}");
         assert_eq!(f[0]["rule"], "share-before-consent");
     }
+    // `socks5://`: curl resolves the name and the tunnel goes to the address; the
+    // exchange is still named by the request's Host, as the tap names it (HTTP/1.1:
+    // an HTTP/2 request names its server in its own `:authority`).
+    let by_address = format!("socks5://pixel7:s3cret@{}", p.addr);
+    let https = format!("https://localhost:{}/socks-by-address", up.https.port());
+    let resolve = format!("localhost:{}:127.0.0.1", up.https.port());
+    let args = ["--http1.1", "--proxy", &by_address, "--resolve", &resolve];
+    curl(&[&args[..], &["--cacert", &ours, &https]].concat());
+    p.wait_exchanges("/socks-by-address", |xs| {
+        xs.iter().any(|x| x["path"] == "/socks-by-address")
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let x = xs
+        .iter()
+        .find(|x| x["path"] == "/socks-by-address")
+        .unwrap();
+    assert_eq!(x["host"], "localhost", "{x:#?}");
     // Wrong or no credentials: refused in SOCKS5's own terms.
     let refused = |proxy: String| {
         let out = Command::new("curl")
@@ -1121,7 +1138,7 @@ fn socks5_clients_are_served_as_http_proxy_clients_are() {
         assert_eq!(reply[..2], [5, 7]);
     });
     let xs = p.jsonl("proxy-exchanges.jsonl");
-    assert_eq!(xs.len(), 2, "refused clients are not exchanges: {xs:#?}");
+    assert_eq!(xs.len(), 3, "refused clients are not exchanges: {xs:#?}");
     let (status, _) = p.stop();
     assert!(status.success());
 }

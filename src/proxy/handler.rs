@@ -290,6 +290,29 @@ fn loop_detected() -> Response<Body> {
     )
 }
 
+/// The host an exchange is named by: `host`, except in a tunnel to an address (a
+/// SOCKS5 client that resolved the name itself, an app with its own DNS over
+/// HTTPS), where the request's `Host` names the server, as the pcap tap names it
+/// (the request still goes to the address).
+fn named_in_tunnel(in_tunnel: bool, host: String, headers: &header::HeaderMap) -> String {
+    if !in_tunnel || host.parse::<std::net::IpAddr>().is_err() {
+        return host;
+    }
+    // A DNS name with an optional port: addresses (bracketed or not) stay unnamed.
+    let is_name = |h: &str| {
+        !h.is_empty()
+            && h.parse::<std::net::IpAddr>().is_err()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    };
+    let named = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| norm_host(h.rsplit_once(':').map_or(h, |(name, _)| name)))
+        .filter(|h| is_name(h));
+    named.unwrap_or(host)
+}
+
 /// Decides about a request from the connection of `scope` (`in_tunnel`: inside its
 /// `CONNECT` tunnel, where request targets are in origin form), and starts its
 /// recording. A body that makes no progress for `body_timeout` is cut.
@@ -377,6 +400,7 @@ pub(crate) async fn request(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     x.request_headers = headers_of(req.headers());
+    let host = named_in_tunnel(in_tunnel, host, req.headers());
     if x.scheme == "https" {
         x.tls = Some(TlsInfo {
             version: None,
@@ -1141,5 +1165,42 @@ mod tests {
     fn hosts_are_normalised() {
         assert_eq!(norm_host("[::1]"), "::1");
         assert_eq!(norm_host("Example.COM."), "example.com");
+    }
+
+    #[test]
+    fn a_tunnel_to_an_address_is_named_by_the_requests_host() {
+        let with_host = |v: &str| {
+            let mut h = header::HeaderMap::new();
+            h.insert(header::HOST, header::HeaderValue::from_str(v).unwrap());
+            h
+        };
+        let ip = || "203.0.113.7".to_string();
+        let named =
+            |in_tunnel, host: String, h: &str| named_in_tunnel(in_tunnel, host, &with_host(h));
+        assert_eq!(
+            named(true, ip(), "App-Measurement.com:443"),
+            "app-measurement.com"
+        );
+        assert_eq!(named(true, ip(), "tracker.example"), "tracker.example");
+        // Not in a tunnel, or a tunnel to a name: the host the request goes to.
+        assert_eq!(named(false, ip(), "tracker.example"), "203.0.113.7");
+        assert_eq!(
+            named(true, "cdn.example".into(), "tracker.example"),
+            "cdn.example"
+        );
+        // A Host that names no host: the address.
+        for h in [
+            "198.51.100.1:80",
+            "[2001:db8::1]:443",
+            "[2001:db8::1]",
+            "a b",
+            "",
+        ] {
+            assert_eq!(named(true, ip(), h), "203.0.113.7", "{h:?}");
+        }
+        assert_eq!(
+            named_in_tunnel(true, ip(), &header::HeaderMap::new()),
+            "203.0.113.7"
+        );
     }
 }
