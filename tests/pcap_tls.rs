@@ -993,6 +993,11 @@ mod socks5 {
             "{}",
             refused[0].detail
         );
+        // A refused tunnel's client bytes are searched (a protocol that only looked
+        // like SOCKS5 would lose nothing).
+        assert!(list[1]
+            .request_body
+            .starts_with(b"\x05\x01\x00\x05\x01\x00\x03"));
         assert!(
             list[2].request_body.starts_with(b"\x01\x01"),
             "the tunnel's bytes only"

@@ -1836,9 +1836,7 @@ impl ConnState {
                         continue;
                     };
                     let bytes = http.take_opaque_bytes(true);
-                    let mut unparsed = Unparsed::new(Arc::clone(&self.unparsed_held));
-                    unparsed.push(&bytes, limits.max_unparsed_bytes, limits.max_unparsed_total);
-                    self.app = App::Unparsed(unparsed);
+                    self.keep_unparsed(&bytes, limits);
                 }
                 Http1Event::StrayResponse(response) => self.note(Anomaly::new(
                     "http-response-without-request",
@@ -1933,26 +1931,30 @@ impl ConnState {
                 self.data(true, &client_rest, meta, limits, out);
                 self.data(false, &server_rest, meta, limits, out);
             }
-            socks::Watched::Refused { why, target } => {
+            socks::Watched::Refused {
+                why,
+                target,
+                client,
+            } => {
                 let to = target.map(|t| format!(" to {t}")).unwrap_or_default();
                 self.note(Anomaly::new(
                     "socks-refused",
                     format!("SOCKS5 tunnel{to} not opened: {why}"),
                 ));
-                self.app = App::Opaque;
+                self.keep_unparsed(&client, limits);
             }
-            socks::Watched::NotSocks { client } => {
-                // The handshake's count is given back before the bytes are kept anew.
-                self.app = App::Opaque;
-                let mut unparsed = Unparsed::new(Arc::clone(&self.unparsed_held));
-                unparsed.push(
-                    &client,
-                    limits.max_unparsed_bytes,
-                    limits.max_unparsed_total,
-                );
-                self.app = App::Unparsed(unparsed);
-            }
+            socks::Watched::NotSocks { client } => self.keep_unparsed(&client, limits),
         }
+    }
+
+    /// From now on the connection is a protocol no parser reads, `client` its client's
+    /// first bytes (searched as its payload).
+    fn keep_unparsed(&mut self, client: &[u8], limits: &FlowLimits) {
+        // What the state held (a SOCKS5 handshake's count) is given back first.
+        self.app = App::Opaque;
+        let mut unparsed = Unparsed::new(Arc::clone(&self.unparsed_held));
+        unparsed.push(client, limits.max_unparsed_bytes, limits.max_unparsed_total);
+        self.app = App::Unparsed(unparsed);
     }
 
     /// Hands out each client WebSocket message as a request of its own (method `WS`,

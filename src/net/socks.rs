@@ -283,10 +283,12 @@ pub enum Watched {
         server_rest: Vec<u8>,
     },
     /// The server refused (or the client asked for something other than a tunnel):
-    /// why, and the target when the client had named one.
+    /// why, the target when the client had named one, and every client byte seen (a
+    /// protocol that only looked like SOCKS5 loses nothing to the search).
     Refused {
         why: &'static str,
         target: Option<String>,
+        client: Vec<u8>,
     },
     /// Not SOCKS5 (or a method whose messages are not read): every client byte seen.
     NotSocks {
@@ -323,7 +325,11 @@ impl Handshake {
             Step::NeedMore | Step::NotSocks => Watched::NotSocks {
                 client: std::mem::take(&mut self.client),
             },
-            Step::Refused(why, target) => Watched::Refused { why, target },
+            Step::Refused(why, target) => Watched::Refused {
+                why,
+                target,
+                client: std::mem::take(&mut self.client),
+            },
             Step::Tunnel {
                 target,
                 client_at,
@@ -703,6 +709,7 @@ mod tests {
             Some(Watched::Refused {
                 why: "connection not allowed by ruleset",
                 target: Some("tracker.example:443".into()),
+                client: c.concat(),
             })
         );
         let mut h = Handshake::default();
@@ -711,7 +718,8 @@ mod tests {
             h.push(false, &method_reply(NO_ACCEPTABLE_METHOD)),
             Watched::Refused {
                 why: "no acceptable authentication method",
-                target: None
+                target: None,
+                client: client_greeting(true),
             }
         );
         let mut h = Handshake::default();
