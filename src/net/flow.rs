@@ -1883,20 +1883,8 @@ impl ConnState {
                         }
                         continue;
                     }
-                    // What the tunnel carries is a connection of its own: nothing of
-                    // it is handed out yet (TLS without keys, or a protocol no parser
-                    // reads, becomes its metadata exchange, timed at its first byte).
-                    self.emitted = false;
-                    self.metadata_due = false;
-                    self.info.first_client_data = None;
-                    self.app = App::Sniffing {
-                        prefix: Vec::new(),
-                        meta: None,
-                    };
-                    if let Some(meta) = self.last_meta {
-                        self.data(true, &after_client, meta, limits, out);
-                        self.data(false, &after_server, meta, limits, out);
-                    }
+                    let meta = self.last_meta;
+                    self.enter_tunnel(&after_client, &after_server, meta, limits, out);
                 }
                 Http1Event::Anomaly(a) => self.note(a),
             }
@@ -1922,14 +1910,7 @@ impl ConnState {
                 server_rest,
             } => {
                 self.info.tunnel = Some(target);
-                // Timed at the tunnel's first byte, not the greeting's.
-                self.info.first_client_data = None;
-                self.app = App::Sniffing {
-                    prefix: Vec::new(),
-                    meta: None,
-                };
-                self.data(true, &client_rest, meta, limits, out);
-                self.data(false, &server_rest, meta, limits, out);
+                self.enter_tunnel(&client_rest, &server_rest, Some(meta), limits, out);
             }
             socks::Watched::Refused {
                 why,
@@ -1944,6 +1925,32 @@ impl ConnState {
                 self.keep_unparsed(&client, limits);
             }
             socks::Watched::NotSocks { client } => self.keep_unparsed(&client, limits),
+        }
+    }
+
+    /// What a `CONNECT`, an upgrade or a SOCKS5 handshake opened is a connection of its
+    /// own from here: nothing of it is handed out yet (TLS without keys, or a protocol
+    /// no parser reads, becomes its metadata exchange, timed at its first byte), and
+    /// its protocol is sniffed afresh from the bytes after the switch (`client`,
+    /// `server`, delivered with `meta`).
+    fn enter_tunnel(
+        &mut self,
+        client: &[u8],
+        server: &[u8],
+        meta: Option<SegmentMeta>,
+        limits: &FlowLimits,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        self.emitted = false;
+        self.metadata_due = false;
+        self.info.first_client_data = None;
+        self.app = App::Sniffing {
+            prefix: Vec::new(),
+            meta: None,
+        };
+        if let Some(meta) = meta {
+            self.data(true, client, meta, limits, out);
+            self.data(false, server, meta, limits, out);
         }
     }
 

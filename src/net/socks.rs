@@ -142,7 +142,7 @@ pub fn request(p: &[u8]) -> Parsed<Request> {
 
 /// A host name as DNS and URLs allow it (letters, digits, `-`, `.`, `_`), so it
 /// reads as an HTTP authority.
-fn is_host_name(name: &[u8]) -> bool {
+pub(crate) fn is_host_name(name: &[u8]) -> bool {
     !name.is_empty()
         && name
             .iter()

@@ -298,19 +298,18 @@ fn named_in_tunnel(in_tunnel: bool, host: String, headers: &header::HeaderMap) -
     if !in_tunnel || host.parse::<std::net::IpAddr>().is_err() {
         return host;
     }
-    // A DNS name with an optional port: addresses (bracketed or not) stay unnamed.
-    let is_name = |h: &str| {
-        !h.is_empty()
-            && h.parse::<std::net::IpAddr>().is_err()
-            && h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-    };
-    let named = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| norm_host(h.rsplit_once(':').map_or(h, |(name, _)| name)))
-        .filter(|h| is_name(h));
-    named.unwrap_or(host)
+    // A DNS name: addresses (bracketed or not) stay unnamed.
+    host_field(headers)
+        .filter(|h| {
+            crate::net::socks::is_host_name(h.as_bytes()) && h.parse::<std::net::IpAddr>().is_err()
+        })
+        .unwrap_or(host)
+}
+
+/// The host of the `Host` field, without its port, normalised ([`norm_host`]).
+fn host_field(headers: &header::HeaderMap) -> Option<String> {
+    let h = headers.get(header::HOST)?.to_str().ok()?;
+    Some(norm_host(h.rsplit_once(':').map_or(h, |(name, _)| name)))
 }
 
 /// Decides about a request from the connection of `scope` (`in_tunnel`: inside its
@@ -357,12 +356,7 @@ pub(crate) async fn request(
     // Normalised straight from the borrowed text: one allocation, not two.
     let host = match req.uri().host() {
         Some(h) => norm_host(h),
-        None => req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(|h| norm_host(h.rsplit_once(':').map_or(h, |(a, _)| a)))
-            .unwrap_or_default(),
+        None => host_field(req.headers()).unwrap_or_default(),
     };
     let port = req.uri().port_u16().or(match req.uri().scheme_str() {
         Some("https") => Some(443),
