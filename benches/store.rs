@@ -69,6 +69,7 @@ fn exchanges_n(n: usize) -> Vec<ExchangeBody> {
                 sni: None,
                 decrypted: true,
                 decrypt_error: None,
+                ..Default::default()
             });
             x.evidence.file_sha256 = Some("ab".repeat(32));
             x.evidence.locator = format!("entry {i}");
@@ -199,6 +200,7 @@ fn live_exchange(i: usize) -> Exchange {
         sni: None,
         decrypted: true,
         decrypt_error: None,
+        ..Default::default()
     });
     x.evidence.locator = format!("proxy 2026-11-29T13:32:00.561223Z record {i}");
     x.evidence.request_head = Some(RawHead::new(

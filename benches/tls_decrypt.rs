@@ -8,14 +8,25 @@
 //! ones a master secret, with a ChangeCipherSpec before the data. Every iteration
 //! feeds the whole connection to a fresh decryptor, in 1 448-byte pushes as TCP
 //! segments would come. Run: `cargo bench --bench tls_decrypt`.
+//!
+//! Group `tls_ech`: `captures/tls/ech.pcap` (two TLS 1.3 connections with Encrypted
+//! Client Hello, three requests) read whole with `source::pcap::read_capture`, with
+//! its key log as is (the inner hellos opened with `ECH_SECRET`), without the ECH
+//! lines (the secrets found by trial among the capture's own two entries), and both
+//! behind 4 094 unrelated TLS 1.3 entries: with the ECH lines that only adds reading
+//! the longer key log; without, each connection tries about 4 095 entries, the worst
+//! case under `MAX_ECH_TRIALS`. Time per capture; per connection is half.
 
 use aes::cipher::{block_padding::NoPadding, BlockEncryptMut, KeyIvInit};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hmac;
 
+use std::sync::Arc;
+
 use consentry::net::keylog::KeyLog;
-use consentry::net::tls_decrypt::{DecryptStatus, TlsDecryptor, TlsOutput};
+use consentry::net::tls_decrypt::{DecryptStatus, TlsDecryptor, TlsOutput, MAX_ECH_TRIALS};
+use consentry::source::pcap::{read_capture, CaptureOptions};
 
 const RECORDS: usize = 64;
 const RECORD_PLAIN: usize = 16 << 10;
@@ -271,5 +282,64 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Requests read from `ech.pcap` with `keylog`.
+fn read_ech(capture: &[u8], keylog: &Arc<[u8]>) -> usize {
+    let opts = CaptureOptions {
+        label: "ech.pcap".into(),
+        file_sha256: None,
+        devices: Default::default(),
+        fallback_device: None,
+        app: Default::default(),
+        limits: Default::default(),
+        tunnel_ports: Default::default(),
+        wlan_keys: Default::default(),
+        keylogs: vec![keylog.clone()],
+        secrets_ahead: None,
+    };
+    let mut requests = 0;
+    let (_, error) = read_capture(capture, &opts, &mut |_| {}, &mut |x| {
+        requests += usize::from(!x.metadata_only)
+    })
+    .unwrap();
+    assert!(error.is_none());
+    requests
+}
+
+fn bench_ech(c: &mut Criterion) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/tls/");
+    let capture = std::fs::read(format!("{dir}ech.pcap")).unwrap();
+    let full = std::fs::read(format!("{dir}ech.keylog")).unwrap();
+    let without: Vec<u8> = full
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| !l.starts_with(b"ECH_"))
+        .flatten()
+        .copied()
+        .collect();
+    let mut decoys = String::new();
+    for i in 0..MAX_ECH_TRIALS - 2 {
+        decoys.push_str(&format!(
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET {:064x} {}\n",
+            i + 1,
+            "5a".repeat(32)
+        ));
+    }
+    let decoys = decoys.into_bytes();
+    let mut group = c.benchmark_group("tls_ech");
+    for (name, keylog) in [
+        ("ech_secret", full.clone()),
+        ("trial", without.clone()),
+        (
+            "ech_secret_behind_4094_entries",
+            [decoys.clone(), full].concat(),
+        ),
+        ("trial_behind_4094_entries", [decoys, without].concat()),
+    ] {
+        let keylog: Arc<[u8]> = Arc::from(keylog);
+        assert_eq!(read_ech(&capture, &keylog), 3, "{name}");
+        group.bench_function(name, |b| b.iter(|| read_ech(&capture, &keylog)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_ech);
 criterion_main!(benches);

@@ -284,6 +284,16 @@ pub struct TlsInfo {
     /// it was not and the reason is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decrypt_error: Option<String>,
+    /// Encrypted Client Hello (RFC 9849), when the ClientHello offered it: `offered`
+    /// (not read: no `ECH_SECRET` logged, or GREASE), `inner-read` (the inner
+    /// ClientHello opened with the key log: `sni` is its name), `keys-matched` (the
+    /// secrets found by trial under the inner hello's random, which stays unread).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ech: Option<String>,
+    /// The outer ClientHello's server name (the ECH public name) when it differs from
+    /// `sni`, the inner one's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outer_sni: Option<String>,
 }
 
 /// Something odd about an exchange that did not stop processing: a limit hit, a body

@@ -124,9 +124,14 @@ fn assert_same_findings(got: &[Value], want: &[Value], what: &str) {
 
 /// Every exchange of a capture, read with `keylogs`, and the reader's summary.
 fn exchanges(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSummary) {
+    exchanges_at(&dir().join(file), keylogs)
+}
+
+/// [`exchanges`] of the capture at `path`.
+fn exchanges_at(path: &Path, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSummary) {
     let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
     let opts = CaptureOptions {
-        label: file.to_string(),
+        label: path.display().to_string(),
         file_sha256: None,
         devices: DeviceResolver::new(&case),
         fallback_device: None,
@@ -137,7 +142,7 @@ fn exchanges(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSumm
         keylogs,
         secrets_ahead: None,
     };
-    let bytes = std::fs::read(dir().join(file)).unwrap();
+    let bytes = std::fs::read(path).unwrap();
     let mut list = Vec::new();
     let (summary, error) =
         read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| list.push(x)).unwrap();
@@ -1027,5 +1032,237 @@ mod socks5 {
                 request_lines(&list)
             );
         }
+    }
+}
+
+/// `ech.pcap` (captures/tls/make_ech.py): Go's TLS client and server with Encrypted
+/// Client Hello; each outer ClientHello names the CDN's public name, the server the
+/// app meant is in the sealed inner one. Go logs the TLS 1.3 secrets under the inner
+/// hello's random (as the key log draft says), which no packet shows, so tshark 4.0
+/// decrypts nothing of it with `ech.keylog`; the key log's ECH_SECRET and ECH_CONFIG
+/// lines open the inner hello, and without them the secrets are found by trial.
+/// Without keys, the DNS HTTPS answers that gave the device each ECH config name
+/// the connections that used it.
+mod ech {
+    use super::*;
+
+    const PUBLIC: &str = "ech.cdn.example";
+    const MEASUREMENT: &str = "app-measurement.com";
+    const UMENG: &str = "ulogs.umeng.com";
+
+    /// `ech.keylog` without its ECH lines: what Go, BoringSSL and NSS clients write
+    /// unless asked for more.
+    fn without_ech_lines() -> Arc<[u8]> {
+        let all = keylog_named("ech.keylog");
+        let kept: Vec<&[u8]> = all
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.starts_with(b"ECH_"))
+            .collect();
+        assert_eq!(kept.iter().filter(|l| !l.is_empty()).count(), 8);
+        Arc::from(kept.join(&b'\n'))
+    }
+
+    fn ech_of(x: &Exchange) -> (Option<&str>, Option<&str>, Option<&str>, bool) {
+        let t = x.tls.as_ref().expect("a TLS exchange");
+        (
+            t.ech.as_deref(),
+            t.sni.as_deref(),
+            t.outer_sni.as_deref(),
+            t.decrypted,
+        )
+    }
+
+    fn requests() -> Vec<(String, String, Option<u16>)> {
+        vec![
+            tunnel_row("POST", MEASUREMENT, Some(200)),
+            tunnel_row("GET", MEASUREMENT, Some(200)),
+            tunnel_row("POST", UMENG, Some(200)),
+        ]
+    }
+
+    /// The requests' findings: the identifiers each carries, to the server it meant.
+    fn assert_shared_with_both(keylogs: &[Arc<[u8]>]) {
+        let run = analyse("ech.pcap", keylogs);
+        for (host, requests) in [(MEASUREMENT, 2), (UMENG, 1)] {
+            let shared = run
+                .findings
+                .iter()
+                .filter(|f| f.destination.host == host && f.rule.as_str() == "share-after-refusal")
+                .count();
+            assert_eq!(shared, requests, "{host}");
+        }
+    }
+
+    /// `ech.pcap` without its DNS messages (every UDP frame dropped), as a capture
+    /// of a device that resolves over DNS over HTTPS would be.
+    fn without_dns() -> Vec<u8> {
+        let bytes = std::fs::read(dir().join("ech.pcap")).unwrap();
+        let mut out = bytes[..24].to_vec();
+        let mut at = 24;
+        while at + 16 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            let frame = &bytes[at + 16..at + 16 + len];
+            // Ethernet, IPv4: the protocol byte.
+            if frame[14 + 9] != 17 {
+                out.extend_from_slice(&bytes[at..at + 16 + len]);
+            }
+            at += 16 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn without_keys_the_dns_answer_that_gave_the_config_names_the_server() {
+        let (list, summary) = exchanges("ech.pcap", Vec::new());
+        assert_eq!(
+            tunnel_rows(&list),
+            [
+                tunnel_row("TLS", MEASUREMENT, None),
+                tunnel_row("TLS", UMENG, None)
+            ]
+        );
+        // The same address and public name for both, and the decoy's name answered
+        // last for that address: the config id each ClientHello used tells them apart.
+        for x in &list {
+            assert_eq!(ech_of(x), (Some("named-by-dns"), Some(PUBLIC), None, false));
+        }
+        assert_eq!(summary.flows.dns_messages, 12);
+        let run = analyse("ech.pcap", &[]);
+        let found: Vec<(&str, &str)> = run
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("tracker-contact-before-consent", MEASUREMENT),
+                ("tracker-contact-before-consent", UMENG)
+            ]
+        );
+    }
+
+    #[test]
+    fn without_keys_or_dns_the_public_name_is_all_a_tap_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ech-without-dns.pcap");
+        std::fs::write(&path, without_dns()).unwrap();
+        let run = analyse_path(&path, &CaptureReading::default());
+        assert!(run.findings.is_empty(), "{:?}", run.findings);
+        let (list, _) = exchanges_at(&path, Vec::new());
+        assert_eq!(
+            tunnel_rows(&list),
+            [
+                tunnel_row("TLS", PUBLIC, None),
+                tunnel_row("TLS", PUBLIC, None)
+            ]
+        );
+        for x in &list {
+            assert_eq!(ech_of(x), (Some("offered"), Some(PUBLIC), None, false));
+        }
+    }
+
+    #[test]
+    fn the_ech_secret_opens_the_inner_hello_which_names_the_server() {
+        let (list, summary) = exchanges("ech.pcap", vec![keylog_named("ech.keylog")]);
+        assert_eq!(tunnel_rows(&list), requests());
+        assert!(list.iter().all(|x| x.anomalies.is_empty()), "{list:#?}");
+        for x in &list {
+            assert_eq!(
+                ech_of(x),
+                (
+                    Some("inner-read"),
+                    Some(x.host.as_str()),
+                    Some(PUBLIC),
+                    true
+                )
+            );
+        }
+        // The second connection's HelloRetryRequest: its second outer hello opened
+        // with the next HPKE nonce (else an anomaly), the ChaCha20-Poly1305 suite.
+        assert_eq!(summary.flows.tls_decrypted, 2);
+        assert_shared_with_both(&[keylog_named("ech.keylog")]);
+    }
+
+    #[test]
+    fn without_ech_lines_the_secrets_are_found_by_trial() {
+        let (list, summary) = exchanges("ech.pcap", vec![without_ech_lines()]);
+        assert_eq!(tunnel_rows(&list), requests());
+        assert!(list.iter().all(|x| x.anomalies.is_empty()), "{list:#?}");
+        for x in &list {
+            // The inner hello stays sealed: the server's name is the request's Host.
+            assert_eq!(ech_of(x), (Some("keys-matched"), Some(PUBLIC), None, true));
+        }
+        assert_eq!(summary.flows.tls_decrypted, 2);
+        assert_shared_with_both(&[without_ech_lines()]);
+    }
+
+    #[test]
+    fn a_wrong_ech_secret_is_an_anomaly_and_the_trial_still_decrypts() {
+        let text = String::from_utf8(keylog_named("ech.keylog").to_vec()).unwrap();
+        let broken: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("ECH_SECRET ") {
+                Some(rest) => format!("ECH_SECRET {}{}\n", &rest[..65], "00".repeat(32)),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        let (list, _) = exchanges("ech.pcap", vec![Arc::from(broken.into_bytes())]);
+        assert_eq!(tunnel_rows(&list), requests());
+        for x in &list {
+            assert_eq!(ech_of(x).0, Some("keys-matched"));
+        }
+        let kinds: Vec<&str> = list
+            .iter()
+            .flat_map(|x| x.anomalies.iter().map(|a| a.kind.as_str()))
+            .collect();
+        assert!(kinds.contains(&"tls-ech-failed"), "{kinds:?}");
+    }
+
+    /// The trial stops after `MAX_ECH_TRIALS` key log entries: with that many
+    /// unrelated TLS 1.3 entries logged first the connections stay unread (and say
+    /// why); with one fewer they decrypt.
+    #[test]
+    fn the_trial_is_bounded() {
+        use consentry::net::tls_decrypt::MAX_ECH_TRIALS;
+        let padded = |n: usize| {
+            let mut text = String::new();
+            for i in 0..n {
+                let random = format!("{:064x}", i + 1);
+                text.push_str(&format!(
+                    "SERVER_HANDSHAKE_TRAFFIC_SECRET {random} {}\n",
+                    "5a".repeat(32)
+                ));
+            }
+            let mut bytes = text.into_bytes();
+            bytes.extend_from_slice(&without_ech_lines());
+            Arc::<[u8]>::from(bytes)
+        };
+        // The first connection's entries come first in ech.keylog, the second's after.
+        let (list, summary) = exchanges("ech.pcap", vec![padded(MAX_ECH_TRIALS - 1)]);
+        let mut rows = requests();
+        // Unread, the connection is still named by the DNS answer that gave its config.
+        rows[2] = tunnel_row("TLS", UMENG, None);
+        assert_eq!(tunnel_rows(&list), rows);
+        assert_eq!(summary.flows.tls_decrypted, 1);
+        assert_eq!(
+            ech_of(&list[0]),
+            (Some("keys-matched"), Some(PUBLIC), None, true)
+        );
+        let unread = &list[2];
+        assert_eq!(
+            ech_of(unread),
+            (Some("named-by-dns"), Some(PUBLIC), None, false)
+        );
+        assert!(
+            unread.anomalies.iter().any(|a| a.kind == "tls-limit"
+                && a.detail
+                    .contains(&format!("first {MAX_ECH_TRIALS} key log entries"))),
+            "{:?}",
+            unread.anomalies
+        );
+        let (list, summary) = exchanges("ech.pcap", vec![padded(MAX_ECH_TRIALS - 2)]);
+        assert_eq!(tunnel_rows(&list), requests());
+        assert_eq!(summary.flows.tls_decrypted, 2);
     }
 }

@@ -466,11 +466,14 @@ pub fn capture_chain(data: &[u8]) -> u64 {
 
 /// The key log of the TLS corpus (`captures/tls/`), which the `tls_tap` seeds use.
 const TLS_CORPUS_KEYLOG: &[u8] = include_bytes!("../../captures/tls/tls.keylog");
-/// The key logs of the tunnels through proxies (`captures/tls/connect.pcap`,
-/// `socks5.pcap`), also `tls_tap` seeds.
-const PROXIED_KEYLOGS: [&[u8]; 2] = [
+/// The key logs of the other TLS captures that are `tls_tap` seeds: the tunnels
+/// through proxies (`captures/tls/connect.pcap`, `socks5.pcap`) and Encrypted Client
+/// Hello (`ech.pcap`: its ECH lines open mutated outer hellos, its secrets are tried on
+/// the connections that have none).
+const OTHER_KEYLOGS: [&[u8]; 3] = [
     include_bytes!("../../captures/tls/connect.keylog"),
     include_bytes!("../../captures/tls/socks5.keylog"),
+    include_bytes!("../../captures/tls/ech.keylog"),
 ];
 
 /// `tls_tap`: the input is a pcap or pcapng file (seeds: `captures/tls/*`), run through
@@ -493,7 +496,7 @@ pub fn tls_tap(data: &[u8]) {
         Default::default(),
     );
     tap.add_keylog(TLS_CORPUS_KEYLOG);
-    for keylog in PROXIED_KEYLOGS {
+    for keylog in OTHER_KEYLOGS {
         tap.add_keylog(keylog);
     }
     let mut check = |x: Exchange| {
@@ -859,8 +862,20 @@ pub fn dns(data: &[u8]) {
     if let Ok(msg) = parse(data) {
         map.insert_answers(&msg, Timestamp::from_micros(1));
         for rec in &msg.answers {
-            if let consentry::net::dns::RecordData::A(a) = rec.data {
-                let _ = map.lookup(std::net::IpAddr::V4(a), Timestamp::from_micros(2));
+            match &rec.data {
+                consentry::net::dns::RecordData::A(a) => {
+                    let _ = map.lookup(std::net::IpAddr::V4(*a), Timestamp::from_micros(2));
+                }
+                // An SVCB/HTTPS answer alone in its message: a hinted address's ECH
+                // name under each of the record's configs is its DNS name.
+                consentry::net::dns::RecordData::Svcb(svcb) if msg.answers.len() == 1 => {
+                    let at = Timestamp::from_micros(2);
+                    for (addr, front) in svcb.hints.iter().zip(&svcb.ech) {
+                        let name = map.ech_name(*addr, &front.public_name, front.config_id, at);
+                        assert_eq!(name, map.lookup(*addr, at), "ECH name of a hinted address");
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -884,8 +899,14 @@ pub fn dns(data: &[u8]) {
 /// protocol sniffer.
 pub fn tls_hello(data: &[u8]) {
     use consentry::net::sniff;
-    use consentry::net::tls::{version_name, HelloPoll, HelloReader};
+    use consentry::net::tls::{
+        decode_inner_client_hello, parse_client_hello, version_name, HelloPoll, HelloReader,
+    };
     let cut = usize::from(data.first().copied().unwrap_or(0)).min(data.len());
+    // An EncodedClientHelloInner (what an ECH payload opens to) against an outer hello.
+    if let Ok(inner) = decode_inner_client_hello(&data[cut..], &data[..cut]) {
+        let _ = parse_client_hello(&inner);
+    }
     let whole = HelloReader::new().client_hello(data);
     let mut r = HelloReader::new();
     let split = match r.client_hello(&data[..cut]) {

@@ -11,7 +11,14 @@
 //! forward references), at most [`MAX_POINTER_JUMPS`] of them per name; labels over 63
 //! bytes, names over 255 wire bytes and section counts larger than the message are
 //! errors, never allocations. Only the question and answer sections are read; answer
-//! records other than A, AAAA and CNAME are skipped by their length.
+//! records other than A, AAAA, CNAME, SVCB and HTTPS are skipped by their length, as
+//! is an SVCB or HTTPS record whose data cannot be read.
+//!
+//! SVCB and HTTPS records (RFC 9460) add to the map: their `ipv4hint`/`ipv6hint`
+//! addresses like A and AAAA answers, and their `ech` parameter's configs (config id
+//! and public name) name what a connection that offers Encrypted Client Hello with
+//! that config, whose ClientHello shows only the public name, was meant for
+//! ([`DnsMap::ech_name`]).
 //!
 //! Names are lower-cased ASCII without the trailing dot; bytes outside printable
 //! ASCII, dots inside labels and backslashes are written `\DDD` (RFC 4343 style), so
@@ -36,6 +43,14 @@ pub const TYPE_A: u16 = 1;
 pub const TYPE_CNAME: u16 = 5;
 /// Record type AAAA.
 pub const TYPE_AAAA: u16 = 28;
+/// Record type SVCB (RFC 9460).
+pub const TYPE_SVCB: u16 = 64;
+/// Record type HTTPS (RFC 9460).
+pub const TYPE_HTTPS: u16 = 65;
+/// Most addresses kept from one SVCB record's hints, and ECH configs from its `ech`.
+const MAX_SVCB_ITEMS: usize = 16;
+/// The ECHConfig version read from an `ech` parameter (RFC 9849 §4).
+const ECH_CONFIG_VERSION: u16 = 0xfe0d;
 
 /// Why a message could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,9 +83,32 @@ pub enum RecordData {
     A(Ipv4Addr),
     Aaaa(Ipv6Addr),
     Cname(String),
+    /// An SVCB or HTTPS record.
+    Svcb(Box<Svcb>),
 }
 
-/// One A, AAAA or CNAME answer record.
+/// What an SVCB or HTTPS record (RFC 9460 §2.2) tells the tap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Svcb {
+    /// 0 is AliasMode (no parameters), else ServiceMode.
+    pub priority: u16,
+    /// The TargetName; empty for "." (the owner itself).
+    pub target: String,
+    /// The `ipv4hint` and `ipv6hint` addresses (at most 16 each).
+    pub hints: Vec<IpAddr>,
+    /// The configs of the `ech` parameter (at most 16).
+    pub ech: Vec<EchFront>,
+}
+
+/// One ECHConfig of an `ech` parameter: what a ClientHello sealed to it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchFront {
+    pub config_id: u8,
+    /// The public name, lower-cased, bytes outside printable ASCII as `\DDD`.
+    pub public_name: String,
+}
+
+/// One A, AAAA, CNAME, SVCB or HTTPS answer record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// Owner name.
@@ -92,7 +130,8 @@ pub struct DnsMessage {
     /// Response code (0 = no error, 3 = NXDOMAIN).
     pub rcode: u8,
     pub questions: Vec<Question>,
-    /// A, AAAA and CNAME answers in message order; other types are skipped.
+    /// A, AAAA, CNAME, SVCB and HTTPS answers in message order; other types are
+    /// skipped.
     pub answers: Vec<Record>,
     /// Answer records skipped (other types, or beyond [`MAX_RECORDS`]).
     pub skipped_answers: u16,
@@ -151,6 +190,13 @@ pub fn parse(msg: &[u8]) -> Result<DnsMessage, DnsError> {
                 }
                 RecordData::Cname(target)
             }
+            TYPE_SVCB | TYPE_HTTPS => match svcb(msg, start, len) {
+                Some(record) => RecordData::Svcb(Box::new(record)),
+                None => {
+                    skipped_answers = skipped_answers.saturating_add(1);
+                    continue;
+                }
+            },
             _ => {
                 skipped_answers = skipped_answers.saturating_add(1);
                 continue;
@@ -168,6 +214,91 @@ pub fn parse(msg: &[u8]) -> Result<DnsMessage, DnsError> {
         answers,
         skipped_answers,
     })
+}
+
+/// The SVCB or HTTPS record data at `start..start + len` of `msg`; `None` when it
+/// cannot be read (it is then skipped, the rest of the message still counts).
+fn svcb(msg: &[u8], start: usize, len: usize) -> Option<Svcb> {
+    let end = start + len;
+    let mut r = Reader { msg, pos: start };
+    let priority = r.u16().ok()?;
+    let target = r.name().ok()?;
+    let mut record = Svcb {
+        priority,
+        target,
+        hints: Vec::new(),
+        ech: Vec::new(),
+    };
+    while r.pos < end {
+        let key = r.u16().ok()?;
+        let n = usize::from(r.u16().ok()?);
+        if r.pos + n > end {
+            return None;
+        }
+        let value = r.take(n).ok()?;
+        match key {
+            4 if n % 4 == 0 => record.hints.extend(
+                value
+                    .chunks_exact(4)
+                    .take(MAX_SVCB_ITEMS)
+                    .filter_map(|a| <[u8; 4]>::try_from(a).ok())
+                    .map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+            ),
+            6 if n % 16 == 0 => record.hints.extend(
+                value
+                    .chunks_exact(16)
+                    .take(MAX_SVCB_ITEMS)
+                    .filter_map(|a| <[u8; 16]>::try_from(a).ok())
+                    .map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+            ),
+            5 => record.ech = ech_fronts(value)?,
+            4 | 6 => return None,
+            _ => {}
+        }
+    }
+    (r.pos == end).then_some(record)
+}
+
+/// The configs of an ECHConfigList (RFC 9849 §4): id and public name of each of
+/// version 0xfe0d, others skipped by their length.
+fn ech_fronts(list: &[u8]) -> Option<Vec<EchFront>> {
+    let be16 = |b: &[u8], at: usize| Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]));
+    let total = usize::from(be16(list, 0)?);
+    let mut rest = list.get(2..)?;
+    if rest.len() != total {
+        return None;
+    }
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let version = be16(rest, 0)?;
+        let n = usize::from(be16(rest, 2)?);
+        let contents = rest.get(4..4 + n)?;
+        rest = &rest[4 + n..];
+        if version != ECH_CONFIG_VERSION || out.len() >= MAX_SVCB_ITEMS {
+            continue;
+        }
+        // config_id, kem_id, public_key<0..2^16-1>, cipher_suites<4..2^16-4>,
+        // maximum_name_length, public_name<1..255>, extensions.
+        let config_id = *contents.first()?;
+        let key_len = usize::from(be16(contents, 3)?);
+        let suites_at = 5 + key_len;
+        let suites_len = usize::from(be16(contents, suites_at)?);
+        let name_at = suites_at + 2 + suites_len + 1;
+        let name_len = usize::from(*contents.get(name_at)?);
+        let name = contents.get(name_at + 1..name_at + 1 + name_len)?;
+        let mut public_name = String::with_capacity(name.len());
+        for &b in name {
+            match b {
+                0x21..=0x7e if b != b'\\' => public_name.push(char::from(b.to_ascii_lowercase())),
+                _ => public_name.push_str(&format!("\\{b:03}")),
+            }
+        }
+        out.push(EchFront {
+            config_id,
+            public_name,
+        });
+    }
+    Some(out)
 }
 
 struct Reader<'a> {
@@ -326,6 +457,8 @@ pub const DEFAULT_MAX_NAMES_PER_ADDR: usize = 8;
 pub const DEFAULT_GRACE_MICROS: i64 = 3_600 * 1_000_000;
 /// Most names of a CNAME chain remembered (question name first).
 const MAX_CHAIN: usize = 8;
+/// Most (public name, name) pairs remembered per ECH config id (256 ids).
+pub const MAX_ECH_NAMES: usize = 256;
 
 /// Bounds of a [`DnsMap`].
 #[derive(Debug, Clone)]
@@ -366,6 +499,15 @@ pub struct DnsEntry {
     key: (Timestamp, u64),
 }
 
+/// An ECH config (its id is the key it is kept under) answered for a name.
+#[derive(Debug, Clone)]
+struct EchAnswer {
+    public_name: Arc<str>,
+    /// The name the SVCB/HTTPS record answered for (its question name).
+    name: Arc<str>,
+    first_seen: Timestamp,
+}
+
 /// Time-aware address → name map built from DNS answers.
 ///
 /// [`lookup`](Self::lookup)`(addr, at)` considers the entries of `addr` first
@@ -379,6 +521,9 @@ pub struct DnsEntry {
 pub struct DnsMap {
     limits: DnsMapLimits,
     by_addr: HashMap<IpAddr, Vec<DnsEntry>>,
+    /// ECH configs from SVCB/HTTPS answers, by config id; at most [`MAX_ECH_NAMES`]
+    /// per id, the first answered going first.
+    ech: HashMap<u8, Vec<EchAnswer>>,
     /// All entries by eviction key, oldest first.
     order: BTreeMap<(Timestamp, u64), IpAddr>,
     seq: u64,
@@ -419,9 +564,10 @@ impl DnsMap {
         let question = msg.questions.first().map(|q| q.name.as_str());
         let mut chains: HashMap<&str, Arc<[Arc<str>]>> = HashMap::new();
         for rec in &msg.answers {
-            let addr = match rec.data {
-                RecordData::A(a) => IpAddr::V4(a),
-                RecordData::Aaaa(a) => IpAddr::V6(a),
+            let addrs: &[IpAddr] = match &rec.data {
+                RecordData::A(a) => &[IpAddr::V4(*a)],
+                RecordData::Aaaa(a) => &[IpAddr::V6(*a)],
+                RecordData::Svcb(svcb) => &svcb.hints,
                 RecordData::Cname(_) => continue,
             };
             let chain = chains
@@ -429,8 +575,60 @@ impl DnsMap {
                 .or_insert_with(|| chain_to(msg, &rec.name, question))
                 .clone();
             let ttl = i64::from(rec.ttl).saturating_mul(1_000_000);
-            self.insert(addr, chain, ts, ts.0.saturating_add(ttl));
+            for &addr in addrs {
+                self.insert(addr, chain.clone(), ts, ts.0.saturating_add(ttl));
+            }
+            if let (RecordData::Svcb(svcb), Some(name)) = (&rec.data, chain.first()) {
+                for front in &svcb.ech {
+                    self.insert_ech(front, name, ts);
+                }
+            }
         }
+    }
+
+    fn insert_ech(&mut self, front: &EchFront, name: &Arc<str>, ts: Timestamp) {
+        if name.is_empty() {
+            return;
+        }
+        let list = self.ech.entry(front.config_id).or_default();
+        if let Some(e) = list
+            .iter_mut()
+            .find(|e| *e.public_name == *front.public_name && e.name == *name)
+        {
+            e.first_seen = e.first_seen.min(ts);
+            return;
+        }
+        if list.len() >= MAX_ECH_NAMES {
+            list.remove(0);
+        }
+        list.push(EchAnswer {
+            public_name: Arc::from(front.public_name.as_str()),
+            name: name.clone(),
+            first_seen: ts,
+        });
+    }
+
+    /// The name a TLS connection to `addr` that offered Encrypted Client Hello with
+    /// config `config_id` under `public_name` (its ClientHello's server name) was meant
+    /// for, as seen at `at`: among the names whose SVCB/HTTPS answer gave that config,
+    /// those `addr` was answered for, ranked as [`lookup`](Self::lookup) ranks them.
+    /// `None` when no answer gave that config for a name of `addr` (a GREASE offer,
+    /// or the record came by DNS over HTTPS).
+    pub fn ech_name(
+        &self,
+        addr: IpAddr,
+        public_name: &str,
+        config_id: u8,
+        at: Timestamp,
+    ) -> Option<&str> {
+        let fronted = self.ech.get(&config_id)?;
+        let meant = |name: &Arc<str>| {
+            fronted
+                .iter()
+                .any(|e| *e.public_name == *public_name && e.name == *name && e.first_seen <= at)
+        };
+        self.best_entry(addr, at, |e| meant(&e.name))
+            .map(|e| &*e.name)
     }
 
     fn insert(&mut self, addr: IpAddr, chain: Arc<[Arc<str>]>, ts: Timestamp, expires: i64) {
@@ -490,11 +688,22 @@ impl DnsMap {
 
     /// The whole entry behind [`lookup`](Self::lookup), with its CNAME chain.
     pub fn lookup_entry(&self, addr: IpAddr, at: Timestamp) -> Option<&DnsEntry> {
+        self.best_entry(addr, at, |_| true)
+    }
+
+    /// The best-ranked entry of `addr` at `at` (see the type doc) among those `keep`
+    /// accepts.
+    fn best_entry(
+        &self,
+        addr: IpAddr,
+        at: Timestamp,
+        keep: impl Fn(&DnsEntry) -> bool,
+    ) -> Option<&DnsEntry> {
         let grace = self.limits.grace_micros;
         self.by_addr
             .get(&addr)?
             .iter()
-            .filter(|e| e.first_seen <= at)
+            .filter(|e| e.first_seen <= at && keep(e))
             .max_by_key(|e| {
                 let seen = if e.last_seen <= at {
                     e.last_seen
@@ -773,6 +982,137 @@ mod tests {
         assert_eq!(map.lookup(ip, ts(5_001)), Some("b.com"));
         // Both stale: the most recently answered.
         assert_eq!(map.lookup(ip, ts(10_000_000)), Some("b.com"));
+    }
+
+    /// An ECHConfig: `id`, DHKEM(X25519) with a 32-byte key, one suite, `public`.
+    fn ech_config(id: u8, public: &str) -> Vec<u8> {
+        let mut c = vec![id, 0, 0x20, 0, 32];
+        c.extend_from_slice(&[0x42; 32]);
+        c.extend_from_slice(&[0, 4, 0, 1, 0, 1, 0, public.len() as u8]);
+        c.extend_from_slice(public.as_bytes());
+        c.extend_from_slice(&[0, 0]);
+        let mut out = vec![0xfe, 0x0d];
+        out.extend_from_slice(&(c.len() as u16).to_be_bytes());
+        out.extend(c);
+        out
+    }
+
+    /// HTTPS record data: priority 1, target ".", an ipv4hint and an `ech` list of
+    /// `configs` (with an unknown ECHConfig version first, which is skipped).
+    fn https_rdata(hint: [u8; 4], configs: &[Vec<u8>]) -> Vec<u8> {
+        let mut list = vec![0xfe, 0x0c, 0, 1, 0xff];
+        for c in configs {
+            list.extend_from_slice(c);
+        }
+        let mut ech = (list.len() as u16).to_be_bytes().to_vec();
+        ech.extend(list);
+        let mut r = vec![0, 1, 0];
+        for (key, value) in [(1u16, b"\x02h2".to_vec()), (4, hint.to_vec()), (5, ech)] {
+            r.extend_from_slice(&key.to_be_bytes());
+            r.extend_from_slice(&(value.len() as u16).to_be_bytes());
+            r.extend(value);
+        }
+        r
+    }
+
+    fn https_answer(owner: &str, hint: [u8; 4], configs: &[Vec<u8>]) -> DnsMessage {
+        let m = Msg::new(7, 0x8180, 1, 1)
+            .question(owner, TYPE_HTTPS)
+            .answer_raw(&[0xc0, 12], TYPE_HTTPS, 300, &https_rdata(hint, configs));
+        parse(&m.bytes).unwrap()
+    }
+
+    #[test]
+    fn https_records_give_hints_and_ech_configs() {
+        let msg = https_answer(
+            "Tracker.Example",
+            [198, 51, 100, 80],
+            &[
+                ech_config(0x2a, "ECH.cdn.example"),
+                ech_config(7, "other.example"),
+            ],
+        );
+        let RecordData::Svcb(svcb) = &msg.answers[0].data else {
+            panic!("{:?}", msg.answers)
+        };
+        assert_eq!((svcb.priority, svcb.target.as_str()), (1, ""));
+        assert_eq!(svcb.hints, ["198.51.100.80".parse::<IpAddr>().unwrap()]);
+        let fronts: Vec<(u8, &str)> = svcb
+            .ech
+            .iter()
+            .map(|f| (f.config_id, f.public_name.as_str()))
+            .collect();
+        assert_eq!(fronts, [(0x2a, "ech.cdn.example"), (7, "other.example")]);
+
+        // Record data that cannot be read is skipped; the message's other answers count.
+        let good = https_rdata([1, 2, 3, 4], &[ech_config(1, "p.example")]);
+        for bad in [
+            good[..good.len() - 3].to_vec(),
+            [&good[..], &[0, 4, 0, 3, 1, 2, 3]].concat(),
+            [&good[..], &[0, 9, 0, 5]].concat(),
+        ] {
+            let m = Msg::new(7, 0x8180, 1, 2)
+                .question("t.example", TYPE_HTTPS)
+                .answer_raw(&[0xc0, 12], TYPE_HTTPS, 300, &bad)
+                .answer_raw(&[0xc0, 12], TYPE_A, 300, &[10, 0, 0, 1]);
+            let msg = parse(&m.bytes).unwrap();
+            assert_eq!(msg.skipped_answers, 1, "{bad:?}");
+            assert_eq!(msg.answers.len(), 1);
+        }
+    }
+
+    #[test]
+    fn ech_names_need_the_config_the_public_name_and_the_address() {
+        let mut map = DnsMap::new();
+        let ip: IpAddr = "198.51.100.80".parse().unwrap();
+        let front = |id| ech_config(id, "ech.cdn.example");
+        map.insert_answers(
+            &https_answer("tracker.example", [198, 51, 100, 80], &[front(0x2a)]),
+            ts(10),
+        );
+        // Same address and config id, another public name: not what a ClientHello
+        // showing ech.cdn.example was meant for, though answered last.
+        map.insert_answers(
+            &https_answer(
+                "decoy.example",
+                [198, 51, 100, 80],
+                &[ech_config(0x2a, "other.example")],
+            ),
+            ts(20),
+        );
+        map.insert_answers(
+            &https_answer("far.example", [203, 0, 113, 9], &[front(0x2b)]),
+            ts(20),
+        );
+        assert_eq!(
+            map.lookup(ip, ts(30)),
+            Some("decoy.example"),
+            "hints map addresses"
+        );
+        assert_eq!(
+            map.ech_name(ip, "ech.cdn.example", 0x2a, ts(30)),
+            Some("tracker.example")
+        );
+        assert_eq!(
+            map.ech_name(ip, "ech.cdn.example", 0x2a, ts(5)),
+            None,
+            "not answered yet"
+        );
+        assert_eq!(
+            map.ech_name(ip, "other.example", 0x2a, ts(30)),
+            Some("decoy.example")
+        );
+        // A config id no answer gave (a GREASE offer), or a name of another address.
+        assert_eq!(map.ech_name(ip, "ech.cdn.example", 0x99, ts(30)), None);
+        assert_eq!(map.ech_name(ip, "ech.cdn.example", 0x2b, ts(30)), None);
+
+        // Bounded per config id: the first answered goes first.
+        for i in 0..MAX_ECH_NAMES {
+            let owner = format!("n{i}.example");
+            map.insert_answers(&https_answer(&owner, [10, 0, 0, 1], &[front(0x2a)]), ts(40));
+        }
+        assert_eq!(map.ech.get(&0x2a).map(Vec::len), Some(MAX_ECH_NAMES));
+        assert_eq!(map.ech_name(ip, "ech.cdn.example", 0x2a, ts(50)), None);
     }
 
     #[test]

@@ -92,7 +92,7 @@ use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::socks;
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
-use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted, TlsDecryptor, TlsOutput};
+use crate::net::tls_decrypt::{DecryptStatus, EchOutcome, NotDecrypted, TlsDecryptor, TlsOutput};
 use crate::net::unparsed::Unparsed;
 use crate::net::websocket::{WsEvent, WsLimits, WsMessage, WsReader, WsUpgrade};
 use crate::timestamp::Timestamp;
@@ -200,6 +200,10 @@ pub enum Proto {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSeen {
     pub client_hello: Option<ClientHello>,
+    /// The ClientHelloInner of an ECH offer the key log opened.
+    pub inner_hello: Option<ClientHello>,
+    /// What became of an ECH offer, when the ClientHello made one.
+    pub ech: Option<EchOutcome>,
     pub server_hello: Option<ServerHello>,
     /// `Pending` while it is not known yet; settled when the connection closes.
     pub status: DecryptStatus,
@@ -209,6 +213,8 @@ impl Default for TlsSeen {
     fn default() -> Self {
         TlsSeen {
             client_hello: None,
+            inner_hello: None,
+            ech: None,
             server_hello: None,
             status: DecryptStatus::Pending,
         }
@@ -237,8 +243,20 @@ impl TlsSeen {
         self.client_hello.as_ref().map(ClientHello::offered_version)
     }
 
+    /// The server name the client meant: the inner ClientHello's when an ECH offer
+    /// was opened, else the ClientHello's.
     pub fn sni(&self) -> Option<&str> {
-        self.client_hello.as_ref()?.sni.as_deref()
+        match &self.inner_hello {
+            Some(inner) => inner.sni.as_deref(),
+            None => self.client_hello.as_ref()?.sni.as_deref(),
+        }
+    }
+
+    /// The outer ClientHello's server name (ECH's public name) when the inner one was
+    /// opened and names another.
+    pub fn outer_sni(&self) -> Option<&str> {
+        let outer = self.client_hello.as_ref()?.sni.as_deref()?;
+        (self.inner_hello.is_some() && self.sni() != Some(outer)).then_some(outer)
     }
 }
 
@@ -1182,6 +1200,11 @@ fn asks_h2c(request: &HttpRequest) -> bool {
         .is_some_and(|v| crate::net::http1::contains_token(v, b"h2c"))
 }
 
+/// `Offered` when a ClientHello read without keys carries an outer ECH extension.
+fn ech_offered(hello: &ClientHello) -> Option<EchOutcome> {
+    matches!(hello.ech, Some(crate::net::tls::Ech::Outer(_))).then_some(EchOutcome::Offered)
+}
+
 /// Counts a closed TLS connection (or QUIC flow) by its outcome, and whether its
 /// key came too late.
 fn count_tls_outcome(stats: &mut FlowStats, keys: &mut TlsKeys, tls: &TlsSeen) {
@@ -1265,9 +1288,10 @@ fn quic_outcome(
     match poll {
         HelloPoll::Done(hello) => {
             info.tls = Some(TlsSeen {
+                ech: ech_offered(&hello),
                 client_hello: Some(hello),
-                server_hello: None,
                 status: DecryptStatus::NotDecrypted(NotDecrypted::QuicPayload),
+                ..TlsSeen::default()
             });
         }
         HelloPoll::Malformed(why) if is_quic => {
@@ -1441,6 +1465,19 @@ impl ConnState {
         }
         let mut outputs = std::mem::take(&mut self.tls_out);
         tls.push(from_client, bytes, keys, &mut outputs);
+        // A push that leaves the connection unreadable (it then outputs no plaintext)
+        // makes it its metadata event in `tls_progress`: that event carries the
+        // anomalies saying why.
+        if !outputs
+            .iter()
+            .any(|o| matches!(o, TlsOutput::Plaintext { .. }))
+        {
+            for output in outputs.drain(..) {
+                if let TlsOutput::Anomaly(a) = output {
+                    self.note(a);
+                }
+            }
+        }
         self.tls_progress(out);
         for output in outputs.drain(..) {
             match output {
@@ -1466,6 +1503,10 @@ impl ConnState {
                 self.metadata_due = true;
             }
         }
+        if seen.inner_hello.is_none() {
+            seen.inner_hello = tls.inner_client_hello().cloned();
+        }
+        seen.ech = tls.ech();
         if seen.server_hello.is_none() {
             seen.server_hello = tls.server_hello().cloned();
         }
@@ -1664,6 +1705,7 @@ impl ConnState {
                         HelloPoll::Done(hello) => {
                             *client = None;
                             if let Some(tls) = &mut self.info.tls {
+                                tls.ech = ech_offered(&hello);
                                 tls.client_hello = Some(hello);
                             }
                             self.metadata_due = true;

@@ -8,6 +8,9 @@
 //! `SERVER_HANDSHAKE_TRAFFIC_SECRET`, `CLIENT_TRAFFIC_SECRET_0`,
 //! `SERVER_TRAFFIC_SECRET_0`, `EXPORTER_SECRET` (TLS 1.3), and `RSA <first 8 bytes of
 //! the encrypted pre-master secret> <pre-master secret>` (TLS ≤ 1.2 RSA key exchange).
+//! With Encrypted Client Hello, `ECH_SECRET` (the HPKE KEM shared secret) and
+//! `ECH_CONFIG` (the ECHConfig used) name the outer ClientHello's random, and the
+//! TLS 1.3 secrets the inner one's (draft-ietf-tls-keylogfile §2.3).
 //! Anything else (other labels, bad hex, wrong lengths) is skipped and counted, never
 //! an error: key logs are often concatenated from several tools.
 //!
@@ -30,6 +33,9 @@ pub const MAX_ENTRIES: usize = 1 << 20;
 pub const MAX_SESSIONS: usize = 1 << 16;
 /// Longest secret accepted (SHA-384 secrets are 48 bytes; pre-master secrets 48).
 const MAX_SECRET: usize = 64;
+/// Longest `ECH_CONFIG` accepted: a config with a post-quantum KEM's public key
+/// (ML-KEM-1024's is 1 568 bytes), suites, a public name and extensions.
+const MAX_ECH_CONFIG: usize = 4096;
 
 /// The secrets logged for one client random.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,6 +48,9 @@ pub struct Secrets {
     pub client_traffic_0: Option<Vec<u8>>,
     pub server_traffic_0: Option<Vec<u8>>,
     pub exporter: Option<Vec<u8>>,
+    /// `ECH_SECRET` and `ECH_CONFIG`, under the outer ClientHello's random.
+    pub ech_secret: Option<Vec<u8>>,
+    pub ech_config: Option<Vec<u8>>,
 }
 
 impl Secrets {
@@ -61,6 +70,8 @@ impl Secrets {
             (&mut self.client_traffic_0, &newer.client_traffic_0),
             (&mut self.server_traffic_0, &newer.server_traffic_0),
             (&mut self.exporter, &newer.exporter),
+            (&mut self.ech_secret, &newer.ech_secret),
+            (&mut self.ech_config, &newer.ech_config),
         ];
         for (ours, theirs) in pairs {
             if theirs.is_some() {
@@ -94,6 +105,9 @@ impl KeyLogStats {
 #[derive(Debug, Clone, Default)]
 pub struct KeyLog {
     by_random: HashMap<[u8; 32], Secrets>,
+    /// The keys of `by_random` in the order they were first logged: the order in
+    /// which [`tls13_candidates`](Self::tls13_candidates) offers them.
+    order: Vec<[u8; 32]>,
     /// RSA pre-master secrets by the first 8 bytes of their encrypted form.
     rsa: HashMap<[u8; 8], Vec<u8>>,
     /// Learnt TLS ≤ 1.2 sessions: SHA-256 of a kind byte and the session id or ticket
@@ -127,9 +141,15 @@ impl KeyLog {
     /// Adds `other`'s logged secrets, as if its lines had been added after these
     /// (the sessions it learnt are not taken); bounded as [`add`](Self::add) is.
     pub fn merge(&mut self, other: &KeyLog) {
-        for (random, theirs) in &other.by_random {
-            if !self.by_random.contains_key(random) && self.entries() >= MAX_ENTRIES {
+        for random in &other.order {
+            let Some(theirs) = other.by_random.get(random) else {
                 continue;
+            };
+            if !self.by_random.contains_key(random) {
+                if self.entries() >= MAX_ENTRIES {
+                    continue;
+                }
+                self.order.push(*random);
             }
             self.by_random.entry(*random).or_default().update(theirs);
         }
@@ -145,7 +165,12 @@ impl KeyLog {
         let Some((label, id, secret)) = fields(line) else {
             return false;
         };
-        let Some(secret) = unhex(secret).filter(|s| !s.is_empty() && s.len() <= MAX_SECRET) else {
+        let max = if label == b"ECH_CONFIG" {
+            MAX_ECH_CONFIG
+        } else {
+            MAX_SECRET
+        };
+        let Some(secret) = unhex(secret).filter(|s| !s.is_empty() && s.len() <= max) else {
             return false;
         };
         if label == b"RSA" {
@@ -167,8 +192,11 @@ impl KeyLog {
         if slot(&mut Secrets::default(), label).is_none() {
             return false;
         }
-        if !self.by_random.contains_key(&random) && self.entries() >= MAX_ENTRIES {
-            return false;
+        if !self.by_random.contains_key(&random) {
+            if self.entries() >= MAX_ENTRIES {
+                return false;
+            }
+            self.order.push(random);
         }
         let entry = self.by_random.entry(random).or_default();
         match slot(entry, label) {
@@ -187,6 +215,20 @@ impl KeyLog {
     /// The secrets logged for a connection's client random.
     pub fn secrets(&self, client_random: &[u8; 32]) -> Option<&Secrets> {
         self.by_random.get(client_random)
+    }
+
+    /// Client randoms with a logged TLS 1.3 server handshake secret, with their
+    /// secrets, in the order they were first logged: what a connection whose own
+    /// random has no secrets may try, one by one, when its keys were logged under a
+    /// random the capture does not show (an accepted ECH offer's inner ClientHello).
+    pub fn tls13_candidates(&self) -> impl Iterator<Item = (&[u8; 32], &Secrets)> {
+        self.order.iter().filter_map(|random| {
+            let secrets = self.by_random.get(random)?;
+            secrets
+                .server_handshake_traffic
+                .is_some()
+                .then_some((random, secrets))
+        })
     }
 
     /// The pre-master secret of an RSA key exchange, by the first 8 bytes of the
@@ -335,6 +377,8 @@ fn slot<'a>(s: &'a mut Secrets, label: &[u8]) -> Option<&'a mut Option<Vec<u8>>>
         b"CLIENT_TRAFFIC_SECRET_0" => &mut s.client_traffic_0,
         b"SERVER_TRAFFIC_SECRET_0" => &mut s.server_traffic_0,
         b"EXPORTER_SECRET" => &mut s.exporter,
+        b"ECH_SECRET" => &mut s.ech_secret,
+        b"ECH_CONFIG" => &mut s.ech_config,
         _ => return None,
     })
 }
@@ -449,6 +493,49 @@ mod tests {
             log.remember_session(&i.to_be_bytes(), &[4; 48]);
         }
         assert!(log.sessions.len() <= MAX_SESSIONS);
+    }
+
+    #[test]
+    fn ech_lines_name_the_outer_random_and_candidates_keep_the_logged_order() {
+        let outer = "11".repeat(32);
+        let config = format!("fe0d{}", "ab".repeat(1000));
+        let text = format!(
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET {b} {s}\n\
+             ECH_SECRET {outer} {e}\n\
+             ECH_CONFIG {outer} {config}\n\
+             ECH_CONFIG {c} {big}\n\
+             CLIENT_RANDOM {c} {m}\n\
+             SERVER_HANDSHAKE_TRAFFIC_SECRET {a} {s}\n",
+            a = "aa".repeat(32),
+            b = "bb".repeat(32),
+            c = "cc".repeat(32),
+            s = "01".repeat(32),
+            e = "02".repeat(32),
+            m = "03".repeat(48),
+            big = "ab".repeat(MAX_ECH_CONFIG + 1),
+        );
+        let mut log = KeyLog::new();
+        let stats = log.add(text.as_bytes());
+        assert_eq!((stats.used, stats.skipped), (5, 1), "the over-long config");
+        let ech = log.secrets(&[0x11; 32]).unwrap();
+        assert_eq!(ech.ech_secret.as_deref(), Some(&[2u8; 32][..]));
+        assert_eq!(ech.ech_config.as_ref().map(Vec::len), Some(1002));
+        // Only TLS 1.3 server handshake secrets are candidates, in the order logged.
+        let order: Vec<[u8; 32]> = log.tls13_candidates().map(|(r, _)| *r).collect();
+        assert_eq!(order, [[0xbb; 32], [0xaa; 32]]);
+        // A merge keeps that order, and appends the other log's new randoms in theirs.
+        let mut merged = KeyLog::new();
+        merged.add(
+            format!(
+                "SERVER_HANDSHAKE_TRAFFIC_SECRET {} {}\n",
+                "dd".repeat(32),
+                "01".repeat(32)
+            )
+            .as_bytes(),
+        );
+        merged.merge(&log);
+        let order: Vec<[u8; 32]> = merged.tls13_candidates().map(|(r, _)| *r).collect();
+        assert_eq!(order, [[0xdd; 32], [0xbb; 32], [0xaa; 32]]);
     }
 
     #[test]

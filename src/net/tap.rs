@@ -38,12 +38,16 @@ use crate::net::sniff::AppProtocol;
 use crate::net::tap_inputs::TapInputs;
 use crate::net::text;
 use crate::net::tls;
+use crate::net::tls_decrypt::EchOutcome;
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::WlanKeys;
 
 /// Addresses listed individually in [`TapStats::unknown_clients`]; the rest are
 /// only counted in `unknown_clients_other`.
 pub const MAX_UNKNOWN_CLIENTS_LISTED: usize = 1000;
+/// `tls.ech` of an exchange named by the DNS answer that gave the ECH config its
+/// unread ClientHello used (the inner server name never crossed the wire).
+pub const ECH_NAMED_BY_DNS: &str = "named-by-dns";
 
 /// Bounds of a tap.
 #[derive(Debug, Clone, Default)]
@@ -381,17 +385,45 @@ impl Tap {
         x.server = Some(text::ip_string(conn.server.ip));
         x.device = self.device(conn);
         x.app = conn.app_uid.map(|uid| self.app(uid));
+        let named_by_dns = self.ech_name(conn, at).is_some();
         x.tls = conn.tls.as_ref().map(|t| TlsInfo {
             version: t.version().map(|v| tls::version_name(v).to_string()),
             sni: t.sni().map(str::to_string),
             decrypted: t.decrypted(),
             decrypt_error: t.not_decrypted().map(ToString::to_string),
+            ech: if named_by_dns {
+                Some(ECH_NAMED_BY_DNS.to_string())
+            } else {
+                t.ech.map(|e| e.as_str().to_string())
+            },
+            outer_sni: t.outer_sni().map(str::to_string),
         });
         x
     }
 
-    /// The name of `conn`'s server: TLS server name, else DNS, else the address.
+    /// The server an unread ECH offer of `conn` was meant for, by the DNS answer
+    /// that gave the device the config it used; see [`DnsMap::ech_name`]. (A
+    /// decrypted connection's requests name their server themselves.)
+    fn ech_name(&self, conn: &ConnInfo, at: crate::timestamp::Timestamp) -> Option<&str> {
+        let t = conn.tls.as_ref()?;
+        if t.ech != Some(EchOutcome::Offered) || t.decrypted() {
+            return None;
+        }
+        let hello = t.client_hello.as_ref()?;
+        let (Some(tls::Ech::Outer(offer)), Some(public_name)) = (&hello.ech, &hello.sni) else {
+            return None;
+        };
+        self.dns
+            .ech_name(conn.server.ip, public_name, offer.config_id, at)
+    }
+
+    /// The name of `conn`'s server: the name an unread ECH offer was meant for (by
+    /// DNS), else the TLS server name, else the tunnel's target, else DNS, else the
+    /// address.
     fn server_name(&self, conn: &ConnInfo, at: crate::timestamp::Timestamp) -> String {
+        if let Some(name) = self.ech_name(conn, at) {
+            return name.to_string();
+        }
         if let Some(sni) = conn.tls.as_ref().and_then(|t| t.sni()) {
             if !sni.is_empty() {
                 return sni.to_ascii_lowercase();

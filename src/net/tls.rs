@@ -29,6 +29,8 @@ const EXT_ENCRYPT_THEN_MAC: u16 = 22;
 const EXT_EXTENDED_MASTER_SECRET: u16 = 23;
 const EXT_SESSION_TICKET: u16 = 35;
 const EXT_EARLY_DATA: u16 = 42;
+/// `encrypted_client_hello` (RFC 9849 §5).
+pub const EXT_ECH: u16 = 0xfe0d;
 /// Most ALPN protocols kept from one hello.
 const MAX_ALPN: usize = 16;
 
@@ -55,6 +57,35 @@ pub struct ClientHello {
     pub early_data: bool,
     /// Extension 35 (RFC 5077) with a ticket: a TLS ≤ 1.2 resumption attempt.
     pub session_ticket: Option<Vec<u8>>,
+    /// The `encrypted_client_hello` extension (RFC 9849): in an outer ClientHello the
+    /// sealed inner one (or GREASE, which looks the same), in an inner one a marker.
+    pub ech: Option<Ech>,
+}
+
+/// The `encrypted_client_hello` extension of a ClientHello (RFC 9849 §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ech {
+    /// `outer`: the ClientHelloInner sealed with HPKE. The SNI beside it is the
+    /// server's public name, not the server the client means (unless it is GREASE,
+    /// RFC 9849 §6.2, which no observer can tell from a real offer).
+    Outer(EchOuter),
+    /// `inner`: this is a ClientHelloInner.
+    Inner,
+}
+
+/// What an outer `encrypted_client_hello` extension carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchOuter {
+    /// HPKE KDF and AEAD ids (RFC 9180 §7.2, §7.3).
+    pub kdf: u16,
+    pub aead: u16,
+    pub config_id: u8,
+    /// The HPKE encapsulated key (empty in a second ClientHello after a retry).
+    pub enc: Vec<u8>,
+    /// Offset of the sealed payload in the ClientHello body, and its length: the
+    /// ClientHelloOuterAAD is the body with those bytes zeroed (RFC 9849 §5.2).
+    pub payload_at: usize,
+    pub payload_len: usize,
 }
 
 impl ClientHello {
@@ -377,6 +408,7 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, String> {
         extended_master_secret: false,
         early_data: false,
         session_ticket: None,
+        ech: None,
     };
     for (t, d) in extensions(&mut c)? {
         match t {
@@ -400,10 +432,121 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, String> {
                 let mut e = Cur::new(d, "supported_versions");
                 hello.supported_versions = u16s(e.vec8()?, "supported_versions")?;
             }
+            EXT_ECH if hello.ech.is_none() => hello.ech = Some(ech_extension(body, d)?),
             _ => {}
         }
     }
     Ok(hello)
+}
+
+/// The `encrypted_client_hello` extension `d`, a slice of the ClientHello `body`.
+fn ech_extension(body: &[u8], d: &[u8]) -> Result<Ech, String> {
+    let mut e = Cur::new(d, "encrypted_client_hello");
+    match e.u8()? {
+        0 => {
+            let kdf = e.u16()?;
+            let aead = e.u16()?;
+            let config_id = e.u8()?;
+            let enc = e.vec16()?.to_vec();
+            let payload = e.vec16()?;
+            if payload.is_empty() || !e.is_empty() {
+                return Err("encrypted_client_hello: bad payload".into());
+            }
+            // `payload` is a slice of `body`: its offset is the distance between them.
+            let payload_at = (payload.as_ptr() as usize)
+                .checked_sub(body.as_ptr() as usize)
+                .filter(|at| at + payload.len() <= body.len())
+                .ok_or("encrypted_client_hello outside its ClientHello")?;
+            Ok(Ech::Outer(EchOuter {
+                kdf,
+                aead,
+                config_id,
+                enc,
+                payload_at,
+                payload_len: payload.len(),
+            }))
+        }
+        1 if e.is_empty() => Ok(Ech::Inner),
+        t => Err(format!("encrypted_client_hello of type {t}")),
+    }
+}
+
+/// `ech_outer_extensions` (RFC 9849 §5.1): in a ClientHelloInner, extensions to copy
+/// from the outer ClientHello.
+const EXT_ECH_OUTER_EXTENSIONS: u16 = 0xfd00;
+
+/// The ClientHelloInner body an EncodedClientHelloInner stands for (RFC 9849 §5.1),
+/// given the body of the outer ClientHello that carried it: the outer session id
+/// goes back in, each extension type an `ech_outer_extensions` names is copied from
+/// the outer hello (in order, each found after the one before), the padding (zeros)
+/// goes. Parse the result with [`parse_client_hello`].
+pub fn decode_inner_client_hello(encoded: &[u8], outer_body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut o = Cur::new(outer_body, "ClientHelloOuter");
+    let (_, _, outer_session_id) = hello_start(&mut o)?;
+    o.vec16()?;
+    o.vec8()?;
+    let outer_exts = extensions(&mut o)?;
+
+    let mut c = Cur::new(encoded, "EncodedClientHelloInner");
+    let version = c.take(2)?;
+    let random = c.take(32)?;
+    if !c.vec8()?.is_empty() {
+        return Err("EncodedClientHelloInner with a session id".into());
+    }
+    let suites = c.vec16()?;
+    let compression = c.vec8()?;
+    let inner_exts = extensions(&mut c)?;
+    if c.b.iter().any(|&b| b != 0) {
+        return Err("EncodedClientHelloInner padding not zeros".into());
+    }
+
+    let mut exts = Vec::new();
+    let mut next_outer = 0;
+    for (t, d) in inner_exts {
+        if t != EXT_ECH_OUTER_EXTENSIONS {
+            put_extension(&mut exts, t, d);
+            continue;
+        }
+        let mut l = Cur::new(d, "ech_outer_extensions");
+        for wanted in u16s(l.vec8()?, "ech_outer_extensions")? {
+            if wanted == EXT_ECH {
+                return Err("ech_outer_extensions names encrypted_client_hello".into());
+            }
+            let Some(found) = outer_exts[next_outer..]
+                .iter()
+                .position(|(t, _)| *t == wanted)
+            else {
+                return Err(format!(
+                    "ech_outer_extensions: 0x{wanted:04x} not in the outer hello"
+                ));
+            };
+            let (_, d) = outer_exts[next_outer + found];
+            put_extension(&mut exts, wanted, d);
+            next_outer += found + 1;
+        }
+    }
+    let exts_len = u16::try_from(exts.len()).map_err(|_| "ClientHelloInner too long")?;
+
+    let mut body = Vec::with_capacity(encoded.len() + outer_body.len());
+    body.extend_from_slice(version);
+    body.extend_from_slice(random);
+    // At most 32 bytes: `hello_start` checked it.
+    body.push(outer_session_id.len() as u8);
+    body.extend_from_slice(&outer_session_id);
+    body.extend_from_slice(&(suites.len() as u16).to_be_bytes());
+    body.extend_from_slice(suites);
+    body.push(compression.len() as u8);
+    body.extend_from_slice(compression);
+    body.extend_from_slice(&exts_len.to_be_bytes());
+    body.extend_from_slice(&exts);
+    Ok(body)
+}
+
+/// Appends one extension (type, 2-byte length, data); `d` came from a 2-byte length.
+fn put_extension(out: &mut Vec<u8>, t: u16, d: &[u8]) {
+    out.extend_from_slice(&t.to_be_bytes());
+    out.extend_from_slice(&(d.len() as u16).to_be_bytes());
+    out.extend_from_slice(d);
 }
 
 /// SHA-256 of "HelloRetryRequest": the random of a HelloRetryRequest.
@@ -453,8 +596,52 @@ pub fn parse_encrypted_extensions_alpn(body: &[u8]) -> Result<Option<String>, St
     Ok(None)
 }
 
+/// ClientHello bodies for tests of this module and of ECH's.
+#[cfg(test)]
+pub(crate) mod test_hellos {
+    /// A ClientHello body: legacy version TLS 1.2, a random of `random` bytes,
+    /// `session_id`, two suites, null compression, then `exts` in order.
+    pub(crate) fn hello_body(random: u8, session_id: &[u8], exts: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut b = vec![3, 3];
+        b.extend_from_slice(&[random; 32]);
+        b.push(session_id.len() as u8);
+        b.extend_from_slice(session_id);
+        b.extend_from_slice(&[0, 4, 0x13, 0x01, 0x13, 0x03, 1, 0]);
+        let mut e = Vec::new();
+        for (t, d) in exts {
+            e.extend_from_slice(&t.to_be_bytes());
+            e.extend_from_slice(&(d.len() as u16).to_be_bytes());
+            e.extend_from_slice(d);
+        }
+        b.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        b.extend_from_slice(&e);
+        b
+    }
+
+    /// A `server_name` extension's data naming `name`.
+    pub(crate) fn sni(name: &str) -> Vec<u8> {
+        let n = name.len() as u16;
+        let mut d = (n + 3).to_be_bytes().to_vec();
+        d.push(0);
+        d.extend_from_slice(&n.to_be_bytes());
+        d.extend_from_slice(name.as_bytes());
+        d
+    }
+
+    /// An outer `encrypted_client_hello` extension's data (HKDF-SHA256, AES-128-GCM).
+    pub(crate) fn ech_outer(config_id: u8, enc: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut d = vec![0, 0, 1, 0, 1, config_id];
+        d.extend_from_slice(&(enc.len() as u16).to_be_bytes());
+        d.extend_from_slice(enc);
+        d.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        d.extend_from_slice(payload);
+        d
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_hellos::{ech_outer, hello_body, sni};
     use super::*;
     use proptest::prelude::*;
 
@@ -680,5 +867,104 @@ mod tests {
             let whole = feed_pieces(&s, &[]);
             prop_assert_eq!(feed_pieces(&s, &[s.len() / 3]), whole);
         }
+    }
+
+    #[test]
+    fn an_outer_ech_extension_is_read_with_where_its_payload_lies() {
+        let body = hello_body(
+            1,
+            &[7; 32],
+            &[
+                (EXT_SNI, sni("public.example")),
+                (EXT_ECH, ech_outer(0x2a, &[9; 32], &[0xee; 40])),
+            ],
+        );
+        let h = parse_client_hello(&body).unwrap();
+        assert_eq!(h.sni.as_deref(), Some("public.example"));
+        let Some(Ech::Outer(o)) = h.ech else {
+            panic!("{:?}", h.ech)
+        };
+        assert_eq!((o.kdf, o.aead, o.config_id), (1, 1, 0x2a));
+        assert_eq!(o.enc, [9; 32]);
+        assert_eq!(
+            &body[o.payload_at..o.payload_at + o.payload_len],
+            &[0xee; 40]
+        );
+        assert_eq!(
+            o.payload_at + o.payload_len,
+            body.len(),
+            "the last extension"
+        );
+
+        let inner = hello_body(1, &[], &[(EXT_ECH, vec![1])]);
+        assert_eq!(parse_client_hello(&inner).unwrap().ech, Some(Ech::Inner));
+        for bad in [vec![2], vec![1, 0], ech_outer(1, &[], &[]), vec![0, 0, 1]] {
+            let body = hello_body(1, &[], &[(EXT_ECH, bad.clone())]);
+            assert!(parse_client_hello(&body).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_encoded_inner_hello_takes_the_outer_session_id_and_extensions() {
+        let groups = (10, vec![0, 2, 0, 0x1d]);
+        let sigs = (13, vec![0, 2, 4, 3]);
+        let key_share = (51, vec![0xaa; 6]);
+        let outer = hello_body(
+            1,
+            &[7; 32],
+            &[
+                (EXT_SNI, sni("public.example")),
+                groups.clone(),
+                sigs.clone(),
+                key_share.clone(),
+                (EXT_ECH, ech_outer(0x2a, &[9; 32], &[0xee; 40])),
+            ],
+        );
+        let encoded = |names: &[u16], padding: &[u8]| {
+            let list: Vec<u8> = names.iter().flat_map(|t| t.to_be_bytes()).collect();
+            let mut outer_exts = vec![list.len() as u8];
+            outer_exts.extend_from_slice(&list);
+            let mut b = hello_body(
+                2,
+                &[],
+                &[
+                    (EXT_SNI, sni("tracker.example")),
+                    (EXT_ECH_OUTER_EXTENSIONS, outer_exts),
+                    (EXT_ECH, vec![1]),
+                ],
+            );
+            b.extend_from_slice(padding);
+            b
+        };
+        let decoded = decode_inner_client_hello(&encoded(&[10, 51], &[0; 13]), &outer).unwrap();
+        assert_eq!(
+            decoded,
+            hello_body(
+                2,
+                &[7; 32],
+                &[
+                    (EXT_SNI, sni("tracker.example")),
+                    groups,
+                    key_share,
+                    (EXT_ECH, vec![1]),
+                ],
+            )
+        );
+        let h = parse_client_hello(&decoded).unwrap();
+        assert_eq!(h.sni.as_deref(), Some("tracker.example"));
+        assert_eq!((h.random, h.ech), ([2; 32], Some(Ech::Inner)));
+
+        for (names, padding, why) in [
+            (&[10u16, 51][..], &[0u8, 1][..], "padding"),
+            (&[0xfe0d], &[], "encrypted_client_hello"),
+            (&[16], &[], "0x0010 not in the outer hello"),
+            (&[51, 10], &[], "0x000a not in the outer hello"),
+        ] {
+            let err = decode_inner_client_hello(&encoded(names, padding), &outer).unwrap_err();
+            assert!(err.contains(why), "{names:?}: {err}");
+        }
+        let mut with_session = hello_body(2, &[1, 2], &[]);
+        with_session.push(0);
+        assert!(decode_inner_client_hello(&with_session, &outer).is_err());
     }
 }

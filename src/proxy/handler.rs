@@ -402,6 +402,7 @@ pub(crate) async fn request(
             sni: shared.settings.addresses_and_version.then(|| host.clone()),
             decrypted: true,
             decrypt_error: None,
+            ..TlsInfo::default()
         });
     }
     x.host = host;
@@ -573,6 +574,7 @@ pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri,
                 .then(|| x.host.clone()),
             decrypted: true,
             decrypt_error: None,
+            ..TlsInfo::default()
         });
     }
     let rec = Recording::start(shared, x);

@@ -609,6 +609,7 @@ impl Shared {
             sni: Some(o.host.clone()),
             decrypted: false,
             decrypt_error: Some("the client refused our certificate (pinned)".into()),
+            ..crate::exchange::TlsInfo::default()
         });
         x.anomalies.push(crate::exchange::Anomaly::new(
             "tls-rejected-by-client",

@@ -855,6 +855,7 @@ fn convert_entry(value: &Value, index: u64, opts: &HarOptions) -> Result<Vec<Exc
         // A HAR holds the cleartext: whoever exported it saw inside the TLS.
         decrypted: true,
         decrypt_error: None,
+        ..TlsInfo::default()
     });
 
     let sha = opts.file_sha256.as_deref().unwrap_or("");

@@ -1229,6 +1229,7 @@ mod tests {
                 sni: None,
                 decrypted: flags[4],
                 decrypt_error: None,
+                ..TlsInfo::default()
             });
             x.metadata_only = flags[5];
             x.app = flags[3].then(|| crate::exchange::AppRef {

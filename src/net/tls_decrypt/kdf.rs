@@ -13,6 +13,8 @@ use ring::hmac;
 pub(crate) enum Hash {
     Sha256,
     Sha384,
+    /// Only for HPKE's HKDF-SHA512 (ECH); no TLS suite uses it.
+    Sha512,
 }
 
 impl Hash {
@@ -20,6 +22,7 @@ impl Hash {
         match self {
             Hash::Sha256 => hmac::HMAC_SHA256,
             Hash::Sha384 => hmac::HMAC_SHA384,
+            Hash::Sha512 => hmac::HMAC_SHA512,
         }
     }
 
@@ -28,13 +31,25 @@ impl Hash {
         match self {
             Hash::Sha256 => 32,
             Hash::Sha384 => 48,
+            Hash::Sha512 => 64,
         }
     }
 }
 
+/// HKDF-Extract (RFC 5869 §2.2): HMAC keyed with the salt (an empty salt is as good
+/// as hash-length zeros, HMAC pads either to the same key).
+pub(crate) fn hkdf_extract(hash: Hash, salt: &[u8], ikm: &[&[u8]]) -> Vec<u8> {
+    let key = hmac::Key::new(hash.hmac(), salt);
+    let mut ctx = hmac::Context::with_key(&key);
+    for part in ikm {
+        ctx.update(part);
+    }
+    ctx.sign().as_ref().to_vec()
+}
+
 /// HKDF-Expand (RFC 5869 §2.3); `len` is at most 255 hash lengths (callers ask for
-/// keys, IVs and secrets: at most 48 bytes).
-fn hkdf_expand(hash: Hash, prk: &[u8], info: &[u8], len: usize) -> Vec<u8> {
+/// keys, IVs and secrets: at most 64 bytes).
+pub(crate) fn hkdf_expand(hash: Hash, prk: &[u8], info: &[u8], len: usize) -> Vec<u8> {
     let key = hmac::Key::new(hash.hmac(), prk);
     let mut out = Vec::with_capacity(len + hash.len());
     let mut t: Vec<u8> = Vec::new();

@@ -20,6 +20,12 @@
 //!   Records that arrive before the ServerHello is known (0-RTT data, or bytes the TCP
 //!   layer delivered early) are held, at most [`MAX_HELD`] bytes per direction, and
 //!   read once it is.
+//! - **Encrypted Client Hello** (RFC 9849): TLS 1.3 secrets are logged under the
+//!   inner ClientHello's random, which the wire does not show. With the key log's
+//!   `ECH_SECRET` and `ECH_CONFIG` for the outer random the inner hello is opened
+//!   ([`ech`]) and its random finds them; without, the key log's TLS 1.3 entries are
+//!   tried on the server's first encrypted record, at most [`MAX_ECH_TRIALS`] (the
+//!   client's records wait meanwhile, within [`MAX_HELD`]). See [`EchOutcome`].
 //! - **TLS 1.3 key changes**: each side switches from handshake to application keys
 //!   after its Finished; KeyUpdate moves to the next secret ("traffic upd"); the
 //!   client's 0-RTT data is tried with the early key first, then the handshake key
@@ -40,12 +46,13 @@
 //! before that set the [`NotDecrypted`] reason (the first one wins).
 
 mod cipher;
+mod ech;
 mod kdf;
 
 use crate::exchange::Anomaly;
-use crate::net::keylog::KeyLog;
+use crate::net::keylog::{KeyLog, Secrets};
 use crate::net::tls::{
-    parse_client_hello, parse_encrypted_extensions_alpn, parse_server_hello, ClientHello,
+    parse_client_hello, parse_encrypted_extensions_alpn, parse_server_hello, ClientHello, Ech,
     ServerHello,
 };
 use cipher::{OpenError, RecordCipher, Stage, Suite};
@@ -63,6 +70,9 @@ pub const MAX_HELD: usize = 128 << 10;
 /// early secret, or only the application secret logged (the records before it cannot
 /// open). Beyond it a failure is reported as usual.
 const MAX_SKIPPED: u32 = 256;
+/// Key log entries tried at most on one connection that offered ECH and whose
+/// secrets are not logged under a random it shows (see [`EchOutcome::KeysMatched`]).
+pub const MAX_ECH_TRIALS: usize = 4096;
 
 const CHANGE_CIPHER_SPEC: u8 = 20;
 const ALERT: u8 = 21;
@@ -140,6 +150,34 @@ pub enum DecryptStatus {
     Decrypted,
     /// Nothing decrypted, and why (the first reason found).
     NotDecrypted(NotDecrypted),
+}
+
+/// What became of an Encrypted Client Hello offer (RFC 9849).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchOutcome {
+    /// The outer ClientHello carries an ECH payload that was not read: no
+    /// `ECH_SECRET` logged for it, or it is GREASE (indistinguishable by design).
+    Offered,
+    /// The ClientHelloInner was opened with the logged `ECH_SECRET`: its server name
+    /// is the one the client meant.
+    InnerRead,
+    /// No `ECH_SECRET`, and no secrets under the outer random: the connection's TLS
+    /// 1.3 secrets were found by trial, the key log entry whose server handshake
+    /// secret opens the server's first encrypted record (the inner ClientHello's
+    /// random, which the capture never shows). ECH was accepted, the inner hello
+    /// stays unread.
+    KeysMatched,
+}
+
+impl EchOutcome {
+    /// Its name in exchanges' `tls.ech`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EchOutcome::Offered => "offered",
+            EchOutcome::InnerRead => "inner-read",
+            EchOutcome::KeysMatched => "keys-matched",
+        }
+    }
 }
 
 /// What a feed of [`TlsDecryptor::push`] produced, in stream order.
@@ -241,6 +279,14 @@ struct Dir {
 #[derive(Debug, Default)]
 pub struct TlsDecryptor {
     client_hello: Option<ClientHello>,
+    /// The ClientHelloInner, when an ECH offer was opened with the key log.
+    inner_hello: Option<ClientHello>,
+    ech: Option<EchOutcome>,
+    /// ClientHellos with an ECH payload so far: the HPKE sequence number of the next.
+    ech_seq: u64,
+    /// TLS 1.3, ECH offered, no secrets under a random the capture shows: the suite,
+    /// until the server's first encrypted record picks the key log entry.
+    ech_trial: Option<Suite>,
     server_hello: Option<ServerHello>,
     status: Option<DecryptStatus>,
     /// Client, server.
@@ -404,6 +450,16 @@ impl TlsDecryptor {
         self.client_hello.as_ref()
     }
 
+    /// The ClientHelloInner of an ECH offer opened with the key log's `ECH_SECRET`.
+    pub fn inner_client_hello(&self) -> Option<&ClientHello> {
+        self.inner_hello.as_ref()
+    }
+
+    /// What became of the connection's ECH offer, if it made one.
+    pub fn ech(&self) -> Option<EchOutcome> {
+        self.ech
+    }
+
     /// The (latest) ServerHello read; a HelloRetryRequest until the real one comes.
     pub fn server_hello(&self) -> Option<&ServerHello> {
         self.server_hello.as_ref()
@@ -477,22 +533,20 @@ impl TlsDecryptor {
                 self.fail(NotDecrypted::MissingHandshake);
                 return;
             }
-            if dir.held_bytes + frag.len() > MAX_HELD {
-                anomaly(
-                    out,
-                    "tls-limit",
-                    format!("more than {MAX_HELD} bytes of records before the ServerHello"),
-                );
-                dir.stopped = true;
-                dir.held = Vec::new();
-                self.set_failed(NotDecrypted::MissingHandshake);
-                return;
-            }
-            dir.held_bytes += frag.len();
-            dir.held.push((header, frag));
+            self.hold(d, header, frag, out);
             return;
         }
         if self.version == TLS13 {
+            let awaiting_trial = ctype == APPLICATION_DATA && self.ech_trial.is_some();
+            if awaiting_trial {
+                if d == CLIENT {
+                    // Before the server's first encrypted record says whose keys these
+                    // are; bounded as records held before the ServerHello are.
+                    self.hold(d, header, frag, out);
+                    return;
+                }
+                self.match_by_trial(&header, &frag, keys, out);
+            }
             match ctype {
                 APPLICATION_DATA => {
                     if let Some((inner, buf, range)) = self.decrypt(d, &header, frag, out) {
@@ -513,6 +567,9 @@ impl TlsDecryptor {
                 HANDSHAKE => self.handshake_bytes(d, &frag, keys, out),
                 // Compatibility ChangeCipherSpec (RFC 8446 §5), plaintext alerts.
                 _ => {}
+            }
+            if awaiting_trial {
+                self.replay_held(CLIENT, keys, out);
             }
             return;
         }
@@ -536,6 +593,112 @@ impl TlsDecryptor {
             HANDSHAKE => self.handshake_bytes(d, data, keys, out),
             APPLICATION_DATA if encrypted => emit(out, d == CLIENT, data),
             _ => {}
+        }
+    }
+
+    /// Keeps a record of direction `d` until its keys are known, at most [`MAX_HELD`]
+    /// bytes; past that the direction stops.
+    fn hold(&mut self, d: usize, header: [u8; 5], frag: Vec<u8>, out: &mut Vec<TlsOutput>) {
+        let dir = &mut self.dirs[d];
+        if dir.held_bytes + frag.len() > MAX_HELD {
+            anomaly(
+                out,
+                "tls-limit",
+                format!("more than {MAX_HELD} bytes of records before the keys were known"),
+            );
+            dir.stopped = true;
+            dir.held = Vec::new();
+            self.set_failed(NotDecrypted::MissingHandshake);
+            return;
+        }
+        dir.held_bytes += frag.len();
+        dir.held.push((header, frag));
+    }
+
+    /// Reads the records direction `d` held, now that its keys are known.
+    fn replay_held(&mut self, d: usize, keys: &mut KeyLog, out: &mut Vec<TlsOutput>) {
+        let held = std::mem::take(&mut self.dirs[d].held);
+        self.dirs[d].held_bytes = 0;
+        for (header, frag) in held {
+            if self.dirs[d].stopped {
+                break;
+            }
+            self.record(d, header, frag, keys, out);
+        }
+    }
+
+    /// Opens the ClientHelloInner of an outer ClientHello (`body`) whose random has
+    /// `ECH_SECRET` and `ECH_CONFIG` lines; see [`EchOutcome`].
+    fn open_ech(&mut self, ch: &ClientHello, body: &[u8], keys: &KeyLog, out: &mut Vec<TlsOutput>) {
+        let Some(Ech::Outer(offer)) = &ch.ech else {
+            return;
+        };
+        let seq = self.ech_seq;
+        self.ech_seq += 1;
+        if self.ech.is_none() {
+            self.ech = Some(EchOutcome::Offered);
+        }
+        let Some((secret, config)) = keys
+            .secrets(&ch.random)
+            .and_then(|s| Some((s.ech_secret.as_deref()?, s.ech_config.as_deref()?)))
+        else {
+            return;
+        };
+        let inner = ech::open_inner(body, offer, secret, config, seq)
+            .and_then(|encoded| parse_client_hello(&encoded));
+        match inner {
+            Ok(inner) => {
+                self.early_offered |= inner.early_data;
+                self.inner_hello = Some(inner);
+                self.ech = Some(EchOutcome::InnerRead);
+            }
+            Err(e) => anomaly(
+                out,
+                "tls-ech-failed",
+                format!("ClientHelloInner not read: {e}"),
+            ),
+        }
+    }
+
+    /// TLS 1.3 with ECH offered and no secrets under the randoms seen: tries the key
+    /// log's entries in order on the server's first encrypted record (`header`,
+    /// `frag`) and sets up the keys of the first that opens it. None opening (or
+    /// [`MAX_ECH_TRIALS`] tried) leaves the connection without a key.
+    fn match_by_trial(
+        &mut self,
+        header: &[u8; 5],
+        frag: &[u8],
+        keys: &KeyLog,
+        out: &mut Vec<TlsOutput>,
+    ) {
+        let Some(suite) = self.ech_trial.take() else {
+            return;
+        };
+        let mut found = None;
+        for (tried, (random, secrets)) in keys.tls13_candidates().enumerate() {
+            if tried == MAX_ECH_TRIALS {
+                anomaly(
+                    out,
+                    "tls-limit",
+                    format!("ECH offered, keys not logged under its random: the first {MAX_ECH_TRIALS} key log entries tried, none opened the server's records"),
+                );
+                break;
+            }
+            let opens = secrets
+                .server_handshake_traffic
+                .as_deref()
+                .and_then(|s| RecordCipher::tls13(suite, s, Stage::Handshake))
+                .is_some_and(|mut c| c.open(header, &mut frag.to_vec()).is_ok());
+            if opens {
+                found = Some(*random);
+                break;
+            }
+        }
+        match found.and_then(|r| keys.secrets(&r)) {
+            Some(secrets) if self.install13(suite, secrets) => {
+                self.ech = Some(EchOutcome::KeysMatched);
+            }
+            _ => self.fail(NotDecrypted::NoKey),
         }
     }
 
@@ -634,6 +797,7 @@ impl TlsDecryptor {
             (CLIENT, HS_CLIENT_HELLO) => match parse_client_hello(body) {
                 Ok(ch) => {
                     self.early_offered |= ch.early_data;
+                    self.open_ech(&ch, body, keys, out);
                     self.client_hello = Some(ch);
                 }
                 Err(e) => {
@@ -751,23 +915,33 @@ impl TlsDecryptor {
         }
         if !renegotiation {
             for d in [CLIENT, SERVER] {
-                let held = std::mem::take(&mut self.dirs[d].held);
-                self.dirs[d].held_bytes = 0;
-                for (header, frag) in held {
-                    if self.dirs[d].stopped {
-                        break;
-                    }
-                    self.record(d, header, frag, keys, out);
-                }
+                self.replay_held(d, keys, out);
             }
         }
     }
 
+    /// TLS 1.3 keys from the secrets logged under the inner ClientHello's random (an
+    /// ECH offer read with the key log) or else the ClientHello's own; with neither and
+    /// an ECH offer, the server's first encrypted record will try the key log.
     fn setup13(&mut self, suite: Suite, ch: &ClientHello, keys: &KeyLog) {
-        let Some(sec) = keys.secrets(&ch.random) else {
+        let randoms = [self.inner_hello.as_ref().map(|h| h.random), Some(ch.random)];
+        for random in randoms.into_iter().flatten() {
+            if let Some(secrets) = keys.secrets(&random) {
+                if self.install13(suite, secrets) {
+                    return;
+                }
+            }
+        }
+        if matches!(ch.ech, Some(Ech::Outer(_))) {
+            self.ech_trial = Some(suite);
+        } else {
             self.fail(NotDecrypted::NoKey);
-            return;
-        };
+        }
+    }
+
+    /// Sets up both directions' TLS 1.3 keys from `sec`; false when it holds none
+    /// that fit the suite.
+    fn install13(&mut self, suite: Suite, sec: &Secrets) -> bool {
         let mk = |secret: &Option<Vec<u8>>, stage| {
             secret
                 .as_deref()
@@ -794,8 +968,7 @@ impl TlsDecryptor {
             .iter()
             .all(|(e, h, a)| e.is_none() && h.is_none() && a.is_none())
         {
-            self.fail(NotDecrypted::NoKey);
-            return;
+            return false;
         }
         let early_missing = self.early_offered && sides[CLIENT].0.is_none();
         for (d, (early, hs, app)) in sides.into_iter().enumerate() {
@@ -818,6 +991,7 @@ impl TlsDecryptor {
                 }
             }
         }
+        true
     }
 
     fn setup12(
