@@ -92,7 +92,9 @@ use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::socks;
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
-use crate::net::tls_decrypt::{DecryptStatus, EchOutcome, NotDecrypted, TlsDecryptor, TlsOutput};
+use crate::net::tls_decrypt::{
+    self, DecryptStatus, EchOutcome, NotDecrypted, TlsDecryptor, TlsOutput,
+};
 use crate::net::unparsed::Unparsed;
 use crate::net::websocket::{WsEvent, WsLimits, WsMessage, WsReader, WsUpgrade};
 use crate::timestamp::Timestamp;
@@ -1240,7 +1242,31 @@ fn quic_session(
     }
     let tls = info.tls.as_mut()?;
     let hello = tls.client_hello.as_ref()?;
-    let Some(secrets) = keys.log.secrets(&hello.random) else {
+    // An ECH offer the key log opens: the secrets are under the inner hello's random.
+    let body = reader.ech_hello_body().unwrap_or_default();
+    match tls_decrypt::open_ech_inner(hello, body, &keys.log, 0) {
+        Some(Ok(inner)) => {
+            tls.inner_hello = Some(inner);
+            tls.ech = Some(EchOutcome::InnerRead);
+        }
+        Some(Err(e)) => anomalies.push(Anomaly::new("tls-ech-failed", e)),
+        None => {}
+    }
+    let hello = tls.client_hello.as_ref()?;
+    let randoms = [
+        tls.inner_hello.as_ref().map(|h| h.random),
+        Some(hello.random),
+    ];
+    let Some(secrets) = randoms
+        .into_iter()
+        .flatten()
+        .filter_map(|r| keys.log.secrets(&r))
+        .find(|s| {
+            s.client_traffic_0.is_some()
+                || s.server_traffic_0.is_some()
+                || s.client_early_traffic.is_some()
+        })
+    else {
         tls.status = DecryptStatus::NotDecrypted(NotDecrypted::NoKey);
         return None;
     };
@@ -3045,6 +3071,92 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             q::protect_initial(QUIC_V1, &dcid, &[], 0, 1, &q::crypto_frame(0, a), 1162),
             q::protect_initial(QUIC_V1, &dcid, &[], 1, 1, &q::crypto_frame(1000, b), 1162),
         )
+    }
+
+    /// A QUIC client Initial whose ClientHello is an outer one (random 0x01…, server
+    /// name `public.example`) sealing an inner one (random 0x02…, `tracker.example`)
+    /// for `tls_decrypt::test_seal::config()` with the shared secret 0x05….
+    fn quic_ech_initial() -> Vec<u8> {
+        use crate::net::quic::{tests as q, QUIC_V1};
+        use crate::net::tls::test_hellos::{hello_body, sni};
+        let mut encoded = hello_body(2, &[], &[(0, sni("tracker.example")), (0xfe0d, vec![1])]);
+        encoded.extend_from_slice(&[0; 9]);
+        let (body, _) = tls_decrypt::test_seal::sealed(&encoded, &[5; 32], 0);
+        let len = body.len() as u32;
+        let hello = [&[1][..], &len.to_be_bytes()[1..], &body].concat();
+        q::protect_initial(
+            QUIC_V1,
+            &[0x11; 8],
+            &[],
+            0,
+            1,
+            &q::crypto_frame(0, &hello),
+            1162,
+        )
+    }
+
+    /// The QUIC flow's TLS facts and anomalies after its client Initial, read with
+    /// `keylog`: from its metadata event at the end.
+    fn quic_ech_outcome(keylog: &str) -> (TlsSeen, Vec<Anomaly>) {
+        let mut t = FlowTable::new(FlowLimits::default());
+        t.add_keylog(keylog.as_bytes());
+        let mut out = Vec::new();
+        dgram(&mut t, &mut out, 1, true, 50_002, &quic_ech_initial());
+        t.finish(&mut out);
+        let [FlowEvent::Metadata {
+            conn, anomalies, ..
+        }] = &out[..]
+        else {
+            panic!("{:?}", kinds(&out))
+        };
+        (conn.tls.clone().expect("TLS facts"), anomalies.clone())
+    }
+
+    #[test]
+    fn a_quic_ech_offer_opened_with_the_key_log_decrypts_under_the_inner_random() {
+        let hex = |b: u8, n: usize| format!("{b:02x}").repeat(n);
+        let config: String = tls_decrypt::test_seal::config()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let ech_lines = format!(
+            "ECH_SECRET {outer} {}\nECH_CONFIG {outer} {config}\n",
+            hex(5, 32),
+            outer = hex(1, 32),
+        );
+        let traffic = format!(
+            "CLIENT_TRAFFIC_SECRET_0 {inner} {}\nSERVER_TRAFFIC_SECRET_0 {inner} {}\n",
+            hex(6, 32),
+            hex(7, 32),
+            inner = hex(2, 32),
+        );
+        let (tls, anomalies) = quic_ech_outcome(&(ech_lines.clone() + &traffic));
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        assert_eq!(tls.ech, Some(EchOutcome::InnerRead));
+        assert_eq!(
+            (tls.sni(), tls.outer_sni()),
+            (Some("tracker.example"), Some("public.example"))
+        );
+        // A session started (not "no key"): nothing came to decrypt before the end.
+        assert_ne!(
+            tls.not_decrypted(),
+            Some(&NotDecrypted::NoKey),
+            "{:?}",
+            tls.status
+        );
+
+        // Without the ECH lines the inner random is not known: no key, public name.
+        let (tls, _) = quic_ech_outcome(&traffic);
+        assert_eq!(tls.ech, Some(EchOutcome::Offered));
+        assert_eq!(tls.sni(), Some("public.example"));
+        assert_eq!(tls.not_decrypted(), Some(&NotDecrypted::NoKey));
+
+        // A wrong ECH_SECRET: an anomaly, and no key either.
+        let wrong = ech_lines.replace(&hex(5, 32), &hex(8, 32));
+        let (tls, anomalies) = quic_ech_outcome(&(wrong + &traffic));
+        assert_eq!(tls.not_decrypted(), Some(&NotDecrypted::NoKey));
+        assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+        assert_eq!(anomalies[0].kind, "tls-ech-failed");
     }
 
     #[test]

@@ -607,6 +607,8 @@ pub struct QuicInitialReader {
     client_scid: Option<Vec<u8>>,
     /// Decryption buffer, reused across the packets of one datagram.
     scratch: Vec<u8>,
+    /// The ClientHello's body when it offers ECH, kept once the CRYPTO data is freed.
+    ech_hello_body: Option<Vec<u8>>,
 }
 
 impl Default for QuicInitialReader {
@@ -643,6 +645,7 @@ impl QuicInitialReader {
             finished: false,
             client_scid: None,
             scratch: Vec::new(),
+            ech_hello_body: None,
         }
     }
 
@@ -704,6 +707,14 @@ impl QuicInitialReader {
         self.scratch = Vec::new();
         if !matches!(answer, HelloPoll::NeedMore) {
             self.finished = true;
+            if matches!(&answer, HelloPoll::Done(h) if matches!(h.ech, Some(tls::Ech::Outer(_)))) {
+                // A complete ClientHello: its header and length were checked.
+                let data = self.crypto.contiguous();
+                let len = data.get(1..4).map_or(0, |l| {
+                    usize::from(l[0]) << 16 | usize::from(l[1]) << 8 | usize::from(l[2])
+                });
+                self.ech_hello_body = data.get(4..4 + len).map(<[u8]>::to_vec);
+            }
             self.crypto = CryptoStream::default();
         }
         answer
@@ -832,6 +843,12 @@ impl QuicInitialReader {
             Err(e) => self.note("quic-malformed-frame", e.to_string()),
         }
         Ok(())
+    }
+
+    /// The body of a ClientHello read that offers Encrypted Client Hello (after its
+    /// 4-byte handshake header): the ECH payload's AAD is made of it.
+    pub fn ech_hello_body(&self) -> Option<&[u8]> {
+        self.ech_hello_body.as_deref()
     }
 
     /// The answer once the CRYPTO stream holds a complete first handshake message.

@@ -171,11 +171,13 @@ pub(super) fn open_inner(
     decode_inner_client_hello(encoded, outer_body)
 }
 
+/// ECH offers sealed as a client seals them, for tests here and in the flow table.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_seal {
     use super::*;
 
-    fn hex(s: &str) -> Vec<u8> {
+    /// Bytes written as hex digits, spaces allowed.
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
         (0..s.len())
             .step_by(2)
@@ -183,41 +185,8 @@ mod tests {
             .collect()
     }
 
-    /// RFC 9180 appendix A.1.1 (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM,
-    /// base mode): the key schedule from the shared secret gives the published key and
-    /// base nonce.
-    #[test]
-    fn key_schedule_matches_rfc_9180_a_1_1() {
-        let schedule = KeySchedule {
-            suite_id: *b"HPKE\x00\x20\x00\x01\x00\x01",
-            hash: Hash::Sha256,
-        };
-        let shared_secret = hex("fe0e18c9f024ce43799ae393c7e8fe8fce9d218875e8227b0187c04e7d2ea1fc");
-        let info = hex("4f6465206f6e2061204772656369616e2055726e");
-        let (key, nonce) = schedule.derive(&shared_secret, &info, 16);
-        assert_eq!(key, hex("4531685d41d65f03dc48f6b8302c05b0"));
-        assert_eq!(nonce, hex("56d890e5accaaf011cff4b7d"));
-    }
-
-    /// RFC 9180 appendix A.2.1 (ChaCha20-Poly1305): same check with a 32-byte key.
-    #[test]
-    fn key_schedule_matches_rfc_9180_a_2_1() {
-        let schedule = KeySchedule {
-            suite_id: *b"HPKE\x00\x20\x00\x01\x00\x03",
-            hash: Hash::Sha256,
-        };
-        let shared_secret = hex("0bbe78490412b4bbea4812666f7916932b828bba79942424abb65244930d69a7");
-        let info = hex("4f6465206f6e2061204772656369616e2055726e");
-        let (key, nonce) = schedule.derive(&shared_secret, &info, 32);
-        assert_eq!(
-            key,
-            hex("ad2744de8e17f4ebba575b3f5f5a8fa1f69c2a07f6e7500bc60ca6e3e3ec1c91")
-        );
-        assert_eq!(nonce, hex("5c4d98150661b848853b547f"));
-    }
-
     /// An ECHConfig: id 0x2a, DHKEM(X25519), one suite (HKDF-SHA256, AES-128-GCM).
-    fn config() -> Vec<u8> {
+    pub(crate) fn config() -> Vec<u8> {
         let mut c = hex("fe0d 0000 2a 0020 0020");
         c.extend_from_slice(&[0x42; 32]);
         c.extend_from_slice(&hex("0004 0001 0001 00 0e"));
@@ -230,7 +199,7 @@ mod tests {
 
     /// An outer ClientHello whose ECH payload seals `encoded` for `config()` with
     /// `shared_secret` at sequence number `seq`, as a client does (RFC 9849 §6.1).
-    fn sealed(encoded: &[u8], shared_secret: &[u8], seq: u64) -> (Vec<u8>, EchOuter) {
+    pub(crate) fn sealed(encoded: &[u8], shared_secret: &[u8], seq: u64) -> (Vec<u8>, EchOuter) {
         use crate::net::tls::test_hellos::{ech_outer, hello_body, sni};
         let placeholder = vec![0; encoded.len() + 16];
         let mut body = hello_body(
@@ -268,6 +237,45 @@ mod tests {
         .unwrap();
         body[offer.payload_at..offer.payload_at + offer.payload_len].copy_from_slice(&payload);
         (body, offer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_seal::{config, hex, sealed};
+    use super::*;
+
+    /// RFC 9180 appendix A.1.1 (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM,
+    /// base mode): the key schedule from the shared secret gives the published key and
+    /// base nonce.
+    #[test]
+    fn key_schedule_matches_rfc_9180_a_1_1() {
+        let schedule = KeySchedule {
+            suite_id: *b"HPKE\x00\x20\x00\x01\x00\x01",
+            hash: Hash::Sha256,
+        };
+        let shared_secret = hex("fe0e18c9f024ce43799ae393c7e8fe8fce9d218875e8227b0187c04e7d2ea1fc");
+        let info = hex("4f6465206f6e2061204772656369616e2055726e");
+        let (key, nonce) = schedule.derive(&shared_secret, &info, 16);
+        assert_eq!(key, hex("4531685d41d65f03dc48f6b8302c05b0"));
+        assert_eq!(nonce, hex("56d890e5accaaf011cff4b7d"));
+    }
+
+    /// RFC 9180 appendix A.2.1 (ChaCha20-Poly1305): same check with a 32-byte key.
+    #[test]
+    fn key_schedule_matches_rfc_9180_a_2_1() {
+        let schedule = KeySchedule {
+            suite_id: *b"HPKE\x00\x20\x00\x01\x00\x03",
+            hash: Hash::Sha256,
+        };
+        let shared_secret = hex("0bbe78490412b4bbea4812666f7916932b828bba79942424abb65244930d69a7");
+        let info = hex("4f6465206f6e2061204772656369616e2055726e");
+        let (key, nonce) = schedule.derive(&shared_secret, &info, 32);
+        assert_eq!(
+            key,
+            hex("ad2744de8e17f4ebba575b3f5f5a8fa1f69c2a07f6e7500bc60ca6e3e3ec1c91")
+        );
+        assert_eq!(nonce, hex("5c4d98150661b848853b547f"));
     }
 
     #[test]

@@ -49,6 +49,9 @@ mod cipher;
 mod ech;
 mod kdf;
 
+#[cfg(test)]
+pub(crate) use ech::test_seal;
+
 use crate::exchange::Anomaly;
 use crate::net::keylog::{KeyLog, Secrets};
 use crate::net::tls::{
@@ -178,6 +181,29 @@ impl EchOutcome {
             EchOutcome::KeysMatched => "keys-matched",
         }
     }
+}
+
+/// The ClientHelloInner sealed in the ECH offer of `outer` (whose handshake body is
+/// `body`), opened with the `ECH_SECRET` and `ECH_CONFIG` logged under its random;
+/// `seq` is 0 for a connection's first ClientHello, 1 for the second after a
+/// HelloRetryRequest. `None` when `outer` offers no ECH or those lines are not
+/// logged; an error (the anomaly `tls-ech-failed`'s detail) when they do not open it.
+pub fn open_ech_inner(
+    outer: &ClientHello,
+    body: &[u8],
+    keys: &KeyLog,
+    seq: u64,
+) -> Option<Result<ClientHello, String>> {
+    let Some(Ech::Outer(offer)) = &outer.ech else {
+        return None;
+    };
+    let logged = keys.secrets(&outer.random)?;
+    let (secret, config) = (logged.ech_secret.as_deref()?, logged.ech_config.as_deref()?);
+    Some(
+        ech::open_inner(body, offer, secret, config, seq)
+            .and_then(|encoded| parse_client_hello(&encoded))
+            .map_err(|e| format!("ClientHelloInner not read: {e}")),
+    )
 }
 
 /// What a feed of [`TlsDecryptor::push`] produced, in stream order.
@@ -630,33 +656,22 @@ impl TlsDecryptor {
     /// Opens the ClientHelloInner of an outer ClientHello (`body`) whose random has
     /// `ECH_SECRET` and `ECH_CONFIG` lines; see [`EchOutcome`].
     fn open_ech(&mut self, ch: &ClientHello, body: &[u8], keys: &KeyLog, out: &mut Vec<TlsOutput>) {
-        let Some(Ech::Outer(offer)) = &ch.ech else {
+        if !matches!(ch.ech, Some(Ech::Outer(_))) {
             return;
-        };
+        }
         let seq = self.ech_seq;
         self.ech_seq += 1;
         if self.ech.is_none() {
             self.ech = Some(EchOutcome::Offered);
         }
-        let Some((secret, config)) = keys
-            .secrets(&ch.random)
-            .and_then(|s| Some((s.ech_secret.as_deref()?, s.ech_config.as_deref()?)))
-        else {
-            return;
-        };
-        let inner = ech::open_inner(body, offer, secret, config, seq)
-            .and_then(|encoded| parse_client_hello(&encoded));
-        match inner {
-            Ok(inner) => {
+        match open_ech_inner(ch, body, keys, seq) {
+            Some(Ok(inner)) => {
                 self.early_offered |= inner.early_data;
                 self.inner_hello = Some(inner);
                 self.ech = Some(EchOutcome::InnerRead);
             }
-            Err(e) => anomaly(
-                out,
-                "tls-ech-failed",
-                format!("ClientHelloInner not read: {e}"),
-            ),
+            Some(Err(e)) => anomaly(out, "tls-ech-failed", e),
+            None => {}
         }
     }
 
