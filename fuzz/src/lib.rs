@@ -2163,6 +2163,10 @@ struct QcRun {
     check: QcCheck,
     events: Vec<consentry::net::quic_conn::QuicEvent>,
     anomalies: Vec<consentry::exchange::Anomaly>,
+    /// The server's version, and a key log entry whose server handshake secret is
+    /// the one server packets are sealed with: ECH's trial runs on server datagrams.
+    server_version: u32,
+    trial_entry: consentry::net::keylog::Secrets,
 }
 
 impl QcRun {
@@ -2172,10 +2176,24 @@ impl QcRun {
             check: QcCheck::default(),
             events: Vec::new(),
             anomalies: Vec::new(),
+            server_version: cfg.server_version,
+            trial_entry: consentry::net::keylog::Secrets {
+                server_handshake_traffic: Some(qc_secret(2, cfg.secret_len)),
+                ..Default::default()
+            },
         }
     }
 
     fn push(&mut self, d: &QcDatagram) {
+        use consentry::net::quic_conn::{try_handshake_secrets, HandshakeTrial};
+        if !d.from_client {
+            let candidates = std::iter::once((&[0x5a; 32], &self.trial_entry));
+            let found = try_handshake_secrets(self.server_version, &d.bytes, candidates, 1);
+            assert!(
+                !matches!(found, HandshakeTrial::NoneOpened { limit: true }),
+                "the limit hit with one candidate"
+            );
+        }
         let mut out = Vec::new();
         self.reader.push(&d.bytes, d.from_client, &mut out);
         let anomalies = self.reader.take_anomalies();

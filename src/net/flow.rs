@@ -29,7 +29,10 @@
 //! closes. When the key log holds the secrets of that ClientHello's random, the flow
 //! is decrypted from then on ([`QuicFlow`]): every datagram, both ways, goes there,
 //! and its HTTP/3 requests come out as [`FlowEvent::Http`] (the metadata event only
-//! when none was read).
+//! when none was read). With an Encrypted Client Hello, the secrets are looked for
+//! under the inner hello's random when the key log's `ECH_SECRET` opens it; failing
+//! both, the flow holds its datagrams in a [`QuicTrial`] until the server's first
+//! Handshake packet says which key log entry is its own (or that none is).
 //!
 //! # Who is the client
 //! The sender of a SYN without ACK, or the receiver of a SYN-ACK. A connection picked
@@ -88,6 +91,7 @@ use crate::net::packet::{Packet, TcpSegment, Transport};
 use crate::net::quic::QuicInitialReader;
 use crate::net::quic_conn::QuicConnLimits;
 use crate::net::quic_flow::QuicFlow;
+use crate::net::quic_trial::{self, HeldDatagram, QuicTrial, TrialStep};
 use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::socks;
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
@@ -587,6 +591,9 @@ struct UdpFlow {
     quic: Option<Box<QuicInitialReader>>,
     /// Decrypting the QUIC connection with the key log, after its ClientHello.
     decrypt: Option<Box<QuicFlow>>,
+    /// An ECH offer whose secrets are not under its randoms: waiting for the server's
+    /// Handshake packet to find them in the key log (see [`quic_trial`]).
+    trial: Option<Box<QuicTrial>>,
 }
 
 enum Flow {
@@ -642,6 +649,8 @@ pub struct FlowTable {
     quic_readers: usize,
     /// UDP flows decrypting QUIC.
     quic_sessions: usize,
+    /// QUIC flows whose ECH offer is being matched with the key log (`UdpFlow::trial`).
+    quic_trials: usize,
 }
 
 impl FlowTable {
@@ -656,6 +665,7 @@ impl FlowTable {
             stats: FlowStats::default(),
             quic_readers: 0,
             quic_sessions: 0,
+            quic_trials: 0,
         }
     }
 
@@ -837,6 +847,27 @@ impl FlowTable {
                 session.push(payload, from_client, ts, frame, &mut flow.info, out);
                 return;
             }
+            if let Some(trial) = flow.trial.as_mut() {
+                let datagram = HeldDatagram {
+                    payload: payload.to_vec(),
+                    from_client,
+                    ts,
+                    frame,
+                };
+                match trial.push(datagram, &self.keys.log) {
+                    TrialStep::Wait => {}
+                    TrialStep::Opened(random) => {
+                        self.quic_trials = self.quic_trials.saturating_sub(1);
+                        let sessions = &mut self.quic_sessions;
+                        trial_session(&self.keys, &self.limits, sessions, flow, random, out);
+                    }
+                    TrialStep::GaveUp(anomaly) => {
+                        self.quic_trials = self.quic_trials.saturating_sub(1);
+                        trial_gave_up(flow, anomaly, out);
+                    }
+                }
+                return;
+            }
             if !from_client {
                 return;
             }
@@ -853,6 +884,22 @@ impl FlowTable {
                         reader,
                         &mut anomalies,
                     );
+                    if flow.decrypt.is_none() {
+                        let first = HeldDatagram {
+                            payload: payload.to_vec(),
+                            from_client: true,
+                            ts,
+                            frame,
+                        };
+                        flow.trial = quic_trial(
+                            &self.keys,
+                            &mut self.quic_trials,
+                            &mut flow.info,
+                            reader,
+                            first,
+                            &mut anomalies,
+                        );
+                    }
                     flow.quic = None;
                     match flow.decrypt.as_mut() {
                         // This datagram may hold 0-RTT packets after its Initial.
@@ -860,6 +907,7 @@ impl FlowTable {
                             session.hold_anomalies(anomalies);
                             session.push(payload, true, ts, frame, &mut flow.info, out);
                         }
+                        None if flow.trial.is_some() => {}
                         None => out.push(FlowEvent::Metadata {
                             conn: flow.info.clone(),
                             anomalies,
@@ -899,6 +947,7 @@ impl FlowTable {
         self.stats.udp_flows += 1;
         let mut quic = None;
         let mut decrypt = None;
+        let mut trial = None;
         let mut anomalies = Vec::new();
         if from_client && sniff::sniff_udp_client(payload) == Sniff::Known(AppProtocol::Quic) {
             if self.quic_readers < self.limits.max_quic_readers {
@@ -917,6 +966,22 @@ impl FlowTable {
                         &reader,
                         &mut anomalies,
                     );
+                    if decrypt.is_none() {
+                        let first = HeldDatagram {
+                            payload: payload.to_vec(),
+                            from_client: true,
+                            ts,
+                            frame,
+                        };
+                        trial = quic_trial(
+                            &self.keys,
+                            &mut self.quic_trials,
+                            &mut info,
+                            &reader,
+                            first,
+                            &mut anomalies,
+                        );
+                    }
                 }
             } else {
                 info.protocol = Some(AppProtocol::Quic);
@@ -936,7 +1001,7 @@ impl FlowTable {
             // 0-RTT packets after the Initial.
             session.hold_anomalies(std::mem::take(&mut anomalies));
             session.push(payload, true, ts, frame, &mut info, out);
-        } else if quic.is_none() {
+        } else if quic.is_none() && trial.is_none() {
             let payload = if from_client && info.protocol.is_none() {
                 payload[..payload.len().min(self.limits.max_unparsed_bytes)].to_vec()
             } else {
@@ -955,6 +1020,7 @@ impl FlowTable {
                 last_ts: ts,
                 quic,
                 decrypt,
+                trial,
             })),
         );
     }
@@ -1162,6 +1228,11 @@ impl FlowTable {
                         count_tls_outcome(&mut self.stats, &mut self.keys, tls);
                     }
                 }
+                // So is one still waiting for the server to say whose keys are its own.
+                if flow.trial.is_some() {
+                    self.quic_trials = self.quic_trials.saturating_sub(1);
+                    trial_gave_up(&mut flow, None, out);
+                }
                 // A QUIC flow still waiting for its ClientHello is reported now.
                 if let Some(mut reader) = flow.quic.take() {
                     self.quic_readers = self.quic_readers.saturating_sub(1);
@@ -1200,6 +1271,127 @@ impl FlowTable {
 fn asks_h2c(request: &HttpRequest) -> bool {
     crate::exchange::header(&request.headers, "upgrade")
         .is_some_and(|v| crate::net::http1::contains_token(v, b"h2c"))
+}
+
+/// A trial of the key log for a QUIC connection whose ClientHello just read offers
+/// ECH and whose secrets are under none of its randoms (`quic_session` set no key);
+/// the flow's anomalies so far go with it. `None` when that is not the case, or when
+/// [`quic_trial::MAX_TRIALS_AT_ONCE`] are under way (`trials` counts them; anomaly
+/// `quic-trial-limit`).
+fn quic_trial(
+    keys: &TlsKeys,
+    trials: &mut usize,
+    info: &mut ConnInfo,
+    reader: &QuicInitialReader,
+    first: HeldDatagram,
+    anomalies: &mut Vec<Anomaly>,
+) -> Option<Box<QuicTrial>> {
+    let tls = info.tls.as_mut()?;
+    let offered = tls
+        .client_hello
+        .as_ref()
+        .is_some_and(|h| matches!(h.ech, Some(crate::net::tls::Ech::Outer(_))));
+    let no_key = tls.status == DecryptStatus::NotDecrypted(NotDecrypted::NoKey);
+    if !(keys.decrypt && offered && no_key) {
+        return None;
+    }
+    let (Some(version), Some(dcid), Some(scid)) = (
+        reader.version(),
+        reader.original_dcid(),
+        reader.client_scid(),
+    ) else {
+        return None;
+    };
+    if *trials >= quic_trial::MAX_TRIALS_AT_ONCE {
+        anomalies.push(Anomaly::new(
+            "quic-trial-limit",
+            format!(
+                "ECH offered, keys not logged under its random: not tried, {} QUIC connections were waiting for their server's Handshake packet",
+                quic_trial::MAX_TRIALS_AT_ONCE
+            ),
+        ));
+        return None;
+    }
+    *trials += 1;
+    tls.status = DecryptStatus::Pending;
+    let anomalies = std::mem::take(anomalies);
+    Some(Box::new(QuicTrial::new(
+        version, dcid, scid, first, anomalies,
+    )))
+}
+
+/// The trial of `flow` found its secrets under `random`: its decryption starts, and
+/// reads the datagrams the trial held.
+fn trial_session(
+    keys: &TlsKeys,
+    limits: &FlowLimits,
+    sessions: &mut usize,
+    flow: &mut UdpFlow,
+    random: [u8; 32],
+    out: &mut Vec<FlowEvent>,
+) {
+    let Some(mut trial) = flow.trial.take() else {
+        return;
+    };
+    let Some(secrets) = keys.log.secrets(&random) else {
+        flow.trial = Some(trial);
+        trial_gave_up(flow, None, out);
+        return;
+    };
+    if *sessions >= limits.max_quic_sessions {
+        trial.anomalies.push(Anomaly::new(
+            "quic-session-limit",
+            format!(
+                "QUIC connection not decrypted: {} were being decrypted at once",
+                limits.max_quic_sessions
+            ),
+        ));
+        flow.trial = Some(trial);
+        trial_gave_up(flow, None, out);
+        return;
+    }
+    *sessions += 1;
+    if let Some(tls) = flow.info.tls.as_mut() {
+        tls.ech = Some(EchOutcome::KeysMatched);
+    }
+    let mut session = Box::new(QuicFlow::new(
+        trial.version,
+        &trial.original_dcid,
+        &trial.client_scid,
+        secrets,
+        limits.quic.clone(),
+        limits.http3.clone(),
+    ));
+    session.hold_anomalies(std::mem::take(&mut trial.anomalies));
+    for d in trial.take_held() {
+        session.push(
+            &d.payload,
+            d.from_client,
+            d.ts,
+            d.frame,
+            &mut flow.info,
+            out,
+        );
+    }
+    flow.decrypt = Some(session);
+}
+
+/// The trial of `flow` ends without a key: the flow is reported, with `anomaly`
+/// when a limit ended it.
+fn trial_gave_up(flow: &mut UdpFlow, anomaly: Option<Anomaly>, out: &mut Vec<FlowEvent>) {
+    let Some(trial) = flow.trial.take() else {
+        return;
+    };
+    if let Some(tls) = flow.info.tls.as_mut() {
+        tls.status = DecryptStatus::NotDecrypted(NotDecrypted::NoKey);
+    }
+    let mut anomalies = trial.anomalies;
+    anomalies.extend(anomaly);
+    out.push(FlowEvent::Metadata {
+        conn: flow.info.clone(),
+        anomalies,
+        payload: Vec::new(),
+    });
 }
 
 /// `Offered` when a ClientHello read without keys carries an outer ECH extension.
@@ -3157,6 +3349,106 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         assert_eq!(tls.not_decrypted(), Some(&NotDecrypted::NoKey));
         assert_eq!(anomalies.len(), 1, "{anomalies:?}");
         assert_eq!(anomalies[0].kind, "tls-ech-failed");
+    }
+
+    /// Without `ECH_SECRET`, a QUIC ECH offer's secrets are found by trial on the
+    /// server's Handshake packet, past a key log entry that does not open it; the
+    /// datagrams held meanwhile are read, and its 1-RTT packets decrypt.
+    #[test]
+    fn a_quic_ech_offer_finds_its_secrets_by_trial_on_the_server_handshake_packet() {
+        use crate::net::quic::{PacketType, QUIC_V1};
+        use crate::net::quic_conn::PacketSealer;
+        let hex = |b: u8, n: usize| format!("{b:02x}").repeat(n);
+        let keylog = format!(
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET {decoy} {}\n\
+             SERVER_HANDSHAKE_TRAFFIC_SECRET {inner} {}\n\
+             CLIENT_TRAFFIC_SECRET_0 {inner} {}\n\
+             SERVER_TRAFFIC_SECRET_0 {inner} {}\n",
+            hex(9, 32),
+            hex(3, 32),
+            hex(6, 32),
+            hex(7, 32),
+            decoy = hex(0xd0, 32),
+            inner = hex(2, 32),
+        );
+        let sealer = |tag: u8| PacketSealer::new(0x1301, QUIC_V1, &[tag; 32]).unwrap();
+        let handshake = sealer(3)
+            .long(QUIC_V1, PacketType::Handshake, &[], &[0x5e; 6], 0, 1, &[1])
+            .unwrap();
+        let one_rtt = sealer(7).short(&[], 0, 1, false, &[1]).unwrap();
+
+        let mut t = FlowTable::new(FlowLimits::default());
+        t.add_keylog(keylog.as_bytes());
+        let mut out = Vec::new();
+        dgram(&mut t, &mut out, 1, true, 50_003, &quic_ech_initial());
+        assert!(out.is_empty(), "waits for the server: {:?}", kinds(&out));
+        dgram(&mut t, &mut out, 2, false, 50_003, &[0x40; 40]);
+        dgram(&mut t, &mut out, 3, false, 50_003, &handshake);
+        dgram(&mut t, &mut out, 4, false, 50_003, &one_rtt);
+        t.finish(&mut out);
+        let [FlowEvent::Metadata {
+            conn, anomalies, ..
+        }] = &out[..]
+        else {
+            panic!("{:?}", kinds(&out))
+        };
+        let tls = conn.tls.as_ref().unwrap();
+        assert_eq!(tls.ech, Some(EchOutcome::KeysMatched));
+        assert!(tls.decrypted(), "{:?} {anomalies:?}", tls.status);
+        assert_eq!(
+            tls.sni(),
+            Some("public.example"),
+            "the inner hello stays sealed"
+        );
+
+        // No entry opens it: the flow is reported without a key when the server's
+        // Handshake packet comes, not at the end.
+        let mut t = FlowTable::new(FlowLimits::default());
+        t.add_keylog(keylog.replace(&hex(3, 32), &hex(4, 32)).as_bytes());
+        let mut out = Vec::new();
+        dgram(&mut t, &mut out, 1, true, 50_004, &quic_ech_initial());
+        dgram(&mut t, &mut out, 2, false, 50_004, &handshake);
+        let [FlowEvent::Metadata { conn, .. }] = &out[..] else {
+            panic!("{:?}", kinds(&out))
+        };
+        let tls = conn.tls.as_ref().unwrap();
+        assert_eq!(tls.not_decrypted(), Some(&NotDecrypted::NoKey));
+        assert_eq!(tls.ech, Some(EchOutcome::Offered));
+    }
+
+    #[test]
+    fn quic_ech_trials_under_way_at_once_are_bounded() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let line = format!(
+            "SERVER_HANDSHAKE_TRAFFIC_SECRET {} {}\n",
+            "aa".repeat(32),
+            "bb".repeat(32)
+        );
+        t.add_keylog(line.as_bytes());
+        let initial = quic_ech_initial();
+        let mut out = Vec::new();
+        let max = crate::net::quic_trial::MAX_TRIALS_AT_ONCE;
+        for i in 0..max {
+            dgram(
+                &mut t,
+                &mut out,
+                i as u64,
+                true,
+                10_000 + i as u16,
+                &initial,
+            );
+        }
+        assert!(out.is_empty(), "{} waiting", t.quic_trials);
+        assert_eq!(t.quic_trials, max);
+        dgram(&mut t, &mut out, 0, true, 9_999, &initial);
+        let [FlowEvent::Metadata { anomalies, .. }] = &out[..] else {
+            panic!("{:?}", kinds(&out))
+        };
+        assert_eq!(anomalies[0].kind, "quic-trial-limit");
+        // Each ends when its flow does.
+        t.finish(&mut out);
+        assert_eq!(out.len(), max + 1);
+        assert_eq!(t.quic_trials, 0);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod qpack;
 pub mod quic;
 pub mod quic_conn;
 pub mod quic_flow;
+pub mod quic_trial;
 pub mod sniff;
 pub mod socks;
 pub mod tap;

@@ -243,6 +243,30 @@ fn open_payload(
     Some(body_start..body_start + plain.len())
 }
 
+/// Whether the long-header `packet` (packet number at `pn_offset`), the first of its
+/// space, opens with the keys `secret` gives under `suite`: ECH's trial of key log
+/// entries on a server Handshake packet. Its number is taken as written (the
+/// space's first packets are numbered from 0).
+pub(super) fn opens_first_long(
+    suite: Suite,
+    labels: Labels,
+    secret: &[u8],
+    packet: &[u8],
+    pn_offset: usize,
+    scratch: &mut Vec<u8>,
+) -> bool {
+    let m = KeyMaterial::new(suite, labels, secret);
+    let (Ok(hp_key), Some(key)) = (
+        hp::HeaderProtectionKey::new(suite.header_protection(), &m.hp),
+        PacketKey::new(suite, &m),
+    ) else {
+        return false;
+    };
+    unmask(&hp_key, packet, pn_offset, true)
+        .and_then(|h| open_payload(&key, packet, &h, h.truncated_pn, scratch))
+        .is_some()
+}
+
 /// A packet that opened: its number and its plaintext payload's range in the scratch.
 pub(super) struct Opened {
     pub(super) pn: u64,

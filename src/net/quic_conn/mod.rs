@@ -100,7 +100,7 @@ use std::ops::Range;
 use crate::exchange::Anomaly;
 use crate::net::keylog::Secrets;
 use crate::net::quic::{parse_long_header, LongHeader, PacketError, PacketType};
-use keys::{candidate_suites, AppKeys, EarlyKeys, Labels, Opened, Suite};
+use keys::{candidate_suites, opens_first_long, AppKeys, EarlyKeys, Labels, Opened, Suite};
 use server_hello::{retry_scid, HelloOutcome, ServerHelloReader};
 use streams::Streams;
 
@@ -112,6 +112,68 @@ const MAX_CID_LEN: usize = 20;
 const ALL_CID_LENS: u32 = (1 << (MAX_CID_LEN + 1)) - 1;
 /// Decryption buffer capacity kept between datagrams; a bigger one is freed.
 const SCRATCH_KEPT: usize = 4096;
+
+/// What trying a key log's entries on a server datagram found; see
+/// [`try_handshake_secrets`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandshakeTrial {
+    /// The datagram holds no Handshake packet of the connection's version.
+    NoHandshakePacket,
+    /// The server handshake secret logged under this client random opened it.
+    Opened([u8; 32]),
+    /// None opened; `limit` when candidates were left untried.
+    NoneOpened { limit: bool },
+}
+
+/// Tries, in order and at most `max`, the server handshake secrets of `candidates`
+/// (client random, logged secrets) on the first Handshake packet of the server
+/// datagram `datagram` (QUIC `version`), under each cipher suite of the secret's
+/// length: how a connection that offered Encrypted Client Hello, whose secrets are
+/// logged under a random the capture never shows, finds them.
+pub fn try_handshake_secrets<'a>(
+    version: u32,
+    datagram: &[u8],
+    candidates: impl Iterator<Item = (&'a [u8; 32], &'a Secrets)>,
+    max: usize,
+) -> HandshakeTrial {
+    let Some(labels) = Labels::of(version) else {
+        return HandshakeTrial::NoHandshakePacket;
+    };
+    let mut rest = datagram;
+    let handshake = loop {
+        if rest.first().is_none_or(|b| b & 0x80 == 0) {
+            return HandshakeTrial::NoHandshakePacket;
+        }
+        let Ok(h) = parse_long_header(rest) else {
+            return HandshakeTrial::NoHandshakePacket;
+        };
+        if h.packet_len == 0 {
+            return HandshakeTrial::NoHandshakePacket;
+        }
+        let (packet, after) = rest.split_at(h.packet_len.min(rest.len()));
+        if h.kind == PacketType::Handshake && h.version == version {
+            break (packet, h.pn_offset);
+        }
+        rest = after;
+    };
+    let mut scratch = Vec::new();
+    for (tried, (random, secrets)) in candidates.enumerate() {
+        if tried == max {
+            return HandshakeTrial::NoneOpened { limit: true };
+        }
+        let Some(secret) = secrets.server_handshake_traffic.as_deref() else {
+            continue;
+        };
+        let (packet, pn_offset) = handshake;
+        let opens = Suite::for_secret_len(secret.len())
+            .iter()
+            .any(|&suite| opens_first_long(suite, labels, secret, packet, pn_offset, &mut scratch));
+        if opens {
+            return HandshakeTrial::Opened(*random);
+        }
+    }
+    HandshakeTrial::NoneOpened { limit: false }
+}
 
 /// Bounds on what one connection may hold; defaults documented per field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -774,6 +836,63 @@ mod tests {
             0,
             1,
             &crypto_frame(0, b"certificate and finished"),
+        )
+    }
+
+    /// The trial of ECH: the entry whose server handshake secret opens the server's
+    /// Handshake packet, after others that do not; in order, bounded, and only on a
+    /// datagram that holds one.
+    #[test]
+    fn handshake_secrets_are_tried_in_order_on_the_first_handshake_packet() {
+        let entry = |hs: u8| Secrets {
+            server_handshake_traffic: Some(secret(hs, 32)),
+            ..Secrets::default()
+        };
+        let (decoy, none, real) = (entry(1), Secrets::default(), entry(2));
+        let randoms = [[0xd0; 32], [0xd1; 32], [0xee; 32]];
+        let candidates = || randoms.iter().zip([&decoy, &none, &real]);
+        let handshake = Sealer::new(Suite::ChaCha20Poly1305, QUIC_V1, &secret(2, 32)).long(
+            QUIC_V1,
+            PacketType::Handshake,
+            &CLIENT_CID,
+            &SERVER_CID,
+            0,
+            2,
+            &crypto_frame(0, b"encrypted extensions"),
+        );
+        // Behind a server Initial, as servers coalesce them.
+        let initial = opaque_initial_from_server();
+        let datagram = [&initial[..], &handshake].concat();
+        assert_eq!(
+            try_handshake_secrets(QUIC_V1, &datagram, candidates(), 8),
+            HandshakeTrial::Opened([0xee; 32])
+        );
+        assert_eq!(
+            try_handshake_secrets(QUIC_V1, &datagram, candidates(), 2),
+            HandshakeTrial::NoneOpened { limit: true }
+        );
+        assert_eq!(
+            try_handshake_secrets(QUIC_V1, &datagram, candidates().take(2), 8),
+            HandshakeTrial::NoneOpened { limit: false }
+        );
+        for other in [&initial[..], &[0x40; 60][..], &[]] {
+            assert_eq!(
+                try_handshake_secrets(QUIC_V1, other, candidates(), 8),
+                HandshakeTrial::NoHandshakePacket
+            );
+        }
+    }
+
+    /// A server Initial packet (its contents do not matter here).
+    fn opaque_initial_from_server() -> Vec<u8> {
+        Sealer::initial_server(QUIC_V1, &ODCID).long(
+            QUIC_V1,
+            PacketType::Initial,
+            &CLIENT_CID,
+            &SERVER_CID,
+            0,
+            1,
+            &[1],
         )
     }
 
