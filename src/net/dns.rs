@@ -229,8 +229,14 @@ fn svcb(msg: &[u8], start: usize, len: usize) -> Option<Svcb> {
         hints: Vec::new(),
         ech: Vec::new(),
     };
+    let mut last_key = None;
     while r.pos < end {
         let key = r.u16().ok()?;
+        // Keys come in strictly increasing order, each once (RFC 9460 §2.2).
+        if last_key.is_some_and(|k| k >= key) {
+            return None;
+        }
+        last_key = Some(key);
         let n = usize::from(r.u16().ok()?);
         if r.pos + n > end {
             return None;
@@ -1048,8 +1054,11 @@ mod tests {
         let good = https_rdata([1, 2, 3, 4], &[ech_config(1, "p.example")]);
         for bad in [
             good[..good.len() - 3].to_vec(),
-            [&good[..], &[0, 4, 0, 3, 1, 2, 3]].concat(),
+            // An ipv6hint whose length is no multiple of 16.
+            [&good[..], &[0, 6, 0, 3, 1, 2, 3]].concat(),
             [&good[..], &[0, 9, 0, 5]].concat(),
+            // Keys out of order (RFC 9460 §2.2): the ipv4hint again after ech.
+            [&good[..], &[0, 4, 0, 4, 9, 9, 9, 9]].concat(),
         ] {
             let m = Msg::new(7, 0x8180, 1, 2)
                 .question("t.example", TYPE_HTTPS)

@@ -885,18 +885,12 @@ impl FlowTable {
                         &mut anomalies,
                     );
                     if flow.decrypt.is_none() {
-                        let first = HeldDatagram {
-                            payload: payload.to_vec(),
-                            from_client: true,
-                            ts,
-                            frame,
-                        };
                         flow.trial = quic_trial(
                             &self.keys,
                             &mut self.quic_trials,
                             &mut flow.info,
                             reader,
-                            first,
+                            (payload, ts, frame),
                             &mut anomalies,
                         );
                     }
@@ -967,18 +961,12 @@ impl FlowTable {
                         &mut anomalies,
                     );
                     if decrypt.is_none() {
-                        let first = HeldDatagram {
-                            payload: payload.to_vec(),
-                            from_client: true,
-                            ts,
-                            frame,
-                        };
                         trial = quic_trial(
                             &self.keys,
                             &mut self.quic_trials,
                             &mut info,
                             &reader,
-                            first,
+                            (payload, ts, frame),
                             &mut anomalies,
                         );
                     }
@@ -1273,17 +1261,18 @@ fn asks_h2c(request: &HttpRequest) -> bool {
         .is_some_and(|v| crate::net::http1::contains_token(v, b"h2c"))
 }
 
-/// A trial of the key log for a QUIC connection whose ClientHello just read offers
-/// ECH and whose secrets are under none of its randoms (`quic_session` set no key);
-/// the flow's anomalies so far go with it. `None` when that is not the case, or when
-/// [`quic_trial::MAX_TRIALS_AT_ONCE`] are under way (`trials` counts them; anomaly
-/// `quic-trial-limit`).
+/// A trial of the key log for a QUIC connection whose ClientHello just read (its
+/// last datagram: payload, time, frame) offers ECH and whose secrets are under none
+/// of its randoms (`quic_session` set no key); the flow's anomalies so far go with
+/// it. `None` when that is not the case, when the key log holds no TLS 1.3 entry to
+/// try, or when [`quic_trial::MAX_TRIALS_AT_ONCE`] are under way (`trials` counts
+/// them; anomaly `quic-trial-limit`).
 fn quic_trial(
     keys: &TlsKeys,
     trials: &mut usize,
     info: &mut ConnInfo,
     reader: &QuicInitialReader,
-    first: HeldDatagram,
+    (payload, ts, frame): (&[u8], Timestamp, u64),
     anomalies: &mut Vec<Anomaly>,
 ) -> Option<Box<QuicTrial>> {
     let tls = info.tls.as_mut()?;
@@ -1292,7 +1281,8 @@ fn quic_trial(
         .as_ref()
         .is_some_and(|h| matches!(h.ech, Some(crate::net::tls::Ech::Outer(_))));
     let no_key = tls.status == DecryptStatus::NotDecrypted(NotDecrypted::NoKey);
-    if !(keys.decrypt && offered && no_key) {
+    let candidates = keys.log.tls13_candidates().next().is_some();
+    if !(keys.decrypt && offered && no_key && candidates) {
         return None;
     }
     let (Some(version), Some(dcid), Some(scid)) = (
@@ -1315,6 +1305,12 @@ fn quic_trial(
     *trials += 1;
     tls.status = DecryptStatus::Pending;
     let anomalies = std::mem::take(anomalies);
+    let first = HeldDatagram {
+        payload: payload.to_vec(),
+        from_client: true,
+        ts,
+        frame,
+    };
     Some(Box::new(QuicTrial::new(
         version, dcid, scid, first, anomalies,
     )))
