@@ -651,6 +651,16 @@ def h2_seeds():
     )
     write("http2", "conversation", h2_steps(True, client) + h2_steps(False, server))
     write("http2", "client-gap", h2_steps(True, client[:40]) + bytes([0x45]) + h2_steps(True, client[40:]))
+    # A WebSocket over HTTP/2 (RFC 8441): extended CONNECT, then masked frames in DATA.
+    connect = b"".join(h2_literal(n, v) for n, v in [
+        (b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
+        (b":path", b"/ws"), (b":authority", b"ws.example"),
+        (b"sec-websocket-extensions", b"permessage-deflate")])
+    frames = ws_frame(1, b'{"imei":"' + IMEI.encode() + b'"}', fin=False) + ws_frame(0, b"")
+    ws_client = (h2_frame(1, 0x4, 1, connect) + h2_frame(0, 0, 1, frames[:9])
+                 + h2_frame(0, 0x1, 1, frames[9:]))
+    ws_server = h2_frame(1, 0x4, 1, h2_literal(b":status", b"200"))
+    write("http2", "websocket", h2_steps(True, ws_client) + h2_steps(False, ws_server))
 
 
 def ws_frame(opcode, payload, fin=True, rsv1=False, key=b"\x5a\xc3\x11\x07"):

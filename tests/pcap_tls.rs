@@ -1266,3 +1266,58 @@ mod ech {
         assert_eq!(summary.flows.tls_decrypted, 2);
     }
 }
+
+/// `h2ws.pcap` (captures/tls/make_h2_ws.py): a WebSocket over HTTP/2 (RFC 8441) in
+/// TLS 1.3, made by the `h2` library: an extended `CONNECT` on stream 1 whose DATA
+/// carries the client's WebSocket frames (masked; one message deflated), and a GET
+/// alongside. tshark 4.0 reads the HTTP/2 frames but not the messages inside them.
+mod h2_websocket {
+    use super::*;
+
+    #[test]
+    fn each_client_message_is_an_exchange_with_its_findings() {
+        let keylog = keylog_named("h2ws.keylog");
+        let (list, summary) = exchanges("h2ws.pcap", vec![keylog.clone()]);
+        assert_eq!(summary.flows.tls_decrypted, 1);
+        let rows: Vec<(&str, &str, Option<u16>)> = list
+            .iter()
+            .map(|x| {
+                let status = x.response.as_ref().map(|r| r.status);
+                (x.method.as_str(), x.path.as_str(), status)
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("GET", "/v1/config", Some(200)),
+                ("WS", "/v1/stream", None),
+                ("WS", "/v1/stream", None),
+                ("CONNECT", "/v1/stream", Some(200)),
+            ]
+        );
+        assert!(list.iter().all(|x| x.anomalies.is_empty()), "{list:#?}");
+        assert!(list.iter().all(|x| x.host == "ws.umeng.com"));
+        assert_eq!(list[1].request_body, br#"{"imei": "490154203237518"}"#);
+        // Inflated (permessage-deflate), as on an HTTP/1.1 WebSocket.
+        assert_eq!(
+            list[2].request_body,
+            br#"{"android_id": "9774d56d682e549c"}"#
+        );
+        // The CONNECT keeps no frames as its body.
+        assert!(list[3].request_body.is_empty());
+
+        let run = analyse("h2ws.pcap", &[keylog]);
+        let found: Vec<(&str, &str)> = run
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.data[0].location.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("share-after-refusal", "body:$.imei"),
+                ("share-after-refusal", "body:$.android_id"),
+            ]
+        );
+    }
+}

@@ -100,7 +100,7 @@ use crate::net::tls_decrypt::{
     self, DecryptStatus, EchOutcome, NotDecrypted, TlsDecryptor, TlsOutput,
 };
 use crate::net::unparsed::Unparsed;
-use crate::net::websocket::{WsEvent, WsLimits, WsMessage, WsReader, WsUpgrade};
+use crate::net::websocket::{WsEvent, WsLimits, WsReader, WsUpgrade};
 use crate::timestamp::Timestamp;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -496,32 +496,8 @@ impl Drop for SocksWatch {
 /// under (the proxy and HAR readers name them so too).
 struct WebSocket {
     reader: WsReader,
-    /// The upgrade request's target and `Host` header.
-    target: String,
-    host: Option<Vec<u8>>,
+    upgrade: WsUpgrade,
     events: Vec<WsEvent>,
-}
-
-impl WebSocket {
-    /// A client message as a request of its own: method `WS`, the upgrade's target
-    /// and `Host`, the message as its body.
-    fn request(&self, m: WsMessage) -> HttpRequest {
-        HttpRequest {
-            method: "WS".into(),
-            target: self.target.clone(),
-            version: "WebSocket".into(),
-            headers: self
-                .host
-                .iter()
-                .map(|h| crate::exchange::Header::new("Host", h.clone()))
-                .collect(),
-            body: m.data,
-            body_len: m.wire_len,
-            truncated: m.truncated,
-            meta: m.meta,
-            anomalies: m.anomalies,
-        }
-    }
 }
 
 /// Everything of a TCP connection except its two reassemblers, so that their
@@ -2130,8 +2106,7 @@ impl ConnState {
                         // are what it tells the app, not read (as behind the proxy).
                         self.app = App::WebSocket(Box::new(WebSocket {
                             reader: WsReader::new(limits.websocket.clone(), upgrade.deflate),
-                            target: upgrade.target,
-                            host: upgrade.host,
+                            upgrade,
                             events: Vec::new(),
                         }));
                         if let Some(meta) = self.last_meta {
@@ -2229,7 +2204,7 @@ impl ConnState {
                     let App::WebSocket(ws) = &self.app else {
                         continue;
                     };
-                    let request = ws.request(m);
+                    let request = ws.upgrade.message_request(m);
                     let index = self.requests_seen;
                     self.requests_seen += 1;
                     self.emit_http(index, request, None, out);
@@ -2261,6 +2236,13 @@ impl ConnState {
                         }
                     };
                     self.emit_http(index, request, response, out);
+                }
+                // A client message on a WebSocket stream (RFC 8441): a request of its
+                // own, as on an HTTP/1.1 WebSocket.
+                Http2Event::WebSocket { request, .. } => {
+                    let index = self.requests_seen;
+                    self.requests_seen += 1;
+                    self.emit_http(index, request, None, out);
                 }
                 Http2Event::Anomaly(a) => self.note(a),
             }

@@ -46,6 +46,15 @@
 //! - **h2c upgrade** ([`Http2Conn::upgraded`]): stream 1 is the HTTP/1.1 request that
 //!   asked for the upgrade, half-closed; the server's stream 1 answers it. Its
 //!   `HTTP2-Settings` header is applied as the client's SETTINGS.
+//! - **WebSockets** (RFC 8441: an extended `CONNECT` with `:protocol` `websocket`):
+//!   the client's DATA on that stream is WebSocket frames, read by a [`WsReader`]
+//!   (masked, maybe deflated); each message is an [`Http2Event::WebSocket`] as it
+//!   completes (method `WS`, the `CONNECT`'s `:path` and `:authority`), and the
+//!   stream's exchange (its `CONNECT` and the answer) comes when it ends, without
+//!   the frames as body. The server's frames are not read or kept (what it tells
+//!   the app). At most [`MAX_WS_STREAMS`] at once per connection (each may hold a
+//!   message of `max_body_bytes`); further ones are plain streams
+//!   (`h2-websocket-limit`).
 
 use std::collections::BTreeMap;
 
@@ -53,7 +62,11 @@ use crate::exchange::{Anomaly, Header};
 use crate::net::hpack::{HpackDecoder, DEFAULT_MAX_TABLE};
 use crate::net::http1::{HttpRequest, HttpResponse, MessageMeta};
 use crate::net::sniff::H2_PREFACE;
+use crate::net::websocket::{WsEvent, WsLimits, WsReader, WsUpgrade};
 use crate::timestamp::Timestamp;
+
+/// WebSocket streams (RFC 8441) read at once per connection; see the module doc.
+pub const MAX_WS_STREAMS: usize = 4;
 
 /// Default [`Http2Limits::max_frame_bytes`]: 1 MiB (Go's servers announce this much;
 /// the protocol's default is 16 KiB).
@@ -141,6 +154,12 @@ pub enum Http2Event {
         stream_id: u32,
         request: HttpRequest,
         response: Option<HttpResponse>,
+    },
+    /// A client message on a WebSocket stream (RFC 8441), as a request of its own
+    /// (method `WS`); emitted as it completes, before its stream's exchange.
+    WebSocket {
+        stream_id: u32,
+        request: HttpRequest,
     },
     /// Something odd about the connection, not tied to an emitted exchange.
     Anomaly(Anomaly),
@@ -232,6 +251,23 @@ struct Stream {
     response: Option<HttpResponse>,
     client_done: bool,
     server_done: bool,
+    /// An extended `CONNECT` for a WebSocket: its client DATA is read as frames.
+    ws: Option<Box<WsStream>>,
+}
+
+/// The client side of a WebSocket stream.
+struct WsStream {
+    upgrade: WsUpgrade,
+    reader: WsReader,
+    events: Vec<WsEvent>,
+}
+
+impl std::fmt::Debug for WsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsStream")
+            .field("target", &self.upgrade.target)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a stream is handed out before it completed normally.
@@ -294,6 +330,7 @@ impl Http2Conn {
                 response: None,
                 client_done: true,
                 server_done: false,
+                ws: None,
             },
         );
         conn
@@ -538,7 +575,7 @@ impl Http2Conn {
                 if from < to {
                     let stream = f.stream;
                     let piece = &chunk[from - at..to - at];
-                    self.body(client, stream, piece, capture_frame);
+                    self.body(client, stream, piece, capture_frame, out);
                 }
             }
         }
@@ -553,12 +590,37 @@ impl Http2Conn {
     }
 
     /// DATA bytes for a stream.
-    fn body(&mut self, client: bool, stream: u32, piece: &[u8], capture_frame: u64) {
+    fn body(
+        &mut self,
+        client: bool,
+        stream: u32,
+        piece: &[u8],
+        capture_frame: u64,
+        out: &mut Vec<Http2Event>,
+    ) {
         let max = self.limits.max_body_bytes;
         let budget = self.limits.max_held_bytes.saturating_sub(self.held);
+        let ts = self.dir(client).frame_start.0;
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
         };
+        if let Some(ws) = s.ws.as_mut() {
+            // WebSocket frames, not a body: the client's are read, the server's not.
+            let m = if client {
+                &mut s.request
+            } else if let Some(r) = s.response.as_mut() {
+                r.body_len = r.body_len.saturating_add(piece.len() as u64);
+                r.meta.last_frame = capture_frame;
+                return;
+            } else {
+                return;
+            };
+            m.body_len = m.body_len.saturating_add(piece.len() as u64);
+            m.meta.last_frame = capture_frame;
+            ws.reader.push(piece, ts, capture_frame, &mut ws.events);
+            Self::websocket_events(stream, ws, out);
+            return;
+        }
         let msg = if client {
             if s.client_done {
                 return;
@@ -1053,6 +1115,7 @@ impl Http2Conn {
             return;
         }
         self.held += size;
+        let ws = self.websocket_of(&request, out);
         self.streams.insert(
             id,
             Stream {
@@ -1060,8 +1123,48 @@ impl Http2Conn {
                 response: None,
                 client_done,
                 server_done: false,
+                ws,
             },
         );
+    }
+
+    /// A reader for the WebSocket `request` opens (RFC 8441), within
+    /// [`MAX_WS_STREAMS`] at once.
+    fn websocket_of(
+        &mut self,
+        request: &HttpRequest,
+        out: &mut Vec<Http2Event>,
+    ) -> Option<Box<WsStream>> {
+        let upgrade = WsUpgrade::of_extended_connect(request)?;
+        if self.streams.values().filter(|s| s.ws.is_some()).count() >= MAX_WS_STREAMS {
+            out.push(Http2Event::Anomaly(Anomaly::new(
+                "h2-websocket-limit",
+                format!("more than {MAX_WS_STREAMS} WebSocket streams at once; this one is read as a plain stream"),
+            )));
+            return None;
+        }
+        let limits = WsLimits {
+            max_message_bytes: self.limits.max_body_bytes,
+            max_inflated_bytes: self.limits.max_body_bytes.saturating_mul(4),
+        };
+        Some(Box::new(WsStream {
+            reader: WsReader::new(limits, upgrade.deflate),
+            upgrade,
+            events: Vec::new(),
+        }))
+    }
+
+    /// Hands out the messages a WebSocket stream's reader completed.
+    fn websocket_events(id: u32, ws: &mut WsStream, out: &mut Vec<Http2Event>) {
+        for event in ws.events.drain(..) {
+            match event {
+                WsEvent::Message(m) => out.push(Http2Event::WebSocket {
+                    stream_id: id,
+                    request: ws.upgrade.message_request(m),
+                }),
+                WsEvent::Anomaly(a) => out.push(Http2Event::Anomaly(a)),
+            }
+        }
     }
 
     fn end_stream(&mut self, client: bool, id: u32, capture_frame: u64, out: &mut Vec<Http2Event>) {
@@ -1095,6 +1198,11 @@ impl Http2Conn {
         let Some(mut s) = self.streams.remove(&id) else {
             return;
         };
+        if let Some(ws) = s.ws.as_mut() {
+            // A message cut by the stream's end still counts, as far as it went.
+            ws.reader.close(&mut ws.events);
+            Self::websocket_events(id, ws, out);
+        }
         let kept = s.request.body.len()
             + header_bytes(&s.request.headers)
             + s.response
@@ -1388,6 +1496,9 @@ mod tests {
                         k.extend(r.anomalies.iter().map(|a| a.kind.clone()));
                     }
                 }
+                Http2Event::WebSocket { request, .. } => {
+                    k.extend(request.anomalies.iter().map(|a| a.kind.clone()));
+                }
             }
         }
         k
@@ -1540,6 +1651,128 @@ mod tests {
             &[0, 0, 0, 7, 0, 0, 0, 0, b'b', b'y', b'e'],
         ));
         s
+    }
+
+    /// A masked client WebSocket frame (RFC 6455 §5.2), FIN set or not.
+    fn ws_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let key = [9u8, 8, 7, 6];
+        let mut f = vec![u8::from(fin) << 7 | opcode, 0x80 | payload.len() as u8];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    }
+
+    /// An extended CONNECT for a WebSocket (RFC 8441) on stream 1.
+    fn ws_connect(stream: u32) -> Vec<u8> {
+        frame(
+            HEADERS,
+            END_HEADERS,
+            stream,
+            &block(&[
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "https"),
+                (":path", "/chat?room=1"),
+                (":authority", "ws.tracker.example"),
+                ("sec-websocket-version", "13"),
+            ]),
+        )
+    }
+
+    #[test]
+    fn websocket_streams_give_each_client_message_then_the_connect() {
+        let mut c = H2_PREFACE.to_vec();
+        c.extend(frame(SETTINGS, 0, 0, &[]));
+        c.extend(ws_connect(1));
+        // A message in two WebSocket frames across two DATA frames (the second frame's
+        // header split between them), a ping between, then a second message.
+        let mut frames = ws_frame(false, 1, b"{\"oaid\":");
+        frames.extend(ws_frame(true, 9, b""));
+        frames.extend(ws_frame(true, 0, b"\"a1b2\"}"));
+        frames.extend(ws_frame(true, 2, &[1, 2, 3]));
+        let (a, b) = frames.split_at(frames.len() / 2 + 1);
+        c.extend(frame(DATA, 0, 1, a));
+        c.extend(frame(DATA, 0, 1, b));
+        // A message cut by the stream's end.
+        c.extend(frame(DATA, END_STREAM, 1, &ws_frame(false, 1, b"cut")));
+        let mut s = frame(SETTINGS, 0, 0, &[0, 8, 0, 0, 0, 1]);
+        s.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &block(&[(":status", "200")]),
+        ));
+        s.extend(frame(DATA, END_STREAM, 1, &[0x81, 2, b'h', b'i']));
+        let ev = run(&c, &s);
+        let kinds: Vec<String> = ev
+            .iter()
+            .map(|e| match e {
+                Http2Event::WebSocket { stream_id, request } => format!(
+                    "ws {stream_id} {} {} {:?} {}",
+                    request.method,
+                    request.target,
+                    String::from_utf8_lossy(&request.body),
+                    request.truncated
+                ),
+                Http2Event::Exchange {
+                    request, response, ..
+                } => format!(
+                    "exchange {} {} {} {}",
+                    request.method,
+                    request.body.len(),
+                    request.body_len,
+                    response.as_ref().map_or(0, |r| r.status)
+                ),
+                Http2Event::Anomaly(a) => format!("anomaly {}", a.kind),
+            })
+            .collect();
+        let wire = (frames.len() + 9) as u64;
+        assert_eq!(
+            kinds,
+            [
+                "ws 1 WS /chat?room=1 \"{\\\"oaid\\\":\\\"a1b2\\\"}\" false".to_string(),
+                "ws 1 WS /chat?room=1 \"\\u{1}\\u{2}\\u{3}\" false".into(),
+                "ws 1 WS /chat?room=1 \"cut\" true".into(),
+                format!("exchange CONNECT 0 {wire} 200"),
+            ]
+        );
+        let Http2Event::WebSocket { request, .. } = &ev[0] else {
+            unreachable!()
+        };
+        assert_eq!(
+            crate::exchange::header(&request.headers, "host"),
+            Some(&b"ws.tracker.example"[..])
+        );
+    }
+
+    #[test]
+    fn websocket_streams_at_once_are_bounded() {
+        let mut c = H2_PREFACE.to_vec();
+        for id in (1..).step_by(2).take(MAX_WS_STREAMS + 1) {
+            c.extend(ws_connect(id));
+        }
+        let last = 2 * MAX_WS_STREAMS as u32 + 1;
+        c.extend(frame(DATA, 0, last, &ws_frame(true, 1, b"plain")));
+        let mut conn = Http2Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(&c, TS, 1, &mut out);
+        let anomalies: Vec<&str> = out
+            .iter()
+            .filter_map(|e| match e {
+                Http2Event::Anomaly(a) => Some(a.kind.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(anomalies, ["h2-websocket-limit"]);
+        conn.close(&mut out);
+        // The stream past the bound is a plain one: its frames are its body.
+        let body = out.iter().find_map(|e| match e {
+            Http2Event::Exchange {
+                stream_id, request, ..
+            } if *stream_id == last => Some(request.body.clone()),
+            _ => None,
+        });
+        assert_eq!(body, Some(ws_frame(true, 1, b"plain")));
     }
 
     #[test]

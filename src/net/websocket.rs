@@ -98,22 +98,63 @@ impl WsUpgrade {
         if !contains_token(upgrade, b"websocket") {
             return None;
         }
-        let deflate = request
-            .headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
-            .flat_map(|h| h.value.split(|&b| b == b','))
-            .any(|ext| {
-                let name = ext.split(|&b| b == b';').next().unwrap_or_default();
-                name.trim_ascii()
-                    .eq_ignore_ascii_case(b"permessage-deflate")
-            });
         Some(WsUpgrade {
             target: request.target.clone(),
             host: crate::exchange::header(&request.headers, "host").map(<[u8]>::to_vec),
-            deflate,
+            deflate: offers_deflate(request),
         })
     }
+
+    /// The WebSocket an HTTP/2 or HTTP/3 extended `CONNECT` opens (RFC 8441, RFC
+    /// 9220: `:protocol` `websocket`), when `request` is one; its messages are sent
+    /// under its `:path` and `:authority`.
+    pub fn of_extended_connect(request: &HttpRequest) -> Option<WsUpgrade> {
+        let protocol = crate::exchange::header(&request.headers, ":protocol")?;
+        if !request.method.eq_ignore_ascii_case("CONNECT")
+            || !protocol.eq_ignore_ascii_case(b"websocket")
+        {
+            return None;
+        }
+        Some(WsUpgrade {
+            target: request.target.clone(),
+            host: crate::exchange::header(&request.headers, ":authority").map(<[u8]>::to_vec),
+            deflate: offers_deflate(request),
+        })
+    }
+
+    /// A client message of this WebSocket as a request of its own: method `WS`, the
+    /// upgrade's target and `Host`, the message as its body (as behind the proxy).
+    pub fn message_request(&self, m: WsMessage) -> HttpRequest {
+        HttpRequest {
+            method: "WS".into(),
+            target: self.target.clone(),
+            version: "WebSocket".into(),
+            headers: self
+                .host
+                .iter()
+                .map(|h| crate::exchange::Header::new("Host", h.clone()))
+                .collect(),
+            body: m.data,
+            body_len: m.wire_len,
+            truncated: m.truncated,
+            meta: m.meta,
+            anomalies: m.anomalies,
+        }
+    }
+}
+
+/// The request offers permessage-deflate (RFC 7692) in `Sec-WebSocket-Extensions`.
+fn offers_deflate(request: &HttpRequest) -> bool {
+    request
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .flat_map(|h| h.value.split(|&b| b == b','))
+        .any(|ext| {
+            let name = ext.split(|&b| b == b';').next().unwrap_or_default();
+            name.trim_ascii()
+                .eq_ignore_ascii_case(b"permessage-deflate")
+        })
 }
 
 /// Longest frame header: 2 + 8 (64-bit length) + 4 (masking key).
