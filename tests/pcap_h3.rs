@@ -358,3 +358,67 @@ fn chromium_requests_are_the_ones_the_server_received() {
     let rules: Vec<&str> = run.findings.iter().map(|f| f.rule.as_str()).collect();
     assert_eq!(rules, ["share-after-refusal"; 5]);
 }
+
+/// `h3_ws.pcap` (captures/quic/make_h3_ws.py): a WebSocket over HTTP/3 (RFC 9220)
+/// made by aioquic: an extended `CONNECT` on stream 0 whose DATA frames carry the
+/// client's masked WebSocket frames (one message deflated). Each message is an
+/// exchange with its findings; before, the frames were the CONNECT's body and no
+/// identifier was found.
+#[test]
+fn websocket_messages_over_http3_are_exchanges_with_their_findings() {
+    let (list, summary) = read("h3_ws.pcap", vec![keylog("h3_ws.keylog")]);
+    assert_eq!(summary.flows.tls_decrypted, 1);
+    let rows: Vec<(&str, &str, Option<u16>)> = list
+        .iter()
+        .map(|x| {
+            let status = x.response.as_ref().map(|r| r.status);
+            (x.method.as_str(), x.path.as_str(), status)
+        })
+        .collect();
+    // In time order: the CONNECT (its request came first), then the two messages.
+    assert_eq!(
+        rows,
+        [
+            ("CONNECT", "/v1/stream", Some(200)),
+            ("WS", "/v1/stream", None),
+            ("WS", "/v1/stream", None),
+        ]
+    );
+    assert!(list.iter().all(|x| x.host == "ws.appsflyer.com"));
+    assert!(list.iter().all(|x| x.anomalies.is_empty()), "{list:#?}");
+    assert!(
+        list[0].request_body.is_empty(),
+        "no frames as the CONNECT's body"
+    );
+    assert_eq!(
+        list[1].request_body,
+        br#"{"android_id": "9774d56d682e549c"}"#
+    );
+    assert_eq!(
+        list[2].request_body,
+        br#"{"adid": "38400000-8cf0-11bd-b23e-10b96e40000d"}"#
+    );
+
+    let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
+    let run = consentry::cli::analyze::analyze_files_with_keylogs(
+        case,
+        &[dir().join("h3_ws.pcap")],
+        None,
+        &[keylog("h3_ws.keylog")],
+        consentry::rules::Options::default(),
+        0,
+    )
+    .unwrap();
+    let found: Vec<(&str, &str)> = run
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.data[0].location.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("share-after-refusal", "body:$.android_id"),
+            ("share-after-refusal", "body:$.adid"),
+        ]
+    );
+}

@@ -62,7 +62,7 @@ use crate::exchange::{Anomaly, Header};
 use crate::net::hpack::{HpackDecoder, DEFAULT_MAX_TABLE};
 use crate::net::http1::{HttpRequest, HttpResponse, MessageMeta};
 use crate::net::sniff::H2_PREFACE;
-use crate::net::websocket::{WsEvent, WsLimits, WsReader, WsUpgrade};
+use crate::net::websocket::{ClientWebSocket, WsLimits, WsOutput, WsUpgrade};
 use crate::timestamp::Timestamp;
 
 /// WebSocket streams (RFC 8441) read at once per connection; see the module doc.
@@ -252,22 +252,7 @@ struct Stream {
     client_done: bool,
     server_done: bool,
     /// An extended `CONNECT` for a WebSocket: its client DATA is read as frames.
-    ws: Option<Box<WsStream>>,
-}
-
-/// The client side of a WebSocket stream.
-struct WsStream {
-    upgrade: WsUpgrade,
-    reader: WsReader,
-    events: Vec<WsEvent>,
-}
-
-impl std::fmt::Debug for WsStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WsStream")
-            .field("target", &self.upgrade.target)
-            .finish_non_exhaustive()
-    }
+    ws: Option<Box<ClientWebSocket>>,
 }
 
 /// Why a stream is handed out before it completed normally.
@@ -617,8 +602,9 @@ impl Http2Conn {
             };
             m.body_len = m.body_len.saturating_add(piece.len() as u64);
             m.meta.last_frame = capture_frame;
-            ws.reader.push(piece, ts, capture_frame, &mut ws.events);
-            Self::websocket_events(stream, ws, out);
+            let mut found = Vec::new();
+            ws.push(piece, ts, capture_frame, &mut found);
+            Self::websocket_events(stream, found, out);
             return;
         }
         let msg = if client {
@@ -1134,7 +1120,7 @@ impl Http2Conn {
         &mut self,
         request: &HttpRequest,
         out: &mut Vec<Http2Event>,
-    ) -> Option<Box<WsStream>> {
+    ) -> Option<Box<ClientWebSocket>> {
         let upgrade = WsUpgrade::of_extended_connect(request)?;
         if self.streams.values().filter(|s| s.ws.is_some()).count() >= MAX_WS_STREAMS {
             out.push(Http2Event::Anomaly(Anomaly::new(
@@ -1147,23 +1133,19 @@ impl Http2Conn {
             max_message_bytes: self.limits.max_body_bytes,
             max_inflated_bytes: self.limits.max_body_bytes.saturating_mul(4),
         };
-        Some(Box::new(WsStream {
-            reader: WsReader::new(limits, upgrade.deflate),
-            upgrade,
-            events: Vec::new(),
-        }))
+        Some(Box::new(ClientWebSocket::new(upgrade, limits)))
     }
 
-    /// Hands out the messages a WebSocket stream's reader completed.
-    fn websocket_events(id: u32, ws: &mut WsStream, out: &mut Vec<Http2Event>) {
-        for event in ws.events.drain(..) {
-            match event {
-                WsEvent::Message(m) => out.push(Http2Event::WebSocket {
+    /// Hands out what a WebSocket stream's reader found.
+    fn websocket_events(id: u32, found: Vec<WsOutput>, out: &mut Vec<Http2Event>) {
+        for output in found {
+            out.push(match output {
+                WsOutput::Request(request) => Http2Event::WebSocket {
                     stream_id: id,
-                    request: ws.upgrade.message_request(m),
-                }),
-                WsEvent::Anomaly(a) => out.push(Http2Event::Anomaly(a)),
-            }
+                    request,
+                },
+                WsOutput::Anomaly(a) => Http2Event::Anomaly(a),
+            });
         }
     }
 
@@ -1199,9 +1181,9 @@ impl Http2Conn {
             return;
         };
         if let Some(ws) = s.ws.as_mut() {
-            // A message cut by the stream's end still counts, as far as it went.
-            ws.reader.close(&mut ws.events);
-            Self::websocket_events(id, ws, out);
+            let mut found = Vec::new();
+            ws.close(&mut found);
+            Self::websocket_events(id, found, out);
         }
         let kept = s.request.body.len()
             + header_bytes(&s.request.headers)

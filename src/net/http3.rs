@@ -48,6 +48,12 @@
 //!   `h3-headers-blocked`); `body_len` always counts every DATA byte; at most
 //!   [`MAX_UNI_STREAMS`] unidirectional streams and [`MAX_BLOCKED_SECTIONS`] blocked
 //!   sections per message are held; a message keeps one anomaly of each kind.
+//! - **WebSockets** (RFC 9220: an extended `CONNECT` with `:protocol` `websocket`): the
+//!   client's DATA on that stream is read as WebSocket frames, each message an
+//!   [`Http3Event::WebSocket`] as it completes, then the stream's exchange without the
+//!   frames as body; as HTTP/2's (see [`http2`]), at most [`http2::MAX_WS_STREAMS`] at
+//!   once (`h3-websocket-limit`). A `CONNECT` whose headers are still blocked on the
+//!   encoder stream when its first DATA comes is read as a plain stream.
 //! - **Finished streams**: data for a stream already emitted is ignored (the last
 //!   [`FINISHED_REMEMBERED`] ids are remembered); a stream is only opened by its bytes
 //!   at offset 0, so data from the middle of a forgotten one does not start a request.
@@ -61,6 +67,7 @@ use crate::net::http2::{
 };
 use crate::net::qpack::{QpackDecoder, QpackError, DEFAULT_MAX_TABLE};
 use crate::net::quic_conn::QuicEvent;
+use crate::net::websocket::{ClientWebSocket, WsLimits, WsOutput, WsUpgrade};
 use crate::timestamp::Timestamp;
 
 /// The `version` of the messages read.
@@ -127,6 +134,12 @@ pub enum Http3Event {
         stream_id: u64,
         request: HttpRequest,
         response: Option<HttpResponse>,
+    },
+    /// A client message on a WebSocket stream (RFC 9220), as a request of its own
+    /// (method `WS`); handed out as it completes, before its stream's exchange.
+    WebSocket {
+        stream_id: u64,
+        request: HttpRequest,
     },
     /// Something odd about the connection, not tied to an emitted exchange.
     Anomaly(Anomaly),
@@ -331,6 +344,11 @@ struct Message {
     anomalies: Vec<Anomaly>,
     /// Bytes this message counts against the connection's budget ([`Budget`]).
     held: usize,
+    /// A client's extended `CONNECT` for a WebSocket (RFC 9220): its DATA is read as
+    /// frames, the messages found wait in `ws_found` to be handed out.
+    ws: Option<Box<ClientWebSocket>>,
+    ws_checked: bool,
+    ws_found: Vec<WsOutput>,
 }
 
 impl Message {
@@ -402,6 +420,9 @@ pub struct Http3Conn {
     finished_set: HashSet<u64>,
     /// Body bytes kept over all open streams.
     held: usize,
+    /// Request streams read as WebSockets, open now (at most
+    /// [`http2::MAX_WS_STREAMS`]).
+    ws_streams: usize,
     closed: bool,
     /// Connection-level anomalies of one kind are reported once.
     reported: HashSet<&'static str>,
@@ -430,6 +451,7 @@ impl Http3Conn {
             finished: VecDeque::new(),
             finished_set: HashSet::new(),
             held: 0,
+            ws_streams: 0,
             closed: false,
             reported: HashSet::new(),
         }
@@ -591,11 +613,13 @@ impl Http3Conn {
             let mut cx = Decoding {
                 id,
                 side,
+                at,
                 limits: &self.limits,
                 budget: Budget {
                     held: &mut self.held,
                     max: self.limits.max_held_bytes,
                 },
+                ws_streams: &mut self.ws_streams,
                 qpack: &mut self.qpack[side as usize],
                 broken: self.qpack_broken[side as usize],
             };
@@ -605,6 +629,15 @@ impl Http3Conn {
                 cx.limits.max_header_list_bytes,
             ) {
                 message_part(message, part, &mut cx);
+            }
+            for found in message.ws_found.drain(..) {
+                out.push(match found {
+                    WsOutput::Request(request) => Http3Event::WebSocket {
+                        stream_id: id,
+                        request,
+                    },
+                    WsOutput::Anomaly(a) => Http3Event::Anomaly(a),
+                });
             }
             if fin {
                 if message.frames.mid_frame() {
@@ -866,6 +899,20 @@ impl Http3Conn {
                 message.truncated = true;
             }
         }
+        if let Some(ws) = stream.halves[Side::Client as usize].ws.as_mut() {
+            self.ws_streams = self.ws_streams.saturating_sub(1);
+            let mut found = Vec::new();
+            ws.close(&mut found);
+            for f in found {
+                out.push(match f {
+                    WsOutput::Request(request) => Http3Event::WebSocket {
+                        stream_id: id,
+                        request,
+                    },
+                    WsOutput::Anomaly(a) => Http3Event::Anomaly(a),
+                });
+            }
+        }
         let [mut request, mut response] = stream.halves;
         if !response.seen() {
             // A server that reset the stream before answering: its anomaly stays.
@@ -942,18 +989,61 @@ impl Budget<'_> {
 struct Decoding<'c> {
     id: u64,
     side: Side,
+    /// Time and capture frame of the stream bytes being read.
+    at: (Timestamp, u64),
     limits: &'c Http3Limits,
     budget: Budget<'c>,
+    /// The connection's WebSocket streams open now.
+    ws_streams: &'c mut usize,
     /// The decoder of the header sections `side` sends.
     qpack: &'c mut QpackDecoder,
     /// `side`'s encoder stream failed: sections are not waited for.
     broken: bool,
 }
 
+/// The WebSocket of a client message whose headers are an extended `CONNECT` for
+/// one (RFC 9220), set up at its first DATA within [`http2::MAX_WS_STREAMS`] per
+/// connection (past it, `h3-websocket-limit` and the frames stay a body).
+fn websocket<'m>(message: &'m mut Message, cx: &mut Decoding<'_>) -> Option<&'m ClientWebSocket> {
+    if !message.ws_checked {
+        message.ws_checked = true;
+        let upgrade = message.headers.as_ref().and_then(|headers| {
+            let request = http2::request_from(headers.clone(), Vec::new(), message.meta(), VERSION);
+            WsUpgrade::of_extended_connect(&request)
+        });
+        if let Some(upgrade) = upgrade {
+            if *cx.ws_streams >= http2::MAX_WS_STREAMS {
+                message.note(
+                    "h3-websocket-limit",
+                    format!(
+                        "stream {}: more than {} WebSocket streams at once; read as a plain stream",
+                        cx.id,
+                        http2::MAX_WS_STREAMS
+                    ),
+                );
+            } else {
+                *cx.ws_streams += 1;
+                let limits = WsLimits {
+                    max_message_bytes: cx.limits.max_body_bytes,
+                    max_inflated_bytes: cx.limits.max_body_bytes.saturating_mul(4),
+                };
+                message.ws = Some(Box::new(ClientWebSocket::new(upgrade, limits)));
+            }
+        }
+    }
+    message.ws.as_deref()
+}
+
 /// One piece of a request stream's frames, applied to its message.
 fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
     let (id, side, limits) = (cx.id, cx.side, cx.limits);
     match part {
+        Part::Data(chunk) if side == Side::Client && websocket(message, cx).is_some() => {
+            message.body_len += chunk.len() as u64;
+            if let Some(ws) = message.ws.as_mut() {
+                ws.push(chunk, cx.at.0, cx.at.1, &mut message.ws_found);
+            }
+        }
         Part::Data(chunk) => {
             message.body_len += chunk.len() as u64;
             let room = limits.max_body_bytes.saturating_sub(message.body.len());
@@ -1227,13 +1317,89 @@ mod tests {
                     request,
                     response,
                 } => Some((*stream_id, request, response.as_ref())),
-                Http3Event::Anomaly(_) => None,
+                Http3Event::WebSocket { .. } | Http3Event::Anomaly(_) => None,
             })
             .collect()
     }
 
     fn kinds(anomalies: &[Anomaly]) -> Vec<&str> {
         anomalies.iter().map(|a| a.kind.as_str()).collect()
+    }
+
+    /// An extended CONNECT for a WebSocket (RFC 9220), then `frames` in one DATA frame.
+    fn ws_stream_bytes(frames: &[u8]) -> Vec<u8> {
+        let mut b = frame(
+            frame_type::HEADERS,
+            &section(&[
+                (":method", "CONNECT"),
+                (":protocol", "websocket"),
+                (":scheme", "https"),
+                (":authority", "ws.example"),
+                (":path", "/ws"),
+            ]),
+        );
+        b.extend(frame(frame_type::DATA, frames));
+        b
+    }
+
+    /// A masked client WebSocket text frame.
+    fn ws_text(payload: &[u8]) -> Vec<u8> {
+        let key = [3u8, 1, 4, 1];
+        let mut f = vec![0x81, 0x80 | payload.len() as u8];
+        f.extend_from_slice(&key);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    }
+
+    #[test]
+    fn websocket_streams_give_messages_at_every_split_and_are_bounded() {
+        let frames = [ws_text(b"{\"oaid\":\"x\"}"), ws_text(b"two")].concat();
+        let stream = ws_stream_bytes(&frames);
+        for cut in 1..=stream.len() {
+            let mut conn = Http3Conn::new(Http3Limits::default());
+            let mut events = pieces(0, true, &stream, cut);
+            events.extend(pieces(0, false, &response_bytes("200", b""), 64));
+            let out = push_all(&mut conn, events);
+            let messages: Vec<&[u8]> = out
+                .iter()
+                .filter_map(|e| match e {
+                    Http3Event::WebSocket {
+                        stream_id: 0,
+                        request,
+                    } => {
+                        assert_eq!(
+                            (request.method.as_str(), request.target.as_str()),
+                            ("WS", "/ws")
+                        );
+                        Some(request.body.as_slice())
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(messages, [&b"{\"oaid\":\"x\"}"[..], b"two"], "cut {cut}");
+            let x = exchanges(&out);
+            assert_eq!(x.len(), 1, "the CONNECT too, cut {cut}");
+            assert!(x[0].1.body.is_empty());
+        }
+        // Past MAX_WS_STREAMS open at once, a stream's frames stay its body.
+        let mut conn = Http3Conn::new(Http3Limits::default());
+        let open = ws_stream_bytes(&ws_text(b"m"));
+        let mut events: Vec<QuicEvent> = (0..=http2::MAX_WS_STREAMS as u64)
+            .map(|i| bytes(4 * i, true, 0, &open, false))
+            .collect();
+        let last = 4 * http2::MAX_WS_STREAMS as u64;
+        events.push(bytes(last, true, open.len() as u64, &[], true));
+        events.push(bytes(last, false, 0, &response_bytes("200", b""), true));
+        let out = push_all(&mut conn, events);
+        let ws = out
+            .iter()
+            .filter(|e| matches!(e, Http3Event::WebSocket { .. }))
+            .count();
+        assert_eq!(ws, http2::MAX_WS_STREAMS);
+        let x = exchanges(&out);
+        assert_eq!(x.len(), 1);
+        assert_eq!(x[0].1.body, ws_text(b"m"));
+        assert_eq!(kinds(&x[0].1.anomalies), ["h3-websocket-limit"]);
     }
 
     #[test]

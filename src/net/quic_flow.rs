@@ -156,6 +156,19 @@ impl QuicFlow {
                         anomalies: std::mem::take(&mut self.anomalies),
                     });
                 }
+                // A client message on a WebSocket stream (RFC 9220): a request of
+                // its own, as on an HTTP/1.1 WebSocket.
+                Http3Event::WebSocket { request, .. } => {
+                    let index = self.requests_seen;
+                    self.requests_seen += 1;
+                    out.push(FlowEvent::Http {
+                        conn: info.clone(),
+                        index,
+                        request: Box::new(request),
+                        response: None,
+                        anomalies: std::mem::take(&mut self.anomalies),
+                    });
+                }
                 Http3Event::Anomaly(a) => self.hold(vec![a]),
             }
         }

@@ -143,6 +143,61 @@ impl WsUpgrade {
     }
 }
 
+/// What a [`ClientWebSocket`] hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsOutput {
+    /// A client message as a request of its own ([`WsUpgrade::message_request`]).
+    Request(HttpRequest),
+    Anomaly(Anomaly),
+}
+
+/// The client side of a WebSocket carried by an HTTP/2 or HTTP/3 stream (RFC 8441,
+/// RFC 9220): its frames read, each message a request under the upgrade.
+pub struct ClientWebSocket {
+    upgrade: WsUpgrade,
+    reader: WsReader,
+    events: Vec<WsEvent>,
+}
+
+impl std::fmt::Debug for ClientWebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientWebSocket")
+            .field("target", &self.upgrade.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientWebSocket {
+    pub fn new(upgrade: WsUpgrade, limits: WsLimits) -> Self {
+        ClientWebSocket {
+            reader: WsReader::new(limits, upgrade.deflate),
+            upgrade,
+            events: Vec::new(),
+        }
+    }
+
+    /// Client bytes of the stream, carried by capture frame `frame` at `ts`.
+    pub fn push(&mut self, data: &[u8], ts: Timestamp, frame: u64, out: &mut Vec<WsOutput>) {
+        self.reader.push(data, ts, frame, &mut self.events);
+        self.hand_out(out);
+    }
+
+    /// The stream ended: a message cut by it counts as far as it went.
+    pub fn close(&mut self, out: &mut Vec<WsOutput>) {
+        self.reader.close(&mut self.events);
+        self.hand_out(out);
+    }
+
+    fn hand_out(&mut self, out: &mut Vec<WsOutput>) {
+        for event in self.events.drain(..) {
+            out.push(match event {
+                WsEvent::Message(m) => WsOutput::Request(self.upgrade.message_request(m)),
+                WsEvent::Anomaly(a) => WsOutput::Anomaly(a),
+            });
+        }
+    }
+}
+
 /// The request offers permessage-deflate (RFC 7692) in `Sec-WebSocket-Extensions`.
 fn offers_deflate(request: &HttpRequest) -> bool {
     request
