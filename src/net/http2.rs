@@ -47,9 +47,10 @@
 //!   asked for the upgrade, half-closed; the server's stream 1 answers it. Its
 //!   `HTTP2-Settings` header is applied as the client's SETTINGS.
 //! - **WebSockets** (RFC 8441: an extended `CONNECT` with `:protocol` `websocket`):
-//!   the client's DATA on that stream is WebSocket frames, read by a [`WsReader`]
-//!   (masked, maybe deflated); each message is an [`Http2Event::WebSocket`] as it
-//!   completes (method `WS`, the `CONNECT`'s `:path` and `:authority`), and the
+//!   the client's DATA on that stream is WebSocket frames, read by a
+//!   [`ClientWebSocket`] (masked, maybe deflated); each message is an
+//!   [`Http2Event::WebSocket`] as it completes (method `WS`, the `CONNECT`'s `:path`
+//!   and `:authority`), and the
 //!   stream's exchange (its `CONNECT` and the answer) comes when it ends, without
 //!   the frames as body. The server's frames are not read or kept (what it tells
 //!   the app). At most [`MAX_WS_STREAMS`] at once per connection (each may hold a
