@@ -1261,13 +1261,7 @@ fn quic_trial(
     if !(keys.decrypt && offered && no_key && candidates) {
         return None;
     }
-    let (Some(version), Some(dcid), Some(scid)) = (
-        reader.version(),
-        reader.original_dcid(),
-        reader.client_scid(),
-    ) else {
-        return None;
-    };
+    let (version, dcid, scid) = reader.connection_ids()?;
     if *trials >= quic_trial::MAX_TRIALS_AT_ONCE {
         anomalies.push(Anomaly::new(
             "quic-trial-limit",
@@ -1434,13 +1428,7 @@ fn quic_session(
         tls.status = DecryptStatus::NotDecrypted(NotDecrypted::NoKey);
         return None;
     };
-    let (Some(version), Some(dcid), Some(scid)) = (
-        reader.version(),
-        reader.original_dcid(),
-        reader.client_scid(),
-    ) else {
-        return None;
-    };
+    let (version, dcid, scid) = reader.connection_ids()?;
     if *sessions >= limits.max_quic_sessions {
         anomalies.push(Anomaly::new(
             "quic-session-limit",

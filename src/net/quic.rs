@@ -845,6 +845,12 @@ impl QuicInitialReader {
         Ok(())
     }
 
+    /// The version, original DCID and client SCID of the connection, once an Initial
+    /// decrypted: what a reader of the rest of it needs.
+    pub fn connection_ids(&self) -> Option<(u32, &[u8], &[u8])> {
+        Some((self.version()?, self.original_dcid()?, self.client_scid()?))
+    }
+
     /// The body of a ClientHello read that offers Encrypted Client Hello (after its
     /// 4-byte handshake header): the ECH payload's AAD is made of it.
     pub fn ech_hello_body(&self) -> Option<&[u8]> {

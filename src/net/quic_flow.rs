@@ -142,35 +142,27 @@ impl QuicFlow {
         out: &mut Vec<FlowEvent>,
     ) {
         for event in events.drain(..) {
-            match event {
+            let (request, response) = match event {
                 Http3Event::Exchange {
                     request, response, ..
-                } => {
-                    let index = self.requests_seen;
-                    self.requests_seen += 1;
-                    out.push(FlowEvent::Http {
-                        conn: info.clone(),
-                        index,
-                        request: Box::new(request),
-                        response: response.map(Box::new),
-                        anomalies: std::mem::take(&mut self.anomalies),
-                    });
-                }
+                } => (request, response),
                 // A client message on a WebSocket stream (RFC 9220): a request of
                 // its own, as on an HTTP/1.1 WebSocket.
-                Http3Event::WebSocket { request, .. } => {
-                    let index = self.requests_seen;
-                    self.requests_seen += 1;
-                    out.push(FlowEvent::Http {
-                        conn: info.clone(),
-                        index,
-                        request: Box::new(request),
-                        response: None,
-                        anomalies: std::mem::take(&mut self.anomalies),
-                    });
+                Http3Event::WebSocket { request, .. } => (request, None),
+                Http3Event::Anomaly(a) => {
+                    self.hold(vec![a]);
+                    continue;
                 }
-                Http3Event::Anomaly(a) => self.hold(vec![a]),
-            }
+            };
+            let index = self.requests_seen;
+            self.requests_seen += 1;
+            out.push(FlowEvent::Http {
+                conn: info.clone(),
+                index,
+                request: Box::new(request),
+                response: response.map(Box::new),
+                anomalies: std::mem::take(&mut self.anomalies),
+            });
         }
     }
 
