@@ -840,6 +840,14 @@ def h3_seeds():
           + h3_stream(8, False, request, fin=False) + h3_event(8, False, 4, request[:9], 2, extra=-3)
           + h3_stream(1, True, b"\x00\x00") + h3_event(12, False, 0, request)
           + h3_event(0, True, 7, extra=0x81))
+    # A WebSocket over HTTP/3 (RFC 9220): extended CONNECT, masked frames in DATA.
+    connect = b"\x00\x00" + b"".join(qp_str(0x20, 3, n) + qp_str(0, 7, v) for n, v in [
+        (b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
+        (b":authority", b"ws.example"), (b":path", b"/ws")])
+    frames = ws_frame(1, b'{"imei":"' + IMEI.encode() + b'"}', fin=False) + ws_frame(0, b"")
+    ws = h3_frame(1, connect) + h3_frame(0, frames[:7]) + h3_frame(0, frames[7:])
+    write("http3", "websocket", settings_first + h3_stream(0, False, ws, piece=5)
+          + h3_stream(0, True, h3_frame(1, b"\x00\x00\xd9")))
 
 
 def quic_stream(stream, offset, data, fin=False):
