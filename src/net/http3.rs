@@ -630,15 +630,7 @@ impl Http3Conn {
             ) {
                 message_part(message, part, &mut cx);
             }
-            for found in message.ws_found.drain(..) {
-                out.push(match found {
-                    WsOutput::Request(request) => Http3Event::WebSocket {
-                        stream_id: id,
-                        request,
-                    },
-                    WsOutput::Anomaly(a) => Http3Event::Anomaly(a),
-                });
-            }
+            websocket_events(id, message.ws_found.drain(..), out);
             if fin {
                 if message.frames.mid_frame() {
                     message.note(
@@ -903,15 +895,7 @@ impl Http3Conn {
             self.ws_streams = self.ws_streams.saturating_sub(1);
             let mut found = Vec::new();
             ws.close(&mut found);
-            for f in found {
-                out.push(match f {
-                    WsOutput::Request(request) => Http3Event::WebSocket {
-                        stream_id: id,
-                        request,
-                    },
-                    WsOutput::Anomaly(a) => Http3Event::Anomaly(a),
-                });
-            }
+            websocket_events(id, found, out);
         }
         let [mut request, mut response] = stream.halves;
         if !response.seen() {
@@ -999,6 +983,17 @@ struct Decoding<'c> {
     qpack: &'c mut QpackDecoder,
     /// `side`'s encoder stream failed: sections are not waited for.
     broken: bool,
+}
+
+/// Hands out what the WebSocket of stream `id` found.
+fn websocket_events(id: u64, found: impl IntoIterator<Item = WsOutput>, out: &mut Vec<Http3Event>) {
+    out.extend(found.into_iter().map(|f| match f {
+        WsOutput::Request(request) => Http3Event::WebSocket {
+            stream_id: id,
+            request,
+        },
+        WsOutput::Anomaly(a) => Http3Event::Anomaly(a),
+    }));
 }
 
 /// The WebSocket of a client message whose headers are an extended `CONNECT` for
