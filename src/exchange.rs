@@ -287,7 +287,9 @@ pub struct TlsInfo {
     /// Encrypted Client Hello (RFC 9849), when the ClientHello offered it: `offered`
     /// (not read: no `ECH_SECRET` logged, or GREASE), `inner-read` (the inner
     /// ClientHello opened with the key log: `sni` is its name), `keys-matched` (the
-    /// secrets found by trial under the inner hello's random, which stays unread).
+    /// secrets found by trial under the inner hello's random, which stays unread),
+    /// `named-by-dns` (not decrypted; the exchange's host is the name whose DNS
+    /// HTTPS answer gave the ECH config the ClientHello used).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ech: Option<String>,
     /// The outer ClientHello's server name (the ECH public name) when it differs from
