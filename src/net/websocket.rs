@@ -1,9 +1,10 @@
 //! WebSocket (RFC 6455) messages of one direction of a connection, sans I/O.
 //!
 //! The flow table reads a client's WebSocket after an HTTP/1.1 `Upgrade: websocket`
-//! answered by `101`, so that each text or binary message the client sends becomes an
-//! exchange, as it does behind the proxy and in a HAR (method `WS`, the message as its
-//! body). What the server sends is not read: it is what the server tells the app, not
+//! answered by `101`, and the HTTP/2 and HTTP/3 readers the WebSocket an extended
+//! `CONNECT` opens on one of their streams (RFC 8441, RFC 9220; [`ClientWebSocket`]),
+//! so that each text or binary message the client sends becomes an exchange, as it
+//! does behind the proxy and in a HAR (method `WS`, the message as its body). What the server sends is not read: it is what the server tells the app, not
 //! the device's data leaving it.
 //!
 //! - **Frames** (§5.2): FIN, RSV1–3, opcode, mask bit, a 7-, 16- or 64-bit length, the
