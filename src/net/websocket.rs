@@ -4,8 +4,9 @@
 //! answered by `101`, and the HTTP/2 and HTTP/3 readers the WebSocket an extended
 //! `CONNECT` opens on one of their streams (RFC 8441, RFC 9220; [`ClientWebSocket`]),
 //! so that each text or binary message the client sends becomes an exchange, as it
-//! does behind the proxy and in a HAR (method `WS`, the message as its body). What the server sends is not read: it is what the server tells the app, not
-//! the device's data leaving it.
+//! does behind the proxy and in a HAR (method `WS`, the message as its body). What
+//! the server sends is not read: it is what the server tells the app, not the
+//! device's data leaving it.
 //!
 //! - **Frames** (§5.2): FIN, RSV1–3, opcode, mask bit, a 7-, 16- or 64-bit length, the
 //!   masking key. Masked payloads (a client's, §5.3) are unmasked.
