@@ -1255,7 +1255,7 @@ fn quic_trial(
     let offered = tls
         .client_hello
         .as_ref()
-        .is_some_and(|h| matches!(h.ech, Some(crate::net::tls::Ech::Outer(_))));
+        .is_some_and(ClientHello::offers_ech);
     let no_key = tls.status == DecryptStatus::NotDecrypted(NotDecrypted::NoKey);
     let candidates = keys.log.tls13_candidates().next().is_some();
     if !(keys.decrypt && offered && no_key && candidates) {
@@ -1362,7 +1362,7 @@ fn trial_gave_up(flow: &mut UdpFlow, anomaly: Option<Anomaly>, out: &mut Vec<Flo
 
 /// `Offered` when a ClientHello read without keys carries an outer ECH extension.
 fn ech_offered(hello: &ClientHello) -> Option<EchOutcome> {
-    matches!(hello.ech, Some(crate::net::tls::Ech::Outer(_))).then_some(EchOutcome::Offered)
+    hello.offers_ech().then_some(EchOutcome::Offered)
 }
 
 /// Counts a closed TLS connection (or QUIC flow) by its outcome, and whether its

@@ -707,7 +707,7 @@ impl QuicInitialReader {
         self.scratch = Vec::new();
         if !matches!(answer, HelloPoll::NeedMore) {
             self.finished = true;
-            if matches!(&answer, HelloPoll::Done(h) if matches!(h.ech, Some(tls::Ech::Outer(_)))) {
+            if matches!(&answer, HelloPoll::Done(h) if h.offers_ech()) {
                 // A complete ClientHello: its header and length were checked.
                 let data = self.crypto.contiguous();
                 let len = data.get(1..4).map_or(0, |l| {

@@ -99,6 +99,12 @@ impl ClientHello {
             .max_by_key(|&v| version_rank(v))
             .unwrap_or(self.legacy_version)
     }
+
+    /// The hello is an outer one offering Encrypted Client Hello (or GREASE that looks
+    /// like it): its server name may be a public name only.
+    pub fn offers_ech(&self) -> bool {
+        matches!(self.ech, Some(Ech::Outer(_)))
+    }
 }
 
 /// A parsed ServerHello (RFC 8446 §4.1.3).

@@ -656,7 +656,7 @@ impl TlsDecryptor {
     /// Opens the ClientHelloInner of an outer ClientHello (`body`) whose random has
     /// `ECH_SECRET` and `ECH_CONFIG` lines; see [`EchOutcome`].
     fn open_ech(&mut self, ch: &ClientHello, body: &[u8], keys: &KeyLog, out: &mut Vec<TlsOutput>) {
-        if !matches!(ch.ech, Some(Ech::Outer(_))) {
+        if !ch.offers_ech() {
             return;
         }
         let seq = self.ech_seq;
@@ -690,6 +690,8 @@ impl TlsDecryptor {
             return;
         };
         let mut found = None;
+        // A failed open garbles its buffer: each trial opens a fresh copy.
+        let mut scratch = Vec::with_capacity(frag.len());
         for (tried, (random, secrets)) in keys.tls13_candidates().enumerate() {
             if tried == MAX_ECH_TRIALS {
                 anomaly(
@@ -703,7 +705,11 @@ impl TlsDecryptor {
                 .server_handshake_traffic
                 .as_deref()
                 .and_then(|s| RecordCipher::tls13(suite, s, Stage::Handshake))
-                .is_some_and(|mut c| c.open(header, &mut frag.to_vec()).is_ok());
+                .is_some_and(|mut c| {
+                    scratch.clear();
+                    scratch.extend_from_slice(frag);
+                    c.open(header, &mut scratch).is_ok()
+                });
             if opens {
                 found = Some(*random);
                 break;
@@ -947,7 +953,7 @@ impl TlsDecryptor {
                 }
             }
         }
-        if matches!(ch.ech, Some(Ech::Outer(_))) {
+        if ch.offers_ech() {
             self.ech_trial = Some(suite);
         } else {
             self.fail(NotDecrypted::NoKey);
