@@ -33,6 +33,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use consentry::net::flow::{ConnInfo, Endpoint, FlowEvent, Proto, TlsSeen};
 use consentry::net::http3::Http3Limits;
 use consentry::net::keylog::{KeyLog, Secrets};
+use consentry::net::message_budget::MessageBudget;
 use consentry::net::qpack::{encode as qpack, Index, STATIC_TABLE};
 use consentry::net::quic::{PacketType, QUIC_V1};
 use consentry::net::quic_conn::{PacketSealer, QuicConnLimits, QuicConnReader, QuicEvent};
@@ -437,6 +438,7 @@ fn read_flow(datagrams: &[(Vec<u8>, bool)], s: &Secrets) -> (u64, usize) {
         s,
         QuicConnLimits::default(),
         Http3Limits::default(),
+        &MessageBudget::new(usize::MAX),
     );
     let mut out = Vec::new();
     let (mut requests, mut body) = (0, 0);

@@ -352,7 +352,8 @@ pub fn tap(data: &[u8]) {
 }
 
 /// Tap limits small enough for a fuzz input to reach eviction, budget and timeout
-/// paths: 4 flows, 64-byte reassembly buffers, 2 pending requests.
+/// paths: 4 flows, 64-byte reassembly buffers, 2 pending requests, 128 bytes of
+/// messages in progress for the whole table.
 fn tiny_tap_limits() -> consentry::net::tap::TapLimits {
     use consentry::net::flow::FlowLimits;
     use consentry::net::tap::TapLimits;
@@ -369,6 +370,7 @@ fn tiny_tap_limits() -> consentry::net::tap::TapLimits {
             tcp_idle_micros: 2_000_000,
             udp_idle_micros: 1_000_000,
             max_pending_requests: 2,
+            max_message_total: 128,
             ..FlowLimits::default()
         },
         ..TapLimits::default()

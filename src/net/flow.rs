@@ -69,6 +69,10 @@
 //! - a global budget of out-of-order bytes held by all reassemblers: over it, the
 //!   least recently active flows give up their oldest holes (the data behind a hole is
 //!   delivered, the hole becomes a gap) until the total is under the budget again;
+//! - a global budget of bytes of messages in progress (bodies, HTTP/2 and HTTP/3
+//!   header fields, WebSocket messages, requests awaiting responses), shared by the
+//!   connections' parsers ([`message_budget`](crate::net::message_budget)): over it,
+//!   a message keeps no more (anomaly `message-memory-limit`);
 //! - a maximum number of UDP flows reading a QUIC ClientHello at once (each holds at
 //!   most `quic::MAX_CRYPTO_BYTES`); beyond it a new QUIC flow is reported at once,
 //!   without its server name (anomaly `quic-reader-limit`).
@@ -87,6 +91,7 @@ use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
 use crate::net::http3::Http3Limits;
 use crate::net::keyed_hash;
 use crate::net::keylog::{KeyLog, KeyLogStats, LateKeys};
+use crate::net::message_budget::{BudgetShare, MessageBudget};
 use crate::net::packet::{Packet, TcpSegment, Transport};
 use crate::net::quic::QuicInitialReader;
 use crate::net::quic_conn::QuicConnLimits;
@@ -108,6 +113,8 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 pub const DEFAULT_MAX_UNPARSED_BYTES: usize = 64 << 10;
 /// Default [`FlowLimits::max_unparsed_total`].
 pub const DEFAULT_MAX_UNPARSED_TOTAL: usize = 64 << 20;
+/// Default [`FlowLimits::max_message_total`].
+pub const DEFAULT_MAX_MESSAGE_TOTAL: usize = 128 << 20;
 /// Client bytes looked at to guess the protocol (longest signature: the HTTP/2
 /// connection preface, 24 bytes).
 const SNIFF_BYTES: usize = 64;
@@ -161,6 +168,14 @@ pub struct FlowLimits {
     /// 64 MiB: a thousand connections' worth at once); past it a connection keeps no
     /// more, so a flood of such connections cannot grow memory.
     pub max_unparsed_total: usize,
+    /// Bytes of messages in progress kept by all connections together (default
+    /// 128 MiB, counted as bytes kept; what is allocated for them stays within about
+    /// twice that): bodies being read (HTTP/1, HTTP/2, HTTP/3), HTTP/2 and HTTP/3 header
+    /// fields of open streams, WebSocket messages, and requests waiting for their
+    /// responses. Past it a message keeps no more (anomaly `message-memory-limit`) and
+    /// a waiting request is analysed without its response; see
+    /// [`message_budget`](crate::net::message_budget).
+    pub max_message_total: usize,
 }
 
 impl Default for FlowLimits {
@@ -182,6 +197,7 @@ impl Default for FlowLimits {
             http3: Http3Limits::default(),
             max_unparsed_bytes: DEFAULT_MAX_UNPARSED_BYTES,
             max_unparsed_total: DEFAULT_MAX_UNPARSED_TOTAL,
+            max_message_total: DEFAULT_MAX_MESSAGE_TOTAL,
         }
     }
 }
@@ -537,6 +553,11 @@ struct ConnState {
     ws_upgrade: Option<WsUpgrade>,
     /// The table's count of client bytes kept by [`App::Unparsed`] connections.
     unparsed_held: Arc<AtomicUsize>,
+    /// The table's budget of message bytes, shared by this connection's parsers.
+    message_budget: MessageBudget,
+    /// The bodies of `pending`, in that budget (the parser was granted them first,
+    /// so they always fit; counted so that others see them as taken).
+    pending_held: BudgetShare,
 }
 
 struct TcpFlow {
@@ -619,6 +640,9 @@ pub struct FlowTable {
     /// Client bytes kept by the table's [`App::Unparsed`] connections together
     /// (shared with each connection, which adds and gives back its own).
     unparsed_held: Arc<AtomicUsize>,
+    /// Bytes of messages in progress kept by all connections together
+    /// ([`FlowLimits::max_message_total`]).
+    message_budget: MessageBudget,
     next_sweep: Option<Timestamp>,
     stats: FlowStats,
     /// UDP flows with a QUIC reader.
@@ -632,6 +656,7 @@ pub struct FlowTable {
 impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
         FlowTable {
+            message_budget: MessageBudget::new(limits.max_message_total),
             limits,
             keys: TlsKeys::default(),
             flows: HashMap::with_hasher(keyed_hash::keyed_state()),
@@ -835,7 +860,8 @@ impl FlowTable {
                     TrialStep::Opened(random) => {
                         self.quic_trials = self.quic_trials.saturating_sub(1);
                         let sessions = &mut self.quic_sessions;
-                        trial_session(&self.keys, &self.limits, sessions, flow, random, out);
+                        let budget = &self.message_budget;
+                        trial_session(&self.keys, &self.limits, sessions, budget, flow, random, out);
                     }
                     TrialStep::GaveUp(anomaly) => {
                         self.quic_trials = self.quic_trials.saturating_sub(1);
@@ -856,6 +882,7 @@ impl FlowTable {
                         &self.keys,
                         &self.limits,
                         &mut self.quic_sessions,
+                        &self.message_budget,
                         &mut flow.info,
                         reader,
                         &mut anomalies,
@@ -932,6 +959,7 @@ impl FlowTable {
                         &self.keys,
                         &self.limits,
                         &mut self.quic_sessions,
+                        &self.message_budget,
                         &mut info,
                         &reader,
                         &mut anomalies,
@@ -1124,7 +1152,12 @@ impl FlowTable {
         Some(TcpFlow {
             to_server: Reassembler::new(self.limits.tcp),
             to_client: Reassembler::new(self.limits.tcp),
-            state: ConnState::new(info, ts, Arc::clone(&self.unparsed_held)),
+            state: ConnState::new(
+                info,
+                ts,
+                Arc::clone(&self.unparsed_held),
+                self.message_budget.clone(),
+            ),
             buffered: 0,
         })
     }
@@ -1292,6 +1325,7 @@ fn trial_session(
     keys: &TlsKeys,
     limits: &FlowLimits,
     sessions: &mut usize,
+    budget: &MessageBudget,
     flow: &mut UdpFlow,
     random: [u8; 32],
     out: &mut Vec<FlowEvent>,
@@ -1327,6 +1361,7 @@ fn trial_session(
         secrets,
         limits.quic.clone(),
         limits.http3.clone(),
+        budget,
     ));
     session.hold_anomalies(std::mem::take(&mut trial.anomalies));
     for d in trial.take_held() {
@@ -1391,6 +1426,7 @@ fn quic_session(
     keys: &TlsKeys,
     limits: &FlowLimits,
     sessions: &mut usize,
+    budget: &MessageBudget,
     info: &mut ConnInfo,
     reader: &QuicInitialReader,
     anomalies: &mut Vec<Anomaly>,
@@ -1448,6 +1484,7 @@ fn quic_session(
         secrets,
         limits.quic.clone(),
         limits.http3.clone(),
+        budget,
     )))
 }
 
@@ -1548,7 +1585,12 @@ fn choose_client(
 }
 
 impl ConnState {
-    fn new(info: ConnInfo, ts: Timestamp, unparsed_held: Arc<AtomicUsize>) -> Self {
+    fn new(
+        info: ConnInfo,
+        ts: Timestamp,
+        unparsed_held: Arc<AtomicUsize>,
+        message_budget: MessageBudget,
+    ) -> Self {
         ConnState {
             info,
             app: App::Sniffing {
@@ -1573,6 +1615,8 @@ impl ConnState {
             h2c_stream1_index: None,
             ws_upgrade: None,
             unparsed_held,
+            pending_held: BudgetShare::of(&message_budget),
+            message_budget,
         }
     }
 
@@ -1782,7 +1826,9 @@ impl ConnState {
         self.app = match protocol {
             AppProtocol::Http1 => {
                 self.http_base = self.requests_seen;
-                App::Http(Box::new(Http1Conn::new(limits.http.clone())))
+                App::Http(Box::new(
+                    Http1Conn::new(limits.http.clone()).with_budget(&self.message_budget),
+                ))
             }
             // TLS inside decrypted TLS (a tunnel) is not opened.
             AppProtocol::Tls if self.tls.is_some() => App::Opaque,
@@ -1810,7 +1856,9 @@ impl ConnState {
                 App::Socks(Box::new(SocksWatch::new(Arc::clone(&self.unparsed_held))))
             }
             AppProtocol::Http2PriorKnowledge => {
-                App::Http2(Box::new(Http2Conn::new(limits.http2.clone())))
+                App::Http2(Box::new(
+                    Http2Conn::new(limits.http2.clone()).with_budget(&self.message_budget),
+                ))
             }
             // Searched when nothing else was read of the connection (or of the tunnel
             // it became): the metadata exchange carries it.
@@ -2079,10 +2127,10 @@ impl ConnState {
                         // server may speak first: no sniffing of client bytes).
                         self.h2c_stream1_index = Some(index);
                         self.info.protocol = Some(AppProtocol::Http2PriorKnowledge);
-                        self.app = App::Http2(Box::new(Http2Conn::upgraded(
-                            limits.http2.clone(),
-                            request,
-                        )));
+                        self.app = App::Http2(Box::new(
+                            Http2Conn::upgraded(limits.http2.clone(), request)
+                                .with_budget(&self.message_budget),
+                        ));
                         if let Some(meta) = self.last_meta {
                             self.feed(true, &after_client, meta, limits, out);
                             self.feed(false, &after_server, meta, limits, out);
@@ -2093,7 +2141,8 @@ impl ConnState {
                         // A WebSocket: the client's messages are read; the server's
                         // are what it tells the app, not read (as behind the proxy).
                         self.app = App::WebSocket(Box::new(WebSocket {
-                            reader: WsReader::new(limits.websocket.clone(), upgrade.deflate),
+                            reader: WsReader::new(limits.websocket.clone(), upgrade.deflate)
+                                .with_share(BudgetShare::of(&self.message_budget)),
                             upgrade,
                             events: Vec::new(),
                         }));
@@ -2108,6 +2157,8 @@ impl ConnState {
                 Http1Event::Anomaly(a) => self.note(a),
             }
         }
+        let waiting = self.pending_body_bytes();
+        self.pending_held.sync(waiting);
     }
 
     /// Acts on a watched SOCKS5 handshake: the open tunnel is read as the connection
@@ -2285,6 +2336,7 @@ impl ConnState {
         while let Some((index, request)) = self.pending.pop_front() {
             self.emit_http(index, request, None, out);
         }
+        self.pending_held.sync(0);
     }
 
     /// The connection is over: the parser completes what it can, held requests go
@@ -2845,6 +2897,58 @@ mod tests {
             RESP,
         );
         assert_eq!(kinds(&out), ["http /a 0", "http /a 200"]);
+    }
+
+    #[test]
+    fn connections_share_the_budget_of_message_bytes() {
+        let limits = FlowLimits {
+            max_message_total: 20,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        // A's two requests wait for their responses: 16 body bytes held.
+        handshake(&mut t, &mut out, 40030);
+        let two = [REQ, REQ].concat();
+        seg(&mut t, &mut out, 4, true, 40030, 101, ACK, &two);
+        assert!(out.is_empty());
+        assert_eq!(t.message_budget.held(), 16);
+        // B's body gets the 4 bytes left.
+        handshake(&mut t, &mut out, 40031);
+        seg(&mut t, &mut out, 8, true, 40031, 101, ACK, REQ);
+        assert_eq!(t.message_budget.held(), 20);
+        // A's responses free A's share: C's body is kept whole.
+        let answers = [RESP, RESP].concat();
+        seg(&mut t, &mut out, 9, false, 40030, 501, ACK, &answers);
+        assert_eq!(t.message_budget.held(), 4);
+        handshake(&mut t, &mut out, 40032);
+        seg(&mut t, &mut out, 13, true, 40032, 101, ACK, REQ);
+        assert_eq!(t.message_budget.held(), 12);
+        t.finish(&mut out);
+        assert_eq!(t.message_budget.held(), 0, "all given back");
+        let mut bodies: Vec<(u16, &[u8], Vec<&str>)> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http { conn, request, .. } => Some((
+                    conn.client.port,
+                    &request.body[..],
+                    request.anomalies.iter().map(|a| a.kind.as_str()).collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        // The connections still open at the end come out in the table's order.
+        bodies.sort_by_key(|b| b.0);
+        let no_anomaly: Vec<&str> = Vec::new();
+        assert_eq!(
+            bodies,
+            [
+                (40030, &b"12345678"[..], no_anomaly.clone()),
+                (40030, &b"12345678"[..], no_anomaly.clone()),
+                (40031, &b"1234"[..], vec![crate::net::message_budget::ANOMALY]),
+                (40032, &b"12345678"[..], no_anomaly),
+            ]
+        );
     }
 
     #[test]

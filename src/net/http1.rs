@@ -20,7 +20,10 @@
 //!   `max_headers` fields abandons the message (anomaly, then resync); bodies are stored
 //!   up to `max_body_bytes`, the rest is framed but not kept (`truncated`, anomaly
 //!   `body-size-limit`); at most `max_pending_requests` request methods wait for their
-//!   response (beyond that a response is framed as if its request were a GET).
+//!   response (beyond that a response is framed as if its request were a GET). With a
+//!   flow table's budget ([`Http1Conn::with_budget`]) a body also keeps no more once
+//!   the table's messages in progress hold it all (`message-memory-limit`). Memory is
+//!   reserved ahead for an announced length only in proportion to what arrived.
 //! - **Pairing**: the n-th final response answers request n (`request_index`), counted
 //!   from the first request seen. A final response that comes before any request it
 //!   could answer (the connection picked up between a request and its response, a
@@ -51,6 +54,7 @@ use std::mem::MaybeUninit;
 
 use crate::decode::chunked::{ChunkedDecoder, Malformed, Status};
 use crate::exchange::{Anomaly, Header};
+use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::timestamp::Timestamp;
 
 /// Default [`Http1Limits::max_head_bytes`]: 64 KiB (browsers send < 16 KiB).
@@ -256,6 +260,8 @@ struct Partial {
     unkept: usize,
     body_len: u64,
     truncated: bool,
+    /// The table's budget of message bytes ran out: nothing more of this body is kept.
+    cut_by_budget: bool,
     meta: MessageMeta,
     anomalies: Vec<Anomaly>,
 }
@@ -340,6 +346,8 @@ pub struct Http1Conn {
     /// Index of the CONNECT/Upgrade request whose answer the client side waits for.
     hold_for: Option<u64>,
     pending_overflow_reported: bool,
+    /// Body bytes of the messages being read, in the flow table's budget.
+    held: BudgetShare,
 }
 
 /// Result of one step of a direction's state machine.
@@ -362,7 +370,15 @@ impl Http1Conn {
             next_response: 0,
             hold_for: None,
             pending_overflow_reported: false,
+            held: BudgetShare::default(),
         }
+    }
+
+    /// Keeps the bodies of messages being read within `budget` too, shared with other
+    /// connections (see [`message_budget`]).
+    pub fn with_budget(mut self, budget: &MessageBudget) -> Self {
+        self.held = BudgetShare::of(budget);
+        self
     }
 
     /// In-order bytes from the client, carried by `frame` captured at `ts`.
@@ -436,6 +452,7 @@ impl Http1Conn {
             dir.phase = Phase::Stopped;
             dir.buf = Vec::new();
         }
+        self.held.sync(0);
     }
 
     /// Takes the bytes of one direction received after it became opaque (at most
@@ -494,6 +511,18 @@ impl Http1Conn {
             buf.drain(..used.min(buf.len()));
             self.keep(client, buf, out);
         }
+        self.sync_held();
+    }
+
+    /// Sets the budget share to the body bytes the two directions hold now (messages
+    /// handed out since the last input gave theirs back).
+    fn sync_held(&mut self) {
+        let body = |d: &Dir| match &d.phase {
+            Phase::Body { msg, .. } => msg.body.len(),
+            _ => 0,
+        };
+        let now = body(&self.client) + body(&self.server);
+        self.held.sync(now);
     }
 
     /// Stores what `run` left unconsumed, within limits.
@@ -784,6 +813,7 @@ impl Http1Conn {
             unkept: 0,
             body_len: 0,
             truncated: false,
+            cut_by_budget: false,
             meta,
             anomalies: Vec::new(),
         });
@@ -956,12 +986,20 @@ impl Http1Conn {
             Framing::Length(left) => {
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(rest.len());
                 if msg.body.is_empty() && keep {
-                    // Room for the announced body at once (capped: the length is the
-                    // sender's claim), instead of growing segment by segment.
+                    // Room for the announced body at once instead of growing segment
+                    // by segment; capped, since the length is only the sender's claim,
+                    // and in proportion to the bytes already here, so that announcing
+                    // large bodies and sending none cannot make us allocate.
                     let announced = usize::try_from(left).unwrap_or(usize::MAX);
-                    msg.body.reserve(announced.min(max).min(BODY_RESERVE_CAP));
+                    let ahead = announced
+                        .min(max)
+                        .min(BODY_RESERVE_CAP)
+                        .min(take.saturating_mul(BODY_RESERVE_FACTOR));
+                    if self.held.has_room(ahead) {
+                        msg.body.reserve(ahead);
+                    }
                 }
-                push_body(&mut msg, &rest[..take], max, keep);
+                push_body(&mut msg, &rest[..take], max, keep, &mut self.held);
                 let left = left - take as u64;
                 if left == 0 {
                     self.finish(client, &mut msg, out);
@@ -975,7 +1013,7 @@ impl Http1Conn {
                 }
             }
             Framing::UntilClose => {
-                push_body(&mut msg, rest, max, keep);
+                push_body(&mut msg, rest, max, keep, &mut self.held);
                 self.dir(client).phase = Phase::Body {
                     msg,
                     framing: Framing::UntilClose,
@@ -989,7 +1027,7 @@ impl Http1Conn {
                     let piece = &rest[used..rest.len().min(used + CHUNK_FEED)];
                     scratch.clear();
                     let st = dec.feed(piece, &mut scratch);
-                    push_body(&mut msg, &scratch, max, keep);
+                    push_body(&mut msg, &scratch, max, keep, &mut self.held);
                     match st {
                         Ok(Status::NeedMore) => used += piece.len(),
                         Ok(Status::Done { consumed }) => {
@@ -1079,6 +1117,7 @@ impl Http1Conn {
                 unkept: 0,
                 body_len: 0,
                 truncated: false,
+                cut_by_budget: false,
                 meta: msg.meta.clone(),
                 anomalies: Vec::new(),
             },
@@ -1265,6 +1304,7 @@ impl Http1Conn {
             dir.resyncing = true;
         }
         dir.phase = next;
+        self.sync_held();
     }
 }
 
@@ -1283,18 +1323,30 @@ fn push_opaque(store: &mut Vec<u8>, data: &[u8]) {
 
 /// Most body bytes reserved up front from a `Content-Length` (more grows as it comes).
 const BODY_RESERVE_CAP: usize = 1 << 20;
+/// Body bytes reserved up front at most per body byte received so far.
+const BODY_RESERVE_FACTOR: usize = 16;
 
-/// Appends `data` to the body (stored only when `keep`), up to `max` bytes kept.
-fn push_body(msg: &mut Partial, data: &[u8], max: usize, keep: bool) {
+/// Appends `data` to the body (stored only when `keep`), up to `max` bytes kept and
+/// within the table's budget (`held`).
+fn push_body(msg: &mut Partial, data: &[u8], max: usize, keep: bool, held: &mut BudgetShare) {
     msg.body_len = msg.body_len.saturating_add(data.len() as u64);
+    if msg.cut_by_budget {
+        return;
+    }
     // Counted the same whether or not the bytes are kept, so the limit, `truncated`
     // and the anomaly come out the same.
     let room = max.saturating_sub(msg.body.len() + msg.unkept);
-    let take = &data[..data.len().min(room)];
+    let want = data.len().min(room);
     if keep {
-        msg.body.extend_from_slice(take);
+        let granted = held.grant(want);
+        msg.body.extend_from_slice(&data[..granted]);
+        if granted < want {
+            msg.cut_by_budget = true;
+            mark_truncated(msg, message_budget::ANOMALY, &held.cut_detail("body not kept past this point"));
+            return;
+        }
     } else {
-        msg.unkept += take.len();
+        msg.unkept += want;
     }
     if data.len() > room && !msg.anomalies.iter().any(|a| a.kind == "body-size-limit") {
         msg.truncated = true;
@@ -2245,5 +2297,78 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
             let sc = si.index(s.len() + 1);
             prop_assert_eq!(run_split(limits(), &c, &[cc], &s, &[sc]), whole);
         }
+    }
+
+    #[test]
+    fn bodies_of_connections_share_the_tables_budget() {
+        let budget = MessageBudget::new(100);
+        let mut a = Http1Conn::new(limits()).with_budget(&budget);
+        let mut b = Http1Conn::new(limits()).with_budget(&budget);
+        let head = b"POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 200\r\n\r\n";
+        let mut out = Vec::new();
+        a.client_data(head, TS, 1, &mut out);
+        a.client_data(&[b'a'; 70], TS, 2, &mut out);
+        b.client_data(head, TS, 3, &mut out);
+        b.client_data(&[b'b'; 70], TS, 4, &mut out);
+        assert_eq!(budget.held(), 100, "a keeps 70, b the 30 left");
+        // The budget frees up, but b's body keeps nothing after its cut: a hole.
+        a.close(&mut out);
+        assert_eq!(budget.held(), 30);
+        b.client_data(&[b'c'; 60], TS, 5, &mut out);
+        b.client_data(&[b'd'; 70], TS, 6, &mut out);
+        assert_eq!(budget.held(), 0, "b's request was handed out");
+        let reqs = requests(&out);
+        assert_eq!(reqs.len(), 2);
+        let (cut_a, cut_b) = (reqs[0], reqs[1]);
+        assert_eq!(cut_a.body, vec![b'a'; 70]);
+        assert!(cut_a.truncated);
+        assert_eq!(cut_b.body, vec![b'b'; 30]);
+        assert_eq!(cut_b.body_len, 200);
+        assert!(cut_b.truncated);
+        let kinds: Vec<&str> = cut_b.anomalies.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, [message_budget::ANOMALY]);
+        assert!(cut_b.anomalies[0].detail.contains("budget of 100 bytes"));
+        // A response body not kept costs nothing.
+        let lim = Http1Limits {
+            keep_response_bodies: false,
+            ..limits()
+        };
+        let mut c = Http1Conn::new(lim).with_budget(&budget);
+        c.client_data(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", TS, 7, &mut out);
+        c.server_data(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n", TS, 8, &mut out);
+        c.server_data(&[b'r'; 400], TS, 9, &mut out);
+        assert_eq!(budget.held(), 0);
+        drop(c);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
+    fn an_announced_body_reserves_in_proportion_to_what_came() {
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(
+            b"POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n0123456789",
+            TS,
+            1,
+            &mut out,
+        );
+        let Phase::Body { msg, .. } = &conn.client.phase else {
+            panic!("reading the body");
+        };
+        assert_eq!(msg.body, b"0123456789");
+        assert!(
+            msg.body.capacity() <= 10 * BODY_RESERVE_FACTOR,
+            "{} bytes reserved for 10 received",
+            msg.body.capacity()
+        );
+        // A body that came whole is reserved whole, at once.
+        let mut conn = Http1Conn::new(limits());
+        let mut whole = b"POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n".to_vec();
+        whole.extend_from_slice(&[b'x'; 1000]);
+        conn.client_data(&whole, TS, 1, &mut out);
+        let Phase::Body { msg, .. } = &conn.client.phase else {
+            panic!("reading the body");
+        };
+        assert!(msg.body.capacity() >= 3000);
     }
 }

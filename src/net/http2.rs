@@ -32,8 +32,10 @@
 //!   bodies are kept up to `max_body_bytes` each (`body-size-limit`, as HTTP/1); header
 //!   fields and bodies of all open streams together are kept up to `max_held_bytes`
 //!   (beyond it: body bytes not kept, `h2-body-budget`; response headers or trailers
-//!   not kept and new streams not tracked, `h2-held-limit`); `body_len` always counts
-//!   every DATA byte.
+//!   not kept and new streams not tracked, `h2-held-limit`), and with a flow table's
+//!   budget ([`Http2Conn::with_budget`]) within what the table's messages in progress
+//!   leave (`message-memory-limit`); a body cut for either budget keeps nothing more;
+//!   `body_len` always counts every DATA byte.
 //! - **HPACK state**: a header block that cannot be decoded (HPACK error, too large,
 //!   bad padding, interleaved frames) leaves that direction's dynamic table out of step
 //!   with the sender's, as it would a real peer (a connection error): anomaly
@@ -62,6 +64,7 @@ use std::collections::BTreeMap;
 use crate::exchange::{Anomaly, Header};
 use crate::net::hpack::{HpackDecoder, DEFAULT_MAX_TABLE};
 use crate::net::http1::{HttpRequest, HttpResponse, MessageMeta};
+use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::sniff::H2_PREFACE;
 use crate::net::websocket::{ClientWebSocket, WsLimits, WsOutput, WsUpgrade};
 use crate::timestamp::Timestamp;
@@ -113,6 +116,8 @@ const FRAME_HEADER: usize = 9;
 const GOAWAY_KEPT: usize = 8;
 /// Reserve for a body at once at most this much (the rest grows as it comes).
 const BODY_RESERVE_CAP: usize = 64 << 10;
+/// Body bytes reserved ahead at most per body byte received.
+const BODY_RESERVE_FACTOR: usize = 16;
 
 /// Limits on what one connection may make us hold; each, when hit, is an anomaly.
 #[derive(Debug, Clone)]
@@ -273,6 +278,8 @@ pub struct Http2Conn {
     streams: BTreeMap<u32, Stream>,
     /// Header and body bytes kept by open streams.
     held: usize,
+    /// `held`, in the flow table's budget (WebSocket streams take shares of their own).
+    table: BudgetShare,
     too_many_reported: bool,
     held_limit_reported: bool,
 }
@@ -286,9 +293,32 @@ impl Http2Conn {
             limits,
             streams: BTreeMap::new(),
             held: 0,
+            table: BudgetShare::default(),
             too_many_reported: false,
             held_limit_reported: false,
         }
+    }
+
+    /// Keeps what open streams hold within `budget` too, shared with other connections
+    /// (see [`message_budget`]).
+    pub fn with_budget(mut self, budget: &MessageBudget) -> Self {
+        self.table = BudgetShare::of(budget);
+        self.table.sync(self.held);
+        self
+    }
+
+    /// Whether `size` more bytes may be held: (within the connection's bound, within
+    /// the table's budget).
+    fn may_hold(&self, size: usize) -> (bool, bool) {
+        (
+            self.held.saturating_add(size) <= self.limits.max_held_bytes,
+            self.table.has_room(size),
+        )
+    }
+
+    fn add_held(&mut self, size: usize) {
+        self.held += size;
+        self.table.sync(self.held);
     }
 
     /// A connection upgraded from HTTP/1.1 (`Upgrade: h2c` answered by 101): `request`
@@ -586,6 +616,7 @@ impl Http2Conn {
     ) {
         let max = self.limits.max_body_bytes;
         let budget = self.limits.max_held_bytes.saturating_sub(self.held);
+        let table_room = self.table.room();
         let ts = self.dir(client).frame_start.0;
         let Some(s) = self.streams.get_mut(&stream) else {
             return;
@@ -623,21 +654,31 @@ impl Http2Conn {
         };
         *m.last_frame = capture_frame;
         *m.body_len = m.body_len.saturating_add(piece.len() as u64);
-        let room = max.saturating_sub(m.body.len());
-        let take = piece.len().min(room).min(budget);
+        // A body cut for want of memory keeps nothing more: what came later would be
+        // spliced on after a hole.
+        let cut = m
+            .anomalies
+            .iter()
+            .any(|a| a.kind == "h2-body-budget" || a.kind == message_budget::ANOMALY);
+        let room = if cut { 0 } else { max.saturating_sub(m.body.len()) };
+        let take = piece.len().min(room).min(budget).min(table_room);
         if m.body.is_empty() && take > 0 {
-            m.body.reserve(room.min(BODY_RESERVE_CAP));
+            // Ahead of what came, in proportion to it: a flood of one-byte DATA
+            // frames on many streams must not reserve much.
+            m.body
+                .reserve(room.min(BODY_RESERVE_CAP).min(take.saturating_mul(BODY_RESERVE_FACTOR)));
         }
         m.body.extend_from_slice(&piece[..take]);
         self.held += take;
-        if take < piece.len() {
+        self.table.sync(self.held);
+        if take < piece.len() && !cut {
             *m.truncated = true;
             let (kind, detail) = if take == room {
                 (
                     "body-size-limit",
                     format!("body larger than {max} bytes; the rest was not kept"),
                 )
-            } else {
+            } else if take == budget {
                 (
                     "h2-body-budget",
                     format!(
@@ -645,6 +686,8 @@ impl Http2Conn {
                         self.limits.max_held_bytes
                     ),
                 )
+            } else {
+                (message_budget::ANOMALY, self.table.cut_detail("body not kept past this point"))
             };
             if !m.anomalies.iter().any(|a| a.kind == kind) {
                 m.anomalies.push(Anomaly::new(kind, detail));
@@ -1045,17 +1088,27 @@ impl Http2Conn {
         mut anomalies: Vec<Anomaly>,
     ) -> (Vec<Header>, Vec<Anomaly>) {
         let size = header_bytes(&headers);
-        if self.held + size > self.limits.max_held_bytes {
-            anomalies.push(Anomaly::new(
-                "h2-held-limit",
-                format!(
-                    "open streams hold {} bytes of headers and bodies; these header fields were not kept",
-                    self.limits.max_held_bytes
-                ),
-            ));
-            return (Vec::new(), anomalies);
+        match self.may_hold(size) {
+            (true, true) => {}
+            (false, _) => {
+                anomalies.push(Anomaly::new(
+                    "h2-held-limit",
+                    format!(
+                        "open streams hold {} bytes of headers and bodies; these header fields were not kept",
+                        self.limits.max_held_bytes
+                    ),
+                ));
+                return (Vec::new(), anomalies);
+            }
+            (true, false) => {
+                anomalies.push(Anomaly::new(
+                    message_budget::ANOMALY,
+                    self.table.cut_detail("these header fields were not kept"),
+                ));
+                return (Vec::new(), anomalies);
+            }
         }
-        self.held += size;
+        self.add_held(size);
         (headers, anomalies)
     }
 
@@ -1075,16 +1128,25 @@ impl Http2Conn {
         }
         dir.max_opened = id;
         let size = header_bytes(&request.headers) + request.body.len();
-        if self.held + size > self.limits.max_held_bytes {
+        let (conn_room, table_room) = self.may_hold(size);
+        if !(conn_room && table_room) {
             if !self.held_limit_reported {
                 self.held_limit_reported = true;
-                out.push(Http2Event::Anomaly(Anomaly::new(
-                    "h2-held-limit",
-                    format!(
-                        "open streams hold {} bytes of headers and bodies; further streams are not tracked",
-                        self.limits.max_held_bytes
-                    ),
-                )));
+                let anomaly = if conn_room {
+                    Anomaly::new(
+                        message_budget::ANOMALY,
+                        self.table.cut_detail("further streams are not tracked"),
+                    )
+                } else {
+                    Anomaly::new(
+                        "h2-held-limit",
+                        format!(
+                            "open streams hold {} bytes of headers and bodies; further streams are not tracked",
+                            self.limits.max_held_bytes
+                        ),
+                    )
+                };
+                out.push(Http2Event::Anomaly(anomaly));
             }
             return;
         }
@@ -1101,7 +1163,7 @@ impl Http2Conn {
             }
             return;
         }
-        self.held += size;
+        self.add_held(size);
         let ws = self.websocket_of(&request, out);
         self.streams.insert(
             id,
@@ -1134,7 +1196,7 @@ impl Http2Conn {
             max_message_bytes: self.limits.max_body_bytes,
             max_inflated_bytes: self.limits.max_body_bytes.saturating_mul(4),
         };
-        Some(Box::new(ClientWebSocket::new(upgrade, limits)))
+        Some(Box::new(ClientWebSocket::new(upgrade, limits, self.table.sibling())))
     }
 
     /// Hands out what a WebSocket stream's reader found.
@@ -1192,6 +1254,7 @@ impl Http2Conn {
                 .as_ref()
                 .map_or(0, |r| r.body.len() + header_bytes(&r.headers));
         self.held = self.held.saturating_sub(kept);
+        self.table.sync(self.held);
         if let Some(Early::Reset { by_client, code }) = early {
             let a = Anomaly::new(
                 "h2-stream-reset",
@@ -2194,6 +2257,82 @@ mod tests {
                 "h2-truncated"
             ]
         );
+    }
+
+    #[test]
+    fn open_streams_share_the_tables_budget() {
+        let budget = MessageBudget::new(300);
+        let post = |id: u32| {
+            frame(
+                HEADERS,
+                END_HEADERS,
+                id,
+                &block(&[(":method", "POST"), (":path", "/u")]),
+            )
+        };
+        // Another connection holds most of the budget.
+        let mut other = Http2Conn::new(limits()).with_budget(&budget);
+        let mut out = Vec::new();
+        let mut c = H2_PREFACE.to_vec();
+        c.extend(post(1));
+        c.extend(frame(DATA, 0, 1, &[b'o'; 200]));
+        other.client_data(&c, TS, 1, &mut out);
+        let other_held = budget.held();
+        assert!(other_held > 200, "body and header fields: {other_held}");
+        let mut conn = Http2Conn::new(limits()).with_budget(&budget);
+        let mut c = H2_PREFACE.to_vec();
+        c.extend(post(1));
+        c.extend(frame(DATA, 0, 1, &[b'a'; 100]));
+        conn.client_data(&c, TS, 2, &mut out);
+        assert_eq!(budget.held(), 300, "stream 1 keeps what was left");
+        // Stream 3 cannot open; the budget frees up, but stream 1's body keeps
+        // nothing after its cut.
+        conn.client_data(&post(3), TS, 3, &mut out);
+        other.close(&mut out);
+        conn.client_data(&frame(DATA, END_STREAM, 1, &[b'b'; 10]), TS, 4, &mut out);
+        conn.server_data(
+            &frame(HEADERS, END_HEADERS | END_STREAM, 1, &block(&[(":status", "204")])),
+            TS,
+            5,
+            &mut out,
+        );
+        assert_eq!(budget.held(), 0, "everything given back");
+        let ex = exchanges(&out);
+        assert_eq!(ex.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 1]);
+        let cut = ex[1].1;
+        assert!(cut.truncated);
+        assert_eq!(cut.body_len, 110);
+        assert!(!cut.body.is_empty() && cut.body.iter().all(|&b| b == b'a'));
+        let table_cuts: Vec<&Anomaly> = out
+            .iter()
+            .filter_map(|e| match e {
+                Http2Event::Anomaly(a) => Some(a),
+                Http2Event::Exchange { request, .. } => request.anomalies.first(),
+                Http2Event::WebSocket { .. } => None,
+            })
+            .filter(|a| a.kind == message_budget::ANOMALY)
+            .collect();
+        assert_eq!(table_cuts.len(), 2, "{table_cuts:?}");
+        // The connection's anomaly comes out when stream 3 is refused, the body's
+        // with its exchange.
+        assert!(table_cuts[0].detail.starts_with("further streams are not tracked"));
+        assert!(table_cuts[0].detail.contains("budget of 300 bytes"));
+        assert!(table_cuts[1].detail.starts_with("body not kept"));
+    }
+
+    #[test]
+    fn a_flood_of_tiny_bodies_reserves_little() {
+        let mut c = H2_PREFACE.to_vec();
+        for id in (1u32..200).step_by(2) {
+            c.extend(frame(HEADERS, END_HEADERS, id, &block(&[(":method", "POST")])));
+            c.extend(frame(DATA, 0, id, b"x"));
+        }
+        let mut conn = Http2Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(&c, TS, 1, &mut out);
+        let reserved: usize = conn.streams.values().map(|s| s.request.body.capacity()).sum();
+        assert_eq!(conn.streams.len(), 100);
+        assert!(reserved <= 100 * BODY_RESERVE_FACTOR, "{reserved} bytes reserved");
     }
 
     #[test]

@@ -45,7 +45,10 @@
 //!   bodies, decoded header fields (trailers included) and blocked sections of all
 //!   open streams together are kept up to `max_held_bytes` (beyond it body bytes are
 //!   not kept, `h3-body-budget`, and header sections are lost, `h3-held-limit` or
-//!   `h3-headers-blocked`); `body_len` always counts every DATA byte; at most
+//!   `h3-headers-blocked`), and with a flow table's budget ([`Http3Conn::with_budget`])
+//!   within what the table's messages in progress leave (`message-memory-limit`); a
+//!   body cut for either budget keeps nothing more; `body_len` always counts every
+//!   DATA byte; at most
 //!   [`MAX_UNI_STREAMS`] unidirectional streams and [`MAX_BLOCKED_SECTIONS`] blocked
 //!   sections per message are held; a message keeps one anomaly of each kind.
 //! - **WebSockets** (RFC 9220: an extended `CONNECT` with `:protocol` `websocket`): the
@@ -62,6 +65,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::exchange::{Anomaly, Header};
 use crate::net::http1::{HttpRequest, HttpResponse, MessageMeta};
+use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::http2::{
     self, value, DEFAULT_MAX_HEADER_LIST_BYTES, DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_STREAMS_OPEN,
 };
@@ -420,6 +424,8 @@ pub struct Http3Conn {
     finished_set: HashSet<u64>,
     /// Body bytes kept over all open streams.
     held: usize,
+    /// `held`, in the flow table's budget (WebSocket streams take shares of their own).
+    table: BudgetShare,
     /// Request streams read as WebSockets, open now (at most
     /// [`http2::MAX_WS_STREAMS`]).
     ws_streams: usize,
@@ -451,10 +457,19 @@ impl Http3Conn {
             finished: VecDeque::new(),
             finished_set: HashSet::new(),
             held: 0,
+            table: BudgetShare::default(),
             ws_streams: 0,
             closed: false,
             reported: HashSet::new(),
         }
+    }
+
+    /// Keeps what open streams hold within `budget` too, shared with other connections
+    /// (see [`message_budget`]).
+    pub fn with_budget(mut self, budget: &MessageBudget) -> Self {
+        self.table = BudgetShare::of(budget);
+        self.table.sync(self.held);
+        self
     }
 
     /// Whether the connection was closed (CONNECTION_CLOSE or [`close`](Self::close)):
@@ -618,6 +633,7 @@ impl Http3Conn {
                 budget: Budget {
                     held: &mut self.held,
                     max: self.limits.max_held_bytes,
+                    table: &mut self.table,
                 },
                 ws_streams: &mut self.ws_streams,
                 qpack: &mut self.qpack[side as usize],
@@ -796,6 +812,7 @@ impl Http3Conn {
         let mut budget = Budget {
             held: &mut self.held,
             max: self.limits.max_held_bytes,
+            table: &mut self.table,
         };
         for (&id, stream) in self.requests.iter_mut() {
             let message = &mut stream.halves[s];
@@ -874,6 +891,7 @@ impl Http3Conn {
             .zip(stream.halves.iter_mut())
         {
             self.held = self.held.saturating_sub(message.held);
+            self.table.sync(self.held);
             if !message.blocked.is_empty() {
                 message.note(
                     "h3-headers-blocked",
@@ -940,32 +958,52 @@ struct StreamBytes<'a> {
 }
 
 /// The connection's budget of bytes held for open streams (bodies, header fields,
-/// sections waiting for the encoder stream): [`Http3Limits::max_held_bytes`].
+/// sections waiting for the encoder stream): [`Http3Limits::max_held_bytes`], within
+/// the flow table's budget of message bytes (`table`).
 struct Budget<'c> {
     held: &'c mut usize,
     max: usize,
+    table: &'c mut BudgetShare,
+}
+
+/// Which budget had no room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Over {
+    Connection,
+    Table,
 }
 
 impl Budget<'_> {
-    fn room(&self) -> usize {
+    /// Room in the connection's budget.
+    fn connection_room(&self) -> usize {
         self.max.saturating_sub(*self.held)
     }
 
-    /// Counts `n` bytes for `message` when they fit; `false`, counting nothing, when
-    /// they do not.
-    fn take(&mut self, message: &mut Message, n: usize) -> bool {
-        if n > self.room() {
-            return false;
+    /// Room in both budgets.
+    fn room(&self) -> usize {
+        self.connection_room().min(self.table.room())
+    }
+
+    /// Counts `n` bytes for `message` when they fit; counts nothing and says which
+    /// budget is full when they do not.
+    fn take(&mut self, message: &mut Message, n: usize) -> Result<(), Over> {
+        if n > self.connection_room() {
+            return Err(Over::Connection);
+        }
+        if !self.table.has_room(n) {
+            return Err(Over::Table);
         }
         *self.held += n;
         message.held += n;
-        true
+        self.table.sync(*self.held);
+        Ok(())
     }
 
     fn give_back(&mut self, message: &mut Message, n: usize) {
         let n = n.min(message.held);
         *self.held = self.held.saturating_sub(n);
         message.held -= n;
+        self.table.sync(*self.held);
     }
 }
 
@@ -1022,7 +1060,8 @@ fn websocket<'m>(message: &'m mut Message, cx: &mut Decoding<'_>) -> Option<&'m 
                     max_message_bytes: cx.limits.max_body_bytes,
                     max_inflated_bytes: cx.limits.max_body_bytes.saturating_mul(4),
                 };
-                message.ws = Some(Box::new(ClientWebSocket::new(upgrade, limits)));
+                let share = cx.budget.table.sibling();
+                message.ws = Some(Box::new(ClientWebSocket::new(upgrade, limits, share)));
             }
         }
     }
@@ -1041,23 +1080,42 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
         }
         Part::Data(chunk) => {
             message.body_len += chunk.len() as u64;
-            let room = limits.max_body_bytes.saturating_sub(message.body.len());
+            // A body cut for want of memory keeps nothing more: what came later would
+            // be spliced on after a hole.
+            let cut = message
+                .anomalies
+                .iter()
+                .any(|a| a.kind == "h3-body-budget" || a.kind == message_budget::ANOMALY);
+            let room = if cut {
+                0
+            } else {
+                limits.max_body_bytes.saturating_sub(message.body.len())
+            };
             let keep = chunk.len().min(room).min(cx.budget.room());
             if keep < chunk.len() && !message.truncated {
-                let (kind, why) = if keep == room {
-                    ("body-size-limit", "the body size limit")
+                let body = format!("stream {id}: {} body", side.name());
+                if keep == room {
+                    message.note(
+                        "body-size-limit",
+                        format!("{body} beyond the body size limit not kept"),
+                    );
+                } else if keep == cx.budget.connection_room() {
+                    message.note(
+                        "h3-body-budget",
+                        format!("{body} beyond the connection's budget of held bytes not kept"),
+                    );
                 } else {
-                    ("h3-body-budget", "the connection's budget of held bytes")
-                };
-                message.note(
-                    kind,
-                    format!("stream {id}: {} body beyond {why} not kept", side.name()),
-                );
+                    let detail = cx
+                        .budget
+                        .table
+                        .cut_detail(&format!("{body} not kept past this point"));
+                    message.note(message_budget::ANOMALY, detail);
+                }
             }
             if keep < chunk.len() {
                 message.truncated = true;
             }
-            if cx.budget.take(message, keep) {
+            if cx.budget.take(message, keep).is_ok() {
                 message.body.extend_from_slice(&chunk[..keep]);
             }
         }
@@ -1103,13 +1161,14 @@ fn hold_blocked(
     id: u64,
     budget: &mut Budget<'_>,
 ) {
-    if message.blocked.len() >= MAX_BLOCKED_SECTIONS || !budget.take(message, section.len()) {
+    if message.blocked.len() >= MAX_BLOCKED_SECTIONS || budget.take(message, section.len()).is_err()
+    {
         message.note(
             "h3-headers-blocked",
             format!(
                 "stream {id}: a {} header section waiting for QPACK table entries could \
                  not be held (at most {MAX_BLOCKED_SECTIONS} per message, within the \
-                 connection's budget)",
+                 budgets of held bytes)",
                 side.name()
             ),
         );
@@ -1154,17 +1213,29 @@ fn take_section(
         return;
     }
     let size = fields.iter().map(|f| f.name.len() + f.value.len()).sum();
-    if !budget.take(message, size) {
-        message.note(
-            "h3-held-limit",
-            format!(
-                "stream {id}: a {} header section not kept: over the connection's budget \
-                 of held bytes",
+    match budget.take(message, size) {
+        Ok(()) => {}
+        Err(Over::Connection) => {
+            message.note(
+                "h3-held-limit",
+                format!(
+                    "stream {id}: a {} header section not kept: over the connection's \
+                     budget of held bytes",
+                    side.name()
+                ),
+            );
+            message.headers_lost = true;
+            return;
+        }
+        Err(Over::Table) => {
+            let detail = budget.table.cut_detail(&format!(
+                "stream {id}: a {} header section not kept",
                 side.name()
-            ),
-        );
-        message.headers_lost = true;
-        return;
+            ));
+            message.note(message_budget::ANOMALY, detail);
+            message.headers_lost = true;
+            return;
+        }
     }
     match message.headers.as_mut() {
         Some(headers) => headers.extend(fields),
@@ -1723,6 +1794,37 @@ mod tests {
             ["h3-headers-lost", "h3-held-limit"]
         );
         assert_eq!(conn.held, 0, "an emitted stream gives its bytes back");
+    }
+
+    #[test]
+    fn open_streams_share_the_tables_budget() {
+        let budget = MessageBudget::new(600);
+        let mut other = Http3Conn::new(Http3Limits::default()).with_budget(&budget);
+        let mut conn = Http3Conn::new(Http3Limits::default()).with_budget(&budget);
+        // The other connection's open stream holds 400 body bytes and its headers.
+        let mut out = push_all(&mut other, vec![bytes(0, true, 0, &request_bytes("/o", &[b'o'; 400]), false)]);
+        let other_held = budget.held();
+        assert!(other_held > 400 && other_held < 600, "{other_held}");
+        // This one's body gets what is left, then nothing, even once room frees up.
+        let first = request_bytes("/u", &[b'a'; 400]);
+        let more = frame(frame_type::DATA, &[b'b'; 10]);
+        out.extend(push_all(&mut conn, vec![bytes(0, true, 0, &first, false)]));
+        assert_eq!(budget.held(), 600);
+        other.close(&mut out);
+        let offset = first.len() as u64;
+        out.extend(push_all(&mut conn, vec![bytes(0, true, offset, &more, true)]));
+        out.extend(push_all(
+            &mut conn,
+            vec![bytes(0, false, 0, &frame(frame_type::HEADERS, &section(&[(":status", "204")])), true)],
+        ));
+        assert_eq!(budget.held(), 0, "everything given back");
+        let x = exchanges(&out);
+        let cut = x.iter().find(|e| e.1.target == "/u").map(|e| e.1).expect("the cut request");
+        assert!(cut.truncated);
+        assert_eq!(cut.body_len, 410);
+        assert!(!cut.body.is_empty() && cut.body.iter().all(|&b| b == b'a'));
+        assert_eq!(kinds(&cut.anomalies), [message_budget::ANOMALY]);
+        assert!(cut.anomalies[0].detail.contains("budget of 600 bytes"));
     }
 
     #[test]

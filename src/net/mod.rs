@@ -29,6 +29,7 @@ pub mod ip;
 pub mod keyed_hash;
 pub mod keylog;
 pub mod link;
+pub mod message_budget;
 pub mod packet;
 pub mod pcapdroid;
 pub mod provisional_id;

@@ -16,6 +16,7 @@
 use crate::exchange::Anomaly;
 use crate::net::flow::{ConnInfo, FlowEvent};
 use crate::net::http3::{Http3Conn, Http3Event, Http3Limits};
+use crate::net::message_budget::MessageBudget;
 use crate::net::keylog::Secrets;
 use crate::net::quic_conn::{QuicConnLimits, QuicConnReader, QuicEvent, QuicStatus};
 use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted};
@@ -49,7 +50,8 @@ impl std::fmt::Debug for QuicFlow {
 
 impl QuicFlow {
     /// `version`, `original_dcid` and `client_scid` of the client's first Initial
-    /// packet; `secrets` logged for its ClientHello's random.
+    /// packet; `secrets` logged for its ClientHello's random; `budget`: the flow
+    /// table's budget of message bytes.
     pub fn new(
         version: u32,
         original_dcid: &[u8],
@@ -57,10 +59,11 @@ impl QuicFlow {
         secrets: &Secrets,
         quic: QuicConnLimits,
         http3: Http3Limits,
+        budget: &MessageBudget,
     ) -> Self {
         QuicFlow {
             reader: QuicConnReader::new(version, original_dcid, client_scid, secrets, quic),
-            http3: Http3Conn::new(http3),
+            http3: Http3Conn::new(http3).with_budget(budget),
             quic_events: Vec::new(),
             h3_events: Vec::new(),
             requests_seen: 0,

@@ -24,7 +24,9 @@
 //!   marked truncated (anomaly `ws-message-limit`). Inflating stops at
 //!   `max_inflated_bytes` a message; past it, and after an inflation error, the
 //!   window is lost and later compressed messages are not inflated (anomaly
-//!   `ws-inflate-error`). A frame's declared length is never allocated.
+//!   `ws-inflate-error`). A frame's declared length is never allocated. With a flow
+//!   table's budget ([`WsReader::with_share`]) a message keeps no more once the
+//!   table's messages in progress hold it all (`message-memory-limit`).
 //! - **Errors** (a reserved opcode or RSV bit, RSV1 without the extension or on a
 //!   continuation, a control frame longer than 125 bytes or fragmented, a continuation
 //!   without a message, a new message before the last one's FIN, a length with its top
@@ -36,6 +38,7 @@ use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::exchange::Anomaly;
 use crate::net::http1::{contains_token, HttpRequest, MessageMeta};
+use crate::net::message_budget::{self, BudgetShare};
 use crate::timestamp::Timestamp;
 
 /// Bounds of one direction's reading.
@@ -170,9 +173,10 @@ impl std::fmt::Debug for ClientWebSocket {
 }
 
 impl ClientWebSocket {
-    pub fn new(upgrade: WsUpgrade, limits: WsLimits) -> Self {
+    /// `share`: the message being read, in the flow table's budget.
+    pub fn new(upgrade: WsUpgrade, limits: WsLimits, share: BudgetShare) -> Self {
         ClientWebSocket {
-            reader: WsReader::new(limits, upgrade.deflate),
+            reader: WsReader::new(limits, upgrade.deflate).with_share(share),
             upgrade,
             events: Vec::new(),
         }
@@ -243,6 +247,8 @@ struct Partial {
     wire_len: u64,
     /// Bytes past `max_message_bytes` were not kept.
     over_limit: bool,
+    /// The flow table's budget of message bytes ran out: nothing more was kept.
+    over_budget: bool,
     /// Its final frame never came (a gap, the connection's end).
     cut: bool,
     meta: MessageMeta,
@@ -264,6 +270,8 @@ pub struct WsReader {
     inflater: Option<Box<Decompress>>,
     window_lost: bool,
     stopped: bool,
+    /// The message's kept bytes, in the flow table's budget.
+    held: BudgetShare,
 }
 
 impl WsReader {
@@ -281,7 +289,15 @@ impl WsReader {
             inflater: None,
             window_lost: false,
             stopped: false,
+            held: BudgetShare::default(),
         }
+    }
+
+    /// Keeps the message being read within `share`'s budget too, shared with other
+    /// connections (see [`message_budget`]).
+    pub fn with_share(mut self, share: BudgetShare) -> Self {
+        self.held = share;
+        self
     }
 
     /// The next in-order bytes, carried by `frame` captured at `ts`.
@@ -304,6 +320,12 @@ impl WsReader {
             };
             data = data.get(used..).unwrap_or_default();
         }
+        self.sync_held();
+    }
+
+    fn sync_held(&mut self) {
+        let now = self.message.as_ref().map_or(0, |m| m.data.len());
+        self.held.sync(now);
     }
 
     /// Lost bytes: the frames cannot be found again.
@@ -324,12 +346,14 @@ impl WsReader {
     pub fn close(&mut self, out: &mut Vec<WsEvent>) {
         self.flush_partial(out);
         self.stopped = true;
+        self.sync_held();
     }
 
     fn stop(&mut self, anomaly: Anomaly, out: &mut Vec<WsEvent>) {
         self.flush_partial(out);
         out.push(WsEvent::Anomaly(anomaly));
         self.stopped = true;
+        self.sync_held();
     }
 
     /// A message in progress goes out as it stands.
@@ -425,6 +449,7 @@ impl WsReader {
                     data: Vec::new(),
                     wire_len: 0,
                     over_limit: false,
+                    over_budget: false,
                     cut: false,
                     meta: MessageMeta {
                         ts: self.header_at.0,
@@ -469,9 +494,17 @@ impl WsReader {
         };
         m.wire_len += piece.len() as u64;
         m.meta.last_frame = frame;
-        let room = self.limits.max_message_bytes.saturating_sub(m.data.len());
-        let keep = &piece[..piece.len().min(room)];
-        if keep.len() < piece.len() {
+        let room = if m.over_budget {
+            0
+        } else {
+            self.limits.max_message_bytes.saturating_sub(m.data.len())
+        };
+        let want = piece.len().min(room);
+        let granted = self.held.grant(want);
+        let keep = &piece[..granted];
+        if granted < want {
+            m.over_budget = true;
+        } else if keep.len() < piece.len() && !m.over_budget {
             m.over_limit = true;
         }
         let at = m.data.len();
@@ -502,7 +535,7 @@ impl WsReader {
     /// The message as handed out: inflated when compressed.
     fn finish(&mut self, m: Partial) -> WsMessage {
         let mut anomalies = Vec::new();
-        let mut truncated = m.cut || m.over_limit;
+        let mut truncated = m.cut || m.over_limit || m.over_budget;
         let data = if m.compressed {
             // Compressed bytes not all kept: the window is lost after this one.
             let (data, outcome) = self.inflate(&m.data, truncated);
@@ -522,6 +555,12 @@ impl WsReader {
                     "WebSocket message of {} bytes on the wire; the first {} kept",
                     m.wire_len, self.limits.max_message_bytes
                 ),
+            ));
+        }
+        if m.over_budget {
+            anomalies.push(Anomaly::new(
+                message_budget::ANOMALY,
+                self.held.cut_detail("WebSocket message not kept past this point"),
             ));
         }
         if m.cut {
@@ -647,6 +686,7 @@ fn header_len(h: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::message_budget::MessageBudget;
     use flate2::{Compress, Compression, FlushCompress};
     use proptest::prelude::*;
 
@@ -851,6 +891,27 @@ mod tests {
             ]
         );
         assert!(kinds(&ev).is_empty(), "{:?}", kinds(&ev));
+    }
+
+    #[test]
+    fn a_message_keeps_no_more_once_the_tables_budget_is_spent() {
+        let budget = MessageBudget::new(50);
+        let mut r = WsReader::new(WsLimits::default(), false).with_share(BudgetShare::of(&budget));
+        let mut out = Vec::new();
+        r.push(&frame(false, false, 1, &[b'a'; 40]), TS, 1, &mut out);
+        assert_eq!(budget.held(), 40);
+        r.push(&frame(false, false, 0, &[b'b'; 40]), TS, 2, &mut out);
+        assert_eq!(budget.held(), 50, "the budget is spent");
+        r.push(&frame(true, false, 0, &[b'c'; 5]), TS, 3, &mut out);
+        assert_eq!(budget.held(), 0, "the message went out");
+        let mut expected = vec![b'a'; 40];
+        expected.extend([b'b'; 10]);
+        assert_eq!(messages(&out), [(false, expected, true)]);
+        assert_eq!(kinds(&out), [message_budget::ANOMALY]);
+        // The next message has the whole budget again.
+        r.push(&frame(true, false, 2, &[b'd'; 50]), TS, 4, &mut out);
+        assert_eq!(messages(&out)[1], (true, vec![b'd'; 50], false));
+        assert_eq!(budget.held(), 0);
     }
 
     #[test]

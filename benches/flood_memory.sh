@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Peak memory of the pcap tap under floods of uploads in progress at once (README,
+# "Memory under floods of uploads"): the captures of benches/gen_body_flood.py, each
+# shape in turn, through `consentry analyze` (and tshark with HTTP reassembly, as a
+# Wireshark user would look at such a file, unless TOOLS says otherwise).
+#
+# Usage: benches/flood_memory.sh [DIR]
+#   DIR  where the captures are written (default: a temporary directory, removed)
+# Env: CONSENTRY=path of the binary (default target/release/consentry),
+#      CONNECTIONS=n (default 1000), BODY=bytes per connection (default 1000000),
+#      CLAIM_CONNECTIONS=n for the `claim` shape (default 20000: 10 body bytes each),
+#      SHAPES="open pending claim" (default: these), TOOLS="consentry tshark".
+# Prints a markdown table: shape, capture MB, tool, wall s, CPU s, peak RSS MB, and
+# how many exchanges carry the anomaly `message-memory-limit`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONSENTRY=${CONSENTRY:-target/release/consentry}
+CONNECTIONS=${CONNECTIONS:-1000}
+CLAIM_CONNECTIONS=${CLAIM_CONNECTIONS:-20000}
+BODY=${BODY:-1000000}
+SHAPES=${SHAPES:-open pending claim}
+TOOLS=${TOOLS:-consentry tshark}
+if [ $# -ge 1 ]; then
+    dir=$1
+    mkdir -p "$dir"
+else
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+fi
+
+echo "| shape | connections | capture MB | tool | wall s | CPU s | peak RSS MB | message-memory-limit |"
+echo "|---|---:|---:|---|---:|---:|---:|---:|"
+for shape in $SHAPES; do
+    pcap=$dir/flood-$shape.pcap
+    body=$BODY
+    conns=$CONNECTIONS
+    if [ "$shape" = claim ]; then
+        body=10
+        conns=$CLAIM_CONNECTIONS
+    fi
+    python3 benches/gen_body_flood.py --out "$pcap" --connections "$conns" \
+        --body "$body" --shape "$shape"
+    mb=$(( $(stat -c %s "$pcap") / 1000000 ))
+    for tool in $TOOLS; do
+        out=$dir/$tool-$shape.out
+        case $tool in
+            consentry)
+                cmd=("$CONSENTRY" exchanges "$pcap" --format jsonl) ;;
+            tshark)
+                command -v tshark >/dev/null || continue
+                cmd=(tshark -r "$pcap" -Y http.request -T fields -e http.content_length) ;;
+            *) echo "unknown tool $tool" >&2; exit 2 ;;
+        esac
+        /usr/bin/time -f '%e %U %S %M' -o "$dir/time" "${cmd[@]}" >"$out" 2>/dev/null
+        read -r wall user sys rss <"$dir/time"
+        cut=-
+        [ "$tool" = consentry ] && cut=$(grep -c message-memory-limit "$out" || true)
+        cpu=$(echo "$user + $sys" | bc)
+        echo "| $shape | $conns | $mb | $tool | $wall | $cpu | $(( rss / 1024 )) | $cut |"
+    done
+done

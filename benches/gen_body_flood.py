@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Writes a pcap of many HTTP/1.1 uploads in progress at once, for the memory check
+of the pcap tap (README, "Memory under floods of uploads"; benches/flood_memory.sh).
+
+Every connection (client 10.1.x.y, server 10.9.9.9:80, picked up mid-stream: no
+handshake) sends a POST head, then its body arrives in 1 400-byte segments taken in
+turn from every connection, so that all bodies are being read at the same time.
+
+Shapes (--shape):
+  open     each body announces 4 x --body bytes and gets --body of them: it never
+           completes before the capture ends;
+  pending  each body is complete (--body bytes) and no response ever comes: the
+           requests wait for their responses;
+  claim    each head announces 1 000 000 bytes and --body bytes follow: a flood of
+           large announcements with nearly nothing behind them.
+
+The bodies are filler text; nothing personal is in them.
+Usage: gen_body_flood.py --out FILE [--connections N] [--body BYTES] [--shape S]
+"""
+
+import argparse
+import struct
+
+SEGMENT = 1400
+SERVER = bytes([10, 9, 9, 9])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--connections", type=int, default=1000)
+    ap.add_argument("--body", type=int, default=1_000_000)
+    ap.add_argument("--shape", choices=["open", "pending", "claim"], default="open")
+    args = ap.parse_args()
+    if not 0 < args.connections <= 65536:
+        ap.error("--connections must be 1..65536")
+
+    announced = {
+        "open": args.body * 4,
+        "pending": args.body,
+        "claim": 1_000_000,
+    }[args.shape]
+    clock = [1_700_000_000, 0]
+
+    with open(args.out, "wb") as f:
+        # pcap, microseconds, Ethernet.
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+
+        def packet(conn, seq, payload):
+            client = bytes([10, 1, conn >> 8, conn & 0xFF])
+            port = 20000 + conn % 40000
+            tcp = struct.pack("!HHIIBBHHH", port, 80, seq, 1, 5 << 4, 0x18, 65535, 0, 0)
+            length = 20 + len(tcp) + len(payload)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0, 64, 6, 0, client, SERVER)
+            eth = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
+            frame = eth + ip + tcp + payload
+            clock[1] += 1
+            if clock[1] == 1_000_000:
+                clock[0] += 1
+                clock[1] = 0
+            f.write(struct.pack("<IIII", clock[0], clock[1], len(frame), len(frame)))
+            f.write(frame)
+
+        seqs = []
+        for conn in range(args.connections):
+            head = (
+                b"POST /upload HTTP/1.1\r\nHost: upload.example\r\n"
+                b"Content-Type: application/octet-stream\r\n"
+                b"Content-Length: %d\r\n\r\n" % announced
+            )
+            packet(conn, 1000, head)
+            seqs.append(1000 + len(head))
+        filler = b"x" * (SEGMENT - 1) + b"\n"
+        sent = 0
+        while sent < args.body:
+            take = min(SEGMENT, args.body - sent)
+            for conn in range(args.connections):
+                packet(conn, seqs[conn], filler[:take])
+                seqs[conn] += take
+            sent += take
+
+
+if __name__ == "__main__":
+    main()
