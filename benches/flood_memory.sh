@@ -9,7 +9,8 @@
 # Env: CONSENTRY=path of the binary (default target/release/consentry),
 #      CONNECTIONS=n (default 1000), BODY=bytes per connection (default 1000000),
 #      CLAIM_CONNECTIONS=n for the `claim` shape (default 20000: 10 body bytes each),
-#      SHAPES="open pending claim" (default: these), TOOLS="consentry tshark".
+#      SYN_CONNECTIONS=n for the `syn` shape (default 100000, the flow table's size),
+#      SHAPES="open pending claim syn" (default: these), TOOLS="consentry tshark".
 # Prints a markdown table: shape, capture MB, tool, wall s, CPU s, peak RSS MB, and
 # how many exchanges carry the anomaly `message-memory-limit`.
 set -euo pipefail
@@ -17,8 +18,9 @@ cd "$(dirname "$0")/.."
 CONSENTRY=${CONSENTRY:-target/release/consentry}
 CONNECTIONS=${CONNECTIONS:-1000}
 CLAIM_CONNECTIONS=${CLAIM_CONNECTIONS:-20000}
+SYN_CONNECTIONS=${SYN_CONNECTIONS:-100000}
 BODY=${BODY:-1000000}
-SHAPES=${SHAPES:-open pending claim}
+SHAPES=${SHAPES:-open pending claim syn}
 TOOLS=${TOOLS:-consentry tshark}
 if [ $# -ge 1 ]; then
     dir=$1
@@ -34,10 +36,10 @@ for shape in $SHAPES; do
     pcap=$dir/flood-$shape.pcap
     body=$BODY
     conns=$CONNECTIONS
-    if [ "$shape" = claim ]; then
-        body=10
-        conns=$CLAIM_CONNECTIONS
-    fi
+    case $shape in
+        claim) body=10; conns=$CLAIM_CONNECTIONS ;;
+        syn) conns=$SYN_CONNECTIONS ;;
+    esac
     python3 benches/gen_body_flood.py --out "$pcap" --connections "$conns" \
         --body "$body" --shape "$shape"
     mb=$(( $(stat -c %s "$pcap") / 1000000 ))

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes a pcap of many HTTP/1.1 uploads in progress at once, for the memory check
-of the pcap tap (README, "Memory under floods of uploads"; benches/flood_memory.sh).
+"""Writes a pcap of many HTTP/1.1 uploads in progress at once, or of many connections
+opened and left, for the memory check of the pcap tap (README, "Memory under floods of
+uploads"; benches/flood_memory.sh).
 
 Every connection (client 10.1.x.y, server 10.9.9.9:80, picked up mid-stream: no
 handshake) sends a POST head, then its body arrives in 1 400-byte segments taken in
@@ -12,7 +13,9 @@ Shapes (--shape):
   pending  each body is complete (--body bytes) and no response ever comes: the
            requests wait for their responses;
   claim    each head announces 1 000 000 bytes and --body bytes follow: a flood of
-           large announcements with nearly nothing behind them.
+           large announcements with nearly nothing behind them;
+  syn      each connection is one SYN and nothing more (a port scan, a SYN flood):
+           only the flow table's own state.
 
 The bodies are filler text; nothing personal is in them.
 Usage: gen_body_flood.py --out FILE [--connections N] [--body BYTES] [--shape S]
@@ -30,15 +33,16 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--connections", type=int, default=1000)
     ap.add_argument("--body", type=int, default=1_000_000)
-    ap.add_argument("--shape", choices=["open", "pending", "claim"], default="open")
+    ap.add_argument("--shape", choices=["open", "pending", "claim", "syn"], default="open")
     args = ap.parse_args()
-    if not 0 < args.connections <= 65536:
-        ap.error("--connections must be 1..65536")
+    if not 0 < args.connections <= 1 << 20:
+        ap.error("--connections must be 1..1048576")
 
     announced = {
         "open": args.body * 4,
         "pending": args.body,
         "claim": 1_000_000,
+        "syn": 0,
     }[args.shape]
     clock = [1_700_000_000, 0]
 
@@ -46,10 +50,12 @@ def main():
         # pcap, microseconds, Ethernet.
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
 
-        def packet(conn, seq, payload):
-            client = bytes([10, 1, conn >> 8, conn & 0xFF])
+        def packet(conn, seq, payload, flags=0x18):
+            # 10.1.0.0/16 and 40 000 ports: a million distinct connections.
+            client = bytes([10, 1, (conn >> 8) & 0xFF, conn & 0xFF])
             port = 20000 + conn % 40000
-            tcp = struct.pack("!HHIIBBHHH", port, 80, seq, 1, 5 << 4, 0x18, 65535, 0, 0)
+            ack = 0 if flags == 0x02 else 1
+            tcp = struct.pack("!HHIIBBHHH", port, 80, seq, ack, 5 << 4, flags, 65535, 0, 0)
             length = 20 + len(tcp) + len(payload)
             ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0, 64, 6, 0, client, SERVER)
             eth = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
@@ -61,6 +67,10 @@ def main():
             f.write(struct.pack("<IIII", clock[0], clock[1], len(frame), len(frame)))
             f.write(frame)
 
+        if args.shape == "syn":
+            for conn in range(args.connections):
+                packet(conn, 999, b"", flags=0x02)
+            return
         seqs = []
         for conn in range(args.connections):
             head = (

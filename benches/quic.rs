@@ -30,7 +30,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use consentry::net::flow::{ConnInfo, Endpoint, FlowEvent, Proto, TlsSeen};
+use consentry::net::flow::{ConnInfo, Endpoint, FlowEvent, Proto};
 use consentry::net::http3::Http3Limits;
 use consentry::net::keylog::{KeyLog, Secrets};
 use consentry::net::message_budget::MessageBudget;
@@ -426,7 +426,7 @@ fn read_flow(datagrams: &[(Vec<u8>, bool)], s: &Secrets) -> (u64, usize) {
         last_frame: 1,
         client_bytes: 0,
         server_bytes: 0,
-        tls: Some(TlsSeen::default()),
+        tls: Some(Box::default()),
         protocol: None,
         app_uid: None,
         tunnel: None,

@@ -297,7 +297,9 @@ pub struct ConnInfo {
     /// Payload bytes each way (as captured, retransmissions included).
     pub client_bytes: u64,
     pub server_bytes: u64,
-    pub tls: Option<TlsSeen>,
+    /// Boxed: most connections of a large table never get this far, and the hellos
+    /// are a third of a flow's size inline.
+    pub tls: Option<Box<TlsSeen>>,
     /// Protocol guessed from content, once known.
     pub protocol: Option<AppProtocol>,
     /// The Android app of the connection: the UID of its first packet that names one.
@@ -651,6 +653,8 @@ pub struct FlowTable {
     quic_sessions: usize,
     /// QUIC flows whose ECH offer is being matched with the key log (`UdpFlow::trial`).
     quic_trials: usize,
+    /// The flows [`finish_some`](Self::finish_some) has still to close, the next last.
+    finishing: Vec<FlowKey>,
 }
 
 impl FlowTable {
@@ -667,6 +671,7 @@ impl FlowTable {
             quic_readers: 0,
             quic_sessions: 0,
             quic_trials: 0,
+            finishing: Vec::new(),
         }
     }
 
@@ -736,16 +741,36 @@ impl FlowTable {
 
     /// End of input: closes every flow, oldest first, and hands out their events.
     pub fn finish(&mut self, out: &mut Vec<FlowEvent>) {
-        let mut keys: Vec<(Timestamp, u64, FlowKey)> = self
-            .flows
-            .iter()
-            .map(|(k, f)| (first_ts(f), first_frame(f), *k))
-            .collect();
-        // Deterministic order whatever the hash map's: by first packet.
-        keys.sort_by_key(|(ts, frame, _)| (*ts, *frame));
-        for (_, _, key) in keys {
+        while self.finish_some(usize::MAX, out) {}
+    }
+
+    /// End of input, a part at a time: closes up to `max` of the flows still open,
+    /// oldest first (by first packet), their events into `out`; `false` once none is
+    /// left. A caller handing `out` on between calls never holds the events of a full
+    /// table at once. No packet may come between the calls.
+    pub fn finish_some(&mut self, max: usize, out: &mut Vec<FlowEvent>) -> bool {
+        if self.finishing.is_empty() {
+            let mut keys: Vec<(Timestamp, u64, FlowKey)> = self
+                .flows
+                .iter()
+                .map(|(k, f)| (first_ts(f), first_frame(f), *k))
+                .collect();
+            // Deterministic order whatever the hash map's: by first packet. Popped from
+            // the end, so newest first here.
+            keys.sort_by_key(|(ts, frame, _)| std::cmp::Reverse((*ts, *frame)));
+            self.finishing = keys.into_iter().map(|(_, _, k)| k).collect();
+        }
+        for _ in 0..max {
+            let Some(key) = self.finishing.pop() else {
+                break;
+            };
             self.close(&key, out);
         }
+        if self.finishing.is_empty() {
+            self.finishing = Vec::new();
+            return false;
+        }
+        true
     }
 
     fn sweep_if_due(&mut self, now: Timestamp, out: &mut Vec<FlowEvent>) {
@@ -1502,12 +1527,12 @@ fn quic_outcome(
     }
     match poll {
         HelloPoll::Done(hello) => {
-            info.tls = Some(TlsSeen {
+            info.tls = Some(Box::new(TlsSeen {
                 ech: ech_offered(&hello),
                 client_hello: Some(hello),
                 status: DecryptStatus::NotDecrypted(NotDecrypted::QuicPayload),
                 ..TlsSeen::default()
-            });
+            }));
         }
         HelloPoll::Malformed(why) if is_quic => {
             anomalies.push(Anomaly::new("quic-no-client-hello", why));
@@ -1833,7 +1858,7 @@ impl ConnState {
             // TLS inside decrypted TLS (a tunnel) is not opened.
             AppProtocol::Tls if self.tls.is_some() => App::Opaque,
             AppProtocol::Tls if self.keys_loaded => {
-                self.info.tls = Some(TlsSeen::default());
+                self.info.tls = Some(Box::default());
                 self.tls = Some(Box::new(TlsDecryptor::new()));
                 // The decryptor reads the hellos; its plaintext is sniffed afresh.
                 App::Sniffing {
@@ -1842,10 +1867,10 @@ impl ConnState {
                 }
             }
             AppProtocol::Tls => {
-                self.info.tls = Some(TlsSeen {
+                self.info.tls = Some(Box::new(TlsSeen {
                     status: DecryptStatus::NotDecrypted(NotDecrypted::NoKey),
                     ..TlsSeen::default()
-                });
+                }));
                 App::Tls {
                     client: Some(Box::new(HelloReader::new())),
                     server: Some(Box::new(HelloReader::new())),
@@ -3371,7 +3396,7 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         else {
             panic!("{:?}", kinds(&out))
         };
-        (conn.tls.clone().expect("TLS facts"), anomalies.clone())
+        (*conn.tls.clone().expect("TLS facts"), anomalies.clone())
     }
 
     #[test]

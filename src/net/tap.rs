@@ -48,6 +48,8 @@ pub const MAX_UNKNOWN_CLIENTS_LISTED: usize = 1000;
 /// `tls.ech` of an exchange named by the DNS answer that gave the ECH config its
 /// unread ClientHello used (the inner server name never crossed the wire).
 pub const ECH_NAMED_BY_DNS: &str = "named-by-dns";
+/// Flows closed at a time at the end of input before their exchanges are handed on.
+const FINISH_BATCH: usize = 256;
 
 /// Bounds of a tap.
 #[derive(Debug, Clone, Default)]
@@ -281,9 +283,13 @@ impl Tap {
         self.drain(out);
     }
 
-    /// End of input: every open flow is closed and its exchanges handed out.
+    /// End of input: every open flow is closed and its exchanges handed out, a few
+    /// hundred flows at a time (a full table's events at once would take hundreds of
+    /// megabytes).
     pub fn finish(&mut self, out: &mut dyn FnMut(Exchange)) {
-        self.flows.finish(&mut self.events);
+        while self.flows.finish_some(FINISH_BATCH, &mut self.events) {
+            self.drain(out);
+        }
         self.drain(out);
     }
 
