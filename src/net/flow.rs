@@ -548,7 +548,7 @@ struct ConnState {
     h2_events: Vec<Http2Event>,
     /// An HTTP/1.1 request with `Upgrade: h2c` answered by `101`: its index and the
     /// 101, until the connection switches (then HTTP/2 stream 1 answers it).
-    h2c_upgrade: Option<(u64, HttpRequest, HttpResponse)>,
+    h2c_upgrade: Option<Box<(u64, HttpRequest, HttpResponse)>>,
     /// Index of the upgrade request, for the exchange of HTTP/2 stream 1.
     h2c_stream1_index: Option<u64>,
     /// A WebSocket upgrade answered by `101`, until the connection switches.
@@ -2101,7 +2101,7 @@ impl ConnState {
                             if response.status == 101 && asks_h2c(request) {
                                 // HTTP/2 stream 1 will answer it (see `Opaque` below).
                                 if let Some((index, request)) = self.pending.pop_front() {
-                                    self.h2c_upgrade = Some((index, request, response));
+                                    self.h2c_upgrade = Some(Box::new((index, request, response)));
                                 }
                                 continue;
                             }
@@ -2147,7 +2147,7 @@ impl ConnState {
                     let after_client = http.take_opaque_bytes(true);
                     let after_server = http.take_opaque_bytes(false);
                     self.flush_pending(out);
-                    if let Some((index, request, _)) = self.h2c_upgrade.take() {
+                    if let Some((index, request, _)) = self.h2c_upgrade.take().map(|b| *b) {
                         // `101` to `Upgrade: h2c`: HTTP/2 from here on, both ways (the
                         // server may speak first: no sniffing of client bytes).
                         self.h2c_stream1_index = Some(index);
@@ -2382,7 +2382,7 @@ impl ConnState {
             ws.reader.close(&mut events);
             self.websocket(&mut events, out);
         }
-        if let Some((index, request, response)) = self.h2c_upgrade.take() {
+        if let Some((index, request, response)) = self.h2c_upgrade.take().map(|b| *b) {
             self.emit_http(index, request, Some(response), out);
         }
         self.flush_pending(out);
