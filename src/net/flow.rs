@@ -70,8 +70,8 @@
 //!   least recently active flows give up their oldest holes (the data behind a hole is
 //!   delivered, the hole becomes a gap) until the total is under the budget again;
 //! - a global budget of bytes of messages in progress (bodies, HTTP/2 and HTTP/3
-//!   header fields, WebSocket messages, requests awaiting responses), shared by the
-//!   connections' parsers ([`message_budget`](crate::net::message_budget)): over it,
+//!   header fields, WebSocket messages, requests awaiting responses, TLS records
+//!   waiting for their keys), shared by the connections' parsers ([`message_budget`](crate::net::message_budget)): over it,
 //!   a message keeps no more (anomaly `message-memory-limit`);
 //! - a maximum number of UDP flows reading a QUIC ClientHello at once (each holds at
 //!   most `quic::MAX_CRYPTO_BYTES`); beyond it a new QUIC flow is reported at once,
@@ -171,9 +171,10 @@ pub struct FlowLimits {
     /// Bytes of messages in progress kept by all connections together (default
     /// 128 MiB, counted as bytes kept; what is allocated for them stays within about
     /// twice that): bodies being read (HTTP/1, HTTP/2, HTTP/3), HTTP/2 and HTTP/3 header
-    /// fields of open streams, WebSocket messages, and requests waiting for their
-    /// responses. Past it a message keeps no more (anomaly `message-memory-limit`) and
-    /// a waiting request is analysed without its response; see
+    /// fields of open streams, WebSocket messages, requests waiting for their
+    /// responses, and TLS records held until their keys are known. Past it a message
+    /// keeps no more (anomaly `message-memory-limit`), and a TLS connection whose held
+    /// records do not fit is not decrypted; see
     /// [`message_budget`](crate::net::message_budget).
     pub max_message_total: usize,
 }
@@ -886,7 +887,15 @@ impl FlowTable {
                         self.quic_trials = self.quic_trials.saturating_sub(1);
                         let sessions = &mut self.quic_sessions;
                         let budget = &self.message_budget;
-                        trial_session(&self.keys, &self.limits, sessions, budget, flow, random, out);
+                        trial_session(
+                            &self.keys,
+                            &self.limits,
+                            sessions,
+                            budget,
+                            flow,
+                            random,
+                            out,
+                        );
                     }
                     TrialStep::GaveUp(anomaly) => {
                         self.quic_trials = self.quic_trials.saturating_sub(1);
@@ -1859,7 +1868,9 @@ impl ConnState {
             AppProtocol::Tls if self.tls.is_some() => App::Opaque,
             AppProtocol::Tls if self.keys_loaded => {
                 self.info.tls = Some(Box::default());
-                self.tls = Some(Box::new(TlsDecryptor::new()));
+                self.tls = Some(Box::new(
+                    TlsDecryptor::new().with_budget(&self.message_budget),
+                ));
                 // The decryptor reads the hellos; its plaintext is sniffed afresh.
                 App::Sniffing {
                     prefix: Vec::new(),
@@ -1880,11 +1891,9 @@ impl ConnState {
             AppProtocol::Socks5 => {
                 App::Socks(Box::new(SocksWatch::new(Arc::clone(&self.unparsed_held))))
             }
-            AppProtocol::Http2PriorKnowledge => {
-                App::Http2(Box::new(
-                    Http2Conn::new(limits.http2.clone()).with_budget(&self.message_budget),
-                ))
-            }
+            AppProtocol::Http2PriorKnowledge => App::Http2(Box::new(
+                Http2Conn::new(limits.http2.clone()).with_budget(&self.message_budget),
+            )),
             // Searched when nothing else was read of the connection (or of the tunnel
             // it became): the metadata exchange carries it.
             AppProtocol::Unknown if !self.emitted => {
@@ -2970,7 +2979,11 @@ mod tests {
             [
                 (40030, &b"12345678"[..], no_anomaly.clone()),
                 (40030, &b"12345678"[..], no_anomaly.clone()),
-                (40031, &b"1234"[..], vec![crate::net::message_budget::ANOMALY]),
+                (
+                    40031,
+                    &b"1234"[..],
+                    vec![crate::net::message_budget::ANOMALY]
+                ),
                 (40032, &b"12345678"[..], no_anomaly),
             ]
         );

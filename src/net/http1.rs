@@ -1342,7 +1342,11 @@ fn push_body(msg: &mut Partial, data: &[u8], max: usize, keep: bool, held: &mut 
         msg.body.extend_from_slice(&data[..granted]);
         if granted < want {
             msg.cut_by_budget = true;
-            mark_truncated(msg, message_budget::ANOMALY, &held.cut_detail("body not kept past this point"));
+            mark_truncated(
+                msg,
+                message_budget::ANOMALY,
+                &held.cut_detail("body not kept past this point"),
+            );
             return;
         }
     } else {
@@ -2335,7 +2339,12 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         };
         let mut c = Http1Conn::new(lim).with_budget(&budget);
         c.client_data(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", TS, 7, &mut out);
-        c.server_data(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n", TS, 8, &mut out);
+        c.server_data(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n",
+            TS,
+            8,
+            &mut out,
+        );
         c.server_data(&[b'r'; 400], TS, 9, &mut out);
         assert_eq!(budget.held(), 0);
         drop(c);

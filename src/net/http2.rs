@@ -660,13 +660,19 @@ impl Http2Conn {
             .anomalies
             .iter()
             .any(|a| a.kind == "h2-body-budget" || a.kind == message_budget::ANOMALY);
-        let room = if cut { 0 } else { max.saturating_sub(m.body.len()) };
+        let room = if cut {
+            0
+        } else {
+            max.saturating_sub(m.body.len())
+        };
         let take = piece.len().min(room).min(budget).min(table_room);
         if m.body.is_empty() && take > 0 {
             // Ahead of what came, in proportion to it: a flood of one-byte DATA
             // frames on many streams must not reserve much.
-            m.body
-                .reserve(room.min(BODY_RESERVE_CAP).min(take.saturating_mul(BODY_RESERVE_FACTOR)));
+            m.body.reserve(
+                room.min(BODY_RESERVE_CAP)
+                    .min(take.saturating_mul(BODY_RESERVE_FACTOR)),
+            );
         }
         m.body.extend_from_slice(&piece[..take]);
         self.held += take;
@@ -687,7 +693,10 @@ impl Http2Conn {
                     ),
                 )
             } else {
-                (message_budget::ANOMALY, self.table.cut_detail("body not kept past this point"))
+                (
+                    message_budget::ANOMALY,
+                    self.table.cut_detail("body not kept past this point"),
+                )
             };
             if !m.anomalies.iter().any(|a| a.kind == kind) {
                 m.anomalies.push(Anomaly::new(kind, detail));
@@ -1196,7 +1205,11 @@ impl Http2Conn {
             max_message_bytes: self.limits.max_body_bytes,
             max_inflated_bytes: self.limits.max_body_bytes.saturating_mul(4),
         };
-        Some(Box::new(ClientWebSocket::new(upgrade, limits, self.table.sibling())))
+        Some(Box::new(ClientWebSocket::new(
+            upgrade,
+            limits,
+            self.table.sibling(),
+        )))
     }
 
     /// Hands out what a WebSocket stream's reader found.
@@ -2291,7 +2304,12 @@ mod tests {
         other.close(&mut out);
         conn.client_data(&frame(DATA, END_STREAM, 1, &[b'b'; 10]), TS, 4, &mut out);
         conn.server_data(
-            &frame(HEADERS, END_HEADERS | END_STREAM, 1, &block(&[(":status", "204")])),
+            &frame(
+                HEADERS,
+                END_HEADERS | END_STREAM,
+                1,
+                &block(&[(":status", "204")]),
+            ),
             TS,
             5,
             &mut out,
@@ -2315,7 +2333,9 @@ mod tests {
         assert_eq!(table_cuts.len(), 2, "{table_cuts:?}");
         // The connection's anomaly comes out when stream 3 is refused, the body's
         // with its exchange.
-        assert!(table_cuts[0].detail.starts_with("further streams are not tracked"));
+        assert!(table_cuts[0]
+            .detail
+            .starts_with("further streams are not tracked"));
         assert!(table_cuts[0].detail.contains("budget of 300 bytes"));
         assert!(table_cuts[1].detail.starts_with("body not kept"));
     }
@@ -2324,15 +2344,27 @@ mod tests {
     fn a_flood_of_tiny_bodies_reserves_little() {
         let mut c = H2_PREFACE.to_vec();
         for id in (1u32..200).step_by(2) {
-            c.extend(frame(HEADERS, END_HEADERS, id, &block(&[(":method", "POST")])));
+            c.extend(frame(
+                HEADERS,
+                END_HEADERS,
+                id,
+                &block(&[(":method", "POST")]),
+            ));
             c.extend(frame(DATA, 0, id, b"x"));
         }
         let mut conn = Http2Conn::new(limits());
         let mut out = Vec::new();
         conn.client_data(&c, TS, 1, &mut out);
-        let reserved: usize = conn.streams.values().map(|s| s.request.body.capacity()).sum();
+        let reserved: usize = conn
+            .streams
+            .values()
+            .map(|s| s.request.body.capacity())
+            .sum();
         assert_eq!(conn.streams.len(), 100);
-        assert!(reserved <= 100 * BODY_RESERVE_FACTOR, "{reserved} bytes reserved");
+        assert!(
+            reserved <= 100 * BODY_RESERVE_FACTOR,
+            "{reserved} bytes reserved"
+        );
     }
 
     #[test]

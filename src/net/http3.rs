@@ -65,10 +65,10 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::exchange::{Anomaly, Header};
 use crate::net::http1::{HttpRequest, HttpResponse, MessageMeta};
-use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::http2::{
     self, value, DEFAULT_MAX_HEADER_LIST_BYTES, DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_STREAMS_OPEN,
 };
+use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::qpack::{QpackDecoder, QpackError, DEFAULT_MAX_TABLE};
 use crate::net::quic_conn::QuicEvent;
 use crate::net::websocket::{ClientWebSocket, WsLimits, WsOutput, WsUpgrade};
@@ -1802,7 +1802,10 @@ mod tests {
         let mut other = Http3Conn::new(Http3Limits::default()).with_budget(&budget);
         let mut conn = Http3Conn::new(Http3Limits::default()).with_budget(&budget);
         // The other connection's open stream holds 400 body bytes and its headers.
-        let mut out = push_all(&mut other, vec![bytes(0, true, 0, &request_bytes("/o", &[b'o'; 400]), false)]);
+        let mut out = push_all(
+            &mut other,
+            vec![bytes(0, true, 0, &request_bytes("/o", &[b'o'; 400]), false)],
+        );
         let other_held = budget.held();
         assert!(other_held > 400 && other_held < 600, "{other_held}");
         // This one's body gets what is left, then nothing, even once room frees up.
@@ -1812,14 +1815,27 @@ mod tests {
         assert_eq!(budget.held(), 600);
         other.close(&mut out);
         let offset = first.len() as u64;
-        out.extend(push_all(&mut conn, vec![bytes(0, true, offset, &more, true)]));
         out.extend(push_all(
             &mut conn,
-            vec![bytes(0, false, 0, &frame(frame_type::HEADERS, &section(&[(":status", "204")])), true)],
+            vec![bytes(0, true, offset, &more, true)],
+        ));
+        out.extend(push_all(
+            &mut conn,
+            vec![bytes(
+                0,
+                false,
+                0,
+                &frame(frame_type::HEADERS, &section(&[(":status", "204")])),
+                true,
+            )],
         ));
         assert_eq!(budget.held(), 0, "everything given back");
         let x = exchanges(&out);
-        let cut = x.iter().find(|e| e.1.target == "/u").map(|e| e.1).expect("the cut request");
+        let cut = x
+            .iter()
+            .find(|e| e.1.target == "/u")
+            .map(|e| e.1)
+            .expect("the cut request");
         assert!(cut.truncated);
         assert_eq!(cut.body_len, 410);
         assert!(!cut.body.is_empty() && cut.body.iter().all(|&b| b == b'a'));

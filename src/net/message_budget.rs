@@ -1,6 +1,7 @@
-//! The flow table's budget of message bytes in progress: the bodies (and, for HTTP/2
-//! and HTTP/3, header fields) that parsers keep for messages not yet handed out, by all
-//! connections of the table together.
+//! The flow table's budget of message bytes in progress: what parsers keep of
+//! messages not yet handed out (bodies, HTTP/2 and HTTP/3 header fields, WebSocket
+//! messages, requests waiting for their responses, TLS records waiting for their
+//! keys), by all connections of the table together.
 //!
 //! Each parser bounds what one connection keeps, but a capture with many connections
 //! each in the middle of a large upload, or each announcing one, would otherwise hold
@@ -9,8 +10,8 @@
 //! set to what the parser really holds after each input ([`BudgetShare::sync`], so
 //! messages handed out give their bytes back without bookkeeping at every exit), and
 //! gives everything back when dropped. Past the budget a message keeps no more (its
-//! parser marks it truncated with anomaly [`ANOMALY`]); the bytes already kept are
-//! analysed as usual.
+//! parser marks it truncated with anomaly [`ANOMALY`]; a TLS connection is not
+//! decrypted); the bytes already kept are analysed as usual.
 //!
 //! Counted are bytes kept (vector lengths), not capacities: parsers grow bodies by
 //! doubling and reserve ahead only in proportion to bytes received, so what is
@@ -119,9 +120,9 @@ impl BudgetShare {
     /// Whether [`sync`](Self::sync)ing to `now` would keep the budget's total within
     /// its limit.
     pub fn fits(&self, now: usize) -> bool {
-        self.budget.as_ref().is_none_or(|b| {
-            b.held().saturating_sub(self.counted).saturating_add(now) <= b.limit
-        })
+        self.budget
+            .as_ref()
+            .is_none_or(|b| b.held().saturating_sub(self.counted).saturating_add(now) <= b.limit)
     }
 
     /// The parser holds `now` bytes: the share is set to that.

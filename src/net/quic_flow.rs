@@ -16,8 +16,8 @@
 use crate::exchange::Anomaly;
 use crate::net::flow::{ConnInfo, FlowEvent};
 use crate::net::http3::{Http3Conn, Http3Event, Http3Limits};
-use crate::net::message_budget::MessageBudget;
 use crate::net::keylog::Secrets;
+use crate::net::message_budget::MessageBudget;
 use crate::net::quic_conn::{QuicConnLimits, QuicConnReader, QuicEvent, QuicStatus};
 use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted};
 use crate::timestamp::Timestamp;

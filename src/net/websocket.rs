@@ -560,7 +560,8 @@ impl WsReader {
         if m.over_budget {
             anomalies.push(Anomaly::new(
                 message_budget::ANOMALY,
-                self.held.cut_detail("WebSocket message not kept past this point"),
+                self.held
+                    .cut_detail("WebSocket message not kept past this point"),
             ));
         }
         if m.cut {

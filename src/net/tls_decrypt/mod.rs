@@ -54,6 +54,7 @@ pub(crate) use ech::test_seal;
 
 use crate::exchange::Anomaly;
 use crate::net::keylog::{KeyLog, Secrets};
+use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::tls::{
     parse_client_hello, parse_encrypted_extensions_alpn, parse_server_hello, ClientHello, Ech,
     ServerHello,
@@ -68,6 +69,9 @@ pub const MAX_RECORD: usize = (1 << 14) + 2048;
 pub const MAX_HANDSHAKE: usize = 1 << 16;
 /// Bytes of records held per direction until the ServerHello says how to read them.
 pub const MAX_HELD: usize = 128 << 10;
+/// A record's fragment is reserved at once up to this many times the bytes already
+/// here (a header alone reserves nothing).
+const FRAG_RESERVE_FACTOR: usize = 16;
 /// Records that may fail authentication, silently, before the first one opens, when
 /// some TLS 1.3 secret is known to be missing: 0-RTT data offered without a logged
 /// early secret, or only the application secret logged (the records before it cannot
@@ -272,6 +276,14 @@ impl HsReader {
     }
 }
 
+impl Dir {
+    /// Drops the records held (the direction stops or its keys failed).
+    fn forget_held(&mut self) {
+        self.held = Vec::new();
+        self.held_bytes = 0;
+    }
+}
+
 /// The reading state of one direction.
 #[derive(Debug, Default)]
 struct Dir {
@@ -334,6 +346,9 @@ pub struct TlsDecryptor {
     awaiting_rsa: bool,
     alpn: Option<String>,
     records: u64,
+    /// The records `dirs` hold until the keys are known, in the flow table's budget
+    /// of message bytes.
+    held_share: BudgetShare,
 }
 
 const CLIENT: usize = 0;
@@ -379,9 +394,34 @@ impl TlsDecryptor {
         Self::default()
     }
 
+    /// Keeps the records held until the keys are known within `budget` too, shared
+    /// with other connections (see [`message_budget`]).
+    pub fn with_budget(mut self, budget: &MessageBudget) -> Self {
+        self.held_share = BudgetShare::of(budget);
+        self
+    }
+
+    /// Sets the budget share to the records both directions hold now.
+    fn sync_held(&mut self) {
+        let now = self.dirs.iter().map(|d| d.held_bytes).sum();
+        self.held_share.sync(now);
+    }
+
     /// In-order stream bytes of one direction. `keys` is mutable so sessions learnt
     /// here (session id / ticket → master secret) can serve resumed connections later.
     pub fn push(
+        &mut self,
+        from_client: bool,
+        bytes: &[u8],
+        keys: &mut KeyLog,
+        out: &mut Vec<TlsOutput>,
+    ) {
+        self.read(from_client, bytes, keys, out);
+        // Records dropped on the way (a failure, a stop) give their share back.
+        self.sync_held();
+    }
+
+    fn read(
         &mut self,
         from_client: bool,
         mut bytes: &[u8],
@@ -425,7 +465,10 @@ impl TlsDecryptor {
                         }
                         return;
                     }
-                    dir.frag = Vec::with_capacity(len);
+                    // The whole record at once when its bytes are here; a header
+                    // alone (a flood of them claiming 16 KiB each) reserves nothing.
+                    let here = bytes.len().saturating_mul(FRAG_RESERVE_FACTOR);
+                    dir.frag = Vec::with_capacity(len.min(here));
                 }
                 continue;
             }
@@ -457,13 +500,14 @@ impl TlsDecryptor {
         }
         dir.stopped = true;
         dir.frag = Vec::new();
-        dir.held = Vec::new();
+        dir.forget_held();
         dir.keys.clear();
         self.set_failed(if self.decided {
             NotDecrypted::LostSync
         } else {
             NotDecrypted::MissingHandshake
         });
+        self.sync_held();
     }
 
     /// Where decryption stands; see the module doc for which reason wins.
@@ -516,7 +560,7 @@ impl TlsDecryptor {
         self.set_failed(why);
         for dir in &mut self.dirs {
             dir.stopped = true;
-            dir.held = Vec::new();
+            dir.forget_held();
             dir.frag = Vec::new();
             dir.keys.clear();
             dir.next = None;
@@ -626,25 +670,37 @@ impl TlsDecryptor {
     /// bytes; past that the direction stops.
     fn hold(&mut self, d: usize, header: [u8; 5], frag: Vec<u8>, out: &mut Vec<TlsOutput>) {
         let dir = &mut self.dirs[d];
-        if dir.held_bytes + frag.len() > MAX_HELD {
-            anomaly(
-                out,
+        let over = if dir.held_bytes + frag.len() > MAX_HELD {
+            Some((
                 "tls-limit",
                 format!("more than {MAX_HELD} bytes of records before the keys were known"),
-            );
+            ))
+        } else if !self.held_share.has_room(frag.len()) {
+            let detail = self
+                .held_share
+                .cut_detail("records before the keys were known not kept, so not decrypted");
+            Some((message_budget::ANOMALY, detail))
+        } else {
+            None
+        };
+        if let Some((kind, detail)) = over {
+            anomaly(out, kind, detail);
             dir.stopped = true;
-            dir.held = Vec::new();
+            dir.forget_held();
             self.set_failed(NotDecrypted::MissingHandshake);
+            self.sync_held();
             return;
         }
         dir.held_bytes += frag.len();
         dir.held.push((header, frag));
+        self.sync_held();
     }
 
     /// Reads the records direction `d` held, now that its keys are known.
     fn replay_held(&mut self, d: usize, keys: &mut KeyLog, out: &mut Vec<TlsOutput>) {
         let held = std::mem::take(&mut self.dirs[d].held);
         self.dirs[d].held_bytes = 0;
+        self.sync_held();
         for (header, frag) in held {
             if self.dirs[d].stopped {
                 break;
@@ -762,7 +818,7 @@ impl TlsDecryptor {
         }
         dir.stopped = true;
         dir.keys.clear();
-        dir.held = Vec::new();
+        dir.forget_held();
         let side = if d == CLIENT { "client" } else { "server" };
         match error {
             OpenError::Auth => {

@@ -1158,6 +1158,70 @@ fn oversized_record_is_malformed_and_stops() {
     );
 }
 
+#[test]
+fn records_held_before_the_keys_count_in_the_tables_budget() {
+    let (client, server) = rfc8448_streams();
+    let ch_len = 5 + unhex(R8448_CH).len();
+    for limit in [1 << 20, 50] {
+        let budget = MessageBudget::new(limit);
+        let mut keys = rfc8448_keylog();
+        let mut tls = TlsDecryptor::new().with_budget(&budget);
+        let mut out = Vec::new();
+        // The client's whole stream first: what follows its ClientHello waits for
+        // the ServerHello, in the budget.
+        tls.push(true, &client, &mut keys, &mut out);
+        // Record fragments are counted, not their 5-byte headers.
+        let waiting = client.len() - ch_len;
+        if limit > waiting {
+            assert!(budget.held() > waiting / 2 && budget.held() < waiting);
+        } else {
+            assert_eq!(budget.held(), 0, "nothing held once over the budget");
+        }
+        tls.push(false, &server, &mut keys, &mut out);
+        assert_eq!(budget.held(), 0, "replayed or dropped: given back");
+        let client_plaintext = out.iter().any(|o| {
+            matches!(
+                o,
+                TlsOutput::Plaintext {
+                    from_client: true,
+                    ..
+                }
+            )
+        });
+        let kinds: Vec<&str> = out
+            .iter()
+            .filter_map(|o| match o {
+                TlsOutput::Anomaly(a) => Some(a.kind.as_str()),
+                TlsOutput::Plaintext { .. } => None,
+            })
+            .collect();
+        if limit > waiting {
+            assert!(client_plaintext && kinds.is_empty(), "{kinds:?}");
+        } else {
+            assert!(!client_plaintext);
+            assert_eq!(kinds, [message_budget::ANOMALY]);
+        }
+        drop(tls);
+        assert_eq!(budget.held(), 0);
+    }
+}
+
+#[test]
+fn a_record_header_alone_reserves_nothing() {
+    let mut keys = KeyLog::default();
+    let mut tls = TlsDecryptor::new();
+    let mut out = Vec::new();
+    // A handshake record claiming 16 KiB, nothing of it sent.
+    tls.push(true, &[0x16, 0x03, 0x01, 0x40, 0x00], &mut keys, &mut out);
+    assert_eq!(tls.dirs[0].frag.capacity(), 0);
+    // A record whose bytes come with its header is reserved whole at once.
+    let mut tls = TlsDecryptor::new();
+    let mut record = vec![0x16, 0x03, 0x01, 0x04, 0x00];
+    record.extend([0u8; 100]);
+    tls.push(true, &record, &mut keys, &mut out);
+    assert_eq!(tls.dirs[0].frag.capacity(), 1024);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
