@@ -10,7 +10,9 @@
 #      CONNECTIONS=n (default 1000), BODY=bytes per connection (default 1000000),
 #      CLAIM_CONNECTIONS=n for the `claim` shape (default 20000: 10 body bytes each),
 #      SYN_CONNECTIONS=n for the `syn` shape (default 100000, the flow table's size),
-#      SHAPES="open pending claim syn" (default: these), TOOLS="consentry tshark".
+#      TLS_CONNECTIONS=n for the `tls` shape (default 20000; consentry reads it with
+#      an empty key log, so that every TLS connection gets a decryptor),
+#      SHAPES="open pending claim syn tls" (default: these), TOOLS="consentry tshark".
 # Prints a markdown table: shape, capture MB, tool, wall s, CPU s, peak RSS MB, and
 # how many exchanges carry the anomaly `message-memory-limit`.
 set -euo pipefail
@@ -19,8 +21,9 @@ CONSENTRY=${CONSENTRY:-target/release/consentry}
 CONNECTIONS=${CONNECTIONS:-1000}
 CLAIM_CONNECTIONS=${CLAIM_CONNECTIONS:-20000}
 SYN_CONNECTIONS=${SYN_CONNECTIONS:-100000}
+TLS_CONNECTIONS=${TLS_CONNECTIONS:-20000}
 BODY=${BODY:-1000000}
-SHAPES=${SHAPES:-open pending claim syn}
+SHAPES=${SHAPES:-open pending claim syn tls}
 TOOLS=${TOOLS:-consentry tshark}
 if [ $# -ge 1 ]; then
     dir=$1
@@ -39,6 +42,7 @@ for shape in $SHAPES; do
     case $shape in
         claim) body=10; conns=$CLAIM_CONNECTIONS ;;
         syn) conns=$SYN_CONNECTIONS ;;
+        tls) conns=$TLS_CONNECTIONS ;;
     esac
     python3 benches/gen_body_flood.py --out "$pcap" --connections "$conns" \
         --body "$body" --shape "$shape"
@@ -47,7 +51,11 @@ for shape in $SHAPES; do
         out=$dir/$tool-$shape.out
         case $tool in
             consentry)
-                cmd=("$CONSENTRY" exchanges "$pcap" --format jsonl) ;;
+                cmd=("$CONSENTRY" exchanges "$pcap" --format jsonl)
+                if [ "$shape" = tls ]; then
+                    : >"$dir/empty.keylog"
+                    cmd+=(--keylog "$dir/empty.keylog")
+                fi ;;
             tshark)
                 command -v tshark >/dev/null || continue
                 cmd=(tshark -r "$pcap" -Y http.request -T fields -e http.content_length) ;;

@@ -15,7 +15,10 @@ Shapes (--shape):
   claim    each head announces 1 000 000 bytes and --body bytes follow: a flood of
            large announcements with nearly nothing behind them;
   syn      each connection is one SYN and nothing more (a port scan, a SYN flood):
-           only the flow table's own state.
+           only the flow table's own state;
+  tls      each connection (to port 443) sends a TLS record header claiming
+           18 432 bytes and the first 66 bytes of a ClientHello, nothing more: read
+           with a key log, every connection gets a decryptor.
 
 The bodies are filler text; nothing personal is in them.
 Usage: gen_body_flood.py --out FILE [--connections N] [--body BYTES] [--shape S]
@@ -33,7 +36,9 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--connections", type=int, default=1000)
     ap.add_argument("--body", type=int, default=1_000_000)
-    ap.add_argument("--shape", choices=["open", "pending", "claim", "syn"], default="open")
+    ap.add_argument(
+        "--shape", choices=["open", "pending", "claim", "syn", "tls"], default="open"
+    )
     args = ap.parse_args()
     if not 0 < args.connections <= 1 << 20:
         ap.error("--connections must be 1..1048576")
@@ -43,6 +48,7 @@ def main():
         "pending": args.body,
         "claim": 1_000_000,
         "syn": 0,
+        "tls": 0,
     }[args.shape]
     clock = [1_700_000_000, 0]
 
@@ -50,12 +56,14 @@ def main():
         # pcap, microseconds, Ethernet.
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
 
-        def packet(conn, seq, payload, flags=0x18):
+        def packet(conn, seq, payload, flags=0x18, server_port=80):
             # 10.1.0.0/16 and 40 000 ports: a million distinct connections.
             client = bytes([10, 1, (conn >> 8) & 0xFF, conn & 0xFF])
             port = 20000 + conn % 40000
             ack = 0 if flags == 0x02 else 1
-            tcp = struct.pack("!HHIIBBHHH", port, 80, seq, ack, 5 << 4, flags, 65535, 0, 0)
+            tcp = struct.pack(
+                "!HHIIBBHHH", port, server_port, seq, ack, 5 << 4, flags, 65535, 0, 0
+            )
             length = 20 + len(tcp) + len(payload)
             ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0, 64, 6, 0, client, SERVER)
             eth = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
@@ -70,6 +78,12 @@ def main():
         if args.shape == "syn":
             for conn in range(args.connections):
                 packet(conn, 999, b"", flags=0x02)
+            return
+        if args.shape == "tls":
+            # Handshake record of 0x4800 bytes; a ClientHello of 0x47fc, TLS 1.2.
+            start = b"\x16\x03\x01\x48\x00" + b"\x01\x00\x47\xfc\x03\x03" + bytes(60)
+            for conn in range(args.connections):
+                packet(conn, 1000, start, server_port=443)
             return
         seqs = []
         for conn in range(args.connections):

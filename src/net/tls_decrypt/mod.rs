@@ -298,8 +298,10 @@ struct Dir {
     /// → handshake; a single key otherwise).
     keys: Vec<RecordCipher>,
     /// Keys switched to at the next ChangeCipherSpec (TLS ≤ 1.2) or at this side's
-    /// Finished (TLS 1.3 application keys).
-    next: Option<RecordCipher>,
+    /// Finished (TLS 1.3 application keys). Boxed: a cipher's key schedule would be
+    /// most of a direction's size, and most connections of a large capture never get
+    /// keys.
+    next: Option<Box<RecordCipher>>,
     /// TLS ≤ 1.2: a ChangeCipherSpec was read; later records are encrypted.
     encrypted: bool,
     /// Records held until the ServerHello is read.
@@ -658,7 +660,7 @@ impl TlsDecryptor {
             CHANGE_CIPHER_SPEC => {
                 let dir = &mut self.dirs[d];
                 dir.encrypted = true;
-                dir.keys = dir.next.take().into_iter().collect();
+                dir.keys = dir.next.take().map(|k| *k).into_iter().collect();
             }
             HANDSHAKE => self.handshake_bytes(d, data, keys, out),
             APPLICATION_DATA if encrypted => emit(out, d == CLIENT, data),
@@ -912,7 +914,7 @@ impl TlsDecryptor {
             (_, HS_FINISHED) if tls13 => {
                 let dir = &mut self.dirs[d];
                 match dir.next.take() {
-                    Some(app) => dir.keys = vec![app],
+                    Some(app) => dir.keys = vec![*app],
                     None => {
                         dir.keys.clear();
                         dir.stopped = true;
@@ -1058,7 +1060,7 @@ impl TlsDecryptor {
             match hs {
                 Some(hs) => {
                     dir.keys.push(hs);
-                    dir.next = app;
+                    dir.next = app.map(Box::new);
                 }
                 None => {
                     // Only the application secret: the handshake records cannot open;
@@ -1134,7 +1136,7 @@ impl TlsDecryptor {
                 // Its ChangeCipherSpec came before the keys were known.
                 dir.keys = vec![k];
             } else {
-                dir.next = Some(k);
+                dir.next = Some(Box::new(k));
             }
         }
         self.master = Some(master.to_vec());
