@@ -172,9 +172,10 @@ pub struct FlowLimits {
     /// 128 MiB, counted as bytes kept; what is allocated for them stays within about
     /// twice that): bodies being read (HTTP/1, HTTP/2, HTTP/3), HTTP/2 and HTTP/3 header
     /// fields of open streams, WebSocket messages, requests waiting for their
-    /// responses, and TLS records held until their keys are known. Past it a message
-    /// keeps no more (anomaly `message-memory-limit`), and a TLS connection whose held
-    /// records do not fit is not decrypted; see
+    /// responses, and TLS records held until their keys are known (the last eighth
+    /// for header fields only). Past it a message keeps no more (anomaly
+    /// `message-memory-limit`), and a TLS connection whose held records do not fit is
+    /// not decrypted; see
     /// [`message_budget`](crate::net::message_budget).
     pub max_message_total: usize,
 }
@@ -2936,7 +2937,8 @@ mod tests {
     #[test]
     fn connections_share_the_budget_of_message_bytes() {
         let limits = FlowLimits {
-            max_message_total: 20,
+            // 20 bytes for bodies (the last 2 are for header fields).
+            max_message_total: 22,
             ..FlowLimits::default()
         };
         let mut t = FlowTable::new(limits);

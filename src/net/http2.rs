@@ -312,7 +312,7 @@ impl Http2Conn {
     fn may_hold(&self, size: usize) -> (bool, bool) {
         (
             self.held.saturating_add(size) <= self.limits.max_held_bytes,
-            self.table.has_room(size),
+            self.table.has_room_for_headers(size),
         )
     }
 
@@ -654,12 +654,7 @@ impl Http2Conn {
         };
         *m.last_frame = capture_frame;
         *m.body_len = m.body_len.saturating_add(piece.len() as u64);
-        // A body cut for want of memory keeps nothing more: what came later would be
-        // spliced on after a hole.
-        let cut = m
-            .anomalies
-            .iter()
-            .any(|a| a.kind == "h2-body-budget" || a.kind == message_budget::ANOMALY);
+        let cut = message_budget::cut_for_memory(m.anomalies, "h2-body-budget");
         let room = if cut {
             0
         } else {
@@ -2274,35 +2269,38 @@ mod tests {
 
     #[test]
     fn open_streams_share_the_tables_budget() {
-        let budget = MessageBudget::new(300);
-        let post = |id: u32| {
+        // 300 bytes for bodies, the last 42 for header fields only.
+        let budget = MessageBudget::new(342);
+        let post = |id: u32, extra: &str| {
             frame(
                 HEADERS,
                 END_HEADERS,
                 id,
-                &block(&[(":method", "POST"), (":path", "/u")]),
+                &block(&[(":method", "POST"), (":path", "/u"), ("x", extra)]),
             )
         };
         // Another connection holds most of the budget.
         let mut other = Http2Conn::new(limits()).with_budget(&budget);
         let mut out = Vec::new();
         let mut c = H2_PREFACE.to_vec();
-        c.extend(post(1));
+        c.extend(post(1, ""));
         c.extend(frame(DATA, 0, 1, &[b'o'; 200]));
         other.client_data(&c, TS, 1, &mut out);
         let other_held = budget.held();
         assert!(other_held > 200, "body and header fields: {other_held}");
         let mut conn = Http2Conn::new(limits()).with_budget(&budget);
         let mut c = H2_PREFACE.to_vec();
-        c.extend(post(1));
+        c.extend(post(1, ""));
         c.extend(frame(DATA, 0, 1, &[b'a'; 100]));
         conn.client_data(&c, TS, 2, &mut out);
-        assert_eq!(budget.held(), 300, "stream 1 keeps what was left");
-        // Stream 3 cannot open; the budget frees up, but stream 1's body keeps
-        // nothing after its cut.
-        conn.client_data(&post(3), TS, 3, &mut out);
+        assert_eq!(budget.held(), 300, "stream 1's body keeps what was left for bodies");
+        // Header fields still fit, in the headroom: stream 3 opens. Stream 5's do not.
+        conn.client_data(&post(3, ""), TS, 3, &mut out);
+        assert!(budget.held() > 300);
+        conn.client_data(&post(5, &"v".repeat(40)), TS, 4, &mut out);
+        // The budget frees up, but stream 1's body keeps nothing after its cut.
         other.close(&mut out);
-        conn.client_data(&frame(DATA, END_STREAM, 1, &[b'b'; 10]), TS, 4, &mut out);
+        conn.client_data(&frame(DATA, END_STREAM, 1, &[b'b'; 10]), TS, 5, &mut out);
         conn.server_data(
             &frame(
                 HEADERS,
@@ -2311,16 +2309,19 @@ mod tests {
                 &block(&[(":status", "204")]),
             ),
             TS,
-            5,
+            6,
             &mut out,
         );
+        conn.close(&mut out);
         assert_eq!(budget.held(), 0, "everything given back");
         let ex = exchanges(&out);
-        assert_eq!(ex.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 1]);
+        assert_eq!(ex.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 1, 3]);
         let cut = ex[1].1;
         assert!(cut.truncated);
         assert_eq!(cut.body_len, 110);
         assert!(!cut.body.is_empty() && cut.body.iter().all(|&b| b == b'a'));
+        let stream3 = ex[2].1;
+        assert_eq!(stream3.target, "/u", "header fields kept in the headroom");
         let table_cuts: Vec<&Anomaly> = out
             .iter()
             .filter_map(|e| match e {
@@ -2331,12 +2332,12 @@ mod tests {
             .filter(|a| a.kind == message_budget::ANOMALY)
             .collect();
         assert_eq!(table_cuts.len(), 2, "{table_cuts:?}");
-        // The connection's anomaly comes out when stream 3 is refused, the body's
+        // The connection's anomaly comes out when stream 5 is refused, the body's
         // with its exchange.
         assert!(table_cuts[0]
             .detail
             .starts_with("further streams are not tracked"));
-        assert!(table_cuts[0].detail.contains("budget of 300 bytes"));
+        assert!(table_cuts[0].detail.contains("budget of 342 bytes"));
         assert!(table_cuts[1].detail.starts_with("body not kept"));
     }
 

@@ -979,18 +979,19 @@ impl Budget<'_> {
         self.max.saturating_sub(*self.held)
     }
 
-    /// Room in both budgets.
+    /// Room for body bytes in both budgets.
     fn room(&self) -> usize {
         self.connection_room().min(self.table.room())
     }
 
     /// Counts `n` bytes for `message` when they fit; counts nothing and says which
-    /// budget is full when they do not.
+    /// budget is full when they do not. Checked against the table's whole budget, as
+    /// header fields may use its headroom; body bytes are first cut to [`Self::room`].
     fn take(&mut self, message: &mut Message, n: usize) -> Result<(), Over> {
         if n > self.connection_room() {
             return Err(Over::Connection);
         }
-        if !self.table.has_room(n) {
+        if !self.table.has_room_for_headers(n) {
             return Err(Over::Table);
         }
         *self.held += n;
@@ -1080,12 +1081,7 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
         }
         Part::Data(chunk) => {
             message.body_len += chunk.len() as u64;
-            // A body cut for want of memory keeps nothing more: what came later would
-            // be spliced on after a hole.
-            let cut = message
-                .anomalies
-                .iter()
-                .any(|a| a.kind == "h3-body-budget" || a.kind == message_budget::ANOMALY);
+            let cut = message_budget::cut_for_memory(&message.anomalies, "h3-body-budget");
             let room = if cut {
                 0
             } else {
@@ -1798,7 +1794,8 @@ mod tests {
 
     #[test]
     fn open_streams_share_the_tables_budget() {
-        let budget = MessageBudget::new(600);
+        // 600 bytes for bodies, the last 85 for header fields only.
+        let budget = MessageBudget::new(685);
         let mut other = Http3Conn::new(Http3Limits::default()).with_budget(&budget);
         let mut conn = Http3Conn::new(Http3Limits::default()).with_budget(&budget);
         // The other connection's open stream holds 400 body bytes and its headers.
@@ -1840,7 +1837,7 @@ mod tests {
         assert_eq!(cut.body_len, 410);
         assert!(!cut.body.is_empty() && cut.body.iter().all(|&b| b == b'a'));
         assert_eq!(kinds(&cut.anomalies), [message_budget::ANOMALY]);
-        assert!(cut.anomalies[0].detail.contains("budget of 600 bytes"));
+        assert!(cut.anomalies[0].detail.contains("budget of 685 bytes"));
     }
 
     #[test]

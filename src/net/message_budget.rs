@@ -13,6 +13,11 @@
 //! parser marks it truncated with anomaly [`ANOMALY`]; a TLS connection is not
 //! decrypted); the bytes already kept are analysed as usual.
 //!
+//! Header fields (HTTP/2 and HTTP/3 streams) may use the whole budget, message
+//! content (bodies, WebSocket messages, TLS records) only all but its last
+//! [`HEADER_HEADROOM`]th: under a flood of uploads, the header fields of new requests,
+//! where URLs and most identifiers are, are still kept.
+//!
 //! Counted are bytes kept (vector lengths), not capacities: parsers grow bodies by
 //! doubling and reserve ahead only in proportion to bytes received, so what is
 //! allocated stays within a small factor of what is counted.
@@ -23,8 +28,22 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::exchange::Anomaly;
+
 /// Anomaly kind of a message that kept no more because the table's budget was spent.
 pub const ANOMALY: &str = "message-memory-limit";
+/// The last 1/this of the budget is for header fields only.
+pub const HEADER_HEADROOM: usize = 8;
+
+/// Whether a message's `anomalies` say it was cut for want of memory: by the table's
+/// budget, or by its connection's (`connection_kind`, e.g. `h2-body-budget`). Such a
+/// body keeps nothing more, even once room frees up: what came later would be spliced
+/// on after a hole.
+pub fn cut_for_memory(anomalies: &[Anomaly], connection_kind: &str) -> bool {
+    anomalies
+        .iter()
+        .any(|a| a.kind == connection_kind || a.kind == ANOMALY)
+}
 
 /// Message bytes held by the connections of one flow table, and the most they may hold.
 #[derive(Debug, Clone)]
@@ -49,6 +68,11 @@ impl MessageBudget {
     /// The most all shares may hold.
     pub fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// The most all shares may hold of message content (all but the headroom).
+    fn content_limit(&self) -> usize {
+        self.limit - self.limit / HEADER_HEADROOM
     }
 
     /// Detail of the anomaly of a message cut by this budget: `consequence` ("body
@@ -80,14 +104,13 @@ impl BudgetShare {
         }
     }
 
-    /// Asks to keep `want` more bytes: grants what the budget has room for, at once
-    /// counted as held.
+    /// Asks to keep `want` more bytes of message content: grants what the budget has
+    /// room for, at once counted as held.
     pub fn grant(&mut self, want: usize) -> usize {
         let Some(budget) = &self.budget else {
             return want;
         };
-        let room = budget.limit.saturating_sub(budget.held());
-        let granted = want.min(room);
+        let granted = want.min(self.room());
         if granted > 0 {
             budget.held.fetch_add(granted, Ordering::Relaxed);
             self.counted += granted;
@@ -103,26 +126,26 @@ impl BudgetShare {
         }
     }
 
-    /// Bytes the budget has room for now (`usize::MAX` without a budget).
+    /// Bytes of message content the budget has room for now (`usize::MAX` without a
+    /// budget).
     pub fn room(&self) -> usize {
         self.budget
             .as_ref()
-            .map_or(usize::MAX, |b| b.limit.saturating_sub(b.held()))
+            .map_or(usize::MAX, |b| b.content_limit().saturating_sub(b.held()))
     }
 
-    /// Whether `want` more bytes would fit now (nothing is counted).
+    /// Whether `want` more bytes of message content would fit now (nothing is
+    /// counted).
     pub fn has_room(&self, want: usize) -> bool {
+        want <= self.room()
+    }
+
+    /// Whether `want` more bytes of header fields would fit now: the whole budget,
+    /// headroom included (nothing is counted).
+    pub fn has_room_for_headers(&self, want: usize) -> bool {
         self.budget
             .as_ref()
             .is_none_or(|b| b.held().saturating_add(want) <= b.limit)
-    }
-
-    /// Whether [`sync`](Self::sync)ing to `now` would keep the budget's total within
-    /// its limit.
-    pub fn fits(&self, now: usize) -> bool {
-        self.budget
-            .as_ref()
-            .is_none_or(|b| b.held().saturating_sub(self.counted).saturating_add(now) <= b.limit)
     }
 
     /// The parser holds `now` bytes: the share is set to that.
@@ -160,22 +183,23 @@ mod tests {
 
     #[test]
     fn grants_within_the_limit_and_counts_at_once() {
-        let budget = MessageBudget::new(100);
+        // 80 bytes for content, the last 10 for header fields only.
+        let budget = MessageBudget::new(80);
         let mut a = BudgetShare::of(&budget);
         let mut b = BudgetShare::of(&budget);
-        assert_eq!(a.grant(60), 60);
-        assert_eq!(b.grant(60), 40, "only the room left");
+        assert_eq!(a.grant(40), 40);
+        assert_eq!(b.grant(40), 30, "only the content room left");
         assert_eq!(b.grant(1), 0);
-        assert_eq!(budget.held(), 100);
+        assert_eq!(budget.held(), 70);
         assert!(!a.has_room(1));
-        assert!(a.fits(60) && !a.fits(61), "a's own 60 count as room for a");
+        assert!(a.has_room_for_headers(10) && !a.has_room_for_headers(11));
         // A's message was handed out: it holds 10 now.
         a.sync(10);
-        assert_eq!(budget.held(), 50);
-        assert!(b.has_room(50) && !b.has_room(51));
-        assert_eq!(b.room(), 50);
+        assert_eq!(budget.held(), 40);
+        assert!(b.has_room(30) && !b.has_room(31));
+        assert_eq!(b.room(), 30);
         let c = b.sibling();
-        assert_eq!(c.room(), 50, "a sibling shares the budget");
+        assert_eq!(c.room(), 30, "a sibling shares the budget");
         drop(b);
         assert_eq!(budget.held(), 10, "a dropped share gives everything back");
         a.sync(30);
@@ -188,7 +212,7 @@ mod tests {
     fn a_share_without_a_budget_grants_everything() {
         let mut s = BudgetShare::default();
         assert_eq!(s.grant(usize::MAX), usize::MAX);
-        assert!(s.has_room(usize::MAX));
+        assert!(s.has_room(usize::MAX) && s.has_room_for_headers(usize::MAX));
         assert_eq!(s.sibling().room(), usize::MAX);
         s.sync(5);
         assert_eq!(s.cut_detail("body not kept"), "body not kept");
@@ -203,7 +227,17 @@ mod tests {
         a.sync(120);
         assert_eq!(budget.held(), 120);
         assert_eq!(a.grant(1), 0);
+        assert!(!a.has_room_for_headers(0));
         a.sync(0);
         assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
+    fn cuts_for_memory_are_read_from_the_anomalies() {
+        let mut anomalies = vec![Anomaly::new("http-gap", "x")];
+        assert!(!cut_for_memory(&anomalies, "h2-body-budget"));
+        anomalies.push(Anomaly::new("h2-body-budget", "x"));
+        assert!(cut_for_memory(&anomalies, "h2-body-budget"));
+        assert!(cut_for_memory(&[Anomaly::new(ANOMALY, "x")], "h3-body-budget"));
     }
 }

@@ -896,7 +896,8 @@ mod tests {
 
     #[test]
     fn a_message_keeps_no_more_once_the_tables_budget_is_spent() {
-        let budget = MessageBudget::new(50);
+        // 50 bytes for message content (the last 7 are for header fields).
+        let budget = MessageBudget::new(57);
         let mut r = WsReader::new(WsLimits::default(), false).with_share(BudgetShare::of(&budget));
         let mut out = Vec::new();
         r.push(&frame(false, false, 1, &[b'a'; 40]), TS, 1, &mut out);
