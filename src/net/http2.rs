@@ -2293,7 +2293,11 @@ mod tests {
         c.extend(post(1, ""));
         c.extend(frame(DATA, 0, 1, &[b'a'; 100]));
         conn.client_data(&c, TS, 2, &mut out);
-        assert_eq!(budget.held(), 300, "stream 1's body keeps what was left for bodies");
+        assert_eq!(
+            budget.held(),
+            300,
+            "stream 1's body keeps what was left for bodies"
+        );
         // Header fields still fit, in the headroom: stream 3 opens. Stream 5's do not.
         conn.client_data(&post(3, ""), TS, 3, &mut out);
         assert!(budget.held() > 300);

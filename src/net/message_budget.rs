@@ -238,6 +238,9 @@ mod tests {
         assert!(!cut_for_memory(&anomalies, "h2-body-budget"));
         anomalies.push(Anomaly::new("h2-body-budget", "x"));
         assert!(cut_for_memory(&anomalies, "h2-body-budget"));
-        assert!(cut_for_memory(&[Anomaly::new(ANOMALY, "x")], "h3-body-budget"));
+        assert!(cut_for_memory(
+            &[Anomaly::new(ANOMALY, "x")],
+            "h3-body-budget"
+        ));
     }
 }
