@@ -71,8 +71,9 @@
 //!   delivered, the hole becomes a gap) until the total is under the budget again;
 //! - a global budget of bytes of messages in progress (bodies, HTTP/2 and HTTP/3
 //!   header fields, WebSocket messages, requests awaiting responses, TLS records
-//!   waiting for their keys), shared by the connections' parsers ([`message_budget`](crate::net::message_budget)): over it,
-//!   a message keeps no more (anomaly `message-memory-limit`);
+//!   waiting for their keys), shared by the connections' parsers
+//!   ([`message_budget`](crate::net::message_budget)): over it, a message keeps no
+//!   more (anomaly `message-memory-limit`);
 //! - a maximum number of UDP flows reading a QUIC ClientHello at once (each holds at
 //!   most `quic::MAX_CRYPTO_BYTES`); beyond it a new QUIC flow is reported at once,
 //!   without its server name (anomaly `quic-reader-limit`).
