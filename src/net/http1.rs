@@ -1122,6 +1122,8 @@ impl Http1Conn {
                 anomalies: Vec::new(),
             },
         );
+        // Its body leaves: a message after it on the same input sees the room.
+        self.sync_held();
         match partial.start {
             Start::Request { method, target } => {
                 let is_hold = method.eq_ignore_ascii_case("CONNECT")
@@ -2349,6 +2351,24 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         c.server_data(&[b'r'; 400], TS, 9, &mut out);
         assert_eq!(budget.held(), 0);
         drop(c);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
+    fn a_finished_body_gives_its_room_to_the_next_in_the_same_input() {
+        // 50 bytes for bodies: each of two pipelined 40-byte bodies fits alone.
+        let budget = MessageBudget::new(57);
+        let mut conn = Http1Conn::new(limits()).with_budget(&budget);
+        let one = [
+            &b"POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 40\r\n\r\n"[..],
+            &[b'x'; 40],
+        ]
+        .concat();
+        let mut out = Vec::new();
+        conn.client_data(&[one.clone(), one].concat(), TS, 1, &mut out);
+        let reqs = requests(&out);
+        assert_eq!(reqs.len(), 2);
+        assert!(reqs.iter().all(|r| r.body.len() == 40 && !r.truncated));
         assert_eq!(budget.held(), 0);
     }
 
