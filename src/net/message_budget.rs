@@ -1,7 +1,8 @@
 //! The flow table's budget of message bytes in progress: what parsers keep of
 //! messages not yet handed out (bodies, HTTP/2 and HTTP/3 header fields, WebSocket
 //! messages, requests waiting for their responses, TLS records waiting for their
-//! keys), by all connections of the table together.
+//! keys, QUIC stream bytes waiting for a hole to fill), by all connections of the
+//! table together.
 //!
 //! Each parser bounds what one connection keeps, but a capture with many connections
 //! each in the middle of a large upload, or each announcing one, would otherwise hold
@@ -140,6 +141,14 @@ impl BudgetShare {
         want <= self.room()
     }
 
+    /// Whether the budget's content limit is passed now (its holders should give
+    /// something up).
+    pub fn over(&self) -> bool {
+        self.budget
+            .as_ref()
+            .is_some_and(|b| b.held() > b.content_limit())
+    }
+
     /// Whether `want` more bytes of header fields would fit now: the whole budget,
     /// headroom included (nothing is counted).
     pub fn has_room_for_headers(&self, want: usize) -> bool {
@@ -193,6 +202,10 @@ mod tests {
         assert_eq!(budget.held(), 70);
         assert!(!a.has_room(1));
         assert!(a.has_room_for_headers(10) && !a.has_room_for_headers(11));
+        assert!(!a.over(), "at the content limit, not past it");
+        a.sync(41);
+        assert!(a.over());
+        a.sync(40);
         // A's message was handed out: it holds 10 now.
         a.sync(10);
         assert_eq!(budget.held(), 40);

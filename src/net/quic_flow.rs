@@ -62,7 +62,8 @@ impl QuicFlow {
         budget: &MessageBudget,
     ) -> Self {
         QuicFlow {
-            reader: QuicConnReader::new(version, original_dcid, client_scid, secrets, quic),
+            reader: QuicConnReader::new(version, original_dcid, client_scid, secrets, quic)
+                .with_budget(budget),
             http3: Http3Conn::new(http3).with_budget(budget),
             quic_events: Vec::new(),
             h3_events: Vec::new(),

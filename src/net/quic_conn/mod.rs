@@ -99,6 +99,7 @@ use std::ops::Range;
 
 use crate::exchange::Anomaly;
 use crate::net::keylog::Secrets;
+use crate::net::message_budget::{BudgetShare, MessageBudget};
 use crate::net::quic::{parse_long_header, LongHeader, PacketError, PacketType};
 use keys::{candidate_suites, opens_first_long, AppKeys, EarlyKeys, Labels, Opened, Suite};
 use server_hello::{retry_scid, HelloOutcome, ServerHelloReader};
@@ -467,6 +468,15 @@ impl QuicConnReader {
             decrypted: 0,
             scratch: Vec::new(),
         }
+    }
+
+    /// Holds out-of-order stream bytes within `budget` too, shared with the flow
+    /// table's other connections (see
+    /// [`message_budget`](crate::net::message_budget)); past it the stream with the
+    /// oldest hole gives it up, as past [`QuicConnLimits::max_buffered`].
+    pub fn with_budget(mut self, budget: &MessageBudget) -> Self {
+        self.streams.keep_within(BudgetShare::of(budget));
+        self
     }
 
     /// One UDP datagram of the connection; appends what it yields to `out` (in packet

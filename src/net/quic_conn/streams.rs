@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Anomalies, QuicConnLimits, QuicEvent};
+use crate::net::message_budget::{self, BudgetShare};
 
 /// Stream offsets and final sizes stay below 2^62 (RFC 9000 §4.5).
 const MAX_STREAM_END: u64 = 1 << 62;
@@ -293,6 +294,8 @@ pub(super) struct Streams {
     held_ranges: usize,
     /// STREAM frames taken: the age of a hole.
     clock: u64,
+    /// `held_bytes`, in the flow table's budget of message bytes.
+    table: BudgetShare,
 }
 
 impl Streams {
@@ -302,6 +305,12 @@ impl Streams {
             limits,
             ..Streams::default()
         }
+    }
+
+    /// Holds out-of-order bytes within `share`'s budget too.
+    pub(super) fn keep_within(&mut self, share: BudgetShare) {
+        self.table = share;
+        self.table.sync(self.held_bytes);
     }
 
     pub(super) fn data(
@@ -414,21 +423,36 @@ impl Streams {
         }
     }
 
-    /// While over a limit, the stream with the oldest hole gives it up.
+    /// While over a limit (the connection's, or the table's budget of message bytes),
+    /// the stream with the oldest hole gives it up.
     fn enforce_limits(&mut self, out: &mut Vec<QuicEvent>, anomalies: &mut Anomalies) {
         let (max_bytes, max_ranges) = (self.limits.max_buffered, self.limits.max_held_ranges);
-        while self.held_bytes > max_bytes || self.held_ranges > max_ranges {
+        loop {
+            self.table.sync(self.held_bytes);
+            let own = self.held_bytes > max_bytes || self.held_ranges > max_ranges;
+            if !own && !self.table.over() {
+                break;
+            }
             let Some(key) = self.oldest_hole() else {
                 break;
             };
             let (bytes, ranges) = (self.held_bytes, self.held_ranges);
-            anomalies.note("quic-stream-buffer-limit", || {
-                format!(
-                    "{bytes} out-of-order bytes in {ranges} pieces held (limits {max_bytes}, \
-                     {max_ranges}): a hole of stream {} given up",
-                    key.id
-                )
-            });
+            if own {
+                anomalies.note("quic-stream-buffer-limit", || {
+                    format!(
+                        "{bytes} out-of-order bytes in {ranges} pieces held (limits \
+                         {max_bytes}, {max_ranges}): a hole of stream {} given up",
+                        key.id
+                    )
+                });
+            } else {
+                anomalies.note(message_budget::ANOMALY, || {
+                    self.table.cut_detail(&format!(
+                        "{bytes} out-of-order bytes held: a hole of stream {} given up",
+                        key.id
+                    ))
+                });
+            }
             if !self.skip_hole(key, out) {
                 break;
             }
@@ -579,6 +603,45 @@ mod tests {
             vec![data_event(8, true, 0, b"c", true)]
         );
         assert!(r.take_anomalies().is_empty());
+    }
+
+    #[test]
+    fn held_bytes_past_the_tables_budget_become_a_gap() {
+        // 70 bytes for out-of-order data and other message content.
+        let budget = crate::net::message_budget::MessageBudget::new(80);
+        let a = connected_with(Suite::Aes128Gcm, QuicConnLimits::default());
+        let b = connected_with(Suite::Aes128Gcm, QuicConnLimits::default());
+        let (mut ra, mut rb) = (a.r.with_budget(&budget), b.r.with_budget(&budget));
+        let held = push(
+            &mut ra,
+            &a.client.short(&SERVER_CID, 0, 1, false, &stream(0, 10, &[b'a'; 60], false)),
+            true,
+        );
+        assert!(held.is_empty());
+        assert_eq!(budget.held(), 60);
+        // B's hole would take the table past its budget: B gives it up, A keeps its.
+        let e = push(
+            &mut rb,
+            &b.client.short(&SERVER_CID, 0, 1, false, &stream(4, 5, &[b'b'; 50], false)),
+            true,
+        );
+        assert_eq!(
+            e,
+            vec![
+                QuicEvent::Gap {
+                    id: 4,
+                    from_client: true,
+                    offset: 0,
+                    len: 5
+                },
+                data_event(4, true, 5, &[b'b'; 50], false),
+            ]
+        );
+        assert_eq!(kinds(&mut rb), vec![message_budget::ANOMALY]);
+        assert!(kinds(&mut ra).is_empty());
+        assert_eq!(budget.held(), 60);
+        drop(ra);
+        assert_eq!(budget.held(), 0);
     }
 
     #[test]
