@@ -614,7 +614,8 @@ mod tests {
         let (mut ra, mut rb) = (a.r.with_budget(&budget), b.r.with_budget(&budget));
         let held = push(
             &mut ra,
-            &a.client.short(&SERVER_CID, 0, 1, false, &stream(0, 10, &[b'a'; 60], false)),
+            &a.client
+                .short(&SERVER_CID, 0, 1, false, &stream(0, 10, &[b'a'; 60], false)),
             true,
         );
         assert!(held.is_empty());
@@ -622,7 +623,8 @@ mod tests {
         // B's hole would take the table past its budget: B gives it up, A keeps its.
         let e = push(
             &mut rb,
-            &b.client.short(&SERVER_CID, 0, 1, false, &stream(4, 5, &[b'b'; 50], false)),
+            &b.client
+                .short(&SERVER_CID, 0, 1, false, &stream(4, 5, &[b'b'; 50], false)),
             true,
         );
         assert_eq!(
