@@ -66,11 +66,6 @@ impl MessageBudget {
         self.held.load(Ordering::Relaxed)
     }
 
-    /// The most all shares may hold.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// The most all shares may hold of message content (all but the headroom).
     fn content_limit(&self) -> usize {
         self.limit - self.limit / HEADER_HEADROOM
@@ -162,7 +157,11 @@ impl BudgetShare {
         let Some(budget) = &self.budget else {
             return;
         };
-        if now >= self.counted {
+        // Most inputs change nothing held: no atomic operation then.
+        if now == self.counted {
+            return;
+        }
+        if now > self.counted {
             budget.held.fetch_add(now - self.counted, Ordering::Relaxed);
         } else {
             budget.held.fetch_sub(self.counted - now, Ordering::Relaxed);
