@@ -408,8 +408,8 @@ pub struct Exchange {
     pub http_version: String,
     #[serde(skip)]
     pub request_headers: Vec<Header>,
-    /// The request body; of a metadata-only exchange, the client's first bytes when
-    /// its connection spoke a cleartext protocol no parser reads (searched as its
+    /// The request body; of a metadata-only exchange, a part of the client's bytes
+    /// when its connection spoke a cleartext protocol no parser reads (searched as its
     /// `payload`), else empty.
     #[serde(skip)]
     pub request_body: Vec<u8>,

@@ -1205,18 +1205,19 @@ fn push_message(filler: usize) -> Vec<u8> {
 /// A tunnel whose client speaks neither TLS nor HTTP (a push SDK's own long
 /// connection): passed through byte for byte both ways, and recorded as it goes,
 /// one metadata-only `tcp` exchange per burst of client bytes (a burst ends after a
-/// second of silence, or with the tunnel), its bytes searched as the tap searches
-/// them: 64 KiB per tunnel, the rest counted, not searched.
+/// second of silence, at 64 KiB, or with the tunnel), its bytes searched as the tap
+/// searches them: 1 MiB per tunnel, the rest counted, not searched.
 #[test]
 fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start(dir.path(), &case, &[]);
+    // The identifier again at the end of the long message, past the first 64 KiB.
+    let long = [push_message(70_000), AD_ID.as_bytes().to_vec()].concat();
+    let short = push_message(0);
     // The protocol's server: answers each client's first message with its length
     // once it has it, and keeps it for the test; later bytes are read and dropped.
-    let long = push_message(70_000);
-    let short = push_message(0);
     let (server, received) = rt.block_on(async {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
@@ -1258,49 +1259,46 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
             .collect()
     };
 
-    // One message past 64 KiB, then the client closes.
+    // One message past 64 KiB, then the client closes: two bursts, the first out
+    // as soon as it is full, each with its identifier found.
     let mut c = open(long.clone());
     rt.block_on(async {
         c.shutdown().await.unwrap();
         c.read_to_end(&mut Vec::new()).await.unwrap();
     });
-    let xs = exchanges_of_scheme(&p, "tcp", 1);
-    let x = &xs[0];
-    assert_eq!(x["metadata_only"], true);
-    assert_eq!(x["host"], "127.0.0.1");
-    assert_eq!(x["device"], "pixel7");
-    assert_eq!(x["method"], "");
-    assert_eq!(x["anomalies"][0]["kind"], "payload-not-searched", "{x:#?}");
-    let detail = x["anomalies"][0]["detail"].as_str().unwrap();
-    let past = long.len() - 65_536;
-    assert!(
-        detail.starts_with(&format!("{past} of the client's bytes")),
-        "{detail}"
-    );
-    let f = findings_of(x);
-    assert_eq!(f.len(), 1, "{f:#?}");
-    assert_eq!(f[0]["rule"], "share-before-consent");
-    assert_eq!(f[0]["data"][0]["type"], "advertising_id");
-    assert_eq!(f[0]["data"][0]["where"], "payload");
+    let xs = exchanges_of_scheme(&p, "tcp", 2);
+    for x in &xs {
+        assert_eq!(x["metadata_only"], true);
+        assert_eq!(x["host"], "127.0.0.1");
+        assert_eq!(x["device"], "pixel7");
+        assert_eq!(x["method"], "");
+        assert!(x["anomalies"].is_null(), "{x:#?}");
+        let f = findings_of(x);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0]["rule"], "share-before-consent");
+        assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+        assert_eq!(f[0]["data"][0]["where"], "payload");
+    }
 
     // A long connection: each burst is recorded while it stays open.
     let mut c = open(short.clone());
-    let xs = exchanges_of_scheme(&p, "tcp", 2);
+    let xs = exchanges_of_scheme(&p, "tcp", 3);
     assert_eq!(
-        findings_of(&xs[1]).len(),
+        findings_of(&xs[2]).len(),
         1,
         "the first burst, the tunnel open"
     );
-    assert!(xs[1]["anomalies"].is_null(), "{:#?}", xs[1]);
-    // A second burst fills the tunnel's 64 KiB; a third is past them.
-    let filler = vec![0xA5u8; 70_000];
+    assert!(xs[2]["anomalies"].is_null(), "{:#?}", xs[2]);
+    // Heartbeats past the tunnel's 1 MiB: 64 KiB bursts up to it, the rest counted.
+    let depth = 1 << 20;
+    let filler = vec![0xA5u8; 1_100_000];
     rt.block_on(c.write_all(&filler)).unwrap();
-    let xs = exchanges_of_scheme(&p, "tcp", 3);
-    let detail = xs[2]["anomalies"][0]["detail"].as_str().unwrap();
-    let past = filler.len() - (65_536 - short.len());
+    let bursts = (depth - short.len()).div_ceil(65_536);
+    let xs = exchanges_of_scheme(&p, "tcp", 3 + bursts);
     assert!(
-        detail.starts_with(&format!("{past} of the client's bytes")),
-        "{detail}"
+        xs[3..].iter().all(|x| x["anomalies"].is_null()),
+        "{:#?}",
+        &xs[3..]
     );
     rt.block_on(c.write_all(b"ping")).unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -1311,7 +1309,7 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
         "passed on untouched"
     );
 
-    // Stopped with the tunnel open: the bytes past the 64 KiB are said unsearched.
+    // Stopped with the tunnel open: the bytes past the 1 MiB are said unsearched.
     let (status, _) = p.stop();
     assert!(status.success());
     drop(c);
@@ -1322,13 +1320,80 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
             .map(|l| serde_json::from_str(l).unwrap())
             .filter(|x: &serde_json::Value| x["scheme"] == "tcp")
             .collect();
-    assert_eq!(xs.len(), 4, "{xs:#?}");
-    let detail = xs[3]["anomalies"][0]["detail"].as_str().unwrap();
-    assert!(detail.starts_with("4 of the client's bytes"), "{detail}");
+    assert_eq!(xs.len(), 4 + bursts, "{xs:#?}");
+    let detail = xs[3 + bursts]["anomalies"][0]["detail"].as_str().unwrap();
+    let past = filler.len() + 4 - (depth - short.len());
     assert!(
-        detail.contains("past the tunnel's first 64 KiB"),
+        detail.starts_with(&format!("{past} of the client's bytes")),
         "{detail}"
     );
+    assert!(
+        detail.contains("past the tunnel's first 1024 KiB"),
+        "{detail}"
+    );
+}
+
+/// SSH through a tunnel is encrypted after its identification strings: passed on
+/// untouched and recorded as one contact when it ends, however many bursts its
+/// keystrokes make, its bytes not searched (the tap makes such a connection one
+/// metadata exchange too).
+#[test]
+fn an_ssh_tunnel_is_one_contact() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(dir.path(), &case, &[]);
+    let (server, echoed) = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let echoed = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            s.write_all(b"SSH-2.0-OpenSSH_9.2p1\r\n").await.unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        (addr, echoed)
+    });
+    let sent = rt.block_on(async {
+        let (mut c, head) = tunnel(p.addr, server).await;
+        assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+        let mut id = [0u8; 23];
+        c.read_exact(&mut id).await.unwrap();
+        assert_eq!(&id, b"SSH-2.0-OpenSSH_9.2p1\r\n");
+        let mut sent = b"SSH-2.0-OpenSSH_9.6\r\n".to_vec();
+        c.write_all(&sent).await.unwrap();
+        // Keystrokes more than a second apart (an identifier among them, which an
+        // encrypted session would not show: not searched).
+        for keys in [&b"\x5a\x5a\x5a"[..], AD_ID.as_bytes()] {
+            tokio::time::sleep(Duration::from_millis(1_200)).await;
+            c.write_all(keys).await.unwrap();
+            sent.extend_from_slice(keys);
+        }
+        c.shutdown().await.unwrap();
+        c.read_to_end(&mut Vec::new()).await.unwrap();
+        sent
+    });
+    assert_eq!(rt.block_on(echoed).unwrap(), sent, "passed on untouched");
+    let xs = exchanges_of_scheme(&p, "tcp", 1);
+    let findings: Vec<serde_json::Value> = p
+        .jsonl("proxy-findings.jsonl")
+        .into_iter()
+        .filter(|f| f["exchange"] == xs[0]["id"])
+        .collect();
+    assert!(findings.is_empty(), "{findings:#?}");
+    let (status, _) = p.stop();
+    assert!(status.success());
+    let xs_after: Vec<serde_json::Value> =
+        std::fs::read_to_string(dir.path().join("proxy-exchanges.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|x: &serde_json::Value| x["scheme"] == "tcp")
+            .collect();
+    assert_eq!(xs_after.len(), 1, "{xs_after:#?}");
+    assert_eq!(xs_after[0]["id"], xs[0]["id"]);
+    assert!(xs[0]["anomalies"].is_null(), "{:#?}", xs[0]);
 }
 
 /// Plain HTTP in a tunnel (a SOCKS5 client's every plain connection, curl's

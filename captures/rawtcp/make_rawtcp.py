@@ -15,7 +15,9 @@ Story (from 2026-12-04T09:00:00Z; the phone is 192.168.70.5, its resolver 192.16
 the phone resolves each server's name, then opens one TCP connection to it, sends its
 bytes, reads a short answer and closes (FIN both ways). But for the WebSocket, no
 connection speaks HTTP, TLS or DNS, so each is a metadata-only exchange whose client
-bytes are searched (frames: SYN to the last FIN):
+bytes are searched (frames: SYN to the last FIN), or several, one per part of its
+client bytes (a part ends after a second without any, five seconds after it began,
+at 64 KiB or at the end):
   +1 s  JPush (s.jpush.cn, port 7000): an 8-byte binary header, then a JSON login with
         the IMEI and the Android id, sent in two segments that cut the IMEI in two.
   +2 s  Getui (sdk.open.getui.net, 5224): a text line with the OAID in base64.
@@ -30,18 +32,23 @@ bytes are searched (frames: SYN to the last FIN):
         server's own message and the close between them. The upgrade is an HTTP
         exchange, each client message one more (method WS), as behind the proxy.
   +6 s  Umeng over UDP (plbslog.umeng.com, 8125): one datagram, a text report with
-        the OAID; a UDP flow's first client datagram is searched.
+        the OAID; a UDP flow's first client datagram is searched at once.
   +7 s  Tencent GDT on port 80: a request whose line ends in `HTTP/1.` (not HTTP/1.x,
         though it starts like it), with the Android id in a header: searched as the
         connection's payload.
+  +8 s  JPush again, a long connection (port 7000): a text login with the IMEI, a
+        ping 0.4 s later (one part with the login), then after 2.6 s of silence, at
+        +11 s, a message with the OAID: a part of its own, after the refusal.
   +10 s the user refuses all purposes (the case file).
   +12 s Tencent GDT again: a binary header and the MD5 of the Android id, in hex.
-  +14 s Getui again: 70 000 bytes of heartbeats, then the IMEI, past the 64 KiB that
-        consentry keeps of such a connection (not found; anomaly payload-not-searched).
+  +14 s Getui again: 70 000 bytes of heartbeats, then the IMEI: the first 64 KiB are
+        one part (nothing personal), the rest with the IMEI the next.
+  +15 s Umeng over UDP again, the same flow: a second datagram with the IMEI, the
+        flow's second part.
 Every IPv4 header and TCP/UDP checksum is valid. Deterministic, standard library only,
 all values synthetic (DESIGN.md section 10's examples).
 
-Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the eight
+Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the nine
 TCP connections (`conv,udp` the UDP report and the DNS lookups); `-Y websocket -V` shows the three client messages unmasked, joined and
 inflated (the Android id; the advertising id; the advertising id and the IMEI);
 `-z expert` shows no errors and one warning: tshark, which picks dissectors by port,
@@ -76,8 +83,9 @@ IMEI = "490154203237518"
 ANDROID_ID = "9774d56d682e549c"
 ADVERTISING_ID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 OAID = "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b"
-# consentry keeps this much of a connection's client bytes (FlowLimits::max_unparsed_bytes).
-KEPT = 64 << 10
+# consentry hands a connection's client bytes out in parts of at most this much
+# (FlowLimits::max_unparsed_bytes), searching up to 1 MiB of them (max_unparsed_depth).
+PART = 64 << 10
 
 packets = []      # (time in µs since T0, Ethernet frame)
 connections = []  # expected.json rows
@@ -107,8 +115,9 @@ def at(t_us):
 
 def conversation(t_s, server, port, sport, steps):
     """One TCP connection: handshake, then `steps` — (from_phone, bytes) segments in
-    order — then FIN both ways. Returns the SYN's frame, the last FIN's (the ACK after
-    it belongs to no open connection), and per step its frame and time."""
+    order, 1 ms apart, or (None, µs) for a pause — then FIN both ways. Returns the
+    SYN's frame, the last FIN's (the ACK after it belongs to no open connection), and
+    per segment step its frame and time."""
     t = t_s * 1_000_000
     cseq, sseq = 1_000_000 + sport, 7_000_000 + port
     c, s = cseq + 1, sseq + 1
@@ -124,6 +133,9 @@ def conversation(t_s, server, port, sport, steps):
     seg(True, c, s, ACK)
     placed = []
     for from_phone, data in steps:
+        if from_phone is None:
+            t += data
+            continue
         if from_phone:
             n = seg(True, c, s, PSH | ACK, data)
             c += len(data)
@@ -154,11 +166,12 @@ def connection(t_s, host, server, port, sport, pieces, answer, rule, data, note)
 
 def udp_report(t_s, host, server, port, sport, report, rule, data, note):
     """One datagram from the phone and the server's answer: a UDP flow, reported at
-    its first datagram with that datagram searched."""
+    its first datagram with that datagram searched. Returns its row, for
+    `udp_later`."""
     t = t_s * 1_000_000 + 4_000
     first = frame(t, True, ipv4(PHONE, server, 17, udp_datagram(PHONE, server, sport, port, report)))
     frame(t + 1_000, False, ipv4(server, PHONE, 17, udp_datagram(server, PHONE, port, sport, b"OK")))
-    connections.append({
+    row = {
         "host": host,
         "server": f"{server}:{port}",
         "transport": "udp",
@@ -166,7 +179,22 @@ def udp_report(t_s, host, server, port, sport, report, rule, data, note):
         "note": note,
         "exchanges": [{"method": "", "at": at(t), "frames": [first, first],
                        "rule": rule, "data": data}],
-    })
+    }
+    connections.append(row)
+    return row
+
+
+def udp_later(row, t_s, server, port, sport, report, rule, data, note):
+    """A later datagram of `row`'s flow and its answer: the flow's next part, from
+    that datagram to the flow's last frame (the answer: the flow ends with the
+    capture)."""
+    t = t_s * 1_000_000 + 4_000
+    first = frame(t, True, ipv4(PHONE, server, 17, udp_datagram(PHONE, server, sport, port, report)))
+    last = frame(t + 1_000, False, ipv4(server, PHONE, 17, udp_datagram(server, PHONE, port, sport, b"OK")))
+    row["client_bytes"] += len(report)
+    row["note"] += "; " + note
+    row["exchanges"].append({"method": "", "at": at(t), "frames": [first, last],
+                             "rule": rule, "data": data})
 
 
 def ws_frame(opcode, payload, fin=True, rsv1=False, key=None):
@@ -291,7 +319,7 @@ def main():
     websocket(5, "ws.umeng.com", "203.0.113.31", 80, 51007)
 
     lookup(5_900_000, "plbslog.umeng.com", "203.0.113.32", 6)
-    udp_report(6, "plbslog.umeng.com", "203.0.113.32", 8125, 51008,
+    udp_row = udp_report(6, "plbslog.umeng.com", "203.0.113.32", 8125, 51008,
                b"report|v=2|oaid=" + OAID.encode() + b"|evt=launch", "share-before-consent",
                [["oaid", "plain", "payload"]],
                "UDP, one datagram: a text report with the OAID")
@@ -303,6 +331,26 @@ def main():
                [["android_id", "plain", "payload"]],
                "starts like HTTP, but its request line's version is cut: searched as a payload")
 
+    lookup(7_900_000, "s.jpush.cn", "203.0.113.10", 7)
+    login = b"LOGIN imei=" + IMEI.encode() + b"\n"
+    steps = [(True, login), (False, b"OK\n"), (None, 400_000), (True, b"PING\n"), (False, b"PONG\n"),
+             (None, 2_600_000), (True, b"MSG oaid=" + OAID.encode() + b"\n"), (False, b"ACK\n")]
+    first, last, placed = conversation(8, "203.0.113.10", 7000, 51010, steps)
+    connections.append({
+        "host": "s.jpush.cn",
+        "server": "203.0.113.10:7000",
+        "client_bytes": sum(len(d) for f, d in steps if f is True),
+        "note": "a long connection: the login and a ping 0.4 s later are one part, before "
+                "the refusal; a message 3 s later, after it, is a part of its own, judged "
+                "at its own time",
+        "exchanges": [
+            {"method": "", "at": at(placed[0][1]), "frames": [first, placed[2][0]],
+             "rule": "share-before-consent", "data": [["imei", "plain", "payload"]]},
+            {"method": "", "at": at(placed[4][1]), "frames": [placed[4][0], last],
+             "rule": "share-after-refusal", "data": [["oaid", "plain", "payload"]]},
+        ],
+    })
+
     digest = hashlib.md5(ANDROID_ID.encode()).hexdigest().encode()
     connection(12, "mi.gdt.qq.com", "203.0.113.40", 9443, 51005,
                [struct.pack("!IH", len(digest), 7) + digest], b"\x00\x00\x00\x00",
@@ -311,12 +359,28 @@ def main():
 
     filler = b"HEARTBEAT 0000\n" * (70_000 // 15)
     late = b"imei=" + IMEI.encode() + b"\n"
-    assert len(filler) > KEPT
+    assert len(filler) > PART
     pieces = [filler[i:i + 1400] for i in range(0, len(filler), 1400)] + [late]
-    connection(14, "sdk.open.getui.net", "203.0.113.20", 5224, 51006, pieces, b"OK\r\n",
-               "tracker-contact-before-consent", [],
-               f"the IMEI comes after {len(filler)} bytes, past the {KEPT} kept: not found "
-               "(anomaly payload-not-searched); contact after the refusal")
+    steps = [(True, p) for p in pieces] + [(False, b"OK\r\n")]
+    first, last, placed = conversation(14, "203.0.113.20", 5224, 51006, steps)
+    full = (PART - 1) // 1400  # the piece whose bytes fill the first part
+    connections.append({
+        "host": "sdk.open.getui.net",
+        "server": "203.0.113.20:5224",
+        "client_bytes": len(filler) + len(late),
+        "note": f"the IMEI comes after {len(filler)} bytes: the first {PART} are one part "
+                "(contact after the refusal), the rest with the IMEI the next",
+        "exchanges": [
+            {"method": "", "at": at(placed[0][1]), "frames": [first, placed[full][0]],
+             "rule": "tracker-contact-before-consent", "data": []},
+            {"method": "", "at": at(placed[full][1]), "frames": [placed[full][0], last],
+             "rule": "share-after-refusal", "data": [["imei", "plain", "payload"]]},
+        ],
+    })
+
+    udp_later(udp_row, 15, "203.0.113.32", 8125, 51008, b"report|v=2|imei=" + IMEI.encode(),
+              "share-after-refusal", [["imei", "plain", "payload"]],
+              "a second datagram 9 s later, after the refusal, with the IMEI: the flow's next part")
 
     write_pcap(os.path.join(HERE, "rawtcp.pcap"))
     write_case(os.path.join(HERE, "consentry.toml"))

@@ -11,10 +11,13 @@
 //! websocket` answered by `101`, each message the client sends is one more
 //! [`FlowEvent::Http`] (method `WS`, read by a [`WsReader`]); a connection that
 //! produced no HTTP exchange becomes exactly one [`FlowEvent::Metadata`] (TLS without
-//! keys, unknown protocols, connections that never carried data), so contact with a
-//! tracker is never invisible. A cleartext connection in a protocol no parser reads
-//! hands its client's first bytes to that event (its `payload`, bounded per
-//! connection and per table), for the analysis to search. What a `CONNECT` tunnel (or
+//! keys, connections that never carried data), so contact with a tracker is never
+//! invisible. A cleartext connection in a protocol no parser reads hands its client's
+//! bytes out instead, in [`FlowEvent::Part`]s ([`PayloadParts`]: a part ends after a
+//! quiet second, five seconds after it began, at 64 KiB, at a gap or with the
+//! connection; bounded per connection and per table), each for the analysis to
+//! search as that exchange's `payload`, the first standing for the connection's
+//! metadata event. What a `CONNECT` tunnel (or
 //! an upgrade other than WebSocket's and h2c's) carries after its answer, or a SOCKS5
 //! tunnel after its handshake ([`socks::Handshake`]), counts as a connection of its
 //! own: sniffed afresh, it may become that one metadata event
@@ -22,7 +25,8 @@
 //! and its HTTP/1 requests are paired by a parser that counts them from there.
 //!
 //! A UDP flow is reported as one [`FlowEvent::Metadata`] at its first datagram (with
-//! that datagram as its `payload` when the client sent it and it is not QUIC), except
+//! that datagram as its `payload` when the client sent it and it is not QUIC; the
+//! client's later datagrams of such a flow follow in [`FlowEvent::Part`]s), except
 //! when that datagram is a QUIC client Initial ([`sniff::sniff_udp_client`]): then the
 //! client's datagrams go to a [`QuicInitialReader`] and the event waits until the
 //! ClientHello is read (its SNI names the flow), the reader gives up, or the flow
@@ -105,13 +109,15 @@ use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
 use crate::net::tls_decrypt::{
     self, DecryptStatus, EchOutcome, NotDecrypted, TlsDecryptor, TlsOutput,
 };
-use crate::net::unparsed::Unparsed;
+use crate::net::unparsed::{Part, PartLimits, PayloadParts};
 use crate::net::websocket::{WsEvent, WsLimits, WsReader, WsUpgrade};
 use crate::timestamp::Timestamp;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
 /// Default [`FlowLimits::max_unparsed_bytes`].
 pub const DEFAULT_MAX_UNPARSED_BYTES: usize = 64 << 10;
+/// Default [`FlowLimits::max_unparsed_depth`].
+pub const DEFAULT_MAX_UNPARSED_DEPTH: usize = 1 << 20;
 /// Default [`FlowLimits::max_unparsed_total`].
 pub const DEFAULT_MAX_UNPARSED_TOTAL: usize = 64 << 20;
 /// Default [`FlowLimits::max_message_total`].
@@ -160,11 +166,15 @@ pub struct FlowLimits {
     pub quic: QuicConnLimits,
     /// Bounds of each decrypted QUIC connection's HTTP/3.
     pub http3: Http3Limits,
-    /// Client bytes kept of a TCP connection in cleartext whose protocol no parser
-    /// reads (not HTTP, TLS or DNS: a push SDK's own protocol, say), for the
-    /// analysis to search (default 64 KiB, as a protocol's login message comes
-    /// first); the rest is counted, not kept.
+    /// Most client bytes of one part of a connection in cleartext whose protocol no
+    /// parser reads (not HTTP, TLS or DNS: a push SDK's own protocol, say), each part
+    /// an exchange for the analysis to search (default 64 KiB; see
+    /// [`unparsed`](super::unparsed) for where parts end).
     pub max_unparsed_bytes: usize,
+    /// Client bytes of such a connection (or UDP flow) searched over all its parts
+    /// (default 1 MiB, Suricata's default stream reassembly depth); the rest is
+    /// counted, and reported when it ends (`payload-not-searched`).
+    pub max_unparsed_depth: usize,
     /// Those client bytes kept by all connections of the table together (default
     /// 64 MiB: a thousand connections' worth at once); past it a connection keeps no
     /// more, so a flood of such connections cannot grow memory.
@@ -200,8 +210,20 @@ impl Default for FlowLimits {
             quic: QuicConnLimits::default(),
             http3: Http3Limits::default(),
             max_unparsed_bytes: DEFAULT_MAX_UNPARSED_BYTES,
+            max_unparsed_depth: DEFAULT_MAX_UNPARSED_DEPTH,
             max_unparsed_total: DEFAULT_MAX_UNPARSED_TOTAL,
             max_message_total: DEFAULT_MAX_MESSAGE_TOTAL,
+        }
+    }
+}
+
+impl FlowLimits {
+    /// The bounds of a connection's [`PayloadParts`].
+    fn parts(&self) -> PartLimits {
+        PartLimits {
+            part: self.max_unparsed_bytes,
+            depth: self.max_unparsed_depth,
+            table: self.max_unparsed_total,
         }
     }
 }
@@ -332,11 +354,19 @@ pub enum FlowEvent {
     Metadata {
         conn: ConnInfo,
         anomalies: Vec<Anomaly>,
-        /// The client's first bytes when the connection spoke a protocol no parser
-        /// reads, in cleartext (see [`FlowLimits::max_unparsed_bytes`]); of a UDP
-        /// flow, its first datagram when the client sent it and it is not QUIC; else
-        /// empty.
+        /// Of a UDP flow in a protocol no parser reads, its first datagram when the
+        /// client sent it (up to [`FlowLimits::max_unparsed_bytes`]); else empty (a
+        /// TCP connection's client bytes come in [`FlowEvent::Part`]s).
         payload: Vec<u8>,
+    },
+    /// A part of the client's bytes of a TCP connection or UDP flow in a cleartext
+    /// protocol no parser reads (see [`unparsed`](super::unparsed)): metadata only,
+    /// its bytes searched. Part 0 is the connection's metadata event (a UDP flow's
+    /// part 0 is its [`FlowEvent::Metadata`]).
+    Part {
+        conn: ConnInfo,
+        anomalies: Vec<Anomaly>,
+        part: Part,
     },
     /// A DNS message (UDP or TCP), for the address → name map.
     Dns { message: DnsMessage, ts: Timestamp },
@@ -458,8 +488,8 @@ enum App {
     },
     DnsTcp(Box<DnsTcpFramer>),
     /// A cleartext protocol no parser reads: the client's bytes are kept for the
-    /// analysis to search.
-    Unparsed(Unparsed),
+    /// analysis to search, handed out in parts.
+    Unparsed(Box<PayloadParts>),
     /// A WebSocket after its upgrade: the client's messages become exchanges.
     WebSocket(Box<WebSocket>),
     /// A SOCKS5 handshake, watched until its tunnel opens.
@@ -597,6 +627,61 @@ struct UdpFlow {
     /// An ECH offer whose secrets are not under its randoms: waiting for the server's
     /// Handshake packet to find them in the key log (see [`quic_trial`]).
     trial: Option<Box<QuicTrial>>,
+    /// A protocol no parser reads: the bytes of the first datagram, which went out
+    /// with the flow (0 when the server sent it); `None` for QUIC.
+    first_datagram: Option<usize>,
+    /// The client's later datagrams in parts (made at the second).
+    parts: Option<Box<PayloadParts>>,
+}
+
+impl UdpFlow {
+    /// A client datagram after the first, of a protocol no parser reads.
+    fn later_datagram(
+        &mut self,
+        payload: &[u8],
+        at: (Timestamp, u64),
+        limits: &FlowLimits,
+        held: &Arc<AtomicUsize>,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        let first = self.first_datagram.unwrap_or(0);
+        let parts = self
+            .parts
+            .get_or_insert_with(|| Box::new(PayloadParts::after_first(Arc::clone(held), first)));
+        let mut done = Vec::new();
+        parts.push(payload, at, limits.parts(), &mut done);
+        self.emit_parts(done, out);
+    }
+
+    fn hand_out_due_part(&mut self, now: Timestamp, out: &mut Vec<FlowEvent>) {
+        if let Some(parts) = self.parts.as_mut() {
+            let mut done = Vec::new();
+            parts.hand_out_if_due(now, &mut done);
+            self.emit_parts(done, out);
+        }
+    }
+
+    /// The flow ended: what its parts still hold goes out.
+    fn finish_parts(&mut self, out: &mut Vec<FlowEvent>) {
+        if let Some(parts) = self.parts.as_mut() {
+            let mut done = Vec::new();
+            parts.finish(&mut done);
+            if let Some(last) = done.last_mut() {
+                last.last_frame = last.last_frame.max(self.info.last_frame);
+            }
+            self.emit_parts(done, out);
+        }
+    }
+
+    fn emit_parts(&self, parts: Vec<Part>, out: &mut Vec<FlowEvent>) {
+        for mut part in parts {
+            out.push(FlowEvent::Part {
+                conn: self.info.clone(),
+                anomalies: std::mem::take(&mut part.anomalies),
+                part,
+            });
+        }
+    }
 }
 
 enum Flow {
@@ -609,6 +694,15 @@ impl Flow {
         match self {
             Flow::Tcp(t) => t.state.last_ts,
             Flow::Udp(u) => u.last_ts,
+        }
+    }
+
+    /// A part of a protocol no parser reads is due at `now`
+    /// ([`PayloadParts::due`]).
+    fn part_due(&self, now: Timestamp) -> bool {
+        match self {
+            Flow::Tcp(t) => matches!(&t.state.app, App::Unparsed(parts) if parts.due(now)),
+            Flow::Udp(u) => u.parts.as_ref().is_some_and(|p| p.due(now)),
         }
     }
 }
@@ -748,6 +842,13 @@ impl FlowTable {
         while self.finish_some(usize::MAX, out) {}
     }
 
+    /// The capture's clock has reached `now` without a packet (a live capture gone
+    /// quiet): what is due by then happens as a packet of that time would make it
+    /// happen (idle flows closed, quiet clients' parts handed out).
+    pub fn tick(&mut self, now: Timestamp, out: &mut Vec<FlowEvent>) {
+        self.sweep_if_due(now, out);
+    }
+
     /// End of input, a part at a time: closes up to `max` of the flows still open,
     /// oldest first (by first packet), their events into `out`; `false` once none is
     /// left. A caller handing `out` on between calls never holds the events of a full
@@ -792,22 +893,36 @@ impl FlowTable {
             now.micros().saturating_add(SWEEP_INTERVAL_MICROS),
         ));
         let (tcp_idle, udp_idle) = (self.limits.tcp_idle_micros, self.limits.udp_idle_micros);
-        let mut idle: Vec<(Timestamp, u64, FlowKey)> = self
-            .flows
-            .iter()
-            .filter(|(k, f)| {
-                let limit = match k.proto {
-                    Proto::Tcp => tcp_idle,
-                    Proto::Udp => udp_idle,
-                };
-                now.micros().saturating_sub(f.last_ts().micros()) > limit
-            })
-            .map(|(k, f)| (first_ts(f), first_frame(f), *k))
-            .collect();
+        // One pass finds the idle flows, and the clients of protocols no parser reads
+        // that went quiet: their parts go out now rather than at their next bytes (a
+        // live tap shows them within about a second). Only when a part goes out
+        // depends on the sweep, not what it holds: a part due now would be due at the
+        // client's next bytes too.
+        let mut idle: Vec<(Timestamp, u64, FlowKey)> = Vec::new();
+        let mut due: Vec<(Timestamp, u64, FlowKey)> = Vec::new();
+        for (k, f) in &self.flows {
+            let limit = match k.proto {
+                Proto::Tcp => tcp_idle,
+                Proto::Udp => udp_idle,
+            };
+            if now.micros().saturating_sub(f.last_ts().micros()) > limit {
+                idle.push((first_ts(f), first_frame(f), *k));
+            } else if f.part_due(now) {
+                due.push((first_ts(f), first_frame(f), *k));
+            }
+        }
         idle.sort_by_key(|(ts, frame, _)| (*ts, *frame));
         for (_, _, key) in idle {
             self.stats.timed_out += 1;
             self.close(&key, out);
+        }
+        due.sort_by_key(|(ts, frame, _)| (*ts, *frame));
+        for (_, _, key) in due {
+            match self.flows.get_mut(&key) {
+                Some(Flow::Tcp(t)) => t.state.hand_out_due_part(now, out),
+                Some(Flow::Udp(u)) => u.hand_out_due_part(now, out),
+                None => {}
+            }
         }
     }
 
@@ -910,6 +1025,11 @@ impl FlowTable {
             if !from_client {
                 return;
             }
+            if flow.first_datagram.is_some() {
+                let held = &self.unparsed_held;
+                flow.later_datagram(payload, (ts, frame), &self.limits, held, out);
+                return;
+            }
             if let Some(reader) = flow.quic.as_mut() {
                 let poll = reader.push(payload);
                 if poll != HelloPoll::NeedMore {
@@ -982,6 +1102,7 @@ impl FlowTable {
         let mut quic = None;
         let mut decrypt = None;
         let mut trial = None;
+        let mut first_datagram = None;
         let mut anomalies = Vec::new();
         if from_client && sniff::sniff_udp_client(payload) == Sniff::Known(AppProtocol::Quic) {
             if self.quic_readers < self.limits.max_quic_readers {
@@ -1024,7 +1145,7 @@ impl FlowTable {
         // know); the entry only stops the next datagrams from reporting it again.
         // A client's first datagram in a protocol no parser reads goes with it, for
         // the analysis to search (not QUIC's, which is encrypted); later datagrams
-        // are not held back for it.
+        // follow in parts.
         if let Some(session) = decrypt.as_mut() {
             // The flow's events come from its decryption; its first datagram may hold
             // 0-RTT packets after the Initial.
@@ -1036,6 +1157,9 @@ impl FlowTable {
             } else {
                 Vec::new()
             };
+            if info.protocol.is_none() {
+                first_datagram = Some(payload.len());
+            }
             out.push(FlowEvent::Metadata {
                 conn: info.clone(),
                 anomalies,
@@ -1050,6 +1174,8 @@ impl FlowTable {
                 quic,
                 decrypt,
                 trial,
+                first_datagram,
+                parts: None,
             })),
         );
     }
@@ -1267,6 +1393,7 @@ impl FlowTable {
                     self.quic_trials = self.quic_trials.saturating_sub(1);
                     trial_gave_up(&mut flow, None, out);
                 }
+                flow.finish_parts(out);
                 // A QUIC flow still waiting for its ClientHello is reported now.
                 if let Some(mut reader) = flow.quic.take() {
                     self.quic_readers = self.quic_readers.saturating_sub(1);
@@ -1687,7 +1814,7 @@ impl ConnState {
                     self.decrypt(true, &backlog, meta, limits, &mut keys.log, out);
                 }
             }
-            Delivery::Gap { len, .. } => match &mut self.tls {
+            Delivery::Gap { len, meta } => match &mut self.tls {
                 Some(tls) => {
                     tls.gap(from_client);
                     self.note(Anomaly::new(
@@ -1696,7 +1823,7 @@ impl ConnState {
                     ));
                     self.tls_progress(out);
                 }
-                None => self.gap(from_client, len, limits, out),
+                None => self.gap(from_client, len, meta, limits, out),
             },
         }
     }
@@ -1820,12 +1947,16 @@ impl ConnState {
                 meta: first,
             } => {
                 if !from_client {
-                    // A server speaking first: only a response start tells us
-                    // anything (an HTTP connection picked up mid-stream).
-                    if prefix.is_empty()
-                        && sniff::sniff_server(bytes) == Sniff::Known(AppProtocol::Http1)
+                    // A server speaking first: only a response start (an HTTP
+                    // connection picked up mid-stream) or SSH's identification
+                    // tells us anything.
+                    if !prefix.is_empty() {
+                        return;
+                    }
+                    if let Sniff::Known(p @ (AppProtocol::Http1 | AppProtocol::Ssh)) =
+                        sniff::sniff_server(bytes)
                     {
-                        self.start(AppProtocol::Http1, limits);
+                        self.start(p, limits);
                         self.feed(false, bytes, meta, limits, out);
                     }
                     return;
@@ -1898,12 +2029,13 @@ impl ConnState {
                 Http2Conn::new(limits.http2.clone()).with_budget(&self.message_budget),
             )),
             // Searched when nothing else was read of the connection (or of the tunnel
-            // it became): the metadata exchange carries it.
+            // it became): its parts stand for the metadata exchange.
             AppProtocol::Unknown if !self.emitted => {
-                App::Unparsed(Unparsed::new(Arc::clone(&self.unparsed_held)))
+                App::Unparsed(Box::new(PayloadParts::new(Arc::clone(&self.unparsed_held))))
             }
-            // QUIC is told only on UDP; on TCP it cannot be sniffed.
-            AppProtocol::Quic | AppProtocol::Unknown => App::Opaque,
+            // QUIC is told only on UDP; on TCP it cannot be sniffed. SSH is encrypted:
+            // its one metadata exchange, its bytes not searched.
+            AppProtocol::Quic | AppProtocol::Ssh | AppProtocol::Unknown => App::Opaque,
         };
     }
 
@@ -1924,9 +2056,11 @@ impl ConnState {
                 }
             }
             App::Opaque => {}
-            App::Unparsed(unparsed) => {
+            App::Unparsed(parts) => {
                 if from_client {
-                    unparsed.push(bytes, limits.max_unparsed_bytes, limits.max_unparsed_total);
+                    let mut done = Vec::new();
+                    parts.push(bytes, (meta.ts, meta.frame), limits.parts(), &mut done);
+                    self.emit_parts(done, out);
                 }
             }
             App::WebSocket(ws) => {
@@ -2020,7 +2154,14 @@ impl ConnState {
         }
     }
 
-    fn gap(&mut self, from_client: bool, len: u64, limits: &FlowLimits, out: &mut Vec<FlowEvent>) {
+    fn gap(
+        &mut self,
+        from_client: bool,
+        len: u64,
+        meta: SegmentMeta,
+        limits: &FlowLimits,
+        out: &mut Vec<FlowEvent>,
+    ) {
         match &mut self.app {
             App::Http(http) => {
                 let mut events = std::mem::take(&mut self.http_events);
@@ -2043,9 +2184,11 @@ impl ConnState {
                 self.h2_events = events;
             }
             App::Opaque => {}
-            App::Unparsed(unparsed) => {
+            App::Unparsed(parts) => {
                 if from_client {
-                    unparsed.gap(len);
+                    let mut done = Vec::new();
+                    parts.gap(len, (meta.ts, meta.frame), &mut done);
+                    self.emit_parts(done, out);
                 }
             }
             App::WebSocket(ws) => {
@@ -2141,7 +2284,7 @@ impl ConnState {
                         continue;
                     };
                     let bytes = http.take_opaque_bytes(true);
-                    self.keep_unparsed(&bytes, limits);
+                    self.keep_unparsed(&bytes, limits, out);
                 }
                 Http1Event::StrayResponse(response) => self.note(Anomaly::new(
                     "http-response-without-request",
@@ -2229,9 +2372,9 @@ impl ConnState {
                     "socks-refused",
                     format!("SOCKS5 tunnel{to} not opened: {why}"),
                 ));
-                self.keep_unparsed(&client, limits);
+                self.keep_unparsed(&client, limits, out);
             }
-            socks::Watched::NotSocks { client } => self.keep_unparsed(&client, limits),
+            socks::Watched::NotSocks { client } => self.keep_unparsed(&client, limits, out),
         }
     }
 
@@ -2262,13 +2405,43 @@ impl ConnState {
     }
 
     /// From now on the connection is a protocol no parser reads, `client` its client's
-    /// first bytes (searched as its payload).
-    fn keep_unparsed(&mut self, client: &[u8], limits: &FlowLimits) {
+    /// first bytes (searched as its payload), timed at the client's first byte.
+    fn keep_unparsed(&mut self, client: &[u8], limits: &FlowLimits, out: &mut Vec<FlowEvent>) {
         // What the state held (a SOCKS5 handshake's count) is given back first.
         self.app = App::Opaque;
-        let mut unparsed = Unparsed::new(Arc::clone(&self.unparsed_held));
-        unparsed.push(client, limits.max_unparsed_bytes, limits.max_unparsed_total);
-        self.app = App::Unparsed(unparsed);
+        let mut parts = Box::new(PayloadParts::new(Arc::clone(&self.unparsed_held)));
+        let at = (
+            self.info.first_client_data.unwrap_or(self.info.first_ts),
+            self.info.last_frame,
+        );
+        let mut done = Vec::new();
+        parts.push(client, at, limits.parts(), &mut done);
+        self.app = App::Unparsed(parts);
+        self.emit_parts(done, out);
+    }
+
+    /// Parts of the client's bytes in a protocol no parser reads, each an event.
+    fn emit_parts(&mut self, parts: Vec<Part>, out: &mut Vec<FlowEvent>) {
+        for mut part in parts {
+            self.emitted = true;
+            let mut anomalies = std::mem::take(&mut self.anomalies);
+            anomalies.append(&mut part.anomalies);
+            out.push(FlowEvent::Part {
+                conn: self.info.clone(),
+                anomalies,
+                part,
+            });
+        }
+    }
+
+    /// Hands out the current part of a protocol no parser reads if it is due at `now`
+    /// (the table's sweep: a client gone quiet is reported without waiting for more).
+    fn hand_out_due_part(&mut self, now: Timestamp, out: &mut Vec<FlowEvent>) {
+        if let App::Unparsed(parts) = &mut self.app {
+            let mut done = Vec::new();
+            parts.hand_out_if_due(now, &mut done);
+            self.emit_parts(done, out);
+        }
     }
 
     /// Hands out each client WebSocket message as a request of its own (method `WS`,
@@ -2353,19 +2526,10 @@ impl ConnState {
         }
         self.emitted = true;
         self.metadata_due = false;
-        let payload = match &mut self.app {
-            App::Unparsed(unparsed) => {
-                if let Some(anomaly) = unparsed.not_kept() {
-                    self.anomalies.push(anomaly);
-                }
-                unparsed.take()
-            }
-            _ => Vec::new(),
-        };
         out.push(FlowEvent::Metadata {
             conn: self.info.clone(),
             anomalies: std::mem::take(&mut self.anomalies),
-            payload,
+            payload: Vec::new(),
         });
     }
 
@@ -2398,6 +2562,15 @@ impl ConnState {
             self.emit_http(index, request, Some(response), out);
         }
         self.flush_pending(out);
+        if let App::Unparsed(parts) = &mut self.app {
+            let mut done = Vec::new();
+            parts.finish(&mut done);
+            // The last part runs to the connection's end.
+            if let Some(last) = done.last_mut() {
+                last.last_frame = last.last_frame.max(self.info.last_frame);
+            }
+            self.emit_parts(done, out);
+        }
         if !self.emitted || self.metadata_due {
             self.emit_metadata(out);
         }
@@ -2509,6 +2682,7 @@ mod tests {
                     "metadata {}",
                     conn.tls.as_ref().and_then(|t| t.sni()).unwrap_or("-")
                 ),
+                FlowEvent::Part { part, .. } => format!("part {}", part.index),
                 FlowEvent::Dns { .. } => "dns".into(),
             })
             .collect()
@@ -2722,14 +2896,9 @@ mod tests {
             b"",
         );
         seg(&mut t, &mut out, 8, false, 40020, 503, FIN | ACK, b"");
-        let Some(FlowEvent::Metadata {
-            payload, anomalies, ..
-        }) = out.last()
-        else {
-            panic!("{:?}", kinds(&out))
-        };
+        let (payload, anomalies) = payload_of(&out);
         assert_eq!(payload[..], [5, 1, 0, 5, 1, 0, 3, 9]);
-        assert_eq!(anomalies[0].kind, "payload-not-searched");
+        assert_eq!(anomalies[0], "payload-not-searched");
         assert_eq!(t.unparsed_held.load(Ordering::Relaxed), 0, "all given back");
     }
 
@@ -2760,7 +2929,8 @@ mod tests {
             b"\x00\x01binary protocol",
         );
         seg(&mut t, &mut out, 5, true, 40001, 118, RST, b"");
-        assert_eq!(kinds(&out), ["metadata -"]);
+        // Its one part of client bytes is the connection's metadata exchange.
+        assert_eq!(kinds(&out), ["part 0"]);
         let mut out = Vec::new();
         handshake(&mut t, &mut out, 40002);
         t.finish(&mut out);
@@ -3020,22 +3190,41 @@ mod tests {
         assert_eq!(t.stats().tcp_connections, 1);
     }
 
-    /// The payload and anomaly kinds of the one metadata event in `out`.
+    /// The payload and anomaly kinds of the one metadata event (or payload part) in
+    /// `out`.
     fn payload_of(out: &[FlowEvent]) -> (Vec<u8>, Vec<String>) {
-        let metas: Vec<_> = out
-            .iter()
+        let metas = parts_of(out);
+        assert_eq!(metas.len(), 1, "{:?}", kinds(out));
+        metas
+            .into_iter()
+            .next()
+            .map(|(_, _, payload, anomalies)| (payload, anomalies))
+            .unwrap_or_default()
+    }
+
+    /// Index, time (ms after the tests' epoch), payload and anomaly kinds of each
+    /// metadata event and payload part in `out`, in order (a metadata event is part 0).
+    fn parts_of(out: &[FlowEvent]) -> Vec<(u64, i64, Vec<u8>, Vec<String>)> {
+        let kinds = |a: &[Anomaly]| a.iter().map(|a| a.kind.clone()).collect();
+        let ms = |t: Timestamp| (t.micros() - 1_000_000_000) / 1_000;
+        out.iter()
             .filter_map(|e| match e {
                 FlowEvent::Metadata {
-                    payload, anomalies, ..
+                    conn,
+                    payload,
+                    anomalies,
+                } => Some((0, ms(conn.first_ts), payload.clone(), kinds(anomalies))),
+                FlowEvent::Part {
+                    part, anomalies, ..
                 } => Some((
-                    payload.clone(),
-                    anomalies.iter().map(|a| a.kind.clone()).collect(),
+                    part.index,
+                    ms(part.at),
+                    part.bytes.clone(),
+                    kinds(anomalies),
                 )),
                 _ => None,
             })
-            .collect();
-        assert_eq!(metas.len(), 1, "{:?}", kinds(out));
-        metas.into_iter().next().unwrap_or_default()
+            .collect()
     }
 
     #[test]
@@ -3075,7 +3264,7 @@ mod tests {
     }
 
     #[test]
-    fn the_kept_payload_stops_at_its_limit_and_at_a_gap() {
+    fn a_full_part_goes_out_and_the_next_bytes_start_another() {
         let limits = FlowLimits {
             max_unparsed_bytes: 6,
             ..FlowLimits::default()
@@ -3093,12 +3282,18 @@ mod tests {
             ACK,
             b"\x01\x02abcdefgh",
         );
+        assert_eq!(kinds(&out), ["part 0"], "out as soon as it is full");
         t.finish(&mut out);
-        let (payload, anomalies) = payload_of(&out);
-        assert_eq!(payload, b"\x01\x02abcd");
-        assert_eq!(anomalies, ["payload-not-searched"]);
+        let parts = parts_of(&out);
+        assert_eq!(parts[0].2, b"\x01\x02abcd");
+        assert_eq!(parts[1].2, b"efgh");
+        assert!(parts.iter().all(|p| p.3.is_empty()), "{parts:?}");
+        assert_eq!(parts.len(), 2);
+    }
 
-        // Bytes after a hole are not joined to those before it.
+    #[test]
+    fn bytes_after_a_gap_are_another_part_and_the_gap_is_said() {
+        // Bytes after a hole are not joined to those before it, but searched.
         let mut t = FlowTable::new(FlowLimits::default());
         let mut out = Vec::new();
         handshake(&mut t, &mut out, 40009);
@@ -3114,12 +3309,148 @@ mod tests {
             b"after the hole",
         );
         t.finish(&mut out);
-        let (payload, anomalies) = payload_of(&out);
-        assert_eq!(payload, b"\x01\x02ab");
-        assert!(
-            anomalies.iter().any(|k| k == "payload-not-searched"),
-            "{anomalies:?}"
+        let parts = parts_of(&out);
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        assert_eq!(parts[0].2, b"\x01\x02ab");
+        assert_eq!(parts[0].3, ["payload-not-searched"], "the gap after it");
+        assert_eq!(parts[1].2, b"after the hole");
+        assert!(parts[1].3.is_empty());
+    }
+
+    #[test]
+    fn a_long_connection_is_reported_part_by_part_at_each_parts_time() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40016);
+        // A login, its answer, then silence: out at the sweep after a quiet second,
+        // not at the connection's end.
+        seg(&mut t, &mut out, 4, true, 40016, 101, ACK, b"LOGIN imei=1");
+        seg(&mut t, &mut out, 5, false, 40016, 501, ACK, b"OK");
+        assert!(out.is_empty());
+        seg(&mut t, &mut out, 1_100, false, 40016, 503, ACK, b"PING");
+        assert_eq!(parts_of(&out), [(0, 4, b"LOGIN imei=1".to_vec(), vec![])]);
+        // No packet at all: the clock of a live capture gone quiet does the same.
+        let mut quiet = FlowTable::new(FlowLimits::default());
+        let mut early = Vec::new();
+        handshake(&mut quiet, &mut early, 40019);
+        seg(
+            &mut quiet,
+            &mut early,
+            4,
+            true,
+            40019,
+            101,
+            ACK,
+            b"LOGIN imei=1",
         );
+        quiet.tick(Timestamp::from_micros(1_000_500_000), &mut early);
+        assert!(early.is_empty(), "quiet for half a second");
+        quiet.tick(Timestamp::from_micros(1_001_100_000), &mut early);
+        assert_eq!(parts_of(&early), [(0, 4, b"LOGIN imei=1".to_vec(), vec![])]);
+        // A heartbeat every 400 ms: one part until five seconds after its first byte.
+        let mut seq = 113;
+        for i in 0..15 {
+            let n = 2_000 + i * 400;
+            seg(&mut t, &mut out, n, true, 40016, seq, ACK, b"HB");
+            seq += 2;
+        }
+        // A message after a pause of more than a second: a part of its own.
+        seg(
+            &mut t,
+            &mut out,
+            9_000,
+            true,
+            40016,
+            seq,
+            ACK,
+            b"MSG oaid=2",
+        );
+        t.finish(&mut out);
+        let parts = parts_of(&out);
+        let got: Vec<(u64, i64, usize)> = parts.iter().map(|p| (p.0, p.1, p.2.len())).collect();
+        assert_eq!(
+            got,
+            [(0, 4, 12), (1, 2_000, 26), (2, 7_200, 4), (3, 9_000, 10)],
+            "heartbeats from 2.0 s: 13 up to 6.8 s, then a new part at 7.2 s"
+        );
+        assert_eq!(parts[3].2, b"MSG oaid=2");
+        assert!(parts.iter().all(|p| p.3.is_empty()));
+    }
+
+    #[test]
+    fn ssh_is_one_metadata_exchange_however_long_it_lasts() {
+        for server_first in [false, true] {
+            let mut t = FlowTable::new(FlowLimits::default());
+            let mut out = Vec::new();
+            handshake(&mut t, &mut out, 40018);
+            let (mut cseq, mut sseq) = (101, 501);
+            let server_id = b"SSH-2.0-OpenSSH_9.2p1\r\n";
+            if server_first {
+                seg(&mut t, &mut out, 4, false, 40018, sseq, ACK, server_id);
+                sseq += server_id.len() as u32;
+            }
+            seg(
+                &mut t,
+                &mut out,
+                5,
+                true,
+                40018,
+                cseq,
+                ACK,
+                b"SSH-2.0-OpenSSH_9.6\r\n",
+            );
+            cseq += 21;
+            // Keystrokes seconds apart: no parts, nothing searched.
+            for i in 0..10 {
+                seg(
+                    &mut t,
+                    &mut out,
+                    2_000 + i * 1_500,
+                    true,
+                    40018,
+                    cseq,
+                    ACK,
+                    &[0x5a; 36],
+                );
+                cseq += 36;
+            }
+            seg(&mut t, &mut out, 20_000, false, 40018, sseq, ACK, b"x");
+            assert!(out.is_empty(), "{:?}", kinds(&out));
+            t.finish(&mut out);
+            assert_eq!(kinds(&out), ["metadata -"], "server first: {server_first}");
+            assert_eq!(out[0].conn_protocol(), Some(AppProtocol::Ssh));
+            assert!(payload_of(&out).0.is_empty());
+        }
+    }
+
+    #[test]
+    fn bytes_past_the_depth_are_counted_and_said_when_the_connection_ends() {
+        let limits = FlowLimits {
+            max_unparsed_bytes: 4,
+            max_unparsed_depth: 6,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40017);
+        seg(&mut t, &mut out, 4, true, 40017, 101, ACK, b"abcdefghij");
+        seg(&mut t, &mut out, 5, true, 40017, 111, ACK | FIN, b"");
+        seg(&mut t, &mut out, 6, false, 40017, 501, ACK | FIN, b"");
+        let parts = parts_of(&out);
+        let got: Vec<(&[u8], &[String])> = parts.iter().map(|p| (&p.2[..], &p.3[..])).collect();
+        let none: &[String] = &[];
+        assert_eq!(
+            got,
+            [
+                (&b"abcd"[..], none),
+                (&b"ef"[..], none),
+                (&b""[..], &["payload-not-searched".to_string()][..])
+            ]
+        );
+        let FlowEvent::Part { part, .. } = &out[out.len() - 1] else {
+            panic!("{:?}", kinds(&out))
+        };
+        assert_eq!((part.first_frame, part.last_frame), (4, 6), "to the end");
     }
 
     #[test]
@@ -3185,7 +3516,7 @@ mod tests {
     }
 
     #[test]
-    fn a_udp_flow_carries_its_clients_first_datagram() {
+    fn a_udp_flow_carries_its_clients_first_datagram_and_later_ones_in_parts() {
         let mut t = FlowTable::new(FlowLimits::default());
         let mut out = Vec::new();
         dgram(
@@ -3196,16 +3527,24 @@ mod tests {
             50_100,
             b"EVT imei=490154203237518",
         );
-        dgram(
-            &mut t,
-            &mut out,
-            2,
-            true,
-            50_100,
-            b"EVT later, not searched",
-        );
+        assert_eq!(payload_of(&out).0, b"EVT imei=490154203237518", "at once");
+        dgram(&mut t, &mut out, 2, true, 50_100, b"EVT later ");
         dgram(&mut t, &mut out, 3, false, 50_100, b"ACK");
-        assert_eq!(payload_of(&out).0, b"EVT imei=490154203237518");
+        dgram(&mut t, &mut out, 4, true, 50_100, b"oaid=3");
+        // Later datagrams in parts, as a TCP connection's bytes.
+        dgram(&mut t, &mut out, 2_000, true, 50_100, b"EVT much later");
+        let mut fin = Vec::new();
+        t.finish(&mut fin);
+        out.append(&mut fin);
+        let parts: Vec<(u64, Vec<u8>)> = parts_of(&out).into_iter().map(|p| (p.0, p.2)).collect();
+        assert_eq!(
+            parts,
+            [
+                (0, b"EVT imei=490154203237518".to_vec()),
+                (1, b"EVT later oaid=3".to_vec()),
+                (2, b"EVT much later".to_vec())
+            ]
+        );
         // QUIC is encrypted: its Initial is not a payload.
         let (a, _) = quic_initials("app-measurement.com");
         let mut out = Vec::new();
@@ -3651,7 +3990,9 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
     impl FlowEvent {
         fn conn_protocol(&self) -> Option<AppProtocol> {
             match self {
-                FlowEvent::Http { conn, .. } | FlowEvent::Metadata { conn, .. } => conn.protocol,
+                FlowEvent::Http { conn, .. }
+                | FlowEvent::Metadata { conn, .. }
+                | FlowEvent::Part { conn, .. } => conn.protocol,
                 FlowEvent::Dns { .. } => None,
             }
         }

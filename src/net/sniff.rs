@@ -22,6 +22,10 @@
 //!   53 is involved ([`sniff_client_with_ports`]) and the bytes parse as a query
 //!   header with a length prefix that fits. Any content signature wins over the port:
 //!   HTTP on port 53 is HTTP.
+//! - SSH: the identification string of either side, `SSH-2.0-` (or `SSH-1.99-`, a
+//!   server that also speaks SSH 1; RFC 4253 §5.1). Encrypted after the key exchange,
+//!   so nothing in it is searched: such a connection is one metadata exchange, not
+//!   the parts of a protocol no parser reads.
 //! - QUIC (UDP, [`sniff_udp_client`]): a long-header client Initial packet of QUIC v1
 //!   or v2 ([`quic::looks_like_initial`]); any port, 443 is not required. Decrypting
 //!   the packet (which `quic` does next) is the real proof.
@@ -40,6 +44,8 @@ pub enum AppProtocol {
     Quic,
     /// A SOCKS5 client's greeting: the tunnel it opens carries the connection.
     Socks5,
+    /// SSH: recognised, not read (encrypted).
+    Ssh,
     Unknown,
 }
 
@@ -68,6 +74,8 @@ pub fn sniff_client(prefix: &[u8]) -> Sniff {
         h2_preface(prefix),
         tls_record(prefix, &[1]),
         socks5_greeting(prefix),
+        prefix_of(prefix, b"SSH-2.0-", AppProtocol::Ssh),
+        prefix_of(prefix, b"SSH-1.99-", AppProtocol::Ssh),
     ];
     pick(&mut verdicts)
 }
@@ -91,6 +99,8 @@ pub fn sniff_server(prefix: &[u8]) -> Sniff {
         tls_record(prefix, &[2]),
         tls_alert(prefix),
         h2_settings(prefix),
+        prefix_of(prefix, b"SSH-2.0-", AppProtocol::Ssh),
+        prefix_of(prefix, b"SSH-1.99-", AppProtocol::Ssh),
     ];
     pick(&mut verdicts)
 }
@@ -300,8 +310,20 @@ mod tests {
         }
         assert_eq!(sniff_client(b"GETX /"), Sniff::Unknown);
         assert_eq!(sniff_client(b"get /"), Sniff::Unknown);
-        assert_eq!(sniff_client(b"SSH-2.0-OpenSSH"), Sniff::Unknown);
         assert_eq!(sniff_client(b""), Sniff::NeedMore);
+    }
+
+    #[test]
+    fn ssh_by_either_sides_identification() {
+        for id in [
+            &b"SSH-2.0-OpenSSH_9.2p1\r\n"[..],
+            b"SSH-1.99-Cisco-1.25\r\n",
+        ] {
+            check_prefixes(id, sniff_client, AppProtocol::Ssh);
+            check_prefixes(id, sniff_server, AppProtocol::Ssh);
+        }
+        assert_eq!(sniff_client(b"SSH-1.5-old"), Sniff::Unknown);
+        assert_eq!(sniff_client(b"SSH-2.1-"), Sniff::Unknown);
     }
 
     #[test]

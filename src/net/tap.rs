@@ -40,6 +40,7 @@ use crate::net::text;
 use crate::net::tls;
 use crate::net::tls_decrypt::EchOutcome;
 use crate::net::tunnel::UdpTunnelPorts;
+use crate::net::unparsed::Part;
 use crate::net::wpa::WlanKeys;
 
 /// Addresses listed individually in [`TapStats::unknown_clients`]; the rest are
@@ -283,6 +284,13 @@ impl Tap {
         self.drain(out);
     }
 
+    /// The capture's clock has reached `now` with no packet (a live capture gone
+    /// quiet): see [`FlowTable::tick`].
+    pub fn tick(&mut self, now: crate::timestamp::Timestamp, out: &mut dyn FnMut(Exchange)) {
+        self.flows.tick(now, &mut self.events);
+        self.drain(out);
+    }
+
     /// End of input: every open flow is closed and its exchanges handed out, a few
     /// hundred flows at a time (a full table's events at once would take hundreds of
     /// megabytes).
@@ -323,6 +331,14 @@ impl Tap {
                     // Still metadata only (no request was read); the analysis
                     // searches these bytes as the connection's `payload`.
                     x.request_body = payload;
+                    self.emit(x, out);
+                }
+                FlowEvent::Part {
+                    conn,
+                    anomalies,
+                    part,
+                } => {
+                    let x = self.part_exchange(&conn, part, anomalies);
                     self.emit(x, out);
                 }
             }
@@ -514,6 +530,32 @@ impl Tap {
         x.path = String::new();
         x.metadata_only = true;
         x.anomalies = anomalies;
+        x
+    }
+
+    /// A part of the client's bytes in a protocol no parser reads: part 0 is the
+    /// connection's metadata exchange (from its first frame, at its client's first
+    /// byte), each later one an exchange of its own frames at the time of its first
+    /// byte.
+    fn part_exchange(&mut self, conn: &ConnInfo, part: Part, anomalies: Vec<Anomaly>) -> Exchange {
+        let (at, first) = if part.index == 0 {
+            (conn.first_client_data.unwrap_or(part.at), conn.first_frame)
+        } else {
+            (part.at, part.first_frame)
+        };
+        // Part 0 has the discriminator of the metadata exchange it replaces; later
+        // ones count down from it (an unread connection has no request to clash with).
+        let discriminator = u64::MAX - part.index;
+        let mut x = self.base_exchange(conn, (first, part.last_frame), discriminator, at);
+        x.host = self.server_name(conn, at);
+        x.scheme = match conn.proto {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+        .to_string();
+        x.metadata_only = true;
+        x.anomalies = anomalies;
+        x.request_body = part.bytes;
         x
     }
 }

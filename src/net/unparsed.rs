@@ -1,18 +1,34 @@
-//! The client's bytes of a TCP connection in a cleartext protocol no parser reads (a
+//! The client's bytes of a connection in a cleartext protocol no parser reads (a
 //! push or analytics SDK's own protocol), kept for the analysis to search as the
-//! connection's `payload`. Bounded per connection and per flow table: the table's
-//! count is shared by its connections, each adding what it keeps and giving it back
-//! when it hands the bytes out or is dropped.
+//! connection's `payload`. Bounded per part, per connection and per flow table: the
+//! table's count is shared by its connections, each adding what it keeps and giving it
+//! back when it hands the bytes out or is dropped.
+//!
+//! Such a connection may stay open for hours, so its bytes are handed out in
+//! **parts** ([`PayloadParts`]), as the proxy records a tunnel's bursts: a part ends
+//! when the client has sent nothing for [`QUIET`], [`LONGEST_BURST`] after its first
+//! byte, when it holds a part's most bytes, at a gap or at the end. Each part is an
+//! exchange at the time of its first byte, so a message sent after the user refused
+//! is judged at its own time, and a live tap reports it while the connection goes on.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::exchange::Anomaly;
+use crate::timestamp::Timestamp;
 
-/// The client's bytes of a connection in a protocol no parser reads, from its first
-/// byte: at most [`FlowLimits::max_unparsed_bytes`](super::flow::FlowLimits::max_unparsed_bytes), none while the table's
-/// connections together hold [`FlowLimits::max_unparsed_total`](super::flow::FlowLimits::max_unparsed_total), and none after a gap
-/// (what follows a hole is not the stream the search would read as one).
+/// Client silence that ends a part: a protocol's message and its client's follow-ups
+/// within a round trip stay one exchange, and a finding shows within about a second
+/// of the bytes that made it.
+pub const QUIET: Duration = Duration::from_secs(1);
+/// Longest part in time: a client that sends something every second or more often
+/// (a stream, frequent heartbeats) is still reported while it goes on.
+pub const LONGEST_BURST: Duration = Duration::from_secs(5);
+
+/// The client's bytes of one part (or one proxy burst) of a connection in a protocol
+/// no parser reads: at most a given limit, and none while the table's connections
+/// together hold [`FlowLimits::max_unparsed_total`](super::flow::FlowLimits::max_unparsed_total).
 pub struct Unparsed {
     kept: Vec<u8>,
     /// Bytes kept by all connections of the table: this one's share of it is
@@ -29,8 +45,6 @@ enum NotKept {
     Nothing,
     Limit,
     TableFull,
-    /// A gap in the client's bytes: nothing more is kept.
-    Gap,
 }
 
 impl Unparsed {
@@ -46,29 +60,20 @@ impl Unparsed {
     /// The next client bytes: kept while there is room for this connection and for
     /// the table.
     pub fn push(&mut self, bytes: &[u8], limit: usize, table_limit: usize) {
-        let mut take = 0;
-        if self.why != NotKept::Gap {
-            let room = limit.saturating_sub(self.kept.len());
-            let want = bytes.len().min(room);
-            let held = self.held.load(Ordering::Relaxed);
-            take = want.min(table_limit.saturating_sub(held));
-            if take < bytes.len() {
-                self.why = if take < want {
-                    NotKept::TableFull
-                } else {
-                    NotKept::Limit
-                };
-            }
+        let room = limit.saturating_sub(self.kept.len());
+        let want = bytes.len().min(room);
+        let held = self.held.load(Ordering::Relaxed);
+        let take = want.min(table_limit.saturating_sub(held));
+        if take < bytes.len() {
+            self.why = if take < want {
+                NotKept::TableFull
+            } else {
+                NotKept::Limit
+            };
         }
         self.held.fetch_add(take, Ordering::Relaxed);
         self.kept.extend_from_slice(&bytes[..take]);
         self.not_kept = self.not_kept.saturating_add((bytes.len() - take) as u64);
-    }
-
-    /// Lost client bytes: nothing after them is kept.
-    pub fn gap(&mut self, len: u64) {
-        self.why = NotKept::Gap;
-        self.not_kept = self.not_kept.saturating_add(len);
     }
 
     /// The kept bytes, handed out (their count leaves the table's).
@@ -83,7 +88,6 @@ impl Unparsed {
             NotKept::Nothing => return None,
             NotKept::Limit => "past the limit",
             NotKept::TableFull => "the table's connections held as many as allowed",
-            NotKept::Gap => "from a gap in them on",
         };
         Some(Anomaly::new(
             "payload-not-searched",
@@ -99,6 +103,242 @@ impl Unparsed {
 impl Drop for Unparsed {
     fn drop(&mut self) {
         self.held.fetch_sub(self.kept.len(), Ordering::Relaxed);
+    }
+}
+
+/// Bounds of [`PayloadParts`].
+#[derive(Debug, Clone, Copy)]
+pub struct PartLimits {
+    /// Most client bytes of one part ([`FlowLimits::max_unparsed_bytes`](super::flow::FlowLimits::max_unparsed_bytes)).
+    pub part: usize,
+    /// Client bytes searched per connection over all its parts ([`FlowLimits::max_unparsed_depth`](super::flow::FlowLimits::max_unparsed_depth)).
+    pub depth: usize,
+    /// Bytes kept by all connections of the table at once ([`FlowLimits::max_unparsed_total`](super::flow::FlowLimits::max_unparsed_total)).
+    pub table: usize,
+}
+
+/// One part of a connection's client bytes, to become a metadata-only exchange.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Place among the connection's parts, from 0.
+    pub index: u64,
+    /// Capture time and frame of its first byte (of a part without bytes, of the
+    /// first byte it reports as not searched), and the frame of its last.
+    pub at: Timestamp,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub bytes: Vec<u8>,
+    /// Why client bytes were not searched, said by the part that follows them.
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// The part being filled.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    first: (Timestamp, u64),
+    last: (Timestamp, u64),
+    /// Client bytes given to this part (kept, or not for want of the table's room).
+    offered: usize,
+}
+
+/// The client's bytes of one connection cut into [`Part`]s on the capture's clock
+/// (see the module docs). Bytes past the connection's depth are counted and reported
+/// by one last part without bytes when it ends; bytes lost in a gap, by the part
+/// before them (or, when there is none, the one after). Searching resumes after a gap.
+pub struct PayloadParts {
+    current: Unparsed,
+    held: Arc<AtomicUsize>,
+    span: Option<Span>,
+    /// Client bytes given to parts so far (the depth used).
+    offered: usize,
+    /// Parts handed out.
+    handed_out: u64,
+    /// Client bytes lost in gaps since the last part handed out, and the time and
+    /// frame of the first gap among them.
+    lost: u64,
+    lost_at: Option<(Timestamp, u64)>,
+    /// Client bytes past the depth, and time and frame of the first of them.
+    past_depth: u64,
+    past_depth_from: Option<(Timestamp, u64)>,
+}
+
+impl PayloadParts {
+    /// `held`: the table's count of kept bytes.
+    pub fn new(held: Arc<AtomicUsize>) -> Self {
+        PayloadParts {
+            current: Unparsed::new(Arc::clone(&held)),
+            held,
+            span: None,
+            offered: 0,
+            handed_out: 0,
+            lost: 0,
+            lost_at: None,
+            past_depth: 0,
+            past_depth_from: None,
+        }
+    }
+
+    /// Parts of a flow whose first `offered` bytes already went out as part 0 (a UDP
+    /// flow's first datagram, reported with the flow at once).
+    pub fn after_first(held: Arc<AtomicUsize>, offered: usize) -> Self {
+        PayloadParts {
+            offered,
+            handed_out: 1,
+            ..PayloadParts::new(held)
+        }
+    }
+
+    /// Parts handed out so far.
+    pub fn handed_out(&self) -> u64 {
+        self.handed_out
+    }
+
+    /// The client's next bytes, carried by the segment (or datagram) of `at` (time,
+    /// frame). The current part goes out first if it is due by then, and whenever it
+    /// fills.
+    pub fn push(
+        &mut self,
+        bytes: &[u8],
+        at: (Timestamp, u64),
+        limits: PartLimits,
+        out: &mut Vec<Part>,
+    ) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.hand_out_if_due(at.0, out);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let depth_left = limits.depth.saturating_sub(self.offered);
+            if depth_left == 0 {
+                self.past_depth = self.past_depth.saturating_add(rest.len() as u64);
+                self.past_depth_from.get_or_insert(at);
+                return;
+            }
+            let span = self.span.get_or_insert(Span {
+                first: at,
+                last: at,
+                offered: 0,
+            });
+            let room = limits.part.saturating_sub(span.offered).min(depth_left);
+            let (chunk, after) = rest.split_at(rest.len().min(room.max(1)));
+            span.offered += chunk.len();
+            span.last = at;
+            let full = span.offered >= limits.part;
+            self.offered += chunk.len();
+            self.current.push(chunk, limits.part, limits.table);
+            if full {
+                self.hand_out(out);
+            }
+            rest = after;
+        }
+    }
+
+    /// `len` client bytes lost, carried by the segment of `at`: the part before them
+    /// goes out saying so (else the next part says it).
+    pub fn gap(&mut self, len: u64, at: (Timestamp, u64), out: &mut Vec<Part>) {
+        if len == 0 {
+            return;
+        }
+        self.lost = self.lost.saturating_add(len);
+        self.lost_at.get_or_insert(at);
+        self.hand_out(out);
+    }
+
+    /// Whether the current part is due at capture time `now`: the client has sent
+    /// nothing for [`QUIET`], or it began [`LONGEST_BURST`] ago. (Capture time may
+    /// step back; then nothing is due.)
+    pub fn due(&self, now: Timestamp) -> bool {
+        let Some(span) = &self.span else {
+            return false;
+        };
+        let since =
+            |t: Timestamp| u128::try_from(now.micros().saturating_sub(t.micros())).unwrap_or(0);
+        since(span.last.0) >= QUIET.as_micros() || since(span.first.0) >= LONGEST_BURST.as_micros()
+    }
+
+    /// Hands the current part out if it is [`due`](Self::due) at `now`.
+    pub fn hand_out_if_due(&mut self, now: Timestamp, out: &mut Vec<Part>) {
+        if self.due(now) {
+            self.hand_out(out);
+        }
+    }
+
+    /// The connection ended: its current part goes out, then, if client bytes went
+    /// unsearched after it (past the depth, or lost in a gap at the end), one part
+    /// without bytes saying so, at the time of the first of them.
+    pub fn finish(&mut self, out: &mut Vec<Part>) {
+        self.hand_out(out);
+        let from = match (self.lost_at, self.past_depth_from.take()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut anomalies: Vec<Anomaly> = self.lost_anomaly().into_iter().collect();
+        if self.past_depth > 0 {
+            anomalies.push(Anomaly::new(
+                "payload-not-searched",
+                format!(
+                    "{} of the client's bytes in an unknown protocol not searched (past the connection's first {} searched, in the exchanges before this one)",
+                    std::mem::take(&mut self.past_depth),
+                    self.offered
+                ),
+            ));
+        }
+        if let Some((at, frame)) = from {
+            self.push_part(at, frame, frame, Vec::new(), anomalies, out);
+        }
+    }
+
+    /// What was lost in gaps since the last part, said once.
+    fn lost_anomaly(&mut self) -> Option<Anomaly> {
+        self.lost_at = None;
+        if self.lost == 0 {
+            return None;
+        }
+        let lost = std::mem::take(&mut self.lost);
+        Some(Anomaly::new(
+            "payload-not-searched",
+            format!("{lost} of the client's bytes in an unknown protocol lost in a gap"),
+        ))
+    }
+
+    fn hand_out(&mut self, out: &mut Vec<Part>) {
+        let Some(span) = self.span.take() else {
+            return;
+        };
+        let mut current =
+            std::mem::replace(&mut self.current, Unparsed::new(Arc::clone(&self.held)));
+        let mut anomalies: Vec<Anomaly> = current.not_kept().into_iter().collect();
+        anomalies.extend(self.lost_anomaly());
+        let bytes = current.take();
+        self.push_part(
+            span.first.0,
+            span.first.1,
+            span.last.1,
+            bytes,
+            anomalies,
+            out,
+        );
+    }
+
+    fn push_part(
+        &mut self,
+        at: Timestamp,
+        first_frame: u64,
+        last_frame: u64,
+        bytes: Vec<u8>,
+        anomalies: Vec<Anomaly>,
+        out: &mut Vec<Part>,
+    ) {
+        out.push(Part {
+            index: self.handed_out,
+            at,
+            first_frame,
+            last_frame,
+            bytes,
+            anomalies,
+        });
+        self.handed_out += 1;
     }
 }
 
@@ -130,24 +370,172 @@ mod tests {
         );
     }
 
+    fn limits() -> PartLimits {
+        PartLimits {
+            part: 4,
+            depth: 10,
+            table: 100,
+        }
+    }
+
+    fn t(ms: i64) -> Timestamp {
+        Timestamp::from_micros(ms * 1_000)
+    }
+
+    /// (index, time in ms, first frame, last frame, bytes, anomaly kinds).
+    fn rows(parts: &[Part]) -> Vec<(u64, i64, u64, u64, String, Vec<String>)> {
+        parts
+            .iter()
+            .map(|p| {
+                (
+                    p.index,
+                    p.at.micros() / 1_000,
+                    p.first_frame,
+                    p.last_frame,
+                    String::from_utf8_lossy(&p.bytes).into_owned(),
+                    p.anomalies.iter().map(|a| a.kind.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
     #[test]
-    fn nothing_after_a_gap() {
+    fn parts_end_when_full_quiet_long_or_at_the_end() {
         let held = Arc::new(AtomicUsize::new(0));
-        let mut u = Unparsed::new(held);
-        u.push(b"ab", 100, 100);
-        u.gap(5);
-        u.push(b"cd", 100, 100);
-        assert_eq!(u.kept, b"ab");
-        let anomaly = u.not_kept().expect("an anomaly");
-        assert_eq!(anomaly.kind, "payload-not-searched");
+        let mut p = PayloadParts::new(Arc::clone(&held));
+        let mut out = Vec::new();
+        let big = PartLimits {
+            part: 100,
+            depth: 1000,
+            table: 1000,
+        };
+        p.push(b"abcdef", (t(0), 1), limits(), &mut out);
+        assert_eq!(rows(&out), [(0, 0, 1, 1, "abcd".into(), vec![])], "full");
+        assert_eq!(held.load(Ordering::Relaxed), 2, "ef is held");
+        // Quiet for a second: due, and handed out before later bytes join it.
+        assert!(!p.due(t(999)));
+        assert!(p.due(t(1_000)));
+        p.push(b"g", (t(1_500), 2), big, &mut out);
+        assert_eq!(rows(&out[1..]), [(1, 0, 1, 1, "ef".into(), vec![])]);
+        // Busy for five seconds: due even though never quiet.
+        for i in 1..=10 {
+            p.push(b"h", (t(1_500 + i * 500), 2 + i as u64), big, &mut out);
+        }
+        assert_eq!(out.len(), 3, "at 6.5 s the part begun at 1.5 s went out");
+        assert_eq!(
+            rows(&out[2..]),
+            [(2, 1_500, 2, 11, "ghhhhhhhhh".into(), vec![])]
+        );
         assert!(
-            anomaly.detail.starts_with("7 of the client's bytes"),
-            "{}",
-            anomaly.detail
+            !p.due(t(6_000)),
+            "capture time stepping back is not a pause"
+        );
+        p.finish(&mut out);
+        assert_eq!(rows(&out[3..]), [(3, 6_500, 12, 12, "h".into(), vec![])]);
+        assert_eq!(held.load(Ordering::Relaxed), 0, "all handed out");
+        p.finish(&mut out);
+        assert_eq!(out.len(), 4, "nothing more");
+    }
+
+    #[test]
+    fn the_depth_bounds_what_is_searched_and_the_end_says_the_rest() {
+        let mut p = PayloadParts::new(Arc::new(AtomicUsize::new(0)));
+        let mut out = Vec::new();
+        p.push(b"0123456789", (t(0), 1), limits(), &mut out);
+        p.push(b"abc", (t(10), 2), limits(), &mut out);
+        p.push(b"de", (t(20), 3), limits(), &mut out);
+        p.finish(&mut out);
+        let rows = rows(&out);
+        assert_eq!(
+            rows.iter().map(|r| r.4.as_str()).collect::<Vec<_>>(),
+            ["0123", "4567", "89", ""]
         );
         assert_eq!(
-            Unparsed::new(Arc::new(AtomicUsize::new(0))).not_kept(),
-            None
+            (rows[3].1, rows[3].2, &rows[3].5[..]),
+            (10, 2, &["payload-not-searched".to_string()][..]),
+            "at the first byte not searched"
+        );
+        assert!(out[3].anomalies[0]
+            .detail
+            .starts_with("5 of the client's bytes"));
+    }
+
+    #[test]
+    fn a_gap_is_said_by_the_part_before_it_else_by_the_next() {
+        let mut p = PayloadParts::new(Arc::new(AtomicUsize::new(0)));
+        let mut out = Vec::new();
+        p.push(b"ab", (t(0), 1), limits(), &mut out);
+        p.gap(7, (t(5), 2), &mut out);
+        assert_eq!(
+            rows(&out),
+            [(0, 0, 1, 1, "ab".into(), vec!["payload-not-searched".into()])]
+        );
+        assert!(out[0].anomalies[0]
+            .detail
+            .starts_with("7 of the client's bytes"));
+        // A gap with no part before it (just handed out): the next part says it.
+        p.gap(3, (t(6), 3), &mut out);
+        p.push(b"cd", (t(7), 4), limits(), &mut out);
+        assert_eq!(out.len(), 1, "no part before the gap, and cd is not due");
+        p.finish(&mut out);
+        assert_eq!(
+            rows(&out[1..]),
+            [(1, 7, 4, 4, "cd".into(), vec!["payload-not-searched".into()])]
+        );
+        // A gap at the very end: one last part without bytes says it.
+        p.gap(2, (t(9), 5), &mut out);
+        p.finish(&mut out);
+        assert_eq!(
+            rows(&out[2..]),
+            [(
+                2,
+                9,
+                5,
+                5,
+                String::new(),
+                vec!["payload-not-searched".into()]
+            )]
+        );
+    }
+
+    #[test]
+    fn a_full_table_keeps_nothing_more_but_parts_still_go_out() {
+        let held = Arc::new(AtomicUsize::new(0));
+        let mut a = PayloadParts::new(Arc::clone(&held));
+        let mut b = PayloadParts::new(Arc::clone(&held));
+        let small = PartLimits {
+            part: 8,
+            depth: 100,
+            table: 5,
+        };
+        let mut out = Vec::new();
+        a.push(b"aaaa", (t(0), 1), small, &mut out);
+        b.push(b"bbbb", (t(0), 2), small, &mut out);
+        b.finish(&mut out);
+        assert_eq!(
+            rows(&out),
+            [(0, 0, 2, 2, "b".into(), vec!["payload-not-searched".into()])]
+        );
+        a.finish(&mut out);
+        assert_eq!(held.load(Ordering::Relaxed), 0);
+        // UDP: part 0 went out with the flow; the next is part 1, its depth used.
+        let mut u = PayloadParts::after_first(Arc::clone(&held), 99);
+        u.push(b"xyz", (t(0), 3), small, &mut out);
+        u.finish(&mut out);
+        let last = out.len() - 2;
+        assert_eq!(
+            rows(&out[last..]),
+            [
+                (1, 0, 3, 3, "x".into(), vec![]),
+                (
+                    2,
+                    0,
+                    3,
+                    3,
+                    String::new(),
+                    vec!["payload-not-searched".into()]
+                ),
+            ]
         );
     }
 }

@@ -87,7 +87,7 @@ use super::coalesce::{Coalesce, LastResponse, ShutdownWrite};
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
 use super::head;
 use super::{ca, pool, unparsed_tunnel, upstream, Shared};
-use crate::net::sniff::{sniff_client, AppProtocol, Sniff, H2_PREFACE};
+use crate::net::sniff::{sniff_client, sniff_server, AppProtocol, Sniff, H2_PREFACE};
 use crate::net::socks;
 
 /// Bytes of a TLS ClientHello read, at most, before the connection is dropped (a
@@ -1166,8 +1166,14 @@ async fn pass_through_recorded<I>(
             None => return,
         },
     };
+    // SSH is encrypted: recorded as a contact, its bytes not searched (as the tap).
+    let ssh = sniff_client(io.prefix()) == Sniff::Known(AppProtocol::Ssh)
+        || sniff_server(&greeting) == Sniff::Known(AppProtocol::Ssh);
     let (client, stop) = (scope.addr(), t.stopping());
-    unparsed_tunnel::relay(&t.shared, client, &authority, io, server, &greeting, stop).await;
+    unparsed_tunnel::relay(
+        &t.shared, client, &authority, io, server, &greeting, !ssh, stop,
+    )
+    .await;
 }
 
 /// True for an HTTP/1.1 WebSocket upgrade request.

@@ -1,20 +1,22 @@
 //! A tunnel (`CONNECT` or SOCKS5) in a protocol the proxy does not read: neither TLS
 //! nor HTTP, such as a push or analytics SDK's own long connection. It is passed
-//! through untouched while the client's bytes are kept, up to the tap's 64 KiB per
-//! connection ([`Unparsed`]; 64 MiB for all tunnels at once), and recorded as
-//! metadata-only exchanges (scheme `tcp`, as the tap names such a connection) whose
-//! `request_body` the analysis searches as the connection's `payload`: an
-//! identifier a phone sends that way through the proxy gives the finding the tap
-//! gives for it in a capture.
+//! through untouched while the client's bytes are kept, as the tap keeps those of such
+//! a connection (`net::unparsed`: up to 1 MiB searched per connection, 64 KiB per
+//! exchange, 64 MiB for all tunnels at once), and recorded as metadata-only exchanges
+//! (scheme `tcp`, as the tap names such a connection) whose `request_body` the
+//! analysis searches as the connection's `payload`: an identifier a phone sends that
+//! way through the proxy gives the finding the tap gives for it in a capture.
 //!
 //! Recorded as it goes, not when the tunnel ends (such a connection may stay open
-//! for hours): the client's bytes are cut into **bursts**, a burst ending when the
-//! client has sent nothing for [`QUIET`] (or [`LONGEST_BURST`] after its first byte,
-//! for a client that never pauses that long), and each burst is one exchange at the
-//! time of its first byte. The client's bytes past the tunnel's 64 KiB are counted,
-//! and said not to be searched by one last exchange when the tunnel ends; a tunnel
-//! whose client sent nothing is one exchange with no payload when it ends.
+//! for hours): the client's bytes are cut into **bursts** (the tap's parts, on the
+//! wall clock), a burst ending when the client has sent nothing for [`QUIET`], or
+//! [`LONGEST_BURST`] after its first byte (for a client that never pauses that long),
+//! or when it holds 64 KiB; each burst is one exchange at the time of its first
+//! byte. The client's bytes past the tunnel's 1 MiB are counted, and said not to be
+//! searched by one last exchange when the tunnel ends; a tunnel whose client sent
+//! nothing is one exchange with no payload when it ends.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -33,23 +35,18 @@ use super::handler::norm_host;
 use super::upstream::UpstreamStream;
 use super::{lock, Shared};
 use crate::exchange::{Anomaly, Exchange, SourceKind};
-use crate::net::flow::{DEFAULT_MAX_UNPARSED_BYTES, DEFAULT_MAX_UNPARSED_TOTAL};
-use crate::net::unparsed::Unparsed;
+use crate::net::flow::{
+    DEFAULT_MAX_UNPARSED_BYTES, DEFAULT_MAX_UNPARSED_DEPTH, DEFAULT_MAX_UNPARSED_TOTAL,
+};
+use crate::net::unparsed::{Unparsed, LONGEST_BURST, QUIET};
 use crate::timestamp::Timestamp;
-
-/// Client silence that ends a burst: a protocol's message and its client's
-/// follow-ups within a round trip stay one exchange, and a finding still shows
-/// within about a second of the bytes that made it.
-const QUIET: Duration = Duration::from_secs(1);
-/// Longest burst: a client that sends something every second or more often (a
-/// stream, frequent heartbeats) is still reported while it goes on.
-const LONGEST_BURST: Duration = Duration::from_secs(5);
 
 /// The client's bytes of one tunnel not yet recorded, shared by the side that reads
 /// them and the one that records them.
 struct Bursts {
     state: Mutex<State>,
-    /// Told when a burst starts, so that an idle tunnel waits without a timer.
+    /// Told when a burst starts or fills, so that an idle tunnel waits without a
+    /// timer and a full burst is recorded at once.
     started: Notify,
     /// Bytes kept by all tunnels' bursts together ([`DEFAULT_MAX_UNPARSED_TOTAL`]).
     held: Arc<AtomicUsize>,
@@ -63,8 +60,13 @@ struct State {
     /// Time of the current burst's first byte, and when it is due to be recorded
     /// at the latest; `None` between bursts.
     burst_at: Option<(Timestamp, Instant)>,
+    /// Client bytes given to the current burst (kept, or not for want of room).
+    burst_len: usize,
+    /// Bursts that filled ([`DEFAULT_MAX_UNPARSED_BYTES`]), due at once: at most the
+    /// budget's worth, and counted in the table's total until recorded.
+    full: VecDeque<(Timestamp, Unparsed)>,
     last_read: Instant,
-    /// Bytes the tunnel may still keep, over all its bursts.
+    /// Bytes the tunnel may still search, over all its bursts.
     budget: usize,
     /// Bursts recorded so far.
     recorded: u64,
@@ -86,13 +88,23 @@ impl Bursts {
         Bursts::timed(held, QUIET, LONGEST_BURST)
     }
 
+    /// Bursts of a tunnel whose bytes are not searched (SSH, encrypted): it is
+    /// recorded as one exchange without payload when it ends, a contact.
+    fn unsearched(held: Arc<AtomicUsize>) -> Bursts {
+        let bursts = Bursts::new(held);
+        lock(&bursts.state).budget = 0;
+        bursts
+    }
+
     fn timed(held: Arc<AtomicUsize>, quiet: Duration, longest: Duration) -> Bursts {
         Bursts {
             state: Mutex::new(State {
                 burst: Unparsed::new(held.clone()),
                 burst_at: None,
+                burst_len: 0,
+                full: VecDeque::new(),
                 last_read: Instant::now(),
-                budget: DEFAULT_MAX_UNPARSED_BYTES,
+                budget: DEFAULT_MAX_UNPARSED_DEPTH,
                 recorded: 0,
                 unsearched: 0,
                 unsearched_at: None,
@@ -105,28 +117,49 @@ impl Bursts {
     }
 
     fn read(&self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
         let mut s = lock(&self.state);
-        if s.budget == 0 {
-            s.unsearched = s.unsearched.saturating_add(bytes.len() as u64);
-            s.unsearched_at.get_or_insert_with(Timestamp::now);
-            return;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if s.budget == 0 {
+                s.unsearched = s.unsearched.saturating_add(rest.len() as u64);
+                s.unsearched_at.get_or_insert_with(Timestamp::now);
+                return;
+            }
+            s.last_read = Instant::now();
+            if s.burst_at.is_none() {
+                s.burst_at = Some((Timestamp::now(), s.last_read + self.longest));
+                self.started.notify_one();
+            }
+            let room = (DEFAULT_MAX_UNPARSED_BYTES - s.burst_len).min(s.budget);
+            let (chunk, after) = rest.split_at(rest.len().min(room));
+            s.burst.push(
+                chunk,
+                DEFAULT_MAX_UNPARSED_BYTES,
+                DEFAULT_MAX_UNPARSED_TOTAL,
+            );
+            s.burst_len += chunk.len();
+            s.budget -= chunk.len();
+            if s.burst_len >= DEFAULT_MAX_UNPARSED_BYTES {
+                // Full: due at once; the next bytes start another burst.
+                let burst = std::mem::replace(&mut s.burst, Unparsed::new(self.held.clone()));
+                if let Some((at, _)) = s.burst_at.take() {
+                    s.full.push_back((at, burst));
+                }
+                s.burst_len = 0;
+                self.started.notify_one();
+            }
+            rest = after;
         }
-        s.last_read = Instant::now();
-        if s.burst_at.is_none() {
-            s.burst_at = Some((Timestamp::now(), s.last_read + self.longest));
-            self.started.notify_one();
-        }
-        let budget = s.budget;
-        s.burst.push(bytes, budget, DEFAULT_MAX_UNPARSED_TOTAL);
     }
 
-    /// When the current burst is due to be recorded: once quiet for [`QUIET`], or
-    /// [`LONGEST_BURST`] after its first byte; `None` between bursts.
+    /// When the next burst is due to be recorded: now for a full one, else once
+    /// quiet for [`QUIET`], or [`LONGEST_BURST`] after its first byte; `None` between
+    /// bursts.
     fn due_at(&self) -> Option<Instant> {
         let s = lock(&self.state);
+        if !s.full.is_empty() {
+            return Some(Instant::now());
+        }
         s.burst_at
             .map(|(_, latest)| (s.last_read + self.quiet).min(latest))
     }
@@ -140,16 +173,22 @@ impl Bursts {
     /// `ended`).
     fn take(&self, ended: bool) -> Option<Burst> {
         let mut s = lock(&self.state);
-        let (at, latest) = s.burst_at?;
-        if !ended && (s.last_read + self.quiet).min(latest) > Instant::now() {
-            return None;
-        }
-        s.burst_at = None;
-        // The next burst starts with nothing counted against it.
-        let mut burst = std::mem::replace(&mut s.burst, Unparsed::new(self.held.clone()));
+        let (at, mut burst) = match s.full.pop_front() {
+            Some(full) => full,
+            None => {
+                let (at, latest) = s.burst_at?;
+                if !ended && (s.last_read + self.quiet).min(latest) > Instant::now() {
+                    return None;
+                }
+                s.burst_at = None;
+                s.burst_len = 0;
+                // The next burst starts with nothing counted against it.
+                let burst = std::mem::replace(&mut s.burst, Unparsed::new(self.held.clone()));
+                (at, burst)
+            }
+        };
         let anomaly = burst.not_kept();
         let bytes = burst.take();
-        s.budget = s.budget.saturating_sub(bytes.len());
         s.recorded += 1;
         Some(Burst { at, bytes, anomaly })
     }
@@ -175,7 +214,7 @@ impl Bursts {
                 format!(
                     "{} of the client's bytes in an unknown protocol not searched (past the tunnel's first {} KiB, searched in the exchanges before this one)",
                     s.unsearched,
-                    DEFAULT_MAX_UNPARSED_BYTES >> 10
+                    DEFAULT_MAX_UNPARSED_DEPTH >> 10
                 ),
             )),
         })
@@ -184,7 +223,9 @@ impl Bursts {
 
 /// Passes the tunnel of `client` to `authority` through, `greeting` (what the
 /// server said first) to the client first, then both ways until either side closes
-/// or `stop` completes, recording the client's bursts as they end.
+/// or `stop` completes, recording the client's bursts as they end (or, when not
+/// `searched`, the tunnel as one contact when it ends).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn relay<I>(
     shared: &Shared,
     client: SocketAddr,
@@ -192,12 +233,18 @@ pub(crate) async fn relay<I>(
     io: I,
     mut server: UpstreamStream,
     greeting: &[u8],
+    searched: bool,
     stop: impl Future<Output = ()>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let opened_at = Timestamp::now();
-    let bursts = Bursts::new(shared.unparsed_held.clone());
+    let held = shared.unparsed_held.clone();
+    let bursts = if searched {
+        Bursts::new(held)
+    } else {
+        Bursts::unsearched(held)
+    };
     let mut io = KeptReads {
         inner: io,
         bursts: &bursts,
@@ -211,7 +258,8 @@ pub(crate) async fn relay<I>(
             tokio::select! {
                 _ = &mut copy => break,
                 () = &mut stop => break,
-                () = bursts.started(), if due_at.is_none() => {}
+                // A burst began, or one filled: look again at what is due.
+                () = bursts.started() => {}
                 () = tokio::time::sleep_until(due_at.unwrap_or_else(Instant::now)), if due_at.is_some() => {
                     if let Some(burst) = bursts.take(false) {
                         record(burst);
@@ -220,10 +268,10 @@ pub(crate) async fn relay<I>(
             }
         }
     }
-    for burst in [bursts.take(true), bursts.end(opened_at)]
-        .into_iter()
-        .flatten()
-    {
+    while let Some(burst) = bursts.take(true) {
+        record(burst);
+    }
+    if let Some(burst) = bursts.end(opened_at) {
         record(burst);
     }
 }
@@ -351,30 +399,64 @@ mod tests {
     }
 
     #[test]
-    fn bursts_share_the_tunnels_64_kib_and_the_rest_is_said_unsearched() {
+    fn a_full_burst_is_due_at_once_and_the_rest_starts_another() {
         let (b, held) = bursts();
         b.read(&[1; 10]);
-        assert_eq!(b.take(true).unwrap().bytes.len(), 10);
+        assert!(b.take(false).is_none(), "not quiet yet");
         b.read(&vec![2; 70_000]);
+        assert!(b.due_at().is_some_and(|t| t <= Instant::now()));
+        let first = b.take(false).unwrap();
+        assert_eq!(first.bytes.len(), DEFAULT_MAX_UNPARSED_BYTES);
+        assert!(first.anomaly.is_none());
+        assert!(b.take(false).is_none(), "the rest is a burst not yet due");
         let second = b.take(true).unwrap();
-        assert_eq!(second.bytes.len(), DEFAULT_MAX_UNPARSED_BYTES - 10);
-        let detail = second.anomaly.unwrap().detail;
-        let past = 70_000 - (DEFAULT_MAX_UNPARSED_BYTES - 10);
-        assert!(detail.starts_with(&format!("{past} of")), "{detail}");
+        assert_eq!(second.bytes.len(), 70_010 - DEFAULT_MAX_UNPARSED_BYTES);
+        assert_eq!(held.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn bursts_share_the_tunnels_depth_and_the_rest_is_said_unsearched() {
+        let (b, held) = bursts();
+        let chunk = vec![3; 100_000];
+        for _ in 0..11 {
+            b.read(&chunk);
+        }
+        let mut searched = 0;
+        while let Some(burst) = b.take(true) {
+            assert!(burst.bytes.len() <= DEFAULT_MAX_UNPARSED_BYTES);
+            assert!(burst.anomaly.is_none());
+            searched += burst.bytes.len();
+        }
+        assert_eq!(searched, DEFAULT_MAX_UNPARSED_DEPTH);
         // Spent: no more bursts, only a count.
         b.read(b"ping");
-        b.read(b"pong");
         assert!(b.due_at().is_none() && b.take(true).is_none());
         let last = b.end(Timestamp::now()).unwrap();
         assert!(last.bytes.is_empty());
         let last = last.anomaly.unwrap();
         assert_eq!(last.kind, "payload-not-searched");
+        let past = 11 * 100_000 + 4 - DEFAULT_MAX_UNPARSED_DEPTH;
         assert!(
-            last.detail.starts_with("8 of the client's bytes"),
+            last.detail
+                .starts_with(&format!("{past} of the client's bytes")),
             "{}",
             last.detail
         );
         assert_eq!(held.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn an_unsearched_tunnel_is_one_contact_when_it_ends() {
+        let held = Arc::new(AtomicUsize::new(0));
+        let b = Bursts::unsearched(held.clone());
+        b.read(b"SSH-2.0-OpenSSH_9.6\r\n");
+        b.read(&[0x5a; 36]);
+        assert!(b.due_at().is_none() && b.take(true).is_none());
+        assert_eq!(held.load(Ordering::Relaxed), 0, "nothing kept");
+        let at = Timestamp::now();
+        let contact = b.end(at).unwrap();
+        assert_eq!(contact.at, at);
+        assert!(contact.bytes.is_empty() && contact.anomaly.is_none());
     }
 
     #[test]

@@ -70,6 +70,10 @@ const IDLE_SLEEP: Duration = Duration::from_millis(5);
 /// Longest time packets wait in the evidence ring's write buffer: what a crash
 /// (`kill -9`, power aside) can lose of the file being written.
 pub const RING_FLUSH: Duration = Duration::from_secs(1);
+/// How far the tap's clock stays behind the source's while it is quiet (see
+/// [`QuietClock`]): a packet read late by up to this much still finds the tap as a
+/// file read would.
+const QUIET_CLOCK_MARGIN: Duration = Duration::from_secs(1);
 
 /// Where the packets come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -924,6 +928,30 @@ struct Outlet<'c> {
     consumer: &'c mut dyn FnMut(Exchange),
 }
 
+/// The capture's clock while no packet comes: the time stamp of the last packet read
+/// plus the time since, less [`QUIET_CLOCK_MARGIN`]. Derived from the source's own
+/// time stamps, so a source whose clock differs from this machine's (a phone
+/// streaming its capture) is not judged by this machine's clock.
+#[derive(Default)]
+struct QuietClock {
+    last: Option<(Timestamp, Instant)>,
+}
+
+impl QuietClock {
+    fn packet(&mut self, ts: Timestamp) {
+        self.last = Some((ts, Instant::now()));
+    }
+
+    /// The time the tap may advance to now, once the source has been quiet for
+    /// longer than the margin.
+    fn now(&self) -> Option<Timestamp> {
+        let (ts, at) = self.last?;
+        let quiet = at.elapsed().checked_sub(QUIET_CLOCK_MARGIN)?;
+        let micros = i64::try_from(quiet.as_micros()).ok()?;
+        Some(Timestamp::from_micros(ts.micros().saturating_add(micros)))
+    }
+}
+
 impl Outlet<'_> {
     /// One packet. A packet the ring could not write is not analysed: a finding
     /// without its packets would not hold up.
@@ -1069,6 +1097,7 @@ pub fn capture(
         ..CaptureSummary::default()
     };
     let clock = Instant::now();
+    let mut quiet_clock = QuietClock::default();
     let mut number = 0u64;
     let mut failure: Option<LiveError> = None;
     let mut not_copied = 0u64;
@@ -1115,6 +1144,7 @@ pub fn capture(
         let kept = match item {
             Item::Frame(frame) => {
                 number += 1;
+                quiet_clock.packet(frame.ts);
                 let frame = Frame { number, ..frame };
                 if followed.is_empty() {
                     outlet.deliver(&frame, ring.as_mut(), &mut tap)
@@ -1159,7 +1189,17 @@ pub fn capture(
                     None => Ok(()),
                 }
             }
-            Item::Idle => Ok(()),
+            Item::Idle => {
+                // Quiet: what falls due meanwhile (a client's part, an idle
+                // connection) happens now, not at the next packet; not while packets
+                // are held back, which come before it.
+                if delayed.len() == 0 {
+                    if let Some(now) = quiet_clock.now() {
+                        tap.tick(now, outlet.consumer);
+                    }
+                }
+                Ok(())
+            }
             Item::End(cut) => {
                 read.truncated_at = cut;
                 break;
@@ -1240,6 +1280,18 @@ pub fn capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quiet_clock_runs_from_the_last_packet_less_the_margin() {
+        let mut clock = QuietClock::default();
+        assert_eq!(clock.now(), None, "no packet yet");
+        clock.packet(Timestamp::from_micros(5_000_000));
+        assert_eq!(clock.now(), None, "not quiet for the margin yet");
+        let three_ago = Instant::now().checked_sub(Duration::from_secs(3)).unwrap();
+        clock.last = Some((Timestamp::from_micros(5_000_000), three_ago));
+        let now = clock.now().unwrap().micros();
+        assert!((7_000_000..7_100_000).contains(&now), "{now}");
+    }
     use std::io::Write;
 
     fn line(n: u8) -> String {
