@@ -12,9 +12,10 @@
 #      SYN_CONNECTIONS=n for the `syn` shape (default 100000, the flow table's size),
 #      TLS_CONNECTIONS=n for the `tls` shape (default 20000; consentry reads it with
 #      an empty key log, so that every TLS connection gets a decryptor),
-#      SHAPES="open pending claim syn tls" (default: these), TOOLS="consentry tshark".
+#      SHAPES="open pending claim syn tls raw" (default: these), TOOLS="consentry tshark".
 # Prints a markdown table: shape, capture MB, tool, wall s, CPU s, peak RSS MB, and
-# how many exchanges carry the anomaly `message-memory-limit`.
+# how many exchanges carry the anomaly of a limit met: `message-memory-limit`
+# (`payload-not-searched` for the shape raw).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONSENTRY=${CONSENTRY:-target/release/consentry}
@@ -23,7 +24,7 @@ CLAIM_CONNECTIONS=${CLAIM_CONNECTIONS:-20000}
 SYN_CONNECTIONS=${SYN_CONNECTIONS:-100000}
 TLS_CONNECTIONS=${TLS_CONNECTIONS:-20000}
 BODY=${BODY:-1000000}
-SHAPES=${SHAPES:-open pending claim syn tls}
+SHAPES=${SHAPES:-open pending claim syn tls raw}
 TOOLS=${TOOLS:-consentry tshark}
 if [ $# -ge 1 ]; then
     dir=$1
@@ -33,7 +34,7 @@ else
     trap 'rm -rf "$dir"' EXIT
 fi
 
-echo "| shape | connections | capture MB | tool | wall s | CPU s | peak RSS MB | message-memory-limit |"
+echo "| shape | connections | capture MB | tool | wall s | CPU s | peak RSS MB | limit anomalies |"
 echo "|---|---:|---:|---|---:|---:|---:|---:|"
 for shape in $SHAPES; do
     pcap=$dir/flood-$shape.pcap
@@ -64,7 +65,9 @@ for shape in $SHAPES; do
         /usr/bin/time -f '%e %U %S %M' -o "$dir/time" "${cmd[@]}" >"$out" 2>/dev/null
         read -r wall user sys rss <"$dir/time"
         cut=-
-        [ "$tool" = consentry ] && cut=$(grep -c message-memory-limit "$out" || true)
+        anomaly=message-memory-limit
+        [ "$shape" = raw ] && anomaly=payload-not-searched
+        [ "$tool" = consentry ] && cut=$(grep -c "$anomaly" "$out" || true)
         cpu=$(echo "$user + $sys" | bc)
         echo "| $shape | $conns | $mb | $tool | $wall | $cpu | $(( rss / 1024 )) | $cut |"
     done

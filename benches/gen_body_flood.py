@@ -18,7 +18,9 @@ Shapes (--shape):
            only the flow table's own state;
   tls      each connection (to port 443) sends a TLS record header claiming
            18 432 bytes and the first 66 bytes of a ClientHello, nothing more: read
-           with a key log, every connection gets a decryptor.
+           with a key log, every connection gets a decryptor;
+  raw      each connection speaks a binary protocol no parser reads (a 4-byte
+           header, then --body bytes): its bytes are kept in parts for the search.
 
 The bodies are filler text; nothing personal is in them.
 Usage: gen_body_flood.py --out FILE [--connections N] [--body BYTES] [--shape S]
@@ -37,7 +39,9 @@ def main():
     ap.add_argument("--connections", type=int, default=1000)
     ap.add_argument("--body", type=int, default=1_000_000)
     ap.add_argument(
-        "--shape", choices=["open", "pending", "claim", "syn", "tls"], default="open"
+        "--shape",
+        choices=["open", "pending", "claim", "syn", "tls", "raw"],
+        default="open",
     )
     args = ap.parse_args()
     if not 0 < args.connections <= 1 << 20:
@@ -49,6 +53,7 @@ def main():
         "claim": 1_000_000,
         "syn": 0,
         "tls": 0,
+        "raw": 0,
     }[args.shape]
     clock = [1_700_000_000, 0]
 
@@ -92,6 +97,8 @@ def main():
                 b"Content-Type: application/octet-stream\r\n"
                 b"Content-Length: %d\r\n\r\n" % announced
             )
+            if args.shape == "raw":
+                head = b"\x00\x01\x00\x2a"
             packet(conn, 1000, head)
             seqs.append(1000 + len(head))
         filler = b"x" * (SEGMENT - 1) + b"\n"

@@ -1157,7 +1157,10 @@ impl FlowTable {
             } else {
                 Vec::new()
             };
-            if info.protocol.is_none() {
+            // Later datagrams to a broadcast or multicast address are local
+            // announcements (DHCP, SSDP, NetBIOS …), repeated every few seconds:
+            // not parts of their own, so they do not flood the exchanges.
+            if info.protocol.is_none() && is_unicast(&info.server) {
                 first_datagram = Some(payload.len());
             }
             out.push(FlowEvent::Metadata {
@@ -1683,6 +1686,17 @@ fn quic_outcome(
         _ => {}
     }
     anomalies
+}
+
+/// Whether `end` is one host: not a broadcast or multicast address (by IP, or by MAC
+/// where the link has one, which also tells a subnet's broadcast address).
+fn is_unicast(end: &Endpoint) -> bool {
+    let ip = match end.ip {
+        IpAddr::V4(a) => !(a.is_broadcast() || a.is_multicast()),
+        IpAddr::V6(a) => !a.is_multicast(),
+    };
+    // The group bit: set in every broadcast and multicast MAC address.
+    ip && end.mac.is_none_or(|m| m[0] & 1 == 0)
 }
 
 fn first_ts(f: &Flow) -> Timestamp {
@@ -3533,10 +3547,23 @@ mod tests {
         dgram(&mut t, &mut out, 4, true, 50_100, b"oaid=3");
         // Later datagrams in parts, as a TCP connection's bytes.
         dgram(&mut t, &mut out, 2_000, true, 50_100, b"EVT much later");
+        // To a broadcast address: the first datagram only.
+        dgram_to(&mut t, &mut out, 2_100, Ipv4Addr::BROADCAST, b"HELLO 1");
+        dgram_to(&mut t, &mut out, 4_100, Ipv4Addr::BROADCAST, b"HELLO 2");
         let mut fin = Vec::new();
         t.finish(&mut fin);
         out.append(&mut fin);
-        let parts: Vec<(u64, Vec<u8>)> = parts_of(&out).into_iter().map(|p| (p.0, p.2)).collect();
+        let hellos: Vec<Vec<u8>> = parts_of(&out)
+            .into_iter()
+            .map(|p| p.2)
+            .filter(|p| p.starts_with(b"HELLO"))
+            .collect();
+        assert_eq!(hellos, [b"HELLO 1".to_vec()]);
+        let parts: Vec<(u64, Vec<u8>)> = parts_of(&out)
+            .into_iter()
+            .map(|p| (p.0, p.2))
+            .filter(|p| !p.1.starts_with(b"HELLO"))
+            .collect();
         assert_eq!(
             parts,
             [
@@ -3702,6 +3729,46 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         };
         let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
         t.packet(ts, n, &packet, &NoDevices, out);
+    }
+
+    /// A datagram from the phone (port 50 200) to `dst`, port 9999, at `n` ms.
+    fn dgram_to(t: &mut FlowTable, out: &mut Vec<FlowEvent>, n: u64, dst: Ipv4Addr, p: &[u8]) {
+        let packet = Packet {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            src: PHONE,
+            dst: IpAddr::V4(dst),
+            transport: Transport::Udp {
+                src_port: 50_200,
+                dst_port: 9999,
+                payload: p,
+            },
+            reassembled_from: None,
+            app_uid: None,
+        };
+        let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
+        t.packet(ts, n, &packet, &NoDevices, out);
+    }
+
+    #[test]
+    fn unicast_is_told_by_address_and_by_mac() {
+        let end = |ip: &str, mac: Option<[u8; 6]>| Endpoint {
+            ip: ip.parse().unwrap(),
+            port: 1,
+            mac,
+        };
+        assert!(is_unicast(&end("203.0.113.9", None)));
+        assert!(is_unicast(&end("2001:db8::1", Some([2, 0, 0, 0, 0, 1]))));
+        assert!(!is_unicast(&end("255.255.255.255", None)));
+        assert!(!is_unicast(&end("239.255.255.250", None)));
+        assert!(!is_unicast(&end("ff02::1:2", None)));
+        // A subnet's broadcast address: only its MAC says so.
+        assert!(!is_unicast(&end("192.168.2.255", Some([0xff; 6]))));
+        assert!(!is_unicast(&end(
+            "10.0.0.7",
+            Some([0x01, 0, 0x5e, 0, 0, 1])
+        )));
     }
 
     /// Two client Initial datagrams carrying a ClientHello for `sni` (split between them).
