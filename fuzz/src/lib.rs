@@ -371,6 +371,10 @@ fn tiny_tap_limits() -> consentry::net::tap::TapLimits {
             udp_idle_micros: 1_000_000,
             max_pending_requests: 2,
             max_message_total: 128,
+            // Parts of a protocol no parser reads: cut by size, depth and table.
+            max_unparsed_bytes: 16,
+            max_unparsed_depth: 48,
+            max_unparsed_total: 64,
             ..FlowLimits::default()
         },
         ..TapLimits::default()

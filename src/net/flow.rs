@@ -628,7 +628,8 @@ struct UdpFlow {
     /// Handshake packet to find them in the key log (see [`quic_trial`]).
     trial: Option<Box<QuicTrial>>,
     /// A protocol no parser reads: the bytes of the first datagram, which went out
-    /// with the flow (0 when the server sent it); `None` for QUIC.
+    /// with the flow (0 when the server sent it); `None` for QUIC, and for a flow to
+    /// a broadcast or multicast address (its later datagrams are not parts).
     first_datagram: Option<usize>,
     /// The client's later datagrams in parts (made at the second).
     parts: Option<Box<PayloadParts>>,

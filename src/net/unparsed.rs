@@ -128,7 +128,9 @@ pub struct Part {
     pub first_frame: u64,
     pub last_frame: u64,
     pub bytes: Vec<u8>,
-    /// Why client bytes were not searched, said by the part that follows them.
+    /// Why client bytes were not searched: some of this part's, for want of the
+    /// table's room; those lost in a gap after it (or before it, when no part came
+    /// between); of a last part without bytes, those past the connection's depth.
     pub anomalies: Vec<Anomaly>,
 }
 
@@ -186,11 +188,6 @@ impl PayloadParts {
             handed_out: 1,
             ..PayloadParts::new(held)
         }
-    }
-
-    /// Parts handed out so far.
-    pub fn handed_out(&self) -> u64 {
-        self.handed_out
     }
 
     /// The client's next bytes, carried by the segment (or datagram) of `at` (time,
