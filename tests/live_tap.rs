@@ -2,7 +2,9 @@
 //! this test sends an HTTP request carrying a case identifier to a server of its own
 //! on 127.0.0.1; the finding must come out, and the evidence ring must hold the
 //! packets (analysing the ring file gives the same finding). A second test sends the
-//! request inside VXLAN datagrams to a port `--tunnel-port` names.
+//! request inside VXLAN datagrams to a port `--tunnel-port` names; a third keeps a
+//! connection in a protocol no parser reads open and quiet, and its login must be
+//! reported before it closes.
 //!
 //! Capturing needs CAP_NET_RAW (root in CI). Without it the test fails with a message
 //! saying so, unless `CONSENTRY_SKIP_LIVE=1` says to skip it.
@@ -207,6 +209,70 @@ fn tap_on_loopback_finds_the_identifier_and_keeps_the_packets() {
     assert!(
         has_finding(&analysed),
         "the ring file does not give the finding: {analysed}"
+    );
+}
+
+/// A push SDK's own protocol on a connection left open and quiet: the tap reports
+/// its login while the connection stays open, though no packet follows (its clock
+/// runs on while the interface is quiet), not when the connection closes.
+#[test]
+fn a_quiet_connection_in_a_protocol_no_parser_reads_is_reported_while_it_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        // Reads whatever comes and keeps the connection open until the client ends it.
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = s.write_all(b"\x00\x02OK\n");
+            let _ = std::io::copy(&mut s, &mut std::io::sink());
+        }
+    });
+    let Some(mut child) = start_tap(port, &case, &["--no-ring".as_ref()]) else {
+        return;
+    };
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client
+        .write_all(format!("\x00\x01LOGIN ifa={AD_ID}\n").as_bytes())
+        .unwrap();
+    let mut greeting = [0u8; 4];
+    client.read_exact(&mut greeting).unwrap();
+    // A quiet second, the table's once-a-second sweep and the clock's margin of a
+    // second: well within 15 s on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if line.contains("\"rule\":\"share-before-consent\"")
+                    && line.contains("\"type\":\"advertising_id\"")
+                    && line.contains("\"where\":\"payload\"")
+                {
+                    break true;
+                }
+                seen.push(line);
+            }
+            Err(_) => break false,
+        }
+    };
+    // Only now does the client close.
+    drop(client);
+    interrupt_and_read(&mut child);
+    assert!(
+        found,
+        "no finding while the connection was open; the tap printed: {seen:?}"
     );
 }
 
