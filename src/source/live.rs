@@ -1280,6 +1280,7 @@ pub fn capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn the_quiet_clock_runs_from_the_last_packet_less_the_margin() {
@@ -1292,7 +1293,6 @@ mod tests {
         let now = clock.now().unwrap().micros();
         assert!((7_000_000..7_100_000).contains(&now), "{now}");
     }
-    use std::io::Write;
 
     fn line(n: u8) -> String {
         format!(
