@@ -1192,6 +1192,16 @@ fn exchanges_of_scheme(p: &Proxy, scheme: &str, n: usize) -> Vec<serde_json::Val
     of_scheme(&p.jsonl("proxy-exchanges.jsonl"))
 }
 
+/// The exchanges of `scheme` a stopped proxy wrote to `dir`'s `proxy-exchanges.jsonl`.
+fn written_exchanges_of_scheme(dir: &std::path::Path, scheme: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("proxy-exchanges.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|x: &serde_json::Value| x["scheme"] == scheme)
+        .collect()
+}
+
 /// One message of a push SDK's own protocol: a binary header, then JSON with the
 /// identifier, then `filler` bytes of heartbeats.
 fn push_message(filler: usize) -> Vec<u8> {
@@ -1313,13 +1323,7 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
     let (status, _) = p.stop();
     assert!(status.success());
     drop(c);
-    let xs: Vec<serde_json::Value> =
-        std::fs::read_to_string(dir.path().join("proxy-exchanges.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .filter(|x: &serde_json::Value| x["scheme"] == "tcp")
-            .collect();
+    let xs = written_exchanges_of_scheme(dir.path(), "tcp");
     assert_eq!(xs.len(), 4 + bursts, "{xs:#?}");
     let detail = xs[3 + bursts]["anomalies"][0]["detail"].as_str().unwrap();
     let past = filler.len() + 4 - (depth - short.len());
@@ -1384,13 +1388,7 @@ fn an_ssh_tunnel_is_one_contact() {
     assert!(findings.is_empty(), "{findings:#?}");
     let (status, _) = p.stop();
     assert!(status.success());
-    let xs_after: Vec<serde_json::Value> =
-        std::fs::read_to_string(dir.path().join("proxy-exchanges.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .filter(|x: &serde_json::Value| x["scheme"] == "tcp")
-            .collect();
+    let xs_after = written_exchanges_of_scheme(dir.path(), "tcp");
     assert_eq!(xs_after.len(), 1, "{xs_after:#?}");
     assert_eq!(xs_after[0]["id"], xs[0]["id"]);
     assert!(xs[0]["anomalies"].is_null(), "{:#?}", xs[0]);
