@@ -374,6 +374,7 @@ fn tiny_tap_limits() -> consentry::net::tap::TapLimits {
             // Parts of a protocol no parser reads: cut by size, depth and table.
             max_unparsed_bytes: 16,
             max_unparsed_depth: 48,
+            max_unparsed_parts: 4,
             max_unparsed_total: 64,
             ..FlowLimits::default()
         },

@@ -118,6 +118,8 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 pub const DEFAULT_MAX_UNPARSED_BYTES: usize = 64 << 10;
 /// Default [`FlowLimits::max_unparsed_depth`].
 pub const DEFAULT_MAX_UNPARSED_DEPTH: usize = 1 << 20;
+/// Default [`FlowLimits::max_unparsed_parts`].
+pub const DEFAULT_MAX_UNPARSED_PARTS: u64 = 256;
 /// Default [`FlowLimits::max_unparsed_total`].
 pub const DEFAULT_MAX_UNPARSED_TOTAL: usize = 64 << 20;
 /// Default [`FlowLimits::max_message_total`].
@@ -175,6 +177,11 @@ pub struct FlowLimits {
     /// (default 1 MiB, Suricata's default stream reassembly depth); the rest is
     /// counted, and reported when it ends (`payload-not-searched`).
     pub max_unparsed_depth: usize,
+    /// Parts of such a connection (or UDP flow), each an exchange (default 256: a
+    /// push channel's heartbeat every four minutes for seventeen hours, a VPN's
+    /// keepalive every 25 s for nearly two); later bytes are counted as past the
+    /// depth.
+    pub max_unparsed_parts: u64,
     /// Those client bytes kept by all connections of the table together (default
     /// 64 MiB: a thousand connections' worth at once); past it a connection keeps no
     /// more, so a flood of such connections cannot grow memory.
@@ -211,6 +218,7 @@ impl Default for FlowLimits {
             http3: Http3Limits::default(),
             max_unparsed_bytes: DEFAULT_MAX_UNPARSED_BYTES,
             max_unparsed_depth: DEFAULT_MAX_UNPARSED_DEPTH,
+            max_unparsed_parts: DEFAULT_MAX_UNPARSED_PARTS,
             max_unparsed_total: DEFAULT_MAX_UNPARSED_TOTAL,
             max_message_total: DEFAULT_MAX_MESSAGE_TOTAL,
         }
@@ -223,6 +231,7 @@ impl FlowLimits {
         PartLimits {
             part: self.max_unparsed_bytes,
             depth: self.max_unparsed_depth,
+            parts: self.max_unparsed_parts,
             table: self.max_unparsed_total,
         }
     }

@@ -113,6 +113,10 @@ pub struct PartLimits {
     pub part: usize,
     /// Client bytes searched per connection over all its parts ([`FlowLimits::max_unparsed_depth`](super::flow::FlowLimits::max_unparsed_depth)).
     pub depth: usize,
+    /// Parts per connection ([`FlowLimits::max_unparsed_parts`](super::flow::FlowLimits::max_unparsed_parts)): a client
+    /// sending a few bytes now and then (a keepalive every 25 s) is not an exchange
+    /// each time for ever.
+    pub parts: u64,
     /// Bytes kept by all connections of the table at once ([`FlowLimits::max_unparsed_total`](super::flow::FlowLimits::max_unparsed_total)).
     pub table: usize,
 }
@@ -144,9 +148,10 @@ struct Span {
 }
 
 /// The client's bytes of one connection cut into [`Part`]s on the capture's clock
-/// (see the module docs). Bytes past the connection's depth are counted and reported
-/// by one last part without bytes when it ends; bytes lost in a gap, by the part
-/// before them (or, when there is none, the one after). Searching resumes after a gap.
+/// (see the module docs). Bytes past the connection's depth (or its most parts) are
+/// counted and reported by one last part without bytes when it ends; bytes lost in a
+/// gap, by the part before them (or, when there is none, the one after). Searching
+/// resumes after a gap.
 pub struct PayloadParts {
     current: Unparsed,
     held: Arc<AtomicUsize>,
@@ -206,7 +211,12 @@ impl PayloadParts {
         self.hand_out_if_due(at.0, out);
         let mut rest = bytes;
         while !rest.is_empty() {
-            let depth_left = limits.depth.saturating_sub(self.offered);
+            // A new part past the most parts is as past the depth.
+            let depth_left = if self.span.is_none() && self.handed_out >= limits.parts {
+                0
+            } else {
+                limits.depth.saturating_sub(self.offered)
+            };
             if depth_left == 0 {
                 self.past_depth = self.past_depth.saturating_add(rest.len() as u64);
                 self.past_depth_from.get_or_insert(at);
@@ -275,9 +285,10 @@ impl PayloadParts {
             anomalies.push(Anomaly::new(
                 "payload-not-searched",
                 format!(
-                    "{} of the client's bytes in an unknown protocol not searched (past the connection's first {} searched, in the exchanges before this one)",
+                    "{} of the client's bytes in an unknown protocol not searched (past the first {} searched, in the connection's {} exchanges before this one: the most per connection)",
                     std::mem::take(&mut self.past_depth),
-                    self.offered
+                    self.offered,
+                    self.handed_out
                 ),
             ));
         }
@@ -371,6 +382,7 @@ mod tests {
         PartLimits {
             part: 4,
             depth: 10,
+            parts: 100,
             table: 100,
         }
     }
@@ -404,6 +416,7 @@ mod tests {
         let big = PartLimits {
             part: 100,
             depth: 1000,
+            parts: 100,
             table: 1000,
         };
         p.push(b"abcdef", (t(0), 1), limits(), &mut out);
@@ -503,6 +516,7 @@ mod tests {
         let small = PartLimits {
             part: 8,
             depth: 100,
+            parts: 100,
             table: 5,
         };
         let mut out = Vec::new();
@@ -533,6 +547,34 @@ mod tests {
                     vec!["payload-not-searched".into()]
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn a_client_that_sends_a_little_now_and_then_gets_at_most_the_parts_allowed() {
+        let mut p = PayloadParts::new(Arc::new(AtomicUsize::new(0)));
+        let few = PartLimits {
+            parts: 3,
+            ..limits()
+        };
+        let mut out = Vec::new();
+        // A keepalive every two seconds: a part each, up to three.
+        for i in 0..5 {
+            p.push(b"ka", (t(i * 2_000), i as u64 + 1), few, &mut out);
+        }
+        p.finish(&mut out);
+        let rows = rows(&out);
+        assert_eq!(
+            rows.iter().map(|r| (r.1, r.4.as_str())).collect::<Vec<_>>(),
+            [(0, "ka"), (2_000, "ka"), (4_000, "ka"), (6_000, "")]
+        );
+        assert_eq!(rows[3].5, ["payload-not-searched"]);
+        assert!(
+            out[3].anomalies[0]
+                .detail
+                .starts_with("4 of the client's bytes"),
+            "{}",
+            out[3].anomalies[0].detail
         );
     }
 }

@@ -12,9 +12,9 @@
 //! wall clock), a burst ending when the client has sent nothing for [`QUIET`], or
 //! [`LONGEST_BURST`] after its first byte (for a client that never pauses that long),
 //! or when it holds 64 KiB; each burst is one exchange at the time of its first
-//! byte. The client's bytes past the tunnel's 1 MiB are counted, and said not to be
-//! searched by one last exchange when the tunnel ends; a tunnel whose client sent
-//! nothing is one exchange with no payload when it ends.
+//! byte. The client's bytes past the tunnel's 1 MiB (or its 256th burst) are counted,
+//! and said not to be searched by one last exchange when the tunnel ends; a tunnel
+//! whose client sent nothing is one exchange with no payload when it ends.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -36,7 +36,8 @@ use super::upstream::UpstreamStream;
 use super::{lock, Shared};
 use crate::exchange::{Anomaly, Exchange, SourceKind};
 use crate::net::flow::{
-    DEFAULT_MAX_UNPARSED_BYTES, DEFAULT_MAX_UNPARSED_DEPTH, DEFAULT_MAX_UNPARSED_TOTAL,
+    DEFAULT_MAX_UNPARSED_BYTES, DEFAULT_MAX_UNPARSED_DEPTH, DEFAULT_MAX_UNPARSED_PARTS,
+    DEFAULT_MAX_UNPARSED_TOTAL,
 };
 use crate::net::unparsed::{Unparsed, LONGEST_BURST, QUIET};
 use crate::timestamp::Timestamp;
@@ -120,7 +121,9 @@ impl Bursts {
         let mut s = lock(&self.state);
         let mut rest = bytes;
         while !rest.is_empty() {
-            if s.budget == 0 {
+            // A new burst past the most per tunnel is as past the budget.
+            let bursts = s.recorded + s.full.len() as u64;
+            if s.budget == 0 || (s.burst_at.is_none() && bursts >= DEFAULT_MAX_UNPARSED_PARTS) {
                 s.unsearched = s.unsearched.saturating_add(rest.len() as u64);
                 s.unsearched_at.get_or_insert_with(Timestamp::now);
                 return;
@@ -212,9 +215,10 @@ impl Bursts {
             anomaly: Some(Anomaly::new(
                 "payload-not-searched",
                 format!(
-                    "{} of the client's bytes in an unknown protocol not searched (past the tunnel's first {} KiB, searched in the exchanges before this one)",
+                    "{} of the client's bytes in an unknown protocol not searched (past the tunnel's first {} KiB or {} exchanges, searched in the exchanges before this one)",
                     s.unsearched,
-                    DEFAULT_MAX_UNPARSED_DEPTH >> 10
+                    DEFAULT_MAX_UNPARSED_DEPTH >> 10,
+                    DEFAULT_MAX_UNPARSED_PARTS
                 ),
             )),
         })
@@ -443,6 +447,24 @@ mod tests {
             last.detail
         );
         assert_eq!(held.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_tunnel_has_at_most_its_bursts() {
+        let (b, _) = bursts();
+        for _ in 0..DEFAULT_MAX_UNPARSED_PARTS {
+            b.read(b"ka");
+            assert!(b.take(true).is_some());
+        }
+        b.read(b"ka");
+        assert!(b.take(true).is_none(), "past the most bursts");
+        let last = b.end(Timestamp::now()).unwrap().anomaly.unwrap();
+        assert!(
+            last.detail.starts_with("2 of the client's bytes"),
+            "{}",
+            last.detail
+        );
+        assert!(last.detail.contains("or 256 exchanges"), "{}", last.detail);
     }
 
     #[test]
