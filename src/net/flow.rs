@@ -1162,6 +1162,11 @@ impl FlowTable {
             session.hold_anomalies(std::mem::take(&mut anomalies));
             session.push(payload, true, ts, frame, &mut info, out);
         } else if quic.is_none() && trial.is_none() {
+            // Encrypted (WireGuard, DTLS): nothing of it, first datagram or later
+            // ones, can be searched.
+            if info.protocol.is_none() {
+                info.protocol = sniff::encrypted_udp(payload);
+            }
             let payload = if from_client && info.protocol.is_none() {
                 payload[..payload.len().min(self.limits.max_unparsed_bytes)].to_vec()
             } else {
@@ -2059,7 +2064,11 @@ impl ConnState {
             }
             // QUIC is told only on UDP; on TCP it cannot be sniffed. SSH is encrypted:
             // its one metadata exchange, its bytes not searched.
-            AppProtocol::Quic | AppProtocol::Ssh | AppProtocol::Unknown => App::Opaque,
+            AppProtocol::Quic
+            | AppProtocol::Ssh
+            | AppProtocol::WireGuard
+            | AppProtocol::Dtls
+            | AppProtocol::Unknown => App::Opaque,
         };
     }
 
@@ -3759,6 +3768,24 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         };
         let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
         t.packet(ts, n, &packet, &NoDevices, out);
+    }
+
+    #[test]
+    fn a_wireguard_flow_is_one_metadata_exchange_without_payload() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        let mut initiation = vec![0x5a; 148];
+        initiation[..4].copy_from_slice(&[1, 0, 0, 0]);
+        dgram(&mut t, &mut out, 1, true, 50_300, &initiation);
+        let mut data = vec![0x5a; 96];
+        data[..4].copy_from_slice(&[4, 0, 0, 0]);
+        for n in [2_000, 4_000, 30_000] {
+            dgram(&mut t, &mut out, n, true, 50_300, &data);
+        }
+        t.finish(&mut out);
+        assert_eq!(kinds(&out), ["metadata -"]);
+        assert_eq!(out[0].conn_protocol(), Some(AppProtocol::WireGuard));
+        assert!(payload_of(&out).0.is_empty());
     }
 
     #[test]

@@ -26,6 +26,10 @@
 //!   server that also speaks SSH 1; RFC 4253 §5.1). Encrypted after the key exchange,
 //!   so nothing in it is searched: such a connection is one metadata exchange, not
 //!   the parts of a protocol no parser reads.
+//! - WireGuard and DTLS (UDP, [`encrypted_udp`]): a WireGuard message (its type, 1
+//!   to 4, three zero bytes, and the length that type has) or a DTLS 1.0/1.2 record
+//!   header whose length fits the datagram. Encrypted: such a flow's later datagrams
+//!   are not parts to search.
 //! - QUIC (UDP, [`sniff_udp_client`]): a long-header client Initial packet of QUIC v1
 //!   or v2 ([`quic::looks_like_initial`]); any port, 443 is not required. Decrypting
 //!   the packet (which `quic` does next) is the real proof.
@@ -46,6 +50,10 @@ pub enum AppProtocol {
     Socks5,
     /// SSH: recognised, not read (encrypted).
     Ssh,
+    /// WireGuard (UDP): recognised, not read (encrypted).
+    WireGuard,
+    /// DTLS (UDP: WebRTC, some VPNs): recognised, not read (encrypted).
+    Dtls,
     Unknown,
 }
 
@@ -112,6 +120,31 @@ pub fn sniff_udp_client(datagram: &[u8]) -> Sniff {
         Sniff::Known(AppProtocol::Quic)
     } else {
         Sniff::Unknown
+    }
+}
+
+/// A UDP flow's first datagram (from either side) in an encrypted protocol whose
+/// later datagrams cannot be searched: WireGuard or DTLS.
+pub fn encrypted_udp(datagram: &[u8]) -> Option<AppProtocol> {
+    match *datagram {
+        // WireGuard: handshake initiation, response, cookie reply, transport data
+        // (16-byte header, then whole 16-byte blocks with the tag).
+        [kind @ 1..=4, 0, 0, 0, ..] => {
+            let n = datagram.len();
+            let fits = match kind {
+                1 => n == 148,
+                2 => n == 92,
+                3 => n == 64,
+                _ => n >= 32 && (n - 16).is_multiple_of(16),
+            };
+            fits.then_some(AppProtocol::WireGuard)
+        }
+        // DTLS record: content type, version, epoch, sequence number, length.
+        [20..=25, 0xfe, 0xff | 0xfd, _, _, _, _, _, _, _, _, hi, lo, ..] => {
+            let fits = 13 + usize::from(u16::from_be_bytes([hi, lo])) <= datagram.len();
+            fits.then_some(AppProtocol::Dtls)
+        }
+        _ => None,
     }
 }
 
@@ -433,5 +466,38 @@ mod tests {
         assert_eq!(sniff_udp_client(b"\x40short header"), Sniff::Unknown);
         assert_eq!(sniff_udp_client(&dns_query()), Sniff::Unknown);
         assert_eq!(sniff_udp_client(b""), Sniff::Unknown);
+    }
+
+    #[test]
+    fn wireguard_and_dtls_by_their_headers() {
+        let wg = |kind: u8, len: usize| {
+            let mut m = vec![0u8; len];
+            m[0] = kind;
+            m[4..].fill(0xa5);
+            m
+        };
+        for (kind, len) in [(1, 148), (2, 92), (3, 64), (4, 32), (4, 1440)] {
+            assert_eq!(
+                encrypted_udp(&wg(kind, len)),
+                Some(AppProtocol::WireGuard),
+                "{kind} {len}"
+            );
+        }
+        for (kind, len) in [(1, 149), (2, 148), (4, 33), (4, 16), (5, 148)] {
+            assert_eq!(encrypted_udp(&wg(kind, len)), None, "{kind} {len}");
+        }
+        let mut initiation = wg(1, 148);
+        initiation[2] = 1;
+        assert_eq!(encrypted_udp(&initiation), None, "reserved bytes are zero");
+        // A DTLS 1.2 ClientHello record of 120 bytes, and one claiming more than it has.
+        let mut dtls = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 120];
+        dtls.resize(13 + 120, 1);
+        assert_eq!(encrypted_udp(&dtls), Some(AppProtocol::Dtls));
+        dtls[0] = 23;
+        assert_eq!(encrypted_udp(&dtls), Some(AppProtocol::Dtls));
+        dtls[12] = 121;
+        assert_eq!(encrypted_udp(&dtls), None);
+        assert_eq!(encrypted_udp(b"report|v=2|oaid=a1b2"), None);
+        assert_eq!(encrypted_udp(&[]), None);
     }
 }
