@@ -26,10 +26,10 @@
 //!   server that also speaks SSH 1; RFC 4253 §5.1). Encrypted after the key exchange,
 //!   so nothing in it is searched: such a connection is one metadata exchange, not
 //!   the parts of a protocol no parser reads.
-//! - WireGuard and DTLS (UDP, [`encrypted_udp`]): a WireGuard message (its type, 1
-//!   to 4, three zero bytes, and the length that type has) or a DTLS 1.0/1.2 record
-//!   header whose length fits the datagram. Encrypted: such a flow's later datagrams
-//!   are not parts to search.
+//! - WireGuard and DTLS (UDP, [`encrypted_udp`]): a WireGuard handshake message (its
+//!   type, 1 to 3, three zero bytes, and the length that type has) or a DTLS 1.0/1.2
+//!   record header whose length fits the datagram. Encrypted: such a flow's later
+//!   datagrams are not parts to search.
 //! - QUIC (UDP, [`sniff_udp_client`]): a long-header client Initial packet of QUIC v1
 //!   or v2 ([`quic::looks_like_initial`]); any port, 443 is not required. Decrypting
 //!   the packet (which `quic` does next) is the real proof.
@@ -127,17 +127,13 @@ pub fn sniff_udp_client(datagram: &[u8]) -> Sniff {
 /// later datagrams cannot be searched: WireGuard or DTLS.
 pub fn encrypted_udp(datagram: &[u8]) -> Option<AppProtocol> {
     match *datagram {
-        // WireGuard: handshake initiation, response, cookie reply, transport data
-        // (16-byte header, then whole 16-byte blocks with the tag).
-        [kind @ 1..=4, 0, 0, 0, ..] => {
-            let n = datagram.len();
-            let fits = match kind {
-                1 => n == 148,
-                2 => n == 92,
-                3 => n == 64,
-                _ => n >= 32 && (n - 16).is_multiple_of(16),
-            };
-            fits.then_some(AppProtocol::WireGuard)
+        // WireGuard: a handshake initiation, response or cookie reply, each of its
+        // fixed length. Not transport data (type 4, any multiple of 16): a flow
+        // picked up mid-stream is not told, rather than taking for WireGuard any
+        // protocol that starts with a little-endian 4.
+        [kind @ 1..=3, 0, 0, 0, ..] => {
+            let length = [148, 92, 64][usize::from(kind - 1)];
+            (datagram.len() == length).then_some(AppProtocol::WireGuard)
         }
         // DTLS record: content type, version, epoch, sequence number, length.
         [20..=25, 0xfe, 0xff | 0xfd, _, _, _, _, _, _, _, _, hi, lo, ..] => {
@@ -476,14 +472,15 @@ mod tests {
             m[4..].fill(0xa5);
             m
         };
-        for (kind, len) in [(1, 148), (2, 92), (3, 64), (4, 32), (4, 1440)] {
+        for (kind, len) in [(1, 148), (2, 92), (3, 64)] {
             assert_eq!(
                 encrypted_udp(&wg(kind, len)),
                 Some(AppProtocol::WireGuard),
                 "{kind} {len}"
             );
         }
-        for (kind, len) in [(1, 149), (2, 148), (4, 33), (4, 16), (5, 148)] {
+        // Transport data is not told (a flow picked up mid-stream).
+        for (kind, len) in [(1, 149), (2, 148), (4, 32), (4, 1440), (5, 148)] {
             assert_eq!(encrypted_udp(&wg(kind, len)), None, "{kind} {len}");
         }
         let mut initiation = wg(1, 148);
