@@ -675,10 +675,7 @@ impl UdpFlow {
     fn finish_parts(&mut self, out: &mut Vec<FlowEvent>) {
         if let Some(parts) = self.parts.as_mut() {
             let mut done = Vec::new();
-            parts.finish(&mut done);
-            if let Some(last) = done.last_mut() {
-                last.last_frame = last.last_frame.max(self.info.last_frame);
-            }
+            parts.finish(self.info.last_frame, &mut done);
             self.emit_parts(done, out);
         }
     }
@@ -2597,11 +2594,7 @@ impl ConnState {
         self.flush_pending(out);
         if let App::Unparsed(parts) = &mut self.app {
             let mut done = Vec::new();
-            parts.finish(&mut done);
-            // The last part runs to the connection's end.
-            if let Some(last) = done.last_mut() {
-                last.last_frame = last.last_frame.max(self.info.last_frame);
-            }
+            parts.finish(self.info.last_frame, &mut done);
             self.emit_parts(done, out);
         }
         if !self.emitted || self.metadata_due {

@@ -271,10 +271,21 @@ impl PayloadParts {
         }
     }
 
-    /// The connection ended: its current part goes out, then, if client bytes went
-    /// unsearched after it (past the depth, or lost in a gap at the end), one part
-    /// without bytes saying so, at the time of the first of them.
-    pub fn finish(&mut self, out: &mut Vec<Part>) {
+    /// The connection ended at frame `end_frame`: its current part goes out, then, if
+    /// client bytes went unsearched after it (past the depth, or lost in a gap at the
+    /// end), one part without bytes saying so, at the time of the first of them. The
+    /// last part runs to `end_frame`.
+    pub fn finish(&mut self, end_frame: u64, out: &mut Vec<Part>) {
+        let before = out.len();
+        self.finish_parts(out);
+        if out.len() > before {
+            if let Some(last) = out.last_mut() {
+                last.last_frame = last.last_frame.max(end_frame);
+            }
+        }
+    }
+
+    fn finish_parts(&mut self, out: &mut Vec<Part>) {
         self.hand_out(out);
         let from = match (self.lost_at, self.past_depth_from.take()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -440,10 +451,10 @@ mod tests {
             !p.due(t(6_000)),
             "capture time stepping back is not a pause"
         );
-        p.finish(&mut out);
+        p.finish(0, &mut out);
         assert_eq!(rows(&out[3..]), [(3, 6_500, 12, 12, "h".into(), vec![])]);
         assert_eq!(held.load(Ordering::Relaxed), 0, "all handed out");
-        p.finish(&mut out);
+        p.finish(0, &mut out);
         assert_eq!(out.len(), 4, "nothing more");
     }
 
@@ -454,7 +465,7 @@ mod tests {
         p.push(b"0123456789", (t(0), 1), limits(), &mut out);
         p.push(b"abc", (t(10), 2), limits(), &mut out);
         p.push(b"de", (t(20), 3), limits(), &mut out);
-        p.finish(&mut out);
+        p.finish(0, &mut out);
         let rows = rows(&out);
         assert_eq!(
             rows.iter().map(|r| r.4.as_str()).collect::<Vec<_>>(),
@@ -487,14 +498,14 @@ mod tests {
         p.gap(3, (t(6), 3), &mut out);
         p.push(b"cd", (t(7), 4), limits(), &mut out);
         assert_eq!(out.len(), 1, "no part before the gap, and cd is not due");
-        p.finish(&mut out);
+        p.finish(0, &mut out);
         assert_eq!(
             rows(&out[1..]),
             [(1, 7, 4, 4, "cd".into(), vec!["payload-not-searched".into()])]
         );
         // A gap at the very end: one last part without bytes says it.
         p.gap(2, (t(9), 5), &mut out);
-        p.finish(&mut out);
+        p.finish(0, &mut out);
         assert_eq!(
             rows(&out[2..]),
             [(
@@ -522,17 +533,17 @@ mod tests {
         let mut out = Vec::new();
         a.push(b"aaaa", (t(0), 1), small, &mut out);
         b.push(b"bbbb", (t(0), 2), small, &mut out);
-        b.finish(&mut out);
+        b.finish(0, &mut out);
         assert_eq!(
             rows(&out),
             [(0, 0, 2, 2, "b".into(), vec!["payload-not-searched".into()])]
         );
-        a.finish(&mut out);
+        a.finish(0, &mut out);
         assert_eq!(held.load(Ordering::Relaxed), 0);
         // UDP: part 0 went out with the flow; the next is part 1, its depth used.
         let mut u = PayloadParts::after_first(Arc::clone(&held), 99);
         u.push(b"xyz", (t(0), 3), small, &mut out);
-        u.finish(&mut out);
+        u.finish(0, &mut out);
         let last = out.len() - 2;
         assert_eq!(
             rows(&out[last..]),
@@ -562,7 +573,7 @@ mod tests {
         for i in 0..5 {
             p.push(b"ka", (t(i * 2_000), i as u64 + 1), few, &mut out);
         }
-        p.finish(&mut out);
+        p.finish(0, &mut out);
         let rows = rows(&out);
         assert_eq!(
             rows.iter().map(|r| (r.1, r.4.as_str())).collect::<Vec<_>>(),
