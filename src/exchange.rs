@@ -413,6 +413,12 @@ pub struct Exchange {
     /// `payload`), else empty.
     #[serde(skip)]
     pub request_body: Vec<u8>,
+    /// Of such a part that continues the part before it without a gap: the last
+    /// bytes before it, where a value ending in `request_body` may begin (the
+    /// analysis reports such a value at `payload-across-parts`; see
+    /// `net::unparsed`). Empty otherwise.
+    #[serde(skip)]
+    pub payload_lead: Vec<u8>,
     /// Personal data found past the part of the request body kept in `request_body`.
     #[serde(skip)]
     pub beyond_cap: Vec<BeyondCapHit>,
@@ -461,6 +467,7 @@ impl Exchange {
             http_version: String::new(),
             request_headers: Vec::new(),
             request_body: Vec::new(),
+            payload_lead: Vec::new(),
             beyond_cap: Vec::new(),
             response: None,
             tls: None,

@@ -226,6 +226,7 @@ fn analyze_inputs(
     // Nothing `analyze` reports or judges reads a response's header fields.
     attribution.keep_response_headers = false;
     let mut analyzer = Analyzer::new(case.clone(), options);
+    attribution.unparsed_overlap = analyzer.payload_overlap();
     let mut summary = RunSummary {
         case: case.meta.id.clone(),
         ..RunSummary::default()

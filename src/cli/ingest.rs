@@ -820,6 +820,7 @@ impl IngestRun<'_> {
         let mut attribution = Attribution::new(case, self.options.device.clone())?;
         attribution.reading = reading.clone();
         let mut analyzer = Analyzer::new(case.clone(), Options::default());
+        attribution.unparsed_overlap = analyzer.payload_overlap();
         let mut sink = Sink {
             store,
             files: Vec::with_capacity(files.len()),

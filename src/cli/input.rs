@@ -85,6 +85,10 @@ pub struct Attribution {
     pub direct_io: bool,
     /// The case's app, which the apps a capture names (PCAPdroid) are compared with.
     pub app: AppUnderTest,
+    /// Bytes a part of a connection in a protocol no parser reads carries from the
+    /// part before (`FlowLimits::unparsed_overlap`): what the analysis needs
+    /// ([`Analyzer::payload_overlap`](crate::rules::Analyzer::payload_overlap)).
+    pub unparsed_overlap: usize,
 }
 
 impl Attribution {
@@ -106,6 +110,7 @@ impl Attribution {
             keep_response_headers: true,
             direct_io: false,
             app: AppUnderTest::new(&case.app.package, &case.app.name),
+            unparsed_overlap: crate::net::flow::DEFAULT_UNPARSED_OVERLAP,
         })
     }
 
@@ -555,6 +560,7 @@ impl Content<'_> {
             limits: {
                 let mut limits = TapLimits::default();
                 limits.flow.http.keep_response_headers = attribution.keep_response_headers;
+                limits.flow.unparsed_overlap = attribution.unparsed_overlap;
                 limits
             },
             tunnel_ports: attribution.reading.tunnel_ports.clone(),

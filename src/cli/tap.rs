@@ -235,7 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--interface, --read, --udp or --tcp is needed")
         }
     };
-    let opts = LiveOptions {
+    let mut opts = LiveOptions {
         source: source.clone(),
         bpf: args.bpf.clone(),
         snaplen: args.snaplen,
@@ -268,6 +268,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ..Options::default()
         },
     );
+    opts.limits.flow.unparsed_overlap = analyzer.payload_overlap();
     let mut findings = 0u64;
     let mut unanalysed = 0u64;
     let mut other_apps = 0u64;

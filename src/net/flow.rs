@@ -120,6 +120,8 @@ pub const DEFAULT_MAX_UNPARSED_BYTES: usize = 64 << 10;
 pub const DEFAULT_MAX_UNPARSED_DEPTH: usize = 1 << 20;
 /// Default [`FlowLimits::max_unparsed_parts`].
 pub const DEFAULT_MAX_UNPARSED_PARTS: u64 = 256;
+/// Default [`FlowLimits::unparsed_overlap`].
+pub const DEFAULT_UNPARSED_OVERLAP: usize = 1 << 10;
 /// Default [`FlowLimits::max_unparsed_total`].
 pub const DEFAULT_MAX_UNPARSED_TOTAL: usize = 64 << 20;
 /// Default [`FlowLimits::max_message_total`].
@@ -182,6 +184,11 @@ pub struct FlowLimits {
     /// keepalive every 25 s for nearly two); later bytes are counted as past the
     /// depth.
     pub max_unparsed_parts: u64,
+    /// Last bytes of such a TCP connection's part carried to its next part, so that
+    /// a value cut between the two is found ([`Part::lead`]): the analysis sets it to
+    /// its longest known-value variant plus one (default 1 KiB); counted in
+    /// `max_unparsed_total`.
+    pub unparsed_overlap: usize,
     /// Those client bytes kept by all connections of the table together (default
     /// 64 MiB: a thousand connections' worth at once); past it a connection keeps no
     /// more, so a flood of such connections cannot grow memory.
@@ -219,6 +226,7 @@ impl Default for FlowLimits {
             max_unparsed_bytes: DEFAULT_MAX_UNPARSED_BYTES,
             max_unparsed_depth: DEFAULT_MAX_UNPARSED_DEPTH,
             max_unparsed_parts: DEFAULT_MAX_UNPARSED_PARTS,
+            unparsed_overlap: DEFAULT_UNPARSED_OVERLAP,
             max_unparsed_total: DEFAULT_MAX_UNPARSED_TOTAL,
             max_message_total: DEFAULT_MAX_MESSAGE_TOTAL,
         }
@@ -226,13 +234,23 @@ impl Default for FlowLimits {
 }
 
 impl FlowLimits {
-    /// The bounds of a connection's [`PayloadParts`].
+    /// The bounds of a TCP connection's [`PayloadParts`].
     fn parts(&self) -> PartLimits {
         PartLimits {
             part: self.max_unparsed_bytes,
             depth: self.max_unparsed_depth,
             parts: self.max_unparsed_parts,
             table: self.max_unparsed_total,
+            overlap: self.unparsed_overlap,
+        }
+    }
+
+    /// The bounds of a UDP flow's [`PayloadParts`]: datagrams are messages, which a
+    /// sender does not cut a value across, so parts carry no lead.
+    fn datagram_parts(&self) -> PartLimits {
+        PartLimits {
+            overlap: 0,
+            ..self.parts()
         }
     }
 }
@@ -655,11 +673,15 @@ impl UdpFlow {
         out: &mut Vec<FlowEvent>,
     ) {
         let first = self.first_datagram.unwrap_or(0);
-        let parts = self
-            .parts
-            .get_or_insert_with(|| Box::new(PayloadParts::after_first(Arc::clone(held), first)));
+        let parts = self.parts.get_or_insert_with(|| {
+            Box::new(PayloadParts::after_first(
+                Arc::clone(held),
+                first,
+                limits.datagram_parts(),
+            ))
+        });
         let mut done = Vec::new();
-        parts.push(payload, at, limits.parts(), &mut done);
+        parts.push(payload, at, &mut done);
         self.emit_parts(done, out);
     }
 
@@ -2056,9 +2078,10 @@ impl ConnState {
             )),
             // Searched when nothing else was read of the connection (or of the tunnel
             // it became): its parts stand for the metadata exchange.
-            AppProtocol::Unknown if !self.emitted => {
-                App::Unparsed(Box::new(PayloadParts::new(Arc::clone(&self.unparsed_held))))
-            }
+            AppProtocol::Unknown if !self.emitted => App::Unparsed(Box::new(PayloadParts::new(
+                Arc::clone(&self.unparsed_held),
+                limits.parts(),
+            ))),
             // QUIC is told only on UDP; on TCP it cannot be sniffed. SSH is encrypted:
             // its one metadata exchange, its bytes not searched.
             AppProtocol::Quic
@@ -2089,7 +2112,7 @@ impl ConnState {
             App::Unparsed(parts) => {
                 if from_client {
                     let mut done = Vec::new();
-                    parts.push(bytes, (meta.ts, meta.frame), limits.parts(), &mut done);
+                    parts.push(bytes, (meta.ts, meta.frame), &mut done);
                     self.emit_parts(done, out);
                 }
             }
@@ -2439,13 +2462,16 @@ impl ConnState {
     fn keep_unparsed(&mut self, client: &[u8], limits: &FlowLimits, out: &mut Vec<FlowEvent>) {
         // What the state held (a SOCKS5 handshake's count) is given back first.
         self.app = App::Opaque;
-        let mut parts = Box::new(PayloadParts::new(Arc::clone(&self.unparsed_held)));
+        let mut parts = Box::new(PayloadParts::new(
+            Arc::clone(&self.unparsed_held),
+            limits.parts(),
+        ));
         let at = (
             self.info.first_client_data.unwrap_or(self.info.first_ts),
             self.info.last_frame,
         );
         let mut done = Vec::new();
-        parts.push(client, at, limits.parts(), &mut done);
+        parts.push(client, at, &mut done);
         self.app = App::Unparsed(parts);
         self.emit_parts(done, out);
     }
@@ -3253,6 +3279,16 @@ mod tests {
             .collect()
     }
 
+    /// The lead of each part ([`Part::lead`]).
+    fn leads_of(out: &[FlowEvent]) -> Vec<Vec<u8>> {
+        out.iter()
+            .filter_map(|e| match e {
+                FlowEvent::Part { part, .. } => Some(part.lead.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_protocol_no_parser_reads_hands_its_client_bytes_to_the_analysis() {
         let mut t = FlowTable::new(FlowLimits::default());
@@ -3315,6 +3351,8 @@ mod tests {
         assert_eq!(parts[1].2, b"efgh");
         assert!(parts.iter().all(|p| p.3.is_empty()), "{parts:?}");
         assert_eq!(parts.len(), 2);
+        // The second continues the first: a value cut between them is found.
+        assert_eq!(leads_of(&out), [&b""[..], b"\x01\x02abcd"]);
     }
 
     #[test]
@@ -3341,6 +3379,10 @@ mod tests {
         assert_eq!(parts[0].3, ["payload-not-searched"], "the gap after it");
         assert_eq!(parts[1].2, b"after the hole");
         assert!(parts[1].3.is_empty());
+        assert!(
+            leads_of(&out).iter().all(Vec::is_empty),
+            "none across a gap"
+        );
     }
 
     #[test]
@@ -3584,6 +3626,8 @@ mod tests {
                 (2, b"EVT much later".to_vec())
             ]
         );
+        // Datagrams are messages: no part carries the one before's end.
+        assert!(leads_of(&out).iter().all(Vec::is_empty));
         // QUIC is encrypted: its Initial is not a payload.
         let (a, _) = quic_initials("app-measurement.com");
         let mut out = Vec::new();

@@ -556,6 +556,7 @@ impl Tap {
         x.metadata_only = true;
         x.anomalies = anomalies;
         x.request_body = part.bytes;
+        x.payload_lead = part.lead;
         x
     }
 }

@@ -10,6 +10,12 @@
 //! byte, when it holds a part's most bytes, at a gap or at the end. Each part is an
 //! exchange at the time of its first byte, so a message sent after the user refused
 //! is judged at its own time, and a live tap reports it while the connection goes on.
+//!
+//! A cut between two parts may fall inside an identifier. So a part that continues
+//! the one before without a gap carries that part's last bytes as its [`Part::lead`],
+//! and the analysis looks for the values that start in the lead and end in the part
+//! (`rules`, located `payload-across-parts`): each value is reported once, by the part
+//! it ends in.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -76,6 +82,11 @@ impl Unparsed {
         self.not_kept = self.not_kept.saturating_add((bytes.len() - take) as u64);
     }
 
+    /// Whether every byte offered was kept (so the kept bytes are contiguous).
+    pub fn all_kept(&self) -> bool {
+        self.not_kept == 0
+    }
+
     /// The kept bytes, handed out (their count leaves the table's).
     pub fn take(&mut self) -> Vec<u8> {
         self.held.fetch_sub(self.kept.len(), Ordering::Relaxed);
@@ -106,6 +117,52 @@ impl Drop for Unparsed {
     }
 }
 
+/// The last bytes of a connection's parts handed out (at most `overlap`, counted in
+/// the table's total), which the next part carries as its [`Part::lead`] when it
+/// continues them. Shared by the tap's parts and the proxy's bursts.
+pub struct Tail {
+    kept: Unparsed,
+    overlap: usize,
+}
+
+impl Tail {
+    pub fn new(held: Arc<AtomicUsize>, overlap: usize) -> Self {
+        Tail {
+            kept: Unparsed::new(held),
+            overlap,
+        }
+    }
+
+    /// The lead of a part whose bytes are `bytes`: the tail kept so far when the
+    /// part continues it (`contiguous`: no byte between them, or inside the part,
+    /// left out), else nothing. The tail becomes the last `overlap` bytes of the lead
+    /// followed by `bytes` (a value may span several short parts), or nothing when
+    /// the part is not contiguous or the table (`table`) has no room for all of it.
+    pub fn next_lead(&mut self, bytes: &[u8], contiguous: bool, table: usize) -> Vec<u8> {
+        let lead = self.kept.take();
+        if !contiguous || self.overlap == 0 {
+            self.clear();
+            return Vec::new();
+        }
+        let from_bytes = bytes.len().min(self.overlap);
+        let from_lead = (self.overlap - from_bytes).min(lead.len());
+        self.kept
+            .push(&lead[lead.len() - from_lead..], self.overlap, table);
+        self.kept
+            .push(&bytes[bytes.len() - from_bytes..], self.overlap, table);
+        if !self.kept.all_kept() {
+            // No lead rather than a wrong one.
+            self.clear();
+        }
+        lead
+    }
+
+    /// Forgets the tail (a gap follows, or no part will): its bytes are given back.
+    pub fn clear(&mut self) {
+        self.kept = Unparsed::new(Arc::clone(&self.kept.held));
+    }
+}
+
 /// Bounds of [`PayloadParts`].
 #[derive(Debug, Clone, Copy)]
 pub struct PartLimits {
@@ -119,6 +176,9 @@ pub struct PartLimits {
     pub parts: u64,
     /// Bytes kept by all connections of the table at once ([`FlowLimits::max_unparsed_total`](super::flow::FlowLimits::max_unparsed_total)).
     pub table: usize,
+    /// Most bytes of a [`Part::lead`] ([`FlowLimits::unparsed_overlap`](super::flow::FlowLimits::unparsed_overlap));
+    /// 0 for datagrams, which a sender does not cut a value across.
+    pub overlap: usize,
 }
 
 /// One part of a connection's client bytes, to become a metadata-only exchange.
@@ -132,6 +192,10 @@ pub struct Part {
     pub first_frame: u64,
     pub last_frame: u64,
     pub bytes: Vec<u8>,
+    /// When `bytes` continue the part before without a gap: the last bytes before
+    /// them (at most [`PartLimits::overlap`], from that part and, when it was
+    /// shorter, the ones before it), where a value ending in `bytes` may begin.
+    pub lead: Vec<u8>,
     /// Why client bytes were not searched: some of this part's, for want of the
     /// table's room; those lost in a gap after it (or before it, when no part came
     /// between); of a last part without bytes, those past the connection's depth.
@@ -153,7 +217,10 @@ struct Span {
 /// gap, by the part before them (or, when there is none, the one after). Searching
 /// resumes after a gap.
 pub struct PayloadParts {
+    limits: PartLimits,
     current: Unparsed,
+    /// The last bytes of the parts handed out, for the next part's lead.
+    tail: Tail,
     held: Arc<AtomicUsize>,
     span: Option<Span>,
     /// Client bytes given to parts so far (the depth used).
@@ -171,9 +238,11 @@ pub struct PayloadParts {
 
 impl PayloadParts {
     /// `held`: the table's count of kept bytes.
-    pub fn new(held: Arc<AtomicUsize>) -> Self {
+    pub fn new(held: Arc<AtomicUsize>, limits: PartLimits) -> Self {
         PayloadParts {
+            limits,
             current: Unparsed::new(Arc::clone(&held)),
+            tail: Tail::new(Arc::clone(&held), limits.overlap),
             held,
             span: None,
             offered: 0,
@@ -187,28 +256,23 @@ impl PayloadParts {
 
     /// Parts of a flow whose first `offered` bytes already went out as part 0 (a UDP
     /// flow's first datagram, reported with the flow at once).
-    pub fn after_first(held: Arc<AtomicUsize>, offered: usize) -> Self {
+    pub fn after_first(held: Arc<AtomicUsize>, offered: usize, limits: PartLimits) -> Self {
         PayloadParts {
             offered,
             handed_out: 1,
-            ..PayloadParts::new(held)
+            ..PayloadParts::new(held, limits)
         }
     }
 
     /// The client's next bytes, carried by the segment (or datagram) of `at` (time,
     /// frame). The current part goes out first if it is due by then, and whenever it
     /// fills.
-    pub fn push(
-        &mut self,
-        bytes: &[u8],
-        at: (Timestamp, u64),
-        limits: PartLimits,
-        out: &mut Vec<Part>,
-    ) {
+    pub fn push(&mut self, bytes: &[u8], at: (Timestamp, u64), out: &mut Vec<Part>) {
         if bytes.is_empty() {
             return;
         }
         self.hand_out_if_due(at.0, out);
+        let limits = self.limits;
         let mut rest = bytes;
         while !rest.is_empty() {
             // A new part past the most parts is as past the depth.
@@ -220,6 +284,8 @@ impl PayloadParts {
             if depth_left == 0 {
                 self.past_depth = self.past_depth.saturating_add(rest.len() as u64);
                 self.past_depth_from.get_or_insert(at);
+                // No part with bytes follows.
+                self.tail.clear();
                 return;
             }
             let span = self.span.get_or_insert(Span {
@@ -250,6 +316,8 @@ impl PayloadParts {
         self.lost = self.lost.saturating_add(len);
         self.lost_at.get_or_insert(at);
         self.hand_out(out);
+        // The next part does not continue this one.
+        self.tail.clear();
     }
 
     /// Whether the current part is due at capture time `now`: the client has sent
@@ -287,6 +355,7 @@ impl PayloadParts {
 
     fn finish_parts(&mut self, out: &mut Vec<Part>) {
         self.hand_out(out);
+        self.tail.clear();
         let from = match (self.lost_at, self.past_depth_from.take()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -304,7 +373,16 @@ impl PayloadParts {
             ));
         }
         if let Some((at, frame)) = from {
-            self.push_part(at, frame, frame, Vec::new(), anomalies, out);
+            let part = Part {
+                index: 0,
+                at,
+                first_frame: frame,
+                last_frame: frame,
+                bytes: Vec::new(),
+                lead: Vec::new(),
+                anomalies,
+            };
+            self.push_part(part, out);
         }
     }
 
@@ -327,35 +405,28 @@ impl PayloadParts {
         };
         let mut current =
             std::mem::replace(&mut self.current, Unparsed::new(Arc::clone(&self.held)));
+        let contiguous = current.all_kept();
         let mut anomalies: Vec<Anomaly> = current.not_kept().into_iter().collect();
         anomalies.extend(self.lost_anomaly());
         let bytes = current.take();
-        self.push_part(
-            span.first.0,
-            span.first.1,
-            span.last.1,
+        let lead = self.tail.next_lead(&bytes, contiguous, self.limits.table);
+        let part = Part {
+            index: 0,
+            at: span.first.0,
+            first_frame: span.first.1,
+            last_frame: span.last.1,
             bytes,
+            lead,
             anomalies,
-            out,
-        );
+        };
+        self.push_part(part, out);
     }
 
-    fn push_part(
-        &mut self,
-        at: Timestamp,
-        first_frame: u64,
-        last_frame: u64,
-        bytes: Vec<u8>,
-        anomalies: Vec<Anomaly>,
-        out: &mut Vec<Part>,
-    ) {
+    /// Hands `part` out as the next (its index set here).
+    fn push_part(&mut self, part: Part, out: &mut Vec<Part>) {
         out.push(Part {
             index: self.handed_out,
-            at,
-            first_frame,
-            last_frame,
-            bytes,
-            anomalies,
+            ..part
         });
         self.handed_out += 1;
     }
@@ -395,6 +466,7 @@ mod tests {
             depth: 10,
             parts: 100,
             table: 100,
+            overlap: 0,
         }
     }
 
@@ -422,49 +494,52 @@ mod tests {
     #[test]
     fn parts_end_when_full_quiet_long_or_at_the_end() {
         let held = Arc::new(AtomicUsize::new(0));
-        let mut p = PayloadParts::new(Arc::clone(&held));
+        let mut p = PayloadParts::new(Arc::clone(&held), limits());
         let mut out = Vec::new();
-        let big = PartLimits {
-            part: 100,
-            depth: 1000,
-            parts: 100,
-            table: 1000,
-        };
-        p.push(b"abcdef", (t(0), 1), limits(), &mut out);
+        p.push(b"abcdef", (t(0), 1), &mut out);
         assert_eq!(rows(&out), [(0, 0, 1, 1, "abcd".into(), vec![])], "full");
         assert_eq!(held.load(Ordering::Relaxed), 2, "ef is held");
         // Quiet for a second: due, and handed out before later bytes join it.
         assert!(!p.due(t(999)));
         assert!(p.due(t(1_000)));
-        p.push(b"g", (t(1_500), 2), big, &mut out);
+        p.push(b"g", (t(1_500), 2), &mut out);
         assert_eq!(rows(&out[1..]), [(1, 0, 1, 1, "ef".into(), vec![])]);
+        p.finish(0, &mut out);
+        assert_eq!(held.load(Ordering::Relaxed), 0, "all handed out");
+        let big = PartLimits {
+            part: 100,
+            depth: 1000,
+            parts: 100,
+            table: 1000,
+            overlap: 0,
+        };
+        let mut p = PayloadParts::new(Arc::clone(&held), big);
+        let mut out = Vec::new();
+        p.push(b"g", (t(1_500), 2), &mut out);
         // Busy for five seconds: due even though never quiet.
         for i in 1..=10 {
-            p.push(b"h", (t(1_500 + i * 500), 2 + i as u64), big, &mut out);
+            p.push(b"h", (t(1_500 + i * 500), 2 + i as u64), &mut out);
         }
-        assert_eq!(out.len(), 3, "at 6.5 s the part begun at 1.5 s went out");
-        assert_eq!(
-            rows(&out[2..]),
-            [(2, 1_500, 2, 11, "ghhhhhhhhh".into(), vec![])]
-        );
+        assert_eq!(out.len(), 1, "at 6.5 s the part begun at 1.5 s went out");
+        assert_eq!(rows(&out), [(0, 1_500, 2, 11, "ghhhhhhhhh".into(), vec![])]);
         assert!(
             !p.due(t(6_000)),
             "capture time stepping back is not a pause"
         );
         p.finish(0, &mut out);
-        assert_eq!(rows(&out[3..]), [(3, 6_500, 12, 12, "h".into(), vec![])]);
+        assert_eq!(rows(&out[1..]), [(1, 6_500, 12, 12, "h".into(), vec![])]);
         assert_eq!(held.load(Ordering::Relaxed), 0, "all handed out");
         p.finish(0, &mut out);
-        assert_eq!(out.len(), 4, "nothing more");
+        assert_eq!(out.len(), 2, "nothing more");
     }
 
     #[test]
     fn the_depth_bounds_what_is_searched_and_the_end_says_the_rest() {
-        let mut p = PayloadParts::new(Arc::new(AtomicUsize::new(0)));
+        let mut p = PayloadParts::new(Arc::new(AtomicUsize::new(0)), limits());
         let mut out = Vec::new();
-        p.push(b"0123456789", (t(0), 1), limits(), &mut out);
-        p.push(b"abc", (t(10), 2), limits(), &mut out);
-        p.push(b"de", (t(20), 3), limits(), &mut out);
+        p.push(b"0123456789", (t(0), 1), &mut out);
+        p.push(b"abc", (t(10), 2), &mut out);
+        p.push(b"de", (t(20), 3), &mut out);
         p.finish(0, &mut out);
         let rows = rows(&out);
         assert_eq!(
@@ -483,9 +558,9 @@ mod tests {
 
     #[test]
     fn a_gap_is_said_by_the_part_before_it_else_by_the_next() {
-        let mut p = PayloadParts::new(Arc::new(AtomicUsize::new(0)));
+        let mut p = PayloadParts::new(Arc::new(AtomicUsize::new(0)), limits());
         let mut out = Vec::new();
-        p.push(b"ab", (t(0), 1), limits(), &mut out);
+        p.push(b"ab", (t(0), 1), &mut out);
         p.gap(7, (t(5), 2), &mut out);
         assert_eq!(
             rows(&out),
@@ -496,7 +571,7 @@ mod tests {
             .starts_with("7 of the client's bytes"));
         // A gap with no part before it (just handed out): the next part says it.
         p.gap(3, (t(6), 3), &mut out);
-        p.push(b"cd", (t(7), 4), limits(), &mut out);
+        p.push(b"cd", (t(7), 4), &mut out);
         assert_eq!(out.len(), 1, "no part before the gap, and cd is not due");
         p.finish(0, &mut out);
         assert_eq!(
@@ -522,17 +597,18 @@ mod tests {
     #[test]
     fn a_full_table_keeps_nothing_more_but_parts_still_go_out() {
         let held = Arc::new(AtomicUsize::new(0));
-        let mut a = PayloadParts::new(Arc::clone(&held));
-        let mut b = PayloadParts::new(Arc::clone(&held));
         let small = PartLimits {
             part: 8,
             depth: 100,
             parts: 100,
             table: 5,
+            overlap: 0,
         };
+        let mut a = PayloadParts::new(Arc::clone(&held), small);
+        let mut b = PayloadParts::new(Arc::clone(&held), small);
         let mut out = Vec::new();
-        a.push(b"aaaa", (t(0), 1), small, &mut out);
-        b.push(b"bbbb", (t(0), 2), small, &mut out);
+        a.push(b"aaaa", (t(0), 1), &mut out);
+        b.push(b"bbbb", (t(0), 2), &mut out);
         b.finish(0, &mut out);
         assert_eq!(
             rows(&out),
@@ -541,8 +617,8 @@ mod tests {
         a.finish(0, &mut out);
         assert_eq!(held.load(Ordering::Relaxed), 0);
         // UDP: part 0 went out with the flow; the next is part 1, its depth used.
-        let mut u = PayloadParts::after_first(Arc::clone(&held), 99);
-        u.push(b"xyz", (t(0), 3), small, &mut out);
+        let mut u = PayloadParts::after_first(Arc::clone(&held), 99, small);
+        u.push(b"xyz", (t(0), 3), &mut out);
         u.finish(0, &mut out);
         let last = out.len() - 2;
         assert_eq!(
@@ -563,15 +639,15 @@ mod tests {
 
     #[test]
     fn a_client_that_sends_a_little_now_and_then_gets_at_most_the_parts_allowed() {
-        let mut p = PayloadParts::new(Arc::new(AtomicUsize::new(0)));
         let few = PartLimits {
             parts: 3,
             ..limits()
         };
+        let mut p = PayloadParts::new(Arc::new(AtomicUsize::new(0)), few);
         let mut out = Vec::new();
         // A keepalive every two seconds: a part each, up to three.
         for i in 0..5 {
-            p.push(b"ka", (t(i * 2_000), i as u64 + 1), few, &mut out);
+            p.push(b"ka", (t(i * 2_000), i as u64 + 1), &mut out);
         }
         p.finish(0, &mut out);
         let rows = rows(&out);
@@ -587,5 +663,96 @@ mod tests {
             "{}",
             out[3].anomalies[0].detail
         );
+    }
+
+    fn leads(parts: &[Part]) -> Vec<String> {
+        parts
+            .iter()
+            .map(|p| String::from_utf8_lossy(&p.lead).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_part_that_continues_the_one_before_carries_its_end() {
+        let held = Arc::new(AtomicUsize::new(0));
+        let with_lead = PartLimits {
+            part: 8,
+            depth: 100,
+            parts: 100,
+            table: 100,
+            overlap: 5,
+        };
+        let mut p = PayloadParts::new(Arc::clone(&held), with_lead);
+        let mut out = Vec::new();
+        // Full at 8 bytes; then a quiet second; then two short parts.
+        p.push(b"imei=35412", (t(0), 1), &mut out);
+        p.push(b"3456", (t(1_000), 2), &mut out);
+        p.push(b"7", (t(2_000), 3), &mut out);
+        p.push(b"89", (t(3_000), 4), &mut out);
+        assert_eq!(
+            leads(&out),
+            ["", "i=354", "35412", "23456"],
+            "parts: imei=354 (full) | 12 | 3456 | 7"
+        );
+        assert_eq!(
+            held.load(Ordering::Relaxed),
+            5 + 2,
+            "a tail and the current part"
+        );
+        // A gap: the part after it does not continue the one before.
+        p.gap(3, (t(4_000), 5), &mut out);
+        p.push(b"xy", (t(4_100), 6), &mut out);
+        p.finish(0, &mut out);
+        let bytes: Vec<&[u8]> = out.iter().map(|p| &p.bytes[..]).collect();
+        assert_eq!(
+            bytes,
+            [&b"imei=354"[..], b"12", b"3456", b"7", b"89", b"xy"]
+        );
+        assert_eq!(
+            leads(&out)[4],
+            "34567",
+            "a lead reaches back over short parts"
+        );
+        assert_eq!(leads(&out)[5], "", "none after a gap");
+        assert_eq!(
+            held.load(Ordering::Relaxed),
+            0,
+            "the tail given back at the end"
+        );
+    }
+
+    #[test]
+    fn no_lead_where_bytes_were_left_out_or_for_datagrams() {
+        let held = Arc::new(AtomicUsize::new(0));
+        let tight = PartLimits {
+            part: 8,
+            depth: 100,
+            parts: 100,
+            table: 6,
+            overlap: 4,
+        };
+        let mut p = PayloadParts::new(Arc::clone(&held), tight);
+        let mut out = Vec::new();
+        // 8 bytes offered, 6 kept: the part is not contiguous, nor a lead for the next.
+        p.push(b"abcdefgh", (t(0), 1), &mut out);
+        p.push(b"ij", (t(2_000), 2), &mut out);
+        p.push(b"kl", (t(4_000), 3), &mut out);
+        p.finish(0, &mut out);
+        assert_eq!(leads(&out), ["", "", "ij"]);
+        // UDP parts carry none (the flow table gives them no overlap).
+        let mut u = PayloadParts::after_first(
+            Arc::clone(&held),
+            0,
+            PartLimits {
+                overlap: 0,
+                ..tight
+            },
+        );
+        let mut out = Vec::new();
+        u.push(b"ab", (t(0), 1), &mut out);
+        u.push(b"cd", (t(2_000), 2), &mut out);
+        u.finish(0, &mut out);
+        assert_eq!(leads(&out), ["", ""]);
+        assert_eq!(held.load(Ordering::Relaxed), 0);
     }
 }

@@ -102,6 +102,8 @@ pub struct Detector {
     /// Index in `kinds` of `location` (for positions found by coordinate names).
     location_kind: u32,
     matcher: Matcher,
+    /// Length of the longest pattern ([`Detector::longest_pattern`]).
+    longest: usize,
     /// Per pattern id, its range in `labels`.
     label_spans: Vec<(u32, u32)>,
     labels: Vec<Label>,
@@ -207,6 +209,7 @@ impl Detector {
             kinds,
             pattern_kinds,
             location_kind,
+            longest: patterns.iter().map(|p| p.len()).max().unwrap_or(0),
             matcher: Matcher::new(&patterns),
             label_spans,
             labels,
@@ -243,10 +246,7 @@ impl Detector {
     /// Length of the longest known-value variant (0 without any): a match never
     /// spans more bytes than this.
     pub fn longest_pattern(&self) -> usize {
-        (0..self.matcher.len())
-            .map(|id| self.matcher.pattern(id as PatternId).len())
-            .max()
-            .unwrap_or(0)
+        self.longest
     }
 
     fn scan_inner(

@@ -33,6 +33,12 @@
 //!   apart, which windows would find or miss depending on where the chunks are cut.
 //! - Kept: the first hit of each (type, device, encoding), at most [`MAX_KEPT_HITS`];
 //!   every hit is counted ([`StreamOutcome::total_hits`]).
+//!
+//! # Across a cut between two messages
+//! [`across_cut`] applies the same rule to one cut: a connection's bytes in a protocol
+//! no parser reads go to the analysis in parts (`net::unparsed`), each searched whole,
+//! and a value cut between two parts is found by the part it ends in, from the last
+//! bytes of the part before (its `payload_lead`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -52,6 +58,61 @@ const MAX_PENDING: usize = 1024;
 const MAX_STREAM_ANOMALIES: usize = 8;
 /// Location given to the windows while they are searched.
 const WINDOW_LOCATION: &str = "body-beyond-cap";
+
+/// The `where` of a value found across the cut between two parts of a connection's
+/// payload ([`across_cut`]): "begun in the part before, ended in this one".
+pub const ACROSS_PARTS_LOCATION: &str = "payload-across-parts";
+
+/// A known value found across a cut ([`across_cut`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutHit {
+    pub kind: IdentifierKind,
+    pub device: Option<String>,
+    pub encoding: String,
+    pub sensitive: bool,
+    /// The matched bytes (for `--reveal` only).
+    pub value: Vec<u8>,
+}
+
+/// The case's known values that begin in `lead` (the bytes before a cut) and end in
+/// `after` (those after it), which neither side's own search can find: each exactly
+/// once, with a byte of context on each side for the detector's boundary checks.
+/// Only the last longest-variant-plus-one bytes of `lead` and as many of `after` are
+/// looked at. Values only, not positions (see the module docs).
+pub fn across_cut(
+    detector: &Detector,
+    lead: &[u8],
+    after: &[u8],
+    anomalies: &mut Vec<Anomaly>,
+) -> Vec<CutHit> {
+    let overlap = detector.longest_pattern().saturating_add(1);
+    if lead.is_empty() || after.is_empty() || overlap < 2 {
+        return Vec::new();
+    }
+    let lead = &lead[lead.len().saturating_sub(overlap)..];
+    let mut window = Vec::with_capacity(lead.len() + overlap);
+    window.extend_from_slice(lead);
+    window.extend_from_slice(&after[..after.len().min(overlap)]);
+    let part = Part::new(ACROSS_PARTS_LOCATION, &window[..]);
+    let cut = lead.len();
+    detector
+        .scan_known(std::slice::from_ref(&part), anomalies)
+        .into_iter()
+        .filter(|m| {
+            m.confidence == Confidence::Exact
+                && m.kind != IdentifierKind::Location
+                && m.range.start < cut
+                && m.range.end > cut
+        })
+        .map(|m| CutHit {
+            value: window.get(m.range.clone()).unwrap_or_default().to_vec(),
+            kind: m.kind,
+            device: m.device,
+            encoding: m.encoding,
+            sensitive: m.sensitive,
+        })
+        .collect()
+}
 
 /// Searches a body's bytes beyond the analysis cap for the case's known values.
 pub struct StreamScanner {
@@ -342,6 +403,60 @@ mod tests {
         // Byte by byte.
         let cuts: Vec<usize> = (31..body.len()).collect();
         assert_eq!(run(&det, &body, 30, &cuts), whole);
+    }
+
+    /// (kind, encoding) of each known-value hit, sorted.
+    fn known(det: &Detector, data: &[u8]) -> Vec<(String, String)> {
+        let part = Part::new("payload", data);
+        let mut v: Vec<_> = det
+            .scan_known(std::slice::from_ref(&part), &mut Vec::new())
+            .into_iter()
+            .filter(|m| m.confidence == Confidence::Exact)
+            .map(|m| (m.kind.key(), m.encoding))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn across_every_cut_each_value_is_found_once() {
+        let det = detector();
+        let md5 = "cf95dc53f383f9a836fd749f3ef439cd"; // md5(ANDROID_ID)
+        let mut body = filler(40);
+        body.extend_from_slice(format!("{{\"a\":\"{AD_ID}\",\"m\":\"{md5}\"}}").as_bytes());
+        body.extend_from_slice(format!(" {ANDROID_ID};").as_bytes());
+        body.extend(filler(20));
+        let whole = known(&det, &body);
+        assert_eq!(whole.len(), 3, "{whole:?}");
+        for cut in 0..=body.len() {
+            let (before, after) = body.split_at(cut);
+            let mut got = known(&det, before);
+            got.extend(known(&det, after));
+            let across = across_cut(&det, before, after, &mut Vec::new());
+            got.extend(across.iter().map(|h| (h.kind.key(), h.encoding.clone())));
+            got.sort();
+            assert_eq!(got, whole, "cut {cut}");
+            for h in &across {
+                assert!(
+                    body.windows(h.value.len()).any(|w| w == &h.value[..]),
+                    "cut {cut}: the value is the body's bytes"
+                );
+            }
+        }
+        // A longer lead (here with a value of its own, the part before's) changes
+        // nothing: only its last longest-plus-one bytes are looked at.
+        let cut = 40 + 6 + 10;
+        let mut lead = filler(300);
+        lead.extend_from_slice(format!(" {AD_ID} ").as_bytes());
+        lead.extend(filler(det.longest_pattern() + 1));
+        lead.extend_from_slice(&body[..cut]);
+        let got = across_cut(&det, &lead, &body[cut..], &mut Vec::new());
+        assert_eq!(
+            got,
+            across_cut(&det, &body[..cut], &body[cut..], &mut Vec::new())
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].value, AD_ID.as_bytes());
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //! or when it holds 64 KiB; each burst is one exchange at the time of its first
 //! byte. The client's bytes past the tunnel's 1 MiB (or its 256th burst) are counted,
 //! and said not to be searched by one last exchange when the tunnel ends; a tunnel
-//! whose client sent nothing is one exchange with no payload when it ends.
+//! whose client sent nothing is one exchange with no payload when it ends. A burst
+//! carries the last bytes of the one before as its `payload_lead`, so that a value
+//! cut between two bursts is found (as the tap's parts do: `net::unparsed::Tail`).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -39,7 +41,7 @@ use crate::net::flow::{
     DEFAULT_MAX_UNPARSED_BYTES, DEFAULT_MAX_UNPARSED_DEPTH, DEFAULT_MAX_UNPARSED_PARTS,
     DEFAULT_MAX_UNPARSED_TOTAL,
 };
-use crate::net::unparsed::{Unparsed, LONGEST_BURST, QUIET};
+use crate::net::unparsed::{Tail, Unparsed, LONGEST_BURST, QUIET};
 use crate::timestamp::Timestamp;
 
 /// The client's bytes of one tunnel not yet recorded, shared by the side that reads
@@ -69,6 +71,8 @@ struct State {
     last_read: Instant,
     /// Bytes the tunnel may still search, over all its bursts.
     budget: usize,
+    /// The last bytes of the bursts recorded, for the next one's lead.
+    tail: Tail,
     /// Bursts recorded so far.
     recorded: u64,
     /// Client bytes after the budget was spent, and the time of the first of them.
@@ -80,24 +84,27 @@ struct State {
 struct Burst {
     at: Timestamp,
     bytes: Vec<u8>,
+    /// The last bytes of the bursts before, when this one continues them.
+    lead: Vec<u8>,
     anomaly: Option<Anomaly>,
 }
 
 impl Bursts {
-    /// `held`: the count of bytes kept by all tunnels.
-    fn new(held: Arc<AtomicUsize>) -> Bursts {
-        Bursts::timed(held, QUIET, LONGEST_BURST)
+    /// `held`: the count of bytes kept by all tunnels; `overlap`: the most bytes a
+    /// burst carries from the ones before (`FlowLimits::unparsed_overlap`).
+    fn new(held: Arc<AtomicUsize>, overlap: usize) -> Bursts {
+        Bursts::timed(held, overlap, QUIET, LONGEST_BURST)
     }
 
     /// Bursts of a tunnel whose bytes are not searched (SSH, encrypted): it is
     /// recorded as one exchange without payload when it ends, a contact.
     fn unsearched(held: Arc<AtomicUsize>) -> Bursts {
-        let bursts = Bursts::new(held);
+        let bursts = Bursts::new(held, 0);
         lock(&bursts.state).budget = 0;
         bursts
     }
 
-    fn timed(held: Arc<AtomicUsize>, quiet: Duration, longest: Duration) -> Bursts {
+    fn timed(held: Arc<AtomicUsize>, overlap: usize, quiet: Duration, longest: Duration) -> Bursts {
         Bursts {
             state: Mutex::new(State {
                 burst: Unparsed::new(held.clone()),
@@ -106,6 +113,7 @@ impl Bursts {
                 full: VecDeque::new(),
                 last_read: Instant::now(),
                 budget: DEFAULT_MAX_UNPARSED_DEPTH,
+                tail: Tail::new(held.clone(), overlap),
                 recorded: 0,
                 unsearched: 0,
                 unsearched_at: None,
@@ -191,9 +199,18 @@ impl Bursts {
             }
         };
         let anomaly = burst.not_kept();
+        let contiguous = burst.all_kept();
         let bytes = burst.take();
+        let lead = s
+            .tail
+            .next_lead(&bytes, contiguous, DEFAULT_MAX_UNPARSED_TOTAL);
         s.recorded += 1;
-        Some(Burst { at, bytes, anomaly })
+        Some(Burst {
+            at,
+            bytes,
+            lead,
+            anomaly,
+        })
     }
 
     /// What is left to record of a tunnel that ended (its current burst taken first):
@@ -205,6 +222,7 @@ impl Bursts {
             return Some(Burst {
                 at: opened_at,
                 bytes: Vec::new(),
+                lead: Vec::new(),
                 anomaly: None,
             });
         }
@@ -212,6 +230,7 @@ impl Bursts {
         Some(Burst {
             at,
             bytes: Vec::new(),
+            lead: Vec::new(),
             anomaly: Some(Anomaly::new(
                 "payload-not-searched",
                 format!(
@@ -245,7 +264,14 @@ pub(crate) async fn relay<I>(
     let opened_at = Timestamp::now();
     let held = shared.unparsed_held.clone();
     let bursts = if searched {
-        Bursts::new(held)
+        let overlap = shared
+            .settings
+            .detector
+            .as_ref()
+            .map_or(crate::net::flow::DEFAULT_UNPARSED_OVERLAP, |d| {
+                d.longest_pattern().saturating_add(1)
+            });
+        Bursts::new(held, overlap)
     } else {
         Bursts::unsearched(held)
     };
@@ -350,6 +376,7 @@ fn record(shared: &Shared, client: SocketAddr, authority: &Authority, burst: Bur
     x.metadata_only = true;
     x.anomalies.extend(burst.anomaly);
     x.request_body = burst.bytes;
+    x.payload_lead = burst.lead;
     shared
         .counters
         .exchanges
@@ -362,9 +389,32 @@ mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
 
+    /// Bursts without leads (their tails would stay counted in `held`).
     fn bursts() -> (Bursts, Arc<AtomicUsize>) {
         let held = Arc::new(AtomicUsize::new(0));
-        (Bursts::new(held.clone()), held)
+        (Bursts::new(held.clone(), 0), held)
+    }
+
+    #[test]
+    fn a_burst_carries_the_end_of_the_bursts_before_as_its_lead() {
+        let held = Arc::new(AtomicUsize::new(0));
+        let b = Bursts::new(held.clone(), 6);
+        b.read(b"login:38400000");
+        let first = b.take(true).unwrap();
+        assert!(first.lead.is_empty());
+        assert_eq!(held.load(Ordering::Relaxed), 6, "the tail is counted");
+        b.read(b"-8c");
+        let second = b.take(true).unwrap();
+        assert_eq!(second.lead, b"400000", "the first burst's last six bytes");
+        // A short burst: the next lead reaches back into the one before.
+        b.read(b"f0");
+        assert_eq!(b.take(true).unwrap().lead, b"000-8c");
+        // A full burst is contiguous too, and so is the rest after it.
+        b.read(&vec![b'x'; DEFAULT_MAX_UNPARSED_BYTES + 2]);
+        assert_eq!(b.take(false).unwrap().lead, b"0-8cf0");
+        assert_eq!(b.take(true).unwrap().lead, b"xxxxxx");
+        drop(b);
+        assert_eq!(held.load(Ordering::Relaxed), 0, "the tail given back");
     }
 
     #[test]
@@ -386,7 +436,7 @@ mod tests {
     #[test]
     fn a_client_that_never_pauses_is_recorded_while_it_goes_on() {
         let longest = Duration::from_millis(100);
-        let b = Bursts::timed(Arc::default(), QUIET, longest);
+        let b = Bursts::timed(Arc::default(), 0, QUIET, longest);
         let start = Instant::now();
         let taken = loop {
             b.read(b"tick");
@@ -493,11 +543,16 @@ mod tests {
     #[test]
     fn all_tunnels_together_keep_at_most_their_total() {
         let held = Arc::new(AtomicUsize::new(DEFAULT_MAX_UNPARSED_TOTAL - 3));
-        let b = Bursts::new(held.clone());
+        let b = Bursts::new(held.clone(), 8);
         b.read(b"abcdef");
         let burst = b.take(true).unwrap();
         assert_eq!(burst.bytes, b"abc");
         assert!(burst.anomaly.unwrap().detail.contains("held as many"));
-        assert_eq!(held.load(Ordering::Relaxed), DEFAULT_MAX_UNPARSED_TOTAL - 3);
+        assert!(burst.lead.is_empty());
+        assert_eq!(
+            held.load(Ordering::Relaxed),
+            DEFAULT_MAX_UNPARSED_TOTAL - 3,
+            "no tail kept of a burst with bytes left out"
+        );
     }
 }

@@ -17,6 +17,7 @@ use crate::consent::{wire, ConsentEvent, EventSource, Purpose, State, Timeline};
 use crate::decode::{self, Part};
 use crate::exchange::{Anomaly, BeyondCapHit, Exchange};
 use crate::parties::{Classifier, Destination, Party};
+use crate::pii::stream::{self, CutHit, ACROSS_PARTS_LOCATION};
 use crate::pii::{Confidence, Detector, PiiMatch};
 
 mod catalogue;
@@ -238,9 +239,27 @@ fn prepare(
             && signals::expects_signal(&dest.host, &parts);
     }
     let matches = detector.scan(&parts);
-    prepared.matches = matches.len() + x.beyond_cap.len();
+    // A value cut between this part of a connection's payload and the one before.
+    let across = if x.metadata_only && !x.payload_lead.is_empty() {
+        stream::across_cut(
+            detector,
+            &x.payload_lead,
+            &x.request_body,
+            &mut prepared.anomalies,
+        )
+    } else {
+        Vec::new()
+    };
+    prepared.matches = matches.len() + x.beyond_cap.len() + across.len();
     if prepared.matches > 0 {
-        prepared.items = data_items(matches, &parts, &x.beyond_cap, options.reveal);
+        let reveal = options.reveal;
+        let found_apart = x
+            .beyond_cap
+            .iter()
+            .map(|h| beyond_cap_item(h, reveal))
+            .chain(across.iter().map(|h| across_cut_item(h, reveal)))
+            .collect();
+        prepared.items = data_items(matches, &parts, found_apart, reveal);
     }
     prepared
 }
@@ -296,6 +315,13 @@ impl Analyzer {
 
     pub fn timeline(&self) -> &Timeline {
         &self.timeline
+    }
+
+    /// Bytes of the part before that a part of a connection's payload must carry
+    /// for a value cut between the two to be found (its `payload_lead`: the longest
+    /// known-value variant and a byte of context; `FlowLimits::unparsed_overlap`).
+    pub fn payload_overlap(&self) -> usize {
+        self.detector.longest_pattern().saturating_add(1)
     }
 
     /// Adds a decision marked while the analysis runs (a live source's magic URL or
@@ -523,19 +549,19 @@ impl Analyzer {
 }
 
 /// The data items of a finding: one per distinct (type, encoding, where, confidence).
-/// `beyond_cap`: hits a source found past the analysed part of the body (known values,
-/// located `body-beyond-cap:OFFSET`).
+/// `found_apart`: items of hits found outside the parts (past the analysed part of
+/// the body, `body-beyond-cap:OFFSET`; across a cut, `payload-across-parts`).
 fn data_items(
     matches: Vec<PiiMatch>,
     parts: &[Part<'_>],
-    beyond_cap: &[BeyondCapHit],
+    found_apart: Vec<DataItem>,
     reveal: bool,
 ) -> Vec<DataItem> {
     // Sorted and deduplicated as a set would be (equal items are identical, so the
     // unstable sort loses nothing), without a tree node per item; the matches are
     // owned, so their encoding and place move instead of being copied.
-    let mut items: Vec<DataItem> = Vec::with_capacity(matches.len() + beyond_cap.len());
-    items.extend(beyond_cap.iter().map(|h| beyond_cap_item(h, reveal)));
+    let mut items = found_apart;
+    items.reserve(matches.len());
     for m in matches {
         let value = revealed_value(&m, parts, reveal);
         items.push(DataItem {
@@ -558,6 +584,18 @@ fn beyond_cap_item(h: &BeyondCapHit, reveal: bool) -> DataItem {
         kind: h.kind.clone(),
         encoding: h.encoding.clone(),
         location: h.location(),
+        confidence: Confidence::Exact,
+        sensitive: h.sensitive,
+        value: reveal.then(|| String::from_utf8_lossy(&h.value).into_owned()),
+    }
+}
+
+/// The data item of a value found across the cut before a part of a payload.
+fn across_cut_item(h: &CutHit, reveal: bool) -> DataItem {
+    DataItem {
+        kind: h.kind.key(),
+        encoding: h.encoding.clone(),
+        location: ACROSS_PARTS_LOCATION.to_string(),
         confidence: Confidence::Exact,
         sensitive: h.sensitive,
         value: reveal.then(|| String::from_utf8_lossy(&h.value).into_owned()),
@@ -680,7 +718,7 @@ mod data_item_tests {
                 m(Oaid, "plain", "body:$.pq"),
             ],
             &[],
-            &[],
+            Vec::new(),
             false,
         );
         let got: Vec<(String, String, String)> = items
@@ -768,7 +806,8 @@ mod data_item_tests {
                 })
                 .collect();
             let want = data_items_model(&matches, &parts, &beyond_cap, reveal);
-            proptest::prop_assert_eq!(data_items(matches, &parts, &beyond_cap, reveal), want);
+            let apart = beyond_cap.iter().map(|h| beyond_cap_item(h, reveal)).collect();
+            proptest::prop_assert_eq!(data_items(matches, &parts, apart, reveal), want);
         }
     }
 }

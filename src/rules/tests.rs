@@ -388,6 +388,47 @@ fn the_payload_of_a_protocol_no_parser_reads_is_judged_as_data() {
 }
 
 #[test]
+fn a_value_cut_between_two_parts_of_a_payload_is_judged_by_the_part_it_ends_in() {
+    let mut a = analyzer(CASE);
+    let part = |s: i64, lead: &[u8], payload: &[u8]| {
+        let mut x = exchange("ulogs.umeng.com").metadata_only().at(s).build();
+        x.method = String::new();
+        x.path = String::new();
+        x.scheme = "tcp".into();
+        x.payload_lead = lead.to_vec();
+        x.request_body = payload.to_vec();
+        x
+    };
+    // The IMEI cut after "4901542": the first part alone has nothing.
+    let first = b"\x00\x00\x00\x2b\x01{\"cmd\":\"login\",\"imei\":\"4901542";
+    let rest = b"03237518\"}\x00\x00\x00\x04ping";
+    let obs = a.observe(&part(5, b"", first));
+    assert_eq!(
+        obs.findings.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        [TrackerContactBeforeConsent]
+    );
+    // The second, carrying the first's end as its lead, has it.
+    let obs = a.observe(&part(6, first, rest));
+    assert_eq!(
+        obs.findings.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        [ShareBeforeConsent]
+    );
+    let items: Vec<_> = obs.findings[0]
+        .data
+        .iter()
+        .map(|d| (d.kind.as_str(), d.encoding.as_str(), d.location.as_str()))
+        .collect();
+    assert_eq!(items, [("imei", "plain", "payload-across-parts")]);
+    // A value wholly in the lead belongs to the part before: not found again.
+    let whole = b"{\"imei\":\"490154203237518\"}";
+    let obs = a.observe(&part(7, whole, b"\x00\x00\x00\x04ping"));
+    assert_eq!(
+        obs.findings.iter().map(|f| f.rule).collect::<Vec<_>>(),
+        [TrackerContactBeforeConsent]
+    );
+}
+
+#[test]
 fn personal_data_rules_end_to_end() {
     let mut a = analyzer(CASE);
     let imei = "imei=490154203237518";
