@@ -1223,8 +1223,16 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
     let dir = tempfile::tempdir().unwrap();
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start(dir.path(), &case, &[]);
-    // The identifier again at the end of the long message, past the first 64 KiB.
-    let long = [push_message(70_000), AD_ID.as_bytes().to_vec()].concat();
+    // The identifier again across the end of the first 64 KiB (18 of its bytes on
+    // each side), and once more after it.
+    let cut_at = 65_536 - 18 - push_message(0).len();
+    let long = [
+        push_message(cut_at),
+        AD_ID.as_bytes().to_vec(),
+        vec![0xA5; 4_000],
+        AD_ID.as_bytes().to_vec(),
+    ]
+    .concat();
     let short = push_message(0);
     // The protocol's server: answers each client's first message with its length
     // once it has it, and keeps it for the test; later bytes are read and dropped.
@@ -1270,13 +1278,15 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
     };
 
     // One message past 64 KiB, then the client closes: two bursts, the first out
-    // as soon as it is full, each with its identifier found.
+    // as soon as it is full, each with its identifiers found: the second also the
+    // one cut between them, from the first's last bytes.
     let mut c = open(long.clone());
     rt.block_on(async {
         c.shutdown().await.unwrap();
         c.read_to_end(&mut Vec::new()).await.unwrap();
     });
     let xs = exchanges_of_scheme(&p, "tcp", 2);
+    let mut wheres = Vec::new();
     for x in &xs {
         assert_eq!(x["metadata_only"], true);
         assert_eq!(x["host"], "127.0.0.1");
@@ -1286,9 +1296,22 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
         let f = findings_of(x);
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0]["rule"], "share-before-consent");
-        assert_eq!(f[0]["data"][0]["type"], "advertising_id");
-        assert_eq!(f[0]["data"][0]["where"], "payload");
+        let data = f[0]["data"].as_array().unwrap();
+        assert!(
+            data.iter().all(|d| d["type"] == "advertising_id"),
+            "{data:#?}"
+        );
+        wheres.push(
+            data.iter()
+                .map(|d| d["where"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>(),
+        );
     }
+    assert_eq!(
+        wheres,
+        [vec!["payload"], vec!["payload", "payload-across-parts"]],
+        "in the first burst; after the cut and across it in the second"
+    );
 
     // A long connection: each burst is recorded while it stays open.
     let mut c = open(short.clone());

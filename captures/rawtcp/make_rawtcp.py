@@ -42,7 +42,9 @@ at 64 KiB or at the end):
   +10 s the user refuses all purposes (the case file).
   +12 s Tencent GDT again: a binary header and the MD5 of the Android id, in hex.
   +14 s Getui again: 70 000 bytes of heartbeats, then the IMEI: the first 64 KiB are
-        one part (nothing personal), the rest with the IMEI the next.
+        one part (nothing personal: an advertising id line at its end is cut in two
+        by the part's end), the rest with the IMEI the next, which also finds the
+        advertising id from the end of the part before (`payload-across-parts`).
   +15 s Umeng over UDP again, the same flow: a second datagram with the IMEI, the
         flow's second part.
 Every IPv4 header and TCP/UDP checksum is valid. Deterministic, standard library only,
@@ -357,7 +359,15 @@ def main():
                "share-after-refusal", [["android_id", "md5", "payload"]],
                "after the refusal: the MD5 of the Android id")
 
-    filler = b"HEARTBEAT 0000\n" * (70_000 // 15)
+    # Heartbeats, with the advertising id cut by the end of the first 64 KiB part
+    # (18 of its 36 characters on each side), then more heartbeats to 70 000 bytes.
+    beat = b"HEARTBEAT 0000\n"
+    aaid = b"aaid=" + ADVERTISING_ID.encode() + b"\n"
+    head = beat * ((PART - 23) // len(beat))
+    head += b"PING 01\n"[:PART - 23 - len(head)]
+    assert len(head) + len(b"aaid=") + 18 == PART
+    filler = head + aaid
+    filler += beat * ((70_000 - len(filler)) // len(beat))
     late = b"imei=" + IMEI.encode() + b"\n"
     assert len(filler) > PART
     pieces = [filler[i:i + 1400] for i in range(0, len(filler), 1400)] + [late]
@@ -369,12 +379,16 @@ def main():
         "server": "203.0.113.20:5224",
         "client_bytes": len(filler) + len(late),
         "note": f"the IMEI comes after {len(filler)} bytes: the first {PART} are one part "
-                "(contact after the refusal), the rest with the IMEI the next",
+                "(contact after the refusal: the advertising id at its end is cut in two), "
+                "the rest with the IMEI the next, which also finds the advertising id "
+                "across the cut",
         "exchanges": [
             {"method": "", "at": at(placed[0][1]), "frames": [first, placed[full][0]],
              "rule": "tracker-contact-before-consent", "data": []},
             {"method": "", "at": at(placed[full][1]), "frames": [placed[full][0], last],
-             "rule": "share-after-refusal", "data": [["imei", "plain", "payload"]]},
+             "rule": "share-after-refusal",
+             "data": [["advertising_id", "plain", "payload-across-parts"],
+                      ["imei", "plain", "payload"]]},
         ],
     })
 
