@@ -430,6 +430,7 @@ fn read_flow(datagrams: &[(Vec<u8>, bool)], s: &Secrets) -> (u64, usize) {
         protocol: None,
         app_uid: None,
         tunnel: None,
+        gquic: None,
     };
     let mut flow = QuicFlow::new(
         QUIC_V1,

@@ -263,11 +263,13 @@ fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()
         "tls"
     )?;
     for x in rows {
-        // `TLS 1.3 enc` shows as `1.3 enc`; without a known version, `TLS enc`.
+        // `TLS 1.3 enc` shows as `1.3 enc`, gQUIC's `gQUIC Q043 enc` as `Q043 enc`;
+        // without a known version, `TLS enc`.
         let tls = match x.tls.as_deref() {
             None => "-",
             Some(t) => t
                 .strip_prefix("TLS ")
+                .or_else(|| t.strip_prefix("gQUIC "))
                 .filter(|rest| rest.contains(' '))
                 .unwrap_or(t),
         };

@@ -91,6 +91,7 @@ use foldhash::fast::SeedableRandomState;
 
 use crate::exchange::Anomaly;
 use crate::net::dns::{self, DnsMessage, DnsTcpFramer};
+use crate::net::gquic::{self, GquicHello};
 use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse};
 use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
 use crate::net::http3::Http3Limits;
@@ -361,6 +362,8 @@ pub struct ConnInfo {
     /// `CONNECT` (answered "succeeded") that made the connection a tunnel: what the
     /// tunnel reaches, named when no TLS server name is.
     pub tunnel: Option<String>,
+    /// A Google QUIC flow's version and server name, from its client's first packet.
+    pub gquic: Option<Box<GquicHello>>,
 }
 
 /// What the flow table hands to its owner.
@@ -1181,8 +1184,14 @@ impl FlowTable {
             session.hold_anomalies(std::mem::take(&mut anomalies));
             session.push(payload, true, ts, frame, &mut info, out);
         } else if quic.is_none() && trial.is_none() {
-            // Encrypted (WireGuard, DTLS): nothing of it, first datagram or later
-            // ones, can be searched.
+            // Encrypted (gQUIC, WireGuard, DTLS): nothing of it, first datagram or
+            // later ones, can be searched.
+            if info.protocol.is_none() && from_client {
+                if let Some(hello) = gquic::client_hello(payload) {
+                    info.protocol = Some(AppProtocol::GQuic);
+                    info.gquic = Some(Box::new(hello));
+                }
+            }
             if info.protocol.is_none() {
                 info.protocol = sniff::encrypted_udp(payload);
             }
@@ -1768,6 +1777,7 @@ fn new_info(
         protocol: None,
         app_uid: None,
         tunnel: None,
+        gquic: None,
     }
 }
 
@@ -2088,6 +2098,7 @@ impl ConnState {
             | AppProtocol::Ssh
             | AppProtocol::WireGuard
             | AppProtocol::Dtls
+            | AppProtocol::GQuic
             | AppProtocol::Unknown => App::Opaque,
         };
     }
@@ -3823,6 +3834,41 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         assert_eq!(kinds(&out), ["metadata -"]);
         assert_eq!(out[0].conn_protocol(), Some(AppProtocol::WireGuard));
         assert!(payload_of(&out).0.is_empty());
+    }
+
+    #[test]
+    fn a_gquic_flow_is_named_by_its_chlo_and_its_later_datagrams_are_not_parts() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        // A Q043 CHLO: public header, hash, a stream frame on stream 1, padding.
+        let name = b"googleads.g.doubleclick.net";
+        let mut chlo = b"CHLO\x01\x00\x00\x00SNI\x00".to_vec();
+        chlo.extend((name.len() as u32).to_le_bytes());
+        chlo.extend(name);
+        let mut p = vec![0x09, 1, 2, 3, 4, 5, 6, 7, 8];
+        p.extend(b"Q043\x01");
+        p.extend([0x5a; 12]);
+        p.extend([0xa0, 0x01]);
+        p.extend((chlo.len() as u16).to_be_bytes());
+        p.extend(chlo);
+        p.resize(1350, 0);
+        dgram(&mut t, &mut out, 1, true, 50_400, &p);
+        for n in [2_000, 4_000] {
+            dgram(&mut t, &mut out, n, true, 50_400, &[0x0c; 700]);
+        }
+        t.finish(&mut out);
+        assert_eq!(kinds(&out), ["metadata -"]);
+        let FlowEvent::Metadata { conn, payload, .. } = &out[0] else {
+            panic!("{out:?}");
+        };
+        assert_eq!(conn.protocol, Some(AppProtocol::GQuic));
+        let hello = conn.gquic.as_deref().unwrap();
+        assert_eq!(hello.version, "Q043");
+        assert_eq!(hello.sni.as_deref(), Some("googleads.g.doubleclick.net"));
+        assert!(
+            payload.is_empty(),
+            "its handshake is not a payload to search"
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! ([`http1`]), HTTP/2 ([`http2`], with [`hpack`]), TLS handshakes ([`tls`]), DNS
 //! ([`dns`]) or a SOCKS5 handshake ([`socks`], whose tunnel is read as the connection). A UDP flow's QUIC Initial packets give its server name ([`quic`]); with
 //! the key log, its later packets are decrypted ([`quic_conn`]) and read as HTTP/3
-//! ([`http3`], with [`qpack`]; the two joined by [`quic_flow`]). What comes out is
+//! ([`http3`], with [`qpack`]; the two joined by [`quic_flow`]); Google's older QUIC
+//! ([`gquic`]) is named by its CHLO's server name. What comes out is
 //! [`Exchange`](crate::exchange::Exchange)s: one per HTTP request, or one
 //! metadata-only exchange per connection that could not be read.
 //!
@@ -21,6 +22,7 @@ pub mod capture;
 pub mod capture_buffer;
 pub mod dns;
 pub mod flow;
+pub mod gquic;
 pub mod hpack;
 pub mod http1;
 pub mod http2;

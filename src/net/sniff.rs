@@ -54,6 +54,9 @@ pub enum AppProtocol {
     WireGuard,
     /// DTLS (UDP: WebRTC, some VPNs): recognised, not read (encrypted).
     Dtls,
+    /// Google QUIC (UDP, before IETF QUIC): its CHLO's server name read, the rest
+    /// encrypted ([`super::gquic`]).
+    GQuic,
     Unknown,
 }
 

@@ -29,6 +29,7 @@ use crate::exchange::{
 use crate::net::capture::{Frame, LinkType};
 use crate::net::dns::DnsMap;
 use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
+use crate::net::gquic::GquicHello;
 use crate::net::http1::{HttpRequest, HttpResponse};
 use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
@@ -420,6 +421,9 @@ impl Tap {
             },
             outer_sni: t.outer_sni().map(str::to_string),
         });
+        if x.tls.is_none() {
+            x.tls = conn.gquic.as_deref().map(gquic_tls);
+        }
         x
     }
 
@@ -449,6 +453,11 @@ impl Tap {
         if let Some(sni) = conn.tls.as_ref().and_then(|t| t.sni()) {
             if !sni.is_empty() {
                 return sni.to_ascii_lowercase();
+            }
+        }
+        if let Some(sni) = conn.gquic.as_ref().and_then(|g| g.sni.as_deref()) {
+            if !sni.is_empty() {
+                return sni.to_string();
             }
         }
         if let Some(tunnel) = &conn.tunnel {
@@ -522,7 +531,11 @@ impl Tap {
         x.scheme = match (conn.proto, &conn.tls) {
             (Proto::Tcp, Some(_)) => "tls",
             (Proto::Tcp, None) => "tcp",
-            (Proto::Udp, _) if conn.protocol == Some(AppProtocol::Quic) => "quic",
+            (Proto::Udp, _)
+                if matches!(conn.protocol, Some(AppProtocol::Quic | AppProtocol::GQuic)) =>
+            {
+                "quic"
+            }
             (Proto::Udp, _) => "udp",
         }
         .to_string();
@@ -558,6 +571,19 @@ impl Tap {
         x.request_body = part.bytes;
         x.payload_lead = part.lead;
         x
+    }
+}
+
+/// The `tls` of a Google QUIC flow's exchange: its version (`gQUIC Q043`) and the
+/// server name of its CHLO; never decrypted.
+fn gquic_tls(hello: &GquicHello) -> TlsInfo {
+    TlsInfo {
+        version: Some(format!("gQUIC {}", hello.version)),
+        sni: hello.sni.clone(),
+        decrypted: false,
+        decrypt_error: Some(hello.not_read().to_string()),
+        ech: None,
+        outer_sni: None,
     }
 }
 

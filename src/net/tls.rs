@@ -344,6 +344,12 @@ fn u16s(b: &[u8], what: &str) -> Result<Vec<u16>, String> {
 }
 
 /// Bytes as text: printable ASCII as is (lower-cased when `lower`), others `\DDD`.
+/// A server name as the ClientHello's is written (lower-cased, bytes outside
+/// printable ASCII as `\DDD`): for other handshakes' names (gQUIC's CHLO).
+pub(crate) fn server_name_text(b: &[u8]) -> String {
+    text(b, true)
+}
+
 fn text(b: &[u8], lower: bool) -> String {
     let mut s = String::with_capacity(b.len());
     for &c in b {
