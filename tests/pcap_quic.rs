@@ -169,3 +169,121 @@ fn cut_capture_reports_the_unfinished_quic_connection_by_address() {
         assert!(xs.iter().all(|x| !x.host.is_empty()));
     }
 }
+
+/// Google QUIC (`make_gquic.py`): each flow one metadata-only `quic` exchange named
+/// by the server name of its client's CHLO — Q043 and Q046 with big-endian frames,
+/// Q025 with little-endian ones and a private flags byte — and a Q050 flow, whose
+/// Initial is encrypted, named by DNS; contact with the trackers among them found.
+/// (time, host, scheme, tls.version, tls.sni) of an exchange.
+type Row<'a> = (String, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
+#[test]
+fn gquic_flows_are_named_by_their_chlo() {
+    let xs = exchanges(&dir().join("gquic.pcap"));
+    let seen: Vec<Row> = xs
+        .iter()
+        .map(|x| {
+            let tls = x.tls.as_ref();
+            (
+                x.at.to_string(),
+                x.host.as_str(),
+                x.scheme.as_str(),
+                tls.and_then(|t| t.version.as_deref()),
+                tls.and_then(|t| t.sni.as_deref()),
+            )
+        })
+        .collect();
+    let ads = "googleads.g.doubleclick.net";
+    let want = [
+        (
+            "2026-11-28T11:00:01.000000Z",
+            ads,
+            "quic",
+            Some("gQUIC Q043"),
+            Some(ads),
+        ),
+        (
+            "2026-11-28T11:00:02.000000Z",
+            "www.example-shop.com",
+            "quic",
+            Some("gQUIC Q025"),
+            Some("www.example-shop.com"),
+        ),
+        (
+            "2026-11-28T11:00:03.000000Z",
+            "app-measurement.com",
+            "quic",
+            Some("gQUIC Q046"),
+            Some("app-measurement.com"),
+        ),
+        (
+            "2026-11-28T11:00:04.000000Z",
+            "firebaseinstallations.googleapis.com",
+            "quic",
+            Some("gQUIC Q050"),
+            None,
+        ),
+        (
+            "2026-11-28T11:00:12.000000Z",
+            ads,
+            "quic",
+            Some("gQUIC Q043"),
+            Some(ads),
+        ),
+    ];
+    let want: Vec<Row> = want
+        .into_iter()
+        .map(|(at, host, scheme, version, sni)| (at.to_string(), host, scheme, version, sni))
+        .collect();
+    // The DNS lookup is no exchange of its own.
+    assert_eq!(seen, want);
+    for x in &xs {
+        assert!(x.metadata_only && x.request_body.is_empty(), "{x:?}");
+        assert!(x.anomalies.is_empty(), "{:?}", x.anomalies);
+        let tls = x.tls.as_ref().unwrap();
+        assert!(!tls.decrypted);
+        assert!(tls.decrypt_error.as_deref().unwrap().starts_with("gQUIC: "));
+    }
+    // Each flow is one exchange, its later datagrams (encrypted) not parts: the
+    // first flow's evidence is its client's first packet.
+    assert_eq!(xs[0].evidence.locator, "frame 1");
+
+    let run = analyze_files(
+        Arc::new(case()),
+        &[dir().join("gquic.pcap")],
+        None,
+        Options::default(),
+        0,
+    )
+    .unwrap();
+    let mut got: Vec<(String, &str, &str)> = run
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.at.to_string(),
+                f.rule.as_str(),
+                f.destination.host.as_str(),
+            )
+        })
+        .collect();
+    got.sort();
+    let contact = "tracker-contact-before-consent";
+    assert_eq!(
+        got,
+        [
+            ("2026-11-28T11:00:01.000000Z".to_string(), contact, ads),
+            (
+                "2026-11-28T11:00:03.000000Z".to_string(),
+                contact,
+                "app-measurement.com"
+            ),
+            (
+                "2026-11-28T11:00:04.000000Z".to_string(),
+                contact,
+                "firebaseinstallations.googleapis.com"
+            ),
+            ("2026-11-28T11:00:12.000000Z".to_string(), contact, ads),
+        ]
+    );
+}
