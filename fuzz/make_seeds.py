@@ -264,6 +264,9 @@ def main():
     # packet; 0x11: cut in two, coalesced; 0x03: v2).
     for i, d in enumerate(quic_client_datagrams()):
         write("quic", f"datagram-{i:02}", b"\x00" + d)
+    # gquic: the client datagrams of the gQUIC sample capture (CHLOs, later packets).
+    for i, d in enumerate(quic_client_datagrams("gquic.pcap")):
+        write("gquic", f"datagram-{i:02}", d)
     ch = hello[5:]
     def crypto(off, data):
         return b"\x06" + (0x4000 | off).to_bytes(2, "big") + (0x4000 | len(data)).to_bytes(2, "big") + data
@@ -451,10 +454,10 @@ def capture_chain_seeds():
     return seeds
 
 
-def quic_client_datagrams():
-    """UDP payloads the phone sends in captures/quic/quic.pcap (classic pcap, Ethernet,
+def quic_client_datagrams(name="quic.pcap"):
+    """UDP payloads the phone sends in captures/quic/NAME (classic pcap, Ethernet,
     IPv4 without options)."""
-    data = open(os.path.join(ROOT, "captures", "quic", "quic.pcap"), "rb").read()
+    data = open(os.path.join(ROOT, "captures", "quic", name), "rb").read()
     at, out = 24, []
     while at + 16 <= len(data):
         n = struct.unpack("<I", data[at + 8:at + 12])[0]

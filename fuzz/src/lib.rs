@@ -376,6 +376,8 @@ fn tiny_tap_limits() -> consentry::net::tap::TapLimits {
             max_unparsed_depth: 48,
             max_unparsed_parts: 4,
             max_unparsed_total: 64,
+            // Leads shorter and longer than a part: both ways of keeping a tail.
+            unparsed_overlap: 6,
             ..FlowLimits::default()
         },
         ..TapLimits::default()
@@ -727,6 +729,16 @@ pub fn pii_stream(data: &[u8]) {
         let end = at + h.value.len();
         assert!(end > cap, "a hit inside the analysed prefix: {h:?}");
         assert_eq!(body.get(at..end), Some(&h.value[..]), "{h:?}");
+    }
+    // The same bytes cut at `cap` as two parts of a payload: what is found across
+    // the cut are the body's bytes, and straddle it.
+    let det = pii_stream_detector();
+    let across = consentry::pii::stream::across_cut(&det, prefix, rest, &mut Vec::new());
+    for h in &across {
+        let len = h.value.len();
+        let straddles = (cap.saturating_sub(len.saturating_sub(1))..cap)
+            .any(|at| at + len > cap && body.get(at..at + len) == Some(&h.value[..]));
+        assert!(straddles, "found across the cut but not across it: {h:?}");
     }
 }
 
@@ -2383,4 +2395,22 @@ pub fn quic_conn(data: &[u8]) -> u64 {
     // A flushed reader takes more datagrams: retransmissions of them all.
     run.run(&datagrams);
     decrypted
+}
+
+/// `gquic`: `net::gquic::client_hello` over any datagram: no panic, and what it
+/// reports is what the bytes say (a version tag it read, a server name only with a
+/// CHLO).
+pub fn gquic(data: &[u8]) {
+    let Some(hello) = consentry::net::gquic::client_hello(data) else {
+        return;
+    };
+    let tag = hello.version.as_bytes();
+    assert_eq!(tag.len(), 4, "{hello:?}");
+    assert!(
+        data.windows(4).take(16).any(|w| w == tag),
+        "a version not in the header: {hello:?}"
+    );
+    if let Some(sni) = &hello.sni {
+        assert!(sni.len() <= data.len() * 4, "{hello:?}");
+    }
 }
