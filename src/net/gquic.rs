@@ -15,12 +15,16 @@
 //!   integers are little-endian up to Q038 and big-endian from Q039.
 //! - **Q046**: a long header (`0xC3`, the version, connection id lengths `0x50`, an
 //!   8-byte destination id, a 4-byte packet number), the hash, then Q043's frames.
-//! - **Q050, T050, T051**: an IETF-style Initial packet protected with gQUIC's own
-//!   salts (Q050's CHLO, T05x's TLS ClientHello): recognised, not read.
+//! - **Q050, T050, T051**: an Initial packet laid out and protected as QUIC v1's,
+//!   but under gQUIC's own salts ([`quic::open_salted_initial`]); its first frame a
+//!   CRYPTO frame (gQUIC's type `0x08`, varint offset and length) carrying Q050's
+//!   CHLO or T05x's TLS ClientHello.
 //!
 //! A CHLO is a tag-value map: `CHLO`, the number of entries (u16), two bytes of
 //! padding, then per entry its tag and the end offset of its value (u32, cumulative),
 //! then the values; all little-endian. The `SNI\0` entry is the server name.
+
+use super::{quic, tls};
 
 /// The Q024–Q043 public header's flags.
 const FLAG_VERSION: u8 = 0x01;
@@ -40,6 +44,25 @@ const MIN_INITIAL: usize = 1200;
 const MAX_CID: usize = 20;
 /// The crypto handshake's stream.
 const CRYPTO_STREAM: u64 = 1;
+/// gQUIC's frame types in Q050/T05x Initial packets that may come before the CRYPTO
+/// frame, and the CRYPTO frame's.
+const FRAME_PADDING: u8 = 0x00;
+const FRAME_PING: u8 = 0x07;
+const FRAME_CRYPTO: u8 = 0x08;
+/// The Initial salts of Q050, T050 and T051 (as Chromium, Wireshark and nDPI have
+/// them).
+const SALT_Q050: [u8; 20] = [
+    0x50, 0x45, 0x74, 0xef, 0xd0, 0x66, 0xfe, 0x2f, 0x9d, 0x94, 0x5c, 0xfc, 0xdb, 0xd3, 0xa7, 0xf0,
+    0xd3, 0xb5, 0x6b, 0x45,
+];
+const SALT_T050: [u8; 20] = [
+    0x7f, 0xf5, 0x79, 0xe5, 0xac, 0xd0, 0x72, 0x91, 0x55, 0x80, 0x30, 0x4c, 0x43, 0xa2, 0x36, 0x7c,
+    0x60, 0x48, 0x83, 0x10,
+];
+const SALT_T051: [u8; 20] = [
+    0x7a, 0x4e, 0xde, 0xf4, 0xe7, 0xcc, 0xee, 0x5f, 0xa4, 0x50, 0x6c, 0x19, 0x12, 0x4f, 0xc8, 0xcc,
+    0xda, 0x6e, 0x03, 0x3d,
+];
 
 /// What a gQUIC client's first packet tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,13 +75,10 @@ pub struct GquicHello {
 }
 
 impl GquicHello {
-    /// Why the flow is not read further: gQUIC's own crypto (Q0xx up to Q046), or
-    /// Initial packets protected with gQUIC's own salts (Q050, T05x).
+    /// Why the flow is not read further: only its client's handshake message is.
     pub fn not_read(&self) -> &'static str {
-        let encrypted_initial = self.version.starts_with('T')
-            || version_number(self.version.as_bytes()).is_some_and(|n| n >= 50);
-        if encrypted_initial {
-            "gQUIC: Initial packets under gQUIC's own salt, not read"
+        if self.version.starts_with('T') {
+            "gQUIC: only the client's Initial packet is read (its TLS is not decrypted)"
         } else {
             "gQUIC: only the client's CHLO is read (QUIC Crypto is not decrypted)"
         }
@@ -114,11 +134,54 @@ fn long_header_packet(flags: u8, d: &[u8]) -> Option<GquicHello> {
             let dcid = usize::from(*d.get(5)?);
             let scid = usize::from(*d.get(6 + dcid)?);
             let initial = flags & 0x70 == 0x40;
-            (initial && dcid <= MAX_CID && scid <= MAX_CID && d.len() >= MIN_INITIAL)
-                .then(|| hello(tag, None))
+            if !(initial && dcid <= MAX_CID && scid <= MAX_CID && d.len() >= MIN_INITIAL) {
+                return None;
+            }
+            Some(hello(tag, salted_initial_sni(tag, d)))
         }
         _ => None,
     }
+}
+
+/// The server name in the Initial packet of a version with a known salt (Q050's
+/// CHLO, T05x's ClientHello), when the packet opens and holds one.
+fn salted_initial_sni(tag: &[u8], d: &[u8]) -> Option<String> {
+    let salt = match tag {
+        b"Q050" => &SALT_Q050,
+        b"T050" => &SALT_T050,
+        b"T051" => &SALT_T051,
+        _ => return None,
+    };
+    let plain = quic::open_salted_initial(d, salt)?;
+    let data = first_crypto_data(&plain)?;
+    if tag[0] == b'Q' {
+        chlo_sni(data)?
+    } else {
+        // A TLS handshake message: a ClientHello (type 1) whose body is all here.
+        let [1, a, b, c] = *data.get(..4)? else {
+            return None;
+        };
+        let len = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+        let body = data.get(4..)?;
+        tls::parse_client_hello(body.get(..len)?).ok()?.sni
+    }
+}
+
+/// The data of the CRYPTO frame at offset 0 that starts the plaintext `plain` (after
+/// padding and pings).
+fn first_crypto_data(plain: &[u8]) -> Option<&[u8]> {
+    let mut c = quic::Cur::new(plain);
+    loop {
+        match c.u8("frame type").ok()? {
+            FRAME_PADDING | FRAME_PING => {}
+            FRAME_CRYPTO => break,
+            _ => return None,
+        }
+    }
+    let offset = c.varint("CRYPTO offset").ok()?;
+    let len = c.varint_usize("CRYPTO length").ok()?;
+    let data = c.take(len, "CRYPTO data").ok()?;
+    (offset == 0).then_some(data)
 }
 
 fn hello(tag: &[u8], sni: Option<String>) -> GquicHello {
@@ -181,7 +244,7 @@ fn chlo_sni(m: &[u8]) -> Option<Option<String>> {
             usize::try_from(u32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]])).ok()?;
         let value = values.get(from..end)?;
         if &entry[..4] == b"SNI\0" {
-            sni = Some(super::tls::server_name_text(value));
+            sni = Some(tls::server_name_text(value));
         }
         from = end;
     }
@@ -355,6 +418,42 @@ mod tests {
             client_hello(&p).and_then(|h| h.sni).as_deref(),
             Some("a\\001b.example")
         );
+    }
+
+    #[test]
+    fn the_crypto_frame_of_a_salted_initial_is_found_after_padding_and_pings() {
+        let data = full_chlo();
+        let mut plain = vec![0, 0, FRAME_PING, FRAME_CRYPTO, 0x00, 0x44, 0x00];
+        plain[5..7].copy_from_slice(&(0x4000 | data.len() as u16).to_be_bytes());
+        plain.extend(&data);
+        plain.extend([0; 100]);
+        assert_eq!(first_crypto_data(&plain), Some(&data[..]));
+        assert_eq!(
+            chlo_sni(first_crypto_data(&plain).unwrap()),
+            Some(Some("googleads.g.doubleclick.net".into()))
+        );
+        // Not at offset 0, after another frame, or cut short: nothing.
+        let mut later = plain.clone();
+        later[4] = 0x05;
+        assert_eq!(first_crypto_data(&later), None);
+        let mut ack_first = plain.clone();
+        ack_first[2] = 0x02;
+        assert_eq!(first_crypto_data(&ack_first), None);
+        assert_eq!(first_crypto_data(&plain[..40]), None);
+        assert_eq!(first_crypto_data(&[0; 8]), None);
+    }
+
+    #[test]
+    fn an_unopened_salted_initial_is_gquic_without_a_name() {
+        // Right layout, opaque payload: recognised, the authentication fails.
+        let mut p = vec![0xc1];
+        p.extend(b"Q050");
+        p.push(8);
+        p.extend([0x44; 8]);
+        p.extend([0, 0, 0x44, 0xb0]);
+        p.resize(1350, 0x5a);
+        let hello = client_hello(&p).unwrap();
+        assert_eq!((hello.version.as_str(), hello.sni), ("Q050", None));
     }
 
     #[test]

@@ -214,6 +214,15 @@ impl<'a> Cur<'a> {
 /// Parses the long header at the start of `packet` (which may hold more coalesced
 /// packets after it).
 pub fn parse_long_header(packet: &[u8]) -> Result<LongHeader<'_>, PacketError> {
+    parse_long_header_typed(packet, packet_type)
+}
+
+/// [`parse_long_header`] with the packet types of the versions `kind_of` knows
+/// (from the version and the first byte).
+fn parse_long_header_typed(
+    packet: &[u8],
+    kind_of: impl Fn(u32, u8) -> Option<PacketType>,
+) -> Result<LongHeader<'_>, PacketError> {
     let mut c = Cur::new(packet);
     let first = c.u8("first byte")?;
     if first & 0x80 == 0 {
@@ -221,7 +230,7 @@ pub fn parse_long_header(packet: &[u8]) -> Result<LongHeader<'_>, PacketError> {
     }
     let v = c.take(4, "version")?;
     let version = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
-    let kind = packet_type(version, first).ok_or(PacketError::UnknownVersion(version))?;
+    let kind = kind_of(version, first).ok_or(PacketError::UnknownVersion(version))?;
     let dcid_len = usize::from(c.u8("DCID length")?);
     if dcid_len > MAX_CID_LEN {
         return Err(PacketError::Truncated("DCID length"));
@@ -313,13 +322,26 @@ pub fn server_initial_secrets(version: u32, dcid: &[u8]) -> Option<InitialSecret
     initial_secrets(version, dcid, b"server in")
 }
 
+/// QUIC v1's labels of the Initial key, IV and header protection key.
+const LABELS_V1: [&[u8]; 3] = [b"quic key", b"quic iv", b"quic hp"];
+
 /// The Initial secrets of one side: `side_label` is "client in" or "server in".
 fn initial_secrets(version: u32, dcid: &[u8], side_label: &[u8]) -> Option<InitialSecrets> {
     let (salt, labels): (&[u8], [&[u8]; 3]) = match version {
-        QUIC_V1 => (&SALT_V1, [b"quic key", b"quic iv", b"quic hp"]),
+        QUIC_V1 => (&SALT_V1, LABELS_V1),
         QUIC_V2 => (&SALT_V2, [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"]),
         _ => return None,
     };
+    Some(derive_initial_secrets(salt, labels, dcid, side_label))
+}
+
+/// The Initial secrets of one side under `salt` and `labels`.
+fn derive_initial_secrets(
+    salt: &[u8],
+    labels: [&[u8]; 3],
+    dcid: &[u8],
+    side_label: &[u8],
+) -> InitialSecrets {
     let initial = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(dcid);
     let mut s = InitialSecrets {
         secret: [0; 32],
@@ -332,7 +354,24 @@ fn initial_secrets(version: u32, dcid: &[u8], side_label: &[u8]) -> Option<Initi
     expand_label(&client, labels[0], &mut s.key);
     expand_label(&client, labels[1], &mut s.iv);
     expand_label(&client, labels[2], &mut s.hp);
-    Some(s)
+    s
+}
+
+/// The plaintext payload of the client Initial packet at the start of `datagram`,
+/// of a version laid out and protected as QUIC v1 (draft-era long header, v1's
+/// labels) under its own `salt`: Google QUIC's Q050, T050 and T051. `None` when it is
+/// not such a packet or does not authenticate.
+pub(crate) fn open_salted_initial(datagram: &[u8], salt: &[u8]) -> Option<Vec<u8>> {
+    let initial = |_: u32, first: u8| ((first >> 4) & 0x03 == 0).then_some(PacketType::Initial);
+    let header = parse_long_header_typed(datagram, initial).ok()?;
+    let secrets = derive_initial_secrets(salt, LABELS_V1, header.dcid, b"client in");
+    let keys = InitialKeys::from_secrets(header.version, header.dcid, secrets)?;
+    let packet = datagram.get(..header.packet_len)?;
+    let mut scratch = Vec::with_capacity(packet.len());
+    let (_, plain) = open_packet(&keys, &header, packet, None, &mut scratch).ok()?;
+    scratch.truncate(plain.end);
+    scratch.drain(..plain.start);
+    Some(scratch)
 }
 
 /// Ready-to-use keys of one (version, DCID).
@@ -1228,6 +1267,26 @@ pub(crate) mod tests {
     #[test]
     fn rfc9369_client_initial_decrypts() {
         check_rfc_packet(QUIC_V2, V2_CLIENT_INITIAL);
+    }
+
+    /// The path gQUIC's salted Initials take, checked on the RFC's v1 packet with v1's
+    /// salt; any other salt does not authenticate.
+    #[test]
+    fn a_salted_initial_opens_with_its_salt_only() {
+        let packet = hex(V1_CLIENT_INITIAL);
+        let plain = open_salted_initial(&packet, &SALT_V1).unwrap();
+        assert_eq!(plain.len(), 1162);
+        let frame = hex(CRYPTO_FRAME);
+        assert_eq!(&plain[..frame.len()], &frame[..]);
+        assert_eq!(open_salted_initial(&packet, &SALT_V2), None);
+        assert_eq!(
+            open_salted_initial(&packet[..600], &SALT_V1),
+            None,
+            "cut short"
+        );
+        let mut handshake = packet.clone();
+        handshake[0] |= 0x20; // a Handshake packet's type bits
+        assert_eq!(open_salted_initial(&handshake, &SALT_V1), None);
     }
 
     /// The test encryptor reproduces the published packets byte for byte, so the
