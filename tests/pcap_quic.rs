@@ -171,9 +171,10 @@ fn cut_capture_reports_the_unfinished_quic_connection_by_address() {
 }
 
 /// Google QUIC (`make_gquic.py`): each flow one metadata-only `quic` exchange named
-/// by the server name of its client's CHLO — Q043 and Q046 with big-endian frames,
-/// Q025 with little-endian ones and a private flags byte — and a Q050 flow, whose
-/// Initial is encrypted, named by DNS; contact with the trackers among them found.
+/// by the server name of its client's handshake — the CHLO of Q043 and Q046 (big-
+/// endian frames) and Q025 (little-endian, a private flags byte), Q050's CHLO and
+/// T051's ClientHello in Initial packets under gQUIC's own salts — and a Q050 flow
+/// whose Initial does not open, named by DNS; contact with the trackers found.
 /// (time, host, scheme, tls.version, tls.sni) of an exchange.
 type Row<'a> = (String, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
 
@@ -194,6 +195,7 @@ fn gquic_flows_are_named_by_their_chlo() {
         })
         .collect();
     let ads = "googleads.g.doubleclick.net";
+    let firebase = "firebaseinstallations.googleapis.com";
     let want = [
         (
             "2026-11-28T11:00:01.000000Z",
@@ -218,7 +220,22 @@ fn gquic_flows_are_named_by_their_chlo() {
         ),
         (
             "2026-11-28T11:00:04.000000Z",
-            "firebaseinstallations.googleapis.com",
+            firebase,
+            "quic",
+            Some("gQUIC Q050"),
+            Some(firebase),
+        ),
+        (
+            "2026-11-28T11:00:05.000000Z",
+            "www.example-shop.com",
+            "quic",
+            Some("gQUIC T051"),
+            Some("www.example-shop.com"),
+        ),
+        // Its Initial does not open: named by the DNS answer for its address.
+        (
+            "2026-11-28T11:00:06.000000Z",
+            firebase,
             "quic",
             Some("gQUIC Q050"),
             None,
@@ -278,11 +295,8 @@ fn gquic_flows_are_named_by_their_chlo() {
                 contact,
                 "app-measurement.com"
             ),
-            (
-                "2026-11-28T11:00:04.000000Z".to_string(),
-                contact,
-                "firebaseinstallations.googleapis.com"
-            ),
+            ("2026-11-28T11:00:04.000000Z".to_string(), contact, firebase),
+            ("2026-11-28T11:00:06.000000Z".to_string(), contact, firebase),
             ("2026-11-28T11:00:12.000000Z".to_string(), contact, ads),
         ]
     );

@@ -15,23 +15,29 @@ Story (times from 2026-11-28T11:00:00Z):
   +2 s   Q025 to www.example-shop.com (the app's first party): little-endian frame
          lengths and the private flags byte of versions up to Q033.
   +3 s   Q046 to app-measurement.com: the long header of Q046, then Q043's frames.
-  +4 s   Q050 to 142.250.72.78, named by a DNS answer at +3.9 s
-         (firebaseinstallations.googleapis.com): an Initial packet protected with
-         gQUIC's own salt (opaque here: consentry recognises it, reads no name in it).
+  +4 s   Q050 to firebaseinstallations.googleapis.com: an Initial packet laid out
+         and protected as QUIC v1's but under Q050's own salt, its CHLO in a CRYPTO
+         frame (gQUIC's type 0x08); a DNS answer at +3.9 s names the address too.
+  +5 s   T051 (gQUIC with TLS) to www.example-shop.com: the same under T051's salt,
+         a TLS ClientHello in the CRYPTO frame.
+  +6 s   Q050 whose Initial does not authenticate (its last byte flipped): named by
+         the DNS answer, as a flow picked up without its handshake would be.
   +10 s  the user refuses all purposes (case file).
   +12 s  Q043 to googleads.g.doubleclick.net again, from another port.
 Expected (tests/pcap_quic.rs): one metadata-only exchange per flow, scheme `quic`,
-tls.version `gQUIC Q043` / `Q025` / `Q046` / `Q050`, named by the CHLO's server
-name (the Q050 one by DNS); `tracker-contact-before-consent` for the three tracker
-flows named by their CHLO and for firebaseinstallations.googleapis.com (Google's
-Firebase), none for the first party.
+tls.version `gQUIC Q043` / `Q025` / `Q046` / `Q050` / `T051`, named by the server
+name of the client's CHLO or ClientHello (the broken Q050 one by DNS);
+`tracker-contact-before-consent` for the tracker flows (googleads twice,
+app-measurement.com, firebaseinstallations.googleapis.com twice), none for the first
+party.
 
-Deterministic, standard library only (IP and UDP headers from captures/pcapkit.py,
-every checksum valid). Checked with tshark 4.0:
-  tshark -r gquic.pcap -Y gquic -T fields -e frame.number -e gquic.version -e gquic.tag.sni
-lists the Q043, Q025 and Q046 CHLOs with their server names; tshark tries Q050's
-Initial with gQUIC's salt and says its decryption fails (its payload here is opaque
-bytes, not a protected CHLO).
+Deterministic (fixed seed). IP and UDP headers from captures/pcapkit.py (every
+checksum valid); the Q050 and T051 Initials with make_quic.py's packet protection
+(needs the `cryptography` package). Checked with tshark 4.0:
+  tshark -r gquic.pcap -Y 'gquic.tag.sni or tls.handshake.type == 1' -T fields \
+      -e frame.number -e gquic.version -e gquic.tag.sni -e tls.handshake.extensions_server_name
+lists the Q043, Q025, Q046 and Q050 CHLOs and the T051 ClientHello with their server
+names; it fails to decrypt the broken Q050 Initial.
 Run: python3 captures/quic/make_gquic.py
 """
 import os
@@ -42,6 +48,18 @@ from datetime import datetime, timezone
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from pcapkit import dns_message, ipv4_header, mac, udp_datagram  # noqa: E402
+
+sys.path.insert(0, HERE)
+import make_quic as mq  # noqa: E402
+
+# gQUIC's IETF-style versions, their Initial salts (as Chromium, Wireshark and nDPI
+# have them) and QUIC v1's labels and packet types, taught to make_quic's protection.
+Q050, T051 = int.from_bytes(b"Q050", "big"), int.from_bytes(b"T051", "big")
+mq.SALT[Q050] = bytes.fromhex("504574efd066fe2f9d945cfcdbd3a7f0d3b56b45")
+mq.SALT[T051] = bytes.fromhex("7a4edef4e7ccee5fa4506c19124fc8ccda6e033d")
+for v in (Q050, T051):
+    mq.LABEL[v] = mq.LABEL[mq.V1]
+    mq.TYPE[v] = mq.TYPE[mq.V1]
 
 T0 = int(datetime(2026, 11, 28, 11, 0, 0, tzinfo=timezone.utc).timestamp())
 PHONE, PHONE_MAC = "192.168.70.23", "02:00:00:46:70:17"
@@ -124,11 +142,17 @@ def q046_connection(t, server, sport, sni, seed):
     emit(t + 0.03, server, PHONE, 443, sport, b"\x43" + dcid + opaque(500, seed), False)
 
 
-def q050_connection(t, server, sport, seed):
-    dcid = bytes([seed] * 8)
-    header = b"\xc3Q050" + bytes([8]) + dcid + b"\x00" + b"\x00" + b"\x44\xc8" + struct.pack(">I", 1)
-    emit(t, PHONE, server, sport, 443, header + opaque(1350 - len(header), seed), True)
-    emit(t + 0.03, server, PHONE, 443, sport, b"\x43" + dcid + opaque(700, seed + 1), False)
+def salted_connection(t, version, server, sport, handshake, seed, broken=False):
+    """A Q050/T051 flow: the client's Initial (a CRYPTO frame, gQUIC's type 0x08, at
+    offset 0 with `handshake`, padded to 1200 bytes), the server's reply, opaque."""
+    dcid, scid = bytes([seed] * 8), bytes([seed + 1] * 8)
+    keys = mq.initial_keys(version, dcid, b"client in")
+    frames_ = b"\x08" + mq.varint(0) + mq.varint(len(handshake)) + handshake
+    packet = mq.protect(version, "initial", dcid, scid, 1, frames_, keys, 1200)
+    if broken:
+        packet = packet[:-1] + bytes([packet[-1] ^ 0xFF])
+    emit(t, PHONE, server, sport, 443, packet, True)
+    emit(t + 0.03, server, PHONE, 443, sport, b"\x43" + scid + opaque(700, seed + 1), False)
 
 
 def main():
@@ -138,7 +162,11 @@ def main():
     emit(3.9, PHONE, GATEWAY, 40053, 53, dns_message(0x5301, "firebaseinstallations.googleapis.com"), True)
     emit(3.905, GATEWAY, PHONE, 53, 40053,
          dns_message(0x5301, "firebaseinstallations.googleapis.com", "142.250.72.95"), False)
-    q050_connection(4.0, "142.250.72.95", 52004, 0x44)
+    firebase = "firebaseinstallations.googleapis.com"
+    salted_connection(4.0, Q050, "142.250.72.95", 52004, chlo(firebase, b"Q050"), 0x44)
+    salted_connection(5.0, T051, "198.51.100.20", 52006,
+                      mq.client_hello("www.example-shop.com", ["h3-T051"]), 0x66)
+    salted_connection(6.0, Q050, "142.250.72.95", 52007, chlo(firebase, b"Q050"), 0x77, broken=True)
     public_connection(12.0, b"Q043", "142.250.72.66", 52005, "googleads.g.doubleclick.net", 0x55)
 
     frames.sort(key=lambda f: f[0])

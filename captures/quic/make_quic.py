@@ -258,22 +258,6 @@ def connection(t, version, server_ip, sport, sni, pq=False, coalesce_0rtt=False)
     emit(t + 0.061, server_ip, 443, PHONE, sport, bytes([0x40 | rng.getrandbits(5)]) + scid + rand(300), False)
 
 
-connection(1.0, V1, "142.250.72.78", 51001, "app-measurement.com")
-connection(2.0, V1, "157.240.1.35", 51002, "graph.facebook.com", pq=True)
-connection(3.0, V2, "198.51.100.20", 51003, "www.example-shop.com")
-connection(4.0, V1, "35.190.25.25", 51004, "api.mixpanel.com", coalesce_0rtt=True)
-emit(5.0, PHONE, 51005, "203.0.113.50", 443, b"\x00\x01" + rand(98), True)
-emit(5.03, "203.0.113.50", 443, PHONE, 51005, b"\x00\x02" + rand(30), False)
-connection(12.0, V1, "142.250.72.78", 51006, "app-measurement.com")
-
-frames.sort(key=lambda f: f[0])
-with open(os.path.join(HERE, "quic.pcap"), "wb") as f:
-    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-    for t, data in frames:
-        us = round(t * 1_000_000)
-        f.write(struct.pack("<IIII", T0 + us // 1_000_000, us % 1_000_000, len(data), len(data)))
-        f.write(data)
-
 CASE = """# Case file of the QUIC sample capture (make_quic.py writes it).
 # All identifier values are synthetic.
 
@@ -300,6 +284,29 @@ at = "2026-11-28T11:00:10Z"
 decision = "refused"
 note = "tapped Disagree on the privacy dialog (all purposes)"
 """
-with open(os.path.join(HERE, "consentry.toml"), "w") as f:
-    f.write(CASE)
-print("wrote %d frames" % len(frames))
+
+
+def main():
+    connection(1.0, V1, "142.250.72.78", 51001, "app-measurement.com")
+    connection(2.0, V1, "157.240.1.35", 51002, "graph.facebook.com", pq=True)
+    connection(3.0, V2, "198.51.100.20", 51003, "www.example-shop.com")
+    connection(4.0, V1, "35.190.25.25", 51004, "api.mixpanel.com", coalesce_0rtt=True)
+    emit(5.0, PHONE, 51005, "203.0.113.50", 443, b"\x00\x01" + rand(98), True)
+    emit(5.03, "203.0.113.50", 443, PHONE, 51005, b"\x00\x02" + rand(30), False)
+    connection(12.0, V1, "142.250.72.78", 51006, "app-measurement.com")
+
+    frames.sort(key=lambda f: f[0])
+    with open(os.path.join(HERE, "quic.pcap"), "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for t, data in frames:
+            us = round(t * 1_000_000)
+            f.write(struct.pack("<IIII", T0 + us // 1_000_000, us % 1_000_000, len(data), len(data)))
+            f.write(data)
+    with open(os.path.join(HERE, "consentry.toml"), "w") as f:
+        f.write(CASE)
+    print("wrote %d frames" % len(frames))
+
+
+if __name__ == "__main__":
+    main()
+
