@@ -170,6 +170,10 @@ def observed(exchanges):
     for x in exchanges:
         t = x.get("tls")
         pair = (x.get("client", ""), x.get("server", ""))
+        # The oracle reads TLS per TCP stream: QUIC and gQUIC flows (UDP, scheme
+        # `quic`) are not in it.
+        if x.get("scheme") == "quic":
+            t = None
         # A decrypted connection carries many exchanges, and the output has no
         # connection id: the TLS facts are compared as sets.
         if t and t.get("sni"):

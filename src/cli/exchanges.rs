@@ -105,6 +105,8 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     super::keylog::report(&keylogs);
     attribution.reading = CaptureReading::from_args(&keylogs, &args.tunnels, args.wlan.load()?)?;
     attribution.reading.secrets_first = args.secrets_first;
+    // Nothing is searched here: a part needs no bytes of the one before.
+    attribution.unparsed_overlap = 0;
     let mut out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -306,6 +306,8 @@ fn export_to(dir: &CaseDir, out: &Path, tmp: &Path) -> anyhow::Result<Exported> 
             };
             let mut attribution = crate::cli::input::Attribution::new(&case, device)?;
             attribution.reading = reading;
+            // Exported, not searched: a part needs no bytes of the one before.
+            attribution.unparsed_overlap = 0;
             let mut failed = None;
             let mut push = |x: crate::exchange::Exchange| {
                 if failed.is_none() {
