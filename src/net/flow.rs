@@ -1184,8 +1184,8 @@ impl FlowTable {
             session.hold_anomalies(std::mem::take(&mut anomalies));
             session.push(payload, true, ts, frame, &mut info, out);
         } else if quic.is_none() && trial.is_none() {
-            // Encrypted (gQUIC, WireGuard, DTLS): nothing of it, first datagram or
-            // later ones, can be searched.
+            // Encrypted (gQUIC, WireGuard, DTLS, WebRTC after STUN): nothing of it,
+            // first datagram or later ones, can be searched.
             if info.protocol.is_none() && from_client {
                 if let Some(hello) = gquic::client_hello(payload) {
                     info.protocol = Some(AppProtocol::GQuic);
@@ -2099,6 +2099,7 @@ impl ConnState {
             | AppProtocol::WireGuard
             | AppProtocol::Dtls
             | AppProtocol::GQuic
+            | AppProtocol::Stun
             | AppProtocol::Unknown => App::Opaque,
         };
     }
@@ -3869,6 +3870,25 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             payload.is_empty(),
             "its handshake is not a payload to search"
         );
+    }
+
+    #[test]
+    fn a_webrtc_flow_that_starts_with_stun_is_one_metadata_exchange() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        // ICE's Binding request, then DTLS and SRTP on the same ports for 20 s.
+        let mut binding = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        binding.extend([0x5a; 12]);
+        dgram(&mut t, &mut out, 1, true, 50_500, &binding);
+        let mut srtp = vec![0x80, 0x6f];
+        srtp.resize(160, 0x3c);
+        for n in (1..=20).map(|s| s * 1_000) {
+            dgram(&mut t, &mut out, n, true, 50_500, &srtp);
+        }
+        t.finish(&mut out);
+        assert_eq!(kinds(&out), ["metadata -"]);
+        assert_eq!(out[0].conn_protocol(), Some(AppProtocol::Stun));
+        assert!(payload_of(&out).0.is_empty());
     }
 
     #[test]

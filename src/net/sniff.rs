@@ -26,10 +26,13 @@
 //!   server that also speaks SSH 1; RFC 4253 §5.1). Encrypted after the key exchange,
 //!   so nothing in it is searched: such a connection is one metadata exchange, not
 //!   the parts of a protocol no parser reads.
-//! - WireGuard and DTLS (UDP, [`encrypted_udp`]): a WireGuard handshake message (its
-//!   type, 1 to 3, three zero bytes, and the length that type has) or a DTLS 1.0/1.2
-//!   record header whose length fits the datagram. Encrypted: such a flow's later
-//!   datagrams are not parts to search.
+//! - WireGuard, DTLS and STUN (UDP, [`encrypted_udp`]): a WireGuard handshake message
+//!   (its type, 1 to 3, three zero bytes, and the length that type has), a DTLS
+//!   1.0/1.2 record header whose length fits the datagram, or a STUN message (RFC
+//!   8489: a message type with its two top bits clear, a length that is the rest of
+//!   the datagram and a multiple of 4, the magic cookie `2112A442`). Encrypted, or
+//!   (STUN) the start of a WebRTC flow whose DTLS and SRTP follow on the same ports:
+//!   such a flow's later datagrams are not parts to search.
 //! - QUIC (UDP, [`sniff_udp_client`]): a long-header client Initial packet of QUIC v1
 //!   or v2 ([`quic::looks_like_initial`]); any port, 443 is not required. Decrypting
 //!   the packet (which `quic` does next) is the real proof.
@@ -57,6 +60,9 @@ pub enum AppProtocol {
     /// Google QUIC (UDP, before IETF QUIC): its CHLO's server name read, the rest
     /// encrypted ([`super::gquic`]).
     GQuic,
+    /// STUN (UDP: ICE and TURN, which start WebRTC's media flows): recognised, not
+    /// read; the DTLS and SRTP after it on the flow are encrypted.
+    Stun,
     Unknown,
 }
 
@@ -126,10 +132,22 @@ pub fn sniff_udp_client(datagram: &[u8]) -> Sniff {
     }
 }
 
-/// A UDP flow's first datagram (from either side) in an encrypted protocol whose
-/// later datagrams cannot be searched: WireGuard or DTLS.
+/// STUN's magic cookie (RFC 8489 §5).
+const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+
+/// A UDP flow's first datagram (from either side) in a protocol whose later
+/// datagrams cannot be searched: WireGuard or DTLS (encrypted), or STUN (WebRTC's
+/// encrypted media follows it).
 pub fn encrypted_udp(datagram: &[u8]) -> Option<AppProtocol> {
     match *datagram {
+        // STUN: the message type's two top bits clear, the length of what follows the
+        // 20-byte header (attributes are padded to 4 bytes), the magic cookie.
+        [t, _, hi, lo, c0, c1, c2, c3, ..]
+            if t & 0xc0 == 0 && [c0, c1, c2, c3] == STUN_MAGIC_COOKIE =>
+        {
+            let len = usize::from(u16::from_be_bytes([hi, lo]));
+            (len % 4 == 0 && 20 + len == datagram.len()).then_some(AppProtocol::Stun)
+        }
         // WireGuard: a handshake initiation, response or cookie reply, each of its
         // fixed length. Not transport data (type 4, any multiple of 16): a flow
         // picked up mid-stream is not told, rather than taking for WireGuard any
@@ -499,5 +517,36 @@ mod tests {
         assert_eq!(encrypted_udp(&dtls), None);
         assert_eq!(encrypted_udp(b"report|v=2|oaid=a1b2"), None);
         assert_eq!(encrypted_udp(&[]), None);
+    }
+
+    #[test]
+    fn stun_by_its_magic_cookie_and_length() {
+        // A Binding request with one 8-byte attribute (a USERNAME of ICE).
+        let mut binding = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+        binding.extend([0x5a; 12]); // transaction id
+        binding.extend([0x00, 0x06, 0x00, 0x08]);
+        binding.extend(b"ufr:peer");
+        assert_eq!(encrypted_udp(&binding), Some(AppProtocol::Stun));
+        // A Binding success response without attributes.
+        let mut response = vec![0x01, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        response.extend([0x33; 12]);
+        assert_eq!(encrypted_udp(&response), Some(AppProtocol::Stun));
+        let mut wrong_length = binding.clone();
+        wrong_length[3] = 0x10;
+        assert_eq!(encrypted_udp(&wrong_length), None, "a length past the end");
+        let mut unpadded = response.clone();
+        unpadded[3] = 2;
+        unpadded.extend([0, 0]);
+        assert_eq!(encrypted_udp(&unpadded), None, "not a multiple of 4");
+        let mut cookie = binding.clone();
+        cookie[7] = 0x43;
+        assert_eq!(encrypted_udp(&cookie), None, "no magic cookie");
+        let mut channel_data = binding.clone();
+        channel_data[0] = 0x40;
+        assert_eq!(
+            encrypted_udp(&channel_data),
+            None,
+            "TURN ChannelData is not a message"
+        );
     }
 }
