@@ -43,7 +43,6 @@ Run: python3 captures/quic/make_gquic.py
 import os
 import struct
 import sys
-from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -61,7 +60,6 @@ for v in (Q050, T051):
     mq.LABEL[v] = mq.LABEL[mq.V1]
     mq.TYPE[v] = mq.TYPE[mq.V1]
 
-T0 = int(datetime(2026, 11, 28, 11, 0, 0, tzinfo=timezone.utc).timestamp())
 PHONE, PHONE_MAC = "192.168.70.23", "02:00:00:46:70:17"
 GATEWAY, GATEWAY_MAC = "192.168.70.1", "02:00:00:00:00:fe"
 UAID = b"Chrome/46.0.2490.80 Linux x86_64"
@@ -169,13 +167,7 @@ def main():
     salted_connection(6.0, Q050, "142.250.72.95", 52007, chlo(firebase, b"Q050"), 0x77, broken=True)
     public_connection(12.0, b"Q043", "142.250.72.66", 52005, "googleads.g.doubleclick.net", 0x55)
 
-    frames.sort(key=lambda f: f[0])
-    with open(os.path.join(HERE, "gquic.pcap"), "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for t, data in frames:
-            us = round(t * 1_000_000)
-            f.write(struct.pack("<IIII", T0 + us // 1_000_000, us % 1_000_000, len(data), len(data)))
-            f.write(data)
+    mq.write_pcap(os.path.join(HERE, "gquic.pcap"), frames)
     print("wrote gquic.pcap: %d frames" % len(frames))
 
 

@@ -286,6 +286,17 @@ note = "tapped Disagree on the privacy dialog (all purposes)"
 """
 
 
+def write_pcap(path, frames_):
+    """A classic pcap (microseconds, Ethernet) of `frames_`, (seconds after T0,
+    frame) pairs, in time order."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for t, data in sorted(frames_, key=lambda fr: fr[0]):
+            us = round(t * 1_000_000)
+            f.write(struct.pack("<IIII", T0 + us // 1_000_000, us % 1_000_000, len(data), len(data)))
+            f.write(data)
+
+
 def main():
     connection(1.0, V1, "142.250.72.78", 51001, "app-measurement.com")
     connection(2.0, V1, "157.240.1.35", 51002, "graph.facebook.com", pq=True)
@@ -295,13 +306,7 @@ def main():
     emit(5.03, "203.0.113.50", 443, PHONE, 51005, b"\x00\x02" + rand(30), False)
     connection(12.0, V1, "142.250.72.78", 51006, "app-measurement.com")
 
-    frames.sort(key=lambda f: f[0])
-    with open(os.path.join(HERE, "quic.pcap"), "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for t, data in frames:
-            us = round(t * 1_000_000)
-            f.write(struct.pack("<IIII", T0 + us // 1_000_000, us % 1_000_000, len(data), len(data)))
-            f.write(data)
+    write_pcap(os.path.join(HERE, "quic.pcap"), frames)
     with open(os.path.join(HERE, "consentry.toml"), "w") as f:
         f.write(CASE)
     print("wrote %d frames" % len(frames))
