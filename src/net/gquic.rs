@@ -1,8 +1,8 @@
 //! Google QUIC (gQUIC), what Chrome, Cronet and Google's SDKs spoke over UDP before
 //! IETF QUIC (versions `Q024`–`Q050`, `T050`/`T051`): recognised by a client's first
-//! packet, and named by the server name its handshake message (`CHLO`) carries in the
-//! clear, as Wireshark's and nDPI's gQUIC dissectors read it. Pure: bytes in, facts
-//! out.
+//! packet, and named by the server name of the handshake message it carries (the
+//! `CHLO`, or T05x's TLS ClientHello), as Wireshark's and nDPI's gQUIC dissectors
+//! read it. Pure: bytes in, facts out.
 //!
 //! Layouts (Chromium's `quic_framer`, the "QUIC Wire Layout" and "QUIC Crypto"
 //! documents):
@@ -69,8 +69,9 @@ const SALT_T051: [u8; 20] = [
 pub struct GquicHello {
     /// The version tag: `Q043`, `Q046`, `Q050`, `T051` …
     pub version: String,
-    /// The CHLO's server name (lower-cased, bytes outside printable ASCII as `\DDD`,
-    /// as a TLS server name is written), when the packet carries a readable CHLO.
+    /// The server name of the client's CHLO (or T05x's ClientHello), lower-cased,
+    /// bytes outside printable ASCII as `\DDD` (as a TLS server name is written);
+    /// `None` when the packet holds no readable handshake or it names no server.
     pub sni: Option<String>,
 }
 
@@ -115,7 +116,8 @@ fn public_header_packet(flags: u8, d: &[u8]) -> Option<GquicHello> {
     Some(hello(tag, sni))
 }
 
-/// A Q046 packet (read), or a Q050/T05x Initial (recognised, encrypted).
+/// A Q046 packet, or a Q050/T05x Initial (opened under its version's salt; another
+/// version in that layout is recognised without a name).
 fn long_header_packet(flags: u8, d: &[u8]) -> Option<GquicHello> {
     let tag = d.get(1..5)?;
     let number = version_number(tag)?;
