@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Peak memory of the pcap tap under floods of uploads in progress at once (README,
 # "Memory under floods of uploads"): the captures of benches/gen_body_flood.py, each
-# shape in turn, through `consentry analyze` (and tshark with HTTP reassembly, as a
-# Wireshark user would look at such a file, unless TOOLS says otherwise).
+# shape in turn, through `consentry exchanges` (the tap without the analysis; and
+# tshark with HTTP reassembly, as a Wireshark user would look at such a file, unless
+# TOOLS says otherwise).
 #
 # Usage: benches/flood_memory.sh [DIR]
 #   DIR  where the captures are written (default: a temporary directory, removed)
