@@ -19,7 +19,7 @@
 //! search as that exchange's `payload`, the first standing for the connection's
 //! metadata event. What a `CONNECT` tunnel (or
 //! an upgrade other than WebSocket's and h2c's) carries after its answer, or a SOCKS5
-//! tunnel after its handshake ([`socks::Handshake`]), counts as a connection of its
+//! (or SOCKS4) tunnel after its handshake ([`socks::Handshake`]), counts as a connection of its
 //! own: sniffed afresh, it may become that one metadata event
 //! (named by its TLS server name, else the `CONNECT` target: [`ConnInfo::tunnel`]),
 //! and its HTTP/1 requests are paired by a parser that counts them from there.
@@ -528,7 +528,7 @@ enum App {
     Opaque,
 }
 
-/// A SOCKS5 handshake being watched, the bytes it holds counted in the table's
+/// A SOCKS5 (or SOCKS4) handshake being watched, the bytes it holds counted in the table's
 /// [`FlowLimits::max_unparsed_total`] (given back when it ends), so that a flood of
 /// half-open handshakes cannot hold more than that.
 struct SocksWatch {
@@ -2080,7 +2080,7 @@ impl ConnState {
                 }
             }
             AppProtocol::Dns => App::DnsTcp(Box::new(DnsTcpFramer::new())),
-            AppProtocol::Socks5 => {
+            AppProtocol::Socks5 | AppProtocol::Socks4 => {
                 App::Socks(Box::new(SocksWatch::new(Arc::clone(&self.unparsed_held))))
             }
             AppProtocol::Http2PriorKnowledge => App::Http2(Box::new(

@@ -17,6 +17,8 @@
 //!   methods, each one IANA assigns or a private one). Three bytes are a weak
 //!   signature; the server's answers confirm it ([`super::socks::Handshake`]), and a
 //!   connection they do not is searched as a protocol no parser reads.
+//! - SOCKS4 and 4a: a request (version 4, `CONNECT` or `BIND`, a port and an address
+//!   not zero, a printable user id), confirmed by the server's reply likewise.
 //! - DNS over TCP: content alone is too weak (a 2-byte length and a 12-byte header fit
 //!   many binary protocols), so it is only recognised when the caller's port hint says
 //!   53 is involved ([`sniff_client_with_ports`]) and the bytes parse as a query
@@ -51,6 +53,8 @@ pub enum AppProtocol {
     Quic,
     /// A SOCKS5 client's greeting: the tunnel it opens carries the connection.
     Socks5,
+    /// A SOCKS4 or 4a client's request: likewise.
+    Socks4,
     /// SSH: recognised, not read (encrypted).
     Ssh,
     /// WireGuard (UDP): recognised, not read (encrypted).
@@ -91,6 +95,7 @@ pub fn sniff_client(prefix: &[u8]) -> Sniff {
         h2_preface(prefix),
         tls_record(prefix, &[1]),
         socks5_greeting(prefix),
+        socks4_request(prefix),
         prefix_of(prefix, b"SSH-2.0-", AppProtocol::Ssh),
         prefix_of(prefix, b"SSH-1.99-", AppProtocol::Ssh),
     ];
@@ -211,6 +216,19 @@ fn http1_request(prefix: &[u8]) -> Sniff {
 /// Most authentication methods a SOCKS5 greeting is taken to offer (clients offer
 /// one to three; IANA has assigned ten).
 pub const MAX_SOCKS_METHODS: u8 = 10;
+
+/// A SOCKS4 or 4a request ([`super::socks::socks4_request`]): known from its 8-byte
+/// head and the first byte of its user id (or its end), the server's answer
+/// confirming it ([`super::socks::Handshake`]).
+fn socks4_request(prefix: &[u8]) -> Sniff {
+    use super::socks::{socks4_request, Parsed};
+    match socks4_request(prefix) {
+        Parsed::Done(..) => Sniff::Known(AppProtocol::Socks4),
+        Parsed::Incomplete if prefix.len() > 8 => Sniff::Known(AppProtocol::Socks4),
+        Parsed::Incomplete => Sniff::NeedMore,
+        Parsed::Invalid(_) => Sniff::Unknown,
+    }
+}
 
 /// A SOCKS5 greeting: version 5, then 1 to [`MAX_SOCKS_METHODS`] methods, each an
 /// assigned one (0–9) or a private one (0x80–0xFE).
@@ -434,7 +452,33 @@ mod tests {
             Sniff::Unknown,
             "the refusal code"
         );
-        assert_eq!(sniff_client(b"\x04\x01\x00\x50"), Sniff::Unknown, "SOCKS4");
+    }
+
+    #[test]
+    fn socks4_requests() {
+        // curl's SOCKS4a request: CONNECT, port 80, 0.0.0.1, an empty user id, a name.
+        let request = b"\x04\x01\x00\x50\x00\x00\x00\x01\x00sdk.open.getui.net\x00";
+        for n in 1..=8 {
+            assert_eq!(sniff_client(&request[..n]), Sniff::NeedMore, "{n}");
+        }
+        for n in 9..=request.len() {
+            assert_eq!(
+                sniff_client(&request[..n]),
+                Sniff::Known(AppProtocol::Socks4),
+                "{n}"
+            );
+        }
+        assert_eq!(
+            sniff_client(b"\x04\x01\x00\x00\x0a\x00\x00\x01"),
+            Sniff::Unknown,
+            "port 0"
+        );
+        assert_eq!(sniff_client(b"\x04\x09\x00\x50"), Sniff::Unknown, "command");
+        assert_eq!(
+            sniff_client(b"\x04\x01\x00\x50\x0a\x00\x00\x01\xff"),
+            Sniff::Unknown,
+            "a user id that is not text"
+        );
     }
 
     fn dns_query() -> Vec<u8> {

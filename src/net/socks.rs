@@ -4,7 +4,8 @@
 //! the proxy speaks to an upstream SOCKS5 proxy (`--upstream-proxy socks5://`: the
 //! requests, and the answers read; `proxy::upstream` reads and writes), and as the
 //! pcap tap watches a handshake from the side ([`Handshake`]: both directions, until
-//! the tunnel opens and what it carries is read as a connection of its own).
+//! the tunnel opens and what it carries is read as a connection of its own). The tap
+//! watches SOCKS4 and SOCKS4a handshakes too ([`socks4_request`]).
 //!
 //! Only `CONNECT` is served (a SOCKS5 `CONNECT` becomes the same tunnel as an HTTP
 //! `CONNECT`); `BIND` and `UDP ASSOCIATE` get "command not supported". SOCKS4 and 4a
@@ -33,6 +34,11 @@ const ATYP_IPV6: u8 = 4;
 pub const SOCKS4_VERSION: u8 = 4;
 /// SOCKS4's answer "request rejected or failed" (reply version 0, code 91).
 pub const SOCKS4_REFUSAL: [u8; 8] = [0, 91, 0, 0, 0, 0, 0, 0];
+/// SOCKS4's `CONNECT` command and its reply "request granted".
+const SOCKS4_CONNECT: u8 = 1;
+const SOCKS4_GRANTED: u8 = 90;
+/// Longest user id, and SOCKS4a host name, a SOCKS4 request is taken to have.
+pub const MAX_SOCKS4_FIELD: usize = 255;
 /// RFC 1929's sub-negotiation version.
 const AUTH_VERSION: u8 = 1;
 
@@ -138,6 +144,78 @@ pub fn request(p: &[u8]) -> Parsed<Request> {
     }
     let port = u16::from_be_bytes([high, low]);
     Parsed::Done(Request::Connect(format!("{host}:{port}")), len)
+}
+
+/// A SOCKS4 or SOCKS4a request (as the pcap tap reads one; the proxy refuses them):
+/// version 4, a command, the port, an IPv4 address and a user id ending in NUL,
+/// and when the address is `0.0.0.x` (x not 0: SOCKS4a) a host name ending in NUL.
+/// `CONNECT`'s target as `host:port`; `BIND` is `Refused` (code 91). The user id is
+/// printable ASCII of at most [`MAX_SOCKS4_FIELD`] bytes, the port and address not
+/// zero: signatures to tell the request from other bytes that start with 4.
+pub fn socks4_request(p: &[u8]) -> Parsed<Request> {
+    let [version, command, ..] = *p else {
+        return Parsed::Incomplete;
+    };
+    if version != SOCKS4_VERSION {
+        return Parsed::Invalid("not SOCKS version 4");
+    }
+    if !matches!(command, 1 | 2) {
+        return Parsed::Invalid("a SOCKS4 request with an unknown command");
+    }
+    let Some(&[high, low, a, b, c, d]) = p.get(2..8) else {
+        return Parsed::Incomplete;
+    };
+    let port = u16::from_be_bytes([high, low]);
+    if port == 0 || [a, b, c, d] == [0; 4] {
+        return Parsed::Invalid("a SOCKS4 request to port or address 0");
+    }
+    let user_end = match nul_terminated(p, 8) {
+        Parsed::Done((), end) => end,
+        Parsed::Incomplete => return Parsed::Incomplete,
+        Parsed::Invalid(why) => return Parsed::Invalid(why),
+    };
+    let (host, len) = if [a, b, c] == [0; 3] {
+        let host_end = match nul_terminated(p, user_end) {
+            Parsed::Done((), end) => end,
+            Parsed::Incomplete => return Parsed::Incomplete,
+            Parsed::Invalid(why) => return Parsed::Invalid(why),
+        };
+        let name = p.get(user_end..host_end - 1).unwrap_or_default();
+        if !is_host_name(name) {
+            return Parsed::Invalid("a SOCKS4a request for a host name that is not one");
+        }
+        (String::from_utf8_lossy(name).into_owned(), host_end)
+    } else {
+        (Ipv4Addr::new(a, b, c, d).to_string(), user_end)
+    };
+    if command != SOCKS4_CONNECT {
+        return Parsed::Done(Request::Refused(SOCKS4_REFUSAL[1]), len);
+    }
+    Parsed::Done(Request::Connect(format!("{host}:{port}")), len)
+}
+
+/// The end (past its NUL) of a printable field of at most [`MAX_SOCKS4_FIELD`]
+/// bytes starting at `from`.
+fn nul_terminated(p: &[u8], from: usize) -> Parsed<()> {
+    let field = p.get(from..).unwrap_or_default();
+    for (i, &b) in field.iter().enumerate().take(MAX_SOCKS4_FIELD + 1) {
+        match b {
+            0 => return Parsed::Done((), from + i + 1),
+            0x20..=0x7e if i < MAX_SOCKS4_FIELD => {}
+            _ => return Parsed::Invalid("a SOCKS4 field that is not printable or too long"),
+        }
+    }
+    Parsed::Incomplete
+}
+
+/// What a SOCKS4 reply code says.
+fn socks4_reply_text(code: u8) -> &'static str {
+    match code {
+        91 => "request rejected or failed",
+        92 => "the client's identd could not be reached",
+        93 => "the client's identd gave another user id",
+        _ => "an unknown reply code",
+    }
 }
 
 /// A host name as DNS and URLs allow it (letters, digits, `-`, `.`, `_`), so it
@@ -261,10 +339,10 @@ pub fn reply_text(code: u8) -> &'static str {
 /// 266.
 pub const MAX_HANDSHAKE: usize = 2048;
 
-/// A SOCKS5 handshake watched from the side (the pcap tap): both directions' bytes as
-/// they come, until the tunnel opens, the server refuses, or they turn out not to be
-/// SOCKS5. A client may send its next message before the server's answer to the
-/// last one: each side is read on its own.
+/// A SOCKS5 (or SOCKS4/4a) handshake watched from the side (the pcap tap): both
+/// directions' bytes as they come, until the tunnel opens, the server refuses, or
+/// they turn out not to be SOCKS. A client may send its next message before the
+/// server's answer to the last one: each side is read on its own.
 #[derive(Debug, Default)]
 pub struct Handshake {
     client: Vec<u8>,
@@ -355,6 +433,9 @@ impl Handshake {
 
 /// Reads the handshake from the client's bytes `c` and the server's `s`.
 fn step(c: &[u8], s: &[u8]) -> Step {
+    if c.first() == Some(&SOCKS4_VERSION) {
+        return step4(c, s);
+    }
     let (methods, mut ci) = match greeting(c) {
         Parsed::Done(methods, n) => (methods, n),
         Parsed::Incomplete => return Step::NeedMore,
@@ -425,6 +506,31 @@ fn step(c: &[u8], s: &[u8]) -> Step {
         target,
         client_at: ci,
         server_at: si + len,
+    }
+}
+
+/// [`step`] for SOCKS4 and 4a: the request, then the server's 8-byte reply (version
+/// 0, a code: 90 granted, 91–93 refused).
+fn step4(c: &[u8], s: &[u8]) -> Step {
+    let (target, ci) = match socks4_request(c) {
+        Parsed::Done(Request::Connect(target), n) => (target, n),
+        Parsed::Done(Request::Refused(_), _) => {
+            return Step::Refused("not a CONNECT (a SOCKS4 BIND)", None)
+        }
+        Parsed::Incomplete => return Step::NeedMore,
+        Parsed::Invalid(_) => return Step::NotSocks,
+    };
+    let Some(&[version, code, ..]) = s.get(..8) else {
+        return Step::NeedMore;
+    };
+    match (version, code) {
+        (0, SOCKS4_GRANTED) => Step::Tunnel {
+            target,
+            client_at: ci,
+            server_at: 8,
+        },
+        (0, 91..=93) => Step::Refused(socks4_reply_text(code), Some(target)),
+        _ => Step::NotSocks,
     }
 }
 
@@ -505,12 +611,18 @@ mod tests {
         #[test]
         fn a_handshake_cut_anywhere_opens_the_same_tunnel(
             credentials in proptest::bool::ANY,
+            socks4a in proptest::bool::ANY,
             cut_client in 1usize..40,
             cut_server in 1usize..20,
             server_first in proptest::bool::ANY,
             tunnel in proptest::collection::vec(proptest::num::u8::ANY, 0..16),
         ) {
-            let (c, s) = exchange(credentials, ("tracker.example", 443), SUCCEEDED);
+            let (c, s) = if socks4a {
+                let request = socks4(1, 443, [0, 0, 0, 7], b"sdk", Some(b"tracker.example"));
+                (vec![request], vec![vec![0, SOCKS4_GRANTED, 1, 187, 0, 0, 0, 0]])
+            } else {
+                exchange(credentials, ("tracker.example", 443), SUCCEEDED)
+            };
             let client = [c.concat(), tunnel.clone()].concat();
             let server = s.concat();
             let mut h = Handshake::default();
@@ -569,6 +681,10 @@ mod tests {
             more in proptest::collection::vec(proptest::num::u8::ANY, 0..8),
         ) {
             let longer = [&p[..], &more[..]].concat();
+            if let Parsed::Done(_, len) = socks4_request(&p) {
+                proptest::prop_assert!(len <= p.len());
+                proptest::prop_assert_eq!(socks4_request(&p), socks4_request(&longer));
+            }
             if let Parsed::Done(_, len) = greeting(&p) {
                 proptest::prop_assert!(len <= p.len());
                 proptest::prop_assert_eq!(greeting(&p), greeting(&longer));
@@ -662,6 +778,96 @@ mod tests {
             seen.push(h.push(false, s));
         }
         seen
+    }
+
+    /// A SOCKS4 request (SOCKS4a when `host` is given) to `ip:port` from `user`.
+    fn socks4(command: u8, port: u16, ip: [u8; 4], user: &[u8], host: Option<&[u8]>) -> Vec<u8> {
+        let mut m = vec![SOCKS4_VERSION, command];
+        m.extend(port.to_be_bytes());
+        m.extend(ip);
+        m.extend(user);
+        m.push(0);
+        if let Some(host) = host {
+            m.extend(host);
+            m.push(0);
+        }
+        m
+    }
+
+    #[test]
+    fn socks4_and_4a_requests_give_their_targets() {
+        let plain = socks4(1, 443, [203, 0, 113, 9], b"phone", None);
+        assert_eq!(
+            whole(socks4_request, &plain),
+            Request::Connect("203.0.113.9:443".into())
+        );
+        let named = socks4(1, 80, [0, 0, 0, 1], b"", Some(b"sdk.open.getui.net"));
+        assert_eq!(
+            whole(socks4_request, &named),
+            Request::Connect("sdk.open.getui.net:80".into())
+        );
+        let bind = socks4(2, 80, [198, 51, 100, 7], b"", None);
+        assert_eq!(whole(socks4_request, &bind), Request::Refused(91));
+        let invalid = [
+            socks4(3, 80, [198, 51, 100, 7], b"", None),
+            socks4(1, 0, [198, 51, 100, 7], b"", None),
+            socks4(1, 80, [0, 0, 0, 0], b"", None),
+            socks4(1, 80, [198, 51, 100, 7], b"a\x01b", None),
+            socks4(
+                1,
+                80,
+                [198, 51, 100, 7],
+                &[b'u'; MAX_SOCKS4_FIELD + 1],
+                None,
+            ),
+            socks4(1, 80, [0, 0, 0, 9], b"", Some(b"not a host")),
+            socks4(1, 80, [0, 0, 0, 9], b"", Some(b"")),
+            b"\x05\x01\x00".to_vec(),
+        ];
+        for m in invalid {
+            assert!(matches!(socks4_request(&m), Parsed::Invalid(_)), "{m:?}");
+        }
+        let longest = socks4(1, 80, [198, 51, 100, 7], &[b'u'; MAX_SOCKS4_FIELD], None);
+        assert!(matches!(socks4_request(&longest), Parsed::Done(..)));
+    }
+
+    #[test]
+    fn a_watched_socks4_handshake_opens_its_tunnel_or_says_why_not() {
+        let request = socks4(1, 80, [0, 0, 0, 1], b"", Some(b"sdk.open.getui.net"));
+        let granted = [0, 90, 0, 0, 0, 0, 0, 0];
+        let seen = watch(
+            std::slice::from_ref(&request),
+            &[[&granted[..], b"HTTP/1.1"].concat()],
+            b"GET /",
+        );
+        assert_eq!(
+            seen.last(),
+            Some(&Watched::Tunnel {
+                target: "sdk.open.getui.net:80".into(),
+                client_rest: b"GET /".to_vec(),
+                server_rest: b"HTTP/1.1".to_vec(),
+            })
+        );
+        let refused = watch(
+            std::slice::from_ref(&request),
+            &[vec![0, 91, 0, 0, 0, 0, 0, 0]],
+            b"",
+        );
+        assert_eq!(
+            refused.last(),
+            Some(&Watched::Refused {
+                why: "request rejected or failed",
+                target: Some("sdk.open.getui.net:80".into()),
+                client: request.clone(),
+            })
+        );
+        // The server answers something else: not SOCKS, the client's bytes searched.
+        let other = watch(
+            std::slice::from_ref(&request),
+            &[b"HELLO 1\r\n".to_vec()],
+            b"",
+        );
+        assert_eq!(other.last(), Some(&Watched::NotSocks { client: request }));
     }
 
     #[test]
