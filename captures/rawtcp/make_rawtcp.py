@@ -41,6 +41,9 @@ at 64 KiB or at the end):
         +11 s, a message with the OAID: a part of its own, after the refusal.
   +10 s the user refuses all purposes (the case file).
   +12 s Tencent GDT again: a binary header and the MD5 of the Android id, in hex.
+  +13 s Umeng through a SOCKS4a proxy on the gateway (192.168.70.1:1080): the request
+        names ulogs.umeng.com:80, the proxy grants it, and the tunnel carries an HTTP
+        POST with the OAID in a form (read as HTTP, named by its Host).
   +14 s Getui again: 70 000 bytes of heartbeats, then the IMEI: the first 64 KiB are
         one part (nothing personal: an advertising id line at its end is cut in two
         by the part's end), the rest with the IMEI the next, which also finds the
@@ -286,6 +289,33 @@ def websocket(t_s, host, server, port, sport):
     return first, last
 
 
+def socks4a_tunnel(t_s, host, sport):
+    """An SDK reaching its server through a SOCKS4a proxy on the gateway (port 1080):
+    the request names the host (address 0.0.0.1), the proxy grants it, and the
+    tunnel carries an HTTP POST with the OAID in a form: read as HTTP, named by its
+    Host, the SOCKS handshake no exchange of its own."""
+    request = b"\x04\x01" + struct.pack("!H", 80) + b"\x00\x00\x00\x01" + b"sdk\x00" + host.encode() + b"\x00"
+    granted = b"\x00\x5a" + b"\x00" * 6
+    body = b"oaid=" + OAID.encode() + b"&v=3"
+    post = (f"POST /v2/report HTTP/1.1\r\nHost: {host}\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    steps = [(True, request), (False, granted), (True, post), (False, ok)]
+    first, last, placed = conversation(t_s, RESOLVER, 1080, sport, steps)
+    connections.append({
+        "host": host,
+        "server": f"{RESOLVER}:1080",
+        "client_bytes": sum(len(d) for f, d in steps if f is True),
+        "note": "a SOCKS4a tunnel through the gateway's proxy: the request inside is read "
+                "as HTTP and named by its Host; after the refusal",
+        "exchanges": [
+            {"method": "POST", "path": "/v2/report", "at": at(placed[2][1]),
+             "frames": [placed[2][0], placed[3][0]],
+             "rule": "share-after-refusal", "data": [["oaid", "plain", "form:oaid"]]},
+        ],
+    })
+
+
 def main():
     assert luhn_ok(IMEI)
     lookup(900_000, "s.jpush.cn", "203.0.113.10", 1)
@@ -395,6 +425,8 @@ def main():
     udp_later(udp_row, 15, "203.0.113.32", 8125, 51008, b"report|v=2|imei=" + IMEI.encode(),
               "share-after-refusal", [["imei", "plain", "payload"]],
               "a second datagram 9 s later, after the refusal, with the IMEI: the flow's next part")
+
+    socks4a_tunnel(13, "ulogs.umeng.com", 51009)
 
     write_pcap(os.path.join(HERE, "rawtcp.pcap"))
     write_case(os.path.join(HERE, "consentry.toml"))
