@@ -31,8 +31,10 @@ const FLAG_VERSION: u8 = 0x01;
 const FLAG_RESET: u8 = 0x02;
 const FLAG_CONNECTION_ID: u8 = 0x08;
 const FLAG_UNUSED: u8 = 0x80;
-/// Q046's long header byte of an Initial packet with a 4-byte packet number.
+/// Q046's long header byte of an Initial packet with a 4-byte packet number (its
+/// bits `0x0c` not checked, as nDPI does not).
 const Q046_INITIAL: u8 = 0xc3;
+const Q046_INITIAL_MASK: u8 = 0xf3;
 /// Q046's connection id lengths: an 8-byte destination id, no source id.
 const Q046_CID_LENGTHS: u8 = 0x50;
 /// Bytes of the message authentication hash of an unencrypted packet.
@@ -123,7 +125,7 @@ fn long_header_packet(flags: u8, d: &[u8]) -> Option<GquicHello> {
     let number = version_number(tag)?;
     match (tag[0], number) {
         (b'Q', 46) => {
-            if flags != Q046_INITIAL || d.get(5) != Some(&Q046_CID_LENGTHS) {
+            if flags & Q046_INITIAL_MASK != Q046_INITIAL || d.get(5) != Some(&Q046_CID_LENGTHS) {
                 return None;
             }
             // Connection id lengths, the 8-byte destination id, the packet number.
@@ -380,6 +382,14 @@ mod tests {
             (hello.version.as_str(), hello.sni.as_deref()),
             ("Q046", Some("app-measurement.com"))
         );
+        p[0] = 0xcb;
+        assert!(
+            client_hello(&p).is_some(),
+            "the bits 0x0c are not looked at"
+        );
+        p[0] = 0xd3;
+        assert_eq!(client_hello(&p), None, "not an Initial");
+        p[0] = Q046_INITIAL;
         p[5] = 0x55;
         assert_eq!(client_hello(&p), None, "other connection id lengths");
     }
