@@ -95,7 +95,7 @@ pub fn sniff_client(prefix: &[u8]) -> Sniff {
         h2_preface(prefix),
         tls_record(prefix, &[1]),
         socks5_greeting(prefix),
-        socks4_request(prefix),
+        socks4_head(prefix),
         prefix_of(prefix, b"SSH-2.0-", AppProtocol::Ssh),
         prefix_of(prefix, b"SSH-1.99-", AppProtocol::Ssh),
     ];
@@ -220,9 +220,9 @@ pub const MAX_SOCKS_METHODS: u8 = 10;
 /// A SOCKS4 or 4a request ([`super::socks::socks4_request`]): known from its 8-byte
 /// head and the first byte of its user id (or its end), the server's answer
 /// confirming it ([`super::socks::Handshake`]).
-fn socks4_request(prefix: &[u8]) -> Sniff {
-    use super::socks::{socks4_request, Parsed};
-    match socks4_request(prefix) {
+fn socks4_head(prefix: &[u8]) -> Sniff {
+    use super::socks::{self, Parsed};
+    match socks::socks4_request(prefix) {
         Parsed::Done(..) => Sniff::Known(AppProtocol::Socks4),
         Parsed::Incomplete if prefix.len() > 8 => Sniff::Known(AppProtocol::Socks4),
         Parsed::Incomplete => Sniff::NeedMore,
