@@ -7,7 +7,8 @@
 //! its own, judged at its own time), giving the data rules where they hold personal
 //! data and contact with a tracker where they hold none; each
 //! message a WebSocket client sends must be an exchange of its own (method `WS`),
-//! compressed ones inflated. What each connection must give is in the script's
+//! compressed ones inflated; each SSDP datagram (HTTP over UDP) an HTTP request of
+//! its own (scheme `httpu`). What each connection must give is in the script's
 //! `expected.json`.
 
 use std::path::{Path, PathBuf};
@@ -90,7 +91,9 @@ fn each_connection_gives_the_exchanges_expected() {
         } else {
             assert!(!x.metadata_only);
             assert_eq!(x.path, row["path"].as_str().unwrap());
-            assert_eq!(x.scheme, if x.method == "WS" { "ws" } else { "http" });
+            let scheme = conn["scheme"].as_str();
+            let scheme = scheme.unwrap_or(if x.method == "WS" { "ws" } else { "http" });
+            assert_eq!(x.scheme, scheme, "{row}");
             assert!(x.anomalies.is_empty(), "{:?}", x.anomalies);
         }
     }

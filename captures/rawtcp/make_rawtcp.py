@@ -50,11 +50,16 @@ at 64 KiB or at the end):
         advertising id from the end of the part before (`payload-across-parts`).
   +15 s Umeng over UDP again, the same flow: a second datagram with the IMEI, the
         flow's second part.
+  +3 s and +15 s: SSDP (HTTP over UDP) to the multicast group 239.255.255.250:1900: a
+        search for casting receivers (nothing personal; a NUL after it), and a casting
+        SDK's announcement of the phone as a media renderer whose UPnP device UUID is
+        the advertising id (after the refusal): each an HTTP request (scheme `httpu`).
 Every IPv4 header and TCP/UDP checksum is valid. Deterministic, standard library only,
 all values synthetic (DESIGN.md section 10's examples).
 
 Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the nine
-TCP connections (`conv,udp` the UDP report and the DNS lookups); `-Y websocket -V` shows the three client messages unmasked, joined and
+TCP connections (`conv,udp` the UDP report, the SSDP datagrams and the DNS lookups;
+`-Y ssdp` reads the search and the NOTIFY as HTTP requests); `-Y websocket -V` shows the three client messages unmasked, joined and
 inflated (the Android id; the advertising id; the advertising id and the IMEI);
 `-z expert` shows no errors and one warning: tshark, which picks dissectors by port,
 reads the port-7000 payload as Gryphon and calls it invalid. Apart from that, the
@@ -91,6 +96,8 @@ OAID = "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b"
 # consentry hands a connection's client bytes out in parts of at most this much
 # (FlowLimits::max_unparsed_bytes), searching up to 1 MiB of them (max_unparsed_depth).
 PART = 64 << 10
+# SSDP's IPv4 multicast group and the Ethernet address it maps to (RFC 1112 §6.4).
+SSDP_GROUP, SSDP_MAC = "239.255.255.250", "01:00:5e:7f:ff:fa"
 
 packets = []      # (time in µs since T0, Ethernet frame)
 connections = []  # expected.json rows
@@ -316,6 +323,27 @@ def socks4a_tunnel(t_s, host, sport):
     })
 
 
+def ssdp(t_s, sport, message, rule, data, note):
+    """A datagram from the phone to SSDP's multicast group (port 1900): HTTP over UDP,
+    each datagram one request (scheme `httpu`), with no answer on its flow (devices
+    answer a search from their own addresses, to the phone's port)."""
+    t = t_s * 1_000_000 + 6_000
+    ip = ipv4(PHONE, SSDP_GROUP, 17, udp_datagram(PHONE, SSDP_GROUP, sport, 1900, message))
+    packets.append((t, mac(SSDP_MAC) + mac(PHONE_MAC) + b"\x08\x00" + ip))
+    n = len(packets)
+    method, target = message.split(b" ")[:2]
+    connections.append({
+        "host": SSDP_GROUP,
+        "server": f"{SSDP_GROUP}:1900",
+        "transport": "udp",
+        "scheme": "httpu",
+        "client_bytes": len(message),
+        "note": note,
+        "exchanges": [{"method": method.decode(), "path": target.decode(), "at": at(t),
+                       "frames": [n, n], "rule": rule, "data": data}],
+    })
+
+
 def main():
     assert luhn_ok(IMEI)
     lookup(900_000, "s.jpush.cn", "203.0.113.10", 1)
@@ -427,6 +455,19 @@ def main():
               "a second datagram 9 s later, after the refusal, with the IMEI: the flow's next part")
 
     socks4a_tunnel(13, "ulogs.umeng.com", 51009)
+
+    search = (b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n"
+              b"MX: 1\r\nST: urn:dial-multiscreen-org:service:dial:1\r\n\r\n\x00")
+    ssdp(3, 51020, search, None, [],
+         "an SSDP search for casting receivers (ending in a NUL, as iOS's do): an HTTPU "
+         "request, nothing personal, to no known party")
+    notify = (b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=1800\r\n"
+              b"LOCATION: http://192.168.70.5:49152/description.xml\r\nNT: upnp:rootdevice\r\n"
+              b"NTS: ssdp:alive\r\nSERVER: Android/12 UPnP/1.0 Cling/2.0\r\n"
+              b"USN: uuid:" + ADVERTISING_ID.encode() + b"::upnp:rootdevice\r\n\r\n")
+    ssdp(15, 51021, notify, "share-after-refusal", [["advertising_id", "plain", "header:USN"]],
+         "a casting SDK announcing the phone as a media renderer to the whole network, "
+         "its UPnP device UUID the advertising id: an HTTPU request after the refusal")
 
     write_pcap(os.path.join(HERE, "rawtcp.pcap"))
     write_case(os.path.join(HERE, "consentry.toml"))

@@ -37,6 +37,10 @@
 //! under the inner hello's random when the key log's `ECH_SECRET` opens it; failing
 //! both, the flow holds its datagrams in a [`QuicTrial`] until the server's first
 //! Handshake packet says which key log entry is its own (or that none is).
+//! A flow whose first client datagram starts with an HTTP request line
+//! ([`sniff::udp_http_request`]: SSDP and other HTTP over UDP) gives no metadata event:
+//! each client datagram's request is a [`FlowEvent::Http`] of its own, without a
+//! response ([`httpu_requests`]).
 //!
 //! # Who is the client
 //! The sender of a SYN without ACK, or the receiver of a SYN-ACK. A connection picked
@@ -663,9 +667,27 @@ struct UdpFlow {
     first_datagram: Option<usize>,
     /// The client's later datagrams in parts (made at the second).
     parts: Option<Box<PayloadParts>>,
+    /// An HTTPU flow ([`AppProtocol::Httpu`]): the index of its next request.
+    httpu: Option<u64>,
 }
 
 impl UdpFlow {
+    /// A client datagram after the first of an HTTPU flow: its requests, else (not
+    /// HTTP after all) its bytes searched in parts.
+    fn later_httpu_datagram(
+        &mut self,
+        payload: &[u8],
+        at: (Timestamp, u64),
+        limits: &FlowLimits,
+        held: &Arc<AtomicUsize>,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        let next = self.httpu.get_or_insert(0);
+        if !httpu_requests(&self.info, payload, at, &limits.http, next, out) {
+            self.later_datagram(payload, at, limits, held, out);
+        }
+    }
+
     /// A client datagram after the first, of a protocol no parser reads.
     fn later_datagram(
         &mut self,
@@ -1057,6 +1079,11 @@ impl FlowTable {
             if !from_client {
                 return;
             }
+            if flow.httpu.is_some() {
+                let held = &self.unparsed_held;
+                flow.later_httpu_datagram(payload, (ts, frame), &self.limits, held, out);
+                return;
+            }
             if flow.first_datagram.is_some() {
                 let held = &self.unparsed_held;
                 flow.later_datagram(payload, (ts, frame), &self.limits, held, out);
@@ -1135,6 +1162,7 @@ impl FlowTable {
         let mut decrypt = None;
         let mut trial = None;
         let mut first_datagram = None;
+        let mut httpu = None;
         let mut anomalies = Vec::new();
         if from_client && sniff::sniff_udp_client(payload) == Sniff::Known(AppProtocol::Quic) {
             if self.quic_readers < self.limits.max_quic_readers {
@@ -1178,11 +1206,32 @@ impl FlowTable {
         // A client's first datagram in a protocol no parser reads goes with it, for
         // the analysis to search (not QUIC's, which is encrypted); later datagrams
         // follow in parts.
+        // HTTP over UDP: each client datagram a request (none when the sniffed
+        // request line heads no readable request: then as any other protocol).
+        if quic.is_none() && from_client && sniff::udp_http_request(payload) {
+            info.protocol = Some(AppProtocol::Httpu);
+            let mut next = 0;
+            if httpu_requests(
+                &info,
+                payload,
+                (ts, frame),
+                &self.limits.http,
+                &mut next,
+                out,
+            ) {
+                httpu = Some(next);
+            } else {
+                info.protocol = None;
+            }
+        }
         if let Some(session) = decrypt.as_mut() {
             // The flow's events come from its decryption; its first datagram may hold
             // 0-RTT packets after the Initial.
             session.hold_anomalies(std::mem::take(&mut anomalies));
             session.push(payload, true, ts, frame, &mut info, out);
+        } else if httpu.is_some() {
+            // Its requests went out; a later datagram that holds none is searched in
+            // parts, as after a first one no parser reads.
         } else if quic.is_none() && trial.is_none() {
             // Encrypted (gQUIC, WireGuard, DTLS, WebRTC after STUN): nothing of it,
             // first datagram or later ones, can be searched.
@@ -1222,6 +1271,7 @@ impl FlowTable {
                 trial,
                 first_datagram,
                 parts: None,
+                httpu,
             })),
         );
     }
@@ -1589,6 +1639,79 @@ fn trial_session(
 
 /// The trial of `flow` ends without a key: the flow is reported, with `anomaly`
 /// when a limit ended it.
+/// The requests of one HTTPU datagram, each an HTTP event numbered from `*next` and
+/// without a response: SSDP's answers to a multicast search come from each device
+/// that answers, on flows of their own, and a server's datagram is not the device's
+/// transmission. A datagram is one message (UPnP's HTTPU): one parser per datagram, so
+/// a cut or malformed one spoils no other. A head the datagram leaves without its
+/// blank line (some SSDP stacks) ends with the datagram; NUL bytes after the message
+/// (the C string's end, which iOS's searches carry) are not. Whether any request was
+/// read.
+fn httpu_requests(
+    info: &ConnInfo,
+    payload: &[u8],
+    (ts, frame): (Timestamp, u64),
+    limits: &Http1Limits,
+    next: &mut u64,
+    out: &mut Vec<FlowEvent>,
+) -> bool {
+    let end = payload.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let payload = &payload[..end];
+    let mut parser = Http1Conn::new(limits.clone());
+    let mut events = Vec::new();
+    let mut anomalies = Vec::new();
+    if ends_inside_head(payload) {
+        let mut whole = Vec::with_capacity(payload.len() + 4);
+        whole.extend_from_slice(payload);
+        whole.extend_from_slice(if payload.ends_with(b"\n") {
+            b"\r\n"
+        } else {
+            b"\r\n\r\n"
+        });
+        parser.client_data(&whole, ts, frame, &mut events);
+        anomalies.push(Anomaly::new(
+            "httpu-unterminated-head",
+            "datagram ends inside its head (no blank line after the header fields)",
+        ));
+    } else {
+        parser.client_data(payload, ts, frame, &mut events);
+    }
+    parser.close(&mut events);
+    let before = *next;
+    for event in events {
+        match event {
+            Http1Event::Request(request) => {
+                out.push(FlowEvent::Http {
+                    conn: info.clone(),
+                    index: *next,
+                    request: Box::new(request),
+                    response: None,
+                    anomalies: std::mem::take(&mut anomalies),
+                });
+                *next += 1;
+            }
+            Http1Event::Anomaly(a) => anomalies.push(a),
+            _ => {}
+        }
+    }
+    // Anomalies after the datagram's last request (bytes after it) go with it.
+    if *next > before && !anomalies.is_empty() {
+        if let Some(FlowEvent::Http {
+            anomalies: last, ..
+        }) = out.last_mut()
+        {
+            last.append(&mut anomalies);
+        }
+    }
+    *next > before
+}
+
+/// Whether a datagram that starts a request has no blank line ending its head.
+fn ends_inside_head(datagram: &[u8]) -> bool {
+    memchr::memmem::find(datagram, b"\n\r\n").is_none()
+        && memchr::memmem::find(datagram, b"\n\n").is_none()
+}
+
 fn trial_gave_up(flow: &mut UdpFlow, anomaly: Option<Anomaly>, out: &mut Vec<FlowEvent>) {
     let Some(trial) = flow.trial.take() else {
         return;
@@ -2100,6 +2223,7 @@ impl ConnState {
             | AppProtocol::Dtls
             | AppProtocol::GQuic
             | AppProtocol::Stun
+            | AppProtocol::Httpu
             | AppProtocol::Unknown => App::Opaque,
         };
     }
@@ -3817,6 +3941,143 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         };
         let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
         t.packet(ts, n, &packet, &NoDevices, out);
+    }
+
+    /// Method, target, index, anomaly kinds and protocol of each HTTP event in `out`.
+    fn requests_of(out: &[FlowEvent]) -> Vec<(String, String, u64, Vec<String>)> {
+        out.iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http {
+                    request,
+                    index,
+                    anomalies,
+                    conn,
+                    response,
+                } => {
+                    assert!(response.is_none());
+                    assert_eq!(conn.protocol, Some(AppProtocol::Httpu));
+                    let kinds = anomalies.iter().map(|a| a.kind.clone()).collect();
+                    Some((
+                        request.method.clone(),
+                        request.target.clone(),
+                        *index,
+                        kinds,
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn httpu_datagrams_are_requests_each() {
+        let search = b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\
+            MAN: \"ssdp:discover\"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n";
+        let ssdp = Ipv4Addr::new(239, 255, 255, 250);
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        // To the multicast group: each search a request, repeated ones too.
+        dgram_to(&mut t, &mut out, 1, ssdp, search);
+        let mut padded = search.to_vec();
+        padded.push(0);
+        dgram_to(&mut t, &mut out, 3_000, ssdp, &padded);
+        // A head without its blank line, and one with a body of its length.
+        dgram_to(
+            &mut t,
+            &mut out,
+            6_000,
+            ssdp,
+            b"NOTIFY * HTTP/1.1\r\nNT: upnp:rootdevice",
+        );
+        dgram_to(
+            &mut t,
+            &mut out,
+            7_000,
+            ssdp,
+            b"NOTIFY /evt HTTP/1.1\r\nContent-Length: 9\r\n\r\nimei=4901",
+        );
+        // Unicast: a server's answer is not the device's; a datagram that is not HTTP
+        // is searched as a protocol no parser reads.
+        dgram(
+            &mut t,
+            &mut out,
+            8_000,
+            true,
+            50_400,
+            b"GET /desc.xml HTTP/1.1\r\n\r\n",
+        );
+        dgram(
+            &mut t,
+            &mut out,
+            8_001,
+            false,
+            50_400,
+            b"HTTP/1.1 200 OK\r\n\r\n",
+        );
+        dgram(&mut t, &mut out, 8_002, true, 50_400, b"\x00\x01 oaid=3");
+        t.finish(&mut out);
+        let requests = requests_of(&out);
+        assert_eq!(
+            requests,
+            [
+                ("M-SEARCH".into(), "*".into(), 0, vec![]),
+                ("M-SEARCH".into(), "*".into(), 1, vec![]),
+                (
+                    "NOTIFY".into(),
+                    "*".into(),
+                    2,
+                    vec!["httpu-unterminated-head".to_string()]
+                ),
+                ("NOTIFY".into(), "/evt".into(), 3, vec![]),
+                ("GET".into(), "/desc.xml".into(), 0, vec![]),
+            ]
+        );
+        let bodies: Vec<&[u8]> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http { request, .. } => Some(&request.body[..]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bodies[3], b"imei=4901");
+        let stamps: Vec<(u64, u64)> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http { request, .. } => {
+                    Some((request.meta.first_frame, request.meta.last_frame))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            stamps,
+            [
+                (1, 1),
+                (3_000, 3_000),
+                (6_000, 6_000),
+                (7_000, 7_000),
+                (8_000, 8_000)
+            ]
+        );
+        // No metadata event for a flow whose requests were read; the unicast flow's
+        // datagram that is not HTTP is its part.
+        let parts: Vec<(u64, Vec<u8>)> = parts_of(&out).into_iter().map(|p| (p.0, p.2)).collect();
+        assert_eq!(parts, [(1, b"\x00\x01 oaid=3".to_vec())]);
+    }
+
+    #[test]
+    fn a_request_line_heading_no_readable_request_is_not_httpu() {
+        let mut limits = FlowLimits::default();
+        limits.http.max_headers = 2;
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        // Its request line passes the sniff; its head has more fields than allowed.
+        let bad = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        dgram(&mut t, &mut out, 1, true, 50_500, bad);
+        t.finish(&mut out);
+        assert!(requests_of(&out).is_empty());
+        let (payload, _) = payload_of(&out);
+        assert_eq!(payload, bad);
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub enum AppProtocol {
     /// STUN (UDP: ICE and TURN, which start WebRTC's media flows): recognised, not
     /// read; the DTLS and SRTP after it on the flow are encrypted.
     Stun,
+    /// HTTP over UDP (HTTPU: SSDP's `M-SEARCH` and `NOTIFY`, UPnP's discovery): each
+    /// client datagram one request ([`udp_http_request`]).
+    Httpu,
     Unknown,
 }
 
@@ -134,6 +137,35 @@ pub fn sniff_udp_client(datagram: &[u8]) -> Sniff {
         Sniff::Known(AppProtocol::Quic)
     } else {
         Sniff::Unknown
+    }
+}
+
+/// Longest first line of an HTTPU request looked at ([`udp_http_request`]).
+const MAX_HTTPU_LINE: usize = 2048;
+
+/// Whether a UDP datagram starts with a whole HTTP/1.x request line
+/// (`METHOD SP target SP HTTP/1.d` and its line end), as SSDP's discovery messages
+/// and other HTTPU do. Stricter than [`sniff_client`]'s prefix test, as a datagram
+/// holds its whole message: no other protocol is taken for HTTP by its first word.
+pub fn udp_http_request(datagram: &[u8]) -> bool {
+    if http1_request(datagram) != Sniff::Known(AppProtocol::Http1) {
+        return false;
+    }
+    let window = &datagram[..datagram.len().min(MAX_HTTPU_LINE)];
+    let Some(end) = window.iter().position(|&b| b == b'\n') else {
+        return false;
+    };
+    let line = window[..end].strip_suffix(b"\r").unwrap_or(&window[..end]);
+    let mut words = line.split(|&b| b == b' ');
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(_), Some(target), Some(version), None) => {
+            !target.is_empty()
+                && target.iter().all(|&b| b > b' ' && b != 0x7f)
+                && version.len() == 8
+                && version.starts_with(b"HTTP/1.")
+                && version[7].is_ascii_digit()
+        }
+        _ => false,
     }
 }
 
@@ -527,6 +559,35 @@ mod tests {
         assert_eq!(sniff_udp_client(b"\x40short header"), Sniff::Unknown);
         assert_eq!(sniff_udp_client(&dns_query()), Sniff::Unknown);
         assert_eq!(sniff_udp_client(b""), Sniff::Unknown);
+    }
+
+    #[test]
+    fn httpu_requests_by_their_whole_request_line() {
+        for ok in [
+            &b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\r\n"[..],
+            b"NOTIFY * HTTP/1.1\r\n\r\n",
+            b"GET /desc.xml HTTP/1.0\n\n",
+        ] {
+            assert!(udp_http_request(ok), "{:?}", String::from_utf8_lossy(ok));
+        }
+        for not in [
+            &b"M-SEARCH * HTTP/1.1"[..],                 // no line end
+            b"M-SEARCH *\r\n\r\n",                       // no version
+            b"M-SEARCH  * HTTP/1.1\r\n",                 // two spaces
+            b"M-SEARCH * HTTP/2.0\r\n",                  // not HTTP/1.x
+            b"M-SEARCH * HTTP/1.1 x\r\n",                // a fourth word
+            b"FETCH * HTTP/1.1\r\n",                     // no such method
+            b"GET \x01 HTTP/1.1\r\n",                    // a control in the target
+            b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00", // TLS
+            b"",
+        ] {
+            assert!(!udp_http_request(not), "{:?}", String::from_utf8_lossy(not));
+        }
+        // The line end must come within the first 2 KiB.
+        let mut long = b"GET /".to_vec();
+        long.resize(MAX_HTTPU_LINE + 10, b'a');
+        long.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+        assert!(!udp_http_request(&long));
     }
 
     #[test]

@@ -494,8 +494,10 @@ impl Tap {
         };
         x.host =
             request_host(authority, &request.headers).unwrap_or_else(|| self.server_name(conn, at));
-        // A WebSocket message (`WS`, see `flow`) is named as the proxy names it.
+        // A WebSocket message (`WS`, see `flow`) is named as the proxy names it; HTTP
+        // over UDP by UPnP's name for it.
         x.scheme = match (request.method == "WS", conn.tls.is_some()) {
+            _ if conn.protocol == Some(AppProtocol::Httpu) => "httpu",
             (false, false) => "http",
             (false, true) => "https",
             (true, false) => "ws",

@@ -727,7 +727,8 @@ fn convert_entry(value: &Value, index: u64, opts: &HarOptions) -> Result<Vec<Exc
     };
     let parts = split_url(url);
     if let Some(scheme) = &parts.scheme {
-        if !matches!(scheme.as_str(), "http" | "https" | "ws" | "wss") {
+        // `httpu`: HTTP over UDP, as consentry's own HAR export names SSDP requests.
+        if !matches!(scheme.as_str(), "http" | "https" | "ws" | "wss" | "httpu") {
             return Err(Skip::NonNetwork);
         }
     }
