@@ -13,7 +13,10 @@
 #      SYN_CONNECTIONS=n for the `syn` shape (default 100000, the flow table's size),
 #      TLS_CONNECTIONS=n for the `tls` shape (default 20000; consentry reads it with
 #      an empty key log, so that every TLS connection gets a decryptor),
-#      SHAPES="open pending claim syn tls raw" (default: these), TOOLS="consentry tshark".
+#      HEAD_CONNECTIONS=n for the `head` shape (default 16000, each sending 60 000
+#      bytes of a head that never ends: under the parser's 64 KiB limit per head),
+#      SHAPES="open pending claim syn tls raw head" (default: these),
+#      TOOLS="consentry tshark".
 # Prints a markdown table: shape, capture MB, tool, wall s, CPU s, peak RSS MB, and
 # how many exchanges carry the anomaly of a limit met: `message-memory-limit`
 # (`payload-not-searched` for the shape raw).
@@ -24,8 +27,9 @@ CONNECTIONS=${CONNECTIONS:-1000}
 CLAIM_CONNECTIONS=${CLAIM_CONNECTIONS:-20000}
 SYN_CONNECTIONS=${SYN_CONNECTIONS:-100000}
 TLS_CONNECTIONS=${TLS_CONNECTIONS:-20000}
+HEAD_CONNECTIONS=${HEAD_CONNECTIONS:-16000}
 BODY=${BODY:-1000000}
-SHAPES=${SHAPES:-open pending claim syn tls raw}
+SHAPES=${SHAPES:-open pending claim syn tls raw head}
 TOOLS=${TOOLS:-consentry tshark}
 if [ $# -ge 1 ]; then
     dir=$1
@@ -45,6 +49,7 @@ for shape in $SHAPES; do
         claim) body=10; conns=$CLAIM_CONNECTIONS ;;
         syn) conns=$SYN_CONNECTIONS ;;
         tls) conns=$TLS_CONNECTIONS ;;
+        head) body=60000; conns=$HEAD_CONNECTIONS ;;
     esac
     python3 benches/gen_body_flood.py --out "$pcap" --connections "$conns" \
         --body "$body" --shape "$shape"

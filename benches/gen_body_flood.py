@@ -20,7 +20,10 @@ Shapes (--shape):
            18 432 bytes and the first 66 bytes of a ClientHello, nothing more: read
            with a key log, every connection gets a decryptor;
   raw      each connection speaks a binary protocol no parser reads (a 4-byte
-           header, then --body bytes): its bytes are kept in parts for the search.
+           header, then --body bytes): its bytes are kept in parts for the search;
+  head     each connection sends a request line and --body bytes of header fields
+           that never end (no blank line): heads being read at once (keep --body
+           under the parser's 64 KiB head limit to hold them all).
 
 The bodies are filler text; nothing personal is in them.
 Usage: gen_body_flood.py --out FILE [--connections N] [--body BYTES] [--shape S]
@@ -40,7 +43,7 @@ def main():
     ap.add_argument("--body", type=int, default=1_000_000)
     ap.add_argument(
         "--shape",
-        choices=["open", "pending", "claim", "syn", "tls", "raw"],
+        choices=["open", "pending", "claim", "syn", "tls", "raw", "head"],
         default="open",
     )
     args = ap.parse_args()
@@ -54,6 +57,7 @@ def main():
         "syn": 0,
         "tls": 0,
         "raw": 0,
+        "head": 0,
     }[args.shape]
     clock = [1_700_000_000, 0]
 
@@ -99,9 +103,14 @@ def main():
             )
             if args.shape == "raw":
                 head = b"\x00\x01\x00\x2a"
+            if args.shape == "head":
+                head = b"GET /feed HTTP/1.1\r\nHost: upload.example\r\nX-Filler: "
             packet(conn, 1000, head)
             seqs.append(1000 + len(head))
         filler = b"x" * (SEGMENT - 1) + b"\n"
+        if args.shape == "head":
+            # Header field lines, never the blank line that ends a head.
+            filler = b"x" * (SEGMENT - 2) + b"\r\n"
         sent = 0
         while sent < args.body:
             take = min(SEGMENT, args.body - sent)

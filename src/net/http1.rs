@@ -406,11 +406,13 @@ impl Http1Conn {
     /// `len` bytes from the client were lost.
     pub fn client_gap(&mut self, len: u64, out: &mut Vec<Http1Event>) {
         self.gap(true, len, out);
+        self.sync_held();
     }
 
     /// `len` bytes from the server were lost.
     pub fn server_gap(&mut self, len: u64, out: &mut Vec<Http1Event>) {
         self.gap(false, len, out);
+        self.sync_held();
     }
 
     /// Connection closed (FIN/RST/timeout/end of capture): a body-until-close response
@@ -502,33 +504,66 @@ impl Http1Conn {
             let used = self.run(client, data, ts, frame, out);
             let rest = data.get(used..).unwrap_or_default();
             if !rest.is_empty() {
-                self.keep(client, rest.to_vec(), out);
+                self.keep(client, rest.to_vec(), 0, out);
             }
         } else {
             let mut buf = std::mem::take(&mut self.dir(client).buf);
+            let kept_before = buf.capacity();
             buf.extend_from_slice(data);
             let used = self.run(client, &buf, ts, frame, out);
             buf.drain(..used.min(buf.len()));
-            self.keep(client, buf, out);
+            self.keep(client, buf, kept_before, out);
         }
         self.sync_held();
     }
 
-    /// Sets the budget share to the body bytes the two directions hold now (messages
-    /// handed out since the last input gave theirs back).
+    /// Sets the budget share to the bytes the two directions hold now: bodies, and
+    /// what waits in their buffers (a head in progress, client bytes held after a
+    /// `CONNECT`, a resync window). Messages handed out since the last input gave
+    /// theirs back. A buffer counts by its capacity: it grows by doubling as
+    /// segments come, and unlike a body nothing bounds the number of buffers held
+    /// but the budget (twice the memory, under a flood of heads, otherwise).
     fn sync_held(&mut self) {
-        let body = |d: &Dir| match &d.phase {
-            Phase::Body { msg, .. } => msg.body.len(),
-            _ => 0,
+        let held = |d: &Dir| {
+            d.buf.capacity()
+                + match &d.phase {
+                    Phase::Body { msg, .. } => msg.body.len(),
+                    _ => 0,
+                }
         };
-        let now = body(&self.client) + body(&self.server);
+        let now = held(&self.client) + held(&self.server);
         self.held.sync(now);
     }
 
-    /// Stores what `run` left unconsumed, within limits.
-    fn keep(&mut self, client: bool, rest: Vec<u8>, out: &mut Vec<Http1Event>) {
+    /// Stores what `run` left unconsumed (in a buffer that held `kept_before` bytes
+    /// of capacity before this input), within limits: the head limit per connection, and the table's budget
+    /// of message bytes, in which a head counts as header fields do. A head or held
+    /// bytes the budget has no room for are given up (anomaly
+    /// [`message_budget::ANOMALY`]), as a head over the limit is; a resync window
+    /// drops its bytes, as it drops old ones.
+    fn keep(
+        &mut self,
+        client: bool,
+        mut rest: Vec<u8>,
+        kept_before: usize,
+        out: &mut Vec<Http1Event>,
+    ) {
         let limit = self.limits.max_head_bytes;
-        let dir = self.dir(client);
+        // A buffer drained by the messages read from it gives its room back: a
+        // connection does not keep, for its lifetime, the largest head it once waited on.
+        if rest.is_empty() {
+            rest = Vec::new();
+        } else if rest.capacity() / 2 > rest.len() {
+            rest.shrink_to_fit();
+        }
+        let growth = rest.capacity().saturating_sub(kept_before);
+        let room = growth == 0 || self.held.has_room_for_headers(growth);
+        let detail = |what: &str| self.held.cut_detail(what);
+        let dir = if client {
+            &mut self.client
+        } else {
+            &mut self.server
+        };
         match dir.phase {
             Phase::Opaque | Phase::Stopped => return,
             Phase::Hold { .. } if rest.len() > limit => {
@@ -538,6 +573,32 @@ impl Http1Conn {
                     "http-hold-limit",
                     format!("more than {limit} client bytes before the answer to a CONNECT/Upgrade request"),
                 )));
+                return;
+            }
+            Phase::Hold { .. } if !room => {
+                dir.phase = Phase::Stopped;
+                dir.buf = Vec::new();
+                let what = "client bytes after a CONNECT/Upgrade request not kept";
+                out.push(Http1Event::Anomaly(Anomaly::new(
+                    message_budget::ANOMALY,
+                    detail(what),
+                )));
+                return;
+            }
+            Phase::Head { .. } if !room => {
+                dir.buf = Vec::new();
+                dir.resyncing = true;
+                dir.phase = Phase::Resync { scanned: 0 };
+                let what = format!("{} head abandoned", side(client));
+                out.push(Http1Event::Anomaly(Anomaly::new(
+                    message_budget::ANOMALY,
+                    detail(&what),
+                )));
+                return;
+            }
+            Phase::Resync { .. } if !room => {
+                dir.buf = Vec::new();
+                dir.phase = Phase::Resync { scanned: 0 };
                 return;
             }
             _ => {}
@@ -1245,7 +1306,7 @@ impl Http1Conn {
         let dir = self.dir(client);
         let phase = std::mem::replace(&mut dir.phase, Phase::Stopped);
         let had_bytes = !dir.buf.is_empty();
-        dir.buf.clear();
+        dir.buf = Vec::new();
         let resync = Phase::Resync { scanned: 0 };
         let next = match phase {
             Phase::Stopped => Phase::Stopped,
@@ -2351,6 +2412,53 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         c.server_data(&[b'r'; 400], TS, 9, &mut out);
         assert_eq!(budget.held(), 0);
         drop(c);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
+    fn heads_in_progress_count_in_the_tables_budget() {
+        // 175 bytes for bodies, the whole 200 for header fields, heads among them.
+        let budget = MessageBudget::new(200);
+        let mut a = Http1Conn::new(limits()).with_budget(&budget);
+        let mut b = Http1Conn::new(limits()).with_budget(&budget);
+        let mut out = Vec::new();
+        let start = b"GET /feed HTTP/1.1\r\nHost: h\r\nX-Filler: ";
+        a.client_data(start, TS, 1, &mut out);
+        a.client_data(&[b'a'; 30], TS, 2, &mut out);
+        // A head waiting for its end counts by its buffer's capacity.
+        let held_a = a.client.buf.capacity();
+        assert!(held_a >= start.len() + 30);
+        assert_eq!(budget.held(), held_a, "a's head waits for its end");
+        // b's head outgrows what is left: given up, its bytes no longer held.
+        b.client_data(start, TS, 3, &mut out);
+        assert_eq!(budget.held(), held_a + start.len());
+        b.client_data(&[b'b'; 100], TS, 4, &mut out);
+        assert_eq!(budget.held(), held_a);
+        let kinds: Vec<&str> = out
+            .iter()
+            .filter_map(|e| match e {
+                Http1Event::Anomaly(a) => Some(a.kind.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, [message_budget::ANOMALY]);
+        // b finds its next request once the budget has room; a's head completes.
+        a.client_data(b"\r\n\r\n", TS, 5, &mut out);
+        assert_eq!(budget.held(), 0);
+        b.client_data(
+            b"\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+            TS,
+            6,
+            &mut out,
+        );
+        let paths: Vec<&str> = requests(&out).iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(paths, ["/feed", "/next"]);
+        // A gap gives a head's bytes back at once.
+        a.client_data(start, TS, 7, &mut out);
+        assert_eq!(budget.held(), start.len());
+        a.client_gap(10, &mut out);
+        assert_eq!(budget.held(), 0);
+        drop((a, b));
         assert_eq!(budget.held(), 0);
     }
 
