@@ -135,6 +135,13 @@ pub fn site(host: &Host) -> &str {
         .unwrap_or(&host.name)
 }
 
+/// Whether a normalised host is itself a public suffix (private ones included):
+/// `s3.amazonaws.com`, `cloudfront.net`, the platform's own host, not a customer's
+/// site under it.
+pub fn is_public_suffix(host: &Host) -> bool {
+    host.ip.is_none() && host.name.contains('.') && psl::domain(host.name.as_bytes()).is_none()
+}
+
 /// Whether `host` is `domain` or a subdomain of it (both normalised).
 pub fn is_within(host: &str, domain: &str) -> bool {
     match host.strip_suffix(domain) {

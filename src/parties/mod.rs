@@ -194,9 +194,10 @@ impl Classifier {
         } else {
             Party::Third
         };
-        // An infrastructure match coarser than the site: a platform customer's site.
-        let tenant =
-            found.is_some_and(|m| m.domain.len() < site.len() && m.entity.infrastructure());
+        // An infrastructure match coarser than the site: a platform customer's site
+        // (not the platform's own host, a public suffix itself: `s3.amazonaws.com`).
+        let tenant = !domain::is_public_suffix(&host)
+            && found.is_some_and(|m| m.domain.len() < site.len() && m.entity.infrastructure());
         let (entity, categories, infrastructure) = match found {
             Some(m) => (
                 Some(m.entity.name.clone()),
@@ -314,6 +315,10 @@ mod tests {
             // Infrastructure: private-suffix hosts are their own site, but the
             // database still knows the platform.
             ("d111111abcdef8.cloudfront.net", "d111111abcdef8.cloudfront.net", Third, None, &[Ad, An], false),
+            ("bucket.s3.amazonaws.com", "bucket.s3.amazonaws.com", Third, None, &[Ad, An], false),
+            // The platform's own host, a public suffix itself, is the platform.
+            ("s3.amazonaws.com", "s3.amazonaws.com", Third, Some("Amazon Web Services"), &[], true),
+            ("cloudfront.net", "cloudfront.net", Third, Some("Amazon CloudFront"), &[], true),
             ("cdnjs.cloudflare.com", "cloudflare.com", Third, Some("Cloudflare"), &[], true),
             // Generic Google API host (googleapis.com is a private suffix, so every
             // host is its own site): not attributed to a tracker product, no tenant.
@@ -365,9 +370,12 @@ mod tests {
             assert_eq!(d.entity.as_deref(), entity, "entity of {host}");
             assert_eq!(d.purposes, purposes, "purposes of {host}");
             assert_eq!(d.infrastructure, infra, "infrastructure of {host}");
-            let platform = ["github.io", "cloudfront.net"]
+            // A customer's site on a platform, not the platform's own host.
+            let platform_itself = ["s3.amazonaws.com", "cloudfront.net"].contains(&host);
+            let platform = ["github.io", "cloudfront.net", "amazonaws.com"]
                 .iter()
-                .any(|p| host.contains(p));
+                .any(|p| host.contains(p))
+                && !platform_itself;
             assert_eq!(d.tenant, platform, "tenant {host}");
             let own = party == First && entity == Some("Example Shop") && !platform;
             assert_eq!(
