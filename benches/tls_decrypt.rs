@@ -295,6 +295,7 @@ fn read_ech(capture: &[u8], keylog: &Arc<[u8]>) -> usize {
         wlan_keys: Default::default(),
         keylogs: vec![keylog.clone()],
         secrets_ahead: None,
+        dns_probe: None,
     };
     let mut requests = 0;
     let (_, error) = read_capture(capture, &opts, &mut |_| {}, &mut |x| {

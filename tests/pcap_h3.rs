@@ -58,6 +58,7 @@ fn read_in(
         wlan_keys: Default::default(),
         keylogs,
         secrets_ahead: None,
+        dns_probe: None,
     };
     let bytes = std::fs::read(dir.join(file)).unwrap();
     let mut list = Vec::new();

@@ -8,8 +8,9 @@
 //! data and contact with a tracker where they hold none; each
 //! message a WebSocket client sends must be an exchange of its own (method `WS`),
 //! compressed ones inflated; each SSDP datagram (HTTP over UDP) an HTTP request of
-//! its own (scheme `httpu`). What each connection must give is in the script's
-//! `expected.json`.
+//! its own (scheme `httpu`); a DNS query whose name carries an identifier an
+//! exchange of its own (scheme `dns`), the other lookups none. What each connection
+//! must give is in the script's `expected.json`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use consentry::cli::analyze::analyze_files;
 use consentry::cli::input::{read_input, Attribution};
 use consentry::exchange::Exchange;
-use consentry::rules::Options;
+use consentry::rules::{Analyzer, Options};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -33,7 +34,11 @@ fn expected() -> Value {
 }
 
 fn exchanges() -> Vec<Exchange> {
-    let attribution = Attribution::new(&case(), None).unwrap();
+    let mut attribution = Attribution::new(&case(), None).unwrap();
+    // As `analyze` reads it: DNS queries whose names carry the case's values are
+    // exchanges.
+    let analyzer = Analyzer::new(Arc::new(case()), Options::default());
+    attribution.dns_probe = Some(analyzer.name_probe());
     let mut out = Vec::new();
     let file = dir().join("rawtcp.pcap");
     let outcome = read_input(&file, &attribution, &String::new, &mut |x| out.push(x));
@@ -79,7 +84,8 @@ fn each_connection_gives_the_exchanges_expected() {
             // A protocol no parser reads: metadata only, its client bytes kept in
             // parts of at most 64 KiB, every byte searched.
             assert!(x.metadata_only);
-            assert_eq!(x.scheme, conn["transport"].as_str().unwrap_or("tcp"));
+            let scheme = conn["scheme"].as_str().or(conn["transport"].as_str());
+            assert_eq!(x.scheme, scheme.unwrap_or("tcp"), "{row}");
             assert!(x.request_body.len() <= 64 << 10, "{row}");
             assert!(
                 !x.anomalies.iter().any(|a| a.kind == "payload-not-searched"),

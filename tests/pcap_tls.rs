@@ -141,6 +141,7 @@ fn exchanges_at(path: &Path, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, Capture
         wlan_keys: Default::default(),
         keylogs,
         secrets_ahead: None,
+        dns_probe: None,
     };
     let bytes = std::fs::read(path).unwrap();
     let mut list = Vec::new();

@@ -31,6 +31,7 @@ fn a_small_bulk_capture_is_read_whole() {
         wlan_keys: Default::default(),
         keylogs: vec![Arc::from(keylog.into_bytes())],
         secrets_ahead: None,
+        dns_probe: None,
     };
     let mut list = Vec::new();
     let (summary, error) =

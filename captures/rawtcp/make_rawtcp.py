@@ -50,6 +50,8 @@ at 64 KiB or at the end):
         advertising id from the end of the part before (`payload-across-parts`).
   +15 s Umeng over UDP again, the same flow: a second datagram with the IMEI, the
         flow's second part.
+  +7 s  a DNS query for <MD5 of the IMEI>.b.metrics-sdk.example (an SDK sending an
+        identifier in a name it looks up): the only lookup that is an exchange.
   +3 s and +15 s: SSDP (HTTP over UDP) to the multicast group 239.255.255.250:1900: a
         search for casting receivers (nothing personal; a NUL after it), and a casting
         SDK's announcement of the phone as a media renderer whose UPnP device UUID is
@@ -344,6 +346,28 @@ def ssdp(t_s, sport, message, rule, data, note):
     })
 
 
+def dns_beacon(t_s, name, answer, txid, rule, data, note):
+    """A DNS query from the phone whose name an SDK made of an identifier, and the
+    resolver's answer: an exchange of its own (scheme `dns`, metadata only, the name
+    its payload), since the analysis finds personal data in the name; the other
+    lookups are not exchanges."""
+    t = t_s * 1_000_000 + 8_000
+    port = 40000 + txid
+    q = dns_message(txid, name)
+    n = frame(t, True, ipv4(PHONE, RESOLVER, 17, udp_datagram(PHONE, RESOLVER, port, 53, q)))
+    a = dns_message(txid, name, answer)
+    frame(t + 2_000, False, ipv4(RESOLVER, PHONE, 17, udp_datagram(RESOLVER, PHONE, 53, port, a)))
+    connections.append({
+        "host": name,
+        "server": f"{RESOLVER}:53",
+        "transport": "udp",
+        "scheme": "dns",
+        "client_bytes": len(name),
+        "note": note,
+        "exchanges": [{"method": "", "at": at(t), "frames": [n, n], "rule": rule, "data": data}],
+    })
+
+
 def main():
     assert luhn_ok(IMEI)
     lookup(900_000, "s.jpush.cn", "203.0.113.10", 1)
@@ -468,6 +492,12 @@ def main():
     ssdp(15, 51021, notify, "share-after-refusal", [["advertising_id", "plain", "header:USN"]],
          "a casting SDK announcing the phone as a media renderer to the whole network, "
          "its UPnP device UUID the advertising id: an HTTPU request after the refusal")
+
+    beacon = hashlib.md5(IMEI.encode()).hexdigest() + ".b.metrics-sdk.example"
+    dns_beacon(7, beacon, "192.0.2.53", 9, "share-before-consent", [["imei", "md5", "payload"]],
+               "a DNS query whose first label is the MD5 of the IMEI (the name reaches the "
+               "name servers of metrics-sdk.example, whatever the answer): searched, "
+               "an exchange of its own; the other lookups are not")
 
     write_pcap(os.path.join(HERE, "rawtcp.pcap"))
     write_case(os.path.join(HERE, "consentry.toml"))

@@ -330,6 +330,11 @@ pub fn tap(data: &[u8]) {
         SourceKind::Pcap,
         tiny_tap_limits(),
     );
+    // DNS query names searched too (a name with a digit "carries" a value here), so
+    // that queries become exchanges as under `analyze`.
+    tap.set_dns_probe(consentry::net::tap::NameProbe(std::sync::Arc::new(
+        |name: &str| name.bytes().any(|b| b.is_ascii_digit()),
+    )));
     let mut check = |x: Exchange| {
         assert!(!x.host.is_empty(), "exchange without host");
         assert!(x.id.starts_with("x-"));
@@ -446,6 +451,7 @@ pub fn capture_chain(data: &[u8]) -> u64 {
             wlan_keys: Default::default(),
             keylogs: vec![Arc::from(TLS_CORPUS_KEYLOG)],
             secrets_ahead: None,
+            dns_probe: None,
         };
         if chain
             .read_file(*file, &opts, None, &mut |_| {}, &mut check)

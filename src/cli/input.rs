@@ -18,7 +18,7 @@ use crate::exchange::{Exchange, SourceKind};
 use crate::net::keylog::KeyLog;
 use crate::net::pcapdroid::AppUnderTest;
 use crate::net::provisional_id::InputIds;
-use crate::net::tap::TapLimits;
+use crate::net::tap::{NameProbe, TapLimits};
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::WlanKeys;
 use crate::report::{InputInfo, TrafficSummary, MAX_APPS_SHOWN};
@@ -89,6 +89,10 @@ pub struct Attribution {
     /// part before (`FlowLimits::unparsed_overlap`): what the analysis needs
     /// ([`Analyzer::payload_overlap`](crate::rules::Analyzer::payload_overlap)).
     pub unparsed_overlap: usize,
+    /// Searches the names of clients' DNS queries, making those that carry personal
+    /// data exchanges (`analyze`, `ingest`: the analysis's
+    /// [`name_probe`](crate::rules::Analyzer::name_probe)); none lists no query.
+    pub dns_probe: Option<NameProbe>,
 }
 
 impl Attribution {
@@ -111,6 +115,7 @@ impl Attribution {
             direct_io: false,
             app: AppUnderTest::new(&case.app.package, &case.app.name),
             unparsed_overlap: crate::net::flow::DEFAULT_UNPARSED_OVERLAP,
+            dns_probe: None,
         })
     }
 
@@ -567,6 +572,7 @@ impl Content<'_> {
             wlan_keys: attribution.reading.wlan_keys.clone(),
             keylogs: attribution.reading.keylogs.clone(),
             secrets_ahead,
+            dns_probe: attribution.dns_probe.clone(),
         };
         let started = Instant::now();
         let mut on_progress = |p: CaptureProgress| {

@@ -256,6 +256,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|k| (k.path.clone(), k.text.clone()))
             .collect(),
         duration: args.duration.map(Duration::from_secs),
+        dns_probe: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -269,6 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     );
     opts.limits.flow.unparsed_overlap = analyzer.payload_overlap();
+    opts.dns_probe = Some(analyzer.name_probe());
     let mut findings = 0u64;
     let mut unanalysed = 0u64;
     let mut other_apps = 0u64;

@@ -200,8 +200,8 @@ pub struct FlowLimits {
     pub max_unparsed_total: usize,
     /// Bytes of messages in progress kept by all connections together (default
     /// 128 MiB, counted as bytes kept; what is allocated for them stays within about
-    /// twice that): bodies being read (HTTP/1, HTTP/2, HTTP/3), HTTP/2 and HTTP/3 header
-    /// fields of open streams, WebSocket messages, requests waiting for their
+    /// twice that): bodies being read (HTTP/1, HTTP/2, HTTP/3), HTTP/1 heads waiting
+    /// for their end, HTTP/2 and HTTP/3 header fields of open streams, WebSocket messages, requests waiting for their
     /// responses, TLS records held until their keys are known, and out-of-order
     /// stream bytes of decrypted QUIC connections (the last eighth for header fields
     /// only). Past it a message keeps no more (anomaly
@@ -209,6 +209,10 @@ pub struct FlowLimits {
     /// not decrypted; see
     /// [`message_budget`](crate::net::message_budget).
     pub max_message_total: usize,
+    /// Hand out each DNS query a client sends over UDP as a [`FlowEvent::DnsQuery`],
+    /// for the tap to search its names (default off: only answers are read, for the
+    /// address → name map).
+    pub dns_queries: bool,
 }
 
 impl Default for FlowLimits {
@@ -234,6 +238,7 @@ impl Default for FlowLimits {
             unparsed_overlap: DEFAULT_UNPARSED_OVERLAP,
             max_unparsed_total: DEFAULT_MAX_UNPARSED_TOTAL,
             max_message_total: DEFAULT_MAX_MESSAGE_TOTAL,
+            dns_queries: false,
         }
     }
 }
@@ -404,6 +409,11 @@ pub enum FlowEvent {
     },
     /// A DNS message (UDP or TCP), for the address → name map.
     Dns { message: DnsMessage, ts: Timestamp },
+    /// A DNS query a client sent over UDP ([`FlowLimits::dns_queries`]): the names it
+    /// asks for, which an SDK may have made of an identifier (`<id>.t.example.net`
+    /// reaches `example.net`'s name servers). `conn` is the datagram's: its sender
+    /// the client, its first and last frame the datagram's.
+    DnsQuery { conn: ConnInfo, names: Vec<String> },
 }
 
 /// A short, stable name of a reason for not decrypting (summary keys, counters).
@@ -827,6 +837,11 @@ impl FlowTable {
         }
     }
 
+    /// Hands out the DNS queries clients send ([`FlowLimits::dns_queries`]).
+    pub fn set_dns_queries(&mut self, on: bool) {
+        self.limits.dns_queries = on;
+    }
+
     pub fn stats(&self) -> &FlowStats {
         &self.stats
     }
@@ -1025,7 +1040,7 @@ impl FlowTable {
         out: &mut Vec<FlowEvent>,
     ) {
         if src_port == 53 || dst_port == 53 || src_port == 5353 || dst_port == 5353 {
-            self.dns_message(payload, ts, out);
+            self.dns_message(packet, (src_port, dst_port), payload, (ts, frame), out);
             return;
         }
         let key = FlowKey::new(Proto::Udp, (packet.src, src_port), (packet.dst, dst_port));
@@ -1276,10 +1291,28 @@ impl FlowTable {
         );
     }
 
-    fn dns_message(&mut self, payload: &[u8], ts: Timestamp, out: &mut Vec<FlowEvent>) {
+    /// A DNS datagram: its answers for the address map, its query (when asked for)
+    /// for the names' search.
+    fn dns_message(
+        &mut self,
+        packet: &Packet<'_>,
+        ports: (u16, u16),
+        payload: &[u8],
+        (ts, frame): (Timestamp, u64),
+        out: &mut Vec<FlowEvent>,
+    ) {
         match dns::parse(payload) {
             Ok(message) => {
                 self.stats.dns_messages += 1;
+                if self.limits.dns_queries && !message.response && !message.questions.is_empty() {
+                    out.push(dns_query(
+                        packet,
+                        ports,
+                        payload.len(),
+                        &message,
+                        (ts, frame),
+                    ));
+                }
                 out.push(FlowEvent::Dns { message, ts });
             }
             Err(_) => self.stats.dns_errors += 1,
@@ -1639,6 +1672,33 @@ fn trial_session(
 
 /// The trial of `flow` ends without a key: the flow is reported, with `anomaly`
 /// when a limit ended it.
+/// The [`FlowEvent::DnsQuery`] of a query datagram of `len` bytes: the names of its
+/// questions, its sender the client. (A response repeats the query's names.)
+fn dns_query(
+    packet: &Packet<'_>,
+    (src_port, dst_port): (u16, u16),
+    len: usize,
+    message: &DnsMessage,
+    (ts, frame): (Timestamp, u64),
+) -> FlowEvent {
+    let client = Endpoint {
+        ip: packet.src,
+        port: src_port,
+        mac: packet.src_mac,
+    };
+    let server = Endpoint {
+        ip: packet.dst,
+        port: dst_port,
+        mac: packet.dst_mac,
+    };
+    let mut conn = new_info(Proto::Udp, client, server, ts, frame);
+    conn.app_uid = packet.app_uid;
+    conn.client_bytes = len as u64;
+    conn.protocol = Some(AppProtocol::Dns);
+    let names = message.questions.iter().map(|q| q.name.clone()).collect();
+    FlowEvent::DnsQuery { conn, names }
+}
+
 /// The requests of one HTTPU datagram, each an HTTP event numbered from `*next` and
 /// without a response: SSDP's answers to a multicast search come from each device
 /// that answers, on flows of their own, and a server's datagram is not the device's
@@ -2872,6 +2932,7 @@ mod tests {
                 ),
                 FlowEvent::Part { part, .. } => format!("part {}", part.index),
                 FlowEvent::Dns { .. } => "dns".into(),
+                FlowEvent::DnsQuery { names, .. } => format!("dns query {}", names.join(" ")),
             })
             .collect()
     }
@@ -4080,6 +4141,84 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         assert_eq!(payload, bad);
     }
 
+    /// A DNS message with one question for `name` (a query, or its response).
+    fn dns_bytes(name: &str, response: bool) -> Vec<u8> {
+        let flags: u16 = if response { 0x8180 } else { 0x0100 };
+        let mut m = vec![0x12, 0x34];
+        m.extend_from_slice(&flags.to_be_bytes());
+        m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+        for label in name.split('.') {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        m
+    }
+
+    /// A datagram from the phone's port 50 600 to the resolver's port 53 (or back).
+    fn dns_dgram(t: &mut FlowTable, out: &mut Vec<FlowEvent>, n: u64, up: bool, p: &[u8]) {
+        let (src, dst, sport, dport) = if up {
+            (PHONE, SERVER, 50_600, 53)
+        } else {
+            (SERVER, PHONE, 53, 50_600)
+        };
+        let packet = Packet {
+            src_mac: None,
+            dst_mac: None,
+            vlan: None,
+            src,
+            dst,
+            transport: Transport::Udp {
+                src_port: sport,
+                dst_port: dport,
+                payload: p,
+            },
+            reassembled_from: None,
+            app_uid: None,
+        };
+        let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
+        t.packet(ts, n, &packet, &NoDevices, out);
+    }
+
+    #[test]
+    fn dns_queries_are_handed_out_when_asked_for() {
+        let name = "9774d56d682e549c.t.example.net";
+        for asked in [false, true] {
+            let mut t = FlowTable::new(FlowLimits::default());
+            t.set_dns_queries(asked);
+            let mut out = Vec::new();
+            dns_dgram(&mut t, &mut out, 1, true, &dns_bytes(name, false));
+            dns_dgram(&mut t, &mut out, 2, false, &dns_bytes(name, true));
+            dns_dgram(&mut t, &mut out, 3, true, b"\x12\x34 not DNS");
+            t.finish(&mut out);
+            let queries: Vec<(&ConnInfo, &Vec<String>)> = out
+                .iter()
+                .filter_map(|e| match e {
+                    FlowEvent::DnsQuery { conn, names } => Some((conn, names)),
+                    _ => None,
+                })
+                .collect();
+            // Both messages still go to the address map; the query's names only
+            // when asked for, the response's never.
+            let mut want = vec!["dns".to_string(), "dns".to_string()];
+            if asked {
+                want.insert(0, format!("dns query {name}"));
+            }
+            assert_eq!(kinds(&out), want);
+            if !asked {
+                assert!(queries.is_empty());
+                continue;
+            }
+            assert_eq!(queries.len(), 1);
+            let (conn, names) = queries[0];
+            assert_eq!(names, &[name.to_string()]);
+            assert_eq!((conn.client.ip, conn.client.port), (PHONE, 50_600));
+            assert_eq!((conn.server.ip, conn.server.port), (SERVER, 53));
+            assert_eq!((conn.first_frame, conn.last_frame), (1, 1));
+            assert_eq!(conn.protocol, Some(AppProtocol::Dns));
+        }
+    }
+
     #[test]
     fn a_wireguard_flow_is_one_metadata_exchange_without_payload() {
         let mut t = FlowTable::new(FlowLimits::default());
@@ -4460,7 +4599,8 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             match self {
                 FlowEvent::Http { conn, .. }
                 | FlowEvent::Metadata { conn, .. }
-                | FlowEvent::Part { conn, .. } => conn.protocol,
+                | FlowEvent::Part { conn, .. }
+                | FlowEvent::DnsQuery { conn, .. } => conn.protocol,
                 FlowEvent::Dns { .. } => None,
             }
         }

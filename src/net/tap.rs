@@ -53,6 +53,19 @@ pub const ECH_NAMED_BY_DNS: &str = "named-by-dns";
 /// Flows closed at a time at the end of input before their exchanges are handed on.
 const FINISH_BATCH: usize = 256;
 
+/// Whether a DNS name carries personal data: the analysis's search of a case's
+/// values ([`Analyzer::name_probe`](crate::rules::Analyzer::name_probe)), handed to
+/// the tap so that only the queries it would report become exchanges (a capture's
+/// every lookup would otherwise be one).
+#[derive(Clone)]
+pub struct NameProbe(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for NameProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NameProbe")
+    }
+}
+
 /// Bounds of a tap.
 #[derive(Debug, Clone, Default)]
 pub struct TapLimits {
@@ -96,6 +109,8 @@ pub struct Tap {
     events: Vec<FlowEvent>,
     apps: AppTable,
     app_under_test: AppUnderTest,
+    /// Searches DNS query names ([`Tap::set_dns_probe`]); none: queries are not read.
+    dns_probe: Option<NameProbe>,
 }
 
 impl Tap {
@@ -124,12 +139,21 @@ impl Tap {
             events: Vec::new(),
             apps: AppTable::default(),
             app_under_test: AppUnderTest::default(),
+            dns_probe: None,
         }
     }
 
     /// The case's app, which the apps a capture names are compared with.
     pub fn set_app_under_test(&mut self, app: AppUnderTest) {
         self.app_under_test = app;
+    }
+
+    /// Searches the names of the DNS queries clients send: a query with a name in
+    /// which `probe` finds personal data becomes an exchange (see
+    /// [`Tap::dns_query_exchange`]); the others stay out of the exchanges.
+    pub fn set_dns_probe(&mut self, probe: NameProbe) {
+        self.dns_probe = Some(probe);
+        self.flows.set_dns_queries(true);
     }
 
     /// A pcapng custom block: PCAPdroid's are read, others skipped.
@@ -312,6 +336,18 @@ impl Tap {
         for event in events.drain(..) {
             match event {
                 FlowEvent::Dns { message, ts } => self.dns.insert_answers(&message, ts),
+                FlowEvent::DnsQuery { conn, names } => {
+                    let Some(probe) = self.dns_probe.clone() else {
+                        continue;
+                    };
+                    for (i, name) in names.iter().enumerate() {
+                        // The root (an empty name) names no receiver.
+                        if !name.is_empty() && (probe.0)(name) {
+                            let x = self.dns_query_exchange(&conn, i as u64, name);
+                            self.emit(x, out);
+                        }
+                    }
+                }
                 FlowEvent::Http {
                     conn,
                     index,
@@ -545,6 +581,20 @@ impl Tap {
         x.path = String::new();
         x.metadata_only = true;
         x.anomalies = anomalies;
+        x
+    }
+
+    /// A DNS query whose `index`th name carries personal data: metadata only (scheme
+    /// `dns`), named by that name, whose text is its payload for the analysis to
+    /// search; the datagram's frame, at its time. The name is sent to the resolver
+    /// and on to the name servers of its domain, which is its receiver.
+    fn dns_query_exchange(&mut self, conn: &ConnInfo, index: u64, name: &str) -> Exchange {
+        let frames = (conn.first_frame, conn.first_frame);
+        let mut x = self.base_exchange(conn, frames, index, conn.first_ts);
+        x.host = name.to_string();
+        x.scheme = "dns".to_string();
+        x.metadata_only = true;
+        x.request_body = name.as_bytes().to_vec();
         x
     }
 

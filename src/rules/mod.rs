@@ -15,10 +15,12 @@ use crate::consent::cmp::CmpTable;
 use crate::consent::signals::{self, WireSignal};
 use crate::consent::{wire, ConsentEvent, EventSource, Purpose, State, Timeline};
 use crate::decode::{self, Part};
-use crate::exchange::{Anomaly, BeyondCapHit, Exchange};
+use crate::exchange::{Anomaly, BeyondCapHit, Exchange, SourceKind};
+use crate::net::tap::NameProbe;
 use crate::parties::{Classifier, Destination, Party};
 use crate::pii::stream::{self, CutHit, ACROSS_PARTS_LOCATION};
 use crate::pii::{Confidence, Detector, PiiMatch};
+use crate::timestamp::Timestamp;
 
 mod catalogue;
 mod finding;
@@ -322,6 +324,21 @@ impl Analyzer {
     /// known-value variant and a byte of context; `FlowLimits::unparsed_overlap`).
     pub fn payload_overlap(&self) -> usize {
         self.detector.longest_pattern().saturating_add(1)
+    }
+
+    /// Whether a DNS name carries personal data, by the search a metadata-only
+    /// exchange's payload gets: for the tap, which makes only such queries exchanges
+    /// ([`Tap::set_dns_probe`](crate::net::tap::Tap::set_dns_probe)).
+    pub fn name_probe(&self) -> NameProbe {
+        let detector = Arc::clone(&self.detector);
+        let limits = self.options.limits.clone();
+        NameProbe(Arc::new(move |name: &str| {
+            let mut x = Exchange::blank(String::new(), SourceKind::Pcap, Timestamp::from_micros(0));
+            x.metadata_only = true;
+            x.request_body = name.as_bytes().to_vec();
+            let parts = decode::request_parts(&x, &limits, &mut Vec::new());
+            !detector.scan(&parts).is_empty()
+        }))
     }
 
     /// Adds a decision marked while the analysis runs (a live source's magic URL or

@@ -1014,3 +1014,25 @@ proptest::proptest! {
         proptest::prop_assert_eq!(most_precise(all.clone()), most_precise_model(&all));
     }
 }
+
+#[test]
+fn the_name_probe_finds_a_case_value_in_a_dns_name() {
+    let a = analyzer(CASE);
+    let probe = a.name_probe();
+    // The IMEI as a label, and its MD5 (hex) as one: what the analysis would report.
+    let md5 = format!("{:x}", md5::Md5::digest(b"490154203237518"));
+    for carrying in [
+        "490154203237518.t.example.net".to_string(),
+        format!("{md5}.beacon.example.net"),
+    ] {
+        assert!((probe.0)(&carrying), "{carrying}");
+    }
+    for plain in [
+        "ulogs.umeng.com",
+        "example.net",
+        "",
+        "49015420323751.x.example.net",
+    ] {
+        assert!(!(probe.0)(plain), "{plain}");
+    }
+}

@@ -44,7 +44,7 @@ use crate::case::DeviceResolver;
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::capture::{CaptureError, CaptureEvent, CaptureReader, Frame, LinkType};
 use crate::net::pcapdroid::AppUnderTest;
-use crate::net::tap::{Tap, TapLimits, TapStats};
+use crate::net::tap::{NameProbe, Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::{WlanKeys, WpaStats};
 use crate::timestamp::Timestamp;
@@ -133,6 +133,8 @@ pub struct LiveOptions {
     pub keylogs: Vec<(PathBuf, Arc<[u8]>)>,
     /// Stop after this long (for tests and timed runs).
     pub duration: Option<Duration>,
+    /// Searches the names of clients' DNS queries ([`Tap::set_dns_probe`]).
+    pub dns_probe: Option<NameProbe>,
 }
 
 /// What a live capture saw.
@@ -1056,6 +1058,9 @@ pub fn capture(
     tap.set_udp_tunnel_ports(opts.tunnel_ports.clone());
     tap.set_wlan_keys(opts.wlan_keys.clone());
     tap.set_app_under_test(opts.app.clone());
+    if let Some(probe) = &opts.dns_probe {
+        tap.set_dns_probe(probe.clone());
+    }
     let mut followed: Vec<Followed> = opts
         .keylogs
         .iter()

@@ -18,7 +18,7 @@ use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::PacketStats;
 use crate::net::pcapdroid::{AppStats, AppTraffic, AppUnderTest};
 use crate::net::provisional_id::InputIds;
-use crate::net::tap::{Tap, TapLimits, TapStats};
+use crate::net::tap::{NameProbe, Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::WlanKeys;
 use crate::timestamp::Timestamp;
@@ -52,6 +52,8 @@ pub struct CaptureOptions {
     /// … and, with `--secrets-first`, all of them before the first packet too (see
     /// [`secrets_ahead`]).
     pub secrets_ahead: Option<Arc<KeyLog>>,
+    /// Searches the names of clients' DNS queries ([`Tap::set_dns_probe`]).
+    pub dns_probe: Option<NameProbe>,
 }
 
 /// What reading a capture saw.
@@ -480,6 +482,9 @@ fn new_tap(opts: &CaptureOptions, provisional: Option<InputIds>) -> Tap {
     tap.set_udp_tunnel_ports(opts.tunnel_ports.clone());
     tap.set_wlan_keys(opts.wlan_keys.clone());
     tap.set_app_under_test(opts.app.clone());
+    if let Some(probe) = &opts.dns_probe {
+        tap.set_dns_probe(probe.clone());
+    }
     if let Some(ids) = provisional {
         tap.use_provisional_ids(ids);
     }
