@@ -201,12 +201,12 @@ pub struct FlowLimits {
     /// Bytes of messages in progress kept by all connections together (default
     /// 128 MiB, counted as bytes kept; what is allocated for them stays within about
     /// twice that): bodies being read (HTTP/1, HTTP/2, HTTP/3), HTTP/1 heads waiting
-    /// for their end, HTTP/2 and HTTP/3 header fields of open streams, WebSocket messages, requests waiting for their
-    /// responses, TLS records held until their keys are known, and out-of-order
-    /// stream bytes of decrypted QUIC connections (the last eighth for header fields
-    /// only). Past it a message keeps no more (anomaly
-    /// `message-memory-limit`), and a TLS connection whose held records do not fit is
-    /// not decrypted; see
+    /// for their end (counted by capacity), HTTP/2 and HTTP/3 header fields of open
+    /// streams, WebSocket messages, requests waiting for their responses, TLS records
+    /// held until their keys are known, and out-of-order stream bytes of decrypted
+    /// QUIC connections (the last eighth for header fields and heads only). Past it a
+    /// message keeps no more (anomaly `message-memory-limit`), and a TLS connection
+    /// whose held records do not fit is not decrypted; see
     /// [`message_budget`](crate::net::message_budget).
     pub max_message_total: usize,
     /// Hand out each DNS query a client sends over UDP as a [`FlowEvent::DnsQuery`],

@@ -536,11 +536,11 @@ impl Http1Conn {
     }
 
     /// Stores what `run` left unconsumed (in a buffer that held `kept_before` bytes
-    /// of capacity before this input), within limits: the head limit per connection, and the table's budget
-    /// of message bytes, in which a head counts as header fields do. A head or held
-    /// bytes the budget has no room for are given up (anomaly
-    /// [`message_budget::ANOMALY`]), as a head over the limit is; a resync window
-    /// drops its bytes, as it drops old ones.
+    /// of capacity before this input), within limits: the head limit per connection,
+    /// and the table's budget of message bytes, in which a head counts as header
+    /// fields do. A head or held bytes the budget has no room for are given up
+    /// (anomaly [`message_budget::ANOMALY`]), as a head over the limit is; a resync
+    /// window drops its bytes, as it drops old ones.
     fn keep(
         &mut self,
         client: bool,

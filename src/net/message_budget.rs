@@ -1,8 +1,8 @@
 //! The flow table's budget of message bytes in progress: what parsers keep of
-//! messages not yet handed out (bodies, HTTP/2 and HTTP/3 header fields, WebSocket
-//! messages, requests waiting for their responses, TLS records waiting for their
-//! keys, QUIC stream bytes waiting for a hole to fill), by all connections of the
-//! table together.
+//! messages not yet handed out (bodies, HTTP/1 heads waiting for their end, HTTP/2
+//! and HTTP/3 header fields, WebSocket messages, requests waiting for their
+//! responses, TLS records waiting for their keys, QUIC stream bytes waiting for a
+//! hole to fill), by all connections of the table together.
 //!
 //! Each parser bounds what one connection keeps, but a capture with many connections
 //! each in the middle of a large upload, or each announcing one, would otherwise hold
@@ -14,14 +14,16 @@
 //! parser marks it truncated with anomaly [`ANOMALY`]; a TLS connection is not
 //! decrypted); the bytes already kept are analysed as usual.
 //!
-//! Header fields (HTTP/2 and HTTP/3 streams) may use the whole budget, message
-//! content (bodies, WebSocket messages, TLS records) only all but its last
+//! Header fields (HTTP/2 and HTTP/3 streams, HTTP/1 heads) may use the whole budget,
+//! message content (bodies, WebSocket messages, TLS records) only all but its last
 //! [`HEADER_HEADROOM`]th: under a flood of uploads, the header fields of new requests,
 //! where URLs and most identifiers are, are still kept.
 //!
 //! Counted are bytes kept (vector lengths), not capacities: parsers grow bodies by
 //! doubling and reserve ahead only in proportion to bytes received, so what is
-//! allocated stays within a small factor of what is counted.
+//! allocated stays within a small factor of what is counted. HTTP/1 heads are the
+//! exception, counted by capacity: a flood of heads that never end would otherwise
+//! hold twice the budget.
 //!
 //! The flow table runs on one thread, so the order of grants, and with it which
 //! messages are cut, is the capture's order whatever the number of analysis threads.
