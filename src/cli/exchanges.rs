@@ -240,6 +240,18 @@ fn write_table(list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
     write_rows_table(&rows, out)
 }
 
+/// The path column of a metadata-only exchange: why there is no request to show.
+fn metadata_path(scheme: &str) -> &'static str {
+    match scheme {
+        // A protocol no parser reads (its client bytes searched, when cleartext).
+        "tcp" | "udp" => "(not parsed)",
+        // A DNS query whose name carries personal data: the host is that name.
+        "dns" => "(query name)",
+        // TLS or QUIC without keys.
+        _ => "(not readable)",
+    }
+}
+
 /// Width of the app column, shown when a capture names apps (PCAPdroid).
 const APP_CHARS: usize = 22;
 
@@ -276,7 +288,10 @@ fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()
                 .unwrap_or(t),
         };
         let (method, path) = if x.metadata_only {
-            (x.scheme.to_ascii_uppercase(), "(not readable)".to_string())
+            (
+                x.scheme.to_ascii_uppercase(),
+                metadata_path(&x.scheme).to_string(),
+            )
         } else {
             (x.method.clone(), fit(&x.path, TABLE_PATH_CHARS))
         };
@@ -300,4 +315,37 @@ fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()
         )?;
     }
     writeln!(out, "{} exchanges", rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::{Exchange, SourceKind};
+
+    #[test]
+    fn metadata_rows_say_why_there_is_no_request() {
+        let row = |scheme: &str, host: &str| {
+            let mut x = Exchange::blank("x-1", SourceKind::Pcap, Timestamp::from_micros(0));
+            x.scheme = scheme.into();
+            x.host = host.into();
+            x.metadata_only = true;
+            ExchangeBody::of(&x)
+        };
+        let rows = [
+            row("tls", "t.example"),
+            row("tcp", "s.jpush.cn"),
+            row("dns", "0eaed834.b.metrics-sdk.example"),
+        ];
+        let mut out = Vec::new();
+        write_rows_table(&rows, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let ends: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .take(3)
+            .map(|l| l.rsplit("  ").next().unwrap_or("").trim())
+            .collect();
+        assert_eq!(ends, ["(not readable)", "(not parsed)", "(query name)"]);
+        assert!(text.contains("DNS "), "{text}");
+    }
 }
