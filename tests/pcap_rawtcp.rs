@@ -38,7 +38,7 @@ fn exchanges() -> Vec<Exchange> {
     // As `analyze` reads it: DNS queries whose names carry the case's values are
     // exchanges.
     let analyzer = Analyzer::new(Arc::new(case()), Options::default());
-    attribution.dns_probe = Some(analyzer.name_probe());
+    attribution.dns_probe = Some(analyzer.data_probe());
     let mut out = Vec::new();
     let file = dir().join("rawtcp.pcap");
     let outcome = read_input(&file, &attribution, &String::new, &mut |x| out.push(x));

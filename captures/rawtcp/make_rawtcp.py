@@ -52,6 +52,8 @@ at 64 KiB or at the end):
         flow's second part.
   +7 s  a DNS query for <MD5 of the IMEI>.b.metrics-sdk.example (an SDK sending an
         identifier in a name it looks up): the only lookup that is an exchange.
+  +15 s an mDNS announcement the phone multicasts (224.0.0.251:5353): a file-sharing
+        SDK's service instance, the Android id in its TXT record.
   +3 s and +15 s: SSDP (HTTP over UDP) to the multicast group 239.255.255.250:1900: a
         search for casting receivers (nothing personal; a NUL after it), and a casting
         SDK's announcement of the phone as a media renderer whose UPnP device UUID is
@@ -61,7 +63,8 @@ all values synthetic (DESIGN.md section 10's examples).
 
 Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the nine
 TCP connections (`conv,udp` the UDP report, the SSDP datagrams and the DNS lookups;
-`-Y ssdp` reads the search and the NOTIFY as HTTP requests); `-Y websocket -V` shows the three client messages unmasked, joined and
+`-Y ssdp` reads the search and the NOTIFY as HTTP requests, `-Y mdns -V` the
+announcement's PTR and TXT records); `-Y websocket -V` shows the three client messages unmasked, joined and
 inflated (the Android id; the advertising id; the advertising id and the IMEI);
 `-z expert` shows no errors and one warning: tshark, which picks dissectors by port,
 reads the port-7000 payload as Gryphon and calls it invalid. Apart from that, the
@@ -83,7 +86,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # captures/pcapkit.py: the packet-building helpers the capture generators share.
 sys.path.insert(0, os.path.dirname(HERE))
 from pcapkit import (ACK, FIN, PSH, SYN, dns_message, ipv4_header, luhn_ok,  # noqa: E402
-                     mac, tcp_segment, udp_datagram)
+                     mac, qname, tcp_segment, udp_datagram)
 
 T0 = datetime(2026, 12, 4, 9, 0, 0, tzinfo=timezone.utc)
 T0_US = int(T0.timestamp()) * 1_000_000
@@ -368,6 +371,32 @@ def dns_beacon(t_s, name, answer, txid, rule, data, note):
     })
 
 
+def mdns_announcement(t_s, instance, service, txt, rule, data, note):
+    """An mDNS response the phone multicasts from port 5353 (RFC 6762): a PTR record
+    naming its service instance and the instance's TXT record. An exchange of its own
+    (scheme `mdns`, metadata only, the datagram its payload) when the analysis finds
+    personal data in it."""
+    t = t_s * 1_000_000 + 9_000
+    full = f"{instance}.{service}"
+    ptr = qname(service) + struct.pack("!HHIH", 12, 1, 120, len(qname(full))) + qname(full)
+    strings = b"".join(bytes([len(s)]) + s for s in txt)
+    txt_rr = qname(full) + struct.pack("!HHIH", 16, 0x8001, 4500, len(strings)) + strings
+    message = struct.pack("!HHHHHH", 0, 0x8400, 0, 2, 0, 0) + ptr + txt_rr
+    group = "224.0.0.251"
+    ip = ipv4(PHONE, group, 17, udp_datagram(PHONE, group, 5353, 5353, message))
+    packets.append((t, mac("01:00:5e:00:00:fb") + mac(PHONE_MAC) + b"\x08\x00" + ip))
+    n = len(packets)
+    connections.append({
+        "host": group,
+        "server": f"{group}:5353",
+        "transport": "udp",
+        "scheme": "mdns",
+        "client_bytes": len(message),
+        "note": note,
+        "exchanges": [{"method": "", "at": at(t), "frames": [n, n], "rule": rule, "data": data}],
+    })
+
+
 def main():
     assert luhn_ok(IMEI)
     lookup(900_000, "s.jpush.cn", "203.0.113.10", 1)
@@ -492,6 +521,12 @@ def main():
     ssdp(15, 51021, notify, "share-after-refusal", [["advertising_id", "plain", "header:USN"]],
          "a casting SDK announcing the phone as a media renderer to the whole network, "
          "its UPnP device UUID the advertising id: an HTTPU request after the refusal")
+
+    mdns_announcement(15, "Pixel-7", "_sharesdk._tcp.local", [b"aid=" + ANDROID_ID.encode(), b"v=4"],
+                      "share-after-refusal", [["android_id", "plain", "payload"]],
+                      "a file-sharing SDK announcing the phone's service to the local network by "
+                      "mDNS, the Android id in its TXT record: an exchange of its own, after the "
+                      "refusal")
 
     beacon = hashlib.md5(IMEI.encode()).hexdigest() + ".b.metrics-sdk.example"
     dns_beacon(7, beacon, "192.0.2.53", 9, "share-before-consent", [["imei", "md5", "payload"]],

@@ -330,10 +330,10 @@ pub fn tap(data: &[u8]) {
         SourceKind::Pcap,
         tiny_tap_limits(),
     );
-    // DNS query names searched too (a name with a digit "carries" a value here), so
-    // that queries become exchanges as under `analyze`.
-    tap.set_dns_probe(consentry::net::tap::NameProbe(std::sync::Arc::new(
-        |name: &str| name.bytes().any(|b| b.is_ascii_digit()),
+    // DNS query names and mDNS announcements searched too (bytes with a digit
+    // "carry" a value here), so that they become exchanges as under `analyze`.
+    tap.set_dns_probe(consentry::net::tap::DataProbe(std::sync::Arc::new(
+        |bytes: &[u8]| bytes.iter().any(|b| b.is_ascii_digit()),
     )));
     let mut check = |x: Exchange| {
         assert!(!x.host.is_empty(), "exchange without host");

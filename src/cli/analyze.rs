@@ -227,7 +227,7 @@ fn analyze_inputs(
     attribution.keep_response_headers = false;
     let mut analyzer = Analyzer::new(case.clone(), options);
     attribution.unparsed_overlap = analyzer.payload_overlap();
-    attribution.dns_probe = Some(analyzer.name_probe());
+    attribution.dns_probe = Some(analyzer.data_probe());
     let mut summary = RunSummary {
         case: case.meta.id.clone(),
         ..RunSummary::default()

@@ -247,6 +247,8 @@ fn metadata_path(scheme: &str) -> &'static str {
         "tcp" | "udp" => "(not parsed)",
         // A DNS query whose name carries personal data: the host is that name.
         "dns" => "(query name)",
+        // An mDNS announcement that carries personal data (its bytes searched).
+        "mdns" => "(announcement)",
         // TLS or QUIC without keys.
         _ => "(not readable)",
     }
@@ -335,6 +337,7 @@ mod tests {
             row("tls", "t.example"),
             row("tcp", "s.jpush.cn"),
             row("dns", "0eaed834.b.metrics-sdk.example"),
+            row("mdns", "224.0.0.251"),
         ];
         let mut out = Vec::new();
         write_rows_table(&rows, &mut out).unwrap();
@@ -342,10 +345,18 @@ mod tests {
         let ends: Vec<&str> = text
             .lines()
             .skip(1)
-            .take(3)
+            .take(4)
             .map(|l| l.rsplit("  ").next().unwrap_or("").trim())
             .collect();
-        assert_eq!(ends, ["(not readable)", "(not parsed)", "(query name)"]);
+        assert_eq!(
+            ends,
+            [
+                "(not readable)",
+                "(not parsed)",
+                "(query name)",
+                "(announcement)"
+            ]
+        );
         assert!(text.contains("DNS "), "{text}");
     }
 }

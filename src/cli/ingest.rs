@@ -821,7 +821,7 @@ impl IngestRun<'_> {
         attribution.reading = reading.clone();
         let mut analyzer = Analyzer::new(case.clone(), Options::default());
         attribution.unparsed_overlap = analyzer.payload_overlap();
-        attribution.dns_probe = Some(analyzer.name_probe());
+        attribution.dns_probe = Some(analyzer.data_probe());
         let mut sink = Sink {
             store,
             files: Vec::with_capacity(files.len()),

@@ -18,7 +18,7 @@ use crate::exchange::{Exchange, SourceKind};
 use crate::net::keylog::KeyLog;
 use crate::net::pcapdroid::AppUnderTest;
 use crate::net::provisional_id::InputIds;
-use crate::net::tap::{NameProbe, TapLimits};
+use crate::net::tap::{DataProbe, TapLimits};
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::WlanKeys;
 use crate::report::{InputInfo, TrafficSummary, MAX_APPS_SHOWN};
@@ -91,8 +91,8 @@ pub struct Attribution {
     pub unparsed_overlap: usize,
     /// Searches the names of clients' DNS queries, making those that carry personal
     /// data exchanges (`analyze`, `ingest`: the analysis's
-    /// [`name_probe`](crate::rules::Analyzer::name_probe)); none lists no query.
-    pub dns_probe: Option<NameProbe>,
+    /// [`data_probe`](crate::rules::Analyzer::data_probe)); none lists no query.
+    pub dns_probe: Option<DataProbe>,
 }
 
 impl Attribution {

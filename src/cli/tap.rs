@@ -270,7 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     );
     opts.limits.flow.unparsed_overlap = analyzer.payload_overlap();
-    opts.dns_probe = Some(analyzer.name_probe());
+    opts.dns_probe = Some(analyzer.data_probe());
     let mut findings = 0u64;
     let mut unanalysed = 0u64;
     let mut other_apps = 0u64;

@@ -210,8 +210,9 @@ pub struct FlowLimits {
     /// [`message_budget`](crate::net::message_budget).
     pub max_message_total: usize,
     /// Hand out each DNS query a client sends over UDP as a [`FlowEvent::DnsQuery`],
-    /// for the tap to search its names (default off: only answers are read, for the
-    /// address → name map).
+    /// and each mDNS response a host sends as a [`FlowEvent::MdnsAnnouncement`], for
+    /// the tap to search (default off: only answers are read, for the address → name
+    /// map).
     pub dns_queries: bool,
 }
 
@@ -414,6 +415,11 @@ pub enum FlowEvent {
     /// reaches `example.net`'s name servers). `conn` is the datagram's: its sender
     /// the client, its first and last frame the datagram's.
     DnsQuery { conn: ConnInfo, names: Vec<String> },
+    /// An mDNS response a host sent from port 5353 ([`FlowLimits::dns_queries`]): its
+    /// announcement of its own name and services to the local network (instance
+    /// names, TXT records), which an app's service may fill with an identifier. Its
+    /// bytes (up to [`FlowLimits::max_unparsed_bytes`]); `conn` as a query's.
+    MdnsAnnouncement { conn: ConnInfo, payload: Vec<u8> },
 }
 
 /// A short, stable name of a reason for not decrypting (summary keys, counters).
@@ -1312,6 +1318,13 @@ impl FlowTable {
                         &message,
                         (ts, frame),
                     ));
+                } else if self.limits.dns_queries && message.response && ports.0 == MDNS_PORT {
+                    let conn = sender_info(packet, ports, payload.len(), (ts, frame));
+                    let kept = payload.len().min(self.limits.max_unparsed_bytes);
+                    out.push(FlowEvent::MdnsAnnouncement {
+                        conn,
+                        payload: payload[..kept].to_vec(),
+                    });
                 }
                 out.push(FlowEvent::Dns { message, ts });
             }
@@ -1672,15 +1685,30 @@ fn trial_session(
 
 /// The trial of `flow` ends without a key: the flow is reported, with `anomaly`
 /// when a limit ended it.
+/// Port of multicast DNS (RFC 6762): responders send from it.
+const MDNS_PORT: u16 = 5353;
+
 /// The [`FlowEvent::DnsQuery`] of a query datagram of `len` bytes: the names of its
 /// questions, its sender the client. (A response repeats the query's names.)
 fn dns_query(
     packet: &Packet<'_>,
-    (src_port, dst_port): (u16, u16),
+    ports: (u16, u16),
     len: usize,
     message: &DnsMessage,
-    (ts, frame): (Timestamp, u64),
+    at: (Timestamp, u64),
 ) -> FlowEvent {
+    let conn = sender_info(packet, ports, len, at);
+    let names = message.questions.iter().map(|q| q.name.clone()).collect();
+    FlowEvent::DnsQuery { conn, names }
+}
+
+/// The connection facts of one DNS datagram of `len` bytes, its sender the client.
+fn sender_info(
+    packet: &Packet<'_>,
+    (src_port, dst_port): (u16, u16),
+    len: usize,
+    (ts, frame): (Timestamp, u64),
+) -> ConnInfo {
     let client = Endpoint {
         ip: packet.src,
         port: src_port,
@@ -1695,8 +1723,7 @@ fn dns_query(
     conn.app_uid = packet.app_uid;
     conn.client_bytes = len as u64;
     conn.protocol = Some(AppProtocol::Dns);
-    let names = message.questions.iter().map(|q| q.name.clone()).collect();
-    FlowEvent::DnsQuery { conn, names }
+    conn
 }
 
 /// The requests of one HTTPU datagram, each an HTTP event numbered from `*next` and
@@ -2933,6 +2960,9 @@ mod tests {
                 FlowEvent::Part { part, .. } => format!("part {}", part.index),
                 FlowEvent::Dns { .. } => "dns".into(),
                 FlowEvent::DnsQuery { names, .. } => format!("dns query {}", names.join(" ")),
+                FlowEvent::MdnsAnnouncement { payload, .. } => {
+                    format!("mdns announcement of {} bytes", payload.len())
+                }
             })
             .collect()
     }
@@ -4220,6 +4250,64 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
     }
 
     #[test]
+    fn mdns_responses_a_host_sends_are_handed_out_when_asked_for() {
+        let announcement = dns_bytes("Pixel-7._share._tcp.local", true);
+        for asked in [false, true] {
+            let mut t = FlowTable::new(FlowLimits::default());
+            t.set_dns_queries(asked);
+            let mut out = Vec::new();
+            // From port 5353 to the group: an announcement.
+            let group = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 251));
+            let packet = Packet {
+                src_mac: None,
+                dst_mac: None,
+                vlan: None,
+                src: PHONE,
+                dst: group,
+                transport: Transport::Udp {
+                    src_port: 5353,
+                    dst_port: 5353,
+                    payload: &announcement,
+                },
+                reassembled_from: None,
+                app_uid: None,
+            };
+            t.packet(
+                Timestamp::from_micros(1_000_000_000),
+                1,
+                &packet,
+                &NoDevices,
+                &mut out,
+            );
+            // A unicast DNS response (from port 53) is no announcement.
+            dns_dgram(
+                &mut t,
+                &mut out,
+                2,
+                false,
+                &dns_bytes("t.example.net", true),
+            );
+            t.finish(&mut out);
+            let sent: Vec<(&ConnInfo, &Vec<u8>)> = out
+                .iter()
+                .filter_map(|e| match e {
+                    FlowEvent::MdnsAnnouncement { conn, payload } => Some((conn, payload)),
+                    _ => None,
+                })
+                .collect();
+            if !asked {
+                assert!(sent.is_empty());
+                continue;
+            }
+            assert_eq!(sent.len(), 1);
+            let (conn, payload) = sent[0];
+            assert_eq!(payload, &announcement);
+            assert_eq!((conn.client.ip, conn.server.ip), (PHONE, group));
+            assert_eq!((conn.first_frame, conn.last_frame), (1, 1));
+        }
+    }
+
+    #[test]
     fn a_wireguard_flow_is_one_metadata_exchange_without_payload() {
         let mut t = FlowTable::new(FlowLimits::default());
         let mut out = Vec::new();
@@ -4600,7 +4688,8 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
                 FlowEvent::Http { conn, .. }
                 | FlowEvent::Metadata { conn, .. }
                 | FlowEvent::Part { conn, .. }
-                | FlowEvent::DnsQuery { conn, .. } => conn.protocol,
+                | FlowEvent::DnsQuery { conn, .. }
+                | FlowEvent::MdnsAnnouncement { conn, .. } => conn.protocol,
                 FlowEvent::Dns { .. } => None,
             }
         }

@@ -53,16 +53,19 @@ pub const ECH_NAMED_BY_DNS: &str = "named-by-dns";
 /// Flows closed at a time at the end of input before their exchanges are handed on.
 const FINISH_BATCH: usize = 256;
 
-/// Whether a DNS name carries personal data: the analysis's search of a case's
-/// values ([`Analyzer::name_probe`](crate::rules::Analyzer::name_probe)), handed to
-/// the tap so that only the queries it would report become exchanges (a capture's
-/// every lookup would otherwise be one).
+/// Whether bytes a client sent carry personal data: the analysis's search of a
+/// case's values ([`Analyzer::data_probe`](crate::rules::Analyzer::data_probe)),
+/// handed to the tap so that only the DNS queries and mDNS announcements it would
+/// report become exchanges (a capture's every lookup would otherwise be one).
 #[derive(Clone)]
-pub struct NameProbe(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+pub struct DataProbe(pub Arc<ProbeFn>);
 
-impl std::fmt::Debug for NameProbe {
+/// The search a [`DataProbe`] runs: whether the bytes carry personal data.
+pub type ProbeFn = dyn Fn(&[u8]) -> bool + Send + Sync;
+
+impl std::fmt::Debug for DataProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NameProbe")
+        f.write_str("DataProbe")
     }
 }
 
@@ -110,7 +113,7 @@ pub struct Tap {
     apps: AppTable,
     app_under_test: AppUnderTest,
     /// Searches DNS query names ([`Tap::set_dns_probe`]); none: queries are not read.
-    dns_probe: Option<NameProbe>,
+    dns_probe: Option<DataProbe>,
 }
 
 impl Tap {
@@ -151,7 +154,7 @@ impl Tap {
     /// Searches the names of the DNS queries clients send: a query with a name in
     /// which `probe` finds personal data becomes an exchange (see
     /// [`Tap::dns_query_exchange`]); the others stay out of the exchanges.
-    pub fn set_dns_probe(&mut self, probe: NameProbe) {
+    pub fn set_dns_probe(&mut self, probe: DataProbe) {
         self.dns_probe = Some(probe);
         self.flows.set_dns_queries(true);
     }
@@ -336,13 +339,20 @@ impl Tap {
         for event in events.drain(..) {
             match event {
                 FlowEvent::Dns { message, ts } => self.dns.insert_answers(&message, ts),
+                FlowEvent::MdnsAnnouncement { conn, payload } => {
+                    let carries = self.dns_probe.as_ref().is_some_and(|p| (p.0)(&payload));
+                    if carries {
+                        let x = self.mdns_exchange(&conn, payload);
+                        self.emit(x, out);
+                    }
+                }
                 FlowEvent::DnsQuery { conn, names } => {
                     let Some(probe) = self.dns_probe.clone() else {
                         continue;
                     };
                     for (i, name) in names.iter().enumerate() {
                         // The root (an empty name) names no receiver.
-                        if !name.is_empty() && (probe.0)(name) {
+                        if !name.is_empty() && (probe.0)(name.as_bytes()) {
                             let x = self.dns_query_exchange(&conn, i as u64, name);
                             self.emit(x, out);
                         }
@@ -595,6 +605,20 @@ impl Tap {
         x.scheme = "dns".to_string();
         x.metadata_only = true;
         x.request_body = name.as_bytes().to_vec();
+        x
+    }
+
+    /// An mDNS announcement that carries personal data: metadata only (scheme
+    /// `mdns`), named by where it went (the multicast group, by DNS or address), its
+    /// bytes its payload; the datagram's frame, at its time. Every host of the local
+    /// network receives it.
+    fn mdns_exchange(&mut self, conn: &ConnInfo, payload: Vec<u8>) -> Exchange {
+        let frames = (conn.first_frame, conn.first_frame);
+        let mut x = self.base_exchange(conn, frames, 0, conn.first_ts);
+        x.host = self.server_name(conn, conn.first_ts);
+        x.scheme = "mdns".to_string();
+        x.metadata_only = true;
+        x.request_body = payload;
         x
     }
 

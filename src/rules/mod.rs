@@ -16,7 +16,7 @@ use crate::consent::signals::{self, WireSignal};
 use crate::consent::{wire, ConsentEvent, EventSource, Purpose, State, Timeline};
 use crate::decode::{self, Part};
 use crate::exchange::{Anomaly, BeyondCapHit, Exchange, SourceKind};
-use crate::net::tap::NameProbe;
+use crate::net::tap::DataProbe;
 use crate::parties::{Classifier, Destination, Party};
 use crate::pii::stream::{self, CutHit, ACROSS_PARTS_LOCATION};
 use crate::pii::{Confidence, Detector, PiiMatch};
@@ -326,16 +326,17 @@ impl Analyzer {
         self.detector.longest_pattern().saturating_add(1)
     }
 
-    /// Whether a DNS name carries personal data, by the search a metadata-only
-    /// exchange's payload gets: for the tap, which makes only such queries exchanges
+    /// Whether bytes a client sent (a DNS name, an mDNS announcement) carry personal
+    /// data, by the search a metadata-only exchange's payload gets: for the tap, which
+    /// makes only such DNS messages exchanges
     /// ([`Tap::set_dns_probe`](crate::net::tap::Tap::set_dns_probe)).
-    pub fn name_probe(&self) -> NameProbe {
+    pub fn data_probe(&self) -> DataProbe {
         let detector = Arc::clone(&self.detector);
         let limits = self.options.limits.clone();
-        NameProbe(Arc::new(move |name: &str| {
+        DataProbe(Arc::new(move |bytes: &[u8]| {
             let mut x = Exchange::blank(String::new(), SourceKind::Pcap, Timestamp::from_micros(0));
             x.metadata_only = true;
-            x.request_body = name.as_bytes().to_vec();
+            x.request_body = bytes.to_vec();
             let parts = decode::request_parts(&x, &limits, &mut Vec::new());
             !detector.scan(&parts).is_empty()
         }))

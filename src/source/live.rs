@@ -44,7 +44,7 @@ use crate::case::DeviceResolver;
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::capture::{CaptureError, CaptureEvent, CaptureReader, Frame, LinkType};
 use crate::net::pcapdroid::AppUnderTest;
-use crate::net::tap::{NameProbe, Tap, TapLimits, TapStats};
+use crate::net::tap::{DataProbe, Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::{WlanKeys, WpaStats};
 use crate::timestamp::Timestamp;
@@ -134,7 +134,7 @@ pub struct LiveOptions {
     /// Stop after this long (for tests and timed runs).
     pub duration: Option<Duration>,
     /// Searches the names of clients' DNS queries ([`Tap::set_dns_probe`]).
-    pub dns_probe: Option<NameProbe>,
+    pub dns_probe: Option<DataProbe>,
 }
 
 /// What a live capture saw.

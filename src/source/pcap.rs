@@ -18,7 +18,7 @@ use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::PacketStats;
 use crate::net::pcapdroid::{AppStats, AppTraffic, AppUnderTest};
 use crate::net::provisional_id::InputIds;
-use crate::net::tap::{NameProbe, Tap, TapLimits, TapStats};
+use crate::net::tap::{DataProbe, Tap, TapLimits, TapStats};
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::WlanKeys;
 use crate::timestamp::Timestamp;
@@ -53,7 +53,7 @@ pub struct CaptureOptions {
     /// [`secrets_ahead`]).
     pub secrets_ahead: Option<Arc<KeyLog>>,
     /// Searches the names of clients' DNS queries ([`Tap::set_dns_probe`]).
-    pub dns_probe: Option<NameProbe>,
+    pub dns_probe: Option<DataProbe>,
 }
 
 /// What reading a capture saw.
