@@ -3989,13 +3989,15 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         assert_eq!((conn.client.ip, conn.client.port), (PHONE, 40006));
     }
 
-    /// Feeds one UDP datagram (from the phone when `up`, port 443) at `n` ms, frame `n`.
-    fn dgram(t: &mut FlowTable, out: &mut Vec<FlowEvent>, n: u64, up: bool, port: u16, p: &[u8]) {
-        let (src, dst, sport, dport) = if up {
-            (PHONE, SERVER, port, 443)
-        } else {
-            (SERVER, PHONE, 443, port)
-        };
+    /// Feeds one UDP datagram from `src` to `dst` (address, port) at `n` ms, frame `n`.
+    fn udp_packet(
+        t: &mut FlowTable,
+        out: &mut Vec<FlowEvent>,
+        n: u64,
+        (src, src_port): (IpAddr, u16),
+        (dst, dst_port): (IpAddr, u16),
+        p: &[u8],
+    ) {
         let packet = Packet {
             src_mac: None,
             dst_mac: None,
@@ -4003,8 +4005,8 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             src,
             dst,
             transport: Transport::Udp {
-                src_port: sport,
-                dst_port: dport,
+                src_port,
+                dst_port,
                 payload: p,
             },
             reassembled_from: None,
@@ -4014,24 +4016,16 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         t.packet(ts, n, &packet, &NoDevices, out);
     }
 
+    /// Feeds one UDP datagram (from the phone when `up`, port 443) at `n` ms, frame `n`.
+    fn dgram(t: &mut FlowTable, out: &mut Vec<FlowEvent>, n: u64, up: bool, port: u16, p: &[u8]) {
+        let (phone, server) = ((PHONE, port), (SERVER, 443));
+        let (from, to) = if up { (phone, server) } else { (server, phone) };
+        udp_packet(t, out, n, from, to, p);
+    }
+
     /// A datagram from the phone (port 50 200) to `dst`, port 9999, at `n` ms.
     fn dgram_to(t: &mut FlowTable, out: &mut Vec<FlowEvent>, n: u64, dst: Ipv4Addr, p: &[u8]) {
-        let packet = Packet {
-            src_mac: None,
-            dst_mac: None,
-            vlan: None,
-            src: PHONE,
-            dst: IpAddr::V4(dst),
-            transport: Transport::Udp {
-                src_port: 50_200,
-                dst_port: 9999,
-                payload: p,
-            },
-            reassembled_from: None,
-            app_uid: None,
-        };
-        let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
-        t.packet(ts, n, &packet, &NoDevices, out);
+        udp_packet(t, out, n, (PHONE, 50_200), (IpAddr::V4(dst), 9999), p);
     }
 
     /// Method, target, index, anomaly kinds and protocol of each HTTP event in `out`.
@@ -4187,27 +4181,13 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
 
     /// A datagram from the phone's port 50 600 to the resolver's port 53 (or back).
     fn dns_dgram(t: &mut FlowTable, out: &mut Vec<FlowEvent>, n: u64, up: bool, p: &[u8]) {
-        let (src, dst, sport, dport) = if up {
-            (PHONE, SERVER, 50_600, 53)
+        let (phone, resolver) = ((PHONE, 50_600), (SERVER, 53));
+        let (from, to) = if up {
+            (phone, resolver)
         } else {
-            (SERVER, PHONE, 53, 50_600)
+            (resolver, phone)
         };
-        let packet = Packet {
-            src_mac: None,
-            dst_mac: None,
-            vlan: None,
-            src,
-            dst,
-            transport: Transport::Udp {
-                src_port: sport,
-                dst_port: dport,
-                payload: p,
-            },
-            reassembled_from: None,
-            app_uid: None,
-        };
-        let ts = Timestamp::from_micros(1_000_000_000 + n as i64 * 1_000);
-        t.packet(ts, n, &packet, &NoDevices, out);
+        udp_packet(t, out, n, from, to, p);
     }
 
     #[test]
@@ -4258,26 +4238,13 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             let mut out = Vec::new();
             // From port 5353 to the group: an announcement.
             let group = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 251));
-            let packet = Packet {
-                src_mac: None,
-                dst_mac: None,
-                vlan: None,
-                src: PHONE,
-                dst: group,
-                transport: Transport::Udp {
-                    src_port: 5353,
-                    dst_port: 5353,
-                    payload: &announcement,
-                },
-                reassembled_from: None,
-                app_uid: None,
-            };
-            t.packet(
-                Timestamp::from_micros(1_000_000_000),
-                1,
-                &packet,
-                &NoDevices,
+            udp_packet(
+                &mut t,
                 &mut out,
+                1,
+                (PHONE, 5353),
+                (group, 5353),
+                &announcement,
             );
             // A unicast DNS response (from port 53) is no announcement.
             dns_dgram(
