@@ -15,7 +15,9 @@
 #      an empty key log, so that every TLS connection gets a decryptor),
 #      HEAD_CONNECTIONS=n for the `head` shape (default 16000, each sending 60 000
 #      bytes of a head that never ends: under the parser's 64 KiB limit per head),
-#      SHAPES="open pending claim syn tls raw head" (default: these),
+#      HPACK_CONNECTIONS=n for the `hpack` shape (default 16000, each filling its
+#      HTTP/2 header table with 60 000 bytes; tshark reads port 80 as HTTP/2),
+#      SHAPES="open pending claim syn tls raw head hpack" (default: these),
 #      TOOLS="consentry tshark".
 # Prints a markdown table: shape, capture MB, tool, wall s, CPU s, peak RSS MB, and
 # how many exchanges carry the anomaly of a limit met: `message-memory-limit`
@@ -28,8 +30,9 @@ CLAIM_CONNECTIONS=${CLAIM_CONNECTIONS:-20000}
 SYN_CONNECTIONS=${SYN_CONNECTIONS:-100000}
 TLS_CONNECTIONS=${TLS_CONNECTIONS:-20000}
 HEAD_CONNECTIONS=${HEAD_CONNECTIONS:-16000}
+HPACK_CONNECTIONS=${HPACK_CONNECTIONS:-16000}
 BODY=${BODY:-1000000}
-SHAPES=${SHAPES:-open pending claim syn tls raw head}
+SHAPES=${SHAPES:-open pending claim syn tls raw head hpack}
 TOOLS=${TOOLS:-consentry tshark}
 if [ $# -ge 1 ]; then
     dir=$1
@@ -50,6 +53,7 @@ for shape in $SHAPES; do
         syn) conns=$SYN_CONNECTIONS ;;
         tls) conns=$TLS_CONNECTIONS ;;
         head) body=60000; conns=$HEAD_CONNECTIONS ;;
+        hpack) body=60000; conns=$HPACK_CONNECTIONS ;;
     esac
     python3 benches/gen_body_flood.py --out "$pcap" --connections "$conns" \
         --body "$body" --shape "$shape"
@@ -65,7 +69,10 @@ for shape in $SHAPES; do
                 fi ;;
             tshark)
                 command -v tshark >/dev/null || continue
-                cmd=(tshark -r "$pcap" -Y http.request -T fields -e http.content_length) ;;
+                cmd=(tshark -r "$pcap" -Y http.request -T fields -e http.content_length)
+                if [ "$shape" = hpack ]; then
+                    cmd=(tshark -r "$pcap" -d tcp.port==80,http2 -Y http2.header -T fields -e frame.number)
+                fi ;;
             *) echo "unknown tool $tool" >&2; exit 2 ;;
         esac
         /usr/bin/time -f '%e %U %S %M' -o "$dir/time" "${cmd[@]}" >"$out" 2>/dev/null
@@ -73,6 +80,7 @@ for shape in $SHAPES; do
         cut=-
         anomaly=message-memory-limit
         [ "$shape" = raw ] && anomaly=payload-not-searched
+        [ "$shape" = hpack ] && anomaly=h2-hpack-error
         [ "$tool" = consentry ] && cut=$(grep -c "$anomaly" "$out" || true)
         cpu=$(echo "$user + $sys" | bc)
         echo "| $shape | $conns | $mb | $tool | $wall | $cpu | $(( rss / 1024 )) | $cut |"

@@ -23,7 +23,11 @@ Shapes (--shape):
            header, then --body bytes): its bytes are kept in parts for the search;
   head     each connection sends a request line and --body bytes of header fields
            that never end (no blank line): heads being read at once (keep --body
-           under the parser's 64 KiB head limit to hold them all).
+           under the parser's 64 KiB head limit to hold them all);
+  hpack    each connection speaks HTTP/2 with prior knowledge (h2c): the server
+           announces a 64 KiB header table, and the client fills it with --body
+           bytes of header fields indexed into it, in requests of 15 000 bytes of
+           fields each: dynamic tables held at once.
 
 The bodies are filler text; nothing personal is in them.
 Usage: gen_body_flood.py --out FILE [--connections N] [--body BYTES] [--shape S]
@@ -43,7 +47,7 @@ def main():
     ap.add_argument("--body", type=int, default=1_000_000)
     ap.add_argument(
         "--shape",
-        choices=["open", "pending", "claim", "syn", "tls", "raw", "head"],
+        choices=["open", "pending", "claim", "syn", "tls", "raw", "head", "hpack"],
         default="open",
     )
     args = ap.parse_args()
@@ -58,6 +62,7 @@ def main():
         "tls": 0,
         "raw": 0,
         "head": 0,
+        "hpack": 0,
     }[args.shape]
     clock = [1_700_000_000, 0]
 
@@ -65,16 +70,18 @@ def main():
         # pcap, microseconds, Ethernet.
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
 
-        def packet(conn, seq, payload, flags=0x18, server_port=80):
+        def packet(conn, seq, payload, flags=0x18, server_port=80, from_server=False):
             # 10.1.0.0/16 and 40 000 ports: a million distinct connections.
             client = bytes([10, 1, (conn >> 8) & 0xFF, conn & 0xFF])
             port = 20000 + conn % 40000
             ack = 0 if flags == 0x02 else 1
+            ports = (server_port, port) if from_server else (port, server_port)
             tcp = struct.pack(
-                "!HHIIBBHHH", port, server_port, seq, ack, 5 << 4, flags, 65535, 0, 0
+                "!HHIIBBHHH", *ports, seq, ack, 5 << 4, flags, 65535, 0, 0
             )
             length = 20 + len(tcp) + len(payload)
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0, 64, 6, 0, client, SERVER)
+            ends = (SERVER, client) if from_server else (client, SERVER)
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0, 64, 6, 0, *ends)
             eth = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00"
             frame = eth + ip + tcp + payload
             clock[1] += 1
@@ -93,6 +100,9 @@ def main():
             start = b"\x16\x03\x01\x48\x00" + b"\x01\x00\x47\xfc\x03\x03" + bytes(60)
             for conn in range(args.connections):
                 packet(conn, 1000, start, server_port=443)
+            return
+        if args.shape == "hpack":
+            hpack_flood(packet, args.connections, args.body)
             return
         seqs = []
         for conn in range(args.connections):
@@ -118,6 +128,57 @@ def main():
                 packet(conn, seqs[conn], filler[:take])
                 seqs[conn] += take
             sent += take
+
+
+def h2_frame(kind, flags, stream, payload):
+    return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + \
+        struct.pack("!I", stream) + payload
+
+
+def hpack_integer(flags, bits, value):
+    limit = (1 << bits) - 1
+    if value < limit:
+        return bytes([flags | value])
+    out = [flags | limit]
+    value -= limit
+    while value >= 128:
+        out.append(value % 128 | 128)
+        value //= 128
+    out.append(value)
+    return bytes(out)
+
+
+def hpack_flood(packet, connections, body):
+    """The `hpack` shape: see the module doc."""
+    table = 65536
+    settings = h2_frame(4, 0, 0, struct.pack("!HI", 1, table))  # HEADER_TABLE_SIZE
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + h2_frame(4, 0, 0, b"")
+    # Requests of 15 000 bytes of fields: :method GET (indexed), :path / (indexed),
+    # then literal fields indexed into the table, 1 000-byte values.
+    requests = []
+    stream, filled = 1, 0
+    while filled < body:
+        block = b"\x82\x84"
+        if stream == 1:
+            block = hpack_integer(0x20, 5, table) + block  # table size update
+        while len(block) < 15_000 and filled < body:
+            name = b"x-f%05d" % (filled // 1000)
+            value = b"v" * 1000
+            block += b"\x40" + hpack_integer(0, 7, len(name)) + name + \
+                hpack_integer(0, 7, len(value)) + value
+            filled += len(name) + len(value) + 32
+        requests.append(h2_frame(1, 0x05, stream, block))  # END_STREAM | END_HEADERS
+        stream += 2
+    for conn in range(connections):
+        seq = 1000
+        packet(conn, seq, preface)
+        seq += len(preface)
+        packet(conn, 5000, settings, from_server=True)
+        for frame in requests:
+            # In segments of at most 1 400 bytes.
+            for i in range(0, len(frame), 1400):
+                packet(conn, seq, frame[i:i + 1400])
+                seq += len(frame[i:i + 1400])
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ use std::collections::VecDeque;
 use std::sync::OnceLock;
 
 use crate::exchange::Header;
+use crate::net::message_budget::BudgetShare;
 
 /// The protocol's initial dynamic table size (RFC 7541 §4.2, RFC 9113 §6.5.2).
 pub const DEFAULT_TABLE_SIZE: usize = 4096;
@@ -62,6 +63,11 @@ pub enum HpackError {
     BadPadding,
     #[error("dynamic table size update to {requested} above the allowed {allowed}")]
     TableSizeTooLarge { requested: u64, allowed: usize },
+    #[error(
+        "dynamic table entry of {size} bytes not kept: messages in progress on all \
+         connections together hold the capture's budget"
+    )]
+    OverBudget { size: usize },
 }
 
 /// One decoded header block.
@@ -83,7 +89,7 @@ struct Entry {
 }
 
 /// HPACK decoding state of one direction of a connection.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HpackDecoder {
     /// Newest first (index 62 is `table[0]`).
     table: VecDeque<Entry>,
@@ -94,6 +100,11 @@ pub struct HpackDecoder {
     announced: usize,
     /// Our hard cap.
     max_table: usize,
+    /// The table's bytes in the flow table's budget of message bytes (none: no
+    /// budget): past it an entry is not kept and the block is an error
+    /// ([`HpackError::OverBudget`]), since a table missing an entry the encoder
+    /// refers to would misname every later field.
+    held: BudgetShare,
 }
 
 impl HpackDecoder {
@@ -106,7 +117,15 @@ impl HpackDecoder {
             capacity: DEFAULT_TABLE_SIZE.min(max_table),
             announced: DEFAULT_TABLE_SIZE,
             max_table,
+            held: BudgetShare::default(),
         }
+    }
+
+    /// Keeps the dynamic table within a share of the flow table's budget too (as
+    /// header fields: the budget's headroom included).
+    pub fn set_budget(&mut self, held: BudgetShare) {
+        self.held = held;
+        self.held.sync(self.size);
     }
 
     /// The decoding side announced `SETTINGS_HEADER_TABLE_SIZE = size`.
@@ -174,7 +193,7 @@ impl HpackDecoder {
                 let value = plain.unwrap_or(&scratch_value).to_vec();
                 emit(out, &mut list, max_list, &mut info, &name, &value, never);
                 if index_it {
-                    self.insert(name, name_len, value);
+                    self.insert(name, name_len, value)?;
                 }
             }
         }
@@ -202,6 +221,7 @@ impl HpackDecoder {
             Ok(s) if s <= allowed => {
                 self.capacity = s;
                 self.evict(0);
+                self.held.sync(self.size);
                 Ok(())
             }
             _ => Err(HpackError::TableSizeTooLarge {
@@ -221,14 +241,20 @@ impl HpackDecoder {
         }
     }
 
-    fn insert(&mut self, name: String, name_len: usize, value: Vec<u8>) {
+    fn insert(&mut self, name: String, name_len: usize, value: Vec<u8>) -> Result<(), HpackError> {
         let size = name_len + value.len() + ENTRY_OVERHEAD;
         // An entry larger than the table empties it and is not added (§4.4).
         self.evict(size);
+        self.held.sync(self.size);
         if self.size + size <= self.capacity {
+            if !self.held.has_room_for_headers(size) {
+                return Err(HpackError::OverBudget { size });
+            }
             self.size += size;
             self.table.push_front(Entry { name, value, size });
+            self.held.sync(self.size);
         }
+        Ok(())
     }
 }
 
@@ -803,6 +829,43 @@ mod tests {
     }
 
     #[test]
+    fn the_dynamic_table_counts_in_the_tables_budget() {
+        use crate::net::message_budget::MessageBudget;
+        // Room for two 43-byte entries of header fields (the headroom included), not three.
+        let budget = MessageBudget::new(100);
+        let mut d = HpackDecoder::new(DEFAULT_MAX_TABLE);
+        d.set_budget(BudgetShare::of(&budget));
+        let entry = |n: &str| {
+            let mut block = Vec::new();
+            encode::literal(
+                &mut block,
+                n.as_bytes(),
+                b"0123456789",
+                Indexing::Incremental,
+                true,
+            );
+            block
+        };
+        decode_all(&mut d, &entry("a")).unwrap();
+        decode_all(&mut d, &entry("b")).unwrap();
+        assert_eq!(budget.held(), 86);
+        // The third does not fit the budget (it would the table): an error, so that
+        // no later reference is misread.
+        assert_eq!(
+            decode_all(&mut d, &entry("c")),
+            Err(HpackError::OverBudget { size: 43 })
+        );
+        assert_eq!((d.table_len(), budget.held()), (2, 86));
+        // A smaller table gives its evicted bytes back; the decoder's end, all.
+        let mut shrink = Vec::new();
+        encode::size_update(&mut shrink, 50);
+        decode_all(&mut d, &shrink).unwrap();
+        assert_eq!(budget.held(), 43);
+        drop(d);
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
     fn eviction_and_size_updates() {
         let mut d = HpackDecoder::new(DEFAULT_MAX_TABLE);
         let mut block = Vec::new();
@@ -852,14 +915,14 @@ mod tests {
         let mut up = Vec::new();
         encode::size_update(&mut up, 8000);
         assert_eq!(
-            decode_all(&mut d.clone(), &up),
+            decode_all(&mut d, &up),
             Err(HpackError::TableSizeTooLarge {
                 requested: 8000,
                 allowed: 4096
             })
         );
         d.announce_table_size(65536);
-        assert!(decode_all(&mut d.clone(), &up).is_ok());
+        assert!(decode_all(&mut d, &up).is_ok());
         let mut huge = Vec::new();
         encode::size_update(&mut huge, 10_000);
         assert_eq!(

@@ -304,6 +304,10 @@ impl Http2Conn {
     pub fn with_budget(mut self, budget: &MessageBudget) -> Self {
         self.table = BudgetShare::of(budget);
         self.table.sync(self.held);
+        // The dynamic tables count too, each in a share of its own.
+        for dir in [&mut self.client, &mut self.server] {
+            dir.hpack.set_budget(BudgetShare::of(budget));
+        }
         self
     }
 
