@@ -202,9 +202,10 @@ pub struct FlowLimits {
     /// 128 MiB, counted as bytes kept; what is allocated for them stays within about
     /// twice that): bodies being read (HTTP/1, HTTP/2, HTTP/3), HTTP/1 heads waiting
     /// for their end (counted by capacity), HTTP/2 and HTTP/3 header fields of open
-    /// streams, HPACK dynamic tables, WebSocket messages, requests waiting for their responses, TLS records
-    /// held until their keys are known, and out-of-order stream bytes of decrypted
-    /// QUIC connections (the last eighth for header fields and heads only). Past it a
+    /// streams, HPACK and QPACK dynamic tables, WebSocket messages, requests waiting
+    /// for their responses, TLS records held until their keys are known, and
+    /// out-of-order stream bytes of decrypted QUIC connections (the last eighth for
+    /// header fields, tables and heads only). Past it a
     /// message keeps no more (anomaly `message-memory-limit`), and a TLS connection
     /// whose held records do not fit is not decrypted; see
     /// [`message_budget`](crate::net::message_budget).

@@ -469,6 +469,10 @@ impl Http3Conn {
     pub fn with_budget(mut self, budget: &MessageBudget) -> Self {
         self.table = BudgetShare::of(budget);
         self.table.sync(self.held);
+        // The dynamic tables count too, each in a share of its own.
+        for qpack in &mut self.qpack {
+            qpack.set_budget(BudgetShare::of(budget));
+        }
         self
     }
 

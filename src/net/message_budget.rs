@@ -1,8 +1,9 @@
 //! The flow table's budget of message bytes in progress: what parsers keep of
 //! messages not yet handed out (bodies, HTTP/1 heads waiting for their end, HTTP/2
-//! and HTTP/3 header fields, HPACK dynamic tables, WebSocket messages, requests
-//! waiting for their responses, TLS records waiting for their keys, QUIC stream bytes waiting for a
-//! hole to fill), by all connections of the table together.
+//! and HTTP/3 header fields, HPACK and QPACK dynamic tables, WebSocket messages,
+//! requests waiting for their responses, TLS records waiting for their keys, QUIC
+//! stream bytes waiting for a hole to fill), by all connections of the table
+//! together.
 //!
 //! Each parser bounds what one connection keeps, but a capture with many connections
 //! each in the middle of a large upload, or each announcing one, would otherwise hold
@@ -14,10 +15,11 @@
 //! parser marks it truncated with anomaly [`ANOMALY`]; a TLS connection is not
 //! decrypted); the bytes already kept are analysed as usual.
 //!
-//! Header fields (HTTP/2 and HTTP/3 streams, HPACK tables, HTTP/1 heads) may use the
-//! whole budget, message content (bodies, WebSocket messages, TLS records) only all
-//! but its last [`HEADER_HEADROOM`]th: under a flood of uploads, the header fields of
-//! new requests, where URLs and most identifiers are, are still kept.
+//! Header fields (HTTP/2 and HTTP/3 streams, HPACK and QPACK tables, HTTP/1 heads)
+//! may use the whole budget, message content (bodies, WebSocket messages, TLS
+//! records) only all but its last [`HEADER_HEADROOM`]th: under a flood of uploads,
+//! the header fields of new requests, where URLs and most identifiers are, are still
+//! kept.
 //!
 //! Counted are bytes kept (vector lengths), not capacities: parsers grow bodies by
 //! doubling and reserve ahead only in proportion to bytes received, so what is

@@ -46,6 +46,7 @@ use std::collections::VecDeque;
 
 use crate::exchange::Header;
 use crate::net::hpack::{huffman_decode, HpackError};
+use crate::net::message_budget::BudgetShare;
 
 /// Default hard cap on a dynamic table: 64 KiB, as for HPACK.
 pub const DEFAULT_MAX_TABLE: usize = 64 << 10;
@@ -93,6 +94,11 @@ pub enum QpackError {
     StringTooLong { len: u64, limit: u64 },
     #[error("entry of {size} bytes larger than the table capacity {capacity}")]
     EntryTooLarge { size: usize, capacity: usize },
+    #[error(
+        "dynamic table entry of {size} bytes not kept: messages in progress on all \
+         connections together hold the capture's budget"
+    )]
+    OverBudget { size: usize },
 }
 
 /// One decoded field section.
@@ -176,7 +182,7 @@ struct Section {
 
 /// QPACK decoding state of one direction of a connection: the peer encoder's dynamic
 /// table as rebuilt from its encoder stream.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct QpackDecoder {
     /// Oldest first: `table[0]` has absolute index `inserts - table.len()`.
     table: VecDeque<Entry>,
@@ -195,6 +201,30 @@ pub struct QpackDecoder {
     wanted: usize,
     /// The encoder-stream error that put the table out of step.
     broken: Option<QpackError>,
+    /// The table's bytes in the flow table's budget of message bytes (none: no
+    /// budget): past it an insert is an error ([`QpackError::OverBudget`]) that puts
+    /// the table out of step, as a table missing an entry would misname fields.
+    held: BudgetShare,
+}
+
+/// A copy holds a share of its own (of the same budget, if any).
+impl Clone for QpackDecoder {
+    fn clone(&self) -> Self {
+        let mut held = self.held.sibling();
+        held.sync(self.size);
+        QpackDecoder {
+            table: self.table.clone(),
+            size: self.size,
+            capacity: self.capacity,
+            max_capacity: self.max_capacity,
+            max_table: self.max_table,
+            inserts: self.inserts,
+            pending: self.pending.clone(),
+            wanted: self.wanted,
+            broken: self.broken.clone(),
+            held,
+        }
+    }
 }
 
 impl QpackDecoder {
@@ -211,7 +241,15 @@ impl QpackDecoder {
             pending: Vec::new(),
             wanted: 0,
             broken: None,
+            held: BudgetShare::default(),
         }
+    }
+
+    /// Keeps the dynamic table within a share of the flow table's budget too (as
+    /// header fields: the budget's headroom included).
+    pub fn set_budget(&mut self, held: BudgetShare) {
+        self.held = held;
+        self.held.sync(self.size);
     }
 
     /// The decoding side announced `SETTINGS_QPACK_MAX_TABLE_CAPACITY = capacity`.
@@ -353,6 +391,7 @@ impl QpackDecoder {
             })?;
         self.capacity = capacity;
         self.evict_to(capacity);
+        self.held.sync(self.size);
         Ok(())
     }
 
@@ -367,9 +406,14 @@ impl QpackDecoder {
             });
         }
         self.evict_to(self.capacity - size);
+        self.held.sync(self.size);
+        if !self.held.has_room_for_headers(size) {
+            return Err(QpackError::OverBudget { size });
+        }
         self.size += size;
         self.table.push_back(entry);
         self.inserts += 1;
+        self.held.sync(self.size);
         Ok(())
     }
 
@@ -1669,6 +1713,35 @@ mod tests {
         d.encoder_stream(&dup).unwrap();
         assert_eq!(table(&d), [row(2, ":authority", "x")]);
         assert_eq!(d.size, 43);
+    }
+
+    #[test]
+    fn the_dynamic_table_counts_in_the_tables_budget() {
+        use crate::net::message_budget::MessageBudget;
+        // Room for two 43-byte entries of header fields (the headroom included), not three.
+        let budget = MessageBudget::new(100);
+        let mut d = appendix_b_decoder();
+        d.set_budget(BudgetShare::of(&budget));
+        let mut stream = Vec::new();
+        encode::set_capacity(&mut stream, 200);
+        encode::insert_with_literal_name(&mut stream, b"a", b"0123456789", false);
+        encode::insert_with_literal_name(&mut stream, b"b", b"0123456789", false);
+        d.encoder_stream(&stream).unwrap();
+        assert_eq!(budget.held(), 86);
+        // A copy holds a share of its own.
+        let copy = d.clone();
+        assert_eq!(budget.held(), 172);
+        drop(copy);
+        // The third does not fit the budget (it would the table): the table is out of
+        // step from then on, as after any encoder-stream error.
+        let mut third = Vec::new();
+        encode::insert_with_literal_name(&mut third, b"c", b"0123456789", false);
+        let over = Err(QpackError::OverBudget { size: 43 });
+        assert_eq!(d.encoder_stream(&third), over);
+        assert_eq!(d.encoder_stream(&[]), over);
+        assert_eq!(budget.held(), 86);
+        drop(d);
+        assert_eq!(budget.held(), 0);
     }
 
     #[test]
