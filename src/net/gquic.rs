@@ -42,8 +42,6 @@ const HASH_LEN: usize = 12;
 /// The smallest datagram taken for an encrypted (Q050, T05x) client Initial: a
 /// client pads its first packet to at least this (nDPI's test too).
 const MIN_INITIAL: usize = 1200;
-/// Longest connection id of an IETF-style header.
-const MAX_CID: usize = 20;
 /// The crypto handshake's stream.
 const CRYPTO_STREAM: u64 = 1;
 /// gQUIC's frame types in Q050/T05x Initial packets that may come before the CRYPTO
@@ -138,7 +136,11 @@ fn long_header_packet(flags: u8, d: &[u8]) -> Option<GquicHello> {
             let dcid = usize::from(*d.get(5)?);
             let scid = usize::from(*d.get(6 + dcid)?);
             let initial = flags & 0x70 == 0x40;
-            if !(initial && dcid <= MAX_CID && scid <= MAX_CID && d.len() >= MIN_INITIAL) {
+            if !(initial
+                && dcid <= quic::MAX_CID_LEN
+                && scid <= quic::MAX_CID_LEN
+                && d.len() >= MIN_INITIAL)
+            {
                 return None;
             }
             Some(hello(tag, salted_initial_sni(tag, d)))

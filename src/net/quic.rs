@@ -67,7 +67,7 @@ pub const MAX_KEY_SETS: usize = 4;
 /// Anomalies kept per reader; more are dropped.
 const MAX_ANOMALIES: usize = 8;
 /// Longest connection ID in QUIC v1 and v2 (RFC 9000 §17.2).
-const MAX_CID_LEN: usize = 20;
+pub(crate) const MAX_CID_LEN: usize = 20;
 /// Bytes of ciphertext sampled for header protection (RFC 9001 §5.4.2).
 const SAMPLE_LEN: usize = 16;
 /// AEAD tag length of AES-128-GCM.
