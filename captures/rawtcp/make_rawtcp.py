@@ -51,7 +51,11 @@ at 64 KiB or at the end):
   +15 s Umeng over UDP again, the same flow: a second datagram with the IMEI, the
         flow's second part.
   +7 s  a DNS query for <MD5 of the IMEI>.b.metrics-sdk.example (an SDK sending an
-        identifier in a name it looks up): the only lookup that is an exchange.
+        identifier in a name it looks up): the only lookup over UDP that is an
+        exchange.
+  +11 s DNS over TCP to the resolver: a plain lookup, then a query for <SHA-1 of the
+        advertising id>.t.metrics-sdk.example, after the refusal: an exchange of its
+        own (the lookup before it none).
   +15 s an mDNS announcement the phone multicasts (224.0.0.251:5353): a file-sharing
         SDK's service instance, the Android id in its TXT record.
   +3 s and +15 s: SSDP (HTTP over UDP) to the multicast group 239.255.255.250:1900: a
@@ -61,8 +65,9 @@ at 64 KiB or at the end):
 Every IPv4 header and TCP/UDP checksum is valid. Deterministic, standard library only,
 all values synthetic (DESIGN.md section 10's examples).
 
-Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the nine
+Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the eleven
 TCP connections (`conv,udp` the UDP report, the SSDP datagrams and the DNS lookups;
+`-Y 'tcp.port == 53 && dns'` the two queries over TCP and their answers;
 `-Y ssdp` reads the search and the NOTIFY as HTTP requests, `-Y mdns -V` the
 announcement's PTR and TXT records); `-Y websocket -V` shows the three client messages unmasked, joined and
 inflated (the Android id; the advertising id; the advertising id and the IMEI);
@@ -371,6 +376,28 @@ def dns_beacon(t_s, name, answer, txid, rule, data, note):
     })
 
 
+def dns_tcp_beacon(t_s, sport, lookup_name, name, answer, rule, data, note):
+    """DNS over TCP to the resolver (RFC 7766: each message behind its 2-byte length):
+    a plain lookup, then a query whose name an SDK made of an identifier, each
+    answered. Only the second is an exchange (scheme `dns`, at its segment)."""
+    def framed(m):
+        return struct.pack("!H", len(m)) + m
+    steps = [(True, framed(dns_message(21, lookup_name))),
+             (False, framed(dns_message(21, lookup_name, answer))),
+             (True, framed(dns_message(22, name))),
+             (False, framed(dns_message(22, name, answer)))]
+    _, _, placed = conversation(t_s, RESOLVER, 53, sport, steps)
+    n, t = placed[2]
+    connections.append({
+        "host": name,
+        "server": f"{RESOLVER}:53",
+        "scheme": "dns",
+        "client_bytes": len(name),
+        "note": note,
+        "exchanges": [{"method": "", "at": at(t), "frames": [n, n], "rule": rule, "data": data}],
+    })
+
+
 def mdns_announcement(t_s, instance, service, txt, rule, data, note):
     """An mDNS response the phone multicasts from port 5353 (RFC 6762): a PTR record
     naming its service instance and the instance's TXT record. An exchange of its own
@@ -533,6 +560,12 @@ def main():
                "a DNS query whose first label is the MD5 of the IMEI (the name reaches the "
                "name servers of metrics-sdk.example, whatever the answer): searched, "
                "an exchange of its own; the other lookups are not")
+
+    beacon = hashlib.sha1(ADVERTISING_ID.encode()).hexdigest() + ".t.metrics-sdk.example"
+    dns_tcp_beacon(11, 51030, "cfg.metrics-sdk.example", beacon, "192.0.2.53",
+                   "share-after-refusal", [["advertising_id", "sha1", "payload"]],
+                   "DNS over TCP: a plain lookup, then a query whose first label is the SHA-1 "
+                   "of the advertising id, after the refusal: that query an exchange of its own")
 
     write_pcap(os.path.join(HERE, "rawtcp.pcap"))
     write_case(os.path.join(HERE, "consentry.toml"))

@@ -241,7 +241,8 @@ fn write_table(list: &[Exchange], out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// The path column of a metadata-only exchange: why there is no request to show.
-fn metadata_path(scheme: &str) -> &'static str {
+/// `tls` is the row's TLS column (`TLS 1.3 dec` when a key log opened it).
+fn metadata_path(scheme: &str, tls: Option<&str>) -> &'static str {
     match scheme {
         // A protocol no parser reads (its client bytes searched, when cleartext).
         "tcp" | "udp" => "(not parsed)",
@@ -249,6 +250,8 @@ fn metadata_path(scheme: &str) -> &'static str {
         "dns" => "(query name)",
         // An mDNS announcement that carries personal data (its bytes searched).
         "mdns" => "(announcement)",
+        // Decrypted, but no request inside (DNS over TLS, a connection closed early).
+        _ if tls.is_some_and(|t| t.ends_with(" dec")) => "(no request)",
         // TLS or QUIC without keys.
         _ => "(not readable)",
     }
@@ -292,7 +295,7 @@ fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()
         let (method, path) = if x.metadata_only {
             (
                 x.scheme.to_ascii_uppercase(),
-                metadata_path(&x.scheme).to_string(),
+                metadata_path(&x.scheme, x.tls.as_deref()).to_string(),
             )
         } else {
             (x.method.clone(), fit(&x.path, TABLE_PATH_CHARS))
@@ -326,18 +329,24 @@ mod tests {
 
     #[test]
     fn metadata_rows_say_why_there_is_no_request() {
-        let row = |scheme: &str, host: &str| {
+        let row = |scheme: &str, host: &str, decrypted: Option<bool>| {
             let mut x = Exchange::blank("x-1", SourceKind::Pcap, Timestamp::from_micros(0));
             x.scheme = scheme.into();
             x.host = host.into();
             x.metadata_only = true;
+            x.tls = decrypted.map(|decrypted| crate::exchange::TlsInfo {
+                version: Some("TLS 1.3".into()),
+                decrypted,
+                ..Default::default()
+            });
             ExchangeBody::of(&x)
         };
         let rows = [
-            row("tls", "t.example"),
-            row("tcp", "s.jpush.cn"),
-            row("dns", "0eaed834.b.metrics-sdk.example"),
-            row("mdns", "224.0.0.251"),
+            row("tls", "t.example", Some(false)),
+            row("tcp", "s.jpush.cn", None),
+            row("dns", "0eaed834.b.metrics-sdk.example", None),
+            row("mdns", "224.0.0.251", None),
+            row("tls", "dot.resolver.example", Some(true)),
         ];
         let mut out = Vec::new();
         write_rows_table(&rows, &mut out).unwrap();
@@ -345,7 +354,7 @@ mod tests {
         let ends: Vec<&str> = text
             .lines()
             .skip(1)
-            .take(4)
+            .take(5)
             .map(|l| l.rsplit("  ").next().unwrap_or("").trim())
             .collect();
         assert_eq!(
@@ -354,7 +363,8 @@ mod tests {
                 "(not readable)",
                 "(not parsed)",
                 "(query name)",
-                "(announcement)"
+                "(announcement)",
+                "(no request)"
             ]
         );
         assert!(text.contains("DNS "), "{text}");

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use crate::net::message_budget::{BudgetShare, MessageBudget};
 use crate::timestamp::Timestamp;
 
 /// Most compression pointers followed within one name.
@@ -399,18 +400,34 @@ fn push_label(out: &mut String, label: &[u8]) {
 const MAX_TCP_MESSAGE: usize = u16::MAX as usize;
 
 /// DNS over TCP (RFC 7766): splits a stream into messages at their 2-byte length
-/// prefixes. Holds at most one incomplete message (≤ 64 KiB).
+/// prefixes. Holds at most one incomplete message (≤ 64 KiB), counted by capacity in
+/// the flow table's message budget when it has one ([`DnsTcpFramer::with_budget`]): a
+/// message the budget has no room for is passed over by its length (the framing
+/// stays in step). Nothing is held between messages: each leaves in the buffer that
+/// gathered it.
 #[derive(Debug, Default)]
 pub struct DnsTcpFramer {
+    /// The length prefix and the message so far.
     buf: Vec<u8>,
+    /// Bytes still to pass over of a message the budget had no room for.
+    skip: usize,
+    /// Messages passed over for want of budget.
+    skipped: u64,
     /// A gap broke the framing; nothing more is read.
     lost: bool,
+    budget: BudgetShare,
 }
 
 impl DnsTcpFramer {
     /// A framer at the start of a stream.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same, holding its incomplete message in a share of `budget`.
+    pub fn with_budget(mut self, budget: &MessageBudget) -> Self {
+        self.budget = BudgetShare::of(budget);
+        self
     }
 
     /// Feeds in-order stream bytes; complete messages are appended to `out`. Empty
@@ -420,38 +437,81 @@ impl DnsTcpFramer {
             return;
         }
         while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                data = &data[n..];
+                continue;
+            }
             if self.buf.len() < 2 {
                 let take = (2 - self.buf.len()).min(data.len());
                 self.buf.extend_from_slice(&data[..take]);
                 data = &data[take..];
                 if self.buf.len() < 2 {
-                    return;
+                    break;
                 }
+                let want = self.wanted();
+                // A message this input does not complete is held: only if the
+                // budget has room for all of it.
+                if want > data.len() && !self.room_for(want) {
+                    self.buf.clear();
+                    self.skip = want;
+                    self.skipped += 1;
+                    continue;
+                }
+                self.buf.reserve_exact(want);
             }
-            let want = usize::from(u16::from_be_bytes([self.buf[0], self.buf[1]]));
+            let want = self.wanted();
             debug_assert!(want <= MAX_TCP_MESSAGE);
             let have = self.buf.len() - 2;
             let take = (want - have).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
             if self.buf.len() - 2 == want {
+                // The buffer goes out with its message: nothing is held between
+                // messages.
+                let mut message = std::mem::take(&mut self.buf);
                 if want > 0 {
-                    out.push(self.buf[2..].to_vec());
+                    message.drain(..2);
+                    out.push(message);
                 }
-                self.buf.clear();
             }
         }
+        self.budget.sync(self.buf.capacity());
+    }
+
+    /// Length the prefix in the buffer announces.
+    fn wanted(&self) -> usize {
+        usize::from(u16::from_be_bytes([self.buf[0], self.buf[1]]))
+    }
+
+    /// Whether the budget has room to hold a message of `len` bytes, its prefix and
+    /// what the buffer already holds.
+    fn room_for(&self, len: usize) -> bool {
+        let needed = (len + 2).saturating_sub(self.buf.capacity());
+        self.budget.has_room(needed)
     }
 
     /// Bytes were lost: the length prefixes can no longer be found.
     pub fn gap(&mut self) {
         self.lost = true;
         self.buf = Vec::new();
+        self.budget.sync(0);
     }
 
     /// Whether a gap stopped the framer.
     pub fn is_lost(&self) -> bool {
         self.lost
+    }
+
+    /// Whether part of a message (or of its length prefix) is held.
+    pub fn in_progress(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Messages passed over because the budget had no room to hold them.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
     }
 }
 
@@ -922,6 +982,45 @@ mod tests {
         f.gap();
         f.push(&stream[5..], &mut out);
         assert!(out.is_empty() && f.is_lost());
+    }
+
+    /// `messages` each behind its 2-byte length prefix.
+    fn tcp_stream(messages: &[&[u8]]) -> Vec<u8> {
+        let mut stream = Vec::new();
+        for m in messages {
+            stream.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            stream.extend_from_slice(m);
+        }
+        stream
+    }
+
+    #[test]
+    fn tcp_framer_passes_over_what_the_budget_cannot_hold() {
+        let big = vec![7u8; 5000];
+        let small = Msg::new(7, 0x0100, 1, 0).question("x.org", 1).bytes;
+        let stream = tcp_stream(&[&big, &small]);
+        // Room for the small message, not the big one: the big one, arriving in
+        // pieces, is passed over by its length and the small one still found.
+        let budget = MessageBudget::new(2048);
+        let mut f = DnsTcpFramer::new().with_budget(&budget);
+        let mut out = Vec::new();
+        for piece in stream.chunks(700) {
+            f.push(piece, &mut out);
+            assert!(budget.held() <= 2048, "{}", budget.held());
+        }
+        assert_eq!(out, vec![small.clone()]);
+        assert_eq!(f.skipped(), 1);
+        // With room, both; the big message's buffer is given back once handed out.
+        let budget = MessageBudget::new(1 << 20);
+        let mut f = DnsTcpFramer::new().with_budget(&budget);
+        let mut out = Vec::new();
+        f.push(&stream[..3000], &mut out);
+        assert!(budget.held() >= 5002, "{}", budget.held());
+        f.push(&stream[3000..], &mut out);
+        assert_eq!(out, vec![big, small]);
+        assert_eq!((f.skipped(), budget.held()), (0, 0));
+        drop(f);
+        assert_eq!(budget.held(), 0);
     }
 
     fn ts(s: i64) -> Timestamp {

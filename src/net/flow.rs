@@ -210,8 +210,8 @@ pub struct FlowLimits {
     /// whose held records do not fit is not decrypted; see
     /// [`message_budget`](crate::net::message_budget).
     pub max_message_total: usize,
-    /// Hand out each DNS query a client sends over UDP as a [`FlowEvent::DnsQuery`],
-    /// and each mDNS response a host sends as a [`FlowEvent::MdnsAnnouncement`], for
+    /// Hand out each DNS query a client sends (over UDP, TCP, or TLS a key log opens)
+    /// as a [`FlowEvent::DnsQuery`], and each mDNS response a host sends as a [`FlowEvent::MdnsAnnouncement`], for
     /// the tap to search (default off: only answers are read, for the address → name
     /// map).
     pub dns_queries: bool,
@@ -411,11 +411,16 @@ pub enum FlowEvent {
     },
     /// A DNS message (UDP or TCP), for the address → name map.
     Dns { message: DnsMessage, ts: Timestamp },
-    /// A DNS query a client sent over UDP ([`FlowLimits::dns_queries`]): the names it
-    /// asks for, which an SDK may have made of an identifier (`<id>.t.example.net`
-    /// reaches `example.net`'s name servers). `conn` is the datagram's: its sender
-    /// the client, its first and last frame the datagram's.
-    DnsQuery { conn: ConnInfo, names: Vec<String> },
+    /// A DNS query a client sent ([`FlowLimits::dns_queries`]): the names it asks
+    /// for, which an SDK may have made of an identifier (`<id>.t.example.net` reaches
+    /// `example.net`'s name servers). Over UDP, `conn` is the datagram's (its sender
+    /// the client, its frame the datagram's); over TCP (or decrypted DNS over TLS),
+    /// the connection's, the query's own frames in `query`.
+    DnsQuery {
+        conn: ConnInfo,
+        names: Vec<String>,
+        query: DnsQueryAt,
+    },
     /// An mDNS response a host sent from port 5353 ([`FlowLimits::dns_queries`]): its
     /// announcement of its own name and services to the local network (instance
     /// names, TXT records), which an app's service may fill with an identifier. Its
@@ -434,6 +439,18 @@ pub fn not_decrypted_kind(why: &NotDecrypted) -> &'static str {
         NotDecrypted::LostSync => "lost-sync",
         NotDecrypted::QuicPayload => "quic",
     }
+}
+
+/// Where a [`FlowEvent::DnsQuery`] is in its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsQueryAt {
+    /// Time of the segment (or datagram) that began the query.
+    pub ts: Timestamp,
+    /// Its first and last frame.
+    pub frames: (u64, u64),
+    /// Names the client asked for earlier on the connection (0 over UDP): the first
+    /// name's number, so that every name of a connection has its own.
+    pub first_name: u64,
 }
 
 /// Counters of the flow table.
@@ -537,7 +554,7 @@ enum App {
         client: Option<Box<HelloReader>>,
         server: Option<Box<HelloReader>>,
     },
-    DnsTcp(Box<DnsTcpFramer>),
+    DnsTcp(Box<DnsStream>),
     /// A cleartext protocol no parser reads: the client's bytes are kept for the
     /// analysis to search, handed out in parts.
     Unparsed(Box<PayloadParts>),
@@ -547,6 +564,17 @@ enum App {
     Socks(Box<SocksWatch>),
     /// Nothing more to read (encrypted, a tunnel after its exchanges, lost sync).
     Opaque,
+}
+
+/// DNS over TCP (or over TLS a key log opens): the server's messages for the address
+/// map and, when the table hands queries out, the client's.
+struct DnsStream {
+    server: DnsTcpFramer,
+    client: Option<DnsTcpFramer>,
+    /// Where the client's message in progress began.
+    query_start: Option<SegmentMeta>,
+    /// Names the client's queries asked for so far.
+    names: u64,
 }
 
 /// A SOCKS5 (or SOCKS4) handshake being watched, the bytes it holds counted in the table's
@@ -1700,7 +1728,12 @@ fn dns_query(
 ) -> FlowEvent {
     let conn = sender_info(packet, ports, len, at);
     let names = message.questions.iter().map(|q| q.name.clone()).collect();
-    FlowEvent::DnsQuery { conn, names }
+    let query = DnsQueryAt {
+        ts: at.0,
+        frames: (at.1, at.1),
+        first_name: 0,
+    };
+    FlowEvent::DnsQuery { conn, names, query }
 }
 
 /// The connection facts of one DNS datagram of `len` bytes, its sender the client.
@@ -2290,7 +2323,14 @@ impl ConnState {
                     server: Some(Box::new(HelloReader::new())),
                 }
             }
-            AppProtocol::Dns => App::DnsTcp(Box::new(DnsTcpFramer::new())),
+            AppProtocol::Dns => App::DnsTcp(Box::new(DnsStream {
+                server: DnsTcpFramer::new().with_budget(&self.message_budget),
+                client: limits
+                    .dns_queries
+                    .then(|| DnsTcpFramer::new().with_budget(&self.message_budget)),
+                query_start: None,
+                names: 0,
+            })),
             AppProtocol::Socks5 | AppProtocol::Socks4 => {
                 App::Socks(Box::new(SocksWatch::new(Arc::clone(&self.unparsed_held))))
             }
@@ -2414,10 +2454,13 @@ impl ConnState {
                     }
                 }
             }
-            App::DnsTcp(framer) => {
-                if !from_client && !bytes.is_empty() {
-                    let mut messages = Vec::new();
-                    framer.push(bytes, &mut messages);
+            App::DnsTcp(dns) => {
+                if bytes.is_empty() {
+                    return;
+                }
+                let mut messages = Vec::new();
+                if !from_client {
+                    dns.server.push(bytes, &mut messages);
                     for m in messages {
                         if let Ok(message) = dns::parse(&m) {
                             out.push(FlowEvent::Dns {
@@ -2426,6 +2469,39 @@ impl ConnState {
                             });
                         }
                     }
+                } else if let Some(framer) = &mut dns.client {
+                    let start = *dns.query_start.get_or_insert(meta);
+                    framer.push(bytes, &mut messages);
+                    for (i, m) in messages.iter().enumerate() {
+                        // Later messages of this input began in its segment.
+                        let began = if i == 0 { start } else { meta };
+                        let Ok(message) = dns::parse(m) else {
+                            continue;
+                        };
+                        if message.response || message.questions.is_empty() {
+                            continue;
+                        }
+                        let names: Vec<String> =
+                            message.questions.into_iter().map(|q| q.name).collect();
+                        let query = DnsQueryAt {
+                            ts: began.ts,
+                            frames: (began.frame, meta.frame),
+                            first_name: dns.names,
+                        };
+                        dns.names += names.len() as u64;
+                        out.push(FlowEvent::DnsQuery {
+                            conn: self.info.clone(),
+                            names,
+                            query,
+                        });
+                    }
+                    // A message still in progress began in this segment unless one
+                    // was already.
+                    dns.query_start = if framer.in_progress() {
+                        Some(if messages.is_empty() { start } else { meta })
+                    } else {
+                        None
+                    };
                 }
             }
         }
@@ -2897,7 +2973,8 @@ mod tests {
     const FIN: u8 = 4;
     const RST: u8 = 8;
 
-    /// Feeds one TCP segment (from the phone when `up`) at time `t` ms, frame `n`.
+    /// Feeds one TCP segment (from the phone when `up`) at time `t` ms, frame `n`, to
+    /// or from the server's port 80.
     #[allow(clippy::too_many_arguments)]
     fn seg(
         table: &mut FlowTable,
@@ -2909,10 +2986,25 @@ mod tests {
         flags: u8,
         payload: &[u8],
     ) {
+        seg_on(table, out, n, up, (port, 80), seq, flags, payload);
+    }
+
+    /// [`seg`] between the phone's port and the server's: `ports`.
+    #[allow(clippy::too_many_arguments)]
+    fn seg_on(
+        table: &mut FlowTable,
+        out: &mut Vec<FlowEvent>,
+        n: u64,
+        up: bool,
+        (port, server_port): (u16, u16),
+        seq: u32,
+        flags: u8,
+        payload: &[u8],
+    ) {
         let (src, dst, sport, dport) = if up {
-            (PHONE, SERVER, port, 80)
+            (PHONE, SERVER, port, server_port)
         } else {
-            (SERVER, PHONE, 80, port)
+            (SERVER, PHONE, server_port, port)
         };
         let packet = Packet {
             src_mac: None,
@@ -4205,7 +4297,7 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             let queries: Vec<(&ConnInfo, &Vec<String>)> = out
                 .iter()
                 .filter_map(|e| match e {
-                    FlowEvent::DnsQuery { conn, names } => Some((conn, names)),
+                    FlowEvent::DnsQuery { conn, names, .. } => Some((conn, names)),
                     _ => None,
                 })
                 .collect();
@@ -4227,6 +4319,79 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             assert_eq!((conn.server.ip, conn.server.port), (SERVER, 53));
             assert_eq!((conn.first_frame, conn.last_frame), (1, 1));
             assert_eq!(conn.protocol, Some(AppProtocol::Dns));
+        }
+    }
+
+    #[test]
+    fn dns_queries_over_tcp_are_handed_out_when_asked_for() {
+        let (a, b) = ("9774d56d682e549c.t.example.net", "x.example.org");
+        // Two queries in one segment, then one split across two.
+        let mut first = Vec::new();
+        for m in [dns_bytes(a, false), dns_bytes(b, false)] {
+            first.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            first.extend_from_slice(&m);
+        }
+        let third = dns_bytes(a, false);
+        let mut split = (third.len() as u16).to_be_bytes().to_vec();
+        split.extend_from_slice(&third);
+        let (split_a, split_b) = split.split_at(10);
+        let answer = dns_bytes(a, true);
+        let mut down = (answer.len() as u16).to_be_bytes().to_vec();
+        down.extend_from_slice(&answer);
+        for asked in [false, true] {
+            let mut t = FlowTable::new(FlowLimits::default());
+            t.set_dns_queries(asked);
+            let mut out = Vec::new();
+            let ports = (41_000, 53);
+            seg_on(&mut t, &mut out, 1, true, ports, 100, SYN, b"");
+            seg_on(&mut t, &mut out, 2, false, ports, 500, SYN | ACK, b"");
+            let mut seq = 101;
+            for (n, bytes) in [(3, &first[..]), (4, split_a), (6, split_b)] {
+                seg_on(&mut t, &mut out, n, true, ports, seq, ACK, bytes);
+                seq += bytes.len() as u32;
+            }
+            seg_on(&mut t, &mut out, 7, false, ports, 501, ACK, &down);
+            t.finish(&mut out);
+            let queries: Vec<(Vec<String>, DnsQueryAt)> = out
+                .iter()
+                .filter_map(|e| match e {
+                    FlowEvent::DnsQuery { names, query, .. } => Some((names.clone(), *query)),
+                    _ => None,
+                })
+                .collect();
+            // The answer still goes to the address map; no metadata event (DNS is
+            // name resolution).
+            let mut want = vec!["dns".to_string()];
+            if asked {
+                let q = |name: &str| format!("dns query {name}");
+                want = vec![q(a), q(b), q(a), "dns".to_string()];
+            }
+            assert_eq!(kinds(&out), want);
+            if !asked {
+                continue;
+            }
+            let at = |ms: i64| Timestamp::from_micros(1_000_000_000 + ms * 1_000);
+            assert_eq!(
+                queries.iter().map(|(_, q)| *q).collect::<Vec<_>>(),
+                [
+                    DnsQueryAt {
+                        ts: at(3),
+                        frames: (3, 3),
+                        first_name: 0
+                    },
+                    DnsQueryAt {
+                        ts: at(3),
+                        frames: (3, 3),
+                        first_name: 1
+                    },
+                    // Begun in frame 4, ended in frame 6.
+                    DnsQueryAt {
+                        ts: at(4),
+                        frames: (4, 6),
+                        first_name: 2
+                    },
+                ]
+            );
         }
     }
 

@@ -23,7 +23,8 @@
 //!   many binary protocols), so it is only recognised when the caller's port hint says
 //!   53 is involved ([`sniff_client_with_ports`]) and the bytes parse as a query
 //!   header with a length prefix that fits. Any content signature wins over the port:
-//!   HTTP on port 53 is HTTP.
+//!   HTTP on port 53 is HTTP. Port 853 is a hint too: DNS over TLS (RFC 7858) frames
+//!   its plaintext as DNS over TCP does, so a key log that opens it yields DNS.
 //! - SSH: the identification string of either side, `SSH-2.0-` (or `SSH-1.99-`, a
 //!   server that also speaks SSH 1; RFC 4253 §5.1). Encrypted after the key exchange,
 //!   so nothing in it is searched: such a connection is one metadata exchange, not
@@ -90,6 +91,8 @@ const MAX_RECORD: u16 = (1 << 14) + 2048;
 
 /// Port conventionally used by DNS.
 pub const DNS_PORT: u16 = 53;
+/// Port of DNS over TLS (RFC 7858).
+pub const DOT_PORT: u16 = 853;
 
 /// Guesses from the client's first bytes, content only (never DNS; see the module doc).
 pub fn sniff_client(prefix: &[u8]) -> Sniff {
@@ -105,11 +108,13 @@ pub fn sniff_client(prefix: &[u8]) -> Sniff {
     pick(&mut verdicts)
 }
 
-/// Like [`sniff_client`], with the connection's ports as a hint: when one is 53, a
-/// DNS-over-TCP query is also recognised.
+/// Like [`sniff_client`], with the connection's ports as a hint: when one is 53 (or
+/// 853, whose decrypted plaintext is framed the same way), a DNS-over-TCP query is
+/// also recognised.
 pub fn sniff_client_with_ports(prefix: &[u8], src_port: u16, dst_port: u16) -> Sniff {
     let content = sniff_client(prefix);
-    if matches!(content, Sniff::Known(_)) || (src_port != DNS_PORT && dst_port != DNS_PORT) {
+    let dns_port = |p: u16| p == DNS_PORT || p == DOT_PORT;
+    if matches!(content, Sniff::Known(_)) || !(dns_port(src_port) || dns_port(dst_port)) {
         return content;
     }
     let mut verdicts = [content, dns_tcp(prefix)];
@@ -528,6 +533,11 @@ mod tests {
             &q,
             |p| sniff_client_with_ports(p, 40_000, 53),
             AppProtocol::Dns,
+        );
+        // DNS over TLS's plaintext (port 853) is framed the same way.
+        assert_eq!(
+            sniff_client_with_ports(&q, 40_000, DOT_PORT),
+            Sniff::Known(AppProtocol::Dns)
         );
         // Content wins over the port.
         assert_eq!(

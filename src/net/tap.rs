@@ -28,7 +28,7 @@ use crate::exchange::{
 };
 use crate::net::capture::{Frame, LinkType};
 use crate::net::dns::DnsMap;
-use crate::net::flow::{ConnInfo, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
+use crate::net::flow::{ConnInfo, DnsQueryAt, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
 use crate::net::gquic::GquicHello;
 use crate::net::http1::{HttpRequest, HttpResponse};
 use crate::net::keylog::{KeyLog, KeyLogStats};
@@ -346,14 +346,14 @@ impl Tap {
                         self.emit(x, out);
                     }
                 }
-                FlowEvent::DnsQuery { conn, names } => {
+                FlowEvent::DnsQuery { conn, names, query } => {
                     let Some(probe) = self.dns_probe.clone() else {
                         continue;
                     };
                     for (i, name) in names.iter().enumerate() {
                         // The root (an empty name) names no receiver.
                         if !name.is_empty() && (probe.0)(name.as_bytes()) {
-                            let x = self.dns_query_exchange(&conn, i as u64, name);
+                            let x = self.dns_query_exchange(&conn, query, i as u64, name);
                             self.emit(x, out);
                         }
                     }
@@ -596,11 +596,18 @@ impl Tap {
 
     /// A DNS query whose `index`th name carries personal data: metadata only (scheme
     /// `dns`), named by that name, whose text is its payload for the analysis to
-    /// search; the datagram's frame, at its time. The name is sent to the resolver
-    /// and on to the name servers of its domain, which is its receiver.
-    fn dns_query_exchange(&mut self, conn: &ConnInfo, index: u64, name: &str) -> Exchange {
-        let frames = (conn.first_frame, conn.first_frame);
-        let mut x = self.base_exchange(conn, frames, index, conn.first_ts);
+    /// search; the query's frames (a datagram's, or the segments of a query over TCP
+    /// or decrypted TLS), at its time. The name is sent to the resolver and on to the
+    /// name servers of its domain, which is its receiver.
+    fn dns_query_exchange(
+        &mut self,
+        conn: &ConnInfo,
+        query: DnsQueryAt,
+        index: u64,
+        name: &str,
+    ) -> Exchange {
+        let discriminator = query.first_name + index;
+        let mut x = self.base_exchange(conn, query.frames, discriminator, query.ts);
         x.host = name.to_string();
         x.scheme = "dns".to_string();
         x.metadata_only = true;

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Writes DNS over TLS (RFC 7858) for consentry's TLS tests: one real OpenSSL TLS 1.3
+connection (TLS_AES_256_GCM_SHA384, OpenSSL's first choice) run in memory through Python's ssl module, as
+make_openssl_tls.py runs its connections (its helpers are imported), from the phone's
+private DNS setting to a resolver on port 853. Inside, DNS over TCP framing (each
+message behind its 2-byte length): a lookup of app-measurement.com, answered
+203.0.113.80, then a query whose first label is the MD5 of the IMEI
+(<md5>.b.metrics-sdk.example, an SDK's beacon), answered 192.0.2.53. Then a
+cleartext TCP connection to 203.0.113.80:7000 carrying a few bytes with nothing
+personal, which only the DNS answer inside the TLS connection names.
+
+Outputs, next to this script:
+  dot.pcap     the two connections (Ethernet/IPv4/TCP), device 192.168.50.23 of
+               captures/tls/consentry.toml, from 2026-11-28T10:03:10Z
+  dot.keylog   the TLS connection's NSS key log
+
+Not deterministic (fresh randoms, keys and certificate each run): tests read the
+committed output. tshark 4.0 with the key log reads both queries and both answers
+(`-o tls.keylog_file:dot.keylog -Y dns`); without it, the TLS connection only.
+Needs python3 (stdlib only) and the openssl command. Run: python3 captures/tls/make_dot.py
+"""
+import hashlib
+import os
+import ssl
+import struct
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import make_openssl_tls as tls  # noqa: E402
+from pcapkit import dns_message  # noqa: E402
+
+START = (tls.BASE_SECS + 90) * 1_000_000  # 2026-11-28T10:03:10Z
+RESOLVER = bytes([203, 0, 113, 53])
+RESOLVER_NAME = "dot.resolver.example"
+SDK_SERVER = bytes([203, 0, 113, 80])
+
+
+def framed(message):
+    return struct.pack("!H", len(message)) + message
+
+
+def main():
+    keylog = os.path.join(HERE, "dot.keylog")
+    if os.path.exists(keylog):
+        os.remove(keylog)
+    packets = []
+    beacon = hashlib.md5(tls.IMEI.encode()).hexdigest() + ".b.metrics-sdk.example"
+    with tempfile.TemporaryDirectory() as tmp:
+        certs, dh = tls.make_certs(tmp)
+        client_ctx, server_ctx = tls.contexts(certs["rsa"], dh, "ECDHE-RSA-AES128-GCM-SHA256",
+                                              ssl.TLSVersion.TLSv1_3, True, True, keylog)
+        c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+        client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=RESOLVER_NAME)
+        server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+        flights = tls.handshake(client, server, c_out, s_in, s_out, c_in)
+        conv = tls.Tcp((tls.DEVICE_IP, 42_100), (RESOLVER, 853), packets)
+        conv.open(START)
+        ts = START + 1_000
+        for from_client, data in flights:
+            conv.data(from_client, data, ts)
+            ts += 1_000
+        steps = [(True, framed(dns_message(0x0a01, "app-measurement.com"))),
+                 (False, framed(dns_message(0x0a01, "app-measurement.com", "203.0.113.80"))),
+                 (True, framed(dns_message(0x0a02, beacon))),
+                 (False, framed(dns_message(0x0a02, beacon, "192.0.2.53")))]
+        for from_client, data in steps:
+            ts += 20_000
+            (client if from_client else server).write(data)
+            sent = tls.pump(c_out, s_in) if from_client else tls.pump(s_out, c_in)
+            conv.data(from_client, sent, ts)
+            assert tls.read_all(server if from_client else client) == data
+        conv.close(ts + 1_000)
+    # The SDK's server, known only by the answer inside the TLS connection.
+    plain = tls.Tcp((tls.DEVICE_IP, 42_101), (SDK_SERVER, 7000), packets)
+    ts += 100_000
+    plain.open(ts)
+    plain.data(True, b"HELLO v=2 sdk=4.1\r\n", ts + 1_000)
+    plain.data(False, b"OK\r\n", ts + 2_000)
+    plain.close(ts + 3_000)
+    tls.write_pcap(os.path.join(HERE, "dot.pcap"), packets)
+    print(f"wrote dot.pcap: {len(packets)} packets, {client.version()} {client.cipher()[0]}, "
+          f"beacon {beacon}")
+
+
+if __name__ == "__main__":
+    main()
