@@ -17,7 +17,9 @@
 #      bytes of a head that never ends: under the parser's 64 KiB limit per head),
 #      HPACK_CONNECTIONS=n for the `hpack` shape (default 16000, each filling its
 #      HTTP/2 header table with 60 000 bytes; tshark reads port 80 as HTTP/2),
-#      SHAPES="open pending claim syn tls raw head hpack" (default: these),
+#      DNS_CONNECTIONS=n for the `dns` shape (default 16000, each receiving 60 000
+#      bytes of a DNS-over-TCP answer announced as 65 535),
+#      SHAPES="open pending claim syn tls raw head hpack dns" (default: these),
 #      TOOLS="consentry tshark".
 # Prints a markdown table: shape, capture MB, tool, wall s, CPU s, peak RSS MB, and
 # how many exchanges carry the anomaly of a limit met: `message-memory-limit`
@@ -31,8 +33,9 @@ SYN_CONNECTIONS=${SYN_CONNECTIONS:-100000}
 TLS_CONNECTIONS=${TLS_CONNECTIONS:-20000}
 HEAD_CONNECTIONS=${HEAD_CONNECTIONS:-16000}
 HPACK_CONNECTIONS=${HPACK_CONNECTIONS:-16000}
+DNS_CONNECTIONS=${DNS_CONNECTIONS:-16000}
 BODY=${BODY:-1000000}
-SHAPES=${SHAPES:-open pending claim syn tls raw head hpack}
+SHAPES=${SHAPES:-open pending claim syn tls raw head hpack dns}
 TOOLS=${TOOLS:-consentry tshark}
 if [ $# -ge 1 ]; then
     dir=$1
@@ -54,6 +57,7 @@ for shape in $SHAPES; do
         tls) conns=$TLS_CONNECTIONS ;;
         head) body=60000; conns=$HEAD_CONNECTIONS ;;
         hpack) body=60000; conns=$HPACK_CONNECTIONS ;;
+        dns) body=60000; conns=$DNS_CONNECTIONS ;;
     esac
     python3 benches/gen_body_flood.py --out "$pcap" --connections "$conns" \
         --body "$body" --shape "$shape"
@@ -72,6 +76,9 @@ for shape in $SHAPES; do
                 cmd=(tshark -r "$pcap" -Y http.request -T fields -e http.content_length)
                 if [ "$shape" = hpack ]; then
                     cmd=(tshark -r "$pcap" -d tcp.port==80,http2 -Y http2.header -T fields -e frame.number)
+                fi
+                if [ "$shape" = dns ]; then
+                    cmd=(tshark -r "$pcap" -Y dns -T fields -e dns.qry.name)
                 fi ;;
             *) echo "unknown tool $tool" >&2; exit 2 ;;
         esac
@@ -81,7 +88,7 @@ for shape in $SHAPES; do
         anomaly=message-memory-limit
         [ "$shape" = raw ] && anomaly=payload-not-searched
         [ "$shape" = hpack ] && anomaly=h2-hpack-error
-        [ "$tool" = consentry ] && cut=$(grep -c "$anomaly" "$out" || true)
+        [ "$tool" = consentry ] && [ "$shape" != dns ] && cut=$(grep -c "$anomaly" "$out" || true)
         cpu=$(echo "$user + $sys" | bc)
         echo "| $shape | $conns | $mb | $tool | $wall | $cpu | $(( rss / 1024 )) | $cut |"
     done

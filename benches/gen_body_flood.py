@@ -27,7 +27,10 @@ Shapes (--shape):
   hpack    each connection speaks HTTP/2 with prior knowledge (h2c): the server
            announces a 64 KiB header table, and the client fills it with --body
            bytes of header fields indexed into it, in requests of 15 000 bytes of
-           fields each: dynamic tables held at once.
+           fields each: dynamic tables held at once;
+  dns      each connection (to port 53) sends one DNS query over TCP, and the
+           resolver answers with a message whose length prefix announces 65 535
+           bytes, of which --body arrive: DNS-over-TCP messages held at once.
 
 The bodies are filler text; nothing personal is in them.
 Usage: gen_body_flood.py --out FILE [--connections N] [--body BYTES] [--shape S]
@@ -47,7 +50,7 @@ def main():
     ap.add_argument("--body", type=int, default=1_000_000)
     ap.add_argument(
         "--shape",
-        choices=["open", "pending", "claim", "syn", "tls", "raw", "head", "hpack"],
+        choices=["open", "pending", "claim", "syn", "tls", "raw", "head", "hpack", "dns"],
         default="open",
     )
     args = ap.parse_args()
@@ -63,6 +66,7 @@ def main():
         "raw": 0,
         "head": 0,
         "hpack": 0,
+        "dns": 0,
     }[args.shape]
     clock = [1_700_000_000, 0]
 
@@ -104,6 +108,9 @@ def main():
         if args.shape == "hpack":
             hpack_flood(packet, args.connections, args.body)
             return
+        if args.shape == "dns":
+            dns_flood(packet, args.connections, args.body)
+            return
         seqs = []
         for conn in range(args.connections):
             head = (
@@ -128,6 +135,28 @@ def main():
                 packet(conn, seqs[conn], filler[:take])
                 seqs[conn] += take
             sent += take
+
+
+def dns_flood(packet, connections, body):
+    """The `dns` shape: see the module doc."""
+    name = b"\x07example\x03org\x00"
+    query = struct.pack("!HHHHHH", 1, 0x0100, 1, 0, 0, 0) + name + b"\x00\x01\x00\x01"
+    # An answer to it with a long TXT record, announced whole, never finished.
+    answer = struct.pack("!HHHHHH", 1, 0x8180, 1, 1, 0, 0) + name + b"\x00\x01\x00\x01"
+    seqs = []
+    for conn in range(connections):
+        packet(conn, 1000, struct.pack("!H", len(query)) + query, server_port=53)
+        start = struct.pack("!H", 0xFFFF) + answer
+        packet(conn, 5000, start, server_port=53, from_server=True)
+        seqs.append(5000 + len(start))
+    filler = b"x" * SEGMENT
+    sent = 0
+    while sent < body:
+        take = min(SEGMENT, body - sent)
+        for conn in range(connections):
+            packet(conn, seqs[conn], filler[:take], server_port=53, from_server=True)
+            seqs[conn] += take
+        sent += take
 
 
 def h2_frame(kind, flags, stream, payload):
