@@ -53,6 +53,9 @@ at 64 KiB or at the end):
   +7 s  a DNS query for <MD5 of the IMEI>.b.metrics-sdk.example (an SDK sending an
         identifier in a name it looks up): the only lookup over UDP that is an
         exchange.
+  +0.5 s the phone's DHCPREQUEST (broadcast from 0.0.0.0), its host name
+        `android-<Android id>`: the system's, not the app's, not searched (the case
+        lists the phone's MAC address, which names it before it has its address).
   +11 s DNS over TCP to the resolver: a plain lookup, then a query for <SHA-1 of the
         advertising id>.t.metrics-sdk.example, after the refusal: an exchange of its
         own (the lookup before it none).
@@ -376,6 +379,32 @@ def dns_beacon(t_s, name, answer, txid, rule, data, note):
     })
 
 
+def dhcp_request(t_us, hostname, note):
+    """The phone's DHCPREQUEST (RFC 2131), broadcast from 0.0.0.0:68 before it has its
+    address, its host name option holding `hostname`: the system's, not the app's, so
+    one metadata exchange whose bytes are not searched (scheme `dhcp`)."""
+    chaddr = mac(PHONE_MAC) + bytes(10)
+    options = (bytes([53, 1, 3]) + bytes([61, 7, 1]) + mac(PHONE_MAC)
+               + bytes([50, 4]) + bytes(int(x) for x in PHONE.split("."))
+               + bytes([12, len(hostname)]) + hostname.encode() + bytes([255]))
+    bootp = (struct.pack("!BBBBIHH4s4s4s4s", 1, 1, 6, 0, 0x3903F326, 0, 0x8000,
+                         bytes(4), bytes(4), bytes(4), bytes(4))
+             + chaddr + bytes(64 + 128) + bytes([99, 130, 83, 99]) + options)
+    src, dst = "0.0.0.0", "255.255.255.255"
+    ip = ipv4(src, dst, 17, udp_datagram(src, dst, 68, 67, bootp))
+    packets.append((t_us, mac("ff:ff:ff:ff:ff:ff") + mac(PHONE_MAC) + b"\x08\x00" + ip))
+    n = len(packets)
+    connections.append({
+        "host": dst,
+        "server": f"{dst}:67",
+        "transport": "udp",
+        "scheme": "dhcp",
+        "client_bytes": 0,
+        "note": note,
+        "exchanges": [{"method": "", "at": at(t_us), "frames": [n, n], "rule": None, "data": []}],
+    })
+
+
 def dns_tcp_beacon(t_s, sport, lookup_name, name, answer, rule, data, note):
     """DNS over TCP to the resolver (RFC 7766: each message behind its 2-byte length):
     a plain lookup, then a query whose name an SDK made of an identifier, each
@@ -567,6 +596,11 @@ def main():
                    "DNS over TCP: a plain lookup, then a query whose first label is the SHA-1 "
                    "of the advertising id, after the refusal: that query an exchange of its own")
 
+    dhcp_request(500_000, "android-" + ANDROID_ID,
+                 "the phone's DHCPREQUEST on joining the network, its host name the Android "
+                 "id (as Android 7 and earlier named themselves): the system's, not the app's, "
+                 "so not searched and no finding")
+
     write_pcap(os.path.join(HERE, "rawtcp.pcap"))
     write_case(os.path.join(HERE, "consentry.toml"))
     with open(os.path.join(HERE, "expected.json"), "w") as f:
@@ -603,7 +637,7 @@ first_party = ["example-shop.com"]
 
 [[device]]
 id = "phone"
-addresses = ["{PHONE}"]
+addresses = ["{PHONE}", "{PHONE_MAC}"]
 [device.identifiers]
 imei = "{IMEI}"
 android_id = "{ANDROID_ID}"

@@ -250,6 +250,8 @@ fn metadata_path(scheme: &str, tls: Option<&str>) -> &'static str {
         "dns" => "(query name)",
         // An mDNS announcement that carries personal data (its bytes searched).
         "mdns" => "(announcement)",
+        // The system's DHCP: not the app's, not searched.
+        "dhcp" => "(network setup)",
         // Decrypted, but no request inside (DNS over TLS, a connection closed early).
         _ if tls.is_some_and(|t| t.ends_with(" dec")) => "(no request)",
         // TLS or QUIC without keys.
@@ -347,6 +349,7 @@ mod tests {
             row("dns", "0eaed834.b.metrics-sdk.example", None),
             row("mdns", "224.0.0.251", None),
             row("tls", "dot.resolver.example", Some(true)),
+            row("dhcp", "255.255.255.255", None),
         ];
         let mut out = Vec::new();
         write_rows_table(&rows, &mut out).unwrap();
@@ -354,7 +357,7 @@ mod tests {
         let ends: Vec<&str> = text
             .lines()
             .skip(1)
-            .take(5)
+            .take(6)
             .map(|l| l.rsplit("  ").next().unwrap_or("").trim())
             .collect();
         assert_eq!(
@@ -364,7 +367,8 @@ mod tests {
                 "(not parsed)",
                 "(query name)",
                 "(announcement)",
-                "(no request)"
+                "(no request)",
+                "(network setup)"
             ]
         );
         assert!(text.contains("DNS "), "{text}");

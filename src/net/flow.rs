@@ -1283,8 +1283,8 @@ impl FlowTable {
             // Its requests went out; a later datagram that holds none is searched in
             // parts, as after a first one no parser reads.
         } else if quic.is_none() && trial.is_none() {
-            // Encrypted (gQUIC, WireGuard, DTLS, WebRTC after STUN): nothing of it,
-            // first datagram or later ones, can be searched.
+            // Encrypted (gQUIC, WireGuard, DTLS, WebRTC after STUN) or the system's
+            // (DHCP): nothing of it, first datagram or later ones, is searched.
             if info.protocol.is_none() && from_client {
                 if let Some(hello) = gquic::client_hello(payload) {
                     info.protocol = Some(AppProtocol::GQuic);
@@ -1293,6 +1293,13 @@ impl FlowTable {
             }
             if info.protocol.is_none() {
                 info.protocol = sniff::encrypted_udp(payload);
+            }
+            // The system setting up its network: not the app's, not searched.
+            if info.protocol.is_none()
+                && from_client
+                && sniff::dhcp_client(payload, info.client.port, info.server.port)
+            {
+                info.protocol = Some(AppProtocol::Dhcp);
             }
             let payload = if from_client && info.protocol.is_none() {
                 payload[..payload.len().min(self.limits.max_unparsed_bytes)].to_vec()
@@ -2352,6 +2359,7 @@ impl ConnState {
             | AppProtocol::GQuic
             | AppProtocol::Stun
             | AppProtocol::Httpu
+            | AppProtocol::Dhcp
             | AppProtocol::Unknown => App::Opaque,
         };
     }
@@ -4438,6 +4446,52 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             assert_eq!((conn.client.ip, conn.server.ip), (PHONE, group));
             assert_eq!((conn.first_frame, conn.last_frame), (1, 1));
         }
+    }
+
+    #[test]
+    fn a_dhcp_client_flow_is_one_metadata_exchange_without_payload() {
+        // A DHCPREQUEST whose host name option holds the Android id, broadcast
+        // before the phone has an address; then a renewal to the same port.
+        let mut request = vec![0u8; 240];
+        request[0] = 1;
+        request[236..240].copy_from_slice(&[99, 130, 83, 99]);
+        request.extend_from_slice(&[12, 24]);
+        request.extend_from_slice(b"android-9774d56d682e549c");
+        request.push(255);
+        let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let broadcast = IpAddr::V4(Ipv4Addr::BROADCAST);
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        udp_packet(
+            &mut t,
+            &mut out,
+            1,
+            (unspecified, 68),
+            (broadcast, 67),
+            &request,
+        );
+        udp_packet(
+            &mut t,
+            &mut out,
+            2,
+            (unspecified, 68),
+            (broadcast, 67),
+            &request,
+        );
+        // The same bytes from another port are a protocol no parser reads.
+        udp_packet(&mut t, &mut out, 3, (PHONE, 40_068), (SERVER, 67), &request);
+        t.finish(&mut out);
+        assert_eq!(kinds(&out), ["metadata -", "metadata -"]);
+        assert_eq!(out[0].conn_protocol(), Some(AppProtocol::Dhcp));
+        assert_eq!(out[1].conn_protocol(), None);
+        let payloads: Vec<usize> = out
+            .iter()
+            .map(|e| match e {
+                FlowEvent::Metadata { payload, .. } => payload.len(),
+                _ => usize::MAX,
+            })
+            .collect();
+        assert_eq!(payloads, [0, request.len()]);
     }
 
     #[test]

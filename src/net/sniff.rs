@@ -71,6 +71,9 @@ pub enum AppProtocol {
     /// HTTP over UDP (HTTPU: SSDP's `M-SEARCH` and `NOTIFY`, UPnP's discovery): each
     /// client datagram one request ([`udp_http_request`]).
     Httpu,
+    /// DHCP or DHCPv6 from a client ([`dhcp_client`]): the operating system setting
+    /// up its network, not an app: recognised, not searched.
+    Dhcp,
     Unknown,
 }
 
@@ -142,6 +145,33 @@ pub fn sniff_udp_client(datagram: &[u8]) -> Sniff {
         Sniff::Known(AppProtocol::Quic)
     } else {
         Sniff::Unknown
+    }
+}
+
+/// BOOTP's ports (RFC 951): DHCP clients send from 68 to 67.
+const DHCP_CLIENT_PORT: u16 = 68;
+const DHCP_SERVER_PORT: u16 = 67;
+/// DHCPv6's ports (RFC 8415 §7.2): clients send from 546 to 547.
+const DHCPV6_CLIENT_PORT: u16 = 546;
+const DHCPV6_SERVER_PORT: u16 = 547;
+/// DHCP's magic cookie (RFC 2131 §3), after BOOTP's 236 fixed bytes.
+const DHCP_MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
+
+/// Whether a UDP datagram from `src_port` to `dst_port` is a DHCP client's message:
+/// a BOOTREQUEST with DHCP's magic cookie from port 68 to 67, or a DHCPv6 message
+/// a client sends (Solicit, Request, Confirm, Renew, Rebind, Release, Decline,
+/// Information-request) from port 546 to 547. Both are the operating system's, not
+/// an app's: the host name a phone puts in one (Android 7 and earlier sent
+/// `android-<Android ID>`) is the system's disclosure to the local network.
+pub fn dhcp_client(datagram: &[u8], src_port: u16, dst_port: u16) -> bool {
+    match (src_port, dst_port) {
+        (DHCP_CLIENT_PORT, DHCP_SERVER_PORT) => {
+            datagram.first() == Some(&1) && datagram.get(236..240) == Some(&DHCP_MAGIC_COOKIE)
+        }
+        (DHCPV6_CLIENT_PORT, DHCPV6_SERVER_PORT) => {
+            matches!(datagram.first(), Some(1 | 3 | 4 | 5 | 6 | 8 | 9 | 11)) && datagram.len() >= 4
+        }
+        _ => false,
     }
 }
 
@@ -522,6 +552,29 @@ mod tests {
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
         q.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
         [&(q.len() as u16).to_be_bytes()[..], &q].concat()
+    }
+
+    #[test]
+    fn dhcp_clients_by_ports_and_content() {
+        let mut request = vec![0u8; 240];
+        request[0] = 1; // BOOTREQUEST
+        request[236..240].copy_from_slice(&DHCP_MAGIC_COOKIE);
+        assert!(dhcp_client(&request, 68, 67));
+        // A reply, another port, no cookie, a cut message: not a client's DHCP.
+        let mut reply = request.clone();
+        reply[0] = 2;
+        assert!(!dhcp_client(&reply, 68, 67));
+        assert!(!dhcp_client(&request, 40_000, 67));
+        assert!(!dhcp_client(&request[..239], 68, 67));
+        let mut bootp = request.clone();
+        bootp[236] = 0;
+        assert!(!dhcp_client(&bootp, 68, 67));
+        // DHCPv6: a Solicit (1) with its transaction id; an Advertise (2) is a
+        // server's.
+        assert!(dhcp_client(&[1, 0xaa, 0xbb, 0xcc], 546, 547));
+        assert!(!dhcp_client(&[2, 0xaa, 0xbb, 0xcc], 546, 547));
+        assert!(!dhcp_client(&[1, 0xaa], 546, 547));
+        assert!(!dhcp_client(&[1, 0xaa, 0xbb, 0xcc], 547, 546));
     }
 
     #[test]

@@ -584,6 +584,7 @@ impl Tap {
             {
                 "quic"
             }
+            (Proto::Udp, _) if conn.protocol == Some(AppProtocol::Dhcp) => "dhcp",
             (Proto::Udp, _) => "udp",
         }
         .to_string();
