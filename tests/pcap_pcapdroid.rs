@@ -245,7 +245,7 @@ fn cli_prints_the_apps_and_the_all_apps_switch() {
     assert!(lines
         .next()
         .unwrap()
-        .starts_with("time (UTC)                 device     app    "));
+        .starts_with("time (UTC)                  device     app    "));
     let gms = lines.find(|l| l.contains("app-measurement.com")).unwrap();
     assert!(gms.contains(" com.google.android.gms "), "{list}");
     let all = run(&["--all-apps", "--format", "json"]);

@@ -259,6 +259,10 @@ fn metadata_path(scheme: &str, tls: Option<&str>) -> &'static str {
     }
 }
 
+/// Width of the method column: `M-SEARCH` and `PROPFIND` whole. (The time column
+/// is 27, an RFC 3339 time with microseconds.)
+const METHOD_CHARS: usize = 8;
+
 /// Width of the app column, shown when a capture names apps (PCAPdroid).
 const APP_CHARS: usize = 22;
 
@@ -274,7 +278,7 @@ fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()
     };
     writeln!(
         out,
-        "{:<26} {:<10} {}{:<30} {:<7} {:<6} {:<9} path",
+        "{:<27} {:<10} {}{:<30} {:<8} {:<6} {:<9} path",
         "time (UTC)",
         "device",
         app_column("app".into()),
@@ -304,7 +308,7 @@ fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()
         };
         writeln!(
             out,
-            "{:<26} {:<10} {}{:<30} {:<7} {:<6} {:<9} {}",
+            "{:<27} {:<10} {}{:<30} {:<8} {:<6} {:<9} {}",
             x.at.to_string(),
             fit(x.device.as_deref().unwrap_or("-"), 10),
             app_column(
@@ -313,7 +317,7 @@ fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()
                     .map_or_else(|| "-".into(), |a| a.display_name())
             ),
             fit(&x.host, 30),
-            fit(&method, 7),
+            fit(&method, METHOD_CHARS),
             x.status
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -328,6 +332,31 @@ fn write_rows_table(rows: &[ExchangeBody], out: &mut dyn Write) -> io::Result<()
 mod tests {
     use super::*;
     use crate::exchange::{Exchange, SourceKind};
+
+    #[test]
+    fn columns_line_up_under_their_heads_and_fit_ssdp_methods() {
+        let mut x = Exchange::blank("x-1", SourceKind::Pcap, Timestamp::from_micros(1_500));
+        x.scheme = "httpu".into();
+        x.host = "239.255.255.250".into();
+        x.method = "M-SEARCH".into();
+        x.path = "*".into();
+        let mut out = Vec::new();
+        write_rows_table(&[ExchangeBody::of(&x)], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Each value after the space that ends the column before it.
+        for (head, value) in [
+            ("device", " - "),
+            ("host", " 239."),
+            ("method", " M-SEARCH "),
+        ] {
+            assert_eq!(
+                lines[0].find(head),
+                lines[1].find(value).map(|i| i + 1),
+                "{head}\n{text}"
+            );
+        }
+    }
 
     #[test]
     fn metadata_rows_say_why_there_is_no_request() {
