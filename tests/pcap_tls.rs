@@ -1325,17 +1325,15 @@ mod h2_websocket {
 
 /// DNS over TLS (`dot.pcap`, written by `make_dot.py`): the phone's private DNS
 /// setting sends its lookups to a resolver on port 853; one of them is an SDK's beacon
-/// whose first label is the MD5 of the IMEI.
+/// whose first label is the MD5 of the IMEI, and the SDK then opens TLS to that name.
 mod dot {
     use super::*;
 
-    #[test]
-    fn queries_inside_dns_over_tls_are_searched_and_answers_name_servers() {
-        let keylogs = [keylog_named("dot.keylog")];
-        let run = analyse("dot.pcap", &keylogs);
-        type Row<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str, &'a str)>);
-        let found: Vec<Row> = run
-            .findings
+    /// (rule, host, data items) of each finding of `run`.
+    type Row<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str, &'a str)>);
+
+    fn rows(run: &AnalysisRun) -> Vec<Row<'_>> {
+        run.findings
             .iter()
             .map(|f| {
                 let data = f
@@ -1345,17 +1343,23 @@ mod dot {
                     .collect();
                 (f.rule.as_str(), f.destination.host.as_str(), data)
             })
-            .collect();
-        let beacon = "0eaed834a1e6f4b2bf0c024e0013dea1.b.metrics-sdk.example";
+            .collect()
+    }
+
+    const BEACON: &str = "0eaed834a1e6f4b2bf0c024e0013dea1.b.metrics-sdk.example";
+
+    #[test]
+    fn queries_inside_dns_over_tls_are_searched_and_answers_name_servers() {
+        let keylogs = [keylog_named("dot.keylog")];
+        let run = analyse("dot.pcap", &keylogs);
+        let imei_at = |place| vec![("imei", "md5", place)];
         assert_eq!(
-            found,
+            rows(&run),
             [
                 // The query's name, read from the decrypted stream.
-                (
-                    "share-after-refusal",
-                    beacon,
-                    vec![("imei", "md5", "payload")]
-                ),
+                ("share-after-refusal", BEACON, imei_at("payload")),
+                // The name again, in the ClientHello of the connection to it.
+                ("share-after-refusal", BEACON, imei_at("sni")),
                 // Named by the answer inside the TLS connection.
                 (
                     "tracker-contact-before-consent",
@@ -1366,16 +1370,30 @@ mod dot {
         );
         // At the segment that carried the second query (the time `make_dot.py` gives
         // it: 1 ms per handshake flight, then 20 ms per DNS message).
-        let beacon_finding = &run.findings[0];
-        assert_eq!(beacon_finding.at.to_string(), "2026-11-28T10:03:10.065000Z");
-        // Without the key log: the resolver's name from the SNI, nothing searched, the
-        // later server known by its address only.
-        let (list, _) = exchanges("dot.pcap", Vec::new());
-        let hosts: Vec<&str> = list.iter().map(|x| x.host.as_str()).collect();
-        assert_eq!(hosts, ["dot.resolver.example", "203.0.113.80"]);
+        assert_eq!(
+            run.findings[0].at.to_string(),
+            "2026-11-28T10:03:10.065000Z"
+        );
         let (list, summary) = exchanges("dot.pcap", keylogs.to_vec());
         let hosts: Vec<&str> = list.iter().map(|x| x.host.as_str()).collect();
-        assert_eq!(hosts, ["dot.resolver.example", "app-measurement.com"]);
-        assert_eq!(summary.flows.tls_decrypted, 1);
+        assert_eq!(
+            hosts,
+            ["dot.resolver.example", BEACON, "app-measurement.com"]
+        );
+        assert_eq!(summary.flows.tls_decrypted, 2);
+    }
+
+    #[test]
+    fn without_keys_the_server_name_still_carries_the_identifier() {
+        // The lookup is unreadable; the ClientHello's server name is in clear. The
+        // later server is known by its address only: no tracker contact.
+        let run = analyse("dot.pcap", &[]);
+        assert_eq!(
+            rows(&run),
+            [("share-after-refusal", BEACON, vec![("imei", "md5", "sni")])]
+        );
+        let (list, _) = exchanges("dot.pcap", Vec::new());
+        let hosts: Vec<&str> = list.iter().map(|x| x.host.as_str()).collect();
+        assert_eq!(hosts, ["dot.resolver.example", BEACON, "203.0.113.80"]);
     }
 }

@@ -5,18 +5,20 @@ make_openssl_tls.py runs its connections (its helpers are imported), from the ph
 private DNS setting to a resolver on port 853. Inside, DNS over TCP framing (each
 message behind its 2-byte length): a lookup of app-measurement.com, answered
 203.0.113.80, then a query whose first label is the MD5 of the IMEI
-(<md5>.b.metrics-sdk.example, an SDK's beacon), answered 192.0.2.53. Then a
-cleartext TCP connection to 203.0.113.80:7000 carrying a few bytes with nothing
-personal, which only the DNS answer inside the TLS connection names.
+(<md5>.b.metrics-sdk.example, an SDK's beacon), answered 192.0.2.53. Then a TLS
+1.3 handshake with 192.0.2.53:443 whose ClientHello names the beacon (SNI, in clear;
+no request), and a cleartext TCP connection to 203.0.113.80:7000 carrying a few bytes
+with nothing personal, which only the DNS answer inside the TLS connection names.
 
 Outputs, next to this script:
-  dot.pcap     the two connections (Ethernet/IPv4/TCP), device 192.168.50.23 of
+  dot.pcap     the three connections (Ethernet/IPv4/TCP), device 192.168.50.23 of
                captures/tls/consentry.toml, from 2026-11-28T10:03:10Z
-  dot.keylog   the TLS connection's NSS key log
+  dot.keylog   the TLS connections' NSS key log
 
 Not deterministic (fresh randoms, keys and certificate each run): tests read the
 committed output. tshark 4.0 with the key log reads both queries and both answers
-(`-o tls.keylog_file:dot.keylog -Y dns`); without it, the TLS connection only.
+(`-o tls.keylog_file:dot.keylog -Y dns`); without it, no DNS; with or without, the
+beacon's SNI (`-Y tls.handshake.extensions_server_name`).
 Needs python3 (stdlib only) and the openssl command. Run: python3 captures/tls/make_dot.py
 """
 import hashlib
@@ -36,6 +38,7 @@ START = (tls.BASE_SECS + 90) * 1_000_000  # 2026-11-28T10:03:10Z
 RESOLVER = bytes([203, 0, 113, 53])
 RESOLVER_NAME = "dot.resolver.example"
 SDK_SERVER = bytes([203, 0, 113, 80])
+BEACON_SERVER = bytes([192, 0, 2, 53])
 
 
 def framed(message):
@@ -72,6 +75,21 @@ def main():
             sent = tls.pump(c_out, s_in) if from_client else tls.pump(s_out, c_in)
             conv.data(from_client, sent, ts)
             assert tls.read_all(server if from_client else client) == data
+        conv.close(ts + 1_000)
+        # The SDK then connects to the name it made: TLS whose ClientHello names it
+        # in clear (handshake only), where DNS over TLS hid the lookup.
+        ts += 50_000
+        client_ctx, server_ctx = tls.contexts(certs["rsa"], dh, "ECDHE-RSA-AES128-GCM-SHA256",
+                                              ssl.TLSVersion.TLSv1_3, True, True, keylog)
+        c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+        beacon_client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=beacon)
+        beacon_server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+        flights = tls.handshake(beacon_client, beacon_server, c_out, s_in, s_out, c_in)
+        conv = tls.Tcp((tls.DEVICE_IP, 42_102), (BEACON_SERVER, 443), packets)
+        conv.open(ts)
+        for from_client, data in flights:
+            ts += 1_000
+            conv.data(from_client, data, ts)
         conv.close(ts + 1_000)
     # The SDK's server, known only by the answer inside the TLS connection.
     plain = tls.Tcp((tls.DEVICE_IP, 42_101), (SDK_SERVER, 7000), packets)

@@ -434,6 +434,15 @@ fn lossy_cow(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
     }
 }
 
+/// The server name [`request_parts`] searches in a metadata-only exchange: the SNI
+/// of a TLS or QUIC connection's one metadata exchange (`tls` or `quic`).
+pub fn searched_server_name(ex: &Exchange) -> Option<&str> {
+    if !ex.metadata_only || !matches!(ex.scheme.as_str(), "tls" | "quic") {
+        return None;
+    }
+    ex.tls.as_ref().and_then(|t| t.sni.as_deref())
+}
+
 /// Splits and decodes a request into parts, recording limit hits and decode failures.
 pub fn request_parts<'a>(
     exchange: &'a Exchange,
@@ -451,7 +460,8 @@ pub fn request_parts<'a>(
     };
     if exchange.metadata_only {
         // No request was read; a cleartext protocol no parser reads still has its
-        // client bytes searched.
+        // client bytes searched, a TLS or QUIC connection its server name.
+        cx.server_name(exchange);
         cx.payload(exchange);
         return cx.parts;
     }
@@ -1052,6 +1062,17 @@ impl<'a> Ctx<'a, '_> {
         );
     }
 
+    /// The server name a TLS or QUIC connection's ClientHello sent in clear, on the
+    /// connection's one metadata exchange ([`SNI_LOCATION`]): an SDK that made a
+    /// host name of an identifier (`<md5 of the IMEI>.b.example.net`) sends it there
+    /// too, where DNS over TLS or HTTPS hides the lookup. (Parts of a decrypted
+    /// connection carry the same name: searched once, here.)
+    fn server_name(&mut self, ex: &'a Exchange) {
+        if let Some(sni) = searched_server_name(ex) {
+            self.push(Part::new(SNI_LOCATION, sni.as_bytes()));
+        }
+    }
+
     /// The part of a body (or payload, `what`) that is examined: its first
     /// `max_body_bytes`, with an anomaly when there is more.
     fn examined<'b>(&mut self, raw: &'b [u8], what: &str) -> &'b [u8] {
@@ -1149,6 +1170,8 @@ impl<'a> Ctx<'a, '_> {
 /// Where the client's bytes of a connection in a protocol no parser reads are found
 /// (`payload`, `payload:$.imei` inside JSON): see [`Ctx::payload`].
 pub const PAYLOAD_LOCATION: &str = "payload";
+/// Location of the server name of a TLS or QUIC ClientHello.
+pub const SNI_LOCATION: &str = "sni";
 
 /// A JSON text's strings that [`Ctx::json_values`] looks into.
 type Wanted = Vec<(json::StringValue, Option<b64::Screened>)>;
@@ -1417,6 +1440,32 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_tls_or_quic_connections_server_name_is_searched_once() {
+        let name = "0eaed834a1e6f4b2bf0c024e0013dea1.b.metrics-sdk.example";
+        let mut e = ex("", &[], b"");
+        e.metadata_only = true;
+        e.tls = Some(crate::exchange::TlsInfo {
+            sni: Some(name.into()),
+            ..Default::default()
+        });
+        for (scheme, searched) in [("tls", true), ("quic", true), ("tcp", false)] {
+            // A part of a decrypted connection in a protocol no parser reads
+            // (`tcp`) carries the name too; its metadata exchange searched it.
+            e.scheme = scheme.into();
+            let (parts, _) = run(&e);
+            let sni: Vec<&Part> = parts.iter().filter(|p| p.location == "sni").collect();
+            assert_eq!(sni.len(), usize::from(searched), "{scheme}");
+            if searched {
+                assert_eq!(&sni[0].data[..], name.as_bytes());
+            }
+        }
+        // A request's host is searched in its Host header instead.
+        e.metadata_only = false;
+        e.scheme = "https".into();
+        assert!(run(&e).0.iter().all(|p| p.location != "sni"));
     }
 
     fn part<'p>(parts: &'p [Part<'_>], location: &str) -> &'p Part<'p> {

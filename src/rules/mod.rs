@@ -220,8 +220,9 @@ fn prepare(
         anomalies: Vec::new(),
     };
     // A metadata-only exchange is searched only for the client bytes of a protocol no
-    // parser reads (`payload`); consent signals are read from requests alone.
-    if x.metadata_only && x.request_body.is_empty() {
+    // parser reads (`payload`) and a TLS or QUIC server name (`sni`); consent signals
+    // are read from requests alone.
+    if x.metadata_only && x.request_body.is_empty() && decode::searched_server_name(x).is_none() {
         return prepared;
     }
     let parts = decode::request_parts(x, &options.limits, &mut prepared.anomalies);
