@@ -912,6 +912,25 @@ pub fn dns(data: &[u8]) {
     let mut whole = Vec::new();
     DnsTcpFramer::new().push(data, &mut whole);
     assert_eq!(whole, split, "split-dependent DNS framing");
+    // In a small message budget: a message held over a cut may be passed over, so the
+    // messages are those of the whole input with some left out, in order, and the
+    // budget is never overspent nor left held.
+    let budget = consentry::net::message_budget::MessageBudget::new(2048);
+    let mut held_in_budget = DnsTcpFramer::new().with_budget(&budget);
+    let mut kept = Vec::new();
+    held_in_budget.push(&data[..cut], &mut kept);
+    assert!(budget.held() <= 2048, "DNS framer over its budget");
+    held_in_budget.push(&data[cut..], &mut kept);
+    assert!(budget.held() <= 2048, "DNS framer over its budget");
+    let mut rest = whole.iter();
+    for m in &kept {
+        assert!(
+            rest.any(|w| w == m),
+            "a message the whole input does not give"
+        );
+    }
+    drop(held_in_budget);
+    assert_eq!(budget.held(), 0, "DNS framer's budget not given back");
     for m in &whole {
         if let Ok(msg) = parse(m) {
             map.insert_answers(&msg, Timestamp::from_micros(3));

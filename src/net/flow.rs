@@ -575,6 +575,26 @@ struct DnsStream {
     query_start: Option<SegmentMeta>,
     /// Names the client's queries asked for so far.
     names: u64,
+    /// Messages read and messages that did not parse, both ways: the table's
+    /// [`FlowStats`] count them when the connection closes.
+    messages: u64,
+    errors: u64,
+}
+
+impl DnsStream {
+    /// Parses one framed message, counting it.
+    fn parse(&mut self, m: &[u8]) -> Option<DnsMessage> {
+        match dns::parse(m) {
+            Ok(message) => {
+                self.messages += 1;
+                Some(message)
+            }
+            Err(_) => {
+                self.errors += 1;
+                None
+            }
+        }
+    }
 }
 
 /// A SOCKS5 (or SOCKS4) handshake being watched, the bytes it holds counted in the table's
@@ -1600,6 +1620,10 @@ impl FlowTable {
                     count_tls_outcome(&mut self.stats, keys, tls);
                 }
                 self.stats.anomalies += state.anomalies.len() as u64;
+                if let App::DnsTcp(dns) = &state.app {
+                    self.stats.dns_messages += dns.messages;
+                    self.stats.dns_errors += dns.errors;
+                }
                 state.close(limits, out);
             }
         }
@@ -2337,6 +2361,8 @@ impl ConnState {
                     .then(|| DnsTcpFramer::new().with_budget(&self.message_budget)),
                 query_start: None,
                 names: 0,
+                messages: 0,
+                errors: 0,
             })),
             AppProtocol::Socks5 | AppProtocol::Socks4 => {
                 App::Socks(Box::new(SocksWatch::new(Arc::clone(&self.unparsed_held))))
@@ -2470,7 +2496,7 @@ impl ConnState {
                 if !from_client {
                     dns.server.push(bytes, &mut messages);
                     for m in messages {
-                        if let Ok(message) = dns::parse(&m) {
+                        if let Some(message) = dns.parse(&m) {
                             out.push(FlowEvent::Dns {
                                 message,
                                 ts: meta.ts,
@@ -2480,10 +2506,11 @@ impl ConnState {
                 } else if let Some(framer) = &mut dns.client {
                     let start = *dns.query_start.get_or_insert(meta);
                     framer.push(bytes, &mut messages);
+                    let in_progress = framer.in_progress();
                     for (i, m) in messages.iter().enumerate() {
                         // Later messages of this input began in its segment.
                         let began = if i == 0 { start } else { meta };
-                        let Ok(message) = dns::parse(m) else {
+                        let Some(message) = dns.parse(m) else {
                             continue;
                         };
                         if message.response || message.questions.is_empty() {
@@ -2505,7 +2532,7 @@ impl ConnState {
                     }
                     // A message still in progress began in this segment unless one
                     // was already.
-                    dns.query_start = if framer.in_progress() {
+                    dns.query_start = if in_progress {
                         Some(if messages.is_empty() { start } else { meta })
                     } else {
                         None
@@ -2545,6 +2572,17 @@ impl ConnState {
                 self.h2_events = events;
             }
             App::Opaque => {}
+            // The length prefixes are lost that way; the messages read so far stay
+            // counted.
+            App::DnsTcp(dns) => {
+                if from_client {
+                    if let Some(client) = &mut dns.client {
+                        client.gap();
+                    }
+                } else {
+                    dns.server.gap();
+                }
+            }
             App::Unparsed(parts) => {
                 if from_client {
                     let mut done = Vec::new();
@@ -4375,6 +4413,10 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
                 want = vec![q(a), q(b), q(a), "dns".to_string()];
             }
             assert_eq!(kinds(&out), want);
+            // Counted among the table's DNS messages: the answer, and the three
+            // queries when they were read.
+            let read = if asked { 4 } else { 1 };
+            assert_eq!((t.stats().dns_messages, t.stats().dns_errors), (read, 0));
             if !asked {
                 continue;
             }
