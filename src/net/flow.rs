@@ -4446,6 +4446,42 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
     }
 
     #[test]
+    fn a_gap_in_the_answers_over_tcp_leaves_the_queries_read() {
+        let framed = |m: Vec<u8>| {
+            let mut f = (m.len() as u16).to_be_bytes().to_vec();
+            f.extend_from_slice(&m);
+            f
+        };
+        let (a, b) = ("x.example.org", "9774d56d682e549c.t.example.net");
+        let (qa, qb) = (framed(dns_bytes(a, false)), framed(dns_bytes(b, false)));
+        let answer = framed(dns_bytes(a, true));
+        // One out-of-order piece held at most: a second gives the hole up at once.
+        let mut limits = FlowLimits::default();
+        limits.tcp.max_segments = 1;
+        let mut t = FlowTable::new(limits);
+        t.set_dns_queries(true);
+        let mut out = Vec::new();
+        let ports = (41_001, 53);
+        seg_on(&mut t, &mut out, 1, true, ports, 100, SYN, b"");
+        seg_on(&mut t, &mut out, 2, false, ports, 500, SYN | ACK, b"");
+        seg_on(&mut t, &mut out, 3, true, ports, 101, ACK, &qa);
+        // The first answer's segment is lost; two arrive past the hole.
+        let past = 501 + answer.len() as u32;
+        seg_on(&mut t, &mut out, 4, false, ports, past, ACK, &answer);
+        let later = past + answer.len() as u32;
+        seg_on(&mut t, &mut out, 5, false, ports, later, ACK, &answer);
+        assert_eq!(t.stats().dns_messages, 0);
+        let next = 101 + qa.len() as u32;
+        seg_on(&mut t, &mut out, 6, true, ports, next, ACK, &qb);
+        t.finish(&mut out);
+        let names: Vec<String> = kinds(&out)
+            .into_iter()
+            .filter(|k| k.starts_with("dns query"))
+            .collect();
+        assert_eq!(names, [format!("dns query {a}"), format!("dns query {b}")]);
+    }
+
+    #[test]
     fn mdns_responses_a_host_sends_are_handed_out_when_asked_for() {
         let announcement = dns_bytes("Pixel-7._share._tcp.local", true);
         for asked in [false, true] {
