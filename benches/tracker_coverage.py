@@ -112,7 +112,8 @@ def classify(binary, hosts):
         f = json.loads(line)
         d = f.get("destination", {})
         seen.setdefault(d.get("host", ""), (d.get("party", ""), d.get("entity") or "",
-                                            ",".join(d.get("categories") or [])))
+                                            ",".join(d.get("categories") or []),
+                                            d.get("hosted_by") or ""))
     return seen
 
 
@@ -125,16 +126,19 @@ def main():
     if not hosts:
         raise SystemExit("no TrackerControl CSV or App Privacy Report found")
     seen = classify(args.consentry, hosts)
-    print("| host | consentry: party / entity / categories | TrackerControl: company / category |")
+    print("| host | consentry: party / entity / categories (hosting platform) "
+          "| TrackerControl: company / category |")
     print("|---|---|---|")
     named = known = 0
     for host in hosts:
-        party, entity, cats = seen.get(host, ("(no finding)", "", ""))
+        party, entity, cats, platform = seen.get(host, ("(no finding)", "", "", ""))
         company, category, uncertain = labels.get(host, ("", "", False))
         if company:
             named += 1
             known += bool(entity)
         ours = " / ".join(x for x in (party, entity, cats) if x)
+        if platform:
+            ours += f" (on {platform})"
         theirs = f"{company} / {category}{' (uncertain)' if uncertain else ''}" if company else "-"
         print(f"| {host} | {ours} | {theirs} |")
     print(f"\n{len(hosts)} hosts; TrackerControl names a company for {named}, "

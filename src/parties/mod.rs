@@ -26,7 +26,8 @@
 //! `evil.github.io`) has `tenant = true`. Whoever runs it is unknown, so as a third
 //! party it is classified as an unknown third party (no entity, the default
 //! purposes), not exempted as the platform's infrastructure: a tracker hosted on
-//! CloudFront is still flagged.
+//! CloudFront is still flagged. Its `hosted_by` names the platform (the reader's
+//! lead to whoever runs it).
 //!
 //! For the first party the reported `entity` is the database's entity when it knows
 //! the host's own company, else the app's name; `purposes` is empty (any purpose
@@ -72,6 +73,10 @@ pub struct Destination {
     pub party: Party,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub entity: Option<String>,
+    /// The platform that serves a tenant's site (`Amazon CloudFront` for
+    /// `abc.cloudfront.net`): who hosts it, not who runs it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub hosted_by: Option<String>,
     pub categories: Vec<String>,
     /// Purposes this receiver needs consent for; empty for the first party.
     #[serde(skip)]
@@ -198,6 +203,7 @@ impl Classifier {
         // (not the platform's own host, a public suffix itself: `s3.amazonaws.com`).
         let tenant = !domain::is_public_suffix(&host)
             && found.is_some_and(|m| m.domain.len() < site.len() && m.entity.infrastructure());
+        let hosted_by = found.filter(|_| tenant).map(|m| m.entity.name.clone());
         let (entity, categories, infrastructure) = match found {
             Some(m) => (
                 Some(m.entity.name.clone()),
@@ -237,6 +243,7 @@ impl Classifier {
                 site,
                 party,
                 entity: None,
+                hosted_by,
                 categories: Vec::new(),
                 purposes: self.unknown_purposes.clone(),
                 known: false,
@@ -250,6 +257,7 @@ impl Classifier {
             site,
             party,
             entity,
+            hosted_by,
             categories,
             purposes,
             known: found.is_some(),
@@ -377,6 +385,15 @@ mod tests {
                 .any(|p| host.contains(p))
                 && !platform_itself;
             assert_eq!(d.tenant, platform, "tenant {host}");
+            // A tenant's site names its platform; no other host does.
+            let hosted_by = match host {
+                _ if !platform => None,
+                h if h.contains("cloudfront.net") => Some("Amazon CloudFront"),
+                h if h.contains("github.io") => Some("GitHub Pages"),
+                h if h.contains("amazonaws.com") => Some("Amazon Web Services"),
+                _ => Some("?"),
+            };
+            assert_eq!(d.hosted_by.as_deref(), hosted_by, "hosted_by {host}");
             let own = party == First && entity == Some("Example Shop") && !platform;
             assert_eq!(
                 d.known,

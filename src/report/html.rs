@@ -629,12 +629,16 @@ fn groups(h: &mut String, r: &Report) {
             let _ = write!(
                 h,
                 "<tr class=\"receiver\"><td colspan=\"6\"><strong>{}</strong> \
-                 <span class=\"muted small\">{} party</span> · {}</td></tr>\n",
+                 <span class=\"muted small\">{} party{}</span> · {}</td></tr>\n",
                 esc(&g.receiver),
                 match g.party {
                     Party::First => "first",
                     Party::Third => "third",
                 },
+                g.hosted_by
+                    .as_deref()
+                    .map(|p| format!(", hosted on {}", esc(p)))
+                    .unwrap_or_default(),
                 hosts
                     .iter()
                     .map(|x| format!("<code>{}</code>", esc(x)))
@@ -761,6 +765,25 @@ mod tests {
 
     fn html(input: &ReportInput) -> String {
         render(&Report::build(input, &Catalogue::embedded()))
+    }
+
+    #[test]
+    fn an_unknown_receiver_on_a_platform_names_the_platform() {
+        let mut i = input();
+        let d = std::sync::Arc::make_mut(&mut i.findings[2].destination);
+        d.host = "d111111abcdef8.cloudfront.net".into();
+        d.entity = None;
+        d.hosted_by = Some("Amazon CloudFront".into());
+        let h = html(&i);
+        assert!(
+            h.contains("<strong>d111111abcdef8.cloudfront.net</strong> <span class=\"muted small\">third party, hosted on Amazon CloudFront</span>"),
+            "{h}"
+        );
+        let md = crate::report::md::render(&Report::build(&i, &Catalogue::embedded()));
+        assert!(
+            md.contains("| third, hosted on Amazon CloudFront |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -113,7 +113,10 @@ pub fn render(r: &Report) -> String {
                 m,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 md_esc(&g.receiver),
-                party(g.party),
+                match &g.hosted_by {
+                    Some(p) => format!("{}, hosted on {}", party(g.party), md_esc(p)),
+                    None => party(g.party).to_string(),
+                },
                 join(&g.hosts),
                 md_esc(&g.data_type),
                 g.count,

@@ -118,6 +118,9 @@ pub struct Group {
     /// The company (entity) or, when unknown, the host.
     pub receiver: String,
     pub party: Party,
+    /// The platform serving an unknown receiver's site (`Amazon CloudFront`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosted_by: Option<String>,
     pub hosts: Vec<String>,
     pub data_type: String,
     pub count: u64,
@@ -416,6 +419,11 @@ fn groups(input: &ReportInput, findings: &[Finding]) -> Vec<Group> {
                 .or_insert_with(|| Group {
                     receiver: who.clone(),
                     party: f.destination.party,
+                    hosted_by: f
+                        .destination
+                        .hosted_by
+                        .clone()
+                        .filter(|_| f.destination.entity.is_none()),
                     hosts: Vec::new(),
                     data_type: kind.to_string(),
                     count: 0,
@@ -591,6 +599,7 @@ pub(crate) mod testing {
                 infrastructure: false,
                 tenant: false,
                 iab_vendor_id: None,
+                hosted_by: None,
             }),
             data: types
                 .iter()

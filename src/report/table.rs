@@ -181,6 +181,14 @@ pub fn write_table(
         let head = fit(&format!("{host} · {party}"), WIDTH - count.len() - 2);
         writeln!(out)?;
         writeln!(out, "{head:<w$}  {count}", w = WIDTH - count.len() - 2)?;
+        // Whose platform serves an unknown receiver's site: the lead to its operator.
+        if let (None, Some(platform)) = (&d.entity, &d.hosted_by) {
+            writeln!(
+                out,
+                "  {}",
+                fit(&format!("hosted on {platform}"), WIDTH - 2)
+            )?;
+        }
         if !d.categories.is_empty() {
             writeln!(out, "  {}", fit(&d.categories.join(", "), WIDTH - 2))?;
         }
@@ -270,6 +278,40 @@ mod tests {
     fn fit_cuts_with_ellipsis() {
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("abc", 4), "abc");
+    }
+
+    #[test]
+    fn an_unknown_receiver_on_a_platform_names_the_platform() {
+        use crate::report::model::testing::finding;
+        use crate::rules::RuleId;
+        let mut f = finding(
+            1,
+            5,
+            RuleId::ShareBeforeConsent,
+            "d111111abcdef8.cloudfront.net",
+            None,
+            Party::Third,
+            &["imei"],
+        );
+        let mut plain = f.clone();
+        std::sync::Arc::make_mut(&mut f.destination).hosted_by = Some("Amazon CloudFront".into());
+        std::sync::Arc::make_mut(&mut plain.destination).host = "203.0.113.9".into();
+        let mut out = Vec::new();
+        write_table(&RunSummary::default(), &[f, plain], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("\nd111111abcdef8.cloudfront.net · unknown third party "),
+            "{text}"
+        );
+        assert!(
+            text.contains(" 1 finding\n  hosted on Amazon CloudFront\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("hosted on").count(), 1, "{text}");
+        assert!(
+            text.contains("\n203.0.113.9 · unknown third party "),
+            "{text}"
+        );
     }
 
     #[test]

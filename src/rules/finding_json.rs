@@ -125,6 +125,10 @@ fn destination(out: &mut Vec<u8>, d: &Destination) {
         out.extend_from_slice(b",\"entity\":");
         string(out, entity);
     }
+    if let Some(platform) = &d.hosted_by {
+        out.extend_from_slice(b",\"hosted_by\":");
+        string(out, platform);
+    }
     out.extend_from_slice(b",\"categories\":");
     strings(out, &d.categories);
     out.push(b'}');
@@ -266,15 +270,17 @@ mod tests {
             text(),
             any::<bool>(),
             proptest::option::of(text()),
+            proptest::option::of(text()),
             proptest::collection::vec(text(), 0..4),
             any::<bool>(),
         )
             .prop_map(
-                |(host, site, first, entity, categories, known)| Destination {
+                |(host, site, first, entity, hosted_by, categories, known)| Destination {
                     host,
                     site,
                     party: if first { Party::First } else { Party::Third },
                     entity,
+                    hosted_by,
                     categories,
                     // Not serialized: set so that skipping them is what is tested.
                     purposes: vec![Purpose::Analytics],

@@ -324,6 +324,7 @@ mod tests {
                 infrastructure: false,
                 tenant: false,
                 iab_vendor_id: None,
+                hosted_by: None,
             };
             for rule in RuleId::ALL {
                 for state in [

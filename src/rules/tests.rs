@@ -24,6 +24,7 @@ fn dest(party: Party, purposes: &[Purpose]) -> Destination {
         infrastructure: false,
         tenant: false,
         iab_vendor_id: None,
+        hosted_by: None,
     }
 }
 
