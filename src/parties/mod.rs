@@ -203,7 +203,10 @@ impl Classifier {
         // (not the platform's own host, a public suffix itself: `s3.amazonaws.com`).
         let tenant = !domain::is_public_suffix(&host)
             && found.is_some_and(|m| m.domain.len() < site.len() && m.entity.infrastructure());
-        let hosted_by = found.filter(|_| tenant).map(|m| m.entity.name.clone());
+        // Only an unknown receiver's: the first party's site names its operator.
+        let hosted_by = found
+            .filter(|_| tenant && party == Party::Third)
+            .map(|m| m.entity.name.clone());
         let (entity, categories, infrastructure) = match found {
             Some(m) => (
                 Some(m.entity.name.clone()),
@@ -385,9 +388,9 @@ mod tests {
                 .any(|p| host.contains(p))
                 && !platform_itself;
             assert_eq!(d.tenant, platform, "tenant {host}");
-            // A tenant's site names its platform; no other host does.
+            // A third party's site on a platform names it; no other host does.
             let hosted_by = match host {
-                _ if !platform => None,
+                _ if !platform || party == First => None,
                 h if h.contains("cloudfront.net") => Some("Amazon CloudFront"),
                 h if h.contains("github.io") => Some("GitHub Pages"),
                 h if h.contains("amazonaws.com") => Some("Amazon Web Services"),
