@@ -1397,3 +1397,49 @@ mod dot {
         assert_eq!(hosts, ["dot.resolver.example", BEACON, "203.0.113.80"]);
     }
 }
+
+/// DNS over HTTPS (`doh.pcap`, written by `make_doh.py`): an SDK resolving names
+/// itself over HTTPS, then connecting to the answers' addresses.
+mod doh {
+    use super::*;
+
+    #[test]
+    fn answers_inside_dns_over_https_name_later_connections() {
+        let keylogs = vec![keylog_named("doh.keylog")];
+        let (list, _) = exchanges("doh.pcap", keylogs.clone());
+        let rows: Vec<(&str, &str)> = list
+            .iter()
+            .map(|x| (x.method.as_str(), x.host.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                // A POST of the query, a GET with it in `dns`: each answered
+                // `application/dns-message`.
+                ("POST", "dns.resolver.example"),
+                ("GET", "dns.resolver.example"),
+                ("", "collector.metrics-sdk.example"),
+                ("", "app-measurement.com"),
+            ]
+        );
+        // So contact with a tracker known only by that name is found.
+        let run = analyse("doh.pcap", &keylogs);
+        let found: Vec<(&str, &str)> = run
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [("tracker-contact-before-consent", "app-measurement.com")]
+        );
+        // Without the key log the later servers are known by their addresses only.
+        let (list, _) = exchanges("doh.pcap", Vec::new());
+        let hosts: Vec<&str> = list.iter().map(|x| x.host.as_str()).collect();
+        assert_eq!(
+            hosts,
+            ["dns.resolver.example", "203.0.113.81", "203.0.113.80"]
+        );
+        assert!(analyse("doh.pcap", &[]).findings.is_empty());
+    }
+}

@@ -896,6 +896,13 @@ impl<'a> Ctx<'a, '_> {
             let name = form::percent_decode(pair.name, true);
             match pair.value {
                 Some(v) => {
+                    // A DNS-over-HTTPS `GET`: the names of the query it carries.
+                    if *name == *b"dns" {
+                        if let Some(names) = crate::net::dns::doh_query_names(v) {
+                            let location = Location::named("query", "dns".into());
+                            self.push(Part::new(location, names.into_bytes()));
+                        }
+                    }
                     let value = lift_decoded(&whole, v, true);
                     self.field(
                         value,
@@ -1440,6 +1447,25 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_dns_over_https_get_has_its_query_names_searched() {
+        // RFC 8484 §4.1.1's example: a query for www.example.com.
+        let e = ex(
+            "/dns-query?dns=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlA2NvbQAAAQAB",
+            &[],
+            b"",
+        );
+        let (parts, _) = run(&e);
+        assert_eq!(&part(&parts, "query:dns").data[..], b"www.example.com");
+        // Another parameter of that shape is not read as DNS.
+        let e = ex(
+            "/q?d=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlA2NvbQAAAQAB",
+            &[],
+            b"",
+        );
+        assert!(hits(&run(&e).0, "www.example.com").is_empty());
     }
 
     #[test]

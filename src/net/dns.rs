@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use crate::exchange::{header, Header};
 use crate::net::message_budget::{BudgetShare, MessageBudget};
 use crate::timestamp::Timestamp;
 
@@ -395,6 +396,52 @@ fn push_label(out: &mut String, label: &[u8]) {
         }
     }
 }
+
+/// The DNS answer a decrypted DNS-over-HTTPS response carries (RFC 8484): status
+/// 200, `Content-Type: application/dns-message`, no content coding, the whole body
+/// one DNS response. Its answers name later connections as an answer over UDP does.
+pub fn doh_answer(status: u16, headers: &[Header], body: &[u8]) -> Option<DnsMessage> {
+    let coded = header(headers, "content-encoding")
+        .is_some_and(|c| !c.trim_ascii().eq_ignore_ascii_case(b"identity"));
+    let typed = header(headers, "content-type").is_some_and(is_dns_message_type);
+    if status != 200 || coded || !typed {
+        return None;
+    }
+    parse(body).ok().filter(|m| m.response)
+}
+
+/// Whether a `Content-Type` value is DoH's `application/dns-message` (parameters and
+/// case aside): the HTTP parsers keep such a response's body and type even when they
+/// keep no other response's.
+pub fn is_dns_message_type(value: &[u8]) -> bool {
+    let media_type = value.split(|&b| b == b';').next().unwrap_or(value);
+    media_type.trim_ascii().eq_ignore_ascii_case(DOH_MEDIA_TYPE)
+}
+
+/// The names a DNS-over-HTTPS `GET` asks for: its `dns` parameter is a query in
+/// base64url without padding (RFC 8484 §4.1), the names one per line. `None` when the
+/// value is not such a query.
+pub fn doh_query_names(value: &[u8]) -> Option<String> {
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+    use base64::engine::DecodePaddingMode;
+    use base64::Engine;
+    const LENIENT: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
+    // A query of one name of 255 bytes is under 300 bytes; a few names fit in 4 KiB.
+    if value.len() > 4096 {
+        return None;
+    }
+    let message = parse(&URL_SAFE.decode(value).ok()?).ok()?;
+    if message.response || message.questions.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = message.questions.iter().map(|q| q.name.as_str()).collect();
+    Some(names.join("\n"))
+}
+
+/// RFC 8484 §6's media type.
+const DOH_MEDIA_TYPE: &[u8] = b"application/dns-message";
 
 /// Largest message a 2-byte length prefix can announce.
 const MAX_TCP_MESSAGE: usize = u16::MAX as usize;
@@ -982,6 +1029,58 @@ mod tests {
         f.gap();
         f.push(&stream[5..], &mut out);
         assert!(out.is_empty() && f.is_lost());
+    }
+
+    #[test]
+    fn doh_answers_by_status_media_type_and_coding() {
+        let answer = cdn_response();
+        let h = |pairs: &[(&str, &str)]| -> Vec<Header> {
+            pairs
+                .iter()
+                .map(|(n, v)| Header::new(*n, v.as_bytes()))
+                .collect()
+        };
+        let dns = h(&[("content-type", "application/dns-message")]);
+        assert!(doh_answer(200, &dns, &answer).is_some_and(|m| m.response));
+        // Parameters and case do not matter; identity is no coding.
+        let spelled = h(&[
+            ("Content-Type", "Application/DNS-Message; charset=binary"),
+            ("Content-Encoding", "identity"),
+        ]);
+        assert!(doh_answer(200, &spelled, &answer).is_some());
+        // Not an answer: another status, media type or a coding; a query; junk.
+        assert!(doh_answer(404, &dns, &answer).is_none());
+        let json = h(&[("content-type", "application/dns-json")]);
+        assert!(doh_answer(200, &json, &answer).is_none());
+        let gzip = h(&[
+            ("content-type", "application/dns-message"),
+            ("content-encoding", "gzip"),
+        ]);
+        assert!(doh_answer(200, &gzip, &answer).is_none());
+        let query = Msg::new(7, 0x0100, 1, 0).question("x.org", 1).bytes;
+        assert!(doh_answer(200, &dns, &query).is_none());
+        assert!(doh_answer(200, &dns, b"\x12").is_none());
+        assert!(doh_answer(200, &[], &answer).is_none());
+    }
+
+    #[test]
+    fn doh_get_queries_by_their_dns_parameter() {
+        use base64::Engine;
+        let b64 = |m: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m);
+        let query = Msg::new(0, 0x0100, 1, 0)
+            .question("0eaed834.b.example.net", 1)
+            .bytes;
+        assert_eq!(
+            doh_query_names(b64(&query).as_bytes()).as_deref(),
+            Some("0eaed834.b.example.net")
+        );
+        // Padded too; not a response, junk, or more than a query can be.
+        let padded = base64::engine::general_purpose::URL_SAFE.encode(&query);
+        assert!(doh_query_names(padded.as_bytes()).is_some());
+        assert_eq!(doh_query_names(b64(&cdn_response()).as_bytes()), None);
+        assert_eq!(doh_query_names(b"not base64!"), None);
+        assert_eq!(doh_query_names(b64(b"\x01\x02\x03").as_bytes()), None);
+        assert_eq!(doh_query_names(&vec![b'A'; 5000]), None);
     }
 
     /// `messages` each behind its 2-byte length prefix.

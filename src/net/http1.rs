@@ -53,7 +53,8 @@ use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 
 use crate::decode::chunked::{ChunkedDecoder, Malformed, Status};
-use crate::exchange::{Anomaly, Header};
+use crate::exchange::{header, Anomaly, Header};
+use crate::net::dns;
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::timestamp::Timestamp;
 
@@ -262,6 +263,9 @@ struct Partial {
     truncated: bool,
     /// The table's budget of message bytes ran out: nothing more of this body is kept.
     cut_by_budget: bool,
+    /// The body is stored: a request's, any response's with `keep_response_bodies`,
+    /// else a DNS-over-HTTPS answer's (the tap reads it for the address map).
+    keep_body: bool,
     meta: MessageMeta,
     anomalies: Vec<Anomaly>,
 }
@@ -869,6 +873,9 @@ impl Http1Conn {
                 1 => "HTTP/1.1".to_string(),
                 v => format!("HTTP/1.{v}"),
             },
+            keep_body: client
+                || self.limits.keep_response_bodies
+                || header(&headers, "content-type").is_some_and(dns::is_dns_message_type),
             headers,
             body: Vec::new(),
             unkept: 0,
@@ -1039,7 +1046,7 @@ impl Http1Conn {
         out: &mut Vec<Http1Event>,
     ) -> Step {
         let max = self.limits.max_body_bytes;
-        let keep = client || self.limits.keep_response_bodies;
+        let keep = msg.keep_body;
         if !rest.is_empty() {
             msg.meta.last_frame = frame;
         }
@@ -1179,6 +1186,7 @@ impl Http1Conn {
                 body_len: 0,
                 truncated: false,
                 cut_by_budget: false,
+                keep_body: false,
                 meta: msg.meta.clone(),
                 anomalies: Vec::new(),
             },
@@ -1449,9 +1457,14 @@ fn convert(fields: &[httparse::Header<'_>]) -> Vec<Header> {
 fn convert_framing(fields: &[httparse::Header<'_>]) -> Vec<Header> {
     fields
         .iter()
-        .filter(|h| is_framing_field(h.name))
+        .filter(|h| is_framing_field(h.name) || is_dns_message_field(h))
         .map(|h| Header::new(h.name, h.value))
         .collect()
+}
+
+/// A DNS-over-HTTPS answer's `Content-Type`, kept for the tap's address map.
+fn is_dns_message_field(h: &httparse::Header<'_>) -> bool {
+    h.name.eq_ignore_ascii_case("content-type") && dns::is_dns_message_type(h.value)
 }
 
 fn is_framing_field(name: &str) -> bool {
@@ -2413,6 +2426,52 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         assert_eq!(budget.held(), 0);
         drop(c);
         assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
+    fn a_dns_over_https_answer_keeps_its_body_and_type_when_others_do_not() {
+        // As the tap and `analyze` read responses: no bodies, framing fields only.
+        let lim = Http1Limits {
+            keep_response_bodies: false,
+            keep_response_headers: false,
+            ..limits()
+        };
+        let mut c = Http1Conn::new(lim);
+        let mut out = Vec::new();
+        c.client_data(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", TS, 1, &mut out);
+        c.client_data(
+            b"GET /dns-query?dns=AAAB HTTP/1.1\r\nHost: h\r\n\r\n",
+            TS,
+            2,
+            &mut out,
+        );
+        c.server_data(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nabc",
+            TS,
+            3,
+            &mut out,
+        );
+        c.server_data(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\n\
+              Server: x\r\nContent-Length: 4\r\n\r\nwxyz",
+            TS,
+            4,
+            &mut out,
+        );
+        let got: Vec<(&[u8], Vec<&str>)> = responses(&out)
+            .iter()
+            .map(|(_, r)| {
+                let names = r.headers.iter().map(|h| &*h.name).collect();
+                (r.body.as_slice(), names)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (&b""[..], vec!["Content-Length"]),
+                (&b"wxyz"[..], vec!["Content-Type", "Content-Length"]),
+            ]
+        );
     }
 
     #[test]

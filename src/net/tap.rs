@@ -27,7 +27,7 @@ use crate::exchange::{
     Anomaly, AppRef, EvidenceRef, Exchange, Header, Response, SourceKind, TlsInfo,
 };
 use crate::net::capture::{Frame, LinkType};
-use crate::net::dns::DnsMap;
+use crate::net::dns::{self, DnsMap};
 use crate::net::flow::{ConnInfo, DnsQueryAt, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
 use crate::net::gquic::GquicHello;
 use crate::net::http1::{HttpRequest, HttpResponse};
@@ -365,6 +365,13 @@ impl Tap {
                     response,
                     anomalies,
                 } => {
+                    // A DNS-over-HTTPS answer (a key log opened it) names later
+                    // connections as one over UDP does.
+                    if let Some(r) = response.as_deref() {
+                        if let Some(answer) = dns::doh_answer(r.status, &r.headers, &r.body) {
+                            self.dns.insert_answers(&answer, r.meta.ts);
+                        }
+                    }
                     let x =
                         self.http_exchange(&conn, index, *request, response.map(|r| *r), anomalies);
                     self.emit(x, out);
