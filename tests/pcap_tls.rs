@@ -862,17 +862,20 @@ fn tunnel_row(kind: &str, host: &str, status: Option<u16>) -> (String, String, O
     (kind.into(), host.into(), status)
 }
 
+/// (rule, host) of each finding of `run`.
+fn rules_and_hosts(run: &AnalysisRun) -> Vec<(&str, &str)> {
+    run.findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
+        .collect()
+}
+
 /// Without keys, the tunnels of `file` give contact with `tracker` (reached over TLS)
 /// and the push login's identifier at `payload` on `push`.
 fn assert_contact_and_payload(file: &str, tracker: &str, push: &str) {
     let run = analyse(file, &[]);
-    let found: Vec<(&str, &str)> = run
-        .findings
-        .iter()
-        .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
-        .collect();
     assert_eq!(
-        found,
+        rules_and_hosts(&run),
         [
             ("tracker-contact-before-consent", tracker),
             ("share-after-refusal", push),
@@ -1129,13 +1132,8 @@ mod ech {
         }
         assert_eq!(summary.flows.dns_messages, 12);
         let run = analyse("ech.pcap", &[]);
-        let found: Vec<(&str, &str)> = run
-            .findings
-            .iter()
-            .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
-            .collect();
         assert_eq!(
-            found,
+            rules_and_hosts(&run),
             [
                 ("tracker-contact-before-consent", MEASUREMENT),
                 ("tracker-contact-before-consent", UMENG)
@@ -1424,13 +1422,8 @@ mod doh {
         );
         // So contact with a tracker known only by that name is found.
         let run = analyse("doh.pcap", &keylogs);
-        let found: Vec<(&str, &str)> = run
-            .findings
-            .iter()
-            .map(|f| (f.rule.as_str(), f.destination.host.as_str()))
-            .collect();
         assert_eq!(
-            found,
+            rules_and_hosts(&run),
             [("tracker-contact-before-consent", "app-measurement.com")]
         );
         // Without the key log the later servers are known by their addresses only.

@@ -22,7 +22,6 @@ Needs python3 (stdlib only) and the openssl command. Run: python3 captures/tls/m
 """
 import base64
 import os
-import ssl
 import sys
 import tempfile
 
@@ -65,34 +64,14 @@ def main():
     ]
     with tempfile.TemporaryDirectory() as tmp:
         certs, dh = tls.make_certs(tmp)
-        client_ctx, server_ctx = tls.contexts(certs["rsa"], dh, "ECDHE-RSA-AES128-GCM-SHA256",
-                                              ssl.TLSVersion.TLSv1_3, True, True, keylog)
-        c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-        client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=RESOLVER_NAME)
-        server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
-        flights = tls.handshake(client, server, c_out, s_in, s_out, c_in)
-        conv = tls.Tcp((tls.DEVICE_IP, 42_200), (RESOLVER, 443), packets)
-        conv.open(START)
-        ts = START + 1_000
-        for from_client, data in flights:
-            conv.data(from_client, data, ts)
-            ts += 1_000
-        for from_client, data in steps:
-            ts += 20_000
-            (client if from_client else server).write(data)
-            sent = tls.pump(c_out, s_in) if from_client else tls.pump(s_out, c_in)
-            conv.data(from_client, sent, ts)
-            assert tls.read_all(server if from_client else client) == data
-        conv.close(ts + 1_000)
+        client, ts = tls.tls13_conversation(packets, certs, dh, keylog, RESOLVER_NAME,
+                                            (tls.DEVICE_IP, 42_200), (RESOLVER, 443), steps,
+                                            START)
     # The SDK's servers, known only by the answers inside the TLS connection.
     for port, (_, ip) in zip((42_201, 42_202), LOOKUPS):
         ts += 100_000
-        plain = tls.Tcp((tls.DEVICE_IP, port), (bytes(int(x) for x in ip.split(".")), 7000),
-                        packets)
-        plain.open(ts)
-        plain.data(True, b"HELLO v=2 sdk=4.1\r\n", ts + 1_000)
-        plain.data(False, b"OK\r\n", ts + 2_000)
-        plain.close(ts + 3_000)
+        tls.plain_hello(packets, (tls.DEVICE_IP, port),
+                        (bytes(int(x) for x in ip.split(".")), 7000), ts)
     tls.write_pcap(os.path.join(HERE, "doh.pcap"), packets)
     print(f"wrote doh.pcap: {len(packets)} packets, {client.version()} {client.cipher()[0]}")
 

@@ -23,7 +23,6 @@ Needs python3 (stdlib only) and the openssl command. Run: python3 captures/tls/m
 """
 import hashlib
 import os
-import ssl
 import struct
 import sys
 import tempfile
@@ -51,53 +50,22 @@ def main():
         os.remove(keylog)
     packets = []
     beacon = hashlib.md5(tls.IMEI.encode()).hexdigest() + ".b.metrics-sdk.example"
+    steps = [(True, framed(dns_message(0x0a01, "app-measurement.com"))),
+             (False, framed(dns_message(0x0a01, "app-measurement.com", "203.0.113.80"))),
+             (True, framed(dns_message(0x0a02, beacon))),
+             (False, framed(dns_message(0x0a02, beacon, "192.0.2.53")))]
     with tempfile.TemporaryDirectory() as tmp:
         certs, dh = tls.make_certs(tmp)
-        client_ctx, server_ctx = tls.contexts(certs["rsa"], dh, "ECDHE-RSA-AES128-GCM-SHA256",
-                                              ssl.TLSVersion.TLSv1_3, True, True, keylog)
-        c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-        client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=RESOLVER_NAME)
-        server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
-        flights = tls.handshake(client, server, c_out, s_in, s_out, c_in)
-        conv = tls.Tcp((tls.DEVICE_IP, 42_100), (RESOLVER, 853), packets)
-        conv.open(START)
-        ts = START + 1_000
-        for from_client, data in flights:
-            conv.data(from_client, data, ts)
-            ts += 1_000
-        steps = [(True, framed(dns_message(0x0a01, "app-measurement.com"))),
-                 (False, framed(dns_message(0x0a01, "app-measurement.com", "203.0.113.80"))),
-                 (True, framed(dns_message(0x0a02, beacon))),
-                 (False, framed(dns_message(0x0a02, beacon, "192.0.2.53")))]
-        for from_client, data in steps:
-            ts += 20_000
-            (client if from_client else server).write(data)
-            sent = tls.pump(c_out, s_in) if from_client else tls.pump(s_out, c_in)
-            conv.data(from_client, sent, ts)
-            assert tls.read_all(server if from_client else client) == data
-        conv.close(ts + 1_000)
+        client, ts = tls.tls13_conversation(packets, certs, dh, keylog, RESOLVER_NAME,
+                                            (tls.DEVICE_IP, 42_100), (RESOLVER, 853), steps,
+                                            START)
         # The SDK then connects to the name it made: TLS whose ClientHello names it
         # in clear (handshake only), where DNS over TLS hid the lookup.
-        ts += 50_000
-        client_ctx, server_ctx = tls.contexts(certs["rsa"], dh, "ECDHE-RSA-AES128-GCM-SHA256",
-                                              ssl.TLSVersion.TLSv1_3, True, True, keylog)
-        c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
-        beacon_client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=beacon)
-        beacon_server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
-        flights = tls.handshake(beacon_client, beacon_server, c_out, s_in, s_out, c_in)
-        conv = tls.Tcp((tls.DEVICE_IP, 42_102), (BEACON_SERVER, 443), packets)
-        conv.open(ts)
-        for from_client, data in flights:
-            ts += 1_000
-            conv.data(from_client, data, ts)
-        conv.close(ts + 1_000)
+        _, ts = tls.tls13_conversation(packets, certs, dh, keylog, beacon,
+                                       (tls.DEVICE_IP, 42_102), (BEACON_SERVER, 443), [],
+                                       ts + 50_000)
     # The SDK's server, known only by the answer inside the TLS connection.
-    plain = tls.Tcp((tls.DEVICE_IP, 42_101), (SDK_SERVER, 7000), packets)
-    ts += 100_000
-    plain.open(ts)
-    plain.data(True, b"HELLO v=2 sdk=4.1\r\n", ts + 1_000)
-    plain.data(False, b"OK\r\n", ts + 2_000)
-    plain.close(ts + 3_000)
+    tls.plain_hello(packets, (tls.DEVICE_IP, 42_101), (SDK_SERVER, 7000), ts + 100_000)
     tls.write_pcap(os.path.join(HERE, "dot.pcap"), packets)
     print(f"wrote dot.pcap: {len(packets)} packets, {client.version()} {client.cipher()[0]}, "
           f"beacon {beacon}")

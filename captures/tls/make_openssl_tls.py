@@ -202,6 +202,44 @@ def requests(host, n):
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
+def tls13_conversation(packets, certs, dh, keylog, sni, client, server, steps, ts):
+    """One in-memory TLS 1.3 connection (OpenSSL's first suite) from `client` to
+    `server` ((address bytes, port) each), opened at `ts` µs: the handshake's flights
+    1 ms apart, then `steps` ((from_client, plaintext), each checked to arrive whole)
+    20 ms apart, then closed. The key log gains its secrets. Returns the client's
+    SSLObject and the time of its last step."""
+    client_ctx, server_ctx = contexts(certs["rsa"], dh, "ECDHE-RSA-AES128-GCM-SHA256",
+                                      ssl.TLSVersion.TLSv1_3, True, True, keylog)
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    tls_client = client_ctx.wrap_bio(c_in, c_out, server_side=False, server_hostname=sni)
+    tls_server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    flights = handshake(tls_client, tls_server, c_out, s_in, s_out, c_in)
+    conv = Tcp(client, server, packets)
+    conv.open(ts)
+    ts += 1_000
+    for from_client, data in flights:
+        conv.data(from_client, data, ts)
+        ts += 1_000
+    for from_client, data in steps:
+        ts += 20_000
+        (tls_client if from_client else tls_server).write(data)
+        sent = pump(c_out, s_in) if from_client else pump(s_out, c_in)
+        conv.data(from_client, sent, ts)
+        assert read_all(tls_server if from_client else tls_client) == data
+    conv.close(ts + 1_000)
+    return tls_client, ts
+
+
+def plain_hello(packets, client, server, ts):
+    """A cleartext TCP connection opened at `ts` µs in an SDK's own protocol, with
+    nothing personal: a greeting line and its answer."""
+    plain = Tcp(client, server, packets)
+    plain.open(ts)
+    plain.data(True, b"HELLO v=2 sdk=4.1\r\n", ts + 1_000)
+    plain.data(False, b"OK\r\n", ts + 2_000)
+    plain.close(ts + 3_000)
+
+
 # --- packets ---------------------------------------------------------------------
 
 def checksum(data, initial=0):
