@@ -211,7 +211,8 @@ pub struct FlowLimits {
     /// [`message_budget`](crate::net::message_budget).
     pub max_message_total: usize,
     /// Hand out each DNS query a client sends (over UDP, TCP, or TLS a key log opens)
-    /// as a [`FlowEvent::DnsQuery`], and each mDNS response a host sends as a [`FlowEvent::MdnsAnnouncement`], for
+    /// as a [`FlowEvent::DnsQuery`], and each mDNS response a host sends as a
+    /// [`FlowEvent::MdnsAnnouncement`], for
     /// the tap to search (default off: only answers are read, for the address → name
     /// map).
     pub dns_queries: bool,
@@ -567,10 +568,13 @@ enum App {
 }
 
 /// DNS over TCP (or over TLS a key log opens): the server's messages for the address
-/// map and, when the table hands queries out, the client's.
+/// map, the client's handed out as queries when the table is asked to
+/// ([`FlowLimits::dns_queries`]); both counted, as over UDP.
 struct DnsStream {
     server: DnsTcpFramer,
-    client: Option<DnsTcpFramer>,
+    client: DnsTcpFramer,
+    /// Hand the client's queries out.
+    hand_out: bool,
     /// Where the client's message in progress began.
     query_start: Option<SegmentMeta>,
     /// Names the client's queries asked for so far.
@@ -2356,9 +2360,8 @@ impl ConnState {
             }
             AppProtocol::Dns => App::DnsTcp(Box::new(DnsStream {
                 server: DnsTcpFramer::new().with_budget(&self.message_budget),
-                client: limits
-                    .dns_queries
-                    .then(|| DnsTcpFramer::new().with_budget(&self.message_budget)),
+                client: DnsTcpFramer::new().with_budget(&self.message_budget),
+                hand_out: limits.dns_queries,
                 query_start: None,
                 names: 0,
                 messages: 0,
@@ -2503,17 +2506,17 @@ impl ConnState {
                             });
                         }
                     }
-                } else if let Some(framer) = &mut dns.client {
+                } else {
                     let start = *dns.query_start.get_or_insert(meta);
-                    framer.push(bytes, &mut messages);
-                    let in_progress = framer.in_progress();
+                    dns.client.push(bytes, &mut messages);
+                    let in_progress = dns.client.in_progress();
                     for (i, m) in messages.iter().enumerate() {
                         // Later messages of this input began in its segment.
                         let began = if i == 0 { start } else { meta };
                         let Some(message) = dns.parse(m) else {
                             continue;
                         };
-                        if message.response || message.questions.is_empty() {
+                        if !dns.hand_out || message.response || message.questions.is_empty() {
                             continue;
                         }
                         let names: Vec<String> =
@@ -2576,9 +2579,7 @@ impl ConnState {
             // counted.
             App::DnsTcp(dns) => {
                 if from_client {
-                    if let Some(client) = &mut dns.client {
-                        client.gap();
-                    }
+                    dns.client.gap();
                 } else {
                     dns.server.gap();
                 }
@@ -4413,10 +4414,9 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
                 want = vec![q(a), q(b), q(a), "dns".to_string()];
             }
             assert_eq!(kinds(&out), want);
-            // Counted among the table's DNS messages: the answer, and the three
-            // queries when they were read.
-            let read = if asked { 4 } else { 1 };
-            assert_eq!((t.stats().dns_messages, t.stats().dns_errors), (read, 0));
+            // Counted among the table's DNS messages, handed out or not: the three
+            // queries and the answer.
+            assert_eq!((t.stats().dns_messages, t.stats().dns_errors), (4, 0));
             if !asked {
                 continue;
             }

@@ -776,7 +776,10 @@ mod tests {
         d.hosted_by = Some("Amazon CloudFront".into());
         let h = html(&i);
         assert!(
-            h.contains("<strong>d111111abcdef8.cloudfront.net</strong> <span class=\"muted small\">third party, hosted on Amazon CloudFront</span>"),
+            h.contains(concat!(
+                "<strong>d111111abcdef8.cloudfront.net</strong> ",
+                "<span class=\"muted small\">third party, hosted on Amazon CloudFront</span>"
+            )),
             "{h}"
         );
         let md = crate::report::md::render(&Report::build(&i, &Catalogue::embedded()));
