@@ -3,9 +3,11 @@
 //!
 //! Most app traffic is TLS; when a ClientHello carries no SNI (or the connection is
 //! QUIC or plain TCP) the name the app asked the resolver for is the best host we
-//! have. The flow table feeds every DNS payload to [`parse`] (over TCP through a
-//! [`DnsTcpFramer`]), hands responses to [`DnsMap::insert_answers`], and asks
-//! [`DnsMap::lookup`] for the server address of each metadata-only connection.
+//! have. The flow table feeds every DNS payload to [`parse`] (over TCP, and the
+//! plaintext of DNS over TLS, through a [`DnsTcpFramer`]), hands responses to
+//! [`DnsMap::insert_answers`], and asks [`DnsMap::lookup`] for the server address of
+//! each metadata-only connection. The tap adds the answers of decrypted DNS over
+//! HTTPS ([`doh_answer`]).
 //!
 //! Hostile input: compression pointers must point strictly backwards (no loops, no
 //! forward references), at most [`MAX_POINTER_JUMPS`] of them per name; labels over 63
