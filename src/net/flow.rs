@@ -4540,22 +4540,16 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         let broadcast = IpAddr::V4(Ipv4Addr::BROADCAST);
         let mut t = FlowTable::new(FlowLimits::default());
         let mut out = Vec::new();
-        udp_packet(
-            &mut t,
-            &mut out,
-            1,
-            (unspecified, 68),
-            (broadcast, 67),
-            &request,
-        );
-        udp_packet(
-            &mut t,
-            &mut out,
-            2,
-            (unspecified, 68),
-            (broadcast, 67),
-            &request,
-        );
+        for n in [1, 2] {
+            udp_packet(
+                &mut t,
+                &mut out,
+                n,
+                (unspecified, 68),
+                (broadcast, 67),
+                &request,
+            );
+        }
         // The same bytes from another port are a protocol no parser reads.
         udp_packet(&mut t, &mut out, 3, (PHONE, 40_068), (SERVER, 67), &request);
         t.finish(&mut out);
