@@ -101,7 +101,7 @@ use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
 use crate::net::http3::Http3Limits;
 use crate::net::keyed_hash;
 use crate::net::keylog::{KeyLog, KeyLogStats, LateKeys};
-use crate::net::message_budget::{BudgetShare, MessageBudget};
+use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::packet::{Packet, TcpSegment, Transport};
 use crate::net::quic::QuicInitialReader;
 use crate::net::quic_conn::QuicConnLimits;
@@ -1623,11 +1623,19 @@ impl FlowTable {
                 if let Some(tls) = &state.info.tls {
                     count_tls_outcome(&mut self.stats, keys, tls);
                 }
-                self.stats.anomalies += state.anomalies.len() as u64;
                 if let App::DnsTcp(dns) = &state.app {
                     self.stats.dns_messages += dns.messages;
                     self.stats.dns_errors += dns.errors;
+                    // Messages the budget had no room for: said on the connection (a
+                    // DNS-over-TLS connection's metadata exchange carries it).
+                    let skipped = dns.server.skipped() + dns.client.skipped();
+                    if skipped > 0 {
+                        let what = format!("{skipped} DNS message(s) passed over unread");
+                        let detail = state.message_budget.cut_detail(&what);
+                        state.note(Anomaly::new(message_budget::ANOMALY, detail));
+                    }
                 }
+                self.stats.anomalies += state.anomalies.len() as u64;
                 state.close(limits, out);
             }
         }
@@ -4479,6 +4487,41 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             .filter(|k| k.starts_with("dns query"))
             .collect();
         assert_eq!(names, [format!("dns query {a}"), format!("dns query {b}")]);
+    }
+
+    #[test]
+    fn a_dns_message_over_tcp_the_budget_cannot_hold_is_passed_over_and_said() {
+        let framed = |m: &[u8]| {
+            let mut f = (m.len() as u16).to_be_bytes().to_vec();
+            f.extend_from_slice(m);
+            f
+        };
+        let query = framed(&dns_bytes("x.example.org", false));
+        // An answer of 3 000 bytes arriving in two segments, in a 1 KiB budget; then a
+        // small one, still read.
+        let mut big = dns_bytes("x.example.org", true);
+        big.resize(3_000, 0);
+        let big = framed(&big);
+        let small = framed(&dns_bytes("x.example.org", true));
+        let limits = FlowLimits {
+            max_message_total: 1024,
+            ..FlowLimits::default()
+        };
+        let mut t = FlowTable::new(limits);
+        let mut out = Vec::new();
+        let ports = (41_002, 53);
+        seg_on(&mut t, &mut out, 1, true, ports, 100, SYN, b"");
+        seg_on(&mut t, &mut out, 2, false, ports, 500, SYN | ACK, b"");
+        seg_on(&mut t, &mut out, 3, true, ports, 101, ACK, &query);
+        let mut seq = 501;
+        for (n, bytes) in [(4, &big[..1_500]), (5, &big[1_500..]), (6, &small[..])] {
+            seg_on(&mut t, &mut out, n, false, ports, seq, ACK, bytes);
+            seq += bytes.len() as u32;
+        }
+        t.finish(&mut out);
+        // The small answer (and the query) read; the big one said, not read.
+        assert_eq!(kinds(&out), ["dns"]);
+        assert_eq!((t.stats().dns_messages, t.stats().anomalies), (2, 1));
     }
 
     #[test]
