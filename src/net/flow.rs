@@ -276,6 +276,21 @@ pub struct Endpoint {
     pub mac: Option<[u8; 6]>,
 }
 
+/// The sending and receiving ends of `packet`, between `ports` (source, destination).
+fn packet_ends(packet: &Packet<'_>, (src_port, dst_port): (u16, u16)) -> (Endpoint, Endpoint) {
+    let src = Endpoint {
+        ip: packet.src,
+        port: src_port,
+        mac: packet.src_mac,
+    };
+    let dst = Endpoint {
+        ip: packet.dst,
+        port: dst_port,
+        mac: packet.dst_mac,
+    };
+    (src, dst)
+}
+
 /// Transport protocol of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Proto {
@@ -1206,16 +1221,7 @@ impl FlowTable {
             return;
         }
         self.make_room(out);
-        let src = Endpoint {
-            ip: packet.src,
-            port: src_port,
-            mac: packet.src_mac,
-        };
-        let dst = Endpoint {
-            ip: packet.dst,
-            port: dst_port,
-            mac: packet.dst_mac,
-        };
+        let (src, dst) = packet_ends(packet, (src_port, dst_port));
         // The first sender is the client unless only the receiver is a device.
         let (client, server) =
             if !devices.is_device(src.ip, src.mac) && devices.is_device(dst.ip, dst.mac) {
@@ -1401,16 +1407,7 @@ impl FlowTable {
         devices: &dyn IsDevice,
         out: &mut Vec<FlowEvent>,
     ) {
-        let src = Endpoint {
-            ip: packet.src,
-            port: seg.src_port,
-            mac: packet.src_mac,
-        };
-        let dst = Endpoint {
-            ip: packet.dst,
-            port: seg.dst_port,
-            mac: packet.dst_mac,
-        };
+        let (src, dst) = packet_ends(packet, (seg.src_port, seg.dst_port));
         let key = FlowKey::new(Proto::Tcp, (src.ip, src.port), (dst.ip, dst.port));
         // A fresh SYN on a connection that already carried data is a new connection on
         // reused ports: the old one is over. A copy of the connection's own SYN
@@ -1782,20 +1779,11 @@ fn dns_query(
 /// The connection facts of one DNS datagram of `len` bytes, its sender the client.
 fn sender_info(
     packet: &Packet<'_>,
-    (src_port, dst_port): (u16, u16),
+    ports: (u16, u16),
     len: usize,
     (ts, frame): (Timestamp, u64),
 ) -> ConnInfo {
-    let client = Endpoint {
-        ip: packet.src,
-        port: src_port,
-        mac: packet.src_mac,
-    };
-    let server = Endpoint {
-        ip: packet.dst,
-        port: dst_port,
-        mac: packet.dst_mac,
-    };
+    let (client, server) = packet_ends(packet, ports);
     let mut conn = new_info(Proto::Udp, client, server, ts, frame);
     conn.app_uid = packet.app_uid;
     conn.client_bytes = len as u64;
