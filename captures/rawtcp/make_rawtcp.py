@@ -357,6 +357,21 @@ def ssdp(t_s, sport, message, rule, data, note):
     })
 
 
+def one_packet_row(host, server, client_bytes, note, t_us, n, rule, data, transport=None,
+                   scheme=None):
+    """The expected.json row of a flow whose one exchange is metadata only, at frame `n`
+    and time `t_us` (`transport` and `scheme` when not TCP's defaults)."""
+    row = {"host": host, "server": server}
+    if transport:
+        row["transport"] = transport
+    if scheme:
+        row["scheme"] = scheme
+    row.update({"client_bytes": client_bytes, "note": note,
+                "exchanges": [{"method": "", "at": at(t_us), "frames": [n, n], "rule": rule,
+                               "data": data}]})
+    connections.append(row)
+
+
 def dns_beacon(t_s, name, answer, txid, rule, data, note):
     """A DNS query from the phone whose name an SDK made of an identifier, and the
     resolver's answer: an exchange of its own (scheme `dns`, metadata only, the name
@@ -368,15 +383,7 @@ def dns_beacon(t_s, name, answer, txid, rule, data, note):
     n = frame(t, True, ipv4(PHONE, RESOLVER, 17, udp_datagram(PHONE, RESOLVER, port, 53, q)))
     a = dns_message(txid, name, answer)
     frame(t + 2_000, False, ipv4(RESOLVER, PHONE, 17, udp_datagram(RESOLVER, PHONE, 53, port, a)))
-    connections.append({
-        "host": name,
-        "server": f"{RESOLVER}:53",
-        "transport": "udp",
-        "scheme": "dns",
-        "client_bytes": len(name),
-        "note": note,
-        "exchanges": [{"method": "", "at": at(t), "frames": [n, n], "rule": rule, "data": data}],
-    })
+    one_packet_row(name, f"{RESOLVER}:53", len(name), note, t, n, rule, data, "udp", "dns")
 
 
 def dhcp_request(t_us, hostname, note):
@@ -393,16 +400,7 @@ def dhcp_request(t_us, hostname, note):
     src, dst = "0.0.0.0", "255.255.255.255"
     ip = ipv4(src, dst, 17, udp_datagram(src, dst, 68, 67, bootp))
     packets.append((t_us, mac("ff:ff:ff:ff:ff:ff") + mac(PHONE_MAC) + b"\x08\x00" + ip))
-    n = len(packets)
-    connections.append({
-        "host": dst,
-        "server": f"{dst}:67",
-        "transport": "udp",
-        "scheme": "dhcp",
-        "client_bytes": 0,
-        "note": note,
-        "exchanges": [{"method": "", "at": at(t_us), "frames": [n, n], "rule": None, "data": []}],
-    })
+    one_packet_row(dst, f"{dst}:67", 0, note, t_us, len(packets), None, [], "udp", "dhcp")
 
 
 def dns_tcp_beacon(t_s, sport, lookup_name, name, answer, rule, data, note):
@@ -417,14 +415,7 @@ def dns_tcp_beacon(t_s, sport, lookup_name, name, answer, rule, data, note):
              (False, framed(dns_message(22, name, answer)))]
     _, _, placed = conversation(t_s, RESOLVER, 53, sport, steps)
     n, t = placed[2]
-    connections.append({
-        "host": name,
-        "server": f"{RESOLVER}:53",
-        "scheme": "dns",
-        "client_bytes": len(name),
-        "note": note,
-        "exchanges": [{"method": "", "at": at(t), "frames": [n, n], "rule": rule, "data": data}],
-    })
+    one_packet_row(name, f"{RESOLVER}:53", len(name), note, t, n, rule, data, scheme="dns")
 
 
 def mdns_announcement(t_s, instance, service, txt, rule, data, note):
@@ -441,16 +432,8 @@ def mdns_announcement(t_s, instance, service, txt, rule, data, note):
     group = "224.0.0.251"
     ip = ipv4(PHONE, group, 17, udp_datagram(PHONE, group, 5353, 5353, message))
     packets.append((t, mac("01:00:5e:00:00:fb") + mac(PHONE_MAC) + b"\x08\x00" + ip))
-    n = len(packets)
-    connections.append({
-        "host": group,
-        "server": f"{group}:5353",
-        "transport": "udp",
-        "scheme": "mdns",
-        "client_bytes": len(message),
-        "note": note,
-        "exchanges": [{"method": "", "at": at(t), "frames": [n, n], "rule": rule, "data": data}],
-    })
+    one_packet_row(group, f"{group}:5353", len(message), note, t, len(packets), rule, data,
+                   "udp", "mdns")
 
 
 def main():
