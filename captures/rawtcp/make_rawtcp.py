@@ -59,6 +59,9 @@ at 64 KiB or at the end):
   +11 s DNS over TCP to the resolver: a plain lookup, then a query for <SHA-1 of the
         advertising id>.t.metrics-sdk.example, after the refusal: an exchange of its
         own (the lookup before it none).
+  +8.6 s DNS over TCP of which the tap saw only the resolver's side (asymmetric routing):
+        its answer for cnlogs.umeng.com, its first byte arriving last; at +9 s a
+        connection to that address (port 7001) with the OAID, named by the answer.
   +15 s an mDNS announcement the phone multicasts (224.0.0.251:5353): a file-sharing
         SDK's service instance, the Android id in its TXT record.
   +3 s and +15 s: SSDP (HTTP over UDP) to the multicast group 239.255.255.250:1900: a
@@ -68,9 +71,10 @@ at 64 KiB or at the end):
 Every IPv4 header and TCP/UDP checksum is valid. Deterministic, standard library only,
 all values synthetic (DESIGN.md section 10's examples).
 
-Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the eleven
+Checked with tshark 4.0: `tshark -r rawtcp.pcap -q -z conv,tcp` lists the thirteen
 TCP connections (`conv,udp` the UDP report, the SSDP datagrams and the DNS lookups;
-`-Y 'tcp.port == 53 && dns'` the two queries over TCP and their answers;
+`-Y 'tcp.port == 53 && dns'` the two queries over TCP and their answers, and with
+`-o tcp.reassemble_out_of_order:TRUE` also the answer seen from the resolver only;
 `-Y ssdp` reads the search and the NOTIFY as HTTP requests, `-Y mdns -V` the
 announcement's PTR and TXT records); `-Y websocket -V` shows the three client messages unmasked, joined and
 inflated (the Android id; the advertising id; the advertising id and the IMEI);
@@ -418,6 +422,20 @@ def dns_tcp_beacon(t_s, sport, lookup_name, name, answer, rule, data, note):
     one_packet_row(name, f"{RESOLVER}:53", len(name), note, t, n, rule, data, scheme="dns")
 
 
+def dns_tcp_answer_only(t_us, sport, name, address):
+    """DNS over TCP of which only the resolver's side was captured (asymmetric routing
+    past the tap): its SYN-ACK, then its answer for `name` behind the 2-byte length,
+    in two segments that arrive in reverse order (the first byte last), then its FIN.
+    No exchange; the answer names the later connections to `address`."""
+    sseq = 7_000_000 + sport
+    answer = struct.pack("!H", len(dns_message(23, name, address))) + dns_message(23, name, address)
+    segments = [(sseq, SYN | ACK, b""), (sseq + 2, PSH | ACK, answer[1:]),
+                (sseq + 1, PSH | ACK, answer[:1]), (sseq + 1 + len(answer), FIN | ACK, b"")]
+    for i, (seq, flags, payload) in enumerate(segments):
+        segment = tcp_segment(RESOLVER, PHONE, 53, sport, seq, 1_000_001 + sport, flags, payload)
+        frame(t_us + (i + 1) * 1_000, False, ipv4(RESOLVER, PHONE, 6, segment))
+
+
 def mdns_announcement(t_s, instance, service, txt, rule, data, note):
     """An mDNS response the phone multicasts from port 5353 (RFC 6762): a PTR record
     naming its service instance and the instance's TXT record. An exchange of its own
@@ -578,6 +596,13 @@ def main():
                    "share-after-refusal", [["advertising_id", "sha1", "payload"]],
                    "DNS over TCP: a plain lookup, then a query whose first label is the SHA-1 "
                    "of the advertising id, after the refusal: that query an exchange of its own")
+
+    dns_tcp_answer_only(8_600_000, 51031, "cnlogs.umeng.com", "203.0.113.33")
+    connection(9, "cnlogs.umeng.com", "203.0.113.33", 7001, 51032,
+               [b"MSG oaid=" + OAID.encode() + b"\n"], b"ACK\n", "share-before-consent",
+               [["oaid", "plain", "payload"]],
+               "named by an answer over TCP of which only the resolver's side was captured, "
+               "its first byte arriving last")
 
     dhcp_request(500_000, "android-" + ANDROID_ID,
                  "the phone's DHCPREQUEST on joining the network, its host name the Android "

@@ -556,12 +556,22 @@ impl std::hash::Hash for FlowKey {
     }
 }
 
+/// The server's first bytes, held while they may still tell the protocol.
+struct ServerPrefix {
+    bytes: Vec<u8>,
+    /// The segment the first of them came in.
+    first: SegmentMeta,
+}
+
 /// The application-layer state of a TCP connection.
 enum App {
     /// Waiting for enough client bytes to guess the protocol.
     Sniffing {
         prefix: Vec<u8>,
         meta: Option<SegmentMeta>,
+        /// Server bytes that came before any client byte and may still start a
+        /// protocol the server side tells (boxed: rare, and every flow has an `App`).
+        server: Option<Box<ServerPrefix>>,
     },
     Http(Box<Http1Conn>),
     Http2(Box<Http2Conn>),
@@ -2093,6 +2103,7 @@ impl ConnState {
             app: App::Sniffing {
                 prefix: Vec::new(),
                 meta: None,
+                server: None,
             },
             requests_seen: 0,
             http_base: 0,
@@ -2278,19 +2289,14 @@ impl ConnState {
             App::Sniffing {
                 prefix,
                 meta: first,
+                server,
             } => {
                 if !from_client {
-                    // A server speaking first: only a response start (an HTTP
-                    // connection picked up mid-stream) or SSH's identification
-                    // tells us anything.
-                    if !prefix.is_empty() {
-                        return;
-                    }
-                    if let Sniff::Known(p @ (AppProtocol::Http1 | AppProtocol::Ssh)) =
-                        sniff::sniff_server(bytes)
-                    {
-                        self.start(p, limits);
-                        self.feed(false, bytes, meta, limits, out);
+                    // Once the client has spoken, its bytes decide: server bytes
+                    // while they are still too few to tell are dropped.
+                    if prefix.is_empty() {
+                        let held = server.take();
+                        self.server_first(held, bytes, meta, limits, out);
                     }
                     return;
                 }
@@ -2318,6 +2324,69 @@ impl ConnState {
         }
     }
 
+    /// Server bytes before any client byte: a server that speaks first, or a
+    /// connection whose client side was not captured. Only a response start (an
+    /// HTTP connection picked up mid-stream), SSH's identification or, under DNS's
+    /// ports, a DNS-over-TCP response tells anything. Bytes that may still become
+    /// one are held (at most `SNIFF_BYTES`: a response can arrive a byte at a time,
+    /// or reordered); bytes that cannot are dropped, and the next ones are looked at
+    /// afresh (a later response on a connection picked up mid-body).
+    fn server_first(
+        &mut self,
+        held: Option<Box<ServerPrefix>>,
+        bytes: &[u8],
+        meta: SegmentMeta,
+        limits: &FlowLimits,
+        out: &mut Vec<FlowEvent>,
+    ) {
+        let (client_port, server_port) = (self.info.client.port, self.info.server.port);
+        let verdict = |prefix: &[u8]| match sniff::sniff_server_with_ports(
+            prefix,
+            client_port,
+            server_port,
+        ) {
+            Sniff::Known(p @ (AppProtocol::Http1 | AppProtocol::Ssh | AppProtocol::Dns)) => {
+                Sniff::Known(p)
+            }
+            Sniff::NeedMore if prefix.len() < SNIFF_BYTES => Sniff::NeedMore,
+            _ => Sniff::Unknown,
+        };
+        let Some(mut held) = held else {
+            match verdict(bytes) {
+                Sniff::Known(p) => {
+                    self.start(p, limits);
+                    self.feed(false, bytes, meta, limits, out);
+                }
+                Sniff::NeedMore => self.hold_server_prefix(ServerPrefix {
+                    bytes: bytes.to_vec(),
+                    first: meta,
+                }),
+                Sniff::Unknown => {}
+            }
+            return;
+        };
+        let room = SNIFF_BYTES.saturating_sub(held.bytes.len());
+        let take = bytes.len().min(room);
+        held.bytes.extend_from_slice(&bytes[..take]);
+        match verdict(&held.bytes) {
+            Sniff::Known(p) => {
+                self.start(p, limits);
+                self.feed(false, &held.bytes, held.first, limits, out);
+                if let Some(rest) = bytes.get(take..) {
+                    self.feed(false, rest, meta, limits, out);
+                }
+            }
+            Sniff::NeedMore if take == bytes.len() => self.hold_server_prefix(*held),
+            Sniff::NeedMore | Sniff::Unknown => self.server_first(None, bytes, meta, limits, out),
+        }
+    }
+
+    fn hold_server_prefix(&mut self, prefix: ServerPrefix) {
+        if let App::Sniffing { server, .. } = &mut self.app {
+            *server = Some(Box::new(prefix));
+        }
+    }
+
     /// Switches to the parser for `protocol`.
     fn start(&mut self, protocol: AppProtocol, limits: &FlowLimits) {
         // Under a decryptor the connection stays TLS; the parser is for its plaintext.
@@ -2342,6 +2411,7 @@ impl ConnState {
                 App::Sniffing {
                     prefix: Vec::new(),
                     meta: None,
+                    server: None,
                 }
             }
             AppProtocol::Tls => {
@@ -2793,6 +2863,7 @@ impl ConnState {
         self.app = App::Sniffing {
             prefix: Vec::new(),
             meta: None,
+            server: None,
         };
         if let Some(meta) = meta {
             self.data(true, client, meta, limits, out);
@@ -4438,6 +4509,38 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
                     },
                 ]
             );
+        }
+    }
+
+    #[test]
+    fn an_answer_over_tcp_seen_from_the_server_only_is_read_however_it_arrives() {
+        let answer = dns_bytes("x.example.org", true);
+        let mut down = (answer.len() as u16).to_be_bytes().to_vec();
+        down.extend_from_slice(&answer);
+        // As Wireshark's dns-ooo.pcap: the capture starts at the server's SYN-ACK,
+        // and the answer's first byte arrives after the rest of it; or the answer
+        // comes a few bytes at a time.
+        let reordered = [(502, &down[1..]), (501, &down[..1])];
+        let pieces = [(501, &down[..1]), (502, &down[1..6]), (507, &down[6..])];
+        for (port, segments) in [(53, &reordered[..]), (53, &pieces), (8053, &reordered)] {
+            let mut t = FlowTable::new(FlowLimits::default());
+            t.set_dns_queries(true);
+            let mut out = Vec::new();
+            let ports = (41_002, port);
+            seg_on(&mut t, &mut out, 1, false, ports, 500, SYN | ACK, b"");
+            for (n, &(seq, bytes)) in (2..).zip(segments) {
+                seg_on(&mut t, &mut out, n, false, ports, seq, ACK, bytes);
+            }
+            t.finish(&mut out);
+            if port == 53 {
+                // For the address map; no exchange (DNS is name resolution).
+                assert_eq!(kinds(&out), ["dns"]);
+                assert_eq!(t.stats().dns_messages, 1);
+            } else {
+                // Without the port hint such bytes are no protocol's.
+                assert_eq!(kinds(&out), ["metadata -"]);
+                assert_eq!(t.stats().dns_messages, 0);
+            }
         }
     }
 

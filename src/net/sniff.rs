@@ -4,7 +4,8 @@
 //! The flow table calls [`sniff_client`] with the first in-order client bytes until it
 //! answers something other than [`Sniff::NeedMore`], and hands the connection to the
 //! matching parser (`http1`, `tls`, `dns`); when the server speaks first (or the
-//! client's bytes were lost) [`sniff_server`] looks at the server's.
+//! client's bytes were lost) [`sniff_server_with_ports`] looks at the server's, held
+//! likewise until it answers.
 //!
 //! Signatures (all need at most 24 bytes):
 //! - HTTP/1: a known method (RFC 9110, WebDAV, CONNECT …, see `http1::METHODS`)
@@ -24,7 +25,9 @@
 //!   53 is involved ([`sniff_client_with_ports`]) and the bytes parse as a query
 //!   header with a length prefix that fits. Any content signature wins over the port:
 //!   HTTP on port 53 is HTTP. Port 853 is a hint too: DNS over TLS (RFC 7858) frames
-//!   its plaintext as DNS over TCP does, so a key log that opens it yields DNS.
+//!   its plaintext as DNS over TCP does, so a key log that opens it yields DNS. From
+//!   the server ([`sniff_server_with_ports`], same hint): a response header with its
+//!   question, when the client's bytes were not captured.
 //! - SSH: the identification string of either side, `SSH-2.0-` (or `SSH-1.99-`, a
 //!   server that also speaks SSH 1; RFC 4253 §5.1). Encrypted after the key exchange,
 //!   so nothing in it is searched: such a connection is one metadata exchange, not
@@ -116,11 +119,28 @@ pub fn sniff_client(prefix: &[u8]) -> Sniff {
 /// also recognised.
 pub fn sniff_client_with_ports(prefix: &[u8], src_port: u16, dst_port: u16) -> Sniff {
     let content = sniff_client(prefix);
-    let dns_port = |p: u16| p == DNS_PORT || p == DOT_PORT;
-    if matches!(content, Sniff::Known(_)) || !(dns_port(src_port) || dns_port(dst_port)) {
+    if matches!(content, Sniff::Known(_)) || !(is_dns_port(src_port) || is_dns_port(dst_port)) {
         return content;
     }
-    let mut verdicts = [content, dns_tcp(prefix)];
+    let mut verdicts = [content, dns_tcp_query(prefix)];
+    pick(&mut verdicts)
+}
+
+/// Ports under which a length-prefixed message may be DNS: 53, and 853, whose
+/// decrypted plaintext is framed the same way.
+fn is_dns_port(port: u16) -> bool {
+    port == DNS_PORT || port == DOT_PORT
+}
+
+/// Like [`sniff_server`], with the connection's ports as a hint: when one is 53 or
+/// 853, a DNS-over-TCP response is also recognised (a capture that holds only the
+/// resolver's side of the connection, or lost the query).
+pub fn sniff_server_with_ports(prefix: &[u8], src_port: u16, dst_port: u16) -> Sniff {
+    let content = sniff_server(prefix);
+    if matches!(content, Sniff::Known(_)) || !(is_dns_port(src_port) || is_dns_port(dst_port)) {
+        return content;
+    }
+    let mut verdicts = [content, dns_tcp_response(prefix)];
     pick(&mut verdicts)
 }
 
@@ -394,16 +414,33 @@ fn h2_settings(prefix: &[u8]) -> Sniff {
 }
 
 /// A DNS query with a 2-byte length prefix: standard query, one question, no answers.
-fn dns_tcp(prefix: &[u8]) -> Sniff {
+/// A length-prefixed DNS query: QR = 0, opcode 0 (query), Z bit clear; 1 question,
+/// 0 answers, 0 authority, at most 2 additional records (EDNS, a cookie or TSIG).
+fn dns_tcp_query(prefix: &[u8]) -> Sniff {
+    dns_tcp_header(prefix, |flags, count| {
+        flags & 0xf840 == 0 && count(6) == 1 && count(8) == 0 && count(10) == 0 && count(12) <= 2
+    })
+}
+
+/// A length-prefixed DNS response to a query: QR = 1, opcode 0, Z bit clear; the
+/// question repeated (RFC 1035 §4.1.1: servers copy it), any number of records.
+fn dns_tcp_response(prefix: &[u8]) -> Sniff {
+    dns_tcp_header(prefix, |flags, count| {
+        flags & 0xf840 == 0x8000 && count(6) == 1
+    })
+}
+
+/// The verdict of `fits` on the header of a length-prefixed DNS message (RFC 1035
+/// §4.2.2) long enough to hold a question (12 bytes of header, a name of at least
+/// one byte, type and class).
+fn dns_tcp_header(prefix: &[u8], fits: impl Fn(u16, &dyn Fn(usize) -> u16) -> bool) -> Sniff {
     let Some(h) = prefix.get(..14) else {
         return Sniff::NeedMore;
     };
     let len = u16::from_be_bytes([h[0], h[1]]);
     let flags = u16::from_be_bytes([h[4], h[5]]);
     let count = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
-    // QR = 0, opcode 0 (query), Z bit clear; 1 question, 0 answers, 0 authority.
-    let query = flags & 0xf840 == 0;
-    if len >= 17 && query && count(6) == 1 && count(8) == 0 && count(10) == 0 && count(12) <= 2 {
+    if len >= 17 && fits(flags, &count) {
         Sniff::Known(AppProtocol::Dns)
     } else {
         Sniff::Unknown
@@ -601,6 +638,48 @@ mod tests {
         let mut r = q.clone();
         r[4] |= 0x80;
         assert_eq!(sniff_client_with_ports(&r, 40_000, 53), Sniff::Unknown);
+    }
+
+    #[test]
+    fn dns_responses_from_the_server_need_the_port_hint() {
+        // The query's answer: QR set, one answer record (a pointer to the question's
+        // name, A, IN, TTL, 4 bytes of address).
+        let mut r = dns_query()[2..].to_vec();
+        r[2] = 0x81;
+        r[3] = 0x80;
+        r[7] = 1;
+        r.extend_from_slice(&[
+            0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 93, 184, 216, 34,
+        ]);
+        let r = [&(r.len() as u16).to_be_bytes()[..], &r].concat();
+        assert_eq!(sniff_server(&r), Sniff::Unknown);
+        assert_eq!(sniff_server_with_ports(&r, 8053, 40_000), Sniff::Unknown);
+        check_prefixes(
+            &r,
+            |p| sniff_server_with_ports(p, 53, 40_000),
+            AppProtocol::Dns,
+        );
+        assert_eq!(
+            sniff_server_with_ports(&r, DOT_PORT, 40_000),
+            Sniff::Known(AppProtocol::Dns)
+        );
+        // A server's content signature wins over the port.
+        assert_eq!(
+            sniff_server_with_ports(b"HTTP/1.1 200 OK\r\n", 53, 40_000),
+            Sniff::Known(AppProtocol::Http1)
+        );
+        // A query from the server's side, a response without its question, and
+        // another opcode (NOTIFY) are not answers to read.
+        assert_eq!(
+            sniff_server_with_ports(&dns_query(), 53, 40_000),
+            Sniff::Unknown
+        );
+        let mut bare = r.clone();
+        bare[7] = 0;
+        assert_eq!(sniff_server_with_ports(&bare, 53, 40_000), Sniff::Unknown);
+        let mut notify = r.clone();
+        notify[4] |= 4 << 3;
+        assert_eq!(sniff_server_with_ports(&notify, 53, 40_000), Sniff::Unknown);
     }
 
     #[test]
