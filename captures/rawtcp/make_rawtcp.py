@@ -5,7 +5,7 @@ HTTP requests, the way push and analytics SDKs keep long connections of their ow
 
 Outputs, next to this script:
   rawtcp.pcap     classic pcap, link type 1 (Ethernet), microsecond timestamps.
-  consentry.toml  the case: one phone, four identifiers, a refusal of everything at +10 s.
+  consentry.toml  the case: one phone, five identifiers, a refusal of everything at +10 s.
   expected.json   what a correct analyser must find, computed while writing: per TCP
                   connection its server, how many bytes the client sends, and its
                   exchanges, each with its method, time, first and last frame, and the
@@ -62,6 +62,9 @@ at 64 KiB or at the end):
   +8.6 s DNS over TCP of which the tap saw only the resolver's side (asymmetric routing):
         its answer for cnlogs.umeng.com, its first byte arriving last; at +9 s a
         connection to that address (port 7001) with the OAID, named by the answer.
+  +2 s  Android's wireless debugging announcing itself by mDNS (`_adb-tls-connect._tcp`,
+        its instance named by the serial number, which the case lists): the system's,
+        not the app's, so no exchange and no finding.
   +15 s an mDNS announcement the phone multicasts (224.0.0.251:5353): a file-sharing
         SDK's service instance, the Android id in its TXT record.
   +3 s and +15 s: SSDP (HTTP over UDP) to the multicast group 239.255.255.250:1900: a
@@ -110,6 +113,7 @@ IMEI = "490154203237518"
 ANDROID_ID = "9774d56d682e549c"
 ADVERTISING_ID = "38400000-8cf0-11bd-b23e-10b96e40000d"
 OAID = "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b"
+SERIAL = "R58M123ABC"
 # consentry hands a connection's client bytes out in parts of at most this much
 # (FlowLimits::max_unparsed_bytes), searching up to 1 MiB of them (max_unparsed_depth).
 PART = 64 << 10
@@ -454,6 +458,28 @@ def mdns_announcement(t_s, instance, service, txt, rule, data, note):
                    "udp", "mdns")
 
 
+def mdns_system_announcement(t_s, instance, host):
+    """Android's wireless debugging (adbd) announcing itself by mDNS: a PTR record for
+    `_adb-tls-connect._tcp` naming the instance `instance` (adb-<serial>-<random>), its
+    SRV and TXT records and the host's address. The system's, not the app's: no
+    exchange and no finding, though the case lists the serial; counted in the
+    summary."""
+    t = t_s * 1_000_000 + 9_000
+    service = "_adb-tls-connect._tcp.local"
+    full = f"{instance}.{service}"
+    ip = bytes(int(x) for x in PHONE.split("."))
+    records = (qname(service) + struct.pack("!HHIH", 12, 1, 120, len(qname(full))) + qname(full)
+               + qname(full) + struct.pack("!HHIH", 33, 0x8001, 120, 6 + len(qname(host)))
+               + struct.pack("!HHH", 0, 0, 37_000) + qname(host)
+               + qname(full) + struct.pack("!HHIH", 16, 0x8001, 4500, 29)
+               + bytes([28]) + b"v=ADB_SECURE_SERVICE_VERSION"
+               + qname(host) + struct.pack("!HHIH", 1, 0x8001, 120, 4) + ip)
+    message = struct.pack("!HHHHHH", 0, 0x8400, 0, 4, 0, 0) + records
+    group = "224.0.0.251"
+    packet = ipv4(PHONE, group, 17, udp_datagram(PHONE, group, 5353, 5353, message))
+    packets.append((t, mac("01:00:5e:00:00:fb") + mac(PHONE_MAC) + b"\x08\x00" + packet))
+
+
 def main():
     assert luhn_ok(IMEI)
     lookup(900_000, "s.jpush.cn", "203.0.113.10", 1)
@@ -585,6 +611,8 @@ def main():
                       "mDNS, the Android id in its TXT record: an exchange of its own, after the "
                       "refusal")
 
+    mdns_system_announcement(2, f"adb-{SERIAL}-vWgJpq", "Android-7.local")
+
     beacon = hashlib.md5(IMEI.encode()).hexdigest() + ".b.metrics-sdk.example"
     dns_beacon(7, beacon, "192.0.2.53", 9, "share-before-consent", [["imei", "md5", "payload"]],
                "a DNS query whose first label is the MD5 of the IMEI (the name reaches the "
@@ -651,6 +679,7 @@ imei = "{IMEI}"
 android_id = "{ANDROID_ID}"
 advertising_id = "{ADVERTISING_ID}"
 oaid = "{OAID}"
+serial = "{SERIAL}"
 
 [[consent]]
 device = "phone"

@@ -904,6 +904,20 @@ pub fn dns(data: &[u8]) {
             }
         }
     }
+    // The names an mDNS message is about: every question of a message that parses is
+    // among them, and a message about the system alone names something.
+    if let (Ok(msg), Ok(names)) = (parse(data), consentry::net::dns::subject_names(data)) {
+        for q in &msg.questions {
+            assert!(names.contains(&q.name), "question {} not a subject", q.name);
+        }
+    }
+    if consentry::net::mdns::is_system_message(data) {
+        let names = consentry::net::dns::subject_names(data).unwrap_or_default();
+        assert!(
+            names.iter().any(|n| !n.is_empty()),
+            "system message naming nothing"
+        );
+    }
     let cut = usize::from(data.first().copied().unwrap_or(0)).min(data.len());
     let mut framer = DnsTcpFramer::new();
     let mut split = Vec::new();

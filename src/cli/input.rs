@@ -670,6 +670,7 @@ fn traffic_summary(s: &CaptureSummary, all_apps: bool) -> TrafficSummary {
         tcp_connections: s.flows.tcp_connections,
         udp_flows: s.flows.udp_flows,
         dns_messages: s.flows.dns_messages,
+        mdns_system: s.flows.mdns_system,
         packet_errors: s.tap.packet_errors.clone(),
         tunnelled: s
             .packets

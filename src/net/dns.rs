@@ -220,6 +220,46 @@ pub fn parse(msg: &[u8]) -> Result<DnsMessage, DnsError> {
     })
 }
 
+/// Record type PTR.
+pub const TYPE_PTR: u16 = 12;
+
+/// The names a message is about: each question's, each record's owner in all three
+/// sections, and each PTR record's target (in DNS-SD, the service instance a type
+/// points to: RFC 6763 §4.1). At most [`MAX_RECORDS`] questions and three times as
+/// many records are read; the rest of a longer message is left unread.
+pub fn subject_names(msg: &[u8]) -> Result<Vec<String>, DnsError> {
+    let mut r = Reader { msg, pos: 4 };
+    let mut counts = [0u16; 4];
+    for c in &mut counts {
+        *c = r.u16()?;
+    }
+    let mut names = Vec::new();
+    for _ in 0..usize::from(counts[0]).min(MAX_RECORDS) {
+        names.push(r.name()?);
+        r.take(4)?;
+    }
+    if usize::from(counts[0]) > MAX_RECORDS {
+        return Ok(names);
+    }
+    let records = counts[1..].iter().map(|&c| usize::from(c)).sum::<usize>();
+    for _ in 0..records.min(3 * MAX_RECORDS) {
+        names.push(r.name()?);
+        let rtype = r.u16()?;
+        r.take(6)?;
+        let len = usize::from(r.u16()?);
+        let start = r.pos;
+        r.take(len)?;
+        if rtype == TYPE_PTR {
+            let mut target = Reader { msg, pos: start };
+            names.push(target.name()?);
+            if target.pos > start + len {
+                return Err(DnsError::BadRdata { rtype, len });
+            }
+        }
+    }
+    Ok(names)
+}
+
 /// The SVCB or HTTPS record data at `start..start + len` of `msg`; `None` when it
 /// cannot be read (it is then skipped, the rest of the message still counts).
 fn svcb(msg: &[u8], start: usize, len: usize) -> Option<Svcb> {
@@ -959,6 +999,54 @@ mod tests {
         );
         assert!(matches!(m.answers[3].data, RecordData::Aaaa(_)));
         assert_eq!(m.skipped_answers, 1);
+    }
+
+    #[test]
+    fn subject_names_are_questions_owners_and_ptr_targets_of_every_section() {
+        // The CDN response: its question, every answer's owner (the CNAME's target
+        // is no subject), the TXT record skipped by parse included.
+        let names = subject_names(&cdn_response()).unwrap();
+        let target = "www.cdn.net.example.com";
+        assert_eq!(
+            names,
+            [
+                "www.example.com",
+                "www.example.com",
+                target,
+                target,
+                target,
+                "www.example.com"
+            ]
+        );
+        // A DNS-SD PTR whose target points back into its owner, in the additional
+        // section (the header's last count).
+        let mut m = Msg::new(0, 0x8400, 0, 0).bytes;
+        m[11] = 1;
+        let m = Msg { bytes: m }
+            .answer_raw(
+                &name("_ipp._tcp.local"),
+                TYPE_PTR,
+                120,
+                &[2, b'p', b'1', 0xc0, 12],
+            )
+            .bytes;
+        assert_eq!(
+            subject_names(&m).unwrap(),
+            ["_ipp._tcp.local", "p1._ipp._tcp.local"]
+        );
+        // A PTR target running past its record's data, and a cut message: errors.
+        let mut bad = m.clone();
+        let len_at = bad.len() - 6;
+        bad[len_at] = 2;
+        assert_eq!(
+            subject_names(&bad),
+            Err(DnsError::BadRdata {
+                rtype: TYPE_PTR,
+                len: 2
+            })
+        );
+        assert!(subject_names(&m[..m.len() - 1]).is_err());
+        assert!(subject_names(&m[..3]).is_err());
     }
 
     #[test]

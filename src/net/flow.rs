@@ -101,6 +101,7 @@ use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
 use crate::net::http3::Http3Limits;
 use crate::net::keyed_hash;
 use crate::net::keylog::{KeyLog, KeyLogStats, LateKeys};
+use crate::net::mdns;
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::packet::{Packet, TcpSegment, Transport};
 use crate::net::quic::QuicInitialReader;
@@ -479,6 +480,10 @@ pub struct FlowStats {
     pub budget_shrinks: u64,
     pub dns_messages: u64,
     pub dns_errors: u64,
+    /// mDNS messages about the operating system's own services and host names only
+    /// ([`mdns::is_system_message`]): not handed out to be searched (counted only
+    /// when queries are handed out, [`FlowLimits::dns_queries`]).
+    pub mdns_system: u64,
     /// Connection-level anomalies by kind (also attached to the connection's events).
     pub anomalies: u64,
     /// Closed TLS connections whose data was decrypted …
@@ -1337,7 +1342,7 @@ impl FlowTable {
             // The system setting up its network: not the app's, not searched.
             if info.protocol.is_none()
                 && from_client
-                && sniff::dhcp_client(payload, info.client.port, info.server.port)
+                && sniff::dhcp_message(payload, info.client.port, info.server.port)
             {
                 info.protocol = Some(AppProtocol::Dhcp);
             }
@@ -1386,25 +1391,55 @@ impl FlowTable {
         match dns::parse(payload) {
             Ok(message) => {
                 self.stats.dns_messages += 1;
-                if self.limits.dns_queries && !message.response && !message.questions.is_empty() {
-                    out.push(dns_query(
-                        packet,
-                        ports,
-                        payload.len(),
-                        &message,
-                        (ts, frame),
-                    ));
-                } else if self.limits.dns_queries && message.response && ports.0 == MDNS_PORT {
-                    let conn = sender_info(packet, ports, payload.len(), (ts, frame));
-                    let kept = payload.len().min(self.limits.max_unparsed_bytes);
-                    out.push(FlowEvent::MdnsAnnouncement {
-                        conn,
-                        payload: payload[..kept].to_vec(),
-                    });
+                if self.limits.dns_queries {
+                    self.hand_out_dns(packet, ports, payload, &message, (ts, frame), out);
                 }
                 out.push(FlowEvent::Dns { message, ts });
             }
             Err(_) => self.stats.dns_errors += 1,
+        }
+    }
+
+    /// What of a DNS datagram is searched: a query's names, or a host's mDNS
+    /// announcement. On mDNS what is about the operating system's own services and
+    /// host names ([`mdns`]: its name, address or serial to the local network) is not
+    /// the app's to be judged for: such names of a query are left out, such an
+    /// announcement is not handed out, and the message is counted.
+    fn hand_out_dns(
+        &mut self,
+        packet: &Packet<'_>,
+        ports: (u16, u16),
+        payload: &[u8],
+        message: &DnsMessage,
+        at: (Timestamp, u64),
+        out: &mut Vec<FlowEvent>,
+    ) {
+        let mdns = ports.0 == MDNS_PORT || ports.1 == MDNS_PORT;
+        if !message.response {
+            let names: Vec<String> = message
+                .questions
+                .iter()
+                .map(|q| &q.name)
+                .filter(|name| !(mdns && mdns::is_system_name(name)))
+                .cloned()
+                .collect();
+            if names.len() < message.questions.len() {
+                self.stats.mdns_system += 1;
+            }
+            if !names.is_empty() {
+                out.push(dns_query(packet, ports, payload.len(), names, at));
+            }
+        } else if ports.0 == MDNS_PORT {
+            if mdns::is_system_message(payload) {
+                self.stats.mdns_system += 1;
+                return;
+            }
+            let conn = sender_info(packet, ports, payload.len(), at);
+            let kept = payload.len().min(self.limits.max_unparsed_bytes);
+            out.push(FlowEvent::MdnsAnnouncement {
+                conn,
+                payload: payload[..kept].to_vec(),
+            });
         }
     }
 
@@ -1767,17 +1802,16 @@ fn trial_session(
 /// Port of multicast DNS (RFC 6762): responders send from it.
 const MDNS_PORT: u16 = 5353;
 
-/// The [`FlowEvent::DnsQuery`] of a query datagram of `len` bytes: the names of its
-/// questions, its sender the client. (A response repeats the query's names.)
+/// The [`FlowEvent::DnsQuery`] of a query datagram of `len` bytes asking for `names`,
+/// its sender the client. (A response repeats the query's names.)
 fn dns_query(
     packet: &Packet<'_>,
     ports: (u16, u16),
     len: usize,
-    message: &DnsMessage,
+    names: Vec<String>,
     at: (Timestamp, u64),
 ) -> FlowEvent {
     let conn = sender_info(packet, ports, len, at);
-    let names = message.questions.iter().map(|q| q.name.clone()).collect();
     let query = DnsQueryAt {
         ts: at.0,
         frames: (at.1, at.1),
@@ -4658,6 +4692,40 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             assert_eq!((conn.client.ip, conn.server.ip), (PHONE, group));
             assert_eq!((conn.first_frame, conn.last_frame), (1, 1));
         }
+    }
+
+    #[test]
+    fn mdns_of_the_systems_own_services_is_not_handed_out() {
+        let group = IpAddr::V4(Ipv4Addr::new(224, 0, 0, 251));
+        let mut t = FlowTable::new(FlowLimits::default());
+        t.set_dns_queries(true);
+        let mut out = Vec::new();
+        let mut send = |t: &mut FlowTable, n: u64, message: &[u8]| {
+            udp_packet(t, &mut out, n, (PHONE, 5353), (group, 5353), message);
+        };
+        // Android's wireless debugging announced, its instance named by the serial;
+        // then an app's own service.
+        let adb = "adb-r58m123abc-vwgjpq._adb-tls-connect._tcp.local";
+        send(&mut t, 1, &dns_bytes(adb, true));
+        send(&mut t, 2, &dns_bytes("pixel-7._share._tcp.local", true));
+        // A query for the system's own service alone, then one that also asks for
+        // an app's: only the app's name is handed out.
+        send(&mut t, 3, &dns_bytes(adb, false));
+        let mut both = dns_bytes(adb, false);
+        both[5] = 2;
+        both.extend_from_slice(&dns_bytes("_spotify-connect._tcp.local", false)[12..]);
+        send(&mut t, 4, &both);
+        t.finish(&mut out);
+        let handed: Vec<String> = kinds(&out).into_iter().filter(|k| k != "dns").collect();
+        assert_eq!(
+            handed,
+            [
+                "mdns announcement of 43 bytes",
+                "dns query _spotify-connect._tcp.local"
+            ]
+        );
+        // Every message still counted; three of them held the system's names.
+        assert_eq!((t.stats().dns_messages, t.stats().mdns_system), (4, 3));
     }
 
     #[test]

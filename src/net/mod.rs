@@ -31,6 +31,7 @@ pub mod ip;
 pub mod keyed_hash;
 pub mod keylog;
 pub mod link;
+pub mod mdns;
 pub mod message_budget;
 pub mod packet;
 pub mod pcapdroid;

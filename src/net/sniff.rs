@@ -74,8 +74,8 @@ pub enum AppProtocol {
     /// HTTP over UDP (HTTPU: SSDP's `M-SEARCH` and `NOTIFY`, UPnP's discovery): each
     /// client datagram one request ([`udp_http_request`]).
     Httpu,
-    /// DHCP or DHCPv6 from a client ([`dhcp_client`]): the operating system setting
-    /// up its network, not an app: recognised, not searched.
+    /// DHCP or DHCPv6 between a client and its server ([`dhcp_message`]): the
+    /// operating system setting up its network, not an app: recognised, not searched.
     Dhcp,
     Unknown,
 }
@@ -177,20 +177,24 @@ const DHCPV6_SERVER_PORT: u16 = 547;
 /// DHCP's magic cookie (RFC 2131 §3), after BOOTP's 236 fixed bytes.
 const DHCP_MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
 
-/// Whether a UDP datagram from `src_port` to `dst_port` is a DHCP client's message:
-/// a BOOTREQUEST with DHCP's magic cookie from port 68 to 67, or a DHCPv6 message
-/// a client sends (Solicit, Request, Confirm, Renew, Rebind, Release, Decline,
-/// Information-request) from port 546 to 547. Both are the operating system's, not
-/// an app's: the host name a phone puts in one (Android 7 and earlier sent
-/// `android-<Android ID>`) is the system's disclosure to the local network.
-pub fn dhcp_client(datagram: &[u8], src_port: u16, dst_port: u16) -> bool {
+/// Whether a UDP datagram from `src_port` to `dst_port` is a DHCP message between a
+/// client and its server: a BOOTREQUEST with DHCP's magic cookie from port 68 to 67
+/// or a BOOTREPLY from 67 to 68, or a DHCPv6 message a client sends (Solicit,
+/// Request, Confirm, Renew, Rebind, Release, Decline, Information-request) from port
+/// 546 to 547 or one a server sends (Advertise, Reply, Reconfigure) from 547 to 546.
+/// All are the operating system's, not an app's: the host name a phone puts in one
+/// (Android 7 and earlier sent `android-<Android ID>`), or a computer sharing its
+/// connection puts in its replies, is the system's disclosure to the local network.
+pub fn dhcp_message(datagram: &[u8], src_port: u16, dst_port: u16) -> bool {
+    let bootp = |op: u8| {
+        datagram.first() == Some(&op) && datagram.get(236..240) == Some(&DHCP_MAGIC_COOKIE)
+    };
+    let dhcpv6 = |types: &[u8]| datagram.len() >= 4 && types.contains(&datagram[0]);
     match (src_port, dst_port) {
-        (DHCP_CLIENT_PORT, DHCP_SERVER_PORT) => {
-            datagram.first() == Some(&1) && datagram.get(236..240) == Some(&DHCP_MAGIC_COOKIE)
-        }
-        (DHCPV6_CLIENT_PORT, DHCPV6_SERVER_PORT) => {
-            matches!(datagram.first(), Some(1 | 3 | 4 | 5 | 6 | 8 | 9 | 11)) && datagram.len() >= 4
-        }
+        (DHCP_CLIENT_PORT, DHCP_SERVER_PORT) => bootp(1),
+        (DHCP_SERVER_PORT, DHCP_CLIENT_PORT) => bootp(2),
+        (DHCPV6_CLIENT_PORT, DHCPV6_SERVER_PORT) => dhcpv6(&[1, 3, 4, 5, 6, 8, 9, 11]),
+        (DHCPV6_SERVER_PORT, DHCPV6_CLIENT_PORT) => dhcpv6(&[2, 7, 10]),
         _ => false,
     }
 }
@@ -592,26 +596,34 @@ mod tests {
     }
 
     #[test]
-    fn dhcp_clients_by_ports_and_content() {
+    fn dhcp_clients_and_servers_by_ports_and_content() {
         let mut request = vec![0u8; 240];
         request[0] = 1; // BOOTREQUEST
         request[236..240].copy_from_slice(&DHCP_MAGIC_COOKIE);
-        assert!(dhcp_client(&request, 68, 67));
+        assert!(dhcp_message(&request, 68, 67));
         // A reply, another port, no cookie, a cut message: not a client's DHCP.
         let mut reply = request.clone();
         reply[0] = 2;
-        assert!(!dhcp_client(&reply, 68, 67));
-        assert!(!dhcp_client(&request, 40_000, 67));
-        assert!(!dhcp_client(&request[..239], 68, 67));
+        assert!(!dhcp_message(&reply, 68, 67));
+        assert!(!dhcp_message(&request, 40_000, 67));
+        assert!(!dhcp_message(&request[..239], 68, 67));
         let mut bootp = request.clone();
         bootp[236] = 0;
-        assert!(!dhcp_client(&bootp, 68, 67));
+        assert!(!dhcp_message(&bootp, 68, 67));
         // DHCPv6: a Solicit (1) with its transaction id; an Advertise (2) is a
         // server's.
-        assert!(dhcp_client(&[1, 0xaa, 0xbb, 0xcc], 546, 547));
-        assert!(!dhcp_client(&[2, 0xaa, 0xbb, 0xcc], 546, 547));
-        assert!(!dhcp_client(&[1, 0xaa], 546, 547));
-        assert!(!dhcp_client(&[1, 0xaa, 0xbb, 0xcc], 547, 546));
+        assert!(dhcp_message(&[1, 0xaa, 0xbb, 0xcc], 546, 547));
+        assert!(!dhcp_message(&[2, 0xaa, 0xbb, 0xcc], 546, 547));
+        assert!(!dhcp_message(&[1, 0xaa], 546, 547));
+        assert!(!dhcp_message(&[1, 0xaa, 0xbb, 0xcc], 547, 546));
+        // A server's answers, each its way: a BOOTREPLY from 67 to 68, a DHCPv6
+        // Advertise or Reply from 547 to 546; not the other way round.
+        assert!(dhcp_message(&reply, 67, 68));
+        assert!(!dhcp_message(&request, 67, 68));
+        assert!(!dhcp_message(&reply, 67, 67));
+        assert!(dhcp_message(&[2, 0xaa, 0xbb, 0xcc], 547, 546));
+        assert!(dhcp_message(&[7, 0xaa, 0xbb, 0xcc], 547, 546));
+        assert!(!dhcp_message(&[7, 0xaa], 547, 546));
     }
 
     #[test]

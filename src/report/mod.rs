@@ -88,6 +88,11 @@ pub struct TrafficSummary {
     pub tcp_connections: u64,
     pub udp_flows: u64,
     pub dns_messages: u64,
+    /// mDNS messages about the operating systems' own services and host names only
+    /// (the devices' names, addresses or serial numbers to the local network): not
+    /// judged as an app's.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mdns_system: u64,
     /// Frames that could not be decoded, by kind (`packet-truncated`, …).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub packet_errors: BTreeMap<String, u64>,
@@ -163,6 +168,7 @@ impl TrafficSummary {
         self.tcp_connections += other.tcp_connections;
         self.udp_flows += other.udp_flows;
         self.dns_messages += other.dns_messages;
+        self.mdns_system += other.mdns_system;
         for (k, n) in other.packet_errors {
             *self.packet_errors.entry(k).or_default() += n;
         }

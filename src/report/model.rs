@@ -163,6 +163,15 @@ impl Report {
              {} DNS messages.",
             t.packets, t.bytes, t.tcp_connections, t.udp_flows, t.dns_messages
         )];
+        if t.mdns_system > 0 {
+            lines.push(format!(
+                "{} multicast DNS messages were the operating systems' own service \
+                 announcements and queries (a device's name, address or serial number \
+                 to the local network, as the system's network services send them): \
+                 not judged as the app's, not searched.",
+                t.mdns_system
+            ));
+        }
         if !t.tunnelled.is_empty() {
             lines.push(format!(
                 "Packets were taken out of tunnels and analysed as the devices sent them \
@@ -813,6 +822,17 @@ mod tests {
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].starts_with("The captures held 120 packets (64000 bytes): 9 TCP"));
         assert_eq!(lines[1], "3 TLS connections, all decrypted.");
+
+        // The systems' own mDNS: said right after the counts.
+        let mut mdns = t.clone();
+        mdns.mdns_system = 6;
+        i.traffic = Some(mdns);
+        let lines = build(&i).visibility();
+        assert!(
+            lines[1].starts_with("6 multicast DNS messages were the operating systems' own")
+                && lines[1].ends_with("not judged as the app's, not searched."),
+            "{lines:?}"
+        );
 
         t.tls_not_decrypted.insert("no-key".into(), 4);
         t.tls_not_decrypted.insert("lost-sync".into(), 1);

@@ -53,6 +53,13 @@ pub fn write_table(
             "{} packets, {} bytes, {} TCP connections, {} UDP flows, {} DNS messages",
             t.packets, t.bytes, t.tcp_connections, t.udp_flows, t.dns_messages
         )?;
+        if t.mdns_system > 0 {
+            let line = format!(
+                "{} mDNS messages of the systems' own services: not judged as the app's",
+                t.mdns_system
+            );
+            writeln!(out, "{}", fit(&line, WIDTH))?;
+        }
         if !t.tunnelled.is_empty() {
             // Busiest first: what the 80 columns cut off is the least of it.
             let mut kinds: Vec<(&String, &u64)> = t.tunnelled.iter().collect();
@@ -311,6 +318,31 @@ mod tests {
         assert!(
             text.contains("\n203.0.113.9 · unknown third party "),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_systems_own_mdns_is_counted_under_the_traffic_line_when_there_is_any() {
+        let table = |mdns_system: u64| {
+            let summary = RunSummary {
+                traffic: Some(crate::report::TrafficSummary {
+                    dns_messages: 9,
+                    mdns_system,
+                    ..Default::default()
+                }),
+                ..RunSummary::default()
+            };
+            let mut out = Vec::new();
+            write_table(&summary, &[], &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(!table(0).contains("mDNS"));
+        assert!(
+            table(4).contains(
+                " 9 DNS messages\n4 mDNS messages of the systems' own services: not judged as the app's\n"
+            ),
+            "{}",
+            table(4)
         );
     }
 
