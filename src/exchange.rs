@@ -288,6 +288,8 @@ pub struct TlsInfo {
     /// (not read: no `ECH_SECRET` logged, or GREASE), `inner-read` (the inner
     /// ClientHello opened with the key log: `sni` is its name), `keys-matched` (the
     /// secrets found by trial under the inner hello's random, which stays unread),
+    /// `outer-used` (the secrets are under the outer hello's random: the server used
+    /// it, the offer was GREASE or rejected, and `sni` is the real server name),
     /// `named-by-dns` (not decrypted; the exchange's host is the name whose DNS
     /// HTTPS answer gave the ECH config the ClientHello used).
     #[serde(skip_serializing_if = "Option::is_none")]

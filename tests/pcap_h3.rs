@@ -330,7 +330,22 @@ fn chromium_requests_are_the_ones_the_server_received() {
         let status = x.response.as_ref().map(|r| u64::from(r.status));
         assert_eq!(status, w["response"]["status"].as_u64(), "{what}");
         assert!(x.anomalies.is_empty(), "{what}: {:?}", x.anomalies);
+        // Chromium's GREASE ECH extension, and the secrets under the outer hello's
+        // random: the server used the outer hello, whose name is the real one.
+        let tls = x.tls.as_ref().unwrap();
+        assert_eq!(
+            (tls.ech.as_deref(), tls.sni.as_deref()),
+            (Some("outer-used"), Some("localhost")),
+            "{what}"
+        );
     }
+    // Without the key log the offer stays `offered`: nothing tells GREASE apart.
+    let (unread, _) = read_in(&chrome, "chrome_h3.pcap", Vec::new(), TapLimits::default());
+    assert_eq!(unread.len(), 1);
+    assert_eq!(
+        unread[0].tls.as_ref().unwrap().ech.as_deref(),
+        Some("offered")
+    );
     // The server's own key log of the connection decrypts it the same.
     let server_keys: Arc<[u8]> = std::fs::read(chrome.join("server.keylog")).unwrap().into();
     let (again, _) = read_in(

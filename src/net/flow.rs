@@ -1976,15 +1976,15 @@ fn quic_session(
         None => {}
     }
     let hello = tls.client_hello.as_ref()?;
+    let offers_ech = hello.offers_ech();
     let randoms = [
-        tls.inner_hello.as_ref().map(|h| h.random),
-        Some(hello.random),
+        (tls.inner_hello.as_ref().map(|h| h.random), false),
+        (Some(hello.random), true),
     ];
-    let Some(secrets) = randoms
+    let Some((secrets, outer)) = randoms
         .into_iter()
-        .flatten()
-        .filter_map(|r| keys.log.secrets(&r))
-        .find(|s| {
+        .filter_map(|(r, outer)| Some((keys.log.secrets(&r?)?, outer)))
+        .find(|(s, _)| {
             s.client_traffic_0.is_some()
                 || s.server_traffic_0.is_some()
                 || s.client_early_traffic.is_some()
@@ -1993,6 +1993,10 @@ fn quic_session(
         tls.status = DecryptStatus::NotDecrypted(NotDecrypted::NoKey);
         return None;
     };
+    if outer && offers_ech {
+        // The server used the outer hello: GREASE, or rejected (see `EchOutcome`).
+        tls.ech = Some(EchOutcome::OuterUsed);
+    }
     let (version, dcid, scid) = reader.connection_ids()?;
     if *sessions >= limits.max_quic_sessions {
         anomalies.push(Anomaly::new(

@@ -174,6 +174,11 @@ pub enum EchOutcome {
     /// random, which the capture never shows). ECH was accepted, the inner hello
     /// stays unread.
     KeysMatched,
+    /// The secrets are logged under the outer ClientHello's random: the server
+    /// completed the handshake with the outer hello, so the offer was GREASE (a
+    /// client's placeholder when it has no config) or the server rejected it. The
+    /// outer server name is the one the connection went to.
+    OuterUsed,
 }
 
 impl EchOutcome {
@@ -183,6 +188,7 @@ impl EchOutcome {
             EchOutcome::Offered => "offered",
             EchOutcome::InnerRead => "inner-read",
             EchOutcome::KeysMatched => "keys-matched",
+            EchOutcome::OuterUsed => "outer-used",
         }
     }
 }
@@ -1003,12 +1009,16 @@ impl TlsDecryptor {
     /// ECH offer read with the key log) or else the ClientHello's own; with neither and
     /// an ECH offer, the server's first encrypted record will try the key log.
     fn setup13(&mut self, suite: Suite, ch: &ClientHello, keys: &KeyLog) {
-        let randoms = [self.inner_hello.as_ref().map(|h| h.random), Some(ch.random)];
-        for random in randoms.into_iter().flatten() {
-            if let Some(secrets) = keys.secrets(&random) {
-                if self.install13(suite, secrets) {
-                    return;
+        let inner = self.inner_hello.as_ref().map(|h| h.random);
+        for (random, outer) in [(inner, false), (Some(ch.random), true)] {
+            let Some(secrets) = random.and_then(|r| keys.secrets(&r)) else {
+                continue;
+            };
+            if self.install13(suite, secrets) {
+                if outer && ch.offers_ech() {
+                    self.ech = Some(EchOutcome::OuterUsed);
                 }
+                return;
             }
         }
         if ch.offers_ech() {

@@ -453,6 +453,9 @@ impl Seal13 {
 
 struct Tls13Case {
     suite: u16,
+    /// The ClientHello carries an ECH extension no config opens (as Chromium's
+    /// GREASE): the handshake is the outer hello's.
+    grease_ech: bool,
     early: bool,
     early_accepted: bool,
     hrr: bool,
@@ -470,6 +473,18 @@ fn tls13_connection(case: &Tls13Case) -> (Vec<u8>, Vec<u8>, String, Vec<u8>, Vec
     let mut ch_exts = vec![versions.clone()];
     if case.early {
         ch_exts.push(ext(42, b""));
+    }
+    if case.grease_ech {
+        // Outer (type 0), HKDF-SHA256 and AES-128-GCM, config id 0x2a, a 32-byte
+        // encapsulated key, a 40-byte payload.
+        let offer = [
+            &[0, 0, 1, 0, 1, 0x2a, 0, 32][..],
+            &[9; 32],
+            &[0, 40],
+            &[0xee; 40],
+        ]
+        .concat();
+        ch_exts.push(ext(crate::net::tls::EXT_ECH, &offer));
     }
     let ch = client_hello(random, &[7; 32], &[case.suite], &ch_exts);
     let (mut c_early, mut c_hs, mut c_ap) = (
@@ -608,6 +623,7 @@ fn check_tls13(case: Tls13Case) {
 fn tls13_all_suites() {
     for suite in [0x1301, 0x1302, 0x1303, 0x1304, 0x1305] {
         check_tls13(Tls13Case {
+            grease_ech: false,
             suite,
             early: false,
             early_accepted: false,
@@ -622,6 +638,7 @@ fn tls13_all_suites() {
 fn tls13_key_update() {
     for suite in [0x1301, 0x1302, 0x1303] {
         check_tls13(Tls13Case {
+            grease_ech: false,
             suite,
             early: false,
             early_accepted: false,
@@ -636,6 +653,7 @@ fn tls13_key_update() {
 fn tls13_zero_rtt_accepted_rejected_and_unlogged() {
     // Accepted: EndOfEarlyData under the early key, then the handshake key.
     check_tls13(Tls13Case {
+        grease_ech: false,
         suite: 0x1301,
         early: true,
         early_accepted: true,
@@ -645,6 +663,7 @@ fn tls13_zero_rtt_accepted_rejected_and_unlogged() {
     });
     // Refused by the server: the client goes straight to the handshake key.
     check_tls13(Tls13Case {
+        grease_ech: false,
         suite: 0x1302,
         early: true,
         early_accepted: false,
@@ -654,6 +673,7 @@ fn tls13_zero_rtt_accepted_rejected_and_unlogged() {
     });
     // Early secret not logged: the 0-RTT record is skipped, the rest decrypts.
     check_tls13(Tls13Case {
+        grease_ech: false,
         suite: 0x1303,
         early: true,
         early_accepted: false,
@@ -664,8 +684,33 @@ fn tls13_zero_rtt_accepted_rejected_and_unlogged() {
 }
 
 #[test]
+fn an_ech_offer_whose_secrets_are_under_the_outer_random_is_outer_used() {
+    for grease_ech in [false, true] {
+        let case = Tls13Case {
+            grease_ech,
+            suite: 0x1301,
+            early: false,
+            early_accepted: false,
+            hrr: false,
+            key_update: false,
+            log_early: false,
+        };
+        let (client, server, log, want_c, _) = tls13_connection(&case);
+        let mut keys = KeyLog::new();
+        keys.add(log.as_bytes());
+        let (c, _, anomalies, tls) = feed(&[(true, &client), (false, &server)], 17, &mut keys);
+        assert_eq!((anomalies, c), (Vec::new(), want_c));
+        assert_eq!(tls.status(), DecryptStatus::Decrypted);
+        // The server finished the outer hello's handshake: GREASE, or rejected.
+        let want = grease_ech.then_some(EchOutcome::OuterUsed);
+        assert_eq!(tls.ech(), want, "grease {grease_ech}");
+    }
+}
+
+#[test]
 fn tls13_hello_retry_request() {
     check_tls13(Tls13Case {
+        grease_ech: false,
         suite: 0x1301,
         early: false,
         early_accepted: false,
@@ -674,6 +719,7 @@ fn tls13_hello_retry_request() {
         log_early: false,
     });
     check_tls13(Tls13Case {
+        grease_ech: false,
         suite: 0x1303,
         early: true,
         early_accepted: false,
