@@ -2395,10 +2395,10 @@ impl ConnState {
                     self.start(p, limits);
                     self.feed(false, bytes, meta, limits, out);
                 }
-                Sniff::NeedMore => self.hold_server_prefix(ServerPrefix {
+                Sniff::NeedMore => self.hold_server_prefix(Box::new(ServerPrefix {
                     bytes: bytes.to_vec(),
                     first: meta,
-                }),
+                })),
                 Sniff::Unknown => {}
             }
             return;
@@ -2414,14 +2414,14 @@ impl ConnState {
                     self.feed(false, rest, meta, limits, out);
                 }
             }
-            Sniff::NeedMore if take == bytes.len() => self.hold_server_prefix(*held),
+            Sniff::NeedMore if take == bytes.len() => self.hold_server_prefix(held),
             Sniff::NeedMore | Sniff::Unknown => self.server_first(None, bytes, meta, limits, out),
         }
     }
 
-    fn hold_server_prefix(&mut self, prefix: ServerPrefix) {
+    fn hold_server_prefix(&mut self, prefix: Box<ServerPrefix>) {
         if let App::Sniffing { server, .. } = &mut self.app {
-            *server = Some(Box::new(prefix));
+            *server = Some(prefix);
         }
     }
 
