@@ -223,6 +223,18 @@ def main():
             + b"\xc0\x2d\x00\x1c\x00\x01\x00\x00\x00\x3c\x00\x10" + bytes(15) + b"\x01")
     write("dns", "response", resp)
     write("dns", "tcp", len(resp).to_bytes(2, "big") + resp + b"\x00\x11" + resp[:17])
+    # mDNS: the rawtcp capture's announcements (wireless debugging's, the system's;
+    # a file-sharing SDK's), UDP from port 5353 in Ethernet and IPv4 without options.
+    rawtcp = os.path.join(ROOT, "captures", "rawtcp", "rawtcp.pcap")
+    mdns = [f[42:] for f in pcap_frames(rawtcp)
+            if len(f) > 42 and f[23] == 17 and f[34:36] == (5353).to_bytes(2, "big")]
+    for i, message in enumerate(mdns):
+        write("dns", "mdns-%d" % i, message)
+    # tap: the rawtcp capture's frames in file order, eight to a seed, on Ethernet
+    # (link index 0), 0.1 s apart (byte 1); frames holding the 0xFE separator left out.
+    frames = [f for f in pcap_frames(rawtcp) if 0xFE not in f]
+    for i in range(0, len(frames), 8):
+        write("tap", "rawtcp-%03d" % i, bytes([0, 1]) + b"\xfe".join(frames[i:i + 8]))
 
     # tls_hello: a ClientHello from Python's ssl module (see net::tls tests).
     import ssl

@@ -979,6 +979,7 @@ pub fn tls_hello(data: &[u8]) {
     let _ = sniff::sniff_client(data);
     let _ = sniff::sniff_client_with_ports(data, 53, 1);
     let _ = sniff::sniff_server(data);
+    let _ = sniff::sniff_server_with_ports(data, 53, 1);
 }
 
 /// The key log of the `tls_decrypt` target: RFC 8448 §3's traffic secrets for its
