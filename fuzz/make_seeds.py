@@ -985,9 +985,34 @@ def quic_conn_seeds():
     return seeds
 
 
+def unseeded_targets():
+    """Seeds of the targets `main` has none for: consent strings (the IAB's TCF v2
+    example and the GPP strings of `consent::gpp`'s tests, a US Privacy string),
+    request bodies for `pii_stream` (identifiers of `PII_CASE` around the cap), and
+    the TLS sample captures for `tls_tap`."""
+    for name, text in {
+        "tcf": "COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA",
+        "gpp-tcf": "DBABMA~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA",
+        "gpp-two": "DBACNYA~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA~1YNN",
+        "usp": "1YNN",
+    }.items():
+        write("consent", name, text)
+    body = ('{"adid":"%s","imei":"%s","email":"%s","pad":"%s"}'
+            % (ADID, IMEI, EMAIL, "x" * 200)).encode()
+    # Cap 40 bytes (byte 0 × 4): the advertising id straddles it; pieces of 9 bytes.
+    write("pii_stream", "straddle", bytes([10, 1]) + body)
+    write("pii_stream", "tail", bytes([60, 0]) + b"k" * 300 + body)
+    for folder in ("tls", "pcapdroid"):
+        d = os.path.join(ROOT, "captures", folder)
+        for name in sorted(os.listdir(d)):
+            if ".pcap" in name:
+                write("tls_tap", name, open(os.path.join(d, name), "rb").read())
+
+
 if __name__ == "__main__":
     main()
     h2_seeds()
+    unseeded_targets()
     ws_seeds()
     h3_seeds()
     for name, data in quic_conn_seeds().items():
