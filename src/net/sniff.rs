@@ -118,30 +118,29 @@ pub fn sniff_client(prefix: &[u8]) -> Sniff {
 /// 853, whose decrypted plaintext is framed the same way), a DNS-over-TCP query is
 /// also recognised.
 pub fn sniff_client_with_ports(prefix: &[u8], src_port: u16, dst_port: u16) -> Sniff {
-    let content = sniff_client(prefix);
-    if matches!(content, Sniff::Known(_)) || !(is_dns_port(src_port) || is_dns_port(dst_port)) {
-        return content;
-    }
-    let mut verdicts = [content, dns_tcp_query(prefix)];
-    pick(&mut verdicts)
+    with_dns_hint(sniff_client(prefix), (src_port, dst_port), || {
+        dns_tcp_query(prefix)
+    })
 }
 
-/// Ports under which a length-prefixed message may be DNS: 53, and 853, whose
-/// decrypted plaintext is framed the same way.
-fn is_dns_port(port: u16) -> bool {
-    port == DNS_PORT || port == DOT_PORT
+/// `content`, the verdict of the content signatures, unless it is not yet known and
+/// a port is DNS's (53, or 853, whose decrypted plaintext is framed the same way):
+/// then `dns` may tell DNS over TCP too.
+fn with_dns_hint(content: Sniff, (a, b): (u16, u16), dns: impl FnOnce() -> Sniff) -> Sniff {
+    let dns_port = |p: u16| p == DNS_PORT || p == DOT_PORT;
+    if matches!(content, Sniff::Known(_)) || !(dns_port(a) || dns_port(b)) {
+        return content;
+    }
+    pick(&mut [content, dns()])
 }
 
 /// Like [`sniff_server`], with the connection's ports as a hint: when one is 53 or
 /// 853, a DNS-over-TCP response is also recognised (a capture that holds only the
 /// resolver's side of the connection, or lost the query).
 pub fn sniff_server_with_ports(prefix: &[u8], src_port: u16, dst_port: u16) -> Sniff {
-    let content = sniff_server(prefix);
-    if matches!(content, Sniff::Known(_)) || !(is_dns_port(src_port) || is_dns_port(dst_port)) {
-        return content;
-    }
-    let mut verdicts = [content, dns_tcp_response(prefix)];
-    pick(&mut verdicts)
+    with_dns_hint(sniff_server(prefix), (src_port, dst_port), || {
+        dns_tcp_response(prefix)
+    })
 }
 
 /// Guesses from the server's first bytes (a server that speaks first, or the client
@@ -417,7 +416,6 @@ fn h2_settings(prefix: &[u8]) -> Sniff {
     }
 }
 
-/// A DNS query with a 2-byte length prefix: standard query, one question, no answers.
 /// A length-prefixed DNS query: QR = 0, opcode 0 (query), Z bit clear; 1 question,
 /// 0 answers, 0 authority, at most 2 additional records (EDNS, a cookie or TSIG).
 fn dns_tcp_query(prefix: &[u8]) -> Sniff {
