@@ -298,6 +298,12 @@ pub struct TlsInfo {
     /// `sni`, the inner one's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outer_sni: Option<String>,
+    /// JA3 of the ClientHello on the wire (the outer one with ECH): 32 hex digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<String>,
+    /// JA4 of that ClientHello (`t13d1516h2_8daaf6152771_e5627efa2ab1`; `q…` over QUIC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
 }
 
 /// Something odd about an exchange that did not stop processing: a limit hit, a body

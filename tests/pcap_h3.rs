@@ -342,6 +342,13 @@ fn chromium_requests_are_the_ones_the_server_received() {
     // Without the key log the offer stays `offered`: nothing tells GREASE apart.
     let (unread, _) = read_in(&chrome, "chrome_h3.pcap", Vec::new(), TapLimits::default());
     assert_eq!(unread.len(), 1);
+    // Chromium's QUIC hello, as FoxIO's `ja4` tool (0.18.6) gives it, read or not.
+    for x in unread.iter().chain(&list) {
+        assert_eq!(
+            x.tls.as_ref().unwrap().ja4.as_deref(),
+            Some("q13d0312h3_55b375c5d22e_178839b6cec1")
+        );
+    }
     assert_eq!(
         unread[0].tls.as_ref().unwrap().ech.as_deref(),
         Some("offered")

@@ -70,6 +70,11 @@ fn quic_connections_are_named_by_their_client_hello() {
             let tls = x.tls.as_ref().unwrap();
             assert_eq!(tls.version.as_deref(), Some("TLS 1.3"));
             assert!(!tls.decrypted);
+            // FoxIO's `ja4` tool (0.18.6) gives every hello of the file this value.
+            assert_eq!(
+                tls.ja4.as_deref(),
+                Some("q13d0308h3_55b375c5d22e_f0736a66fa6b")
+            );
         }
     }
     // The evidence of a QUIC exchange is the datagrams up to the one completing the
@@ -260,6 +265,14 @@ fn gquic_flows_are_named_by_their_chlo() {
         let tls = x.tls.as_ref().unwrap();
         assert!(!tls.decrypted);
         assert!(tls.decrypt_error.as_deref().unwrap().starts_with("gQUIC: "));
+        // Only T051 carries a TLS ClientHello; FoxIO's `ja4` tool (0.18.6) gives it
+        // this value (QUIC Crypto's CHLO has none).
+        let t051 = tls.version.as_deref() == Some("gQUIC T051");
+        assert_eq!(
+            tls.ja4.as_deref(),
+            t051.then_some("q13d0308h1_55b375c5d22e_f0736a66fa6b")
+        );
+        assert_eq!(tls.ja3.is_some(), t051);
     }
     // Each flow is one exchange, its later datagrams (encrypted) not parts: the
     // first flow's evidence is its client's first packet.

@@ -1436,3 +1436,164 @@ mod doh {
         assert!(analyse("doh.pcap", &[]).findings.is_empty());
     }
 }
+
+/// JA3 and JA4 of each connection's ClientHello (`tls.ja3`, `tls.ja4`), against the
+/// reference tools' values for the same files, recorded when this test was written:
+/// tshark 4.0's `tls.handshake.ja3` and FoxIO's `ja4` tool (0.18.6, built from its
+/// repository's `rust/`). When tshark is on PATH it also gives the JA3 of every
+/// connection of the TLS captures here.
+mod fingerprints {
+    use super::*;
+
+    fn fingerprints(x: &Exchange) -> (&str, &str) {
+        let t = x.tls.as_ref().expect("a TLS exchange");
+        (
+            t.ja3.as_deref().expect("a JA3"),
+            t.ja4.as_deref().expect("a JA4"),
+        )
+    }
+
+    #[test]
+    fn rustls_connections_in_tls_1_2_and_1_3_give_the_reference_values() {
+        // Server, tshark's JA3, FoxIO's JA4, in capture order: the generator pins
+        // one suite per connection, and resumption adds an extension (the second
+        // connections to .10 and .13).
+        let want = [
+            (
+                "203.0.113.10",
+                "07eb8741dee31796bd05a47e5cfb4eeb",
+                "t13d0110h1_0f2cb44170f4_6a7d638fc319",
+            ),
+            (
+                "203.0.113.11",
+                "13d574bf473cc6e9126788e622a5a712",
+                "t13d0110h1_ee47968ec53b_6a7d638fc319",
+            ),
+            (
+                "203.0.113.12",
+                "703cda77f18fe604c6461a466b0eab8a",
+                "t13d0110h1_58070c528ac8_6a7d638fc319",
+            ),
+            (
+                "203.0.113.13",
+                "a8fa937147f1582b715de28adbdae526",
+                "t12d0209h1_6d4732649639_2541d505c05f",
+            ),
+            (
+                "203.0.113.14",
+                "b6f22daf83bec762c5b3fa62f9a7a5d9",
+                "t12d0209h1_6a7d5ebe9983_2541d505c05f",
+            ),
+            (
+                "203.0.113.15",
+                "289a65ef494a1e94b1fa779e0bb7adef",
+                "t12d0209h1_14e71d778212_2541d505c05f",
+            ),
+            (
+                "203.0.113.10",
+                "272d0c6ae17e98188152f8097153c5cf",
+                "t13d0111h1_0f2cb44170f4_d4929ced8316",
+            ),
+            (
+                "203.0.113.13",
+                "d3f0bc0cf49431cb2de7d717508ff02c",
+                "t12d0209h1_6d4732649639_2541d505c05f",
+            ),
+            (
+                "203.0.113.11",
+                "852787b746287e522207e67d01422318",
+                "t13d0110h1_0f2cb44170f4_6a7d638fc319",
+            ),
+            (
+                "203.0.113.16",
+                "3a4208b607a92c8bf4445e2481f7f827",
+                "t13d0110h2_0f2cb44170f4_6a7d638fc319",
+            ),
+            (
+                "203.0.113.17",
+                "16dc32e63dd104a08677e8fd51f096f7",
+                "t12d0209h2_6d4732649639_2541d505c05f",
+            ),
+        ];
+        let mut want: Vec<_> = want.to_vec();
+        want.sort();
+        for keylogs in [Vec::new(), vec![keylog()]] {
+            let decrypting = !keylogs.is_empty();
+            let (list, _) = exchanges("tls.pcap", keylogs);
+            // Decrypted, a connection is several exchanges; no two connections here
+            // share server, JA3 and JA4, so the distinct triples are the connections.
+            let rows: std::collections::BTreeSet<(&str, &str, &str)> = list
+                .iter()
+                .map(|x| {
+                    let (ja3, ja4) = fingerprints(x);
+                    (x.server.as_deref().unwrap(), ja3, ja4)
+                })
+                .collect();
+            assert_eq!(
+                rows.into_iter().collect::<Vec<_>>(),
+                want,
+                "decrypting: {decrypting}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ech_connection_is_fingerprinted_by_its_outer_hello() {
+        let outer = (
+            "fa9da34220a2d1fce58da94e2b39c28f",
+            "t13d030800_55b375c5d22e_1b8ac57cf182",
+        );
+        for keylogs in [Vec::new(), vec![keylog_named("ech.keylog")]] {
+            let (list, _) = exchanges("ech.pcap", keylogs);
+            assert!(!list.is_empty());
+            for x in &list {
+                assert_eq!(fingerprints(x), outer, "{} {}", x.host, x.path);
+            }
+        }
+    }
+
+    /// JA3 of the first ClientHello of each TCP stream tshark reads in `file`.
+    fn tshark_ja3(tshark: &Path, file: &str) -> std::collections::BTreeSet<String> {
+        let out = Command::new(tshark)
+            .arg("-n")
+            .arg("-r")
+            .arg(dir().join(file))
+            .args(["-Y", "tls.handshake.type == 1", "-T", "fields"])
+            .args(["-e", "tcp.stream", "-e", "tls.handshake.ja3"])
+            .output()
+            .expect("running tshark");
+        assert!(out.status.success(), "tshark on {file}");
+        let mut first = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((stream, ja3)) = line.split_once('\t') {
+                let ja3 = ja3.split(',').next().unwrap_or_default();
+                first.entry(stream.to_string()).or_insert(ja3.to_string());
+            }
+        }
+        first.into_values().collect()
+    }
+
+    #[test]
+    fn tshark_gives_the_same_ja3_for_every_connection() {
+        let Some(tshark) = tshark() else {
+            eprintln!("note: tshark not on PATH; the tshark cross-check is skipped");
+            return;
+        };
+        for file in [
+            "tls.pcap",
+            "openssl.pcap",
+            "dot.pcap",
+            "doh.pcap",
+            "ech.pcap",
+        ] {
+            let (list, _) = exchanges(file, Vec::new());
+            let ours: std::collections::BTreeSet<String> = list
+                .iter()
+                .filter_map(|x| x.tls.as_ref()?.ja3.clone())
+                .collect();
+            let theirs = tshark_ja3(&tshark, file);
+            assert!(!theirs.is_empty(), "{file}");
+            assert_eq!(ours, theirs, "{file}");
+        }
+    }
+}

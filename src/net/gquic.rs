@@ -24,6 +24,7 @@
 //! padding, then per entry its tag and the end offset of its value (u32, cumulative),
 //! then the values; all little-endian. The `SNI\0` entry is the server name.
 
+use super::tls_fingerprint::Fingerprints;
 use super::{quic, tls};
 
 /// The Q024–Q043 public header's flags.
@@ -73,6 +74,8 @@ pub struct GquicHello {
     /// bytes outside printable ASCII as `\DDD` (as a TLS server name is written);
     /// `None` when the packet holds no readable handshake or it names no server.
     pub sni: Option<String>,
+    /// T05x's TLS ClientHello's JA3 and JA4 (a `q` JA4, as FoxIO's tool gives it).
+    pub fingerprints: Option<Fingerprints>,
 }
 
 impl GquicHello {
@@ -113,7 +116,7 @@ fn public_header_packet(flags: u8, d: &[u8]) -> Option<GquicHello> {
         at += 1; // private flags
     }
     let sni = chlo_in_frames(d.get(at..)?, number >= 39)?;
-    Some(hello(tag, sni))
+    Some(hello(tag, sni, None))
 }
 
 /// A Q046 packet, or a Q050/T05x Initial (opened under its version's salt; another
@@ -129,7 +132,7 @@ fn long_header_packet(flags: u8, d: &[u8]) -> Option<GquicHello> {
             // Connection id lengths, the 8-byte destination id, the packet number.
             let payload = d.get(6 + 8 + 4 + HASH_LEN..)?;
             let sni = chlo_in_frames(payload, true)?;
-            Some(hello(tag, sni))
+            Some(hello(tag, sni, None))
         }
         (b'Q', 50..=99) | (b'T', 48..=99) => {
             // IETF-style Initial: fixed bit set, type Initial (0), sane ids, padded.
@@ -143,15 +146,17 @@ fn long_header_packet(flags: u8, d: &[u8]) -> Option<GquicHello> {
             {
                 return None;
             }
-            Some(hello(tag, salted_initial_sni(tag, d)))
+            let (sni, fingerprints) = salted_initial(tag, d).unwrap_or_default();
+            Some(hello(tag, sni, fingerprints))
         }
         _ => None,
     }
 }
 
 /// The server name in the Initial packet of a version with a known salt (Q050's
-/// CHLO, T05x's ClientHello), when the packet opens and holds one.
-fn salted_initial_sni(tag: &[u8], d: &[u8]) -> Option<String> {
+/// CHLO, T05x's ClientHello), when the packet opens and holds one, and a ClientHello's
+/// fingerprints.
+fn salted_initial(tag: &[u8], d: &[u8]) -> Option<(Option<String>, Option<Fingerprints>)> {
     let salt = match tag {
         b"Q050" => &SALT_Q050,
         b"T050" => &SALT_T050,
@@ -161,7 +166,7 @@ fn salted_initial_sni(tag: &[u8], d: &[u8]) -> Option<String> {
     let plain = quic::open_salted_initial(d, salt)?;
     let data = first_crypto_data(&plain)?;
     if tag[0] == b'Q' {
-        chlo_sni(data)?
+        Some((chlo_sni(data)?, None))
     } else {
         // A TLS handshake message: a ClientHello (type 1) whose body is all here.
         let [1, a, b, c] = *data.get(..4)? else {
@@ -169,7 +174,8 @@ fn salted_initial_sni(tag: &[u8], d: &[u8]) -> Option<String> {
         };
         let len = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
         let body = data.get(4..)?;
-        tls::parse_client_hello(body.get(..len)?).ok()?.sni
+        let hello = tls::parse_client_hello(body.get(..len)?).ok()?;
+        Some((hello.sni, Some(hello.fingerprints)))
     }
 }
 
@@ -190,10 +196,11 @@ fn first_crypto_data(plain: &[u8]) -> Option<&[u8]> {
     (offset == 0).then_some(data)
 }
 
-fn hello(tag: &[u8], sni: Option<String>) -> GquicHello {
+fn hello(tag: &[u8], sni: Option<String>, fingerprints: Option<Fingerprints>) -> GquicHello {
     GquicHello {
         version: String::from_utf8_lossy(tag).into_owned(),
         sni,
+        fingerprints,
     }
 }
 
@@ -350,6 +357,7 @@ mod tests {
             Some(GquicHello {
                 version: "Q043".into(),
                 sni: Some("googleads.g.doubleclick.net".into()),
+                fingerprints: None,
             })
         );
         // The same packet with the frame's length in the other byte order: no CHLO.
@@ -410,6 +418,7 @@ mod tests {
                 Some(GquicHello {
                     version: String::from_utf8_lossy(version).into_owned(),
                     sni: None,
+                    fingerprints: None,
                 })
             );
             p.truncate(1000);

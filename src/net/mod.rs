@@ -49,6 +49,7 @@ pub mod tcp;
 pub mod text;
 pub mod tls;
 pub mod tls_decrypt;
+pub mod tls_fingerprint;
 pub mod tunnel;
 pub mod unparsed;
 pub mod websocket;

@@ -40,6 +40,7 @@ use crate::net::tap_inputs::TapInputs;
 use crate::net::text;
 use crate::net::tls;
 use crate::net::tls_decrypt::EchOutcome;
+use crate::net::tls_fingerprint::Transport;
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::unparsed::Part;
 use crate::net::wpa::WlanKeys;
@@ -473,6 +474,13 @@ impl Tap {
                 t.ech.map(|e| e.as_str().to_string())
             },
             outer_sni: t.outer_sni().map(str::to_string),
+            ja3: t.client_hello.as_ref().map(|h| h.fingerprints.ja3()),
+            ja4: t.client_hello.as_ref().map(|h| {
+                h.fingerprints.ja4(match conn.proto {
+                    Proto::Tcp => Transport::Tcp,
+                    Proto::Udp => Transport::Quic,
+                })
+            }),
         });
         if x.tls.is_none() {
             x.tls = conn.gquic.as_deref().map(gquic_tls);
@@ -665,8 +673,8 @@ impl Tap {
     }
 }
 
-/// The `tls` of a Google QUIC flow's exchange: its version (`gQUIC Q043`) and the
-/// server name of its CHLO; never decrypted.
+/// The `tls` of a Google QUIC flow's exchange: its version (`gQUIC Q043`), the
+/// server name of its CHLO, and T05x's ClientHello's fingerprints; never decrypted.
 fn gquic_tls(hello: &GquicHello) -> TlsInfo {
     TlsInfo {
         version: Some(format!("gQUIC {}", hello.version)),
@@ -675,6 +683,8 @@ fn gquic_tls(hello: &GquicHello) -> TlsInfo {
         decrypt_error: Some(hello.not_read().to_string()),
         ech: None,
         outer_sni: None,
+        ja3: hello.fingerprints.map(|f| f.ja3()),
+        ja4: hello.fingerprints.map(|f| f.ja4(Transport::Quic)),
     }
 }
 

@@ -14,6 +14,8 @@
 //! extensions, cipher suites and GREASE values (RFC 8701) are kept as raw numbers or
 //! skipped, never rejected.
 
+use super::tls_fingerprint::{Fingerprints, HelloFields};
+
 /// Most stream bytes read looking for a hello (records headers included).
 pub const MAX_HELLO_STREAM: usize = 64 << 10;
 /// Largest record fragment allowed (2^14 plus the expansion RFC 8446 allows).
@@ -60,6 +62,8 @@ pub struct ClientHello {
     /// The `encrypted_client_hello` extension (RFC 9849): in an outer ClientHello the
     /// sealed inner one (or GREASE, which looks the same), in an inner one a marker.
     pub ech: Option<Ech>,
+    /// Its JA3 and JA4 fingerprints: which TLS stack sent it.
+    pub fingerprints: Fingerprints,
 }
 
 /// The `encrypted_client_hello` extension of a ClientHello (RFC 9849 §5).
@@ -408,6 +412,12 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, String> {
     let (legacy_version, random, session_id) = hello_start(&mut c)?;
     let cipher_suites = u16s(c.vec16()?, "cipher suites")?;
     let _compression = c.vec8()?;
+    let extensions = extensions(&mut c)?;
+    let fingerprints = Fingerprints::of(&HelloFields {
+        legacy_version,
+        cipher_suites: &cipher_suites,
+        extensions: &extensions,
+    });
     let mut hello = ClientHello {
         legacy_version,
         supported_versions: Vec::new(),
@@ -421,8 +431,9 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, String> {
         early_data: false,
         session_ticket: None,
         ech: None,
+        fingerprints,
     };
-    for (t, d) in extensions(&mut c)? {
+    for (t, d) in extensions {
         match t {
             EXT_SNI if hello.sni.is_none() => {
                 let mut e = Cur::new(d, "server_name");
