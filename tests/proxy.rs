@@ -149,6 +149,30 @@ fn https_through_curl_is_byte_identical_and_findings_appear() {
         .unwrap();
     assert_eq!(h2["http_version"], "HTTP/2");
     assert_eq!(h2["tls"]["decrypted"], true);
+    // Each TLS request carries its connection's ClientHello fingerprints: curl's,
+    // with `h2` first in its ALPN list under `--http2`, `http/1.1` alone under
+    // `--http1.1`; the same curl offers the same cipher suites both times.
+    let h1 = xs
+        .iter()
+        .find(|x| x["path"] == format!("/track?adid={AD_ID}"))
+        .unwrap();
+    let ja4 = |x: &serde_json::Value| x["tls"]["ja4"].as_str().unwrap_or_default().to_string();
+    let (ja4_h1, ja4_h2) = (ja4(h1), ja4(h2));
+    assert_eq!(ja4_h1.len(), 36, "{h1:#}");
+    // `i`: the upstream is an address, which a hello does not name (RFC 6066 §3).
+    assert!(
+        ja4_h1.starts_with("t13i") && ja4_h2.starts_with("t13i"),
+        "{ja4_h1} {ja4_h2}"
+    );
+    assert_eq!((&ja4_h1[8..10], &ja4_h2[8..10]), ("h1", "h2"));
+    assert_eq!(ja4_h1[10..24], ja4_h2[10..24], "the cipher suites' hash");
+    for x in [h1, h2] {
+        let ja3 = x["tls"]["ja3"].as_str().unwrap_or_default();
+        assert!(
+            ja3.len() == 32 && ja3.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{x:#}"
+        );
+    }
     // Completed exchanges carry no anomaly.
     let small = xs.iter().find(|x| x["path"] == "/big").unwrap();
     assert!(small.get("anomalies").is_none(), "{small:#}");

@@ -32,6 +32,8 @@ use hyper::{header, Method, Request, Response, StatusCode, Uri};
 use super::body::{self, Body, BoxError, Stall};
 use super::{head, lock, page, Event, Shared, MAGIC_HOST};
 use crate::exchange::{Anomaly, BodyDigests, Exchange, Header, RawHead, SourceKind, TlsInfo};
+use crate::net::tls::{HelloPoll, HelloReader};
+use crate::net::tls_fingerprint::{Fingerprints, Transport};
 use crate::pii::stream::StreamScanner;
 use crate::timestamp::Timestamp;
 
@@ -49,6 +51,9 @@ pub(crate) struct ConnScope {
     /// others leave the shared table (a lock both runtime threads take, and a SipHash
     /// of the address) alone (issue 4, keep-alive requests per second).
     handshake_noted: AtomicBool,
+    /// JA3 and JA4 of the client's latest TLS ClientHello to the proxy, noted only
+    /// when exchanges carry addresses (JSON lines): each TLS request carries them.
+    client_hello: Mutex<Option<Fingerprints>>,
 }
 
 impl ConnScope {
@@ -59,7 +64,23 @@ impl ConnScope {
             addr,
             entered: AtomicBool::new(false),
             handshake_noted: AtomicBool::new(false),
+            client_hello: Mutex::new(None),
         })
+    }
+
+    /// The fingerprints of the ClientHello the client just sent (the bytes of its
+    /// first TLS records), when exchanges carry them.
+    pub(crate) fn note_client_hello(&self, records: &[u8]) {
+        if !self.shared.settings.addresses_and_version {
+            return;
+        }
+        if let HelloPoll::Done(hello) = HelloReader::new().client_hello(records) {
+            *lock(&self.client_hello) = Some(hello.fingerprints);
+        }
+    }
+
+    fn client_hello(&self) -> Option<Fingerprints> {
+        *lock(&self.client_hello)
     }
 
     /// The client's address.
@@ -396,12 +417,15 @@ pub(crate) async fn request(
     x.request_headers = headers_of(req.headers());
     let host = named_in_tunnel(in_tunnel, host, req.headers());
     if x.scheme == "https" {
+        // Like the addresses: only exchanges written as JSON lines carry these.
+        let hello = scope.client_hello();
         x.tls = Some(TlsInfo {
             version: None,
-            // Like the addresses: only exchanges written as JSON lines carry it.
             sni: shared.settings.addresses_and_version.then(|| host.clone()),
             decrypted: true,
             decrypt_error: None,
+            ja3: hello.map(|f| f.ja3()),
+            ja4: hello.map(|f| f.ja4(Transport::Tcp)),
             ..TlsInfo::default()
         });
     }

@@ -1050,6 +1050,7 @@ async fn intercept_tls<I>(
         }
     };
     let sni = accepted.client_hello().server_name().map(str::to_string);
+    scope.note_client_hello(&seen);
     if !handler::intercept_tls(&scope, sni.as_deref()) {
         pass_through(t, io, &authority, &seen).await;
         return;
