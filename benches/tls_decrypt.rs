@@ -16,6 +16,9 @@
 //! behind 4 094 unrelated TLS 1.3 entries: with the ECH lines that only adds reading
 //! the longer key log; without, each connection tries about 4 095 entries, the worst
 //! case under `MAX_ECH_TRIALS`. Time per capture; per connection is half.
+//!
+//! Group `tls_hello`: one ClientHello parsed, its JA3 and JA4 computed (see
+//! `bench_hello`).
 
 use aes::cipher::{block_padding::NoPadding, BlockEncryptMut, KeyIvInit};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -342,5 +345,35 @@ fn bench_ech(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_ech);
+/// The body of the first ClientHello in a capture file's bytes, found by its record
+/// and handshake headers (TLS over TCP; the record holds the whole message).
+fn first_client_hello_body(capture: &[u8]) -> &[u8] {
+    let at = capture
+        .windows(6)
+        .position(|w| w[0] == 0x16 && w[1] == 3 && w[2] <= 3 && w[5] == 1)
+        .expect("a ClientHello record");
+    let len = u32::from_be_bytes([0, capture[at + 6], capture[at + 7], capture[at + 8]]) as usize;
+    &capture[at + 9..at + 9 + len]
+}
+
+/// Group `tls_hello`: parsing one ClientHello body with `tls::parse_client_hello`,
+/// which also computes its JA3 and JA4 (`net::tls_fingerprint`): rustls's hello of
+/// `captures/tls/tls.pcap` and OpenSSL's of `captures/tls/openssl.pcap`. Time per
+/// hello, once per TLS connection in captures and the proxy.
+fn bench_hello(c: &mut Criterion) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/tls/");
+    let mut group = c.benchmark_group("tls_hello");
+    for file in ["tls.pcap", "openssl.pcap"] {
+        let capture = std::fs::read(format!("{dir}{file}")).unwrap();
+        let body = first_client_hello_body(&capture);
+        let hello = consentry::net::tls::parse_client_hello(body).expect(file);
+        assert_eq!(hello.fingerprints.ja3().len(), 32);
+        group.bench_function(file, |b| {
+            b.iter(|| consentry::net::tls::parse_client_hello(std::hint::black_box(body)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_ech, bench_hello);
 criterion_main!(benches);

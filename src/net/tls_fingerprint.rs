@@ -20,8 +20,6 @@
 //!
 //! Pure: computed once from the parsed hello's fields, kept as two small arrays.
 
-use std::fmt::Write as _;
-
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
@@ -183,51 +181,57 @@ fn first_alpn(data: &[u8]) -> Option<Vec<u8>> {
     rest.get(..usize::from(n)).map(<[u8]>::to_vec)
 }
 
-/// JA3's string: `771,4865-4866,0-23-65281,29-23,0`.
-fn ja3_string(legacy_version: u16, l: &Lists) -> String {
-    fn join<T: std::fmt::Display>(out: &mut String, values: &[T]) {
-        for (i, v) in values.iter().enumerate() {
+/// JA3's string: `771,4865-4866,0-23-65281,29-23,0`. Written by hand, digit by
+/// digit: `fmt` machinery made the fingerprints ten times the cost of parsing the
+/// hello (benches/tls_decrypt.rs, group `tls_hello`).
+fn ja3_string(legacy_version: u16, l: &Lists) -> Vec<u8> {
+    fn join(out: &mut Vec<u8>, values: impl Iterator<Item = u16>) {
+        for (i, v) in values.enumerate() {
             if i > 0 {
-                out.push('-');
+                out.push(b'-');
             }
-            let _ = write!(out, "{v}");
+            push_decimal(out, v);
         }
     }
-    let mut s = format!("{legacy_version},");
-    join(&mut s, &l.ciphers);
-    s.push(',');
-    join(&mut s, &l.extensions);
-    s.push(',');
-    join(&mut s, &l.groups);
-    s.push(',');
-    join(&mut s, &l.point_formats);
+    let mut s = Vec::with_capacity(
+        8 + 6 * (l.ciphers.len() + l.extensions.len() + l.groups.len()) + 4 * l.point_formats.len(),
+    );
+    push_decimal(&mut s, legacy_version);
+    s.push(b',');
+    join(&mut s, l.ciphers.iter().copied());
+    s.push(b',');
+    join(&mut s, l.extensions.iter().copied());
+    s.push(b',');
+    join(&mut s, l.groups.iter().copied());
+    s.push(b',');
+    join(&mut s, l.point_formats.iter().map(|&p| u16::from(p)));
     s
 }
 
 fn ja3_digest(legacy_version: u16, l: &Lists) -> [u8; 16] {
-    Md5::digest(ja3_string(legacy_version, l).as_bytes()).into()
+    Md5::digest(ja3_string(legacy_version, l)).into()
 }
 
 /// JA4's two-character version: the highest of `supported_versions`, else the
 /// hello's own version field.
-fn ja4_version(legacy_version: u16, l: &Lists) -> &'static str {
+fn ja4_version(legacy_version: u16, l: &Lists) -> [u8; 2] {
     let version = l
         .supported_versions
         .iter()
         .copied()
         .max()
         .unwrap_or(legacy_version);
-    match version {
-        0x0304 => "13",
-        0x0303 => "12",
-        0x0302 => "11",
-        0x0301 => "10",
-        0x0300 => "s3",
-        0x0002 => "s2",
-        0xfeff => "d1",
-        0xfefd => "d2",
-        0xfefc => "d3",
-        _ => "00",
+    *match version {
+        0x0304 => b"13",
+        0x0303 => b"12",
+        0x0302 => b"11",
+        0x0301 => b"10",
+        0x0300 => b"s3",
+        0x0002 => b"s2",
+        0xfeff => b"d1",
+        0xfefd => b"d2",
+        0xfefc => b"d3",
+        _ => b"00",
     }
 }
 
@@ -235,41 +239,38 @@ fn ja4_version(legacy_version: u16, l: &Lists) -> &'static str {
 /// are ASCII letters or digits, else the first and last hex digit of its bytes;
 /// `00` for none or an empty name.
 fn ja4_alpn(alpn: Option<&[u8]>) -> [u8; 2] {
-    let Some((&first, &last, name)) =
-        alpn.and_then(|name| Some((name.first()?, name.last()?, name)))
-    else {
+    let Some((&first, &last)) = alpn.and_then(|name| Some((name.first()?, name.last()?))) else {
         return *b"00";
     };
     if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() {
-        return [first, last];
-    }
-    let hex = hex(name);
-    match (hex.bytes().next(), hex.bytes().last()) {
-        (Some(a), Some(b)) => [a, b],
-        _ => *b"00",
+        [first, last]
+    } else {
+        [HEX[usize::from(first >> 4)], HEX[usize::from(last & 0x0f)]]
     }
 }
 
 /// Twelve hex digits of the SHA-256 of `text`, or twelve zeros for nothing.
-fn truncated_sha256(text: &str) -> String {
-    if text.is_empty() {
-        return "000000000000".to_string();
+fn truncated_sha256(text: &[u8]) -> [u8; 12] {
+    let mut out = [b'0'; 12];
+    if !text.is_empty() {
+        let digest = Sha256::digest(text);
+        for (pair, b) in out.chunks_exact_mut(2).zip(digest.iter()) {
+            pair.copy_from_slice(&hex_byte(*b));
+        }
     }
-    let mut h = hex(&Sha256::digest(text.as_bytes()));
-    h.truncate(12);
-    h
+    out
 }
 
-/// Lower-case four-digit hex values, comma-separated.
-fn hex_list(values: &[u16]) -> String {
-    let mut s = String::with_capacity(values.len() * 5);
-    for (i, v) in values.iter().enumerate() {
+/// Lower-case four-digit hex values, comma-separated, appended to `out`.
+fn push_hex_list(out: &mut Vec<u8>, values: &[u16]) {
+    for (i, &v) in values.iter().enumerate() {
         if i > 0 {
-            s.push(',');
+            out.push(b',');
         }
-        let _ = write!(s, "{v:04x}");
+        let [hi, lo] = v.to_be_bytes();
+        out.extend_from_slice(&hex_byte(hi));
+        out.extend_from_slice(&hex_byte(lo));
     }
-    s
 }
 
 /// JA4 after its transport character.
@@ -283,44 +284,70 @@ fn ja4_rest(legacy_version: u16, l: &Lists) -> [u8; JA4_REST] {
         .filter(|&t| t != EXT_SNI && t != EXT_ALPN)
         .collect();
     extensions.sort_unstable();
+    let mut text = Vec::with_capacity(5 * (ciphers.len() + extensions.len()) + 5 * 32);
+    push_hex_list(&mut text, &ciphers);
+    let b = truncated_sha256(&text);
+    text.clear();
     // Twelve zeros when no extension is left, signature algorithms or not.
-    let c = if extensions.is_empty() {
-        truncated_sha256("")
-    } else if l.signature_algorithms.is_empty() {
-        truncated_sha256(&hex_list(&extensions))
-    } else {
-        truncated_sha256(&format!(
-            "{}_{}",
-            hex_list(&extensions),
-            hex_list(&l.signature_algorithms)
-        ))
-    };
-    let alpn = ja4_alpn(l.first_alpn.as_deref());
-    let text = format!(
-        "{}{}{:02}{:02}{}{}_{}_{}",
-        ja4_version(legacy_version, l),
-        if l.has_sni { 'd' } else { 'i' },
-        l.ciphers.len().min(99),
-        l.extensions.len().min(99),
-        char::from(alpn[0]),
-        char::from(alpn[1]),
-        truncated_sha256(&hex_list(&ciphers)),
-        c,
-    );
-    let mut out = [b'0'; JA4_REST];
-    // Always 35 ASCII bytes: every part above has a fixed width.
-    for (o, b) in out.iter_mut().zip(text.bytes()) {
-        *o = b;
+    if !extensions.is_empty() {
+        push_hex_list(&mut text, &extensions);
+        if !l.signature_algorithms.is_empty() {
+            text.push(b'_');
+            push_hex_list(&mut text, &l.signature_algorithms);
+        }
     }
+    let c = truncated_sha256(&text);
+    let mut out = [0u8; JA4_REST];
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        out[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(&ja4_version(legacy_version, l));
+    put(if l.has_sni { b"d" } else { b"i" });
+    put(&two_digits(l.ciphers.len()));
+    put(&two_digits(l.extensions.len()));
+    put(&ja4_alpn(l.first_alpn.as_deref()));
+    put(b"_");
+    put(&b);
+    put(b"_");
+    put(&c);
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex_byte(b: u8) -> [u8; 2] {
+    [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]
+}
+
+/// A count as JA4 writes it: two digits, at most `99`.
+fn two_digits(n: usize) -> [u8; 2] {
+    let n = n.min(99) as u8;
+    [b'0' + n / 10, b'0' + n % 10]
+}
+
+fn push_decimal(out: &mut Vec<u8>, v: u16) {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut n = v;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    s
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .flat_map(|&b| hex_byte(b))
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]
@@ -405,16 +432,16 @@ mod tests {
     fn ja4_hash_parts_match_the_specifications_strings() {
         assert_eq!(
             truncated_sha256(
-                "002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9"
+                b"002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9"
             ),
-            "8daaf6152771"
+            *b"8daaf6152771"
         );
         // Without signature algorithms the list ends without an underscore.
         assert_eq!(
             truncated_sha256(
-                "0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01"
+                b"0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01"
             ),
-            "6d807ffa2a79"
+            *b"6d807ffa2a79"
         );
     }
 
@@ -521,9 +548,9 @@ mod tests {
             extensions: &borrowed,
         });
         let s = ja3_string(0x0303, &lists);
-        assert_eq!(s, "771,4865-49195,0-10-11-65281,29-23-24,0");
+        assert_eq!(s, b"771,4865-49195,0-10-11-65281,29-23-24,0");
         let f = fingerprints(0x0303, &ciphers, &exts);
-        assert_eq!(f.ja3(), hex(&Md5::digest(s.as_bytes())));
+        assert_eq!(f.ja3(), hex(&Md5::digest(&s)));
         assert_eq!(f.ja3().len(), 32);
     }
 
@@ -534,7 +561,14 @@ mod tests {
             cipher_suites: &[0x002f, 0x0035],
             extensions: &[],
         });
-        assert_eq!(ja3_string(0x0301, &lists), "769,47-53,,,");
+        assert_eq!(ja3_string(0x0301, &lists), b"769,47-53,,,");
+        // Every width of a decimal value.
+        let lists = Lists::of(&HelloFields {
+            legacy_version: 0,
+            cipher_suites: &[9, 10, 99, 100, 65535],
+            extensions: &[],
+        });
+        assert_eq!(ja3_string(0, &lists), b"0,9-10-99-100-65535,,,");
     }
 
     #[test]
