@@ -974,6 +974,17 @@ pub fn tls_hello(data: &[u8]) {
     assert_eq!(whole, split, "split-dependent ClientHello");
     if let HelloPoll::Done(h) = whole {
         let _ = version_name(h.offered_version());
+        // Fixed shapes whatever the hello: 32 hex digits, 36 ASCII characters.
+        use consentry::net::tls_fingerprint::Transport;
+        let (ja3, ja4) = (h.fingerprints.ja3(), h.fingerprints.ja4(Transport::Quic));
+        assert!(
+            ja3.len() == 32 && ja3.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{ja3}"
+        );
+        assert!(
+            ja4.len() == 36 && ja4.is_ascii() && ja4.starts_with('q'),
+            "{ja4}"
+        );
     }
     let _ = HelloReader::new().server_hello(data);
     let _ = sniff::sniff_client(data);

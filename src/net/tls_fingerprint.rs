@@ -102,21 +102,21 @@ impl Fingerprints {
 
 /// The hello's lists as both fingerprints read them, GREASE left out.
 #[derive(Default)]
-struct Lists {
+struct Lists<'a> {
     ciphers: Vec<u16>,
     /// Extension types in wire order.
     extensions: Vec<u16>,
     groups: Vec<u16>,
-    point_formats: Vec<u8>,
+    point_formats: &'a [u8],
     signature_algorithms: Vec<u16>,
     supported_versions: Vec<u16>,
     has_sni: bool,
     /// The first ALPN protocol's bytes, when there is one.
-    first_alpn: Option<Vec<u8>>,
+    first_alpn: Option<&'a [u8]>,
 }
 
-impl Lists {
-    fn of(hello: &HelloFields<'_>) -> Self {
+impl<'a> Lists<'a> {
+    fn of(hello: &HelloFields<'a>) -> Self {
         let mut l = Lists {
             ciphers: without_grease(hello.cipher_suites.iter().copied()),
             ..Lists::default()
@@ -131,7 +131,7 @@ impl Lists {
             match t {
                 EXT_SNI => l.has_sni = true,
                 EXT_SUPPORTED_GROUPS => l.groups = without_grease(u16_list(vec16(data))),
-                EXT_EC_POINT_FORMATS => l.point_formats = vec8(data).to_vec(),
+                EXT_EC_POINT_FORMATS => l.point_formats = vec8(data),
                 EXT_SIGNATURE_ALGORITHMS => {
                     l.signature_algorithms = without_grease(u16_list(vec16(data)));
                 }
@@ -175,10 +175,10 @@ fn u16_list(data: &[u8]) -> impl Iterator<Item = u16> + '_ {
 }
 
 /// The first protocol name of an ALPN extension's data.
-fn first_alpn(data: &[u8]) -> Option<Vec<u8>> {
+fn first_alpn(data: &[u8]) -> Option<&[u8]> {
     let list = vec16(data);
     let (&n, rest) = list.split_first()?;
-    rest.get(..usize::from(n)).map(<[u8]>::to_vec)
+    rest.get(..usize::from(n))
 }
 
 /// JA3's string: `771,4865-4866,0-23-65281,29-23,0`. Written by hand, digit by
@@ -307,7 +307,7 @@ fn ja4_rest(legacy_version: u16, l: &Lists) -> [u8; JA4_REST] {
     put(if l.has_sni { b"d" } else { b"i" });
     put(&two_digits(l.ciphers.len()));
     put(&two_digits(l.extensions.len()));
-    put(&ja4_alpn(l.first_alpn.as_deref()));
+    put(&ja4_alpn(l.first_alpn));
     put(b"_");
     put(&b);
     put(b"_");

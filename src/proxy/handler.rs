@@ -418,7 +418,11 @@ pub(crate) async fn request(
     let host = named_in_tunnel(in_tunnel, host, req.headers());
     if x.scheme == "https" {
         // Like the addresses: only exchanges written as JSON lines carry these.
-        let hello = scope.client_hello();
+        let hello = shared
+            .settings
+            .addresses_and_version
+            .then(|| scope.client_hello())
+            .flatten();
         x.tls = Some(TlsInfo {
             version: None,
             sni: shared.settings.addresses_and_version.then(|| host.clone()),
