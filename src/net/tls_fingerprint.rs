@@ -23,6 +23,7 @@
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
+use super::text::push_decimal;
 use super::tls::is_grease;
 
 const EXT_SNI: u16 = 0;
@@ -184,32 +185,32 @@ fn first_alpn(data: &[u8]) -> Option<&[u8]> {
 /// JA3's string: `771,4865-4866,0-23-65281,29-23,0`. Written by hand, digit by
 /// digit: `fmt` machinery made the fingerprints ten times the cost of parsing the
 /// hello (benches/tls_decrypt.rs, group `tls_hello`).
-fn ja3_string(legacy_version: u16, l: &Lists) -> Vec<u8> {
-    fn join(out: &mut Vec<u8>, values: impl Iterator<Item = u16>) {
+fn ja3_string(legacy_version: u16, l: &Lists) -> String {
+    fn join(out: &mut String, values: impl Iterator<Item = u16>) {
         for (i, v) in values.enumerate() {
             if i > 0 {
-                out.push(b'-');
+                out.push('-');
             }
-            push_decimal(out, v);
+            push_decimal(out, v.into());
         }
     }
-    let mut s = Vec::with_capacity(
+    let mut s = String::with_capacity(
         8 + 6 * (l.ciphers.len() + l.extensions.len() + l.groups.len()) + 4 * l.point_formats.len(),
     );
-    push_decimal(&mut s, legacy_version);
-    s.push(b',');
+    push_decimal(&mut s, legacy_version.into());
+    s.push(',');
     join(&mut s, l.ciphers.iter().copied());
-    s.push(b',');
+    s.push(',');
     join(&mut s, l.extensions.iter().copied());
-    s.push(b',');
+    s.push(',');
     join(&mut s, l.groups.iter().copied());
-    s.push(b',');
+    s.push(',');
     join(&mut s, l.point_formats.iter().map(|&p| u16::from(p)));
     s
 }
 
 fn ja3_digest(legacy_version: u16, l: &Lists) -> [u8; 16] {
-    Md5::digest(ja3_string(legacy_version, l)).into()
+    Md5::digest(ja3_string(legacy_version, l).as_bytes()).into()
 }
 
 /// JA4's two-character version: the highest of `supported_versions`, else the
@@ -325,21 +326,6 @@ fn hex_byte(b: u8) -> [u8; 2] {
 fn two_digits(n: usize) -> [u8; 2] {
     let n = n.min(99) as u8;
     [b'0' + n / 10, b'0' + n % 10]
-}
-
-fn push_decimal(out: &mut Vec<u8>, v: u16) {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = v;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -548,9 +534,9 @@ mod tests {
             extensions: &borrowed,
         });
         let s = ja3_string(0x0303, &lists);
-        assert_eq!(s, b"771,4865-49195,0-10-11-65281,29-23-24,0");
+        assert_eq!(s, "771,4865-49195,0-10-11-65281,29-23-24,0");
         let f = fingerprints(0x0303, &ciphers, &exts);
-        assert_eq!(f.ja3(), hex(&Md5::digest(&s)));
+        assert_eq!(f.ja3(), hex(&Md5::digest(s.as_bytes())));
         assert_eq!(f.ja3().len(), 32);
     }
 
@@ -561,14 +547,14 @@ mod tests {
             cipher_suites: &[0x002f, 0x0035],
             extensions: &[],
         });
-        assert_eq!(ja3_string(0x0301, &lists), b"769,47-53,,,");
+        assert_eq!(ja3_string(0x0301, &lists), "769,47-53,,,");
         // Every width of a decimal value.
         let lists = Lists::of(&HelloFields {
             legacy_version: 0,
             cipher_suites: &[9, 10, 99, 100, 65535],
             extensions: &[],
         });
-        assert_eq!(ja3_string(0, &lists), b"0,9-10-99-100-65535,,,");
+        assert_eq!(ja3_string(0, &lists), "0,9-10-99-100-65535,,,");
     }
 
     #[test]
