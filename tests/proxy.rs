@@ -365,6 +365,22 @@ fn rust_client_and_pinned_client() {
     assert_eq!(meta.len(), 1);
     assert_eq!(meta[0]["host"], "127.0.0.1");
     assert_eq!(meta[0]["anomalies"][0]["kind"], "tls-rejected-by-client");
+    // The same rustls client both times: the pinned hello's JA4 is that of the
+    // request the proxy read. rustls shuffles its extensions (as Chrome does), so
+    // their JA3s need not agree.
+    let read = p
+        .jsonl("proxy-exchanges.jsonl")
+        .into_iter()
+        .find(|x| x["path"] == path.as_str())
+        .unwrap();
+    assert!(
+        read["tls"]["ja4"]
+            .as_str()
+            .is_some_and(|j| j.starts_with("t13i")),
+        "{read:#}"
+    );
+    assert_eq!(meta[0]["tls"]["ja4"], read["tls"]["ja4"]);
+    assert_eq!(meta[0]["tls"]["ja3"].as_str().map(str::len), Some(32));
     let tunnelled = rt
         .block_on(rust_client(p.addr, up.https, &up.ca_der, "/pinned2"))
         .expect("the second connection is tunnelled to the real server");

@@ -563,7 +563,7 @@ pub(crate) fn intercept_tls(scope: &ConnScope, sni: Option<&str>) -> bool {
     if host != MAGIC_HOST && (shared.ignored(&host) || shared.is_pinned(&host)) {
         return false;
     }
-    shared.handshake_started(&host, addr);
+    shared.handshake_started(&host, addr, scope.client_hello());
     true
 }
 

@@ -71,6 +71,11 @@ use std::time::Duration;
 use crate::case::{Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
+use crate::net::tls_fingerprint::{Fingerprints, Transport};
+
+/// A client whose intercepted handshake has not ended, with its ClientHello's
+/// fingerprints when exchanges carry them.
+type PendingHandshake = (SocketAddr, Option<Fingerprints>);
 
 /// Bytes of each request body copied for the analysis (the client and server always
 /// get the whole body).
@@ -362,7 +367,7 @@ pub struct Shared {
     conn_seq: AtomicU64,
     pinned: Mutex<HashSet<String>>,
     /// Per host, clients whose intercepted handshake has not ended yet, oldest first.
-    pending: Mutex<HashMap<String, VecDeque<SocketAddr>>>,
+    pending: Mutex<HashMap<String, VecDeque<PendingHandshake>>>,
     pending_count: AtomicU64,
     events: EventSender,
     /// Run id: exchange ids and evidence locators are unique per run.
@@ -494,7 +499,7 @@ impl Shared {
     }
 
     /// Notes that `client` starts an intercepted handshake for `host`.
-    fn handshake_started(&self, host: &str, client: SocketAddr) {
+    fn handshake_started(&self, host: &str, client: SocketAddr, hello: Option<Fingerprints>) {
         let mut pending = lock(&self.pending);
         // Handshakes whose end was never reported (none, by construction) must not
         // accumulate: past the bound, forget them all.
@@ -505,7 +510,7 @@ impl Shared {
         pending
             .entry(host.to_string())
             .or_default()
-            .push_back(client);
+            .push_back((client, hello));
     }
 
     /// True when `host:port` is (very likely) this proxy itself: a loopback or
@@ -568,7 +573,7 @@ impl Shared {
         // Which client it was: handshakes are matched to clients per host in the order
         // they started (exact for one client per host; for several clients of one
         // host at once the attribution of a failure may swap between them).
-        let client = {
+        let (client, hello) = {
             let mut pending = lock(&self.pending);
             let found = pending.get_mut(&o.host).and_then(|q| q.pop_front());
             if found.is_some() {
@@ -577,7 +582,7 @@ impl Shared {
             if pending.get(&o.host).is_some_and(|q| q.is_empty()) {
                 pending.remove(&o.host);
             }
-            found
+            found.map_or((None, None), |(client, hello)| (Some(client), hello))
         };
         if o.completed || o.host == MAGIC_HOST {
             return;
@@ -609,6 +614,9 @@ impl Shared {
             sni: Some(o.host.clone()),
             decrypted: false,
             decrypt_error: Some("the client refused our certificate (pinned)".into()),
+            // The pinned client's TLS stack: often an SDK's own (see "Which TLS stack").
+            ja3: hello.map(|f| f.ja3()),
+            ja4: hello.map(|f| f.ja4(Transport::Tcp)),
             ..crate::exchange::TlsInfo::default()
         });
         x.anomalies.push(crate::exchange::Anomaly::new(
