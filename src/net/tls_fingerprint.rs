@@ -25,6 +25,7 @@ use sha2::Sha256;
 
 use super::text::push_decimal;
 use super::tls::is_grease;
+use crate::source::{hex, push_hex};
 
 const EXT_SNI: u16 = 0;
 const EXT_SUPPORTED_GROUPS: u16 = 10;
@@ -244,9 +245,12 @@ fn ja4_alpn(alpn: Option<&[u8]>) -> [u8; 2] {
         return *b"00";
     };
     if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() {
-        [first, last]
-    } else {
-        [HEX[usize::from(first >> 4)], HEX[usize::from(last & 0x0f)]]
+        return [first, last];
+    }
+    // The first and the last of the four hex digits of the two bytes.
+    match hex(&[first, last]).as_bytes() {
+        &[a, _, _, d] => [a, d],
+        _ => *b"00",
     }
 }
 
@@ -255,22 +259,21 @@ fn truncated_sha256(text: &[u8]) -> [u8; 12] {
     let mut out = [b'0'; 12];
     if !text.is_empty() {
         let digest = Sha256::digest(text);
-        for (pair, b) in out.chunks_exact_mut(2).zip(digest.iter()) {
-            pair.copy_from_slice(&hex_byte(*b));
+        let digits = hex(digest.get(..6).unwrap_or_default());
+        for (o, d) in out.iter_mut().zip(digits.bytes()) {
+            *o = d;
         }
     }
     out
 }
 
 /// Lower-case four-digit hex values, comma-separated, appended to `out`.
-fn push_hex_list(out: &mut Vec<u8>, values: &[u16]) {
+fn push_hex_list(out: &mut String, values: &[u16]) {
     for (i, &v) in values.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
-        let [hi, lo] = v.to_be_bytes();
-        out.extend_from_slice(&hex_byte(hi));
-        out.extend_from_slice(&hex_byte(lo));
+        push_hex(out, &v.to_be_bytes());
     }
 }
 
@@ -285,19 +288,19 @@ fn ja4_rest(legacy_version: u16, l: &Lists) -> [u8; JA4_REST] {
         .filter(|&t| t != EXT_SNI && t != EXT_ALPN)
         .collect();
     extensions.sort_unstable();
-    let mut text = Vec::with_capacity(5 * (ciphers.len() + extensions.len()) + 5 * 32);
+    let mut text = String::with_capacity(5 * (ciphers.len() + extensions.len()) + 5 * 32);
     push_hex_list(&mut text, &ciphers);
-    let b = truncated_sha256(&text);
+    let b = truncated_sha256(text.as_bytes());
     text.clear();
     // Twelve zeros when no extension is left, signature algorithms or not.
     if !extensions.is_empty() {
         push_hex_list(&mut text, &extensions);
         if !l.signature_algorithms.is_empty() {
-            text.push(b'_');
+            text.push('_');
             push_hex_list(&mut text, &l.signature_algorithms);
         }
     }
-    let c = truncated_sha256(&text);
+    let c = truncated_sha256(text.as_bytes());
     let mut out = [0u8; JA4_REST];
     let mut at = 0;
     let mut put = |bytes: &[u8]| {
@@ -316,24 +319,10 @@ fn ja4_rest(legacy_version: u16, l: &Lists) -> [u8; JA4_REST] {
     out
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn hex_byte(b: u8) -> [u8; 2] {
-    [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]
-}
-
 /// A count as JA4 writes it: two digits, at most `99`.
 fn two_digits(n: usize) -> [u8; 2] {
     let n = n.min(99) as u8;
     [b'0' + n / 10, b'0' + n % 10]
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .flat_map(|&b| hex_byte(b))
-        .map(char::from)
-        .collect()
 }
 
 #[cfg(test)]
