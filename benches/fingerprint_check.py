@@ -33,15 +33,8 @@ import re
 import subprocess
 import sys
 
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
-
-
-def captures(dirs):
-    for d in dirs:
-        for root, _, files in os.walk(d):
-            for name in sorted(files):
-                if name.endswith(CAPTURE_SUFFIXES):
-                    yield os.path.join(root, name)
+import pair_compare
+from pair_compare import captures
 
 
 def consentry_fingerprints(binary, path):
@@ -160,39 +153,8 @@ def foxio_fingerprints(foxio, tool, path):
 
 
 def compare(name, ours, theirs, totals, key):
-    """Compares per connection (client, server): both read it and agree on a value,
-    both read it and share no value, or only one side read a value."""
-    def by_conn(fps):
-        out = {}
-        for kind, client, server, value in fps:
-            out.setdefault((kind, client, server), set()).add(value)
-        return out
-
-    ours, theirs = by_conn(ours), by_conn(theirs)
-    t = totals.setdefault(key, [0, 0, 0, 0])
-    lines = []
-    differ = 0
-    for conn in sorted(set(ours) | set(theirs), key=str):
-        o, r = ours.get(conn, set()), theirs.get(conn, set())
-        if o & r:
-            t[0] += 1
-        elif o and r:
-            t[1] += 1
-            differ += 1
-            lines.append(f"    ≠ {conn[1]} -> {conn[2]}: {sorted(o)} against {sorted(r)}")
-            continue
-        elif r:
-            t[2] += 1
-        else:
-            t[3] += 1
-        # Further values on a connection pair both read (a second ClientHello after a
-        # HelloRetryRequest, another connection between the same hosts).
-        lines += [f"    - {conn[1]} -> {conn[2]}: {v}" for v in sorted(r - o)]
-        lines += [f"    + {conn[1]} -> {conn[2]}: {v}" for v in sorted(o - r)]
-    if lines:
-        print(f"{name} vs {key}:")
-        print("\n".join(lines))
-    return differ == 0
+    return pair_compare.compare(f"{name} vs {key}", ours, theirs,
+                                totals.setdefault(key, [0, 0, 0, 0]))
 
 
 def main():
