@@ -17,8 +17,8 @@
 //! the longer key log; without, each connection tries about 4 095 entries, the worst
 //! case under `MAX_ECH_TRIALS`. Time per capture; per connection is half.
 //!
-//! Group `tls_hello`: one ClientHello parsed, its JA3 and JA4 computed (see
-//! `bench_hello`).
+//! Group `tls_hello`: one ClientHello parsed, its JA3 and JA4 computed, and one
+//! server Certificate message parsed (see `bench_hello`).
 
 use aes::cipher::{block_padding::NoPadding, BlockEncryptMut, KeyIvInit};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -372,7 +372,27 @@ fn bench_hello(c: &mut Criterion) {
             b.iter(|| consentry::net::tls::parse_client_hello(std::hint::black_box(body)))
         });
     }
+    // The server's TLS 1.2 Certificate message (one RSA certificate, OpenSSL's test
+    // server): parsed once per connection that shows one.
+    let capture = std::fs::read(format!("{dir}openssl.pcap")).unwrap();
+    let body = first_certificate_body(&capture);
+    let parse = consentry::net::tls_certificate::parse_certificate;
+    assert!(parse(body, false).expect("parses").is_some());
+    group.bench_function("certificate openssl.pcap", |b| {
+        b.iter(|| parse(std::hint::black_box(body), false))
+    });
     group.finish();
+}
+
+/// The body of the first TLS 1.2 Certificate message in `capture`'s bytes: type 11,
+/// a length, and a list length three less.
+fn first_certificate_body(capture: &[u8]) -> &[u8] {
+    let u24 = |b: &[u8]| u32::from_be_bytes([0, b[0], b[1], b[2]]) as usize;
+    let at = capture
+        .windows(7)
+        .position(|w| w[0] == 11 && u24(&w[1..4]) > 100 && u24(&w[1..4]) == u24(&w[4..7]) + 3)
+        .expect("a Certificate message");
+    &capture[at + 4..at + 4 + u24(&capture[at + 1..at + 4])]
 }
 
 criterion_group!(benches, bench, bench_ech, bench_hello);

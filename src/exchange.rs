@@ -304,6 +304,37 @@ pub struct TlsInfo {
     /// JA4 of that ClientHello (`t13d1516h2_8daaf6152771_e5627efa2ab1`; `q…` over QUIC).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ja4: Option<String>,
+    /// The certificate the server presented (read in clear up to TLS 1.2, with the key
+    /// log over TLS 1.3); shared by every exchange of the connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_certificate: Option<std::sync::Arc<ServerCertificate>>,
+}
+
+/// The server's own (leaf) certificate of a TLS connection, as Zeek's `x509.log` and
+/// Suricata's `tls.log` give it; see `net::tls_certificate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerCertificate {
+    /// Subject distinguished name, RFC 4514 style (`CN=ads.example.com, O=…`).
+    pub subject: String,
+    pub issuer: String,
+    /// Subject alternative names: DNS names and addresses, in order, at most 32.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<crate::timestamp::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<crate::timestamp::Timestamp>,
+    /// Serial number, hex, without DER's leading zero.
+    pub serial: String,
+    /// SHA-256 of the certificate's DER bytes, hex (what `openssl x509 -fingerprint
+    /// -sha256` prints, in lower case without colons).
+    pub sha256: String,
+    /// Certificates the server sent, this one the first.
+    pub chain: u32,
+    /// The name that can stand for the server's host: the first DNS name, else the
+    /// common name, lower-cased, when it is a host name (`*.` wildcard allowed).
+    #[serde(skip)]
+    pub host: Option<String>,
 }
 
 /// Something odd about an exchange that did not stop processing: a limit hit, a body

@@ -1597,3 +1597,141 @@ mod fingerprints {
         }
     }
 }
+
+mod certificates {
+    use super::*;
+    use consentry::exchange::ServerCertificate;
+    use sha2::{Digest, Sha256};
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// (server address, JA3) → the certificate its exchanges carry; every exchange of
+    /// one connection carries the same. (No two connections of `tls.pcap` share
+    /// server and JA3.)
+    fn certificates(list: &[Exchange]) -> BTreeMap<(String, String), Option<ServerCertificate>> {
+        let mut out = BTreeMap::new();
+        for x in list {
+            let tls = x.tls.as_ref().expect("a TLS exchange");
+            let key = (x.server.clone().unwrap(), tls.ja3.clone().unwrap());
+            let cert = tls.server_certificate.as_deref().cloned();
+            let before = out.insert(key.clone(), cert.clone());
+            assert!(before.is_none() || before == Some(cert), "{key:?}");
+        }
+        out
+    }
+
+    #[test]
+    fn tls12_certificates_are_read_in_clear_tls13_ones_with_the_key_log() {
+        let (clear, _) = exchanges("tls.pcap", Vec::new());
+        let (decrypted, _) = exchanges("tls.pcap", vec![keylog()]);
+        let (clear, decrypted) = (certificates(&clear), certificates(&decrypted));
+        assert_eq!(clear.len(), 11, "one entry per connection");
+        assert_eq!(
+            clear.keys().collect::<Vec<_>>(),
+            decrypted.keys().collect::<Vec<_>>()
+        );
+        let hosts: Vec<String> = tls_corpus::specs()
+            .iter()
+            .map(|s| s.host.to_string())
+            .collect();
+        let mut digests = std::collections::BTreeSet::new();
+        for ((server, ja3), cert) in &decrypted {
+            // The resumed connections (the second to .10, by TLS 1.3 ticket; the second
+            // to .13, by TLS 1.2 session id) show none; the others the one certificate
+            // the generator made for every host.
+            let resumed = matches!(
+                ja3.as_str(),
+                "272d0c6ae17e98188152f8097153c5cf" | "d3f0bc0cf49431cb2de7d717508ff02c"
+            );
+            let Some(cert) = cert else {
+                assert!(resumed, "{server} {ja3}: no certificate");
+                continue;
+            };
+            assert!(!resumed, "{server} {ja3}: a resumed connection has none");
+            assert_eq!(cert.subject, "CN=rcgen self signed cert");
+            assert_eq!(cert.issuer, cert.subject);
+            assert_eq!(cert.names, hosts);
+            assert_eq!(cert.chain, 1);
+            digests.insert(cert.sha256.clone());
+            // In clear only over TLS 1.2: .13 to .15 and .17.
+            let tls12 = [
+                "203.0.113.13",
+                "203.0.113.14",
+                "203.0.113.15",
+                "203.0.113.17",
+            ]
+            .contains(&server.as_str());
+            let in_clear = &clear[&(server.clone(), ja3.clone())];
+            assert_eq!(in_clear.as_ref(), tls12.then_some(cert), "{server} {ja3}");
+        }
+        assert_eq!(digests.len(), 1, "one certificate for all: {digests:?}");
+        assert_eq!(decrypted.values().filter(|c| c.is_some()).count(), 9);
+    }
+
+    #[test]
+    fn a_connection_without_server_name_or_dns_is_named_by_the_certificate() {
+        let spec = tls_corpus::specs()
+            .into_iter()
+            .find(|s| s.server_ip == [203, 0, 113, 14])
+            .expect("the TLS 1.2 connection to .14");
+        let (packets, der) = tls_corpus::without_server_name(&spec);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("no-sni.pcap");
+        std::fs::write(&path, tls_corpus::write_pcap(&packets)).unwrap();
+        let (list, _) = exchanges_at(&path, Vec::new());
+        assert_eq!(list.len(), 1, "one metadata exchange");
+        let x = &list[0];
+        assert!(x.metadata_only);
+        let tls = x.tls.as_ref().unwrap();
+        assert_eq!(tls.sni, None);
+        let cert = tls.server_certificate.as_deref().expect("certificate");
+        assert_eq!(cert.sha256, hex(&Sha256::digest(&der)));
+        assert_eq!(cert.names, [spec.host]);
+        assert_eq!(x.host, spec.host, "named by the certificate");
+    }
+
+    /// SHA-256 of the first certificate of each Certificate message tshark reads in
+    /// `file`.
+    fn tshark_leaves(tshark: &Path, file: &str) -> std::collections::BTreeSet<String> {
+        let out = Command::new(tshark)
+            .arg("-n")
+            .arg("-r")
+            .arg(dir().join(file))
+            .args(["-Y", "tls.handshake.type == 11", "-T", "fields"])
+            .args(["-e", "tls.handshake.certificate"])
+            .output()
+            .expect("running tshark");
+        assert!(out.status.success(), "tshark on {file}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| {
+                let first = line.split(',').next()?.replace(':', "");
+                let der: Vec<u8> = (0..first.len() / 2)
+                    .map(|i| u8::from_str_radix(&first[2 * i..2 * i + 2], 16))
+                    .collect::<Result<_, _>>()
+                    .ok()?;
+                (!der.is_empty()).then(|| hex(&Sha256::digest(&der)))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tshark_reads_the_same_certificates() {
+        let Some(tshark) = tshark() else {
+            eprintln!("note: tshark not on PATH; the tshark cross-check is skipped");
+            return;
+        };
+        for file in ["tls.pcap", "openssl.pcap", "connect.pcap", "wss.pcap"] {
+            let (list, _) = exchanges(file, Vec::new());
+            let ours: std::collections::BTreeSet<String> = list
+                .iter()
+                .filter_map(|x| Some(x.tls.as_ref()?.server_certificate.as_ref()?.sha256.clone()))
+                .collect();
+            let theirs = tshark_leaves(&tshark, file);
+            assert!(!theirs.is_empty(), "{file}");
+            assert_eq!(ours, theirs, "{file}");
+        }
+    }
+}

@@ -987,10 +987,53 @@ pub fn tls_hello(data: &[u8]) {
         );
     }
     let _ = HelloReader::new().server_hello(data);
+    server_flight(data, cut);
     let _ = sniff::sniff_client(data);
     let _ = sniff::sniff_client_with_ports(data, 53, 1);
     let _ = sniff::sniff_server(data);
     let _ = sniff::sniff_server_with_ports(data, 53, 1);
+}
+
+/// The input as a server's first flight for `ServerFlightReader`, whole and cut at
+/// `cut` (same hello, same certificate, same answer), and as a certificate message
+/// body in both layouts and compressed.
+fn server_flight(data: &[u8], cut: usize) {
+    use consentry::net::tls::{FlightPoll, ServerFlightReader};
+    use consentry::net::tls_certificate::{
+        decompress_certificate, parse_certificate, MAX_NAMES, MAX_TEXT,
+    };
+    let read = |pieces: &[&[u8]]| {
+        let mut r = ServerFlightReader::new();
+        let (mut hello, mut cert, mut poll) = (None, None, FlightPoll::NeedMore);
+        for piece in pieces {
+            poll = r.push(piece);
+            hello = hello.or(r.take_hello());
+            cert = cert.or(r.take_certificate());
+            if poll != FlightPoll::NeedMore {
+                break;
+            }
+        }
+        (poll, hello, cert)
+    };
+    let whole = read(&[data]);
+    assert_eq!(
+        whole,
+        read(&[&data[..cut], &data[cut..]]),
+        "split-dependent flight"
+    );
+    let mut certs: Vec<_> = whole.2.into_iter().collect();
+    for tls13 in [false, true] {
+        certs.extend(parse_certificate(data, tls13).ok().flatten());
+    }
+    if let Ok(message) = decompress_certificate(data) {
+        certs.extend(parse_certificate(&message, true).ok().flatten());
+    }
+    for c in certs {
+        assert!(c.names.len() <= MAX_NAMES);
+        // Cut text ends in `…` (3 bytes) after at most MAX_TEXT bytes.
+        assert!(c.subject.len() <= MAX_TEXT + 3 && c.issuer.len() <= MAX_TEXT + 3);
+        assert!(c.sha256.len() == 64 && c.chain >= 1);
+    }
 }
 
 /// The key log of the `tls_decrypt` target: RFC 8448 §3's traffic secrets for its

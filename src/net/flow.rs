@@ -93,7 +93,7 @@ use std::sync::Arc;
 
 use foldhash::fast::SeedableRandomState;
 
-use crate::exchange::Anomaly;
+use crate::exchange::{Anomaly, ServerCertificate};
 use crate::net::dns::{self, DnsMessage, DnsTcpFramer};
 use crate::net::gquic::{self, GquicHello};
 use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse};
@@ -111,7 +111,9 @@ use crate::net::quic_trial::{self, HeldDatagram, QuicTrial, TrialStep};
 use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::socks;
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
-use crate::net::tls::{ClientHello, HelloPoll, HelloReader, ServerHello};
+use crate::net::tls::{
+    ClientHello, FlightPoll, HelloPoll, HelloReader, ServerFlightReader, ServerHello,
+};
 use crate::net::tls_decrypt::{
     self, DecryptStatus, EchOutcome, NotDecrypted, TlsDecryptor, TlsOutput,
 };
@@ -309,6 +311,9 @@ pub struct TlsSeen {
     /// What became of an ECH offer, when the ClientHello made one.
     pub ech: Option<EchOutcome>,
     pub server_hello: Option<ServerHello>,
+    /// The server's certificate: read in clear up to TLS 1.2, from the decrypted
+    /// handshake over TLS 1.3.
+    pub server_certificate: Option<Arc<ServerCertificate>>,
     /// `Pending` while it is not known yet; settled when the connection closes.
     pub status: DecryptStatus,
 }
@@ -320,6 +325,7 @@ impl Default for TlsSeen {
             inner_hello: None,
             ech: None,
             server_hello: None,
+            server_certificate: None,
             status: DecryptStatus::Pending,
         }
     }
@@ -580,10 +586,11 @@ enum App {
     },
     Http(Box<Http1Conn>),
     Http2(Box<Http2Conn>),
-    /// Reading the two hellos; each reader is dropped once its hello is read.
+    /// Reading the two hellos (and the server's certificate after its hello); each
+    /// reader is dropped once it has read what it reads.
     Tls {
         client: Option<Box<HelloReader>>,
-        server: Option<Box<HelloReader>>,
+        server: Option<Box<ServerFlightReader>>,
     },
     DnsTcp(Box<DnsStream>),
     /// A cleartext protocol no parser reads: the client's bytes are kept for the
@@ -710,6 +717,9 @@ struct ConnState {
     keys_loaded: bool,
     /// Client bytes that were sniffed as TLS, waiting for the new decryptor (`deliver`).
     tls_backlog: Vec<u8>,
+    /// Beside the decryptor, the server's first flight read in clear for its TLS ≤ 1.2
+    /// certificate, which the decryptor does not read; dropped once done.
+    tls_clear: Option<Box<ServerFlightReader>>,
     /// The decryptor's output, reused between feeds.
     tls_out: Vec<TlsOutput>,
     h2_events: Vec<Http2Event>,
@@ -1924,6 +1934,11 @@ fn trial_gave_up(flow: &mut UdpFlow, anomaly: Option<Anomaly>, out: &mut Vec<Flo
     });
 }
 
+/// The anomaly of a server certificate that did not read.
+fn certificate_anomaly(why: &str) -> Anomaly {
+    Anomaly::new("tls-malformed", format!("server Certificate: {why}"))
+}
+
 /// `Offered` when a ClientHello read without keys carries an outer ECH extension.
 fn ech_offered(hello: &ClientHello) -> Option<EchOutcome> {
     hello.offers_ech().then_some(EchOutcome::Offered)
@@ -2155,6 +2170,7 @@ impl ConnState {
             tls: None,
             keys_loaded: false,
             tls_backlog: Vec::new(),
+            tls_clear: None,
             tls_out: Vec::new(),
             h2_events: Vec::new(),
             h2c_upgrade: None,
@@ -2199,6 +2215,9 @@ impl ConnState {
             Delivery::Gap { len, meta } => match &mut self.tls {
                 Some(tls) => {
                     tls.gap(from_client);
+                    if !from_client {
+                        self.tls_clear = None;
+                    }
                     self.note(Anomaly::new(
                         "tcp-gap",
                         format!("{len} bytes missing in a TLS stream: its decryption stops"),
@@ -2221,16 +2240,35 @@ impl ConnState {
         keys: &mut KeyLog,
         out: &mut Vec<FlowEvent>,
     ) {
-        let Some(tls) = self.tls.as_mut() else {
-            return;
-        };
-        if bytes.is_empty() {
+        if self.tls.is_none() || bytes.is_empty() {
             return;
         }
         self.last_meta = Some(meta);
         if from_client && self.info.first_client_data.is_none() {
             self.info.first_client_data = Some(meta.ts);
         }
+        if !from_client {
+            if let Some(reader) = &mut self.tls_clear {
+                let poll = reader.push(bytes);
+                if let (Some(cert), Some(seen)) = (reader.take_certificate(), &mut self.info.tls) {
+                    seen.server_certificate = Some(Arc::new(cert));
+                }
+                match poll {
+                    FlightPoll::NeedMore => {}
+                    // The decryptor reports a broken hello itself.
+                    FlightPoll::Done | FlightPoll::NotTls | FlightPoll::Malformed(_) => {
+                        self.tls_clear = None
+                    }
+                    FlightPoll::CertificateMalformed(why) => {
+                        self.tls_clear = None;
+                        self.note(certificate_anomaly(&why));
+                    }
+                }
+            }
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return;
+        };
         let mut outputs = std::mem::take(&mut self.tls_out);
         tls.push(from_client, bytes, keys, &mut outputs);
         // A push that leaves the connection unreadable (it then outputs no plaintext)
@@ -2262,9 +2300,12 @@ impl ConnState {
     /// that turns out unreadable before anything was read becomes its metadata event
     /// at once (as without keys), so a live tap reports it without waiting for the close.
     fn tls_progress(&mut self, out: &mut Vec<FlowEvent>) {
-        let (Some(tls), Some(seen)) = (&self.tls, &mut self.info.tls) else {
+        let (Some(tls), Some(seen)) = (&mut self.tls, &mut self.info.tls) else {
             return;
         };
+        if let Some(cert) = tls.take_server_certificate() {
+            seen.server_certificate = Some(Arc::new(cert));
+        }
         if seen.client_hello.is_none() {
             if let Some(hello) = tls.client_hello() {
                 seen.client_hello = Some(hello.clone());
@@ -2279,8 +2320,10 @@ impl ConnState {
             seen.server_hello = tls.server_hello().cloned();
         }
         seen.status = tls.status();
+        // Not before the certificate that may follow the ServerHello in clear.
         if seen.not_decrypted().is_some()
             && !self.emitted
+            && self.tls_clear.is_none()
             && matches!(self.app, App::Sniffing { .. })
         {
             self.emit_metadata(out);
@@ -2445,6 +2488,7 @@ impl ConnState {
                 self.tls = Some(Box::new(
                     TlsDecryptor::new().with_budget(&self.message_budget),
                 ));
+                self.tls_clear = Some(Box::new(ServerFlightReader::new()));
                 // The decryptor reads the hellos; its plaintext is sniffed afresh.
                 App::Sniffing {
                     prefix: Vec::new(),
@@ -2459,7 +2503,7 @@ impl ConnState {
                 }));
                 App::Tls {
                     client: Some(Box::new(HelloReader::new())),
-                    server: Some(Box::new(HelloReader::new())),
+                    server: Some(Box::new(ServerFlightReader::new())),
                 }
             }
             AppProtocol::Dns => App::DnsTcp(Box::new(DnsStream {
@@ -2573,25 +2617,31 @@ impl ConnState {
                     }
                 } else {
                     let Some(reader) = server else { return };
-                    match reader.server_hello(bytes) {
-                        HelloPoll::NeedMore => {}
-                        HelloPoll::Done(hello) => {
-                            // A HelloRetryRequest: the real ServerHello follows.
-                            if hello.retry_request {
-                                *server = Some(Box::new(HelloReader::new()));
-                                return;
-                            }
+                    let poll = reader.push(bytes);
+                    if let Some(tls) = &mut self.info.tls {
+                        if let Some(hello) = reader.take_hello() {
+                            tls.server_hello = Some(hello);
+                        }
+                        if let Some(cert) = reader.take_certificate() {
+                            tls.server_certificate = Some(Arc::new(cert));
+                        }
+                    }
+                    match poll {
+                        FlightPoll::NeedMore => {}
+                        FlightPoll::Done => {
                             *server = None;
-                            if let Some(tls) = &mut self.info.tls {
-                                tls.server_hello = Some(hello);
-                            }
                             if client.is_none() {
-                                // Both hellos read: nothing more is readable without keys.
+                                // Both hellos (and the certificate) read: nothing more
+                                // is readable without keys.
                                 self.emit_metadata(out);
                                 self.app = App::Opaque;
                             }
                         }
-                        HelloPoll::NotTls | HelloPoll::Malformed(_) => *server = None,
+                        FlightPoll::NotTls | FlightPoll::Malformed(_) => *server = None,
+                        FlightPoll::CertificateMalformed(why) => {
+                            *server = None;
+                            self.note(certificate_anomaly(&why));
+                        }
                     }
                 }
             }
@@ -3518,6 +3568,74 @@ mod tests {
             t.stats().tls_not_decrypted,
             BTreeMap::from([("no-key".to_string(), 1)])
         );
+    }
+
+    #[test]
+    fn a_tls12_certificate_comes_with_the_metadata_exchange_with_or_without_keys() {
+        use crate::net::tls::test_hellos::flight12;
+        use crate::net::tls_certificate::tests::{certificate, message12};
+        let hello = client_hello_record(b"ads.tracker.example");
+        let leaf = certificate(&["ads.tracker.example"]);
+        let flight = flight12(&[(11, message12(&[&leaf])), (14, vec![])], 300);
+        // The ServerHello in the first segment, the certificate across both.
+        let (a, b) = flight.split_at(200);
+        for keyed in [false, true] {
+            let mut t = if keyed {
+                keyed_table()
+            } else {
+                FlowTable::new(FlowLimits::default())
+            };
+            let mut out = Vec::new();
+            handshake(&mut t, &mut out, 40004);
+            seg(&mut t, &mut out, 4, true, 40004, 101, ACK, &hello);
+            seg(&mut t, &mut out, 5, false, 40004, 501, ACK, a);
+            assert!(out.is_empty(), "keyed {keyed}: waits for the certificate");
+            seg(&mut t, &mut out, 6, false, 40004, 701, ACK, b);
+            assert_eq!(
+                kinds(&out),
+                ["metadata ads.tracker.example"],
+                "keyed {keyed}"
+            );
+            let FlowEvent::Metadata {
+                conn, anomalies, ..
+            } = &out[0]
+            else {
+                unreachable!()
+            };
+            let tls = conn.tls.as_ref().expect("TLS facts");
+            assert_eq!(
+                tls.not_decrypted(),
+                Some(&NotDecrypted::NoKey),
+                "keyed {keyed}"
+            );
+            assert_eq!(tls.server_hello.as_ref().map(|h| h.version), Some(0x0303));
+            let cert = tls.server_certificate.as_ref().expect("certificate");
+            assert_eq!(cert.host.as_deref(), Some("ads.tracker.example"));
+            assert!(anomalies.is_empty(), "{anomalies:?}");
+        }
+        // A certificate that does not parse: an anomaly, and the exchange all the same.
+        let broken = flight12(&[(11, vec![0, 0, 4, 0, 0, 1, 0x30])], 300);
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40005);
+        seg(&mut t, &mut out, 4, true, 40005, 101, ACK, &hello);
+        seg(&mut t, &mut out, 5, false, 40005, 501, ACK, &broken);
+        t.finish(&mut out);
+        let [FlowEvent::Metadata {
+            conn, anomalies, ..
+        }] = &out[..]
+        else {
+            panic!("{:?}", kinds(&out));
+        };
+        assert!(conn
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.server_certificate.is_none()));
+        assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+        assert_eq!(anomalies[0].kind, "tls-malformed");
+        assert!(anomalies[0]
+            .detail
+            .starts_with("server Certificate: certificate 1 of 1: not an X.509"));
     }
 
     fn keyed_table() -> FlowTable {

@@ -48,6 +48,7 @@ pub mod tap_inputs;
 pub mod tcp;
 pub mod text;
 pub mod tls;
+pub mod tls_certificate;
 pub mod tls_decrypt;
 pub mod tls_fingerprint;
 pub mod tunnel;

@@ -481,6 +481,7 @@ impl Tap {
                     Proto::Udp => Transport::Quic,
                 })
             }),
+            server_certificate: t.server_certificate.clone(),
         });
         if x.tls.is_none() {
             x.tls = conn.gquic.as_deref().map(gquic_tls);
@@ -506,7 +507,7 @@ impl Tap {
 
     /// The name of `conn`'s server: the name an unread ECH offer was meant for (by
     /// DNS), else the TLS server name, else the tunnel's target, else DNS, else the
-    /// address.
+    /// server certificate's name, else the address.
     fn server_name(&self, conn: &ConnInfo, at: crate::timestamp::Timestamp) -> String {
         if let Some(name) = self.ech_name(conn, at) {
             return name.to_string();
@@ -528,6 +529,13 @@ impl Tap {
             }
         }
         if let Some(name) = self.dns.lookup(conn.server.ip, at) {
+            return name.to_string();
+        }
+        let certificate = conn
+            .tls
+            .as_ref()
+            .and_then(|t| t.server_certificate.as_ref());
+        if let Some(name) = certificate.and_then(|c| c.host.as_deref()) {
             return name.to_string();
         }
         text::ip_string(conn.server.ip)
@@ -685,6 +693,7 @@ fn gquic_tls(hello: &GquicHello) -> TlsInfo {
         outer_sni: None,
         ja3: hello.fingerprints.map(|f| f.ja3()),
         ja4: hello.fingerprints.map(|f| f.ja4(Transport::Quic)),
+        server_certificate: None,
     }
 }
 

@@ -14,7 +14,9 @@
 //! extensions, cipher suites and GREASE values (RFC 8701) are kept as raw numbers or
 //! skipped, never rejected.
 
+use super::tls_certificate;
 use super::tls_fingerprint::{Fingerprints, HelloFields};
+use crate::exchange::ServerCertificate;
 
 /// Most stream bytes read looking for a hello (records headers included).
 pub const MAX_HELLO_STREAM: usize = 64 << 10;
@@ -22,6 +24,9 @@ pub const MAX_HELLO_STREAM: usize = 64 << 10;
 const MAX_RECORD: usize = (1 << 14) + 2048;
 /// Content type of handshake records.
 const HANDSHAKE: u8 = 22;
+/// Content type of alert records, and the level of a warning (RFC 5246 §7.2).
+const ALERT: u8 = 21;
+const ALERT_WARNING: u8 = 1;
 const CLIENT_HELLO: u8 = 1;
 const SERVER_HELLO: u8 = 2;
 const EXT_SNI: u16 = 0;
@@ -142,19 +147,154 @@ pub enum HelloPoll<T> {
     Malformed(String),
 }
 
-/// Reassembles one direction's first handshake message from stream bytes; see the
-/// module doc. Feed until the answer is not `NeedMore`; later feeds answer
-/// `Malformed("finished")`.
-#[derive(Debug, Default)]
-pub struct HelloReader {
+/// Handshake messages in clear from one direction's stream bytes: records reassembled
+/// across TCP segments, messages across records, everything bounded by `limit` bytes
+/// of stream. The core of [`HelloReader`] and [`ServerFlightReader`].
+#[derive(Debug)]
+struct HandshakeStream {
     /// Bytes of a record not complete yet.
     record: Vec<u8>,
-    /// Handshake bytes collected from complete records.
+    /// Handshake bytes from complete records, not yet taken as a message.
     handshake: Vec<u8>,
     /// Stream bytes consumed so far.
     seen: usize,
     records: usize,
+    limit: usize,
+}
+
+/// What [`HandshakeStream::next`] found.
+enum Next {
+    NeedMore,
+    /// A whole message: its type and body length; the body is `handshake[4..4 + len]`
+    /// until [`HandshakeStream::consume`].
+    Message(u8, usize),
+    /// The first record is no TLS handshake record.
+    NotTls,
+    /// A well-formed record of another content type (ChangeCipherSpec, a fatal
+    /// alert, application data) where a handshake message was due.
+    OtherRecord(u8),
+    Malformed(String),
+}
+
+impl HandshakeStream {
+    fn new(limit: usize) -> Self {
+        HandshakeStream {
+            record: Vec::new(),
+            handshake: Vec::new(),
+            seen: 0,
+            records: 0,
+            limit,
+        }
+    }
+
+    /// The next message, reading from `data` (advanced past what was taken) only as
+    /// far as needed. `check` judges a message's type and length once its header is
+    /// in, `what` names the message looked for in errors.
+    fn next(
+        &mut self,
+        data: &mut &[u8],
+        what: &str,
+        check: impl Fn(u8, usize) -> Result<(), String>,
+    ) -> Next {
+        loop {
+            if let [kind, a, b, c, ..] = self.handshake[..] {
+                let len = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+                if let Err(why) = check(kind, len) {
+                    return Next::Malformed(why);
+                }
+                if self.handshake.len() >= 4 + len {
+                    return Next::Message(kind, len);
+                }
+            }
+            // Complete the record header, then the fragment, copying only what is needed.
+            let need = if self.record.len() < 5 {
+                5 - self.record.len()
+            } else {
+                let len = usize::from(u16::from_be_bytes([self.record[3], self.record[4]]));
+                5 + len - self.record.len()
+            };
+            if need > 0 {
+                if data.is_empty() {
+                    return Next::NeedMore;
+                }
+                let take = need.min(data.len());
+                if self.seen + take > self.limit {
+                    return Next::Malformed(format!("no {what} within {} bytes", self.limit));
+                }
+                self.record.extend_from_slice(&data[..take]);
+                self.seen += take;
+                *data = &data[take..];
+                if self.record.len() == 5 {
+                    if let Some(stop) = self.check_header() {
+                        return stop;
+                    }
+                }
+                continue;
+            }
+            if self.record[0] == ALERT {
+                // A warning before the hello (Apache's `unrecognized_name` when the
+                // server name matches none of its sites) is passed over; a fatal
+                // alert ends the reading.
+                if self.record.get(5) != Some(&ALERT_WARNING) {
+                    return Next::OtherRecord(ALERT);
+                }
+                self.record.clear();
+                continue;
+            }
+            self.records += 1;
+            self.handshake.extend_from_slice(&self.record[5..]);
+            self.record.clear();
+        }
+    }
+
+    /// Body of the message [`Next::Message`] announced.
+    fn body(&self, len: usize) -> &[u8] {
+        self.handshake.get(4..4 + len).unwrap_or_default()
+    }
+
+    /// Drops the message [`Next::Message`] announced.
+    fn consume(&mut self, len: usize) {
+        self.handshake.drain(..(4 + len).min(self.handshake.len()));
+    }
+
+    /// Checks a complete record header: `NotTls` on the first record, `OtherRecord`
+    /// for a sound record of another type later, `Malformed` for anything else.
+    fn check_header(&self) -> Option<Next> {
+        let r = &self.record;
+        let len = usize::from(u16::from_be_bytes([r[3], r[4]]));
+        let sound = r[1] == 3 && r[2] <= 4 && len <= MAX_RECORD && len > 0;
+        let alert_first = r[0] == ALERT && len == 2 && self.handshake.is_empty();
+        if sound && (r[0] == HANDSHAKE || alert_first) {
+            None
+        } else if self.records == 0 {
+            Some(Next::NotTls)
+        } else if sound && matches!(r[0], 20 | 21 | 23) && self.handshake.is_empty() {
+            Some(Next::OtherRecord(r[0]))
+        } else {
+            Some(Next::Malformed(format!(
+                "record type {} version {}.{} length {len} inside the hello",
+                r[0], r[1], r[2]
+            )))
+        }
+    }
+}
+
+/// Reassembles one direction's first handshake message from stream bytes; see the
+/// module doc. Feed until the answer is not `NeedMore`; later feeds answer
+/// `Malformed("finished")`.
+#[derive(Debug)]
+pub struct HelloReader {
+    stream: HandshakeStream,
     finished: bool,
+}
+
+impl Default for HelloReader {
+    fn default() -> Self {
+        HelloReader {
+            stream: HandshakeStream::new(MAX_HELLO_STREAM),
+            finished: false,
+        }
+    }
 }
 
 impl HelloReader {
@@ -182,80 +322,168 @@ impl HelloReader {
         if self.finished {
             return HelloPoll::Malformed("finished".into());
         }
+        let answer = match self.stream.next(&mut data, "hello", |kind, len| {
+            hello_header(kind, len, want)
+        }) {
+            Next::NeedMore => return HelloPoll::NeedMore,
+            Next::Message(_, len) => match parse(self.stream.body(len)) {
+                Ok(hello) => HelloPoll::Done(hello),
+                Err(e) => HelloPoll::Malformed(e),
+            },
+            Next::NotTls => HelloPoll::NotTls,
+            Next::OtherRecord(t) => {
+                HelloPoll::Malformed(format!("record type {t} before the hello was complete"))
+            }
+            Next::Malformed(why) => HelloPoll::Malformed(why),
+        };
+        self.finished = true;
+        self.stream = HandshakeStream::new(0);
+        answer
+    }
+}
+
+/// A hello's header: the type wanted and a length within [`MAX_HELLO_STREAM`].
+fn hello_header(kind: u8, len: usize, want: u8) -> Result<(), String> {
+    if kind != want {
+        Err(format!(
+            "handshake message type {kind} where a hello was expected"
+        ))
+    } else if len > MAX_HELLO_STREAM {
+        Err(format!("hello of {len} bytes"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads a server's first flight in clear: its ServerHello (after a HelloRetryRequest,
+/// the real one) and, when the version is TLS 1.2 or lower, the Certificate that
+/// follows it (RFC 5246 §7.3). TLS 1.3 encrypts everything after the ServerHello, and
+/// an abbreviated handshake (resumption) or an anonymous or PSK suite sends no
+/// certificate: the reader then stops at the ServerHello or at the message after it.
+#[derive(Debug)]
+pub struct ServerFlightReader {
+    stream: HandshakeStream,
+    /// The real ServerHello was read (not only a HelloRetryRequest).
+    hello_read: bool,
+    hello: Option<ServerHello>,
+    certificate: Option<ServerCertificate>,
+    finished: bool,
+}
+
+impl Default for ServerFlightReader {
+    fn default() -> Self {
+        ServerFlightReader {
+            // The hello and the certificate within what a hello alone may take, so
+            // that a connection holds no more than before the certificate was read
+            // (a real chain is a few KiB).
+            stream: HandshakeStream::new(MAX_HELLO_STREAM),
+            hello_read: false,
+            hello: None,
+            certificate: None,
+            finished: false,
+        }
+    }
+}
+
+/// Answer of a [`ServerFlightReader`] feed; the hello and the certificate are taken
+/// with [`ServerFlightReader::take_hello`] and [`ServerFlightReader::take_certificate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlightPoll {
+    NeedMore,
+    /// Nothing more to read in clear.
+    Done,
+    /// The stream does not start with a TLS handshake record.
+    NotTls,
+    /// A broken hello (the reason).
+    Malformed(String),
+    /// A sound hello, then a broken certificate or record (the reason).
+    CertificateMalformed(String),
+}
+
+impl ServerFlightReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds server bytes.
+    pub fn push(&mut self, mut data: &[u8]) -> FlightPoll {
+        if self.finished {
+            return FlightPoll::Done;
+        }
         let answer = loop {
-            // Complete the record header, then the fragment, copying only what is needed.
-            let need = if self.record.len() < 5 {
-                5 - self.record.len()
-            } else {
-                let len = usize::from(u16::from_be_bytes([self.record[3], self.record[4]]));
-                5 + len - self.record.len()
-            };
-            if need > 0 {
-                if data.is_empty() {
-                    break HelloPoll::NeedMore;
+            let after_hello = self.hello_read;
+            let next = self.stream.next(
+                &mut data,
+                if after_hello { "certificate" } else { "hello" },
+                |kind, len| {
+                    if after_hello {
+                        // Whatever follows the hello ends the reading; only a certificate
+                        // is read whole, within its bound.
+                        if kind == tls_certificate::CERTIFICATE
+                            && len > tls_certificate::MAX_MESSAGE
+                        {
+                            return Err(format!("certificate message of {len} bytes"));
+                        }
+                        Ok(())
+                    } else {
+                        hello_header(kind, len, SERVER_HELLO)
+                    }
+                },
+            );
+            match next {
+                Next::NeedMore => return FlightPoll::NeedMore,
+                Next::NotTls => break FlightPoll::NotTls,
+                Next::Malformed(why) if after_hello => break FlightPoll::CertificateMalformed(why),
+                Next::Malformed(why) => break FlightPoll::Malformed(why),
+                // A ChangeCipherSpec after the hello: an abbreviated handshake.
+                Next::OtherRecord(_) if after_hello => break FlightPoll::Done,
+                Next::OtherRecord(t) => {
+                    break FlightPoll::Malformed(format!(
+                        "record type {t} before the hello was complete"
+                    ))
                 }
-                let take = need.min(data.len());
-                if self.seen + take > MAX_HELLO_STREAM {
-                    break HelloPoll::Malformed(format!(
-                        "no hello within {MAX_HELLO_STREAM} bytes"
-                    ));
-                }
-                self.record.extend_from_slice(&data[..take]);
-                self.seen += take;
-                data = &data[take..];
-                if self.record.len() == 5 {
-                    if let Some(bad) = self.check_header() {
-                        break bad;
+                Next::Message(kind, len) if after_hello => {
+                    if kind != tls_certificate::CERTIFICATE {
+                        break FlightPoll::Done;
+                    }
+                    match tls_certificate::parse_certificate(self.stream.body(len), false) {
+                        Ok(cert) => {
+                            self.certificate = cert;
+                            break FlightPoll::Done;
+                        }
+                        Err(why) => break FlightPoll::CertificateMalformed(why),
                     }
                 }
-                continue;
-            }
-            self.records += 1;
-            self.handshake.extend_from_slice(&self.record[5..]);
-            self.record.clear();
-            if self.handshake.len() >= 4 {
-                let h = &self.handshake;
-                if h[0] != want {
-                    break HelloPoll::Malformed(format!(
-                        "handshake message type {} where a hello was expected",
-                        h[0]
-                    ));
-                }
-                let len = usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
-                if len > MAX_HELLO_STREAM {
-                    break HelloPoll::Malformed(format!("hello of {len} bytes"));
-                }
-                if h.len() >= 4 + len {
-                    break match parse(&h[4..4 + len]) {
-                        Ok(hello) => HelloPoll::Done(hello),
-                        Err(e) => HelloPoll::Malformed(e),
+                Next::Message(_, len) => {
+                    let hello = match parse_server_hello(self.stream.body(len)) {
+                        Ok(hello) => hello,
+                        Err(e) => break FlightPoll::Malformed(e),
                     };
+                    self.stream.consume(len);
+                    self.hello_read = !hello.retry_request;
+                    // TLS 1.3 and its drafts encrypt the rest of the flight.
+                    let encrypted_after =
+                        self.hello_read && version_rank(hello.version) >= version_rank(0x7f00);
+                    self.hello = Some(hello);
+                    if encrypted_after {
+                        break FlightPoll::Done;
+                    }
                 }
             }
         };
-        if !matches!(answer, HelloPoll::NeedMore) {
-            self.finished = true;
-            self.record = Vec::new();
-            self.handshake = Vec::new();
-        }
+        self.finished = true;
+        self.stream = HandshakeStream::new(0);
         answer
     }
 
-    /// Checks a complete record header: `NotTls` on the first record, `Malformed` later.
-    fn check_header<T>(&self) -> Option<HelloPoll<T>> {
-        let r = &self.record;
-        let len = usize::from(u16::from_be_bytes([r[3], r[4]]));
-        let ok = r[0] == HANDSHAKE && r[1] == 3 && r[2] <= 4 && len <= MAX_RECORD && len > 0;
-        if ok {
-            None
-        } else if self.records == 0 {
-            Some(HelloPoll::NotTls)
-        } else {
-            Some(HelloPoll::Malformed(format!(
-                "record type {} version {}.{} length {len} inside the hello",
-                r[0], r[1], r[2]
-            )))
-        }
+    /// The ServerHello, once read (never a HelloRetryRequest: the real one follows it).
+    pub fn take_hello(&mut self) -> Option<ServerHello> {
+        self.hello.take_if(|h| !h.retry_request)
+    }
+
+    /// The server's certificate, once read.
+    pub fn take_certificate(&mut self) -> Option<ServerCertificate> {
+        self.certificate.take()
     }
 }
 
@@ -622,6 +850,30 @@ pub fn parse_encrypted_extensions_alpn(body: &[u8]) -> Result<Option<String>, St
 /// ClientHello bodies for tests of this module and of ECH's.
 #[cfg(test)]
 pub(crate) mod test_hellos {
+    /// A server's first flight as records of at most `record_max` bytes: a TLS 1.2
+    /// ServerHello, then `after` (handshake messages as type and body).
+    pub(crate) fn flight12(after: &[(u8, Vec<u8>)], record_max: usize) -> Vec<u8> {
+        let mut hello = vec![3, 3];
+        hello.extend_from_slice(&[1; 32]);
+        hello.extend_from_slice(&[0, 0xc0, 0x2f, 0, 0, 0]);
+        let mut hs = handshake_message(super::SERVER_HELLO, &hello);
+        for (t, body) in after {
+            hs.extend(handshake_message(*t, body));
+        }
+        let mut stream = Vec::new();
+        for part in hs.chunks(record_max) {
+            stream.extend_from_slice(&[22, 3, 3]);
+            stream.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            stream.extend_from_slice(part);
+        }
+        stream
+    }
+
+    pub(crate) fn handshake_message(t: u8, body: &[u8]) -> Vec<u8> {
+        let n = body.len();
+        [&[t, (n >> 16) as u8, (n >> 8) as u8, n as u8][..], body].concat()
+    }
+
     /// A ClientHello body: legacy version TLS 1.2, a random of `random` bytes,
     /// `session_id`, two suites, null compression, then `exts` in order.
     pub(crate) fn hello_body(random: u8, session_id: &[u8], exts: &[(u16, Vec<u8>)]) -> Vec<u8> {
@@ -664,7 +916,7 @@ pub(crate) mod test_hellos {
 
 #[cfg(test)]
 mod tests {
-    use super::test_hellos::{ech_outer, hello_body, sni};
+    use super::test_hellos::{ech_outer, flight12, handshake_message, hello_body, sni};
     use super::*;
     use proptest::prelude::*;
 
@@ -871,6 +1123,138 @@ mod tests {
         assert_eq!((h.version, h.alpn.as_deref()), (0x0303, Some("h2")));
     }
 
+    /// Feeds `stream` cut at `cut`: the answer, the hello, the certificate.
+    fn read_flight(
+        stream: &[u8],
+        cut: usize,
+    ) -> (FlightPoll, Option<ServerHello>, Option<ServerCertificate>) {
+        let mut r = ServerFlightReader::new();
+        let (mut hello, mut cert) = (None, None);
+        let mut poll = FlightPoll::NeedMore;
+        for piece in [&stream[..cut], &stream[cut..]] {
+            poll = r.push(piece);
+            hello = hello.or(r.take_hello());
+            cert = cert.or(r.take_certificate());
+            if poll != FlightPoll::NeedMore {
+                break;
+            }
+        }
+        (poll, hello, cert)
+    }
+
+    #[test]
+    fn a_tls12_flight_gives_its_hello_then_its_certificate_at_any_cut() {
+        use crate::net::tls_certificate::tests::{certificate, message12};
+        let leaf = certificate(&["ads.example.com"]);
+        let stream = flight12(
+            &[(11, message12(&[&leaf])), (12, vec![0; 300]), (14, vec![])],
+            700,
+        );
+        let (poll, hello, cert) = read_flight(&stream, stream.len());
+        assert_eq!(poll, FlightPoll::Done);
+        assert_eq!(hello.map(|h| h.cipher_suite), Some(0xc02f));
+        let cert = cert.expect("certificate");
+        assert_eq!(cert.host.as_deref(), Some("ads.example.com"));
+        for cut in 0..=stream.len() {
+            let (p, h, c) = read_flight(&stream, cut);
+            assert_eq!(
+                (p, h.is_some(), c.as_ref()),
+                (FlightPoll::Done, true, Some(&cert)),
+                "cut at {cut}"
+            );
+        }
+        // The hello is there before the certificate is complete (records of 60 bytes:
+        // the hello's 42 end in the first).
+        let stream = flight12(&[(11, message12(&[&leaf]))], 60);
+        let mut r = ServerFlightReader::new();
+        assert_eq!(r.push(&stream[..200]), FlightPoll::NeedMore);
+        assert!(r.take_hello().is_some());
+        assert!(r.take_certificate().is_none());
+    }
+
+    #[test]
+    fn a_warning_alert_before_the_hello_is_passed_over_a_fatal_one_is_not() {
+        use crate::net::tls_certificate::tests::{certificate, message12};
+        let leaf = certificate(&["www.example.org"]);
+        let flight = flight12(&[(11, message12(&[&leaf]))], 500);
+        // unrecognized_name (112) at warning level, as Apache sends it.
+        let warned = [&[21u8, 3, 3, 0, 2, 1, 112][..], &flight].concat();
+        for cut in 0..=warned.len() {
+            let (poll, hello, cert) = read_flight(&warned, cut);
+            assert_eq!(
+                (poll, hello.is_some(), cert.is_some()),
+                (FlightPoll::Done, true, true),
+                "cut at {cut}"
+            );
+        }
+        let fatal = [&[21u8, 3, 3, 0, 2, 2, 40][..], &flight].concat();
+        let (poll, hello, _) = read_flight(&fatal, 0);
+        assert!(
+            matches!(poll, FlightPoll::Malformed(_)) && hello.is_none(),
+            "{poll:?}"
+        );
+        // The client side the same.
+        let stream = unhex(PYTHON_HELLO);
+        let warned = [&[21u8, 3, 1, 0, 2, 1, 0][..], &stream].concat();
+        assert!(matches!(feed_pieces(&warned, &[3]), HelloPoll::Done(_)));
+    }
+
+    #[test]
+    fn no_certificate_after_a_tls13_hello_a_resumption_or_an_anonymous_suite() {
+        // TLS 1.3: the certificate is encrypted; nothing after the hello is read.
+        let mut b13 = vec![3, 3];
+        b13.extend_from_slice(&[1; 32]);
+        b13.extend_from_slice(&[0, 0x13, 0x01, 0, 0, 6, 0, 43, 0, 2, 3, 4]);
+        let hs = handshake_message(SERVER_HELLO, &b13);
+        let stream = [
+            &[22u8, 3, 3, 0, hs.len() as u8][..],
+            &hs,
+            b"\x17\x03\x03\x00\x01\x00",
+        ]
+        .concat();
+        let (poll, hello, cert) = read_flight(&stream, stream.len());
+        assert_eq!(
+            (poll, hello.map(|h| h.version), cert),
+            (FlightPoll::Done, Some(0x0304), None)
+        );
+        // TLS 1.2 resumption: a ChangeCipherSpec follows the hello.
+        let resumed = [flight12(&[], 100), b"\x14\x03\x03\x00\x01\x01".to_vec()].concat();
+        assert_eq!(read_flight(&resumed, resumed.len()).0, FlightPoll::Done);
+        // An anonymous suite: ServerKeyExchange right after the hello.
+        let anon = flight12(&[(12, vec![0; 40]), (14, vec![])], 100);
+        let (poll, _, cert) = read_flight(&anon, anon.len());
+        assert_eq!((poll, cert), (FlightPoll::Done, None));
+    }
+
+    #[test]
+    fn a_broken_or_oversized_certificate_is_malformed_after_a_sound_hello() {
+        let broken = flight12(&[(11, vec![0, 0, 4, 0, 0, 1, 0x30])], 100);
+        let (poll, hello, cert) = read_flight(&broken, 0);
+        assert!(hello.is_some() && cert.is_none());
+        assert!(
+            matches!(&poll, FlightPoll::CertificateMalformed(why) if why.contains("not an X.509 certificate")),
+            "{poll:?}"
+        );
+        let huge = flight12(
+            &[(11, vec![0; crate::net::tls_certificate::MAX_MESSAGE + 1])],
+            16384,
+        );
+        assert_eq!(
+            read_flight(&huge, 0).0,
+            FlightPoll::CertificateMalformed(format!(
+                "certificate message of {} bytes",
+                crate::net::tls_certificate::MAX_MESSAGE + 1
+            ))
+        );
+        assert_eq!(
+            read_flight(b"GET / HTTP/1.1\r\n\r\n", 0).0,
+            FlightPoll::NotTls
+        );
+        // A ClientHello where the ServerHello was due.
+        let wrong = [&[22u8, 3, 3, 0, 4][..], &[1, 0, 0, 0]].concat();
+        assert!(matches!(read_flight(&wrong, 0).0, FlightPoll::Malformed(_)));
+    }
+
     proptest! {
         #[test]
         fn never_panics(data in prop::collection::vec(any::<u8>(), 0..400), cut in any::<prop::sample::Index>()) {
@@ -878,6 +1262,7 @@ mod tests {
             let _ = feed_pieces(&data, &[at]);
             let _ = parse_client_hello(&data);
             let _ = parse_server_hello(&data);
+            let _ = read_flight(&data, at);
         }
 
         #[test]

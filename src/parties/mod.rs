@@ -314,6 +314,8 @@ mod tests {
             // Western SDKs.
             ("graph.facebook.com", "facebook.com", Third, Some("Meta Platforms, Inc."), &[Ad, An, So], false),
             ("googleads.g.doubleclick.net", "doubleclick.net", Third, Some("Google Ads"), &[Ad], false),
+            // A wildcard name from a server certificate (`tap::server_name`).
+            ("*.g.doubleclick.net", "doubleclick.net", Third, Some("Google Ads"), &[Ad], false),
             ("app-measurement.com", "app-measurement.com", Third, Some("Google Analytics for Firebase"), &[An], false),
             ("xyz.app-measurement.com", "app-measurement.com", Third, Some("Google Analytics for Firebase"), &[An], false),
             ("firebase-settings.crashlytics.com", "crashlytics.com", Third, Some("Firebase Crashlytics"), &[An], false),

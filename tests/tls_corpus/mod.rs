@@ -380,6 +380,30 @@ pub fn generate() -> Corpus {
     }
 }
 
+/// One connection of `spec` whose ClientHello names no server (SNI off, as some SDKs
+/// and IP-address clients send it), with no DNS answer before it: only the server's
+/// certificate (self-signed for `spec.host` alone) can name it. The packets and the
+/// certificate's DER bytes.
+pub fn without_server_name(spec: &ConnSpec) -> (Vec<Packet>, Vec<u8>) {
+    let certified = rcgen::generate_simple_self_signed(vec![spec.host.to_string()])
+        .expect("self-signed certificate");
+    let cert: CertificateDer<'static> = certified.cert.der().clone();
+    let key_der = certified.signing_key.serialize_der();
+    let (client, server) = make_configs(spec, &cert, &key_der, Arc::new(Collect::default()));
+    let mut client = (*client).clone();
+    client.enable_sni = false;
+    let start = (BASE_SECS + 1) * 1_000_000;
+    let (flights, _) = run_tls(spec, Arc::new(client), server, start);
+    let mut packets = Vec::new();
+    let mut conv = Tcp::new(DEVICE_IP, 40_000, spec.server_ip, 443);
+    conv.open(start, &mut packets);
+    for (from_client, ts, bytes) in &flights {
+        conv.data(*from_client, bytes, *ts, &mut packets);
+    }
+    conv.close(start + 302_000, &mut packets);
+    (packets, cert.to_vec())
+}
+
 fn make_configs(
     spec: &ConnSpec,
     cert: &CertificateDer<'static>,

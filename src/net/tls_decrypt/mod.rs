@@ -52,13 +52,14 @@ mod kdf;
 #[cfg(test)]
 pub(crate) use ech::test_seal;
 
-use crate::exchange::Anomaly;
+use crate::exchange::{Anomaly, ServerCertificate};
 use crate::net::keylog::{KeyLog, Secrets};
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::tls::{
     parse_client_hello, parse_encrypted_extensions_alpn, parse_server_hello, ClientHello, Ech,
     ServerHello,
 };
+use crate::net::tls_certificate;
 use cipher::{OpenError, RecordCipher, Stage, Suite};
 
 /// Largest record fragment read: 2^14 plus the 2048 bytes of expansion TLS 1.2 allows
@@ -108,6 +109,8 @@ fn kept(msg_type: u8) -> bool {
             | HS_CLIENT_KEY_EXCHANGE
             | HS_FINISHED
             | HS_KEY_UPDATE
+            | tls_certificate::CERTIFICATE
+            | tls_certificate::COMPRESSED_CERTIFICATE
     )
 }
 
@@ -353,6 +356,9 @@ pub struct TlsDecryptor {
     /// ClientKeyExchange may find an `RSA` line.
     awaiting_rsa: bool,
     alpn: Option<String>,
+    /// The server's certificate from the decrypted TLS 1.3 handshake (TLS ≤ 1.2 sends
+    /// it in clear: the flow table reads that one without keys).
+    server_certificate: Option<ServerCertificate>,
     records: u64,
     /// The records `dirs` hold until the keys are known, in the flow table's budget
     /// of message bytes.
@@ -541,6 +547,11 @@ impl TlsDecryptor {
     /// The (latest) ServerHello read; a HelloRetryRequest until the real one comes.
     pub fn server_hello(&self) -> Option<&ServerHello> {
         self.server_hello.as_ref()
+    }
+
+    /// The server's certificate read from the decrypted TLS 1.3 handshake, taken once.
+    pub fn take_server_certificate(&mut self) -> Option<ServerCertificate> {
+        self.server_certificate.take()
     }
 
     /// The negotiated application protocol: from the ServerHello (TLS ≤ 1.2) or the
@@ -917,6 +928,13 @@ impl TlsDecryptor {
                     keys.remember_ticket(ticket, master);
                 }
             }
+            (SERVER, tls_certificate::CERTIFICATE) if tls13 => self.certificate(body, out),
+            (SERVER, tls_certificate::COMPRESSED_CERTIFICATE) if tls13 => {
+                match tls_certificate::decompress_certificate(body) {
+                    Ok(message) => self.certificate(&message, out),
+                    Err(e) => anomaly(out, "tls-handshake-malformed", e),
+                }
+            }
             (_, HS_FINISHED) if tls13 => {
                 let dir = &mut self.dirs[d];
                 match dir.next.take() {
@@ -955,6 +973,14 @@ impl TlsDecryptor {
                 self.rsa_key_exchange(body, keys, out)
             }
             _ => {}
+        }
+    }
+
+    /// A TLS 1.3 Certificate message body of the server: its leaf certificate kept.
+    fn certificate(&mut self, body: &[u8], out: &mut Vec<TlsOutput>) {
+        match tls_certificate::parse_certificate(body, true) {
+            Ok(cert) => self.server_certificate = cert,
+            Err(e) => anomaly(out, "tls-handshake-malformed", format!("Certificate: {e}")),
         }
     }
 

@@ -195,6 +195,20 @@ fn rfc8448_simple_handshake_decrypts() {
             assert_eq!(tls.records_decrypted(), 7);
             assert_eq!(tls.client_hello().unwrap().sni.as_deref(), Some("server"));
             assert_eq!(tls.server_hello().unwrap().cipher_suite, 0x1301);
+            // RFC 8448 §3's server certificate, read from the decrypted flight.
+            let mut tls = tls;
+            let cert = tls.take_server_certificate().expect("certificate");
+            assert_eq!(
+                (cert.subject.as_str(), cert.issuer.as_str()),
+                ("CN=rsa", "CN=rsa")
+            );
+            assert_eq!((cert.serial.as_str(), cert.chain), ("02", 1));
+            assert_eq!(
+                cert.not_before
+                    .and_then(|t| t.rfc3339())
+                    .map(|t| t.as_str().to_string()),
+                Some("2016-07-30T01:23:59.000000Z".to_string())
+            );
         }
     }
 }
@@ -537,8 +551,12 @@ fn tls13_connection(case: &Tls13Case) -> (Vec<u8>, Vec<u8>, String, Vec<u8>, Vec
         HS_ENCRYPTED_EXTENSIONS,
         &[&(ee_exts.len() as u16).to_be_bytes()[..], &ee_exts].concat(),
     );
-    // EncryptedExtensions and a (fake) Certificate in one record, Finished in another.
-    server.extend(s_hs.seal(HANDSHAKE, &[ee, handshake(11, &[0; 300])].concat(), 5));
+    // EncryptedExtensions and the Certificate in one record, Finished in another.
+    server.extend(s_hs.seal(
+        HANDSHAKE,
+        &[ee, handshake(11, &certificate13())].concat(),
+        5,
+    ));
     server.extend(s_hs.seal(HANDSHAKE, &handshake(HS_FINISHED, &[9; 32]), 0));
     server.extend(s_ap.seal(HANDSHAKE, &handshake(HS_NEW_SESSION_TICKET, &[1; 40]), 0));
     if case.early && case.early_accepted {
@@ -585,6 +603,20 @@ fn tls13_connection(case: &Tls13Case) -> (Vec<u8>, Vec<u8>, String, Vec<u8>, Vec
     (client, server, log, want_c, want_s)
 }
 
+/// A TLS 1.3 Certificate message body: an empty request context and one self-signed
+/// certificate for `tls13.example` without extensions.
+fn certificate13() -> Vec<u8> {
+    let mut params = rcgen::CertificateParams::new(vec!["tls13.example".to_string()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "tls13.example");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let der = params.self_signed(&key).unwrap().der().to_vec();
+    let entry = [&(der.len() as u32).to_be_bytes()[1..], &der, &[0, 0]].concat();
+    [&[0u8][..], &(entry.len() as u32).to_be_bytes()[1..], &entry].concat()
+}
+
 fn check_tls13(case: Tls13Case) {
     let (client, server, log, want_c, want_s) = tls13_connection(&case);
     let ch_end = 5 + usize::from(u16::from_be_bytes([client[3], client[4]]));
@@ -601,12 +633,18 @@ fn check_tls13(case: Tls13Case) {
                     (true, &client[ch_end..]),
                 ]
             };
-            let (c, s, anomalies, tls) = feed(&order, chunk, &mut keys);
+            let (c, s, anomalies, mut tls) = feed(&order, chunk, &mut keys);
             let what = format!(
                 "suite {:#06x} chunk {chunk} client first {client_first}",
                 case.suite
             );
             assert_eq!(anomalies, [], "{what}");
+            let cert = tls.take_server_certificate();
+            assert_eq!(
+                cert.map(|c| c.subject),
+                Some("CN=tls13.example".to_string()),
+                "{what}"
+            );
             assert_eq!(
                 String::from_utf8_lossy(&c),
                 String::from_utf8_lossy(&want_c),
