@@ -4,8 +4,9 @@
 //! The flow table feeds the in-order client bytes of a connection sniffed as TLS to a
 //! [`HelloReader`] until it answers; the ClientHello's SNI becomes the exchange's host
 //! (the `tracker-contact-before-consent` rule needs nothing more), its ALPN and offered
-//! versions go with it. Feeding the server bytes to a second reader yields the
-//! ServerHello, whose `supported_versions` extension tells the negotiated version.
+//! versions go with it. Feeding the server bytes to a [`ServerFlightReader`] yields the
+//! ServerHello, whose `supported_versions` extension tells the negotiated version, and
+//! up to TLS 1.2 the server's certificate after it (`tls_certificate`).
 //!
 //! Records (RFC 8446 §5.1) are reassembled across TCP segments and a handshake message
 //! across records (post-quantum key shares make a ClientHello larger than one
@@ -225,7 +226,7 @@ impl HandshakeStream {
                 self.seen += take;
                 *data = &data[take..];
                 if self.record.len() == 5 {
-                    if let Some(stop) = self.check_header() {
+                    if let Some(stop) = self.check_header(what) {
                         return stop;
                     }
                 }
@@ -259,7 +260,7 @@ impl HandshakeStream {
 
     /// Checks a complete record header: `NotTls` on the first record, `OtherRecord`
     /// for a sound record of another type later, `Malformed` for anything else.
-    fn check_header(&self) -> Option<Next> {
+    fn check_header(&self, what: &str) -> Option<Next> {
         let r = &self.record;
         let len = usize::from(u16::from_be_bytes([r[3], r[4]]));
         let sound = r[1] == 3 && r[2] <= 4 && len <= MAX_RECORD && len > 0;
@@ -272,7 +273,7 @@ impl HandshakeStream {
             Some(Next::OtherRecord(r[0]))
         } else {
             Some(Next::Malformed(format!(
-                "record type {} version {}.{} length {len} inside the hello",
+                "record type {} version {}.{} length {len} inside the {what}",
                 r[0], r[1], r[2]
             )))
         }

@@ -97,21 +97,26 @@ const HS_CLIENT_KEY_EXCHANGE: u8 = 16;
 const HS_FINISHED: u8 = 20;
 const HS_KEY_UPDATE: u8 = 24;
 
-/// Handshake messages we read; the others are skipped unbuffered.
-fn kept(msg_type: u8) -> bool {
-    matches!(
+/// Handshake messages we read; the others are skipped unbuffered. Certificates only
+/// when `certificates` (the server's, over TLS 1.3: TLS 1.2's are read in clear by
+/// the flow table).
+fn kept(msg_type: u8, certificates: bool) -> bool {
+    let certificate = matches!(
         msg_type,
-        HS_CLIENT_HELLO
-            | HS_SERVER_HELLO
-            | HS_NEW_SESSION_TICKET
-            | HS_END_OF_EARLY_DATA
-            | HS_ENCRYPTED_EXTENSIONS
-            | HS_CLIENT_KEY_EXCHANGE
-            | HS_FINISHED
-            | HS_KEY_UPDATE
-            | tls_certificate::CERTIFICATE
-            | tls_certificate::COMPRESSED_CERTIFICATE
-    )
+        tls_certificate::CERTIFICATE | tls_certificate::COMPRESSED_CERTIFICATE
+    );
+    certificate && certificates
+        || matches!(
+            msg_type,
+            HS_CLIENT_HELLO
+                | HS_SERVER_HELLO
+                | HS_NEW_SESSION_TICKET
+                | HS_END_OF_EARLY_DATA
+                | HS_ENCRYPTED_EXTENSIONS
+                | HS_CLIENT_KEY_EXCHANGE
+                | HS_FINISHED
+                | HS_KEY_UPDATE
+        )
 }
 
 /// Why a TLS connection's application data could not be read.
@@ -237,6 +242,8 @@ struct HsReader {
     remaining: usize,
     /// The current message is kept (else its bytes are skipped).
     keep: bool,
+    /// Certificate messages are kept too.
+    certificates: bool,
     body: Vec<u8>,
 }
 
@@ -258,8 +265,9 @@ impl HsReader {
                 let [t, a, b, c] = self.head;
                 let len = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
                 self.remaining = len;
-                self.keep = kept(t) && len <= MAX_HANDSHAKE;
-                if kept(t) && !self.keep {
+                let wanted = kept(t, self.certificates);
+                self.keep = wanted && len <= MAX_HANDSHAKE;
+                if wanted && !self.keep {
                     anomaly(
                         out,
                         "tls-handshake-malformed",
@@ -1007,6 +1015,7 @@ impl TlsDecryptor {
         let renegotiation = self.decided;
         self.decided = true;
         self.version = sh.version;
+        self.dirs[SERVER].hs.certificates = sh.version == TLS13;
         let version = sh.version;
         let suite = cipher::suite(sh.cipher_suite).filter(|s| s.tls13 == (version == TLS13));
         self.server_hello = Some(sh.clone());
