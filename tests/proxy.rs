@@ -172,6 +172,16 @@ fn https_through_curl_is_byte_identical_and_findings_appear() {
             ja3.len() == 32 && ja3.bytes().all(|b| b.is_ascii_hexdigit()),
             "{x:#}"
         );
+        // And the certificate the upstream presented to the proxy (not the one the
+        // proxy minted for curl).
+        let cert = &x["tls"]["server_certificate"];
+        assert_eq!(
+            cert["sha256"],
+            hex(&sha2::Sha256::digest(&up.ca_der)),
+            "{x:#}"
+        );
+        assert_eq!(cert["names"], serde_json::json!(["localhost", "127.0.0.1"]));
+        assert_eq!(cert["chain"], 1);
     }
     // Completed exchanges carry no anomaly.
     let small = xs.iter().find(|x| x["path"] == "/big").unwrap();

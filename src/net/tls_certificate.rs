@@ -39,8 +39,8 @@ pub const MAX_MESSAGE: usize = 64 << 10;
 pub fn parse_certificate(body: &[u8], tls13: bool) -> Result<Option<ServerCertificate>, String> {
     let mut rest = body;
     if tls13 {
-        let context = take_u8_len(&mut rest).ok_or("certificate request context cut short")?;
-        let _ = context;
+        // The request context: empty in a server's message, skipped whatever it holds.
+        take_u8_len(&mut rest).ok_or("certificate request context cut short")?;
     }
     let list = take_u24_len(&mut rest).ok_or("certificate list length cut short")?;
     if !rest.is_empty() {
@@ -101,8 +101,9 @@ pub fn decompress_certificate(body: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// The facts of the leaf certificate `der`, the first of `chain`.
-fn leaf_certificate(der: &[u8], chain: u32) -> Result<ServerCertificate, String> {
+/// The facts of the leaf certificate `der`, the first of `chain` (also the proxy's
+/// upstream connections', from rustls).
+pub fn leaf_certificate(der: &[u8], chain: u32) -> Result<ServerCertificate, String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| format!("certificate 1 of {chain}: not an X.509 certificate ({e})"))?;
     let mut names = Vec::new();

@@ -456,6 +456,12 @@ pub(crate) fn response(
             Vec::new()
         };
         let mut d = lock(&rec.draft);
+        if let (Some(tls), Some(c)) = (
+            &mut d.x.tls,
+            res.extensions().get::<super::pool::UpstreamCertificate>(),
+        ) {
+            tls.server_certificate = Some(c.0.clone());
+        }
         d.x.response = Some(crate::exchange::Response {
             status: res.status().as_u16(),
             headers,

@@ -24,7 +24,7 @@ use hyper::client::conn::{http1, http2};
 use hyper::header::{self, HeaderValue};
 use hyper::http::uri::{Authority, Parts, Scheme};
 use hyper::{Request, Response, Uri};
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
@@ -32,7 +32,8 @@ use tower_service::Service;
 
 use super::body::Body;
 use super::upstream::{Dialer, UpstreamProxy};
-use crate::net::keyed_hash;
+use crate::exchange::ServerCertificate;
+use crate::net::{keyed_hash, tls_certificate};
 
 /// Idle upstream connections are closed after this (hyper-util's default, kept).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -89,19 +90,28 @@ fn ascii_lowercase_word(word: u64) -> u64 {
 struct Parked {
     tx: http1::SendRequest<Body>,
     since: Instant,
+    certificate: Certificate,
 }
 
 #[derive(Default)]
 struct Entry {
     http1: Vec<Parked>,
     /// The server's HTTP/2 connection, shared by all requests to it.
-    http2: Option<http2::SendRequest<Body>>,
+    http2: Option<(http2::SendRequest<Body>, Certificate)>,
 }
+
+/// The certificate a connection's server presented, when the pool records them
+/// ([`Pool::new`]); it goes with each response of the connection as an extension.
+type Certificate = Option<UpstreamCertificate>;
+
+/// The response extension naming the certificate of the server that answered.
+#[derive(Debug, Clone)]
+pub struct UpstreamCertificate(pub Arc<ServerCertificate>);
 
 /// A connection taken for one request.
 enum Sender {
-    Http1(http1::SendRequest<Body>),
-    Http2(http2::SendRequest<Body>),
+    Http1(http1::SendRequest<Body>, Certificate),
+    Http2(http2::SendRequest<Body>, Certificate),
 }
 
 /// The upstream client of one proxy run.
@@ -117,6 +127,8 @@ pub struct Pool {
     entries: Mutex<HashMap<Key, Entry, SeedableRandomState>>,
     /// Set once the task closing idle connections runs.
     reaper: std::sync::Once,
+    /// Each TLS connection's server certificate is parsed and goes with its responses.
+    certificates: bool,
 }
 
 /// Why a request got no response: reads as hyper-util's client error did.
@@ -157,7 +169,13 @@ impl std::error::Error for Error {
 }
 
 impl Pool {
-    pub fn new(connector: Connector, proxy: Option<Arc<UpstreamProxy>>) -> Arc<Pool> {
+    /// `certificates`: parse each TLS server's certificate and put it in the
+    /// responses' extensions ([`UpstreamCertificate`]).
+    pub fn new(
+        connector: Connector,
+        proxy: Option<Arc<UpstreamProxy>>,
+        certificates: bool,
+    ) -> Arc<Pool> {
         let mut http1 = http1::Builder::new();
         http1.title_case_headers(true).preserve_header_case(true);
         Arc::new(Pool {
@@ -167,6 +185,7 @@ impl Pool {
             http2: http2::Builder::new(TokioExecutor::new()),
             entries: Mutex::new(HashMap::with_hasher(keyed_hash::keyed_state())),
             reaper: std::sync::Once::new(),
+            certificates,
         })
     }
 
@@ -236,9 +255,9 @@ impl Pool {
     fn checkout(&self, key: &Key) -> Option<Sender> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get_mut(key)?;
-        if let Some(tx) = &entry.http2 {
+        if let Some((tx, certificate)) = &entry.http2 {
             if !tx.is_closed() {
-                return Some(Sender::Http2(tx.clone()));
+                return Some(Sender::Http2(tx.clone(), certificate.clone()));
             }
             entry.http2 = None;
         }
@@ -251,7 +270,8 @@ impl Pool {
                 entry.http1.swap_remove(i);
             } else if p.tx.is_ready() {
                 // The most recently parked ready one (LIFO, as hyper-util's pool).
-                return Some(Sender::Http1(entry.http1.swap_remove(i).tx));
+                let p = entry.http1.swap_remove(i);
+                return Some(Sender::Http1(p.tx, p.certificate));
             }
         }
         None
@@ -266,8 +286,8 @@ impl Pool {
         mut req: Request<Body>,
         client_host: Option<HeaderValue>,
     ) -> Result<Response<Incoming>, (Error, Option<Request<Body>>)> {
-        let sent = match sender {
-            Sender::Http1(mut tx) => {
+        let (sent, certificate) = match sender {
+            Sender::Http1(mut tx, certificate) => {
                 if !req.headers().contains_key(header::HOST) {
                     if let Some(host) = host_header(req.uri(), client_host) {
                         req.headers_mut().insert(header::HOST, host);
@@ -279,13 +299,19 @@ impl Pool {
                 }
                 let sent = tx.try_send_request(req).await;
                 if sent.is_ok() && !tx.is_closed() {
-                    self.park(key, tx);
+                    self.park(key, tx, certificate.clone());
                 }
-                sent
+                (sent, certificate)
             }
-            Sender::Http2(mut tx) => tx.try_send_request(req).await,
+            Sender::Http2(mut tx, certificate) => (tx.try_send_request(req).await, certificate),
         };
-        sent.map_err(|mut e| match e.take_message() {
+        sent.map(|mut res| {
+            if let Some(c) = certificate {
+                res.extensions_mut().insert(c);
+            }
+            res
+        })
+        .map_err(|mut e| match e.take_message() {
             Some(req) => (Error::new(Kind::Canceled, e.into_error()), Some(req)),
             None => (Error::new(Kind::SendRequest, e.into_error()), None),
         })
@@ -293,10 +319,11 @@ impl Pool {
 
     /// Puts an HTTP/1 connection back: ready for the next request once its
     /// response has been read.
-    fn park(&self, key: &Key, tx: http1::SendRequest<Body>) {
+    fn park(&self, key: &Key, tx: http1::SendRequest<Body>, certificate: Certificate) {
         let parked = Parked {
             tx,
             since: Instant::now(),
+            certificate,
         };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match entries.get_mut(key) {
@@ -328,6 +355,11 @@ impl Pool {
             .call(dst)
             .await
             .map_err(|e| Error::new(Kind::Connect, e))?;
+        let certificate = if self.certificates {
+            leaf_certificate(&io)
+        } else {
+            None
+        };
         if io.connected().is_negotiated_h2() {
             let (mut tx, conn) = self
                 .http2
@@ -341,8 +373,8 @@ impl Pool {
                 .await
                 .map_err(|e| Error::new(Kind::SendRequest, e))?;
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            entries.entry(key.clone()).or_default().http2 = Some(tx.clone());
-            return Ok(Sender::Http2(tx));
+            entries.entry(key.clone()).or_default().http2 = Some((tx.clone(), certificate.clone()));
+            return Ok(Sender::Http2(tx, certificate));
         }
         let (mut tx, conn) = self
             .http1
@@ -357,7 +389,7 @@ impl Pool {
             }
         });
         match tx.ready().await {
-            Ok(()) => Ok(Sender::Http1(tx)),
+            Ok(()) => Ok(Sender::Http1(tx, certificate)),
             Err(e) if e.is_closed() => match err_rx.await {
                 Ok(conn_err) => Err(Error::new(Kind::SendRequest, conn_err)),
                 Err(_) => Err(Error::new(Kind::SendRequest, e)),
@@ -374,12 +406,26 @@ impl Pool {
             entry.http1.retain(|p| {
                 !p.tx.is_closed() && now.saturating_duration_since(p.since) <= IDLE_TIMEOUT
             });
-            if entry.http2.as_ref().is_some_and(|tx| tx.is_closed()) {
+            if entry.http2.as_ref().is_some_and(|(tx, _)| tx.is_closed()) {
                 entry.http2 = None;
             }
             !entry.http1.is_empty() || entry.http2.is_some()
         });
     }
+}
+
+/// The certificate the server of a new TLS connection presented; none over plain
+/// TCP, and none that does not parse (the handshake verified it all the same).
+fn leaf_certificate<T>(io: &MaybeHttpsStream<T>) -> Certificate {
+    let MaybeHttpsStream::Https(tls) = io else {
+        return None;
+    };
+    let chain = tls.inner().get_ref().1.peer_certificates()?;
+    let leaf = chain.first()?;
+    let chain = u32::try_from(chain.len()).unwrap_or(u32::MAX);
+    tls_certificate::leaf_certificate(leaf, chain)
+        .ok()
+        .map(|c| UpstreamCertificate(Arc::new(c)))
 }
 
 /// Closes idle connections every [`IDLE_TIMEOUT`] while the pool lives.
@@ -623,7 +669,7 @@ mod tests {
         let opts = crate::proxy::upstream::UpstreamOptions::default();
         let connector =
             crate::proxy::upstream::connector(&opts, None, crate::proxy::tls_provider()).unwrap();
-        Pool::new(connector, None)
+        Pool::new(connector, None, false)
     }
 
     #[tokio::test]
