@@ -28,7 +28,7 @@ import subprocess
 import sys
 
 import pair_compare
-from pair_compare import captures
+from pair_compare import captures, consentry_exchanges
 
 
 def keylogs(path):
@@ -48,16 +48,8 @@ def keylogs(path):
 
 def consentry_leaves(binary, path, keylog):
     """{(client, server, sha256)} of the exchanges that carry a server certificate."""
-    cmd = [binary, "exchanges", "--format", "jsonl", path]
-    if keylog:
-        cmd += ["--keylog", keylog]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     out = set()
-    for line in run.stdout.splitlines():
-        try:
-            x = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for x in consentry_exchanges(binary, path, *(["--keylog", keylog] if keylog else [])):
         cert = (x.get("tls") or {}).get("server_certificate")
         if cert:
             out.add((x.get("client"), x.get("server"), cert["sha256"]))

@@ -27,28 +27,19 @@ when no fingerprint differs (a hello only one side read is counted, not a failur
 """
 
 import argparse
-import json
 import os
 import re
 import subprocess
 import sys
 
 import pair_compare
-from pair_compare import captures
+from pair_compare import captures, consentry_exchanges
 
 
 def consentry_fingerprints(binary, path):
     """{(kind, client, server, value)} for kind in ja3, ja4."""
-    run = subprocess.run(
-        [binary, "exchanges", "--format", "jsonl", path],
-        capture_output=True, text=True, timeout=600,
-    )
     out = set()
-    for line in run.stdout.splitlines():
-        try:
-            x = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for x in consentry_exchanges(binary, path):
         tls = x.get("tls") or {}
         quic = (tls.get("ja4") or "").startswith("q")
         if tls.get("ja3"):

@@ -1,8 +1,11 @@
 """What the scripts comparing consentry's per-connection values with a peer tool's
 share (`fingerprint_check.py`, `certificate_check.py`): the captures under some
-directories, and the comparison per client-server pair."""
+directories, consentry's exchanges of one, and the comparison per client-server
+pair."""
 
+import json
 import os
+import subprocess
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".pcap.gz", ".pcapng.gz")
 
@@ -13,6 +16,20 @@ def captures(dirs):
             for name in sorted(files):
                 if name.endswith(CAPTURE_SUFFIXES):
                     yield os.path.join(root, name)
+
+
+def consentry_exchanges(binary, path, *args):
+    """The exchanges `consentry exchanges --format jsonl` reads from `path` (`args`
+    after the file: `--keylog …`), as dicts."""
+    run = subprocess.run(
+        [binary, "exchanges", "--format", "jsonl", path, *args],
+        capture_output=True, text=True, timeout=600,
+    )
+    for line in run.stdout.splitlines():
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue
 
 
 def compare(title, ours, theirs, counts):
