@@ -250,6 +250,11 @@ def main():
     write("tls_hello", "client-hello", hello)
     write("tls_hello", "two-records", hello[:5 + 100].replace(b"\x16\x03\x01\x02\x00", b"\x16\x03\x01\x00\x64", 1)
           + b"\x16\x03\x01" + (len(hello) - 105).to_bytes(2, "big") + hello[105:])
+    # ... and a server's first flight in clear (OpenSSL's TLS 1.2 ServerHello,
+    # Certificate, ServerKeyExchange, ServerHelloDone) for ServerFlightReader and the
+    # certificate parser: the first connection of captures/tls/openssl.pcap.
+    write("tls_hello", "server-flight-openssl",
+          server_stream(os.path.join(ROOT, "captures", "tls", "openssl.pcap"))[:4096])
 
     # tls_decrypt: the RFC 8448 §3 connection (hex constants of the decryptor's tests),
     # as steps of at most 126 bytes: ClientHello, server flight, client's answer.
@@ -477,6 +482,24 @@ def quic_client_datagrams(name="quic.pcap"):
         at += 16 + n
         if frame[26:30] == bytes([192, 168, 70, 23]) and frame[23] == 17:
             out.append(frame[42:])
+    return out
+
+
+def server_stream(path):
+    """The TCP payload port 443 sent on the first connection of a pcap file of this
+    repository (Ethernet, IPv4, in order), joined."""
+    out, client = b"", None
+    for f in pcap_frames(path):
+        if len(f) < 34 or f[12:14] != b"\x08\x00" or f[23] != 6:
+            continue
+        tcp = 14 + (f[14] & 0x0F) * 4
+        sport, dport = struct.unpack(">HH", f[tcp:tcp + 4])
+        if sport != 443:
+            continue
+        if client is None:
+            client = dport
+        if dport == client:
+            out += f[tcp + (f[tcp + 12] >> 4) * 4:]
     return out
 
 
