@@ -24,15 +24,12 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use super::text::push_decimal;
-use super::tls::is_grease;
+use super::tls::{is_grease, EXT_ALPN, EXT_SNI, EXT_SUPPORTED_VERSIONS};
 use crate::source::{hex, push_hex};
 
-const EXT_SNI: u16 = 0;
 const EXT_SUPPORTED_GROUPS: u16 = 10;
 const EXT_EC_POINT_FORMATS: u16 = 11;
 const EXT_SIGNATURE_ALGORITHMS: u16 = 13;
-const EXT_ALPN: u16 = 16;
-const EXT_SUPPORTED_VERSIONS: u16 = 43;
 
 /// What a ClientHello's fingerprints are made of, borrowed from the parsed hello.
 #[derive(Debug, Clone, Copy)]
