@@ -807,12 +807,29 @@ const HRR_RANDOM: [u8; 32] = [
     0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
 
-/// Parses a ServerHello handshake body (after the 4-byte handshake header).
+/// Whether `version` is a TLS 1.3 draft before 22, whose ServerHello has neither
+/// session id nor compression method (and says its version in the version field).
+fn early_tls13_draft(version: u16) -> bool {
+    matches!(version, 0x7f00..=0x7f15)
+}
+
+/// Parses a ServerHello handshake body (after the 4-byte handshake header), also in
+/// the layout of TLS 1.3 drafts before 22 (version, random, cipher suite, extensions).
 pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, String> {
     let mut c = Cur::new(body, "ServerHello");
-    let (legacy_version, random, session_id) = hello_start(&mut c)?;
+    let (legacy_version, random, session_id) = match body.get(..2) {
+        Some(&[hi, lo]) if early_tls13_draft(u16::from_be_bytes([hi, lo])) => {
+            let version = c.u16()?;
+            let mut random = [0u8; 32];
+            random.copy_from_slice(c.take(32)?);
+            (version, random, Vec::new())
+        }
+        _ => hello_start(&mut c)?,
+    };
     let cipher_suite = c.u16()?;
-    let _compression = c.u8()?;
+    if !early_tls13_draft(legacy_version) {
+        let _compression = c.u8()?;
+    }
     let mut hello = ServerHello {
         legacy_version,
         version: legacy_version,
@@ -1088,6 +1105,40 @@ mod tests {
         let mut s = unhex(PYTHON_HELLO);
         s[9 + 2 + 32] = 0xff; // session id length
         assert!(matches!(feed_pieces(&s, &[]), HelloPoll::Malformed(_)));
+    }
+
+    /// TLS 1.3 drafts before 22 wrote a ServerHello without session id and
+    /// compression method, their draft version in the version field (Wireshark's
+    /// `tls13-20-chacha20poly1305.pcap` has one); draft 22 and later the final layout.
+    #[test]
+    fn server_hello_of_an_early_tls13_draft() {
+        let mut body = vec![0x7f, 0x14];
+        body.extend_from_slice(&[7; 32]);
+        body.extend_from_slice(&[0x13, 0x03, 0, 8, 0, 51, 0, 4, 0, 0x1d, 0, 0]);
+        let h = parse_server_hello(&body).unwrap();
+        assert_eq!(
+            (
+                h.legacy_version,
+                h.version,
+                h.cipher_suite,
+                h.session_id.len()
+            ),
+            (0x7f14, 0x7f14, 0x1303, 0)
+        );
+        assert_eq!(h.random, [7; 32]);
+        assert_eq!(version_name(h.version), "TLS 1.3 draft");
+        // Cut anywhere but before the (optional) extensions, it is an error.
+        for cut in (0..body.len() - 1).filter(|&cut| cut != 36) {
+            assert!(parse_server_hello(&body[..cut]).is_err(), "cut at {cut}");
+        }
+        // Draft 22 (0x7f16) in the final layout, its version in supported_versions.
+        let exts = [0u8, 43, 0, 2, 0x7f, 0x16];
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[5; 32]);
+        body.extend_from_slice(&[0, 0x13, 0x01, 0, 0, exts.len() as u8]);
+        body.extend_from_slice(&exts);
+        let h = parse_server_hello(&body).unwrap();
+        assert_eq!((h.version, h.cipher_suite), (0x7f16, 0x1301));
     }
 
     #[test]

@@ -56,8 +56,8 @@ use crate::exchange::{Anomaly, ServerCertificate};
 use crate::net::keylog::{KeyLog, Secrets};
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::tls::{
-    parse_client_hello, parse_encrypted_extensions_alpn, parse_server_hello, ClientHello, Ech,
-    ServerHello,
+    parse_client_hello, parse_encrypted_extensions_alpn, parse_server_hello, version_name,
+    ClientHello, Ech, ServerHello,
 };
 use crate::net::tls_certificate;
 use cipher::{OpenError, RecordCipher, Stage, Suite};
@@ -147,7 +147,13 @@ impl std::fmt::Display for NotDecrypted {
             NotDecrypted::AuthenticationFailed => {
                 f.write_str("records failed authentication with the logged keys")
             }
-            NotDecrypted::UnsupportedVersion(v) => write!(f, "unsupported TLS version 0x{v:04x}"),
+            NotDecrypted::UnsupportedVersion(v) => {
+                write!(
+                    f,
+                    "unsupported TLS version 0x{v:04x} ({})",
+                    version_name(*v)
+                )
+            }
             NotDecrypted::LostSync => f.write_str("bytes missing from the capture"),
             NotDecrypted::QuicPayload => {
                 f.write_str("QUIC: only the Initial packets are read, not the payload")

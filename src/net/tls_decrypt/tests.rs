@@ -1218,6 +1218,30 @@ fn unsupported_suite_and_version() {
         tls.status(),
         DecryptStatus::NotDecrypted(NotDecrypted::UnsupportedVersion(0x0300))
     );
+    // A TLS 1.3 draft-20 ServerHello (no session id, no compression method): its
+    // version, not a missing handshake.
+    let mut body = vec![0x7f, 0x14];
+    body.extend_from_slice(&[7; 32]);
+    body.extend_from_slice(&[0x13, 0x03, 0, 8, 0, 51, 0, 4, 0, 0x1d, 0, 0]);
+    let mut server = vec![22, 3, 3, 0, body.len() as u8 + 4, 2, 0, 0, body.len() as u8];
+    server.extend_from_slice(&body);
+    let (_, _, _, tls) = feed(
+        &[(true, &conn.client), (false, &server)],
+        usize::MAX,
+        &mut KeyLog::new(),
+    );
+    let status = tls.status();
+    assert_eq!(
+        status,
+        DecryptStatus::NotDecrypted(NotDecrypted::UnsupportedVersion(0x7f14))
+    );
+    let DecryptStatus::NotDecrypted(why) = status else {
+        unreachable!()
+    };
+    assert_eq!(
+        why.to_string(),
+        "unsupported TLS version 0x7f14 (TLS 1.3 draft)"
+    );
 }
 
 #[test]
