@@ -197,7 +197,7 @@ fn main() -> anyhow::Result<()> {
         danger_accept_invalid_certs: false,
         proxy: None,
     };
-    let connector = upstream::connector(&opts, None, provider)?;
+    let connector = upstream::connector(&opts, None, provider)?.https();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

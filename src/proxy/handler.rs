@@ -27,6 +27,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper::http::uri::Authority;
 use hyper::{header, Method, Request, Response, StatusCode, Uri};
 
 use super::body::{self, Body, BoxError, Stall};
@@ -402,8 +403,12 @@ pub(crate) async fn request(
     x.evidence.request_head = Some(raw_head);
     if shared.settings.addresses_and_version {
         x.client = Some(crate::net::text::socket_string(addr));
-        // The authority's text as it is (`to_string` would go through `Display`).
-        x.server = req.uri().authority().map(|a| a.as_str().to_owned());
+        // The authority's text as it is (`to_string` would go through `Display`);
+        // in a tunnel to an address, that address (where the request goes).
+        x.server = match req.extensions().get::<super::pool::ConnectTo>() {
+            Some(to) => Some(to.0.as_str().to_owned()),
+            None => req.uri().authority().map(|a| a.as_str().to_owned()),
+        };
         x.http_version = head::version_text(req.version()).to_string();
     }
     x.device = Some(device);
@@ -574,12 +579,17 @@ pub(crate) fn intercept_tls(scope: &ConnScope, sni: Option<&str>) -> bool {
 }
 
 /// A text or binary message from a WebSocket client at `src` to `dst` (a `ws://` or
-/// `wss://` URI) becomes an exchange (method `WS`, the message as its request body,
+/// `wss://` URI; its server reached at `server`) becomes an exchange (method `WS`, the message as its request body,
 /// capped like bodies, the rest streamed like theirs); the caller passes it on
 /// unchanged. Messages from the server are only forwarded: they are what the server
 /// sends the app, not the device's data leaving it, which is what the rules judge (as
 /// with response bodies).
-pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri, payload: &[u8]) {
+pub(crate) async fn ws_message(
+    shared: &Arc<Shared>,
+    (src, server): (SocketAddr, &Authority),
+    dst: &Uri,
+    payload: &[u8],
+) {
     shared.room().await;
     let shared = shared.clone();
     let (n, id) = shared.next_id();
@@ -588,7 +598,7 @@ pub(crate) async fn ws_message(shared: &Arc<Shared>, src: SocketAddr, dst: &Uri,
     x.evidence.locator = super::locator(&shared.session, n);
     if shared.settings.addresses_and_version {
         x.client = Some(crate::net::text::socket_string(src));
-        x.server = dst.authority().map(|a| a.as_str().to_owned());
+        x.server = Some(server.as_str().to_owned());
         x.http_version = "WebSocket".into();
     }
     x.device = Some(shared.device_of(src, None));

@@ -24,21 +24,26 @@ use hyper::client::conn::{http1, http2};
 use hyper::header::{self, HeaderValue};
 use hyper::http::uri::{Authority, Parts, Scheme};
 use hyper::{Request, Response, Uri};
-use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
+use hyper_rustls::MaybeHttpsStream;
 use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
-use tower_service::Service;
 
 use super::body::Body;
-use super::upstream::{Dialer, UpstreamProxy};
+use super::upstream::{Connector, UpstreamProxy};
 use crate::exchange::ServerCertificate;
 use crate::net::{keyed_hash, tls_certificate};
 
 /// Idle upstream connections are closed after this (hyper-util's default, kept).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-type Connector = HttpsConnector<Dialer>;
+/// The request extension saying where a request's connection goes when that is not
+/// the host its target names: the address of the tunnel it came through (a SOCKS5
+/// client that resolved the name itself, a connection redirected to the proxy),
+/// while the target names the server as the client did (its `Host`, `:authority`),
+/// which is also the TLS server name towards it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo(pub Authority);
 
 /// Where a connection goes: the pool's key. Equal and hashed as `http`'s own
 /// types are (the authority without regard to case), only cheaper: the authority's
@@ -48,6 +53,8 @@ type Connector = HttpsConnector<Dialer>;
 struct Key {
     scheme: Scheme,
     authority: Authority,
+    /// The address connections go to, when not `authority`'s host ([`ConnectTo`]).
+    address: Option<Authority>,
 }
 
 impl PartialEq for Key {
@@ -55,6 +62,7 @@ impl PartialEq for Key {
         self.scheme == other.scheme
             && (self.authority.as_str() == other.authority.as_str()
                 || self.authority == other.authority)
+            && self.address == other.address
     }
 }
 
@@ -69,6 +77,9 @@ impl Hash for Key {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
             state.write_u64(ascii_lowercase_word(u64::from_le_bytes(word)));
+        }
+        if let Some(address) = &self.address {
+            address.as_str().hash(state);
         }
     }
 }
@@ -201,6 +212,11 @@ impl Pool {
             (Some(scheme), Some(authority)) => Key {
                 scheme: scheme.clone(),
                 authority: authority.clone(),
+                address: req
+                    .extensions()
+                    .get::<ConnectTo>()
+                    .map(|c| c.0.clone())
+                    .filter(|a| a != authority),
             },
             _ => {
                 return Err(Error {
@@ -349,12 +365,11 @@ impl Pool {
         parts.authority = Some(key.authority.clone());
         parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
         let dst = Uri::from_parts(parts).map_err(|e| Error::new(Kind::Connect, e))?;
-        let io = self
-            .connector
-            .clone()
-            .call(dst)
-            .await
-            .map_err(|e| Error::new(Kind::Connect, e))?;
+        let io = match &key.address {
+            None => self.connector.connect(dst).await,
+            Some(address) => self.connector.connect_to(&dst, address).await,
+        }
+        .map_err(|e| Error::new(Kind::Connect, e))?;
         let certificate = if self.certificates {
             leaf_certificate(&io)
         } else {
@@ -573,7 +588,19 @@ mod tests {
         let key = |scheme: &Scheme, a: &str| Key {
             scheme: scheme.clone(),
             authority: Authority::try_from(a).unwrap(),
+            address: None,
         };
+        // Connections to another address are others, to the same one the same.
+        let to = |k: Key, a: &'static str| Key {
+            address: Some(Authority::from_static(a)),
+            ..k
+        };
+        let k = key(&Scheme::HTTPS, "host.example");
+        assert!(to(k.clone(), "192.0.2.1:443") != k);
+        assert!(to(k.clone(), "192.0.2.1:443") != to(k.clone(), "192.0.2.2:443"));
+        let (a, b) = (to(k.clone(), "192.0.2.1:443"), to(k, "192.0.2.1:443"));
+        assert!(a == b);
+        assert_eq!(state.hash_one(&a), state.hash_one(&b));
         for s1 in [Scheme::HTTP, Scheme::HTTPS] {
             for s2 in [Scheme::HTTP, Scheme::HTTPS] {
                 for a1 in authorities {
@@ -610,6 +637,7 @@ mod tests {
         let key = Key {
             scheme: Scheme::HTTPS,
             authority: Authority::from_static("a.example:8443"),
+            address: None,
         };
         let mut uri: Uri = "https://a.example:8443/p?q=1".parse().unwrap();
         origin_form(&mut uri);

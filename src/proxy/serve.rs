@@ -86,6 +86,7 @@ use super::body::{self, Body, Rewind};
 use super::coalesce::{Coalesce, LastResponse, ShutdownWrite};
 use super::handler::{self, text_response, ConnScope, Decision, UpstreamFailure};
 use super::head;
+use super::pool::ConnectTo;
 use super::{ca, pool, unparsed_tunnel, upstream, Shared};
 use crate::net::sniff::{sniff_client, sniff_server, AppProtocol, Sniff, H2_PREFACE};
 use crate::net::socks;
@@ -753,6 +754,13 @@ async fn proxy(core: &Arc<Core>, ctx: &Ctx, req: Request<Incoming>) -> Response<
                 Err(r) => return *r,
             }
         }
+        // HTTP/2 names its server in `:authority`; in a tunnel to an address the
+        // request still goes there.
+        Some((_, authority)) if is_address(authority) => {
+            let mut req = req;
+            req.extensions_mut().insert(ConnectTo(authority.clone()));
+            req
+        }
         _ => req,
     };
     let body_timeout = core.shared.settings.body_timeout;
@@ -800,7 +808,16 @@ fn in_tunnel<B>(
     let (mut parts, body) = req.into_parts();
     let mut uri = std::mem::take(&mut parts.uri).into_parts();
     uri.scheme = Some(scheme.clone());
-    uri.authority = Some(authority.clone());
+    // In a tunnel to an address, the target is the server's name as the client's
+    // `Host` gives it (also the TLS server name upstream, and the `Host` sent on),
+    // and the connection goes to the address.
+    let named = is_address(authority)
+        .then(|| host_name_authority(&parts.headers))
+        .flatten();
+    if named.is_some() {
+        parts.extensions.insert(ConnectTo(authority.clone()));
+    }
+    uri.authority = Some(named.unwrap_or_else(|| authority.clone()));
     if uri.path_and_query.is_none() {
         uri.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
     }
@@ -814,6 +831,26 @@ fn in_tunnel<B>(
             "consentry proxy: this request target cannot be sent through the tunnel\n".into(),
         ))),
     }
+}
+
+/// Whether a tunnel's `authority` is an address (a SOCKS5 client that resolved the
+/// name itself), not a host name.
+fn is_address(authority: &Authority) -> bool {
+    let host = authority.host();
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+}
+
+/// The `Host` field as an authority when its host is a DNS name.
+fn host_name_authority(headers: &header::HeaderMap) -> Option<Authority> {
+    let text = headers.get(header::HOST)?.to_str().ok()?;
+    let authority: Authority = text.parse().ok()?;
+    let host = authority.host();
+    let name = crate::net::socks::is_host_name(host.as_bytes())
+        && host.parse::<std::net::IpAddr>().is_err();
+    name.then_some(authority)
 }
 
 /// Forwards a request upstream and passes the response back (recorded by `rec`).
@@ -1239,12 +1276,17 @@ async fn websocket(
     else {
         return bad("target");
     };
+    // In a tunnel to an address, the server is reached there (see `ConnectTo`).
+    let dial = req
+        .extensions()
+        .get::<ConnectTo>()
+        .map_or_else(|| authority.clone(), |c| c.0.clone());
     let upgrade = hyper::upgrade::on(&mut req);
     let (mut parts, _body) = req.into_parts();
     parts.uri = dst.clone();
     let upstream_req = Request::from_parts(parts, ());
     let opened = async {
-        let tcp = connect_upstream(core, &authority, if tls { 443 } else { 80 })
+        let tcp = connect_upstream(core, &dial, if tls { 443 } else { 80 })
             .await
             .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
         tokio_tungstenite::client_async_tls_with_config(
@@ -1294,7 +1336,7 @@ async fn websocket(
                     _ => None,
                 };
                 if let Some(p) = payload {
-                    handler::ws_message(&shared, src, &dst, p).await;
+                    handler::ws_message(&shared, (src, &dial), &dst, p).await;
                 }
                 if to_server.send(m).await.is_err() {
                     break;
@@ -1432,6 +1474,53 @@ mod tests {
             text.ends_with("\r\ncontent-length: 3\r\n\r\nno\n"),
             "{text}"
         );
+    }
+
+    /// In a tunnel to an address, an HTTP/1 request is sent to the name its `Host`
+    /// gives and connects to the address; elsewhere its target is the tunnel's.
+    #[test]
+    fn requests_in_a_tunnel_to_an_address_are_named_by_their_host() {
+        let target = |tunnel: &str, host: Option<&str>| {
+            let mut b = Request::builder().uri("/p?q=1");
+            if let Some(h) = host {
+                b = b.header(header::HOST, h);
+            }
+            let tunnel: Authority = tunnel.parse().unwrap();
+            let req = in_tunnel(b.body(()).unwrap(), &Scheme::HTTPS, &tunnel).unwrap();
+            (
+                req.uri().to_string(),
+                req.extensions().get::<ConnectTo>().map(|c| c.0.to_string()),
+            )
+        };
+        let to = |a: &str| Some(a.to_string());
+        assert_eq!(
+            target("203.0.113.7:443", Some("Shop.example.com")),
+            (
+                "https://Shop.example.com/p?q=1".into(),
+                to("203.0.113.7:443")
+            )
+        );
+        assert_eq!(
+            target("[2001:db8::7]:8443", Some("cdn.example:8443")),
+            (
+                "https://cdn.example:8443/p?q=1".into(),
+                to("[2001:db8::7]:8443")
+            )
+        );
+        // A Host that is an address or no host name, none, or a tunnel to a name.
+        for (tunnel, host) in [
+            ("203.0.113.7:443", Some("198.51.100.1")),
+            ("203.0.113.7:443", Some("[2001:db8::1]:443")),
+            ("203.0.113.7:443", Some("a b")),
+            ("203.0.113.7:443", None),
+            ("tracker.example:443", Some("other.example")),
+        ] {
+            assert_eq!(
+                target(tunnel, host),
+                (format!("https://{tunnel}/p?q=1"), None),
+                "{tunnel} {host:?}"
+            );
+        }
     }
 
     #[test]

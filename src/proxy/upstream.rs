@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::http::uri::Scheme;
+use hyper::http::uri::{Authority, Scheme};
 use hyper::Uri;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -48,7 +48,7 @@ pub struct UpstreamOptions {
 /// Everything a proxy run needs to reach the servers.
 pub struct Upstream {
     /// For HTTP(S) requests (the pool's connections).
-    pub connector: HttpsConnector<Dialer>,
+    pub connector: Connector,
     /// For `wss://` servers.
     pub ws_tls: ClientConfig,
     /// For tunnels passed through and WebSockets ([`Upstream::connect`]).
@@ -207,18 +207,78 @@ pub fn connector(
     opts: &UpstreamOptions,
     proxy: Option<Arc<UpstreamProxy>>,
     provider: Arc<CryptoProvider>,
-) -> anyhow::Result<HttpsConnector<Dialer>> {
+) -> anyhow::Result<Connector> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let tls = client_config(opts, provider)?;
-    Ok(HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
+    let dialer = Dialer { http, proxy };
+    let mut tls = client_config(opts, provider)?;
+    let https = HttpsConnectorBuilder::new()
+        .with_tls_config(tls.clone())
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(Dialer { http, proxy }))
+        .wrap_connector(dialer.clone());
+    // What the builder offers: h2 first, as `enable_http2` after `enable_http1` sets.
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Connector {
+        https,
+        dialer,
+        tls: Arc::new(tls),
+    })
+}
+
+/// A connection the pool opens: TLS to the server for `https`, over [`Dialer`].
+pub type PoolStream = MaybeHttpsStream<TokioIo<UpstreamStream>>;
+
+/// The pool's connector: to the host its URI names (hyper-rustls over [`Dialer`]),
+/// or to another address with the URI's host as the TLS server name
+/// ([`Connector::connect_to`]).
+#[derive(Clone)]
+pub struct Connector {
+    https: HttpsConnector<Dialer>,
+    dialer: Dialer,
+    /// The same TLS configuration as `https`'s, for [`Connector::connect_to`].
+    tls: Arc<ClientConfig>,
+}
+
+impl Connector {
+    /// The hyper-rustls connector inside, for a client of its own (the no-op
+    /// hudsucker baseline of the benchmarks connects as the proxy does).
+    pub fn https(&self) -> HttpsConnector<Dialer> {
+        self.https.clone()
+    }
+
+    /// A connection to the host `dst` names.
+    pub async fn connect(&self, dst: Uri) -> Result<PoolStream, BoxError> {
+        self.https.clone().call(dst).await
+    }
+
+    /// A connection to `address` (a tunnel's: the address the client connected to)
+    /// for requests to `dst`, whose host is the server's name: TLS for `https` with
+    /// that name as server name (SNI) and certificate check, as the client itself did
+    /// with the address it resolved.
+    pub async fn connect_to(&self, dst: &Uri, address: &Authority) -> Result<PoolStream, BoxError> {
+        let https = dst.scheme() == Some(&Scheme::HTTPS);
+        let mut parts = hyper::http::uri::Parts::default();
+        parts.scheme = dst.scheme().cloned();
+        parts.authority = Some(address.clone());
+        parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
+        let to = Uri::from_parts(parts)?;
+        let tcp = self.dialer.clone().call(to).await?;
+        if !https {
+            return Ok(MaybeHttpsStream::Http(tcp));
+        }
+        let host = dst.host().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|_| format!("{host} is no TLS server name"))?;
+        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, TokioIo::new(tcp))
+            .await?;
+        Ok(MaybeHttpsStream::Https(TokioIo::new(tls)))
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
