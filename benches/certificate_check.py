@@ -2,13 +2,15 @@
 """Compares the server certificates consentry reads from TLS handshakes with tshark's.
 
 For every capture under the given directories, `consentry exchanges --format jsonl`
-gives each TLS exchange's `tls.server_certificate` (its `sha256`, the SHA-256 of the
-leaf certificate's DER bytes) with its client and server address; tshark gives the
-bytes of every certificate of every Certificate message (`tls.handshake.certificate`,
-the first one the leaf; per TCP stream the first message, the server's), hashed here
-the same way. Both run without a key log and,
-when an oracle file of the shared test data (`expected/NAME.*.tshark.json`) names one
-for the capture, with it (tshark then reads TLS 1.3's encrypted certificates too).
+gives each TLS or QUIC exchange's `tls.server_certificate` (its `sha256`, the SHA-256
+of the leaf certificate's DER bytes) with its client and server address; tshark gives
+the bytes of every certificate of every Certificate message
+(`tls.handshake.certificate`, the first one the leaf; per TCP stream or QUIC
+connection the first message, the server's), hashed here the same way. Both run
+without a key log and, when an oracle file of the shared test data
+(`expected/NAME.*.tshark.json`) names one for the capture or one lies beside it (see
+`keylogs`), with it (tshark then reads TLS 1.3's and QUIC's encrypted certificates
+too).
 Compared per client-server address pair (a connection that carried several exchanges
 counts once): the pair agrees when both give the same leaf, differs (`≠`) when both
 read one and share none; a leaf only tshark reads is listed with `-`, one only
@@ -32,9 +34,19 @@ from pair_compare import captures, consentry_exchanges
 
 
 def keylogs(path):
-    """The key logs the shared test data's oracle files name for `path`."""
+    """The key logs the shared test data's oracle files name for `path`, and the one
+    beside it as this project's captures keep them: `NAME.keylog` for `NAME.pcap`,
+    else `PREFIX.keylog` for `PREFIX_….pcap` (`chrome.keylog` for `chrome_h3.pcap`)."""
     d, name = os.path.split(path)
     found = set()
+    stem = os.path.splitext(name)[0]
+    beside = os.path.join(d, stem + ".keylog")
+    if os.path.exists(beside):
+        found.add(beside)
+    else:
+        for log in glob.glob(os.path.join(d, "*.keylog")):
+            if stem.startswith(os.path.splitext(os.path.basename(log))[0] + "_"):
+                found.add(log)
     for oracle in glob.glob(os.path.join(d, "expected", name + ".*tshark.json")):
         try:
             with open(oracle) as f:
@@ -58,12 +70,13 @@ def consentry_leaves(binary, path, keylog):
 
 def tshark_leaves(binary, path, keylog):
     """{(client, server, sha256)}: the first certificate of the first Certificate
-    message of each TCP stream, the server's (a client's, in mutual TLS, comes after
-    it; the frame's destination is the client)."""
-    cmd = [binary, "-n", "-r", path, "-Y", "tls.handshake.type == 11 && tcp",
+    message of each TCP stream or QUIC connection (its UDP stream), the server's (a
+    client's, in mutual TLS, comes after it; the frame's destination is the
+    client)."""
+    cmd = [binary, "-n", "-r", path, "-Y", "tls.handshake.type == 11 && (tcp || quic)",
            "-T", "fields", "-E", "separator=|", "-E", "occurrence=a",
            "-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e", "ipv6.dst",
-           "-e", "tls.handshake.certificate", "-e", "tcp.stream"]
+           "-e", "tls.handshake.certificate", "-e", "tcp.stream", "-e", "udp.stream"]
     if keylog:
         cmd += ["-o", f"tls.keylog_file:{keylog}"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -71,9 +84,10 @@ def tshark_leaves(binary, path, keylog):
     streams = set()
     for line in run.stdout.splitlines():
         f = line.split("|")
-        if len(f) != 6 or not f[4] or f[5] in streams:
+        stream = ("tcp", f[5]) if len(f) == 7 and f[5] else ("udp", f[-1])
+        if len(f) != 7 or not f[4] or stream in streams:
             continue
-        streams.add(f[5])
+        streams.add(stream)
         # Tunnels give several addresses; the innermost is last.
         server = (f[0] or f[1]).split(",")[-1]
         client = (f[2] or f[3]).split(",")[-1]

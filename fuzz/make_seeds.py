@@ -916,6 +916,31 @@ def qc_piece(kind, frames, pn=0, pn_len=1, updates=0, join=False, cid=0, broken=
     return bytes([h0, pn & 0xFF, h2]) + frames
 
 
+def first_certificate_der(stream):
+    """The first certificate of the first TLS 1.2 Certificate message in a server's
+    stream of TLS records."""
+    hs, i = b"", 0
+    while i + 5 <= len(stream):
+        n = struct.unpack(">H", stream[i + 3:i + 5])[0]
+        if stream[i] == 22:
+            hs += stream[i + 5:i + 5 + n]
+        i += 5 + n
+    i = 0
+    while i + 4 <= len(hs):
+        n = int.from_bytes(hs[i + 1:i + 4], "big")
+        if hs[i] == 11:
+            body = hs[i + 4:i + 4 + n]
+            der_len = int.from_bytes(body[3:6], "big")
+            return body[6:6 + der_len]
+        i += 4 + n
+    raise ValueError("no Certificate message")
+
+
+def quic_crypto(offset, data):
+    """A CRYPTO frame (RFC 9000 19.6)."""
+    return b"\x06" + quic_varint(offset) + quic_varint(len(data)) + data
+
+
 def qc_input(config, pieces):
     for p in pieces:
         assert b"\xfe\xfd" not in p, p
@@ -937,6 +962,11 @@ def quic_conn_seeds():
     ack = b"\x02\x03\x00\x00\x03"
     ncid = b"\x18\x01\x00\x08" + b"\xab" * 8 + b"\xcd" * 16
     close = b"\x1d\x00\x00"
+    der = first_certificate_der(server_stream(os.path.join(ROOT, "captures", "tls", "openssl.pcap")))
+    entry = len(der).to_bytes(3, "big") + der + b"\x00\x00"
+    certificate = b"\x00" + len(entry).to_bytes(3, "big") + entry
+    tls13_flight = (b"\x08\x00\x00\x02\x00\x00"
+                    + b"\x0b" + len(certificate).to_bytes(3, "big") + certificate)
     seeds = {
         "request-response": qc_input(sealed | hello | aes128, [
             qc_piece(QC_C1RTT, quic_stream(2, 0, settings) + quic_stream(0, 0, request, True)),
@@ -970,6 +1000,13 @@ def quic_conn_seeds():
             qc_piece(QC_CHS, b"\x06\x00\x03fin", join=True, cid=4),
             qc_piece(QC_C1RTT, quic_stream(0, 0, request, True), join=True, cid=4),
             qc_piece(QC_S1RTT, b"\x1e" + quic_stream(0, 0, response, True)),
+        ]),
+        # The server's TLS 1.3 flight in two Handshake packets, the later first: an
+        # EncryptedExtensions and a Certificate holding openssl.pcap's certificate.
+        "server-certificate": qc_input(sealed | hello | aes128, [
+            qc_piece(QC_SHS, quic_crypto(400, tls13_flight[400:]), pn=1),
+            qc_piece(QC_SHS, quic_crypto(0, tls13_flight[:400]), pn=0xFE),
+            qc_piece(QC_S1RTT, quic_stream(0, 0, response, True)),
         ]),
         "negotiated-version": qc_input(sealed | hello | other_version, [
             qc_piece(QC_0RTT, quic_stream(0, 0, request, True)),

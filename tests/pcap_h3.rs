@@ -195,6 +195,82 @@ fn the_identifiers_planted_are_found_where_they_were_put() {
     }
 }
 
+/// The server's certificate comes from its Handshake packets, decrypted with the
+/// logged handshake secret: the self-signed leaf the generator made (its common name
+/// and SAN the server's name, serial 0x4833 as `make_h3.py` writes it), on every
+/// exchange of the connection. The SHA-256 values are those of the certificate
+/// tshark 4.0 shows in the same frames (`tls.handshake.certificate` with the key
+/// log; `benches/certificate_check.py`).
+#[test]
+fn the_server_certificate_comes_from_the_handshake_packets() {
+    let want = [
+        (
+            "h3",
+            "launches.appsflyer.com",
+            "f9c06cd9ae6489da7ac32951617920555d177ea9d703aefc00d7b8fa2ccbfb2f",
+        ),
+        (
+            "h3_chacha",
+            "api.mixpanel.com",
+            "b284b39532ec2aade2493dab6ab46426e7cbb0eea7086493b0fa9740d3f04d9c",
+        ),
+        (
+            "h3_aes256",
+            "app.adjust.com",
+            "aaa8526dd794b2ba917f1edd2d2a70ce8d9584397017964bdae3d1626eba46e9",
+        ),
+        (
+            "h3_dsb",
+            "launches.appsflyer.com",
+            "f9c06cd9ae6489da7ac32951617920555d177ea9d703aefc00d7b8fa2ccbfb2f",
+        ),
+    ];
+    for ((name, file, key), (want_name, host, sha256)) in CAPTURES.into_iter().zip(want) {
+        assert_eq!(name, want_name);
+        let (list, _) = read(file, key.map(keylog).into_iter().collect());
+        assert!(!list.is_empty(), "{name}");
+        for x in &list {
+            let tls = x.tls.as_ref().unwrap();
+            let cert = tls
+                .server_certificate
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name}: {tls:?}"));
+            assert_eq!(cert.subject, format!("CN={host}"), "{name}");
+            assert_eq!(cert.issuer, cert.subject, "{name}: self-signed");
+            assert_eq!(cert.names, vec![host.to_string()], "{name}");
+            assert_eq!((cert.serial.as_str(), cert.chain), ("4833", 1), "{name}");
+            assert_eq!(cert.sha256, sha256, "{name}");
+            assert!(
+                !x.anomalies.iter().any(|a| a.kind == "tls-malformed"),
+                "{name}: {:?}",
+                x.anomalies
+            );
+        }
+    }
+    // Chromium's connection: the aioquic server's certificate for localhost.
+    let chrome = dir().join("chrome");
+    let keys = vec![Arc::from(
+        std::fs::read(chrome.join("chrome.keylog")).unwrap(),
+    )];
+    let (list, _) = read_in(&chrome, "chrome_h3.pcap", keys, TapLimits::default());
+    assert_eq!(list.len(), 6);
+    for x in &list {
+        let cert = x
+            .tls
+            .as_ref()
+            .and_then(|t| t.server_certificate.as_ref())
+            .unwrap();
+        assert_eq!(cert.subject, "CN=localhost");
+        assert_eq!(
+            cert.sha256,
+            "4ded8e5b0c83e5dc014e3bc54a62a42ecfe8efa910afffd4f9ec5ccc1c116af2"
+        );
+    }
+    // Without the key log the certificate stays encrypted.
+    let (list, _) = read("h3.pcap", vec![]);
+    assert!(list[0].tls.as_ref().unwrap().server_certificate.is_none());
+}
+
 #[test]
 fn without_its_keys_a_connection_is_one_metadata_exchange() {
     // No key log at all: as before HTTP/3 was read, only the Initial packets.

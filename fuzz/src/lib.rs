@@ -1844,6 +1844,8 @@ const QC_RETRY_CID: [u8; 8] = [0x3e; 8];
 /// The connection ID lengths a `quic_conn` packet picks instead of the usual ID
 /// (choices 1 to 7; the ID's bytes are `0x70 + choice`).
 const QC_CID_LENS: [usize; 7] = [0, 1, 4, 8, 11, 16, 20];
+/// The handshake traffic secret of both sides' Handshake packets.
+const QC_HANDSHAKE_SECRET: [u8; 32] = [9; 32];
 /// The largest QUIC packet number (RFC 9000 §12.3).
 const QC_MAX_PN: u64 = (1 << 62) - 1;
 
@@ -1914,6 +1916,9 @@ impl QcConfig {
                 client_traffic_0: Some(qc_secret(1, secret_len)),
                 server_traffic_0: (b & 0x80 == 0).then(|| qc_secret(2, secret_len)),
                 client_early_traffic: (b & 0x40 == 0).then(|| qc_secret(3, secret_len)),
+                // What Handshake packets are sealed with (role 4 of `QcSealers`): the
+                // server's are opened for its certificate.
+                server_handshake_traffic: Some(QC_HANDSHAKE_SECRET.to_vec()),
                 ..Default::default()
             },
         }
@@ -1933,7 +1938,9 @@ impl QcConfig {
 /// The sealers of one `quic_conn` input, made when first needed, by (role, n): role 0
 /// the client's 1-RTT keys after `n` key updates, 1 the server's, 2 the client's 0-RTT
 /// keys, 3 the server's Initial keys from the original DCID (`n` 0) or from a Retry's
-/// SCID (`n` = 1 + its choice), 4 keys no reader has (Handshake, client Initial).
+/// SCID (`n` = 1 + its choice), 4 the Handshake keys ([`QC_HANDSHAKE_SECRET`]
+/// under AES-128-GCM; the key log has them, and the reader opens the server's
+/// Handshake packets for its certificate) and client Initial keys no reader has.
 struct QcSealers<'c> {
     cfg: &'c QcConfig,
     made: std::collections::HashMap<(u8, usize), Option<consentry::net::quic_conn::PacketSealer>>,
@@ -1958,7 +1965,7 @@ impl QcSealers<'_> {
                     };
                     PacketSealer::server_initial(cfg.server_version, &dcid)
                 }
-                _ => PacketSealer::new(0x1301, cfg.server_version, &[9; 32]),
+                _ => PacketSealer::new(0x1301, cfg.server_version, &QC_HANDSHAKE_SECRET),
             }
         };
         self.made.entry((role, n)).or_insert_with(make).as_ref()
@@ -2276,6 +2283,8 @@ struct QcRun {
     check: QcCheck,
     events: Vec<consentry::net::quic_conn::QuicEvent>,
     anomalies: Vec<consentry::exchange::Anomaly>,
+    /// The server's certificate, handed out at most once.
+    certificate: Option<consentry::exchange::ServerCertificate>,
     /// The server's version, and a key log entry whose server handshake secret is
     /// the one server packets are sealed with: ECH's trial runs on server datagrams.
     server_version: u32,
@@ -2289,6 +2298,7 @@ impl QcRun {
             check: QcCheck::default(),
             events: Vec::new(),
             anomalies: Vec::new(),
+            certificate: None,
             server_version: cfg.server_version,
             trial_entry: consentry::net::keylog::Secrets {
                 server_handshake_traffic: Some(qc_secret(2, cfg.secret_len)),
@@ -2318,6 +2328,10 @@ impl QcRun {
         );
         self.events.extend(out);
         self.anomalies.extend(anomalies);
+        if let Some(c) = self.reader.take_server_certificate() {
+            assert!(self.certificate.is_none(), "a second certificate: {c:?}");
+            self.certificate = Some(c);
+        }
         if d.flush_after {
             self.flush();
         }
@@ -2374,6 +2388,7 @@ impl QcRun {
             r.packets_failed(),
             r.cipher_suite(),
             r.key_updates(),
+            self.certificate.clone(),
         )
     }
 }
@@ -2417,7 +2432,8 @@ impl QcRun {
 /// `MAX_ANOMALIES_PER_KIND` anomalies per kind. Sealed mode also: at most one open or
 /// failure per 0-RTT/1-RTT packet, at most three key updates per side, and the same
 /// packets delivered one per datagram give the same events, anomalies, status and
-/// counts (unless a side was given up: failures count per datagram). Then the
+/// counts and server certificate (unless a side was given up: failures count per
+/// datagram); a certificate is handed out at most once. Then the
 /// datagrams again after the final flush, and a flush. Returns the packets decrypted
 /// before those (of the coalesced run in sealed mode).
 pub fn quic_conn(data: &[u8]) -> u64 {

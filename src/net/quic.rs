@@ -466,7 +466,8 @@ pub(crate) fn open_packet(
     Ok((pn, body_start..body_start + plain_len))
 }
 
-/// The CRYPTO stream of the Initial packet number space, put back in order.
+/// The CRYPTO stream of one packet number space (Initial or Handshake), put back in
+/// order.
 #[derive(Debug, Default)]
 pub(crate) struct CryptoStream {
     buf: Vec<u8>,

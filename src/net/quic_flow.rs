@@ -13,6 +13,8 @@
 //! Connection-level anomalies (from the transport and HTTP/3 alike) go with the next
 //! exchange handed out, else with the metadata event.
 
+use std::sync::Arc;
+
 use crate::exchange::Anomaly;
 use crate::net::flow::{ConnInfo, FlowEvent};
 use crate::net::http3::{Http3Conn, Http3Event, Http3Limits};
@@ -89,6 +91,7 @@ impl QuicFlow {
         let anomalies = self.reader.take_anomalies();
         self.hold(anomalies);
         self.settle(info, false);
+        self.take_certificate(info);
         self.stream_events(&mut events, ts, frame, info, out);
         self.quic_events = events;
     }
@@ -109,6 +112,7 @@ impl QuicFlow {
         let anomalies = self.reader.take_anomalies();
         self.hold(anomalies);
         self.settle(info, true);
+        self.take_certificate(info);
         self.stream_events(&mut events, ts, frame, info, out);
         let mut h3 = std::mem::take(&mut self.h3_events);
         self.http3.close(&mut h3);
@@ -179,6 +183,15 @@ impl QuicFlow {
         self.anomalies_seen += anomalies.len() as u64;
         let room = MAX_HELD_ANOMALIES.saturating_sub(self.anomalies.len());
         self.anomalies.extend(anomalies.into_iter().take(room));
+    }
+
+    /// The server's certificate, once read from its Handshake packets, goes with the
+    /// connection's TLS facts (and so with every exchange after it).
+    fn take_certificate(&mut self, info: &mut ConnInfo) {
+        if let (Some(cert), Some(tls)) = (self.reader.take_server_certificate(), info.tls.as_mut())
+        {
+            tls.server_certificate = Some(Arc::new(cert));
+        }
     }
 
     /// The flow's TLS status as far as decryption has come (`closing`: for good).

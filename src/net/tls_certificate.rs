@@ -278,7 +278,7 @@ pub(crate) mod tests {
 
     /// A TLS 1.3 Certificate message body holding `chain`, each entry with an empty
     /// extension block but the first, which carries a 4-byte one.
-    fn message13(chain: &[&[u8]]) -> Vec<u8> {
+    pub(crate) fn message13(chain: &[&[u8]]) -> Vec<u8> {
         let mut list = Vec::new();
         for (i, der) in chain.iter().enumerate() {
             list.extend_from_slice(&u24(der.len()));

@@ -1,6 +1,6 @@
-//! Packet protection after the handshake (RFC 9001 §5, §6): the cipher suites and
-//! labels, the keys a traffic secret gives, header protection removed, and 0-RTT and
-//! 1-RTT packets opened, across key updates.
+//! Packet protection after the Initial packets (RFC 9001 §5, §6): the cipher suites
+//! and labels, the keys a traffic secret gives, header protection removed, and
+//! Handshake, 0-RTT and 1-RTT packets opened, the last across key updates.
 
 use std::ops::Range;
 
@@ -369,17 +369,18 @@ impl AppKeys {
     }
 }
 
-/// The 0-RTT keys of one candidate suite.
-pub(super) struct EarlyKeys {
+/// The keys of one candidate suite for long-header packets after the Initial ones:
+/// 0-RTT (the client's early secret) and Handshake (the server's handshake secret).
+pub(super) struct LongKeys {
     suite: Suite,
     hp: hp::HeaderProtectionKey,
     key: PacketKey,
 }
 
-impl EarlyKeys {
+impl LongKeys {
     pub(super) fn new(suite: Suite, labels: Labels, secret: &[u8]) -> Option<Self> {
         let m = KeyMaterial::new(suite, labels, secret);
-        Some(EarlyKeys {
+        Some(LongKeys {
             suite,
             hp: hp::HeaderProtectionKey::new(suite.header_protection(), &m.hp).ok()?,
             key: PacketKey::new(suite, &m)?,

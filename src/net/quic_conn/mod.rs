@@ -20,10 +20,14 @@
 //!   §5.2: from the original DCID, or from the SCID of a Retry) for the ServerHello:
 //!   its cipher suite says how to read everything else, and a version other than the
 //!   client's (compatible version negotiation, RFC 9368) names the 1-RTT labels.
-//! - **Handshake packets** are skipped: with logged secrets their CRYPTO data
-//!   (certificates, Finished) is not needed. So are client Initial packets (read by
-//!   `quic`), Version Negotiation and Retry packets (nothing can follow them in a
-//!   datagram), and packets of versions other than QUIC v1 and v2.
+//! - **The server's Handshake packets** are decrypted with keys from
+//!   `SERVER_HANDSHAKE_TRAFFIC_SECRET`, when logged, for the server's certificate
+//!   ([`take_server_certificate`](QuicConnReader::take_server_certificate)); once it
+//!   is read (or a resumed session shows none) they are skipped. The client's
+//!   Handshake packets are skipped (its Finished, or a client certificate, which
+//!   is not read), as are client Initial packets (read by `quic`), Version
+//!   Negotiation and Retry packets (nothing can follow them in a datagram), and
+//!   packets of versions other than QUIC v1 and v2.
 //! - **0-RTT packets** (client only) open with `CLIENT_EARLY_TRAFFIC_SECRET`, **1-RTT
 //!   packets** with `CLIENT_TRAFFIC_SECRET_0` / `SERVER_TRAFFIC_SECRET_0`: packet keys
 //!   by HKDF-Expand-Label with the suite's hash ("quic key", "quic iv", "quic hp"; v2:
@@ -73,7 +77,9 @@
 //! # Limits
 //! [`QuicConnLimits`] bounds held out-of-order bytes and their pieces, streams tracked
 //! at once and failing datagrams; streams that ended are remembered in a bounded set
-//! (below a per-type watermark, stream IDs being allocated in order). At most
+//! (below a per-type watermark, stream IDs being allocated in order). The server's
+//! handshake is read within 64 KiB of CRYPTO data and 64 Handshake packets, and
+//! given up after 8 in a row that do not open. At most
 //! [`MAX_ANOMALIES_PER_KIND`] anomalies of each kind are reported over a connection's
 //! life. Each packet costs a bounded number of trial decryptions (connection ID
 //! lengths × candidate suites × key phases). The reader never panics on traffic.
@@ -81,13 +87,15 @@
 //! # Parts
 //! This module takes datagrams apart into packets and keeps each direction's state;
 //! `keys` opens packets (suites, labels, key phases, 0-RTT), `server_hello` reads the
-//! server's Initial packets, `frames` reads decrypted payloads and `streams` puts
-//! stream data back in order. [`PacketSealer`] protects packets as a sender does, for
-//! tests, benchmarks and fuzzing only.
+//! server's Initial packets, `server_certificate` its Handshake packets, `frames`
+//! reads decrypted payloads and `streams` puts stream data back in order.
+//! [`PacketSealer`] protects packets as a sender does, for tests, benchmarks and
+//! fuzzing only.
 
 mod frames;
 mod keys;
 mod seal;
+mod server_certificate;
 mod server_hello;
 mod streams;
 #[cfg(test)]
@@ -97,11 +105,12 @@ pub use seal::PacketSealer;
 
 use std::ops::Range;
 
-use crate::exchange::Anomaly;
+use crate::exchange::{Anomaly, ServerCertificate};
 use crate::net::keylog::Secrets;
 use crate::net::message_budget::{BudgetShare, MessageBudget};
 use crate::net::quic::{parse_long_header, LongHeader, PacketError, PacketType};
-use keys::{candidate_suites, opens_first_long, AppKeys, EarlyKeys, Labels, Opened, Suite};
+use keys::{candidate_suites, opens_first_long, AppKeys, Labels, LongKeys, Opened, Suite};
+use server_certificate::{CertificateOutcome, ServerCertificateReader};
 use server_hello::{retry_scid, HelloOutcome, ServerHelloReader};
 use streams::Streams;
 
@@ -282,7 +291,7 @@ impl std::fmt::Display for QuicStatus {
 struct Early {
     secret: Option<Vec<u8>>,
     /// Candidate keys, built on the first 0-RTT packet; one once a packet opened.
-    keys: Vec<EarlyKeys>,
+    keys: Vec<LongKeys>,
     built: bool,
     failed: u64,
 }
@@ -413,6 +422,9 @@ pub struct QuicConnReader {
     suite: Option<Suite>,
     unsupported_suite: Option<u16>,
     hello: ServerHelloReader,
+    certificate: ServerCertificateReader,
+    /// The server's certificate once read, until taken.
+    server_certificate: Option<ServerCertificate>,
     client: Side,
     server: Side,
     early: Early,
@@ -456,6 +468,8 @@ impl QuicConnReader {
             suite: None,
             unsupported_suite: None,
             hello: ServerHelloReader::new(original_dcid),
+            certificate: ServerCertificateReader::new(secrets.server_handshake_traffic.clone()),
+            server_certificate: None,
             client,
             server,
             early: Early {
@@ -572,6 +586,12 @@ impl QuicConnReader {
         self.client.key_updates() + self.server.key_updates()
     }
 
+    /// The server's certificate, read from its Handshake packets with the logged
+    /// handshake secret; handed out once.
+    pub fn take_server_certificate(&mut self) -> Option<ServerCertificate> {
+        self.server_certificate.take()
+    }
+
     /// Hands out the anomalies recorded since the last call.
     pub fn take_anomalies(&mut self) -> Vec<Anomaly> {
         std::mem::take(&mut self.anomalies.kept)
@@ -599,7 +619,10 @@ impl QuicConnReader {
                 self.client.learn_dcid_len(h.scid.len());
                 self.server_initial(h, packet);
             }
-            (PacketType::Handshake, false) => self.client.learn_dcid_len(h.scid.len()),
+            (PacketType::Handshake, false) => {
+                self.client.learn_dcid_len(h.scid.len());
+                self.server_handshake(h, packet);
+            }
             // The client writes its Handshake packets to the server's connection ID.
             (PacketType::Handshake, true) => self.client.learn_dcid_len(h.dcid.len()),
             (PacketType::ZeroRtt, true) => self.zero_rtt_packet(h, packet, out, tally),
@@ -623,6 +646,22 @@ impl QuicConnReader {
             }
             HelloOutcome::Failed(why) => self.anomalies.note("quic-server-hello", || {
                 format!("{why}; cipher suite guessed")
+            }),
+        }
+    }
+
+    fn server_handshake(&mut self, h: &LongHeader<'_>, packet: &[u8]) {
+        if !self.certificate.reading() {
+            return;
+        }
+        match self.certificate.push(h, packet, self.suite, &mut self.scratch) {
+            CertificateOutcome::NeedMore | CertificateOutcome::NoCertificate => {}
+            CertificateOutcome::Certificate(c) => self.server_certificate = Some(c),
+            CertificateOutcome::Malformed(why) => self
+                .anomalies
+                .note("tls-malformed", || format!("server Certificate: {why}")),
+            CertificateOutcome::KeysFailed(n) => self.anomalies.note("quic-decrypt-failed", || {
+                format!("{n} Handshake packets from the server in a row did not authenticate with the logged handshake secret; its certificate is not read")
             }),
         }
     }
@@ -759,7 +798,7 @@ impl QuicConnReader {
             if let Some(labels) = Labels::of(h.version) {
                 self.early.keys = candidate_suites(self.suite, secret.len())
                     .into_iter()
-                    .filter_map(|s| EarlyKeys::new(s, labels, secret))
+                    .filter_map(|s| LongKeys::new(s, labels, secret))
                     .collect();
             }
         }
@@ -956,6 +995,64 @@ mod tests {
         assert_eq!(r.packets_decrypted(), 3);
         assert_eq!(r.client.dcid_lens, 1 << SERVER_CID.len());
         assert!(r.take_anomalies().is_empty());
+    }
+
+    /// The server's Initial, its Handshake packet with the certificate and a 1-RTT
+    /// packet in one datagram: the certificate is handed out once, beside the
+    /// stream data; a certificate that does not parse, and Handshake packets the
+    /// logged secret does not open, are anomalies.
+    #[test]
+    fn the_server_certificate_comes_from_its_handshake_packets() {
+        use crate::net::tls::test_hellos::handshake_message;
+        use crate::net::tls_certificate::tests::{certificate, message13};
+        let suite = Suite::Aes128Gcm;
+        let mut s = secrets(suite);
+        s.server_handshake_traffic = Some(secret(4, 32));
+        let handshake = Sealer::new(suite, QUIC_V1, &secret(4, 32));
+        let server = Sealer::new(suite, QUIC_V1, s.server_traffic_0.as_deref().unwrap());
+        let flight = |leaf: &[u8]| {
+            let mut m = handshake_message(8, &[0, 0]);
+            m.extend(handshake_message(11, &message13(&[leaf])));
+            handshake.long(
+                QUIC_V1,
+                PacketType::Handshake,
+                &CLIENT_CID,
+                &SERVER_CID,
+                0,
+                1,
+                &crypto_frame(0, &m),
+            )
+        };
+        let leaf = certificate(&["sdk.tracker.example"]);
+        let mut d = server_initial(QUIC_V1, 0x1301);
+        d.extend(flight(&leaf));
+        d.extend(server.short(&CLIENT_CID, 0, 1, false, &stream(3, 0, b"settings", false)));
+        let mut r = reader(&s);
+        let events = push(&mut r, &d, false);
+        assert_eq!(events, vec![data_event(3, false, 0, b"settings", false)]);
+        let cert = r.take_server_certificate().expect("the certificate");
+        assert_eq!(cert.host.as_deref(), Some("sdk.tracker.example"));
+        assert_eq!(r.take_server_certificate(), None);
+        assert!(r.take_anomalies().is_empty());
+        // Retransmitted, it is not read again.
+        let _ = push(&mut r, &flight(&leaf), false);
+        assert_eq!(r.take_server_certificate(), None);
+
+        let mut r = reader(&s);
+        let _ = push(&mut r, &flight(b"not a certificate"), false);
+        assert_eq!(r.take_server_certificate(), None);
+        assert_eq!(kinds(&mut r), vec!["tls-malformed"]);
+
+        let mut wrong = s.clone();
+        wrong.server_handshake_traffic = Some(secret(5, 32));
+        let mut r = reader(&wrong);
+        for _ in 0..8 {
+            let _ = push(&mut r, &flight(&leaf), false);
+        }
+        assert_eq!(r.take_server_certificate(), None);
+        assert_eq!(kinds(&mut r), vec!["quic-decrypt-failed"]);
+        // Handshake packets count neither as decrypted nor as failed 1-RTT packets.
+        assert_eq!((r.packets_decrypted(), r.packets_failed()), (0, 0));
     }
 
     #[test]
