@@ -1193,79 +1193,6 @@ fn socks5_clients_are_served_as_http_proxy_clients_are() {
     assert!(status.success());
 }
 
-/// A server on 127.0.0.1 whose certificate names `name` only (no address), speaking
-/// HTTP/1.1 only, that answers each request with the `Host` it received and its
-/// path; its CA certificate is written to `dir/name.pem`.
-fn named_only_server(
-    rt: &tokio::runtime::Runtime,
-    dir: &std::path::Path,
-    name: &str,
-) -> SocketAddr {
-    use std::sync::Arc;
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .unwrap();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let path = head.split(' ').nth(1).unwrap_or("?").to_string();
-                let host = head
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("Host: ")
-                            .or_else(|| l.strip_prefix("host: "))
-                    })
-                    .unwrap_or("none")
-                    .to_string();
-                let body = format!("host={host} path={path}\n");
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(answer.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    addr
-}
-
 /// `socks5://` (the client resolves the name and its tunnel goes to the address):
 /// the requests go to that address, with the name the client used as the TLS server
 /// name (the certificate checked against it) and as `Host`, over HTTP/1.1 and HTTP/2
@@ -1278,7 +1205,7 @@ fn a_socks5_tunnel_to_an_address_goes_there_under_the_servers_name() {
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let name = "shop.consentry.test";
-    let server = named_only_server(&rt, dir.path(), name);
+    let server = named_only_server(&rt, dir.path(), "127.0.0.1", name);
     let named_ca = dir.path().join(format!("{name}.pem"));
     let case = case_file(dir.path(), r#"proxy_user = "pixel7""#);
     let p = Proxy::start_for_with(

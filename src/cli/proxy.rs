@@ -61,6 +61,14 @@ pub struct Args {
     /// The case file: devices (addresses, proxy users), identifiers, consent decisions.
     #[arg(long, value_name = "FILE", env = "CONSENTRY_CASE")]
     pub case: PathBuf,
+    /// How clients reach the proxy: `regular`, an explicit HTTP and SOCKS5 proxy they
+    /// are set up to use; `transparent`, connections the system redirects to it
+    /// (iptables `REDIRECT`, nftables `redirect`, on this machine: a Linux gateway or
+    /// access point the test phone goes through), each intercepted as a tunnel to its
+    /// original destination (mitmproxy's `--mode transparent`). Connections made to
+    /// the proxy's own address are still served as in `regular`.
+    #[arg(long, value_enum, default_value_t = ProxyMode::Regular)]
+    pub mode: ProxyMode,
     /// Address to listen on. Anything but loopback needs --proxy-auth.
     #[arg(
         long,
@@ -192,6 +200,15 @@ fn write_token(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// `--mode`: how clients reach the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyMode {
+    /// An explicit HTTP and SOCKS5 proxy.
+    Regular,
+    /// Connections redirected to the proxy by the system.
+    Transparent,
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (case, case_sha256) = case::load_hashed(&args.case)?;
     let case = Arc::new(case);
@@ -203,6 +220,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let proxy_auth = args.proxy_auth.as_deref().map(parse_auth).transpose()?;
     if args.allow_case_addresses && DeviceResolver::new(&case).is_empty() {
         anyhow::bail!("--allow-case-addresses: the case gives no device `addresses`");
+    }
+    let transparent = args.mode == ProxyMode::Transparent;
+    if transparent && !args.listen.ip().is_loopback() && !args.allow_case_addresses {
+        anyhow::bail!(
+            "--mode transparent on {}, not a loopback address: give --allow-case-addresses (redirected clients cannot present --proxy-auth credentials; other clients' connections are passed on untouched)",
+            args.listen
+        );
     }
     if !args.listen.ip().is_loopback() && proxy_auth.is_none() && !args.allow_case_addresses {
         anyhow::bail!(
@@ -284,6 +308,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // address texts and the HTTP version; the store keeps the raw heads instead.
         response_headers: !matches!(output, Output::Store(_)),
         addresses_and_version: !matches!(output, Output::Store(_)),
+        transparent,
     };
     let files = super::ingest::side_files(&args.case, &case_sha256, &[], &[]);
     let run_case = RunCase {
@@ -363,7 +388,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             p.name()
         );
     }
-    note!("consentry: proxy listening on {bound} for HTTP and SOCKS5 clients (Ctrl-C to stop)");
+    if transparent {
+        note!("consentry: proxy listening on {bound} for connections redirected to it (transparent mode), and for HTTP and SOCKS5 clients (Ctrl-C to stop)");
+    } else {
+        note!("consentry: proxy listening on {bound} for HTTP and SOCKS5 clients (Ctrl-C to stop)");
+    }
 
     let format = args.format;
     let consumer = std::thread::Builder::new()

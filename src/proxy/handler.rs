@@ -278,6 +278,20 @@ pub(crate) fn admits(scope: &ConnScope, authorization: Option<&header::HeaderVal
     this.authenticate(&req).is_ok()
 }
 
+/// Whether the client of `scope` gets in without credentials (transparent mode's
+/// redirected clients cannot present any), as [`admits`] decides but without
+/// counting a refusal as an authentication failure.
+pub(crate) fn admits_without_credentials(scope: &ConnScope) -> bool {
+    let settings = &scope.shared.settings;
+    let known_address = settings.allow_case_addresses
+        && scope
+            .shared
+            .devices
+            .resolve(scope.addr.ip(), None)
+            .is_some();
+    known_address || (settings.proxy_auth.is_none() && !settings.allow_case_addresses)
+}
+
 /// Decides about a `CONNECT` from the connection of `scope`: `Ok` opens the tunnel
 /// (the client is remembered for the tunnel's inner requests, which carry no
 /// credentials), `Err` is the answer to send instead. Any body type: the core parses

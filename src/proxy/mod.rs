@@ -308,6 +308,11 @@ pub struct Settings {
     /// HTTPS request, freed on the consumer's thread, the same way as
     /// `response_headers`.
     pub addresses_and_version: bool,
+    /// Transparent mode (`--mode transparent`): a connection the system redirected
+    /// to the proxy (iptables `REDIRECT`, nftables `redirect`) is a tunnel to its
+    /// original destination, as a `CONNECT` to it would be; one made to the proxy's
+    /// own address is served as an explicit proxy's.
+    pub transparent: bool,
 }
 
 impl Default for Settings {
@@ -326,6 +331,7 @@ impl Default for Settings {
             body_timeout: Some(DEFAULT_BODY_TIMEOUT),
             response_headers: true,
             addresses_and_version: true,
+            transparent: false,
         }
     }
 }

@@ -340,6 +340,11 @@ impl Ctx {
 
 /// One accepted client connection.
 async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
+    if t.shared.settings.transparent {
+        if let Some(to) = redirected_to(&tcp) {
+            return redirected(t, tcp, addr, to).await;
+        }
+    }
     let scope = ConnScope::new(t.shared.clone(), addr);
     let deadline = t.deadline();
     let mut io = Rewind::reading_ahead(tcp, READ_AHEAD);
@@ -383,6 +388,46 @@ async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
             let io = Rewind::reading_ahead(TokioIo::new(up), READ_AHEAD);
             tunnel(t, io, authority, scope).await;
         }
+    }
+}
+
+/// Where a connection redirected to the proxy was going (`SO_ORIGINAL_DST`, set by
+/// netfilter's NAT for iptables `REDIRECT` and nftables `redirect`); `None` for a
+/// connection made to the proxy's own address, or when the system knows no other
+/// destination.
+fn redirected_to(tcp: &TcpStream) -> Option<SocketAddr> {
+    let local = tcp.local_addr().ok()?;
+    let socket = socket2::SockRef::from(tcp);
+    let original = match local {
+        SocketAddr::V4(_) => socket.original_dst_v4(),
+        SocketAddr::V6(_) => socket.original_dst_v6(),
+    };
+    let original = original.ok()?.as_socket()?;
+    (original != local).then_some(original)
+}
+
+/// A connection redirected to the proxy on its way to `to` (transparent mode): the
+/// tunnel a `CONNECT` to that address would open, for the clients the proxy admits
+/// without credentials (loopback when it listens there; the case's device
+/// addresses with `--allow-case-addresses`). Other clients cannot authenticate, so
+/// their connections are passed on untouched and not recorded, as a gateway routes
+/// them.
+async fn redirected(t: Tracked, tcp: TcpStream, addr: SocketAddr, to: SocketAddr) {
+    let scope = ConnScope::new(t.shared.clone(), addr);
+    let Ok(authority) = crate::net::text::socket_string(to).parse::<Authority>() else {
+        return;
+    };
+    let io = Rewind::reading_ahead(tcp, READ_AHEAD);
+    if !handler::admits_without_credentials(&scope) {
+        return pass_through(&t, io, &authority, &[]).await;
+    }
+    let open = Request::builder()
+        .method(Method::CONNECT)
+        .uri(authority.clone())
+        .body(());
+    // Refused only when the destination is the proxy itself: closed, not looped.
+    if let Ok(Ok(())) = open.map(|req| handler::connect(&scope, &req)) {
+        tunnel(t, io, authority, scope).await;
     }
 }
 

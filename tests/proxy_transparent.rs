@@ -1,0 +1,273 @@
+//! `consentry proxy --mode transparent` in a network namespace the test creates
+//! (`unshare(CLONE_NEWNET)` on the test's thread, so the servers, the proxy, curl and
+//! iptables all run inside it): the connections of one user (`nobody`, uid 65534) to
+//! 127.0.0.2 are redirected to the proxy by iptables `REDIRECT`, as a Linux gateway
+//! redirects a test phone's, and must be intercepted as tunnels to their original
+//! destination. Needs root and iptables (`.ci/run` installs it): without them the
+//! test fails and says so, unless `CONSENTRY_SKIP_LIVE=1` asks to skip it (the
+//! live tap's policy).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::proxy_harness::*;
+
+/// The user whose connections the rule redirects.
+const REDIRECTED_UID: &str = "65534";
+
+/// Moves this thread (and every process and thread it starts from now on) into a new
+/// network namespace with its loopback up; `false` when that is not allowed here.
+fn enter_new_network_namespace() -> bool {
+    // SAFETY: unshare takes no pointers; CLONE_NEWNET affects only the calling thread.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return false;
+    }
+    run("ip", &["link", "set", "lo", "up"])
+}
+
+fn run(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// curl as the redirected user.
+fn curl_redirected(args: &[&str]) -> String {
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            REDIRECTED_UID,
+            "--regid",
+            REDIRECTED_UID,
+            "--clear-groups",
+        ])
+        .args(["curl", "-sS", "--max-time", "30", "--noproxy", "*"])
+        .args(args)
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .output()
+        .expect("setpriv and curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Redirected HTTPS (HTTP/1.1 and HTTP/2 from the client) and plain HTTP reach their
+/// server through the proxy, under the name the client used; the exchanges are
+/// named by it, carry the original destination as their server and give their
+/// findings; a connection made to the proxy's own port is still an explicit proxy
+/// client's.
+#[test]
+fn redirected_connections_are_intercepted_as_tunnels_to_their_destination() {
+    if !enter_new_network_namespace() || !run("iptables", &["-t", "nat", "-L", "-n"]) {
+        let why = "needs root (a network namespace of its own) and iptables";
+        if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        panic!("{why} (set CONSENTRY_SKIP_LIVE=1 to skip)");
+    }
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    // The redirected user reads the CA certificate from here.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let up = upstreams(&rt, dir.path());
+    let name = "shop.consentry.test";
+    let server = named_only_server(&rt, dir.path(), "127.0.0.2", name);
+    let named_ca = dir.path().join(format!("{name}.pem"));
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for_with(
+        dir.path(),
+        &case,
+        &up,
+        &[
+            "--mode",
+            "transparent",
+            "--upstream-ca",
+            named_ca.to_str().unwrap(),
+        ],
+    );
+    let port = p.addr.port().to_string();
+    assert!(run(
+        "iptables",
+        &[
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "-d",
+            "127.0.0.2",
+            "-m",
+            "owner",
+            "--uid-owner",
+            REDIRECTED_UID,
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            &port,
+        ],
+    ));
+    // And plain HTTP to the other upstream server (the proxy's own connection to it,
+    // as root, is not redirected).
+    let http_port = up.http.port().to_string();
+    assert!(run(
+        "iptables",
+        &[
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "-d",
+            "127.0.0.1",
+            "--dport",
+            &http_port,
+            "-m",
+            "owner",
+            "--uid-owner",
+            REDIRECTED_UID,
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            &port,
+        ],
+    ));
+    let ca = dir.path().join("proxy-ca.pem");
+    std::fs::copy(p.ca_pem(), &ca).unwrap();
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let ca = ca.to_str().unwrap();
+    let resolve = format!("{name}:{}:127.0.0.2", server.port());
+    for (version, path) in [
+        ("--http1.1", "/redirected-h1"),
+        ("--http2", "/redirected-h2"),
+    ] {
+        let url = format!("https://{name}:{}{path}?adid={AD_ID}", server.port());
+        assert_eq!(
+            curl_redirected(&[version, "--resolve", &resolve, "--cacert", ca, &url]),
+            format!("host={name}:{} path={path}?adid={AD_ID}\n", server.port()),
+        );
+    }
+    let plain = format!("http://{}/redirected-plain?adid={AD_ID}", up.http);
+    let host = format!("Host: {name}");
+    assert_eq!(
+        curl_redirected(&["-H", &host, &plain]),
+        format!("hello /redirected-plain?adid={AD_ID}\n")
+    );
+    // Without the redirection (root's own connection) the server answers the same:
+    // the proxy was in the way only for the redirected user.
+    let direct = curl(&[
+        "--resolve",
+        &resolve,
+        "--cacert",
+        named_ca.to_str().unwrap(),
+        &format!("https://{name}:{}/direct", server.port()),
+    ]);
+    assert_eq!(
+        String::from_utf8(direct).unwrap(),
+        format!("host={name}:{} path=/direct\n", server.port())
+    );
+    p.wait_exchanges("redirected", |xs| {
+        xs.iter().filter(|x| x["host"] == name).count() == 3
+    });
+    for x in p.jsonl("proxy-exchanges.jsonl") {
+        let to = match x["scheme"].as_str() {
+            Some("https") => server,
+            _ => up.http,
+        };
+        assert_eq!(x["host"], name, "{x:#?}");
+        assert_eq!(x["server"], to.to_string(), "{x:#?}");
+        assert_eq!(x["device"], "pixel7", "{x:#?}");
+        assert_eq!(x["response"]["status"], 200, "{x:#?}");
+    }
+    let f = p.findings_for(&format!("/redirected-h1?adid={AD_ID}"));
+    assert_eq!(f[0]["rule"], "share-before-consent", "{f:#?}");
+    // A client that connects to the proxy itself is an explicit proxy client.
+    let http = format!("http://{}/explicit?adid={AD_ID}", up.http);
+    assert_eq!(
+        String::from_utf8(curl(&["--proxy", &format!("http://{}", p.addr), &http])).unwrap(),
+        format!("hello /explicit?adid={AD_ID}\n")
+    );
+    let (status, _) = p.stop();
+    assert!(status.success());
+
+    // A proxy that lets in only the case's devices by address, and a client that is
+    // none: its redirected connection reaches the server untouched (the server's own
+    // certificate, not one of ours) and is not recorded.
+    let others = tempfile::tempdir().unwrap();
+    let case = case_file(others.path(), r#"addresses = ["192.0.2.7"]"#);
+    let extra = ["--mode", "transparent", "--allow-case-addresses"];
+    let p = Proxy::start_for_with(others.path(), &case, &up, &extra);
+    assert!(run("iptables", &["-t", "nat", "-F", "OUTPUT"]));
+    let port = p.addr.port().to_string();
+    assert!(run(
+        "iptables",
+        &[
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "-d",
+            "127.0.0.2",
+            "-m",
+            "owner",
+            "--uid-owner",
+            REDIRECTED_UID,
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            &port,
+        ],
+    ));
+    let url = format!("https://{name}:{}/not-a-device", server.port());
+    assert_eq!(
+        curl_redirected(&[
+            "--resolve",
+            &resolve,
+            "--cacert",
+            named_ca.to_str().unwrap(),
+            &url
+        ]),
+        format!("host={name}:{} path=/not-a-device\n", server.port()),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(p.jsonl("proxy-exchanges.jsonl").is_empty());
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// Off loopback, redirected clients could only get in by address: the mode asks for
+/// `--allow-case-addresses` rather than refusing every client at run time.
+#[test]
+fn off_loopback_the_mode_needs_case_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path(), r#"addresses = ["192.0.2.7"]"#);
+    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["proxy", "--mode", "transparent", "--listen", "0.0.0.0:0"])
+        .args(["--control", "off", "--proxy-auth", "lab:s3cret", "--case"])
+        .arg(&case)
+        .arg("--ca-dir")
+        .arg(dir.path().join("ca"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "--mode transparent on 0.0.0.0:0, not a loopback address: give --allow-case-addresses"
+        ),
+        "{stderr}"
+    );
+}
