@@ -1,4 +1,4 @@
-//! `consentry proxy --mode transparent` in a network namespace the test creates
+//! `consentry proxy --mode transparent` in network namespaces the tests create
 //! (`unshare(CLONE_NEWNET)` on the test's thread, so the servers, the proxy, curl and
 //! iptables all run inside it): the connections of one user (`nobody`, uid 65534) to
 //! 127.0.0.2 are redirected to the proxy by iptables `REDIRECT`, as a Linux gateway
@@ -10,7 +10,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::proxy_harness::*;
 
@@ -30,6 +30,7 @@ fn enter_new_network_namespace() -> bool {
 fn run(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
+        .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
@@ -244,6 +245,104 @@ fn redirected_connections_are_intercepted_as_tunnels_to_their_destination() {
     );
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(p.jsonl("proxy-exchanges.jsonl").is_empty());
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// IPv6, and one dual-stack listener for both families (`--listen [::]:0`): a
+/// connection redirected with ip6tables is read by the option's IPv6 form, an IPv4
+/// one arriving IPv4-mapped by its IPv4 form.
+#[test]
+fn redirected_ipv6_and_ipv4_connections_share_a_dual_stack_listener() {
+    if !enter_new_network_namespace() || !run("ip6tables", &["-t", "nat", "-L", "-n"]) {
+        let why = "needs root (a network namespace of its own) and ip6tables";
+        if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        panic!("{why} (set CONSENTRY_SKIP_LIVE=1 to skip)");
+    }
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let up = upstreams(&rt, dir.path());
+    let name = "shop.consentry.test";
+    let v6 = named_only_server(&rt, dir.path(), "::1", name);
+    let v6_ca = dir.path().join("v6.pem");
+    std::fs::rename(dir.path().join(format!("{name}.pem")), &v6_ca).unwrap();
+    let v4 = named_only_server(&rt, dir.path(), "127.0.0.2", name);
+    let v4_ca = dir.path().join(format!("{name}.pem"));
+    let case = case_file(dir.path(), r#"addresses = ["::1", "127.0.0.1"]"#);
+    let extra = [
+        "--mode",
+        "transparent",
+        "--listen",
+        "[::]:0",
+        "--allow-case-addresses",
+        "--upstream-ca",
+        v6_ca.to_str().unwrap(),
+        "--upstream-ca",
+        v4_ca.to_str().unwrap(),
+    ];
+    let p = Proxy::start_for_with(dir.path(), &case, &up, &extra);
+    assert!(p.addr.is_ipv6(), "{}", p.addr);
+    let port = p.addr.port().to_string();
+    for (tables, server) in [("ip6tables", v6), ("iptables", v4)] {
+        let (to, server_port) = (server.ip().to_string(), server.port().to_string());
+        assert!(run(
+            tables,
+            &[
+                "-t",
+                "nat",
+                "-A",
+                "OUTPUT",
+                "-p",
+                "tcp",
+                "-d",
+                &to,
+                "--dport",
+                &server_port,
+                "-m",
+                "owner",
+                "--uid-owner",
+                REDIRECTED_UID,
+                "-j",
+                "REDIRECT",
+                "--to-ports",
+                &port,
+            ],
+        ));
+    }
+    let ca = dir.path().join("proxy-ca.pem");
+    std::fs::copy(p.ca_pem(), &ca).unwrap();
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for (server, path) in [(v6, "/redirected-v6"), (v4, "/redirected-v4")] {
+        let at = match server.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        let resolve = format!("{name}:{}:{at}", server.port());
+        let url = format!("https://{name}:{}{path}?adid={AD_ID}", server.port());
+        assert_eq!(
+            curl_redirected(&[
+                "--resolve",
+                &resolve,
+                "--cacert",
+                ca.to_str().unwrap(),
+                &url
+            ]),
+            format!("host={name}:{} path={path}?adid={AD_ID}\n", server.port()),
+        );
+        let f = p.findings_for(&format!("{path}?adid={AD_ID}"));
+        assert_eq!(f[0]["device"], "pixel7", "{f:#?}");
+        let xs = p.jsonl("proxy-exchanges.jsonl");
+        let x = xs
+            .iter()
+            .find(|x| x["path"] == format!("{path}?adid={AD_ID}"))
+            .unwrap();
+        assert_eq!(x["host"], name);
+        assert_eq!(x["server"], server.to_string());
+    }
     let (status, _) = p.stop();
     assert!(status.success());
 }

@@ -396,8 +396,16 @@ async fn connection(t: Tracked, tcp: TcpStream, addr: SocketAddr) {
 /// connection made to the proxy's own address, or when the system knows no other
 /// destination.
 fn redirected_to(tcp: &TcpStream) -> Option<SocketAddr> {
-    let local = tcp.local_addr().ok()?;
     let socket = socket2::SockRef::from(tcp);
+    // An IPv4 connection on a dual-stack socket (`--listen [::]:8080`) has an
+    // IPv4-mapped address, and its NAT entry is IPv4's.
+    let local = match tcp.local_addr().ok()? {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => SocketAddr::V6(v6),
+        },
+        v4 => v4,
+    };
     let original = match local {
         SocketAddr::V4(_) => socket.original_dst_v4(),
         SocketAddr::V6(_) => socket.original_dst_v6(),

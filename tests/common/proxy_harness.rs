@@ -403,15 +403,18 @@ impl Proxy {
         Proxy::start(dir, case, &args)
     }
 
+    /// Listens on 127.0.0.1, on a port of its choosing, unless `extra` gives
+    /// `--listen`.
     pub fn start(dir: &Path, case: &Path, extra: &[&str]) -> Proxy {
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(bin())
-            .args([
-                "proxy",
-                "--listen",
-                "127.0.0.1:0",
-                "--control",
-                "127.0.0.1:0",
-            ])
+            .arg("proxy")
+            .args(listen)
+            .args(["--control", "127.0.0.1:0"])
             .arg("--case")
             .arg(case)
             .arg("--ca-dir")
