@@ -200,6 +200,29 @@ fn write_token(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Where a run took its traffic, for its annotation record: the address, how the
+/// traffic came (transparent mode: redirected to it) and where it went on.
+fn run_place(
+    listen: SocketAddr,
+    transparent: bool,
+    upstream_proxy: Option<&upstream::UpstreamProxy>,
+) -> String {
+    let mut place = format!("on {listen}");
+    if transparent {
+        // How the traffic came to the proxy is part of the evidence.
+        place.push_str(" in transparent mode");
+    }
+    if let Some(p) = upstream_proxy {
+        let how = match p.protocol() {
+            ProxyProtocol::Http => "",
+            ProxyProtocol::Https => " (over TLS)",
+            ProxyProtocol::Socks5 => " (SOCKS5)",
+        };
+        place.push_str(&format!(" through the upstream proxy {}{how}", p.name()));
+    }
+    place
+}
+
 /// `--mode`: how clients reach the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProxyMode {
@@ -316,7 +339,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         options: super::ingest::options_of(&files, args.device.clone(), &Default::default()),
         files,
     };
-    output.begin(run_case, &session, args.listen, upstream.proxy.as_deref())?;
+    output.begin(
+        run_case,
+        &session,
+        (args.listen, transparent),
+        upstream.proxy.as_deref(),
+    )?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -783,19 +811,11 @@ impl Output {
         &mut self,
         case: RunCase,
         session: &str,
-        listen: SocketAddr,
+        (listen, transparent): (SocketAddr, bool),
         upstream_proxy: Option<&upstream::UpstreamProxy>,
     ) -> anyhow::Result<()> {
         if let Output::Store(store) = self {
-            let mut place = format!("on {listen}");
-            if let Some(p) = upstream_proxy {
-                let how = match p.protocol() {
-                    ProxyProtocol::Http => "",
-                    ProxyProtocol::Https => " (over TLS)",
-                    ProxyProtocol::Socks5 => " (SOCKS5)",
-                };
-                place.push_str(&format!(" through the upstream proxy {}{how}", p.name()));
-            }
+            let place = run_place(listen, transparent, upstream_proxy);
             store.begin(Some(case), session, &place)?;
         }
         Ok(())
@@ -855,5 +875,25 @@ impl Output {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_record_says_how_traffic_came_and_went() {
+        let listen: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(run_place(listen, false, None), "on 0.0.0.0:8080");
+        assert_eq!(
+            run_place(listen, true, None),
+            "on 0.0.0.0:8080 in transparent mode"
+        );
+        let socks = upstream::UpstreamProxy::parse("socks5://127.0.0.1:1080").unwrap();
+        assert_eq!(
+            run_place(listen, true, Some(&socks)),
+            "on 0.0.0.0:8080 in transparent mode through the upstream proxy 127.0.0.1:1080 (SOCKS5)"
+        );
     }
 }
