@@ -27,6 +27,29 @@ fn enter_new_network_namespace() -> bool {
     run("ip", &["link", "set", "lo", "up"])
 }
 
+/// Enters a new network namespace where `tables` (iptables or ip6tables) works:
+/// `true`; else fails the test saying why, or returns `false` (skip) when
+/// `CONSENTRY_SKIP_LIVE` is set.
+fn in_a_namespace_of_its_own(tables: &str) -> bool {
+    if enter_new_network_namespace() && run(tables, &["-t", "nat", "-L", "-n"]) {
+        return true;
+    }
+    let why = format!("needs root (a network namespace of its own) and {tables}");
+    if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
+        eprintln!("skipped: {why}");
+        return false;
+    }
+    panic!("{why} (set CONSENTRY_SKIP_LIVE=1 to skip)");
+}
+
+/// The proxy's CA certificate where the redirected user can read it.
+fn readable_ca(p: &Proxy, dir: &std::path::Path) -> String {
+    let ca = dir.join("proxy-ca.pem");
+    std::fs::copy(p.ca_pem(), &ca).unwrap();
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ca.to_str().unwrap().to_string()
+}
+
 fn run(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
@@ -37,28 +60,26 @@ fn run(program: &str, args: &[&str]) -> bool {
 
 /// curl as the redirected user.
 fn curl_redirected(args: &[&str]) -> String {
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            REDIRECTED_UID,
-            "--regid",
-            REDIRECTED_UID,
-            "--clear-groups",
-        ])
-        .args(["curl", "-sS", "--max-time", "30", "--noproxy", "*"])
-        .args(args)
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .output()
-        .expect("setpriv and curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let user = [
+        "setpriv",
+        "--reuid",
+        REDIRECTED_UID,
+        "--regid",
+        REDIRECTED_UID,
+    ];
+    String::from_utf8(curl_under(&[&user[..], &["--clear-groups"]].concat(), args)).unwrap()
+}
+
+/// Redirects the redirected user's TCP connections to `to` (port `dport`, else any)
+/// to the proxy's `port`, with `tables` (iptables or ip6tables).
+fn redirect(tables: &str, to: &str, dport: Option<&str>, port: &str) {
+    let mut rule = vec!["-t", "nat", "-A", "OUTPUT", "-p", "tcp", "-d", to];
+    if let Some(d) = dport {
+        rule.extend(["--dport", d]);
+    }
+    rule.extend(["-m", "owner", "--uid-owner", REDIRECTED_UID]);
+    rule.extend(["-j", "REDIRECT", "--to-ports", port]);
+    assert!(run(tables, &rule), "{tables} {rule:?}");
 }
 
 /// Redirected HTTPS (HTTP/1.1 and HTTP/2 from the client) and plain HTTP reach their
@@ -68,13 +89,8 @@ fn curl_redirected(args: &[&str]) -> String {
 /// client's.
 #[test]
 fn redirected_connections_are_intercepted_as_tunnels_to_their_destination() {
-    if !enter_new_network_namespace() || !run("iptables", &["-t", "nat", "-L", "-n"]) {
-        let why = "needs root (a network namespace of its own) and iptables";
-        if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
-            eprintln!("skipped: {why}");
-            return;
-        }
-        panic!("{why} (set CONSENTRY_SKIP_LIVE=1 to skip)");
+    if !in_a_namespace_of_its_own("iptables") {
+        return;
     }
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
@@ -97,57 +113,13 @@ fn redirected_connections_are_intercepted_as_tunnels_to_their_destination() {
         ],
     );
     let port = p.addr.port().to_string();
-    assert!(run(
-        "iptables",
-        &[
-            "-t",
-            "nat",
-            "-A",
-            "OUTPUT",
-            "-p",
-            "tcp",
-            "-d",
-            "127.0.0.2",
-            "-m",
-            "owner",
-            "--uid-owner",
-            REDIRECTED_UID,
-            "-j",
-            "REDIRECT",
-            "--to-ports",
-            &port,
-        ],
-    ));
+    redirect("iptables", "127.0.0.2", None, &port);
     // And plain HTTP to the other upstream server (the proxy's own connection to it,
     // as root, is not redirected).
     let http_port = up.http.port().to_string();
-    assert!(run(
-        "iptables",
-        &[
-            "-t",
-            "nat",
-            "-A",
-            "OUTPUT",
-            "-p",
-            "tcp",
-            "-d",
-            "127.0.0.1",
-            "--dport",
-            &http_port,
-            "-m",
-            "owner",
-            "--uid-owner",
-            REDIRECTED_UID,
-            "-j",
-            "REDIRECT",
-            "--to-ports",
-            &port,
-        ],
-    ));
-    let ca = dir.path().join("proxy-ca.pem");
-    std::fs::copy(p.ca_pem(), &ca).unwrap();
-    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let ca = ca.to_str().unwrap();
+    redirect("iptables", "127.0.0.1", Some(&http_port), &port);
+    let ca = readable_ca(&p, dir.path());
+    let ca = ca.as_str();
     let resolve = format!("{name}:{}:127.0.0.2", server.port());
     for (version, path) in [
         ("--http1.1", "/redirected-h1"),
@@ -211,27 +183,7 @@ fn redirected_connections_are_intercepted_as_tunnels_to_their_destination() {
     let p = Proxy::start_for_with(others.path(), &case, &up, &extra);
     assert!(run("iptables", &["-t", "nat", "-F", "OUTPUT"]));
     let port = p.addr.port().to_string();
-    assert!(run(
-        "iptables",
-        &[
-            "-t",
-            "nat",
-            "-A",
-            "OUTPUT",
-            "-p",
-            "tcp",
-            "-d",
-            "127.0.0.2",
-            "-m",
-            "owner",
-            "--uid-owner",
-            REDIRECTED_UID,
-            "-j",
-            "REDIRECT",
-            "--to-ports",
-            &port,
-        ],
-    ));
+    redirect("iptables", "127.0.0.2", None, &port);
     let url = format!("https://{name}:{}/not-a-device", server.port());
     assert_eq!(
         curl_redirected(&[
@@ -254,13 +206,8 @@ fn redirected_connections_are_intercepted_as_tunnels_to_their_destination() {
 /// one arriving IPv4-mapped by its IPv4 form.
 #[test]
 fn redirected_ipv6_and_ipv4_connections_share_a_dual_stack_listener() {
-    if !enter_new_network_namespace() || !run("ip6tables", &["-t", "nat", "-L", "-n"]) {
-        let why = "needs root (a network namespace of its own) and ip6tables";
-        if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
-            eprintln!("skipped: {why}");
-            return;
-        }
-        panic!("{why} (set CONSENTRY_SKIP_LIVE=1 to skip)");
+    if !in_a_namespace_of_its_own("ip6tables") {
+        return;
     }
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
@@ -289,33 +236,9 @@ fn redirected_ipv6_and_ipv4_connections_share_a_dual_stack_listener() {
     let port = p.addr.port().to_string();
     for (tables, server) in [("ip6tables", v6), ("iptables", v4)] {
         let (to, server_port) = (server.ip().to_string(), server.port().to_string());
-        assert!(run(
-            tables,
-            &[
-                "-t",
-                "nat",
-                "-A",
-                "OUTPUT",
-                "-p",
-                "tcp",
-                "-d",
-                &to,
-                "--dport",
-                &server_port,
-                "-m",
-                "owner",
-                "--uid-owner",
-                REDIRECTED_UID,
-                "-j",
-                "REDIRECT",
-                "--to-ports",
-                &port,
-            ],
-        ));
+        redirect(tables, &to, Some(&server_port), &port);
     }
-    let ca = dir.path().join("proxy-ca.pem");
-    std::fs::copy(p.ca_pem(), &ca).unwrap();
-    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let ca = readable_ca(&p, dir.path());
     for (server, path) in [(v6, "/redirected-v6"), (v4, "/redirected-v4")] {
         let at = match server.ip() {
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
@@ -324,13 +247,7 @@ fn redirected_ipv6_and_ipv4_connections_share_a_dual_stack_listener() {
         let resolve = format!("{name}:{}:{at}", server.port());
         let url = format!("https://{name}:{}{path}?adid={AD_ID}", server.port());
         assert_eq!(
-            curl_redirected(&[
-                "--resolve",
-                &resolve,
-                "--cacert",
-                ca.to_str().unwrap(),
-                &url
-            ]),
+            curl_redirected(&["--resolve", &resolve, "--cacert", &ca, &url]),
             format!("host={name}:{} path={path}?adid={AD_ID}\n", server.port()),
         );
         let f = p.findings_for(&format!("{path}?adid={AD_ID}"));

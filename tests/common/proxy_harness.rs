@@ -158,6 +158,27 @@ pub struct Upstreams {
     pub tls: tokio_rustls::TlsAcceptor,
 }
 
+/// A TLS server configuration with `cert` and its `key`, offering `alpn`.
+fn tls_acceptor(
+    cert: &rcgen::Certificate,
+    key: &rcgen::KeyPair,
+    alpn: &[&[u8]],
+) -> tokio_rustls::TlsAcceptor {
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+}
+
 /// A server on `ip` whose certificate names `name` only (no address), speaking
 /// HTTP/1.1 only, that answers each request with the `Host` it received and its
 /// path; its CA certificate is written to `dir/name.pem`.
@@ -173,19 +194,7 @@ pub fn named_only_server(
         .self_signed(&key)
         .unwrap();
     std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .unwrap();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let acceptor = tls_acceptor(&cert, &key, &[b"http/1.1"]);
     let listener = rt.block_on(tokio::net::TcpListener::bind((ip, 0))).unwrap();
     let addr = listener.local_addr().unwrap();
     rt.spawn(async move {
@@ -239,19 +248,7 @@ pub fn upstreams(rt: &tokio::runtime::Runtime, dir: &Path) -> Upstreams {
     let cert = params.self_signed(&key).unwrap();
     let ca_pem = dir.join("upstream.pem");
     std::fs::write(&ca_pem, cert.pem()).unwrap();
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .unwrap();
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let acceptor = tls_acceptor(&cert, &key, &[b"h2", b"http/1.1"]);
     let (https, http) = rt.block_on(async {
         let tls_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let plain_l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -546,7 +543,20 @@ impl Proxy {
 
 /// curl's stdout (the body) and the `-w` line, as bytes.
 pub fn curl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("curl")
+    curl_under(&[], args)
+}
+
+/// [`curl`] run by `wrapper` (e.g. `setpriv` as another user), if not empty.
+pub fn curl_under(wrapper: &[&str], args: &[&str]) -> Vec<u8> {
+    let mut command = match wrapper.split_first() {
+        Some((program, wrapper_args)) => {
+            let mut c = Command::new(program);
+            c.args(wrapper_args).arg("curl");
+            c
+        }
+        None => Command::new("curl"),
+    };
+    let out = command
         .args(["-sS", "--max-time", "30", "--noproxy", ""])
         .args(args)
         .env_remove("http_proxy")
