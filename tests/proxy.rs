@@ -182,6 +182,8 @@ fn https_through_curl_is_byte_identical_and_findings_appear() {
         );
         assert_eq!(cert["names"], serde_json::json!(["localhost", "127.0.0.1"]));
         assert_eq!(cert["chain"], 1);
+        // The address the request went to.
+        assert_eq!(x["server"], up.https.to_string(), "{x:#}");
     }
     // Completed exchanges carry no anomaly.
     let small = xs.iter().find(|x| x["path"] == "/big").unwrap();
@@ -709,6 +711,18 @@ fn websocket_messages_pass_and_are_analysed() {
         "{ws:#?}"
     );
     for x in &ws {
+        // Each message's server is the address its WebSocket went to, and so is
+        // that of the upgrade request.
+        let to = if x["scheme"] == "ws" { up.ws } else { up.wss };
+        assert_eq!(x["server"], to.to_string(), "{x:#}");
+        let upgrade = xs
+            .iter()
+            .find(|u| {
+                u["method"] == "GET"
+                    && u["scheme"] == x["scheme"].as_str().unwrap().replace("ws", "http")
+            })
+            .unwrap_or_else(|| panic!("the upgrade of {x:#}"));
+        assert_eq!(upgrade["server"], to.to_string(), "{upgrade:#}");
         let f: Vec<_> = p
             .jsonl("proxy-findings.jsonl")
             .into_iter()
@@ -1133,6 +1147,15 @@ fn socks5_clients_are_served_as_http_proxy_clients_are() {
         assert_eq!(f[0]["device"], "pixel7", "{path}: {f:#?}");
         assert_eq!(f[0]["rule"], "share-before-consent");
     }
+    // A tunnel to a name (`socks5h://`): the exchange names the server as the client
+    // did, and its `server` is the address the proxy connected to.
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let x = xs
+        .iter()
+        .find(|x| x["path"] == format!("/socks?adid={AD_ID}"))
+        .unwrap();
+    assert_eq!(x["host"], "localhost", "{x:#}");
+    assert_eq!(x["server"], up.https.to_string(), "{x:#}");
     // `socks5://`: curl resolves the name and the tunnel goes to the address; the
     // exchange is still named by the request's Host, as the tap names it (HTTP/1.1:
     // an HTTP/2 request names its server in its own `:authority`).
@@ -1403,6 +1426,7 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
     for x in &xs {
         assert_eq!(x["metadata_only"], true);
         assert_eq!(x["host"], "127.0.0.1");
+        assert_eq!(x["server"], server.to_string());
         assert_eq!(x["device"], "pixel7");
         assert_eq!(x["method"], "");
         assert!(x["anomalies"].is_null(), "{x:#?}");

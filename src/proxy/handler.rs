@@ -27,7 +27,6 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::http::uri::Authority;
 use hyper::{header, Method, Request, Response, StatusCode, Uri};
 
 use super::body::{self, Body, BoxError, Stall};
@@ -475,11 +474,14 @@ pub(crate) fn response(
             Vec::new()
         };
         let mut d = lock(&rec.draft);
-        if let (Some(tls), Some(c)) = (
-            &mut d.x.tls,
-            res.extensions().get::<super::pool::UpstreamCertificate>(),
-        ) {
-            tls.server_certificate = Some(c.0.clone());
+        if let Some(server) = res.extensions().get::<super::pool::UpstreamServer>() {
+            if let (Some(tls), Some(c)) = (&mut d.x.tls, &server.0.certificate) {
+                tls.server_certificate = Some(c.clone());
+            }
+            // The address the request went to, as the tap gives a connection's.
+            if let Some(a) = server.0.address {
+                d.x.server = Some(crate::net::text::socket_string(a));
+            }
         }
         d.x.response = Some(crate::exchange::Response {
             status: res.status().as_u16(),
@@ -494,6 +496,14 @@ pub(crate) fn response(
         parts,
         Tap::new(body, rec, Side::Response, body_timeout).boxed(),
     )
+}
+
+/// The request of `rec` went to the server at `address` (a WebSocket upgrade, whose
+/// response is not recorded through [`response`]).
+pub(crate) fn went_to(rec: &Recording, address: SocketAddr) {
+    if rec.shared.settings.addresses_and_version {
+        lock(&rec.draft).x.server = Some(crate::net::text::socket_string(address));
+    }
 }
 
 /// Why no response came from upstream.
@@ -600,7 +610,7 @@ pub(crate) fn intercept_tls(scope: &ConnScope, sni: Option<&str>) -> bool {
 /// with response bodies).
 pub(crate) async fn ws_message(
     shared: &Arc<Shared>,
-    (src, server): (SocketAddr, &Authority),
+    (src, server): (SocketAddr, &str),
     dst: &Uri,
     payload: &[u8],
 ) {
@@ -612,7 +622,7 @@ pub(crate) async fn ws_message(
     x.evidence.locator = super::locator(&shared.session, n);
     if shared.settings.addresses_and_version {
         x.client = Some(crate::net::text::socket_string(src));
-        x.server = Some(server.as_str().to_owned());
+        x.server = Some(server.to_owned());
         x.http_version = "WebSocket".into();
     }
     x.device = Some(shared.device_of(src, None));

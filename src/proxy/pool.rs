@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
 use super::body::Body;
-use super::upstream::{Connector, UpstreamProxy};
+use super::upstream::{Connector, PoolStream, UpstreamProxy};
 use crate::exchange::ServerCertificate;
 use crate::net::{keyed_hash, tls_certificate};
 
@@ -111,13 +112,22 @@ struct Entry {
     http2: Option<(http2::SendRequest<Body>, Certificate)>,
 }
 
-/// The certificate a connection's server presented, when the pool records them
-/// ([`Pool::new`]); it goes with each response of the connection as an extension.
-type Certificate = Option<UpstreamCertificate>;
+/// What a connection's server is, when the pool records it ([`Pool::new`]); it goes
+/// with each response of the connection as an extension.
+type Certificate = Option<UpstreamServer>;
 
-/// The response extension naming the certificate of the server that answered.
+/// The response extension saying which server answered: the address the proxy
+/// connected to (`None` through an upstream proxy, which chose it) and the
+/// certificate it presented over TLS.
 #[derive(Debug, Clone)]
-pub struct UpstreamCertificate(pub Arc<ServerCertificate>);
+pub struct UpstreamServer(pub Arc<ServerFacts>);
+
+/// See [`UpstreamServer`].
+#[derive(Debug)]
+pub struct ServerFacts {
+    pub address: Option<SocketAddr>,
+    pub certificate: Option<Arc<ServerCertificate>>,
+}
 
 /// A connection taken for one request.
 enum Sender {
@@ -180,8 +190,8 @@ impl std::error::Error for Error {
 }
 
 impl Pool {
-    /// `certificates`: parse each TLS server's certificate and put it in the
-    /// responses' extensions ([`UpstreamCertificate`]).
+    /// `certificates`: note each connection's server address and parse its TLS
+    /// certificate, and put them in the responses' extensions ([`UpstreamServer`]).
     pub fn new(
         connector: Connector,
         proxy: Option<Arc<UpstreamProxy>>,
@@ -370,11 +380,12 @@ impl Pool {
             Some(address) => self.connector.connect_to(&dst, address).await,
         }
         .map_err(|e| Error::new(Kind::Connect, e))?;
-        let certificate = if self.certificates {
-            leaf_certificate(&io)
-        } else {
-            None
-        };
+        let certificate = self.certificates.then(|| {
+            UpstreamServer(Arc::new(ServerFacts {
+                address: self.proxy.is_none().then(|| peer_address(&io)).flatten(),
+                certificate: leaf_certificate(&io),
+            }))
+        });
         if io.connected().is_negotiated_h2() {
             let (mut tx, conn) = self
                 .http2
@@ -431,7 +442,7 @@ impl Pool {
 
 /// The certificate the server of a new TLS connection presented; none over plain
 /// TCP, and none that does not parse (the handshake verified it all the same).
-fn leaf_certificate<T>(io: &MaybeHttpsStream<T>) -> Certificate {
+fn leaf_certificate<T>(io: &MaybeHttpsStream<T>) -> Option<Arc<ServerCertificate>> {
     let MaybeHttpsStream::Https(tls) = io else {
         return None;
     };
@@ -440,7 +451,16 @@ fn leaf_certificate<T>(io: &MaybeHttpsStream<T>) -> Certificate {
     let chain = u32::try_from(chain.len()).unwrap_or(u32::MAX);
     tls_certificate::leaf_certificate(leaf, chain)
         .ok()
-        .map(|c| UpstreamCertificate(Arc::new(c)))
+        .map(Arc::new)
+}
+
+/// The address a new connection's socket is connected to.
+fn peer_address(io: &PoolStream) -> Option<SocketAddr> {
+    let stream = match io {
+        MaybeHttpsStream::Http(tcp) => tcp.inner(),
+        MaybeHttpsStream::Https(tls) => tls.inner().get_ref().0.inner().inner(),
+    };
+    stream.peer_addr()
 }
 
 /// Closes idle connections every [`IDLE_TIMEOUT`] while the pool lives.

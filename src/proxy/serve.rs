@@ -1267,10 +1267,8 @@ async fn pass_through_recorded<I>(
     let ssh = sniff_client(io.prefix()) == Sniff::Known(AppProtocol::Ssh)
         || sniff_server(&greeting) == Sniff::Known(AppProtocol::Ssh);
     let (client, stop) = (scope.addr(), t.stopping());
-    unparsed_tunnel::relay(
-        &t.shared, client, &authority, io, server, &greeting, !ssh, stop,
-    )
-    .await;
+    let target = (&authority, t.upstream.server_address(&server));
+    unparsed_tunnel::relay(&t.shared, client, target, io, server, &greeting, !ssh, stop).await;
 }
 
 /// True for an HTTP/1.1 WebSocket upgrade request.
@@ -1342,18 +1340,27 @@ async fn websocket(
         let tcp = connect_upstream(core, &dial, if tls { 443 } else { 80 })
             .await
             .map_err(tokio_tungstenite::tungstenite::Error::Io)?;
-        tokio_tungstenite::client_async_tls_with_config(
+        let address = core.upstream.server_address(&tcp);
+        let (ws, res) = tokio_tungstenite::client_async_tls_with_config(
             upstream_req,
             tcp,
             None,
             Some(core.ws_tls.clone()),
         )
-        .await
+        .await?;
+        Ok::<_, tokio_tungstenite::tungstenite::Error>((ws, res, address))
     };
-    let (server_ws, server_res) = match opened.await {
+    let (server_ws, server_res, address) = match opened.await {
         Ok(x) => x,
         Err(e) => return handler::upstream_failed(&core.shared, rec, UpstreamFailure::Error(&e)),
     };
+    // The address the messages go to, as the tap gives a connection's (else the
+    // server as the request named it).
+    if let (Some(rec), Some(a)) = (&rec, address) {
+        handler::went_to(rec, a);
+    }
+    let server_text =
+        address.map_or_else(|| dial.as_str().to_owned(), crate::net::text::socket_string);
     // The upgrade request is an exchange of its own, without a response (as the
     // messages are).
     drop(rec);
@@ -1389,7 +1396,7 @@ async fn websocket(
                     _ => None,
                 };
                 if let Some(p) = payload {
-                    handler::ws_message(&shared, (src, &dial), &dst, p).await;
+                    handler::ws_message(&shared, (src, &server_text), &dst, p).await;
                 }
                 if to_server.send(m).await.is_err() {
                     break;

@@ -244,15 +244,15 @@ impl Bursts {
     }
 }
 
-/// Passes the tunnel of `client` to `authority` through, `greeting` (what the
-/// server said first) to the client first, then both ways until either side closes
+/// Passes the tunnel of `client` to `authority` (at the server address given, when
+/// known) through, `greeting` (what the server said first) to the client first, then both ways until either side closes
 /// or `stop` completes, recording the client's bursts as they end (or, when not
 /// `searched`, the tunnel as one contact when it ends).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn relay<I>(
     shared: &Shared,
     client: SocketAddr,
-    authority: &Authority,
+    (authority, address): (&Authority, Option<SocketAddr>),
     io: I,
     mut server: UpstreamStream,
     greeting: &[u8],
@@ -279,7 +279,7 @@ pub(crate) async fn relay<I>(
         inner: io,
         bursts: &bursts,
     };
-    let record = |burst| record(shared, client, authority, burst);
+    let record = |burst| record(shared, client, (authority, address), burst);
     if io.write_all(greeting).await.is_ok() {
         let copy = tokio::io::copy_bidirectional(&mut io, &mut server);
         tokio::pin!(copy, stop);
@@ -359,15 +359,23 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for KeptReads<'_, I> {
     }
 }
 
-/// Records one burst of the tunnel of `client` to `authority` as a metadata-only
-/// exchange.
-fn record(shared: &Shared, client: SocketAddr, authority: &Authority, burst: Burst) {
+/// Records one burst of the tunnel of `client` to `authority` (at `address`, when
+/// known) as a metadata-only exchange.
+fn record(
+    shared: &Shared,
+    client: SocketAddr,
+    (authority, address): (&Authority, Option<SocketAddr>),
+    burst: Burst,
+) {
     let (n, id) = shared.next_id();
     let mut x = Exchange::blank(id, SourceKind::Proxy, burst.at);
     x.evidence.locator = super::locator(&shared.session, n);
     if shared.settings.addresses_and_version {
         x.client = Some(crate::net::text::socket_string(client));
-        x.server = Some(authority.as_str().to_owned());
+        x.server = Some(match address {
+            Some(a) => crate::net::text::socket_string(a),
+            None => authority.as_str().to_owned(),
+        });
     }
     // The CONNECT's device was noted for this client (credentials, address).
     x.device = Some(shared.device_of(client, None));

@@ -72,6 +72,12 @@ impl Upstream {
         })
     }
 
+    /// The server's own address of a connection [`Upstream::connect`] opened: `None`
+    /// through an upstream proxy (which chose it).
+    pub fn server_address(&self, stream: &UpstreamStream) -> Option<std::net::SocketAddr> {
+        self.proxy.is_none().then(|| stream.peer_addr()).flatten()
+    }
+
     /// A connection to `host:port` (`host` without brackets): TCP, or a tunnel
     /// through the upstream proxy if there is one.
     pub async fn connect(&self, host: &str, port: u16) -> io::Result<UpstreamStream> {
@@ -103,6 +109,12 @@ impl UpstreamStream {
             UpstreamStream::Tcp(tcp) => tcp,
             UpstreamStream::Tls(tls) => tls.get_ref().0,
         }
+    }
+
+    /// The address its socket is connected to: the server's, or the upstream
+    /// proxy's when there is one.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tcp().peer_addr().ok()
     }
 }
 
