@@ -195,7 +195,17 @@ fn redirected_connections_are_intercepted_as_tunnels_to_their_destination() {
         ]),
         format!("host={name}:{} path=/not-a-device\n", server.port()),
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Said once on the console, so a tester sees why nothing is recorded.
+    let said = "connections redirected from 127.0.0.1 are passed on unrecorded";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !p.stderr.lock().unwrap().iter().any(|l| l.contains(said)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notice: {:?}",
+            p.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(p.jsonl("proxy-exchanges.jsonl").is_empty());
     let (status, _) = p.stop();
     assert!(status.success());

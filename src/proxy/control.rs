@@ -102,6 +102,7 @@ fn answer<B>(
                 "auth_failures": n(&c.auth_failures),
                 "pinned_hosts": n(&c.pinned_hosts),
                 "consent_events": n(&c.consent_events),
+                "passed_on": n(&c.passed_on),
                 "connections": shared.tracked_connections(),
                 "pending_handshakes": shared.pending_handshakes(),
             });

@@ -344,6 +344,9 @@ pub struct Counters {
     pub auth_failures: AtomicU64,
     pub pinned_hosts: AtomicU64,
     pub consent_events: AtomicU64,
+    /// Transparent mode: redirected connections of clients not admitted, passed on
+    /// untouched and not recorded.
+    pub passed_on: AtomicU64,
     /// Exchanges started and not yet emitted.
     pub in_flight: AtomicU64,
 }

@@ -427,6 +427,14 @@ async fn redirected(t: Tracked, tcp: TcpStream, addr: SocketAddr, to: SocketAddr
     };
     let io = Rewind::reading_ahead(tcp, READ_AHEAD);
     if !handler::admits_without_credentials(&scope) {
+        // Said once: a tester whose phone is missing from the case sees why nothing
+        // is recorded.
+        if t.shared.counters.passed_on.fetch_add(1, Ordering::Relaxed) == 0 {
+            t.shared.emit(super::Event::Notice(format!(
+                "connections redirected from {} are passed on unrecorded: not a case device's address (see GET /status, passed_on, for how many)",
+                addr.ip()
+            )));
+        }
         return pass_through(&t, io, &authority, &[]).await;
     }
     let open = Request::builder()
