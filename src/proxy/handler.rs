@@ -603,9 +603,9 @@ pub(crate) fn intercept_tls(scope: &ConnScope, sni: Option<&str>) -> bool {
 }
 
 /// A text or binary message from a WebSocket client at `src` to `dst` (a `ws://` or
-/// `wss://` URI; its server reached at `server`) becomes an exchange (method `WS`, the message as its request body,
-/// capped like bodies, the rest streamed like theirs); the caller passes it on
-/// unchanged. Messages from the server are only forwarded: they are what the server
+/// `wss://` URI; its server reached at `server`) becomes an exchange (method `WS`,
+/// the message as its request body, capped like bodies, the rest streamed like
+/// theirs); the caller passes it on unchanged. Messages from the server are only forwarded: they are what the server
 /// sends the app, not the device's data leaving it, which is what the rules judge (as
 /// with response bodies).
 pub(crate) async fn ws_message(

@@ -102,19 +102,19 @@ fn ascii_lowercase_word(word: u64) -> u64 {
 struct Parked {
     tx: http1::SendRequest<Body>,
     since: Instant,
-    certificate: Certificate,
+    server: Seen,
 }
 
 #[derive(Default)]
 struct Entry {
     http1: Vec<Parked>,
     /// The server's HTTP/2 connection, shared by all requests to it.
-    http2: Option<(http2::SendRequest<Body>, Certificate)>,
+    http2: Option<(http2::SendRequest<Body>, Seen)>,
 }
 
 /// What a connection's server is, when the pool records it ([`Pool::new`]); it goes
 /// with each response of the connection as an extension.
-type Certificate = Option<UpstreamServer>;
+type Seen = Option<UpstreamServer>;
 
 /// The response extension saying which server answered: the address the proxy
 /// connected to (`None` through an upstream proxy, which chose it) and the
@@ -131,8 +131,8 @@ pub struct ServerFacts {
 
 /// A connection taken for one request.
 enum Sender {
-    Http1(http1::SendRequest<Body>, Certificate),
-    Http2(http2::SendRequest<Body>, Certificate),
+    Http1(http1::SendRequest<Body>, Seen),
+    Http2(http2::SendRequest<Body>, Seen),
 }
 
 /// The upstream client of one proxy run.
@@ -148,8 +148,8 @@ pub struct Pool {
     entries: Mutex<HashMap<Key, Entry, SeedableRandomState>>,
     /// Set once the task closing idle connections runs.
     reaper: std::sync::Once,
-    /// Each TLS connection's server certificate is parsed and goes with its responses.
-    certificates: bool,
+    /// Each connection's server address and TLS certificate go with its responses.
+    record_server: bool,
 }
 
 /// Why a request got no response: reads as hyper-util's client error did.
@@ -190,12 +190,12 @@ impl std::error::Error for Error {
 }
 
 impl Pool {
-    /// `certificates`: note each connection's server address and parse its TLS
+    /// `record_server`: note each connection's server address and parse its TLS
     /// certificate, and put them in the responses' extensions ([`UpstreamServer`]).
     pub fn new(
         connector: Connector,
         proxy: Option<Arc<UpstreamProxy>>,
-        certificates: bool,
+        record_server: bool,
     ) -> Arc<Pool> {
         let mut http1 = http1::Builder::new();
         http1.title_case_headers(true).preserve_header_case(true);
@@ -206,7 +206,7 @@ impl Pool {
             http2: http2::Builder::new(TokioExecutor::new()),
             entries: Mutex::new(HashMap::with_hasher(keyed_hash::keyed_state())),
             reaper: std::sync::Once::new(),
-            certificates,
+            record_server,
         })
     }
 
@@ -281,9 +281,9 @@ impl Pool {
     fn checkout(&self, key: &Key) -> Option<Sender> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get_mut(key)?;
-        if let Some((tx, certificate)) = &entry.http2 {
+        if let Some((tx, server)) = &entry.http2 {
             if !tx.is_closed() {
-                return Some(Sender::Http2(tx.clone(), certificate.clone()));
+                return Some(Sender::Http2(tx.clone(), server.clone()));
             }
             entry.http2 = None;
         }
@@ -297,7 +297,7 @@ impl Pool {
             } else if p.tx.is_ready() {
                 // The most recently parked ready one (LIFO, as hyper-util's pool).
                 let p = entry.http1.swap_remove(i);
-                return Some(Sender::Http1(p.tx, p.certificate));
+                return Some(Sender::Http1(p.tx, p.server));
             }
         }
         None
@@ -312,8 +312,8 @@ impl Pool {
         mut req: Request<Body>,
         client_host: Option<HeaderValue>,
     ) -> Result<Response<Incoming>, (Error, Option<Request<Body>>)> {
-        let (sent, certificate) = match sender {
-            Sender::Http1(mut tx, certificate) => {
+        let (sent, server) = match sender {
+            Sender::Http1(mut tx, server) => {
                 if !req.headers().contains_key(header::HOST) {
                     if let Some(host) = host_header(req.uri(), client_host) {
                         req.headers_mut().insert(header::HOST, host);
@@ -325,14 +325,14 @@ impl Pool {
                 }
                 let sent = tx.try_send_request(req).await;
                 if sent.is_ok() && !tx.is_closed() {
-                    self.park(key, tx, certificate.clone());
+                    self.park(key, tx, server.clone());
                 }
-                (sent, certificate)
+                (sent, server)
             }
-            Sender::Http2(mut tx, certificate) => (tx.try_send_request(req).await, certificate),
+            Sender::Http2(mut tx, server) => (tx.try_send_request(req).await, server),
         };
         sent.map(|mut res| {
-            if let Some(c) = certificate {
+            if let Some(c) = server {
                 res.extensions_mut().insert(c);
             }
             res
@@ -345,11 +345,11 @@ impl Pool {
 
     /// Puts an HTTP/1 connection back: ready for the next request once its
     /// response has been read.
-    fn park(&self, key: &Key, tx: http1::SendRequest<Body>, certificate: Certificate) {
+    fn park(&self, key: &Key, tx: http1::SendRequest<Body>, server: Seen) {
         let parked = Parked {
             tx,
             since: Instant::now(),
-            certificate,
+            server,
         };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match entries.get_mut(key) {
@@ -380,7 +380,7 @@ impl Pool {
             Some(address) => self.connector.connect_to(&dst, address).await,
         }
         .map_err(|e| Error::new(Kind::Connect, e))?;
-        let certificate = self.certificates.then(|| {
+        let server = self.record_server.then(|| {
             UpstreamServer(Arc::new(ServerFacts {
                 address: self.proxy.is_none().then(|| peer_address(&io)).flatten(),
                 certificate: leaf_certificate(&io),
@@ -399,8 +399,8 @@ impl Pool {
                 .await
                 .map_err(|e| Error::new(Kind::SendRequest, e))?;
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            entries.entry(key.clone()).or_default().http2 = Some((tx.clone(), certificate.clone()));
-            return Ok(Sender::Http2(tx, certificate));
+            entries.entry(key.clone()).or_default().http2 = Some((tx.clone(), server.clone()));
+            return Ok(Sender::Http2(tx, server));
         }
         let (mut tx, conn) = self
             .http1
@@ -415,7 +415,7 @@ impl Pool {
             }
         });
         match tx.ready().await {
-            Ok(()) => Ok(Sender::Http1(tx, certificate)),
+            Ok(()) => Ok(Sender::Http1(tx, server)),
             Err(e) if e.is_closed() => match err_rx.await {
                 Ok(conn_err) => Err(Error::new(Kind::SendRequest, conn_err)),
                 Err(_) => Err(Error::new(Kind::SendRequest, e)),

@@ -245,9 +245,10 @@ impl Bursts {
 }
 
 /// Passes the tunnel of `client` to `authority` (at the server address given, when
-/// known) through, `greeting` (what the server said first) to the client first, then both ways until either side closes
-/// or `stop` completes, recording the client's bursts as they end (or, when not
-/// `searched`, the tunnel as one contact when it ends).
+/// known) through, `greeting` (what the server said first) to the client first,
+/// then both ways until either side closes or `stop` completes, recording the
+/// client's bursts as they end (or, when not `searched`, the tunnel as one contact
+/// when it ends).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn relay<I>(
     shared: &Shared,
