@@ -42,6 +42,17 @@ fn in_a_namespace_of_its_own(tables: &str) -> bool {
     panic!("{why} (set CONSENTRY_SKIP_LIVE=1 to skip)");
 }
 
+/// The name of the tests' servers: `.test` names resolve nowhere, so only the
+/// address the client chose can reach them.
+const SERVER_NAME: &str = "shop.consentry.test";
+
+/// A temporary directory the redirected user can read (certificates go there).
+fn readable_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 /// The proxy's CA certificate where the redirected user can read it.
 fn readable_ca(p: &Proxy, dir: &std::path::Path) -> String {
     let ca = dir.join("proxy-ca.pem");
@@ -93,11 +104,9 @@ fn redirected_connections_are_intercepted_as_tunnels_to_their_destination() {
         return;
     }
     let rt = rt();
-    let dir = tempfile::tempdir().unwrap();
-    // The redirected user reads the CA certificate from here.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = readable_tempdir();
     let up = upstreams(&rt, dir.path());
-    let name = "shop.consentry.test";
+    let name = SERVER_NAME;
     let server = named_only_server(&rt, dir.path(), "127.0.0.2", name);
     let named_ca = dir.path().join(format!("{name}.pem"));
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
@@ -220,10 +229,9 @@ fn redirected_ipv6_and_ipv4_connections_share_a_dual_stack_listener() {
         return;
     }
     let rt = rt();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = readable_tempdir();
     let up = upstreams(&rt, dir.path());
-    let name = "shop.consentry.test";
+    let name = SERVER_NAME;
     let v6 = named_only_server(&rt, dir.path(), "::1", name);
     let v6_ca = dir.path().join("v6.pem");
     std::fs::rename(dir.path().join(format!("{name}.pem")), &v6_ca).unwrap();
