@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::timestamp::Timestamp;
 
@@ -312,17 +312,17 @@ pub struct TlsInfo {
 
 /// The server's own (leaf) certificate of a TLS connection, as Zeek's `x509.log` and
 /// Suricata's `tls.log` give it; see `net::tls_certificate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerCertificate {
     /// Subject distinguished name, RFC 4514 style (`CN=ads.example.com, O=…`).
     pub subject: String,
     pub issuer: String,
     /// Subject alternative names: DNS names and addresses, in order, at most 32.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<crate::timestamp::Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<crate::timestamp::Timestamp>,
     /// Serial number, hex, without DER's leading zero.
     pub serial: String,

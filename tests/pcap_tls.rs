@@ -728,6 +728,107 @@ fn ingest_keeps_the_key_log_as_hashed_evidence() {
     assert!(out.contains(" 4 evidence files"), "{out}");
 }
 
+#[test]
+fn the_store_keeps_each_exchanges_connection_as_the_capture_gives_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case_dir = tmp.path().join("case");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = bin().arg("-C").arg(&case_dir).args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let init = bin()
+        .arg("init")
+        .arg(&case_dir)
+        .arg("--from-case")
+        .arg(dir().join("consentry.toml"))
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let capture = dir().join("tls.pcap");
+    let keylog = dir().join("tls.keylog");
+    run(&[
+        "ingest".as_ref(),
+        capture.as_os_str(),
+        "--keylog".as_ref(),
+        keylog.as_os_str(),
+    ]);
+    let jsonl = |text: &str| -> Vec<Value> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let stored = jsonl(&run(&[
+        "exchanges".as_ref(),
+        "--format".as_ref(),
+        "jsonl".as_ref(),
+    ]));
+    // What `exchanges FILE` says of the same capture, by exchange id.
+    let listed = jsonl(&run(&[
+        "exchanges".as_ref(),
+        capture.as_os_str(),
+        "--keylog".as_ref(),
+        keylog.as_os_str(),
+        "--format".as_ref(),
+        "jsonl".as_ref(),
+    ]));
+    assert_eq!(stored.len(), listed.len());
+    let mut with_certificate = 0;
+    for x in &listed {
+        let row = stored.iter().find(|r| r["id"] == x["id"]).unwrap();
+        for (field, want) in [
+            ("client", &x["client"]),
+            ("server", &x["server"]),
+            ("sni", &x["tls"]["sni"]),
+            ("ja3", &x["tls"]["ja3"]),
+            ("ja4", &x["tls"]["ja4"]),
+            ("decrypt_error", &x["tls"]["decrypt_error"]),
+            ("server_certificate", &x["tls"]["server_certificate"]),
+        ] {
+            assert_eq!(&row[field], want, "{field} of {row:#}");
+        }
+        assert!(
+            row["server"].is_string() && row["ja4"].is_string(),
+            "{row:#}"
+        );
+        if row["server_certificate"].is_object() {
+            with_certificate += 1;
+        }
+    }
+    // Every connection of the corpus showed its certificate (in clear up to TLS 1.2,
+    // through the key log over 1.3) but the resumed ones.
+    assert!(
+        with_certificate * 2 > listed.len(),
+        "{with_certificate} of {}",
+        listed.len()
+    );
+    // The case report names the servers of the hosts findings name, with them.
+    let report: Value = serde_json::from_str(&run(&[
+        "report".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]))
+    .unwrap();
+    let servers = report["servers"].as_array().unwrap();
+    assert!(!servers.is_empty(), "{report:#}");
+    for s in servers {
+        let host = s["host"].as_str().unwrap();
+        let certs = s["certificates"].as_array().unwrap();
+        assert!(!s["addresses"].as_array().unwrap().is_empty(), "{s:#}");
+        assert!(
+            certs.iter().all(|c| stored
+                .iter()
+                .any(|r| r["host"] == host && r["server_certificate"]["sha256"] == c["sha256"])),
+            "{s:#}"
+        );
+    }
+    assert!(run(&["verify".as_ref()]).starts_with("OK"));
+}
+
 // --- the OpenSSL half of the corpus ----------------------------------------------
 
 mod openssl {

@@ -540,13 +540,35 @@ fn case_directory_store_and_ignored_hosts() {
         &p.url(),
         &format!("http://{}/stored?adid={AD_ID}", up.http),
     ]);
+    // And HTTPS to a name the ignore list does not match (the upstream's certificate
+    // names `localhost`).
+    let tls_url = format!(
+        "https://localhost:{}/stored-tls?adid={AD_ID}",
+        up.https.port()
+    );
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let body = curl(&[
+        "--http1.1",
+        "--proxy",
+        &p.url(),
+        "--cacert",
+        &ours,
+        &tls_url,
+    ]);
+    assert!(
+        body.starts_with(b"hello /stored-tls"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !p
+    while p
         .stdout
         .lock()
         .unwrap()
         .iter()
-        .any(|l| l.contains("share-before-consent"))
+        .filter(|l| l.contains("share-before-consent"))
+        .count()
+        < 2
     {
         assert!(Instant::now() < deadline, "no finding printed");
         std::thread::sleep(Duration::from_millis(50));
@@ -585,6 +607,54 @@ fn case_directory_store_and_ignored_hosts() {
         .as_str()
         .unwrap()
         .starts_with("HTTP/1.1 200 OK\r\n"));
+    // And the connection's facts: who sent it and where it went.
+    assert!(
+        row["client"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{row:#}"
+    );
+    assert_eq!(row["server"], up.http.to_string(), "{row:#}");
+    assert!(
+        row.get("server_certificate").is_none(),
+        "plain HTTP: {row:#}"
+    );
+    let tls_row: serde_json::Value = stored
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|x| {
+            x["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/stored-tls"))
+        })
+        .unwrap();
+    assert_eq!(tls_row["host"], "localhost", "{tls_row:#}");
+    assert_eq!(tls_row["server"], up.https.to_string(), "{tls_row:#}");
+    assert_eq!(tls_row["sni"], "localhost");
+    // curl named the server this time: `d`, a domain in the hello.
+    assert!(
+        tls_row["ja4"].as_str().unwrap().starts_with("t13d"),
+        "{tls_row:#}"
+    );
+    assert_eq!(tls_row["ja3"].as_str().unwrap().len(), 32);
+    let cert = &tls_row["server_certificate"];
+    assert_eq!(cert["sha256"], hex(&sha2::Sha256::digest(&up.ca_der)));
+    assert_eq!(cert["names"], serde_json::json!(["localhost", "127.0.0.1"]));
+    // The case report lists the receiving servers with that certificate.
+    let report: serde_json::Value =
+        serde_json::from_str(&run(&["report", "--format", "json"])).unwrap();
+    let servers = report["servers"].as_array().unwrap();
+    let tls_server = servers.iter().find(|s| s["host"] == "localhost").unwrap();
+    assert_eq!(
+        tls_server["addresses"],
+        serde_json::json!([up.https.to_string()])
+    );
+    assert_eq!(tls_server["certificates"][0]["sha256"], cert["sha256"]);
+    assert_eq!(tls_server["certificates"][0]["names_host"], true);
+    let http_server = servers.iter().find(|s| s["host"] == "127.0.0.1").unwrap();
+    assert_eq!(
+        http_server["addresses"],
+        serde_json::json!([up.http.to_string()])
+    );
+    assert_eq!(http_server["with_certificate"], 0);
     assert!(!exchanges.contains("/ignored"), "{exchanges}");
     assert!(run(&["findings"]).contains("share-before-consent"));
     assert!(run(&["verify"]).starts_with("OK"));

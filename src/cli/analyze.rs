@@ -117,6 +117,8 @@ pub struct AnalysisRun {
     /// Request line of each exchange that has findings, by exchange id (for the
     /// report's examples; unmasked, cut to [`MAX_REQUEST_LINE_CHARS`]).
     pub request_lines: BTreeMap<String, String>,
+    /// The servers that answered for each host the findings name.
+    pub servers: crate::report::servers::ServersByHost,
 }
 
 impl AnalysisRun {
@@ -127,6 +129,7 @@ impl AnalysisRun {
             consent: self.consent.clone(),
             findings: self.findings.clone(),
             request_lines: self.request_lines.clone(),
+            servers: self.servers.clone(),
             evidence: self.summary.inputs.clone(),
             exchanges: self.summary.exchanges,
             traffic: self.summary.traffic.clone(),
@@ -239,6 +242,7 @@ fn analyze_inputs(
     // of thousands of ids per exchange with findings waits on a cache miss per key
     // comparison (about 1 % of a `-j 1` run on the 522 MB bench file, perf).
     let mut request_lines: Vec<(String, String)> = Vec::new();
+    let mut servers = crate::report::servers::ServersByHost::new();
     let found = Cell::new(0usize);
     let status = || format!("{} findings", found.get());
     analyze_stream(
@@ -277,6 +281,12 @@ fn analyze_inputs(
         &mut |x, obs| {
             if !obs.findings.is_empty() {
                 request_lines.push((x.id.clone(), request_line(x)));
+                crate::report::servers::note(
+                    &mut servers,
+                    obs.findings.iter().map(|f| f.destination.host.as_str()),
+                    x.server.as_deref(),
+                    x.tls.as_ref().and_then(|t| t.server_certificate.as_deref()),
+                );
             }
             if obs.matches > 0 {
                 summary.exchanges_with_personal_data += 1;
@@ -340,6 +350,7 @@ fn analyze_inputs(
         // A stable sort that keeps the last of equal keys: what inserting one by one
         // gave (the same file read twice yields the same ids).
         request_lines: request_lines.into_iter().collect(),
+        servers,
     };
     if let Some(ids) = &provisional {
         debug_assert!(

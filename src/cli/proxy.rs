@@ -327,10 +327,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         preparer: Some(proxy::PrepareHook(analyzer.preparer())),
         header_timeout: (args.header_timeout > 0).then(|| Duration::from_secs(args.header_timeout)),
         body_timeout: (args.body_timeout > 0).then(|| Duration::from_secs(args.body_timeout)),
-        // Only exchanges written as JSON lines carry the response's header list, the
-        // address texts and the HTTP version; the store keeps the raw heads instead.
+        // Only exchanges written as JSON lines carry the response's header list; the
+        // store keeps the raw heads instead.
         response_headers: !matches!(output, Output::Store(_)),
-        addresses_and_version: !matches!(output, Output::Store(_)),
         transparent,
     };
     let files = super::ingest::side_files(&args.case, &case_sha256, &[], &[]);

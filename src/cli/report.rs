@@ -3,7 +3,7 @@
 //! consent decisions, the evidence files with their hashes, and the chain head that
 //! `consentry verify` checks. The same renderer as `analyze --report`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -61,16 +61,29 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
         .map(|body| serde_json::from_str(body))
         .collect::<Result<_, _>>()
         .with_context(|| parse_err("consent"))?;
-    // Example request lines of the exchanges that findings name.
-    let named: BTreeSet<&str> = findings.iter().map(|f| f.exchange.as_str()).collect();
+    // Example request lines and servers of the exchanges that findings name.
+    let mut named: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for f in &findings {
+        named
+            .entry(f.exchange.as_str())
+            .or_default()
+            .push(f.destination.host.as_str());
+    }
+    let mut servers = crate::report::servers::ServersByHost::new();
     let exchanges = store.query(StoredTable::Exchanges, &Query::default())?;
     let mut request_lines = BTreeMap::new();
     // Exchanges by the tap's ring file their locators name.
     let mut in_ring_file: BTreeMap<String, u64> = BTreeMap::new();
     for body in &exchanges {
         let x: ExchangeBody = serde_json::from_str(body).with_context(|| parse_err("exchange"))?;
-        if named.contains(x.id.as_str()) {
+        if let Some(hosts) = named.get(x.id.as_str()) {
             request_lines.insert(x.id.clone(), request_line(&x));
+            crate::report::servers::note(
+                &mut servers,
+                hosts.iter().copied(),
+                x.server.as_deref(),
+                x.server_certificate.as_ref(),
+            );
         }
         for name in crate::source::ring::files_in_locator(&x.locator) {
             match in_ring_file.get_mut(name) {
@@ -125,6 +138,7 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
         consent,
         findings,
         request_lines,
+        servers,
         evidence,
         exchanges: exchanges.len() as u64,
         traffic,

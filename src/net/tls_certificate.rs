@@ -150,6 +150,27 @@ pub fn leaf_certificate(der: &[u8], chain: u32) -> Result<ServerCertificate, Str
     })
 }
 
+/// Whether `c` is valid for `host` by its subject alternative names (RFC 6125 as
+/// browsers apply it: a DNS name equal but for case, or `*.` standing for exactly
+/// one whole leftmost label; an address equal to an address name). The common name
+/// is not read (browsers stopped in 2017); dates and the issuer are not judged.
+pub fn names_host(c: &ServerCertificate, host: &str) -> bool {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(address) = bare.parse::<IpAddr>() {
+        return c.names.iter().any(|n| n.parse::<IpAddr>() == Ok(address));
+    }
+    let host = bare.strip_suffix('.').unwrap_or(bare);
+    c.names.iter().any(|name| match name.strip_prefix("*.") {
+        Some(domain) => host
+            .split_once('.')
+            .is_some_and(|(first, rest)| !first.is_empty() && rest.eq_ignore_ascii_case(domain)),
+        None => name.eq_ignore_ascii_case(host),
+    })
+}
+
 /// A name that can stand for a host: not an address, DNS labels of letters, digits,
 /// `-` and `_`, at least two of them, the first maybe a wildcard (`*.example.com`).
 fn is_host_name(name: &str) -> bool {
@@ -361,6 +382,49 @@ pub(crate) mod tests {
             cert(&["localhost"]).host,
             None,
             "one label is no host name here"
+        );
+    }
+
+    #[test]
+    fn a_certificate_names_a_host_by_its_alternative_names() {
+        let cert = |names: &[&str]| ServerCertificate {
+            subject: "CN=ignored.example".into(),
+            issuer: "CN=CA".into(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            not_before: None,
+            not_after: None,
+            serial: "01".into(),
+            sha256: String::new(),
+            chain: 1,
+            host: None,
+        };
+        let c = cert(&[
+            "Graph.Facebook.com",
+            "*.fbcdn.net",
+            "192.0.2.7",
+            "2001:db8::1",
+        ]);
+        for host in ["graph.facebook.com", "GRAPH.facebook.com.", "a.fbcdn.net"] {
+            assert!(names_host(&c, host), "{host}");
+        }
+        for address in ["192.0.2.7", "[2001:db8::1]", "2001:0db8::1"] {
+            assert!(names_host(&c, address), "{address}");
+        }
+        for host in [
+            "facebook.com",
+            "fbcdn.net",
+            "a.b.fbcdn.net",
+            ".fbcdn.net",
+            "xgraph.facebook.com",
+            "192.0.2.8",
+            "ignored.example",
+            "",
+        ] {
+            assert!(!names_host(&c, host), "{host}");
+        }
+        assert!(
+            !names_host(&cert(&[]), "ignored.example"),
+            "the CN is not read"
         );
     }
 

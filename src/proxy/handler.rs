@@ -51,8 +51,8 @@ pub(crate) struct ConnScope {
     /// others leave the shared table (a lock both runtime threads take, and a SipHash
     /// of the address) alone (issue 4, keep-alive requests per second).
     handshake_noted: AtomicBool,
-    /// JA3 and JA4 of the client's latest TLS ClientHello to the proxy, noted only
-    /// when exchanges carry addresses (JSON lines): each TLS request carries them.
+    /// JA3 and JA4 of the client's latest TLS ClientHello to the proxy: each TLS
+    /// request carries them.
     client_hello: Mutex<Option<Fingerprints>>,
 }
 
@@ -68,12 +68,9 @@ impl ConnScope {
         })
     }
 
-    /// The fingerprints of the ClientHello the client just sent (the bytes of its
-    /// first TLS records), when exchanges carry them.
+    /// Notes the fingerprints of the ClientHello the client just sent (the bytes of
+    /// its first TLS records).
     pub(crate) fn note_client_hello(&self, records: &[u8]) {
-        if !self.shared.settings.addresses_and_version {
-            return;
-        }
         if let HelloPoll::Done(hello) = HelloReader::new().client_hello(records) {
             *lock(&self.client_hello) = Some(hello.fingerprints);
         }
@@ -414,16 +411,15 @@ pub(crate) async fn request(
     let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
     x.evidence.locator = super::locator(&shared.session, n);
     x.evidence.request_head = Some(raw_head);
-    if shared.settings.addresses_and_version {
-        x.client = Some(crate::net::text::socket_string(addr));
-        // The authority's text as it is (`to_string` would go through `Display`);
-        // in a tunnel to an address, that address (where the request goes).
-        x.server = match req.extensions().get::<super::pool::ConnectTo>() {
-            Some(to) => Some(to.0.as_str().to_owned()),
-            None => req.uri().authority().map(|a| a.as_str().to_owned()),
-        };
-        x.http_version = head::version_text(req.version()).to_string();
-    }
+    x.client = Some(crate::net::text::socket_string(addr));
+    // The authority's text as it is (`to_string` would go through `Display`); in a
+    // tunnel to an address, that address (where the request goes). The response
+    // replaces it with the address the pool connected to.
+    x.server = match req.extensions().get::<super::pool::ConnectTo>() {
+        Some(to) => Some(to.0.as_str().to_owned()),
+        None => req.uri().authority().map(|a| a.as_str().to_owned()),
+    };
+    x.http_version = head::version_text(req.version()).to_string();
     x.device = Some(device);
     x.scheme = req.uri().scheme_str().unwrap_or("http").to_string();
     x.method = req.method().as_str().to_string();
@@ -435,15 +431,10 @@ pub(crate) async fn request(
     x.request_headers = headers_of(req.headers());
     let host = named_in_tunnel(in_tunnel, host, req.headers());
     if x.scheme == "https" {
-        // Like the addresses: only exchanges written as JSON lines carry these.
-        let hello = shared
-            .settings
-            .addresses_and_version
-            .then(|| scope.client_hello())
-            .flatten();
+        let hello = scope.client_hello();
         x.tls = Some(TlsInfo {
             version: None,
-            sni: shared.settings.addresses_and_version.then(|| host.clone()),
+            sni: Some(host.clone()),
             decrypted: true,
             decrypt_error: None,
             ja3: hello.map(|f| f.ja3()),
@@ -501,9 +492,7 @@ pub(crate) fn response(
 /// The request of `rec` went to the server at `address` (a WebSocket upgrade, whose
 /// response is not recorded through [`response`]).
 pub(crate) fn went_to(rec: &Recording, address: SocketAddr) {
-    if rec.shared.settings.addresses_and_version {
-        lock(&rec.draft).x.server = Some(crate::net::text::socket_string(address));
-    }
+    lock(&rec.draft).x.server = Some(crate::net::text::socket_string(address));
 }
 
 /// Why no response came from upstream.
@@ -620,11 +609,9 @@ pub(crate) async fn ws_message(
     // Scheme, method and path are all set below.
     let mut x = Exchange::blank(id, SourceKind::Proxy, Timestamp::now());
     x.evidence.locator = super::locator(&shared.session, n);
-    if shared.settings.addresses_and_version {
-        x.client = Some(crate::net::text::socket_string(src));
-        x.server = Some(server.to_owned());
-        x.http_version = "WebSocket".into();
-    }
+    x.client = Some(crate::net::text::socket_string(src));
+    x.server = Some(server.to_owned());
+    x.http_version = "WebSocket".into();
     x.device = Some(shared.device_of(src, None));
     x.host = dst.host().map(norm_host).unwrap_or_default();
     x.scheme = dst.scheme_str().unwrap_or("ws").to_string();
@@ -636,10 +623,7 @@ pub(crate) async fn ws_message(
     if x.scheme == "wss" {
         x.tls = Some(TlsInfo {
             version: None,
-            sni: shared
-                .settings
-                .addresses_and_version
-                .then(|| x.host.clone()),
+            sni: Some(x.host.clone()),
             decrypted: true,
             decrypt_error: None,
             ..TlsInfo::default()

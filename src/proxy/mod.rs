@@ -302,12 +302,6 @@ pub struct Settings {
     /// was a name and a value allocated per field on a runtime thread and freed on
     /// the consumer's (issue 4, keep-alive requests per second).
     pub response_headers: bool,
-    /// Fill the exchange's `client`, `server` and `http_version` texts and its TLS
-    /// SNI, which only exchanges written as JSON lines carry (the case store keeps
-    /// none of them and no rule reads them): `false` saves four allocations per
-    /// HTTPS request, freed on the consumer's thread, the same way as
-    /// `response_headers`.
-    pub addresses_and_version: bool,
     /// Transparent mode (`--mode transparent`): a connection the system redirected
     /// to the proxy (iptables `REDIRECT`, nftables `redirect`) is a tunnel to its
     /// original destination, as a `CONNECT` to it would be; one made to the proxy's
@@ -330,7 +324,6 @@ impl Default for Settings {
             header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
             body_timeout: Some(DEFAULT_BODY_TIMEOUT),
             response_headers: true,
-            addresses_and_version: true,
             transparent: false,
         }
     }

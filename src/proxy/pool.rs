@@ -114,9 +114,9 @@ struct Entry {
     http2: Option<(http2::SendRequest<Body>, Seen)>,
 }
 
-/// What a connection's server is, when the pool records it ([`Pool::new`]); it goes
-/// with each response of the connection as an extension.
-type Seen = Option<UpstreamServer>;
+/// What a connection's server is; it goes with each response of the connection as
+/// an extension.
+type Seen = UpstreamServer;
 
 /// The response extension saying which server answered: the address the proxy
 /// connected to (`None` through an upstream proxy, which chose it) and the
@@ -150,8 +150,6 @@ pub struct Pool {
     entries: Mutex<HashMap<Key, Entry, SeedableRandomState>>,
     /// Set once the task closing idle connections runs.
     reaper: std::sync::Once,
-    /// Each connection's server address and TLS certificate go with its responses.
-    record_server: bool,
 }
 
 /// Why a request got no response: reads as hyper-util's client error did.
@@ -192,13 +190,9 @@ impl std::error::Error for Error {
 }
 
 impl Pool {
-    /// `record_server`: note each connection's server address and parse its TLS
-    /// certificate, and put them in the responses' extensions ([`UpstreamServer`]).
-    pub fn new(
-        connector: Connector,
-        proxy: Option<Arc<UpstreamProxy>>,
-        record_server: bool,
-    ) -> Arc<Pool> {
+    /// Each connection's server address and TLS certificate go in its responses'
+    /// extensions ([`UpstreamServer`]).
+    pub fn new(connector: Connector, proxy: Option<Arc<UpstreamProxy>>) -> Arc<Pool> {
         let mut http1 = http1::Builder::new();
         http1.title_case_headers(true).preserve_header_case(true);
         Arc::new(Pool {
@@ -208,7 +202,6 @@ impl Pool {
             http2: http2::Builder::new(TokioExecutor::new()),
             entries: Mutex::new(HashMap::with_hasher(keyed_hash::keyed_state())),
             reaper: std::sync::Once::new(),
-            record_server,
         })
     }
 
@@ -334,9 +327,7 @@ impl Pool {
             Sender::Http2(mut tx, server) => (tx.try_send_request(req).await, server),
         };
         sent.map(|mut res| {
-            if let Some(c) = server {
-                res.extensions_mut().insert(c);
-            }
+            res.extensions_mut().insert(server);
             res
         })
         .map_err(|mut e| match e.take_message() {
@@ -382,12 +373,10 @@ impl Pool {
             Some(address) => self.connector.connect_to(&dst, address).await,
         }
         .map_err(|e| Error::new(Kind::Connect, e))?;
-        let server = self.record_server.then(|| {
-            UpstreamServer(Arc::new(ServerFacts {
-                address: self.proxy.is_none().then(|| peer_address(&io)).flatten(),
-                certificate: leaf_certificate(&io),
-            }))
-        });
+        let server = UpstreamServer(Arc::new(ServerFacts {
+            address: self.proxy.is_none().then(|| peer_address(&io)).flatten(),
+            certificate: leaf_certificate(&io),
+        }));
         if io.connected().is_negotiated_h2() {
             let (mut tx, conn) = self
                 .http2
@@ -719,7 +708,7 @@ mod tests {
         let opts = crate::proxy::upstream::UpstreamOptions::default();
         let connector =
             crate::proxy::upstream::connector(&opts, None, crate::proxy::tls_provider()).unwrap();
-        Pool::new(connector, None, false)
+        Pool::new(connector, None)
     }
 
     #[tokio::test]

@@ -136,13 +136,7 @@ impl Core {
     /// The core of a run: `minter` for intercepted handshakes, `upstream` to reach
     /// the servers. Timeouts come from `shared.settings`.
     pub fn new(shared: Arc<Shared>, minter: ca::Minter, upstream: upstream::Upstream) -> Arc<Core> {
-        // Like the addresses: only exchanges written as JSON lines carry the
-        // upstream certificate.
-        let client = pool::Pool::new(
-            upstream.connector.clone(),
-            upstream.proxy.clone(),
-            shared.settings.addresses_and_version,
-        );
+        let client = pool::Pool::new(upstream.connector.clone(), upstream.proxy.clone());
         let mut http1 = hyper::server::conn::http1::Builder::new();
         http1
             // Header names go to the client as the server wrote them.

@@ -371,13 +371,11 @@ fn record(
     let (n, id) = shared.next_id();
     let mut x = Exchange::blank(id, SourceKind::Proxy, burst.at);
     x.evidence.locator = super::locator(&shared.session, n);
-    if shared.settings.addresses_and_version {
-        x.client = Some(crate::net::text::socket_string(client));
-        x.server = Some(match address {
-            Some(a) => crate::net::text::socket_string(a),
-            None => authority.as_str().to_owned(),
-        });
-    }
+    x.client = Some(crate::net::text::socket_string(client));
+    x.server = Some(match address {
+        Some(a) => crate::net::text::socket_string(a),
+        None => authority.as_str().to_owned(),
+    });
     // The CONNECT's device was noted for this client (credentials, address).
     x.device = Some(shared.device_of(client, None));
     x.host = norm_host(authority.host());

@@ -175,6 +175,7 @@ pub fn render(r: &Report) -> String {
     }
     h.push_str("</section>\n");
     groups(&mut h, r);
+    servers(&mut h, r);
     citations(&mut h, r);
     evidence(&mut h, r);
     h.push_str(
@@ -678,6 +679,102 @@ fn groups(h: &mut String, r: &Report) {
     h.push_str("</tbody>\n</table>\n</section>\n");
 }
 
+/// The receiving servers, when the inputs said anything about them.
+fn servers(h: &mut String, r: &Report) {
+    if !r.servers_known() {
+        return;
+    }
+    h.push_str(
+        "<section id=\"servers\">\n<h2>Receiving servers</h2>\n<p class=\"small muted\">\
+         Where the flagged transmissions went: the server addresses they were sent to and \
+         the certificates those servers presented over TLS. A certificate that names the \
+         host shows that the server answering was, by its CA's word, that host's.</p>\n\
+         <table class=\"servers\">\n<thead><tr><th>Host</th><th class=\"num\">Exchanges</th>\
+         <th>Addresses</th><th>Certificates presented</th></tr></thead>\n<tbody>\n",
+    );
+    for s in &r.servers {
+        let mut addresses: Vec<String> = s
+            .addresses
+            .iter()
+            .map(|a| format!("<code>{}</code>", esc(a)))
+            .collect();
+        if s.addresses_not_listed > 0 {
+            addresses.push(format!(
+                "<span class=\"muted\">{} more exchanges elsewhere</span>",
+                s.addresses_not_listed
+            ));
+        }
+        let mut certificates: Vec<String> = s
+            .certificates
+            .iter()
+            .map(|v| {
+                let c = &v.certificate;
+                let valid = match (c.not_before, c.not_after) {
+                    (Some(a), Some(b)) => {
+                        format!(" · valid {} to {}", short_date(a), short_date(b))
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "<div class=\"cert\">{} <span class=\"muted\">issued by</span> {}{valid} · {} \
+                     <br><span class=\"mono hash small\">SHA-256 {}</span></div>",
+                    esc(&c.subject),
+                    esc(&c.issuer),
+                    if v.names_host {
+                        "names the host"
+                    } else {
+                        "<strong>does not name the host</strong>"
+                    },
+                    esc(&c.sha256)
+                )
+            })
+            .collect();
+        if s.certificates_not_listed > 0 {
+            certificates.push(format!(
+                "<span class=\"muted\">{} more exchanges with other certificates</span>",
+                s.certificates_not_listed
+            ));
+        }
+        if s.with_certificate < s.exchanges {
+            certificates.push(format!(
+                "<span class=\"muted small\">{} of {} exchanges without one (plain HTTP, or \
+                 not shown in the capture)</span>",
+                s.exchanges - s.with_certificate,
+                s.exchanges
+            ));
+        }
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code><br><span class=\"muted small\">{} · {} party</span></td>\
+             <td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&s.host),
+            esc(&s.receiver),
+            match s.party {
+                Party::First => "first",
+                Party::Third => "third",
+            },
+            s.exchanges,
+            if addresses.is_empty() {
+                "—".to_string()
+            } else {
+                addresses.join("<br>")
+            },
+            if certificates.is_empty() {
+                "—".to_string()
+            } else {
+                certificates.join("")
+            }
+        );
+    }
+    h.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+/// The date of `t` (`2026-11-28`).
+fn short_date(t: Timestamp) -> String {
+    let s = t.to_string();
+    s.get(0..10).map(str::to_string).unwrap_or(s)
+}
+
 fn citations(h: &mut String, r: &Report) {
     h.push_str("<section id=\"citations\">\n<h2>Legal provisions cited</h2>\n");
     if r.citations.is_empty() {
@@ -787,6 +884,38 @@ mod tests {
             md.contains("| third, hosted on Amazon CloudFront |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn receiving_servers_show_addresses_and_certificates_when_known() {
+        let h = html(&input());
+        assert!(h.contains("<h2>Receiving servers</h2>"));
+        assert!(h.contains("<code>157.240.1.35:443</code><br><code>[2a03:2880::1]:443</code>"));
+        assert!(h.contains("CN=*.facebook.com, O=Meta Platforms, Inc. <span class=\"muted\">issued by</span> CN=DigiCert"));
+        assert!(
+            h.contains("valid 2026-11-27 to 2026-11-29 · names the host"),
+            "{h}"
+        );
+        assert!(h.contains(&format!("SHA-256 {}", "fb".repeat(32))));
+        assert!(h.contains("1 of 1 exchanges without one"), "the tracker's");
+        let mut i = input();
+        i.servers.clear();
+        assert!(
+            !html(&i).contains("Receiving servers"),
+            "nothing known, no section"
+        );
+        // What a server presented is traffic: escaped.
+        let mut i = input();
+        let mut c = crate::report::model::testing::servers()["graph.facebook.com"].certificates
+            ["fb".repeat(32).as_str()]
+        .clone();
+        c.subject = "CN=<script>x</script>".into();
+        c.sha256 = "<b>".into();
+        crate::report::servers::note(&mut i.servers, ["t.tracker.example"], Some("<i>"), Some(&c));
+        let h = html(&i);
+        assert!(!h.contains("<script") && !h.contains("<b>") && !h.contains("<i>"));
+        assert!(h.contains("CN=&lt;script&gt;x&lt;/script&gt;"));
+        assert!(h.contains("<strong>does not name the host</strong>"));
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct ReportInput {
     /// identifier-like path segments unless the exchange's findings carry revealed
     /// values.
     pub request_lines: BTreeMap<String, String>,
+    /// The servers that answered for each destination host of the findings: their
+    /// addresses and certificates (see [`super::servers`]).
+    pub servers: super::servers::ServersByHost,
     /// The evidence files: path, kind, SHA-256, exchange count.
     pub evidence: Vec<InputInfo>,
     /// Exchanges analysed in all.

@@ -134,6 +134,10 @@ pub fn render(r: &Report) -> String {
         m.push('\n');
     }
 
+    if r.servers_known() {
+        servers(&mut m, r);
+    }
+
     m.push_str("## Legal provisions cited\n\n");
     if r.citations.is_empty() {
         m.push_str("None.\n\n");
@@ -261,6 +265,79 @@ fn timeline(m: &mut String, t: &DeviceTimeline) {
     m.push('\n');
 }
 
+/// The receiving servers: addresses and the certificates presented.
+fn servers(m: &mut String, r: &Report) {
+    m.push_str(
+        "## Receiving servers\n\n\
+         Where the flagged transmissions went: the server addresses and the certificates \
+         those servers presented over TLS.\n\n\
+         | Host | Receiver | Exchanges | Addresses | Certificates presented |\n\
+         |---|---|---:|---|---|\n",
+    );
+    for s in &r.servers {
+        let mut addresses: Vec<String> = s.addresses.iter().map(|a| md_esc(a)).collect();
+        if s.addresses_not_listed > 0 {
+            addresses.push(format!(
+                "{} more exchanges elsewhere",
+                s.addresses_not_listed
+            ));
+        }
+        let mut certificates: Vec<String> = s
+            .certificates
+            .iter()
+            .map(|v| {
+                let c = &v.certificate;
+                format!(
+                    "{} issued by {}{}, {}, SHA-256 {}",
+                    md_esc(&c.subject),
+                    md_esc(&c.issuer),
+                    match (c.not_before, c.not_after) {
+                        (Some(a), Some(b)) => format!(", valid {a} to {b}"),
+                        _ => String::new(),
+                    },
+                    if v.names_host {
+                        "names the host"
+                    } else {
+                        "**does not name the host**"
+                    },
+                    md_esc(&c.sha256)
+                )
+            })
+            .collect();
+        if s.certificates_not_listed > 0 {
+            certificates.push(format!(
+                "{} more exchanges with other certificates",
+                s.certificates_not_listed
+            ));
+        }
+        if s.with_certificate < s.exchanges {
+            certificates.push(format!(
+                "{} of {} exchanges without one",
+                s.exchanges - s.with_certificate,
+                s.exchanges
+            ));
+        }
+        let cell = |v: Vec<String>| {
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                v.join("<br>")
+            }
+        };
+        let _ = writeln!(
+            m,
+            "| {} | {} ({} party) | {} | {} | {} |",
+            md_esc(&s.host),
+            md_esc(&s.receiver),
+            party(s.party),
+            s.exchanges,
+            cell(addresses),
+            cell(certificates)
+        );
+    }
+    m.push('\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +366,19 @@ mod tests {
         assert!(m.contains("| Meta Platforms, Inc. | third |"));
         assert!(m.contains("PIPL-23"));
         assert!(!m.contains("38400000"), "identifier values are masked");
+    }
+
+    #[test]
+    fn receiving_servers_are_a_table_when_known() {
+        let m = md(&input());
+        assert!(m.contains("## Receiving servers"));
+        assert!(m.contains(&format!(
+            "| graph.facebook.com | Meta Platforms, Inc. (third party) | 2 | 157.240.1.35:443<br>\\[2a03:2880::1\\]:443 | CN=\\*.facebook.com, O=Meta Platforms, Inc. issued by CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1, valid 2026-11-27T10:15:00.000000Z to 2026-11-29T10:15:00.000000Z, names the host, SHA-256 {} |",
+            "fb".repeat(32)
+        )), "{m}");
+        let mut i = input();
+        i.servers.clear();
+        assert!(!md(&i).contains("Receiving servers"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod html;
 pub mod input;
 pub mod md;
 pub mod model;
+pub mod servers;
 mod table;
 
 pub use input::{CaseInfo, ReportInput};

@@ -42,6 +42,8 @@ pub struct Report {
     pub summary: Summary,
     pub timelines: Vec<DeviceTimeline>,
     pub groups: Vec<Group>,
+    /// The servers that received the findings' transmissions, per host.
+    pub servers: Vec<ServerView>,
     pub citations: Vec<Citation>,
     pub evidence: Vec<InputInfo>,
     /// What the packet captures held (absent without captures); see [`Report::visibility`].
@@ -132,6 +134,40 @@ pub struct Group {
     pub examples: Vec<String>,
 }
 
+/// The servers of one destination host of the findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerView {
+    pub host: String,
+    /// As in [`Group::receiver`].
+    pub receiver: String,
+    pub party: Party,
+    /// Exchanges with findings to this host.
+    pub exchanges: u64,
+    /// The addresses they went to, sorted.
+    pub addresses: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub addresses_not_listed: u64,
+    /// How many of the exchanges travelled with a server certificate.
+    pub with_certificate: u64,
+    pub certificates: Vec<CertificateView>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub certificates_not_listed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A certificate a server presented for the host.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateView {
+    #[serde(flatten)]
+    pub certificate: crate::exchange::ServerCertificate,
+    /// Whether its subject alternative names cover the host
+    /// ([`crate::net::tls_certificate::names_host`]).
+    pub names_host: bool,
+}
+
 impl Report {
     /// Computes the report of `input`; citation texts come from `catalogue`.
     pub fn build(input: &ReportInput, catalogue: &Catalogue) -> Report {
@@ -143,12 +179,21 @@ impl Report {
             summary: summarise(input, &findings),
             timelines: timelines(input, &findings),
             groups: groups(input, &findings),
+            servers: servers(input, &findings),
             citations: citations(&findings, catalogue),
             evidence: input.evidence.clone(),
             traffic: input.traffic.clone(),
             chain_head: input.chain_head.clone(),
             findings,
         }
+    }
+
+    /// Whether any input said where a finding's transmission went (an address or a
+    /// certificate): only then does the report list the receiving servers.
+    pub fn servers_known(&self) -> bool {
+        self.servers
+            .iter()
+            .any(|s| !s.addresses.is_empty() || !s.certificates.is_empty())
     }
 
     /// What the captures could and could not show, as sentences for the evidence
@@ -476,6 +521,51 @@ fn groups(input: &ReportInput, findings: &[Finding]) -> Vec<Group> {
     map.into_values().collect()
 }
 
+/// The servers of each host the findings name, third parties first, then by
+/// receiver and host.
+fn servers(input: &ReportInput, findings: &[Finding]) -> Vec<ServerView> {
+    let mut views: BTreeMap<(bool, String, String), ServerView> = BTreeMap::new();
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    for f in findings {
+        let host = &f.destination.host;
+        let Some(seen) = input.servers.get(host) else {
+            continue;
+        };
+        if !done.insert(host) {
+            continue;
+        }
+        let who = receiver(f);
+        let key = (
+            f.destination.party == Party::First,
+            who.clone(),
+            host.clone(),
+        );
+        let certificates = seen
+            .certificates
+            .values()
+            .map(|c| CertificateView {
+                certificate: c.clone(),
+                names_host: crate::net::tls_certificate::names_host(c, host),
+            })
+            .collect();
+        views.insert(
+            key,
+            ServerView {
+                host: host.clone(),
+                receiver: who,
+                party: f.destination.party,
+                exchanges: seen.exchanges,
+                addresses: seen.addresses.iter().cloned().collect(),
+                addresses_not_listed: seen.addresses_not_listed,
+                with_certificate: seen.with_certificate,
+                certificates,
+                certificates_not_listed: seen.certificates_not_listed,
+            },
+        );
+    }
+    views.into_values().collect()
+}
+
 fn insert_sorted(v: &mut Vec<String>, s: &str) {
     if let Err(pos) = v.binary_search_by(|x| x.as_str().cmp(s)) {
         v.insert(pos, s.to_string());
@@ -643,6 +733,43 @@ pub(crate) mod testing {
         }
     }
 
+    /// What the findings' servers of [`input`] showed: Meta's two exchanges to two
+    /// addresses under its own certificate, the tracker's one without a certificate,
+    /// the first party's unknown.
+    pub fn servers() -> crate::report::servers::ServersByHost {
+        let facebook = crate::exchange::ServerCertificate {
+            subject: "CN=*.facebook.com, O=Meta Platforms, Inc.".into(),
+            issuer: "CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1".into(),
+            names: vec!["*.facebook.com".into(), "facebook.com".into()],
+            not_before: Some(at(-86_400)),
+            not_after: Some(at(86_400)),
+            serial: "0c4f".into(),
+            sha256: "fb".repeat(32),
+            chain: 3,
+            host: None,
+        };
+        let mut servers = crate::report::servers::ServersByHost::new();
+        crate::report::servers::note(
+            &mut servers,
+            ["graph.facebook.com"],
+            Some("157.240.1.35:443"),
+            Some(&facebook),
+        );
+        crate::report::servers::note(
+            &mut servers,
+            ["graph.facebook.com"],
+            Some("[2a03:2880::1]:443"),
+            Some(&facebook),
+        );
+        crate::report::servers::note(
+            &mut servers,
+            ["t.tracker.example"],
+            Some("203.0.113.9:80"),
+            None,
+        );
+        servers
+    }
+
     /// Two decisions, three third-party and one first-party finding on `pixel7`.
     pub fn input() -> ReportInput {
         let mut request_lines = BTreeMap::new();
@@ -703,6 +830,7 @@ pub(crate) mod testing {
                 ),
             ],
             request_lines,
+            servers: servers(),
             evidence: vec![InputInfo {
                 path: "captures/demo.har".into(),
                 kind: "har".into(),
@@ -751,6 +879,50 @@ mod tests {
         assert_eq!(meta.encodings, ["plain"]);
         assert_eq!(meta.examples.len(), 2);
         assert_eq!(r.groups[2].party, Party::First);
+    }
+
+    #[test]
+    fn servers_are_listed_per_host_with_what_their_certificates_name() {
+        let r = build(&input());
+        let hosts: Vec<(&str, &str, u64)> = r
+            .servers
+            .iter()
+            .map(|s| (s.host.as_str(), s.receiver.as_str(), s.exchanges))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                ("graph.facebook.com", "Meta Platforms, Inc.", 2),
+                ("t.tracker.example", "t.tracker.example", 1),
+            ],
+            "third parties first; a host nothing was seen of is left out"
+        );
+        let meta = &r.servers[0];
+        assert_eq!(meta.addresses, ["157.240.1.35:443", "[2a03:2880::1]:443"]);
+        assert_eq!(meta.with_certificate, 2);
+        assert_eq!(meta.certificates.len(), 1);
+        assert!(meta.certificates[0].names_host, "*.facebook.com names it");
+        assert!(r.servers[1].certificates.is_empty());
+        assert!(r.servers_known());
+        let mut none = input();
+        none.servers.clear();
+        let r = build(&none);
+        assert!(r.servers.is_empty() && !r.servers_known());
+        // A certificate for another name is said not to name the host.
+        let mut other = input();
+        let seen = other.servers.get_mut("t.tracker.example").unwrap();
+        let mut c =
+            testing::servers()["graph.facebook.com"].certificates["fb".repeat(32).as_str()].clone();
+        c.sha256 = "cc".repeat(32);
+        seen.note(Some("203.0.113.9:443"), Some(&c));
+        let r = build(&other);
+        assert!(!r.servers[1].certificates[0].names_host);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["servers"][1]["certificates"][0]["names_host"], false);
+        assert_eq!(
+            json["servers"][1]["certificates"][0]["subject"],
+            c.subject.as_str()
+        );
     }
 
     #[test]

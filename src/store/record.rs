@@ -499,6 +499,31 @@ pub struct ExchangeBody {
     /// The Android app, where the capture names it (PCAPdroid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<crate::exchange::AppRef>,
+    // The connection the exchange travelled on, as the exchange's own JSON names it
+    // (`client`, `server`, and its `tls` object's other fields): who sent, which
+    // server received, and what that server proved itself to be. Absent in records
+    // written before they were kept.
+    /// The client's address and port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The address and port the request went to (the proxy: the server it connected
+    /// to, or the name an upstream proxy was asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decrypt_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ech: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer_sni: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_certificate: Option<crate::exchange::ServerCertificate>,
 }
 
 impl ExchangeBody {
@@ -525,8 +550,28 @@ impl ExchangeBody {
             request_head: x.evidence.request_head.clone(),
             response_head: x.evidence.response_head.clone(),
             app: x.app.clone(),
+            client: x.client.clone(),
+            server: x.server.clone(),
+            sni: tls_text(x, |t| &t.sni),
+            decrypt_error: tls_text(x, |t| &t.decrypt_error),
+            ech: tls_text(x, |t| &t.ech),
+            outer_sni: tls_text(x, |t| &t.outer_sni),
+            ja3: tls_text(x, |t| &t.ja3),
+            ja4: tls_text(x, |t| &t.ja4),
+            server_certificate: x
+                .tls
+                .as_ref()
+                .and_then(|t| t.server_certificate.as_deref().cloned()),
         }
     }
+}
+
+/// A text field of the exchange's TLS facts, owned.
+fn tls_text(
+    x: &crate::exchange::Exchange,
+    field: impl Fn(&crate::exchange::TlsInfo) -> &Option<String>,
+) -> Option<String> {
+    x.tls.as_ref().and_then(|t| field(t).clone())
 }
 
 /// [`ExchangeBody`] borrowed from its exchange: the same fields in the same order
@@ -554,11 +599,30 @@ pub struct ExchangeBodyRef<'a> {
     pub response_head: Option<&'a crate::exchange::RawHead>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<&'a crate::exchange::AppRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decrypt_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ech: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outer_sni: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_certificate: Option<&'a crate::exchange::ServerCertificate>,
 }
 
 impl<'a> ExchangeBodyRef<'a> {
     /// The stored metadata of `x`, borrowed.
     pub fn of(x: &'a crate::exchange::Exchange) -> Self {
+        let tls = x.tls.as_ref();
         ExchangeBodyRef {
             id: &x.id,
             at: x.at,
@@ -579,6 +643,15 @@ impl<'a> ExchangeBodyRef<'a> {
             request_head: x.evidence.request_head.as_ref(),
             response_head: x.evidence.response_head.as_ref(),
             app: x.app.as_ref(),
+            client: x.client.as_deref(),
+            server: x.server.as_deref(),
+            sni: tls.and_then(|t| t.sni.as_deref()),
+            decrypt_error: tls.and_then(|t| t.decrypt_error.as_deref()),
+            ech: tls.and_then(|t| t.ech.as_deref()),
+            outer_sni: tls.and_then(|t| t.outer_sni.as_deref()),
+            ja3: tls.and_then(|t| t.ja3.as_deref()),
+            ja4: tls.and_then(|t| t.ja4.as_deref()),
+            server_certificate: tls.and_then(|t| t.server_certificate.as_deref()),
         }
     }
 }
@@ -649,8 +722,62 @@ impl ExchangeBodyRef<'_> {
             out.extend_from_slice(b",\"app\":");
             app.write_json(out);
         }
+        for (key, text) in [
+            (&b",\"client\":"[..], self.client),
+            (b",\"server\":", self.server),
+            (b",\"sni\":", self.sni),
+            (b",\"decrypt_error\":", self.decrypt_error),
+            (b",\"ech\":", self.ech),
+            (b",\"outer_sni\":", self.outer_sni),
+            (b",\"ja3\":", self.ja3),
+            (b",\"ja4\":", self.ja4),
+        ] {
+            if let Some(t) = text {
+                out.extend_from_slice(key);
+                string(out, t);
+            }
+        }
+        if let Some(c) = self.server_certificate {
+            out.extend_from_slice(b",\"server_certificate\":");
+            push_certificate(out, c);
+        }
         out.push(b'}');
     }
+}
+
+/// A [`crate::exchange::ServerCertificate`] as serde writes it.
+fn push_certificate(out: &mut Vec<u8>, c: &crate::exchange::ServerCertificate) {
+    use super::json_string::{push as string, push_timestamp};
+    out.extend_from_slice(b"{\"subject\":");
+    string(out, &c.subject);
+    out.extend_from_slice(b",\"issuer\":");
+    string(out, &c.issuer);
+    if !c.names.is_empty() {
+        out.extend_from_slice(b",\"names\":[");
+        for (i, name) in c.names.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, name);
+        }
+        out.push(b']');
+    }
+    for (key, at) in [
+        (&b",\"not_before\":"[..], c.not_before),
+        (b",\"not_after\":", c.not_after),
+    ] {
+        if let Some(at) = at {
+            out.extend_from_slice(key);
+            push_timestamp(out, at);
+        }
+    }
+    out.extend_from_slice(b",\"serial\":");
+    string(out, &c.serial);
+    out.extend_from_slice(b",\"sha256\":");
+    string(out, &c.sha256);
+    out.extend_from_slice(b",\"chain\":");
+    push_u64(out, c.chain.into());
+    out.push(b'}');
 }
 
 /// A [`crate::exchange::RawHead`] as serde writes it.
@@ -1226,11 +1353,17 @@ mod tests {
             x.response = flags[1].then(|| Response { status, ..Response::default() });
             x.tls = flags[2].then(|| TlsInfo {
                 version: flags[3].then(|| format!("TLS {text}")),
-                sni: None,
+                sni: flags[5].then(|| format!("{text}.sni")),
                 decrypted: flags[4],
-                decrypt_error: None,
-                ..TlsInfo::default()
+                decrypt_error: flags[6].then(|| format!("no key {text}")),
+                ech: flags[7].then(|| text.clone()),
+                outer_sni: flags[0].then(|| format!("o{text}")),
+                ja3: flags[1].then(|| format!("ja3{text}")),
+                ja4: flags[3].then(|| format!("ja4{text}")),
+                server_certificate: flags[4].then(|| std::sync::Arc::new(certificate(&text, flags[5]))),
             });
+            x.client = flags[6].then(|| format!("10.0.0.1:{status}"));
+            x.server = flags[7].then(|| format!("[::1]:{text}"));
             x.metadata_only = flags[5];
             x.app = flags[3].then(|| crate::exchange::AppRef {
                 uid: i32::from(status) - 1,
@@ -1305,6 +1438,17 @@ mod tests {
                 name: flags[0].then(|| strings[2].clone()),
                 under_test: flags[1].then_some(flags[13]),
             };
+            let certificate = crate::exchange::ServerCertificate {
+                subject: strings[3].clone(),
+                issuer: strings[4].clone(),
+                names: strings[..(numbers[1] % 4) as usize].to_vec(),
+                not_before: flags[2].then_some(Timestamp(us)),
+                not_after: flags[3].then_some(Timestamp(us.wrapping_add(numbers[0] as i64))),
+                serial: strings[5].clone(),
+                sha256: strings[6].clone(),
+                chain: numbers[2] as u32,
+                host: None,
+            };
             let body = ExchangeBodyRef {
                 id: s(0),
                 at: Timestamp(us),
@@ -1322,6 +1466,15 @@ mod tests {
                 request_head: flags[7].then_some(&request_head),
                 response_head: flags[9].then_some(&response_head),
                 app: flags[12].then_some(&app),
+                client: flags[2].then(|| s(9)),
+                server: flags[3].then(|| s(10)),
+                sni: flags[5].then(|| s(2)),
+                decrypt_error: flags[6].then(|| s(3)),
+                ech: flags[7].then(|| s(4)),
+                outer_sni: flags[8].then(|| s(5)),
+                ja3: flags[9].then(|| s(6)),
+                ja4: flags[10].then(|| s(7)),
+                server_certificate: flags[11].then_some(&certificate),
             };
             let mut written = Vec::new();
             body.write_json(&mut written);
@@ -1351,6 +1504,21 @@ mod tests {
                 let with = canonical_with(kind, &at, |out| serde_json::to_writer(out, &data)).unwrap();
                 proptest::prop_assert_eq!(with, canonical_at(kind, &at, &data).unwrap());
             }
+        }
+    }
+
+    /// A server certificate whose texts carry `text`.
+    fn certificate(text: &str, dated: bool) -> crate::exchange::ServerCertificate {
+        crate::exchange::ServerCertificate {
+            subject: format!("CN={text}"),
+            issuer: format!("CN=CA \"{text}\""),
+            names: vec![format!("{text}.example"), "192.0.2.1".into()],
+            not_before: dated.then_some(Timestamp(1_700_000_000_000_000)),
+            not_after: dated.then_some(Timestamp(1_800_000_000_000_000)),
+            serial: "4833".into(),
+            sha256: "ab".repeat(32),
+            chain: 2,
+            host: None,
         }
     }
 
