@@ -159,10 +159,15 @@ fn https_through_curl_is_byte_identical_and_findings_appear() {
     let ja4 = |x: &serde_json::Value| x["tls"]["ja4"].as_str().unwrap_or_default().to_string();
     let (ja4_h1, ja4_h2) = (ja4(h1), ja4(h2));
     assert_eq!(ja4_h1.len(), 36, "{h1:#}");
-    // `i`: the upstream is an address, which a hello does not name (RFC 6066 §3).
+    // `i`: the upstream is an address, which a hello does not name (RFC 6066 §3);
+    // nor does the exchange then (its `sni` is the hello's, not the host).
     assert!(
         ja4_h1.starts_with("t13i") && ja4_h2.starts_with("t13i"),
         "{ja4_h1} {ja4_h2}"
+    );
+    assert!(
+        h1["tls"].get("sni").is_none() && h2["tls"].get("sni").is_none(),
+        "{h1:#}"
     );
     assert_eq!((&ja4_h1[8..10], &ja4_h2[8..10]), ("h1", "h2"));
     assert_eq!(ja4_h1[10..24], ja4_h2[10..24], "the cipher suites' hash");
@@ -793,6 +798,16 @@ fn websocket_messages_pass_and_are_analysed() {
             })
             .unwrap_or_else(|| panic!("the upgrade of {x:#}"));
         assert_eq!(upgrade["server"], to.to_string(), "{upgrade:#}");
+        if x["scheme"] == "wss" {
+            // The messages carry their connection's ClientHello as the upgrade does:
+            // the test's rustls client, to an address, so without a server name.
+            let ja4 = x["tls"]["ja4"].as_str().unwrap_or_default();
+            assert!(ja4.starts_with("t13i"), "{x:#}");
+            assert_eq!(x["tls"]["ja4"], upgrade["tls"]["ja4"]);
+            assert_eq!(x["tls"]["ja3"], upgrade["tls"]["ja3"]);
+            assert!(x["tls"].get("sni").is_none(), "{x:#}");
+            assert!(upgrade["tls"].get("sni").is_none(), "{upgrade:#}");
+        }
         let f: Vec<_> = p
             .jsonl("proxy-findings.jsonl")
             .into_iter()

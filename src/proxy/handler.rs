@@ -51,9 +51,17 @@ pub(crate) struct ConnScope {
     /// others leave the shared table (a lock both runtime threads take, and a SipHash
     /// of the address) alone (issue 4, keep-alive requests per second).
     handshake_noted: AtomicBool,
-    /// JA3 and JA4 of the client's latest TLS ClientHello to the proxy: each TLS
-    /// request carries them.
-    client_hello: Mutex<Option<Fingerprints>>,
+    /// The client's latest TLS ClientHello to the proxy: each TLS request carries
+    /// what it showed.
+    client_hello: Mutex<Option<HelloNoted>>,
+}
+
+/// What a connection's ClientHello showed: its fingerprints (JA3, JA4) and the
+/// server name it gave, if any (clients leave it out for an address).
+#[derive(Debug, Clone)]
+struct HelloNoted {
+    fingerprints: Fingerprints,
+    sni: Option<String>,
 }
 
 impl ConnScope {
@@ -68,16 +76,27 @@ impl ConnScope {
         })
     }
 
-    /// Notes the fingerprints of the ClientHello the client just sent (the bytes of
-    /// its first TLS records).
+    /// Notes the ClientHello the client just sent (the bytes of its first TLS
+    /// records).
     pub(crate) fn note_client_hello(&self, records: &[u8]) {
         if let HelloPoll::Done(hello) = HelloReader::new().client_hello(records) {
-            *lock(&self.client_hello) = Some(hello.fingerprints);
+            *lock(&self.client_hello) = Some(HelloNoted {
+                fingerprints: hello.fingerprints,
+                sni: hello.sni,
+            });
         }
     }
 
     fn client_hello(&self) -> Option<Fingerprints> {
-        *lock(&self.client_hello)
+        lock(&self.client_hello).as_ref().map(|h| h.fingerprints)
+    }
+
+    /// The fingerprints and server name of the connection's ClientHello.
+    fn client_hello_and_sni(&self) -> (Option<Fingerprints>, Option<String>) {
+        match &*lock(&self.client_hello) {
+            Some(h) => (Some(h.fingerprints), h.sni.clone()),
+            None => (None, None),
+        }
     }
 
     /// The client's address.
@@ -431,10 +450,12 @@ pub(crate) async fn request(
     x.request_headers = headers_of(req.headers());
     let host = named_in_tunnel(in_tunnel, host, req.headers());
     if x.scheme == "https" {
-        let hello = scope.client_hello();
+        // The server name the client's ClientHello gave (none for an address), as a
+        // capture would show it: evidence of what the app asked for.
+        let (hello, sni) = scope.client_hello_and_sni();
         x.tls = Some(TlsInfo {
             version: None,
-            sni: Some(host.clone()),
+            sni,
             decrypted: true,
             decrypt_error: None,
             ja3: hello.map(|f| f.ja3()),
@@ -591,18 +612,19 @@ pub(crate) fn intercept_tls(scope: &ConnScope, sni: Option<&str>) -> bool {
     true
 }
 
-/// A text or binary message from a WebSocket client at `src` to `dst` (a `ws://` or
-/// `wss://` URI; its server reached at `server`) becomes an exchange (method `WS`,
+/// A text or binary message from the WebSocket client of `scope` to `dst` (a `ws://`
+/// or `wss://` URI; its server reached at `server`) becomes an exchange (method `WS`,
 /// the message as its request body, capped like bodies, the rest streamed like
 /// theirs); the caller passes it on unchanged. Messages from the server are only forwarded: they are what the server
 /// sends the app, not the device's data leaving it, which is what the rules judge (as
 /// with response bodies).
 pub(crate) async fn ws_message(
     shared: &Arc<Shared>,
-    (src, server): (SocketAddr, &str),
+    (scope, server): (&ConnScope, &str),
     dst: &Uri,
     payload: &[u8],
 ) {
+    let src = scope.addr();
     shared.room().await;
     let shared = shared.clone();
     let (n, id) = shared.next_id();
@@ -621,11 +643,14 @@ pub(crate) async fn ws_message(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     if x.scheme == "wss" {
+        let (hello, sni) = scope.client_hello_and_sni();
         x.tls = Some(TlsInfo {
             version: None,
-            sni: Some(x.host.clone()),
+            sni,
             decrypted: true,
             decrypt_error: None,
+            ja3: hello.map(|f| f.ja3()),
+            ja4: hello.map(|f| f.ja4(Transport::Tcp)),
             ..TlsInfo::default()
         });
     }

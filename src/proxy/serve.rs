@@ -1388,7 +1388,6 @@ async fn websocket(
             WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Server, None).await;
         let (mut to_client, mut from_client) = client_ws.split();
         let (mut to_server, mut from_server) = server_ws.split();
-        let src = scope.addr();
         let shared = t.shared.clone();
         let upward = async {
             while let Some(Ok(m)) = from_client.next().await {
@@ -1398,7 +1397,7 @@ async fn websocket(
                     _ => None,
                 };
                 if let Some(p) = payload {
-                    handler::ws_message(&shared, (src, &server_text), &dst, p).await;
+                    handler::ws_message(&shared, (&scope, &server_text), &dst, p).await;
                 }
                 if to_server.send(m).await.is_err() {
                     break;

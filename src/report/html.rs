@@ -737,8 +737,8 @@ fn servers(h: &mut String, r: &Report) {
         }
         if s.with_certificate < s.exchanges {
             certificates.push(format!(
-                "<span class=\"muted small\">{} of {} exchanges without one (plain HTTP, or \
-                 not shown in the capture)</span>",
+                "<span class=\"muted small\">{} of {} exchanges without one (plain HTTP, a \
+                 resumed TLS session, or encrypted without keys)</span>",
                 s.exchanges - s.with_certificate,
                 s.exchanges
             ));
