@@ -1505,7 +1505,13 @@ mod doh {
     #[test]
     fn answers_inside_dns_over_https_name_later_connections() {
         let keylogs = vec![keylog_named("doh.keylog")];
-        let (list, _) = exchanges("doh.pcap", keylogs.clone());
+        let (list, summary) = exchanges("doh.pcap", keylogs.clone());
+        // The two queries and their answers count as DNS messages (the summary's
+        // `DNS messages` adds them to the flow table's).
+        assert_eq!(
+            (summary.tap.doh_messages, summary.flows.dns_messages),
+            (4, 0)
+        );
         let rows: Vec<(&str, &str)> = list
             .iter()
             .map(|x| (x.method.as_str(), x.host.as_str()))
@@ -1528,7 +1534,8 @@ mod doh {
             [("tracker-contact-before-consent", "app-measurement.com")]
         );
         // Without the key log the later servers are known by their addresses only.
-        let (list, _) = exchanges("doh.pcap", Vec::new());
+        let (list, summary) = exchanges("doh.pcap", Vec::new());
+        assert_eq!(summary.tap.doh_messages, 0);
         let hosts: Vec<&str> = list.iter().map(|x| x.host.as_str()).collect();
         assert_eq!(
             hosts,

@@ -669,7 +669,7 @@ fn traffic_summary(s: &CaptureSummary, all_apps: bool) -> TrafficSummary {
         bytes: s.tap.bytes,
         tcp_connections: s.flows.tcp_connections,
         udp_flows: s.flows.udp_flows,
-        dns_messages: s.flows.dns_messages,
+        dns_messages: s.flows.dns_messages + s.tap.doh_messages,
         mdns_system: s.flows.mdns_system,
         packet_errors: s.tap.packet_errors.clone(),
         tunnelled: s

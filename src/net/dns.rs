@@ -452,6 +452,22 @@ pub fn doh_answer(status: u16, headers: &[Header], body: &[u8]) -> Option<DnsMes
     parse(body).ok().filter(|m| m.response)
 }
 
+/// Whether a request is a DNS-over-HTTPS query (RFC 8484 §4.1): a `POST` of a DNS
+/// query typed `application/dns-message`, or a `GET` whose `dns` parameter is one.
+pub fn doh_query(method: &str, target: &str, headers: &[Header], body: &[u8]) -> bool {
+    if method.eq_ignore_ascii_case("POST") {
+        return header(headers, "content-type").is_some_and(is_dns_message_type)
+            && parse(body).is_ok_and(|m| !m.response);
+    }
+    method.eq_ignore_ascii_case("GET")
+        && target.split_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .filter_map(|pair| pair.strip_prefix("dns="))
+                .any(|value| doh_query_names(value.as_bytes()).is_some())
+        })
+}
+
 /// Whether a `Content-Type` value is DoH's `application/dns-message` (parameters and
 /// case aside): the HTTP parsers keep such a response's body and type even when they
 /// keep no other response's.
@@ -1151,6 +1167,30 @@ mod tests {
         assert!(doh_answer(200, &dns, &query).is_none());
         assert!(doh_answer(200, &dns, b"\x12").is_none());
         assert!(doh_answer(200, &[], &answer).is_none());
+    }
+
+    #[test]
+    fn doh_queries_are_posted_dns_queries_or_a_gets_dns_parameter() {
+        use base64::Engine;
+        let b64 = |m: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m);
+        let query = Msg::new(7, 0x0100, 1, 0)
+            .question("app-measurement.com", 1)
+            .bytes;
+        let typed = vec![Header::new("content-type", &b"application/dns-message"[..])];
+        assert!(doh_query("POST", "/dns-query", &typed, &query));
+        assert!(!doh_query("POST", "/dns-query", &[], &query), "untyped");
+        assert!(!doh_query("POST", "/dns-query", &typed, b"\x12"), "not DNS");
+        let answer = cdn_response();
+        assert!(
+            !doh_query("POST", "/dns-query", &typed, &answer),
+            "an answer"
+        );
+        let get = format!("/dns-query?ct=x&dns={}", b64(&query));
+        assert!(doh_query("GET", &get, &[], &[]));
+        assert!(!doh_query("GET", "/dns-query?dns=!!", &[], &[]));
+        assert!(!doh_query("GET", "/dns-query?xdns=AAAB", &[], &[]));
+        assert!(!doh_query("GET", "/dns-query", &[], &[]));
+        assert!(!doh_query("PUT", &get, &typed, &query));
     }
 
     #[test]

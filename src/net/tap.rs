@@ -95,6 +95,9 @@ pub struct TapStats {
     pub apps_other: u64,
     /// … and those of an app other than the case's.
     pub other_app_exchanges: u64,
+    /// DNS-over-HTTPS queries and answers read in decrypted HTTP (the flow table
+    /// counts the other DNS messages).
+    pub doh_messages: u64,
 }
 
 /// Frames to exchanges.
@@ -368,9 +371,18 @@ impl Tap {
                 } => {
                     // A DNS-over-HTTPS answer (a key log opened it) names later
                     // connections as one over UDP does.
+                    if dns::doh_query(
+                        &request.method,
+                        &request.target,
+                        &request.headers,
+                        &request.body,
+                    ) {
+                        self.stats.doh_messages += 1;
+                    }
                     if let Some(r) = response.as_deref() {
                         if let Some(answer) = dns::doh_answer(r.status, &r.headers, &r.body) {
                             self.dns.insert_answers(&answer, r.meta.ts);
+                            self.stats.doh_messages += 1;
                         }
                     }
                     let x =
