@@ -671,18 +671,27 @@ fn the_secrets_block_is_reported() {
     );
 }
 
-#[test]
-fn ingest_keeps_the_key_log_as_hashed_evidence() {
-    let tmp = tempfile::tempdir().unwrap();
-    let case_dir = tmp.path().join("case");
+/// A case directory at `case_dir` for the corpus's case file.
+fn init_case(case_dir: &Path) {
     let init = bin()
         .arg("init")
-        .arg(&case_dir)
+        .arg(case_dir)
         .arg("--from-case")
         .arg(dir().join("consentry.toml"))
         .output()
         .unwrap();
-    assert!(init.status.success());
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+}
+
+#[test]
+fn ingest_keeps_the_key_log_as_hashed_evidence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case_dir = tmp.path().join("case");
+    init_case(&case_dir);
     let ingest = |file: &str| {
         let o = bin()
             .arg("-C")
@@ -741,14 +750,7 @@ fn the_store_keeps_each_exchanges_connection_as_the_capture_gives_it() {
         );
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    let init = bin()
-        .arg("init")
-        .arg(&case_dir)
-        .arg("--from-case")
-        .arg(dir().join("consentry.toml"))
-        .output()
-        .unwrap();
-    assert!(init.status.success());
+    init_case(&case_dir);
     let capture = dir().join("tls.pcap");
     let keylog = dir().join("tls.keylog");
     run(&[

@@ -698,11 +698,8 @@ fn servers(h: &mut String, r: &Report) {
             .iter()
             .map(|a| format!("<code>{}</code>", esc(a)))
             .collect();
-        if s.addresses_not_listed > 0 {
-            addresses.push(format!(
-                "<span class=\"muted\">{} more exchanges elsewhere</span>",
-                s.addresses_not_listed
-            ));
+        if let Some(note) = s.addresses_note() {
+            addresses.push(format!("<span class=\"muted\">{}</span>", esc(&note)));
         }
         let mut certificates: Vec<String> = s
             .certificates
@@ -729,19 +726,8 @@ fn servers(h: &mut String, r: &Report) {
                 )
             })
             .collect();
-        if s.certificates_not_listed > 0 {
-            certificates.push(format!(
-                "<span class=\"muted\">{} more exchanges with other certificates</span>",
-                s.certificates_not_listed
-            ));
-        }
-        if s.with_certificate < s.exchanges {
-            certificates.push(format!(
-                "<span class=\"muted small\">{} of {} exchanges without one (plain HTTP, a \
-                 resumed TLS session, or encrypted without keys)</span>",
-                s.exchanges - s.with_certificate,
-                s.exchanges
-            ));
+        for note in s.certificate_notes() {
+            certificates.push(format!("<div class=\"muted small\">{}</div>", esc(&note)));
         }
         let _ = write!(
             h,
@@ -908,6 +894,7 @@ mod tests {
         let mut i = input();
         let mut c = crate::report::model::testing::servers()["graph.facebook.com"].certificates
             ["fb".repeat(32).as_str()]
+        .0
         .clone();
         c.subject = "CN=<script>x</script>".into();
         c.sha256 = "<b>".into();

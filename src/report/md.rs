@@ -276,12 +276,7 @@ fn servers(m: &mut String, r: &Report) {
     );
     for s in &r.servers {
         let mut addresses: Vec<String> = s.addresses.iter().map(|a| md_esc(a)).collect();
-        if s.addresses_not_listed > 0 {
-            addresses.push(format!(
-                "{} more exchanges elsewhere",
-                s.addresses_not_listed
-            ));
-        }
+        addresses.extend(s.addresses_note().map(|n| md_esc(&n)));
         let mut certificates: Vec<String> = s
             .certificates
             .iter()
@@ -304,19 +299,7 @@ fn servers(m: &mut String, r: &Report) {
                 )
             })
             .collect();
-        if s.certificates_not_listed > 0 {
-            certificates.push(format!(
-                "{} more exchanges with other certificates",
-                s.certificates_not_listed
-            ));
-        }
-        if s.with_certificate < s.exchanges {
-            certificates.push(format!(
-                "{} of {} exchanges without one",
-                s.exchanges - s.with_certificate,
-                s.exchanges
-            ));
-        }
+        certificates.extend(s.certificate_notes().iter().map(|n| md_esc(n)));
         let cell = |v: Vec<String>| {
             if v.is_empty() {
                 "—".to_string()

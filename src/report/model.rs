@@ -158,6 +158,35 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+impl ServerView {
+    /// What the address list leaves out, as plain text.
+    pub fn addresses_note(&self) -> Option<String> {
+        (self.addresses_not_listed > 0)
+            .then(|| format!("{} more exchanges elsewhere", self.addresses_not_listed))
+    }
+
+    /// What the certificate list leaves out, as plain text: exchanges under other
+    /// certificates, and those that travelled without one.
+    pub fn certificate_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.certificates_not_listed > 0 {
+            notes.push(format!(
+                "{} more exchanges with other certificates",
+                self.certificates_not_listed
+            ));
+        }
+        if self.with_certificate < self.exchanges {
+            notes.push(format!(
+                "{} of {} exchanges without one (plain HTTP, a resumed TLS session, or \
+                 encrypted without keys)",
+                self.exchanges - self.with_certificate,
+                self.exchanges
+            ));
+        }
+        notes
+    }
+}
+
 /// A certificate a server presented for the host.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertificateView {
@@ -543,7 +572,7 @@ fn servers(input: &ReportInput, findings: &[Finding]) -> Vec<ServerView> {
         let certificates = seen
             .certificates
             .values()
-            .map(|c| CertificateView {
+            .map(|(c, _)| CertificateView {
                 certificate: c.clone(),
                 names_host: crate::net::tls_certificate::names_host(c, host),
             })
@@ -555,7 +584,7 @@ fn servers(input: &ReportInput, findings: &[Finding]) -> Vec<ServerView> {
                 receiver: who,
                 party: f.destination.party,
                 exchanges: seen.exchanges,
-                addresses: seen.addresses.iter().cloned().collect(),
+                addresses: seen.addresses.keys().cloned().collect(),
                 addresses_not_listed: seen.addresses_not_listed,
                 with_certificate: seen.with_certificate,
                 certificates,
@@ -911,8 +940,9 @@ mod tests {
         // A certificate for another name is said not to name the host.
         let mut other = input();
         let seen = other.servers.get_mut("t.tracker.example").unwrap();
-        let mut c =
-            testing::servers()["graph.facebook.com"].certificates["fb".repeat(32).as_str()].clone();
+        let mut c = testing::servers()["graph.facebook.com"].certificates["fb".repeat(32).as_str()]
+            .0
+            .clone();
         c.sha256 = "cc".repeat(32);
         seen.note(Some("203.0.113.9:443"), Some(&c));
         let r = build(&other);

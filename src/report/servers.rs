@@ -5,9 +5,7 @@
 //! Pure bookkeeping, bounded: a capture may present any number of addresses and
 //! certificates for one name.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use serde::Serialize;
+use std::collections::BTreeMap;
 
 use crate::exchange::ServerCertificate;
 
@@ -16,29 +14,28 @@ pub const MAX_ADDRESSES: usize = 16;
 /// Certificates kept per host (by SHA-256); more are counted, not listed.
 pub const MAX_CERTIFICATES: usize = 8;
 
-/// What was seen of the servers of one host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What was seen of the servers of one host. The lists keep the smallest keys (by
+/// address text, by SHA-256), so what they keep and what they count as not listed
+/// depend only on the exchanges, not on the order they came in (`-j` runs judge in
+/// any order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServersSeen {
     /// Exchanges with findings to this host.
     pub exchanges: u64,
-    /// The server addresses (`203.0.113.5:443`; through an upstream proxy, the name
-    /// the proxy was asked for), sorted, at most [`MAX_ADDRESSES`].
-    pub addresses: BTreeSet<String>,
-    /// Exchanges whose address was not listed because the list was full.
-    #[serde(skip_serializing_if = "is_zero")]
+    /// The server addresses (a capture's `203.0.113.5`, the proxy's `203.0.113.5:443`
+    /// or, through an upstream proxy, the name it was asked for) with their
+    /// exchanges, at most [`MAX_ADDRESSES`].
+    pub addresses: BTreeMap<String, ((), u64)>,
+    /// Exchanges whose address is not listed because the list was full.
     pub addresses_not_listed: u64,
-    /// The certificates presented, by SHA-256, at most [`MAX_CERTIFICATES`].
-    pub certificates: BTreeMap<String, ServerCertificate>,
-    /// Exchanges whose certificate was not listed because the list was full.
-    #[serde(skip_serializing_if = "is_zero")]
+    /// The certificates presented, by SHA-256, with their exchanges, at most
+    /// [`MAX_CERTIFICATES`].
+    pub certificates: BTreeMap<String, (ServerCertificate, u64)>,
+    /// Exchanges whose certificate is not listed because the list was full.
     pub certificates_not_listed: u64,
     /// Exchanges that travelled with a certificate (the others: plain HTTP, TLS whose
     /// certificate the capture did not show, resumed sessions).
     pub with_certificate: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 impl ServersSeen {
@@ -46,25 +43,54 @@ impl ServersSeen {
     pub fn note(&mut self, server: Option<&str>, certificate: Option<&ServerCertificate>) {
         self.exchanges += 1;
         if let Some(address) = server {
-            if !self.addresses.contains(address) {
-                if self.addresses.len() < MAX_ADDRESSES {
-                    self.addresses.insert(address.to_string());
-                } else {
-                    self.addresses_not_listed += 1;
-                }
-            }
+            add_capped(
+                &mut self.addresses,
+                address,
+                || (),
+                MAX_ADDRESSES,
+                &mut self.addresses_not_listed,
+            );
         }
         if let Some(c) = certificate {
             self.with_certificate += 1;
-            if !self.certificates.contains_key(&c.sha256) {
-                if self.certificates.len() < MAX_CERTIFICATES {
-                    self.certificates.insert(c.sha256.clone(), c.clone());
-                } else {
-                    self.certificates_not_listed += 1;
+            add_capped(
+                &mut self.certificates,
+                &c.sha256,
+                || c.clone(),
+                MAX_CERTIFICATES,
+                &mut self.certificates_not_listed,
+            );
+        }
+    }
+}
+
+/// Counts one exchange under `key` in `map`, which keeps the `cap` smallest keys: a
+/// larger key, or the largest one it displaces, goes to `not_listed` with its count.
+fn add_capped<V>(
+    map: &mut BTreeMap<String, (V, u64)>,
+    key: &str,
+    value: impl FnOnce() -> V,
+    cap: usize,
+    not_listed: &mut u64,
+) {
+    if let Some((_, n)) = map.get_mut(key) {
+        *n += 1;
+        return;
+    }
+    if map.len() >= cap {
+        match map.last_key_value() {
+            Some((largest, _)) if largest.as_str() > key => {
+                if let Some((_, (_, n))) = map.pop_last() {
+                    *not_listed += n;
                 }
+            }
+            _ => {
+                *not_listed += 1;
+                return;
             }
         }
     }
+    map.insert(key.to_string(), (value(), 1));
 }
 
 /// The servers of every destination host that findings name.
@@ -132,8 +158,11 @@ mod tests {
             "the same host twice in one exchange counts once"
         );
         assert_eq!(
-            t.addresses.iter().map(String::as_str).collect::<Vec<_>>(),
-            ["192.0.2.1:443", "192.0.2.2:443"]
+            t.addresses
+                .iter()
+                .map(|(a, (_, n))| (a.as_str(), *n))
+                .collect::<Vec<_>>(),
+            [("192.0.2.1:443", 2), ("192.0.2.2:443", 1)]
         );
         assert_eq!(t.certificates.len(), 1);
         assert_eq!(t.with_certificate, 2);
@@ -145,22 +174,36 @@ mod tests {
     }
 
     #[test]
-    fn past_the_caps_addresses_and_certificates_are_counted_not_kept() {
-        let mut seen = ServersSeen::default();
-        for i in 0..MAX_ADDRESSES + 3 {
-            let c = cert(&format!("{i:02}"));
-            seen.note(Some(&format!("192.0.2.{i}:443")), Some(&c));
-        }
-        // Already listed ones still go in.
-        seen.note(Some("192.0.2.0:443"), Some(&cert("00")));
-        assert_eq!(seen.addresses.len(), MAX_ADDRESSES);
-        assert_eq!(seen.addresses_not_listed, 3);
-        assert_eq!(seen.certificates.len(), MAX_CERTIFICATES);
+    fn past_the_caps_the_smallest_are_kept_whatever_the_order() {
+        // Addresses 10..=29 (two exchanges for .10), certificates for each.
+        let exchanges: Vec<(String, ServerCertificate)> = (10..30)
+            .chain([10])
+            .map(|i| (format!("192.0.2.{i}:443"), cert(&format!("{i:02}"))))
+            .collect();
+        let seen_in = |order: &mut dyn Iterator<Item = &(String, ServerCertificate)>| {
+            let mut seen = ServersSeen::default();
+            for (address, c) in order {
+                seen.note(Some(address), Some(c));
+            }
+            seen
+        };
+        let forward = seen_in(&mut exchanges.iter());
+        let backward = seen_in(&mut exchanges.iter().rev());
+        assert_eq!(forward, backward);
+        assert_eq!(forward.addresses.len(), MAX_ADDRESSES);
         assert_eq!(
-            seen.certificates_not_listed,
-            (MAX_ADDRESSES + 3 - MAX_CERTIFICATES) as u64
+            forward.addresses.keys().next().map(String::as_str),
+            Some("192.0.2.10:443")
         );
-        assert_eq!(seen.with_certificate, MAX_ADDRESSES as u64 + 4);
-        assert_eq!(seen.exchanges, MAX_ADDRESSES as u64 + 4);
+        assert_eq!(forward.addresses["192.0.2.10:443"].1, 2);
+        // 21 exchanges, 17 of them at the 16 kept addresses.
+        assert_eq!(forward.addresses_not_listed, 4);
+        assert_eq!(forward.certificates.len(), MAX_CERTIFICATES);
+        assert_eq!(
+            forward.certificates.keys().last().map(String::as_str),
+            Some("17")
+        );
+        assert_eq!(forward.certificates_not_listed, 21 - 9);
+        assert_eq!((forward.with_certificate, forward.exchanges), (21, 21));
     }
 }

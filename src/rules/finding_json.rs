@@ -11,7 +11,7 @@ use super::finding::{ConsentInfo, DataItem, EventRef, Finding};
 use crate::consent::EventSource;
 use crate::parties::{Destination, Party};
 use crate::pii::Confidence;
-use crate::store::json_string::{push as string, push_timestamp};
+use crate::store::json_string::{push as string, push_strings as strings, push_timestamp};
 
 /// The findings of one exchange as JSON, in one buffer reused from exchange to
 /// exchange (the consumer prints and stores the same bytes).
@@ -96,17 +96,6 @@ pub fn write(out: &mut Vec<u8>, f: &Finding) {
 
 fn boolean(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
-}
-
-fn strings(out: &mut Vec<u8>, list: &[String]) {
-    out.push(b'[');
-    for (i, s) in list.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        string(out, s);
-    }
-    out.push(b']');
 }
 
 /// The fields `Destination` serializes (the others are `#[serde(skip)]`).

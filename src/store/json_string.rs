@@ -18,6 +18,18 @@ pub fn push(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends `list` as a JSON array of string literals.
+pub fn push_strings(out: &mut Vec<u8>, list: &[String]) {
+    out.push(b'[');
+    for (i, s) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push(out, s);
+    }
+    out.push(b']');
+}
+
 /// Appends `at` as the string its `Serialize` writes: RFC 3339 formatted on the
 /// stack, or its `Display` for the times that formatter does not cover.
 pub fn push_timestamp(out: &mut Vec<u8>, at: crate::timestamp::Timestamp) {

@@ -503,11 +503,11 @@ pub struct ExchangeBody {
     // (`client`, `server`, and its `tls` object's other fields): who sent, which
     // server received, and what that server proved itself to be. Absent in records
     // written before they were kept.
-    /// The client's address and port.
+    /// The client's address (a capture's), or address and port (the proxy's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
-    /// The address and port the request went to (the proxy: the server it connected
-    /// to, or the name an upstream proxy was asked for).
+    /// The server's address (a capture's); the proxy's: the address and port it
+    /// connected to, or the name and port an upstream proxy was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -747,20 +747,14 @@ impl ExchangeBodyRef<'_> {
 
 /// A [`crate::exchange::ServerCertificate`] as serde writes it.
 fn push_certificate(out: &mut Vec<u8>, c: &crate::exchange::ServerCertificate) {
-    use super::json_string::{push as string, push_timestamp};
+    use super::json_string::{push as string, push_strings, push_timestamp};
     out.extend_from_slice(b"{\"subject\":");
     string(out, &c.subject);
     out.extend_from_slice(b",\"issuer\":");
     string(out, &c.issuer);
     if !c.names.is_empty() {
-        out.extend_from_slice(b",\"names\":[");
-        for (i, name) in c.names.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            string(out, name);
-        }
-        out.push(b']');
+        out.extend_from_slice(b",\"names\":");
+        push_strings(out, &c.names);
     }
     for (key, at) in [
         (&b",\"not_before\":"[..], c.not_before),
