@@ -12,6 +12,9 @@
 //! 3 000 req/s). `judge_encode`: the analysis half of the same consumer (judging an
 //! exchange already prepared on the runtime threads, and the finding's JSON). Both
 //! measure the thread's CPU time (user + system), not wall time.
+//! `live_proxy_exchange_bare`: the same without the connection's facts (addresses,
+//! JA3/JA4, the upstream certificate), as the proxy stored it before 5 December
+//! 2026: the difference is what keeping them costs the consumer.
 //! `live_proxy_exchange_grown`: the same appends to a store already holding 300 000
 //! live exchanges (a long proxy session), where each index insert at a random key
 //! lands on a page of its own.
@@ -35,7 +38,7 @@ static ALLOC: consentry::allocator::Mimalloc = consentry::allocator::Mimalloc;
 use std::sync::Arc;
 
 use consentry::cli::live_store::LiveStore;
-use consentry::exchange::{BodyDigests, Header, RawHead};
+use consentry::exchange::{BodyDigests, Header, RawHead, ServerCertificate};
 use consentry::rules::{finding_json, Analyzer, Observation, Options, Preparer};
 use consentry::store::CaseDir;
 
@@ -173,14 +176,37 @@ fn live_case() -> consentry::case::Case {
     consentry::case::parse(&text, "bench.toml").expect("bench case")
 }
 
-/// The `i`th request of the proxy benchmark, as the proxy hands it to the consumer.
+/// The `i`th request of the proxy benchmark, as the proxy hands it to the consumer:
+/// with its connection's addresses, ClientHello fingerprints (oha's, to an address:
+/// no SNI) and the certificate nginx presented (`proxy_compare.sh`'s).
 fn live_exchange(i: usize) -> Exchange {
+    let mut x = live_exchange_bare(i);
+    x.client = Some("127.0.0.1:51234".into());
+    x.server = Some("127.0.0.1:27401".into());
+    if let Some(tls) = &mut x.tls {
+        tls.ja3 = Some("8d9f7747675e24454cd9b7ed35c58707".into());
+        tls.ja4 = Some("t13i311100_e8f1e7e78f70_ce5650b735ce".into());
+        tls.server_certificate = Some(Arc::new(ServerCertificate {
+            subject: "CN=127.0.0.1".into(),
+            issuer: "CN=proxy_compare upstream CA".into(),
+            names: vec!["127.0.0.1".into(), "localhost".into()],
+            not_before: Some(Timestamp::from_micros(1_764_000_000_000_000)),
+            not_after: Some(Timestamp::from_micros(1_764_172_800_000_000)),
+            serial: "3f2a9c0e5b7d41e6a8c3f01b2d4e6a8c9b1d3f50".into(),
+            sha256: "5d41402abc4b2a76b9719d911017c592ae2e5d3f0b7c8a6e4d2c1b0a99887766".into(),
+            chain: 1,
+            host: Some("localhost".into()),
+        }));
+    }
+    x
+}
+
+/// [`live_exchange`] without its connection's facts.
+fn live_exchange_bare(i: usize) -> Exchange {
     let at = Timestamp::from_micros(1_764_000_000_000_000 + i as i64 * 300);
     // Ids in no particular order, as the proxy's (the first 8 bytes of a SHA-256).
     let mut x = Exchange::new(format!("x-{:016x}", mix(i as u64)), SourceKind::Proxy, at);
     x.device = Some("phone00".into());
-    x.client = Some("127.0.0.1:51234".into());
-    x.server = Some("127.0.0.1:27401".into());
     x.host = "127.0.0.1".into();
     x.scheme = "https".into();
     x.path = format!("/small.json?adid={ADID}");
@@ -264,34 +290,41 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
     let case = Arc::new(live_case());
     let mut analyzer = Analyzer::new(case, Options::default());
     let preparer = analyzer.preparer();
-    let xs: Vec<Exchange> = (0..LIVE_N).map(live_exchange).collect();
-    // Findings as the consumer has them: judged in order, each encoded once.
-    let judged: Vec<_> = xs
-        .iter()
-        .map(|x| judge_encoded(&mut analyzer, &preparer, x))
-        .collect();
-    assert!(judged.iter().all(|(o, _)| !o.findings.is_empty()));
-
     let mut g = c.benchmark_group("store");
     g.sample_size(10);
     g.throughput(Throughput::Elements(LIVE_N as u64));
-    g.bench_function("live_proxy_exchange", |b| {
-        b.iter_batched(
-            // A fresh case directory per iteration, created outside the measurement
-            // (its files are synced).
-            || {
-                let tmp = tempfile::tempdir().expect("temp dir");
-                let dir = CaseDir::init(tmp.path(), None).expect("case dir");
-                let live = LiveStore::open(dir, "proxy").expect("live store");
-                (tmp, live)
-            },
-            |(tmp, mut live)| {
-                append_judged(&mut live, &xs, &judged);
-                (tmp, live)
-            },
-            criterion::BatchSize::PerIteration,
-        )
-    });
+    for (name, make) in [
+        (
+            "live_proxy_exchange",
+            live_exchange as fn(usize) -> Exchange,
+        ),
+        ("live_proxy_exchange_bare", live_exchange_bare),
+    ] {
+        let xs: Vec<Exchange> = (0..LIVE_N).map(make).collect();
+        // Findings as the consumer has them: judged in order, each encoded once.
+        let judged: Vec<_> = xs
+            .iter()
+            .map(|x| judge_encoded(&mut analyzer, &preparer, x))
+            .collect();
+        assert!(judged.iter().all(|(o, _)| !o.findings.is_empty()));
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                // A fresh case directory per iteration, created outside the
+                // measurement (its files are synced).
+                || {
+                    let tmp = tempfile::tempdir().expect("temp dir");
+                    let dir = CaseDir::init(tmp.path(), None).expect("case dir");
+                    let live = LiveStore::open(dir, "proxy").expect("live store");
+                    (tmp, live)
+                },
+                |(tmp, mut live)| {
+                    append_judged(&mut live, &xs, &judged);
+                    (tmp, live)
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
     g.finish();
 
     // The same appends to a store that already holds GROWN exchanges of an earlier
