@@ -398,6 +398,9 @@ fn rust_client_and_pinned_client() {
     );
     assert_eq!(meta[0]["tls"]["ja4"], read["tls"]["ja4"]);
     assert_eq!(meta[0]["tls"]["ja3"].as_str().map(str::len), Some(32));
+    // To an address: neither hello named a server, nor does either exchange.
+    assert!(meta[0]["tls"].get("sni").is_none(), "{:#}", meta[0]);
+    assert!(read["tls"].get("sni").is_none(), "{read:#}");
     let tunnelled = rt
         .block_on(rust_client(p.addr, up.https, &up.ca_der, "/pinned2"))
         .expect("the second connection is tunnelled to the real server");

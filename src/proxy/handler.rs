@@ -87,12 +87,8 @@ impl ConnScope {
         }
     }
 
-    fn client_hello(&self) -> Option<Fingerprints> {
-        lock(&self.client_hello).as_ref().map(|h| h.fingerprints)
-    }
-
     /// The fingerprints and server name of the connection's ClientHello.
-    fn client_hello_and_sni(&self) -> (Option<Fingerprints>, Option<String>) {
+    fn client_hello(&self) -> (Option<Fingerprints>, Option<String>) {
         match &*lock(&self.client_hello) {
             Some(h) => (Some(h.fingerprints), h.sni.clone()),
             None => (None, None),
@@ -452,7 +448,7 @@ pub(crate) async fn request(
     if x.scheme == "https" {
         // The server name the client's ClientHello gave (none for an address), as a
         // capture would show it: evidence of what the app asked for.
-        let (hello, sni) = scope.client_hello_and_sni();
+        let (hello, sni) = scope.client_hello();
         x.tls = Some(TlsInfo {
             version: None,
             sni,
@@ -643,7 +639,7 @@ pub(crate) async fn ws_message(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     if x.scheme == "wss" {
-        let (hello, sni) = scope.client_hello_and_sni();
+        let (hello, sni) = scope.client_hello();
         x.tls = Some(TlsInfo {
             version: None,
             sni,

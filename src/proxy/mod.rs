@@ -74,8 +74,8 @@ use crate::exchange::Exchange;
 use crate::net::tls_fingerprint::{Fingerprints, Transport};
 
 /// A client whose intercepted handshake has not ended, with its ClientHello's
-/// fingerprints when exchanges carry them.
-type PendingHandshake = (SocketAddr, Option<Fingerprints>);
+/// fingerprints and server name.
+type PendingHandshake = (SocketAddr, Option<Fingerprints>, Option<String>);
 
 /// Bytes of each request body copied for the analysis (the client and server always
 /// get the whole body).
@@ -500,8 +500,14 @@ impl Shared {
         }
     }
 
-    /// Notes that `client` starts an intercepted handshake for `host`.
-    fn handshake_started(&self, host: &str, client: SocketAddr, hello: Option<Fingerprints>) {
+    /// Notes that `client` starts an intercepted handshake for `host`, with the
+    /// fingerprints and server name of its ClientHello.
+    fn handshake_started(
+        &self,
+        host: &str,
+        client: SocketAddr,
+        (hello, sni): (Option<Fingerprints>, Option<String>),
+    ) {
         let mut pending = lock(&self.pending);
         // Handshakes whose end was never reported (none, by construction) must not
         // accumulate: past the bound, forget them all.
@@ -512,7 +518,7 @@ impl Shared {
         pending
             .entry(host.to_string())
             .or_default()
-            .push_back((client, hello));
+            .push_back((client, hello, sni));
     }
 
     /// True when `host:port` is (very likely) this proxy itself: a loopback or
@@ -575,7 +581,7 @@ impl Shared {
         // Which client it was: handshakes are matched to clients per host in the order
         // they started (exact for one client per host; for several clients of one
         // host at once the attribution of a failure may swap between them).
-        let (client, hello) = {
+        let (client, hello, sni) = {
             let mut pending = lock(&self.pending);
             let found = pending.get_mut(&o.host).and_then(|q| q.pop_front());
             if found.is_some() {
@@ -584,7 +590,9 @@ impl Shared {
             if pending.get(&o.host).is_some_and(|q| q.is_empty()) {
                 pending.remove(&o.host);
             }
-            found.map_or((None, None), |(client, hello)| (Some(client), hello))
+            found.map_or((None, None, None), |(client, hello, sni)| {
+                (Some(client), hello, sni)
+            })
         };
         if o.completed || o.host == MAGIC_HOST {
             return;
@@ -613,7 +621,8 @@ impl Shared {
         x.metadata_only = true;
         x.tls = Some(crate::exchange::TlsInfo {
             version: None,
-            sni: Some(o.host.clone()),
+            // The name its ClientHello gave (none for an address), as for requests.
+            sni,
             decrypted: false,
             decrypt_error: Some("the client refused our certificate (pinned)".into()),
             // The pinned client's TLS stack: often an SDK's own (see "Which TLS stack").
