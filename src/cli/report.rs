@@ -82,7 +82,7 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
                 &mut servers,
                 hosts.iter().copied(),
                 x.server.as_deref(),
-                x.server_certificate.as_ref(),
+                x.server_certificate.as_deref(),
             );
         }
         for name in crate::source::ring::files_in_locator(&x.locator) {

@@ -522,8 +522,10 @@ pub struct ExchangeBody {
     pub ja3: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ja4: Option<String>,
+    /// Shared with the exchange's (a listing of many exchanges of one connection
+    /// holds it once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_certificate: Option<crate::exchange::ServerCertificate>,
+    pub server_certificate: Option<std::sync::Arc<crate::exchange::ServerCertificate>>,
 }
 
 impl ExchangeBody {
@@ -558,10 +560,7 @@ impl ExchangeBody {
             outer_sni: tls_text(x, |t| &t.outer_sni),
             ja3: tls_text(x, |t| &t.ja3),
             ja4: tls_text(x, |t| &t.ja4),
-            server_certificate: x
-                .tls
-                .as_ref()
-                .and_then(|t| t.server_certificate.as_deref().cloned()),
+            server_certificate: x.tls.as_ref().and_then(|t| t.server_certificate.clone()),
         }
     }
 }
