@@ -169,3 +169,58 @@ fn metadata_only_tls_connections_carry_their_server_name() {
     );
     assert_eq!(run.summary.metadata_only, 8);
 }
+
+/// `dhcp.pcap` (`make_dhcp.py`): the laptop joins the network by DHCP and reads the
+/// news, the phone renews its lease and reports its advertising id, a third machine
+/// takes an address and says nothing.
+#[test]
+fn dhcp_names_the_unknown_clients_of_a_summary() {
+    let run = analyse("dhcp.pcap");
+    let traffic = run.summary.traffic.as_ref().expect("traffic summary");
+    // The laptop's request, and the DHCP exchanges of the laptop before it had an
+    // address (0.0.0.0) and of the server (each one `dhcp` exchange, not judged).
+    let listed: Vec<(&str, u64)> = traffic
+        .unknown_clients
+        .iter()
+        .map(|(a, n)| (a.as_str(), *n))
+        .collect();
+    assert_eq!(
+        listed,
+        [("0.0.0.0", 1), ("192.168.60.1", 1), ("192.168.60.77", 1)]
+    );
+    // Only the laptop is described: the server and 0.0.0.0 are no client DHCP named,
+    // the phone is a case device, the silent machine made no exchange.
+    assert_eq!(
+        traffic.unknown_client_dhcp,
+        [(
+            "192.168.60.77".to_string(),
+            r#"host name "news-laptop", MAC 02:00:5e:10:00:77, vendor class "MSFT 5.0""#
+                .to_string()
+        )]
+        .into_iter()
+        .collect()
+    );
+    // DHCP is the system's, not the app's: the phone's one finding is its request.
+    let hosts: Vec<&str> = run
+        .findings
+        .iter()
+        .map(|f| f.destination.host.as_str())
+        .collect();
+    assert_eq!(hosts, ["ads.tracker.example"]);
+    // The summary a user reads says it too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .arg("analyze")
+        .arg(dir().join("dhcp.pcap"))
+        .arg("--case")
+        .arg(dir().join("consentry.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "\n  192.168.60.77: host name \"news-laptop\", MAC 02:00:5e:10:00:77, \
+             vendor class \"MSFT 5.0\"\n"
+        ),
+        "{text}"
+    );
+}

@@ -664,6 +664,15 @@ fn traffic_summary(s: &CaptureSummary, all_apps: bool) -> TrafficSummary {
         .collect();
     // Busiest first; ties by address for a stable order.
     unknown.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let unknown_client_dhcp = s
+        .tap
+        .unknown_clients
+        .keys()
+        .filter_map(|ip| {
+            let (mac, facts) = s.tap.dhcp.holding(*ip)?;
+            Some((ip.to_string(), crate::net::dhcp::describe(mac, facts)))
+        })
+        .collect();
     TrafficSummary {
         packets: s.tap.frames,
         bytes: s.tap.bytes,
@@ -680,6 +689,7 @@ fn traffic_summary(s: &CaptureSummary, all_apps: bool) -> TrafficSummary {
         unknown_client_exchanges: unknown.iter().map(|(_, n)| n).sum::<u64>()
             + s.tap.unknown_clients_other,
         unknown_clients: unknown,
+        unknown_client_dhcp,
         secrets_blocks: s.secrets_blocks,
         tls_decrypted: s.flows.tls_decrypted,
         wlan_handshakes: s.packets.wpa.handshakes,

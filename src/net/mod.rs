@@ -20,6 +20,7 @@
 
 pub mod capture;
 pub mod capture_buffer;
+pub mod dhcp;
 pub mod dns;
 pub mod flow;
 pub mod gquic;

@@ -27,6 +27,7 @@ use crate::exchange::{
     Anomaly, AppRef, EvidenceRef, Exchange, Header, Response, SourceKind, TlsInfo,
 };
 use crate::net::capture::{Frame, LinkType};
+use crate::net::dhcp;
 use crate::net::dns::{self, DnsMap};
 use crate::net::flow::{ConnInfo, DnsQueryAt, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
 use crate::net::gquic::GquicHello;
@@ -98,6 +99,8 @@ pub struct TapStats {
     /// DNS-over-HTTPS queries and answers read in decrypted HTTP (the flow table
     /// counts the other DNS messages).
     pub doh_messages: u64,
+    /// What DHCP said about the network's clients (to name unknown ones).
+    pub dhcp: dhcp::DhcpClients,
 }
 
 /// Frames to exchanges.
@@ -308,6 +311,17 @@ impl Tap {
                 // A reassembled datagram started with its first fragment.
                 let (ts, number) = packet.reassembled_from.unwrap_or((ts, number));
                 packet.app_uid = app_uid;
+                // DHCP between client and server ports names the network's clients.
+                if let crate::net::packet::Transport::Udp {
+                    src_port: 67 | 68,
+                    dst_port: 67 | 68,
+                    payload,
+                } = packet.transport
+                {
+                    if let Some(m) = dhcp::parse(payload) {
+                        stats.dhcp.note(&m);
+                    }
+                }
                 flows.packet(ts, number, &packet, &*devices, events)
             });
         if let Err(e) = decoded {

@@ -106,6 +106,10 @@ pub struct TrafficSummary {
     /// … and the busiest of those clients, with their exchange counts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unknown_clients: Vec<(String, u64)>,
+    /// What the captures' DHCP said of those clients, by address
+    /// (`host name "Pixel-7", MAC 3c:5a:b4:01:02:03, vendor class "android-dhcp-14"`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unknown_client_dhcp: BTreeMap<String, String>,
     /// pcapng Decryption Secrets Blocks seen.
     #[serde(skip_serializing_if = "is_zero")]
     pub secrets_blocks: u64,
@@ -185,6 +189,12 @@ impl TrafficSummary {
         self.unknown_clients
             .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         self.unknown_clients.truncate(MAX_UNKNOWN_CLIENTS_SHOWN);
+        for (addr, said) in other.unknown_client_dhcp {
+            self.unknown_client_dhcp.entry(addr).or_insert(said);
+        }
+        let shown = &self.unknown_clients;
+        self.unknown_client_dhcp
+            .retain(|addr, _| shown.iter().any(|(a, _)| a == addr));
         self.secrets_blocks += other.secrets_blocks;
         self.tls_decrypted += other.tls_decrypted;
         for (k, n) in other.tls_not_decrypted {
@@ -336,4 +346,35 @@ pub fn rule_order(rule: &str) -> usize {
         .iter()
         .position(|r| r.as_str() == rule)
         .unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_summaries_keep_what_dhcp_said_of_the_clients_they_list() {
+        let mut a = TrafficSummary {
+            unknown_client_exchanges: 1,
+            unknown_clients: vec![("10.0.0.1".into(), 1)],
+            unknown_client_dhcp: [("10.0.0.1".to_string(), "MAC 02:00:00:00:00:01".to_string())]
+                .into_iter()
+                .collect(),
+            ..TrafficSummary::default()
+        };
+        // The other capture lists 21 busier clients, one of them described: the
+        // first capture's client drops out of the list, and so does its description.
+        let mut b = TrafficSummary::default();
+        for i in 0..=MAX_UNKNOWN_CLIENTS_SHOWN {
+            b.unknown_clients.push((format!("10.0.1.{i}"), 5));
+        }
+        b.unknown_client_dhcp
+            .insert("10.0.1.3".into(), "MAC 02:00:00:00:01:03".into());
+        a.merge(b);
+        assert_eq!(a.unknown_clients.len(), MAX_UNKNOWN_CLIENTS_SHOWN);
+        assert_eq!(
+            a.unknown_client_dhcp.keys().collect::<Vec<_>>(),
+            ["10.0.1.3"]
+        );
+    }
 }

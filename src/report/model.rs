@@ -327,6 +327,9 @@ impl Report {
                  listed in the run's summary, not judged.",
                 t.unknown_client_exchanges
             ));
+            for (address, said) in &t.unknown_client_dhcp {
+                lines.push(format!("DHCP named the client {address}: {said}."));
+            }
         }
         if !t.apps.is_empty() {
             let apps: Vec<String> = t
@@ -1053,6 +1056,19 @@ mod tests {
             "2 frames could not be decoded (packet-truncated 2)."
         );
         assert!(lines[3].starts_with("7 exchanges came from clients"));
+        // What DHCP said of an unknown client follows.
+        let mut named = t.clone();
+        named.unknown_client_dhcp.insert(
+            "192.168.60.77".into(),
+            "host name \"news-laptop\", MAC 02:00:5e:10:00:77".into(),
+        );
+        i.traffic = Some(named);
+        let lines = build(&i).visibility();
+        assert_eq!(
+            lines[4],
+            "DHCP named the client 192.168.60.77: host name \"news-laptop\", MAC \
+             02:00:5e:10:00:77."
+        );
 
         // Keys later in the capture than their connections: said, with the remedy.
         let mut late = t.clone();

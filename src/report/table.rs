@@ -143,6 +143,14 @@ pub fn write_table(
                     WIDTH
                 )
             )?;
+            // What the network's DHCP said of them: which machines they are. Whole,
+            // not cut: its texts are bounded (`net::dhcp`), and a MAC address cut
+            // short names nothing.
+            for (address, _) in t.unknown_clients.iter().take(5) {
+                if let Some(said) = t.unknown_client_dhcp.get(address) {
+                    writeln!(out, "  {address}: {said}")?;
+                }
+            }
         }
         if !t.apps.is_empty() {
             for line in apps_lines(t) {
