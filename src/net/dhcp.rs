@@ -152,6 +152,14 @@ impl DhcpClients {
         if !self.clients.contains_key(&mac) && self.clients.len() >= MAX_CLIENTS {
             return;
         }
+        if let Some(a) = address {
+            // An address is one client's: one it moved from holds it no longer.
+            for (other, facts) in self.clients.iter_mut() {
+                if *other != mac && facts.address == Some(a) {
+                    facts.address = None;
+                }
+            }
+        }
         let facts = self.clients.entry(mac).or_default();
         if address.is_some() {
             facts.address = address;
@@ -166,8 +174,7 @@ impl DhcpClients {
         }
     }
 
-    /// The client DHCP last gave `ip` (the smallest hardware address if several
-    /// hold it), with its hardware address.
+    /// The client DHCP last gave `ip`, with its hardware address.
     pub fn holding(&self, ip: IpAddr) -> Option<([u8; 6], &ClientFacts)> {
         let IpAddr::V4(v4) = ip else {
             return None;
@@ -288,6 +295,17 @@ mod tests {
         assert!(clients.holding(ip).is_none());
         let (_, moved) = clients.holding(IpAddr::from([192, 168, 60, 99])).unwrap();
         assert_eq!(moved.host_name.as_deref(), Some("Pixel-7"), "names kept");
+        // Leased to another machine, the address is that machine's.
+        let mut other = parse(&ack()).unwrap();
+        other.mac = Some([2, 0, 0, 0, 0, 1]);
+        other.your_address = Some(Ipv4Addr::new(192, 168, 60, 99));
+        clients.note(&other);
+        let (mac, facts) = clients.holding(IpAddr::from([192, 168, 60, 99])).unwrap();
+        assert_eq!(
+            (mac, facts.host_name.as_deref()),
+            ([2, 0, 0, 0, 0, 1], None)
+        );
+        assert_eq!(clients.clients[&MAC].address, None);
     }
 
     #[test]
