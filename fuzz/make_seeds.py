@@ -235,6 +235,11 @@ def main():
     frames = [f for f in pcap_frames(rawtcp) if 0xFE not in f]
     for i in range(0, len(frames), 8):
         write("tap", "rawtcp-%03d" % i, bytes([0, 1]) + b"\xfe".join(frames[i:i + 8]))
+    # ... and the gateway's DHCP capture's (a laptop joining, a lease renewed).
+    dhcp = os.path.join(ROOT, "captures", "gateway", "dhcp.pcap")
+    frames = [f for f in pcap_frames(dhcp) if 0xFE not in f]
+    for i in range(0, len(frames), 8):
+        write("tap", "dhcp-%03d" % i, bytes([0, 1]) + b"\xfe".join(frames[i:i + 8]))
 
     # tls_hello: a ClientHello from Python's ssl module (see net::tls tests).
     import ssl

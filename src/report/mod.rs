@@ -189,9 +189,8 @@ impl TrafficSummary {
         self.unknown_clients
             .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         self.unknown_clients.truncate(MAX_UNKNOWN_CLIENTS_SHOWN);
-        for (addr, said) in other.unknown_client_dhcp {
-            self.unknown_client_dhcp.entry(addr).or_insert(said);
-        }
+        // Captures merge in capture order: the later one's DHCP is the newer.
+        self.unknown_client_dhcp.extend(other.unknown_client_dhcp);
         let shown = &self.unknown_clients;
         self.unknown_client_dhcp
             .retain(|addr, _| shown.iter().any(|(a, _)| a == addr));
@@ -376,5 +375,14 @@ mod tests {
             a.unknown_client_dhcp.keys().collect::<Vec<_>>(),
             ["10.0.1.3"]
         );
+        // A later capture's word on the same client is the newer.
+        let mut c = TrafficSummary {
+            unknown_clients: vec![("10.0.1.3".into(), 9)],
+            ..TrafficSummary::default()
+        };
+        c.unknown_client_dhcp
+            .insert("10.0.1.3".into(), "MAC 02:00:00:00:02:03".into());
+        a.merge(c);
+        assert_eq!(a.unknown_client_dhcp["10.0.1.3"], "MAC 02:00:00:00:02:03");
     }
 }
