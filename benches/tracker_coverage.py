@@ -7,10 +7,10 @@ company of the tracker it reaches (from its own lists: Disconnect, DuckDuckGo an
 Exodus-derived); an iOS App Privacy Report lists the domains each app contacted.
 This script asks consentry who receives traffic to each of those hosts: it writes a
 HAR with one request per host carrying a case identifier, runs `consentry analyze`
-with `rules.flag_infrastructure = true` and no consent decision (so every host but a
-first party gives a finding whose `destination` holds consentry's classification:
-party, entity, categories), and prints per host consentry's entity and categories
-beside TrackerControl's company and category.
+with `rules.flag_infrastructure = true`, `rules.flag_platform = true` and no consent
+decision (so every host but a first party gives a finding whose `destination` holds
+consentry's classification: party, entity, categories), and prints per host
+consentry's entity and categories beside TrackerControl's company and category.
 
 Inputs (any number): TrackerControl CSV exports (`uid,daddr,time,uncertain,Tracker,
 Category,Package,App`) and App Privacy Report NDJSON files (`type: networkActivity`
@@ -93,6 +93,7 @@ id = "phone"
 advertising_id = "{AAID}"
 [rules]
 flag_infrastructure = true
+flag_platform = true
 """
 
 

@@ -132,6 +132,12 @@ fn gateway_span_port() {
     run_golden("gateway", "gateway.pcapng", None);
 }
 
+/// The phone's own system traffic beside the app's: only the app's is judged.
+#[test]
+fn gateway_platform_services() {
+    run_golden("gateway", "platform.pcap", None);
+}
+
 #[test]
 fn tunnels_mirror_and_mobile_core() {
     run_golden("tunnels", "tunnels.pcap", None);

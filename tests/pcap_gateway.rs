@@ -224,3 +224,119 @@ fn dhcp_names_the_unknown_clients_of_a_summary() {
         "{text}"
     );
 }
+
+/// `platform.pcap` (`make_platform.py`): the phone's system checks connectivity,
+/// checks the device in with its IMEI (before consent and after the refusal) and
+/// opens its push channel; the app sends its advertising id to a tracker and, after
+/// the refusal, its Android id to its own API.
+#[test]
+fn the_phones_own_system_traffic_is_counted_not_judged() {
+    let rules_by_host = |run: &AnalysisRun| -> Vec<(String, String)> {
+        run.findings
+            .iter()
+            .map(|f| (f.destination.host.clone(), f.rule.as_str().to_string()))
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(h, r)| (h.to_string(), r.to_string()))
+            .collect()
+    };
+    let run = analyse("platform.pcap");
+    assert_eq!(
+        rules_by_host(&run),
+        pairs(&[
+            ("ads.tracker.example", "share-before-consent"),
+            ("api.example-shop.com", "collect-after-refusal"),
+        ])
+    );
+    assert_eq!(run.summary.exchanges, 6);
+    assert_eq!(
+        (
+            run.summary.platform_exchanges,
+            run.summary.platform_with_personal_data
+        ),
+        (4, 2)
+    );
+
+    // With `rules.flag_platform = true` the system's exchanges are judged as an
+    // unknown third party's: the IMEI before consent and after the refusal, and the
+    // push channel's contact before any decision.
+    let text = std::fs::read_to_string(dir().join("consentry.toml")).unwrap();
+    let flagged = text.replace(
+        "frequency_per_minute = 30\n",
+        "frequency_per_minute = 30\nflag_platform = true\n",
+    );
+    assert_ne!(flagged, text);
+    let case = Arc::new(consentry::case::parse(&flagged, "flagged.toml").unwrap());
+    let run = analyze_files(
+        case,
+        &[dir().join("platform.pcap")],
+        None,
+        Options::default(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        rules_by_host(&run),
+        pairs(&[
+            ("android.clients.google.com", "share-before-consent"),
+            ("mtalk.google.com", "tracker-contact-before-consent"),
+            ("ads.tracker.example", "share-before-consent"),
+            ("android.clients.google.com", "share-after-refusal"),
+            ("api.example-shop.com", "collect-after-refusal"),
+        ])
+    );
+    let checkin = &run.findings[0];
+    assert_eq!(checkin.data[0].kind, "imei");
+    assert_eq!(checkin.destination.categories, ["platform"]);
+    assert_eq!(run.summary.platform_exchanges, 0);
+
+    // What a user reads: the summary line, and the case report of a store.
+    let consentry = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let capture = dir().join("platform.pcap");
+    let case_file = dir().join("consentry.toml");
+    let text = consentry(&[
+        "analyze".as_ref(),
+        capture.as_os_str(),
+        "--case".as_ref(),
+        case_file.as_os_str(),
+    ]);
+    assert!(
+        text.contains(
+            " 0 anomalies\n4 exchanges with the systems' own services, 2 with personal data: not judged\n"
+        ),
+        "{text}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let case_dir = tmp.path().join("case");
+    consentry(&[
+        "init".as_ref(),
+        case_dir.as_os_str(),
+        "--from-case".as_ref(),
+        case_file.as_os_str(),
+    ]);
+    consentry(&[
+        "-C".as_ref(),
+        case_dir.as_os_str(),
+        "ingest".as_ref(),
+        capture.as_os_str(),
+    ]);
+    let report: Value = serde_json::from_str(&consentry(&[
+        "-C".as_ref(),
+        case_dir.as_os_str(),
+        "report".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]))
+    .unwrap();
+    assert_eq!(report["summary"]["platform_exchanges"], 4);
+    assert_eq!(report["summary"]["findings"], 2);
+}

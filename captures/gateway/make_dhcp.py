@@ -68,9 +68,9 @@ def lease_options():
             (1, IPv4Address("255.255.255.0").packed), (3, IPv4Address(GATEWAY_IP).packed))
 
 
-def http(t, client_mac, client_ip, sport, server_ip, request, response, ident):
+def http(t, client_mac, client_ip, sport, server_ip, request, response, ident, port=80):
     """A TCP connection through the gateway: handshake, one request and its
-    response, both sides closing."""
+    response, both sides closing. (make_platform.py uses it too.)"""
     c, s = 1000, 5000
     steps = [
         (0.000, True, c, 0, SYN, b""),
@@ -84,10 +84,10 @@ def http(t, client_mac, client_ip, sport, server_ip, request, response, ident):
     ]
     for i, (dt, up, seq, ack, flags, payload) in enumerate(steps):
         if up:
-            seg = tcp_segment(client_ip, server_ip, sport, 80, seq, ack, flags, payload)
+            seg = tcp_segment(client_ip, server_ip, sport, port, seq, ack, flags, payload)
             frame(t + dt, client_mac, GATEWAY_MAC, client_ip, server_ip, 6, seg, ident + i)
         else:
-            seg = tcp_segment(server_ip, client_ip, 80, sport, seq, ack, flags, payload)
+            seg = tcp_segment(server_ip, client_ip, port, sport, seq, ack, flags, payload)
             frame(t + dt, GATEWAY_MAC, client_mac, server_ip, client_ip, 6, seg, ident + i)
 
 
@@ -126,7 +126,11 @@ def main():
          b"GET /v1/ad?adid=" + AD_ID.encode() +
          b" HTTP/1.1\r\nHost: ads.tracker.example\r\n\r\n",
          b"HTTP/1.1 204 No Content\r\n\r\n", 200)
-    path = os.path.join(HERE, "dhcp.pcap")
+    write_pcap(os.path.join(HERE, "dhcp.pcap"))
+
+
+def write_pcap(path):
+    """The frames so far as a classic pcap file (µs, Ethernet)."""
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for t, data in frames:

@@ -202,6 +202,9 @@ pub struct RuleSettings {
     pub frequency_per_minute: u32,
     /// Report personal data sent to infrastructure (CDN, hosting) receivers too.
     pub flag_infrastructure: bool,
+    /// Judge the exchanges with the operating system's own services (device
+    /// check-in, connectivity checks …) as the app's, as an unknown third party's.
+    pub flag_platform: bool,
 }
 
 impl Default for RuleSettings {
@@ -210,6 +213,7 @@ impl Default for RuleSettings {
             grace_ms: 1000,
             frequency_per_minute: 30,
             flag_infrastructure: false,
+            flag_platform: false,
         }
     }
 }

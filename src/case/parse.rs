@@ -99,6 +99,7 @@ struct RawRules {
     grace_ms: Option<Spanned<i64>>,
     frequency_per_minute: Option<Spanned<i64>>,
     flag_infrastructure: Option<bool>,
+    flag_platform: Option<bool>,
 }
 
 /// Reads and validates a case file from disk.
@@ -360,6 +361,9 @@ pub fn parse(text: &str, file: &str) -> Result<Case, CaseError> {
         }
         if let Some(b) = r.flag_infrastructure {
             rules.flag_infrastructure = b;
+        }
+        if let Some(b) = r.flag_platform {
+            rules.flag_platform = b;
         }
     }
 

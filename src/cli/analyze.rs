@@ -132,6 +132,7 @@ impl AnalysisRun {
             servers: self.servers.clone(),
             evidence: self.summary.inputs.clone(),
             exchanges: self.summary.exchanges,
+            platform_exchanges: self.summary.platform_exchanges,
             traffic: self.summary.traffic.clone(),
             chain_head: None,
             generated_at: None,
@@ -290,6 +291,10 @@ fn analyze_inputs(
             }
             if obs.matches > 0 {
                 summary.exchanges_with_personal_data += 1;
+            }
+            if obs.platform {
+                summary.platform_exchanges += 1;
+                summary.platform_with_personal_data += u64::from(obs.matches > 0);
             }
             count_anomalies(&mut summary, &obs.anomalies);
             findings.extend(obs.findings);

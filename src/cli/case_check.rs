@@ -100,13 +100,18 @@ fn describe(case: &Case, file: &str, reveal: bool, out: &mut dyn Write) -> std::
     }
     writeln!(
         out,
-        "rules     grace {} ms, frequency limit {}/min, infrastructure {}",
+        "rules     grace {} ms, frequency limit {}/min, infrastructure {}, platform services {}",
         case.rules.grace_ms,
         case.rules.frequency_per_minute,
-        if case.rules.flag_infrastructure {
-            "flagged"
-        } else {
-            "not flagged"
-        }
+        flagged(case.rules.flag_infrastructure),
+        flagged(case.rules.flag_platform),
     )
+}
+
+fn flagged(on: bool) -> &'static str {
+    if on {
+        "flagged"
+    } else {
+        "not flagged"
+    }
 }

@@ -74,8 +74,10 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
     let mut request_lines = BTreeMap::new();
     // Exchanges by the tap's ring file their locators name.
     let mut in_ring_file: BTreeMap<String, u64> = BTreeMap::new();
+    let mut platform = PlatformExchanges::new(&case);
     for body in &exchanges {
         let x: ExchangeBody = serde_json::from_str(body).with_context(|| parse_err("exchange"))?;
+        platform.note(&x);
         if let Some(hosts) = named.get(x.id.as_str()) {
             request_lines.insert(x.id.clone(), request_line(&x));
             crate::report::servers::note(
@@ -96,9 +98,11 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
     }
     let mut evidence = Vec::new();
     let mut traffic: Option<TrafficSummary> = None;
+    let mut all_apps = false;
     for body in store.bodies(Kind::Ingest)? {
         let ingest: IngestBody =
             serde_json::from_str(&body).with_context(|| parse_err("ingest"))?;
+        all_apps |= ingest.options.as_ref().is_some_and(|o| o.all_apps);
         if ingest.phase == Phase::Complete {
             if let Some(t) = ingest.traffic {
                 traffic.get_or_insert_with(TrafficSummary::default).merge(t);
@@ -141,10 +145,53 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
         servers,
         evidence,
         exchanges: exchanges.len() as u64,
+        platform_exchanges: platform.count(all_apps),
         traffic,
         chain_head: (head.seq > 0).then(|| crate::source::hex(&head.hash)),
         generated_at: None,
     })
+}
+
+/// The stored exchanges that the analysis left unjudged because they went to the
+/// operating systems' own services, counted as `analyze` counts them: among the
+/// exchanges it judges (the proxy's, which name no file, and a file's of a case
+/// device; a capture's other clients are never judged), those of the case's app
+/// unless an ingest judged every app (`--all-apps`).
+struct PlatformExchanges {
+    /// `None` when the case judges them (`rules.flag_platform`): none to count.
+    classifier: Option<crate::parties::Classifier>,
+    of_the_app: u64,
+    of_other_apps: u64,
+}
+
+impl PlatformExchanges {
+    fn new(case: &case::Case) -> Self {
+        PlatformExchanges {
+            classifier: (!case.rules.flag_platform)
+                .then(|| crate::parties::Classifier::new(&case.app)),
+            of_the_app: 0,
+            of_other_apps: 0,
+        }
+    }
+
+    fn note(&mut self, x: &ExchangeBody) {
+        let Some(classifier) = &self.classifier else {
+            return;
+        };
+        let judged = x.device.is_some() || x.file_sha256.is_none();
+        if !judged || !classifier.classify(&x.host).platform {
+            return;
+        }
+        if x.app.as_ref().is_some_and(|a| a.under_test == Some(false)) {
+            self.of_other_apps += 1;
+        } else {
+            self.of_the_app += 1;
+        }
+    }
+
+    fn count(&self, all_apps: bool) -> u64 {
+        self.of_the_app + if all_apps { self.of_other_apps } else { 0 }
+    }
 }
 
 /// `METHOD scheme://host/path`, or the host alone for a connection that was not

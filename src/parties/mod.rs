@@ -3,7 +3,8 @@
 //!
 //! The analysis calls [`Classifier::classify`] with an exchange's host and puts the
 //! [`Destination`] into its findings; the rules read `party`, `purposes` and
-//! `infrastructure` to pick the consent rule.
+//! `infrastructure` to pick the consent rule, and `platform` to leave the operating
+//! system's own services unjudged.
 //!
 //! Two views of a host, each where it is right:
 //! - **site** ([`domain::site`]): the registrable domain by the full Public Suffix
@@ -87,6 +88,11 @@ pub struct Destination {
     /// Infrastructure (CDN, hosting): not flagged unless the case says so.
     #[serde(skip)]
     pub infrastructure: bool,
+    /// The operating system's own service (device check-in, connectivity check, the
+    /// system's push channel): not the app's receiver, not judged unless the case
+    /// says so. Never for a host the case lists as first party itself.
+    #[serde(skip)]
+    pub platform: bool,
     /// The host is a customer's own site on a platform the database knows (a private
     /// public suffix such as `abc.cloudfront.net`), run by a tenant the database does
     /// not know.
@@ -251,6 +257,7 @@ impl Classifier {
                 purposes: self.unknown_purposes.clone(),
                 known: false,
                 infrastructure: false,
+                platform: false,
                 tenant,
                 iab_vendor_id: None,
             };
@@ -265,6 +272,7 @@ impl Classifier {
             purposes,
             known: found.is_some(),
             infrastructure,
+            platform: !by_domain && found.is_some_and(|m| m.entity.platform()),
             tenant,
             iab_vendor_id: found.and_then(|m| m.entity.iab_vendor_id),
         }

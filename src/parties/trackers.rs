@@ -67,6 +67,10 @@ pub const EMBEDDED_SOURCES: &[(&str, &str)] = &[
         "china.toml",
         include_str!("../../signatures/trackers/china.toml"),
     ),
+    (
+        "platform.toml",
+        include_str!("../../signatures/trackers/platform.toml"),
+    ),
 ];
 
 /// A kind of service and the consent purposes it needs.
@@ -76,6 +80,9 @@ pub struct Category {
     pub purposes: Vec<Purpose>,
     /// CDN, hosting, cloud infrastructure: processing on the operator's behalf.
     pub infrastructure: bool,
+    /// The operating system's own services (device check-in, connectivity checks,
+    /// the system's push channel …): a device talks to them whatever app runs.
+    pub platform: bool,
     pub description: String,
 }
 
@@ -120,6 +127,12 @@ impl Entity {
     pub fn infrastructure(&self) -> bool {
         self.resolved.infrastructure
     }
+
+    /// Whether every category is a platform kind: the operating system's own
+    /// service, not the app's receiver.
+    pub fn platform(&self) -> bool {
+        self.resolved.platform
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -127,6 +140,7 @@ struct Resolved {
     purposes: Vec<Purpose>,
     needs_default: bool,
     infrastructure: bool,
+    platform: bool,
 }
 
 /// Where an entity and its values were written, for [`TrackerDb::check`].
@@ -249,6 +263,8 @@ struct RawCategory {
     purposes: Vec<Spanned<String>>,
     #[serde(default)]
     infrastructure: bool,
+    #[serde(default)]
+    platform: bool,
     #[serde(default)]
     description: String,
 }
@@ -415,6 +431,7 @@ impl TrackerDb {
                 name: c.name.into_inner(),
                 purposes: known,
                 infrastructure: c.infrastructure,
+                platform: c.platform,
                 description: c.description,
             });
         }
@@ -461,6 +478,7 @@ impl TrackerDb {
         for entity in &mut self.entities {
             let mut resolved = Resolved {
                 infrastructure: !entity.categories.is_empty(),
+                platform: !entity.categories.is_empty(),
                 needs_default: entity.categories.is_empty(),
                 purposes: Vec::new(),
             };
@@ -469,12 +487,14 @@ impl TrackerDb {
                     Some(cat) => {
                         resolved.purposes.extend_from_slice(&cat.purposes);
                         resolved.infrastructure &= cat.infrastructure;
-                        if cat.purposes.is_empty() && !cat.infrastructure {
+                        resolved.platform &= cat.platform;
+                        if cat.purposes.is_empty() && !cat.infrastructure && !cat.platform {
                             resolved.needs_default = true;
                         }
                     }
                     None => {
                         resolved.infrastructure = false;
+                        resolved.platform = false;
                         resolved.needs_default = true;
                     }
                 }
@@ -563,13 +583,13 @@ impl TrackerDb {
                     ));
                 }
             }
-            if cat.purposes.is_empty() && !cat.infrastructure {
+            if cat.purposes.is_empty() && !cat.infrastructure && !cat.platform {
                 out.push(problem(
                     loc.name_line,
                     format!("{key}.purposes"),
                     ProblemKind::CategoryWithoutPurpose,
                     format!(
-                        "category {:?} has no purpose and is not infrastructure",
+                        "category {:?} has no purpose and is neither infrastructure nor platform",
                         cat.name
                     ),
                 ));
@@ -894,6 +914,32 @@ categories = ["advertsing"]
         assert!(!mixed.infrastructure());
         let typo = get("Typo");
         assert!(typo.needs_default_purposes() && !typo.infrastructure());
+        assert!(!typo.platform() && !cdn.platform() && !attr.platform());
+    }
+
+    #[test]
+    fn platform_resolves_only_when_every_category_is_one() {
+        let db = db(r#"
+[[entity]]
+name = "System"
+domains = ["system.example"]
+categories = ["platform"]
+
+[[entity]]
+name = "System and ads"
+domains = ["both.example"]
+categories = ["platform", "advertising"]
+"#);
+        let get = |n: &str| db.entities().iter().find(|e| e.name == n).expect(n);
+        let system = get("System");
+        assert!(system.platform() && !system.infrastructure());
+        // No purposes of its own, and none assumed: it is never judged as the app's
+        // receiver unless the case asks (then as an unknown third party).
+        assert!(system.purposes().is_empty() && !system.needs_default_purposes());
+        let both = get("System and ads");
+        assert!(!both.platform());
+        assert_eq!(both.purposes(), [Purpose::Advertising]);
+        assert!(db.check().is_empty());
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct ReportInput {
     pub evidence: Vec<InputInfo>,
     /// Exchanges analysed in all.
     pub exchanges: u64,
+    /// Those of a case device that went to the operating systems' own services and
+    /// were not judged as the app's (`rules.flag_platform` off).
+    pub platform_exchanges: u64,
     /// What the packet captures held, all inputs together (`None` without captures,
     /// or from a store whose ingests predate this record).
     pub traffic: Option<TrafficSummary>,

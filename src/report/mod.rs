@@ -256,6 +256,14 @@ pub struct RunSummary {
     pub traffic: Option<TrafficSummary>,
     pub exchanges: u64,
     pub exchanges_with_personal_data: u64,
+    /// Exchanges with the operating systems' own services (device check-in,
+    /// connectivity checks, the system's push channel …) that were not judged as the
+    /// app's (`rules.flag_platform` off) …
+    #[serde(skip_serializing_if = "is_zero")]
+    pub platform_exchanges: u64,
+    /// … and those of them with personal data.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub platform_with_personal_data: u64,
     pub metadata_only: u64,
     pub anomalies: u64,
     /// Anomaly counts by kind.

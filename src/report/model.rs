@@ -58,6 +58,10 @@ pub struct Report {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub exchanges: u64,
+    /// Exchanges of the case's devices with the operating systems' own services,
+    /// not judged as the app's.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub platform_exchanges: u64,
     pub findings: u64,
     pub third_party_findings: u64,
     /// Findings made while the device had made no consent decision at all.
@@ -229,9 +233,24 @@ impl Report {
     /// section (plain text: the renderers escape it). A reader of the findings must
     /// know that traffic which was not decrypted was judged by its connection only.
     pub fn visibility(&self) -> Vec<String> {
-        let Some(t) = &self.traffic else {
-            return Vec::new();
+        let mut lines = match &self.traffic {
+            Some(t) => Self::capture_visibility(t),
+            None => Vec::new(),
         };
+        if self.summary.platform_exchanges > 0 {
+            lines.push(format!(
+                "{} exchanges went to the operating systems' own services (device \
+                 check-in, connectivity checks, the system's push channel, updates): the \
+                 platform vendor's collection, not the app's, so they were not judged \
+                 (rules.flag_platform = true in the case file judges them).",
+                self.summary.platform_exchanges
+            ));
+        }
+        lines
+    }
+
+    /// [`Report::visibility`]'s sentences about the packet captures.
+    fn capture_visibility(t: &TrafficSummary) -> Vec<String> {
         let mut lines = vec![format!(
             "The captures held {} packets ({} bytes): {} TCP connections, {} UDP flows, \
              {} DNS messages.",
@@ -372,6 +391,7 @@ impl Report {
 fn summarise(input: &ReportInput, findings: &[Finding]) -> Summary {
     let mut s = Summary {
         exchanges: input.exchanges,
+        platform_exchanges: input.platform_exchanges,
         findings: findings.len() as u64,
         ..Summary::default()
     };
@@ -728,6 +748,7 @@ pub(crate) mod testing {
                 purposes: vec![],
                 known: true,
                 infrastructure: false,
+                platform: false,
                 tenant: false,
                 iab_vendor_id: None,
                 hosted_by: None,
@@ -871,6 +892,7 @@ pub(crate) mod testing {
                 read_with: Vec::new(),
             }],
             exchanges: 29,
+            platform_exchanges: 0,
             traffic: None,
             chain_head: None,
             generated_at: None,
@@ -1004,6 +1026,38 @@ mod tests {
         // Only the citations used, in catalogue order.
         assert!(r.citations.iter().any(|c| c.id == "PIPL-23"));
         assert!(r.citations.len() < Catalogue::embedded().citations.len());
+    }
+
+    #[test]
+    fn visibility_counts_the_systems_own_exchanges_with_or_without_captures() {
+        let mut i = input();
+        i.platform_exchanges = 5;
+        let report = build(&i);
+        assert_eq!(report.summary.platform_exchanges, 5);
+        let lines = report.visibility();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("5 exchanges went to the operating systems' own services")
+                && lines[0].ends_with("(rules.flag_platform = true in the case file judges them)."),
+            "{lines:?}"
+        );
+        // After what the captures held.
+        i.traffic = Some(TrafficSummary {
+            packets: 3,
+            ..TrafficSummary::default()
+        });
+        let lines = build(&i).visibility();
+        assert!(
+            lines[0].starts_with("The captures held 3 packets"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[lines.len() - 1].starts_with("5 exchanges went"),
+            "{lines:?}"
+        );
+        // None: no line, and nothing in the JSON summary.
+        let json = serde_json::to_string(&build(&input()).summary).unwrap();
+        assert!(!json.contains("platform_exchanges"), "{json}");
     }
 
     #[test]

@@ -47,6 +47,13 @@ pub fn write_table(
         summary.metadata_only,
         summary.anomalies
     )?;
+    if summary.platform_exchanges > 0 {
+        let line = format!(
+            "{} exchanges with the systems' own services, {} with personal data: not judged",
+            summary.platform_exchanges, summary.platform_with_personal_data
+        );
+        writeln!(out, "{}", fit(&line, WIDTH))?;
+    }
     if let Some(t) = &summary.traffic {
         writeln!(
             out,
@@ -351,6 +358,29 @@ mod tests {
             ),
             "{}",
             table(4)
+        );
+    }
+
+    #[test]
+    fn exchanges_with_the_systems_own_services_are_counted_when_there_are_any() {
+        let table = |platform_exchanges: u64| {
+            let summary = RunSummary {
+                exchanges: 7,
+                platform_exchanges,
+                platform_with_personal_data: platform_exchanges / 2,
+                ..RunSummary::default()
+            };
+            let mut out = Vec::new();
+            write_table(&summary, &[], &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(!table(0).contains("systems' own services"), "{}", table(0));
+        assert!(
+            table(3).contains(
+                " 0 anomalies\n3 exchanges with the systems' own services, 1 with personal data: not judged\n"
+            ),
+            "{}",
+            table(3)
         );
     }
 

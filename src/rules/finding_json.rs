@@ -275,6 +275,7 @@ mod tests {
                     purposes: vec![Purpose::Analytics],
                     known,
                     infrastructure: known,
+                    platform: !known,
                     tenant: !known,
                     iab_vendor_id: known.then_some(755),
                 },

@@ -160,6 +160,9 @@ pub struct Observation {
     /// Signals that disagree with the user's own decision in force (the user's
     /// decision is the one the consent rules use), one line each.
     pub consent_conflicts: Vec<String>,
+    /// The exchange went to the operating system's own services and was not judged
+    /// (`rules.flag_platform` off): no findings, no consent signals read from it.
+    pub platform: bool,
 }
 
 /// What the stateless half of the analysis found in one exchange: where it goes,
@@ -207,8 +210,12 @@ fn prepare(
     x: &Exchange,
 ) -> Prepared {
     let mut dest = classifier.classify(&x.host);
-    if dest.infrastructure && case.rules.flag_infrastructure {
-        // Flagging infrastructure means judging it like an unknown third party.
+    if (dest.infrastructure && case.rules.flag_infrastructure)
+        || (dest.platform && case.rules.flag_platform && dest.party == Party::Third)
+    {
+        // Flagging infrastructure or the platform's services means judging them
+        // like an unknown third party (the platform vendor's own app under test
+        // keeps its services first party).
         Arc::make_mut(&mut dest).purposes = classifier.unknown_purposes().to_vec();
     }
     let mut prepared = Prepared {
@@ -397,6 +404,12 @@ impl Analyzer {
             matches,
             ..Observation::default()
         };
+        if dest.platform && !self.case.rules.flag_platform {
+            // The operating system's own traffic: what it sends is the platform
+            // vendor's collection, and the consent it signals is not the app's.
+            obs.platform = true;
+            return obs;
+        }
         // Borrowed: only a finding keeps a copy.
         let device = x.device.as_deref().unwrap_or("unknown");
         // Contact alone is judged where nothing was found in what could be read; a

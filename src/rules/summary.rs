@@ -322,6 +322,7 @@ mod tests {
                 purposes: Vec::new(),
                 known: false,
                 infrastructure: false,
+                platform: false,
                 tenant: false,
                 iab_vendor_id: None,
                 hosted_by: None,

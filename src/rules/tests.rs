@@ -22,6 +22,7 @@ fn dest(party: Party, purposes: &[Purpose]) -> Destination {
         purposes: purposes.to_vec(),
         known: true,
         infrastructure: false,
+        platform: false,
         tenant: false,
         iab_vendor_id: None,
         hosted_by: None,
@@ -513,6 +514,92 @@ fn infrastructure_flagged_when_the_case_says_so() {
         .build();
     let found = rules_of(&mut a, x);
     assert_eq!(found.len(), 1, "{found:?}");
+}
+
+#[test]
+fn the_systems_own_services_are_not_judged_as_the_apps() {
+    let mut a = analyzer(CASE);
+    let imei = "imei=490154203237518";
+    // Google Play services' check-in with the IMEI, before any decision: the
+    // platform's collection, no finding, but counted as such with its data.
+    let checkin = a.observe(
+        &exchange("android.clients.google.com")
+            .at(5)
+            .query(imei)
+            .build(),
+    );
+    assert!(checkin.findings.is_empty(), "{:?}", checkin.findings);
+    assert!(checkin.platform && checkin.matches > 0);
+    // The system's push channel, connection only: no tracker-contact finding.
+    let push = a.observe(&exchange("mtalk.google.com").metadata_only().at(5).build());
+    assert!(push.findings.is_empty() && push.platform);
+    // The consent the system signals is not the app's.
+    let gpc = a.observe(
+        &exchange("connectivitycheck.gstatic.com")
+            .at(6)
+            .header("Sec-GPC", "1")
+            .build(),
+    );
+    assert!(gpc.consent_events.is_empty() && gpc.platform);
+    assert_eq!(
+        rules_of(
+            &mut a,
+            exchange("graph.facebook.com").at(7).query(imei).build()
+        ),
+        [(ShareBeforeConsent, Severity::High)],
+        "no GPC in force"
+    );
+    // Another Google host an app's SDK calls is judged as ever.
+    let ads = a.observe(
+        &exchange("googleads.g.doubleclick.net")
+            .at(8)
+            .query(imei)
+            .build(),
+    );
+    assert!(!ads.platform && !ads.findings.is_empty());
+}
+
+#[test]
+fn the_systems_own_services_are_judged_when_the_case_says_so() {
+    let mut a = analyzer(&format!("{CASE}flag_platform = true\n"));
+    let found = a.observe(
+        &exchange("android.clients.google.com")
+            .at(5)
+            .query("imei=490154203237518")
+            .build(),
+    );
+    assert!(!found.platform);
+    let rules: Vec<_> = found
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.severity))
+        .collect();
+    assert_eq!(rules, [(ShareBeforeConsent, Severity::High)]);
+    let dest = &found.findings[0].destination;
+    assert_eq!(
+        dest.entity.as_deref(),
+        Some("Android system services (Google Play services)")
+    );
+    assert_eq!(dest.categories, ["platform"]);
+    // As an unknown third party: advertising and analytics.
+    assert_eq!(dest.purposes, [Purpose::Advertising, Purpose::Analytics]);
+}
+
+#[test]
+fn a_platform_host_the_case_lists_as_first_party_is_the_apps() {
+    let case = CASE.replace(
+        r#"first_party = ["example-shop.com"]"#,
+        r#"first_party = ["example-shop.com", "play.googleapis.com"]"#,
+    );
+    let mut a = analyzer(&case);
+    let found = a.observe(
+        &exchange("play.googleapis.com")
+            .at(5)
+            .query("imei=490154203237518")
+            .build(),
+    );
+    assert!(!found.platform);
+    assert_eq!(found.findings[0].rule, CollectBeforeConsent);
 }
 
 #[test]
