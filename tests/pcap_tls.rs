@@ -1508,11 +1508,11 @@ mod doh {
     fn answers_inside_dns_over_https_name_later_connections() {
         let keylogs = vec![keylog_named("doh.keylog")];
         let (list, summary) = exchanges("doh.pcap", keylogs.clone());
-        // The two queries and their answers count as DNS messages (the summary's
+        // The three queries and their answers count as DNS messages (the summary's
         // `DNS messages` adds them to the flow table's).
         assert_eq!(
             (summary.tap.doh_messages, summary.flows.dns_messages),
-            (4, 0)
+            (6, 0)
         );
         let rows: Vec<(&str, &str)> = list
             .iter()
@@ -1521,20 +1521,54 @@ mod doh {
         assert_eq!(
             rows,
             [
-                // A POST of the query, a GET with it in `dns`: each answered
-                // `application/dns-message`.
+                // A POST of the query, a GET with it in `dns`, a POST of the name
+                // with the IMEI's MD5: each answered `application/dns-message`.
                 ("POST", "dns.resolver.example"),
                 ("GET", "dns.resolver.example"),
+                ("POST", "dns.resolver.example"),
                 ("", "collector.metrics-sdk.example"),
                 ("", "app-measurement.com"),
             ]
         );
-        // So contact with a tracker known only by that name is found.
+        // So contact with a tracker known only by that name is found; and the name
+        // that carries the IMEI reaches both the resolver (an SDK's own: an unknown
+        // third party) and the name servers of its domain, as over UDP.
         let run = analyse("doh.pcap", &keylogs);
+        let id_name = "0eaed834a1e6f4b2bf0c024e0013dea1.b.metrics-sdk.example";
+        let mut found = rules_and_hosts(&run);
+        found.sort();
         assert_eq!(
-            rules_and_hosts(&run),
-            [("tracker-contact-before-consent", "app-measurement.com")]
+            found,
+            [
+                ("share-after-refusal", id_name),
+                ("share-after-refusal", "dns.resolver.example"),
+                ("tracker-contact-before-consent", "app-measurement.com"),
+            ]
         );
+        let by_name = run
+            .findings
+            .iter()
+            .find(|f| f.destination.host == id_name)
+            .unwrap();
+        let via_resolver = run
+            .findings
+            .iter()
+            .find(|f| f.destination.host == "dns.resolver.example")
+            .unwrap();
+        // The name's exchange is the query's: the request's time and first frame.
+        assert_eq!(by_name.at, list[2].at);
+        assert_eq!(by_name.at, via_resolver.at);
+        assert_eq!(by_name.destination.site, "metrics-sdk.example");
+        assert_eq!(
+            (
+                by_name.data[0].kind.as_str(),
+                by_name.data[0].encoding.as_str()
+            ),
+            ("imei", "md5")
+        );
+        assert_eq!(by_name.data[0].location, "payload");
+        assert_eq!(via_resolver.data[0].location, "body");
+        assert_ne!(by_name.exchange, via_resolver.exchange);
         // Without the key log the later servers are known by their addresses only.
         let (list, summary) = exchanges("doh.pcap", Vec::new());
         assert_eq!(summary.tap.doh_messages, 0);

@@ -452,20 +452,30 @@ pub fn doh_answer(status: u16, headers: &[Header], body: &[u8]) -> Option<DnsMes
     parse(body).ok().filter(|m| m.response)
 }
 
-/// Whether a request is a DNS-over-HTTPS query (RFC 8484 §4.1): a `POST` of a DNS
-/// query typed `application/dns-message`, or a `GET` whose `dns` parameter is one.
-pub fn doh_query(method: &str, target: &str, headers: &[Header], body: &[u8]) -> bool {
+/// The names a DNS-over-HTTPS query asks for (RFC 8484 §4.1: a `POST` of a DNS
+/// query typed `application/dns-message`, or a `GET` whose `dns` parameter is one);
+/// `None` when the request is no such query.
+pub fn doh_query(
+    method: &str,
+    target: &str,
+    headers: &[Header],
+    body: &[u8],
+) -> Option<Vec<String>> {
     if method.eq_ignore_ascii_case("POST") {
-        return header(headers, "content-type").is_some_and(is_dns_message_type)
-            && parse(body).is_ok_and(|m| !m.response);
+        if !header(headers, "content-type").is_some_and(is_dns_message_type) {
+            return None;
+        }
+        let message = parse(body).ok().filter(|m| !m.response)?;
+        return Some(message.questions.into_iter().map(|q| q.name).collect());
     }
-    method.eq_ignore_ascii_case("GET")
-        && target.split_once('?').is_some_and(|(_, query)| {
-            query
-                .split('&')
-                .filter_map(|pair| pair.strip_prefix("dns="))
-                .any(|value| doh_query_names(value.as_bytes()).is_some())
-        })
+    if !method.eq_ignore_ascii_case("GET") {
+        return None;
+    }
+    let (_, query) = target.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("dns="))
+        .find_map(|value| doh_get_query(value.as_bytes()))
 }
 
 /// Whether a `Content-Type` value is DoH's `application/dns-message` (parameters and
@@ -480,6 +490,11 @@ pub fn is_dns_message_type(value: &[u8]) -> bool {
 /// base64url without padding (RFC 8484 §4.1), the names one per line. `None` when the
 /// value is not such a query.
 pub fn doh_query_names(value: &[u8]) -> Option<String> {
+    Some(doh_get_query(value)?.join("\n"))
+}
+
+/// [`doh_query_names`], one name each.
+fn doh_get_query(value: &[u8]) -> Option<Vec<String>> {
     use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
     use base64::engine::DecodePaddingMode;
     use base64::Engine;
@@ -494,8 +509,7 @@ pub fn doh_query_names(value: &[u8]) -> Option<String> {
     if message.response || message.questions.is_empty() {
         return None;
     }
-    let names: Vec<&str> = message.questions.iter().map(|q| q.name.as_str()).collect();
-    Some(names.join("\n"))
+    Some(message.questions.into_iter().map(|q| q.name).collect())
 }
 
 /// RFC 8484 §6's media type.
@@ -1177,20 +1191,39 @@ mod tests {
             .question("app-measurement.com", 1)
             .bytes;
         let typed = vec![Header::new("content-type", &b"application/dns-message"[..])];
-        assert!(doh_query("POST", "/dns-query", &typed, &query));
-        assert!(!doh_query("POST", "/dns-query", &[], &query), "untyped");
-        assert!(!doh_query("POST", "/dns-query", &typed, b"\x12"), "not DNS");
+        let names = Some(vec!["app-measurement.com".to_string()]);
+        assert_eq!(doh_query("POST", "/dns-query", &typed, &query), names);
+        assert_eq!(
+            doh_query("POST", "/dns-query", &[], &query),
+            None,
+            "untyped"
+        );
+        assert_eq!(
+            doh_query("POST", "/dns-query", &typed, b"\x12"),
+            None,
+            "not DNS"
+        );
         let answer = cdn_response();
-        assert!(
-            !doh_query("POST", "/dns-query", &typed, &answer),
+        assert_eq!(
+            doh_query("POST", "/dns-query", &typed, &answer),
+            None,
             "an answer"
         );
         let get = format!("/dns-query?ct=x&dns={}", b64(&query));
-        assert!(doh_query("GET", &get, &[], &[]));
-        assert!(!doh_query("GET", "/dns-query?dns=!!", &[], &[]));
-        assert!(!doh_query("GET", "/dns-query?xdns=AAAB", &[], &[]));
-        assert!(!doh_query("GET", "/dns-query", &[], &[]));
-        assert!(!doh_query("PUT", &get, &typed, &query));
+        assert_eq!(doh_query("GET", &get, &[], &[]), names);
+        assert_eq!(doh_query("GET", "/dns-query?dns=!!", &[], &[]), None);
+        assert_eq!(doh_query("GET", "/dns-query?xdns=AAAB", &[], &[]), None);
+        assert_eq!(doh_query("GET", "/dns-query", &[], &[]), None);
+        assert_eq!(doh_query("PUT", &get, &typed, &query), None);
+        // Every name of a query with several (rare, but the format allows it).
+        let two = Msg::new(0, 0x0100, 2, 0)
+            .question("a.example", 1)
+            .question("b.example", 28)
+            .bytes;
+        assert_eq!(
+            doh_query("POST", "/dns-query", &typed, &two),
+            Some(vec!["a.example".to_string(), "b.example".to_string()])
+        );
     }
 
     #[test]

@@ -55,6 +55,13 @@ pub const ECH_NAMED_BY_DNS: &str = "named-by-dns";
 /// Flows closed at a time at the end of input before their exchanges are handed on.
 const FINISH_BATCH: usize = 256;
 
+/// The first discriminator of the names of a connection's DNS-over-HTTPS queries:
+/// far above its requests' indices and its DNS-over-TCP names' numbers.
+const DOH_NAMES: u64 = 1 << 62;
+
+/// Names of one DNS-over-HTTPS query made exchanges, at most (a query has one).
+const MAX_DOH_NAMES: u64 = 256;
+
 /// Whether bytes a client sent carry personal data: the analysis's search of a
 /// case's values ([`Analyzer::data_probe`](crate::rules::Analyzer::data_probe)),
 /// handed to the tap so that only the DNS queries and mDNS announcements it would
@@ -383,15 +390,16 @@ impl Tap {
                     response,
                     anomalies,
                 } => {
-                    // A DNS-over-HTTPS answer (a key log opened it) names later
-                    // connections as one over UDP does.
-                    if dns::doh_query(
+                    // A DNS-over-HTTPS query's names are searched, and its answer
+                    // (a key log opened it) names later connections, as over UDP.
+                    if let Some(names) = dns::doh_query(
                         &request.method,
                         &request.target,
                         &request.headers,
                         &request.body,
                     ) {
                         self.stats.doh_messages += 1;
+                        self.doh_query_exchanges(&conn, index, &request, &names, out);
                     }
                     if let Some(r) = response.as_deref() {
                         if let Some(answer) = dns::doh_answer(r.status, &r.headers, &r.body) {
@@ -663,6 +671,37 @@ impl Tap {
         x.metadata_only = true;
         x.request_body = name.as_bytes().to_vec();
         x
+    }
+
+    /// The names of a DNS-over-HTTPS query (the `index`th request of its connection)
+    /// that carry personal data, each an exchange as the name of a query over UDP
+    /// is ([`Tap::dns_query_exchange`], the request's frames and time): a name
+    /// reaches the name servers of its domain whatever resolver carried it. The
+    /// request to the resolver stays an exchange of its own, searched as one.
+    fn doh_query_exchanges(
+        &mut self,
+        conn: &ConnInfo,
+        index: u64,
+        request: &HttpRequest,
+        names: &[String],
+        out: &mut dyn FnMut(Exchange),
+    ) {
+        let Some(probe) = self.dns_probe.clone() else {
+            return;
+        };
+        // Apart from the discriminators of the connection's requests (their
+        // indices) and of a query over TCP's names (counted from 0).
+        let query = DnsQueryAt {
+            ts: request.meta.ts,
+            frames: (request.meta.first_frame, request.meta.last_frame),
+            first_name: DOH_NAMES.wrapping_add(index.wrapping_mul(MAX_DOH_NAMES)),
+        };
+        for (i, name) in names.iter().enumerate().take(MAX_DOH_NAMES as usize) {
+            if !name.is_empty() && (probe.0)(name.as_bytes()) {
+                let x = self.dns_query_exchange(conn, query, i as u64, name);
+                self.emit(x, out);
+            }
+        }
     }
 
     /// An mDNS announcement that carries personal data: metadata only (scheme

@@ -341,6 +341,14 @@ mod tests {
             ("s3.amazonaws.com", "s3.amazonaws.com", Third, Some("Amazon Web Services"), &[], true),
             ("cloudfront.net", "cloudfront.net", Third, Some("Amazon CloudFront"), &[], true),
             ("cdnjs.cloudflare.com", "cloudflare.com", Third, Some("Cloudflare"), &[], true),
+            // Public DNS resolvers act for the device; the names asked of them are
+            // judged as the names' own domains' (`tap`).
+            ("dns.google", "dns.google", Third, Some("Google Public DNS"), &[], true),
+            ("one.one.one.one", "one.one", Third, Some("Cloudflare"), &[], true),
+            ("doh.pub", "doh.pub", Third, Some("DNSPod Public DNS"), &[], true),
+            // The operating system's own services: neither purposes nor infrastructure
+            // (`Destination::platform`, not judged).
+            ("android.clients.google.com", "google.com", Third, Some("Android system services (Google Play services)"), &[], false),
             // Generic Google API host (googleapis.com is a private suffix, so every
             // host is its own site): not attributed to a tracker product, no tenant.
             ("translation.googleapis.com", "translation.googleapis.com", Third, Some("Google Cloud APIs"), &[Fu], false),
