@@ -1367,6 +1367,65 @@ fn a_socks5_tunnel_to_an_address_goes_there_under_the_servers_name() {
     assert!(status.success());
 }
 
+/// The phone's system traffic through the proxy (Google Play services' check-in,
+/// here by a SOCKS5 tunnel to an address under the service's name, as in the test
+/// above) is recorded, not judged as the app's; the same identifier to an ordinary
+/// host is a finding.
+#[test]
+fn the_systems_own_services_are_recorded_not_judged() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let name = "android.clients.google.com";
+    let server = named_only_server(&rt, dir.path(), "127.0.0.1", name);
+    let named_ca = dir.path().join(format!("{name}.pem"));
+    let case = case_file(dir.path(), r#"proxy_user = "pixel7""#);
+    let p = Proxy::start_for_with(
+        dir.path(),
+        &case,
+        &up,
+        &[
+            "--proxy-auth",
+            "lab:s3cret",
+            "--upstream-ca",
+            named_ca.to_str().unwrap(),
+        ],
+    );
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let socks = format!("socks5://pixel7:s3cret@{}", p.addr);
+    for (host, port, path) in [
+        (name, server.port(), "/checkin"),
+        ("localhost", up.https.port(), "/app"),
+    ] {
+        let resolve = format!("{host}:{port}:127.0.0.1");
+        let url = format!("https://{host}:{port}{path}?adid={AD_ID}");
+        let args = [
+            "--http1.1",
+            "--proxy",
+            &socks,
+            "--resolve",
+            &resolve,
+            "--cacert",
+            &ours,
+            &url,
+        ];
+        assert!(!curl(&args).is_empty(), "{url}");
+    }
+    // The app's request came second: once its finding is written, the check-in's
+    // judgement is too.
+    let app = p.findings_for(&format!("/app?adid={AD_ID}"));
+    assert_eq!(app[0]["rule"], "share-before-consent", "{app:#?}");
+    let checkin = p.findings_for(&format!("/checkin?adid={AD_ID}"));
+    assert!(checkin.is_empty(), "{checkin:#?}");
+    let recorded = p.jsonl("proxy-exchanges.jsonl");
+    assert!(
+        recorded.iter().any(|x| x["host"] == name),
+        "the check-in is recorded: {recorded:#?}"
+    );
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// `--allow-host`: only matching hosts are intercepted; the others are tunnelled
 /// untouched (the server's own certificate reaches the client) and not recorded.
 #[test]
