@@ -258,6 +258,20 @@ fn the_phones_own_system_traffic_is_counted_not_judged() {
         ),
         (4, 2)
     );
+    let named: Vec<(&str, u64)> = run
+        .summary
+        .platform_hosts
+        .iter()
+        .map(|(h, n)| (h.as_str(), *n))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("android.clients.google.com", 2),
+            ("connectivitycheck.gstatic.com", 1),
+            ("mtalk.google.com", 1)
+        ]
+    );
 
     // With `rules.flag_platform = true` the system's exchanges are judged as an
     // unknown third party's: the IMEI before consent and after the refusal, and the
@@ -292,7 +306,8 @@ fn the_phones_own_system_traffic_is_counted_not_judged() {
     assert_eq!(checkin.destination.categories, ["platform"]);
     assert_eq!(run.summary.platform_exchanges, 0);
 
-    // What a user reads: the summary line, and the case report of a store.
+    // What a user reads: the summary lines (cut to 80 columns, as the table is), and
+    // the case report of a store.
     let consentry = |args: &[&std::ffi::OsStr]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
             .args(args)
@@ -311,7 +326,8 @@ fn the_phones_own_system_traffic_is_counted_not_judged() {
     ]);
     assert!(
         text.contains(
-            " 0 anomalies\n4 exchanges with the systems' own services, 2 with personal data: not judged\n"
+            " 0 anomalies\n4 exchanges with the systems' own services, 2 with personal data: not judged\n  \
+             android.clients.google.com 2, connectivitycheck.gstatic.com 1, mtalk.google.c…\n"
         ),
         "{text}"
     );
@@ -338,5 +354,9 @@ fn the_phones_own_system_traffic_is_counted_not_judged() {
     ]))
     .unwrap();
     assert_eq!(report["summary"]["platform_exchanges"], 4);
+    assert_eq!(
+        report["summary"]["platform_hosts"][0],
+        serde_json::json!(["android.clients.google.com", 2])
+    );
     assert_eq!(report["summary"]["findings"], 2);
 }

@@ -133,6 +133,7 @@ impl AnalysisRun {
             evidence: self.summary.inputs.clone(),
             exchanges: self.summary.exchanges,
             platform_exchanges: self.summary.platform_exchanges,
+            platform_hosts: self.summary.platform_hosts.clone(),
             traffic: self.summary.traffic.clone(),
             chain_head: None,
             generated_at: None,
@@ -244,6 +245,7 @@ fn analyze_inputs(
     // comparison (about 1 % of a `-j 1` run on the 522 MB bench file, perf).
     let mut request_lines: Vec<(String, String)> = Vec::new();
     let mut servers = crate::report::servers::ServersByHost::new();
+    let mut platform_hosts = crate::report::HostCounts::default();
     let found = Cell::new(0usize);
     let status = || format!("{} findings", found.get());
     analyze_stream(
@@ -295,6 +297,7 @@ fn analyze_inputs(
             if obs.platform {
                 summary.platform_exchanges += 1;
                 summary.platform_with_personal_data += u64::from(obs.matches > 0);
+                platform_hosts.add(&x.host);
             }
             count_anomalies(&mut summary, &obs.anomalies);
             findings.extend(obs.findings);
@@ -303,6 +306,7 @@ fn analyze_inputs(
         },
     );
     summary.exchanges = read.exchanges;
+    summary.platform_hosts = platform_hosts.busiest(crate::report::MAX_PLATFORM_HOSTS_LISTED);
     summary.metadata_only = read.metadata_only;
     summary.anomalies += read.anomalies;
     for (kind, n) in read.anomaly_kinds {

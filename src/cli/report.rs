@@ -137,6 +137,7 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
         });
     }
     let head = store.head()?;
+    let (platform_exchanges, platform_hosts) = platform.tally(all_apps);
     Ok(ReportInput {
         case: CaseInfo::from_case(&case),
         consent,
@@ -145,7 +146,8 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
         servers,
         evidence,
         exchanges: exchanges.len() as u64,
-        platform_exchanges: platform.count(all_apps),
+        platform_exchanges,
+        platform_hosts,
         traffic,
         chain_head: (head.seq > 0).then(|| crate::source::hex(&head.hash)),
         generated_at: None,
@@ -160,8 +162,10 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
 struct PlatformExchanges {
     /// `None` when the case judges them (`rules.flag_platform`): none to count.
     classifier: Option<crate::parties::Classifier>,
-    of_the_app: u64,
-    of_other_apps: u64,
+    of_the_app: crate::report::HostCounts,
+    of_other_apps: crate::report::HostCounts,
+    /// Exchanges counted in each.
+    counts: (u64, u64),
 }
 
 impl PlatformExchanges {
@@ -169,8 +173,9 @@ impl PlatformExchanges {
         PlatformExchanges {
             classifier: (!case.rules.flag_platform)
                 .then(|| crate::parties::Classifier::new(&case.app)),
-            of_the_app: 0,
-            of_other_apps: 0,
+            of_the_app: crate::report::HostCounts::default(),
+            of_other_apps: crate::report::HostCounts::default(),
+            counts: (0, 0),
         }
     }
 
@@ -183,14 +188,25 @@ impl PlatformExchanges {
             return;
         }
         if x.app.as_ref().is_some_and(|a| a.under_test == Some(false)) {
-            self.of_other_apps += 1;
+            self.of_other_apps.add(&x.host);
+            self.counts.1 += 1;
         } else {
-            self.of_the_app += 1;
+            self.of_the_app.add(&x.host);
+            self.counts.0 += 1;
         }
     }
 
-    fn count(&self, all_apps: bool) -> u64 {
-        self.of_the_app + if all_apps { self.of_other_apps } else { 0 }
+    /// How many, and their busiest hosts.
+    fn tally(mut self, all_apps: bool) -> (u64, Vec<(String, u64)>) {
+        let mut count = self.counts.0;
+        if all_apps {
+            count += self.counts.1;
+            self.of_the_app.merge(&self.of_other_apps);
+        }
+        let hosts = self
+            .of_the_app
+            .busiest(crate::report::MAX_PLATFORM_HOSTS_LISTED);
+        (count, hosts)
     }
 }
 

@@ -60,8 +60,10 @@ pub struct ReportInput {
     /// Exchanges analysed in all.
     pub exchanges: u64,
     /// Those of a case device that went to the operating systems' own services and
-    /// were not judged as the app's (`rules.flag_platform` off).
+    /// were not judged as the app's (`rules.flag_platform` off) …
     pub platform_exchanges: u64,
+    /// … and their hosts, the busiest first (see [`super::RunSummary`]).
+    pub platform_hosts: Vec<(String, u64)>,
     /// What the packet captures held, all inputs together (`None` without captures,
     /// or from a store whose ingests predate this record).
     pub traffic: Option<TrafficSummary>,

@@ -236,6 +236,64 @@ impl TrafficSummary {
     }
 }
 
+/// Hosts of the exchanges with the operating systems' own services a summary names,
+/// busiest first.
+pub const MAX_PLATFORM_HOSTS_LISTED: usize = 16;
+
+/// Exchanges counted per host, for at most [`HostCounts::MAX_HOSTS`] hosts (traffic
+/// can name any number of hosts under a listed domain): the rest are left to the
+/// caller's total ([`list_hosts`] says how many more there were).
+#[derive(Debug, Clone, Default)]
+pub struct HostCounts {
+    by_host: BTreeMap<String, u64>,
+}
+
+impl HostCounts {
+    pub const MAX_HOSTS: usize = 1024;
+
+    pub fn add(&mut self, host: &str) {
+        if let Some(n) = self.by_host.get_mut(host) {
+            *n += 1;
+        } else if self.by_host.len() < Self::MAX_HOSTS {
+            self.by_host.insert(host.to_string(), 1);
+        }
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &HostCounts) {
+        for (host, n) in &other.by_host {
+            let room = self.by_host.len() < Self::MAX_HOSTS;
+            match self.by_host.get_mut(host) {
+                Some(m) => *m += n,
+                None if room => {
+                    self.by_host.insert(host.clone(), *n);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The `max` busiest hosts with their counts (ties by name).
+    pub fn busiest(&self, max: usize) -> Vec<(String, u64)> {
+        let mut hosts: Vec<(String, u64)> =
+            self.by_host.iter().map(|(h, n)| (h.clone(), *n)).collect();
+        hosts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        hosts.truncate(max);
+        hosts
+    }
+}
+
+/// `host count` pairs, comma-separated, and how many exchanges of `total` they leave
+/// out (`android.clients.google.com 2, mtalk.google.com 1, 3 more`).
+pub fn list_hosts(hosts: &[(String, u64)], total: u64) -> String {
+    let mut items: Vec<String> = hosts.iter().map(|(h, n)| format!("{h} {n}")).collect();
+    let listed: u64 = hosts.iter().map(|(_, n)| n).sum();
+    if total > listed {
+        items.push(format!("{} more", total - listed));
+    }
+    items.join(", ")
+}
+
 /// `name count` pairs of a count map, comma-separated (`no-key 3, lost-sync 1`).
 pub fn list_counts(counts: &BTreeMap<String, u64>) -> String {
     let items: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
@@ -261,9 +319,13 @@ pub struct RunSummary {
     /// app's (`rules.flag_platform` off) …
     #[serde(skip_serializing_if = "is_zero")]
     pub platform_exchanges: u64,
-    /// … and those of them with personal data.
+    /// … and those of them with personal data …
     #[serde(skip_serializing_if = "is_zero")]
     pub platform_with_personal_data: u64,
+    /// … and their hosts with their counts, the [`MAX_PLATFORM_HOSTS_LISTED`]
+    /// busiest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platform_hosts: Vec<(String, u64)>,
     pub metadata_only: u64,
     pub anomalies: u64,
     /// Anomaly counts by kind.
@@ -392,5 +454,57 @@ mod tests {
             .insert("10.0.1.3".into(), "MAC 02:00:00:00:02:03".into());
         a.merge(c);
         assert_eq!(a.unknown_client_dhcp["10.0.1.3"], "MAC 02:00:00:00:02:03");
+    }
+
+    #[test]
+    fn host_counts_name_the_busiest_and_stay_bounded() {
+        let mut a = HostCounts::default();
+        for host in [
+            "b.example",
+            "a.example",
+            "b.example",
+            "c.example",
+            "c.example",
+        ] {
+            a.add(host);
+        }
+        let pairs = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|(h, n)| (h.to_string(), *n)).collect()
+        };
+        // Busiest first, ties by name; cut to `max`.
+        assert_eq!(a.busiest(2), pairs(&[("b.example", 2), ("c.example", 2)]));
+        assert_eq!(
+            list_hosts(&a.busiest(2), 5),
+            "b.example 2, c.example 2, 1 more"
+        );
+        assert_eq!(
+            list_hosts(&a.busiest(16), 5),
+            "b.example 2, c.example 2, a.example 1"
+        );
+        let mut b = HostCounts::default();
+        b.add("a.example");
+        b.add("d.example");
+        a.merge(&b);
+        assert_eq!(
+            a.busiest(16),
+            pairs(&[
+                ("a.example", 2),
+                ("b.example", 2),
+                ("c.example", 2),
+                ("d.example", 1)
+            ])
+        );
+        // Any number of names under a listed domain: at most MAX_HOSTS are kept.
+        let mut many = HostCounts::default();
+        for i in 0..HostCounts::MAX_HOSTS + 10 {
+            many.add(&format!("{i}-courier.push.apple.com"));
+        }
+        many.add("0-courier.push.apple.com");
+        assert_eq!(many.by_host.len(), HostCounts::MAX_HOSTS);
+        assert_eq!(many.busiest(1), pairs(&[("0-courier.push.apple.com", 2)]));
+        let mut merged = HostCounts::default();
+        merged.merge(&many);
+        merged.merge(&b);
+        assert_eq!(merged.by_host.len(), HostCounts::MAX_HOSTS);
     }
 }

@@ -62,6 +62,9 @@ pub struct Summary {
     /// not judged as the app's.
     #[serde(skip_serializing_if = "is_zero")]
     pub platform_exchanges: u64,
+    /// Their hosts, the busiest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platform_hosts: Vec<(String, u64)>,
     pub findings: u64,
     pub third_party_findings: u64,
     /// Findings made while the device had made no consent decision at all.
@@ -237,14 +240,21 @@ impl Report {
             Some(t) => Self::capture_visibility(t),
             None => Vec::new(),
         };
-        if self.summary.platform_exchanges > 0 {
-            lines.push(format!(
+        let s = &self.summary;
+        if s.platform_exchanges > 0 {
+            let mut line = format!(
                 "{} exchanges went to the operating systems' own services (device \
                  check-in, connectivity checks, the system's push channel, updates): the \
                  platform vendor's collection, not the app's, so they were not judged \
-                 (rules.flag_platform = true in the case file judges them).",
-                self.summary.platform_exchanges
-            ));
+                 (rules.flag_platform = true in the case file judges them)",
+                s.platform_exchanges
+            );
+            if !s.platform_hosts.is_empty() {
+                line.push_str(": ");
+                line.push_str(&super::list_hosts(&s.platform_hosts, s.platform_exchanges));
+            }
+            line.push('.');
+            lines.push(line);
         }
         lines
     }
@@ -392,6 +402,7 @@ fn summarise(input: &ReportInput, findings: &[Finding]) -> Summary {
     let mut s = Summary {
         exchanges: input.exchanges,
         platform_exchanges: input.platform_exchanges,
+        platform_hosts: input.platform_hosts.clone(),
         findings: findings.len() as u64,
         ..Summary::default()
     };
@@ -893,6 +904,7 @@ pub(crate) mod testing {
             }],
             exchanges: 29,
             platform_exchanges: 0,
+            platform_hosts: Vec::new(),
             traffic: None,
             chain_head: None,
             generated_at: None,
@@ -1032,13 +1044,17 @@ mod tests {
     fn visibility_counts_the_systems_own_exchanges_with_or_without_captures() {
         let mut i = input();
         i.platform_exchanges = 5;
+        i.platform_hosts = vec![("mtalk.google.com".into(), 3)];
         let report = build(&i);
         assert_eq!(report.summary.platform_exchanges, 5);
         let lines = report.visibility();
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
             lines[0].starts_with("5 exchanges went to the operating systems' own services")
-                && lines[0].ends_with("(rules.flag_platform = true in the case file judges them)."),
+                && lines[0].ends_with(
+                    "(rules.flag_platform = true in the case file judges them): \
+                     mtalk.google.com 3, 2 more."
+                ),
             "{lines:?}"
         );
         // After what the captures held.

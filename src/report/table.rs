@@ -53,6 +53,10 @@ pub fn write_table(
             summary.platform_exchanges, summary.platform_with_personal_data
         );
         writeln!(out, "{}", fit(&line, WIDTH))?;
+        if !summary.platform_hosts.is_empty() {
+            let hosts = super::list_hosts(&summary.platform_hosts, summary.platform_exchanges);
+            writeln!(out, "{}", fit(&format!("  {hosts}"), WIDTH))?;
+        }
     }
     if let Some(t) = &summary.traffic {
         writeln!(
@@ -368,6 +372,11 @@ mod tests {
                 exchanges: 7,
                 platform_exchanges,
                 platform_with_personal_data: platform_exchanges / 2,
+                platform_hosts: if platform_exchanges > 0 {
+                    vec![("android.clients.google.com".into(), 2)]
+                } else {
+                    Vec::new()
+                },
                 ..RunSummary::default()
             };
             let mut out = Vec::new();
@@ -377,7 +386,7 @@ mod tests {
         assert!(!table(0).contains("systems' own services"), "{}", table(0));
         assert!(
             table(3).contains(
-                " 0 anomalies\n3 exchanges with the systems' own services, 1 with personal data: not judged\n"
+                " 0 anomalies\n3 exchanges with the systems' own services, 1 with personal data: not judged\n  android.clients.google.com 2, 1 more\n"
             ),
             "{}",
             table(3)
