@@ -1426,6 +1426,80 @@ fn the_systems_own_services_are_recorded_not_judged() {
     assert!(status.success());
 }
 
+/// DNS over HTTPS through the proxy: a name that carries the advertising id is an
+/// exchange of its own, named by the name (its domain's name servers receive it
+/// whatever resolver carried it), beside the request to the SDK's resolver.
+#[test]
+fn names_asked_over_dns_over_https_are_judged_as_their_domains() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let resolver = "dns.resolver.example";
+    let server = named_only_server(&rt, dir.path(), "127.0.0.1", resolver);
+    let named_ca = dir.path().join(format!("{resolver}.pem"));
+    let case = case_file(dir.path(), r#"proxy_user = "pixel7""#);
+    let p = Proxy::start_for_with(
+        dir.path(),
+        &case,
+        &up,
+        &[
+            "--proxy-auth",
+            "lab:s3cret",
+            "--upstream-ca",
+            named_ca.to_str().unwrap(),
+        ],
+    );
+    // A DNS query (id 0, one question, type A, class IN) for the name.
+    let name = format!("{AD_ID}.b.metrics-sdk.example");
+    let mut query = vec![0u8, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let body = dir.path().join("query.bin");
+    std::fs::write(&body, &query).unwrap();
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let socks = format!("socks5://pixel7:s3cret@{}", p.addr);
+    let resolve = format!("{resolver}:{}:127.0.0.1", server.port());
+    let url = format!("https://{resolver}:{}/dns-query", server.port());
+    let data = format!("@{}", body.display());
+    let args = [
+        "--http1.1",
+        "--proxy",
+        &socks,
+        "--resolve",
+        &resolve,
+        "--cacert",
+        &ours,
+        "-H",
+        "Content-Type: application/dns-message",
+        "--data-binary",
+        &data,
+        &url,
+    ];
+    assert!(!curl(&args).is_empty());
+    p.wait_exchanges("the name's exchange", |xs| {
+        xs.iter().any(|x| x["host"] == name.as_str())
+    });
+    let by_name = p.findings_for("");
+    let hosts: Vec<(&str, &str)> = by_name
+        .iter()
+        .map(|f| {
+            (
+                f["destination"]["host"].as_str().unwrap(),
+                f["data"][0]["where"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(hosts, [(name.as_str(), "payload")], "{by_name:#?}");
+    let via_resolver = p.findings_for("/dns-query");
+    assert_eq!(via_resolver.len(), 1, "{via_resolver:#?}");
+    assert_eq!(via_resolver[0]["destination"]["host"], resolver);
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// `--allow-host`: only matching hosts are intercepted; the others are tunnelled
 /// untouched (the server's own certificate reaches the client) and not recorded.
 #[test]

@@ -28,7 +28,7 @@ use crate::parties::Classifier;
 use crate::pii::Detector;
 use crate::proxy::upstream::ProxyProtocol;
 use crate::proxy::{self, ca, upstream, Event, Settings, Shared};
-use crate::rules::{finding_json, Analyzer, Finding, Options, Severity};
+use crate::rules::{finding_json, Analyzer, Finding, Observation, Options, Severity};
 
 /// `eprintln!` that cannot panic: a proxy whose terminal went away (closed stderr
 /// pipe) must still stop cleanly on a signal and keep recording.
@@ -585,6 +585,7 @@ fn consume(
 ) -> anyhow::Result<Summary> {
     yield_to_the_runtime_threads();
     let mut c = Consumer {
+        doh_probe: analyzer.data_probe(),
         analyzer,
         output,
         summary: Summary::default(),
@@ -687,12 +688,32 @@ struct Consumer {
     stdout: BufWriter<io::Stdout>,
     /// The findings of the exchange at hand as JSON (buffer reused).
     encoded: finding_json::Encoded,
+    /// Which names of a DNS-over-HTTPS query become exchanges of their own.
+    doh_probe: crate::net::tap::DataProbe,
 }
 
 impl Consumer {
     fn flush_stdout(&mut self) {
         // A closed stdout (`| head`) must not stop the recording.
         let _ = self.stdout.flush();
+    }
+
+    /// Prints `x`'s findings and records it with them.
+    fn record(&mut self, x: &Exchange, obs: Observation) -> anyhow::Result<()> {
+        // Each finding encoded once: the line printed and the record stored are the
+        // same bytes.
+        let encoded = &mut self.encoded;
+        encoded.encode(&obs.findings);
+        for (f, json) in obs.findings.iter().zip(encoded.iter()) {
+            self.summary.findings += 1;
+            let out = &mut self.stdout;
+            let _ = match self.format {
+                LiveFormat::Jsonl => out.write_all(json).and_then(|()| out.write_all(b"\n")),
+                LiveFormat::Line => writeln!(out, "{}", painted(f, self.colour)),
+            };
+        }
+        self.output
+            .exchange(x, &obs.findings, encoded, &obs.consent_events)
     }
 
     fn handle(&mut self, ev: Event) -> anyhow::Result<()> {
@@ -704,22 +725,13 @@ impl Consumer {
                     Some(p) => self.analyzer.judge(&x, p),
                     None => self.analyzer.observe(&x),
                 };
-                // Each finding encoded once: the line printed and the record stored
-                // are the same bytes.
-                let encoded = &mut self.encoded;
-                encoded.encode(&obs.findings);
-                for (f, json) in obs.findings.iter().zip(encoded.iter()) {
-                    self.summary.findings += 1;
-                    let out = &mut self.stdout;
-                    let _ = match self.format {
-                        LiveFormat::Jsonl => {
-                            out.write_all(json).and_then(|()| out.write_all(b"\n"))
-                        }
-                        LiveFormat::Line => writeln!(out, "{}", painted(f, self.colour)),
-                    };
+                self.record(&x, obs)?;
+                for name in crate::proxy::doh_name_exchanges(&x, &self.doh_probe) {
+                    self.summary.exchanges += 1;
+                    let obs = self.analyzer.observe(&name);
+                    self.record(&name, obs)?;
                 }
-                self.output
-                    .exchange(&x, &obs.findings, encoded, &obs.consent_events)
+                Ok(())
             }
             Event::Consent(e) => {
                 self.summary.consents += 1;

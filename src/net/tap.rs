@@ -60,7 +60,7 @@ const FINISH_BATCH: usize = 256;
 const DOH_NAMES: u64 = 1 << 62;
 
 /// Names of one DNS-over-HTTPS query made exchanges, at most (a query has one).
-const MAX_DOH_NAMES: u64 = 256;
+pub const MAX_DOH_NAMES: u64 = 256;
 
 /// Whether bytes a client sent carry personal data: the analysis's search of a
 /// case's values ([`Analyzer::data_probe`](crate::rules::Analyzer::data_probe)),
