@@ -820,7 +820,11 @@ fn evidence(h: &mut String, r: &Report) {
     }
     let visibility = r.visibility();
     if !visibility.is_empty() {
-        h.push_str("<p class=\"small\">What the captures could show:</p>\n<ul class=\"small\">\n");
+        let _ = writeln!(
+            h,
+            "<p class=\"small\">{}</p>\n<ul class=\"small\">",
+            r.visibility_heading()
+        );
         for line in &visibility {
             let _ = writeln!(h, "<li>{}</li>", esc(line));
         }

@@ -186,7 +186,8 @@ pub fn render(r: &Report) -> String {
     }
     let visibility = r.visibility();
     if !visibility.is_empty() {
-        m.push_str("What the captures could show:\n\n");
+        m.push_str(r.visibility_heading());
+        m.push_str("\n\n");
         for line in &visibility {
             let _ = writeln!(m, "- {}", md_esc(line));
         }

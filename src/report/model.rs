@@ -232,8 +232,19 @@ impl Report {
             .any(|s| !s.addresses.is_empty() || !s.certificates.is_empty())
     }
 
+    /// The heading of [`Report::visibility`]'s sentences: about captures when there
+    /// were any, else about the inputs (the proxy's, a HAR file's).
+    pub fn visibility_heading(&self) -> &'static str {
+        if self.traffic.is_some() {
+            "What the captures could show:"
+        } else {
+            "What the inputs could show:"
+        }
+    }
+
     /// What the captures could and could not show, as sentences for the evidence
-    /// section (plain text: the renderers escape it). A reader of the findings must
+    /// section (plain text: the renderers escape it), and what was not judged of any
+    /// input (the operating systems' own traffic). A reader of the findings must
     /// know that traffic which was not decrypted was judged by its connection only.
     pub fn visibility(&self) -> Vec<String> {
         let mut lines = match &self.traffic {
@@ -1049,6 +1060,7 @@ mod tests {
         assert_eq!(report.summary.platform_exchanges, 5);
         let lines = report.visibility();
         assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(report.visibility_heading(), "What the inputs could show:");
         assert!(
             lines[0].starts_with("5 exchanges went to the operating systems' own services")
                 && lines[0].ends_with(
@@ -1066,6 +1078,10 @@ mod tests {
         assert!(
             lines[0].starts_with("The captures held 3 packets"),
             "{lines:?}"
+        );
+        assert_eq!(
+            build(&i).visibility_heading(),
+            "What the captures could show:"
         );
         assert!(
             lines[lines.len() - 1].starts_with("5 exchanges went"),
