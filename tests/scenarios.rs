@@ -419,3 +419,84 @@ fn cmp_call_refusal_then_ad_request_is_signal_ignored() {
         .iter()
         .all(|f| f.destination.host != "cdn.privacy-mgmt.com"));
 }
+
+/// An app's own DNS-over-HTTPS lookups in a HAR (mitmproxy's export holds them): a
+/// name carrying the advertising id is judged as sent to its own domain, as in a
+/// capture and behind the proxy, besides the request to the resolver; a public
+/// resolver is infrastructure, not flagged.
+#[test]
+fn names_asked_over_dns_over_https_in_a_har_are_judged_as_their_domains() {
+    // A DNS query (id 0, one question, type A, class IN) for `name`, base64url.
+    let query = |name: &str| {
+        let mut m = vec![0u8, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m)
+    };
+    let name = format!("{AD_ID}.b.metrics-sdk.example");
+    let entries = vec![
+        entry(
+            1,
+            "GET",
+            &format!(
+                "https://dns.sdk-resolver.example/dns-query?dns={}",
+                query(&name)
+            ),
+            &[("Accept", "application/dns-message")],
+            None,
+        ),
+        entry(
+            2,
+            "GET",
+            &format!("https://dns.google/dns-query?dns={}", query(&name)),
+            &[("Accept", "application/dns-message")],
+            None,
+        ),
+        entry(
+            3,
+            "GET",
+            &format!(
+                "https://dns.google/dns-query?dns={}",
+                query("example-shop.com")
+            ),
+            &[],
+            None,
+        ),
+    ];
+    let har = json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}});
+    let dir = tempfile::tempdir().unwrap();
+    let har_path = dir.path().join("doh.har");
+    std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
+    let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
+    let run = analyze_files(case, &[har_path], None, Options::default(), 1).unwrap();
+    let got: Vec<(String, String, String)> = run
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.at.to_string(),
+                f.destination.host.clone(),
+                f.data[0].location.clone(),
+            )
+        })
+        .collect();
+    let at = |s: u32| format!("2026-11-28T10:00:{s:02}.000000Z");
+    let mut want = vec![
+        (at(1), name.clone(), "payload".to_string()),
+        (
+            at(1),
+            "dns.sdk-resolver.example".to_string(),
+            "query:dns".to_string(),
+        ),
+        (at(2), name.clone(), "payload".to_string()),
+    ];
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    want.sort();
+    assert_eq!(got_sorted, want, "{:#?}", run.findings);
+    // 3 requests and the two names' exchanges.
+    assert_eq!(run.summary.exchanges, 5);
+}

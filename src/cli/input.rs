@@ -517,9 +517,15 @@ impl Content<'_> {
             }
         };
         let opts = HarOptions::new(label, self.sha256.map(str::to_string));
+        let probe = self.attribution.dns_probe.as_ref();
         let read = source::read_har(reader, &opts, |mut x| {
             x.device = device.clone();
+            // A DNS-over-HTTPS query's names, as the tap and the proxy make them.
+            let names = probe.map(|p| source::doh_names::doh_name_exchanges(&x, p));
             counted(x);
+            for name in names.into_iter().flatten() {
+                counted(name);
+            }
             Ok::<(), std::convert::Infallible>(())
         });
         match read {

@@ -726,7 +726,7 @@ impl Consumer {
                     None => self.analyzer.observe(&x),
                 };
                 self.record(&x, obs)?;
-                for name in crate::proxy::doh_name_exchanges(&x, &self.doh_probe) {
+                for name in crate::source::doh_names::doh_name_exchanges(&x, &self.doh_probe) {
                     self.summary.exchanges += 1;
                     let obs = self.analyzer.observe(&name);
                     self.record(&name, obs)?;

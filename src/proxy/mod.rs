@@ -52,7 +52,6 @@ pub mod body;
 pub mod ca;
 mod coalesce;
 pub mod control;
-mod doh;
 mod handler;
 pub mod head;
 pub mod page;
@@ -73,8 +72,6 @@ use crate::case::{Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
 use crate::net::tls_fingerprint::{Fingerprints, Transport};
-
-pub use doh::doh_name_exchanges;
 
 /// A client whose intercepted handshake has not ended, with its ClientHello's
 /// fingerprints and server name.

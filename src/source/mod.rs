@@ -8,6 +8,7 @@
 
 pub mod detect;
 pub mod direct_read;
+pub mod doh_names;
 pub mod har;
 #[cfg(feature = "live")]
 pub mod live;

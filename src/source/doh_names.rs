@@ -1,8 +1,8 @@
-//! DNS over HTTPS through the proxy: the names a query asks for, judged as the tap
-//! judges them in a capture. A name reaches the name servers of its domain whatever
-//! resolver carried it, so a name that carries personal data becomes an exchange of
-//! its own, named by the name (`net::tap`'s `dns` exchanges); the request to the
-//! resolver is judged as itself too.
+//! DNS over HTTPS in the proxy's exchanges and a HAR file's: the names a query asks
+//! for, judged as the tap judges them in a capture. A name reaches the name servers
+//! of its domain whatever resolver carried it, so a name that carries personal data
+//! becomes an exchange of its own, named by the name (`net::tap`'s `dns` exchanges);
+//! the request to the resolver is judged as itself too.
 
 use sha2::{Digest, Sha256};
 
