@@ -2,7 +2,7 @@
 """Writes DNS over HTTPS (RFC 8484) for consentry's TLS tests: one real OpenSSL TLS 1.3
 connection run in memory through Python's ssl module, as make_openssl_tls.py runs its
 connections (its helpers are imported), from an app's own resolver (as SDKs that
-resolve names themselves do) to dns.resolver.example:443, carrying two HTTP/1.1
+resolve names themselves do) to dns.resolver.example:443, carrying three HTTP/1.1
 DoH exchanges on one keep-alive connection: a POST of a query for
 collector.metrics-sdk.example, answered 203.0.113.81, a GET with the query for
 app-measurement.com in its `dns` parameter (base64url), answered 203.0.113.80, and a
