@@ -1304,23 +1304,27 @@ fn socks5_clients_are_served_as_http_proxy_clients_are() {
     assert!(status.success());
 }
 
-/// `socks5://` (the client resolves the name and its tunnel goes to the address):
-/// the requests go to that address, with the name the client used as the TLS server
-/// name (the certificate checked against it) and as `Host`, over HTTP/1.1 and HTTP/2
-/// from the client, to a server whose name resolves nowhere (`.test`) and whose
-/// certificate names no address. The exchange names the server by name and records
-/// the address it went to.
-#[test]
-fn a_socks5_tunnel_to_an_address_goes_there_under_the_servers_name() {
-    let rt = rt();
-    let dir = tempfile::tempdir().unwrap();
-    let up = upstreams(&rt, dir.path());
-    let name = "shop.consentry.test";
-    let server = named_only_server(&rt, dir.path(), "127.0.0.1", name);
-    let named_ca = dir.path().join(format!("{name}.pem"));
-    let case = case_file(dir.path(), r#"proxy_user = "pixel7""#);
+/// A proxy for the case's `pixel7` (SOCKS5 user `pixel7`, password `s3cret`) that
+/// trusts the test upstreams and a server at 127.0.0.1 whose certificate names only
+/// `name`, which resolves nowhere: clients reach it through a SOCKS5 tunnel to its
+/// address (`--resolve`), under its name.
+struct Behind {
+    up: Upstreams,
+    server: SocketAddr,
+    p: Proxy,
+    /// The proxy's CA certificate (PEM path), for curl's `--cacert`.
+    ours: String,
+    /// The proxy's SOCKS5 URL with the user's credentials.
+    socks: String,
+}
+
+fn behind_socks5(rt: &tokio::runtime::Runtime, dir: &std::path::Path, name: &str) -> Behind {
+    let up = upstreams(rt, dir);
+    let server = named_only_server(rt, dir, "127.0.0.1", name);
+    let named_ca = dir.join(format!("{name}.pem"));
+    let case = case_file(dir, r#"proxy_user = "pixel7""#);
     let p = Proxy::start_for_with(
-        dir.path(),
+        dir,
         &case,
         &up,
         &[
@@ -1331,7 +1335,34 @@ fn a_socks5_tunnel_to_an_address_goes_there_under_the_servers_name() {
         ],
     );
     let ours = p.ca_pem().to_str().unwrap().to_string();
-    let by_address = format!("socks5://pixel7:s3cret@{}", p.addr);
+    let socks = format!("socks5://pixel7:s3cret@{}", p.addr);
+    Behind {
+        up,
+        server,
+        p,
+        ours,
+        socks,
+    }
+}
+
+/// `socks5://` (the client resolves the name and its tunnel goes to the address):
+/// the requests go to that address, with the name the client used as the TLS server
+/// name (the certificate checked against it) and as `Host`, over HTTP/1.1 and HTTP/2
+/// from the client, to a server whose name resolves nowhere (`.test`) and whose
+/// certificate names no address. The exchange names the server by name and records
+/// the address it went to.
+#[test]
+fn a_socks5_tunnel_to_an_address_goes_there_under_the_servers_name() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let name = "shop.consentry.test";
+    let Behind {
+        server,
+        p,
+        ours,
+        socks: by_address,
+        ..
+    } = behind_socks5(&rt, dir.path(), name);
     let resolve = format!("{name}:{}:127.0.0.1", server.port());
     for (version, path) in [
         ("--http1.1", "/by-address-h1"),
@@ -1375,24 +1406,14 @@ fn a_socks5_tunnel_to_an_address_goes_there_under_the_servers_name() {
 fn the_systems_own_services_are_recorded_not_judged() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
-    let up = upstreams(&rt, dir.path());
     let name = "android.clients.google.com";
-    let server = named_only_server(&rt, dir.path(), "127.0.0.1", name);
-    let named_ca = dir.path().join(format!("{name}.pem"));
-    let case = case_file(dir.path(), r#"proxy_user = "pixel7""#);
-    let p = Proxy::start_for_with(
-        dir.path(),
-        &case,
-        &up,
-        &[
-            "--proxy-auth",
-            "lab:s3cret",
-            "--upstream-ca",
-            named_ca.to_str().unwrap(),
-        ],
-    );
-    let ours = p.ca_pem().to_str().unwrap().to_string();
-    let socks = format!("socks5://pixel7:s3cret@{}", p.addr);
+    let Behind {
+        up,
+        server,
+        p,
+        ours,
+        socks,
+    } = behind_socks5(&rt, dir.path(), name);
     for (host, port, path) in [
         (name, server.port(), "/checkin"),
         ("localhost", up.https.port(), "/app"),
@@ -1433,22 +1454,14 @@ fn the_systems_own_services_are_recorded_not_judged() {
 fn names_asked_over_dns_over_https_are_judged_as_their_domains() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
-    let up = upstreams(&rt, dir.path());
     let resolver = "dns.resolver.example";
-    let server = named_only_server(&rt, dir.path(), "127.0.0.1", resolver);
-    let named_ca = dir.path().join(format!("{resolver}.pem"));
-    let case = case_file(dir.path(), r#"proxy_user = "pixel7""#);
-    let p = Proxy::start_for_with(
-        dir.path(),
-        &case,
-        &up,
-        &[
-            "--proxy-auth",
-            "lab:s3cret",
-            "--upstream-ca",
-            named_ca.to_str().unwrap(),
-        ],
-    );
+    let Behind {
+        server,
+        p,
+        ours,
+        socks,
+        ..
+    } = behind_socks5(&rt, dir.path(), resolver);
     // A DNS query (id 0, one question, type A, class IN) for the name.
     let name = format!("{AD_ID}.b.metrics-sdk.example");
     let mut query = vec![0u8, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -1459,8 +1472,6 @@ fn names_asked_over_dns_over_https_are_judged_as_their_domains() {
     query.extend_from_slice(&[0, 0, 1, 0, 1]);
     let body = dir.path().join("query.bin");
     std::fs::write(&body, &query).unwrap();
-    let ours = p.ca_pem().to_str().unwrap().to_string();
-    let socks = format!("socks5://pixel7:s3cret@{}", p.addr);
     let resolve = format!("{resolver}:{}:127.0.0.1", server.port());
     let url = format!("https://{resolver}:{}/dns-query", server.port());
     let data = format!("@{}", body.display());
