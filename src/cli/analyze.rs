@@ -295,7 +295,6 @@ fn analyze_inputs(
                 summary.exchanges_with_personal_data += 1;
             }
             if obs.platform {
-                summary.platform_exchanges += 1;
                 summary.platform_with_personal_data += u64::from(obs.matches > 0);
                 platform_hosts.add(&x.host);
             }
@@ -306,6 +305,7 @@ fn analyze_inputs(
         },
     );
     summary.exchanges = read.exchanges;
+    summary.platform_exchanges = platform_hosts.total();
     summary.platform_hosts = platform_hosts.busiest(crate::report::MAX_PLATFORM_HOSTS_LISTED);
     summary.metadata_only = read.metadata_only;
     summary.anomalies += read.anomalies;

@@ -164,8 +164,6 @@ struct PlatformExchanges {
     classifier: Option<crate::parties::Classifier>,
     of_the_app: crate::report::HostCounts,
     of_other_apps: crate::report::HostCounts,
-    /// Exchanges counted in each.
-    counts: (u64, u64),
 }
 
 impl PlatformExchanges {
@@ -175,7 +173,6 @@ impl PlatformExchanges {
                 .then(|| crate::parties::Classifier::new(&case.app)),
             of_the_app: crate::report::HostCounts::default(),
             of_other_apps: crate::report::HostCounts::default(),
-            counts: (0, 0),
         }
     }
 
@@ -189,24 +186,20 @@ impl PlatformExchanges {
         }
         if x.app.as_ref().is_some_and(|a| a.under_test == Some(false)) {
             self.of_other_apps.add(&x.host);
-            self.counts.1 += 1;
         } else {
             self.of_the_app.add(&x.host);
-            self.counts.0 += 1;
         }
     }
 
     /// How many, and their busiest hosts.
     fn tally(mut self, all_apps: bool) -> (u64, Vec<(String, u64)>) {
-        let mut count = self.counts.0;
         if all_apps {
-            count += self.counts.1;
             self.of_the_app.merge(&self.of_other_apps);
         }
         let hosts = self
             .of_the_app
             .busiest(crate::report::MAX_PLATFORM_HOSTS_LISTED);
-        (count, hosts)
+        (self.of_the_app.total(), hosts)
     }
 }
 

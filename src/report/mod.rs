@@ -240,18 +240,20 @@ impl TrafficSummary {
 /// busiest first.
 pub const MAX_PLATFORM_HOSTS_LISTED: usize = 16;
 
-/// Exchanges counted per host, for at most [`HostCounts::MAX_HOSTS`] hosts (traffic
-/// can name any number of hosts under a listed domain): the rest are left to the
-/// caller's total ([`list_hosts`] says how many more there were).
+/// Exchanges counted, and per host for at most [`HostCounts::MAX_HOSTS`] hosts
+/// (traffic can name any number of hosts under a listed domain): the rest are in
+/// the total only ([`list_hosts`] says how many more there were).
 #[derive(Debug, Clone, Default)]
 pub struct HostCounts {
     by_host: BTreeMap<String, u64>,
+    total: u64,
 }
 
 impl HostCounts {
     pub const MAX_HOSTS: usize = 1024;
 
     pub fn add(&mut self, host: &str) {
+        self.total += 1;
         if let Some(n) = self.by_host.get_mut(host) {
             *n += 1;
         } else if self.by_host.len() < Self::MAX_HOSTS {
@@ -261,6 +263,7 @@ impl HostCounts {
 
     /// Adds `other`'s counts to these.
     pub fn merge(&mut self, other: &HostCounts) {
+        self.total += other.total;
         for (host, n) in &other.by_host {
             let room = self.by_host.len() < Self::MAX_HOSTS;
             match self.by_host.get_mut(host) {
@@ -271,6 +274,11 @@ impl HostCounts {
                 None => {}
             }
         }
+    }
+
+    /// Exchanges counted, named or not.
+    pub fn total(&self) -> u64 {
+        self.total
     }
 
     /// The `max` busiest hosts with their counts (ties by name).
@@ -502,6 +510,7 @@ mod tests {
         many.add("0-courier.push.apple.com");
         assert_eq!(many.by_host.len(), HostCounts::MAX_HOSTS);
         assert_eq!(many.busiest(1), pairs(&[("0-courier.push.apple.com", 2)]));
+        assert_eq!(many.total(), HostCounts::MAX_HOSTS as u64 + 11);
         let mut merged = HostCounts::default();
         merged.merge(&many);
         merged.merge(&b);
