@@ -1511,6 +1511,92 @@ fn names_asked_over_dns_over_https_are_judged_as_their_domains() {
     assert!(status.success());
 }
 
+/// `--dns-listen`: the proxy answers its clients' DNS queries by relaying them to
+/// `--dns-upstream`. A name that carries the case's data becomes an exchange of its
+/// own, judged at the name (as a capture's DNS query is); a name without any is
+/// relayed and not recorded; and the answers name the client's later tunnel to the
+/// answered address in a protocol the proxy does not read (a push SDK's), which
+/// was named by the address alone.
+#[test]
+fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let resolver = fake_resolver(std::net::Ipv4Addr::LOCALHOST).to_string();
+    let relay = ["--dns-listen", "127.0.0.1:0", "--dns-upstream", &resolver];
+    let p = Proxy::start(dir.path(), &case, &relay);
+    let dns = p.dns.expect("the DNS relay's address on the console");
+    let (reply, from) = dns_ask(
+        "127.0.0.1:0",
+        dns,
+        &dns_query(0x4242, "push.metrics-sdk.example"),
+    );
+    assert_eq!(from, dns);
+    // The client's id, no error, the resolver's one answer.
+    assert_eq!(&reply[..2], &[0x42, 0x42]);
+    assert_eq!((reply[3] & 0x0f, &reply[6..8]), (0, &[0u8, 1][..]));
+    assert_eq!(&reply[reply.len() - 4..], &[127, 0, 0, 1]);
+    let name = format!("{AD_ID}.b.metrics-sdk.example");
+    let (reply, _) = dns_ask("127.0.0.1:0", dns, &dns_query(7, &name));
+    assert_eq!(&reply[..2], &[0, 7]);
+    p.wait_exchanges("the name's exchange", |xs| {
+        xs.iter().any(|x| x["host"] == name.as_str())
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    assert_eq!(xs.len(), 1, "only the name with data: {xs:#?}");
+    let x = &xs[0];
+    assert_eq!(
+        (&x["scheme"], &x["device"]),
+        (&"dns".into(), &"pixel7".into())
+    );
+    assert_eq!(x["server"], resolver);
+    let f = p.findings_for("");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["rule"], "share-before-consent");
+    assert_eq!(f[0]["destination"]["host"], name.as_str());
+    assert_eq!(f[0]["data"][0]["where"], "payload");
+
+    // A push SDK's long connection to the address its name was answered with, in its
+    // own protocol: named by that name (the latest answered for the address).
+    let server = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut bytes = [0u8; 4];
+            s.read_exact(&mut bytes).await.unwrap();
+            s.write_all(b"ok\n").await.unwrap();
+            let _ = s.read_to_end(&mut Vec::new()).await;
+        });
+        addr
+    });
+    rt.block_on(async {
+        let (mut c, head) = tunnel(p.addr, server).await;
+        assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+        c.write_all(format!("\0\x01\0\x10adid={AD_ID}").as_bytes())
+            .await
+            .unwrap();
+        let mut ok = [0u8; 3];
+        c.read_exact(&mut ok).await.unwrap();
+        c.shutdown().await.unwrap();
+    });
+    let tcp = exchanges_of_scheme(&p, "tcp", 1);
+    assert_eq!(tcp[0]["host"], name.as_str(), "{tcp:#?}");
+    assert_eq!(tcp[0]["server"], server.to_string());
+    let status = p.status();
+    assert_eq!(
+        (
+            &status["dns_queries"],
+            &status["dns_unanswered"],
+            &status["dns_refused"]
+        ),
+        (&2.into(), &0.into(), &0.into()),
+        "{status:#?}"
+    );
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// `--allow-host`: only matching hosts are intercepted; the others are tunnelled
 /// untouched (the server's own certificate reaches the client) and not recorded.
 #[test]

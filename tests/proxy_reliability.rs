@@ -596,7 +596,7 @@ fn slow_clients_are_disconnected_after_the_header_timeout() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(status(&p)["connections"], 0, "and still answers");
+    assert_eq!(p.status()["connections"], 0, "and still answers");
     // A slow client is not an exchange: nothing was recorded for it.
     still_serves(&rt, &mut p, &up, "after-slow");
     let xs = p.jsonl("proxy-exchanges.jsonl");
@@ -863,7 +863,7 @@ fn silent_clients_are_cut_at_every_stage_before_their_first_request() {
     std::thread::sleep(Duration::from_millis(300));
     let xs = p.jsonl("proxy-exchanges.jsonl");
     assert_eq!(xs.len(), 1, "{xs:#?}");
-    let s = status(&p);
+    let s = p.status();
     assert_eq!(s["connections"], 0, "{s}");
     assert_eq!(s["in_flight"], 0, "{s}");
     let (status, err) = p.stop();
@@ -1001,7 +1001,7 @@ fn stalled_bodies_and_silent_upstreams_are_cut_after_the_body_timeout() {
     p.wait_exchanges("all five", |xs| xs.len() >= 5);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(assert_unique_ids(&p), 5);
-    let s = status(&p);
+    let s = p.status();
     assert_eq!(s["in_flight"], 0, "{s}");
     let (status, _) = p.stop();
     assert!(status.success());
@@ -1022,17 +1022,6 @@ async fn answer_or_close(proxy: SocketAddr, request: &[u8]) -> (Vec<u8>, bool) {
             Err(_) => return (all, false),
         }
     }
-}
-
-/// Tracked client connections and pending handshakes, from the control API.
-fn status(p: &Proxy) -> serde_json::Value {
-    let token = std::fs::read_to_string(p.dir.join("ca").join("control-token")).unwrap();
-    let out = curl(&[
-        "-H",
-        &format!("Authorization: Bearer {}", token.trim()),
-        &format!("http://{}/status", p.control.unwrap()),
-    ]);
-    serde_json::from_slice(&out).unwrap()
 }
 
 /// `n` sequential plain HTTP exchanges, each on a new connection.
@@ -1141,7 +1130,7 @@ fn ten_thousand_sequential_connections_are_each_recorded_once_and_memory_returns
         .count();
     assert_eq!(consent, (WARM + PLAIN) / 10);
     // Per-connection state is forgotten when the connection ends.
-    let s = status(&p);
+    let s = p.status();
     assert_eq!(s["connections"], 0, "{s}");
     assert_eq!(s["pending_handshakes"], 0, "{s}");
     assert_eq!(s["in_flight"], 0, "{s}");
@@ -1364,7 +1353,7 @@ fn idle_http2_connections_are_closed_after_the_header_timeout_and_busy_ones_are_
         );
     });
     still_serves(&rt, &mut p, &up, "after-idle-h2");
-    let s = status(&p);
+    let s = p.status();
     assert_eq!(s["connections"], 0, "{s}");
     let (status, err) = p.stop();
     assert!(status.success());

@@ -305,3 +305,153 @@ fn off_loopback_the_mode_needs_case_addresses() {
         "{stderr}"
     );
 }
+
+/// `--dns-listen` on a gateway: a phone's DNS queries to the resolver it was given
+/// are redirected (iptables `REDIRECT` of UDP port 53) to the relay, which answers a
+/// case device's through its upstream (the answer comes back from the address the
+/// phone asked), refuses any other client's (not an open resolver), and names the
+/// phone's redirected connection to the answered address, in a protocol the proxy
+/// does not read, by the name the phone asked for.
+#[test]
+fn redirected_dns_queries_are_answered_for_case_devices_and_name_their_connections() {
+    if !in_a_namespace_of_its_own("iptables") {
+        return;
+    }
+    let rt = rt();
+    let dir = readable_tempdir();
+    // The phone, another client, and the resolver they were set up to use.
+    for a in ["192.0.2.7", "192.0.2.8", "192.0.2.53"] {
+        assert!(run("ip", &["addr", "add", &format!("{a}/32"), "dev", "lo"]));
+    }
+    let resolver = fake_resolver(std::net::Ipv4Addr::new(127, 0, 0, 2)).to_string();
+    // The phone, and (by the redirected user's connections) loopback.
+    let case = case_file(dir.path(), r#"addresses = ["192.0.2.7", "127.0.0.1"]"#);
+    let extra = [
+        "--mode",
+        "transparent",
+        "--allow-case-addresses",
+        "--dns-listen",
+        "0.0.0.0:0",
+        "--dns-upstream",
+        &resolver,
+    ];
+    let p = Proxy::start(dir.path(), &case, &extra);
+    let relay_port = p.dns.expect("the DNS relay's address").port().to_string();
+    let udp = [
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-p",
+        "udp",
+        "-d",
+        "192.0.2.53",
+        "--dport",
+        "53",
+    ];
+    let rule = [&udp[..], &["-j", "REDIRECT", "--to-ports", &relay_port]].concat();
+    assert!(run("iptables", &rule), "{rule:?}");
+    let asked: std::net::SocketAddr = "192.0.2.53:53".parse().unwrap();
+    let name = "push.metrics-sdk.example";
+    let (reply, from) = dns_ask("192.0.2.7:0", asked, &dns_query(0x0101, name));
+    assert_eq!(from, asked, "answered from where the phone asked");
+    assert_eq!((&reply[..2], reply[3] & 0x0f), (&[1u8, 1][..], 0));
+    assert_eq!(&reply[reply.len() - 4..], &[127, 0, 0, 2]);
+    let (reply, _) = dns_ask("192.0.2.8:0", asked, &dns_query(0x0202, name));
+    assert_eq!(
+        (&reply[..2], reply[3] & 0x0f),
+        (&[2u8, 2][..], 5),
+        "REFUSED"
+    );
+
+    // The phone's connection to that address, redirected to the proxy.
+    let server = rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while !line.ends_with(b"\r\n") && s.read(&mut byte).await.unwrap() == 1 {
+                line.push(byte[0]);
+            }
+            s.write_all(b"ok\r\n").await.unwrap();
+        });
+        addr
+    });
+    redirect("iptables", "127.0.0.2", None, &p.addr.port().to_string());
+    // curl's gopher sends the selector and a line end: a protocol of its own.
+    let url = format!("gopher://{server}/_adid={AD_ID}");
+    assert_eq!(curl_redirected(&[&url]), "ok\r\n");
+    p.wait_exchanges("the tunnel", |xs| xs.iter().any(|x| x["scheme"] == "tcp"));
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    assert_eq!(xs.len(), 1, "{xs:#?}");
+    assert_eq!(
+        (&xs[0]["host"], &xs[0]["server"]),
+        (&name.into(), &server.to_string().into())
+    );
+    let status = p.status();
+    assert_eq!(
+        (&status["dns_queries"], &status["dns_refused"]),
+        (&1.into(), &1.into()),
+        "{status:#?}"
+    );
+    let said = "DNS queries from 192.0.2.8 are refused";
+    let (status, stderr) = p.stop();
+    assert!(status.success());
+    assert!(stderr.iter().any(|l| l.contains(said)), "{stderr:#?}");
+}
+
+/// The DNS relay's settings are checked before anything starts: off loopback it
+/// needs `--allow-case-addresses` (no credentials in DNS), `--dns-upstream` needs
+/// `--dns-listen`, and an upstream that is the relay itself would loop.
+#[test]
+fn the_dns_relay_refuses_settings_that_would_open_or_loop_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path(), r#"addresses = ["192.0.2.7"]"#);
+    let refused = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(["proxy", "--listen", "127.0.0.1:0", "--control", "off"])
+            .args(extra)
+            .arg("--case")
+            .arg(&case)
+            .arg("--ca-dir")
+            .arg(dir.path().join("ca"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{extra:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let open = refused(&[
+        "--dns-listen",
+        "0.0.0.0:5353",
+        "--dns-upstream",
+        "192.0.2.53",
+    ]);
+    assert!(
+        open.contains(
+            "--dns-listen 0.0.0.0:5353 is not a loopback address: give --allow-case-addresses"
+        ),
+        "{open}"
+    );
+    let alone = refused(&["--dns-upstream", "192.0.2.53"]);
+    assert!(
+        alone.contains("--dns-upstream needs --dns-listen"),
+        "{alone}"
+    );
+    let looped = refused(&[
+        "--dns-listen",
+        "127.0.0.1:5353",
+        "--dns-upstream",
+        "127.0.0.1:5353",
+    ]);
+    assert!(looped.contains("is this relay itself"), "{looped}");
+    let bad = refused(&[
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--dns-upstream",
+        "resolver.example",
+    ]);
+    assert!(bad.contains("is not an address or ADDR:PORT"), "{bad}");
+}

@@ -162,6 +162,61 @@ pub struct Args {
     /// stay silent longer need a higher value. 0 = no limit.
     #[arg(long, value_name = "SECONDS", default_value_t = proxy::DEFAULT_BODY_TIMEOUT.as_secs())]
     pub body_timeout: u64,
+    /// Also answer DNS queries (UDP) on this address, relaying each to
+    /// --dns-upstream: the phone's DNS server, or where the gateway redirects its
+    /// port 53 (mitmproxy's DNS mode). A name that carries the case's data is judged
+    /// as a capture's DNS query is, and the answers name the phone's later
+    /// connections to those addresses. Only the clients admitted without credentials
+    /// are answered (loopback; with --allow-case-addresses the case's devices, which
+    /// anything but loopback needs), others get REFUSED.
+    #[arg(long, value_name = "ADDR")]
+    pub dns_listen: Option<SocketAddr>,
+    /// The resolver --dns-listen relays to, `ADDR` (port 53) or `ADDR:PORT`
+    /// [default: the first nameserver of /etc/resolv.conf].
+    #[arg(long, value_name = "ADDR")]
+    pub dns_upstream: Option<String>,
+}
+
+/// Where the queries `--dns-listen` receives go: `--dns-upstream`, else the
+/// system's first resolver.
+fn dns_upstream(args: &Args) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(listen) = args.dns_listen else {
+        if args.dns_upstream.is_some() {
+            anyhow::bail!("--dns-upstream needs --dns-listen");
+        }
+        return Ok(None);
+    };
+    if !listen.ip().is_loopback() && !args.allow_case_addresses {
+        anyhow::bail!(
+            "--dns-listen {listen} is not a loopback address: give --allow-case-addresses (DNS queries carry no credentials; only the case's devices are answered)"
+        );
+    }
+    let upstream = match &args.dns_upstream {
+        Some(text) => proxy::dns_relay::parse_upstream(text)
+            .with_context(|| format!("--dns-upstream {text:?} is not an address or ADDR:PORT"))?,
+        None => {
+            const RESOLV_CONF: &str = "/etc/resolv.conf";
+            let conf = std::fs::read_to_string(RESOLV_CONF)
+                .with_context(|| format!("reading {RESOLV_CONF} for --dns-upstream"))?;
+            let ip = proxy::dns_relay::first_nameserver(&conf).with_context(|| {
+                format!("{RESOLV_CONF} names no usable nameserver: give --dns-upstream")
+            })?;
+            SocketAddr::new(ip, 53)
+        }
+    };
+    refuse_a_dns_loop(upstream, listen)?;
+    Ok(Some(upstream))
+}
+
+/// A relay whose upstream is itself would send each query round.
+fn refuse_a_dns_loop(upstream: SocketAddr, listen: SocketAddr) -> anyhow::Result<()> {
+    let same_host = upstream.ip() == listen.ip()
+        || (listen.ip().is_unspecified()
+            && (upstream.ip().is_loopback() || upstream.ip().is_unspecified()));
+    if upstream.port() == listen.port() && same_host {
+        anyhow::bail!("--dns-upstream {upstream} is this relay itself (--dns-listen {listen}): every query would loop");
+    }
+    Ok(())
 }
 
 /// An upstream proxy that is this proxy itself would send every request round.
@@ -200,17 +255,23 @@ fn write_token(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// Where the proxy listens, whether in transparent mode, and where its DNS relay
+/// listens and relays to.
+type Place = (SocketAddr, bool, Option<(SocketAddr, SocketAddr)>);
+
 /// Where a run took its traffic, for its annotation record: the address, how the
 /// traffic came (transparent mode: redirected to it) and where it went on.
 fn run_place(
-    listen: SocketAddr,
-    transparent: bool,
+    (listen, transparent, dns): Place,
     upstream_proxy: Option<&upstream::UpstreamProxy>,
 ) -> String {
     let mut place = format!("on {listen}");
     if transparent {
         // How the traffic came to the proxy is part of the evidence.
         place.push_str(" in transparent mode");
+    }
+    if let Some((listen, upstream)) = dns {
+        place.push_str(&format!(", DNS on {listen} relayed to {upstream}"));
     }
     if let Some(p) = upstream_proxy {
         let how = match p.protocol() {
@@ -244,6 +305,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.allow_case_addresses && DeviceResolver::new(&case).is_empty() {
         anyhow::bail!("--allow-case-addresses: the case gives no device `addresses`");
     }
+    let dns_upstream = dns_upstream(&args)?;
     let transparent = args.mode == ProxyMode::Transparent;
     if transparent && !args.listen.ip().is_loopback() && !args.allow_case_addresses {
         anyhow::bail!(
@@ -341,7 +403,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     output.begin(
         run_case,
         &session,
-        (args.listen, transparent),
+        (args.listen, transparent, args.dns_listen.zip(dns_upstream)),
         upstream.proxy.as_deref(),
     )?;
 
@@ -359,6 +421,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..settings
     };
     let shared = Shared::new(&case, settings, &ca, tx, session.clone());
+    let dns = match (args.dns_listen, dns_upstream) {
+        (Some(listen), Some(upstream)) => {
+            let socket = runtime
+                .block_on(tokio::net::UdpSocket::bind(listen))
+                .with_context(|| format!("DNS relay on {listen}"))?;
+            let socket = proxy::reply_socket::ReplySocket::new(socket)
+                .with_context(|| format!("DNS relay on {listen}"))?;
+            let bound = socket
+                .local_addr()
+                .context("reading the DNS relay's address")?;
+            refuse_a_dns_loop(upstream, bound)?;
+            // Names are searched as the analysis searches them, on the runtime.
+            let probe = Some(analyzer.data_probe());
+            let relay = proxy::dns_relay::DnsRelay::new(shared.clone(), upstream, probe);
+            Some((Arc::new(relay), socket, bound, upstream))
+        }
+        _ => None,
+    };
     let control_listener = match control {
         Some(a) => {
             let l = runtime
@@ -415,6 +495,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             p.name()
         );
     }
+    if let Some((_, _, listen, upstream)) = &dns {
+        note!("consentry: DNS listening on {listen} (UDP), relayed to {upstream}");
+    }
     if transparent {
         note!("consentry: proxy listening on {bound} for connections redirected to it (transparent mode), and for HTTP and SOCKS5 clients (Ctrl-C to stop)");
     } else {
@@ -432,6 +515,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_rx_drain_tx, stop_rx_drain) = tokio::sync::watch::channel(false);
     let result: anyhow::Result<()> = runtime.block_on(async move {
+        let dns_task = dns.map(|(relay, socket, _, _)| {
+            tokio::spawn(proxy::dns_relay::serve(
+                relay,
+                socket,
+                std::future::pending(),
+            ))
+        });
         let control_task = control_listener.map(|l| {
             tokio::spawn(proxy::control::serve(
                 l,
@@ -476,7 +566,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 false
             }
         };
-        if let Some(t) = control_task {
+        for t in [control_task, dns_task].into_iter().flatten() {
             t.abort();
         }
         // Exchanges whose connection ended are emitted as their last part lets go:
@@ -822,11 +912,11 @@ impl Output {
         &mut self,
         case: RunCase,
         session: &str,
-        (listen, transparent): (SocketAddr, bool),
+        place: Place,
         upstream_proxy: Option<&upstream::UpstreamProxy>,
     ) -> anyhow::Result<()> {
         if let Output::Store(store) = self {
-            let place = run_place(listen, transparent, upstream_proxy);
+            let place = run_place(place, upstream_proxy);
             store.begin(Some(case), session, &place)?;
         }
         Ok(())
@@ -894,17 +984,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_dns_relay_that_would_ask_itself_is_refused() {
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(refuse_a_dns_loop(at("127.0.0.1:5353"), at("127.0.0.1:5353")).is_err());
+        assert!(refuse_a_dns_loop(at("127.0.0.1:53"), at("0.0.0.0:53")).is_err());
+        assert!(refuse_a_dns_loop(at("127.0.0.1:53"), at("127.0.0.1:5353")).is_ok());
+        assert!(refuse_a_dns_loop(at("192.0.2.53:53"), at("0.0.0.0:53")).is_ok());
+        assert!(refuse_a_dns_loop(at("127.0.0.53:53"), at("127.0.0.1:53")).is_ok());
+    }
+
+    #[test]
     fn the_run_record_says_how_traffic_came_and_went() {
         let listen: SocketAddr = "0.0.0.0:8080".parse().unwrap();
-        assert_eq!(run_place(listen, false, None), "on 0.0.0.0:8080");
+        assert_eq!(run_place((listen, false, None), None), "on 0.0.0.0:8080");
         assert_eq!(
-            run_place(listen, true, None),
+            run_place((listen, true, None), None),
             "on 0.0.0.0:8080 in transparent mode"
         );
         let socks = upstream::UpstreamProxy::parse("socks5://127.0.0.1:1080").unwrap();
         assert_eq!(
-            run_place(listen, true, Some(&socks)),
+            run_place((listen, true, None), Some(&socks)),
             "on 0.0.0.0:8080 in transparent mode through the upstream proxy 127.0.0.1:1080 (SOCKS5)"
+        );
+        let dns = (
+            "0.0.0.0:53".parse().unwrap(),
+            "192.0.2.53:53".parse().unwrap(),
+        );
+        assert_eq!(
+            run_place((listen, true, Some(dns)), None),
+            "on 0.0.0.0:8080 in transparent mode, DNS on 0.0.0.0:53 relayed to 192.0.2.53:53"
         );
     }
 }

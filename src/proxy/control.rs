@@ -103,6 +103,11 @@ fn answer<B>(
                 "pinned_hosts": n(&c.pinned_hosts),
                 "consent_events": n(&c.consent_events),
                 "passed_on": n(&c.passed_on),
+                "dns_queries": n(&c.dns_queries),
+                "dns_unanswered": n(&c.dns_unanswered),
+                "dns_refused": n(&c.dns_refused),
+                "dns_malformed": n(&c.dns_malformed),
+                "dns_dropped": n(&c.dns_dropped),
                 "connections": shared.tracked_connections(),
                 "pending_handshakes": shared.pending_handshakes(),
             });

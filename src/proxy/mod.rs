@@ -52,11 +52,13 @@ pub mod body;
 pub mod ca;
 mod coalesce;
 pub mod control;
+pub mod dns_relay;
 mod handler;
 pub mod head;
 pub mod page;
 mod pool;
 mod random;
+pub mod reply_socket;
 pub mod serve;
 mod unparsed_tunnel;
 pub mod upstream;
@@ -72,6 +74,7 @@ use crate::case::{Case, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
 use crate::exchange::Exchange;
 use crate::net::tls_fingerprint::{Fingerprints, Transport};
+use crate::timestamp::Timestamp;
 
 /// A client whose intercepted handshake has not ended, with its ClientHello's
 /// fingerprints and server name.
@@ -340,6 +343,18 @@ pub struct Counters {
     /// Transparent mode: redirected connections of clients not admitted, passed on
     /// untouched and not recorded.
     pub passed_on: AtomicU64,
+    /// DNS queries relayed to the upstream resolver (`--dns-listen`).
+    pub dns_queries: AtomicU64,
+    /// Of those, the ones the upstream did not answer in time (the client got
+    /// `SERVFAIL`).
+    pub dns_unanswered: AtomicU64,
+    /// DNS queries refused: not from a client the proxy admits.
+    pub dns_refused: AtomicU64,
+    /// DNS datagrams not relayed for what they are: malformed, a response, or not a
+    /// standard query (answered `FORMERR` or `NOTIMP` when they carry an id).
+    pub dns_malformed: AtomicU64,
+    /// DNS queries dropped unanswered: more were waiting for the resolver than may.
+    pub dns_dropped: AtomicU64,
     /// Exchanges started and not yet emitted.
     pub in_flight: AtomicU64,
 }
@@ -382,6 +397,9 @@ pub struct Shared {
     /// Client bytes kept by all open tunnels in a protocol the proxy does not read
     /// ([`unparsed_tunnel`]), for their shared limit.
     unparsed_held: Arc<std::sync::atomic::AtomicUsize>,
+    /// Addresses the DNS relay answered, with the names asked for
+    /// ([`Shared::connection_name`]); empty without `--dns-listen`.
+    dns_names: Mutex<crate::net::dns::DnsMap>,
     ca_pem: String,
     ca_der: Vec<u8>,
 }
@@ -419,6 +437,7 @@ impl Shared {
             seq: AtomicU64::new(0),
             counters: Counters::default(),
             unparsed_held: Arc::default(),
+            dns_names: Mutex::default(),
             ca_pem: ca.cert_pem().to_string(),
             ca_der: ca.cert_der().to_vec(),
         })
@@ -457,6 +476,26 @@ impl Shared {
     /// Intercepted TLS handshakes under way.
     pub fn pending_handshakes(&self) -> usize {
         lock(&self.pending).values().map(VecDeque::len).sum()
+    }
+
+    /// Remembers the addresses of a DNS answer the relay passed on at `at`.
+    pub fn learn_answers(&self, answer: &crate::net::dns::DnsMessage, at: Timestamp) {
+        lock(&self.dns_names).insert_answers(answer, at);
+    }
+
+    /// The name of a connection to `host` made at `at`, as the pcap tap names a
+    /// connection it cannot read: `host`, unless it is an address the DNS relay gave
+    /// a client for a name, then the name asked for (as of `at`).
+    pub fn connection_name(&self, host: &str, at: Timestamp) -> String {
+        let host = handler::norm_host(host);
+        let Ok(addr) = host.parse::<std::net::IpAddr>() else {
+            return host;
+        };
+        let names = lock(&self.dns_names);
+        match names.lookup(addr, at) {
+            Some(name) => name.to_string(),
+            None => host,
+        }
     }
 
     /// True when `id` is a device of the case.
@@ -614,7 +653,9 @@ impl Shared {
         x.evidence.locator = locator(&self.session, n);
         x.client = client.map(crate::net::text::socket_string);
         x.device = device;
-        x.host = o.host.clone();
+        // A handshake to an address without a server name: the name the client
+        // asked the DNS relay for, if it did.
+        x.host = self.connection_name(&o.host, x.at);
         x.scheme = "https".into();
         x.method = "CONNECT".into();
         x.path = String::new();

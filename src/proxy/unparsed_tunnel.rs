@@ -33,7 +33,6 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::handler::norm_host;
 use super::upstream::UpstreamStream;
 use super::{lock, Shared};
 use crate::exchange::{Anomaly, Exchange, SourceKind};
@@ -378,7 +377,8 @@ fn record(
     });
     // The CONNECT's device was noted for this client (credentials, address).
     x.device = Some(shared.device_of(client, None));
-    x.host = norm_host(authority.host());
+    // A tunnel to an address: the name the client asked the DNS relay for, if any.
+    x.host = shared.connection_name(authority.host(), x.at);
     x.scheme = "tcp".into();
     x.metadata_only = true;
     x.anomalies.extend(burst.anomaly);

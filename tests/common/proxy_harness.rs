@@ -352,6 +352,8 @@ pub struct Proxy {
     pub child: Child,
     pub addr: SocketAddr,
     pub control: Option<SocketAddr>,
+    /// The DNS relay's address (`--dns-listen`).
+    pub dns: Option<SocketAddr>,
     pub dir: PathBuf,
     pub stdout: Arc<Mutex<Vec<String>>>,
     pub stderr: Arc<Mutex<Vec<String>>>,
@@ -442,6 +444,7 @@ impl Proxy {
                     child,
                     addr,
                     control: find("control API on "),
+                    dns: find("DNS listening on "),
                     dir: dir.to_path_buf(),
                     stdout,
                     stderr,
@@ -471,6 +474,17 @@ impl Proxy {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    /// The counters of the control API's `GET /status`.
+    pub fn status(&self) -> serde_json::Value {
+        let token = std::fs::read_to_string(self.dir.join("ca").join("control-token")).unwrap();
+        let out = curl(&[
+            "-H",
+            &format!("Authorization: Bearer {}", token.trim()),
+            &format!("http://{}/status", self.control.unwrap()),
+        ]);
+        serde_json::from_slice(&out).unwrap()
     }
 
     /// The proxy's resident set size in kB (VmRSS of /proc/PID/status).
@@ -905,4 +919,57 @@ where
         return;
     }
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// A DNS query (standard, RD) with `id` for `name`, type A, class IN.
+pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    m
+}
+
+/// Sends `query` from a socket bound to `from` (`IP:0`) to `to` and returns the
+/// answer, and where it came from.
+pub fn dns_ask(from: &str, to: SocketAddr, query: &[u8]) -> (Vec<u8>, SocketAddr) {
+    let socket = std::net::UdpSocket::bind(from).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    socket.send_to(query, to).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let (n, at) = socket
+        .recv_from(&mut buf)
+        .expect("an answer to the DNS query");
+    buf.truncate(n);
+    (buf, at)
+}
+
+/// A resolver on 127.0.0.1 that answers each query's first question with `addr`
+/// (type A, TTL 60), for as long as the test runs.
+pub fn fake_resolver(addr: std::net::Ipv4Addr) -> SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let at = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let mut answer = buf[..n].to_vec();
+            if answer.len() < 12 {
+                continue;
+            }
+            // A response, recursion available, one answer: a pointer to the
+            // question's name.
+            answer[2] |= 0x80;
+            answer[3] = 0x80;
+            answer[6..8].copy_from_slice(&[0, 1]);
+            answer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            answer.extend_from_slice(&addr.octets());
+            let _ = socket.send_to(&answer, from);
+        }
+    });
+    at
 }
