@@ -169,10 +169,10 @@ pub fn sniff_udp_client(datagram: &[u8]) -> Sniff {
 
 /// BOOTP's ports (RFC 951): DHCP clients send from 68 to 67.
 const DHCP_CLIENT_PORT: u16 = 68;
-const DHCP_SERVER_PORT: u16 = 67;
+pub const DHCP_SERVER_PORT: u16 = 67;
 /// DHCPv6's ports (RFC 8415 §7.2): clients send from 546 to 547.
 const DHCPV6_CLIENT_PORT: u16 = 546;
-const DHCPV6_SERVER_PORT: u16 = 547;
+pub const DHCPV6_SERVER_PORT: u16 = 547;
 /// DHCP's magic cookie (RFC 2131 §3), after BOOTP's 236 fixed bytes.
 const DHCP_MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
 

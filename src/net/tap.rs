@@ -36,7 +36,7 @@ use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
 use crate::net::pcapdroid::{self, AppStats, AppTable, AppTraffic, AppUnderTest, BlockError};
 use crate::net::provisional_id::InputIds;
-use crate::net::sniff::AppProtocol;
+use crate::net::sniff::{self, AppProtocol};
 use crate::net::tap_inputs::TapInputs;
 use crate::net::text;
 use crate::net::tls;
@@ -411,6 +411,11 @@ impl Tap {
                         self.http_exchange(&conn, index, *request, response.map(|r| *r), anomalies);
                     self.emit(x, out);
                 }
+                // The DHCP server's side (its offers and acknowledgements) is no
+                // client's transmission: its leases still name the clients
+                // (`stats.dhcp`), and it makes no exchange, so the server is not
+                // taken for a client that is no case device.
+                FlowEvent::Metadata { conn, .. } if is_dhcp_server(&conn) => {}
                 FlowEvent::Metadata {
                     conn,
                     anomalies,
@@ -446,6 +451,12 @@ impl Tap {
             return Some(id.to_string());
         }
         let listed = self.stats.unknown_clients.len();
+        if conn.client.ip.is_unspecified() {
+            // A client before it has an address (DHCP's discover and request): no
+            // address to list it by.
+            self.stats.unknown_clients_other += 1;
+            return self.fallback_device.clone();
+        }
         match self.stats.unknown_clients.get_mut(&conn.client.ip) {
             Some(n) => *n += 1,
             None if listed < MAX_UNKNOWN_CLIENTS_LISTED => {
@@ -830,6 +841,17 @@ fn split_target(target: &str) -> (Option<&str>, &str) {
         },
         None => (None, target),
     }
+}
+
+/// Whether `conn` is a DHCP or DHCPv6 server's flow to a client (from the server
+/// port: its side of the protocol).
+fn is_dhcp_server(conn: &ConnInfo) -> bool {
+    conn.proto == Proto::Udp
+        && conn.protocol == Some(AppProtocol::Dhcp)
+        && matches!(
+            conn.client.port,
+            sniff::DHCP_SERVER_PORT | sniff::DHCPV6_SERVER_PORT
+        )
 }
 
 /// The host a request names: the authority of its absolute-form target, else its
