@@ -642,4 +642,29 @@ mod tests {
         assert_eq!(parse_upstream("::1"), Some("[::1]:53".parse().unwrap()));
         assert_eq!(parse_upstream("resolver.example"), None);
     }
+
+    proptest::proptest! {
+        /// Whatever a client sends, the relay decides without panicking, and an
+        /// answer it makes itself is a header with the query's id, and the query's
+        /// question section or none.
+        #[test]
+        fn any_datagram_is_judged_and_answered_safely(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            flips in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 0..6),
+        ) {
+            let mut mutated = query(&["a.example", "0eaed834.t.sdk.example"]);
+            for (i, b) in flips {
+                let at = i.index(mutated.len());
+                mutated[at] = b;
+            }
+            for datagram in [&data, &mutated] {
+                let _ = judge_query(datagram, true);
+                if let Some(r) = error_reply(datagram, SERVFAIL) {
+                    proptest::prop_assert!(r.len() >= HEADER);
+                    proptest::prop_assert_eq!(&r[..2], &datagram[..2]);
+                    proptest::prop_assert!(r.len() == HEADER || datagram.starts_with(&r[..2]) && datagram[HEADER..].starts_with(&r[HEADER..]));
+                }
+            }
+        }
+    }
 }
