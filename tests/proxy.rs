@@ -1464,12 +1464,7 @@ fn names_asked_over_dns_over_https_are_judged_as_their_domains() {
     } = behind_socks5(&rt, dir.path(), resolver);
     // A DNS query (id 0, one question, type A, class IN) for the name.
     let name = format!("{AD_ID}.b.metrics-sdk.example");
-    let mut query = vec![0u8, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in name.split('.') {
-        query.push(label.len() as u8);
-        query.extend_from_slice(label.as_bytes());
-    }
-    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let query = dns_query(0, &name);
     let body = dir.path().join("query.bin");
     std::fs::write(&body, &query).unwrap();
     let resolve = format!("{resolver}:{}:127.0.0.1", server.port());

@@ -927,6 +927,24 @@ fn chain_to(msg: &DnsMessage, owner: &str, question: Option<&str>) -> Arc<[Arc<s
     chain.into_iter().map(Arc::from).collect()
 }
 
+/// A standard query (RD set) with `id` for `names`, each type A, class IN: test
+/// input for the modules that read queries.
+#[cfg(test)]
+pub(crate) fn test_query(id: u16, names: &[&str]) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[1, 0]);
+    m.extend_from_slice(&(names.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0; 6]);
+    for name in names {
+        for label in name.split('.') {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, TYPE_A as u8, 0, 1]);
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,15 +65,7 @@ mod tests {
 
     /// A DNS query for `names` (type A, class IN), id 0.
     fn query(names: &[&str]) -> Vec<u8> {
-        let mut m = vec![0, 0, 1, 0, 0, names.len() as u8, 0, 0, 0, 0, 0, 0];
-        for name in names {
-            for label in name.split('.') {
-                m.push(label.len() as u8);
-                m.extend_from_slice(label.as_bytes());
-            }
-            m.extend_from_slice(&[0, 0, 1, 0, 1]);
-        }
-        m
+        crate::net::dns::test_query(0, names)
     }
 
     fn post(names: &[&str]) -> Exchange {
