@@ -447,6 +447,8 @@ fn the_dns_relay_refuses_settings_that_would_open_or_loop_it() {
         "127.0.0.1:5353",
     ]);
     assert!(looped.contains("is this relay itself"), "{looped}");
+    let keep = refused(&["--dns-keep-ech"]);
+    assert!(keep.contains("--dns-listen"), "{keep}");
     let bad = refused(&[
         "--dns-listen",
         "127.0.0.1:0",

@@ -175,6 +175,11 @@ pub struct Args {
     /// [default: the first nameserver of /etc/resolv.conf].
     #[arg(long, value_name = "ADDR")]
     pub dns_upstream: Option<String>,
+    /// Pass the ECH configs of DNS answers on as they are. By default --dns-listen
+    /// switches them off, so that clients show the real server name in their
+    /// ClientHello, which the proxy needs to intercept (mitmproxy's strip_ech).
+    #[arg(long, requires = "dns_listen")]
+    pub dns_keep_ech: bool,
 }
 
 /// Where the queries `--dns-listen` receives go: `--dns-upstream`, else the
@@ -434,7 +439,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             refuse_a_dns_loop(upstream, bound)?;
             // Names are searched as the analysis searches them, on the runtime.
             let probe = Some(analyzer.data_probe());
-            let relay = proxy::dns_relay::DnsRelay::new(shared.clone(), upstream, probe);
+            let mut relay = proxy::dns_relay::DnsRelay::new(shared.clone(), upstream, probe);
+            if args.dns_keep_ech {
+                relay = relay.keeping_ech();
+            }
             Some((Arc::new(relay), socket, bound, upstream))
         }
         _ => None,

@@ -122,23 +122,8 @@ pub fn error_reply(query: &[u8], rcode: u8) -> Option<Vec<u8>> {
 fn question_section_end(msg: &[u8], count: u16) -> Option<usize> {
     let mut pos = HEADER;
     for _ in 0..count {
-        loop {
-            let len = *msg.get(pos)?;
-            match len {
-                0 => {
-                    pos += 1;
-                    break;
-                }
-                l if l & 0xc0 == 0xc0 => {
-                    pos += 2;
-                    break;
-                }
-                l if l & 0xc0 != 0 => return None,
-                l => pos += 1 + usize::from(l),
-            }
-        }
         // Type and class.
-        pos += 4;
+        pos = super::dns_ech::skip_name(msg, pos)? + 4;
     }
     (pos <= msg.len()).then_some(pos)
 }
@@ -178,6 +163,8 @@ pub struct DnsRelay {
     probe: Option<DataProbe>,
     timeout: Duration,
     pending: Arc<Semaphore>,
+    /// Switch off the ECH configs of the answers passed on ([`super::dns_ech`]).
+    disable_ech: bool,
 }
 
 impl DnsRelay {
@@ -188,7 +175,15 @@ impl DnsRelay {
             probe,
             timeout: UPSTREAM_TIMEOUT,
             pending: Arc::new(Semaphore::new(MAX_PENDING)),
+            disable_ech: true,
         }
+    }
+
+    /// The same relay passing the answers' ECH configs on as they are
+    /// (`--dns-keep-ech`).
+    pub fn keeping_ech(mut self) -> DnsRelay {
+        self.disable_ech = false;
+        self
     }
 
     /// The same relay waiting `timeout` for each upstream answer.
@@ -243,7 +238,14 @@ impl DnsRelay {
         let reply = match self.ask_upstream(&datagram, &query).await {
             Some((bytes, answer)) => {
                 self.shared.learn_answers(&answer, Timestamp::now());
-                with_id(&bytes, query.id)
+                let mut reply = with_id(&bytes, query.id);
+                if self.disable_ech {
+                    let disabled = super::dns_ech::disable_ech(&mut reply);
+                    counters
+                        .dns_ech_disabled
+                        .fetch_add(disabled as u64, Ordering::Relaxed);
+                }
+                reply
             }
             None => {
                 counters.dns_unanswered.fetch_add(1, Ordering::Relaxed);
@@ -378,16 +380,7 @@ mod tests {
 
     /// A query (id 0x1234, RD) for `names`, type A, class IN.
     fn query(names: &[&str]) -> Vec<u8> {
-        let mut m = vec![0x12, 0x34, 1, 0, 0, names.len() as u8, 0, 0, 0, 0, 0, 0];
-        for name in names {
-            for label in name.split('.') {
-                m.push(label.len() as u8);
-                m.extend_from_slice(label.as_bytes());
-            }
-            m.push(0);
-            m.extend_from_slice(&[0, 1, 0, 1]);
-        }
-        m
+        dns::test_query(0x1234, names)
     }
 
     /// The answer to `q` (its id replaced by `id`) giving `addr` to its first name.
@@ -608,6 +601,52 @@ mod tests {
         assert_eq!((reply.id, reply.rcode), (0x1234, SERVFAIL));
         assert_eq!(reply.questions[0].name, "app.example");
         assert_eq!(shared.counters.dns_unanswered.load(Ordering::Relaxed), 1);
+    }
+
+    /// A resolver on loopback answering every query with an HTTPS record for
+    /// `shop.example` that carries one ECH config.
+    fn ech_upstream() -> SocketAddr {
+        use super::super::dns_ech::tests::{ech_config, https_answer};
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((_, from)) = socket.recv_from(&mut buf) {
+                let answer = https_answer("shop.example", &[ech_config(1, "cover.example")]);
+                let _ = socket.send_to(
+                    &with_id(&answer, u16::from_be_bytes([buf[0], buf[1]])),
+                    from,
+                );
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn the_answers_ech_configs_are_switched_off_unless_kept() {
+        let rt = runtime();
+        let mut https = query(&["shop.example"]);
+        let qtype = https.len() - 4;
+        https[qtype..qtype + 2].copy_from_slice(&dns::TYPE_HTTPS.to_be_bytes());
+        for keep in [false, true] {
+            let (shared, _rx, _dir) = shared(false);
+            let mut relay = DnsRelay::new(shared.clone(), ech_upstream(), None);
+            if keep {
+                relay = relay.keeping_ech();
+            }
+            let socket = rt.block_on(UdpSocket::bind("127.0.0.1:0")).unwrap();
+            let socket = ReplySocket::new(socket).unwrap();
+            let at = socket.local_addr().unwrap();
+            rt.spawn(serve(Arc::new(relay), socket, std::future::pending()));
+            let reply = ask(at, &https);
+            assert_eq!((reply.id, reply.rcode), (0x1234, 0));
+            let dns::RecordData::Svcb(svcb) = &reply.answers[0].data else {
+                panic!("{reply:?}");
+            };
+            assert_eq!(svcb.ech.len(), usize::from(keep), "keep: {keep}");
+            let disabled = shared.counters.dns_ech_disabled.load(Ordering::Relaxed);
+            assert_eq!(disabled, u64::from(!keep));
+        }
     }
 
     #[test]

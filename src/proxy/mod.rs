@@ -52,6 +52,7 @@ pub mod body;
 pub mod ca;
 mod coalesce;
 pub mod control;
+pub mod dns_ech;
 pub mod dns_relay;
 mod handler;
 pub mod head;
@@ -355,6 +356,8 @@ pub struct Counters {
     pub dns_malformed: AtomicU64,
     /// DNS queries dropped unanswered: more were waiting for the resolver than may.
     pub dns_dropped: AtomicU64,
+    /// ECH configs switched off in the answers passed on ([`dns_ech`]).
+    pub dns_ech_disabled: AtomicU64,
     /// Exchanges started and not yet emitted.
     pub in_flight: AtomicU64,
 }
