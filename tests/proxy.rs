@@ -1511,7 +1511,7 @@ fn names_asked_over_dns_over_https_are_judged_as_their_domains() {
 /// own, judged at the name (as a capture's DNS query is); a name without any is
 /// relayed and not recorded; and the answers name the client's later tunnel to the
 /// answered address in a protocol the proxy does not read (a push SDK's), which
-/// was named by the address alone.
+/// was named by the address alone, and a pinned client's handshake to it.
 #[test]
 fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
     let rt = rt();
@@ -1578,6 +1578,21 @@ fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
     let tcp = exchanges_of_scheme(&p, "tcp", 1);
     assert_eq!(tcp[0]["host"], name.as_str(), "{tcp:#?}");
     assert_eq!(tcp[0]["server"], server.to_string());
+    // A pinned client's handshake to the address (no server name in it): recorded
+    // under the name too.
+    let up = upstreams(&rt, dir.path());
+    let pinned = rt.block_on(rust_client(p.addr, up.https, &up.ca_der, "/pinned"));
+    assert!(pinned.is_err(), "our certificate must be rejected");
+    p.wait_exchanges("the pinned handshake", |xs| {
+        xs.iter().any(|x| x["method"] == "CONNECT")
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let pinned: Vec<_> = xs.iter().filter(|x| x["method"] == "CONNECT").collect();
+    assert_eq!(pinned[0]["host"], name.as_str(), "{pinned:#?}");
+    assert_eq!(
+        pinned[0]["anomalies"][0]["kind"], "tls-rejected-by-client",
+        "{pinned:#?}"
+    );
     let status = p.status();
     assert_eq!(
         (
