@@ -11,6 +11,9 @@
 //!   does not read (a push SDK's own) is named by the name the app asked for, so a
 //!   tracker is still told by name.
 //!
+//! The answers' Encrypted Client Hello configs are switched off on the way
+//! ([`super::dns_ech`]) unless `--dns-keep-ech`: the proxy needs the real server name.
+//!
 //! Only the clients the proxy admits without credentials are answered (loopback; the
 //! case's device addresses with `--allow-case-addresses`): DNS carries none, and an
 //! open resolver would serve anyone's amplification attack. Others get `REFUSED`.
