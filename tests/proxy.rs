@@ -1531,6 +1531,21 @@ fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
     assert_eq!(&reply[..2], &[0x42, 0x42]);
     assert_eq!((reply[3] & 0x0f, &reply[6..8]), (0, &[0u8, 1][..]));
     assert_eq!(&reply[reply.len() - 4..], &[127, 0, 0, 1]);
+    // The same over TCP (a client's retry after a truncated answer): the same port,
+    // each message after its length.
+    let mut tcp = std::net::TcpStream::connect(dns).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let query = dns_query(0x4343, "push.metrics-sdk.example");
+    std::io::Write::write_all(&mut tcp, &[&[0, query.len() as u8][..], &query].concat()).unwrap();
+    let mut len = [0u8; 2];
+    std::io::Read::read_exact(&mut tcp, &mut len).unwrap();
+    let mut over_tcp = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    std::io::Read::read_exact(&mut tcp, &mut over_tcp).unwrap();
+    assert_eq!(
+        (&over_tcp[..2], over_tcp[3] & 0x0f),
+        (&[0x43u8, 0x43][..], 0)
+    );
+    assert_eq!(&over_tcp[over_tcp.len() - 4..], &[127, 0, 0, 1]);
     let name = format!("{AD_ID}.b.metrics-sdk.example");
     let (reply, _) = dns_ask("127.0.0.1:0", dns, &dns_query(7, &name));
     assert_eq!(&reply[..2], &[0, 7]);
@@ -1600,7 +1615,7 @@ fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
             &status["dns_unanswered"],
             &status["dns_refused"]
         ),
-        (&2.into(), &0.into(), &0.into()),
+        (&3.into(), &0.into(), &0.into()),
         "{status:#?}"
     );
     let (status, _) = p.stop();

@@ -437,13 +437,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .local_addr()
                 .context("reading the DNS relay's address")?;
             refuse_a_dns_loop(upstream, bound)?;
+            // TCP on the same address and port: clients retry there when a UDP
+            // answer was truncated.
+            let tcp = runtime
+                .block_on(tokio::net::TcpListener::bind(bound))
+                .with_context(|| format!("DNS relay on {bound} (TCP)"))?;
             // Names are searched as the analysis searches them, on the runtime.
             let probe = Some(analyzer.data_probe());
             let mut relay = proxy::dns_relay::DnsRelay::new(shared.clone(), upstream, probe);
             if args.dns_keep_ech {
                 relay = relay.keeping_ech();
             }
-            Some((Arc::new(relay), socket, bound, upstream))
+            Some((Arc::new(relay), (socket, tcp), bound, upstream))
         }
         _ => None,
     };
@@ -504,7 +509,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some((_, _, listen, upstream)) = &dns {
-        note!("consentry: DNS listening on {listen} (UDP), relayed to {upstream}");
+        note!("consentry: DNS listening on {listen} (UDP and TCP), relayed to {upstream}");
     }
     if transparent {
         note!("consentry: proxy listening on {bound} for connections redirected to it (transparent mode), and for HTTP and SOCKS5 clients (Ctrl-C to stop)");
@@ -523,12 +528,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_rx_drain_tx, stop_rx_drain) = tokio::sync::watch::channel(false);
     let result: anyhow::Result<()> = runtime.block_on(async move {
-        let dns_task = dns.map(|(relay, socket, _, _)| {
-            tokio::spawn(proxy::dns_relay::serve(
-                relay,
-                socket,
-                std::future::pending(),
-            ))
+        let dns_tasks = dns.map(|(relay, (socket, tcp), _, _)| {
+            let pending = std::future::pending;
+            let tcp = tokio::spawn(proxy::dns_relay::serve_tcp(relay.clone(), tcp, pending()));
+            let udp = tokio::spawn(proxy::dns_relay::serve(relay, socket, pending()));
+            [udp, tcp]
         });
         let control_task = control_listener.map(|l| {
             tokio::spawn(proxy::control::serve(
@@ -574,7 +578,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 false
             }
         };
-        for t in [control_task, dns_task].into_iter().flatten() {
+        for t in control_task
+            .into_iter()
+            .chain(dns_tasks.into_iter().flatten())
+        {
             t.abort();
         }
         // Exchanges whose connection ended are emitted as their last part lets go:

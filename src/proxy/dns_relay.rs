@@ -31,7 +31,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
 use super::reply_socket::{Received, ReplySocket};
@@ -52,6 +53,18 @@ pub const MAX_PENDING: usize = 128;
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Length of a DNS message header.
 const HEADER: usize = 12;
+/// TCP clients served at once, at most; more are closed at once.
+pub const MAX_TCP_CLIENTS: usize = 64;
+/// How long a TCP client may stay silent, between or within its queries, before it
+/// is closed (RFC 7766 §6.2.3 asks for seconds, not minutes).
+pub const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// How a query came to the relay, and so how it goes upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Udp,
+    Tcp,
+}
 
 /// Response codes the relay answers itself with (RFC 1035 §4.1.1).
 pub const FORMERR: u8 = 1;
@@ -213,8 +226,26 @@ impl DnsRelay {
         (client, asked): (SocketAddr, Option<IpAddr>),
         at: Timestamp,
     ) {
+        let Some((reply, relayed)) = self.answer(&datagram, client, Transport::Udp).await else {
+            return;
+        };
+        let _ = socket.send(&reply, client, asked).await;
+        if let Some(query) = relayed {
+            self.record(&query, client, at).await;
+        }
+    }
+
+    /// The answer to one message from `client` that came over `transport`, and the
+    /// query when it was relayed (to be recorded once the answer is out); `None`
+    /// when it is not answered.
+    async fn answer(
+        &self,
+        message: &[u8],
+        client: SocketAddr,
+        transport: Transport,
+    ) -> Option<(Vec<u8>, Option<DnsMessage>)> {
         let counters = &self.shared.counters;
-        let query = match judge_query(&datagram, self.admits(client.ip())) {
+        let query = match judge_query(message, self.admits(client.ip())) {
             Verdict::Relay(q) => q,
             Verdict::Answer(rcode) => {
                 if rcode == REFUSED {
@@ -227,18 +258,19 @@ impl DnsRelay {
                 } else {
                     counters.dns_malformed.fetch_add(1, Ordering::Relaxed);
                 }
-                if let Some(reply) = error_reply(&datagram, rcode) {
-                    let _ = socket.send(&reply, client, asked).await;
-                }
-                return;
+                return Some((error_reply(message, rcode)?, None));
             }
             Verdict::Drop => {
                 counters.dns_malformed.fetch_add(1, Ordering::Relaxed);
-                return;
+                return None;
             }
         };
         counters.dns_queries.fetch_add(1, Ordering::Relaxed);
-        let reply = match self.ask_upstream(&datagram, &query).await {
+        let answered = match transport {
+            Transport::Udp => self.ask_upstream(message, &query).await,
+            Transport::Tcp => self.ask_upstream_over_tcp(message, &query).await,
+        };
+        let reply = match answered {
             Some((bytes, answer)) => {
                 self.shared.learn_answers(&answer, Timestamp::now());
                 let mut reply = with_id(&bytes, query.id);
@@ -252,11 +284,70 @@ impl DnsRelay {
             }
             None => {
                 counters.dns_unanswered.fetch_add(1, Ordering::Relaxed);
-                error_reply(&datagram, SERVFAIL).unwrap_or_default()
+                error_reply(message, SERVFAIL)?
             }
         };
-        let _ = socket.send(&reply, client, asked).await;
-        self.record(&query, client, at).await;
+        Some((reply, Some(query)))
+    }
+
+    /// Answers the queries of one TCP client, in order, until it closes, stays idle
+    /// for [`TCP_IDLE`] or sends something that is no DNS message.
+    async fn serve_connection(self: Arc<Self>, mut stream: TcpStream, client: SocketAddr) {
+        loop {
+            let Ok(Ok(len)) = tokio::time::timeout(TCP_IDLE, stream.read_u16()).await else {
+                return;
+            };
+            let mut message = vec![0u8; usize::from(len)];
+            let read = tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut message)).await;
+            if !matches!(read, Ok(Ok(_))) {
+                return;
+            }
+            let at = Timestamp::now();
+            let Some((reply, relayed)) = self.answer(&message, client, Transport::Tcp).await else {
+                continue;
+            };
+            let Ok(len) = u16::try_from(reply.len()) else {
+                return;
+            };
+            let framed = [&len.to_be_bytes()[..], &reply].concat();
+            if stream.write_all(&framed).await.is_err() {
+                return;
+            }
+            if let Some(query) = relayed {
+                self.record(&query, client, at).await;
+            }
+        }
+    }
+
+    /// [`DnsRelay::ask_upstream`] over TCP (RFC 7766), for a query that came over TCP:
+    /// its answer may be too large for UDP.
+    async fn ask_upstream_over_tcp(
+        &self,
+        message: &[u8],
+        query: &DnsMessage,
+    ) -> Option<(Vec<u8>, DnsMessage)> {
+        let id = random_id()?;
+        let out = with_id(message, id);
+        let len = u16::try_from(out.len()).ok()?;
+        let exchange = async {
+            let mut stream = TcpStream::connect(self.upstream).await.ok()?;
+            stream
+                .write_all(&[&len.to_be_bytes()[..], &out].concat())
+                .await
+                .ok()?;
+            loop {
+                let len = stream.read_u16().await.ok()?;
+                let mut bytes = vec![0u8; usize::from(len)];
+                stream.read_exact(&mut bytes).await.ok()?;
+                if let Some(msg) = reply_to(&bytes, id, query) {
+                    return Some((bytes, msg));
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The upstream resolver's answer to `datagram` (parsed as `query`): its bytes and
@@ -372,6 +463,41 @@ pub async fn serve(
         let (relay, socket) = (relay.clone(), socket.clone());
         tokio::spawn(async move {
             relay.handle(socket, datagram, (from, to), at).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Answers the queries of TCP clients accepted on `listener` until `stop`
+/// completes (a client retries over TCP when a UDP answer was truncated).
+pub async fn serve_tcp(
+    relay: Arc<DnsRelay>,
+    listener: TcpListener,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let clients = Arc::new(Semaphore::new(MAX_TCP_CLIENTS));
+    tokio::pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = &mut stop => return,
+        };
+        let Ok((stream, client)) = accepted else {
+            // Out of descriptors, a client gone before its accept: go on, not spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let Ok(permit) = clients.clone().try_acquire_owned() else {
+            relay
+                .shared
+                .counters
+                .dns_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            relay.serve_connection(stream, client).await;
             drop(permit);
         });
     }
@@ -650,6 +776,80 @@ mod tests {
             let disabled = shared.counters.dns_ech_disabled.load(Ordering::Relaxed);
             assert_eq!(disabled, u64::from(!keep));
         }
+    }
+
+    /// A resolver on loopback over TCP answering each query, on each connection,
+    /// with 192.0.2.99.
+    fn fake_tcp_upstream() -> SocketAddr {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().map_while(Result::ok) {
+                let mut len = [0u8; 2];
+                while stream.read_exact(&mut len).is_ok() {
+                    let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    stream.read_exact(&mut q).unwrap();
+                    let id = u16::from_be_bytes([q[0], q[1]]);
+                    let a = answer(&q, id, [192, 0, 2, 99]);
+                    let framed = [&(a.len() as u16).to_be_bytes()[..], &a].concat();
+                    stream.write_all(&framed).unwrap();
+                }
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn queries_over_tcp_are_answered_in_order_through_the_upstream_over_tcp() {
+        use std::io::{Read, Write};
+        let rt = runtime();
+        let (shared, rx, _dir) = shared(false);
+        let relay = DnsRelay::new(shared.clone(), fake_tcp_upstream(), Some(digits()));
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let at = listener.local_addr().unwrap();
+        rt.spawn(serve_tcp(Arc::new(relay), listener, std::future::pending()));
+        let mut client = std::net::TcpStream::connect(at).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // Two queries at once (pipelined), then a message that is no query.
+        let name = "0eaed834.t.sdk.example";
+        let mut out = Vec::new();
+        for (id, n) in [(1u16, "app.example"), (2, name)] {
+            let q = with_id(&query(&[n]), id);
+            out.extend_from_slice(&(q.len() as u16).to_be_bytes());
+            out.extend(q);
+        }
+        out.extend_from_slice(&[0, 5, 1, 2, 3, 4, 5]);
+        client.write_all(&out).unwrap();
+        for id in [1, 2] {
+            let mut len = [0u8; 2];
+            client.read_exact(&mut len).unwrap();
+            let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            client.read_exact(&mut reply).unwrap();
+            let reply = dns::parse(&reply).unwrap();
+            assert_eq!((reply.id, reply.rcode), (id, 0));
+            assert_eq!(
+                reply.answers[0].data,
+                dns::RecordData::A([192, 0, 2, 99].into())
+            );
+        }
+        // The flagged name is recorded as over UDP; the short message is dropped,
+        // the connection kept.
+        let x = match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+            Event::Exchange(done) => done.x,
+            e => panic!("{e:?}"),
+        };
+        assert_eq!((x.host.as_str(), x.scheme.as_str()), (name, "dns"));
+        assert_eq!(shared.counters.dns_queries.load(Ordering::Relaxed), 2);
+        let q = with_id(&query(&["late.example"]), 3);
+        client
+            .write_all(&[&(q.len() as u16).to_be_bytes()[..], &q].concat())
+            .unwrap();
+        let mut len = [0u8; 2];
+        client.read_exact(&mut len).unwrap();
+        assert_eq!(shared.counters.dns_malformed.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -949,26 +949,53 @@ pub fn dns_ask(from: &str, to: SocketAddr, query: &[u8]) -> (Vec<u8>, SocketAddr
     (buf, at)
 }
 
-/// A resolver on 127.0.0.1 that answers each query's first question with `addr`
-/// (type A, TTL 60), for as long as the test runs.
+/// The answer to `query` giving `addr` (type A, TTL 60) to its first question, or
+/// `None` for a message too short to be a query.
+fn fake_answer(query: &[u8], addr: std::net::Ipv4Addr) -> Option<Vec<u8>> {
+    let mut answer = query.to_vec();
+    if answer.len() < 12 {
+        return None;
+    }
+    // A response, recursion available, one answer: a pointer to the question's name.
+    answer[2] |= 0x80;
+    answer[3] = 0x80;
+    answer[6..8].copy_from_slice(&[0, 1]);
+    answer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+    answer.extend_from_slice(&addr.octets());
+    Some(answer)
+}
+
+/// A resolver on 127.0.0.1 that answers each query's first question with `addr`,
+/// over UDP and over TCP on the same port, for as long as the test runs.
 pub fn fake_resolver(addr: std::net::Ipv4Addr) -> SocketAddr {
+    use std::io::{Read, Write};
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let at = socket.local_addr().unwrap();
+    let listener = std::net::TcpListener::bind(at).unwrap();
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok((n, from)) = socket.recv_from(&mut buf) {
-            let mut answer = buf[..n].to_vec();
-            if answer.len() < 12 {
-                continue;
+            if let Some(answer) = fake_answer(&buf[..n], addr) {
+                let _ = socket.send_to(&answer, from);
             }
-            // A response, recursion available, one answer: a pointer to the
-            // question's name.
-            answer[2] |= 0x80;
-            answer[3] = 0x80;
-            answer[6..8].copy_from_slice(&[0, 1]);
-            answer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-            answer.extend_from_slice(&addr.octets());
-            let _ = socket.send_to(&answer, from);
+        }
+    });
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut len = [0u8; 2];
+            while stream.read_exact(&mut len).is_ok() {
+                let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if stream.read_exact(&mut query).is_err() {
+                    break;
+                }
+                let Some(answer) = fake_answer(&query, addr) else {
+                    break;
+                };
+                let framed = [&(answer.len() as u16).to_be_bytes()[..], &answer].concat();
+                if stream.write_all(&framed).is_err() {
+                    break;
+                }
+            }
         }
     });
     at
