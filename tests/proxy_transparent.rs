@@ -363,6 +363,17 @@ fn redirected_dns_queries_are_answered_for_case_devices_and_name_their_connectio
         (&[2u8, 2][..], 5),
         "REFUSED"
     );
+    // Over TCP the other client's connection is closed at once.
+    let relay = std::net::SocketAddr::from(([127, 0, 0, 1], p.dns.unwrap().port()));
+    let closed = rt.block_on(async {
+        use tokio::io::AsyncReadExt;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("192.0.2.8:0".parse().unwrap()).unwrap();
+        let mut stream = socket.connect(relay).await.unwrap();
+        let mut buf = [0u8; 16];
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await
+    });
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
 
     // The phone's connection to that address, redirected to the proxy.
     let server = rt.block_on(async {
@@ -394,7 +405,7 @@ fn redirected_dns_queries_are_answered_for_case_devices_and_name_their_connectio
     let status = p.status();
     assert_eq!(
         (&status["dns_queries"], &status["dns_refused"]),
-        (&1.into(), &1.into()),
+        (&1.into(), &2.into()),
         "{status:#?}"
     );
     let said = "DNS queries from 192.0.2.8 are refused";

@@ -217,6 +217,21 @@ impl DnsRelay {
                 && self.shared.devices.resolve(client, None).is_some())
     }
 
+    /// Counts a query or connection of `client` refused, and says so the first time.
+    fn refused(&self, client: IpAddr) {
+        if self
+            .shared
+            .counters
+            .dns_refused
+            .fetch_add(1, Ordering::Relaxed)
+            == 0
+        {
+            self.shared.emit(Event::Notice(format!(
+                "DNS queries from {client} are refused: not a case device's address (see GET /status, dns_refused, for how many)"
+            )));
+        }
+    }
+
     /// Answers one datagram from `client`, sent to `asked` (when known) and
     /// received at `at`; the answer leaves from `asked`.
     async fn handle(
@@ -249,12 +264,7 @@ impl DnsRelay {
             Verdict::Relay(q) => q,
             Verdict::Answer(rcode) => {
                 if rcode == REFUSED {
-                    if counters.dns_refused.fetch_add(1, Ordering::Relaxed) == 0 {
-                        self.shared.emit(Event::Notice(format!(
-                            "DNS queries from {} are refused: not a case device's address (see GET /status, dns_refused, for how many)",
-                            client.ip()
-                        )));
-                    }
+                    self.refused(client.ip());
                 } else {
                     counters.dns_malformed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -487,6 +497,12 @@ pub async fn serve_tcp(
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
+        // Refused at once, not per query: a client the relay does not answer must
+        // not hold one of the connections either.
+        if !relay.admits(client.ip()) {
+            relay.refused(client.ip());
+            continue;
+        }
         let Ok(permit) = clients.clone().try_acquire_owned() else {
             relay
                 .shared
