@@ -879,6 +879,36 @@ pub fn http1(data: &[u8]) {
     assert_eq!(whole, bytewise, "split-dependent HTTP/1 events");
 }
 
+/// The proxy's DNS relay on `data` as a client's message and as an upstream answer:
+/// its verdict, its own answer (a header with the message's id, and its question
+/// bytes or none), and the ECH switch (no byte moves, only version fields change,
+/// and an answer section that parsed still parses, with no ECH config left in it).
+fn dns_relay(data: &[u8]) {
+    use consentry::proxy::dns_relay::{error_reply, judge_query, SERVFAIL};
+    let _ = judge_query(data, true);
+    let _ = judge_query(data, false);
+    if let Some(reply) = error_reply(data, SERVFAIL) {
+        assert!(reply.len() >= 12 && reply[..2] == data[..2], "error reply header");
+        assert!(
+            reply.len() == 12 || data[12..].starts_with(&reply[12..]),
+            "error reply question"
+        );
+    }
+    let mut switched = data.to_vec();
+    let disabled = consentry::proxy::dns_ech::disable_ech(&mut switched);
+    assert_eq!(switched.len(), data.len(), "ECH switch moved bytes");
+    let changed = data.iter().zip(&switched).filter(|(a, b)| a != b).count();
+    assert!(changed <= 2 * disabled, "ECH switch changed more than versions");
+    if consentry::net::dns::parse(data).is_ok() {
+        let after = consentry::net::dns::parse(&switched).expect("parses after the ECH switch");
+        for rec in &after.answers {
+            if let consentry::net::dns::RecordData::Svcb(svcb) = &rec.data {
+                assert!(svcb.ech.is_empty(), "an ECH config left");
+            }
+        }
+    }
+}
+
 /// `dns`: the input as a DNS message (into a `DnsMap`), and as a DNS-over-TCP stream
 /// cut at the position given by its first byte (both cuts must frame alike).
 pub fn dns(data: &[u8]) {
@@ -918,6 +948,7 @@ pub fn dns(data: &[u8]) {
             "system message naming nothing"
         );
     }
+    dns_relay(data);
     let cut = usize::from(data.first().copied().unwrap_or(0)).min(data.len());
     let mut framer = DnsTcpFramer::new();
     let mut split = Vec::new();

@@ -162,7 +162,7 @@ pub struct Args {
     /// stay silent longer need a higher value. 0 = no limit.
     #[arg(long, value_name = "SECONDS", default_value_t = proxy::DEFAULT_BODY_TIMEOUT.as_secs())]
     pub body_timeout: u64,
-    /// Also answer DNS queries (UDP) on this address, relaying each to
+    /// Also answer DNS queries (UDP and TCP) on this address, relaying each to
     /// --dns-upstream: the phone's DNS server, or where the gateway redirects its
     /// port 53 (mitmproxy's DNS mode). A name that carries the case's data is judged
     /// as a capture's DNS query is, and the answers name the phone's later
