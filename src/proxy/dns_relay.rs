@@ -1,7 +1,8 @@
 //! The proxy as its clients' DNS resolver (`consentry proxy --dns-listen`, as
-//! mitmproxy's DNS mode): queries arrive over UDP — from a phone whose DNS server the
-//! proxy's machine is, or redirected to it by the gateway (iptables `REDIRECT` of UDP
-//! port 53) — and each is relayed to one upstream resolver, its answer relayed back.
+//! mitmproxy's DNS mode): queries arrive over UDP, or TCP on the same port — from a
+//! phone whose DNS server the proxy's machine is, or redirected to it by the gateway
+//! (iptables `REDIRECT` of port 53) — and each is relayed to one upstream resolver
+//! (over the transport it came by), its answer relayed back.
 //! Two things come of it, as of a capture's DNS traffic in the tap:
 //! - a name asked for that carries personal data becomes a `dns` exchange of its own,
 //!   named by the name (a name reaches the name servers of its domain, whichever
@@ -16,12 +17,15 @@
 //!
 //! Only the clients the proxy admits without credentials are answered (loopback; the
 //! case's device addresses with `--allow-case-addresses`): DNS carries none, and an
-//! open resolver would serve anyone's amplification attack. Others get `REFUSED`.
+//! open resolver would serve anyone's amplification attack. Others get `REFUSED`
+//! over UDP; over TCP their connections are closed at once.
 //!
-//! Hostile input: a datagram is at most [`MAX_DATAGRAM`] bytes and is parsed by
-//! [`crate::net::dns::parse`] (bounded); at most [`MAX_PENDING`] queries wait for the
-//! upstream at once (more are dropped: a client asks again), each for at most
-//! [`UPSTREAM_TIMEOUT`] (then `SERVFAIL`). Each query goes upstream from a socket of
+//! Hostile input: a message is at most [`MAX_DATAGRAM`] bytes (over TCP, its length
+//! prefix says so) and is parsed by [`crate::net::dns::parse`] (bounded); at most
+//! [`MAX_PENDING`] UDP queries wait for the upstream at once (more are dropped: a
+//! client asks again), each for at most [`UPSTREAM_TIMEOUT`] (then `SERVFAIL`); at
+//! most [`MAX_TCP_CLIENTS`] TCP clients are served, each closed after [`TCP_IDLE`]
+//! of silence. Each query goes upstream from a socket of
 //! its own (a fresh source port) with a fresh random id, and only a response with that
 //! id and the same questions is taken as its answer, so a spoofed datagram must guess
 //! both.
@@ -36,7 +40,6 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
 use super::reply_socket::{Received, ReplySocket};
-
 use super::{Event, Shared};
 use crate::exchange::{Exchange, SourceKind};
 use crate::net::dns::{self, DnsMessage};
@@ -177,7 +180,9 @@ pub struct DnsRelay {
     /// Which names become exchanges of their own; `None`: none do (the answers still
     /// name connections).
     probe: Option<DataProbe>,
+    /// How long a query waits for the upstream's answer ([`UPSTREAM_TIMEOUT`]).
     timeout: Duration,
+    /// UDP queries waiting for the upstream ([`MAX_PENDING`] permits).
     pending: Arc<Semaphore>,
     /// Switch off the ECH configs of the answers passed on ([`super::dns_ech`]).
     disable_ech: bool,
