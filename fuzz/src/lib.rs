@@ -888,7 +888,10 @@ fn dns_relay(data: &[u8]) {
     let _ = judge_query(data, true);
     let _ = judge_query(data, false);
     if let Some(reply) = error_reply(data, SERVFAIL) {
-        assert!(reply.len() >= 12 && reply[..2] == data[..2], "error reply header");
+        assert!(
+            reply.len() >= 12 && reply[..2] == data[..2],
+            "error reply header"
+        );
         assert!(
             reply.len() == 12 || data[12..].starts_with(&reply[12..]),
             "error reply question"
@@ -898,7 +901,10 @@ fn dns_relay(data: &[u8]) {
     let disabled = consentry::proxy::dns_ech::disable_ech(&mut switched);
     assert_eq!(switched.len(), data.len(), "ECH switch moved bytes");
     let changed = data.iter().zip(&switched).filter(|(a, b)| a != b).count();
-    assert!(changed <= 2 * disabled, "ECH switch changed more than versions");
+    assert!(
+        changed <= 2 * disabled,
+        "ECH switch changed more than versions"
+    );
     if consentry::net::dns::parse(data).is_ok() {
         let after = consentry::net::dns::parse(&switched).expect("parses after the ECH switch");
         for rec in &after.answers {
