@@ -222,6 +222,18 @@ impl DnsRelay {
                 && self.shared.devices.resolve(client, None).is_some())
     }
 
+    /// One of `slots`, or `None` (counted as dropped) when all are taken.
+    fn room_in(&self, slots: &Arc<Semaphore>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permit = slots.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            self.shared
+                .counters
+                .dns_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        permit
+    }
+
     /// Counts a query or connection of `client` refused, and says so the first time.
     fn refused(&self, client: IpAddr) {
         if self
@@ -466,12 +478,7 @@ pub async fn serve(
             }
         };
         let at = Timestamp::now();
-        let Ok(permit) = relay.pending.clone().try_acquire_owned() else {
-            relay
-                .shared
-                .counters
-                .dns_dropped
-                .fetch_add(1, Ordering::Relaxed);
+        let Some(permit) = relay.room_in(&relay.pending) else {
             continue;
         };
         let datagram = buf.get(..len).unwrap_or_default().to_vec();
@@ -508,12 +515,7 @@ pub async fn serve_tcp(
             relay.refused(client.ip());
             continue;
         }
-        let Ok(permit) = clients.clone().try_acquire_owned() else {
-            relay
-                .shared
-                .counters
-                .dns_dropped
-                .fetch_add(1, Ordering::Relaxed);
+        let Some(permit) = relay.room_in(&clients) else {
             continue;
         };
         let relay = relay.clone();
