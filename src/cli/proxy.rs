@@ -260,9 +260,29 @@ fn write_token(dir: &Path, token: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Where the proxy listens, whether in transparent mode, and where its DNS relay
-/// listens and relays to.
-type Place = (SocketAddr, bool, Option<(SocketAddr, SocketAddr)>);
+/// Where the proxy listens, whether in transparent mode, and its DNS relay.
+type Place = (SocketAddr, bool, Option<DnsPlace>);
+
+/// Where the DNS relay listens and relays to, and whether its answers keep their
+/// Encrypted Client Hello configs (`--dns-keep-ech`): the answers it changed are
+/// part of how the traffic came.
+#[derive(Debug, Clone, Copy)]
+struct DnsPlace {
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    keeps_ech: bool,
+}
+
+impl DnsPlace {
+    /// What the relay did to the ECH configs in its answers.
+    fn ech(&self) -> &'static str {
+        if self.keeps_ech {
+            "ECH configs kept"
+        } else {
+            "ECH configs switched off"
+        }
+    }
+}
 
 /// Where a run took its traffic, for its annotation record: the address, how the
 /// traffic came (transparent mode: redirected to it) and where it went on.
@@ -275,8 +295,13 @@ fn run_place(
         // How the traffic came to the proxy is part of the evidence.
         place.push_str(" in transparent mode");
     }
-    if let Some((listen, upstream)) = dns {
-        place.push_str(&format!(", DNS on {listen} relayed to {upstream}"));
+    if let Some(dns) = dns {
+        place.push_str(&format!(
+            ", DNS on {} relayed to {} ({})",
+            dns.listen,
+            dns.upstream,
+            dns.ech()
+        ));
     }
     if let Some(p) = upstream_proxy {
         let how = match p.protocol() {
@@ -405,10 +430,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         options: super::ingest::options_of(&files, args.device.clone(), &Default::default()),
         files,
     };
+    let dns_place = args
+        .dns_listen
+        .zip(dns_upstream)
+        .map(|(listen, upstream)| DnsPlace {
+            listen,
+            upstream,
+            keeps_ech: args.dns_keep_ech,
+        });
     output.begin(
         run_case,
         &session,
-        (args.listen, transparent, args.dns_listen.zip(dns_upstream)),
+        (args.listen, transparent, dns_place),
         upstream.proxy.as_deref(),
     )?;
 
@@ -508,8 +541,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             p.name()
         );
     }
-    if let Some((_, _, listen, upstream)) = &dns {
-        note!("consentry: DNS listening on {listen} (UDP and TCP), relayed to {upstream}");
+    if let (Some((_, _, listen, upstream)), Some(place)) = (&dns, dns_place) {
+        note!(
+            "consentry: DNS listening on {listen} (UDP and TCP), relayed to {upstream}, {}",
+            place.ech()
+        );
     }
     if transparent {
         note!("consentry: proxy listening on {bound} for connections redirected to it (transparent mode), and for HTTP and SOCKS5 clients (Ctrl-C to stop)");
@@ -1021,13 +1057,22 @@ mod tests {
             run_place((listen, true, None), Some(&socks)),
             "on 0.0.0.0:8080 in transparent mode through the upstream proxy 127.0.0.1:1080 (SOCKS5)"
         );
-        let dns = (
-            "0.0.0.0:53".parse().unwrap(),
-            "192.0.2.53:53".parse().unwrap(),
-        );
+        let dns = DnsPlace {
+            listen: "0.0.0.0:53".parse().unwrap(),
+            upstream: "192.0.2.53:53".parse().unwrap(),
+            keeps_ech: false,
+        };
         assert_eq!(
             run_place((listen, true, Some(dns)), None),
-            "on 0.0.0.0:8080 in transparent mode, DNS on 0.0.0.0:53 relayed to 192.0.2.53:53"
+            "on 0.0.0.0:8080 in transparent mode, DNS on 0.0.0.0:53 relayed to 192.0.2.53:53 (ECH configs switched off)"
+        );
+        let keeping = DnsPlace {
+            keeps_ech: true,
+            ..dns
+        };
+        assert_eq!(
+            run_place((listen, false, Some(keeping)), None),
+            "on 0.0.0.0:8080, DNS on 0.0.0.0:53 relayed to 192.0.2.53:53 (ECH configs kept)"
         );
     }
 }
