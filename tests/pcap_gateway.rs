@@ -9,8 +9,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use consentry::case::DeviceResolver;
 use consentry::cli::analyze::{analyze_files, AnalysisRun};
 use consentry::rules::{Finding, Options};
+use consentry::source::pcap::{read_capture, CaptureOptions};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -223,6 +225,76 @@ fn dhcp_names_the_unknown_clients_of_a_summary() {
              vendor class \"MSFT 5.0\"\n"
         ),
         "{text}"
+    );
+}
+
+/// `httpdns.pcap` (`make_httpdns.py`): SDKs resolve through HTTP DNS APIs (DNSPod's
+/// HTTPDNS text, a resolver's gzipped JSON API) and connect to the addresses they
+/// got in protocols the tap does not read; an ordinary API with `name` and `host`
+/// parameters answers beside them.
+#[test]
+fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
+    let run = analyse("httpdns.pcap");
+    let imei_md5 = "0eaed834a1e6f4b2bf0c024e0013dea1.b.metrics-sdk.example";
+    let mut hosts: Vec<(&str, &str, &str)> = run
+        .findings
+        .iter()
+        .map(|f| {
+            let d = &f.data[0];
+            (
+                f.destination.host.as_str(),
+                d.kind.as_str(),
+                d.location.as_str(),
+            )
+        })
+        .collect();
+    hosts.sort_unstable();
+    assert_eq!(
+        hosts,
+        [
+            (imei_md5, "imei", "payload"),
+            ("203.0.113.53", "imei", "query:dn"),
+            ("push.metrics-sdk.example", "advertising_id", "payload"),
+        ],
+        "{:#?}",
+        run.findings
+    );
+    // Two lookups, each a query and an answer; the ordinary API is none.
+    let traffic = run.summary.traffic.as_ref().expect("traffic summary");
+    assert_eq!(traffic.dns_messages, 4);
+    assert_eq!(run.summary.exchanges, 7, "{:#?}", run.summary);
+    // Every connection's name: those to answered addresses by the name asked (the
+    // JSON API's through its CNAME), the other by its address.
+    let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
+    let opts = CaptureOptions {
+        label: "httpdns.pcap".into(),
+        file_sha256: None,
+        devices: DeviceResolver::new(&case),
+        fallback_device: None,
+        app: Default::default(),
+        limits: Default::default(),
+        tunnel_ports: Default::default(),
+        wlan_keys: Default::default(),
+        keylogs: Vec::new(),
+        secrets_ahead: None,
+        dns_probe: None,
+    };
+    let bytes = std::fs::read(dir().join("httpdns.pcap")).unwrap();
+    let mut named = Vec::new();
+    read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| {
+        if x.metadata_only {
+            named.push(x.host);
+        }
+    })
+    .unwrap();
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            "203.0.113.94",
+            "config.metrics-sdk.example",
+            "push.metrics-sdk.example"
+        ]
     );
 }
 

@@ -1622,6 +1622,97 @@ fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
     assert!(status.success());
 }
 
+/// An SDK that resolves through an HTTP DNS API instead of the network's resolver
+/// (HTTPDNS in plain HTTP, a resolver's JSON API over HTTPS, gzipped): a name that
+/// carries the case's data is judged at the name, as a DoH query's, and the answers
+/// name the SDK's later tunnel to the address by the name asked, as the relay's do
+/// (no `--dns-listen` here).
+#[test]
+fn http_dns_lookups_are_judged_and_their_answers_name_tunnels() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for_with(dir.path(), &case, &up, &[]);
+    let name = format!("{AD_ID}.b.metrics-sdk.example");
+    let url = format!("http://{}/d?dn={name}&ttl=1", up.http);
+    let proxy = p.url();
+    assert_eq!(curl(&["--proxy", &proxy, &url]), b"127.0.0.1,60");
+    p.wait_exchanges("the name's exchange", |xs| {
+        xs.iter().any(|x| x["host"] == name.as_str())
+    });
+    let f = p.findings_for("");
+    let at_name: Vec<_> = f
+        .iter()
+        .filter(|f| f["destination"]["host"] == name.as_str())
+        .collect();
+    assert_eq!(at_name.len(), 1, "{f:#?}");
+    assert_eq!(at_name[0]["data"][0]["where"], "payload");
+    let path = format!("/d?dn={name}&ttl=1");
+    assert_eq!(p.findings_for(&path).len(), 1, "the request itself too");
+
+    // A push SDK's connection to the answered address, in its own protocol.
+    let server = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut bytes = [0u8; 4];
+                    s.read_exact(&mut bytes).await.unwrap();
+                    s.write_all(b"ok\n").await.unwrap();
+                    let _ = s.read_to_end(&mut Vec::new()).await;
+                });
+            }
+        });
+        addr
+    });
+    let push = |p: &Proxy| {
+        rt.block_on(async {
+            let (mut c, head) = tunnel(p.addr, server).await;
+            assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+            c.write_all(b"\0\x01\0\x02hi").await.unwrap();
+            let mut ok = [0u8; 3];
+            c.read_exact(&mut ok).await.unwrap();
+            c.shutdown().await.unwrap();
+        })
+    };
+    push(&p);
+    let tcp = exchanges_of_scheme(&p, "tcp", 1);
+    assert_eq!(tcp[0]["host"], name.as_str(), "{tcp:#?}");
+
+    // The JSON API's gzipped answer names it anew (the latest answer wins).
+    let json_name = "gateway.push-sdk.example";
+    let resolve = format!("localhost:{}:127.0.0.1", up.https.port());
+    let url = format!(
+        "https://localhost:{}/resolve?name={json_name}&type=A",
+        up.https.port()
+    );
+    let ours = p.ca_pem().display().to_string();
+    let answer = curl(&[
+        "--proxy",
+        &proxy,
+        "--resolve",
+        &resolve,
+        "--cacert",
+        &ours,
+        &url,
+    ]);
+    assert_eq!(&answer[..2], &[0x1f, 0x8b], "passed on as sent, gzipped");
+    p.wait_exchanges("the JSON lookup", |xs| {
+        xs.iter().any(|x| {
+            x["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/resolve"))
+        })
+    });
+    push(&p);
+    let tcp = exchanges_of_scheme(&p, "tcp", 2);
+    assert_eq!(tcp[1]["host"], json_name, "{tcp:#?}");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// `--allow-host`: only matching hosts are intercepted; the others are tunnelled
 /// untouched (the server's own certificate reaches the client) and not recorded.
 #[test]

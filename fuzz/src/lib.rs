@@ -883,6 +883,52 @@ pub fn http1(data: &[u8]) {
 /// its verdict, its own answer (a header with the message's id, and its question
 /// bytes or none), and the ECH switch (no byte moves, only version fields change,
 /// and an answer section that parsed still parses, with no ECH config left in it).
+/// The input as the answer to each form of HTTP DNS lookup (`net::http_dns`), plain
+/// and as its first byte says a content coding: within its bounds, every name it
+/// gives a DNS name, and what it maps looked up without a panic.
+fn http_dns(data: &[u8], map: &mut consentry::net::dns::DnsMap) {
+    use consentry::exchange::Header;
+    use consentry::net::http_dns::{lookup, MAX_ADDRESSES, MAX_NAMES};
+    let coding = match data.first().map(|b| b % 4) {
+        Some(1) => vec![Header::new("content-encoding", "gzip")],
+        Some(2) => vec![Header::new("content-encoding", "br")],
+        _ => Vec::new(),
+    };
+    let targets = [
+        "/resolve?name=a.example&type=A",
+        "/1/d?host=a.example",
+        "/1/resolve?host=a.example,b.example",
+        "/d?dn=a.example",
+        "/d?dn=a.example,b.example&ttl=1",
+    ];
+    for target in targets {
+        for headers in [&[][..], &coding[..]] {
+            let Some(l) = lookup(target, 200, headers, data) else {
+                continue;
+            };
+            assert!(l.asked.len() <= MAX_NAMES, "too many names asked");
+            for m in &l.answers {
+                assert!(
+                    m.response && m.rcode == 0,
+                    "a lookup's answer is a response"
+                );
+                assert!(m.answers.len() <= 2 * MAX_ADDRESSES, "unbounded answer");
+                for r in &m.answers {
+                    assert!(
+                        !r.name.is_empty()
+                            && r.name.bytes().all(|b| b.is_ascii_lowercase()
+                                || b.is_ascii_digit()
+                                || matches!(b, b'.' | b'-' | b'_')),
+                        "not a DNS name: {:?}",
+                        r.name
+                    );
+                }
+                map.insert_answers(m, Timestamp::from_micros(4));
+            }
+        }
+    }
+}
+
 fn dns_relay(data: &[u8]) {
     use consentry::proxy::dns_relay::{error_reply, judge_query, SERVFAIL};
     let _ = judge_query(data, true);
@@ -955,6 +1001,7 @@ pub fn dns(data: &[u8]) {
         );
     }
     dns_relay(data);
+    http_dns(data, &mut map);
     let cut = usize::from(data.first().copied().unwrap_or(0)).min(data.len());
     let mut framer = DnsTcpFramer::new();
     let mut split = Vec::new();

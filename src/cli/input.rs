@@ -684,7 +684,10 @@ fn traffic_summary(s: &CaptureSummary, all_apps: bool) -> TrafficSummary {
         bytes: s.tap.bytes,
         tcp_connections: s.flows.tcp_connections,
         udp_flows: s.flows.udp_flows,
-        dns_messages: s.flows.dns_messages + s.tap.doh_messages,
+        // A lookup through an HTTP DNS API is a query and its answer.
+        dns_messages: s.flows.dns_messages
+            + s.tap.doh_messages
+            + s.tap.http_dns_lookups.saturating_mul(2),
         mdns_system: s.flows.mdns_system,
         packet_errors: s.tap.packet_errors.clone(),
         tunnelled: s

@@ -54,8 +54,8 @@ use std::mem::MaybeUninit;
 
 use crate::decode::chunked::{ChunkedDecoder, Malformed, Status};
 use crate::exchange::{header, Anomaly, Header};
-use crate::net::dns;
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
+use crate::net::{dns, http_dns};
 use crate::timestamp::Timestamp;
 
 /// Default [`Http1Limits::max_head_bytes`]: 64 KiB (browsers send < 16 KiB).
@@ -130,12 +130,15 @@ pub struct Http1Limits {
     pub max_pending_requests: usize,
     /// Keep response bodies (default). When `false` they are still framed (length,
     /// chunks, `truncated`, the same anomalies) but not stored: `body` stays empty,
-    /// for consumers that never read it (the pcap tap analyses requests only).
+    /// for consumers that never read it (the pcap tap analyses requests only), except
+    /// the answers its DNS map reads: DNS-over-HTTPS answers and those to requests
+    /// that may ask an HTTP DNS API ([`http_dns::may_ask_names`]).
     pub keep_response_bodies: bool,
     /// Keep response header fields and reason phrases (default). When `false` only the
     /// fields the framing reads (`Content-Length`, `Transfer-Encoding`) are kept and
     /// the reason is empty, for consumers that read only the status (`analyze`):
-    /// converting each field cost two allocations.
+    /// converting each field cost two allocations. An answer the DNS map reads keeps
+    /// all of them (its `Content-Encoding`).
     pub keep_response_headers: bool,
 }
 
@@ -337,14 +340,25 @@ enum MethodKind {
     Other,
 }
 
+/// A request awaiting its response.
+#[derive(Debug, Clone, Copy)]
+struct PendingRequest {
+    index: u64,
+    kind: MethodKind,
+    /// Its query names a DNS name the way HTTP DNS APIs take one
+    /// ([`http_dns::may_ask_names`]): its response's body and header fields are kept
+    /// whatever the limits say, for the tap's address map, as a DoH answer's are.
+    asks_names: bool,
+}
+
 /// One HTTP/1.x connection, both directions; see the module doc.
 #[derive(Debug)]
 pub struct Http1Conn {
     limits: Http1Limits,
     client: Dir,
     server: Dir,
-    /// Requests whose response has not been seen: (index, kind), oldest first.
-    pending: VecDeque<(u64, MethodKind)>,
+    /// Requests whose response has not been seen, oldest first.
+    pending: VecDeque<PendingRequest>,
     next_request: u64,
     next_response: u64,
     /// Index of the CONNECT/Upgrade request whose answer the client side waits for.
@@ -845,7 +859,10 @@ impl Http1Conn {
                 Err(e) => return self.bad_head(client, e, out),
             }
             let keep = self.limits.keep_response_headers;
-            let headers = if keep {
+            let dns_answer = self
+                .pending_request(self.next_response)
+                .is_some_and(|p| p.asks_names);
+            let headers = if keep || dns_answer {
                 convert(resp.headers)
             } else {
                 convert_framing(resp.headers)
@@ -875,7 +892,10 @@ impl Http1Conn {
             },
             keep_body: client
                 || self.limits.keep_response_bodies
-                || header(&headers, "content-type").is_some_and(dns::is_dns_message_type),
+                || header(&headers, "content-type").is_some_and(dns::is_dns_message_type)
+                || self
+                    .pending_request(self.next_response)
+                    .is_some_and(|p| p.asks_names),
             headers,
             body: Vec::new(),
             unkept: 0,
@@ -931,7 +951,7 @@ impl Http1Conn {
 
     /// Remembers a request's method kind for framing its response.
     fn request_head(&mut self, msg: &Partial, out: &mut Vec<Http1Event>) {
-        let Start::Request { method, .. } = &msg.start else {
+        let Start::Request { method, target } = &msg.start else {
             return;
         };
         let index = self.next_request;
@@ -962,7 +982,11 @@ impl Http1Conn {
             }
             return;
         }
-        self.pending.push_back((index, kind));
+        self.pending.push_back(PendingRequest {
+            index,
+            kind,
+            asks_names: http_dns::may_ask_names(target),
+        });
     }
 
     /// Body framing of a parsed head: `None` when it has no body.
@@ -1030,10 +1054,12 @@ impl Http1Conn {
     }
 
     fn kind_of(&self, index: u64) -> MethodKind {
-        self.pending
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map_or(MethodKind::Other, |&(_, k)| k)
+        self.pending_request(index)
+            .map_or(MethodKind::Other, |p| p.kind)
+    }
+
+    fn pending_request(&self, index: u64) -> Option<&PendingRequest> {
+        self.pending.iter().find(|p| p.index == index)
     }
 
     fn body(
@@ -1253,7 +1279,7 @@ impl Http1Conn {
                 while self
                     .pending
                     .front()
-                    .is_some_and(|&(i, _)| i <= request_index)
+                    .is_some_and(|p| p.index <= request_index)
                 {
                     self.pending.pop_front();
                 }
@@ -2471,6 +2497,42 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
                 (&b""[..], vec!["Content-Length"]),
                 (&b"wxyz"[..], vec!["Content-Type", "Content-Length"]),
             ]
+        );
+    }
+
+    #[test]
+    fn the_answer_to_a_request_that_may_ask_an_http_dns_api_is_kept_whole() {
+        let lim = Http1Limits {
+            keep_response_bodies: false,
+            keep_response_headers: false,
+            ..limits()
+        };
+        let mut c = Http1Conn::new(lim);
+        let mut out = Vec::new();
+        // Pipelined: a plain request, a lookup, a plain request; answered in order.
+        c.client_data(
+            b"GET /a?q=1 HTTP/1.1\r\nHost: h\r\n\r\n\
+              GET /d?dn=push.example&ttl=1 HTTP/1.1\r\nHost: h\r\n\r\n\
+              GET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+            TS,
+            1,
+            &mut out,
+        );
+        for body in [&b"abc"[..], b"192.0.2.9,60", b"xyz"] {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            c.server_data(&[head.as_bytes(), body].concat(), TS, 2, &mut out);
+        }
+        let got: Vec<(&[u8], usize)> = responses(&out)
+            .iter()
+            .map(|(_, r)| (r.body.as_slice(), r.headers.len()))
+            .collect();
+        // The lookup's answer with all its fields (its coding), the others framing only.
+        assert_eq!(
+            got,
+            [(&b""[..], 1), (&b"192.0.2.9,60"[..], 2), (&b""[..], 1)]
         );
     }
 

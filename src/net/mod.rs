@@ -28,6 +28,7 @@ pub mod hpack;
 pub mod http1;
 pub mod http2;
 pub mod http3;
+pub mod http_dns;
 pub mod ip;
 pub mod keyed_hash;
 pub mod keylog;

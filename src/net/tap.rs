@@ -32,6 +32,7 @@ use crate::net::dns::{self, DnsMap};
 use crate::net::flow::{ConnInfo, DnsQueryAt, FlowEvent, FlowLimits, FlowStats, FlowTable, Proto};
 use crate::net::gquic::GquicHello;
 use crate::net::http1::{HttpRequest, HttpResponse};
+use crate::net::http_dns;
 use crate::net::keylog::{KeyLog, KeyLogStats};
 use crate::net::packet::{PacketDecoder, PacketLimits, PacketStats};
 use crate::net::pcapdroid::{self, AppStats, AppTable, AppTraffic, AppUnderTest, BlockError};
@@ -106,6 +107,8 @@ pub struct TapStats {
     /// DNS-over-HTTPS queries and answers read in decrypted HTTP (the flow table
     /// counts the other DNS messages).
     pub doh_messages: u64,
+    /// Lookups through HTTP DNS APIs (`net::http_dns`) read in HTTP.
+    pub http_dns_lookups: u64,
     /// What DHCP said about the network's clients (to name unknown ones).
     pub dhcp: dhcp::DhcpClients,
 }
@@ -405,6 +408,16 @@ impl Tap {
                         if let Some(answer) = dns::doh_answer(r.status, &r.headers, &r.body) {
                             self.dns.insert_answers(&answer, r.meta.ts);
                             self.stats.doh_messages += 1;
+                        } else if let Some(lookup) =
+                            http_dns::lookup(&request.target, r.status, &r.headers, &r.body)
+                        {
+                            // A lookup through an HTTP DNS API: the same, once its
+                            // answer showed the request was one.
+                            for answer in &lookup.answers {
+                                self.dns.insert_answers(answer, r.meta.ts);
+                            }
+                            self.stats.http_dns_lookups += 1;
+                            self.doh_query_exchanges(&conn, index, &request, &lookup.asked, out);
                         }
                     }
                     let x =

@@ -476,12 +476,15 @@ pub(crate) fn response(
     body_timeout: Option<Duration>,
 ) -> Response<Body> {
     {
-        let headers = if rec.shared.settings.response_headers {
+        let mut d = lock(&rec.draft);
+        let dns_answer = may_answer_dns(&d.x.path, res.headers());
+        // A DNS answer's fields are read for its type and coding.
+        let headers = if rec.shared.settings.response_headers || dns_answer {
             headers_of(res.headers())
         } else {
             Vec::new()
         };
-        let mut d = lock(&rec.draft);
+        d.keep_response_body = dns_answer;
         if let Some(server) = res.extensions().get::<super::pool::UpstreamServer>() {
             if let (Some(tls), Some(c)) = (&mut d.x.tls, &server.0.certificate) {
                 tls.server_certificate = Some(c.clone());
@@ -504,6 +507,20 @@ pub(crate) fn response(
         parts,
         Tap::new(body, rec, Side::Response, body_timeout).boxed(),
     )
+}
+
+/// Most of a DNS answer's body kept: one byte past what `net::http_dns` reads, so
+/// that a longer one is seen to be too long (a DoH message is at most 64 KiB).
+const DNS_ANSWER_CAP: usize = crate::net::http_dns::MAX_ANSWER_BYTES + 1;
+
+/// Whether the response to a request for `path` with `headers` may be a DNS answer
+/// whose addresses name later connections (`Shared::learn_http_answer`): a DoH
+/// answer, or the answer to a request that may ask an HTTP DNS API.
+fn may_answer_dns(path: &str, headers: &header::HeaderMap) -> bool {
+    crate::net::http_dns::may_ask_names(path)
+        || headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| crate::net::dns::is_dns_message_type(v.as_bytes()))
 }
 
 /// The request of `rec` went to the server at `address` (a WebSocket upgrade, whose
@@ -687,6 +704,9 @@ struct Draft {
     beyond: Option<StreamScanner>,
     response_sha256: ring::digest::Context,
     responded: bool,
+    /// The response may be a DNS answer (DoH, or an HTTP DNS API's): its body is
+    /// kept, up to [`DNS_ANSWER_CAP`], for the addresses it gives.
+    keep_response_body: bool,
     response_ended: bool,
     body_error: Option<String>,
     /// The client's request body failed (then an upstream error is its consequence).
@@ -711,6 +731,7 @@ impl Recording {
                 response_sha256: ring::digest::Context::new(&ring::digest::SHA256),
                 beyond: None,
                 responded: false,
+                keep_response_body: false,
                 response_ended: false,
                 body_error: None,
                 request_body_failed: false,
@@ -746,6 +767,12 @@ impl Recording {
             Side::Response => {
                 d.response_bytes = d.response_bytes.saturating_add(chunk.len() as u64);
                 d.response_sha256.update(chunk);
+                if d.keep_response_body {
+                    if let Some(r) = d.x.response.as_mut() {
+                        let room = DNS_ANSWER_CAP.saturating_sub(r.body.len());
+                        r.body.extend_from_slice(chunk.get(..room).unwrap_or(chunk));
+                    }
+                }
             }
         }
     }
@@ -1163,6 +1190,64 @@ mod tests {
         // A connection that never sent a request leaves nothing behind.
         drop(ConnScope::new(shared.clone(), a));
         assert_eq!(shared.tracked_connections(), 0);
+    }
+
+    #[test]
+    fn a_dns_answer_over_http_is_kept_and_names_the_addresses_it_gave() {
+        let none = header::HeaderMap::new();
+        assert!(may_answer_dns("/d?dn=push.example&ttl=1", &none));
+        assert!(!may_answer_dns("/api/v1/config", &none));
+        let mut doh = header::HeaderMap::new();
+        doh.insert(
+            header::CONTENT_TYPE,
+            "application/dns-message".parse().unwrap(),
+        );
+        assert!(may_answer_dns("/dns-query", &doh));
+
+        // Without the case store's response fields (`response_headers` off), as
+        // `response` leaves a DNS answer: its body kept up to the cap.
+        let (shared, _dir) = shared();
+        let mut x = Exchange::blank("x".to_string(), SourceKind::Proxy, Timestamp::now());
+        x.path = "/d?dn=push.example&ttl=1".into();
+        let rec = Recording::start(shared.clone(), x);
+        {
+            let mut d = lock(&rec.draft);
+            d.x.response = Some(crate::exchange::Response {
+                status: 200,
+                headers: Vec::new(),
+                body: Vec::new(),
+            });
+            d.keep_response_body = true;
+        }
+        rec.data(Side::Response, b"192.0.2.44;");
+        rec.data(Side::Response, b"192.0.2.45,60");
+        let x = lock(&rec.draft).x.clone();
+        shared.emit_exchange(x);
+        let now = Timestamp::now();
+        assert_eq!(shared.connection_name("192.0.2.45", now), "push.example");
+        // A longer body is cut one byte past what is read: no lookup.
+        rec.data(Side::Response, &vec![b' '; DNS_ANSWER_CAP]);
+        let body = lock(&rec.draft).x.response.as_ref().unwrap().body.len();
+        assert_eq!(body, DNS_ANSWER_CAP);
+        drop(rec);
+        // Without the mark (any other response) nothing is kept.
+        let rec = Recording::start(
+            shared,
+            Exchange::blank("y".to_string(), SourceKind::Proxy, now),
+        );
+        lock(&rec.draft).x.response = Some(crate::exchange::Response {
+            status: 200,
+            headers: Vec::new(),
+            body: Vec::new(),
+        });
+        rec.data(Side::Response, b"192.0.2.46");
+        assert!(lock(&rec.draft)
+            .x
+            .response
+            .as_ref()
+            .unwrap()
+            .body
+            .is_empty());
     }
 
     #[test]

@@ -400,8 +400,8 @@ pub struct Shared {
     /// Client bytes kept by all open tunnels in a protocol the proxy does not read
     /// ([`unparsed_tunnel`]), for their shared limit.
     unparsed_held: Arc<std::sync::atomic::AtomicUsize>,
-    /// Addresses the DNS relay answered, with the names asked for
-    /// ([`Shared::connection_name`]); empty without `--dns-listen`.
+    /// Addresses the DNS relay answered, and DNS answers over HTTP passed on (DoH,
+    /// HTTP DNS APIs), with the names asked for ([`Shared::connection_name`]).
     dns_names: Mutex<crate::net::dns::DnsMap>,
     ca_pem: String,
     ca_der: Vec<u8>,
@@ -455,6 +455,7 @@ impl Shared {
     /// Hands a finished exchange to the consumer, prepared for its analysis here
     /// when [`Settings::preparer`] says how.
     pub fn emit_exchange(&self, x: Exchange) {
+        self.learn_http_answer(&x);
         let prepared = self.settings.preparer.as_ref().map(|p| p.0.prepare(&x));
         self.emit(Event::Exchange(Box::new(Finished { x, prepared })));
     }
@@ -481,14 +482,37 @@ impl Shared {
         lock(&self.pending).values().map(VecDeque::len).sum()
     }
 
-    /// Remembers the addresses of a DNS answer the relay passed on at `at`.
+    /// Remembers the addresses of a DNS answer passed on to a client at `at`.
     pub fn learn_answers(&self, answer: &crate::net::dns::DnsMessage, at: Timestamp) {
         lock(&self.dns_names).insert_answers(answer, at);
     }
 
+    /// Remembers the addresses of a DNS answer a client got over HTTP: a DoH answer,
+    /// or an HTTP DNS API's (`net::http_dns`), whose addresses an SDK then connects
+    /// to, named as the relay's answers name them. (The handler keeps such answers'
+    /// bodies.)
+    fn learn_http_answer(&self, x: &Exchange) {
+        let Some(r) = &x.response else {
+            return;
+        };
+        if x.metadata_only || r.body.is_empty() {
+            return;
+        }
+        if let Some(answer) = crate::net::dns::doh_answer(r.status, &r.headers, &r.body) {
+            self.learn_answers(&answer, x.at);
+        } else if let Some(lookup) =
+            crate::net::http_dns::lookup(&x.path, r.status, &r.headers, &r.body)
+        {
+            for answer in &lookup.answers {
+                self.learn_answers(answer, x.at);
+            }
+        }
+    }
+
     /// The name of a connection to `host` made at `at`, as the pcap tap names a
-    /// connection it cannot read: `host`, unless it is an address the DNS relay gave
-    /// a client for a name, then the name asked for (as of `at`).
+    /// connection it cannot read: `host`, unless it is an address a DNS answer the
+    /// proxy passed on gave a client for a name (the relay's, DoH, an HTTP DNS API's),
+    /// then the name asked for (as of `at`).
     pub fn connection_name(&self, host: &str, at: Timestamp) -> String {
         let host = handler::norm_host(host);
         let Ok(addr) = host.parse::<std::net::IpAddr>() else {

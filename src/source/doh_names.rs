@@ -1,22 +1,22 @@
-//! DNS over HTTPS in the proxy's exchanges and a HAR file's: the names a query asks
-//! for, judged as the tap judges them in a capture. A name reaches the name servers
-//! of its domain whatever resolver carried it, so a name that carries personal data
-//! becomes an exchange of its own, named by the name (`net::tap`'s `dns` exchanges);
-//! the request to the resolver is judged as itself too.
+//! DNS over HTTPS and lookups through HTTP DNS APIs (`net::http_dns`) in the proxy's
+//! exchanges and a HAR file's: the names a query asks for, judged as the tap judges
+//! them in a capture. A name reaches the name servers of its domain whatever
+//! resolver carried it, so a name that carries personal data becomes an exchange of
+//! its own, named by the name (`net::tap`'s `dns` exchanges); the request to the
+//! resolver is judged as itself too. An HTTP DNS API's request is one only when its
+//! answer reads as a lookup's.
 
 use sha2::{Digest, Sha256};
 
 use crate::exchange::Exchange;
 use crate::net::tap::{DataProbe, MAX_DOH_NAMES};
 
-/// The `dns` exchanges of `x`'s DNS-over-HTTPS query: one for each name `probe`
-/// flags (at most [`MAX_DOH_NAMES`]), with `x`'s time, connection, device and
-/// evidence (the request that carried it), the name as its payload. None when `x`
-/// is no such query.
+/// The `dns` exchanges of `x`'s DNS-over-HTTPS query or HTTP DNS API lookup: one
+/// for each name `probe` flags (at most [`MAX_DOH_NAMES`]), with `x`'s time,
+/// connection, device and evidence (the request that carried it), the name as its
+/// payload. None when `x` is no such query.
 pub fn doh_name_exchanges(x: &Exchange, probe: &DataProbe) -> Vec<Exchange> {
-    let Some(names) =
-        crate::net::dns::doh_query(&x.method, &x.path, &x.request_headers, &x.request_body)
-    else {
+    let Some(names) = asked_names(x) else {
         return Vec::new();
     };
     names
@@ -40,6 +40,18 @@ pub fn doh_name_exchanges(x: &Exchange, probe: &DataProbe) -> Vec<Exchange> {
             d
         })
         .collect()
+}
+
+/// The names `x` asked a resolver over HTTP for, if it is such a query.
+fn asked_names(x: &Exchange) -> Option<Vec<String>> {
+    if let Some(names) =
+        crate::net::dns::doh_query(&x.method, &x.path, &x.request_headers, &x.request_body)
+    {
+        return Some(names);
+    }
+    let r = x.response.as_ref()?;
+    let lookup = crate::net::http_dns::lookup(&x.path, r.status, &r.headers, &r.body)?;
+    Some(lookup.asked)
 }
 
 /// The id of the `index`th name of exchange `id`'s query: `x-` and 16 hex digits,
@@ -123,5 +135,28 @@ mod tests {
         let mut x = post(&["a1.example"]);
         x.method = "PUT".into();
         assert!(doh_name_exchanges(&x, &probe).is_empty());
+    }
+
+    #[test]
+    fn an_http_dns_lookup_names_its_flagged_names_once_its_answer_shows_it_is_one() {
+        let mut x = post(&[]);
+        x.method = "GET".into();
+        x.request_headers.clear();
+        x.request_body.clear();
+        x.path = "/d?dn=0eaed834.b.sdk.example,app.example&ttl=1".into();
+        // No answer yet: an ordinary request, as far as anyone can tell.
+        assert!(doh_name_exchanges(&x, &digits()).is_empty());
+        x.response = Some(crate::exchange::Response {
+            status: 200,
+            headers: Vec::new(),
+            body: b"0eaed834.b.sdk.example.:192.0.2.7,60\napp.example.:192.0.2.8,60".to_vec(),
+        });
+        let names = doh_name_exchanges(&x, &digits());
+        let hosts: Vec<&str> = names.iter().map(|d| d.host.as_str()).collect();
+        assert_eq!(hosts, ["0eaed834.b.sdk.example"]);
+        assert_eq!(names[0].scheme, "dns");
+        // An answer that is no lookup's.
+        x.response.as_mut().unwrap().body = b"<html>".to_vec();
+        assert!(doh_name_exchanges(&x, &digits()).is_empty());
     }
 }

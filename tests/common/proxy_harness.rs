@@ -98,6 +98,32 @@ pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infall
             Full::new(Bytes::from_static(b"ok\n")).boxed(),
         ));
     }
+    if uri.path() == "/d" {
+        // An HTTPDNS service (Tencent DNSPod's text): every name is 127.0.0.1.
+        return Ok(Response::new(
+            Full::new(Bytes::from_static(b"127.0.0.1,60")).boxed(),
+        ));
+    }
+    if uri.path() == "/resolve" {
+        // A resolver's JSON API, gzipped as for any client that accepts it: the
+        // name asked for is 127.0.0.1.
+        use std::io::Write;
+        let name = uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("name=")))
+            .unwrap_or("");
+        let json = format!(
+            r#"{{"Status":0,"Question":[{{"name":"{name}.","type":1}}],"Answer":[{{"name":"{name}.","type":1,"TTL":30,"data":"127.0.0.1"}}]}}"#
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(json.as_bytes()).unwrap();
+        let mut r = Response::new(Full::new(Bytes::from(gz.finish().unwrap())).boxed());
+        r.headers_mut()
+            .insert("content-type", "application/x-javascript".parse().unwrap());
+        r.headers_mut()
+            .insert("content-encoding", "gzip".parse().unwrap());
+        return Ok(r);
+    }
     if uri.path() == "/shop.html" {
         let mut r = Response::new(Full::new(Bytes::from_static(SHOP_PAGE.as_bytes())).boxed());
         r.headers_mut()

@@ -1,0 +1,611 @@
+//! DNS lookups over HTTP APIs that carry no DNS messages: the JSON API of public
+//! resolvers (Google's `/resolve?name=`, Cloudflare's and others' `application/dns-json`)
+//! and the HTTPDNS services mobile SDKs resolve through to get past the network's
+//! resolver (Alibaba Cloud's `/{account}/d?host=` and `/resolve?host=a,b`, Tencent
+//! DNSPod's and JD Cloud's `/d?dn=`). Their answers name later connections to the
+//! addresses they gave, as a DNS answer over UDP does ([`DnsMap`]); their names, like a
+//! DNS-over-HTTPS query's, reach the name servers of their domains.
+//!
+//! A request is only taken for a lookup when its answer reads as one, whole: a JSON
+//! object of one of the shapes below, or DNSPod's text of addresses. `?name=` and
+//! `?host=` are common parameters of ordinary APIs; an ordinary answer does not
+//! parse as a list of addresses for that name, so it is never mistaken for one.
+//!
+//! - JSON API: `{"Status": 0, "Question": [{"name": …}], "Answer": [{"name", "type",
+//!   "TTL", "data"}]}`; A (1), AAAA (28) and CNAME (5) records are read, others
+//!   skipped. The question is the `Question`'s first name, else the request's `name`.
+//! - HTTPDNS JSON: `{"host", "ips", "ipsv6", "ttl"}`, or a batch of such objects
+//!   under `dns` or `results`.
+//! - DNSPod text, for a request with `dn`: one line per name, each `[name:]addresses
+//!   [,ttl]`, addresses separated by `;` (`0` for a failed half). An unprefixed line
+//!   answers the request's only name.
+//!
+//! Hostile input: answers over [`MAX_ANSWER_BYTES`] (after content decoding) are not
+//! read, at most [`MAX_NAMES`] names and [`MAX_ADDRESSES`] addresses each are taken,
+//! and every name must be a DNS name (letters, digits, `-` and `_` in labels of at most
+//! 63 bytes, 253 bytes in all); one value that is none of what its place expects makes
+//! the whole answer no lookup.
+//!
+//! [`DnsMap`]: crate::net::dns::DnsMap
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use crate::decode::content::{self, Coding, Decoded};
+use crate::exchange::{header, Header};
+use crate::net::dns::{DnsMessage, Question, Record, RecordData};
+
+/// Longest answer read (after content decoding): a lookup's answer is a few hundred
+/// bytes, a batch of [`MAX_NAMES`] a few KiB.
+pub const MAX_ANSWER_BYTES: usize = 64 << 10;
+/// Most names one request asks for, or one answer answers, that are taken.
+pub const MAX_NAMES: usize = 16;
+/// Most addresses taken for one name.
+pub const MAX_ADDRESSES: usize = 32;
+/// Most records of a JSON API answer read.
+const MAX_RECORDS: usize = 64;
+
+/// The JSON API's record types we read.
+const TYPE_A: u64 = 1;
+const TYPE_CNAME: u64 = 5;
+const TYPE_AAAA: u64 = 28;
+
+/// A lookup over an HTTP API: the names the request asked for, and one DNS response
+/// per name answered, as [`DnsMap::insert_answers`](crate::net::dns::DnsMap::insert_answers)
+/// reads them (no TTL given: 0, the answer stale at once but still used).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLookup {
+    /// The names the request's query asked for, lower-cased, without the final dot.
+    pub asked: Vec<String>,
+    pub answers: Vec<DnsMessage>,
+}
+
+/// Whether `target`'s query has a parameter an HTTP DNS API takes the name in
+/// (`name`, `host` or `dn`): the only requests whose answer [`lookup`] reads, so a
+/// parser can keep just those answers' bodies.
+pub fn may_ask_names(target: &str) -> bool {
+    target
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| name_param(p).is_some()))
+}
+
+/// The lookup `target`'s request and its answer (`status`, `headers`, `body`, as
+/// sent: content codings are undone here) make; `None` unless the request names a
+/// lookup and the answer reads as one (see the module doc).
+pub fn lookup(target: &str, status: u16, headers: &[Header], body: &[u8]) -> Option<HttpLookup> {
+    if status != 200 || body.is_empty() {
+        return None;
+    }
+    let (_, query) = target.split_once('?')?;
+    let params = QueryNames::of(query)?;
+    let decoded;
+    let body = match header(headers, "content-encoding") {
+        None => body,
+        Some(value) => {
+            let token = std::str::from_utf8(value).ok()?;
+            match Coding::parse(token).ok()? {
+                None => body,
+                Some(coding) => match content::decode(coding, body, MAX_ANSWER_BYTES + 1) {
+                    Decoded::Passthrough => body,
+                    Decoded::Complete(out) => {
+                        decoded = out;
+                        &decoded
+                    }
+                    Decoded::Limited(_) | Decoded::Failed { .. } => return None,
+                },
+            }
+        }
+    };
+    if body.len() > MAX_ANSWER_BYTES {
+        return None;
+    }
+    let answers = match body.trim_ascii_start().first() {
+        Some(b'{') => json_answers(body, &params)?,
+        Some(_) if !params.dn.is_empty() => text_answers(body, &params.dn)?,
+        _ => return None,
+    };
+    Some(HttpLookup {
+        asked: params.asked(),
+        answers,
+    })
+}
+
+/// The names a request's query asks for, by the parameter that carried them.
+#[derive(Debug, Default)]
+struct QueryNames {
+    /// `name` (the JSON API): one name.
+    name: Option<String>,
+    /// `host` (HTTPDNS JSON): names separated by commas.
+    host: Vec<String>,
+    /// `dn` (DNSPod text): names separated by commas.
+    dn: Vec<String>,
+}
+
+impl QueryNames {
+    /// `None` when no parameter names a DNS name.
+    fn of(query: &str) -> Option<QueryNames> {
+        let mut names = QueryNames::default();
+        for pair in query.split('&') {
+            let Some((key, value)) = name_param(pair) else {
+                continue;
+            };
+            let Ok(value) = percent_encoding::percent_decode_str(value).decode_utf8() else {
+                continue;
+            };
+            let list = value
+                .split(',')
+                .take(MAX_NAMES)
+                .map(dns_name)
+                .collect::<Option<Vec<_>>>();
+            match (key, list) {
+                ("name", Some(mut l)) if l.len() == 1 => names.name = l.pop(),
+                ("host", Some(l)) => names.host = l,
+                ("dn", Some(l)) => names.dn = l,
+                _ => {}
+            }
+        }
+        let any = names.name.is_some() || !names.host.is_empty() || !names.dn.is_empty();
+        any.then_some(names)
+    }
+
+    fn asked(self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for n in self.name.into_iter().chain(self.host).chain(self.dn) {
+            if all.len() < MAX_NAMES && !all.contains(&n) {
+                all.push(n);
+            }
+        }
+        all
+    }
+}
+
+/// `pair`'s key and value when the key is one a DNS API takes a name in.
+fn name_param(pair: &str) -> Option<(&str, &str)> {
+    let (key, value) = pair.split_once('=')?;
+    matches!(key, "name" | "host" | "dn").then_some((key, value))
+}
+
+/// `raw` as a DNS name (lower-cased, the final dot dropped), `None` when it is none.
+fn dns_name(raw: &str) -> Option<String> {
+    let name = raw.trim();
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    valid.then(|| name.to_ascii_lowercase())
+}
+
+/// A DNS response answering `name` with `records`.
+fn response(name: String, qtype: u16, answers: Vec<Record>) -> DnsMessage {
+    DnsMessage {
+        id: 0,
+        response: true,
+        opcode: 0,
+        truncated: false,
+        rcode: 0,
+        questions: vec![Question {
+            name,
+            qtype,
+            qclass: 1,
+        }],
+        answers,
+        skipped_answers: 0,
+    }
+}
+
+/// `ttl` seconds as a record's TTL (a JSON number; negative or absurd ones 0).
+fn ttl_of(v: Option<&Value>) -> Option<u32> {
+    match v {
+        None | Some(Value::Null) => Some(0),
+        Some(v) => Some(u32::try_from(v.as_u64()?).unwrap_or(u32::MAX)),
+    }
+}
+
+fn json_answers(body: &[u8], params: &QueryNames) -> Option<Vec<DnsMessage>> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object()?;
+    if object.contains_key("Answer") || object.contains_key("Status") {
+        return json_api_answer(object, params).map(|m| vec![m]);
+    }
+    if params.host.is_empty() {
+        return None;
+    }
+    let batch = object.get("dns").or_else(|| object.get("results"));
+    match batch {
+        Some(list) => {
+            let list = list.as_array()?;
+            if list.is_empty() || list.len() > MAX_NAMES * 2 {
+                return None;
+            }
+            list.iter().map(httpdns_answer).collect()
+        }
+        None => Some(vec![httpdns_answer(&value)?]),
+    }
+}
+
+/// A JSON API answer (RFC 8427's names, as Google and Cloudflare use them).
+fn json_api_answer(
+    object: &serde_json::Map<String, Value>,
+    params: &QueryNames,
+) -> Option<DnsMessage> {
+    if object.get("Status").and_then(Value::as_u64) != Some(0) {
+        return None;
+    }
+    let question = match object.get("Question") {
+        Some(q) => q
+            .as_array()?
+            .first()?
+            .get("name")?
+            .as_str()
+            .and_then(dns_name)?,
+        None => params.name.clone()?,
+    };
+    let records = match object.get("Answer") {
+        None => &[][..],
+        Some(list) => list.as_array()?,
+    };
+    if records.len() > MAX_RECORDS {
+        return None;
+    }
+    let mut answers = Vec::new();
+    for r in records {
+        let owner = dns_name(r.get("name")?.as_str()?)?;
+        let ttl = ttl_of(r.get("TTL"))?;
+        let data = r.get("data")?.as_str()?;
+        let data = match r.get("type")?.as_u64()? {
+            TYPE_A => match data.trim().parse().ok()? {
+                IpAddr::V4(a) => RecordData::A(a),
+                IpAddr::V6(_) => return None,
+            },
+            TYPE_AAAA => match data.trim().parse().ok()? {
+                IpAddr::V6(a) => RecordData::Aaaa(a),
+                IpAddr::V4(_) => return None,
+            },
+            TYPE_CNAME => RecordData::Cname(dns_name(data)?),
+            _ => continue,
+        };
+        answers.push(Record {
+            name: owner,
+            ttl,
+            data,
+        });
+    }
+    Some(response(question, 1, answers))
+}
+
+/// One HTTPDNS JSON answer: `host` with its `ips` and `ipsv6`.
+fn httpdns_answer(v: &Value) -> Option<DnsMessage> {
+    let object = v.as_object()?;
+    let host = dns_name(object.get("host")?.as_str()?)?;
+    let ttl = ttl_of(object.get("ttl"))?;
+    let mut answers = Vec::new();
+    let mut any_list = false;
+    for key in ["ips", "ipsv6"] {
+        let Some(list) = object.get(key) else {
+            continue;
+        };
+        any_list = true;
+        let list = list.as_array()?;
+        if list.len() > MAX_ADDRESSES {
+            return None;
+        }
+        for a in list {
+            answers.push(Record {
+                name: host.clone(),
+                ttl,
+                data: address_record(a.as_str()?.trim().parse().ok()?),
+            });
+        }
+    }
+    any_list.then(|| response(host, 1, answers))
+}
+
+fn address_record(a: IpAddr) -> RecordData {
+    match a {
+        IpAddr::V4(a) => RecordData::A(a),
+        IpAddr::V6(a) => RecordData::Aaaa(a),
+    }
+}
+
+/// DNSPod's text answer to the names `dn` asked for.
+fn text_answers(body: &[u8], dn: &[String]) -> Option<Vec<DnsMessage>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut answers = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if answers.len() >= MAX_NAMES {
+            break;
+        }
+        // `name.:addresses`. IPv6 addresses have colons too, but before their first
+        // one no dot (`fd00::1`, `0;2001:db8::1`) or no name (`192.0.2.1;fd00::1`).
+        let prefixed = line
+            .split_once(':')
+            .and_then(|(n, rest)| Some((dns_name(n).filter(|_| n.contains('.'))?, rest)));
+        let (name, rest) = match prefixed {
+            Some(p) => p,
+            None if dn.len() == 1 => (dn.first()?.clone(), line),
+            None => return None,
+        };
+        let (addresses, ttl) = match rest.rsplit_once(',') {
+            Some((a, t)) => (a, t.trim().parse::<u32>().ok()?),
+            None => (rest, 0),
+        };
+        let mut records = Vec::new();
+        for token in addresses.split(';').map(str::trim) {
+            if token == "0" || token.is_empty() {
+                continue;
+            }
+            if records.len() >= MAX_ADDRESSES {
+                return None;
+            }
+            records.push(Record {
+                name: name.clone(),
+                ttl,
+                data: address_record(token.parse().ok()?),
+            });
+        }
+        answers.push(response(name, 1, records));
+    }
+    (!answers.is_empty()).then_some(answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::dns::DnsMap;
+    use crate::timestamp::Timestamp;
+    use proptest::prelude::*;
+
+    fn addresses(l: &HttpLookup) -> Vec<(String, String)> {
+        l.answers
+            .iter()
+            .flat_map(|m| &m.answers)
+            .filter_map(|r| match &r.data {
+                RecordData::A(a) => Some((r.name.clone(), a.to_string())),
+                RecordData::Aaaa(a) => Some((r.name.clone(), a.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, a)| (n.to_string(), a.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_json_api_answer_with_a_cname_chain_names_the_address_by_the_question() {
+        let body = br#"{"Status":0,"TC":false,"Question":[{"name":"Push.Example.net.","type":1}],
+            "Answer":[{"name":"push.example.net.","type":5,"TTL":300,"data":"edge.cdn.example."},
+                      {"name":"edge.cdn.example.","type":1,"TTL":60,"data":"198.51.100.7"},
+                      {"name":"edge.cdn.example.","type":46,"TTL":60,"data":"a 13 2 60 x"}]}"#;
+        let l = lookup("/resolve?name=push.example.net&type=A", 200, &[], body).unwrap();
+        assert_eq!(l.asked, ["push.example.net"]);
+        assert_eq!(
+            addresses(&l),
+            pairs(&[("edge.cdn.example", "198.51.100.7")])
+        );
+        let mut map = DnsMap::new();
+        for m in &l.answers {
+            map.insert_answers(m, Timestamp(1_000_000));
+        }
+        let addr = "198.51.100.7".parse().unwrap();
+        assert_eq!(
+            map.lookup(addr, Timestamp(2_000_000)),
+            Some("push.example.net")
+        );
+    }
+
+    #[test]
+    fn a_gzipped_json_api_answer_is_read() {
+        use std::io::Write;
+        let body = br#"{"Status":0,"Answer":[{"name":"a.example","type":28,"TTL":5,"data":"2001:db8::5"}]}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(body).unwrap();
+        let gz = gz.finish().unwrap();
+        let headers = [Header::new("content-encoding", "gzip")];
+        let l = lookup("/dns-query?name=a.example", 200, &headers, &gz).unwrap();
+        assert_eq!(addresses(&l), pairs(&[("a.example", "2001:db8::5")]));
+        // A coding we cannot undo: no lookup.
+        let odd = [Header::new("content-encoding", "compress")];
+        assert_eq!(lookup("/dns-query?name=a.example", 200, &odd, &gz), None);
+    }
+
+    #[test]
+    fn httpdns_json_answers_single_and_batch() {
+        let single = br#"{"host":"api.tracker.example","ips":["203.0.113.9","203.0.113.10"],
+            "ipsv6":["2001:db8::9"],"ttl":60,"origin_ttl":60,"client_ip":"192.0.2.1"}"#;
+        let l = lookup(
+            "/100000/d?host=api.tracker.example&query=4,6",
+            200,
+            &[],
+            single,
+        )
+        .unwrap();
+        assert_eq!(l.asked, ["api.tracker.example"]);
+        assert_eq!(
+            addresses(&l),
+            pairs(&[
+                ("api.tracker.example", "203.0.113.9"),
+                ("api.tracker.example", "203.0.113.10"),
+                ("api.tracker.example", "2001:db8::9"),
+            ])
+        );
+        assert_eq!(l.answers[0].answers[0].ttl, 60);
+        for key in ["dns", "results"] {
+            let batch = format!(
+                r#"{{"{key}":[{{"host":"a.example","ips":["192.0.2.10"],"type":1,"ttl":46}},
+                    {{"host":"b.example","ips":["2001:db8::b"],"type":28,"ttl":46}}]}}"#
+            );
+            let l = lookup(
+                "/1/resolve?host=a.example,b.example",
+                200,
+                &[],
+                batch.as_bytes(),
+            )
+            .unwrap();
+            assert_eq!(l.asked, ["a.example", "b.example"]);
+            assert_eq!(
+                addresses(&l),
+                pairs(&[("a.example", "192.0.2.10"), ("b.example", "2001:db8::b")])
+            );
+        }
+    }
+
+    #[test]
+    fn dnspod_text_answers_single_with_ttl_and_batch() {
+        let l = lookup(
+            "/d?dn=www.example.com.&ttl=1",
+            200,
+            &[],
+            b"192.0.2.1;192.0.2.2,120",
+        )
+        .unwrap();
+        assert_eq!(l.asked, ["www.example.com"]);
+        assert_eq!(
+            addresses(&l),
+            pairs(&[
+                ("www.example.com", "192.0.2.1"),
+                ("www.example.com", "192.0.2.2")
+            ])
+        );
+        assert_eq!(l.answers[0].answers[0].ttl, 120);
+        // IPv4 and IPv6 halves, `0` for a failed half.
+        let l = lookup("/d?dn=v6.example&type=addrs", 200, &[], b"0;2001:db8::1").unwrap();
+        assert_eq!(addresses(&l), pairs(&[("v6.example", "2001:db8::1")]));
+        let batch = b"a.example.:192.0.2.1;192.0.2.3,60\nb.example.:198.51.100.1,60\n";
+        let l = lookup("/d?dn=a.example,b.example&ttl=1", 200, &[], batch).unwrap();
+        assert_eq!(
+            addresses(&l),
+            pairs(&[
+                ("a.example", "192.0.2.1"),
+                ("a.example", "192.0.2.3"),
+                ("b.example", "198.51.100.1"),
+            ])
+        );
+        // IPv6 addresses whose first group has letters, after an IPv4 one or alone.
+        let l = lookup("/d?dn=v6.example", 200, &[], b"192.0.2.1;fd00::1").unwrap();
+        assert_eq!(
+            addresses(&l),
+            pairs(&[("v6.example", "192.0.2.1"), ("v6.example", "fd00::1")])
+        );
+        let l = lookup(
+            "/d?dn=a.example,b.example",
+            200,
+            &[],
+            b"b.example.:fd00::b,5",
+        )
+        .unwrap();
+        assert_eq!(addresses(&l), pairs(&[("b.example", "fd00::b")]));
+        // An unprefixed line answers only a single name.
+        assert_eq!(
+            lookup("/d?dn=a.example,b.example", 200, &[], b"192.0.2.1"),
+            None
+        );
+    }
+
+    #[test]
+    fn ordinary_api_answers_are_no_lookup() {
+        // Common parameter names, answers that are no lookup.
+        let cases: [(&str, &[u8]); 7] = [
+            ("/api/user?name=alice", br#"{"name":"alice","age":3}"#),
+            ("/api/user?name=alice", br#"{"Status":"ok"}"#),
+            (
+                "/login?host=example.com",
+                br#"{"host":"example.com","ok":true}"#,
+            ),
+            (
+                "/login?host=example.com",
+                br#"{"host":"example.com","ips":"none"}"#,
+            ),
+            ("/d?dn=example.com", b"<html>not found</html>"),
+            ("/d?dn=example.com", b"ok"),
+            ("/q?dn=not%20a%20name", b"192.0.2.1"),
+        ];
+        for (target, body) in cases {
+            assert_eq!(lookup(target, 200, &[], body), None, "{target}");
+        }
+        // Not a lookup without a name parameter, nor with an error status.
+        let answer =
+            br#"{"Status":0,"Answer":[{"name":"a.example","type":1,"TTL":5,"data":"192.0.2.1"}]}"#;
+        assert_eq!(lookup("/resolve", 200, &[], answer), None);
+        assert_eq!(lookup("/resolve?name=a.example", 404, &[], answer), None);
+        // A JSON API error (NXDOMAIN) maps nothing.
+        assert_eq!(
+            lookup("/resolve?name=a.example", 200, &[], br#"{"Status":3}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn names_are_checked_and_bounded() {
+        assert_eq!(dns_name("Example.COM."), Some("example.com".into()));
+        assert_eq!(
+            dns_name("_dns.resolver.arpa"),
+            Some("_dns.resolver.arpa".into())
+        );
+        for bad in ["", ".", "a..b", "a b", "a/b", "ä.example", &"a".repeat(64)] {
+            assert_eq!(dns_name(bad), None, "{bad:?}");
+        }
+        let long = ["a"; 127].join(".");
+        assert_eq!(long.len(), 253);
+        assert!(dns_name(&long).is_some());
+        assert!(dns_name(&format!("{long}a")).is_none());
+        // Too many addresses for one name: no lookup rather than a part of one.
+        let many: Vec<String> = (0..=MAX_ADDRESSES)
+            .map(|i| format!("192.0.2.{i}"))
+            .collect();
+        assert_eq!(
+            lookup("/d?dn=a.example", 200, &[], many.join(";").as_bytes()),
+            None
+        );
+        // Too long an answer.
+        let mut big = br#"{"Status":0,"Answer":[]}"#.to_vec();
+        big.resize(MAX_ANSWER_BYTES + 1, b' ');
+        assert_eq!(lookup("/resolve?name=a.example", 200, &[], &big), None);
+    }
+
+    #[test]
+    fn may_ask_names_looks_at_the_query_only() {
+        assert!(may_ask_names("/d?dn=a.example"));
+        assert!(may_ask_names("/1/d?query=4&host=a.example"));
+        assert!(may_ask_names("/resolve?type=A&name=a.example"));
+        assert!(!may_ask_names("/name=a.example"));
+        assert!(!may_ask_names("/search?q=host"));
+        assert!(!may_ask_names("/search?hostname=a.example"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_answer_is_read_without_panic(
+            target in "/[a-z/]{0,8}\\?(name|host|dn)=[a-z0-9.,%]{0,40}(&[a-z]{1,4}=[0-9]{0,3})?",
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            if let Some(l) = lookup(&target, 200, &[], &body) {
+                prop_assert!(l.asked.len() <= MAX_NAMES);
+                for m in &l.answers {
+                    prop_assert!(m.answers.len() <= MAX_RECORDS.max(MAX_ADDRESSES * 2));
+                }
+            }
+        }
+
+        #[test]
+        fn dnspod_text_of_any_addresses_maps_each(
+            v4 in proptest::collection::vec(any::<std::net::Ipv4Addr>(), 1..8),
+            ttl in any::<u32>(),
+        ) {
+            let text: Vec<String> = v4.iter().map(|a| a.to_string()).collect();
+            let body = format!("{},{ttl}", text.join(";"));
+            let l = lookup("/d?dn=n.example&ttl=1", 200, &[], body.as_bytes()).unwrap();
+            let got: Vec<String> = addresses(&l).into_iter().map(|(_, a)| a).collect();
+            prop_assert_eq!(got, text);
+        }
+    }
+}
