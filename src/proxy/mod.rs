@@ -607,11 +607,21 @@ impl Shared {
     }
 
     /// True when `host` is not to be intercepted: `--ignore-host` matches it, or
-    /// `--allow-host` is given and does not.
+    /// `--allow-host` is given and does not. An address is matched by the name a DNS
+    /// answer the proxy passed on gave it too ([`connection_name`](Self::connection_name)):
+    /// a connection to an address the phone resolved `bank.example` to is ignored
+    /// by `--ignore-host bank`, as it would be by its SNI.
     fn ignored(&self, host: &str) -> bool {
         let s = &self.settings;
-        s.ignore_hosts.iter().any(|r| r.is_match(host))
-            || (!s.allow_hosts.is_empty() && !s.allow_hosts.iter().any(|r| r.is_match(host)))
+        if s.ignore_hosts.is_empty() && s.allow_hosts.is_empty() {
+            return false;
+        }
+        // The host as given, and as named (an address by its DNS name).
+        let named = self.connection_name(host, Timestamp::now());
+        let names = [host, named.as_str()];
+        let matches =
+            |list: &[regex::Regex]| names.iter().any(|n| list.iter().any(|r| r.is_match(n)));
+        matches(&s.ignore_hosts) || (!s.allow_hosts.is_empty() && !matches(&s.allow_hosts))
     }
 
     /// Next exchange number and its id (`x-` + 16 hex digits of SHA-256 of run and number).
@@ -1002,6 +1012,25 @@ mod tests {
         assert!(allowing.ignored("bank.example"));
         // --ignore-host wins over --allow-host.
         assert!(allowing.ignored("api.shop.example"));
+
+        // An address by the name a DNS answer gave it, and by itself.
+        let answer = |s: &Shared, name: &str, addr: &str| {
+            let msg =
+                crate::net::http_dns::lookup(&format!("/d?dn={name}"), 200, &[], addr.as_bytes())
+                    .unwrap();
+            s.learn_answers(&msg.answers[0], Timestamp::now());
+        };
+        answer(&ignoring, "bank.example", "192.0.2.1");
+        assert!(ignoring.ignored("192.0.2.1"));
+        assert!(!ignoring.ignored("192.0.2.2"));
+        let by_address = shared(vec![re(r"^192\.0\.2\.")], vec![]);
+        answer(&by_address, "ads.example", "192.0.2.3");
+        assert!(by_address.ignored("192.0.2.3"));
+        answer(&allowing, "cdn.shop.example", "192.0.2.4");
+        answer(&allowing, "api.shop.example", "192.0.2.5");
+        assert!(!allowing.ignored("192.0.2.4"));
+        assert!(allowing.ignored("192.0.2.5"), "ignored by its name");
+        assert!(allowing.ignored("192.0.2.6"), "allowed by neither");
     }
 
     fn notice(n: usize) -> Event {
