@@ -91,6 +91,18 @@ impl RawHead {
         }
     }
 
+    /// The evidence form of a binary message (a DNS query): as [`RawHead::new`], but
+    /// always base64, even when its bytes happen to be UTF-8 (control characters
+    /// in a `text` would only mislead).
+    pub fn binary(message: &[u8]) -> RawHead {
+        use base64::Engine;
+        let mut head = RawHead::new(message);
+        if let Some(text) = head.text.take() {
+            head.base64 = Some(base64::engine::general_purpose::STANDARD.encode(text));
+        }
+        head
+    }
+
     /// [`RawHead::new`] of a head the caller no longer needs: a UTF-8 head within
     /// [`MAX_HEAD_BYTES`] (the proxy's, always) becomes the text without a copy.
     pub fn from_vec(head: Vec<u8>) -> RawHead {
@@ -537,6 +549,23 @@ impl Exchange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binary_message_is_base64_even_when_its_bytes_are_utf8() {
+        use base64::Engine;
+        // A DNS query's bytes: all below 0x80, so valid UTF-8.
+        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x00\x00\x01\x00\x01";
+        let head = RawHead::binary(query);
+        assert_eq!(head.text, None);
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(head.base64.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(decoded, query);
+        assert_eq!((head.sha256, head.bytes), (RawHead::new(query).sha256, 19));
+        // Not UTF-8: as `new` gives it.
+        assert_eq!(RawHead::binary(b"\xff\x00"), RawHead::new(b"\xff\x00"));
+    }
+
     use sha2::Digest;
 
     fn sha(b: &[u8]) -> String {

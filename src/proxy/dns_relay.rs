@@ -41,7 +41,7 @@ use tokio::sync::Semaphore;
 
 use super::reply_socket::{Received, ReplySocket};
 use super::{Event, Shared};
-use crate::exchange::{Exchange, SourceKind};
+use crate::exchange::{Exchange, RawHead, SourceKind};
 use crate::net::dns::{self, DnsMessage};
 use crate::net::tap::{DataProbe, MAX_DOH_NAMES};
 use crate::timestamp::Timestamp;
@@ -263,7 +263,7 @@ impl DnsRelay {
         };
         let _ = socket.send(&reply, client, asked).await;
         if let Some(query) = relayed {
-            self.record(&query, client, at).await;
+            self.record(&query, &datagram, client, at).await;
         }
     }
 
@@ -341,7 +341,7 @@ impl DnsRelay {
                 return;
             }
             if let Some(query) = relayed {
-                self.record(&query, client, at).await;
+                self.record(&query, &message, client, at).await;
             }
         }
     }
@@ -411,9 +411,11 @@ impl DnsRelay {
             .flatten()
     }
 
-    /// The names of `query` that carry personal data, each a `dns` exchange of
-    /// `client`'s device sent at `at` to the upstream resolver.
-    async fn record(&self, query: &DnsMessage, client: SocketAddr, at: Timestamp) {
+    /// The names of `query` (the message `raw`) that carry personal data, each a
+    /// `dns` exchange of `client`'s device sent at `at` to the upstream resolver,
+    /// with the message as the client sent it as its evidence (its request head,
+    /// base64): there is no capture to point to.
+    async fn record(&self, query: &DnsMessage, raw: &[u8], client: SocketAddr, at: Timestamp) {
         let Some(probe) = &self.probe else {
             return;
         };
@@ -434,6 +436,7 @@ impl DnsRelay {
             let (n, id) = shared.next_id();
             let mut x = Exchange::blank(id, SourceKind::Proxy, at);
             x.evidence.locator = super::locator(&shared.session, n);
+            x.evidence.request_head = Some(RawHead::binary(raw));
             x.client = Some(crate::net::text::socket_string(client));
             x.server = Some(crate::net::text::socket_string(self.upstream));
             x.device = Some(device.clone());
@@ -731,6 +734,9 @@ mod tests {
             .as_deref()
             .is_some_and(|c| c.starts_with("127.0.0.1:")));
         assert!(x.evidence.locator.starts_with("proxy t record "));
+        // The query as the client sent it, its evidence.
+        let sent = query(&["app.example", name]);
+        assert_eq!(x.evidence.request_head, Some(RawHead::binary(&sent)));
         assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
         // The answer names a connection to the address; others stay addresses.
         let now = Timestamp::now();
@@ -865,6 +871,8 @@ mod tests {
             e => panic!("{e:?}"),
         };
         assert_eq!((x.host.as_str(), x.scheme.as_str()), (name, "dns"));
+        let sent = with_id(&query(&[name]), 2);
+        assert_eq!(x.evidence.request_head, Some(RawHead::binary(&sent)));
         assert_eq!(shared.counters.dns_queries.load(Ordering::Relaxed), 2);
         let q = with_id(&query(&["late.example"]), 3);
         client
