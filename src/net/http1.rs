@@ -267,8 +267,12 @@ struct Partial {
     /// The table's budget of message bytes ran out: nothing more of this body is kept.
     cut_by_budget: bool,
     /// The body is stored: a request's, any response's with `keep_response_bodies`,
-    /// else a DNS-over-HTTPS answer's (the tap reads it for the address map).
+    /// else a DNS-over-HTTPS answer's or an HTTP DNS API's (the tap reads it for the
+    /// address map) ...
     keep_body: bool,
+    /// ... up to this many bytes: a possible DNS answer longer than any is read
+    /// ([`DNS_ANSWER_KEEP`]) is given up, its bytes counted as `unkept`.
+    keep_at_most: usize,
     meta: MessageMeta,
     anomalies: Vec<Anomaly>,
 }
@@ -339,6 +343,11 @@ enum MethodKind {
     Upgrade,
     Other,
 }
+
+/// Most of a response body kept only because it may be a DNS answer (DoH, an HTTP
+/// DNS API's): one byte past what `net::http_dns` reads (a DoH message is at most
+/// 64 KiB too).
+const DNS_ANSWER_KEEP: usize = http_dns::MAX_ANSWER_BYTES + 1;
 
 /// A request awaiting its response.
 #[derive(Debug, Clone, Copy)]
@@ -882,6 +891,11 @@ impl Http1Conn {
             )
         };
         let (start, version, headers) = parsed;
+        let kept_anyway = client || self.limits.keep_response_bodies;
+        let doh_answer = header(&headers, "content-type").is_some_and(dns::is_dns_message_type);
+        let dns_answer = self
+            .pending_request(self.next_response)
+            .is_some_and(|p| p.asks_names);
         let mut msg = Box::new(Partial {
             start,
             // Not `format!`: its machinery, once per message, for one of two strings.
@@ -890,12 +904,12 @@ impl Http1Conn {
                 1 => "HTTP/1.1".to_string(),
                 v => format!("HTTP/1.{v}"),
             },
-            keep_body: client
-                || self.limits.keep_response_bodies
-                || header(&headers, "content-type").is_some_and(dns::is_dns_message_type)
-                || self
-                    .pending_request(self.next_response)
-                    .is_some_and(|p| p.asks_names),
+            keep_body: kept_anyway || dns_answer || doh_answer,
+            keep_at_most: if kept_anyway {
+                usize::MAX
+            } else {
+                DNS_ANSWER_KEEP
+            },
             headers,
             body: Vec::new(),
             unkept: 0,
@@ -1087,6 +1101,7 @@ impl Http1Conn {
                     let announced = usize::try_from(left).unwrap_or(usize::MAX);
                     let ahead = announced
                         .min(max)
+                        .min(msg.keep_at_most)
                         .min(BODY_RESERVE_CAP)
                         .min(take.saturating_mul(BODY_RESERVE_FACTOR));
                     if self.held.has_room(ahead) {
@@ -1213,6 +1228,7 @@ impl Http1Conn {
                 truncated: false,
                 cut_by_budget: false,
                 keep_body: false,
+                keep_at_most: 0,
                 meta: msg.meta.clone(),
                 anomalies: Vec::new(),
             },
@@ -1429,6 +1445,15 @@ fn push_body(msg: &mut Partial, data: &[u8], max: usize, keep: bool, held: &mut 
     msg.body_len = msg.body_len.saturating_add(data.len() as u64);
     if msg.cut_by_budget {
         return;
+    }
+    let mut keep = keep;
+    if keep && msg.body.len().saturating_add(data.len()) > msg.keep_at_most {
+        // Longer than any DNS answer read: the bytes so far are given up (the
+        // budget gets them back at the next sync) and counted as never kept.
+        msg.unkept = msg.unkept.saturating_add(msg.body.len());
+        msg.body = Vec::new();
+        msg.keep_body = false;
+        keep = false;
     }
     // Counted the same whether or not the bytes are kept, so the limit, `truncated`
     // and the anomaly come out the same.
@@ -2501,13 +2526,13 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
     }
 
     #[test]
-    fn the_answer_to_a_request_that_may_ask_an_http_dns_api_is_kept_whole() {
+    fn the_answer_to_a_request_that_may_ask_an_http_dns_api_is_kept_up_to_the_longest_read() {
         let lim = Http1Limits {
             keep_response_bodies: false,
             keep_response_headers: false,
             ..limits()
         };
-        let mut c = Http1Conn::new(lim);
+        let mut c = Http1Conn::new(lim.clone());
         let mut out = Vec::new();
         // Pipelined: a plain request, a lookup, a plain request; answered in order.
         c.client_data(
@@ -2534,6 +2559,37 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
             got,
             [(&b""[..], 1), (&b"192.0.2.9,60"[..], 2), (&b""[..], 1)]
         );
+
+        // An answer longer than any DNS answer read is given up as it grows, in
+        // pieces or whole (chunked, until close), with no anomaly: the framing and
+        // the length come out as for a body never kept.
+        for framing in ["Content-Length: 70000", "Transfer-Encoding: chunked"] {
+            let mut c = Http1Conn::new(lim.clone());
+            let mut out = Vec::new();
+            c.client_data(b"GET /1/d?host=a.example HTTP/1.1\r\n\r\n", TS, 1, &mut out);
+            let head = format!("HTTP/1.1 200 OK\r\n{framing}\r\n\r\n");
+            c.server_data(head.as_bytes(), TS, 2, &mut out);
+            let chunked = framing.starts_with("Transfer");
+            let piece = [b'x'; 10_000];
+            for _ in 0..7 {
+                if chunked {
+                    let size = format!("{:x}\r\n", piece.len());
+                    let chunk = [size.as_bytes(), &piece, b"\r\n"].concat();
+                    c.server_data(&chunk, TS, 3, &mut out);
+                } else {
+                    c.server_data(&piece, TS, 3, &mut out);
+                }
+            }
+            if chunked {
+                c.server_data(b"0\r\n\r\n", TS, 4, &mut out);
+            }
+            let rs = responses(&out);
+            assert_eq!(rs.len(), 1, "{framing}");
+            let r = &rs[0].1;
+            assert!(r.body.is_empty(), "{framing}");
+            let anomalies = r.anomalies.len();
+            assert_eq!((r.body_len, r.truncated, anomalies), (70_000, false, 0));
+        }
     }
 
     #[test]
