@@ -223,6 +223,18 @@ def main():
             + b"\xc0\x2d\x00\x1c\x00\x01\x00\x00\x00\x3c\x00\x10" + bytes(15) + b"\x01")
     write("dns", "response", resp)
     write("dns", "tcp", len(resp).to_bytes(2, "big") + resp + b"\x00\x11" + resp[:17])
+    # dns, as HTTP DNS answers (net::http_dns): a JSON API answer with a CNAME, an
+    # HTTPDNS batch, DNSPod's batch text; the JSON API's gzipped.
+    json_api = (b'{"Status":0,"Question":[{"name":"a.example.","type":1}],"Answer":['
+                b'{"name":"a.example.","type":5,"TTL":60,"data":"b.example."},'
+                b'{"name":"b.example.","type":1,"TTL":60,"data":"192.0.2.1"},'
+                b'{"name":"b.example.","type":28,"TTL":60,"data":"2001:db8::1"}]}')
+    write("dns", "json-api", json_api)
+    write("dns", "json-api-gzip", gzip.compress(json_api, mtime=0))
+    write("dns", "httpdns-batch",
+          b'{"dns":[{"host":"a.example","ips":["192.0.2.2"],"ipsv6":["fd00::2"],"ttl":46},'
+          b'{"host":"b.example","ips":[],"ttl":46}]}')
+    write("dns", "dnspod-batch", b"a.example.:192.0.2.3;fd00::3,60\nb.example.:0,60\n")
     # mDNS: the rawtcp capture's announcements (wireless debugging's, the system's;
     # a file-sharing SDK's), UDP from port 5353 in Ethernet and IPv4 without options.
     rawtcp = os.path.join(ROOT, "captures", "rawtcp", "rawtcp.pcap")

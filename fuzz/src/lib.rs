@@ -883,17 +883,17 @@ pub fn http1(data: &[u8]) {
 /// its verdict, its own answer (a header with the message's id, and its question
 /// bytes or none), and the ECH switch (no byte moves, only version fields change,
 /// and an answer section that parsed still parses, with no ECH config left in it).
-/// The input as the answer to each form of HTTP DNS lookup (`net::http_dns`), plain
-/// and as its first byte says a content coding: within its bounds, every name it
-/// gives a DNS name, and what it maps looked up without a panic.
+/// The input as the answer to each form of HTTP DNS lookup (`net::http_dns`), plain,
+/// gzipped and brotli-coded: within its bounds, every name it gives a DNS name, and
+/// what it maps inserted without a panic.
 fn http_dns(data: &[u8], map: &mut consentry::net::dns::DnsMap) {
     use consentry::exchange::Header;
     use consentry::net::http_dns::{lookup, MAX_ADDRESSES, MAX_NAMES};
-    let coding = match data.first().map(|b| b % 4) {
-        Some(1) => vec![Header::new("content-encoding", "gzip")],
-        Some(2) => vec![Header::new("content-encoding", "br")],
-        _ => Vec::new(),
-    };
+    let codings = [
+        Vec::new(),
+        vec![Header::new("content-encoding", "gzip")],
+        vec![Header::new("content-encoding", "br")],
+    ];
     let targets = [
         "/resolve?name=a.example&type=A",
         "/1/d?host=a.example",
@@ -902,7 +902,7 @@ fn http_dns(data: &[u8], map: &mut consentry::net::dns::DnsMap) {
         "/d?dn=a.example,b.example&ttl=1",
     ];
     for target in targets {
-        for headers in [&[][..], &coding[..]] {
+        for headers in &codings {
             let Some(l) = lookup(target, 200, headers, data) else {
                 continue;
             };
