@@ -15,7 +15,9 @@
 //!   "TTL", "data"}]}`; A (1), AAAA (28) and CNAME (5) records are read, others
 //!   skipped. The question is the `Question`'s first name, else the request's `name`.
 //! - HTTPDNS JSON: `{"host", "ips", "ipsv6", "ttl"}`, or a batch of such objects
-//!   under `dns` or `results`.
+//!   under `dns` or `results`; Alibaba Cloud's newer form, `{"code": "success",
+//!   "data": {"answers": [{"dn", "v4": {"ips", "ttl"}, "v6": {"ips", "ttl"}}]}}`
+//!   (with `mode` other than 0 its `data` is encrypted: no lookup).
 //! - DNSPod text, for a request with `dn`: one line per name, each `[name:]addresses
 //!   [,ttl]`, addresses separated by `;` (`0` for a failed half). An unprefixed line
 //!   answers the request's only name.
@@ -214,8 +216,8 @@ fn json_answers(body: &[u8], params: &QueryNames) -> Option<Vec<DnsMessage>> {
     if object.contains_key("Answer") || object.contains_key("Status") {
         return json_api_answer(object, params).map(|m| vec![m]);
     }
-    if params.host.is_empty() {
-        return None;
+    if let Some(data) = object.get("data") {
+        return answers_by_dn(object, data);
     }
     let batch = object.get("dns").or_else(|| object.get("results"));
     match batch {
@@ -305,6 +307,50 @@ fn httpdns_answer(v: &Value) -> Option<DnsMessage> {
         }
     }
     any_list.then(|| response(host, 1, answers))
+}
+
+/// Alibaba Cloud's newer answer: `data.answers`, each a `dn` with `v4` and `v6`
+/// address lists. Only a plain one (`mode` 0 or absent) of a successful lookup.
+fn answers_by_dn(object: &serde_json::Map<String, Value>, data: &Value) -> Option<Vec<DnsMessage>> {
+    let plain = object.get("mode").is_none_or(|m| m.as_u64() == Some(0));
+    let success = object
+        .get("code")
+        .is_none_or(|c| c.as_str() == Some("success"));
+    if !plain || !success {
+        return None;
+    }
+    let list = data.get("answers")?.as_array()?;
+    if list.is_empty() || list.len() > MAX_NAMES * 2 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for a in list {
+        let name = dns_name(a.get("dn")?.as_str()?)?;
+        let mut answers = Vec::new();
+        for family in ["v4", "v6"] {
+            let Some(f) = a.get(family) else {
+                continue;
+            };
+            let ttl = ttl_of(f.get("ttl"))?;
+            // No addresses (`no_ip_code`): none for this family.
+            let Some(ips) = f.get("ips") else {
+                continue;
+            };
+            let ips = ips.as_array()?;
+            if ips.len() > MAX_ADDRESSES {
+                return None;
+            }
+            for ip in ips {
+                answers.push(Record {
+                    name: name.clone(),
+                    ttl,
+                    data: address_record(ip.as_str()?.trim().parse().ok()?),
+                });
+            }
+        }
+        out.push(response(name, 1, answers));
+    }
+    Some(out)
 }
 
 fn address_record(a: IpAddr) -> RecordData {
@@ -457,6 +503,34 @@ mod tests {
                 pairs(&[("a.example", "192.0.2.10"), ("b.example", "2001:db8::b")])
             );
         }
+    }
+
+    #[test]
+    fn alibaba_clouds_newer_answers_by_dn() {
+        let body = br#"{"code":"success","mode":0,"data":{"cip":"192.0.2.1","answers":[
+            {"dn":"a.example","v4":{"ips":["192.0.2.20","192.0.2.21"],"ttl":60},
+             "v6":{"ips":["2001:db8::20"],"ttl":30}},
+            {"dn":"b.example","v4":{"ttl":60,"no_ip_code":"RRNotExist"}}]}}"#;
+        let l = lookup("/100000/resolve?dn=a.example,b.example", 200, &[], body).unwrap();
+        assert_eq!(l.asked, ["a.example", "b.example"]);
+        assert_eq!(
+            addresses(&l),
+            pairs(&[
+                ("a.example", "192.0.2.20"),
+                ("a.example", "192.0.2.21"),
+                ("a.example", "2001:db8::20"),
+            ])
+        );
+        assert_eq!(l.answers.len(), 2);
+        assert_eq!(l.answers[0].answers[2].ttl, 30);
+        // Encrypted (`mode` 1), or a failure: no lookup.
+        let sealed = br#"{"code":"success","mode":1,"data":"q83vEjRWeJA="}"#;
+        assert_eq!(lookup("/1/resolve?dn=a.example", 200, &[], sealed), None);
+        let failed = br#"{"code":"InvalidAccount","data":{"answers":[]}}"#;
+        assert_eq!(lookup("/1/resolve?dn=a.example", 200, &[], failed), None);
+        // An ordinary API's `data` is no lookup either.
+        let ordinary = br#"{"code":"success","data":{"items":[1,2]}}"#;
+        assert_eq!(lookup("/search?name=a.example", 200, &[], ordinary), None);
     }
 
     #[test]
