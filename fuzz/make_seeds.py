@@ -235,6 +235,9 @@ def main():
           b'{"dns":[{"host":"a.example","ips":["192.0.2.2"],"ipsv6":["fd00::2"],"ttl":46},'
           b'{"host":"b.example","ips":[],"ttl":46}]}')
     write("dns", "dnspod-batch", b"a.example.:192.0.2.3;fd00::3,60\nb.example.:0,60\n")
+    write("dns", "httpdns-v2",
+          b'{"code":"success","mode":0,"data":{"answers":[{"dn":"a.example",'
+          b'"v4":{"ips":["192.0.2.4"],"ttl":60},"v6":{"ttl":60,"no_ip_code":"RRNotExist"}}]}}')
     # mDNS: the rawtcp capture's announcements (wireless debugging's, the system's;
     # a file-sharing SDK's), UDP from port 5353 in Ethernet and IPv4 without options.
     rawtcp = os.path.join(ROOT, "captures", "rawtcp", "rawtcp.pcap")
