@@ -294,19 +294,26 @@ fn httpdns_answer(v: &Value) -> Option<DnsMessage> {
             continue;
         };
         any_list = true;
-        let list = list.as_array()?;
-        if list.len() > MAX_ADDRESSES {
-            return None;
-        }
-        for a in list {
-            answers.push(Record {
-                name: host.clone(),
-                ttl,
-                data: address_record(a.as_str()?.trim().parse().ok()?),
-            });
-        }
+        push_addresses(&mut answers, &host, ttl, list)?;
     }
     any_list.then(|| response(host, 1, answers))
+}
+
+/// `name`'s records for the JSON array of address strings `list` (at most
+/// [`MAX_ADDRESSES`]); `None` when it is anything else.
+fn push_addresses(out: &mut Vec<Record>, name: &str, ttl: u32, list: &Value) -> Option<()> {
+    let list = list.as_array()?;
+    if list.len() > MAX_ADDRESSES {
+        return None;
+    }
+    for a in list {
+        out.push(Record {
+            name: name.to_string(),
+            ttl,
+            data: address_record(a.as_str()?.trim().parse().ok()?),
+        });
+    }
+    Some(())
 }
 
 /// Alibaba Cloud's newer answer: `data.answers`, each a `dn` with `v4` and `v6`
@@ -333,19 +340,8 @@ fn answers_by_dn(object: &serde_json::Map<String, Value>, data: &Value) -> Optio
             };
             let ttl = ttl_of(f.get("ttl"))?;
             // No addresses (`no_ip_code`): none for this family.
-            let Some(ips) = f.get("ips") else {
-                continue;
-            };
-            let ips = ips.as_array()?;
-            if ips.len() > MAX_ADDRESSES {
-                return None;
-            }
-            for ip in ips {
-                answers.push(Record {
-                    name: name.clone(),
-                    ttl,
-                    data: address_record(ip.as_str()?.trim().parse().ok()?),
-                });
+            if let Some(ips) = f.get("ips") {
+                push_addresses(&mut answers, &name, ttl, ips)?;
             }
         }
         out.push(response(name, 1, answers));
