@@ -255,6 +255,12 @@ def main():
     frames = [f for f in pcap_frames(dhcp) if 0xFE not in f]
     for i in range(0, len(frames), 8):
         write("tap", "dhcp-%03d" % i, bytes([0, 1]) + b"\xfe".join(frames[i:i + 8]))
+    # ... and the HTTP DNS capture's: each seed one connection (a lookup and its
+    # answer, or a connection to an address).
+    httpdns = os.path.join(ROOT, "captures", "gateway", "httpdns.pcap")
+    frames = [f for f in pcap_frames(httpdns) if 0xFE not in f]
+    for i in range(0, len(frames), 8):
+        write("tap", "httpdns-%03d" % i, bytes([0, 1]) + b"\xfe".join(frames[i:i + 8]))
 
     # tls_hello: a ClientHello from Python's ssl module (see net::tls tests).
     import ssl
