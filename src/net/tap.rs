@@ -697,8 +697,8 @@ impl Tap {
         x
     }
 
-    /// The names of a DNS-over-HTTPS query (the `index`th request of its connection)
-    /// that carry personal data, each an exchange as the name of a query over UDP
+    /// The names of a DNS-over-HTTPS query or an HTTP DNS API lookup (the `index`th
+    /// request of its connection) that carry personal data, each an exchange as the name of a query over UDP
     /// is ([`Tap::dns_query_exchange`], the request's frames and time): a name
     /// reaches the name servers of its domain whatever resolver carried it. The
     /// request to the resolver stays an exchange of its own, searched as one.

@@ -25,7 +25,9 @@
 //! [`MAX_PENDING`] UDP queries wait for the upstream at once (more are dropped: a
 //! client asks again), each for at most [`UPSTREAM_TIMEOUT`] (then `SERVFAIL`); at
 //! most [`MAX_TCP_CLIENTS`] TCP clients are served, each closed after [`TCP_IDLE`]
-//! of silence. Each query goes upstream from a socket of
+//! of silence with no query waiting, each with at most [`TCP_QUERIES_AT_ONCE`] of its
+//! pipelined queries relayed at once (answered as their answers come, in any order,
+//! as RFC 7766 §6.2.1.1 lets a server; the next ones are read as those are answered). Each query goes upstream from a socket of
 //! its own (a fresh source port) with a fresh random id, and only a response with that
 //! id and the same questions is taken as its answer, so a spoofed datagram must guess
 //! both.
@@ -58,9 +60,13 @@ pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
 const HEADER: usize = 12;
 /// TCP clients served at once, at most; more are closed at once.
 pub const MAX_TCP_CLIENTS: usize = 64;
-/// How long a TCP client may stay silent, between or within its queries, before it
-/// is closed (RFC 7766 §6.2.3 asks for seconds, not minutes).
+/// How long a TCP client may stay silent, between or within its queries, with none
+/// waiting for its answer, before it is closed (RFC 7766 §6.2.3 asks for seconds,
+/// not minutes).
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Queries of one TCP client relayed at once: a slow answer does not hold the
+/// client's other queries back (64 clients, 256 upstream queries at most).
+pub const TCP_QUERIES_AT_ONCE: usize = 4;
 
 /// How a query came to the relay, and so how it goes upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,33 +323,72 @@ impl DnsRelay {
         Some((reply, Some(query)))
     }
 
-    /// Answers the queries of one TCP client, in order, until it closes, stays idle
-    /// for [`TCP_IDLE`] or sends something that is no DNS message.
-    async fn serve_connection(self: Arc<Self>, mut stream: TcpStream, client: SocketAddr) {
+    /// Answers the queries of one TCP client until it closes or stays idle for
+    /// [`TCP_IDLE`] with no answer due: at most [`TCP_QUERIES_AT_ONCE`] relayed at
+    /// once, each answer written when it comes; a message that is no DNS query is
+    /// dropped, the connection kept. Answers still due when the client stops
+    /// sending are written before the connection is closed.
+    async fn serve_connection(self: Arc<Self>, stream: TcpStream, client: SocketAddr) {
+        let (mut reader, writer) = stream.into_split();
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
+        let mut waiting = tokio::task::JoinSet::new();
+        // Bytes read and not yet framed: at most one message in part and one read
+        // more, as complete ones are taken out before more is read.
+        let mut read = Vec::new();
+        let mut chunk = vec![0u8; 16 << 10];
         loop {
-            let Ok(Ok(len)) = tokio::time::timeout(TCP_IDLE, stream.read_u16()).await else {
-                return;
-            };
-            let mut message = vec![0u8; usize::from(len)];
-            let read = tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut message)).await;
-            if !matches!(read, Ok(Ok(_))) {
-                return;
+            while waiting.len() < TCP_QUERIES_AT_ONCE {
+                let Some(message) = next_message(&mut read) else {
+                    break;
+                };
+                let (relay, writer) = (self.clone(), writer.clone());
+                let at = Timestamp::now();
+                waiting.spawn(relay.answer_over_tcp(message, client, at, writer));
             }
-            let at = Timestamp::now();
-            let Some((reply, relayed)) = self.answer(&message, client, Transport::Tcp).await else {
-                continue;
-            };
-            let Ok(len) = u16::try_from(reply.len()) else {
-                return;
-            };
-            let framed = [&len.to_be_bytes()[..], &reply].concat();
-            if stream.write_all(&framed).await.is_err() {
-                return;
-            }
-            if let Some(query) = relayed {
-                self.record(&query, &message, client, at).await;
+            let room = waiting.len() < TCP_QUERIES_AT_ONCE;
+            tokio::select! {
+                Some(done) = waiting.join_next(), if !waiting.is_empty() => {
+                    if !matches!(done, Ok(true)) {
+                        break;
+                    }
+                }
+                got = tokio::time::timeout(TCP_IDLE, reader.read(&mut chunk)), if room => {
+                    match got {
+                        Ok(Ok(n)) if n > 0 => read.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                        // Closed, failed, or silent with nothing due.
+                        Ok(_) => break,
+                        Err(_) if waiting.is_empty() => break,
+                        Err(_) => {}
+                    }
+                }
             }
         }
+        while waiting.join_next().await.is_some() {}
+    }
+
+    /// Answers one `message` a TCP client sent at `at` through `writer`, then records
+    /// it; false when the connection can take no more (the write failed).
+    async fn answer_over_tcp(
+        self: Arc<Self>,
+        message: Vec<u8>,
+        client: SocketAddr,
+        at: Timestamp,
+        writer: Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>,
+    ) -> bool {
+        let Some((reply, relayed)) = self.answer(&message, client, Transport::Tcp).await else {
+            return true;
+        };
+        let Ok(len) = u16::try_from(reply.len()) else {
+            return false;
+        };
+        let framed = [&len.to_be_bytes()[..], &reply].concat();
+        if writer.lock().await.write_all(&framed).await.is_err() {
+            return false;
+        }
+        if let Some(query) = relayed {
+            self.record(&query, &message, client, at).await;
+        }
+        true
     }
 
     /// [`DnsRelay::ask_upstream`] over TCP (RFC 7766), for a query that came over TCP:
@@ -491,6 +536,15 @@ pub async fn serve(
             drop(permit);
         });
     }
+}
+
+/// The first message framed in `read` (RFC 1035 §4.2.2: after its length in two
+/// bytes), taken out of it; `None` until one is whole.
+fn next_message(read: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let len = usize::from(u16::from_be_bytes([*read.first()?, *read.get(1)?]));
+    let message = read.get(2..2 + len)?.to_vec();
+    read.drain(..2 + len);
+    Some(message)
 }
 
 /// Answers the queries of TCP clients accepted on `listener` until `stop`
@@ -808,29 +862,98 @@ mod tests {
     }
 
     /// A resolver on loopback over TCP answering each query, on each connection,
-    /// with 192.0.2.99.
+    /// with 192.0.2.99; a name that starts with `slow` half a second late.
     fn fake_tcp_upstream() -> SocketAddr {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             for mut stream in listener.incoming().map_while(Result::ok) {
-                let mut len = [0u8; 2];
-                while stream.read_exact(&mut len).is_ok() {
-                    let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
-                    stream.read_exact(&mut q).unwrap();
-                    let id = u16::from_be_bytes([q[0], q[1]]);
-                    let a = answer(&q, id, [192, 0, 2, 99]);
-                    let framed = [&(a.len() as u16).to_be_bytes()[..], &a].concat();
-                    stream.write_all(&framed).unwrap();
-                }
+                std::thread::spawn(move || {
+                    let mut len = [0u8; 2];
+                    while stream.read_exact(&mut len).is_ok() {
+                        let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                        stream.read_exact(&mut q).unwrap();
+                        if dns::parse(&q).unwrap().questions[0]
+                            .name
+                            .starts_with("slow")
+                        {
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                        let id = u16::from_be_bytes([q[0], q[1]]);
+                        let a = answer(&q, id, [192, 0, 2, 99]);
+                        let framed = [&(a.len() as u16).to_be_bytes()[..], &a].concat();
+                        let _ = stream.write_all(&framed);
+                    }
+                });
             }
         });
         addr
     }
 
+    /// One answer a TCP client reads after its length.
+    fn read_framed(client: &mut std::net::TcpStream) -> DnsMessage {
+        use std::io::Read;
+        let mut len = [0u8; 2];
+        client.read_exact(&mut len).unwrap();
+        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        client.read_exact(&mut reply).unwrap();
+        dns::parse(&reply).unwrap()
+    }
+
     #[test]
-    fn queries_over_tcp_are_answered_in_order_through_the_upstream_over_tcp() {
+    fn pipelined_queries_over_tcp_are_answered_as_their_answers_come() {
+        use std::io::Write;
+        let rt = runtime();
+        let (shared, _rx, _dir) = shared(false);
+        let relay = DnsRelay::new(shared.clone(), fake_tcp_upstream(), None);
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let at = listener.local_addr().unwrap();
+        rt.spawn(serve_tcp(Arc::new(relay), listener, std::future::pending()));
+        let mut client = std::net::TcpStream::connect(at).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // A slow name first, then more than the relay takes at once, in one write.
+        let names = [
+            "slow.example",
+            "a.example",
+            "b.example",
+            "c.example",
+            "d.example",
+        ];
+        let mut out = Vec::new();
+        for (id, n) in (1u16..).zip(names) {
+            let q = with_id(&query(&[n]), id);
+            out.extend_from_slice(&(q.len() as u16).to_be_bytes());
+            out.extend(q);
+        }
+        client.write_all(&out).unwrap();
+        // The fast ones first (the fifth read once one of the first four is
+        // answered), the slow one last; then the client may go.
+        let ids: Vec<u16> = (0..names.len())
+            .map(|_| read_framed(&mut client).id)
+            .collect();
+        assert_eq!(ids.last(), Some(&1), "{ids:?}");
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [1, 2, 3, 4, 5]);
+        assert_eq!(shared.counters.dns_queries.load(Ordering::Relaxed), 5);
+        // A client that sends its query and closes its side still gets its answer.
+        let mut client = std::net::TcpStream::connect(at).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let q = with_id(&query(&["slow.again.example"]), 9);
+        client
+            .write_all(&[&(q.len() as u16).to_be_bytes()[..], &q].concat())
+            .unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(read_framed(&mut client).id, 9);
+    }
+
+    #[test]
+    fn queries_over_tcp_are_answered_through_the_upstream_over_tcp() {
         use std::io::{Read, Write};
         let rt = runtime();
         let (shared, rx, _dir) = shared(false);
@@ -852,18 +975,18 @@ mod tests {
         }
         out.extend_from_slice(&[0, 5, 1, 2, 3, 4, 5]);
         client.write_all(&out).unwrap();
-        for id in [1, 2] {
-            let mut len = [0u8; 2];
-            client.read_exact(&mut len).unwrap();
-            let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
-            client.read_exact(&mut reply).unwrap();
-            let reply = dns::parse(&reply).unwrap();
-            assert_eq!((reply.id, reply.rcode), (id, 0));
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let reply = read_framed(&mut client);
+            assert_eq!(reply.rcode, 0);
             assert_eq!(
                 reply.answers[0].data,
                 dns::RecordData::A([192, 0, 2, 99].into())
             );
+            ids.push(reply.id);
         }
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2]);
         // The flagged name is recorded as over UDP; the short message is dropped,
         // the connection kept.
         let x = match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
