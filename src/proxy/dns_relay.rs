@@ -1040,6 +1040,34 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Messages framed after their lengths come out whole and in order however
+        /// the bytes arrive, the rest kept for the next read.
+        #[test]
+        fn framed_messages_come_out_whole_however_they_arrive(
+            messages in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), 0..6),
+            cuts in proptest::collection::vec(1usize..50, 0..20),
+        ) {
+            let stream: Vec<u8> = messages
+                .iter()
+                .flat_map(|m| [&(m.len() as u16).to_be_bytes()[..], m].concat())
+                .collect();
+            let (mut read, mut got, mut at) = (Vec::new(), Vec::new(), 0usize);
+            for cut in cuts.iter().copied().chain(std::iter::repeat(usize::MAX)) {
+                let end = stream.len().min(at.saturating_add(cut));
+                read.extend_from_slice(&stream[at..end]);
+                at = end;
+                while let Some(m) = next_message(&mut read) {
+                    got.push(m);
+                }
+                if at == stream.len() {
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(got, messages);
+            proptest::prop_assert!(read.is_empty());
+        }
+
         /// Whatever a client sends, the relay decides without panicking, and an
         /// answer it makes itself is a header with the query's id, and the query's
         /// question section or none.
