@@ -288,17 +288,8 @@ fn bench(c: &mut Criterion) {
 /// Requests read from `ech.pcap` with `keylog`.
 fn read_ech(capture: &[u8], keylog: &Arc<[u8]>) -> usize {
     let opts = CaptureOptions {
-        label: "ech.pcap".into(),
-        file_sha256: None,
-        devices: Default::default(),
-        fallback_device: None,
-        app: Default::default(),
-        limits: Default::default(),
-        tunnel_ports: Default::default(),
-        wlan_keys: Default::default(),
         keylogs: vec![keylog.clone()],
-        secrets_ahead: None,
-        dns_probe: None,
+        ..CaptureOptions::new("ech.pcap", Default::default())
     };
     let mut requests = 0;
     let (_, error) = read_capture(capture, &opts, &mut |_| {}, &mut |x| {

@@ -266,19 +266,7 @@ fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
     // Every connection's name: those to answered addresses by the name asked (the
     // JSON API's through its CNAME), the other by its address.
     let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
-    let opts = CaptureOptions {
-        label: "httpdns.pcap".into(),
-        file_sha256: None,
-        devices: DeviceResolver::new(&case),
-        fallback_device: None,
-        app: Default::default(),
-        limits: Default::default(),
-        tunnel_ports: Default::default(),
-        wlan_keys: Default::default(),
-        keylogs: Vec::new(),
-        secrets_ahead: None,
-        dns_probe: None,
-    };
+    let opts = CaptureOptions::new("httpdns.pcap", DeviceResolver::new(&case));
     let bytes = std::fs::read(dir().join("httpdns.pcap")).unwrap();
     let mut named = Vec::new();
     read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| {

@@ -48,17 +48,9 @@ fn read_in(
 ) -> (Vec<Exchange>, CaptureSummary) {
     let case = consentry::case::load(&dir.join("consentry.toml")).unwrap();
     let opts = CaptureOptions {
-        label: file.to_string(),
-        file_sha256: None,
-        devices: DeviceResolver::new(&case),
-        fallback_device: None,
-        app: Default::default(),
         limits,
-        tunnel_ports: Default::default(),
-        wlan_keys: Default::default(),
         keylogs,
-        secrets_ahead: None,
-        dns_probe: None,
+        ..CaptureOptions::new(file, DeviceResolver::new(&case))
     };
     let bytes = std::fs::read(dir.join(file)).unwrap();
     let mut list = Vec::new();

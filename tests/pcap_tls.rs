@@ -131,17 +131,8 @@ fn exchanges(file: &str, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSumm
 fn exchanges_at(path: &Path, keylogs: Vec<Arc<[u8]>>) -> (Vec<Exchange>, CaptureSummary) {
     let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
     let opts = CaptureOptions {
-        label: path.display().to_string(),
-        file_sha256: None,
-        devices: DeviceResolver::new(&case),
-        fallback_device: None,
-        app: Default::default(),
-        limits: Default::default(),
-        tunnel_ports: Default::default(),
-        wlan_keys: Default::default(),
         keylogs,
-        secrets_ahead: None,
-        dns_probe: None,
+        ..CaptureOptions::new(path.display().to_string(), DeviceResolver::new(&case))
     };
     let bytes = std::fs::read(path).unwrap();
     let mut list = Vec::new();

@@ -21,17 +21,8 @@ fn a_small_bulk_capture_is_read_whole() {
     let case_file = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/tls/consentry.toml");
     let case = consentry::case::load(std::path::Path::new(case_file)).unwrap();
     let opts = CaptureOptions {
-        label: "bulk.pcap".to_string(),
-        file_sha256: None,
-        devices: DeviceResolver::new(&case),
-        fallback_device: None,
-        app: Default::default(),
-        limits: Default::default(),
-        tunnel_ports: Default::default(),
-        wlan_keys: Default::default(),
         keylogs: vec![Arc::from(keylog.into_bytes())],
-        secrets_ahead: None,
-        dns_probe: None,
+        ..CaptureOptions::new("bulk.pcap", DeviceResolver::new(&case))
     };
     let mut list = Vec::new();
     let (summary, error) =

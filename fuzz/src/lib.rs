@@ -441,17 +441,10 @@ pub fn capture_chain(data: &[u8]) -> u64 {
     let mut ended = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let opts = CaptureOptions {
-            label: format!("f{i}"),
             file_sha256: Some(hashes[i].clone()),
-            devices: any_device().clone(),
-            fallback_device: None,
-            app: Default::default(),
             limits: tiny_tap_limits(),
-            tunnel_ports: Default::default(),
-            wlan_keys: Default::default(),
             keylogs: vec![Arc::from(TLS_CORPUS_KEYLOG)],
-            secrets_ahead: None,
-            dns_probe: None,
+            ..CaptureOptions::new(format!("f{i}"), any_device().clone())
         };
         if chain
             .read_file(*file, &opts, None, &mut |_| {}, &mut check)

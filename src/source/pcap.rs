@@ -56,6 +56,27 @@ pub struct CaptureOptions {
     pub dns_probe: Option<DataProbe>,
 }
 
+impl CaptureOptions {
+    /// Options for reading the file `label` with `devices`, and nothing else: no
+    /// hash, fallback device, app, tunnel ports, WLAN keys, key logs or DNS probe,
+    /// default limits.
+    pub fn new(label: impl Into<String>, devices: DeviceResolver) -> Self {
+        CaptureOptions {
+            label: label.into(),
+            file_sha256: None,
+            devices,
+            fallback_device: None,
+            app: AppUnderTest::default(),
+            limits: TapLimits::default(),
+            tunnel_ports: UdpTunnelPorts::default(),
+            wlan_keys: Arc::default(),
+            keylogs: Vec::new(),
+            secrets_ahead: None,
+            dns_probe: None,
+        }
+    }
+}
+
 /// What reading a capture saw.
 #[derive(Debug, Clone, Default)]
 pub struct CaptureSummary {
