@@ -891,6 +891,23 @@ mod tests {
         addr
     }
 
+    /// `relay` serving TCP clients on a loopback port, on `rt`: the port.
+    fn serving_tcp(rt: &tokio::runtime::Runtime, relay: DnsRelay) -> SocketAddr {
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let at = listener.local_addr().unwrap();
+        rt.spawn(serve_tcp(Arc::new(relay), listener, std::future::pending()));
+        at
+    }
+
+    /// A TCP client of the relay at `at` (reads give up after 10 s).
+    fn tcp_client(at: SocketAddr) -> std::net::TcpStream {
+        let client = std::net::TcpStream::connect(at).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client
+    }
+
     /// One answer a TCP client reads after its length.
     fn read_framed(client: &mut std::net::TcpStream) -> DnsMessage {
         use std::io::Read;
@@ -907,13 +924,8 @@ mod tests {
         let rt = runtime();
         let (shared, _rx, _dir) = shared(false);
         let relay = DnsRelay::new(shared.clone(), fake_tcp_upstream(), None);
-        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-        let at = listener.local_addr().unwrap();
-        rt.spawn(serve_tcp(Arc::new(relay), listener, std::future::pending()));
-        let mut client = std::net::TcpStream::connect(at).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let at = serving_tcp(&rt, relay);
+        let mut client = tcp_client(at);
         // A slow name first, then more than the relay takes at once, in one write.
         let names = [
             "slow.example",
@@ -940,10 +952,7 @@ mod tests {
         assert_eq!(sorted, [1, 2, 3, 4, 5]);
         assert_eq!(shared.counters.dns_queries.load(Ordering::Relaxed), 5);
         // A client that sends its query and closes its side still gets its answer.
-        let mut client = std::net::TcpStream::connect(at).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let mut client = tcp_client(at);
         let q = with_id(&query(&["slow.again.example"]), 9);
         client
             .write_all(&[&(q.len() as u16).to_be_bytes()[..], &q].concat())
@@ -958,13 +967,7 @@ mod tests {
         let rt = runtime();
         let (shared, rx, _dir) = shared(false);
         let relay = DnsRelay::new(shared.clone(), fake_tcp_upstream(), Some(digits()));
-        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-        let at = listener.local_addr().unwrap();
-        rt.spawn(serve_tcp(Arc::new(relay), listener, std::future::pending()));
-        let mut client = std::net::TcpStream::connect(at).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let mut client = tcp_client(serving_tcp(&rt, relay));
         // Two queries at once (pipelined), then a message that is no query.
         let name = "0eaed834.t.sdk.example";
         let mut out = Vec::new();
