@@ -25,12 +25,12 @@
 //! [`MAX_PENDING`] UDP queries wait for the upstream at once (more are dropped: a
 //! client asks again), each for at most [`UPSTREAM_TIMEOUT`] (then `SERVFAIL`); at
 //! most [`MAX_TCP_CLIENTS`] TCP clients are served, each closed after [`TCP_IDLE`]
-//! of silence with no query waiting, each with at most [`TCP_QUERIES_AT_ONCE`] of its
-//! pipelined queries relayed at once (answered as their answers come, in any order,
-//! as RFC 7766 §6.2.1.1 lets a server; the next ones are read as those are answered). Each query goes upstream from a socket of
-//! its own (a fresh source port) with a fresh random id, and only a response with that
-//! id and the same questions is taken as its answer, so a spoofed datagram must guess
-//! both.
+//! of silence with no query waiting, each with at most [`TCP_QUERIES_AT_ONCE`] of
+//! its pipelined queries relayed at once (answered as their answers come, in any
+//! order, as RFC 7766 §6.2.1.1 lets a server; the next ones are read as those are
+//! answered). Each query goes upstream from a socket of its own (a fresh source
+//! port) with a fresh random id, and only a response with that id and the same
+//! questions is taken as its answer, so a spoofed datagram must guess both.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering;
