@@ -892,10 +892,12 @@ impl Http1Conn {
         };
         let (start, version, headers) = parsed;
         let kept_anyway = client || self.limits.keep_response_bodies;
-        let doh_answer = header(&headers, "content-type").is_some_and(dns::is_dns_message_type);
-        let dns_answer = self
-            .pending_request(self.next_response)
-            .is_some_and(|p| p.asks_names);
+        // Else only a possible DNS answer's, for the tap's address map.
+        let keep_body = kept_anyway
+            || header(&headers, "content-type").is_some_and(dns::is_dns_message_type)
+            || self
+                .pending_request(self.next_response)
+                .is_some_and(|p| p.asks_names);
         let mut msg = Box::new(Partial {
             start,
             // Not `format!`: its machinery, once per message, for one of two strings.
@@ -904,7 +906,7 @@ impl Http1Conn {
                 1 => "HTTP/1.1".to_string(),
                 v => format!("HTTP/1.{v}"),
             },
-            keep_body: kept_anyway || dns_answer || doh_answer,
+            keep_body,
             keep_at_most: if kept_anyway {
                 usize::MAX
             } else {
