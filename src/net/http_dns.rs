@@ -202,7 +202,8 @@ fn response(name: String, qtype: u16, answers: Vec<Record>) -> DnsMessage {
     }
 }
 
-/// `ttl` seconds as a record's TTL (a JSON number; negative or absurd ones 0).
+/// `ttl` seconds as a record's TTL: absent or `null` 0, a larger number than a TTL
+/// holds the largest; `None` when it is no non-negative integer.
 fn ttl_of(v: Option<&Value>) -> Option<u32> {
     match v {
         None | Some(Value::Null) => Some(0),
@@ -232,7 +233,7 @@ fn json_answers(body: &[u8], params: &QueryNames) -> Option<Vec<DnsMessage>> {
     }
 }
 
-/// A JSON API answer (RFC 8427's names, as Google and Cloudflare use them).
+/// A JSON API answer (Google's format, which Cloudflare and other resolvers follow).
 fn json_api_answer(
     object: &serde_json::Map<String, Value>,
     params: &QueryNames,
