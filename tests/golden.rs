@@ -138,6 +138,13 @@ fn gateway_platform_services() {
     run_golden("gateway", "platform.pcap", None);
 }
 
+/// SDKs resolving through HTTP DNS APIs: the names judged, the connections to the
+/// answered addresses named by them.
+#[test]
+fn gateway_http_dns_lookups() {
+    run_golden("gateway", "httpdns.pcap", None);
+}
+
 #[test]
 fn tunnels_mirror_and_mobile_core() {
     run_golden("tunnels", "tunnels.pcap", None);
