@@ -439,6 +439,19 @@ fn push_label(out: &mut String, label: &[u8]) {
     }
 }
 
+/// Whether `name` (without a final dot) is written as hosts' DNS names are: labels
+/// of 1 to 63 letters, digits, `-` and `_`, at most 253 bytes in all.
+pub fn is_host_name_text(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// The DNS answer a decrypted DNS-over-HTTPS response carries (RFC 8484): status
 /// 200, `Content-Type: application/dns-message`, no content coding, the whole body
 /// one DNS response. Its answers name later connections as an answer over UDP does.

@@ -840,6 +840,12 @@ impl Http1Conn {
             .allow_multiple_spaces_in_response_status_delimiters(true)
             .ignore_invalid_headers_in_responses(true)
             .ignore_invalid_headers_in_requests(true);
+        // A response that may be an HTTP DNS API's answer: its fields and body are
+        // kept for the tap's address map.
+        let lookup_answer = !client
+            && self
+                .pending_request(self.next_response)
+                .is_some_and(|p| p.asks_names);
         let parsed = if client {
             let mut req = httparse::Request::new(&mut []);
             match cfg.parse_request_with_uninit_headers(&mut req, head, fields) {
@@ -868,10 +874,7 @@ impl Http1Conn {
                 Err(e) => return self.bad_head(client, e, out),
             }
             let keep = self.limits.keep_response_headers;
-            let dns_answer = self
-                .pending_request(self.next_response)
-                .is_some_and(|p| p.asks_names);
-            let headers = if keep || dns_answer {
+            let headers = if keep || lookup_answer {
                 convert(resp.headers)
             } else {
                 convert_framing(resp.headers)
@@ -894,10 +897,8 @@ impl Http1Conn {
         let kept_anyway = client || self.limits.keep_response_bodies;
         // Else only a possible DNS answer's, for the tap's address map.
         let keep_body = kept_anyway
-            || header(&headers, "content-type").is_some_and(dns::is_dns_message_type)
-            || self
-                .pending_request(self.next_response)
-                .is_some_and(|p| p.asks_names);
+            || lookup_answer
+            || header(&headers, "content-type").is_some_and(dns::is_dns_message_type);
         let mut msg = Box::new(Partial {
             start,
             // Not `format!`: its machinery, once per message, for one of two strings.

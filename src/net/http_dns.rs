@@ -172,16 +172,7 @@ fn name_param(pair: &str) -> Option<(&str, &str)> {
 fn dns_name(raw: &str) -> Option<String> {
     let name = raw.trim();
     let name = name.strip_suffix('.').unwrap_or(name);
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    valid.then(|| name.to_ascii_lowercase())
+    crate::net::dns::is_host_name_text(name).then(|| name.to_ascii_lowercase())
 }
 
 /// A DNS response answering `name` with `records`.

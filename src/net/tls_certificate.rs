@@ -176,15 +176,8 @@ pub fn names_host(c: &ServerCertificate, host: &str) -> bool {
 fn is_host_name(name: &str) -> bool {
     let body = name.strip_prefix("*.").unwrap_or(name);
     body.parse::<IpAddr>().is_err()
-        && body.len() <= 253
         && body.contains('.')
-        && body.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        && crate::net::dns::is_host_name_text(body)
 }
 
 /// `text` cut to [`MAX_TEXT`] bytes at a character boundary, `…` marking a cut.
