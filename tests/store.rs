@@ -999,6 +999,21 @@ fn the_case_report_shows_the_stored_findings_and_the_chain_head() {
         if matches!(key.as_str(), "evidence" | "chain_head") {
             continue;
         }
+        if key == "case" {
+            // The same case file, read from the case directory rather than as given.
+            let (mut stored_case, mut one_shot_case) = (stored[key].clone(), one_shot[key].clone());
+            let stored_file = stored_case["file"].take();
+            let one_shot_file = one_shot_case["file"].take();
+            assert_eq!(stored_case, one_shot_case, "report field case");
+            assert_eq!(stored_file["sha256"], one_shot_file["sha256"]);
+            assert_eq!(stored_file["path"], "consentry.toml");
+            assert!(one_shot_file["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("consentry.toml"));
+            assert_eq!(stored_file.get("note"), None, "{stored_file}");
+            continue;
+        }
         assert_eq!(stored[key], one_shot[key], "report field {key}");
     }
     assert!(!stored["findings"].as_array().unwrap().is_empty());
@@ -1017,4 +1032,103 @@ fn the_case_report_shows_the_stored_findings_and_the_chain_head() {
         &html[..40.min(html.len())]
     );
     assert!(html.contains(head));
+}
+
+/// The case report is framed (title, app, devices) by a case file the runs read:
+/// edited or broken after them, the case directory's own gives way to the evidence
+/// copy of the one they read, saying so; once a run reads the edited one, it frames
+/// the report, which says the runs read two versions.
+#[test]
+fn the_case_report_is_framed_by_a_case_file_the_runs_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = case_with(
+        tmp.path(),
+        &capture("demo", "consentry.toml"),
+        &capture("demo", "demo.har"),
+    );
+    let report = |format: &str| ok(&run(args!("-C", &dir, "report", "--format", format)));
+    let json_report = || -> serde_json::Value { serde_json::from_str(&report("json")).unwrap() };
+    let case_file = dir.join("consentry.toml");
+    let text = std::fs::read_to_string(&case_file).unwrap();
+    let read_sha = sha256_hex(&case_file);
+    let title = "Example Shop 4.2 on Android 14, first launch";
+
+    let r = json_report();
+    assert_eq!(r["case"]["title"], title);
+    assert_eq!(
+        r["case"]["file"],
+        serde_json::json!({"sha256": read_sha, "path": "consentry.toml"})
+    );
+
+    // Edited after the run: the copy the run read frames the report.
+    let edited = text.replace(title, "Edited afterwards");
+    assert_ne!(edited, text);
+    std::fs::write(&case_file, &edited).unwrap();
+    let copy = format!("evidence/{}-consentry.toml", &read_sha[..16]);
+    let r = json_report();
+    assert_eq!(r["case"]["title"], title);
+    assert_eq!(r["case"]["file"]["path"], copy.as_str());
+    assert_eq!(r["case"]["file"]["sha256"], read_sha.as_str());
+    let note = r["case"]["file"]["note"].as_str().unwrap();
+    assert!(
+        note.contains("consentry.toml (SHA-256 ")
+            && note.contains("was edited after the runs and none of them read it")
+            && note.ends_with(&format!("the case file the runs stored last, {copy}")),
+        "{note}"
+    );
+    // Broken: the same, saying why.
+    std::fs::write(&case_file, "[case\n").unwrap();
+    let r = json_report();
+    assert_eq!(r["case"]["title"], title);
+    let note = r["case"]["file"]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("the case directory's consentry.toml does not read: "),
+        "{note}"
+    );
+
+    // Edited, and the copy gone (`verify` fails): the case directory's own, saying so.
+    std::fs::write(&case_file, &edited).unwrap();
+    std::fs::remove_file(dir.join(&copy)).unwrap();
+    let r = json_report();
+    assert_eq!(r["case"]["title"], "Edited afterwards");
+    assert_eq!(r["case"]["file"]["path"], "consentry.toml");
+    let note = r["case"]["file"]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("none of the case files the runs read reads back (")
+            && note.ends_with(
+                "this report is framed by the case directory's consentry.toml, which no run read"
+            ),
+        "{note}"
+    );
+    std::fs::write(dir.join(&copy), &text).unwrap();
+
+    // A run reads the edited one: now it frames the report.
+    let edited_sha = sha256_hex(&case_file);
+    let second = tmp.path().join("second.har");
+    let har = std::fs::read_to_string(capture("demo", "demo.har")).unwrap();
+    std::fs::write(&second, format!("{har}\n ")).unwrap();
+    ok(&run(args!("-C", &dir, "ingest", &second)));
+    let r = json_report();
+    assert_eq!(r["case"]["title"], "Edited afterwards");
+    assert_eq!(r["case"]["file"]["path"], "consentry.toml");
+    assert_eq!(r["case"]["file"]["sha256"], edited_sha.as_str());
+    let md = report("md");
+    assert!(
+        md.contains(&format!(
+            "- Case file: consentry.toml (SHA-256 {edited_sha}): the runs read 2 versions of \
+             the case file, each input's row naming the one it was read with; this report \
+             is framed by the case directory's\n"
+        )),
+        "{md}"
+    );
+    let html = report("html");
+    assert!(
+        html.contains(&format!(
+            "<dt>Case file</dt><dd><code>consentry.toml</code> <span class=\"muted mono\">\
+             SHA-256 {edited_sha}</span><br><span class=\"small\">the runs read 2 versions"
+        )),
+        "{html}"
+    );
+    let (verified, out) = verify(&dir);
+    assert!(verified, "{out}");
 }

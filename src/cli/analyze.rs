@@ -20,7 +20,7 @@ use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::exchange::Exchange;
-use crate::report::{self, CaseInfo, Format, ReportFormat, ReportInput, RunSummary};
+use crate::report::{self, CaseFileInfo, CaseInfo, Format, ReportFormat, ReportInput, RunSummary};
 use crate::rules::{Analyzer, Finding, Options, Severity};
 
 #[derive(Debug, clap::Args)]
@@ -437,6 +437,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let side_files = ingest::side_files(&args.case, &case_sha256, &keylogs, &wlan_files);
         let read_with = ingest::options_of(&side_files, args.device.clone(), &reading).describe();
         let mut input = run.report_input(&case);
+        input.case.file = Some(CaseFileInfo {
+            sha256: crate::source::hex(&case_sha256),
+            path: args.case.display().to_string(),
+            note: None,
+        });
         for e in &mut input.evidence {
             e.read_with = read_with.clone();
         }

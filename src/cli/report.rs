@@ -12,9 +12,14 @@ use anyhow::Context;
 
 use crate::case;
 use crate::consent::ConsentEvent;
-use crate::report::{write_report, CaseInfo, InputInfo, ReportFormat, ReportInput, TrafficSummary};
+use crate::report::{
+    write_report, CaseFileInfo, CaseInfo, InputInfo, ReportFormat, ReportInput, TrafficSummary,
+};
 use crate::rules::Finding;
-use crate::store::record::{EvidenceFileBody, ExchangeBody, IngestBody, Kind, Phase, WrittenFiles};
+use crate::source::hex;
+use crate::store::record::{
+    short_sha256, EvidenceFileBody, ExchangeBody, IngestBody, Kind, Phase, WrittenFiles, KIND_CASE,
+};
 use crate::store::{CaseDir, Query, StoredTable};
 
 #[derive(Debug, clap::Args)]
@@ -46,9 +51,15 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 /// Everything the report shows, read from the case directory's store.
 pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
-    let case = case::load(&dir.case_file())?;
     let store = dir.open_store()?;
     let parse_err = |what: &str| format!("a stored {what} record does not read back");
+    let mut ingests = Vec::new();
+    for body in store.bodies(Kind::Ingest)? {
+        let ingest: IngestBody =
+            serde_json::from_str(&body).with_context(|| parse_err("ingest"))?;
+        ingests.push(ingest);
+    }
+    let (case, case_file) = case_frame(dir, &stored_case_files(&ingests))?;
     let findings: Vec<Finding> = store
         .query(StoredTable::Findings, &Query::default())?
         .iter()
@@ -99,9 +110,7 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
     let mut evidence = Vec::new();
     let mut traffic: Option<TrafficSummary> = None;
     let mut all_apps = false;
-    for body in store.bodies(Kind::Ingest)? {
-        let ingest: IngestBody =
-            serde_json::from_str(&body).with_context(|| parse_err("ingest"))?;
+    for ingest in ingests {
         all_apps |= ingest.options.as_ref().is_some_and(|o| o.all_apps);
         if ingest.phase == Phase::Complete {
             if let Some(t) = ingest.traffic {
@@ -139,7 +148,10 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
     let head = store.head()?;
     let (platform_exchanges, platform_hosts) = platform.tally(all_apps);
     Ok(ReportInput {
-        case: CaseInfo::from_case(&case),
+        case: CaseInfo {
+            file: Some(case_file),
+            ..CaseInfo::from_case(&case)
+        },
         consent,
         findings,
         request_lines,
@@ -152,6 +164,96 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
         chain_head: (head.seq > 0).then(|| crate::source::hex(&head.hash)),
         generated_at: None,
     })
+}
+
+/// The case files the runs stored as evidence, as (SHA-256, evidence copy), in the
+/// order they were first stored (a content is stored once).
+fn stored_case_files(ingests: &[IngestBody]) -> Vec<(&str, &str)> {
+    let mut files: Vec<(&str, &str)> = Vec::new();
+    for i in ingests {
+        if i.kind == KIND_CASE
+            && i.phase == Phase::Complete
+            && !files.iter().any(|(sha256, _)| *sha256 == i.sha256)
+        {
+            files.push((i.sha256.as_str(), i.evidence.as_str()));
+        }
+    }
+    files
+}
+
+/// The case file the report is framed by, of the case directory's own and the ones
+/// the runs read (`stored`, from [`stored_case_files`]): its own when a run read it
+/// (or no run stored one); else the last stored copy that still reads back with its
+/// hash, saying why. A case directory whose own file is edited or broken after its
+/// runs still gets the report of what was analysed; only when nothing can be read is
+/// it an error (the case directory's file's).
+fn case_frame(
+    dir: &CaseDir,
+    stored: &[(&str, &str)],
+) -> anyhow::Result<(case::Case, CaseFileInfo)> {
+    let own_path = dir.case_file();
+    let own_name = crate::store::CASE_FILE;
+    let own = case::load_hashed(&own_path).map(|(case, sha256)| (case, hex(&sha256)));
+    let other_versions = |sha256: &str| {
+        let others = stored.iter().filter(|(s, _)| *s != sha256).count();
+        (others > 0).then(|| {
+            format!(
+                "the runs read {} versions of the case file, each input's row naming the \
+                 one it was read with; this report is framed by the case directory's",
+                others + 1
+            )
+        })
+    };
+    let own_was_read = matches!(&own, Ok((_, sha256))
+        if stored.is_empty() || stored.iter().any(|(s, _)| s == sha256));
+    if own_was_read {
+        let (case, sha256) = own?;
+        let info = CaseFileInfo {
+            note: other_versions(&sha256),
+            sha256,
+            path: own_name.into(),
+        };
+        return Ok((case, info));
+    }
+    let why_not_own = match &own {
+        Ok((_, sha256)) => format!(
+            "the case directory's {own_name} (SHA-256 {}) was edited after the runs and \
+             none of them read it",
+            short_sha256(sha256)
+        ),
+        Err(e) => format!("the case directory's {own_name} does not read: {e}"),
+    };
+    let mut unreadable = Vec::new();
+    for (sha256, evidence) in stored.iter().rev() {
+        match case::load_hashed(&dir.root.join(evidence)) {
+            Ok((case, read)) if hex(&read) == *sha256 => {
+                let info = CaseFileInfo {
+                    sha256: sha256.to_string(),
+                    path: evidence.to_string(),
+                    note: Some(format!(
+                        "{why_not_own}; this report is framed by the case file the runs \
+                         stored last, {evidence}"
+                    )),
+                };
+                return Ok((case, info));
+            }
+            Ok(_) => unreadable.push(format!("{evidence} no longer has its SHA-256")),
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
+    // No stored copy reads back (`verify` says more): the case directory's own, if
+    // it reads, saying so.
+    let (case, sha256) = own?;
+    let info = CaseFileInfo {
+        note: Some(format!(
+            "none of the case files the runs read reads back ({}); this report is framed \
+             by the case directory's {own_name}, which no run read",
+            unreadable.join("; ")
+        )),
+        sha256,
+        path: own_name.into(),
+    };
+    Ok((case, info))
 }
 
 /// The stored exchanges that the analysis left unjudged because they went to the

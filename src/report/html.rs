@@ -217,6 +217,18 @@ fn header(h: &mut String, r: &Report, title: &str) {
                 .join(", ")
         }
     );
+    if let Some(file) = &r.case.file {
+        let _ = write!(
+            h,
+            "<dt>Case file</dt><dd><code>{}</code> <span class=\"muted mono\">SHA-256 {}</span>",
+            esc(&file.path),
+            esc(&file.sha256)
+        );
+        if let Some(note) = &file.note {
+            let _ = write!(h, "<br><span class=\"small\">{}</span>", esc(note));
+        }
+        h.push_str("</dd>\n");
+    }
     if let (Some(a), Some(b)) = (r.summary.first, r.summary.last) {
         let _ = write!(h, "<dt>Findings from</dt><dd>{a} to {b}</dd>\n");
     }

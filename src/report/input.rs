@@ -25,6 +25,26 @@ pub struct CaseInfo {
     pub package: String,
     /// Device ids of the case, in case-file order.
     pub devices: Vec<String>,
+    /// Which case file these came from, when that needs saying (a report from a case
+    /// store, whose runs may have read other versions of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<CaseFileInfo>,
+}
+
+/// The case file a report from a case store is framed by (title, app, devices, the
+/// operating systems' hosts): the case directory's own when a run read it, else the
+/// evidence copy of the one stored last.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CaseFileInfo {
+    /// SHA-256 of its bytes (hex).
+    pub sha256: String,
+    /// Where it was read, relative to the case directory: `case.toml` or an evidence
+    /// copy.
+    pub path: String,
+    /// Why it is not the case directory's own case file, or that the runs read other
+    /// versions too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl CaseInfo {
@@ -36,6 +56,7 @@ impl CaseInfo {
             app: case.app.name.clone(),
             package: case.app.package.clone(),
             devices: case.devices.iter().map(|d| d.id.clone()).collect(),
+            file: None,
         }
     }
 }

@@ -57,6 +57,20 @@ pub fn render(r: &Report) -> String {
     }
     let devices: Vec<String> = r.case.devices.iter().map(|d| md_esc(d)).collect();
     let _ = writeln!(m, "- Devices: {}", devices.join(", "));
+    if let Some(file) = &r.case.file {
+        let _ = write!(
+            m,
+            "- Case file: {} (SHA-256 {})",
+            md_esc(&file.path),
+            md_esc(&file.sha256)
+        );
+        match &file.note {
+            Some(note) => {
+                let _ = writeln!(m, ": {}", md_esc(note));
+            }
+            None => m.push('\n'),
+        }
+    }
     if let (Some(a), Some(b)) = (r.summary.first, r.summary.last) {
         let _ = writeln!(m, "- Findings from {a} to {b}");
     }

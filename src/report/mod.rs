@@ -19,7 +19,7 @@ pub mod model;
 pub mod servers;
 mod table;
 
-pub use input::{CaseInfo, ReportInput};
+pub use input::{CaseFileInfo, CaseInfo, ReportInput};
 pub use model::Report;
 pub use table::{fit, write_table};
 

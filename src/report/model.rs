@@ -861,6 +861,7 @@ pub(crate) mod testing {
                 app: "Example Shop".into(),
                 package: "com.example.shop".into(),
                 devices: vec!["pixel7".into()],
+                file: None,
             },
             consent: vec![
                 event(30, Decision::Refused, EventSource::Manual),
