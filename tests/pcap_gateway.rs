@@ -229,9 +229,10 @@ fn dhcp_names_the_unknown_clients_of_a_summary() {
 }
 
 /// `httpdns.pcap` (`make_httpdns.py`): SDKs resolve through HTTP DNS APIs (DNSPod's
-/// HTTPDNS text, a resolver's gzipped JSON API) and connect to the addresses they
-/// got in protocols the tap does not read; an ordinary API with `name` and `host`
-/// parameters answers beside them.
+/// HTTPDNS text, a resolver's gzipped JSON API, Baidu Cloud's JSON keyed by name, a
+/// JSON API's short form) and connect to the addresses they got in protocols the tap
+/// does not read; an ordinary API with `name` and `host` parameters answers beside
+/// them.
 #[test]
 fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
     let run = analyse("httpdns.pcap");
@@ -255,14 +256,15 @@ fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
             (imei_md5, "imei", "payload"),
             ("203.0.113.53", "imei", "query:dn"),
             ("push.metrics-sdk.example", "advertising_id", "payload"),
+            ("sync.ads-sdk.example", "android_id", "payload"),
         ],
         "{:#?}",
         run.findings
     );
-    // Two lookups, each a query and an answer; the ordinary API is none.
+    // Four lookups, each a query and an answer; the ordinary API is none.
     let traffic = run.summary.traffic.as_ref().expect("traffic summary");
-    assert_eq!(traffic.dns_messages, 4);
-    assert_eq!(run.summary.exchanges, 7, "{:#?}", run.summary);
+    assert_eq!(traffic.dns_messages, 8);
+    assert_eq!(run.summary.exchanges, 11, "{:#?}", run.summary);
     // Every connection's name: those to answered addresses by the name asked (the
     // JSON API's through its CNAME), the other by its address.
     let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
@@ -280,8 +282,10 @@ fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
         named,
         [
             "203.0.113.94",
+            "cdn.ads-sdk.example",
             "config.metrics-sdk.example",
-            "push.metrics-sdk.example"
+            "push.metrics-sdk.example",
+            "sync.ads-sdk.example"
         ]
     );
 }

@@ -19,12 +19,22 @@ by address only.
   +4 s  GET http://203.0.113.55/api/user?name=alice&host=shop.example answered with a
         JSON document that is no DNS answer: an ordinary request, nothing named by it.
   +5 s  a TCP connection to 203.0.113.94:7000 (an address no answer gave), a ping.
+  +6 s  GET http://203.0.113.57/v3/resolve?account_id=100000&dn=sync.ads-sdk.example
+        &t=1795857600&sign=… (Baidu Cloud's HTTPDNS form): answered by JSON keyed by
+        the name, `{"msg":"ok","data":{name:{"ip":[…],"ttl":…}}}`.
+  +7 s  a TCP connection to 203.0.113.95:7000 (that answer's address): the Android
+        id in the SDK's own protocol.
+  +8 s  GET http://203.0.113.58/resolve?name=cdn.ads-sdk.example&type=1&short=1 (a
+        public resolver's JSON API, short form): answered `["203.0.113.96"]`.
+  +9 s  a TCP connection to 203.0.113.96:7000, a ping.
 
 What a correct analyser finds: the HTTPDNS request (the IMEI's MD5 in its query, to
 203.0.113.53), the name carrying it as an exchange of its own (host
 <MD5>.b.metrics-sdk.example, as a DNS query over UDP with that name would be), and
-the push login named push.metrics-sdk.example (the advertising id); the connection
-at +3 s named config.metrics-sdk.example, the one at +5 s by its address.
+the push login named push.metrics-sdk.example (the advertising id), the Android id
+at +7 s named sync.ads-sdk.example; the connection at +3 s named
+config.metrics-sdk.example, the one at +9 s cdn.ads-sdk.example, the one at +5 s by
+its address.
 
 Deterministic, standard library only; IP and TCP headers from captures/pcapkit.py
 with valid checksums (through make_dhcp.py's helpers). Classic pcap, microsecond
@@ -44,6 +54,7 @@ T0 = datetime(2026, 11, 28, 9, 20, 0, tzinfo=timezone.utc).timestamp()
 PHONE_MAC, PHONE_IP = "02:00:5e:10:00:23", "192.168.60.23"
 IMEI = b"490154203237518"
 AD_ID = b"38400000-8cf0-11bd-b23e-10b96e40000d"
+ANDROID_ID = b"9774d56d682e549c"
 
 
 def get(host, target, extra=b""):
@@ -82,6 +93,21 @@ def main():
             b"Content-Type: application/json\r\n"),
          50)
     http(T0 + 5.0, PHONE_MAC, PHONE_IP, 51006, "203.0.113.94", b"PING\n", b"PONG\n", 60,
+         port=7000)
+    http(T0 + 6.0, PHONE_MAC, PHONE_IP, 51007, "203.0.113.57",
+         get(b"203.0.113.57", b"/v3/resolve?account_id=100000&dn=sync.ads-sdk.example"
+             b"&t=1795857600&sign=5d41402abc4b2a76b9719d911017c592"),
+         ok(b'{"msg":"ok","data":{"sync.ads-sdk.example":{"ip":["203.0.113.95"],'
+            b'"ttl":300}},"clientip":"198.51.100.7","timestamp":1795857300}',
+            b"Content-Type: text/plain; charset=utf-8\r\n"),
+         70)
+    http(T0 + 7.0, PHONE_MAC, PHONE_IP, 51008, "203.0.113.95",
+         b"SYNC android_id=" + ANDROID_ID + b"\n", b"OK\n", 80, port=7000)
+    http(T0 + 8.0, PHONE_MAC, PHONE_IP, 51009, "203.0.113.58",
+         get(b"203.0.113.58", b"/resolve?name=cdn.ads-sdk.example&type=1&short=1"),
+         ok(b'["203.0.113.96"]', b"Content-Type: application/json\r\n"),
+         90)
+    http(T0 + 9.0, PHONE_MAC, PHONE_IP, 51010, "203.0.113.96", b"PING\n", b"PONG\n", 100,
          port=7000)
     make_dhcp.write_pcap(os.path.join(HERE, "httpdns.pcap"))
 

@@ -2,8 +2,8 @@
 //! resolvers (Google's `/resolve?name=`, Cloudflare's and others' `application/dns-json`)
 //! and the HTTPDNS services mobile SDKs resolve through to get past the network's
 //! resolver (Alibaba Cloud's `/{account}/d?host=` and `/resolve?host=a,b`, Tencent
-//! DNSPod's and JD Cloud's `/d?dn=`). Their answers name later connections to the
-//! addresses they gave, as a DNS answer over UDP does ([`DnsMap`]); their names, like a
+//! DNSPod's and JD Cloud's `/d?dn=`, Baidu Cloud's `/v3/resolve?dn=`). Their answers
+//! name later connections to the addresses they gave, as a DNS answer over UDP does ([`DnsMap`]); their names, like a
 //! DNS-over-HTTPS query's, reach the name servers of their domains.
 //!
 //! A request is only taken for a lookup when its answer reads as one, whole: a JSON
@@ -18,6 +18,9 @@
 //!   under `dns` or `results`; Alibaba Cloud's newer form, `{"code": "success",
 //!   "data": {"answers": [{"dn", "v4": {"ips", "ttl"}, "v6": {"ips", "ttl"}}]}}`
 //!   (with `mode` other than 0 its `data` is encrypted: no lookup).
+//! - Baidu Cloud's HTTPDNS JSON (`/v3/resolve?dn=`): `{"msg": "ok", "data": {NAME:
+//!   {"ip": […], "ipv6": […], "ttl": …}}}`, one member per name asked.
+//! - A JSON API's short form (`/resolve?name=…&short=1`): a JSON array of addresses.
 //! - DNSPod text, for a request with `dn`: one line per name, each `[name:]addresses
 //!   [,ttl]`, addresses separated by `;` (`0` for a failed half). An unprefixed line
 //!   answers the request's only name.
@@ -104,6 +107,7 @@ pub fn lookup(target: &str, status: u16, headers: &[Header], body: &[u8]) -> Opt
     }
     let answers = match body.trim_ascii_start().first() {
         Some(b'{') => json_answers(body, &params)?,
+        Some(b'[') => vec![short_json_api_answer(body, &params)?],
         Some(_) if !params.dn.is_empty() => text_answers(body, &params.dn)?,
         _ => return None,
     };
@@ -149,6 +153,11 @@ impl QueryNames {
         }
         let any = names.name.is_some() || !names.host.is_empty() || !names.dn.is_empty();
         any.then_some(names)
+    }
+
+    /// Whether `name` (as [`dns_name`] gives it) is one of the names asked for.
+    fn asks(&self, name: &str) -> bool {
+        self.name.as_deref() == Some(name) || self.host.iter().chain(&self.dn).any(|n| n == name)
     }
 
     fn asked(self) -> Vec<String> {
@@ -209,7 +218,11 @@ fn json_answers(body: &[u8], params: &QueryNames) -> Option<Vec<DnsMessage>> {
         return json_api_answer(object, params).map(|m| vec![m]);
     }
     if let Some(data) = object.get("data") {
-        return answers_by_dn(object, data);
+        return if data.get("answers").is_some() || object.contains_key("code") {
+            answers_by_dn(object, data)
+        } else {
+            answers_keyed_by_name(object, data, params)
+        };
     }
     let batch = object.get("dns").or_else(|| object.get("results"));
     match batch {
@@ -339,6 +352,58 @@ fn answers_by_dn(object: &serde_json::Map<String, Value>, data: &Value) -> Optio
         out.push(response(name, 1, answers));
     }
     Some(out)
+}
+
+/// Baidu Cloud's answer: `data` an object keyed by the names asked, each with its `ip`
+/// and `ipv6` address lists and `ttl`. Only a successful lookup's (`msg` `ok` or
+/// absent), and only when every key is a name of two labels or more the request
+/// asked for and every value of that shape.
+fn answers_keyed_by_name(
+    object: &serde_json::Map<String, Value>,
+    data: &Value,
+    params: &QueryNames,
+) -> Option<Vec<DnsMessage>> {
+    if object.get("msg").is_some_and(|m| m.as_str() != Some("ok")) {
+        return None;
+    }
+    let by_name = data.as_object()?;
+    if by_name.is_empty() || by_name.len() > MAX_NAMES * 2 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (name, answer) in by_name {
+        // A name of one label is more likely an ordinary API's key (`?name=alice`).
+        let name = dns_name(name).filter(|n| n.contains('.') && params.asks(n))?;
+        let answer = answer.as_object()?;
+        let ttl = ttl_of(answer.get("ttl"))?;
+        let mut records = Vec::new();
+        let mut any_list = false;
+        for key in ["ip", "ipv6"] {
+            if let Some(list) = answer.get(key) {
+                any_list = true;
+                push_addresses(&mut records, &name, ttl, list)?;
+            }
+        }
+        if !any_list {
+            return None;
+        }
+        out.push(response(name, 1, records));
+    }
+    Some(out)
+}
+
+/// A JSON API's short answer (`short=1`, as Alibaba's public resolver gives it): a
+/// JSON array of the request's `name`'s addresses, at least one; other record types
+/// are not in it.
+fn short_json_api_answer(body: &[u8], params: &QueryNames) -> Option<DnsMessage> {
+    let name = params.name.clone()?;
+    let list: Value = serde_json::from_slice(body).ok()?;
+    if list.as_array()?.is_empty() {
+        return None;
+    }
+    let mut records = Vec::new();
+    push_addresses(&mut records, &name, 0, &list)?;
+    Some(response(name, 1, records))
 }
 
 fn address_record(a: IpAddr) -> RecordData {
@@ -519,6 +584,61 @@ mod tests {
         // An ordinary API's `data` is no lookup either.
         let ordinary = br#"{"code":"success","data":{"items":[1,2]}}"#;
         assert_eq!(lookup("/search?name=a.example", 200, &[], ordinary), None);
+    }
+
+    #[test]
+    fn baidu_clouds_answers_keyed_by_name() {
+        let body = br#"{"msg":"ok","data":{
+            "a.example":{"ip":["192.0.2.30","192.0.2.31"],"ipv6":["2001:db8::30"],"ttl":300},
+            "b.example":{"ip":[],"ttl":300}},"clientip":"192.0.2.1","timestamp":1700000000}"#;
+        let target = "/v3/resolve?account_id=100000&dn=a.example,b.example&t=1700000300&sign=0f";
+        let l = lookup(target, 200, &[], body).unwrap();
+        assert_eq!(l.asked, ["a.example", "b.example"]);
+        assert_eq!(
+            addresses(&l),
+            pairs(&[
+                ("a.example", "192.0.2.30"),
+                ("a.example", "192.0.2.31"),
+                ("a.example", "2001:db8::30"),
+            ])
+        );
+        assert_eq!(l.answers.len(), 2);
+        assert_eq!(l.answers[0].answers[0].ttl, 300);
+        // A failure, a name not asked for, an entry without addresses: no lookup.
+        let failed = br#"{"msg":"AccountNotExists","data":{}}"#;
+        assert_eq!(lookup(target, 200, &[], failed), None);
+        let other = br#"{"msg":"ok","data":{"c.example":{"ip":["192.0.2.30"]}}}"#;
+        assert_eq!(lookup(target, 200, &[], other), None);
+        let no_list = br#"{"msg":"ok","data":{"a.example":{"ttl":300}}}"#;
+        assert_eq!(lookup(target, 200, &[], no_list), None);
+        // An ordinary API's `data` keyed by the parameter's value is no lookup either.
+        let ordinary = br#"{"data":{"alice":{"ip":["192.0.2.1"],"last_seen":3}}}"#;
+        assert_eq!(lookup("/users?name=alice", 200, &[], ordinary), None);
+    }
+
+    #[test]
+    fn a_json_api_short_answer_is_its_names_addresses() {
+        let l = lookup(
+            "/resolve?name=a.example&type=1&short=1",
+            200,
+            &[],
+            br#"["192.0.2.40","192.0.2.41"]"#,
+        )
+        .unwrap();
+        assert_eq!(l.asked, ["a.example"]);
+        assert_eq!(
+            addresses(&l),
+            pairs(&[("a.example", "192.0.2.40"), ("a.example", "192.0.2.41")])
+        );
+        // Nothing, other values, or no `name` asked: no lookup.
+        for (target, body) in [
+            ("/resolve?name=a.example&short=1", &b"[]"[..]),
+            ("/resolve?name=a.example&short=1", br#"["alice","bob"]"#),
+            ("/resolve?name=a.example&short=1", br#"[1,2]"#),
+            ("/resolve?host=a.example&short=1", br#"["192.0.2.40"]"#),
+        ] {
+            assert_eq!(lookup(target, 200, &[], body), None, "{body:?}");
+        }
     }
 
     #[test]
