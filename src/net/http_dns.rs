@@ -3,8 +3,9 @@
 //! and the HTTPDNS services mobile SDKs resolve through to get past the network's
 //! resolver (Alibaba Cloud's `/{account}/d?host=` and `/resolve?host=a,b`, Tencent
 //! DNSPod's and JD Cloud's `/d?dn=`, Baidu Cloud's `/v3/resolve?dn=`). Their answers
-//! name later connections to the addresses they gave, as a DNS answer over UDP does ([`DnsMap`]); their names, like a
-//! DNS-over-HTTPS query's, reach the name servers of their domains.
+//! name later connections to the addresses they gave, as a DNS answer over UDP does
+//! ([`DnsMap`]); their names, like a DNS-over-HTTPS query's, reach the name servers
+//! of their domains.
 //!
 //! A request is only taken for a lookup when its answer reads as one, whole: a JSON
 //! object of one of the shapes below, or DNSPod's text of addresses. `?name=` and
@@ -218,7 +219,7 @@ fn json_answers(body: &[u8], params: &QueryNames) -> Option<Vec<DnsMessage>> {
         return json_api_answer(object, params).map(|m| vec![m]);
     }
     if let Some(data) = object.get("data") {
-        return if data.get("answers").is_some() || object.contains_key("code") {
+        return if data.get("answers").is_some() {
             answers_by_dn(object, data)
         } else {
             answers_keyed_by_name(object, data, params)

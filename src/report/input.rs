@@ -25,21 +25,21 @@ pub struct CaseInfo {
     pub package: String,
     /// Device ids of the case, in case-file order.
     pub devices: Vec<String>,
-    /// Which case file these came from, when that needs saying (a report from a case
-    /// store, whose runs may have read other versions of it).
+    /// Which case file these came from (`None` where the caller does not say).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<CaseFileInfo>,
 }
 
-/// The case file a report from a case store is framed by (title, app, devices, the
-/// operating systems' hosts): the case directory's own when a run read it, else the
-/// evidence copy of the one stored last.
+/// The case file a report is framed by (title, app, devices, the operating systems'
+/// hosts). From a case store: the case directory's own when a run read it, else the
+/// evidence copy of the one the runs stored last; for `analyze --report`, the file
+/// as given.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CaseFileInfo {
     /// SHA-256 of its bytes (hex).
     pub sha256: String,
-    /// Where it was read, relative to the case directory: `case.toml` or an evidence
-    /// copy.
+    /// Where it was read: in a case store, relative to the case directory
+    /// (`consentry.toml` or an evidence copy); else the path as given.
     pub path: String,
     /// Why it is not the case directory's own case file, or that the runs read other
     /// versions too.
