@@ -225,7 +225,7 @@ def main():
     write("dns", "tcp", len(resp).to_bytes(2, "big") + resp + b"\x00\x11" + resp[:17])
     # dns, as HTTP DNS answers (net::http_dns): a JSON API answer with a CNAME, an
     # HTTPDNS batch, DNSPod's batch text, Alibaba's newer and Baidu's forms, a JSON
-    # API's short form; the JSON API's gzipped.
+    # API's short form; the JSON API's gzipped; a lookup's posted form.
     json_api = (b'{"Status":0,"Question":[{"name":"a.example.","type":1}],"Answer":['
                 b'{"name":"a.example.","type":5,"TTL":60,"data":"b.example."},'
                 b'{"name":"b.example.","type":1,"TTL":60,"data":"192.0.2.1"},'
@@ -243,6 +243,7 @@ def main():
           b'{"msg":"ok","data":{"a.example":{"ip":["192.0.2.5"],"ipv6":["fd00::5"],"ttl":300},'
           b'"b.example":{"ip":[],"ttl":300}}}')
     write("dns", "json-api-short", b'["192.0.2.6","2001:db8::6"]')
+    write("dns", "httpdns-form", b"dn=a.example,b.example&id=100000")
     # mDNS: the rawtcp capture's announcements (wireless debugging's, the system's;
     # a file-sharing SDK's), UDP from port 5353 in Ethernet and IPv4 without options.
     rawtcp = os.path.join(ROOT, "captures", "rawtcp", "rawtcp.pcap")

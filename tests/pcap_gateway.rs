@@ -229,10 +229,10 @@ fn dhcp_names_the_unknown_clients_of_a_summary() {
 }
 
 /// `httpdns.pcap` (`make_httpdns.py`): SDKs resolve through HTTP DNS APIs (DNSPod's
-/// HTTPDNS text, a resolver's gzipped JSON API, Baidu Cloud's JSON keyed by name, a
-/// JSON API's short form) and connect to the addresses they got in protocols the tap
-/// does not read; an ordinary API with `name` and `host` parameters answers beside
-/// them.
+/// HTTPDNS text, asked in the query and in a posted form, a resolver's gzipped JSON
+/// API, Baidu Cloud's JSON keyed by name, a JSON API's short form) and connect to the
+/// addresses they got in protocols the tap does not read; an ordinary API with `name`
+/// and `host` parameters answers beside them.
 #[test]
 fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
     let run = analyse("httpdns.pcap");
@@ -261,10 +261,10 @@ fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
         "{:#?}",
         run.findings
     );
-    // Four lookups, each a query and an answer; the ordinary API is none.
+    // Five lookups, each a query and an answer; the ordinary API is none.
     let traffic = run.summary.traffic.as_ref().expect("traffic summary");
-    assert_eq!(traffic.dns_messages, 8);
-    assert_eq!(run.summary.exchanges, 11, "{:#?}", run.summary);
+    assert_eq!(traffic.dns_messages, 10);
+    assert_eq!(run.summary.exchanges, 13, "{:#?}", run.summary);
     // Every connection's name: those to answered addresses by the name asked (the
     // JSON API's through its CNAME), the other by its address.
     let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
@@ -284,6 +284,7 @@ fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
             "203.0.113.94",
             "cdn.ads-sdk.example",
             "config.metrics-sdk.example",
+            "log.ads-sdk.example",
             "push.metrics-sdk.example",
             "sync.ads-sdk.example"
         ]

@@ -1623,9 +1623,10 @@ fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
 }
 
 /// An SDK that resolves through an HTTP DNS API instead of the network's resolver
-/// (HTTPDNS in plain HTTP, a resolver's JSON API over HTTPS, gzipped): a name that
-/// carries the case's data is judged at the name, as a DoH query's, and the answers
-/// name the SDK's later tunnel to the address by the name asked, as the relay's do
+/// (HTTPDNS in plain HTTP, in the query and posted as a form, a resolver's JSON API
+/// over HTTPS, gzipped): a name that carries the case's data is judged at the name,
+/// as a DoH query's, and the answers name the SDK's later tunnel to the address by
+/// the name asked, as the relay's do
 /// (no `--dns-listen` here).
 #[test]
 fn http_dns_lookups_are_judged_and_their_answers_name_tunnels() {
@@ -1709,6 +1710,23 @@ fn http_dns_lookups_are_judged_and_their_answers_name_tunnels() {
     push(&p);
     let tcp = exchanges_of_scheme(&p, "tcp", 2);
     assert_eq!(tcp[1]["host"], json_name, "{tcp:#?}");
+
+    // A lookup posted as a form (curl's `--data`: `application/x-www-form-urlencoded`)
+    // names it anew too.
+    let posted_name = "posted.push-sdk.example";
+    let url = format!("http://{}/d", up.http);
+    let form = format!("dn={posted_name}&id=100000");
+    assert_eq!(
+        curl(&["--proxy", &proxy, "--data", &form, &url]),
+        b"127.0.0.1,60"
+    );
+    p.wait_exchanges("the posted lookup", |xs| {
+        xs.iter()
+            .any(|x| x["method"] == "POST" && x["path"] == "/d")
+    });
+    push(&p);
+    let tcp = exchanges_of_scheme(&p, "tcp", 3);
+    assert_eq!(tcp[2]["host"], posted_name, "{tcp:#?}");
     let (status, _) = p.stop();
     assert!(status.success());
 }

@@ -27,14 +27,18 @@ by address only.
   +8 s  GET http://203.0.113.58/resolve?name=cdn.ads-sdk.example&type=1&short=1 (a
         public resolver's JSON API, short form): answered `["203.0.113.96"]`.
   +9 s  a TCP connection to 203.0.113.96:7000, a ping.
+  +10 s POST http://203.0.113.59/d with the form `dn=log.ads-sdk.example&id=100000`
+        (DNSPod's HTTPDNS takes its parameters posted too): answered in DNSPod's
+        text, `203.0.113.97,60`.
+  +11 s a TCP connection to 203.0.113.97:7000, a ping.
 
 What a correct analyser finds: the HTTPDNS request (the IMEI's MD5 in its query, to
 203.0.113.53), the name carrying it as an exchange of its own (host
 <MD5>.b.metrics-sdk.example, as a DNS query over UDP with that name would be), and
 the push login named push.metrics-sdk.example (the advertising id), the Android id
 at +7 s named sync.ads-sdk.example; the connection at +3 s named
-config.metrics-sdk.example, the one at +9 s cdn.ads-sdk.example, the one at +5 s by
-its address.
+config.metrics-sdk.example, the one at +9 s cdn.ads-sdk.example, the one at +11 s
+log.ads-sdk.example, the one at +5 s by its address.
 
 Deterministic, standard library only; IP and TCP headers from captures/pcapkit.py
 with valid checksums (through make_dhcp.py's helpers). Classic pcap, microsecond
@@ -108,6 +112,15 @@ def main():
          ok(b'["203.0.113.96"]', b"Content-Type: application/json\r\n"),
          90)
     http(T0 + 9.0, PHONE_MAC, PHONE_IP, 51010, "203.0.113.96", b"PING\n", b"PONG\n", 100,
+         port=7000)
+    form = b"dn=log.ads-sdk.example&id=100000"
+    http(T0 + 10.0, PHONE_MAC, PHONE_IP, 51011, "203.0.113.59",
+         b"POST /d HTTP/1.1\r\nHost: 203.0.113.59\r\n"
+         b"Content-Type: application/x-www-form-urlencoded\r\n"
+         b"Content-Length: " + str(len(form)).encode() + b"\r\n\r\n" + form,
+         ok(b"203.0.113.97,60", b"Content-Type: text/html\r\n"),
+         110)
+    http(T0 + 11.0, PHONE_MAC, PHONE_IP, 51012, "203.0.113.97", b"PING\n", b"PONG\n", 120,
          port=7000)
     make_dhcp.write_pcap(os.path.join(HERE, "httpdns.pcap"))
 

@@ -878,10 +878,10 @@ pub fn http1(data: &[u8]) {
 /// and an answer section that parsed still parses, with no ECH config left in it).
 /// The input as the answer to each form of HTTP DNS lookup (`net::http_dns`), plain,
 /// gzipped and brotli-coded: within its bounds, every name it gives a DNS name, and
-/// what it maps inserted without a panic.
+/// what it maps inserted without a panic; and as a form a lookup is posted in.
 fn http_dns(data: &[u8], map: &mut consentry::net::dns::DnsMap) {
     use consentry::exchange::Header;
-    use consentry::net::http_dns::{lookup, MAX_ADDRESSES, MAX_NAMES};
+    use consentry::net::http_dns::{lookup, lookup_request, names_query, MAX_ADDRESSES, MAX_NAMES};
     let codings = [
         Vec::new(),
         vec![Header::new("content-encoding", "gzip")],
@@ -919,6 +919,18 @@ fn http_dns(data: &[u8], map: &mut consentry::net::dns::DnsMap) {
                 map.insert_answers(m, Timestamp::from_micros(4));
             }
         }
+    }
+    // The input as a form a lookup is posted in: its query is the form itself.
+    let form = [Header::new(
+        "content-type",
+        "application/x-www-form-urlencoded",
+    )];
+    if let Some(query) = names_query("/d", &form, data) {
+        assert!(
+            data.starts_with(query.as_bytes()),
+            "a posted lookup's query is its form"
+        );
+        let _ = lookup_request("/d", &form, data, 200, &[], b"192.0.2.1;fd00::1,60");
     }
 }
 

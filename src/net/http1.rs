@@ -354,9 +354,10 @@ const DNS_ANSWER_KEEP: usize = http_dns::MAX_ANSWER_BYTES + 1;
 struct PendingRequest {
     index: u64,
     kind: MethodKind,
-    /// Its query names a DNS name the way HTTP DNS APIs take one
-    /// ([`http_dns::may_ask_names`]): its response's body and header fields are kept
-    /// whatever the limits say, for the tap's address map, as a DoH answer's are.
+    /// Its query, or the form it posted (known once its body is), names a DNS name
+    /// the way HTTP DNS APIs take one ([`http_dns::names_query`]): its response's
+    /// body and header fields are kept whatever the limits say, for the tap's
+    /// address map, as a DoH answer's are.
     asks_names: bool,
 }
 
@@ -1240,6 +1241,13 @@ impl Http1Conn {
         self.sync_held();
         match partial.start {
             Start::Request { method, target } => {
+                let index = self.next_request.saturating_sub(1);
+                // A lookup posted as a form is known once its body is: its answer is
+                // kept as one asked in the target's query.
+                if let Some(p) = self.pending.iter_mut().rev().find(|p| p.index == index) {
+                    p.asks_names = p.asks_names
+                        || http_dns::form_names_query(&partial.headers, &partial.body).is_some();
+                }
                 let is_hold = method.eq_ignore_ascii_case("CONNECT")
                     || (crate::exchange::header(&partial.headers, "upgrade").is_some()
                         && crate::exchange::header(&partial.headers, "connection")
@@ -1255,7 +1263,6 @@ impl Http1Conn {
                     meta: partial.meta,
                     anomalies: partial.anomalies,
                 }));
-                let index = self.next_request.saturating_sub(1);
                 if is_hold
                     && self.next_response <= index
                     && !matches!(self.client.phase, Phase::Stopped | Phase::Opaque)
@@ -2526,6 +2533,43 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
                 (&b"wxyz"[..], vec!["Content-Type", "Content-Length"]),
             ]
         );
+    }
+
+    #[test]
+    fn the_answer_to_a_lookup_posted_as_a_form_is_kept() {
+        let lim = Http1Limits {
+            keep_response_bodies: false,
+            keep_response_headers: false,
+            ..limits()
+        };
+        let mut c = Http1Conn::new(lim);
+        let mut out = Vec::new();
+        // Known only once the body came: the head alone asks nothing. An ordinary form
+        // after it keeps nothing.
+        c.client_data(
+            b"POST /d HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 21\r\n\r\n",
+            TS,
+            1,
+            &mut out,
+        );
+        c.client_data(b"dn=push.example&ttl=1", TS, 2, &mut out);
+        c.client_data(
+            b"POST /login HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 10\r\n\r\nuser=alice",
+            TS,
+            3,
+            &mut out,
+        );
+        for body in [&b"192.0.2.9,60"[..], b"ok"] {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            c.server_data(&[head.as_bytes(), body].concat(), TS, 4, &mut out);
+        }
+        let got: Vec<&[u8]> = responses(&out)
+            .iter()
+            .map(|(_, r)| r.body.as_slice())
+            .collect();
+        assert_eq!(got, [&b"192.0.2.9,60"[..], b""]);
     }
 
     #[test]

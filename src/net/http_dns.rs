@@ -7,10 +7,12 @@
 //! ([`DnsMap`]); their names, like a DNS-over-HTTPS query's, reach the name servers
 //! of their domains.
 //!
-//! A request is only taken for a lookup when its answer reads as one, whole: a JSON
-//! object of one of the shapes below, or DNSPod's text of addresses. `?name=` and
-//! `?host=` are common parameters of ordinary APIs; an ordinary answer does not
-//! parse as a list of addresses for that name, so it is never mistaken for one.
+//! The names are read from the request's query, or from the form it posts
+//! ([`names_query`]). A request is only taken for a lookup when its answer reads as
+//! one, whole: a JSON object of one of the shapes below, or DNSPod's text of
+//! addresses. `?name=` and `?host=` are common parameters of ordinary APIs; an
+//! ordinary answer does not parse as a list of addresses for that name, so it is
+//! never mistaken for one.
 //!
 //! - JSON API: `{"Status": 0, "Question": [{"name": …}], "Answer": [{"name", "type",
 //!   "TTL", "data"}]}`; A (1), AAAA (28) and CNAME (5) records are read, others
@@ -67,23 +69,75 @@ pub struct HttpLookup {
     pub answers: Vec<DnsMessage>,
 }
 
+/// Longest form body read for a lookup's names (a lookup posts a few names and an
+/// account id; a longer form is some other request's).
+const MAX_FORM_BYTES: usize = 4 << 10;
+
 /// Whether `target`'s query has a parameter an HTTP DNS API takes the name in
 /// (`name`, `host` or `dn`): the only requests whose answer [`lookup`] reads, so a
-/// parser can keep just those answers' bodies.
+/// parser can keep just those answers' bodies. A request that posts its names in a
+/// form is known once its body is: [`names_query`].
 pub fn may_ask_names(target: &str) -> bool {
     target
         .split_once('?')
-        .is_some_and(|(_, q)| q.split('&').any(|p| name_param(p).is_some()))
+        .is_some_and(|(_, q)| has_name_param(q))
+}
+
+/// The query a request names its lookup in: its target's, or else the form it
+/// sends (`application/x-www-form-urlencoded`, at most 4 KiB: Tencent's HTTPDNS, for
+/// one, takes `POST /d` with `dn=` in the body). `None` when neither has a parameter
+/// an HTTP DNS API takes a name in.
+pub fn names_query<'a>(target: &'a str, headers: &[Header], body: &'a [u8]) -> Option<&'a str> {
+    match target.split_once('?') {
+        Some((_, query)) if has_name_param(query) => Some(query),
+        _ => form_names_query(headers, body),
+    }
+}
+
+/// The form a request with `headers` posts in `body`, when it has a parameter an HTTP
+/// DNS API takes a name in (the half of [`names_query`] a parser that saw the target
+/// already needs).
+pub fn form_names_query<'a>(headers: &[Header], body: &'a [u8]) -> Option<&'a str> {
+    let form = header(headers, "content-type").is_some_and(|v| {
+        let essence = v.split(|&b| b == b';').next().unwrap_or_default();
+        essence
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+    });
+    if !form || body.len() > MAX_FORM_BYTES {
+        return None;
+    }
+    let query = std::str::from_utf8(body).ok()?.trim_ascii_end();
+    has_name_param(query).then_some(query)
+}
+
+/// [`lookup`] of a request with its header fields and body (as sent): its names
+/// read from the query [`names_query`] finds, its target's or its form's.
+pub fn lookup_request(
+    target: &str,
+    request_headers: &[Header],
+    request_body: &[u8],
+    status: u16,
+    headers: &[Header],
+    body: &[u8],
+) -> Option<HttpLookup> {
+    let query = names_query(target, request_headers, request_body)?;
+    lookup_query(query, status, headers, body)
 }
 
 /// The lookup `target`'s request and its answer (`status`, `headers`, `body`, as
 /// sent: content codings are undone here) make; `None` unless the request names a
 /// lookup and the answer reads as one (see the module doc).
 pub fn lookup(target: &str, status: u16, headers: &[Header], body: &[u8]) -> Option<HttpLookup> {
+    let (_, query) = target.split_once('?')?;
+    lookup_query(query, status, headers, body)
+}
+
+/// [`lookup`] with the names read from `query` (`a=b&c=d`).
+fn lookup_query(query: &str, status: u16, headers: &[Header], body: &[u8]) -> Option<HttpLookup> {
     if status != 200 || body.is_empty() {
         return None;
     }
-    let (_, query) = target.split_once('?')?;
     let params = QueryNames::of(query)?;
     let decoded;
     let body = match header(headers, "content-encoding") {
@@ -170,6 +224,11 @@ impl QueryNames {
         }
         all
     }
+}
+
+/// Whether the query `query` has a parameter a DNS API takes a name in.
+fn has_name_param(query: &str) -> bool {
+    query.split('&').any(|p| name_param(p).is_some())
 }
 
 /// `pair`'s key and value when the key is one a DNS API takes a name in.
@@ -753,6 +812,40 @@ mod tests {
         let mut big = br#"{"Status":0,"Answer":[]}"#.to_vec();
         big.resize(MAX_ANSWER_BYTES + 1, b' ');
         assert_eq!(lookup("/resolve?name=a.example", 200, &[], &big), None);
+    }
+
+    #[test]
+    fn a_lookup_posted_as_a_form_is_read_from_its_body() {
+        let form = [Header::new(
+            "Content-Type",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        )];
+        let body = b"dn=a.example&id=100000\r\n";
+        assert_eq!(
+            names_query("/d", &form, body),
+            Some("dn=a.example&id=100000")
+        );
+        let l = lookup_request("/d", &form, body, 200, &[], b"192.0.2.50;192.0.2.51,60").unwrap();
+        assert_eq!(l.asked, ["a.example"]);
+        assert_eq!(
+            addresses(&l),
+            pairs(&[("a.example", "192.0.2.50"), ("a.example", "192.0.2.51")])
+        );
+        // The target's query comes first; a form of another type, a form without a
+        // name parameter, or one too long names nothing.
+        assert_eq!(
+            names_query("/d?dn=b.example", &form, body),
+            Some("dn=b.example")
+        );
+        let json = [Header::new("Content-Type", "application/json")];
+        assert_eq!(names_query("/d", &json, body), None);
+        assert_eq!(names_query("/d", &form, b"user=alice"), None);
+        let long = format!("dn=a.example&pad={}", "x".repeat(MAX_FORM_BYTES));
+        assert_eq!(names_query("/d", &form, long.as_bytes()), None);
+        assert_eq!(
+            lookup_request("/d", &[], body, 200, &[], b"192.0.2.50"),
+            None
+        );
     }
 
     #[test]

@@ -408,9 +408,14 @@ impl Tap {
                         if let Some(answer) = dns::doh_answer(r.status, &r.headers, &r.body) {
                             self.dns.insert_answers(&answer, r.meta.ts);
                             self.stats.doh_messages += 1;
-                        } else if let Some(lookup) =
-                            http_dns::lookup(&request.target, r.status, &r.headers, &r.body)
-                        {
+                        } else if let Some(lookup) = http_dns::lookup_request(
+                            &request.target,
+                            &request.headers,
+                            &request.body,
+                            r.status,
+                            &r.headers,
+                            &r.body,
+                        ) {
                             // A lookup through an HTTP DNS API: the same, once its
                             // answer showed the request was one.
                             for answer in &lookup.answers {

@@ -477,7 +477,7 @@ pub(crate) fn response(
 ) -> Response<Body> {
     {
         let mut d = lock(&rec.draft);
-        let dns_answer = may_answer_dns(&d.x.path, res.headers());
+        let dns_answer = may_answer_dns(&d.x, res.headers());
         // A DNS answer's fields are read for its type and coding.
         let headers = if rec.shared.settings.response_headers || dns_answer {
             headers_of(res.headers())
@@ -513,11 +513,12 @@ pub(crate) fn response(
 /// that a longer one is seen to be too long (a DoH message is at most 64 KiB).
 const DNS_ANSWER_CAP: usize = crate::net::http_dns::MAX_ANSWER_BYTES + 1;
 
-/// Whether the response to a request for `path` with `headers` may be a DNS answer
-/// whose addresses name later connections (`Shared::learn_http_answer`): a DoH
-/// answer, or the answer to a request that may ask an HTTP DNS API.
-fn may_answer_dns(path: &str, headers: &header::HeaderMap) -> bool {
-    crate::net::http_dns::may_ask_names(path)
+/// Whether the response with `headers` to the request of `x` (its body as far as
+/// it came) may be a DNS answer whose addresses name later connections
+/// (`Shared::learn_http_answer`): a DoH answer, or the answer to a request that may
+/// ask an HTTP DNS API, in its query or in the form it posted.
+fn may_answer_dns(x: &Exchange, headers: &header::HeaderMap) -> bool {
+    crate::net::http_dns::names_query(&x.path, &x.request_headers, &x.request_body).is_some()
         || headers
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| crate::net::dns::is_dns_message_type(v.as_bytes()))
@@ -1195,14 +1196,30 @@ mod tests {
     #[test]
     fn a_dns_answer_over_http_is_kept_and_names_the_addresses_it_gave() {
         let none = header::HeaderMap::new();
-        assert!(may_answer_dns("/d?dn=push.example&ttl=1", &none));
-        assert!(!may_answer_dns("/api/v1/config", &none));
+        let request = |path: &str| {
+            let mut x = Exchange::blank("x".to_string(), SourceKind::Proxy, Timestamp::now());
+            x.path = path.into();
+            x
+        };
+        assert!(may_answer_dns(&request("/d?dn=push.example&ttl=1"), &none));
+        assert!(!may_answer_dns(&request("/api/v1/config"), &none));
+        // A lookup posted as a form (Tencent's HTTPDNS takes `POST /d`).
+        let mut posted = request("/d");
+        posted.method = "POST".into();
+        posted.request_headers = vec![Header::new(
+            "Content-Type",
+            "application/x-www-form-urlencoded",
+        )];
+        posted.request_body = b"dn=push.example&ttl=1".to_vec();
+        assert!(may_answer_dns(&posted, &none));
+        posted.request_body = b"user=alice".to_vec();
+        assert!(!may_answer_dns(&posted, &none));
         let mut doh = header::HeaderMap::new();
         doh.insert(
             header::CONTENT_TYPE,
             "application/dns-message".parse().unwrap(),
         );
-        assert!(may_answer_dns("/dns-query", &doh));
+        assert!(may_answer_dns(&request("/dns-query"), &doh));
 
         // Without the case store's response fields (`response_headers` off), as
         // `response` leaves a DNS answer: its body kept up to the cap.

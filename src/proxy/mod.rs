@@ -500,9 +500,14 @@ impl Shared {
         }
         if let Some(answer) = crate::net::dns::doh_answer(r.status, &r.headers, &r.body) {
             self.learn_answers(&answer, x.at);
-        } else if let Some(lookup) =
-            crate::net::http_dns::lookup(&x.path, r.status, &r.headers, &r.body)
-        {
+        } else if let Some(lookup) = crate::net::http_dns::lookup_request(
+            &x.path,
+            &x.request_headers,
+            &x.request_body,
+            r.status,
+            &r.headers,
+            &r.body,
+        ) {
             for answer in &lookup.answers {
                 self.learn_answers(answer, x.at);
             }

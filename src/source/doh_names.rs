@@ -50,7 +50,14 @@ fn asked_names(x: &Exchange) -> Option<Vec<String>> {
         return Some(names);
     }
     let r = x.response.as_ref()?;
-    let lookup = crate::net::http_dns::lookup(&x.path, r.status, &r.headers, &r.body)?;
+    let lookup = crate::net::http_dns::lookup_request(
+        &x.path,
+        &x.request_headers,
+        &x.request_body,
+        r.status,
+        &r.headers,
+        &r.body,
+    )?;
     Some(lookup.asked)
 }
 
@@ -155,6 +162,20 @@ mod tests {
         let hosts: Vec<&str> = names.iter().map(|d| d.host.as_str()).collect();
         assert_eq!(hosts, ["0eaed834.b.sdk.example"]);
         assert_eq!(names[0].scheme, "dns");
+        // The same lookup posted as a form.
+        let mut posted = x.clone();
+        posted.method = "POST".into();
+        posted.path = "/d".into();
+        posted.request_headers = vec![crate::exchange::Header::new(
+            "Content-Type",
+            "application/x-www-form-urlencoded",
+        )];
+        posted.request_body = b"dn=0eaed834.b.sdk.example,app.example&ttl=1".to_vec();
+        let hosts: Vec<String> = doh_name_exchanges(&posted, &digits())
+            .into_iter()
+            .map(|d| d.host)
+            .collect();
+        assert_eq!(hosts, ["0eaed834.b.sdk.example"]);
         // An answer that is no lookup's.
         x.response.as_mut().unwrap().body = b"<html>".to_vec();
         assert!(doh_name_exchanges(&x, &digits()).is_empty());
