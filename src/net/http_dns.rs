@@ -98,13 +98,17 @@ pub fn names_query<'a>(target: &'a str, headers: &[Header], body: &'a [u8]) -> O
 /// DNS API takes a name in (the half of [`names_query`] a parser that saw the target
 /// already needs).
 pub fn form_names_query<'a>(headers: &[Header], body: &'a [u8]) -> Option<&'a str> {
+    // The body first: most requests have none, and the fields are a scan.
+    if body.is_empty() || body.len() > MAX_FORM_BYTES {
+        return None;
+    }
     let form = header(headers, "content-type").is_some_and(|v| {
         let essence = v.split(|&b| b == b';').next().unwrap_or_default();
         essence
             .trim_ascii()
             .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
     });
-    if !form || body.len() > MAX_FORM_BYTES {
+    if !form {
         return None;
     }
     let query = std::str::from_utf8(body).ok()?.trim_ascii_end();
@@ -121,6 +125,11 @@ pub fn lookup_request(
     headers: &[Header],
     body: &[u8],
 ) -> Option<HttpLookup> {
+    // The answer's cheap tests first: this runs on every exchange of a proxy or a
+    // HAR file, and finding the request's query may scan its fields.
+    if status != 200 || body.is_empty() {
+        return None;
+    }
     let query = names_query(target, request_headers, request_body)?;
     lookup_query(query, status, headers, body)
 }
