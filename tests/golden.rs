@@ -166,6 +166,11 @@ fn rawtcp_sdks_speaking_their_own_protocols() {
 }
 
 #[test]
+fn netns_real_stacks_with_lost_and_resent_segments() {
+    run_golden("netns", "netns.pcap", None);
+}
+
+#[test]
 fn quic_http3_decrypted_with_the_secrets_in_the_capture() {
     run_golden("quic", "h3_dsb.pcapng", None);
 }

@@ -702,6 +702,9 @@ struct ConnState {
     /// connection's second): its request indices count from there.
     http_base: u64,
     pending: VecDeque<(u64, HttpRequest)>,
+    /// Final responses complete before their requests, by request index (see
+    /// [`ConnState::http`]).
+    early_responses: Vec<(u64, HttpResponse)>,
     /// An HTTP exchange or the metadata exchange was handed out.
     emitted: bool,
     /// The metadata event waits for the ServerHello (or the close).
@@ -734,8 +737,9 @@ struct ConnState {
     unparsed_held: Arc<AtomicUsize>,
     /// The table's budget of message bytes, shared by this connection's parsers.
     message_budget: MessageBudget,
-    /// The bodies of `pending`, in that budget (the parser was granted them first,
-    /// so they always fit; counted so that others see them as taken).
+    /// The bodies of `pending` and `early_responses`, in that budget (the parser was
+    /// granted them first, so they always fit; counted so that others see them as
+    /// taken).
     pending_held: BudgetShare,
 }
 
@@ -2161,6 +2165,7 @@ impl ConnState {
             requests_seen: 0,
             http_base: 0,
             pending: VecDeque::new(),
+            early_responses: Vec::new(),
             emitted: false,
             metadata_due: false,
             anomalies: Vec::new(),
@@ -2762,7 +2767,11 @@ impl ConnState {
         }
     }
 
-    /// Pairs the HTTP parser's events into requests with responses.
+    /// Pairs the HTTP parser's events into requests with responses. A request's event
+    /// comes when the request is complete, its response's when the response is: a
+    /// response that is complete first (a server answering before the body is all
+    /// there, as nginx's `return` does, or the request's last segment resent after
+    /// the response passed the tap) waits in `early_responses` for its request.
     fn http(
         &mut self,
         events: &mut Vec<Http1Event>,
@@ -2783,6 +2792,10 @@ impl ConnState {
                         };
                         self.emit_http(index, oldest, None, out);
                     }
+                    if let Some(at) = self.early_responses.iter().position(|(i, _)| *i == index) {
+                        let (_, response) = self.early_responses.remove(at);
+                        self.answer(index, response, out);
+                    }
                 }
                 Http1Event::Response {
                     request_index,
@@ -2797,34 +2810,10 @@ impl ConnState {
                             self.emit_http(index, unanswered, None, out);
                         }
                     }
-                    match self.pending.front() {
-                        Some((index, request)) if *index == request_index => {
-                            if (200..300).contains(&response.status)
-                                && request.method.eq_ignore_ascii_case("CONNECT")
-                            {
-                                self.info.tunnel = Some(request.target.clone());
-                            }
-                            if response.status == 101 {
-                                self.ws_upgrade = WsUpgrade::of(request);
-                            }
-                            if response.status == 101 && asks_h2c(request) {
-                                // HTTP/2 stream 1 will answer it (see `Opaque` below).
-                                if let Some((index, request)) = self.pending.pop_front() {
-                                    self.h2c_upgrade = Some(Box::new((index, request, response)));
-                                }
-                                continue;
-                            }
-                            if let Some((index, request)) = self.pending.pop_front() {
-                                self.emit_http(index, request, Some(response), out);
-                            }
-                        }
-                        _ => self.note(Anomaly::new(
-                            "http-response-without-request",
-                            format!(
-                                "response {} has no request in this capture",
-                                response.status
-                            ),
-                        )),
+                    if request_index >= self.requests_seen {
+                        self.hold_early(request_index, response, limits);
+                    } else {
+                        self.answer(request_index, response, out);
                     }
                 }
                 Http1Event::NotHttp => {
@@ -2840,13 +2829,9 @@ impl ConnState {
                     let bytes = http.take_opaque_bytes(true);
                     self.keep_unparsed(&bytes, limits, out);
                 }
-                Http1Event::StrayResponse(response) => self.note(Anomaly::new(
-                    "http-response-without-request",
-                    format!(
-                        "response {} has no request in this capture",
-                        response.status
-                    ),
-                )),
+                Http1Event::StrayResponse(response) => {
+                    self.note_response_without_request(&response);
+                }
                 Http1Event::Opaque { .. } => {
                     // A CONNECT tunnel or an upgrade: what follows is another
                     // protocol, guessed afresh from the bytes after the switch.
@@ -2891,7 +2876,8 @@ impl ConnState {
                 Http1Event::Anomaly(a) => self.note(a),
             }
         }
-        let waiting = self.pending_body_bytes();
+        let early: usize = self.early_responses.iter().map(|(_, r)| r.body.len()).sum();
+        let waiting = self.pending_body_bytes() + early;
         self.pending_held.sync(waiting);
     }
 
@@ -3056,6 +3042,52 @@ impl ConnState {
         }
     }
 
+    /// Pairs `response` with the pending request `index`, the oldest one waiting.
+    fn answer(&mut self, index: u64, response: HttpResponse, out: &mut Vec<FlowEvent>) {
+        match self.pending.front() {
+            Some((front, request)) if *front == index => {
+                if (200..300).contains(&response.status)
+                    && request.method.eq_ignore_ascii_case("CONNECT")
+                {
+                    self.info.tunnel = Some(request.target.clone());
+                }
+                if response.status == 101 {
+                    self.ws_upgrade = WsUpgrade::of(request);
+                }
+                let h2c = response.status == 101 && asks_h2c(request);
+                if let Some((index, request)) = self.pending.pop_front() {
+                    if h2c {
+                        // HTTP/2 stream 1 will answer it (see `Opaque` in `http`).
+                        self.h2c_upgrade = Some(Box::new((index, request, response)));
+                    } else {
+                        self.emit_http(index, request, Some(response), out);
+                    }
+                }
+            }
+            _ => self.note_response_without_request(&response),
+        }
+    }
+
+    /// Keeps a response whose request `index` is still coming (see [`Self::http`]):
+    /// at most `max_pending_requests` of them, the oldest given up beyond that.
+    fn hold_early(&mut self, index: u64, response: HttpResponse, limits: &FlowLimits) {
+        if self.early_responses.len() >= limits.max_pending_requests.max(1) {
+            let (_, oldest) = self.early_responses.remove(0);
+            self.note_response_without_request(&oldest);
+        }
+        self.early_responses.push((index, response));
+    }
+
+    fn note_response_without_request(&mut self, response: &HttpResponse) {
+        self.note(Anomaly::new(
+            "http-response-without-request",
+            format!(
+                "response {} has no request in this capture",
+                response.status
+            ),
+        ));
+    }
+
     fn pending_body_bytes(&self) -> usize {
         self.pending.iter().map(|(_, r)| r.body.len()).sum()
     }
@@ -3092,6 +3124,11 @@ impl ConnState {
     }
 
     fn flush_pending(&mut self, out: &mut Vec<FlowEvent>) {
+        // Responses whose request never completed (the capture or the parser stopped
+        // within it), noted before the requests go out with the anomalies.
+        for (_, response) in std::mem::take(&mut self.early_responses) {
+            self.note_response_without_request(&response);
+        }
         while let Some((index, request)) = self.pending.pop_front() {
             self.emit_http(index, request, None, out);
         }
@@ -3293,6 +3330,103 @@ mod tests {
         if let FlowEvent::Http { request, conn, .. } = &out[0] {
             assert_eq!((request.meta.first_frame, conn.client.port), (4, 40000));
         }
+    }
+
+    /// A server may answer before the request's body is all there (nginx's `return`
+    /// does; so does a `413`), and at a tap the request's last segment may pass after
+    /// the response when it was lost and resent: the response waits for its request.
+    #[test]
+    fn a_response_complete_before_its_request_still_answers_it() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40001);
+        let (head, body) = REQ.split_at(REQ.len() - 8);
+        seg(&mut t, &mut out, 4, true, 40001, 101, ACK, head);
+        // The body's first half, then (out of order) its second; the first is lost.
+        let second = 101 + head.len() as u32 + 4;
+        seg(&mut t, &mut out, 5, true, 40001, second, ACK, &body[4..]);
+        seg(&mut t, &mut out, 6, false, 40001, 501, ACK, RESP);
+        assert!(
+            out.is_empty(),
+            "the response waits for its request: {:?}",
+            kinds(&out)
+        );
+        seg(
+            &mut t,
+            &mut out,
+            7,
+            true,
+            40001,
+            second - 4,
+            ACK,
+            &body[..4],
+        );
+        // The next request on the connection pairs as usual.
+        let next = second + 4;
+        seg(
+            &mut t,
+            &mut out,
+            8,
+            true,
+            40001,
+            next,
+            ACK,
+            b"GET /b HTTP/1.1\r\nHost: x.example\r\n\r\n",
+        );
+        seg(
+            &mut t,
+            &mut out,
+            9,
+            false,
+            40001,
+            501 + RESP.len() as u32,
+            ACK,
+            RESP,
+        );
+        assert_eq!(kinds(&out), ["http /a 200", "http /b 200"]);
+        for e in &out {
+            if let FlowEvent::Http { anomalies, .. } = e {
+                assert!(anomalies.is_empty(), "{anomalies:?}");
+            }
+        }
+    }
+
+    /// A response whose request never completes (the capture ends inside its body)
+    /// answers the request as far as it came, which the parser hands out truncated
+    /// when the connection ends.
+    #[test]
+    fn a_response_to_a_request_cut_short_answers_it_when_the_connection_ends() {
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40002);
+        let (head, _) = REQ.split_at(REQ.len() - 8);
+        seg(&mut t, &mut out, 4, true, 40002, 101, ACK, head);
+        seg(&mut t, &mut out, 5, false, 40002, 501, ACK, RESP);
+        assert!(out.is_empty());
+        t.finish(&mut out);
+        let http: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http {
+                    request,
+                    response,
+                    anomalies,
+                    ..
+                } => Some((request, response, anomalies)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(http.len(), 1, "{:?}", kinds(&out));
+        let (request, response, anomalies) = &http[0];
+        assert_eq!(request.target, "/a");
+        assert!(request.truncated, "its body never came");
+        assert_eq!(response.as_ref().map(|r| r.status), Some(200));
+        assert!(
+            !anomalies
+                .iter()
+                .any(|a| a.kind == "http-response-without-request"),
+            "{anomalies:?}"
+        );
     }
 
     fn h2_request(id: u32, path: &str) -> Vec<u8> {

@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# Records captures/netns/netns.pcap: a test phone's traffic through real network stacks.
+#
+# Usage (as root; needs ip, iptables, ip6tables, ethtool, tcpdump, nginx, dnsmasq, curl,
+# openssl, python3): bash captures/netns/make_netns.sh
+#
+# Three network namespaces made here and removed at the end, joined by veth pairs (MTU
+# 1400, offloads off, so the capture holds the segments the stacks sent): `cs-phone`
+# (10.77.1.23, fd77:1::23) runs curl; `cs-router` forwards between the phone's network
+# and the servers'; `cs-net` runs dnsmasq (10.77.0.53) and nginx (api.example-shop.com,
+# ads.tracker.example over IPv4 and IPv6, ulogs.umeng.com on port 8080,
+# app-measurement.com over TLS), and tcpdump on its link to the router: the gateway's
+# view. The router drops some of the phone's TCP segments before the tap (the tap sees
+# later segments before the one resent: out of order) and some of the servers' after
+# it (the tap sees a segment and then its retransmission), and the servers' namespace
+# drops some it receives (after the tap, likewise); chosen by position, not at random,
+# so that the same segments go each run. The reordering and retransmissions are
+# Linux's own TCP recovering from those losses.
+# This VM's kernel has neither 802.1Q nor netem, so `vlan_tag.py` adds the span port's
+# VLAN tags afterwards (802.1Q 42 on IPv4 and ARP, QinQ 100/42 on IPv6): the only
+# bytes not written by a network stack.
+#
+# Writes netns.pcap, consentry.toml (the refusal at the time it was made) and
+# expected.json (each request as curl sent it, with its time window). NOT deterministic:
+# times, ports, sequence numbers and which segments are lost change on every run, so
+# regenerate all three files together, then the golden findings. KEEP=1 keeps the
+# working directory (nginx's and curl's logs) for a look.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d /tmp/make_netns.XXXXXX)
+cleanup() {
+    [ -f "$WORK/tcpdump.pid" ] && kill "$(cat "$WORK/tcpdump.pid")" 2>/dev/null || true
+    [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+    [ -f "$WORK/dnsmasq.pid" ] && kill "$(cat "$WORK/dnsmasq.pid")" 2>/dev/null || true
+    for ns in cs-phone cs-router cs-net; do ip netns del "$ns" 2>/dev/null || true; done
+    rm -rf /etc/netns/cs-phone
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+for tool in ip iptables ip6tables ethtool tcpdump nginx dnsmasq curl openssl python3; do
+    command -v "$tool" >/dev/null || { echo "make_netns.sh: $tool is missing" >&2; exit 2; }
+done
+
+# --- the network -----------------------------------------------------------------------
+PHONE=cs-phone ROUTER=cs-router NET=cs-net
+for ns in "$PHONE" "$ROUTER" "$NET"; do ip netns add "$ns"; done
+ip link add ph0 netns "$PHONE" type veth peer name rt0 netns "$ROUTER"
+ip link add rt1 netns "$ROUTER" type veth peer name gw0 netns "$NET"
+in_phone() { ip netns exec "$PHONE" "$@"; }
+in_router() { ip netns exec "$ROUTER" "$@"; }
+in_net() { ip netns exec "$NET" "$@"; }
+for ns_if in "$PHONE ph0" "$ROUTER rt0" "$ROUTER rt1" "$NET gw0"; do
+    set -- $ns_if
+    ip netns exec "$1" ip link set lo up
+    ip netns exec "$1" ip link set "$2" mtu 1400
+    ip netns exec "$1" ethtool -K "$2" tx off tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf."$2".accept_dad=0
+done
+in_phone ip link set ph0 address 02:77:00:01:00:23
+in_router ip link set rt0 address 02:77:00:01:00:01
+in_router ip link set rt1 address 02:77:00:00:00:fe
+in_net ip link set gw0 address 02:77:00:00:00:01
+in_phone ip addr add 10.77.1.23/24 dev ph0
+in_phone ip addr add fd77:1::23/64 dev ph0 nodad
+in_router ip addr add 10.77.1.1/24 dev rt0
+in_router ip addr add fd77:1::1/64 dev rt0 nodad
+in_router ip addr add 10.77.0.254/24 dev rt1
+in_router ip addr add fd77::fe/64 dev rt1 nodad
+for a in 1 53 80 81 82 83; do in_net ip addr add "10.77.0.$a/24" dev gw0; done
+in_net ip addr add fd77::1/64 dev gw0 nodad
+in_net ip addr add fd77::81/64 dev gw0 nodad
+for ns_if in "$PHONE ph0" "$ROUTER rt0" "$ROUTER rt1" "$NET gw0"; do
+    set -- $ns_if
+    ip netns exec "$1" ip link set "$2" up
+done
+in_router sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+in_phone ip route add default via 10.77.1.1
+in_phone ip -6 route add default via fd77:1::1
+in_net ip route add 10.77.1.0/24 via 10.77.0.254
+in_net ip -6 route add fd77:1::/64 via fd77::fe
+mkdir -p "/etc/netns/$PHONE"
+echo "nameserver 10.77.0.53" >"/etc/netns/$PHONE/resolv.conf"
+printf '127.0.0.1 localhost\n' >"/etc/netns/$PHONE/hosts"
+
+# Loss of TCP segments (see the top). Going to the servers, at the router (before the
+# tap): the segment of the tracker's long POST that holds `"seq": 40` (its third) the
+# first time it passes (the nth match with `--every 2 --packet 0` takes the first try,
+# not the retransmission, the only other segment that holds it), and every 7th
+# segment. Coming back, at the router (after the tap): every 13th segment. At the
+# servers (after the tap): every 11th segment they receive. Counted per address
+# family. (A drop on the sending host itself would not do: its TCP sees the failed
+# send and resends before going on.)
+in_router ip6tables -A FORWARD -i rt0 -p tcp -m string --algo bm --string '"seq": 40' \
+    -m statistic --mode nth --every 2 --packet 0 -j DROP
+for t in iptables ip6tables; do
+    in_router "$t" -A FORWARD -i rt0 -p tcp -m statistic --mode nth --every 7 --packet 5 -j DROP
+    in_router "$t" -A FORWARD -i rt1 -p tcp -m statistic --mode nth --every 13 --packet 6 -j DROP
+    in_net "$t" -A INPUT -p tcp -m statistic --mode nth --every 11 --packet 9 -j DROP
+done
+
+# --- the servers -----------------------------------------------------------------------
+in_net dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address=10.77.0.53 \
+    --except-interface=lo --pid-file="$WORK/dnsmasq.pid" --user=root \
+    --address=/api.example-shop.com/10.77.0.80 \
+    --address=/ads.tracker.example/10.77.0.81 --address=/ads.tracker.example/fd77::81 \
+    --address=/app-measurement.com/10.77.0.82 --address=/ulogs.umeng.com/10.77.0.83
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=app-measurement.com -addext subjectAltName=DNS:app-measurement.com \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+mkdir -p "$WORK/www/v1"
+python3 - "$WORK/www" <<'EOF'
+import json, sys
+# A remote configuration of about 6 KB: nginx sends it gzipped and chunked.
+flags = {f"feature_{i:03d}": {"enabled": i % 3 == 0, "rollout": i * 7 % 100} for i in range(120)}
+open(sys.argv[1] + "/config.json", "w").write(json.dumps({"version": 42, "flags": flags}))
+open(sys.argv[1] + "/pixel.gif", "wb").write(b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+EOF
+cat >"$WORK/nginx.conf" <<EOF
+daemon off;
+user root;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 64; }
+http {
+    access_log $WORK/nginx-access.log;
+    client_body_temp_path $WORK/body;
+    proxy_temp_path $WORK/proxy;
+    fastcgi_temp_path $WORK/fastcgi;
+    uwsgi_temp_path $WORK/uwsgi;
+    scgi_temp_path $WORK/scgi;
+    types { application/json json; image/gif gif; }
+    gzip on;
+    gzip_types application/json;
+    gzip_min_length 0;
+    server {
+        listen 10.77.0.80:80;
+        listen 10.77.0.81:80;
+        listen [fd77::81]:80;
+        listen 10.77.0.83:8080;
+        listen 10.77.0.82:443 ssl;
+        ssl_protocols TLSv1.3;
+        ssl_certificate $WORK/cert.pem;
+        ssl_certificate_key $WORK/key.pem;
+        root $WORK/www;
+        location = /v1/login { default_type application/json; return 200 '{"token":"t-5f1e"}'; }
+        location = /collect { default_type application/json; return 200 '{"ok":1}'; }
+        location = /upload { default_type application/json; return 200 '{"ok":1}'; }
+        location = /log { default_type text/plain; return 200 'ok'; }
+        location = /a { default_type text/plain; return 204; }
+    }
+}
+EOF
+in_net nginx -c "$WORK/nginx.conf" -p "$WORK" >"$WORK/nginx.out" 2>&1 &
+for _ in $(seq 50); do [ -s "$WORK/nginx.pid" ] && break; sleep 0.1; done
+
+# --- the capture -----------------------------------------------------------------------
+# Not through in_net: `$!` must be tcpdump itself (ip netns exec execs it), so that it
+# is stopped, and writes its last packets, before the interface goes; immediate mode,
+# or the last packets wait in a kernel block that tcpdump never reads when stopped.
+ip netns exec "$NET" tcpdump -i gw0 -s 0 -U --immediate-mode -w "$WORK/raw.pcap" 2>"$WORK/tcpdump.err" &
+echo $! >"$WORK/tcpdump.pid"
+for _ in $(seq 50); do grep -q listening "$WORK/tcpdump.err" && break; sleep 0.1; done
+
+# --- the phone's traffic ------------------------------------------------------------------
+# Synthetic identifiers of DESIGN.md §10 (those of captures/gateway's pixel7).
+ADID=38400000-8cf0-11bd-b23e-10b96e40000d
+ANDROID_ID=9774d56d682e549c
+IMEI=490154203237518
+EMAIL=tester@example.org
+CURL_VERSION=$(curl --version | awk 'NR == 1 {print $2}')
+python3 - "$WORK" "$ADID" "$IMEI" "$CURL_VERSION" <<'EOF'
+import gzip, json, sys
+work, adid, imei, curl_version = sys.argv[1:5]
+# About 8 KB of events, then the advertising id placed to straddle two of the
+# IPv6 connection's segments: its value starts 12 bytes before a multiple of the MSS
+# (1400 - 40 - 20 - 12 of timestamps) counted from the request's first byte, given
+# the head curl writes for it.
+MSS = 1328
+events = [{"name": "screen_view", "seq": i, "params": {"screen": f"catalogue/{i}", "ms": 1000 + i}}
+          for i in range(90)]
+def request(pad):
+    body = json.dumps({"events": events, "pad": "x" * pad, "advertiser_id": adid})
+    head = ("POST /collect HTTP/1.1\r\nHost: ads.tracker.example\r\n"
+            f"User-Agent: curl/{curl_version}\r\nAccept: */*\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head, body
+for pad in range(MSS):
+    head, body = request(pad)
+    if (len(head) + body.index(adid)) % MSS == MSS - 12:
+        break
+open(work + "/collect.json", "w").write(body)
+open(work + "/upload.json", "w").write(json.dumps({"device": {"imei": imei, "model": "Pixel 7"},
+                                                    "log": ["boot"] * 400}))
+late = json.dumps({"events": events[:40], "advertiser_id": adid}).encode()
+open(work + "/late.json.gz", "wb").write(gzip.compress(late, mtime=0))
+EOF
+printf '{"email":"%s","password":"hunter2"}' "$EMAIL" >"$WORK/login.json"
+
+LOG=$WORK/steps.jsonl
+# step NAME CURL-ARGS...: runs curl in the phone's namespace and logs its time window.
+step() {
+    local name=$1 start end
+    shift
+    start=$(date -u +%s.%6N)
+    in_phone curl -s -S --http1.1 --max-time 60 -o /dev/null \
+        -w '%{http_code} %{num_connects} %{url_effective}\n' "$@" >>"$WORK/curl.log"
+    end=$(date -u +%s.%6N)
+    printf '{"step":"%s","start":%s,"end":%s}\n' "$name" "$start" "$end" >>"$LOG"
+}
+# The first party: a configuration (asked for compressed: nginx sends it gzipped and
+# chunked), then a login on the same connection.
+step first-party --compressed http://api.example-shop.com/config.json \
+    --next -s -S --http1.1 -o /dev/null -H 'Content-Type: application/json' \
+    --data-binary "@$WORK/login.json" http://api.example-shop.com/v1/login
+# The tracker over IPv6, keep-alive: a long JSON POST, a pixel, a chunked upload.
+step tracker-ipv6 -6 -H 'Content-Type: application/json' --data-binary "@$WORK/collect.json" \
+    http://ads.tracker.example/collect \
+    --next -6 -s -S --http1.1 -o /dev/null "http://ads.tracker.example/pixel.gif?adid=$ADID&ev=open" \
+    --next -6 -s -S --http1.1 -o /dev/null -H 'Content-Type: application/json' \
+    -H 'Transfer-Encoding: chunked' --data-binary "@$WORK/upload.json" http://ads.tracker.example/upload
+# TLS to a tracker, no key log: what the gateway sees is its ClientHello.
+step tls-tracker -4 -k https://app-measurement.com/a
+# HTTP on port 8080 (found by its content, not its port): a form with the Android id.
+step http-8080 -4 --data "android_id=$ANDROID_ID&ev=launch" http://ulogs.umeng.com:8080/log
+sleep 1
+REFUSED=$(date -u +%s.%6N)
+sleep 1
+# After the refusal: the tracker again over IPv4, the body gzip-encoded, then the
+# configuration on the same connection.
+step tracker-after-refusal -4 -H 'Content-Type: application/json' -H 'Content-Encoding: gzip' \
+    --data-binary "@$WORK/late.json.gz" http://ads.tracker.example/collect \
+    --next -4 -s -S --http1.1 -o /dev/null --compressed http://ads.tracker.example/config.json
+sleep 0.5
+for t in iptables ip6tables; do in_router "$t" -L FORWARD -n -v >>"$WORK/router-drops.txt"; done
+kill "$(cat "$WORK/tcpdump.pid")"
+wait "$(cat "$WORK/tcpdump.pid")" 2>/dev/null || true
+rm -f "$WORK/tcpdump.pid"
+
+# --- the files -------------------------------------------------------------------------
+python3 "$HERE/vlan_tag.py" "$WORK/raw.pcap" "$HERE/netns.pcap"
+python3 - "$HERE" "$LOG" "$REFUSED" "$ADID" "$ANDROID_ID" "$IMEI" "$EMAIL" <<'EOF'
+import datetime, json, sys
+here, log, refused, adid, android_id, imei, email = sys.argv[1:8]
+def rfc3339(t):
+    d = datetime.datetime.fromtimestamp(float(t), datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+steps = {s["step"]: s for s in map(json.loads, open(log))}
+def window(name):
+    return {"start": rfc3339(steps[name]["start"]), "end": rfc3339(steps[name]["end"])}
+expected = {
+    "refused_at": rfc3339(refused),
+    "device": "pixel7",
+    "requests": [
+        dict(window("first-party"), host="api.example-shop.com", method="GET", path="/config.json", family=4, data=[]),
+        dict(window("first-party"), host="api.example-shop.com", method="POST", path="/v1/login", family=4, data=["email"]),
+        dict(window("tracker-ipv6"), host="ads.tracker.example", method="POST", path="/collect", family=6, data=["advertising_id"]),
+        dict(window("tracker-ipv6"), host="ads.tracker.example", method="GET", path=f"/pixel.gif?adid={adid}&ev=open", family=6, data=["advertising_id"]),
+        dict(window("tracker-ipv6"), host="ads.tracker.example", method="POST", path="/upload", family=6, data=["imei"], chunked=True),
+        dict(window("http-8080"), host="ulogs.umeng.com", method="POST", path="/log", family=4, port=8080, data=["android_id"]),
+        dict(window("tracker-after-refusal"), host="ads.tracker.example", method="POST", path="/collect", family=4, data=["advertising_id"], content_encoding="gzip"),
+        dict(window("tracker-after-refusal"), host="ads.tracker.example", method="GET", path="/config.json", family=4, data=[]),
+    ],
+    "tls": [dict(window("tls-tracker"), sni="app-measurement.com", family=4)],
+}
+open(here + "/expected.json", "w").write(json.dumps(expected, indent=1) + "\n")
+case = f'''# Case file of captures/netns/netns.pcap (make_netns.sh writes it, with the time of
+# the refusal it made). All identifier values are synthetic.
+
+[case]
+id = "netns-real-stacks"
+title = "A test phone through real network stacks (curl, nginx, dnsmasq), a span port's view"
+
+[app]
+name = "Example Shop"
+package = "com.example.shop"
+first_party = ["example-shop.com"]
+
+[[device]]
+id = "pixel7"
+addresses = ["10.77.1.23", "fd77:1::23"]
+[device.identifiers]
+advertising_id = "{adid}"
+android_id = "{android_id}"
+imei = "{imei}"
+email = "{email}"
+
+[[consent]]
+device = "pixel7"
+at = "{rfc3339(refused)}"
+decision = "refused"
+note = "tapped Disagree (all purposes), between the two tracker sessions"
+'''
+open(here + "/consentry.toml", "w").write(case)
+EOF
+echo "wrote $HERE/netns.pcap, consentry.toml and expected.json"
