@@ -34,7 +34,8 @@ fn exchanges() -> Vec<Exchange> {
     let (summary, error) =
         read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| list.push(x)).unwrap();
     assert!(error.is_none(), "{error:?}");
-    assert_eq!(summary.flows.tcp_connections, 5, "{summary:#?}");
+    let want = expected()["tcp_connections"].as_u64().unwrap();
+    assert_eq!(summary.flows.tcp_connections, want, "{summary:#?}");
     assert!(summary.flows.dns_messages >= 10, "{summary:#?}");
     list
 }
@@ -53,7 +54,10 @@ fn every_request_is_read_and_answered_as_curl_sent_it() {
     let xs = exchanges();
     let expected = expected();
     let requests = expected["requests"].as_array().unwrap();
-    let http: Vec<&Exchange> = xs.iter().filter(|x| !x.metadata_only).collect();
+    // In the order of their first bytes, as `expected.json` lists them (the two
+    // pipelined requests share their first segment: then in request order).
+    let mut http: Vec<&Exchange> = xs.iter().filter(|x| !x.metadata_only).collect();
+    http.sort_by_key(|x| x.at);
     assert_eq!(
         http.len(),
         requests.len(),
@@ -80,14 +84,26 @@ fn every_request_is_read_and_answered_as_curl_sent_it() {
         let status = x.response.as_ref().map(|r| r.status);
         assert_eq!(status, Some(200), "{what}");
         assert!(x.anomalies.is_empty(), "{what}: {:?}", x.anomalies);
-        if want["chunked"].as_bool() == Some(true) {
-            let te = x
-                .request_headers
+        let header = |name: &str| {
+            x.request_headers
                 .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("transfer-encoding"));
-            assert!(te.is_some_and(|h| h.value == b"chunked"), "{what}");
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value.as_slice())
+        };
+        if want["chunked"].as_bool() == Some(true) {
+            assert_eq!(header("transfer-encoding"), Some(&b"chunked"[..]), "{what}");
         }
+        if want["expect_continue"].as_bool() == Some(true) {
+            // The `100 Continue` is interim: the exchange has the final answer.
+            assert_eq!(header("expect"), Some(&b"100-continue"[..]), "{what}");
+            assert!(!x.request_body.is_empty(), "{what}");
+        }
+        let version = want["version"].as_str().unwrap_or("HTTP/1.1");
+        assert_eq!(x.http_version, version, "{what}");
     }
+    // The pipelined pair: both requests in one segment, each with its own answer.
+    let pipelined_at = http_at(&http, "pipelined");
+    assert_eq!(http.iter().filter(|x| x.at == pipelined_at).count(), 2);
     // The configuration came gzipped and chunked, and was read to its end (the next
     // request on the connection is there, answered).
     let config = http
@@ -112,6 +128,14 @@ fn every_request_is_read_and_answered_as_curl_sent_it() {
     assert_eq!(tls.len(), 1);
     assert_eq!(tls[0].host, "app-measurement.com");
     assert!(within(&tls[0].at.to_string(), &expected["tls"][0]));
+}
+
+/// The time of the request whose path holds `marker`.
+fn http_at(http: &[&Exchange], marker: &str) -> consentry::timestamp::Timestamp {
+    http.iter()
+        .find(|x| x.path.contains(marker))
+        .map(|x| x.at)
+        .unwrap()
 }
 
 #[test]

@@ -15,7 +15,9 @@
 # it (the tap sees a segment and then its retransmission), and the servers' namespace
 # drops some it receives (after the tap, likewise); chosen by position, not at random,
 # so that the same segments go each run. The reordering and retransmissions are
-# Linux's own TCP recovering from those losses.
+# Linux's own TCP recovering from those losses. The requests (see `step` below): keep-
+# alive, gzipped and chunked responses, a chunked upload, `Expect: 100-continue`,
+# pipelining (a client of the script's own), HTTP/1.0, HTTP on port 8080, IPv6.
 # This VM's kernel has neither 802.1Q nor netem, so `vlan_tag.py` adds the span port's
 # VLAN tags afterwards (802.1Q 42 on IPv4 and ARP, QinQ 100/42 on IPv6): the only
 # bytes not written by a network stack.
@@ -223,6 +225,27 @@ step tracker-ipv6 -6 -H 'Content-Type: application/json' --data-binary "@$WORK/c
 step tls-tracker -4 -k https://app-measurement.com/a
 # HTTP on port 8080 (found by its content, not its port): a form with the Android id.
 step http-8080 -4 --data "android_id=$ANDROID_ID&ev=launch" http://ulogs.umeng.com:8080/log
+# A body sent only after the server's `100 Continue`: the Android id to the tracker.
+step expect-continue -4 -H 'Expect: 100-continue' -H 'Content-Type: application/json' \
+    --data-binary "{\"android_id\":\"$ANDROID_ID\",\"ev\":\"install\"}" \
+    http://ads.tracker.example/upload
+# Two requests written at once (pipelined) by a client of its own over IPv6, the
+# second asking to close; nginx answers both in order.
+start=$(date -u +%s.%6N)
+in_phone python3 - "$ADID" <<'PY'
+import socket, sys
+adid = sys.argv[1]
+family, kind, proto, _, address = socket.getaddrinfo("ads.tracker.example", 80, socket.AF_INET6, socket.SOCK_STREAM)[0]
+s = socket.socket(family, kind, proto)
+s.settimeout(30)
+s.connect(address)
+s.sendall((f"GET /pixel.gif?adid={adid}&ev=pipelined HTTP/1.1\r\nHost: ads.tracker.example\r\n\r\n"
+           "GET /config.json HTTP/1.1\r\nHost: ads.tracker.example\r\nConnection: close\r\n\r\n").encode())
+while s.recv(65536):
+    pass
+PY
+end=$(date -u +%s.%6N)
+printf '{"step":"pipelined","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
 sleep 1
 REFUSED=$(date -u +%s.%6N)
 sleep 1
@@ -231,6 +254,8 @@ sleep 1
 step tracker-after-refusal -4 -H 'Content-Type: application/json' -H 'Content-Encoding: gzip' \
     --data-binary "@$WORK/late.json.gz" http://ads.tracker.example/collect \
     --next -4 -s -S --http1.1 -o /dev/null --compressed http://ads.tracker.example/config.json
+# HTTP/1.0, one request to a connection: the advertising id in the query.
+step http10 -4 --http1.0 "http://ulogs.umeng.com:8080/log?adid=$ADID"
 sleep 0.5
 for t in iptables ip6tables; do in_router "$t" -L FORWARD -n -v >>"$WORK/router-drops.txt"; done
 kill "$(cat "$WORK/tcpdump.pid")"
@@ -251,6 +276,8 @@ def window(name):
 expected = {
     "refused_at": rfc3339(refused),
     "device": "pixel7",
+    # Each step is one TCP connection (curl's --next reuses it within a step).
+    "tcp_connections": len(steps),
     "requests": [
         dict(window("first-party"), host="api.example-shop.com", method="GET", path="/config.json", family=4, data=[]),
         dict(window("first-party"), host="api.example-shop.com", method="POST", path="/v1/login", family=4, data=["email"]),
@@ -258,8 +285,12 @@ expected = {
         dict(window("tracker-ipv6"), host="ads.tracker.example", method="GET", path=f"/pixel.gif?adid={adid}&ev=open", family=6, data=["advertising_id"]),
         dict(window("tracker-ipv6"), host="ads.tracker.example", method="POST", path="/upload", family=6, data=["imei"], chunked=True),
         dict(window("http-8080"), host="ulogs.umeng.com", method="POST", path="/log", family=4, port=8080, data=["android_id"]),
+        dict(window("expect-continue"), host="ads.tracker.example", method="POST", path="/upload", family=4, data=["android_id"], expect_continue=True),
+        dict(window("pipelined"), host="ads.tracker.example", method="GET", path=f"/pixel.gif?adid={adid}&ev=pipelined", family=6, data=["advertising_id"], pipelined=True),
+        dict(window("pipelined"), host="ads.tracker.example", method="GET", path="/config.json", family=6, data=[], pipelined=True),
         dict(window("tracker-after-refusal"), host="ads.tracker.example", method="POST", path="/collect", family=4, data=["advertising_id"], content_encoding="gzip"),
         dict(window("tracker-after-refusal"), host="ads.tracker.example", method="GET", path="/config.json", family=4, data=[]),
+        dict(window("http10"), host="ulogs.umeng.com", method="GET", path=f"/log?adid={adid}", family=4, port=8080, data=["advertising_id"], version="HTTP/1.0"),
     ],
     "tls": [dict(window("tls-tracker"), sni="app-measurement.com", family=4)],
 }
