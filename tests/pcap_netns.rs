@@ -2,8 +2,9 @@
 //! recorded by `make_netns.sh`): curl, nginx and dnsmasq in network namespaces,
 //! Linux's TCP recovering from lost segments (out-of-order and retransmitted segments
 //! at the tap, a request's body completed after its response), IPv6, a gzipped and
-//! chunked response, a chunked request, keep-alive, HTTP on port 8080, TLS to a
-//! tracker, VLAN and QinQ tags. `expected.json` lists each request as curl sent it,
+//! chunked response, a chunked request, `Expect: 100-continue`, pipelining, HTTP/1.0,
+//! keep-alive, HTTP on port 8080, HTTP/2 in cleartext, TLS 1.3 to a tracker with and
+//! without curl's key log, VLAN and QinQ tags. `expected.json` lists each request as curl sent it,
 //! with its time window, written by the script, not by consentry.
 
 use std::collections::BTreeSet;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use consentry::case::DeviceResolver;
-use consentry::cli::analyze::analyze_files;
+use consentry::cli::analyze::{analyze_files, analyze_files_with_keylogs};
 use consentry::exchange::Exchange;
 use consentry::rules::Options;
 use consentry::source::pcap::{read_capture, CaptureOptions};
@@ -26,9 +27,17 @@ fn expected() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn exchanges() -> Vec<Exchange> {
+fn keylog() -> Arc<[u8]> {
+    Arc::from(std::fs::read(dir().join("netns.keylog")).unwrap())
+}
+
+/// Every exchange of the capture, read with `keylogs`.
+fn exchanges(keylogs: Vec<Arc<[u8]>>) -> Vec<Exchange> {
     let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
-    let opts = CaptureOptions::new("netns.pcap", DeviceResolver::new(&case));
+    let opts = CaptureOptions {
+        keylogs,
+        ..CaptureOptions::new("netns.pcap", DeviceResolver::new(&case))
+    };
     let bytes = std::fs::read(dir().join("netns.pcap")).unwrap();
     let mut list = Vec::new();
     let (summary, error) =
@@ -51,7 +60,7 @@ fn within(at: &str, window: &Value) -> bool {
 
 #[test]
 fn every_request_is_read_and_answered_as_curl_sent_it() {
-    let xs = exchanges();
+    let xs = exchanges(Vec::new());
     let expected = expected();
     let requests = expected["requests"].as_array().unwrap();
     // In the order of their first bytes, as `expected.json` lists them (the two
@@ -123,11 +132,64 @@ fn every_request_is_read_and_answered_as_curl_sent_it() {
         header("transfer-encoding").as_deref(),
         Some(&b"chunked"[..])
     );
-    // TLS without a key log: one metadata exchange named by its ClientHello.
+    // TLS without a key log: a metadata exchange each, named by its ClientHello.
     let tls: Vec<&Exchange> = xs.iter().filter(|x| x.metadata_only).collect();
-    assert_eq!(tls.len(), 1);
-    assert_eq!(tls[0].host, "app-measurement.com");
-    assert!(within(&tls[0].at.to_string(), &expected["tls"][0]));
+    let want = expected["tls"].as_array().unwrap();
+    assert_eq!(tls.len(), want.len());
+    for (x, want) in tls.iter().zip(want) {
+        assert_eq!(x.host, want["sni"].as_str().unwrap());
+        assert!(within(&x.at.to_string(), want), "{} outside {want}", x.at);
+    }
+}
+
+/// With curl's key log, the second TLS connection is read: its request, answered,
+/// and the advertising id it sent after the refusal.
+#[test]
+fn the_tls_connection_of_the_key_log_is_read_with_it() {
+    let expected = expected();
+    let want = expected["tls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["keylog"].is_string())
+        .unwrap();
+    let xs = exchanges(vec![keylog()]);
+    let read: Vec<&Exchange> = xs
+        .iter()
+        .filter(|x| x.tls.as_ref().is_some_and(|t| t.decrypted))
+        .collect();
+    assert_eq!(read.len(), 1, "{read:#?}");
+    let x = read[0];
+    assert_eq!(x.host, want["sni"].as_str().unwrap());
+    assert_eq!(x.method, want["method"].as_str().unwrap());
+    assert_eq!(x.path, want["path"].as_str().unwrap());
+    assert!(within(&x.at.to_string(), want));
+    assert_eq!(x.response.as_ref().map(|r| r.status), Some(200));
+    // The other TLS connection, whose secrets the key log does not hold, stays
+    // metadata only.
+    assert_eq!(xs.iter().filter(|x| x.metadata_only).count(), 1);
+
+    let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
+    let run = analyze_files_with_keylogs(
+        case,
+        &[dir().join("netns.pcap")],
+        None,
+        &[keylog()],
+        Options::default(),
+        0,
+    )
+    .unwrap();
+    let inside: Vec<(&str, &str)> = run
+        .findings
+        .iter()
+        .filter(|f| f.destination.host == x.host && !f.data.is_empty())
+        .flat_map(|f| {
+            f.data
+                .iter()
+                .map(move |d| (f.rule.as_str(), d.location.as_str()))
+        })
+        .collect();
+    assert_eq!(inside, [("share-after-refusal", "body:$.advertising_id")]);
 }
 
 /// The time of the request whose path holds `marker`.
@@ -170,12 +232,16 @@ fn findings_follow_the_refusal() {
             want.insert((rule.into(), host.into(), data.as_str().unwrap().into()));
         }
     }
-    let tls_host = expected["tls"][0]["sni"].as_str().unwrap();
-    want.insert((
-        "tracker-contact-before-consent".into(),
-        tls_host.into(),
-        String::new(),
-    ));
+    // Without the key log both TLS connections are contacts (the rule holds while
+    // consent is not asked or refused).
+    for t in expected["tls"].as_array().unwrap() {
+        let host = t["sni"].as_str().unwrap();
+        want.insert((
+            "tracker-contact-before-consent".into(),
+            host.into(),
+            String::new(),
+        ));
+    }
     let got: BTreeSet<(String, String, String)> = run
         .findings
         .iter()

@@ -17,13 +17,15 @@
 # so that the same segments go each run. The reordering and retransmissions are
 # Linux's own TCP recovering from those losses. The requests (see `step` below): keep-
 # alive, gzipped and chunked responses, a chunked upload, `Expect: 100-continue`,
-# pipelining (a client of the script's own), HTTP/1.0, HTTP on port 8080, IPv6.
+# pipelining (a client of the script's own), HTTP/1.0, HTTP on port 8080, HTTP/2 in
+# cleartext, TLS 1.3 with and without a key log, IPv6.
 # This VM's kernel has neither 802.1Q nor netem, so `vlan_tag.py` adds the span port's
 # VLAN tags afterwards (802.1Q 42 on IPv4 and ARP, QinQ 100/42 on IPv6): the only
 # bytes not written by a network stack.
 #
-# Writes netns.pcap, consentry.toml (the refusal at the time it was made) and
-# expected.json (each request as curl sent it, with its time window). NOT deterministic:
+# Writes netns.pcap, netns.keylog (curl's TLS secrets of the second TLS connection),
+# consentry.toml (the refusal at the time it was made) and expected.json (each request
+# as curl sent it, with its time window). NOT deterministic:
 # times, ports, sequence numbers and which segments are lost change on every run, so
 # regenerate all three files together, then the golden findings. KEEP=1 keeps the
 # working directory (nginx's and curl's logs) for a look.
@@ -140,6 +142,7 @@ http {
         listen 10.77.0.81:80;
         listen [fd77::81]:80;
         listen 10.77.0.83:8080;
+        listen 10.77.0.81:8082 http2;
         listen 10.77.0.82:443 ssl;
         ssl_protocols TLSv1.3;
         ssl_certificate $WORK/cert.pem;
@@ -225,6 +228,10 @@ step tracker-ipv6 -6 -H 'Content-Type: application/json' --data-binary "@$WORK/c
 step tls-tracker -4 -k https://app-measurement.com/a
 # HTTP on port 8080 (found by its content, not its port): a form with the Android id.
 step http-8080 -4 --data "android_id=$ANDROID_ID&ev=launch" http://ulogs.umeng.com:8080/log
+# HTTP/2 in cleartext with prior knowledge (port 8082): a pixel. (One request: a
+# second on the same connection, curl 7.88 against nginx 1.22 over this lossy link,
+# ended in curl's "Error in the HTTP2 framing layer".)
+step h2c -4 --http2-prior-knowledge "http://ads.tracker.example:8082/pixel.gif?adid=$ADID&ev=h2c"
 # A body sent only after the server's `100 Continue`: the Android id to the tracker.
 step expect-continue -4 -H 'Expect: 100-continue' -H 'Content-Type: application/json' \
     --data-binary "{\"android_id\":\"$ANDROID_ID\",\"ev\":\"install\"}" \
@@ -256,6 +263,10 @@ step tracker-after-refusal -4 -H 'Content-Type: application/json' -H 'Content-En
     --next -4 -s -S --http1.1 -o /dev/null --compressed http://ads.tracker.example/config.json
 # HTTP/1.0, one request to a connection: the advertising id in the query.
 step http10 -4 --http1.0 "http://ulogs.umeng.com:8080/log?adid=$ADID"
+# TLS to the tracker again, now with curl's key log (netns.keylog): a JSON POST with
+# the advertising id, readable with the key log, a server name without it.
+SSLKEYLOGFILE="$WORK/keylog" step tls-keylog -4 -k -H 'Content-Type: application/json' \
+    --data-binary "{\"advertising_id\":\"$ADID\"}" https://app-measurement.com/collect
 sleep 0.5
 for t in iptables ip6tables; do in_router "$t" -L FORWARD -n -v >>"$WORK/router-drops.txt"; done
 kill "$(cat "$WORK/tcpdump.pid")"
@@ -264,6 +275,7 @@ rm -f "$WORK/tcpdump.pid"
 
 # --- the files -------------------------------------------------------------------------
 python3 "$HERE/vlan_tag.py" "$WORK/raw.pcap" "$HERE/netns.pcap"
+cp "$WORK/keylog" "$HERE/netns.keylog"
 python3 - "$HERE" "$LOG" "$REFUSED" "$ADID" "$ANDROID_ID" "$IMEI" "$EMAIL" <<'EOF'
 import datetime, json, sys
 here, log, refused, adid, android_id, imei, email = sys.argv[1:8]
@@ -285,6 +297,7 @@ expected = {
         dict(window("tracker-ipv6"), host="ads.tracker.example", method="GET", path=f"/pixel.gif?adid={adid}&ev=open", family=6, data=["advertising_id"]),
         dict(window("tracker-ipv6"), host="ads.tracker.example", method="POST", path="/upload", family=6, data=["imei"], chunked=True),
         dict(window("http-8080"), host="ulogs.umeng.com", method="POST", path="/log", family=4, port=8080, data=["android_id"]),
+        dict(window("h2c"), host="ads.tracker.example", method="GET", path=f"/pixel.gif?adid={adid}&ev=h2c", family=4, data=["advertising_id"], version="HTTP/2"),
         dict(window("expect-continue"), host="ads.tracker.example", method="POST", path="/upload", family=4, data=["android_id"], expect_continue=True),
         dict(window("pipelined"), host="ads.tracker.example", method="GET", path=f"/pixel.gif?adid={adid}&ev=pipelined", family=6, data=["advertising_id"], pipelined=True),
         dict(window("pipelined"), host="ads.tracker.example", method="GET", path="/config.json", family=6, data=[], pipelined=True),
@@ -292,7 +305,9 @@ expected = {
         dict(window("tracker-after-refusal"), host="ads.tracker.example", method="GET", path="/config.json", family=4, data=[]),
         dict(window("http10"), host="ulogs.umeng.com", method="GET", path=f"/log?adid={adid}", family=4, port=8080, data=["advertising_id"], version="HTTP/1.0"),
     ],
-    "tls": [dict(window("tls-tracker"), sni="app-measurement.com", family=4)],
+    "tls": [dict(window("tls-tracker"), sni="app-measurement.com", family=4),
+            dict(window("tls-keylog"), sni="app-measurement.com", family=4,
+                 keylog="netns.keylog", method="POST", path="/collect", data=["advertising_id"])],
 }
 open(here + "/expected.json", "w").write(json.dumps(expected, indent=1) + "\n")
 case = f'''# Case file of captures/netns/netns.pcap (make_netns.sh writes it, with the time of
