@@ -4,7 +4,8 @@
 //! at the tap, a request's body completed after its response), IPv6, a gzipped and
 //! chunked response, a chunked request, `Expect: 100-continue`, pipelining, HTTP/1.0,
 //! keep-alive, HTTP on port 8080, HTTP/2 in cleartext, TLS 1.3 to a tracker with and
-//! without curl's key log, VLAN and QinQ tags. `expected.json` lists each request as curl sent it,
+//! without curl's key log, an SDK's own protocol to a name answered by DNS over TCP,
+//! VLAN and QinQ tags. `expected.json` lists each request as curl sent it,
 //! with its time window, written by the script, not by consentry.
 
 use std::collections::BTreeSet;
@@ -133,13 +134,38 @@ fn every_request_is_read_and_answered_as_curl_sent_it() {
         Some(&b"chunked"[..])
     );
     // TLS without a key log: a metadata exchange each, named by its ClientHello.
-    let tls: Vec<&Exchange> = xs.iter().filter(|x| x.metadata_only).collect();
+    let tls: Vec<&Exchange> = xs
+        .iter()
+        .filter(|x| x.metadata_only && x.tls.is_some())
+        .collect();
     let want = expected["tls"].as_array().unwrap();
     assert_eq!(tls.len(), want.len());
     for (x, want) in tls.iter().zip(want) {
         assert_eq!(x.host, want["sni"].as_str().unwrap());
         assert!(within(&x.at.to_string(), want), "{} outside {want}", x.at);
     }
+}
+
+/// The SDK's login in its own protocol goes to an address of cdn.ads-sdk.example,
+/// whose 60 addresses the phone's resolver got over TCP (the answer was too long for
+/// UDP): the connection is named by that answer and its bytes are searched.
+#[test]
+fn a_connection_is_named_by_a_dns_answer_that_came_over_tcp() {
+    let expected = expected();
+    let want = &expected["payloads"][0];
+    assert!(expected["dns_tcp_connections"].as_u64().unwrap() >= 1);
+    let xs = exchanges(Vec::new());
+    let sdk: Vec<&Exchange> = xs
+        .iter()
+        .filter(|x| x.metadata_only && x.tls.is_none())
+        .collect();
+    assert_eq!(sdk.len(), 1, "{sdk:#?}");
+    assert_eq!(sdk[0].host, want["host"].as_str().unwrap());
+    assert!(within(&sdk[0].at.to_string(), want));
+    assert!(
+        !sdk[0].request_body.is_empty(),
+        "its client bytes are kept to search"
+    );
 }
 
 /// With curl's key log, the second TLS connection is read: its request, answered,
@@ -167,7 +193,8 @@ fn the_tls_connection_of_the_key_log_is_read_with_it() {
     assert_eq!(x.response.as_ref().map(|r| r.status), Some(200));
     // The other TLS connection, whose secrets the key log does not hold, stays
     // metadata only.
-    assert_eq!(xs.iter().filter(|x| x.metadata_only).count(), 1);
+    let still_sealed = xs.iter().filter(|x| x.metadata_only && x.tls.is_some());
+    assert_eq!(still_sealed.count(), 1);
 
     let case = Arc::new(consentry::case::load(&dir().join("consentry.toml")).unwrap());
     let run = analyze_files_with_keylogs(
@@ -229,6 +256,17 @@ fn findings_follow_the_refusal() {
             } else {
                 "share-after-refusal"
             };
+            want.insert((rule.into(), host.into(), data.as_str().unwrap().into()));
+        }
+    }
+    for p in expected["payloads"].as_array().unwrap() {
+        let host = p["host"].as_str().unwrap();
+        let rule = if p["start"].as_str().unwrap() < refused {
+            "share-before-consent"
+        } else {
+            "share-after-refusal"
+        };
+        for data in p["data"].as_array().unwrap() {
             want.insert((rule.into(), host.into(), data.as_str().unwrap().into()));
         }
     }

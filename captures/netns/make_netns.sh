@@ -18,7 +18,8 @@
 # Linux's own TCP recovering from those losses. The requests (see `step` below): keep-
 # alive, gzipped and chunked responses, a chunked upload, `Expect: 100-continue`,
 # pipelining (a client of the script's own), HTTP/1.0, HTTP on port 8080, HTTP/2 in
-# cleartext, TLS 1.3 with and without a key log, IPv6.
+# cleartext, TLS 1.3 with and without a key log, IPv6, and an SDK's own protocol to a
+# name whose answer came by DNS over TCP.
 # This VM's kernel has neither 802.1Q nor netem, so `vlan_tag.py` adds the span port's
 # VLAN tags afterwards (802.1Q 42 on IPv4 and ARP, QinQ 100/42 on IPv6): the only
 # bytes not written by a network stack.
@@ -36,6 +37,7 @@ cleanup() {
     [ -f "$WORK/tcpdump.pid" ] && kill "$(cat "$WORK/tcpdump.pid")" 2>/dev/null || true
     [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
     [ -f "$WORK/dnsmasq.pid" ] && kill "$(cat "$WORK/dnsmasq.pid")" 2>/dev/null || true
+    [ -f "$WORK/sdk.pid" ] && kill "$(cat "$WORK/sdk.pid")" 2>/dev/null || true
     for ns in cs-phone cs-router cs-net; do ip netns del "$ns" 2>/dev/null || true; done
     rm -rf /etc/netns/cs-phone
     [ -n "${KEEP:-}" ] || rm -rf "$WORK"
@@ -70,7 +72,7 @@ in_router ip addr add 10.77.1.1/24 dev rt0
 in_router ip addr add fd77:1::1/64 dev rt0 nodad
 in_router ip addr add 10.77.0.254/24 dev rt1
 in_router ip addr add fd77::fe/64 dev rt1 nodad
-for a in 1 53 80 81 82 83; do in_net ip addr add "10.77.0.$a/24" dev gw0; done
+for a in 1 53 80 81 82 83 $(seq 100 159); do in_net ip addr add "10.77.0.$a/24" dev gw0; done
 in_net ip addr add fd77::1/64 dev gw0 nodad
 in_net ip addr add fd77::81/64 dev gw0 nodad
 for ns_if in "$PHONE ph0" "$ROUTER rt0" "$ROUTER rt1" "$NET gw0"; do
@@ -103,7 +105,11 @@ for t in iptables ip6tables; do
 done
 
 # --- the servers -----------------------------------------------------------------------
-in_net dnsmasq --no-resolv --no-hosts --bind-interfaces --listen-address=10.77.0.53 \
+# An SDK's server name with 60 addresses: its answer does not fit the 512 bytes of
+# plain DNS over UDP, so the phone's resolver (glibc) asks again over TCP.
+for a in $(seq 100 159); do echo "10.77.0.$a cdn.ads-sdk.example"; done >"$WORK/many.hosts"
+in_net dnsmasq --no-resolv --no-hosts --addn-hosts="$WORK/many.hosts" \
+    --bind-interfaces --listen-address=10.77.0.53 \
     --except-interface=lo --pid-file="$WORK/dnsmasq.pid" --user=root \
     --address=/api.example-shop.com/10.77.0.80 \
     --address=/ads.tracker.example/10.77.0.81 --address=/ads.tracker.example/fd77::81 \
@@ -157,6 +163,29 @@ http {
 }
 EOF
 in_net nginx -c "$WORK/nginx.conf" -p "$WORK" >"$WORK/nginx.out" 2>&1 &
+# The SDK's own protocol on port 7000 of those addresses: the server reads what a
+# client sends and answers with 4 bytes.
+in_net python3 - <<'PY' &
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 7000))
+s.listen()
+s.settimeout(60)
+while True:
+    try:
+        c, _ = s.accept()
+    except OSError:
+        break
+    c.settimeout(5)
+    try:
+        c.recv(65536)
+        c.sendall(b"\x00\x00\x00\x00")
+    except OSError:
+        pass
+    c.close()
+PY
+echo $! >"$WORK/sdk.pid"
 for _ in $(seq 50); do [ -s "$WORK/nginx.pid" ] && break; sleep 0.1; done
 
 # --- the capture -----------------------------------------------------------------------
@@ -232,6 +261,19 @@ step http-8080 -4 --data "android_id=$ANDROID_ID&ev=launch" http://ulogs.umeng.c
 # second on the same connection, curl 7.88 against nginx 1.22 over this lossy link,
 # ended in curl's "Error in the HTTP2 framing layer".)
 step h2c -4 --http2-prior-knowledge "http://ads.tracker.example:8082/pixel.gif?adid=$ADID&ev=h2c"
+# The SDK's login in its own protocol (a 4-byte header, then JSON with the IMEI) to
+# cdn.ads-sdk.example, whose addresses came in a DNS answer over TCP.
+start=$(date -u +%s.%6N)
+in_phone python3 - "$IMEI" <<'PY'
+import socket, sys
+s = socket.create_connection(("cdn.ads-sdk.example", 7000), timeout=30)
+body = ('{"cmd":"login","imei":"%s"}' % sys.argv[1]).encode()
+s.sendall(len(body).to_bytes(4, "big") + body)
+s.recv(4)
+s.close()
+PY
+end=$(date -u +%s.%6N)
+printf '{"step":"sdk-login","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
 # A body sent only after the server's `100 Continue`: the Android id to the tracker.
 step expect-continue -4 -H 'Expect: 100-continue' -H 'Content-Type: application/json' \
     --data-binary "{\"android_id\":\"$ANDROID_ID\",\"ev\":\"install\"}" \
@@ -276,20 +318,44 @@ rm -f "$WORK/tcpdump.pid"
 # --- the files -------------------------------------------------------------------------
 python3 "$HERE/vlan_tag.py" "$WORK/raw.pcap" "$HERE/netns.pcap"
 cp "$WORK/keylog" "$HERE/netns.keylog"
-python3 - "$HERE" "$LOG" "$REFUSED" "$ADID" "$ANDROID_ID" "$IMEI" "$EMAIL" <<'EOF'
-import datetime, json, sys
-here, log, refused, adid, android_id, imei, email = sys.argv[1:8]
+python3 - "$HERE" "$LOG" "$REFUSED" "$ADID" "$ANDROID_ID" "$IMEI" "$EMAIL" "$WORK/raw.pcap" <<'EOF'
+import datetime, json, struct, sys
+here, log, refused, adid, android_id, imei, email, raw = sys.argv[1:9]
+
+def tcp_connections(path):
+    """The TCP connections tcpdump saw open (distinct SYNs without ACK), and those of
+    them to port 53: counted here, since how often the resolver falls back to TCP is
+    the resolver's business. tcpdump writes this host's byte order, Ethernet frames."""
+    data = open(path, "rb").read()
+    end = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    seen, pos = set(), 24
+    while pos + 16 <= len(data):
+        caplen = struct.unpack_from(end + "I", data, pos + 8)[0]
+        frame = data[pos + 16 : pos + 16 + caplen]
+        pos += 16 + caplen
+        kind = frame[12:14]
+        if kind == b"\x08\x00" and frame[23] == 6:
+            ip = frame[14:]
+            ends, tcp = (ip[12:16], ip[16:20]), ip[(ip[0] & 15) * 4 :]
+        elif kind == b"\x86\xdd" and frame[20] == 6:
+            ends, tcp = (frame[22:38], frame[38:54]), frame[54:]
+        else:
+            continue
+        if tcp[13] & 0x12 == 0x02:
+            seen.add((ends, tcp[0:2], tcp[2:4]))
+    return len(seen), sum(1 for _, _, port in seen if port == b"\x00\x35")
 def rfc3339(t):
     d = datetime.datetime.fromtimestamp(float(t), datetime.timezone.utc)
     return d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 steps = {s["step"]: s for s in map(json.loads, open(log))}
+connections, dns_connections = tcp_connections(raw)
 def window(name):
     return {"start": rfc3339(steps[name]["start"]), "end": rfc3339(steps[name]["end"])}
 expected = {
     "refused_at": rfc3339(refused),
     "device": "pixel7",
-    # Each step is one TCP connection (curl's --next reuses it within a step).
-    "tcp_connections": len(steps),
+    "tcp_connections": connections,
+    "dns_tcp_connections": dns_connections,
     "requests": [
         dict(window("first-party"), host="api.example-shop.com", method="GET", path="/config.json", family=4, data=[]),
         dict(window("first-party"), host="api.example-shop.com", method="POST", path="/v1/login", family=4, data=["email"]),
@@ -305,6 +371,8 @@ expected = {
         dict(window("tracker-after-refusal"), host="ads.tracker.example", method="GET", path="/config.json", family=4, data=[]),
         dict(window("http10"), host="ulogs.umeng.com", method="GET", path=f"/log?adid={adid}", family=4, port=8080, data=["advertising_id"], version="HTTP/1.0"),
     ],
+    "payloads": [dict(window("sdk-login"), host="cdn.ads-sdk.example", port=7000, family=4,
+                      data=["imei"], dns_over_tcp=True)],
     "tls": [dict(window("tls-tracker"), sni="app-measurement.com", family=4),
             dict(window("tls-keylog"), sni="app-measurement.com", family=4,
                  keylog="netns.keylog", method="POST", path="/collect", data=["advertising_id"])],
