@@ -43,6 +43,8 @@ cleanup() {
     [ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Namespaces left by a run that was killed would make `ip netns add` fail.
+for ns in cs-phone cs-router cs-net; do ip netns del "$ns" 2>/dev/null || true; done
 for tool in ip iptables ip6tables ethtool tcpdump nginx dnsmasq curl openssl python3; do
     command -v "$tool" >/dev/null || { echo "make_netns.sh: $tool is missing" >&2; exit 2; }
 done
