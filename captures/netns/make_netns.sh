@@ -259,9 +259,9 @@ step tracker-ipv6 -6 -H 'Content-Type: application/json' --data-binary "@$WORK/c
 step tls-tracker -4 -k https://app-measurement.com/a
 # HTTP on port 8080 (found by its content, not its port): a form with the Android id.
 step http-8080 -4 --data "android_id=$ANDROID_ID&ev=launch" http://ulogs.umeng.com:8080/log
-# HTTP/2 in cleartext with prior knowledge (port 8082): a pixel. (One request: a
-# second on the same connection, curl 7.88 against nginx 1.22 over this lossy link,
-# ended in curl's "Error in the HTTP2 framing layer".)
+# HTTP/2 in cleartext with prior knowledge (port 8082): a pixel. (One request: with
+# a second on the same connection, curl 7.88 against nginx 1.22 fails with "Error in
+# the HTTP2 framing layer", on a link without loss as well.)
 step h2c -4 --http2-prior-knowledge "http://ads.tracker.example:8082/pixel.gif?adid=$ADID&ev=h2c"
 # The SDK's login in its own protocol (a 4-byte header, then JSON with the IMEI) to
 # cdn.ads-sdk.example, whose addresses came in a DNS answer over TCP.
