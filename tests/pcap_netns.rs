@@ -4,8 +4,8 @@
 //! at the tap, a request's body completed after its response), IPv6, a gzipped and
 //! chunked response, a chunked request, `Expect: 100-continue`, pipelining, HTTP/1.0,
 //! keep-alive, HTTP on port 8080, HTTP/2 in cleartext, TLS 1.3 to a tracker with and
-//! without curl's key log, an SDK's own protocol to a name answered by DNS over TCP,
-//! VLAN and QinQ tags. `expected.json` lists each request as curl sent it,
+//! without curl's key log, an SDK's own protocol to names answered by DNS over TCP
+//! and in IPv4 fragments, VLAN and QinQ tags. `expected.json` lists each request as curl sent it,
 //! with its time window, written by the script, not by consentry.
 
 use std::collections::BTreeSet;
@@ -146,26 +146,30 @@ fn every_request_is_read_and_answered_as_curl_sent_it() {
     }
 }
 
-/// The SDK's login in its own protocol goes to an address of cdn.ads-sdk.example,
-/// whose 60 addresses the phone's resolver got over TCP (the answer was too long for
-/// UDP): the connection is named by that answer and its bytes are searched.
+/// An SDK's own protocol to two names: `cdn.ads-sdk.example`, whose 60 addresses
+/// the phone's resolver got over TCP (the answer was too long for UDP), and
+/// `img.ads-sdk.example`, whose 91 addresses came over UDP with EDNS in two IPv4
+/// fragments. Each connection is named by its answer and its bytes are searched.
 #[test]
-fn a_connection_is_named_by_a_dns_answer_that_came_over_tcp() {
+fn sdk_connections_are_named_by_answers_over_tcp_and_in_fragments() {
     let expected = expected();
-    let want = &expected["payloads"][0];
     assert!(expected["dns_tcp_connections"].as_u64().unwrap() >= 1);
     let xs = exchanges(Vec::new());
-    let sdk: Vec<&Exchange> = xs
+    let mut sdk: Vec<&Exchange> = xs
         .iter()
         .filter(|x| x.metadata_only && x.tls.is_none())
         .collect();
-    assert_eq!(sdk.len(), 1, "{sdk:#?}");
-    assert_eq!(sdk[0].host, want["host"].as_str().unwrap());
-    assert!(within(&sdk[0].at.to_string(), want));
-    assert!(
-        !sdk[0].request_body.is_empty(),
-        "its client bytes are kept to search"
-    );
+    sdk.sort_by_key(|x| x.at);
+    let want = expected["payloads"].as_array().unwrap();
+    assert_eq!(sdk.len(), want.len(), "{sdk:#?}");
+    for (x, want) in sdk.iter().zip(want) {
+        assert_eq!(x.host, want["host"].as_str().unwrap(), "{x:#?}");
+        assert!(within(&x.at.to_string(), want), "{} outside {want}", x.at);
+        assert!(
+            !x.request_body.is_empty(),
+            "its client bytes are kept to search"
+        );
+    }
 }
 
 /// With curl's key log, the second TLS connection is read: its request, answered,

@@ -19,7 +19,7 @@
 # alive, gzipped and chunked responses, a chunked upload, `Expect: 100-continue`,
 # pipelining (a client of the script's own), HTTP/1.0, HTTP on port 8080, HTTP/2 in
 # cleartext, TLS 1.3 with and without a key log, IPv6, and an SDK's own protocol to a
-# name whose answer came by DNS over TCP.
+# name whose answer came by DNS over TCP and to one whose answer came in IPv4 fragments.
 # This VM's kernel has neither 802.1Q nor netem, so `vlan_tag.py` adds the span port's
 # VLAN tags afterwards (802.1Q 42 on IPv4 and ARP, QinQ 100/42 on IPv6): the only
 # bytes not written by a network stack.
@@ -74,7 +74,7 @@ in_router ip addr add 10.77.1.1/24 dev rt0
 in_router ip addr add fd77:1::1/64 dev rt0 nodad
 in_router ip addr add 10.77.0.254/24 dev rt1
 in_router ip addr add fd77::fe/64 dev rt1 nodad
-for a in 1 53 80 81 82 83 $(seq 100 159); do in_net ip addr add "10.77.0.$a/24" dev gw0; done
+for a in 1 53 80 81 82 83 $(seq 100 250); do in_net ip addr add "10.77.0.$a/24" dev gw0; done
 in_net ip addr add fd77::1/64 dev gw0 nodad
 in_net ip addr add fd77::81/64 dev gw0 nodad
 for ns_if in "$PHONE ph0" "$ROUTER rt0" "$ROUTER rt1" "$NET gw0"; do
@@ -110,7 +110,10 @@ done
 # An SDK's server name with 60 addresses: its answer does not fit the 512 bytes of
 # plain DNS over UDP, so the phone's resolver (glibc) asks again over TCP.
 for a in $(seq 100 159); do echo "10.77.0.$a cdn.ads-sdk.example"; done >"$WORK/many.hosts"
-in_net dnsmasq --no-resolv --no-hosts --addn-hosts="$WORK/many.hosts" \
+# And one with 91 addresses, asked with EDNS (a 4096-byte buffer): its 1.5 KB answer
+# leaves the server in two IPv4 fragments (the link's MTU is 1400).
+for a in $(seq 160 250); do echo "10.77.0.$a img.ads-sdk.example"; done >>"$WORK/many.hosts"
+in_net dnsmasq --no-resolv --no-hosts --addn-hosts="$WORK/many.hosts" --edns-packet-max=4096 \
     --bind-interfaces --listen-address=10.77.0.53 \
     --except-interface=lo --pid-file="$WORK/dnsmasq.pid" --user=root \
     --address=/api.example-shop.com/10.77.0.80 \
@@ -276,6 +279,32 @@ s.close()
 PY
 end=$(date -u +%s.%6N)
 printf '{"step":"sdk-login","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
+# The same SDK's image server, resolved by a lookup of the script's own with EDNS (the
+# answer comes in two IPv4 fragments), then its first address sent the Android id.
+start=$(date -u +%s.%6N)
+in_phone python3 - "$ANDROID_ID" <<'PY'
+import random, socket, struct, sys
+name = b"".join(bytes([len(l)]) + l for l in b"img.ads-sdk.example".split(b".")) + b"\0"
+qid = random.randrange(1 << 16)
+query = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + name + struct.pack("!HH", 1, 1)
+query += b"\0" + struct.pack("!HHIH", 41, 4096, 0, 0)  # OPT: 4096-byte buffer
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(5)
+u.sendto(query, ("10.77.0.53", 53))
+answer = u.recv(65536)
+assert len(answer) > 1400, len(answer)
+# The first A record's address: the answers follow the question; each starts with a
+# compressed name (2 bytes), then type, class, TTL, length and the 4-byte address.
+at = 12 + len(name) + 4
+address = socket.inet_ntoa(answer[at + 12 : at + 16])
+s = socket.create_connection((address, 7000), timeout=30)
+body = ('{"cmd":"img","android_id":"%s"}' % sys.argv[1]).encode()
+s.sendall(len(body).to_bytes(4, "big") + body)
+s.recv(4)
+s.close()
+PY
+end=$(date -u +%s.%6N)
+printf '{"step":"sdk-image","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
 # A body sent only after the server's `100 Continue`: the Android id to the tracker.
 step expect-continue -4 -H 'Expect: 100-continue' -H 'Content-Type: application/json' \
     --data-binary "{\"android_id\":\"$ANDROID_ID\",\"ev\":\"install\"}" \
@@ -374,7 +403,9 @@ expected = {
         dict(window("http10"), host="ulogs.umeng.com", method="GET", path=f"/log?adid={adid}", family=4, port=8080, data=["advertising_id"], version="HTTP/1.0"),
     ],
     "payloads": [dict(window("sdk-login"), host="cdn.ads-sdk.example", port=7000, family=4,
-                      data=["imei"], dns_over_tcp=True)],
+                      data=["imei"], dns_over_tcp=True),
+                 dict(window("sdk-image"), host="img.ads-sdk.example", port=7000, family=4,
+                      data=["android_id"], dns_fragmented=True)],
     "tls": [dict(window("tls-tracker"), sni="app-measurement.com", family=4),
             dict(window("tls-keylog"), sni="app-measurement.com", family=4,
                  keylog="netns.keylog", method="POST", path="/collect", data=["advertising_id"])],
