@@ -5,7 +5,7 @@
 //! chunked response, a chunked request, `Expect: 100-continue`, pipelining, HTTP/1.0,
 //! keep-alive, HTTP on port 8080, HTTP/2 in cleartext, TLS 1.3 to a tracker with and
 //! without curl's key log, an SDK's own protocol to names answered by DNS over TCP
-//! and in IPv4 fragments, VLAN and QinQ tags. `expected.json` lists each request as curl sent it,
+//! and in IPv4 and IPv6 fragments, VLAN and QinQ tags. `expected.json` lists each request as curl sent it,
 //! with its time window, written by the script, not by consentry.
 
 use std::collections::BTreeSet;
@@ -146,12 +146,13 @@ fn every_request_is_read_and_answered_as_curl_sent_it() {
     }
 }
 
-/// An SDK's own protocol to two names: `cdn.ads-sdk.example`, whose 60 addresses
-/// the phone's resolver got over TCP (the answer was too long for UDP), and
+/// An SDK's own protocol to three names: `cdn.ads-sdk.example`, whose 60 addresses
+/// the phone's resolver got over TCP (the answer was too long for UDP),
 /// `img.ads-sdk.example`, whose 91 addresses came over UDP with EDNS in two IPv4
+/// fragments, and `v6.ads-sdk.example`, whose 100 IPv6 addresses came in IPv6
 /// fragments. Each connection is named by its answer and its bytes are searched.
 #[test]
-fn sdk_connections_are_named_by_answers_over_tcp_and_in_fragments() {
+fn sdk_connections_are_named_by_answers_over_tcp_and_in_ip_fragments() {
     let expected = expected();
     assert!(expected["dns_tcp_connections"].as_u64().unwrap() >= 1);
     let xs = exchanges(Vec::new());

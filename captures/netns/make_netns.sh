@@ -19,7 +19,8 @@
 # alive, gzipped and chunked responses, a chunked upload, `Expect: 100-continue`,
 # pipelining (a client of the script's own), HTTP/1.0, HTTP on port 8080, HTTP/2 in
 # cleartext, TLS 1.3 with and without a key log, IPv6, and an SDK's own protocol to a
-# name whose answer came by DNS over TCP and to one whose answer came in IPv4 fragments.
+# name whose answer came by DNS over TCP and to ones whose answers came in IPv4 and
+# IPv6 fragments.
 # This VM's kernel has neither 802.1Q nor netem, so `vlan_tag.py` adds the span port's
 # VLAN tags afterwards (802.1Q 42 on IPv4 and ARP, QinQ 100/42 on IPv6): the only
 # bytes not written by a network stack.
@@ -77,6 +78,8 @@ in_router ip addr add fd77::fe/64 dev rt1 nodad
 for a in 1 53 80 81 82 83 $(seq 100 250); do in_net ip addr add "10.77.0.$a/24" dev gw0; done
 in_net ip addr add fd77::1/64 dev gw0 nodad
 in_net ip addr add fd77::81/64 dev gw0 nodad
+in_net ip addr add fd77::53/64 dev gw0 nodad
+for a in $(seq 100 199); do in_net ip addr add "fd77::6:$a/64" dev gw0 nodad; done
 for ns_if in "$PHONE ph0" "$ROUTER rt0" "$ROUTER rt1" "$NET gw0"; do
     set -- $ns_if
     ip netns exec "$1" ip link set "$2" up
@@ -113,8 +116,11 @@ for a in $(seq 100 159); do echo "10.77.0.$a cdn.ads-sdk.example"; done >"$WORK/
 # And one with 91 addresses, asked with EDNS (a 4096-byte buffer): its 1.5 KB answer
 # leaves the server in two IPv4 fragments (the link's MTU is 1400).
 for a in $(seq 160 250); do echo "10.77.0.$a img.ads-sdk.example"; done >>"$WORK/many.hosts"
+# And one with 100 IPv6 addresses, asked over IPv6 with EDNS: its 2.9 KB answer leaves
+# in IPv6 fragments (a Fragment extension header in each).
+for a in $(seq 100 199); do echo "fd77::6:$a v6.ads-sdk.example"; done >>"$WORK/many.hosts"
 in_net dnsmasq --no-resolv --no-hosts --addn-hosts="$WORK/many.hosts" --edns-packet-max=4096 \
-    --bind-interfaces --listen-address=10.77.0.53 \
+    --bind-interfaces --listen-address=10.77.0.53,fd77::53 \
     --except-interface=lo --pid-file="$WORK/dnsmasq.pid" --user=root \
     --address=/api.example-shop.com/10.77.0.80 \
     --address=/ads.tracker.example/10.77.0.81 --address=/ads.tracker.example/fd77::81 \
@@ -172,9 +178,10 @@ in_net nginx -c "$WORK/nginx.conf" -p "$WORK" >"$WORK/nginx.out" 2>&1 &
 # client sends and answers with 4 bytes.
 in_net python3 - <<'PY' &
 import socket
-s = socket.socket()
+s = socket.socket(socket.AF_INET6)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 7000))
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 7000))
 s.listen()
 s.settimeout(60)
 while True:
@@ -305,6 +312,32 @@ s.close()
 PY
 end=$(date -u +%s.%6N)
 printf '{"step":"sdk-image","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
+# The same over IPv6: an AAAA lookup with EDNS whose answer comes in IPv6 fragments,
+# then the advertising id to the first address.
+start=$(date -u +%s.%6N)
+in_phone python3 - "$ADID" <<'PY'
+import random, socket, struct, sys
+name = b"".join(bytes([len(l)]) + l for l in b"v6.ads-sdk.example".split(b".")) + b"\0"
+qid = random.randrange(1 << 16)
+query = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + name + struct.pack("!HH", 28, 1)
+query += b"\0" + struct.pack("!HHIH", 41, 4096, 0, 0)  # OPT: 4096-byte buffer
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.settimeout(5)
+u.sendto(query, ("fd77::53", 53))
+answer = u.recv(65536)
+assert len(answer) > 1400, len(answer)
+# The first AAAA record: a compressed name (2 bytes), type, class, TTL, length, then
+# the 16-byte address.
+at = 12 + len(name) + 4
+address = socket.inet_ntop(socket.AF_INET6, answer[at + 12 : at + 28])
+s = socket.create_connection((address, 7000), timeout=30)
+body = ('{"cmd":"img","advertising_id":"%s"}' % sys.argv[1]).encode()
+s.sendall(len(body).to_bytes(4, "big") + body)
+s.recv(4)
+s.close()
+PY
+end=$(date -u +%s.%6N)
+printf '{"step":"sdk-image-v6","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
 # A body sent only after the server's `100 Continue`: the Android id to the tracker.
 step expect-continue -4 -H 'Expect: 100-continue' -H 'Content-Type: application/json' \
     --data-binary "{\"android_id\":\"$ANDROID_ID\",\"ev\":\"install\"}" \
@@ -405,7 +438,9 @@ expected = {
     "payloads": [dict(window("sdk-login"), host="cdn.ads-sdk.example", port=7000, family=4,
                       data=["imei"], dns_over_tcp=True),
                  dict(window("sdk-image"), host="img.ads-sdk.example", port=7000, family=4,
-                      data=["android_id"], dns_fragmented=True)],
+                      data=["android_id"], dns_fragmented=True),
+                 dict(window("sdk-image-v6"), host="v6.ads-sdk.example", port=7000, family=6,
+                      data=["advertising_id"], dns_fragmented=True)],
     "tls": [dict(window("tls-tracker"), sni="app-measurement.com", family=4),
             dict(window("tls-keylog"), sni="app-measurement.com", family=4,
                  keylog="netns.keylog", method="POST", path="/collect", data=["advertising_id"])],
