@@ -27,9 +27,9 @@
 #
 # Writes netns.pcap, netns.keylog (curl's TLS secrets of the second TLS connection),
 # consentry.toml (the refusal at the time it was made) and expected.json (each request
-# as curl sent it, with its time window). NOT deterministic:
-# times, ports, sequence numbers and which segments are lost change on every run, so
-# regenerate all three files together, then the golden findings. KEEP=1 keeps the
+# as the client sent it, with its time window, and the TCP connections tcpdump saw).
+# NOT deterministic: times, ports and sequence numbers change on every run, so
+# regenerate all four files together, then the golden findings. KEEP=1 keeps the
 # working directory (nginx's and curl's logs) for a look.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
