@@ -245,14 +245,27 @@ printf '{"email":"%s","password":"hunter2"}' "$EMAIL" >"$WORK/login.json"
 
 LOG=$WORK/steps.jsonl
 # step NAME CURL-ARGS...: runs curl in the phone's namespace and logs its time window.
-step() {
+# timed NAME COMMAND...: runs COMMAND and logs its time window as step NAME.
+timed() {
     local name=$1 start end
     shift
     start=$(date -u +%s.%6N)
-    in_phone curl -s -S --http1.1 --max-time 60 -o /dev/null \
-        -w '%{http_code} %{num_connects} %{url_effective}\n' "$@" >>"$WORK/curl.log"
+    "$@"
     end=$(date -u +%s.%6N)
     printf '{"step":"%s","start":%s,"end":%s}\n' "$name" "$start" "$end" >>"$LOG"
+}
+# step NAME CURL-ARGS...: curl in the phone's namespace, timed.
+step() {
+    local name=$1
+    shift
+    timed "$name" in_phone curl -s -S --http1.1 --max-time 60 -o /dev/null \
+        -w '%{http_code} %{num_connects} %{url_effective}\n' "$@" >>"$WORK/curl.log"
+}
+# sdk NAME SDK-CLIENT-ARGS...: sdk_client.py in the phone's namespace, timed.
+sdk() {
+    local name=$1
+    shift
+    timed "$name" in_phone python3 "$HERE/sdk_client.py" "$@"
 }
 # The first party: a configuration (asked for compressed: nginx sends it gzipped and
 # chunked), then a login on the same connection.
@@ -273,79 +286,22 @@ step http-8080 -4 --data "android_id=$ANDROID_ID&ev=launch" http://ulogs.umeng.c
 # a second on the same connection, curl 7.88 against nginx 1.22 fails with "Error in
 # the HTTP2 framing layer", on a link without loss as well.)
 step h2c -4 --http2-prior-knowledge "http://ads.tracker.example:8082/pixel.gif?adid=$ADID&ev=h2c"
-# The SDK's login in its own protocol (a 4-byte header, then JSON with the IMEI) to
+# The SDK's login in its own protocol (a 4-byte length, then JSON with the IMEI) to
 # cdn.ads-sdk.example, whose addresses came in a DNS answer over TCP.
-start=$(date -u +%s.%6N)
-in_phone python3 - "$IMEI" <<'PY'
-import socket, sys
-s = socket.create_connection(("cdn.ads-sdk.example", 7000), timeout=30)
-body = ('{"cmd":"login","imei":"%s"}' % sys.argv[1]).encode()
-s.sendall(len(body).to_bytes(4, "big") + body)
-s.recv(4)
-s.close()
-PY
-end=$(date -u +%s.%6N)
-printf '{"step":"sdk-login","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
-# The same SDK's image server, resolved by a lookup of the script's own with EDNS (the
-# answer comes in two IPv4 fragments), then its first address sent the Android id.
-start=$(date -u +%s.%6N)
-in_phone python3 - "$ANDROID_ID" <<'PY'
-import random, socket, struct, sys
-name = b"".join(bytes([len(l)]) + l for l in b"img.ads-sdk.example".split(b".")) + b"\0"
-qid = random.randrange(1 << 16)
-query = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + name + struct.pack("!HH", 1, 1)
-query += b"\0" + struct.pack("!HHIH", 41, 4096, 0, 0)  # OPT: 4096-byte buffer
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.settimeout(5)
-u.sendto(query, ("10.77.0.53", 53))
-answer = u.recv(65536)
-assert len(answer) > 1400, len(answer)
-# The first A record's address: the answers follow the question; each starts with a
-# compressed name (2 bytes), then type, class, TTL, length and the 4-byte address.
-at = 12 + len(name) + 4
-address = socket.inet_ntoa(answer[at + 12 : at + 16])
-s = socket.create_connection((address, 7000), timeout=30)
-body = ('{"cmd":"img","android_id":"%s"}' % sys.argv[1]).encode()
-s.sendall(len(body).to_bytes(4, "big") + body)
-s.recv(4)
-s.close()
-PY
-end=$(date -u +%s.%6N)
-printf '{"step":"sdk-image","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
-# The same over IPv6: an AAAA lookup with EDNS whose answer comes in IPv6 fragments,
-# then the advertising id to the first address.
-start=$(date -u +%s.%6N)
-in_phone python3 - "$ADID" <<'PY'
-import random, socket, struct, sys
-name = b"".join(bytes([len(l)]) + l for l in b"v6.ads-sdk.example".split(b".")) + b"\0"
-qid = random.randrange(1 << 16)
-query = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + name + struct.pack("!HH", 28, 1)
-query += b"\0" + struct.pack("!HHIH", 41, 4096, 0, 0)  # OPT: 4096-byte buffer
-u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-u.settimeout(5)
-u.sendto(query, ("fd77::53", 53))
-answer = u.recv(65536)
-assert len(answer) > 1400, len(answer)
-# The first AAAA record: a compressed name (2 bytes), type, class, TTL, length, then
-# the 16-byte address.
-at = 12 + len(name) + 4
-address = socket.inet_ntop(socket.AF_INET6, answer[at + 12 : at + 28])
-s = socket.create_connection((address, 7000), timeout=30)
-body = ('{"cmd":"img","advertising_id":"%s"}' % sys.argv[1]).encode()
-s.sendall(len(body).to_bytes(4, "big") + body)
-s.recv(4)
-s.close()
-PY
-end=$(date -u +%s.%6N)
-printf '{"step":"sdk-image-v6","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
+sdk sdk-login cdn.ads-sdk.example login imei "$IMEI"
+# The same SDK's image server, resolved by a lookup with EDNS whose answer comes in two
+# IPv4 fragments, then the Android id to its first address.
+sdk sdk-image img.ads-sdk.example img android_id "$ANDROID_ID" A 10.77.0.53
+# The same over IPv6: an AAAA lookup whose answer comes in IPv6 fragments, then the
+# advertising id to the first address.
+sdk sdk-image-v6 v6.ads-sdk.example img advertising_id "$ADID" AAAA fd77::53
 # A body sent only after the server's `100 Continue`: the Android id to the tracker.
 step expect-continue -4 -H 'Expect: 100-continue' -H 'Content-Type: application/json' \
     --data-binary "{\"android_id\":\"$ANDROID_ID\",\"ev\":\"install\"}" \
     http://ads.tracker.example/upload
 # Two requests written at once (pipelined) by a client of its own over IPv6, the
 # second asking to close; nginx answers both in order.
-start=$(date -u +%s.%6N)
-in_phone python3 - "$ADID" <<'PY'
+timed pipelined in_phone python3 - "$ADID" <<'PY'
 import socket, sys
 adid = sys.argv[1]
 family, kind, proto, _, address = socket.getaddrinfo("ads.tracker.example", 80, socket.AF_INET6, socket.SOCK_STREAM)[0]
@@ -357,8 +313,6 @@ s.sendall((f"GET /pixel.gif?adid={adid}&ev=pipelined HTTP/1.1\r\nHost: ads.track
 while s.recv(65536):
     pass
 PY
-end=$(date -u +%s.%6N)
-printf '{"step":"pipelined","start":%s,"end":%s}\n' "$start" "$end" >>"$LOG"
 sleep 1
 REFUSED=$(date -u +%s.%6N)
 sleep 1
