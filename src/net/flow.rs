@@ -705,6 +705,10 @@ struct ConnState {
     /// Final responses complete before their requests, by request index (see
     /// [`ConnState::http`]).
     early_responses: Vec<(u64, HttpResponse)>,
+    /// Requests handed out before their responses came (`max_pending_requests`,
+    /// `max_pending_body_bytes`), by index, oldest first, at most
+    /// `max_pending_requests`: a response to one of them is no stray.
+    sent_ahead: VecDeque<u64>,
     /// An HTTP exchange or the metadata exchange was handed out.
     emitted: bool,
     /// The metadata event waits for the ServerHello (or the close).
@@ -2166,6 +2170,7 @@ impl ConnState {
             http_base: 0,
             pending: VecDeque::new(),
             early_responses: Vec::new(),
+            sent_ahead: VecDeque::new(),
             emitted: false,
             metadata_due: false,
             anomalies: Vec::new(),
@@ -2791,6 +2796,10 @@ impl ConnState {
                             break;
                         };
                         self.emit_http(index, oldest, None, out);
+                        if self.sent_ahead.len() >= limits.max_pending_requests.max(1) {
+                            self.sent_ahead.pop_front();
+                        }
+                        self.sent_ahead.push_back(index);
                     }
                     if let Some(at) = self.early_responses.iter().position(|(i, _)| *i == index) {
                         let (_, response) = self.early_responses.remove(at);
@@ -3064,6 +3073,8 @@ impl ConnState {
                     }
                 }
             }
+            // The request went out ahead of it: its exchange has no response.
+            _ if self.sent_ahead.contains(&index) => self.sent_ahead.retain(|&i| i > index),
             _ => self.note_response_without_request(&response),
         }
     }
@@ -3880,6 +3891,17 @@ mod tests {
             RESP,
         );
         assert_eq!(kinds(&out), ["http /a 0", "http /a 200"]);
+        // The first response answered the request sent ahead: no stray.
+        let noted: Vec<&str> = out
+            .iter()
+            .flat_map(|e| match e {
+                FlowEvent::Http { anomalies, .. } => {
+                    anomalies.iter().map(|a| a.kind.as_str()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect();
+        assert!(noted.is_empty(), "{noted:?}");
     }
 
     #[test]
