@@ -137,8 +137,9 @@ impl RawHead {
 }
 
 /// Personal data a source found in a request body beyond the bytes it kept for the
-/// analysis (the proxy streams the case's matcher past `--body-cap`, see
-/// `pii::stream`). The rules turn each into a finding's data item located
+/// analysis (the proxy streams the case's matcher past `--body-cap`, a capture's HTTP
+/// parsers past their `max_body_bytes`, see `pii::stream`). The rules turn each into
+/// a finding's data item located
 /// `body-beyond-cap:OFFSET`. Never serialised: `value` is the identifier itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BeyondCapHit {
@@ -149,7 +150,8 @@ pub struct BeyondCapHit {
     /// Variant encoding (`plain`, `md5`, `base64`, …).
     pub encoding: String,
     /// Byte offset of the hit in the request body (after transfer decoding, before
-    /// content decoding: the bytes hyper hands over).
+    /// content decoding: the bytes hyper hands over, or a parser de-chunks; bytes a
+    /// capture lost are counted).
     pub offset: u64,
     pub sensitive: bool,
     /// The matched bytes (for `--reveal` only).

@@ -60,8 +60,10 @@ fn run_golden_reading(dir: &str, capture: &str, device: Option<&str>, reading: C
             "{capture}: findings with {workers} worker threads differ from one thread"
         );
     }
+    // `upload.pcap.gz` has `upload.findings.jsonl`.
     let golden = dir.join(
         capture
+            .trim_end_matches(".gz")
             .rsplit_once('.')
             .map_or(capture, |(stem, _)| stem)
             .to_string()
@@ -143,6 +145,12 @@ fn gateway_platform_services() {
 #[test]
 fn gateway_http_dns_lookups() {
     run_golden("gateway", "httpdns.pcap", None);
+}
+
+/// Two 9 MiB uploads whose identifiers lie past the 8 MiB the analysis keeps.
+#[test]
+fn gateway_uploads_past_the_analysis_cap() {
+    run_golden("gateway", "upload.pcap.gz", None);
 }
 
 #[test]

@@ -291,6 +291,51 @@ fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
     );
 }
 
+/// `upload.pcap.gz` (`make_upload.py`): two 9 MiB uploads to a tracker after the
+/// refusal, one with `Content-Length`, one chunked, each with an identifier only past
+/// the 8 MiB of a body the analysis keeps (cut by a segment boundary; cut by the chunk
+/// framing and straddling the 8 MiB mark). Each is found once, where it is in its
+/// body, as the proxy finds one past `--body-cap`; the response to an upload analysed
+/// without waiting for it is no stray.
+#[test]
+fn identifiers_past_the_analysis_cap_of_large_uploads_are_found_at_their_offsets() {
+    let run = analyse("upload.pcap.gz");
+    let found: Vec<String> = run
+        .findings
+        .iter()
+        .map(|f| {
+            let data: Vec<String> = f
+                .data
+                .iter()
+                .map(|d| format!("{} {} {}", d.kind, d.encoding, d.location))
+                .collect();
+            format!(
+                "{} {} {}",
+                f.rule.as_str(),
+                f.destination.host,
+                data.join(", ")
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "share-after-refusal ads.tracker.example advertising_id plain body-beyond-cap:8731430",
+            "share-after-refusal ads.tracker.example imei md5 body-beyond-cap:8388592",
+        ],
+        "{:#?}",
+        run.findings
+    );
+    let kinds: Vec<(&str, u64)> = run
+        .summary
+        .anomaly_kinds
+        .iter()
+        .map(|(k, n)| (k.as_str(), *n))
+        .collect();
+    assert_eq!(kinds, [("body-size-limit", 2)]);
+    assert_eq!(run.summary.exchanges, 2);
+}
+
 /// `platform.pcap` (`make_platform.py`): the phone's system checks connectivity,
 /// checks the device in with its IMEI (before consent and after the refusal) and
 /// opens its push channel; the app sends its advertising id to a tracker and, after

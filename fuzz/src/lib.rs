@@ -703,7 +703,9 @@ fn pii_stream_detector() -> Arc<Detector> {
 /// the piece size (1 + byte × 8); the rest is a body whose bytes past the cap go
 /// through `pii::stream::StreamScanner`. Asserts that feeding it in those pieces
 /// finds the same as feeding it whole, and that every hit's value is the body's
-/// bytes at its offset, ending past the cap.
+/// bytes at its offset, ending past the cap; and, with the second piece lost (a
+/// capture's gap), that every hit is still the body's bytes at its offset and none
+/// takes a byte from the lost piece.
 pub fn pii_stream(data: &[u8]) {
     use consentry::pii::stream::StreamScanner;
     let (Some(&c), Some(&k)) = (data.first(), data.get(1)) else {
@@ -728,6 +730,25 @@ pub fn pii_stream(data: &[u8]) {
         let end = at + h.value.len();
         assert!(end > cap, "a hit inside the analysed prefix: {h:?}");
         assert_eq!(body.get(at..end), Some(&h.value[..]), "{h:?}");
+    }
+    let mut gapped = StreamScanner::new(pii_stream_detector(), prefix);
+    let mut lost = cap..cap;
+    for (i, piece) in rest.chunks(step).enumerate() {
+        if i == 1 {
+            lost = cap + step..cap + step + piece.len();
+            gapped.gap(piece.len() as u64);
+        } else {
+            gapped.feed(piece);
+        }
+    }
+    for h in &gapped.finish().hits {
+        let at = h.offset as usize;
+        let end = at + h.value.len();
+        assert_eq!(body.get(at..end), Some(&h.value[..]), "{h:?}");
+        assert!(
+            end <= lost.start || at >= lost.end,
+            "a hit across the gap {lost:?}: {h:?}"
+        );
     }
     // The same bytes cut at `cap` as two parts of a payload: what is found across
     // the cut are the body's bytes, and straddle it.
@@ -834,7 +855,7 @@ fn http1_run(steps: &[Http1Step<'_>], bytewise: bool) -> Vec<consentry::net::htt
         max_pending_requests: 8,
         ..Http1Limits::default()
     };
-    let mut conn = Http1Conn::new(limits);
+    let mut conn = Http1Conn::new(limits).with_tail_search(Some(keep_all()));
     let mut out = Vec::new();
     for (frame, step) in steps.iter().enumerate() {
         let ts = Timestamp::from_micros(frame as i64);
@@ -860,6 +881,51 @@ fn http1_run(steps: &[Http1Step<'_>], bytewise: bool) -> Vec<consentry::net::htt
     }
     conn.close(&mut out);
     out
+}
+
+/// A tail search that keeps all it is given as one hit: the lead-in as its kind, the
+/// offset it started at, the bytes fed with each gap written `<gap N>`. The `http1`
+/// target's events then show that a body's rest past the cap reaches the search the
+/// same however the input is cut.
+fn keep_all() -> consentry::net::tail_search::TailSearch {
+    use consentry::exchange::BeyondCapHit;
+    use consentry::net::tail_search::{TailFound, TailScan, TailSearch};
+    struct KeepAll {
+        lead: Vec<u8>,
+        at: u64,
+        seen: Vec<u8>,
+    }
+    impl TailScan for KeepAll {
+        fn feed(&mut self, chunk: &[u8]) {
+            self.seen.extend_from_slice(chunk);
+        }
+        fn gap(&mut self, len: u64) {
+            self.seen
+                .extend_from_slice(format!("<gap {len}>").as_bytes());
+        }
+        fn finish(self: Box<Self>) -> TailFound {
+            TailFound {
+                bytes: self.seen.len() as u64,
+                total_hits: 1,
+                hits: vec![BeyondCapHit {
+                    kind: String::from_utf8_lossy(&self.lead).into_owned(),
+                    device: None,
+                    encoding: String::new(),
+                    offset: self.at,
+                    sensitive: false,
+                    value: self.seen,
+                }],
+                anomalies: Vec::new(),
+            }
+        }
+    }
+    TailSearch(Arc::new(|lead: &[u8], at: u64| {
+        Box::new(KeepAll {
+            lead: lead.to_vec(),
+            at,
+            seen: Vec::new(),
+        }) as Box<dyn TailScan>
+    }))
 }
 
 /// `http1`: the input is split into client data, server data and gaps by control bytes

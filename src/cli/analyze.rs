@@ -233,6 +233,7 @@ fn analyze_inputs(
     let mut analyzer = Analyzer::new(case.clone(), options);
     attribution.unparsed_overlap = analyzer.payload_overlap();
     attribution.dns_probe = Some(analyzer.data_probe());
+    attribution.tail_search = Some(analyzer.tail_search());
     let mut summary = RunSummary {
         case: case.meta.id.clone(),
         ..RunSummary::default()

@@ -822,6 +822,7 @@ impl IngestRun<'_> {
         let mut analyzer = Analyzer::new(case.clone(), Options::default());
         attribution.unparsed_overlap = analyzer.payload_overlap();
         attribution.dns_probe = Some(analyzer.data_probe());
+        attribution.tail_search = Some(analyzer.tail_search());
         let mut sink = Sink {
             store,
             files: Vec::with_capacity(files.len()),

@@ -18,6 +18,7 @@ use crate::exchange::{Exchange, SourceKind};
 use crate::net::keylog::KeyLog;
 use crate::net::pcapdroid::AppUnderTest;
 use crate::net::provisional_id::InputIds;
+use crate::net::tail_search::TailSearch;
 use crate::net::tap::{DataProbe, TapLimits};
 use crate::net::tunnel::UdpTunnelPorts;
 use crate::net::wpa::WlanKeys;
@@ -93,6 +94,10 @@ pub struct Attribution {
     /// data exchanges (`analyze`, `ingest`: the analysis's
     /// [`data_probe`](crate::rules::Analyzer::data_probe)); none lists no query.
     pub dns_probe: Option<DataProbe>,
+    /// Searches HTTP request bodies past the analysis cap as they pass
+    /// (`FlowLimits::tail_search`: the analysis's
+    /// [`tail_search`](crate::rules::Analyzer::tail_search)); none only counts them.
+    pub tail_search: Option<TailSearch>,
 }
 
 impl Attribution {
@@ -116,6 +121,7 @@ impl Attribution {
             app: AppUnderTest::new(&case.app.package, &case.app.name),
             unparsed_overlap: crate::net::flow::DEFAULT_UNPARSED_OVERLAP,
             dns_probe: None,
+            tail_search: None,
         })
     }
 
@@ -572,6 +578,7 @@ impl Content<'_> {
                 let mut limits = TapLimits::default();
                 limits.flow.http.keep_response_headers = attribution.keep_response_headers;
                 limits.flow.unparsed_overlap = attribution.unparsed_overlap;
+                limits.flow.tail_search = attribution.tail_search.clone();
                 limits
             },
             tunnel_ports: attribution.reading.tunnel_ports.clone(),

@@ -271,6 +271,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     opts.limits.flow.unparsed_overlap = analyzer.payload_overlap();
     opts.dns_probe = Some(analyzer.data_probe());
+    opts.limits.flow.tail_search = Some(analyzer.tail_search());
     let mut findings = 0u64;
     let mut unanalysed = 0u64;
     let mut other_apps = 0u64;

@@ -110,6 +110,7 @@ use crate::net::quic_flow::QuicFlow;
 use crate::net::quic_trial::{self, HeldDatagram, QuicTrial, TrialStep};
 use crate::net::sniff::{self, AppProtocol, Sniff};
 use crate::net::socks;
+use crate::net::tail_search::TailSearch;
 use crate::net::tcp::{Delivery, Reassembler, SegmentMeta, TcpLimits};
 use crate::net::tls::{
     ClientHello, FlightPoll, HelloPoll, HelloReader, ServerFlightReader, ServerHello,
@@ -219,6 +220,11 @@ pub struct FlowLimits {
     /// the tap to search (default off: only answers are read, for the address → name
     /// map).
     pub dns_queries: bool,
+    /// Searches each HTTP/1, HTTP/2 and HTTP/3 request body's bytes past their parser's
+    /// `max_body_bytes` as they pass, for the exchange's `beyond_cap` (the analysis's
+    /// [`tail_search`](crate::rules::Analyzer::tail_search); default none: they are
+    /// only counted).
+    pub tail_search: Option<TailSearch>,
 }
 
 impl Default for FlowLimits {
@@ -245,6 +251,7 @@ impl Default for FlowLimits {
             max_unparsed_total: DEFAULT_MAX_UNPARSED_TOTAL,
             max_message_total: DEFAULT_MAX_MESSAGE_TOTAL,
             dns_queries: false,
+            tail_search: None,
         }
     }
 }
@@ -1792,15 +1799,18 @@ fn trial_session(
     if let Some(tls) = flow.info.tls.as_mut() {
         tls.ech = Some(EchOutcome::KeysMatched);
     }
-    let mut session = Box::new(QuicFlow::new(
-        trial.version,
-        &trial.original_dcid,
-        &trial.client_scid,
-        secrets,
-        limits.quic.clone(),
-        limits.http3.clone(),
-        budget,
-    ));
+    let mut session = Box::new(
+        QuicFlow::new(
+            trial.version,
+            &trial.original_dcid,
+            &trial.client_scid,
+            secrets,
+            limits.quic.clone(),
+            limits.http3.clone(),
+            budget,
+        )
+        .with_tail_search(limits.tail_search.clone()),
+    );
     session.hold_anomalies(std::mem::take(&mut trial.anomalies));
     for d in trial.take_held() {
         session.push(
@@ -2033,15 +2043,18 @@ fn quic_session(
     }
     *sessions += 1;
     tls.status = DecryptStatus::Pending;
-    Some(Box::new(QuicFlow::new(
-        version,
-        dcid,
-        scid,
-        secrets,
-        limits.quic.clone(),
-        limits.http3.clone(),
-        budget,
-    )))
+    Some(Box::new(
+        QuicFlow::new(
+            version,
+            dcid,
+            scid,
+            secrets,
+            limits.quic.clone(),
+            limits.http3.clone(),
+            budget,
+        )
+        .with_tail_search(limits.tail_search.clone()),
+    ))
 }
 
 /// What a QUIC reader's last answer tells about its flow: protocol and ClientHello
@@ -2488,7 +2501,9 @@ impl ConnState {
             AppProtocol::Http1 => {
                 self.http_base = self.requests_seen;
                 App::Http(Box::new(
-                    Http1Conn::new(limits.http.clone()).with_budget(&self.message_budget),
+                    Http1Conn::new(limits.http.clone())
+                        .with_budget(&self.message_budget)
+                        .with_tail_search(limits.tail_search.clone()),
                 ))
             }
             // TLS inside decrypted TLS (a tunnel) is not opened.
@@ -2529,7 +2544,9 @@ impl ConnState {
                 App::Socks(Box::new(SocksWatch::new(Arc::clone(&self.unparsed_held))))
             }
             AppProtocol::Http2PriorKnowledge => App::Http2(Box::new(
-                Http2Conn::new(limits.http2.clone()).with_budget(&self.message_budget),
+                Http2Conn::new(limits.http2.clone())
+                    .with_budget(&self.message_budget)
+                    .with_tail_search(limits.tail_search.clone()),
             )),
             // Searched when nothing else was read of the connection (or of the tunnel
             // it became): its parts stand for the metadata exchange.
@@ -2857,7 +2874,8 @@ impl ConnState {
                         self.info.protocol = Some(AppProtocol::Http2PriorKnowledge);
                         self.app = App::Http2(Box::new(
                             Http2Conn::upgraded(limits.http2.clone(), request)
-                                .with_budget(&self.message_budget),
+                                .with_budget(&self.message_budget)
+                                .with_tail_search(limits.tail_search.clone()),
                         ));
                         if let Some(meta) = self.last_meta {
                             self.feed(true, &after_client, meta, limits, out);

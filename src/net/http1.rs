@@ -19,7 +19,9 @@
 //! - **Limits** ([`Http1Limits`]): a head larger than `max_head_bytes` or with more than
 //!   `max_headers` fields abandons the message (anomaly, then resync); bodies are stored
 //!   up to `max_body_bytes`, the rest is framed but not kept (`truncated`, anomaly
-//!   `body-size-limit`); at most `max_pending_requests` request methods wait for their
+//!   `body-size-limit`); with a [`TailSearch`] ([`Http1Conn::with_tail_search`]) a
+//!   request body's rest is searched as it passes instead (`HttpRequest::beyond_cap`);
+//!   at most `max_pending_requests` request methods wait for their
 //!   response (beyond that a response is framed as if its request were a GET). With a
 //!   flow table's budget ([`Http1Conn::with_budget`]) a body also keeps no more once
 //!   the table's messages in progress hold it all (`message-memory-limit`). Memory is
@@ -53,8 +55,9 @@ use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 
 use crate::decode::chunked::{ChunkedDecoder, Malformed, Status};
-use crate::exchange::{header, Anomaly, Header};
+use crate::exchange::{header, Anomaly, BeyondCapHit, Header};
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
+use crate::net::tail_search::{self, TailScan, TailSearch};
 use crate::net::{dns, http_dns};
 use crate::timestamp::Timestamp;
 
@@ -182,6 +185,9 @@ pub struct HttpRequest {
     pub truncated: bool,
     pub meta: MessageMeta,
     pub anomalies: Vec<Anomaly>,
+    /// The case's known values found in the body past `max_body_bytes`, when the
+    /// parser had a [`TailSearch`].
+    pub beyond_cap: Vec<BeyondCapHit>,
 }
 
 /// One final response as seen on the wire.
@@ -273,6 +279,11 @@ struct Partial {
     /// ... up to this many bytes: a possible DNS answer longer than any is read
     /// ([`DNS_ANSWER_KEEP`]) is given up, its bytes counted as `unkept`.
     keep_at_most: usize,
+    /// A request body's search past `max_body_bytes`, once it got there.
+    tail: Option<Box<dyn TailScan>>,
+    /// Where in `body` the bytes kept since the last gap begin: the lead-in of a tail
+    /// search (no value is made of bytes from both sides of a gap).
+    since_gap: usize,
     meta: MessageMeta,
     anomalies: Vec<Anomaly>,
 }
@@ -376,6 +387,8 @@ pub struct Http1Conn {
     pending_overflow_reported: bool,
     /// Body bytes of the messages being read, in the flow table's budget.
     held: BudgetShare,
+    /// Searches request bodies past `max_body_bytes` (none: that rest is dropped).
+    tail_search: Option<TailSearch>,
 }
 
 /// Result of one step of a direction's state machine.
@@ -399,6 +412,7 @@ impl Http1Conn {
             hold_for: None,
             pending_overflow_reported: false,
             held: BudgetShare::default(),
+            tail_search: None,
         }
     }
 
@@ -406,6 +420,13 @@ impl Http1Conn {
     /// connections (see [`message_budget`]).
     pub fn with_budget(mut self, budget: &MessageBudget) -> Self {
         self.held = BudgetShare::of(budget);
+        self
+    }
+
+    /// Searches each request body's bytes past `max_body_bytes` with `search` as
+    /// they pass, instead of only counting them.
+    pub fn with_tail_search(mut self, search: Option<TailSearch>) -> Self {
+        self.tail_search = search;
         self
     }
 
@@ -920,6 +941,8 @@ impl Http1Conn {
             body_len: 0,
             truncated: false,
             cut_by_budget: false,
+            tail: None,
+            since_gap: 0,
             meta,
             anomalies: Vec::new(),
         });
@@ -1112,7 +1135,8 @@ impl Http1Conn {
                         msg.body.reserve(ahead);
                     }
                 }
-                push_body(&mut msg, &rest[..take], max, keep, &mut self.held);
+                let search = self.tail_search.as_ref();
+                push_body(&mut msg, &rest[..take], max, keep, &mut self.held, search);
                 let left = left - take as u64;
                 if left == 0 {
                     self.finish(client, &mut msg, out);
@@ -1126,7 +1150,8 @@ impl Http1Conn {
                 }
             }
             Framing::UntilClose => {
-                push_body(&mut msg, rest, max, keep, &mut self.held);
+                let search = self.tail_search.as_ref();
+                push_body(&mut msg, rest, max, keep, &mut self.held, search);
                 self.dir(client).phase = Phase::Body {
                     msg,
                     framing: Framing::UntilClose,
@@ -1140,7 +1165,8 @@ impl Http1Conn {
                     let piece = &rest[used..rest.len().min(used + CHUNK_FEED)];
                     scratch.clear();
                     let st = dec.feed(piece, &mut scratch);
-                    push_body(&mut msg, &scratch, max, keep, &mut self.held);
+                    let search = self.tail_search.as_ref();
+                    push_body(&mut msg, &scratch, max, keep, &mut self.held, search);
                     match st {
                         Ok(Status::NeedMore) => used += piece.len(),
                         Ok(Status::Done { consumed }) => {
@@ -1233,6 +1259,8 @@ impl Http1Conn {
                 cut_by_budget: false,
                 keep_body: false,
                 keep_at_most: 0,
+                tail: None,
+                since_gap: 0,
                 meta: msg.meta.clone(),
                 anomalies: Vec::new(),
             },
@@ -1252,6 +1280,11 @@ impl Http1Conn {
                     || (crate::exchange::header(&partial.headers, "upgrade").is_some()
                         && crate::exchange::header(&partial.headers, "connection")
                             .is_some_and(|v| contains_token(v, b"upgrade")));
+                let mut anomalies = partial.anomalies;
+                let beyond_cap = partial
+                    .tail
+                    .map(|tail| tail_search::finish(tail, &mut anomalies))
+                    .unwrap_or_default();
                 out.push(Http1Event::Request(HttpRequest {
                     method,
                     target,
@@ -1261,7 +1294,8 @@ impl Http1Conn {
                     body_len: partial.body_len,
                     truncated: partial.truncated,
                     meta: partial.meta,
-                    anomalies: partial.anomalies,
+                    anomalies,
+                    beyond_cap,
                 }));
                 if is_hold
                     && self.next_response <= index
@@ -1376,7 +1410,7 @@ impl Http1Conn {
                 framing: Framing::Length(left),
             } if len < left => {
                 mark_truncated(&mut msg, "http-gap", "bytes lost inside the body");
-                msg.body_len = msg.body_len.saturating_add(len);
+                msg.body_gap(len);
                 Phase::Body {
                     msg,
                     framing: Framing::Length(left - len),
@@ -1387,7 +1421,7 @@ impl Http1Conn {
                 framing: Framing::UntilClose,
             } => {
                 mark_truncated(&mut msg, "http-gap", "bytes lost inside the body");
-                msg.body_len = msg.body_len.saturating_add(len);
+                msg.body_gap(len);
                 Phase::Body {
                     msg,
                     framing: Framing::UntilClose,
@@ -1450,8 +1484,17 @@ const BODY_RESERVE_CAP: usize = 1 << 20;
 const BODY_RESERVE_FACTOR: usize = 16;
 
 /// Appends `data` to the body (stored only when `keep`), up to `max` bytes kept and
-/// within the table's budget (`held`).
-fn push_body(msg: &mut Partial, data: &[u8], max: usize, keep: bool, held: &mut BudgetShare) {
+/// within the table's budget (`held`); a request's bytes past `max` go to its tail
+/// search, if there is one.
+fn push_body(
+    msg: &mut Partial,
+    data: &[u8],
+    max: usize,
+    keep: bool,
+    held: &mut BudgetShare,
+    search: Option<&TailSearch>,
+) {
+    let offset = msg.body_len;
     msg.body_len = msg.body_len.saturating_add(data.len() as u64);
     if msg.cut_by_budget {
         return;
@@ -1490,6 +1533,28 @@ fn push_body(msg: &mut Partial, data: &[u8], max: usize, keep: bool, held: &mut 
             "body-size-limit",
             format!("body larger than {max} bytes; the rest was not kept"),
         ));
+    }
+    let is_request = matches!(msg.start, Start::Request { .. });
+    if let (Some(search), Some(rest), true) = (search, data.get(want..), is_request && keep) {
+        if rest.is_empty() {
+            return;
+        }
+        let tail = msg.tail.get_or_insert_with(|| {
+            let lead_in = msg.body.get(msg.since_gap..).unwrap_or_default();
+            search.start(lead_in, offset.saturating_add(want as u64))
+        });
+        tail.feed(rest);
+    }
+}
+
+impl Partial {
+    /// `len` bytes of the body were lost.
+    fn body_gap(&mut self, len: u64) {
+        self.body_len = self.body_len.saturating_add(len);
+        match self.tail.as_mut() {
+            Some(tail) => tail.gap(len),
+            None => self.since_gap = self.body.len(),
+        }
     }
 }
 
@@ -2009,6 +2074,133 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
                 first_frame: 10,
                 last_frame: 12
             }
+        );
+    }
+
+    use crate::net::tail_search::testing::{recorded, recording};
+
+    fn letters(n: usize) -> Vec<u8> {
+        (0..n).map(|i| b'a' + (i % 26) as u8).collect()
+    }
+
+    #[test]
+    fn a_request_body_past_the_cap_is_fed_to_the_tail_search_wherever_it_is_cut() {
+        let lim = Http1Limits {
+            max_body_bytes: 10,
+            ..limits()
+        };
+        let body = letters(100);
+        let mut client = b"POST /up HTTP/1.1\r\nContent-Length: 100\r\n\r\n".to_vec();
+        let head = client.len();
+        client.extend_from_slice(&body);
+        // A chunked one after it: offsets are those of the de-chunked body.
+        client.extend_from_slice(b"POST /more HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        client.extend_from_slice(b"8\r\n01234567\r\n6\r\n89ABCD\r\n3\r\nEFG\r\n0\r\n\r\n");
+        // A response as long: never searched.
+        let server = b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n012345678901234567890123456789\
+HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        for at in head..client.len() {
+            let starts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut conn = Http1Conn::new(lim.clone()).with_tail_search(Some(recording(&starts)));
+            let mut out = Vec::new();
+            conn.client_data(&client[..at], TS, 1, &mut out);
+            conn.client_data(&client[at..], TS, 2, &mut out);
+            conn.server_data(server, TS, 3, &mut out);
+            conn.close(&mut out);
+            let reqs = requests(&out);
+            assert_eq!(reqs.len(), 2, "cut at {at}");
+            assert_eq!(reqs[0].body, body[..10], "cut at {at}");
+            assert_eq!(
+                recorded(reqs[0]),
+                (
+                    "abcdefghij".into(),
+                    10,
+                    String::from_utf8_lossy(&body[10..]).into_owned()
+                ),
+                "cut at {at}"
+            );
+            assert_eq!(
+                recorded(reqs[1]),
+                ("0123456789".into(), 10, "ABCDEFG".into()),
+                "cut at {at}"
+            );
+            let limit = reqs[0]
+                .anomalies
+                .iter()
+                .find(|a| a.kind == "body-size-limit");
+            assert!(
+                limit.is_some_and(|a| a.detail.ends_with(
+                    "; the rest (90 bytes) searched for the case's known values as it passed: 1 hit(s)"
+                )),
+                "{:?}",
+                reqs[0].anomalies
+            );
+            assert!(reqs[0].anomalies.iter().any(|a| a.kind == "pii-hit-limit"));
+            assert_eq!(
+                starts.load(std::sync::atomic::Ordering::Relaxed),
+                2,
+                "responses too"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_lost_in_a_body_past_the_cap_are_a_gap_for_the_tail_search() {
+        let lim = Http1Limits {
+            max_body_bytes: 10,
+            ..limits()
+        };
+        let body = letters(40);
+        let run = |steps: &[Result<std::ops::Range<usize>, u64>]| {
+            let starts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut conn = Http1Conn::new(lim.clone()).with_tail_search(Some(recording(&starts)));
+            let mut out = Vec::new();
+            conn.client_data(
+                b"POST / HTTP/1.1\r\nContent-Length: 40\r\n\r\n",
+                TS,
+                1,
+                &mut out,
+            );
+            for step in steps {
+                match step {
+                    Ok(r) => conn.client_data(&body[r.clone()], TS, 2, &mut out),
+                    Err(len) => conn.client_gap(*len, &mut out),
+                }
+            }
+            conn.close(&mut out);
+            let reqs = requests(&out);
+            assert_eq!(reqs.len(), 1);
+            (reqs[0].body.clone(), recorded(reqs[0]))
+        };
+        // Lost inside the kept part: the kept bytes after the gap lead into the rest,
+        // those before it do not.
+        let (kept, rec) = run(&[Ok(0..5), Err(3), Ok(8..40)]);
+        assert_eq!(kept, [&body[..5], &body[8..13]].concat());
+        assert_eq!(
+            rec,
+            ("ijklm".into(), 13, "nopqrstuvwxyzabcdefghijklmn".into())
+        );
+        let (_, rec) = run(&[Ok(0..5), Err(3), Ok(8..12), Ok(12..40)]);
+        assert_eq!(
+            rec,
+            ("ijklm".into(), 13, "nopqrstuvwxyzabcdefghijklmn".into())
+        );
+        // Lost right after the kept part: nothing leads in; offsets stay true.
+        let (kept, rec) = run(&[Ok(0..10), Err(3), Ok(13..40)]);
+        assert_eq!(kept, body[..10]);
+        assert_eq!(
+            rec,
+            (String::new(), 13, "nopqrstuvwxyzabcdefghijklmn".into())
+        );
+        // Lost past the cap: a gap for the search.
+        let (_, rec) = run(&[Ok(0..20), Err(5), Ok(25..40)]);
+        assert_eq!(
+            rec,
+            (
+                "abcdefghij".into(),
+                10,
+                "klmnopqrst<gap 5>zabcdefghijklmn".into()
+            )
         );
     }
 

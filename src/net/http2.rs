@@ -66,6 +66,7 @@ use crate::net::hpack::{HpackDecoder, DEFAULT_MAX_TABLE};
 use crate::net::http1::{HttpRequest, HttpResponse, MessageMeta};
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::sniff::H2_PREFACE;
+use crate::net::tail_search::{self, TailScan, TailSearch};
 use crate::net::websocket::{ClientWebSocket, WsLimits, WsOutput, WsUpgrade};
 use crate::timestamp::Timestamp;
 
@@ -259,6 +260,8 @@ struct Stream {
     server_done: bool,
     /// An extended `CONNECT` for a WebSocket: its client DATA is read as frames.
     ws: Option<Box<ClientWebSocket>>,
+    /// The request body's search past `max_body_bytes`, once it got there.
+    tail: Option<Box<dyn TailScan>>,
 }
 
 /// Why a stream is handed out before it completed normally.
@@ -282,6 +285,8 @@ pub struct Http2Conn {
     table: BudgetShare,
     too_many_reported: bool,
     held_limit_reported: bool,
+    /// Searches request bodies past `max_body_bytes` (none: that rest is dropped).
+    tail_search: Option<TailSearch>,
 }
 
 impl Http2Conn {
@@ -296,7 +301,15 @@ impl Http2Conn {
             table: BudgetShare::default(),
             too_many_reported: false,
             held_limit_reported: false,
+            tail_search: None,
         }
+    }
+
+    /// Searches each request body's bytes past `max_body_bytes` with `search` as they
+    /// pass, instead of only counting them.
+    pub fn with_tail_search(mut self, search: Option<TailSearch>) -> Self {
+        self.tail_search = search;
+        self
     }
 
     /// Keeps what open streams hold within `budget` too, shared with other connections
@@ -351,6 +364,7 @@ impl Http2Conn {
                 client_done: true,
                 server_done: false,
                 ws: None,
+                tail: None,
             },
         );
         conn
@@ -643,13 +657,13 @@ impl Http2Conn {
             Self::websocket_events(stream, found, out);
             return;
         }
-        let msg = if client {
+        let (msg, tail) = if client {
             if s.client_done {
                 return;
             }
-            Some(MsgMut::request(&mut s.request))
+            (Some(MsgMut::request(&mut s.request)), Some(&mut s.tail))
         } else {
-            s.response.as_mut().map(MsgMut::response)
+            (s.response.as_mut().map(MsgMut::response), None)
         };
         let Some(m) = msg else {
             // DATA before the response's HEADERS: nothing to attach it to (reported
@@ -699,6 +713,13 @@ impl Http2Conn {
             };
             if !m.anomalies.iter().any(|a| a.kind == kind) {
                 m.anomalies.push(Anomaly::new(kind, detail));
+            }
+            // A request body full to the cap: the rest goes to the tail search.
+            if let (true, Some(tail), Some(search)) = (take == room, tail, &self.tail_search) {
+                let rest = &piece[take..];
+                let at = m.body_len.saturating_sub(rest.len() as u64);
+                tail.get_or_insert_with(|| search.start(m.body, at))
+                    .feed(rest);
             }
         }
     }
@@ -1181,6 +1202,7 @@ impl Http2Conn {
                 client_done,
                 server_done: false,
                 ws,
+                tail: None,
             },
         );
     }
@@ -1259,6 +1281,9 @@ impl Http2Conn {
             let mut found = Vec::new();
             ws.close(&mut found);
             Self::websocket_events(id, found, out);
+        }
+        if let Some(tail) = s.tail.take() {
+            s.request.beyond_cap = tail_search::finish(tail, &mut s.request.anomalies);
         }
         let kept = s.request.body.len()
             + header_bytes(&s.request.headers)
@@ -1384,6 +1409,7 @@ pub(crate) fn request_from(
         truncated: false,
         meta,
         anomalies,
+        beyond_cap: Vec::new(),
     }
 }
 
@@ -2222,6 +2248,70 @@ mod tests {
     }
 
     #[test]
+    fn a_request_body_past_the_cap_is_fed_to_the_tail_search() {
+        use crate::net::tail_search::testing::{recorded, recording};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let lim = Http2Limits {
+            max_body_bytes: 10,
+            ..limits()
+        };
+        let mut c = H2_PREFACE.to_vec();
+        c.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &block(&[(":method", "POST"), (":path", "/up")]),
+        ));
+        c.extend(frame(DATA, 0, 1, b"abcdefgh"));
+        c.extend(frame(DATA, 0, 1, b"ijklmnop"));
+        c.extend(frame(DATA, END_STREAM, 1, b"qrstuvwxyz"));
+        // A response body as long: never searched.
+        let mut s = settings(&[]);
+        s.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            1,
+            &block(&[(":status", "200")]),
+        ));
+        s.extend(frame(DATA, END_STREAM, 1, &[b'r'; 30]));
+        for cut in [0, c.len() - 20, c.len() - 5] {
+            let starts = Arc::new(AtomicUsize::new(0));
+            let mut conn = Http2Conn::new(lim.clone()).with_tail_search(Some(recording(&starts)));
+            let mut out = Vec::new();
+            conn.client_data(&c[..cut], TS, 1, &mut out);
+            conn.client_data(&c[cut..], TS, 2, &mut out);
+            conn.server_data(&s, TS, 3, &mut out);
+            conn.close(&mut out);
+            let ex = exchanges(&out);
+            assert_eq!(ex.len(), 1);
+            let request = ex[0].1;
+            assert_eq!(request.body, b"abcdefghij");
+            assert_eq!(
+                recorded(request),
+                ("abcdefghij".into(), 10, "klmnopqrstuvwxyz".into()),
+                "cut at {cut}"
+            );
+            let limit = request
+                .anomalies
+                .iter()
+                .find(|a| a.kind == "body-size-limit");
+            assert!(
+                limit.is_some_and(|a| a
+                    .detail
+                    .ends_with("searched for the case's known values as it passed: 1 hit(s)")),
+                "{:?}",
+                request.anomalies
+            );
+            assert_eq!(
+                starts.load(Ordering::Relaxed),
+                1,
+                "the response is not searched"
+            );
+        }
+    }
+
+    #[test]
     fn held_headers_are_bounded_per_connection() {
         let lim = Http2Limits {
             max_held_bytes: 1000,
@@ -2443,6 +2533,7 @@ mod tests {
                 last_frame: 1,
             },
             anomalies: Vec::new(),
+            beyond_cap: Vec::new(),
         };
         let mut conn = Http2Conn::upgraded(limits(), request.clone());
         let mut out = Vec::new();

@@ -71,6 +71,7 @@ use crate::net::http2::{
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::qpack::{QpackDecoder, QpackError, DEFAULT_MAX_TABLE};
 use crate::net::quic_conn::QuicEvent;
+use crate::net::tail_search::{self, TailScan, TailSearch};
 use crate::net::websocket::{ClientWebSocket, WsLimits, WsOutput, WsUpgrade};
 use crate::timestamp::Timestamp;
 
@@ -353,6 +354,8 @@ struct Message {
     ws: Option<Box<ClientWebSocket>>,
     ws_checked: bool,
     ws_found: Vec<WsOutput>,
+    /// A request body's search past `max_body_bytes`, once it got there.
+    tail: Option<Box<dyn TailScan>>,
 }
 
 impl Message {
@@ -432,6 +435,8 @@ pub struct Http3Conn {
     closed: bool,
     /// Connection-level anomalies of one kind are reported once.
     reported: HashSet<&'static str>,
+    /// Searches request bodies past `max_body_bytes` (none: that rest is dropped).
+    tail_search: Option<TailSearch>,
 }
 
 impl std::fmt::Debug for Http3Conn {
@@ -461,6 +466,7 @@ impl Http3Conn {
             ws_streams: 0,
             closed: false,
             reported: HashSet::new(),
+            tail_search: None,
         }
     }
 
@@ -473,6 +479,13 @@ impl Http3Conn {
         for qpack in &mut self.qpack {
             qpack.set_budget(BudgetShare::of(budget));
         }
+        self
+    }
+
+    /// Searches each request body's bytes past `max_body_bytes` with `search` as they
+    /// pass, instead of only counting them.
+    pub fn with_tail_search(mut self, search: Option<TailSearch>) -> Self {
+        self.tail_search = search;
         self
     }
 
@@ -642,6 +655,7 @@ impl Http3Conn {
                 ws_streams: &mut self.ws_streams,
                 qpack: &mut self.qpack[side as usize],
                 broken: self.qpack_broken[side as usize],
+                tail_search: self.tail_search.as_ref(),
             };
             while let Some(part) = message.frames.next(
                 &mut input,
@@ -1026,6 +1040,8 @@ struct Decoding<'c> {
     qpack: &'c mut QpackDecoder,
     /// `side`'s encoder stream failed: sections are not waited for.
     broken: bool,
+    /// The connection's search of request bodies past the cap.
+    tail_search: Option<&'c TailSearch>,
 }
 
 /// Hands out what the WebSocket of stream `id` found.
@@ -1117,6 +1133,19 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
             }
             if cx.budget.take(message, keep).is_ok() {
                 message.body.extend_from_slice(&chunk[..keep]);
+            }
+            // A request body full to the cap: the rest goes to the tail search.
+            let search = cx.tail_search.filter(|_| side == Side::Client && !cut);
+            if let (Some(search), Some(rest)) = (search, chunk.get(keep..)) {
+                let full = message.body.len() >= limits.max_body_bytes;
+                if keep == room && full && !rest.is_empty() {
+                    let at = message.body_len.saturating_sub(rest.len() as u64);
+                    let body = &message.body;
+                    message
+                        .tail
+                        .get_or_insert_with(|| search.start(body, at))
+                        .feed(rest);
+                }
             }
         }
         Part::Frame {
@@ -1249,6 +1278,11 @@ fn is_interim(fields: &[Header]) -> bool {
 }
 
 fn request_from(mut m: Message) -> HttpRequest {
+    let beyond_cap = m
+        .tail
+        .take()
+        .map(|tail| tail_search::finish(tail, &mut m.anomalies))
+        .unwrap_or_default();
     let meta = m.meta();
     let headers = m.headers.take().unwrap_or_default();
     if headers.is_empty() && !m.headers_lost && m.seen() {
@@ -1263,6 +1297,7 @@ fn request_from(mut m: Message) -> HttpRequest {
     request.body = m.body;
     request.body_len = m.body_len;
     request.truncated = m.truncated;
+    request.beyond_cap = beyond_cap;
     request
 }
 
@@ -1722,6 +1757,42 @@ mod tests {
         let mut out = Vec::new();
         conn.close(&mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_request_body_past_the_cap_is_fed_to_the_tail_search_wherever_it_is_cut() {
+        use crate::net::tail_search::testing::{recorded, recording};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let limits = Http3Limits {
+            max_body_bytes: 10,
+            ..Http3Limits::default()
+        };
+        // Two DATA frames: the cap falls inside the first.
+        let mut request = request_bytes("/up", b"abcdefghijklmnop");
+        request.extend(frame(frame_type::DATA, b"qrstuvwxyz"));
+        for cut in [1, 7, 20, request.len()] {
+            let starts = Arc::new(AtomicUsize::new(0));
+            let mut conn =
+                Http3Conn::new(limits.clone()).with_tail_search(Some(recording(&starts)));
+            let mut events = pieces(0, true, &request, cut);
+            // A response body as long: never searched.
+            events.extend(pieces(0, false, &response_bytes("200", &[b'r'; 30]), 64));
+            let out = push_all(&mut conn, events);
+            let x = exchanges(&out);
+            assert_eq!(x.len(), 1, "cut {cut}");
+            assert_eq!(x[0].1.body, b"abcdefghij");
+            assert_eq!(
+                recorded(x[0].1),
+                ("abcdefghij".into(), 10, "klmnopqrstuvwxyz".into()),
+                "cut {cut}"
+            );
+            assert_eq!(
+                starts.load(Ordering::Relaxed),
+                1,
+                "the response is not searched"
+            );
+        }
     }
 
     #[test]

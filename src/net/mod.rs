@@ -45,6 +45,7 @@ pub mod quic_flow;
 pub mod quic_trial;
 pub mod sniff;
 pub mod socks;
+pub mod tail_search;
 pub mod tap;
 pub mod tap_inputs;
 pub mod tcp;

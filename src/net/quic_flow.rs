@@ -21,6 +21,7 @@ use crate::net::http3::{Http3Conn, Http3Event, Http3Limits};
 use crate::net::keylog::Secrets;
 use crate::net::message_budget::MessageBudget;
 use crate::net::quic_conn::{QuicConnLimits, QuicConnReader, QuicEvent, QuicStatus};
+use crate::net::tail_search::TailSearch;
 use crate::net::tls_decrypt::{DecryptStatus, NotDecrypted};
 use crate::timestamp::Timestamp;
 
@@ -73,6 +74,12 @@ impl QuicFlow {
             anomalies: Vec::new(),
             anomalies_seen: 0,
         }
+    }
+
+    /// Searches request bodies past the HTTP/3 cap with `search` as they pass.
+    pub fn with_tail_search(mut self, search: Option<TailSearch>) -> Self {
+        self.http3 = self.http3.with_tail_search(search);
+        self
     }
 
     /// One datagram of the flow, read at `ts` in capture frame `frame`; `info` is the

@@ -144,6 +144,7 @@ impl WsUpgrade {
             truncated: m.truncated,
             meta: m.meta,
             anomalies: m.anomalies,
+            beyond_cap: Vec::new(),
         }
     }
 }
@@ -789,6 +790,7 @@ mod tests {
                 last_frame: 1,
             },
             anomalies: Vec::new(),
+            beyond_cap: Vec::new(),
         };
         let up = WsUpgrade::of(&request(vec![
             Header::new("Host", "ws.example"),

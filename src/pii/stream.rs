@@ -2,7 +2,9 @@
 //!
 //! Pipeline position: a live source (the proxy) keeps the first `--body-cap` bytes of
 //! a request body for the full analysis (`decode` → [`Detector::scan`]) and feeds the
-//! rest, as it streams past, to a [`StreamScanner`]. Its hits become
+//! rest, as it streams past, to a [`StreamScanner`]; a capture's HTTP parsers do the
+//! same past their `max_body_bytes` through [`tail_search`] (`net::tail_search`),
+//! telling it of bytes lost on the way ([`StreamScanner::gap`]). Its hits become
 //! [`BeyondCapHit`]s on the exchange, which `rules` turns into data items located
 //! `body-beyond-cap:OFFSET` ("request body beyond the analysis cap at offset N").
 //! Memory is bounded whatever the body size: one window of at most
@@ -47,6 +49,7 @@ use super::{Confidence, Detector};
 use crate::case::IdentifierKind;
 use crate::decode::Part;
 use crate::exchange::{Anomaly, BeyondCapHit};
+use crate::net::tail_search::{TailFound, TailScan, TailSearch};
 
 /// Most body bytes searched in one window, besides the overlap.
 pub const STEP: usize = 64 << 10;
@@ -155,18 +158,24 @@ impl StreamScanner {
     /// prefix (only its last `overlap` bytes are copied): its length is the cap, the
     /// body offset of the first byte fed.
     pub fn new(detector: Arc<Detector>, prefix: &[u8]) -> StreamScanner {
+        StreamScanner::at(detector, prefix, prefix.len() as u64)
+    }
+
+    /// A scanner whose first byte fed is at body offset `at`, `prefix` the bytes just
+    /// before it (only its last `overlap` bytes are copied; empty when the bytes
+    /// before were lost): for a capture, whose kept bytes may have skipped a gap.
+    pub fn at(detector: Arc<Detector>, prefix: &[u8], at: u64) -> StreamScanner {
         let overlap = detector.longest_pattern().saturating_add(1);
         let tail_from = prefix.len().saturating_sub(overlap);
         let tail = prefix.get(tail_from..).unwrap_or_default();
         let mut window = Vec::with_capacity(overlap.saturating_add(STEP));
         window.extend_from_slice(tail);
-        let cap = prefix.len() as u64;
         StreamScanner {
             detector,
             overlap,
             window,
-            window_start: tail_from as u64,
-            reported_until: cap.saturating_add(1),
+            window_start: at.saturating_sub(tail.len() as u64),
+            reported_until: at.saturating_add(1),
             pending: Vec::new(),
             kept: Vec::new(),
             seen: HashSet::new(),
@@ -192,6 +201,20 @@ impl StreamScanner {
             self.window.drain(..drop);
             self.window_start = self.window_start.saturating_add(drop as u64);
         }
+    }
+
+    /// `len` bytes of the body were lost: hits waiting for the byte after them are
+    /// reported as at the body's end, and the next window starts after the gap with
+    /// nothing before it, so no value is made up of bytes from both sides.
+    pub fn gap(&mut self, len: u64) {
+        for h in std::mem::take(&mut self.pending) {
+            self.report(h);
+        }
+        let end = self.window_start.saturating_add(self.window.len() as u64);
+        self.window.clear();
+        self.window_start = end.saturating_add(len);
+        // Any hit from here on ends past the new start.
+        self.reported_until = self.window_start;
     }
 
     /// Ends the body: hits waiting for a byte after them are reported.
@@ -270,6 +293,35 @@ impl StreamScanner {
             self.kept.push(h);
         }
     }
+}
+
+/// The search a capture's parsers run past the cap ([`TailSearch`]).
+impl TailScan for StreamScanner {
+    fn feed(&mut self, chunk: &[u8]) {
+        StreamScanner::feed(self, chunk);
+    }
+
+    fn gap(&mut self, len: u64) {
+        StreamScanner::gap(self, len);
+    }
+
+    fn finish(self: Box<Self>) -> TailFound {
+        let o = StreamScanner::finish(*self);
+        TailFound {
+            hits: o.hits,
+            total_hits: o.total_hits,
+            bytes: o.bytes,
+            anomalies: o.anomalies,
+        }
+    }
+}
+
+/// Starts a [`StreamScanner`] for each request body a capture's parsers carry past
+/// their cap.
+pub fn tail_search(detector: Arc<Detector>) -> TailSearch {
+    TailSearch(Arc::new(move |prefix: &[u8], at: u64| {
+        Box::new(StreamScanner::at(Arc::clone(&detector), prefix, at)) as Box<dyn TailScan>
+    }))
 }
 
 #[cfg(test)]
@@ -366,6 +418,41 @@ mod tests {
         let o = run(&det, &body, 300, &[]);
         assert_eq!(o.hits.len(), 1);
         assert_eq!(o.hits[0].offset, 300);
+    }
+
+    #[test]
+    fn a_scanner_started_past_a_gap_keeps_true_offsets_and_joins_nothing_across_gaps() {
+        let det = detector();
+        let ad = AD_ID.as_bytes();
+        // Started at offset 5000 with a lead-in that ends in half the value: the
+        // other half completes it, at its offset before the start.
+        let mut s = StreamScanner::at(det.clone(), &[&filler(50)[..], &ad[..10]].concat(), 5000);
+        s.feed(&ad[10..]);
+        // Half a value, lost bytes, the other half: nothing.
+        s.feed(&[&filler(40)[..], &ad[..12]].concat());
+        s.gap(20);
+        s.feed(&ad[12..]);
+        // A value right before a gap (no byte after it ever comes), and one after it.
+        let md5 = "cf95dc53f383f9a836fd749f3ef439cd"; // md5(ANDROID_ID)
+        s.feed(&[&filler(30)[..], ANDROID_ID.as_bytes()].concat());
+        s.gap(7);
+        s.feed(&[&filler(3)[..], md5.as_bytes(), &filler(3)[..]].concat());
+        let o = s.finish();
+        let before_gap = 5000 + 26 + 40 + 12 + 20 + 24 + 30;
+        assert_eq!(
+            summary(&o),
+            [
+                ("advertising_id".into(), "plain".into(), 4990),
+                ("android_id".into(), "plain".into(), before_gap),
+                ("android_id".into(), "md5".into(), before_gap + 16 + 7 + 3),
+            ]
+        );
+        assert_eq!(o.total_hits, 3);
+        assert_eq!(
+            o.bytes,
+            (26 + 52 + 24 + 46 + 38) as u64,
+            "lost bytes not counted"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::consent::signals::{self, WireSignal};
 use crate::consent::{wire, ConsentEvent, EventSource, Purpose, State, Timeline};
 use crate::decode::{self, Part};
 use crate::exchange::{Anomaly, BeyondCapHit, Exchange, SourceKind};
+use crate::net::tail_search::TailSearch;
 use crate::net::tap::DataProbe;
 use crate::parties::{Classifier, Destination, Party};
 use crate::pii::stream::{self, CutHit, ACROSS_PARTS_LOCATION};
@@ -348,6 +349,12 @@ impl Analyzer {
             let parts = decode::request_parts(&x, &limits, &mut Vec::new());
             !detector.scan(&parts).is_empty()
         }))
+    }
+
+    /// Searches a capture's request bodies past the parsers' cap for the case's known
+    /// values, as the proxy searches past `--body-cap` (`FlowLimits::tail_search`).
+    pub fn tail_search(&self) -> TailSearch {
+        crate::pii::stream::tail_search(Arc::clone(&self.detector))
     }
 
     /// Adds a decision marked while the analysis runs (a live source's magic URL or

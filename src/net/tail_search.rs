@@ -1,0 +1,152 @@
+//! The search of a request body's bytes past the analysis cap, as a parser meets them.
+//!
+//! A parser keeps the first `max_body_bytes` of a request body for the full analysis
+//! and only frames the rest. With a [`TailSearch`] (the analysis's matcher of the
+//! case's known values, [`Analyzer::tail_search`](crate::rules::Analyzer::tail_search))
+//! it hands that rest, piece by piece, to a [`TailScan`] instead of dropping it, so a
+//! capture finds an identifier deep in a large upload as the proxy does past
+//! `--body-cap`. The search lives in `pii::stream`; this module is only the interface,
+//! so that the sans-I/O parsers stay free of the analysis.
+//!
+//! Memory: one scan per request body past the cap, holding one window (at most
+//! `pii::stream::STEP` bytes and the overlap) and at most `pii::stream::MAX_KEPT_HITS`
+//! hits. Such a body has its first `max_body_bytes` kept in the flow table's message
+//! budget, so the budget bounds how many scans run at once.
+
+use std::sync::Arc;
+
+use crate::exchange::{Anomaly, BeyondCapHit};
+
+/// What a [`TailScan`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TailFound {
+    /// The hits kept, in body order (offsets into the body on the wire).
+    pub hits: Vec<BeyondCapHit>,
+    /// Every hit found, kept or not.
+    pub total_hits: u64,
+    /// Bytes searched (lost bytes not counted).
+    pub bytes: u64,
+    /// Limits the search hit (`pii-hit-limit`, …).
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// One body's search under way.
+pub trait TailScan: Send {
+    /// The next bytes of the body.
+    fn feed(&mut self, chunk: &[u8]);
+    /// `len` bytes of the body were lost: no value is found across them, and the
+    /// offsets after them stay true.
+    fn gap(&mut self, len: u64);
+    /// The body ended.
+    fn finish(self: Box<Self>) -> TailFound;
+}
+
+impl std::fmt::Debug for dyn TailScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TailScan")
+    }
+}
+
+/// Starts a body's [`TailScan`]: given the kept bytes just before the first byte it
+/// will be fed (empty when bytes were lost there), and that byte's offset in the body.
+#[derive(Clone)]
+pub struct TailSearch(pub Arc<StartFn>);
+
+/// What a [`TailSearch`] runs.
+pub type StartFn = dyn Fn(&[u8], u64) -> Box<dyn TailScan> + Send + Sync;
+
+impl TailSearch {
+    pub fn start(&self, prefix: &[u8], at: u64) -> Box<dyn TailScan> {
+        (self.0)(prefix, at)
+    }
+}
+
+impl std::fmt::Debug for TailSearch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TailSearch")
+    }
+}
+
+/// Ends a request body's search: its hits, for the request's `beyond_cap`; its
+/// anomalies added to the request's, whose `body-size-limit` says what was searched.
+pub fn finish(tail: Box<dyn TailScan>, anomalies: &mut Vec<Anomaly>) -> Vec<BeyondCapHit> {
+    let found = tail.finish();
+    if let Some(limit) = anomalies.iter_mut().find(|a| a.kind == "body-size-limit") {
+        limit.detail.push_str(&format!(
+            "; the rest ({} bytes) searched for the case's known values as it passed: {} hit(s)",
+            found.bytes, found.total_hits
+        ));
+    }
+    anomalies.extend(found.anomalies);
+    found.hits
+}
+
+/// A [`TailSearch`] for the parsers' tests that records what it is given.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::net::http1::HttpRequest;
+
+    /// Its one hit's `kind` is the lead-in it started with, its `offset` the body
+    /// offset it started at, its `value` the bytes fed, each gap written `<gap N>`;
+    /// it notes a `pii-hit-limit` anomaly.
+    struct Recorder {
+        lead: Vec<u8>,
+        at: u64,
+        seen: Vec<u8>,
+    }
+
+    impl TailScan for Recorder {
+        fn feed(&mut self, chunk: &[u8]) {
+            self.seen.extend_from_slice(chunk);
+        }
+
+        fn gap(&mut self, len: u64) {
+            self.seen
+                .extend_from_slice(format!("<gap {len}>").as_bytes());
+        }
+
+        fn finish(self: Box<Self>) -> TailFound {
+            TailFound {
+                bytes: self.seen.len() as u64,
+                hits: vec![BeyondCapHit {
+                    kind: String::from_utf8_lossy(&self.lead).into_owned(),
+                    device: None,
+                    encoding: "plain".into(),
+                    offset: self.at,
+                    sensitive: false,
+                    value: self.seen,
+                }],
+                total_hits: 1,
+                anomalies: vec![Anomaly::new("pii-hit-limit", "recorded")],
+            }
+        }
+    }
+
+    /// A recording search; `starts` counts the bodies it was started for.
+    pub(crate) fn recording(starts: &Arc<AtomicUsize>) -> TailSearch {
+        let starts = starts.clone();
+        TailSearch(Arc::new(move |lead: &[u8], at: u64| {
+            starts.fetch_add(1, Ordering::Relaxed);
+            Box::new(Recorder {
+                lead: lead.to_vec(),
+                at,
+                seen: Vec::new(),
+            }) as Box<dyn TailScan>
+        }))
+    }
+
+    /// The request's one recorded hit: (lead-in, start offset, bytes fed).
+    pub(crate) fn recorded(r: &HttpRequest) -> (String, u64, String) {
+        assert_eq!(r.beyond_cap.len(), 1, "{:?}", r.beyond_cap);
+        let h = &r.beyond_cap[0];
+        (
+            h.kind.clone(),
+            h.offset,
+            String::from_utf8_lossy(&h.value).into_owned(),
+        )
+    }
+}
