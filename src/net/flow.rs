@@ -80,7 +80,7 @@
 //! - a global budget of bytes of messages in progress (bodies, HTTP/2 and HTTP/3
 //!   header fields, WebSocket messages, requests awaiting responses, TLS records
 //!   waiting for their keys), shared by the connections' parsers
-//!   ([`message_budget`](crate::net::message_budget)): over it, a message keeps no
+//!   ([`message_budget`]): over it, a message keeps no
 //!   more (anomaly `message-memory-limit`);
 //! - a maximum number of UDP flows reading a QUIC ClientHello at once (each holds at
 //!   most `quic::MAX_CRYPTO_BYTES`); beyond it a new QUIC flow is reported at once,
@@ -212,7 +212,7 @@ pub struct FlowLimits {
     /// header fields, tables and heads only). Past it a
     /// message keeps no more (anomaly `message-memory-limit`), and a TLS connection
     /// whose held records do not fit is not decrypted; see
-    /// [`message_budget`](crate::net::message_budget).
+    /// [`message_budget`].
     pub max_message_total: usize,
     /// Hand out each DNS query a client sends (over UDP, TCP, or TLS a key log opens)
     /// as a [`FlowEvent::DnsQuery`], and each mDNS response a host sends as a
