@@ -1534,11 +1534,9 @@ fn push_body(
             format!("body larger than {max} bytes; the rest was not kept"),
         ));
     }
-    let is_request = matches!(msg.start, Start::Request { .. });
-    if let (Some(search), Some(rest), true) = (search, data.get(want..), is_request && keep) {
-        if rest.is_empty() {
-            return;
-        }
+    let rest = data.get(want..).unwrap_or_default();
+    let searched = keep && !rest.is_empty() && matches!(msg.start, Start::Request { .. });
+    if let Some(search) = search.filter(|_| searched) {
         let tail = msg.tail.get_or_insert_with(|| {
             let lead_in = msg.body.get(msg.since_gap..).unwrap_or_default();
             search.start(lead_in, offset.saturating_add(want as u64))
