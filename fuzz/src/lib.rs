@@ -1481,7 +1481,7 @@ fn http2_run(steps: &[Http1Step<'_>], bytewise: bool) -> Vec<consentry::net::htt
         max_held_bytes: 2048,
         max_dynamic_table: 512,
     };
-    let mut conn = Http2Conn::new(limits);
+    let mut conn = Http2Conn::new(limits).with_tail_search(Some(keep_all()));
     let mut out = Vec::new();
     conn.client_data(
         consentry::net::sniff::H2_PREFACE,
@@ -1857,7 +1857,7 @@ fn http3_run(steps: &[Http3Step], split: bool) -> Vec<consentry::net::http3::Htt
     use consentry::net::http3::{Http3Conn, Http3Event};
     use consentry::net::quic_conn::QuicEvent;
     let limits = http3_limits();
-    let mut conn = Http3Conn::new(limits.clone());
+    let mut conn = Http3Conn::new(limits.clone()).with_tail_search(Some(keep_all()));
     let mut out = Vec::new();
     let mut closed = false;
     for (i, step) in steps.iter().enumerate() {
