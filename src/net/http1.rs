@@ -2128,7 +2128,7 @@ HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
                 .find(|a| a.kind == "body-size-limit");
             assert!(
                 limit.is_some_and(|a| a.detail.ends_with(
-                    "; the rest (90 bytes) searched for the case's known values as it passed: 1 hit(s)"
+                    "not kept, but its 90 bytes were searched for the case's known values as they passed: 1 hit(s)"
                 )),
                 "{:?}",
                 reqs[0].anomalies

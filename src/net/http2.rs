@@ -2297,9 +2297,9 @@ mod tests {
                 .iter()
                 .find(|a| a.kind == "body-size-limit");
             assert!(
-                limit.is_some_and(|a| a
-                    .detail
-                    .ends_with("searched for the case's known values as it passed: 1 hit(s)")),
+                limit.is_some_and(|a| a.detail.ends_with(
+                    "were searched for the case's known values as they passed: 1 hit(s)"
+                )),
                 "{:?}",
                 request.anomalies
             );

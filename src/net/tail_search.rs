@@ -73,7 +73,7 @@ pub fn finish(tail: Box<dyn TailScan>, anomalies: &mut Vec<Anomaly>) -> Vec<Beyo
     let found = tail.finish();
     if let Some(limit) = anomalies.iter_mut().find(|a| a.kind == "body-size-limit") {
         limit.detail.push_str(&format!(
-            "; the rest ({} bytes) searched for the case's known values as it passed: {} hit(s)",
+            ", but its {} bytes were searched for the case's known values as they passed: {} hit(s)",
             found.bytes, found.total_hits
         ));
     }
