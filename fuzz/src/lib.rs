@@ -1517,7 +1517,8 @@ fn http2_run(steps: &[Http1Step<'_>], bytewise: bool) -> Vec<consentry::net::htt
 /// `websocket`: a client's WebSocket bytes for `WsReader` with small limits. Byte 0:
 /// bit 0 permessage-deflate offered, bit 1 a gap after the cut; byte 1: where the
 /// rest is cut in two (mod its length + 1). The two pieces must give the events the
-/// whole gives (without the gap), and every message stays within its limit.
+/// whole gives (without the gap), what a tail search is given past the limit
+/// included, and every message stays within its limit.
 pub fn websocket(data: &[u8]) {
     use consentry::net::websocket::{WsEvent, WsLimits, WsReader};
     let (Some(&flags), Some(&cut)) = (data.first(), data.get(1)) else {
@@ -1531,7 +1532,7 @@ pub fn websocket(data: &[u8]) {
     let deflate = flags & 1 != 0;
     let at = usize::from(cut) % (rest.len() + 1);
     let read = |pieces: &[&[u8]], gap: bool| {
-        let mut r = WsReader::new(limits.clone(), deflate);
+        let mut r = WsReader::new(limits.clone(), deflate).with_tail_search(Some(keep_all()));
         let mut out = Vec::new();
         for (i, p) in pieces.iter().enumerate() {
             r.push(p, Timestamp::from_micros(i as i64), i as u64 + 1, &mut out);
@@ -1544,10 +1545,18 @@ pub fn websocket(data: &[u8]) {
     };
     let whole = read(&[rest], false);
     let split = read(&[&rest[..at], &rest[at..]], false);
-    let strip = |ev: &[WsEvent]| -> Vec<(bool, Vec<u8>, u64, bool)> {
+    // What the tail search was given (`keep_all`) is part of each message.
+    type Stripped = (bool, Vec<u8>, u64, bool, Vec<consentry::exchange::BeyondCapHit>);
+    let strip = |ev: &[WsEvent]| -> Vec<Stripped> {
         ev.iter()
             .filter_map(|e| match e {
-                WsEvent::Message(m) => Some((m.binary, m.data.clone(), m.wire_len, m.truncated)),
+                WsEvent::Message(m) => Some((
+                    m.binary,
+                    m.data.clone(),
+                    m.wire_len,
+                    m.truncated,
+                    m.beyond_cap.clone(),
+                )),
                 WsEvent::Anomaly(_) => None,
             })
             .collect()

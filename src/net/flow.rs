@@ -2888,7 +2888,8 @@ impl ConnState {
                         // are what it tells the app, not read (as behind the proxy).
                         self.app = App::WebSocket(Box::new(WebSocket {
                             reader: WsReader::new(limits.websocket.clone(), upgrade.deflate)
-                                .with_share(BudgetShare::of(&self.message_budget)),
+                                .with_share(BudgetShare::of(&self.message_budget))
+                                .with_tail_search(limits.tail_search.clone()),
                             upgrade,
                             events: Vec::new(),
                         }));

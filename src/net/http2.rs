@@ -1226,11 +1226,10 @@ impl Http2Conn {
             max_message_bytes: self.limits.max_body_bytes,
             max_inflated_bytes: self.limits.max_body_bytes.saturating_mul(4),
         };
-        Some(Box::new(ClientWebSocket::new(
-            upgrade,
-            limits,
-            self.table.sibling(),
-        )))
+        Some(Box::new(
+            ClientWebSocket::new(upgrade, limits, self.table.sibling())
+                .with_tail_search(self.tail_search.clone()),
+        ))
     }
 
     /// Hands out what a WebSocket stream's reader found.

@@ -1082,7 +1082,10 @@ fn websocket<'m>(message: &'m mut Message, cx: &mut Decoding<'_>) -> Option<&'m 
                     max_inflated_bytes: cx.limits.max_body_bytes.saturating_mul(4),
                 };
                 let share = cx.budget.table.sibling();
-                message.ws = Some(Box::new(ClientWebSocket::new(upgrade, limits, share)));
+                message.ws = Some(Box::new(
+                    ClientWebSocket::new(upgrade, limits, share)
+                        .with_tail_search(cx.tail_search.cloned()),
+                ));
             }
         }
     }

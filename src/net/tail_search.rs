@@ -70,8 +70,17 @@ impl std::fmt::Debug for TailSearch {
 /// Ends a request body's search: its hits, for the request's `beyond_cap`; its
 /// anomalies added to the request's, whose `body-size-limit` says what was searched.
 pub fn finish(tail: Box<dyn TailScan>, anomalies: &mut Vec<Anomaly>) -> Vec<BeyondCapHit> {
+    finish_noting(tail, anomalies, "body-size-limit")
+}
+
+/// [`finish`], what was searched said by the anomaly of kind `limit`.
+pub fn finish_noting(
+    tail: Box<dyn TailScan>,
+    anomalies: &mut Vec<Anomaly>,
+    limit: &str,
+) -> Vec<BeyondCapHit> {
     let found = tail.finish();
-    if let Some(limit) = anomalies.iter_mut().find(|a| a.kind == "body-size-limit") {
+    if let Some(limit) = anomalies.iter_mut().find(|a| a.kind == limit) {
         limit.detail.push_str(&format!(
             ", but its {} bytes were searched for the case's known values as they passed: {} hit(s)",
             found.bytes, found.total_hits

@@ -36,9 +36,10 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use crate::exchange::Anomaly;
+use crate::exchange::{Anomaly, BeyondCapHit};
 use crate::net::http1::{contains_token, HttpRequest, MessageMeta};
 use crate::net::message_budget::{self, BudgetShare};
+use crate::net::tail_search::{self, TailScan, TailSearch};
 use crate::timestamp::Timestamp;
 
 /// Bounds of one direction's reading.
@@ -76,6 +77,9 @@ pub struct WsMessage {
     /// Time and frame of its first byte, frame of its last.
     pub meta: MessageMeta,
     pub anomalies: Vec<Anomaly>,
+    /// The case's known values in an uncompressed message's payload past
+    /// `max_message_bytes`, when the reader had a [`TailSearch`].
+    pub beyond_cap: Vec<BeyondCapHit>,
 }
 
 /// What the reader found.
@@ -144,7 +148,7 @@ impl WsUpgrade {
             truncated: m.truncated,
             meta: m.meta,
             anomalies: m.anomalies,
-            beyond_cap: Vec::new(),
+            beyond_cap: m.beyond_cap,
         }
     }
 }
@@ -181,6 +185,13 @@ impl ClientWebSocket {
             upgrade,
             events: Vec::new(),
         }
+    }
+
+    /// Searches each uncompressed message past `max_message_bytes` with `search`
+    /// ([`WsReader::with_tail_search`]).
+    pub fn with_tail_search(mut self, search: Option<TailSearch>) -> Self {
+        self.reader = self.reader.with_tail_search(search);
+        self
     }
 
     /// Client bytes of the stream, carried by capture frame `frame` at `ts`.
@@ -252,6 +263,8 @@ struct Partial {
     over_budget: bool,
     /// Its final frame never came (a gap, the connection's end).
     cut: bool,
+    /// The search of an uncompressed message past the limit, once it got there.
+    tail: Option<Box<dyn TailScan>>,
     meta: MessageMeta,
 }
 
@@ -273,6 +286,8 @@ pub struct WsReader {
     stopped: bool,
     /// The message's kept bytes, in the flow table's budget.
     held: BudgetShare,
+    /// Searches an uncompressed message's payload past `max_message_bytes`.
+    tail_search: Option<TailSearch>,
 }
 
 impl WsReader {
@@ -291,7 +306,16 @@ impl WsReader {
             window_lost: false,
             stopped: false,
             held: BudgetShare::default(),
+            tail_search: None,
         }
+    }
+
+    /// Searches the payload of each uncompressed message past `max_message_bytes`
+    /// with `search`, unmasked, as it passes (a compressed message's rest would need
+    /// inflating, which stops at the limit: it is only counted).
+    pub fn with_tail_search(mut self, search: Option<TailSearch>) -> Self {
+        self.tail_search = search;
+        self
     }
 
     /// Keeps the message being read within `share`'s budget too, shared with other
@@ -452,6 +476,7 @@ impl WsReader {
                     over_limit: false,
                     over_budget: false,
                     cut: false,
+                    tail: None,
                     meta: MessageMeta {
                         ts: self.header_at.0,
                         first_frame: self.header_at.1,
@@ -516,6 +541,22 @@ impl WsReader {
                 *b ^= key[((start + i as u64) % 4) as usize];
             }
         }
+        let rest = piece.get(granted..).unwrap_or_default();
+        let searched = m.over_limit && !m.compressed && !rest.is_empty();
+        if let Some(search) = self.tail_search.as_ref().filter(|_| searched) {
+            let mut plain = rest.to_vec();
+            if let Some(key) = mask {
+                let from = start + granted as u64;
+                for (i, b) in plain.iter_mut().enumerate() {
+                    *b ^= key[((from + i as u64) % 4) as usize];
+                }
+            }
+            let offset = m.wire_len - rest.len() as u64;
+            let data = &m.data;
+            m.tail
+                .get_or_insert_with(|| search.start(data, offset))
+                .feed(&plain);
+        }
     }
 
     /// The current frame is complete: a final frame ends its message.
@@ -571,6 +612,10 @@ impl WsReader {
                 "WebSocket message without its final frame",
             ));
         }
+        let beyond_cap = m
+            .tail
+            .map(|tail| tail_search::finish_noting(tail, &mut anomalies, "ws-message-limit"))
+            .unwrap_or_default();
         WsMessage {
             binary: m.binary,
             data,
@@ -578,6 +623,7 @@ impl WsReader {
             truncated,
             meta: m.meta,
             anomalies,
+            beyond_cap,
         }
     }
 
@@ -808,6 +854,61 @@ mod tests {
         assert!(!plain.deflate && plain.host.is_none());
         assert!(WsUpgrade::of(&request(vec![Header::new("Upgrade", "h2c")])).is_none());
         assert!(WsUpgrade::of(&request(Vec::new())).is_none());
+    }
+
+    #[test]
+    fn an_uncompressed_message_past_the_limit_is_fed_unmasked_to_the_tail_search() {
+        use crate::net::tail_search::testing::recording;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let limits = WsLimits {
+            max_message_bytes: 10,
+            max_inflated_bytes: 1024,
+        };
+        // Two frames, each masked from its own start; then a compressed one, longer
+        // than the limit, whose rest is not searched.
+        let mut stream = frame(false, false, 0x1, b"abcdefghijklmnop");
+        stream.extend(frame(true, false, 0x0, b"qrstuvwxyz"));
+        let noise: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let compressed = Deflater::new().message(&noise);
+        assert!(compressed.len() > 10, "{} bytes", compressed.len());
+        stream.extend(frame(true, true, 0x2, &compressed));
+        for cut in 0..=stream.len() {
+            let starts = Arc::new(AtomicUsize::new(0));
+            let mut r =
+                WsReader::new(limits.clone(), true).with_tail_search(Some(recording(&starts)));
+            let mut out = Vec::new();
+            r.push(&stream[..cut], TS, 1, &mut out);
+            r.push(&stream[cut..], TS, 2, &mut out);
+            r.close(&mut out);
+            let WsEvent::Message(m) = &out[0] else {
+                panic!("{out:?}");
+            };
+            assert_eq!(m.data, b"abcdefghij");
+            let got: Vec<(String, u64, Vec<u8>)> = m
+                .beyond_cap
+                .iter()
+                .map(|h| (h.kind.clone(), h.offset, h.value.clone()))
+                .collect();
+            assert_eq!(
+                got,
+                [("abcdefghij".to_string(), 10, b"klmnopqrstuvwxyz".to_vec())],
+                "cut at {cut}"
+            );
+            let limit = m.anomalies.iter().find(|a| a.kind == "ws-message-limit");
+            assert!(
+                limit.is_some_and(|a| a.detail.ends_with("as they passed: 1 hit(s)")),
+                "{:?}",
+                m.anomalies
+            );
+            assert_eq!(
+                starts.load(Ordering::Relaxed),
+                1,
+                "cut at {cut}: compressed too"
+            );
+        }
     }
 
     #[test]
