@@ -81,6 +81,37 @@ fn a_piped_capture_gives_the_findings_of_the_file_and_a_ring_of_its_packets() {
     assert_eq!(analyze_findings(&files[0]), want);
 }
 
+/// `upload.pcap.gz` decompressed and piped in: the tap searches request bodies past
+/// the 8 MiB it keeps, as `analyze` does (`make_upload.py`: an identifier past the mark
+/// in each of two 9 MiB uploads).
+#[test]
+fn a_piped_capture_of_large_uploads_gives_the_findings_past_the_analysis_cap() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let compressed = std::fs::read(gateway("upload.pcap.gz")).unwrap();
+    let mut pcap = Vec::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_end(&mut pcap)
+        .unwrap();
+    let o = piped::run_with_stdin(
+        bin()
+            .args(["tap", "--read", "-", "--case"])
+            .arg(gateway("consentry.toml"))
+            .args(["--format", "jsonl", "--ring-dir"])
+            .arg(dir.path().join("ring")),
+        pcap,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let want = analyze_findings(&gateway("upload.pcap.gz"));
+    assert_eq!(want.len(), 2);
+    assert!(
+        want.iter()
+            .all(|f| f.contains("\"where\":\"body-beyond-cap:")),
+        "{want:?}"
+    );
+    assert_eq!(findings(&text(&o.stdout)), want);
+}
+
 #[test]
 fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
     let dir = tempfile::tempdir().unwrap();
