@@ -1546,7 +1546,13 @@ pub fn websocket(data: &[u8]) {
     let whole = read(&[rest], false);
     let split = read(&[&rest[..at], &rest[at..]], false);
     // What the tail search was given (`keep_all`) is part of each message.
-    type Stripped = (bool, Vec<u8>, u64, bool, Vec<consentry::exchange::BeyondCapHit>);
+    type Stripped = (
+        bool,
+        Vec<u8>,
+        u64,
+        bool,
+        Vec<consentry::exchange::BeyondCapHit>,
+    );
     let strip = |ev: &[WsEvent]| -> Vec<Stripped> {
         ev.iter()
             .filter_map(|e| match e {
