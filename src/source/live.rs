@@ -703,6 +703,54 @@ fn stream_reader<'a>(
     })
 }
 
+/// A `--read` stream, inflated when it starts like gzip (`tcpdump -w - | gzip` over
+/// ssh, a `.pcap.gz` file), as `analyze` reads such files. The first two bytes are
+/// looked at on the first read, in the feed's thread, so that waiting for a writer
+/// that starts later still heeds the stop flag.
+enum GzipOrPlain<R: Read> {
+    Unread(Option<R>),
+    Plain(std::io::Chain<std::io::Cursor<Vec<u8>>, R>),
+    Gzip(Box<flate2::read::MultiGzDecoder<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>>),
+}
+
+impl<R: Read> GzipOrPlain<R> {
+    fn new(inner: R) -> Self {
+        GzipOrPlain::Unread(Some(inner))
+    }
+}
+
+impl<R: Read> Read for GzipOrPlain<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let GzipOrPlain::Unread(inner) = self {
+            let Some(mut inner) = inner.take() else {
+                return Ok(0);
+            };
+            let mut head = [0u8; 2];
+            let mut got = 0;
+            while got < head.len() {
+                match inner.read(&mut head[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let gzip = head[..got] == [0x1f, 0x8b];
+            let whole = std::io::Cursor::new(head[..got].to_vec()).chain(inner);
+            *self = if gzip {
+                GzipOrPlain::Gzip(Box::new(flate2::read::MultiGzDecoder::new(whole)))
+            } else {
+                GzipOrPlain::Plain(whole)
+            };
+        }
+        match self {
+            GzipOrPlain::Unread(_) => Ok(0),
+            GzipOrPlain::Plain(r) => r.read(buf),
+            GzipOrPlain::Gzip(r) => r.read(buf),
+        }
+    }
+}
+
 /// What the source gave.
 enum Item<'a> {
     Frame(Frame<'a>),
@@ -764,7 +812,8 @@ impl<'a> Packets<'a> {
                     message: e.to_string(),
                 })?;
                 let ready = &mut || ready(&opts.source);
-                stream_reader(&path.display().to_string(), file, opts, stop, ready)
+                let stream = GzipOrPlain::new(file);
+                stream_reader(&path.display().to_string(), stream, opts, stop, ready)
             }
             PacketSource::Udp { listen, senders } => {
                 let udp_err = |e: std::io::Error| LiveError::Stream {
@@ -1286,6 +1335,41 @@ pub fn capture(
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Reads all of `r` a few bytes at a time, as a pipe hands them over.
+    fn read_in_small_pieces(mut r: impl Read) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 3];
+        loop {
+            match r.read(&mut buf).unwrap() {
+                0 => return out,
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_stream_is_inflated_only_when_it_starts_like_gzip() {
+        let pcap = b"\xd4\xc3\xb2\xa1 and the rest of a capture".to_vec();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&pcap).unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(read_in_small_pieces(GzipOrPlain::new(&pcap[..])), pcap);
+        assert_eq!(read_in_small_pieces(GzipOrPlain::new(&gz[..])), pcap);
+        // Two gzip members, as `gzip` appends them: one stream.
+        let twice = [gz.clone(), gz].concat();
+        assert_eq!(
+            read_in_small_pieces(GzipOrPlain::new(&twice[..])),
+            [pcap.clone(), pcap].concat()
+        );
+        // Shorter than the magic, or nothing: passed on as they are.
+        assert_eq!(read_in_small_pieces(GzipOrPlain::new(&[0x1f][..])), [0x1f]);
+        assert!(read_in_small_pieces(GzipOrPlain::new(&[][..])).is_empty());
+        // A damaged gzip stream is an error, not a panic.
+        let mut broken = GzipOrPlain::new(&[0x1f, 0x8b, 0x08, 0, 0xff, 0xff][..]);
+        let mut sink = Vec::new();
+        assert!(broken.read_to_end(&mut sink).is_err());
+    }
 
     #[test]
     fn the_quiet_clock_runs_from_the_last_packet_less_the_margin() {
