@@ -551,7 +551,7 @@ impl WsReader {
                     *b ^= key[((from + i as u64) % 4) as usize];
                 }
             }
-            let offset = m.wire_len - rest.len() as u64;
+            let offset = m.wire_len.saturating_sub(rest.len() as u64);
             let data = &m.data;
             m.tail
                 .get_or_insert_with(|| search.start(data, offset))
