@@ -252,21 +252,19 @@ def main():
     for i, message in enumerate(mdns):
         write("dns", "mdns-%d" % i, message)
     # tap: the rawtcp capture's frames in file order, eight to a seed, on Ethernet
-    # (link index 0), 0.1 s apart (byte 1); frames holding the 0xFE separator left out.
-    frames = [f for f in pcap_frames(rawtcp) if 0xFE not in f]
-    for i in range(0, len(frames), 8):
-        write("tap", "rawtcp-%03d" % i, bytes([0, 1]) + b"\xfe".join(frames[i:i + 8]))
-    # ... and the gateway's DHCP capture's (a laptop joining, a lease renewed).
-    dhcp = os.path.join(ROOT, "captures", "gateway", "dhcp.pcap")
-    frames = [f for f in pcap_frames(dhcp) if 0xFE not in f]
-    for i in range(0, len(frames), 8):
-        write("tap", "dhcp-%03d" % i, bytes([0, 1]) + b"\xfe".join(frames[i:i + 8]))
-    # ... and the HTTP DNS capture's: each seed one connection (a lookup and its
-    # answer, or a connection to an address).
-    httpdns = os.path.join(ROOT, "captures", "gateway", "httpdns.pcap")
-    frames = [f for f in pcap_frames(httpdns) if 0xFE not in f]
-    for i in range(0, len(frames), 8):
-        write("tap", "httpdns-%03d" % i, bytes([0, 1]) + b"\xfe".join(frames[i:i + 8]))
+    # (link index 0), 0.1 s apart (byte 1), each frame stuffed (`tap_frames`).
+    def tap_seeds(name, path):
+        frames = pcap_frames(path)
+        for i in range(0, len(frames), 8):
+            write("tap", "%s-%03d" % (name, i),
+                  bytes([0, 1]) + b"\xfe".join(stuffed(f) for f in frames[i:i + 8]))
+    tap_seeds("rawtcp", rawtcp)
+    # ... and the gateway's DHCP capture's (a laptop joining, a lease renewed), its
+    # HTTP DNS capture's, and the capture of real network stacks (`captures/netns`:
+    # VLAN and QinQ tags, lost, resent and reordered segments, fragments).
+    tap_seeds("dhcp", os.path.join(ROOT, "captures", "gateway", "dhcp.pcap"))
+    tap_seeds("httpdns", os.path.join(ROOT, "captures", "gateway", "httpdns.pcap"))
+    tap_seeds("netns", os.path.join(ROOT, "captures", "netns", "netns.pcap"))
 
     # tls_hello: a ClientHello from Python's ssl module (see net::tls tests).
     import ssl
@@ -533,6 +531,12 @@ def server_stream(path):
         if dport == client:
             out += f[tcp + (f[tcp + 12] >> 4) * 4:]
     return out
+
+
+def stuffed(frame):
+    """A frame as the `tap` target's input carries it: `FD` as `FD 00`, `FE` (the
+    frame separator) as `FD 01` (see `tap_frames` in fuzz/src/lib.rs)."""
+    return frame.replace(b"\xfd", b"\xfd\x00").replace(b"\xfe", b"\xfd\x01")
 
 
 def pcap_frames(path):

@@ -313,10 +313,11 @@ pub fn packet(data: &[u8]) {
     }
 }
 
-/// `tap`: the `packet` input layout (link type, time step, frames split at FE FD) run
-/// through a whole `net::tap::Tap` (flow table, reassembly, HTTP/TLS/DNS parsing,
-/// exchange building) with tiny limits, so that eviction, budget and timeout paths
-/// run; every exchange must have a host and an id.
+/// `tap`: byte 0 the link type (as `packet`), byte 1 the time step; the rest frames
+/// split at `FE`, in which `FD 00` stands for `FD` and `FD 01` for `FE`
+/// ([`tap_frames`]), run through a whole `net::tap::Tap` (flow table, reassembly,
+/// HTTP/TLS/DNS parsing, exchange building) with tiny limits, so that eviction, budget
+/// and timeout paths run; every exchange must have a host and an id.
 pub fn tap(data: &[u8]) {
     use consentry::net::capture::{Frame, LinkType};
     use consentry::net::tap::Tap;
@@ -340,7 +341,7 @@ pub fn tap(data: &[u8]) {
         assert!(x.id.starts_with("x-"));
     };
     let mut ts = 0i64;
-    for (number, f) in rest.split(|&b| b == 0xfe).enumerate() {
+    for (number, f) in tap_frames(rest).iter().enumerate() {
         ts += step;
         let frame = Frame {
             number: number as u64 + 1,
@@ -354,6 +355,32 @@ pub fn tap(data: &[u8]) {
         tap.frame(&frame, &mut check);
     }
     tap.finish(&mut check);
+}
+
+/// The `tap` target's frames: `rest` split at `FE`, each with `FD 00` read as `FD` and
+/// `FD 01` as `FE`, so that any real frame can be written into a seed
+/// (`make_seeds.py`'s `stuffed`); any other `FD` stands for itself.
+fn tap_frames(rest: &[u8]) -> Vec<Vec<u8>> {
+    rest.split(|&b| b == 0xfe)
+        .map(|stuffed| {
+            let mut frame = Vec::with_capacity(stuffed.len());
+            let mut bytes = stuffed.iter().copied().peekable();
+            while let Some(b) = bytes.next() {
+                match (b, bytes.peek()) {
+                    (0xfd, Some(0)) => {
+                        bytes.next();
+                        frame.push(0xfd);
+                    }
+                    (0xfd, Some(1)) => {
+                        bytes.next();
+                        frame.push(0xfe);
+                    }
+                    _ => frame.push(b),
+                }
+            }
+            frame
+        })
+        .collect()
 }
 
 /// Tap limits small enough for a fuzz input to reach eviction, budget and timeout
