@@ -56,6 +56,8 @@ pub struct TailSearch(pub Arc<StartFn>);
 pub type StartFn = dyn Fn(&[u8], u64) -> Box<dyn TailScan> + Send + Sync;
 
 impl TailSearch {
+    /// A search of one body, from its byte at offset `at`, `prefix` the kept bytes
+    /// just before it.
     pub fn start(&self, prefix: &[u8], at: u64) -> Box<dyn TailScan> {
         (self.0)(prefix, at)
     }
