@@ -34,7 +34,7 @@
 //!   them across chunks, and a position is two hits (latitude, longitude) any distance
 //!   apart, which windows would find or miss depending on where the chunks are cut.
 //! - Kept: the first hit of each (type, device, encoding), at most [`MAX_KEPT_HITS`];
-//!   every hit is counted ([`StreamOutcome::total_hits`]).
+//!   every hit is counted ([`TailFound::total_hits`]).
 //!
 //! # Across a cut between two messages
 //! [`across_cut`] applies the same rule to one cut: a connection's bytes in a protocol
@@ -140,19 +140,6 @@ pub struct StreamScanner {
     anomalies: Vec<Anomaly>,
 }
 
-/// What a [`StreamScanner`] found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct StreamOutcome {
-    /// The hits kept, in body order.
-    pub hits: Vec<BeyondCapHit>,
-    /// Every hit found, kept or not.
-    pub total_hits: u64,
-    /// Bytes fed (the body beyond the cap).
-    pub bytes: u64,
-    /// Limits hit while searching (`pii-hit-limit`, `pii-match-limit`, …), each kind once.
-    pub anomalies: Vec<Anomaly>,
-}
-
 impl StreamScanner {
     /// A scanner for the bytes after the analysed prefix of a body. `prefix` is that
     /// prefix (only its last `overlap` bytes are copied): its length is the cap, the
@@ -217,13 +204,15 @@ impl StreamScanner {
         self.reported_until = self.window_start;
     }
 
-    /// Ends the body: hits waiting for a byte after them are reported.
-    pub fn finish(mut self) -> StreamOutcome {
+    /// Ends the body: hits waiting for a byte after them are reported. The anomalies
+    /// are the limits hit while searching (`pii-hit-limit`, `pii-match-limit`, …),
+    /// each kind once.
+    pub fn finish(mut self) -> TailFound {
         for h in std::mem::take(&mut self.pending) {
             self.report(h);
         }
         self.kept.sort_by_key(|h| h.offset);
-        StreamOutcome {
+        TailFound {
             hits: self.kept,
             total_hits: self.total_hits,
             bytes: self.bytes,
@@ -306,13 +295,7 @@ impl TailScan for StreamScanner {
     }
 
     fn finish(self: Box<Self>) -> TailFound {
-        let o = StreamScanner::finish(*self);
-        TailFound {
-            hits: o.hits,
-            total_hits: o.total_hits,
-            bytes: o.bytes,
-            anomalies: o.anomalies,
-        }
+        StreamScanner::finish(*self)
     }
 }
 
@@ -353,7 +336,7 @@ mod tests {
 
     /// Runs a body through a scanner: `cap` bytes as the prefix, the rest fed in
     /// pieces cut at `cuts` (offsets into the body, ascending).
-    fn run(det: &Arc<Detector>, body: &[u8], cap: usize, cuts: &[usize]) -> StreamOutcome {
+    fn run(det: &Arc<Detector>, body: &[u8], cap: usize, cuts: &[usize]) -> TailFound {
         let mut s = StreamScanner::new(det.clone(), &body[..cap]);
         let mut from = cap;
         for &c in cuts.iter().filter(|&&c| c > cap).chain([&body.len()]) {
@@ -363,7 +346,7 @@ mod tests {
         s.finish()
     }
 
-    fn summary(o: &StreamOutcome) -> Vec<(String, String, u64)> {
+    fn summary(o: &TailFound) -> Vec<(String, String, u64)> {
         o.hits
             .iter()
             .map(|h| (h.kind.clone(), h.encoding.clone(), h.offset))
