@@ -1337,6 +1337,11 @@ async fn websocket(
     let upgrade = hyper::upgrade::on(&mut req);
     let (mut parts, _body) = req.into_parts();
     parts.uri = dst.clone();
+    // The proxy reads and writes both WebSockets itself, with no extension (its `101`
+    // to the client names none). Passed on, the client's offer (browsers and OkHttp
+    // offer permessage-deflate) would let the server compress what it sends, frames
+    // our side cannot read: the app's WebSocket would close at the first one.
+    parts.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
     let upstream_req = Request::from_parts(parts, ());
     let opened = async {
         let tcp = connect_upstream(core, &dial, if tls { 443 } else { 80 })
