@@ -153,6 +153,12 @@ fn gateway_uploads_past_the_analysis_cap() {
     run_golden("gateway", "upload.pcap.gz", None);
 }
 
+/// A compressed WebSocket message that inflates past the 8 MiB the analysis keeps.
+#[test]
+fn gateway_compressed_websocket_message_past_the_analysis_cap() {
+    run_golden("gateway", "wsdeflate.pcap", None);
+}
+
 #[test]
 fn tunnels_mirror_and_mobile_core() {
     run_golden("tunnels", "tunnels.pcap", None);

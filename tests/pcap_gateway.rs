@@ -336,6 +336,53 @@ fn identifiers_past_the_analysis_cap_of_large_uploads_are_found_at_their_offsets
     assert_eq!(run.summary.exchanges, 2);
 }
 
+/// `wsdeflate.pcap` (`make_wsdeflate.py`): three compressed (permessage-deflate)
+/// WebSocket messages to a tracker after the refusal, one compressor across them; the
+/// second inflates to 9 MiB with the OAID only past the 8 MiB the analysis keeps,
+/// the third refers back into the second's output and carries the e-mail address.
+/// The OAID is found where it is in the inflated message, and the third message
+/// inflates whole: the window took all of the second.
+#[test]
+fn an_identifier_past_the_cap_of_a_compressed_websocket_message_is_found() {
+    let run = analyse("wsdeflate.pcap");
+    let found: Vec<String> = run
+        .findings
+        .iter()
+        .map(|f| {
+            let data: Vec<String> = f
+                .data
+                .iter()
+                .map(|d| format!("{} {} {}", d.kind, d.encoding, d.location))
+                .collect();
+            format!(
+                "{} {} {}",
+                f.rule.as_str(),
+                f.destination.host,
+                data.join(", ")
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "share-after-refusal ads.tracker.example oaid plain body-beyond-cap:8650009",
+            "share-after-refusal ads.tracker.example email plain body:$.user",
+        ],
+        "{:#?}",
+        run.findings
+    );
+    let kinds: Vec<(&str, u64)> = run
+        .summary
+        .anomaly_kinds
+        .iter()
+        .map(|(k, n)| (k.as_str(), *n))
+        .collect();
+    // The second message's first 8 MiB, JSON lines, end inside a line.
+    assert_eq!(kinds, [("json-malformed", 1), ("ws-message-limit", 1)]);
+    // The upgrade and the three messages.
+    assert_eq!(run.summary.exchanges, 4);
+}
+
 /// `platform.pcap` (`make_platform.py`): the phone's system checks connectivity,
 /// checks the device in with its IMEI (before consent and after the refusal) and
 /// opens its push channel; the app sends its advertising id to a tracker and, after

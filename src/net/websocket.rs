@@ -21,12 +21,16 @@
 //!   ends its DEFLATE stream (a final block) leaves the next one a fresh stream.
 //! - **Limits** ([`WsLimits`]): a message keeps at most `max_message_bytes` (of
 //!   compressed bytes, and of inflated ones), the rest is counted and the message
-//!   marked truncated (anomaly `ws-message-limit`). Inflating stops at
-//!   `max_inflated_bytes` a message; past it, and after an inflation error, the
-//!   window is lost and later compressed messages are not inflated (anomaly
-//!   `ws-inflate-error`). A frame's declared length is never allocated. With a flow
-//!   table's budget ([`WsReader::with_share`]) a message keeps no more once the
-//!   table's messages in progress hold it all (`message-memory-limit`).
+//!   marked truncated (anomaly `ws-message-limit`). With a [`TailSearch`]
+//!   ([`WsReader::with_tail_search`]) the rest is searched for the case's known values
+//!   instead of dropped: an uncompressed message's payload as it arrives, a compressed
+//!   one's inflated bytes past the limit (offsets into the inflated message) up to
+//!   `max_inflated_bytes`. Inflating stops at `max_inflated_bytes` a message; past it,
+//!   and after an inflation error, the window is lost and later compressed messages
+//!   are not inflated (anomaly `ws-inflate-error`). A frame's declared length is never
+//!   allocated. With a flow table's budget ([`WsReader::with_share`]) a message keeps
+//!   no more once the table's messages in progress hold it all
+//!   (`message-memory-limit`).
 //! - **Errors** (a reserved opcode or RSV bit, RSV1 without the extension or on a
 //!   continuation, a control frame longer than 125 bytes or fragmented, a continuation
 //!   without a message, a new message before the last one's FIN, a length with its top
@@ -48,9 +52,9 @@ pub struct WsLimits {
     /// Bytes of a message kept, before and after inflation (default 8 MiB, the limit
     /// of an HTTP body's analysis).
     pub max_message_bytes: usize,
-    /// Bytes one compressed message may inflate to, the discarded excess included
-    /// (default 32 MiB): the window needs all of them, the search only the first
-    /// `max_message_bytes`.
+    /// Bytes one compressed message may inflate to, the excess past
+    /// `max_message_bytes` included (default 32 MiB): the window needs all of them;
+    /// the full analysis gets the first `max_message_bytes`, a tail search the rest.
     pub max_inflated_bytes: usize,
 }
 
@@ -263,7 +267,8 @@ struct Partial {
     over_budget: bool,
     /// Its final frame never came (a gap, the connection's end).
     cut: bool,
-    /// The search of an uncompressed message past the limit, once it got there.
+    /// The search of the message past the limit, once it got there (an uncompressed
+    /// message's as its payload arrives, a compressed one's as it is inflated).
     tail: Option<Box<dyn TailScan>>,
     meta: MessageMeta,
 }
@@ -286,7 +291,7 @@ pub struct WsReader {
     stopped: bool,
     /// The message's kept bytes, in the flow table's budget.
     held: BudgetShare,
-    /// Searches an uncompressed message's payload past `max_message_bytes`.
+    /// Searches a message past `max_message_bytes`.
     tail_search: Option<TailSearch>,
 }
 
@@ -310,9 +315,11 @@ impl WsReader {
         }
     }
 
-    /// Searches the payload of each uncompressed message past `max_message_bytes`
-    /// with `search`, unmasked, as it passes (a compressed message's rest would need
-    /// inflating, which stops at the limit: it is only counted).
+    /// Searches each message past `max_message_bytes` with `search`: an uncompressed
+    /// message's payload, unmasked, as it passes; a compressed message's inflated
+    /// bytes past the limit, as inflating produces them (up to `max_inflated_bytes`).
+    /// The compressed bytes of a message longer than the limit are not all kept, so
+    /// only the output of those kept is inflated and searched.
     pub fn with_tail_search(mut self, search: Option<TailSearch>) -> Self {
         self.tail_search = search;
         self
@@ -575,29 +582,42 @@ impl WsReader {
     }
 
     /// The message as handed out: inflated when compressed.
-    fn finish(&mut self, m: Partial) -> WsMessage {
+    fn finish(&mut self, mut m: Partial) -> WsMessage {
         let mut anomalies = Vec::new();
         let mut truncated = m.cut || m.over_limit || m.over_budget;
+        // Bytes a compressed message inflated to, when more than were kept, and
+        // whether inflating stopped before its end.
+        let mut inflated = None;
         let data = if m.compressed {
             // Compressed bytes not all kept: the window is lost after this one.
-            let (data, outcome) = self.inflate(&m.data, truncated);
+            let (data, outcome) = self.inflate(&m.data, truncated, &mut m.tail);
             truncated |= outcome.over;
+            let stopped = outcome.failed.is_some();
             if let Some(why) = outcome.failed {
                 anomalies.push(Anomaly::new("ws-inflate-error", why));
                 truncated = true;
             }
+            inflated = Some((outcome.inflated, stopped)).filter(|_| outcome.over);
             data
         } else {
             m.data
         };
-        if m.over_limit {
-            anomalies.push(Anomaly::new(
-                "ws-message-limit",
-                format!(
-                    "WebSocket message of {} bytes on the wire; the first {} kept",
-                    m.wire_len, self.limits.max_message_bytes
-                ),
-            ));
+        if m.over_limit || inflated.is_some() {
+            let mut detail = format!("WebSocket message of {} bytes on the wire", m.wire_len);
+            if m.over_limit {
+                detail.push_str(&format!(
+                    "; the first {} kept",
+                    self.limits.max_message_bytes
+                ));
+            }
+            if let Some((n, stopped)) = inflated {
+                let at_least = if stopped { "at least " } else { "" };
+                detail.push_str(&format!(
+                    "; inflated to {at_least}{n} bytes, the first {} kept",
+                    self.limits.max_message_bytes
+                ));
+            }
+            anomalies.push(Anomaly::new("ws-message-limit", detail));
         }
         if m.over_budget {
             anomalies.push(Anomaly::new(
@@ -628,9 +648,16 @@ impl WsReader {
     }
 
     /// Inflates one message's compressed bytes with the direction's window: the first
-    /// `max_message_bytes` of the output, the rest run through the window and dropped.
-    /// `input_cut`: the compressed bytes are not all there, so the window is lost.
-    fn inflate(&mut self, input: &[u8], input_cut: bool) -> (Vec<u8>, Inflated) {
+    /// `max_message_bytes` of the output, the rest run through the window and handed
+    /// to the tail search, if any (started in `tail` at the first byte past the
+    /// limit), else dropped. `input_cut`: the compressed bytes are not all there, so
+    /// the window is lost.
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        input_cut: bool,
+        tail: &mut Option<Box<dyn TailScan>>,
+    ) -> (Vec<u8>, Inflated) {
         let mut outcome = Inflated::default();
         let mut kept = Vec::new();
         if self.window_lost {
@@ -667,8 +694,20 @@ impl WsReader {
                 let produced = sink.len() - out_before;
                 at = at.saturating_add(consumed);
                 total = total.saturating_add(produced);
-                if room == 0 && produced > 0 || kept.len() > limit {
+                // Output past the limit: this step's into the scratch, or the end of
+                // what it wrote into `kept` beyond it.
+                let (prefix, past) = if room == 0 {
+                    (&kept[..], &scratch[..])
+                } else {
+                    kept.split_at(limit.min(kept.len()))
+                };
+                if !past.is_empty() {
                     outcome.over = true;
+                    if let Some(search) = &self.tail_search {
+                        let from = total.saturating_sub(past.len()) as u64;
+                        tail.get_or_insert_with(|| search.start(prefix, from))
+                            .feed(past);
+                    }
                     kept.truncate(limit);
                 }
                 match result {
@@ -686,7 +725,7 @@ impl WsReader {
                     outcome.failed = Some(format!(
                         "compressed message inflates past {} bytes; the first {} searched",
                         self.limits.max_inflated_bytes,
-                        kept.len()
+                        if tail.is_some() { total } else { kept.len() }
                     ));
                     break 'parts;
                 }
@@ -705,6 +744,7 @@ impl WsReader {
             // starts a new one, with an empty window.
             self.inflater = None;
         }
+        outcome.inflated = total;
         (kept, outcome)
     }
 }
@@ -712,8 +752,10 @@ impl WsReader {
 /// How inflating a message went.
 #[derive(Debug, Default)]
 struct Inflated {
-    /// Output past `max_message_bytes` was dropped.
+    /// Output past `max_message_bytes` was not kept.
     over: bool,
+    /// Bytes of output, kept or not.
+    inflated: usize,
     /// Why inflating stopped early.
     failed: Option<String>,
 }
@@ -1040,7 +1082,134 @@ mod tests {
         let got = messages(&ev);
         assert_eq!(got[0].1, [b'z'; 64]);
         assert!(got[0].2, "truncated");
-        assert_eq!(kinds(&ev), ["ws-inflate-error"]);
+        assert_eq!(kinds(&ev), ["ws-inflate-error", "ws-message-limit"]);
+    }
+
+    #[test]
+    fn a_compressed_message_inflating_past_the_limit_is_searched_past_it() {
+        use crate::net::tail_search::testing::recording;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        // Text that compresses well but not to nothing: several inflate steps long.
+        let text: Vec<u8> = (0..3 * INFLATE_STEP + 777)
+            .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i * i + i / 7) % 36])
+            .collect();
+        let follow_up = [&text[..100], b" and more"].concat();
+        // Limits from above the compressed size (so the compressed bytes are all kept)
+        // to one byte short of the text, on and around the inflater's steps.
+        for limit in [
+            1000,
+            INFLATE_STEP - 1,
+            INFLATE_STEP,
+            INFLATE_STEP + 1,
+            2 * INFLATE_STEP + 5,
+            text.len() - 1,
+        ] {
+            let limits = WsLimits {
+                max_message_bytes: limit,
+                max_inflated_bytes: 1 << 20,
+            };
+            let mut d = Deflater::new();
+            let one = d.message(&text);
+            assert!(one.len() < 1000, "{} compressed bytes", one.len());
+            // With context takeover the next message refers back into this one's
+            // output, so it inflates only if the window saw all of it.
+            let two = d.message(&follow_up);
+            let starts = Arc::new(AtomicUsize::new(0));
+            let mut r =
+                WsReader::new(limits.clone(), true).with_tail_search(Some(recording(&starts)));
+            let mut out = Vec::new();
+            r.push(&frame(true, true, 1, &one), TS, 1, &mut out);
+            r.push(&frame(true, true, 1, &two), TS, 2, &mut out);
+            r.close(&mut out);
+            let WsEvent::Message(m) = &out[0] else {
+                panic!("{out:?}");
+            };
+            assert_eq!(m.data, text[..limit], "limit {limit}");
+            assert!(m.truncated);
+            let got: Vec<(Vec<u8>, u64, Vec<u8>)> = m
+                .beyond_cap
+                .iter()
+                .map(|h| (h.kind.clone().into_bytes(), h.offset, h.value.clone()))
+                .collect();
+            assert_eq!(
+                got,
+                [(text[..limit].to_vec(), limit as u64, text[limit..].to_vec())],
+                "limit {limit}: lead-in, offset and bytes searched"
+            );
+            let note = m.anomalies.iter().find(|a| a.kind == "ws-message-limit");
+            assert!(
+                note.is_some_and(|a| a
+                    .detail
+                    .contains(&format!("inflated to {} bytes", text.len()))
+                    && a.detail.ends_with("as they passed: 1 hit(s)")),
+                "{:?}",
+                m.anomalies
+            );
+            // The window took every byte: the next message inflates, whole.
+            let WsEvent::Message(m2) = &out[1] else {
+                panic!("{out:?}");
+            };
+            assert_eq!(
+                m2.data,
+                follow_up[..follow_up.len().min(limit)],
+                "limit {limit}"
+            );
+            assert_eq!(
+                starts.load(Ordering::Relaxed),
+                1 + usize::from(follow_up.len() > limit),
+                "limit {limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_compressed_message_within_the_limit_starts_no_search_and_a_bomb_is_searched_to_the_bound()
+    {
+        use crate::net::tail_search::testing::recording;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let starts = Arc::new(AtomicUsize::new(0));
+        let limits = WsLimits {
+            max_message_bytes: 64,
+            max_inflated_bytes: 1000,
+        };
+        let mut d = Deflater::new();
+        let small = d.message(&[b'y'; 64]);
+        let bomb = d.message(&[b'z'; 100_000]);
+        let mut r = WsReader::new(limits, true).with_tail_search(Some(recording(&starts)));
+        let mut out = Vec::new();
+        r.push(&frame(true, true, 1, &small), TS, 1, &mut out);
+        assert_eq!(messages(&out), [(false, vec![b'y'; 64], false)]);
+        assert_eq!(starts.load(Ordering::Relaxed), 0, "nothing past the limit");
+        r.push(&frame(true, true, 2, &bomb), TS, 2, &mut out);
+        let WsEvent::Message(m) = &out[1] else {
+            panic!("{out:?}");
+        };
+        assert_eq!(m.data, [b'z'; 64]);
+        let searched = m.beyond_cap[0].value.len();
+        assert_eq!(m.beyond_cap[0].offset, 64);
+        // Inflating stops at the first step past the bound: all of its output kept
+        // or searched, nothing after it.
+        assert!(
+            searched + 64 > 1000 && searched <= 64 + INFLATE_STEP * 2,
+            "{searched}"
+        );
+        assert!(m.beyond_cap[0].value.iter().all(|&b| b == b'z'));
+        let limit = m.anomalies.iter().find(|a| a.kind == "ws-message-limit");
+        assert!(
+            limit.is_some_and(|a| a.detail.contains("inflated to at least")),
+            "{:?}",
+            m.anomalies
+        );
+        let error = m.anomalies.iter().find(|a| a.kind == "ws-inflate-error");
+        assert!(
+            error.is_some_and(|a| a
+                .detail
+                .ends_with(&format!("the first {} searched", searched + 64))),
+            "{:?}",
+            m.anomalies
+        );
     }
 
     #[test]
