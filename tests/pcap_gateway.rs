@@ -30,6 +30,35 @@ fn analyse(file: &str) -> AnalysisRun {
     run
 }
 
+/// Each finding as "rule host type encoding location, …", in order.
+fn rule_host_and_data(run: &AnalysisRun) -> Vec<String> {
+    run.findings
+        .iter()
+        .map(|f| {
+            let data: Vec<String> = f
+                .data
+                .iter()
+                .map(|d| format!("{} {} {}", d.kind, d.encoding, d.location))
+                .collect();
+            format!(
+                "{} {} {}",
+                f.rule.as_str(),
+                f.destination.host,
+                data.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// The run's anomalies: (kind, count), by kind.
+fn anomaly_kinds(run: &AnalysisRun) -> Vec<(&str, u64)> {
+    run.summary
+        .anomaly_kinds
+        .iter()
+        .map(|(k, n)| (k.as_str(), *n))
+        .collect()
+}
+
 fn expected() -> Value {
     let text = std::fs::read_to_string(dir().join("expected.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -300,23 +329,7 @@ fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
 #[test]
 fn identifiers_past_the_analysis_cap_of_large_uploads_are_found_at_their_offsets() {
     let run = analyse("upload.pcap.gz");
-    let found: Vec<String> = run
-        .findings
-        .iter()
-        .map(|f| {
-            let data: Vec<String> = f
-                .data
-                .iter()
-                .map(|d| format!("{} {} {}", d.kind, d.encoding, d.location))
-                .collect();
-            format!(
-                "{} {} {}",
-                f.rule.as_str(),
-                f.destination.host,
-                data.join(", ")
-            )
-        })
-        .collect();
+    let found = rule_host_and_data(&run);
     assert_eq!(
         found,
         [
@@ -326,12 +339,7 @@ fn identifiers_past_the_analysis_cap_of_large_uploads_are_found_at_their_offsets
         "{:#?}",
         run.findings
     );
-    let kinds: Vec<(&str, u64)> = run
-        .summary
-        .anomaly_kinds
-        .iter()
-        .map(|(k, n)| (k.as_str(), *n))
-        .collect();
+    let kinds = anomaly_kinds(&run);
     assert_eq!(kinds, [("body-size-limit", 2)]);
     assert_eq!(run.summary.exchanges, 2);
 }
@@ -345,23 +353,7 @@ fn identifiers_past_the_analysis_cap_of_large_uploads_are_found_at_their_offsets
 #[test]
 fn an_identifier_past_the_cap_of_a_compressed_websocket_message_is_found() {
     let run = analyse("wsdeflate.pcap");
-    let found: Vec<String> = run
-        .findings
-        .iter()
-        .map(|f| {
-            let data: Vec<String> = f
-                .data
-                .iter()
-                .map(|d| format!("{} {} {}", d.kind, d.encoding, d.location))
-                .collect();
-            format!(
-                "{} {} {}",
-                f.rule.as_str(),
-                f.destination.host,
-                data.join(", ")
-            )
-        })
-        .collect();
+    let found = rule_host_and_data(&run);
     assert_eq!(
         found,
         [
@@ -371,12 +363,7 @@ fn an_identifier_past_the_cap_of_a_compressed_websocket_message_is_found() {
         "{:#?}",
         run.findings
     );
-    let kinds: Vec<(&str, u64)> = run
-        .summary
-        .anomaly_kinds
-        .iter()
-        .map(|(k, n)| (k.as_str(), *n))
-        .collect();
+    let kinds = anomaly_kinds(&run);
     // The second message's first 8 MiB, JSON lines, end inside a line.
     assert_eq!(kinds, [("json-malformed", 1), ("ws-message-limit", 1)]);
     // The upgrade and the three messages.

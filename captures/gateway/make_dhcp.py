@@ -129,14 +129,49 @@ def main():
     write_pcap(os.path.join(HERE, "dhcp.pcap"))
 
 
-def write_pcap(path):
-    """The frames so far as a classic pcap file (µs, Ethernet)."""
-    with open(path, "wb") as f:
+class TcpConn:
+    """One TCP connection of a client through the gateway, its segments added to
+    `frames` as they go, each `dt` after the one before (make_upload.py and
+    make_wsdeflate.py). `client` is (MAC, address, port), `server` (address, port)."""
+
+    def __init__(self, t, client, server, seqs=(1000, 5000), ident=400):
+        self.client_mac, self.client_ip, self.sport = client
+        self.server_ip, self.port = server
+        self.t, (self.c, self.s), self.ident = t, seqs, ident
+
+    def send(self, up, flags, payload=b"", dt=0.0001):
+        """A segment from the client (`up`) or the server."""
+        ack = (self.s if up else self.c) if flags & ACK else 0
+        if up:
+            seg = tcp_segment(self.client_ip, self.server_ip, self.sport, self.port,
+                              self.c, ack, flags, payload)
+            frame(self.t, self.client_mac, GATEWAY_MAC, self.client_ip, self.server_ip, 6,
+                  seg, self.ident)
+            self.c += len(payload) + (1 if flags & (SYN | FIN) else 0)
+        else:
+            seg = tcp_segment(self.server_ip, self.client_ip, self.port, self.sport,
+                              self.s, ack, flags, payload)
+            frame(self.t, GATEWAY_MAC, self.client_mac, self.server_ip, self.client_ip, 6,
+                  seg, self.ident)
+            self.s += len(payload) + (1 if flags & (SYN | FIN) else 0)
+        self.ident += 1
+        self.t += dt
+
+
+def write_pcap(path, gzipped=False):
+    """The frames so far as a classic pcap file (µs, Ethernet); `gzipped`: through
+    gzip, with no name and time in its header, so the file is the same each run."""
+    import gzip
+    with open(path, "wb") as raw:
+        f = gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0,
+                          compresslevel=9) if gzipped else raw
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for t, data in frames:
             sec = int(t)
             usec = int(round((t - sec) * 1_000_000))
             f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
+        if gzipped:
+            f.close()
     print(f"wrote {path}: {len(frames)} frames")
 
 

@@ -27,15 +27,13 @@ valid checksums (through make_dhcp.py's helpers). Classic pcap, microsecond
 timestamps, Ethernet, gzip-compressed (consentry and Wireshark read it as it is).
 """
 
-import gzip
 import hashlib
 import os
-import struct
 from datetime import datetime, timezone
 
 import make_dhcp
-from make_dhcp import GATEWAY_MAC, frame
-from pcapkit import ACK, FIN, PSH, SYN, tcp_segment
+from make_dhcp import TcpConn
+from pcapkit import ACK, FIN, PSH, SYN
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 T0 = datetime(2026, 11, 28, 9, 45, 0, tzinfo=timezone.utc).timestamp()
@@ -61,25 +59,11 @@ def plant(body, at, value):
     return body[:at] + value + body[at + len(value):]
 
 
-class Conn:
-    """One TCP connection of the phone's, its segments written as they go."""
+class Conn(TcpConn):
+    """The phone's one TCP connection to the tracker."""
 
     def __init__(self, t):
-        self.t, self.c, self.s, self.ident = t, 1000, 5000, 400
-
-    def send(self, up, flags, payload=b"", dt=0.0001):
-        ack = self.s if up else self.c
-        ack = ack if flags & ACK else 0
-        if up:
-            seg = tcp_segment(PHONE_IP, SERVER_IP, SPORT, 80, self.c, ack, flags, payload)
-            frame(self.t, PHONE_MAC, GATEWAY_MAC, PHONE_IP, SERVER_IP, 6, seg, self.ident)
-            self.c += len(payload) + (1 if flags & (SYN | FIN) else 0)
-        else:
-            seg = tcp_segment(SERVER_IP, PHONE_IP, 80, SPORT, self.s, ack, flags, payload)
-            frame(self.t, GATEWAY_MAC, PHONE_MAC, SERVER_IP, PHONE_IP, 6, seg, self.ident)
-            self.s += len(payload) + (1 if flags & (SYN | FIN) else 0)
-        self.ident += 1
-        self.t += dt
+        super().__init__(t, (PHONE_MAC, PHONE_IP, SPORT), (SERVER_IP, 80))
 
     def upload(self, head, wire_body):
         self.send(True, PSH | ACK, head)
@@ -115,15 +99,8 @@ def main():
     conn.send(True, ACK)
 
     path = os.path.join(HERE, "upload.pcap.gz")
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", filename="",
-                                                mtime=0, compresslevel=9) as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for t, data in make_dhcp.frames:
-            sec = int(t)
-            usec = int(round((t - sec) * 1_000_000))
-            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
-    print(f"wrote {path}: {len(make_dhcp.frames)} frames; advertising id at body offset "
-          f"{AD_ID_AT}, IMEI MD5 at {IMEI_MD5_AT}")
+    make_dhcp.write_pcap(path, gzipped=True)
+    print(f"advertising id at body offset {AD_ID_AT}, IMEI MD5 at {IMEI_MD5_AT}")
 
 
 if __name__ == "__main__":

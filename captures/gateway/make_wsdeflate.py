@@ -35,8 +35,8 @@ import zlib
 from datetime import datetime, timezone
 
 import make_dhcp
-from make_dhcp import GATEWAY_MAC, frame
-from pcapkit import ACK, FIN, PSH, SYN, tcp_segment
+from make_dhcp import TcpConn
+from pcapkit import ACK, FIN, PSH, SYN
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 T0 = datetime(2026, 11, 28, 9, 46, 0, tzinfo=timezone.utc).timestamp()
@@ -54,24 +54,11 @@ FIELD_AT = 8_650_000
 OAID_AT = FIELD_AT + len(b'{"oaid":"')
 
 
-class Conn:
-    """The phone's one TCP connection, its segments written as they go."""
+class Conn(TcpConn):
+    """The phone's one TCP connection to the tracker."""
 
     def __init__(self, t):
-        self.t, self.c, self.s, self.ident = t, 7000, 9000, 700
-
-    def send(self, up, flags, payload=b"", dt=0.0001):
-        ack = (self.s if up else self.c) if flags & ACK else 0
-        if up:
-            seg = tcp_segment(PHONE_IP, SERVER_IP, SPORT, 80, self.c, ack, flags, payload)
-            frame(self.t, PHONE_MAC, GATEWAY_MAC, PHONE_IP, SERVER_IP, 6, seg, self.ident)
-            self.c += len(payload) + (1 if flags & (SYN | FIN) else 0)
-        else:
-            seg = tcp_segment(SERVER_IP, PHONE_IP, 80, SPORT, self.s, ack, flags, payload)
-            frame(self.t, GATEWAY_MAC, PHONE_MAC, SERVER_IP, PHONE_IP, 6, seg, self.ident)
-            self.s += len(payload) + (1 if flags & (SYN | FIN) else 0)
-        self.ident += 1
-        self.t += dt
+        super().__init__(t, (PHONE_MAC, PHONE_IP, SPORT), (SERVER_IP, 80), (7000, 9000), 700)
 
     def stream(self, data):
         for i in range(0, len(data), SEGMENT):
@@ -135,15 +122,9 @@ def main():
     conn.send(False, FIN | ACK)
     conn.send(True, ACK)
 
-    path = os.path.join(HERE, "wsdeflate.pcap")
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for t, data in make_dhcp.frames:
-            sec = int(t)
-            usec = int(round((t - sec) * 1_000_000))
-            f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
-    print(f"wrote {path}: {len(make_dhcp.frames)} frames; messages of {sizes} bytes on "
-          f"the wire; the OAID at inflated offset {OAID_AT} of message 2")
+    make_dhcp.write_pcap(os.path.join(HERE, "wsdeflate.pcap"))
+    print(f"messages of {sizes} bytes on the wire; the OAID at inflated offset {OAID_AT} "
+          f"of message 2")
 
 
 if __name__ == "__main__":
