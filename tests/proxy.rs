@@ -868,7 +868,9 @@ async fn ws_deflating_server(listener: tokio::net::TcpListener, text: &'static s
     } else {
         text.as_bytes().to_vec()
     };
-    // FIN, RSV1 when compressed, a text frame; unmasked, as a server's are.
+    // FIN, RSV1 when compressed, a text frame; unmasked, as a server's are; a 7-bit
+    // length.
+    assert!(payload.len() < 126);
     let mut frame = vec![0x81 | if deflate { 0x40 } else { 0 }, payload.len() as u8];
     frame.extend_from_slice(&payload);
     tcp.write_all(&frame).await.unwrap();

@@ -9,7 +9,7 @@ permessage-deflate (RFC 7692, context takeover both ways), and sends three text
 messages, each compressed (RSV1) with one compressor kept across them:
 
   1. `{"event":"open"}`, nothing personal;
-  2. 9 MiB of JSON log lines that compress to about 10 KB, with `"oaid":"<the
+  2. 9 MiB of JSON log lines that compress to about 27 KB, with `"oaid":"<the
      OAID>"` at inflated offset 8 650 000 (past the 8 MiB kept); the value itself
      starts at OAID_AT below;
   3. `{"event":"close","user":"<the e-mail address>"}` repeating the log line's
