@@ -823,61 +823,6 @@ fn websocket_messages_pass_and_are_analysed() {
     assert!(status.success());
 }
 
-/// A WebSocket server that takes permessage-deflate whenever a client offers it and
-/// then compresses what it sends (as Node's `ws` and many app backends do): answers
-/// one upgrade on `listener`, sends `text` (compressed when it agreed), then waits
-/// for the client's first frame and hangs up.
-async fn ws_deflating_server(listener: tokio::net::TcpListener, text: &'static str) {
-    use flate2::{Compress, Compression, FlushCompress};
-    let (mut tcp, _) = listener.accept().await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        tcp.read_exact(&mut b).await.unwrap();
-        head.push(b[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    // Header names in any case; the key's value as sent (base64 is case-sensitive).
-    let value = |name: &str| {
-        head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-        })
-    };
-    let key = value("sec-websocket-key").unwrap();
-    let accept =
-        hudsucker::tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let deflate =
-        value("sec-websocket-extensions").is_some_and(|v| v.contains("permessage-deflate"));
-    let mut reply = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
-    );
-    if deflate {
-        reply.push_str("Sec-WebSocket-Extensions: permessage-deflate\r\n");
-    }
-    reply.push_str("\r\n");
-    tcp.write_all(reply.as_bytes()).await.unwrap();
-    let payload = if deflate {
-        let mut out = Vec::with_capacity(text.len() + 64);
-        Compress::new(Compression::default(), false)
-            .compress_vec(text.as_bytes(), &mut out, FlushCompress::Sync)
-            .unwrap();
-        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
-        out.truncate(out.len() - 4);
-        out
-    } else {
-        text.as_bytes().to_vec()
-    };
-    // FIN, RSV1 when compressed, a text frame; unmasked, as a server's are; a 7-bit
-    // length.
-    assert!(payload.len() < 126);
-    let mut frame = vec![0x81 | if deflate { 0x40 } else { 0 }, payload.len() as u8];
-    frame.extend_from_slice(&payload);
-    tcp.write_all(&frame).await.unwrap();
-    let mut some = [0u8; 64];
-    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut some)).await;
-}
-
 /// A client offering permessage-deflate (browsers and OkHttp do, by default) through
 /// the proxy to a server that takes it: the proxy reads and writes both WebSockets
 /// itself without the extension, so it must not pass the offer on. Had it done so, the
@@ -896,7 +841,10 @@ fn a_websocket_offering_compression_works_through_the_proxy_without_it() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let target = listener.local_addr().unwrap();
-    let server = rt.spawn(ws_deflating_server(listener, "hello from the server"));
+    let server = rt.spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        ws_deflating_server(tcp, "hello from the server").await;
+    });
     let (got, extensions, sent) = rt.block_on(async {
         let (tcp, _) = tunnel(p.addr, target).await;
         let mut req = format!("ws://{target}/live").into_client_request().unwrap();

@@ -5,6 +5,9 @@
 //! page's script sends a tracker beacon carrying the device's advertising id, and the
 //! finding appears in the proxy's output, attributed to the device.
 //!
+//! A second page opens a WebSocket, as Chromium does it: offering permessage-deflate,
+//! to a server that takes the extension whenever offered and then compresses.
+//!
 //! Only 127.0.0.1 is contacted: the page is `https://127.0.0.1:PORT/shop.html`, the
 //! tracker `https://localhost:PORT/collect` (a second host name that the proxy, not
 //! only the browser, can resolve without touching /etc/hosts). Without Chromium the test
@@ -99,6 +102,89 @@ fn chromium_through_the_proxy_sends_a_beacon_and_the_finding_appears() {
     let printed = p.stdout.lock().unwrap().clone();
     assert!(printed.iter().any(|l| l.contains("share-before-consent")));
     assert!(printed.iter().all(|l| !l.contains(AD_ID)));
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// Chromium's WebSocket through the proxy to a server that compresses whenever the
+/// client's offer lets it: the page gets the server's message, and the advertising
+/// id it sends back is a finding. (Before the proxy stopped passing the offer on, the
+/// server compressed, the proxy could not read its frame and the page saw its
+/// WebSocket close.)
+#[test]
+fn chromium_websocket_through_the_proxy_keeps_working_and_its_message_is_analysed() {
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let ws_port = listener.local_addr().unwrap().port();
+    let tls = up.tls.clone();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                if let Ok(s) = tls.accept(tcp).await {
+                    ws_deflating_server(s, "hello from the server").await;
+                }
+            });
+        }
+    });
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    let spki = spki_sha256_base64(&p.ca_der());
+    let page = format!("https://127.0.0.1:{}/ws.html?ws={ws_port}", up.https.port());
+    let out = Command::new(&browser)
+        .args(HEADLESS)
+        .args([
+            "--proxy-bypass-list=<-loopback>",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--proxy-server=http://{}", p.addr))
+        .arg(format!("--ignore-certificate-errors-spki-list={spki}"))
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(&page)
+        .output()
+        .expect("starting chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dom.contains("ws-got hello from the server"),
+        "{dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    p.wait_exchanges("the page's WebSocket message", |xs| {
+        xs.iter().any(|x| x["method"] == "WS")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let ws: Vec<_> = xs.iter().filter(|x| x["method"] == "WS").collect();
+    assert_eq!(ws.len(), 1, "{ws:#?}");
+    assert_eq!(ws[0]["scheme"], "wss");
+    assert_eq!(ws[0]["host"], "localhost");
+    let findings: Vec<_> = p
+        .jsonl("proxy-findings.jsonl")
+        .into_iter()
+        .filter(|f| f["exchange"] == ws[0]["id"])
+        .collect();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["data"][0]["type"], "advertising_id");
+    assert_eq!(findings[0]["data"][0]["where"], "body:$.gaid");
     let (status, _) = p.stop();
     assert!(status.success());
 }

@@ -59,6 +59,29 @@ fetch(tracker, {method: "POST", mode: "no-cors", body: payload, keepalive: true}
 </script></body></html>
 "#;
 
+/// A page whose script opens a WebSocket to `localhost` on the port its query names
+/// (`/ws.html?ws=PORT`), shows the first message it gets (`ws-got …`), then sends the
+/// device's advertising id, as a chat or live-update SDK in a web view would. An
+/// image from `/slow` holds the page's load event 2 s, for the WebSocket to get there
+/// (a headless browser dumps the DOM at that event; WebSockets do not hold it).
+pub const WS_PAGE: &str = r#"<!DOCTYPE html>
+<html><head><title>Example Shop live</title></head>
+<body><p id="state">loading</p>
+<script>
+const state = (s) => { document.getElementById("state").textContent = s; };
+const port = new URLSearchParams(location.search).get("ws");
+const ws = new WebSocket("wss://localhost:" + port + "/live");
+let got = false;
+ws.onmessage = (e) => {
+  got = true;
+  state("ws-got " + e.data);
+  ws.send(JSON.stringify({event: "live", gaid: "38400000-8cf0-11bd-b23e-10b96e40000d"}));
+};
+ws.onerror = () => { if (!got) state("ws-error"); };
+ws.onclose = (e) => { if (!got) state("ws-closed " + e.code); };
+</script><img src="/slow" alt=""></body></html>
+"#;
+
 pub type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> {
@@ -78,6 +101,14 @@ pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infall
         return Ok(Response::new(BodyExt::boxed(
             http_body_util::StreamBody::new(chunks),
         )));
+    }
+    if uri.path() == "/slow" {
+        // Answered after 2 s: a page that loads it holds its load event (and a
+        // headless browser's `--dump-dom`) that long.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        return Ok(Response::new(
+            Full::new(Bytes::from_static(b"ok\n")).boxed(),
+        ));
     }
     if uri.path() == "/huge" {
         // Generated as it is sent: one shared 64 KiB chunk, never the whole body.
@@ -124,8 +155,13 @@ pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infall
             .insert("content-encoding", "gzip".parse().unwrap());
         return Ok(r);
     }
-    if uri.path() == "/shop.html" {
-        let mut r = Response::new(Full::new(Bytes::from_static(SHOP_PAGE.as_bytes())).boxed());
+    if uri.path() == "/shop.html" || uri.path() == "/ws.html" {
+        let page = if uri.path() == "/ws.html" {
+            WS_PAGE
+        } else {
+            SHOP_PAGE
+        };
+        let mut r = Response::new(Full::new(Bytes::from_static(page.as_bytes())).boxed());
         r.headers_mut()
             .insert("content-type", "text/html; charset=utf-8".parse().unwrap());
         return Ok(r);
@@ -170,6 +206,63 @@ pub async fn ws_echo<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s:
             break;
         }
     }
+}
+
+/// A WebSocket server that takes permessage-deflate whenever a client offers it and
+/// then compresses what it sends (as Node's `ws` and many app backends do): answers
+/// the upgrade on `tcp`, sends `text` (compressed when it agreed), then waits for the
+/// client's first frame and hangs up.
+pub async fn ws_deflating_server<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut tcp: S,
+    text: &'static str,
+) {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        tcp.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    // Header names in any case; the key's value as sent (base64 is case-sensitive).
+    let value = |name: &str| {
+        head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    };
+    let key = value("sec-websocket-key").unwrap();
+    let accept =
+        hudsucker::tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let deflate =
+        value("sec-websocket-extensions").is_some_and(|v| v.contains("permessage-deflate"));
+    let mut reply = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+    );
+    if deflate {
+        reply.push_str("Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    }
+    reply.push_str("\r\n");
+    tcp.write_all(reply.as_bytes()).await.unwrap();
+    let payload = if deflate {
+        let mut out = Vec::with_capacity(text.len() + 64);
+        Compress::new(Compression::default(), false)
+            .compress_vec(text.as_bytes(), &mut out, FlushCompress::Sync)
+            .unwrap();
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+        out.truncate(out.len() - 4);
+        out
+    } else {
+        text.as_bytes().to_vec()
+    };
+    // FIN, RSV1 when compressed, a text frame; unmasked, as a server's are; a 7-bit
+    // length.
+    assert!(payload.len() < 126);
+    let mut frame = vec![0x81 | if deflate { 0x40 } else { 0 }, payload.len() as u8];
+    frame.extend_from_slice(&payload);
+    tcp.write_all(&frame).await.unwrap();
+    let mut some = [0u8; 64];
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut some)).await;
 }
 
 pub struct Upstreams {
