@@ -15,11 +15,37 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::browser::{chromium, spki_sha256_base64, HEADLESS};
 use common::proxy_harness::*;
+
+/// Headless `browser` loads `page` through the proxy `p`, trusting its CA by key, with
+/// a profile in `dir`; returns the DOM once the page has loaded, and what the browser
+/// printed on standard error.
+fn load_through(browser: &Path, p: &Proxy, dir: &Path, page: &str) -> (String, String) {
+    let spki = spki_sha256_base64(&p.ca_der());
+    let out = Command::new(browser)
+        .args(HEADLESS)
+        .args([
+            // Through the proxy also for loopback hosts (Chromium bypasses them by default).
+            "--proxy-bypass-list=<-loopback>",
+            // Wait for the page's network activity before printing the DOM.
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--proxy-server=http://{}", p.addr))
+        .arg(format!("--ignore-certificate-errors-spki-list={spki}"))
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg(page)
+        .output()
+        .expect("starting chromium");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "chromium failed: {stderr}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
 
 #[test]
 fn chromium_through_the_proxy_sends_a_beacon_and_the_finding_appears() {
@@ -31,41 +57,12 @@ fn chromium_through_the_proxy_sends_a_beacon_and_the_finding_appears() {
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for(dir.path(), &case, &up);
-    let ca = p.ca_der();
-    let spki = spki_sha256_base64(&ca);
     let page = format!("https://127.0.0.1:{}/shop.html", up.https.port());
-    let out = Command::new(&browser)
-        .args(HEADLESS)
-        .args([
-            // Through the proxy also for loopback hosts (Chromium bypasses them by default).
-            "--proxy-bypass-list=<-loopback>",
-            // Wait for the page's network activity before printing the DOM.
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-        ])
-        .arg(format!("--proxy-server=http://{}", p.addr))
-        .arg(format!("--ignore-certificate-errors-spki-list={spki}"))
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path().join("profile").display()
-        ))
-        .arg(&page)
-        .output()
-        .expect("starting chromium");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (dom, stderr) = load_through(&browser, &p, dir.path(), &page);
     // The page came through the proxy, intercepted (our certificate was accepted),
     // and its script ran to the end.
     assert!(dom.contains("Example Shop"), "{dom}");
-    assert!(
-        dom.contains("beacon-sent"),
-        "{dom}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(dom.contains("beacon-sent"), "{dom}\n{stderr}");
 
     // The beacon is an exchange to the tracker host, with the finding for its body.
     p.wait_exchanges("the beacon", |xs| {
@@ -139,34 +136,11 @@ fn chromium_websocket_through_the_proxy_keeps_working_and_its_message_is_analyse
     });
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for(dir.path(), &case, &up);
-    let spki = spki_sha256_base64(&p.ca_der());
     let page = format!("https://127.0.0.1:{}/ws.html?ws={ws_port}", up.https.port());
-    let out = Command::new(&browser)
-        .args(HEADLESS)
-        .args([
-            "--proxy-bypass-list=<-loopback>",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-        ])
-        .arg(format!("--proxy-server=http://{}", p.addr))
-        .arg(format!("--ignore-certificate-errors-spki-list={spki}"))
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path().join("profile").display()
-        ))
-        .arg(&page)
-        .output()
-        .expect("starting chromium");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (dom, stderr) = load_through(&browser, &p, dir.path(), &page);
     assert!(
         dom.contains("ws-got hello from the server"),
-        "{dom}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{dom}\n{stderr}"
     );
     p.wait_exchanges("the page's WebSocket message", |xs| {
         xs.iter().any(|x| x["method"] == "WS")
