@@ -1289,6 +1289,55 @@ fn h2_get(target: SocketAddr, path: &str) -> hyper::Request<http_body_util::Empt
         .unwrap()
 }
 
+/// A gRPC-shaped call through the proxy (HTTP/2 both ways, `te: trailers`, a
+/// length-prefixed request message): the response's trailers, where gRPC puts the
+/// call's status, reach the client unchanged (without them a gRPC client fails the
+/// call), and the request is analysed like any other.
+#[test]
+fn http2_trailers_reach_the_client_as_grpc_needs_them() {
+    use http_body_util::BodyExt;
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    let exported = p.ca_der();
+    let (status, data, trailers) = rt.block_on(async {
+        let (mut send, _conn) = h2_through_tunnel(p.addr, up.https, &exported).await;
+        // A protobuf message with the advertising id as field 1, gRPC-framed.
+        let mut message = vec![0x0a, AD_ID.len() as u8];
+        message.extend_from_slice(AD_ID.as_bytes());
+        let mut framed = vec![0, 0, 0, 0, message.len() as u8];
+        framed.extend_from_slice(&message);
+        let req = hyper::Request::post(format!("https://{}/grpc-like", up.https))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(http_body_util::Full::new(bytes::Bytes::from(framed)))
+            .unwrap();
+        let res = send.send_request(req).await.unwrap();
+        let status = res.status();
+        let collected = res.into_body().collect().await.unwrap();
+        let trailers = collected.trailers().cloned();
+        (status, collected.to_bytes(), trailers)
+    });
+    assert_eq!(status, 200);
+    assert_eq!(&data[..], b"\0\0\0\0\x02\x08\x01");
+    let trailers = trailers.expect("the response's trailers");
+    assert_eq!(trailers.get("grpc-status").unwrap(), "0");
+    assert_eq!(trailers.get("grpc-message").unwrap(), "ok");
+    p.wait_exchanges("the call", |xs| {
+        xs.iter().any(|x| x["path"] == "/grpc-like")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let f = p.jsonl("proxy-findings.jsonl");
+    assert!(
+        f.iter().any(|f| f["data"][0]["type"] == "advertising_id"),
+        "{f:#?}"
+    );
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 #[test]
 fn idle_http2_connections_are_closed_after_the_header_timeout_and_busy_ones_are_not() {
     use http_body_util::BodyExt;

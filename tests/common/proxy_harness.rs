@@ -102,6 +102,23 @@ pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infall
             http_body_util::StreamBody::new(chunks),
         )));
     }
+    if uri.path() == "/grpc-like" {
+        // A gRPC call's answer: one length-prefixed message, then the status in
+        // trailers, which a gRPC client needs to see the call succeed.
+        use hudsucker::futures::StreamExt;
+        let mut trailers = hudsucker::hyper::HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        trailers.insert("grpc-message", "ok".parse().unwrap());
+        let frames = hudsucker::futures::stream::iter([
+            http_body::Frame::data(Bytes::from_static(b"\0\0\0\0\x02\x08\x01")),
+            http_body::Frame::trailers(trailers),
+        ])
+        .map(Ok::<_, Infallible>);
+        let mut r = Response::new(BodyExt::boxed(http_body_util::StreamBody::new(frames)));
+        r.headers_mut()
+            .insert("content-type", "application/grpc".parse().unwrap());
+        return Ok(r);
+    }
     if uri.path() == "/slow" {
         // Answered after 2 s: a page that loads it holds its load event (and a
         // headless browser's `--dump-dom`) that long.
