@@ -81,8 +81,9 @@ pub struct WsMessage {
     /// Time and frame of its first byte, frame of its last.
     pub meta: MessageMeta,
     pub anomalies: Vec<Anomaly>,
-    /// The case's known values in an uncompressed message's payload past
-    /// `max_message_bytes`, when the reader had a [`TailSearch`].
+    /// The case's known values in the message past `max_message_bytes` (an
+    /// uncompressed one's payload, a compressed one's inflated bytes), when the reader
+    /// had a [`TailSearch`].
     pub beyond_cap: Vec<BeyondCapHit>,
 }
 
@@ -191,7 +192,7 @@ impl ClientWebSocket {
         }
     }
 
-    /// Searches each uncompressed message past `max_message_bytes` with `search`
+    /// Searches each message past `max_message_bytes` with `search`
     /// ([`WsReader::with_tail_search`]).
     pub fn with_tail_search(mut self, search: Option<TailSearch>) -> Self {
         self.reader = self.reader.with_tail_search(search);
@@ -543,20 +544,14 @@ impl WsReader {
         let at = m.data.len();
         m.data.extend_from_slice(keep);
         if let Some(key) = mask {
-            for (i, b) in m.data[at..].iter_mut().enumerate() {
-                // `start + i` mod 4: the key's byte for this payload offset.
-                *b ^= key[((start + i as u64) % 4) as usize];
-            }
+            unmask(&mut m.data[at..], key, start);
         }
         let rest = piece.get(granted..).unwrap_or_default();
         let searched = m.over_limit && !m.compressed && !rest.is_empty();
         if let Some(search) = self.tail_search.as_ref().filter(|_| searched) {
             let mut plain = rest.to_vec();
             if let Some(key) = mask {
-                let from = start + granted as u64;
-                for (i, b) in plain.iter_mut().enumerate() {
-                    *b ^= key[((from + i as u64) % 4) as usize];
-                }
+                unmask(&mut plain, key, start + granted as u64);
             }
             let offset = m.wire_len.saturating_sub(rest.len() as u64);
             let data = &m.data;
@@ -746,6 +741,14 @@ impl WsReader {
         }
         outcome.inflated = total;
         (kept, outcome)
+    }
+}
+
+/// Unmasks `bytes` (RFC 6455 §5.3), the first of them at payload offset `from`.
+fn unmask(bytes: &mut [u8], key: [u8; 4], from: u64) {
+    for (i, b) in bytes.iter_mut().enumerate() {
+        // `from + i` mod 4: the key's byte for this payload offset.
+        *b ^= key[((from + i as u64) % 4) as usize];
     }
 }
 
