@@ -164,19 +164,24 @@ pub fn output_cap(input_len: usize, max_decoded: usize, max_ratio: usize) -> usi
         .min(max_decoded)
 }
 
+/// Whether a body said to be in `coding` and starting with `head` is taken as already
+/// decoded ([`Decoded::Passthrough`]). Without its magic number a body cannot be gzip
+/// or zstd: it was decoded already (HAR exports of binary bodies keep the header).
+/// Formats without a magic number are only passed through when they read as text.
+pub fn passes_through(coding: Coding, head: &[u8]) -> bool {
+    let magic_ok = match coding {
+        Coding::Gzip => is_gzip(head),
+        Coding::Zstd => is_zstd(head),
+        Coding::Deflate => is_zlib(head) || !looks_like_text(head),
+        Coding::Brotli => !looks_like_text(head),
+    };
+    let has_magic = matches!(coding, Coding::Gzip | Coding::Zstd);
+    !magic_ok && (has_magic || looks_like_text(head))
+}
+
 /// Undoes `coding` on `input`, producing at most `cap` bytes.
 pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
-    let magic_ok = match coding {
-        Coding::Gzip => is_gzip(input),
-        Coding::Zstd => is_zstd(input),
-        Coding::Deflate => is_zlib(input) || !looks_like_text(input),
-        Coding::Brotli => !looks_like_text(input),
-    };
-    // Without its magic number a body cannot be gzip or zstd: it was decoded already
-    // (HAR exports of binary bodies keep the header). Formats without a magic number
-    // are only passed through when they read as text.
-    let has_magic = matches!(coding, Coding::Gzip | Coding::Zstd);
-    if !magic_ok && (has_magic || looks_like_text(input)) {
+    if passes_through(coding, input) {
         return Decoded::Passthrough;
     }
     match coding {

@@ -69,6 +69,7 @@ pub mod form;
 mod inflate;
 pub mod json;
 pub mod multipart;
+pub mod stream;
 
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
