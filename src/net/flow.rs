@@ -783,7 +783,7 @@ struct UdpFlow {
     /// Decrypting the QUIC connection with the key log, after its ClientHello.
     decrypt: Option<Box<QuicFlow>>,
     /// An ECH offer whose secrets are not under its randoms: waiting for the server's
-    /// Handshake packet to find them in the key log (see [`quic_trial`]).
+    /// Handshake packet to find them in the key log (see [`quic_trial()`]).
     trial: Option<Box<QuicTrial>>,
     /// A protocol no parser reads: the bytes of the first datagram, which went out
     /// with the flow (0 when the server sent it); `None` for QUIC, and for a flow to
