@@ -1084,7 +1084,8 @@ def quic_conn_seeds():
 def unseeded_targets():
     """Seeds of the targets `main` has none for: consent strings (the IAB's TCF v2
     example and the GPP strings of `consent::gpp`'s tests, a US Privacy string),
-    request bodies for `pii_stream` (identifiers of `PII_CASE` around the cap), and
+    request bodies for `pii_stream` (identifiers of `PII_CASE` around the cap) and,
+    compressed, for `decoded_tail`, and
     the TLS sample captures for `tls_tap`."""
     for name, text in {
         "tcf": "COvFyGBOvFyGBAbAAAENAPCAAOAAAAAAAAAAAEEUACCKAAA",
@@ -1098,6 +1099,13 @@ def unseeded_targets():
     # Cap 40 bytes (byte 0 × 4): the advertising id straddles it; pieces of 9 bytes.
     write("pii_stream", "straddle", bytes([10, 1]) + body)
     write("pii_stream", "tail", bytes([60, 0]) + b"k" * 300 + body)
+    # `decoded_tail`: the body compressed, the identifiers in its tail; byte 0 picks
+    # gzip (0) or deflate (1), byte 1 a cap of 16 bytes, byte 2 pieces of 9.
+    events = b"".join(b'{"ev":"view","n":%d},' % i for i in range(300)) + body
+    write("decoded_tail", "gzip", bytes([0, 1, 1]) + gzip.compress(events, mtime=0))
+    write("decoded_tail", "zlib", bytes([1, 1, 1]) + zlib.compress(events))
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    write("decoded_tail", "raw", bytes([1, 2, 0]) + raw.compress(events) + raw.flush())
     for folder in ("tls", "pcapdroid"):
         d = os.path.join(ROOT, "captures", folder)
         for name in sorted(os.listdir(d)):

@@ -151,8 +151,12 @@ pub struct BeyondCapHit {
     pub encoding: String,
     /// Byte offset of the hit in the request body (after transfer decoding, before
     /// content decoding: the bytes hyper hands over, or a parser de-chunks; bytes a
-    /// capture lost are counted).
+    /// capture lost are counted), or in the decoded body when `decoded_from` names a
+    /// content coding.
     pub offset: u64,
+    /// The `Content-Encoding` the body's tail was decoded from before it was
+    /// searched (`gzip`, `deflate`, `br`), if it was.
+    pub decoded_from: Option<&'static str>,
     pub sensitive: bool,
     /// The matched bytes (for `--reveal` only).
     pub value: Vec<u8>,
@@ -161,12 +165,16 @@ pub struct BeyondCapHit {
 impl BeyondCapHit {
     /// The `where` of the finding's data item.
     pub fn location(&self) -> String {
-        format!("{BEYOND_CAP_LOCATION}:{}", self.offset)
+        match self.decoded_from {
+            None => format!("{BEYOND_CAP_LOCATION}:{}", self.offset),
+            Some(coding) => format!("{BEYOND_CAP_LOCATION}:{coding}:{}", self.offset),
+        }
     }
 }
 
 /// Location prefix of personal data found past the analysis cap ([`BeyondCapHit`]):
-/// `body-beyond-cap:N` reads "request body beyond the analysis cap at offset N".
+/// `body-beyond-cap:N` reads "request body beyond the analysis cap at offset N",
+/// `body-beyond-cap:gzip:N` "… at offset N of the gzip-decoded body".
 pub const BEYOND_CAP_LOCATION: &str = "body-beyond-cap";
 
 /// One header as seen on the wire. Values are bytes: traffic is not always UTF-8.
@@ -662,6 +670,7 @@ mod tests {
             device: None,
             encoding: "plain".into(),
             offset: 7,
+            decoded_from: None,
             sensitive: false,
             value: b"490154203237518".to_vec(),
         });
@@ -675,5 +684,7 @@ mod tests {
         // The value found beyond the cap never reaches the exchange record.
         assert!(!v.to_string().contains("490154203237518"));
         assert_eq!(x.beyond_cap[0].location(), "body-beyond-cap:7");
+        x.beyond_cap[0].decoded_from = Some("gzip");
+        assert_eq!(x.beyond_cap[0].location(), "body-beyond-cap:gzip:7");
     }
 }

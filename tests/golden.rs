@@ -153,6 +153,12 @@ fn gateway_uploads_past_the_analysis_cap() {
     run_golden("gateway", "upload.pcap.gz", None);
 }
 
+/// Two compressed uploads whose identifiers lie in their tails, past the 8 MiB kept.
+#[test]
+fn gateway_compressed_uploads_past_the_analysis_cap() {
+    run_golden("gateway", "gzupload.pcap.gz", None);
+}
+
 /// A compressed WebSocket message that inflates past the 8 MiB the analysis keeps.
 #[test]
 fn gateway_compressed_websocket_message_past_the_analysis_cap() {

@@ -344,6 +344,39 @@ fn identifiers_past_the_analysis_cap_of_large_uploads_are_found_at_their_offsets
     assert_eq!(run.summary.exchanges, 2);
 }
 
+/// `gzupload.pcap.gz` (`make_gzupload.py`): two compressed uploads to a tracker after
+/// the refusal, gzip with `Content-Length` and deflate chunked, each over 8 MiB on the
+/// wire, each identifier only in its compressed tail (nowhere in the bytes sent). Each
+/// is found where it is in the decoded body, as the proxy finds one past
+/// `--body-cap`.
+#[test]
+fn identifiers_in_the_compressed_tails_of_large_uploads_are_found_decoded() {
+    let run = analyse("gzupload.pcap.gz");
+    let found = rule_host_and_data(&run);
+    assert_eq!(
+        found,
+        [
+            "share-after-refusal ads.tracker.example advertising_id plain body-beyond-cap:gzip:9437200",
+            "share-after-refusal ads.tracker.example imei md5 body-beyond-cap:deflate:9800000",
+        ],
+        "{:#?}",
+        run.findings
+    );
+    // The analysis decodes each body's first 8 MiB, a stream cut short (a
+    // `content-decoding-error` of its own) and JSON cut short, and the size limit
+    // notes the rest was searched decoded.
+    let kinds = anomaly_kinds(&run);
+    assert_eq!(
+        kinds,
+        [
+            ("body-size-limit", 2),
+            ("content-decoding-error", 2),
+            ("json-malformed", 2)
+        ]
+    );
+    assert_eq!(run.summary.exchanges, 2);
+}
+
 /// `wsdeflate.pcap` (`make_wsdeflate.py`): three compressed (permessage-deflate)
 /// WebSocket messages to a tracker after the refusal, one compressor across them; the
 /// second inflates to 9 MiB with the OAID only past the 8 MiB the analysis keeps,

@@ -1004,6 +1004,94 @@ fn heads_are_evidence_and_an_identifier_past_the_body_cap_is_found() {
     drop(rt);
 }
 
+#[test]
+fn an_identifier_deep_in_a_gzipped_upload_past_the_body_cap_is_found_decoded() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let proxy = p.url();
+
+    // An SDK's batch upload, gzipped: 2 MB of events whose only identifier sits at
+    // 1 500 000 of the decoded body. Compressed it is about 0.9 MB, far past the
+    // tests' 64 KiB cap, and the identifier's bytes never appear on the wire.
+    const AT: usize = 1_500_000;
+    let event = |i: u64| {
+        format!(
+            "{{\"e\":\"tap\",\"n\":{i},\"t\":\"{:x}\"}},",
+            i.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        )
+    };
+    let mut plain = Vec::new();
+    let mut i = 0;
+    while plain.len() < AT {
+        plain.extend_from_slice(event(i).as_bytes());
+        i += 1;
+    }
+    plain.truncate(AT);
+    plain.extend_from_slice(AD_ID.as_bytes());
+    while plain.len() < 2_000_000 {
+        plain.extend_from_slice(event(i).as_bytes());
+        i += 1;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &plain).unwrap();
+    let body = gz.finish().unwrap();
+    assert!(body.len() > 500_000, "{}", body.len());
+    assert!(!body.windows(AD_ID.len()).any(|w| w == AD_ID.as_bytes()));
+    let upload = dir.path().join("batch.gz");
+    std::fs::write(&upload, &body).unwrap();
+
+    // HTTP/1.1 and HTTP/2 to the server, both through the interception.
+    for (version, path) in [("--http1.1", "/echo?gz1"), ("--http2", "/echo?gz2")] {
+        let via = curl(&[
+            version,
+            "--proxy",
+            &proxy,
+            "--cacert",
+            &ours,
+            "-H",
+            "Content-Encoding: gzip",
+            "--data-binary",
+            &format!("@{}", upload.display()),
+            &format!("https://{}{path}", up.https),
+        ]);
+        // The server got the compressed bytes as they were sent.
+        assert!(
+            String::from_utf8_lossy(&via).starts_with(&format!("len={} ", body.len())),
+            "{version}"
+        );
+        let f = p.findings_for(path);
+        assert_eq!(f.len(), 1, "{version}: {f:#?}");
+        assert_eq!(
+            f[0]["data"],
+            serde_json::json!([{"type": "advertising_id", "encoding": "plain",
+                "where": format!("body-beyond-cap:gzip:{AT}"), "confidence": "exact",
+                "sensitive": false}]),
+            "{version}"
+        );
+    }
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let upload_x = xs.iter().find(|x| x["path"] == "/echo?gz1").unwrap();
+    let truncated = upload_x["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "body-truncated")
+        .unwrap();
+    let detail = truncated["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("; the rest gzip-decoded as it passed and its ")
+            && detail.ends_with(": 1 hit(s)"),
+        "{detail}"
+    );
+    let (status, err) = p.stop();
+    assert!(status.success(), "{err:#?}");
+    drop(rt);
+}
+
 /// One HTTP/1.1 response read from `c`: its head, and its body when it has a
 /// `content-length` (a `200` to a `CONNECT` has none).
 async fn read_response(c: &mut TcpStream) -> String {

@@ -21,12 +21,13 @@ use consentry::source::{read_har, HarOptions};
 use consentry::timestamp::Timestamp;
 
 /// The fuzz target names, in the order of fuzz/README.md.
-pub const TARGETS: [&str; 26] = [
+pub const TARGETS: [&str; 27] = [
     "har",
     "decode",
     "case",
     "pii",
     "pii_stream",
+    "decoded_tail",
     "analyze",
     "consent",
     "capture",
@@ -72,6 +73,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "hpack" => hpack(data),
         "http2" => http2(data),
         "pii_stream" => pii_stream(data),
+        "decoded_tail" => decoded_tail(data),
         "udp_export" => udp_export(data),
         "tcp_export" => tcp_export(data),
         "capture_chain" => {
@@ -787,6 +789,64 @@ pub fn pii_stream(data: &[u8]) {
     }
 }
 
+/// `decoded_tail`: byte 0 picks the request's `Content-Encoding` (gzip, deflate, br,
+/// zstd, two codings, none), byte 1 the cap (byte × 16, at most the body's length),
+/// byte 2 the piece size (1 + byte × 8); the rest is the body as sent, whose bytes
+/// past the cap go through `pii::decoded_tail::body_tail` (small decoding limits).
+/// Asserts that a decoded search's hits all name its coding, that it searched no more
+/// decoded bytes than the ratio allows, and that, when decoding did not stop (no
+/// anomaly either way), feeding the tail in those pieces finds the same as feeding it
+/// whole.
+pub fn decoded_tail(data: &[u8]) {
+    use consentry::decode::Limits;
+    use consentry::net::tail_search::TailStart;
+    use consentry::pii::decoded_tail::body_tail;
+    const CODINGS: [&str; 6] = ["gzip", "deflate", "br", "zstd", "gzip, br", "identity"];
+    let (Some(&e), Some(&c), Some(&k)) = (data.first(), data.get(1), data.get(2)) else {
+        return;
+    };
+    let body = data.get(3..).unwrap_or_default();
+    let encoding = CODINGS[usize::from(e) % CODINGS.len()];
+    let cap = (usize::from(c) * 16).min(body.len());
+    let step = 1 + usize::from(k) * 8;
+    let limits = Limits {
+        max_decoded_bytes: 4096,
+        max_ratio: 20,
+        ..Limits::default()
+    };
+    let (kept, rest) = body.split_at(cap);
+    let run = |pieces: usize| {
+        let mut tail = body_tail(
+            pii_stream_detector(),
+            &limits,
+            TailStart {
+                before: kept,
+                at: cap as u64,
+                content_encoding: Some(encoding.as_bytes()),
+            },
+        );
+        for piece in rest.chunks(pieces.max(1)) {
+            tail.feed(piece);
+        }
+        tail.finish()
+    };
+    let whole = run(rest.len());
+    let pieces = run(step);
+    for found in [&whole, &pieces] {
+        for h in &found.hits {
+            assert_eq!(h.decoded_from, found.decoded_from, "{h:?}");
+        }
+        if found.decoded_from.is_some() {
+            // At most 20 times the body's bytes (but 1 MiB), kept part included.
+            let allowed = (body.len() as u64 * 20).max(1 << 20);
+            assert!(found.bytes <= allowed, "{} decoded bytes searched", found.bytes);
+        }
+    }
+    if whole.anomalies.is_empty() && pieces.anomalies.is_empty() {
+        assert_eq!(whole, pieces, "a split changed what the decoded search found");
+    }
+}
+
 /// The case of the `analyze` target: the demo case (one device, refusals, grants).
 pub const ANALYZE_CASE: &str = include_str!("../../captures/demo/consentry.toml");
 /// The device every HAR exchange is attributed to, as the CLI does for a one-device case.
@@ -914,7 +974,7 @@ fn http1_run(steps: &[Http1Step<'_>], bytewise: bool) -> Vec<consentry::net::htt
 /// same however the input is cut.
 fn keep_all() -> consentry::net::tail_search::TailSearch {
     use consentry::exchange::BeyondCapHit;
-    use consentry::net::tail_search::{TailFound, TailScan, TailSearch};
+    use consentry::net::tail_search::{TailFound, TailScan, TailSearch, TailStart};
     struct KeepAll {
         lead: Vec<u8>,
         at: u64,
@@ -937,17 +997,19 @@ fn keep_all() -> consentry::net::tail_search::TailSearch {
                     device: None,
                     encoding: String::new(),
                     offset: self.at,
+                    decoded_from: None,
                     sensitive: false,
                     value: self.seen,
                 }],
                 anomalies: Vec::new(),
+                decoded_from: None,
             }
         }
     }
-    TailSearch(Arc::new(|lead: &[u8], at: u64| {
+    TailSearch(Arc::new(|start: TailStart<'_>| {
         Box::new(KeepAll {
-            lead: lead.to_vec(),
-            at,
+            lead: start.before.to_vec(),
+            at: start.at,
             seen: Vec::new(),
         }) as Box<dyn TailScan>
     }))

@@ -57,7 +57,7 @@ use std::mem::MaybeUninit;
 use crate::decode::chunked::{ChunkedDecoder, Malformed, Status};
 use crate::exchange::{header, Anomaly, BeyondCapHit, Header};
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
-use crate::net::tail_search::{self, TailScan, TailSearch};
+use crate::net::tail_search::{self, TailScan, TailSearch, TailStart};
 use crate::net::{dns, http_dns};
 use crate::timestamp::Timestamp;
 
@@ -1538,8 +1538,11 @@ fn push_body(
     let searched = keep && !rest.is_empty() && matches!(msg.start, Start::Request { .. });
     if let Some(search) = search.filter(|_| searched) {
         let tail = msg.tail.get_or_insert_with(|| {
-            let lead_in = msg.body.get(msg.since_gap..).unwrap_or_default();
-            search.start(lead_in, offset.saturating_add(want as u64))
+            search.start_at(TailStart {
+                before: msg.body.get(msg.since_gap..).unwrap_or_default(),
+                at: offset.saturating_add(want as u64),
+                content_encoding: tail_search::content_encoding(&msg.headers),
+            })
         });
         tail.feed(rest);
     }
@@ -2092,7 +2095,9 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         let head = client.len();
         client.extend_from_slice(&body);
         // A chunked one after it: offsets are those of the de-chunked body.
-        client.extend_from_slice(b"POST /more HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        client.extend_from_slice(
+            b"POST /more HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Encoding: deflate\r\n\r\n",
+        );
         client.extend_from_slice(b"8\r\n01234567\r\n6\r\n89ABCD\r\n3\r\nEFG\r\n0\r\n\r\n");
         // A response as long: never searched.
         let server = b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n012345678901234567890123456789\
@@ -2122,6 +2127,9 @@ HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
                 ("0123456789".into(), 10, "ABCDEFG".into()),
                 "cut at {at}"
             );
+            // The search is told each body's coding (and can decode its tail).
+            assert_eq!(reqs[0].beyond_cap[0].encoding, "-");
+            assert_eq!(reqs[1].beyond_cap[0].encoding, "deflate");
             let limit = reqs[0]
                 .anomalies
                 .iter()

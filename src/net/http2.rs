@@ -66,7 +66,7 @@ use crate::net::hpack::{HpackDecoder, DEFAULT_MAX_TABLE};
 use crate::net::http1::{HttpRequest, HttpResponse, MessageMeta};
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::sniff::H2_PREFACE;
-use crate::net::tail_search::{self, TailScan, TailSearch};
+use crate::net::tail_search::{self, TailScan, TailSearch, TailStart};
 use crate::net::websocket::{ClientWebSocket, WsLimits, WsOutput, WsUpgrade};
 use crate::timestamp::Timestamp;
 
@@ -718,8 +718,14 @@ impl Http2Conn {
             if let (true, Some(tail), Some(search)) = (take == room, tail, &self.tail_search) {
                 let rest = &piece[take..];
                 let at = m.body_len.saturating_sub(rest.len() as u64);
-                tail.get_or_insert_with(|| search.start(m.body, at))
-                    .feed(rest);
+                tail.get_or_insert_with(|| {
+                    search.start_at(TailStart {
+                        before: m.body,
+                        at,
+                        content_encoding: m.content_encoding,
+                    })
+                })
+                .feed(rest);
             }
         }
     }
@@ -1340,6 +1346,8 @@ fn truncate(flag: &mut bool, anomalies: &mut Vec<Anomaly>, why: &str) {
 
 /// The body-related fields of a request or a response.
 struct MsgMut<'a> {
+    /// A request's `Content-Encoding`, for its tail search.
+    content_encoding: Option<&'a [u8]>,
     body: &'a mut Vec<u8>,
     body_len: &'a mut u64,
     truncated: &'a mut bool,
@@ -1350,6 +1358,7 @@ struct MsgMut<'a> {
 impl<'a> MsgMut<'a> {
     fn request(r: &'a mut HttpRequest) -> Self {
         MsgMut {
+            content_encoding: tail_search::content_encoding(&r.headers),
             body: &mut r.body,
             body_len: &mut r.body_len,
             truncated: &mut r.truncated,
@@ -1360,6 +1369,7 @@ impl<'a> MsgMut<'a> {
 
     fn response(r: &'a mut HttpResponse) -> Self {
         MsgMut {
+            content_encoding: None,
             body: &mut r.body,
             body_len: &mut r.body_len,
             truncated: &mut r.truncated,
@@ -2260,7 +2270,11 @@ mod tests {
             HEADERS,
             END_HEADERS,
             1,
-            &block(&[(":method", "POST"), (":path", "/up")]),
+            &block(&[
+                (":method", "POST"),
+                (":path", "/up"),
+                ("content-encoding", "br"),
+            ]),
         ));
         c.extend(frame(DATA, 0, 1, b"abcdefgh"));
         c.extend(frame(DATA, 0, 1, b"ijklmnop"));
@@ -2291,6 +2305,8 @@ mod tests {
                 ("abcdefghij".into(), 10, "klmnopqrstuvwxyz".into()),
                 "cut at {cut}"
             );
+            // The search is told the body's coding (and can decode its tail).
+            assert_eq!(request.beyond_cap[0].encoding, "br");
             let limit = request
                 .anomalies
                 .iter()

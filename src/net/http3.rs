@@ -71,7 +71,7 @@ use crate::net::http2::{
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::qpack::{QpackDecoder, QpackError, DEFAULT_MAX_TABLE};
 use crate::net::quic_conn::QuicEvent;
-use crate::net::tail_search::{self, TailScan, TailSearch};
+use crate::net::tail_search::{self, TailScan, TailSearch, TailStart};
 use crate::net::websocket::{ClientWebSocket, WsLimits, WsOutput, WsUpgrade};
 use crate::timestamp::Timestamp;
 
@@ -1143,10 +1143,17 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
                 let full = message.body.len() >= limits.max_body_bytes;
                 if keep == room && full && !rest.is_empty() {
                     let at = message.body_len.saturating_sub(rest.len() as u64);
-                    let body = &message.body;
+                    let start = TailStart {
+                        before: &message.body,
+                        at,
+                        content_encoding: message
+                            .headers
+                            .as_deref()
+                            .and_then(tail_search::content_encoding),
+                    };
                     message
                         .tail
-                        .get_or_insert_with(|| search.start(body, at))
+                        .get_or_insert_with(|| search.start_at(start))
                         .feed(rest);
                 }
             }
@@ -1771,8 +1778,19 @@ mod tests {
             max_body_bytes: 10,
             ..Http3Limits::default()
         };
-        // Two DATA frames: the cap falls inside the first.
-        let mut request = request_bytes("/up", b"abcdefghijklmnop");
+        // Two DATA frames: the cap falls inside the first. The body is gzipped (as
+        // far as the headers say): the search is told so.
+        let mut request = frame(
+            frame_type::HEADERS,
+            &section(&[
+                (":method", "POST"),
+                (":scheme", "https"),
+                (":authority", "api.example"),
+                (":path", "/up"),
+                ("content-encoding", "gzip"),
+            ]),
+        );
+        request.extend(frame(frame_type::DATA, b"abcdefghijklmnop"));
         request.extend(frame(frame_type::DATA, b"qrstuvwxyz"));
         for cut in [1, 7, 20, request.len()] {
             let starts = Arc::new(AtomicUsize::new(0));
@@ -1790,6 +1808,7 @@ mod tests {
                 ("abcdefghij".into(), 10, "klmnopqrstuvwxyz".into()),
                 "cut {cut}"
             );
+            assert_eq!(x[0].1.beyond_cap[0].encoding, "gzip");
             assert_eq!(
                 starts.load(Ordering::Relaxed),
                 1,

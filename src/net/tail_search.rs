@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use crate::exchange::{Anomaly, BeyondCapHit};
+use crate::exchange::{Anomaly, BeyondCapHit, Header};
 
 /// What a [`TailScan`] found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -28,6 +28,27 @@ pub struct TailFound {
     pub bytes: u64,
     /// Limits the search hit (`pii-hit-limit`, …).
     pub anomalies: Vec<Anomaly>,
+    /// The content coding the bytes were decoded from before the search (`bytes` then
+    /// counts decoded bytes, and the hits' offsets are into the decoded body).
+    pub decoded_from: Option<&'static str>,
+}
+
+impl TailFound {
+    /// What was searched, for the anomaly that says the body was not all kept: "its
+    /// N bytes were searched … as they passed: H hit(s)".
+    pub fn searched(&self) -> String {
+        match self.decoded_from {
+            None => format!(
+                "its {} bytes were searched for the case's known values as they passed: {} hit(s)",
+                self.bytes, self.total_hits
+            ),
+            Some(coding) => format!(
+                "it was {coding}-decoded as it passed and {} decoded bytes were searched for \
+                 the case's known values: {} hit(s)",
+                self.bytes, self.total_hits
+            ),
+        }
+    }
 }
 
 /// One body's search under way.
@@ -47,19 +68,50 @@ impl std::fmt::Debug for dyn TailScan {
     }
 }
 
-/// Starts a body's [`TailScan`]: given the kept bytes just before the first byte it
-/// will be fed (empty when bytes were lost there), and that byte's offset in the body.
+/// Starts a body's [`TailScan`] ([`TailStart`] says where).
 #[derive(Clone)]
 pub struct TailSearch(pub Arc<StartFn>);
 
 /// What a [`TailSearch`] runs.
-pub type StartFn = dyn Fn(&[u8], u64) -> Box<dyn TailScan> + Send + Sync;
+pub type StartFn = dyn Fn(TailStart<'_>) -> Box<dyn TailScan> + Send + Sync;
+
+/// Where a body's search past the cap starts.
+#[derive(Debug, Clone, Copy)]
+pub struct TailStart<'a> {
+    /// The kept bytes just before the first byte the scan will be fed (empty when
+    /// bytes were lost there); all of them from the body's first byte when
+    /// `before.len() == at`.
+    pub before: &'a [u8],
+    /// The body offset of the first byte the scan will be fed.
+    pub at: u64,
+    /// The request's `Content-Encoding` value, if it has one: a body kept whole from
+    /// its first byte can have its tail decoded as it passes (`pii::decoded_tail`).
+    pub content_encoding: Option<&'a [u8]>,
+}
+
+/// The request's first `Content-Encoding` header among `headers` (the one the
+/// analysis decodes), for [`TailStart::content_encoding`].
+pub fn content_encoding(headers: &[Header]) -> Option<&[u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-encoding"))
+        .map(|h| &h.value[..])
+}
 
 impl TailSearch {
-    /// A search of one body, from its byte at offset `at`, `prefix` the kept bytes
-    /// just before it.
-    pub fn start(&self, prefix: &[u8], at: u64) -> Box<dyn TailScan> {
-        (self.0)(prefix, at)
+    /// A search of one body, from its byte at offset `at`, `before` the kept bytes
+    /// just before it, the body not content-encoded.
+    pub fn start(&self, before: &[u8], at: u64) -> Box<dyn TailScan> {
+        self.start_at(TailStart {
+            before,
+            at,
+            content_encoding: None,
+        })
+    }
+
+    /// A search of one body, started as `start` says.
+    pub fn start_at(&self, start: TailStart<'_>) -> Box<dyn TailScan> {
+        (self.0)(start)
     }
 }
 
@@ -83,10 +135,9 @@ pub fn finish_noting(
 ) -> Vec<BeyondCapHit> {
     let found = tail.finish();
     if let Some(limit) = anomalies.iter_mut().find(|a| a.kind == limit) {
-        limit.detail.push_str(&format!(
-            ", but its {} bytes were searched for the case's known values as they passed: {} hit(s)",
-            found.bytes, found.total_hits
-        ));
+        limit
+            .detail
+            .push_str(&format!(", but {}", found.searched()));
     }
     anomalies.extend(found.anomalies);
     found.hits
@@ -102,11 +153,13 @@ pub(crate) mod testing {
     use crate::net::http1::HttpRequest;
 
     /// Its one hit's `kind` is the lead-in it started with, its `offset` the body
-    /// offset it started at, its `value` the bytes fed, each gap written `<gap N>`;
-    /// it notes a `pii-hit-limit` anomaly.
+    /// offset it started at, its `value` the bytes fed, each gap written `<gap N>`,
+    /// its `encoding` the request's `Content-Encoding` (`-` for none); it notes a
+    /// `pii-hit-limit` anomaly.
     struct Recorder {
         lead: Vec<u8>,
         at: u64,
+        content_encoding: String,
         seen: Vec<u8>,
     }
 
@@ -126,13 +179,15 @@ pub(crate) mod testing {
                 hits: vec![BeyondCapHit {
                     kind: String::from_utf8_lossy(&self.lead).into_owned(),
                     device: None,
-                    encoding: "plain".into(),
+                    encoding: self.content_encoding,
                     offset: self.at,
+                    decoded_from: None,
                     sensitive: false,
                     value: self.seen,
                 }],
                 total_hits: 1,
                 anomalies: vec![Anomaly::new("pii-hit-limit", "recorded")],
+                decoded_from: None,
             }
         }
     }
@@ -140,11 +195,14 @@ pub(crate) mod testing {
     /// A recording search; `starts` counts the bodies it was started for.
     pub(crate) fn recording(starts: &Arc<AtomicUsize>) -> TailSearch {
         let starts = starts.clone();
-        TailSearch(Arc::new(move |lead: &[u8], at: u64| {
+        TailSearch(Arc::new(move |start: TailStart<'_>| {
             starts.fetch_add(1, Ordering::Relaxed);
             Box::new(Recorder {
-                lead: lead.to_vec(),
-                at,
+                lead: start.before.to_vec(),
+                at: start.at,
+                content_encoding: start
+                    .content_encoding
+                    .map_or("-".into(), |v| String::from_utf8_lossy(v).into_owned()),
                 seen: Vec::new(),
             }) as Box<dyn TailScan>
         }))

@@ -19,6 +19,7 @@
 //! truncated coordinate inside a longer one); output is sorted by part, start, kind.
 
 pub mod coordinates;
+pub mod decoded_tail;
 pub mod location;
 pub mod matcher;
 pub mod patterns;

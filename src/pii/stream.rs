@@ -25,10 +25,10 @@
 //! feeding every split).
 //!
 //! # What is searched, and what is not
-//! - The raw body bytes as the source received them (after transfer decoding, before
-//!   content decoding): a gzip-compressed or base64-wrapped tail is not decoded, so
-//!   only the variants themselves are found there (plain, case, URL-encoded, base64,
-//!   hex, digests, JSON-escaped).
+//! - The body bytes as the source received them (after transfer decoding), or, for a
+//!   body sent with a `Content-Encoding`, the bytes `super::decoded_tail` decodes
+//!   from them: a base64-wrapped tail is not decoded, so only the variants themselves
+//!   are found there (plain, case, URL-encoded, base64, hex, digests, JSON-escaped).
 //! - Known values only ([`Detector::scan_known`]), and not positions: validated
 //!   patterns (e-mail, phone, IMEI, …) have no fixed length, so no overlap guarantees
 //!   them across chunks, and a position is two hits (latitude, longitude) any distance
@@ -49,7 +49,7 @@ use super::{Confidence, Detector};
 use crate::case::IdentifierKind;
 use crate::decode::Part;
 use crate::exchange::{Anomaly, BeyondCapHit};
-use crate::net::tail_search::{TailFound, TailScan, TailSearch};
+use crate::net::tail_search::{TailFound, TailScan, TailSearch, TailStart};
 
 /// Most body bytes searched in one window, besides the overlap.
 pub const STEP: usize = 64 << 10;
@@ -217,6 +217,7 @@ impl StreamScanner {
             total_hits: self.total_hits,
             bytes: self.bytes,
             anomalies: self.anomalies,
+            decoded_from: None,
         }
     }
 
@@ -255,6 +256,7 @@ impl StreamScanner {
                 device: m.device,
                 encoding: m.encoding,
                 offset: self.window_start.saturating_add(m.range.start as u64),
+                decoded_from: None,
                 sensitive: m.sensitive,
                 value: self.window.get(m.range).unwrap_or_default().to_vec(),
             };
@@ -299,11 +301,12 @@ impl TailScan for StreamScanner {
     }
 }
 
-/// Starts a [`StreamScanner`] for each request body a capture's parsers carry past
-/// their cap.
-pub fn tail_search(detector: Arc<Detector>) -> TailSearch {
-    TailSearch(Arc::new(move |prefix: &[u8], at: u64| {
-        Box::new(StreamScanner::at(Arc::clone(&detector), prefix, at)) as Box<dyn TailScan>
+/// Starts the search of each request body a capture's parsers carry past their cap:
+/// a [`StreamScanner`] over its bytes, or over its decoded bytes when it has a
+/// `Content-Encoding` ([`super::decoded_tail::body_tail`]).
+pub fn tail_search(detector: Arc<Detector>, limits: crate::decode::Limits) -> TailSearch {
+    TailSearch(Arc::new(move |start: TailStart<'_>| {
+        super::decoded_tail::body_tail(Arc::clone(&detector), &limits, start)
     }))
 }
 

@@ -6,11 +6,13 @@
 //!
 //! A [`Recording`] collects one exchange: its request and response heads as evidence
 //! ([`super::head`]), a copy of the request body up to `--body-cap` for the analysis,
-//! the case's known values streamed over the request body past the cap
-//! ([`StreamScanner`]: hits become `Exchange::beyond_cap`), and the size and SHA-256 of
+//! the case's known values streamed over the request body past the cap, decoded first
+//! when it has a `Content-Encoding` ([`decoded_tail::body_tail`]: hits become
+//! `Exchange::beyond_cap`), and the size and SHA-256 of
 //! both whole bodies. Everything it keeps is bounded: the head by
 //! [`crate::exchange::MAX_HEAD_BYTES`], the body copy by the cap, the stream by one
-//! window and [`crate::pii::stream::MAX_KEPT_HITS`] hits.
+//! window and [`crate::pii::stream::MAX_KEPT_HITS`] hits (and a decoder's state and
+//! output buffer for an encoded body, whose decoded bytes are bounded too).
 //!
 //! A request body the upstream stops taking before its end (the server answered
 //! early, or failed) is still evidence of what the app sent: [`read_unforwarded`]
@@ -32,9 +34,10 @@ use hyper::{header, Method, Request, Response, StatusCode, Uri};
 use super::body::{self, Body, BoxError, Stall};
 use super::{head, lock, page, Event, Shared, MAGIC_HOST};
 use crate::exchange::{Anomaly, BodyDigests, Exchange, Header, RawHead, SourceKind, TlsInfo};
+use crate::net::tail_search::{TailScan, TailStart};
 use crate::net::tls::{HelloPoll, HelloReader};
 use crate::net::tls_fingerprint::{Fingerprints, Transport};
-use crate::pii::stream::StreamScanner;
+use crate::pii::decoded_tail;
 use crate::timestamp::Timestamp;
 
 /// One client connection, from its first request until the connection and any
@@ -701,8 +704,9 @@ struct Draft {
     response_bytes: u64,
     /// Digests of the whole bodies, as evidence (`Exchange::digests`).
     request_sha256: ring::digest::Context,
-    /// The request body past the cap, searched as it passes (once there is any).
-    beyond: Option<StreamScanner>,
+    /// The request body past the cap, searched as it passes (once there is any):
+    /// decoded first when it has a `Content-Encoding` (`pii::decoded_tail`).
+    beyond: Option<Box<dyn TailScan>>,
     response_sha256: ring::digest::Context,
     responded: bool,
     /// The response may be a DNS answer (DoH, or an HTTP DNS API's): its body is
@@ -757,9 +761,20 @@ impl Recording {
                 if !rest.is_empty() {
                     if let Some(det) = &self.shared.settings.detector {
                         let d = &mut *d;
+                        let x = &d.x;
                         d.beyond
                             .get_or_insert_with(|| {
-                                StreamScanner::new(det.clone(), &d.x.request_body)
+                                // The analysis decodes the kept part with the default
+                                // limits (`rules::Options`), as the tail starts from.
+                                decoded_tail::body_tail(
+                                    det.clone(),
+                                    &crate::decode::Limits::default(),
+                                    TailStart {
+                                        before: &x.request_body,
+                                        at: x.request_body.len() as u64,
+                                        content_encoding: x.request_header("content-encoding"),
+                                    },
+                                )
                             })
                             .feed(rest);
                     }
@@ -862,12 +877,20 @@ impl Drop for Recording {
             let streamed = match d.beyond.take() {
                 Some(scanner) => {
                     let o = scanner.finish();
+                    let searched = match o.decoded_from {
+                        None => format!(
+                            "; the rest searched for the case's known values as it passed: {} hit(s)",
+                            o.total_hits
+                        ),
+                        Some(coding) => format!(
+                            "; the rest {coding}-decoded as it passed and its {} decoded bytes \
+                             searched for the case's known values: {} hit(s)",
+                            o.bytes, o.total_hits
+                        ),
+                    };
                     x.beyond_cap = o.hits;
                     x.anomalies.extend(o.anomalies);
-                    format!(
-                        "; the rest searched for the case's known values as it passed: {} hit(s)",
-                        o.total_hits
-                    )
+                    searched
                 }
                 None => String::new(),
             };

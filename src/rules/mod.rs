@@ -354,7 +354,7 @@ impl Analyzer {
     /// Searches a capture's request bodies past the parsers' cap for the case's known
     /// values, as the proxy searches past `--body-cap` (`FlowLimits::tail_search`).
     pub fn tail_search(&self) -> TailSearch {
-        crate::pii::stream::tail_search(Arc::clone(&self.detector))
+        crate::pii::stream::tail_search(Arc::clone(&self.detector), self.options.limits.clone())
     }
 
     /// Adds a decision marked while the analysis runs (a live source's magic URL or
@@ -840,6 +840,7 @@ mod data_item_tests {
                     device: None,
                     encoding: "plain".to_string(),
                     offset,
+                    decoded_from: None,
                     sensitive,
                     value: b"v".to_vec(),
                 })
