@@ -4,7 +4,7 @@
 The case is gateway/consentry.toml: pixel7 (192.168.60.23) refused at 09:31:00.5, so
 everything here, at 2026-11-28T09:50:00Z, is after the refusal. An analytics SDK
 uploads event batches to ads.tracker.example (203.0.113.30:80) on one keep-alive
-connection, each body sent with a Content-Encoding and larger on the wire than the
+connection (make_upload.py's), each body sent with a Content-Encoding and larger on the wire than the
 8 MiB of a body the analysis keeps:
 
   +0 s  POST /v1/batch, Content-Encoding: gzip, Content-Length: events, and at
@@ -40,17 +40,11 @@ import zlib
 from datetime import datetime, timezone
 
 import make_dhcp
-from make_dhcp import TcpConn
-from pcapkit import ACK, FIN, PSH, SYN
+from make_upload import AD_ID, IMEI, MIB, Conn, plant
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 T0 = datetime(2026, 11, 28, 9, 50, 0, tzinfo=timezone.utc).timestamp()
-PHONE_MAC, PHONE_IP = "02:00:5e:10:00:23", "192.168.60.23"
-SERVER_IP, SPORT = "203.0.113.30", 50124
-IMEI = b"490154203237518"
-AD_ID = b"38400000-8cf0-11bd-b23e-10b96e40000d"
-MIB = 1 << 20
-SEGMENT = 65160
+SPORT = 50124
 STORED = 9 * MIB
 # Where the planted values start in their decoded bodies (printed by the script,
 # asserted by tests/pcap_gateway.rs).
@@ -78,10 +72,6 @@ def batch(seed):
     return events(STORED, seed, period=64) + events(MIB // 2, seed)
 
 
-def plant(body, at, value):
-    return body[:at] + value + body[at + len(value):]
-
-
 def deflate_mixed(plain):
     """Raw deflate of `plain`: its first STORED bytes in stored blocks, the rest
     compressed, one stream (the stored part ends with a sync flush, so the compressed
@@ -104,25 +94,8 @@ def zlib_mixed(plain):
     return b"\x78\x9c" + deflate_mixed(plain) + struct.pack(">I", zlib.adler32(plain))
 
 
-class Conn(TcpConn):
-    """The phone's one TCP connection to the tracker."""
-
-    def __init__(self, t):
-        super().__init__(t, (PHONE_MAC, PHONE_IP, SPORT), (SERVER_IP, 80))
-
-    def upload(self, head, wire_body):
-        self.send(True, PSH | ACK, head)
-        for i in range(0, len(wire_body), SEGMENT):
-            self.send(True, ACK if i + SEGMENT < len(wire_body) else PSH | ACK,
-                      wire_body[i:i + SEGMENT])
-        self.send(False, PSH | ACK, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0.02)
-
-
 def main():
-    conn = Conn(T0)
-    conn.send(True, SYN, dt=0.01)
-    conn.send(False, SYN | ACK, dt=0.0005)
-    conn.send(True, ACK)
+    conn = Conn(T0, SPORT)
 
     adid = b'"adid":"' + AD_ID + b'"'
     plain = plant(batch(1), AD_ID_AT - len(b'"adid":"'), adid)
@@ -145,9 +118,7 @@ def main():
                 b"Content-Type: application/json\r\nContent-Encoding: deflate\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n", chunked)
 
-    conn.send(True, FIN | ACK, dt=0.01)
-    conn.send(False, FIN | ACK)
-    conn.send(True, ACK)
+    conn.close()
 
     path = os.path.join(HERE, "gzupload.pcap.gz")
     make_dhcp.write_pcap(path, gzipped=True)

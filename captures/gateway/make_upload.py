@@ -60,10 +60,14 @@ def plant(body, at, value):
 
 
 class Conn(TcpConn):
-    """The phone's one TCP connection to the tracker."""
+    """The phone's one TCP connection to the tracker (from port `sport`), opened with
+    a handshake; `make_gzupload.py` uses it too."""
 
-    def __init__(self, t):
-        super().__init__(t, (PHONE_MAC, PHONE_IP, SPORT), (SERVER_IP, 80))
+    def __init__(self, t, sport=SPORT):
+        super().__init__(t, (PHONE_MAC, PHONE_IP, sport), (SERVER_IP, 80))
+        self.send(True, SYN, dt=0.01)
+        self.send(False, SYN | ACK, dt=0.0005)
+        self.send(True, ACK)
 
     def upload(self, head, wire_body):
         self.send(True, PSH | ACK, head)
@@ -72,12 +76,14 @@ class Conn(TcpConn):
                       wire_body[i:i + SEGMENT])
         self.send(False, PSH | ACK, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0.02)
 
+    def close(self):
+        self.send(True, FIN | ACK, dt=0.01)
+        self.send(False, FIN | ACK)
+        self.send(True, ACK)
+
 
 def main():
     conn = Conn(T0)
-    conn.send(True, SYN, dt=0.01)
-    conn.send(False, SYN | ACK, dt=0.0005)
-    conn.send(True, ACK)
 
     first = plant(log_lines(9 * MIB), AD_ID_AT - len(b"advertising_id="),
                   b"advertising_id=" + AD_ID)
@@ -94,9 +100,7 @@ def main():
     conn.upload(b"POST /v1/upload?part=2 HTTP/1.1\r\nHost: ads.tracker.example\r\n"
                 b"Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n", chunked)
 
-    conn.send(True, FIN | ACK, dt=0.01)
-    conn.send(False, FIN | ACK)
-    conn.send(True, ACK)
+    conn.close()
 
     path = os.path.join(HERE, "upload.pcap.gz")
     make_dhcp.write_pcap(path, gzipped=True)
