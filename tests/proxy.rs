@@ -1092,6 +1092,60 @@ fn an_identifier_deep_in_a_gzipped_upload_past_the_body_cap_is_found_decoded() {
     drop(rt);
 }
 
+/// A client that sends `Expect: 100-continue` (curl does for bodies over 1 MiB, and
+/// .NET's and some Java clients for every POST) waits for the `100 Continue` before
+/// its body: through the proxy it must come at once, not after the client's timeout.
+#[test]
+fn an_upload_expecting_100_continue_goes_on_at_once() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let proxy = p.url();
+    let mut body = vec![b'x'; 100_000];
+    body.extend_from_slice(AD_ID.as_bytes());
+    let upload = dir.path().join("expect.bin");
+    std::fs::write(&upload, &body).unwrap();
+    for (url, tls) in [
+        (format!("https://{}/echo?expect-tls", up.https), true),
+        (format!("http://{}/echo?expect-plain", up.http), false),
+    ] {
+        let started = Instant::now();
+        let mut args = vec![
+            "--http1.1",
+            "--proxy",
+            &proxy,
+            "--expect100-timeout",
+            "20",
+            "-H",
+            "Expect: 100-continue",
+            "--data-binary",
+        ];
+        let data = format!("@{}", upload.display());
+        args.push(&data);
+        if tls {
+            args.extend(["--cacert", &ours]);
+        }
+        args.push(&url);
+        let via = curl(&args);
+        let took = started.elapsed();
+        assert!(
+            String::from_utf8_lossy(&via).starts_with(&format!("len={} ", body.len())),
+            "{url}"
+        );
+        // A proxy that never answers the expectation leaves curl waiting its 20 s.
+        assert!(took < Duration::from_secs(10), "{url}: {took:?}");
+    }
+    for path in ["/echo?expect-tls", "/echo?expect-plain"] {
+        assert_eq!(p.findings_for(path).len(), 1, "{path}");
+    }
+    let (status, err) = p.stop();
+    assert!(status.success(), "{err:#?}");
+    drop(rt);
+}
+
 /// One HTTP/1.1 response read from `c`: its head, and its body when it has a
 /// `content-length` (a `200` to a `CONNECT` has none).
 async fn read_response(c: &mut TcpStream) -> String {
