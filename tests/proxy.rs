@@ -1092,6 +1092,52 @@ fn an_identifier_deep_in_a_gzipped_upload_past_the_body_cap_is_found_decoded() {
     drop(rt);
 }
 
+/// `--body-cap` above the analysis's default 8 MiB: the analysis examines all it is
+/// given, so an identifier at 9 MB of a 9.5 MB upload under a 10 MB cap is found
+/// (it used to examine 8 MiB and the search past the cap to start at 10 MB, so the
+/// bytes between were searched by neither).
+#[test]
+fn a_body_cap_over_8_mib_is_analysed_whole() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for_with(dir.path(), &case, &up, &["--body-cap", "10000000"]);
+    let ours = p.ca_pem().to_str().unwrap().to_string();
+    let proxy = p.url();
+    let mut body = vec![b'a'; 9_000_000];
+    body.extend_from_slice(AD_ID.as_bytes());
+    body.resize(9_500_000, b'b');
+    let upload = dir.path().join("big.bin");
+    std::fs::write(&upload, &body).unwrap();
+    let via = curl(&[
+        "--http1.1",
+        "--proxy",
+        &proxy,
+        "--cacert",
+        &ours,
+        "-H",
+        "Content-Type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", upload.display()),
+        &format!("https://{}/echo?big-cap", up.https),
+    ]);
+    assert!(String::from_utf8_lossy(&via).starts_with("len=9500000 "));
+    let f = p.findings_for("/echo?big-cap");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["data"][0]["where"], "body");
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let x = xs.iter().find(|x| x["path"] == "/echo?big-cap").unwrap();
+    assert!(
+        x.get("anomalies")
+            .is_none_or(|a| a.as_array().unwrap().is_empty()),
+        "{x}"
+    );
+    let (status, err) = p.stop();
+    assert!(status.success(), "{err:#?}");
+    drop(rt);
+}
+
 /// A client that sends `Expect: 100-continue` (curl does for bodies over 1 MiB, and
 /// .NET's and some Java clients for every POST) waits for the `100 Continue` before
 /// its body: through the proxy it must come at once, not after the client's timeout.

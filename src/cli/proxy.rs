@@ -397,12 +397,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (tx, rx) = proxy::events();
     // One detector for the analysis and for the bodies streamed past --body-cap.
     let detector = Arc::new(Detector::new(&case));
+    // The analysis examines all of the --body-cap bytes it is given, also past its
+    // default 8 MiB: the search past the cap starts where they end.
+    let limits = crate::decode::Limits {
+        max_body_bytes: args.body_cap.max(crate::decode::DEFAULT_MAX_BODY_BYTES),
+        ..crate::decode::Limits::default()
+    };
     let analyzer = Analyzer::with_parts(
         case.clone(),
         detector.clone(),
         Arc::new(Classifier::new(&case.app)),
         Options {
             reveal: args.reveal,
+            limits: limits.clone(),
             ..Options::default()
         },
     );
@@ -415,6 +422,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         allow_case_addresses: args.allow_case_addresses,
         listen_port: None,
         detector: Some(detector),
+        analysis_limits: limits,
         // Decoding and matching on the runtime's threads; the consumer judges.
         preparer: Some(proxy::PrepareHook(analyzer.preparer())),
         header_timeout: (args.header_timeout > 0).then(|| Duration::from_secs(args.header_timeout)),

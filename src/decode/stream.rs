@@ -402,10 +402,21 @@ mod tests {
             }
             out
         };
-        for (lgwin, decoded) in [(10, true), (16, true), (18, true), (22, true), (23, false), (24, false)] {
+        for (lgwin, decoded) in [
+            (10, true),
+            (16, true),
+            (18, true),
+            (22, true),
+            (23, false),
+            (24, false),
+        ] {
             let body = big_window(lgwin);
             assert_eq!(brotli_window_bits(&body), Some(lgwin as u8));
-            assert_eq!(PushDecoder::new(Coding::Brotli, &body, w()).is_some(), decoded, "lgwin {lgwin}");
+            assert_eq!(
+                PushDecoder::new(Coding::Brotli, &body, w()).is_some(),
+                decoded,
+                "lgwin {lgwin}"
+            );
         }
         // A raw deflate stream whose first bytes pass the zlib check (a stored block
         // with set padding bits: `78 01`) is read raw, as `content::decode` falls

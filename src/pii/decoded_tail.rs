@@ -116,7 +116,10 @@ impl DecodedTail {
         kept: &[u8],
         past_cap: u64,
     ) -> Option<DecodedTail> {
-        let analysed = content::output_cap(kept.len(), limits.max_decoded_bytes, limits.max_ratio);
+        // The analysis examines the kept part's first `max_body_bytes` only (the
+        // proxy's `--body-cap` may be larger), and decodes that up to its output cap.
+        let examined = kept.len().min(limits.max_body_bytes);
+        let analysed = content::output_cap(examined, limits.max_decoded_bytes, limits.max_ratio);
         let searched = Searched {
             overlap: detector.longest_pattern().saturating_add(1),
             detector,
@@ -138,12 +141,17 @@ impl DecodedTail {
             stopped: false,
             anomalies: Vec::new(),
         };
-        if tail.push(kept).is_err() && !tail.decoder.output_mut().refused {
+        let (analysed_part, unexamined) = kept.split_at(examined);
+        if tail.push(analysed_part).is_err() && !tail.decoder.output_mut().refused {
             return None;
         }
         let out = tail.decoder.output_mut();
         // The analysis decoded up to here (or up to its cap, if that came first).
         out.start = out.start.min(out.produced);
+        if !tail.stopped && !unexamined.is_empty() {
+            // Kept, but not examined: searched here like the tail.
+            let _ = tail.push(unexamined);
+        }
         if tail.stopped {
             tail.note_stop();
         }
@@ -440,6 +448,28 @@ mod tests {
         assert!(search(&gzip(&plain), "gzip", kept, 700, &lim)
             .hits
             .is_empty());
+    }
+
+    #[test]
+    fn a_kept_part_longer_than_the_analysis_examines_is_searched_past_that() {
+        // The analysis examines 1 000 encoded bytes of the 8 000 kept (a proxy's
+        // `--body-cap` over `max_body_bytes`): the search starts where those decode
+        // to, not where the 8 000 do.
+        let lim = Limits {
+            max_body_bytes: 1000,
+            ..limits()
+        };
+        let probe = gzip(&filler(100_000, 14));
+        let examined_out = analysed(Coding::Gzip, &probe[..1000], &lim);
+        let kept_out = analysed(Coding::Gzip, &probe[..8000], &Limits::default());
+        assert!(examined_out + 1000 < kept_out, "{examined_out} {kept_out}");
+        let id_at = examined_out + 500;
+        let mut plain = filler(100_000, 14);
+        plain.splice(id_at..id_at + AD_ID.len(), AD_ID.bytes());
+        let body = gzip(&plain);
+        let found = search(&body, "gzip", 8000, 4096, &lim);
+        assert_eq!(found.hits.len(), 1, "{found:?}");
+        assert_eq!(found.hits[0].offset, id_at as u64);
     }
 
     #[test]

@@ -759,16 +759,15 @@ impl Recording {
                 let (kept, rest) = chunk.split_at_checked(take).unwrap_or((chunk, &[]));
                 d.x.request_body.extend_from_slice(kept);
                 if !rest.is_empty() {
-                    if let Some(det) = &self.shared.settings.detector {
+                    let settings = &self.shared.settings;
+                    if let Some(det) = &settings.detector {
                         let d = &mut *d;
                         let x = &d.x;
                         d.beyond
                             .get_or_insert_with(|| {
-                                // The analysis decodes the kept part with the default
-                                // limits (`rules::Options`), as the tail starts from.
                                 decoded_tail::body_tail(
                                     det.clone(),
-                                    &crate::decode::Limits::default(),
+                                    &settings.analysis_limits,
                                     TailStart {
                                         before: &x.request_body,
                                         at: x.request_body.len() as u64,

@@ -286,6 +286,10 @@ pub struct Settings {
     /// bytes past `body_cap` so an identifier there is still found
     /// ([`crate::pii::stream`]). `None`: those bytes are only counted and digested.
     pub detector: Option<Arc<crate::pii::Detector>>,
+    /// The decoding limits of the analysis the exchanges go to: a body's tail past
+    /// `body_cap` is decoded and searched from where the analysis's decoding of the
+    /// kept part stops ([`crate::pii::decoded_tail`]).
+    pub analysis_limits: crate::decode::Limits,
     /// The consumer's [`crate::rules::Preparer`]: each finished exchange is prepared
     /// before it is queued, on the thread that finished it, so decoding and matching
     /// run on every runtime thread instead of the one consumer. `None`: the consumer
@@ -324,6 +328,7 @@ impl Default for Settings {
             allow_case_addresses: false,
             listen_port: None,
             detector: None,
+            analysis_limits: crate::decode::Limits::default(),
             preparer: None,
             header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
             body_timeout: Some(DEFAULT_BODY_TIMEOUT),

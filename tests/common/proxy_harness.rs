@@ -539,7 +539,7 @@ impl Proxy {
     }
 
     /// Listens on 127.0.0.1, on a port of its choosing, unless `extra` gives
-    /// `--listen`.
+    /// `--listen`; analyses [`CAP`] bytes of a body unless it gives `--body-cap`.
     pub fn start(dir: &Path, case: &Path, extra: &[&str]) -> Proxy {
         let listen: &[&str] = if extra.contains(&"--listen") {
             &[]
@@ -554,7 +554,11 @@ impl Proxy {
             .arg(case)
             .arg("--ca-dir")
             .arg(dir.join("ca"))
-            .args(["--body-cap", &CAP.to_string()])
+            .args(if extra.contains(&"--body-cap") {
+                vec![]
+            } else {
+                vec!["--body-cap".to_string(), CAP.to_string()]
+            })
             .args(extra)
             .env_remove("CONSENTRY_CASE")
             .stdout(Stdio::piped())
