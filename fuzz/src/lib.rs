@@ -839,11 +839,18 @@ pub fn decoded_tail(data: &[u8]) {
         if found.decoded_from.is_some() {
             // At most 20 times the body's bytes (but 1 MiB), kept part included.
             let allowed = (body.len() as u64 * 20).max(1 << 20);
-            assert!(found.bytes <= allowed, "{} decoded bytes searched", found.bytes);
+            assert!(
+                found.bytes <= allowed,
+                "{} decoded bytes searched",
+                found.bytes
+            );
         }
     }
     if whole.anomalies.is_empty() && pieces.anomalies.is_empty() {
-        assert_eq!(whole, pieces, "a split changed what the decoded search found");
+        assert_eq!(
+            whole, pieces,
+            "a split changed what the decoded search found"
+        );
     }
 }
 
