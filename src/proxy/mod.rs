@@ -13,8 +13,10 @@
 //! - Bodies stream through unchanged; the analysis gets a copy of at most
 //!   [`Settings::body_cap`] bytes per request body ([`DEFAULT_BODY_CAP`]); beyond it the
 //!   exchange carries a `body-truncated` anomaly, and the rest of the body is searched
-//!   as it streams past for the case's known values ([`crate::pii::stream`]): a hit
-//!   there becomes a finding located `body-beyond-cap:OFFSET`. Response bodies are
+//!   as it streams past for the case's known values ([`crate::pii::stream`]), decoded
+//!   first when the request has a `Content-Encoding` ([`crate::pii::decoded_tail`]): a
+//!   hit there becomes a finding located `body-beyond-cap:OFFSET` (or
+//!   `body-beyond-cap:gzip:OFFSET`, an offset into the decoded body). Response bodies are
 //!   counted and digested only: they are what the app receives, not a transmission
 //!   of the device's data, so they are never searched for identifiers.
 //! - Evidence per exchange: the request and response heads as received (rebuilt from
