@@ -892,6 +892,24 @@ fn a_websocket_offering_compression_works_through_the_proxy_without_it() {
     assert!(status.success());
 }
 
+/// POSTs the file `upload` to `url` through `p` with curl, `args` (HTTP version,
+/// headers …) first, trusting the proxy's CA: what the echo server answered.
+fn post_through(p: &Proxy, args: &[&str], upload: &std::path::Path, url: &str) -> Vec<u8> {
+    let (proxy, ca) = (p.url(), p.ca_pem().to_str().unwrap().to_string());
+    let data = format!("@{}", upload.display());
+    let mut all = args.to_vec();
+    all.extend([
+        "--proxy",
+        &proxy,
+        "--cacert",
+        &ca,
+        "--data-binary",
+        &data,
+        url,
+    ]);
+    curl(&all)
+}
+
 #[test]
 fn heads_are_evidence_and_an_identifier_past_the_body_cap_is_found() {
     let rt = rt();
@@ -910,16 +928,7 @@ fn heads_are_evidence_and_an_identifier_past_the_body_cap_is_found() {
     body.resize(200_000, b'b');
     let upload = dir.path().join("upload.bin");
     std::fs::write(&upload, &body).unwrap();
-    let via = curl(&[
-        "--http1.1",
-        "--proxy",
-        &proxy,
-        "--cacert",
-        &ours,
-        "--data-binary",
-        &format!("@{}", upload.display()),
-        &format!("{base}/echo?beyond"),
-    ]);
+    let via = post_through(&p, &["--http1.1"], &upload, &format!("{base}/echo?beyond"));
     assert!(String::from_utf8_lossy(&via).starts_with("len=200000 "));
     let f = p.findings_for("/echo?beyond");
     assert_eq!(f.len(), 1, "{f:#?}");
@@ -1011,8 +1020,6 @@ fn an_identifier_deep_in_a_gzipped_upload_past_the_body_cap_is_found_decoded() {
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for(dir.path(), &case, &up);
-    let ours = p.ca_pem().to_str().unwrap().to_string();
-    let proxy = p.url();
 
     // An SDK's batch upload, gzipped: 2 MB of events whose only identifier sits at
     // 1 500 000 of the decoded body. Compressed it is about 0.9 MB, far past the
@@ -1046,18 +1053,13 @@ fn an_identifier_deep_in_a_gzipped_upload_past_the_body_cap_is_found_decoded() {
 
     // HTTP/1.1 and HTTP/2 to the server, both through the interception.
     for (version, path) in [("--http1.1", "/echo?gz1"), ("--http2", "/echo?gz2")] {
-        let via = curl(&[
-            version,
-            "--proxy",
-            &proxy,
-            "--cacert",
-            &ours,
-            "-H",
-            "Content-Encoding: gzip",
-            "--data-binary",
-            &format!("@{}", upload.display()),
+        let headers = [version, "-H", "Content-Encoding: gzip"];
+        let via = post_through(
+            &p,
+            &headers,
+            &upload,
             &format!("https://{}{path}", up.https),
-        ]);
+        );
         // The server got the compressed bytes as they were sent.
         assert!(
             String::from_utf8_lossy(&via).starts_with(&format!("len={} ", body.len())),
@@ -1103,25 +1105,18 @@ fn a_body_cap_over_8_mib_is_analysed_whole() {
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for_with(dir.path(), &case, &up, &["--body-cap", "10000000"]);
-    let ours = p.ca_pem().to_str().unwrap().to_string();
-    let proxy = p.url();
     let mut body = vec![b'a'; 9_000_000];
     body.extend_from_slice(AD_ID.as_bytes());
     body.resize(9_500_000, b'b');
     let upload = dir.path().join("big.bin");
     std::fs::write(&upload, &body).unwrap();
-    let via = curl(&[
-        "--http1.1",
-        "--proxy",
-        &proxy,
-        "--cacert",
-        &ours,
-        "-H",
-        "Content-Type: application/octet-stream",
-        "--data-binary",
-        &format!("@{}", upload.display()),
+    let headers = ["--http1.1", "-H", "Content-Type: application/octet-stream"];
+    let via = post_through(
+        &p,
+        &headers,
+        &upload,
         &format!("https://{}/echo?big-cap", up.https),
-    ]);
+    );
     assert!(String::from_utf8_lossy(&via).starts_with("len=9500000 "));
     let f = p.findings_for("/echo?big-cap");
     assert_eq!(f.len(), 1, "{f:#?}");
@@ -1148,34 +1143,23 @@ fn an_upload_expecting_100_continue_goes_on_at_once() {
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for(dir.path(), &case, &up);
-    let ours = p.ca_pem().to_str().unwrap().to_string();
-    let proxy = p.url();
     let mut body = vec![b'x'; 100_000];
     body.extend_from_slice(AD_ID.as_bytes());
     let upload = dir.path().join("expect.bin");
     std::fs::write(&upload, &body).unwrap();
-    for (url, tls) in [
-        (format!("https://{}/echo?expect-tls", up.https), true),
-        (format!("http://{}/echo?expect-plain", up.http), false),
+    for url in [
+        format!("https://{}/echo?expect-tls", up.https),
+        format!("http://{}/echo?expect-plain", up.http),
     ] {
         let started = Instant::now();
-        let mut args = vec![
+        let args = [
             "--http1.1",
-            "--proxy",
-            &proxy,
             "--expect100-timeout",
             "20",
             "-H",
             "Expect: 100-continue",
-            "--data-binary",
         ];
-        let data = format!("@{}", upload.display());
-        args.push(&data);
-        if tls {
-            args.extend(["--cacert", &ours]);
-        }
-        args.push(&url);
-        let via = curl(&args);
+        let via = post_through(&p, &args, &upload, &url);
         let took = started.elapsed();
         assert!(
             String::from_utf8_lossy(&via).starts_with(&format!("len={} ", body.len())),
