@@ -792,7 +792,8 @@ pub fn pii_stream(data: &[u8]) {
 /// `decoded_tail`: byte 0 picks the request's `Content-Encoding` (gzip, deflate, br,
 /// zstd, two codings, none), byte 1 the cap (byte × 16, at most the body's length),
 /// byte 2 the piece size (1 + byte × 8); the rest is the body as sent, whose bytes
-/// past the cap go through `pii::decoded_tail::body_tail` (small decoding limits).
+/// past the cap go through `pii::decoded_tail::body_tail` (small decoding limits, and
+/// an analysis that examines less than a long kept part).
 /// Asserts that a decoded search's hits all name its coding, that it searched no more
 /// decoded bytes than the ratio allows, and that, when decoding did not stop (no
 /// anomaly either way), feeding the tail in those pieces finds the same as feeding it
@@ -809,7 +810,10 @@ pub fn decoded_tail(data: &[u8]) {
     let encoding = CODINGS[usize::from(e) % CODINGS.len()];
     let cap = (usize::from(c) * 16).min(body.len());
     let step = 1 + usize::from(k) * 8;
+    // The analysis examines 2 048 bytes of what is kept (up to 4 080): a kept part
+    // longer than that is decoded past it too.
     let limits = Limits {
+        max_body_bytes: 2048,
         max_decoded_bytes: 4096,
         max_ratio: 20,
         ..Limits::default()
