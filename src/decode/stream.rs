@@ -12,9 +12,10 @@
 //! It decodes what [`content::decode`] decodes from the same first bytes, and takes
 //! the same bodies as already decoded ([`content::passes_through`]): gzip (several
 //! members), deflate (zlib-wrapped when the body starts with a zlib header that
-//! decodes, else raw, as `content::decode` falls back), br. zstd has no decoder
-//! here: ruzstd's push interface decodes every whole block of a piece before any
-//! output is taken, so one piece of RLE blocks could expand to gigabytes in memory.
+//! decodes, else raw, as `content::decode` falls back), br up to a 4 MiB window
+//! ([`MAX_BROTLI_WINDOW_BITS`]). zstd has no decoder here: ruzstd's push interface
+//! decodes every whole block of a piece before any output is taken, so one piece of
+//! RLE blocks could expand to gigabytes in memory.
 
 use std::io::{self, Read, Write};
 
@@ -65,7 +66,8 @@ impl<W: Write> Write for Counted<W> {
 impl<W: Write> PushDecoder<W> {
     /// The decoder of a body in `coding` that starts with `head` (the first bytes that
     /// will be pushed, as many as are at hand), writing to `out`; `None` when
-    /// `content::decode` would take such a body as already decoded, or for zstd.
+    /// `content::decode` would take such a body as already decoded, for zstd, and for
+    /// br declaring a window over [`MAX_BROTLI_WINDOW_BITS`].
     pub fn new(coding: Coding, head: &[u8], out: W) -> Option<PushDecoder<W>> {
         if content::passes_through(coding, head) {
             return None;
