@@ -43,8 +43,8 @@ use crate::decode::Limits;
 use crate::exchange::Anomaly;
 use crate::net::tail_search::{TailFound, TailScan, TailStart};
 
-/// Most decoded bytes searched past the analysis's output cap in one body: at this
-/// CPU's inflate and search rates about a second of work.
+/// Most decoded bytes searched past the analysis's output cap in one body: the
+/// bound on the work one body's tail can cause, whatever its ratio.
 pub const MAX_DECODED_PAST_CAP: u64 = 256 << 20;
 
 /// The search of a request body past the cap, started as `start` says (see the
