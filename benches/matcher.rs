@@ -13,7 +13,8 @@
 //! `matcher` (our matcher, bytes/s), `matcher_by_length` (the 30 000 set split by
 //! shard), `baseline` (`aho_corasick` DFA and default builder, overlapping search, same
 //! corpus and patterns; plus leftmost-first non-overlapping DFA for reference), `detector` (whole
-//! `Detector::scan`: matcher + patterns + post-processing).
+//! `Detector::scan`: matcher + patterns + post-processing), `tail_search` (the search
+//! of a body past the analysis cap, raw and decoded from gzip and br).
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -419,6 +420,63 @@ fn bench(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
+    g.finish();
+
+    tail_search(c);
+}
+
+/// The search of a request body past the analysis cap (`pii::decoded_tail::body_tail`):
+/// 4 MiB of JSON event batches with 256 KiB kept, the rest fed in 64 KiB pieces, as it
+/// is sent (raw) and sent gzip- or br-encoded (decoded as it passes). Throughput is
+/// the body's decoded bytes.
+fn tail_search(c: &mut Criterion) {
+    use consentry::decode::Limits;
+    use consentry::net::tail_search::TailStart;
+    use consentry::pii::decoded_tail::body_tail;
+    use std::io::Write;
+
+    let mut r = Rng(0x7a11_5eac);
+    let mut plain = Vec::new();
+    while plain.len() < 4 << 20 {
+        plain.extend_from_slice(&json_body(&mut r, 64 << 10, &[]));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    let gzip = gz.finish().unwrap();
+    let mut br = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
+        w.write_all(&plain).unwrap();
+    }
+    let det = std::sync::Arc::new(Detector::new(&case(10)));
+    let limits = Limits::default();
+    let mut g = c.benchmark_group("tail_search");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(plain.len() as u64));
+    for (name, body, encoding) in [
+        ("raw", &plain, None),
+        ("gzip", &gzip, Some(&b"gzip"[..])),
+        ("br", &br, Some(&b"br"[..])),
+    ] {
+        let (kept, rest) = body.split_at(256 << 10);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut tail = body_tail(
+                    det.clone(),
+                    &limits,
+                    TailStart {
+                        before: kept,
+                        at: kept.len() as u64,
+                        content_encoding: encoding,
+                    },
+                );
+                for piece in rest.chunks(64 << 10) {
+                    tail.feed(piece);
+                }
+                tail.finish().bytes
+            })
+        });
+    }
     g.finish();
 }
 
