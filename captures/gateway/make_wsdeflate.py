@@ -36,15 +36,14 @@ from datetime import datetime, timezone
 
 import make_dhcp
 from make_dhcp import TcpConn
+from make_upload import MIB, PHONE_IP, PHONE_MAC, SERVER_IP
 from pcapkit import ACK, FIN, PSH, SYN
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 T0 = datetime(2026, 11, 28, 9, 46, 0, tzinfo=timezone.utc).timestamp()
-PHONE_MAC, PHONE_IP = "02:00:5e:10:00:23", "192.168.60.23"
-SERVER_IP, SPORT = "203.0.113.30", 50177
+SPORT = 50177
 OAID = b"a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b"
 EMAIL = b"tester@example.org"
-MIB = 1 << 20
 SEGMENT = 1448
 MASK = bytes([0x5a, 0x13, 0xc4, 0x7e])
 LINE = b'{"level":"info","tag":"render","msg":"frame drawn","ms":16}\n'
