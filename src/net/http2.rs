@@ -722,7 +722,7 @@ impl Http2Conn {
                     search.start_at(TailStart {
                         before: m.body,
                         at,
-                        content_encoding: m.content_encoding,
+                        content_encoding: tail_search::content_encoding(m.request_headers),
                     })
                 })
                 .feed(rest);
@@ -1346,8 +1346,8 @@ fn truncate(flag: &mut bool, anomalies: &mut Vec<Anomaly>, why: &str) {
 
 /// The body-related fields of a request or a response.
 struct MsgMut<'a> {
-    /// A request's `Content-Encoding`, for its tail search.
-    content_encoding: Option<&'a [u8]>,
+    /// A request's headers (a response's: none), for its tail search's start.
+    request_headers: &'a [Header],
     body: &'a mut Vec<u8>,
     body_len: &'a mut u64,
     truncated: &'a mut bool,
@@ -1358,7 +1358,7 @@ struct MsgMut<'a> {
 impl<'a> MsgMut<'a> {
     fn request(r: &'a mut HttpRequest) -> Self {
         MsgMut {
-            content_encoding: tail_search::content_encoding(&r.headers),
+            request_headers: &r.headers,
             body: &mut r.body,
             body_len: &mut r.body_len,
             truncated: &mut r.truncated,
@@ -1369,7 +1369,7 @@ impl<'a> MsgMut<'a> {
 
     fn response(r: &'a mut HttpResponse) -> Self {
         MsgMut {
-            content_encoding: None,
+            request_headers: &[],
             body: &mut r.body,
             body_len: &mut r.body_len,
             truncated: &mut r.truncated,

@@ -1143,17 +1143,16 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
                 let full = message.body.len() >= limits.max_body_bytes;
                 if keep == room && full && !rest.is_empty() {
                     let at = message.body_len.saturating_sub(rest.len() as u64);
-                    let start = TailStart {
-                        before: &message.body,
-                        at,
-                        content_encoding: message
-                            .headers
-                            .as_deref()
-                            .and_then(tail_search::content_encoding),
-                    };
+                    let (body, headers) = (&message.body, message.headers.as_deref());
                     message
                         .tail
-                        .get_or_insert_with(|| search.start_at(start))
+                        .get_or_insert_with(|| {
+                            search.start_at(TailStart {
+                                before: body,
+                                at,
+                                content_encoding: headers.and_then(tail_search::content_encoding),
+                            })
+                        })
                         .feed(rest);
                 }
             }
