@@ -483,6 +483,11 @@ pub struct Exchange {
     /// Personal data found past the part of the request body kept in `request_body`.
     #[serde(skip)]
     pub beyond_cap: Vec<BeyondCapHit>,
+    /// `request_body` holds less than the whole request body (a size cap, bytes lost
+    /// on the wire, a message cut off): a compressed body then ends inside its
+    /// stream, which is no fault of the sender's.
+    #[serde(skip)]
+    pub request_body_cut: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<Response>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -530,6 +535,7 @@ impl Exchange {
             request_body: Vec::new(),
             payload_lead: Vec::new(),
             beyond_cap: Vec::new(),
+            request_body_cut: false,
             response: None,
             tls: None,
             metadata_only: false,

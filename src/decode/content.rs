@@ -8,8 +8,15 @@
 //! are passed through untouched: for gzip and zstd when the magic number is missing,
 //! for deflate and br (which have none) when the body reads as text. The pipeline
 //! calls [`decode`] once per coding named in the headers, last applied first.
+//!
+//! Two ways a stream stops early are told apart from corruption: input that ends
+//! inside the stream ([`Decoded::Cut`]: a body cut short by a cap or on the wire,
+//! known exactly because the decoder asked for bytes past the end), and input that
+//! decodes to next to nothing ([`Decoded::Starved`]: once the encoded bytes taken
+//! run [`MAX_ENCODED_LEAD`] ahead of the output, which no output cap would see).
 
-use std::io::Read;
+use std::cell::Cell;
+use std::io::{self, Read};
 
 use super::inflate::{with_inflater, Wrapping};
 
@@ -21,6 +28,14 @@ pub const SMALL_OUTPUT_BYTES: usize = 1024 * 1024;
 /// decoder reserves the whole window up front, so a 10-byte frame declaring a 100 MiB
 /// window would otherwise cost 100 MiB.
 const MAX_ZSTD_WINDOW: u64 = 8 << 20;
+
+/// Most encoded bytes a decoding may take beyond its decoded output. Real compressed
+/// data decodes to at least about its own size (stored blocks add 5 bytes in 64 KiB,
+/// fixed Huffman codes at most an eighth), while a run of empty gzip members decodes
+/// to nothing at a decoder set-up (2–7 µs) per 20 bytes, 3–10 MB/s of work that no
+/// output cap sees: 8 MiB of them were a second of CPU. The search past the cap
+/// (`pii::decoded_tail`) stops at the same lead.
+pub const MAX_ENCODED_LEAD: u64 = 1 << 20;
 
 /// Most the decoder reads at once.
 const STEP: usize = 64 * 1024;
@@ -80,8 +95,13 @@ pub enum Decoded {
     Complete(Vec<u8>),
     /// The output cap was reached; the output up to it.
     Limited(Vec<u8>),
-    /// The stream is corrupt or truncated; the output before the error (maybe empty)
-    /// and the error.
+    /// The input ends inside the stream (the decoder asked for more than there is):
+    /// the output of what there is.
+    Cut(Vec<u8>),
+    /// The encoded bytes taken ran [`MAX_ENCODED_LEAD`] ahead of the output: the
+    /// output so far, and how many encoded bytes gave it.
+    Starved { partial: Vec<u8>, taken: usize },
+    /// The stream is corrupt; the output before the error (maybe empty) and the error.
     Failed { partial: Vec<u8>, error: String },
 }
 
@@ -184,32 +204,110 @@ pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
     if passes_through(coding, input) {
         return Decoded::Passthrough;
     }
+    let intake = Intake::default();
+    let from = |data| Input {
+        data,
+        intake: &intake,
+    };
     match coding {
-        Coding::Gzip => pull(flate2::read::MultiGzDecoder::new(input), cap),
+        Coding::Gzip => pull(flate2::read::MultiGzDecoder::new(from(input)), cap, &intake),
         Coding::Deflate if is_zlib(input) => {
-            match with_inflater(Wrapping::Zlib, input, |r| pull(r, cap)) {
+            match inflate(Wrapping::Zlib, input, cap) {
                 // A raw deflate stream can start with bytes that pass the zlib check.
-                Decoded::Failed { partial, .. } if partial.is_empty() => {
-                    with_inflater(Wrapping::Raw, input, |r| pull(r, cap))
+                Decoded::Failed { partial, .. } | Decoded::Cut(partial) if partial.is_empty() => {
+                    inflate(Wrapping::Raw, input, cap)
                 }
                 other => other,
             }
         }
-        Coding::Deflate => with_inflater(Wrapping::Raw, input, |r| pull(r, cap)),
-        Coding::Brotli => pull(brotli_decompressor::Decompressor::new(input, 4096), cap),
+        Coding::Deflate => inflate(Wrapping::Raw, input, cap),
+        Coding::Brotli => pull(
+            brotli_decompressor::Decompressor::new(from(input), 4096),
+            cap,
+            &intake,
+        ),
         Coding::Zstd if zstd_window(input).is_some_and(|w| w > MAX_ZSTD_WINDOW.max(cap as u64)) => {
             Decoded::Failed {
                 partial: Vec::new(),
                 error: "zstd window larger than the decoding limit".into(),
             }
         }
-        Coding::Zstd => match ruzstd::StreamingDecoder::new(input) {
-            Ok(d) => pull(d, cap),
+        Coding::Zstd => match ruzstd::StreamingDecoder::new(from(input)) {
+            Ok(d) => pull(d, cap, &intake),
             Err(e) => Decoded::Failed {
                 partial: Vec::new(),
                 error: e.to_string(),
             },
         },
+    }
+}
+
+/// Deflate (`wrapping`) of `input`, on the thread's decompressor. One stream with no
+/// per-part set-up: a run of empty blocks inflates as fast as any other, so no lead
+/// is watched; the inflater itself knows when the input ran out.
+fn inflate(wrapping: Wrapping, input: &[u8], cap: usize) -> Decoded {
+    with_inflater(wrapping, input, |r| {
+        match pull(&mut *r, cap, &Intake::unwatched()) {
+            Decoded::Failed { partial, .. } if r.ran_out() => Decoded::Cut(partial),
+            other => other,
+        }
+    })
+}
+
+/// What a decoder has taken of its input, shared between the input it reads and the
+/// loop that pulls its output.
+struct Intake {
+    taken: Cell<usize>,
+    /// Output pulled so far; `usize::MAX` when the lead is not watched.
+    produced: Cell<usize>,
+    /// The decoder asked for bytes past the end of the input.
+    ran_out: Cell<bool>,
+    /// The input refused a read for running [`MAX_ENCODED_LEAD`] ahead of the output.
+    starved: Cell<bool>,
+}
+
+impl Default for Intake {
+    fn default() -> Self {
+        Intake {
+            taken: Cell::new(0),
+            produced: Cell::new(0),
+            ran_out: Cell::new(false),
+            starved: Cell::new(false),
+        }
+    }
+}
+
+impl Intake {
+    fn unwatched() -> Self {
+        let intake = Intake::default();
+        intake.produced.set(usize::MAX);
+        intake
+    }
+}
+
+/// The encoded input as a decoder reads it, counted in its [`Intake`]. The lead is
+/// checked here, not between reads of the output: a decoder's `read` goes on through
+/// any number of empty gzip members until it has output or the input ends.
+struct Input<'a> {
+    data: &'a [u8],
+    intake: &'a Intake,
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let intake = self.intake;
+        if self.data.is_empty() {
+            intake.ran_out.set(!buf.is_empty());
+            return Ok(0);
+        }
+        let lead = intake.taken.get().saturating_sub(intake.produced.get());
+        if lead as u64 > MAX_ENCODED_LEAD {
+            intake.starved.set(true);
+            return Err(io::Error::other("encoded bytes far ahead of decoded ones"));
+        }
+        let n = self.data.read(buf)?;
+        intake.taken.set(intake.taken.get() + n);
+        Ok(n)
     }
 }
 
@@ -235,8 +333,10 @@ fn zstd_window(data: &[u8]) -> Option<u64> {
     Some(fcs)
 }
 
-/// Reads `r` to its end or to `cap` bytes, whichever comes first.
-fn pull<R: Read>(mut r: R, cap: usize) -> Decoded {
+/// Reads `r` to its end or to `cap` bytes, whichever comes first; `intake` is what
+/// `r` reads its input through.
+fn pull<R: Read>(mut r: R, cap: usize, intake: &Intake) -> Decoded {
+    let watched = intake.produced.get() != usize::MAX;
     let mut out: Vec<u8> = Vec::new();
     loop {
         let room = cap - out.len();
@@ -259,13 +359,27 @@ fn pull<R: Read>(mut r: R, cap: usize) -> Decoded {
                 out.truncate(start);
                 return Decoded::Complete(out);
             }
-            Ok(n) => out.truncate(start + n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => out.truncate(start),
+            Ok(n) => {
+                out.truncate(start + n);
+                if watched {
+                    intake.produced.set(out.len());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(start),
             Err(e) => {
                 out.truncate(start);
-                return Decoded::Failed {
-                    partial: out,
-                    error: e.to_string(),
+                return if intake.starved.get() {
+                    Decoded::Starved {
+                        partial: out,
+                        taken: intake.taken.get(),
+                    }
+                } else if intake.ran_out.get() {
+                    Decoded::Cut(out)
+                } else {
+                    Decoded::Failed {
+                        partial: out,
+                        error: e.to_string(),
+                    }
                 };
             }
         }
@@ -394,23 +508,10 @@ pub(crate) mod tests {
             decode(Coding::Gzip, &enc, CAP),
             Decoded::Failed { .. }
         ));
-        // Truncated: the part decoded so far is kept.
-        let big: Vec<u8> = (0..200_000u32)
-            .flat_map(|i| i.to_string().into_bytes())
-            .collect();
-        let enc = gzip(&big);
-        match decode(Coding::Gzip, &enc[..enc.len() / 2], CAP) {
-            Decoded::Failed { partial, .. } => {
-                assert!(!partial.is_empty());
-                assert!(big.starts_with(&partial));
-            }
-            other => panic!("{other:?}"),
-        }
+        // A gzip header that announces every optional field, then ends: cut, with
+        // nothing decoded.
         let binary = [0x1f, 0x8b, 0x08, 0xff, 0x00, 0x01, 0x02];
-        assert!(matches!(
-            decode(Coding::Gzip, &binary, CAP),
-            Decoded::Failed { .. }
-        ));
+        assert_eq!(decode(Coding::Gzip, &binary, CAP), Decoded::Cut(Vec::new()));
         let junk = [0x80u8, 0x81, 0xfe, 0x00, 0x13, 0x37, 0x99, 0xaa];
         let bad_zstd = [0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff, 0x13, 0x37];
         assert!(matches!(
@@ -441,6 +542,115 @@ pub(crate) mod tests {
         let z = zstd_rle_bomb(0, 800);
         let cap = output_cap(z.len(), 32 << 20, 100);
         assert!(matches!(decode(Coding::Zstd, &z, cap), Decoded::Limited(o) if o.len() == cap));
+    }
+
+    /// Compressible, not trivial: about 1.2 MB of JSON-ish numbers.
+    fn numbers() -> Vec<u8> {
+        (0..200_000u32)
+            .flat_map(|i| {
+                format!("{{\"n\":{}}},", i.wrapping_mul(2_654_435_761) >> 12).into_bytes()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_cut_short_is_told_from_a_corrupt_one() {
+        let plain = numbers();
+        for (coding, enc) in [
+            (Coding::Gzip, gzip(&plain)),
+            (Coding::Deflate, zlib(&plain)),
+            (Coding::Deflate, raw_deflate(&plain)),
+            (Coding::Brotli, brotli(&plain)),
+            (Coding::Zstd, zstd_raw(&plain)),
+        ] {
+            for cut in [enc.len() / 3, enc.len() / 2, enc.len() - 1] {
+                match decode(coding, &enc[..cut], CAP) {
+                    // The part decoded so far is kept.
+                    Decoded::Cut(partial) => {
+                        assert!(!partial.is_empty(), "{coding:?} cut at {cut}");
+                        assert!(plain.starts_with(&partial), "{coding:?} cut at {cut}");
+                    }
+                    other => panic!("{coding:?} cut at {cut}: {other:?}"),
+                }
+            }
+        }
+        // Bytes changed in the middle are corruption, not a cut, where the format
+        // checks its data (gzip's CRC, zlib's Adler-32; zstd's raw blocks carry no
+        // check, so their first block header is hit instead). Raw deflate and br
+        // check nothing: a changed stream may end early or read on past the end.
+        let name = |d: &Decoded| format!("{d:?}").chars().take(40).collect::<String>();
+        for (coding, enc, at) in [
+            (Coding::Gzip, gzip(&plain), None),
+            (Coding::Deflate, zlib(&plain), None),
+            (Coding::Zstd, zstd_raw(&plain), Some(6)),
+        ] {
+            let mut bad = enc.clone();
+            let at = at.unwrap_or(enc.len() / 2);
+            for b in &mut bad[at..at + 16] {
+                *b ^= 0xa5;
+            }
+            let got = decode(coding, &bad, CAP);
+            assert!(
+                matches!(got, Decoded::Failed { .. }),
+                "{coding:?}: {}",
+                name(&got)
+            );
+        }
+    }
+
+    #[test]
+    fn empty_gzip_members_starve_the_decoding() {
+        // 2 MiB of 20-byte empty members after a real one: stopped once the encoded
+        // bytes run a mebibyte ahead, the real member's output kept.
+        let mut enc = gzip(TEXT);
+        let empty = gzip(b"");
+        while enc.len() < 2 << 20 {
+            enc.extend_from_slice(&empty);
+        }
+        match decode(Coding::Gzip, &enc, CAP) {
+            Decoded::Starved { partial, taken } => {
+                assert_eq!(partial, TEXT);
+                let lead = MAX_ENCODED_LEAD as usize;
+                assert!((lead..lead + 64 * 1024).contains(&taken), "{taken}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Fewer than a mebibyte of them, then data: decoded whole.
+        let mut enc = Vec::new();
+        while enc.len() < 900 << 10 {
+            enc.extend_from_slice(&empty);
+        }
+        enc.extend_from_slice(&gzip(TEXT));
+        assert_eq!(
+            decode(Coding::Gzip, &enc, CAP),
+            Decoded::Complete(TEXT.to_vec())
+        );
+    }
+
+    #[test]
+    fn incompressible_data_does_not_starve() {
+        // Stored blocks: the encoded bytes stay a few bytes per 64 KiB ahead.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..6 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for (coding, enc) in [
+            (Coding::Gzip, gzip(&noise)),
+            (Coding::Brotli, brotli(&noise)),
+            (Coding::Zstd, zstd_raw(&noise)),
+        ] {
+            assert!(enc.len() >= noise.len(), "{coding:?}");
+            assert_eq!(
+                decode(coding, &enc, CAP),
+                Decoded::Complete(noise.clone()),
+                "{coding:?}"
+            );
+        }
     }
 
     #[test]
@@ -504,7 +714,10 @@ pub(crate) mod tests {
             if zlib_guess_fails(&data) {
                 let nothing = match decode(Coding::Deflate, &data, 1 << 20) {
                     Decoded::Complete(v) | Decoded::Limited(v) => v.is_empty(),
-                    Decoded::Passthrough | Decoded::Failed { .. } => true,
+                    Decoded::Passthrough
+                    | Decoded::Cut(_)
+                    | Decoded::Starved { .. }
+                    | Decoded::Failed { .. } => true,
                 };
                 proptest::prop_assert!(nothing, "{data:02x?}");
             }

@@ -57,6 +57,7 @@ pub fn with_inflater<T>(
         data,
         pos: 0,
         window_end: 0,
+        ran_out: false,
     });
     // Fails only while the thread is being torn down; the state is then dropped.
     let _ = IDLE.try_with(|idle| idle.set(Some(state)));
@@ -71,6 +72,16 @@ pub struct SliceInflater<'a> {
     pos: usize,
     /// End of the current input window (`pos <= window_end <= data.len()`).
     window_end: usize,
+    /// The stream wanted more input than `data` holds (the error was
+    /// `UnexpectedEof`): the input was cut short, not corrupt.
+    ran_out: bool,
+}
+
+impl SliceInflater<'_> {
+    /// Whether reading failed because the input ended inside the stream.
+    pub fn ran_out(&self) -> bool {
+        self.ran_out
+    }
 }
 
 impl io::Read for SliceInflater<'_> {
@@ -96,6 +107,7 @@ impl io::Read for SliceInflater<'_> {
                 // No output yet and more input to give: ask again (a 0 would mean EOF).
                 Ok(Status::Ok | Status::BufError) if read == 0 && !eof && !dst.is_empty() => {}
                 Ok(Status::Ok | Status::BufError) if read == 0 && eof && !dst.is_empty() => {
+                    self.ran_out = true;
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "incomplete deflate stream",

@@ -771,7 +771,11 @@ impl<'a> Ctx<'a, '_> {
                 );
                 v
             }
-            Decoded::Passthrough | Decoded::Failed { .. } => return,
+            // A value is whole: a stream cut short in it is as malformed as a corrupt one.
+            Decoded::Passthrough
+            | Decoded::Cut(_)
+            | Decoded::Starved { .. }
+            | Decoded::Failed { .. } => return,
         };
         if out.is_empty() {
             return;
@@ -970,7 +974,11 @@ impl<'a> Ctx<'a, '_> {
         if raw.is_empty() {
             return;
         }
-        let mut data = Cow::Borrowed(self.examined(raw, "body"));
+        let examined = self.examined(raw, "body");
+        // A stream that ends with the bytes at hand is expected then: the anomaly that
+        // cut them says so.
+        let cut = ex.request_body_cut || examined.len() < raw.len();
+        let mut data = Cow::Borrowed(examined);
         let tokens = |name: &str| -> Vec<String> {
             ex.request_header(name)
                 .map(|v| {
@@ -1024,6 +1032,39 @@ impl<'a> Ctx<'a, '_> {
                     );
                     self.budget = self.budget.saturating_sub(v.len());
                     data = Cow::Owned(v);
+                }
+                Decoded::Cut(partial) => {
+                    if !cut {
+                        self.anomaly(
+                            "content-decoding-error",
+                            format!(
+                                "{} stream cut short: the body ends before the stream does; \
+                                 searching the {} bytes decoded from it",
+                                coding.name(),
+                                partial.len()
+                            ),
+                        );
+                    }
+                    if !partial.is_empty() {
+                        self.budget = self.budget.saturating_sub(partial.len());
+                        data = Cow::Owned(partial);
+                    }
+                    break;
+                }
+                Decoded::Starved { partial, taken } => {
+                    self.anomaly(
+                        "decompression-limit",
+                        format!(
+                            "{} body: {taken} encoded bytes decode to only {} (empty gzip \
+                             members or the like); decoding stopped there",
+                            coding.name(),
+                            partial.len()
+                        ),
+                    );
+                    if !partial.is_empty() {
+                        data = Cow::Owned(partial);
+                    }
+                    break;
                 }
                 Decoded::Failed { partial, error } => {
                     let what = if partial.is_empty() {
@@ -1686,6 +1727,87 @@ mod tests {
         let (parts, anomalies) = run(&e);
         assert_eq!(kinds(&anomalies), vec!["content-decoding-error"]);
         assert_eq!(&*part(&parts, "body").data, b"\x1f\x9d\x90abc");
+    }
+
+    /// About 1.5 MB of a JSON array of events, the IMEI's object after the first
+    /// 60 KB.
+    fn events() -> Vec<u8> {
+        let mut plain = b"[".to_vec();
+        let mut i = 0u32;
+        while plain.len() < 1_500_000 {
+            if i == 3_000 {
+                plain.extend_from_slice(JSON);
+                plain.push(b',');
+            }
+            plain.extend_from_slice(format!("{{\"seq\":{i},\"t\":{}}},", i * 7919).as_bytes());
+            i += 1;
+        }
+        plain.extend_from_slice(b"{}]");
+        plain
+    }
+
+    /// The anomalies but the one a JSON body cut anywhere gets.
+    fn but_json_cut(anomalies: &[Anomaly]) -> Vec<&str> {
+        kinds(anomalies)
+            .into_iter()
+            .filter(|k| *k != "json-malformed")
+            .collect()
+    }
+
+    #[test]
+    fn a_compressed_body_cut_by_a_cap_is_not_a_decoding_error() {
+        let enc = gzip(&events());
+        let kept = &enc[..enc.len() / 2];
+        // Cut by the source (the proxy's --body-cap, a capture's kept part): its own
+        // anomaly says so.
+        let mut e = ex("/", &[("Content-Encoding", b"gzip")], kept);
+        e.request_body_cut = true;
+        let (parts, anomalies) = run(&e);
+        assert!(but_json_cut(&anomalies).is_empty(), "{anomalies:?}");
+        assert!(events().starts_with(&part(&parts, "body").data));
+        assert!(part(&parts, "body").data.len() > 100_000);
+        assert!(!hits(&parts, IMEI).is_empty());
+        // Cut by the analysis's own limit: its body-size-limit only.
+        let e = ex("/", &[("Content-Encoding", b"gzip")], &enc);
+        let limits = Limits {
+            max_body_bytes: kept.len(),
+            ..Limits::default()
+        };
+        let (parts, anomalies) = run_with(&e, &limits);
+        assert_eq!(but_json_cut(&anomalies), vec!["body-size-limit"]);
+        assert!(!hits(&parts, IMEI).is_empty());
+        // Sent whole but cut short by the app: a decoding error that says so.
+        let e = ex("/", &[("Content-Encoding", b"gzip")], kept);
+        let (parts, anomalies) = run(&e);
+        assert_eq!(but_json_cut(&anomalies), vec!["content-decoding-error"]);
+        assert!(
+            anomalies[0].detail.contains("gzip stream cut short"),
+            "{anomalies:?}"
+        );
+        assert!(!hits(&parts, IMEI).is_empty());
+    }
+
+    #[test]
+    fn empty_gzip_members_stop_the_decoding() {
+        // A real member, then 7 MiB of empty ones: a decoder set-up per 20 bytes,
+        // about a second of CPU before the encoded-ahead rule.
+        let mut enc = gzip(JSON);
+        let empty = gzip(b"");
+        while enc.len() < 7 << 20 {
+            enc.extend_from_slice(&empty);
+        }
+        let e = ex("/", &[("Content-Encoding", b"gzip")], &enc);
+        let (parts, anomalies) = run(&e);
+        assert_eq!(kinds(&anomalies), vec!["decompression-limit"]);
+        assert!(
+            anomalies[0].detail.contains("empty gzip members"),
+            "{anomalies:?}"
+        );
+        assert_eq!(&*part(&parts, "body").data, JSON);
+        assert_eq!(
+            hits(&parts, IMEI),
+            vec![("body:$.device.imei".to_string(), vec![])]
+        );
     }
 
     #[test]

@@ -312,7 +312,7 @@ mod tests {
             for cut in [100, 5_000, body.len() / 2] {
                 let prefix = &body[..cut];
                 let analysed = match decode(coding, prefix, usize::MAX) {
-                    Decoded::Failed { partial, .. } => partial,
+                    Decoded::Cut(partial) => partial,
                     Decoded::Complete(v) => v,
                     other => panic!("{other:?}"),
                 };

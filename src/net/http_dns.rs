@@ -161,7 +161,10 @@ fn lookup_query(query: &str, status: u16, headers: &[Header], body: &[u8]) -> Op
                         decoded = out;
                         &decoded
                     }
-                    Decoded::Limited(_) | Decoded::Failed { .. } => return None,
+                    Decoded::Limited(_)
+                    | Decoded::Cut(_)
+                    | Decoded::Starved { .. }
+                    | Decoded::Failed { .. } => return None,
                 },
             }
         }

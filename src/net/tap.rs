@@ -641,6 +641,7 @@ impl Tap {
         x.http_version = request.version;
         x.request_headers = request.headers;
         x.request_body = request.body;
+        x.request_body_cut = request.truncated;
         x.beyond_cap = request.beyond_cap;
         anomalies.extend(request.anomalies);
         if let Some(r) = response {

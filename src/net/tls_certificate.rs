@@ -94,6 +94,10 @@ pub fn decompress_certificate(body: &[u8]) -> Result<Vec<u8>, String> {
             out.len()
         )),
         Decoded::Failed { error, .. } => Err(format!("compressed certificate: {error}")),
+        Decoded::Cut(_) => Err("compressed certificate: the stream is cut short".to_string()),
+        Decoded::Starved { taken, .. } => Err(format!(
+            "compressed certificate: {taken} compressed bytes decode to next to nothing"
+        )),
         Decoded::Passthrough => Err(format!(
             "compressed certificate: not {} data",
             coding.name()

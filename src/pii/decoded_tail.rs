@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use super::stream::StreamScanner;
 use super::Detector;
-use crate::decode::content::{self, Coding};
+use crate::decode::content::{self, Coding, MAX_ENCODED_LEAD};
 use crate::decode::stream::PushDecoder;
 use crate::decode::Limits;
 use crate::exchange::Anomaly;
@@ -48,12 +48,6 @@ use crate::net::tail_search::{TailFound, TailScan, TailStart};
 /// Most decoded bytes searched past the analysis's output cap in one body: the
 /// bound on the work one body's tail can cause, whatever its ratio.
 pub const MAX_DECODED_PAST_CAP: u64 = 256 << 20;
-
-/// Most encoded bytes a body's decoding may run ahead of its decoded output. Real
-/// compressed data decodes to at least about its own size (stored blocks add 5 bytes
-/// in 64 KiB), while a stream of empty gzip members decodes to nothing at a decoder
-/// set-up (some 6 µs) per 20 bytes: 3 MB/s of work that no output limit sees.
-const MAX_ENCODED_LEAD: u64 = 1 << 20;
 
 /// Encoded bytes given to the decoder at a time, so that the lead is checked often.
 const PUSH_STEP: usize = 64 << 10;
@@ -413,7 +407,7 @@ mod tests {
     /// How many decoded bytes the analysis searches of a body kept up to `kept`.
     fn analysed(coding: Coding, kept: &[u8], limits: &Limits) -> usize {
         let out = match content::decode(coding, kept, usize::MAX) {
-            content::Decoded::Failed { partial, .. } => partial.len(),
+            content::Decoded::Cut(partial) => partial.len(),
             content::Decoded::Complete(v) => v.len(),
             other => panic!("{other:?}"),
         };

@@ -872,7 +872,8 @@ impl Drop for Recording {
             &mut d.x,
             Exchange::blank(String::new(), SourceKind::Proxy, Timestamp::default()),
         );
-        if d.request_bytes > x.request_body.len() as u64 {
+        x.request_body_cut = d.request_bytes > x.request_body.len() as u64;
+        if x.request_body_cut {
             let streamed = match d.beyond.take() {
                 Some(scanner) => {
                     let o = scanner.finish();

@@ -809,10 +809,10 @@ fn convert_entry(value: &Value, index: u64, opts: &HarOptions) -> Result<Vec<Exc
         );
     }
 
-    let mut body = Vec::new();
+    let (mut body, mut body_cut) = (Vec::new(), false);
     match request.get("postData") {
         Some(Value::Object(post)) => {
-            body = read_post_data(post, &mut headers, limits, &mut notes);
+            (body, body_cut) = read_post_data(post, &mut headers, limits, &mut notes);
         }
         Some(Value::Null) | None => {}
         Some(other) => notes.wrong_type("request.postData", "an object", other),
@@ -875,6 +875,7 @@ fn convert_entry(value: &Value, index: u64, opts: &HarOptions) -> Result<Vec<Exc
     x.http_version = http_version;
     x.request_headers = headers;
     x.request_body = body;
+    x.request_body_cut = body_cut;
     x.response = response;
     x.tls = tls;
 
@@ -940,7 +941,7 @@ fn websocket_exchanges(
         };
         let data = msg.get("data").and_then(Value::as_str).unwrap_or("");
         let binary = msg.get("opcode").and_then(Value::as_u64) == Some(2);
-        let body = if binary {
+        let mut body = if binary {
             decode_base64_or_raw(data, "websocket message", &mut mnotes)
         } else {
             data.as_bytes().to_vec()
@@ -958,7 +959,8 @@ fn websocket_exchanges(
         x.method = "WS".into();
         x.path = base.path.clone();
         x.tls = base.tls.clone();
-        x.request_body = cap_body(body, "websocket message", &opts.limits, &mut mnotes);
+        x.request_body_cut = cap_body(&mut body, "websocket message", &opts.limits, &mut mnotes);
+        x.request_body = body;
         x.anomalies = mnotes.anomalies;
         out.push(x);
     }
@@ -1101,20 +1103,21 @@ fn build_query(params: &[Value]) -> String {
     pairs.join("&")
 }
 
-/// The request body from `postData`, adding `Content-Type` from its MIME type.
+/// The request body from `postData`, adding `Content-Type` from its MIME type, and
+/// whether it was cut to the size limit.
 fn read_post_data(
     post: &Map<String, Value>,
     headers: &mut Vec<Header>,
     limits: &HarLimits,
     notes: &mut Notes,
-) -> Vec<u8> {
+) -> (Vec<u8>, bool) {
     let mime = str_field(post, "mimeType", "request.postData.mimeType", notes)
         .unwrap_or("")
         .trim();
     let text = str_field(post, "text", "request.postData.text", notes);
     let params = array_field(post, "params", "request.postData.params", notes);
     let mut content_type = mime.to_string();
-    let body = match text {
+    let mut body = match text {
         Some(t) if !t.is_empty() || params.is_empty() => {
             if post.get("encoding").and_then(Value::as_str) == Some("base64") {
                 decode_base64_or_raw(t, "request.postData.text", notes)
@@ -1154,7 +1157,8 @@ fn read_post_data(
             notes,
         );
     }
-    cap_body(body, "request body", limits, notes)
+    let cut = cap_body(&mut body, "request body", limits, notes);
+    (body, cut)
 }
 
 fn boundary_of(mime: &str) -> Option<String> {
@@ -1233,7 +1237,7 @@ fn read_response(r: &Map<String, Value>, opts: &HarOptions, notes: &mut Notes) -
                     } else {
                         text.as_bytes().to_vec()
                     };
-                    body = cap_body(body, "response body", &opts.limits, notes);
+                    cap_body(&mut body, "response body", &opts.limits, notes);
                 }
             }
             Some(Value::Null) | None => {}
@@ -1330,8 +1334,10 @@ fn decode_base64_or_raw(text: &str, what: &str, notes: &mut Notes) -> Vec<u8> {
     }
 }
 
-fn cap_body(mut body: Vec<u8>, what: &str, limits: &HarLimits, notes: &mut Notes) -> Vec<u8> {
-    if body.len() > limits.max_body {
+/// Cuts `body` to the size limit, noting it; whether it was cut.
+fn cap_body(body: &mut Vec<u8>, what: &str, limits: &HarLimits, notes: &mut Notes) -> bool {
+    let cut = body.len() > limits.max_body;
+    if cut {
         notes.add(
             "body-size-limit",
             format!(
@@ -1343,7 +1349,7 @@ fn cap_body(mut body: Vec<u8>, what: &str, limits: &HarLimits, notes: &mut Notes
         body.truncate(limits.max_body);
         body.shrink_to_fit();
     }
-    body
+    cut
 }
 
 /// `HTTP/2`, `HTTP/3`, `HTTP/1.1` from what exporters write (`http/2.0`, `h2`, `h3`).
