@@ -806,3 +806,49 @@ fn wlan_keys_decrypt_a_wpa2_capture() {
         stderr(&o)
     );
 }
+
+/// A HAR entry's body is held up to 64 MiB and the analysis examines 8 MiB of it: an
+/// identifier past that is found by the search of the rest, where it is.
+#[test]
+fn an_identifier_deep_in_a_har_upload_past_what_the_analysis_examines_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("upload.har");
+    // 9 MiB of log lines (JSON-safe text), the advertising id at 8.5 MiB.
+    let line = "level=info msg=heartbeat seq=0000000\\n";
+    let mut text = line.repeat((9 << 20) / line.len());
+    // At a line's start, about 8.5 MiB in.
+    let at = (8 * 1024 * 1024 + 512 * 1024) / line.len() * line.len();
+    let needle = "adid=38400000-8cf0-11bd-b23e-10b96e40000d";
+    text.replace_range(at..at + needle.len(), needle);
+    let entry = format!(
+        r#"{{"log": {{"version": "1.2", "creator": {{"name": "test", "version": "1"}}, "entries": [
+ {{"startedDateTime": "2026-11-28T10:15:20.000Z", "time": 5,
+  "request": {{"method": "POST", "url": "https://ads.tracker.example/v1/upload", "httpVersion": "http/1.1",
+   "headers": [{{"name": "Host", "value": "ads.tracker.example"}}, {{"name": "Content-Type", "value": "text/plain"}}],
+   "queryString": [], "cookies": [], "headersSize": -1, "bodySize": {},
+   "postData": {{"mimeType": "text/plain", "text": "{text}"}}}},
+  "response": {{"status": 200, "statusText": "OK", "httpVersion": "http/1.1", "headers": [], "cookies": [],
+   "content": {{"size": 0, "mimeType": "text/plain"}}, "redirectURL": "", "headersSize": -1, "bodySize": 0}},
+  "cache": {{}}, "timings": {{"send": 1, "wait": 2, "receive": 2}}}}]}}}}"#,
+        text.len()
+    );
+    std::fs::write(&har, entry).unwrap();
+    let o = run(bin()
+        .arg("analyze")
+        .arg(&har)
+        .arg("--case")
+        .arg(demo("consentry.toml"))
+        .args(["--device", "pixel7", "--format", "jsonl"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    // The escaped `\n` of each line is one byte of the body: the offset in the body
+    // is the offset in the text counted that way.
+    let offset = at - at / line.len();
+    assert!(
+        out.contains(&format!(
+            r#""type":"advertising_id","encoding":"plain","where":"body-beyond-cap:{}""#,
+            offset + "adid=".len()
+        )),
+        "{out}"
+    );
+}

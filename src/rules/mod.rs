@@ -16,7 +16,7 @@ use crate::consent::signals::{self, WireSignal};
 use crate::consent::{wire, ConsentEvent, EventSource, Purpose, State, Timeline};
 use crate::decode::{self, Part};
 use crate::exchange::{Anomaly, BeyondCapHit, Exchange, SourceKind};
-use crate::net::tail_search::TailSearch;
+use crate::net::tail_search::{self, TailSearch, TailStart};
 use crate::net::tap::DataProbe;
 use crate::parties::{Classifier, Destination, Party};
 use crate::pii::stream::{self, CutHit, ACROSS_PARTS_LOCATION};
@@ -205,7 +205,7 @@ impl Preparer {
 
 fn prepare(
     case: &Case,
-    detector: &Detector,
+    detector: &Arc<Detector>,
     classifier: &Classifier,
     options: &Options,
     x: &Exchange,
@@ -234,6 +234,7 @@ fn prepare(
         return prepared;
     }
     let parts = decode::request_parts(x, &options.limits, &mut prepared.anomalies);
+    let past_examined = search_past_examined(detector, &options.limits, x, &mut prepared.anomalies);
     if options.wire_signals && !x.metadata_only {
         prepared.signals = signals::extract(&parts);
         // A CMP call records a decision: first, so the request's own signals follow it.
@@ -261,18 +262,51 @@ fn prepare(
     } else {
         Vec::new()
     };
-    prepared.matches = matches.len() + x.beyond_cap.len() + across.len();
+    prepared.matches = matches.len() + x.beyond_cap.len() + past_examined.len() + across.len();
     if prepared.matches > 0 {
         let reveal = options.reveal;
         let found_apart = x
             .beyond_cap
             .iter()
+            .chain(&past_examined)
             .map(|h| beyond_cap_item(h, reveal))
             .chain(across.iter().map(|h| across_cut_item(h, reveal)))
             .collect();
         prepared.items = data_items(matches, &parts, found_apart, reveal);
     }
     prepared
+}
+
+/// Pieces the request body past what the analysis examines is searched in.
+const PAST_EXAMINED_PIECE: usize = 1 << 20;
+
+/// The request body's bytes past what the analysis examines, when the exchange holds
+/// more (a HAR entry's body is held up to 64 MiB; the parsers and the proxy keep no
+/// more than the analysis examines and search their own tails): searched for the
+/// case's known values as a parser searches a tail, decoded first when the body is
+/// content-encoded. Its hits, located `body-beyond-cap:…`; the `body-size-limit`
+/// anomaly says what was searched.
+fn search_past_examined(
+    detector: &Arc<Detector>,
+    limits: &decode::Limits,
+    x: &Exchange,
+    anomalies: &mut Vec<Anomaly>,
+) -> Vec<BeyondCapHit> {
+    let max = limits.max_body_bytes;
+    if x.metadata_only || x.request_body.len() <= max {
+        return Vec::new();
+    }
+    let (examined, rest) = x.request_body.split_at(max);
+    let start = TailStart {
+        before: examined,
+        at: max as u64,
+        content_encoding: tail_search::content_encoding(&x.request_headers),
+    };
+    let mut tail = crate::pii::decoded_tail::body_tail(Arc::clone(detector), limits, start);
+    for piece in rest.chunks(PAST_EXAMINED_PIECE) {
+        tail.feed(piece);
+    }
+    tail_search::finish(tail, anomalies)
 }
 
 /// The analysis of one case: shared, immutable parts built once, plus the state that

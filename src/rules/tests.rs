@@ -1124,3 +1124,74 @@ fn the_data_probe_finds_a_case_value_in_a_dns_name() {
         assert!(!(probe.0)(plain.as_bytes()), "{plain}");
     }
 }
+
+/// A text body of `len` bytes with `needle` at `at`.
+fn long_body(len: usize, needle: &[u8], at: usize) -> Vec<u8> {
+    let mut body: Vec<u8> = b"level=info msg=heartbeat seq=0000000\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(len)
+        .collect();
+    body[at..at + needle.len()].copy_from_slice(needle);
+    body
+}
+
+#[test]
+fn a_body_held_past_what_the_analysis_examines_is_searched_to_its_end() {
+    // A HAR entry's body is held up to 64 MiB; the analysis examines 8 MiB of it,
+    // and the rest is searched for the case's known values.
+    let max = decode::DEFAULT_MAX_BODY_BYTES;
+    let at = max + 500_000;
+    let body = long_body(max + (1 << 20), b"imei=490154203237518", at);
+    let mut x = exchange("graph.facebook.com").at(5).build();
+    x.method = "POST".into();
+    x.request_body = body.clone();
+    let obs = analyzer(CASE).observe(&x);
+    let wheres: Vec<&str> = obs.findings[0]
+        .data
+        .iter()
+        .map(|d| d.location.as_str())
+        .collect();
+    assert_eq!(wheres, [format!("body-beyond-cap:{}", at + 5)]);
+    let limit = obs
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "body-size-limit")
+        .unwrap();
+    assert!(
+        limit.detail.ends_with(&format!(
+            "but its {} bytes were searched for the case's known values as they passed: 1 hit(s)",
+            (1 << 20)
+        )),
+        "{}",
+        limit.detail
+    );
+    // Sent gzip-encoded (stored blocks, so the encoded body is longer than 8 MiB):
+    // searched decoded, at its offset in the decoded body.
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    gz.write_all(&body).unwrap();
+    x.request_body = gz.finish().unwrap();
+    assert!(x.request_body.len() > max);
+    x.request_headers
+        .push(Header::new("Content-Encoding", "gzip"));
+    let obs = analyzer(CASE).observe(&x);
+    let wheres: Vec<&str> = obs.findings[0]
+        .data
+        .iter()
+        .map(|d| d.location.as_str())
+        .collect();
+    assert_eq!(wheres, [format!("body-beyond-cap:gzip:{}", at + 5)]);
+    // A body no longer than what is examined is not searched twice.
+    x.request_headers.clear();
+    x.request_body = long_body(max, b"imei=490154203237518", max - 100);
+    let obs = analyzer(CASE).observe(&x);
+    let wheres: Vec<&str> = obs.findings[0]
+        .data
+        .iter()
+        .map(|d| d.location.as_str())
+        .collect();
+    assert_eq!(wheres, ["body"]);
+    assert!(obs.anomalies.is_empty(), "{:?}", obs.anomalies);
+}
