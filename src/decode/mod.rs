@@ -458,6 +458,7 @@ pub fn request_parts<'a>(
         full: false,
         budget: limits.max_decoded_bytes,
         budget_spent: false,
+        body_cut: false,
     };
     if exchange.metadata_only {
         // No request was read; a cleartext protocol no parser reads still has its
@@ -522,6 +523,9 @@ struct Ctx<'a, 'l> {
     budget: usize,
     /// The budget ran out and that was recorded.
     budget_spent: bool,
+    /// The body at hand is a part cut from a longer one (see `body`): text that
+    /// runs to its end unfinished is expected, not malformed.
+    body_cut: bool,
 }
 
 /// `piece`, a sub-slice of `data`, with `data`'s lifetime when `data` is borrowed.
@@ -821,6 +825,9 @@ impl<'a> Ctx<'a, '_> {
         pending.flush(data, &mut wanted);
         match outcome {
             json::Outcome::Complete => {}
+            // A body cut by a cap or a loss ends inside its JSON: the anomaly that
+            // cut it says so.
+            json::Outcome::Malformed { at } if level.body && self.body_cut && at == data.len() => {}
             json::Outcome::Malformed { at } if level.body => self.anomaly(
                 "json-malformed",
                 format!(
@@ -975,9 +982,10 @@ impl<'a> Ctx<'a, '_> {
             return;
         }
         let examined = self.examined(raw, "body");
-        // A stream that ends with the bytes at hand is expected then: the anomaly that
-        // cut them says so.
-        let cut = ex.request_body_cut || examined.len() < raw.len();
+        // A body kept only in part ends inside whatever it holds (a compressed stream,
+        // chunked framing, JSON, multipart): expected, not malformed; the anomaly that
+        // cut it says so.
+        self.body_cut = ex.request_body_cut || examined.len() < raw.len();
         let mut data = Cow::Borrowed(examined);
         let tokens = |name: &str| -> Vec<String> {
             ex.request_header(name)
@@ -1034,7 +1042,7 @@ impl<'a> Ctx<'a, '_> {
                     data = Cow::Owned(v);
                 }
                 Decoded::Cut(partial) => {
-                    if !cut {
+                    if !self.body_cut {
                         self.anomaly(
                             "content-decoding-error",
                             format!(
@@ -1144,6 +1152,7 @@ impl<'a> Ctx<'a, '_> {
         match chunked::dechunk(&data) {
             chunked::Dechunked::NotChunked => data,
             chunked::Dechunked::Complete(v) => Cow::Owned(v),
+            chunked::Dechunked::Truncated(v) if self.body_cut => Cow::Owned(v),
             chunked::Dechunked::Truncated(v) => {
                 self.anomaly(
                     "chunked-malformed",
@@ -1178,7 +1187,7 @@ impl<'a> Ctx<'a, '_> {
             if let Some(boundary) = multipart::boundary(ct) {
                 let room = self.limits.max_parts.saturating_sub(self.parts.len()) + 1;
                 if let Some(m) = multipart::parse(&data, &boundary, room) {
-                    if m.truncated {
+                    if m.truncated && !self.body_cut {
                         self.anomaly(
                             "multipart-malformed",
                             "multipart body ends without its closing delimiter".into(),
@@ -1746,14 +1755,6 @@ mod tests {
         plain
     }
 
-    /// The anomalies but the one a JSON body cut anywhere gets.
-    fn but_json_cut(anomalies: &[Anomaly]) -> Vec<&str> {
-        kinds(anomalies)
-            .into_iter()
-            .filter(|k| *k != "json-malformed")
-            .collect()
-    }
-
     #[test]
     fn a_compressed_body_cut_by_a_cap_is_not_a_decoding_error() {
         let enc = gzip(&events());
@@ -1763,7 +1764,7 @@ mod tests {
         let mut e = ex("/", &[("Content-Encoding", b"gzip")], kept);
         e.request_body_cut = true;
         let (parts, anomalies) = run(&e);
-        assert!(but_json_cut(&anomalies).is_empty(), "{anomalies:?}");
+        assert!(anomalies.is_empty(), "{anomalies:?}");
         assert!(events().starts_with(&part(&parts, "body").data));
         assert!(part(&parts, "body").data.len() > 100_000);
         assert!(!hits(&parts, IMEI).is_empty());
@@ -1774,17 +1775,63 @@ mod tests {
             ..Limits::default()
         };
         let (parts, anomalies) = run_with(&e, &limits);
-        assert_eq!(but_json_cut(&anomalies), vec!["body-size-limit"]);
+        assert_eq!(kinds(&anomalies), vec!["body-size-limit"]);
         assert!(!hits(&parts, IMEI).is_empty());
         // Sent whole but cut short by the app: a decoding error that says so.
         let e = ex("/", &[("Content-Encoding", b"gzip")], kept);
         let (parts, anomalies) = run(&e);
-        assert_eq!(but_json_cut(&anomalies), vec!["content-decoding-error"]);
+        assert_eq!(
+            kinds(&anomalies),
+            vec!["content-decoding-error", "json-malformed"]
+        );
         assert!(
             anomalies[0].detail.contains("gzip stream cut short"),
             "{anomalies:?}"
         );
         assert!(!hits(&parts, IMEI).is_empty());
+    }
+
+    #[test]
+    fn a_body_cut_by_a_cap_ends_inside_its_json_chunks_or_parts_silently() {
+        let json = &JSON[..60];
+        let chunked = b"40\r\n{\"device\":{\"imei\":\"490154203237518\"";
+        let multipart = b"--b\r\nContent-Disposition: form-data; name=\"imei\"\r\n\r\n490154203237518\r\n--b\r\nContent-Disposition: form-data; name=\"log\"\r\n\r\nline one";
+        for (headers, body, whole_anomaly) in [
+            (
+                &[("Content-Type", &b"application/json"[..])][..],
+                json,
+                "json-malformed",
+            ),
+            (
+                &[("Transfer-Encoding", b"chunked")],
+                &chunked[..],
+                "chunked-malformed",
+            ),
+            (
+                &[("Content-Type", b"multipart/form-data; boundary=b")],
+                &multipart[..],
+                "multipart-malformed",
+            ),
+        ] {
+            // Sent like this: malformed.
+            let mut e = ex("/", headers, body);
+            let (parts, anomalies) = run(&e);
+            assert!(kinds(&anomalies).contains(&whole_anomaly), "{anomalies:?}");
+            assert!(!hits(&parts, IMEI).is_empty());
+            // Kept like this of a longer body: as expected, and still searched.
+            e.request_body_cut = true;
+            let (parts, anomalies) = run(&e);
+            assert!(anomalies.is_empty(), "{whole_anomaly}: {anomalies:?}");
+            assert!(!hits(&parts, IMEI).is_empty(), "{whole_anomaly}");
+        }
+        // JSON that breaks before the cut is malformed all the same.
+        let mut e = ex(
+            "/",
+            &[("Content-Type", b"application/json")],
+            b"{\"a\":}, \"490154203237518\"",
+        );
+        e.request_body_cut = true;
+        assert_eq!(kinds(&run(&e).1), vec!["json-malformed"]);
     }
 
     #[test]
@@ -2230,6 +2277,7 @@ mod tests {
                 full: false,
                 budget: limits.max_decoded_bytes,
                 budget_spent: false,
+                body_cut: false,
             };
             cx.blobs(&s, &|| "body:$.v".into(), &[], Level::TOP.inside());
             prop_assert!(cx.parts.is_empty());
