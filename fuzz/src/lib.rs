@@ -623,7 +623,7 @@ fn pick<T: Copy>(table: &[T], b: u8) -> T {
 /// | 0 | `Content-Type` from [`CONTENT_TYPES`] |
 /// | 1 | `Content-Encoding` from [`CONTENT_ENCODINGS`] |
 /// | 2 | `Transfer-Encoding` from [`TRANSFER_ENCODINGS`] |
-/// | 3 | flags: bit 0 the text also as `Cookie`, bit 1 as `Authorization`, bit 2 as `X-Data`, bit 3 `metadata_only` |
+/// | 3 | flags: bit 0 the text also as `Cookie`, bit 1 as `Authorization`, bit 2 as `X-Data`, bit 3 `metadata_only`, bit 4 `request_body_cut` (the body kept only in part) |
 /// | 4 | length n of the text (clamped to what is left) |
 /// | 5..5+n | the text: path and query (lossy UTF-8), and the header values above |
 /// | rest | the request body |
@@ -658,6 +658,7 @@ pub fn decode_exchange(data: &[u8]) -> Exchange {
     x.request_headers = headers;
     x.request_body = body.to_vec();
     x.metadata_only = flags & 8 != 0;
+    x.request_body_cut = flags & 16 != 0;
     x
 }
 

@@ -204,7 +204,8 @@ pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
     if passes_through(coding, input) {
         return Decoded::Passthrough;
     }
-    let intake = Intake::default();
+    // Watched for gzip (a decoder set-up per member) and br; see `Intake::watched`.
+    let intake = Intake::new(coding != Coding::Zstd);
     let from = |data| Input {
         data,
         intake: &intake,
@@ -247,7 +248,7 @@ pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
 /// is watched; the inflater itself knows when the input ran out.
 fn inflate(wrapping: Wrapping, input: &[u8], cap: usize) -> Decoded {
     with_inflater(wrapping, input, |r| {
-        match pull(&mut *r, cap, &Intake::unwatched()) {
+        match pull(&mut *r, cap, &Intake::new(false)) {
             Decoded::Failed { partial, .. } if r.ran_out() => Decoded::Cut(partial),
             other => other,
         }
@@ -257,8 +258,14 @@ fn inflate(wrapping: Wrapping, input: &[u8], cap: usize) -> Decoded {
 /// What a decoder has taken of its input, shared between the input it reads and the
 /// loop that pulls its output.
 struct Intake {
+    /// Whether reads are refused once the input taken runs [`MAX_ENCODED_LEAD`]
+    /// ahead of the output. Not for one deflate stream (no per-part set-up to make a
+    /// run of empty parts costly), nor for zstd: one frame is decoded, and its decoder
+    /// holds back a window of output (up to 8 MiB) until the frame ends, so
+    /// incompressible data would look starved.
+    watched: bool,
     taken: Cell<usize>,
-    /// Output pulled so far; `usize::MAX` when the lead is not watched.
+    /// Output pulled so far.
     produced: Cell<usize>,
     /// The decoder asked for bytes past the end of the input.
     ran_out: Cell<bool>,
@@ -266,22 +273,15 @@ struct Intake {
     starved: Cell<bool>,
 }
 
-impl Default for Intake {
-    fn default() -> Self {
+impl Intake {
+    fn new(watched: bool) -> Self {
         Intake {
+            watched,
             taken: Cell::new(0),
             produced: Cell::new(0),
             ran_out: Cell::new(false),
             starved: Cell::new(false),
         }
-    }
-}
-
-impl Intake {
-    fn unwatched() -> Self {
-        let intake = Intake::default();
-        intake.produced.set(usize::MAX);
-        intake
     }
 }
 
@@ -301,7 +301,7 @@ impl Read for Input<'_> {
             return Ok(0);
         }
         let lead = intake.taken.get().saturating_sub(intake.produced.get());
-        if lead as u64 > MAX_ENCODED_LEAD {
+        if intake.watched && lead as u64 > MAX_ENCODED_LEAD {
             intake.starved.set(true);
             return Err(io::Error::other("encoded bytes far ahead of decoded ones"));
         }
@@ -336,7 +336,6 @@ fn zstd_window(data: &[u8]) -> Option<u64> {
 /// Reads `r` to its end or to `cap` bytes, whichever comes first; `intake` is what
 /// `r` reads its input through.
 fn pull<R: Read>(mut r: R, cap: usize, intake: &Intake) -> Decoded {
-    let watched = intake.produced.get() != usize::MAX;
     let mut out: Vec<u8> = Vec::new();
     loop {
         let room = cap - out.len();
@@ -361,9 +360,7 @@ fn pull<R: Read>(mut r: R, cap: usize, intake: &Intake) -> Decoded {
             }
             Ok(n) => {
                 out.truncate(start + n);
-                if watched {
-                    intake.produced.set(out.len());
-                }
+                intake.produced.set(out.len());
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(start),
             Err(e) => {
@@ -639,10 +636,15 @@ pub(crate) mod tests {
                 x as u8
             })
             .collect();
+        // zstd's decoder holds back a window of output until the frame ends: one
+        // declaring 4 MiB (window descriptor 0x60) hands out nothing for 4 MiB.
+        let mut zstd_4m = zstd_raw(&noise);
+        zstd_4m[5] = 0x60;
         for (coding, enc) in [
             (Coding::Gzip, gzip(&noise)),
             (Coding::Brotli, brotli(&noise)),
             (Coding::Zstd, zstd_raw(&noise)),
+            (Coding::Zstd, zstd_4m),
         ] {
             assert!(enc.len() >= noise.len(), "{coding:?}");
             assert_eq!(
