@@ -595,15 +595,21 @@ pub(crate) mod tests {
         }
     }
 
+    /// `first` gzipped, then empty 20-byte gzip members up to `len` bytes in all.
+    pub(crate) fn gzip_then_empty_members(first: &[u8], len: usize) -> Vec<u8> {
+        let mut enc = gzip(first);
+        let empty = gzip(b"");
+        while enc.len() < len {
+            enc.extend_from_slice(&empty);
+        }
+        enc
+    }
+
     #[test]
     fn empty_gzip_members_starve_the_decoding() {
         // 2 MiB of 20-byte empty members after a real one: stopped once the encoded
         // bytes run a mebibyte ahead, the real member's output kept.
-        let mut enc = gzip(TEXT);
-        let empty = gzip(b"");
-        while enc.len() < 2 << 20 {
-            enc.extend_from_slice(&empty);
-        }
+        let enc = gzip_then_empty_members(TEXT, 2 << 20);
         match decode(Coding::Gzip, &enc, CAP) {
             Decoded::Starved { partial, taken } => {
                 assert_eq!(partial, TEXT);
@@ -613,10 +619,7 @@ pub(crate) mod tests {
             other => panic!("{other:?}"),
         }
         // Fewer than a mebibyte of them, then data: decoded whole.
-        let mut enc = Vec::new();
-        while enc.len() < 900 << 10 {
-            enc.extend_from_slice(&empty);
-        }
+        let mut enc = gzip_then_empty_members(b"", 900 << 10);
         enc.extend_from_slice(&gzip(TEXT));
         assert_eq!(
             decode(Coding::Gzip, &enc, CAP),

@@ -1393,7 +1393,9 @@ fn magic(data: &[u8]) -> Option<Coding> {
 
 #[cfg(test)]
 mod tests {
-    use super::content::tests::{brotli, gzip, raw_deflate, zlib, zstd_raw};
+    use super::content::tests::{
+        brotli, gzip, gzip_then_empty_members, raw_deflate, zlib, zstd_raw,
+    };
     use super::*;
     use crate::exchange::{Header, SourceKind};
     use crate::timestamp::Timestamp;
@@ -1838,11 +1840,7 @@ mod tests {
     fn empty_gzip_members_stop_the_decoding() {
         // A real member, then 7 MiB of empty ones: a decoder set-up per 20 bytes,
         // about a second of CPU before the encoded-ahead rule.
-        let mut enc = gzip(JSON);
-        let empty = gzip(b"");
-        while enc.len() < 7 << 20 {
-            enc.extend_from_slice(&empty);
-        }
+        let enc = gzip_then_empty_members(JSON, 7 << 20);
         let e = ex("/", &[("Content-Encoding", b"gzip")], &enc);
         let (parts, anomalies) = run(&e);
         assert_eq!(kinds(&anomalies), vec!["decompression-limit"]);

@@ -1137,6 +1137,15 @@ fn long_body(len: usize, needle: &[u8], at: usize) -> Vec<u8> {
     body
 }
 
+/// Where the first finding's data items were found.
+fn first_finding_places(obs: &Observation) -> Vec<&str> {
+    obs.findings[0]
+        .data
+        .iter()
+        .map(|d| d.location.as_str())
+        .collect()
+}
+
 #[test]
 fn a_body_held_past_what_the_analysis_examines_is_searched_to_its_end() {
     // A HAR entry's body is held up to 64 MiB; the analysis examines 8 MiB of it,
@@ -1148,11 +1157,7 @@ fn a_body_held_past_what_the_analysis_examines_is_searched_to_its_end() {
     x.method = "POST".into();
     x.request_body = body.clone();
     let obs = analyzer(CASE).observe(&x);
-    let wheres: Vec<&str> = obs.findings[0]
-        .data
-        .iter()
-        .map(|d| d.location.as_str())
-        .collect();
+    let wheres = first_finding_places(&obs);
     assert_eq!(wheres, [format!("body-beyond-cap:{}", at + 5)]);
     let limit = obs
         .anomalies
@@ -1177,21 +1182,13 @@ fn a_body_held_past_what_the_analysis_examines_is_searched_to_its_end() {
     x.request_headers
         .push(Header::new("Content-Encoding", "gzip"));
     let obs = analyzer(CASE).observe(&x);
-    let wheres: Vec<&str> = obs.findings[0]
-        .data
-        .iter()
-        .map(|d| d.location.as_str())
-        .collect();
+    let wheres = first_finding_places(&obs);
     assert_eq!(wheres, [format!("body-beyond-cap:gzip:{}", at + 5)]);
     // A body no longer than what is examined is not searched twice.
     x.request_headers.clear();
     x.request_body = long_body(max, b"imei=490154203237518", max - 100);
     let obs = analyzer(CASE).observe(&x);
-    let wheres: Vec<&str> = obs.findings[0]
-        .data
-        .iter()
-        .map(|d| d.location.as_str())
-        .collect();
+    let wheres = first_finding_places(&obs);
     assert_eq!(wheres, ["body"]);
     assert!(obs.anomalies.is_empty(), "{:?}", obs.anomalies);
 }
