@@ -1043,13 +1043,17 @@ impl<'a> Ctx<'a, '_> {
                 }
                 Decoded::Cut(partial) => {
                     if !self.body_cut {
+                        let what = if partial.is_empty() {
+                            "body searched undecoded".to_string()
+                        } else {
+                            format!("searching the {} bytes decoded from it", partial.len())
+                        };
                         self.anomaly(
                             "content-decoding-error",
                             format!(
                                 "{} stream cut short: the body ends before the stream does; \
-                                 searching the {} bytes decoded from it",
+                                 {what}",
                                 coding.name(),
-                                partial.len()
                             ),
                         );
                     }
@@ -1728,6 +1732,10 @@ mod tests {
         let e = ex("/", &[("Content-Encoding", b"gzip")], &enc);
         let (parts, anomalies) = run(&e);
         assert_eq!(kinds(&anomalies), vec!["content-decoding-error"]);
+        assert_eq!(
+            anomalies[0].detail,
+            "gzip stream cut short: the body ends before the stream does; body searched undecoded"
+        );
         assert_eq!(&*part(&parts, "body").data, &enc[..]);
 
         let e = ex(
