@@ -9,7 +9,8 @@
 //! `"` and `\` of the text in a bitmap (one bit per byte, an eighth of the text's size:
 //! `Stops`), so the end of each string is a bit search rather than a byte search.
 //! Malformed or truncated input keeps the values found before the fault. Several
-//! top-level values in a row (JSON lines) are accepted.
+//! top-level values in a row (JSON lines) are accepted, also with one comma between
+//! two (event batches sent as objects joined by commas, without the brackets).
 
 use std::cell::Cell;
 use std::fmt;
@@ -545,9 +546,12 @@ fn walk_stops<S: Sink, const QUOTES_ONLY: bool>(
         // element), or the close of its container (then what follows that).
         loop {
             let Some(top) = stack.last_mut() else {
-                // Between top-level values (JSON lines, `1 2`).
+                // Between top-level values (JSON lines, `1 2`, `{…},{…}`).
                 key = Key::Root;
                 seen_value = true;
+                if next_token(data, &mut i) == Some(b',') {
+                    i += 1;
+                }
                 continue 'value;
             };
             let Some(b) = next_token(data, &mut i) else {
@@ -1130,6 +1134,17 @@ pub(super) mod tests {
         let (v, outcome) = paths(b"{\"a\":1}\n{\"a\":2}\n");
         assert_eq!(outcome, Outcome::Complete);
         assert_eq!(v, vec![p("$.a", "1"), p("$.a", "2")]);
+        // An event batch of objects joined by commas, without the brackets (a trailing
+        // comma too): each object indexed like a line.
+        let (v, outcome) = paths(b"{\"a\":1},{\"a\":2} ,\n{\"b\":\"x\"},");
+        assert_eq!(outcome, Outcome::Complete);
+        assert_eq!(v, vec![p("$.a", "1"), p("$.a", "2"), p("$.b", "x")]);
+        // One comma between two values, none before the first.
+        assert_eq!(
+            paths(b"{\"a\":1},,{\"a\":2}"),
+            (vec![p("$.a", "1")], Outcome::Malformed { at: 8 })
+        );
+        assert_eq!(paths(b",{\"a\":1}"), (vec![], Outcome::Malformed { at: 0 }));
     }
 
     #[test]

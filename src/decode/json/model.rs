@@ -18,6 +18,8 @@ enum Expect {
     CommaOrClose,
     /// Between top-level values.
     Top,
+    /// Between top-level values, after the one comma allowed there.
+    TopAfterComma,
 }
 
 /// The scanner behind [`scan`] and [`strings`].
@@ -41,7 +43,8 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
             i += 1;
         }
         if i >= len {
-            return if expect == Expect::Top && seen_value {
+            let between = matches!(expect, Expect::Top | Expect::TopAfterComma);
+            return if between && seen_value {
                 Outcome::Complete
             } else {
                 Outcome::Malformed { at: len }
@@ -51,7 +54,11 @@ fn walk<S: Sink>(data: &[u8], max_nesting: usize, max_values: usize, sink: &mut 
         // Only containers and values need it (and only the index uses it).
         let parent = || stack.last().map_or(NO_PARENT, |f| f.node);
         match expect {
-            Expect::Value | Expect::ValueOrClose | Expect::Top => {
+            Expect::Top if b == b',' && seen_value => {
+                i += 1;
+                expect = Expect::TopAfterComma;
+            }
+            Expect::Value | Expect::ValueOrClose | Expect::Top | Expect::TopAfterComma => {
                 if expect == Expect::ValueOrClose && b == b']' {
                     stack.pop();
                     i += 1;

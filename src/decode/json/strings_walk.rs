@@ -178,9 +178,12 @@ pub(super) fn walk_strings<
         // element), or the close of its container (then what follows that).
         loop {
             if depth == 0 {
-                // Between top-level values (JSON lines, `1 2`).
+                // Between top-level values (JSON lines, `1 2`, `{…},{…}`).
                 class = 0;
                 seen_value = true;
+                if next_token(data, &mut i) == Some(b',') {
+                    i += 1;
+                }
                 continue 'value;
             }
             let Some(b) = next_token_expecting(data, &mut i, b',') else {
