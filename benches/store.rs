@@ -9,9 +9,12 @@
 //! advertising id, consent refused): the exchange record with its raw heads and body
 //! digests plus its one finding, through `LiveStore` (a commit every
 //! [`LIVE_COMMIT`] exchanges, about what the proxy's 100 ms commit interval groups at
-//! 3 000 req/s). `judge_encode`: the analysis half of the same consumer (judging an
-//! exchange already prepared on the runtime threads, and the finding's JSON). Both
-//! measure the thread's CPU time (user + system), not wall time.
+//! 3 000 req/s). `judge_encode`: the analysis half of the same consumer for an
+//! exchange prepared on the runtime threads (judging it, and the finding's JSON), as
+//! for a request of `proxy::PREPARE_INLINE_FROM` bytes or more; `observe_encode`: the
+//! same with the preparation (decoding and matching), as the consumer does it for
+//! smaller ones such as this. All measure the thread's CPU time (user + system), not
+//! wall time.
 //! `live_proxy_exchange_bare`: the same without the connection's facts (addresses,
 //! JA3/JA4, the upstream certificate), as the proxy stored it before 5 December
 //! 2026: the difference is what keeping them costs the consumer.
@@ -386,6 +389,20 @@ fn bench_live(c: &mut Criterion<ThreadCpu>) {
             },
             |(x, p)| {
                 let obs = analyzer.judge(&x, p);
+                encoded.encode(&obs.findings);
+                obs
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("observe_encode", |b| {
+        b.iter_batched(
+            || {
+                i += 1;
+                live_exchange(LIVE_N + i)
+            },
+            |x| {
+                let obs = analyzer.observe(&x);
                 encoded.encode(&obs.findings);
                 obs
             },

@@ -95,6 +95,17 @@ pub const MAX_PINNED: usize = 10_000;
 /// Events waiting for the consumer beyond which new requests wait for it (see
 /// [`events`]).
 pub const EVENT_QUEUE: usize = 4_096;
+/// Requests (target, header fields and body) of at least this many bytes are prepared
+/// for the analysis on the runtime thread that finished them ([`Settings::preparer`]);
+/// smaller ones by the consumer, in the batch it takes. Preparing runs much code over
+/// the detector's tables, which a runtime thread's next request (TLS, HTTP) evicts
+/// from its caches while the consumer, going from one exchange to the next, keeps
+/// them warm: with the caches cold a small request took 5.1 µs instead of 0.7, one
+/// with 1 KiB of JSON 17.6 instead of 6.1, 4 KiB 37 instead of 20, 8 KiB 45 instead
+/// of 38 (`benches/HISTORY.md`, 6 December). From about here on the decoding and
+/// matching themselves dominate, and the runtime threads share them where the one
+/// consumer would queue them.
+pub const PREPARE_INLINE_FROM: usize = 8 * 1024;
 /// Default of [`Settings::header_timeout`] (as nginx's `client_header_timeout` and
 /// hyper's own).
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -116,9 +127,10 @@ pub enum Event {
     Notice(String),
 }
 
-/// A finished exchange and, when [`Settings::preparer`] is set, the stateless half of
-/// its analysis, done on the runtime thread that finished it (in parallel; the
-/// consumer then only judges it, in event order).
+/// A finished exchange and, when it was prepared before it was queued (see
+/// [`Settings::preparer`]), the stateless half of its analysis, done on the runtime
+/// thread that finished it (in parallel; the consumer then only judges it, in event
+/// order).
 #[derive(Debug)]
 pub struct Finished {
     pub x: Exchange,
@@ -292,10 +304,11 @@ pub struct Settings {
     /// `body_cap` is decoded and searched from where the analysis's decoding of the
     /// kept part stops ([`crate::pii::decoded_tail`]).
     pub analysis_limits: crate::decode::Limits,
-    /// The consumer's [`crate::rules::Preparer`]: each finished exchange is prepared
-    /// before it is queued, on the thread that finished it, so decoding and matching
-    /// run on every runtime thread instead of the one consumer. `None`: the consumer
-    /// does it.
+    /// The consumer's [`crate::rules::Preparer`]: a finished exchange whose request
+    /// is at least [`PREPARE_INLINE_FROM`] bytes is prepared before it is queued, on
+    /// the thread that finished it, so that the decoding and matching of large
+    /// requests run on every runtime thread instead of the one consumer. Smaller ones,
+    /// and all of them when `None`, are prepared by the consumer.
     pub preparer: Option<PrepareHook>,
     /// Time a client has to get a connection to its first request (first bytes, TLS
     /// handshake, HTTP/2 preface) and to send each HTTP/1 request head, also while
@@ -463,7 +476,12 @@ impl Shared {
     /// when [`Settings::preparer`] says how.
     pub fn emit_exchange(&self, x: Exchange) {
         self.learn_http_answer(&x);
-        let prepared = self.settings.preparer.as_ref().map(|p| p.0.prepare(&x));
+        let prepared = self
+            .settings
+            .preparer
+            .as_ref()
+            .filter(|_| request_bytes(&x) >= PREPARE_INLINE_FROM)
+            .map(|p| p.0.prepare(&x));
         self.emit(Event::Exchange(Box::new(Finished { x, prepared })));
     }
 
@@ -935,6 +953,17 @@ pub(crate) fn locator(session: &str, n: u64) -> String {
     s
 }
 
+/// The bytes of `x`'s request that its analysis decodes and searches: the target,
+/// the header fields and the body kept (what [`PREPARE_INLINE_FROM`] is compared to).
+fn request_bytes(x: &Exchange) -> usize {
+    let headers: usize = x
+        .request_headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len())
+        .sum();
+    x.path.len() + headers + x.request_body.len()
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section leaves the maps valid; a panic inside one cannot corrupt them.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -995,6 +1024,57 @@ mod tests {
         }
         s.seq.store(u64::MAX - 1, Ordering::Relaxed);
         assert_eq!(s.next_id(), (u64::MAX, expect(u64::MAX)));
+    }
+
+    #[test]
+    fn large_requests_are_prepared_before_they_are_queued_small_ones_by_the_consumer() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca::Ca::load_or_create(dir.path()).unwrap();
+        let case = crate::case::parse(
+            "[case]\nid = \"t\"\n[[device]]\nid = \"p\"\n[device.identifiers]\nimei = \"490154203237518\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let analyzer = crate::rules::Analyzer::new(
+            std::sync::Arc::new(case.clone()),
+            crate::rules::Options::default(),
+        );
+        let settings = Settings {
+            preparer: Some(PrepareHook(analyzer.preparer())),
+            ..Settings::default()
+        };
+        let (tx, rx) = events();
+        let s = Shared::new(&case, settings, &ca, tx, "RUN".into());
+        let request = |path: String, body: usize| {
+            let mut x = Exchange::blank(
+                "x",
+                crate::exchange::SourceKind::Proxy,
+                Timestamp::default(),
+            );
+            x.host = "ads.example".into();
+            x.method = "POST".into();
+            x.path = path;
+            x.request_headers = vec![crate::exchange::Header::new("user-agent", "t")];
+            x.request_body = vec![b'a'; body];
+            x
+        };
+        let prepared = |x: Exchange| {
+            s.emit_exchange(x);
+            match rx.try_recv() {
+                Ok(Event::Exchange(done)) => done.prepared.is_some(),
+                other => panic!("expected an exchange, got {other:?}"),
+            }
+        };
+        // Target, header fields and body counted together.
+        let path = "/t?imei=490154203237518".to_string();
+        let fixed = path.len() + "user-agent".len() + 1;
+        assert!(!prepared(request(path.clone(), 0)));
+        assert!(!prepared(request(
+            path.clone(),
+            PREPARE_INLINE_FROM - fixed - 1
+        )));
+        assert!(prepared(request(path.clone(), PREPARE_INLINE_FROM - fixed)));
+        assert!(prepared(request(path, 1 << 20)));
     }
 
     #[test]
