@@ -473,7 +473,8 @@ impl Shared {
     }
 
     /// Hands a finished exchange to the consumer, prepared for its analysis here
-    /// when [`Settings::preparer`] says how.
+    /// when [`Settings::preparer`] says how and its request is large enough
+    /// ([`PREPARE_INLINE_FROM`]).
     pub fn emit_exchange(&self, x: Exchange) {
         self.learn_http_answer(&x);
         let prepared = self
