@@ -1,9 +1,9 @@
 //! `Content-Encoding` decoding (gzip, deflate, br, zstd), bounded against bombs.
 //!
-//! Every decoder is a streaming `Read` pulled in small steps into an output vector
-//! that never grows past a cap: the smaller of `max_decoded_bytes` and
-//! `max_ratio × input` (but at least [`SMALL_OUTPUT_BYTES`], so tiny bodies that
-//! compress extremely well still decode). Bodies that are already decoded although the
+//! Every decoder is a streaming `Read` pulled in small steps (zstd: a block at a time,
+//! at most 128 KiB, see [`super::zstd`]) into an output vector that never grows past
+//! a cap: the smaller of `max_decoded_bytes` and `max_ratio × input` (but at least
+//! [`SMALL_OUTPUT_BYTES`], so tiny bodies that compress extremely well still decode). Bodies that are already decoded although the
 //! header names an encoding (HAR exports keep the header but store the decoded body)
 //! are passed through untouched: for gzip and zstd when the magic number is missing,
 //! for deflate and br (which have none) when the body reads as text. The pipeline
@@ -11,23 +11,20 @@
 //!
 //! Two ways a stream stops early are told apart from corruption: input that ends
 //! inside the stream ([`Decoded::Cut`]: a body cut short by a cap or on the wire,
-//! known exactly because the decoder asked for bytes past the end), and input that
+//! known exactly because the decoder asked for bytes past the end, or for zstd
+//! because the frame's last block never came), and input that
 //! decodes to next to nothing ([`Decoded::Starved`]: once the encoded bytes taken
 //! run [`MAX_ENCODED_LEAD`] ahead of the output, which no output cap would see).
 
 use std::cell::Cell;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use super::inflate::{with_inflater, Wrapping};
+use super::zstd::{self, ZstdBlocks};
 
 /// Outputs up to this size are accepted whatever the ratio: a 200-byte gzip of 50 KiB
 /// of JSON padding is ordinary, and that little memory cannot hurt.
 pub const SMALL_OUTPUT_BYTES: usize = 1024 * 1024;
-
-/// Largest zstd window accepted whatever the output cap (`zstd -19` uses 8 MiB). The
-/// decoder reserves the whole window up front, so a 10-byte frame declaring a 100 MiB
-/// window would otherwise cost 100 MiB.
-const MAX_ZSTD_WINDOW: u64 = 8 << 20;
 
 /// Most encoded bytes a decoding may take beyond its decoded output. Real compressed
 /// data decodes to at least about its own size (stored blocks add 5 bytes in 64 KiB,
@@ -204,8 +201,8 @@ pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
     if passes_through(coding, input) {
         return Decoded::Passthrough;
     }
-    // Watched for gzip (a decoder set-up per member) and br; see `Intake::watched`.
-    let intake = Intake::new(coding != Coding::Zstd);
+    // Read by gzip (a decoder set-up per member) and br, watched; see `Intake::watched`.
+    let intake = Intake::new(true);
     let from = |data| Input {
         data,
         intake: &intake,
@@ -227,19 +224,61 @@ pub fn decode(coding: Coding, input: &[u8], cap: usize) -> Decoded {
             cap,
             &intake,
         ),
-        Coding::Zstd if zstd_window(input).is_some_and(|w| w > MAX_ZSTD_WINDOW.max(cap as u64)) => {
-            Decoded::Failed {
-                partial: Vec::new(),
-                error: "zstd window larger than the decoding limit".into(),
-            }
-        }
-        Coding::Zstd => match ruzstd::StreamingDecoder::new(from(input)) {
-            Ok(d) => pull(d, cap, &intake),
-            Err(e) => Decoded::Failed {
-                partial: Vec::new(),
-                error: e.to_string(),
-            },
+        Coding::Zstd => decode_zstd(input, cap),
+    }
+}
+
+/// zstd, a block at a time ([`ZstdBlocks`], as the search past the cap decodes it):
+/// windows up to [`zstd::MAX_WINDOW`], or up to `cap` when that is larger.
+fn decode_zstd(input: &[u8], cap: usize) -> Decoded {
+    let max_window = zstd::MAX_WINDOW.max(cap as u64);
+    if zstd::window_size(input).is_some_and(|w| w > max_window) {
+        return Decoded::Failed {
+            partial: Vec::new(),
+            error: "zstd window larger than the decoding limit".into(),
+        };
+    }
+    let out = Capped {
+        out: Vec::new(),
+        cap,
+        refused: false,
+    };
+    let mut d = ZstdBlocks::new(out, max_window);
+    let pushed = d.push(input);
+    let ended = d.ended();
+    let Capped { out, refused, .. } = d.into_inner();
+    match pushed {
+        Err(_) if refused => Decoded::Limited(out),
+        Err(e) => Decoded::Failed {
+            partial: out,
+            error: e.to_string(),
         },
+        Ok(()) if ended => Decoded::Complete(out),
+        Ok(()) => Decoded::Cut(out),
+    }
+}
+
+/// Output kept up to `cap` bytes; a write past it is refused.
+struct Capped {
+    out: Vec<u8>,
+    cap: usize,
+    refused: bool,
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = self.cap - self.out.len();
+        if room == 0 && !buf.is_empty() {
+            self.refused = true;
+            return Err(io::Error::other("output cap"));
+        }
+        let take = buf.get(..room).unwrap_or(buf);
+        self.out.extend_from_slice(take);
+        Ok(take.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -260,9 +299,9 @@ fn inflate(wrapping: Wrapping, input: &[u8], cap: usize) -> Decoded {
 struct Intake {
     /// Whether reads are refused once the input taken runs [`MAX_ENCODED_LEAD`]
     /// ahead of the output. Not for one deflate stream (no per-part set-up to make a
-    /// run of empty parts costly), nor for zstd: one frame is decoded, and its decoder
-    /// holds back a window of output (up to 8 MiB) until the frame ends, so
-    /// incompressible data would look starved.
+    /// run of empty parts costly). zstd does not read through it ([`decode_zstd`]):
+    /// its decoder holds back a window of output, up to 8 MiB, until the frame ends,
+    /// so incompressible data would look starved.
     watched: bool,
     taken: Cell<usize>,
     /// Output pulled so far.
@@ -309,28 +348,6 @@ impl Read for Input<'_> {
         intake.taken.set(intake.taken.get() + n);
         Ok(n)
     }
-}
-
-/// The window size a zstd frame header declares (RFC 8878 §3.1.1.1).
-fn zstd_window(data: &[u8]) -> Option<u64> {
-    let fhd = *data.get(4)?;
-    let single_segment = fhd & 0x20 != 0;
-    if !single_segment {
-        let wd = *data.get(5)?;
-        let log = 10 + u32::from(wd >> 3);
-        let base = 1u64 << log;
-        return Some(base + (base / 8) * u64::from(wd & 7));
-    }
-    // Single segment: the window is the frame content size.
-    let dict_len = [0usize, 1, 2, 4][usize::from(fhd & 3)];
-    let at = 5 + dict_len;
-    let fcs = match fhd >> 6 {
-        0 => u64::from(*data.get(at)?),
-        1 => u64::from(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?)) + 256,
-        2 => u64::from(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?)),
-        _ => u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?),
-    };
-    Some(fcs)
 }
 
 /// Reads `r` to its end or to `cap` bytes, whichever comes first; `intake` is what
@@ -415,7 +432,13 @@ pub(crate) mod tests {
         out
     }
 
-    /// A zstd frame of raw blocks (ruzstd has no encoder; the format is simple).
+    /// `data` compressed by ruzstd's encoder (about `zstd -1`: compressed blocks,
+    /// a content checksum).
+    pub(crate) fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    /// A zstd frame of raw blocks, with a 128 KiB window and no checksum.
     pub(crate) fn zstd_raw(data: &[u8]) -> Vec<u8> {
         // Frame header descriptor 0 (no size, no checksum), window 128 KiB.
         let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
@@ -442,6 +465,29 @@ pub(crate) mod tests {
             out.extend_from_slice(&h.to_le_bytes()[..3]);
             out.push(byte);
         }
+        out
+    }
+
+    /// A zstd frame whose second block, `9 + 2 * sequences` bytes of a compressed
+    /// block, holds `sequences` matches of 131 074 bytes each (RLE-coded sequence
+    /// tables, every extra bit set): far past the 128 KiB a block may decode to. The
+    /// first block, 8 raw bytes, gives the matches something to copy.
+    pub(crate) fn zstd_sequence_bomb(sequences: usize) -> Vec<u8> {
+        let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+        out.extend_from_slice(&(8u32 << 3).to_le_bytes()[..3]);
+        out.extend_from_slice(b"AAAAAAAA");
+        // No literals; the sequence count in its three-byte form (0x7f00 and up).
+        let n = sequences.clamp(0x7f00, 0x7f00 + 0xffff) - 0x7f00;
+        let mut block = vec![0x00, 0xff, n as u8, (n >> 8) as u8];
+        // Literal lengths, offsets, match lengths all RLE: codes 0, 0 and 52 (65 539
+        // plus 16 extra bits).
+        block.extend_from_slice(&[0x54, 0, 0, 52]);
+        block.resize(block.len() + 2 * (n + 0x7f00), 0xff);
+        // The bit stream's end mark, read first.
+        block.push(0x01);
+        let header = 1 | (2 << 1) | ((block.len() as u32) << 3);
+        out.extend_from_slice(&header.to_le_bytes()[..3]);
+        out.extend_from_slice(&block);
         out
     }
 
@@ -539,6 +585,22 @@ pub(crate) mod tests {
         let z = zstd_rle_bomb(0, 800);
         let cap = output_cap(z.len(), 32 << 20, 100);
         assert!(matches!(decode(Coding::Zstd, &z, cap), Decoded::Limited(o) if o.len() == cap));
+    }
+
+    #[test]
+    fn a_zstd_block_decoding_past_its_maximum_is_corrupt() {
+        // 65 KB that would decode to 4.2 GB in one block: ruzstd 0.7 built all of it
+        // in memory before handing out a byte (a capture of a POST with a smaller one
+        // cost `analyze` 6.3 GB of memory). Refused at the block's limit.
+        let z = zstd_sequence_bomb(0x7f00);
+        assert!(z.len() < 70 * 1024);
+        match decode(Coding::Zstd, &z, 32 << 20) {
+            Decoded::Failed { partial, error } => {
+                assert!(partial.len() <= 8, "{}", partial.len());
+                assert!(error.contains("TooManyBytesGenerated"), "{error}");
+            }
+            other => panic!("{:?}", std::mem::discriminant(&other)),
+        }
     }
 
     /// Compressible, not trivial: about 1.2 MB of JSON-ish numbers.
@@ -662,17 +724,17 @@ pub(crate) mod tests {
     fn huge_zstd_window_is_refused() {
         // Window descriptor 0xb8: 2^33 bytes; one empty raw block.
         let frame = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xb8, 0x01, 0x00, 0x00];
-        assert_eq!(zstd_window(&frame), Some(1 << 33));
+        assert_eq!(zstd::window_size(&frame), Some(1 << 33));
         assert!(matches!(
             decode(Coding::Zstd, &frame, CAP),
             Decoded::Failed { .. }
         ));
         // Single segment with a 2-byte content size: 256 + 0x0100.
         assert_eq!(
-            zstd_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x60, 0x00, 0x01]),
+            zstd::window_size(&[0x28, 0xb5, 0x2f, 0xfd, 0x60, 0x00, 0x01]),
             Some(512)
         );
-        assert_eq!(zstd_window(&zstd_raw(b"abc")), Some(128 * 1024));
+        assert_eq!(zstd::window_size(&zstd_raw(b"abc")), Some(128 * 1024));
     }
 
     #[test]

@@ -70,6 +70,7 @@ mod inflate;
 pub mod json;
 pub mod multipart;
 pub mod stream;
+pub mod zstd;
 
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
