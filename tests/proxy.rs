@@ -1014,16 +1014,17 @@ fn heads_are_evidence_and_an_identifier_past_the_body_cap_is_found() {
 }
 
 #[test]
-fn an_identifier_deep_in_a_gzipped_upload_past_the_body_cap_is_found_decoded() {
+fn an_identifier_deep_in_a_compressed_upload_past_the_body_cap_is_found_decoded() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for(dir.path(), &case, &up);
 
-    // An SDK's batch upload, gzipped: 2 MB of events whose only identifier sits at
-    // 1 500 000 of the decoded body. Compressed it is about 0.9 MB, far past the
-    // tests' 64 KiB cap, and the identifier's bytes never appear on the wire.
+    // An SDK's batch upload, gzipped or zstd-compressed: 2 MB of events whose only
+    // identifier sits at 1 500 000 of the decoded body. Compressed it is about
+    // 0.9 MB, far past the tests' 64 KiB cap, and the identifier's bytes never
+    // appear on the wire.
     const AT: usize = 1_500_000;
     let event = |i: u64| {
         format!(
@@ -1045,50 +1046,58 @@ fn an_identifier_deep_in_a_gzipped_upload_past_the_body_cap_is_found_decoded() {
     }
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &plain).unwrap();
-    let body = gz.finish().unwrap();
-    assert!(body.len() > 500_000, "{}", body.len());
-    assert!(!body.windows(AD_ID.len()).any(|w| w == AD_ID.as_bytes()));
-    let upload = dir.path().join("batch.gz");
-    std::fs::write(&upload, &body).unwrap();
+    let gzip = gz.finish().unwrap();
+    let zstd =
+        ruzstd::encoding::compress_to_vec(&plain[..], ruzstd::encoding::CompressionLevel::Fastest);
 
-    // HTTP/1.1 and HTTP/2 to the server, both through the interception.
-    for (version, path) in [("--http1.1", "/echo?gz1"), ("--http2", "/echo?gz2")] {
-        let headers = [version, "-H", "Content-Encoding: gzip"];
-        let via = post_through(
-            &p,
-            &headers,
-            &upload,
-            &format!("https://{}{path}", up.https),
-        );
-        // The server got the compressed bytes as they were sent.
+    for (coding, body) in [("gzip", gzip), ("zstd", zstd)] {
+        assert!(body.len() > 500_000, "{coding}: {}", body.len());
+        assert!(!body.windows(AD_ID.len()).any(|w| w == AD_ID.as_bytes()));
+        let upload = dir.path().join(format!("batch.{coding}"));
+        std::fs::write(&upload, &body).unwrap();
+
+        // HTTP/1.1 and HTTP/2 to the server, both through the interception.
+        let h1 = format!("/echo?{coding}1");
+        for (version, path) in [("--http1.1", &h1), ("--http2", &format!("/echo?{coding}2"))] {
+            let encoding = format!("Content-Encoding: {coding}");
+            let headers = [version, "-H", &encoding];
+            let via = post_through(
+                &p,
+                &headers,
+                &upload,
+                &format!("https://{}{path}", up.https),
+            );
+            // The server got the compressed bytes as they were sent.
+            assert!(
+                String::from_utf8_lossy(&via).starts_with(&format!("len={} ", body.len())),
+                "{coding} {version}"
+            );
+            let f = p.findings_for(path);
+            assert_eq!(f.len(), 1, "{coding} {version}: {f:#?}");
+            assert_eq!(
+                f[0]["data"],
+                serde_json::json!([{"type": "advertising_id", "encoding": "plain",
+                    "where": format!("body-beyond-cap:{coding}:{AT}"), "confidence": "exact",
+                    "sensitive": false}]),
+                "{coding} {version}"
+            );
+        }
+        let xs = p.jsonl("proxy-exchanges.jsonl");
+        let upload_x = xs.iter().find(|x| x["path"] == h1.as_str()).unwrap();
+        let truncated = upload_x["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "body-truncated")
+            .unwrap();
+        let detail = truncated["detail"].as_str().unwrap();
         assert!(
-            String::from_utf8_lossy(&via).starts_with(&format!("len={} ", body.len())),
-            "{version}"
-        );
-        let f = p.findings_for(path);
-        assert_eq!(f.len(), 1, "{version}: {f:#?}");
-        assert_eq!(
-            f[0]["data"],
-            serde_json::json!([{"type": "advertising_id", "encoding": "plain",
-                "where": format!("body-beyond-cap:gzip:{AT}"), "confidence": "exact",
-                "sensitive": false}]),
-            "{version}"
+            detail.contains(&format!(
+                "; the rest {coding}-decoded as it passed and its "
+            )) && detail.ends_with(": 1 hit(s)"),
+            "{detail}"
         );
     }
-    let xs = p.jsonl("proxy-exchanges.jsonl");
-    let upload_x = xs.iter().find(|x| x["path"] == "/echo?gz1").unwrap();
-    let truncated = upload_x["anomalies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["kind"] == "body-truncated")
-        .unwrap();
-    let detail = truncated["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("; the rest gzip-decoded as it passed and its ")
-            && detail.ends_with(": 1 hit(s)"),
-        "{detail}"
-    );
     let (status, err) = p.stop();
     assert!(status.success(), "{err:#?}");
     drop(rt);

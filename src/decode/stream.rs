@@ -5,22 +5,24 @@
 //!
 //! A [`PushDecoder`] pushes each piece through a streaming decoder whose output goes
 //! to a writer as it is produced, a decoder buffer at a time (32 KiB for deflate,
-//! [`BROTLI_BUFFER`] for brotli): its memory is the decoder's state and that buffer,
-//! whatever the ratio. The writer bounds the work: an error from it stops the decoder
-//! (the caller's limit on decoded bytes).
+//! [`BROTLI_BUFFER`] for brotli, [`zstd::WRITE_PIECE`] for zstd): its memory is the
+//! decoder's state and that buffer, whatever the ratio (for zstd the frame's window
+//! as well, and one block). The writer bounds the work: an error from it stops the
+//! decoder (the caller's limit on decoded bytes).
 //!
 //! It decodes what [`content::decode`] decodes from the same first bytes, and takes
 //! the same bodies as already decoded ([`content::passes_through`]): gzip (several
 //! members), deflate (zlib-wrapped when the body starts with a zlib header that
 //! decodes, else raw, as `content::decode` falls back), br up to a 4 MiB window
-//! ([`MAX_BROTLI_WINDOW_BITS`]). zstd has no decoder here: ruzstd's push interface
-//! decodes every whole block of a piece before any output is taken, so one piece of
-//! RLE blocks could expand to gigabytes in memory.
+//! ([`MAX_BROTLI_WINDOW_BITS`]), one zstd frame up to an 8 MiB window
+//! ([`zstd::MAX_WINDOW`]). zstd's decoder holds the last window's worth of output
+//! back until the frame ends ([`PushDecoder::held_back_at_most`]).
 
 use std::io::{self, Read, Write};
 
 use super::content::{self, Coding};
 use super::inflate::{with_inflater, Wrapping};
+use super::zstd::{self, ZstdBlocks};
 
 /// Brotli's output buffer: the most it hands the writer at once.
 pub const BROTLI_BUFFER: usize = 32 * 1024;
@@ -43,6 +45,7 @@ enum Inner<W: Write> {
     Deflate(flate2::write::DeflateDecoder<W>),
     // Boxed: its state is several KB, the others are a pointer or two.
     Brotli(Box<brotli_decompressor::DecompressorWriter<W>>),
+    Zstd(ZstdBlocks<W>),
 }
 
 /// The writer, and how many bytes it took.
@@ -66,8 +69,9 @@ impl<W: Write> Write for Counted<W> {
 impl<W: Write> PushDecoder<W> {
     /// The decoder of a body in `coding` that starts with `head` (the first bytes that
     /// will be pushed, as many as are at hand), writing to `out`; `None` when
-    /// `content::decode` would take such a body as already decoded, for zstd, and for
-    /// br declaring a window over [`MAX_BROTLI_WINDOW_BITS`].
+    /// `content::decode` would take such a body as already decoded, for br declaring a
+    /// window over [`MAX_BROTLI_WINDOW_BITS`] and for zstd declaring one over
+    /// [`zstd::MAX_WINDOW`].
     pub fn new(coding: Coding, head: &[u8], out: W) -> Option<PushDecoder<W>> {
         if content::passes_through(coding, head) {
             return None;
@@ -91,6 +95,9 @@ impl<W: Write> PushDecoder<W> {
                 )))
             }
             Coding::Brotli => return None,
+            Coding::Zstd if zstd::window_size(head).is_none_or(|w| w <= zstd::MAX_WINDOW) => {
+                Inner::Zstd(ZstdBlocks::new(out, zstd::MAX_WINDOW))
+            }
             Coding::Zstd => return None,
         };
         Some(PushDecoder {
@@ -100,10 +107,16 @@ impl<W: Write> PushDecoder<W> {
     }
 
     /// Decodes `input`, handing the writer everything it yields (nothing is held
-    /// back for later). An error is the writer's or a corrupt stream's; the decoder
-    /// must not be pushed to again after one. Bytes after the end of the stream are
-    /// ignored ([`PushDecoder::ended`]).
+    /// back for later, but for zstd's window). An error is the writer's or a corrupt
+    /// stream's; the decoder must not be pushed to again after one. Bytes after the
+    /// end of the stream are ignored ([`PushDecoder::ended`]).
     pub fn push(&mut self, mut input: &[u8]) -> io::Result<()> {
+        if let Inner::Zstd(d) = &mut self.inner {
+            // Whole blocks only; it keeps an incomplete one's bytes itself.
+            let pushed = d.push(input);
+            self.ended = d.ended();
+            return pushed;
+        }
         while !input.is_empty() && !self.ended {
             let n = self.writer().write(input)?;
             if n == 0 {
@@ -144,12 +157,22 @@ impl<W: Write> PushDecoder<W> {
             Inner::Zlib(d) => d.try_finish(),
             Inner::Deflate(d) => d.try_finish(),
             Inner::Brotli(d) => d.close(),
+            Inner::Zstd(d) => d.finish(),
         }
     }
 
     /// Whether the stream has ended.
     pub fn ended(&self) -> bool {
         self.ended
+    }
+
+    /// Decoded bytes not yet handed to the writer, at most: zstd's window until its
+    /// frame ends, nothing for the other codings.
+    pub fn held_back_at_most(&self) -> u64 {
+        match &self.inner {
+            Inner::Zstd(d) => d.held_back_at_most(),
+            _ => 0,
+        }
     }
 
     /// The writer the output goes to.
@@ -159,6 +182,7 @@ impl<W: Write> PushDecoder<W> {
             Inner::Zlib(d) => d.get_mut(),
             Inner::Deflate(d) => d.get_mut(),
             Inner::Brotli(d) => d.get_mut(),
+            Inner::Zstd(d) => d.get_mut(),
         };
         &mut counted.inner
     }
@@ -169,6 +193,7 @@ impl<W: Write> PushDecoder<W> {
             Inner::Zlib(d) => d,
             Inner::Deflate(d) => d,
             Inner::Brotli(d) => &mut **d,
+            Inner::Zstd(d) => d,
         }
     }
 }
@@ -204,7 +229,9 @@ fn zlib_yields_output(head: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::content::tests::{brotli, gzip, raw_deflate, zlib};
+    use crate::decode::content::tests::{
+        brotli, gzip, raw_deflate, zlib, zstd as zstd_enc, zstd_raw, zstd_rle_bomb,
+    };
     use crate::decode::content::{decode, Decoded};
 
     /// A writer that keeps what it is given, refusing past `limit` bytes.
@@ -277,6 +304,8 @@ mod tests {
             (Coding::Deflate, zlib(&plain)),
             (Coding::Deflate, raw_deflate(&plain)),
             (Coding::Brotli, brotli(&plain)),
+            (Coding::Zstd, zstd_enc(&plain)),
+            (Coding::Zstd, zstd_raw(&plain)),
         ];
         for (coding, body) in cases {
             let want = match decode(coding, &body, usize::MAX) {
@@ -287,7 +316,9 @@ mod tests {
             for piece in [1, 7, 1000, 65_536, body.len()] {
                 let (got, ended) = pushed(coding, &body, piece);
                 assert!(got == plain, "{coding:?} in pieces of {piece}");
-                assert!(!ended, "nothing came after the end");
+                // flate2's and brotli's decoders know the end only from a byte after
+                // it; zstd's from its frame.
+                assert_eq!(ended, coding == Coding::Zstd, "{coding:?}");
             }
         }
     }
@@ -308,6 +339,7 @@ mod tests {
         for (coding, body) in [
             (Coding::Gzip, gzip(&plain)),
             (Coding::Brotli, brotli(&plain)),
+            (Coding::Zstd, zstd_enc(&plain)),
         ] {
             for cut in [100, 5_000, body.len() / 2] {
                 let prefix = &body[..cut];
@@ -338,6 +370,7 @@ mod tests {
         for (coding, body) in [
             (Coding::Gzip, gzip(&zeros)),
             (Coding::Brotli, brotli(&zeros)),
+            (Coding::Zstd, zstd_rle_bomb(0, 512)),
         ] {
             assert!(body.len() < 200_000, "{}", body.len());
             let mut d = PushDecoder::new(coding, &body, collect(1 << 20)).unwrap();
@@ -370,6 +403,7 @@ mod tests {
             (Coding::Gzip, good.clone(), 100),
             (Coding::Deflate, zlib(&plain), 100),
             (Coding::Brotli, brotli(&plain), 100),
+            (Coding::Zstd, zstd_enc(&plain), 100),
         ] {
             let body = &body[..body.len() - cut];
             let mut d = PushDecoder::new(coding, body, collect(usize::MAX)).unwrap();
@@ -387,13 +421,17 @@ mod tests {
     }
 
     #[test]
-    fn bodies_the_analysis_takes_as_decoded_and_zstd_get_no_decoder() {
+    fn bodies_the_analysis_takes_as_decoded_and_large_windows_get_no_decoder() {
         let w = || collect(usize::MAX);
         assert!(PushDecoder::new(Coding::Gzip, b"{\"plain\":1}", w()).is_none());
         assert!(PushDecoder::new(Coding::Brotli, b"{\"plain\":1}", w()).is_none());
         assert!(PushDecoder::new(Coding::Deflate, b"a=1&b=2", w()).is_none());
-        let zstd = crate::decode::content::tests::zstd_raw(b"abc");
-        assert!(PushDecoder::new(Coding::Zstd, &zstd, w()).is_none());
+        assert!(PushDecoder::new(Coding::Zstd, b"{\"plain\":1}", w()).is_none());
+        // zstd with a window over 8 MiB (descriptor 0x69: 2^23 + 2^20); 8 MiB (0x68) is
+        // decoded.
+        let zstd = |wd: u8| [0x28, 0xb5, 0x2f, 0xfd, 0x00, wd, 0x01, 0x00, 0x00];
+        assert!(PushDecoder::new(Coding::Zstd, &zstd(0x68), w()).is_some());
+        assert!(PushDecoder::new(Coding::Zstd, &zstd(0x69), w()).is_none());
         // Brotli with a window over 4 MiB (the encoders' default lgwin 22 is
         // decoded, 24 is not).
         let big_window = |lgwin: u32| {

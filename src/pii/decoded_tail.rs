@@ -4,10 +4,10 @@
 //!
 //! [`body_tail`] starts every search past the cap, for the proxy and a capture's
 //! parsers alike. A body whose `Content-Encoding` names one coding `decode::stream`
-//! can decode (gzip, deflate, br), kept whole from its first byte, gets a
-//! [`DecodedTail`]; any other (not encoded, taken as already decoded, zstd, br with a
-//! window over 4 MiB, several codings, or bytes lost inside the kept part) the
-//! [`StreamScanner`] over its raw bytes it always had.
+//! can decode (gzip, deflate, br, zstd), kept whole from its first byte, gets a
+//! [`DecodedTail`]; any other (not encoded, taken as already decoded, br with a window
+//! over 4 MiB, zstd with one over 8 MiB, several codings, or bytes lost inside the
+//! kept part) the [`StreamScanner`] over its raw bytes it always had.
 //!
 //! # Where the decoded search starts
 //! The decoder has to see the stream from its first byte, so it is started once the
@@ -31,8 +31,12 @@
 //! decoder cannot go on after either. What follows is not searched (compressed bytes
 //! hold no identifier to find). Memory: the decoder's state (about 40 KB for
 //! deflate; for br up to its window, so a br stream declaring a window over 4 MiB is
-//! searched raw, see `decode::stream::MAX_BROTLI_WINDOW_BITS`), its 32 KiB output
-//! buffer and the scanner's window.
+//! searched raw, see `decode::stream::MAX_BROTLI_WINDOW_BITS`; for zstd its window,
+//! up to 8 MiB, and one block), its 32 KiB output buffer and the scanner's window.
+//!
+//! zstd's decoder hands out the last window's worth of a frame only when the frame
+//! ends: the lead allowed it grows by that window, and a zstd body cut short or
+//! corrupt loses that last window's search (its `content-decoding-error` says so).
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -174,9 +178,12 @@ impl DecodedTail {
                 .encoded
                 .saturating_mul(self.max_ratio)
                 .max(content::SMALL_OUTPUT_BYTES as u64);
+            // Decoded but held back (zstd's window) counts as decoded.
+            let held_back = self.decoder.held_back_at_most();
             let out = self.decoder.output_mut();
             out.allowed = by_ratio.min(self.ceiling);
-            if self.encoded > out.produced.saturating_add(MAX_ENCODED_LEAD) {
+            let lead_allowed = MAX_ENCODED_LEAD.saturating_add(held_back);
+            if self.encoded > out.produced.saturating_add(lead_allowed) {
                 self.starved = true;
             }
             let pushed = if self.starved {
@@ -194,6 +201,7 @@ impl DecodedTail {
 
     /// Says why decoding stopped, once.
     fn note_stop(&mut self) {
+        let held_back = self.decoder.held_back_at_most();
         let out = self.decoder.output_mut();
         let (refused, produced) = (out.refused, out.produced);
         let coding = self.coding.name();
@@ -212,8 +220,8 @@ impl DecodedTail {
                 "decompression-limit",
                 format!(
                     "request body beyond the analysis cap: {coding} decoding stopped after {} \
-                     encoded bytes gave only {produced} decoded ones (empty gzip members or \
-                     the like); the rest was not searched",
+                     encoded bytes gave only {produced} decoded ones (empty gzip members, empty zstd \
+                     blocks or the like); the rest was not searched",
                     self.encoded
                 ),
             )
@@ -222,7 +230,12 @@ impl DecodedTail {
                 "content-decoding-error",
                 format!(
                     "request body beyond the analysis cap: {coding} stream corrupt or cut \
-                     short after {produced} decoded bytes; what came before was searched"
+                     short after {produced} decoded bytes; what came before was searched{}",
+                    if held_back > 0 {
+                        format!(" (up to {held_back} more, held for the frame's end, were not)")
+                    } else {
+                        String::new()
+                    }
                 ),
             )
         };
@@ -343,7 +356,7 @@ impl Write for Searched {
 mod tests {
     use super::*;
     use crate::case::{Case, Device, Identifier, IdentifierKind, IdentifierValue};
-    use crate::decode::content::tests::{brotli, gzip, raw_deflate, zlib, zstd_raw};
+    use crate::decode::content::tests::{brotli, gzip, raw_deflate, zlib, zstd, zstd_raw};
 
     const AD_ID: &str = "38400000-8cf0-11bd-b23e-10b96e40000d";
 
@@ -432,10 +445,16 @@ mod tests {
             ("deflate", Coding::Deflate, zlib(&plain)),
             ("deflate", Coding::Deflate, raw_deflate(&plain)),
             ("br", Coding::Brotli, brotli(&plain)),
+            ("zstd", Coding::Zstd, zstd(&plain)),
+            ("zstd", Coding::Zstd, zstd_raw(&plain)),
         ] {
             // A kept part that decodes to less than the analysis's 64 KiB (the test's
-            // limit), and one that decodes to more.
-            for kept in [4096, 60_000] {
+            // limit), and one that decodes to more (for zstd, whose decoder holds
+            // back its 128 KiB window, 200 000).
+            for kept in [4096, 60_000, 200_000]
+                .into_iter()
+                .filter(|&k| k < body.len())
+            {
                 let start = analysed(coding, &body[..kept], &limits());
                 for piece in [1, 1000, 1 << 20] {
                     let found = search(&body, name, kept, piece, &limits());
@@ -506,9 +525,10 @@ mod tests {
         let lim = limits();
         let mut plain = filler(10_000, 9);
         plain.extend_from_slice(AD_ID.as_bytes());
-        // Not actually compressed (taken as decoded by the analysis too), zstd,
-        // several codings, an unknown coding, and no coding.
-        let zstd = zstd_raw(&plain);
+        // Not actually compressed (taken as decoded by the analysis too), zstd with a
+        // window over 8 MiB, several codings, an unknown coding, and no coding.
+        let mut zstd = zstd_raw(&plain);
+        zstd[5] = 0x70;
         for (body, encoding) in [
             (&plain[..], "gzip"),
             (&zstd[..], "zstd"),
@@ -636,6 +656,57 @@ mod tests {
         assert!(found.anomalies[0]
             .detail
             .contains("500 bytes of its gzip stream"));
+    }
+
+    #[test]
+    fn zstd_holds_back_its_window_for_the_lead_and_for_a_frame_cut_short() {
+        let lim = limits();
+        // Incompressible to the decoder (raw blocks) past a 4 MiB window: nothing
+        // reaches the search for 4 MiB, which is not a starved decoder.
+        let mut plain = filler(6 << 20, 16);
+        let at = 5 << 20;
+        plain.splice(at..at + AD_ID.len(), AD_ID.bytes());
+        let mut body = zstd_raw(&plain);
+        body[5] = 0x60;
+        let found = search(&body, "zstd", 1024, 64 << 10, &lim);
+        assert!(found.anomalies.is_empty(), "{:?}", found.anomalies);
+        assert_eq!(found.hits.len(), 1);
+        assert_eq!(found.hits[0].offset, at as u64);
+
+        // Empty raw blocks (3 bytes each, no output): given up once they run a
+        // mebibyte past the window.
+        let mut empty = zstd_raw(&filler(2000, 17));
+        let last = 6 + 3 + 2000;
+        empty.truncate(last);
+        empty[6] &= !1; // the filler's block is no longer the last
+        empty.extend(std::iter::repeat_n([0u8; 3], 1 << 20).flatten());
+        let found = search(&empty, "zstd", 1024, 4096, &lim);
+        assert_eq!(found.anomalies.len(), 1, "{found:?}");
+        assert_eq!(found.anomalies[0].kind, "decompression-limit");
+        assert!(found.anomalies[0].detail.contains("gave only"));
+
+        // Cut short: what the window held is lost, and the anomaly says so.
+        let plain = filler(400_000, 18);
+        let body = zstd_raw(&plain);
+        let found = search(&body[..body.len() - 1000], "zstd", 1024, 4096, &lim);
+        assert_eq!(found.anomalies.len(), 1, "{found:?}");
+        let a = &found.anomalies[0];
+        assert_eq!(a.kind, "content-decoding-error");
+        assert!(
+            a.detail
+                .contains("up to 131072 more, held for the frame's end"),
+            "{a:?}"
+        );
+        // A wrong checksum is found only at the end, after everything is searched.
+        let mut plain = filler(400_000, 19);
+        plain.extend_from_slice(AD_ID.as_bytes());
+        let mut body = zstd(&plain);
+        let last = body.len() - 1;
+        body[last] ^= 1;
+        let found = search(&body, "zstd", 1024, 4096, &lim);
+        assert_eq!(found.hits.len(), 1);
+        assert_eq!(found.anomalies[0].kind, "content-decoding-error");
+        assert!(!found.anomalies[0].detail.contains("held"));
     }
 
     #[test]
