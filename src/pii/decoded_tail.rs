@@ -6,7 +6,7 @@
 //! parsers alike. A body whose `Content-Encoding` names one coding `decode::stream`
 //! can decode (gzip, deflate, br, zstd), kept whole from its first byte, gets a
 //! [`DecodedTail`]; any other (not encoded, taken as already decoded, br with a window
-//! over 4 MiB, zstd with one over 8 MiB, several codings, or bytes lost inside the
+//! over 4 MiB, zstd with one over 4 MiB, several codings, or bytes lost inside the
 //! kept part) the [`StreamScanner`] over its raw bytes it always had.
 //!
 //! # Where the decoded search starts
@@ -32,7 +32,8 @@
 //! hold no identifier to find). Memory: the decoder's state (about 40 KB for
 //! deflate; for br up to its window, so a br stream declaring a window over 4 MiB is
 //! searched raw, see `decode::stream::MAX_BROTLI_WINDOW_BITS`; for zstd its window,
-//! up to 8 MiB, and one block), its 32 KiB output buffer and the scanner's window.
+//! up to 4 MiB likewise, and one block), its 32 KiB output buffer and the scanner's
+//! window.
 //!
 //! zstd's decoder hands out the last window's worth of a frame only when the frame
 //! ends: the lead allowed it grows by that window, and a zstd body cut short or
@@ -526,7 +527,7 @@ mod tests {
         let mut plain = filler(10_000, 9);
         plain.extend_from_slice(AD_ID.as_bytes());
         // Not actually compressed (taken as decoded by the analysis too), zstd with a
-        // window over 8 MiB, several codings, an unknown coding, and no coding.
+        // window over 4 MiB, several codings, an unknown coding, and no coding.
         let mut zstd = zstd_raw(&plain);
         zstd[5] = 0x70;
         for (body, encoding) in [
