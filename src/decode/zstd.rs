@@ -139,7 +139,7 @@ impl<W: Write> ZstdBlocks<W> {
         } else {
             Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                "zstd frame cut short",
+                "frame cut short",
             ))
         }
     }
@@ -197,7 +197,7 @@ impl<W: Write> ZstdBlocks<W> {
     fn unit(&mut self, unit: &[u8]) -> io::Result<()> {
         if self.header.is_none() {
             if !is_zstd(unit) {
-                return Err(corrupt("no zstd frame magic number"));
+                return Err(corrupt("no frame magic number"));
             }
             self.frame.init(unit).map_err(decoder_error)?;
             self.header = Some(Header {
@@ -254,12 +254,13 @@ fn frame_header_len(bytes: &[u8]) -> Option<usize> {
     Some(5 + window_descriptor + dict_id + content_size)
 }
 
+// The callers name the coding in their messages.
 fn corrupt(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {what}"))
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
 fn decoder_error(e: ruzstd::decoding::errors::FrameDecoderError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
 /// The writer, handed at most [`WRITE_PIECE`] bytes a call.
