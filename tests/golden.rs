@@ -159,6 +159,12 @@ fn gateway_compressed_uploads_past_the_analysis_cap() {
     run_golden("gateway", "gzupload.pcap.gz", None);
 }
 
+/// A zstd upload whose identifier lies in its tail, and a zstd block bomb.
+#[test]
+fn gateway_zstd_uploads() {
+    run_golden("gateway", "zstdupload.pcap.gz", None);
+}
+
 /// A compressed WebSocket message that inflates past the 8 MiB the analysis keeps.
 #[test]
 fn gateway_compressed_websocket_message_past_the_analysis_cap() {

@@ -371,6 +371,29 @@ fn identifiers_in_the_compressed_tails_of_large_uploads_are_found_decoded() {
     assert_eq!(run.summary.exchanges, 2);
 }
 
+/// `zstdupload.pcap.gz` (`make_zstdupload.py`): two zstd uploads to a tracker after
+/// the refusal. The first, 9.5 MB on the wire, has the advertising id only in the
+/// compressed part of its tail: found at its offset in the decoded body. The second
+/// is 65 KB whose one block claims 4.2 GB: a decoding error, decoded within bounded
+/// memory (ruzstd 0.7 built the 4.2 GB), no finding.
+#[test]
+fn a_zstd_upload_is_searched_decoded_past_the_cap_and_a_zstd_block_bomb_is_refused() {
+    let run = analyse("zstdupload.pcap.gz");
+    let found = rule_host_and_data(&run);
+    assert_eq!(
+        found,
+        ["share-after-refusal ads.tracker.example advertising_id plain body-beyond-cap:zstd:9437200"],
+        "{:#?}",
+        run.findings
+    );
+    let kinds = anomaly_kinds(&run);
+    assert_eq!(
+        kinds,
+        [("body-size-limit", 1), ("content-decoding-error", 1)]
+    );
+    assert_eq!(run.summary.exchanges, 2);
+}
+
 /// `wsdeflate.pcap` (`make_wsdeflate.py`): three compressed (permessage-deflate)
 /// WebSocket messages to a tracker after the refusal, one compressor across them; the
 /// second inflates to 9 MiB with the OAID only past the 8 MiB the analysis keeps,
