@@ -3,8 +3,6 @@
 //! (a request body's analysis, the search past the analysis cap, a TLS certificate
 //! compressed per RFC 8879). The inputs are built here.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use consentry::decode::{request_parts, Limits};
@@ -15,38 +13,9 @@ use consentry::pii::decoded_tail::body_tail;
 use consentry::pii::Detector;
 use consentry::timestamp::Timestamp;
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            if new_size > layout.size() {
-                let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed)
-                    + (new_size - layout.size());
-                PEAK.fetch_max(now, Ordering::Relaxed);
-            } else {
-                CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{assert_counts, peak_of, Counting};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -54,16 +23,8 @@ static ALLOC: Counting = Counting;
 /// The tests share one heap count: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Most heap `f` may add to what was in use when it started.
+/// Most heap a decoding may add to what was in use when it started.
 const PEAK_LIMIT: usize = 16 << 20;
-
-/// Runs `f`, returning what it returned and the most heap it added at any moment.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let out = f();
-    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
-}
 
 /// A zstd frame: 8 raw bytes, then one compressed block of 65 KB holding 32 512
 /// matches of 131 074 bytes each (RLE-coded sequence tables, every extra bit set),
@@ -127,6 +88,7 @@ fn a_zstd_body_claiming_gigabytes_in_one_block_is_refused_within_bounded_memory(
         anomalies
     });
     assert!(peak < PEAK_LIMIT, "{peak} bytes of heap");
+    assert_counts(PEAK_LIMIT);
     assert!(
         anomalies
             .iter()
@@ -163,6 +125,7 @@ fn a_zstd_tail_past_the_cap_claiming_gigabytes_is_refused_within_bounded_memory(
         tail.finish()
     });
     assert!(peak < PEAK_LIMIT, "{peak} bytes of heap");
+    assert_counts(PEAK_LIMIT);
     assert_eq!(found.decoded_from, Some("zstd"));
     assert!(found.hits.is_empty());
     assert_eq!(found.anomalies.len(), 1, "{:?}", found.anomalies);
@@ -180,6 +143,7 @@ fn a_zstd_compressed_certificate_claiming_gigabytes_is_refused_within_bounded_me
     body.extend_from_slice(&bomb);
     let (decompressed, peak) = peak_of(|| decompress_certificate(&body));
     assert!(peak < PEAK_LIMIT, "{peak} bytes of heap");
+    assert_counts(PEAK_LIMIT);
     let error = decompressed.expect_err("refused");
     assert!(error.contains("TooManyBytesGenerated"), "{error}");
 }

@@ -2,45 +2,14 @@
 //! A counting global allocator measures the peak heap while the file is read.
 //! The HAR is generated here, with synthetic data only.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use consentry::source::{read_har, HarOptions};
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            if new_size > layout.size() {
-                let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed)
-                    + (new_size - layout.size());
-                PEAK.fetch_max(now, Ordering::Relaxed);
-            } else {
-                CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{assert_counts, peak_of, Counting};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -99,22 +68,17 @@ fn fifty_megabyte_har_streams_in_bounded_memory() {
     let opts = HarOptions::new("big.har", Some("ab".repeat(32)));
     let mut count = 0usize;
     let mut last_path = String::new();
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let summary = read_har(file, &opts, |x| {
-        assert_eq!(x.request_body.len(), 37 + count.to_string().len());
-        assert!(x.response.as_ref().is_some_and(|r| r.body.is_empty()));
-        count += 1;
-        last_path = x.path;
-        Ok::<(), std::io::Error>(())
-    })
-    .unwrap();
-    let peak = PEAK.load(Ordering::Relaxed) - base;
-
-    // The allocator does see large allocations (so the bound above means something).
-    let probe = vec![1u8; PEAK_LIMIT];
-    assert!(PEAK.load(Ordering::Relaxed) >= base + PEAK_LIMIT);
-    drop(probe);
+    let (summary, peak) = peak_of(|| {
+        read_har(file, &opts, |x| {
+            assert_eq!(x.request_body.len(), 37 + count.to_string().len());
+            assert!(x.response.as_ref().is_some_and(|r| r.body.is_empty()));
+            count += 1;
+            last_path = x.path;
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap()
+    });
+    assert_counts(PEAK_LIMIT);
 
     assert_eq!(count, ENTRIES);
     assert_eq!(summary.entries, ENTRIES as u64);
