@@ -102,6 +102,29 @@ def zstd_rle(byte, blocks, block=128 * 1024):
     return out
 
 
+def zstd_sequence_bomb(sequences=2000):
+    """A zstd frame whose second block holds `sequences` matches of 131 074 bytes each
+    (RLE-coded sequence tables, every extra bit set): far past the 128 KiB a block may
+    decode to (ruzstd 0.7 built it all in memory)."""
+    out = b"\x28\xb5\x2f\xfd\x00\x38" + (8 << 3).to_bytes(3, "little") + b"A" * 8
+    if sequences < 0x7F00:
+        count = bytes([0x80 | sequences >> 8, sequences & 0xFF])
+    else:
+        count = bytes([0xFF]) + (sequences - 0x7F00).to_bytes(2, "little")
+    block = b"\x00" + count + bytes([0x54, 0, 0, 52]) + b"\xff" * (2 * sequences) + b"\x01"
+    return out + (1 | 2 << 1 | len(block) << 3).to_bytes(3, "little") + block
+
+
+def zstd_raw(data, block=128 * 1024):
+    """A zstd frame of raw blocks (no checksum, 128 KiB window)."""
+    out = b"\x28\xb5\x2f\xfd\x00\x38"
+    pieces = [data[i:i + block] for i in range(0, len(data), block)] or [b""]
+    for i, piece in enumerate(pieces):
+        last = 1 if i == len(pieces) - 1 else 0
+        out += (last | len(piece) << 3).to_bytes(3, "little") + piece
+    return out
+
+
 def main():
     demo_har = open(os.path.join(DEMO, "demo.har"), "rb").read()
     demo_case = open(os.path.join(DEMO, "consentry.toml"), "rb").read()
@@ -149,6 +172,7 @@ def main():
     seeds["gzip-bomb"] = decode_input(CT_JSON, CE_GZIP, TE_NONE, 0, "/bomb", bomb)
     seeds["gzip-gzip-bomb"] = decode_input(CT_NONE, 9, TE_NONE, 0, "/bb", gzip.compress(gzip.compress(bomb)))
     seeds["zstd-rle-bomb"] = decode_input(CT_NONE, 4, TE_NONE, 0, "/z", zstd_rle(0x41, 100))
+    seeds["zstd-sequence-bomb"] = decode_input(CT_NONE, 4, TE_NONE, 0, "/zs", zstd_sequence_bomb())
     seeds["b64-zstd-query"] = decode_input(CT_NONE, CE_NONE, TE_NONE, 0, "/q?d=" + base64.b64encode(zstd_rle(0x30, 3)).decode(), b"")
     for name, data in seeds.items():
         write("decode", name, data)
@@ -1100,12 +1124,15 @@ def unseeded_targets():
     write("pii_stream", "straddle", bytes([10, 1]) + body)
     write("pii_stream", "tail", bytes([60, 0]) + b"k" * 300 + body)
     # `decoded_tail`: the body compressed, the identifiers in its tail; byte 0 picks
-    # gzip (0) or deflate (1), byte 1 a cap of 16 bytes, byte 2 pieces of 9.
+    # gzip (0), deflate (1) or zstd (3), byte 1 a cap of 16 bytes, byte 2 pieces of 9.
     events = b"".join(b'{"ev":"view","n":%d},' % i for i in range(300)) + body
     write("decoded_tail", "gzip", bytes([0, 1, 1]) + gzip.compress(events, mtime=0))
     write("decoded_tail", "zlib", bytes([1, 1, 1]) + zlib.compress(events))
     raw = zlib.compressobj(6, zlib.DEFLATED, -15)
     write("decoded_tail", "raw", bytes([1, 2, 0]) + raw.compress(events) + raw.flush())
+    # zstd (byte 0: 3): raw blocks of 4 KiB, and the block bomb past a cap of 16 bytes.
+    write("decoded_tail", "zstd", bytes([3, 1, 1]) + zstd_raw(events, 4096))
+    write("decoded_tail", "zstd-sequence-bomb", bytes([3, 1, 10]) + zstd_sequence_bomb())
     for folder in ("tls", "pcapdroid"):
         d = os.path.join(ROOT, "captures", folder)
         for name in sorted(os.listdir(d)):
