@@ -7,7 +7,8 @@
 //! at most 128 KiB (ruzstd ≥ 0.9 refuses more), so the memory is the frame's window
 //! plus one block and one block's encoded bytes, whatever the pieces. What the window
 //! no longer needs goes to the writer after every block, at most [`WRITE_PIECE`] at a
-//! time; the last window's worth (up to [`MAX_WINDOW`]) only once the frame ends. One
+//! time; the last window's worth (the frame's window, at most what [`ZstdBlocks::new`]
+//! allows) only once the frame ends. One
 //! frame is decoded; bytes after it are ignored, as `content::decode` always did.
 //!
 //! [`content::decode`]: super::content::decode
