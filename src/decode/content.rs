@@ -468,21 +468,21 @@ pub(crate) mod tests {
         out
     }
 
-    /// A zstd frame whose second block, `9 + 2 * sequences` bytes of a compressed
-    /// block, holds `sequences` matches of 131 074 bytes each (RLE-coded sequence
-    /// tables, every extra bit set): far past the 128 KiB a block may decode to. The
-    /// first block, 8 raw bytes, gives the matches something to copy.
-    pub(crate) fn zstd_sequence_bomb(sequences: usize) -> Vec<u8> {
+    /// A zstd frame whose second block, 65 KB of a compressed block, holds 32 512
+    /// matches of 131 074 bytes each (RLE-coded sequence tables, every extra bit
+    /// set): 4.2 GB, far past the 128 KiB a block may decode to. The first block, 8
+    /// raw bytes, gives the matches something to copy.
+    pub(crate) fn zstd_sequence_bomb() -> Vec<u8> {
+        const SEQUENCES: usize = 0x7f00;
         let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
         out.extend_from_slice(&(8u32 << 3).to_le_bytes()[..3]);
         out.extend_from_slice(b"AAAAAAAA");
-        // No literals; the sequence count in its three-byte form (0x7f00 and up).
-        let n = sequences.clamp(0x7f00, 0x7f00 + 0xffff) - 0x7f00;
-        let mut block = vec![0x00, 0xff, n as u8, (n >> 8) as u8];
+        // No literals; the sequence count in its three-byte form (0x7f00 + 0).
+        let mut block = vec![0x00, 0xff, 0x00, 0x00];
         // Literal lengths, offsets, match lengths all RLE: codes 0, 0 and 52 (65 539
         // plus 16 extra bits).
         block.extend_from_slice(&[0x54, 0, 0, 52]);
-        block.resize(block.len() + 2 * (n + 0x7f00), 0xff);
+        block.resize(block.len() + 2 * SEQUENCES, 0xff);
         // The bit stream's end mark, read first.
         block.push(0x01);
         let header = 1 | (2 << 1) | ((block.len() as u32) << 3);
@@ -592,7 +592,7 @@ pub(crate) mod tests {
         // 65 KB that would decode to 4.2 GB in one block: ruzstd 0.7 built all of it
         // in memory before handing out a byte (a capture of a POST with a smaller one
         // cost `analyze` 6.3 GB of memory). Refused at the block's limit.
-        let z = zstd_sequence_bomb(0x7f00);
+        let z = zstd_sequence_bomb();
         assert!(z.len() < 70 * 1024);
         match decode(Coding::Zstd, &z, 32 << 20) {
             Decoded::Failed { partial, error } => {
