@@ -471,9 +471,17 @@ pub fn request_parts<'a>(
     // A part per header at least, and a few for the query and the body: sized once
     // instead of grown (and copied) from 4 to 8 to 16.
     cx.parts = Vec::with_capacity(exchange.request_headers.len() + 8);
+    // The body's own codings are undone first, so that they, not values decoded out
+    // of the URL or the headers, have the first call on the message's decompression
+    // budget: the search past the cap (`pii::decoded_tail`) starts where a body that
+    // decodes to the whole budget ends, and a header's compressed value that finds the
+    // budget spent says so in an anomaly. Its parts still come after theirs.
+    let body = cx.decoded_body(exchange);
     cx.url(&exchange.path);
     cx.headers(exchange);
-    cx.body(exchange);
+    if let Some(body) = body {
+        cx.body_content(exchange, body);
+    }
     cx.parts
 }
 
@@ -524,7 +532,7 @@ struct Ctx<'a, 'l> {
     budget: usize,
     /// The budget ran out and that was recorded.
     budget_spent: bool,
-    /// The body at hand is a part cut from a longer one (see `body`): text that
+    /// The body at hand is a part cut from a longer one (see `decoded_body`): text that
     /// runs to its end unfinished is expected, not malformed.
     body_cut: bool,
 }
@@ -977,10 +985,12 @@ impl<'a> Ctx<'a, '_> {
         }
     }
 
-    fn body(&mut self, ex: &'a Exchange) {
+    /// The request body with its transfer and content codings undone (as far as they
+    /// go, within the decompression budget); `None` when it is empty.
+    fn decoded_body(&mut self, ex: &'a Exchange) -> Option<Cow<'a, [u8]>> {
         let raw: &'a [u8] = &ex.request_body;
         if raw.is_empty() {
-            return;
+            return None;
         }
         let examined = self.examined(raw, "body");
         // A body kept only in part ends inside whatever it holds (a compressed stream,
@@ -1099,7 +1109,7 @@ impl<'a> Ctx<'a, '_> {
                 }
             }
         }
-        self.body_content(ex, data);
+        Some(data)
     }
 
     /// The client's bytes of a connection in a protocol no parser reads (a

@@ -1137,6 +1137,72 @@ fn long_body(len: usize, needle: &[u8], at: usize) -> Vec<u8> {
     body
 }
 
+#[test]
+fn values_decoded_out_of_the_headers_leave_no_gap_before_the_search_past_the_cap() {
+    // A header's compressed value once spent the message's decompression budget before
+    // the body's coding did: the analysis then decoded the body to less than its output
+    // cap, the search past the cap started at the cap, and what lay between was
+    // searched by neither. Small limits keep the bodies small.
+    use base64::Engine;
+    use std::io::Write;
+    let limits = decode::Limits {
+        max_body_bytes: 64 << 10,
+        max_decoded_bytes: 256 << 10,
+        ..decode::Limits::default()
+    };
+    let gzip = |data: &[u8]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    };
+    // 1 MiB of 32 KiB pieces, each 4 KiB of noise then log lines: about 8:1 in gzip,
+    // so the 64 KiB examined decode past the 256 KiB cap and the rest is the tail.
+    let mut plain = Vec::new();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    while plain.len() < 1 << 20 {
+        for _ in 0..4096 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            plain.push(state as u8);
+        }
+        plain.extend_from_slice(&long_body(28 << 10, b"", 0));
+    }
+    // 8 KiB before the cap, in a piece's log lines.
+    let at = (256 << 10) - (8 << 10);
+    plain[at..at + 21].copy_from_slice(b" imei=490154203237518");
+    let mut x = exchange("graph.facebook.com").at(5).build();
+    x.method = "POST".into();
+    x.request_body = gzip(&plain);
+    assert!(x.request_body.len() > 2 * limits.max_body_bytes);
+    x.request_headers
+        .push(Header::new("Content-Encoding", "gzip"));
+    // 16 KiB decoded out of a header: base64 of gzip, as SDKs send a packed context.
+    let packed = gzip(&long_body(16 << 10, b"", 0));
+    let value = base64::engine::general_purpose::STANDARD.encode(packed);
+    x.request_headers.push(Header::new("X-Context", value));
+    let case = crate::case::parse(CASE, "test.toml").unwrap();
+    let options = Options {
+        limits,
+        ..Options::default()
+    };
+    let obs = Analyzer::new(Arc::new(case), options).observe(&x);
+    assert_eq!(obs.findings.len(), 1, "{:?}", obs.anomalies);
+    assert_eq!(first_finding_places(&obs), ["body"]);
+    // The body had the budget first; the header's value says it found none left.
+    let spent = obs
+        .anomalies
+        .iter()
+        .find(|a| a.detail.contains("budget"))
+        .unwrap();
+    assert_eq!(spent.kind, "decompression-limit");
+    assert!(
+        spent.detail.contains("header:X-Context"),
+        "{}",
+        spent.detail
+    );
+}
+
 /// Where the first finding's data items were found.
 fn first_finding_places(obs: &Observation) -> Vec<&str> {
     obs.findings[0]
