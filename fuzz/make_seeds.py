@@ -235,6 +235,10 @@ def main():
         + step(True, b"HTTP/1.1 426 No\r\nContent-Length: 0\r\n\r\nHTTP/1.1 101 Switching\r\n\r\n"),
         "gaps": step(False, req[:60]) + gap(False, 20) + step(False, b"}GET /y HTTP/1.1\r\n\r\n")
         + step(True, chunked_resp[:50]) + gap(True, 3) + step(True, b"xHTTP/1.1 204 No Content\r\n\r\n"),
+        # Trailer fields after chunked bodies, both ways, then a message after them.
+        "trailers": step(False, b"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Id\r\n\r\n"
+                         b"5\r\nhello\r\n0\r\nX-Id: " + ADID.encode() + b"\r\nX-Sum: 1\n\r\nGET /n HTTP/1.1\r\n\r\n")
+        + step(True, chunked_resp[:-2] + b"grpc-status: 0\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
     }
     for name, data in http1.items():
         write("http1", name, data)

@@ -31,6 +31,13 @@ pub struct EvidenceRef {
     /// The response head as the source received it from the server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_head: Option<RawHead>,
+    /// The trailer fields after the request body, when there were any (the proxy): the
+    /// analysis searches them with the head's fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_trailer: Option<RawHead>,
+    /// The trailer fields after the response body, when there were any (the proxy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_trailer: Option<RawHead>,
 }
 
 /// Most bytes of one head kept as evidence ([`RawHead`]); hyper already refuses

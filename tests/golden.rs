@@ -147,6 +147,12 @@ fn gateway_http_dns_lookups() {
     run_golden("gateway", "httpdns.pcap", None);
 }
 
+/// An identifier in an HTTP/1.1 trailer field, after a chunked body.
+#[test]
+fn gateway_http1_trailer_fields() {
+    run_golden("gateway", "trailers.pcap", None);
+}
+
 /// Two 9 MiB uploads whose identifiers lie past the 8 MiB the analysis keeps.
 #[test]
 fn gateway_uploads_past_the_analysis_cap() {

@@ -320,6 +320,47 @@ fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
     );
 }
 
+/// `trailers.pcap` (`make_trailers.py`): a chunked upload whose Android id is sent in
+/// a trailer field after the body (the field cut by a segment boundary), and a
+/// request after it on the same connection. The id is found where the proxy finds
+/// one (`header:NAME`), and the trailer fields join each message's header fields.
+#[test]
+fn identifiers_in_http1_trailer_fields_are_found() {
+    let run = analyse("trailers.pcap");
+    assert_eq!(
+        rule_host_and_data(&run),
+        ["share-before-consent upload.ads-sdk.example android_id plain header:X-Device-Id"],
+        "{:#?}",
+        run.findings
+    );
+    assert!(anomaly_kinds(&run).is_empty(), "{:?}", anomaly_kinds(&run));
+    assert_eq!(run.summary.exchanges, 2);
+    let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
+    let opts = CaptureOptions::new("trailers.pcap", DeviceResolver::new(&case));
+    let bytes = std::fs::read(dir().join("trailers.pcap")).unwrap();
+    let mut exchanges = Vec::new();
+    read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| exchanges.push(x)).unwrap();
+    let upload = exchanges.iter().find(|x| x.path == "/v1/upload").unwrap();
+    let names: Vec<&str> = upload.request_headers.iter().map(|h| &*h.name).collect();
+    assert_eq!(
+        names,
+        [
+            "Host",
+            "Content-Type",
+            "Transfer-Encoding",
+            "Trailer",
+            "X-Device-Id",
+            "X-Checksum"
+        ]
+    );
+    let response = upload.response.as_ref().unwrap();
+    assert_eq!(
+        response.headers.last().map(|h| (&*h.name, &h.value[..])),
+        Some(("X-Upload-Status", &b"stored"[..]))
+    );
+    assert!(exchanges.iter().any(|x| x.path == "/v1/ping"));
+}
+
 /// `upload.pcap.gz` (`make_upload.py`): two 9 MiB uploads to a tracker after the
 /// refusal, one with `Content-Length`, one chunked, each with an identifier only past
 /// the 8 MiB of a body the analysis keeps (cut by a segment boundary; cut by the chunk

@@ -1334,6 +1334,86 @@ fn http2_trailers_reach_the_client_as_grpc_needs_them() {
         f.iter().any(|f| f["data"][0]["type"] == "advertising_id"),
         "{f:#?}"
     );
+    // The response's trailer fields are evidence, and listed with its header fields.
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let call = xs.iter().find(|x| x["path"] == "/grpc-like").unwrap();
+    assert_eq!(
+        call["evidence"]["response_trailer"]["text"], "grpc-status: 0\r\ngrpc-message: ok\r\n",
+        "{call:#}"
+    );
+    assert!(call["evidence"].get("request_trailer").is_none());
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
+/// Trailer fields after a request body (RFC 9112 §7.1.2, RFC 9113 §8.1): an SDK may
+/// send there what it knows only once the body is sent. The proxy passes them on,
+/// the analysis searches them with the header fields, as the capture parsers do,
+/// and the evidence keeps them; over HTTP/1.1 (chunked, to the proxy in the clear)
+/// and HTTP/2 (intercepted).
+#[test]
+fn request_trailer_fields_are_searched_and_kept_as_evidence() {
+    use http_body_util::BodyExt;
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    let exported = p.ca_der();
+    let h1_answer = rt.block_on(async {
+        let mut c = TcpStream::connect(p.addr).await.unwrap();
+        let request = format!(
+            "POST http://{0}/h1-trailer HTTP/1.1\r\nHost: {0}\r\nTransfer-Encoding: chunked\r\n\
+             Trailer: X-Device-Id\r\nConnection: close\r\n\r\n\
+             5\r\nhello\r\n0\r\nX-Device-Id: {AD_ID}\r\n\r\n",
+            up.http
+        );
+        c.write_all(request.as_bytes()).await.unwrap();
+        let mut all = Vec::new();
+        c.read_to_end(&mut all).await.unwrap();
+        all
+    });
+    assert!(
+        h1_answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&h1_answer)
+    );
+    let h2_status = rt.block_on(async {
+        let (mut send, _conn) = h2_through_tunnel(p.addr, up.https, &exported).await;
+        let mut trailers = hyper::HeaderMap::new();
+        trailers.insert("x-device-id", AD_ID.parse().unwrap());
+        let frames = hudsucker::futures::stream::iter([
+            Ok::<_, std::convert::Infallible>(http_body::Frame::data(bytes::Bytes::from_static(
+                b"hello",
+            ))),
+            Ok(http_body::Frame::trailers(trailers)),
+        ]);
+        let req = hyper::Request::post(format!("https://{}/h2-trailer", up.https))
+            .body(http_body_util::StreamBody::new(frames))
+            .unwrap();
+        let res = send.send_request(req).await.unwrap();
+        let status = res.status();
+        res.into_body().collect().await.unwrap();
+        status
+    });
+    assert_eq!(h2_status, 200);
+    for path in ["/h1-trailer", "/h2-trailer"] {
+        p.wait_exchanges(path, |xs| xs.iter().any(|x| x["path"] == path));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    for path in ["/h1-trailer", "/h2-trailer"] {
+        let found = p.findings_for(path);
+        assert_eq!(found.len(), 1, "{path}: {found:#?}");
+        assert_eq!(found[0]["data"][0]["type"], "advertising_id");
+        assert_eq!(found[0]["data"][0]["where"], "header:x-device-id", "{path}");
+        let x = xs.iter().find(|x| x["path"] == path).unwrap();
+        assert_eq!(
+            x["evidence"]["request_trailer"]["text"],
+            format!("x-device-id: {AD_ID}\r\n"),
+            "{x:#}"
+        );
+    }
     let (status, _) = p.stop();
     assert!(status.success());
 }

@@ -1,10 +1,12 @@
 //! `Transfer-Encoding: chunked` de-framing (RFC 9112 §7.1) as a streaming state machine.
 //!
 //! The decoder is fed bytes in pieces of any size and appends chunk data to an output
-//! vector; it keeps no input buffer, so chunk extensions and trailers of any length
-//! cost no memory. Bare LF line ends are accepted alongside CRLF, as real clients and
-//! servers do. Used by `decode` to undo chunking on bodies that a source (pcap) hands
-//! over still framed.
+//! vector; it keeps no input buffer, so chunk extensions of any length cost no memory,
+//! and the trailer section (the header fields after the last chunk) is kept only when
+//! asked, up to a limit ([`ChunkedDecoder::keeping_trailer`]). Bare LF line ends are
+//! accepted alongside CRLF, as real clients and servers do. Used by `decode` to undo
+//! chunking on bodies that a source (pcap) hands over still framed, and by the HTTP/1
+//! parser, which keeps the trailer section for the message's header fields.
 
 /// How far a feed got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,12 @@ pub struct ChunkedDecoder {
     remaining: u64,
     /// A chunk size line was completed: the input really is chunked.
     sized: bool,
+    /// The trailer section's field lines (line ends included) as far as kept.
+    trailer: Vec<u8>,
+    /// Most trailer bytes kept (0: none).
+    trailer_limit: usize,
+    /// Trailer bytes past the limit were passed over.
+    trailer_cut: bool,
 }
 
 impl Default for ChunkedDecoder {
@@ -78,6 +86,50 @@ impl ChunkedDecoder {
             state: State::SizeStart,
             remaining: 0,
             sized: false,
+            trailer: Vec::new(),
+            trailer_limit: 0,
+            trailer_cut: false,
+        }
+    }
+
+    /// The same decoder, keeping up to `limit` bytes of the trailer section
+    /// ([`ChunkedDecoder::trailer_section`]).
+    pub fn keeping_trailer(mut self, limit: usize) -> Self {
+        self.trailer_limit = limit;
+        self
+    }
+
+    /// The trailer section's field lines kept so far, each with its line end; whole
+    /// once the feed said `Done`, unless [`ChunkedDecoder::trailer_cut`].
+    pub fn trailer_section(&self) -> &[u8] {
+        &self.trailer
+    }
+
+    /// Whether trailer bytes past the limit were passed over (never when none are
+    /// kept, nor after [`ChunkedDecoder::give_up_trailer`]: its caller knows why).
+    pub fn trailer_cut(&self) -> bool {
+        self.trailer_cut
+    }
+
+    /// Memory the kept trailer bytes hold.
+    pub fn trailer_held(&self) -> usize {
+        self.trailer.capacity()
+    }
+
+    /// Drops the trailer bytes kept and keeps no more (the caller's memory budget has
+    /// no room for them).
+    pub fn give_up_trailer(&mut self) {
+        self.trailer = Vec::new();
+        self.trailer_limit = 0;
+        self.trailer_cut = false;
+    }
+
+    /// A byte of a trailer field line.
+    fn keep_trailer_byte(&mut self, b: u8) {
+        if self.trailer.len() < self.trailer_limit {
+            self.trailer.push(b);
+        } else if self.trailer_limit > 0 {
+            self.trailer_cut = true;
         }
     }
 
@@ -168,15 +220,24 @@ impl ChunkedDecoder {
             State::TrailerStart => match b {
                 b'\r' => State::EndCr,
                 b'\n' => State::Done,
-                _ => State::Trailer,
+                _ => {
+                    self.keep_trailer_byte(b);
+                    State::Trailer
+                }
             },
-            State::Trailer => match b {
-                b'\r' => State::TrailerCr,
-                b'\n' => State::TrailerStart,
-                _ => State::Trailer,
-            },
+            State::Trailer => {
+                self.keep_trailer_byte(b);
+                match b {
+                    b'\r' => State::TrailerCr,
+                    b'\n' => State::TrailerStart,
+                    _ => State::Trailer,
+                }
+            }
             State::TrailerCr => match b {
-                b'\n' => State::TrailerStart,
+                b'\n' => {
+                    self.keep_trailer_byte(b);
+                    State::TrailerStart
+                }
                 _ => return None,
             },
             State::EndCr => match b {
@@ -277,6 +338,50 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(&body[consumed..], b"GET /next");
+        // Not asked to keep it: the trailer section costs nothing.
+        assert_eq!((dec.trailer_section(), dec.trailer_held()), (&b""[..], 0));
+        assert!(!dec.trailer_cut());
+    }
+
+    #[test]
+    fn the_trailer_section_is_kept_when_asked_in_pieces_of_any_size() {
+        let body = b"5\r\nhello\r\n0\r\nX-Device: 490154203237518\r\nOther: 2\n\r\nGET /next";
+        let fields = b"X-Device: 490154203237518\r\nOther: 2\n";
+        for piece in [1, 2, 3, 7, body.len()] {
+            let mut dec = ChunkedDecoder::new().keeping_trailer(64);
+            let mut out = Vec::new();
+            let mut done = None;
+            for (n, p) in body.chunks(piece).enumerate() {
+                if let Status::Done { consumed } = dec.feed(p, &mut out).unwrap() {
+                    done = Some(n * piece + consumed);
+                    break;
+                }
+            }
+            assert_eq!(done, Some(body.len() - b"GET /next".len()), "{piece}");
+            assert_eq!(dec.trailer_section(), fields, "{piece}");
+            assert!(!dec.trailer_cut());
+        }
+        // No trailer fields: nothing kept, nothing cut.
+        let mut dec = ChunkedDecoder::new().keeping_trailer(64);
+        dec.feed(b"0\r\n\r\n", &mut Vec::new()).unwrap();
+        assert_eq!(
+            (dec.trailer_section(), dec.trailer_cut()),
+            (&b""[..], false)
+        );
+        // Past the limit: the first bytes kept, the section marked cut.
+        let mut dec = ChunkedDecoder::new().keeping_trailer(10);
+        let st = dec.feed(body, &mut Vec::new()).unwrap();
+        assert!(matches!(st, Status::Done { .. }));
+        assert_eq!(dec.trailer_section(), &fields[..10]);
+        assert!(dec.trailer_cut());
+        // Given up halfway: nothing held, nothing more kept.
+        let mut dec = ChunkedDecoder::new().keeping_trailer(64);
+        dec.feed(b"0\r\nX-A: 1\r\n", &mut Vec::new()).unwrap();
+        assert_eq!(dec.trailer_section(), b"X-A: 1\r\n");
+        dec.give_up_trailer();
+        dec.feed(b"X-B: 2\r\n\r\n", &mut Vec::new()).unwrap();
+        assert_eq!((dec.trailer_section(), dec.trailer_held()), (&b""[..], 0));
+        assert!(!dec.trailer_cut());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!
 //! Heads are parsed by `httparse`; body framing is ours (RFC 9112 §6):
 //! `Transfer-Encoding: chunked` (de-chunked with
-//! [`ChunkedDecoder`], trailers skipped),
+//! [`ChunkedDecoder`]; trailer fields appended to the message's header fields, as
+//! `http2` does, where its header fields are kept),
 //! `Content-Length`, body until close for responses without either, no body for
 //! responses to HEAD, 1xx, 204 and 304. Interim 1xx responses (`100 Continue`) are
 //! skipped: they do not answer a request. `Content-Encoding` is left as is
@@ -576,6 +577,10 @@ impl Http1Conn {
         let held = |d: &Dir| {
             d.buf.capacity()
                 + match &d.phase {
+                    Phase::Body {
+                        msg,
+                        framing: Framing::Chunked(dec),
+                    } => msg.body.len() + dec.trailer_held(),
                     Phase::Body { msg, .. } => msg.body.len(),
                     _ => 0,
                 }
@@ -1049,7 +1054,10 @@ impl Http1Conn {
                             "request has both Transfer-Encoding and Content-Length; chunked wins",
                         ));
                     }
-                    return Ok(Some(Framing::Chunked(ChunkedDecoder::new())));
+                    let trailer = self.limits.max_head_bytes;
+                    return Ok(Some(Framing::Chunked(
+                        ChunkedDecoder::new().keeping_trailer(trailer),
+                    )));
                 }
                 Ok(match length {
                     Some(0) | None => None,
@@ -1080,7 +1088,13 @@ impl Http1Conn {
                         ));
                     }
                     return Ok(Some(if chunked {
-                        Framing::Chunked(ChunkedDecoder::new())
+                        // Trailer fields are kept where the head's fields are.
+                        let trailer = if self.limits.keep_response_headers {
+                            self.limits.max_head_bytes
+                        } else {
+                            0
+                        };
+                        Framing::Chunked(ChunkedDecoder::new().keeping_trailer(trailer))
                     } else {
                         Framing::UntilClose
                     }));
@@ -1164,12 +1178,22 @@ impl Http1Conn {
                 while used < rest.len() {
                     let piece = &rest[used..rest.len().min(used + CHUNK_FEED)];
                     scratch.clear();
+                    let trailer_before = dec.trailer_held();
                     let st = dec.feed(piece, &mut scratch);
                     let search = self.tail_search.as_ref();
                     push_body(&mut msg, &scratch, max, keep, &mut self.held, search);
+                    let trailer_growth = dec.trailer_held().saturating_sub(trailer_before);
+                    if trailer_growth > 0 && !self.held.has_room_for_headers(trailer_growth) {
+                        dec.give_up_trailer();
+                        msg.anomalies.push(Anomaly::new(
+                            message_budget::ANOMALY,
+                            self.held.cut_detail("trailer fields not kept"),
+                        ));
+                    }
                     match st {
                         Ok(Status::NeedMore) => used += piece.len(),
                         Ok(Status::Done { consumed }) => {
+                            append_trailer(&self.limits, &mut msg, &dec);
                             self.finish(client, &mut msg, out);
                             return Step::Go(used + consumed);
                         }
@@ -1486,6 +1510,54 @@ const BODY_RESERVE_FACTOR: usize = 16;
 /// Appends `data` to the body (stored only when `keep`), up to `max` bytes kept and
 /// within the table's budget (`held`); a request's bytes past `max` go to its tail
 /// search, if there is one.
+/// Appends the trailer fields `dec` kept to `msg`'s header fields, as the analysis
+/// and the record read them (RFC 9112 §7.1.2 lets a sender put fields there that it
+/// knows only once the body is sent), within `max_headers` fields in all. A section
+/// over `max_head_bytes` gives its complete lines; one that cannot be read, none.
+fn append_trailer(limits: &Http1Limits, msg: &mut Partial, dec: &ChunkedDecoder) {
+    let who = match msg.start {
+        Start::Request { .. } => "request",
+        Start::Response { .. } => "response",
+    };
+    let mut section = dec.trailer_section();
+    if dec.trailer_cut() {
+        msg.anomalies.push(Anomaly::new(
+            "http-trailer-too-large",
+            format!(
+                "{who} trailer section larger than {} bytes: the fields past that not kept",
+                limits.max_head_bytes
+            ),
+        ));
+        // Its complete field lines.
+        let end = memchr::memrchr(b'\n', section).map_or(0, |i| i + 1);
+        section = &section[..end];
+    }
+    if section.is_empty() {
+        return;
+    }
+    let room = limits.max_headers.saturating_sub(msg.headers.len());
+    let mut fields = vec![httparse::EMPTY_HEADER; room];
+    let mut text = Vec::with_capacity(section.len() + 2);
+    text.extend_from_slice(section);
+    text.extend_from_slice(b"\r\n");
+    match httparse::parse_headers(&text, &mut fields) {
+        Ok(httparse::Status::Complete((_, parsed))) => msg.headers.extend(convert(parsed)),
+        // Cannot happen: the section ends with an empty line.
+        Ok(httparse::Status::Partial) => {}
+        Err(httparse::Error::TooManyHeaders) => msg.anomalies.push(Anomaly::new(
+            "http-too-many-headers",
+            format!(
+                "{who} trailer fields not kept: more than {} header fields in all",
+                limits.max_headers
+            ),
+        )),
+        Err(e) => msg.anomalies.push(Anomaly::new(
+            "http-malformed-trailer",
+            format!("{who} trailer section: {e}; its fields not kept"),
+        )),
+    }
+}
+
 fn push_body(
     msg: &mut Partial,
     data: &[u8],
@@ -1997,6 +2069,7 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         );
         assert_eq!(reqs[2].body, b"helloabc");
         assert_eq!(reqs[2].body_len, 8);
+        assert_eq!(reqs[2].headers.last(), Some(&Header::new("T", "1")));
         assert_eq!(reqs[3].body, b"data");
         assert_eq!(reqs[4].version, "HTTP/1.0");
         assert_eq!(reqs[0].headers, vec![Header::new("Host", "example.com")]);
@@ -2527,6 +2600,8 @@ HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
             b"\n",
             b"3\r\nabc\r\n",
             b"0\r\n\r\n",
+            b"0\r\nX-T: 1\r\n",
+            b"bad trailer\r\n",
             b"abc",
             b"CONNECT a:1 HTTP/1.1\r\n",
             b"HEAD /h HTTP/1.0\r\n",
@@ -2567,8 +2642,13 @@ HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
             b"Connection: upgrade\r\nUpgrade: x\r\n",
             b"X: a\r\n  folded\r\n",
         ]);
-        let tail =
-            prop::sample::select(vec![&b""[..], b"abc", b"3\r\nabc\r\n0\r\n\r\n", b"3\r\nab"]);
+        let tail = prop::sample::select(vec![
+            &b""[..],
+            b"abc",
+            b"3\r\nabc\r\n0\r\n\r\n",
+            b"3\r\nab",
+            b"3\r\nabc\r\n0\r\nX-Id: 490154203237518\r\nX-T: 2\n\r\n",
+        ]);
         let message = (
             prop::sample::select(starts),
             prop::collection::vec(field, 0..4),
@@ -2636,6 +2716,109 @@ HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
             let sc = si.index(s.len() + 1);
             prop_assert_eq!(run_split(limits(), &c, &[cc], &s, &[sc]), whole);
         }
+    }
+
+    #[test]
+    fn trailer_fields_join_the_header_fields_in_pieces_of_any_size() {
+        let client = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTrailer: X-Device\r\n\r\n\
+5\r\nhello\r\n0\r\nX-Device: 490154203237518\r\nX-Sum:  abc \r\n\r\n\
+GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+        let server = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\ngrpc-status: 0\r\n\r\n\
+HTTP/1.1 204 No Content\r\n\r\n";
+        let whole = run(client, server);
+        for cut in 1..client.len() {
+            let s = cut.min(server.len());
+            assert_eq!(
+                run_split(limits(), client, &[cut], server, &[s]),
+                whole,
+                "{cut}"
+            );
+        }
+        let reqs = requests(&whole);
+        assert_eq!(reqs.len(), 2);
+        let names: Vec<(&str, &[u8])> = reqs[0]
+            .headers
+            .iter()
+            .map(|h| (&*h.name, h.value.as_slice()))
+            .collect();
+        assert_eq!(
+            names[3..],
+            [("X-Device", &b"490154203237518"[..]), ("X-Sum", b"abc")]
+        );
+        assert_eq!(reqs[0].body, b"hello");
+        let resps = responses(&whole);
+        assert_eq!(
+            resps[0].1.headers.last(),
+            Some(&Header::new("grpc-status", "0"))
+        );
+        assert_eq!(anomaly_kinds(&whole), Vec::<String>::new());
+        // Response fields not kept: nor are its trailer fields.
+        let lim = Http1Limits {
+            keep_response_headers: false,
+            ..limits()
+        };
+        let ev = run_split(lim, client, &[], server, &[]);
+        assert!(responses(&ev)[0]
+            .1
+            .headers
+            .iter()
+            .all(|h| h.name != "grpc-status"));
+        assert_eq!(requests(&ev)[0].headers.len(), 5);
+    }
+
+    #[test]
+    fn trailer_sections_over_the_limits_keep_what_fits() {
+        let head = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+        let field = |i: usize| format!("X-F{i}: {}\r\n", "v".repeat(40));
+        // Over max_head_bytes: the complete lines before the limit, and an anomaly.
+        let lim = Http1Limits {
+            max_head_bytes: 200,
+            ..limits()
+        };
+        let mut client = head.to_vec();
+        (0..10).for_each(|i| client.extend_from_slice(field(i).as_bytes()));
+        client.extend_from_slice(b"\r\n");
+        let ev = run_split(lim, &client, &[], b"", &[]);
+        let req = requests(&ev)[0];
+        let trailer: Vec<&str> = req.headers[2..].iter().map(|h| &*h.name).collect();
+        assert_eq!(trailer, ["X-F0", "X-F1", "X-F2", "X-F3"]);
+        assert_eq!(anomaly_kinds(&ev), ["http-trailer-too-large"]);
+        assert!(!req.truncated);
+        // More fields than max_headers in all: none kept.
+        let lim = Http1Limits {
+            max_headers: 5,
+            ..limits()
+        };
+        let ev = run_split(lim, &client, &[], b"", &[]);
+        assert_eq!(requests(&ev)[0].headers.len(), 2);
+        assert_eq!(anomaly_kinds(&ev), ["http-too-many-headers"]);
+        // A field line httparse refuses: none kept; the message still ends there.
+        let mut client = head.to_vec();
+        client.extend_from_slice(b"X-Ok: 1\r\nno colon here\r\n\r\nGET /n HTTP/1.1\r\n\r\n");
+        let ev = run(&client, b"");
+        assert_eq!(requests(&ev).len(), 2);
+        assert_eq!(requests(&ev)[0].headers.len(), 2);
+        assert_eq!(anomaly_kinds(&ev), ["http-malformed-trailer"]);
+        // The table's budget: trailer bytes count as header fields do, and a section
+        // the budget has no room for is given up.
+        let budget = MessageBudget::new(4);
+        let mut conn = Http1Conn::new(limits()).with_budget(&budget);
+        let mut out = Vec::new();
+        conn.client_data(head, TS, 1, &mut out);
+        conn.client_data(field(0).as_bytes(), TS, 2, &mut out);
+        assert_eq!(budget.held(), 0);
+        conn.client_data(b"\r\n", TS, 3, &mut out);
+        let req = requests(&out)[0];
+        assert_eq!(req.headers.len(), 2);
+        let kinds: Vec<&str> = req.anomalies.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, [message_budget::ANOMALY]);
+        let budget = MessageBudget::new(1 << 20);
+        let mut conn = Http1Conn::new(limits()).with_budget(&budget);
+        conn.client_data(head, TS, 1, &mut out);
+        conn.client_data(field(0).as_bytes(), TS, 2, &mut out);
+        assert!(budget.held() >= field(0).len(), "{}", budget.held());
+        conn.client_data(b"\r\n", TS, 3, &mut out);
+        assert_eq!(budget.held(), 0);
     }
 
     #[test]

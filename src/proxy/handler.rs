@@ -792,6 +792,31 @@ impl Recording {
         }
     }
 
+    /// Trailer fields after a body (HTTP/1.1 chunked, HTTP/2): appended to the
+    /// message's header fields, as a capture's parsers do, so that the analysis
+    /// searches them (a request's) and the record keeps them (a response's, where its
+    /// fields are kept); the evidence keeps them as received
+    /// (`evidence.request_trailer`, `evidence.response_trailer`). hyper bounds them
+    /// (16 KiB of trailer fields in HTTP/1.1, a 16 KiB header list in HTTP/2).
+    fn trailers(&self, side: Side, fields: &header::HeaderMap) {
+        let section = Some(RawHead::from_vec(head::trailer_section(fields)));
+        let mut d = lock(&self.draft);
+        match side {
+            Side::Request => {
+                d.x.request_headers.extend(headers_of(fields));
+                d.x.evidence.request_trailer = section;
+            }
+            Side::Response => {
+                if self.shared.settings.response_headers {
+                    if let Some(r) = d.x.response.as_mut() {
+                        r.headers.extend(headers_of(fields));
+                    }
+                }
+                d.x.evidence.response_trailer = section;
+            }
+        }
+    }
+
     /// When the request last made progress: the client's body is part of the wait for
     /// the response, so a long upload does not count as upstream silence.
     pub(crate) fn last_progress(&self) -> tokio::time::Instant {
@@ -1026,6 +1051,8 @@ async fn read_unforwarded(mut body: Incoming, rec: Arc<Recording>) {
                 if let Some(data) = frame.data_ref() {
                     rec.data(Side::Request, data);
                     read = read.saturating_add(data.len() as u64);
+                } else if let Some(fields) = frame.trailers_ref() {
+                    rec.trailers(Side::Request, fields);
                 }
                 if body.is_end_stream() {
                     break UnforwardedEnd::Complete;
@@ -1055,6 +1082,8 @@ impl HttpBody for Tap {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.rec.data(this.side, data);
+                } else if let Some(fields) = frame.trailers_ref() {
+                    this.rec.trailers(this.side, fields);
                 }
                 // A body of known length is not polled again after its last frame.
                 if inner.is_end_stream() {

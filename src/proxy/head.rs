@@ -26,6 +26,9 @@
 //!   `hyper::ext::ReasonPhrase`), else the standard one.
 //! - Lines end in CRLF; an HTTP/1 head ends with the empty line, an HTTP/2 one does
 //!   not. Values that are not UTF-8 make the whole head base64 in the evidence.
+//! - **Trailer fields** (`evidence.request_trailer` / `evidence.response_trailer`),
+//!   sent after a body (HTTP/1.1 chunked, HTTP/2): their field lines as a head's, and
+//!   no empty line whatever the version.
 
 use hyper::{header, HeaderMap, Method, Request, Response, Version};
 
@@ -107,6 +110,13 @@ pub fn request_head<B>(req: &Request<B>, origin_form: bool) -> Vec<u8> {
     out.extend_from_slice(b"\r\n");
     fields(&mut out, req.headers());
     out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The trailer fields after a body as the proxy received them (see the module doc).
+pub fn trailer_section(trailers: &HeaderMap) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    fields(&mut out, trailers);
     out
 }
 

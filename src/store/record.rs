@@ -496,6 +496,12 @@ pub struct ExchangeBody {
     /// The response head as received from the server (proxy exchanges).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_head: Option<crate::exchange::RawHead>,
+    /// The trailer fields after the request body, when any (proxy exchanges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_trailer: Option<crate::exchange::RawHead>,
+    /// The trailer fields after the response body, when any (proxy exchanges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_trailer: Option<crate::exchange::RawHead>,
     /// The Android app, where the capture names it (PCAPdroid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<crate::exchange::AppRef>,
@@ -551,6 +557,8 @@ impl ExchangeBody {
             digests: x.digests.clone(),
             request_head: x.evidence.request_head.clone(),
             response_head: x.evidence.response_head.clone(),
+            request_trailer: x.evidence.request_trailer.clone(),
+            response_trailer: x.evidence.response_trailer.clone(),
             app: x.app.clone(),
             client: x.client.clone(),
             server: x.server.clone(),
@@ -597,6 +605,10 @@ pub struct ExchangeBodyRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_head: Option<&'a crate::exchange::RawHead>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_trailer: Option<&'a crate::exchange::RawHead>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_trailer: Option<&'a crate::exchange::RawHead>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<&'a crate::exchange::AppRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<&'a str>,
@@ -641,6 +653,8 @@ impl<'a> ExchangeBodyRef<'a> {
             digests: x.digests.as_ref(),
             request_head: x.evidence.request_head.as_ref(),
             response_head: x.evidence.response_head.as_ref(),
+            request_trailer: x.evidence.request_trailer.as_ref(),
+            response_trailer: x.evidence.response_trailer.as_ref(),
             app: x.app.as_ref(),
             client: x.client.as_deref(),
             server: x.server.as_deref(),
@@ -711,6 +725,8 @@ impl ExchangeBodyRef<'_> {
         for (key, head) in [
             (&b",\"request_head\":"[..], self.request_head),
             (&b",\"response_head\":"[..], self.response_head),
+            (&b",\"request_trailer\":"[..], self.request_trailer),
+            (&b",\"response_trailer\":"[..], self.response_trailer),
         ] {
             if let Some(h) = head {
                 out.extend_from_slice(key);
@@ -1458,6 +1474,8 @@ mod tests {
                 digests: flags[6].then_some(&digests),
                 request_head: flags[7].then_some(&request_head),
                 response_head: flags[9].then_some(&response_head),
+                request_trailer: flags[8].then_some(&response_head),
+                response_trailer: flags[10].then_some(&request_head),
                 app: flags[12].then_some(&app),
                 client: flags[2].then(|| s(9)),
                 server: flags[3].then(|| s(10)),
