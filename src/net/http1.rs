@@ -861,12 +861,7 @@ impl Http1Conn {
             big.resize_with(n, MaybeUninit::uninit);
             &mut big
         };
-        let mut cfg = httparse::ParserConfig::default();
-        cfg.allow_spaces_after_header_name_in_responses(true)
-            .allow_obsolete_multiline_headers_in_responses(true)
-            .allow_multiple_spaces_in_response_status_delimiters(true)
-            .ignore_invalid_headers_in_responses(true)
-            .ignore_invalid_headers_in_requests(true);
+        let cfg = head_parser_config();
         // A response that may be an HTTP DNS API's answer: its fields and body are
         // kept for the tap's address map.
         let lookup_answer = !client
@@ -1507,18 +1502,28 @@ const BODY_RESERVE_CAP: usize = 1 << 20;
 /// Body bytes reserved up front at most per body byte received so far.
 const BODY_RESERVE_FACTOR: usize = 16;
 
-/// Appends `data` to the body (stored only when `keep`), up to `max` bytes kept and
-/// within the table's budget (`held`); a request's bytes past `max` go to its tail
-/// search, if there is one.
+/// httparse's settings for heads and trailer sections: lenient where real clients and
+/// servers are sloppy, and passing over a line that is no field rather than giving
+/// up the message.
+fn head_parser_config() -> httparse::ParserConfig {
+    let mut cfg = httparse::ParserConfig::default();
+    cfg.allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .ignore_invalid_headers_in_responses(true)
+        .ignore_invalid_headers_in_requests(true);
+    cfg
+}
+
 /// Appends the trailer fields `dec` kept to `msg`'s header fields, as the analysis
 /// and the record read them (RFC 9112 §7.1.2 lets a sender put fields there that it
-/// knows only once the body is sent), within `max_headers` fields in all. A section
-/// over `max_head_bytes` gives its complete lines; one that cannot be read, none.
+/// knows only once the body is sent), within `max_headers` fields in all. They are
+/// read by the head's rules ([`head_parser_config`]: a line that is no field is passed
+/// over), but a line httparse refuses outright costs only itself; a section over
+/// `max_head_bytes` gives its complete lines.
 fn append_trailer(limits: &Http1Limits, msg: &mut Partial, dec: &ChunkedDecoder) {
-    let who = match msg.start {
-        Start::Request { .. } => "request",
-        Start::Response { .. } => "response",
-    };
+    let request = matches!(msg.start, Start::Request { .. });
+    let who = if request { "request" } else { "response" };
     let mut section = dec.trailer_section();
     if dec.trailer_cut() {
         msg.anomalies.push(Anomaly::new(
@@ -1536,14 +1541,8 @@ fn append_trailer(limits: &Http1Limits, msg: &mut Partial, dec: &ChunkedDecoder)
         return;
     }
     let room = limits.max_headers.saturating_sub(msg.headers.len());
-    let mut fields = vec![httparse::EMPTY_HEADER; room];
-    let mut text = Vec::with_capacity(section.len() + 2);
-    text.extend_from_slice(section);
-    text.extend_from_slice(b"\r\n");
-    match httparse::parse_headers(&text, &mut fields) {
-        Ok(httparse::Status::Complete((_, parsed))) => msg.headers.extend(convert(parsed)),
-        // Cannot happen: the section ends with an empty line.
-        Ok(httparse::Status::Partial) => {}
+    match trailer_fields(request, section, room) {
+        Ok(fields) => msg.headers.extend(fields),
         Err(httparse::Error::TooManyHeaders) => msg.anomalies.push(Anomaly::new(
             "http-too-many-headers",
             format!(
@@ -1551,13 +1550,59 @@ fn append_trailer(limits: &Http1Limits, msg: &mut Partial, dec: &ChunkedDecoder)
                 limits.max_headers
             ),
         )),
-        Err(e) => msg.anomalies.push(Anomaly::new(
-            "http-malformed-trailer",
-            format!("{who} trailer section: {e}; its fields not kept"),
-        )),
+        Err(e) => {
+            // One bad line (a NUL in a value) fails the whole parse, where a head
+            // would be garbage: here the body is read, so each line is read alone.
+            let mut bad = 0usize;
+            for line in section.split_inclusive(|&b| b == b'\n') {
+                let room = limits.max_headers.saturating_sub(msg.headers.len());
+                match trailer_fields(request, line, room) {
+                    Ok(fields) => msg.headers.extend(fields),
+                    Err(_) => bad += 1,
+                }
+            }
+            msg.anomalies.push(Anomaly::new(
+                "http-malformed-trailer",
+                format!("{who} trailer section: {e}; {bad} line(s) of it not read"),
+            ));
+        }
     }
 }
 
+/// The header fields of `section` (field lines, each with its line end), at most
+/// `room` of them, read by the head's rules.
+fn trailer_fields(
+    request: bool,
+    section: &[u8],
+    room: usize,
+) -> Result<Vec<Header>, httparse::Error> {
+    // httparse reads fields after a start line only: a made-up one lets the section
+    // be read exactly as a head's fields are.
+    let start: &[u8] = if request {
+        b"GET / HTTP/1.1\r\n"
+    } else {
+        b"HTTP/1.1 200 OK\r\n"
+    };
+    let mut text = Vec::with_capacity(start.len() + section.len() + 2);
+    text.extend_from_slice(start);
+    text.extend_from_slice(section);
+    text.extend_from_slice(b"\r\n");
+    let mut slots = vec![httparse::EMPTY_HEADER; room];
+    let cfg = head_parser_config();
+    if request {
+        let mut req = httparse::Request::new(&mut slots);
+        cfg.parse_request(&mut req, &text)
+            .map(|_| convert(req.headers))
+    } else {
+        let mut resp = httparse::Response::new(&mut slots);
+        cfg.parse_response(&mut resp, &text)
+            .map(|_| convert(resp.headers))
+    }
+}
+
+/// Appends `data` to the body (stored only when `keep`), up to `max` bytes kept and
+/// within the table's budget (`held`); a request's bytes past `max` go to its tail
+/// search, if there is one.
 fn push_body(
     msg: &mut Partial,
     data: &[u8],
@@ -2792,13 +2837,36 @@ HTTP/1.1 204 No Content\r\n\r\n";
         let ev = run_split(lim, &client, &[], b"", &[]);
         assert_eq!(requests(&ev)[0].headers.len(), 2);
         assert_eq!(anomaly_kinds(&ev), ["http-too-many-headers"]);
-        // A field line httparse refuses: none kept; the message still ends there.
+        // Lines that are no field are passed over, as in a head; the message still
+        // ends where the section does.
         let mut client = head.to_vec();
-        client.extend_from_slice(b"X-Ok: 1\r\nno colon here\r\n\r\nGET /n HTTP/1.1\r\n\r\n");
+        client.extend_from_slice(
+            b"X-Ok: 1\r\nno colon here\r\nbad name: 2\r\nX-Id: 490154203237518\r\n\r\n\
+              GET /n HTTP/1.1\r\n\r\n",
+        );
         let ev = run(&client, b"");
         assert_eq!(requests(&ev).len(), 2);
-        assert_eq!(requests(&ev)[0].headers.len(), 2);
+        let trailer: Vec<&str> = requests(&ev)[0].headers[2..]
+            .iter()
+            .map(|h| &*h.name)
+            .collect();
+        assert_eq!(trailer, ["X-Ok", "X-Id"]);
+        assert_eq!(anomaly_kinds(&ev), Vec::<String>::new());
+        // A line httparse refuses outright (a NUL in a value) costs only that line.
+        let mut client = head.to_vec();
+        client.extend_from_slice(b"X-Ok: 1\r\nX-Nul: a\x00b\r\nX-Id: 490154203237518\r\n\r\n");
+        let ev = run(&client, b"");
+        let req = requests(&ev)[0];
+        let trailer: Vec<&str> = req.headers[2..].iter().map(|h| &*h.name).collect();
+        assert_eq!(trailer, ["X-Ok", "X-Id"]);
         assert_eq!(anomaly_kinds(&ev), ["http-malformed-trailer"]);
+        assert!(
+            req.anomalies[0]
+                .detail
+                .ends_with("1 line(s) of it not read"),
+            "{:?}",
+            req.anomalies
+        );
         // The table's budget: trailer bytes count as header fields do, and a section
         // the budget has no room for is given up.
         let budget = MessageBudget::new(4);
