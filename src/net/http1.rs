@@ -1519,8 +1519,8 @@ fn head_parser_config() -> httparse::ParserConfig {
 /// and the record read them (RFC 9112 §7.1.2 lets a sender put fields there that it
 /// knows only once the body is sent), within `max_headers` fields in all. They are
 /// read by the head's rules ([`head_parser_config`]: a line that is no field is passed
-/// over), but a line httparse refuses outright costs only itself; a section over
-/// `max_head_bytes` gives its complete lines.
+/// over), but a line httparse refuses outright, or a field past `max_headers`, costs
+/// only itself; a section over `max_head_bytes` gives its complete lines.
 fn append_trailer(limits: &Http1Limits, msg: &mut Partial, dec: &ChunkedDecoder) {
     let request = matches!(msg.start, Start::Request { .. });
     let who = if request { "request" } else { "response" };
@@ -1541,31 +1541,39 @@ fn append_trailer(limits: &Http1Limits, msg: &mut Partial, dec: &ChunkedDecoder)
         return;
     }
     let room = limits.max_headers.saturating_sub(msg.headers.len());
-    match trailer_fields(request, section, room) {
-        Ok(fields) => msg.headers.extend(fields),
-        Err(httparse::Error::TooManyHeaders) => msg.anomalies.push(Anomaly::new(
+    let whole = match trailer_fields(request, section, room) {
+        Ok(fields) => {
+            msg.headers.extend(fields);
+            return;
+        }
+        Err(e) => e,
+    };
+    // One line httparse refuses (a NUL in a value), or one field too many, fails the
+    // whole section, where it would make a head garbage; here the body is read, so
+    // each line is read alone, as far as there is room.
+    let (mut over, mut bad) = (0usize, 0usize);
+    for line in section.split_inclusive(|&b| b == b'\n') {
+        let room = limits.max_headers.saturating_sub(msg.headers.len()).min(1);
+        match trailer_fields(request, line, room) {
+            Ok(fields) => msg.headers.extend(fields),
+            Err(httparse::Error::TooManyHeaders) => over += 1,
+            Err(_) => bad += 1,
+        }
+    }
+    if over > 0 {
+        msg.anomalies.push(Anomaly::new(
             "http-too-many-headers",
             format!(
-                "{who} trailer fields not kept: more than {} header fields in all",
+                "{who} trailer: {over} field(s) past {} header fields in all not kept",
                 limits.max_headers
             ),
-        )),
-        Err(e) => {
-            // One bad line (a NUL in a value) fails the whole parse, where a head
-            // would be garbage: here the body is read, so each line is read alone.
-            let mut bad = 0usize;
-            for line in section.split_inclusive(|&b| b == b'\n') {
-                let room = limits.max_headers.saturating_sub(msg.headers.len());
-                match trailer_fields(request, line, room) {
-                    Ok(fields) => msg.headers.extend(fields),
-                    Err(_) => bad += 1,
-                }
-            }
-            msg.anomalies.push(Anomaly::new(
-                "http-malformed-trailer",
-                format!("{who} trailer section: {e}; {bad} line(s) of it not read"),
-            ));
-        }
+        ));
+    }
+    if bad > 0 {
+        msg.anomalies.push(Anomaly::new(
+            "http-malformed-trailer",
+            format!("{who} trailer section: {whole}; {bad} line(s) of it not read"),
+        ));
     }
 }
 
@@ -2829,14 +2837,21 @@ HTTP/1.1 204 No Content\r\n\r\n";
         assert_eq!(trailer, ["X-F0", "X-F1", "X-F2", "X-F3"]);
         assert_eq!(anomaly_kinds(&ev), ["http-trailer-too-large"]);
         assert!(!req.truncated);
-        // More fields than max_headers in all: none kept.
+        // More fields than max_headers in all: the first ones kept.
         let lim = Http1Limits {
             max_headers: 5,
             ..limits()
         };
         let ev = run_split(lim, &client, &[], b"", &[]);
-        assert_eq!(requests(&ev)[0].headers.len(), 2);
+        let req = requests(&ev)[0];
+        let trailer: Vec<&str> = req.headers[2..].iter().map(|h| &*h.name).collect();
+        assert_eq!(trailer, ["X-F0", "X-F1", "X-F2"]);
         assert_eq!(anomaly_kinds(&ev), ["http-too-many-headers"]);
+        assert!(
+            req.anomalies[0].detail.contains(": 7 field(s) past 5"),
+            "{:?}",
+            req.anomalies
+        );
         // Lines that are no field are passed over, as in a head; the message still
         // ends where the section does.
         let mut client = head.to_vec();
