@@ -1347,10 +1347,11 @@ fn http2_trailers_reach_the_client_as_grpc_needs_them() {
 }
 
 /// Trailer fields after a request body (RFC 9112 §7.1.2, RFC 9113 §8.1): an SDK may
-/// send there what it knows only once the body is sent. The proxy passes them on,
-/// the analysis searches them with the header fields, as the capture parsers do,
-/// and the evidence keeps them; over HTTP/1.1 (chunked, to the proxy in the clear)
-/// and HTTP/2 (intercepted).
+/// send there what it knows only once the body is sent. The proxy passes them on
+/// (over HTTP/1.1 as hyper does: the fields `Trailer:` announced), the analysis
+/// searches them with the header fields, as the capture parsers do, and the evidence
+/// keeps them; over HTTP/1.1 (chunked, to the proxy in the clear) and HTTP/2
+/// (intercepted).
 #[test]
 fn request_trailer_fields_are_searched_and_kept_as_evidence() {
     use http_body_util::BodyExt;
@@ -1360,12 +1361,13 @@ fn request_trailer_fields_are_searched_and_kept_as_evidence() {
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for(dir.path(), &case, &up);
     let exported = p.ca_der();
+    let (h1, h2) = ("/echo-trailers?via=h1", "/echo-trailers?via=h2");
     let h1_answer = rt.block_on(async {
         let mut c = TcpStream::connect(p.addr).await.unwrap();
         let request = format!(
-            "POST http://{0}/h1-trailer HTTP/1.1\r\nHost: {0}\r\nTransfer-Encoding: chunked\r\n\
+            "POST http://{0}{h1} HTTP/1.1\r\nHost: {0}\r\nTransfer-Encoding: chunked\r\n\
              Trailer: X-Device-Id\r\nConnection: close\r\n\r\n\
-             5\r\nhello\r\n0\r\nX-Device-Id: {AD_ID}\r\n\r\n",
+             5\r\nhello\r\n0\r\nX-Device-Id: {AD_ID}\r\nX-Unannounced: 1\r\n\r\n",
             up.http
         );
         c.write_all(request.as_bytes()).await.unwrap();
@@ -1373,12 +1375,13 @@ fn request_trailer_fields_are_searched_and_kept_as_evidence() {
         c.read_to_end(&mut all).await.unwrap();
         all
     });
+    let h1_answer = String::from_utf8_lossy(&h1_answer).into_owned();
+    assert!(h1_answer.starts_with("HTTP/1.1 200"), "{h1_answer}");
     assert!(
-        h1_answer.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&h1_answer)
+        h1_answer.ends_with(&format!("trailers:\nx-device-id: {AD_ID}\n")),
+        "{h1_answer}"
     );
-    let h2_status = rt.block_on(async {
+    let (h2_status, h2_answer) = rt.block_on(async {
         let (mut send, _conn) = h2_through_tunnel(p.addr, up.https, &exported).await;
         let mut trailers = hyper::HeaderMap::new();
         trailers.insert("x-device-id", AD_ID.parse().unwrap());
@@ -1388,31 +1391,34 @@ fn request_trailer_fields_are_searched_and_kept_as_evidence() {
             ))),
             Ok(http_body::Frame::trailers(trailers)),
         ]);
-        let req = hyper::Request::post(format!("https://{}/h2-trailer", up.https))
+        let req = hyper::Request::post(format!("https://{}{h2}", up.https))
             .body(http_body_util::StreamBody::new(frames))
             .unwrap();
         let res = send.send_request(req).await.unwrap();
         let status = res.status();
-        res.into_body().collect().await.unwrap();
-        status
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, body)
     });
     assert_eq!(h2_status, 200);
-    for path in ["/h1-trailer", "/h2-trailer"] {
+    assert_eq!(
+        &h2_answer[..],
+        format!("trailers:\nx-device-id: {AD_ID}\n").as_bytes()
+    );
+    for path in [h1, h2] {
         p.wait_exchanges(path, |xs| xs.iter().any(|x| x["path"] == path));
     }
     std::thread::sleep(Duration::from_millis(300));
     let xs = p.jsonl("proxy-exchanges.jsonl");
-    for path in ["/h1-trailer", "/h2-trailer"] {
+    for (path, fields) in [
+        (h1, format!("x-device-id: {AD_ID}\r\nx-unannounced: 1\r\n")),
+        (h2, format!("x-device-id: {AD_ID}\r\n")),
+    ] {
         let found = p.findings_for(path);
         assert_eq!(found.len(), 1, "{path}: {found:#?}");
         assert_eq!(found[0]["data"][0]["type"], "advertising_id");
         assert_eq!(found[0]["data"][0]["where"], "header:x-device-id", "{path}");
         let x = xs.iter().find(|x| x["path"] == path).unwrap();
-        assert_eq!(
-            x["evidence"]["request_trailer"]["text"],
-            format!("x-device-id: {AD_ID}\r\n"),
-            "{x:#}"
-        );
+        assert_eq!(x["evidence"]["request_trailer"]["text"], fields, "{x:#}");
     }
     let (status, _) = p.stop();
     assert!(status.success());

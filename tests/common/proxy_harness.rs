@@ -185,6 +185,21 @@ pub async fn answer(req: Request<Incoming>) -> Result<Response<TestBody>, Infall
     }
     let body = match uri.path() {
         "/big" => big_body(),
+        "/echo-trailers" => {
+            // The trailer fields that reached the server, one `name: value` line each.
+            let trailers = req
+                .into_body()
+                .collect()
+                .await
+                .ok()
+                .and_then(|c| c.trailers().cloned())
+                .unwrap_or_default();
+            let mut out = String::from("trailers:\n");
+            for (name, value) in &trailers {
+                out.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("?")));
+            }
+            out.into_bytes()
+        }
         "/echo" => {
             let got = req
                 .into_body()
