@@ -1189,6 +1189,14 @@ fn values_decoded_out_of_the_headers_leave_no_gap_before_the_search_past_the_cap
     let obs = Analyzer::new(Arc::new(case), options).observe(&x);
     assert_eq!(obs.findings.len(), 1, "{:?}", obs.anomalies);
     assert_eq!(first_finding_places(&obs), ["body"]);
+    // The body decoded to the whole cap, where the search past it starts.
+    assert!(
+        obs.anomalies
+            .iter()
+            .any(|a| a.detail.contains("decompresses past 262144 bytes")),
+        "{:?}",
+        obs.anomalies
+    );
     // The body had the budget first; the header's value says it found none left.
     let spent = obs
         .anomalies
