@@ -192,6 +192,11 @@ pub struct Header {
     pub name: Cow<'static, str>,
     #[serde(serialize_with = "serialize_lossy")]
     pub value: Vec<u8>,
+    /// The field came in the trailer section after the body (HTTP/1.1 chunked,
+    /// HTTP/2, HTTP/3), not in the head: searched like the head's fields, but never
+    /// acted on ([`header`]), as RFC 9110 §6.5.2 asks of a recipient.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub trailer: bool,
 }
 
 impl Header {
@@ -206,6 +211,15 @@ impl Header {
         Header {
             name,
             value: value.into(),
+            trailer: false,
+        }
+    }
+
+    /// [`Header::new`] of a field of a trailer section.
+    pub fn trailer(name: impl AsRef<str> + Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Header {
+            trailer: true,
+            ..Header::new(name, value)
         }
     }
 }
@@ -283,11 +297,13 @@ fn serialize_lossy<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Err
     s.serialize_str(&String::from_utf8_lossy(v))
 }
 
-/// The first value of header `name` (ASCII case-insensitive).
+/// The first value of header `name` (ASCII case-insensitive) in the head: a trailer
+/// field of that name is not one (a trailer `Content-Encoding` or `Host` must not
+/// change how the message is read or where it went).
 pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
     headers
         .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .find(|h| !h.trailer && h.name.eq_ignore_ascii_case(name))
         .map(|h| h.value.as_slice())
 }
 
@@ -609,6 +625,24 @@ mod tests {
             let h = Header::new(n, b"v".as_slice());
             assert!(matches!(h.name, Cow::Owned(ref s) if s == n), "{n}");
         }
+    }
+
+    /// A trailer field is never the value of a header: a trailer `Host` or
+    /// `Content-Encoding` changes neither where a request went nor how it is read.
+    #[test]
+    fn header_reads_the_head_only() {
+        let fields = [
+            Header::trailer("Host", "tracker.example"),
+            Header::new("host", "app.example"),
+            Header::trailer("Content-Encoding", "gzip"),
+        ];
+        assert_eq!(header(&fields, "HOST"), Some(&b"app.example"[..]));
+        assert_eq!(header(&fields, "content-encoding"), None);
+        let json = serde_json::to_string(&fields[..2]).unwrap();
+        assert_eq!(
+            json,
+            r#"[{"name":"Host","value":"tracker.example","trailer":true},{"name":"host","value":"app.example"}]"#
+        );
     }
 
     #[test]

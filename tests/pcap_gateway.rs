@@ -323,13 +323,14 @@ fn http_dns_lookups_are_judged_and_name_the_connections_to_their_addresses() {
 /// `trailers.pcap` (`make_trailers.py`): a chunked upload whose Android id is sent in
 /// a trailer field after the body (the field cut by a segment boundary), and a
 /// request after it on the same connection. The id is found where the proxy finds
-/// one (`header:NAME`), and the trailer fields join each message's header fields.
+/// one (`trailer:NAME`), and the trailer fields join each message's header fields,
+/// marked as trailer fields.
 #[test]
 fn identifiers_in_http1_trailer_fields_are_found() {
     let run = analyse("trailers.pcap");
     assert_eq!(
         rule_host_and_data(&run),
-        ["share-before-consent upload.ads-sdk.example android_id plain header:X-Device-Id"],
+        ["share-before-consent upload.ads-sdk.example android_id plain trailer:X-Device-Id"],
         "{:#?}",
         run.findings
     );
@@ -341,22 +342,29 @@ fn identifiers_in_http1_trailer_fields_are_found() {
     let mut exchanges = Vec::new();
     read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| exchanges.push(x)).unwrap();
     let upload = exchanges.iter().find(|x| x.path == "/v1/upload").unwrap();
-    let names: Vec<&str> = upload.request_headers.iter().map(|h| &*h.name).collect();
+    let names: Vec<(&str, bool)> = upload
+        .request_headers
+        .iter()
+        .map(|h| (&*h.name, h.trailer))
+        .collect();
     assert_eq!(
         names,
         [
-            "Host",
-            "Content-Type",
-            "Transfer-Encoding",
-            "Trailer",
-            "X-Device-Id",
-            "X-Checksum"
+            ("Host", false),
+            ("Content-Type", false),
+            ("Transfer-Encoding", false),
+            ("Trailer", false),
+            ("X-Device-Id", true),
+            ("X-Checksum", true)
         ]
     );
     let response = upload.response.as_ref().unwrap();
     assert_eq!(
-        response.headers.last().map(|h| (&*h.name, &h.value[..])),
-        Some(("X-Upload-Status", &b"stored"[..]))
+        response
+            .headers
+            .last()
+            .map(|h| (&*h.name, &h.value[..], h.trailer)),
+        Some(("X-Upload-Status", &b"stored"[..], true))
     );
     assert!(exchanges.iter().any(|x| x.path == "/v1/ping"));
 }

@@ -1342,6 +1342,13 @@ fn http2_trailers_reach_the_client_as_grpc_needs_them() {
         "{call:#}"
     );
     assert!(call["evidence"].get("request_trailer").is_none());
+    let fields = call["response"]["headers"].as_array().unwrap();
+    let status_field = fields.iter().find(|h| h["name"] == "grpc-status").unwrap();
+    assert_eq!(status_field["trailer"], true, "{call:#}");
+    assert!(fields
+        .iter()
+        .filter(|h| h["name"] != "grpc-status" && h["name"] != "grpc-message")
+        .all(|h| h.get("trailer").is_none()));
     let (status, _) = p.stop();
     assert!(status.success());
 }
@@ -1416,7 +1423,10 @@ fn request_trailer_fields_are_searched_and_kept_as_evidence() {
         let found = p.findings_for(path);
         assert_eq!(found.len(), 1, "{path}: {found:#?}");
         assert_eq!(found[0]["data"][0]["type"], "advertising_id");
-        assert_eq!(found[0]["data"][0]["where"], "header:x-device-id", "{path}");
+        assert_eq!(
+            found[0]["data"][0]["where"], "trailer:x-device-id",
+            "{path}"
+        );
         let x = xs.iter().find(|x| x["path"] == path).unwrap();
         assert_eq!(x["evidence"]["request_trailer"]["text"], fields, "{x:#}");
     }

@@ -16,7 +16,7 @@ One keep-alive connection from pixel7 to upload.ads-sdk.example (203.0.113.41:80
           `X-Upload-Status: stored`.
   +0.5 s  GET /v1/ping on the same connection: nothing personal, answered `204`.
 
-What a correct analyser finds: the Android id, in plain, in the header field
+What a correct analyser finds: the Android id, in plain, in the trailer field
 X-Device-Id of the first request (share-before-consent); nothing in the second, which
 shows the parser found the end of the trailer section.
 

@@ -946,11 +946,15 @@ impl<'a> Ctx<'a, '_> {
                 continue;
             }
             let value: &'a [u8] = &h.value;
-            if h.name.eq_ignore_ascii_case("cookie") {
+            // A trailer field is named as one (`trailer:NAME`): the evidence must say
+            // where the value was, and its name is no head field's (a trailer
+            // `Cookie` is not split into cookies).
+            if h.name.eq_ignore_ascii_case("cookie") && !h.trailer {
                 self.cookies(value);
                 continue;
             }
-            let location = Location::named("header", Cow::Borrowed(&h.name));
+            let section = if h.trailer { "trailer" } else { "header" };
+            let location = Location::named(section, Cow::Borrowed(&h.name));
             let auth = h.name.eq_ignore_ascii_case("authorization")
                 || h.name.eq_ignore_ascii_case("proxy-authorization");
             // `Basic <base64>`, `Bearer <jwt>`: the credentials after the scheme. Only
@@ -1673,6 +1677,68 @@ mod tests {
                 ("header:Authorization".to_string(), vec!["base64"])
             ]
         );
+    }
+
+    /// Trailer fields are searched and named as such, but their names mean nothing:
+    /// a trailer `Content-Encoding` or `Content-Type` does not change how the body is
+    /// read, a trailer `Cookie` is not split into cookies.
+    #[test]
+    fn trailer_fields_are_searched_but_never_acted_on() {
+        let body = gzip(JSON);
+        let plain = ex("/", &[("Host", b"h.example")], &body);
+        let mut e = plain.clone();
+        e.request_headers.extend([
+            Header::trailer("Content-Encoding", &b"gzip"[..]),
+            Header::trailer("Content-Type", &b"application/x-www-form-urlencoded"[..]),
+            Header::trailer("Cookie", &b"uid=u1"[..]),
+            Header::trailer("X-Device", IMEI.as_bytes()),
+        ]);
+        let (parts, anomalies) = run(&e);
+        let (plain_parts, plain_anomalies) = run(&plain);
+        assert_eq!(kinds(&anomalies), kinds(&plain_anomalies));
+        let locations = |parts: &[Part<'_>]| -> Vec<String> {
+            parts.iter().map(|p| p.location.to_string()).collect()
+        };
+        let (locs, plain_locs) = (locations(&parts), locations(&plain_parts));
+        assert_eq!(
+            locs[..6],
+            [
+                "path",
+                "header:Host",
+                "trailer:Content-Encoding",
+                "trailer:Content-Type",
+                "trailer:Cookie",
+                "trailer:X-Device",
+            ]
+        );
+        // The body is read as it is without them (gzip found by its magic bytes).
+        assert_eq!(locs[6..], plain_locs[2..]);
+        let body_of = |parts: &[Part<'_>]| {
+            parts
+                .iter()
+                .filter(|p| p.location == "body")
+                .map(|p| p.data.to_vec())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(body_of(&parts), body_of(&plain_parts));
+        assert_eq!(
+            hits(&parts, IMEI)[0],
+            ("trailer:X-Device".to_string(), vec![])
+        );
+        // The same fields in the head are acted on: the body gunzipped, the cookie
+        // split.
+        for h in &mut e.request_headers {
+            h.trailer = false;
+        }
+        let (parts, _) = run(&e);
+        assert_eq!(
+            hits(&parts, IMEI),
+            [
+                ("header:X-Device".to_string(), vec![]),
+                ("body:$.device.imei".to_string(), vec![])
+            ]
+        );
+        assert!(parts.iter().any(|p| p.location == "cookie:uid"));
     }
 
     #[test]

@@ -1578,7 +1578,7 @@ fn append_trailer(limits: &Http1Limits, msg: &mut Partial, dec: &ChunkedDecoder)
 }
 
 /// The header fields of `section` (field lines, each with its line end), at most
-/// `room` of them, read by the head's rules.
+/// `room` of them, read by the head's rules; each marked as a trailer field.
 fn trailer_fields(
     request: bool,
     section: &[u8],
@@ -1597,7 +1597,7 @@ fn trailer_fields(
     text.extend_from_slice(b"\r\n");
     let mut slots = vec![httparse::EMPTY_HEADER; room];
     let cfg = head_parser_config();
-    if request {
+    let mut fields = if request {
         let mut req = httparse::Request::new(&mut slots);
         cfg.parse_request(&mut req, &text)
             .map(|_| convert(req.headers))
@@ -1605,7 +1605,11 @@ fn trailer_fields(
         let mut resp = httparse::Response::new(&mut slots);
         cfg.parse_response(&mut resp, &text)
             .map(|_| convert(resp.headers))
+    }?;
+    for field in &mut fields {
+        field.trailer = true;
     }
+    Ok(fields)
 }
 
 /// Appends `data` to the body (stored only when `keep`), up to `max` bytes kept and
@@ -2122,7 +2126,7 @@ HTTP/1.0 200 OK\r\n\r\nuntil close";
         );
         assert_eq!(reqs[2].body, b"helloabc");
         assert_eq!(reqs[2].body_len, 8);
-        assert_eq!(reqs[2].headers.last(), Some(&Header::new("T", "1")));
+        assert_eq!(reqs[2].headers.last(), Some(&Header::trailer("T", "1")));
         assert_eq!(reqs[3].body, b"data");
         assert_eq!(reqs[4].version, "HTTP/1.0");
         assert_eq!(reqs[0].headers, vec![Header::new("Host", "example.com")]);
@@ -2789,20 +2793,24 @@ HTTP/1.1 204 No Content\r\n\r\n";
         }
         let reqs = requests(&whole);
         assert_eq!(reqs.len(), 2);
-        let names: Vec<(&str, &[u8])> = reqs[0]
+        let names: Vec<(&str, &[u8], bool)> = reqs[0]
             .headers
             .iter()
-            .map(|h| (&*h.name, h.value.as_slice()))
+            .map(|h| (&*h.name, h.value.as_slice(), h.trailer))
             .collect();
         assert_eq!(
-            names[3..],
-            [("X-Device", &b"490154203237518"[..]), ("X-Sum", b"abc")]
+            names[2..],
+            [
+                ("Trailer", &b"X-Device"[..], false),
+                ("X-Device", b"490154203237518", true),
+                ("X-Sum", b"abc", true)
+            ]
         );
         assert_eq!(reqs[0].body, b"hello");
         let resps = responses(&whole);
         assert_eq!(
             resps[0].1.headers.last(),
-            Some(&Header::new("grpc-status", "0"))
+            Some(&Header::trailer("grpc-status", "0"))
         );
         assert_eq!(anomaly_kinds(&whole), Vec::<String>::new());
         // Response fields not kept: nor are its trailer fields.

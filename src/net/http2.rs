@@ -1074,8 +1074,7 @@ impl Http2Conn {
                     if self.streams.contains_key(&id) {
                         let (headers, anomalies) = self.hold_headers(headers, anomalies);
                         if let Some(s) = self.streams.get_mut(&id).filter(|s| !s.client_done) {
-                            // Trailers.
-                            s.request.headers.extend(headers);
+                            s.request.headers.extend(as_trailer(headers));
                             s.request.anomalies.extend(anomalies);
                             s.request.meta.last_frame = capture_frame;
                         }
@@ -1097,7 +1096,7 @@ impl Http2Conn {
                     };
                     match &mut s.response {
                         Some(r) => {
-                            r.headers.extend(headers);
+                            r.headers.extend(as_trailer(headers));
                             r.anomalies.extend(anomalies);
                             r.meta.last_frame = capture_frame;
                         }
@@ -1379,16 +1378,23 @@ impl<'a> MsgMut<'a> {
     }
 }
 
+/// A second header block on a stream (trailers): its fields marked as trailer
+/// fields, appended to the message's.
+fn as_trailer(headers: Vec<Header>) -> impl Iterator<Item = Header> {
+    headers.into_iter().map(|h| Header { trailer: true, ..h })
+}
+
 /// What a header list costs to hold (names and values).
 fn header_bytes(headers: &[Header]) -> usize {
     headers.iter().map(|h| h.name.len() + h.value.len()).sum()
 }
 
-/// The value of the first field called `name` (pseudo-headers included).
+/// The value of the first field called `name` (pseudo-headers included) in the head
+/// (trailer fields are not read: see [`Header::trailer`]).
 pub(crate) fn value<'h>(headers: &'h [Header], name: &str) -> Option<&'h [u8]> {
     headers
         .iter()
-        .find(|h| h.name == name)
+        .find(|h| !h.trailer && h.name == name)
         .map(|h| h.value.as_slice())
 }
 
@@ -1930,6 +1936,11 @@ mod tests {
         assert!(s7.is_none());
         assert_eq!(r7.body, b"abc");
         assert_eq!(names(&r7.headers)[3], ("x-checksum", "1".to_string()));
+        // Marked as a trailer field: the head's fields are the ones acted on.
+        assert_eq!(
+            r7.headers.iter().map(|h| h.trailer).collect::<Vec<_>>(),
+            [false, false, false, true]
+        );
         assert!(!r7.truncated, "the client had ended stream 7");
         assert!([r1, r2, r3, r5].iter().all(|r| !r.truncated));
         assert_eq!(kinds(&ev), ["h2-stream-reset"]);

@@ -1276,7 +1276,7 @@ fn take_section(
         }
     }
     match message.headers.as_mut() {
-        Some(headers) => headers.extend(fields),
+        Some(headers) => headers.extend(fields.into_iter().map(|h| Header { trailer: true, ..h })),
         None => message.headers = Some(fields),
     }
 }
@@ -1581,8 +1581,12 @@ mod tests {
         let response = x[0].2.expect("response");
         assert_eq!(response.status, 200);
         assert_eq!(response.body, b"body");
-        let names: Vec<&str> = response.headers.iter().map(|h| h.name.as_ref()).collect();
-        assert_eq!(names, [":status", "x-trailer"]);
+        let names: Vec<(&str, bool)> = response
+            .headers
+            .iter()
+            .map(|h| (h.name.as_ref(), h.trailer))
+            .collect();
+        assert_eq!(names, [(":status", false), ("x-trailer", true)]);
     }
 
     /// The client's control stream (SETTINGS) and encoder stream, and the server's.

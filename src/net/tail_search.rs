@@ -90,12 +90,10 @@ pub struct TailStart<'a> {
 }
 
 /// The request's first `Content-Encoding` header among `headers` (the one the
-/// analysis decodes), for [`TailStart::content_encoding`].
+/// analysis decodes: the head's, never a trailer field), for
+/// [`TailStart::content_encoding`].
 pub fn content_encoding(headers: &[Header]) -> Option<&[u8]> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-encoding"))
-        .map(|h| &h.value[..])
+    crate::exchange::header(headers, "content-encoding")
 }
 
 impl TailSearch {

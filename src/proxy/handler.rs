@@ -195,6 +195,12 @@ fn headers_of(map: &header::HeaderMap) -> Vec<Header> {
     headers
 }
 
+/// The fields of a trailer section, marked as such (searched, never acted on).
+fn trailer_fields_of(map: &header::HeaderMap) -> impl Iterator<Item = Header> + '_ {
+    map.iter()
+        .map(|(n, v)| Header::trailer(n.as_str(), v.as_bytes()))
+}
+
 /// What the handler decided about a request.
 pub(crate) enum Decision {
     /// Answer the client with this (the proxy's own page, a refusal …).
@@ -803,13 +809,13 @@ impl Recording {
         let mut d = lock(&self.draft);
         match side {
             Side::Request => {
-                d.x.request_headers.extend(headers_of(fields));
+                d.x.request_headers.extend(trailer_fields_of(fields));
                 d.x.evidence.request_trailer = section;
             }
             Side::Response => {
                 if self.shared.settings.response_headers {
                     if let Some(r) = d.x.response.as_mut() {
-                        r.headers.extend(headers_of(fields));
+                        r.headers.extend(trailer_fields_of(fields));
                     }
                 }
                 d.x.evidence.response_trailer = section;

@@ -2,7 +2,8 @@
 //! (Network panel → Import HAR) and Firefox open, and what `source::har` reads back.
 //!
 //! One entry per HTTP exchange, in the order given: `startedDateTime` with
-//! microseconds, the request (method, URL, headers, query string, body as
+//! microseconds, the request (method, URL, headers — trailer fields among them with
+//! the `comment` `"trailer"` —, query string, body as
 //! `postData` — base64 with `"encoding": "base64"` when it is not UTF-8), the
 //! response's status and headers when one was seen (its body is not kept by the
 //! sources, so `content.size` is 0 and `content.text` absent), `timings` of 0 (a
@@ -24,10 +25,20 @@ pub fn has_entry(x: &Exchange) -> bool {
     !x.metadata_only && !x.method.is_empty()
 }
 
+/// The `comment` of a header that came in the trailer section: HAR 1.2 lists no
+/// trailers, and `source::har` reads a field so marked back as a trailer field.
+pub const TRAILER_COMMENT: &str = "trailer";
+
 fn headers(h: &[Header]) -> Value {
     Value::Array(
         h.iter()
-            .map(|h| json!({"name": h.name, "value": String::from_utf8_lossy(&h.value)}))
+            .map(|h| {
+                let mut field = json!({"name": h.name, "value": String::from_utf8_lossy(&h.value)});
+                if h.trailer {
+                    field["comment"] = TRAILER_COMMENT.into();
+                }
+                field
+            })
             .collect(),
     )
 }
@@ -205,6 +216,7 @@ mod tests {
         x.request_headers = vec![
             Header::new("Host", "t.example"),
             Header::new("Content-Type", "application/octet-stream"),
+            Header::trailer("X-Checksum", "abc"),
         ];
         x.request_body = vec![0, 1, 2, 0xff];
         x.response = Some(Response {
@@ -231,6 +243,8 @@ mod tests {
         assert_eq!(e["request"]["postData"]["encoding"], "base64");
         assert_eq!(e["request"]["queryString"][1]["value"], "x%20y");
         assert_eq!(e["response"]["status"], 204);
+        assert_eq!(e["request"]["headers"][2]["comment"], "trailer");
+        assert!(e["request"]["headers"][1].get("comment").is_none());
         let mut back = Vec::new();
         read_har(&buf[..], &HarOptions::new("t.har", None), |x| {
             back.push(x);
@@ -244,6 +258,10 @@ mod tests {
             (x.at, "POST", "t.example", "/c?a=1&b=x%20y")
         );
         assert_eq!(b.request_body, x.request_body);
+        assert_eq!(
+            b.request_headers, x.request_headers,
+            "trailer fields read back"
+        );
         assert_eq!(b.client.as_deref(), Some("192.168.50.23"));
         assert_eq!(b.response.as_ref().map(|r| r.status), Some(204));
     }

@@ -1000,6 +1000,12 @@ fn read_headers(list: &[Value], what: &str, limits: &HarLimits, notes: &mut Note
         if headers.len() == before {
             break;
         }
+        // A trailer field as consentry's own export marks it: searched, never acted on.
+        if h.get("comment").and_then(Value::as_str) == Some(crate::report::har::TRAILER_COMMENT) {
+            if let Some(field) = headers.last_mut() {
+                field.trailer = true;
+            }
+        }
     }
     headers
 }
