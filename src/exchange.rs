@@ -384,7 +384,7 @@ pub struct ServerCertificate {
 
 /// Something odd about an exchange that did not stop processing: a limit hit, a body
 /// that failed to decode, a malformed field. Zeek's `weird.log`, per exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// Stable machine-readable kind, e.g. `body-size-limit`, `gzip-error`.
     pub kind: String,

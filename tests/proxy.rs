@@ -548,6 +548,16 @@ fn case_directory_store_and_ignored_hosts() {
         &p.url(),
         &format!("http://{}/stored?adid={AD_ID}", up.http),
     ]);
+    // An upload over the analysis cap: its record says so, as the JSON lines would.
+    let upload = dir.path().join("upload.bin");
+    std::fs::write(&upload, vec![b'a'; 200_000]).unwrap();
+    curl(&[
+        "--proxy",
+        &p.url(),
+        "--data-binary",
+        &format!("@{}", upload.display()),
+        &format!("http://{}/echo?upload=stored", up.http),
+    ]);
     // And HTTPS to a name the ignore list does not match (the upstream's certificate
     // names `localhost`).
     let tls_url = format!(
@@ -625,6 +635,17 @@ fn case_directory_store_and_ignored_hosts() {
         row.get("server_certificate").is_none(),
         "plain HTTP: {row:#}"
     );
+    assert!(row.get("anomalies").is_none(), "{row:#}");
+    let upload_row: serde_json::Value = stored
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|x| x["path"] == "/echo?upload=stored")
+        .unwrap();
+    assert_eq!(
+        upload_row["anomalies"][0]["kind"], "body-truncated",
+        "{upload_row:#}"
+    );
+    assert_eq!(upload_row["digests"]["request_bytes"], 200_000);
     let tls_row: serde_json::Value = stored
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())

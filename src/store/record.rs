@@ -532,6 +532,12 @@ pub struct ExchangeBody {
     /// holds it once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_certificate: Option<std::sync::Arc<crate::exchange::ServerCertificate>>,
+    /// What the source met reading the exchange, as the exchange's own JSON lists it
+    /// (the proxy's `body-truncated` or `tls-rejected-by-client`, a capture parser's
+    /// `http-malformed-trailer` …); not the analysis's. Absent when none, and in
+    /// records written before 7 December 2026.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anomalies: Vec<crate::exchange::Anomaly>,
 }
 
 impl ExchangeBody {
@@ -569,6 +575,7 @@ impl ExchangeBody {
             ja3: tls_text(x, |t| &t.ja3),
             ja4: tls_text(x, |t| &t.ja4),
             server_certificate: x.tls.as_ref().and_then(|t| t.server_certificate.clone()),
+            anomalies: x.anomalies.clone(),
         }
     }
 }
@@ -628,6 +635,8 @@ pub struct ExchangeBodyRef<'a> {
     pub ja4: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_certificate: Option<&'a crate::exchange::ServerCertificate>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub anomalies: &'a [crate::exchange::Anomaly],
 }
 
 impl<'a> ExchangeBodyRef<'a> {
@@ -665,6 +674,7 @@ impl<'a> ExchangeBodyRef<'a> {
             ja3: tls.and_then(|t| t.ja3.as_deref()),
             ja4: tls.and_then(|t| t.ja4.as_deref()),
             server_certificate: tls.and_then(|t| t.server_certificate.as_deref()),
+            anomalies: &x.anomalies,
         }
     }
 }
@@ -756,8 +766,29 @@ impl ExchangeBodyRef<'_> {
             out.extend_from_slice(b",\"server_certificate\":");
             push_certificate(out, c);
         }
+        if !self.anomalies.is_empty() {
+            out.extend_from_slice(b",\"anomalies\":");
+            push_anomalies(out, self.anomalies);
+        }
         out.push(b'}');
     }
+}
+
+/// A list of [`crate::exchange::Anomaly`] as serde writes it.
+fn push_anomalies(out: &mut Vec<u8>, anomalies: &[crate::exchange::Anomaly]) {
+    use super::json_string::push as string;
+    out.push(b'[');
+    for (i, a) in anomalies.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"kind\":");
+        string(out, &a.kind);
+        out.extend_from_slice(b",\"detail\":");
+        string(out, &a.detail);
+        out.push(b'}');
+    }
+    out.push(b']');
 }
 
 /// A [`crate::exchange::ServerCertificate`] as serde writes it.
@@ -1392,6 +1423,10 @@ mod tests {
                 x.evidence.request_head = Some(RawHead::new(format!("GET /{text} HTTP/1.1\r\n\r\n").as_bytes()));
                 x.evidence.response_head = Some(RawHead::new(b"HTTP/1.1 200 OK\r\nx: \xff\r\n\r\n"));
             }
+            if flags[2] {
+                x.anomalies.push(crate::exchange::Anomaly::new("body-truncated", format!("at {text}")));
+                x.anomalies.push(crate::exchange::Anomaly::new(text.clone(), "\"q\"\n"));
+            }
             let owned = serde_json::to_vec(&ExchangeBody::of(&x)).unwrap();
             let borrowed = serde_json::to_vec(&ExchangeBodyRef::of(&x)).unwrap();
             proptest::prop_assert_eq!(
@@ -1441,6 +1476,10 @@ mod tests {
             };
             let request_head = head(3, 5);
             let response_head = head(6, 8);
+            let anomalies = [
+                crate::exchange::Anomaly::new(s(9), s(10)),
+                crate::exchange::Anomaly::new(s(11), s(0)),
+            ];
             let app = crate::exchange::AppRef {
                 uid: numbers[2] as i32,
                 package: flags[13].then(|| strings[1].clone()),
@@ -1486,6 +1525,7 @@ mod tests {
                 ja3: flags[9].then(|| s(6)),
                 ja4: flags[10].then(|| s(7)),
                 server_certificate: flags[11].then_some(&certificate),
+                anomalies: &anomalies[..(numbers[0] % 3) as usize],
             };
             let mut written = Vec::new();
             body.write_json(&mut written);
