@@ -1379,8 +1379,8 @@ impl<'a> MsgMut<'a> {
 }
 
 /// A second header block on a stream (trailers): its fields marked as trailer
-/// fields, appended to the message's.
-fn as_trailer(headers: Vec<Header>) -> impl Iterator<Item = Header> {
+/// fields, to be appended to the message's (HTTP/3's parser too).
+pub(crate) fn as_trailer(headers: Vec<Header>) -> impl Iterator<Item = Header> {
     headers.into_iter().map(|h| Header { trailer: true, ..h })
 }
 

@@ -1276,7 +1276,7 @@ fn take_section(
         }
     }
     match message.headers.as_mut() {
-        Some(headers) => headers.extend(fields.into_iter().map(|h| Header { trailer: true, ..h })),
+        Some(headers) => headers.extend(http2::as_trailer(fields)),
         None => message.headers = Some(fields),
     }
 }
