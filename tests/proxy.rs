@@ -211,6 +211,20 @@ fn https_through_curl_is_byte_identical_and_findings_appear() {
             .any(|l| l.contains("exchanges,") && l.contains("findings")),
         "{err:#?}"
     );
+    // The upload's truncation was said once, as it happened, and counted at the end
+    // (no detail without --reveal).
+    let said: Vec<&String> = err.iter().filter(|l| l.contains(" anomaly ")).collect();
+    assert_eq!(said.len(), 1, "{err:#?}");
+    assert!(
+        said[0].starts_with("consentry: anomaly body-truncated (source) in exchange x-")
+            && said[0].ends_with("; later ones of this kind are counted"),
+        "{err:#?}"
+    );
+    assert!(
+        err.iter()
+            .any(|l| l.contains("consent events marked; anomalies: 1 (body-truncated 1)")),
+        "{err:#?}"
+    );
     drop(rt);
 }
 

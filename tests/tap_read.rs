@@ -443,3 +443,34 @@ fn a_quiet_stream_is_flushed_and_stops_at_sigterm() {
     assert!(err.contains(" 17 packets ("), "{err}");
     assert!(!err.contains("cut short"), "a stop is no cut: {err}");
 }
+
+/// What the tap met reading an exchange is said the first time a kind is met, and
+/// counted in the run's summary: `wsdeflate.pcap`'s compressed WebSocket message that
+/// inflates past the 8 MiB kept (`ws-message-limit`). Its detail only with `--reveal`.
+#[test]
+fn anomalies_are_said_once_per_kind_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = "gateway/consentry.toml";
+    let (_, err) = tap_stream("gateway/wsdeflate.pcap", case, &dir.path().join("a"), &[]);
+    let said: Vec<&str> = err.lines().filter(|l| l.contains(" anomaly ")).collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].starts_with("consentry: anomaly ws-message-limit (source) in exchange x-")
+            && said[0].ends_with(" to ads.tracker.example; later ones of this kind are counted"),
+        "{err}"
+    );
+    assert!(
+        err.contains("; anomalies of the exchanges analysed: 1 (ws-message-limit 1)\n"),
+        "{err}"
+    );
+    let (_, err) = tap_stream(
+        "gateway/wsdeflate.pcap",
+        case,
+        &dir.path().join("b"),
+        &["--reveal"],
+    );
+    assert!(
+        err.contains(" to ads.tracker.example: WebSocket message of 27569 bytes on the wire;"),
+        "{err}"
+    );
+}

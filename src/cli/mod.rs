@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod analyze;
+mod anomaly_tally;
 mod apps;
 pub mod ca;
 pub mod capture_order;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::anomaly_tally::{self, AnomalyTally};
 use super::live_store::{LiveStore, RunCase};
 use super::prefetch;
 use crate::case::{self, DeviceResolver};
@@ -562,9 +563,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let format = args.format;
+    let reveal = args.reveal;
     let consumer = std::thread::Builder::new()
         .name("consentry-analysis".into())
-        .spawn(move || consume(rx, analyzer, output, format))
+        .spawn(move || consume(rx, analyzer, output, format, reveal))
         .context("starting the analysis thread")?;
 
     let core = proxy::serve::Core::new(shared.clone(), minter, upstream);
@@ -649,10 +651,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     result?;
     note!(
-        "consentry: {} exchanges, {} findings, {} consent events marked{}",
+        "consentry: {} exchanges, {} findings, {} consent events marked; anomalies: {}{}",
         summary.exchanges,
         summary.findings,
         summary.consents,
+        summary.anomalies,
         if in_flight > 0 {
             format!("; {in_flight} exchanges were still open at shutdown")
         } else {
@@ -688,6 +691,8 @@ struct Summary {
     exchanges: u64,
     findings: u64,
     consents: u64,
+    /// The exchanges' own anomalies and those their analysis met.
+    anomalies: AnomalyTally,
 }
 
 /// Events handled between two flushes (store commits), at most. Large: a commit
@@ -731,6 +736,7 @@ fn consume(
     analyzer: Analyzer,
     output: Output,
     format: LiveFormat,
+    reveal: bool,
 ) -> anyhow::Result<Summary> {
     yield_to_the_runtime_threads();
     let mut c = Consumer {
@@ -740,6 +746,7 @@ fn consume(
         summary: Summary::default(),
         colour: io::stdout().is_terminal(),
         format,
+        reveal,
         stdout: BufWriter::with_capacity(STDOUT_BUFFER, io::stdout()),
         encoded: finding_json::Encoded::default(),
     };
@@ -785,9 +792,10 @@ fn consume(
                 if oldest.is_none() && last_counters.elapsed() >= COUNTERS_EVERY {
                     last_counters = Instant::now();
                     note!(
-                        "consentry: {} exchanges, {} findings so far",
+                        "consentry: {} exchanges, {} findings, {} anomalies so far",
                         c.summary.exchanges,
-                        c.summary.findings
+                        c.summary.findings,
+                        c.summary.anomalies.total()
                     );
                 }
             }
@@ -833,6 +841,8 @@ struct Consumer {
     summary: Summary,
     colour: bool,
     format: LiveFormat,
+    /// `--reveal`: a first anomaly's line gives its detail.
+    reveal: bool,
     /// Findings printed, written out whenever the queue is empty ([`consume`]).
     stdout: BufWriter<io::Stdout>,
     /// The findings of the exchange at hand as JSON (buffer reused).
@@ -847,8 +857,17 @@ impl Consumer {
         let _ = self.stdout.flush();
     }
 
-    /// Prints `x`'s findings and records it with them.
+    /// Prints `x`'s findings and records it with them; counts its anomalies, and says
+    /// the first of each kind.
     fn record(&mut self, x: &Exchange, obs: Observation) -> anyhow::Result<()> {
+        for (anomalies, analysis) in [(&x.anomalies, false), (&obs.anomalies, true)] {
+            for a in self.summary.anomalies.add(anomalies) {
+                note!(
+                    "{}",
+                    anomaly_tally::first_of_kind_line(x, a, analysis, self.reveal)
+                );
+            }
+        }
         // Each finding encoded once: the line printed and the record stored are the
         // same bytes.
         let encoded = &mut self.encoded;

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::anomaly_tally::{self, AnomalyTally};
 use super::input::{Attribution, CaptureReading};
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
@@ -273,6 +274,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     opts.dns_probe = Some(analyzer.data_probe());
     opts.limits.flow.tail_search = Some(analyzer.tail_search());
     let mut findings = 0u64;
+    let mut anomalies = AnomalyTally::default();
     let mut unanalysed = 0u64;
     let mut other_apps = 0u64;
     let stdout = io::stdout();
@@ -357,6 +359,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return;
             }
             let obs = analyzer.observe(&x);
+            for (list, analysis) in [(&x.anomalies, false), (&obs.anomalies, true)] {
+                for a in anomalies.add(list) {
+                    eprintln!(
+                        "{}",
+                        anomaly_tally::first_of_kind_line(&x, a, analysis, args.reveal)
+                    );
+                }
+            }
             // One commit per exchange: readers see it at once, and a stop loses nothing.
             recording.borrow_mut().record(|s| {
                 s.exchange(&x, &obs.findings, &obs.consent_events)?;
@@ -394,7 +404,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..
     } = recording.into_inner();
     eprintln!(
-        "consentry: {} packets ({} bytes), {} exchanges, {} findings; {} exchanges of unknown clients{} not analysed",
+        "consentry: {} packets ({} bytes), {} exchanges, {} findings; {} exchanges of unknown clients{} not analysed; anomalies of the exchanges analysed: {}",
         summary.tap.frames,
         summary.tap.bytes,
         summary.tap.exchanges,
@@ -403,7 +413,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match other_apps {
             0 => String::new(),
             n => format!(" and {n} of other apps than the case's"),
-        }
+        },
+        anomalies
     );
     let label = match &source {
         PacketSource::Interface(name) => name.clone(),
