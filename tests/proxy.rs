@@ -204,6 +204,8 @@ fn https_through_curl_is_byte_identical_and_findings_appear() {
         "{out:#?}"
     );
     assert!(out.iter().all(|l| !l.contains(AD_ID)));
+    // The control API counts the anomalies the analysis thread has met.
+    assert_eq!(p.status()["anomalies"], 1);
     let (status, err) = p.stop();
     assert!(status.success(), "{err:#?}");
     assert!(

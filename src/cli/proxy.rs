@@ -12,7 +12,7 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -564,9 +564,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let format = args.format;
     let reveal = args.reveal;
+    let anomaly_count = shared.counters.anomalies.clone();
     let consumer = std::thread::Builder::new()
         .name("consentry-analysis".into())
-        .spawn(move || consume(rx, analyzer, output, format, reveal))
+        .spawn(move || consume(rx, analyzer, output, format, reveal, anomaly_count))
         .context("starting the analysis thread")?;
 
     let core = proxy::serve::Core::new(shared.clone(), minter, upstream);
@@ -737,6 +738,7 @@ fn consume(
     output: Output,
     format: LiveFormat,
     reveal: bool,
+    anomaly_count: Arc<AtomicU64>,
 ) -> anyhow::Result<Summary> {
     yield_to_the_runtime_threads();
     let mut c = Consumer {
@@ -747,6 +749,7 @@ fn consume(
         colour: io::stdout().is_terminal(),
         format,
         reveal,
+        anomaly_count,
         stdout: BufWriter::with_capacity(STDOUT_BUFFER, io::stdout()),
         encoded: finding_json::Encoded::default(),
     };
@@ -843,6 +846,8 @@ struct Consumer {
     format: LiveFormat,
     /// `--reveal`: a first anomaly's line gives its detail.
     reveal: bool,
+    /// `summary.anomalies`' total, for the control API's `/status`.
+    anomaly_count: Arc<AtomicU64>,
     /// Findings printed, written out whenever the queue is empty ([`consume`]).
     stdout: BufWriter<io::Stdout>,
     /// The findings of the exchange at hand as JSON (buffer reused).
@@ -867,6 +872,10 @@ impl Consumer {
                     anomaly_tally::first_of_kind_line(x, a, analysis, self.reveal)
                 );
             }
+        }
+        if !x.anomalies.is_empty() || !obs.anomalies.is_empty() {
+            self.anomaly_count
+                .store(self.summary.anomalies.total(), Ordering::Relaxed);
         }
         // Each finding encoded once: the line printed and the record stored are the
         // same bytes.

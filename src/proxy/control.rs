@@ -109,6 +109,7 @@ fn answer<B>(
                 "dns_malformed": n(&c.dns_malformed),
                 "dns_dropped": n(&c.dns_dropped),
                 "dns_ech_disabled": n(&c.dns_ech_disabled),
+                "anomalies": n(&c.anomalies),
                 "connections": shared.tracked_connections(),
                 "pending_handshakes": shared.pending_handshakes(),
             });

@@ -380,6 +380,10 @@ pub struct Counters {
     pub dns_ech_disabled: AtomicU64,
     /// Exchanges started and not yet emitted.
     pub in_flight: AtomicU64,
+    /// Anomalies of the exchanges the analysis thread has handled, theirs and their
+    /// analysis's: that thread's own count (it holds no [`Shared`], whose event
+    /// sender must go at shutdown), shared with this.
+    pub anomalies: Arc<AtomicU64>,
 }
 
 /// What one client connection (one source address and port) has shown so far.
