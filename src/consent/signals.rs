@@ -307,6 +307,30 @@ mod tests {
         }
     }
 
+    /// Signals travel in the head: a trailer `Sec-GPC` or `Cookie` (RFC 9110
+    /// §6.5.2: not to be merged into the head) signals nothing.
+    #[test]
+    fn trailer_fields_carry_no_signal() {
+        let mut x = Exchange::new("x-1", SourceKind::Har, Timestamp(0));
+        x.host = "ads.example".into();
+        x.path = "/ad".into();
+        x.request_headers = vec![
+            Header::trailer("Sec-GPC", "1"),
+            Header::trailer(
+                "Cookie",
+                "euconsent-v2=CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA",
+            ),
+        ];
+        let parts = request_parts(&x, &Limits::default(), &mut Vec::new());
+        assert!(extract(&parts).is_empty());
+        for h in &mut x.request_headers {
+            h.trailer = false;
+        }
+        let parts = request_parts(&x, &Limits::default(), &mut Vec::new());
+        let kinds: Vec<SignalKind> = extract(&parts).iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, [SignalKind::Gpc, SignalKind::TcString]);
+    }
+
     #[test]
     fn finds_query_cookie_and_header_signals() {
         let got = signals(
