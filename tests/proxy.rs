@@ -1852,6 +1852,15 @@ fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
     assert_eq!(f[0]["rule"], "share-before-consent");
     assert_eq!(f[0]["destination"]["host"], name.as_str());
     assert_eq!(f[0]["data"][0]["where"], "payload");
+    // The live line names the receiver without the labels that carry the value;
+    // the finding written out keeps the name whole, as evidence.
+    let out = p.stdout.lock().unwrap().clone();
+    let line = out.iter().find(|l| l.contains("share-before-consent"));
+    assert!(
+        line.is_some_and(|l| l.contains(" •••.b.metrics-sdk.example advertising_id(plain)")),
+        "{out:#?}"
+    );
+    assert!(!out.iter().any(|l| l.contains(AD_ID)), "{out:#?}");
 
     // A push SDK's long connection to the address its name was answered with, in its
     // own protocol: named by that name (the latest answered for the address).
@@ -1905,8 +1914,21 @@ fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
         (&3.into(), &0.into(), &0.into()),
         "{status:#?}"
     );
-    let (status, _) = p.stop();
+    let stdout = std::sync::Arc::clone(&p.stdout);
+    let (status, err) = p.stop();
     assert!(status.success());
+    // The pinned handshake's exchange is named by the name answered for its address,
+    // which carries the value: its anomaly's line masks it as the finding lines do.
+    assert!(
+        err.iter().any(
+            |l| l.contains("tls-rejected-by-client (source) in exchange")
+                && l.contains(" to •••.b.metrics-sdk.example;")
+        ),
+        "{err:#?}"
+    );
+    let out = stdout.lock().unwrap().clone();
+    let logged = out.iter().chain(&err).find(|l| l.contains(AD_ID));
+    assert!(logged.is_none(), "{logged:?}");
 }
 
 /// An SDK that resolves through an HTTP DNS API instead of the network's resolver

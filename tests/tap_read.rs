@@ -474,3 +474,48 @@ fn anomalies_are_said_once_per_kind_and_counted() {
         "{err}"
     );
 }
+
+/// The finding lines name a receiver whose name carries the data (a DNS query for
+/// `<MD5 of the IMEI>.b.metrics-sdk.example`) without the labels that carry it, as
+/// every log line keeps identifier values out; with `--reveal`, and in the findings
+/// written out, the name is whole.
+#[test]
+fn finding_lines_mask_the_labels_of_a_name_that_carry_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let lines = |ring: &str, extra: &[&str]| {
+        let o = run_with_file_on_stdin(
+            bin()
+                .args(["tap", "--read", "-", "--case"])
+                .arg(root.join("rawtcp/consentry.toml"))
+                .arg("--ring-dir")
+                .arg(dir.path().join(ring))
+                .args(extra),
+            &root.join("rawtcp/rawtcp.pcap"),
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        (text(&o.stdout), text(&o.stderr))
+    };
+    let md5 = "0eaed834a1e6f4b2bf0c024e0013dea1";
+    let sha1 = "4dfaa92388699ac6539885aef1719293879985bf";
+    let (out, err) = lines("a", &[]);
+    let names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|host| host.ends_with("metrics-sdk.example"))
+        .collect();
+    assert_eq!(
+        names,
+        ["•••.b.metrics-sdk.example", "•••.t.metrics-sdk.example"],
+        "{out}"
+    );
+    assert!(!out.contains(md5) && !out.contains(sha1), "{out}");
+    assert!(!err.contains(md5) && !err.contains(sha1), "{err}");
+    let (out, _) = lines("b", &["--reveal"]);
+    assert!(
+        out.contains(&format!(" {md5}.b.metrics-sdk.example imei(md5)")),
+        "{out}"
+    );
+    let (json, _) = lines("c", &["--format", "jsonl"]);
+    assert!(json.contains(&format!("\"host\":\"{md5}.b.metrics-sdk.example\"")));
+}

@@ -65,10 +65,17 @@ impl fmt::Display for AnomalyTally {
     }
 }
 
-/// The line that says the first anomaly of a kind: the exchange and its host, and the
-/// detail only with `reveal` (a detail may quote the traffic, and logs carry no
-/// identifier values unless asked to).
-pub fn first_of_kind_line(x: &Exchange, a: &Anomaly, analysis: bool, reveal: bool) -> String {
+/// The line that says the first anomaly of a kind: the exchange and its host (as
+/// [`shown_host`](super::log_mask::shown_host) shows it), and the detail only with
+/// `reveal` (a detail may quote the traffic, and logs carry no identifier values
+/// unless asked to).
+pub fn first_of_kind_line(
+    x: &Exchange,
+    host: &str,
+    a: &Anomaly,
+    analysis: bool,
+    reveal: bool,
+) -> String {
     let whose = if analysis { "analysis" } else { "source" };
     let detail = if reveal {
         format!(": {}", a.detail)
@@ -76,8 +83,8 @@ pub fn first_of_kind_line(x: &Exchange, a: &Anomaly, analysis: bool, reveal: boo
         String::new()
     };
     format!(
-        "consentry: anomaly {} ({whose}) in exchange {} to {}{detail}; later ones of this kind are counted",
-        a.kind, x.id, x.host
+        "consentry: anomaly {} ({whose}) in exchange {} to {host}{detail}; later ones of this kind are counted",
+        a.kind, x.id
     )
 }
 
@@ -114,12 +121,12 @@ mod tests {
         let mut x = Exchange::new("x-1", SourceKind::Proxy, Timestamp(0));
         x.host = "t.example".into();
         let a = Anomaly::new("content-decoding-error", "imei=490154203237518");
-        let quiet = first_of_kind_line(&x, &a, true, false);
+        let quiet = first_of_kind_line(&x, &x.host, &a, true, false);
         assert_eq!(
             quiet,
             "consentry: anomaly content-decoding-error (analysis) in exchange x-1 to t.example; later ones of this kind are counted"
         );
-        assert!(first_of_kind_line(&x, &a, false, true)
+        assert!(first_of_kind_line(&x, &x.host, &a, false, true)
             .contains("(source) in exchange x-1 to t.example: imei=490154203237518;"));
     }
 }

@@ -23,6 +23,7 @@ pub mod init;
 pub mod input;
 pub mod keylog;
 pub mod live_store;
+mod log_mask;
 pub mod pipeline;
 mod prefetch;
 pub mod proxy;
@@ -182,8 +183,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// One line per finding, as the live sources print them:
-/// `10:15:29.112345 pixel7 high share-before-consent graph.facebook.com advertising_id(plain)`
-pub fn finding_line(f: &crate::rules::Finding) -> String {
+/// `10:15:29.112345 pixel7 high share-before-consent graph.facebook.com advertising_id(plain)`,
+/// the receiver named `host` (its name as [`log_mask::shown_host`] shows it).
+pub fn finding_line(f: &crate::rules::Finding, host: &str) -> String {
     let data: Vec<String> = f
         .data
         .iter()
@@ -196,7 +198,7 @@ pub fn finding_line(f: &crate::rules::Finding) -> String {
         f.device,
         f.severity.as_str(),
         f.rule.as_str(),
-        f.destination.host,
+        host,
         data.join(",")
     )
 }

@@ -21,6 +21,7 @@ use anyhow::Context;
 
 use super::anomaly_tally::{self, AnomalyTally};
 use super::live_store::{LiveStore, RunCase};
+use super::log_mask::LogHosts;
 use super::prefetch;
 use crate::case::{self, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
@@ -743,6 +744,7 @@ fn consume(
     yield_to_the_runtime_threads();
     let mut c = Consumer {
         doh_probe: analyzer.data_probe(),
+        hosts: LogHosts::new(analyzer.data_probe(), reveal),
         analyzer,
         output,
         summary: Summary::default(),
@@ -854,6 +856,8 @@ struct Consumer {
     encoded: finding_json::Encoded,
     /// Which names of a DNS-over-HTTPS query become exchanges of their own.
     doh_probe: crate::net::tap::DataProbe,
+    /// Host names as the lines show them: masked where they carry data.
+    hosts: LogHosts,
 }
 
 impl Consumer {
@@ -867,9 +871,10 @@ impl Consumer {
     fn record(&mut self, x: &Exchange, obs: Observation) -> anyhow::Result<()> {
         for (anomalies, analysis) in [(&x.anomalies, false), (&obs.anomalies, true)] {
             for a in self.summary.anomalies.add(anomalies) {
+                let host = self.hosts.show(&x.host);
                 note!(
                     "{}",
-                    anomaly_tally::first_of_kind_line(x, a, analysis, self.reveal)
+                    anomaly_tally::first_of_kind_line(x, &host, a, analysis, self.reveal)
                 );
             }
         }
@@ -886,7 +891,10 @@ impl Consumer {
             let out = &mut self.stdout;
             let _ = match self.format {
                 LiveFormat::Jsonl => out.write_all(json).and_then(|()| out.write_all(b"\n")),
-                LiveFormat::Line => writeln!(out, "{}", painted(f, self.colour)),
+                LiveFormat::Line => {
+                    let host = self.hosts.show(&f.destination.host);
+                    writeln!(out, "{}", painted(f, &host, self.colour))
+                }
             };
         }
         self.output
@@ -917,7 +925,8 @@ impl Consumer {
                 self.output.consent(&e)
             }
             Event::Notice(n) => {
-                note!("consentry: {n}");
+                // A notice names hosts, and may quote an error naming them again.
+                note!("consentry: {}", self.hosts.mask_text(&n));
                 Ok(())
             }
         }
@@ -925,8 +934,8 @@ impl Consumer {
 }
 
 /// The `tap` line, coloured by severity on a terminal.
-fn painted(f: &Finding, colour: bool) -> String {
-    let line = super::finding_line(f);
+fn painted(f: &Finding, host: &str, colour: bool) -> String {
+    let line = super::finding_line(f, host);
     if !colour {
         return line;
     }

@@ -23,6 +23,7 @@ use anyhow::Context;
 
 use super::anomaly_tally::{self, AnomalyTally};
 use super::input::{Attribution, CaptureReading};
+use super::log_mask::LogHosts;
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case;
@@ -272,6 +273,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     opts.limits.flow.unparsed_overlap = analyzer.payload_overlap();
     opts.dns_probe = Some(analyzer.data_probe());
+    // Host names as the lines show them: masked where they carry data.
+    let mut hosts = LogHosts::new(analyzer.data_probe(), args.reveal);
     opts.limits.flow.tail_search = Some(analyzer.tail_search());
     let mut findings = 0u64;
     let mut anomalies = AnomalyTally::default();
@@ -361,9 +364,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let obs = analyzer.observe(&x);
             for (list, analysis) in [(&x.anomalies, false), (&obs.anomalies, true)] {
                 for a in anomalies.add(list) {
+                    let host = hosts.show(&x.host);
                     eprintln!(
                         "{}",
-                        anomaly_tally::first_of_kind_line(&x, a, analysis, args.reveal)
+                        anomaly_tally::first_of_kind_line(&x, &host, a, analysis, args.reveal)
                     );
                 }
             }
@@ -380,7 +384,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     LiveFormat::Jsonl => serde_json::to_string(&f)
                         .map_err(io::Error::other)
                         .and_then(|l| writeln!(out, "{l}")),
-                    LiveFormat::Line => writeln!(out, "{}", super::finding_line(&f)),
+                    LiveFormat::Line => {
+                        let host = hosts.show(&f.destination.host);
+                        writeln!(out, "{}", super::finding_line(&f, &host))
+                    }
                 };
                 let _ = out.flush();
             }

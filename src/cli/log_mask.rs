@@ -1,0 +1,203 @@
+//! Host names as the live sources' log lines show them: a name that itself carries
+//! personal data (a DNS query for `<advertising id>.b.sdk.example`, a TLS server
+//! name or `Host` built from an identifier) is shown with the labels that carry it
+//! masked, `•••.b.sdk.example`, unless `--reveal`. The findings and exchanges
+//! written out keep the name whole: they are the evidence; a terminal or a log
+//! collector is not.
+//!
+//! Which labels carry the data is decided by the case's own search
+//! ([`DataProbe`]), not by the look of a label: the
+//! longest tail of the name in which it finds nothing is kept, everything left of
+//! it masked. A name is searched whatever the analysis found in its exchange: a
+//! tunnel is named by the name a DNS answer gave its address, which its own
+//! exchange never searches.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::net::tap::{DataProbe, ProbeFn};
+
+/// What stands for the masked labels (as the report masks values).
+pub const MASK: &str = "•••";
+
+/// How the lines of a live source show host names (see the module): each name is
+/// searched once and shown the same way in every line; as it is with `--reveal`.
+pub struct LogHosts {
+    /// The case's search; none with `--reveal`.
+    carries: Option<DataProbe>,
+    /// Each name searched so far, with how it is shown when masked.
+    seen: HashMap<String, Option<String>>,
+}
+
+/// Names remembered by [`LogHosts`] before it starts again: hostile traffic may
+/// name a host per request.
+const MAX_HOSTS_REMEMBERED: usize = 4096;
+
+impl LogHosts {
+    pub fn new(carries: DataProbe, reveal: bool) -> LogHosts {
+        LogHosts {
+            carries: (!reveal).then_some(carries),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// `host` as [`shown_host`] shows it (as it is with `--reveal`).
+    pub fn show<'h>(&mut self, host: &'h str) -> Cow<'h, str> {
+        let Some(carries) = &self.carries else {
+            return Cow::Borrowed(host);
+        };
+        if let Some(shown) = self.seen.get(host) {
+            return shown
+                .as_deref()
+                .map_or(Cow::Borrowed(host), |s| Cow::Owned(s.to_string()));
+        }
+        let shown = shown_host(host, &*carries.0);
+        if self.seen.len() >= MAX_HOSTS_REMEMBERED {
+            self.seen.clear();
+        }
+        let masked = (*shown != *host).then(|| shown.to_string());
+        self.seen.insert(host.to_string(), masked);
+        shown
+    }
+
+    /// `text` as [`masked_text`] shows it (as it is with `--reveal`).
+    pub fn mask_text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        match &self.carries {
+            Some(carries) => masked_text(text, &*carries.0),
+            None => Cow::Borrowed(text),
+        }
+    }
+}
+
+/// `host` with every label up to the last one in which `carries` finds personal
+/// data masked: `•••.b.sdk.example` for `<id>.b.sdk.example`, `•••` when even the
+/// last label carries some. Unchanged when the whole name carries none.
+pub fn shown_host<'h>(host: &'h str, carries: &ProbeFn) -> Cow<'h, str> {
+    if !carries(host.as_bytes()) {
+        return Cow::Borrowed(host);
+    }
+    // Tails of the name, longest first: the first that carries nothing is kept.
+    // The whole name carries data, so a hit starts in a label left of that tail.
+    let kept = host
+        .match_indices('.')
+        .map(|(dot, _)| &host[dot + 1..])
+        .find(|tail| !tail.is_empty() && !carries(tail.as_bytes()));
+    match kept {
+        Some(tail) => Cow::Owned(format!("{MASK}.{tail}")),
+        None => Cow::Borrowed(MASK),
+    }
+}
+
+/// `text` (a notice about a connection) with every name or word in which `carries`
+/// finds personal data shown as [`shown_host`] shows it: a notice names hosts, and
+/// an error it quotes may name them again.
+pub fn masked_text<'t>(text: &'t str, carries: &ProbeFn) -> Cow<'t, str> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut rest = text;
+    let mut at = 0;
+    while let Some(start) = rest.find(is_word) {
+        let len = rest[start..]
+            .find(|c| !is_word(c))
+            .unwrap_or(rest.len() - start);
+        let word = rest[start..start + len].trim_end_matches('.');
+        let shown = shown_host(word, carries);
+        if *shown != *word {
+            out.push_str(&text[copied..at + start]);
+            out.push_str(&shown);
+            copied = at + start + word.len();
+        }
+        at += start + len;
+        rest = &text[at..];
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for the case's search: data is any run of 15 digits.
+    fn imei(bytes: &[u8]) -> bool {
+        bytes.windows(15).any(|w| w.iter().all(u8::is_ascii_digit))
+    }
+
+    #[test]
+    fn the_labels_up_to_the_last_carrying_data_are_masked() {
+        assert_eq!(
+            shown_host("490154203237518.b.sdk.example", &imei),
+            "•••.b.sdk.example"
+        );
+        assert_eq!(
+            shown_host("a.490154203237518.sdk.example", &imei),
+            "•••.sdk.example"
+        );
+        // Nothing found in the whole name: shown as it is.
+        assert_eq!(
+            shown_host("4901542.03237518.sdk.example", &imei),
+            "4901542.03237518.sdk.example"
+        );
+        assert_eq!(shown_host("x.sdk.490154203237518", &imei), "•••");
+        assert_eq!(shown_host("490154203237518", &imei), "•••");
+        assert!(matches!(
+            shown_host("api.sdk.example", &imei),
+            Cow::Borrowed("api.sdk.example")
+        ));
+        assert_eq!(shown_host("", &imei), "");
+    }
+
+    #[test]
+    fn notices_have_their_names_masked_and_nothing_else() {
+        let n = "upstream 490154203237518.t.example failed: dns error: no address for 490154203237518.t.example.";
+        assert_eq!(
+            masked_text(n, &imei),
+            "upstream •••.t.example failed: dns error: no address for •••.t.example."
+        );
+        let plain = "tunnel to api.example:443 failed: cannot connect: refused";
+        assert!(matches!(masked_text(plain, &imei), Cow::Borrowed(t) if t == plain));
+        assert_eq!(
+            masked_text("490154203237518: rejected", &imei),
+            "•••: rejected"
+        );
+        assert_eq!(masked_text("", &imei), "");
+        // Not ASCII around the words: byte offsets stay on character boundaries.
+        assert_eq!(masked_text("→490154203237518←", &imei), "→•••←");
+    }
+
+    #[test]
+    fn live_sources_search_each_name_once_and_not_with_reveal() {
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&asked);
+        let probe = DataProbe(std::sync::Arc::new(move |b: &[u8]| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            imei(b)
+        }));
+        let mut hosts = LogHosts::new(probe.clone(), false);
+        let name = "490154203237518.b.sdk.example";
+        assert_eq!(hosts.show(name), "•••.b.sdk.example");
+        let searches = asked.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(hosts.show(name), "•••.b.sdk.example");
+        assert_eq!(hosts.show("api.sdk.example"), "api.sdk.example");
+        assert_eq!(hosts.show("api.sdk.example"), "api.sdk.example");
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::Relaxed),
+            searches + 1
+        );
+        let mut revealed = LogHosts::new(probe, true);
+        assert_eq!(revealed.show(name), name);
+        assert_eq!(revealed.mask_text(name), name);
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::Relaxed),
+            searches + 1
+        );
+        assert_eq!(
+            hosts.mask_text(&format!("to {name}:443")),
+            "to •••.b.sdk.example:443"
+        );
+    }
+}
