@@ -169,6 +169,23 @@ mod tests {
         assert_eq!(masked_text("→490154203237518←", &imei), "→•••←");
     }
 
+    proptest::proptest! {
+        /// Whatever the text, what is shown carries nothing the search finds, and
+        /// a text that carries nothing is shown as it is.
+        #[test]
+        fn nothing_shown_carries_data(
+            text in "([0-9]{1,16}|[a-z]{1,3}|[.: →-]){0,24}"
+        ) {
+            let shown = masked_text(&text, &imei);
+            proptest::prop_assert!(!imei(shown.as_bytes()), "{:?} → {:?}", text, shown);
+            if !imei(text.as_bytes()) {
+                proptest::prop_assert_eq!(&*shown, text.as_str());
+            }
+            let host = shown_host(&text, &imei);
+            proptest::prop_assert!(!imei(host.as_bytes()), "{:?} → {:?}", text, host);
+        }
+    }
+
     #[test]
     fn live_sources_search_each_name_once_and_not_with_reveal() {
         let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
