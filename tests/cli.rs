@@ -50,6 +50,35 @@ fn demo_table_fits_80_columns() {
     }
 }
 
+/// The table names a receiver whose name carries the data (DNS queries for
+/// `<MD5 of the IMEI>.b.metrics-sdk.example` and `<SHA-1 of the advertising
+/// id>.t.metrics-sdk.example`) without the labels that carry it, unless `--reveal`.
+#[test]
+fn the_table_masks_the_labels_of_a_name_that_carry_data() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/rawtcp");
+    let table = |extra: &[&str]| {
+        let o = run(bin()
+            .arg("analyze")
+            .arg(root.join("rawtcp.pcap"))
+            .arg("--case")
+            .arg(root.join("consentry.toml"))
+            .args(extra));
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let md5 = "0eaed834a1e6f4b2bf0c024e0013dea1";
+    let out = table(&[]);
+    let heads: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("metrics-sdk.example · "))
+        .collect();
+    assert_eq!(heads.len(), 2, "{out}");
+    assert!(heads[0].starts_with("•••.b.metrics-sdk.example · unknown third party "));
+    assert!(heads[1].starts_with("•••.t.metrics-sdk.example · unknown third party "));
+    assert!(!out.contains(md5), "{out}");
+    assert!(table(&["--reveal"]).contains(&format!("\n{md5}.b.metrics-sdk.example · ")));
+}
+
 #[test]
 fn jsonl_is_deterministic_and_per_design() {
     let a = analyze_demo(&["--format", "jsonl"]);

@@ -20,6 +20,8 @@ use super::wlan_keys::WlanKeyArgs;
 use crate::case::{self, Case};
 use crate::consent::ConsentEvent;
 use crate::exchange::Exchange;
+use crate::net::tap::DataProbe;
+use crate::report::host_mask::HostMask;
 use crate::report::{self, CaseFileInfo, CaseInfo, Format, ReportFormat, ReportInput, RunSummary};
 use crate::rules::{Analyzer, Finding, Options, Severity};
 
@@ -119,6 +121,8 @@ pub struct AnalysisRun {
     pub request_lines: BTreeMap<String, String>,
     /// The servers that answered for each host the findings name.
     pub servers: crate::report::servers::ServersByHost,
+    /// The case's search, for the table's host names ([`HostMask`]).
+    pub data_probe: DataProbe,
 }
 
 impl AnalysisRun {
@@ -361,6 +365,7 @@ fn analyze_inputs(
         // gave (the same file read twice yields the same ids).
         request_lines: request_lines.into_iter().collect(),
         servers,
+        data_probe: analyzer.data_probe(),
     };
     if let Some(ids) = &provisional {
         debug_assert!(
@@ -456,7 +461,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
     let written = match args.format {
-        Format::Table => report::write_table(&run.summary, &run.findings, &mut out),
+        Format::Table => {
+            let mut hosts = HostMask::new(run.data_probe.clone(), args.reveal);
+            report::write_table(&run.summary, &run.findings, &mut hosts, &mut out)
+        }
         Format::Json => report::write_json(&run.summary, &run.findings, &mut out),
         Format::Jsonl => report::write_jsonl(&run.findings, &mut out),
     };

@@ -21,7 +21,6 @@ use anyhow::Context;
 
 use super::anomaly_tally::{self, AnomalyTally};
 use super::live_store::{LiveStore, RunCase};
-use super::log_mask::LogHosts;
 use super::prefetch;
 use crate::case::{self, DeviceResolver};
 use crate::consent::timeline::ConsentEvent;
@@ -30,6 +29,7 @@ use crate::parties::Classifier;
 use crate::pii::Detector;
 use crate::proxy::upstream::ProxyProtocol;
 use crate::proxy::{self, ca, upstream, Event, Settings, Shared};
+use crate::report::host_mask::HostMask;
 use crate::rules::{finding_json, Analyzer, Finding, Observation, Options, Severity};
 
 /// `eprintln!` that cannot panic: a proxy whose terminal went away (closed stderr
@@ -744,7 +744,7 @@ fn consume(
     yield_to_the_runtime_threads();
     let mut c = Consumer {
         doh_probe: analyzer.data_probe(),
-        hosts: LogHosts::new(analyzer.data_probe(), reveal),
+        hosts: HostMask::new(analyzer.data_probe(), reveal),
         analyzer,
         output,
         summary: Summary::default(),
@@ -857,7 +857,7 @@ struct Consumer {
     /// Which names of a DNS-over-HTTPS query become exchanges of their own.
     doh_probe: crate::net::tap::DataProbe,
     /// Host names as the lines show them: masked where they carry data.
-    hosts: LogHosts,
+    hosts: HostMask,
 }
 
 impl Consumer {

@@ -23,11 +23,11 @@ use anyhow::Context;
 
 use super::anomaly_tally::{self, AnomalyTally};
 use super::input::{Attribution, CaptureReading};
-use super::log_mask::LogHosts;
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case;
 use crate::net::tap::TapLimits;
+use crate::report::host_mask::HostMask;
 use crate::rules::{Analyzer, Options};
 use crate::source::live::{self, LiveOptions, LiveSummary, PacketSource};
 use crate::source::pcap::CaptureSummary;
@@ -274,7 +274,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     opts.limits.flow.unparsed_overlap = analyzer.payload_overlap();
     opts.dns_probe = Some(analyzer.data_probe());
     // Host names as the lines show them: masked where they carry data.
-    let mut hosts = LogHosts::new(analyzer.data_probe(), args.reveal);
+    let mut hosts = HostMask::new(analyzer.data_probe(), args.reveal);
     opts.limits.flow.tail_search = Some(analyzer.tail_search());
     let mut findings = 0u64;
     let mut anomalies = AnomalyTally::default();

@@ -12,6 +12,7 @@ use crate::net::pcapdroid::AppTraffic;
 use crate::rules::{Finding, RuleId, Severity};
 
 pub mod har;
+pub mod host_mask;
 pub mod html;
 pub mod input;
 pub mod md;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use super::host_mask::HostMask;
 use super::{list_counts, rule_order, RunSummary, TrafficSummary};
 use crate::parties::Party;
 use crate::rules::Finding;
@@ -28,9 +29,11 @@ fn clock(at: &str) -> &str {
     at.get(11..23).unwrap_or(at)
 }
 
+/// Writes the table of `summary` and `findings`, host names as `hosts` shows them.
 pub fn write_table(
     summary: &RunSummary,
     findings: &[Finding],
+    hosts: &mut HostMask,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let case = if summary.case.is_empty() {
@@ -54,7 +57,12 @@ pub fn write_table(
         );
         writeln!(out, "{}", fit(&line, WIDTH))?;
         if !summary.platform_hosts.is_empty() {
-            let hosts = super::list_hosts(&summary.platform_hosts, summary.platform_exchanges);
+            let shown: Vec<(String, u64)> = summary
+                .platform_hosts
+                .iter()
+                .map(|(host, n)| (hosts.show(host).into_owned(), *n))
+                .collect();
+            let hosts = super::list_hosts(&shown, summary.platform_exchanges);
             writeln!(out, "{}", fit(&format!("  {hosts}"), WIDTH))?;
         }
     }
@@ -204,6 +212,7 @@ pub fn write_table(
             list.len(),
             if list.len() == 1 { "" } else { "s" }
         );
+        let host = hosts.show(host);
         let head = fit(&format!("{host} · {party}"), WIDTH - count.len() - 2);
         writeln!(out)?;
         writeln!(out, "{head:<w$}  {count}", w = WIDTH - count.len() - 2)?;
@@ -300,6 +309,12 @@ fn apps_lines(t: &TrafficSummary) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// Names as they are: the case's search finds nothing in them.
+    fn whole() -> HostMask {
+        let nothing = crate::net::tap::DataProbe(std::sync::Arc::new(|_: &[u8]| false));
+        HostMask::new(nothing, false)
+    }
+
     #[test]
     fn fit_cuts_with_ellipsis() {
         assert_eq!(fit("abcdef", 4), "abc…");
@@ -323,7 +338,7 @@ mod tests {
         std::sync::Arc::make_mut(&mut f.destination).hosted_by = Some("Amazon CloudFront".into());
         std::sync::Arc::make_mut(&mut plain.destination).host = "203.0.113.9".into();
         let mut out = Vec::new();
-        write_table(&RunSummary::default(), &[f, plain], &mut out).unwrap();
+        write_table(&RunSummary::default(), &[f, plain], &mut whole(), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("\nd111111abcdef8.cloudfront.net · unknown third party "),
@@ -352,7 +367,7 @@ mod tests {
                 ..RunSummary::default()
             };
             let mut out = Vec::new();
-            write_table(&summary, &[], &mut out).unwrap();
+            write_table(&summary, &[], &mut whole(), &mut out).unwrap();
             String::from_utf8(out).unwrap()
         };
         assert!(!table(0).contains("mDNS"));
@@ -380,7 +395,7 @@ mod tests {
                 ..RunSummary::default()
             };
             let mut out = Vec::new();
-            write_table(&summary, &[], &mut out).unwrap();
+            write_table(&summary, &[], &mut whole(), &mut out).unwrap();
             String::from_utf8(out).unwrap()
         };
         assert!(!table(0).contains("systems' own services"), "{}", table(0));

@@ -1,4 +1,5 @@
-//! Host names as the live sources' log lines show them: a name that itself carries
+//! Host names as the lines a person reads show them (the live sources' finding
+//! lines, anomaly lines and notices, `analyze`'s table): a name that itself carries
 //! personal data (a DNS query for `<advertising id>.b.sdk.example`, a TLS server
 //! name or `Host` built from an identifier) is shown with the labels that carry it
 //! masked, `•••.b.sdk.example`, unless `--reveal`. The findings and exchanges
@@ -20,22 +21,22 @@ use crate::net::tap::{DataProbe, ProbeFn};
 /// What stands for the masked labels (as the report masks values).
 pub const MASK: &str = "•••";
 
-/// How the lines of a live source show host names (see the module): each name is
-/// searched once and shown the same way in every line; as it is with `--reveal`.
-pub struct LogHosts {
+/// How the lines of one run show host names (see the module): each name is searched
+/// once and shown the same way in every line; as it is with `--reveal`.
+pub struct HostMask {
     /// The case's search; none with `--reveal`.
     carries: Option<DataProbe>,
     /// Each name searched so far, with how it is shown when masked.
     seen: HashMap<String, Option<String>>,
 }
 
-/// Names remembered by [`LogHosts`] before it starts again: hostile traffic may
+/// Names remembered by [`HostMask`] before it starts again: hostile traffic may
 /// name a host per request.
 const MAX_HOSTS_REMEMBERED: usize = 4096;
 
-impl LogHosts {
-    pub fn new(carries: DataProbe, reveal: bool) -> LogHosts {
-        LogHosts {
+impl HostMask {
+    pub fn new(carries: DataProbe, reveal: bool) -> HostMask {
+        HostMask {
             carries: (!reveal).then_some(carries),
             seen: HashMap::new(),
         }
@@ -194,7 +195,7 @@ mod tests {
             counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             imei(b)
         }));
-        let mut hosts = LogHosts::new(probe.clone(), false);
+        let mut hosts = HostMask::new(probe.clone(), false);
         let name = "490154203237518.b.sdk.example";
         assert_eq!(hosts.show(name), "•••.b.sdk.example");
         let searches = asked.load(std::sync::atomic::Ordering::Relaxed);
@@ -205,7 +206,7 @@ mod tests {
             asked.load(std::sync::atomic::Ordering::Relaxed),
             searches + 1
         );
-        let mut revealed = LogHosts::new(probe, true);
+        let mut revealed = HostMask::new(probe, true);
         assert_eq!(revealed.show(name), name);
         assert_eq!(revealed.mask_text(name), name);
         assert_eq!(
