@@ -1158,3 +1158,30 @@ fn the_case_report_is_framed_by_a_case_file_the_runs_read() {
     let (verified, out) = verify(&dir);
     assert!(verified, "{out}");
 }
+
+/// `findings`' table names a receiver whose name carries the data (a DNS query for
+/// `<MD5 of the IMEI>.b.metrics-sdk.example`) without the labels that carry it, in
+/// its host column and its summary, as `analyze`'s table does; JSON lines give the
+/// findings as stored.
+#[test]
+fn the_findings_table_masks_the_labels_of_a_name_that_carry_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case_file = capture("rawtcp", "consentry.toml");
+    let dir = case_with(tmp.path(), &case_file, &capture("rawtcp", "rawtcp.pcap"));
+    let md5 = "0eaed834a1e6f4b2bf0c024e0013dea1";
+    let table = ok(&run(args!("-C", &dir, "findings")));
+    let line = table
+        .lines()
+        .find(|l| l.contains("b.metrics-sdk.example"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.contains(" •••.b.metrics-sdk.example ")
+            && line.ends_with(
+                "imei (md5) sent to •••.b.metrics-sdk.example before any consent decision"
+            ),
+        "{line}"
+    );
+    assert!(!table.contains(md5), "{table}");
+    let jsonl = ok(&run(args!("-C", &dir, "findings", "--format", "jsonl")));
+    assert!(jsonl.contains(&format!("\"host\":\"{md5}.b.metrics-sdk.example\"")));
+}

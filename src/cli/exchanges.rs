@@ -206,7 +206,8 @@ fn run_store(args: &Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         )),
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
-    let written = super::findings::write_rows(&rows, args.format, &mut out, write_stored_table);
+    let written =
+        super::findings::write_rows(&rows, args.format, &mut out, &mut write_stored_table);
     super::findings::finish(written.and_then(|()| out.flush()))
 }
 

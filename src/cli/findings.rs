@@ -6,9 +6,13 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 
+use crate::report::host_mask::HostMask;
 use crate::report::Format;
+use crate::rules::{Analyzer, Options};
 use crate::store::{CaseDir, Query, StoredTable};
 use crate::timestamp::Timestamp;
 
@@ -64,16 +68,37 @@ pub fn run(args: Args, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     q.rule = args.rule.clone();
     let rows = store.query(StoredTable::Findings, &q)?;
     let mut out = BufWriter::new(io::stdout().lock());
-    let written = write_rows(&rows, args.format, &mut out, write_finding_table);
+    let written = write_rows(&rows, args.format, &mut out, &mut |rows, out| {
+        write_finding_table(rows, &mut case_host_mask(&dir), out)
+    });
     finish(written.and_then(|()| out.flush()))
 }
 
-/// Writes stored bodies as a table (with `table_row`), a JSON array or JSON lines.
+/// How the table shows host names: masked where the case directory's case file's
+/// search finds its data in them (see [`HostMask`]). A case file that does not read
+/// leaves them whole, saying so.
+fn case_host_mask(dir: &CaseDir) -> Option<HostMask> {
+    match crate::case::load(&dir.case_file()) {
+        Ok(case) => {
+            let analyzer = Analyzer::new(Arc::new(case), Options::default());
+            Some(HostMask::new(analyzer.data_probe(), false))
+        }
+        Err(e) => {
+            eprintln!("consentry: warning: {e:#}; host names are shown whole");
+            None
+        }
+    }
+}
+
+/// Writes stored bodies (the rows) as a table.
+pub type WriteTable<'a> = dyn FnMut(&[String], &mut dyn Write) -> io::Result<()> + 'a;
+
+/// Writes stored bodies as a table (with `table`), a JSON array or JSON lines.
 pub fn write_rows(
     rows: &[String],
     format: Format,
     out: &mut dyn Write,
-    table: fn(&[String], &mut dyn Write) -> io::Result<()>,
+    table: &mut WriteTable<'_>,
 ) -> io::Result<()> {
     match format {
         Format::Jsonl => {
@@ -103,7 +128,13 @@ pub fn finish(written: io::Result<()>) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn write_finding_table(rows: &[String], out: &mut dyn Write) -> io::Result<()> {
+/// The table of stored findings; a host name (and the summary naming it) as
+/// `hosts` shows it.
+fn write_finding_table(
+    rows: &[String],
+    hosts: &mut Option<HostMask>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         out,
         "{:<28} {:<10} {:<32} {:<7} {:<30} summary",
@@ -117,6 +148,14 @@ fn write_finding_table(rows: &[String], out: &mut dyn Write) -> io::Result<()> {
                 .unwrap_or("-")
                 .to_string()
         };
+        let (host, mut summary) = (s("/destination/host"), s("/summary"));
+        let shown = match hosts {
+            Some(hosts) => hosts.show(&host).into_owned(),
+            None => host.clone(),
+        };
+        if shown != host {
+            summary = summary.replace(&host, &shown);
+        }
         writeln!(
             out,
             "{:<28} {:<10} {:<32} {:<7} {:<30} {}",
@@ -124,8 +163,8 @@ fn write_finding_table(rows: &[String], out: &mut dyn Write) -> io::Result<()> {
             s("/device"),
             s("/rule"),
             s("/severity"),
-            s("/destination/host"),
-            s("/summary")
+            shown,
+            summary
         )?;
     }
     writeln!(out, "{} findings", rows.len())
