@@ -182,6 +182,75 @@ fn cli_writes_the_report_besides_the_findings() {
     );
 }
 
+/// A receiver whose name carries the data (DNS queries for `<MD5 of the IMEI>.b.…`
+/// and `<SHA-1 of the advertising id>.t.metrics-sdk.example`) is named without the
+/// labels that carry it in every format of the report, one-shot and from a case
+/// store, unless the findings carry their values (`--reveal`).
+#[test]
+fn reports_mask_the_labels_of_a_name_that_carry_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = root().join("captures/rawtcp/rawtcp.pcap");
+    let case = root().join("captures/rawtcp/consentry.toml");
+    let (md5, sha1) = (
+        "0eaed834a1e6f4b2bf0c024e0013dea1",
+        "4dfaa92388699ac6539885aef1719293879985bf",
+    );
+    let consentry = || Command::new(env!("CARGO_BIN_EXE_consentry"));
+    let analyse = |format: &str, extra: &[&str]| {
+        let out = dir.path().join(format!("r{}.{format}", extra.len()));
+        let o = consentry()
+            .args(["analyze", "--case"])
+            .arg(&case)
+            .arg(&capture)
+            .arg("--report")
+            .arg(&out)
+            .args(["--report-format", format, "--format", "jsonl"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        std::fs::read_to_string(&out).unwrap()
+    };
+    for format in ["html", "md", "json"] {
+        let text = analyse(format, &[]);
+        assert!(
+            !text.contains(md5) && !text.contains(sha1),
+            "{format}: {text}"
+        );
+        assert!(text.contains("•••.b.metrics-sdk.example"), "{format}");
+        assert!(text.contains("•••.t.metrics-sdk.example"), "{format}");
+    }
+    assert!(analyse("md", &["--reveal"]).contains(&format!("{md5}.b.metrics-sdk.example")));
+    // From a case store.
+    let case_dir = dir.path().join("case");
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    ok(consentry()
+        .arg("init")
+        .arg(&case_dir)
+        .arg("--from-case")
+        .arg(&case)
+        .output()
+        .unwrap());
+    ok(consentry()
+        .arg("-C")
+        .arg(&case_dir)
+        .arg("ingest")
+        .arg(&capture)
+        .output()
+        .unwrap());
+    let md = ok(consentry()
+        .arg("-C")
+        .arg(&case_dir)
+        .args(["report", "--format", "md"])
+        .output()
+        .unwrap());
+    assert!(!md.contains(md5) && !md.contains(sha1), "{md}");
+    assert!(md.contains("| •••.b.metrics-sdk.example | third |"), "{md}");
+}
+
 fn run_chromium(browser: &Path, profile: &Path, extra: &[&str], page: &Path) -> Vec<u8> {
     let out = Command::new(browser)
         .args(HEADLESS)

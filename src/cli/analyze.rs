@@ -443,6 +443,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let side_files = ingest::side_files(&args.case, &case_sha256, &keylogs, &wlan_files);
         let read_with = ingest::options_of(&side_files, args.device.clone(), &reading).describe();
         let mut input = run.report_input(&case);
+        input.mask_hosts(&mut HostMask::new(run.data_probe.clone(), false));
         input.case.file = Some(CaseFileInfo {
             sha256: crate::source::hex(&case_sha256),
             path: args.case.display().to_string(),

@@ -7,15 +7,17 @@ use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 
 use crate::case;
 use crate::consent::ConsentEvent;
+use crate::report::host_mask::HostMask;
 use crate::report::{
     write_report, CaseFileInfo, CaseInfo, InputInfo, ReportFormat, ReportInput, TrafficSummary,
 };
-use crate::rules::Finding;
+use crate::rules::{Analyzer, Finding, Options};
 use crate::source::hex;
 use crate::store::record::{
     short_sha256, EvidenceFileBody, ExchangeBody, IngestBody, Kind, Phase, WrittenFiles, KIND_CASE,
@@ -147,7 +149,7 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
     }
     let head = store.head()?;
     let (platform_exchanges, platform_hosts) = platform.tally(all_apps);
-    Ok(ReportInput {
+    let mut input = ReportInput {
         case: CaseInfo {
             file: Some(case_file),
             ..CaseInfo::from_case(&case)
@@ -163,7 +165,11 @@ pub fn report_input(dir: &CaseDir) -> anyhow::Result<ReportInput> {
         traffic,
         chain_head: (head.seq > 0).then(|| crate::source::hex(&head.hash)),
         generated_at: None,
-    })
+    };
+    // Host names carrying the data of the case the report is framed by are masked.
+    let probe = Analyzer::new(Arc::new(case), Options::default()).data_probe();
+    input.mask_hosts(&mut HostMask::new(probe, false));
+    Ok(input)
 }
 
 /// The case files the runs stored as evidence, as (SHA-256, evidence copy), in the

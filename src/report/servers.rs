@@ -62,6 +62,36 @@ impl ServersSeen {
             );
         }
     }
+
+    /// Adds what was seen of another host's servers, as if its exchanges had been
+    /// noted here (two names the report shows alike, see
+    /// [`HostMask`](super::host_mask::HostMask)).
+    pub fn absorb(&mut self, other: ServersSeen) {
+        self.exchanges += other.exchanges;
+        self.with_certificate += other.with_certificate;
+        self.addresses_not_listed += other.addresses_not_listed;
+        self.certificates_not_listed += other.certificates_not_listed;
+        for (address, ((), n)) in other.addresses {
+            add_capped_n(
+                &mut self.addresses,
+                &address,
+                || (),
+                n,
+                MAX_ADDRESSES,
+                &mut self.addresses_not_listed,
+            );
+        }
+        for (sha256, (c, n)) in other.certificates {
+            add_capped_n(
+                &mut self.certificates,
+                &sha256,
+                || c,
+                n,
+                MAX_CERTIFICATES,
+                &mut self.certificates_not_listed,
+            );
+        }
+    }
 }
 
 /// Counts one exchange under `key` in `map`, which keeps the `cap` smallest keys: a
@@ -73,24 +103,36 @@ fn add_capped<V>(
     cap: usize,
     not_listed: &mut u64,
 ) {
-    if let Some((_, n)) = map.get_mut(key) {
-        *n += 1;
+    add_capped_n(map, key, value, 1, cap, not_listed);
+}
+
+/// [`add_capped`] of `n` exchanges at once.
+fn add_capped_n<V>(
+    map: &mut BTreeMap<String, (V, u64)>,
+    key: &str,
+    value: impl FnOnce() -> V,
+    n: u64,
+    cap: usize,
+    not_listed: &mut u64,
+) {
+    if let Some((_, count)) = map.get_mut(key) {
+        *count += n;
         return;
     }
     if map.len() >= cap {
         match map.last_key_value() {
             Some((largest, _)) if largest.as_str() > key => {
-                if let Some((_, (_, n))) = map.pop_last() {
-                    *not_listed += n;
+                if let Some((_, (_, count))) = map.pop_last() {
+                    *not_listed += count;
                 }
             }
             _ => {
-                *not_listed += 1;
+                *not_listed += n;
                 return;
             }
         }
     }
-    map.insert(key.to_string(), (value(), 1));
+    map.insert(key.to_string(), (value(), n));
 }
 
 /// The servers of every destination host that findings name.
@@ -205,5 +247,30 @@ mod tests {
         );
         assert_eq!(forward.certificates_not_listed, 21 - 9);
         assert_eq!((forward.with_certificate, forward.exchanges), (21, 21));
+    }
+
+    proptest::proptest! {
+        /// What two hosts' servers absorbed into one says is what noting all their
+        /// exchanges under one host says, whichever exchanges each had.
+        #[test]
+        fn absorbing_is_noting_under_one_host(
+            exchanges in proptest::collection::vec(
+                (0u8..30, proptest::option::of(0u8..20), proptest::bool::ANY),
+                0..80,
+            )
+        ) {
+            let note_all = |list: &mut dyn Iterator<Item = &(u8, Option<u8>, bool)>| {
+                let mut seen = ServersSeen::default();
+                for (address, c, _) in list {
+                    let c = c.map(|c| cert(&format!("{c:02}")));
+                    seen.note(Some(&format!("192.0.2.{address}:443")), c.as_ref());
+                }
+                seen
+            };
+            let whole = note_all(&mut exchanges.iter());
+            let mut first = note_all(&mut exchanges.iter().filter(|e| e.2));
+            first.absorb(note_all(&mut exchanges.iter().filter(|e| !e.2)));
+            proptest::prop_assert_eq!(first, whole);
+        }
     }
 }
