@@ -66,9 +66,9 @@ impl fmt::Display for AnomalyTally {
 }
 
 /// The line that says the first anomaly of a kind: the exchange and its host (as
-/// [`shown_host`](crate::report::host_mask::shown_host) shows it), and the detail only with
-/// `reveal` (a detail may quote the traffic, and logs carry no identifier values
-/// unless asked to).
+/// [`shown_host`](crate::report::host_mask::shown_host) shows it), and the detail
+/// only with `reveal` (a detail may quote the traffic, and logs carry no identifier
+/// values unless asked to).
 pub fn first_of_kind_line(
     x: &Exchange,
     host: &str,

@@ -183,7 +183,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// One line per finding, as the live sources print them:
 /// `10:15:29.112345 pixel7 high share-before-consent graph.facebook.com advertising_id(plain)`,
-/// the receiver named `host` (its name as [`shown_host`](crate::report::host_mask::shown_host) shows it).
+/// the receiver named `host` (its name as
+/// [`shown_host`](crate::report::host_mask::shown_host) shows it).
 pub fn finding_line(f: &crate::rules::Finding, host: &str) -> String {
     let data: Vec<String> = f
         .data

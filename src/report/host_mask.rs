@@ -1,25 +1,22 @@
-//! Host names as the lines a person reads show them (the live sources' finding
-//! lines, anomaly lines and notices, `analyze`'s table): a name that itself carries
-//! personal data (a DNS query for `<advertising id>.b.sdk.example`, a TLS server
-//! name or `Host` built from an identifier) is shown with the labels that carry it
-//! masked, `•••.b.sdk.example`, unless `--reveal`. The findings and exchanges
-//! written out keep the name whole: they are the evidence; a terminal or a log
-//! collector is not.
+//! Host names as the lines and documents a person reads show them (the live
+//! sources' finding lines, anomaly lines and notices, the tables of `analyze` and
+//! `findings`, the case report): a name that itself carries personal data (a DNS
+//! query for `<advertising id>.b.sdk.example`, a TLS server name or `Host` built
+//! from an identifier) is shown with the labels that carry it masked,
+//! `•••.b.sdk.example`, unless `--reveal`. The findings and exchanges written out
+//! keep the name whole: they are the evidence; a terminal or a log collector is not.
 //!
-//! Which labels carry the data is decided by the case's own search
-//! ([`DataProbe`]), not by the look of a label: the
-//! longest tail of the name in which it finds nothing is kept, everything left of
-//! it masked. A name is searched whatever the analysis found in its exchange: a
-//! tunnel is named by the name a DNS answer gave its address, which its own
-//! exchange never searches.
+//! Which labels carry the data is decided by the case's own search ([`DataProbe`]),
+//! not by the look of a label: the longest tail of the name in which it finds
+//! nothing is kept, everything left of it masked. A name is searched whatever the
+//! analysis found in its exchange: a tunnel is named by the name a DNS answer gave
+//! its address, which its own exchange never searches.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use super::model::MASK;
 use crate::net::tap::{DataProbe, ProbeFn};
-
-/// What stands for the masked labels (as the report masks values).
-pub const MASK: &str = "•••";
 
 /// How the lines of one run show host names (see the module): each name is searched
 /// once and shown the same way in every line; as it is with `--reveal`.
