@@ -8,9 +8,10 @@
 //!
 //! Which labels carry the data is decided by the case's own search ([`DataProbe`]),
 //! not by the look of a label: the longest tail of the name in which it finds
-//! nothing is kept, everything left of it masked. A name is searched whatever the
-//! analysis found in its exchange: a tunnel is named by the name a DNS answer gave
-//! its address, which its own exchange never searches.
+//! nothing is kept (found by bisection: a hostile name costs a few searches),
+//! everything left of it masked. A name is searched whatever the analysis found in
+//! its exchange: a tunnel is named by the name a DNS answer gave its address, which
+//! its own exchange never searches.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -67,29 +68,74 @@ impl HostMask {
     }
 }
 
+/// Longest name searched label by label: a DNS name's most in text (RFC 1035). A
+/// longer "host" (an HTTP `Host` may be any length) that carries data is masked
+/// whole, so that one name costs a bounded search.
+pub const MAX_NAME_BYTES: usize = 253;
+
+/// Longest notice searched word by word; a longer one is cut (with `…`) first.
+pub const MAX_TEXT_BYTES: usize = 1024;
+
 /// `host` with every label up to the last one in which `carries` finds personal
 /// data masked: `•••.b.sdk.example` for `<id>.b.sdk.example`, `•••` when even the
-/// last label carries some. Unchanged when the whole name carries none.
+/// last label carries some (or the name is over [`MAX_NAME_BYTES`]). Unchanged when
+/// the whole name carries none.
+///
+/// The tail kept is found by bisection over the labels (a tail of a tail that
+/// carries nothing carries nothing, as a rule): about 1 + log2(labels) searches,
+/// each of the kept tail's verdict checked, so what is shown carries nothing the
+/// search finds whatever the rule's exceptions.
 pub fn shown_host<'h>(host: &'h str, carries: &ProbeFn) -> Cow<'h, str> {
     if !carries(host.as_bytes()) {
         return Cow::Borrowed(host);
     }
-    // Tails of the name, longest first: the first that carries nothing is kept.
-    // The whole name carries data, so a hit starts in a label left of that tail.
-    let kept = host
-        .match_indices('.')
-        .map(|(dot, _)| &host[dot + 1..])
-        .find(|tail| !tail.is_empty() && !carries(tail.as_bytes()));
-    match kept {
-        Some(tail) => Cow::Owned(format!("{MASK}.{tail}")),
-        None => Cow::Borrowed(MASK),
+    if host.len() > MAX_NAME_BYTES {
+        return Cow::Borrowed(MASK);
+    }
+    // Tail `i` starts after the `i`th dot; tail 0 is the name, the last is empty.
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(host.match_indices('.').map(|(dot, _)| dot + 1))
+        .chain(std::iter::once(host.len()))
+        .collect();
+    let tail = |i: usize| &host[starts[i]..];
+    // Tail `carrying` carries data, tail `clean` none (the empty one by definition).
+    let (mut carrying, mut clean) = (0, starts.len() - 1);
+    while clean - carrying > 1 {
+        let mid = carrying + (clean - carrying) / 2;
+        if carries(tail(mid).as_bytes()) {
+            carrying = mid;
+        } else {
+            clean = mid;
+        }
+    }
+    match tail(clean) {
+        "" => Cow::Borrowed(MASK),
+        kept => Cow::Owned(format!("{MASK}.{kept}")),
     }
 }
 
 /// `text` (a notice about a connection) with every name or word in which `carries`
 /// finds personal data shown as [`shown_host`] shows it: a notice names hosts, and
-/// an error it quotes may name them again.
+/// an error it quotes may name them again. A text over [`MAX_TEXT_BYTES`] is cut
+/// first; one in which the search finds nothing is returned as it is after a single
+/// search.
 pub fn masked_text<'t>(text: &'t str, carries: &ProbeFn) -> Cow<'t, str> {
+    if text.len() > MAX_TEXT_BYTES {
+        let mut end = MAX_TEXT_BYTES - "…".len();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = format!("{}…", &text[..end]);
+        return Cow::Owned(masked_words(&cut, carries).into_owned());
+    }
+    masked_words(text, carries)
+}
+
+/// [`masked_text`] of a text within [`MAX_TEXT_BYTES`].
+fn masked_words<'t>(text: &'t str, carries: &ProbeFn) -> Cow<'t, str> {
+    if !carries(text.as_bytes()) {
+        return Cow::Borrowed(text);
+    }
     let is_word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
     let mut out = String::new();
     let mut copied = 0;
@@ -109,12 +155,19 @@ pub fn masked_text<'t>(text: &'t str, carries: &ProbeFn) -> Cow<'t, str> {
         at += start + len;
         rest = &text[at..];
     }
+    out.push_str(&text[copied..]);
+    // Data across words (a number written in groups): nothing of the text is shown.
+    if carries(out.as_bytes()) {
+        return Cow::Borrowed(WITHHELD);
+    }
     if copied == 0 {
         return Cow::Borrowed(text);
     }
-    out.push_str(&text[copied..]);
     Cow::Owned(out)
 }
+
+/// What stands for a notice whose data no masking of its words hides.
+pub const WITHHELD: &str = "(a notice carrying the case's data, withheld: --reveal shows it)";
 
 #[cfg(test)]
 mod tests {
@@ -182,6 +235,66 @@ mod tests {
             let host = shown_host(&text, &imei);
             proptest::prop_assert!(!imei(host.as_bytes()), "{:?} → {:?}", text, host);
         }
+    }
+
+    /// `imei`, counting its searches.
+    fn counted() -> (DataProbe, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&asked);
+        let probe = DataProbe(std::sync::Arc::new(move |b: &[u8]| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            imei(b)
+        }));
+        (probe, asked)
+    }
+
+    /// A hostile name costs a bounded search: a few per name by bisection, one for
+    /// a name too long to be one, one for a long notice cut first.
+    #[test]
+    fn a_name_or_notice_costs_a_bounded_search() {
+        let (probe, asked) = counted();
+        let searches = || asked.swap(0, std::sync::atomic::Ordering::Relaxed);
+        let labels: Vec<String> = (0..110u8)
+            .map(|i| char::from(b'a' + i % 26).into())
+            .collect();
+        let name = format!("490154203237518.{}", labels.join("."));
+        assert!(name.len() <= MAX_NAME_BYTES);
+        assert_eq!(
+            shown_host(&name, &*probe.0),
+            format!("•••.{}", labels.join("."))
+        );
+        assert!(
+            searches() <= 1 + 7,
+            "111 labels: the whole name, then bisection"
+        );
+        let deep = format!("{}.490154203237518.sdk.example", labels.join("."));
+        assert_eq!(shown_host(&deep, &*probe.0), "•••.sdk.example");
+        assert!(searches() <= 1 + 7);
+        let long = format!("{}.490154203237518.example", "a".repeat(300));
+        assert_eq!(shown_host(&long, &*probe.0), MASK);
+        assert_eq!(searches(), 1);
+        let notice = format!("upstream {} failed", "x.".repeat(5000));
+        let shown = masked_text(&notice, &*probe.0);
+        assert_eq!(
+            (shown.len(), shown.ends_with("x.…")),
+            (MAX_TEXT_BYTES, true)
+        );
+        assert_eq!(searches(), 1, "nothing in it: one search of what is shown");
+        let notice = format!("upstream {} failed: 490154203237518", "x.".repeat(5000));
+        assert!(!masked_text(&notice, &*probe.0).contains("490154203237518"));
+    }
+
+    #[test]
+    fn a_notice_with_data_across_its_words_is_withheld() {
+        let groups = |b: &[u8]| {
+            let digits: Vec<u8> = b.iter().copied().filter(u8::is_ascii_digit).collect();
+            imei(&digits)
+        };
+        assert_eq!(
+            masked_text("dial 4901 5420 3237 518 now", &groups),
+            WITHHELD
+        );
+        assert_eq!(masked_text("dial 4901 now", &groups), "dial 4901 now");
     }
 
     #[test]
