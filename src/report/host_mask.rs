@@ -29,7 +29,7 @@ pub struct HostMask {
 }
 
 /// Names remembered by [`HostMask`] before it starts again: hostile traffic may
-/// name a host per request.
+/// name a host per request (each at most [`MAX_NAME_BYTES`]: a few MB in all).
 const MAX_HOSTS_REMEMBERED: usize = 4096;
 
 impl HostMask {
@@ -51,6 +51,10 @@ impl HostMask {
                 .map_or(Cow::Borrowed(host), |s| Cow::Owned(s.to_string()));
         }
         let shown = shown_host(host, &*carries.0);
+        // A longer "name" costs one search; remembering it could cost megabytes.
+        if host.len() > MAX_NAME_BYTES {
+            return shown;
+        }
         if self.seen.len() >= MAX_HOSTS_REMEMBERED {
             self.seen.clear();
         }
@@ -299,30 +303,25 @@ mod tests {
 
     #[test]
     fn live_sources_search_each_name_once_and_not_with_reveal() {
-        let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counted = std::sync::Arc::clone(&asked);
-        let probe = DataProbe(std::sync::Arc::new(move |b: &[u8]| {
-            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            imei(b)
-        }));
+        let (probe, asked) = counted();
+        let searches = || asked.load(std::sync::atomic::Ordering::Relaxed);
         let mut hosts = HostMask::new(probe.clone(), false);
         let name = "490154203237518.b.sdk.example";
         assert_eq!(hosts.show(name), "•••.b.sdk.example");
-        let searches = asked.load(std::sync::atomic::Ordering::Relaxed);
+        let before = searches();
         assert_eq!(hosts.show(name), "•••.b.sdk.example");
         assert_eq!(hosts.show("api.sdk.example"), "api.sdk.example");
         assert_eq!(hosts.show("api.sdk.example"), "api.sdk.example");
-        assert_eq!(
-            asked.load(std::sync::atomic::Ordering::Relaxed),
-            searches + 1
-        );
+        assert_eq!(searches(), before + 1);
+        // A "name" too long to be one is searched each time, never remembered.
+        let long = "a.".repeat(200) + "example";
+        assert_eq!(hosts.show(&long), long);
+        assert_eq!(hosts.show(&long), long);
+        assert_eq!((searches(), hosts.seen.len()), (before + 3, 2));
         let mut revealed = HostMask::new(probe, true);
         assert_eq!(revealed.show(name), name);
         assert_eq!(revealed.mask_text(name), name);
-        assert_eq!(
-            asked.load(std::sync::atomic::Ordering::Relaxed),
-            searches + 1
-        );
+        assert_eq!(searches(), before + 3);
         assert_eq!(
             hosts.mask_text(&format!("to {name}:443")),
             "to •••.b.sdk.example:443"
