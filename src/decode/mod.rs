@@ -1072,11 +1072,17 @@ impl<'a> Ctx<'a, '_> {
                             ),
                         );
                     }
-                    if !partial.is_empty() {
-                        self.budget = self.budget.saturating_sub(partial.len());
-                        data = Cow::Owned(partial);
+                    if partial.is_empty() {
+                        break;
                     }
-                    break;
+                    self.budget = self.budget.saturating_sub(partial.len());
+                    data = Cow::Owned(partial);
+                    // A body cut by its source is cut in every coding: the inner ones
+                    // (`gzip, br`: the gzip stream inside the br one) are undone as far
+                    // as they go too.
+                    if !self.body_cut {
+                        break;
+                    }
                 }
                 Decoded::Starved { partial, taken } => {
                     self.anomaly(
@@ -1840,6 +1846,29 @@ mod tests {
         }
         plain.extend_from_slice(b"{}]");
         plain
+    }
+
+    /// `gzip, br` cut by the source: the br stream's part decodes to a gzip stream's
+    /// part, which is undone too (it was searched as gzip bytes until 7 December).
+    #[test]
+    fn a_body_of_several_codings_cut_by_a_cap_is_undone_in_each() {
+        let enc = brotli(&gzip(&events()));
+        let kept = &enc[..enc.len() / 2];
+        let mut e = ex("/", &[("Content-Encoding", b"gzip, br")], kept);
+        e.request_body_cut = true;
+        let (parts, anomalies) = run(&e);
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        let body = &part(&parts, "body").data;
+        assert!(body.len() > 100_000 && events().starts_with(body));
+        assert!(!hits(&parts, IMEI).is_empty());
+        // Sent whole but cut short by the app: the outer coding's error, as before.
+        let e = ex("/", &[("Content-Encoding", b"gzip, br")], kept);
+        let (_, anomalies) = run(&e);
+        assert_eq!(kinds(&anomalies), vec!["content-decoding-error"]);
+        assert!(
+            anomalies[0].detail.starts_with("br stream cut short"),
+            "{anomalies:?}"
+        );
     }
 
     #[test]
