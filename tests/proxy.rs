@@ -1140,6 +1140,61 @@ fn an_identifier_deep_in_a_compressed_upload_past_the_body_cap_is_found_decoded(
     drop(rt);
 }
 
+/// An upload in two codings (`Content-Encoding: gzip, br`: gzipped, then br) cut at
+/// the body cap: the kept part of the br stream is a part of the gzip stream, which
+/// is undone too, so an identifier in the events it holds is found. (Past the cap
+/// such a body is searched raw: the exchange is marked `body-truncated`.)
+#[test]
+fn an_identifier_in_the_kept_part_of_an_upload_in_two_codings_is_found() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    const AT: usize = 20_000;
+    let mut plain = Vec::new();
+    let mut i = 0u64;
+    while plain.len() < 2_000_000 {
+        if plain.len() >= AT && plain.len() < AT + 100 {
+            plain.extend_from_slice(format!("{{\"adid\":\"{AD_ID}\"}},").as_bytes());
+        }
+        let t = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        plain.extend_from_slice(format!("{{\"e\":\"tap\",\"n\":{i},\"t\":\"{t:x}\"}},").as_bytes());
+        i += 1;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &plain).unwrap();
+    let gzip = gz.finish().unwrap();
+    let mut br = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
+        std::io::Write::write_all(&mut w, &gzip).unwrap();
+    }
+    assert!(br.len() > 500_000, "{}", br.len());
+    let upload = dir.path().join("batch.gz.br");
+    std::fs::write(&upload, &br).unwrap();
+    let path = "/echo?twocodings";
+    let via = post_through(
+        &p,
+        &["--http1.1", "-H", "Content-Encoding: gzip, br"],
+        &upload,
+        &format!("https://{}{path}", up.https),
+    );
+    assert!(String::from_utf8_lossy(&via).starts_with(&format!("len={} ", br.len())));
+    let f = p.findings_for(path);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let data = &f[0]["data"][0];
+    assert_eq!(data["type"], "advertising_id", "{f:#?}");
+    let at = data["where"].as_str().unwrap();
+    assert!(
+        at.starts_with("body") && !at.starts_with("body-beyond-cap"),
+        "{at}"
+    );
+    let (status, err) = p.stop();
+    assert!(status.success(), "{err:#?}");
+    drop(rt);
+}
+
 /// `--body-cap` above the analysis's default 8 MiB: the analysis examines all it is
 /// given, so an identifier at 9 MB of a 9.5 MB upload under a 10 MB cap is found
 /// (it used to examine 8 MiB and the search past the cap to start at 10 MB, so the
