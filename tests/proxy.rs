@@ -1190,6 +1190,19 @@ fn an_identifier_in_the_kept_part_of_an_upload_in_two_codings_is_found() {
         at.starts_with("body") && !at.starts_with("body-beyond-cap"),
         "{at}"
     );
+    // Its tail was searched as sent, and the exchange says so.
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let x = xs.iter().find(|x| x["path"] == path).unwrap();
+    let truncated = x["anomalies"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["kind"] == "body-truncated"))
+        .unwrap_or_else(|| panic!("{x:#}"));
+    assert!(
+        truncated["detail"].as_str().unwrap().contains(
+            "; the rest (Content-Encoding \"gzip, br\", not decoded past the cap) searched as sent"
+        ),
+        "{truncated:#}"
+    );
     let (status, err) = p.stop();
     assert!(status.success(), "{err:#?}");
     drop(rt);

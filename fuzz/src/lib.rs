@@ -1013,8 +1013,7 @@ fn keep_all() -> consentry::net::tail_search::TailSearch {
                     sensitive: false,
                     value: self.seen,
                 }],
-                anomalies: Vec::new(),
-                decoded_from: None,
+                ..TailFound::default()
             }
         }
     }

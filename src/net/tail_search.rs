@@ -31,18 +31,32 @@ pub struct TailFound {
     /// The content coding the bytes were decoded from before the search (`bytes` then
     /// counts decoded bytes, and the hits' offsets are into the decoded body).
     pub decoded_from: Option<&'static str>,
+    /// The body's `Content-Encoding` (cut to [`MAX_UNDECODED_CHARS`]) when its bytes
+    /// were searched as sent all the same: several codings, a coding or window not
+    /// decoded past the cap, bytes lost before the cap. Compressed bytes hold no
+    /// value to find, and the anomaly says so.
+    pub undecoded: Option<String>,
 }
+
+/// Characters of a `Content-Encoding` value an anomaly quotes.
+pub const MAX_UNDECODED_CHARS: usize = 64;
 
 impl TailFound {
     /// What was searched, for the anomaly that says the body was not all kept: "its
     /// N bytes were searched … as they passed: H hit(s)".
     pub fn searched(&self) -> String {
-        match self.decoded_from {
-            None => format!(
+        match (self.decoded_from, &self.undecoded) {
+            (None, None) => format!(
                 "its {} bytes were searched for the case's known values as they passed: {} hit(s)",
                 self.bytes, self.total_hits
             ),
-            Some(coding) => format!(
+            (None, Some(coding)) => format!(
+                "its {} bytes, sent with Content-Encoding {coding:?} and not decoded past \
+                 the cap, were searched as sent for the case's known values as they \
+                 passed: {} hit(s)",
+                self.bytes, self.total_hits
+            ),
+            (Some(coding), _) => format!(
                 "it was {coding}-decoded as it passed and {} decoded bytes were searched for \
                  the case's known values: {} hit(s)",
                 self.bytes, self.total_hits
@@ -186,6 +200,7 @@ pub(crate) mod testing {
                 total_hits: 1,
                 anomalies: vec![Anomaly::new("pii-hit-limit", "recorded")],
                 decoded_from: None,
+                undecoded: None,
             }
         }
     }

@@ -48,7 +48,7 @@ use crate::decode::content::{self, Coding, MAX_ENCODED_LEAD};
 use crate::decode::stream::PushDecoder;
 use crate::decode::Limits;
 use crate::exchange::Anomaly;
-use crate::net::tail_search::{TailFound, TailScan, TailStart};
+use crate::net::tail_search::{TailFound, TailScan, TailStart, MAX_UNDECODED_CHARS};
 
 /// Most decoded bytes searched past the analysis's output cap in one body: the
 /// bound on the work one body's tail can cause, whatever its ratio.
@@ -80,8 +80,50 @@ pub fn body_tail(
         if let Some(tail) = tail {
             return Box::new(tail);
         }
+        if content::passes_through(coding, start.before) {
+            // Sent as it is despite its header (the analysis reads it so too).
+            return Box::new(StreamScanner::at(detector, start.before, start.at));
+        }
     }
-    Box::new(StreamScanner::at(detector, start.before, start.at))
+    let scan = StreamScanner::at(detector, start.before, start.at);
+    match start.content_encoding.and_then(names_a_coding) {
+        Some(coding) => Box::new(SentEncoded { scan, coding }),
+        None => Box::new(scan),
+    }
+}
+
+/// A `Content-Encoding` value that names a coding besides `identity`, as an anomaly
+/// quotes it (cut to [`MAX_UNDECODED_CHARS`]).
+fn names_a_coding(value: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(value);
+    let named = text
+        .split(',')
+        .any(|t| !matches!(Coding::parse(t), Ok(None)));
+    named.then(|| text.trim().chars().take(MAX_UNDECODED_CHARS).collect())
+}
+
+/// The raw search of a body whose coding is not decoded past the cap: its result
+/// says so ([`TailFound::undecoded`]).
+struct SentEncoded {
+    scan: StreamScanner,
+    coding: String,
+}
+
+impl TailScan for SentEncoded {
+    fn feed(&mut self, chunk: &[u8]) {
+        self.scan.feed(chunk);
+    }
+
+    fn gap(&mut self, len: u64) {
+        self.scan.gap(len);
+    }
+
+    fn finish(self: Box<Self>) -> TailFound {
+        TailFound {
+            undecoded: Some(self.coding),
+            ..self.scan.finish()
+        }
+    }
 }
 
 /// The one coding a `Content-Encoding` value names (`identity` aside), if it names
@@ -530,15 +572,17 @@ mod tests {
         // window over 4 MiB, several codings, an unknown coding, and no coding.
         let mut zstd = zstd_raw(&plain);
         zstd[5] = 0x70;
-        for (body, encoding) in [
-            (&plain[..], "gzip"),
-            (&zstd[..], "zstd"),
-            (&plain[..], "gzip, br"),
-            (&plain[..], "compress"),
-            (&plain[..], "identity"),
+        // The result says which were sent encoded all the same (`undecoded`).
+        for (body, encoding, undecoded) in [
+            (&plain[..], "gzip", None),
+            (&zstd[..], "zstd", Some("zstd")),
+            (&plain[..], "gzip, br", Some("gzip, br")),
+            (&plain[..], "compress", Some("compress")),
+            (&plain[..], "identity", None),
         ] {
             let found = search(body, encoding, 1000, 512, &lim);
             assert_eq!(found.decoded_from, None, "{encoding}");
+            assert_eq!(found.undecoded.as_deref(), undecoded, "{encoding}");
             assert_eq!(found.hits.len(), 1, "{encoding}");
             // zstd's frame and block headers come before the text.
             let id_at = 10_000 + body.len() - plain.len();
@@ -557,7 +601,12 @@ mod tests {
             },
         );
         tail.feed(&body[1000..]);
-        assert_eq!(tail.finish().decoded_from, None);
+        let found = tail.finish();
+        assert_eq!(found.decoded_from, None);
+        assert_eq!(found.undecoded.as_deref(), Some("gzip"));
+        assert!(found.searched().contains(
+            "sent with Content-Encoding \"gzip\" and not decoded past the cap, were searched as sent"
+        ));
     }
 
     #[test]

@@ -218,6 +218,7 @@ impl StreamScanner {
             bytes: self.bytes,
             anomalies: self.anomalies,
             decoded_from: None,
+            undecoded: None,
         }
     }
 

@@ -908,12 +908,18 @@ impl Drop for Recording {
             let streamed = match d.beyond.take() {
                 Some(scanner) => {
                     let o = scanner.finish();
-                    let searched = match o.decoded_from {
-                        None => format!(
+                    let searched = match (o.decoded_from, &o.undecoded) {
+                        (None, None) => format!(
                             "; the rest searched for the case's known values as it passed: {} hit(s)",
                             o.total_hits
                         ),
-                        Some(coding) => format!(
+                        (None, Some(coding)) => format!(
+                            "; the rest (Content-Encoding {coding:?}, not decoded past the \
+                             cap) searched as sent for the case's known values as it \
+                             passed: {} hit(s)",
+                            o.total_hits
+                        ),
+                        (Some(coding), _) => format!(
                             "; the rest {coding}-decoded as it passed and its {} decoded bytes \
                              searched for the case's known values: {} hit(s)",
                             o.bytes, o.total_hits
