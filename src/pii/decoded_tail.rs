@@ -7,7 +7,9 @@
 //! can decode (gzip, deflate, br, zstd), kept whole from its first byte, gets a
 //! [`DecodedTail`]; any other (not encoded, taken as already decoded, br with a window
 //! over 4 MiB, zstd with one over 4 MiB, several codings, or bytes lost inside the
-//! kept part) the [`StreamScanner`] over its raw bytes it always had.
+//! kept part) the [`StreamScanner`] over its raw bytes it always had, whose result
+//! names the coding when the body was sent encoded all the same
+//! ([`TailFound::undecoded`]).
 //!
 //! # Where the decoded search starts
 //! The decoder has to see the stream from its first byte, so it is started once the
