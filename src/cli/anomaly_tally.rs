@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::exchange::{Anomaly, Exchange};
+use crate::report::host_mask::HostMask;
 
 /// Most kinds a summary names; the rest are counted together.
 const MAX_KINDS_LISTED: usize = 8;
@@ -35,6 +36,26 @@ impl AnomalyTally {
             }
         }
         first
+    }
+
+    /// Counts the anomalies of `x` (the source's) and `analysis`' (those its analysis
+    /// met); returns the line of each first of its kind ([`first_of_kind_line`]),
+    /// the host as `hosts` shows it.
+    pub fn add_exchange(
+        &mut self,
+        x: &Exchange,
+        analysis: &[Anomaly],
+        hosts: &mut HostMask,
+        reveal: bool,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (list, by_analysis) in [(&x.anomalies[..], false), (analysis, true)] {
+            for a in self.add(list) {
+                let host = hosts.show(&x.host);
+                lines.push(first_of_kind_line(&x.id, &host, a, by_analysis, reveal));
+            }
+        }
+        lines
     }
 
     pub fn total(&self) -> u64 {
@@ -66,16 +87,9 @@ impl fmt::Display for AnomalyTally {
 }
 
 /// The line that says the first anomaly of a kind: the exchange and its host (as
-/// [`shown_host`](crate::report::host_mask::shown_host) shows it), and the detail
-/// only with `reveal` (a detail may quote the traffic, and logs carry no identifier
+/// [`HostMask`] shows it), and the detail only with `reveal` (a detail may quote the traffic, and logs carry no identifier
 /// values unless asked to).
-pub fn first_of_kind_line(
-    x: &Exchange,
-    host: &str,
-    a: &Anomaly,
-    analysis: bool,
-    reveal: bool,
-) -> String {
+fn first_of_kind_line(id: &str, host: &str, a: &Anomaly, analysis: bool, reveal: bool) -> String {
     let whose = if analysis { "analysis" } else { "source" };
     let detail = if reveal {
         format!(": {}", a.detail)
@@ -83,8 +97,8 @@ pub fn first_of_kind_line(
         String::new()
     };
     format!(
-        "consentry: anomaly {} ({whose}) in exchange {} to {host}{detail}; later ones of this kind are counted",
-        a.kind, x.id
+        "consentry: anomaly {} ({whose}) in exchange {id} to {host}{detail}; later ones of this kind are counted",
+        a.kind
     )
 }
 
@@ -117,16 +131,38 @@ mod tests {
     }
 
     #[test]
+    fn an_exchange_says_its_own_first_then_its_analysis_and_names_its_host_as_shown() {
+        let mut x = Exchange::new("x-2", SourceKind::Proxy, Timestamp(0));
+        x.host = "490154203237518.t.example".into();
+        x.anomalies = vec![Anomaly::new("body-truncated", "b")];
+        let imei = |b: &[u8]| b.windows(15).any(|w| w.iter().all(u8::is_ascii_digit));
+        let probe = crate::net::tap::DataProbe(std::sync::Arc::new(imei));
+        let mut hosts = HostMask::new(probe, false);
+        let analysis = [Anomaly::new("decompression-limit", "d")];
+        let mut t = AnomalyTally::default();
+        let lines = t.add_exchange(&x, &analysis, &mut hosts, false);
+        assert_eq!(
+            lines,
+            [
+                "consentry: anomaly body-truncated (source) in exchange x-2 to •••.t.example; later ones of this kind are counted",
+                "consentry: anomaly decompression-limit (analysis) in exchange x-2 to •••.t.example; later ones of this kind are counted",
+            ]
+        );
+        assert!(t.add_exchange(&x, &analysis, &mut hosts, false).is_empty());
+        assert_eq!(t.total(), 4);
+    }
+
+    #[test]
     fn the_detail_only_with_reveal() {
         let mut x = Exchange::new("x-1", SourceKind::Proxy, Timestamp(0));
         x.host = "t.example".into();
         let a = Anomaly::new("content-decoding-error", "imei=490154203237518");
-        let quiet = first_of_kind_line(&x, &x.host, &a, true, false);
+        let quiet = first_of_kind_line(&x.id, &x.host, &a, true, false);
         assert_eq!(
             quiet,
             "consentry: anomaly content-decoding-error (analysis) in exchange x-1 to t.example; later ones of this kind are counted"
         );
-        assert!(first_of_kind_line(&x, &x.host, &a, false, true)
+        assert!(first_of_kind_line(&x.id, &x.host, &a, false, true)
             .contains("(source) in exchange x-1 to t.example: imei=490154203237518;"));
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::anomaly_tally::{self, AnomalyTally};
+use super::anomaly_tally::AnomalyTally;
 use super::live_store::{LiveStore, RunCase};
 use super::prefetch;
 use crate::case::{self, DeviceResolver};
@@ -869,14 +869,9 @@ impl Consumer {
     /// Prints `x`'s findings and records it with them; counts its anomalies, and says
     /// the first of each kind.
     fn record(&mut self, x: &Exchange, obs: Observation) -> anyhow::Result<()> {
-        for (anomalies, analysis) in [(&x.anomalies, false), (&obs.anomalies, true)] {
-            for a in self.summary.anomalies.add(anomalies) {
-                let host = self.hosts.show(&x.host);
-                note!(
-                    "{}",
-                    anomaly_tally::first_of_kind_line(x, &host, a, analysis, self.reveal)
-                );
-            }
+        let anomalies = &mut self.summary.anomalies;
+        for line in anomalies.add_exchange(x, &obs.anomalies, &mut self.hosts, self.reveal) {
+            note!("{line}");
         }
         if !x.anomalies.is_empty() || !obs.anomalies.is_empty() {
             self.anomaly_count

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::anomaly_tally::{self, AnomalyTally};
+use super::anomaly_tally::AnomalyTally;
 use super::input::{Attribution, CaptureReading};
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
@@ -362,14 +362,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return;
             }
             let obs = analyzer.observe(&x);
-            for (list, analysis) in [(&x.anomalies, false), (&obs.anomalies, true)] {
-                for a in anomalies.add(list) {
-                    let host = hosts.show(&x.host);
-                    eprintln!(
-                        "{}",
-                        anomaly_tally::first_of_kind_line(&x, &host, a, analysis, args.reveal)
-                    );
-                }
+            for line in anomalies.add_exchange(&x, &obs.anomalies, &mut hosts, args.reveal) {
+                eprintln!("{line}");
             }
             // One commit per exchange: readers see it at once, and a stop loses nothing.
             recording.borrow_mut().record(|s| {
