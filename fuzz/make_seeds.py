@@ -1128,7 +1128,8 @@ def unseeded_targets():
     write("pii_stream", "straddle", bytes([10, 1]) + body)
     write("pii_stream", "tail", bytes([60, 0]) + b"k" * 300 + body)
     # `decoded_tail`: the body compressed, the identifiers in its tail; byte 0 picks
-    # gzip (0), deflate (1) or zstd (3), byte 1 a cap of 16 bytes, byte 2 pieces of 9.
+    # gzip (0), deflate (1), zstd (3) or `deflate, gzip` (6), byte 1 a cap of 16
+    # bytes, byte 2 pieces of 9.
     events = b"".join(b'{"ev":"view","n":%d},' % i for i in range(300)) + body
     write("decoded_tail", "gzip", bytes([0, 1, 1]) + gzip.compress(events, mtime=0))
     write("decoded_tail", "zlib", bytes([1, 1, 1]) + zlib.compress(events))
@@ -1137,6 +1138,9 @@ def unseeded_targets():
     # zstd (byte 0: 3): raw blocks of 4 KiB, and the block bomb past a cap of 16 bytes.
     write("decoded_tail", "zstd", bytes([3, 1, 1]) + zstd_raw(events, 4096))
     write("decoded_tail", "zstd-sequence-bomb", bytes([3, 1, 10]) + zstd_sequence_bomb())
+    # Two codings (byte 0: 6, `deflate, gzip`): zlib, then gzip around it.
+    write("decoded_tail", "deflate-gzip",
+          bytes([6, 1, 1]) + gzip.compress(zlib.compress(events), mtime=0))
     for folder in ("tls", "pcapdroid"):
         d = os.path.join(ROOT, "captures", folder)
         for name in sorted(os.listdir(d)):

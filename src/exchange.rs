@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decode::content::Codings;
 use crate::timestamp::Timestamp;
 
 /// Which kind of source produced an exchange.
@@ -161,9 +162,9 @@ pub struct BeyondCapHit {
     /// capture lost are counted), or in the decoded body when `decoded_from` names a
     /// content coding.
     pub offset: u64,
-    /// The `Content-Encoding` the body's tail was decoded from before it was
-    /// searched (`gzip`, `deflate`, `br`), if it was.
-    pub decoded_from: Option<&'static str>,
+    /// The content codings the body's tail was decoded from before it was searched
+    /// (`gzip`, `br`, `gzip+br`, …), if it was.
+    pub decoded_from: Option<Codings>,
     pub sensitive: bool,
     /// The matched bytes (for `--reveal` only).
     pub value: Vec<u8>,
@@ -181,7 +182,9 @@ impl BeyondCapHit {
 
 /// Location prefix of personal data found past the analysis cap ([`BeyondCapHit`]):
 /// `body-beyond-cap:N` reads "request body beyond the analysis cap at offset N",
-/// `body-beyond-cap:gzip:N` "… at offset N of the gzip-decoded body".
+/// `body-beyond-cap:gzip:N` "… at offset N of the gzip-decoded body",
+/// `body-beyond-cap:gzip+br:N` "… of the body with its `Content-Encoding: gzip, br`
+/// undone".
 pub const BEYOND_CAP_LOCATION: &str = "body-beyond-cap";
 
 /// One header as seen on the wire. Values are bytes: traffic is not always UTF-8.
@@ -588,6 +591,7 @@ impl Exchange {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::content::Coding;
 
     #[test]
     fn a_binary_message_is_base64_even_when_its_bytes_are_utf8() {
@@ -731,7 +735,9 @@ mod tests {
         // The value found beyond the cap never reaches the exchange record.
         assert!(!v.to_string().contains("490154203237518"));
         assert_eq!(x.beyond_cap[0].location(), "body-beyond-cap:7");
-        x.beyond_cap[0].decoded_from = Some("gzip");
+        x.beyond_cap[0].decoded_from = Some(Codings::one(Coding::Gzip));
         assert_eq!(x.beyond_cap[0].location(), "body-beyond-cap:gzip:7");
+        x.beyond_cap[0].decoded_from = Some(Codings::two(Coding::Gzip, Coding::Brotli));
+        assert_eq!(x.beyond_cap[0].location(), "body-beyond-cap:gzip+br:7");
     }
 }

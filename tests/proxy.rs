@@ -1142,20 +1142,27 @@ fn an_identifier_deep_in_a_compressed_upload_past_the_body_cap_is_found_decoded(
 
 /// An upload in two codings (`Content-Encoding: gzip, br`: gzipped, then br) cut at
 /// the body cap: the kept part of the br stream is a part of the gzip stream, which
-/// is undone too, so an identifier in the events it holds is found. (Past the cap
-/// such a body is searched raw: the exchange is marked `body-truncated`.)
+/// is undone too, so an identifier in the events it holds is found; past the cap both
+/// codings are undone as the rest passes, so one deep in the tail is found too, at
+/// its offset in the decoded body.
 #[test]
-fn an_identifier_in_the_kept_part_of_an_upload_in_two_codings_is_found() {
+fn an_identifier_in_an_upload_in_two_codings_is_found_before_and_past_the_cap() {
     let rt = rt();
     let dir = tempfile::tempdir().unwrap();
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for(dir.path(), &case, &up);
     const AT: usize = 20_000;
+    const DEEP: usize = 1_500_000;
     let mut plain = Vec::new();
     let mut i = 0u64;
+    let mut deep_at = 0;
     while plain.len() < 2_000_000 {
         if plain.len() >= AT && plain.len() < AT + 100 {
+            plain.extend_from_slice(format!("{{\"adid\":\"{AD_ID}\"}},").as_bytes());
+        }
+        if plain.len() >= DEEP && deep_at == 0 {
+            deep_at = plain.len() + "{\"adid\":\"".len();
             plain.extend_from_slice(format!("{{\"adid\":\"{AD_ID}\"}},").as_bytes());
         }
         let t = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -1183,24 +1190,35 @@ fn an_identifier_in_the_kept_part_of_an_upload_in_two_codings_is_found() {
     assert!(String::from_utf8_lossy(&via).starts_with(&format!("len={} ", br.len())));
     let f = p.findings_for(path);
     assert_eq!(f.len(), 1, "{f:#?}");
-    let data = &f[0]["data"][0];
-    assert_eq!(data["type"], "advertising_id", "{f:#?}");
-    let at = data["where"].as_str().unwrap();
+    let wheres: Vec<&str> = f[0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["type"], "advertising_id", "{f:#?}");
+            d["where"].as_str().unwrap()
+        })
+        .collect();
+    let beyond = format!("body-beyond-cap:gzip+br:{deep_at}");
+    assert_eq!(wheres.len(), 2, "{f:#?}");
+    assert!(wheres.contains(&beyond.as_str()), "{wheres:?}");
     assert!(
-        at.starts_with("body") && !at.starts_with("body-beyond-cap"),
-        "{at}"
+        wheres
+            .iter()
+            .any(|w| w.starts_with("body") && !w.starts_with("body-beyond-cap")),
+        "{wheres:?}"
     );
-    // Its tail was searched as sent, and the exchange says so.
+    // The exchange says its tail was decoded as it passed.
     let xs = p.jsonl("proxy-exchanges.jsonl");
     let x = xs.iter().find(|x| x["path"] == path).unwrap();
     let truncated = x["anomalies"]
         .as_array()
         .and_then(|a| a.iter().find(|a| a["kind"] == "body-truncated"))
         .unwrap_or_else(|| panic!("{x:#}"));
+    let detail = truncated["detail"].as_str().unwrap();
     assert!(
-        truncated["detail"].as_str().unwrap().contains(
-            "; the rest (Content-Encoding \"gzip, br\", not decoded past the cap) searched as sent"
-        ),
+        detail.contains("; the rest gzip+br-decoded as it passed and its")
+            && detail.ends_with("searched for the case's known values: 1 hit(s)"),
         "{truncated:#}"
     );
     let (status, err) = p.stop();

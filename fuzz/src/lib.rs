@@ -803,7 +803,15 @@ pub fn decoded_tail(data: &[u8]) {
     use consentry::decode::Limits;
     use consentry::net::tail_search::TailStart;
     use consentry::pii::decoded_tail::body_tail;
-    const CODINGS: [&str; 6] = ["gzip", "deflate", "br", "zstd", "gzip, br", "identity"];
+    const CODINGS: [&str; 7] = [
+        "gzip",
+        "deflate",
+        "br",
+        "zstd",
+        "gzip, br",
+        "identity",
+        "deflate, gzip",
+    ];
     let (Some(&e), Some(&c), Some(&k)) = (data.first(), data.get(1), data.get(2)) else {
         return;
     };

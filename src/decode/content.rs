@@ -79,6 +79,54 @@ impl Coding {
     }
 }
 
+/// The content codings a body was sent in, in the order the sender applied them (the
+/// order its `Content-Encoding` lists them): one, or two such as `gzip, br` (gzipped,
+/// then br-compressed). Shown as the codings joined by `+`, `gzip+br`, as a finding's
+/// `body-beyond-cap:CODINGS:OFFSET` location names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Codings {
+    first: Coding,
+    then: Option<Coding>,
+}
+
+impl Codings {
+    /// One coding.
+    pub fn one(coding: Coding) -> Codings {
+        Codings {
+            first: coding,
+            then: None,
+        }
+    }
+
+    /// `first` applied, then `then`.
+    pub fn two(first: Coding, then: Coding) -> Codings {
+        Codings {
+            first,
+            then: Some(then),
+        }
+    }
+
+    /// The codings to undo, outermost (the last applied) first.
+    pub fn outermost_first(self) -> impl Iterator<Item = Coding> {
+        self.then.into_iter().chain(std::iter::once(self.first))
+    }
+
+    /// More than one coding.
+    pub fn is_chain(self) -> bool {
+        self.then.is_some()
+    }
+}
+
+impl std::fmt::Display for Codings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.first.name())?;
+        if let Some(then) = self.then {
+            write!(f, "+{}", then.name())?;
+        }
+        Ok(())
+    }
+}
+
 /// A content coding we cannot undo (`compress`, a typo, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownCoding;

@@ -182,6 +182,18 @@ impl<W: Write> PushDecoder<W> {
     }
 
     /// The writer the output goes to.
+    pub fn output(&self) -> &W {
+        let counted = match &self.inner {
+            Inner::Gzip(d) => d.get_ref(),
+            Inner::Zlib(d) => d.get_ref(),
+            Inner::Deflate(d) => d.get_ref(),
+            Inner::Brotli(d) => d.get_ref(),
+            Inner::Zstd(d) => d.get_ref(),
+        };
+        &counted.inner
+    }
+
+    /// The writer the output goes to.
     pub fn output_mut(&mut self) -> &mut W {
         let counted = match &mut self.inner {
             Inner::Gzip(d) => d.get_mut(),

@@ -159,6 +159,10 @@ impl<W: Write> ZstdBlocks<W> {
         }
     }
 
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.out
     }

@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use crate::decode::content::Codings;
 use crate::exchange::{Anomaly, BeyondCapHit, Header};
 
 /// What a [`TailScan`] found.
@@ -28,12 +29,12 @@ pub struct TailFound {
     pub bytes: u64,
     /// Limits the search hit (`pii-hit-limit`, …).
     pub anomalies: Vec<Anomaly>,
-    /// The content coding the bytes were decoded from before the search (`bytes` then
-    /// counts decoded bytes, and the hits' offsets are into the decoded body).
-    pub decoded_from: Option<&'static str>,
+    /// The content codings the bytes were decoded from before the search (`bytes`
+    /// then counts decoded bytes, and the hits' offsets are into the decoded body).
+    pub decoded_from: Option<Codings>,
     /// The body's `Content-Encoding` (cut to [`MAX_UNDECODED_CHARS`]) when its bytes
-    /// were searched as sent all the same: several codings, a coding or window not
-    /// decoded past the cap, bytes lost before the cap. Compressed bytes hold no
+    /// were searched as sent all the same: more than two codings, a coding or window
+    /// not decoded past the cap, bytes lost before the cap. Compressed bytes hold no
     /// value to find, and the anomaly says so.
     pub undecoded: Option<String>,
 }

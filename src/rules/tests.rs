@@ -1221,6 +1221,105 @@ fn first_finding_places(obs: &Observation) -> Vec<&str> {
 }
 
 #[test]
+fn a_value_of_a_body_in_two_codings_is_found_once_around_where_the_analysis_stopped() {
+    // `Content-Encoding: gzip, br` held past what the analysis examines (small limits
+    // keep it small): the analysis undoes br on the 8 KiB examined, up to its cap, then
+    // gzip on what that gave, within the budget left; the search past it undoes both
+    // as the rest passes and starts where the analysis stopped in the gzip-decoded
+    // text. A value just before, across and just after that point is found once, by
+    // one or the other.
+    use crate::decode::content::{self, tests::brotli, Coding, Decoded};
+    use std::io::Write;
+    let limits = decode::Limits {
+        max_body_bytes: 8 << 10,
+        max_decoded_bytes: 3 << 19,
+        ..decode::Limits::default()
+    };
+    let case = Arc::new(crate::case::parse(CASE, "test.toml").unwrap());
+    let analyzer = || {
+        Analyzer::new(
+            Arc::clone(&case),
+            Options {
+                limits: limits.clone(),
+                ..Options::default()
+            },
+        )
+    };
+    // Log lines (br makes its 8 KiB of them more than 1 MiB) in gzip's stored blocks,
+    // so that where the analysis stops does not depend on where the value is; then
+    // noise, so that the body is longer than what the analysis examines.
+    let encode = |value_at: usize| {
+        let mut plain = long_body(1_700_000, b" imei=490154203237518", value_at - 6);
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..48 << 10 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            plain.push(state as u8);
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        gz.write_all(&plain).unwrap();
+        brotli(&gz.finish().unwrap())
+    };
+    // Where the analysis stops in the decoded text, as `decode` works it out: br gives
+    // its 1 MiB cap (8 KiB times 100 is less than the 1 MiB any body may decode to),
+    // which leaves gzip the half MiB left of the 1.5 MiB budget.
+    let stop = 1 << 19;
+    let analysed = |body: &[u8]| {
+        let examined = &body[..limits.max_body_bytes];
+        let cap0 = content::output_cap(examined.len(), limits.max_decoded_bytes, limits.max_ratio);
+        let Decoded::Limited(gzipped) = content::decode(Coding::Brotli, examined, cap0) else {
+            panic!("br of the examined part not limited");
+        };
+        let cap1 = content::output_cap(
+            gzipped.len(),
+            limits.max_decoded_bytes - gzipped.len(),
+            limits.max_ratio,
+        );
+        match content::decode(Coding::Gzip, &gzipped, cap1) {
+            Decoded::Limited(text) => text.len(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let value_len = 15_i64;
+    for offset in [-20, -15, -14, -1, 0, 1] {
+        let value_at = (stop as i64 + offset) as usize;
+        let body = encode(value_at);
+        assert!(body.len() > 2 * limits.max_body_bytes, "{}", body.len());
+        assert_eq!(analysed(&body), stop);
+        let mut x = exchange("graph.facebook.com").at(5).build();
+        x.method = "POST".into();
+        x.request_body = body;
+        x.request_headers
+            .push(Header::new("Content-Encoding", "gzip, br"));
+        let obs = analyzer().observe(&x);
+        assert_eq!(
+            obs.findings.len(),
+            1,
+            "offset {offset}: {:?}",
+            obs.anomalies
+        );
+        // Wholly before where the analysis stopped: the analysis's.
+        let expected = if offset + value_len <= 0 {
+            "body".to_string()
+        } else {
+            format!("body-beyond-cap:gzip+br:{value_at}")
+        };
+        assert_eq!(first_finding_places(&obs), [expected], "offset {offset}");
+        let limit = obs
+            .anomalies
+            .iter()
+            .find(|a| a.kind == "body-size-limit")
+            .unwrap();
+        assert!(
+            limit.detail.contains("it was gzip+br-decoded as it passed"),
+            "{}",
+            limit.detail
+        );
+    }
+}
+
+#[test]
 fn a_body_held_past_what_the_analysis_examines_is_searched_to_its_end() {
     // A HAR entry's body is held up to 64 MiB; the analysis examines 8 MiB of it,
     // and the rest is searched for the case's known values.
