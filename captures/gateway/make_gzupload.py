@@ -13,11 +13,15 @@ connection (make_upload.py's), each body sent with a Content-Encoding and larger
   +1 s  POST /v1/batch?part=2, Content-Encoding: deflate (zlib-wrapped), chunked in
         1 MiB chunks: events, and the MD5 of the IMEI in hex at offset 9 800 000 of
         the decoded body; answered 200.
+  +2 s  POST /v1/batch?part=3, Content-Encoding: deflate, gzip (zlib-wrapped, then
+        gzipped around that in stored blocks), Content-Length: events, and the IMEI
+        at offset 9 600 000 of the body with both codings undone; answered 200.
 
 Neither identifier is in the bytes on the wire, in any form: each lies in the part
 of its body compressed for real. What a correct analyser finds: the advertising id
-(plain) in the first upload and the IMEI (md5) in the second, shared with
-ads.tracker.example after the refusal, at those offsets of their decoded bodies.
+(plain) in the first upload, the IMEI (md5) in the second and the IMEI (plain) in
+the third, shared with ads.tracker.example after the refusal, at those offsets of
+their decoded bodies.
 A search of the bytes as sent finds neither.
 
 The first 9 MiB of each decoded body are sent in deflate's stored blocks (as a
@@ -50,6 +54,7 @@ STORED = 9 * MIB
 # asserted by tests/pcap_gateway.rs).
 AD_ID_AT = 9_437_200
 IMEI_MD5_AT = 9_800_000
+IMEI_AT = 9_600_000
 
 
 def events(n, seed, period=None):
@@ -94,6 +99,15 @@ def zlib_mixed(plain):
     return b"\x78\x9c" + deflate_mixed(plain) + struct.pack(">I", zlib.adler32(plain))
 
 
+def gzip_stored(data):
+    """`data` gzipped in stored blocks (level 0), as gzip_mixed without its
+    compressed part."""
+    stored = zlib.compressobj(0, zlib.DEFLATED, -15)
+    raw = stored.compress(data) + stored.flush()
+    return (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + raw
+            + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF))
+
+
 def main():
     conn = Conn(T0, SPORT)
 
@@ -118,12 +132,22 @@ def main():
                 b"Content-Type: application/json\r\nContent-Encoding: deflate\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n", chunked)
 
+    conn.t = T0 + 2.0
+    plain = plant(batch(3), IMEI_AT - len(b'"imei":"'), b'"imei":"' + IMEI + b'"')
+    third = gzip_stored(zlib_mixed(plain))
+    assert len(third) > 8 * MIB and IMEI not in third
+    assert zlib.decompress(zlib.decompress(third, 31)) == plain
+    conn.upload(b"POST /v1/batch?part=3 HTTP/1.1\r\nHost: ads.tracker.example\r\n"
+                b"Content-Type: application/json\r\nContent-Encoding: deflate, gzip\r\n"
+                b"Content-Length: " + str(len(third)).encode() + b"\r\n\r\n", third)
+
     conn.close()
 
     path = os.path.join(HERE, "gzupload.pcap.gz")
     make_dhcp.write_pcap(path, gzipped=True)
-    print(f"advertising id at decoded offset {AD_ID_AT}, IMEI MD5 at {IMEI_MD5_AT}; "
-          f"bodies of {len(first)} and {len(second)} bytes on the wire")
+    print(f"advertising id at decoded offset {AD_ID_AT}, IMEI MD5 at {IMEI_MD5_AT}, "
+          f"IMEI at {IMEI_AT}; bodies of {len(first)}, {len(second)} and {len(third)} "
+          f"bytes on the wire")
 
 
 if __name__ == "__main__":
