@@ -198,17 +198,21 @@ pub fn is_zstd(data: &[u8]) -> bool {
     data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
 }
 
-/// Whether the start of `data` reads as text (UTF-8 without control characters other
-/// than whitespace). Compressed streams essentially never do, so a body that does is
-/// taken as already decoded.
+/// Bytes at the start of a body that [`looks_like_text`] reads, and so
+/// [`passes_through`] (with the magic numbers, which are shorter).
+pub const SNIFFED_BYTES: usize = 512;
+
+/// Whether the start of `data` (its first [`SNIFFED_BYTES`]) reads as text (UTF-8
+/// without control characters other than whitespace). Compressed streams essentially
+/// never do, so a body that does is taken as already decoded.
 pub fn looks_like_text(data: &[u8]) -> bool {
     if data.is_empty() {
         return true;
     }
-    let head = &data[..data.len().min(512)];
+    let head = &data[..data.len().min(SNIFFED_BYTES)];
     let valid = match std::str::from_utf8(head) {
         Ok(s) => s,
-        // A multi-byte character cut by the 512-byte window is fine.
+        // A multi-byte character cut by the window is fine.
         Err(e) if e.error_len().is_none() => {
             // Invariant: `valid_up_to` is a char boundary of `head`.
             std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or("")

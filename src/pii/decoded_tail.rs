@@ -34,7 +34,9 @@
 //! Decoding costs CPU per decoded byte, and a small body can decode to gigabytes: each
 //! coding's decoding stops at [`MAX_DECODED_PAST_CAP`] decoded bytes past where the
 //! analysis stopped in its output, or at `max_ratio` times the body's encoded bytes so
-//! far (but at least `content::SMALL_OUTPUT_BYTES`), whichever comes first, with a
+//! far (but at least `content::SMALL_OUTPUT_BYTES`, and at least what the analysis
+//! decoded of that coding: its cap comes from the coding's own input, which the outer
+//! coding may have made larger than the body), whichever comes first, with a
 //! `decompression-limit` anomaly, as does a stream whose input runs 1 MiB ahead of its
 //! output (empty gzip members cost decoder set-ups, not output). A corrupt stream
 //! stops with a `content-decoding-error`, and bytes a capture lost with a
@@ -70,8 +72,8 @@ const PUSH_STEP: usize = 64 << 10;
 
 /// First bytes of an inner coding's stream its decoder waits for before it starts: as
 /// many as the analysis looks at to tell whether bytes are in a coding at all
-/// (`content::passes_through`, `content::looks_like_text`).
-const HEAD_BYTES: usize = 512;
+/// ([`content::passes_through`]).
+const HEAD_BYTES: usize = content::SNIFFED_BYTES;
 
 /// The search of a request body past the cap, started as `start` says (see the
 /// module documentation).
