@@ -310,6 +310,24 @@ pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
         .map(|h| h.value.as_slice())
 }
 
+/// Every value of header `name` in the head (not a trailer field), as one list: the
+/// lines of a list-based field such as `Content-Encoding` joined by `", "`, as RFC 9110
+/// §5.3 lets a recipient combine them (a body gzipped by an SDK and br-compressed by
+/// its HTTP stack may say so in two lines). Borrowed when there is one line.
+pub fn header_list<'a>(headers: &'a [Header], name: &str) -> Option<Cow<'a, [u8]>> {
+    let mut lines = headers
+        .iter()
+        .filter(|h| !h.trailer && h.name.eq_ignore_ascii_case(name));
+    let first = lines.next()?;
+    let mut joined: Option<Vec<u8>> = None;
+    for line in lines {
+        let list = joined.get_or_insert_with(|| first.value.clone());
+        list.extend_from_slice(b", ");
+        list.extend_from_slice(&line.value);
+    }
+    Some(joined.map_or(Cow::Borrowed(first.value.as_slice()), Cow::Owned))
+}
+
 /// The response to an exchange's request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Response {
@@ -582,6 +600,11 @@ impl Exchange {
         header(&self.request_headers, name)
     }
 
+    /// Every value of request header `name`, as one list ([`header_list`]).
+    pub fn request_header_list(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        header_list(&self.request_headers, name)
+    }
+
     /// `scheme://host/path`, for display.
     pub fn url(&self) -> String {
         format!("{}://{}{}", self.scheme, self.host, self.path)
@@ -617,6 +640,27 @@ mod tests {
 
     /// Common names are shared statics and only in lower case; anything else is a
     /// copy, equal either way.
+    #[test]
+    fn a_list_field_in_several_lines_is_one_list() {
+        let mut fields = vec![
+            Header::new("Content-Encoding", "gzip"),
+            Header::new("content-type", "application/json"),
+        ];
+        assert!(matches!(
+            header_list(&fields, "content-encoding"),
+            Some(Cow::Borrowed(b"gzip"))
+        ));
+        fields.push(Header::new("content-encoding", "br"));
+        let mut trailer = Header::new("Content-Encoding", "zstd");
+        trailer.trailer = true;
+        fields.push(trailer);
+        assert_eq!(
+            header_list(&fields, "Content-Encoding").as_deref(),
+            Some(&b"gzip, br"[..])
+        );
+        assert_eq!(header_list(&fields, "transfer-encoding"), None);
+    }
+
     #[test]
     fn header_names_common_are_static() {
         for &n in COMMON_NAMES {

@@ -1002,8 +1002,8 @@ impl<'a> Ctx<'a, '_> {
         // cut it says so.
         self.body_cut = ex.request_body_cut || examined.len() < raw.len();
         let mut data = Cow::Borrowed(examined);
-        let tokens = |name: &str| -> Vec<String> {
-            ex.request_header(name)
+        let tokens = |value: Option<&[u8]>| -> Vec<String> {
+            value
                 .map(|v| {
                     lossy(v)
                         .split(',')
@@ -1013,12 +1013,14 @@ impl<'a> Ctx<'a, '_> {
                 })
                 .unwrap_or_default()
         };
-        let transfer = tokens("transfer-encoding");
+        // The content codings are every `Content-Encoding` line's, in order (the
+        // transfer codings, as before, the first `Transfer-Encoding` line's).
+        let transfer = tokens(ex.request_header("transfer-encoding"));
         if transfer.iter().any(|t| t == "chunked") {
             data = self.dechunk(data);
         }
         // Codings were applied content first, then transfer; undo them in reverse.
-        let mut codings = tokens("content-encoding");
+        let mut codings = tokens(ex.request_header_list("content-encoding").as_deref());
         codings.extend(transfer.into_iter().filter(|t| t != "chunked"));
         for token in codings.iter().rev() {
             let coding = match Coding::parse(token) {
@@ -1783,6 +1785,28 @@ mod tests {
             ],
             &chunked,
         );
+        let (parts, anomalies) = run(&e);
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        assert_eq!(&*part(&parts, "body").data, JSON);
+    }
+
+    #[test]
+    fn content_codings_listed_in_two_lines_are_all_undone() {
+        // `Content-Encoding: gzip` then `Content-Encoding: br`: one list, gzip applied
+        // first (RFC 9110 §5.3); a trailer's line is no part of it.
+        let enc = brotli(&gzip(JSON));
+        let e = ex(
+            "/",
+            &[("Content-Encoding", b"gzip"), ("content-encoding", b"br")],
+            &enc,
+        );
+        let (parts, anomalies) = run(&e);
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        assert_eq!(&*part(&parts, "body").data, JSON);
+        let mut e = ex("/", &[("Content-Encoding", b"gzip")], &gzip(JSON));
+        let mut trailer = Header::new("Content-Encoding", "br");
+        trailer.trailer = true;
+        e.request_headers.push(trailer);
         let (parts, anomalies) = run(&e);
         assert!(anomalies.is_empty(), "{anomalies:?}");
         assert_eq!(&*part(&parts, "body").data, JSON);

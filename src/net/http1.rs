@@ -1667,10 +1667,11 @@ fn push_body(
     let searched = keep && !rest.is_empty() && matches!(msg.start, Start::Request { .. });
     if let Some(search) = search.filter(|_| searched) {
         let tail = msg.tail.get_or_insert_with(|| {
+            let content_encoding = tail_search::content_encoding(&msg.headers);
             search.start_at(TailStart {
                 before: msg.body.get(msg.since_gap..).unwrap_or_default(),
                 at: offset.saturating_add(want as u64),
-                content_encoding: tail_search::content_encoding(&msg.headers),
+                content_encoding: content_encoding.as_deref(),
             })
         });
         tail.feed(rest);

@@ -719,10 +719,11 @@ impl Http2Conn {
                 let rest = &piece[take..];
                 let at = m.body_len.saturating_sub(rest.len() as u64);
                 tail.get_or_insert_with(|| {
+                    let content_encoding = tail_search::content_encoding(m.request_headers);
                     search.start_at(TailStart {
                         before: m.body,
                         at,
-                        content_encoding: tail_search::content_encoding(m.request_headers),
+                        content_encoding: content_encoding.as_deref(),
                     })
                 })
                 .feed(rest);

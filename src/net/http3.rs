@@ -1147,10 +1147,11 @@ fn message_part(message: &mut Message, part: Part<'_>, cx: &mut Decoding<'_>) {
                     message
                         .tail
                         .get_or_insert_with(|| {
+                            let content_encoding = headers.and_then(tail_search::content_encoding);
                             search.start_at(TailStart {
                                 before: body,
                                 at,
-                                content_encoding: headers.and_then(tail_search::content_encoding),
+                                content_encoding: content_encoding.as_deref(),
                             })
                         })
                         .feed(rest);

@@ -13,6 +13,7 @@
 //! hits. Such a body has its first `max_body_bytes` kept in the flow table's message
 //! budget, so the budget bounds how many scans run at once.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::decode::content::Codings;
@@ -104,11 +105,10 @@ pub struct TailStart<'a> {
     pub content_encoding: Option<&'a [u8]>,
 }
 
-/// The request's first `Content-Encoding` header among `headers` (the one the
-/// analysis decodes: the head's, never a trailer field), for
-/// [`TailStart::content_encoding`].
-pub fn content_encoding(headers: &[Header]) -> Option<&[u8]> {
-    crate::exchange::header(headers, "content-encoding")
+/// The request's `Content-Encoding` among `headers`, its lines joined as the analysis
+/// joins them (the head's, never a trailer field), for [`TailStart::content_encoding`].
+pub fn content_encoding(headers: &[Header]) -> Option<Cow<'_, [u8]>> {
+    crate::exchange::header_list(headers, "content-encoding")
 }
 
 impl TailSearch {

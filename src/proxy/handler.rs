@@ -771,13 +771,14 @@ impl Recording {
                         let x = &d.x;
                         d.beyond
                             .get_or_insert_with(|| {
+                                let content_encoding = x.request_header_list("content-encoding");
                                 decoded_tail::body_tail(
                                     det.clone(),
                                     &settings.analysis_limits,
                                     TailStart {
                                         before: &x.request_body,
                                         at: x.request_body.len() as u64,
-                                        content_encoding: x.request_header("content-encoding"),
+                                        content_encoding: content_encoding.as_deref(),
                                     },
                                 )
                             })

@@ -297,10 +297,11 @@ fn search_past_examined(
         return Vec::new();
     }
     let (examined, rest) = x.request_body.split_at(max);
+    let content_encoding = tail_search::content_encoding(&x.request_headers);
     let start = TailStart {
         before: examined,
         at: max as u64,
-        content_encoding: tail_search::content_encoding(&x.request_headers),
+        content_encoding: content_encoding.as_deref(),
     };
     let mut tail = crate::pii::decoded_tail::body_tail(Arc::clone(detector), limits, start);
     for piece in rest.chunks(PAST_EXAMINED_PIECE) {

@@ -1317,6 +1317,20 @@ fn a_value_of_a_body_in_two_codings_is_found_once_around_where_the_analysis_stop
             limit.detail
         );
     }
+    // The same list in two header lines.
+    let value_at = stop + 1000;
+    let mut x = exchange("graph.facebook.com").at(5).build();
+    x.method = "POST".into();
+    x.request_body = encode(value_at);
+    x.request_headers
+        .push(Header::new("Content-Encoding", "gzip"));
+    x.request_headers
+        .push(Header::new("Content-Encoding", "br"));
+    let obs = analyzer().observe(&x);
+    assert_eq!(
+        first_finding_places(&obs),
+        [format!("body-beyond-cap:gzip+br:{value_at}")]
+    );
 }
 
 #[test]
