@@ -1221,6 +1221,31 @@ fn an_identifier_in_an_upload_in_two_codings_is_found_before_and_past_the_cap() 
             && detail.ends_with("searched for the case's known values: 1 hit(s)"),
         "{truncated:#}"
     );
+    // The same list in two header lines (RFC 9110 §5.3): the same findings.
+    let path = "/echo?twolines";
+    let via = post_through(
+        &p,
+        &[
+            "--http1.1",
+            "-H",
+            "Content-Encoding: gzip",
+            "-H",
+            "Content-Encoding: br",
+        ],
+        &upload,
+        &format!("https://{}{path}", up.https),
+    );
+    assert!(String::from_utf8_lossy(&via).starts_with(&format!("len={} ", br.len())));
+    let f = p.findings_for(path);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let lines: Vec<&str> = f[0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["where"].as_str().unwrap())
+        .collect();
+    assert!(lines.contains(&beyond.as_str()), "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
     let (status, err) = p.stop();
     assert!(status.success(), "{err:#?}");
     drop(rt);
