@@ -861,6 +861,25 @@ mod tests {
         tail.finish()
     }
 
+    /// The body cut at `cap` encoded bytes, then 1 000 bytes of the rest fed, 500
+    /// lost, and the rest after them fed: what the search past the cap finds.
+    fn search_across_a_gap(body: &[u8], encoding: &str, cap: usize, limits: &Limits) -> TailFound {
+        let (kept, rest) = body.split_at(cap);
+        let mut tail = body_tail(
+            detector(),
+            limits,
+            TailStart {
+                before: kept,
+                at: cap as u64,
+                content_encoding: Some(encoding.as_bytes()),
+            },
+        );
+        tail.feed(&rest[..1000]);
+        tail.gap(500);
+        tail.feed(&rest[1500..]);
+        tail.finish()
+    }
+
     /// How many decoded bytes the analysis searches of a body kept up to `kept`.
     fn analysed(coding: Coding, kept: &[u8], limits: &Limits) -> usize {
         let out = match content::decode(coding, kept, usize::MAX) {
@@ -1108,20 +1127,7 @@ mod tests {
 
         // Bytes lost: both codings stop there.
         let body = encode(&plain, [Coding::Gzip, Coding::Brotli]);
-        let (kept, rest) = body.split_at(2000);
-        let mut tail = body_tail(
-            detector(),
-            &lim,
-            TailStart {
-                before: kept,
-                at: 2000,
-                content_encoding: Some(b"gzip, br"),
-            },
-        );
-        tail.feed(&rest[..1000]);
-        tail.gap(500);
-        tail.feed(&rest[1500..]);
-        let found = tail.finish();
+        let found = search_across_a_gap(&body, "gzip, br", 2000, &lim);
         assert!(found.hits.is_empty());
         assert_eq!(found.anomalies.len(), 1, "{:?}", found.anomalies);
         assert!(found.anomalies[0]
@@ -1304,20 +1310,7 @@ mod tests {
         }
 
         // A gap before the id: decoding stops there.
-        let (kept, rest) = body.split_at(1024);
-        let mut tail = body_tail(
-            detector(),
-            &lim,
-            TailStart {
-                before: kept,
-                at: 1024,
-                content_encoding: Some(b"gzip"),
-            },
-        );
-        tail.feed(&rest[..1000]);
-        tail.gap(500);
-        tail.feed(&rest[1500..]);
-        let found = tail.finish();
+        let found = search_across_a_gap(&body, "gzip", 1024, &lim);
         assert!(found.hits.is_empty());
         assert_eq!(found.anomalies.len(), 1);
         assert_eq!(found.anomalies[0].kind, "body-tail-gap");

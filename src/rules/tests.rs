@@ -1137,6 +1137,25 @@ fn long_body(len: usize, needle: &[u8], at: usize) -> Vec<u8> {
     body
 }
 
+/// Incompressible bytes, the same every run (xorshift).
+struct Noise(u64);
+
+impl Noise {
+    fn new() -> Noise {
+        Noise(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Appends the next `n` bytes to `out`.
+    fn fill(&mut self, out: &mut Vec<u8>, n: usize) {
+        for _ in 0..n {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            out.push(self.0 as u8);
+        }
+    }
+}
+
 #[test]
 fn values_decoded_out_of_the_headers_leave_no_gap_before_the_search_past_the_cap() {
     // A header's compressed value once spent the message's decompression budget before
@@ -1158,14 +1177,9 @@ fn values_decoded_out_of_the_headers_leave_no_gap_before_the_search_past_the_cap
     // 1 MiB of 32 KiB pieces, each 4 KiB of noise then log lines: about 8:1 in gzip,
     // so the 64 KiB examined decode past the 256 KiB cap and the rest is the tail.
     let mut plain = Vec::new();
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut noise = Noise::new();
     while plain.len() < 1 << 20 {
-        for _ in 0..4096 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            plain.push(state as u8);
-        }
+        noise.fill(&mut plain, 4096);
         plain.extend_from_slice(&long_body(28 << 10, b"", 0));
     }
     // 8 KiB before the cap, in a piece's log lines.
@@ -1250,13 +1264,7 @@ fn a_value_of_a_body_in_two_codings_is_found_once_around_where_the_analysis_stop
     // noise, so that the body is longer than what the analysis examines.
     let encode = |value_at: usize| {
         let mut plain = long_body(1_700_000, b" imei=490154203237518", value_at - 6);
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        for _ in 0..48 << 10 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            plain.push(state as u8);
-        }
+        Noise::new().fill(&mut plain, 48 << 10);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
         gz.write_all(&plain).unwrap();
         brotli(&gz.finish().unwrap())
