@@ -842,11 +842,15 @@ mod tests {
         }
     }
 
-    /// The body cut at `cap` encoded bytes and the rest fed in `piece`-byte pieces, as
-    /// a parser does: what the search past the cap finds.
-    fn search(body: &[u8], encoding: &str, cap: usize, piece: usize, limits: &Limits) -> TailFound {
+    /// The search past the cap of `body` cut at `cap` encoded bytes, and the rest.
+    fn start<'b>(
+        body: &'b [u8],
+        encoding: &str,
+        cap: usize,
+        limits: &Limits,
+    ) -> (Box<dyn TailScan>, &'b [u8]) {
         let (kept, rest) = body.split_at(cap);
-        let mut tail = body_tail(
+        let tail = body_tail(
             detector(),
             limits,
             TailStart {
@@ -855,6 +859,13 @@ mod tests {
                 content_encoding: Some(encoding.as_bytes()),
             },
         );
+        (tail, rest)
+    }
+
+    /// The body cut at `cap` encoded bytes and the rest fed in `piece`-byte pieces, as
+    /// a parser does: what the search past the cap finds.
+    fn search(body: &[u8], encoding: &str, cap: usize, piece: usize, limits: &Limits) -> TailFound {
+        let (mut tail, rest) = start(body, encoding, cap, limits);
         for p in rest.chunks(piece.max(1)) {
             tail.feed(p);
         }
@@ -864,16 +875,7 @@ mod tests {
     /// The body cut at `cap` encoded bytes, then 1 000 bytes of the rest fed, 500
     /// lost, and the rest after them fed: what the search past the cap finds.
     fn search_across_a_gap(body: &[u8], encoding: &str, cap: usize, limits: &Limits) -> TailFound {
-        let (kept, rest) = body.split_at(cap);
-        let mut tail = body_tail(
-            detector(),
-            limits,
-            TailStart {
-                before: kept,
-                at: cap as u64,
-                content_encoding: Some(encoding.as_bytes()),
-            },
-        );
+        let (mut tail, rest) = start(body, encoding, cap, limits);
         tail.feed(&rest[..1000]);
         tail.gap(500);
         tail.feed(&rest[1500..]);
