@@ -312,8 +312,8 @@ pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
 
 /// Every value of header `name` in the head (not a trailer field), as one list: the
 /// lines of a list-based field such as `Content-Encoding` joined by `", "`, as RFC 9110
-/// §5.3 lets a recipient combine them (a body gzipped by an SDK and br-compressed by
-/// its HTTP stack may say so in two lines). Borrowed when there is one line.
+/// §5.3 lets a recipient combine them (`Content-Encoding: gzip` and then
+/// `Content-Encoding: br` mean `gzip, br`). Borrowed when there is one line.
 pub fn header_list<'a>(headers: &'a [Header], name: &str) -> Option<Cow<'a, [u8]>> {
     let mut lines = headers
         .iter()
