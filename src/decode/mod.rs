@@ -1013,9 +1013,9 @@ impl<'a> Ctx<'a, '_> {
                 })
                 .unwrap_or_default()
         };
-        // The content codings are every `Content-Encoding` line's, in order (the
-        // transfer codings, as before, the first `Transfer-Encoding` line's).
-        let transfer = tokens(ex.request_header("transfer-encoding"));
+        // The codings are every `Content-Encoding` and `Transfer-Encoding` line's, in
+        // order (both are lists: RFC 9110 §8.4, RFC 9112 §6.1).
+        let transfer = tokens(ex.request_header_list("transfer-encoding").as_deref());
         if transfer.iter().any(|t| t == "chunked") {
             data = self.dechunk(data);
         }
@@ -1807,6 +1807,24 @@ mod tests {
         let mut trailer = Header::new("Content-Encoding", "br");
         trailer.trailer = true;
         e.request_headers.push(trailer);
+        let (parts, anomalies) = run(&e);
+        assert!(anomalies.is_empty(), "{anomalies:?}");
+        assert_eq!(&*part(&parts, "body").data, JSON);
+    }
+
+    #[test]
+    fn transfer_codings_listed_in_two_lines_are_all_undone() {
+        // `Transfer-Encoding: deflate` then `Transfer-Encoding: gzip, chunked` (the
+        // capture parser has taken the chunks off already): deflate applied first.
+        let enc = gzip(&zlib(JSON));
+        let e = ex(
+            "/",
+            &[
+                ("Transfer-Encoding", b"deflate"),
+                ("transfer-encoding", b"gzip, chunked"),
+            ],
+            &enc,
+        );
         let (parts, anomalies) = run(&e);
         assert!(anomalies.is_empty(), "{anomalies:?}");
         assert_eq!(&*part(&parts, "body").data, JSON);

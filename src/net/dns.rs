@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use crate::exchange::{header, Header};
+use crate::exchange::{header, header_list, Header};
 use crate::net::message_budget::{BudgetShare, MessageBudget};
 use crate::timestamp::Timestamp;
 
@@ -456,8 +456,13 @@ pub fn is_host_name_text(name: &str) -> bool {
 /// 200, `Content-Type: application/dns-message`, no content coding, the whole body
 /// one DNS response. Its answers name later connections as an answer over UDP does.
 pub fn doh_answer(status: u16, headers: &[Header], body: &[u8]) -> Option<DnsMessage> {
-    let coded = header(headers, "content-encoding")
-        .is_some_and(|c| !c.trim_ascii().eq_ignore_ascii_case(b"identity"));
+    // Every `Content-Encoding` line counts: `identity` in one and `gzip` in the next
+    // is a gzipped body.
+    let coded = header_list(headers, "content-encoding").is_some_and(|list| {
+        list.split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case(b"identity"))
+    });
     let typed = header(headers, "content-type").is_some_and(is_dns_message_type);
     if status != 200 || coded || !typed {
         return None;
@@ -1208,6 +1213,17 @@ mod tests {
             ("content-encoding", "gzip"),
         ]);
         assert!(doh_answer(200, &gzip, &answer).is_none());
+        let second_line = h(&[
+            ("content-type", "application/dns-message"),
+            ("content-encoding", "identity"),
+            ("Content-Encoding", "gzip"),
+        ]);
+        assert!(doh_answer(200, &second_line, &answer).is_none());
+        let listed_identities = h(&[
+            ("content-type", "application/dns-message"),
+            ("content-encoding", "identity, ,identity"),
+        ]);
+        assert!(doh_answer(200, &listed_identities, &answer).is_some());
         let query = Msg::new(7, 0x0100, 1, 0).question("x.org", 1).bytes;
         assert!(doh_answer(200, &dns, &query).is_none());
         assert!(doh_answer(200, &dns, b"\x12").is_none());

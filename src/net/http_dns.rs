@@ -36,12 +36,13 @@
 //!
 //! [`DnsMap`]: crate::net::dns::DnsMap
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde_json::Value;
 
 use crate::decode::content::{self, Coding, Decoded};
-use crate::exchange::{header, Header};
+use crate::exchange::{header, header_list, Header};
 use crate::net::dns::{DnsMessage, Question, Record, RecordData};
 
 /// Longest answer read (after content decoding): a lookup's answer is a few hundred
@@ -148,30 +149,14 @@ fn lookup_query(query: &str, status: u16, headers: &[Header], body: &[u8]) -> Op
         return None;
     }
     let params = QueryNames::of(query)?;
-    let decoded;
-    let body = match header(headers, "content-encoding") {
-        None => body,
-        Some(value) => {
-            let token = std::str::from_utf8(value).ok()?;
-            match Coding::parse(token).ok()? {
-                None => body,
-                Some(coding) => match content::decode(coding, body, MAX_ANSWER_BYTES + 1) {
-                    Decoded::Passthrough => body,
-                    Decoded::Complete(out) => {
-                        decoded = out;
-                        &decoded
-                    }
-                    Decoded::Limited(_)
-                    | Decoded::Cut(_)
-                    | Decoded::Starved { .. }
-                    | Decoded::Failed { .. } => return None,
-                },
-            }
-        }
+    let body = match header_list(headers, "content-encoding") {
+        None => Cow::Borrowed(body),
+        Some(list) => undo_codings(&list, body)?,
     };
     if body.len() > MAX_ANSWER_BYTES {
         return None;
     }
+    let body = &*body;
     let answers = match body.trim_ascii_start().first() {
         Some(b'{') => json_answers(body, &params)?,
         Some(b'[') => vec![short_json_api_answer(body, &params)?],
@@ -182,6 +167,41 @@ fn lookup_query(query: &str, status: u16, headers: &[Header], body: &[u8]) -> Op
         asked: params.asked(),
         answers,
     })
+}
+
+/// Codings an answer may name (`gzip`, `gzip, br`): a lookup's answer is a few hundred
+/// bytes, and a longer list can only be someone's attempt to make us decode a gzip
+/// quine over and over.
+const MAX_ANSWER_CODINGS: usize = 2;
+
+/// `body` with the content codings of `list` (every `Content-Encoding` line's, joined)
+/// undone, the last applied first, each within [`MAX_ANSWER_BYTES`]; `None` when a
+/// coding is unknown, a stream is cut or corrupt, the answer is larger, or there are
+/// more than [`MAX_ANSWER_CODINGS`]. A coding whose bytes are not in it ends the
+/// decoding there, as the analysis's does.
+fn undo_codings<'b>(list: &[u8], body: &'b [u8]) -> Option<Cow<'b, [u8]>> {
+    let list = std::str::from_utf8(list).ok()?;
+    let mut codings = Vec::new();
+    for token in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(coding) = Coding::parse(token).ok()? {
+            codings.push(coding);
+        }
+    }
+    if codings.len() > MAX_ANSWER_CODINGS {
+        return None;
+    }
+    let mut body = Cow::Borrowed(body);
+    for coding in codings.into_iter().rev() {
+        match content::decode(coding, &body, MAX_ANSWER_BYTES + 1) {
+            Decoded::Passthrough => break,
+            Decoded::Complete(out) => body = Cow::Owned(out),
+            Decoded::Limited(_)
+            | Decoded::Cut(_)
+            | Decoded::Starved { .. }
+            | Decoded::Failed { .. } => return None,
+        }
+    }
+    Some(body)
 }
 
 /// The names a request's query asks for, by the parameter that carried them.
@@ -587,6 +607,40 @@ mod tests {
         // A coding we cannot undo: no lookup.
         let odd = [Header::new("content-encoding", "compress")];
         assert_eq!(lookup("/dns-query?name=a.example", 200, &odd, &gz), None);
+    }
+
+    #[test]
+    fn an_answer_in_two_codings_over_two_header_lines_is_read() {
+        use std::io::Write;
+        let body =
+            br#"{"Status":0,"Answer":[{"name":"b.example","type":1,"TTL":5,"data":"192.0.2.44"}]}"#;
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(body).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&zlib.finish().unwrap()).unwrap();
+        let sent = gz.finish().unwrap();
+        let target = "/dns-query?name=b.example";
+        // `deflate` applied first, then `gzip`: in one line or in two.
+        let lines = [
+            Header::new("content-encoding", "deflate"),
+            Header::new("Content-Encoding", "gzip"),
+        ];
+        let l = lookup(target, 200, &lines, &sent).unwrap();
+        assert_eq!(addresses(&l), pairs(&[("b.example", "192.0.2.44")]));
+        let one_line = [Header::new("content-encoding", "deflate, gzip")];
+        assert_eq!(lookup(target, 200, &one_line, &sent), Some(l));
+        // Named in the wrong order, the gzip stream is not undone: no lookup.
+        let swapped = [Header::new("content-encoding", "gzip, deflate")];
+        assert_eq!(lookup(target, 200, &swapped, &sent), None);
+        // A third coding is more than an answer is sent in, even one that would undo.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&sent).unwrap();
+        let thrice = gz.finish().unwrap();
+        let three = [Header::new(
+            "content-encoding",
+            "identity, deflate, gzip, gzip",
+        )];
+        assert_eq!(lookup(target, 200, &three, &thrice), None);
     }
 
     #[test]

@@ -60,7 +60,7 @@ use sha2::{Digest, Sha256};
 
 use super::{hex, BoxError, SourceError};
 use crate::exchange::{
-    header, Anomaly, EvidenceRef, Exchange, Header, Response, SourceKind, TlsInfo,
+    header, header_list, Anomaly, EvidenceRef, Exchange, Header, Response, SourceKind, TlsInfo,
 };
 use crate::timestamp::{TimeError, Timestamp};
 
@@ -1262,13 +1262,16 @@ fn read_response(r: &Map<String, Value>, opts: &HarOptions, notes: &mut Notes) -
     })
 }
 
-/// Removes a `Content-Encoding` header that does not describe the body: HAR exporters
-/// write bodies already decoded (the spec says so for responses; mitmproxy and others
-/// do it for `postData` too) but keep the header, and the decode stage would then fail
-/// to gunzip plain text. `always_decoded`: the body is known to be decoded (response
-/// `content.text`). Otherwise a gzip/zstd body without its magic number, a deflate
-/// body without a zlib header, or a brotli body that is printable UTF-8 counts as
-/// decoded. Recorded as anomaly `har-body-decoded` with the removed value.
+/// Removes the `Content-Encoding` header that does not describe the body: HAR
+/// exporters write bodies already decoded (the spec says so for responses; mitmproxy
+/// and others do it for `postData` too) but keep the header, and the decode stage
+/// would then fail to gunzip plain text. `always_decoded`: the body is known to be
+/// decoded (response `content.text`). Otherwise the body is judged by the coding
+/// applied last (the last in the list that every `Content-Encoding` line makes; the
+/// one whose format the bytes as sent start with): a gzip/zstd body without its
+/// magic number, a deflate body without a zlib header, or a brotli body that is
+/// printable UTF-8 counts as decoded. Recorded as anomaly `har-body-decoded` with
+/// the removed value; every line of the header goes.
 fn reconcile_content_encoding(
     headers: &mut Vec<Header>,
     body: &[u8],
@@ -1279,17 +1282,19 @@ fn reconcile_content_encoding(
     if body.is_empty() {
         return;
     }
-    let Some(pos) = headers
-        .iter()
-        .position(|h| h.name.eq_ignore_ascii_case("content-encoding"))
+    let Some(list) = header_list(headers, "content-encoding") else {
+        return;
+    };
+    let value = String::from_utf8_lossy(&list).trim().to_ascii_lowercase();
+    let Some(applied_last) = value
+        .rsplit(',')
+        .map(str::trim)
+        .find(|t| !t.is_empty() && *t != "identity")
     else {
         return;
     };
-    let value = String::from_utf8_lossy(&headers[pos].value)
-        .trim()
-        .to_ascii_lowercase();
     let decoded = always_decoded
-        || match value.as_str() {
+        || match applied_last {
             "gzip" | "x-gzip" => !body.starts_with(&[0x1f, 0x8b]),
             "zstd" => !body.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]),
             "deflate" => {
@@ -1301,7 +1306,7 @@ fn reconcile_content_encoding(
                 .is_ok_and(|t| t.chars().all(|c| !c.is_control() || c.is_whitespace())),
             _ => false,
         };
-    if decoded && !matches!(value.as_str(), "identity" | "") {
+    if decoded {
         notes.add(
             "har-body-decoded",
             format!(
@@ -1309,7 +1314,7 @@ fn reconcile_content_encoding(
                 truncate_str(&value, 100)
             ),
         );
-        headers.remove(pos);
+        headers.retain(|h| h.trailer || !h.name.eq_ignore_ascii_case("content-encoding"));
     }
 }
 
@@ -1859,6 +1864,43 @@ mod tests {
         // Response bodies not kept: headers untouched.
         let (_, xs) = read_ok(&har(&[plain]));
         assert_eq!(xs[0].response.as_ref().unwrap().headers.len(), 1);
+    }
+
+    #[test]
+    fn content_encoding_in_several_lines_is_judged_and_removed_as_one() {
+        // Two codings in two header lines, both bodies exported decoded.
+        let plain = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
+          "request": {"method": "POST", "url": "https://a.example/",
+            "headers": [{"name": "Content-Encoding", "value": "gzip"}, {"name": "X", "value": "1"},
+                        {"name": "content-encoding", "value": "br"}],
+            "postData": {"mimeType": "application/json", "text": "{\"a\":1}"}},
+          "response": {"status": 200, "headers": [{"name": "content-encoding", "value": "identity"},
+                                                  {"name": "content-encoding", "value": "zstd"}],
+            "content": {"text": "hello"}}}"#;
+        // Sent as is: a deflate stream inside gzip; it is the gzip magic that shows it.
+        let gzipped = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
+          "request": {"method": "POST", "url": "https://a.example/",
+            "headers": [{"name": "Content-Encoding", "value": "deflate"},
+                        {"name": "Content-Encoding", "value": "gzip"}],
+            "postData": {"mimeType": "application/json", "encoding": "base64", "text": "H4sIAAAAAAAAA6tWSlSyMqwFAHJ4AmcHAAAA"}}}"#;
+        let keep = opts().keep_response_bodies(true);
+        let (r, xs) = read_with(har(&[plain, gzipped]).as_bytes(), &keep);
+        r.unwrap();
+        assert_eq!(xs[0].request_header("content-encoding"), None);
+        assert_eq!(xs[0].request_header("X"), Some(&b"1"[..]));
+        assert_eq!(xs[0].response.as_ref().unwrap().headers, vec![]);
+        assert_eq!(kinds(&xs[0]), ["har-body-decoded", "har-body-decoded"]);
+        assert!(xs[0].anomalies[0]
+            .detail
+            .contains("`Content-Encoding: gzip, br`"));
+        assert!(xs[0].anomalies[1]
+            .detail
+            .contains("`Content-Encoding: identity, zstd`"));
+        assert_eq!(
+            xs[1].request_header_list("content-encoding").as_deref(),
+            Some(&b"deflate, gzip"[..])
+        );
+        assert!(xs[1].anomalies.is_empty());
     }
 
     #[test]
