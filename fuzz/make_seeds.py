@@ -253,13 +253,15 @@ def main():
     write("dns", "tcp", len(resp).to_bytes(2, "big") + resp + b"\x00\x11" + resp[:17])
     # dns, as HTTP DNS answers (net::http_dns): a JSON API answer with a CNAME, an
     # HTTPDNS batch, DNSPod's batch text, Alibaba's newer and Baidu's forms, a JSON
-    # API's short form; the JSON API's gzipped; a lookup's posted form.
+    # API's short form; the JSON API's gzipped, and deflated then gzipped (the
+    # harness's `deflate, gzip`); a lookup's posted form.
     json_api = (b'{"Status":0,"Question":[{"name":"a.example.","type":1}],"Answer":['
                 b'{"name":"a.example.","type":5,"TTL":60,"data":"b.example."},'
                 b'{"name":"b.example.","type":1,"TTL":60,"data":"192.0.2.1"},'
                 b'{"name":"b.example.","type":28,"TTL":60,"data":"2001:db8::1"}]}')
     write("dns", "json-api", json_api)
     write("dns", "json-api-gzip", gzip.compress(json_api, mtime=0))
+    write("dns", "json-api-deflate-gzip", gzip.compress(zlib.compress(json_api), mtime=0))
     write("dns", "httpdns-batch",
           b'{"dns":[{"host":"a.example","ips":["192.0.2.2"],"ipsv6":["fd00::2"],"ttl":46},'
           b'{"host":"b.example","ips":[],"ttl":46}]}')

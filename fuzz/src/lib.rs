@@ -1044,12 +1044,8 @@ pub fn http1(data: &[u8]) {
     assert_eq!(whole, bytewise, "split-dependent HTTP/1 events");
 }
 
-/// The proxy's DNS relay on `data` as a client's message and as an upstream answer:
-/// its verdict, its own answer (a header with the message's id, and its question
-/// bytes or none), and the ECH switch (no byte moves, only version fields change,
-/// and an answer section that parsed still parses, with no ECH config left in it).
 /// The input as the answer to each form of HTTP DNS lookup (`net::http_dns`), plain,
-/// gzipped and brotli-coded: within its bounds, every name it gives a DNS name, and
+/// gzipped, brotli-coded and in two codings (one header line or two): within its bounds, every name it gives a DNS name, and
 /// what it maps inserted without a panic; and as a form a lookup is posted in.
 fn http_dns(data: &[u8], map: &mut consentry::net::dns::DnsMap) {
     use consentry::exchange::Header;
@@ -1058,6 +1054,11 @@ fn http_dns(data: &[u8], map: &mut consentry::net::dns::DnsMap) {
         Vec::new(),
         vec![Header::new("content-encoding", "gzip")],
         vec![Header::new("content-encoding", "br")],
+        vec![
+            Header::new("content-encoding", "gzip"),
+            Header::new("Content-Encoding", "br"),
+        ],
+        vec![Header::new("content-encoding", "deflate, gzip")],
     ];
     let targets = [
         "/resolve?name=a.example&type=A",
@@ -1106,6 +1107,10 @@ fn http_dns(data: &[u8], map: &mut consentry::net::dns::DnsMap) {
     }
 }
 
+/// The proxy's DNS relay on `data` as a client's message and as an upstream answer:
+/// its verdict, its own answer (a header with the message's id, and its question
+/// bytes or none), and the ECH switch (no byte moves, only version fields change,
+/// and an answer section that parsed still parses, with no ECH config left in it).
 fn dns_relay(data: &[u8]) {
     use consentry::proxy::dns_relay::{error_reply, judge_query, SERVFAIL};
     let _ = judge_query(data, true);

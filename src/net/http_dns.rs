@@ -169,9 +169,9 @@ fn lookup_query(query: &str, status: u16, headers: &[Header], body: &[u8]) -> Op
     })
 }
 
-/// Codings an answer may name (`gzip`, `gzip, br`): a lookup's answer is a few hundred
-/// bytes, and a longer list can only be someone's attempt to make us decode a gzip
-/// quine over and over.
+/// Codings an answer may name (`gzip`, `gzip, br`). A lookup's answer is a few hundred
+/// bytes; the bound keeps a long list from decoding the same bytes over and over (a
+/// gzip quine decodes to itself), each time up to [`MAX_ANSWER_BYTES`].
 const MAX_ANSWER_CODINGS: usize = 2;
 
 /// `body` with the content codings of `list` (every `Content-Encoding` line's, joined)
