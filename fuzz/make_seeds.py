@@ -171,6 +171,10 @@ def main():
     bomb = gzip.compress(bytes(8 << 20), 9)
     seeds["gzip-bomb"] = decode_input(CT_JSON, CE_GZIP, TE_NONE, 0, "/bomb", bomb)
     seeds["gzip-gzip-bomb"] = decode_input(CT_NONE, 9, TE_NONE, 0, "/bb", gzip.compress(gzip.compress(bomb)))
+    # Codings in two header lines each (flag bit 5): `gzip, gzip` + `gzip` content
+    # codings, then `gzip` + `chunked` transfer codings.
+    four = gzip.compress(gzip.compress(gzip.compress(gzip.compress(js, mtime=0), mtime=0), mtime=0), mtime=0)
+    seeds["codings-in-two-lines"] = decode_input(CT_JSON, 9, 2, 32, "/two", chunked(four))
     seeds["zstd-rle-bomb"] = decode_input(CT_NONE, 4, TE_NONE, 0, "/z", zstd_rle(0x41, 100))
     seeds["zstd-sequence-bomb"] = decode_input(CT_NONE, 4, TE_NONE, 0, "/zs", zstd_sequence_bomb())
     seeds["b64-zstd-query"] = decode_input(CT_NONE, CE_NONE, TE_NONE, 0, "/q?d=" + base64.b64encode(zstd_rle(0x30, 3)).decode(), b"")

@@ -394,6 +394,18 @@ fn decode_exchange_follows_its_layout() {
     assert_eq!(x.request_header("cookie"), Some(&b"/?q="[..]));
     assert_eq!(x.request_header("authorization"), None);
     assert!(x.metadata_only);
+    // Bit 5: a coding list's last item in a line of its own.
+    let x = targets::decode_exchange(b"\x01\x07\x02\x20\x01/");
+    let lines = |name: &str| -> Vec<&[u8]> {
+        x.request_headers
+            .iter()
+            .filter(|h| h.name == name)
+            .map(|h| &h.value[..])
+            .collect()
+    };
+    assert_eq!(lines("Content-Encoding"), [&b"gzip"[..], b"br"]);
+    assert_eq!(lines("Transfer-Encoding"), [&b"gzip"[..], b"chunked"]);
+    assert_eq!(lines("Content-Type"), [&b"application/json"[..]]);
     let empty = targets::decode_exchange(b"");
     assert_eq!(empty.path, "");
     assert!(empty.request_headers.is_empty() && empty.request_body.is_empty());

@@ -623,7 +623,7 @@ fn pick<T: Copy>(table: &[T], b: u8) -> T {
 /// | 0 | `Content-Type` from [`CONTENT_TYPES`] |
 /// | 1 | `Content-Encoding` from [`CONTENT_ENCODINGS`] |
 /// | 2 | `Transfer-Encoding` from [`TRANSFER_ENCODINGS`] |
-/// | 3 | flags: bit 0 the text also as `Cookie`, bit 1 as `Authorization`, bit 2 as `X-Data`, bit 3 `metadata_only`, bit 4 `request_body_cut` (the body kept only in part) |
+/// | 3 | flags: bit 0 the text also as `Cookie`, bit 1 as `Authorization`, bit 2 as `X-Data`, bit 3 `metadata_only`, bit 4 `request_body_cut` (the body kept only in part), bit 5 a coding list's last item in a second header line (`gzip, br` as `gzip` then `br`) |
 /// | 4 | length n of the text (clamped to what is left) |
 /// | 5..5+n | the text: path and query (lossy UTF-8), and the header values above |
 /// | rest | the request body |
@@ -641,13 +641,22 @@ pub fn decode_exchange(data: &[u8]) -> Exchange {
     x.method = "POST".into();
     x.path = String::from_utf8_lossy(text).into_owned();
     let mut headers = Vec::new();
-    for (name, table, b) in [
-        ("Content-Type", &CONTENT_TYPES[..], byte(0)),
-        ("Content-Encoding", &CONTENT_ENCODINGS[..], byte(1)),
-        ("Transfer-Encoding", &TRANSFER_ENCODINGS[..], byte(2)),
+    // The coding fields are lists, which bit 5 writes in two lines.
+    let two_lines = flags & 32 != 0;
+    for (name, table, b, list) in [
+        ("Content-Type", &CONTENT_TYPES[..], byte(0), false),
+        ("Content-Encoding", &CONTENT_ENCODINGS[..], byte(1), true),
+        ("Transfer-Encoding", &TRANSFER_ENCODINGS[..], byte(2), true),
     ] {
-        if let Some(value) = pick(table, b) {
-            headers.push(Header::new(name, value));
+        let Some(value) = pick(table, b) else {
+            continue;
+        };
+        match value.rsplit_once(',').filter(|_| list && two_lines) {
+            Some((first, last)) => {
+                headers.push(Header::new(name, first));
+                headers.push(Header::new(name, last.trim_start()));
+            }
+            None => headers.push(Header::new(name, value)),
         }
     }
     for (bit, name) in [(0, "Cookie"), (1, "Authorization"), (2, "X-Data")] {
