@@ -1711,8 +1711,7 @@ impl FlowTable {
 
 /// Whether a request asks to switch to HTTP/2 (`Upgrade: h2c`, RFC 7540 §3.2).
 fn asks_h2c(request: &HttpRequest) -> bool {
-    crate::exchange::header(&request.headers, "upgrade")
-        .is_some_and(|v| crate::net::http1::contains_token(v, b"h2c"))
+    crate::net::http1::lists_token(&request.headers, "upgrade", b"h2c")
 }
 
 /// A trial of the key log for a QUIC connection whose ClientHello just read (its
@@ -4487,6 +4486,36 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
             request.headers,
             [crate::exchange::Header::new("Host", "ws.example")]
         );
+    }
+
+    #[test]
+    fn a_websocket_upgrade_with_its_options_in_two_connection_lines_is_followed() {
+        // `Connection: keep-alive` then `Connection: Upgrade`: one list, as the proxy
+        // reads it. The client's first message comes in the segment of its upgrade,
+        // before the 101: read as a message only if the request was taken for an
+        // upgrade (its bytes wait for the answer rather than being parsed as HTTP).
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40015);
+        let mut client = b"GET /chat HTTP/1.1\r\nHost: ws.example\r\nConnection: keep-alive\r\n\
+Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            .to_vec();
+        client.extend(ws_frame(1, br#"{"imei":"490154203237518"}"#));
+        let switched = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\n\r\n";
+        seg(&mut t, &mut out, 4, true, 40015, 101, ACK, &client);
+        seg(&mut t, &mut out, 5, false, 40015, 501, ACK, switched);
+        t.finish(&mut out);
+        let ws: Vec<&[u8]> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http { request, .. } if request.method == "WS" => {
+                    Some(request.body.as_slice())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ws, [&br#"{"imei":"490154203237518"}"#[..]]);
     }
 
     #[test]

@@ -1001,10 +1001,7 @@ impl Http1Conn {
             MethodKind::Head
         } else if method.eq_ignore_ascii_case("CONNECT") {
             MethodKind::Connect
-        } else if crate::exchange::header(&msg.headers, "upgrade").is_some()
-            && crate::exchange::header(&msg.headers, "connection")
-                .is_some_and(|v| contains_token(v, b"upgrade"))
-        {
+        } else if asks_upgrade(&msg.headers) {
             MethodKind::Upgrade
         } else {
             MethodKind::Other
@@ -1295,10 +1292,8 @@ impl Http1Conn {
                     p.asks_names = p.asks_names
                         || http_dns::form_names_query(&partial.headers, &partial.body).is_some();
                 }
-                let is_hold = method.eq_ignore_ascii_case("CONNECT")
-                    || (crate::exchange::header(&partial.headers, "upgrade").is_some()
-                        && crate::exchange::header(&partial.headers, "connection")
-                            .is_some_and(|v| contains_token(v, b"upgrade")));
+                let is_hold =
+                    method.eq_ignore_ascii_case("CONNECT") || asks_upgrade(&partial.headers);
                 let mut anomalies = partial.anomalies;
                 let beyond_cap = partial
                     .tail
@@ -1792,10 +1787,26 @@ fn parse_decimal(v: &[u8]) -> Option<u64> {
 
 /// Whether a comma-separated header value lists `token` (any case, spaces around
 /// items ignored): `Connection: keep-alive, Upgrade`, `Upgrade: h2c`.
-pub(crate) fn contains_token(value: &[u8], token: &[u8]) -> bool {
+fn contains_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Whether any line of the list-based field `name` in the head names `token`: RFC
+/// 9110 §5.3 makes several lines one list (`Connection: keep-alive` then
+/// `Connection: Upgrade`), and the proxy, on hyper, reads every line.
+pub(crate) fn lists_token(headers: &[Header], name: &str, token: &[u8]) -> bool {
+    headers
+        .iter()
+        .filter(|h| !h.trailer && h.name.eq_ignore_ascii_case(name))
+        .any(|h| contains_token(&h.value, token))
+}
+
+/// A request that asks to switch protocols: an `Upgrade` field and `upgrade` among
+/// its `Connection` options.
+fn asks_upgrade(headers: &[Header]) -> bool {
+    header(headers, "upgrade").is_some() && lists_token(headers, "connection", b"upgrade")
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -2456,6 +2467,20 @@ HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi",
         );
         assert_eq!(responses(&ev)[0].1.status, 101);
+        assert_eq!(
+            ev.iter()
+                .filter(|e| matches!(e, Http1Event::Opaque { .. }))
+                .count(),
+            2
+        );
+        assert_eq!(anomaly_kinds(&ev), Vec::<String>::new());
+        // `Connection` in two lines is one list: the same upgrade.
+        let split = b"GET /ws HTTP/1.1\r\nConnection: keep-alive\r\nUpgrade: websocket\r\n\
+connection: Upgrade\r\n\r\n\x81\x05hello";
+        let ev = run(
+            split,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi",
+        );
         assert_eq!(
             ev.iter()
                 .filter(|e| matches!(e, Http1Event::Opaque { .. }))

@@ -41,7 +41,7 @@
 use flate2::{Decompress, FlushDecompress, Status};
 
 use crate::exchange::{Anomaly, BeyondCapHit};
-use crate::net::http1::{contains_token, HttpRequest, MessageMeta};
+use crate::net::http1::{lists_token, HttpRequest, MessageMeta};
 use crate::net::message_budget::{self, BudgetShare};
 use crate::net::tail_search::{self, TailScan, TailSearch};
 use crate::timestamp::Timestamp;
@@ -108,8 +108,7 @@ pub struct WsUpgrade {
 impl WsUpgrade {
     /// The upgrade `request` asked for, when it asked for a WebSocket.
     pub fn of(request: &HttpRequest) -> Option<WsUpgrade> {
-        let upgrade = crate::exchange::header(&request.headers, "upgrade")?;
-        if !contains_token(upgrade, b"websocket") {
+        if !lists_token(&request.headers, "upgrade", b"websocket") {
             return None;
         }
         Some(WsUpgrade {
@@ -898,6 +897,12 @@ mod tests {
         let plain = WsUpgrade::of(&request(vec![Header::new("Upgrade", "websocket")])).unwrap();
         assert!(!plain.deflate && plain.host.is_none());
         assert!(WsUpgrade::of(&request(vec![Header::new("Upgrade", "h2c")])).is_none());
+        // `Upgrade` in two lines is one list (RFC 9110 §5.3).
+        let lines = vec![
+            Header::new("Upgrade", "h2c"),
+            Header::new("upgrade", "websocket"),
+        ];
+        assert!(WsUpgrade::of(&request(lines)).is_some());
         assert!(WsUpgrade::of(&request(Vec::new())).is_none());
     }
 
