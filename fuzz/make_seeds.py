@@ -237,6 +237,10 @@ def main():
         "connect": step(False, b"CONNECT a:443 HTTP/1.1\r\n\r\n\x16\x03\x01\x00\x05") + step(True, b"HTTP/1.1 200 OK\r\n\r\n\x16\x03\x03"),
         "upgrade": step(False, b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /n HTTP/1.1\r\n\r\n")
         + step(True, b"HTTP/1.1 426 No\r\nContent-Length: 0\r\n\r\nHTTP/1.1 101 Switching\r\n\r\n"),
+        # `Connection` in two lines, a message sent before the 101.
+        "upgrade-two-lines": step(False, b"GET /ws HTTP/1.1\r\nConnection: keep-alive\r\nUpgrade: websocket\r\n"
+                                  b"Connection: Upgrade\r\n\r\n\x81\x05hello")
+        + step(True, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi"),
         "gaps": step(False, req[:60]) + gap(False, 20) + step(False, b"}GET /y HTTP/1.1\r\n\r\n")
         + step(True, chunked_resp[:50]) + gap(True, 3) + step(True, b"xHTTP/1.1 204 No Content\r\n\r\n"),
         # Trailer fields after chunked bodies, both ways, then a message after them.
