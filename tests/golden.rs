@@ -153,6 +153,13 @@ fn gateway_http1_trailer_fields() {
     run_golden("gateway", "trailers.pcap", None);
 }
 
+/// A WebSocket upgrade whose `Connection` options come in two lines, its first
+/// message sent before the `101`.
+#[test]
+fn gateway_websocket_upgrade_over_two_connection_lines() {
+    run_golden("gateway", "wsupgrade.pcap", None);
+}
+
 /// Two 9 MiB uploads whose identifiers lie past the 8 MiB the analysis keeps.
 #[test]
 fn gateway_uploads_past_the_analysis_cap() {

@@ -369,6 +369,24 @@ fn identifiers_in_http1_trailer_fields_are_found() {
     assert!(exchanges.iter().any(|x| x.path == "/v1/ping"));
 }
 
+/// `wsupgrade.pcap` (`make_wsupgrade.py`): a WebSocket upgrade whose `Connection`
+/// options come in two lines (`keep-alive`, then `Upgrade`: one list), its first
+/// message, with the Android id, in the segment of the request head, before the
+/// `101`. The request is an upgrade, as the proxy takes it: the message waits for the
+/// answer and is read as a WebSocket message, not as a malformed next request.
+#[test]
+fn a_websocket_upgrade_over_two_connection_lines_keeps_its_first_message() {
+    let run = analyse("wsupgrade.pcap");
+    assert_eq!(
+        rule_host_and_data(&run),
+        ["share-before-consent rt.ads-sdk.example android_id plain body:$.android_id"],
+        "{:#?}",
+        run.findings
+    );
+    assert!(anomaly_kinds(&run).is_empty(), "{:?}", anomaly_kinds(&run));
+    assert_eq!(run.summary.exchanges, 3, "the upgrade and two messages");
+}
+
 /// `upload.pcap.gz` (`make_upload.py`): two 9 MiB uploads to a tracker after the
 /// refusal, one with `Content-Length`, one chunked, each with an identifier only past
 /// the 8 MiB of a body the analysis keeps (cut by a segment boundary; cut by the chunk
