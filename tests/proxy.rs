@@ -860,6 +860,74 @@ fn websocket_messages_pass_and_are_analysed() {
     assert!(status.success());
 }
 
+/// A WebSocket upgrade whose `Connection` options come in two lines, and the client's
+/// first message written with the head, before the `101` (as in the capture
+/// `gateway/wsupgrade.pcap`, which the tap reads the same way): the proxy takes it for
+/// an upgrade, asks the server for one in its own handshake (the test's server, on
+/// tungstenite, reads the first `Connection` line: passed on as the client wrote it,
+/// the server refused and the client got a 502), passes the message on and analyses
+/// it.
+#[test]
+fn a_websocket_upgrade_over_two_connection_lines_with_a_message_before_the_101() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    let text = format!("{{\"event\":\"hello\",\"gaid\":\"{AD_ID}\"}}");
+    let echo = rt.block_on(async {
+        let (mut tcp, _) = tunnel(p.addr, up.ws).await;
+        let mut out = format!(
+            "GET /socket HTTP/1.1\r\nHost: {}\r\nConnection: keep-alive\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            up.ws
+        )
+        .into_bytes();
+        // One masked text frame (payload under 126 bytes).
+        let mask = [0x3c, 0x91, 0x0e, 0xa5];
+        out.extend([0x81, 0x80 | text.len() as u8]);
+        out.extend(mask);
+        out.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        tcp.write_all(&out).await.unwrap();
+        // The 101's head, then the echoed frame (unmasked, from the server).
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let frame = &got[end + 4..];
+                if frame.len() >= 2 && frame.len() >= 2 + usize::from(frame[1] & 0x7f) {
+                    assert!(got.starts_with(b"HTTP/1.1 101"), "{got:?}");
+                    return String::from_utf8_lossy(&frame[2..]).into_owned();
+                }
+            }
+        }
+        panic!("no echo: {:?}", String::from_utf8_lossy(&got));
+    });
+    assert_eq!(echo, text);
+    p.wait_exchanges("the WebSocket message", |xs| {
+        xs.iter().any(|x| x["method"] == "WS")
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let message = xs.iter().find(|x| x["method"] == "WS").unwrap();
+    let f: Vec<_> = p
+        .jsonl("proxy-findings.jsonl")
+        .into_iter()
+        .filter(|f| f["exchange"] == message["id"])
+        .collect();
+    assert_eq!(f.len(), 1, "{message:#}");
+    assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// A client offering permessage-deflate (browsers and OkHttp do, by default) through
 /// the proxy to a server that takes it: the proxy reads and writes both WebSockets
 /// itself without the extension, so it must not pass the offer on. Had it done so, the

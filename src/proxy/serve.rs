@@ -1342,6 +1342,17 @@ async fn websocket(
     // offer permessage-deflate) would let the server compress what it sends, frames
     // our side cannot read: the app's WebSocket would close at the first one.
     parts.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
+    // The handshake with the server is the proxy's own, and `Connection` is hop-by-hop
+    // (RFC 9110 §7.6.1): it asks for the upgrade in one line of each field. tungstenite
+    // writes the first value of each field it requires (`HeaderMap::remove`), so a
+    // client's `Connection: keep-alive` then `Connection: Upgrade` reached the server
+    // as `keep-alive` alone, which refused the upgrade.
+    parts
+        .headers
+        .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    parts
+        .headers
+        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     let upstream_req = Request::from_parts(parts, ());
     let opened = async {
         let tcp = connect_upstream(core, &dial, if tls { 443 } else { 80 })
