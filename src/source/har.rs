@@ -1836,71 +1836,90 @@ mod tests {
         );
     }
 
-    #[test]
-    fn content_encoding_of_decoded_bodies_is_removed() {
-        // mitmproxy's har_dump: decoded postData, header still says gzip.
-        let plain = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
-          "request": {"method": "POST", "url": "https://a.example/",
-            "headers": [{"name": "Content-Encoding", "value": "gzip"}, {"name": "X", "value": "1"}],
-            "postData": {"mimeType": "application/json", "text": "{\"a\":1}"}},
-          "response": {"status": 200, "headers": [{"name": "content-encoding", "value": "br"}],
-            "content": {"text": "hello"}}}"#;
-        // A real gzip body (magic 1f 8b) keeps its header.
-        let gzipped = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
-          "request": {"method": "POST", "url": "https://a.example/",
-            "headers": [{"name": "Content-Encoding", "value": "gzip"}],
-            "postData": {"mimeType": "application/json", "encoding": "base64", "text": "H4sIAAAAAAAAA6tWSlSyMqwFAHJ4AmcHAAAA"}}}"#;
-        let keep = opts().keep_response_bodies(true);
-        let (r, xs) = read_with(har(&[plain, gzipped]).as_bytes(), &keep);
-        r.unwrap();
-        assert_eq!(xs[0].request_header("content-encoding"), None);
-        assert_eq!(xs[0].request_header("X"), Some(&b"1"[..]));
-        assert_eq!(xs[0].response.as_ref().unwrap().headers, vec![]);
-        assert_eq!(kinds(&xs[0]), ["har-body-decoded", "har-body-decoded"]);
-        assert!(xs[0].anomalies[0].detail.contains("gzip"));
-        assert_eq!(xs[1].request_header("content-encoding"), Some(&b"gzip"[..]));
-        assert!(xs[1].request_body.starts_with(&[0x1f, 0x8b]));
-        assert!(xs[1].anomalies.is_empty());
-        // Response bodies not kept: headers untouched.
-        let (_, xs) = read_ok(&har(&[plain]));
-        assert_eq!(xs[0].response.as_ref().unwrap().headers.len(), 1);
+    /// Two HAR entries for the `Content-Encoding` tests: a POST of `{"a":1}` exported
+    /// decoded, sent with `request_codings` (JSON header objects) and answered with
+    /// `response_codings` and the text `hello`; and a POST of `gzipped` (base64, bytes
+    /// as sent) with `sent_codings`.
+    fn coded_entries(
+        request_codings: &str,
+        response_codings: &str,
+        sent_codings: &str,
+        gzipped: &str,
+    ) -> String {
+        let plain = format!(
+            r#"{{"startedDateTime": "2026-11-28T10:00:00Z",
+              "request": {{"method": "POST", "url": "https://a.example/",
+                "headers": [{request_codings}, {{"name": "X", "value": "1"}}],
+                "postData": {{"mimeType": "application/json", "text": "{{\"a\":1}}"}}}},
+              "response": {{"status": 200, "headers": [{response_codings}],
+                "content": {{"text": "hello"}}}}}}"#
+        );
+        let sent = format!(
+            r#"{{"startedDateTime": "2026-11-28T10:00:00Z",
+              "request": {{"method": "POST", "url": "https://a.example/",
+                "headers": [{sent_codings}],
+                "postData": {{"mimeType": "application/json", "encoding": "base64", "text": "{gzipped}"}}}}}}"#
+        );
+        har(&[plain.as_str(), sent.as_str()])
     }
 
     #[test]
-    fn content_encoding_in_several_lines_is_judged_and_removed_as_one() {
-        // Two codings in two header lines, both bodies exported decoded.
-        let plain = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
-          "request": {"method": "POST", "url": "https://a.example/",
-            "headers": [{"name": "Content-Encoding", "value": "gzip"}, {"name": "X", "value": "1"},
-                        {"name": "content-encoding", "value": "br"}],
-            "postData": {"mimeType": "application/json", "text": "{\"a\":1}"}},
-          "response": {"status": 200, "headers": [{"name": "content-encoding", "value": "identity"},
-                                                  {"name": "content-encoding", "value": "zstd"}],
-            "content": {"text": "hello"}}}"#;
-        // Sent as is: a deflate stream inside gzip; it is the gzip magic that shows it.
-        let gzipped = r#"{"startedDateTime": "2026-11-28T10:00:00Z",
-          "request": {"method": "POST", "url": "https://a.example/",
-            "headers": [{"name": "Content-Encoding", "value": "deflate"},
-                        {"name": "Content-Encoding", "value": "gzip"}],
-            "postData": {"mimeType": "application/json", "encoding": "base64", "text": "H4sIAAAAAAAAA6tWSlSyMqwFAHJ4AmcHAAAA"}}}"#;
+    fn content_encoding_of_decoded_bodies_is_removed() {
+        let ce = |value: &str| format!(r#"{{"name": "Content-Encoding", "value": "{value}"}}"#);
+        // mitmproxy's har_dump: decoded postData, header still says gzip; a real gzip
+        // body (magic 1f 8b) keeps its header. Then the codings in two header lines
+        // each: one list, judged by the coding applied last (`br`, `zstd`, `gzip`),
+        // every line removed or kept together.
+        let cases = [
+            (
+                ce("gzip"),
+                ce("br"),
+                ce("gzip"),
+                "H4sIAAAAAAAAA6tWSlSyMqwFAHJ4AmcHAAAA",
+                ["`Content-Encoding: gzip`", "`Content-Encoding: br`"],
+                &b"gzip"[..],
+            ),
+            (
+                format!("{}, {}", ce("gzip"), ce("br")),
+                format!("{}, {}", ce("identity"), ce("zstd")),
+                format!("{}, {}", ce("deflate"), ce("gzip")),
+                // `{"a":1}` deflated, then gzipped.
+                "H4sIAAAAAAACA6uYszrMK2ST0RpWBg4tJk4A1ruJuA8AAAA=",
+                [
+                    "`Content-Encoding: gzip, br`",
+                    "`Content-Encoding: identity, zstd`",
+                ],
+                &b"deflate, gzip"[..],
+            ),
+        ];
         let keep = opts().keep_response_bodies(true);
-        let (r, xs) = read_with(har(&[plain, gzipped]).as_bytes(), &keep);
-        r.unwrap();
-        assert_eq!(xs[0].request_header("content-encoding"), None);
-        assert_eq!(xs[0].request_header("X"), Some(&b"1"[..]));
-        assert_eq!(xs[0].response.as_ref().unwrap().headers, vec![]);
-        assert_eq!(kinds(&xs[0]), ["har-body-decoded", "har-body-decoded"]);
-        assert!(xs[0].anomalies[0]
-            .detail
-            .contains("`Content-Encoding: gzip, br`"));
-        assert!(xs[0].anomalies[1]
-            .detail
-            .contains("`Content-Encoding: identity, zstd`"));
-        assert_eq!(
-            xs[1].request_header_list("content-encoding").as_deref(),
-            Some(&b"deflate, gzip"[..])
+        for (request, response, sent, gzipped, removed, kept) in cases {
+            let text = coded_entries(&request, &response, &sent, gzipped);
+            let (r, xs) = read_with(text.as_bytes(), &keep);
+            r.unwrap();
+            assert_eq!(xs[0].request_header("content-encoding"), None, "{request}");
+            assert_eq!(xs[0].request_header("X"), Some(&b"1"[..]));
+            assert_eq!(xs[0].response.as_ref().unwrap().headers, vec![]);
+            assert_eq!(kinds(&xs[0]), ["har-body-decoded", "har-body-decoded"]);
+            for (anomaly, value) in xs[0].anomalies.iter().zip(removed) {
+                assert!(anomaly.detail.contains(value), "{}", anomaly.detail);
+            }
+            assert_eq!(
+                xs[1].request_header_list("content-encoding").as_deref(),
+                Some(kept)
+            );
+            assert!(xs[1].request_body.starts_with(&[0x1f, 0x8b]));
+            assert!(xs[1].anomalies.is_empty());
+        }
+        // Response bodies not kept: headers untouched.
+        let text = coded_entries(
+            &ce("gzip"),
+            &ce("br"),
+            &ce("gzip"),
+            "H4sIAAAAAAAAA6tWSlSyMqwFAHJ4AmcHAAAA",
         );
-        assert!(xs[1].anomalies.is_empty());
+        let (_, xs) = read_ok(&text);
+        assert_eq!(xs[0].response.as_ref().unwrap().headers.len(), 1);
     }
 
     #[test]
