@@ -914,23 +914,25 @@ fn tls13_with_ring_hkdf(suite: rustls::CipherSuite) -> Option<&'static rustls::T
 /// must not close it, or every request of a client that does not keep its connection
 /// alive costs a new upstream TCP and TLS handshake (issue 4 benchmark: new intercepted
 /// HTTPS connections/s). A WebSocket upgrade (`Connection: upgrade`) is left whole:
-/// the core recognises it by these headers. Framing headers (`Content-Length`,
-/// `Transfer-Encoding`) stay even when named: hyper frames the body by them.
+/// the core recognises it by these headers (and [`remove_hop_by_hop`] then clears
+/// them for the proxy's own handshake).
 pub(crate) fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
-    use hyper::header::{self, HeaderName};
-    let mut named: Vec<HeaderName> = Vec::new();
-    for v in headers.get_all(header::CONNECTION) {
-        // Bounded by hyper's limits on header count and size.
-        for token in v.as_bytes().split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            if token.eq_ignore_ascii_case(b"upgrade") {
-                return;
-            }
-            if let Ok(name) = HeaderName::from_bytes(token) {
-                named.push(name);
-            }
-        }
+    if connection_options(headers).any(|t| t.eq_ignore_ascii_case(b"upgrade")) {
+        return;
     }
+    remove_hop_by_hop(headers);
+}
+
+/// [`strip_hop_by_hop`] for any request, an upgrade included: for the handshake the
+/// proxy makes itself, which sets its own `Connection` and `Upgrade`. Framing headers
+/// (`Content-Length`, `Transfer-Encoding`) stay even when named: hyper frames the body
+/// by them.
+pub(crate) fn remove_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    use hyper::header::{self, HeaderName};
+    // Bounded by hyper's limits on header count and size.
+    let named: Vec<HeaderName> = connection_options(headers)
+        .filter_map(|t| HeaderName::from_bytes(t).ok())
+        .collect();
     for name in named {
         if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
             headers.remove(name);
@@ -939,6 +941,15 @@ pub(crate) fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
     headers.remove(header::CONNECTION);
     headers.remove(&KEEP_ALIVE);
     headers.remove(&PROXY_CONNECTION);
+}
+
+/// The options of every `Connection` line (one list, RFC 9110 §5.3), trimmed.
+fn connection_options(headers: &hyper::HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
 }
 
 /// Hop-by-hop header names without a constant in `http`, made once: removing by a
@@ -1335,5 +1346,19 @@ mod tests {
         let before = h.clone();
         strip_hop_by_hop(&mut h);
         assert_eq!(h, before);
+    }
+
+    #[test]
+    fn an_upgrade_the_proxy_makes_itself_keeps_no_hop_by_hop_header() {
+        let mut h = headers(&[
+            ("connection", "keep-alive, X-Hop"),
+            ("upgrade", "websocket"),
+            ("connection", "Upgrade"),
+            ("keep-alive", "timeout=5"),
+            ("x-hop", "1"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        remove_hop_by_hop(&mut h);
+        assert_eq!(names(&h), ["sec-websocket-key"]);
     }
 }

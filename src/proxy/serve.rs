@@ -1342,11 +1342,12 @@ async fn websocket(
     // offer permessage-deflate) would let the server compress what it sends, frames
     // our side cannot read: the app's WebSocket would close at the first one.
     parts.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
-    // The handshake with the server is the proxy's own, and `Connection` is hop-by-hop
-    // (RFC 9110 §7.6.1): it asks for the upgrade in one line of each field. tungstenite
-    // writes the first value of each field it requires (`HeaderMap::remove`), so a
-    // client's `Connection: keep-alive` then `Connection: Upgrade` reached the server
-    // as `keep-alive` alone, which refused the upgrade.
+    // The handshake with the server is the proxy's own, and `Connection` and what it
+    // names are hop-by-hop (RFC 9110 §7.6.1): it asks for the upgrade in one line of
+    // each field. tungstenite writes the first value of each field it requires
+    // (`HeaderMap::remove`), so a client's `Connection: keep-alive` then `Connection:
+    // Upgrade` reached the server as `keep-alive` alone, which refused the upgrade.
+    super::remove_hop_by_hop(&mut parts.headers);
     parts
         .headers
         .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
