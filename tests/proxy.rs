@@ -928,6 +928,85 @@ fn a_websocket_upgrade_over_two_connection_lines_with_a_message_before_the_101()
     assert!(status.success());
 }
 
+/// `curl --http2` on an `http://` URL offers an upgrade to HTTP/2 (`Upgrade: h2c`). The
+/// proxy speaks no HTTP/2 over an upgraded HTTP/1.1 connection, so it does not pass
+/// the offer on: the server answers in HTTP/1.1 and the client gets that answer.
+/// Passed on, a server that took the offer switched protocols under the proxy and
+/// the client got a 502. This server says whether it was offered an upgrade.
+#[test]
+fn an_h2c_upgrade_offer_is_not_passed_to_the_server() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start(dir.path(), &case, &[]);
+    let server = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            let said = if head.contains("\r\nupgrade:") || head.contains("http2-settings") {
+                "offered"
+            } else {
+                "plain"
+            };
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{said}",
+                said.len()
+            );
+            s.write_all(answer.as_bytes()).await.unwrap();
+            let _ = s.read_to_end(&mut Vec::new()).await;
+        });
+        addr
+    });
+    let answer = rt.block_on(async {
+        let mut c = TcpStream::connect(p.addr).await.unwrap();
+        let request = format!(
+            "GET http://{server}/x?adid={AD_ID} HTTP/1.1\r\nHost: {server}\r\n\
+             Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n\
+             HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"
+        );
+        c.write_all(request.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"offered") && !got.ends_with(b"plain") {
+            let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    });
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nplain"), "{answer}");
+    // The request is recorded and analysed.
+    let is_it = |x: &serde_json::Value| x["path"].as_str().is_some_and(|p| p.starts_with("/x?"));
+    p.wait_exchanges("the request", |xs| xs.iter().any(is_it));
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let x = xs.iter().find(|x| is_it(x)).unwrap();
+    let f: Vec<_> = p
+        .jsonl("proxy-findings.jsonl")
+        .into_iter()
+        .filter(|f| f["exchange"] == x["id"])
+        .collect();
+    assert_eq!(f.len(), 1, "{x:#}");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// A client offering permessage-deflate (browsers and OkHttp do, by default) through
 /// the proxy to a server that takes it: the proxy reads and writes both WebSockets
 /// itself without the extension, so it must not pass the offer on. Had it done so, the

@@ -913,14 +913,29 @@ fn tls13_with_ring_hkdf(suite: rustls::CipherSuite) -> Option<&'static rustls::T
 /// upstream connection is the proxy's own and pooled: a client's `Connection: close`
 /// must not close it, or every request of a client that does not keep its connection
 /// alive costs a new upstream TCP and TLS handshake (issue 4 benchmark: new intercepted
-/// HTTPS connections/s). A WebSocket upgrade (`Connection: upgrade`) is left whole:
-/// the core recognises it by these headers (and [`remove_hop_by_hop`] then clears
-/// them for the proxy's own handshake).
+/// HTTPS connections/s). A WebSocket upgrade is left whole: the core recognises it by
+/// these headers (and [`remove_hop_by_hop`] then clears them for the proxy's own
+/// handshake). Any other upgrade offer (`Upgrade: h2c`, as `curl --http2` makes for
+/// an `http://` URL) goes with the rest: the proxy speaks no other protocol over an
+/// upgraded connection, and a server that took the offer would switch under it (the
+/// client got a 502); without it the server answers in HTTP/1.1, as RFC 9110 §7.8
+/// lets it.
 pub(crate) fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
-    if connection_options(headers).any(|t| t.eq_ignore_ascii_case(b"upgrade")) {
+    if asks_websocket_upgrade(headers) {
         return;
     }
     remove_hop_by_hop(headers);
+}
+
+/// `upgrade` among the `Connection` options and `websocket` among the `Upgrade`
+/// protocols, in any of their lines.
+pub(crate) fn asks_websocket_upgrade(headers: &hyper::HeaderMap) -> bool {
+    connection_options(headers).any(|t| t.eq_ignore_ascii_case(b"upgrade"))
+        && headers
+            .get_all(hyper::header::UPGRADE)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
 }
 
 /// [`strip_hop_by_hop`] for any request, an upgrade included: for the handshake the
@@ -938,6 +953,8 @@ pub(crate) fn remove_hop_by_hop(headers: &mut hyper::HeaderMap) {
             headers.remove(name);
         }
     }
+    // `Upgrade` offers to this hop only (RFC 9110 §7.8), named in `Connection` or not.
+    headers.remove(header::UPGRADE);
     headers.remove(header::CONNECTION);
     headers.remove(&KEEP_ALIVE);
     headers.remove(&PROXY_CONNECTION);
@@ -1346,6 +1363,22 @@ mod tests {
         let before = h.clone();
         strip_hop_by_hop(&mut h);
         assert_eq!(h, before);
+    }
+
+    #[test]
+    fn an_upgrade_to_another_protocol_is_not_offered_to_the_server() {
+        // curl --http2 on an `http://` URL; and an `Upgrade` not named in `Connection`.
+        let mut h = headers(&[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA"),
+            ("user-agent", "curl"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(names(&h), ["user-agent"]);
+        let mut h = headers(&[("upgrade", "websocket"), ("user-agent", "app")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(names(&h), ["user-agent"]);
     }
 
     #[test]

@@ -1275,14 +1275,7 @@ async fn pass_through_recorded<I>(
 
 /// True for an HTTP/1.1 WebSocket upgrade request.
 fn is_websocket<B>(req: &Request<B>) -> bool {
-    let has = |name: header::HeaderName, token: &[u8]| {
-        req.headers().get_all(name).iter().any(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-        })
-    };
-    has(header::CONNECTION, b"upgrade") && has(header::UPGRADE, b"websocket")
+    super::asks_websocket_upgrade(req.headers())
 }
 
 /// A WebSocket upgrade: the server's WebSocket is opened first (a failure is the
