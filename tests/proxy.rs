@@ -195,14 +195,12 @@ fn https_through_curl_is_byte_identical_and_findings_appear() {
     assert!(small.get("anomalies").is_none(), "{small:#}");
 
     // The finding lines were printed live, without the identifier's value.
-    let out = p.stdout.lock().unwrap().clone();
-    assert!(
+    let out = p.wait_stdout("three finding lines", |out| {
         out.iter()
             .filter(|l| l.contains("share-before-consent"))
             .count()
-            >= 3,
-        "{out:#?}"
-    );
+            >= 3
+    });
     assert!(out.iter().all(|l| !l.contains(AD_ID)));
     // The control API counts the anomalies the analysis thread has met.
     assert_eq!(p.status()["anomalies"], 1);
@@ -2096,7 +2094,9 @@ fn the_dns_relay_judges_the_names_and_its_answers_name_tunnels_to_addresses() {
     assert_eq!(f[0]["data"][0]["where"], "payload");
     // The live line names the receiver without the labels that carry the value;
     // the finding written out keeps the name whole, as evidence.
-    let out = p.stdout.lock().unwrap().clone();
+    let out = p.wait_stdout("the finding's line", |out| {
+        out.iter().any(|l| l.contains("share-before-consent"))
+    });
     let line = out.iter().find(|l| l.contains("share-before-consent"));
     assert!(
         line.is_some_and(|l| l.contains(" •••.b.metrics-sdk.example advertising_id(plain)")),

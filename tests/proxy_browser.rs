@@ -96,8 +96,9 @@ fn chromium_through_the_proxy_sends_a_beacon_and_the_finding_appears() {
     assert_eq!(f["data"][0]["type"], "advertising_id");
     assert_eq!(f["data"][0]["where"], "body:$.gaid");
     // Printed live too, without the identifier's value.
-    let printed = p.stdout.lock().unwrap().clone();
-    assert!(printed.iter().any(|l| l.contains("share-before-consent")));
+    let printed = p.wait_stdout("the finding's line", |out| {
+        out.iter().any(|l| l.contains("share-before-consent"))
+    });
     assert!(printed.iter().all(|l| !l.contains(AD_ID)));
     let (status, _) = p.stop();
     assert!(status.success());

@@ -673,6 +673,24 @@ impl Proxy {
         }
     }
 
+    /// Waits until `pred` holds for the lines printed so far, and returns them. A
+    /// finding's line is printed after its record is written (the consumer flushes
+    /// standard output once per batch of events), so a test that saw the record must
+    /// still wait for the line.
+    pub fn wait_stdout(&self, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.stdout.lock().unwrap().clone();
+            if pred(&out) {
+                return out;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; printed: {out:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Findings of the exchange whose path is `path`, once that exchange is written.
     pub fn findings_for(&self, path: &str) -> Vec<serde_json::Value> {
         self.wait_exchanges(path, |xs| xs.iter().any(|x| x["path"] == path));
