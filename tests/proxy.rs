@@ -846,11 +846,7 @@ fn websocket_messages_pass_and_are_analysed() {
             assert!(x["tls"].get("sni").is_none(), "{x:#}");
             assert!(upgrade["tls"].get("sni").is_none(), "{upgrade:#}");
         }
-        let f: Vec<_> = p
-            .jsonl("proxy-findings.jsonl")
-            .into_iter()
-            .filter(|f| f["exchange"] == x["id"])
-            .collect();
+        let f = p.findings_of(x);
         assert_eq!(f.len(), 1, "{x:#}");
         assert_eq!(f[0]["data"][0]["type"], "advertising_id");
     }
@@ -915,11 +911,7 @@ fn a_websocket_upgrade_over_two_connection_lines_with_a_message_before_the_101()
     });
     let xs = p.jsonl("proxy-exchanges.jsonl");
     let message = xs.iter().find(|x| x["method"] == "WS").unwrap();
-    let f: Vec<_> = p
-        .jsonl("proxy-findings.jsonl")
-        .into_iter()
-        .filter(|f| f["exchange"] == message["id"])
-        .collect();
+    let f = p.findings_of(message);
     assert_eq!(f.len(), 1, "{message:#}");
     assert_eq!(f[0]["data"][0]["type"], "advertising_id");
     let (status, _) = p.stop();
@@ -995,11 +987,7 @@ fn an_h2c_upgrade_offer_is_not_passed_to_the_server() {
     p.wait_exchanges("the request", |xs| xs.iter().any(is_it));
     let xs = p.jsonl("proxy-exchanges.jsonl");
     let x = xs.iter().find(|x| is_it(x)).unwrap();
-    let f: Vec<_> = p
-        .jsonl("proxy-findings.jsonl")
-        .into_iter()
-        .filter(|f| f["exchange"] == x["id"])
-        .collect();
+    let f = p.findings_of(x);
     assert_eq!(f.len(), 1, "{x:#}");
     let (status, _) = p.stop();
     assert!(status.success());
@@ -2409,12 +2397,7 @@ fn tunnels_in_a_protocol_the_proxy_does_not_read_are_passed_on_and_searched() {
             c
         })
     };
-    let findings_of = |x: &serde_json::Value| -> Vec<serde_json::Value> {
-        p.jsonl("proxy-findings.jsonl")
-            .into_iter()
-            .filter(|f| f["exchange"] == x["id"])
-            .collect()
-    };
+    let findings_of = |x: &serde_json::Value| p.findings_of(x);
 
     // One message past 64 KiB, then the client closes: two bursts, the first out
     // as soon as it is full, each with its identifiers found: the second also the
@@ -2543,11 +2526,7 @@ fn an_ssh_tunnel_is_one_contact() {
     });
     assert_eq!(rt.block_on(echoed).unwrap(), sent, "passed on untouched");
     let xs = exchanges_of_scheme(&p, "tcp", 1);
-    let findings: Vec<serde_json::Value> = p
-        .jsonl("proxy-findings.jsonl")
-        .into_iter()
-        .filter(|f| f["exchange"] == xs[0]["id"])
-        .collect();
+    let findings = p.findings_of(&xs[0]);
     assert!(findings.is_empty(), "{findings:#?}");
     let (status, _) = p.stop();
     assert!(status.success());
@@ -2639,11 +2618,7 @@ fn a_server_that_speaks_first_is_reached_and_its_tunnel_recorded() {
     });
     assert_eq!(rt.block_on(received).unwrap(), command.as_bytes());
     let xs = exchanges_of_scheme(&p, "tcp", 1);
-    let findings: Vec<_> = p
-        .jsonl("proxy-findings.jsonl")
-        .into_iter()
-        .filter(|f| f["exchange"] == xs[0]["id"])
-        .collect();
+    let findings = p.findings_of(&xs[0]);
     assert_eq!(findings.len(), 1, "{findings:#?}");
     assert_eq!(findings[0]["data"][0]["where"], "payload");
     let (status, _) = p.stop();

@@ -82,11 +82,7 @@ fn chromium_through_the_proxy_sends_a_beacon_and_the_finding_appears() {
         .filter(|x| x["path"] == "/collect?app=shop" && x["method"] == "POST")
         .collect();
     assert_eq!(beacons.len(), 1, "recorded once: {beacons:#?}");
-    let findings: Vec<_> = p
-        .jsonl("proxy-findings.jsonl")
-        .into_iter()
-        .filter(|f| f["exchange"] == beacons[0]["id"])
-        .collect();
+    let findings = p.findings_of(beacons[0]);
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let f = &findings[0];
     assert_eq!(f["rule"], "share-before-consent");
@@ -152,11 +148,7 @@ fn chromium_websocket_through_the_proxy_keeps_working_and_its_message_is_analyse
     assert_eq!(ws.len(), 1, "{ws:#?}");
     assert_eq!(ws[0]["scheme"], "wss");
     assert_eq!(ws[0]["host"], "localhost");
-    let findings: Vec<_> = p
-        .jsonl("proxy-findings.jsonl")
-        .into_iter()
-        .filter(|f| f["exchange"] == ws[0]["id"])
-        .collect();
+    let findings = p.findings_of(ws[0]);
     assert_eq!(findings.len(), 1, "{findings:#?}");
     assert_eq!(findings[0]["data"][0]["type"], "advertising_id");
     assert_eq!(findings[0]["data"][0]["where"], "body:$.gaid");

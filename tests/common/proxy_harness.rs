@@ -691,6 +691,14 @@ impl Proxy {
         }
     }
 
+    /// The findings written so far of `exchange` (a record of `proxy-exchanges.jsonl`).
+    pub fn findings_of(&self, exchange: &serde_json::Value) -> Vec<serde_json::Value> {
+        self.jsonl("proxy-findings.jsonl")
+            .into_iter()
+            .filter(|f| f["exchange"] == exchange["id"])
+            .collect()
+    }
+
     /// Findings of the exchange whose path is `path`, once that exchange is written.
     pub fn findings_for(&self, path: &str) -> Vec<serde_json::Value> {
         self.wait_exchanges(path, |xs| xs.iter().any(|x| x["path"] == path));
