@@ -373,7 +373,8 @@ fn identifiers_in_http1_trailer_fields_are_found() {
 /// options come in two lines (`keep-alive`, then `Upgrade`: one list), its first
 /// message, with the Android id, in the segment of the request head, before the
 /// `101`. The request is an upgrade, as the proxy takes it: the message waits for the
-/// answer and is read as a WebSocket message, not as a malformed next request.
+/// answer and is read as a WebSocket message, not as a malformed next request, dated
+/// and located where it was captured.
 #[test]
 fn a_websocket_upgrade_over_two_connection_lines_keeps_its_first_message() {
     let run = analyse("wsupgrade.pcap");
@@ -385,6 +386,31 @@ fn a_websocket_upgrade_over_two_connection_lines_keeps_its_first_message() {
     );
     assert!(anomaly_kinds(&run).is_empty(), "{:?}", anomaly_kinds(&run));
     assert_eq!(run.summary.exchanges, 3, "the upgrade and two messages");
+    // The message is dated and located where it was captured (frame 4, with the
+    // request head), not where the 101 that released it was (frame 5).
+    let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
+    let opts = CaptureOptions::new("wsupgrade.pcap", DeviceResolver::new(&case));
+    let bytes = std::fs::read(dir().join("wsupgrade.pcap")).unwrap();
+    let mut messages = Vec::new();
+    read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| {
+        if x.method == "WS" {
+            messages.push((x.evidence.locator, x.at.to_string()));
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        messages,
+        [
+            (
+                "frame 4".to_string(),
+                "2026-11-28T09:27:00.012000Z".to_string()
+            ),
+            (
+                "frame 7".to_string(),
+                "2026-11-28T09:27:00.543000Z".to_string()
+            ),
+        ]
+    );
 }
 
 /// `upload.pcap.gz` (`make_upload.py`): two 9 MiB uploads to a tracker after the

@@ -2865,6 +2865,11 @@ impl ConnState {
                     };
                     let after_client = http.take_opaque_bytes(true);
                     let after_server = http.take_opaque_bytes(false);
+                    // Client bytes sent before the switch were held for its answer:
+                    // they are dated and located where they were captured.
+                    let held_at = http
+                        .take_opaque_start(true)
+                        .map(|(ts, frame)| SegmentMeta { ts, frame });
                     self.flush_pending(out);
                     if let Some((index, request, _)) = self.h2c_upgrade.take().map(|b| *b) {
                         // `101` to `Upgrade: h2c`: HTTP/2 from here on, both ways (the
@@ -2877,7 +2882,7 @@ impl ConnState {
                                 .with_tail_search(limits.tail_search.clone()),
                         ));
                         if let Some(meta) = self.last_meta {
-                            self.feed(true, &after_client, meta, limits, out);
+                            self.feed(true, &after_client, held_at.unwrap_or(meta), limits, out);
                             self.feed(false, &after_server, meta, limits, out);
                         }
                         continue;
@@ -2893,7 +2898,7 @@ impl ConnState {
                             events: Vec::new(),
                         }));
                         if let Some(meta) = self.last_meta {
-                            self.feed(true, &after_client, meta, limits, out);
+                            self.feed(true, &after_client, held_at.unwrap_or(meta), limits, out);
                         }
                         continue;
                     }
@@ -4506,16 +4511,19 @@ Connection: Upgrade\r\n\r\n";
         seg(&mut t, &mut out, 4, true, 40015, 101, ACK, &client);
         seg(&mut t, &mut out, 5, false, 40015, 501, ACK, switched);
         t.finish(&mut out);
-        let ws: Vec<&[u8]> = out
+        // Dated and located where it was captured (frame 4), not where the 101 was.
+        let ws: Vec<(&[u8], u64, u64)> = out
             .iter()
             .filter_map(|e| match e {
-                FlowEvent::Http { request, .. } if request.method == "WS" => {
-                    Some(request.body.as_slice())
-                }
+                FlowEvent::Http { request, .. } if request.method == "WS" => Some((
+                    request.body.as_slice(),
+                    request.meta.first_frame,
+                    request.meta.last_frame,
+                )),
                 _ => None,
             })
             .collect();
-        assert_eq!(ws, [&br#"{"imei":"490154203237518"}"#[..]]);
+        assert_eq!(ws, [(&br#"{"imei":"490154203237518"}"#[..], 4, 4)]);
     }
 
     #[test]

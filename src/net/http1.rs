@@ -324,6 +324,9 @@ struct Dir {
     resyncing: bool,
     /// Bytes received after a protocol switch, for the caller.
     opaque: Vec<u8>,
+    /// Where the first of `opaque` was captured when those bytes were held for the
+    /// answer (sent before it): time and frame of that segment.
+    opaque_start: Option<(Timestamp, u64)>,
     last_frame: u64,
 }
 
@@ -334,6 +337,7 @@ impl Dir {
             phase: head_phase(),
             resyncing: false,
             opaque: Vec::new(),
+            opaque_start: None,
             last_frame: 0,
         }
     }
@@ -511,6 +515,14 @@ impl Http1Conn {
     /// 64 KiB; later data is the caller's to route elsewhere).
     pub fn take_opaque_bytes(&mut self, from_client: bool) -> Vec<u8> {
         std::mem::take(&mut self.dir(from_client).opaque)
+    }
+
+    /// Time and frame of the segment that carried the first of the bytes
+    /// [`Self::take_opaque_bytes`] hands out, when they were sent before the switch and
+    /// held for its answer (a WebSocket message written with the upgrade request):
+    /// those bytes were captured then, not when the answer came.
+    pub fn take_opaque_start(&mut self, from_client: bool) -> Option<(Timestamp, u64)> {
+        self.dir(from_client).opaque_start.take()
     }
 
     /// Whether both directions stopped being parsed (opaque, garbage or closed).
@@ -1381,6 +1393,11 @@ impl Http1Conn {
                 continue;
             }
             let held = std::mem::take(&mut dir.buf);
+            if let Phase::Hold { start } = dir.phase {
+                if !held.is_empty() && dir.opaque.is_empty() {
+                    dir.opaque_start = start;
+                }
+            }
             push_opaque(&mut dir.opaque, &held);
             dir.phase = Phase::Opaque;
             out.push(Http1Event::Opaque {
