@@ -160,6 +160,12 @@ fn gateway_websocket_upgrade_over_two_connection_lines() {
     run_golden("gateway", "wsupgrade.pcap", None);
 }
 
+/// A request written into a CONNECT tunnel before the proxy's `200`.
+#[test]
+fn gateway_request_sent_into_a_connect_tunnel_before_its_answer() {
+    run_golden("gateway", "connectearly.pcap", None);
+}
+
 /// Two 9 MiB uploads whose identifiers lie past the 8 MiB the analysis keeps.
 #[test]
 fn gateway_uploads_past_the_analysis_cap() {

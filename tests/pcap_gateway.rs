@@ -413,6 +413,40 @@ fn a_websocket_upgrade_over_two_connection_lines_keeps_its_first_message() {
     );
 }
 
+/// `connectearly.pcap` (`make_connectearly.py`): a request written into a CONNECT
+/// tunnel in the CONNECT's segment, before the proxy's `200`. It is dated and
+/// located where it was captured (from frame 4, not from the `200` that opened the
+/// tunnel, frame 5), and the tracker's answer through the tunnel is its response.
+#[test]
+fn a_request_sent_into_a_connect_tunnel_before_its_answer_keeps_its_capture() {
+    let run = analyse("connectearly.pcap");
+    assert_eq!(
+        rule_host_and_data(&run),
+        ["share-before-consent ads.tracker.example imei plain body:$.imei"],
+        "{:#?}",
+        run.findings
+    );
+    assert!(anomaly_kinds(&run).is_empty(), "{:?}", anomaly_kinds(&run));
+    let case = consentry::case::load(&dir().join("consentry.toml")).unwrap();
+    let opts = CaptureOptions::new("connectearly.pcap", DeviceResolver::new(&case));
+    let bytes = std::fs::read(dir().join("connectearly.pcap")).unwrap();
+    let mut exchanges = Vec::new();
+    read_capture(&bytes[..], &opts, &mut |_| {}, &mut |x| {
+        let status = x.response.as_ref().map(|r| r.status);
+        exchanges.push((x.method, x.evidence.locator, x.at.to_string(), status));
+    })
+    .unwrap();
+    let at = |ms: &str| format!("2026-11-28T09:29:00.{ms}000Z");
+    assert_eq!(
+        exchanges,
+        [
+            ("CONNECT".into(), "frames 4-5".into(), at("012"), Some(200)),
+            ("POST".into(), "frames 4-6".into(), at("012"), Some(204)),
+            ("POST".into(), "frames 8-9".into(), at("512"), Some(204)),
+        ]
+    );
+}
+
 /// `upload.pcap.gz` (`make_upload.py`): two 9 MiB uploads to a tracker after the
 /// refusal, one with `Content-Length`, one chunked, each with an identifier only past
 /// the 8 MiB of a body the analysis keeps (cut by a segment boundary; cut by the chunk

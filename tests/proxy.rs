@@ -918,6 +918,50 @@ fn a_websocket_upgrade_over_two_connection_lines_with_a_message_before_the_101()
     assert!(status.success());
 }
 
+/// A request written into a `CONNECT` tunnel in the same write as the `CONNECT`,
+/// before the proxy's `200` (as in the capture `gateway/connectearly.pcap`, which the
+/// tap reads the same way): the proxy reads it as the tunnel's first request, passes
+/// it on and analyses it.
+#[test]
+fn a_request_written_into_a_connect_tunnel_before_its_200_is_analysed() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    let body = format!("{{\"event\":\"launch\",\"gaid\":\"{AD_ID}\"}}");
+    let target = up.http;
+    let got = rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        let out = format!(
+            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n\
+             POST /early HTTP/1.1\r\nHost: {target}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.write_all(out.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8_lossy(&got).into_owned()
+    });
+    // The proxy's 200, then the server's answer to the POST through the tunnel.
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert_eq!(got.matches("HTTP/1.1 200").count(), 2, "{got}");
+    p.wait_exchanges("the POST in the tunnel", |xs| {
+        xs.iter().any(|x| x["path"] == "/early")
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let post = xs.iter().find(|x| x["path"] == "/early").unwrap();
+    let f = p.findings_of(post);
+    assert_eq!(f.len(), 1, "{post:#}");
+    assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// `curl --http2` on an `http://` URL offers an upgrade to HTTP/2 (`Upgrade: h2c`). The
 /// proxy speaks no HTTP/2 over an upgraded HTTP/1.1 connection, so it does not pass
 /// the offer on: the server answers in HTTP/1.1 and the client gets that answer.

@@ -2799,6 +2799,7 @@ impl ConnState {
         limits: &FlowLimits,
         out: &mut Vec<FlowEvent>,
     ) {
+        let mut switched = false;
         for event in events.drain(..) {
             match event {
                 Http1Event::Request(request) => {
@@ -2857,12 +2858,17 @@ impl ConnState {
                 Http1Event::StrayResponse(response) => {
                     self.note_response_without_request(&response);
                 }
+                // The switch comes as one event per direction: the first takes both
+                // directions' bytes. By the second the app may be the tunnel's own
+                // HTTP parser, fed with bytes held for the answer, which is no switch.
+                Http1Event::Opaque { .. } if switched => {}
                 Http1Event::Opaque { .. } => {
                     // A CONNECT tunnel or an upgrade: what follows is another
                     // protocol, guessed afresh from the bytes after the switch.
                     let App::Http(http) = &mut self.app else {
                         continue;
                     };
+                    switched = true;
                     let after_client = http.take_opaque_bytes(true);
                     let after_server = http.take_opaque_bytes(false);
                     // Client bytes sent before the switch were held for its answer:
@@ -2903,7 +2909,14 @@ impl ConnState {
                         continue;
                     }
                     let meta = self.last_meta;
-                    self.enter_tunnel(&after_client, &after_server, meta, limits, out);
+                    let client_meta = held_at.or(meta);
+                    self.enter_tunnel(
+                        (&after_client, client_meta),
+                        &after_server,
+                        meta,
+                        limits,
+                        out,
+                    );
                 }
                 Http1Event::Anomaly(a) => self.note(a),
             }
@@ -2932,7 +2945,8 @@ impl ConnState {
                 server_rest,
             } => {
                 self.info.tunnel = Some(target);
-                self.enter_tunnel(&client_rest, &server_rest, Some(meta), limits, out);
+                let meta = Some(meta);
+                self.enter_tunnel((&client_rest, meta), &server_rest, meta, limits, out);
             }
             socks::Watched::Refused {
                 why,
@@ -2953,11 +2967,12 @@ impl ConnState {
     /// What a `CONNECT`, an upgrade or a SOCKS5 handshake opened is a connection of its
     /// own from here: nothing of it is handed out yet (TLS without keys, or a protocol
     /// no parser reads, becomes its metadata exchange, timed at its first byte), and
-    /// its protocol is sniffed afresh from the bytes after the switch (`client`,
-    /// `server`, delivered with `meta`).
+    /// its protocol is sniffed afresh from the bytes after the switch: `client`'s
+    /// with the meta of where they were captured (before the answer, when they were
+    /// held for it), `server`'s with `meta`, the latest segment's.
     fn enter_tunnel(
         &mut self,
-        client: &[u8],
+        (client, client_meta): (&[u8], Option<SegmentMeta>),
         server: &[u8],
         meta: Option<SegmentMeta>,
         limits: &FlowLimits,
@@ -2971,9 +2986,13 @@ impl ConnState {
             meta: None,
             server: None,
         };
+        if let Some(client_meta) = client_meta {
+            self.data(true, client, client_meta, limits, out);
+        }
         if let Some(meta) = meta {
-            self.data(true, client, meta, limits, out);
             self.data(false, server, meta, limits, out);
+            // The latest segment stays the one later bytes follow.
+            self.last_meta = Some(meta);
         }
     }
 
@@ -3604,6 +3623,59 @@ mod tests {
         };
         assert_eq!(*index, 2);
         assert_eq!(conn.tunnel.as_deref(), Some("a.example:8080"));
+    }
+
+    #[test]
+    fn bytes_sent_into_a_connect_tunnel_before_its_answer_keep_their_capture() {
+        // The client writes into the tunnel with its CONNECT (frame 4), before the
+        // proxy's `200` (frame 5): what it wrote is dated and located at frame 4.
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40011);
+        let mut up = b"CONNECT a.example:80 HTTP/1.1\r\nHost: a.example:80\r\n\r\n".to_vec();
+        up.extend_from_slice(b"GET /in HTTP/1.1\r\nHost: a.example\r\n\r\n");
+        let ok = b"HTTP/1.1 200 Connection established\r\n\r\n";
+        seg(&mut t, &mut out, 4, true, 40011, 101, ACK, &up);
+        seg(&mut t, &mut out, 5, false, 40011, 501, ACK, ok);
+        let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
+        seg(
+            &mut t,
+            &mut out,
+            6,
+            false,
+            40011,
+            501 + ok.len() as u32,
+            ACK,
+            answer,
+        );
+        assert_eq!(kinds(&out), ["http a.example:80 200", "http /in 204"]);
+        let FlowEvent::Http { request, .. } = &out[1] else {
+            unreachable!()
+        };
+        let frame4 = Timestamp::from_micros(1_000_000_000 + 4_000);
+        assert_eq!(
+            (request.meta.first_frame, request.meta.ts),
+            (4, frame4),
+            "where the request was captured, not the 200 (frame 5)"
+        );
+
+        // A TLS tunnel: its metadata exchange counts from the ClientHello's frame.
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40012);
+        let mut up = b"CONNECT t.example:443 HTTP/1.1\r\nHost: t.example:443\r\n\r\n".to_vec();
+        up.extend(client_hello_record(b"t.example"));
+        seg(&mut t, &mut out, 4, true, 40012, 101, ACK, &up);
+        seg(&mut t, &mut out, 5, false, 40012, 501, ACK, ok);
+        t.finish(&mut out);
+        assert_eq!(
+            kinds(&out),
+            ["http t.example:443 200", "metadata t.example"]
+        );
+        let FlowEvent::Metadata { conn, .. } = &out[1] else {
+            unreachable!()
+        };
+        assert_eq!(conn.first_client_data, Some(frame4));
     }
 
     #[test]
