@@ -96,7 +96,9 @@ use foldhash::fast::SeedableRandomState;
 use crate::exchange::{Anomaly, ServerCertificate};
 use crate::net::dns::{self, DnsMessage, DnsTcpFramer};
 use crate::net::gquic::{self, GquicHello};
-use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse};
+use crate::net::http1::{
+    self, HeldSegment, Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse,
+};
 use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
 use crate::net::http3::Http3Limits;
 use crate::net::keyed_hash;
@@ -2873,9 +2875,7 @@ impl ConnState {
                     let after_server = http.take_opaque_bytes(false);
                     // Client bytes sent before the switch were held for its answer:
                     // they are dated and located where they were captured.
-                    let held_at = http
-                        .take_opaque_start(true)
-                        .map(|(ts, frame)| SegmentMeta { ts, frame });
+                    let held = http.take_opaque_segments(true);
                     self.flush_pending(out);
                     if let Some((index, request, _)) = self.h2c_upgrade.take().map(|b| *b) {
                         // `101` to `Upgrade: h2c`: HTTP/2 from here on, both ways (the
@@ -2888,7 +2888,9 @@ impl ConnState {
                                 .with_tail_search(limits.tail_search.clone()),
                         ));
                         if let Some(meta) = self.last_meta {
-                            self.feed(true, &after_client, held_at.unwrap_or(meta), limits, out);
+                            for (piece, m) in client_pieces(&after_client, &held, meta) {
+                                self.feed(true, piece, m, limits, out);
+                            }
                             self.feed(false, &after_server, meta, limits, out);
                         }
                         continue;
@@ -2904,19 +2906,16 @@ impl ConnState {
                             events: Vec::new(),
                         }));
                         if let Some(meta) = self.last_meta {
-                            self.feed(true, &after_client, held_at.unwrap_or(meta), limits, out);
+                            for (piece, m) in client_pieces(&after_client, &held, meta) {
+                                self.feed(true, piece, m, limits, out);
+                            }
                         }
                         continue;
                     }
-                    let meta = self.last_meta;
-                    let client_meta = held_at.or(meta);
-                    self.enter_tunnel(
-                        (&after_client, client_meta),
-                        &after_server,
-                        meta,
-                        limits,
-                        out,
-                    );
+                    if let Some(meta) = self.last_meta {
+                        let client = client_pieces(&after_client, &held, meta);
+                        self.enter_tunnel(&client, &after_server, meta, limits, out);
+                    }
                 }
                 Http1Event::Anomaly(a) => self.note(a),
             }
@@ -2945,8 +2944,7 @@ impl ConnState {
                 server_rest,
             } => {
                 self.info.tunnel = Some(target);
-                let meta = Some(meta);
-                self.enter_tunnel((&client_rest, meta), &server_rest, meta, limits, out);
+                self.enter_tunnel(&[(&client_rest, meta)], &server_rest, meta, limits, out);
             }
             socks::Watched::Refused {
                 why,
@@ -2968,13 +2966,13 @@ impl ConnState {
     /// own from here: nothing of it is handed out yet (TLS without keys, or a protocol
     /// no parser reads, becomes its metadata exchange, timed at its first byte), and
     /// its protocol is sniffed afresh from the bytes after the switch: `client`'s
-    /// with the meta of where they were captured (before the answer, when they were
-    /// held for it), `server`'s with `meta`, the latest segment's.
+    /// parts each with the meta of where they were captured (before the answer, when
+    /// they were held for it), `server`'s with `meta`, the latest segment's.
     fn enter_tunnel(
         &mut self,
-        (client, client_meta): (&[u8], Option<SegmentMeta>),
+        client: &[(&[u8], SegmentMeta)],
         server: &[u8],
-        meta: Option<SegmentMeta>,
+        meta: SegmentMeta,
         limits: &FlowLimits,
         out: &mut Vec<FlowEvent>,
     ) {
@@ -2986,14 +2984,12 @@ impl ConnState {
             meta: None,
             server: None,
         };
-        if let Some(client_meta) = client_meta {
-            self.data(true, client, client_meta, limits, out);
+        for &(piece, m) in client {
+            self.data(true, piece, m, limits, out);
         }
-        if let Some(meta) = meta {
-            self.data(false, server, meta, limits, out);
-            // The latest segment stays the one later bytes follow.
-            self.last_meta = Some(meta);
-        }
+        self.data(false, server, meta, limits, out);
+        // The latest segment stays the one later bytes follow.
+        self.last_meta = Some(meta);
     }
 
     /// From now on the connection is a protocol no parser reads, `client` its client's
@@ -3219,6 +3215,28 @@ impl ConnState {
             self.emit_metadata(out);
         }
     }
+}
+
+/// The client bytes handed over at a protocol switch, each part with the meta of the
+/// segment that carried it: where it was captured when it was held for the switch's
+/// answer (`held`, see [`http1::held_pieces`]), else all of it with `meta`.
+fn client_pieces<'a>(
+    bytes: &'a [u8],
+    held: &'a [HeldSegment],
+    meta: SegmentMeta,
+) -> Vec<(&'a [u8], SegmentMeta)> {
+    if held.is_empty() {
+        return vec![(bytes, meta)];
+    }
+    http1::held_pieces(bytes, held)
+        .map(|(piece, seg)| {
+            let meta = SegmentMeta {
+                ts: seg.ts,
+                frame: seg.frame,
+            };
+            (piece, meta)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -4596,6 +4614,43 @@ Connection: Upgrade\r\n\r\n";
             })
             .collect();
         assert_eq!(ws, [(&br#"{"imei":"490154203237518"}"#[..], 4, 4)]);
+    }
+
+    #[test]
+    fn websocket_messages_held_over_several_segments_keep_each_segments_frame() {
+        // Before the 101 (frame 6): the head and half a message (frame 4), the rest of
+        // it and a second message (frame 5). Each message runs from the frame of its
+        // first byte to that of its last.
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40016);
+        let head = b"GET /chat HTTP/1.1\r\nHost: ws.example\r\nConnection: Upgrade\r\n\
+Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let first = ws_frame(1, br#"{"imei":"490154203237518"}"#);
+        let second = ws_frame(1, br#"{"event":"ping"}"#);
+        let (a, b) = first.split_at(10);
+        let seg4 = [&head[..], a].concat();
+        let seg5 = [b, &second[..]].concat();
+        let switched = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\n\r\n";
+        seg(&mut t, &mut out, 4, true, 40016, 101, ACK, &seg4);
+        let next = 101 + seg4.len() as u32;
+        seg(&mut t, &mut out, 5, true, 40016, next, ACK, &seg5);
+        seg(&mut t, &mut out, 6, false, 40016, 501, ACK, switched);
+        t.finish(&mut out);
+        let ws: Vec<(u64, u64, Timestamp)> = out
+            .iter()
+            .filter_map(|e| match e {
+                FlowEvent::Http { request, .. } if request.method == "WS" => Some((
+                    request.meta.first_frame,
+                    request.meta.last_frame,
+                    request.meta.ts,
+                )),
+                _ => None,
+            })
+            .collect();
+        let at = |n: i64| Timestamp::from_micros(1_000_000_000 + n * 1_000);
+        assert_eq!(ws, [(4, 5, at(4)), (5, 5, at(5))]);
     }
 
     #[test]

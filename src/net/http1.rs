@@ -47,7 +47,9 @@
 //!   further bytes are held (up to `max_head_bytes`) until the response decides: a 2xx
 //!   to CONNECT or a 101 makes both directions opaque ([`Http1Event::Opaque`], once per
 //!   direction; the bytes already received after the switch point are handed over by
-//!   [`Http1Conn::take_opaque_bytes`]); any other answer resumes parsing.
+//!   [`Http1Conn::take_opaque_bytes`], with the segments that carried them by
+//!   [`Http1Conn::take_opaque_segments`]); any other answer resumes parsing, each held
+//!   segment read with its own time and frame.
 //!
 //! Hot path: while a direction has nothing buffered, input is parsed in place; only an
 //! incomplete head (or the held bytes of a tunnel request) is copied, once.
@@ -74,6 +76,10 @@ const MAX_METHOD_LEN: usize = 32;
 const CHUNK_FEED: usize = 16 << 10;
 /// Most bytes handed over after a protocol switch; the caller should take them at once.
 const MAX_OPAQUE_BYTES: usize = 64 << 10;
+/// Segments of client bytes held for a CONNECT/Upgrade answer told apart at most:
+/// past these, a later segment's bytes count as the last one's (the hold's start
+/// stays exact). Holds are rare and short; the list is small and bounded.
+const MAX_HELD_SEGMENTS: usize = 32;
 
 /// Methods recognised when resyncing after a gap (IANA HTTP method registry and a few
 /// common extensions). Heads themselves may carry any token.
@@ -168,6 +174,31 @@ pub struct MessageMeta {
     pub first_frame: u64,
     /// Frame that carried its last byte (or the last one seen, when truncated).
     pub last_frame: u64,
+}
+
+/// A segment of client bytes sent before a CONNECT/Upgrade answer and held for it:
+/// where its bytes begin in what was held, and where it was captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldSegment {
+    pub offset: usize,
+    pub ts: Timestamp,
+    pub frame: u64,
+}
+
+/// `bytes` cut at each segment's offset, each piece with its segment (empty pieces
+/// and offsets past the end skipped): held bytes given back with the time and frame
+/// each part was captured at.
+pub fn held_pieces<'a>(
+    bytes: &'a [u8],
+    segments: &'a [HeldSegment],
+) -> impl Iterator<Item = (&'a [u8], HeldSegment)> + 'a {
+    segments.iter().enumerate().filter_map(move |(i, seg)| {
+        let end = segments
+            .get(i + 1)
+            .map_or(bytes.len(), |next| next.offset.min(bytes.len()));
+        let piece = bytes.get(seg.offset..end)?;
+        (!piece.is_empty()).then_some((piece, *seg))
+    })
 }
 
 /// One request as seen on the wire.
@@ -324,9 +355,12 @@ struct Dir {
     resyncing: bool,
     /// Bytes received after a protocol switch, for the caller.
     opaque: Vec<u8>,
-    /// Where the first of `opaque` was captured when those bytes were held for the
-    /// answer (sent before it): time and frame of that segment.
-    opaque_start: Option<(Timestamp, u64)>,
+    /// The segments `opaque` came in when those bytes were held for the answer (sent
+    /// before it), the first at offset 0.
+    opaque_segments: Vec<HeldSegment>,
+    /// In a hold, the segments after the one that started it (which is the phase's
+    /// `start`), at their offsets in `buf`; at most `MAX_HELD_SEGMENTS` - 1.
+    held_segments: Vec<HeldSegment>,
     last_frame: u64,
 }
 
@@ -337,7 +371,8 @@ impl Dir {
             phase: head_phase(),
             resyncing: false,
             opaque: Vec::new(),
-            opaque_start: None,
+            opaque_segments: Vec::new(),
+            held_segments: Vec::new(),
             last_frame: 0,
         }
     }
@@ -507,6 +542,7 @@ impl Http1Conn {
             let dir = self.dir(client);
             dir.phase = Phase::Stopped;
             dir.buf = Vec::new();
+            dir.held_segments = Vec::new();
         }
         self.held.sync(0);
     }
@@ -517,12 +553,12 @@ impl Http1Conn {
         std::mem::take(&mut self.dir(from_client).opaque)
     }
 
-    /// Time and frame of the segment that carried the first of the bytes
-    /// [`Self::take_opaque_bytes`] hands out, when they were sent before the switch and
-    /// held for its answer (a WebSocket message written with the upgrade request):
-    /// those bytes were captured then, not when the answer came.
-    pub fn take_opaque_start(&mut self, from_client: bool) -> Option<(Timestamp, u64)> {
-        self.dir(from_client).opaque_start.take()
+    /// The segments that carried the bytes [`Self::take_opaque_bytes`] hands out (see
+    /// [`held_pieces`]), when they were sent before the switch and held for its answer
+    /// (a WebSocket message written with the upgrade request): those bytes were
+    /// captured then, not when the answer came. Empty when nothing was held.
+    pub fn take_opaque_segments(&mut self, from_client: bool) -> Vec<HeldSegment> {
+        std::mem::take(&mut self.dir(from_client).opaque_segments)
     }
 
     /// Whether both directions stopped being parsed (opaque, garbage or closed).
@@ -569,6 +605,19 @@ impl Http1Conn {
                 self.keep(client, rest.to_vec(), 0, out);
             }
         } else {
+            let dir = self.dir(client);
+            if let Phase::Hold {
+                start: Some((_, first)),
+            } = dir.phase
+            {
+                // A new frame's bytes start a segment (more bytes of the frame
+                // before them, however they were handed in, do not).
+                let last = dir.held_segments.last().map_or(first, |s| s.frame);
+                if frame != last && dir.held_segments.len() + 1 < MAX_HELD_SEGMENTS {
+                    let offset = dir.buf.len();
+                    dir.held_segments.push(HeldSegment { offset, ts, frame });
+                }
+            }
             let mut buf = std::mem::take(&mut self.dir(client).buf);
             let kept_before = buf.capacity();
             buf.extend_from_slice(data);
@@ -635,6 +684,7 @@ impl Http1Conn {
             Phase::Hold { .. } if rest.len() > limit => {
                 dir.phase = Phase::Stopped;
                 dir.buf = Vec::new();
+                dir.held_segments = Vec::new();
                 out.push(Http1Event::Anomaly(Anomaly::new(
                     "http-hold-limit",
                     format!("more than {limit} client bytes before the answer to a CONNECT/Upgrade request"),
@@ -644,6 +694,7 @@ impl Http1Conn {
             Phase::Hold { .. } if !room => {
                 dir.phase = Phase::Stopped;
                 dir.buf = Vec::new();
+                dir.held_segments = Vec::new();
                 let what = "client bytes after a CONNECT/Upgrade request not kept";
                 out.push(Http1Event::Anomaly(Anomaly::new(
                     message_budget::ANOMALY,
@@ -1393,9 +1444,18 @@ impl Http1Conn {
                 continue;
             }
             let held = std::mem::take(&mut dir.buf);
-            if let Phase::Hold { start } = dir.phase {
+            let later = std::mem::take(&mut dir.held_segments);
+            if let Phase::Hold {
+                start: Some((ts, frame)),
+            } = dir.phase
+            {
                 if !held.is_empty() && dir.opaque.is_empty() {
-                    dir.opaque_start = start;
+                    let first = HeldSegment {
+                        offset: 0,
+                        ts,
+                        frame,
+                    };
+                    dir.opaque_segments = std::iter::once(first).chain(later).collect();
                 }
             }
             push_opaque(&mut dir.opaque, &held);
@@ -1415,12 +1475,23 @@ impl Http1Conn {
         };
         self.client.phase = head_phase();
         let held = std::mem::take(&mut self.client.buf);
+        let later = std::mem::take(&mut self.client.held_segments);
         if held.is_empty() {
             return;
         }
         let (ts, frame) = start.unwrap_or((Timestamp::default(), self.client.last_frame));
+        let first = HeldSegment {
+            offset: 0,
+            ts,
+            frame,
+        };
+        let segments: Vec<HeldSegment> = std::iter::once(first).chain(later).collect();
         let last = self.client.last_frame;
-        self.data(true, &held, ts, frame, out);
+        // Each segment as it came: a request in the held bytes is dated and located
+        // where it was captured.
+        for (piece, seg) in held_pieces(&held, &segments) {
+            self.data(true, piece, seg.ts, seg.frame, out);
+        }
         self.client.last_frame = last;
     }
 
@@ -1432,6 +1503,7 @@ impl Http1Conn {
         let phase = std::mem::replace(&mut dir.phase, Phase::Stopped);
         let had_bytes = !dir.buf.is_empty();
         dir.buf = Vec::new();
+        dir.held_segments = Vec::new();
         let resync = Phase::Resync { scanned: 0 };
         let next = match phase {
             Phase::Stopped => Phase::Stopped,
@@ -2459,7 +2531,8 @@ HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
             1,
             &mut out,
         );
-        conn.client_data(b"\x00\x05", TS, 2, &mut out);
+        let t2 = Timestamp::from_micros(2_000);
+        conn.client_data(b"\x00\x05", t2, 2, &mut out);
         assert_eq!(requests(&out).len(), 1);
         conn.server_data(
             b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x03",
@@ -2470,10 +2543,123 @@ HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
         assert!(out.contains(&Http1Event::Opaque { from_client: true }));
         assert!(out.contains(&Http1Event::Opaque { from_client: false }));
         assert_eq!(responses(&out)[0].1.status, 200);
+        // The held bytes came in frames 1 and 2: each part is given back with its own.
+        assert_eq!(
+            conn.take_opaque_segments(true),
+            [
+                HeldSegment {
+                    offset: 0,
+                    ts: TS,
+                    frame: 1
+                },
+                HeldSegment {
+                    offset: 3,
+                    ts: t2,
+                    frame: 2
+                },
+            ]
+        );
+        assert_eq!(conn.take_opaque_segments(false), [], "nothing was held");
         conn.client_data(b"more", TS, 4, &mut out);
         assert_eq!(conn.take_opaque_bytes(true), b"\x16\x03\x01\x00\x05more");
         assert_eq!(conn.take_opaque_bytes(false), b"\x16\x03\x03");
         assert!(conn.is_done());
+    }
+
+    #[test]
+    fn held_pieces_cut_bytes_at_each_segment() {
+        let seg = |offset, frame| HeldSegment {
+            offset,
+            ts: Timestamp::from_micros(frame as i64),
+            frame,
+        };
+        let pieces = |bytes: &'static [u8], segs: &[HeldSegment]| -> Vec<(Vec<u8>, u64)> {
+            held_pieces(bytes, segs)
+                .map(|(p, s)| (p.to_vec(), s.frame))
+                .collect()
+        };
+        assert_eq!(
+            pieces(b"abcdef", &[seg(0, 4), seg(2, 5), seg(5, 7)]),
+            [
+                (b"ab".to_vec(), 4),
+                (b"cde".to_vec(), 5),
+                (b"f".to_vec(), 7)
+            ]
+        );
+        // Cut short (more was held than handed over): the pieces past the end go.
+        assert_eq!(
+            pieces(b"abc", &[seg(0, 4), seg(2, 5), seg(5, 7)]),
+            [(b"ab".to_vec(), 4), (b"c".to_vec(), 5)]
+        );
+        assert_eq!(pieces(b"abc", &[]), []);
+    }
+
+    #[test]
+    fn a_request_held_over_two_segments_keeps_both_frames_when_the_hold_is_released() {
+        // The client writes a request in two segments after its CONNECT (frames 1, 2),
+        // before the proxy's 407 (frame 3): released, the request is read from its
+        // first byte's frame and time to its last byte's frame.
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(
+            b"CONNECT a.example:80 HTTP/1.1\r\nHost: a.example:80\r\n\r\nGET /x HTTP/1.1\r\n",
+            TS,
+            1,
+            &mut out,
+        );
+        let t2 = Timestamp::from_micros(2_000);
+        conn.client_data(b"Host: a.example\r\n\r\n", t2, 2, &mut out);
+        let t3 = Timestamp::from_micros(3_000);
+        conn.server_data(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+            t3,
+            3,
+            &mut out,
+        );
+        let get = requests(&out)
+            .into_iter()
+            .find(|r| r.target == "/x")
+            .expect("the held request");
+        assert_eq!(
+            get.meta,
+            MessageMeta {
+                ts: TS,
+                first_frame: 1,
+                last_frame: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_hold_tells_apart_a_bounded_number_of_segments() {
+        let mut conn = Http1Conn::new(limits());
+        let mut out = Vec::new();
+        conn.client_data(
+            b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
+            TS,
+            1,
+            &mut out,
+        );
+        // Bytes of one frame handed in apiece are one segment.
+        for _ in 0..3 {
+            conn.client_data(b"x", TS, 2, &mut out);
+        }
+        for frame in 3..3 + 2 * MAX_HELD_SEGMENTS as u64 {
+            conn.client_data(b"x", TS, frame, &mut out);
+        }
+        conn.server_data(b"HTTP/1.1 200 OK\r\n\r\n", TS, 1000, &mut out);
+        let segments = conn.take_opaque_segments(true);
+        assert_eq!(segments.len(), MAX_HELD_SEGMENTS);
+        assert_eq!(segments[0].frame, 2, "the first held byte's segment");
+        assert_eq!(segments[1].offset, 3, "frame 2's three bytes");
+        assert_eq!(
+            segments.last().map(|s| (s.offset, s.frame)),
+            Some((MAX_HELD_SEGMENTS + 1, MAX_HELD_SEGMENTS as u64 + 1))
+        );
+        assert_eq!(
+            conn.take_opaque_bytes(true).len(),
+            3 + 2 * MAX_HELD_SEGMENTS
+        );
     }
 
     #[test]
