@@ -241,6 +241,13 @@ def main():
         "upgrade-two-lines": step(False, b"GET /ws HTTP/1.1\r\nConnection: keep-alive\r\nUpgrade: websocket\r\n"
                                   b"Connection: Upgrade\r\n\r\n\x81\x05hello")
         + step(True, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi"),
+        # Bytes written into a CONNECT tunnel before its answer, over three steps
+        # (frames): refused with a 407 they are read as requests, each from its own
+        # frames; then a second CONNECT, held over two steps, opened.
+        "connect-held-segments": step(False, b"CONNECT a:80 HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n")
+        + step(False, b"Host: a\r\n\r\nCONNECT a:80 HTTP/1.1\r\n\r\n") + step(False, b"\x16\x03\x01")
+        + step(True, b"HTTP/1.1 407 Auth\r\nContent-Length: 0\r\n\r\n") + step(False, b"\x00\x05")
+        + step(True, b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"),
         "gaps": step(False, req[:60]) + gap(False, 20) + step(False, b"}GET /y HTTP/1.1\r\n\r\n")
         + step(True, chunked_resp[:50]) + gap(True, 3) + step(True, b"xHTTP/1.1 204 No Content\r\n\r\n"),
         # Trailer fields after chunked bodies, both ways, then a message after them.
