@@ -962,6 +962,57 @@ fn a_request_written_into_a_connect_tunnel_before_its_200_is_analysed() {
     assert!(status.success());
 }
 
+/// A SOCKS5 client that writes its greeting, its request and the tunnel's first
+/// request at once, before any answer (as the tap's flow test
+/// `bytes_sent_into_a_socks_tunnel_before_its_reply_keep_their_frames` reads it from a
+/// capture): the proxy answers each handshake message, then reads the request as the
+/// tunnel's first, passes it on and analyses it.
+#[test]
+fn a_socks5_client_writing_into_its_tunnel_before_the_reply_is_served() {
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let up = upstreams(&rt, dir.path());
+    let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
+    let p = Proxy::start_for(dir.path(), &case, &up);
+    let body = format!("{{\"event\":\"launch\",\"gaid\":\"{AD_ID}\"}}");
+    let target = up.http;
+    let got = rt.block_on(async {
+        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
+        let mut out = vec![5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1];
+        out.extend(target.port().to_be_bytes());
+        out.extend(
+            format!(
+                "POST /socks-early HTTP/1.1\r\nHost: {target}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .bytes(),
+        );
+        tcp.write_all(&out).await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        got
+    });
+    // No authentication, then the tunnel's grant, then the server's answer.
+    assert_eq!(got[..4], [5, 0, 5, 0], "{got:?}");
+    let answer = String::from_utf8_lossy(&got[12..]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    p.wait_exchanges("the POST in the tunnel", |xs| {
+        xs.iter().any(|x| x["path"] == "/socks-early")
+    });
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let post = xs.iter().find(|x| x["path"] == "/socks-early").unwrap();
+    let f = p.findings_of(post);
+    assert_eq!(f.len(), 1, "{post:#}");
+    assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+    let (status, _) = p.stop();
+    assert!(status.success());
+}
+
 /// `curl --http2` on an `http://` URL offers an upgrade to HTTP/2 (`Upgrade: h2c`). The
 /// proxy speaks no HTTP/2 over an upgraded HTTP/1.1 connection, so it does not pass
 /// the offer on: the server answers in HTTP/1.1 and the client gets that answer.

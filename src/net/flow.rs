@@ -96,9 +96,8 @@ use foldhash::fast::SeedableRandomState;
 use crate::exchange::{Anomaly, ServerCertificate};
 use crate::net::dns::{self, DnsMessage, DnsTcpFramer};
 use crate::net::gquic::{self, GquicHello};
-use crate::net::http1::{
-    self, HeldSegment, Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse,
-};
+use crate::net::held::{held_pieces, HeldSegment, HeldSegments};
+use crate::net::http1::{Http1Conn, Http1Event, Http1Limits, HttpRequest, HttpResponse};
 use crate::net::http2::{Http2Conn, Http2Event, Http2Limits};
 use crate::net::http3::Http3Limits;
 use crate::net::keyed_hash;
@@ -654,6 +653,10 @@ struct SocksWatch {
     handshake: socks::Handshake,
     held: Arc<AtomicUsize>,
     counted: usize,
+    /// The segments the client's bytes came in, and how many it sent: the client may
+    /// write into the tunnel before the server's reply.
+    client_segments: HeldSegments,
+    client_len: usize,
 }
 
 impl SocksWatch {
@@ -662,12 +665,26 @@ impl SocksWatch {
             handshake: socks::Handshake::default(),
             held,
             counted: 0,
+            client_segments: HeldSegments::default(),
+            client_len: 0,
         }
     }
 
-    /// The next bytes of one side; past the table's total, the handshake is given up
-    /// and its client bytes go on as a protocol no parser reads.
-    fn push(&mut self, from_client: bool, bytes: &[u8], table_limit: usize) -> socks::Watched {
+    /// The next bytes of one side, carried by the segment of `meta`; past the table's
+    /// total, the handshake is given up and its client bytes go on as a protocol no
+    /// parser reads.
+    fn push(
+        &mut self,
+        from_client: bool,
+        bytes: &[u8],
+        meta: SegmentMeta,
+        table_limit: usize,
+    ) -> socks::Watched {
+        if from_client && !bytes.is_empty() {
+            self.client_segments
+                .note(self.client_len, meta.ts, meta.frame);
+            self.client_len = self.client_len.saturating_add(bytes.len());
+        }
         if self.held.load(Ordering::Relaxed) + bytes.len() > table_limit {
             let mut client = self.handshake.take_client();
             if from_client {
@@ -684,6 +701,13 @@ impl SocksWatch {
         }
         self.counted = now;
         watched
+    }
+
+    /// The segments of the client's last `rest` bytes (those after its handshake, the
+    /// tunnel's first), counted from their start.
+    fn client_segments_of_last(&self, rest: usize) -> Vec<HeldSegment> {
+        let start = self.client_len.saturating_sub(rest);
+        self.client_segments.from(start)
     }
 }
 
@@ -2601,8 +2625,14 @@ impl ConnState {
                 }
             }
             App::Socks(watch) => {
-                let watched = watch.push(from_client, bytes, limits.max_unparsed_total);
-                self.socks(watched, meta, limits, out);
+                let watched = watch.push(from_client, bytes, meta, limits.max_unparsed_total);
+                let held = match &watched {
+                    socks::Watched::Tunnel { client_rest, .. } => {
+                        watch.client_segments_of_last(client_rest.len())
+                    }
+                    _ => Vec::new(),
+                };
+                self.socks(watched, &held, meta, limits, out);
             }
             App::Http(http) => {
                 let mut events = std::mem::take(&mut self.http_events);
@@ -2926,12 +2956,13 @@ impl ConnState {
     }
 
     /// Acts on a watched SOCKS5 handshake: the open tunnel is read as the connection
-    /// (named by its target when no TLS server name names it), a refusal is noted,
-    /// and bytes that are not SOCKS5 after all are searched as a protocol no parser
-    /// reads.
+    /// (named by its target when no TLS server name names it; its client's first
+    /// bytes in the segments `held` gives), a refusal is noted, and bytes that are not
+    /// SOCKS5 after all are searched as a protocol no parser reads.
     fn socks(
         &mut self,
         watched: socks::Watched,
+        held: &[HeldSegment],
         meta: SegmentMeta,
         limits: &FlowLimits,
         out: &mut Vec<FlowEvent>,
@@ -2944,7 +2975,10 @@ impl ConnState {
                 server_rest,
             } => {
                 self.info.tunnel = Some(target);
-                self.enter_tunnel(&[(&client_rest, meta)], &server_rest, meta, limits, out);
+                // The client may have written into the tunnel before the reply:
+                // those bytes are where they were captured.
+                let client = client_pieces(&client_rest, held, meta);
+                self.enter_tunnel(&client, &server_rest, meta, limits, out);
             }
             socks::Watched::Refused {
                 why,
@@ -3219,7 +3253,7 @@ impl ConnState {
 
 /// The client bytes handed over at a protocol switch, each part with the meta of the
 /// segment that carried it: where it was captured when it was held for the switch's
-/// answer (`held`, see [`http1::held_pieces`]), else all of it with `meta`.
+/// answer (`held`, see [`held_pieces`]), else all of it with `meta`.
 fn client_pieces<'a>(
     bytes: &'a [u8],
     held: &'a [HeldSegment],
@@ -3228,7 +3262,7 @@ fn client_pieces<'a>(
     if held.is_empty() {
         return vec![(bytes, meta)];
     }
-    http1::held_pieces(bytes, held)
+    held_pieces(bytes, held)
         .map(|(piece, seg)| {
             let meta = SegmentMeta {
                 ts: seg.ts,
@@ -3694,6 +3728,50 @@ mod tests {
             unreachable!()
         };
         assert_eq!(conn.first_client_data, Some(frame4));
+    }
+
+    #[test]
+    fn bytes_sent_into_a_socks_tunnel_before_its_reply_keep_their_frames() {
+        // A SOCKS4a request and the first half of a request into the tunnel (frame
+        // 4), the rest of it (frame 5), then the server's grant (frame 6) and the
+        // answer through the tunnel (frame 7): the request runs from frame 4 to 5.
+        let mut t = FlowTable::new(FlowLimits::default());
+        let mut out = Vec::new();
+        handshake(&mut t, &mut out, 40021);
+        let socks4a = [&[4u8, 1, 0, 80, 0, 0, 0, 1, 0][..], b"a.example\0"].concat();
+        let get = b"GET /in HTTP/1.1\r\nHost: a.example\r\n\r\n";
+        let (a, b) = get.split_at(10);
+        let seg4 = [&socks4a[..], a].concat();
+        seg(&mut t, &mut out, 4, true, 40021, 101, ACK, &seg4);
+        seg(
+            &mut t,
+            &mut out,
+            5,
+            true,
+            40021,
+            101 + seg4.len() as u32,
+            ACK,
+            b,
+        );
+        let granted = [0u8, 90, 0, 0, 0, 0, 0, 0];
+        seg(&mut t, &mut out, 6, false, 40021, 501, ACK, &granted);
+        let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
+        seg(&mut t, &mut out, 7, false, 40021, 509, ACK, answer);
+        assert_eq!(kinds(&out), ["http /in 204"]);
+        let FlowEvent::Http { request, conn, .. } = &out[0] else {
+            unreachable!()
+        };
+        assert_eq!(conn.tunnel.as_deref(), Some("a.example:80"));
+        let at4 = Timestamp::from_micros(1_000_000_000 + 4_000);
+        assert_eq!(
+            (
+                request.meta.first_frame,
+                request.meta.last_frame,
+                request.meta.ts
+            ),
+            (4, 5, at4),
+            "where the request was captured, not the grant (frame 6)"
+        );
     }
 
     #[test]

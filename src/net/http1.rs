@@ -49,7 +49,7 @@
 //!   direction; the bytes already received after the switch point are handed over by
 //!   [`Http1Conn::take_opaque_bytes`], with the segments that carried them by
 //!   [`Http1Conn::take_opaque_segments`]); any other answer resumes parsing, each held
-//!   segment read with its own time and frame.
+//!   segment read with its own time and frame (`net::held`).
 //!
 //! Hot path: while a direction has nothing buffered, input is parsed in place; only an
 //! incomplete head (or the held bytes of a tunnel request) is copied, once.
@@ -59,6 +59,7 @@ use std::mem::MaybeUninit;
 
 use crate::decode::chunked::{ChunkedDecoder, Malformed, Status};
 use crate::exchange::{header, Anomaly, BeyondCapHit, Header};
+use crate::net::held::{held_pieces, HeldSegment, HeldSegments};
 use crate::net::message_budget::{self, BudgetShare, MessageBudget};
 use crate::net::tail_search::{self, TailScan, TailSearch, TailStart};
 use crate::net::{dns, http_dns};
@@ -76,10 +77,6 @@ const MAX_METHOD_LEN: usize = 32;
 const CHUNK_FEED: usize = 16 << 10;
 /// Most bytes handed over after a protocol switch; the caller should take them at once.
 const MAX_OPAQUE_BYTES: usize = 64 << 10;
-/// Segments of client bytes held for a CONNECT/Upgrade answer told apart at most:
-/// past these, a later segment's bytes count as the last one's (the hold's start
-/// stays exact). Holds are rare and short; the list is small and bounded.
-const MAX_HELD_SEGMENTS: usize = 32;
 
 /// Methods recognised when resyncing after a gap (IANA HTTP method registry and a few
 /// common extensions). Heads themselves may carry any token.
@@ -174,31 +171,6 @@ pub struct MessageMeta {
     pub first_frame: u64,
     /// Frame that carried its last byte (or the last one seen, when truncated).
     pub last_frame: u64,
-}
-
-/// A segment of client bytes sent before a CONNECT/Upgrade answer and held for it:
-/// where its bytes begin in what was held, and where it was captured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeldSegment {
-    pub offset: usize,
-    pub ts: Timestamp,
-    pub frame: u64,
-}
-
-/// `bytes` cut at each segment's offset, each piece with its segment (empty pieces
-/// and offsets past the end skipped): held bytes given back with the time and frame
-/// each part was captured at.
-pub fn held_pieces<'a>(
-    bytes: &'a [u8],
-    segments: &'a [HeldSegment],
-) -> impl Iterator<Item = (&'a [u8], HeldSegment)> + 'a {
-    segments.iter().enumerate().filter_map(move |(i, seg)| {
-        let end = segments
-            .get(i + 1)
-            .map_or(bytes.len(), |next| next.offset.min(bytes.len()));
-        let piece = bytes.get(seg.offset..end)?;
-        (!piece.is_empty()).then_some((piece, *seg))
-    })
 }
 
 /// One request as seen on the wire.
@@ -358,9 +330,8 @@ struct Dir {
     /// The segments `opaque` came in when those bytes were held for the answer (sent
     /// before it), the first at offset 0.
     opaque_segments: Vec<HeldSegment>,
-    /// In a hold, the segments after the one that started it (which is the phase's
-    /// `start`), at their offsets in `buf`; at most `MAX_HELD_SEGMENTS` - 1.
-    held_segments: Vec<HeldSegment>,
+    /// In a hold, the segments of the bytes held in `buf`.
+    held: HeldSegments,
     last_frame: u64,
 }
 
@@ -372,7 +343,7 @@ impl Dir {
             resyncing: false,
             opaque: Vec::new(),
             opaque_segments: Vec::new(),
-            held_segments: Vec::new(),
+            held: HeldSegments::default(),
             last_frame: 0,
         }
     }
@@ -542,7 +513,7 @@ impl Http1Conn {
             let dir = self.dir(client);
             dir.phase = Phase::Stopped;
             dir.buf = Vec::new();
-            dir.held_segments = Vec::new();
+            dir.held = HeldSegments::default();
         }
         self.held.sync(0);
     }
@@ -554,9 +525,9 @@ impl Http1Conn {
     }
 
     /// The segments that carried the bytes [`Self::take_opaque_bytes`] hands out (see
-    /// [`held_pieces`]), when they were sent before the switch and held for its answer
-    /// (a WebSocket message written with the upgrade request): those bytes were
-    /// captured then, not when the answer came. Empty when nothing was held.
+    /// [`held_pieces`]), when they were sent before the switch and held for its
+    /// answer (a WebSocket message written with the upgrade request): those bytes
+    /// were captured then, not when the answer came. Empty when nothing was held.
     pub fn take_opaque_segments(&mut self, from_client: bool) -> Vec<HeldSegment> {
         std::mem::take(&mut self.dir(from_client).opaque_segments)
     }
@@ -606,17 +577,8 @@ impl Http1Conn {
             }
         } else {
             let dir = self.dir(client);
-            if let Phase::Hold {
-                start: Some((_, first)),
-            } = dir.phase
-            {
-                // A new frame's bytes start a segment (more bytes of the frame
-                // before them, however they were handed in, do not).
-                let last = dir.held_segments.last().map_or(first, |s| s.frame);
-                if frame != last && dir.held_segments.len() + 1 < MAX_HELD_SEGMENTS {
-                    let offset = dir.buf.len();
-                    dir.held_segments.push(HeldSegment { offset, ts, frame });
-                }
+            if matches!(dir.phase, Phase::Hold { start: Some(_) }) {
+                dir.held.note(dir.buf.len(), ts, frame);
             }
             let mut buf = std::mem::take(&mut self.dir(client).buf);
             let kept_before = buf.capacity();
@@ -684,7 +646,7 @@ impl Http1Conn {
             Phase::Hold { .. } if rest.len() > limit => {
                 dir.phase = Phase::Stopped;
                 dir.buf = Vec::new();
-                dir.held_segments = Vec::new();
+                dir.held = HeldSegments::default();
                 out.push(Http1Event::Anomaly(Anomaly::new(
                     "http-hold-limit",
                     format!("more than {limit} client bytes before the answer to a CONNECT/Upgrade request"),
@@ -694,7 +656,7 @@ impl Http1Conn {
             Phase::Hold { .. } if !room => {
                 dir.phase = Phase::Stopped;
                 dir.buf = Vec::new();
-                dir.held_segments = Vec::new();
+                dir.held = HeldSegments::default();
                 let what = "client bytes after a CONNECT/Upgrade request not kept";
                 out.push(Http1Event::Anomaly(Anomaly::new(
                     message_budget::ANOMALY,
@@ -746,8 +708,15 @@ impl Http1Conn {
                 Phase::Body { msg, framing } => self.body(client, rest, msg, framing, frame, out),
                 Phase::Resync { scanned } => self.resync(client, rest, scanned),
                 Phase::Hold { start } => {
-                    let start = start.or((!rest.is_empty()).then_some((ts, frame)));
-                    self.dir(client).phase = Phase::Hold { start };
+                    let dir = self.dir(client);
+                    let start = start.or_else(|| {
+                        // The hold's first bytes: the start of what it holds.
+                        (!rest.is_empty()).then(|| {
+                            dir.held.note(0, ts, frame);
+                            (ts, frame)
+                        })
+                    });
+                    dir.phase = Phase::Hold { start };
                     Step::Wait(0)
                 }
                 Phase::Opaque => {
@@ -1444,19 +1413,10 @@ impl Http1Conn {
                 continue;
             }
             let held = std::mem::take(&mut dir.buf);
-            let later = std::mem::take(&mut dir.held_segments);
-            if let Phase::Hold {
-                start: Some((ts, frame)),
-            } = dir.phase
-            {
-                if !held.is_empty() && dir.opaque.is_empty() {
-                    let first = HeldSegment {
-                        offset: 0,
-                        ts,
-                        frame,
-                    };
-                    dir.opaque_segments = std::iter::once(first).chain(later).collect();
-                }
+            let segments = dir.held.take();
+            let holding = matches!(dir.phase, Phase::Hold { start: Some(_) });
+            if holding && !held.is_empty() && dir.opaque.is_empty() {
+                dir.opaque_segments = segments;
             }
             push_opaque(&mut dir.opaque, &held);
             dir.phase = Phase::Opaque;
@@ -1475,17 +1435,18 @@ impl Http1Conn {
         };
         self.client.phase = head_phase();
         let held = std::mem::take(&mut self.client.buf);
-        let later = std::mem::take(&mut self.client.held_segments);
+        let mut segments = self.client.held.take();
         if held.is_empty() {
             return;
         }
-        let (ts, frame) = start.unwrap_or((Timestamp::default(), self.client.last_frame));
-        let first = HeldSegment {
-            offset: 0,
-            ts,
-            frame,
-        };
-        let segments: Vec<HeldSegment> = std::iter::once(first).chain(later).collect();
+        if segments.is_empty() {
+            let (ts, frame) = start.unwrap_or((Timestamp::default(), self.client.last_frame));
+            segments.push(HeldSegment {
+                offset: 0,
+                ts,
+                frame,
+            });
+        }
         let last = self.client.last_frame;
         // Each segment as it came: a request in the held bytes is dated and located
         // where it was captured.
@@ -1503,7 +1464,7 @@ impl Http1Conn {
         let phase = std::mem::replace(&mut dir.phase, Phase::Stopped);
         let had_bytes = !dir.buf.is_empty();
         dir.buf = Vec::new();
-        dir.held_segments = Vec::new();
+        dir.held = HeldSegments::default();
         let resync = Phase::Resync { scanned: 0 };
         let next = match phase {
             Phase::Stopped => Phase::Stopped,
@@ -2035,6 +1996,7 @@ fn status_start(buf: &[u8], p: usize) -> Found {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::held::MAX_HELD_SEGMENTS;
     use proptest::prelude::*;
 
     const TS: Timestamp = Timestamp::from_micros(1_000);
@@ -2564,34 +2526,6 @@ HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(conn.take_opaque_bytes(true), b"\x16\x03\x01\x00\x05more");
         assert_eq!(conn.take_opaque_bytes(false), b"\x16\x03\x03");
         assert!(conn.is_done());
-    }
-
-    #[test]
-    fn held_pieces_cut_bytes_at_each_segment() {
-        let seg = |offset, frame| HeldSegment {
-            offset,
-            ts: Timestamp::from_micros(frame as i64),
-            frame,
-        };
-        let pieces = |bytes: &'static [u8], segs: &[HeldSegment]| -> Vec<(Vec<u8>, u64)> {
-            held_pieces(bytes, segs)
-                .map(|(p, s)| (p.to_vec(), s.frame))
-                .collect()
-        };
-        assert_eq!(
-            pieces(b"abcdef", &[seg(0, 4), seg(2, 5), seg(5, 7)]),
-            [
-                (b"ab".to_vec(), 4),
-                (b"cde".to_vec(), 5),
-                (b"f".to_vec(), 7)
-            ]
-        );
-        // Cut short (more was held than handed over): the pieces past the end go.
-        assert_eq!(
-            pieces(b"abc", &[seg(0, 4), seg(2, 5), seg(5, 7)]),
-            [(b"ab".to_vec(), 4), (b"c".to_vec(), 5)]
-        );
-        assert_eq!(pieces(b"abc", &[]), []);
     }
 
     #[test]

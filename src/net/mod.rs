@@ -24,6 +24,7 @@ pub mod dhcp;
 pub mod dns;
 pub mod flow;
 pub mod gquic;
+pub mod held;
 pub mod hpack;
 pub mod http1;
 pub mod http2;
