@@ -133,9 +133,9 @@ fn run(capture: &Path, keylog: Option<&Path>) -> Vec<Conn> {
                 }
                 for o in out {
                     match o {
-                        TlsOutput::Plaintext { from_client, data } => {
-                            conn.plain[usize::from(!from_client)].extend_from_slice(&data)
-                        }
+                        TlsOutput::Plaintext {
+                            from_client, data, ..
+                        } => conn.plain[usize::from(!from_client)].extend_from_slice(&data),
                         TlsOutput::Anomaly(a) => {
                             conn.anomalies.push(format!("{}: {}", a.kind, a.detail))
                         }

@@ -1360,9 +1360,9 @@ pub fn tls_decrypt(data: &[u8]) {
             }
             for o in out {
                 match o {
-                    TlsOutput::Plaintext { from_client, data } => {
-                        plain[usize::from(!from_client)].extend(data)
-                    }
+                    TlsOutput::Plaintext {
+                        from_client, data, ..
+                    } => plain[usize::from(!from_client)].extend(data),
                     TlsOutput::Anomaly(a) => anomalies.push(a),
                 }
             }

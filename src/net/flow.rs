@@ -2318,7 +2318,13 @@ impl ConnState {
             return;
         };
         let mut outputs = std::mem::take(&mut self.tls_out);
-        tls.push(from_client, bytes, keys, &mut outputs);
+        tls.push_at(
+            from_client,
+            bytes,
+            (meta.ts, meta.frame),
+            keys,
+            &mut outputs,
+        );
         // A push that leaves the connection unreadable (it then outputs no plaintext)
         // makes it its metadata event in `tls_progress`: that event carries the
         // anomalies saying why.
@@ -2335,12 +2341,21 @@ impl ConnState {
         self.tls_progress(out);
         for output in outputs.drain(..) {
             match output {
-                TlsOutput::Plaintext { from_client, data } => {
-                    self.data(from_client, &data, meta, limits, out)
+                TlsOutput::Plaintext {
+                    from_client,
+                    data,
+                    captured,
+                } => {
+                    // Held until its keys were known (0-RTT data before the
+                    // ServerHello): where its record was captured.
+                    let at = captured.map_or(meta, |(ts, frame)| SegmentMeta { ts, frame });
+                    self.data(from_client, &data, at, limits, out);
                 }
                 TlsOutput::Anomaly(a) => self.note(a),
             }
         }
+        // The segment just read stays the one later bytes follow.
+        self.last_meta = Some(meta);
         self.tls_out = outputs;
     }
 

@@ -19,7 +19,8 @@
 //!   ClientKeyExchange is read, or a session/ticket the [`KeyLog`] learnt earlier).
 //!   Records that arrive before the ServerHello is known (0-RTT data, or bytes the TCP
 //!   layer delivered early) are held, at most [`MAX_HELD`] bytes per direction, and
-//!   read once it is.
+//!   read once it is; their plaintext says where they were captured (fed through
+//!   [`TlsDecryptor::push_at`]), as Wireshark shows 0-RTT data in its own frame.
 //! - **Encrypted Client Hello** (RFC 9849): TLS 1.3 secrets are logged under the
 //!   inner ClientHello's random, which the wire does not show. With the key log's
 //!   `ECH_SECRET` and `ECH_CONFIG` for the outer random the inner hello is opened
@@ -60,6 +61,7 @@ use crate::net::tls::{
     ClientHello, Ech, ServerHello,
 };
 use crate::net::tls_certificate;
+use crate::timestamp::Timestamp;
 use cipher::{OpenError, RecordCipher, Stage, Suite};
 
 /// Largest record fragment read: 2^14 plus the 2048 bytes of expansion TLS 1.2 allows
@@ -233,11 +235,20 @@ pub fn open_ech_inner(
 /// What a feed of [`TlsDecryptor::push`] produced, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TlsOutput {
-    /// Decrypted application data of one direction.
-    Plaintext { from_client: bool, data: Vec<u8> },
+    /// Decrypted application data of one direction. `captured`: the time and frame of
+    /// the segment that completed its record, when that record was held until its keys
+    /// were known (given to [`TlsDecryptor::push_at`]); `None`, the bytes just pushed.
+    Plaintext {
+        from_client: bool,
+        data: Vec<u8>,
+        captured: Option<Captured>,
+    },
     /// Something odd that did not stop processing (bad record, failed authentication…).
     Anomaly(Anomaly),
 }
+
+/// Where bytes were captured: the time and frame of their segment.
+pub type Captured = (Timestamp, u64);
 
 /// Reassembles one direction's handshake messages from record payloads.
 #[derive(Debug, Default)]
@@ -327,8 +338,8 @@ struct Dir {
     next: Option<Box<RecordCipher>>,
     /// TLS ≤ 1.2: a ChangeCipherSpec was read; later records are encrypted.
     encrypted: bool,
-    /// Records held until the ServerHello is read.
-    held: Vec<([u8; 5], Vec<u8>)>,
+    /// Records held until the ServerHello is read, each with where it was captured.
+    held: Vec<([u8; 5], Vec<u8>, Option<Captured>)>,
     held_bytes: usize,
     /// Authentication failures still tolerated before the first success.
     skip_failures: u32,
@@ -377,6 +388,10 @@ pub struct TlsDecryptor {
     /// The records `dirs` hold until the keys are known, in the flow table's budget
     /// of message bytes.
     held_share: BudgetShare,
+    /// Where the bytes being pushed were captured ([`Self::push_at`]).
+    pushed: Option<Captured>,
+    /// While held records are read: where the one being read was captured.
+    replaying: Option<Captured>,
 }
 
 const CLIENT: usize = 0;
@@ -395,17 +410,19 @@ fn anomaly(out: &mut Vec<TlsOutput>, kind: &str, detail: impl Into<String>) {
     out.push(TlsOutput::Anomaly(Anomaly::new(kind, detail)));
 }
 
-/// Appends plaintext, joining it to the previous output of the same direction.
-fn emit(out: &mut Vec<TlsOutput>, from_client: bool, data: &[u8]) {
+/// Appends plaintext captured where `captured` says, joining it to the previous output
+/// of the same direction captured there.
+fn emit(out: &mut Vec<TlsOutput>, from_client: bool, data: &[u8], captured: Option<Captured>) {
     if data.is_empty() {
         return;
     }
     if let Some(TlsOutput::Plaintext {
         from_client: f,
         data: d,
+        captured: c,
     }) = out.last_mut()
     {
-        if *f == from_client {
+        if *f == from_client && *c == captured {
             d.extend_from_slice(data);
             return;
         }
@@ -413,6 +430,7 @@ fn emit(out: &mut Vec<TlsOutput>, from_client: bool, data: &[u8]) {
     out.push(TlsOutput::Plaintext {
         from_client,
         data: data.to_vec(),
+        captured,
     });
 }
 
@@ -444,6 +462,23 @@ impl TlsDecryptor {
         keys: &mut KeyLog,
         out: &mut Vec<TlsOutput>,
     ) {
+        self.pushed = None;
+        self.read(from_client, bytes, keys, out);
+        // Records dropped on the way (a failure, a stop) give their share back.
+        self.sync_held();
+    }
+
+    /// [`Self::push`] of bytes captured `at`: the plaintext of a record held until its
+    /// keys were known says so (`TlsOutput::Plaintext::captured`).
+    pub fn push_at(
+        &mut self,
+        from_client: bool,
+        bytes: &[u8],
+        at: Captured,
+        keys: &mut KeyLog,
+        out: &mut Vec<TlsOutput>,
+    ) {
+        self.pushed = Some(at);
         self.read(from_client, bytes, keys, out);
         // Records dropped on the way (a failure, a stop) give their share back.
         self.sync_held();
@@ -655,7 +690,7 @@ impl TlsDecryptor {
                     if let Some((inner, buf, range)) = self.decrypt(d, &header, frag, out) {
                         let data = buf.get(range).unwrap_or_default();
                         match inner {
-                            APPLICATION_DATA => emit(out, d == CLIENT, data),
+                            APPLICATION_DATA => emit(out, d == CLIENT, data, self.replaying),
                             HANDSHAKE => self.handshake_bytes(d, data, keys, out),
                             ALERT => {}
                             t => anomaly(
@@ -694,7 +729,7 @@ impl TlsDecryptor {
                 dir.keys = dir.next.take().map(|k| *k).into_iter().collect();
             }
             HANDSHAKE => self.handshake_bytes(d, data, keys, out),
-            APPLICATION_DATA if encrypted => emit(out, d == CLIENT, data),
+            APPLICATION_DATA if encrypted => emit(out, d == CLIENT, data, self.replaying),
             _ => {}
         }
     }
@@ -725,7 +760,7 @@ impl TlsDecryptor {
             return;
         }
         dir.held_bytes += frag.len();
-        dir.held.push((header, frag));
+        dir.held.push((header, frag, self.pushed));
         self.sync_held();
     }
 
@@ -734,12 +769,14 @@ impl TlsDecryptor {
         let held = std::mem::take(&mut self.dirs[d].held);
         self.dirs[d].held_bytes = 0;
         self.sync_held();
-        for (header, frag) in held {
+        for (header, frag, captured) in held {
             if self.dirs[d].stopped {
                 break;
             }
+            self.replaying = captured;
             self.record(d, header, frag, keys, out);
         }
+        self.replaying = None;
     }
 
     /// Opens the ClientHelloInner of an outer ClientHello (`body`) whose random has

@@ -155,10 +155,12 @@ fn feed(
                     TlsOutput::Plaintext {
                         from_client: true,
                         data,
+                        ..
                     } => c.extend(data),
                     TlsOutput::Plaintext {
                         from_client: false,
                         data,
+                        ..
                     } => s.extend(data),
                     TlsOutput::Anomaly(a) => anomalies.push(a),
                 }
@@ -685,6 +687,51 @@ fn tls13_key_update() {
             log_early: false,
         });
     }
+}
+
+/// 0-RTT data waits for the ServerHello; its plaintext then says where its record
+/// was captured (frame 4, with the ClientHello), not the ServerHello's frame. Records
+/// read as they come say nothing (the bytes just pushed).
+#[test]
+fn zero_rtt_plaintext_says_where_its_record_was_captured() {
+    let (client, server, log, want_c, _) = tls13_connection(&Tls13Case {
+        grease_ech: false,
+        suite: 0x1301,
+        early: true,
+        early_accepted: true,
+        hrr: false,
+        key_update: false,
+        log_early: true,
+    });
+    let record_end =
+        |at: usize| at + 5 + usize::from(u16::from_be_bytes([client[at + 3], client[at + 4]]));
+    // The ClientHello, a compatibility ChangeCipherSpec, the 0-RTT record.
+    let early_end = record_end(record_end(record_end(0)));
+    let mut keys = KeyLog::new();
+    keys.add(log.as_bytes());
+    let mut tls = TlsDecryptor::new();
+    let at = |n: u64| (Timestamp::from_micros(n as i64 * 1_000), n);
+    let mut out = Vec::new();
+    tls.push_at(true, &client[..early_end], at(4), &mut keys, &mut out);
+    assert_eq!(out, [], "held until the ServerHello");
+    tls.push_at(false, &server, at(5), &mut keys, &mut out);
+    tls.push_at(true, &client[early_end..], at(6), &mut keys, &mut out);
+    let plain: Vec<(Vec<u8>, Option<Captured>)> = out
+        .into_iter()
+        .filter_map(|o| match o {
+            TlsOutput::Plaintext {
+                from_client: true,
+                data,
+                captured,
+            } => Some((data, captured)),
+            _ => None,
+        })
+        .collect();
+    let early = b"GET /early?imei=490154203237518".to_vec();
+    assert_eq!(plain.first(), Some(&(early, Some(at(4)))));
+    assert!(plain[1..].iter().all(|(_, c)| c.is_none()), "{plain:?}");
+    let all: Vec<u8> = plain.into_iter().flat_map(|(d, _)| d).collect();
+    assert_eq!(all, want_c);
 }
 
 #[test]
