@@ -1870,3 +1870,42 @@ mod certificates {
         }
     }
 }
+
+/// `early.pcap` (`make_early_data.py`): a real OpenSSL TLS 1.3 resumption whose first
+/// request, with the IMEI, is 0-RTT data in the ClientHello's segment (frame 4); the
+/// decryptor reads it once the server's flight (frame 5) gives the keys. It is dated
+/// and located where it was captured, as tshark shows it; the request under the
+/// 1-RTT keys where its own record is.
+#[test]
+fn zero_rtt_data_is_dated_and_located_where_it_was_captured() {
+    let run = analyse("early.pcap", &[keylog_named("early.keylog")]);
+    assert_eq!(
+        rules_and_hosts(&run),
+        [
+            ("share-after-refusal", "api.mixpanel.com"),
+            ("share-after-refusal", "api.mixpanel.com")
+        ]
+    );
+    let (list, summary) = exchanges("early.pcap", vec![keylog_named("early.keylog")]);
+    assert_eq!(summary.flows.tls_decrypted, 1);
+    let rows: Vec<(String, String, String)> = list
+        .iter()
+        .filter(|x| !x.metadata_only)
+        .map(|x| (x.path.clone(), x.evidence.locator.clone(), x.at.to_string()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "/early?imei=490154203237518".to_string(),
+                "frame 4".to_string(),
+                "2026-11-28T10:03:50.001000Z".to_string()
+            ),
+            (
+                "/later?android_id=9774d56d682e549c".to_string(),
+                "frame 8".to_string(),
+                "2026-11-28T10:03:50.081000Z".to_string()
+            ),
+        ]
+    );
+}
