@@ -1323,8 +1323,10 @@ CLIENT_RANDOM 0000000000000000000000000000000000000000000000000000000000000000 6
 
 /// `tls_decrypt`: `net::tls_decrypt::TlsDecryptor` with a fixed key log. The input is
 /// steps: a byte `h` (bit 7: server side; `h & 0x7f == 0x7f`: a gap on that side;
-/// else that many bytes follow, fewer at the end). Asserts that cutting every step in
-/// two at its middle gives the same outputs and status (stream-split invariance).
+/// else that many bytes follow, fewer at the end), each pushed as captured in a frame
+/// of its own (`push_at`). Asserts that cutting every step in two at its middle gives
+/// the same outputs and status (stream-split invariance), plaintext of held records
+/// saying the same frames either way.
 pub fn tls_decrypt(data: &[u8]) {
     use consentry::net::keylog::KeyLog;
     use consentry::net::tls_decrypt::{TlsDecryptor, TlsOutput};
@@ -1346,23 +1348,35 @@ pub fn tls_decrypt(data: &[u8]) {
         let mut keys = KeyLog::new();
         keys.add(TLS_DECRYPT_KEYLOG.as_bytes());
         let mut tls = TlsDecryptor::new();
-        let (mut plain, mut anomalies) = ([Vec::new(), Vec::new()], Vec::new());
-        for &(from_client, bytes) in &steps {
+        // Per direction: runs of plaintext captured at the same place.
+        type Run = (Option<(Timestamp, u64)>, Vec<u8>);
+        let mut plain: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+        let mut anomalies = Vec::new();
+        for (frame, &(from_client, bytes)) in steps.iter().enumerate() {
+            let at = (Timestamp::from_micros(frame as i64), frame as u64);
             let mut out = Vec::new();
             match bytes {
                 None => tls.gap(from_client),
                 Some(b) if split => {
                     let (x, y) = b.split_at(b.len() / 2);
-                    tls.push(from_client, x, &mut keys, &mut out);
-                    tls.push(from_client, y, &mut keys, &mut out);
+                    tls.push_at(from_client, x, at, &mut keys, &mut out);
+                    tls.push_at(from_client, y, at, &mut keys, &mut out);
                 }
-                Some(b) => tls.push(from_client, b, &mut keys, &mut out),
+                Some(b) => tls.push_at(from_client, b, at, &mut keys, &mut out),
             }
             for o in out {
                 match o {
                     TlsOutput::Plaintext {
-                        from_client, data, ..
-                    } => plain[usize::from(!from_client)].extend(data),
+                        from_client,
+                        data,
+                        captured,
+                    } => {
+                        let runs = &mut plain[usize::from(!from_client)];
+                        match runs.last_mut() {
+                            Some((c, d)) if *c == captured => d.extend(data),
+                            _ => runs.push((captured, data)),
+                        }
+                    }
                     TlsOutput::Anomaly(a) => anomalies.push(a),
                 }
             }
