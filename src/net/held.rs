@@ -37,6 +37,11 @@ impl HeldSegments {
         }
     }
 
+    /// Whether no bytes were held yet.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The segments, given up by the run.
     pub fn take(&mut self) -> Vec<HeldSegment> {
         std::mem::take(&mut self.0)

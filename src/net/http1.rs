@@ -306,10 +306,9 @@ enum Phase {
         msg: Box<Partial>,
         framing: Framing,
     },
-    /// Client bytes after a CONNECT/Upgrade request, held until the response decides.
-    Hold {
-        start: Option<(Timestamp, u64)>,
-    },
+    /// Client bytes after a CONNECT/Upgrade request, held until the response decides
+    /// (where they were captured: the direction's `held`).
+    Hold,
     /// Looking for the next message start after a gap or garbage; `scanned` as in Head.
     Resync {
         scanned: usize,
@@ -496,7 +495,7 @@ impl Http1Conn {
                     );
                     self.finish(client, &mut msg, out);
                 }
-                Phase::Hold { .. } if had_bytes => {
+                Phase::Hold if had_bytes => {
                     out.push(Http1Event::Anomaly(Anomaly::new(
                         "http-truncated",
                         "connection ended with client bytes held after a CONNECT/Upgrade request",
@@ -577,7 +576,8 @@ impl Http1Conn {
             }
         } else {
             let dir = self.dir(client);
-            if matches!(dir.phase, Phase::Hold { start: Some(_) }) {
+            if matches!(dir.phase, Phase::Hold) {
+                // More bytes after those held (which noted their first segment).
                 dir.held.note(dir.buf.len(), ts, frame);
             }
             let mut buf = std::mem::take(&mut self.dir(client).buf);
@@ -643,7 +643,7 @@ impl Http1Conn {
         };
         match dir.phase {
             Phase::Opaque | Phase::Stopped => return,
-            Phase::Hold { .. } if rest.len() > limit => {
+            Phase::Hold if rest.len() > limit => {
                 dir.phase = Phase::Stopped;
                 dir.buf = Vec::new();
                 dir.held = HeldSegments::default();
@@ -653,7 +653,7 @@ impl Http1Conn {
                 )));
                 return;
             }
-            Phase::Hold { .. } if !room => {
+            Phase::Hold if !room => {
                 dir.phase = Phase::Stopped;
                 dir.buf = Vec::new();
                 dir.held = HeldSegments::default();
@@ -707,16 +707,13 @@ impl Http1Conn {
                 } => self.head(client, rest, scanned, line_ok, start, ts, frame, out),
                 Phase::Body { msg, framing } => self.body(client, rest, msg, framing, frame, out),
                 Phase::Resync { scanned } => self.resync(client, rest, scanned),
-                Phase::Hold { start } => {
+                Phase::Hold => {
                     let dir = self.dir(client);
-                    let start = start.or_else(|| {
+                    if !rest.is_empty() && dir.held.is_empty() {
                         // The hold's first bytes: the start of what it holds.
-                        (!rest.is_empty()).then(|| {
-                            dir.held.note(0, ts, frame);
-                            (ts, frame)
-                        })
-                    });
-                    dir.phase = Phase::Hold { start };
+                        dir.held.note(0, ts, frame);
+                    }
+                    dir.phase = Phase::Hold;
                     Step::Wait(0)
                 }
                 Phase::Opaque => {
@@ -1348,7 +1345,7 @@ impl Http1Conn {
                     && !matches!(self.client.phase, Phase::Stopped | Phase::Opaque)
                 {
                     self.hold_for = Some(index);
-                    self.client.phase = Phase::Hold { start: None };
+                    self.client.phase = Phase::Hold;
                 }
             }
             Start::Response {
@@ -1413,9 +1410,9 @@ impl Http1Conn {
                 continue;
             }
             let held = std::mem::take(&mut dir.buf);
+            // Empty unless this direction held bytes for the answer.
             let segments = dir.held.take();
-            let holding = matches!(dir.phase, Phase::Hold { start: Some(_) });
-            if holding && !held.is_empty() && dir.opaque.is_empty() {
+            if !held.is_empty() && dir.opaque.is_empty() {
                 dir.opaque_segments = segments;
             }
             push_opaque(&mut dir.opaque, &held);
@@ -1430,9 +1427,9 @@ impl Http1Conn {
     /// The answer to a CONNECT/Upgrade request kept the connection HTTP: parse the held
     /// client bytes.
     fn release_hold(&mut self, out: &mut Vec<Http1Event>) {
-        let Phase::Hold { start } = self.client.phase else {
+        if !matches!(self.client.phase, Phase::Hold) {
             return;
-        };
+        }
         self.client.phase = head_phase();
         let held = std::mem::take(&mut self.client.buf);
         let mut segments = self.client.held.take();
@@ -1440,11 +1437,12 @@ impl Http1Conn {
             return;
         }
         if segments.is_empty() {
-            let (ts, frame) = start.unwrap_or((Timestamp::default(), self.client.last_frame));
+            // Held bytes note their first segment; read them whole rather than lose
+            // them should that ever not be so.
             segments.push(HeldSegment {
                 offset: 0,
-                ts,
-                frame,
+                ts: Timestamp::default(),
+                frame: self.client.last_frame,
             });
         }
         let last = self.client.last_frame;
@@ -1511,12 +1509,12 @@ impl Http1Conn {
                 }
                 resync
             }
-            Phase::Hold { .. } => {
+            Phase::Hold => {
                 out.push(Http1Event::Anomaly(Anomaly::new(
                     "http-gap",
                     "client bytes lost after a CONNECT/Upgrade request",
                 )));
-                Phase::Hold { start: None }
+                Phase::Hold
             }
             Phase::Resync { .. } => resync,
         };
