@@ -906,16 +906,54 @@ fn a_websocket_upgrade_over_two_connection_lines_with_a_message_before_the_101()
         panic!("no echo: {:?}", String::from_utf8_lossy(&got));
     });
     assert_eq!(echo, text);
-    p.wait_exchanges("the WebSocket message", |xs| {
-        xs.iter().any(|x| x["method"] == "WS")
-    });
-    let xs = p.jsonl("proxy-exchanges.jsonl");
-    let message = xs.iter().find(|x| x["method"] == "WS").unwrap();
-    let f = p.findings_of(message);
-    assert_eq!(f.len(), 1, "{message:#}");
-    assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+    assert_the_advertising_id_is_found(&p, "the WebSocket message", |x| x["method"] == "WS");
     let (status, _) = p.stop();
     assert!(status.success());
+}
+
+/// Waits for the exchange `which` picks (`what` names it) and checks its one finding:
+/// the advertising id.
+fn assert_the_advertising_id_is_found(
+    p: &Proxy,
+    what: &str,
+    which: impl Fn(&serde_json::Value) -> bool,
+) {
+    p.wait_exchanges(what, |xs| xs.iter().any(&which));
+    let xs = p.jsonl("proxy-exchanges.jsonl");
+    let x = xs.iter().find(|x| which(x)).unwrap();
+    let f = p.findings_of(x);
+    assert_eq!(f.len(), 1, "{x:#}");
+    assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+}
+
+/// Writes `opening` (what opens a tunnel to `target`) and then a JSON `POST` to
+/// `path` with the advertising id, closing the connection after it, as one write
+/// before any answer; what `proxy` sent back, read to the close.
+fn write_into_a_tunnel_before_any_answer(
+    rt: &tokio::runtime::Runtime,
+    proxy: SocketAddr,
+    opening: &[u8],
+    target: SocketAddr,
+    path: &str,
+) -> Vec<u8> {
+    let body = format!("{{\"event\":\"launch\",\"gaid\":\"{AD_ID}\"}}");
+    let post = format!(
+        "POST {path} HTTP/1.1\r\nHost: {target}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    rt.block_on(async {
+        let mut tcp = TcpStream::connect(proxy).await.unwrap();
+        tcp.write_all(&[opening, post.as_bytes()].concat())
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        got
+    })
 }
 
 /// A request written into a `CONNECT` tunnel in the same write as the `CONNECT`,
@@ -929,35 +967,15 @@ fn a_request_written_into_a_connect_tunnel_before_its_200_is_analysed() {
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for(dir.path(), &case, &up);
-    let body = format!("{{\"event\":\"launch\",\"gaid\":\"{AD_ID}\"}}");
     let target = up.http;
-    let got = rt.block_on(async {
-        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
-        let out = format!(
-            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n\
-             POST /early HTTP/1.1\r\nHost: {target}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        tcp.write_all(out.as_bytes()).await.unwrap();
-        let mut got = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut got))
-            .await
-            .unwrap()
-            .unwrap();
-        String::from_utf8_lossy(&got).into_owned()
-    });
+    let connect = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+    let got =
+        write_into_a_tunnel_before_any_answer(&rt, p.addr, connect.as_bytes(), target, "/early");
+    let got = String::from_utf8_lossy(&got);
     // The proxy's 200, then the server's answer to the POST through the tunnel.
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert_eq!(got.matches("HTTP/1.1 200").count(), 2, "{got}");
-    p.wait_exchanges("the POST in the tunnel", |xs| {
-        xs.iter().any(|x| x["path"] == "/early")
-    });
-    let xs = p.jsonl("proxy-exchanges.jsonl");
-    let post = xs.iter().find(|x| x["path"] == "/early").unwrap();
-    let f = p.findings_of(post);
-    assert_eq!(f.len(), 1, "{post:#}");
-    assert_eq!(f[0]["data"][0]["type"], "advertising_id");
+    assert_the_advertising_id_is_found(&p, "the POST in the tunnel", |x| x["path"] == "/early");
     let (status, _) = p.stop();
     assert!(status.success());
 }
@@ -974,41 +992,18 @@ fn a_socks5_client_writing_into_its_tunnel_before_the_reply_is_served() {
     let up = upstreams(&rt, dir.path());
     let case = case_file(dir.path(), r#"addresses = ["127.0.0.1"]"#);
     let p = Proxy::start_for(dir.path(), &case, &up);
-    let body = format!("{{\"event\":\"launch\",\"gaid\":\"{AD_ID}\"}}");
     let target = up.http;
-    let got = rt.block_on(async {
-        let mut tcp = TcpStream::connect(p.addr).await.unwrap();
-        let mut out = vec![5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1];
-        out.extend(target.port().to_be_bytes());
-        out.extend(
-            format!(
-                "POST /socks-early HTTP/1.1\r\nHost: {target}\r\n\
-                 Content-Type: application/json\r\nContent-Length: {}\r\n\
-                 Connection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .bytes(),
-        );
-        tcp.write_all(&out).await.unwrap();
-        let mut got = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut got))
-            .await
-            .unwrap()
-            .unwrap();
-        got
-    });
+    // Greeting (no authentication), then CONNECT to 127.0.0.1 and the target's port.
+    let mut opening = vec![5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1];
+    opening.extend(target.port().to_be_bytes());
+    let got = write_into_a_tunnel_before_any_answer(&rt, p.addr, &opening, target, "/socks-early");
     // No authentication, then the tunnel's grant, then the server's answer.
     assert_eq!(got[..4], [5, 0, 5, 0], "{got:?}");
     let answer = String::from_utf8_lossy(&got[12..]);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    p.wait_exchanges("the POST in the tunnel", |xs| {
-        xs.iter().any(|x| x["path"] == "/socks-early")
+    assert_the_advertising_id_is_found(&p, "the POST in the tunnel", |x| {
+        x["path"] == "/socks-early"
     });
-    let xs = p.jsonl("proxy-exchanges.jsonl");
-    let post = xs.iter().find(|x| x["path"] == "/socks-early").unwrap();
-    let f = p.findings_of(post);
-    assert_eq!(f.len(), 1, "{post:#}");
-    assert_eq!(f[0]["data"][0]["type"], "advertising_id");
     let (status, _) = p.stop();
     assert!(status.success());
 }

@@ -2957,6 +2957,7 @@ impl ConnState {
                         }
                         continue;
                     }
+                    // `last_meta` is the segment that made the parser switch: set.
                     if let Some(meta) = self.last_meta {
                         let client = client_pieces(&after_client, &held, meta);
                         self.enter_tunnel(&client, &after_server, meta, limits, out);
