@@ -462,10 +462,7 @@ impl TlsDecryptor {
         keys: &mut KeyLog,
         out: &mut Vec<TlsOutput>,
     ) {
-        self.pushed = None;
-        self.read(from_client, bytes, keys, out);
-        // Records dropped on the way (a failure, a stop) give their share back.
-        self.sync_held();
+        self.push_captured(from_client, bytes, None, keys, out);
     }
 
     /// [`Self::push`] of bytes captured `at`: the plaintext of a record held until its
@@ -478,7 +475,18 @@ impl TlsDecryptor {
         keys: &mut KeyLog,
         out: &mut Vec<TlsOutput>,
     ) {
-        self.pushed = Some(at);
+        self.push_captured(from_client, bytes, Some(at), keys, out);
+    }
+
+    fn push_captured(
+        &mut self,
+        from_client: bool,
+        bytes: &[u8],
+        captured: Option<Captured>,
+        keys: &mut KeyLog,
+        out: &mut Vec<TlsOutput>,
+    ) {
+        self.pushed = captured;
         self.read(from_client, bytes, keys, out);
         // Records dropped on the way (a failure, a stop) give their share back.
         self.sync_held();
@@ -760,7 +768,10 @@ impl TlsDecryptor {
             return;
         }
         dir.held_bytes += frag.len();
-        dir.held.push((header, frag, self.pushed));
+        // A held record read again and held once more (a client record of an ECH
+        // trial, replayed at the ServerHello) keeps where it was first captured.
+        let captured = self.replaying.or(self.pushed);
+        dir.held.push((header, frag, captured));
         self.sync_held();
     }
 

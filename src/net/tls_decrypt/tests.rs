@@ -734,6 +734,57 @@ fn zero_rtt_plaintext_says_where_its_record_was_captured() {
     assert_eq!(all, want_c);
 }
 
+/// Client records that came before the ServerHello of a connection whose secrets are
+/// found by trial (ECH offered, no key log line under its random) are held twice: until
+/// the ServerHello, then until the server's first encrypted record picks the entry.
+/// Their plaintext still says where they were first captured.
+#[test]
+fn records_held_twice_for_an_ech_trial_keep_where_they_were_captured() {
+    let (client, server, log, want_c, want_s) = tls13_connection(&Tls13Case {
+        grease_ech: true,
+        suite: 0x1301,
+        early: false,
+        early_accepted: false,
+        hrr: false,
+        key_update: false,
+        log_early: false,
+    });
+    // The secrets under a random the capture does not show: only a trial finds them.
+    let log = log.replace(&hex(&[0x42; 32]), &hex(&[0x43; 32]));
+    let mut keys = KeyLog::new();
+    keys.add(log.as_bytes());
+    let mut tls = TlsDecryptor::new();
+    let at = |n: u64| (Timestamp::from_micros(n as i64 * 1_000), n);
+    let mut out = Vec::new();
+    tls.push_at(true, &client, at(4), &mut keys, &mut out);
+    tls.push_at(false, &server, at(5), &mut keys, &mut out);
+    assert_eq!(tls.ech(), Some(EchOutcome::KeysMatched), "{out:?}");
+    let mut c = Vec::new();
+    let mut s = Vec::new();
+    for o in out {
+        match o {
+            TlsOutput::Plaintext {
+                from_client: true,
+                data,
+                captured,
+            } => {
+                assert_eq!(captured, Some(at(4)));
+                c.extend(data);
+            }
+            TlsOutput::Plaintext {
+                from_client: false,
+                data,
+                captured,
+            } => {
+                assert_eq!(captured, None, "read as it came");
+                s.extend(data);
+            }
+            TlsOutput::Anomaly(a) => panic!("{a:?}"),
+        }
+    }
+    assert_eq!((c, s), (want_c, want_s));
+}
+
 #[test]
 fn tls13_zero_rtt_accepted_rejected_and_unlogged() {
     // Accepted: EndOfEarlyData under the early key, then the handshake key.
