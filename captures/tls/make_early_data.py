@@ -6,7 +6,7 @@ SDK would on its second connection to a tracker.
 The `openssl` command plays both ends on 127.0.0.1: `s_server -early_data` and
 `s_client`, first once to get a session ticket (not recorded), then with
 `-sess_in` and `-early_data` through a relay in this script that records every
-chunk each side writes. The recorded connection is written as the device of
+chunk it reads from each side. The recorded connection is written as the device of
 tls/consentry.toml (192.168.50.23) talking to api.mixpanel.com (203.0.113.77:443),
 from 2026-11-28T10:03:50Z, one chunk per 20 ms:
 
@@ -53,8 +53,8 @@ def free_port():
 
 
 def relay(listener, server_port, chunks):
-    """Accepts one client, connects it to the server and records what each side
-    writes, in order, as (from_client, bytes)."""
+    """Accepts one client, connects it to the server and records what is read from
+    each side, in order, as (from_client, bytes)."""
     client, _ = listener.accept()
     server = socket.create_connection(("127.0.0.1", server_port))
     lock = threading.Lock()
@@ -129,8 +129,7 @@ def main():
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         chunks = []
-        recorder = threading.Thread(
-            target=relay, args=(listener, port, chunks))
+        recorder = threading.Thread(target=relay, args=(listener, port, chunks))
         recorder.start()
         said = s_client(listener.getsockname()[1], "-sess_in", session, "-early_data", early,
                         "-keylogfile", keylog, stdin_data=later.encode())
