@@ -64,17 +64,19 @@ impl HeldSegments {
 }
 
 /// `bytes` cut at each segment's offset, each piece with its segment (empty pieces
-/// and offsets past the end skipped): held bytes given back with the time and frame
-/// each part was captured at.
+/// and offsets past the end skipped; the first piece from the first byte whatever its
+/// offset says, so that no byte is left out): held bytes given back with the time and
+/// frame each part was captured at.
 pub fn held_pieces<'a>(
     bytes: &'a [u8],
     segments: &'a [HeldSegment],
 ) -> impl Iterator<Item = (&'a [u8], HeldSegment)> + 'a {
     segments.iter().enumerate().filter_map(move |(i, seg)| {
+        let start = if i == 0 { 0 } else { seg.offset };
         let end = segments
             .get(i + 1)
             .map_or(bytes.len(), |next| next.offset.min(bytes.len()));
-        let piece = bytes.get(seg.offset..end)?;
+        let piece = bytes.get(start..end)?;
         (!piece.is_empty()).then_some((piece, *seg))
     })
 }
@@ -112,6 +114,11 @@ mod tests {
             [(b"ab".to_vec(), 4), (b"c".to_vec(), 5)]
         );
         assert_eq!(pieces(b"abc", &[]), []);
+        // A first segment that does not start at 0 still gives the bytes before it.
+        assert_eq!(
+            pieces(b"abcdef", &[seg(2, 4), seg(4, 5)]),
+            [(b"abcd".to_vec(), 4), (b"ef".to_vec(), 5)]
+        );
     }
 
     #[test]
