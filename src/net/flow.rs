@@ -22,7 +22,10 @@
 //! (or SOCKS4) tunnel after its handshake ([`socks::Handshake`]), counts as a connection of its
 //! own: sniffed afresh, it may become that one metadata event
 //! (named by its TLS server name, else the `CONNECT` target: [`ConnInfo::tunnel`]),
-//! and its HTTP/1 requests are paired by a parser that counts them from there.
+//! and its HTTP/1 requests are paired by a parser that counts them from there. What
+//! the client wrote before the answer that opened it was held for that answer and is
+//! read with the segments it came in ([`crate::net::held`]), as is what a WebSocket
+//! client sent before its `101`.
 //!
 //! A UDP flow is reported as one [`FlowEvent::Metadata`] at its first datagram (with
 //! that datagram as its `payload` when the client sent it and it is not QUIC; the
