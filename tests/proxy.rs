@@ -1073,12 +1073,9 @@ fn an_h2c_upgrade_offer_is_not_passed_to_the_server() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("\r\n\r\nplain"), "{answer}");
     // The request is recorded and analysed.
-    let is_it = |x: &serde_json::Value| x["path"].as_str().is_some_and(|p| p.starts_with("/x?"));
-    p.wait_exchanges("the request", |xs| xs.iter().any(is_it));
-    let xs = p.jsonl("proxy-exchanges.jsonl");
-    let x = xs.iter().find(|x| is_it(x)).unwrap();
-    let f = p.findings_of(x);
-    assert_eq!(f.len(), 1, "{x:#}");
+    assert_the_advertising_id_is_found(&p, "the request", |x| {
+        x["path"].as_str().is_some_and(|p| p.starts_with("/x?"))
+    });
     let (status, _) = p.stop();
     assert!(status.success());
 }
