@@ -325,18 +325,22 @@ fn a_capture_filter_applies_to_each_link_type_of_a_stream() {
 
 #[test]
 fn read_takes_no_capture_options_and_says_what_is_no_capture() {
-    let o = bin()
-        .args(["tap", "--read", "-", "--snaplen", "100", "--case"])
-        .arg(gateway("consentry.toml"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o.stderr).contains("cannot be used with"),
-        "{}",
-        text(&o.stderr)
-    );
+    for option in [["--snaplen", "100"], ["--buffer-mib", "8"]] {
+        let o = bin()
+            .args(["tap", "--read", "-"])
+            .args(option)
+            .arg("--case")
+            .arg(gateway("consentry.toml"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            text(&o.stderr).contains("cannot be used with"),
+            "{option:?}: {}",
+            text(&o.stderr)
+        );
+    }
     let o = piped::run_with_stdin(
         bin()
             .args(["tap", "--read", "-", "--no-ring", "--case"])
@@ -349,6 +353,24 @@ fn read_takes_no_capture_options_and_says_what_is_no_capture() {
         "{}",
         text(&o.stderr)
     );
+}
+
+#[test]
+fn the_capture_buffer_takes_1_to_2047_mib() {
+    // libpcap takes the size in bytes as an int.
+    for size in ["0", "2048"] {
+        let o = bin()
+            .args(["tap", "--interface", "lo", "--buffer-mib", size, "--case"])
+            .arg(gateway("consentry.toml"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            text(&o.stderr).contains("--buffer-mib"),
+            "{size}: {}",
+            text(&o.stderr)
+        );
+    }
 }
 
 /// A stream cut in the middle of a block: everything before the cut is read, and the

@@ -61,7 +61,7 @@ pub struct Args {
         long,
         short = 'r',
         value_name = "FILE",
-        conflicts_with_all = ["interface", "snaplen", "no_promiscuous"]
+        conflicts_with_all = ["interface", "snaplen", "no_promiscuous", "buffer_mib"]
     )]
     pub read: Option<PathBuf>,
     /// Instead of an interface, receive PCAPdroid's UDP exporter on ADDR:PORT (the
@@ -71,7 +71,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "ADDR:PORT",
-        conflicts_with_all = ["interface", "read", "snaplen", "no_promiscuous"]
+        conflicts_with_all = ["interface", "read", "snaplen", "no_promiscuous", "buffer_mib"]
     )]
     pub udp: Option<std::net::SocketAddr>,
     /// Take --udp datagrams from this address only (the phone's); several allowed.
@@ -86,7 +86,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "ADDR:PORT",
-        conflicts_with_all = ["interface", "read", "udp", "snaplen", "no_promiscuous"]
+        conflicts_with_all = ["interface", "read", "udp", "snaplen", "no_promiscuous", "buffer_mib"]
     )]
     pub tcp: Option<std::net::SocketAddr>,
     /// Accept --tcp connections from this address only (the phone's); several
@@ -130,6 +130,11 @@ pub struct Args {
     /// Do not put the interface into promiscuous mode.
     #[arg(long)]
     pub no_promiscuous: bool,
+    /// Size of the kernel's capture buffer for the interface, MiB (tcpdump's -B in
+    /// KiB): what the kernel holds while the tap is busy before it drops packets.
+    #[arg(long, value_name = "MIB", default_value_t = crate::source::live::DEFAULT_BUFFER_MIB,
+          value_parser = clap::value_parser!(u32).range(1..=2047))]
+    pub buffer_mib: u32,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<u64>,
@@ -242,6 +247,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bpf: args.bpf.clone(),
         snaplen: args.snaplen,
         promiscuous: !args.no_promiscuous,
+        // At most 2047 MiB (the value parser): fits libpcap's int.
+        buffer_bytes: i32::try_from(u64::from(args.buffer_mib) << 20).unwrap_or(i32::MAX),
         ring_dir,
         ring_limits: RingLimits {
             max_file_bytes: args.ring_file_mib.saturating_mul(1 << 20).max(1 << 16),

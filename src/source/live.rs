@@ -63,8 +63,16 @@ pub const KEYLOG_DELAY: Duration = Duration::from_millis(500);
 /// Captured bytes held back at most for [`KEYLOG_DELAY`].
 pub const MAX_DELAYED_BYTES: usize = 64 << 20;
 
-/// libpcap's read timeout (buffering delay in non-immediate kernels).
-pub const POLL_MILLIS: i32 = 200;
+/// libpcap's read timeout: on Linux, how long the kernel fills a block of the capture
+/// ring before handing it over part full, so the longest a packet of a quiet link
+/// waits before the tap reads it.
+pub const POLL_MILLIS: i32 = 50;
+/// Default size of the kernel's capture buffer for an interface (`--buffer-mib`).
+/// libpcap's own default, 2 MiB (tcpdump's and dumpcap's too), holds 17 ms of a
+/// 1 Gbit/s link, not much more than the loop's pause when idle ([`IDLE_SLEEP`]) or
+/// one large exchange's analysis: the benchmark capture replayed at 1.9 Gbit/s lost
+/// 6 % of its packets with it and none with 32 MiB (`benches/live_compare.sh`).
+pub const DEFAULT_BUFFER_MIB: u32 = 32;
 /// Pause when no packet is waiting, before the stop flag is looked at again.
 const IDLE_SLEEP: Duration = Duration::from_millis(5);
 /// Longest time packets wait in the evidence ring's write buffer: what a crash
@@ -116,6 +124,8 @@ pub struct LiveOptions {
     pub bpf: Option<String>,
     pub snaplen: i32,
     pub promiscuous: bool,
+    /// Size of the kernel's capture buffer for an interface, bytes.
+    pub buffer_bytes: i32,
     /// Where the evidence ring goes; `None` writes no packets to disk.
     pub ring_dir: Option<PathBuf>,
     pub ring_limits: RingLimits,
@@ -789,13 +799,19 @@ impl<'a> Packets<'a> {
                     .map_err(pcap_err)?
                     .snaplen(opts.snaplen)
                     .promisc(opts.promiscuous)
-                    .immediate_mode(true)
+                    .buffer_size(opts.buffer_bytes)
+                    // Not immediate mode: on Linux that makes libpcap use a ring of
+                    // fixed slots, each as large as the snaplen allows (up to 64
+                    // KiB), so libpcap's default 2 MiB held a few dozen packets and
+                    // the kernel dropped 90 % of a 500 Mbit/s link
+                    // (`benches/live_compare.sh`). Without it the ring's blocks hold
+                    // packets at their own length and are handed over full or after
+                    // the timeout.
                     .timeout(POLL_MILLIS)
                     .open()
                     .map_err(pcap_err)?
-                    // With immediate mode, Linux libpcap may block without ever
-                    // honouring the read timeout; non-blocking reads plus a short
-                    // sleep when idle keep the stop flag and the duration checked.
+                    // Non-blocking reads plus a short sleep when idle keep the stop
+                    // flag and the duration checked.
                     .setnonblock()
                     .map_err(pcap_err)?;
                 if let Some(filter) = &opts.bpf {

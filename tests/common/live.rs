@@ -17,6 +17,29 @@ pub fn start_tap(port: u16, case: &Path, extra: &[&std::ffi::OsStr]) -> Option<C
 
 /// [`start_tap`] with the capture filter `bpf`.
 pub fn start_tap_filtered(bpf: &str, case: &Path, extra: &[&std::ffi::OsStr]) -> Option<Child> {
+    start_tap_reading_stderr(bpf, case, extra).map(|(child, _)| child)
+}
+
+/// What a tap wrote on standard error (its summary, libpcap's drop counters), whole
+/// once it has exited.
+pub struct TapStderr(mpsc::Receiver<Result<(), String>>);
+
+impl TapStderr {
+    /// Everything the tap wrote on standard error; call it after the tap exited.
+    pub fn all(self) -> String {
+        match self.0.recv_timeout(Duration::from_secs(20)) {
+            Ok(Err(lines)) => lines,
+            other => panic!("the tap's standard error did not end: {other:?}"),
+        }
+    }
+}
+
+/// [`start_tap_filtered`], keeping what the tap writes on standard error.
+pub fn start_tap_reading_stderr(
+    bpf: &str,
+    case: &Path,
+    extra: &[&std::ffi::OsStr],
+) -> Option<(Child, TapStderr)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
         .args(["tap", "--interface", "lo", "--bpf", bpf])
         .arg("--case")
@@ -40,7 +63,7 @@ pub fn start_tap_filtered(bpf: &str, case: &Path, extra: &[&std::ffi::OsStr]) ->
         let _ = tx.send(Err(lines.join("\n")));
     });
     match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Ok(())) => Some(child),
+        Ok(Ok(())) => Some((child, TapStderr(rx))),
         Ok(Err(stderr)) => {
             let _ = child.kill();
             let _ = child.wait();
