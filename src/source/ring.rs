@@ -69,11 +69,26 @@ pub enum RingEvent {
     NotRemoved(RingFile, io::Error),
 }
 
+/// Bytes written to a ring file between two starts of its writeback to disk. A file
+/// is synced when it is closed (its recorded hash must not outlive its bytes), and
+/// with a whole file's worth of dirty pages that sync held the capture loop for a
+/// quarter second per 100 MiB file here, longer than the kernel's 32 MiB capture
+/// buffer lasts at 1.8 Gbit/s (`benches/live_compare.sh`; `benches/HISTORY.md`).
+/// Started every few MiB, the writeback runs beside the capture, and the close's sync
+/// waits for the last few MiB only.
+const WRITEBACK_EVERY: u64 = 4 << 20;
+
+/// Bytes a ring file's writes are gathered into: one system call per 256 KiB of
+/// packets rather than per 8 KiB (the live loop flushes it every second anyway).
+const WRITE_BUFFER: usize = 256 << 10;
+
 /// The file being written, with its running hash and counts.
 struct OpenFile {
     path: PathBuf,
     out: BufWriter<File>,
     written: u64,
+    /// Bytes whose writeback to disk has been started ([`WRITEBACK_EVERY`]).
+    writeback_started: u64,
     hash: Sha256,
     packets: u64,
     first_packet: u64,
@@ -92,6 +107,14 @@ impl OpenFile {
         }
         self.hash.update(bytes);
         self.written += bytes.len() as u64;
+        if self.written - self.writeback_started >= WRITEBACK_EVERY {
+            if let Err(e) = self.out.flush() {
+                self.failed = true;
+                return Err(e);
+            }
+            start_writeback(self.out.get_ref(), self.writeback_started, self.written);
+            self.writeback_started = self.written;
+        }
         Ok(())
     }
 
@@ -236,6 +259,9 @@ pub struct EvidenceRing {
     /// Blocks not kept for later files (past [`MAX_KEPT_BLOCK_BYTES`] or half a file).
     blocks_not_kept: u64,
     current: Option<OpenFile>,
+    /// The end of the packet block being written ([`enhanced_packet_block`]), kept
+    /// to spare an allocation per packet.
+    tail: Vec<u8>,
     next_index: u64,
     /// Closed files still on disk, oldest first.
     closed: VecDeque<RingFile>,
@@ -280,6 +306,7 @@ impl EvidenceRing {
             pending_bytes: 0,
             blocks_not_kept: 0,
             current: None,
+            tail: Vec::new(),
             next_index: 1,
             closed: VecDeque::new(),
             packets: 0,
@@ -398,16 +425,20 @@ impl EvidenceRing {
                 "ring: packet of interface {interface}, which was never added"
             )));
         }
-        let block = enhanced_packet_block(ts, interface, data, original_len, comment);
+        let head =
+            enhanced_packet_block(ts, interface, data, original_len, comment, &mut self.tail);
+        let size = (head.len() + data.len() + self.tail.len()) as u64;
         let full = match &self.current {
-            Some(f) => f.written + block.len() as u64 > self.limits.max_file_bytes,
+            Some(f) => f.written + size > self.limits.max_file_bytes,
             None => true,
         };
         if full {
             self.rotate()?;
         }
         if let Some(f) = &mut self.current {
-            f.append(&block)?;
+            f.append(&head)?;
+            f.append(data)?;
+            f.append(&self.tail)?;
             f.packets += 1;
             f.first.get_or_insert(ts);
             f.last = Some(ts);
@@ -452,9 +483,10 @@ impl EvidenceRing {
             .join(format!("{}-{:05}.pcapng", self.stem, self.next_index));
         self.next_index += 1;
         let mut file = OpenFile {
-            out: BufWriter::new(open_private(&path)?),
+            out: BufWriter::with_capacity(WRITE_BUFFER, open_private(&path)?),
             path,
             written: 0,
+            writeback_started: 0,
             hash: Sha256::new(),
             packets: 0,
             first_packet: self.packets + 1,
@@ -484,6 +516,26 @@ impl Drop for EvidenceRing {
     fn drop(&mut self) {
         let _ = self.flush();
     }
+}
+
+/// Asks the kernel to start writing the bytes `from..to` of `file` to disk, without
+/// waiting for them. Only a head start for the sync at the file's close, which
+/// reports any failure; Linux only (elsewhere the close's sync does it all).
+fn start_writeback(file: &File, from: u64, to: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
+            return;
+        };
+        // SAFETY: `sync_file_range` only reads the descriptor number, which `file`
+        // owns and keeps open for the duration of the call, and three integers.
+        let _ = unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, from, to);
 }
 
 /// Creates `path` for writing with mode 0600 where the platform has modes, locked
@@ -586,33 +638,56 @@ pub fn custom_block(pen: u32, data: &[u8]) -> Vec<u8> {
     block(0x0000_0BAD, &body)
 }
 
+/// Bytes of an Enhanced Packet Block before the packet's data.
+const EPB_HEAD: usize = 28;
+
+/// The Enhanced Packet Block of a packet, as the three pieces that are written in
+/// turn without copying the packet: the returned head (block type and length, the
+/// packet's interface, time and lengths), `data` itself, and `tail` (cleared first):
+/// the padding to 32 bits, the comment option if any, and the block length again.
 fn enhanced_packet_block(
     ts: Timestamp,
     interface: u32,
     data: &[u8],
     original_len: u32,
     comment: Option<&[u8]>,
-) -> Vec<u8> {
-    let micros = ts.micros().max(0) as u64;
-    let options = comment.map_or(0, |c| 4 + c.len().div_ceil(4) * 4 + 4);
-    let mut body = Vec::with_capacity(20 + data.len() + 3 + options);
-    body.extend_from_slice(&interface.to_le_bytes());
-    body.extend_from_slice(&((micros >> 32) as u32).to_le_bytes());
-    body.extend_from_slice(&(micros as u32).to_le_bytes());
-    let captured = u32::try_from(data.len()).unwrap_or(u32::MAX);
-    body.extend_from_slice(&captured.to_le_bytes());
-    body.extend_from_slice(&original_len.max(captured).to_le_bytes());
-    body.extend_from_slice(data);
+    tail: &mut Vec<u8>,
+) -> [u8; EPB_HEAD] {
+    // Zeros up to the next 32-bit boundary of the block (the head is 28 bytes).
+    let align = |tail: &mut Vec<u8>| {
+        let unaligned = (data.len() + tail.len()) % 4;
+        tail.resize(tail.len() + (4 - unaligned) % 4, 0);
+    };
+    tail.clear();
+    align(tail);
     // An option (opt_comment, then opt_endofopt) starts 32-bit aligned after the data.
     if let Some(comment) = comment.filter(|c| c.len() <= usize::from(u16::MAX)) {
-        body.resize(body.len().div_ceil(4) * 4, 0);
-        body.extend_from_slice(&1u16.to_le_bytes());
-        body.extend_from_slice(&(comment.len() as u16).to_le_bytes());
-        body.extend_from_slice(comment);
-        body.resize(body.len().div_ceil(4) * 4, 0);
-        body.extend_from_slice(&[0; 4]);
+        tail.extend_from_slice(&1u16.to_le_bytes());
+        tail.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+        tail.extend_from_slice(comment);
+        align(tail);
+        tail.extend_from_slice(&[0; 4]);
     }
-    block(6, &body)
+    let total = u32::try_from(EPB_HEAD + data.len() + tail.len() + 4).unwrap_or(u32::MAX);
+    tail.extend_from_slice(&total.to_le_bytes());
+    let micros = ts.micros().max(0) as u64;
+    let captured = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let mut head = [0; EPB_HEAD];
+    for (at, field) in [
+        6,
+        total,
+        interface,
+        (micros >> 32) as u32,
+        micros as u32,
+        captured,
+        original_len.max(captured),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        head[at * 4..at * 4 + 4].copy_from_slice(&field.to_le_bytes());
+    }
+    head
 }
 
 #[cfg(test)]
@@ -954,6 +1029,34 @@ mod tests {
                 assert!(closed_at < i, "removed before it was closed");
             }
         }
+    }
+
+    #[test]
+    fn a_file_written_past_several_writeback_starts_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ring = ring_of(dir.path(), 64 << 20, 2);
+        let packets = 3 * WRITEBACK_EVERY / 60_000 + 1;
+        for i in 0..packets {
+            let data = vec![(i % 251) as u8; 60_000];
+            ring.write(Timestamp::from_micros(i as i64), 0, &data, 60_000, None)
+                .unwrap();
+        }
+        ring.close().unwrap();
+        let events = ring.take_events();
+        let [RingEvent::Closed(file)] = &events[..] else {
+            panic!("one file closed: {events:?}");
+        };
+        assert!(file.size > 3 * WRITEBACK_EVERY);
+        assert_eq!(file.packets, packets);
+        assert_eq!(crate::source::file_sha256(&file.path).unwrap(), file.sha256);
+        assert_eq!(fs::metadata(&file.path).unwrap().len(), file.size);
+        let (frames, _, _) = read_back(&file.path);
+        assert_eq!(frames.len() as u64, packets);
+        assert!(frames
+            .iter()
+            .enumerate()
+            .all(|(i, (_, data, _))| data.len() == 60_000
+                && data.iter().all(|&b| b == (i % 251) as u8)));
     }
 
     #[test]
