@@ -60,48 +60,10 @@ timing_init compare_pcap.sh "$FILE"
 
 # Suricata: a minimal configuration (alerts to fast.log only; no protocol logs) and
 # one content rule matched on the reassembled TCP stream.
-cat >"$WORK/suricata.yaml" <<EOF
-%YAML 1.1
----
-vars:
-  address-groups:
-    HOME_NET: "[10.0.0.0/8,172.16.0.0/12,192.168.0.0/16]"
-    EXTERNAL_NET: "any"
-  port-groups:
-    HTTP_PORTS: "[80,8080]"
-default-log-dir: $WORK/suricata
-stats:
-  enabled: no
-outputs:
-  - fast:
-      enabled: yes
-      filename: fast.log
-      append: no
-logging:
-  default-log-level: warning
-  outputs:
-    - console:
-        enabled: yes
-app-layer:
-  protocols:
-    http:
-      enabled: yes
-    tls:
-      enabled: yes
-    dns:
-      tcp:
-        enabled: yes
-      udp:
-        enabled: yes
-stream:
-  memcap: 256mb
-  reassembly:
-    memcap: 512mb
-    depth: 0
-EOF
+. "$(dirname "$0")/suricata_minimal.sh"
+suricata_minimal_yaml "$WORK/suricata" >"$WORK/suricata.yaml"
 mkdir -p "$WORK/suricata"
-printf 'alert tcp any any -> any any (msg:"device identifier"; content:"%s"; sid:1000001; rev:1;)\n' \
-    "$NEEDLE" >"$WORK/needle.rules"
+needle_rule "$NEEDLE" >"$WORK/needle.rules"
 
 # Lines of FILE, followed by UNIT: the "found" column.
 count_lines() { echo "$(wc -l <"$1") $2"; }
