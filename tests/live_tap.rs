@@ -5,7 +5,7 @@
 //! request inside VXLAN datagrams to a port `--tunnel-port` names; a third keeps a
 //! connection in a protocol no parser reads open and quiet, and its login must be
 //! reported before it closes. A burst of small datagrams must be captured without a
-//! kernel drop.
+//! kernel drop, and a datagram sent just before the stop still counted.
 //!
 //! Capturing needs CAP_NET_RAW (root in CI). Without it the test fails with a message
 //! saying so, unless `CONSENTRY_SKIP_LIVE=1` says to skip it.
@@ -621,5 +621,38 @@ fn a_burst_of_small_packets_is_captured_without_kernel_drops() {
         number_after(summary, "consentry: "),
         Some(DATAGRAMS),
         "every datagram captured: {stderr}"
+    );
+}
+
+/// A packet captured just before the stop signal is still read. The kernel hands over
+/// a part-filled block of the capture buffer only after the read timeout, so a tap
+/// that stopped reading at the signal lost the last moments' packets; it reads on
+/// until the buffer is drained.
+#[test]
+fn a_packet_just_before_the_stop_is_still_captured() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_file(dir.path());
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let Some((mut child, stderr)) = start_tap_reading_stderr(
+        &format!("udp dst port {port}"),
+        &case,
+        &["--no-ring".as_ref()],
+    ) else {
+        return;
+    };
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.send_to(b"last words", ("127.0.0.1", port)).unwrap();
+    thread::sleep(Duration::from_millis(5));
+    interrupt_and_read(&mut child);
+    let stderr = stderr.all();
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains(" packets ("))
+        .unwrap_or_default();
+    assert_eq!(
+        number_after(summary, "consentry: "),
+        Some(1),
+        "the datagram sent before the stop: {stderr}"
     );
 }

@@ -75,6 +75,12 @@ pub const POLL_MILLIS: i32 = 50;
 pub const DEFAULT_BUFFER_MIB: u32 = 32;
 /// Pause when no packet is waiting, before the stop flag is looked at again.
 const IDLE_SLEEP: Duration = Duration::from_millis(5);
+/// How long an interface is read on after a stop (SIGINT, `--duration`): the kernel
+/// hands over a part-filled block of its capture buffer only after [`POLL_MILLIS`],
+/// so the packets of the last moments before the stop would be lost unread.
+const STOP_DRAIN: Duration = Duration::from_millis(2 * POLL_MILLIS as u64);
+/// Longest read on after a stop: a link that keeps sending is never idle.
+const STOP_DRAIN_MAX: Duration = Duration::from_secs(1);
 /// Longest time packets wait in the evidence ring's write buffer: what a crash
 /// (`kill -9`, power aside) can lose of the file being written.
 pub const RING_FLUSH: Duration = Duration::from_secs(1);
@@ -1172,9 +1178,15 @@ pub fn capture(
     let mut failure: Option<LiveError> = None;
     let mut not_copied = 0u64;
     let mut next_ring_flush = Instant::now() + RING_FLUSH;
-    while !stop.load(Ordering::Relaxed) {
-        if opts.duration.is_some_and(|d| clock.elapsed() >= d) {
-            break;
+    // A stream stops at once; an interface is read on until its buffer is drained.
+    let drains = matches!(packets, Packets::Interface { .. });
+    let mut stopped_at: Option<Instant> = None;
+    loop {
+        if stop.load(Ordering::Relaxed) || opts.duration.is_some_and(|d| clock.elapsed() >= d) {
+            let since = *stopped_at.get_or_insert_with(Instant::now);
+            if !drains || since.elapsed() >= STOP_DRAIN_MAX {
+                break;
+            }
         }
         if let Some(r) = &mut ring {
             let now = Instant::now();
@@ -1211,6 +1223,7 @@ pub fn capture(
                 break;
             }
         };
+        let idle = matches!(item, Item::Idle);
         let kept = match item {
             Item::Frame(frame) => {
                 number += 1;
@@ -1277,6 +1290,9 @@ pub fn capture(
         };
         if let Err(e) = kept {
             failure = Some(ring_error(e));
+            break;
+        }
+        if idle && stopped_at.is_some_and(|t| t.elapsed() >= STOP_DRAIN) {
             break;
         }
     }
