@@ -576,6 +576,12 @@ fn number_after(text: &str, before: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The packets a tap's summary line says it captured (`consentry: N packets (…`).
+fn packets_captured(stderr: &str) -> Option<u64> {
+    let summary = stderr.lines().find(|l| l.contains(" packets ("))?;
+    number_after(summary, "consentry: ")
+}
+
 /// A burst of small packets fits the kernel's capture buffer. libpcap's immediate
 /// mode on Linux gave each packet a slot as large as the snaplen allows (64 KiB on
 /// loopback), so a 16 MiB buffer held a few hundred packets and most of a burst sent
@@ -613,12 +619,8 @@ fn a_burst_of_small_packets_is_captured_without_kernel_drops() {
         Some(0),
         "the kernel dropped packets: {stderr}"
     );
-    let summary = stderr
-        .lines()
-        .find(|l| l.contains(" packets ("))
-        .unwrap_or_default();
     assert_eq!(
-        number_after(summary, "consentry: "),
+        packets_captured(&stderr),
         Some(DATAGRAMS),
         "every datagram captured: {stderr}"
     );
@@ -646,12 +648,8 @@ fn a_packet_just_before_the_stop_is_still_captured() {
     thread::sleep(Duration::from_millis(5));
     interrupt_and_read(&mut child);
     let stderr = stderr.all();
-    let summary = stderr
-        .lines()
-        .find(|l| l.contains(" packets ("))
-        .unwrap_or_default();
     assert_eq!(
-        number_after(summary, "consentry: "),
+        packets_captured(&stderr),
         Some(1),
         "the datagram sent before the stop: {stderr}"
     );
