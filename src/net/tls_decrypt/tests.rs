@@ -479,6 +479,22 @@ struct Tls13Case {
     log_early: bool,
 }
 
+impl Default for Tls13Case {
+    /// A plain handshake in TLS_AES_128_GCM_SHA256: no ECH, early data, retry or key
+    /// update.
+    fn default() -> Self {
+        Tls13Case {
+            suite: 0x1301,
+            grease_ech: false,
+            early: false,
+            early_accepted: false,
+            hrr: false,
+            key_update: false,
+            log_early: false,
+        }
+    }
+}
+
 /// A whole TLS 1.3 connection made here: (client stream, server stream, key log,
 /// expected client plaintext, expected server plaintext).
 fn tls13_connection(case: &Tls13Case) -> (Vec<u8>, Vec<u8>, String, Vec<u8>, Vec<u8>) {
@@ -663,13 +679,8 @@ fn check_tls13(case: Tls13Case) {
 fn tls13_all_suites() {
     for suite in [0x1301, 0x1302, 0x1303, 0x1304, 0x1305] {
         check_tls13(Tls13Case {
-            grease_ech: false,
             suite,
-            early: false,
-            early_accepted: false,
-            hrr: false,
-            key_update: false,
-            log_early: false,
+            ..Tls13Case::default()
         });
     }
 }
@@ -678,13 +689,9 @@ fn tls13_all_suites() {
 fn tls13_key_update() {
     for suite in [0x1301, 0x1302, 0x1303] {
         check_tls13(Tls13Case {
-            grease_ech: false,
             suite,
-            early: false,
-            early_accepted: false,
-            hrr: false,
             key_update: true,
-            log_early: false,
+            ..Tls13Case::default()
         });
     }
 }
@@ -695,13 +702,10 @@ fn tls13_key_update() {
 #[test]
 fn zero_rtt_plaintext_says_where_its_record_was_captured() {
     let (client, server, log, want_c, _) = tls13_connection(&Tls13Case {
-        grease_ech: false,
-        suite: 0x1301,
         early: true,
         early_accepted: true,
-        hrr: false,
-        key_update: false,
         log_early: true,
+        ..Tls13Case::default()
     });
     let record_end =
         |at: usize| at + 5 + usize::from(u16::from_be_bytes([client[at + 3], client[at + 4]]));
@@ -742,12 +746,7 @@ fn zero_rtt_plaintext_says_where_its_record_was_captured() {
 fn records_held_twice_for_an_ech_trial_keep_where_they_were_captured() {
     let (client, server, log, want_c, want_s) = tls13_connection(&Tls13Case {
         grease_ech: true,
-        suite: 0x1301,
-        early: false,
-        early_accepted: false,
-        hrr: false,
-        key_update: false,
-        log_early: false,
+        ..Tls13Case::default()
     });
     // The secrets under a random the capture does not show: only a trial finds them.
     let log = log.replace(&hex(&[0x42; 32]), &hex(&[0x43; 32]));
@@ -789,33 +788,24 @@ fn records_held_twice_for_an_ech_trial_keep_where_they_were_captured() {
 fn tls13_zero_rtt_accepted_rejected_and_unlogged() {
     // Accepted: EndOfEarlyData under the early key, then the handshake key.
     check_tls13(Tls13Case {
-        grease_ech: false,
-        suite: 0x1301,
         early: true,
         early_accepted: true,
-        hrr: false,
-        key_update: false,
         log_early: true,
+        ..Tls13Case::default()
     });
     // Refused by the server: the client goes straight to the handshake key.
     check_tls13(Tls13Case {
-        grease_ech: false,
         suite: 0x1302,
         early: true,
-        early_accepted: false,
-        hrr: false,
-        key_update: false,
         log_early: true,
+        ..Tls13Case::default()
     });
     // Early secret not logged: the 0-RTT record is skipped, the rest decrypts.
     check_tls13(Tls13Case {
-        grease_ech: false,
         suite: 0x1303,
         early: true,
-        early_accepted: false,
-        hrr: false,
         key_update: true,
-        log_early: false,
+        ..Tls13Case::default()
     });
 }
 
@@ -824,12 +814,7 @@ fn an_ech_offer_whose_secrets_are_under_the_outer_random_is_outer_used() {
     for grease_ech in [false, true] {
         let case = Tls13Case {
             grease_ech,
-            suite: 0x1301,
-            early: false,
-            early_accepted: false,
-            hrr: false,
-            key_update: false,
-            log_early: false,
+            ..Tls13Case::default()
         };
         let (client, server, log, want_c, _) = tls13_connection(&case);
         let mut keys = KeyLog::new();
@@ -846,22 +831,16 @@ fn an_ech_offer_whose_secrets_are_under_the_outer_random_is_outer_used() {
 #[test]
 fn tls13_hello_retry_request() {
     check_tls13(Tls13Case {
-        grease_ech: false,
-        suite: 0x1301,
-        early: false,
-        early_accepted: false,
         hrr: true,
-        key_update: false,
-        log_early: false,
+        ..Tls13Case::default()
     });
     check_tls13(Tls13Case {
-        grease_ech: false,
         suite: 0x1303,
         early: true,
-        early_accepted: false,
         hrr: true,
         key_update: true,
         log_early: true,
+        ..Tls13Case::default()
     });
 }
 
