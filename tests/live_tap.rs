@@ -654,3 +654,55 @@ fn a_packet_just_before_the_stop_is_still_captured() {
         "the datagram sent before the stop: {stderr}"
     );
 }
+
+/// The evidence ring's disk fills (a tmpfs of 256 KiB, mounted in a mount namespace
+/// of the test's own, so nothing outlives it): the tap stops with an error naming
+/// the ring and the cause, and does not report what it could not keep. The capture is
+/// `captures/gateway/upload.pcap.gz`, piped in: its first identifier lies 8.3 MiB
+/// into the stream, past what the ring's writer thread can have queued (about 2.5
+/// MiB) when the disk filled. Needs root for the mount, as the live tests need it
+/// for capturing.
+#[test]
+fn a_full_disk_under_the_ring_stops_the_tap_before_it_reports_what_it_could_not_keep() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    std::fs::create_dir(&ring).unwrap();
+    let gateway = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/gateway");
+    let mut tap = Command::new("unshare");
+    tap.args(["--mount", "sh", "-c"])
+        .arg(r#"mount -t tmpfs -o size=256k,mode=0700 consentry-test "$0" || exit 99; exec "$@""#)
+        .arg(&ring)
+        .arg(env!("CARGO_BIN_EXE_consentry"))
+        .args(["tap", "--read", "-", "--case"])
+        .arg(gateway.join("consentry.toml"))
+        .args(["--format", "jsonl", "--ring-dir"])
+        .arg(&ring);
+    let o = piped::run_with_stdin(
+        &mut tap,
+        std::fs::read(gateway.join("upload.pcap.gz")).unwrap(),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() == Some(99) || o.status.code() == Some(1) && stderr.contains("unshare") {
+        if std::env::var_os("CONSENTRY_SKIP_LIVE").is_some() {
+            eprintln!("skipped: no mount namespace with a tmpfs: {stderr}");
+            return;
+        }
+        panic!("a tmpfs in a mount namespace of its own needs root (set CONSENTRY_SKIP_LIVE=1 to skip): {stderr}");
+    }
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("evidence ring in") && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("writing ") && stderr.contains(".pcapng"),
+        "names the file: {stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !stdout.contains("advertising_id") && !stdout.contains("imei"),
+        "a finding whose packets the ring could not keep: {stdout}"
+    );
+    // The tmpfs went with the namespace: the directory is empty again here.
+    assert_eq!(std::fs::read_dir(&ring).unwrap().count(), 0);
+}

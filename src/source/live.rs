@@ -81,8 +81,9 @@ const IDLE_SLEEP: Duration = Duration::from_millis(5);
 const STOP_DRAIN: Duration = Duration::from_millis(2 * POLL_MILLIS as u64);
 /// Longest read on after a stop: a link that keeps sending is never idle.
 const STOP_DRAIN_MAX: Duration = Duration::from_secs(1);
-/// Longest time packets wait in the evidence ring's write buffer: what a crash
-/// (`kill -9`, power aside) can lose of the file being written.
+/// Longest time packets wait in the evidence ring's batch before they go to its
+/// writer thread: about what a crash (`kill -9`, power aside) can lose of the file
+/// being written.
 pub const RING_FLUSH: Duration = Duration::from_secs(1);
 /// How far the tap's clock stays behind the source's while it is quiet (see
 /// [`QuietClock`]): a packet read late by up to this much still finds the tap as a
@@ -1026,8 +1027,10 @@ impl QuietClock {
 }
 
 impl Outlet<'_> {
-    /// One packet. A packet the ring could not write is not analysed: a finding
-    /// without its packets would not hold up.
+    /// One packet. Once the ring has failed to write, no packet is analysed: a
+    /// finding without its packets would not hold up. (The ring's writer thread
+    /// reports a failure a few batches late, so the packets queued for it then, at
+    /// most 2.5 MiB, were analysed; their file is never recorded closed.)
     fn deliver(
         &mut self,
         frame: &Frame<'_>,
@@ -1196,6 +1199,11 @@ pub fn capture(
                     failure = Some(ring_error(e));
                     break;
                 }
+                // A file closed while the link went quiet is recorded now, not at
+                // the next packet.
+                r.take_events()
+                    .into_iter()
+                    .for_each(&mut *outlet.ring_events);
             }
         }
         if !followed.is_empty() {

@@ -14,13 +14,15 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::timestamp::Timestamp;
+
+mod writer;
+
+use writer::{Job, Reply, Writer, BATCH_BYTES};
 
 /// Sizes of the ring.
 #[derive(Debug, Clone, Copy)]
@@ -69,76 +71,15 @@ pub enum RingEvent {
     NotRemoved(RingFile, io::Error),
 }
 
-/// Bytes written to a ring file between two starts of its writeback to disk. A file
-/// is synced when it is closed (its recorded hash must not outlive its bytes), and
-/// with a whole file's worth of dirty pages that sync held the capture loop for a
-/// quarter second per 100 MiB file here, longer than the kernel's 32 MiB capture
-/// buffer lasts at 1.8 Gbit/s (`benches/live_compare.sh`; `benches/HISTORY.md`).
-/// Started every few MiB, the writeback runs beside the capture, and the close's sync
-/// waits for the last few MiB only.
-const WRITEBACK_EVERY: u64 = 4 << 20;
-
-/// Bytes a ring file's writes are gathered into: one system call per 256 KiB of
-/// packets rather than per 8 KiB (the live loop flushes it every second anyway).
-const WRITE_BUFFER: usize = 256 << 10;
-
-/// The file being written, with its running hash and counts.
-struct OpenFile {
+/// What the ring knows of the file being written; its bytes are the writer's.
+struct CurrentFile {
     path: PathBuf,
-    out: BufWriter<File>,
+    /// Bytes given to the writer for it: what decides the rotation.
     written: u64,
-    /// Bytes whose writeback to disk has been started ([`WRITEBACK_EVERY`]).
-    writeback_started: u64,
-    hash: Sha256,
     packets: u64,
     first_packet: u64,
     first: Option<Timestamp>,
     last: Option<Timestamp>,
-    /// A write failed: what is on disk is unknown, so the file is never reported closed.
-    failed: bool,
-}
-
-impl OpenFile {
-    /// Writes `bytes` and hashes them once written.
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if let Err(e) = self.out.write_all(bytes) {
-            self.failed = true;
-            return Err(e);
-        }
-        self.hash.update(bytes);
-        self.written += bytes.len() as u64;
-        if self.written - self.writeback_started >= WRITEBACK_EVERY {
-            if let Err(e) = self.out.flush() {
-                self.failed = true;
-                return Err(e);
-            }
-            start_writeback(self.out.get_ref(), self.writeback_started, self.written);
-            self.writeback_started = self.written;
-        }
-        Ok(())
-    }
-
-    /// Flushes, syncs (a recorded hash must not outlive the bytes after a power cut)
-    /// and closes the file.
-    fn close(mut self) -> io::Result<RingFile> {
-        if self.failed {
-            return Err(io::Error::other(format!(
-                "{}: an earlier write failed",
-                self.path.display()
-            )));
-        }
-        self.out.flush()?;
-        self.out.get_ref().sync_all()?;
-        Ok(RingFile {
-            sha256: crate::source::hex(&self.hash.finalize()),
-            path: self.path,
-            size: self.written,
-            packets: self.packets,
-            first_packet: self.first_packet,
-            first: self.first,
-            last: self.last,
-        })
-    }
 }
 
 /// Files a [`FrameFiles`] remembers (names of about 40 bytes each): far more than a
@@ -241,7 +182,10 @@ pub fn files_in_locator(locator: &str) -> impl Iterator<Item = &str> {
 /// the file being written, but later files do not repeat them.
 pub const MAX_KEPT_BLOCK_BYTES: usize = 16 << 20;
 
-/// A size-capped ring of pcapng files.
+/// A size-capped ring of pcapng files. The ring assembles the files' blocks and
+/// decides where each goes; a thread of its own writes, hashes and syncs them
+/// (`writer.rs`), so a write failure is returned by a later call than the one whose
+/// bytes failed (about 2.5 MiB of packets later at most).
 pub struct EvidenceRing {
     dir: PathBuf,
     stem: String,
@@ -258,15 +202,20 @@ pub struct EvidenceRing {
     pending_bytes: usize,
     /// Blocks not kept for later files (past [`MAX_KEPT_BLOCK_BYTES`] or half a file).
     blocks_not_kept: u64,
-    current: Option<OpenFile>,
+    current: Option<CurrentFile>,
+    /// Bytes of the current file not yet given to the writer.
+    batch: Vec<u8>,
     /// The end of the packet block being written ([`enhanced_packet_block`]), kept
     /// to spare an allocation per packet.
     tail: Vec<u8>,
     next_index: u64,
-    /// Closed files still on disk, oldest first.
-    closed: VecDeque<RingFile>,
+    /// Closed files still on disk, oldest first, as the writer deletes them.
+    closed: VecDeque<PathBuf>,
     packets: u64,
     events: Vec<RingEvent>,
+    /// The writer's first failure not yet returned.
+    failure: Option<io::Error>,
+    writer: Writer,
 }
 
 impl EvidenceRing {
@@ -291,6 +240,7 @@ impl EvidenceRing {
             .filter(|c| c.is_ascii_alphanumeric())
             .take(15)
             .collect();
+        let writer = Writer::start()?;
         Ok(EvidenceRing {
             dir: dir.to_path_buf(),
             stem: format!("tap-{stamp}"),
@@ -306,11 +256,14 @@ impl EvidenceRing {
             pending_bytes: 0,
             blocks_not_kept: 0,
             current: None,
+            batch: writer.empty_batch(),
             tail: Vec::new(),
             next_index: 1,
             closed: VecDeque::new(),
             packets: 0,
             events: Vec::new(),
+            failure: None,
+            writer,
         })
     }
 
@@ -318,7 +271,7 @@ impl EvidenceRing {
     pub fn files(&self) -> impl Iterator<Item = &Path> {
         self.closed
             .iter()
-            .map(|f| f.path.as_path())
+            .map(PathBuf::as_path)
             .chain(self.current.as_ref().map(|f| f.path.as_path()))
     }
 
@@ -326,7 +279,11 @@ impl EvidenceRing {
         self.packets
     }
 
-    /// Files closed and removed since the last call, in the order it happened.
+    /// Files closed and removed since the last call, in the order it happened. The
+    /// writer's reports are taken in as bytes are handed to it (every 256 KiB, and
+    /// at [`EvidenceRing::flush`]), not at every call:
+    /// looking at every packet cost 3 % of the capture loop. [`EvidenceRing::settle`]
+    /// waits for all of them.
     pub fn take_events(&mut self) -> Vec<RingEvent> {
         std::mem::take(&mut self.events)
     }
@@ -338,8 +295,8 @@ impl EvidenceRing {
             return Ok(u32::try_from(i).unwrap_or(u32::MAX));
         }
         self.link_types.push(link_type);
-        if let Some(f) = &mut self.current {
-            f.append(&interface_description_block(link_type, self.snaplen))?;
+        if self.current.is_some() {
+            self.append(&interface_description_block(link_type, self.snaplen))?;
         }
         Ok(u32::try_from(self.link_types.len() - 1).unwrap_or(u32::MAX))
     }
@@ -383,10 +340,7 @@ impl EvidenceRing {
         if self.current.is_none() {
             self.rotate()?;
         }
-        match &mut self.current {
-            Some(f) => f.append(block),
-            None => Ok(()),
-        }
+        self.append(block)
     }
 
     /// Whether a new file's head can take `block` besides the blocks it has: within
@@ -420,6 +374,9 @@ impl EvidenceRing {
         original_len: u32,
         comment: Option<&[u8]>,
     ) -> io::Result<()> {
+        if let Some(e) = self.failure.take() {
+            return Err(e);
+        }
         if interface as usize >= self.link_types.len() {
             return Err(io::Error::other(format!(
                 "ring: packet of interface {interface}, which was never added"
@@ -435,65 +392,128 @@ impl EvidenceRing {
         if full {
             self.rotate()?;
         }
+        let Some(f) = &mut self.current else {
+            return Ok(());
+        };
+        f.written += size;
+        f.packets += 1;
+        f.first.get_or_insert(ts);
+        f.last = Some(ts);
+        self.packets += 1;
+        self.batch.extend_from_slice(&head);
+        self.batch.extend_from_slice(data);
+        self.batch.extend_from_slice(&self.tail);
+        if self.batch.len() >= BATCH_BYTES {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    /// Adds `bytes` to the file being written.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         if let Some(f) = &mut self.current {
-            f.append(&head)?;
-            f.append(data)?;
-            f.append(&self.tail)?;
-            f.packets += 1;
-            f.first.get_or_insert(ts);
-            f.last = Some(ts);
-            self.packets += 1;
+            f.written += bytes.len() as u64;
+            self.batch.extend_from_slice(bytes);
+            if self.batch.len() >= BATCH_BYTES {
+                self.hand_over()?;
+            }
         }
         Ok(())
     }
 
-    /// Writes buffered packets to disk (also done on rotation and drop).
+    /// Gives the bytes gathered so far to the writer, returning a failure it reported.
+    fn hand_over(&mut self) -> io::Result<()> {
+        if !self.batch.is_empty() {
+            let full = std::mem::replace(&mut self.batch, self.writer.empty_batch());
+            self.writer.send(Job::Bytes(full))?;
+        }
+        self.collect_replies();
+        self.failure.take().map_or(Ok(()), Err)
+    }
+
+    /// Takes in what the writer reported: events, and its first failure.
+    fn collect_replies(&mut self) {
+        for reply in self.writer.replies() {
+            match reply {
+                Reply::Event(event) => self.events.push(event),
+                Reply::Failed(error) => {
+                    self.failure.get_or_insert(error);
+                }
+            }
+        }
+    }
+
+    /// Hands the packets gathered so far to the writer, which writes them at once
+    /// (also done on rotation and drop); it does not wait for the disk.
     pub fn flush(&mut self) -> io::Result<()> {
-        match &mut self.current {
-            Some(f) => f.out.flush(),
-            None => Ok(()),
-        }
+        self.hand_over()
     }
 
-    /// Closes the file being written (at the end of a capture), reporting it as a
-    /// [`RingEvent::Closed`]; a later packet starts a new file.
+    /// Waits until the writer has done all it was given: the bytes are written, the
+    /// files closed and deleted so far are in [`EvidenceRing::take_events`].
+    pub fn settle(&mut self) -> io::Result<()> {
+        self.hand_over()?;
+        self.writer.wait()?;
+        self.collect_replies();
+        self.failure.take().map_or(Ok(()), Err)
+    }
+
+    /// Closes the file being written (at the end of a capture) and waits for it to
+    /// be synced, reporting it as a [`RingEvent::Closed`]; a later packet starts a
+    /// new file.
     pub fn close(&mut self) -> io::Result<()> {
-        if let Some(f) = self.current.take() {
-            let file = f.close()?;
-            self.events.push(RingEvent::Closed(file.clone()));
-            self.closed.push_back(file);
-        }
-        Ok(())
+        let closing = self.close_current();
+        let settled = self.settle();
+        closing.and(settled)
+    }
+
+    /// Asks the writer to close the file being written, without waiting for it.
+    fn close_current(&mut self) -> io::Result<()> {
+        let Some(f) = self.current.take() else {
+            return Ok(());
+        };
+        let handed = self.hand_over();
+        self.writer.send(Job::Close(RingFile {
+            path: f.path.clone(),
+            size: f.written,
+            sha256: String::new(),
+            packets: f.packets,
+            first_packet: f.first_packet,
+            first: f.first,
+            last: f.last,
+        }))?;
+        self.closed.push_back(f.path);
+        handed
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        self.close()?;
+        self.close_current()?;
+        // The writer deletes the same files, after the close before.
         while self.closed.len() >= self.limits.max_files {
-            if let Some(old) = self.closed.pop_front() {
-                // Only a file the ring deleted itself is reported removed: one gone
-                // already was removed by someone else, which `verify` must report.
-                self.events.push(match fs::remove_file(&old.path) {
-                    Ok(()) => RingEvent::Removed(old),
-                    Err(e) => RingEvent::NotRemoved(old, e),
-                });
-            }
+            self.closed.pop_front();
         }
+        self.writer.send(Job::Trim {
+            max_files: self.limits.max_files,
+        })?;
         let path = self
             .dir
             .join(format!("{}-{:05}.pcapng", self.stem, self.next_index));
         self.next_index += 1;
-        let mut file = OpenFile {
-            out: BufWriter::with_capacity(WRITE_BUFFER, open_private(&path)?),
+        // Created here, not by the writer: the file exists (and is locked) once a
+        // packet is written, for another run looking for files being written.
+        let file = open_private(&path)?;
+        self.writer.send(Job::Open {
+            path: path.clone(),
+            file,
+        })?;
+        self.current = Some(CurrentFile {
             path,
             written: 0,
-            writeback_started: 0,
-            hash: Sha256::new(),
             packets: 0,
             first_packet: self.packets + 1,
             first: None,
             last: None,
-            failed: false,
-        };
+        });
         let mut head = section_header_block();
         for &link_type in &self.link_types {
             head.extend(interface_description_block(link_type, self.snaplen));
@@ -505,37 +525,16 @@ impl EvidenceRing {
         for (_, pending) in &self.pending_blocks {
             head.extend_from_slice(pending);
         }
-        // Tracked before the first write, so a file whose head failed is still listed.
-        let appended = file.append(&head);
-        self.current = Some(file);
-        appended
+        self.append(&head)
     }
 }
 
 impl Drop for EvidenceRing {
+    /// The bytes gathered go to the writer, which finishes before the ring is gone;
+    /// the file being written is left as written, not closed.
     fn drop(&mut self) {
-        let _ = self.flush();
+        let _ = self.hand_over();
     }
-}
-
-/// Asks the kernel to start writing the bytes `from..to` of `file` to disk, without
-/// waiting for them. Only a head start for the sync at the file's close, which
-/// reports any failure; Linux only (elsewhere the close's sync does it all).
-fn start_writeback(file: &File, from: u64, to: u64) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::io::AsRawFd;
-        let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
-            return;
-        };
-        // SAFETY: `sync_file_range` only reads the descriptor number, which `file`
-        // owns and keeps open for the duration of the call, and three integers.
-        let _ = unsafe {
-            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
-        };
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (file, from, to);
 }
 
 /// Creates `path` for writing with mode 0600 where the platform has modes, locked
@@ -907,7 +906,7 @@ mod tests {
             let t = Timestamp::from_micros(t0.micros() + i64::from(i));
             ring.write(t, 0, &[i; 61], 100, None).unwrap();
         }
-        ring.flush().unwrap();
+        ring.settle().unwrap();
         let files: Vec<PathBuf> = ring.files().map(Path::to_path_buf).collect();
         assert_eq!(files.len(), 2, "only the newest two files are kept");
         assert_eq!(ring.packets(), 10);
@@ -1035,7 +1034,7 @@ mod tests {
     fn a_file_written_past_several_writeback_starts_reads_back_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let mut ring = ring_of(dir.path(), 64 << 20, 2);
-        let packets = 3 * WRITEBACK_EVERY / 60_000 + 1;
+        let packets = 3 * writer::WRITEBACK_EVERY / 60_000 + 1;
         for i in 0..packets {
             let data = vec![(i % 251) as u8; 60_000];
             ring.write(Timestamp::from_micros(i as i64), 0, &data, 60_000, None)
@@ -1046,7 +1045,7 @@ mod tests {
         let [RingEvent::Closed(file)] = &events[..] else {
             panic!("one file closed: {events:?}");
         };
-        assert!(file.size > 3 * WRITEBACK_EVERY);
+        assert!(file.size > 3 * writer::WRITEBACK_EVERY);
         assert_eq!(file.packets, packets);
         assert_eq!(crate::source::file_sha256(&file.path).unwrap(), file.sha256);
         assert_eq!(fs::metadata(&file.path).unwrap().len(), file.size);
@@ -1070,6 +1069,7 @@ mod tests {
         // The next packet does not fit: the first file is closed, then due for removal.
         ring.write(Timestamp::from_micros(2), 0, &[2; 100], 100, None)
             .unwrap();
+        ring.settle().unwrap();
         let events = ring.take_events();
         assert!(matches!(&events[0], RingEvent::Closed(f) if f.path == first));
         assert!(
@@ -1108,6 +1108,7 @@ mod tests {
                 .unwrap();
             files.note(&ring);
         }
+        ring.settle().unwrap();
         let closed: Vec<RingFile> = ring
             .take_events()
             .into_iter()
