@@ -8,8 +8,8 @@
 #   NEEDLE  one identifier string in the capture (gen_pcap.py --id-needle-out)
 # Env: CONSENTRY=path of the binary (default target/release/consentry, built with
 #      --features live); RATES="500 1000 top" (Mbit/s offered by tcpreplay; top: as
-#      fast as tcpreplay sends); TOOLS="tcpdump consentry consentry-noring suricata
-#      tshark" (default: these); BUFFER_MIB=32 (the kernel capture buffer of
+#      fast as tcpreplay sends); TOOLS="tcpdump consentry consentry-noring
+#      consentry-store suricata tshark" (default: these); BUFFER_MIB=32 (the kernel capture buffer of
 #      consentry, tcpdump -B and tshark -B; Suricata keeps its own AF_PACKET ring);
 #      SETTLE=2 (seconds between the last packet sent and the stop signal);
 #      KEEP=1 keeps each tool's output, standard error and timing in the work folder.
@@ -22,6 +22,9 @@
 #   tcpdump            -w /dev/null: libpcap's capture alone, the ceiling;
 #   consentry          tap --format jsonl with its evidence ring (as deployed);
 #   consentry-noring   the same with --no-ring;
+#   consentry-store    the tap into a case directory made for each run (`consentry
+#                      init --from-case CASE`): its ring in the directory's
+#                      evidence/, every exchange and finding appended to its store;
 #   suricata           the minimal configuration of benches/compare_pcap.sh and one
 #                      content rule, AF_PACKET (TPACKET_V3), one worker thread;
 #   tshark             -Y 'http contains "NEEDLE"' (dumpcap writes the packets to a
@@ -48,7 +51,7 @@ for tool in tcpreplay ip ethtool /usr/bin/time; do
 done
 CONSENTRY=${CONSENTRY:-target/release/consentry}
 RATES=${RATES:-500 1000 top}
-TOOLS=" ${TOOLS:-tcpdump consentry consentry-noring suricata tshark} "
+TOOLS=" ${TOOLS:-tcpdump consentry consentry-noring consentry-store suricata tshark} "
 BUFFER_MIB=${BUFFER_MIB:-32}
 SETTLE=${SETTLE:-2}
 want() { [[ $TOOLS == *" $1 "* ]]; }
@@ -91,7 +94,7 @@ EOF
 needle_rule "$NEEDLE" >"$WORK/needle.rules"
 
 # What the file gives when read, not captured: the reference for consentry's rows.
-if want consentry || want consentry-noring; then
+if want consentry || want consentry-noring || want consentry-store; then
     "$CONSENTRY" tap --read "$FILE" --case "$CASE" --format jsonl --no-ring \
         >"$WORK/read.out" 2>"$WORK/read.err" ||
         { echo "$SCRIPT: $CONSENTRY tap --read failed: $(tail -n 2 "$WORK/read.err")" >&2; exit 2; }
@@ -117,6 +120,8 @@ capture() {
     for rate in $RATES; do
         local out=$WORK/${name// /_}-$rate
         rm -rf "$WORK/ring" "$WORK/suricata" && mkdir -p "$WORK/ring" "$WORK/suricata"
+        # A fresh case directory for a tool that needs one (consentry-store).
+        [ -n "${PREPARE:-}" ] && eval "$PREPARE"
         # Not through in_ns: $! must be the process GNU time runs in (ip execs it).
         ip netns exec "$NS" /usr/bin/time -f '%e %U %S %M' -o "$out.time" "$@" >"$out.out" 2>"$out.err" &
         local timer=$!
@@ -167,12 +172,20 @@ if want tcpdump; then
         "echo \$(sed -n 's/^\([0-9]*\) packets captured/\1/p' \$out.err) \$(sed -n 's/^\([0-9]*\) packets dropped by kernel/\1/p' \$out.err)" \
         "echo -" -- tcpdump -n -B $((BUFFER_MIB * 1024)) -i vtap -w /dev/null
 fi
-for variant in consentry consentry-noring; do
+for variant in consentry consentry-noring consentry-store; do
     want $variant || continue
     ring=(--ring-dir "$WORK/ring")
+    case_file=$CASE
+    PREPARE=
     [ $variant = consentry-noring ] && ring=(--no-ring)
+    if [ $variant = consentry-store ]; then
+        ring=()
+        case_file=$WORK/case/consentry.toml
+        PREPARE='rm -rf "$WORK/case" && "$CONSENTRY" init "$WORK/case" --from-case "$CASE" >/dev/null'
+    fi
     capture $variant "Ctrl-C to stop" "consentry_received \$out.err" "consentry_found \$out.err" -- \
-        "$CONSENTRY" tap --interface vtap --case "$CASE" --format jsonl --buffer-mib "$BUFFER_MIB" "${ring[@]}"
+        "$CONSENTRY" tap --interface vtap --case "$case_file" --format jsonl --buffer-mib "$BUFFER_MIB" "${ring[@]}"
+    PREPARE=
 done
 if want suricata && command -v suricata >/dev/null; then
     SV=$(suricata -V 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p')

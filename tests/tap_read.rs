@@ -147,6 +147,75 @@ fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
     );
 }
 
+/// A tap into a case directory commits its appends in groups, at least every tenth
+/// of a second: another process sees a finding soon after it is printed, also when
+/// the traffic then stops (the pipe stays open, nothing more comes).
+#[test]
+fn a_quiet_stream_into_a_case_directory_has_its_findings_stored_while_it_runs() {
+    use std::io::{BufRead, Write};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("case");
+    let init = bin()
+        .arg("init")
+        .arg(&root)
+        .arg("--from-case")
+        .arg(gateway("consentry.toml"))
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let mut child = bin()
+        .args([
+            "tap",
+            "--read",
+            "-",
+            "--no-ring",
+            "--format",
+            "jsonl",
+            "--case",
+        ])
+        .arg(root.join("consentry.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let whole = std::fs::read(gateway("gateway.pcap")).unwrap();
+    // 17 whole packets and part of the 18th (`a_quiet_stream_is_flushed_and_stops_at_sigterm`).
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&whole[..3000]).unwrap();
+    stdin.flush().unwrap();
+    let mut printed = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut printed)
+        .unwrap();
+    let printed_at = Instant::now();
+    let id = |line: &str| {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v["id"].as_str().unwrap().to_string()
+    };
+    let stored = loop {
+        let o = bin()
+            .arg("-C")
+            .arg(&root)
+            .args(["findings", "--format", "jsonl"])
+            .output()
+            .unwrap();
+        let stored: Vec<String> = text(&o.stdout).lines().map(id).collect();
+        if !stored.is_empty() || printed_at.elapsed() > Duration::from_secs(10) {
+            break stored;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(stored, [id(&printed)], "the printed finding, stored");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the tap still runs, its stream open"
+    );
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
 /// `tap --read -` of `capture` (under `captures/`) with `case` and `extra` arguments,
 /// its ring in `ring`: the findings (without run ids) and standard error.
 fn tap_stream(
