@@ -166,8 +166,7 @@ struct Recording {
 /// capture (a transaction, a chain-head query and a WAL write each), 200 Mbit/s.
 const COMMIT_EVERY: usize = 4096;
 /// Longest an append waits for its commit: what another process reading the store
-/// (`consentry findings`) lags behind, and what a crash can lose of the store (the
-/// evidence ring's packets of that time are kept, a second less at most).
+/// (`consentry findings`) lags behind, and what a crash can lose of the store.
 const COMMIT_AFTER: Duration = Duration::from_millis(100);
 
 impl Recording {

@@ -280,10 +280,9 @@ impl EvidenceRing {
     }
 
     /// Files closed and removed since the last call, in the order it happened. The
-    /// writer's reports are taken in as bytes are handed to it (every 256 KiB, and
-    /// at [`EvidenceRing::flush`]), not at every call:
-    /// looking at every packet cost 3 % of the capture loop. [`EvidenceRing::settle`]
-    /// waits for all of them.
+    /// writer's reports are taken in as bytes are handed to it (every 256 KiB, and at
+    /// [`EvidenceRing::flush`]), not at every call: looking at every packet cost 3 %
+    /// of the capture loop. [`EvidenceRing::settle`] waits for all of them.
     pub fn take_events(&mut self) -> Vec<RingEvent> {
         std::mem::take(&mut self.events)
     }
