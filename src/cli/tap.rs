@@ -4,25 +4,25 @@
 //! a SIEM); the raw packets go to an evidence ring of pcapng files beside the case
 //! file; SIGINT/SIGTERM stop it cleanly with a summary on standard error. When the
 //! case file lives in a case directory, every exchange, finding and consent event read
-//! from traffic is appended to its store ([`super::live_store`]), committed after each
-//! exchange (readers see it at once) and on stop, and so is each ring file as the ring
-//! closes or deletes it (an `evidence` record: see [`super::live_store`]), when the
-//! ring lies inside the case directory; a run first records the ring files a dead run
-//! left unrecorded.
+//! from traffic is appended to its store ([`super::live_store`]), committed at least
+//! every tenth of a second and on stop, and so is each ring file as the ring closes
+//! or deletes it (an `evidence` record: see [`super::live_store`]), when the ring lies
+//! inside the case directory; a run first records the ring files a dead run left
+//! unrecorded. The capture loop runs on the calling thread; judging, printing and
+//! storing on one of their own ([`super::tap_judge`]).
 
-use std::cell::RefCell;
-use std::io::{self, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 
 use super::anomaly_tally::AnomalyTally;
 use super::input::{Attribution, CaptureReading};
+use super::tap_judge::{Handed, Judge, Recording, QUEUED};
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case;
@@ -31,7 +31,7 @@ use crate::report::host_mask::HostMask;
 use crate::rules::{Analyzer, Options};
 use crate::source::live::{self, LiveOptions, LiveSummary, PacketSource};
 use crate::source::pcap::CaptureSummary;
-use crate::source::ring::{RingEvent, RingLimits};
+use crate::source::ring::RingLimits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LiveFormat {
@@ -148,79 +148,6 @@ pub struct Args {
     pub wlan: WlanKeyArgs,
 }
 
-/// The case store of a run (if any), shared by the exchange and ring callbacks.
-struct Recording {
-    store: Option<super::live_store::LiveStore>,
-    /// The ring's directory relative to the case directory, when inside it.
-    ring_in_case: Option<String>,
-    /// The first failed write: the run goes on (the evidence ring and the printed
-    /// findings matter more), and exits with it.
-    error: Option<anyhow::Error>,
-    /// Appends not committed yet, and when the first of them was made.
-    uncommitted: usize,
-    uncommitted_since: Option<Instant>,
-}
-
-/// Appends committed together at most ([`Recording`]): a commit per exchange took
-/// 13 of the 15 CPU seconds of a tap into a case directory on the 522 MB benchmark
-/// capture (a transaction, a chain-head query and a WAL write each), 200 Mbit/s.
-const COMMIT_EVERY: usize = 4096;
-/// Longest an append waits for its commit: what another process reading the store
-/// (`consentry findings`) lags behind, and what a crash can lose of the store.
-const COMMIT_AFTER: Duration = Duration::from_millis(100);
-
-impl Recording {
-    /// Appends with `append` and commits when [`COMMIT_EVERY`] appends or
-    /// [`COMMIT_AFTER`] have passed since the last commit; an error is printed and kept.
-    fn record(
-        &mut self,
-        append: impl FnOnce(&mut super::live_store::LiveStore) -> anyhow::Result<bool>,
-    ) {
-        let Some(s) = self.store.as_mut() else {
-            return;
-        };
-        match append(s) {
-            Ok(false) => {}
-            Ok(true) => {
-                self.uncommitted += 1;
-                self.uncommitted_since.get_or_insert_with(Instant::now);
-                self.commit_when_due();
-            }
-            Err(e) => self.failed(e),
-        }
-    }
-
-    /// Commits the appends made since the last commit if there are enough of them,
-    /// or the oldest has waited long enough (called by the capture loop's
-    /// housekeeping too, so that a quiet link's last exchanges are not left waiting).
-    fn commit_when_due(&mut self) {
-        let due = self.uncommitted >= COMMIT_EVERY
-            || self
-                .uncommitted_since
-                .is_some_and(|t| t.elapsed() >= COMMIT_AFTER);
-        if due {
-            self.commit();
-        }
-    }
-
-    /// Commits every append made so far.
-    fn commit(&mut self) {
-        let Some(s) = self.store.as_mut() else {
-            return;
-        };
-        self.uncommitted = 0;
-        self.uncommitted_since = None;
-        if let Err(e) = s.commit() {
-            self.failed(e);
-        }
-    }
-
-    fn failed(&mut self, e: anyhow::Error) {
-        eprintln!("consentry: error: writing to the case store: {e:#}");
-        self.error.get_or_insert(e);
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (case, case_sha256) = case::load_hashed(&args.case)?;
     let case = Arc::new(case);
@@ -326,13 +253,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     opts.limits.flow.unparsed_overlap = analyzer.payload_overlap();
     opts.dns_probe = Some(analyzer.data_probe());
     // Host names as the lines show them: masked where they carry data.
-    let mut hosts = HostMask::new(analyzer.data_probe(), args.reveal);
+    let hosts = HostMask::new(analyzer.data_probe(), args.reveal);
     opts.limits.flow.tail_search = Some(analyzer.tail_search());
-    let mut findings = 0u64;
-    let mut anomalies = AnomalyTally::default();
-    let mut unanalysed = 0u64;
-    let mut other_apps = 0u64;
-    let stdout = io::stdout();
     let mut ready = |source: &PacketSource| {
         let doing = match source {
             PacketSource::Interface(name) => format!("capturing on {name}"),
@@ -396,68 +318,52 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let recording = RefCell::new(Recording {
-        store,
-        ring_in_case,
-        error: None,
-        uncommitted: 0,
-        uncommitted_since: None,
-    });
-    let summary = live::capture(
-        &opts,
-        &stop,
-        &mut ready,
-        &mut |x| {
-            if !attribution.judges(&x) {
-                match x.of_another_app() {
-                    true => other_apps += 1,
-                    false => unanalysed += 1,
-                }
-                return;
-            }
-            let obs = analyzer.observe(&x);
-            for line in anomalies.add_exchange(&x, &obs.anomalies, &mut hosts, args.reveal) {
-                eprintln!("{line}");
-            }
-            // Committed within COMMIT_AFTER: readers see it then; a stop commits it.
-            recording.borrow_mut().record(|s| {
-                s.exchange(&x, &obs.findings, &obs.consent_events)?;
-                Ok(true)
-            });
-            for f in obs.findings {
-                findings += 1;
-                let mut out = stdout.lock();
-                // A closed stdout (`| head`) must not stop the evidence capture.
-                let _ = match args.format {
-                    LiveFormat::Jsonl => serde_json::to_string(&f)
-                        .map_err(io::Error::other)
-                        .and_then(|l| writeln!(out, "{l}")),
-                    LiveFormat::Line => {
-                        let host = hosts.show(&f.destination.host);
-                        writeln!(out, "{}", super::finding_line(&f, &host))
-                    }
-                };
-                let _ = out.flush();
-            }
-        },
-        &mut |event| {
-            if let RingEvent::NotRemoved(f, e) = &event {
-                eprintln!(
-                    "consentry: warning: the ring could not delete {}: {e}; it stays recorded as evidence",
-                    f.path.display()
-                );
-            }
-            let mut r = recording.borrow_mut();
-            if let Some(rel) = r.ring_in_case.clone() {
-                r.record(|s| s.ring_event(&rel, &event));
-            }
-        },
-        &mut || recording.borrow_mut().commit_when_due(),
-    );
-    // Whatever ended the capture, what was appended is kept.
-    let mut recording = recording.into_inner();
-    recording.commit();
+    let judge = Judge {
+        attribution: &attribution,
+        analyzer: &mut analyzer,
+        hosts,
+        recording: Recording::new(store, ring_in_case),
+        format: args.format,
+        reveal: args.reveal,
+        findings: 0,
+        anomalies: AnomalyTally::default(),
+        unanalysed: 0,
+        other_apps: 0,
+    };
+    // The capture loop on this thread, the judge on its own (`tap_judge`).
+    let (summary, judge) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let (hand, handed) = std::sync::mpsc::sync_channel(QUEUED);
+        let judging = std::thread::Builder::new()
+            .name("consentry-judge".into())
+            .spawn_scoped(scope, move || judge.run(handed))
+            .context("starting the judging thread")?;
+        // A send fails only if the judge is gone (it panicked): its join says so.
+        let summary = live::capture(
+            &opts,
+            &stop,
+            &mut ready,
+            &mut |x| {
+                let _ = hand.send(Handed::Exchange(x));
+            },
+            &mut |event| {
+                let _ = hand.send(Handed::Ring(event));
+            },
+        );
+        drop(hand);
+        let judge = judging
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((summary, judge))
+    })?;
     let summary = summary?;
+    let Judge {
+        recording,
+        findings,
+        anomalies,
+        unanalysed,
+        other_apps,
+        ..
+    } = judge;
     let Recording {
         mut store,
         error: store_error,

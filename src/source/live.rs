@@ -85,8 +85,6 @@ const STOP_DRAIN_MAX: Duration = Duration::from_secs(1);
 /// writer thread: about what a crash (`kill -9`, power aside) can lose of the file
 /// being written.
 pub const RING_FLUSH: Duration = Duration::from_secs(1);
-/// How often the capture loop calls its caller's housekeeping ([`capture`]).
-pub const HOUSEKEEPING: Duration = Duration::from_millis(100);
 /// How far the tap's clock stays behind the source's while it is quiet (see
 /// [`QuietClock`]): a packet read late by up to this much still finds the tap as a
 /// file read would.
@@ -1092,16 +1090,13 @@ fn follow(
 /// they complete and the evidence ring's files as they are closed or removed (the
 /// last one closed at the end). `ready` is called once the source is open (for a
 /// stream, before its file header is read; for an interface, filtering), with the
-/// source as opened (a UDP port 0 replaced by the port bound). `housekeeping` is
-/// called every [`HOUSEKEEPING`] whatever the traffic, busy or quiet (the tap's
-/// grouped commits to the case store).
+/// source as opened (a UDP port 0 replaced by the port bound).
 pub fn capture(
     opts: &LiveOptions,
     stop: &AtomicBool,
     ready: &mut dyn FnMut(&PacketSource),
     consumer: &mut dyn FnMut(Exchange),
     ring_events: &mut dyn FnMut(RingEvent),
-    housekeeping: &mut dyn FnMut(),
 ) -> Result<LiveSummary, LiveError> {
     let exporters = Exporters::default();
     let mut packets = Packets::open(opts, stop, &exporters, ready)?;
@@ -1186,7 +1181,6 @@ pub fn capture(
     let mut failure: Option<LiveError> = None;
     let mut not_copied = 0u64;
     let mut next_ring_flush = Instant::now() + RING_FLUSH;
-    let mut next_housekeeping = Instant::now() + HOUSEKEEPING;
     // A stream stops at once; an interface is read on until its buffer is drained.
     let drains = matches!(packets, Packets::Interface { .. });
     let mut stopped_at: Option<Instant> = None;
@@ -1197,12 +1191,8 @@ pub fn capture(
                 break;
             }
         }
-        let now = Instant::now();
-        if now >= next_housekeeping {
-            next_housekeeping = now + HOUSEKEEPING;
-            housekeeping();
-        }
         if let Some(r) = &mut ring {
+            let now = Instant::now();
             if now >= next_ring_flush {
                 next_ring_flush = now + RING_FLUSH;
                 if let Err(e) = r.flush() {

@@ -1,0 +1,207 @@
+//! The live tap's judging thread. The capture loop (packets to exchanges, the
+//! evidence ring) hands each exchange it completes, and each event of its ring, to
+//! this thread in order; here exchanges are attributed and analysed, their findings
+//! printed and, with a case directory, everything appended to the case store. On a
+//! thread of its own this work (half of the loop's time into a case directory on the
+//! benchmark capture) runs beside the capture, which then keeps up with a faster link
+//! where a core is free.
+//!
+//! The queue between the two is bounded ([`QUEUED`]): a judge behind holds the loop
+//! up, and the kernel's capture buffer takes the burst or counts the drops, rather
+//! than memory growing. Commits to the store are grouped ([`COMMIT_AFTER`],
+//! [`COMMIT_EVERY`]), as the proxy's are.
+
+use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::anomaly_tally::AnomalyTally;
+use super::input::Attribution;
+use super::live_store::LiveStore;
+use super::tap::LiveFormat;
+use crate::exchange::Exchange;
+use crate::report::host_mask::HostMask;
+use crate::rules::Analyzer;
+use crate::source::ring::RingEvent;
+
+/// What the capture loop hands over, in the order it happened. Not boxed: the
+/// queue has only [`QUEUED`] slots of about 1 KiB, and a box would be one more
+/// allocation per exchange, freed on the other thread.
+#[allow(clippy::large_enum_variant)]
+pub enum Handed {
+    Exchange(Exchange),
+    Ring(RingEvent),
+}
+
+/// Exchanges (and ring events) queued for the judge at most. An exchange holds its
+/// bodies up to the analysis cap, so this bounds the queue's memory to tens of MiB
+/// in the worst case; typical app requests take a few KiB.
+pub const QUEUED: usize = 32;
+
+/// Appends committed together at most: a commit per exchange took 13 of the 15 CPU
+/// seconds of a tap into a case directory on the 522 MB benchmark capture (a
+/// transaction, a chain-head query and a WAL write each), 200 Mbit/s.
+const COMMIT_EVERY: usize = 4096;
+/// Longest an append waits for its commit: what another process reading the store
+/// (`consentry findings`) lags behind, and what a crash can lose of the store.
+const COMMIT_AFTER: Duration = Duration::from_millis(100);
+
+/// The case store of a run (if any).
+pub struct Recording {
+    pub store: Option<LiveStore>,
+    /// The ring's directory relative to the case directory, when inside it.
+    pub ring_in_case: Option<String>,
+    /// The first failed write: the run goes on (the evidence ring and the printed
+    /// findings matter more), and exits with it.
+    pub error: Option<anyhow::Error>,
+    /// Appends not committed yet, and when the first of them was made.
+    uncommitted: usize,
+    uncommitted_since: Option<Instant>,
+}
+
+impl Recording {
+    pub fn new(store: Option<LiveStore>, ring_in_case: Option<String>) -> Recording {
+        Recording {
+            store,
+            ring_in_case,
+            error: None,
+            uncommitted: 0,
+            uncommitted_since: None,
+        }
+    }
+
+    /// Appends with `append` and commits when [`COMMIT_EVERY`] appends or
+    /// [`COMMIT_AFTER`] have passed since the last commit; an error is printed and kept.
+    fn record(&mut self, append: impl FnOnce(&mut LiveStore) -> anyhow::Result<bool>) {
+        let Some(s) = self.store.as_mut() else {
+            return;
+        };
+        match append(s) {
+            Ok(false) => {}
+            Ok(true) => {
+                self.uncommitted += 1;
+                self.uncommitted_since.get_or_insert_with(Instant::now);
+                self.commit_when_due();
+            }
+            Err(e) => self.failed(e),
+        }
+    }
+
+    /// How long the oldest append not committed may still wait.
+    fn commit_due_in(&self) -> Option<Duration> {
+        self.uncommitted_since
+            .map(|t| COMMIT_AFTER.saturating_sub(t.elapsed()))
+    }
+
+    /// Commits the appends made since the last commit if there are enough of them,
+    /// or the oldest has waited long enough.
+    fn commit_when_due(&mut self) {
+        if self.uncommitted >= COMMIT_EVERY || self.commit_due_in() == Some(Duration::ZERO) {
+            self.commit();
+        }
+    }
+
+    /// Commits every append made so far.
+    pub fn commit(&mut self) {
+        let Some(s) = self.store.as_mut() else {
+            return;
+        };
+        self.uncommitted = 0;
+        self.uncommitted_since = None;
+        if let Err(e) = s.commit() {
+            self.failed(e);
+        }
+    }
+
+    fn failed(&mut self, e: anyhow::Error) {
+        eprintln!("consentry: error: writing to the case store: {e:#}");
+        self.error.get_or_insert(e);
+    }
+}
+
+/// The judge's state: what it needs, and what it counted for the run's summary.
+pub struct Judge<'a> {
+    pub attribution: &'a Attribution,
+    pub analyzer: &'a mut Analyzer,
+    /// Host names as the lines show them: masked where they carry data.
+    pub hosts: HostMask,
+    pub recording: Recording,
+    pub format: LiveFormat,
+    pub reveal: bool,
+    pub findings: u64,
+    pub anomalies: AnomalyTally,
+    /// Exchanges of clients that are no device of the case …
+    pub unanalysed: u64,
+    /// … and of other apps than the case's.
+    pub other_apps: u64,
+}
+
+impl Judge<'_> {
+    /// Judges what comes until the capture loop is gone, then commits the rest.
+    pub fn run(mut self, handed: Receiver<Handed>) -> Self {
+        loop {
+            let wait = self
+                .recording
+                .commit_due_in()
+                .unwrap_or(Duration::from_secs(3600));
+            match handed.recv_timeout(wait) {
+                Ok(Handed::Exchange(x)) => self.exchange(x),
+                Ok(Handed::Ring(event)) => self.ring_event(event),
+                Err(RecvTimeoutError::Timeout) => self.recording.commit_when_due(),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // Whatever ended the capture, what was appended is kept.
+        self.recording.commit();
+        self
+    }
+
+    fn exchange(&mut self, x: Exchange) {
+        if !self.attribution.judges(&x) {
+            match x.of_another_app() {
+                true => self.other_apps += 1,
+                false => self.unanalysed += 1,
+            }
+            return;
+        }
+        let obs = self.analyzer.observe(&x);
+        for line in self
+            .anomalies
+            .add_exchange(&x, &obs.anomalies, &mut self.hosts, self.reveal)
+        {
+            eprintln!("{line}");
+        }
+        self.recording.record(|s| {
+            s.exchange(&x, &obs.findings, &obs.consent_events)?;
+            Ok(true)
+        });
+        let stdout = io::stdout();
+        for f in obs.findings {
+            self.findings += 1;
+            let mut out = stdout.lock();
+            // A closed stdout (`| head`) must not stop the evidence capture.
+            let _ = match self.format {
+                LiveFormat::Jsonl => serde_json::to_string(&f)
+                    .map_err(io::Error::other)
+                    .and_then(|l| writeln!(out, "{l}")),
+                LiveFormat::Line => {
+                    let host = self.hosts.show(&f.destination.host);
+                    writeln!(out, "{}", super::finding_line(&f, &host))
+                }
+            };
+            let _ = out.flush();
+        }
+    }
+
+    fn ring_event(&mut self, event: RingEvent) {
+        if let RingEvent::NotRemoved(f, e) = &event {
+            eprintln!(
+                "consentry: warning: the ring could not delete {}: {e}; it stays recorded as evidence",
+                f.path.display()
+            );
+        }
+        if let Some(rel) = self.recording.ring_in_case.clone() {
+            self.recording.record(|s| s.ring_event(&rel, &event));
+        }
+    }
+}
