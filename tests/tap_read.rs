@@ -107,10 +107,9 @@ fn a_piped_gzipped_capture_of_large_uploads_gives_the_findings_past_the_analysis
     assert_eq!(findings(&text(&o.stdout)), want);
 }
 
-#[test]
-fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("case");
+/// `consentry init DIR/case --from-case` the gateway's case file: the case directory.
+fn gateway_case_dir(dir: &Path) -> PathBuf {
+    let root = dir.join("case");
     let init = bin()
         .arg("init")
         .arg(&root)
@@ -119,6 +118,13 @@ fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
         .output()
         .unwrap();
     assert!(init.status.success(), "{}", text(&init.stderr));
+    root
+}
+
+#[test]
+fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = gateway_case_dir(dir.path());
     let o = run_with_file_on_stdin(
         bin()
             .args(["tap", "-r", "-", "--case"])
@@ -155,15 +161,7 @@ fn a_quiet_stream_into_a_case_directory_has_its_findings_stored_while_it_runs() 
     use std::io::{BufRead, Write};
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("case");
-    let init = bin()
-        .arg("init")
-        .arg(&root)
-        .arg("--from-case")
-        .arg(gateway("consentry.toml"))
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "{}", text(&init.stderr));
+    let root = gateway_case_dir(dir.path());
     let mut child = bin()
         .args([
             "tap",

@@ -299,6 +299,19 @@ mod tests {
         }
     }
 
+    /// Has `w` write `chunks` into `file` (at `path`), then close it.
+    fn write_file(w: &Writer, path: &std::path::Path, file: File, chunks: &[&[u8]]) {
+        w.send(Job::Open {
+            path: path.to_path_buf(),
+            file,
+        })
+        .unwrap();
+        for chunk in chunks {
+            w.send(Job::Bytes(chunk.to_vec())).unwrap();
+        }
+        w.send(Job::Close(known(path))).unwrap();
+    }
+
     fn settled_replies(w: &Writer) -> Vec<Reply> {
         w.wait().unwrap();
         w.replies().collect()
@@ -310,14 +323,7 @@ mod tests {
         let path = dir.path().join("a.pcapng");
         let w = Writer::start().unwrap();
         let file = File::create(&path).unwrap();
-        w.send(Job::Open {
-            path: path.clone(),
-            file,
-        })
-        .unwrap();
-        w.send(Job::Bytes(b"first ".to_vec())).unwrap();
-        w.send(Job::Bytes(b"second".to_vec())).unwrap();
-        w.send(Job::Close(known(&path))).unwrap();
+        write_file(&w, &path, file, &[b"first ", b"second"]);
         let replies = settled_replies(&w);
         let [Reply::Event(RingEvent::Closed(f))] = &replies[..] else {
             panic!("one file closed");
@@ -343,14 +349,7 @@ mod tests {
         let w = Writer::start().unwrap();
         // Opened for reading only: every write fails.
         let file = File::open(&path).unwrap();
-        w.send(Job::Open {
-            path: path.clone(),
-            file,
-        })
-        .unwrap();
-        w.send(Job::Bytes(b"lost".to_vec())).unwrap();
-        w.send(Job::Bytes(b"also lost".to_vec())).unwrap();
-        w.send(Job::Close(known(&path))).unwrap();
+        write_file(&w, &path, file, &[b"lost", b"also lost"]);
         let replies = settled_replies(&w);
         let failures: Vec<String> = replies
             .iter()
@@ -368,13 +367,7 @@ mod tests {
         // The next file is written as usual.
         let next = dir.path().join("next.pcapng");
         let file = File::create(&next).unwrap();
-        w.send(Job::Open {
-            path: next.clone(),
-            file,
-        })
-        .unwrap();
-        w.send(Job::Bytes(b"kept".to_vec())).unwrap();
-        w.send(Job::Close(known(&next))).unwrap();
+        write_file(&w, &next, file, &[b"kept"]);
         assert!(
             matches!(&settled_replies(&w)[..], [Reply::Event(RingEvent::Closed(f))] if f.size == 4)
         );
