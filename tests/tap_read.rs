@@ -153,40 +153,51 @@ fn a_piped_capture_into_a_case_directory_is_stored_as_a_tap_run() {
     );
 }
 
+/// Starts `tap` (a `tap --read -`; its standard error as the caller set it) with the
+/// first 3 000 bytes of the gateway capture on its standard input, 17 whole packets
+/// and part of the 18th, and keeps that open: a stream gone quiet. Returns the
+/// child, its standard input and the first line it printed (a finding).
+fn start_quiet_stream(
+    tap: &mut Command,
+) -> (std::process::Child, std::process::ChildStdin, String) {
+    use std::io::{BufRead, Write};
+    let mut child = tap
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let whole = std::fs::read(gateway("gateway.pcap")).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&whole[..3000]).unwrap();
+    stdin.flush().unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    (child, stdin, first)
+}
+
 /// A tap into a case directory commits its appends in groups, at least every tenth
 /// of a second: another process sees a finding soon after it is printed, also when
 /// the traffic then stops (the pipe stays open, nothing more comes).
 #[test]
 fn a_quiet_stream_into_a_case_directory_has_its_findings_stored_while_it_runs() {
-    use std::io::{BufRead, Write};
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let root = gateway_case_dir(dir.path());
-    let mut child = bin()
-        .args([
-            "tap",
-            "--read",
-            "-",
-            "--no-ring",
-            "--format",
-            "jsonl",
-            "--case",
-        ])
-        .arg(root.join("consentry.toml"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let whole = std::fs::read(gateway("gateway.pcap")).unwrap();
-    // 17 whole packets and part of the 18th (`a_quiet_stream_is_flushed_and_stops_at_sigterm`).
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&whole[..3000]).unwrap();
-    stdin.flush().unwrap();
-    let mut printed = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut printed)
-        .unwrap();
+    let mut tap = bin();
+    tap.args([
+        "tap",
+        "--read",
+        "-",
+        "--no-ring",
+        "--format",
+        "jsonl",
+        "--case",
+    ])
+    .arg(root.join("consentry.toml"))
+    .stderr(Stdio::null());
+    let (mut child, stdin, printed) = start_quiet_stream(&mut tap);
     let printed_at = Instant::now();
     let id = |line: &str| {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -473,28 +484,16 @@ fn a_stream_cut_short_is_read_up_to_the_cut() {
 /// (the read waits on a thread of its own), with the summary and the findings.
 #[test]
 fn a_quiet_stream_is_flushed_and_stops_at_sigterm() {
-    use std::io::{BufRead, Write};
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let ring = dir.path().join("ring");
-    let mut child = bin()
-        .args(["tap", "--read", "-", "--case"])
+    let mut tap = bin();
+    tap.args(["tap", "--read", "-", "--case"])
         .arg(gateway("consentry.toml"))
         .arg("--ring-dir")
         .arg(&ring)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let whole = std::fs::read(gateway("gateway.pcap")).unwrap();
-    // 17 whole packets and part of the 18th; the pipe stays open.
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&whole[..3000]).unwrap();
-    stdin.flush().unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
+        .stderr(Stdio::piped());
+    let (mut child, stdin, first) = start_quiet_stream(&mut tap);
     assert!(
         first.contains("share-before-consent sdk.e.qq.com"),
         "{first}"
