@@ -337,16 +337,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .name("consentry-judge".into())
             .spawn_scoped(scope, move || judge.run(handed))
             .context("starting the judging thread")?;
-        // A send fails only if the judge is gone (it panicked): its join says so.
+        // A send fails only if the judge is gone (it panicked): the capture stops
+        // rather than keep packets nobody judges, and the join below says why.
+        let gone = || stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let summary = live::capture(
             &opts,
             &stop,
             &mut ready,
             &mut |x| {
-                let _ = hand.send(Handed::Exchange(x));
+                if hand.send(Handed::Exchange(x)).is_err() {
+                    gone();
+                }
             },
             &mut |event| {
-                let _ = hand.send(Handed::Ring(event));
+                if hand.send(Handed::Ring(event)).is_err() {
+                    gone();
+                }
             },
         );
         drop(hand);
