@@ -9,8 +9,9 @@
 # Env: CONSENTRY=path of the binary (default target/release/consentry, built with
 #      --features live); RATES="500 1000 top" (Mbit/s offered by tcpreplay; top: as
 #      fast as tcpreplay sends); TOOLS="tcpdump consentry consentry-noring
-#      consentry-store suricata tshark" (default: these); BUFFER_MIB=32 (the kernel capture buffer of
-#      consentry, tcpdump -B and tshark -B; Suricata keeps its own AF_PACKET ring);
+#      consentry-store suricata tshark" (default: these); BUFFER_MIB=32 (the
+#      kernel capture buffer of consentry, tcpdump -B and tshark -B; Suricata keeps
+#      its own AF_PACKET ring);
 #      SETTLE=2 (seconds between the last packet sent and the stop signal);
 #      KEEP=1 keeps each tool's output, standard error and timing in the work folder.
 #
@@ -36,7 +37,7 @@
 set -u
 
 if [ $# -ne 3 ]; then
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 FILE=$1 CASE=$2 NEEDLE=$3
