@@ -22,7 +22,7 @@ use anyhow::Context;
 
 use super::anomaly_tally::AnomalyTally;
 use super::input::{Attribution, CaptureReading};
-use super::tap_judge::{Handed, Judge, Recording, QUEUED};
+use super::tap_judge::{body_bytes, Backlog, Handed, Judge, Recording, QUEUED};
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case;
@@ -318,7 +318,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let backlog = Backlog::default();
     let judge = Judge {
+        backlog: &backlog,
         attribution: &attribution,
         analyzer: &mut analyzer,
         hosts,
@@ -345,6 +347,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &stop,
             &mut ready,
             &mut |x| {
+                backlog.enter(body_bytes(&x));
                 if hand.send(Handed::Exchange(x)).is_err() {
                     gone();
                 }

@@ -6,13 +6,15 @@
 //! benchmark capture) runs beside the capture, which then keeps up with a faster link
 //! where a core is free.
 //!
-//! The queue between the two is bounded ([`QUEUED`]): a judge behind holds the loop
-//! up, and the kernel's capture buffer takes the burst or counts the drops, rather
-//! than memory growing. Commits to the store are grouped ([`COMMIT_AFTER`],
-//! [`COMMIT_EVERY`]), as the proxy's are.
+//! The queue between the two is bounded, in exchanges ([`QUEUED`]) and in their
+//! bodies' bytes ([`QUEUED_BODY_BYTES`]): a judge behind holds the loop up, and the
+//! kernel's capture buffer takes the burst or counts the drops, rather than memory
+//! growing. Commits to the store are grouped ([`COMMIT_AFTER`], [`COMMIT_EVERY`]),
+//! as the proxy's are.
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::anomaly_tally::AnomalyTally;
@@ -33,10 +35,75 @@ pub enum Handed {
     Ring(RingEvent),
 }
 
-/// Exchanges (and ring events) queued for the judge at most. An exchange holds its
-/// bodies up to the analysis cap, so this bounds the queue's memory to tens of MiB
-/// in the worst case; typical app requests take a few KiB.
+/// Exchanges (and ring events) queued for the judge at most.
 pub const QUEUED: usize = 32;
+
+/// Bytes of bodies queued for the judge at most, besides one exchange's however
+/// large. An exchange holds each body up to the analysis cap (8 MiB), so a count
+/// alone would let 32 of them hold 512 MiB; app requests take a few KiB.
+pub const QUEUED_BODY_BYTES: usize = 16 << 20;
+
+/// The body bytes `x` holds, as the queue counts them.
+pub fn body_bytes(x: &Exchange) -> usize {
+    x.request_body.len() + x.payload_lead.len() + x.response.as_ref().map_or(0, |r| r.body.len())
+}
+
+/// The body bytes queued for the judge, shared by the two ends.
+#[derive(Default)]
+pub struct Backlog {
+    state: Mutex<BacklogState>,
+    room: Condvar,
+}
+
+#[derive(Default)]
+struct BacklogState {
+    bytes: usize,
+    /// The capture loop waits for room: only then is a wake-up (a system call) sent.
+    waiting: bool,
+    /// The judge is gone.
+    closed: bool,
+}
+
+impl Backlog {
+    /// Counts `bytes` in, first waiting while other bodies are queued and these
+    /// would pass [`QUEUED_BODY_BYTES`] (not once the judge is gone).
+    pub fn enter(&self, bytes: usize) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.bytes > 0 && state.bytes + bytes > QUEUED_BODY_BYTES && !state.closed {
+            state.waiting = true;
+            state = self
+                .room
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state.waiting = false;
+        state.bytes += bytes;
+    }
+
+    fn leave(&self, bytes: usize) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.bytes = state.bytes.saturating_sub(bytes);
+        if state.waiting {
+            self.room.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.closed = true;
+        self.room.notify_all();
+    }
+}
+
+/// Closes the backlog when the judge ends, a panic included, so that the capture
+/// loop never waits for room that will not come.
+struct Closing<'a>(&'a Backlog);
+
+impl Drop for Closing<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
 
 /// Appends committed together at most (the store itself commits every 1 000
 /// records too). A commit per exchange took 13 of the 15 CPU seconds of a tap into a
@@ -122,6 +189,7 @@ impl Recording {
 
 /// The judge's state: what it needs, and what it counted for the run's summary.
 pub struct Judge<'a> {
+    pub backlog: &'a Backlog,
     pub attribution: &'a Attribution,
     pub analyzer: &'a mut Analyzer,
     /// Host names as the lines show them: masked where they carry data.
@@ -140,13 +208,19 @@ pub struct Judge<'a> {
 impl Judge<'_> {
     /// Judges what comes until the capture loop is gone, then commits the rest.
     pub fn run(mut self, handed: Receiver<Handed>) -> Self {
+        let backlog = self.backlog;
+        let _closing = Closing(backlog);
         loop {
             let wait = self
                 .recording
                 .commit_due_in()
                 .unwrap_or(Duration::from_secs(3600));
             match handed.recv_timeout(wait) {
-                Ok(Handed::Exchange(x)) => self.exchange(x),
+                Ok(Handed::Exchange(x)) => {
+                    let bytes = body_bytes(&x);
+                    self.exchange(x);
+                    backlog.leave(bytes);
+                }
                 Ok(Handed::Ring(event)) => self.ring_event(event),
                 Err(RecvTimeoutError::Timeout) => self.recording.commit_when_due(),
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -213,6 +287,44 @@ mod tests {
     use crate::exchange::SourceKind;
     use crate::store::CaseDir;
     use crate::timestamp::Timestamp;
+
+    /// Whether `enter(bytes)` on another thread returns within a quarter second.
+    fn enters(backlog: &std::sync::Arc<Backlog>, bytes: usize) -> std::sync::mpsc::Receiver<()> {
+        let (done, entered) = std::sync::mpsc::channel();
+        let backlog = backlog.clone();
+        std::thread::spawn(move || {
+            backlog.enter(bytes);
+            let _ = done.send(());
+        });
+        entered
+    }
+
+    #[test]
+    fn the_backlog_holds_the_loop_while_queued_bodies_would_pass_the_budget() {
+        let quarter = Duration::from_millis(250);
+        let backlog = std::sync::Arc::new(Backlog::default());
+        // One exchange however large when nothing is queued.
+        backlog.enter(QUEUED_BODY_BYTES * 2);
+        // Then nothing more until it is judged.
+        let second = enters(&backlog, 1);
+        assert!(second.recv_timeout(quarter).is_err(), "over the budget");
+        backlog.leave(QUEUED_BODY_BYTES * 2);
+        second
+            .recv_timeout(Duration::from_secs(5))
+            .expect("room again");
+        backlog.leave(1);
+        // Small bodies fill the budget up to its end.
+        backlog.enter(QUEUED_BODY_BYTES - 2);
+        let third = enters(&backlog, 2);
+        third
+            .recv_timeout(Duration::from_secs(5))
+            .expect("within the budget");
+        // A judge gone (closed) never leaves a waiter waiting.
+        let fourth = enters(&backlog, 1);
+        assert!(fourth.recv_timeout(quarter).is_err());
+        backlog.close();
+        fourth.recv_timeout(Duration::from_secs(5)).expect("closed");
+    }
 
     #[test]
     fn an_append_is_committed_once_it_has_waited_its_time() {
