@@ -45,10 +45,12 @@
 //!   runtime thread is never parked while the consumer is busy (a full queue used to
 //!   block the tokio worker inside `send`, stalling every connection on it: the p99
 //!   tail of issue 4's benchmark). Back-pressure is applied where it costs nothing:
-//!   while [`EVENT_QUEUE`] events wait for the consumer, new requests wait
-//!   (asynchronously) before they are read further. The queue holds at most
-//!   `EVENT_QUEUE` events plus the exchanges already under way when it filled, plus
-//!   pinned-host records (at most [`MAX_PINNED`]) and control-API consent events.
+//!   while [`EVENT_QUEUE`] events, or exchanges with [`EVENT_QUEUE_BYTES`] of
+//!   bodies, wait for the consumer, new requests wait (asynchronously) before they
+//!   are read further. The queue holds at most `EVENT_QUEUE` events and about
+//!   `EVENT_QUEUE_BYTES` of bodies, plus the exchanges already under way when it
+//!   filled, plus pinned-host records (at most [`MAX_PINNED`]) and control-API
+//!   consent events.
 
 pub mod body;
 pub mod ca;
@@ -95,6 +97,11 @@ pub const MAX_PINNED: usize = 10_000;
 /// Events waiting for the consumer beyond which new requests wait for it (see
 /// [`events`]).
 pub const EVENT_QUEUE: usize = 4_096;
+/// Bytes of bodies in the exchanges waiting for the consumer beyond which new
+/// requests wait for it too. An exchange holds each body up to the body cap (8 MiB
+/// by default), so the count alone would let the queue hold tens of GiB of uploads
+/// while the consumer lags.
+pub const EVENT_QUEUE_BYTES: usize = 64 << 20;
 /// Requests (target, header fields and body) of at least this many bytes are prepared
 /// for the analysis on the runtime thread that finished them ([`Settings::preparer`]);
 /// smaller ones by the consumer, in the batch it takes. Preparing runs much code over
@@ -153,7 +160,10 @@ impl std::fmt::Debug for PrepareHook {
 struct Backlog {
     /// Events sent and not yet taken by the consumer.
     queued: AtomicUsize,
-    /// Requests waiting for `queued` to fall under [`EVENT_QUEUE`].
+    /// Bytes of bodies in the exchanges among them ([`event_bytes`]).
+    queued_bytes: AtomicUsize,
+    /// Requests waiting for `queued` to fall under [`EVENT_QUEUE`] (and
+    /// `queued_bytes` under [`EVENT_QUEUE_BYTES`]).
     room: tokio::sync::Notify,
     /// The consumer is gone: nobody waits for room any more.
     closed: AtomicBool,
@@ -190,9 +200,16 @@ pub fn events() -> (EventSender, EventReceiver) {
 impl EventSender {
     /// Queues `e` at once. A consumer that is gone drops it: the run is ending.
     pub fn send(&self, e: Event) {
+        let bytes = event_bytes(&e);
         self.backlog.queued.fetch_add(1, Ordering::Relaxed);
+        self.backlog
+            .queued_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
         if self.tx.send(e).is_err() {
             self.backlog.queued.fetch_sub(1, Ordering::Relaxed);
+            self.backlog
+                .queued_bytes
+                .fetch_sub(bytes, Ordering::Relaxed);
         }
     }
 
@@ -232,10 +249,11 @@ impl EventSender {
 }
 
 impl Backlog {
-    /// A request may go on: fewer than [`EVENT_QUEUE`] events queued, or nobody left
-    /// to take them.
+    /// A request may go on: fewer than [`EVENT_QUEUE`] events queued with fewer than
+    /// [`EVENT_QUEUE_BYTES`] of bodies, or nobody left to take them.
     fn has_room(&self, order: Ordering) -> bool {
-        self.queued.load(order) < EVENT_QUEUE || self.closed.load(order)
+        (self.queued.load(order) < EVENT_QUEUE && self.queued_bytes.load(order) < EVENT_QUEUE_BYTES)
+            || self.closed.load(order)
     }
 }
 
@@ -244,24 +262,29 @@ impl EventReceiver {
     /// is gone and the queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
         let e = self.rx.recv_timeout(timeout)?;
-        self.took();
+        self.took(&e);
         Ok(e)
     }
 
     /// The next event if one is queued.
     pub fn try_recv(&self) -> Result<Event, TryRecvError> {
         let e = self.rx.try_recv()?;
-        self.took();
+        self.took(&e);
         Ok(e)
     }
 
-    fn took(&self) {
+    fn took(&self, e: &Event) {
+        let bytes = event_bytes(e);
+        let before_bytes = self.backlog.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         let before = self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
         // Only the consumer takes, one at a time: on its way down from a full queue
-        // the count passes EVENT_QUEUE exactly, whatever senders add meanwhile. One
-        // waiter is woken (or, with none waiting, the next one to wait goes at once
-        // and re-checks); it releases the rest (see `EventSender::room`).
-        if before == EVENT_QUEUE {
+        // the count passes EVENT_QUEUE exactly, and the bytes fall under
+        // EVENT_QUEUE_BYTES at one take, whatever senders add meanwhile. One waiter
+        // is woken (or, with none waiting, the next one to wait goes at once and
+        // re-checks); it releases the rest (see `EventSender::room`).
+        let bytes_crossed =
+            before_bytes >= EVENT_QUEUE_BYTES && before_bytes - bytes < EVENT_QUEUE_BYTES;
+        if before == EVENT_QUEUE || bytes_crossed {
             self.backlog.room.notify_one();
         }
     }
@@ -988,6 +1011,20 @@ pub(crate) fn locator(session: &str, n: u64) -> String {
 
 /// The bytes of `x`'s request that its analysis decodes and searches: the target,
 /// the header fields and the body kept (what [`PREPARE_INLINE_FROM`] is compared to).
+/// Bytes of bodies an event holds, as the queue counts them: an exchange's request
+/// body (with the lead of a payload no parser reads) and response body.
+fn event_bytes(e: &Event) -> usize {
+    match e {
+        Event::Exchange(done) => {
+            let x = &done.x;
+            x.request_body.len()
+                + x.payload_lead.len()
+                + x.response.as_ref().map_or(0, |r| r.body.len())
+        }
+        Event::Consent(_) | Event::Notice(_) => 0,
+    }
+}
+
 fn request_bytes(x: &Exchange) -> usize {
     let headers: usize = x
         .request_headers
@@ -1202,6 +1239,40 @@ mod tests {
                 .unwrap();
         });
         assert_eq!(tx.queued(), EVENT_QUEUE - 1);
+    }
+
+    #[test]
+    fn bodies_past_the_byte_bound_make_requests_wait_until_they_are_taken() {
+        let rt = super::test_runtime();
+        let (tx, rx) = events();
+        let upload = |bytes: usize| {
+            let mut x = Exchange::new(
+                "x-1",
+                crate::exchange::SourceKind::Proxy,
+                crate::timestamp::Timestamp::from_micros(0),
+            );
+            x.request_body = vec![7; bytes];
+            Event::Exchange(Box::new(Finished { x, prepared: None }))
+        };
+        // Two events, far from EVENT_QUEUE, but their bodies reach the bound.
+        tx.send(upload(EVENT_QUEUE_BYTES / 2));
+        tx.send(upload(EVENT_QUEUE_BYTES / 2));
+        let tx = Arc::new(tx);
+        let waiter = waiting_for_room(&rt, &tx);
+        rt.block_on(async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished(), "bodies past the bound hold requests");
+            assert!(rx.try_recv().is_ok());
+            tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("room once the bodies fall under the bound")
+                .unwrap();
+        });
+        assert!(rx.try_recv().is_ok());
+        assert_eq!(tx.backlog.queued_bytes.load(Ordering::Relaxed), 0);
+        // Notices and consent events hold no bodies.
+        tx.send(notice(1));
+        assert_eq!(tx.backlog.queued_bytes.load(Ordering::Relaxed), 0);
     }
 
     #[test]
