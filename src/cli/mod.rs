@@ -32,6 +32,7 @@ pub mod seal;
 pub mod signatures;
 #[cfg(feature = "live")]
 pub mod tap;
+#[cfg(feature = "live")]
 pub mod tap_judge;
 pub mod tunnel_ports;
 pub mod verify;
