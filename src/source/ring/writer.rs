@@ -26,6 +26,9 @@ use super::{RingEvent, RingFile};
 /// Bytes a batch gathers before it goes to the writer: one `write` system call each.
 pub(super) const BATCH_BYTES: usize = 256 << 10;
 
+/// Capacity of a written batch past which it is freed rather than filled again.
+const MAX_SPARE_BATCH: usize = 2 * BATCH_BYTES;
+
 /// Jobs queued for the writer: with a batch each, 2 MiB of packets in flight at
 /// most. Longer stalls of the disk (a file's closing sync waits for its last few
 /// MiB, [`WRITEBACK_EVERY`]) hold the capture loop up and wait in the kernel's
@@ -177,9 +180,13 @@ impl Disk {
                         self.failed(e);
                     }
                 }
-                batch.clear();
-                // The ring may be gone already (dropped): the batch is just freed.
-                let _ = self.give_back.send(batch);
+                // One that grew for a large block (a stream's key log may take 16 MiB)
+                // is freed: the ten or so batches in circulation stay small. The ring
+                // may be gone already (dropped): the batch is just freed then too.
+                if batch.capacity() <= MAX_SPARE_BATCH {
+                    batch.clear();
+                    let _ = self.give_back.send(batch);
+                }
             }
             Job::Close(known) => {
                 if let Some(f) = self.current.take() {
@@ -336,9 +343,16 @@ mod tests {
             (1, 1),
             "the ring's counts kept"
         );
-        // The batches come back emptied, to be filled again.
+        // The batches come back emptied, to be filled again …
         let spare = w.empty_batch();
         assert!(spare.is_empty() && spare.capacity() >= 6);
+        // … but not one that grew large.
+        let path = dir.path().join("b.pcapng");
+        let file = File::create(&path).unwrap();
+        write_file(&w, &path, file, &[&vec![1; MAX_SPARE_BATCH + 1]]);
+        settled_replies(&w);
+        let spares: Vec<usize> = w.spare.try_iter().map(|b| b.capacity()).collect();
+        assert!(spares.iter().all(|&c| c <= MAX_SPARE_BATCH), "{spares:?}");
     }
 
     #[test]
