@@ -609,6 +609,15 @@ impl Exchange {
     pub fn url(&self) -> String {
         format!("{}://{}{}", self.scheme, self.host, self.path)
     }
+
+    /// Bytes of bodies the exchange holds: the request body (with the lead of a
+    /// payload no parser reads) and the response body. What the queues between a
+    /// source and its analysis count, bounded as well as their number of exchanges.
+    pub fn body_bytes(&self) -> usize {
+        self.request_body.len()
+            + self.payload_lead.len()
+            + self.response.as_ref().map_or(0, |r| r.body.len())
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,22 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_consentry"))
 }
 
+/// `tap --read -` without a ring, printing JSON lines, with the case file `case`.
+fn tap_stdin_jsonl(case: &Path) -> Command {
+    let mut tap = bin();
+    tap.args([
+        "tap",
+        "--read",
+        "-",
+        "--no-ring",
+        "--format",
+        "jsonl",
+        "--case",
+    ])
+    .arg(case);
+    tap
+}
+
 fn gateway(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("captures/gateway")
@@ -185,18 +201,8 @@ fn a_quiet_stream_into_a_case_directory_has_its_findings_stored_while_it_runs() 
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let root = gateway_case_dir(dir.path());
-    let mut tap = bin();
-    tap.args([
-        "tap",
-        "--read",
-        "-",
-        "--no-ring",
-        "--format",
-        "jsonl",
-        "--case",
-    ])
-    .arg(root.join("consentry.toml"))
-    .stderr(Stdio::null());
+    let mut tap = tap_stdin_jsonl(&root.join("consentry.toml"));
+    tap.stderr(Stdio::null());
     let (mut child, stdin, printed) = start_quiet_stream(&mut tap);
     let printed_at = Instant::now();
     let id = |line: &str| {
@@ -457,17 +463,7 @@ fn the_capture_buffer_takes_1_to_2047_mib() {
 fn a_stream_cut_short_is_read_up_to_the_cut() {
     let whole = std::fs::read(gateway("gateway.pcapng")).unwrap();
     let o = piped::run_with_stdin(
-        bin()
-            .args([
-                "tap",
-                "--read",
-                "-",
-                "--no-ring",
-                "--format",
-                "jsonl",
-                "--case",
-            ])
-            .arg(gateway("consentry.toml")),
+        &mut tap_stdin_jsonl(&gateway("consentry.toml")),
         whole[..5000].to_vec(),
     );
     let err = text(&o.stderr);

@@ -22,7 +22,7 @@ use anyhow::Context;
 
 use super::anomaly_tally::AnomalyTally;
 use super::input::{Attribution, CaptureReading};
-use super::tap_judge::{body_bytes, Backlog, Handed, Judge, Recording, QUEUED};
+use super::tap_judge::{Backlog, Handed, Judge, Recording, QUEUED};
 use super::tunnel_ports::TunnelPortArgs;
 use super::wlan_keys::WlanKeyArgs;
 use crate::case;
@@ -347,7 +347,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             &stop,
             &mut ready,
             &mut |x| {
-                backlog.enter(body_bytes(&x));
+                backlog.enter(x.body_bytes());
                 if hand.send(Handed::Exchange(x)).is_err() {
                     gone();
                 }

@@ -43,11 +43,6 @@ pub const QUEUED: usize = 32;
 /// alone would let 32 of them hold 512 MiB; app requests take a few KiB.
 pub const QUEUED_BODY_BYTES: usize = 16 << 20;
 
-/// The body bytes `x` holds, as the queue counts them.
-pub fn body_bytes(x: &Exchange) -> usize {
-    x.request_body.len() + x.payload_lead.len() + x.response.as_ref().map_or(0, |r| r.body.len())
-}
-
 /// The body bytes queued for the judge, shared by the two ends.
 #[derive(Default)]
 pub struct Backlog {
@@ -217,7 +212,7 @@ impl Judge<'_> {
                 .unwrap_or(Duration::from_secs(3600));
             match handed.recv_timeout(wait) {
                 Ok(Handed::Exchange(x)) => {
-                    let bytes = body_bytes(&x);
+                    let bytes = x.body_bytes();
                     self.exchange(x);
                     backlog.leave(bytes);
                 }

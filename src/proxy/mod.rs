@@ -282,8 +282,8 @@ impl EventReceiver {
         // EVENT_QUEUE_BYTES at one take, whatever senders add meanwhile. One waiter
         // is woken (or, with none waiting, the next one to wait goes at once and
         // re-checks); it releases the rest (see `EventSender::room`).
-        let bytes_crossed =
-            before_bytes >= EVENT_QUEUE_BYTES && before_bytes - bytes < EVENT_QUEUE_BYTES;
+        let bytes_crossed = before_bytes >= EVENT_QUEUE_BYTES
+            && before_bytes.saturating_sub(bytes) < EVENT_QUEUE_BYTES;
         if before == EVENT_QUEUE || bytes_crossed {
             self.backlog.room.notify_one();
         }
@@ -1009,22 +1009,17 @@ pub(crate) fn locator(session: &str, n: u64) -> String {
     s
 }
 
-/// The bytes of `x`'s request that its analysis decodes and searches: the target,
-/// the header fields and the body kept (what [`PREPARE_INLINE_FROM`] is compared to).
-/// Bytes of bodies an event holds, as the queue counts them: an exchange's request
-/// body (with the lead of a payload no parser reads) and response body.
+/// Bytes of bodies an event holds, as the queue counts them
+/// ([`Exchange::body_bytes`]).
 fn event_bytes(e: &Event) -> usize {
     match e {
-        Event::Exchange(done) => {
-            let x = &done.x;
-            x.request_body.len()
-                + x.payload_lead.len()
-                + x.response.as_ref().map_or(0, |r| r.body.len())
-        }
+        Event::Exchange(done) => done.x.body_bytes(),
         Event::Consent(_) | Event::Notice(_) => 0,
     }
 }
 
+/// The bytes of `x`'s request that its analysis decodes and searches: the target,
+/// the header fields and the body kept (what [`PREPARE_INLINE_FROM`] is compared to).
 fn request_bytes(x: &Exchange) -> usize {
     let headers: usize = x
         .request_headers
