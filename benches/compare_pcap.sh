@@ -7,7 +7,10 @@
 #   NEEDLE  one identifier string in the capture (gen_pcap.py --id-needle-out, read it
 #           with "$(cat FILE.needle)")
 # Env: CONSENTRY=path of the binary (default target/release/consentry),
-#      RUNS=n (default 1): each tool runs n times, the run with least CPU is kept;
+#      RUNS=n (default 1): n rounds, each running every tool once (interleaved, so
+#      that the machine's drift moves all alike); each tool's run with least CPU is
+#      kept, and with n >= 2 the ratios of consentry-j1's rate per CPU-second to
+#      each tool's, round by round, follow the table;
 #      TOOLS="cat consentry consentry-j1 consentry-j1-cache tshark suricata ngrep"
 #      (default: these) picks the tools (consentry: default threads; consentry-j1:
 #      -j 1, one thread; consentry-j1-cache: -j 1 reading through the page cache
@@ -69,68 +72,73 @@ needle_rule "$NEEDLE" >"$WORK/needle.rules"
 count_lines() { echo "$(wc -l <"$1") $2"; }
 count_eve_alerts() { echo "$(grep -c '"event_type":"alert"' "$1") alerts"; }
 
-# cat writes to /dev/null: the ceiling is reading the file, not writing a copy of it
-# (run() keeps every tool's stdout in $WORK, which for cat is a 500 MB write).
-want cat && run cat "echo -" -- sh -c 'exec cat -- "$1" >/dev/null' cat "$FILE"
-for variant in consentry consentry-j1 consentry-j1-cache \
-    consentry-pgo consentry-pgo-j1 consentry-pgo-j1-cache; do
-    if ! want $variant; then
-        continue
-    fi
-    threads=()
-    case $variant in
-    *-j1) threads=(-j 1) ;;
-    *-j1-cache) threads=(-j 1 --no-direct-io) ;;
-    esac
-    bin=$CONSENTRY bin_var=CONSENTRY
-    case $variant in consentry-pgo*) bin=$CONSENTRY_PGO bin_var=CONSENTRY_PGO ;; esac
-    if "$bin" --version >/dev/null 2>&1; then
-        run $variant "count_lines '$WORK/$variant.out' findings" -- \
-            "$bin" analyze "${threads[@]}" "${WLAN[@]}" --case "$CASE" "$FILE" --format jsonl
+# One round: every tool once (timing_rounds runs RUNS rounds).
+tools_once() {
+    # cat writes to /dev/null: the ceiling is reading the file, not writing a copy of it
+    # (run() keeps every tool's stdout in $WORK, which for cat is a 500 MB write).
+    want cat && run cat "echo -" -- sh -c 'exec cat -- "$1" >/dev/null' cat "$FILE"
+    for variant in consentry consentry-j1 consentry-j1-cache \
+        consentry-pgo consentry-pgo-j1 consentry-pgo-j1-cache; do
+        if ! want $variant; then
+            continue
+        fi
+        threads=()
+        case $variant in
+        *-j1) threads=(-j 1) ;;
+        *-j1-cache) threads=(-j 1 --no-direct-io) ;;
+        esac
+        bin=$CONSENTRY bin_var=CONSENTRY
+        case $variant in consentry-pgo*) bin=$CONSENTRY_PGO bin_var=CONSENTRY_PGO ;; esac
+        if "$bin" --version >/dev/null 2>&1; then
+            run $variant "count_lines '$WORK/$variant.out' findings" -- \
+                "$bin" analyze "${threads[@]}" "${WLAN[@]}" --case "$CASE" "$FILE" --format jsonl
+        else
+            echo "compare_pcap.sh: no consentry binary at $bin (set $bin_var)" >&2
+            na_row $variant
+        fi
+    done
+    if ! want tshark; then
+        :
+    elif command -v tshark >/dev/null; then
+        run tshark "count_lines '$WORK/tshark.out' requests" -- \
+            tshark -n "${TSHARK_WLAN[@]}" -r "$FILE" -Y "http contains \"$NEEDLE\""
     else
-        echo "compare_pcap.sh: no consentry binary at $bin (set $bin_var)" >&2
-        na_row $variant
+        na_row tshark
     fi
-done
-if ! want tshark; then
-    :
-elif command -v tshark >/dev/null; then
-    run tshark "count_lines '$WORK/tshark.out' requests" -- \
-        tshark -n "${TSHARK_WLAN[@]}" -r "$FILE" -Y "http contains \"$NEEDLE\""
-else
-    na_row tshark
-fi
-if ! want suricata; then
-    :
-elif command -v suricata >/dev/null; then
-    SV=$(suricata -V 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p')
-    run "suricata ${SV:-?}" "count_lines '$WORK/suricata/fast.log' alerts" -- \
-        suricata -c "$WORK/suricata.yaml" -S "$WORK/needle.rules" --runmode single -k none \
-        -r "$FILE" -l "$WORK/suricata"
-else
-    na_row suricata
-fi
-STOCK_YAML=/etc/suricata/suricata.yaml
-if ! want suricata-stock; then
-    :
-elif command -v suricata >/dev/null && [ -r "$STOCK_YAML" ]; then
-    mkdir -p "$WORK/suricata-stock"
-    # The stock eve.json appends: each run starts from an empty log directory.
-    run "suricata-stock" "count_eve_alerts '$WORK/suricata-stock/eve.json'" -- \
-        sh -c 'rm -f -- "$4"/*; exec suricata -c "$1" -S "$2" --runmode single -k none -r "$3" -l "$4"' \
-        sh "$STOCK_YAML" "$WORK/needle.rules" "$FILE" "$WORK/suricata-stock"
-else
-    na_row suricata-stock
-fi
-if ! want ngrep; then
-    :
-elif command -v ngrep >/dev/null; then
-    run ngrep "echo \$(grep -c '^[TU] ' '$WORK/ngrep.out') packets" -- \
-        ngrep -q -I "$FILE" "$NEEDLE"
-else
-    na_row ngrep
-fi
+    if ! want suricata; then
+        :
+    elif command -v suricata >/dev/null; then
+        SV=$(suricata -V 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p')
+        run "suricata ${SV:-?}" "count_lines '$WORK/suricata/fast.log' alerts" -- \
+            suricata -c "$WORK/suricata.yaml" -S "$WORK/needle.rules" --runmode single -k none \
+            -r "$FILE" -l "$WORK/suricata"
+    else
+        na_row suricata
+    fi
+    STOCK_YAML=/etc/suricata/suricata.yaml
+    if ! want suricata-stock; then
+        :
+    elif command -v suricata >/dev/null && [ -r "$STOCK_YAML" ]; then
+        mkdir -p "$WORK/suricata-stock"
+        # The stock eve.json appends: each run starts from an empty log directory.
+        run "suricata-stock" "count_eve_alerts '$WORK/suricata-stock/eve.json'" -- \
+            sh -c 'rm -f -- "$4"/*; exec suricata -c "$1" -S "$2" --runmode single -k none -r "$3" -l "$4"' \
+            sh "$STOCK_YAML" "$WORK/needle.rules" "$FILE" "$WORK/suricata-stock"
+    else
+        na_row suricata-stock
+    fi
+    if ! want ngrep; then
+        :
+    elif command -v ngrep >/dev/null; then
+        run ngrep "echo \$(grep -c '^[TU] ' '$WORK/ngrep.out') packets" -- \
+            ngrep -q -I "$FILE" "$NEEDLE"
+    else
+        na_row ngrep
+    fi
+}
+timing_rounds tools_once
 
-echo "capture: $FILE ($MB MB); needle: $NEEDLE; runs per tool: $RUNS (least CPU kept); $(nproc) cores; load average before: $LOAD"
+echo "capture: $FILE ($MB MB); needle: $NEEDLE; rounds: $RUNS (every tool once a round; least CPU kept); $(nproc) cores; load average before: $LOAD"
 echo
 print_rows
+print_paired consentry-j1

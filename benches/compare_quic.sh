@@ -10,8 +10,10 @@
 # Env: VENV=virtualenv with aioquic 1.7.2 (default /work/venv-quic), CONNECTIONS (120),
 #      REQUESTS per connection (60), CONCURRENT connections (8), REGEN=1 remakes it;
 #      CONSENTRY=path of the binary (default target/release/consentry), RUNS=n
-#      (default 1; the run with least CPU is kept), TOOLS="cat consentry-j1 consentry
-#      exchanges tshark tshark-floor tshark-q" (default: all) picks the rows.
+#      (default 1: n rounds of every tool once; each tool's run with least CPU is kept,
+#      and with n >= 2 the ratios to consentry-j1, round by round, follow the table),
+#      TOOLS="cat consentry-j1 consentry exchanges tshark tshark-floor tshark-q"
+#      (default: all) picks the rows.
 #
 # The capture (make_h3.py's docstring has the details): 120 aioquic HTTP/3 connections
 # of 60 POSTs each, JSON bodies and responses of 1-64 KiB, three suites, 8 connections
@@ -93,34 +95,39 @@ for line in open(sys.argv[1]):
 print("%d exchanges, %d HTTP/3" % (n, h3))' "$1"
 }
 
-want cat && run cat "echo -" -- sh -c 'exec cat -- "$1" >/dev/null' cat "$FILE"
-if "$CONSENTRY" --version >/dev/null 2>&1; then
-    want consentry-j1 && run consentry-j1 "consentry_count '$WORK/consentry-j1.out'" -- \
-        "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" -j 1 --format json "$FILE"
-    want consentry && run consentry "consentry_count '$WORK/consentry.out'" -- \
-        "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" --format json "$FILE"
-    want exchanges && run exchanges "exchanges_count '$WORK/exchanges.out'" -- \
-        "$CONSENTRY" exchanges --case "$CASE" --keylog "$KEYLOG" --format jsonl "$FILE"
-else
-    echo "compare_quic.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
-    for t in consentry-j1 consentry exchanges; do want $t && na_row $t; done
-fi
-if command -v tshark >/dev/null; then
-    TV=$(tshark --version 2>/dev/null | sed -n '1s/.* \([0-9][0-9.]*\).*/\1/p')
-    want tshark && run "tshark ${TV:-?}" "echo \"\$(wc -l <'$WORK/tshark ${TV:-?}.out') packets\"" -- \
-        tshark -n -r "$FILE" -o "tls.keylog_file:$KEYLOG" -Y "quic.stream_data contains \"$NEEDLE\""
-    want tshark-floor && run "tshark ${TV:-?} -q -Y frame" "echo -" -- \
-        tshark -n -r "$FILE" -o "tls.keylog_file:$KEYLOG" -q -Y frame
-    want tshark-q && run "tshark ${TV:-?} -q" "echo -" -- \
-        tshark -n -r "$FILE" -o "tls.keylog_file:$KEYLOG" -q
-else
-    for t in tshark tshark-floor tshark-q; do want $t && na_row $t; done
-fi
+# One round: every tool once (timing_rounds runs RUNS rounds).
+tools_once() {
+    want cat && run cat "echo -" -- sh -c 'exec cat -- "$1" >/dev/null' cat "$FILE"
+    if "$CONSENTRY" --version >/dev/null 2>&1; then
+        want consentry-j1 && run consentry-j1 "consentry_count '$WORK/consentry-j1.out'" -- \
+            "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" -j 1 --format json "$FILE"
+        want consentry && run consentry "consentry_count '$WORK/consentry.out'" -- \
+            "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" --format json "$FILE"
+        want exchanges && run exchanges "exchanges_count '$WORK/exchanges.out'" -- \
+            "$CONSENTRY" exchanges --case "$CASE" --keylog "$KEYLOG" --format jsonl "$FILE"
+    else
+        echo "compare_quic.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
+        for t in consentry-j1 consentry exchanges; do want $t && na_row $t; done
+    fi
+    if command -v tshark >/dev/null; then
+        TV=$(tshark --version 2>/dev/null | sed -n '1s/.* \([0-9][0-9.]*\).*/\1/p')
+        want tshark && run "tshark ${TV:-?}" "echo \"\$(wc -l <'$WORK/tshark ${TV:-?}.out') packets\"" -- \
+            tshark -n -r "$FILE" -o "tls.keylog_file:$KEYLOG" -Y "quic.stream_data contains \"$NEEDLE\""
+        want tshark-floor && run "tshark ${TV:-?} -q -Y frame" "echo -" -- \
+            tshark -n -r "$FILE" -o "tls.keylog_file:$KEYLOG" -q -Y frame
+        want tshark-q && run "tshark ${TV:-?} -q" "echo -" -- \
+            tshark -n -r "$FILE" -o "tls.keylog_file:$KEYLOG" -q
+    else
+        for t in tshark tshark-floor tshark-q; do want $t && na_row $t; done
+    fi
+}
+timing_rounds tools_once
 
 echo "capture: $FILE ($MB MB; $(manifest packets) packets, $(manifest connections) connections," \
     "$(manifest requests) requests, $(manifest requests_with_identifier) with the advertising id:" \
     "$(manifest identifier_in_body) in the body, $(manifest identifier_in_query) in the query;" \
-    "made in $(manifest generation_seconds) s); runs per tool: $RUNS (least CPU kept);" \
+    "made in $(manifest generation_seconds) s); rounds: $RUNS (every tool once a round; least CPU kept);" \
     "$(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); load average before: $LOAD"
 echo
 print_rows
+print_paired consentry-j1

@@ -6,7 +6,9 @@
 #   FILE, KEYLOG, CASE  e.g. from: cargo run --example gen_tls_capture -- --size 600M
 #                       --out /tmp/bulk  (bulk.pcap, bulk.keylog, consentry.toml)
 # Env: CONSENTRY=path of the binary (default target/release/consentry),
-#      RUNS=n (default 1): each tool runs n times, the run with least CPU is kept;
+#      RUNS=n (default 1): n rounds, each running every tool once; each tool's run
+#      with least CPU is kept (with n >= 2 the ratios to consentry-j1, round by
+#      round, follow the table);
 #      TOOLS="cat consentry-j1 consentry tshark tshark-2" (default: all) picks the rows.
 #
 # Rows, each under /usr/bin/time -f '%e %U %S %M':
@@ -47,37 +49,42 @@ print("%d requests, %d/%d TLS decrypted" % (s["exchanges"] - s["metadata_only"],
       s["traffic"].get("tls_decrypted", 0), s["traffic"]["tcp_connections"]))' "$1"
 }
 
-# cat writes to /dev/null: the ceiling is reading the file, not writing a copy of it
-# (run() keeps every tool's stdout in $WORK, which for cat is a 500 MB write).
-want cat && run cat "echo -" -- sh -c 'exec cat -- "$1" >/dev/null' cat "$FILE"
-if ! want consentry-j1 && ! want consentry; then
-    :
-elif "$CONSENTRY" --version >/dev/null 2>&1; then
-    want consentry-j1 && run consentry-j1 "consentry_count '$WORK/consentry-j1.out'" -- \
-        "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" -j 1 --format json "$FILE"
-    want consentry && run consentry "consentry_count '$WORK/consentry.out'" -- \
-        "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" --format json "$FILE"
-else
-    echo "compare_tls.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
-fi
-if command -v tshark >/dev/null; then
-    TV=$(tshark --version 2>/dev/null | sed -n '1s/.* \([0-9][0-9.]*\).*/\1/p')
-    # The requests tshark read, from its own output: a line with a URI is an HTTP/1
-    # request; in HTTP/2 header values, the method values (every request here is a
-    # POST; the generator's responses carry none).
-    tshark_count() {
-        awk -F'\t' '$1 != "" { n++ }
-            { k = split($2, v, ","); for (i = 1; i <= k; i++) n += v[i] == "POST" }
-            END { print n " requests" }' "$1"
-    }
-    want tshark && run "tshark ${TV:-?}" "tshark_count '$WORK/tshark ${TV:-?}.out'" -- \
-        tshark -n -r "$FILE" -o "tls.keylog_file:$KEYLOG" -Y 'http or http2' \
-        -T fields -e http.request.uri -e http2.header.value
-    want tshark-2 && run "tshark ${TV:-?} -2" "tshark_count '$WORK/tshark ${TV:-?} -2.out'" -- \
-        tshark -n -2 -r "$FILE" -o "tls.keylog_file:$KEYLOG" -Y 'http or http2' \
-        -T fields -e http.request.uri -e http2.header.value
-fi
+# One round: every tool once (timing_rounds runs RUNS rounds).
+tools_once() {
+    # cat writes to /dev/null: the ceiling is reading the file, not writing a copy of it
+    # (run() keeps every tool's stdout in $WORK, which for cat is a 500 MB write).
+    want cat && run cat "echo -" -- sh -c 'exec cat -- "$1" >/dev/null' cat "$FILE"
+    if ! want consentry-j1 && ! want consentry; then
+        :
+    elif "$CONSENTRY" --version >/dev/null 2>&1; then
+        want consentry-j1 && run consentry-j1 "consentry_count '$WORK/consentry-j1.out'" -- \
+            "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" -j 1 --format json "$FILE"
+        want consentry && run consentry "consentry_count '$WORK/consentry.out'" -- \
+            "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" --format json "$FILE"
+    else
+        echo "compare_tls.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
+    fi
+    if command -v tshark >/dev/null; then
+        TV=$(tshark --version 2>/dev/null | sed -n '1s/.* \([0-9][0-9.]*\).*/\1/p')
+        # The requests tshark read, from its own output: a line with a URI is an HTTP/1
+        # request; in HTTP/2 header values, the method values (every request here is a
+        # POST; the generator's responses carry none).
+        tshark_count() {
+            awk -F'\t' '$1 != "" { n++ }
+                { k = split($2, v, ","); for (i = 1; i <= k; i++) n += v[i] == "POST" }
+                END { print n " requests" }' "$1"
+        }
+        want tshark && run "tshark ${TV:-?}" "tshark_count '$WORK/tshark ${TV:-?}.out'" -- \
+            tshark -n -r "$FILE" -o "tls.keylog_file:$KEYLOG" -Y 'http or http2' \
+            -T fields -e http.request.uri -e http2.header.value
+        want tshark-2 && run "tshark ${TV:-?} -2" "tshark_count '$WORK/tshark ${TV:-?} -2.out'" -- \
+            tshark -n -2 -r "$FILE" -o "tls.keylog_file:$KEYLOG" -Y 'http or http2' \
+            -T fields -e http.request.uri -e http2.header.value
+    fi
+}
+timing_rounds tools_once
 
-echo "capture: $FILE ($MB MB); key log: $KEYLOG; runs per tool: $RUNS (least CPU kept); $(nproc) cores; load average before: $LOAD"
+echo "capture: $FILE ($MB MB); key log: $KEYLOG; rounds: $RUNS (every tool once a round; least CPU kept); $(nproc) cores; load average before: $LOAD"
 echo
 print_rows
+print_paired consentry-j1
