@@ -17,6 +17,11 @@
 #   a case directory's store as `consentry init` makes, or JSON lines files);
 #   CONSENTRY, NOOP, MITMDUMP, OHA = paths; PORT_BASE (default 27400); PERF_DIR=DIR
 #   records each consentry row with `perf record -g` into DIR/ROW.data.
+#   ROUNDS=n (default 1) runs the matrix n times, every proxy's row of a cell next to
+#   the others' in each round, and then prints, cell by cell and round by round,
+#   consentry's requests/s as a share of the no-op hudsucker's and as a multiple of
+#   mitmdump's (and the no-op's), with the medians: the ratios of issue 4's targets,
+#   each from the same minutes of the machine.
 #   Fixed offered load (latency as it is usually measured: at a given rate, not at
 #   saturation): RATES="1000 3000" req/s (oha -q RATE --latency-correction, small
 #   responses, keep-alive, LOAD_CONNS=50 connections, both SCHEMES) for direct,
@@ -67,6 +72,7 @@ RATES=${RATES-1000 3000}
 MITM_RATES=${MITM_RATES-100}
 RATE_DURATION=${RATE_DURATION:-30}
 LOAD_CONNS=${LOAD_CONNS:-50}
+ROUNDS=${ROUNDS:-1}
 CONSENTRY=${CONSENTRY:-target/release/consentry}
 # The A/B mode's case directory is made by its first binary.
 [ -n "${AB:-}" ] && CONSENTRY=${AB%% *}
@@ -317,15 +323,28 @@ print("| %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |" % (
     rps, ms(lp.get("p50")), ms(p99), added, cpu_req, rss, ", ".join(note)))
 EOF
 }
+# Requests/s of each matrix row by round ("ROUND/ROW-ID"), for the ratios.
+declare -A RPS=()
+CELLS=()
 run_matrix() {
-    local scheme size conns mode proxy line
+    local round=$1 scheme size conns mode proxy line cell
     for scheme in $SCHEMES; do
         for size in $SIZES; do
             for conns in $CONNS; do
                 for mode in $MODES; do
+                    cell="$scheme/$size/$conns/$mode"
+                    [ "$round" = 1 ] && CELLS+=("$cell")
                     for proxy in $AVAILABLE; do
                         line=$(row "$proxy" "$scheme" "$size" "$conns" "$mode")
                         if [ -n "$line" ]; then
+                            # The requests/s column, for a row that ran.
+                            RPS["$round/$proxy/$cell"]=$(awk -F'|' '{ gsub(/ /, "", $7); print $7 }' <<<"$line")
+                            if [ "$ROUNDS" -gt 1 ]; then
+                                case $line in
+                                *'|  |') line="${line%  |} round $round |" ;;
+                                *) line="${line% |}; round $round |" ;;
+                                esac
+                            fi
                             TABLE+=("$line")
                             echo "$line" >&2
                         fi
@@ -334,6 +353,33 @@ run_matrix() {
             done
         done
     done
+}
+
+# Cell by cell, consentry's rate over the no-op's and mitmdump's in each round.
+print_round_ratios() {
+    local cell round c h m pct=() xm=() hm=()
+    for cell in "${CELLS[@]}"; do
+        pct=() xm=() hm=()
+        for round in $(seq "$ROUNDS"); do
+            c=${RPS["$round/consentry/$cell"]:-} h=${RPS["$round/hudsucker/$cell"]:-}
+            m=${RPS["$round/mitmdump/$cell"]:-}
+            [[ $c =~ ^[0-9]+$ ]] || continue
+            [[ $h =~ ^[1-9][0-9]*$ ]] && pct+=("$(awk -v a="$c" -v b="$h" 'BEGIN { printf "%.1f", 100 * a / b }')")
+            if [[ $m =~ ^[1-9][0-9]*$ ]]; then
+                xm+=("$(awk -v a="$c" -v b="$m" 'BEGIN { printf "%.1f", a / b }')")
+                [[ $h =~ ^[0-9]+$ ]] && hm+=("$(awk -v a="$h" -v b="$m" 'BEGIN { printf "%.1f", a / b }')")
+            fi
+        done
+        [ ${#pct[@]} -gt 0 ] || [ ${#xm[@]} -gt 0 ] || continue
+        echo "- $cell:"
+        [ ${#pct[@]} -gt 0 ] && echo "  consentry, % of the no-op hudsucker: ${pct[*]} (median $(median "${pct[@]}"))"
+        [ ${#xm[@]} -gt 0 ] && echo "  consentry, × mitmdump: ${xm[*]} (median $(median "${xm[@]}"))"
+        [ ${#hm[@]} -gt 0 ] && echo "  the no-op hudsucker, × mitmdump: ${hm[*]} (median $(median "${hm[@]}"))"
+    done
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # Fixed offered load: small responses, keep-alive, LOAD_CONNS connections.
@@ -455,7 +501,9 @@ fi
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date -u +%FT%TZ)
-run_matrix
+for round in $(seq "$ROUNDS"); do
+    run_matrix "$round"
+done
 [ -n "$RATES$MITM_RATES" ] && run_load
 if [ "$SPECIAL" = 1 ]; then
     for p in $AVAILABLE; do
@@ -480,6 +528,12 @@ echo
 echo "| proxy | scheme | response | conns | connections | req/s | p50 ms | p99 ms | CPU ms/req | peak RSS MB | notes |"
 echo "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|"
 printf '%s\n' "${TABLE[@]}"
+if [ "$ROUNDS" -gt 1 ]; then
+    echo
+    echo "Round by round (each round's rows ran one after another):"
+    echo
+    print_round_ratios
+fi
 if [ ${#LOAD_TABLE[@]} -gt 0 ]; then
     echo
     echo "Fixed offered load (oha -q RATE --latency-correction); p99 added = p99 − direct's p99 at the same scheme and rate:"
