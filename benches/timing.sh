@@ -32,8 +32,9 @@ timing_init() {
     MB=$(awk -v s="$(stat -c %s "$2")" 'BEGIN { printf "%.1f", s / 1e6 }')
     LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
     # Per tool: the best run's "wall user sys maxrss", the count command, the CPU
-    # seconds of each round (space-separated, "x" for a round it did not run), and
-    # whether it failed or is missing.
+    # seconds of each round (space-separated; a tool that fails once is n/a from
+    # then on, so the rounds of the others stay aligned), and whether it failed or
+    # is missing.
     ORDER=()
     declare -gA BEST=() COUNT=() ROUND_CPU=() NA=()
 }
