@@ -88,6 +88,7 @@ HTTPS_PORT=$((PORT_BASE + 1))
 PROXY_PORT=$((PORT_BASE + 10))
 
 die() { echo "proxy_compare.sh: $*" >&2; exit 2; }
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a whole number from 1 (got '$ROUNDS')"
 note() { echo "proxy_compare.sh: $*" >&2; }
 
 [ -x "$OHA" ] || die "needs oha: cargo install oha --locked"

@@ -27,6 +27,8 @@ timing_init() {
     SCRIPT=$1
     TIME=/usr/bin/time
     [ -x "$TIME" ] || { echo "$SCRIPT: needs GNU time (apt-get install time)" >&2; exit 2; }
+    [[ ${RUNS:-} =~ ^[1-9][0-9]*$ ]] ||
+        { echo "$SCRIPT: RUNS must be a whole number from 1 (got '${RUNS:-}')" >&2; exit 2; }
     WORK=$(mktemp -d "/tmp/$SCRIPT.XXXXXX")
     trap 'rm -rf "$WORK"' EXIT
     MB=$(awk -v s="$(stat -c %s "$2")" 'BEGIN { printf "%.1f", s / 1e6 }')
