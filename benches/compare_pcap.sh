@@ -93,8 +93,7 @@ tools_once() {
             run $variant "count_lines '$WORK/$variant.out' findings" -- \
                 "$bin" analyze "${threads[@]}" "${WLAN[@]}" --case "$CASE" "$FILE" --format jsonl
         else
-            echo "compare_pcap.sh: no consentry binary at $bin (set $bin_var)" >&2
-            na_row $variant
+            missing $variant "no consentry binary at $bin (set $bin_var)"
         fi
     done
     if ! want tshark; then

@@ -106,8 +106,9 @@ tools_once() {
         want exchanges && run exchanges "exchanges_count '$WORK/exchanges.out'" -- \
             "$CONSENTRY" exchanges --case "$CASE" --keylog "$KEYLOG" --format jsonl "$FILE"
     else
-        echo "compare_quic.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
-        for t in consentry-j1 consentry exchanges; do want $t && na_row $t; done
+        for t in consentry-j1 consentry exchanges; do
+            want $t && missing $t "no consentry binary at $CONSENTRY (set CONSENTRY)"
+        done
     fi
     if command -v tshark >/dev/null; then
         TV=$(tshark --version 2>/dev/null | sed -n '1s/.* \([0-9][0-9.]*\).*/\1/p')

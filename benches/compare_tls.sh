@@ -62,7 +62,9 @@ tools_once() {
         want consentry && run consentry "consentry_count '$WORK/consentry.out'" -- \
             "$CONSENTRY" analyze --case "$CASE" --keylog "$KEYLOG" --format json "$FILE"
     else
-        echo "compare_tls.sh: no consentry binary at $CONSENTRY (set CONSENTRY)" >&2
+        for t in consentry-j1 consentry; do
+            want $t && missing $t "no consentry binary at $CONSENTRY (set CONSENTRY)"
+        done
     fi
     if command -v tshark >/dev/null; then
         TV=$(tshark --version 2>/dev/null | sed -n '1s/.* \([0-9][0-9.]*\).*/\1/p')

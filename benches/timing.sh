@@ -16,6 +16,7 @@
 #                          when the table is printed. A failing CMD gives a row of n/a
 #                          and is not run again.
 # na_row NAME              a row of n/a (tool missing).
+# missing NAME WHY          na_row NAME, saying WHY on stderr the first round only.
 # print_rows               the rows, under the table's header, in the order first run.
 # print_paired BASE        with RUNS >= 2: how many times BASE's rate per CPU-second
 #                          each other tool's (cat aside) was, round by round, and the
@@ -58,6 +59,11 @@ timing_rounds() {
 na_row() {
     timing_register "$1"
     NA[$1]=1
+}
+
+missing() {
+    [ -n "${NA[$1]+set}" ] || echo "$SCRIPT: $2" >&2
+    na_row "$1"
 }
 
 run() {
