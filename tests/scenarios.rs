@@ -500,3 +500,109 @@ fn names_asked_over_dns_over_https_in_a_har_are_judged_as_their_domains() {
     // 3 requests and the two names' exchanges.
     assert_eq!(run.summary.exchanges, 5);
 }
+
+/// Tracing SDKs send random ids on every request (Datadog's are decimal 63-bit
+/// integers): some pass the bank card or IMEI checks by chance. In the fields the
+/// tracing formats define they are no personal data; the same numbers elsewhere
+/// still are, and a known identifier in a tracing field is still found.
+#[test]
+fn tracing_ids_are_not_bank_cards() {
+    // A fixed sequence of 63-bit ids (SplitMix64), as Datadog's SDKs draw them.
+    let mut state = 0x5eed_u64;
+    let mut next_id = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 1).to_string()
+    };
+    let intake = "https://browser-intake-datadoghq.com/api/v2/rum";
+    let mut traced = Vec::new();
+    let mut untraced = Vec::new();
+    for i in 0..400 {
+        let (trace, parent, span) = (next_id(), next_id(), next_id());
+        let body = json!({"_dd": {"trace_id": trace, "span_id": span}, "type": "resource"});
+        let headers = [
+            ("x-datadog-trace-id", trace.as_str()),
+            ("x-datadog-parent-id", parent.as_str()),
+            ("x-datadog-origin", "rum"),
+        ];
+        traced.push(entry(
+            i % 60,
+            "POST",
+            intake,
+            &headers,
+            text("application/json", &body.to_string()),
+        ));
+        // The same numbers in fields that do not name a tracing id.
+        let body = json!({"ref": trace, "order": span});
+        untraced.push(entry(
+            i % 60,
+            "POST",
+            intake,
+            &[("x-order-ref", parent.as_str())],
+            text("application/json", &body.to_string()),
+        ));
+    }
+    // A device identifier in a tracing header is still reported.
+    traced.push(entry(
+        59,
+        "GET",
+        intake,
+        &[(
+            "traceparent",
+            &format!("00-{ANDROID_ID}{ANDROID_ID}-{ANDROID_ID}-01"),
+        )],
+        None,
+    ));
+    let run_har = |name: &str, entries: Vec<Value>| {
+        let har = json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}});
+        let dir = tempfile::tempdir().unwrap();
+        let har_path = dir.path().join(name);
+        std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
+        let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
+        analyze_files(case, &[har_path], None, Options::default(), 1).unwrap()
+    };
+    let data = |run: &consentry::cli::analyze::AnalysisRun| -> BTreeSet<(String, String, String)> {
+        run.findings
+            .iter()
+            .flat_map(|f| f.data.iter())
+            .map(|d| {
+                (
+                    d.kind.clone(),
+                    d.location.clone(),
+                    format!("{:?}", d.confidence),
+                )
+            })
+            .collect()
+    };
+
+    let traced = run_har("traced.har", traced);
+    assert_eq!(
+        data(&traced),
+        [(
+            "android_id".to_string(),
+            "header:traceparent".to_string(),
+            "Exact".to_string()
+        )]
+        .into_iter()
+        .collect(),
+        "{:#?}",
+        traced.findings
+    );
+    // The control: the same ids outside tracing fields do pass the checks, in each
+    // kind of place, so the run above had something to drop.
+    let untraced = run_har("untraced.har", untraced);
+    let places: BTreeSet<String> = data(&untraced)
+        .into_iter()
+        .filter(|(_, _, confidence)| confidence == "Pattern")
+        .map(|(_, place, _)| place)
+        .collect();
+    assert_eq!(
+        places,
+        ["body:$.order", "body:$.ref", "header:x-order-ref"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+}

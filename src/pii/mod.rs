@@ -24,6 +24,7 @@ pub mod location;
 pub mod matcher;
 pub mod patterns;
 pub mod stream;
+pub mod trace_ids;
 pub mod variants;
 
 use std::collections::HashMap;
@@ -33,7 +34,7 @@ use std::ops::Range;
 use serde::Serialize;
 
 use crate::case::{Case, IdentifierKind};
-use crate::decode::Part;
+use crate::decode::{json, Part};
 use crate::exchange::Anomaly;
 
 use location::CoordHit;
@@ -309,12 +310,15 @@ impl Detector {
             let covered = exact_cover(&exact);
             let room = MAX_RAW_PER_SCAN.saturating_sub(found.len() + exact.len() + coords.len());
             let mut pattern_hits = 0usize;
+            let mut tracing_field = None;
             if with_patterns {
                 patterns::scan(data, |pk, start, end| {
                     let kind = self.pattern_kinds[pk as usize];
                     if pattern_hits >= room {
                         full = true;
-                    } else if !overlaps(&covered, kind, start, end) {
+                    } else if !overlaps(&covered, kind, start, end)
+                        && !in_tracing_id(part, start, &mut tracing_field)
+                    {
                         pattern_hits += 1;
                         found.push(Raw {
                             part: pi,
@@ -445,6 +449,22 @@ fn exact_cover(exact: &[Raw]) -> Vec<(u32, usize, usize)> {
 }
 
 /// Whether `start..end` overlaps a range of `kind` in `cover`.
+/// Whether a pattern hit at `start` of `part` is inside a tracing id: the part is a
+/// tracing field (its header, query, form or cookie name), or the hit is the value
+/// of a JSON member named as one (`"trace_id": 4111…`). Tracing ids are random
+/// numbers, no personal data; known values are matched there all the same. Asked of
+/// pattern hits only (rare), so the part's own name is looked at once, on its first
+/// hit, and kept in `field`.
+fn in_tracing_id(part: &Part<'_>, start: usize, field: &mut Option<bool>) -> bool {
+    let named = *field.get_or_insert_with(|| {
+        part.place_and_name()
+            .is_some_and(|(place, name)| trace_ids::names_trace_field(place, name))
+    });
+    named
+        || part.json.is_some()
+            && json::key_before(&part.data, start).is_some_and(trace_ids::is_trace_key)
+}
+
 fn overlaps(cover: &[(u32, usize, usize)], kind: u32, start: usize, end: usize) -> bool {
     // First interval of this kind ending after `start` (ends increase within a kind).
     let i = cover.partition_point(|&(k, _, e)| (k, e) <= (kind, start));
@@ -658,6 +678,60 @@ mod tests {
                     "email".into(),
                     Confidence::Pattern,
                     &b"other@example.com"[..]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_pattern_hits_in_tracing_ids_but_known_values_still_found() {
+        let det = Detector::new(&pixel());
+        // 4111111111111111 passes Luhn with Visa's prefix; 490154203237518 is a
+        // Luhn-valid IMEI; both as they come in tracing fields, and once elsewhere.
+        let json = br#"{"_dd":{"trace_id":"4111111111111111","spanId":490154203237518},"card":"4111111111111111"}"#;
+        let json_part = Part {
+            json: Some(crate::decode::LazyIndex::default()),
+            ..part("body", vec![], json)
+        };
+        let parts = [
+            part("header:x-datadog-trace-id", vec![], b"4111111111111111"),
+            part("header:X-B3-SpanId", vec![], b"4111111111111111"),
+            part("header:X-Trace-Id", vec![], b"490154203237518"),
+            part("query:trace_id", vec![], b"4111111111111111"),
+            // A known value in a tracing field is still reported.
+            part("header:traceparent", vec![], b"00-9774d56d682e549c-01"),
+            json_part,
+            // Not tracing names: still searched.
+            part("header:x-request-id", vec![], b"4111111111111111"),
+            part("query:parent_id", vec![], b"4111111111111111"),
+        ];
+        let got: Vec<(String, String, Confidence)> = det
+            .scan(&parts)
+            .iter()
+            .map(|m| (m.kind.key(), m.location.clone(), m.confidence))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "android_id".into(),
+                    "header:traceparent".into(),
+                    Confidence::Exact
+                ),
+                (
+                    "bank_card".into(),
+                    "body:$.card".into(),
+                    Confidence::Pattern
+                ),
+                (
+                    "bank_card".into(),
+                    "header:x-request-id".into(),
+                    Confidence::Pattern
+                ),
+                (
+                    "bank_card".into(),
+                    "query:parent_id".into(),
+                    Confidence::Pattern
                 ),
             ]
         );
