@@ -722,9 +722,39 @@ fn pii_detector() -> &'static Detector {
     })
 }
 
-/// `pii`: the input is one message body scanned by a fixed detector.
+/// `pii`: the input is one message body scanned by a fixed detector; then the same
+/// bytes as JSON text and as a `traceparent` header. Asserts the tracing-id rule
+/// only ever drops pattern hits: none in the header, and, when the body's scan hit
+/// no limit, every one of the JSON scan (positions aside: JSON names add those)
+/// found by the body's.
 pub fn pii(data: &[u8]) {
-    let _ = pii_detector().scan(&[Part::new("body", data)]);
+    use consentry::case::IdentifierKind;
+    use consentry::pii::{Confidence, PiiMatch};
+    let det = pii_detector();
+    let mut limits = Vec::new();
+    let body = det.scan_with_anomalies(&[Part::new("body", data)], &mut limits);
+    let json = Part {
+        json: Some(decode::LazyIndex::default()),
+        ..Part::new("body", data)
+    };
+    let as_json = det.scan(&[json]);
+    let patterns = |ms: &[PiiMatch]| -> Vec<(String, std::ops::Range<usize>)> {
+        ms.iter()
+            .filter(|m| m.confidence == Confidence::Pattern && m.kind != IdentifierKind::Location)
+            .map(|m| (m.kind.key(), m.range.clone()))
+            .collect()
+    };
+    if limits.is_empty() {
+        let in_body = patterns(&body);
+        for hit in patterns(&as_json) {
+            assert!(in_body.contains(&hit), "{hit:?} found as JSON only");
+        }
+    }
+    let header = det.scan(&[Part::new("header:traceparent", data)]);
+    assert!(
+        patterns(&header).is_empty(),
+        "a pattern hit in a tracing header"
+    );
 }
 
 fn pii_stream_detector() -> Arc<Detector> {
