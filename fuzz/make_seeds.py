@@ -75,6 +75,16 @@ HAR_ENTRIES = {
         "response": {"status": "200", "headers": [], "content": {"size": 2, "text": "e30=", "encoding": "base64"}},
         "serverIPAddress": "[2001:db8::1]",
     },
+    "tracing": {
+        "startedDateTime": T0,
+        "request": {
+            "method": "POST", "url": "https://browser-intake-datadoghq.com/api/v2/rum",
+            "headers": [{"name": "x-datadog-trace-id", "value": "4111111111111111"},
+                        {"name": "traceparent", "value": "00-0af7651916cd43dd8448eb211c80319c-4111111111111111-01"},
+                        {"name": "X-Trace-Id", "value": "490154203237518"}],
+            "postData": {"mimeType": "application/json", "text": json.dumps({"_dd": {"trace_id": "4111111111111111", "spanId": 490154203237518}, "card": "4111111111111111"})},
+        },
+    },
     "params": {
         "startedDateTime": T0,
         "request": {
@@ -191,6 +201,7 @@ def main():
         "url": "e=tester%40example.org&p=%2B8613800138000&n=Zhang%20San",
         "location": '{"lat":31.230416,"lng":121.473701} loc=31.2304,121.4737',
         "patterns": "id 11010519491231002X card 4111111111111111 mail a.b@c.cn tel +8613912345678",
+        "tracing": '{"_dd":{"trace_id":"4111111111111111","span_id":490154203237518},"card":"4111111111111111"}',
     }
     for name, data in pii.items():
         write("pii", name, data)
