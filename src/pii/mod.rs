@@ -448,7 +448,6 @@ fn exact_cover(exact: &[Raw]) -> Vec<(u32, usize, usize)> {
     out
 }
 
-/// Whether `start..end` overlaps a range of `kind` in `cover`.
 /// Whether a pattern hit at `start` of `part` is inside a tracing id: the part is a
 /// tracing field (its header, query, form or cookie name), or the hit is the value
 /// of a JSON member named as one (`"trace_id": 4111…`). Tracing ids are random
@@ -465,6 +464,7 @@ fn in_tracing_id(part: &Part<'_>, start: usize, field: &mut Option<bool>) -> boo
             && json::key_before(&part.data, start).is_some_and(trace_ids::is_trace_key)
 }
 
+/// Whether `start..end` overlaps a range of `kind` in `cover`.
 fn overlaps(cover: &[(u32, usize, usize)], kind: u32, start: usize, end: usize) -> bool {
     // First interval of this kind ending after `start` (ends increase within a kind).
     let i = cover.partition_point(|&(k, _, e)| (k, e) <= (kind, start));

@@ -73,10 +73,11 @@ pub fn is_trace_key(key: &[u8]) -> bool {
 pub fn names_trace_field(place: &str, name: &str) -> bool {
     match place {
         "header" | "trailer" => {
-            let unprefixed = name
-                .get(..2)
-                .filter(|p| p.eq_ignore_ascii_case("x-"))
-                .map_or(name, |_| &name[2..]);
+            let unprefixed = match name.get(..2) {
+                // Two ASCII bytes: index 2 is a character boundary.
+                Some(prefix) if prefix.eq_ignore_ascii_case("x-") => &name[2..],
+                _ => name,
+            };
             is_trace_header(name) || is_trace_key(unprefixed.as_bytes())
         }
         "query" | "form" | "cookie" => is_trace_key(name.as_bytes()),
