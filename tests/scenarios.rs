@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use base64::Engine;
-use consentry::cli::analyze::analyze_files;
+use consentry::cli::analyze::{analyze_files, AnalysisRun};
 use consentry::rules::Options;
 use flate2::write::GzEncoder;
 use serde_json::{json, Value};
@@ -78,6 +78,16 @@ fn entry(
                      "redirectURL": "", "headersSize": -1, "bodySize": 0},
         "cache": {}, "timings": {"send": 0, "wait": 0, "receive": 0}
     })
+}
+
+/// `entries` written as a HAR file named `name` and analysed with `CASE`.
+fn analyze_har(name: &str, entries: Vec<Value>) -> AnalysisRun {
+    let har = json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}});
+    let dir = tempfile::tempdir().unwrap();
+    let har_path = dir.path().join(name);
+    std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
+    let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
+    analyze_files(case, &[har_path], None, Options::default(), 1).unwrap()
 }
 
 fn text(mime: &str, body: &str) -> Option<Value> {
@@ -227,13 +237,7 @@ fn each_encoding_and_place_is_reported_exactly() {
             None,
         ),
     ];
-    let har = json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}});
-
-    let dir = tempfile::tempdir().unwrap();
-    let har_path = dir.path().join("unseen.har");
-    std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
-    let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
-    let run = analyze_files(case, &[har_path], None, Options::default(), 1).unwrap();
+    let run = analyze_har("unseen.har", entries);
 
     let got: BTreeSet<(String, String, String, String, String)> = run
         .findings
@@ -390,12 +394,7 @@ fn cmp_call_refusal_then_ad_request_is_signal_ignored() {
             None,
         ),
     ];
-    let har = json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}});
-    let dir = tempfile::tempdir().unwrap();
-    let har_path = dir.path().join("cmp.har");
-    std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
-    let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
-    let run = analyze_files(case, &[har_path], None, Options::default(), 1).unwrap();
+    let run = analyze_har("cmp.har", entries);
 
     let ignored: Vec<_> = run
         .findings
@@ -466,12 +465,7 @@ fn names_asked_over_dns_over_https_in_a_har_are_judged_as_their_domains() {
             None,
         ),
     ];
-    let har = json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}});
-    let dir = tempfile::tempdir().unwrap();
-    let har_path = dir.path().join("doh.har");
-    std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
-    let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
-    let run = analyze_files(case, &[har_path], None, Options::default(), 1).unwrap();
+    let run = analyze_har("doh.har", entries);
     let got: Vec<(String, String, String)> = run
         .findings
         .iter()
@@ -555,15 +549,7 @@ fn tracing_ids_are_not_bank_cards() {
         )],
         None,
     ));
-    let run_har = |name: &str, entries: Vec<Value>| {
-        let har = json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": entries}});
-        let dir = tempfile::tempdir().unwrap();
-        let har_path = dir.path().join(name);
-        std::fs::write(&har_path, serde_json::to_vec(&har).unwrap()).unwrap();
-        let case = Arc::new(consentry::case::parse(CASE, "scenario.toml").unwrap());
-        analyze_files(case, &[har_path], None, Options::default(), 1).unwrap()
-    };
-    let data = |run: &consentry::cli::analyze::AnalysisRun| -> BTreeSet<(String, String, String)> {
+    let data = |run: &AnalysisRun| -> BTreeSet<(String, String, String)> {
         run.findings
             .iter()
             .flat_map(|f| f.data.iter())
@@ -577,7 +563,7 @@ fn tracing_ids_are_not_bank_cards() {
             .collect()
     };
 
-    let traced = run_har("traced.har", traced);
+    let traced = analyze_har("traced.har", traced);
     assert_eq!(
         data(&traced),
         [(
@@ -592,7 +578,7 @@ fn tracing_ids_are_not_bank_cards() {
     );
     // The control: the same ids outside tracing fields do pass the checks, in each
     // kind of place, so the run above had something to drop.
-    let untraced = run_har("untraced.har", untraced);
+    let untraced = analyze_har("untraced.har", untraced);
     let places: BTreeSet<String> = data(&untraced)
         .into_iter()
         .filter(|(_, _, confidence)| confidence == "Pattern")
